@@ -1,0 +1,102 @@
+"""One interface, several chains.
+
+A :class:`Backend` is anything that gives a connected :class:`web3.Web3`: the in-process py-evm chain of
+eth-tester (fast unit tests, state lives in memory only) or any Ethereum JSON-RPC URL (anvil, Hyperledger
+Besu, the consortium's own node). Everything above this module talks to chains only through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from web3 import HTTPProvider, Web3
+from web3.providers.eth_tester import EthereumTesterProvider
+
+from chain.errors import BackendError
+
+#: What an eth-tester genesis gives each funded account: enough to never run out in tests or demos.
+GENESIS_BALANCE_WEI = 10**30
+
+
+class Backend(Protocol):
+    """A connected chain."""
+
+    @property
+    def web3(self) -> Web3: ...
+
+    @property
+    def chain_id(self) -> int: ...
+
+    @property
+    def description(self) -> str: ...
+
+    def close(self) -> None: ...
+
+
+class EthTesterBackend:
+    """py-evm in this process, through eth-tester; every transaction is mined into its own block."""
+
+    def __init__(self, funded_accounts: Iterable[str] = ()) -> None:
+        from eth_tester import EthereumTester, PyEVMBackend  # heavy import, only when used
+        from eth_utils import to_canonical_address
+
+        # eth-tester's own first account stays funded: it is the implicit sender of eth_call.
+        state = dict(PyEVMBackend.generate_genesis_state(num_accounts=1))
+        for a in funded_accounts:
+            state[to_canonical_address(a)] = {"balance": GENESIS_BALANCE_WEI, "nonce": 0, "code": b"", "storage": {}}
+        backend = PyEVMBackend(genesis_state=state)
+        self._tester = EthereumTester(backend)
+        self._web3 = Web3(EthereumTesterProvider(self._tester))
+        self._chain_id = int(self._web3.eth.chain_id)
+
+    @property
+    def web3(self) -> Web3:
+        return self._web3
+
+    @property
+    def chain_id(self) -> int:
+        return self._chain_id
+
+    @property
+    def description(self) -> str:
+        return "in-process py-evm (eth-tester, not persisted)"
+
+    def close(self) -> None:
+        """Nothing to release: the chain goes with the object."""
+
+
+class RpcBackend:
+    """Any Ethereum JSON-RPC 2.0 endpoint over HTTP."""
+
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise BackendError(f"chain URL must start with http:// or https://, got {url!r}")
+        self._url = url
+        self._web3 = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout}))
+        try:
+            self._chain_id = int(self._web3.eth.chain_id)
+        except Exception as exc:  # requests' and web3's errors alike: the node is not there
+            raise BackendError(
+                f"cannot reach the chain at {url}: {exc.__class__.__name__}; "
+                "is the node running (`consortium up DIR`) and the URL right?"
+            ) from exc
+
+    @property
+    def web3(self) -> Web3:
+        return self._web3
+
+    @property
+    def chain_id(self) -> int:
+        return self._chain_id
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def description(self) -> str:
+        return f"JSON-RPC {self._url}"
+
+    def close(self) -> None:
+        """HTTP connections are pooled by web3 and closed with the process."""

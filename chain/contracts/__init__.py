@@ -1,0 +1,27 @@
+"""Typed Python clients of the consortium's contracts, one module per contract."""
+
+from chain.contracts.anchor import AnchorInfo, AuditAnchorClient
+from chain.contracts.assets import ApiInfo, AssetInfo, AssetVersionInfo, DataAssetRegistryClient
+from chain.contracts.deploy import Deployment, FoundingMember, deploy_consortium
+from chain.contracts.grants import AccessGrantsClient, CheckResult, GrantInfo, GrantStatus
+from chain.contracts.registry import ConsortiumRegistryClient, MemberInfo, ProposalInfo, ProposalKind
+
+__all__ = [
+    "AccessGrantsClient",
+    "AnchorInfo",
+    "ApiInfo",
+    "AssetInfo",
+    "AssetVersionInfo",
+    "AuditAnchorClient",
+    "CheckResult",
+    "ConsortiumRegistryClient",
+    "DataAssetRegistryClient",
+    "Deployment",
+    "FoundingMember",
+    "GrantInfo",
+    "GrantStatus",
+    "MemberInfo",
+    "ProposalInfo",
+    "ProposalKind",
+    "deploy_consortium",
+]

@@ -1,0 +1,69 @@
+"""Deploy the four contracts and bootstrap the founding members: the consortium's genesis on any chain."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chain.backend import Backend
+from chain.contracts.anchor import AuditAnchorClient
+from chain.contracts.assets import DataAssetRegistryClient
+from chain.contracts.grants import AccessGrantsClient
+from chain.contracts.registry import ConsortiumRegistryClient
+from chain.ids import OrgId, Role
+from chain.tx import Signer, transact
+from contracts import CONTRACT_NAMES, load_artifact
+
+
+@dataclass(frozen=True, slots=True)
+class FoundingMember:
+    org: OrgId
+    name: str
+    roles: Role
+    cert_fingerprint: bytes
+    accounts: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """Addresses of the deployed contracts, by contract name."""
+
+    addresses: dict[str, str]
+
+    def registry(self, backend: Backend) -> ConsortiumRegistryClient:
+        return ConsortiumRegistryClient(backend, self.addresses["ConsortiumRegistry"])
+
+    def assets(self, backend: Backend) -> DataAssetRegistryClient:
+        return DataAssetRegistryClient(backend, self.addresses["DataAssetRegistry"])
+
+    def grants(self, backend: Backend) -> AccessGrantsClient:
+        return AccessGrantsClient(backend, self.addresses["AccessGrants"])
+
+    def anchors(self, backend: Backend) -> AuditAnchorClient:
+        return AuditAnchorClient(backend, self.addresses["AuditAnchor"])
+
+
+def deploy_contract(backend: Backend, signer: Signer, name: str, *args: Any) -> str:
+    artifact = load_artifact(name)
+    factory = backend.web3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    data = factory.constructor(*args).data_in_transaction
+    receipt = transact(backend, signer, None, data, f"deploy {name}")
+    address = receipt["contractAddress"]
+    assert address is not None
+    return str(address)
+
+
+def deploy_consortium(backend: Backend, deployer: Signer, founders: Sequence[FoundingMember], threshold: int,
+                      proposal_ttl_seconds: int = 7 * 86400) -> Deployment:
+    """Deploy every contract, register the founders, then close the bootstrap for good."""
+    registry = deploy_contract(backend, deployer, "ConsortiumRegistry", threshold, proposal_ttl_seconds)
+    assets = deploy_contract(backend, deployer, "DataAssetRegistry", registry)
+    grants = deploy_contract(backend, deployer, "AccessGrants", registry, assets)
+    anchor = deploy_contract(backend, deployer, "AuditAnchor", registry)
+    deployment = Deployment(dict(zip(CONTRACT_NAMES, (registry, assets, grants, anchor), strict=True)))
+    client = deployment.registry(backend)
+    for m in founders:
+        client.bootstrap_member(deployer, m.org, m.name, m.roles, m.cert_fingerprint, list(m.accounts))
+    client.finish_bootstrap(deployer)
+    return deployment

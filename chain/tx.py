@@ -1,0 +1,136 @@
+"""Signing and sending transactions from a member's own key, on any backend.
+
+Transactions are signed locally and sent with ``eth_sendRawTransaction``, so the same code runs on
+eth-tester, anvil, Besu and the consortium's node. Before signing, the call is estimated: a refusal
+comes back as :class:`ContractRevertError` with the contract's own reason and nothing is sent.
+Fees follow the chain: on a free-gas consortium chain (base fee 0) transactions cost nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_tester.exceptions import TransactionFailed
+from web3.exceptions import ContractLogicError, TimeExhausted
+from web3.types import TxParams, TxReceipt
+
+from chain.backend import Backend
+from chain.errors import BackendError, ContractRevertError
+
+GAS_MARGIN_NUM, GAS_MARGIN_DEN = 5, 4
+
+
+@dataclass(slots=True)
+class Signer:
+    """A member account: its private key stays in this object, never in a message or repr."""
+
+    account: LocalAccount
+    _next_nonce: int | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def from_key(cls, key: bytes) -> Signer:
+        return cls(account=Account.from_key(key))
+
+    @property
+    def address(self) -> str:
+        return str(self.account.address)
+
+    def __repr__(self) -> str:
+        return f"Signer({self.address})"
+
+    def take_nonce(self, backend: Backend) -> int:
+        """The next nonce, tracked locally after the first ask so a burst of sends needs no round-trips."""
+        with self._lock:
+            if self._next_nonce is None:
+                self._next_nonce = int(backend.web3.eth.get_transaction_count(self.account.address, "pending"))
+            nonce = self._next_nonce
+            self._next_nonce += 1
+            return nonce
+
+    def forget_nonce(self) -> None:
+        """Ask the chain again next time (after a send failed before reaching the mempool)."""
+        with self._lock:
+            self._next_nonce = None
+
+
+#: What a revert raises: web3's error over JSON-RPC, eth-tester's own in process.
+REVERT_ERRORS: tuple[type[Exception], ...] = (ContractLogicError, TransactionFailed)
+
+
+def revert_reason(exc: Exception) -> str:
+    """The contract's reason from a revert error, without the node's prefix."""
+    message = str(getattr(exc, "message", None) or exc)
+    for prefix in ("execution reverted: ", "execution reverted"):
+        if message.startswith(prefix):
+            message = message[len(prefix):]
+            break
+    return message.strip() or "reverted without a reason"
+
+
+def fee_fields(backend: Backend) -> dict[str, int]:
+    """EIP-1559 fee fields: no tip, room for the base fee to double; all zero on a free-gas chain."""
+    base_fee = int(backend.web3.eth.get_block("latest").get("baseFeePerGas", 0))
+    return {"maxFeePerGas": 2 * base_fee, "maxPriorityFeePerGas": 0}
+
+
+def build_transaction(backend: Backend, signer: Signer, to: str | None, data: str, *, label: str = "",
+                      gas: int | None = None, fees: dict[str, int] | None = None) -> TxParams:
+    """Estimate (turning a refusal into ContractRevertError), then fill in every field to sign."""
+    call: dict[str, Any] = {"from": signer.account.address, "data": data, "value": 0}
+    if to is not None:
+        call["to"] = to
+    if gas is None:
+        try:
+            estimate = int(backend.web3.eth.estimate_gas(call))  # type: ignore[arg-type]
+        except REVERT_ERRORS as exc:
+            raise ContractRevertError(revert_reason(exc), label) from exc
+        gas = estimate * GAS_MARGIN_NUM // GAS_MARGIN_DEN
+    tx: dict[str, Any] = {**call, "gas": gas, "chainId": backend.chain_id, "type": 2}
+    tx.update(fees if fees is not None else fee_fields(backend))
+    tx["nonce"] = signer.take_nonce(backend)
+    return tx  # type: ignore[return-value]
+
+
+def send_transaction(backend: Backend, signer: Signer, tx: TxParams) -> bytes:
+    """Sign and send; returns the transaction hash."""
+    signed = signer.account.sign_transaction(tx)  # type: ignore[arg-type]
+    try:
+        return bytes(backend.web3.eth.send_raw_transaction(signed.raw_transaction))
+    except Exception:
+        signer.forget_nonce()
+        raise
+
+
+def wait_receipt(backend: Backend, tx_hash: bytes, label: str = "", timeout: float = 60.0) -> TxReceipt:
+    """Wait for the receipt; a transaction that reverted in its block raises ContractRevertError."""
+    try:
+        receipt = backend.web3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.05)
+    except TimeExhausted as exc:
+        raise BackendError(f"transaction 0x{tx_hash.hex()} not mined within {timeout:.0f} s") from exc
+    if receipt["status"] != 1:
+        raise ContractRevertError(_replay_reason(backend, tx_hash, receipt), label)
+    return receipt
+
+
+def transact(backend: Backend, signer: Signer, to: str | None, data: str, label: str = "") -> TxReceipt:
+    """Estimate, sign, send and wait: the whole life of one transaction."""
+    tx = build_transaction(backend, signer, to, data, label=label)
+    return wait_receipt(backend, send_transaction(backend, signer, tx), label)
+
+
+def _replay_reason(backend: Backend, tx_hash: bytes, receipt: TxReceipt) -> str:
+    """Why a mined transaction reverted: replay it as a call on the state before its block."""
+    tx = backend.web3.eth.get_transaction(tx_hash)
+    call: dict[str, Any] = {"from": tx["from"], "to": tx.get("to"), "data": tx["input"], "gas": tx["gas"]}
+    try:
+        backend.web3.eth.call(call, receipt["blockNumber"] - 1)  # type: ignore[arg-type]
+    except REVERT_ERRORS as exc:
+        return revert_reason(exc)
+    except Exception as exc:  # the node cannot replay (pruned state): say so rather than guess
+        return f"reverted (reason unavailable: {exc.__class__.__name__})"
+    return "reverted (out of gas or reason unavailable)"

@@ -1,0 +1,173 @@
+# pragma version 0.4.3
+"""
+@title AccessGrants
+@notice Grants of access to a data asset: the owner grants (asset, grantee, purpose) for a time window and a
+        call quota, and may revoke with a reason code. `check` answers whether a call is allowed now and, if
+        not, exactly why. A grant counts only while the grantee is an active member and its grantor still
+        owns the asset: a suspension voids it for as long as it lasts, a transfer of rights voids it for good.
+"""
+from interfaces import IConsortiumRegistry
+from interfaces import IDataAssetRegistry
+import membership
+
+ALLOWED: constant(uint8) = 0
+UNKNOWN_ASSET: constant(uint8) = 1
+ASSET_RETIRED: constant(uint8) = 2
+GRANTEE_NOT_MEMBER: constant(uint8) = 3
+GRANTEE_SUSPENDED: constant(uint8) = 4
+OWNER_SUSPENDED: constant(uint8) = 5
+NO_GRANT: constant(uint8) = 6
+REVOKED: constant(uint8) = 7
+OWNERSHIP_CHANGED: constant(uint8) = 8
+NOT_YET_VALID: constant(uint8) = 9
+EXPIRED: constant(uint8) = 10
+
+
+struct Grant:
+    asset: bytes32
+    grantor: bytes32
+    grantee: bytes32
+    purpose: bytes32
+    not_before: uint64
+    expires_at: uint64
+    quota: uint256
+    created_at: uint64
+    revoked_at: uint64
+    revoke_reason: uint16
+
+
+event GrantCreated:
+    grant_id: indexed(bytes32)
+    asset: indexed(bytes32)
+    grantee: indexed(bytes32)
+    grantor: bytes32
+    purpose: bytes32
+    not_before: uint64
+    expires_at: uint64
+    quota: uint256
+
+event GrantRevoked:
+    grant_id: indexed(bytes32)
+    asset: indexed(bytes32)
+    grantee: indexed(bytes32)
+    reason: uint16
+
+
+registry: public(IConsortiumRegistry)
+assets: public(IDataAssetRegistry)
+grants: HashMap[bytes32, Grant]
+grant_at: public(HashMap[uint256, bytes32])
+grant_count: public(uint256)
+current: HashMap[bytes32, bytes32]
+
+
+@deploy
+def __init__(registry: IConsortiumRegistry, assets: IDataAssetRegistry):
+    self.registry = registry
+    self.assets = assets
+
+
+@external
+def create_grant(asset: bytes32, grantee: bytes32, purpose: bytes32, not_before: uint64, expires_at: uint64,
+                 quota: uint256) -> bytes32:
+    org: bytes32 = membership.writer_org(self.registry, msg.sender, membership.MEMBER)
+    owner: bytes32 = empty(bytes32)
+    retired: bool = False
+    owner, retired = staticcall self.assets.asset_state(asset)
+    assert owner != empty(bytes32), "unknown asset"
+    assert owner == org, "not asset owner"
+    assert not retired, "asset retired"
+    assert grantee != org, "cannot grant to the owner"
+    status: uint8 = 0
+    roles: uint256 = 0
+    status, roles = staticcall self.registry.org_info(grantee)
+    assert status != membership.STATUS_SUSPENDED, "grantee suspended"
+    assert status == membership.STATUS_ACTIVE and roles & membership.MEMBER != 0, "grantee not a member"
+    assert purpose != empty(bytes32), "empty purpose"
+    assert expires_at > not_before, "expiry must be after not-before"
+    assert convert(expires_at, uint256) > block.timestamp, "grant already expired"
+    grant_id: bytes32 = keccak256(abi_encode(chain.id, self, self.grant_count))
+    self.grants[grant_id] = Grant(
+        asset=asset, grantor=org, grantee=grantee, purpose=purpose, not_before=not_before,
+        expires_at=expires_at, quota=quota, created_at=convert(block.timestamp, uint64), revoked_at=0,
+        revoke_reason=0,
+    )
+    self.grant_at[self.grant_count] = grant_id
+    self.grant_count += 1
+    self.current[self._key(asset, grantee, purpose)] = grant_id
+    log GrantCreated(grant_id=grant_id, asset=asset, grantee=grantee, grantor=org, purpose=purpose,
+                     not_before=not_before, expires_at=expires_at, quota=quota)
+    return grant_id
+
+
+@external
+def revoke(grant_id: bytes32, reason: uint16):
+    org: bytes32 = membership.writer_org(self.registry, msg.sender, membership.MEMBER)
+    g: Grant = self.grants[grant_id]
+    assert g.asset != empty(bytes32), "unknown grant"
+    owner: bytes32 = empty(bytes32)
+    retired: bool = False
+    owner, retired = staticcall self.assets.asset_state(g.asset)
+    assert owner == org, "not asset owner"
+    assert g.revoked_at == 0, "grant already revoked"
+    assert reason != 0, "reason code required"
+    self.grants[grant_id].revoked_at = convert(block.timestamp, uint64)
+    self.grants[grant_id].revoke_reason = reason
+    log GrantRevoked(grant_id=grant_id, asset=g.asset, grantee=g.grantee, reason=reason)
+
+
+@view
+@external
+def grant(grant_id: bytes32) -> Grant:
+    return self.grants[grant_id]
+
+
+@view
+@external
+def current_grant(asset: bytes32, grantee: bytes32, purpose: bytes32) -> bytes32:
+    return self.current[self._key(asset, grantee, purpose)]
+
+
+@view
+@external
+def check(asset: bytes32, grantee: bytes32, purpose: bytes32, at: uint64) -> (uint8, bytes32):
+    """
+    @notice Whether `grantee` may use `asset` for `purpose` at time `at`: (ALLOWED, grant id), or the first
+            reason it may not, in the order the codes are numbered, with the grant id when one exists.
+    """
+    owner: bytes32 = empty(bytes32)
+    retired: bool = False
+    owner, retired = staticcall self.assets.asset_state(asset)
+    if owner == empty(bytes32):
+        return UNKNOWN_ASSET, empty(bytes32)
+    if retired:
+        return ASSET_RETIRED, empty(bytes32)
+    status: uint8 = 0
+    roles: uint256 = 0
+    status, roles = staticcall self.registry.org_info(grantee)
+    if status == membership.STATUS_SUSPENDED:
+        return GRANTEE_SUSPENDED, empty(bytes32)
+    if status != membership.STATUS_ACTIVE or roles & membership.MEMBER == 0:
+        return GRANTEE_NOT_MEMBER, empty(bytes32)
+    status, roles = staticcall self.registry.org_info(owner)
+    if status != membership.STATUS_ACTIVE:
+        return OWNER_SUSPENDED, empty(bytes32)
+    grant_id: bytes32 = self.current[self._key(asset, grantee, purpose)]
+    if grant_id == empty(bytes32):
+        return NO_GRANT, empty(bytes32)
+    g: Grant = self.grants[grant_id]
+    if g.revoked_at != 0:
+        return REVOKED, grant_id
+    if g.grantor != owner:
+        return OWNERSHIP_CHANGED, grant_id
+    if at < g.not_before:
+        return NOT_YET_VALID, grant_id
+    if at >= g.expires_at:
+        return EXPIRED, grant_id
+    return ALLOWED, grant_id
+
+
+@internal
+@pure
+def _key(asset: bytes32, grantee: bytes32, purpose: bytes32) -> bytes32:
+    return keccak256(concat(asset, grantee, purpose))
