@@ -39,12 +39,17 @@ class EthTesterBackend:
 
     def __init__(self, funded_accounts: Iterable[str] = ()) -> None:
         from eth_tester import EthereumTester, PyEVMBackend  # heavy import, only when used
-        from eth_utils import to_canonical_address
+        from eth_utils.address import to_canonical_address
 
         # eth-tester's own first account stays funded: it is the implicit sender of eth_call.
         state = dict(PyEVMBackend.generate_genesis_state(num_accounts=1))
         for a in funded_accounts:
-            state[to_canonical_address(a)] = {"balance": GENESIS_BALANCE_WEI, "nonce": 0, "code": b"", "storage": {}}
+            state[to_canonical_address(a)] = {
+                "balance": GENESIS_BALANCE_WEI,
+                "nonce": 0,
+                "code": b"",
+                "storage": {},
+            }
         backend = PyEVMBackend(genesis_state=state)
         self._tester = EthereumTester(backend)
         self._web3 = Web3(EthereumTesterProvider(self._tester))

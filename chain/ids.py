@@ -23,7 +23,8 @@ def check_name(text: str, what: str = "name") -> str:
     """Return ``text`` if it is a valid short name, else raise :class:`MalformedError`."""
     if not isinstance(text, str) or _NAME.fullmatch(text) is None:
         raise MalformedError(
-            f"invalid {what} {text!r}: use 1-32 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit"
+            f"invalid {what} {text!r}: use 1-32 characters of a-z, 0-9, '.', '_' or '-', "
+            "starting with a letter or digit"
         )
     return text
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eth_account import Account
+from hexbytes import HexBytes
 from eth_account.signers.local import LocalAccount
 from eth_tester.exceptions import TransactionFailed
 from web3.exceptions import ContractLogicError, TimeExhausted
@@ -67,7 +68,7 @@ def revert_reason(exc: Exception) -> str:
     message = str(getattr(exc, "message", None) or exc)
     for prefix in ("execution reverted: ", "execution reverted"):
         if message.startswith(prefix):
-            message = message[len(prefix):]
+            message = message[len(prefix) :]
             break
     return message.strip() or "reverted without a reason"
 
@@ -78,8 +79,16 @@ def fee_fields(backend: Backend) -> dict[str, int]:
     return {"maxFeePerGas": 2 * base_fee, "maxPriorityFeePerGas": 0}
 
 
-def build_transaction(backend: Backend, signer: Signer, to: str | None, data: str, *, label: str = "",
-                      gas: int | None = None, fees: dict[str, int] | None = None) -> TxParams:
+def build_transaction(
+    backend: Backend,
+    signer: Signer,
+    to: str | None,
+    data: str,
+    *,
+    label: str = "",
+    gas: int | None = None,
+    fees: dict[str, int] | None = None,
+) -> TxParams:
     """Estimate (turning a refusal into ContractRevertError), then fill in every field to sign."""
     call: dict[str, Any] = {"from": signer.account.address, "data": data, "value": 0}
     if to is not None:
@@ -109,7 +118,7 @@ def send_transaction(backend: Backend, signer: Signer, tx: TxParams) -> bytes:
 def wait_receipt(backend: Backend, tx_hash: bytes, label: str = "", timeout: float = 60.0) -> TxReceipt:
     """Wait for the receipt; a transaction that reverted in its block raises ContractRevertError."""
     try:
-        receipt = backend.web3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.05)
+        receipt = backend.web3.eth.wait_for_transaction_receipt(HexBytes(tx_hash), timeout=timeout, poll_latency=0.05)
     except TimeExhausted as exc:
         raise BackendError(f"transaction 0x{tx_hash.hex()} not mined within {timeout:.0f} s") from exc
     if receipt["status"] != 1:
@@ -125,7 +134,7 @@ def transact(backend: Backend, signer: Signer, to: str | None, data: str, label:
 
 def _replay_reason(backend: Backend, tx_hash: bytes, receipt: TxReceipt) -> str:
     """Why a mined transaction reverted: replay it as a call on the state before its block."""
-    tx = backend.web3.eth.get_transaction(tx_hash)
+    tx = backend.web3.eth.get_transaction(HexBytes(tx_hash))
     call: dict[str, Any] = {"from": tx["from"], "to": tx.get("to"), "data": tx["input"], "gas": tx["gas"]}
     try:
         backend.web3.eth.call(call, receipt["blockNumber"] - 1)  # type: ignore[arg-type]

@@ -12,7 +12,6 @@ import hashlib
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 from contracts import ARTIFACT_DIR, CONTRACT_NAMES, CONTRACTS_DIR, SOURCE_DIR
 
@@ -30,17 +29,26 @@ def source_sha256(name: str) -> str:
 
 
 def compiler_version() -> str:
-    out = subprocess.run(
-        [sys.executable, "-m", "vyper", "--version"], check=True, capture_output=True, text=True
-    )
+    out = subprocess.run([sys.executable, "-m", "vyper", "--version"], check=True, capture_output=True, text=True)
     return out.stdout.strip()
 
 
 def compile_contract(name: str, version: str) -> dict[str, object]:
     out = subprocess.run(
-        [sys.executable, "-m", "vyper", "-p", str(CONTRACTS_DIR), "-f", "combined_json",
-         str(SOURCE_DIR / f"{name}.vy")],
-        check=True, capture_output=True, text=True, cwd=CONTRACTS_DIR,
+        [
+            sys.executable,
+            "-m",
+            "vyper",
+            "-p",
+            str(CONTRACTS_DIR),
+            "-f",
+            "combined_json",
+            str(SOURCE_DIR / f"{name}.vy"),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=CONTRACTS_DIR,
     )
     combined = json.loads(out.stdout)
     (entry,) = [v for k, v in combined.items() if k != "version"]

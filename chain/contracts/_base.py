@@ -46,16 +46,22 @@ class ContractClient:
         """Calldata of ``fn(*args)``, for callers that batch their own transactions."""
         return str(getattr(self.contract.functions, fn)(*args)._encode_transaction_data())
 
-    def events(self, event: str, from_block: int = 0, to_block: int | None = None,
-               filters: dict[str, Any] | None = None) -> list[EventData]:
+    def events(
+        self,
+        event: str,
+        from_block: int = 0,
+        to_block: int | None = None,
+        filters: dict[str, Any] | None = None,
+    ) -> list[EventData]:
         """Decoded logs of ``event`` in a block range, fetched in bounded windows."""
         last = int(self.backend.web3.eth.block_number) if to_block is None else to_block
         out: list[EventData] = []
         start = from_block
         while start <= last:
             end = min(start + LOG_WINDOW - 1, last)
-            out.extend(getattr(self.contract.events, event).get_logs(
-                from_block=start, to_block=end, argument_filters=filters))
+            out.extend(
+                getattr(self.contract.events, event).get_logs(from_block=start, to_block=end, argument_filters=filters)
+            )
             start = end + 1
         return out
 

@@ -34,18 +34,24 @@ def _origin(origin: str) -> str:
 class AuditAnchorClient(ContractClient):
     NAME = "AuditAnchor"
 
-    def anchor(self, signer: Signer, origin: str, tree_size: int, root_hash: bytes,
-               checkpoint_digest: bytes) -> TxReceipt:
+    def anchor(
+        self, signer: Signer, origin: str, tree_size: int, root_hash: bytes, checkpoint_digest: bytes
+    ) -> TxReceipt:
         if not isinstance(tree_size, int) or not 0 < tree_size < 2**64:
             raise MalformedError(f"tree size must be 1..2^64-1, got {tree_size!r}")
-        return self._transact(signer, "anchor", _origin(origin), tree_size, check_digest(root_hash, "root hash"),
-                              check_digest(checkpoint_digest, "checkpoint digest"))
+        return self._transact(
+            signer,
+            "anchor",
+            _origin(origin),
+            tree_size,
+            check_digest(root_hash, "root hash"),
+            check_digest(checkpoint_digest, "checkpoint digest"),
+        )
 
     def _info(self, origin: str, raw: tuple[int, bytes, bytes, bytes, int, int]) -> AnchorInfo | None:
         if raw[0] == 0:
             return None
-        return AnchorInfo(origin, raw[0], bytes(raw[1]), bytes(raw[2]), OrgId(bytes32_to_name(raw[3])), raw[4],
-                          raw[5])
+        return AnchorInfo(origin, raw[0], bytes(raw[1]), bytes(raw[2]), OrgId(bytes32_to_name(raw[3])), raw[4], raw[5])
 
     def latest(self, origin: str) -> AnchorInfo | None:
         return self._info(origin, self._call("latest", _origin(origin)))

@@ -74,8 +74,16 @@ class DataAssetRegistryClient(ContractClient):
         if raw[0] == b"\0" * 32:
             return None
         pending = bytes32_to_name(raw[4])
-        return AssetInfo(AssetId(asset), OrgId(bytes32_to_name(raw[0])), AssetKind(raw[1]), raw[2], raw[3],
-                         OrgId(pending) if pending else None, raw[5], raw[6])
+        return AssetInfo(
+            AssetId(asset),
+            OrgId(bytes32_to_name(raw[0])),
+            AssetKind(raw[1]),
+            raw[2],
+            raw[3],
+            OrgId(pending) if pending else None,
+            raw[5],
+            raw[6],
+        )
 
     def version(self, asset: str, version: int) -> AssetVersionInfo | None:
         raw = self._call("version", name_to_bytes32(asset, "asset id"), version)
@@ -112,30 +120,57 @@ class DataAssetRegistryClient(ContractClient):
         raw = self._call("api", name_to_bytes32(api, "api id"))
         if raw[3] == b"\0" * 32:
             return None
-        return ApiInfo(api, bytes32_to_name(raw[0]), raw[1], raw[2], OrgId(bytes32_to_name(raw[3])),
-                       AssetId(bytes32_to_name(raw[4])), raw[5])
+        return ApiInfo(
+            api,
+            bytes32_to_name(raw[0]),
+            raw[1],
+            raw[2],
+            OrgId(bytes32_to_name(raw[3])),
+            AssetId(bytes32_to_name(raw[4])),
+            raw[5],
+        )
 
     def apis(self) -> list[ApiInfo]:
         ids = [bytes32_to_name(self._call("api_at", i)) for i in range(self._call("api_count"))]
         return [a for i in ids if (a := self.api(i)) is not None]
 
     # -- assets --
-    def register_asset(self, signer: Signer, asset: str, kind: AssetKind, content_digest: bytes,
-                       metadata_digest: bytes, classification: int) -> TxReceipt:
-        return self._transact(signer, "register_asset", name_to_bytes32(asset, "asset id"), int(AssetKind(kind)),
-                              check_digest(content_digest, "content digest"),
-                              check_digest(metadata_digest, "metadata digest"), _classification(classification))
+    def register_asset(
+        self,
+        signer: Signer,
+        asset: str,
+        kind: AssetKind,
+        content_digest: bytes,
+        metadata_digest: bytes,
+        classification: int,
+    ) -> TxReceipt:
+        return self._transact(
+            signer,
+            "register_asset",
+            name_to_bytes32(asset, "asset id"),
+            int(AssetKind(kind)),
+            check_digest(content_digest, "content digest"),
+            check_digest(metadata_digest, "metadata digest"),
+            _classification(classification),
+        )
 
-    def add_version(self, signer: Signer, asset: str, content_digest: bytes, metadata_digest: bytes,
-                    classification: int) -> int:
-        receipt = self._transact(signer, "add_version", name_to_bytes32(asset, "asset id"),
-                                 check_digest(content_digest, "content digest"),
-                                 check_digest(metadata_digest, "metadata digest"), _classification(classification))
+    def add_version(
+        self, signer: Signer, asset: str, content_digest: bytes, metadata_digest: bytes, classification: int
+    ) -> int:
+        receipt = self._transact(
+            signer,
+            "add_version",
+            name_to_bytes32(asset, "asset id"),
+            check_digest(content_digest, "content digest"),
+            check_digest(metadata_digest, "metadata digest"),
+            _classification(classification),
+        )
         return int(self.decode_events(receipt, "AssetVersionAdded")[0]["args"]["version"])
 
     def offer_transfer(self, signer: Signer, asset: str, to_org: str) -> TxReceipt:
-        return self._transact(signer, "offer_transfer", name_to_bytes32(asset, "asset id"),
-                              name_to_bytes32(to_org, "org id"))
+        return self._transact(
+            signer, "offer_transfer", name_to_bytes32(asset, "asset id"), name_to_bytes32(to_org, "org id")
+        )
 
     def cancel_transfer(self, signer: Signer, asset: str) -> TxReceipt:
         return self._transact(signer, "cancel_transfer", name_to_bytes32(asset, "asset id"))
@@ -151,12 +186,20 @@ class DataAssetRegistryClient(ContractClient):
         return self._transact(signer, "add_center", name_to_bytes32(center, "center id"), name)
 
     def add_unit(self, signer: Signer, unit: str, center: str, name: str) -> TxReceipt:
-        return self._transact(signer, "add_unit", name_to_bytes32(unit, "unit id"),
-                              name_to_bytes32(center, "center id"), name)
+        return self._transact(
+            signer, "add_unit", name_to_bytes32(unit, "unit id"), name_to_bytes32(center, "center id"), name
+        )
 
     def register_api(self, signer: Signer, api: str, unit: str, route: str, method: str, asset: str) -> TxReceipt:
-        return self._transact(signer, "register_api", name_to_bytes32(api, "api id"),
-                              name_to_bytes32(unit, "unit id"), route, method, name_to_bytes32(asset, "asset id"))
+        return self._transact(
+            signer,
+            "register_api",
+            name_to_bytes32(api, "api id"),
+            name_to_bytes32(unit, "unit id"),
+            route,
+            method,
+            name_to_bytes32(asset, "asset id"),
+        )
 
     def retire_api(self, signer: Signer, api: str) -> TxReceipt:
         return self._transact(signer, "retire_api", name_to_bytes32(api, "api id"))

@@ -54,8 +54,13 @@ def deploy_contract(backend: Backend, signer: Signer, name: str, *args: Any) -> 
     return str(address)
 
 
-def deploy_consortium(backend: Backend, deployer: Signer, founders: Sequence[FoundingMember], threshold: int,
-                      proposal_ttl_seconds: int = 7 * 86400) -> Deployment:
+def deploy_consortium(
+    backend: Backend,
+    deployer: Signer,
+    founders: Sequence[FoundingMember],
+    threshold: int,
+    proposal_ttl_seconds: int = 7 * 86400,
+) -> Deployment:
     """Deploy every contract, register the founders, then close the bootstrap for good."""
     registry = deploy_contract(backend, deployer, "ConsortiumRegistry", threshold, proposal_ttl_seconds)
     assets = deploy_contract(backend, deployer, "DataAssetRegistry", registry)

@@ -84,13 +84,28 @@ def _time(value: int, what: str) -> int:
 class AccessGrantsClient(ContractClient):
     NAME = "AccessGrants"
 
-    def create_grant(self, signer: Signer, asset: str, grantee: str, purpose: str, not_before: int,
-                     expires_at: int, quota: int = 0) -> bytes:
+    def create_grant(
+        self,
+        signer: Signer,
+        asset: str,
+        grantee: str,
+        purpose: str,
+        not_before: int,
+        expires_at: int,
+        quota: int = 0,
+    ) -> bytes:
         if not isinstance(quota, int) or not 0 <= quota < 2**256:
             raise MalformedError(f"quota must be a non-negative integer, got {quota!r}")
-        receipt = self._transact(signer, "create_grant", name_to_bytes32(asset, "asset id"),
-                                 name_to_bytes32(grantee, "org id"), name_to_bytes32(purpose, "purpose"),
-                                 _time(not_before, "not-before"), _time(expires_at, "expiry"), quota)
+        receipt = self._transact(
+            signer,
+            "create_grant",
+            name_to_bytes32(asset, "asset id"),
+            name_to_bytes32(grantee, "org id"),
+            name_to_bytes32(purpose, "purpose"),
+            _time(not_before, "not-before"),
+            _time(expires_at, "expiry"),
+            quota,
+        )
         return bytes(self.decode_events(receipt, "GrantCreated")[0]["args"]["grant_id"])
 
     def revoke(self, signer: Signer, grant_id: bytes, reason: int) -> TxReceipt:
@@ -102,14 +117,25 @@ class AccessGrantsClient(ContractClient):
         raw = self._call("grant", grant_id)
         if raw[0] == b"\0" * 32:
             return None
-        return GrantInfo(grant_id, AssetId(bytes32_to_name(raw[0])), OrgId(bytes32_to_name(raw[1])),
-                         OrgId(bytes32_to_name(raw[2])), bytes32_to_name(raw[3]), *raw[4:])
+        return GrantInfo(
+            grant_id,
+            AssetId(bytes32_to_name(raw[0])),
+            OrgId(bytes32_to_name(raw[1])),
+            OrgId(bytes32_to_name(raw[2])),
+            bytes32_to_name(raw[3]),
+            *raw[4:],
+        )
 
     def grants(self) -> list[GrantInfo]:
         ids = [bytes(self._call("grant_at", i)) for i in range(self._call("grant_count"))]
         return [g for i in ids if (g := self.grant(i)) is not None]
 
     def check(self, asset: str, grantee: str, purpose: str, at: int) -> CheckResult:
-        code, grant_id = self._call("check", name_to_bytes32(asset, "asset id"), name_to_bytes32(grantee, "org id"),
-                                    name_to_bytes32(purpose, "purpose"), _time(at, "time"))
+        code, grant_id = self._call(
+            "check",
+            name_to_bytes32(asset, "asset id"),
+            name_to_bytes32(grantee, "org id"),
+            name_to_bytes32(purpose, "purpose"),
+            _time(at, "time"),
+        )
         return CheckResult(GrantStatus(code), bytes(grant_id) if any(grant_id) else None)

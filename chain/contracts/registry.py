@@ -55,8 +55,15 @@ class ConsortiumRegistryClient(ContractClient):
         raw = self._call("member", name_to_bytes32(org, "org id"))
         if raw[3] == MemberStatus.NONE:
             return None
-        return MemberInfo(OrgId(bytes32_to_name(raw[0])), raw[1], Role(raw[2]), MemberStatus(raw[3]), bytes(raw[4]),
-                          tuple(raw[5]), raw[6])
+        return MemberInfo(
+            OrgId(bytes32_to_name(raw[0])),
+            raw[1],
+            Role(raw[2]),
+            MemberStatus(raw[3]),
+            bytes(raw[4]),
+            tuple(raw[5]),
+            raw[6],
+        )
 
     def members(self) -> list[MemberInfo]:
         out = []
@@ -84,8 +91,20 @@ class ConsortiumRegistryClient(ContractClient):
         raw = self._call("proposal", proposal_id)
         if raw[0] == 0:
             return None
-        return ProposalInfo(proposal_id, ProposalKind(raw[0]), OrgId(bytes32_to_name(raw[1])), raw[2], Role(raw[3]),
-                            tuple(raw[5]), raw[6], OrgId(bytes32_to_name(raw[7])), raw[8], raw[9], raw[10], raw[11])
+        return ProposalInfo(
+            proposal_id,
+            ProposalKind(raw[0]),
+            OrgId(bytes32_to_name(raw[1])),
+            raw[2],
+            Role(raw[3]),
+            tuple(raw[5]),
+            raw[6],
+            OrgId(bytes32_to_name(raw[7])),
+            raw[8],
+            raw[9],
+            raw[10],
+            raw[11],
+        )
 
     def proposals(self) -> list[ProposalInfo]:
         out = []
@@ -99,10 +118,18 @@ class ConsortiumRegistryClient(ContractClient):
         return bool(self._call("has_approved", proposal_id, name_to_bytes32(org, "org id")))
 
     # -- genesis --
-    def bootstrap_member(self, signer: Signer, org: str, name: str, roles: Role, cert_fingerprint: bytes,
-                         accounts: list[str]) -> TxReceipt:
-        return self._transact(signer, "bootstrap_member", name_to_bytes32(org, "org id"), name, int(roles),
-                              check_digest(cert_fingerprint, "certificate fingerprint"), accounts)
+    def bootstrap_member(
+        self, signer: Signer, org: str, name: str, roles: Role, cert_fingerprint: bytes, accounts: list[str]
+    ) -> TxReceipt:
+        return self._transact(
+            signer,
+            "bootstrap_member",
+            name_to_bytes32(org, "org id"),
+            name,
+            int(roles),
+            check_digest(cert_fingerprint, "certificate fingerprint"),
+            accounts,
+        )
 
     def finish_bootstrap(self, signer: Signer) -> TxReceipt:
         return self._transact(signer, "finish_bootstrap")
@@ -111,11 +138,20 @@ class ConsortiumRegistryClient(ContractClient):
     def _proposal_id(self, receipt: TxReceipt) -> int:
         return int(self.decode_events(receipt, "ProposalCreated")[0]["args"]["proposal_id"])
 
-    def propose_admit(self, signer: Signer, org: str, name: str, roles: Role, cert_fingerprint: bytes,
-                      accounts: list[str]) -> int:
-        return self._proposal_id(self._transact(
-            signer, "propose_admit", name_to_bytes32(org, "org id"), name, int(roles),
-            check_digest(cert_fingerprint, "certificate fingerprint"), accounts))
+    def propose_admit(
+        self, signer: Signer, org: str, name: str, roles: Role, cert_fingerprint: bytes, accounts: list[str]
+    ) -> int:
+        return self._proposal_id(
+            self._transact(
+                signer,
+                "propose_admit",
+                name_to_bytes32(org, "org id"),
+                name,
+                int(roles),
+                check_digest(cert_fingerprint, "certificate fingerprint"),
+                accounts,
+            )
+        )
 
     def propose_remove(self, signer: Signer, org: str) -> int:
         return self._proposal_id(self._transact(signer, "propose_remove", name_to_bytes32(org, "org id")))

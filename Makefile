@@ -1,0 +1,47 @@
+# Consortium Ledger: `make run` starts the demo consortium, `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATA ?= demo-data
+# The demo's keys are encrypted with this passphrase; set your own for anything but the demo.
+export CONSORTIUM_PASSPHRASE ?= demo-passphrase-not-for-production
+ANVIL := node_modules/.bin/anvil
+
+.PHONY: install run test test-fast lint contracts bench-chain clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/activate pyproject.toml constraints.txt
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	touch $@
+
+$(ANVIL): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed
+
+run: $(VENV)/.installed $(ANVIL)
+	@test -f $(DATA)/consortium.json || $(BIN)/consortium init $(DATA) --demo
+	$(BIN)/consortium up $(DATA)
+
+test: $(VENV)/.installed $(ANVIL)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+test-fast: $(VENV)/.installed
+	$(BIN)/python -m pytest -q -m "not anvil and not slow"
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check chain contracts network notary explorer tests bench
+	$(BIN)/mypy
+
+contracts: $(VENV)/.installed
+	$(BIN)/python -m contracts.compile
+
+bench-chain: $(VENV)/.installed $(ANVIL)
+	$(BIN)/python -m bench.chain
+
+clean:
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,302 @@
+"""Layout, certificate, PEM and file helpers of :mod:`network.identity`.
+
+Private: import the public names (``OrgPaths``, the validity constants) from ``network.identity``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Final
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from eth_keys.datatypes import PrivateKey as EthPrivateKey
+from eth_utils.address import is_checksum_address
+
+from chain.errors import MalformedError
+from chain.ids import OrgId, check_name
+
+CA_VALIDITY_YEARS: Final = 10
+ADMIN_VALIDITY_YEARS: Final = 2
+ENCRYPTED_PEM_HEADER: Final = b"-----BEGIN ENCRYPTED PRIVATE KEY-----"
+PRIVATE_FILE_MODE: Final = 0o600
+PUBLIC_FILE_MODE: Final = 0o644
+PRIVATE_DIR_MODE: Final = 0o700
+PUBLIC_DIR_MODE: Final = 0o755
+MAX_DISPLAY_NAME: Final = 64  # ub-organization-name of RFC 5280
+
+_HEX32 = re.compile(r"[0-9a-fA-F]{64}")
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+
+
+@dataclass(frozen=True, slots=True)
+class OrgPaths:
+    """Where the files of one org's identity live (see :mod:`network.identity`)."""
+
+    org_id: OrgId
+    org_dir: Path
+    ca_cert: Path
+    ca_key: Path
+    msp_ca_cert: Path
+    admin_cert: Path
+    sign_cert: Path
+    identity_key: Path
+    user_ca_cert: Path
+    account_key: Path
+    account_address: Path
+    witness_key: Path
+    witness_pub: Path
+    gateway_key: Path
+    gateway_pub: Path
+
+    @classmethod
+    def of(cls, root: Path, org_id: OrgId) -> OrgPaths:
+        """The layout of ``org_id`` under ``root/orgs/<org id>``; a bad org id raises MalformedError."""
+        return cls.at(Path(root) / "orgs" / check_name(org_id, "org id"), org_id)
+
+    @classmethod
+    def at(cls, org_dir: Path, org_id: OrgId) -> OrgPaths:
+        """The layout of ``org_id`` in the directory ``org_dir``."""
+        admin = f"Admin@{check_name(org_id, 'org id')}"
+        user = org_dir / "users" / admin / "msp"
+        keys = org_dir / "keys"
+        return cls(
+            org_id=org_id,
+            org_dir=org_dir,
+            ca_cert=org_dir / "ca" / "ca-cert.pem",
+            ca_key=org_dir / "ca" / "ca-key.pem",
+            msp_ca_cert=org_dir / "msp" / "cacerts" / "ca-cert.pem",
+            admin_cert=org_dir / "msp" / "admincerts" / f"{admin}.pem",
+            sign_cert=user / "signcerts" / "cert.pem",
+            identity_key=user / "keystore" / "key.pem",
+            user_ca_cert=user / "cacerts" / "ca-cert.pem",
+            account_key=keys / "account.pem",
+            account_address=keys / "account.address",
+            witness_key=keys / "witness.pem",
+            witness_pub=keys / "witness.pub",
+            gateway_key=keys / "gateway.pem",
+            gateway_pub=keys / "gateway.pub",
+        )
+
+    def private_dirs(self) -> tuple[Path, ...]:
+        """The directories holding private keys (mode 0o700)."""
+        return (self.ca_key.parent, self.identity_key.parent, self.account_key.parent)
+
+
+# ---------------------------------------------------------------------------------------------- certificates
+
+
+def build_ca_cert(key: ec.EllipticCurvePrivateKey, display_name: str, org_id: str, now: datetime) -> x509.Certificate:
+    """Self-signed CA ``O=<display name>, OU=<org id>, CN=ca.<org id>``, CA:true pathlen 0, 10 years."""
+    name = subject(display_name, org_id, f"ca.{org_id}")
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(add_years(now, CA_VALIDITY_YEARS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(key_usage(key_cert_sign=True, crl_sign=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+
+
+def build_admin_cert(
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    key: ec.EllipticCurvePrivateKey,
+    display_name: str,
+    org_id: str,
+    now: datetime,
+) -> x509.Certificate:
+    """``CN=Admin@<org id>`` issued by ``ca_cert``: CA:false, digitalSignature, clientAuth, 2 years."""
+    ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    san = x509.SubjectAlternativeName([x509.UniformResourceIdentifier(f"consortium://{org_id}/Admin")])
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject(display_name, org_id, f"Admin@{org_id}"))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(min(add_years(now, ADMIN_VALIDITY_YEARS), ca_cert.not_valid_after_utc))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(key_usage(digital_signature=True), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
+        .add_extension(san, critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+
+
+def subject(display_name: str, org_id: str, common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, display_name),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, org_id),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def key_usage(*, digital_signature: bool = False, key_cert_sign: bool = False, crl_sign: bool = False) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=digital_signature,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=key_cert_sign,
+        crl_sign=crl_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def add_years(when: datetime, years: int) -> datetime:
+    try:
+        return when.replace(year=when.year + years)
+    except ValueError:  # 29 February in a non-leap year
+        return when.replace(year=when.year + years, day=28)
+
+
+def is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False
+
+
+def org_units(cert: x509.Certificate) -> list[str]:
+    return [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)]
+
+
+# ---------------------------------------------------------------------------------------------- PEM and keys
+
+
+def parse_cert(pem: str | bytes, what: str = "certificate") -> x509.Certificate:
+    """Parse a PEM holding exactly one X.509 certificate; anything else raises :class:`MalformedError`."""
+    if isinstance(pem, str):
+        try:
+            data = pem.encode("ascii")
+        except UnicodeEncodeError:
+            raise MalformedError(f"{what}: PEM text must be ASCII") from None
+    elif isinstance(pem, bytes):
+        data = pem
+    else:
+        raise MalformedError(f"{what}: expected PEM text, got {type(pem).__name__}")
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError:
+        raise MalformedError(f"{what}: not a PEM-encoded X.509 certificate") from None
+    if len(certs) != 1:
+        raise MalformedError(f"{what}: expected one certificate in the PEM, found {len(certs)}")
+    return certs[0]
+
+
+def cert_pem(cert: x509.Certificate) -> str:
+    """The canonical PEM text of ``cert`` (64-column base64, ``\\n`` line ends, final newline)."""
+    return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def canonical_pem(pem: str, what: str) -> str:
+    """Re-encode a one-certificate PEM canonically (so that equal certificates compare equal)."""
+    return cert_pem(parse_cert(pem, what))
+
+
+def der_fingerprint(cert: x509.Certificate) -> bytes:
+    """SHA-256 of the DER encoding: 32 bytes."""
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).digest()
+
+
+def raw_public(key: ed25519.Ed25519PrivateKey) -> bytes:
+    """The 32-byte raw Ed25519 public key."""
+    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def secp256k1_scalar(key: ec.EllipticCurvePrivateKey) -> bytes:
+    """The private scalar of a secp256k1 key as 32 big-endian bytes (the Ethereum private key)."""
+    return key.private_numbers().private_value.to_bytes(32, "big")
+
+
+def eth_address(private_key: bytes) -> str:
+    """The EIP-55 checksum address of a 32-byte secp256k1 private key."""
+    return str(EthPrivateKey(private_key).public_key.to_checksum_address())
+
+
+def encrypt(key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey, passphrase: bytes) -> bytes:
+    """PKCS#8 PEM encrypted with ``passphrase`` (``-----BEGIN ENCRYPTED PRIVATE KEY-----``)."""
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(passphrase),
+    )
+
+
+# ---------------------------------------------------------------------------------------------- checks
+
+
+def check_display_name(name: str) -> None:
+    if (
+        not isinstance(name, str)
+        or not 0 < len(name) <= MAX_DISPLAY_NAME
+        or name != name.strip()
+        or not name.isprintable()
+    ):
+        raise MalformedError(
+            f"invalid display name {name!r}: use 1-{MAX_DISPLAY_NAME} printable characters,"
+            " without leading or trailing spaces"
+        )
+
+
+def check_address(account: str) -> None:
+    if not isinstance(account, str) or _ADDRESS.fullmatch(account) is None or not is_checksum_address(account):
+        raise MalformedError(f"account {account!r} is not an EIP-55 checksum address")
+
+
+def hex32(text: str, what: str) -> bytes:
+    if _HEX32.fullmatch(text) is None:
+        raise MalformedError(f"{what} must be 64 hex digits (32 bytes, no 0x)")
+    return bytes.fromhex(text)
+
+
+# ---------------------------------------------------------------------------------------------- files
+
+
+def write_file(path: Path, data: bytes, mode: int) -> None:
+    """Create ``path`` (and missing parents) exclusively, write, set exactly ``mode``, fsync."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        os.chmod(path, mode)  # exact mode, whatever the umask
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a directory entry change (a rename) to disk, where the platform allows it."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,244 @@
+"""Creating a consortium (``consortium init``) and opening an existing one for any command.
+
+``init`` generates every member's identity, deploys the contracts to the chain (the local chain, started for
+the occasion, or an external JSON-RPC network), registers the founding members and, for the demo, loads the
+service catalogue, data assets and grants. A failure leaves no directory behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from chain.backend import Backend, RpcBackend
+from chain.contracts import (
+    AccessGrantsClient,
+    AuditAnchorClient,
+    ConsortiumRegistryClient,
+    DataAssetRegistryClient,
+    Deployment,
+    FoundingMember,
+    deploy_consortium,
+)
+from chain.errors import ChainError
+from chain.ids import OrgId
+from chain.tx import Signer
+from network.config import Catalogue, ConsortiumConfig, config_to_dict
+from network.description import FILENAME, ConsortiumDescription, MemberDescription, load_description
+from network.identity import IdentityError, create_org_identity, load_account_key
+from network.localchain import DEFAULT_PORT, LocalChain, start_local_chain
+
+STATE_FILE = Path("chain") / "state.json"
+DAY = 86_400
+
+
+class ConsortiumError(Exception):
+    """A consortium-level operation could not be carried out (the message says why and what to do)."""
+
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def init_consortium(
+    directory: Path,
+    config: ConsortiumConfig,
+    passphrase: bytes,
+    *,
+    chain_url: str | None = None,
+    load_demo: bool = False,
+    progress: Progress = _quiet,
+) -> ConsortiumDescription:
+    """Create ``directory`` with identities and ``consortium.json``, deploying to a chain."""
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        raise ConsortiumError(
+            f"{directory} already exists and is not empty: nothing was changed; "
+            "choose a new directory, or remove this one to start over"
+        )
+    created = not directory.exists()
+    directory.mkdir(parents=True, exist_ok=True)
+    local: LocalChain | None = None
+    try:
+        identities = {}
+        for m in config.members:
+            identities[m.org] = create_org_identity(directory, m.org, m.name, passphrase)
+            progress(f"identity {m.org}: CA, admin certificate, account {identities[m.org].account}")
+        if chain_url is None:
+            local = start_local_chain(config.chain_id, directory / STATE_FILE)
+            backend: Backend = local.backend
+        else:
+            backend = RpcBackend(chain_url)
+            if backend.chain_id != config.chain_id:
+                raise ConsortiumError(
+                    f"the chain at {chain_url} has chain id {backend.chain_id}, the consortium file says "
+                    f"{config.chain_id}: fix one of them"
+                )
+        operator = Signer.from_key(load_account_key(directory, config.operator().org, passphrase))
+        founders = [
+            FoundingMember(m.org, m.name, m.roles, identities[m.org].cert_fingerprint, (identities[m.org].account,))
+            for m in config.members
+        ]
+        start_block = int(backend.web3.eth.block_number)
+        deployment = deploy_consortium(
+            backend, operator, founders, config.admission_threshold, config.proposal_ttl_days * DAY
+        )
+        progress(f"contracts deployed: {', '.join(f'{k} {v}' for k, v in deployment.addresses.items())}")
+        policy = config_to_dict(config)["witness_policy"]
+        description = ConsortiumDescription(
+            name=config.name,
+            chain_id=config.chain_id,
+            chain_kind="local" if chain_url is None else "external",
+            chain_url=f"http://127.0.0.1:{DEFAULT_PORT}" if chain_url is None else chain_url,
+            contracts=deployment.addresses,
+            deployed_at_block=start_block,
+            admission_threshold=config.admission_threshold,
+            proposal_ttl_days=config.proposal_ttl_days,
+            witness_policy=policy,
+            members=tuple(MemberDescription(m.org, m.name, m.roles, identities[m.org]) for m in config.members),
+        )
+        if load_demo and config.catalogue is not None:
+            signers = {m.org: Signer.from_key(load_account_key(directory, m.org, passphrase)) for m in config.members}
+            load_catalogue(backend, deployment, config.catalogue, signers, config.operator().org, progress)
+        description.write(directory)
+        (directory / "consortium.toml").write_text(_config_toml(config), encoding="utf-8")
+        return description
+    except BaseException:
+        if local is not None:
+            local.stop()
+            local = None
+        if created:
+            shutil.rmtree(directory, ignore_errors=True)
+        else:
+            for child in directory.iterdir():
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        raise
+    finally:
+        if local is not None:
+            local.stop()
+
+
+def _config_toml(config: ConsortiumConfig) -> str:
+    from network.config import config_to_toml
+
+    return "# The consortium file this consortium was initialised from.\n" + config_to_toml(config)
+
+
+def digest_of(obj: object) -> bytes:
+    """SHA-256 of canonical JSON: how the demo derives content and metadata digests of its assets."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()).digest()
+
+
+def load_catalogue(
+    backend: Backend,
+    deployment: Deployment,
+    catalogue: Catalogue,
+    signers: dict[OrgId, Signer],
+    operator: OrgId,
+    progress: Progress = _quiet,
+) -> None:
+    """Register the service centers, units, data assets, APIs and grants of a catalogue on chain."""
+    assets = deployment.assets(backend)
+    grants = deployment.grants(backend)
+    for asset in catalogue.assets:
+        content = digest_of({"asset": asset.id, "title": asset.title, "version": 1})
+        metadata = digest_of(
+            {
+                "asset": asset.id,
+                "title": asset.title,
+                "description": asset.description,
+                "kind": asset.kind.name.lower(),
+                "classification": asset.classification,
+            }
+        )
+        assets.register_asset(signers[asset.owner], asset.id, asset.kind, content, metadata, asset.classification)
+    progress(f"data assets registered: {len(catalogue.assets)}")
+    for center in catalogue.centers:
+        assets.add_center(signers[operator], center.id, center.name)
+        for unit in center.units:
+            assets.add_unit(signers[operator], unit.id, center.id, unit.name)
+            for api in unit.apis:
+                assets.register_api(signers[api.provider], api.id, unit.id, api.route, api.method, api.asset)
+    progress(
+        f"service catalogue registered: {len(catalogue.centers)} centers, {len(catalogue.units())} units, "
+        f"{len(catalogue.apis())} APIs"
+    )
+    now = int(backend.web3.eth.get_block("latest")["timestamp"])
+    for g in catalogue.grants:
+        owner = catalogue.asset(g.asset).owner
+        grants.create_grant(signers[owner], g.asset, g.grantee, g.purpose, now, now + g.days * DAY, g.quota)
+    progress(f"access grants created: {len(catalogue.grants)}")
+
+
+@dataclass
+class Consortium:
+    """An opened consortium: its description, a chain connection and typed contract clients."""
+
+    directory: Path
+    description: ConsortiumDescription
+    backend: Backend
+
+    @classmethod
+    def open(cls, directory: Path, chain_url: str | None = None) -> Consortium:
+        description = load_description(directory)
+        url = chain_url or description.chain_url
+        try:
+            backend = RpcBackend(url)
+        except ChainError as exc:
+            hint = f" (start it with `consortium up {directory}`)" if description.chain_kind == "local" else ""
+            raise ConsortiumError(f"{exc}{hint}") from exc
+        if backend.chain_id != description.chain_id:
+            raise ConsortiumError(
+                f"the chain at {url} has chain id {backend.chain_id}, but {directory / FILENAME} "
+                f"says {description.chain_id}: wrong --chain-url?"
+            )
+        return cls(directory, description, backend)
+
+    @property
+    def deployment(self) -> Deployment:
+        return Deployment(self.description.contracts)
+
+    @property
+    def registry(self) -> ConsortiumRegistryClient:
+        return self.deployment.registry(self.backend)
+
+    @property
+    def assets(self) -> DataAssetRegistryClient:
+        return self.deployment.assets(self.backend)
+
+    @property
+    def grants(self) -> AccessGrantsClient:
+        return self.deployment.grants(self.backend)
+
+    @property
+    def anchors(self) -> AuditAnchorClient:
+        return self.deployment.anchors(self.backend)
+
+    def signer(self, org: str, passphrase: bytes) -> Signer:
+        """The signing account of ``org``, whose encrypted key must be in this directory."""
+        if not (self.directory / "orgs" / org).is_dir():
+            raise ConsortiumError(
+                f"no keys for {org!r} in {self.directory / 'orgs'}: only a firm's own keys can sign for it"
+            )
+        try:
+            return Signer.from_key(load_account_key(self.directory, OrgId(org), passphrase))
+        except IdentityError:
+            raise
+
+    def now(self) -> int:
+        """The chain's latest block time: the clock grants are checked against."""
+        return int(self.backend.web3.eth.get_block("latest")["timestamp"])
+
+
+def wait_forever(local: LocalChain, poll: float = 0.5) -> int:
+    """Block until the chain process ends; returns its exit code."""
+    while local.process.poll() is None:
+        time.sleep(poll)
+    return int(local.process.returncode)

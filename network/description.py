@@ -1,0 +1,128 @@
+"""``consortium.json``: the public description of a consortium that every member, auditor and regulator may hold.
+
+It names the chain (id and where to reach it), the contract addresses, the governance settings and, per
+founding member, its roles, certificates and public keys. It holds no secret. The chain stays the source of
+truth for membership after genesis; this file is what a verifier needs to start from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chain.errors import MalformedError
+from chain.ids import OrgId, Role
+from contracts import CONTRACT_NAMES
+from network.identity import OrgPublic
+
+FORMAT = "consortium-ledger/1"
+FILENAME = "consortium.json"
+
+
+@dataclass(frozen=True, slots=True)
+class MemberDescription:
+    org: OrgId
+    name: str
+    roles: Role
+    identity: OrgPublic
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "org": self.org,
+            "name": self.name,
+            "roles": [n.lower() for n in self.roles.names()],
+            **{k: v for k, v in self.identity.to_json().items() if k != "org_id"},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ConsortiumDescription:
+    name: str
+    chain_id: int
+    chain_kind: str  # "local": the chain `consortium up` runs; "external": a JSON-RPC network run elsewhere
+    chain_url: str
+    contracts: dict[str, str]
+    deployed_at_block: int
+    admission_threshold: int
+    proposal_ttl_days: int
+    witness_policy: dict[str, Any]
+    members: tuple[MemberDescription, ...]
+
+    def member(self, org: str) -> MemberDescription:
+        for m in self.members:
+            if m.org == org:
+                return m
+        known = ", ".join(m.org for m in self.members)
+        raise MalformedError(f"no member {org!r} in {FILENAME} (members: {known})")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "name": self.name,
+            "chain": {"id": self.chain_id, "kind": self.chain_kind, "url": self.chain_url},
+            "contracts": dict(self.contracts),
+            "deployed_at_block": self.deployed_at_block,
+            "admission_threshold": self.admission_threshold,
+            "proposal_ttl_days": self.proposal_ttl_days,
+            "witness_policy": self.witness_policy,
+            "members": [m.to_json() for m in self.members],
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> ConsortiumDescription:
+        try:
+            if data.get("format") != FORMAT:
+                raise MalformedError(f"{FILENAME}: format must be {FORMAT!r}, got {data.get('format')!r}")
+            chain = data["chain"]
+            contracts = {name: str(data["contracts"][name]) for name in CONTRACT_NAMES}
+            members = tuple(
+                MemberDescription(
+                    OrgId(m["org"]),
+                    str(m["name"]),
+                    Role.parse(m["roles"]),
+                    OrgPublic.from_json({**m, "org_id": m["org"]}),
+                )
+                for m in data["members"]
+            )
+            if chain["kind"] not in ("local", "external"):
+                raise MalformedError(f"{FILENAME}: chain.kind must be 'local' or 'external'")
+            return cls(
+                str(data["name"]),
+                int(chain["id"]),
+                chain["kind"],
+                str(chain["url"]),
+                contracts,
+                int(data["deployed_at_block"]),
+                int(data["admission_threshold"]),
+                int(data["proposal_ttl_days"]),
+                dict(data["witness_policy"]),
+                members,
+            )
+        except MalformedError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise MalformedError(f"{FILENAME}: missing or invalid field ({exc.__class__.__name__}: {exc})") from exc
+
+    def write(self, directory: Path) -> Path:
+        """Write atomically: a reader sees the old file or the new one, never half of one."""
+        path = directory / FILENAME
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        with tmp.open("rb") as f:
+            os.fsync(f.fileno())
+        tmp.replace(path)
+        return path
+
+
+def load_description(directory: Path) -> ConsortiumDescription:
+    path = directory / FILENAME
+    if not path.is_file():
+        raise MalformedError(f"{path} not found: run `consortium init {directory}` first, or pass the right --dir")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedError(f"{path} is not valid JSON: {exc}") from exc
+    return ConsortiumDescription.from_json(data)
