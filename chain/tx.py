@@ -118,7 +118,7 @@ def send_transaction(backend: Backend, signer: Signer, tx: TxParams) -> bytes:
 def wait_receipt(backend: Backend, tx_hash: bytes, label: str = "", timeout: float = 60.0) -> TxReceipt:
     """Wait for the receipt; a transaction that reverted in its block raises ContractRevertError."""
     try:
-        receipt = backend.web3.eth.wait_for_transaction_receipt(HexBytes(tx_hash), timeout=timeout, poll_latency=0.05)
+        receipt = backend.web3.eth.wait_for_transaction_receipt(HexBytes(tx_hash), timeout=timeout, poll_latency=0.01)
     except TimeExhausted as exc:
         raise BackendError(f"transaction 0x{tx_hash.hex()} not mined within {timeout:.0f} s") from exc
     if receipt["status"] != 1:
