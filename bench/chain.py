@@ -31,37 +31,49 @@ RESULTS = Path(__file__).resolve().parent / "results" / "chain.json"
 DIGEST = b"\x11" * 32
 
 
-def _consortium(backend_factory: Callable[[list[str]], tuple[Backend, Callable[[], None]]]) -> tuple[
-    Backend, Callable[[], None], Deployment, dict[str, Signer]
-]:
+def _consortium(
+    backend_factory: Callable[[list[str]], tuple[Backend, Callable[[], None]]],
+) -> tuple[Backend, Callable[[], None], Deployment, dict[str, Signer]]:
     signers = {org: Signer(account=Account.create()) for org in ("op", "alpha", "beta", "gamma")}
     backend, stop = backend_factory([s.address for s in signers.values()])
     founders = [
-        FoundingMember(OrgId("op"), "Operator", Role.MEMBER | Role.OPERATOR | Role.NOTARY, DIGEST,
-                       (signers["op"].address,)),
-        *[FoundingMember(OrgId(o), o.title(), Role.MEMBER, DIGEST, (signers[o].address,))
-          for o in ("alpha", "beta", "gamma")],
+        FoundingMember(
+            OrgId("op"), "Operator", Role.MEMBER | Role.OPERATOR | Role.NOTARY, DIGEST, (signers["op"].address,)
+        ),
+        *[
+            FoundingMember(OrgId(o), o.title(), Role.MEMBER, DIGEST, (signers[o].address,))
+            for o in ("alpha", "beta", "gamma")
+        ],
     ]
     deployment = deploy_consortium(backend, signers["op"], founders, threshold=2)
     return backend, stop, deployment, signers
 
 
-def _mixed_calls(deployment: Deployment, backend: Backend, signers: dict[str, Signer], n: int, now: int,
-                 tag: str) -> list[tuple[Signer, str, str, str]]:
+def _mixed_calls(
+    deployment: Deployment, backend: Backend, signers: dict[str, Signer], n: int, now: int, tag: str
+) -> list[tuple[Signer, str, str, str]]:
     """(signer, contract address, calldata, kind) for n transactions: register, grant, anchor in turn."""
     assets, grants, anchors = deployment.assets(backend), deployment.grants(backend), deployment.anchors(backend)
-    calls = []
+    calls: list[tuple[Signer, str, str, str]] = []
     for i in range(n):
         owner = ("alpha", "beta", "gamma")[i % 3]
         kind = ("register", "grant", "anchor")[i % 3]
         if kind == "register":
-            data = assets.encode("register_asset", name_to_bytes32(f"{tag}-{i}"), int(AssetKind.FEED), DIGEST,
-                                 DIGEST, 2)
+            data = assets.encode(
+                "register_asset", name_to_bytes32(f"{tag}-{i}"), int(AssetKind.FEED), DIGEST, DIGEST, 2
+            )
             calls.append((signers[owner], assets.address, data, kind))
         elif kind == "grant":
             grantee = "beta" if owner == "alpha" else "alpha"
-            data = grants.encode("create_grant", name_to_bytes32(f"b-base-{owner}"), name_to_bytes32(grantee),
-                                 name_to_bytes32(f"{tag}{i}"), now, now + 86_400, 100)
+            data = grants.encode(
+                "create_grant",
+                name_to_bytes32(f"b-base-{owner}"),
+                name_to_bytes32(grantee),
+                name_to_bytes32(f"{tag}{i}"),
+                now,
+                now + 86_400,
+                100,
+            )
             calls.append((signers[owner], grants.address, data, kind))
         else:
             data = anchors.encode("anchor", f"bench/{tag}", i + 1, DIGEST, DIGEST)
@@ -69,8 +81,13 @@ def _mixed_calls(deployment: Deployment, backend: Backend, signers: dict[str, Si
     return calls
 
 
-def measure(name: str, backend_factory: Callable[[list[str]], tuple[Backend, Callable[[], None]]],
-            n_tx: int, n_reads: int, n_serial: int) -> dict[str, Any]:
+def measure(
+    name: str,
+    backend_factory: Callable[[list[str]], tuple[Backend, Callable[[], None]]],
+    n_tx: int,
+    n_reads: int,
+    n_serial: int,
+) -> dict[str, Any]:
     backend, stop, deployment, signers = _consortium(backend_factory)
     try:
         assets, grants = deployment.assets(backend), deployment.grants(backend)
@@ -84,8 +101,10 @@ def measure(name: str, backend_factory: Callable[[list[str]], tuple[Backend, Cal
             gas[kind] = int(backend.web3.eth.estimate_gas({"from": signer.address, "to": to, "data": data})) * 2  # type: ignore[typeddict-item]
         fees = fee_fields(backend)
         start = time.perf_counter()
-        hashes = [send_transaction(backend, s, build_transaction(backend, s, to, data, gas=gas[kind], fees=fees))
-                  for s, to, data, kind in calls]
+        hashes = [
+            send_transaction(backend, s, build_transaction(backend, s, to, data, gas=gas[kind], fees=fees))
+            for s, to, data, kind in calls
+        ]
         for h in hashes:
             wait_receipt(backend, h)
         tx_elapsed = time.perf_counter() - start
@@ -143,8 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, factory in BACKENDS.items():
         row = measure(name, factory, args.transactions, args.reads, args.serial)
         rows.append(row)
-        print(f"{name:<32} {row['tx_per_s']:>8.1f} tx/s pipelined   {row['serial_tx_per_s']:>7.1f} tx/s one-by-one"
-              f"   {row['reads_per_s']:>8.1f} reads/s", flush=True)
+        print(
+            f"{name:<32} {row['tx_per_s']:>8.1f} tx/s pipelined   {row['serial_tx_per_s']:>7.1f} tx/s one-by-one"
+            f"   {row['reads_per_s']:>8.1f} reads/s",
+            flush=True,
+        )
     result = {
         "benchmark": "chain",
         "workload": "1/3 register_asset, 1/3 create_grant, 1/3 anchor; reads: AccessGrants.check via eth_call",
@@ -154,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written to {args.output.relative_to(Path.cwd()) if args.output.is_relative_to(Path.cwd()) else args.output}")
+    print(
+        f"written to {args.output.relative_to(Path.cwd()) if args.output.is_relative_to(Path.cwd()) else args.output}"
+    )
     return 0
 
 

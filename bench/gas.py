@@ -43,26 +43,43 @@ def main() -> int:
         tx_hash = backend.web3.eth.get_block(number)["transactions"][0]
         record(contract, fn, backend.web3.eth.get_transaction_receipt(tx_hash))  # type: ignore[arg-type]
     reg, assets, grants, anchors = dep.registry(backend), dep.assets(backend), dep.grants(backend), dep.anchors(backend)
-    pid_receipt = reg._transact(s["alpha"], "propose_admit", b"newco".ljust(32, b"\0"), "NewCo", int(Role.MEMBER), D,
-                                [s["newco"].address])
+    pid_receipt = reg._transact(
+        s["alpha"], "propose_admit", b"newco".ljust(32, b"\0"), "NewCo", int(Role.MEMBER), D, [s["newco"].address]
+    )
     record("ConsortiumRegistry", "propose_admit", pid_receipt)
     pid = int(reg.decode_events(pid_receipt, "ProposalCreated")[0]["args"]["proposal_id"])
     record("ConsortiumRegistry", "approve (carries out admission)", reg._transact(s["beta"], "approve", pid))
     record("ConsortiumRegistry", "suspend (regulator)", reg._transact(s["reg"], "suspend", b"gamma".ljust(32, b"\0")))
-    record("ConsortiumRegistry", "reinstate (regulator)", reg._transact(s["reg"], "reinstate", b"gamma".ljust(32, b"\0")))
+    record(
+        "ConsortiumRegistry", "reinstate (regulator)", reg._transact(s["reg"], "reinstate", b"gamma".ljust(32, b"\0"))
+    )
     record("ConsortiumRegistry", "add_account", reg.add_account(s["alpha"], s["extra"].address))
     record("ConsortiumRegistry", "remove_account", reg.remove_account(s["alpha"], s["extra"].address))
     record("ConsortiumRegistry", "set_certificate", reg.set_certificate(s["alpha"], b"\x33" * 32))
     record("DataAssetRegistry", "register_asset", assets.register_asset(s["alpha"], "feed-a", AssetKind.FEED, D, D, 2))
-    record("DataAssetRegistry", "add_version", assets._transact(s["alpha"], "add_version", b"feed-a".ljust(32, b"\0"),
-                                                                b"\x44" * 32, D, 3))
+    record(
+        "DataAssetRegistry",
+        "add_version",
+        assets._transact(s["alpha"], "add_version", b"feed-a".ljust(32, b"\0"), b"\x44" * 32, D, 3),
+    )
     record("DataAssetRegistry", "add_center", assets.add_center(s["op"], "center-a", "Center A"))
     record("DataAssetRegistry", "add_unit", assets.add_unit(s["op"], "unit-a", "center-a", "Unit A"))
-    record("DataAssetRegistry", "register_api", assets.register_api(s["alpha"], "api-a", "unit-a", "/v1/a", "GET",
-                                                                    "feed-a"))
+    record(
+        "DataAssetRegistry",
+        "register_api",
+        assets.register_api(s["alpha"], "api-a", "unit-a", "/v1/a", "GET", "feed-a"),
+    )
     now = int(backend.web3.eth.get_block("latest")["timestamp"])
-    gid_receipt = grants._transact(s["alpha"], "create_grant", b"feed-a".ljust(32, b"\0"), b"beta".ljust(32, b"\0"),
-                                   b"research".ljust(32, b"\0"), now, now + 86400, 1000)
+    gid_receipt = grants._transact(
+        s["alpha"],
+        "create_grant",
+        b"feed-a".ljust(32, b"\0"),
+        b"beta".ljust(32, b"\0"),
+        b"research".ljust(32, b"\0"),
+        now,
+        now + 86400,
+        1000,
+    )
     record("AccessGrants", "create_grant", gid_receipt)
     gid = bytes(grants.decode_events(gid_receipt, "GrantCreated")[0]["args"]["grant_id"])
     record("AccessGrants", "revoke", grants.revoke(s["alpha"], gid, 7))
