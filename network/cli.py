@@ -242,13 +242,18 @@ def up(directory: Path, port: int) -> None:
         click.echo("  try        " + f"consortium --dir {directory}{chain_flag} service list | head")
         click.echo("             " + f"consortium --dir {directory}{chain_flag} grant list")
         click.echo("  stop       Ctrl-C (the chain state is saved every second and on stop)")
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        signal.signal(signal.SIGTERM, _stop_on_sigterm)
         code = wait_forever(local)
         fail(f"the local chain stopped unexpectedly (exit code {code})")
     except KeyboardInterrupt:
         click.echo("stopping")
     finally:
         local.stop()
+
+
+def _stop_on_sigterm(_signum: int, _frame: object) -> None:
+    """SIGTERM stops `up` the way Ctrl-C does: the chain is stopped cleanly and saves its state."""
+    raise KeyboardInterrupt
 
 
 # -- members -------------------------------------------------------------------------------------------------
