@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eth_account import Account
-from hexbytes import HexBytes
 from eth_account.signers.local import LocalAccount
 from eth_tester.exceptions import TransactionFailed
+from hexbytes import HexBytes
 from web3.exceptions import ContractLogicError, TimeExhausted
 from web3.types import TxParams, TxReceipt
 

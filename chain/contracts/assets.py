@@ -22,6 +22,7 @@ class AssetInfo:
     pending_owner: OrgId | None
     registered_at: int
     retired: bool
+    transfers: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,7 @@ class DataAssetRegistryClient(ContractClient):
             OrgId(pending) if pending else None,
             raw[5],
             raw[6],
+            raw[7],
         )
 
     def version(self, asset: str, version: int) -> AssetVersionInfo | None:

@@ -41,7 +41,7 @@ _REASONS = {
     GrantStatus.ASSET_RETIRED: "asset retired",
     GrantStatus.GRANTEE_NOT_MEMBER: "grantee not a member",
     GrantStatus.GRANTEE_SUSPENDED: "grantee suspended",
-    GrantStatus.OWNER_SUSPENDED: "asset owner suspended",
+    GrantStatus.OWNER_SUSPENDED: "asset owner not active (suspended or removed)",
     GrantStatus.NO_GRANT: "no grant for this asset, grantee and purpose",
     GrantStatus.REVOKED: "grant revoked",
     GrantStatus.OWNERSHIP_CHANGED: "asset changed owner after the grant",
@@ -63,6 +63,7 @@ class GrantInfo:
     created_at: int
     revoked_at: int
     revoke_reason: int
+    owner_epoch: int  # transfers of the asset before this grant; a later transfer voids the grant
 
 
 @dataclass(frozen=True, slots=True)

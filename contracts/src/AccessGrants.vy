@@ -34,6 +34,7 @@ struct Grant:
     created_at: uint64
     revoked_at: uint64
     revoke_reason: uint16
+    owner_epoch: uint256
 
 
 event GrantCreated:
@@ -73,7 +74,8 @@ def create_grant(asset: bytes32, grantee: bytes32, purpose: bytes32, not_before:
     org: bytes32 = membership.writer_org(self.registry, msg.sender, membership.MEMBER)
     owner: bytes32 = empty(bytes32)
     retired: bool = False
-    owner, retired = staticcall self.assets.asset_state(asset)
+    epoch: uint256 = 0
+    owner, retired, epoch = staticcall self.assets.asset_state(asset)
     assert owner != empty(bytes32), "unknown asset"
     assert owner == org, "not asset owner"
     assert not retired, "asset retired"
@@ -90,7 +92,7 @@ def create_grant(asset: bytes32, grantee: bytes32, purpose: bytes32, not_before:
     self.grants[grant_id] = Grant(
         asset=asset, grantor=org, grantee=grantee, purpose=purpose, not_before=not_before,
         expires_at=expires_at, quota=quota, created_at=convert(block.timestamp, uint64), revoked_at=0,
-        revoke_reason=0,
+        revoke_reason=0, owner_epoch=epoch,
     )
     self.grant_at[self.grant_count] = grant_id
     self.grant_count += 1
@@ -107,7 +109,8 @@ def revoke(grant_id: bytes32, reason: uint16):
     assert g.asset != empty(bytes32), "unknown grant"
     owner: bytes32 = empty(bytes32)
     retired: bool = False
-    owner, retired = staticcall self.assets.asset_state(g.asset)
+    epoch: uint256 = 0
+    owner, retired, epoch = staticcall self.assets.asset_state(g.asset)
     assert owner == org, "not asset owner"
     assert g.revoked_at == 0, "grant already revoked"
     assert reason != 0, "reason code required"
@@ -137,7 +140,8 @@ def check(asset: bytes32, grantee: bytes32, purpose: bytes32, at: uint64) -> (ui
     """
     owner: bytes32 = empty(bytes32)
     retired: bool = False
-    owner, retired = staticcall self.assets.asset_state(asset)
+    epoch: uint256 = 0
+    owner, retired, epoch = staticcall self.assets.asset_state(asset)
     if owner == empty(bytes32):
         return UNKNOWN_ASSET, empty(bytes32)
     if retired:
@@ -158,7 +162,7 @@ def check(asset: bytes32, grantee: bytes32, purpose: bytes32, at: uint64) -> (ui
     g: Grant = self.grants[grant_id]
     if g.revoked_at != 0:
         return REVOKED, grant_id
-    if g.grantor != owner:
+    if g.grantor != owner or g.owner_epoch != epoch:
         return OWNERSHIP_CHANGED, grant_id
     if at < g.not_before:
         return NOT_YET_VALID, grant_id

@@ -364,6 +364,7 @@ def _check_removal(org: bytes32):
 @internal
 @view
 def _check_suspension(org: bytes32):
+    assert self.members[org].roles & REGULATOR == 0, "cannot suspend a regulator"
     assert self.members[org].status == STATUS_ACTIVE, "member not active"
     assert self._voters_after_leaving(org) >= self.threshold, "threshold exceeds remaining voters; lower it first"
 

@@ -20,6 +20,7 @@ struct Asset:
     pending_owner: bytes32
     registered_at: uint256
     retired: bool
+    transfers: uint256
 
 
 struct AssetVersion:
@@ -136,7 +137,7 @@ def register_asset(asset: bytes32, kind: uint8, content_digest: bytes32, metadat
     self._check_version(content_digest, classification)
     self.assets[asset] = Asset(
         owner=org, kind=kind, classification=classification, version_count=1,
-        pending_owner=empty(bytes32), registered_at=block.timestamp, retired=False,
+        pending_owner=empty(bytes32), registered_at=block.timestamp, retired=False, transfers=0,
     )
     self.versions[asset][1] = AssetVersion(
         content_digest=content_digest, metadata_digest=metadata_digest, classification=classification,
@@ -202,6 +203,7 @@ def accept_transfer(asset: bytes32):
     assert status != membership.STATUS_SUSPENDED, "owner suspended"
     self.assets[asset].owner = org
     self.assets[asset].pending_owner = empty(bytes32)
+    self.assets[asset].transfers = a.transfers + 1
     log AssetTransferred(asset=asset, from_org=a.owner, to_org=org)
 
 
@@ -257,11 +259,12 @@ def register_api(api: bytes32, unit: bytes32, route: String[128], method: String
 @external
 def retire_api(api: bytes32):
     org: bytes32 = membership.writer_org(self.registry, msg.sender, membership.MEMBER)
-    assert self.apis[api].provider != empty(bytes32), "unknown api"
-    assert self.apis[api].provider == org, "not the api provider"
+    provider: bytes32 = self.apis[api].provider
+    assert provider != empty(bytes32), "unknown api"
+    assert provider == org or self.assets[self.apis[api].asset].owner == org, "not the api provider or asset owner"
     assert self.apis[api].active, "api already retired"
     self.apis[api].active = False
-    log ApiRetired(api=api, provider=org)
+    log ApiRetired(api=api, provider=provider)
 
 
 # -- views -------------------------------------------------------------------------------------------------
@@ -286,9 +289,9 @@ def owner_of(asset: bytes32) -> bytes32:
 
 @view
 @external
-def asset_state(asset: bytes32) -> (bytes32, bool):
-    """@notice (owner, retired) in one read, for AccessGrants."""
-    return self.assets[asset].owner, self.assets[asset].retired
+def asset_state(asset: bytes32) -> (bytes32, bool, uint256):
+    """@notice (owner, retired, number of transfers so far) in one read, for AccessGrants."""
+    return self.assets[asset].owner, self.assets[asset].retired, self.assets[asset].transfers
 
 
 @view

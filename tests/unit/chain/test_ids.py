@@ -50,5 +50,5 @@ def test_roles_parse_and_name_both_ways() -> None:
 
 
 def test_unknown_role_names_the_known_ones() -> None:
-    with pytest.raises(MalformedError, match="unknown role 'admin'.*MEMBER"):
+    with pytest.raises(MalformedError, match=r"unknown role 'admin'.*MEMBER"):
         Role.parse(["admin"])

@@ -85,9 +85,7 @@ def test_demo_loads_with_the_expected_shape() -> None:
 
 def test_demo_roles() -> None:
     cfg = _demo()
-    assert cfg.member("bjic-cloud").roles == (
-        Role.MEMBER | Role.OPERATOR | Role.VALIDATOR | Role.NOTARY | Role.WITNESS
-    )
+    assert cfg.member("bjic-cloud").roles == (Role.MEMBER | Role.OPERATOR | Role.VALIDATOR | Role.NOTARY | Role.WITNESS)
     assert cfg.member("jinghua-sec").roles == Role.MEMBER | Role.VALIDATOR | Role.WITNESS
     for org in ("yanshan-sec", "yongding-sec", "tonghui-sec", "shuzhi-tech"):
         assert cfg.member(org).roles == Role.MEMBER | Role.WITNESS
@@ -360,9 +358,7 @@ def test_display_name_of_64_characters_is_fine() -> None:
 
 def test_member_count_is_capped() -> None:
     d = demo_data()
-    d["members"] += [
-        {"org": f"firm-{i}", "name": f"Firm {i}", "roles": ["member"]} for i in range(MAX_MEMBERS + 1 - 7)
-    ]
+    d["members"] += [{"org": f"firm-{i}", "name": f"Firm {i}", "roles": ["member"]} for i in range(MAX_MEMBERS + 1 - 7)]
     rejects(d, f"members: {MAX_MEMBERS + 1} entries, at most {MAX_MEMBERS} allowed")
 
 
@@ -495,8 +491,7 @@ def test_ids_unique_across_centers_units_and_apis() -> None:
     d["catalogue"]["centers"][0]["units"][1]["id"] = "public-business"
     rejects(
         d,
-        "catalogue.centers[0].units[1].id: duplicate id 'public-business' "
-        "(first used by catalogue.centers[0])",
+        "catalogue.centers[0].units[1].id: duplicate id 'public-business' (first used by catalogue.centers[0])",
     )
     d = demo_data()
     api0(d, 1, 2)["id"] = "market-data"
@@ -536,9 +531,7 @@ def test_api_asset_must_be_owned_by_the_provider() -> None:
     rejects(d, "asset 'financial-news' is owned by 'shuzhi-tech', not by the provider 'bjic-cloud'")
 
 
-@pytest.mark.parametrize(
-    "route", ["v1/market/quotes", "/v1/market quotes", "/v1/\tx", "/v1/行情", "/" + "a" * 128]
-)
+@pytest.mark.parametrize("route", ["v1/market/quotes", "/v1/market quotes", "/v1/\tx", "/v1/行情", "/" + "a" * 128])
 def test_route_starts_with_slash_without_whitespace(route: str) -> None:
     d = demo_data()
     api0(d)["route"] = route
@@ -558,8 +551,7 @@ def test_method_and_route_served_once() -> None:
     api0(d, 0, 1)["route"] = api0(d, 0, 0)["route"]
     rejects(
         d,
-        "apis[1].route: GET /v1/market/quotes/level1 is already served by "
-        "catalogue.centers[0].units[0].apis[0]",
+        "apis[1].route: GET /v1/market/quotes/level1 is already served by catalogue.centers[0].units[0].apis[0]",
     )
 
 
@@ -608,9 +600,7 @@ def test_asset_owner_must_hold_the_member_role() -> None:
 def test_asset_ids_unique() -> None:
     d = demo_data()
     d["catalogue"]["assets"][1]["id"] = d["catalogue"]["assets"][0]["id"]
-    rejects(
-        d, "catalogue.assets[1].id: duplicate asset id 'equity-quotes-l1' (first used by catalogue.assets[0])"
-    )
+    rejects(d, "catalogue.assets[1].id: duplicate asset id 'equity-quotes-l1' (first used by catalogue.assets[0])")
 
 
 def test_grant_asset_must_exist() -> None:

@@ -43,9 +43,7 @@ OTHER = OrgId("globex")
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()
-    }
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -140,9 +138,7 @@ def test_layout_modes_and_contents(root: Path, acme: OrgPublic) -> None:
     for directory in paths.private_dirs():
         assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
     ca = acme.ca_cert_pem.encode()
-    assert (
-        paths.ca_cert.read_bytes() == paths.msp_ca_cert.read_bytes() == paths.user_ca_cert.read_bytes() == ca
-    )
+    assert paths.ca_cert.read_bytes() == paths.msp_ca_cert.read_bytes() == paths.user_ca_cert.read_bytes() == ca
     admin = acme.admin_cert_pem.encode()
     assert paths.admin_cert.read_bytes() == paths.sign_cert.read_bytes() == admin
     assert paths.account_address.read_text() == acme.account + "\n"
@@ -196,9 +192,7 @@ def test_unencrypted_key_file_is_refused(tmp_path: Path) -> None:
     path = OrgPaths.of(tmp_path, ORG).witness_key
     key = load_witness_key(tmp_path, ORG, PASS)
     path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     with pytest.raises(IdentityError, match="not an encrypted"):
         load_witness_key(tmp_path, ORG, PASS)
@@ -272,9 +266,7 @@ def test_expired_and_not_yet_valid_are_rejected(acme: OrgPublic) -> None:
     with pytest.raises(CertificateError, match="expired"):
         verify_identity_certificate(acme.admin_cert_pem, acme.ca_cert_pem, now=NOW + timedelta(days=3 * 365))
     with pytest.raises(CertificateError, match="expired"):
-        verify_identity_certificate(
-            acme.admin_cert_pem, acme.ca_cert_pem, now=datetime(2199, 1, 1, tzinfo=UTC)
-        )
+        verify_identity_certificate(acme.admin_cert_pem, acme.ca_cert_pem, now=datetime(2199, 1, 1, tzinfo=UTC))
     with pytest.raises(CertificateError, match="not valid before"):
         verify_identity_certificate(acme.admin_cert_pem, acme.ca_cert_pem, now=NOW - timedelta(days=1))
 

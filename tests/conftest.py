@@ -1,0 +1,343 @@
+"""Shared fixtures: one contract test suite, run unchanged against every chain backend.
+
+``backend`` is parametrized over the backends ("eth-tester" in process, "anvil" as a real JSON-RPC node).
+``consortium`` gives each test freshly deployed contracts with five founding members ("op", "alpha",
+"beta", "gamma", "reg"), a Signer per org and an ``outsider`` that belongs to no member. The consortium is
+deployed once per module and backend, and every test runs inside a chain snapshot that is reverted after
+it; a backend without snapshots gets a fresh deployment per test instead. Tests never look at which
+backend they run on: whatever differs between chains lives here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # plain `pytest` with the project not installed
+    sys.path.insert(0, str(ROOT))
+
+from chain.backend import Backend, EthTesterBackend, RpcBackend  # noqa: E402
+from chain.contracts import (  # noqa: E402
+    AccessGrantsClient,
+    AuditAnchorClient,
+    ConsortiumRegistryClient,
+    DataAssetRegistryClient,
+    Deployment,
+    FoundingMember,
+    deploy_consortium,
+)
+from chain.ids import OrgId, Role  # noqa: E402
+from chain.tx import Signer, fee_fields  # noqa: E402
+
+ANVIL_BIN = ROOT / "node_modules" / ".bin" / "anvil"
+ANVIL_CHAIN_ID = 20261
+ANVIL_START_TIMEOUT = 30.0
+ANVIL_START_ATTEMPTS = 3
+
+#: The founding members of every test consortium, with their roles.
+FOUNDER_ROLES: dict[str, Role] = {
+    "op": Role.MEMBER | Role.OPERATOR | Role.NOTARY | Role.VALIDATOR | Role.WITNESS,
+    "alpha": Role.MEMBER | Role.WITNESS,
+    "beta": Role.MEMBER | Role.WITNESS,
+    "gamma": Role.MEMBER | Role.WITNESS,
+    "reg": Role.REGULATOR | Role.WITNESS,
+}
+THRESHOLD = 2
+PROPOSAL_TTL = 7 * 86400
+#: What the faucet gives an account created during a test, on a chain where gas costs something.
+FAUCET_GIFT_WEI = 10**24
+
+
+def cert_fingerprint(org: str) -> bytes:
+    """A founder's (made-up) certificate fingerprint: fixed per org so tests can compare."""
+    return hashlib.sha256(f"certificate of {org}".encode()).digest()
+
+
+# -- anvil -----------------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _rpc_chain_id(url: str) -> int | None:
+    """eth_chainId over plain HTTP, or None while the node is not answering yet."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=1.0) as response:
+            return int(json.loads(response.read())["result"], 16)
+    except (OSError, urllib.error.URLError, ValueError, KeyError):
+        return None
+
+
+def _start_anvil(log: Any) -> tuple[subprocess.Popen[bytes], str]:
+    """Start anvil on a free loopback port and wait until it answers eth_chainId."""
+    for _attempt in range(ANVIL_START_ATTEMPTS):
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = subprocess.Popen(
+            [
+                str(ANVIL_BIN),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--chain-id",
+                str(ANVIL_CHAIN_ID),
+                "--block-base-fee-per-gas",
+                "0",
+                "--gas-price",
+                "0",
+                "--silent",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+        )
+        deadline = time.monotonic() + ANVIL_START_TIMEOUT
+        while time.monotonic() < deadline:
+            chain_id = _rpc_chain_id(url)
+            if chain_id is not None:
+                if chain_id != ANVIL_CHAIN_ID:
+                    _stop(proc)
+                    pytest.fail(f"anvil at {url} answered chain id {chain_id}, expected {ANVIL_CHAIN_ID}")
+                return proc, url
+            try:  # the poll interval doubles as the check that anvil is still alive
+                proc.wait(timeout=0.05)
+            except subprocess.TimeoutExpired:
+                continue
+            break  # exited: most likely the port was taken in between; try another one
+        _stop(proc)
+    log.seek(0)
+    output = log.read().decode(errors="replace")[-2000:]
+    pytest.fail(f"anvil did not start after {ANVIL_START_ATTEMPTS} attempts; its output:\n{output}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def anvil_url() -> Iterator[str]:
+    """URL of an anvil process started for this test session (free gas: base fee and gas price 0)."""
+    if not ANVIL_BIN.exists():
+        message = f"anvil not found at {ANVIL_BIN.relative_to(ROOT)}: run `npm ci` in the repository root"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message} (CI must run the anvil tests, never skip them)")
+        pytest.skip(message)
+    with tempfile.TemporaryFile() as log:
+        proc, url = _start_anvil(log)
+        try:
+            yield url
+        finally:
+            _stop(proc)
+
+
+# -- backends --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """The accounts of one test consortium: one per founding org, the deployer, an outsider, a faucet."""
+
+    orgs: dict[str, LocalAccount]
+    deployer: LocalAccount
+    outsider: LocalAccount
+    faucet: LocalAccount
+
+    @classmethod
+    def create(cls) -> _Keys:
+        return cls(
+            {org: Account.create() for org in FOUNDER_ROLES}, Account.create(), Account.create(), Account.create()
+        )
+
+    def addresses(self) -> list[str]:
+        return [str(a.address) for a in (*self.orgs.values(), self.deployer, self.outsider, self.faucet)]
+
+
+@pytest.fixture(scope="module")
+def _keys() -> _Keys:
+    return _Keys.create()
+
+
+BACKENDS = [
+    pytest.param("eth-tester", id="eth-tester"),
+    pytest.param("anvil", id="anvil", marks=pytest.mark.anvil),
+]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest, _keys: _Keys) -> Iterator[Backend]:
+    """A connected chain; the same tests run on each."""
+    chain: Backend
+    if request.param == "eth-tester":
+        chain = EthTesterBackend(funded_accounts=_keys.addresses())
+    elif request.param == "anvil":
+        chain = RpcBackend(request.getfixturevalue("anvil_url"))
+    else:  # pragma: no cover - a new backend must be wired in here
+        raise AssertionError(f"unknown backend {request.param!r}")
+    yield chain
+    chain.close()
+
+
+def latest_timestamp(backend: Backend) -> int:
+    return int(backend.web3.eth.get_block("latest")["timestamp"])
+
+
+def _rpc(backend: Backend, method: str, params: list[Any]) -> Any:
+    """A raw JSON-RPC call; None if the node does not know the method."""
+    response = backend.web3.provider.make_request(method, params)  # type: ignore[arg-type]
+    if "error" in response:
+        return None
+    return response.get("result")
+
+
+def advance_time(backend: Backend, seconds: int) -> int:
+    """Move chain time at least ``seconds`` forward and mine a block there; returns its timestamp."""
+    target = latest_timestamp(backend) + seconds
+    if isinstance(backend, EthTesterBackend):
+        backend._tester.time_travel(target + 1)  # mines a block one second before the time given
+    else:
+        if _rpc(backend, "evm_increaseTime", [seconds]) is None or _rpc(backend, "evm_mine", []) is None:
+            pytest.skip(f"{backend.description} cannot move chain time (no evm_increaseTime/evm_mine)")
+    now = latest_timestamp(backend)
+    assert now >= target, f"chain time moved to {now}, wanted at least {target}"
+    return now
+
+
+def take_snapshot(backend: Backend) -> Any:
+    """An id to revert the chain to, or None if the backend has no snapshots."""
+    if isinstance(backend, EthTesterBackend):
+        return backend._tester.take_snapshot()
+    return _rpc(backend, "evm_snapshot", [])
+
+
+def revert_to_snapshot(backend: Backend, snapshot: Any) -> None:
+    if isinstance(backend, EthTesterBackend):
+        backend._tester.revert_to_snapshot(snapshot)
+    elif _rpc(backend, "evm_revert", [snapshot]) is not True:
+        raise AssertionError(f"{backend.description}: evm_revert({snapshot!r}) failed")
+
+
+# -- the consortium --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Consortium:
+    """A freshly deployed consortium and the keys of its members."""
+
+    backend: Backend
+    deployment: Deployment
+    registry: ConsortiumRegistryClient
+    assets: DataAssetRegistryClient
+    grants: AccessGrantsClient
+    anchors: AuditAnchorClient
+    signers: dict[str, Signer]
+    outsider: Signer
+    deployer: Signer
+    founders: tuple[FoundingMember, ...]
+    faucet: Signer
+
+    def now(self) -> int:
+        """Timestamp of the latest block."""
+        return latest_timestamp(self.backend)
+
+    def advance_time(self, seconds: int) -> int:
+        return advance_time(self.backend, seconds)
+
+    def new_signer(self) -> Signer:
+        """A fresh account that belongs to no member, able to pay for its gas on this chain."""
+        signer = Signer(Account.create())
+        fees = fee_fields(self.backend)
+        if fees["maxFeePerGas"] > 0:  # free-gas chains need no funding
+            w3 = self.backend.web3
+            tx = {
+                "to": signer.address,
+                "value": FAUCET_GIFT_WEI,
+                "gas": 21000,
+                "chainId": self.backend.chain_id,
+                "type": 2,
+                "nonce": self.faucet.take_nonce(self.backend),
+                **fees,
+            }
+            tx_hash = w3.eth.send_raw_transaction(self.faucet.account.sign_transaction(tx).raw_transaction)
+            assert w3.eth.wait_for_transaction_receipt(tx_hash, poll_latency=0.05)["status"] == 1
+        return signer
+
+    def with_fresh_signers(self) -> Consortium:
+        """The same consortium with new Signer objects: no nonce remembered from before a chain revert."""
+        return replace(
+            self,
+            signers={org: Signer(s.account) for org, s in self.signers.items()},
+            outsider=Signer(self.outsider.account),
+            deployer=Signer(self.deployer.account),
+            faucet=Signer(self.faucet.account),
+        )
+
+
+def deploy_test_consortium(backend: Backend, keys: _Keys) -> Consortium:
+    signers = {org: Signer(account) for org, account in keys.orgs.items()}
+    founders = tuple(
+        FoundingMember(OrgId(org), f"{org.title()} Securities", roles, cert_fingerprint(org), (signers[org].address,))
+        for org, roles in FOUNDER_ROLES.items()
+    )
+    deployer = Signer(keys.deployer)
+    deployment = deploy_consortium(backend, deployer, founders, threshold=THRESHOLD, proposal_ttl_seconds=PROPOSAL_TTL)
+    return Consortium(
+        backend=backend,
+        deployment=deployment,
+        registry=deployment.registry(backend),
+        assets=deployment.assets(backend),
+        grants=deployment.grants(backend),
+        anchors=deployment.anchors(backend),
+        signers=signers,
+        outsider=Signer(keys.outsider),
+        deployer=deployer,
+        founders=founders,
+        faucet=Signer(keys.faucet),
+    )
+
+
+@pytest.fixture(scope="module")
+def _genesis(backend: Backend, _keys: _Keys) -> Consortium:
+    return deploy_test_consortium(backend, _keys)
+
+
+@pytest.fixture
+def consortium(request: pytest.FixtureRequest, backend: Backend, _keys: _Keys) -> Iterator[Consortium]:
+    """Fresh contracts for this test: the module's deployment inside a snapshot reverted afterwards."""
+    genesis: Consortium = request.getfixturevalue("_genesis")
+    snapshot = take_snapshot(backend)
+    if snapshot is None:  # no snapshots on this chain: deploy anew
+        yield deploy_test_consortium(backend, _keys)
+        return
+    try:
+        yield genesis.with_fresh_signers()
+    finally:
+        revert_to_snapshot(backend, snapshot)
