@@ -1,0 +1,377 @@
+"""The embedded consortium chain node: py-evm state over a persistent store, a mempool, sealed blocks,
+and permissioning against ConsortiumRegistry.
+
+One lock guards the chain: JSON-RPC threads read and submit, the sealing loop seals. A block is visible (as
+``latest`` and by number) only after py-evm's ``persist_block`` batch has been committed to the store, which
+makes it durable, so every block ever reported is on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import rlp
+from eth.abc import AtomicDatabaseAPI, BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
+from eth.chains.base import Chain
+from eth.vm.spoof import SpoofTransaction
+from eth_abi.abi import decode as abi_decode
+from eth_keys.datatypes import PrivateKey
+from eth_typing import Address, BlockNumber, Hash32
+from eth_utils.address import to_canonical_address, to_checksum_address
+from eth_utils.crypto import keccak
+from eth_utils.exceptions import ValidationError
+
+from chain.errors import ChainError, MalformedError
+from chain.ids import MemberStatus, Role, bytes32_to_name
+from chain.node.seal import ExtraData, add_seals, sign_seal, verify_seals
+from chain.node.vm import chain_class
+
+GENESIS_KEY = b"consortium-node:genesis"
+DEFAULT_GAS_LIMIT = 1_000_000_000
+ACCOUNT_INFO = keccak(text="account_info(address)")[:4]
+MAX_MEMPOOL = 50_000
+
+
+class TransactionRefusedError(ChainError):
+    """The node refused a transaction before it entered the mempool; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class ExecutionRevertedError(ChainError):
+    """An ``eth_call`` or gas estimate reverted; ``data`` is the revert data."""
+
+    def __init__(self, data: bytes, message: str) -> None:
+        self.data = data
+        super().__init__(message)
+
+
+@dataclass(frozen=True, slots=True)
+class Genesis:
+    """What the first block fixes for good: chain id, validators, the operator, the gas limit."""
+
+    chain_id: int
+    validators: tuple[str, ...]
+    operator: str
+    timestamp: int
+    gas_limit: int = DEFAULT_GAS_LIMIT
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Genesis:
+        data = json.loads(text)
+        return cls(
+            int(data["chain_id"]),
+            tuple(data["validators"]),
+            str(data["operator"]),
+            int(data["timestamp"]),
+            int(data["gas_limit"]),
+        )
+
+    @property
+    def registry_address(self) -> bytes:
+        """ConsortiumRegistry is the operator's first deployment (nonce 0): its address is known at genesis."""
+        return keccak(rlp.encode([to_canonical_address(self.operator), 0]))[12:]
+
+
+@dataclass(slots=True)
+class Mempool:
+    pending: dict[bytes, SignedTransactionAPI] = field(default_factory=dict)
+    next_nonce: dict[bytes, int] = field(default_factory=dict)
+
+
+class Node:
+    def __init__(
+        self,
+        db: AtomicDatabaseAPI,
+        genesis: Genesis | None = None,
+        sealer_key: bytes | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.lock = threading.RLock()
+        stored = db.get(GENESIS_KEY) if db.exists(GENESIS_KEY) else None
+        if stored is not None:
+            self.genesis = Genesis.from_json(stored)
+            if genesis is not None and genesis != self.genesis:
+                raise ChainError("the store holds a different genesis than the one given: wrong data directory?")
+            self.chain: Chain = chain_class(self.genesis.chain_id)(db)
+        else:
+            if genesis is None:
+                raise ChainError("empty store and no genesis given")
+            self.genesis = genesis
+            extra = ExtraData(b"\0" * 32, tuple(to_canonical_address(v) for v in genesis.validators), 0, ())
+            params = {
+                "difficulty": 0,
+                "gas_limit": genesis.gas_limit,
+                "timestamp": genesis.timestamp,
+                "extra_data": extra.to_bytes(),
+                "nonce": b"\0" * 8,
+                "mix_hash": b"\0" * 32,
+                "coinbase": b"\0" * 20,
+            }
+            self.chain = chain_class(genesis.chain_id).from_genesis(db, params, {})  # type: ignore[assignment,arg-type]
+            db[GENESIS_KEY] = genesis.to_json().encode()
+        self.sealer = PrivateKey(sealer_key) if sealer_key is not None else None
+        self.mempool = Mempool()
+        self._permission_cache: tuple[bytes, dict[bytes, tuple[str, int, int]]] = (b"", {})
+
+    # -- reads --------------------------------------------------------------------------------------------
+
+    @property
+    def chain_id(self) -> int:
+        return self.genesis.chain_id
+
+    def head(self) -> BlockHeaderAPI:
+        with self.lock:
+            return self.chain.get_canonical_head()
+
+    def block_by_number(self, number: int) -> BlockAPI | None:
+        with self.lock:
+            if number < 0 or number > self.chain.get_canonical_head().block_number:
+                return None
+            return self.chain.get_canonical_block_by_number(BlockNumber(number))
+
+    def block_by_hash(self, block_hash: bytes) -> BlockAPI | None:
+        with self.lock:
+            try:
+                block = self.chain.get_block_by_hash(Hash32(block_hash))
+            except Exception:  # HeaderNotFound and friends
+                return None
+            canonical = self.block_by_number(block.number)
+            return block if canonical is not None and canonical.hash == block.hash else None
+
+    def transaction_location(self, tx_hash: bytes) -> tuple[int, int] | None:
+        with self.lock:
+            try:
+                number, index = self.chain.chaindb.get_transaction_index(Hash32(tx_hash))
+            except Exception:  # TransactionNotFound
+                return None
+            return int(number), int(index)
+
+    def receipt(self, tx_hash: bytes) -> tuple[BlockAPI, int, ReceiptAPI] | None:
+        with self.lock:
+            location = self.transaction_location(tx_hash)
+            if location is None:
+                return None
+            block = self.chain.get_canonical_block_by_number(BlockNumber(location[0]))
+            return block, location[1], block.get_receipts(self.chain.chaindb)[location[1]]
+
+    def pending_transaction(self, tx_hash: bytes) -> SignedTransactionAPI | None:
+        with self.lock:
+            return self.mempool.pending.get(tx_hash)
+
+    def state_at(self, header: BlockHeaderAPI) -> Any:
+        return self.chain.get_vm(header).state
+
+    def nonce(self, address: bytes, pending: bool = False, header: BlockHeaderAPI | None = None) -> int:
+        with self.lock:
+            if pending and address in self.mempool.next_nonce:
+                return self.mempool.next_nonce[address]
+            return int(self.state_at(header or self.head()).get_nonce(address))
+
+    # -- execution without a transaction --------------------------------------------------------------------
+
+    def _spoof(self, header: BlockHeaderAPI, sender: bytes, to: bytes, data: bytes, value: int, gas: int) -> Any:
+        vm = self.chain.get_vm(header)
+        nonce = vm.state.get_nonce(Address(sender))
+        unsigned = vm.create_unsigned_transaction(
+            nonce=nonce, gas_price=0, gas=gas, to=Address(to), value=value, data=data
+        )
+        return SpoofTransaction(unsigned, from_=sender)
+
+    def call(
+        self,
+        sender: bytes,
+        to: bytes,
+        data: bytes,
+        value: int = 0,
+        gas: int | None = None,
+        header: BlockHeaderAPI | None = None,
+    ) -> bytes:
+        """Execute against a block's state without changing anything; a revert raises ExecutionRevertedError."""
+        with self.lock:
+            at = self._child_header(header or self.head())
+            tx = self._spoof(at, sender, to, data, value, gas or self.genesis.gas_limit)
+            with self.chain.get_vm(at).in_costless_state() as state:
+                computation = state.costless_execute_transaction(tx)
+            if computation.is_error:
+                error = computation.error
+                output = bytes(computation.output)
+                raise ExecutionRevertedError(output, _revert_message(output, error))
+            return bytes(computation.output)
+
+    def estimate_gas(
+        self, sender: bytes, to: bytes, data: bytes, value: int = 0, header: BlockHeaderAPI | None = None
+    ) -> int:
+        with self.lock:
+            at = self._child_header(header or self.head())
+            tx = self._spoof(at, sender, to, data, value, self.genesis.gas_limit)
+            try:
+                return int(self.chain.estimate_gas(tx, at))
+            except Exception as exc:
+                output = (
+                    bytes(getattr(exc, "args", [b""])[0] or b"") if exc.args and isinstance(exc.args[0], bytes) else b""
+                )
+                raise ExecutionRevertedError(output, _revert_message(output, exc)) from exc
+
+    def _child_header(self, header: BlockHeaderAPI) -> BlockHeaderAPI:
+        """Calls run as if in the next block on top of ``header``, as Ethereum nodes do."""
+        return self.chain.create_header_from_parent(header, timestamp=max(int(self.clock()), header.timestamp + 1))
+
+    # -- permissioning --------------------------------------------------------------------------------------
+
+    def member_of(self, account: bytes) -> tuple[str, int, int]:
+        """(org, status, roles) of ``account`` per ConsortiumRegistry at the head, cached per head block."""
+        head = self.head()
+        cache_head, cache = self._permission_cache
+        if cache_head != head.hash:
+            cache = {}
+            self._permission_cache = (head.hash, cache)
+        if account not in cache:
+            registry = self.genesis.registry_address
+            if not self.state_at(head).get_code(registry):
+                cache[account] = ("", 0, 0)
+            else:
+                out = self.call(account, registry, ACCOUNT_INFO + b"\0" * 12 + account)
+                org, status, roles = abi_decode(["bytes32", "uint8", "uint256"], out)
+                cache[account] = (bytes32_to_name(org), int(status), int(roles))
+        return cache[account]
+
+    def check_permission(self, sender: bytes, to: bytes) -> None:
+        """Refuse senders that are not active members, and deployments by anyone but an operator."""
+        operator = to_canonical_address(self.genesis.operator)
+        org, status, roles = self.member_of(sender)
+        who = to_checksum_address(sender)
+        if org == "" and status == 0 and roles == 0:
+            if sender == operator and not self.state_at(self.head()).get_code(self.genesis.registry_address):
+                return  # genesis bootstrap: the operator deploys the registry and founds the consortium
+            raise TransactionRefusedError(f"sender {who} is not an account of a consortium member")
+        if status == MemberStatus.SUSPENDED:
+            raise TransactionRefusedError(f"sender {who} belongs to suspended member {org}")
+        if status != MemberStatus.ACTIVE:
+            raise TransactionRefusedError(f"sender {who} belongs to {org}, which is no longer a member")
+        if to == b"" and not roles & Role.OPERATOR:
+            raise TransactionRefusedError(f"contract deployment is reserved to the operator; {who} ({org}) is not one")
+
+    # -- transactions ---------------------------------------------------------------------------------------
+
+    def decode_transaction(self, raw: bytes) -> SignedTransactionAPI:
+        builder = self.chain.get_vm().get_transaction_builder()
+        try:
+            tx = builder.decode(raw)
+            tx.check_signature_validity()
+            tx.sender  # noqa: B018 - recovers the sender, raising on a bad signature
+        except Exception as exc:
+            raise MalformedError(f"not a valid signed transaction: {exc.__class__.__name__}: {exc}") from exc
+        return tx
+
+    def submit(self, raw: bytes) -> bytes:
+        """Validate and add a raw signed transaction to the mempool; returns its hash."""
+        tx = self.decode_transaction(raw)
+        with self.lock:
+            if tx.hash in self.mempool.pending or self.transaction_location(tx.hash) is not None:
+                raise TransactionRefusedError(f"transaction 0x{tx.hash.hex()} already known")
+            if len(self.mempool.pending) >= MAX_MEMPOOL:
+                raise TransactionRefusedError("mempool full: retry after the next block")
+            chain_id = getattr(tx, "chain_id", None)
+            if chain_id is not None and chain_id != self.chain_id:
+                raise TransactionRefusedError(f"chain id {chain_id} does not match this chain's {self.chain_id}")
+            if chain_id is None:
+                raise TransactionRefusedError("transactions without a chain id (pre-EIP-155) are refused")
+            self.check_permission(tx.sender, tx.to)
+            expected = self.nonce(tx.sender, pending=True)
+            if tx.nonce != expected:
+                raise TransactionRefusedError(
+                    f"nonce {tx.nonce} is not the next nonce {expected} of {to_checksum_address(tx.sender)}"
+                )
+            if tx.gas > self.genesis.gas_limit:
+                raise TransactionRefusedError(f"gas {tx.gas} exceeds the block gas limit {self.genesis.gas_limit}")
+            if tx.gas < tx.intrinsic_gas:
+                raise TransactionRefusedError(f"gas {tx.gas} is below the intrinsic gas {tx.intrinsic_gas}")
+            state = self.state_at(self.head())
+            cost = tx.gas * getattr(tx, "max_fee_per_gas", getattr(tx, "gas_price", 0)) + tx.value
+            if cost > state.get_balance(tx.sender):
+                raise TransactionRefusedError(
+                    f"insufficient funds: {to_checksum_address(tx.sender)} needs {cost} wei "
+                    "(send with a gas price of 0 on this free-gas chain)"
+                )
+            self.mempool.pending[tx.hash] = tx
+            self.mempool.next_nonce[tx.sender] = tx.nonce + 1
+            return bytes(tx.hash)
+
+    # -- sealing --------------------------------------------------------------------------------------------
+
+    def seal(self, allow_empty: bool = False) -> BlockAPI | None:
+        """Seal the pending transactions into a block and persist it; None if there was nothing to seal."""
+        if self.sealer is None:
+            raise ChainError("this node has no sealing key")
+        with self.lock:
+            if not self.mempool.pending and not allow_empty:
+                return None
+            parent = self.chain.get_canonical_head()
+            validators = ExtraData.from_bytes(parent.extra_data).validators
+            extra = ExtraData(b"\0" * 32, validators, 0, ())
+            header = self.chain.create_header_from_parent(
+                parent,
+                timestamp=max(int(self.clock()), parent.timestamp + 1),
+                extra_data=extra.to_bytes(),
+                coinbase=self.sealer.public_key.to_canonical_address(),
+            )
+            vm = self.chain.get_vm(header)
+            included: list[SignedTransactionAPI] = []
+            receipts: list[ReceiptAPI] = []
+            current = header
+            for tx in list(self.mempool.pending.values()):
+                if current.gas_used + tx.gas > current.gas_limit:
+                    break
+                snapshot = vm.state.snapshot()
+                try:
+                    receipt, _ = vm.apply_transaction(current, tx)
+                except ValidationError:
+                    vm.state.revert(snapshot)
+                    continue
+                current = vm.increment_blob_gas_used(vm.add_receipt_to_header(current, receipt), tx)
+                included.append(tx)
+                receipts.append(receipt)
+            block = vm.set_block_transactions_and_withdrawals(
+                vm.get_block(), current, included, receipts, withdrawals=()
+            )
+            block = vm.mine_block(block).block
+            block = block.copy(header=add_seals(block.header, [sign_seal(block.header, self.sealer.to_bytes())]))
+            verify_seals(block.header, validators)
+            self.chain.chaindb.persist_block(block)
+            for tx in included:
+                del self.mempool.pending[tx.hash]
+            self._reset_nonces()
+            return block
+
+    def _reset_nonces(self) -> None:
+        """After a block, pending nonces follow from what is still pending (dropped ones are forgotten)."""
+        nxt: dict[bytes, int] = {}
+        for tx in self.mempool.pending.values():
+            nxt[tx.sender] = max(nxt.get(tx.sender, 0), tx.nonce + 1)
+        self.mempool.next_nonce = nxt
+
+
+def _revert_message(output: bytes, error: object) -> str:
+    """``execution reverted: <reason>`` for Error(string) revert data, as Ethereum nodes report it."""
+    if output[:4] == bytes.fromhex("08c379a0"):
+        try:
+            (reason,) = abi_decode(["string"], output[4:])
+            return f"execution reverted: {reason}"
+        except Exception:  # malformed revert data: report it raw
+            pass
+    if output:
+        return "execution reverted"
+    return f"execution failed: {error}"

@@ -1,0 +1,201 @@
+"""chain.node.node: genesis, sealing, permissioning and restart, on py-evm directly (no HTTP)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from eth.db.atomic import AtomicDB
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from chain.errors import ChainError, MalformedError
+from chain.ids import Role, name_to_bytes32
+from chain.node.node import ExecutionRevertedError, Genesis, Node, TransactionRefusedError
+from chain.node.seal import ExtraData, verify_seals
+from contracts import load_artifact
+
+CHAIN_ID = 20261
+W3 = Web3()
+
+
+def sign(
+    account: LocalAccount,
+    nonce: int,
+    to: str | None,
+    data: bytes | str = b"",
+    gas: int = 6_000_000,
+    chain_id: int = CHAIN_ID,
+) -> bytes:
+    tx: dict[str, Any] = {
+        "chainId": chain_id,
+        "nonce": nonce,
+        "gas": gas,
+        "maxFeePerGas": 0,
+        "maxPriorityFeePerGas": 0,
+        "to": to or b"",
+        "data": data,
+        "value": 0,
+        "type": 2,
+    }
+    return bytes(account.sign_transaction(tx).raw_transaction)
+
+
+def deploy_data(name: str, *args: Any) -> str:
+    art = load_artifact(name)
+    return str(W3.eth.contract(abi=art.abi, bytecode=art.bytecode).constructor(*args).data_in_transaction)
+
+
+def registry_call(fn: str, *args: Any) -> str:
+    art = load_artifact("ConsortiumRegistry")
+    return str(W3.eth.contract(abi=art.abi).encode_abi(fn, args=list(args)))
+
+
+@pytest.fixture
+def setup() -> tuple[Node, dict[str, LocalAccount], AtomicDB]:
+    accounts = {name: Account.create() for name in ("op", "alpha", "reg", "outsider")}
+    db = AtomicDB()
+    genesis = Genesis(CHAIN_ID, (accounts["op"].address,), accounts["op"].address, int(time.time()) - 100)
+    node = Node(db, genesis, bytes(accounts["op"].key))
+    op = accounts["op"]
+    registry = Web3.to_checksum_address(genesis.registry_address)
+    txs = [
+        sign(op, 0, None, deploy_data("ConsortiumRegistry", 1, 86400)),
+        sign(
+            op,
+            1,
+            registry,
+            registry_call(
+                "bootstrap_member",
+                name_to_bytes32("op"),
+                "Op",
+                int(Role.MEMBER | Role.OPERATOR),
+                b"\1" * 32,
+                [op.address],
+            ),
+        ),
+        sign(
+            op,
+            2,
+            registry,
+            registry_call(
+                "bootstrap_member",
+                name_to_bytes32("alpha"),
+                "Alpha",
+                int(Role.MEMBER),
+                b"\2" * 32,
+                [accounts["alpha"].address],
+            ),
+        ),
+        sign(
+            op,
+            3,
+            registry,
+            registry_call(
+                "bootstrap_member",
+                name_to_bytes32("reg"),
+                "Reg",
+                int(Role.REGULATOR),
+                b"\3" * 32,
+                [accounts["reg"].address],
+            ),
+        ),
+        sign(op, 4, registry, registry_call("finish_bootstrap")),
+    ]
+    for raw in txs:
+        node.submit(raw)
+    block = node.seal()
+    assert block is not None and len(block.transactions) == 5
+    for tx in block.transactions:
+        assert node.receipt(tx.hash)[2].state_root == b"\x01"  # type: ignore[index]  # status 1
+    return node, accounts, db
+
+
+def test_genesis_names_the_validators_and_the_registry_is_the_operators_first_deployment(setup: Any) -> None:
+    node, accounts, _ = setup
+    genesis_block = node.block_by_number(0)
+    assert ExtraData.from_bytes(genesis_block.header.extra_data).validators == (
+        bytes.fromhex(accounts["op"].address[2:]),
+    )
+    assert node.state_at(node.head()).get_code(node.genesis.registry_address)
+
+
+def test_sealed_blocks_carry_a_quorum_of_seals_and_zero_base_fee(setup: Any) -> None:
+    node, accounts, _ = setup
+    head = node.head()
+    assert head.base_fee_per_gas == 0
+    assert verify_seals(head, [bytes.fromhex(accounts["op"].address[2:])])
+
+
+def test_no_empty_blocks_unless_asked(setup: Any) -> None:
+    node, _, _ = setup
+    number = node.head().block_number
+    assert node.seal() is None
+    assert node.head().block_number == number
+    assert node.seal(allow_empty=True) is not None
+    assert node.head().block_number == number + 1
+
+
+def test_a_non_member_is_refused_and_nothing_enters_the_mempool(setup: Any) -> None:
+    node, accounts, _ = setup
+    with pytest.raises(TransactionRefusedError, match="is not an account of a consortium member"):
+        node.submit(sign(accounts["outsider"], 0, accounts["op"].address))
+    assert node.mempool.pending == {}
+
+
+def test_only_the_operator_deploys(setup: Any) -> None:
+    node, accounts, _ = setup
+    with pytest.raises(TransactionRefusedError, match="deployment is reserved to the operator"):
+        node.submit(sign(accounts["alpha"], 0, None, deploy_data("AuditAnchor", accounts["op"].address)))
+    node.submit(sign(accounts["op"], 5, None, deploy_data("AuditAnchor", accounts["op"].address)))
+
+
+def test_a_suspended_member_is_refused(setup: Any) -> None:
+    node, accounts, _ = setup
+    registry = Web3.to_checksum_address(node.genesis.registry_address)
+    node.submit(sign(accounts["reg"], 0, registry, registry_call("suspend", name_to_bytes32("alpha"))))
+    node.seal()
+    with pytest.raises(TransactionRefusedError, match="suspended member alpha"):
+        node.submit(sign(accounts["alpha"], 0, accounts["op"].address))
+
+
+def test_wrong_chain_id_nonce_and_garbage_are_refused(setup: Any) -> None:
+    node, accounts, _ = setup
+    with pytest.raises(TransactionRefusedError, match="chain id 1 does not match"):
+        node.submit(sign(accounts["op"], 5, accounts["alpha"].address, chain_id=1))
+    with pytest.raises(TransactionRefusedError, match="nonce 9 is not the next nonce 5"):
+        node.submit(sign(accounts["op"], 9, accounts["alpha"].address))
+    with pytest.raises(MalformedError):
+        node.submit(b"\x02garbage")
+    raw = sign(accounts["op"], 5, accounts["alpha"].address)
+    node.submit(raw)
+    with pytest.raises(TransactionRefusedError, match="already known"):
+        node.submit(raw)
+
+
+def test_a_reverting_call_reports_the_reason(setup: Any) -> None:
+    node, accounts, _ = setup
+    with pytest.raises(ExecutionRevertedError, match="execution reverted: bootstrap finished"):
+        node.call(
+            bytes.fromhex(accounts["op"].address[2:]),
+            node.genesis.registry_address,
+            bytes.fromhex(registry_call("finish_bootstrap")[2:]),
+        )
+
+
+def test_restart_on_the_same_store_keeps_head_and_state_root(setup: Any) -> None:
+    node, accounts, db = setup
+    head = node.head()
+    again = Node(db, None, bytes(accounts["op"].key))
+    assert again.head() == head
+    assert again.head().state_root == head.state_root
+    assert again.genesis == node.genesis
+
+
+def test_a_different_genesis_on_an_existing_store_is_refused(setup: Any) -> None:
+    node, _accounts, db = setup
+    other = Genesis(CHAIN_ID + 1, node.genesis.validators, node.genesis.operator, node.genesis.timestamp)
+    with pytest.raises(ChainError, match="different genesis"):
+        Node(db, other)
