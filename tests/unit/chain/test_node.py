@@ -199,3 +199,22 @@ def test_a_different_genesis_on_an_existing_store_is_refused(setup: Any) -> None
     other = Genesis(CHAIN_ID + 1, node.genesis.validators, node.genesis.operator, node.genesis.timestamp)
     with pytest.raises(ChainError, match="different genesis"):
         Node(db, other)
+
+
+def test_verify_accepts_an_honest_chain_and_names_a_tampered_block(setup: Any) -> None:
+    from chain.node.verify import BlockVerificationError, verify_chain
+
+    node, accounts, db = setup
+    for nonce in range(5, 8):
+        node.submit(sign(accounts["op"], nonce, accounts["alpha"].address))
+        node.seal()
+    report = verify_chain(db)
+    assert (report.head, report.transactions) == (4, 8)
+    # flip one byte inside block 2's header as stored under its hash
+    block2 = node.block_by_number(2)
+    raw = bytearray(db[block2.hash])
+    raw[-40] ^= 0x01
+    db[block2.hash] = bytes(raw)
+    with pytest.raises(BlockVerificationError) as err:
+        verify_chain(db)
+    assert err.value.number == 2

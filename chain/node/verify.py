@@ -1,0 +1,92 @@
+"""``consortium chain verify``: re-check every stored block from genesis to the head.
+
+For each block: the canonical index points at a header whose hash is its key; the parent link holds; a
+quorum of the parent's validator set sealed it; and re-executing its transactions on a fresh in-memory chain
+reproduces its transaction root, receipt root, gas used and state root. The first block that fails is named
+with the reason. Nothing is written to the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from eth.abc import AtomicDatabaseAPI, BlockAPI
+from eth.db.atomic import AtomicDB
+from eth_typing import BlockNumber, Hash32
+
+from chain.errors import ChainError, MalformedError
+from chain.node.node import GENESIS_KEY, Genesis, Node
+from chain.node.seal import ExtraData, verify_seals
+
+
+class BlockVerificationError(ChainError):
+    """A stored block failed a check; ``number`` names it."""
+
+    def __init__(self, number: int, reason: str) -> None:
+        self.number = number
+        self.reason = reason
+        super().__init__(f"block {number}: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    head: int
+    transactions: int
+    state_root: bytes
+
+
+def verify_chain(db: AtomicDatabaseAPI, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+    """Verify every block in ``db``; raises BlockVerificationError at the first bad one."""
+    if not db.exists(GENESIS_KEY):
+        raise ChainError("this store holds no chain (no genesis record)")
+    genesis = Genesis.from_json(db[GENESIS_KEY])
+    stored = Node(db).chain
+    try:
+        head = stored.get_canonical_head()
+    except Exception as exc:
+        raise BlockVerificationError(-1, f"the canonical head cannot be read: {exc}") from exc
+    fresh = Node(AtomicDB(), genesis).chain
+    if fresh.get_canonical_head().hash != _canonical_hash(stored, 0):
+        raise BlockVerificationError(0, "genesis differs from the one its record describes")
+    parent = fresh.get_canonical_head()
+    transactions = 0
+    for number in range(1, head.block_number + 1):
+        block = _read_block(stored, number)
+        if block.header.parent_hash != parent.hash:
+            raise BlockVerificationError(number, "parent hash does not link to the previous block")
+        try:
+            verify_seals(block.header, ExtraData.from_bytes(parent.extra_data).validators)
+        except (ChainError, MalformedError) as exc:
+            raise BlockVerificationError(number, f"seals: {exc}") from exc
+        try:
+            fresh.import_block(block, perform_validation=True)
+        except Exception as exc:  # py-evm's ValidationError and decoding errors alike
+            raise BlockVerificationError(number, f"re-execution: {exc.__class__.__name__}: {exc}") from exc
+        parent = block.header
+        transactions += len(block.transactions)
+        if progress is not None:
+            progress(number, head.block_number)
+    if parent.hash != head.hash:
+        raise BlockVerificationError(head.block_number, "the canonical head is not the last verified block")
+    return VerifyReport(int(head.block_number), transactions, bytes(head.state_root))
+
+
+def _canonical_hash(chain: object, number: int) -> bytes:
+    try:
+        return bytes(chain.chaindb.get_canonical_block_hash(BlockNumber(number)))  # type: ignore[attr-defined]
+    except Exception as exc:
+        raise BlockVerificationError(number, f"no canonical hash stored: {exc}") from exc
+
+
+def _read_block(chain: object, number: int) -> BlockAPI:
+    block_hash = _canonical_hash(chain, number)
+    try:
+        block: BlockAPI = chain.get_block_by_hash(Hash32(block_hash))  # type: ignore[attr-defined]
+    except Exception as exc:
+        raise BlockVerificationError(number, f"cannot be read: {exc.__class__.__name__}: {exc}") from exc
+    if block.hash != block_hash:
+        raise BlockVerificationError(
+            number, f"stored header hashes to 0x{block.hash.hex()}, indexed as 0x{block_hash.hex()}"
+        )
+    return block
