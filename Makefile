@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DATA ?= demo-data
+PORT ?= 8545
 # The demo's keys are encrypted with this passphrase; set your own for anything but the demo.
 export CONSORTIUM_PASSPHRASE ?= demo-passphrase-not-for-production
 ANVIL := node_modules/.bin/anvil
@@ -25,7 +26,7 @@ install: $(VENV)/.installed
 
 run: $(VENV)/.installed $(ANVIL)
 	@test -f $(DATA)/consortium.json || $(BIN)/consortium init $(DATA) --demo
-	$(BIN)/consortium up $(DATA)
+	$(BIN)/consortium up $(DATA) --port $(PORT)
 
 test: $(VENV)/.installed $(ANVIL)
 	$(BIN)/python -m pytest -q -p no:cacheprovider

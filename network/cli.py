@@ -214,7 +214,13 @@ def up(directory: Path, port: int) -> None:
     description = load_description(directory)
     if description.chain_kind != "local":
         fail(f"this consortium runs on an external chain ({description.chain_url}); nothing to start here")
-    local = start_local_chain(description.chain_id, directory / STATE_FILE, port=port)
+    # From here on SIGTERM stops `up` the way Ctrl-C does, also while the chain is starting.
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        local = start_local_chain(description.chain_id, directory / STATE_FILE, port=port)
+    except KeyboardInterrupt:
+        click.echo("stopping")
+        return
     try:
         consortium = _C(directory, description, local.backend)
         for name, address in description.contracts.items():
@@ -242,7 +248,6 @@ def up(directory: Path, port: int) -> None:
         click.echo("  try        " + f"consortium --dir {directory}{chain_flag} service list | head")
         click.echo("             " + f"consortium --dir {directory}{chain_flag} grant list")
         click.echo("  stop       Ctrl-C (the chain state is saved every second and on stop)")
-        signal.signal(signal.SIGTERM, _stop_on_sigterm)
         code = wait_forever(local)
         fail(f"the local chain stopped unexpectedly (exit code {code})")
     except KeyboardInterrupt:
@@ -638,11 +643,12 @@ def asset_show(obj: Context, asset_id: str, as_json: bool) -> None:
 @pass_ctx
 def asset_transfer(obj: Context, action: str, asset_id: str, to_org: str | None, as_org: str) -> None:
     """Transfer rights to ASSET_ID: the owner offers, the receiving member accepts."""
+    if action == "offer" and to_org is None:
+        raise click.UsageError("offer needs --to ORG")
     c = obj.consortium()
     signer = c.signer(as_org, obj.passphrase())
     if action == "offer":
-        if to_org is None:
-            raise click.UsageError("offer needs --to ORG")
+        assert to_org is not None
         c.assets.offer_transfer(signer, asset_id, to_org)
         click.echo(
             f"{asset_id} offered to {to_org}; it accepts with: consortium asset transfer accept {asset_id} "

@@ -25,8 +25,17 @@ DEFAULT_PORT = 8545
 
 
 def anvil_binary() -> Path:
-    """The anvil executable: $CONSORTIUM_ANVIL, the repository's node_modules, or PATH."""
-    candidates = [os.environ.get("CONSORTIUM_ANVIL", ""), str(REPO_ROOT / "node_modules" / ".bin" / "anvil")]
+    """The anvil executable: $CONSORTIUM_ANVIL, the repository's node_modules, or PATH.
+
+    The npm package's ``.bin/anvil`` is a Node.js launcher that spawns the native binary; we run the native
+    binary itself, so that a kill reaches the chain and not only its launcher.
+    """
+    native = sorted((REPO_ROOT / "node_modules" / "@foundry-rs").glob("anvil-*/bin/anvil"))
+    candidates = [
+        os.environ.get("CONSORTIUM_ANVIL", ""),
+        *map(str, native),
+        str(REPO_ROOT / "node_modules" / ".bin" / "anvil"),
+    ]
     for c in candidates:
         if c and Path(c).is_file():
             return Path(c)
@@ -92,20 +101,29 @@ def start_local_chain(
         args += ["--state", str(state_file), "--state-interval", "1"]
     process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
+    try:
+        backend = _wait_ready(process, url, timeout)
+    except BaseException:  # also KeyboardInterrupt (Ctrl-C, SIGTERM): never leave the chain running alone
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        raise
+    if backend.chain_id != chain_id:
+        process.kill()
+        process.wait()
+        raise BackendError(f"the local chain reports chain id {backend.chain_id}, expected {chain_id}")
+    return LocalChain(process, url, backend)
+
+
+def _wait_ready(process: subprocess.Popen[bytes], url: str, timeout: float) -> RpcBackend:
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
             err = process.stderr.read().decode(errors="replace").strip() if process.stderr else ""
             raise BackendError(f"the local chain exited at start (code {process.returncode}): {err[-500:]}")
         try:
-            backend = RpcBackend(url, timeout=5)
-            break
+            return RpcBackend(url, timeout=5)
         except BackendError:
             if time.monotonic() > deadline:
-                process.kill()
                 raise BackendError(f"the local chain did not answer at {url} within {timeout:.0f} s") from None
             time.sleep(0.05)
-    if backend.chain_id != chain_id:
-        process.kill()
-        raise BackendError(f"the local chain reports chain id {backend.chain_id}, expected {chain_id}")
-    return LocalChain(process, url, backend)

@@ -11,30 +11,17 @@ backend they run on: whatever differs between chains lives here.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # plain `pytest` with the project not installed
-    sys.path.insert(0, str(ROOT))
-
-from chain.backend import Backend, EthTesterBackend, RpcBackend  # noqa: E402
-from chain.contracts import (  # noqa: E402
+from chain.backend import Backend, EthTesterBackend, RpcBackend
+from chain.contracts import (
     AccessGrantsClient,
     AuditAnchorClient,
     ConsortiumRegistryClient,
@@ -43,13 +30,12 @@ from chain.contracts import (  # noqa: E402
     FoundingMember,
     deploy_consortium,
 )
-from chain.ids import OrgId, Role  # noqa: E402
-from chain.tx import Signer, fee_fields  # noqa: E402
+from chain.errors import BackendError
+from chain.ids import OrgId, Role
+from chain.tx import Signer, fee_fields
+from network.localchain import anvil_binary, start_local_chain
 
-ANVIL_BIN = ROOT / "node_modules" / ".bin" / "anvil"
 ANVIL_CHAIN_ID = 20261
-ANVIL_START_TIMEOUT = 30.0
-ANVIL_START_ATTEMPTS = 3
 
 #: The founding members of every test consortium, with their roles.
 FOUNDER_ROLES: dict[str, Role] = {
@@ -73,90 +59,20 @@ def cert_fingerprint(org: str) -> bytes:
 # -- anvil -----------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _rpc_chain_id(url: str) -> int | None:
-    """eth_chainId over plain HTTP, or None while the node is not answering yet."""
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=1.0) as response:
-            return int(json.loads(response.read())["result"], 16)
-    except (OSError, urllib.error.URLError, ValueError, KeyError):
-        return None
-
-
-def _start_anvil(log: Any) -> tuple[subprocess.Popen[bytes], str]:
-    """Start anvil on a free loopback port and wait until it answers eth_chainId."""
-    for _attempt in range(ANVIL_START_ATTEMPTS):
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        proc = subprocess.Popen(
-            [
-                str(ANVIL_BIN),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--chain-id",
-                str(ANVIL_CHAIN_ID),
-                "--block-base-fee-per-gas",
-                "0",
-                "--gas-price",
-                "0",
-                "--silent",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-        )
-        deadline = time.monotonic() + ANVIL_START_TIMEOUT
-        while time.monotonic() < deadline:
-            chain_id = _rpc_chain_id(url)
-            if chain_id is not None:
-                if chain_id != ANVIL_CHAIN_ID:
-                    _stop(proc)
-                    pytest.fail(f"anvil at {url} answered chain id {chain_id}, expected {ANVIL_CHAIN_ID}")
-                return proc, url
-            try:  # the poll interval doubles as the check that anvil is still alive
-                proc.wait(timeout=0.05)
-            except subprocess.TimeoutExpired:
-                continue
-            break  # exited: most likely the port was taken in between; try another one
-        _stop(proc)
-    log.seek(0)
-    output = log.read().decode(errors="replace")[-2000:]
-    pytest.fail(f"anvil did not start after {ANVIL_START_ATTEMPTS} attempts; its output:\n{output}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.fixture(scope="session")
 def anvil_url() -> Iterator[str]:
     """URL of an anvil process started for this test session (free gas: base fee and gas price 0)."""
-    if not ANVIL_BIN.exists():
-        message = f"anvil not found at {ANVIL_BIN.relative_to(ROOT)}: run `npm ci` in the repository root"
+    try:
+        anvil_binary()
+    except BackendError as exc:
         if os.environ.get("CI"):
-            pytest.fail(f"{message} (CI must run the anvil tests, never skip them)")
-        pytest.skip(message)
-    with tempfile.TemporaryFile() as log:
-        proc, url = _start_anvil(log)
-        try:
-            yield url
-        finally:
-            _stop(proc)
+            pytest.fail(f"{exc} (CI must run the anvil tests, never skip them)")
+        pytest.skip(str(exc))
+    local = start_local_chain(ANVIL_CHAIN_ID, None)
+    try:
+        yield local.url
+    finally:
+        local.stop()
 
 
 # -- backends --------------------------------------------------------------------------------------------

@@ -1,0 +1,272 @@
+"""``make run`` end to end: the commands of the Makefile's ``run`` target, on a throwaway DATA directory.
+
+The test asks make for the target's commands (``make -n run DATA=<tmp>``) and for the passphrase it exports,
+then runs those very commands itself, only with a free port in place of the default ``PORT`` (8545).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.anvil]
+
+REPO = Path(__file__).resolve().parents[2]
+CHAIN_ID = 20261
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0
+FOUNDERS = "bjic-cloud, jinghua-sec, yanshan-sec, yongding-sec, tonghui-sec, shuzhi-tech, bjcm-supervision"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rpc_chain_id(url: str) -> int | None:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=2) as response:
+            return int(json.loads(response.read())["result"], 16)
+    except OSError:
+        return None
+
+
+def make(*args: str, env: dict[str, str]) -> str:
+    r = subprocess.run(
+        ["make", "--no-print-directory", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert r.returncode == 0, f"make {' '.join(args)}: exit {r.returncode}\n{r.stdout}\n{r.stderr}"
+    return r.stdout
+
+
+@pytest.fixture
+def make_env() -> dict[str, str]:
+    """A user's environment with no consortium settings of its own, plus what the Makefile exports."""
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSORTIUM_") or k == "CONSORTIUM_ANVIL"}
+    env.pop("MAKEFLAGS", None)
+    env.pop("MFLAGS", None)
+    passphrase = make(
+        "-s", "--eval", 'print-passphrase: ; @printf "%s" "$$CONSORTIUM_PASSPHRASE"', "print-passphrase", env=env
+    )
+    assert passphrase, "the Makefile exports no CONSORTIUM_PASSPHRASE"
+    env["CONSORTIUM_PASSPHRASE"] = passphrase
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class Up:
+    """The ``consortium up`` command of the target, running, with its stdout collected line by line."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.lines: list[str] = []
+        self.errors: list[str] = []
+        self._changed = threading.Condition()
+        self.process = subprocess.Popen(
+            argv,
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            start_new_session=True,
+        )
+        self._pumps = [
+            threading.Thread(target=self._pump, args=(self.process.stdout, self.lines), daemon=True),
+            threading.Thread(target=self._pump, args=(self.process.stderr, self.errors), daemon=True),
+        ]
+        for t in self._pumps:
+            t.start()
+
+    def _pump(self, stream: Iterator[str], into: list[str]) -> None:
+        for line in stream:
+            with self._changed:
+                into.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def output(self) -> str:
+        with self._changed:
+            return "--- stdout\n" + "\n".join(self.lines) + "\n--- stderr\n" + "\n".join(self.errors)
+
+    def wait_for_summary(self, url: str) -> list[str]:
+        deadline = time.monotonic() + START_TIMEOUT
+        with self._changed:
+            while not any(line.lstrip().startswith("stop ") for line in self.lines):
+                if self.process.poll() is not None:
+                    raise AssertionError(f"`consortium up` exited with {self.process.returncode}:\n{self.output()}")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"no summary within {START_TIMEOUT:.0f} s:\n{self.output()}")
+                self._changed.wait(min(remaining, 0.1))
+            summary = list(self.lines)
+        while rpc_chain_id(url) != CHAIN_ID:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"nothing answers eth_chainId {CHAIN_ID} at {url}:\n{self.output()}")
+            time.sleep(0.05)
+        return summary
+
+    def terminate(self) -> int:
+        """SIGTERM, as a service manager stops it; returns the exit code once its output is all read."""
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"`consortium up` did not stop within {STOP_TIMEOUT:.0f} s of SIGTERM") from None
+        for t in self._pumps:
+            t.join(5)
+        return code
+
+    def kill(self) -> None:
+        """After a failure: end `up` and the anvil it started (its own process group)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What ``make run DATA=<data>`` runs: the init line (a shell line) and the ``consortium up`` command."""
+
+    data: Path
+    init_line: str
+    up_argv: list[str]
+    env: dict[str, str]
+
+    def init(self) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-c", self.init_line],
+            cwd=REPO,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    def up(self, port: int) -> Up:
+        return Up([*self.up_argv, "--port", str(port)], self.env)
+
+
+@pytest.fixture
+def recipe(tmp_path: Path, make_env: dict[str, str]) -> Recipe:
+    data = tmp_path / "demo-data"
+    printed = make("-n", "-s", "run", f"DATA={data}", env=make_env).splitlines()
+    # Whatever else make would do first (pip install, npm ci), the target's own recipe is these two lines.
+    lines = [line for line in printed if "/consortium init " in line or "/consortium up " in line]
+    assert len(lines) == 2, lines
+    init_line, up_line = lines
+    assert init_line.startswith(f"test -f {data}/consortium.json || "), init_line
+    assert init_line.endswith(f" init {data} --demo"), init_line
+    up_argv = shlex.split(up_line)
+    assert up_argv[1:] == ["up", str(data), "--port", "8545"], up_line
+    up_argv = up_argv[:3]
+    consortium = REPO / up_argv[0]
+    if not consortium.is_file():
+        pytest.skip(f"{up_argv[0]} is missing: run `make install` first")
+    return Recipe(data, init_line, [str(consortium), *up_argv[1:]], make_env)
+
+
+def test_make_run_starts_the_demo_consortium(recipe: Recipe) -> None:
+    data = recipe.data
+    r = recipe.init()
+    assert r.returncode == 0, f"{r.stdout}\n{r.stderr}"
+    assert "initialised consortium 'beijing-capital-market-pilot'" in r.stdout, r.stdout
+    assert "Traceback" not in r.stderr, r.stderr
+    described = (data / "consortium.json").stat().st_mtime_ns
+
+    # A second `make run` keeps the existing consortium: the init step does nothing.
+    r = recipe.init()
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+    assert (data / "consortium.json").stat().st_mtime_ns == described
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    up = recipe.up(port)
+    try:
+        summary = up.wait_for_summary(url)
+        text = "\n".join(summary)
+        assert summary[0] == "Consortium Ledger: beijing-capital-market-pilot", text
+        assert f"JSON-RPC {url}  (chain id {CHAIN_ID}," in text, text
+        assert f"  members    7: {FOUNDERS}" in summary, text
+        assert "3 service centers, 20 units, 80 APIs" in text, text
+
+        # The summary's own hint is a command that works as printed.
+        hint = next(line for line in summary if line.strip().endswith(" grant list"))
+        hint_argv = shlex.split(hint.strip().removeprefix("try").strip())
+        assert hint_argv[:5] == ["consortium", "--dir", str(data), "--chain-url", url], hint
+        r = subprocess.run(
+            [recipe.up_argv[0], *hint_argv[1:]],
+            cwd=REPO,
+            env=recipe.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert r.returncode == 0, f"{r.stdout}\n{r.stderr}"
+        assert len(r.stdout.splitlines()) >= 18, r.stdout
+    except BaseException:
+        up.kill()
+        raise
+
+    code = up.terminate()
+    assert code == 0, f"`consortium up` exited {code} on SIGTERM:\n{up.output()}"
+    assert up.lines[-1] == "stopping", up.output()
+    assert (data / "chain" / "state.json").is_file()
+    assert rpc_chain_id(url) is None, "the chain still answers after `up` stopped"
+
+
+def test_sigterm_while_up_starts_leaves_no_chain_running(recipe: Recipe) -> None:
+    """Regression: `up` once installed its SIGTERM handler only after printing its summary, so a SIGTERM while
+    it started killed it at once and left its chain running, orphaned, on the port."""
+    r = recipe.init()
+    assert r.returncode == 0, f"{r.stdout}\n{r.stderr}"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    up = recipe.up(port)
+    try:
+        # anvil answers before `up` has read the catalogue and printed its summary: stop it in that window,
+        # as a service manager (or a test harness) would if it gave up waiting.
+        deadline = time.monotonic() + START_TIMEOUT
+        while rpc_chain_id(url) != CHAIN_ID:
+            assert up.process.poll() is None, up.output()
+            assert time.monotonic() < deadline, up.output()
+            time.sleep(0.005)
+        code = up.terminate()
+        if any(line.lstrip().startswith("stop ") for line in up.lines):
+            pytest.skip("the SIGTERM came only after `up` had printed its summary: the start-up window was missed")
+        gone = time.monotonic() + 3
+        while rpc_chain_id(url) is not None and time.monotonic() < gone:
+            time.sleep(0.05)
+        assert rpc_chain_id(url) is None, f"`consortium up` exited {code} on SIGTERM, but its chain still runs at {url}"
+    finally:
+        up.kill()  # the orphaned anvil is still in the process group of `up`

@@ -1,0 +1,735 @@
+"""The ``consortium`` command line as a user drives it: real subprocesses against a real local chain.
+
+One demo consortium is initialised for the whole module (``consortium init DIR --demo``) and served by
+``consortium up DIR --port PORT`` running as a child process; every command passes ``--dir DIR --chain-url URL``
+and takes its passphrase from ``$CONSORTIUM_PASSPHRASE``, as a member firm's operator would. Tests that change
+chain state use their own asset ids, or undo what they did, so they do not depend on each other's order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.anvil
+
+PASSPHRASE = "cli-test-passphrase-4711"
+CHAIN_ID = 20261
+STATE_FILE = Path("chain") / "state.json"
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0
+COMMAND_TIMEOUT = 120.0
+
+_SCRIPT = Path(sys.executable).with_name("consortium")
+CLI = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "network.cli"]
+
+# The demo consortium (network/demo/consortium.toml), written out here as the independent expectation.
+FOUNDERS = {
+    "bjic-cloud": {"member", "operator", "validator", "notary", "witness"},
+    "jinghua-sec": {"member", "validator", "witness"},
+    "yanshan-sec": {"member", "witness"},
+    "yongding-sec": {"member", "witness"},
+    "tonghui-sec": {"member", "witness"},
+    "shuzhi-tech": {"member", "witness"},
+    "bjcm-supervision": {"regulator", "witness"},
+}
+NEWCO = "newco"
+NEWCO_NAME = "Newco Securities Co., Ltd. (新锐证券)"
+
+
+# -- helpers -------------------------------------------------------------------------------------------------
+
+
+def cli_env(passphrase: str | None = PASSPHRASE) -> dict[str, str]:
+    """The environment of a user's shell: our passphrase (or none), and no consortium settings leaking in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSORTIUM_") or k == "CONSORTIUM_ANVIL"}
+    env["PYTHONUNBUFFERED"] = "1"
+    if passphrase is not None:
+        env["CONSORTIUM_PASSPHRASE"] = passphrase
+    return env
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=cli_env() if env is None else env,
+        timeout=COMMAND_TIMEOUT,
+        check=False,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rpc_chain_id(url: str) -> int | None:
+    """``eth_chainId`` of the node at ``url``, or None if nothing answers there."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=2) as response:
+            return int(json.loads(response.read())["result"], 16)
+    except OSError:
+        return None
+
+
+def shown(r: subprocess.CompletedProcess[str]) -> str:
+    return f"exit {r.returncode}\n--- stdout\n{r.stdout}\n--- stderr\n{r.stderr}"
+
+
+def assert_ok(r: subprocess.CompletedProcess[str]) -> str:
+    assert r.returncode == 0, shown(r)
+    assert "Traceback" not in r.stderr, shown(r)
+    return r.stdout
+
+
+def assert_error(r: subprocess.CompletedProcess[str], *fragments: str) -> str:
+    """A user mistake: exit 1 and exactly one line on stderr, ``error: ...``, holding every fragment."""
+    assert r.returncode == 1, shown(r)
+    assert "Traceback" not in r.stderr, shown(r)
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, shown(r)
+    assert lines[0].startswith("error: "), shown(r)
+    for fragment in fragments:
+        assert fragment in lines[0], shown(r)
+    return lines[0]
+
+
+def assert_usage_error(r: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    """A malformed command line: click's usage error, exit 2, nothing done."""
+    assert r.returncode == 2, shown(r)
+    assert "Traceback" not in r.stderr, shown(r)
+    assert r.stderr.startswith("Usage: "), shown(r)
+    assert "Error: " in r.stderr, shown(r)
+    assert r.stdout == "", shown(r)
+    for fragment in fragments:
+        assert fragment in r.stderr, shown(r)
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def demo_digest(obj: object) -> str:
+    """How the demo derives its assets' digests: SHA-256 of canonical JSON (network/consortium.py)."""
+    text = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return "0x" + sha256_hex(text.encode())
+
+
+def snapshot(root: Path, skip: Callable[[str], bool] = lambda _: False) -> dict[str, tuple[Any, ...]]:
+    """Every entry under ``root`` (itself included): type, mode, size, mtime and, for files, SHA-256."""
+    out: dict[str, tuple[Any, ...]] = {}
+    for path in [root, *sorted(root.rglob("*"))]:
+        rel = path.relative_to(root).as_posix()
+        if skip(rel):
+            continue
+        st = path.lstat()
+        is_file = stat.S_ISREG(st.st_mode)
+        out[rel] = (
+            stat.S_IFMT(st.st_mode),
+            stat.S_IMODE(st.st_mode),
+            st.st_size if is_file else None,
+            st.st_mtime_ns,
+            sha256_hex(path.read_bytes()) if is_file else None,
+        )
+    return out
+
+
+class UpProcess:
+    """``consortium up DIR --port PORT`` as a child process, with its output collected line by line."""
+
+    def __init__(self, directory: Path, port: int) -> None:
+        self.directory = directory
+        self.port = port
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self._changed = threading.Condition()
+        # Its own session: if a test dies half way, teardown can end `up` and its anvil child together.
+        self.process = subprocess.Popen(
+            [*CLI, "up", str(directory), "--port", str(port)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            env=cli_env(),
+            start_new_session=True,
+        )
+        self._pumps = [
+            threading.Thread(target=self._pump, args=(self.process.stdout, self.stdout), daemon=True),
+            threading.Thread(target=self._pump, args=(self.process.stderr, self.stderr), daemon=True),
+        ]
+        for t in self._pumps:
+            t.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _pump(self, stream: Any, into: list[str]) -> None:
+        for line in stream:
+            with self._changed:
+                into.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def output(self) -> str:
+        with self._changed:
+            return "--- stdout\n" + "\n".join(self.stdout) + "\n--- stderr\n" + "\n".join(self.stderr)
+
+    def wait_for_summary(self, timeout: float = START_TIMEOUT) -> list[str]:
+        """Poll until ``up`` has printed its whole summary (the ``stop`` hint is its last line)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not any(line.lstrip().startswith("stop ") for line in self.stdout):
+                if self.process.poll() is not None:
+                    raise AssertionError(f"`consortium up` exited with {self.process.returncode}:\n{self.output()}")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"`consortium up` printed no summary within {timeout:.0f} s:\n{self.output()}")
+                self._changed.wait(min(remaining, 0.1))
+            summary = list(self.stdout)
+        while rpc_chain_id(self.url) != CHAIN_ID:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"nothing answers eth_chainId {CHAIN_ID} at {self.url}:\n{self.output()}")
+            time.sleep(0.05)
+        return summary
+
+    def stop(self) -> int:
+        """SIGTERM, as a service manager stops it; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"`consortium up` did not stop within {STOP_TIMEOUT:.0f} s of SIGTERM") from None
+        for t in self._pumps:
+            t.join(5)
+        return code
+
+    def kill(self) -> None:
+        """Last resort after a failure: end `up` and the anvil it started (same process group)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+
+@dataclass
+class Node:
+    """The module's consortium directory and the `up` process currently serving it."""
+
+    directory: Path
+    up: UpProcess = field(init=False)
+    summary: list[str] = field(init=False, default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.up.url
+
+    def args(self, *args: str) -> list[str]:
+        return ["--dir", str(self.directory), "--chain-url", self.url, *args]
+
+    def cli(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return run_cli(*self.args(*args), env=env)
+
+    def json(self, *args: str) -> Any:
+        return json.loads(assert_ok(self.cli(*args, "--json")))
+
+    def start(self, avoid_port: int = 0) -> None:
+        """``consortium up DIR --port <free port>``, then wait for its summary and its JSON-RPC port."""
+        port = free_port()
+        while port == avoid_port:
+            port = free_port()
+        self.up = UpProcess(self.directory, port)
+        try:
+            self.summary = self.up.wait_for_summary()
+        except BaseException:
+            self.up.kill()
+            raise
+        assert f"JSON-RPC {self.url}" in "\n".join(self.summary), self.up.output()
+
+    def stop(self) -> int:
+        """SIGTERM to ``up``; returns its exit code after checking it said it was stopping."""
+        code = self.up.stop()
+        assert "stopping" in self.up.stdout, self.up.output()
+        return code
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    directory = tmp_path_factory.mktemp("cli") / "consortium"
+    r = run_cli("init", str(directory), "--demo")
+    out = assert_ok(r)
+    assert "initialised consortium 'beijing-capital-market-pilot'" in out, shown(r)
+    assert "(7 members, chain id 20261)" in out, shown(r)
+    n = Node(directory)
+    n.start()
+    try:
+        yield n
+    finally:
+        if n.up.process.poll() is None:
+            try:
+                code = n.stop()
+            except BaseException:
+                n.up.kill()
+                raise
+            assert code == 0, f"`consortium up` exited {code} on SIGTERM:\n{n.up.output()}"
+            assert (directory / STATE_FILE).is_file()
+
+
+def register(node: Node, asset: str, owner: str) -> str:
+    """Register ``asset`` for ``owner`` with a fresh content digest; returns the digest as 0x-hex."""
+    digest = sha256_hex(f"{asset}/{owner}/v1".encode())
+    assert_ok(
+        node.cli(
+            "asset",
+            "register",
+            asset,
+            "--kind",
+            "dataset",
+            "--classification",
+            "2",
+            "--content-digest",
+            digest,
+            "--as",
+            owner,
+        )
+    )
+    return "0x" + digest
+
+
+# -- members and catalogue -----------------------------------------------------------------------------------
+
+
+def test_member_list_shows_the_seven_founders_and_the_threshold(node: Node) -> None:
+    out = assert_ok(node.cli("member", "list"))
+    lines = out.splitlines()
+    rows = [line.split() for line in lines if not line.startswith("admission threshold")]
+    orgs = [row[0] for row in rows]
+    assert [o for o in orgs if o != NEWCO] == list(FOUNDERS), out
+    for row in rows:
+        if row[0] in FOUNDERS:
+            assert set(row[2].split(",")) == FOUNDERS[row[0]], out
+    # 6 voting members (everyone but the regulator); a member admitted by another test votes too.
+    voters = 6 + (NEWCO in orgs)
+    assert lines[-1] == f"admission threshold: 3 of {voters} voters", out
+
+
+def test_member_list_json(node: Node) -> None:
+    members = {m["org"]: m for m in node.json("member", "list")}
+    assert set(members) - {NEWCO} == set(FOUNDERS)
+    description = json.loads((node.directory / "consortium.json").read_text(encoding="utf-8"))
+    published = {m["org"]: m for m in description["members"]}
+    for org, roles in FOUNDERS.items():
+        m = members[org]
+        assert set(m["roles"]) == roles, m
+        assert m["status"] == "active", m
+        assert m["cert_fingerprint"] == published[org]["cert_fingerprint"], m
+        assert m["accounts"] == [published[org]["account"]], m
+        assert m["admitted_at"] > 0, m
+    assert members["bjcm-supervision"]["name"] == "Capital Market Supervision Office (资本市场监管办)"
+
+
+def test_service_list_json_has_3_centers_20_units_80_apis(node: Node) -> None:
+    tree = node.json("service", "list")
+    units = [u for c in tree for u in c["units"]]
+    apis = [a for u in units for a in u["apis"]]
+    assert len(tree) == 3
+    assert len(units) == 20
+    assert len(apis) == 80
+    assert len({a["api"] for a in apis}) == 80
+    assert {a["provider"] for a in apis} <= set(FOUNDERS)
+    assert all(a["active"] and a["route"].startswith("/v1/") for a in apis)
+    assert "public-business" in {c["center"] for c in tree}
+
+
+# -- data assets ---------------------------------------------------------------------------------------------
+
+
+def test_asset_list_and_show_a_demo_asset(node: Node) -> None:
+    out = assert_ok(node.cli("asset", "list"))
+    rows = {line.split()[0]: line.split() for line in out.splitlines()}
+    assert len(rows) >= 34, out
+    assert rows["index-data"][1:5] == ["dataset", "L1", "v1", "jinghua-sec"], out
+    assert rows["strategy-models"][1:5] == ["model", "L4", "v1", "tonghui-sec"], out
+
+    out = assert_ok(node.cli("asset", "show", "equity-quotes-l1"))
+    assert "owner           bjic-cloud" in out, out
+    assert "kind            feed" in out, out
+    assert "status          active" in out, out
+    versions = [line for line in out.splitlines() if line.startswith("  v")]
+    assert len(versions) == 1, out
+    content = demo_digest({"asset": "equity-quotes-l1", "title": "Level-1 Equity Quotes (一档行情)", "version": 1})
+    assert versions[0].startswith("  v1  "), out
+    assert f"L1  content {content}  metadata 0x" in versions[0], out
+
+
+def test_asset_register_and_version_keep_the_history(node: Node, tmp_path: Path) -> None:
+    report = tmp_path / "broker-flows-2026q3.csv"
+    report.write_bytes(b"date,broker,net_flow\n2026-09-30,jinghua-sec,1250000\n")
+    file_digest = sha256_hex(report.read_bytes())
+    metadata = sha256_hex(b"broker flows metadata")
+    r = node.cli(
+        "asset",
+        "register",
+        "cli-broker-flows",
+        "--kind",
+        "dataset",
+        "--classification",
+        "2",
+        "--content-file",
+        str(report),
+        "--metadata-digest",
+        metadata,
+        "--as",
+        "yongding-sec",
+    )
+    assert (
+        assert_ok(r).strip() == f"registered cli-broker-flows (version 1, owner yongding-sec, content 0x{file_digest})"
+    )
+
+    v2 = sha256_hex(b"broker flows, restated")
+    r = node.cli(
+        "asset",
+        "version",
+        "cli-broker-flows",
+        "--classification",
+        "3",
+        "--content-digest",
+        "0x" + v2,
+        "--as",
+        "yongding-sec",
+    )
+    assert assert_ok(r).strip() == "cli-broker-flows is now at version 2"
+
+    out = assert_ok(node.cli("asset", "show", "cli-broker-flows"))
+    assert "owner           yongding-sec" in out, out
+    assert "classification  3" in out, out
+    versions = [line.split() for line in out.splitlines() if line.startswith("  v")]
+    # v<n>  <registered at>  L<classification>  content 0x..  metadata 0x..
+    assert [(v[0], v[2], v[4], v[6]) for v in versions] == [
+        ("v1", "L2", "0x" + file_digest, "0x" + metadata),
+        ("v2", "L3", "0x" + v2, "0x" + "00" * 32),
+    ], out
+
+
+def test_asset_transfer_offer_and_accept(node: Node) -> None:
+    register(node, "cli-otc-book", "tonghui-sec")
+    r = node.cli("asset", "transfer", "offer", "cli-otc-book", "--to", "yongding-sec", "--as", "tonghui-sec")
+    assert "cli-otc-book offered to yongding-sec" in assert_ok(r)
+
+    r = node.cli("asset", "transfer", "accept", "cli-otc-book", "--as", "shuzhi-tech")
+    assert_error(r, "refused by the contract", "transfer not offered to this member")
+    info = node.json("asset", "show", "cli-otc-book")["asset"]
+    assert (info["owner"], info["pending_owner"]) == ("tonghui-sec", "yongding-sec")
+
+    r = node.cli("asset", "transfer", "accept", "cli-otc-book", "--as", "yongding-sec")
+    assert assert_ok(r).strip() == "yongding-sec now owns cli-otc-book"
+    info = node.json("asset", "show", "cli-otc-book")["asset"]
+    assert (info["owner"], info["pending_owner"]) == ("yongding-sec", None)
+
+
+# -- grants --------------------------------------------------------------------------------------------------
+
+
+def test_grant_create_list_check_revoke(node: Node) -> None:
+    # fund-nav belongs to tonghui-sec in the demo; shuzhi-tech has no grant on it yet.
+    r = node.cli(
+        "grant",
+        "create",
+        "fund-nav",
+        "--to",
+        "shuzhi-tech",
+        "--purpose",
+        "backtesting",
+        "--days",
+        "30",
+        "--quota",
+        "100",
+        "--as",
+        "tonghui-sec",
+    )
+    out = assert_ok(r)
+    match = re.fullmatch(
+        r"grant (0x[0-9a-f]{64}): shuzhi-tech may use fund-nav for backtesting from \S+ to \S+, 100 calls\n", out
+    )
+    assert match, out
+    grant_id = match.group(1)
+
+    out = assert_ok(node.cli("grant", "list", "--grantee", "shuzhi-tech"))
+    rows = [line for line in out.splitlines() if line.startswith(grant_id[:14] + "..")]
+    assert len(rows) == 1, out
+    assert rows[0].split()[1:6] == ["fund-nav", "tonghui-sec", "->", "shuzhi-tech", "backtesting"], out
+    assert rows[0].endswith("  active  quota 100"), out
+
+    check = ["grant", "check", "fund-nav", "--grantee", "shuzhi-tech", "--purpose"]
+    r = node.cli(*check, "backtesting")
+    assert assert_ok(r).strip() == f"allowed (grant {grant_id})"
+    r = node.cli(*check, "trading")
+    assert r.returncode == 3, shown(r)
+    assert r.stdout.strip() == "denied: no grant for this asset, grantee and purpose", shown(r)
+    assert r.stderr == "", shown(r)
+
+    r = node.cli("grant", "revoke", grant_id, "--reason", "7", "--as", "tonghui-sec")
+    assert assert_ok(r).strip() == f"revoked grant {grant_id} (reason 7)"
+    r = node.cli(*check, "backtesting")
+    assert r.returncode == 3, shown(r)
+    assert r.stdout.strip() == f"denied: grant revoked (grant {grant_id})", shown(r)
+
+
+# -- governance and supervision ------------------------------------------------------------------------------
+
+
+def test_k_of_n_admission_of_a_new_firm(node: Node) -> None:
+    out = assert_ok(node.cli("identity", "create", NEWCO, "--name", NEWCO_NAME))
+    match = re.fullmatch(r"identity of newco created: account (0x[0-9a-fA-F]{40}), certificate (0x[0-9a-f]{64})\n", out)
+    assert match, out
+    account, fingerprint = match.groups()
+    assert_error(node.cli("member", "show", NEWCO), "no member 'newco' on chain")
+
+    r = node.cli("member", "propose", "admit", NEWCO, "--roles", "member,witness", "--as", "jinghua-sec")
+    match = re.match(r"proposal #(\d+) created \(awaiting approvals\)", assert_ok(r))
+    assert match, shown(r)
+    pid = match.group(1)
+
+    # The proposer's own approval counts: with threshold 3, the second other approval carries it out.
+    r = node.cli("member", "approve", pid, "--as", "yanshan-sec")
+    assert assert_ok(r).strip() == f"approved proposal #{pid}"
+    r = node.cli("member", "approve", pid, "--as", "bjic-cloud")
+    assert assert_ok(r).strip() == f"approved proposal #{pid}; it was carried out"
+    r = node.cli("member", "approve", pid, "--as", "tonghui-sec")
+    assert_error(r, "refused by the contract", "proposal already executed")
+
+    info = node.json("member", "show", NEWCO)
+    assert info["status"] == "active"
+    assert info["name"] == NEWCO_NAME
+    assert set(info["roles"]) == {"member", "witness"}
+    assert info["accounts"] == [account]
+    assert info["cert_fingerprint"] == fingerprint
+
+
+def test_regulator_suspends_and_reinstates_a_member(node: Node) -> None:
+    check = ["grant", "check", "equity-quotes-l1", "--grantee", "yanshan-sec", "--purpose", "research"]
+    assert_error(
+        node.cli("member", "suspend", "yanshan-sec", "--as", "jinghua-sec"),
+        "refused by the contract",
+        "not a regulator",
+    )
+    r = node.cli("member", "suspend", "yanshan-sec", "--as", "bjcm-supervision")
+    assert assert_ok(r).strip() == "suspended yanshan-sec"
+    try:
+        r = node.cli(*check)
+        assert r.returncode == 3, shown(r)
+        assert r.stdout.startswith("denied: grantee suspended"), shown(r)
+        r = node.cli(
+            "asset",
+            "version",
+            "industry-chain",
+            "--classification",
+            "2",
+            "--content-digest",
+            "11" * 32,
+            "--as",
+            "yanshan-sec",
+        )
+        assert_error(r, "refused by the contract", "member suspended")
+    finally:
+        r = node.cli("member", "reinstate", "yanshan-sec", "--as", "bjcm-supervision")
+    assert assert_ok(r).strip() == "reinstated yanshan-sec"
+    assert assert_ok(node.cli(*check)).startswith("allowed (grant 0x")
+
+
+# -- mistakes ------------------------------------------------------------------------------------------------
+
+DIGEST = "ab" * 32
+WRONG_PASSPHRASE = "not-the-passphrase-9876"
+
+
+@dataclass(frozen=True)
+class Mistake:
+    args: tuple[str, ...]
+    code: int
+    fragments: tuple[str, ...]
+    passphrase: str | None = PASSPHRASE
+
+
+def _register(asset: str, as_org: str, digest: str = DIGEST) -> tuple[str, ...]:
+    return (
+        "asset",
+        "register",
+        asset,
+        "--kind",
+        "dataset",
+        "--classification",
+        "1",
+        "--content-digest",
+        digest,
+        "--as",
+        as_org,
+    )
+
+
+MISTAKES = {
+    "regulator-writes": Mistake(_register("cli-by-regulator", "bjcm-supervision"), 1, ("regulator is read-only",)),
+    "not-the-owner": Mistake(
+        ("asset", "version", "index-data", "--classification", "1", "--content-digest", DIGEST, "--as", "yanshan-sec"),
+        1,
+        ("refused by the contract: not asset owner",),
+    ),
+    "unknown-org": Mistake(_register("cli-by-nobody", "no-such-firm"), 1, ("no keys for 'no-such-firm'",)),
+    "unknown-asset": Mistake(("asset", "show", "no-such-asset"), 1, ("unknown asset 'no-such-asset'",)),
+    "uppercase-asset-id": Mistake(("asset", "show", "Index-Data"), 2, ("invalid asset id 'Index-Data'",)),
+    "too-long-asset-id": Mistake(_register("a" * 33, "jinghua-sec"), 2, (f"invalid asset id '{'a' * 33}'",)),
+    "digest-not-hex": Mistake(
+        _register("cli-bad-digest", "jinghua-sec", "zz" * 32), 2, ("--content-digest must be 64 hex digits",)
+    ),
+    "grant-id-not-hex": Mistake(
+        ("grant", "revoke", "0xnothex", "--reason", "1", "--as", "jinghua-sec"), 2, ("grant id must be 64 hex digits",)
+    ),
+    "missing-passphrase": Mistake(
+        _register("cli-no-passphrase", "jinghua-sec"), 1, ("no passphrase", "CONSORTIUM_PASSPHRASE"), passphrase=None
+    ),
+    "wrong-passphrase": Mistake(
+        _register("cli-wrong-passphrase", "jinghua-sec"), 1, ("wrong passphrase",), passphrase=WRONG_PASSPHRASE
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def not_a_consortium(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("not-a-consortium")
+    (directory / "notes.txt").write_text("nothing to see\n", encoding="utf-8")
+    return directory
+
+
+@pytest.fixture(scope="module")
+def mistakes(node: Node, not_a_consortium: Path) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Every mistake in MISTAKES and the two below, run at once (none of them changes anything)."""
+    commands = {name: (node.args(*m.args), cli_env(m.passphrase)) for name, m in MISTAKES.items()}
+    commands["no-chain-there"] = (
+        ["--dir", str(node.directory), "--chain-url", f"http://127.0.0.1:{free_port()}", "member", "list"],
+        cli_env(),
+    )
+    commands["no-consortium-json"] = (
+        ["--dir", str(not_a_consortium), "--chain-url", node.url, "member", "list"],
+        cli_env(),
+    )
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = {name: pool.submit(run_cli, *args, env=env) for name, (args, env) in commands.items()}
+        return {name: f.result() for name, f in futures.items()}
+
+
+@pytest.mark.parametrize("name", list(MISTAKES))
+def test_mistakes_give_one_clear_line(mistakes: dict[str, subprocess.CompletedProcess[str]], name: str) -> None:
+    m, r = MISTAKES[name], mistakes[name]
+    if m.code == 2:
+        assert_usage_error(r, *m.fragments)
+    else:
+        assert_error(r, *m.fragments)
+    assert WRONG_PASSPHRASE not in r.stdout + r.stderr
+    assert PASSPHRASE not in r.stdout + r.stderr
+
+
+def test_refused_writes_changed_nothing(node: Node, mistakes: dict[str, subprocess.CompletedProcess[str]]) -> None:
+    assets = {a["asset"]: a for a in node.json("asset", "list")}
+    assert not {"cli-by-regulator", "cli-by-nobody", "cli-no-passphrase", "cli-wrong-passphrase"} & set(assets)
+    assert assets["index-data"]["version_count"] == 1
+
+
+def test_unreachable_chain_is_reported_plainly(mistakes: dict[str, subprocess.CompletedProcess[str]]) -> None:
+    line = assert_error(mistakes["no-chain-there"], "cannot reach the chain at http://127.0.0.1:")
+    assert "consortium up" in line
+
+
+def test_directory_without_consortium_json(
+    mistakes: dict[str, subprocess.CompletedProcess[str]], not_a_consortium: Path
+) -> None:
+    line = assert_error(mistakes["no-consortium-json"], f"{not_a_consortium / 'consortium.json'} not found")
+    assert "consortium init" in line
+
+
+# -- init refuses to overwrite -------------------------------------------------------------------------------
+
+
+def test_init_refuses_an_initialised_directory(node: Node) -> None:
+    # The running chain rewrites chain/state.json every second; everything else must stay byte for byte.
+    def live(rel: str) -> bool:
+        return rel == STATE_FILE.as_posix()
+
+    before = snapshot(node.directory, skip=live)
+    r = run_cli("init", str(node.directory))
+    assert_error(r, f"{node.directory} already exists and is not empty", "nothing was changed")
+    assert r.stdout == "", shown(r)
+    assert snapshot(node.directory, skip=live) == before
+    assert (node.directory / STATE_FILE).is_file()
+    assert rpc_chain_id(node.url) == CHAIN_ID
+
+
+def test_init_refuses_an_unrelated_non_empty_directory(tmp_path: Path) -> None:
+    target = tmp_path / "reports"
+    (target / "2026").mkdir(parents=True)
+    (target / "readme.txt").write_text("quarterly reports, do not delete\n", encoding="utf-8")
+    (target / "2026" / "q3.bin").write_bytes(os.urandom(4096))
+    before = snapshot(target)
+    r = run_cli("init", str(target), "--demo")
+    assert_error(r, f"{target} already exists and is not empty", "nothing was changed")
+    assert snapshot(target) == before
+
+
+# -- persistence ---------------------------------------------------------------------------------------------
+
+
+def test_state_survives_a_clean_restart(node: Node, tmp_path: Path) -> None:
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"\x08\x07" + os.urandom(2048))
+    r = node.cli(
+        "asset",
+        "register",
+        "cli-persisted",
+        "--kind",
+        "model",
+        "--classification",
+        "3",
+        "--content-file",
+        str(model),
+        "--as",
+        "jinghua-sec",
+    )
+    assert_ok(r)
+    old_port, old_url = node.up.port, node.url
+
+    code = node.stop()
+    assert code == 0, f"`consortium up` exited {code} on SIGTERM:\n{node.up.output()}"
+    assert (node.directory / STATE_FILE).is_file()
+    assert rpc_chain_id(old_url) is None, "the chain still answers after `up` stopped"
+
+    node.start(avoid_port=old_port)
+    info = node.json("asset", "show", "cli-persisted")
+    assert info["asset"]["owner"] == "jinghua-sec"
+    assert [v["content_digest"] for v in info["versions"]] == ["0x" + sha256_hex(model.read_bytes())]
