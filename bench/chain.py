@@ -25,7 +25,7 @@ from chain.backend import Backend, EthTesterBackend
 from chain.contracts import Deployment, FoundingMember, deploy_consortium
 from chain.ids import AssetKind, OrgId, Role, name_to_bytes32
 from chain.tx import Signer, build_transaction, fee_fields, send_transaction, wait_receipt
-from network.localchain import start_local_chain
+from network.localchain import start_anvil
 
 RESULTS = Path(__file__).resolve().parent / "results" / "chain.json"
 DIGEST = b"\x11" * 32
@@ -141,7 +141,7 @@ def eth_tester_factory(accounts: list[str]) -> tuple[Backend, Callable[[], None]
 
 
 def anvil_factory(accounts: list[str]) -> tuple[Backend, Callable[[], None]]:
-    local = start_local_chain(20261, None)
+    local = start_anvil(20261)
     return local.backend, local.stop
 
 

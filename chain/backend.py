@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from web3 import HTTPProvider, Web3
+from web3.middleware import ExtraDataToPOAMiddleware
 from web3.providers.eth_tester import EthereumTesterProvider
 
 from chain.errors import BackendError
@@ -79,6 +80,8 @@ class RpcBackend:
             raise BackendError(f"chain URL must start with http:// or https://, got {url!r}")
         self._url = url
         self._web3 = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout}))
+        # Consortium chains (our node, Besu QBFT) carry validator seals in extraData, beyond Ethereum's 32 bytes.
+        self._web3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
         try:
             self._chain_id = int(self._web3.eth.chain_id)
         except Exception as exc:  # requests' and web3's errors alike: the node is not there

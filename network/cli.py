@@ -23,7 +23,7 @@ import click
 from chain.errors import ChainError, ContractRevertError, MalformedError
 from chain.ids import AssetKind, Role, check_name
 from network.config import ConsortiumConfig, demo_config_path, load_config
-from network.consortium import STATE_FILE, Consortium, ConsortiumError, init_consortium, wait_forever
+from network.consortium import CHAIN_DIR, Consortium, ConsortiumError, init_consortium, wait_forever
 from network.identity import IdentityError, load_passphrase
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -203,13 +203,17 @@ def init(obj: Context, directory: Path, config_file: Path | None, demo: bool) ->
     type=click.IntRange(1, 65535),
     default=8545,
     show_default=True,
-    help="Loopback port of the local chain's JSON-RPC.",
+    help="Loopback port of the chain node's JSON-RPC.",
 )
-def up(directory: Path, port: int) -> None:
+@click.option(
+    "--block-time", type=click.FloatRange(0.01, 60), default=1.0, show_default=True, help="Seconds between blocks."
+)
+@pass_ctx
+def up(obj: Context, directory: Path, port: int, block_time: float) -> None:
     """Start the consortium in DIRECTORY and keep it running until Ctrl-C."""
     from network.consortium import Consortium as _C
     from network.description import load_description
-    from network.localchain import start_local_chain
+    from network.localchain import start_node
 
     description = load_description(directory)
     if description.chain_kind != "local":
@@ -217,7 +221,7 @@ def up(directory: Path, port: int) -> None:
     # From here on SIGTERM stops `up` the way Ctrl-C does, also while the chain is starting.
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
-        local = start_local_chain(description.chain_id, directory / STATE_FILE, port=port)
+        local = start_node(directory, description.chain_id, obj.passphrase(), port=port, block_time=block_time)
     except KeyboardInterrupt:
         click.echo("stopping")
         return
@@ -227,15 +231,15 @@ def up(directory: Path, port: int) -> None:
             if not local.backend.web3.eth.get_code(local.backend.web3.to_checksum_address(address)):
                 fail(
                     f"no {name} contract at {address} on the local chain: the chain state in "
-                    f"{directory / STATE_FILE} does not match consortium.json"
+                    f"{directory / CHAIN_DIR} does not match consortium.json"
                 )
         members = consortium.registry.members()
         assets = consortium.assets
         click.echo(f"Consortium Ledger: {description.name}")
         click.echo(
             f"  chain      JSON-RPC {local.url}  (chain id {description.chain_id}, "
-            f"block {local.backend.web3.eth.block_number}; local anvil chain, state in "
-            f"{directory / STATE_FILE})"
+            f"block {local.backend.web3.eth.block_number}; embedded node, store in "
+            f"{directory / CHAIN_DIR}, log in {directory / CHAIN_DIR / 'node.log'})"
         )
         click.echo(f"  members    {len(members)}: " + ", ".join(m.org for m in members))
         click.echo(
@@ -247,7 +251,7 @@ def up(directory: Path, port: int) -> None:
         chain_flag = "" if port == 8545 else f" --chain-url {local.url}"
         click.echo("  try        " + f"consortium --dir {directory}{chain_flag} service list | head")
         click.echo("             " + f"consortium --dir {directory}{chain_flag} grant list")
-        click.echo("  stop       Ctrl-C (the chain state is saved every second and on stop)")
+        click.echo("  stop       Ctrl-C (every sealed block is already on disk)")
         code = wait_forever(local)
         fail(f"the local chain stopped unexpectedly (exit code {code})")
     except KeyboardInterrupt:
@@ -259,6 +263,91 @@ def up(directory: Path, port: int) -> None:
 def _stop_on_sigterm(_signum: int, _frame: object) -> None:
     """SIGTERM stops `up` the way Ctrl-C does: the chain is stopped cleanly and saves its state."""
     raise KeyboardInterrupt
+
+
+# -- the chain node ------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address JSON-RPC listens on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8545, show_default=True, help="JSON-RPC port.")
+@click.option(
+    "--block-time", type=click.FloatRange(0.01, 60), default=1.0, show_default=True, help="Seconds between blocks."
+)
+@click.option("--empty-blocks", is_flag=True, help="Seal a block every block time even with nothing to seal.")
+@pass_ctx
+def node(obj: Context, directory: Path, host: str, port: int, block_time: float, empty_blocks: bool) -> None:
+    """Run the consortium's chain node on DIRECTORY/chain until SIGTERM or Ctrl-C."""
+    import threading
+
+    from chain.node import service
+
+    chain_dir = directory / "chain"
+    if not (chain_dir / service.GENESIS_FILE).is_file():
+        fail(
+            f"{chain_dir / service.GENESIS_FILE} not found: this directory was not initialised for the "
+            "embedded node (run `consortium init`)"
+        )
+    _, sealer_org = service.load_genesis(chain_dir)
+    from network.identity import load_account_key
+
+    key = load_account_key(directory, sealer_org, obj.passphrase())  # type: ignore[arg-type]
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    service.configure_logging()
+    service.run(
+        chain_dir,
+        key,
+        host=host,
+        port=port,
+        block_time=block_time,
+        empty_blocks=empty_blocks,
+        ready=lambda url: click.echo(f"node serving JSON-RPC at {url}", err=True),
+        stop=stop,
+    )
+
+
+@cli.group("chain")
+def chain_group() -> None:
+    """The chain store: verify."""
+
+
+@chain_group.command("verify")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def chain_verify(directory: Path) -> None:
+    """Re-check every block in DIRECTORY/chain: links, seals, re-executed state roots."""
+    from tqdm import tqdm
+
+    from chain.node.service import STORE_DIR
+    from chain.node.store import open_store
+    from chain.node.verify import BlockVerificationError, verify_chain
+
+    store_dir = directory / "chain" / STORE_DIR
+    if not store_dir.is_dir():
+        fail(f"{store_dir} not found: no chain store in this directory")
+    with open_store(store_dir) as store:
+        bar = tqdm(total=0, unit="block", disable=None, file=sys.stderr)
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        try:
+            report = verify_chain(store, progress)
+        except BlockVerificationError as exc:
+            bar.close()
+            fail(f"chain verification failed at block {exc.number}: {exc.reason}")
+        bar.close()
+    click.echo(
+        f"chain verified: {report.head} blocks, {report.transactions} transactions, "
+        f"state root 0x{report.state_root.hex()}"
+    )
 
 
 # -- members -------------------------------------------------------------------------------------------------

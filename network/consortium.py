@@ -27,13 +27,17 @@ from chain.contracts import (
 )
 from chain.errors import ChainError
 from chain.ids import OrgId
+from chain.node.node import Genesis
+from chain.node.service import write_genesis
 from chain.tx import Signer
 from network.config import Catalogue, ConsortiumConfig, config_to_dict
 from network.description import FILENAME, ConsortiumDescription, MemberDescription, load_description
 from network.identity import IdentityError, create_org_identity, load_account_key
-from network.localchain import DEFAULT_PORT, LocalChain, start_local_chain
+from network.localchain import DEFAULT_PORT, LocalChain, start_node
 
-STATE_FILE = Path("chain") / "state.json"
+CHAIN_DIR = "chain"
+#: Block time while init deploys and loads the demo: many small blocks instead of waiting a second each.
+INIT_BLOCK_TIME = 0.02
 DAY = 86_400
 
 
@@ -72,7 +76,11 @@ def init_consortium(
             identities[m.org] = create_org_identity(directory, m.org, m.name, passphrase)
             progress(f"identity {m.org}: CA, admin certificate, account {identities[m.org].account}")
         if chain_url is None:
-            local = start_local_chain(config.chain_id, directory / STATE_FILE)
+            operator_account = identities[config.operator().org].account
+            genesis = Genesis(config.chain_id, (operator_account,), operator_account, int(time.time()))
+            write_genesis(directory / CHAIN_DIR, genesis, config.operator().org)
+            local = start_node(directory, config.chain_id, passphrase, block_time=INIT_BLOCK_TIME)
+            progress(f"chain node started at {local.url} (genesis validator and operator {operator_account})")
             backend: Backend = local.backend
         else:
             backend = RpcBackend(chain_url)

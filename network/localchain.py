@@ -1,9 +1,8 @@
-"""The consortium's local chain process, until the embedded node replaces it.
+"""Chain processes on loopback: the consortium's own node, and anvil as a third-party peer.
 
-``consortium init`` and ``consortium up`` run anvil (the npm package ``@foundry-rs/anvil``, installed into the
-repository by ``make``) on loopback as a free-gas chain (base fee 0) with the consortium's chain id. Its state
-is kept in ``DIR/chain/state.json``: loaded at start, written every second and on a clean stop, so a restart
-keeps every block older than about a second; a ``kill -9`` may lose the last second.
+``consortium init`` and ``consortium up`` run the embedded node (``consortium node DIR``) as a child process
+and talk to it over JSON-RPC like any other client. anvil (npm ``@foundry-rs/anvil``, installed into the
+repository by ``make``) is started the same way by the tests and benchmarks that compare against it.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,8 +64,8 @@ class LocalChain:
     url: str
     backend: RpcBackend
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop cleanly (SIGTERM makes anvil write its state file), then wait for the process."""
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop cleanly (SIGTERM: the node finishes its block and closes its store), then wait for it."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -75,13 +75,41 @@ class LocalChain:
                 self.process.wait()
 
 
-def start_local_chain(
-    chain_id: int, state_file: Path | None, port: int | None = None, timeout: float = 20.0
+def start_node(
+    directory: Path,
+    chain_id: int,
+    passphrase: bytes,
+    port: int | None = None,
+    block_time: float = 1.0,
+    timeout: float = 30.0,
 ) -> LocalChain:
-    """Start anvil on 127.0.0.1 and wait until it answers ``eth_chainId``."""
-    port = port if port is not None else free_port()
-    if port_in_use(port):
-        raise BackendError(f"port {port} on 127.0.0.1 is already in use: stop what runs there or pass --port")
+    """Start ``consortium node DIRECTORY`` on 127.0.0.1 and wait until it answers ``eth_chainId``.
+
+    The passphrase reaches the child in its environment only, which only the same user can read."""
+    port = _usable_port(port)
+    args = [
+        sys.executable,
+        "-m",
+        "network.cli",
+        "node",
+        str(directory),
+        "--port",
+        str(port),
+        "--block-time",
+        str(block_time),
+    ]
+    log = open(directory / "chain" / "node.log", "ab")  # noqa: SIM115 - handed to the child for its lifetime
+    try:
+        env = {**os.environ, "CONSORTIUM_PASSPHRASE": passphrase.decode()}
+        process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
+    finally:
+        log.close()
+    return _started(process, f"http://127.0.0.1:{port}", chain_id, timeout, directory / "chain" / "node.log")
+
+
+def start_anvil(chain_id: int, port: int | None = None, timeout: float = 20.0) -> LocalChain:
+    """Start anvil on 127.0.0.1 as a free-gas chain and wait until it answers ``eth_chainId``."""
+    port = _usable_port(port)
     args = [
         str(anvil_binary()),
         "--host",
@@ -96,13 +124,20 @@ def start_local_chain(
         "0",
         "--silent",
     ]
-    if state_file is not None:
-        state_file.parent.mkdir(parents=True, exist_ok=True)
-        args += ["--state", str(state_file), "--state-interval", "1"]
     process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
+    return _started(process, f"http://127.0.0.1:{port}", chain_id, timeout, None)
+
+
+def _usable_port(port: int | None) -> int:
+    port = port if port is not None else free_port()
+    if port_in_use(port):
+        raise BackendError(f"port {port} on 127.0.0.1 is already in use: stop what runs there or pass --port")
+    return port
+
+
+def _started(process: subprocess.Popen[bytes], url: str, chain_id: int, timeout: float, log: Path | None) -> LocalChain:
     try:
-        backend = _wait_ready(process, url, timeout)
+        backend = _wait_ready(process, url, timeout, log)
     except BaseException:  # also KeyboardInterrupt (Ctrl-C, SIGTERM): never leave the chain running alone
         if process.poll() is None:
             process.kill()
@@ -111,19 +146,22 @@ def start_local_chain(
     if backend.chain_id != chain_id:
         process.kill()
         process.wait()
-        raise BackendError(f"the local chain reports chain id {backend.chain_id}, expected {chain_id}")
+        raise BackendError(f"the chain at {url} reports chain id {backend.chain_id}, expected {chain_id}")
     return LocalChain(process, url, backend)
 
 
-def _wait_ready(process: subprocess.Popen[bytes], url: str, timeout: float) -> RpcBackend:
+def _wait_ready(process: subprocess.Popen[bytes], url: str, timeout: float, log: Path | None) -> RpcBackend:
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
-            err = process.stderr.read().decode(errors="replace").strip() if process.stderr else ""
-            raise BackendError(f"the local chain exited at start (code {process.returncode}): {err[-500:]}")
+            if log is not None:
+                err = log.read_text(errors="replace").strip()
+            else:
+                err = process.stderr.read().decode(errors="replace").strip() if process.stderr else ""
+            raise BackendError(f"the chain process exited at start (code {process.returncode}): {err[-800:]}")
         try:
             return RpcBackend(url, timeout=5)
         except BackendError:
             if time.monotonic() > deadline:
-                raise BackendError(f"the local chain did not answer at {url} within {timeout:.0f} s") from None
+                raise BackendError(f"the chain did not answer at {url} within {timeout:.0f} s") from None
             time.sleep(0.05)

@@ -33,7 +33,7 @@ from chain.contracts import (
 from chain.errors import BackendError
 from chain.ids import OrgId, Role
 from chain.tx import Signer, fee_fields
-from network.localchain import anvil_binary, start_local_chain
+from network.localchain import anvil_binary, start_anvil
 
 ANVIL_CHAIN_ID = 20261
 
@@ -68,7 +68,7 @@ def anvil_url() -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail(f"{exc} (CI must run the anvil tests, never skip them)")
         pytest.skip(str(exc))
-    local = start_local_chain(ANVIL_CHAIN_ID, None)
+    local = start_anvil(ANVIL_CHAIN_ID)
     try:
         yield local.url
     finally:

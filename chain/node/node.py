@@ -18,6 +18,7 @@ from typing import Any
 import rlp
 from eth.abc import AtomicDatabaseAPI, BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
 from eth.chains.base import Chain
+from eth.exceptions import Revert
 from eth.vm.spoof import SpoofTransaction
 from eth_abi.abi import decode as abi_decode
 from eth_keys.datatypes import PrivateKey
@@ -34,6 +35,7 @@ from chain.node.vm import chain_class
 GENESIS_KEY = b"consortium-node:genesis"
 DEFAULT_GAS_LIMIT = 1_000_000_000
 ACCOUNT_INFO = keccak(text="account_info(address)")[:4]
+BOOTSTRAPPED = keccak(text="bootstrapped()")[:4]
 MAX_MEMPOOL = 50_000
 
 
@@ -248,14 +250,21 @@ class Node:
                 cache[account] = (bytes32_to_name(org), int(status), int(roles))
         return cache[account]
 
+    def _bootstrapped(self) -> bool:
+        """Whether ConsortiumRegistry exists and its founders are registered (bootstrap finished)."""
+        registry = self.genesis.registry_address
+        if not self.state_at(self.head()).get_code(registry):
+            return False
+        return bool(int.from_bytes(self.call(b"\0" * 20, registry, BOOTSTRAPPED)[-32:], "big"))
+
     def check_permission(self, sender: bytes, to: bytes) -> None:
         """Refuse senders that are not active members, and deployments by anyone but an operator."""
         operator = to_canonical_address(self.genesis.operator)
         org, status, roles = self.member_of(sender)
         who = to_checksum_address(sender)
         if org == "" and status == 0 and roles == 0:
-            if sender == operator and not self.state_at(self.head()).get_code(self.genesis.registry_address):
-                return  # genesis bootstrap: the operator deploys the registry and founds the consortium
+            if sender == operator and not self._bootstrapped():
+                return  # genesis bootstrap: the operator deploys the contracts and registers the founders
             raise TransactionRefusedError(f"sender {who} is not an account of a consortium member")
         if status == MemberStatus.SUSPENDED:
             raise TransactionRefusedError(f"sender {who} belongs to suspended member {org}")
@@ -372,6 +381,6 @@ def _revert_message(output: bytes, error: object) -> str:
             return f"execution reverted: {reason}"
         except Exception:  # malformed revert data: report it raw
             pass
-    if output:
+    if output or isinstance(error, Revert):
         return "execution reverted"
-    return f"execution failed: {error}"
+    return f"execution failed: {error.__class__.__name__}"

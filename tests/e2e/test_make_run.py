@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.anvil]
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 CHAIN_ID = 20261
@@ -146,7 +146,7 @@ class Up:
         return code
 
     def kill(self) -> None:
-        """After a failure: end `up` and the anvil it started (its own process group)."""
+        """After a failure: end `up` and the chain node it started (its own process group)."""
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
@@ -241,7 +241,7 @@ def test_make_run_starts_the_demo_consortium(recipe: Recipe) -> None:
     code = up.terminate()
     assert code == 0, f"`consortium up` exited {code} on SIGTERM:\n{up.output()}"
     assert up.lines[-1] == "stopping", up.output()
-    assert (data / "chain" / "state.json").is_file()
+    assert (data / "chain" / "chaindata" / "STORE").is_file()
     assert rpc_chain_id(url) is None, "the chain still answers after `up` stopped"
 
 
@@ -254,7 +254,7 @@ def test_sigterm_while_up_starts_leaves_no_chain_running(recipe: Recipe) -> None
     url = f"http://127.0.0.1:{port}"
     up = recipe.up(port)
     try:
-        # anvil answers before `up` has read the catalogue and printed its summary: stop it in that window,
+        # the node answers before `up` has read the catalogue and printed its summary: stop it in that window,
         # as a service manager (or a test harness) would if it gave up waiting.
         deadline = time.monotonic() + START_TIMEOUT
         while rpc_chain_id(url) != CHAIN_ID:
@@ -269,4 +269,4 @@ def test_sigterm_while_up_starts_leaves_no_chain_running(recipe: Recipe) -> None
             time.sleep(0.05)
         assert rpc_chain_id(url) is None, f"`consortium up` exited {code} on SIGTERM, but its chain still runs at {url}"
     finally:
-        up.kill()  # the orphaned anvil is still in the process group of `up`
+        up.kill()  # an orphaned chain would still be in the process group of `up`

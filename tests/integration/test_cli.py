@@ -29,11 +29,9 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.anvil
-
 PASSPHRASE = "cli-test-passphrase-4711"
 CHAIN_ID = 20261
-STATE_FILE = Path("chain") / "state.json"
+STORE = Path("chain") / "chaindata"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 COMMAND_TIMEOUT = 120.0
@@ -168,7 +166,7 @@ class UpProcess:
         self.stdout: list[str] = []
         self.stderr: list[str] = []
         self._changed = threading.Condition()
-        # Its own session: if a test dies half way, teardown can end `up` and its anvil child together.
+        # Its own session: if a test dies half way, teardown can end `up` and its chain node together.
         self.process = subprocess.Popen(
             [*CLI, "up", str(directory), "--port", str(port)],
             stdin=subprocess.DEVNULL,
@@ -234,7 +232,7 @@ class UpProcess:
         return code
 
     def kill(self) -> None:
-        """Last resort after a failure: end `up` and the anvil it started (same process group)."""
+        """Last resort after a failure: end `up` and the chain node it started (same process group)."""
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
@@ -300,7 +298,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
                 n.up.kill()
                 raise
             assert code == 0, f"`consortium up` exited {code} on SIGTERM:\n{n.up.output()}"
-            assert (directory / STATE_FILE).is_file()
+            assert (directory / STORE / "STORE").is_file()
 
 
 def register(node: Node, asset: str, owner: str) -> str:
@@ -678,16 +676,16 @@ def test_directory_without_consortium_json(
 
 
 def test_init_refuses_an_initialised_directory(node: Node) -> None:
-    # The running chain rewrites chain/state.json every second; everything else must stay byte for byte.
+    # The running node owns its store and log; everything else must stay byte for byte.
     def live(rel: str) -> bool:
-        return rel == STATE_FILE.as_posix()
+        return rel.startswith(STORE.as_posix() + "/") or rel == "chain/node.log"
 
     before = snapshot(node.directory, skip=live)
     r = run_cli("init", str(node.directory))
     assert_error(r, f"{node.directory} already exists and is not empty", "nothing was changed")
     assert r.stdout == "", shown(r)
     assert snapshot(node.directory, skip=live) == before
-    assert (node.directory / STATE_FILE).is_file()
+    assert (node.directory / STORE / "STORE").is_file()
     assert rpc_chain_id(node.url) == CHAIN_ID
 
 
@@ -726,7 +724,7 @@ def test_state_survives_a_clean_restart(node: Node, tmp_path: Path) -> None:
 
     code = node.stop()
     assert code == 0, f"`consortium up` exited {code} on SIGTERM:\n{node.up.output()}"
-    assert (node.directory / STATE_FILE).is_file()
+    assert (node.directory / STORE / "STORE").is_file()
     assert rpc_chain_id(old_url) is None, "the chain still answers after `up` stopped"
 
     node.start(avoid_port=old_port)

@@ -1,0 +1,214 @@
+"""The node process: a persistent store, the node, a sealing loop, JSON-RPC with ``/metrics``, JSON logs.
+
+``python -m chain.node.service`` is what ``consortium node DIR`` runs. The sealing loop seals the mempool
+every ``block_time`` seconds (no empty blocks unless asked); each sealed block is logged as one JSON line
+after it is durable. SIGTERM and SIGINT stop the loop between blocks and close the store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chain.node.node import Genesis, Node
+
+log = logging.getLogger("consortium.node")
+
+GENESIS_FILE = "genesis.json"
+STORE_DIR = "chaindata"
+
+
+@dataclass
+class Metrics:
+    """Counters behind ``/metrics`` (Prometheus text format)."""
+
+    node: Node
+    started: float = field(default_factory=time.monotonic)
+    sealed_blocks: int = 0
+    sealed_transactions: int = 0
+    last_seal_seconds: float = 0.0
+    recent: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=120))
+
+    def record(self, transactions: int, seconds: float) -> None:
+        self.sealed_blocks += 1
+        self.sealed_transactions += transactions
+        self.last_seal_seconds = seconds
+        self.recent.append((time.monotonic(), transactions))
+
+    def tx_per_second(self, window: float = 60.0) -> float:
+        now = time.monotonic()
+        span = min(window, now - self.started) or 1.0
+        return sum(n for t, n in self.recent if now - t <= window) / span
+
+    def render(self) -> str:
+        head = self.node.head()
+        lines = [
+            ("consortium_chain_head", "gauge", "Number of the latest sealed block", head.block_number),
+            (
+                "consortium_mempool_transactions",
+                "gauge",
+                "Transactions waiting to be sealed",
+                len(self.node.mempool.pending),
+            ),
+            ("consortium_sealed_blocks_total", "counter", "Blocks sealed by this process", self.sealed_blocks),
+            (
+                "consortium_sealed_transactions_total",
+                "counter",
+                "Transactions sealed by this process",
+                self.sealed_transactions,
+            ),
+            (
+                "consortium_transactions_per_second",
+                "gauge",
+                "Sealed transactions per second over the last minute",
+                round(self.tx_per_second(), 3),
+            ),
+            (
+                "consortium_block_seal_seconds",
+                "gauge",
+                "Time the last block took to seal and persist",
+                round(self.last_seal_seconds, 6),
+            ),
+        ]
+        out = []
+        for name, kind, doc, value in lines:
+            out += [f"# HELP {name} {doc}", f"# TYPE {name} {kind}", f"{name} {value}"]
+        return "\n".join(out) + "\n"
+
+
+class SealingLoop:
+    def __init__(self, node: Node, metrics: Metrics, block_time: float, empty_blocks: bool) -> None:
+        self.node, self.metrics = node, metrics
+        self.block_time, self.empty_blocks = block_time, empty_blocks
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="sealer", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        next_at = time.monotonic()
+        while not self.stopping.is_set():
+            next_at += self.block_time
+            self.seal_once()
+            self.stopping.wait(max(0.0, next_at - time.monotonic()))
+            next_at = max(next_at, time.monotonic() - self.block_time)
+
+    def seal_once(self) -> None:
+        started = time.perf_counter()
+        try:
+            block = self.node.seal(allow_empty=self.empty_blocks)
+        except Exception:  # a bug must not kill the loop silently: log it with its traceback and go on
+            log.exception("sealing failed")
+            return
+        if block is None:
+            return
+        elapsed = time.perf_counter() - started
+        self.metrics.record(len(block.transactions), elapsed)
+        log.info(
+            "block sealed",
+            extra={
+                "fields": {
+                    "number": block.number,
+                    "hash": "0x" + block.hash.hex(),
+                    "transactions": len(block.transactions),
+                    "gas_used": block.header.gas_used,
+                    "seal_ms": round(elapsed * 1000, 1),
+                    "mempool": len(self.node.mempool.pending),
+                }
+            },
+        )
+
+
+def load_genesis(chain_dir: Path) -> tuple[Genesis, str]:
+    """The genesis record written by ``consortium init`` and the org whose key seals."""
+    data = json.loads((chain_dir / GENESIS_FILE).read_text(encoding="utf-8"))
+    return Genesis.from_json(json.dumps(data["genesis"])), str(data["sealer_org"])
+
+
+def write_genesis(chain_dir: Path, genesis: Genesis, sealer_org: str) -> None:
+    chain_dir.mkdir(parents=True, exist_ok=True)
+    text = json.dumps({"genesis": json.loads(genesis.to_json()), "sealer_org": sealer_org}, indent=2) + "\n"
+    (chain_dir / GENESIS_FILE).write_text(text, encoding="utf-8")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, message, and the record's ``fields``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + "Z",
+            "level": record.levelname.lower(),
+            "msg": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+def run(
+    chain_dir: Path,
+    sealer_key: bytes,
+    host: str = "127.0.0.1",
+    port: int = 8545,
+    block_time: float = 1.0,
+    empty_blocks: bool = False,
+    ready: Callable[[str], None] | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Run the node until ``stop`` is set (or forever): store, node, sealing loop, JSON-RPC."""
+    from chain.node.rpc import RpcServer
+    from chain.node.store import open_store
+
+    genesis, _ = load_genesis(chain_dir)
+    stop = stop or threading.Event()
+    with open_store(chain_dir / STORE_DIR) as store:
+        started = time.perf_counter()
+        node = Node(store, genesis, sealer_key)
+        metrics = Metrics(node)
+        server = RpcServer(node, host=host, port=port, metrics=metrics.render)
+        server.start()
+        loop = SealingLoop(node, metrics, block_time, empty_blocks)
+        loop.start()
+        head = node.head()
+        log.info(
+            "node serving",
+            extra={
+                "fields": {
+                    "url": server.url,
+                    "chain_id": genesis.chain_id,
+                    "head": head.block_number,
+                    "state_root": "0x" + head.state_root.hex(),
+                    "start_ms": round((time.perf_counter() - started) * 1000, 1),
+                    "block_time": block_time,
+                }
+            },
+        )
+        if ready is not None:
+            ready(server.url)
+        try:
+            stop.wait()
+        finally:
+            loop.stop()
+            server.stop()
+            log.info("node stopped", extra={"fields": {"head": node.head().block_number}})
