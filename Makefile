@@ -29,7 +29,7 @@ run: $(VENV)/.installed $(ANVIL)
 	$(BIN)/consortium up $(DATA) --port $(PORT)
 
 test: $(VENV)/.installed $(ANVIL)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2
 
 test-fast: $(VENV)/.installed
 	$(BIN)/python -m pytest -q -m "not anvil and not slow"

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
+from eth.db.atomic import AtomicDB
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
@@ -32,6 +34,9 @@ from chain.contracts import (
 )
 from chain.errors import BackendError
 from chain.ids import OrgId, Role
+from chain.node.node import Genesis, Node
+from chain.node.rpc import RpcServer
+from chain.node.service import Metrics, SealingLoop
 from chain.tx import Signer, fee_fields
 from network.localchain import anvil_binary, start_anvil
 
@@ -89,9 +94,9 @@ class _Keys:
 
     @classmethod
     def create(cls) -> _Keys:
-        return cls(
-            {org: Account.create() for org in FOUNDER_ROLES}, Account.create(), Account.create(), Account.create()
-        )
+        orgs = {org: Account.create() for org in FOUNDER_ROLES}
+        # The operator deploys, as `consortium init` does: on a permissioned chain only it may.
+        return cls(orgs, orgs["op"], Account.create(), Account.create())
 
     def addresses(self) -> list[str]:
         return [str(a.address) for a in (*self.orgs.values(), self.deployer, self.outsider, self.faucet)]
@@ -105,7 +110,36 @@ def _keys() -> _Keys:
 BACKENDS = [
     pytest.param("eth-tester", id="eth-tester"),
     pytest.param("anvil", id="anvil", marks=pytest.mark.anvil),
+    pytest.param("node", id="node"),
 ]
+
+
+class NodeBackend(RpcBackend):
+    """The consortium's own node, in this process, served over real JSON-RPC on loopback.
+
+    Its store is in memory and its clock is the wall clock plus an offset the tests may move forward;
+    a sealing loop seals every 10 ms. A ledger has no snapshots: each test gets a fresh node and genesis."""
+
+    def __init__(self, operator: LocalAccount) -> None:
+        self.offset = 0.0
+        genesis = Genesis(ANVIL_CHAIN_ID, (operator.address,), operator.address, int(time.time()) - 1)
+        self.node = Node(AtomicDB(), genesis, bytes(operator.key), clock=lambda: time.time() + self.offset)
+        self.metrics = Metrics(self.node)
+        self.server = RpcServer(self.node, port=0)
+        self.server.start()
+        self.loop = SealingLoop(self.node, self.metrics, block_time=0.01, empty_blocks=False)
+        self.loop.start()
+        super().__init__(self.server.url)
+
+    def advance(self, seconds: int) -> None:
+        # Blocks sealed faster than one a second run ahead of the wall clock (each is parent + 1 s at least).
+        ahead = max(0.0, self.node.head().timestamp - (time.time() + self.offset))
+        self.offset += ahead + seconds
+        self.node.seal(allow_empty=True)
+
+    def close(self) -> None:
+        self.loop.stop()
+        self.server.stop()
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -116,6 +150,8 @@ def backend(request: pytest.FixtureRequest, _keys: _Keys) -> Iterator[Backend]:
         chain = EthTesterBackend(funded_accounts=_keys.addresses())
     elif request.param == "anvil":
         chain = RpcBackend(request.getfixturevalue("anvil_url"))
+    elif request.param == "node":
+        chain = NodeBackend(_keys.deployer)
     else:  # pragma: no cover - a new backend must be wired in here
         raise AssertionError(f"unknown backend {request.param!r}")
     yield chain
@@ -137,7 +173,9 @@ def _rpc(backend: Backend, method: str, params: list[Any]) -> Any:
 def advance_time(backend: Backend, seconds: int) -> int:
     """Move chain time at least ``seconds`` forward and mine a block there; returns its timestamp."""
     target = latest_timestamp(backend) + seconds
-    if isinstance(backend, EthTesterBackend):
+    if isinstance(backend, NodeBackend):
+        backend.advance(seconds + 1)
+    elif isinstance(backend, EthTesterBackend):
         backend._tester.time_travel(target + 1)  # mines a block one second before the time given
     else:
         if _rpc(backend, "evm_increaseTime", [seconds]) is None or _rpc(backend, "evm_mine", []) is None:
@@ -248,6 +286,13 @@ def _genesis(backend: Backend, _keys: _Keys) -> Consortium:
 @pytest.fixture
 def consortium(request: pytest.FixtureRequest, backend: Backend, _keys: _Keys) -> Iterator[Consortium]:
     """Fresh contracts for this test: the module's deployment inside a snapshot reverted afterwards."""
+    if isinstance(backend, NodeBackend):
+        node = NodeBackend(_keys.deployer)
+        try:
+            yield deploy_test_consortium(node, _keys)
+        finally:
+            node.close()
+        return
     genesis: Consortium = request.getfixturevalue("_genesis")
     snapshot = take_snapshot(backend)
     if snapshot is None:  # no snapshots on this chain: deploy anew
