@@ -24,7 +24,7 @@ $(ANVIL): package.json package-lock.json
 
 install: $(VENV)/.installed
 
-run: $(VENV)/.installed $(ANVIL)
+run: $(VENV)/.installed
 	@test -f $(DATA)/consortium.json || $(BIN)/consortium init $(DATA) --demo
 	$(BIN)/consortium up $(DATA) --port $(PORT)
 
