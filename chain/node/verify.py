@@ -1,8 +1,9 @@
 """``consortium chain verify``: re-check every stored block from genesis to the head.
 
 For each block: the canonical index points at a header whose hash is its key; the parent link holds; a
-quorum of the parent's validator set sealed it; and re-executing its transactions on a fresh in-memory chain
-reproduces its transaction root, receipt root, gas used and state root. The first block that fails is named
+quorum of the parent's validator set sealed it; re-executing its transactions on a fresh in-memory chain
+reproduces its transaction root, receipt root, gas used and state root; and what the node serves besides the
+header (stored receipts, the transaction index) equals what re-execution produced. The first block that fails is named
 with the reason. Nothing is written to the store.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from eth.abc import AtomicDatabaseAPI, BlockAPI
 from eth.db.atomic import AtomicDB
@@ -63,6 +65,7 @@ def verify_chain(db: AtomicDatabaseAPI, progress: Callable[[int, int], None] | N
             fresh.import_block(block, perform_validation=True)
         except Exception as exc:  # py-evm's ValidationError and decoding errors alike
             raise BlockVerificationError(number, f"re-execution: {exc.__class__.__name__}: {exc}") from exc
+        _compare_served_data(stored, fresh, block)
         parent = block.header
         transactions += len(block.transactions)
         if progress is not None:
@@ -70,6 +73,30 @@ def verify_chain(db: AtomicDatabaseAPI, progress: Callable[[int, int], None] | N
     if parent.hash != head.hash:
         raise BlockVerificationError(head.block_number, "the canonical head is not the last verified block")
     return VerifyReport(int(head.block_number), transactions, bytes(head.state_root))
+
+
+def _compare_served_data(stored: Any, fresh: Any, block: BlockAPI) -> None:
+    """What the node serves for ``block`` beyond its header: receipts and the transaction index."""
+    number = int(block.number)
+    try:
+        served = block.get_receipts(stored.chaindb)
+    except Exception as exc:
+        raise BlockVerificationError(number, f"stored receipts cannot be read: {exc.__class__.__name__}") from exc
+    expected = fresh.get_canonical_block_by_number(BlockNumber(number)).get_receipts(fresh.chaindb)
+    for index, (got, want) in enumerate(zip(served, expected, strict=False)):
+        if got != want:
+            raise BlockVerificationError(number, f"stored receipt {index} differs from re-execution")
+    if len(served) != len(expected):
+        raise BlockVerificationError(number, f"{len(served)} stored receipts for {len(expected)} transactions")
+    for index, tx in enumerate(block.transactions):
+        try:
+            location = stored.chaindb.get_transaction_index(tx.hash)
+        except Exception:
+            location = None
+        if location != (number, index):
+            raise BlockVerificationError(
+                number, f"transaction index of 0x{tx.hash.hex()} is {location}, expected ({number}, {index})"
+            )
 
 
 def _canonical_hash(chain: object, number: int) -> bytes:
