@@ -11,31 +11,45 @@ Figures go to stdout and to ``bench/results/chain.json``.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import platform
+import shutil
+import signal
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, Encoding, PrivateFormat
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 
-from chain.backend import Backend, EthTesterBackend
+from chain.backend import Backend, EthTesterBackend, RpcBackend
 from chain.contracts import Deployment, FoundingMember, deploy_consortium
 from chain.ids import AssetKind, OrgId, Role, name_to_bytes32
+from chain.node.node import Genesis
+from chain.node.service import write_genesis
 from chain.tx import Signer, build_transaction, fee_fields, send_transaction, wait_receipt
-from network.localchain import start_anvil
+from network.localchain import start_anvil, start_node
 
 RESULTS = Path(__file__).resolve().parent / "results" / "chain.json"
+CHAIN_ID = 20261
+PASSPHRASE = b"benchmark-passphrase"
 DIGEST = b"\x11" * 32
 
 
-def _consortium(
-    backend_factory: Callable[[list[str]], tuple[Backend, Callable[[], None]]],
-) -> tuple[Backend, Callable[[], None], Deployment, dict[str, Signer]]:
+Factory = Callable[[LocalAccount, list[str]], tuple[Backend, Callable[[], None]]]
+
+
+def _consortium(backend_factory: Factory) -> tuple[Backend, Callable[[], None], Deployment, dict[str, Signer]]:
     signers = {org: Signer(account=Account.create()) for org in ("op", "alpha", "beta", "gamma")}
-    backend, stop = backend_factory([s.address for s in signers.values()])
+    backend, stop = backend_factory(signers["op"].account, [s.address for s in signers.values()])
     founders = [
         FoundingMember(
             OrgId("op"), "Operator", Role.MEMBER | Role.OPERATOR | Role.NOTARY, DIGEST, (signers["op"].address,)
@@ -83,7 +97,7 @@ def _mixed_calls(
 
 def measure(
     name: str,
-    backend_factory: Callable[[list[str]], tuple[Backend, Callable[[], None]]],
+    backend_factory: Factory,
     n_tx: int,
     n_reads: int,
     n_serial: int,
@@ -121,6 +135,7 @@ def measure(
             result = grants.check("b-base-beta", "alpha", f"b{(i % (n_tx // 3)) * 3 + 1}", now + 10)
             assert result.allowed, result
         read_elapsed = time.perf_counter() - start
+        raw_reads = _raw_reads(backend, grants, n_reads, n_tx, now) if isinstance(backend, RpcBackend) else None
         return {
             "backend": name,
             "transactions": n_tx,
@@ -129,26 +144,120 @@ def measure(
             "serial_tx_per_s": round(n_serial / serial_elapsed, 1),
             "reads": n_reads,
             "reads_per_s": round(n_reads / read_elapsed, 1),
+            "raw_jsonrpc_reads_per_s": raw_reads,
             "blocks_at_end": blocks,
         }
     finally:
         stop()
 
 
-def eth_tester_factory(accounts: list[str]) -> tuple[Backend, Callable[[], None]]:
+def _raw_reads(backend: RpcBackend, grants: Any, n_reads: int, n_tx: int, now: int) -> float:
+    """``eth_call`` reads per second from one keep-alive HTTP connection, without web3.py's own overhead.
+
+    Every call differs (its ``at`` argument moves), so no answer can come from a cache."""
+    url = urlsplit(backend.url)
+    connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port or 80, timeout=30)
+    bodies = []
+    for i in range(n_reads):
+        data = grants.encode(
+            "check",
+            name_to_bytes32("b-base-beta"),
+            name_to_bytes32("alpha"),
+            name_to_bytes32(f"b{(i % (n_tx // 3)) * 3 + 1}"),
+            now + 10 + i % 3600,
+        )
+        call = {"to": grants.address, "data": data}
+        bodies.append(json.dumps({"jsonrpc": "2.0", "id": i, "method": "eth_call", "params": [call, "latest"]}))
+    start = time.perf_counter()
+    for body in bodies:
+        connection.request("POST", "/", body, {"Content-Type": "application/json"})
+        answer = json.loads(connection.getresponse().read())
+        assert int(answer["result"][2:66], 16) == 0, answer  # GrantStatus.ALLOWED
+    elapsed = time.perf_counter() - start
+    connection.close()
+    return round(n_reads / elapsed, 1)
+
+
+def eth_tester_factory(_op: LocalAccount, accounts: list[str]) -> tuple[Backend, Callable[[], None]]:
     backend = EthTesterBackend(accounts)
     return backend, backend.close
 
 
-def anvil_factory(accounts: list[str]) -> tuple[Backend, Callable[[], None]]:
-    local = start_anvil(20261)
+def anvil_factory(_op: LocalAccount, _accounts: list[str]) -> tuple[Backend, Callable[[], None]]:
+    local = start_anvil(CHAIN_ID)
     return local.backend, local.stop
 
 
-BACKENDS: dict[str, Callable[[list[str]], tuple[Backend, Callable[[], None]]]] = {
+def node_directory(op: LocalAccount) -> Path:
+    """A throwaway directory for ``consortium node``: the operator's encrypted key and the genesis."""
+    directory = Path(tempfile.mkdtemp(prefix="bench-node-"))
+    key = ec.derive_private_key(int.from_bytes(bytes(op.key), "big"), ec.SECP256K1())
+    keys = directory / "orgs" / "op" / "keys"
+    keys.mkdir(parents=True)
+    (keys / "account.pem").write_bytes(
+        key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, BestAvailableEncryption(PASSPHRASE))
+    )
+    genesis = Genesis(CHAIN_ID, (op.address,), op.address, int(time.time()))
+    write_genesis(directory / "chain", genesis, "op")
+    return directory
+
+
+def node_factory(op: LocalAccount, _accounts: list[str]) -> tuple[Backend, Callable[[], None]]:
+    directory = node_directory(op)
+    local = start_node(directory, CHAIN_ID, PASSPHRASE, block_time=1.0)
+
+    def stop() -> None:
+        local.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+    return local.backend, stop
+
+
+BACKENDS: dict[str, Factory] = {
     "eth-tester (in-process py-evm)": eth_tester_factory,
     "anvil (JSON-RPC)": anvil_factory,
+    "consortium node (JSON-RPC)": node_factory,
 }
+
+
+def measure_recovery(n_tx: int, batch: int = 500) -> dict[str, Any]:
+    """Fill a node with ``n_tx`` transactions, ``kill -9`` it, and time the restart until it serves again."""
+    op = Account.create()
+    directory = node_directory(op)
+    try:
+        local = start_node(directory, CHAIN_ID, PASSPHRASE, block_time=0.5)
+        signer = Signer(op)
+        fees = {"maxFeePerGas": 0, "maxPriorityFeePerGas": 0}
+        sent = 0
+        started = time.perf_counter()
+        while sent < n_tx:
+            hashes = []
+            for _ in range(min(batch, n_tx - sent)):
+                tx = build_transaction(local.backend, signer, op.address, "0x", gas=21_000, fees=fees)
+                hashes.append(send_transaction(local.backend, signer, tx))
+            for h in hashes:
+                wait_receipt(local.backend, h, timeout=300)
+            sent += len(hashes)
+            print(f"  recovery: {sent}/{n_tx} transactions on disk", end="\r", file=sys.stderr, flush=True)
+        fill_seconds = time.perf_counter() - started
+        head = int(local.backend.web3.eth.block_number)
+        local.process.send_signal(signal.SIGKILL)
+        local.process.wait()
+        killed = time.perf_counter()
+        again = start_node(directory, CHAIN_ID, PASSPHRASE, port=None, block_time=0.5, timeout=120)
+        serving = time.perf_counter() - killed
+        after = int(again.backend.web3.eth.block_number)
+        again.stop()
+        print(file=sys.stderr)
+        return {
+            "transactions_on_disk": n_tx,
+            "blocks_on_disk": head,
+            "head_after_restart": after,
+            "fill_tx_per_s": round(n_tx / fill_seconds, 1),
+            "kill9_to_serving_s": round(serving, 3),
+        }
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,15 +265,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--transactions", type=int, default=600)
     parser.add_argument("--serial", type=int, default=150)
     parser.add_argument("--reads", type=int, default=2000)
+    parser.add_argument(
+        "--recovery-transactions",
+        type=int,
+        default=100_000,
+        help="transactions on disk before the kill -9 recovery measurement (0: skip it)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     rows = []
     for name, factory in BACKENDS.items():
         row = measure(name, factory, args.transactions, args.reads, args.serial)
         rows.append(row)
+        raw = f"{row['raw_jsonrpc_reads_per_s']:>8.1f}" if row["raw_jsonrpc_reads_per_s"] else "       -"
         print(
-            f"{name:<32} {row['tx_per_s']:>8.1f} tx/s pipelined   {row['serial_tx_per_s']:>7.1f} tx/s one-by-one"
-            f"   {row['reads_per_s']:>8.1f} reads/s",
+            f"{name:<32} {row['tx_per_s']:>8.1f} tx/s pipelined {row['serial_tx_per_s']:>7.1f} tx/s one-by-one "
+            f"{row['reads_per_s']:>8.1f} reads/s (web3.py) {raw} reads/s (raw JSON-RPC)",
+            flush=True,
+        )
+    recovery = measure_recovery(args.recovery_transactions) if args.recovery_transactions else None
+    if recovery is not None:
+        print(
+            f"consortium node: kill -9 with {recovery['transactions_on_disk']} transactions on disk -> serving "
+            f"again in {recovery['kill9_to_serving_s']} s (head {recovery['blocks_on_disk']} kept: "
+            f"{recovery['head_after_restart']})",
             flush=True,
         )
     result = {
@@ -173,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "results": rows,
+        "recovery": recovery,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
