@@ -410,6 +410,8 @@ class LmdbStore(Store):
                 return txn.get(key)
         except lmdb.BadValsizeError:
             return None  # a key LMDB cannot hold is not there
+        except lmdb.Error as e:  # MDB_CORRUPTED and friends: a damaged file, not a missing key
+            raise StoreError(f"read from the LMDB store in {self.path} failed: {e}: {_RESTORE_HINT}") from e
 
     def _apply(self, puts: Sequence[tuple[bytes, bytes]], deletes: Sequence[bytes]) -> None:
         try:
@@ -437,13 +439,16 @@ class LmdbStore(Store):
 
     def _keys_after(self, start: bytes | None, limit: int) -> list[bytes]:
         keys: list[bytes] = []
-        with self._env.begin() as txn, txn.cursor() as cur:
-            found = cur.set_range(start) if start is not None else cur.first()
-            if found and start is not None and cur.key() == start:
-                found = cur.next()
-            while found and len(keys) < limit:
-                keys.append(cur.key())
-                found = cur.next()
+        try:
+            with self._env.begin() as txn, txn.cursor() as cur:
+                found = cur.set_range(start) if start is not None else cur.first()
+                if found and start is not None and cur.key() == start:
+                    found = cur.next()
+                while found and len(keys) < limit:
+                    keys.append(cur.key())
+                    found = cur.next()
+        except lmdb.Error as e:
+            raise StoreError(f"reading keys of the LMDB store in {self.path} failed: {e}: {_RESTORE_HINT}") from e
         return keys
 
     def _close(self) -> None:

@@ -682,13 +682,8 @@ def lmdb_root_page(data_file: Path) -> int:
     return root * page_size
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a flipped byte in LMDB's B-tree root page makes `consortium chain verify` (and `consortium node`) "
-    "crash with a traceback: LmdbStore._get lets lmdb.CorruptedError (MDB_CORRUPTED) escape instead of raising "
-    "StoreError, and main() does not catch lmdb.Error",
-)
 def test_a_corrupt_lmdb_page_is_reported_without_traceback(stopped_chain: StoppedChain, tmp_path: Path) -> None:
+    """Regression: LmdbStore let lmdb.CorruptedError escape, so verify crashed with a traceback."""
     directory = stopped_chain.copy(tmp_path / "c")
     data_file = StoppedChain.store(directory) / "lmdb" / "data.mdb"
     root = lmdb_root_page(data_file)
