@@ -108,6 +108,7 @@ class Node:
             if genesis is not None and genesis != self.genesis:
                 raise ChainError("the store holds a different genesis than the one given: wrong data directory?")
             self.chain: Chain = chain_class(self.genesis.chain_id)(db)
+            self._verify_head()
         else:
             if genesis is None:
                 raise ChainError("empty store and no genesis given")
@@ -127,6 +128,19 @@ class Node:
         self.sealer = PrivateKey(sealer_key) if sealer_key is not None else None
         self.mempool = Mempool()
         self._permission_cache: tuple[bytes, dict[bytes, tuple[str, int, int]]] = (b"", {})
+
+    def _verify_head(self) -> None:
+        """On reopening a store, the head must link to its parent and carry a quorum of its validators' seals
+        (``consortium chain verify`` re-checks every block; this is the cheap check at every start)."""
+        head = self.chain.get_canonical_head()
+        if head.block_number == 0:
+            return
+        parent = self.chain.get_block_header_by_hash(head.parent_hash)
+        if parent.block_number != head.block_number - 1:
+            raise ChainError(
+                f"stored head {head.block_number} does not link to its parent: run `consortium chain verify`"
+            )
+        verify_seals(head, ExtraData.from_bytes(parent.extra_data).validators)
 
     # -- reads --------------------------------------------------------------------------------------------
 

@@ -218,3 +218,15 @@ def test_verify_accepts_an_honest_chain_and_names_a_tampered_block(setup: Any) -
     with pytest.raises(BlockVerificationError) as err:
         verify_chain(db)
     assert err.value.number == 2
+
+
+def test_reopening_a_store_whose_head_lost_its_seal_is_refused(setup: Any) -> None:
+    import rlp
+
+    from chain.node.seal import QuorumError
+
+    node, accounts, db = setup
+    head = node.head()
+    db[head.hash] = rlp.encode(head.copy(state_root=b"\x01" * 32))  # the head as stored no longer matches its seal
+    with pytest.raises(QuorumError, match=f"block {head.block_number}"):
+        Node(db, None, bytes(accounts["op"].key))
