@@ -3,16 +3,20 @@
 For every kind in ``chain.node.store.available_kinds()`` (LMDB, SQLite, LevelDB if ``plyvel`` is installed):
 
 a. durable atomic batches shaped like py-evm's: ``--batches`` batches of ``--batch-keys`` random 32-byte keys
-   to 100-600-byte values, each committed (and fsync'd) before the next; plus single durable writes;
+   to 100-600-byte values, each committed (and fsync'd) before the next; then 300 single durable writes;
 b. random point reads of existing keys, on the store from (a) and on the large store from (c);
-c. a store of ``--big-keys`` keys: bulk-load rate, then open time (open and first read) after a clean close
-   and after a writer was ``kill -9``-ed in the middle of its batches;
-d. py-evm itself: a ``MiningChain`` with ``PragueVM`` over the store, ``--blocks`` blocks of ``--txs`` value
-   transfers each (pre-signed with ``eth_keys``, decoded afresh per run), mined with ``mine_all``; the
-   in-memory ``AtomicDB`` is the baseline. A counting pass reports what py-evm asks of the store per block.
+c. a store of ``--big-keys`` keys loaded in 10k-key batches: load rate, size on disk, then open time (open
+   and first read) after a clean close (median of 5) and after a writer was ``kill -9``-ed in the middle of
+   its batches (median of 3);
+d. py-evm itself: a ``MiningChain`` with ``PragueVM`` per kind, plus one on the in-memory ``AtomicDB`` as
+   the baseline, all from the same genesis, mining the same ``--blocks`` blocks of ``--txs`` value transfers
+   (pre-signed with ``eth_keys``, decoded afresh per chain) with ``mine_all``. A counting pass reports what
+   py-evm asks of its database per block.
 
-Figures go to stdout and to ``bench/results/store.json``. Data lives in a temporary directory on the same
-filesystem as the system temp dir (``--dir`` to choose), removed at the end.
+The kinds take turns step by step (a batch, a chunk of reads, a block; the order rotated every step), so
+that load from other processes on the machine falls on all of them alike; the load average before and after
+is recorded. Figures go to stdout and to ``bench/results/store.json``. Data lives in a temporary directory
+(``--dir`` to choose where; the default is the system temp dir), removed at the end.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -39,10 +43,11 @@ from eth.db.atomic import AtomicDB
 from eth.db.backends.base import BaseAtomicDB
 from eth.typing import AccountState, HeaderParams
 from eth.vm.forks.prague import PragueVM
+from eth_keys.backends import get_default_backend_class
 from eth_keys.datatypes import PrivateKey
 from eth_typing import Address, BlockNumber
 
-from chain.node.store import available_kinds, open_store
+from chain.node.store import Store, available_kinds, open_store
 
 RESULTS = Path(__file__).resolve().parent / "results" / "store.json"
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,51 +85,74 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-def _reads_per_s(db: AtomicDatabaseAPI, keys_: list[bytes], n: int, rng: random.Random) -> float:
-    picks = [rng.choice(keys_) for _ in range(n)]
-    start = time.perf_counter()
-    for k in picks:
-        db[k]
-    return n / (time.perf_counter() - start)
+def _interleaved(kinds: list[str], steps: int, step: Callable[[str, int], None]) -> dict[str, list[float]]:
+    """Seconds of each ``step(kind, i)``, i in range(steps), the kinds taking turns (order rotated every step)."""
+    times: dict[str, list[float]] = {k: [] for k in kinds}
+    for i in range(steps):
+        for j in range(len(kinds)):
+            kind = kinds[(i + j) % len(kinds)]
+            t0 = time.perf_counter()
+            step(kind, i)
+            times[kind].append(time.perf_counter() - t0)
+    return times
 
 
-def measure_batches(kind: str, root: Path, n_batches: int, batch_keys: int, n_reads: int) -> dict[str, Any]:
+def _commit(db: AtomicDatabaseAPI, items: list[tuple[bytes, bytes]]) -> None:
+    with db.atomic_batch() as batch:
+        for k, v in items:
+            batch[k] = v
+
+
+def _read_rates(
+    stores: dict[str, Store], keys_: list[bytes], n_reads: int, rng: random.Random, chunk: int = 2000
+) -> dict[str, int]:
+    picks = [rng.choice(keys_) for _ in range(chunk)]
+
+    def read(kind: str, _: int) -> None:
+        db = stores[kind]
+        for k in picks:
+            db[k]
+
+    times = _interleaved(list(stores), max(1, n_reads // chunk), read)
+    return {k: round(len(t) * chunk / sum(t)) for k, t in times.items()}
+
+
+def measure_writes(kinds: list[str], root: Path, n_batches: int, batch_keys: int, n_reads: int) -> dict[str, Any]:
+    """(a) and (b) on a store per kind, the kinds taking turns batch by batch."""
     rng = random.Random(1)
     batches = [_items(rng, batch_keys) for _ in range(n_batches)]
     payload = sum(len(k) + len(v) for b in batches for k, v in b)
-    latencies: list[float] = []
-    with open_store(root / f"batches-{kind}", kind) as db:
-        start = time.perf_counter()
-        for items in batches:
-            t0 = time.perf_counter()
-            with db.atomic_batch() as batch:
-                for k, v in items:
-                    batch[k] = v
-            latencies.append(time.perf_counter() - t0)
-        elapsed = time.perf_counter() - start
-        singles = _items(rng, 300)
-        t0 = time.perf_counter()
-        for k, v in singles:
-            db[k] = v
-        single_elapsed = time.perf_counter() - t0
-        all_keys = [k for b in batches for k, _ in b]
-        reads = _reads_per_s(db, all_keys, n_reads, rng)
+    singles = _items(rng, 300)
+    stores = {k: open_store(root / f"batches-{k}", k) for k in kinds}
+    try:
+        latencies = _interleaved(kinds, n_batches, lambda kind, i: _commit(stores[kind], batches[i]))
+
+        def single(kind: str, i: int) -> None:
+            stores[kind][singles[i][0]] = singles[i][1]
+
+        single_times = _interleaved(kinds, len(singles), single)
+        reads = _read_rates(stores, [k for b in batches for k, _ in b], n_reads, rng)
+    finally:
+        for db in stores.values():
+            db.close()
     return {
-        "batches_per_s": round(n_batches / elapsed, 1),
-        "keys_per_s": round(n_batches * batch_keys / elapsed),
-        "mb_per_s": round(payload / elapsed / 1e6, 2),
-        "batch_p50_ms": round(statistics.median(latencies) * 1e3, 2),
-        "batch_p99_ms": round(_pct(latencies, 0.99) * 1e3, 2),
-        "single_writes_per_s": round(len(singles) / single_elapsed, 1),
-        "reads_per_s": round(reads),
+        kind: {
+            "batches_per_s": round(n_batches / sum(latencies[kind]), 1),
+            "keys_per_s": round(n_batches * batch_keys / sum(latencies[kind])),
+            "mb_per_s": round(payload / sum(latencies[kind]) / 1e6, 2),
+            "batch_p50_ms": round(statistics.median(latencies[kind]) * 1e3, 2),
+            "batch_p99_ms": round(_pct(latencies[kind], 0.99) * 1e3, 2),
+            "single_writes_per_s": round(len(singles) / sum(single_times[kind]), 1),
+            "single_write_p50_ms": round(statistics.median(single_times[kind]) * 1e3, 2),
+            "reads_per_s": reads[kind],
+        }
+        for kind in kinds
     }
 
 
-def _open_ms(kind: str, path: Path, probe: bytes) -> float:
-    t0 = time.perf_counter()
+def _open_and_read(kind: str, path: Path, probe: bytes) -> None:
     with open_store(path, kind) as db:
         db[probe]
-        return (time.perf_counter() - t0) * 1e3
 
 
 def _kill_writer_midway(kind: str, path: Path, after: int) -> int:
@@ -143,38 +171,55 @@ def _kill_writer_midway(kind: str, path: Path, after: int) -> int:
     finally:
         proc.kill()
         proc.wait()
+        proc.stdout.close()
     return done
 
 
-def measure_big(kind: str, root: Path, n_keys: int, n_reads: int) -> dict[str, Any]:
-    path = root / f"big-{kind}"
+def measure_big(kinds: list[str], root: Path, n_keys: int, n_reads: int) -> dict[str, Any]:
+    """(c), and (b) on the large store: load ``n_keys`` keys in 10k-key batches (kinds taking turns), then
+    time open-and-first-read after a clean close (median of 5) and after a writer was killed (median of 3)."""
+    paths = {k: root / f"big-{k}" for k in kinds}
     rng = random.Random(2)
-    sample: list[bytes] = []
     chunk = 10_000
-    start = time.perf_counter()
-    with open_store(path, kind) as db:
+    sample: list[bytes] = []
+    load_s = dict.fromkeys(kinds, 0.0)
+    stores = {k: open_store(paths[k], k) for k in kinds}
+    try:
         for _ in range(0, n_keys, chunk):
             items = _items(rng, chunk)
-            with db.atomic_batch() as batch:
-                for k, v in items:
-                    batch[k] = v
             sample.extend(k for k, _ in items[:: max(1, n_keys // 200_000)])
-    load_elapsed = time.perf_counter() - start
-    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+            for kind in kinds:
+                t0 = time.perf_counter()
+                _commit(stores[kind], items)
+                load_s[kind] += time.perf_counter() - t0
+    finally:
+        for db in stores.values():
+            db.close()
+    sizes = {k: sum(f.stat().st_size for f in paths[k].rglob("*") if f.is_file()) for k in kinds}
     probe = sample[len(sample) // 2]
-    clean = statistics.median(_open_ms(kind, path, probe) for _ in range(5))
-    with open_store(path, kind) as db:
-        reads = _reads_per_s(db, sample, n_reads, rng)
-    killed_after = _kill_writer_midway(kind, path, 50)
-    recovery = _open_ms(kind, path, probe)
+    clean = _interleaved(kinds, 5, lambda kind, _: _open_and_read(kind, paths[kind], probe))
+    stores = {k: open_store(paths[k], k) for k in kinds}
+    try:
+        reads = _read_rates(stores, sample, n_reads, rng)
+    finally:
+        for db in stores.values():
+            db.close()
+    recovery: dict[str, list[float]] = {k: [] for k in kinds}
+    for _ in range(3):
+        for kind in kinds:
+            _kill_writer_midway(kind, paths[kind], 20)
+        for kind, t in _interleaved(kinds, 1, lambda kind, _: _open_and_read(kind, paths[kind], probe)).items():
+            recovery[kind].extend(t)
     return {
-        "keys": n_keys,
-        "load_keys_per_s": round(n_keys / load_elapsed),
-        "disk_mb": round(size / 1e6, 1),
-        "open_ms": round(clean, 2),
-        "open_after_kill_ms": round(recovery, 2),
-        "writer_batches_before_kill": killed_after,
-        "reads_per_s": round(reads),
+        kind: {
+            "keys": n_keys,
+            "load_keys_per_s": round(n_keys / load_s[kind]),
+            "disk_mb": round(sizes[kind] / 1e6, 1),
+            "open_ms": round(statistics.median(clean[kind]) * 1e3, 2),
+            "open_after_kill_ms": round(statistics.median(recovery[kind]) * 1e3, 2),
+            "reads_per_s": reads[kind],
+        }
+        for kind in kinds
     }
 
 
@@ -194,8 +239,7 @@ def _signed_blocks(n_blocks: int, per_block: int) -> list[list[bytes]]:
     return blocks
 
 
-def _run_chain(db: AtomicDatabaseAPI, blocks: list[list[bytes]]) -> float:
-    """Genesis, then mine every block; seconds spent mining."""
+def _genesis(db: AtomicDatabaseAPI) -> BenchChain:
     sender = Address(SENDER_KEY.public_key.to_canonical_address())
     params: dict[str, HeaderParams] = {
         "difficulty": 0,
@@ -207,19 +251,19 @@ def _run_chain(db: AtomicDatabaseAPI, blocks: list[list[bytes]]) -> float:
         "mix_hash": b"\0" * 32,
     }
     state: AccountState = {sender: {"balance": 10**24, "nonce": 0, "code": b"", "storage": {}}}
-    chain = cast(BenchChain, BenchChain.from_genesis(db, params, state))
+    return cast(BenchChain, BenchChain.from_genesis(db, params, state))
+
+
+def _mine(chain: BenchChain, txs: list[SignedTransactionAPI]) -> None:
+    _, _, computations = chain.mine_all(txs)
+    if any(c.is_error for c in computations):
+        raise RuntimeError("a benchmark transfer failed")
+
+
+def _decode(blocks: list[list[bytes]]) -> list[list[SignedTransactionAPI]]:
+    """Fresh transaction objects: py-evm caches the recovered sender on each."""
     builder = PragueVM.get_transaction_builder()
-    decoded: list[list[SignedTransactionAPI]] = [[builder.decode(tx) for tx in block] for block in blocks]
-    start = time.perf_counter()
-    for txs in decoded:
-        _, _, computations = chain.mine_all(txs)
-        if any(c.is_error for c in computations):
-            raise RuntimeError("a benchmark transfer failed")
-    elapsed = time.perf_counter() - start
-    head = chain.get_canonical_head()
-    if head.block_number != len(blocks):
-        raise RuntimeError(f"head is block {head.block_number}, expected {len(blocks)}")
-    return elapsed
+    return [[builder.decode(tx) for tx in block] for block in blocks]
 
 
 class _CountingDB(BaseAtomicDB):
@@ -253,20 +297,46 @@ class _CountingDB(BaseAtomicDB):
             self.counts["batch_writes"] += len(cast(Any, batch)._track_diff.diff())
 
 
-def measure_chain(kind: str, root: Path, blocks: list[list[bytes]]) -> dict[str, Any]:
+def measure_chain(kinds: list[str], root: Path, blocks: list[list[bytes]]) -> dict[str, Any]:
+    """(d): a chain per kind (and one in memory) from the same genesis, mining the same blocks in turns."""
+    names = ["memory", *kinds]
+    stores = {k: open_store(root / f"chain-{k}", k) for k in kinds}
+    try:
+        dbs: dict[str, AtomicDatabaseAPI] = {"memory": AtomicDB(), **stores}
+        chains = {k: _genesis(dbs[k]) for k in names}
+        txs = {k: _decode(blocks) for k in names}
+        times = _interleaved(names, len(blocks), lambda kind, i: _mine(chains[kind], txs[kind][i]))
+        heads = {(h.block_number, h.state_root) for h in (chains[k].get_canonical_head() for k in names)}
+        if len(heads) != 1 or heads.pop()[0] != len(blocks):  # timestamps, hence hashes, may differ
+            raise RuntimeError("the chains did not all reach the same state")
+    finally:
+        for db in stores.values():
+            db.close()
     n_tx = sum(len(b) for b in blocks)
-    if kind == "memory":
-        elapsed = _run_chain(AtomicDB(), blocks)
-    else:
-        with open_store(root / f"chain-{kind}", kind) as db:
-            elapsed = _run_chain(db, blocks)
-    return {"blocks_per_s": round(len(blocks) / elapsed, 2), "tx_per_s": round(n_tx / elapsed, 1)}
+    return {
+        k: {
+            "blocks_per_s": round(len(blocks) / sum(times[k]), 2),
+            "tx_per_s": round(n_tx / sum(times[k]), 1),
+            "block_p50_ms": round(statistics.median(times[k]) * 1e3, 1),
+        }
+        for k in names
+    }
 
 
 def count_chain_ops(blocks: list[list[bytes]]) -> dict[str, float]:
     db = _CountingDB()
-    _run_chain(db, blocks[:20])
+    chain = _genesis(db)
+    for txs in _decode(blocks[:20]):
+        _mine(chain, txs)
     return {k: round(v / min(20, len(blocks)), 1) for k, v in db.counts.items()}
+
+
+def _pin_ecc_backend(choice: str) -> str:
+    """Fix eth_keys' backend for the whole run (it is looked up anew for every key); its class path."""
+    paths = {"native": "eth_keys.backends.NativeECCBackend", "coincurve": "eth_keys.backends.CoinCurveECCBackend"}
+    path = paths.get(choice) or os.environ.get("ECC_BACKEND_CLASS") or get_default_backend_class()
+    os.environ["ECC_BACKEND_CLASS"] = path
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -278,37 +348,45 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big-keys", type=int, default=1_000_000)
     parser.add_argument("--blocks", type=int, default=200)
     parser.add_argument("--txs", type=int, default=50)
+    parser.add_argument(
+        "--ecc",
+        choices=["default", "native", "coincurve"],
+        default="default",
+        help="eth_keys backend for (d): pure Python or coincurve (default: coincurve if installed)",
+    )
     parser.add_argument("--dir", type=Path, default=None, help="where to put the stores (default: a temp dir)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    ecc = _pin_ecc_backend(args.ecc)
     root = Path(tempfile.mkdtemp(prefix="bench-store-", dir=args.dir))
-    results: dict[str, dict[str, Any]] = {k: {} for k in args.kinds}
+    kinds: list[str] = args.kinds
+    load_before = os.getloadavg()
     try:
-        for kind in args.kinds:
-            print(f"[{kind}] a, b: {args.batches} batches of {args.batch_keys} keys", flush=True)
-            results[kind]["batches"] = measure_batches(kind, root, args.batches, args.batch_keys, args.reads)
-            print(f"[{kind}] c: {args.big_keys} keys", flush=True)
-            results[kind]["big"] = measure_big(kind, root, args.big_keys, args.reads)
+        print(f"(a, b) {args.batches} batches of {args.batch_keys} keys", flush=True)
+        writes = measure_writes(kinds, root, args.batches, args.batch_keys, args.reads)
+        print(f"(c) {args.big_keys} keys", flush=True)
+        big = measure_big(kinds, root, args.big_keys, args.reads)
+        for kind in kinds:
             shutil.rmtree(root / f"big-{kind}")
-        print(f"signing {args.blocks * args.txs} transfers", flush=True)
+        print(f"(d) signing {args.blocks * args.txs} transfers", flush=True)
         blocks = _signed_blocks(args.blocks, args.txs)
         per_block = count_chain_ops(blocks)
-        chain: dict[str, dict[str, Any]] = {}
-        for kind in ["memory", *args.kinds]:
-            print(f"[{kind}] d: {args.blocks} blocks x {args.txs} transfers", flush=True)
-            chain[kind] = measure_chain(kind, root, blocks)
-        for kind in args.kinds:
-            results[kind]["chain"] = chain[kind]
+        print(f"(d) {args.blocks} blocks x {args.txs} transfers", flush=True)
+        chain = measure_chain(kinds, root, blocks)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+    results = {k: {"batches": writes[k], "big": big[k], "chain": chain[k]} for k in kinds}
     _print_table(results, chain["memory"], per_block, args)
+    print(f"(d) signatures checked with {ecc}")
     out = {
         "benchmark": "store",
         "command": "python -m bench.store",
         "params": {k: v for k, v in vars(args).items() if k not in ("dir", "output")},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "results": results,
+        "chain_ecc_backend": ecc,
         "chain_in_memory_baseline": chain["memory"],
         "pyevm_store_ops_per_block": per_block,
     }
@@ -336,6 +414,7 @@ def _print_table(
         ("(c) open after kill -9 ms", "big.open_after_kill_ms"),
         (f"(d) py-evm blocks/s ({args.txs} transfers)", "chain.blocks_per_s"),
         ("(d) py-evm tx/s", "chain.tx_per_s"),
+        ("(d) py-evm block p50 ms", "chain.block_p50_ms"),
     ]
     kinds = list(results)
     print()
@@ -343,7 +422,10 @@ def _print_table(
     for label, key in rows:
         group, field = key.split(".")
         print(f"{label:<42}" + "".join(f"{results[k][group][field]:>14}" for k in kinds))
-    print(f"(d) in-memory AtomicDB baseline: {memory['blocks_per_s']} blocks/s, {memory['tx_per_s']} tx/s")
+    print(
+        f"(d) in-memory AtomicDB baseline: {memory['blocks_per_s']} blocks/s, {memory['tx_per_s']} tx/s,"
+        f" block p50 {memory['block_p50_ms']} ms"
+    )
     print("(d) py-evm per block: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in per_block.items()))
 
 

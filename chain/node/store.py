@@ -156,7 +156,7 @@ def _claim(path: Path, kind: str) -> int:
     if created:
         _fsync_dir(path.parent)
     marker = path / MARKER
-    if not marker.exists() and any(p.name != LOCK_FILE for p in path.iterdir()):
+    if not marker.exists() and any(p.name not in (LOCK_FILE, MARKER + ".tmp") for p in path.iterdir()):
         raise StoreError(f"{path} is not empty and holds no store: give an empty or new directory")
     fd = _lock(path)
     try:
@@ -187,7 +187,7 @@ def _claim(path: Path, kind: str) -> int:
 class Store(BaseAtomicDB):
     """A persistent ``AtomicDatabaseAPI``; also closeable and a context manager. Open with :func:`open_store`.
 
-    Subclasses provide the five primitives below; everything else (batches, checks, locking) is here.
+    Subclasses provide the six primitives below; everything else (batches, checks, locking) is here.
     """
 
     kind: ClassVar[str]
@@ -546,10 +546,13 @@ class LevelDbStore(Store):
     kind = "leveldb"
     _db: Any
 
+    def __init__(self, path: Path) -> None:
+        if _plyvel_or_none() is None:  # before the directory is marked as a LevelDB store
+            raise StoreError("LevelDB stores need the optional package plyvel: pip install plyvel")
+        super().__init__(path)
+
     def _open(self) -> None:
         plyvel = _plyvel_or_none()
-        if plyvel is None:
-            raise StoreError("LevelDB stores need the optional package plyvel: pip install plyvel")
         self._plyvel_error: type[Exception] = plyvel.Error
         try:
             self._db = plyvel.DB(
