@@ -2,40 +2,23 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-from collections.abc import Callable
 from typing import Any
 
 import pytest
+from contract_helpers import digest, refused, send
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from web3 import Web3
 
 from chain.contracts import AnchorInfo
-from chain.errors import ContractRevertError, MalformedError
+from chain.errors import MalformedError
 from chain.ids import Role, bytes32_to_name
-from chain.tx import build_transaction, send_transaction, transact, wait_receipt
+from chain.tx import build_transaction, send_transaction, wait_receipt
 
 ZERO32 = b"\0" * 32
 UINT64_MAX = 2**64 - 1
 ORIGIN = "audit.consortium.example/log"
-
-
-def digest(label: str) -> bytes:
-    return hashlib.sha256(label.encode()).digest()
-
-
-def refused(reason: str, action: Callable[..., Any], *args: Any) -> None:
-    """``action(*args)`` is refused by the contract with exactly ``reason``."""
-    with pytest.raises(ContractRevertError) as info:
-        action(*args)
-    assert info.value.reason == reason
-
-
-def send(c: Any, client: Any, signer: Any, fn: str, *args: Any) -> Any:
-    """Send ``fn(*args)`` as raw calldata, past any client-side check; returns the receipt."""
-    return transact(c.backend, signer, client.address, client.encode(fn, *args), f"{client.NAME}.{fn}")
 
 
 def anchor(c: Any, origin: str, size: int) -> Any:

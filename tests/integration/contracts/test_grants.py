@@ -2,41 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable
 from typing import Any
 
 import pytest
+from contract_helpers import digest, name, refused, send
 from eth_abi import encode as abi_encode
 from web3 import Web3
 
 from chain.contracts import GrantStatus
-from chain.errors import ContractRevertError, MalformedError
-from chain.ids import AssetKind, bytes32_to_name, name_to_bytes32
-from chain.tx import transact
+from chain.errors import MalformedError
+from chain.ids import AssetKind, name_to_bytes32
 
 ZERO32 = b"\0" * 32
 UINT64_MAX = 2**64 - 1
-
-
-def digest(label: str) -> bytes:
-    return hashlib.sha256(label.encode()).digest()
-
-
-def refused(reason: str, action: Callable[..., Any], *args: Any) -> None:
-    """``action(*args)`` is refused by the contract with exactly ``reason``."""
-    with pytest.raises(ContractRevertError) as info:
-        action(*args)
-    assert info.value.reason == reason
-
-
-def send(c: Any, client: Any, signer: Any, fn: str, *args: Any) -> Any:
-    """Send ``fn(*args)`` as raw calldata, past any client-side check; returns the receipt."""
-    return transact(c.backend, signer, client.address, client.encode(fn, *args), f"{client.NAME}.{fn}")
-
-
-def name(raw: bytes) -> str:
-    return bytes32_to_name(bytes(raw))
 
 
 def register(c: Any, org: str, asset: str) -> None:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable
 from typing import Any
 
 import pytest
+from contract_helpers import digest, name, refused, send
 from eth_account import Account
 
 from chain.contracts import ConsortiumRegistryClient, ProposalKind
 from chain.contracts.deploy import deploy_contract
-from chain.errors import ContractRevertError, MalformedError
-from chain.ids import AssetKind, MemberStatus, Role, bytes32_to_name, name_to_bytes32
-from chain.tx import transact
+from chain.errors import MalformedError
+from chain.ids import AssetKind, MemberStatus, Role, name_to_bytes32
 
 ZERO_ADDRESS = "0x" + "00" * 20
 ZERO32 = b"\0" * 32
@@ -21,24 +19,7 @@ FOUNDERS = ["op", "alpha", "beta", "gamma", "reg"]
 MEMBER_ROLES = Role.MEMBER | Role.WITNESS
 
 
-def digest(label: str) -> bytes:
-    return hashlib.sha256(label.encode()).digest()
-
-
-def refused(reason: str, action: Callable[..., Any], *args: Any) -> None:
-    """``action(*args)`` is refused by the contract with exactly ``reason``."""
-    with pytest.raises(ContractRevertError) as info:
-        action(*args)
-    assert info.value.reason == reason
-
-
-def send(c: Any, client: Any, signer: Any, fn: str, *args: Any) -> Any:
-    """Send ``fn(*args)`` as raw calldata, past any client-side check; returns the receipt."""
-    return transact(c.backend, signer, client.address, client.encode(fn, *args), f"{client.NAME}.{fn}")
-
-
-def org_name(raw: bytes) -> str:
-    return bytes32_to_name(bytes(raw))
+org_name = name
 
 
 def new_address() -> str:
