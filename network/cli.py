@@ -211,7 +211,6 @@ def init(obj: Context, directory: Path, config_file: Path | None, demo: bool) ->
 @pass_ctx
 def up(obj: Context, directory: Path, port: int, block_time: float) -> None:
     """Start the consortium in DIRECTORY and keep it running until Ctrl-C."""
-    from network.consortium import Consortium as _C
     from network.description import load_description
     from network.localchain import start_node
 
@@ -226,7 +225,7 @@ def up(obj: Context, directory: Path, port: int, block_time: float) -> None:
         click.echo("stopping")
         return
     try:
-        consortium = _C(directory, description, local.backend)
+        consortium = Consortium(directory, description, local.backend)
         for name, address in description.contracts.items():
             if not local.backend.web3.eth.get_code(local.backend.web3.to_checksum_address(address)):
                 fail(

@@ -32,7 +32,7 @@ from chain.node.service import write_genesis
 from chain.tx import Signer
 from network.config import Catalogue, ConsortiumConfig, config_to_dict
 from network.description import FILENAME, ConsortiumDescription, MemberDescription, load_description
-from network.identity import IdentityError, create_org_identity, load_account_key
+from network.identity import create_org_identity, load_account_key
 from network.localchain import DEFAULT_PORT, LocalChain, start_node
 
 CHAIN_DIR = "chain"
@@ -235,10 +235,7 @@ class Consortium:
             raise ConsortiumError(
                 f"no keys for {org!r} in {self.directory / 'orgs'}: only a firm's own keys can sign for it"
             )
-        try:
-            return Signer.from_key(load_account_key(self.directory, OrgId(org), passphrase))
-        except IdentityError:
-            raise
+        return Signer.from_key(load_account_key(self.directory, OrgId(org), passphrase))
 
     def now(self) -> int:
         """The chain's latest block time: the clock grants are checked against."""
