@@ -6,46 +6,21 @@ then runs those very commands itself, only with a free port in place of the defa
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import shlex
 import shutil
-import signal
-import socket
 import subprocess
-import threading
 import time
-import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from up_process import CHAIN_ID, START_TIMEOUT, UpProcess, free_port, rpc_chain_id
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-CHAIN_ID = 20261
-START_TIMEOUT = 60.0
-STOP_TIMEOUT = 30.0
 FOUNDERS = "bjic-cloud, jinghua-sec, yanshan-sec, yongding-sec, tonghui-sec, shuzhi-tech, bjcm-supervision"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def rpc_chain_id(url: str) -> int | None:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=2) as response:
-            return int(json.loads(response.read())["result"], 16)
-    except OSError:
-        return None
 
 
 def make(*args: str, env: dict[str, str]) -> str:
@@ -79,79 +54,6 @@ def make_env() -> dict[str, str]:
     return env
 
 
-class Up:
-    """The ``consortium up`` command of the target, running, with its stdout collected line by line."""
-
-    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
-        self.lines: list[str] = []
-        self.errors: list[str] = []
-        self._changed = threading.Condition()
-        self.process = subprocess.Popen(
-            argv,
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            start_new_session=True,
-        )
-        self._pumps = [
-            threading.Thread(target=self._pump, args=(self.process.stdout, self.lines), daemon=True),
-            threading.Thread(target=self._pump, args=(self.process.stderr, self.errors), daemon=True),
-        ]
-        for t in self._pumps:
-            t.start()
-
-    def _pump(self, stream: Iterator[str], into: list[str]) -> None:
-        for line in stream:
-            with self._changed:
-                into.append(line.rstrip("\n"))
-                self._changed.notify_all()
-        with self._changed:
-            self._changed.notify_all()
-
-    def output(self) -> str:
-        with self._changed:
-            return "--- stdout\n" + "\n".join(self.lines) + "\n--- stderr\n" + "\n".join(self.errors)
-
-    def wait_for_summary(self, url: str) -> list[str]:
-        deadline = time.monotonic() + START_TIMEOUT
-        with self._changed:
-            while not any(line.lstrip().startswith("stop ") for line in self.lines):
-                if self.process.poll() is not None:
-                    raise AssertionError(f"`consortium up` exited with {self.process.returncode}:\n{self.output()}")
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"no summary within {START_TIMEOUT:.0f} s:\n{self.output()}")
-                self._changed.wait(min(remaining, 0.1))
-            summary = list(self.lines)
-        while rpc_chain_id(url) != CHAIN_ID:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"nothing answers eth_chainId {CHAIN_ID} at {url}:\n{self.output()}")
-            time.sleep(0.05)
-        return summary
-
-    def terminate(self) -> int:
-        """SIGTERM, as a service manager stops it; returns the exit code once its output is all read."""
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            code = self.process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(f"`consortium up` did not stop within {STOP_TIMEOUT:.0f} s of SIGTERM") from None
-        for t in self._pumps:
-            t.join(5)
-        return code
-
-    def kill(self) -> None:
-        """After a failure: end `up` and the chain node it started (its own process group)."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-
-
 @dataclass(frozen=True)
 class Recipe:
     """What ``make run DATA=<data>`` runs: the init line (a shell line) and the ``consortium up`` command."""
@@ -172,8 +74,8 @@ class Recipe:
             check=False,
         )
 
-    def up(self, port: int) -> Up:
-        return Up([*self.up_argv, "--port", str(port)], self.env)
+    def up(self, port: int) -> UpProcess:
+        return UpProcess([*self.up_argv, "--port", str(port)], self.env, port, cwd=REPO)
 
 
 @pytest.fixture
@@ -212,7 +114,7 @@ def test_make_run_starts_the_demo_consortium(recipe: Recipe) -> None:
     url = f"http://127.0.0.1:{port}"
     up = recipe.up(port)
     try:
-        summary = up.wait_for_summary(url)
+        summary = up.wait_for_summary()
         text = "\n".join(summary)
         assert summary[0] == "Consortium Ledger: beijing-capital-market-pilot", text
         assert f"JSON-RPC {url}  (chain id {CHAIN_ID}," in text, text
@@ -238,9 +140,9 @@ def test_make_run_starts_the_demo_consortium(recipe: Recipe) -> None:
         up.kill()
         raise
 
-    code = up.terminate()
+    code = up.stop()
     assert code == 0, f"`consortium up` exited {code} on SIGTERM:\n{up.output()}"
-    assert up.lines[-1] == "stopping", up.output()
+    assert up.stdout[-1] == "stopping", up.output()
     assert (data / "chain" / "chaindata" / "STORE").is_file()
     assert rpc_chain_id(url) is None, "the chain still answers after `up` stopped"
 
@@ -261,8 +163,8 @@ def test_sigterm_while_up_starts_leaves_no_chain_running(recipe: Recipe) -> None
             assert up.process.poll() is None, up.output()
             assert time.monotonic() < deadline, up.output()
             time.sleep(0.005)
-        code = up.terminate()
-        if any(line.lstrip().startswith("stop ") for line in up.lines):
+        code = up.stop()
+        if any(line.lstrip().startswith("stop ") for line in up.stdout):
             pytest.skip("the SIGTERM came only after `up` had printed its summary: the start-up window was missed")
         gone = time.monotonic() + 3
         while rpc_chain_id(url) is not None and time.monotonic() < gone:

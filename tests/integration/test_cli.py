@@ -8,19 +8,13 @@ chain state use their own asset ids, or undo what they did, so they do not depen
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import re
-import signal
-import socket
 import stat
 import subprocess
 import sys
-import threading
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from up_process import CHAIN_ID, UpProcess, free_port, rpc_chain_id
 
 PASSPHRASE = "cli-test-passphrase-4711"
-CHAIN_ID = 20261
 STORE = Path("chain") / "chaindata"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
@@ -76,23 +70,6 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         timeout=COMMAND_TIMEOUT,
         check=False,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def rpc_chain_id(url: str) -> int | None:
-    """``eth_chainId`` of the node at ``url``, or None if nothing answers there."""
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=2) as response:
-            return int(json.loads(response.read())["result"], 16)
-    except OSError:
-        return None
 
 
 def shown(r: subprocess.CompletedProcess[str]) -> str:
@@ -157,87 +134,6 @@ def snapshot(root: Path, skip: Callable[[str], bool] = lambda _: False) -> dict[
     return out
 
 
-class UpProcess:
-    """``consortium up DIR --port PORT`` as a child process, with its output collected line by line."""
-
-    def __init__(self, directory: Path, port: int) -> None:
-        self.directory = directory
-        self.port = port
-        self.stdout: list[str] = []
-        self.stderr: list[str] = []
-        self._changed = threading.Condition()
-        # Its own session: if a test dies half way, teardown can end `up` and its chain node together.
-        self.process = subprocess.Popen(
-            [*CLI, "up", str(directory), "--port", str(port)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            env=cli_env(),
-            start_new_session=True,
-        )
-        self._pumps = [
-            threading.Thread(target=self._pump, args=(self.process.stdout, self.stdout), daemon=True),
-            threading.Thread(target=self._pump, args=(self.process.stderr, self.stderr), daemon=True),
-        ]
-        for t in self._pumps:
-            t.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _pump(self, stream: Any, into: list[str]) -> None:
-        for line in stream:
-            with self._changed:
-                into.append(line.rstrip("\n"))
-                self._changed.notify_all()
-        with self._changed:
-            self._changed.notify_all()
-
-    def output(self) -> str:
-        with self._changed:
-            return "--- stdout\n" + "\n".join(self.stdout) + "\n--- stderr\n" + "\n".join(self.stderr)
-
-    def wait_for_summary(self, timeout: float = START_TIMEOUT) -> list[str]:
-        """Poll until ``up`` has printed its whole summary (the ``stop`` hint is its last line)."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while not any(line.lstrip().startswith("stop ") for line in self.stdout):
-                if self.process.poll() is not None:
-                    raise AssertionError(f"`consortium up` exited with {self.process.returncode}:\n{self.output()}")
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"`consortium up` printed no summary within {timeout:.0f} s:\n{self.output()}")
-                self._changed.wait(min(remaining, 0.1))
-            summary = list(self.stdout)
-        while rpc_chain_id(self.url) != CHAIN_ID:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"nothing answers eth_chainId {CHAIN_ID} at {self.url}:\n{self.output()}")
-            time.sleep(0.05)
-        return summary
-
-    def stop(self) -> int:
-        """SIGTERM, as a service manager stops it; returns the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            code = self.process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(f"`consortium up` did not stop within {STOP_TIMEOUT:.0f} s of SIGTERM") from None
-        for t in self._pumps:
-            t.join(5)
-        return code
-
-    def kill(self) -> None:
-        """Last resort after a failure: end `up` and the chain node it started (same process group)."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-
-
 @dataclass
 class Node:
     """The module's consortium directory and the `up` process currently serving it."""
@@ -264,7 +160,7 @@ class Node:
         port = free_port()
         while port == avoid_port:
             port = free_port()
-        self.up = UpProcess(self.directory, port)
+        self.up = UpProcess([*CLI, "up", str(self.directory), "--port", str(port)], cli_env(), port)
         try:
             self.summary = self.up.wait_for_summary()
         except BaseException:

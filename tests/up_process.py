@@ -1,0 +1,121 @@
+"""``consortium up`` as a child process, shared by the CLI and the end-to-end tests.
+
+The process runs in its own session, so that a failed test can end it and the chain node it started
+together; its stdout and stderr are collected line by line, and every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+CHAIN_ID = 20261
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rpc_chain_id(url: str) -> int | None:
+    """``eth_chainId`` of the node at ``url``, or None if nothing answers there."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=2) as response:
+            return int(json.loads(response.read())["result"], 16)
+    except OSError:
+        return None
+
+
+class UpProcess:
+    """``argv`` (a ``consortium up … --port PORT`` command) running, with its output collected line by line."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], port: int, cwd: Path | None = None) -> None:
+        self.port = port
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self._changed = threading.Condition()
+        self.process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            start_new_session=True,
+        )
+        self._pumps = [
+            threading.Thread(target=self._pump, args=(self.process.stdout, self.stdout), daemon=True),
+            threading.Thread(target=self._pump, args=(self.process.stderr, self.stderr), daemon=True),
+        ]
+        for t in self._pumps:
+            t.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _pump(self, stream: Any, into: list[str]) -> None:
+        for line in stream:
+            with self._changed:
+                into.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def output(self) -> str:
+        with self._changed:
+            return "--- stdout\n" + "\n".join(self.stdout) + "\n--- stderr\n" + "\n".join(self.stderr)
+
+    def wait_for_summary(self, timeout: float = START_TIMEOUT) -> list[str]:
+        """Poll until ``up`` has printed its whole summary (the ``stop`` hint is its last line) and its
+        JSON-RPC port answers; returns the summary."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not any(line.lstrip().startswith("stop ") for line in self.stdout):
+                if self.process.poll() is not None:
+                    raise AssertionError(f"`consortium up` exited with {self.process.returncode}:\n{self.output()}")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"`consortium up` printed no summary within {timeout:.0f} s:\n{self.output()}")
+                self._changed.wait(min(remaining, 0.1))
+            summary = list(self.stdout)
+        while rpc_chain_id(self.url) != CHAIN_ID:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"nothing answers eth_chainId {CHAIN_ID} at {self.url}:\n{self.output()}")
+            time.sleep(0.05)
+        return summary
+
+    def stop(self) -> int:
+        """SIGTERM, as a service manager stops it; returns the exit code once its output is all read."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"`consortium up` did not stop within {STOP_TIMEOUT:.0f} s of SIGTERM") from None
+        for t in self._pumps:
+            t.join(5)
+        return code
+
+    def kill(self) -> None:
+        """Last resort after a failure: end `up` and the chain node it started (its own process group)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
