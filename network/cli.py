@@ -22,6 +22,7 @@ import click
 
 from chain.errors import ChainError, ContractRevertError, MalformedError
 from chain.ids import AssetKind, Role, check_name
+from chain.tx import Signer
 from network.config import ConsortiumConfig, demo_config_path, load_config
 from network.consortium import CHAIN_DIR, Consortium, ConsortiumError, init_consortium, wait_forever
 from network.identity import IdentityError, load_passphrase
@@ -44,6 +45,10 @@ class Context:
 
     def passphrase(self) -> bytes:
         return load_passphrase(file=self.passphrase_file)
+
+    def signer(self, org: str) -> Signer:
+        """The account of ``org`` that signs this command's transaction (its key must be in DIR/orgs)."""
+        return self.consortium().signer(org, self.passphrase())
 
 
 def fail(message: str) -> NoReturn:
@@ -451,9 +456,9 @@ def propose_admit(obj: Context, org: str, roles: str, as_org: str) -> None:
             f"`consortium identity create {org} --name NAME`"
         )
     public = load_org_public(obj.directory, org)  # type: ignore[arg-type]
-    name = _identity_name(obj.directory, org)
+    name = _display_name(public.admin_cert_pem, org)
     pid = c.registry.propose_admit(
-        c.signer(as_org, obj.passphrase()),
+        obj.signer(as_org),
         org,
         name,
         Role.parse([r.strip() for r in roles.split(",") if r.strip()]),
@@ -463,13 +468,12 @@ def propose_admit(obj: Context, org: str, roles: str, as_org: str) -> None:
     _proposed(pid, obj)
 
 
-def _identity_name(directory: Path, org: str) -> str:
+def _display_name(admin_cert_pem: str, org: str) -> str:
+    """The firm's display name: the O= of its admin certificate."""
     from cryptography import x509
     from cryptography.x509.oid import NameOID
 
-    from network.identity import load_org_public
-
-    cert = x509.load_pem_x509_certificate(load_org_public(directory, org).admin_cert_pem.encode())  # type: ignore[arg-type]
+    cert = x509.load_pem_x509_certificate(admin_cert_pem.encode())
     names = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
     return str(names[0].value) if names else org
 
@@ -481,7 +485,7 @@ def _identity_name(directory: Path, org: str) -> str:
 def propose_remove(obj: Context, org: str, as_org: str) -> None:
     """Propose removing ORG from the consortium."""
     c = obj.consortium()
-    _proposed(c.registry.propose_remove(c.signer(as_org, obj.passphrase()), org), obj)
+    _proposed(c.registry.propose_remove(obj.signer(as_org), org), obj)
 
 
 @member_propose.command("suspend")
@@ -491,7 +495,7 @@ def propose_remove(obj: Context, org: str, as_org: str) -> None:
 def propose_suspend(obj: Context, org: str, as_org: str) -> None:
     """Propose suspending (freezing) ORG."""
     c = obj.consortium()
-    _proposed(c.registry.propose_suspend(c.signer(as_org, obj.passphrase()), org), obj)
+    _proposed(c.registry.propose_suspend(obj.signer(as_org), org), obj)
 
 
 @member_propose.command("reinstate")
@@ -501,7 +505,7 @@ def propose_suspend(obj: Context, org: str, as_org: str) -> None:
 def propose_reinstate(obj: Context, org: str, as_org: str) -> None:
     """Propose reinstating a suspended ORG."""
     c = obj.consortium()
-    _proposed(c.registry.propose_reinstate(c.signer(as_org, obj.passphrase()), org), obj)
+    _proposed(c.registry.propose_reinstate(obj.signer(as_org), org), obj)
 
 
 @member_propose.command("threshold")
@@ -511,7 +515,7 @@ def propose_reinstate(obj: Context, org: str, as_org: str) -> None:
 def propose_threshold(obj: Context, k: int, as_org: str) -> None:
     """Propose a new admission threshold K (approvals needed)."""
     c = obj.consortium()
-    _proposed(c.registry.propose_threshold(c.signer(as_org, obj.passphrase()), k), obj)
+    _proposed(c.registry.propose_threshold(obj.signer(as_org), k), obj)
 
 
 @member.command("approve")
@@ -521,7 +525,7 @@ def propose_threshold(obj: Context, k: int, as_org: str) -> None:
 def member_approve(obj: Context, proposal_id: int, as_org: str) -> None:
     """Approve proposal PROPOSAL_ID."""
     c = obj.consortium()
-    executed = c.registry.approve(c.signer(as_org, obj.passphrase()), proposal_id)
+    executed = c.registry.approve(obj.signer(as_org), proposal_id)
     click.echo(f"approved proposal #{proposal_id}" + ("; it was carried out" if executed else ""))
 
 
@@ -532,7 +536,7 @@ def member_approve(obj: Context, proposal_id: int, as_org: str) -> None:
 def member_suspend(obj: Context, org: str, as_org: str) -> None:
     """Suspend (freeze) ORG at once: a regulator's supervisory power."""
     c = obj.consortium()
-    c.registry.suspend(c.signer(as_org, obj.passphrase()), org)
+    c.registry.suspend(obj.signer(as_org), org)
     click.echo(f"suspended {org}")
 
 
@@ -543,7 +547,7 @@ def member_suspend(obj: Context, org: str, as_org: str) -> None:
 def member_reinstate(obj: Context, org: str, as_org: str) -> None:
     """Reinstate a suspended ORG at once: a regulator's supervisory power."""
     c = obj.consortium()
-    c.registry.reinstate(c.signer(as_org, obj.passphrase()), org)
+    c.registry.reinstate(obj.signer(as_org), org)
     click.echo(f"reinstated {org}")
 
 
@@ -635,7 +639,7 @@ def asset_register(
     content, metadata = _digests(content_digest, content_file, metadata_digest, metadata_file)
     c = obj.consortium()
     c.assets.register_asset(
-        c.signer(as_org, obj.passphrase()),
+        obj.signer(as_org),
         asset_id,
         AssetKind[kind.upper()],
         content,
@@ -663,7 +667,7 @@ def asset_version(
     """Add a new version of ASSET_ID; earlier versions stay on record."""
     content, metadata = _digests(content_digest, content_file, metadata_digest, metadata_file)
     c = obj.consortium()
-    version = c.assets.add_version(c.signer(as_org, obj.passphrase()), asset_id, content, metadata, classification)
+    version = c.assets.add_version(obj.signer(as_org), asset_id, content, metadata, classification)
     click.echo(f"{asset_id} is now at version {version}")
 
 
@@ -734,7 +738,7 @@ def asset_transfer(obj: Context, action: str, asset_id: str, to_org: str | None,
     if action == "offer" and to_org is None:
         raise click.UsageError("offer needs --to ORG")
     c = obj.consortium()
-    signer = c.signer(as_org, obj.passphrase())
+    signer = obj.signer(as_org)
     if action == "offer":
         assert to_org is not None
         c.assets.offer_transfer(signer, asset_id, to_org)
@@ -833,7 +837,7 @@ def grant_create(
     c = obj.consortium()
     start = parse_time(not_before) if not_before else c.now()
     end = parse_time(expires) if expires else start + days * 86_400  # type: ignore[operator]
-    grant_id = c.grants.create_grant(c.signer(as_org, obj.passphrase()), asset_id, grantee, purpose, start, end, quota)
+    grant_id = c.grants.create_grant(obj.signer(as_org), asset_id, grantee, purpose, start, end, quota)
     click.echo(
         f"grant 0x{grant_id.hex()}: {grantee} may use {asset_id} for {purpose} "
         f"from {iso(start)} to {iso(end)}" + (f", {quota} calls" if quota else "")
@@ -849,7 +853,7 @@ def grant_revoke(obj: Context, grant_id: str, reason: int, as_org: str) -> None:
     """Revoke GRANT_ID (0x + 64 hex digits)."""
     c = obj.consortium()
     gid = parse_digest(grant_id, "grant id")
-    c.grants.revoke(c.signer(as_org, obj.passphrase()), gid, reason)
+    c.grants.revoke(obj.signer(as_org), gid, reason)
     click.echo(f"revoked grant 0x{gid.hex()} (reason {reason})")
 
 
