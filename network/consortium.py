@@ -30,7 +30,7 @@ from chain.ids import OrgId
 from chain.node.node import Genesis
 from chain.node.service import write_genesis
 from chain.tx import Signer
-from network.config import Catalogue, ConsortiumConfig, config_to_dict
+from network.config import Catalogue, ConsortiumConfig, config_to_dict, config_to_toml
 from network.description import FILENAME, ConsortiumDescription, MemberDescription, load_description
 from network.identity import create_org_identity, load_account_key
 from network.localchain import DEFAULT_PORT, LocalChain, start_node
@@ -134,8 +134,6 @@ def init_consortium(
 
 
 def _config_toml(config: ConsortiumConfig) -> str:
-    from network.config import config_to_toml
-
     return "# The consortium file this consortium was initialised from.\n" + config_to_toml(config)
 
 

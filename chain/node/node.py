@@ -236,9 +236,7 @@ class Node:
             try:
                 return int(self.chain.estimate_gas(tx, at))
             except Exception as exc:
-                output = (
-                    bytes(getattr(exc, "args", [b""])[0] or b"") if exc.args and isinstance(exc.args[0], bytes) else b""
-                )
+                output = bytes(exc.args[0]) if exc.args and isinstance(exc.args[0], bytes) else b""  # Revert(data)
                 raise ExecutionRevertedError(output, _revert_message(output, exc)) from exc
 
     def _child_header(self, header: BlockHeaderAPI) -> BlockHeaderAPI:
