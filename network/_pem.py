@@ -55,6 +55,8 @@ class OrgPaths:
     witness_pub: Path
     gateway_key: Path
     gateway_pub: Path
+    notary_key: Path
+    notary_pub: Path
 
     @classmethod
     def of(cls, root: Path, org_id: OrgId) -> OrgPaths:
@@ -83,6 +85,8 @@ class OrgPaths:
             witness_pub=keys / "witness.pub",
             gateway_key=keys / "gateway.pem",
             gateway_pub=keys / "gateway.pub",
+            notary_key=keys / "notary.pem",
+            notary_pub=keys / "notary.pub",
         )
 
     def private_dirs(self) -> tuple[Path, ...]:

@@ -12,6 +12,7 @@ For each member org :func:`create_org_identity` generates, under ``ROOT/orgs/<or
     keys/account.pem   keys/account.address         secp256k1 Ethereum account key (encrypted), address
     keys/witness.pem   keys/witness.pub             Ed25519 witness key (encrypted), raw public key in hex
     keys/gateway.pem   keys/gateway.pub             Ed25519 gateway signing key (encrypted), public key in hex
+    keys/notary.pem    keys/notary.pub              Ed25519 log key, used if the org runs the notary (encrypted), hex
 
 The CA's subject is ``O=<display name>, OU=<org id>, CN=ca.<org id>``. The admin certificate
 (``CN=Admin@<org id>``, CA:false, digitalSignature, clientAuth, SAN ``consortium://<org id>/Admin``) is issued
@@ -89,6 +90,7 @@ __all__ = [
     "load_account_key",
     "load_gateway_key",
     "load_identity_key",
+    "load_notary_key",
     "load_org_public",
     "load_passphrase",
     "load_witness_key",
@@ -132,6 +134,7 @@ class OrgPublic:
     account: str
     witness_public_key: bytes
     gateway_public_key: bytes
+    notary_public_key: bytes
 
     def __post_init__(self) -> None:
         check_name(self.org_id, "org id")
@@ -144,6 +147,7 @@ class OrgPublic:
             ("cert_fingerprint", self.cert_fingerprint),
             ("witness_public_key", self.witness_public_key),
             ("gateway_public_key", self.gateway_public_key),
+            ("notary_public_key", self.notary_public_key),
         ):
             if not isinstance(value, bytes) or len(value) != 32:
                 raise MalformedError(f"{what} must be 32 bytes")
@@ -163,6 +167,7 @@ class OrgPublic:
             "account": self.account,
             "witness_public_key": self.witness_public_key.hex(),
             "gateway_public_key": self.gateway_public_key.hex(),
+            "notary_public_key": self.notary_public_key.hex(),
         }
 
     @classmethod
@@ -189,6 +194,7 @@ class OrgPublic:
             account=text("account"),
             witness_public_key=hex32(text("witness_public_key"), "witness_public_key"),
             gateway_public_key=hex32(text("gateway_public_key"), "gateway_public_key"),
+            notary_public_key=hex32(text("notary_public_key"), "notary_public_key"),
         )
 
 
@@ -269,6 +275,7 @@ def load_org_public(root: Path, org_id: OrgId) -> OrgPublic:
     address = _read_line(paths, paths.account_address)
     witness = _read_line(paths, paths.witness_pub)
     gateway = _read_line(paths, paths.gateway_pub)
+    notary = _read_line(paths, paths.notary_pub)
     try:
         return OrgPublic(
             org_id=paths.org_id,
@@ -278,6 +285,7 @@ def load_org_public(root: Path, org_id: OrgId) -> OrgPublic:
             account=address,
             witness_public_key=hex32(witness, str(paths.witness_pub)),
             gateway_public_key=hex32(gateway, str(paths.gateway_pub)),
+            notary_public_key=hex32(notary, str(paths.notary_pub)),
         )
     except MalformedError as exc:
         raise MalformedError(f"identity of org {org_id!r} in {paths.org_dir}: {exc}") from None
@@ -302,6 +310,12 @@ def load_gateway_key(root: Path, org_id: OrgId, passphrase: bytes) -> ed25519.Ed
     """The org's Ed25519 gateway signing key."""
     paths = OrgPaths.of(root, org_id)
     return _load_ed25519(paths, paths.gateway_key, passphrase)
+
+
+def load_notary_key(root: Path, org_id: OrgId, passphrase: bytes) -> ed25519.Ed25519PrivateKey:
+    """The org's Ed25519 log key: signs checkpoints and receipts when the org runs the notary."""
+    paths = OrgPaths.of(root, org_id)
+    return _load_ed25519(paths, paths.notary_key, passphrase)
 
 
 def load_identity_key(root: Path, org_id: OrgId, passphrase: bytes) -> ec.EllipticCurvePrivateKey:
@@ -366,6 +380,7 @@ def _generate(
     address = eth_address(secp256k1_scalar(account_key))
     witness_key = ed25519.Ed25519PrivateKey.generate()
     gateway_key = ed25519.Ed25519PrivateKey.generate()
+    notary_key = ed25519.Ed25519PrivateKey.generate()
 
     ca_pem, admin_pem = cert_pem(ca_cert), cert_pem(admin_cert)
     public = OrgPublic(
@@ -376,6 +391,7 @@ def _generate(
         account=address,
         witness_public_key=raw_public(witness_key),
         gateway_public_key=raw_public(gateway_key),
+        notary_public_key=raw_public(notary_key),
     )
     files: list[tuple[Path, bytes, bool]] = [
         (paths.ca_cert, ca_pem.encode("ascii"), False),
@@ -391,6 +407,8 @@ def _generate(
         (paths.witness_pub, f"{public.witness_public_key.hex()}\n".encode("ascii"), False),
         (paths.gateway_key, encrypt(gateway_key, passphrase), True),
         (paths.gateway_pub, f"{public.gateway_public_key.hex()}\n".encode("ascii"), False),
+        (paths.notary_key, encrypt(notary_key, passphrase), True),
+        (paths.notary_pub, f"{public.notary_public_key.hex()}\n".encode("ascii"), False),
     ]
     return public, files
 

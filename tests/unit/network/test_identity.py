@@ -29,6 +29,7 @@ from network.identity import (
     load_account_key,
     load_gateway_key,
     load_identity_key,
+    load_notary_key,
     load_org_public,
     load_passphrase,
     load_witness_key,
@@ -81,6 +82,7 @@ def test_json_round_trip_both_ways(acme: OrgPublic) -> None:
         "account",
         "witness_public_key",
         "gateway_public_key",
+        "notary_public_key",
     }
     assert d["cert_fingerprint"] == "0x" + acme.cert_fingerprint.hex()
     assert d["witness_public_key"] == acme.witness_public_key.hex()
@@ -101,7 +103,14 @@ def test_from_json_accepts_upper_case_hex_and_crlf_pem(acme: OrgPublic) -> None:
 
 def test_layout_modes_and_contents(root: Path, acme: OrgPublic) -> None:
     paths = OrgPaths.of(root, ORG)
-    private = [paths.ca_key, paths.identity_key, paths.account_key, paths.witness_key, paths.gateway_key]
+    private = [
+        paths.ca_key,
+        paths.identity_key,
+        paths.account_key,
+        paths.witness_key,
+        paths.gateway_key,
+        paths.notary_key,
+    ]
     public = [
         paths.ca_cert,
         paths.msp_ca_cert,
@@ -111,6 +120,7 @@ def test_layout_modes_and_contents(root: Path, acme: OrgPublic) -> None:
         paths.account_address,
         paths.witness_pub,
         paths.gateway_pub,
+        paths.notary_pub,
     ]
     assert {p.relative_to(paths.org_dir).as_posix() for p in private + public} == {
         "ca/ca-cert.pem",
@@ -126,6 +136,8 @@ def test_layout_modes_and_contents(root: Path, acme: OrgPublic) -> None:
         "keys/witness.pub",
         "keys/gateway.pem",
         "keys/gateway.pub",
+        "keys/notary.pem",
+        "keys/notary.pub",
     }
     assert set(snapshot(paths.org_dir)) == {str(p.relative_to(paths.org_dir)) for p in private + public}
     for path in private:
@@ -144,6 +156,7 @@ def test_layout_modes_and_contents(root: Path, acme: OrgPublic) -> None:
     assert paths.account_address.read_text() == acme.account + "\n"
     assert paths.witness_pub.read_text() == acme.witness_public_key.hex() + "\n"
     assert paths.gateway_pub.read_text() == acme.gateway_public_key.hex() + "\n"
+    assert paths.notary_pub.read_text() == acme.notary_public_key.hex() + "\n"
     assert not [p for p in paths.org_dir.parent.iterdir() if p.name.startswith(".")]  # no temp dir left
 
 
@@ -160,7 +173,8 @@ def test_ed25519_and_identity_keys_match_public_parts(root: Path, acme: OrgPubli
     raw = serialization.Encoding.Raw, serialization.PublicFormat.Raw
     assert load_witness_key(root, ORG, PASS).public_key().public_bytes(*raw) == acme.witness_public_key
     assert load_gateway_key(root, ORG, PASS).public_key().public_bytes(*raw) == acme.gateway_public_key
-    assert acme.witness_public_key != acme.gateway_public_key
+    assert load_notary_key(root, ORG, PASS).public_key().public_bytes(*raw) == acme.notary_public_key
+    assert len({acme.witness_public_key, acme.gateway_public_key, acme.notary_public_key}) == 3
     identity = load_identity_key(root, ORG, PASS)
     assert isinstance(identity.curve, ec.SECP256R1)
     cert = x509.load_pem_x509_certificate(acme.admin_cert_pem.encode())
@@ -173,6 +187,7 @@ def test_ed25519_and_identity_keys_match_public_parts(root: Path, acme: OrgPubli
         (load_account_key, "keys/account.pem"),
         (load_witness_key, "keys/witness.pem"),
         (load_gateway_key, "keys/gateway.pem"),
+        (load_notary_key, "keys/notary.pem"),
         (load_identity_key, f"users/Admin@{ORG}/msp/keystore/key.pem"),
     ],
 )
@@ -474,6 +489,7 @@ def test_constructor_checks_lengths(acme: OrgPublic) -> None:
             account=acme.account,
             witness_public_key=acme.witness_public_key[:31],
             gateway_public_key=acme.gateway_public_key,
+            notary_public_key=acme.notary_public_key,
         )
 
 
