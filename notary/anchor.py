@@ -1,0 +1,208 @@
+"""Anchoring: the newest published checkpoint goes on chain through AuditAnchor, exactly once.
+
+Every ``interval`` seconds, or sooner once ``every_events`` entries arrived since the last anchor, the newest
+published checkpoint larger than the last anchored one is anchored as ``anchor(origin, size, root,
+SHA-256(checkpoint body))``. Exactly once, even across crashes:
+
+1. the transaction is built, signed, and its raw bytes, hash and nonce stored (state ``sent``) *before* it is
+   broadcast;
+2. on every step (and so after a restart) each ``sent`` anchor is resolved: a receipt found → ``confirmed``;
+   the chain already holds an anchor at that size (sent by an earlier life of this process) → ``confirmed``;
+   the nonce was consumed by something else → ``failed`` and a new anchor is made later; otherwise the same
+   raw bytes are broadcast again (the same nonce, so the chain accepts at most one of them).
+
+Chain unreachable → the step fails, the next one retries with exponential backoff; nothing is lost because
+the intent is on disk. After each confirmation the on-chain root at that size is compared with the log's own
+root: a mismatch raises a tamper alarm naming the size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from hexbytes import HexBytes
+from web3.exceptions import TransactionNotFound
+
+from chain.contracts import AuditAnchorClient
+from chain.errors import ChainError
+from chain.tx import Signer, build_transaction
+from notary.log.checkpoint import parse_checkpoint
+from notary.log.note import parse_note
+from notary.reader import LogReader
+from notary.store import CheckpointRow, LogStore
+
+log = logging.getLogger("notary.anchor")
+
+
+def checkpoint_digest(note: bytes) -> bytes:
+    """What AuditAnchor stores beside the root: SHA-256 of the checkpoint body (the note's text, no signatures)."""
+    return hashlib.sha256(parse_note(note).text.encode("utf-8")).digest()
+
+
+class Anchorer:
+    def __init__(
+        self,
+        store: LogStore,
+        reader: LogReader,
+        anchors: AuditAnchorClient,
+        signer: Signer,
+        origin: str,
+        interval: float = 10.0,
+        every_events: int = 100_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.reader = reader
+        self.anchors = anchors
+        self.signer = signer
+        self.origin = origin
+        self.interval = interval
+        self.every_events = every_events
+        self._clock = clock
+        self._last_attempt = 0.0
+        self.last_error: str | None = None
+        self._checked: set[int] = set()
+
+    @property
+    def _web3(self) -> Any:
+        return self.anchors.backend.web3
+
+    def step(self, force: bool = False) -> None:
+        """Resolve sent anchors, then anchor the newest published checkpoint if one is due."""
+        self._resolve()
+        candidate = self._due(force)
+        if candidate is not None:
+            self._send(candidate)
+            self._resolve()
+        self._check_roots()
+
+    def _due(self, force: bool) -> CheckpointRow | None:
+        published = self.store.latest_checkpoint(published=True)
+        if published is None:
+            return None
+        rows = [a for a in self.store.anchors() if a["state"] in ("sent", "confirmed")]
+        last = max((a["size"] for a in rows), default=0)
+        if published.size <= last or any(a["state"] == "sent" for a in rows):
+            return None
+        now = self._clock()
+        if force or now - self._last_attempt >= self.interval or published.size - last >= self.every_events:
+            self._last_attempt = now
+            return published
+        return None
+
+    def _send(self, checkpoint: CheckpointRow) -> None:
+        assert checkpoint.cosigned is not None
+        cp = parse_checkpoint(parse_note(checkpoint.note).text)
+        data = self.anchors.encode("anchor", self.origin, cp.size, cp.root, checkpoint_digest(checkpoint.note))
+        self.signer.forget_nonce()  # the chain's pending count is the truth after any restart or failure
+        tx = build_transaction(self.anchors.backend, self.signer, self.anchors.address, data, label="anchor")
+        signed = self.signer.account.sign_transaction(tx)  # type: ignore[arg-type]
+        tx_hash = "0x" + bytes(signed.hash).hex()
+        now_ms = int(self._clock() * 1000)
+        with self.store.transaction() as conn:
+            conn.execute("DELETE FROM anchors WHERE size = ? AND state = 'failed'", (cp.size,))
+            conn.execute(
+                "INSERT INTO anchors (size, tx_hash, raw_tx, nonce, state, sent_ms) VALUES (?, ?, ?, ?, 'sent', ?)",
+                (cp.size, tx_hash, bytes(signed.raw_transaction), int(tx["nonce"]), now_ms),
+            )
+        log.info("anchoring checkpoint %d in transaction %s", cp.size, tx_hash)
+        self._broadcast(bytes(signed.raw_transaction))
+
+    def _broadcast(self, raw: bytes) -> None:
+        try:
+            self._web3.eth.send_raw_transaction(raw)
+        except ValueError as exc:  # "already known", "nonce too low": resolution decides what it means
+            log.info("broadcast answered: %s", exc)
+
+    def _resolve(self) -> None:
+        for row in self.store.anchors(state="sent"):
+            self._resolve_one(row)
+
+    def _resolve_one(self, row: dict[str, Any]) -> None:
+        size = int(row["size"])
+        receipt = self._receipt(row["tx_hash"]) or self._wait(row["tx_hash"], 2.0)
+        if receipt is None:
+            on_chain = self.anchors.at_size(self.origin, size)
+            if on_chain is not None:  # anchored by an earlier life of this notary
+                block = self._web3.eth.get_block(on_chain.block_number)
+                self._confirm(size, on_chain.block_number, "0x" + bytes(block["hash"]).hex())
+                return
+            if self._nonce_used(int(row["nonce"])):
+                self._fail(size, "nonce taken by another transaction")
+                return
+            self._broadcast(bytes(row["raw_tx"]))  # never reached the chain, or dropped: the same bytes again
+            receipt = self._wait(row["tx_hash"], 5.0)
+            if receipt is None:
+                return  # still pending; the next step looks again
+        if receipt["status"] == 1:
+            self._confirm(size, int(receipt["blockNumber"]), "0x" + bytes(receipt["blockHash"]).hex())
+        else:
+            self._fail(size, "reverted")
+
+    def _receipt(self, tx_hash: str) -> Any:
+        try:
+            return self._web3.eth.get_transaction_receipt(HexBytes(tx_hash))
+        except TransactionNotFound:
+            return None
+
+    def _wait(self, tx_hash: str, timeout: float) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            receipt = self._receipt(tx_hash)
+            if receipt is not None:
+                return receipt
+            time.sleep(0.05)
+        return None
+
+    def _nonce_used(self, nonce: int) -> bool:
+        return int(self._web3.eth.get_transaction_count(self.signer.address, "latest")) > nonce
+
+    def _confirm(self, size: int, block_number: int, block_hash: str) -> None:
+        with self.store.transaction() as conn:
+            conn.execute(
+                "UPDATE anchors SET state = 'confirmed', block_number = ?, block_hash = ?, confirmed_ms = ? "
+                "WHERE size = ?",
+                (block_number, block_hash, int(self._clock() * 1000), size),
+            )
+        log.info("checkpoint %d anchored in block %d", size, block_number)
+
+    def _fail(self, size: int, why: str) -> None:
+        with self.store.transaction() as conn:
+            conn.execute("UPDATE anchors SET state = 'failed' WHERE size = ?", (size,))
+        log.warning("anchor of checkpoint %d failed (%s); a newer checkpoint will be anchored", size, why)
+
+    def _check_roots(self) -> None:
+        """Compare each confirmed anchor's on-chain root with the log's root at that size (once per anchor)."""
+        for row in self.store.anchors(state="confirmed"):
+            size = int(row["size"])
+            if size in self._checked:
+                continue
+            info = self.anchors.at_size(self.origin, size)
+            ours = self.reader.root_at(size)
+            if info is None or info.root_hash != ours:
+                found = "no anchor" if info is None else "root " + info.root_hash.hex()
+                message = f"tamper alarm: the chain holds {found} for size {size}; the log's root is {ours.hex()}"
+                log.error("ALARM %s", message)
+                self.store.add_alarm(int(self._clock() * 1000), "anchor-mismatch", size, message)
+            self._checked.add(size)
+
+    def run(self, stop: threading.Event, tick: float = 0.5) -> None:
+        backoff = tick
+        while not stop.wait(backoff):
+            try:
+                self.step()
+                self.last_error = None
+                backoff = tick
+            except (ChainError, OSError, ValueError) as exc:
+                self.last_error = f"{exc.__class__.__name__}: {exc}"
+                backoff = min(60.0, max(backoff * 2, 1.0))
+                log.warning("anchoring paused (%s); retrying in %.0f s", self.last_error, backoff)
+            except Exception as exc:  # the chain client can raise many things; keep trying, loudly
+                self.last_error = f"{exc.__class__.__name__}: {exc}"
+                backoff = min(60.0, max(backoff * 2, 1.0))
+                log.exception("anchoring step failed; retrying in %.0f s", backoff)

@@ -1,0 +1,49 @@
+"""Errors of the notary. The root and the verification errors come from the pure core (``notary.log.errors``);
+the service adds the refusals a gateway or reader can meet. HTTP statuses are chosen only in ``notary.api``."""
+
+from __future__ import annotations
+
+from notary.log.errors import (
+    ConsistencyProofError,
+    InclusionProofError,
+    MalformedError,
+    NotaryError,
+    RootMismatchError,
+    SignatureError,
+    UnknownKeyError,
+    VerificationError,
+)
+from notary.store import StorageFullError, StoreError
+
+__all__ = [
+    "BatchTooLargeError",
+    "ConflictError",
+    "ConsistencyProofError",
+    "InclusionProofError",
+    "MalformedError",
+    "NotFoundError",
+    "NotaryError",
+    "RootMismatchError",
+    "SignatureError",
+    "StorageFullError",
+    "StoreError",
+    "UnknownGatewayError",
+    "UnknownKeyError",
+    "VerificationError",
+]
+
+
+class UnknownGatewayError(NotaryError):
+    """A batch came from a gateway whose org has no gateway key in the consortium."""
+
+
+class BatchTooLargeError(NotaryError):
+    """A batch exceeds the byte or event limit; split it."""
+
+
+class ConflictError(NotaryError):
+    """An event id or a gateway sequence number was already used by a different event."""
+
+
+class NotFoundError(NotaryError):
+    """No such event, checkpoint or tile (yet)."""

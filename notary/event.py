@@ -1,0 +1,203 @@
+"""Audit events: the schema of one shared-service call and the canonical bytes of its log entry.
+
+An event describes a call, never its payload. The entry stored in the log is the event encoded as JSON in the
+canonical form of RFC 8785 (JCS) restricted to what the schema allows (objects, strings, integers, ``null``):
+keys sorted by code point, no insignificant whitespace, integers in plain decimal, strings in UTF-8 with only
+the escapes JSON requires. The leaf hash is RFC 9162's SHA-256(0x00 ‖ entry) over exactly those bytes.
+``docs/notary.md`` lists every field; this module is the executable form of that table.
+
+Validation collects every field error (``EventSchemaError.errors``, one ``{"loc", "msg"}`` per problem) so a
+gateway learns all that is wrong with an event at once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+from notary.log.errors import MalformedError
+
+SCHEMA_VERSION: Final = 1
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}\Z")
+_EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}\Z")
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}\Z")
+_DIGEST = re.compile(r"[0-9a-f]{64}\Z")
+_REASON = re.compile(r"[a-z][a-z0-9_]{0,39}\Z")
+_ROUTE = re.compile(r"/[\x21-\x7e]{0,255}\Z")
+_GATEWAY = re.compile(r"([a-z0-9][a-z0-9._-]{0,31})/([a-z0-9][a-z0-9._-]{0,31})\Z")
+_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_MAX_INT: Final = 2**53 - 1  # JCS numbers are IEEE doubles: larger integers would not round-trip
+
+DECISIONS: Final = ("allow", "deny")
+
+#: field → (kind, nullable). Kinds are checked by ``_CHECKS``.
+FIELDS: Final[dict[str, tuple[str, bool]]] = {
+    "v": ("version", False),
+    "event_id": ("event_id", False),
+    "traceparent": ("traceparent", False),
+    "time_ms": ("uint", False),
+    "caller_org": ("name", False),
+    "caller_identity": ("digest", False),
+    "provider_org": ("name", False),
+    "center": ("name", False),
+    "unit": ("name", False),
+    "api": ("name", False),
+    "method": ("method", False),
+    "route": ("route", False),
+    "asset_id": ("name", True),
+    "asset_version": ("uint", True),
+    "grant_id": ("uint", True),
+    "decision": ("decision", False),
+    "denial_reason": ("reason", True),
+    "request_digest": ("digest", False),
+    "response_digest": ("digest", True),
+    "status": ("status", False),
+    "latency_us": ("uint", False),
+    "gateway_id": ("gateway", False),
+    "gateway_seq": ("seq", False),
+}
+
+
+class EventSchemaError(MalformedError):
+    """An event failed validation; ``errors`` lists each problem as ``{"loc": [...], "msg": ...}``."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        self.errors = errors
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}{more}")
+
+
+def _is_int(value: object) -> bool:
+    return type(value) is int
+
+
+def _check(kind: str, value: object) -> str | None:
+    """``None`` if ``value`` is a valid ``kind``, else what is wrong with it."""
+    if kind in ("uint", "seq", "status", "version"):
+        if not _is_int(value):
+            return "must be an integer"
+        n: int = value  # type: ignore[assignment]
+        if kind == "version":
+            return None if n == SCHEMA_VERSION else f"unsupported schema version {n}; expected {SCHEMA_VERSION}"
+        if kind == "status":
+            return None if 100 <= n <= 599 else "must be an HTTP status code (100-599)"
+        low = 1 if kind == "seq" else 0
+        return None if low <= n <= _MAX_INT else f"must be between {low} and 2^53-1"
+    if not isinstance(value, str):
+        return "must be a string"
+    pattern = {
+        "name": _NAME,
+        "event_id": _EVENT_ID,
+        "traceparent": _TRACEPARENT,
+        "digest": _DIGEST,
+        "reason": _REASON,
+        "route": _ROUTE,
+        "gateway": _GATEWAY,
+    }.get(kind)
+    if pattern is not None:
+        if pattern.match(value) is None:
+            return _HINTS[kind]
+        if kind == "traceparent":
+            return _check_traceparent(value)
+        return None
+    if kind == "method":
+        return None if value in _METHODS else f"must be one of {', '.join(sorted(_METHODS))}"
+    if kind == "decision":
+        return None if value in DECISIONS else "must be 'allow' or 'deny'"
+    raise AssertionError(f"unknown field kind {kind}")
+
+
+def _check_traceparent(value: str) -> str | None:
+    match = _TRACEPARENT.match(value)
+    assert match is not None
+    if match.group(1) == "0" * 32 or match.group(2) == "0" * 16:
+        return "W3C traceparent with an all-zero trace id or parent id is invalid"
+    return None
+
+
+_HINTS: Final = {
+    "name": "must be a short name: 1-32 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit",
+    "event_id": "must be 1-64 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-', starting with a letter or digit",
+    "traceparent": "must be a W3C traceparent: 00-<32 hex>-<16 hex>-<2 hex>, lower case",
+    "digest": "must be 64 lower-case hex digits (HMAC-SHA256)",
+    "reason": "must be a reason code: 1-40 characters of a-z, 0-9 or '_', starting with a letter",
+    "route": "must be a path starting with '/', printable ASCII without spaces, at most 256 characters",
+    "gateway": "must be '<org id>/<gateway name>', both short names",
+}
+
+
+def validate_event(obj: object, loc: tuple[str | int, ...] = ()) -> dict[str, Any]:
+    """Return ``obj`` if it is a valid event, else raise :class:`EventSchemaError` listing every problem."""
+    if not isinstance(obj, Mapping):
+        raise EventSchemaError([{"loc": [*loc], "msg": "an event must be a JSON object"}])
+    errors: list[dict[str, Any]] = []
+    for key in obj:
+        if key not in FIELDS:
+            errors.append({"loc": [*loc, str(key)], "msg": "unknown field"})
+    for key, (kind, nullable) in FIELDS.items():
+        if key not in obj:
+            errors.append({"loc": [*loc, key], "msg": "field required" + (" (may be null)" if nullable else "")})
+            continue
+        value = obj[key]
+        if value is None:
+            if not nullable:
+                errors.append({"loc": [*loc, key], "msg": "must not be null"})
+            continue
+        problem = _check(kind, value)
+        if problem is not None:
+            errors.append({"loc": [*loc, key], "msg": problem})
+    if not errors:
+        errors.extend(_check_decision(obj, loc))
+    if errors:
+        raise EventSchemaError(errors)
+    return dict(obj)
+
+
+def _check_decision(obj: Mapping[str, Any], loc: tuple[str | int, ...]) -> list[dict[str, Any]]:
+    """Cross-field rules: an allowed call names its grant and no reason; a denied one names its reason."""
+    if obj["decision"] == "allow":
+        problems = []
+        if obj["denial_reason"] is not None:
+            problems.append({"loc": [*loc, "denial_reason"], "msg": "must be null when decision is 'allow'"})
+        if obj["grant_id"] is None:
+            problems.append({"loc": [*loc, "grant_id"], "msg": "an allowed call must name its grant"})
+        return problems
+    if obj["denial_reason"] is None:
+        return [{"loc": [*loc, "denial_reason"], "msg": "a denied call must give its reason"}]
+    return []
+
+
+def canonical_entry(event: Mapping[str, Any]) -> bytes:
+    """The entry bytes of a validated event: JCS (RFC 8785) over the schema's value types.
+
+    For objects of strings, integers below 2^53 and ``null``, Python's encoder with sorted keys, compact
+    separators and ``ensure_ascii=False`` produces exactly RFC 8785's output: the same key order (all keys are
+    ASCII, so UTF-16 and code-point order agree), the same escapes (``\\"``, ``\\\\``, ``\\b``, ``\\f``,
+    ``\\n``, ``\\r``, ``\\t``, other controls as lower-case ``\\u00xx``), and integers in plain decimal.
+    """
+    return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def parse_entry(data: bytes) -> dict[str, Any]:
+    """The event held by entry bytes; raises :class:`MalformedError` unless they are a valid event in
+    canonical form (so two different byte strings never claim to be the same event)."""
+    try:
+        obj = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise MalformedError(f"entry is not UTF-8 JSON: {exc}") from exc
+    event = validate_event(obj)
+    if canonical_entry(event) != data:
+        raise MalformedError("entry is not in canonical form (RFC 8785: sorted keys, no whitespace)")
+    return event
+
+
+def gateway_org(gateway_id: str) -> str:
+    """The org that runs a gateway: the part of ``<org id>/<gateway name>`` before the slash."""
+    match = _GATEWAY.match(gateway_id) if isinstance(gateway_id, str) else None
+    if match is None:
+        raise MalformedError(f"gateway id {gateway_id!r} {_HINTS['gateway']}")
+    return match.group(1)

@@ -1,0 +1,69 @@
+"""Reading the log: roots, inclusion and consistency proofs, tiles and entry bundles, from the stored tiles.
+
+Proofs read O(log n) hashes through :class:`notary.log.tiles.TileNodeReader`, which keeps a bounded cache of
+tiles (with their inner levels computed once), so memory stays flat at any log size. The sequencer calls
+:meth:`LogReader.invalidate` with the tiles each commit rewrote, so a cached right-edge tile never goes stale.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from notary.errors import MalformedError, NotFoundError
+from notary.log.hashing import HASH_SIZE, Hash32
+from notary.log.proof import prove_consistency, prove_inclusion, root_at
+from notary.log.tiles import TILE_WIDTH, TileNodeReader, format_entry_bundle
+from notary.store import LogStore
+
+
+class LogReader:
+    def __init__(self, store: LogStore, current_size: Callable[[], int] | None = None, cache_tiles: int = 4096) -> None:
+        self.store = store
+        self._current_size = current_size or store.size
+        self._nodes = TileNodeReader(store.tile, cache_tiles)
+        self._lock = threading.Lock()
+
+    def invalidate(self, tiles: dict[tuple[int, int], bytes]) -> None:
+        with self._lock:
+            for level, index in tiles:
+                self._nodes.invalidate(level, index)
+
+    def root_at(self, size: int) -> Hash32:
+        self._check_size(size)
+        with self._lock:
+            return root_at(size, self._nodes)
+
+    def inclusion(self, index: int, size: int) -> list[Hash32]:
+        self._check_size(size)
+        if not 0 <= index < size:
+            raise MalformedError(f"leaf index {index} is not in a tree of size {size}")
+        with self._lock:
+            return prove_inclusion(index, size, self._nodes)
+
+    def consistency(self, size1: int, size2: int) -> list[Hash32]:
+        self._check_size(size2)
+        if not 0 <= size1 <= size2:
+            raise MalformedError(f"no consistency proof from size {size1} to the smaller size {size2}")
+        with self._lock:
+            return prove_consistency(size1, size2, self._nodes)
+
+    def _check_size(self, size: int) -> None:
+        if size < 0:
+            raise MalformedError(f"tree size {size} is negative")
+        current = self._current_size()
+        if size > current:
+            raise NotFoundError(f"the log has {current} entries; there is no tree of size {size} yet")
+
+    def tile(self, level: int, index: int, width: int) -> bytes:
+        """The tile's hashes, ``width`` of them (256 for a full tile); a tile not yet that wide → NotFoundError."""
+        data = self.store.tile(level, index)
+        if len(data) < width * HASH_SIZE:
+            raise NotFoundError(f"tile {level}/{index} has {len(data) // HASH_SIZE} hashes, not {width}")
+        return data[: width * HASH_SIZE]
+
+    def entry_bundle(self, index: int, width: int) -> bytes:
+        entries = self.store.entries(index * TILE_WIDTH, width)
+        if len(entries) < width:
+            raise NotFoundError(f"entry bundle {index} has {len(entries)} entries, not {width}")
+        return format_entry_bundle(entries)

@@ -1,0 +1,145 @@
+"""Receipts: the notary's signed promise that an event is sequenced at an index and durably stored.
+
+One signature covers a whole batch, so receipts cost one Ed25519 signature per batch rather than per event.
+The notary signs, as a C2SP signed note with its log key, the statement::
+
+    consortium-ledger/receipt/v1
+    <log origin>
+    <first index> <count>
+    <base64 RFC 9162 root of the batch's leaf hashes, in index order>
+    <time: milliseconds since the Unix epoch>
+    <maximum merge delay: seconds>
+
+A receipt for one event is that note plus the event's leaf hash, its index, and the RFC 9162 inclusion proof of
+the leaf at position ``index - first`` in the batch's own tree of ``count`` leaves. It promises that a checkpoint
+published within the maximum merge delay of ``time`` includes the leaf at ``index``. The statement's first line
+differs from any checkpoint origin we use, so a receipt can never be mistaken for a checkpoint.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from notary.log.errors import MalformedError
+from notary.log.hashing import root_of
+from notary.log.note import NoteSigner, NoteVerifier, open_note, sign_note
+from notary.log.proof import MemoryNodeReader, prove_inclusion, verify_inclusion
+
+RECEIPT_HEADER = "consortium-ledger/receipt/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class BatchStatement:
+    origin: str
+    first: int
+    count: int
+    root: bytes
+    time_ms: int
+    mmd_s: int
+
+    def to_text(self) -> str:
+        root = base64.b64encode(self.root).decode("ascii")
+        return (
+            f"{RECEIPT_HEADER}\n{self.origin}\n{self.first} {self.count}\n{root}\n{self.time_ms}\n{self.mmd_s}\n"
+        )
+
+    @classmethod
+    def from_text(cls, text: str) -> BatchStatement:
+        lines = text.split("\n")
+        if len(lines) != 7 or lines[6] != "" or lines[0] != RECEIPT_HEADER:
+            raise MalformedError(f"not a {RECEIPT_HEADER} statement")
+        try:
+            first_s, count_s = lines[2].split(" ")
+            first, count, time_ms, mmd = (_decimal(s) for s in (first_s, count_s, lines[4], lines[5]))
+            root = base64.b64decode(lines[3], validate=True)
+        except (ValueError, binascii.Error) as exc:
+            raise MalformedError(f"malformed receipt statement: {exc}") from exc
+        if len(root) != 32 or base64.b64encode(root).decode() != lines[3] or count < 1 or not lines[1]:
+            raise MalformedError("malformed receipt statement: bad root, count or origin")
+        return cls(lines[1], first, count, root, time_ms, mmd)
+
+
+def _decimal(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or (len(text) > 1 and text[0] == "0") or len(text) > 19:
+        raise ValueError(f"not a canonical decimal: {text!r}")
+    return int(text)
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """One event's receipt: its index and leaf hash, the signed batch statement and the path into the batch."""
+
+    event_id: str
+    index: int
+    leaf_hash: bytes
+    note: bytes  # the signed BatchStatement
+    proof: tuple[bytes, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        statement = BatchStatement.from_text(self.note.decode("utf-8").split("\n\n", 1)[0] + "\n")
+        return {
+            "event_id": self.event_id,
+            "origin": statement.origin,
+            "index": self.index,
+            "leaf_hash": base64.b64encode(self.leaf_hash).decode("ascii"),
+            "time_ms": statement.time_ms,
+            "mmd_s": statement.mmd_s,
+            "batch_note": self.note.decode("utf-8"),
+            "batch_proof": [base64.b64encode(h).decode("ascii") for h in self.proof],
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Receipt:
+        try:
+            return cls(
+                event_id=str(data["event_id"]),
+                index=int(data["index"]),
+                leaf_hash=base64.b64decode(data["leaf_hash"], validate=True),
+                note=str(data["batch_note"]).encode("utf-8"),
+                proof=tuple(base64.b64decode(h, validate=True) for h in data["batch_proof"]),
+            )
+        except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+            raise MalformedError(f"malformed receipt: {exc.__class__.__name__}: {exc}") from exc
+
+
+def sign_batch(signer: NoteSigner, statement: BatchStatement) -> bytes:
+    return sign_note(statement.to_text(), [signer])
+
+
+def batch_receipts(event_ids: Sequence[str], first: int, leaf_hashes: Sequence[bytes], note: bytes) -> list[Receipt]:
+    """Receipts for a batch committed at ``first`` with these leaf hashes (all of the batch, in index order)."""
+    reader = MemoryNodeReader(list(leaf_hashes))
+    size = len(leaf_hashes)
+    return [
+        Receipt(event_id, first + i, leaf_hashes[i], note, tuple(prove_inclusion(i, size, reader)))
+        for i, event_id in enumerate(event_ids)
+    ]
+
+
+def batch_receipt(event_id: str, index: int, first: int, leaf_hashes: Sequence[bytes], note: bytes) -> Receipt:
+    """The receipt of the one event at ``index`` of a batch committed at ``first``."""
+    position = index - first
+    proof = prove_inclusion(position, len(leaf_hashes), MemoryNodeReader(list(leaf_hashes)))
+    return Receipt(event_id, index, leaf_hashes[position], note, tuple(proof))
+
+
+def batch_root(leaf_hashes: Sequence[bytes]) -> bytes:
+    return root_of(list(leaf_hashes))
+
+
+def verify_receipt(receipt: Receipt, verifier: NoteVerifier) -> BatchStatement:
+    """Check the notary's signature and the leaf's path into the signed batch root; return the statement.
+
+    Raises a :class:`notary.log.errors.VerificationError` subclass when a check fails."""
+    note, _ = open_note(receipt.note, [verifier])
+    statement = BatchStatement.from_text(note.text)
+    if not statement.first <= receipt.index < statement.first + statement.count:
+        raise MalformedError(
+            f"receipt index {receipt.index} outside its batch [{statement.first}, {statement.first + statement.count})"
+        )
+    verify_inclusion(receipt.leaf_hash, receipt.index - statement.first, statement.count, receipt.proof, statement.root)
+    return statement

@@ -1,0 +1,307 @@
+"""Sequencing: a gateway's signed batch of events becomes durable, numbered log entries with receipts.
+
+A batch is checked in this order, and refused as a whole on the first failing step (nothing is written):
+size limit → the gateway's org has a registered key → the Ed25519 signature over
+``consortium-ledger/batch/v1\\n`` ‖ body → JSON shape → every event's schema (all field errors at once), its
+gateway and provider, its time within the accepted window → duplicates → the gateway's sequence numbers.
+
+An event id seen before returns the original index and receipt (the same content) or a conflict (different
+content); it never becomes a second leaf. A gateway's sequence numbers must increase; a jump is recorded as a
+gap, reported, and may be filled later by the missing events; a number already used is a conflict.
+
+The new entries are integrated into the tree in the same transaction (so the store's tree size always equals
+its number of entries), and receipts are answered only after that transaction has committed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from notary.errors import (
+    BatchTooLargeError,
+    ConflictError,
+    MalformedError,
+    NotFoundError,
+    SignatureError,
+    UnknownGatewayError,
+)
+from notary.event import EventSchemaError, canonical_entry, gateway_org, validate_event
+from notary.integrate import TileWriter
+from notary.log.hashing import hash_leaf, root_of
+from notary.log.note import NoteSigner
+from notary.receipt import BatchStatement, Receipt, batch_receipt, batch_receipts, sign_batch
+from notary.store import EntryRow, LogStore
+
+BATCH_CONTEXT = b"consortium-ledger/batch/v1\n"
+MAX_BATCH_BYTES = 16 * 1024 * 1024
+MAX_BATCH_EVENTS = 10_000
+_MAX_ERRORS = 100
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class SequencerSettings:
+    origin: str
+    mmd_s: int = 10
+    window_past_ms: int = 7 * DAY_MS  # events older than this are refused: an outbox may drain after days
+    window_future_ms: int = 300_000  # and events from more than 5 minutes in the future
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    receipts: list[Receipt]
+    new: int
+    duplicates: int
+    gaps: list[tuple[int, int]] = field(default_factory=list)  # gaps this batch revealed, (first, last)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "new": self.new,
+            "duplicates": self.duplicates,
+            "gaps": [{"first": a, "last": b} for a, b in self.gaps],
+            "receipts": [r.to_json() for r in self.receipts],
+        }
+
+
+def sign_batch_body(private_key: Any, body: bytes) -> bytes:
+    """A gateway's signature over a batch body (an ``Ed25519PrivateKey``)."""
+    signature: bytes = private_key.sign(BATCH_CONTEXT + body)
+    return signature
+
+
+def encode_batch(gateway_id: str, events: Sequence[Mapping[str, Any]]) -> bytes:
+    return json.dumps({"gateway": gateway_id, "events": list(events)}, separators=(",", ":")).encode("utf-8")
+
+
+class Sequencer:
+    """Turns verified batches into entries; one writer at a time, reads from any thread."""
+
+    def __init__(
+        self,
+        store: LogStore,
+        signer: NoteSigner,
+        settings: SequencerSettings,
+        gateway_keys: Mapping[str, bytes],
+        clock: Callable[[], float] = time.time,
+        on_commit: Callable[[dict[tuple[int, int], bytes]], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self._signer = signer
+        self._keys = {org: Ed25519PublicKey.from_public_bytes(k) for org, k in gateway_keys.items()}
+        self._clock = clock
+        self._on_commit = on_commit
+        self._lock = threading.Lock()
+        size = store.size()
+        self._writer = TileWriter(size, store.edge_tiles(size))
+        self._last_seq = store.gateways()
+        self._gaps: dict[str, list[tuple[int, int, int]]] = {}
+        for gateway, first, last, found in store.gaps():
+            self._gaps.setdefault(gateway, []).append((first, last, found))
+        self._last_time = store.last_batch_time()
+
+    @property
+    def size(self) -> int:
+        return self._writer.size
+
+    def now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    # ------------------------------------------------------------------------------------------ submit
+
+    def submit(self, gateway_id: str, body: bytes, signature: bytes) -> BatchResult:
+        if len(body) > MAX_BATCH_BYTES:
+            raise BatchTooLargeError(f"batch of {len(body)} bytes exceeds the limit of {MAX_BATCH_BYTES}; split it")
+        key = self._gateway_key(gateway_id)
+        try:
+            key.verify(signature, BATCH_CONTEXT + body)
+        except InvalidSignature:
+            raise SignatureError(f"batch signature does not verify with the gateway key of {gateway_id!r}") from None
+        events = self._parse(gateway_id, body)
+        rows = self._validate(gateway_id, events)
+        with self._lock:
+            return self._sequence(gateway_id, rows)
+
+    def _gateway_key(self, gateway_id: str) -> Ed25519PublicKey:
+        try:
+            org = gateway_org(gateway_id)
+        except MalformedError as exc:
+            raise UnknownGatewayError(str(exc)) from None
+        key = self._keys.get(org)
+        if key is None:
+            raise UnknownGatewayError(f"gateway {gateway_id!r}: org {org!r} has no gateway key in the consortium")
+        return key
+
+    def _parse(self, gateway_id: str, body: bytes) -> list[Any]:
+        try:
+            batch = json.loads(body)
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise EventSchemaError([{"loc": [], "msg": f"body is not UTF-8 JSON: {exc}"}]) from None
+        if not isinstance(batch, dict) or set(batch) != {"gateway", "events"}:
+            raise EventSchemaError([{"loc": [], "msg": "a batch is an object with exactly 'gateway' and 'events'"}])
+        if batch["gateway"] != gateway_id:
+            raise EventSchemaError([{"loc": ["gateway"], "msg": f"must equal the signing gateway {gateway_id!r}"}])
+        events = batch["events"]
+        if not isinstance(events, list) or not events:
+            raise EventSchemaError([{"loc": ["events"], "msg": "must be a non-empty list"}])
+        if len(events) > MAX_BATCH_EVENTS:
+            raise BatchTooLargeError(f"batch of {len(events)} events exceeds the limit of {MAX_BATCH_EVENTS}")
+        return events
+
+    def _validate(self, gateway_id: str, events: list[Any]) -> list[tuple[str, int, bytes]]:
+        org = gateway_org(gateway_id)
+        now = self.now_ms()
+        low, high = now - self.settings.window_past_ms, now + self.settings.window_future_ms
+        errors: list[dict[str, Any]] = []
+        rows: list[tuple[str, int, bytes]] = []
+        seen: set[str] = set()
+        for i, obj in enumerate(events):
+            loc: tuple[str | int, ...] = ("events", i)
+            try:
+                event = validate_event(obj, loc)
+            except EventSchemaError as exc:
+                errors.extend(exc.errors)
+                if len(errors) >= _MAX_ERRORS:
+                    break
+                continue
+            if event["gateway_id"] != gateway_id:
+                errors.append({"loc": [*loc, "gateway_id"], "msg": f"must be the batch's gateway {gateway_id!r}"})
+            if event["provider_org"] != org:
+                errors.append({"loc": [*loc, "provider_org"], "msg": f"a gateway of {org!r} records calls to {org!r}"})
+            if not low <= event["time_ms"] <= high:
+                errors.append({"loc": [*loc, "time_ms"], "msg": f"outside the accepted window [{low}, {high}]"})
+            if event["event_id"] in seen:
+                errors.append({"loc": [*loc, "event_id"], "msg": "appears twice in the batch"})
+            seen.add(event["event_id"])
+            rows.append((event["event_id"], event["gateway_seq"], canonical_entry(event)))
+        if errors:
+            raise EventSchemaError(errors[:_MAX_ERRORS])
+        return rows
+
+    def _sequence(self, gateway_id: str, rows: list[tuple[str, int, bytes]]) -> BatchResult:
+        existing = self.store.entries_by_id([r[0] for r in rows])
+        new = []
+        for event_id, seq, data in rows:
+            old = existing.get(event_id)
+            if old is None:
+                new.append((event_id, seq, data))
+            elif old.data != data:
+                raise ConflictError(f"event id {event_id!r} was already logged at index {old.index} with other content")
+        last, gaps, revealed = self._check_sequence(gateway_id, [r[1] for r in new])
+        receipts: dict[str, Receipt] = {}
+        if new:
+            receipts.update(self._commit(gateway_id, new, last, gaps))
+        receipts.update(self._receipts_of(list(existing.values())))
+        result = [receipts[r[0]] for r in rows]
+        return BatchResult(result, len(new), len(rows) - len(new), revealed)
+
+    def _check_sequence(
+        self, gateway_id: str, seqs: list[int]
+    ) -> tuple[int, list[tuple[int, int, int]], list[tuple[int, int]]]:
+        """The gateway's new last sequence number and gap list after ``seqs``, and the gaps newly revealed."""
+        last = self._last_seq.get(gateway_id, 0)
+        gaps = list(self._gaps.get(gateway_id, []))
+        revealed: list[tuple[int, int]] = []
+        previous = 0
+        now = self.now_ms()
+        for seq in seqs:
+            if seq <= previous:
+                raise EventSchemaError([{"loc": ["events"], "msg": "gateway_seq must increase within a batch"}])
+            previous = seq
+            if seq > last:
+                if seq > last + 1:
+                    gaps.append((last + 1, seq - 1, now))
+                    revealed.append((last + 1, seq - 1))
+                last = seq
+                continue
+            for k, (a, b, found) in enumerate(gaps):
+                if a <= seq <= b:
+                    gaps[k : k + 1] = [g for g in ((a, seq - 1, found), (seq + 1, b, found)) if g[0] <= g[1]]
+                    break
+            else:
+                raise ConflictError(
+                    f"gateway {gateway_id!r}: sequence number {seq} was already used (last sequenced: {last})"
+                )
+        return last, gaps, revealed
+
+    def _commit(
+        self, gateway_id: str, new: list[tuple[str, int, bytes]], last: int, gaps: list[tuple[int, int, int]]
+    ) -> dict[str, Receipt]:
+        writer = self._writer.copy()
+        first = writer.size
+        leaves = [hash_leaf(data) for _, _, data in new]
+        tiles = writer.append(leaves)
+        time_ms = max(self.now_ms(), self._last_time)
+        statement = BatchStatement(self.settings.origin, first, len(new), root_of(leaves), time_ms, self.settings.mmd_s)
+        note = sign_batch(self._signer, statement)
+        with self.store.transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO batches (gateway, first, count, time_ms, note) VALUES (?, ?, ?, ?, ?)",
+                (gateway_id, first, len(new), time_ms, note),
+            )
+            batch_id = cursor.lastrowid
+            conn.executemany(
+                "INSERT INTO entries (idx, event_id, gateway, seq, batch, data) VALUES (?, ?, ?, ?, ?, ?)",
+                [(first + i, eid, gateway_id, seq, batch_id, data) for i, (eid, seq, data) in enumerate(new)],
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO tiles (level, idx, data) VALUES (?, ?, ?)",
+                [(level, index, data) for (level, index), data in tiles.items()],
+            )
+            conn.execute("INSERT OR REPLACE INTO gateways (id, last_seq) VALUES (?, ?)", (gateway_id, last))
+            if gaps != self._gaps.get(gateway_id, []):
+                conn.execute("DELETE FROM gaps WHERE gateway = ?", (gateway_id,))
+                conn.executemany(
+                    "INSERT INTO gaps (gateway, first, last, found_ms) VALUES (?, ?, ?, ?)",
+                    [(gateway_id, a, b, t) for a, b, t in gaps],
+                )
+        self._writer = writer
+        self._last_seq[gateway_id] = last
+        self._gaps[gateway_id] = gaps
+        self._last_time = time_ms
+        if self._on_commit is not None:
+            self._on_commit(tiles)
+        receipts = batch_receipts([eid for eid, _, _ in new], first, leaves, note)
+        return {r.event_id: r for r in receipts}
+
+    # ------------------------------------------------------------------------------------------ reads
+
+    def receipt(self, event_id: str) -> Receipt:
+        """The receipt of a logged event, rebuilt from its batch."""
+        row = self.store.entries_by_id([event_id]).get(event_id)
+        if row is None:
+            raise NotFoundError(f"no event {event_id!r} in the log")
+        return self._receipts_of([row])[event_id]
+
+    def _receipts_of(self, rows: list[EntryRow]) -> dict[str, Receipt]:
+        """Receipts of logged entries, reading each batch they belong to once."""
+        by_batch: dict[int, list[EntryRow]] = {}
+        for row in rows:
+            by_batch.setdefault(row.batch, []).append(row)
+        receipts: dict[str, Receipt] = {}
+        for batch_id, members in by_batch.items():
+            batch = self.store.batch(batch_id)
+            leaves = [hash_leaf(d) for d in self.store.entries(batch.first, batch.count)]
+            for row in members:
+                receipts[row.event_id] = batch_receipt(row.event_id, row.index, batch.first, leaves, batch.note)
+        return receipts
+
+    def batch_statement(self, batch_id: int) -> BatchStatement:
+        batch = self.store.batch(batch_id)
+        return BatchStatement.from_text(batch.note.decode("utf-8").split("\n\n", 1)[0] + "\n")
+
+    def gaps(self) -> dict[str, list[tuple[int, int, int]]]:
+        with self._lock:
+            return {g: list(v) for g, v in self._gaps.items() if v}
+
+    def last_seqs(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._last_seq)

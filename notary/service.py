@@ -1,0 +1,233 @@
+"""The notary service: the store, the sequencer, the reader, the checkpointer and the anchorer, wired together.
+
+Settings are explicit values (keys, witnesses, policy, chain client); reading them from a consortium directory
+is the job of ``network`` (which knows about identities). ``run`` serves the API with uvicorn and runs the
+checkpoint and anchor loops in background threads.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from chain.contracts import AuditAnchorClient
+from chain.tx import Signer
+from notary.anchor import Anchorer
+from notary.checkpointer import Checkpointer, Witness, WitnessPolicy
+from notary.errors import NotaryError, NotFoundError
+from notary.log.note import NoteSigner, format_vkey
+from notary.reader import LogReader
+from notary.sequencer import Sequencer, SequencerSettings
+from notary.store import CheckpointRow, LogStore
+
+log = logging.getLogger("notary")
+
+DB_NAME = "notary.db"
+
+
+@dataclass(frozen=True)
+class AnchorSettings:
+    client: AuditAnchorClient
+    signer: Signer
+    interval: float = 10.0
+    every_events: int = 100_000
+
+
+@dataclass(frozen=True)
+class NotarySettings:
+    directory: Path
+    origin: str
+    log_key: Ed25519PrivateKey
+    gateway_keys: Mapping[str, bytes]  # org id → raw Ed25519 public key of its gateways
+    witnesses: Sequence[Witness]
+    policy: WitnessPolicy
+    mmd_s: int = 10
+    checkpoint_interval: float = 0.5
+    anchor: AnchorSettings | None = None
+    cache_tiles: int = 4096
+    max_pages: int | None = None  # a cap on the database size, for tests of a full disk
+    clock: Callable[[], float] = field(default=time.time)
+
+
+class NotaryService:
+    def __init__(self, settings: NotarySettings) -> None:
+        self.settings = settings
+        self.origin = settings.origin
+        self.signer = NoteSigner(settings.origin, settings.log_key)
+        self.store = LogStore(settings.directory / DB_NAME, max_pages=settings.max_pages)
+        self._check_identity()
+        self.sequencer = Sequencer(
+            self.store,
+            self.signer,
+            SequencerSettings(settings.origin, settings.mmd_s),
+            settings.gateway_keys,
+            clock=settings.clock,
+            on_commit=self._committed,
+        )
+        self.reader = LogReader(self.store, lambda: self.sequencer.size, settings.cache_tiles)
+        self.checkpointer = Checkpointer(
+            self.store,
+            self.reader,
+            self.signer,
+            settings.origin,
+            settings.witnesses,
+            settings.policy,
+            lambda: self.sequencer.size,
+            clock=settings.clock,
+        )
+        self.anchorer: Anchorer | None = None
+        if settings.anchor is not None:
+            a = settings.anchor
+            self.anchorer = Anchorer(
+                self.store, self.reader, a.client, a.signer, settings.origin, a.interval, a.every_events, settings.clock
+            )
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def _committed(self, tiles: dict[tuple[int, int], bytes]) -> None:
+        self.reader.invalidate(tiles)
+
+    def _check_identity(self) -> None:
+        """A log never silently changes its origin or key (the CVE-2022-39199 pattern): the first start records
+        both, and a later start with another origin or key refuses to serve this store."""
+        vkey = format_vkey(self.origin, self.signer.public_key)
+        known = self.store.meta("vkey")
+        if known is None:
+            self.store.set_meta("vkey", vkey)
+        elif known != vkey:
+            raise NotaryError(
+                f"this notary store belongs to the log {known!r}, not {vkey!r}: a log may not change its origin or "
+                "key; start a new log in a new directory"
+            )
+
+    @property
+    def vkey(self) -> str:
+        return format_vkey(self.origin, self.signer.public_key)
+
+    # ------------------------------------------------------------------------------------------ loops
+
+    def start(self) -> None:
+        loops: list[tuple[str, Callable[[], None]]] = [
+            ("checkpointer", lambda: self.checkpointer.run(self._stop, self.settings.checkpoint_interval)),
+        ]
+        if self.anchorer is not None:
+            anchorer = self.anchorer
+            loops.append(("anchorer", lambda: anchorer.run(self._stop)))
+        for name, target in loops:
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self.checkpointer.close()
+        self.store.close()
+
+    # ------------------------------------------------------------------------------------------ reads
+
+    def checkpoint_for(self, index: int, size: int | None) -> CheckpointRow:
+        """The published checkpoint to prove ``index`` against: of ``size`` if given, else the latest."""
+        row = self.store.checkpoint(size) if size is not None else self.store.latest_checkpoint(published=True)
+        if row is None or row.cosigned is None:
+            what = f"of size {size}" if size is not None else "yet"
+            raise NotFoundError(f"no published checkpoint {what}")
+        if index >= row.size:
+            raise NotFoundError(
+                f"leaf {index} is not in the published checkpoint of size {row.size} yet; retry within "
+                f"{self.settings.mmd_s} s"
+            )
+        return row
+
+    def checkpoint_json(self, row: CheckpointRow) -> dict[str, Any]:
+        anchor = next((a for a in self.store.anchors() if a["size"] == row.size), None)
+        return {
+            "size": row.size,
+            "root": base64.b64encode(row.root).decode("ascii"),
+            "time_ms": row.time_ms,
+            "published_ms": row.published_ms,
+            "cosigners": (row.cosigners or "").split(",") if row.cosigners else [],
+            "note": (row.cosigned or row.note).decode("utf-8"),
+            "anchor": None if anchor is None else {k: v for k, v in anchor.items() if k != "raw_tx"},
+        }
+
+    def evidence(self, event_id: str) -> dict[str, Any]:
+        from notary.evidence import build_evidence
+
+        return build_evidence(self, event_id)
+
+    def health(self) -> dict[str, Any]:
+        published = self.store.latest_checkpoint(published=True)
+        signed = self.store.latest_checkpoint(published=False)
+        anchors = self.store.anchors()
+        confirmed = [a for a in anchors if a["state"] == "confirmed"]
+        return {
+            "origin": self.origin,
+            "vkey": self.vkey,
+            "size": self.sequencer.size,
+            "signed_size": signed.size if signed else 0,
+            "published_size": published.size if published else 0,
+            "published_ms": published.published_ms if published else None,
+            "witnesses": {
+                org: {"status": a.status, "detail": a.detail}
+                for org, a in sorted(self.checkpointer.last_answers.items())
+            },
+            "policy": self.checkpointer.policy.describe(),
+            "anchored_size": max((a["size"] for a in confirmed), default=0),
+            "anchoring": None if self.anchorer is None else {"last_error": self.anchorer.last_error},
+            "gaps": sum(len(v) for v in self.sequencer.gaps().values()),
+            "alarms": len(self.store.alarms()),
+        }
+
+    def metrics_text(self) -> str:
+        h = self.health()
+        lines = [
+            "# TYPE notary_tree_size gauge",
+            f"notary_tree_size {h['size']}",
+            "# TYPE notary_published_size gauge",
+            f"notary_published_size {h['published_size']}",
+            "# TYPE notary_anchored_size gauge",
+            f"notary_anchored_size {h['anchored_size']}",
+            "# TYPE notary_gaps gauge",
+            f"notary_gaps {h['gaps']}",
+            "# TYPE notary_alarms gauge",
+            f"notary_alarms {h['alarms']}",
+            "# TYPE notary_witness_up gauge",
+        ]
+        for org, answer in h["witnesses"].items():
+            lines.append(f'notary_witness_up{{witness="{org}"}} {1 if answer["status"] == 200 else 0}')
+        return "\n".join(lines) + "\n"
+
+
+def configure_logging() -> None:
+    """One JSON object per line on stderr, like the chain node's log."""
+    from chain.node.service import JsonFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+def run(settings: NotarySettings, host: str, port: int) -> None:
+    """Serve the notary until interrupted."""
+    import uvicorn
+
+    from notary.api import create_app
+
+    service = NotaryService(settings)
+    service.start()
+    try:
+        uvicorn.run(create_app(service), host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        service.stop()

@@ -1,0 +1,149 @@
+"""Anchoring published checkpoints through AuditAnchor: exactly once across crashes, tamper alarms, outages.
+
+Runs on every chain backend of ``tests/conftest.py`` (eth-tester, anvil, the embedded node)."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import Consortium
+from notary_events import event
+from notary_world import GATEWAY, ORIGIN, LogWorld
+from web3 import HTTPProvider, Web3
+
+from chain.contracts import AuditAnchorClient
+from chain.tx import Signer
+from notary.anchor import Anchorer, checkpoint_digest
+from notary.sequencer import encode_batch, sign_batch_body
+from notary.service import AnchorSettings, NotaryService
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[LogWorld]:
+    w = LogWorld(tmp_path)
+    yield w
+    w.close()
+
+
+class DeadChain:
+    """A chain nobody answers for: the discard port on loopback."""
+
+    def __init__(self, chain_id: int) -> None:
+        self.web3 = Web3(HTTPProvider("http://127.0.0.1:9", request_kwargs={"timeout": 1}))
+        self.chain_id = chain_id
+
+
+def grow(service: NotaryService, world: LogWorld, first_seq: int, count: int) -> None:
+    now = int(time.time() * 1000)
+    events = [event(event_id=f"ev-{first_seq + i}", gateway_seq=first_seq + i, time_ms=now) for i in range(count)]
+    body = encode_batch(GATEWAY, events)
+    service.sequencer.submit(GATEWAY, body, sign_batch_body(world.gateway_key, body))
+    assert service.checkpointer.round() is not None
+
+
+def anchored(consortium: Consortium, world: LogWorld, **kw: float) -> NotaryService:
+    settings = AnchorSettings(consortium.anchors, Signer(consortium.deployer.account), interval=kw.get("interval", 0))
+    return world.notary(settings)
+
+
+def test_a_published_checkpoint_is_anchored_once_and_matches_the_log(consortium: Consortium, world: LogWorld) -> None:
+    service = anchored(consortium, world)
+    assert service.anchorer is not None
+    grow(service, world, 1, 20)
+    service.anchorer.step(force=True)
+    info = consortium.anchors.at_size(ORIGIN, 20)
+    assert info is not None and info.root_hash == service.reader.root_at(20)
+    row = service.store.checkpoint(20)
+    assert row is not None and info.checkpoint_digest == checkpoint_digest(row.note)
+    service.anchorer.step(force=True)  # nothing new: no second anchor
+    assert consortium.anchors.count(ORIGIN) == 1
+    assert [a["state"] for a in service.store.anchors()] == ["confirmed"]
+    assert service.store.alarms() == []
+    service.stop()
+
+
+@pytest.mark.parametrize("broadcast_before_crash", [True, False])
+def test_killed_between_sending_and_recording_the_anchor_lands_exactly_once(
+    consortium: Consortium, world: LogWorld, broadcast_before_crash: bool
+) -> None:
+    """Failure catalogue 12: the intent is stored before the broadcast; a new life resolves it."""
+    service = anchored(consortium, world)
+    anchorer = service.anchorer
+    assert anchorer is not None
+    grow(service, world, 1, 8)
+    checkpoint = service.store.latest_checkpoint(published=True)
+    assert checkpoint is not None
+    if not broadcast_before_crash:  # the process died right after storing the signed transaction
+        anchorer._broadcast = lambda raw: None  # type: ignore[method-assign]
+    anchorer._send(checkpoint)  # ... and before it looked for the receipt
+    assert [a["state"] for a in service.store.anchors()] == ["sent"]
+    service.stop()
+
+    reborn = anchored(consortium, world)
+    assert reborn.anchorer is not None
+    reborn.anchorer.step()
+    assert [a["state"] for a in reborn.store.anchors()] == ["confirmed"]
+    assert consortium.anchors.count(ORIGIN) == 1
+    info = consortium.anchors.latest(ORIGIN)
+    assert info is not None and info.tree_size == 8
+    reborn.stop()
+
+
+def test_a_root_on_chain_that_differs_from_the_log_raises_a_tamper_alarm(
+    consortium: Consortium, world: LogWorld
+) -> None:
+    """Failure catalogue 13: someone with the notary's account anchored another root at a size of ours."""
+    service = anchored(consortium, world)
+    assert service.anchorer is not None
+    grow(service, world, 1, 5)
+    consortium.anchors.anchor(Signer(consortium.deployer.account), ORIGIN, 3, b"\x66" * 32, b"\x77" * 32)
+    service.anchorer.step(force=True)  # anchors 5, checks it: fine
+    with service.store.transaction() as conn:  # record the foreign anchor as if we had sent it
+        conn.execute(
+            "INSERT INTO anchors (size, tx_hash, raw_tx, nonce, state, sent_ms) VALUES (3, '0x00', x'', 0, "
+            "'confirmed', 0)"
+        )
+    service.anchorer.step()
+    alarms = service.store.alarms()
+    assert [(a["kind"], a["size"]) for a in alarms] == [("anchor-mismatch", 3)]
+    assert "size 3" in alarms[0]["message"]
+    service.stop()
+
+
+def test_chain_unreachable_keeps_the_queue_and_resumes(consortium: Consortium, world: LogWorld) -> None:
+    """Failure catalogue 14: no chain → the step fails, nothing is lost; the chain back → anchored."""
+    service = anchored(consortium, world)
+    grow(service, world, 1, 6)
+    dead = AuditAnchorClient(DeadChain(consortium.backend.chain_id), consortium.anchors.address)  # type: ignore[arg-type]
+    offline = Anchorer(service.store, service.reader, dead, Signer(consortium.deployer.account), ORIGIN, interval=0)
+    with pytest.raises(Exception):  # noqa: B017 - whatever the HTTP stack raises; the point is what is kept
+        offline.step(force=True)
+    assert service.store.anchors() == []
+    published = service.store.latest_checkpoint(published=True)
+    assert published is not None and published.size == 6
+    assert service.anchorer is not None
+    service.anchorer.step(force=True)
+    assert consortium.anchors.count(ORIGIN) == 1
+    service.stop()
+
+
+def test_anchor_interval_and_event_count_decide_when(consortium: Consortium, world: LogWorld) -> None:
+    settings = AnchorSettings(consortium.anchors, Signer(consortium.deployer.account), interval=3600, every_events=10)
+    service = world.notary(settings)
+    assert service.anchorer is not None
+    grow(service, world, 1, 4)
+    service.anchorer.step()  # first anchor: the interval since "never" has passed
+    grow(service, world, 5, 4)
+    service.anchorer.step()  # 4 new events < 10, and an hour has not passed
+    assert consortium.anchors.count(ORIGIN) == 1
+    grow(service, world, 9, 10)
+    service.anchorer.step()  # 14 new events ≥ 10
+    assert consortium.anchors.count(ORIGIN) == 2
+    latest = consortium.anchors.latest(ORIGIN)
+    assert latest is not None and latest.tree_size == 18
+    assert base64.b64encode(latest.root_hash) == base64.b64encode(service.reader.root_at(18))
+    service.stop()

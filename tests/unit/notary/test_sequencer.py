@@ -1,0 +1,245 @@
+"""Sequencing: signed batches become durable entries with receipts; every refusal leaves the store as it was."""
+
+from __future__ import annotations
+
+import copy
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from notary_events import event
+
+from notary.errors import (
+    BatchTooLargeError,
+    ConflictError,
+    NotFoundError,
+    SignatureError,
+    StorageFullError,
+    UnknownGatewayError,
+)
+from notary.event import EventSchemaError
+from notary.log.hashing import hash_leaf, root_of
+from notary.log.note import NoteSigner, NoteVerifier
+from notary.reader import LogReader
+from notary.receipt import Receipt, verify_receipt
+from notary.sequencer import Sequencer, SequencerSettings, encode_batch, sign_batch_body
+from notary.store import LogStore
+
+ORIGIN = "test-consortium/audit-log"
+NOW = 1_795_000_000.0
+GW = "shuzhi-tech/gw-1"
+
+
+def raw(key: Ed25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+class Harness:
+    def __init__(self, directory: Path, max_pages: int | None = None) -> None:
+        self.directory = directory
+        self.log_key = Ed25519PrivateKey.from_private_bytes(b"\x01" * 32)
+        self.gw_key = Ed25519PrivateKey.from_private_bytes(b"\x02" * 32)
+        self.now = NOW
+        self.max_pages = max_pages
+        self.open()
+
+    def open(self) -> None:
+        self.store = LogStore(self.directory / "notary.db", max_pages=self.max_pages)
+        self.reader = LogReader(self.store)
+        self.seq = Sequencer(
+            self.store,
+            NoteSigner(ORIGIN, self.log_key),
+            SequencerSettings(ORIGIN),
+            {"shuzhi-tech": raw(self.gw_key)},
+            clock=lambda: self.now,
+            on_commit=self.reader.invalidate,
+        )
+
+    def reopen(self) -> None:
+        self.store.close()
+        self.open()
+
+    def submit(self, events: list[dict[str, Any]], gateway: str = GW, key: Ed25519PrivateKey | None = None) -> Any:
+        body = encode_batch(gateway, events)
+        return self.seq.submit(gateway, body, sign_batch_body(key or self.gw_key, body))
+
+    def verifier(self) -> NoteVerifier:
+        return NoteVerifier(ORIGIN, raw(self.log_key))
+
+    def snapshot(self) -> dict[str, list[Any]]:
+        conn = sqlite3.connect(self.directory / "notary.db")
+        try:
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}
+        finally:
+            conn.close()
+
+
+def events(first_seq: int, count: int, prefix: str = "ev") -> list[dict[str, Any]]:
+    return [
+        event(event_id=f"{prefix}-{first_seq + i}", gateway_seq=first_seq + i, time_ms=int(NOW * 1000))
+        for i in range(count)
+    ]
+
+
+@pytest.fixture
+def h(tmp_path: Path) -> Harness:
+    return Harness(tmp_path)
+
+
+def test_a_batch_gets_consecutive_indexes_and_receipts_that_verify(h: Harness) -> None:
+    first = h.submit(events(1, 3))
+    second = h.submit(events(4, 5))
+    assert [r.index for r in first.receipts + second.receipts] == list(range(8))
+    assert (first.new, first.duplicates, second.new) == (3, 0, 5)
+    for receipt in first.receipts + second.receipts:
+        statement = verify_receipt(receipt, h.verifier())
+        assert statement.origin == ORIGIN
+        assert statement.time_ms == int(NOW * 1000)
+        assert Receipt.from_json(receipt.to_json()) == receipt
+    assert h.seq.size == h.store.size() == 8
+
+
+def test_the_tiles_hold_the_tree_of_the_entries(h: Harness) -> None:
+    for k in range(3):
+        h.submit(events(1 + 300 * k, 300))
+    leaves = [hash_leaf(d) for d in h.store.entries(0, 900)]
+    assert h.reader.root_at(900) == root_of(leaves)
+    assert h.reader.root_at(257) == root_of(leaves[:257])
+    assert h.store.tile(0, 0) == b"".join(leaves[:256])
+    assert h.store.tile(1, 0) == b"".join(root_of(leaves[i : i + 256]) for i in (0, 256, 512))
+
+
+def test_a_duplicate_returns_the_original_receipt_and_adds_no_leaf(h: Harness) -> None:
+    batch = events(1, 4)
+    original = h.submit(batch)
+    again = h.submit(batch[1:3])
+    assert (again.new, again.duplicates) == (0, 2)
+    assert again.receipts == original.receipts[1:3]
+    mixed = h.submit([batch[0], *events(5, 1)])
+    assert mixed.receipts[0] == original.receipts[0]
+    assert mixed.receipts[1].index == 4
+    assert h.seq.size == 5
+    assert h.seq.receipt(batch[2]["event_id"]) == original.receipts[2]
+
+
+def test_the_same_event_id_with_other_content_is_a_conflict(h: Harness) -> None:
+    h.submit(events(1, 1))
+    before = h.snapshot()
+    changed = events(1, 1)[0] | {"status": 500}
+    with pytest.raises(ConflictError, match="already logged at index 0 with other content"):
+        h.submit([changed])
+    assert h.snapshot() == before
+
+
+def test_a_jump_in_sequence_numbers_is_recorded_as_a_gap_and_can_be_filled(h: Harness) -> None:
+    h.submit(events(1, 2))
+    result = h.submit(events(6, 2))
+    assert result.gaps == [(3, 5)]
+    assert [(g, a, b) for g, a, b, _ in h.store.gaps()] == [(GW, 3, 5)]
+    h.submit(events(4, 1))  # a late event fills the middle of the gap
+    assert [(a, b) for _, a, b, _ in h.store.gaps()] == [(3, 3), (5, 5)]
+    h.reopen()
+    assert [(a, b) for _, a, b, _ in h.store.gaps()] == [(3, 3), (5, 5)]
+    assert h.seq.last_seqs() == {GW: 7}
+
+
+def test_a_reused_sequence_number_is_a_conflict(h: Harness) -> None:
+    h.submit(events(1, 3))
+    before = h.snapshot()
+    with pytest.raises(ConflictError, match="sequence number 2 was already used"):
+        h.submit(events(2, 1, prefix="other"))
+    assert h.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("mutate", "error", "message"),
+    [
+        (lambda e: e[0].update(status=42), EventSchemaError, "events.0.status"),
+        (lambda e: e[1].update(gateway_id="shuzhi-tech/gw-2"), EventSchemaError, "events.1.gateway_id"),
+        (lambda e: e[0].update(provider_org="jinghua-sec"), EventSchemaError, "events.0.provider_org"),
+        (lambda e: e[0].update(time_ms=int(NOW * 1000) - 8 * 86_400_000), EventSchemaError, "accepted window"),
+        (lambda e: e[0].update(time_ms=int(NOW * 1000) + 600_000), EventSchemaError, "accepted window"),
+        (lambda e: e[1].update(event_id=e[0]["event_id"]), EventSchemaError, "twice"),
+        (lambda e: e[1].update(gateway_seq=1), EventSchemaError, "increase"),
+    ],
+)
+def test_a_bad_event_refuses_the_whole_batch(h: Harness, mutate: Any, error: type[Exception], message: str) -> None:
+    h.submit(events(1, 1, prefix="seed"))
+    before = h.snapshot()
+    batch = copy.deepcopy(events(2, 3))
+    mutate(batch)
+    with pytest.raises(error) as info:
+        h.submit(batch)
+    text = str(info.value) + " ".join(str(e) for e in getattr(info.value, "errors", []))
+    assert message.split(".")[-1] in text
+    assert h.snapshot() == before
+    assert h.seq.size == 1
+
+
+def test_signature_gateway_and_size_refusals(h: Harness) -> None:
+    before = h.snapshot()
+    body = encode_batch(GW, events(1, 1))
+    with pytest.raises(SignatureError):
+        h.seq.submit(GW, body, sign_batch_body(Ed25519PrivateKey.generate(), body))
+    with pytest.raises(SignatureError):
+        h.seq.submit(GW, body + b" ", sign_batch_body(h.gw_key, body))
+    with pytest.raises(UnknownGatewayError, match="no gateway key"):
+        h.submit(events(1, 1), gateway="jinghua-sec/gw-1")
+    with pytest.raises(UnknownGatewayError):
+        h.seq.submit("not a gateway", body, sign_batch_body(h.gw_key, body))
+    with pytest.raises(BatchTooLargeError):
+        h.seq.submit(GW, b" " * (16 * 1024 * 1024 + 1), b"")
+    bad_bodies = (b"[]", b"{", b'{"gateway": "shuzhi-tech/gw-1", "events": []}', b'{"gateway": "x", "events": [{}]}')
+    for bad_body in bad_bodies:
+        with pytest.raises(EventSchemaError):
+            h.seq.submit(GW, bad_body, sign_batch_body(h.gw_key, bad_body))
+    assert h.snapshot() == before
+
+
+def test_storage_full_writes_nothing_and_resumes_after_space_is_freed(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.submit(events(1, 10))
+    pages = sqlite3.connect(tmp_path / "notary.db").execute("PRAGMA page_count").fetchone()[0]
+    h.store.close()
+    h.max_pages = pages + 2
+    h.open()
+    before = h.snapshot()
+    with pytest.raises(StorageFullError, match="storage full"):
+        h.submit(events(11, 2000))
+    assert h.snapshot() == before
+    assert h.seq.size == 10
+    h.store.close()
+    h.max_pages = None  # space freed
+    h.open()
+    result = h.submit(events(11, 2000))
+    assert result.receipts[0].index == 10
+    assert h.reader.root_at(2010) == root_of([hash_leaf(d) for d in h.store.entries(0, 2010)])
+
+
+def test_restart_resumes_the_tree_where_it_was(h: Harness) -> None:
+    h.submit(events(1, 700))
+    root = h.reader.root_at(700)
+    h.reopen()
+    assert h.seq.size == 700
+    assert h.reader.root_at(700) == root
+    h.submit(events(701, 100))
+    assert h.reader.root_at(800) == root_of([hash_leaf(d) for d in h.store.entries(0, 800)])
+
+
+def test_receipt_time_never_goes_back_when_the_clock_does(h: Harness) -> None:
+    a = h.submit(events(1, 1)).receipts[0]
+    h.now -= 3600
+    b = h.submit([e | {"time_ms": int(h.now * 1000)} for e in events(2, 1)]).receipts[0]
+    ta = verify_receipt(a, h.verifier()).time_ms
+    tb = verify_receipt(b, h.verifier()).time_ms
+    assert tb >= ta
+    assert b.index == a.index + 1
+
+
+def test_unknown_event_has_no_receipt(h: Harness) -> None:
+    with pytest.raises(NotFoundError):
+        h.seq.receipt("nope")
