@@ -11,9 +11,10 @@ import hashlib
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chain.backend import Backend, RpcBackend
 from chain.contracts import (
@@ -34,6 +35,9 @@ from network.config import Catalogue, ConsortiumConfig, config_to_dict, config_t
 from network.description import FILENAME, ConsortiumDescription, MemberDescription, load_description
 from network.identity import create_org_identity, load_account_key
 from network.localchain import DEFAULT_PORT, LocalChain, start_node
+
+if TYPE_CHECKING:
+    from network.supervisor import Child
 
 CHAIN_DIR = "chain"
 #: Block time while init deploys and loads the demo: many small blocks instead of waiting a second each.
@@ -240,8 +244,12 @@ class Consortium:
         return int(self.backend.web3.eth.get_block("latest")["timestamp"])
 
 
-def wait_forever(local: LocalChain, poll: float = 0.5) -> int:
-    """Block until the chain process ends; returns its exit code."""
-    while local.process.poll() is None:
+def wait_forever(local: LocalChain, children: Sequence[Child] = (), poll: float = 0.5) -> str:
+    """Block until the chain process or a child ends; returns which one (with its exit code)."""
+    while True:
+        if local.process.poll() is not None:
+            return f"the local chain (exit code {local.process.returncode})"
+        for child in children:
+            if not child.alive():
+                return f"{child.name} (exit code {child.process.returncode}, log {child.log})"
         time.sleep(poll)
-    return int(local.process.returncode)

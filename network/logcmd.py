@@ -1,0 +1,170 @@
+"""``consortium notary ...`` and ``consortium witness ...``: run the audit log's notary and its witnesses.
+
+The notary of a consortium directory signs with the notary member's log key (``orgs/<org>/keys/notary.pem``)
+and anchors with its chain account; each witness cosigns with its member's witness key
+(``orgs/<org>/keys/witness.pem``) and keeps its state in ``witnesses/<org>/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import click
+
+from network.description import ConsortiumDescription, load_description
+from network.identity import load_passphrase
+from network.logsetup import (
+    WITNESS_DIR,
+    LogSetupError,
+    log_origin,
+    log_verifier,
+    notary_settings,
+    witness_name,
+    witness_orgs,
+)
+
+DEFAULT_NOTARY_PORT = 8546
+
+
+def _witness_urls(values: tuple[str, ...]) -> dict[str, str]:
+    urls: dict[str, str] = {}
+    for value in values:
+        org, sep, url = value.partition("=")
+        if not sep or not org or not url.startswith(("http://", "https://")):
+            raise click.BadParameter(f"{value!r}: expected ORG=URL, e.g. jinghua-sec=http://127.0.0.1:8551")
+        if org in urls:
+            raise click.BadParameter(f"witness {org!r} given twice")
+        urls[org] = url
+    return urls
+
+
+@click.group("notary")
+def notary_group() -> None:
+    """The audit log's notary: sequence events, checkpoint, collect cosignatures, anchor."""
+
+
+@notary_group.command("serve")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_NOTARY_PORT, show_default=True)
+@click.option("--witness", "witnesses", multiple=True, metavar="ORG=URL", help="A witness to ask (repeatable).")
+@click.option("--chain-url", default=None, help="Chain to anchor on (default: the one in consortium.json).")
+@click.option("--no-anchor", is_flag=True, help="Do not anchor checkpoints on chain.")
+@click.option("--anchor-interval", type=click.FloatRange(0.1, 3600), default=10.0, show_default=True)
+@click.option("--checkpoint-interval", type=click.FloatRange(0.05, 60), default=0.5, show_default=True)
+@click.option("--passphrase-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def notary_serve(
+    directory: Path,
+    host: str,
+    port: int,
+    witnesses: tuple[str, ...],
+    chain_url: str | None,
+    no_anchor: bool,
+    anchor_interval: float,
+    checkpoint_interval: float,
+    passphrase_file: Path | None,
+) -> None:
+    """Run the notary of the consortium in DIRECTORY until SIGTERM or Ctrl-C."""
+    from notary.service import configure_logging, run
+
+    description = load_description(directory)
+    try:
+        settings = notary_settings(
+            directory,
+            description,
+            load_passphrase(file=passphrase_file),
+            _witness_urls(witnesses),
+            chain_url=chain_url,
+            anchor_interval=anchor_interval,
+            checkpoint_interval=checkpoint_interval,
+        )
+    except LogSetupError as exc:
+        raise click.ClickException(str(exc)) from None
+    if no_anchor:
+        settings = dataclasses.replace(settings, anchor=None)
+    configure_logging()
+    click.echo(f"notary of {settings.origin} serving on http://{host}:{port}", err=True)
+    run(settings, host, port)
+
+
+# -- witnesses -----------------------------------------------------------------------------------------------
+
+
+def witness_state_path(directory: Path, org: str) -> Path:
+    return directory / WITNESS_DIR / org / "witness.db"
+
+
+@click.group("witness")
+def witness_group() -> None:
+    """A member's witness of the audit log: cosign checkpoints consistent with what it cosigned before."""
+
+
+def _check_witness(description: ConsortiumDescription, org: str) -> None:
+    orgs = witness_orgs(description)
+    if org not in orgs:
+        raise click.ClickException(f"{org!r} is not a witness of this consortium ({', '.join(orgs)})")
+
+
+@witness_group.command("init")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--org", required=True, help="The witnessing member.")
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A checkpoint note the operator trusts (e.g. the log's latest, from /checkpoint); default: size 0.",
+)
+def witness_init(directory: Path, org: str, checkpoint_file: Path | None) -> None:
+    """Register the consortium's log with the witness of ORG (the operator's step after a state loss)."""
+    from notary.log.checkpoint import parse_checkpoint
+    from notary.log.note import open_note
+    from notary.witness.state import init_witness
+
+    description = load_description(directory)
+    _check_witness(description, org)
+    checkpoint = note = None
+    if checkpoint_file is not None:
+        note = checkpoint_file.read_bytes()
+        opened, _ = open_note(note, [log_verifier(description)])
+        checkpoint = parse_checkpoint(opened.text)
+    state = init_witness(witness_state_path(directory, org), log_origin(description), checkpoint, note)
+    click.echo(f"witness {org}: log {log_origin(description)} registered at size {state.size}")
+
+
+@witness_group.command("serve")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--org", required=True, help="The witnessing member (its key is orgs/ORG/keys/witness.pem).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), required=True)
+@click.option("--passphrase-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def witness_serve(directory: Path, org: str, host: str, port: int, passphrase_file: Path | None) -> None:
+    """Run the witness of ORG until SIGTERM or Ctrl-C."""
+    from chain.ids import OrgId
+    from network.identity import load_witness_key
+    from notary.witness.server import WitnessConfig, serve
+
+    description = load_description(directory)
+    _check_witness(description, org)
+    config = WitnessConfig(
+        name=witness_name(description, org),
+        private_key=load_witness_key(directory, OrgId(org), load_passphrase(file=passphrase_file)),
+        state_path=witness_state_path(directory, org),
+        logs={log_origin(description): [log_verifier(description)]},
+    )
+    configure_witness_logging()
+    serve(config, host, port)
+
+
+def configure_witness_logging() -> None:
+    import logging
+
+    from chain.node.service import JsonFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("notary.witness")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False

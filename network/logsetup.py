@@ -1,0 +1,114 @@
+"""The audit log of a consortium directory: its origin, key names, policy, and the settings of the notary and
+of each witness, read from ``consortium.json`` and the member identities.
+
+Names (C2SP signed-note key names) are derived from the consortium's short name, so every party computes the
+same ones from the public description alone:
+
+- log origin and notary key name: ``<consortium>/audit-log``
+- a witness's key name: ``<consortium>/witness/<org id>``
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from chain.backend import RpcBackend
+from chain.contracts import AuditAnchorClient
+from chain.ids import OrgId, Role
+from chain.tx import Signer
+from network.description import ConsortiumDescription, MemberDescription
+from network.identity import load_account_key, load_notary_key
+from notary.checkpointer import Witness, WitnessPolicy
+from notary.log.cosignature import CosignatureVerifier
+from notary.log.note import NoteVerifier
+from notary.service import AnchorSettings, NotarySettings
+
+NOTARY_DIR = "notary"
+WITNESS_DIR = "witnesses"
+
+
+class LogSetupError(Exception):
+    """The consortium cannot run its audit log as described (no notary, an unknown witness)."""
+
+
+def log_origin(description: ConsortiumDescription) -> str:
+    return f"{description.name}/audit-log"
+
+
+def witness_name(description: ConsortiumDescription, org: str) -> str:
+    return f"{description.name}/witness/{org}"
+
+
+def notary_member(description: ConsortiumDescription) -> MemberDescription:
+    """The member that runs the notary: the first one holding the notary role."""
+    for member in description.members:
+        if Role.NOTARY in member.roles:
+            return member
+    raise LogSetupError("no member of the consortium holds the notary role; give one the role 'notary'")
+
+
+def log_verifier(description: ConsortiumDescription) -> NoteVerifier:
+    return NoteVerifier(log_origin(description), notary_member(description).identity.notary_public_key)
+
+
+def witness_orgs(description: ConsortiumDescription) -> tuple[str, ...]:
+    return tuple(str(w) for w in description.witness_policy["witnesses"])
+
+
+def witness_verifiers(description: ConsortiumDescription) -> dict[str, CosignatureVerifier]:
+    return {
+        org: CosignatureVerifier(witness_name(description, org), description.member(org).identity.witness_public_key)
+        for org in witness_orgs(description)
+    }
+
+
+def witness_policy(description: ConsortiumDescription) -> WitnessPolicy:
+    policy = description.witness_policy
+    regulators = frozenset(m.org for m in description.members if Role.REGULATOR in m.roles)
+    return WitnessPolicy(
+        threshold=int(policy["threshold"]),
+        witnesses=witness_orgs(description),
+        require_regulator=bool(policy["require_regulator"]),
+        regulators=regulators,
+    )
+
+
+def gateway_keys(description: ConsortiumDescription) -> dict[str, bytes]:
+    return {m.org: m.identity.gateway_public_key for m in description.members}
+
+
+def notary_settings(
+    directory: Path,
+    description: ConsortiumDescription,
+    passphrase: bytes,
+    witness_urls: Mapping[str, str],
+    chain_url: str | None = None,
+    anchor_interval: float = 10.0,
+    anchor_every: int = 100_000,
+    checkpoint_interval: float = 0.5,
+) -> NotarySettings:
+    """Settings of the notary run by the consortium in ``directory``; anchoring when a chain URL is known."""
+    member = notary_member(description)
+    verifiers = witness_verifiers(description)
+    unknown = sorted(set(witness_urls) - set(verifiers))
+    if unknown:
+        raise LogSetupError(f"not witnesses of this consortium: {', '.join(unknown)}")
+    witnesses = [Witness(org, url, verifiers[org]) for org, url in sorted(witness_urls.items())]
+    anchor = None
+    url = chain_url or description.chain_url
+    if url:
+        backend = RpcBackend(url)
+        client = AuditAnchorClient(backend, description.contracts["AuditAnchor"])
+        signer = Signer.from_key(load_account_key(directory, OrgId(member.org), passphrase))
+        anchor = AnchorSettings(client, signer, anchor_interval, anchor_every)
+    return NotarySettings(
+        directory=directory / NOTARY_DIR,
+        origin=log_origin(description),
+        log_key=load_notary_key(directory, OrgId(member.org), passphrase),
+        gateway_keys=gateway_keys(description),
+        witnesses=witnesses,
+        policy=witness_policy(description),
+        checkpoint_interval=checkpoint_interval,
+        anchor=anchor,
+    )
