@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from up_process import CHAIN_ID, START_TIMEOUT, UpProcess, free_port, rpc_chain_id
 
@@ -120,6 +121,19 @@ def test_make_run_starts_the_demo_consortium(recipe: Recipe) -> None:
         assert f"JSON-RPC {url}  (chain id {CHAIN_ID}," in text, text
         assert f"  members    7: {FOUNDERS}" in summary, text
         assert "3 service centers, 20 units, 80 APIs" in text, text
+        notary = f"http://127.0.0.1:{port + 1}"
+        assert f"  notary     {notary}  (log beijing-capital-market-pilot/audit-log;" in text, text
+        assert "  witnesses  7: bjic-cloud http://127.0.0.1:" in text, text
+        # The notary asks all seven witnesses and the policy (4 of 7 with the regulator) publishes a checkpoint.
+        deadline = time.monotonic() + 30
+        while True:
+            health = httpx.get(notary + "/healthz", timeout=5).json()
+            statuses = {w["status"] for w in health["witnesses"].values()}
+            if len(health["witnesses"]) == 7 and statuses == {200} and health["published_ms"]:
+                break
+            assert time.monotonic() < deadline, health
+            time.sleep(0.2)
+        assert httpx.get(notary + "/checkpoint", timeout=5).text.startswith("beijing-capital-market-pilot/audit-log\n")
 
         # The summary's own hint is a command that works as printed.
         hint = next(line for line in summary if line.strip().endswith(" grant list"))
@@ -145,6 +159,8 @@ def test_make_run_starts_the_demo_consortium(recipe: Recipe) -> None:
     assert up.stdout[-1] == "stopping", up.output()
     assert (data / "chain" / "chaindata" / "STORE").is_file()
     assert rpc_chain_id(url) is None, "the chain still answers after `up` stopped"
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"http://127.0.0.1:{port + 1}/healthz", timeout=2)
 
 
 def test_sigterm_while_up_starts_leaves_no_chain_running(recipe: Recipe) -> None:
