@@ -26,6 +26,11 @@ from chain.tx import Signer
 from network.config import ConsortiumConfig, demo_config_path, load_config
 from network.consortium import CHAIN_DIR, Consortium, ConsortiumError, init_consortium, wait_forever
 from network.identity import IdentityError, load_passphrase
+from network.logcmd import notary_group, witness_group
+from network.logsetup import LogSetupError, log_origin
+from network.supervisor import Child, SupervisorError, start_log_services, stop_all
+from network.verifycmd import verify
+from notary.log.errors import NotaryError
 
 F = TypeVar("F", bound=Callable[..., Any])
 DENIED_EXIT = 3
@@ -229,7 +234,16 @@ def up(obj: Context, directory: Path, port: int, block_time: float) -> None:
     except KeyboardInterrupt:
         click.echo("stopping")
         return
+    children: list[Child] = []
     try:
+        children = start_log_services(
+            directory,
+            description,
+            obj.passphrase(),
+            local.url,
+            port + 1,
+            [port + 6 + i for i in range(len(description.members))],
+        )
         consortium = Consortium(directory, description, local.backend)
         for name, address in description.contracts.items():
             if not local.backend.web3.eth.get_code(local.backend.web3.to_checksum_address(address)):
@@ -252,15 +266,26 @@ def up(obj: Context, directory: Path, port: int, block_time: float) -> None:
             f"{len(consortium.grants.grants())} grants"
         )
         click.echo("  contracts  " + ", ".join(f"{k} {v}" for k, v in description.contracts.items()))
+        notary = children[-1]
+        click.echo(
+            f"  notary     {notary.url}  (log {log_origin(description)}; checkpoint {notary.url}/checkpoint, "
+            f"API {notary.url}/docs)"
+        )
+        click.echo(
+            f"  witnesses  {len(children) - 1}: " + ", ".join(c.name.split()[-1] + " " + c.url for c in children[:-1])
+        )
         chain_flag = "" if port == 8545 else f" --chain-url {local.url}"
         click.echo("  try        " + f"consortium --dir {directory}{chain_flag} service list | head")
         click.echo("             " + f"consortium --dir {directory}{chain_flag} grant list")
         click.echo("  stop       Ctrl-C (every sealed block is already on disk)")
-        code = wait_forever(local)
-        fail(f"the local chain stopped unexpectedly (exit code {code})")
+        stopped = wait_forever(local, children)
+        fail(f"{stopped} stopped unexpectedly; see its log")
+    except SupervisorError as exc:
+        fail(str(exc))
     except KeyboardInterrupt:
         click.echo("stopping")
     finally:
+        stop_all(children)
         local.stop()
 
 
@@ -921,13 +946,18 @@ def grant_check(obj: Context, asset_id: str, grantee: str, purpose: str, at_time
         sys.exit(DENIED_EXIT)
 
 
+cli.add_command(notary_group)
+cli.add_command(witness_group)
+cli.add_command(verify)
+
+
 def main() -> None:
     """Entry point: turns every expected failure into one line on stderr."""
     try:
         cli(standalone_mode=True)
     except ContractRevertError as exc:
         fail(f"refused by the contract: {exc.reason}")
-    except (ChainError, ConsortiumError, IdentityError) as exc:
+    except (ChainError, ConsortiumError, IdentityError, NotaryError, LogSetupError) as exc:
         fail(str(exc))
     except OSError as exc:
         fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))

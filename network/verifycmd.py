@@ -1,0 +1,220 @@
+"""``consortium verify ...``: check the audit log without trusting its operator, from ``consortium.json`` alone.
+
+- ``verify evidence FILE --consortium consortium.json``: an evidence bundle (``GET /v1/evidence/<event id>``),
+  offline, without any network access (``notary.verify``);
+- ``verify log URL --consortium consortium.json``: mirror the whole log from its C2SP tiles, recompute every
+  hash, and compare the roots with the anchors on chain (``notary.mirror``).
+
+Exit status: 0 when every applicable check passed, 1 when one failed, 2 for unusable input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import httpx
+
+from chain.ids import Role
+from network.description import ConsortiumDescription
+from network.logsetup import log_verifier, notary_member, witness_policy, witness_verifiers
+from notary.errors import NotaryError, NotFoundError
+from notary.mirror import AnchorClaim, Fetch, LogMismatchError, mirror_log
+from notary.verify import Step, TrustRoots, passed, verify_evidence
+
+FAILED_EXIT = 1
+#: Seconds one HTTP request to the log may take.
+HTTP_TIMEOUT = 30.0
+
+
+def roots_from_description(description: ConsortiumDescription) -> TrustRoots:
+    """The trust roots of a consortium: log and witness keys, policy, notary account, AuditAnchor, validators.
+
+    The validators are the set that seals the consortium's own chain (``chain.kind = local``): the genesis set
+    ``consortium init`` writes, which is the operator's account; members given the validator role take part in
+    sealing only once consensus among member validators exists (ARCHITECTURE.md), so until then requiring
+    their seals would reject every genuine block. An external chain (Besu) seals in its own format, so there
+    the trust roots name none and the seal step does not apply. ``verify evidence --validator`` overrides."""
+    validators: tuple[str, ...] = ()
+    if description.chain_kind == "local":
+        validators = tuple(m.identity.account for m in description.members if Role.OPERATOR in m.roles)
+    return TrustRoots(
+        log=log_verifier(description),
+        witnesses=witness_verifiers(description),
+        policy=witness_policy(description),
+        notary_account=notary_member(description).identity.account,
+        anchor_address=description.contracts["AuditAnchor"],
+        chain_id=description.chain_id,
+        validators=validators,
+    )
+
+
+def _load_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise click.UsageError(f"cannot read {what} {path}: {exc}") from None
+
+
+def _roots(consortium: Path) -> TrustRoots:
+    from chain.errors import MalformedError as ChainMalformedError
+    from network.logsetup import LogSetupError
+
+    try:
+        return roots_from_description(ConsortiumDescription.from_json(_load_json(consortium, "consortium file")))
+    except (ChainMalformedError, LogSetupError, NotaryError) as exc:
+        raise click.UsageError(f"{consortium}: {exc}") from None
+
+
+def _is_hex(text: str) -> bool:
+    try:
+        bytes.fromhex(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _echo(step: Step) -> None:
+    click.echo(step.to_text())
+
+
+consortium_option = click.option(
+    "--consortium",
+    "consortium",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The consortium's public description (consortium.json): the keys and addresses to trust.",
+)
+
+
+@click.group("verify")
+def verify() -> None:
+    """Verify evidence bundles and the whole audit log from the consortium's public keys alone."""
+
+
+@verify.command("evidence")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@consortium_option
+@click.option(
+    "--validator",
+    "validators",
+    multiple=True,
+    metavar="ADDRESS",
+    help="A validator account whose seals count (repeatable; replaces the set derived from consortium.json).",
+)
+def verify_evidence_cmd(file: Path, consortium: Path, validators: tuple[str, ...]) -> None:
+    """Check the evidence bundle in FILE offline: exit 0 if every applicable step passed, 1 if one failed."""
+    roots = _roots(consortium)
+    if validators:
+        for address in validators:
+            if not (address.startswith("0x") and len(address) == 42 and _is_hex(address[2:])):
+                raise click.BadParameter(f"{address!r} is not a 0x-prefixed 20-byte address", param_hint="--validator")
+        roots = dataclasses.replace(roots, validators=validators)
+    bundle = _load_json(file, "evidence bundle")
+    steps = verify_evidence(bundle, roots)
+    for step in steps:
+        _echo(step)
+    pending = [s for s in steps if s.ok is None]
+    if not passed(steps):
+        failed = ", ".join(s.name for s in steps if s.ok is False)
+        click.echo(f"evidence of {bundle.get('event_id')!r} does NOT verify: {failed}", err=True)
+        sys.exit(FAILED_EXIT)
+    tail = f" ({len(pending)} step(s) not applicable or pending)" if pending else ""
+    click.echo(f"evidence of {bundle.get('event_id')!r} verified{tail}")
+
+
+@verify.command("log")
+@click.argument("url")
+@consortium_option
+@click.option("--chain-url", default=None, help="Chain to read the anchors from (default: the one in consortium.json).")
+@click.option("--no-chain", is_flag=True, help="Do not compare with the anchors on chain.")
+def verify_log_cmd(url: str, consortium: Path, chain_url: str | None, no_chain: bool) -> None:
+    """Mirror the log served at URL from its tiles and check every hash, signature and anchor."""
+    from tqdm import tqdm
+
+    if not url.startswith(("http://", "https://")):
+        raise click.UsageError(f"URL must start with http:// or https://, got {url!r}")
+    description = ConsortiumDescription.from_json(_load_json(consortium, "consortium file"))
+    roots = _roots(consortium)
+    anchors = [] if no_chain else _anchors(description, roots, chain_url)
+    bar = tqdm(total=0, unit="entry", file=sys.stderr, disable=None)
+    with httpx.Client(base_url=url.rstrip("/") + "/", timeout=HTTP_TIMEOUT) as client:
+        try:
+            report = mirror_log(
+                _fetcher(client),
+                roots,
+                anchors,
+                progress=bar.update,
+                on_checkpoint=lambda cp: setattr(bar, "total", cp.size),
+            )
+        except LogMismatchError as exc:
+            bar.close()
+            click.echo(f"✗ {exc.where} — {exc.detail}")
+            sys.exit(FAILED_EXIT)
+        finally:
+            bar.close()
+    click.echo(f"✓ checkpoint — size {report.size}, root {report.root.hex()}, signed by {report.origin}")
+    click.echo(f"✓ cosignatures — {report.cosigners}")
+    click.echo(f"✓ entries — {report.size} entries, each a canonical valid event, leaf hashes recomputed")
+    click.echo(f"✓ tiles — {report.tiles} tiles recomputed level by level")
+    click.echo(f"✓ root — root at size {report.size} recomputed from the entries")
+    if no_chain:
+        click.echo("- anchors — not checked (--no-chain)")
+    else:
+        sizes = ", ".join(map(str, report.anchors_checked)) or "none anchored yet"
+        click.echo(f"✓ anchors — {len(report.anchors_checked)} anchor(s) on chain agree with the log ({sizes})")
+    click.echo(f"log {report.origin} verified: {report.size} entries, {report.tiles} tiles")
+
+
+def _fetcher(client: httpx.Client) -> Fetch:
+    """GET each path below the log's URL; 404 → NotFoundError, anything else but 200 → NotaryError."""
+
+    def fetch(path: str) -> bytes:
+        try:
+            response = client.get(path)
+        except httpx.HTTPError as exc:
+            raise NotaryError(f"cannot fetch {path}: {exc.__class__.__name__}: {exc}") from exc
+        if response.status_code == 404:
+            raise NotFoundError(f"404 for {path}")
+        if response.status_code != 200:
+            raise NotaryError(f"HTTP {response.status_code} for {path}")
+        return bytes(response.content)
+
+    return fetch
+
+
+def _anchors(description: ConsortiumDescription, roots: TrustRoots, chain_url: str | None) -> list[AnchorClaim]:
+    """Every anchor of the log's origin on chain (AuditAnchor ``anchor_count``/``size_at``/``at_size``), checked
+    against ``latest``; a chain that cannot be read ends the command with exit status 1."""
+    from chain.backend import RpcBackend
+    from chain.contracts import AuditAnchorClient
+
+    url = chain_url or description.chain_url
+    origin = roots.origin
+    try:
+        backend = RpcBackend(url)
+        client = AuditAnchorClient(backend, roots.anchor_address)
+        sizes = [int(client.contract.functions.size_at(origin, i).call()) for i in range(client.count(origin))]
+        found = [(size, client.at_size(origin, size)) for size in sizes]
+        latest = client.latest(origin)
+    except Exception as exc:  # web3, requests and our ChainError alike: the anchors could not be read
+        _fail_anchors(f"cannot read AuditAnchor {roots.anchor_address} at {url}: {exc.__class__.__name__}: {exc}")
+    if backend.chain_id != roots.chain_id:
+        _fail_anchors(f"the chain at {url} has chain id {backend.chain_id}, consortium.json says {roots.chain_id}")
+    claims = []
+    for size, info in found:
+        if info is None:
+            _fail_anchors(f"AuditAnchor lists size {size} for {origin} but holds no anchor of that size")
+        claims.append(AnchorClaim(size, info.root_hash, info.checkpoint_digest, info.block_number))
+    if claims and (latest is None or (latest.tree_size, latest.root_hash) != (claims[-1].size, claims[-1].root)):
+        _fail_anchors(f"AuditAnchor.latest disagrees with its own list of anchors for {origin}")
+    return claims
+
+
+def _fail_anchors(message: str) -> NoReturn:
+    click.echo(f"✗ anchors — {message}")
+    sys.exit(FAILED_EXIT)

@@ -1,0 +1,331 @@
+"""Evidence bundles: everything needed to prove, offline, that one event is in the witnessed, anchored log.
+
+A bundle (JSON, ``format: consortium-ledger/evidence/v1``) holds the entry and its receipt, the published
+checkpoint that covers it (preferably the smallest one anchored on chain) with its cosignatures, the RFC 9162
+inclusion proof to it, and the anchor: the signed anchor transaction, the RLP header of its block, all the
+block's transactions and receipts (so both trie roots can be recomputed) and, in the header's extra data, the
+validators' seals. ``notary.verify.verify_evidence`` checks it from the consortium's public keys alone.
+
+The chain part is read over plain Ethereum JSON-RPC (raw responses, no client-side formatting), so it works on
+the consortium's node, anvil or Besu. Raw transactions come from ``eth_getRawTransactionByHash`` where the node
+has it, else are re-encoded from their fields (EIP-2718); either way each must hash to its transaction hash,
+and the re-encoded header must hash to the block hash, or the bundle says which part could not be rebuilt.
+
+A part that does not exist yet (no published checkpoint covers the event, the checkpoint is not anchored yet,
+the chain is unreachable) is ``null``, and ``pending`` says why; an unknown event raises NotFoundError.
+
+The fields (bytes as base64 in the log's parts, as 0x-hex in the chain's parts, like each side's own API)::
+
+    format       "consortium-ledger/evidence/v1"
+    origin       the log's origin;  event_id, index: the event and its leaf index
+    entry        the entry bytes (canonical JSON of the event);  leaf_hash: SHA-256(0x00 ‖ entry)
+    receipt      the receipt (notary.receipt.Receipt.to_json: signed batch note and the path into the batch)
+    checkpoint   {size, note: the cosigned checkpoint note, cosigners} or null
+    inclusion    {size, proof: [hash, ...]} from leaf ``index`` to the checkpoint's root, or null
+    anchor       or null: {chain_id, contract (AuditAnchor), size,
+                  transaction: {hash, raw: the signed transaction, index: its position in the block},
+                  block: {number, hash, header: the RLP header, transactions: [raw, ...], receipts: [raw, ...]},
+                  seals: what the header's extra data holds (format null on a chain without our seals)}
+    pending      [{part: "checkpoint" | "anchor", reason}] for each part still missing
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import rlp
+from eth_utils.crypto import keccak
+
+from chain.errors import ChainError
+from chain.node.seal import ExtraData
+from notary.errors import NotFoundError
+from notary.log.hashing import hash_leaf
+from notary.store import CheckpointRow, LogStore
+from notary.verify import FORMAT, HEADER_EXTRA, HEADER_RECEIPT_ROOT, HEADER_TX_ROOT, trie_root
+
+if TYPE_CHECKING:
+    from notary.service import NotaryService
+
+#: Header fields in RLP order (Yellow Paper §4.3), then the fields later forks appended, in order:
+#: London (base fee), Shanghai (withdrawals), Cancun (blob gas, beacon root), Prague (requests).
+_HEADER_FIELDS = (
+    ("parentHash", False), ("sha3Uncles", False), ("miner", False), ("stateRoot", False),
+    ("transactionsRoot", False), ("receiptsRoot", False), ("logsBloom", False), ("difficulty", True),
+    ("number", True), ("gasLimit", True), ("gasUsed", True), ("timestamp", True), ("extraData", False),
+    ("mixHash", False), ("nonce", False),
+)  # fmt: skip
+_HEADER_OPTIONAL = (
+    ("baseFeePerGas", True), ("withdrawalsRoot", False), ("blobGasUsed", True), ("excessBlobGas", True),
+    ("parentBeaconBlockRoot", False), ("requestsHash", False),
+)  # fmt: skip
+
+Rpc = Callable[[str, list[Any]], Any]
+
+
+class EvidenceChainError(ChainError):
+    """The chain did not answer, or answered with something that does not hash to what it claims."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _hex(data: bytes) -> str:
+    return "0x" + bytes(data).hex()
+
+
+# -- which checkpoint ---------------------------------------------------------------------------------------
+
+
+def choose_checkpoint(store: LogStore, index: int) -> tuple[CheckpointRow | None, dict[str, Any] | None]:
+    """The smallest published checkpoint covering ``index`` with a confirmed anchor, and that anchor; else the
+    latest published checkpoint (no anchor) if it covers ``index``; else nothing."""
+    for anchor in store.anchors(state="confirmed"):
+        if anchor["size"] <= index:
+            continue
+        row = store.checkpoint(int(anchor["size"]))
+        if row is not None and row.cosigned is not None:
+            return row, anchor
+    latest = store.latest_checkpoint(published=True)
+    if latest is not None and latest.size > index:
+        return latest, None
+    return None, None
+
+
+def _why_not_anchored(service: NotaryService, index: int) -> str:
+    if service.anchorer is None:
+        return "this notary does not anchor checkpoints on a chain"
+    sent = [a for a in service.store.anchors(state="sent") if a["size"] > index]
+    if sent:
+        return f"anchor transaction {sent[0]['tx_hash']} of checkpoint {sent[0]['size']} sent, not yet confirmed"
+    interval = service.anchorer.interval
+    return f"no checkpoint covering index {index} is anchored yet; the notary anchors every {interval:g} s"
+
+
+# -- the bundle ---------------------------------------------------------------------------------------------
+
+
+def build_evidence(service: NotaryService, event_id: str) -> dict[str, Any]:
+    """The evidence bundle of ``event_id`` (see the module docstring); NotFoundError for an unknown event."""
+    row = service.store.entries_by_id([event_id]).get(event_id)
+    if row is None:
+        raise NotFoundError(f"no event {event_id!r} in the log")
+    receipt = service.sequencer.receipt(event_id)
+    pending: list[dict[str, str]] = []
+    bundle: dict[str, Any] = {
+        "format": FORMAT,
+        "origin": service.origin,
+        "event_id": event_id,
+        "index": row.index,
+        "entry": _b64(row.data),
+        "leaf_hash": _b64(hash_leaf(row.data)),
+        "receipt": receipt.to_json(),
+        "checkpoint": None,
+        "inclusion": None,
+        "anchor": None,
+        "pending": pending,
+    }
+    checkpoint, anchor = choose_checkpoint(service.store, row.index)
+    if checkpoint is None or checkpoint.cosigned is None:
+        latest = service.store.latest_checkpoint(published=True)
+        pending.append(
+            {
+                "part": "checkpoint",
+                "reason": f"index {row.index} is not yet in a published checkpoint (latest published size "
+                f"{latest.size if latest else 0}); the notary publishes within {service.settings.mmd_s} s",
+            }
+        )
+        pending.append({"part": "anchor", "reason": "waits for a published checkpoint"})
+        return bundle
+    bundle["checkpoint"] = {
+        "size": checkpoint.size,
+        "note": checkpoint.cosigned.decode("utf-8"),
+        "cosigners": (checkpoint.cosigners or "").split(",") if checkpoint.cosigners else [],
+    }
+    bundle["inclusion"] = {
+        "size": checkpoint.size,
+        "proof": [_b64(h) for h in service.reader.inclusion(row.index, checkpoint.size)],
+    }
+    if anchor is None:
+        pending.append({"part": "anchor", "reason": _why_not_anchored(service, row.index)})
+        return bundle
+    assert service.anchorer is not None, "a confirmed anchor exists only where the notary anchors"
+    client = service.anchorer.anchors
+    try:
+        bundle["anchor"] = anchor_evidence(
+            _raw_rpc(client.backend.web3), anchor, client.backend.chain_id, client.address
+        )
+    except (EvidenceChainError, OSError, KeyError, TypeError, ValueError) as exc:
+        reason = f"the chain could not provide the anchor's block ({exc.__class__.__name__}: {exc})"
+        pending.append({"part": "anchor", "reason": reason})
+    return bundle
+
+
+# -- the chain part -----------------------------------------------------------------------------------------
+
+
+def _raw_rpc(web3: Any) -> Rpc:
+    """JSON-RPC through the provider itself: raw hex answers, untouched by web3's formatters and middleware."""
+
+    def call(method: str, params: list[Any]) -> Any:
+        try:
+            response = web3.provider.make_request(method, params)
+        except Exception as exc:  # requests, aiohttp and web3 raise many kinds; all mean "no answer"
+            raise EvidenceChainError(f"{method}: {exc.__class__.__name__}: {exc}") from exc
+        if "error" in response:
+            raise EvidenceChainError(f"{method}: {response['error']}")
+        return response.get("result")
+
+    return call
+
+
+def anchor_evidence(rpc: Rpc, anchor: dict[str, Any], chain_id: int, contract: str) -> dict[str, Any]:
+    """The anchor part of a bundle: the stored raw transaction and everything about the block that holds it."""
+    raw_tx = bytes(anchor["raw_tx"])
+    tx_hash = keccak(raw_tx)
+    if _hex(tx_hash) != str(anchor["tx_hash"]).lower():
+        raise EvidenceChainError(f"the stored anchor transaction does not hash to {anchor['tx_hash']}")
+    receipt = rpc("eth_getTransactionReceipt", [_hex(tx_hash)])
+    if receipt is None or receipt.get("blockHash") is None:
+        raise EvidenceChainError(f"the chain does not know the anchor transaction {_hex(tx_hash)}")
+    block = rpc("eth_getBlockByHash", [receipt["blockHash"], True])
+    if block is None:
+        raise EvidenceChainError(f"the chain does not know block {receipt['blockHash']}")
+    header = encode_header(block)
+    if _hex(keccak(header)) != block["hash"]:
+        raise EvidenceChainError(f"block {block['hash']}: its fields do not re-encode to its hash (unknown fork?)")
+    transactions = [_raw_transaction(rpc, tx) for tx in block["transactions"]]
+    receipts = [encode_receipt(r) for r in _block_receipts(rpc, block)]
+    fields = rlp.decode(header)
+    if trie_root(transactions) != fields[HEADER_TX_ROOT] or trie_root(receipts) != fields[HEADER_RECEIPT_ROOT]:
+        raise EvidenceChainError(f"block {block['hash']}: transactions or receipts do not match its header")
+    return {
+        "chain_id": chain_id,
+        "contract": contract,
+        "size": int(anchor["size"]),
+        "transaction": {"hash": _hex(tx_hash), "raw": _hex(raw_tx), "index": int(receipt["transactionIndex"], 16)},
+        "block": {
+            "number": int(block["number"], 16),
+            "hash": block["hash"],
+            "header": _hex(header),
+            "transactions": [_hex(t) for t in transactions],
+            "receipts": [_hex(r) for r in receipts],
+        },
+        "seals": describe_seals(fields[HEADER_EXTRA]),
+    }
+
+
+def describe_seals(extra_data: bytes) -> dict[str, Any]:
+    """What the header's extra data holds (for the reader; the verifier decodes the header itself)."""
+    try:
+        extra = ExtraData.from_bytes(extra_data)
+    except ChainError as exc:
+        return {"format": None, "note": f"this chain's extra data is not our seal format, so no seals ({exc})"}
+    return {
+        "format": "consortium-ledger/extra-data/v1 (RLP [vanity, validators, round, seals])",
+        "round": extra.round,
+        "seals": len(extra.seals),
+        "validators": [_hex(v) for v in extra.validators],
+    }
+
+
+def _quantity(value: Any) -> int:
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise EvidenceChainError(f"expected a hex quantity, got {value!r}")
+    return int(value, 16)
+
+
+def _data(value: Any) -> bytes:
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise EvidenceChainError(f"expected hex data, got {value!r}")
+    return bytes.fromhex(value[2:])
+
+
+def encode_header(block: dict[str, Any]) -> bytes:
+    """The RLP header of a block in JSON-RPC form: the base fields, then each later fork's fields present."""
+    fields: list[Any] = []
+    for name, is_quantity in _HEADER_FIELDS:
+        if block.get(name) is None:
+            raise EvidenceChainError(f"block {block.get('hash')} lacks the header field {name}")
+        fields.append(_quantity(block[name]) if is_quantity else _data(block[name]))
+    for name, is_quantity in _HEADER_OPTIONAL:
+        if block.get(name) is None:
+            break
+        fields.append(_quantity(block[name]) if is_quantity else _data(block[name]))
+    return bytes(rlp.encode(fields))
+
+
+def _access_list(tx: dict[str, Any]) -> list[Any]:
+    return [[_data(a["address"]), [_data(k) for k in a["storageKeys"]]] for a in tx.get("accessList") or []]
+
+
+def _to(tx: dict[str, Any]) -> bytes:
+    return b"" if tx.get("to") is None else _data(tx["to"])
+
+
+def encode_transaction(tx: dict[str, Any]) -> bytes:
+    """The signed raw bytes of a transaction in JSON-RPC form (legacy, or EIP-2718 types 1 to 4)."""
+    kind = _quantity(tx.get("type", "0x0"))
+    q, d = _quantity, _data
+    signature = [q(tx.get("yParity", tx.get("v"))), q(tx["r"]), q(tx["s"])]
+    if kind == 0:
+        fields = [q(tx["nonce"]), q(tx["gasPrice"]), q(tx["gas"]), _to(tx), q(tx["value"]), d(tx["input"])]
+        return bytes(rlp.encode([*fields, q(tx["v"]), q(tx["r"]), q(tx["s"])]))
+    head = [q(tx["chainId"]), q(tx["nonce"])]
+    call = [q(tx["gas"]), _to(tx), q(tx["value"]), d(tx["input"]), _access_list(tx)]
+    if kind == 1:
+        body = [*head, q(tx["gasPrice"]), *call]
+    elif kind in (2, 3, 4):
+        body = [*head, q(tx["maxPriorityFeePerGas"]), q(tx["maxFeePerGas"]), *call]
+        if kind == 3:
+            body += [q(tx["maxFeePerBlobGas"]), [d(h) for h in tx["blobVersionedHashes"]]]
+        if kind == 4:
+            body.append(
+                [
+                    [q(a["chainId"]), d(a["address"]), q(a["nonce"]), q(a["yParity"]), q(a["r"]), q(a["s"])]
+                    for a in tx["authorizationList"]
+                ]
+            )
+    else:
+        raise EvidenceChainError(f"transaction {tx.get('hash')}: unknown type {kind}")
+    return bytes([kind]) + bytes(rlp.encode([*body, *signature]))
+
+
+def encode_receipt(receipt: dict[str, Any]) -> bytes:
+    """The consensus encoding of a receipt in JSON-RPC form (EIP-658 status; EIP-2718 type prefix)."""
+    kind = _quantity(receipt.get("type", "0x0"))
+    if receipt.get("status") is not None:
+        outcome: Any = _quantity(receipt["status"])
+    else:  # pre-Byzantium: an intermediate state root
+        outcome = _data(receipt["root"])
+    logs = [[_data(log["address"]), [_data(t) for t in log["topics"]], _data(log["data"])] for log in receipt["logs"]]
+    body = bytes(rlp.encode([outcome, _quantity(receipt["cumulativeGasUsed"]), _data(receipt["logsBloom"]), logs]))
+    return body if kind == 0 else bytes([kind]) + body
+
+
+def _raw_transaction(rpc: Rpc, tx: dict[str, Any]) -> bytes:
+    """The raw bytes of a block's transaction, checked against its hash."""
+    raw = encode_transaction(tx)
+    if _hex(keccak(raw)) != tx["hash"]:
+        try:
+            fetched = rpc("eth_getRawTransactionByHash", [tx["hash"]])
+        except EvidenceChainError:
+            fetched = None
+        raw = _data(fetched) if fetched else raw
+    if _hex(keccak(raw)) != tx["hash"]:
+        raise EvidenceChainError(f"transaction {tx['hash']}: cannot obtain raw bytes that hash to it")
+    return raw
+
+
+def _block_receipts(rpc: Rpc, block: dict[str, Any]) -> Sequence[dict[str, Any]]:
+    try:
+        receipts = rpc("eth_getBlockReceipts", [block["number"]])
+    except EvidenceChainError:
+        receipts = None
+    if receipts is None:
+        receipts = [rpc("eth_getTransactionReceipt", [tx["hash"]]) for tx in block["transactions"]]
+    if len(receipts) != len(block["transactions"]) or any(r is None for r in receipts):
+        raise EvidenceChainError(f"block {block['hash']}: the chain gave no receipt for every transaction")
+    return list(receipts)

@@ -1,0 +1,593 @@
+"""Offline verification of an evidence bundle (``notary.evidence``): from the consortium's public keys alone.
+
+Nothing in the bundle is taken on trust when it can be recomputed (failure catalogue 22: a partially valid
+proof is rejected). Every step runs even after an earlier one failed, so the report shows all that is wrong:
+
+1. the entry is an event in canonical form (RFC 8785), and 2. its leaf hash is RFC 9162's SHA-256(0x00 ‖ entry);
+3. the receipt is signed by the log key and its batch path leads from that leaf, at that index, to the signed
+   batch root; 4. the checkpoint (C2SP tlog-checkpoint) is signed by the log key under the log's origin;
+5. the witnesses' cosignatures (C2SP tlog-cosignature) verify and meet the witness policy;
+6. the inclusion proof (RFC 9162 §2.1.3.2) leads from the leaf to the checkpoint's root;
+7. the anchor transaction's signature recovers the notary's account, it calls AuditAnchor on our chain with
+   ``anchor(origin, size, root, SHA-256(checkpoint body))`` of exactly this checkpoint;
+8. it is in its block (the transactions trie root is recomputed, Ethereum Yellow Paper §4.3) and 9. succeeded
+   (its receipt has status 1; the receipts trie root is recomputed); 10. the block hash is the keccak-256 of
+   the RLP header; 11. a quorum of the validators sealed the header (``chain.node.seal``).
+
+A step is ✓ (``ok=True``), ✗ (``ok=False``) or not applicable (``ok=None``: the bundle says that part is still
+pending, or the trust roots cannot decide it), always with a detail saying why.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import rlp
+from eth_abi.abi import encode as abi_encode
+from eth_account import Account
+from eth_keys.datatypes import Signature
+from eth_keys.exceptions import BadSignature
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+from eth_utils.exceptions import ValidationError
+from trie.hexary import HexaryTrie
+
+from chain.errors import ChainError
+from chain.node.seal import ExtraData, quorum
+from notary.checkpointer import WitnessPolicy
+from notary.event import parse_entry
+from notary.log.checkpoint import Checkpoint, parse_checkpoint
+from notary.log.cosignature import CosignatureVerifier
+from notary.log.errors import NotaryError, VerificationError
+from notary.log.hashing import hash_leaf
+from notary.log.note import Note, NoteVerifier, open_note, parse_note
+from notary.log.proof import verify_inclusion
+from notary.receipt import Receipt, verify_receipt
+
+FORMAT = "consortium-ledger/evidence/v1"
+#: The AuditAnchor function the notary calls; its selector is the first 4 bytes of the keccak-256 of this.
+ANCHOR_SIGNATURE = "anchor(string,uint64,bytes32,bytes32)"
+ANCHOR_ARGUMENTS = ("string", "uint64", "bytes32", "bytes32")
+#: Header field positions in the RLP list (Yellow Paper §4.3).
+HEADER_TX_ROOT, HEADER_RECEIPT_ROOT, HEADER_NUMBER, HEADER_EXTRA = 4, 5, 8, 12
+HEADER_MIN_FIELDS = 15
+#: Most transactions of one block a bundle may carry (a block holds at most ~1,500 at 30 M gas).
+MAX_BLOCK_TRANSACTIONS = 100_000
+#: EIP-2718 transaction types whose first RLP fields we decode: type → positions of (chain id, to, data).
+_TYPED_FIELDS = {1: (0, 4, 6), 2: (0, 5, 7), 3: (0, 5, 7), 4: (0, 5, 7)}
+
+
+@dataclass(frozen=True, slots=True)
+class TrustRoots:
+    """What a verifier trusts, all public: from ``consortium.json`` (``network.verifycmd.roots_from_description``).
+
+    ``validators`` empty means the trust roots hold no validator set for this chain (an external chain with its
+    own seal format, or a development chain without seals): the seal step is then not applicable.
+    """
+
+    log: NoteVerifier
+    witnesses: Mapping[str, CosignatureVerifier]
+    policy: WitnessPolicy
+    notary_account: str
+    anchor_address: str
+    chain_id: int
+    validators: tuple[str, ...] = ()
+
+    @property
+    def origin(self) -> str:
+        return self.log.name
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One check: ``ok`` is True (passed), False (failed) or None (not applicable or pending), with why."""
+
+    name: str
+    ok: bool | None
+    detail: str
+
+    @property
+    def symbol(self) -> str:
+        return {True: "✓", False: "✗", None: "-"}[self.ok]
+
+    def to_text(self) -> str:
+        return f"{self.symbol} {self.name} — {self.detail}"
+
+
+def passed(steps: Sequence[Step]) -> bool:
+    """True when no step failed (steps that do not apply do not count against)."""
+    return all(step.ok is not False for step in steps)
+
+
+class _Fail(Exception):
+    """A step's check failed; the message says what was wrong."""
+
+
+class _Skip(Exception):
+    """A step does not apply; the message says why."""
+
+
+# -- small decoders (bundle fields are untrusted JSON) -------------------------------------------------------
+
+
+def _b64(value: object, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise _Fail(f"{what} must be base64 text")
+    try:
+        data = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise _Fail(f"{what} is not valid base64") from exc
+    if base64.b64encode(data).decode("ascii") != value:
+        raise _Fail(f"{what} is not canonical base64")
+    return data
+
+
+def _hex(value: object, what: str) -> bytes:
+    if not isinstance(value, str) or not value.startswith("0x") or len(value) % 2:
+        raise _Fail(f"{what} must be 0x-prefixed hex with an even number of digits")
+    try:
+        return bytes.fromhex(value[2:])
+    except ValueError as exc:
+        raise _Fail(f"{what} is not valid hex") from exc
+
+
+def _int(value: object, what: str) -> int:
+    if type(value) is not int or value < 0:
+        raise _Fail(f"{what} must be a non-negative integer")
+    return value
+
+
+def _obj(value: object, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _Fail(f"{what} must be a JSON object")
+    return value
+
+
+def _address(text: str) -> bytes:
+    raw = bytes.fromhex(text[2:] if text.startswith("0x") else text)
+    if len(raw) != 20:
+        raise ValueError(f"not a 20-byte address: {text!r}")
+    return raw
+
+
+def _show(address: bytes) -> str:
+    return str(to_checksum_address(address))
+
+
+def _rlp_list(raw: bytes, what: str) -> list[Any]:
+    try:
+        value = rlp.decode(raw, strict=True)
+    except (rlp.DecodingError, ValueError, TypeError) as exc:
+        raise _Fail(f"{what} is not canonical RLP: {exc}") from exc
+    if not isinstance(value, list):
+        raise _Fail(f"{what} is not an RLP list")
+    return value
+
+
+def _rlp_int(value: object, what: str) -> int:
+    if not isinstance(value, bytes) or value[:1] == b"\0":
+        raise _Fail(f"{what} is not a canonical RLP integer")
+    return int.from_bytes(value, "big")
+
+
+def trie_root(values: Sequence[bytes]) -> bytes:
+    """The root of the Merkle-Patricia trie mapping RLP(i) to ``values[i]``: transactionsRoot and receiptsRoot."""
+    trie = HexaryTrie({})
+    with trie.squash_changes() as batch:
+        for i, value in enumerate(values):
+            batch[rlp.encode(i)] = bytes(value)
+    return bytes(trie.root_hash)
+
+
+def anchor_calldata(origin: str, size: int, root: bytes, digest: bytes) -> bytes:
+    """The exact calldata of ``AuditAnchor.anchor(origin, size, root, digest)`` (Solidity ABI encoding)."""
+    return keccak(text=ANCHOR_SIGNATURE)[:4] + abi_encode(list(ANCHOR_ARGUMENTS), [origin, size, root, digest])
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedTransaction:
+    """The fields of a signed transaction the anchor check needs."""
+
+    type: int
+    chain_id: int | None
+    to: bytes | None
+    data: bytes
+    sender: bytes
+    hash: bytes
+
+
+def decode_transaction(raw: bytes) -> DecodedTransaction:
+    """Decode a signed raw transaction (legacy or EIP-2718 types 1-4) and recover its sender."""
+    if not raw:
+        raise _Fail("empty transaction")
+    if raw[0] >= 0xC0:  # legacy: RLP([nonce, gasPrice, gas, to, value, data, v, r, s])
+        fields = _rlp_list(raw, "transaction")
+        if len(fields) != 9:
+            raise _Fail(f"legacy transaction has {len(fields)} fields, expected 9")
+        v = _rlp_int(fields[6], "v")
+        kind, chain_id, to, data = 0, ((v - 35) // 2 if v >= 35 else None), fields[3], fields[5]
+    elif raw[0] in _TYPED_FIELDS:
+        fields = _rlp_list(raw[1:], f"type-{raw[0]} transaction")
+        positions = _TYPED_FIELDS[raw[0]]
+        if len(fields) <= max(positions):
+            raise _Fail(f"type-{raw[0]} transaction has too few fields")
+        kind, to, data = raw[0], fields[positions[1]], fields[positions[2]]
+        chain_id = _rlp_int(fields[positions[0]], "chain id")
+    else:
+        raise _Fail(f"unknown transaction type {raw[0]:#04x}")
+    if not isinstance(to, bytes) or len(to) not in (0, 20) or not isinstance(data, bytes):
+        raise _Fail("transaction 'to' or data field malformed")
+    try:
+        sender = bytes.fromhex(str(Account.recover_transaction(raw))[2:])
+    except Exception as exc:  # eth-account raises many kinds for a bad signature; all mean "no valid signer"
+        raise _Fail(f"transaction signature does not recover a sender ({exc.__class__.__name__}: {exc})") from exc
+    return DecodedTransaction(kind, chain_id, to or None, data, sender, keccak(raw))
+
+
+def receipt_status(raw: bytes) -> int:
+    """The status of an encoded receipt (EIP-658: 1 success, 0 failure), typed (EIP-2718) or legacy."""
+    body = raw if raw[:1] and raw[0] >= 0xC0 else raw[1:]
+    fields = _rlp_list(body, "receipt")
+    if len(fields) != 4 or not isinstance(fields[0], bytes):
+        raise _Fail("receipt is not RLP [status, cumulativeGasUsed, logsBloom, logs]")
+    if fields[0] not in (b"", b"\x01"):
+        raise _Fail("receipt carries a pre-Byzantium state root, not a status")
+    return 1 if fields[0] == b"\x01" else 0
+
+
+def header_seal_hash(header: Sequence[Any], extra: ExtraData) -> bytes:
+    """What each validator signed: the header hash with the extra data's seal list emptied (``chain.node.seal``)."""
+    unsealed = list(header)
+    unsealed[HEADER_EXTRA] = extra.unsealed().to_bytes()
+    return keccak(rlp.encode(unsealed))
+
+
+def check_cosignatures(note: Note, witnesses: Mapping[str, CosignatureVerifier], policy: WitnessPolicy) -> str:
+    """Check each witness's cosignature on ``note`` and the policy; returns who cosigned.
+
+    A cosignature by a known witness key that does not verify fails the check even if the policy is met
+    without it (C2SP signed-note: a known key's bad signature rejects the note)."""
+    good: set[str] = set()
+    bad: set[str] = set()
+    for org, verifier in sorted(witnesses.items()):
+        for sig in note.signatures:
+            if (sig.name, sig.key_id) == (verifier.name, verifier.key_id):
+                (good if verifier.verify(note.text, sig) else bad).add(org)
+    who = ", ".join(sorted(good)) or "nobody"
+    if bad:
+        raise VerificationError(f"cosignature by {', '.join(sorted(bad))} does not verify (valid: {who})")
+    if not policy.satisfied(good):
+        raise VerificationError(f"cosigned by {who}: the policy needs {policy.describe()}")
+    return f"cosigned by {who} (policy: {policy.describe()})"
+
+
+# -- the steps -----------------------------------------------------------------------------------------------
+
+
+class _State:
+    """What the steps recomputed so far; a field stays None when it could not be recomputed."""
+
+    def __init__(self, bundle: Mapping[str, Any], roots: TrustRoots) -> None:
+        self.bundle = bundle
+        self.roots = roots
+        self.entry: bytes | None = None
+        self.leaf: bytes | None = None
+        self.note_text: str | None = None
+        self.checkpoint: Checkpoint | None = None
+        self.anchor_tx: DecodedTransaction | None = None
+        self.header: list[Any] | None = None
+        self.position: int | None = None
+
+    @property
+    def index(self) -> int:
+        return _int(self.bundle.get("index"), "index")
+
+    def pending(self, part: str) -> Exception:
+        """What to raise for a missing part: not applicable if the bundle says why it is pending, else a failure
+        (a bundle may not silently leave out what it has, e.g. the inclusion proof of its checkpoint)."""
+        for item in self.bundle.get("pending") or []:
+            if isinstance(item, dict) and item.get("part") == part:
+                return _Skip(f"pending: {item.get('reason', 'not available yet')}")
+        return _Fail(f"the bundle has no {part} and does not say why it is pending")
+
+    def anchor(self) -> dict[str, Any]:
+        if self.bundle.get("checkpoint") is None:
+            raise self.pending("checkpoint")
+        if self.bundle.get("anchor") is None:
+            raise self.pending("anchor")
+        return _obj(self.bundle["anchor"], "anchor")
+
+    def block(self) -> dict[str, Any]:
+        return _obj(self.anchor().get("block"), "anchor.block")
+
+    def checkpoint_part(self) -> dict[str, Any]:
+        if self.bundle.get("checkpoint") is None:
+            raise self.pending("checkpoint")
+        return _obj(self.bundle["checkpoint"], "checkpoint")
+
+
+def _step_entry(s: _State) -> str:
+    s.entry = _b64(s.bundle.get("entry"), "entry")
+    event = parse_entry(s.entry)
+    if event["event_id"] != s.bundle.get("event_id"):
+        raise _Fail(f"the entry is event {event['event_id']!r}, the bundle claims {s.bundle.get('event_id')!r}")
+    return (
+        f"event {event['event_id']}: {event['caller_org']} → {event['provider_org']} "
+        f"{event['method']} {event['route']} ({event['decision']}, status {event['status']})"
+    )
+
+
+def _step_leaf(s: _State) -> str:
+    if s.entry is None:
+        raise _Fail("no readable entry to hash")
+    s.leaf = hash_leaf(s.entry)
+    claimed = _b64(s.bundle.get("leaf_hash"), "leaf_hash")
+    if claimed != s.leaf:
+        raise _Fail(f"SHA-256(0x00 ‖ entry) is {s.leaf.hex()}, the bundle claims {claimed.hex()}")
+    return f"SHA-256(0x00 ‖ entry) = {s.leaf.hex()}"
+
+
+def _step_receipt(s: _State) -> str:
+    receipt = Receipt.from_json(s.bundle.get("receipt"))
+    statement = verify_receipt(receipt, s.roots.log)
+    problems = []
+    if statement.origin != s.roots.origin:
+        problems.append(f"it is for log {statement.origin!r}, not {s.roots.origin!r}")
+    if receipt.index != s.index:
+        problems.append(f"it is for index {receipt.index}, the bundle's is {s.index}")
+    if s.leaf is None or receipt.leaf_hash != s.leaf:
+        problems.append("its leaf hash is not the entry's")
+    if receipt.event_id != s.bundle.get("event_id"):
+        problems.append(f"it names event {receipt.event_id!r}")
+    if problems:
+        raise _Fail("receipt signature and batch path verify, but " + "; ".join(problems))
+    return (
+        f"signed by {s.roots.origin}: index {receipt.index} in batch [{statement.first}, "
+        f"{statement.first + statement.count}), batch path verified"
+    )
+
+
+def _step_checkpoint(s: _State) -> str:
+    part = s.checkpoint_part()
+    note_text = part.get("note")
+    if not isinstance(note_text, str):
+        raise _Fail("checkpoint.note must be the note's text")
+    note = parse_note(note_text.encode("utf-8"))
+    s.note_text = note.text
+    s.checkpoint = parse_checkpoint(note.text)
+    cp = s.checkpoint
+    open_note(note_text.encode("utf-8"), [s.roots.log])  # raises unless the log key signed it
+    problems = []
+    if cp.origin != s.roots.origin:
+        problems.append(f"its origin is {cp.origin!r}, the log's is {s.roots.origin!r}")
+    if s.bundle.get("origin") != s.roots.origin:
+        problems.append(f"the bundle names origin {s.bundle.get('origin')!r}")
+    if part.get("size") != cp.size:
+        problems.append(f"the bundle claims size {part.get('size')!r}, the note says {cp.size}")
+    if cp.size <= s.index:
+        problems.append(f"size {cp.size} does not cover index {s.index}")
+    if problems:
+        raise _Fail("; ".join(problems))
+    return f"signed by the log key {s.roots.origin}: size {cp.size}, root {cp.root.hex()}"
+
+
+def _step_cosignatures(s: _State) -> str:
+    part = s.checkpoint_part()
+    note_text = part.get("note")
+    if not isinstance(note_text, str):
+        raise _Fail("checkpoint.note must be the note's text")
+    try:
+        return check_cosignatures(parse_note(note_text.encode("utf-8")), s.roots.witnesses, s.roots.policy)
+    except VerificationError as exc:
+        raise _Fail(str(exc)) from exc
+
+
+def _step_inclusion(s: _State) -> str:
+    s.checkpoint_part()  # no checkpoint: pending like it
+    part = _obj(s.bundle.get("inclusion"), "inclusion")
+    if s.leaf is None:
+        raise _Fail("no leaf hash to prove (the entry is unreadable)")
+    if s.checkpoint is None:
+        raise _Fail("no readable checkpoint to prove against")
+    size = part.get("size")
+    if size != s.checkpoint.size:
+        raise _Fail(f"the proof is for size {size!r}, the checkpoint's size is {s.checkpoint.size}")
+    hashes = part.get("proof")
+    if not isinstance(hashes, list):
+        raise _Fail("inclusion.proof must be a list of base64 hashes")
+    proof = [_b64(h, f"inclusion.proof[{i}]") for i, h in enumerate(hashes)]
+    verify_inclusion(s.leaf, s.index, s.checkpoint.size, proof, s.checkpoint.root)
+    return f"leaf {s.index} is in the tree of size {s.checkpoint.size} ({len(proof)} hashes)"
+
+
+def _step_anchor_tx(s: _State) -> str:
+    anchor = s.anchor()
+    tx_part = _obj(anchor.get("transaction"), "anchor.transaction")
+    raw = _hex(tx_part.get("raw"), "anchor.transaction.raw")
+    tx = decode_transaction(raw)
+    s.anchor_tx = tx
+    roots = s.roots
+    problems = []
+    if tx_part.get("hash") != "0x" + tx.hash.hex():
+        problems.append(f"its hash is 0x{tx.hash.hex()}, the bundle claims {tx_part.get('hash')!r}")
+    if tx.chain_id != roots.chain_id:
+        problems.append(f"it is for chain id {tx.chain_id}, not {roots.chain_id}")
+    if tx.sender != _address(roots.notary_account):
+        problems.append(f"it was signed by {_show(tx.sender)}, not the notary's account {roots.notary_account}")
+    if tx.to != _address(roots.anchor_address):
+        problems.append(f"it calls {_show(tx.to) if tx.to else 'no contract'}, not AuditAnchor {roots.anchor_address}")
+    if s.checkpoint is None or s.note_text is None:
+        problems.append("no readable checkpoint to compare its calldata with")
+    else:
+        cp = s.checkpoint
+        digest = hashlib.sha256(s.note_text.encode("utf-8")).digest()
+        if tx.data != anchor_calldata(cp.origin, cp.size, cp.root, digest):
+            problems.append(f"its calldata is not anchor({cp.origin!r}, {cp.size}, root, SHA-256(checkpoint body))")
+    if problems:
+        raise _Fail("; ".join(problems))
+    return (
+        f"0x{tx.hash.hex()} from the notary {_show(tx.sender)} calls AuditAnchor.anchor(origin, "
+        f"{s.checkpoint.size if s.checkpoint else '?'}, root, SHA-256(checkpoint body)) on chain {tx.chain_id}"
+    )
+
+
+def _header(s: _State) -> list[Any]:
+    if s.header is None:
+        block = s.block()
+        header = _rlp_list(_hex(block.get("header"), "anchor.block.header"), "block header")
+        if len(header) < HEADER_MIN_FIELDS or any(not isinstance(f, bytes) for f in header):
+            raise _Fail(f"block header has {len(header)} fields, expected at least {HEADER_MIN_FIELDS} byte strings")
+        s.header = header
+    return s.header
+
+
+def _raw_list(s: _State, key: str) -> list[bytes]:
+    values = s.block().get(key)
+    if not isinstance(values, list) or len(values) > MAX_BLOCK_TRANSACTIONS:
+        raise _Fail(f"anchor.block.{key} must be a list of at most {MAX_BLOCK_TRANSACTIONS} hex strings")
+    return [_hex(v, f"anchor.block.{key}[{i}]") for i, v in enumerate(values)]
+
+
+def _step_in_block(s: _State) -> str:
+    header = _header(s)
+    transactions = _raw_list(s, "transactions")
+    root = trie_root(transactions)
+    problems = []
+    if root != header[HEADER_TX_ROOT]:
+        problems.append(
+            f"the block's {len(transactions)} transactions give root 0x{root.hex()}, the header holds "
+            f"0x{header[HEADER_TX_ROOT].hex()}"
+        )
+    anchor_raw = _hex(_obj(s.anchor().get("transaction"), "anchor.transaction").get("raw"), "anchor tx")
+    s.position = next((i for i, t in enumerate(transactions) if t == anchor_raw), None)
+    if s.position is None:
+        problems.append("the anchor transaction is not among the block's transactions")
+    if problems:
+        raise _Fail("; ".join(problems))
+    number = _rlp_int(header[HEADER_NUMBER], "block number")
+    return f"transaction {s.position} of {len(transactions)} in block {number}, transactionsRoot recomputed"
+
+
+def _step_succeeded(s: _State) -> str:
+    header = _header(s)
+    receipts = _raw_list(s, "receipts")
+    root = trie_root(receipts)
+    problems = []
+    if root != header[HEADER_RECEIPT_ROOT]:
+        problems.append(
+            f"the block's {len(receipts)} receipts give root 0x{root.hex()}, the header holds "
+            f"0x{header[HEADER_RECEIPT_ROOT].hex()}"
+        )
+    status = None
+    if s.position is None:
+        problems.append("the anchor transaction is not in the block, so none of its receipts is its own")
+    elif s.position >= len(receipts):
+        problems.append(f"no receipt at position {s.position}")
+    else:
+        status = receipt_status(receipts[s.position])
+        if status != 1:
+            problems.append(f"the anchor transaction failed (receipt status {status})")
+    if problems:
+        raise _Fail("; ".join(problems))
+    return f"receipt status 1, receiptsRoot recomputed over {len(receipts)} receipts"
+
+
+def _step_block_hash(s: _State) -> str:
+    block = s.block()
+    raw = _hex(block.get("header"), "anchor.block.header")
+    header = _header(s)
+    digest = keccak(raw)
+    number = _rlp_int(header[HEADER_NUMBER], "block number")
+    problems = []
+    if block.get("hash") != "0x" + digest.hex():
+        problems.append(f"keccak-256 of the header is 0x{digest.hex()}, the bundle claims {block.get('hash')!r}")
+    if block.get("number") != number:
+        problems.append(f"the header is block {number}, the bundle claims {block.get('number')!r}")
+    if problems:
+        raise _Fail("; ".join(problems))
+    return f"block {number} hash 0x{digest.hex()} recomputed from its header"
+
+
+def _step_seals(s: _State) -> str:
+    header = _header(s)
+    validators = [_address(v) for v in s.roots.validators]
+    if not validators:
+        raise _Skip(
+            "the trust roots name no validators for this chain: the block is not proven to be on the chain; "
+            "compare its hash with a node you trust"
+        )
+    try:
+        extra = ExtraData.from_bytes(header[HEADER_EXTRA])
+    except ChainError as exc:
+        raise _Fail(f"the header's extra data carries no validator seals in our format ({exc})") from exc
+    digest = header_seal_hash(header, extra)
+    signers: list[bytes] = []
+    for raw in extra.seals:
+        try:
+            signers.append(bytes(Signature(raw).recover_public_key_from_msg_hash(digest).to_canonical_address()))
+        except (BadSignature, ValidationError, ValueError):
+            continue
+    valid = list(dict.fromkeys(a for a in signers if a in set(validators)))
+    needed = quorum(len(set(validators)))
+    who = ", ".join(_show(a) for a in valid) or "none of them"
+    if len(valid) < needed:
+        raise _Fail(f"{len(valid)} valid seal(s) from the validators ({who}); {needed} of {len(validators)} needed")
+    return f"sealed by {len(valid)} of {len(validators)} validators (quorum {needed}): {who}"
+
+
+_STEPS: tuple[tuple[str, Callable[[_State], str]], ...] = (
+    ("entry", _step_entry),
+    ("leaf hash", _step_leaf),
+    ("receipt", _step_receipt),
+    ("checkpoint", _step_checkpoint),
+    ("cosignatures", _step_cosignatures),
+    ("inclusion", _step_inclusion),
+    ("anchor transaction", _step_anchor_tx),
+    ("transaction in block", _step_in_block),
+    ("transaction succeeded", _step_succeeded),
+    ("block hash", _step_block_hash),
+    ("seals", _step_seals),
+)
+
+#: The names of the steps, in the order ``verify_evidence`` reports them.
+STEP_NAMES = tuple(name for name, _ in _STEPS)
+
+
+def verify_evidence(bundle: Mapping[str, Any], roots: TrustRoots) -> list[Step]:
+    """Every step of the evidence check, in order; never stops at the first failure, never raises on bad input."""
+    if not isinstance(bundle, Mapping) or bundle.get("format") != FORMAT:
+        found = bundle.get("format") if isinstance(bundle, Mapping) else type(bundle).__name__
+        return [Step(name, False, f"not an evidence bundle of format {FORMAT} (got {found!r})") for name in STEP_NAMES]
+    state = _State(bundle, roots)
+    steps = []
+    for name, check in _STEPS:
+        try:
+            steps.append(Step(name, True, check(state)))
+        except _Skip as exc:
+            steps.append(Step(name, None, str(exc)))
+        except (_Fail, NotaryError, ChainError) as exc:
+            steps.append(Step(name, False, str(exc)))
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, UnicodeError) as exc:
+            steps.append(Step(name, False, f"malformed bundle ({exc.__class__.__name__}: {exc})"))
+    return steps
+
+
+__all__ = [
+    "FORMAT",
+    "STEP_NAMES",
+    "DecodedTransaction",
+    "Step",
+    "TrustRoots",
+    "anchor_calldata",
+    "check_cosignatures",
+    "decode_transaction",
+    "passed",
+    "receipt_status",
+    "trie_root",
+    "verify_evidence",
+]

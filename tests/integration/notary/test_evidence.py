@@ -1,0 +1,475 @@
+"""Evidence bundles and ``consortium verify`` against a real consortium: ``init_consortium`` writes the keys and
+``consortium.json``, the consortium's node runs as a child process, each member's witness serves on loopback,
+and the notary (built from the consortium directory by ``network.logsetup``) serves its API with uvicorn.
+
+A bundle is fetched at each stage of an event's life (sequenced, published, anchored) and checked by
+``consortium verify evidence`` as a user runs it; ``consortium verify log`` mirrors the live log, and a small
+HTTP server in front of the notary serves one tampered tile to show the verifier names it. The evidence is
+also built on anvil, whose blocks carry no seals, and on the in-process node of ``tests/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from click.testing import CliRunner
+from conftest import Consortium, NodeBackend
+from notary_events import event
+from notary_world import GATEWAY, ORIGIN, LogWorld
+
+from chain.ids import OrgId
+from chain.tx import Signer
+from network.config import parse_config
+from network.consortium import init_consortium
+from network.description import ConsortiumDescription
+from network.identity import load_gateway_key, load_witness_key
+from network.localchain import LocalChain, free_port, start_node
+from network.logsetup import log_origin, log_verifier, notary_settings, witness_name, witness_orgs
+from network.verifycmd import roots_from_description, verify
+from notary.api import create_app
+from notary.evidence import build_evidence
+from notary.sequencer import encode_batch, sign_batch_body
+from notary.service import AnchorSettings, NotaryService
+from notary.verify import STEP_NAMES, TrustRoots, verify_evidence
+from notary.witness.server import WitnessConfig, WitnessServer, make_server
+from notary.witness.state import init_witness
+
+PASSPHRASE = b"evidence-test-passphrase-0815"
+CHAIN_ID = 20262
+GATEWAY_ORG = "alpha"
+LEDGER_GATEWAY = f"{GATEWAY_ORG}/gw-1"
+DEADLINE = 30.0
+COMMAND_TIMEOUT = 120.0
+_SCRIPT = Path(sys.executable).with_name("consortium")
+CLI = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "network.cli"]
+
+CONFIG = {
+    "name": "evidence-test",
+    "chain_id": CHAIN_ID,
+    "admission_threshold": 1,
+    "proposal_ttl_days": 7,
+    "witness_policy": {"threshold": 2, "witnesses": ["all-members"], "require_regulator": True},
+    "members": [
+        {"org": "op", "name": "Operator Cloud Co.", "roles": ["member", "operator", "validator", "notary", "witness"]},
+        # a validator by role, as in the demo: it seals only once consensus among members exists
+        {"org": "alpha", "name": "Alpha Securities", "roles": ["member", "validator", "witness"]},
+        {"org": "reg", "name": "Market Supervision", "roles": ["regulator", "witness"]},
+    ],
+}
+
+
+def wait_until(condition: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
+    """Poll ``condition`` until it returns something truthy; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {timeout:.0f} s")
+        time.sleep(0.02)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSORTIUM_")}
+    return subprocess.run(
+        [*CLI, *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env={**env, "PYTHONUNBUFFERED": "1"},
+        timeout=COMMAND_TIMEOUT,
+        check=False,
+    )
+
+
+def shown(r: subprocess.CompletedProcess[str]) -> str:
+    return f"exit {r.returncode}\n--- stdout\n{r.stdout}\n--- stderr\n{r.stderr}"
+
+
+def marks(output: str) -> dict[str, str]:
+    """Step name → its mark (✓ ✗ -) from the lines ``<mark> <name> — <detail>``."""
+    found = {}
+    for line in output.splitlines():
+        head, sep, _ = line.partition(" — ")
+        if sep and head[:1] in "✓✗-":
+            found[head[2:]] = head[:1]
+    return found
+
+
+class ApiServer:
+    """An ASGI app served by uvicorn on loopback in a thread."""
+
+    def __init__(self, app: Any) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        wait_until(lambda: self.server.started, "the notary API to start")
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@dataclass
+class Ledger:
+    directory: Path
+    description: ConsortiumDescription
+    chain: LocalChain
+    witnesses: list[tuple[WitnessServer, threading.Thread]]
+    service: NotaryService
+    api: ApiServer
+    next_seq: int = 1
+
+    @property
+    def consortium_file(self) -> Path:
+        return self.directory / "consortium.json"
+
+    def submit(self, count: int) -> list[str]:
+        now = int(time.time() * 1000)
+        first = self.next_seq
+        events = [
+            event(
+                event_id=f"call-{first + i}",
+                gateway_id=LEDGER_GATEWAY,
+                gateway_seq=first + i,
+                provider_org=GATEWAY_ORG,
+                caller_org="op",
+                time_ms=now,
+            )
+            for i in range(count)
+        ]
+        self.next_seq += count
+        body = encode_batch(LEDGER_GATEWAY, events)
+        key = load_gateway_key(self.directory, OrgId(GATEWAY_ORG), PASSPHRASE)
+        signature = base64.b64encode(sign_batch_body(key, body)).decode()
+        headers = {"Consortium-Gateway": LEDGER_GATEWAY, "Consortium-Signature": signature}
+        response = httpx.post(f"{self.api.url}/v1/batches", content=body, headers=headers, timeout=30)
+        assert response.status_code == 200, response.text
+        return [e["event_id"] for e in events]
+
+    def publish(self) -> int:
+        row = self.service.checkpointer.round()
+        assert row is not None, "the witnesses did not cosign"
+        return row.size
+
+    def anchor(self, size: int) -> None:
+        anchorer = self.service.anchorer
+        assert anchorer is not None
+
+        def confirmed() -> bool:
+            anchorer.step(force=True)
+            return any(a["size"] == size and a["state"] == "confirmed" for a in self.service.store.anchors())
+
+        wait_until(confirmed, f"the anchor of size {size} to be confirmed")
+
+    def evidence(self, event_id: str) -> dict[str, Any]:
+        response = httpx.get(f"{self.api.url}/v1/evidence/{event_id}", timeout=30)
+        assert response.status_code == 200, response.text
+        bundle: dict[str, Any] = response.json()
+        return bundle
+
+    def close(self) -> None:
+        self.api.stop()
+        self.service.stop()
+        for server, thread in self.witnesses:
+            server.shutdown()
+            server.server_close()
+            thread.join(5)
+        self.chain.stop()
+
+
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
+    directory = tmp_path_factory.mktemp("evidence") / "consortium"
+    description = init_consortium(directory, parse_config(CONFIG), PASSPHRASE)
+    chain = start_node(directory, CHAIN_ID, PASSPHRASE, block_time=0.05)
+    witnesses = []
+    urls = {}
+    origin = log_origin(description)
+    try:
+        for org in witness_orgs(description):
+            state = directory / "witnesses" / org / "witness.db"
+            init_witness(state, origin)
+            config = WitnessConfig(
+                name=witness_name(description, org),
+                private_key=load_witness_key(directory, OrgId(org), PASSPHRASE),
+                state_path=state,
+                logs={origin: [log_verifier(description)]},
+            )
+            server = make_server(config, "127.0.0.1", 0)
+            thread = threading.Thread(target=server.serve_forever, daemon=True)
+            thread.start()
+            witnesses.append((server, thread))
+            urls[org] = f"http://127.0.0.1:{server.server_address[1]}"
+        settings = notary_settings(directory, description, PASSPHRASE, urls, chain_url=chain.url, anchor_interval=0)
+        service = NotaryService(settings)
+        api = ApiServer(create_app(service))
+    except BaseException:
+        for server, _ in witnesses:
+            server.shutdown()
+            server.server_close()
+        chain.stop()
+        raise
+    world = Ledger(directory, description, chain, witnesses, service, api)
+    yield world
+    world.close()
+
+
+def verify_file(ledger: Ledger, bundle: dict[str, Any], path: Path) -> subprocess.CompletedProcess[str]:
+    path.write_text(json.dumps(bundle, indent=1), encoding="utf-8")
+    return run_cli("verify", "evidence", str(path), "--consortium", str(ledger.consortium_file))
+
+
+# -- the life of one event, verified at each stage --------------------------------------------------------------
+
+
+def test_evidence_at_each_stage_verifies_with_the_consortium_file(ledger: Ledger, tmp_path: Path) -> None:
+    ids = ledger.submit(260)
+    target = ids[10]
+
+    sequenced = ledger.evidence(target)
+    assert sequenced["checkpoint"] is None and sequenced["anchor"] is None
+    assert [p["part"] for p in sequenced["pending"]] == ["checkpoint", "anchor"]
+    r = verify_file(ledger, sequenced, tmp_path / "sequenced.json")
+    assert r.returncode == 0, shown(r)
+    assert marks(r.stdout) == {**dict.fromkeys(STEP_NAMES, "-"), "entry": "✓", "leaf hash": "✓", "receipt": "✓"}
+
+    size = ledger.publish()
+    assert size == 260
+    published = ledger.evidence(target)
+    assert published["checkpoint"]["size"] == 260 and published["anchor"] is None
+    r = verify_file(ledger, published, tmp_path / "published.json")
+    assert r.returncode == 0, shown(r)
+    assert [marks(r.stdout)[n] for n in STEP_NAMES] == ["✓"] * 6 + ["-"] * 5
+    assert "anchored yet" in r.stdout
+
+    ledger.anchor(260)
+    anchored = ledger.evidence(target)
+    assert anchored["pending"] == [] and anchored["anchor"]["size"] == 260
+    assert anchored["anchor"]["seals"]["seals"] == 1
+    r = verify_file(ledger, anchored, tmp_path / "anchored.json")
+    assert r.returncode == 0, shown(r)
+    assert marks(r.stdout) == dict.fromkeys(STEP_NAMES, "✓"), shown(r)
+    assert "sealed by 1 of 1 validators" in r.stdout
+    assert "cosigned by alpha, op, reg" in r.stdout
+
+
+def test_the_smallest_anchored_checkpoint_covering_the_event_is_chosen(ledger: Ledger) -> None:
+    if ledger.service.store.latest_checkpoint(published=True) is None:
+        ledger.submit(260)
+        ledger.anchor(ledger.publish())
+    first = ledger.service.store.latest_checkpoint(published=True)
+    assert first is not None
+    ids = ledger.submit(40)
+    ledger.anchor(ledger.publish())
+    early, late = ledger.evidence("call-1"), ledger.evidence(ids[-1])
+    assert early["checkpoint"]["size"] == first.size  # not the newer, larger one
+    assert late["checkpoint"]["size"] == first.size + 40
+    roots = roots_from_description(ledger.description)
+    for bundle in (early, late):
+        steps = verify_evidence(bundle, roots)
+        assert all(s.ok for s in steps), [s.to_text() for s in steps]
+
+
+def test_a_tampered_bundle_fails_the_command(ledger: Ledger, tmp_path: Path) -> None:
+    if not ledger.service.store.anchors(state="confirmed"):
+        ledger.submit(5)
+        ledger.anchor(ledger.publish())
+    bundle = ledger.evidence("call-3")
+    proof = bundle["inclusion"]["proof"]
+    raw = bytearray(base64.b64decode(proof[0]))
+    raw[0] ^= 0x80
+    proof[0] = base64.b64encode(bytes(raw)).decode()
+    r = verify_file(ledger, bundle, tmp_path / "tampered.json")
+    assert r.returncode == 1, shown(r)
+    assert marks(r.stdout)["inclusion"] == "✗"
+    assert [n for n, m in marks(r.stdout).items() if m != "✓"] == ["inclusion"]
+    assert "does NOT verify: inclusion" in r.stderr
+
+
+def test_seals_count_only_from_the_validators_given(ledger: Ledger, tmp_path: Path) -> None:
+    roots = roots_from_description(ledger.description)
+    assert roots.validators == (ledger.description.member("op").identity.account,)
+    if not ledger.service.store.anchors(state="confirmed"):
+        ledger.submit(5)
+        ledger.anchor(ledger.publish())
+    alpha = ledger.description.member("alpha").identity.account
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(ledger.evidence("call-4")), encoding="utf-8")
+    r = run_cli("verify", "evidence", str(path), "--consortium", str(ledger.consortium_file), "--validator", alpha)
+    assert r.returncode == 1, shown(r)
+    assert [n for n, m in marks(r.stdout).items() if m != "✓"] == ["seals"]
+    assert "0 valid seal(s)" in r.stdout
+
+
+def test_an_unknown_event_is_404(ledger: Ledger) -> None:
+    response = httpx.get(f"{ledger.api.url}/v1/evidence/no-such-event", timeout=10)
+    assert response.status_code == 404
+    assert "no-such-event" in response.json()["error"]
+
+
+def test_verify_evidence_needs_no_network(ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not ledger.service.store.anchors(state="confirmed"):
+        ledger.submit(5)
+        ledger.anchor(ledger.publish())
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(ledger.evidence("call-2")), encoding="utf-8")
+
+    def no_network(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("verify evidence opened a socket")
+
+    monkeypatch.setattr(socket, "socket", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    result = CliRunner().invoke(verify, ["evidence", str(path), "--consortium", str(ledger.consortium_file)])
+    assert result.exit_code == 0, result.output
+    assert marks(result.output) == dict.fromkeys(STEP_NAMES, "✓")
+
+
+# -- verify log ----------------------------------------------------------------------------------------------
+
+
+def test_verify_log_of_the_live_notary(ledger: Ledger) -> None:
+    if ledger.service.store.latest_checkpoint(published=True) is None:
+        ledger.submit(300)
+        ledger.anchor(ledger.publish())
+    size = ledger.service.store.latest_checkpoint(published=True).size  # type: ignore[union-attr]
+    r = run_cli(
+        "verify", "log", ledger.api.url, "--consortium", str(ledger.consortium_file), "--chain-url", ledger.chain.url
+    )
+    assert r.returncode == 0, shown(r)
+    assert f"✓ checkpoint — size {size}" in r.stdout
+    assert "✓ anchors — " in r.stdout and "0 anchor(s)" not in r.stdout
+    assert f"verified: {size} entries" in r.stdout
+    assert r.stderr == ""  # the progress bar shows on a terminal only
+
+
+class TamperingProxy:
+    """Serves the notary's log, with one path's bytes altered (the byte at ``offset`` flipped)."""
+
+    def __init__(self, upstream: str, path: str, offset: int) -> None:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                response = httpx.get(upstream + self.path, timeout=30)
+                body = response.content
+                if self.path.lstrip("/") == path and response.status_code == 200:
+                    changed = bytearray(body)
+                    changed[offset] ^= 0x01
+                    body = bytes(changed)
+                    proxy.served_tampered = True
+                self.send_response(response.status_code)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.served_tampered = False
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+def test_verify_log_names_the_first_tampered_tile(ledger: Ledger) -> None:
+    published = ledger.service.store.latest_checkpoint(published=True)
+    if published is None or published.size < 256:  # tile 0/000 is full only from 256 leaves on
+        ledger.submit(300)
+        ledger.anchor(ledger.publish())
+    proxy = TamperingProxy(ledger.api.url, "tile/0/000", 32 * 7 + 3)
+    try:
+        r = run_cli(
+            "verify", "log", proxy.url, "--consortium", str(ledger.consortium_file), "--chain-url", ledger.chain.url
+        )
+    finally:
+        proxy.close()
+    assert proxy.served_tampered
+    assert r.returncode == 1, shown(r)
+    assert "✗ tile/0/000 — hash 7 (leaf 7)" in r.stdout, shown(r)
+
+
+def test_verify_log_names_a_tampered_checkpoint(ledger: Ledger) -> None:
+    if ledger.service.store.latest_checkpoint(published=True) is None:
+        ledger.submit(5)
+        ledger.publish()
+    proxy = TamperingProxy(ledger.api.url, "checkpoint", 0)
+    try:
+        r = run_cli("verify", "log", proxy.url, "--consortium", str(ledger.consortium_file), "--no-chain")
+    finally:
+        proxy.close()
+    assert r.returncode == 1, shown(r)
+    assert "✗ checkpoint — " in r.stdout, shown(r)
+
+
+# -- the same evidence on anvil and on the in-process node ---------------------------------------------------------
+
+
+@pytest.fixture
+def log_world(tmp_path: Path) -> Iterator[LogWorld]:
+    world = LogWorld(tmp_path)
+    yield world
+    world.close()
+
+
+@pytest.mark.parametrize(
+    "backend", [pytest.param("anvil", marks=pytest.mark.anvil), pytest.param("node")], indirect=True
+)
+def test_evidence_built_through_any_chain_json_rpc(consortium: Consortium, log_world: LogWorld) -> None:
+    anchor = AnchorSettings(consortium.anchors, Signer(consortium.deployer.account), interval=0)
+    service = log_world.notary(anchor)
+    try:
+        now = int(time.time() * 1000)
+        events = [event(event_id=f"ev-{i}", gateway_seq=i, time_ms=now) for i in range(1, 8)]
+        body = encode_batch(GATEWAY, events)
+        service.sequencer.submit(GATEWAY, body, sign_batch_body(log_world.gateway_key, body))
+        assert service.checkpointer.round() is not None
+        assert service.anchorer is not None
+        service.anchorer.step(force=True)
+        wait_until(lambda: service.store.anchors(state="confirmed"), "the anchor to be confirmed")
+        bundle = build_evidence(service, "ev-5")
+    finally:
+        service.stop()
+    sealed = isinstance(consortium.backend, NodeBackend)
+    roots = TrustRoots(
+        log=log_world.log_verifier(),
+        witnesses=log_world.cosigners(),
+        policy=log_world.policy(),
+        notary_account=consortium.deployer.address,
+        anchor_address=consortium.anchors.address,
+        chain_id=consortium.backend.chain_id,
+        validators=(consortium.deployer.address,) if sealed else (),
+    )
+    assert bundle["origin"] == ORIGIN and bundle["pending"] == []
+    steps = {s.name: s for s in verify_evidence(bundle, roots)}
+    assert all(steps[n].ok for n in STEP_NAMES if n != "seals"), [s.to_text() for s in steps.values()]
+    if sealed:
+        assert steps["seals"].ok is True
+    else:
+        assert steps["seals"].ok is None
+        assert bundle["anchor"]["seals"]["format"] is None  # the builder says the chain has no seals

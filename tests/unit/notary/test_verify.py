@@ -1,0 +1,749 @@
+"""Offline verification of evidence bundles, and the log mirror: every step ✓ on genuine evidence, and each
+tampered part fails its own step and only the steps that depend on it (failure catalogue 22).
+
+The evidence is real: events and receipts from the pure core, a checkpoint signed by the log key and cosigned
+by witness keys, and a chain part read through the JSON-RPC of an in-process consortium node (no socket:
+``RpcServer.handle``) whose block holds the anchor transaction beside legacy, EIP-2930 and failed ones.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+import rlp
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from eth.db.atomic import AtomicDB
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
+from notary_events import event
+from web3 import Web3
+
+from chain.node.node import Genesis, Node
+from chain.node.rpc import RpcServer
+from chain.node.seal import ExtraData, seal_hash
+from contracts import load_artifact
+from notary.checkpointer import WitnessPolicy
+from notary.errors import NotFoundError
+from notary.event import canonical_entry
+from notary.evidence import anchor_evidence, encode_header
+from notary.integrate import TileWriter
+from notary.log.checkpoint import Checkpoint, format_checkpoint
+from notary.log.cosignature import CosignatureSigner, CosignatureVerifier
+from notary.log.hashing import hash_leaf, root_of
+from notary.log.note import NoteSigner, NoteVerifier, add_signatures, parse_note, sign_note
+from notary.log.proof import MemoryNodeReader, prove_inclusion
+from notary.log.tiles import EntriesAddress, format_entry_bundle, parse_tile_path, tiles_for_size
+from notary.mirror import AnchorClaim, LogMismatchError, mirror_log
+from notary.receipt import BatchStatement, batch_receipts, sign_batch
+from notary.verify import (
+    FORMAT,
+    STEP_NAMES,
+    Step,
+    TrustRoots,
+    anchor_calldata,
+    header_seal_hash,
+    passed,
+    trie_root,
+    verify_evidence,
+)
+
+ORIGIN = "test-consortium/audit-log"
+CHAIN_ID = 20261
+WITNESSES = ("alpha", "beta", "reg")
+TARGET = 4  # the event the bundle proves: index 4 of 7, in the second batch
+#: Init code of a contract whose every call reverts (runtime PUSH1 0 PUSH1 0 REVERT).
+REVERTER_INIT = bytes.fromhex("6460006000fd6000526005601bf3")
+ANCHOR_ADDRESS = "0xaAaAaAaaAaAaAaaAaAAAAAAAAaaaAaAaAaaAaaAa"
+OTHER_ADDRESS = "0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"
+
+
+def raw(key: Ed25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def calldata(origin: str, size: int, root: bytes, digest: bytes) -> bytes:
+    """anchor(...) encoded from the contract's own ABI, independently of ``notary.verify.anchor_calldata``."""
+    contract = Web3().eth.contract(abi=load_artifact("AuditAnchor").abi)
+    return bytes.fromhex(contract.encode_abi("anchor", args=[origin, size, root, digest])[2:])
+
+
+@dataclass
+class World:
+    bundle: dict[str, Any]
+    roots: TrustRoots
+    failed_anchor: dict[str, Any]  # the anchor part of a transaction that reverted in its block
+    reverter: str
+    block_header: Any  # the py-evm header of the anchor's block
+    witness_signers: dict[str, CosignatureSigner]
+    log_signer: NoteSigner
+
+
+class Chain:
+    """An in-process consortium node; JSON-RPC answered by ``RpcServer.handle``, without a socket."""
+
+    def __init__(self, operator: LocalAccount) -> None:
+        genesis = Genesis(CHAIN_ID, (operator.address,), operator.address, int(time.time()) - 10)
+        self.node = Node(AtomicDB(), genesis, bytes(operator.key))
+        self.server = RpcServer(self.node, port=0)
+        self.operator = operator
+        self.nonce = 0
+
+    def rpc(self, method: str, params: list[Any]) -> Any:
+        request = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+        answer = json.loads(self.server.handle(json.dumps(request).encode()) or b"{}")
+        if "error" in answer:
+            raise NotFoundError(str(answer["error"]))
+        return answer["result"]
+
+    def send(self, **tx: Any) -> Any:
+        fields = {"gas": 200_000, "chainId": CHAIN_ID, "value": 0, "nonce": self.nonce, **tx}
+        if fields.get("type") == 2:
+            fields.update(maxFeePerGas=0, maxPriorityFeePerGas=0)
+        else:
+            fields.setdefault("gasPrice", 0)
+        signed = self.operator.sign_transaction(fields)
+        self.node.submit(bytes(signed.raw_transaction))
+        self.nonce += 1
+        return signed
+
+
+def anchor_row(signed: Any, size: int) -> dict[str, Any]:
+    return {"raw_tx": bytes(signed.raw_transaction), "tx_hash": "0x" + bytes(signed.hash).hex(), "size": size}
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    log_key = Ed25519PrivateKey.from_private_bytes(b"\x01" * 32)
+    log_signer = NoteSigner(ORIGIN, log_key)
+    witness_keys = {
+        org: Ed25519PrivateKey.from_private_bytes(bytes([0x10 + i]) * 32) for i, org in enumerate(WITNESSES)
+    }
+    witness_signers = {org: CosignatureSigner(f"test-consortium/witness/{org}", k) for org, k in witness_keys.items()}
+
+    events = [event(event_id=f"ev-{i}", gateway_seq=i + 1) for i in range(7)]
+    entries = [canonical_entry(e) for e in events]
+    leaves = [hash_leaf(e) for e in entries]
+    receipts = []
+    for first, count in ((0, 3), (3, 4)):
+        batch = leaves[first : first + count]
+        note = sign_batch(log_signer, BatchStatement(ORIGIN, first, count, root_of(batch), 1_795_000_000_000, 10))
+        receipts += batch_receipts([f"ev-{i}" for i in range(first, first + count)], first, batch, note)
+    size = len(leaves)
+    root = root_of(leaves)
+    text = format_checkpoint(Checkpoint(ORIGIN, size, root))
+    cosigs = [witness_signers[org].cosign(text, 1_795_000_100) for org in ("alpha", "reg")]
+    note = add_signatures(sign_note(text, [log_signer]), cosigs)
+    digest = hashlib.sha256(text.encode()).digest()
+
+    operator = Account.from_key(b"\x07" * 32)
+    chain = Chain(operator)
+    chain.send(to=OTHER_ADDRESS)  # nonce 0 would deploy at the registry's address, which the node consults
+    deploy = chain.send(to=b"", data=REVERTER_INIT)
+    chain.node.seal()
+    reverter = chain.rpc("eth_getTransactionReceipt", ["0x" + bytes(deploy.hash).hex()])["contractAddress"]
+    reverter = Web3.to_checksum_address(reverter)
+    chain.send(to=OTHER_ADDRESS, data=b"\x01\x02")  # legacy, EIP-155
+    anchor_tx = chain.send(type=2, to=ANCHOR_ADDRESS, data=calldata(ORIGIN, size, root, digest))
+    chain.send(type=1, to=OTHER_ADDRESS, accessList=[{"address": OTHER_ADDRESS, "storageKeys": ["0x" + "00" * 32]}])
+    failed_tx = chain.send(type=2, to=reverter, data=calldata(ORIGIN, size, root, digest))
+    block = chain.node.seal()
+    assert block is not None and len(block.transactions) == 4
+
+    bundle = {
+        "format": FORMAT,
+        "origin": ORIGIN,
+        "event_id": f"ev-{TARGET}",
+        "index": TARGET,
+        "entry": b64(entries[TARGET]),
+        "leaf_hash": b64(leaves[TARGET]),
+        "receipt": receipts[TARGET].to_json(),
+        "checkpoint": {"size": size, "note": note.decode(), "cosigners": ["alpha", "reg"]},
+        "inclusion": {"size": size, "proof": [b64(h) for h in prove_inclusion(TARGET, size, MemoryNodeReader(leaves))]},
+        "anchor": anchor_evidence(chain.rpc, anchor_row(anchor_tx, size), CHAIN_ID, ANCHOR_ADDRESS),
+        "pending": [],
+    }
+    roots = TrustRoots(
+        log=NoteVerifier(ORIGIN, raw(log_key)),
+        witnesses={org: CosignatureVerifier(s.name, raw(witness_keys[org])) for org, s in witness_signers.items()},
+        policy=WitnessPolicy(2, WITNESSES, True, frozenset({"reg"})),
+        notary_account=operator.address,
+        anchor_address=ANCHOR_ADDRESS,
+        chain_id=CHAIN_ID,
+        validators=(operator.address,),
+    )
+    failed = anchor_evidence(chain.rpc, anchor_row(failed_tx, size), CHAIN_ID, reverter)
+    return World(bundle, roots, failed, reverter, block.header, witness_signers, log_signer)
+
+
+# -- helpers -----------------------------------------------------------------------------------------------
+
+
+def outcome(steps: list[Step]) -> dict[str, bool | None]:
+    assert [s.name for s in steps] == list(STEP_NAMES)
+    return {s.name: s.ok for s in steps}
+
+
+def failing(bundle: dict[str, Any], roots: TrustRoots) -> set[str]:
+    """The names of the failed steps; every other step must have passed."""
+    steps = verify_evidence(bundle, roots)
+    result = outcome(steps)
+    assert None not in result.values(), [s.to_text() for s in steps]
+    return {name for name, ok in result.items() if ok is False}
+
+
+def tampered(bundle: dict[str, Any], change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    copied = copy.deepcopy(bundle)
+    change(copied)
+    return copied
+
+
+def flip_b64(text: str, byte: int = -1) -> str:
+    data = bytearray(base64.b64decode(text))
+    data[byte] ^= 0x01
+    return b64(bytes(data))
+
+
+def flip_hex(text: str, byte: int) -> str:
+    data = bytearray(bytes.fromhex(text[2:]))
+    data[byte] ^= 0x01
+    return "0x" + data.hex()
+
+
+def header_fields(bundle: dict[str, Any]) -> list[Any]:
+    return list(rlp.decode(bytes.fromhex(bundle["anchor"]["block"]["header"][2:])))
+
+
+def set_header(bundle: dict[str, Any], fields: list[Any], update_hash: bool) -> None:
+    encoded = rlp.encode(fields)
+    bundle["anchor"]["block"]["header"] = "0x" + encoded.hex()
+    if update_hash:
+        bundle["anchor"]["block"]["hash"] = "0x" + keccak(encoded).hex()
+
+
+# -- genuine evidence ----------------------------------------------------------------------------------------
+
+
+def test_genuine_evidence_passes_every_step(world: World) -> None:
+    steps = verify_evidence(world.bundle, world.roots)
+    assert all(s.ok is True for s in steps), "\n".join(s.to_text() for s in steps)
+    details = {s.name: s.detail for s in steps}
+    assert "alpha, reg" in details["cosignatures"]
+    assert "sealed by 1 of 1 validators" in details["seals"]
+    assert "transaction 1 of 4 in block 2" in details["transaction in block"]
+    assert passed(steps)
+    assert steps[0].to_text().startswith("✓ entry — event ev-4")
+
+
+def test_the_bundle_is_plain_json(world: World) -> None:
+    assert json.loads(json.dumps(world.bundle)) == world.bundle
+
+
+def test_the_chain_part_recomputes_what_the_node_holds(world: World) -> None:
+    block = world.bundle["anchor"]["block"]
+    header = header_fields(world.bundle)
+    assert block["hash"] == "0x" + bytes(world.block_header.hash).hex()
+    assert keccak(bytes.fromhex(block["header"][2:])) == world.block_header.hash
+    assert trie_root([bytes.fromhex(t[2:]) for t in block["transactions"]]) == world.block_header.transaction_root
+    assert trie_root([bytes.fromhex(r[2:]) for r in block["receipts"]]) == world.block_header.receipt_root
+    assert header_seal_hash(header, ExtraData.from_bytes(header[12])) == seal_hash(world.block_header)
+    assert world.bundle["anchor"]["seals"]["seals"] == 1
+
+
+def test_anchor_calldata_matches_the_contract_abi() -> None:
+    args = (ORIGIN, 12345, b"\x11" * 32, b"\x22" * 32)
+    assert anchor_calldata(*args) == calldata(*args)
+
+
+def test_encode_header_refuses_a_block_without_a_base_field(world: World) -> None:
+    from notary.evidence import EvidenceChainError
+
+    with pytest.raises(EvidenceChainError, match="stateRoot"):
+        encode_header({"hash": "0x00", "parentHash": "0x00", "sha3Uncles": "0x00", "miner": "0x00"})
+
+
+# -- each tampered part fails its step and what depends on it ------------------------------------------------
+
+
+def test_a_flipped_bit_that_breaks_the_entry(world: World) -> None:
+    bundle = tampered(world.bundle, lambda b: b.update(entry=flip_b64(b["entry"], 0)))
+    assert failing(bundle, world.roots) == {"entry", "leaf hash", "receipt", "inclusion"}
+
+
+def test_a_flipped_bit_that_leaves_a_valid_event(world: World) -> None:
+    bundle = tampered(world.bundle, lambda b: b.update(entry=flip_b64(b["entry"], 10)))  # inside "news-latest"
+    assert failing(bundle, world.roots) == {"leaf hash", "receipt", "inclusion"}
+
+
+def test_a_claimed_leaf_hash_is_never_trusted(world: World) -> None:
+    bundle = tampered(world.bundle, lambda b: b.update(leaf_hash=flip_b64(b["leaf_hash"])))
+    assert failing(bundle, world.roots) == {"leaf hash"}
+
+
+def test_an_entry_of_another_event(world: World) -> None:
+    other = canonical_entry(event(event_id="ev-9", gateway_seq=9))
+    bundle = tampered(world.bundle, lambda b: b.update(entry=b64(other), leaf_hash=b64(hash_leaf(other))))
+    assert failing(bundle, world.roots) == {"entry", "receipt", "inclusion"}
+
+
+def test_a_flipped_hash_of_the_inclusion_proof(world: World) -> None:
+    bundle = tampered(
+        world.bundle, lambda b: b["inclusion"]["proof"].__setitem__(1, flip_b64(b["inclusion"]["proof"][1]))
+    )
+    assert failing(bundle, world.roots) == {"inclusion"}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda p: p.append(p[0]), id="extra-hash"),
+        pytest.param(lambda p: p.pop(), id="missing-hash"),
+        pytest.param(lambda p: p.reverse(), id="reordered"),
+    ],
+)
+def test_a_partially_valid_inclusion_proof_is_rejected(world: World, change: Callable[[list[str]], None]) -> None:
+    bundle = tampered(world.bundle, lambda b: change(b["inclusion"]["proof"]))
+    assert failing(bundle, world.roots) == {"inclusion"}
+
+
+def test_another_index(world: World) -> None:
+    bundle = tampered(world.bundle, lambda b: b.update(index=TARGET + 1))
+    assert failing(bundle, world.roots) == {"receipt", "inclusion"}
+
+
+def test_a_flipped_hash_of_the_receipt_path(world: World) -> None:
+    bundle = tampered(
+        world.bundle, lambda b: b["receipt"]["batch_proof"].__setitem__(0, flip_b64(b["receipt"]["batch_proof"][0]))
+    )
+    assert failing(bundle, world.roots) == {"receipt"}
+
+
+def test_a_changed_checkpoint_root(world: World) -> None:
+    def change(b: dict[str, Any]) -> None:
+        lines = b["checkpoint"]["note"].split("\n")
+        lines[2] = flip_b64(lines[2])
+        b["checkpoint"]["note"] = "\n".join(lines)
+
+    bundle = tampered(world.bundle, change)
+    assert failing(bundle, world.roots) == {"checkpoint", "cosignatures", "inclusion", "anchor transaction"}
+
+
+def test_a_checkpoint_of_another_size(world: World) -> None:
+    bundle = tampered(world.bundle, lambda b: b["checkpoint"].update(size=6))
+    assert failing(bundle, world.roots) == {"checkpoint"}
+
+
+def test_a_checkpoint_signed_by_another_log_key(world: World) -> None:
+    stranger = NoteSigner(ORIGIN, Ed25519PrivateKey.from_private_bytes(b"\x09" * 32))
+    note = parse_note(world.bundle["checkpoint"]["note"].encode())
+    forged = sign_note(note.text, [stranger]) + b"".join(
+        f"— {s.name} {b64(s.key_id + s.signature)}\n".encode() for s in note.signatures[1:]
+    )
+    bundle = tampered(world.bundle, lambda b: b["checkpoint"].update(note=forged.decode()))
+    assert failing(bundle, world.roots) == {"checkpoint"}
+
+
+def _edit_signature_line(bundle: dict[str, Any], org: str, edit: Callable[[str], str | None]) -> None:
+    lines = bundle["checkpoint"]["note"].split("\n")
+    name = f"test-consortium/witness/{org}"
+    out = []
+    for line in lines:
+        if line.startswith(f"— {name} "):
+            changed = edit(line)
+            if changed is not None:
+                out.append(changed)
+        else:
+            out.append(line)
+    bundle["checkpoint"]["note"] = "\n".join(out)
+
+
+def test_a_flipped_cosignature(world: World) -> None:
+    def change(b: dict[str, Any]) -> None:
+        _edit_signature_line(b, "alpha", lambda line: line.rsplit(" ", 1)[0] + " " + flip_b64(line.rsplit(" ", 1)[1]))
+
+    bundle = tampered(world.bundle, change)
+    assert failing(bundle, world.roots) == {"cosignatures"}
+    steps = verify_evidence(bundle, world.roots)
+    assert "alpha does not verify" in next(s.detail for s in steps if s.name == "cosignatures")
+
+
+def test_too_few_cosigners_for_the_policy(world: World) -> None:
+    without_regulator = tampered(world.bundle, lambda b: _edit_signature_line(b, "reg", lambda _: None))
+    assert failing(without_regulator, world.roots) == {"cosignatures"}
+    stricter = replace(world.roots, policy=WitnessPolicy(3, WITNESSES, True, frozenset({"reg"})))
+    assert failing(world.bundle, stricter) == {"cosignatures"}
+
+
+def test_a_cosignature_by_an_unknown_witness_counts_for_nothing(world: World) -> None:
+    stranger = CosignatureSigner("test-consortium/witness/alpha", Ed25519PrivateKey.from_private_bytes(b"\x33" * 32))
+    text = parse_note(world.bundle["checkpoint"]["note"].encode()).text
+
+    def change(b: dict[str, Any]) -> None:
+        _edit_signature_line(b, "alpha", lambda _: None)
+        b["checkpoint"]["note"] = add_signatures(b["checkpoint"]["note"].encode(), [stranger.cosign(text, 1)]).decode()
+
+    bundle = tampered(world.bundle, change)
+    assert failing(bundle, world.roots) == {"cosignatures"}  # only reg left: 1 of the 2 needed
+
+
+def _raw_anchor(bundle: dict[str, Any]) -> bytes:
+    return bytes.fromhex(bundle["anchor"]["transaction"]["raw"][2:])
+
+
+def test_changed_anchor_calldata(world: World) -> None:
+    def change(b: dict[str, Any]) -> None:
+        raw_tx = _raw_anchor(b)
+        fields = rlp.decode(raw_tx[1:])
+        data = bytearray(fields[7])
+        data[4 + 2 * 32 + 5] ^= 0x01  # a byte of the root argument
+        fields[7] = bytes(data)
+        forged = raw_tx[:1] + rlp.encode(fields)
+        b["anchor"]["transaction"].update(raw="0x" + forged.hex(), hash="0x" + keccak(forged).hex())
+
+    bundle = tampered(world.bundle, change)
+    assert failing(bundle, world.roots) == {"anchor transaction", "transaction in block", "transaction succeeded"}
+
+
+@pytest.mark.parametrize(
+    ("roots_change", "message"),
+    [
+        pytest.param({"notary_account": OTHER_ADDRESS}, "not the notary's account", id="other-notary"),
+        pytest.param({"anchor_address": OTHER_ADDRESS}, "not AuditAnchor", id="other-contract"),
+        pytest.param({"chain_id": 1}, "not 1", id="other-chain"),
+    ],
+)
+def test_an_anchor_of_another_sender_contract_or_chain(
+    world: World, roots_change: dict[str, Any], message: str
+) -> None:
+    roots = replace(world.roots, **roots_change)
+    assert failing(world.bundle, roots) == {"anchor transaction"}
+    detail = next(s.detail for s in verify_evidence(world.bundle, roots) if s.name == "anchor transaction")
+    assert message in detail
+
+
+def test_a_changed_transaction_of_the_block(world: World) -> None:
+    bundle = tampered(
+        world.bundle,
+        lambda b: b["anchor"]["block"]["transactions"].__setitem__(
+            0, flip_hex(b["anchor"]["block"]["transactions"][0], 20)
+        ),
+    )
+    assert failing(bundle, world.roots) == {"transaction in block"}
+
+
+def test_a_dropped_transaction_of_the_block(world: World) -> None:
+    bundle = tampered(world.bundle, lambda b: b["anchor"]["block"]["transactions"].pop(0))
+    assert failing(bundle, world.roots) == {"transaction in block"}
+
+
+def test_a_changed_receipt_of_the_block(world: World) -> None:
+    bundle = tampered(
+        world.bundle,
+        lambda b: b["anchor"]["block"]["receipts"].__setitem__(1, flip_hex(b["anchor"]["block"]["receipts"][1], 5)),
+    )
+    assert failing(bundle, world.roots) == {"transaction succeeded"}
+
+
+def test_an_anchor_transaction_that_reverted(world: World) -> None:
+    bundle = tampered(world.bundle, lambda b: b.update(anchor=copy.deepcopy(world.failed_anchor)))
+    roots = replace(world.roots, anchor_address=world.reverter)
+    assert failing(bundle, roots) == {"transaction succeeded"}
+    detail = next(s.detail for s in verify_evidence(bundle, roots) if s.name == "transaction succeeded")
+    assert "status 0" in detail
+
+
+def test_a_changed_header(world: World) -> None:
+    def change(b: dict[str, Any]) -> None:
+        fields = header_fields(b)
+        fields[11] = (int.from_bytes(fields[11], "big") + 1).to_bytes(len(fields[11]), "big")  # timestamp
+        set_header(b, fields, update_hash=False)
+
+    assert failing(tampered(world.bundle, change), world.roots) == {"block hash", "seals"}
+
+
+def test_a_changed_header_with_a_matching_claimed_hash(world: World) -> None:
+    def change(b: dict[str, Any]) -> None:
+        fields = header_fields(b)
+        fields[11] = (int.from_bytes(fields[11], "big") + 1).to_bytes(len(fields[11]), "big")
+        set_header(b, fields, update_hash=True)
+
+    assert failing(tampered(world.bundle, change), world.roots) == {"seals"}
+
+
+def test_a_header_with_another_transactions_root(world: World) -> None:
+    def change(b: dict[str, Any]) -> None:
+        fields = header_fields(b)
+        fields[4] = bytes(32)
+        set_header(b, fields, update_hash=True)
+
+    assert failing(tampered(world.bundle, change), world.roots) == {"transaction in block", "seals"}
+
+
+def test_a_flipped_seal(world: World) -> None:
+    def change(b: dict[str, Any]) -> None:
+        fields = header_fields(b)
+        extra = ExtraData.from_bytes(fields[12])
+        seal = bytearray(extra.seals[0])
+        seal[10] ^= 0x01
+        fields[12] = ExtraData(extra.vanity, extra.validators, extra.round, (bytes(seal),)).to_bytes()
+        set_header(b, fields, update_hash=True)
+
+    assert failing(tampered(world.bundle, change), world.roots) == {"seals"}
+
+
+def test_seals_by_someone_else_than_the_validators(world: World) -> None:
+    roots = replace(world.roots, validators=(OTHER_ADDRESS,))
+    assert failing(world.bundle, roots) == {"seals"}
+
+
+def test_a_header_without_seals_fails_where_seals_are_expected(world: World) -> None:
+    def change(b: dict[str, Any]) -> None:
+        fields = header_fields(b)
+        fields[12] = b"anvil"
+        set_header(b, fields, update_hash=True)
+
+    assert failing(tampered(world.bundle, change), world.roots) == {"seals"}
+
+
+def test_seals_do_not_apply_without_validators_in_the_trust_roots(world: World) -> None:
+    steps = verify_evidence(world.bundle, replace(world.roots, validators=()))
+    assert outcome(steps)["seals"] is None
+    assert passed(steps)
+
+
+# -- pending and malformed bundles -----------------------------------------------------------------------------
+
+
+def test_a_bundle_not_yet_checkpointed_is_pending_not_failed(world: World) -> None:
+    def change(b: dict[str, Any]) -> None:
+        b.update(checkpoint=None, inclusion=None, anchor=None)
+        b["pending"] = [{"part": "checkpoint", "reason": "index 4 is not yet in a published checkpoint"}]
+
+    steps = verify_evidence(tampered(world.bundle, change), world.roots)
+    result = outcome(steps)
+    assert [result[n] for n in ("entry", "leaf hash", "receipt")] == [True, True, True]
+    assert all(result[n] is None for n in STEP_NAMES[3:])
+    assert "pending: index 4 is not yet in a published checkpoint" in steps[3].detail
+    assert passed(steps)
+
+
+def test_a_bundle_not_yet_anchored_is_pending_not_failed(world: World) -> None:
+    def change(b: dict[str, Any]) -> None:
+        b["anchor"] = None
+        b["pending"] = [{"part": "anchor", "reason": "no checkpoint covering index 4 is anchored yet"}]
+
+    steps = verify_evidence(tampered(world.bundle, change), world.roots)
+    result = outcome(steps)
+    assert all(result[n] is True for n in STEP_NAMES[:6])
+    assert all(result[n] is None for n in STEP_NAMES[6:])
+    assert "anchored yet" in steps[6].detail
+
+
+@pytest.mark.parametrize(
+    "bundle",
+    [
+        pytest.param([], id="a-list"),
+        pytest.param({"format": "something/else"}, id="other-format"),
+        pytest.param({"format": FORMAT}, id="empty"),
+        pytest.param(
+            {"format": FORMAT, "entry": 5, "checkpoint": {"note": 7}, "anchor": {"block": []}}, id="wrong-types"
+        ),
+    ],
+)
+def test_malformed_bundles_fail_without_raising(world: World, bundle: Any) -> None:
+    steps = verify_evidence(bundle, world.roots)
+    assert [s.name for s in steps] == list(STEP_NAMES)
+    assert not passed(steps)
+
+
+def test_every_field_deleted_in_turn_fails_or_is_pending(world: World) -> None:
+    for key in world.bundle:
+        if key in ("format", "pending"):
+            continue
+        steps = verify_evidence(tampered(world.bundle, lambda b, k=key: b.pop(k)), world.roots)  # type: ignore[misc]
+        assert not passed(steps), key
+
+
+# -- the log mirror ------------------------------------------------------------------------------------------
+
+
+class Published:
+    """A log as its tiles publish it: a dict of paths, served by ``fetch`` (404 → NotFoundError)."""
+
+    def __init__(self, entries: list[bytes], signer: NoteSigner, cosigners: dict[str, CosignatureSigner]) -> None:
+        self.entries = entries
+        leaves = [hash_leaf(e) for e in entries]
+        writer = TileWriter(0, {})
+        self.tiles = writer.append(leaves)
+        self.root = root_of(leaves)
+        text = format_checkpoint(Checkpoint(ORIGIN, len(entries), self.root))
+        cosigs = [cosigners[o].cosign(text, 1_795_000_100) for o in ("alpha", "reg")]
+        self.checkpoint = add_signatures(sign_note(text, [signer]), cosigs)
+        self.overrides: dict[str, bytes | None] = {}
+        self.fetched: list[str] = []
+
+    def fetch(self, path: str) -> bytes:
+        self.fetched.append(path)
+        if path in self.overrides:
+            value = self.overrides[path]
+            if value is None:
+                raise NotFoundError(f"404 for {path}")
+            return value
+        if path == "checkpoint":
+            return self.checkpoint
+        address = parse_tile_path(path)
+        if isinstance(address, EntriesAddress):
+            first = address.index * 256
+            return format_entry_bundle(self.entries[first : first + address.width])
+        data = self.tiles.get((address.level, address.index))
+        if data is None or len(data) < address.width * 32:
+            raise NotFoundError(f"404 for {path}")
+        return data[: address.width * 32]
+
+    def root_at(self, size: int) -> bytes:
+        return root_of([hash_leaf(e) for e in self.entries[:size]])
+
+
+SIZE = 600  # two full level-0 tiles and a partial one; a partial level-1 tile of two hashes
+
+
+@pytest.fixture(scope="module")
+def log_entries() -> list[bytes]:
+    return [canonical_entry(event(event_id=f"log-{i}", gateway_seq=i + 1)) for i in range(SIZE)]
+
+
+@pytest.fixture
+def published(world: World, log_entries: list[bytes]) -> Iterator[Published]:
+    yield Published(log_entries, world.log_signer, world.witness_signers)
+
+
+def claim(published: Published, size: int) -> AnchorClaim:
+    text = parse_note(published.checkpoint).text if size == SIZE else ""
+    return AnchorClaim(size, published.root_at(size), hashlib.sha256(text.encode()).digest(), 7)
+
+
+def test_mirror_recomputes_a_genuine_log(world: World, published: Published) -> None:
+    anchors = [claim(published, 5), claim(published, 256), claim(published, 513), claim(published, SIZE)]
+    seen: list[int] = []
+    report = mirror_log(published.fetch, world.roots, anchors, progress=seen.append)
+    assert (report.size, report.root) == (SIZE, published.root)
+    assert report.tiles == len(tiles_for_size(SIZE)) == 4
+    assert report.anchors_checked == [5, 256, 513, SIZE]
+    assert sum(seen) == SIZE
+    assert "alpha, reg" in report.cosigners
+    assert {"tile/0/000", "tile/0/001", "tile/0/002.p/88", "tile/1/000.p/2", "tile/entries/002.p/88"} <= set(
+        published.fetched
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "where"),
+    [
+        ("tile/0/001", "tile/0/001"),
+        ("tile/0/002.p/88", "tile/0/002.p/88"),
+        ("tile/1/000.p/2", "tile/1/000.p/2"),
+    ],
+)
+def test_mirror_names_the_first_tampered_tile(world: World, published: Published, path: str, where: str) -> None:
+    data = bytearray(published.fetch(path))
+    data[40] ^= 0x01  # hash 1 of the tile
+    published.overrides[path] = bytes(data)
+    with pytest.raises(LogMismatchError) as info:
+        mirror_log(published.fetch, world.roots)
+    assert info.value.where == where
+    assert "hash 1 " in info.value.detail
+
+
+def test_mirror_names_a_swapped_entry_by_its_tile(world: World, published: Published, log_entries: list[bytes]) -> None:
+    entries = list(log_entries[:256])
+    entries[3], entries[4] = entries[4], entries[3]
+    published.overrides["tile/entries/000"] = format_entry_bundle(entries)
+    with pytest.raises(LogMismatchError) as info:
+        mirror_log(published.fetch, world.roots)
+    assert info.value.where == "tile/0/000"
+    assert "hash 3 (leaf 3)" in info.value.detail
+
+
+def test_mirror_names_an_entry_that_is_not_a_canonical_event(world: World, published: Published) -> None:
+    entries = list(published.entries[256:512])
+    entries[7] = entries[7].replace(b'{"api"', b'{ "api"')
+    published.overrides["tile/entries/001"] = format_entry_bundle(entries)
+    with pytest.raises(LogMismatchError) as info:
+        mirror_log(published.fetch, world.roots)
+    assert info.value.where == "entry 263 (tile/entries/001)"
+
+
+def test_mirror_names_a_missing_tile(world: World, published: Published) -> None:
+    published.overrides["tile/0/001"] = None
+    with pytest.raises(LogMismatchError) as info:
+        mirror_log(published.fetch, world.roots)
+    assert info.value.where == "tile/0/001" and "not served" in info.value.detail
+
+
+def test_mirror_names_a_short_entry_bundle(world: World, published: Published) -> None:
+    published.overrides["tile/entries/002.p/88"] = format_entry_bundle(published.entries[512:599])
+    with pytest.raises(LogMismatchError) as info:
+        mirror_log(published.fetch, world.roots)
+    assert info.value.where == "tile/entries/002.p/88"
+
+
+def test_mirror_names_an_anchored_root_the_log_does_not_have(world: World, published: Published) -> None:
+    wrong = AnchorClaim(300, published.root_at(299), b"\0" * 32, 9)
+    with pytest.raises(LogMismatchError) as info:
+        mirror_log(published.fetch, world.roots, [claim(published, 5), wrong])
+    assert info.value.where == "size 300"
+    assert "block 9" in info.value.detail
+
+
+def test_mirror_refuses_a_log_that_went_back_behind_its_anchors(world: World, published: Published) -> None:
+    with pytest.raises(LogMismatchError) as info:
+        mirror_log(published.fetch, world.roots, [AnchorClaim(SIZE + 10, b"\1" * 32, b"\2" * 32)])
+    assert info.value.where == f"size {SIZE + 10}"
+    assert "went back" in info.value.detail
+
+
+def test_mirror_checks_the_anchored_checkpoint_digest(world: World, published: Published) -> None:
+    wrong = AnchorClaim(SIZE, published.root, b"\3" * 32, 4)
+    with pytest.raises(LogMismatchError) as info:
+        mirror_log(published.fetch, world.roots, [wrong])
+    assert info.value.where == f"size {SIZE}" and "digest" in info.value.detail
+
+
+def test_mirror_refuses_a_checkpoint_the_policy_does_not_accept(world: World, published: Published) -> None:
+    text = parse_note(published.checkpoint).text
+    published.overrides["checkpoint"] = add_signatures(
+        sign_note(text, [world.log_signer]), [world.witness_signers["alpha"].cosign(text, 5)]
+    )
+    with pytest.raises(LogMismatchError) as info:
+        mirror_log(published.fetch, world.roots)
+    assert info.value.where == "checkpoint" and "policy" in info.value.detail
+
+
+def test_mirror_refuses_a_checkpoint_root_the_entries_do_not_give(world: World, published: Published) -> None:
+    text = format_checkpoint(Checkpoint(ORIGIN, SIZE, published.root_at(SIZE - 1)))
+    cosigs = [world.witness_signers[o].cosign(text, 5) for o in ("alpha", "reg")]
+    published.overrides["checkpoint"] = add_signatures(sign_note(text, [world.log_signer]), cosigs)
+    with pytest.raises(LogMismatchError) as info:
+        mirror_log(published.fetch, world.roots)
+    assert info.value.where == f"size {SIZE}"
+
+
+def test_mirror_refuses_a_checkpoint_by_another_key(world: World, published: Published) -> None:
+    stranger = NoteSigner(ORIGIN, Ed25519PrivateKey.from_private_bytes(b"\x44" * 32))
+    published.overrides["checkpoint"] = sign_note(parse_note(published.checkpoint).text, [stranger])
+    with pytest.raises(LogMismatchError) as info:
+        mirror_log(published.fetch, world.roots)
+    assert info.value.where == "checkpoint"
