@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -203,3 +204,25 @@ def test_a_log_never_changes_its_key_or_origin_silently(world: LogWorld) -> None
         world.notary(log_key=Ed25519PrivateKey.generate())
     with pytest.raises(NotaryError, match="may not change its origin or key"):
         world.notary(origin="another/audit-log")
+
+
+def test_storage_full_answers_507_and_writes_nothing(world: LogWorld) -> None:
+    """Failure catalogue 9 over HTTP: the database's page limit stands in for a full disk (SQLITE_FULL)."""
+    service = world.notary()
+    with TestClient(create_app(service)) as client:
+        body, headers = batch(world, 1, 5)
+        assert client.post("/v1/batches", content=body, headers=headers).status_code == 200
+    service.stop()
+    pages = sqlite3.connect(world.directory / "notary" / "notary.db").execute("PRAGMA page_count").fetchone()[0]
+    full = world.notary(max_pages=pages + 1)
+    with TestClient(create_app(full)) as client:
+        body, headers = batch(world, 6, 3000)
+        response = client.post("/v1/batches", content=body, headers=headers)
+        assert response.status_code == 507 and "storage full" in response.json()["error"]
+        assert full.sequencer.size == 5
+        assert client.get("/v1/entries/ev-6").status_code == 404
+    full.stop()
+    resumed = world.notary()
+    with TestClient(create_app(resumed)) as client:
+        assert client.post("/v1/batches", content=body, headers=headers).json()["receipts"][0]["index"] == 5
+    resumed.stop()
