@@ -9,7 +9,7 @@ PORT ?= 8545
 export CONSORTIUM_PASSPHRASE ?= demo-passphrase-not-for-production
 ANVIL := node_modules/.bin/anvil
 
-.PHONY: install run test test-fast lint contracts bench-chain clean
+.PHONY: install run test test-fast lint contracts bench-chain bench-notary clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ contracts: $(VENV)/.installed
 
 bench-chain: $(VENV)/.installed $(ANVIL)
 	$(BIN)/python -m bench.chain
+
+bench-notary: $(VENV)/.installed
+	$(BIN)/python -m bench.notary
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

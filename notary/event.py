@@ -75,6 +75,17 @@ def _is_int(value: object) -> bool:
     return type(value) is int
 
 
+_PATTERNS: Final = {
+    "name": _NAME,
+    "event_id": _EVENT_ID,
+    "traceparent": _TRACEPARENT,
+    "digest": _DIGEST,
+    "reason": _REASON,
+    "route": _ROUTE,
+    "gateway": _GATEWAY,
+}
+
+
 def _check(kind: str, value: object) -> str | None:
     """``None`` if ``value`` is a valid ``kind``, else what is wrong with it."""
     if kind in ("uint", "seq", "status", "version"):
@@ -89,15 +100,7 @@ def _check(kind: str, value: object) -> str | None:
         return None if low <= n <= _MAX_INT else f"must be between {low} and 2^53-1"
     if not isinstance(value, str):
         return "must be a string"
-    pattern = {
-        "name": _NAME,
-        "event_id": _EVENT_ID,
-        "traceparent": _TRACEPARENT,
-        "digest": _DIGEST,
-        "reason": _REASON,
-        "route": _ROUTE,
-        "gateway": _GATEWAY,
-    }.get(kind)
+    pattern = _PATTERNS.get(kind)
     if pattern is not None:
         if pattern.match(value) is None:
             return _HINTS[kind]
