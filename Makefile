@@ -45,7 +45,7 @@ bench-chain: $(VENV)/.installed $(ANVIL)
 	$(BIN)/python -m bench.chain
 
 bench-notary: $(VENV)/.installed
-	$(BIN)/python -m bench.notary
+	$(BIN)/python -m bench.notary $(ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -37,23 +37,20 @@ import platform
 import random
 import re
 import shutil
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
+from bench.notary_server import ORG, ORIGIN, THRESHOLD, WITNESS_ORGS, Cluster, raw_public, wait_for
 from notary.integrate import TileWriter
 from notary.log.hashing import Hash32, hash_leaf, root_of
 from notary.log.note import NoteSigner
@@ -64,11 +61,6 @@ from notary.sequencer import Sequencer, SequencerSettings, encode_batch, sign_ba
 from notary.store import LogStore
 
 RESULTS = Path(__file__).resolve().parent / "results" / "notary.json"
-ROOT = Path(__file__).resolve().parent.parent
-ORIGIN = "bench-consortium/audit-log"
-ORG = "shuzhi-tech"
-WITNESS_ORGS = ("regulator", "jinghua-sec", "shuzhi-tech", "huaxin-bank", "ruida-data", "beiqi-info", "dongfang-pay")
-THRESHOLD = 4
 TEN_MILLION = 10_000_000
 T = TypeVar("T")
 
@@ -88,14 +80,6 @@ PUBLISHED = {"ingest": "Tessera POSIX ~2,900/s, Trillian 400-500/s (published)"}
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def _raw_public(key: Ed25519PrivateKey) -> bytes:
-    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-
-
-def _raw_private(key: Ed25519PrivateKey) -> bytes:
-    return key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
 
 
 # ---------------------------------------------------------------------------------------------- batches
@@ -253,126 +237,6 @@ def measure_proofs_inprocess(log: InProcessLog, n: int, rng: random.Random) -> d
 # ---------------------------------------------------------------------------------------------- the cluster
 
 
-@dataclass
-class Process:
-    name: str
-    popen: subprocess.Popen[str]
-    stderr: IO[str]
-    url: str = ""
-
-
-@dataclass
-class Cluster:
-    """Seven witnesses and the notary, each in its own process, on loopback."""
-
-    root: Path
-    log_key: Ed25519PrivateKey
-    gateway_key: Ed25519PrivateKey
-    checkpoint_interval: float
-    processes: list[Process] = field(default_factory=list)  # the notary last, once started
-
-    @property
-    def url(self) -> str:
-        return self.processes[-1].url
-
-    @property
-    def pid(self) -> int:
-        return self.processes[-1].popen.pid
-
-    def _spawn(self, role: str, directory: Path) -> Process:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-        stderr = (directory / "stderr.log").open("w+")
-        popen = subprocess.Popen(
-            [sys.executable, "-m", "bench.notary_server", role, str(directory)],
-            stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=ROOT, env=env,
-        )
-        process = Process(f"{role} {directory.name}", popen, stderr)
-        self.processes.append(process)
-        return process
-
-    @staticmethod
-    def _listening(process: Process) -> str:
-        """The process's URL, once it has printed it (it binds before it prints)."""
-        assert process.popen.stdout is not None
-        line = process.popen.stdout.readline()
-        if not line.startswith("listening "):
-            process.popen.wait(timeout=10)
-            process.stderr.seek(0)
-            raise RuntimeError(f"{process.name} did not start: {process.stderr.read()[-2000:]}")
-        process.url = line.split()[1]
-        return process.url
-
-    def start(self) -> None:
-        """Start the witnesses (all at once; each registers the log on its first start), then the notary with
-        their URLs and keys; return once the notary serves."""
-        origin_public = _raw_public(self.log_key).hex()
-        keys = {org: Ed25519PrivateKey.generate() for org in WITNESS_ORGS}
-        for org in WITNESS_ORGS:
-            directory = self.root / f"witness-{org}"
-            directory.mkdir(parents=True)
-            witness: dict[str, Any] = {
-                "name": f"witness.{org}",
-                "key": _raw_private(keys[org]).hex(),
-                "origin": ORIGIN,
-                "log_public_key": origin_public,
-            }
-            (directory / "witness.json").write_text(json.dumps(witness))
-            self._spawn("witness", directory)
-        urls = [self._listening(p) for p in self.processes]
-        directory = self.root / "notary"
-        directory.mkdir(parents=True)
-        config: dict[str, Any] = {
-            "origin": ORIGIN,
-            "log_key": _raw_private(self.log_key).hex(),
-            "gateway_keys": {ORG: _raw_public(self.gateway_key).hex()},
-            "witnesses": [
-                {"org": org, "name": f"witness.{org}", "url": url, "public_key": _raw_public(keys[org]).hex()}
-                for org, url in zip(WITNESS_ORGS, urls, strict=True)
-            ],
-            "policy": {
-                "threshold": THRESHOLD,
-                "witnesses": list(WITNESS_ORGS),
-                "require_regulator": True,
-                "regulators": ["regulator"],
-            },
-            "checkpoint_interval": self.checkpoint_interval,
-        }
-        (directory / "notary.json").write_text(json.dumps(config))
-        self._listening(self._spawn("notary", directory))
-        _wait_for(lambda: httpx.get(self.url + "/healthz", timeout=5).status_code == 200, 30, "the notary to serve")
-
-    def stop(self) -> None:
-        """SIGTERM to every process started, then wait (SIGKILL after 20 s)."""
-        for process in self.processes:
-            if process.popen.poll() is None:
-                process.popen.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.popen.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.popen.kill()
-                process.popen.wait()
-            if process.popen.stdout is not None:
-                process.popen.stdout.close()
-            process.stderr.close()
-
-    def disk_bytes(self) -> int:
-        return sum(p.stat().st_size for p in (self.root / "notary").iterdir() if p.is_file())
-
-
-def _wait_for(condition: Callable[[], bool], deadline_s: float, what: str) -> None:
-    end = time.monotonic() + deadline_s
-    while True:
-        try:
-            if condition():
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > end:
-            raise RuntimeError(f"gave up after {deadline_s} s waiting for {what}")
-        time.sleep(0.05)
-
-
 @contextmanager
 def rss_sampler(pid: int, every: float = 0.25) -> Iterator[list[int]]:
     """Samples of the process's VmRSS (KiB) while the block runs."""
@@ -483,7 +347,7 @@ def wait_published(url: str, size: int, deadline_s: float = 60) -> None:
         response = httpx.get(url + "/checkpoint", timeout=5)
         return response.status_code == 200 and int(response.text.split("\n")[1]) >= size
 
-    _wait_for(covered, deadline_s, f"a published checkpoint of size {size}")
+    wait_for(covered, deadline_s, f"a published checkpoint of size {size}")
 
 
 def checkpoint_latencies(sent: list[Sent], published: list[tuple[int, int]]) -> dict[str, Any]:
@@ -693,7 +557,7 @@ def main(argv: list[str] | None = None) -> int:
     events = n_batches * args.batch
     rng = random.Random(1)
     gateway_key = Ed25519PrivateKey.generate()
-    gateway_keys = {ORG: _raw_public(gateway_key)}
+    gateway_keys = {ORG: raw_public(gateway_key)}
     root = Path(tempfile.mkdtemp(prefix="bench-notary-", dir=args.dir))
     load_before = os.getloadavg()
     results: dict[str, Any] = {}

