@@ -15,7 +15,6 @@ A witness answering 422 (inconsistent) means a split view, ours or its state: an
 
 from __future__ import annotations
 
-import base64
 import logging
 import threading
 import time
@@ -206,13 +205,3 @@ class Checkpointer:
                 self.round()
             except Exception:  # a round must never kill the loop; the next one retries
                 log.exception("checkpoint round failed")
-
-
-def cosigned_note(row: CheckpointRow) -> bytes:
-    if row.cosigned is None:
-        raise AssertionError(f"checkpoint {row.size} is not published")
-    return row.cosigned
-
-
-def root_b64(root: bytes) -> str:
-    return base64.b64encode(root).decode("ascii")

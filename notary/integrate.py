@@ -33,9 +33,6 @@ class TileWriter:
     def copy(self) -> TileWriter:
         return TileWriter(self.size, dict(self._edge))
 
-    def edge(self, level: int) -> bytes:
-        return self._edge.get(level, b"")
-
     def append(self, leaf_hashes: Sequence[bytes]) -> dict[tuple[int, int], bytes]:
         """Append leaf hashes; return the tiles that changed, keyed by (level, index), with their full bytes."""
         changed: dict[tuple[int, int], bytes] = {}

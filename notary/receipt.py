@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from notary.log.errors import MalformedError
-from notary.log.hashing import root_of
 from notary.log.note import NoteSigner, NoteVerifier, open_note, sign_note
 from notary.log.proof import MemoryNodeReader, prove_inclusion, verify_inclusion
 
@@ -157,10 +156,6 @@ def batch_receipt(event_id: str, index: int, first: int, leaf_hashes: Sequence[b
     position = index - first
     proof = prove_inclusion(position, len(leaf_hashes), MemoryNodeReader(list(leaf_hashes)))
     return Receipt(event_id, index, leaf_hashes[position], note, tuple(proof))
-
-
-def batch_root(leaf_hashes: Sequence[bytes]) -> bytes:
-    return root_of(list(leaf_hashes))
 
 
 def verify_receipt(receipt: Receipt, verifier: NoteVerifier) -> BatchStatement:

@@ -294,10 +294,6 @@ class Sequencer:
                 receipts[row.event_id] = batch_receipt(row.event_id, row.index, batch.first, leaves, batch.note)
         return receipts
 
-    def batch_statement(self, batch_id: int) -> BatchStatement:
-        batch = self.store.batch(batch_id)
-        return BatchStatement.from_text(batch.note.decode("utf-8").split("\n\n", 1)[0] + "\n")
-
     def gaps(self) -> dict[str, list[tuple[int, int, int]]]:
         with self._lock:
             return {g: list(v) for g, v in self._gaps.items() if v}

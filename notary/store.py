@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -259,13 +259,6 @@ class LogStore:
         rows = self._query(f"SELECT * FROM checkpoints {where} ORDER BY size DESC LIMIT 1")
         return _checkpoint_row(rows[0]) if rows else None
 
-    def published_covering(self, index: int) -> CheckpointRow | None:
-        """The smallest published checkpoint whose tree contains leaf ``index``."""
-        rows = self._query(
-            "SELECT * FROM checkpoints WHERE cosigned IS NOT NULL AND size > ? ORDER BY size LIMIT 1", (index,)
-        )
-        return _checkpoint_row(rows[0]) if rows else None
-
     def checkpoints(self, after: int, limit: int, published: bool = True) -> list[CheckpointRow]:
         where = "AND cosigned IS NOT NULL" if published else ""
         rows = self._query(f"SELECT * FROM checkpoints WHERE size > ? {where} ORDER BY size LIMIT ?", (after, limit))
@@ -290,18 +283,6 @@ class LogStore:
                 "INSERT INTO alarms (time_ms, kind, size, message) VALUES (?, ?, ?, ?)", (time_ms, kind, size, message)
             )
 
-    def iter_entries(self, first: int, last: int, chunk: int = 4096) -> Iterable[tuple[int, bytes]]:
-        index = first
-        while index < last:
-            rows = self._query(
-                "SELECT idx, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx",
-                (index, min(last, index + chunk)),
-            )
-            if not rows:
-                return
-            for i, data in rows:
-                yield int(i), bytes(data)
-            index = int(rows[-1][0]) + 1
 
 
 def _checkpoint_row(row: Sequence[Any]) -> CheckpointRow:
