@@ -143,6 +143,7 @@ def witness_serve(directory: Path, org: str, host: str, port: int, passphrase_fi
     """Run the witness of ORG until SIGTERM or Ctrl-C."""
     from chain.ids import OrgId
     from network.identity import load_witness_key
+    from notary.logs import configure_json_logging
     from notary.witness.server import WitnessConfig, serve
 
     description = load_description(directory)
@@ -153,18 +154,6 @@ def witness_serve(directory: Path, org: str, host: str, port: int, passphrase_fi
         state_path=witness_state_path(directory, org),
         logs={log_origin(description): [log_verifier(description)]},
     )
-    configure_witness_logging()
+    configure_json_logging("notary.witness")
     serve(config, host, port)
 
-
-def configure_witness_logging() -> None:
-    import logging
-
-    from chain.node.service import JsonFormatter
-
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("notary.witness")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False

@@ -24,6 +24,7 @@ from notary.anchor import Anchorer
 from notary.checkpointer import Checkpointer, Witness, WitnessPolicy
 from notary.errors import NotaryError, NotFoundError
 from notary.log.note import NoteSigner, format_vkey
+from notary.logs import configure_json_logging
 from notary.reader import LogReader
 from notary.sequencer import Sequencer, SequencerSettings
 from notary.store import CheckpointRow, LogStore
@@ -209,14 +210,8 @@ class NotaryService:
 
 
 def configure_logging() -> None:
-    """One JSON object per line on stderr, like the chain node's log."""
-    from chain.node.service import JsonFormatter
-
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter())
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    log.propagate = False
+    """One JSON object per line on stderr for the notary and its loops."""
+    configure_json_logging("notary")
 
 
 def run(settings: NotarySettings, host: str, port: int) -> None:

@@ -13,11 +13,8 @@ Logs go to stderr, one JSON object per line; expected failures end with one ``er
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -29,6 +26,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from notary.log.checkpoint import parse_checkpoint
 from notary.log.errors import NotaryError
 from notary.log.note import NoteVerifier, parse_note, parse_vkey
+from notary.logs import configure_json_logging
 from notary.witness.server import DEFAULT_HOST, DEFAULT_PORT, MAX_BODY_BYTES, WitnessConfig, serve
 from notary.witness.state import init_witness
 
@@ -40,31 +38,6 @@ class Failure(click.ClickException):
 
     def show(self, file: IO[Any] | None = None) -> None:
         click.echo(f"error: {self.format_message()}", err=True)
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, and the record's ``fields``."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + "Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        entry.update(getattr(record, "fields", {}))
-        if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
-
-
-def configure_logging() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger("notary.witness")
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    root.propagate = False
 
 
 def load_key(key_file: Path, passphrase_env: str | None) -> Ed25519PrivateKey:
@@ -131,7 +104,7 @@ def serve_command(
     Register each log first with `python -m notary.witness init`; until then the witness answers 404 for it.
     """
     trusted = parse_logs(logs)
-    configure_logging()
+    configure_json_logging("notary.witness")
     config = WitnessConfig(
         name=name,
         private_key=load_key(key_file, passphrase_env),
@@ -158,7 +131,7 @@ def serve_command(
 )
 def init_command(state: Path, origin: str, checkpoint_file: Path | None) -> None:
     """Register a log with this witness (the operator's step; refused if it is registered already)."""
-    configure_logging()
+    configure_json_logging("notary.witness")
     try:
         checkpoint, note = None, None
         if checkpoint_file is not None:
