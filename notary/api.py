@@ -167,7 +167,7 @@ def create_app(service: NotaryService) -> FastAPI:
     ) -> dict[str, Any]:
         rows = service.store.checkpoints(after, limit)
         return {
-            "checkpoints": [service.checkpoint_json(r) for r in rows],
+            "checkpoints": service.checkpoints_json(rows),
             "next": rows[-1].size if len(rows) == limit else None,
         }
 
@@ -176,7 +176,7 @@ def create_app(service: NotaryService) -> FastAPI:
         row = service.store.checkpoint(size)
         if row is None or row.cosigned is None:
             raise NotFoundError(f"no published checkpoint of size {size}")
-        return service.checkpoint_json(row)
+        return service.checkpoints_json([row])[0]
 
     @app.get("/v1/anchors", tags=["read"])
     def anchors() -> dict[str, Any]:

@@ -149,14 +149,19 @@ class NotaryService:
             )
         return row
 
-    def checkpoint_json(self, row: CheckpointRow) -> dict[str, Any]:
-        anchor = next((a for a in self.store.anchors() if a["size"] == row.size), None)
+    def checkpoints_json(self, rows: Sequence[CheckpointRow]) -> list[dict[str, Any]]:
+        """Checkpoints as the API shows them, each with its anchor (the anchors are read once per call)."""
+        anchors = {a["size"]: a for a in self.store.anchors()}
+        return [self._checkpoint_json(row, anchors.get(row.size)) for row in rows]
+
+    @staticmethod
+    def _checkpoint_json(row: CheckpointRow, anchor: dict[str, Any] | None) -> dict[str, Any]:
         return {
             "size": row.size,
             "root": base64.b64encode(row.root).decode("ascii"),
             "time_ms": row.time_ms,
             "published_ms": row.published_ms,
-            "cosigners": (row.cosigners or "").split(",") if row.cosigners else [],
+            "cosigners": row.cosigners.split(",") if row.cosigners else [],
             "note": (row.cosigned or row.note).decode("utf-8"),
             "anchor": None if anchor is None else {k: v for k, v in anchor.items() if k != "raw_tx"},
         }
