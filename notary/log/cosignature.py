@@ -12,12 +12,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from notary.log.errors import MalformedError
 from notary.log.note import (
+    NamedKey,
     NoteSignature,
-    check_key_name,
     check_text,
     decode_vkey,
     encode_vkey,
-    key_id,
     load_public_key,
     public_bytes,
     verify_ed25519,
@@ -35,29 +34,14 @@ def cosigned_message(checkpoint_text: str, timestamp: int) -> bytes:
     return f"cosignature/v1\ntime {timestamp}\n{checkpoint_text}".encode()
 
 
-class CosignatureSigner:
+class CosignatureSigner(NamedKey):
     """A witness key that cosigns checkpoints."""
 
-    __slots__ = ("_key", "_key_id", "_name", "_public_key")
+    __slots__ = ("_key",)
 
     def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
-        check_key_name(name)
-        self._name = name
+        super().__init__(name, COSIGNATURE_V1, public_bytes(private_key.public_key()))
         self._key = private_key
-        self._public_key = public_bytes(private_key.public_key())
-        self._key_id = key_id(name, COSIGNATURE_V1, self._public_key)
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def key_id(self) -> bytes:
-        return self._key_id
-
-    @property
-    def public_key(self) -> bytes:
-        return self._public_key
 
     def cosign(self, checkpoint_text: str, timestamp: int) -> NoteSignature:
         """The cosignature of ``checkpoint_text`` at ``timestamp`` (POSIX seconds)."""
@@ -66,29 +50,14 @@ class CosignatureSigner:
         return NoteSignature(self._name, self._key_id, timestamp.to_bytes(8, "big") + signature)
 
 
-class CosignatureVerifier:
+class CosignatureVerifier(NamedKey):
     """Verifies one witness's cosignatures; plugs into ``open_note``."""
 
-    __slots__ = ("_key", "_key_id", "_name", "_public_key")
+    __slots__ = ("_key",)
 
     def __init__(self, name: str, public_key: bytes) -> None:
-        check_key_name(name)
-        self._name = name
+        super().__init__(name, COSIGNATURE_V1, public_key)
         self._key = load_public_key(public_key)
-        self._public_key = bytes(public_key)
-        self._key_id = key_id(name, COSIGNATURE_V1, self._public_key)
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def key_id(self) -> bytes:
-        return self._key_id
-
-    @property
-    def public_key(self) -> bytes:
-        return self._public_key
 
     def verify(self, text: str, sig: NoteSignature) -> bool:
         """Whether ``sig`` is this witness's valid cosignature of the checkpoint body ``text``."""

@@ -231,17 +231,16 @@ def verify_ed25519(key: Ed25519PublicKey, signature: bytes, message: bytes) -> b
     return True
 
 
-class NoteSigner:
-    """Signs note texts with an Ed25519 key (signature type 0x01)."""
+class NamedKey:
+    """A named Ed25519 key of one signature type: its name, raw public key and note key id."""
 
-    __slots__ = ("_key", "_key_id", "_name", "_public_key")
+    __slots__ = ("_key_id", "_name", "_public_key")
 
-    def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
+    def __init__(self, name: str, key_type: int, public_key: bytes) -> None:
         check_key_name(name)
         self._name = name
-        self._key = private_key
-        self._public_key = public_bytes(private_key.public_key())
-        self._key_id = key_id(name, ED25519, self._public_key)
+        self._public_key = bytes(public_key)
+        self._key_id = key_id(name, key_type, self._public_key)
 
     @property
     def name(self) -> str:
@@ -254,6 +253,16 @@ class NoteSigner:
     @property
     def public_key(self) -> bytes:
         return self._public_key
+
+
+class NoteSigner(NamedKey):
+    """Signs note texts with an Ed25519 key (signature type 0x01)."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
+        super().__init__(name, ED25519, public_bytes(private_key.public_key()))
+        self._key = private_key
 
     def sign(self, text: str) -> NoteSignature:
         """The signature of ``text`` (a note text, ending in a newline)."""
@@ -261,29 +270,14 @@ class NoteSigner:
         return NoteSignature(self._name, self._key_id, self._key.sign(text.encode()))
 
 
-class NoteVerifier:
+class NoteVerifier(NamedKey):
     """Verifies note signatures by one Ed25519 key (signature type 0x01)."""
 
-    __slots__ = ("_key", "_key_id", "_name", "_public_key")
+    __slots__ = ("_key",)
 
     def __init__(self, name: str, public_key: bytes) -> None:
-        check_key_name(name)
-        self._name = name
+        super().__init__(name, ED25519, public_key)
         self._key = load_public_key(public_key)
-        self._public_key = bytes(public_key)
-        self._key_id = key_id(name, ED25519, self._public_key)
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def key_id(self) -> bytes:
-        return self._key_id
-
-    @property
-    def public_key(self) -> bytes:
-        return self._public_key
 
     def verify(self, text: str, sig: NoteSignature) -> bool:
         """Whether ``sig`` is this key's valid signature of ``text``."""
