@@ -85,9 +85,8 @@ class Anchorer:
         published = self.store.latest_checkpoint(published=True)
         if published is None:
             return None
-        rows = [a for a in self.store.anchors() if a["state"] in ("sent", "confirmed")]
-        last = max((a["size"] for a in rows), default=0)
-        if published.size <= last or any(a["state"] == "sent" for a in rows):
+        last, pending = self.store.anchor_progress()
+        if published.size <= last or pending:
             return None
         now = self._clock()
         if force or now - self._last_attempt >= self.interval or published.size - last >= self.every_events:

@@ -273,6 +273,13 @@ class LogStore:
         keys = cols.split(", ")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
+    def anchor_progress(self) -> tuple[int, bool]:
+        """The largest size sent or confirmed (0 if none), and whether a sent anchor awaits resolution."""
+        rows = self._query(
+            "SELECT MAX(size), SUM(state = 'sent') FROM anchors WHERE state IN ('sent', 'confirmed')"
+        )
+        return int(rows[0][0] or 0), bool(rows[0][1])
+
     def alarms(self, limit: int = 100) -> list[dict[str, Any]]:
         rows = self._query("SELECT id, time_ms, kind, size, message FROM alarms ORDER BY id DESC LIMIT ?", (limit,))
         return [dict(zip(("id", "time_ms", "kind", "size", "message"), r, strict=True)) for r in rows]
