@@ -102,7 +102,7 @@ def sample_event(gateway_id: str, event_id: str, seq: int, time_ms: int) -> dict
         "route": "/v1/news/latest",
         "asset_id": "financial-news",
         "asset_version": 2,
-        "grant_id": 7,
+        "grant_id": "0x" + "7" * 64,
         "decision": "allow",
         "denial_reason": None,
         "request_digest": "01" * 32,

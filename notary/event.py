@@ -25,6 +25,7 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}\Z")
 _EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}\Z")
 _TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}\Z")
 _DIGEST = re.compile(r"[0-9a-f]{64}\Z")
+_GRANT = re.compile(r"0x[0-9a-f]{64}\Z")
 _REASON = re.compile(r"[a-z][a-z0-9_]{0,39}\Z")
 _ROUTE = re.compile(r"/[\x21-\x7e]{0,255}\Z")
 _GATEWAY = re.compile(r"([a-z0-9][a-z0-9._-]{0,31})/([a-z0-9][a-z0-9._-]{0,31})\Z")
@@ -49,7 +50,7 @@ FIELDS: Final[dict[str, tuple[str, bool]]] = {
     "route": ("route", False),
     "asset_id": ("name", True),
     "asset_version": ("uint", True),
-    "grant_id": ("uint", True),
+    "grant_id": ("grant", True),
     "decision": ("decision", False),
     "denial_reason": ("reason", True),
     "request_digest": ("digest", False),
@@ -83,6 +84,7 @@ _PATTERNS: Final = {
     "reason": _REASON,
     "route": _ROUTE,
     "gateway": _GATEWAY,
+    "grant": _GRANT,
 }
 
 
@@ -130,6 +132,7 @@ _HINTS: Final = {
     "reason": "must be a reason code: 1-40 characters of a-z, 0-9 or '_', starting with a letter",
     "route": "must be a path starting with '/', printable ASCII without spaces, at most 256 characters",
     "gateway": "must be '<org id>/<gateway name>', both short names",
+    "grant": "must be an on-chain grant id: '0x' and 64 lower-case hex digits",
 }
 
 

@@ -21,7 +21,7 @@ def event(**changes: Any) -> dict[str, Any]:
         "route": "/v1/news/latest",
         "asset_id": "financial-news",
         "asset_version": 2,
-        "grant_id": 7,
+        "grant_id": "0x" + "7" * 64,
         "decision": "allow",
         "denial_reason": None,
         "request_digest": "01" * 32,

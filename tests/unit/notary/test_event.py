@@ -89,7 +89,7 @@ def test_an_allowed_call_names_its_grant_and_a_denied_call_its_reason() -> None:
         validate_event(event(denial_reason="no_grant"))
     with pytest.raises(EventSchemaError, match="must give its reason"):
         validate_event(event(decision="deny", status=403))
-    denied = event(decision="deny", denial_reason="quota_exhausted", grant_id=7, status=403, response_digest=None)
+    denied = event(decision="deny", denial_reason="quota_exhausted", grant_id="0x" + "7" * 64, status=403, response_digest=None)
     assert validate_event(denied) == denied
 
 
