@@ -1,13 +1,17 @@
-"""Layout, certificate, PEM and file helpers of :mod:`network.identity`.
+"""Layout, certificate, CRL, PEM and file helpers of :mod:`network.identity`.
 
 Private: import the public names (``OrgPaths``, the validity constants) from ``network.identity``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import ipaddress
 import os
 import re
+import tempfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +29,7 @@ from chain.ids import OrgId, check_name
 
 CA_VALIDITY_YEARS: Final = 10
 ADMIN_VALIDITY_YEARS: Final = 2
+ADMIN_NAME: Final = "Admin"
 ENCRYPTED_PEM_HEADER: Final = b"-----BEGIN ENCRYPTED PRIVATE KEY-----"
 PRIVATE_FILE_MODE: Final = 0o600
 PUBLIC_FILE_MODE: Final = 0o644
@@ -93,6 +98,54 @@ class OrgPaths:
         """The directories holding private keys (mode 0o700)."""
         return (self.ca_key.parent, self.identity_key.parent, self.account_key.parent)
 
+    @property
+    def users_dir(self) -> Path:
+        """Where the identities issued by the org's CA live, one ``<name>@<org>`` folder each."""
+        return self.org_dir / "users"
+
+    @property
+    def crl(self) -> Path:
+        """The org's X.509 revocation list, signed by its CA."""
+        return self.org_dir / "msp" / "crls" / "crl.pem"
+
+    @property
+    def gateway_tls_cert(self) -> Path:
+        """The TLS server certificate of the org's gateway."""
+        return self.org_dir / "gateway" / "tls" / "cert.pem"
+
+    @property
+    def gateway_tls_key(self) -> Path:
+        """Its private key (encrypted); the ``tls`` directory is 0o700."""
+        return self.org_dir / "gateway" / "tls" / "key.pem"
+
+
+@dataclass(frozen=True, slots=True)
+class UserPaths:
+    """Where the files of one identity issued by an org's CA live: ``users/<name>@<org>/msp/...``."""
+
+    org_id: OrgId
+    name: str
+    user_dir: Path
+    msp_dir: Path
+    cert: Path
+    key: Path
+    ca_cert: Path
+
+    @classmethod
+    def of(cls, org: OrgPaths, name: str) -> UserPaths:
+        """The layout of identity ``name`` of ``org`` (the caller checks ``name``)."""
+        user_dir = org.users_dir / f"{name}@{org.org_id}"
+        msp = user_dir / "msp"
+        return cls(
+            org_id=org.org_id,
+            name=name,
+            user_dir=user_dir,
+            msp_dir=msp,
+            cert=msp / "signcerts" / "cert.pem",
+            key=msp / "keystore" / "key.pem",
+            ca_cert=msp / "cacerts" / "ca-cert.pem",
+        )
+
 
 # ---------------------------------------------------------------------------------------------- certificates
 
@@ -124,24 +177,119 @@ def build_admin_cert(
     now: datetime,
 ) -> x509.Certificate:
     """``CN=Admin@<org id>`` issued by ``ca_cert``: CA:false, digitalSignature, clientAuth, 2 years."""
-    ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    san = x509.SubjectAlternativeName([x509.UniformResourceIdentifier(f"consortium://{org_id}/Admin")])
+    not_after = min(add_years(now, ADMIN_VALIDITY_YEARS), ca_cert.not_valid_after_utc)
+    return build_client_cert(ca_key, ca_cert, key, display_name, org_id, ADMIN_NAME, now, not_after)
+
+
+def build_client_cert(
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    key: ec.EllipticCurvePrivateKey,
+    display_name: str,
+    org_id: str,
+    name: str,
+    not_before: datetime,
+    not_after: datetime,
+) -> x509.Certificate:
+    """Identity ``CN=<name>@<org id>`` issued by ``ca_cert``: CA:false, digitalSignature, clientAuth, SAN URI
+    ``consortium://<org id>/<name>``."""
+    san = x509.SubjectAlternativeName([x509.UniformResourceIdentifier(f"consortium://{org_id}/{name}")])
+    builder = _issued(ca_cert, subject(display_name, org_id, f"{name}@{org_id}"), key, not_before, not_after)
+    builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+    return _key_ids(builder, ca_cert, key).add_extension(san, critical=False).sign(ca_key, hashes.SHA256())
+
+
+def build_server_cert(
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    key: ec.EllipticCurvePrivateKey,
+    display_name: str,
+    org_id: str,
+    hostnames: Sequence[str],
+    ips: Sequence[ipaddress.IPv4Address | ipaddress.IPv6Address],
+    not_before: datetime,
+    not_after: datetime,
+) -> x509.Certificate:
+    """The gateway's TLS server certificate ``CN=gateway.<org id>`` issued by ``ca_cert``: CA:false,
+    digitalSignature, serverAuth, SAN DNS names and IP addresses."""
+    names: list[x509.GeneralName] = [x509.DNSName(h) for h in hostnames]
+    names += [x509.IPAddress(ip) for ip in ips]
+    builder = _issued(ca_cert, subject(display_name, org_id, f"gateway.{org_id}"), key, not_before, not_after)
+    builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    builder = _key_ids(builder, ca_cert, key).add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return builder.sign(ca_key, hashes.SHA256())
+
+
+def _issued(
+    ca_cert: x509.Certificate,
+    name: x509.Name,
+    key: ec.EllipticCurvePrivateKey,
+    not_before: datetime,
+    not_after: datetime,
+) -> x509.CertificateBuilder:
+    """The start of every end-entity certificate of an org CA: a random serial, CA:false, digitalSignature."""
     return (
         x509.CertificateBuilder()
-        .subject_name(subject(display_name, org_id, f"Admin@{org_id}"))
+        .subject_name(name)
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(min(add_years(now, ADMIN_VALIDITY_YEARS), ca_cert.not_valid_after_utc))
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(key_usage(digital_signature=True), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
-        .add_extension(san, critical=False)
-        .sign(ca_key, hashes.SHA256())
     )
+
+
+def _key_ids(
+    builder: x509.CertificateBuilder, ca_cert: x509.Certificate, key: ec.EllipticCurvePrivateKey
+) -> x509.CertificateBuilder:
+    """Subject and authority key identifiers."""
+    ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    return builder.add_extension(
+        x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+    ).add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
+
+
+def build_crl(
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    revoked: Iterable[tuple[int, datetime]],
+    number: int,
+    last_update: datetime,
+    next_update: datetime,
+) -> x509.CertificateRevocationList:
+    """A CRL of ``ca_cert`` listing ``(serial, revocation date)`` pairs, with CRL number ``number``."""
+    ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca_cert.subject)
+        .last_update(last_update)
+        .next_update(next_update)
+        .add_extension(x509.CRLNumber(number), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
+    )
+    for serial, when in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
+        )
+    return builder.sign(ca_key, hashes.SHA256())
+
+
+def crl_number(crl: x509.CertificateRevocationList) -> int:
+    """The CRL number extension of ``crl`` (0 when absent)."""
+    try:
+        return crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    except x509.ExtensionNotFound:
+        return 0
+
+
+def display_name_of(cert: x509.Certificate) -> str:
+    """The ``O`` of a certificate subject: the firm's display name."""
+    values = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    if len(values) != 1:
+        raise MalformedError(f"{cert.subject.rfc4514_string()}: expected one O (organisation name) attribute")
+    return str(values[0].value)
 
 
 def subject(display_name: str, org_id: str, common_name: str) -> x509.Name:
@@ -290,6 +438,28 @@ def write_file(path: Path, data: bytes, mode: int) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def replace_file(path: Path, data: bytes, mode: int) -> None:
+    """Write ``path`` atomically (a reader sees the old file or the new one): a temporary file beside it with
+    exactly ``mode``, fsync, rename over ``path``, fsync the directory. Missing parents are created."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        try:
+            os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
 
 
 def fsync_dir(path: Path) -> None:

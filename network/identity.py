@@ -22,26 +22,54 @@ Every private key is PKCS#8 PEM encrypted with the consortium passphrase (``ENCR
 0o600; the directories holding private keys (``ca``, ``keys``, ``msp/keystore``) are 0o700; public files are
 0o644. Passphrases never appear in messages or reprs.
 
+Beyond the founding identity, the org's CA issues and revokes certificates later, in the same folder::
+
+    users/<name>@<org>/msp/signcerts/cert.pem       an identity certificate (issue_identity), 1 year by default
+    users/<name>@<org>/msp/keystore/key.pem         its ECDSA P-256 private key (encrypted)
+    users/<name>@<org>/msp/cacerts/ca-cert.pem      copy of the CA certificate
+    gateway/tls/cert.pem   gateway/tls/key.pem      the gateway's TLS server certificate and key (encrypted)
+    msp/crls/crl.pem                                the org's X.509 CRL, signed by its CA (revoke_identity)
+
+An identity certificate looks like the admin's: ``CN=<name>@<org id>, O=<display name>, OU=<org id>``,
+CA:false, digitalSignature, clientAuth, SAN ``consortium://<org id>/<name>``. It is what a caller presents to
+a gateway over mutual TLS (see ``docs/gateway.md``). The gateway's server certificate is
+``CN=gateway.<org id>`` with serverAuth and the DNS names and IP addresses callers reach it by; clients trust
+it through the bundle of every member's CA certificate (``network.gateway.auth.ca_bundle_pem``).
+
+Issuing an identity stages its folder next to the others (``.<name>@<org>.*.tmp``) and renames it into place,
+refusing to overwrite one that exists. The server certificate and key are replaced file by file, each
+atomically (the gateway reads them at start). Revocation rewrites the CRL atomically under an exclusive lock
+(``msp/crls/.lock``): it keeps every earlier entry, increments the CRL number, sets nextUpdate
+``CRL_VALIDITY_DAYS`` ahead and refuses to build on a CRL whose signature does not verify. Revoking a
+certificate twice leaves the CRL unchanged. A gateway rereads the CRL when the file changes.
+
 Times: the public functions take ``now`` (default: the current UTC time, read once at the call). A naive
 ``datetime`` is taken to be UTC. Certificates hold whole seconds, so creation truncates ``now`` to the second.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: revocations are not serialised between processes
+    fcntl = None  # type: ignore[assignment]
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from chain.errors import MalformedError
@@ -55,13 +83,19 @@ from network._pem import (
     PUBLIC_DIR_MODE,
     PUBLIC_FILE_MODE,
     OrgPaths,
+    UserPaths,
     build_admin_cert,
     build_ca_cert,
+    build_client_cert,
+    build_crl,
+    build_server_cert,
     canonical_pem,
     cert_pem,
     check_address,
     check_display_name,
+    crl_number,
     der_fingerprint,
+    display_name_of,
     encrypt,
     eth_address,
     fsync_dir,
@@ -70,6 +104,7 @@ from network._pem import (
     org_units,
     parse_cert,
     raw_public,
+    replace_file,
     secp256k1_scalar,
     write_file,
 )
@@ -77,29 +112,47 @@ from network._pem import (
 __all__ = [
     "ADMIN_VALIDITY_YEARS",
     "CA_VALIDITY_YEARS",
+    "CRL_VALIDITY_DAYS",
+    "IDENTITY_VALIDITY_DAYS",
     "MIN_PASSPHRASE_BYTES",
     "PASSPHRASE_ENV",
+    "SERVER_VALIDITY_DAYS",
     "CertificateError",
     "IdentityError",
     "OrgPaths",
     "OrgPublic",
     "PassphraseError",
+    "UserPaths",
     "VerificationError",
     "certificate_fingerprint",
+    "check_user_name",
     "create_org_identity",
+    "issue_identity",
+    "issue_server_certificate",
     "load_account_key",
+    "load_crl",
     "load_gateway_key",
     "load_identity_key",
     "load_notary_key",
     "load_org_public",
     "load_passphrase",
     "load_witness_key",
+    "read_certificate",
+    "revoke_identity",
+    "user_paths",
+    "verify_crl",
     "verify_identity_certificate",
 ]
 
 PASSPHRASE_ENV: Final = "CONSORTIUM_PASSPHRASE"
 MIN_PASSPHRASE_BYTES: Final = 8
+IDENTITY_VALIDITY_DAYS: Final = 365
+SERVER_VALIDITY_DAYS: Final = 365
+CRL_VALIDITY_DAYS: Final = 30
 _FINGERPRINT = re.compile(r"0x[0-9a-fA-F]{64}")
+_USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_HOSTNAME = re.compile(r"(?:\*\.)?(?!-)[A-Za-z0-9-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*")
+_CRL_PEM_HEADER = b"-----BEGIN X509 CRL-----"
 _FIX_PASSPHRASE = f"set {PASSPHRASE_ENV} or pass --passphrase-file FILE"
 
 
@@ -364,6 +417,231 @@ def certificate_fingerprint(cert_pem: str | bytes) -> bytes:
     return der_fingerprint(parse_cert(cert_pem))
 
 
+# ---------------------------------------------------------------------------------------------- issuing
+
+
+def check_user_name(name: str) -> str:
+    """Return ``name`` if it may name an identity (``<name>@<org>``), else raise :class:`MalformedError`."""
+    if not isinstance(name, str) or _USER_NAME.fullmatch(name) is None:
+        raise MalformedError(
+            f"invalid identity name {name!r}: use 1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-',"
+            " starting with a letter or digit"
+        )
+    return name
+
+
+def user_paths(root: Path, org_id: OrgId, name: str) -> UserPaths:
+    """Where identity ``name`` of ``org_id`` lives: ``root/orgs/<org>/users/<name>@<org>/msp/...``."""
+    return UserPaths.of(OrgPaths.of(root, org_id), check_user_name(name))
+
+
+def issue_identity(
+    root: Path,
+    org_id: OrgId,
+    name: str,
+    passphrase: bytes,
+    *,
+    now: datetime | None = None,
+    days: int = IDENTITY_VALIDITY_DAYS,
+    not_before: datetime | None = None,
+) -> Path:
+    """Issue the identity certificate ``CN=<name>@<org id>`` with the org's CA and return its MSP folder
+    (``users/<name>@<org>/msp``: ``signcerts/cert.pem``, ``keystore/key.pem``, ``cacerts/ca-cert.pem``; see
+    :func:`user_paths`).
+
+    Valid from ``not_before`` (default ``now``) for ``days`` days, never beyond the CA. The new key is
+    encrypted with ``passphrase``, which must also decrypt the CA key. Refuses (:class:`IdentityError`) an
+    existing identity of that name, a missing org, an expired CA; a wrong passphrase raises
+    :class:`PassphraseError`. A failure leaves nothing behind."""
+    paths = OrgPaths.of(root, org_id)
+    user = user_paths(root, org_id, name)
+    _check_passphrase(passphrase, f"new identity {name}@{org_id}")
+    _check_days(days)
+    when = _utc(now).replace(microsecond=0)
+    start = when if not_before is None else _utc(not_before).replace(microsecond=0)
+    if os.path.lexists(user.user_dir):
+        raise _user_exists(user)
+    ca_cert, ca_key = _load_ca(paths, passphrase, when)
+    end = min(start + timedelta(days=days), ca_cert.not_valid_after_utc)
+    if end <= start:
+        raise IdentityError(f"the CA of org {org_id!r} expires at {ca_cert.not_valid_after_utc.isoformat()}")
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = build_client_cert(ca_key, ca_cert, key, display_name_of(ca_cert), org_id, name, start, end)
+    ca_pem = cert_pem(ca_cert).encode("ascii")
+    files = [
+        (user.cert, cert_pem(cert).encode("ascii"), False),
+        (user.key, encrypt(key, passphrase), True),
+        (user.ca_cert, ca_pem, False),
+    ]
+    users = paths.users_dir
+    try:
+        users.mkdir(exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{user.user_dir.name}.", suffix=".tmp", dir=users))
+    except OSError as exc:
+        raise IdentityError(f"cannot create a directory in {users}: {exc.strerror or exc}") from None
+    try:
+        for path, data, private in files:
+            write_file(tmp / path.relative_to(user.user_dir), data, PRIVATE_FILE_MODE if private else PUBLIC_FILE_MODE)
+        os.chmod(tmp / user.key.parent.relative_to(user.user_dir), PRIVATE_DIR_MODE)
+        os.chmod(tmp, PUBLIC_DIR_MODE)
+        if os.path.lexists(user.user_dir):
+            raise _user_exists(user)
+        os.rename(tmp, user.user_dir)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if os.path.lexists(user.user_dir):
+            raise _user_exists(user) from None
+        raise IdentityError(f"cannot write identity {name}@{org_id}: {exc.strerror or exc}") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    fsync_dir(users)
+    return user.msp_dir
+
+
+def issue_server_certificate(
+    root: Path,
+    org_id: OrgId,
+    passphrase: bytes,
+    *,
+    hostnames: Sequence[str] = ("localhost",),
+    ips: Sequence[str] = ("127.0.0.1",),
+    now: datetime | None = None,
+    days: int = SERVER_VALIDITY_DAYS,
+) -> tuple[Path, Path]:
+    """Issue the gateway's TLS server certificate (``CN=gateway.<org id>``, serverAuth, SAN ``hostnames`` and
+    ``ips``) with the org's CA; return ``(cert path, key path)`` under ``gateway/tls/``.
+
+    The key is a fresh ECDSA P-256 key encrypted with ``passphrase``. Re-issuing replaces both files, each
+    atomically: the key first, then the certificate."""
+    paths = OrgPaths.of(root, org_id)
+    _check_passphrase(passphrase, f"gateway TLS key of org {org_id!r}")
+    _check_days(days)
+    if isinstance(hostnames, str) or isinstance(ips, str):
+        raise MalformedError("hostnames and ips must be sequences of strings, not one string")
+    for host in hostnames:
+        if not isinstance(host, str) or len(host) > 253 or _HOSTNAME.fullmatch(host) is None:
+            raise MalformedError(f"invalid host name {host!r}")
+    addresses: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
+    for ip in ips:
+        try:
+            addresses.append(ipaddress.ip_address(ip))
+        except ValueError:
+            raise MalformedError(f"invalid IP address {ip!r}") from None
+    if not hostnames and not addresses:
+        raise MalformedError("a server certificate needs at least one host name or IP address")
+    when = _utc(now).replace(microsecond=0)
+    ca_cert, ca_key = _load_ca(paths, passphrase, when)
+    end = min(when + timedelta(days=days), ca_cert.not_valid_after_utc)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = build_server_cert(
+        ca_key, ca_cert, key, display_name_of(ca_cert), org_id, list(hostnames), addresses, when, end
+    )
+    tls_dir = paths.gateway_tls_cert.parent
+    try:
+        tls_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(tls_dir, PRIVATE_DIR_MODE)
+        replace_file(paths.gateway_tls_key, encrypt(key, passphrase), PRIVATE_FILE_MODE)
+        replace_file(paths.gateway_tls_cert, cert_pem(cert).encode("ascii"), PUBLIC_FILE_MODE)
+    except OSError as exc:
+        raise IdentityError(f"cannot write the gateway certificate in {tls_dir}: {exc.strerror or exc}") from None
+    return paths.gateway_tls_cert, paths.gateway_tls_key
+
+
+def revoke_identity(
+    root: Path, org_id: OrgId, cert_pem: bytes | str, passphrase: bytes, *, now: datetime | None = None
+) -> Path:
+    """Add the serial of ``cert_pem`` to the CRL of ``org_id`` (``msp/crls/crl.pem``) and return its path.
+
+    The certificate must be an end-entity certificate issued and signed by that org's CA, else
+    :class:`CertificateError`. The new CRL keeps every earlier entry, has the next CRL number, lastUpdate
+    ``now`` and nextUpdate ``CRL_VALIDITY_DAYS`` later, and is signed by the CA (``passphrase`` decrypts its
+    key). An existing CRL that fails verification is refused, not overwritten. A serial already listed leaves
+    the CRL as it is."""
+    paths = OrgPaths.of(root, org_id)
+    cert = parse_cert(cert_pem, "certificate to revoke")
+    ca_cert = parse_cert(_read(paths, paths.ca_cert), str(paths.ca_cert))
+    _check_issued_by(cert, ca_cert, org_id)
+    when = _utc(now).replace(microsecond=0)
+    ca_cert, ca_key = _load_ca(paths, passphrase, None)
+    try:
+        paths.crl.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(paths.crl.parent / ".lock"):
+            current = load_crl(root, org_id)
+            entries = [] if current is None else [(r.serial_number, r.revocation_date_utc) for r in current]
+            if any(serial == cert.serial_number for serial, _ in entries):
+                return paths.crl
+            entries.append((cert.serial_number, when))
+            number = 1 if current is None else crl_number(current) + 1
+            crl = build_crl(ca_key, ca_cert, entries, number, when, when + timedelta(days=CRL_VALIDITY_DAYS))
+            replace_file(paths.crl, crl.public_bytes(serialization.Encoding.PEM), PUBLIC_FILE_MODE)
+    except OSError as exc:
+        raise IdentityError(f"cannot write the CRL of org {org_id!r} at {paths.crl}: {exc.strerror or exc}") from None
+    return paths.crl
+
+
+def read_certificate(path: Path, what: str = "certificate file") -> x509.Certificate:
+    """The one certificate in the PEM file ``path``: unreadable raises :class:`IdentityError`, not one PEM
+    certificate :class:`MalformedError`."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise IdentityError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    return parse_cert(data, f"{what} {path}")
+
+
+def load_crl(root: Path, org_id: OrgId) -> x509.CertificateRevocationList | None:
+    """The CRL of ``org_id``, its signature verified against the org's CA certificate; None if the org has
+    none yet. An unparsable CRL raises :class:`MalformedError`, one that does not verify
+    :class:`CertificateError`: never "no CRL"."""
+    paths = OrgPaths.of(root, org_id)
+    try:
+        data = paths.crl.read_bytes()
+    except FileNotFoundError:
+        if not paths.org_dir.is_dir():
+            raise IdentityError(
+                f"no identity for org {org_id!r}: {paths.org_dir} does not exist (create it first)"
+            ) from None
+        return None
+    except OSError as exc:
+        raise IdentityError(f"cannot read {paths.crl}: {exc.strerror or exc}") from None
+    ca_cert = parse_cert(_read(paths, paths.ca_cert), str(paths.ca_cert))
+    return verify_crl(data, ca_cert, str(paths.crl))
+
+
+def verify_crl(data: bytes, ca_cert: x509.Certificate, what: str = "CRL") -> x509.CertificateRevocationList:
+    """Parse a PEM CRL and check that ``ca_cert`` issued and signed it; return it.
+
+    Not a PEM CRL: :class:`MalformedError`; another issuer or a bad signature: :class:`CertificateError`."""
+    if not isinstance(data, bytes) or not data.lstrip().startswith(_CRL_PEM_HEADER):
+        raise MalformedError(f"{what}: not a PEM-encoded X.509 CRL")
+    try:
+        crl = x509.load_pem_x509_crl(data)
+        issuer = crl.issuer
+    except ValueError:
+        raise MalformedError(f"{what}: not a PEM-encoded X.509 CRL") from None
+    ca_subject = ca_cert.subject.rfc4514_string()
+    if issuer != ca_cert.subject:
+        raise CertificateError(f"{what} was issued by {issuer.rfc4514_string()}, not by {ca_subject}")
+    key = ca_cert.public_key()
+    if not isinstance(
+        key,
+        ec.EllipticCurvePublicKey
+        | rsa.RSAPublicKey
+        | dsa.DSAPublicKey
+        | ed25519.Ed25519PublicKey
+        | ed448.Ed448PublicKey,
+    ):
+        raise CertificateError(f"{what}: the key of {ca_subject} cannot sign a CRL")
+    try:
+        valid = crl.is_signature_valid(key)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        valid = False
+    if not valid:
+        raise CertificateError(f"the signature of {what} does not verify with the key of {ca_subject}")
+    return crl
+
+
 # ---------------------------------------------------------------------------------------------- helpers
 
 
@@ -417,6 +695,60 @@ def _exists(paths: OrgPaths) -> IdentityError:
     return IdentityError(
         f"an identity for org {paths.org_id!r} already exists at {paths.org_dir}: refusing to overwrite it"
     )
+
+
+def _user_exists(user: UserPaths) -> IdentityError:
+    return IdentityError(
+        f"identity {user.name}@{user.org_id} already exists at {user.user_dir}: refusing to overwrite it"
+    )
+
+
+def _check_days(days: int) -> None:
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise MalformedError(f"days must be a whole number of days, at least 1, not {days!r}")
+
+
+def _load_ca(
+    paths: OrgPaths, passphrase: bytes, when: datetime | None
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """The org's CA certificate and its key (checked to belong together); with ``when``, the CA must be valid
+    then."""
+    ca_cert = parse_cert(_read(paths, paths.ca_cert), str(paths.ca_cert))
+    key = _load_private(paths, paths.ca_key, passphrase)
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.public_key() != ca_cert.public_key():
+        raise IdentityError(f"{paths.ca_key} is not the key of the CA certificate {paths.ca_cert}")
+    if when is not None:
+        _check_validity(ca_cert, f"the CA of org {paths.org_id!r}", when)
+    return ca_cert, key
+
+
+def _check_issued_by(cert: x509.Certificate, ca_cert: x509.Certificate, org_id: str) -> None:
+    subject = cert.subject.rfc4514_string()
+    if cert.issuer != ca_cert.subject:
+        raise CertificateError(
+            f"certificate {subject} was not issued by the CA of org {org_id!r}"
+            f" (its issuer is {cert.issuer.rfc4514_string()})"
+        )
+    try:
+        cert.verify_directly_issued_by(ca_cert)
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+        raise CertificateError(
+            f"certificate {subject} was not issued by the CA of org {org_id!r} (its signature does not verify)"
+        ) from None
+    if is_ca(cert):
+        raise CertificateError(f"certificate {subject} is a CA certificate, not an identity: refusing to revoke it")
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on ``path`` (created if missing) for the duration of the block."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _read(paths: OrgPaths, path: Path) -> bytes:

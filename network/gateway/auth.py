@@ -1,0 +1,475 @@
+"""Who is calling: the caller's X.509 identity certificate, checked against the member CAs of ``consortium.json``.
+
+A caller proves who it is with mutual TLS: it presents an identity certificate issued by its org's CA
+(``consortium identity issue``). :meth:`CallerAuthenticator.server_ssl_context` builds the gateway's TLS server
+context: TLS 1.2 or later, the gateway's own certificate and key, and as trust anchors for client certificates
+the CA certificate of every member in ``consortium.json`` and nothing else (no system CAs). It *asks* for a
+client certificate without requiring one (``CERT_OPTIONAL``), so that a caller without one reaches the
+application and gets a 401 ``no_certificate`` instead of a TLS alert. It sets OpenSSL's
+``X509_V_FLAG_NO_CHECK_TIME``, so an expired or not yet valid certificate also completes the handshake and gets
+a 401 with its reason. Every other check of the chain is OpenSSL's: a certificate that no member CA issued,
+or whose signature does not verify, fails the handshake itself ("unknown ca" / "certificate verify failed"), and
+so does one whose extended key usage excludes clientAuth or a CA certificate ("unsuitable certificate purpose");
+such a caller sees a TLS alert, never an HTTP answer, and the gateway records nothing.
+
+:meth:`CallerAuthenticator.authenticate` then checks the peer certificate (its DER, as
+``getpeercert(binary_form=True)`` gives it) on every request, and :meth:`~CallerAuthenticator.authenticate_pem`
+does the same for the PEM that nginx passes in auth mode (``$ssl_client_escaped_cert``, URL-decoded); there
+nothing has checked the chain before, so ``unknown_issuer`` is reachable. The checks, in this order, each with
+its reason code (``docs/gateway.md``):
+
+=============================== =================================================================================
+``no_certificate``              no certificate (None or empty)
+``malformed_certificate``       not a parsable X.509 certificate (one, in the PEM form)
+``unknown_issuer``              its issuer is not the CA of a member, the CA's signature does not verify, or its
+                                ``OU`` is not the org of the CA that issued it (a certificate of org A claiming
+                                to be org B)
+``not_an_identity``             a CA certificate (basicConstraints CA:true, or keyCertSign), or no clientAuth in
+                                its extended key usage
+``certificate_not_yet_valid``   before its notBefore (or its CA's), by ``clock``
+``certificate_expired``         after its notAfter (or its CA's), by ``clock``
+``certificate_revoked``         its serial is in its org's CRL, or that CRL cannot be trusted (fail closed)
+``unknown_member``              ``member_status(org)`` is None: the org is not (or no longer) a member on chain
+=============================== =================================================================================
+
+A suspended member authenticates (``member_status`` says ``"suspended"``): the gateway denies it later, and
+records the call.
+
+Cost. The first three checks and the identity checks depend only on the certificate bytes and on
+``consortium.json``, so their outcome (success or failure) is cached per DER, in a bounded cache (4,096 entries
+by default; the oldest entry goes first). A repeated certificate costs a dict lookup, the clock, two time
+comparisons, a set lookup in its org's revocation list and the member-status call. The PEM form additionally
+maps the PEM text to its DER through a second bounded cache.
+
+Revocation lists. Each org's CRL is ``<directory>/orgs/<org>/msp/crls/crl.pem``, signed by that org's CA (the
+CA of ``consortium.json``, not whatever CA file lies next to it). The file is looked at (``stat``) at most once
+per ``crl_check_interval`` (1 s) per org and reread when its inode, mtime or size changed, so a revocation takes
+effect within a second. A missing file means no revocations. A CRL that cannot be read, parsed or verified
+makes every certificate of that org fail with ``certificate_revoked`` (the detail says why) until a valid one
+is in place: a tampered list must not let a revoked certificate back in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final, Generic, TypeVar
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from network._pem import cert_pem, is_ca, org_units
+from network.description import ConsortiumDescription
+from network.identity import CertificateError, IdentityError, OrgPaths, PassphraseError, verify_crl
+
+__all__ = [
+    "CACHE_SIZE",
+    "CRL_CHECK_INTERVAL_S",
+    "REASONS",
+    "X509_V_FLAG_NO_CHECK_TIME",
+    "AuthError",
+    "Caller",
+    "CallerAuthenticator",
+    "ca_bundle_pem",
+]
+
+log = logging.getLogger(__name__)
+
+#: The reason codes of :class:`AuthError`, in the order they are checked.
+REASONS: Final = (
+    "no_certificate",
+    "malformed_certificate",
+    "unknown_issuer",
+    "not_an_identity",
+    "certificate_not_yet_valid",
+    "certificate_expired",
+    "certificate_revoked",
+    "unknown_member",
+)
+CACHE_SIZE: Final = 4096
+CRL_CHECK_INTERVAL_S: Final = 1.0
+#: OpenSSL's X509_V_FLAG_NO_CHECK_TIME: verify the chain but not the validity periods.
+X509_V_FLAG_NO_CHECK_TIME: Final = 0x200000
+MAX_CERTIFICATE_BYTES: Final = 64 * 1024
+
+_PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+_E = TypeVar("_E", bound=x509.ExtensionType)
+
+
+def ca_bundle_pem(description: ConsortiumDescription) -> str:
+    """The CA certificates of every member of ``description``, PEM, concatenated in member order: what a
+    client trusts for the gateways' server certificates, and what a gateway trusts for callers."""
+    return "".join(
+        cert_pem(x509.load_pem_x509_certificate(m.identity.ca_cert_pem.encode("ascii"))) for m in description.members
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authenticated caller."""
+
+    org: str  # the org id (the certificate's OU, which matches its issuing member CA)
+    identity: str  # SHA-256 of the certificate DER, 64 lower-case hex (the event's caller_identity)
+    subject: str  # RFC 4514 subject
+    serial: int
+    not_after: datetime
+
+
+class AuthError(Exception):
+    """Authentication failed: ``reason`` is a code of :data:`REASONS`, ``detail`` a sentence for humans."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class _Issuer:
+    org: str
+    cert: x509.Certificate
+    subject: str
+    not_before: datetime
+    not_after: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """What the cache holds for a certificate that passed the static checks."""
+
+    caller: Caller
+    not_before: datetime  # the later of the certificate's and its CA's
+    not_after: datetime  # the earlier of the certificate's and its CA's
+    cert_not_before: datetime
+    issuer: _Issuer
+    crl: _Crl | None
+
+    def not_yet_valid(self) -> str:
+        if self.not_before > self.cert_not_before:
+            return (
+                f"the CA of org {self.issuer.org} that issued {self.caller.subject} is not valid before"
+                f" {self.not_before.isoformat()}"
+            )
+        return f"certificate {self.caller.subject} is not valid before {self.not_before.isoformat()}"
+
+    def expired(self) -> str:
+        if self.not_after < self.caller.not_after:
+            return (
+                f"the CA of org {self.issuer.org} that issued {self.caller.subject} expired at"
+                f" {self.not_after.isoformat()}"
+            )
+        return f"certificate {self.caller.subject} expired at {self.not_after.isoformat()}"
+
+
+class _Bounded(Generic[_K, _V]):
+    """A dict of at most ``size`` entries; inserting into a full one drops the oldest entry."""
+
+    __slots__ = ("_data", "_lock", "_size", "get")
+
+    def __init__(self, size: int) -> None:
+        self._data: dict[_K, _V] = {}
+        self._size = size
+        self._lock = threading.Lock()
+        self.get: Callable[[_K], _V | None] = self._data.get  # bound once: the hot path is one call
+
+    def put(self, key: _K, value: _V) -> None:
+        with self._lock:
+            while len(self._data) >= self._size:
+                del self._data[next(iter(self._data))]
+            self._data[key] = value
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+class _Crl:
+    """The revocation list of one org, reread when its file changes (looked at at most once per interval)."""
+
+    __slots__ = ("_lock", "ca", "checked_at", "error", "interval", "org", "path", "revoked", "stamp")
+
+    def __init__(self, org: str, path: Path, ca: x509.Certificate, interval: float) -> None:
+        self.org = org
+        self.path = path
+        self.ca = ca
+        self.interval = interval
+        self.checked_at = -float("inf")
+        self.stamp: tuple[int, int, int] | None = None
+        self.revoked: frozenset[int] = frozenset()
+        self.error: str | None = None
+        self._lock = threading.Lock()
+
+    def current(self) -> _Crl:
+        if time.monotonic() - self.checked_at >= self.interval:
+            self._refresh()
+        return self
+
+    def _refresh(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if now - self.checked_at < self.interval:
+                return
+            self.checked_at = now
+            try:
+                st = os.stat(self.path)
+            except FileNotFoundError:
+                if self.stamp is not None or self.error is not None:
+                    log.info("CRL of org %s removed: no revocations", self.org)
+                self.stamp, self.revoked, self.error = None, frozenset(), None
+                return
+            except OSError as exc:
+                self._fail((0, 0, 0), f"cannot read {self.path}: {exc.strerror or exc}")
+                return
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+            if stamp == self.stamp:
+                return
+            try:
+                crl = verify_crl(self.path.read_bytes(), self.ca, f"CRL of org {self.org!r} ({self.path})")
+            except (ValueError, CertificateError) as exc:  # MalformedError is a ValueError
+                self._fail(stamp, str(exc))
+                return
+            except OSError as exc:
+                self._fail(stamp, f"cannot read {self.path}: {exc.strerror or exc}")
+                return
+            self.stamp, self.revoked, self.error = stamp, frozenset(r.serial_number for r in crl), None
+            log.info("CRL of org %s loaded: %d revoked certificate(s)", self.org, len(self.revoked))
+
+    def _fail(self, stamp: tuple[int, int, int], error: str) -> None:
+        if error != self.error:
+            log.error("CRL of org %s unusable, refusing its certificates: %s", self.org, error)
+        self.stamp, self.error = stamp, error
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class CallerAuthenticator:
+    """Authenticates callers by their identity certificates (see the module docstring for the checks).
+
+    ``directory`` is the consortium directory holding ``orgs/<org>/msp/crls/crl.pem`` (None: no CRLs);
+    ``member_status(org)`` answers ``"active"``, ``"suspended"`` or None (not a member), from the chain;
+    ``clock`` gives the time the validity periods are checked against. Thread-safe."""
+
+    def __init__(
+        self,
+        description: ConsortiumDescription,
+        directory: Path | None,
+        member_status: Callable[[str], str | None],
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        cache_size: int = CACHE_SIZE,
+        crl_check_interval: float = CRL_CHECK_INTERVAL_S,
+    ) -> None:
+        if cache_size < 1:
+            raise ValueError("cache_size must be at least 1")
+        self._member_status = member_status
+        self._clock = clock
+        self._cache: _Bounded[bytes, _Verified | tuple[str, str]] = _Bounded(cache_size)
+        self._pem_cache: _Bounded[str, bytes | tuple[str, str]] = _Bounded(cache_size)
+        self._issuers: dict[bytes, list[_Issuer]] = {}
+        self._crls: dict[str, _Crl] = {}
+        bundle: list[str] = []
+        for member in description.members:
+            ca = x509.load_pem_x509_certificate(member.identity.ca_cert_pem.encode("ascii"))
+            if not is_ca(ca):
+                log.warning("the CA certificate of member %s is not a CA certificate: ignored", member.org)
+                continue
+            issuer = _Issuer(
+                member.org, ca, ca.subject.rfc4514_string(), ca.not_valid_before_utc, ca.not_valid_after_utc
+            )
+            self._issuers.setdefault(ca.subject.public_bytes(), []).append(issuer)
+            bundle.append(cert_pem(ca))
+            if directory is not None:
+                path = OrgPaths.of(directory, member.org).crl
+                self._crls[member.org] = _Crl(member.org, path, ca, crl_check_interval)
+        self._bundle = "".join(bundle)
+
+    # ------------------------------------------------------------------------------------------ per request
+
+    def authenticate(self, der: bytes | None) -> Caller:
+        """The caller presenting the certificate ``der`` (the TLS peer certificate, binary form), or
+        :class:`AuthError`."""
+        if not der:
+            raise AuthError("no_certificate", "no client certificate was presented")
+        entry = self._cache.get(der)
+        if entry is None:
+            entry = self._verify(der)
+            self._cache.put(der, entry)
+        if isinstance(entry, tuple):
+            raise AuthError(*entry)
+        now = self._clock()
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=UTC)
+        caller = entry.caller
+        if now < entry.not_before:
+            raise AuthError("certificate_not_yet_valid", entry.not_yet_valid())
+        if now > entry.not_after:
+            raise AuthError("certificate_expired", entry.expired())
+        if entry.crl is not None:
+            crl = entry.crl.current()
+            if crl.error is not None:
+                raise AuthError(
+                    "certificate_revoked",
+                    f"the revocation status of {caller.subject} cannot be checked: {crl.error}",
+                )
+            if caller.serial in crl.revoked:
+                raise AuthError(
+                    "certificate_revoked",
+                    f"certificate {caller.subject} (serial {caller.serial:#x}) is revoked by org {caller.org}",
+                )
+        if self._member_status(caller.org) is None:
+            raise AuthError("unknown_member", f"org {caller.org!r} is not a member of the consortium on chain")
+        return caller
+
+    def authenticate_pem(self, pem: str | None) -> Caller:
+        """The caller presenting the PEM certificate ``pem`` (nginx's ``$ssl_client_escaped_cert``, already
+        URL-decoded; leading whitespace on lines, as in ``$ssl_client_cert``, is accepted), or
+        :class:`AuthError`."""
+        if pem is None or not pem.strip():
+            raise AuthError("no_certificate", "no client certificate was presented")
+        der = self._pem_cache.get(pem)
+        if der is None:
+            der = _pem_to_der(pem)
+            self._pem_cache.put(pem, der)
+        if isinstance(der, tuple):
+            raise AuthError(*der)
+        return self.authenticate(der)
+
+    # ------------------------------------------------------------------------------------------ TLS
+
+    def server_ssl_context(self, cert_file: Path, key_file: Path, password: bytes | None) -> ssl.SSLContext:
+        """The gateway's TLS server context (see the module docstring): TLS 1.2+, ``cert_file`` and
+        ``key_file`` (``password`` decrypts an encrypted key), client certificates optional and verified
+        against the member CAs only, validity periods left to :meth:`authenticate`.
+
+        A client certificate from an unknown CA, with a bad signature, or without clientAuth fails the
+        handshake. Unreadable files raise :class:`IdentityError`, a key the password does not decrypt
+        :class:`PassphraseError`."""
+        try:
+            key_data = Path(key_file).read_bytes()
+            Path(cert_file).read_bytes()
+        except OSError as exc:
+            raise IdentityError(f"cannot read {exc.filename}: {exc.strerror or exc}") from None
+        try:
+            serialization.load_pem_private_key(key_data, password=password or None)
+        except TypeError:
+            raise PassphraseError(f"cannot decrypt {key_file}: it is encrypted and no passphrase was given") from None
+        except ValueError:
+            raise PassphraseError(f"cannot decrypt {key_file}: wrong passphrase or not a PEM private key") from None
+        except UnsupportedAlgorithm:
+            raise IdentityError(f"{key_file}: unsupported key type or key encryption") from None
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            # A callable, never None: with None OpenSSL would prompt on the terminal for an encrypted key.
+            ctx.load_cert_chain(cert_file, key_file, password=lambda: password or b"")
+        except ssl.SSLError as exc:
+            raise IdentityError(f"cannot use {cert_file} with {key_file}: {exc.reason or exc}") from None
+        if not self._bundle:
+            raise IdentityError("consortium.json lists no member CA certificate: no caller could authenticate")
+        ctx.load_verify_locations(cadata=self._bundle)
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        ctx.verify_flags = ssl.VerifyFlags(ctx.verify_flags | X509_V_FLAG_NO_CHECK_TIME)
+        return ctx
+
+    # ------------------------------------------------------------------------------------------ helpers
+
+    def _verify(self, der: bytes) -> _Verified | tuple[str, str]:
+        """The checks that depend on the certificate only: a :class:`_Verified` or ``(reason, detail)``."""
+        if len(der) > MAX_CERTIFICATE_BYTES:
+            return ("malformed_certificate", f"the certificate is larger than {MAX_CERTIFICATE_BYTES} bytes")
+        try:
+            cert = x509.load_der_x509_certificate(der)
+            subject = cert.subject.rfc4514_string()
+            issuer_name = cert.issuer
+            issuer_key = issuer_name.public_bytes()
+            serial = cert.serial_number
+            not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
+            units = org_units(cert)
+            extensions = cert.extensions
+            basic = _extension(extensions, x509.BasicConstraints)
+            usage = _extension(extensions, x509.KeyUsage)
+            eku = _extension(extensions, x509.ExtendedKeyUsage)
+        except Exception as exc:  # any parse failure of hostile input is "malformed", never a crash
+            return ("malformed_certificate", f"the client certificate cannot be parsed ({type(exc).__name__})")
+
+        candidates = self._issuers.get(issuer_key, [])
+        if not candidates:
+            return (
+                "unknown_issuer",
+                f"certificate {subject} was issued by {issuer_name.rfc4514_string()},"
+                " which is not the CA of any member",
+            )
+        issuer = None
+        for candidate in candidates:
+            try:
+                cert.verify_directly_issued_by(candidate.cert)
+            except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+                continue
+            issuer = candidate
+            break
+        if issuer is None:
+            return (
+                "unknown_issuer",
+                f"the signature of certificate {subject} does not verify with the key of {candidates[0].subject}",
+            )
+        if units != [issuer.org]:
+            claimed = ", ".join(units) or "no OU"
+            return (
+                "unknown_issuer",
+                f"certificate {subject} claims org {claimed} but was issued by the CA of org {issuer.org}",
+            )
+        if (basic is not None and basic.ca) or (usage is not None and usage.key_cert_sign):
+            return ("not_an_identity", f"certificate {subject} is a CA certificate, not an identity")
+        if eku is None or ExtendedKeyUsageOID.CLIENT_AUTH not in eku:
+            return ("not_an_identity", f"certificate {subject} is not for client authentication (no clientAuth)")
+        caller = Caller(
+            org=issuer.org,
+            identity=hashlib.sha256(der).hexdigest(),
+            subject=subject,
+            serial=serial,
+            not_after=not_after,
+        )
+        return _Verified(
+            caller=caller,
+            not_before=max(not_before, issuer.not_before),
+            not_after=min(not_after, issuer.not_after),
+            cert_not_before=not_before,
+            issuer=issuer,
+            crl=self._crls.get(issuer.org),
+        )
+
+
+def _extension(extensions: x509.Extensions, kind: type[_E]) -> _E | None:
+    try:
+        return extensions.get_extension_for_class(kind).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _pem_to_der(pem: str) -> bytes | tuple[str, str]:
+    """The DER of a PEM holding exactly one certificate, or ``(reason, detail)``."""
+    if len(pem) > 2 * MAX_CERTIFICATE_BYTES:
+        return ("malformed_certificate", "the client certificate is too large")
+    text = "\n".join(line.strip() for line in pem.strip().splitlines()) + "\n"
+    if not text.startswith(_PEM_BEGIN):
+        return ("malformed_certificate", "the client certificate is not a PEM certificate")
+    try:
+        certs = x509.load_pem_x509_certificates(text.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        return ("malformed_certificate", "the client certificate is not a parsable PEM certificate")
+    if len(certs) != 1:
+        return ("malformed_certificate", f"expected one certificate in the PEM, found {len(certs)}")
+    return certs[0].public_bytes(serialization.Encoding.DER)
