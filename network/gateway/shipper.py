@@ -1,0 +1,224 @@
+"""The shipper: the gateway's outbox goes to the notary in order, in signed batches; nothing lost, nothing twice.
+
+One background thread loops: read up to ``batch_max`` unshipped events (oldest first), send them as one batch
+(``POST /v1/batches``, the body built by ``notary.sequencer.encode_batch`` and signed with the gateway's Ed25519
+key by ``sign_batch_body``), and only after the notary's 200 mark them shipped in the outbox. The notary's answer
+is what makes an event shipped, never the sending of it.
+
+**At least once, and the notary makes it exactly once.** A crash (or a timeout, or a lost answer) after the
+notary committed a batch and before ``mark_shipped`` leaves those events pending; they are sent again, and the
+notary answers an event id it already holds, with the same content, with its original index and receipt — so a
+resend never adds a leaf. Batches are always cut from the oldest unshipped seq, so the notary sees this gateway's
+sequence numbers in order and no gap is ever created by the shipper.
+
+**Failures never drop events.** An unreachable notary, a timeout or a 5xx: back off (``backoff_initial_s``
+doubling to ``backoff_max_s``), then try the same events again; the outbox keeps accepting calls meanwhile
+(until its own bound). A refusal (4xx: unknown gateway key, bad signature, an event the notary rejects) is
+logged as an error with the notary's answer and raises the ``refused`` flag (the gateway's ``notary-refused``
+alarm), and is retried with the same backoff: it needs an operator (a key registered, a clock fixed), and
+skipping the batch would leave a hole in the gateway's sequence. A 413 (batch too large) also halves the batch
+size for the next tries, which a refusal of size alone can then get past.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from network.gateway.outbox import Outbox
+from notary.sequencer import encode_batch, sign_batch_body
+
+log = logging.getLogger("network.gateway.shipper")
+
+_ANSWER_CHARS = 2000  # how much of a refusal's body goes into the log and the status
+
+
+class _Refused(Exception):
+    """The notary answered 4xx."""
+
+    def __init__(self, status: int, answer: str) -> None:
+        super().__init__(f"notary refused the batch: {status} {answer}")
+        self.status = status
+
+
+class _Unavailable(Exception):
+    """The notary could not be reached or answered 5xx (or something else than a batch answer)."""
+
+
+class Shipper:
+    """Ships ``outbox`` to the notary at ``notary_url`` as gateway ``gateway_id``, signing with ``key``."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        notary_url: str,
+        gateway_id: str,
+        key: Ed25519PrivateKey,
+        *,
+        batch_max: int = 1000,
+        idle_s: float = 0.05,
+        backoff_initial_s: float = 0.2,
+        backoff_max_s: float = 10.0,
+        timeout_s: float = 10.0,
+    ) -> None:
+        if batch_max < 1:
+            raise ValueError("batch_max must be at least 1")
+        self.outbox = outbox
+        self.url = notary_url.rstrip("/") + "/v1/batches"
+        self.gateway_id = gateway_id
+        self._key = key
+        self.batch_max = batch_max
+        self.idle_s = idle_s
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self.timeout_s = timeout_s
+        self._limit = batch_max
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._shipped = threading.Condition(self._lock)  # notified after every mark_shipped
+        self._shipped_total = 0
+        self._batches = 0
+        self._failures = 0
+        self._last_error: str | None = None
+        self._last_success_ms: int | None = None
+        self._refused = False
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Start the shipping thread (idempotent)."""
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="shipper", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the batch in flight (whose answer, if any, is still recorded)."""
+        self._stop.set()
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join()
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until everything committed to the outbox at the time of the call is shipped; False on timeout."""
+        target = self.outbox.last_seq
+        deadline = time.monotonic() + timeout
+        with self._shipped:
+            while self.outbox.shipped_seq < target:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._shipped.wait(min(remaining, 0.05))
+        return True
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "shipped_total": self._shipped_total,
+                "batches": self._batches,
+                "consecutive_failures": self._failures,
+                "last_error": self._last_error,
+                "last_success_ms": self._last_success_ms,
+                "refused": self._refused,
+            }
+
+    # ------------------------------------------------------------------------------------------ loop
+
+    def _run(self) -> None:
+        backoff = self.backoff_initial_s
+        with httpx.Client(timeout=self.timeout_s) as client:
+            while not self._stop.is_set():
+                try:
+                    shipped = self._ship_once(client)
+                except _Refused as exc:
+                    self._failed(str(exc), refused=True)
+                    if exc.status == 413 and self._limit > 1:
+                        self._limit = max(1, self._limit // 2)
+                        log.warning("batch too large for the notary: sending at most %d events", self._limit)
+                except _Unavailable as exc:  # unreachable, timeout, 5xx: retry later
+                    self._failed(str(exc), refused=False)
+                except Exception as exc:  # the outbox failing (closed, disk): retry later too
+                    self._failed(f"{type(exc).__name__}: {exc}", refused=False)
+                else:
+                    backoff = self.backoff_initial_s
+                    if shipped < self._limit:  # caught up: wait for more
+                        self._stop.wait(self.idle_s)
+                    continue
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self.backoff_max_s)
+
+    def _ship_once(self, client: httpx.Client) -> int:
+        """Send the oldest unshipped events as one batch; how many the notary accepted."""
+        rows = self.outbox.pending(self._limit)
+        if not rows:
+            return 0
+        events = [json.loads(data) for _, data in rows]
+        body = encode_batch(self.gateway_id, events)
+        signature = base64.b64encode(sign_batch_body(self._key, body)).decode("ascii")
+        headers = {
+            "Content-Type": "application/json",
+            "Consortium-Gateway": self.gateway_id,
+            "Consortium-Signature": signature,
+        }
+        try:
+            response = client.post(self.url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise _Unavailable(f"notary unreachable: {type(exc).__name__}: {exc}") from exc
+        if 400 <= response.status_code < 500:
+            answer = response.text[:_ANSWER_CHARS]
+            log.error(
+                "notary refused a batch of %d events (seq %d-%d): %d %s",
+                len(rows), rows[0][0], rows[-1][0], response.status_code, answer,
+            )
+            raise _Refused(response.status_code, answer)
+        if response.status_code != 200:
+            raise _Unavailable(f"notary answered {response.status_code}: {response.text[:_ANSWER_CHARS]}")
+        result = self._answer(response, len(rows))
+        self.outbox.mark_shipped(rows[-1][0])
+        if result.get("gaps"):
+            log.warning("the notary reports gaps in this gateway's sequence: %s", result["gaps"])
+        with self._shipped:
+            was_refused = self._refused
+            self._shipped_total += len(rows)
+            self._batches += 1
+            self._failures = 0
+            self._last_error = None
+            self._last_success_ms = int(time.time() * 1000)
+            self._refused = False
+            self._shipped.notify_all()
+        if was_refused:
+            log.warning("the notary accepts this gateway's batches again (up to seq %d)", rows[-1][0])
+        return len(rows)
+
+    @staticmethod
+    def _answer(response: httpx.Response, count: int) -> dict[str, Any]:
+        """The batch answer, checked to hold one receipt per event sent (anything else is not an answer)."""
+        try:
+            result = response.json()
+        except ValueError as exc:
+            raise _Unavailable(f"notary answered 200 without JSON: {exc}") from exc
+        if not isinstance(result, dict) or len(result.get("receipts") or []) != count:
+            raise _Unavailable(f"notary answered 200 without a receipt per event: {response.text[:200]}")
+        return result
+
+    def _failed(self, error: str, *, refused: bool) -> None:
+        with self._lock:
+            self._failures += 1
+            self._last_error = error
+            if refused:
+                self._refused = True
+            failures = self._failures
+        if not refused:
+            level = logging.WARNING if failures in (1, 10) or failures % 100 == 0 else logging.DEBUG
+            log.log(level, "shipping failed (%d in a row), retrying: %s", failures, error)
