@@ -9,7 +9,7 @@ PORT ?= 8545
 export CONSORTIUM_PASSPHRASE ?= demo-passphrase-not-for-production
 ANVIL := node_modules/.bin/anvil
 
-.PHONY: install run test test-fast lint contracts bench-chain bench-notary clean
+.PHONY: install run test test-fast lint contracts bench-chain bench-notary bench-gateway system-packages clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ run: $(VENV)/.installed
 	@test -f $(DATA)/consortium.json || $(BIN)/consortium init $(DATA) --demo
 	$(BIN)/consortium up $(DATA) --port $(PORT)
 
-test: $(VENV)/.installed $(ANVIL)
+test: $(VENV)/.installed $(ANVIL) system-packages
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2
 
 test-fast: $(VENV)/.installed
@@ -46,6 +46,16 @@ bench-chain: $(VENV)/.installed $(ANVIL)
 
 bench-notary: $(VENV)/.installed
 	$(BIN)/python -m bench.notary $(ARGS)
+
+bench-gateway: $(VENV)/.installed system-packages
+	$(BIN)/python -m bench.gateway $(ARGS)
+
+# nginx (the auth_request tests and benchmark) and ab (the gateway benchmark), from Debian's packages.
+system-packages:
+	@if ! { command -v nginx || test -x /usr/sbin/nginx; } >/dev/null || ! command -v ab >/dev/null; then \
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q nginx-light apache2-utils; \
+	fi
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -25,10 +25,20 @@ from chain.ids import AssetKind, Role, check_name
 from chain.tx import Signer
 from network.config import ConsortiumConfig, demo_config_path, load_config
 from network.consortium import CHAIN_DIR, Consortium, ConsortiumError, init_consortium, wait_forever
+from network.democmd import demo_group, ensure_demo_identities, write_endpoints
+from network.gatewaycmd import gateway_group
 from network.identity import IdentityError, load_passphrase
 from network.logcmd import notary_group, witness_group
 from network.logsetup import LogSetupError, log_origin
-from network.supervisor import Child, SupervisorError, start_log_services, stop_all
+from network.supervisor import (
+    Child,
+    SupervisorError,
+    start_child,
+    start_demo_services,
+    start_gateways,
+    start_log_services,
+    stop_all,
+)
 from network.verifycmd import verify
 from notary.log.errors import NotaryError
 
@@ -218,8 +228,15 @@ def init(obj: Context, directory: Path, config_file: Path | None, demo: bool) ->
 @click.option(
     "--block-time", type=click.FloatRange(0.01, 60), default=1.0, show_default=True, help="Seconds between blocks."
 )
+@click.option(
+    "--traffic",
+    type=click.FloatRange(0, 1000),
+    default=2.0,
+    show_default=True,
+    help="Calls per second the demo generates between members (0: none).",
+)
 @pass_ctx
-def up(obj: Context, directory: Path, port: int, block_time: float) -> None:
+def up(obj: Context, directory: Path, port: int, block_time: float, traffic: float) -> None:
     """Start the consortium in DIRECTORY and keep it running until Ctrl-C."""
     from network.description import load_description
     from network.localchain import start_node
@@ -251,6 +268,25 @@ def up(obj: Context, directory: Path, port: int, block_time: float) -> None:
                     f"no {name} contract at {address} on the local chain: the chain state in "
                     f"{directory / CHAIN_DIR} does not match consortium.json"
                 )
+        notary = children[-1]
+        providers = sorted({a.provider for a in consortium.assets.apis() if a.active})
+        endpoints: dict[str, str] = {}
+        if providers:
+            children.append(start_demo_services(directory, port + 2, obj.passphrase()))
+            ensure_demo_identities(directory, description, obj.passphrase())
+            gateway_ports = [port + 20 + i for i in range(len(providers))]
+            children += start_gateways(
+                directory, obj.passphrase(), local.url, notary.url, children[-1].url, providers, gateway_ports,
+                [p + 20 for p in gateway_ports],
+            )
+            endpoints = {org: f"https://localhost:{p}" for org, p in zip(providers, gateway_ports, strict=True)}
+            write_endpoints(directory, endpoints)
+            if traffic > 0:
+                args = ["demo", "traffic", str(directory), "--rate", str(traffic), "--duration", "0"]
+                args += ["--chain-url", local.url]
+                children.append(
+                    start_child("demo traffic", args, directory / "gateways" / "traffic.log", "", "", obj.passphrase())
+                )
         members = consortium.registry.members()
         assets = consortium.assets
         click.echo(f"Consortium Ledger: {description.name}")
@@ -266,14 +302,25 @@ def up(obj: Context, directory: Path, port: int, block_time: float) -> None:
             f"{len(consortium.grants.grants())} grants"
         )
         click.echo("  contracts  " + ", ".join(f"{k} {v}" for k, v in description.contracts.items()))
-        notary = children[-1]
         click.echo(
             f"  notary     {notary.url}  (log {log_origin(description)}; checkpoint {notary.url}/checkpoint, "
             f"API {notary.url}/docs)"
         )
-        click.echo(
-            f"  witnesses  {len(children) - 1}: " + ", ".join(c.name.split()[-1] + " " + c.url for c in children[:-1])
-        )
+        witnesses = [c for c in children if c.name.startswith("witness ")]
+        click.echo(f"  witnesses  {len(witnesses)}: " + ", ".join(c.name.split()[-1] + " " + c.url for c in witnesses))
+        if endpoints:
+            click.echo(
+                f"  gateways   {len(endpoints)} (mutual TLS): " + ", ".join(f"{o} {u}" for o, u in endpoints.items())
+            )
+            traffic_log = directory / "gateways" / "traffic.log"
+            click.echo(f"  traffic    {traffic:g} calls/s between members; log {traffic_log}")
+            org = next(iter(endpoints))
+            client = f"{directory}/orgs/jinghua-sec/users/client@jinghua-sec/msp"
+            click.echo(
+                f"  call       curl --cacert {directory}/ca-bundle.pem --cert {client}/signcerts/cert.pem "
+                f"--key {client}/keystore/key.pem --pass \"$CONSORTIUM_PASSPHRASE\" "
+                f"-H 'Consortium-Purpose: trading' '{endpoints[org]}/v1/market/quotes/level2?symbol=600519.SH'"
+            )
         chain_flag = "" if port == 8545 else f" --chain-url {local.url}"
         click.echo("  try        " + f"consortium --dir {directory}{chain_flag} service list | head")
         click.echo("             " + f"consortium --dir {directory}{chain_flag} grant list")
@@ -578,7 +625,7 @@ def member_reinstate(obj: Context, org: str, as_org: str) -> None:
 
 @cli.group()
 def identity() -> None:
-    """Identities of firms that are not members yet."""
+    """Identities: a firm's CA and keys, and the certificates its CA issues and revokes."""
 
 
 @identity.command("create")
@@ -591,6 +638,81 @@ def identity_create(obj: Context, org: str, name: str) -> None:
 
     public = create_org_identity(obj.directory, org, name, obj.passphrase())  # type: ignore[arg-type]
     click.echo(f"identity of {org} created: account {public.account}, certificate 0x{public.cert_fingerprint.hex()}")
+
+
+def _user_name_arg(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+    from network.identity import check_user_name
+
+    try:
+        return check_user_name(value)
+    except MalformedError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _require_org(obj: Context, org: str) -> None:
+    """Fail (one line, exit 1) unless DIR/orgs/ORG holds an identity: before asking for the passphrase."""
+    from network.identity import OrgPaths
+
+    paths = OrgPaths.of(obj.directory, org)  # type: ignore[arg-type]
+    if not paths.ca_cert.is_file():
+        fail(f"no identity for org {org!r} in {paths.org_dir.parent}: create it with `consortium identity create`")
+
+
+@identity.command("issue")
+@click.option("--org", required=True, callback=name_arg("org id"), help="Org whose CA issues the certificate.")
+@click.option(
+    "--name", required=True, callback=_user_name_arg, help="Name of the identity: the certificate is NAME@ORG."
+)
+@click.option("--days", type=click.IntRange(1, 36500), default=365, show_default=True, help="Validity in days.")
+@pass_ctx
+def identity_issue(obj: Context, org: str, name: str, days: int) -> None:
+    """Issue an identity certificate NAME@ORG with the CA of ORG, for calling gateways over mutual TLS.
+
+    Writes DIR/orgs/ORG/users/NAME@ORG/msp/: signcerts/cert.pem, keystore/key.pem (encrypted with the
+    passphrase) and cacerts/ca-cert.pem. Refuses to overwrite an existing identity."""
+    from network.identity import issue_identity, read_certificate, user_paths
+
+    _require_org(obj, org)
+    issue_identity(obj.directory, org, name, obj.passphrase(), days=days)  # type: ignore[arg-type]
+    paths = user_paths(obj.directory, org, name)  # type: ignore[arg-type]
+    cert = read_certificate(paths.cert, "new certificate")
+    until = cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    click.echo(f"issued {name}@{org}: serial {cert.serial_number:#x}, valid until {until}")
+    click.echo(f"  certificate  {paths.cert}")
+    click.echo(f"  key          {paths.key}")
+    click.echo(f"  CA           {paths.ca_cert}")
+
+
+@identity.command("revoke")
+@click.option("--org", required=True, callback=name_arg("org id"), help="Org whose CA issued the certificate.")
+@click.option(
+    "--cert",
+    "cert_file",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="PEM file of the certificate to revoke (e.g. DIR/orgs/ORG/users/NAME@ORG/msp/signcerts/cert.pem).",
+)
+@pass_ctx
+def identity_revoke(obj: Context, org: str, cert_file: Path) -> None:
+    """Revoke a certificate issued by the CA of ORG: add its serial to ORG's CRL (DIR/orgs/ORG/msp/crls/crl.pem).
+
+    Gateways refuse the certificate within a second. Revoking a certificate twice changes nothing."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from network.identity import load_crl, read_certificate, revoke_identity
+
+    cert = read_certificate(cert_file)
+    _require_org(obj, org)
+    serial, subject = cert.serial_number, cert.subject.rfc4514_string()
+    before = load_crl(obj.directory, org)  # type: ignore[arg-type]
+    earlier = None if before is None else before.get_revoked_certificate_by_serial_number(serial)
+    pem = cert.public_bytes(Encoding.PEM)
+    crl = revoke_identity(obj.directory, org, pem, obj.passphrase())  # type: ignore[arg-type]
+    if earlier is not None:
+        when = earlier.revocation_date_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+        click.echo(f"serial {serial:#x} ({subject}) was already revoked at {when}; {crl} unchanged")
+    else:
+        click.echo(f"revoked serial {serial:#x} ({subject}) in {crl}")
 
 
 # -- assets --------------------------------------------------------------------------------------------------
@@ -949,6 +1071,8 @@ def grant_check(obj: Context, asset_id: str, grantee: str, purpose: str, at_time
 cli.add_command(notary_group)
 cli.add_command(witness_group)
 cli.add_command(verify)
+cli.add_command(gateway_group)
+cli.add_command(demo_group)
 
 
 def main() -> None:

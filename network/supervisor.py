@@ -1,4 +1,5 @@
-"""Child processes of ``consortium up`` beside the chain node: the witnesses and the notary.
+"""Child processes of ``consortium up`` beside the chain node: the witnesses, the notary, the demo services and
+the members' gateways.
 
 Each runs ``python -m network.cli ...`` with its log in the consortium directory, and counts as started once
 its health endpoint answers 200. The passphrase reaches children in their environment only.
@@ -48,7 +49,8 @@ class Child:
 def start_child(
     name: str, args: Sequence[str], log: Path, url: str, health: str, passphrase: bytes, timeout: float = 30.0
 ) -> Child:
-    """Start ``python -m network.cli ARGS`` and wait until ``url + health`` answers 200."""
+    """Start ``python -m network.cli ARGS`` and wait until ``url + health`` answers 200 (with no ``health``,
+    until it has run for half a second)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     out = open(log, "ab")  # noqa: SIM115 - handed to the child for its lifetime
     try:
@@ -58,6 +60,12 @@ def start_child(
     finally:
         out.close()
     child = Child(name, process, url, log)
+    if not health:  # nothing to ask: started once it is still running a moment later
+        time.sleep(0.5)
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace").strip().splitlines()[-5:]
+            raise SupervisorError(f"{name} exited with code {process.returncode}: " + " | ".join(tail))
+        return child
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
@@ -113,6 +121,56 @@ def start_log_services(
         stop_all(children)
         raise
     return children
+
+
+def start_gateways(
+    directory: Path,
+    passphrase: bytes,
+    chain_url: str,
+    notary_url: str,
+    upstream_url: str,
+    providers: Sequence[str],
+    ports: Sequence[int],
+    admin_ports: Sequence[int],
+) -> list[Child]:
+    """Start one gateway (proxy mode) per providing member, in front of ``upstream_url``. A child's ``url`` is
+    its admin endpoint; :func:`gateway_url` gives the TLS address callers use."""
+    children: list[Child] = []
+    try:
+        for org, port, admin in zip(providers, ports, admin_ports, strict=True):
+            args = [
+                "gateway",
+                "serve",
+                str(directory),
+                "--org",
+                org,
+                "--port",
+                str(port),
+                "--admin-port",
+                str(admin),
+                "--upstream",
+                upstream_url,
+                "--notary-url",
+                notary_url,
+                "--chain-url",
+                chain_url,
+            ]
+            log = directory / "gateways" / org / "gateway.log"
+            children.append(
+                start_child(f"gateway {org}", args, log, f"http://127.0.0.1:{admin}", "/healthz", passphrase)
+            )
+    except BaseException:
+        stop_all(children)
+        raise
+    return children
+
+
+def start_demo_services(directory: Path, port: int, passphrase: bytes) -> Child:
+    """The demo's upstream services: every API of the demo catalogue, fictional and deterministic."""
+    args = ["demo", "services", "--port", str(port)]
+    return start_child(
+        "demo services", args, directory / "demo-services.log", f"http://127.0.0.1:{port}", "/healthz", passphrase
+    )
 
 
 def stop_all(children: Sequence[Child]) -> None:

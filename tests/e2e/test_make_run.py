@@ -6,10 +6,13 @@ then runs those very commands itself, only with a free port in place of the defa
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import shlex
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,6 +138,8 @@ def test_make_run_starts_the_demo_consortium(recipe: Recipe) -> None:
             time.sleep(0.2)
         assert httpx.get(notary + "/checkpoint", timeout=5).text.startswith("beijing-capital-market-pilot/audit-log\n")
 
+        check_gateways(data, summary, notary, recipe.env, port)
+
         # The summary's own hint is a command that works as printed.
         hint = next(line for line in summary if line.strip().endswith(" grant list"))
         hint_argv = shlex.split(hint.strip().removeprefix("try").strip())
@@ -161,6 +166,155 @@ def test_make_run_starts_the_demo_consortium(recipe: Recipe) -> None:
     assert rpc_chain_id(url) is None, "the chain still answers after `up` stopped"
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://127.0.0.1:{port + 1}/healthz", timeout=2)
+
+
+def check_gateways(data: Path, summary: list[str], notary: str, env: dict[str, str], port: int) -> None:
+    """One call allowed and one denied, each through a provider's gateway to an event, a receipt, a cosigned and
+    anchored checkpoint and evidence that verifies offline; the summary's curl line works as printed; the demo
+    traffic reaches the log; and nginx in auth_request mode in front of the same service does the same."""
+    from network.description import load_description
+    from network.sdk import MemberClient
+
+    text = "\n".join(summary)
+    assert "  gateways   6 (mutual TLS): bjic-cloud https://localhost:" in text, text
+    call = next(line for line in summary if line.strip().startswith("call "))
+    r = subprocess.run(
+        ["bash", "-c", call.strip().removeprefix("call").strip() + " -sS -i"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert r.returncode == 0 and r.stdout.startswith("HTTP/1.1 200"), (call, r.stdout[:500], r.stderr)
+    assert "Consortium-Event-Id: " in r.stdout, r.stdout[:800]
+
+    description = load_description(data)
+    passphrase = env["CONSORTIUM_PASSPHRASE"].encode()
+    gateway = f"https://localhost:{port + 20}"  # bjic-cloud, the first provider
+    with MemberClient.from_directory(
+        data, "jinghua-sec", name="client", passphrase=passphrase, notary_url=notary
+    ) as client:
+        allowed = client.call(
+            gateway, "GET", "/v1/market/quotes/level2", purpose="trading", params={"symbol": "600519.SH"}
+        )
+        assert allowed.status == 200, (allowed.status, allowed.content[:300])
+        assert (
+            allowed.log_origin == "beijing-capital-market-pilot/audit-log"
+            and allowed.gateway_id == "bjic-cloud/gateway"
+        )
+        assert allowed.json()["meta"]["caller_org"] == "jinghua-sec"
+        denied = client.call(gateway, "GET", "/v1/market/quotes/level2", purpose="marketing")
+        assert (denied.status, denied.denial_reason) == (403, "no_grant"), denied.content
+        for result, decision in ((allowed, "allow"), (denied, "deny")):
+            assert result.event_id is not None
+            client.receipt(result.event_id, wait_s=30)
+            bundle = client.evidence(result.event_id, wait_s=90, anchored=True)
+            report = client.verify(bundle, description)
+            assert report.ok and report.complete, report.to_text()
+            entry = json.loads(base64.b64decode(bundle["entry"]))
+            assert entry["decision"] == decision and entry["event_id"] == result.event_id, entry
+
+    check_nginx_auth_request(data, env, port, notary)
+
+    # The demo traffic flows through the gateways into the log.
+    deadline = time.monotonic() + 60
+    while True:
+        outcomes = [
+            httpx.get(f"http://127.0.0.1:{port + 40 + i}/healthz", timeout=5).json()["outbox"]["last_seq"]
+            for i in range(6)
+        ]
+        if sum(outcomes) >= 12:
+            break
+        assert time.monotonic() < deadline, outcomes
+        time.sleep(1)
+
+
+def check_nginx_auth_request(data: Path, env: dict[str, str], port: int, notary: str) -> None:
+    """A real nginx (Debian's) terminates mutual TLS in front of the demo service and asks a gateway in
+    auth_request mode about every call: allowed → the service's answer with the event headers; denied → 403
+    JSON with the reason; no certificate → 401; and each call's event reaches the notary."""
+    from network.gateway.nginx import NginxSite, render
+    from network.gateway.service import tls_paths
+    from network.sdk import MemberClient
+
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists():
+        if os.environ.get("CI"):
+            pytest.fail("nginx is not installed (`make test` installs it)")
+        pytest.skip("nginx is not installed")
+    auth_port, admin_port, nginx_port = free_port(), free_port(), free_port()
+    runtime = data / "nginx"
+    runtime.mkdir()
+    password = runtime / "pass"
+    password.write_text(env["CONSORTIUM_PASSPHRASE"] + "\n")
+    password.chmod(0o600)
+    cert, key = tls_paths(data, "bjic-cloud")
+    (runtime / "nginx.conf").write_text(
+        render(NginxSite(nginx_port, auth_port, f"127.0.0.1:{port + 2}", cert, key, password, runtime))
+    )
+    auth = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "network.cli",
+            "gateway",
+            "serve",
+            str(data),
+            "--org",
+            "bjic-cloud",
+            "--name",
+            "nginx",
+            "--mode",
+            "auth",
+            "--port",
+            str(auth_port),
+            "--admin-port",
+            str(admin_port),
+            "--notary-url",
+            notary,
+            "--chain-url",
+            f"http://127.0.0.1:{port}",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(runtime / "gateway.log").open("wb"),
+    )
+    server = subprocess.Popen([nginx, "-c", str(runtime / "nginx.conf"), "-p", str(runtime)], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{admin_port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert auth.poll() is None and time.monotonic() < deadline, (runtime / "gateway.log").read_text()
+            time.sleep(0.2)
+        url = f"https://localhost:{nginx_port}"
+        passphrase = env["CONSORTIUM_PASSPHRASE"].encode()
+        with MemberClient.from_directory(
+            data, "jinghua-sec", name="client", passphrase=passphrase, notary_url=notary
+        ) as c:
+            allowed = c.call(url, "GET", "/v1/market/quotes/level2", purpose="trading", params={"symbol": "000001.SZ"})
+            assert allowed.status == 200, (allowed.status, allowed.content[:300])
+            assert allowed.gateway_id == "bjic-cloud/nginx" and allowed.event_id
+            assert allowed.json()["meta"]["caller_org"] == "jinghua-sec"
+            denied = c.call(url, "GET", "/v1/market/quotes/level2", purpose="marketing")
+            assert (denied.status, denied.denial_reason) == (403, "no_grant"), denied.content
+            assert json.loads(denied.content)["event_id"] == denied.event_id
+            for result in (allowed, denied):
+                assert result.event_id is not None
+                receipt = c.receipt(result.event_id, wait_s=30)
+                assert receipt["event_id"] == result.event_id, receipt
+        anonymous = httpx.get(url + "/v1/market/quotes/level2", verify=False, headers={"Consortium-Purpose": "trading"})
+        assert anonymous.status_code == 401 and anonymous.json()["reason"] == "no_certificate", anonymous.text
+    finally:
+        server.terminate()
+        auth.terminate()
+        server.wait(10)
+        auth.wait(30)
 
 
 def test_sigterm_while_up_starts_leaves_no_chain_running(recipe: Recipe) -> None:

@@ -89,8 +89,15 @@ def test_an_allowed_call_names_its_grant_and_a_denied_call_its_reason() -> None:
         validate_event(event(denial_reason="no_grant"))
     with pytest.raises(EventSchemaError, match="must give its reason"):
         validate_event(event(decision="deny", status=403))
-    denied = event(decision="deny", denial_reason="quota_exhausted", grant_id="0x" + "7" * 64, status=403, response_digest=None)
+    grant = "0x" + "7" * 64
+    denied = event(decision="deny", denial_reason="quota_exhausted", grant_id=grant, status=403, response_digest=None)
     assert validate_event(denied) == denied
+
+
+@pytest.mark.parametrize("grant", [7, "7" * 64, "0x" + "7" * 63, "0x" + "A" * 64, "0x" + "7" * 65])
+def test_a_grant_id_is_the_on_chain_id_in_lower_case_hex(grant: object) -> None:
+    with pytest.raises(EventSchemaError, match="grant_id"):
+        validate_event(event(grant_id=grant))
 
 
 def test_an_event_must_be_an_object() -> None:

@@ -1,0 +1,222 @@
+"""``consortium demo ...``: the demo consortium's upstream services and a generator of calls between members.
+
+``demo traffic`` calls the gateways of the demo's providers as the demo's member firms, through the member SDK,
+at a steady rate: mostly calls that their grants allow, mixed with every kind of call the gateways refuse (no
+grant, a purpose the grant does not cover, a grant whose quota runs out, a revoked or expired grant, a suspended
+member when there is one). It prints what the gateways answered, by decision and reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from chain.contracts.grants import GrantStatus
+from network.description import ConsortiumDescription
+from network.identity import load_passphrase
+
+ENDPOINTS_FILE = "endpoints.json"  # under gateways/: {org: gateway URL}, written by `consortium up`
+CLIENT_NAME = "client"  # the identity each demo member calls with: orgs/<org>/users/client@<org>/
+
+
+def ensure_demo_identities(directory: Path, description: ConsortiumDescription, passphrase: bytes) -> None:
+    """Give every business member of the consortium the identity the demo calls with, and write the CA bundle
+    callers trust the gateways with (``ca-bundle.pem``)."""
+    from chain.ids import OrgId, Role
+    from network.gateway.auth import ca_bundle_pem
+    from network.identity import issue_identity
+
+    for member in description.members:
+        if (
+            Role.MEMBER in member.roles
+            and not (directory / "orgs" / member.org / "users" / f"{CLIENT_NAME}@{member.org}").exists()
+        ):
+            issue_identity(directory, OrgId(member.org), CLIENT_NAME, passphrase)
+    bundle = directory / "ca-bundle.pem"
+    text = ca_bundle_pem(description)
+    if not bundle.exists() or bundle.read_text(encoding="utf-8") != text:
+        tmp = bundle.with_suffix(".pem.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(bundle)
+
+
+def write_endpoints(directory: Path, endpoints: dict[str, str]) -> None:
+    path = directory / "gateways" / ENDPOINTS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(endpoints, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+@click.group("demo")
+def demo_group() -> None:
+    """The demo consortium: its upstream services and generated traffic."""
+
+
+@demo_group.command("services")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8547, show_default=True)
+@click.option("--provider", default=None, help="Serve only this org's APIs (default: every API of the catalogue).")
+def demo_services(host: str, port: int, provider: str | None) -> None:
+    """Serve the demo catalogue's APIs with fictional, deterministic data (the gateways' upstream)."""
+    import asyncio
+
+    from network.config import demo_config_path, load_config
+    from network.demo.services import serve
+
+    catalogue = load_config(demo_config_path()).catalogue
+    assert catalogue is not None
+    click.echo(f"demo services on http://{host}:{port} ({len(catalogue.apis())} APIs)", err=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(catalogue, host, port, provider=provider))
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One kind of call the generator makes: who calls which API with which purpose, and what it expects."""
+
+    caller: str
+    provider: str
+    method: str
+    route: str
+    purpose: str
+    expect: str  # "allow" or a denial reason the generator aims for
+
+
+def plans(directory: Path, chain_url: str | None = None) -> list[Plan]:
+    """Calls worth making in this consortium, from its catalogue and the grants on chain."""
+    from network.consortium import Consortium
+
+    consortium = Consortium.open(directory, chain_url)
+    apis = [a for a in consortium.assets.apis() if a.active]
+    grants = consortium.grants.grants()
+    now = consortium.now()
+    members = [m for m in consortium.registry.members() if m.roles & 1]  # business members call
+    out: list[Plan] = []
+    granted: set[tuple[str, str]] = set()
+    for g in grants:
+        for api in apis:
+            if api.asset != g.asset:
+                continue
+            check = consortium.grants.check(g.asset, g.grantee, g.purpose, now)
+            expect = "allow" if check.allowed else _reason(check.status)
+            out.append(Plan(g.grantee, api.provider, api.method, api.route, g.purpose, expect))
+            out.append(Plan(g.grantee, api.provider, api.method, api.route, "marketing", "no_grant"))
+            granted.add((g.grantee, g.asset))
+    rng = random.Random(7)
+    for api in rng.sample(apis, min(12, len(apis))):
+        for m in members:
+            if m.org != api.provider and (m.org, api.asset) not in granted:
+                out.append(Plan(m.org, api.provider, api.method, api.route, "research", "no_grant"))
+                break
+    return out
+
+
+def _reason(status: GrantStatus) -> str:
+    from network.gateway.policy import DENIAL_REASONS
+
+    return DENIAL_REASONS.get(status, "no_grant")
+
+
+@demo_group.command("traffic")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--rate", type=click.FloatRange(0.1, 10_000), default=5.0, show_default=True, help="Calls per second.")
+@click.option(
+    "--duration",
+    type=click.FloatRange(0, 86_400),
+    default=10.0,
+    show_default=True,
+    help="Seconds to run (0: until Ctrl-C).",
+)
+@click.option(
+    "--deny-share",
+    type=click.FloatRange(0, 1),
+    default=0.25,
+    show_default=True,
+    help="Share of calls chosen among those that should be refused.",
+)
+@click.option("--seed", type=int, default=None, help="Make the sequence of calls repeatable.")
+@click.option("--chain-url", default=None, help="Chain JSON-RPC URL (default: the one in consortium.json).")
+@click.option("--passphrase-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def demo_traffic(
+    directory: Path,
+    rate: float,
+    duration: float,
+    deny_share: float,
+    seed: int | None,
+    chain_url: str | None,
+    passphrase_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Generate calls between the members of the consortium in DIRECTORY through their gateways."""
+    from network.sdk import MemberClient
+
+    endpoints_path = directory / "gateways" / ENDPOINTS_FILE
+    if not endpoints_path.is_file():
+        raise click.ClickException(f"{endpoints_path} not found: start the consortium with `consortium up {directory}`")
+    endpoints: dict[str, str] = json.loads(endpoints_path.read_text(encoding="utf-8"))
+    passphrase = load_passphrase(file=passphrase_file)
+    all_plans = [p for p in plans(directory, chain_url) if p.provider in endpoints]
+    if not all_plans:
+        raise click.ClickException("no API of this consortium has a running gateway")
+    allowed = [p for p in all_plans if p.expect == "allow"] or all_plans
+    refused = [p for p in all_plans if p.expect != "allow"] or all_plans
+    clients: dict[str, MemberClient] = {}
+    rng = random.Random(seed)
+    seen: Counter[str] = Counter()
+    mismatched = 0
+    lock = threading.Lock()
+    interval = 1.0 / rate
+    deadline = time.monotonic() + duration if duration else float("inf")
+    next_at = time.monotonic()
+    try:
+        while time.monotonic() < deadline:
+            plan = rng.choice(refused if rng.random() < deny_share else allowed)
+            client = clients.get(plan.caller)
+            if client is None:
+                client = clients[plan.caller] = MemberClient.from_directory(
+                    directory, plan.caller, name=CLIENT_NAME, passphrase=passphrase
+                )
+            params = {"symbol": rng.choice(["600519.SH", "000001.SZ", "601318.SH", "300750.SZ"]), "limit": "20"}
+            body = {"query": "earnings", "limit": 10} if plan.method == "POST" else None
+            try:
+                result = client.call(
+                    endpoints[plan.provider],
+                    plan.method,
+                    plan.route,
+                    purpose=plan.purpose,
+                    params=params if plan.method == "GET" else None,
+                    json=body,
+                )
+                outcome = "allow" if result.status < 400 else (result.denial_reason or f"http_{result.status}")
+            except Exception as exc:
+                outcome = f"error:{type(exc).__name__}"
+            with lock:
+                seen[outcome] += 1
+                if outcome != plan.expect and not (plan.expect == "allow" and outcome == "quota_exhausted"):
+                    mismatched += 1
+            next_at += interval
+            pause = next_at - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for client in clients.values():
+            client.close()
+    total = sum(seen.values())
+    if as_json:
+        click.echo(json.dumps({"calls": total, "outcomes": dict(seen), "unexpected": mismatched}, sort_keys=True))
+    else:
+        click.echo(f"{total} calls: " + ", ".join(f"{k} {v}" for k, v in seen.most_common()))
+        if mismatched:
+            click.echo(f"{mismatched} calls were answered differently than the grants on chain predicted")

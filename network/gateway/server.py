@@ -1,0 +1,580 @@
+"""The gateway's HTTP side: a reverse proxy that checks and records every call, or an nginx ``auth_request``
+endpoint that does the same for an nginx in front of the service.
+
+One call, in proxy mode (``docs/gateway.md`` has the reasons and statuses):
+
+1. authenticate the caller from its TLS client certificate (:mod:`network.gateway.auth`) — a failure is a 401
+   and no event (there is no caller to name);
+2. find the API by method and route in the provider's service map — none is a 404 and no event;
+3. decide from the on-chain grant (:mod:`network.gateway.policy`, cached; a miss is answered by a worker
+   thread), reserve one unit of the grant's quota;
+4. forward to the upstream service and stream its answer back, holding back the last chunk; or deny with a
+   JSON reason;
+5. append the event to the outbox (:mod:`network.gateway.outbox`) and only then release the rest of the
+   response, with the event id, the log origin, the gateway id and ``traceparent`` in its headers.
+
+An event is built here and nowhere else, so both modes describe calls the same way. The listener of the calls
+(TLS in proxy mode, loopback HTTP in auth mode) serves nothing else; ``/healthz`` and ``/metrics`` are on a
+separate admin listener on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import unquote
+
+import aiohttp
+from aiohttp import web
+
+from network.gateway.auth import AuthError, Caller, CallerAuthenticator
+from network.gateway.digest import EMPTY_BODY_SHA256, request_digest, response_digest
+from network.gateway.outbox import Outbox, OutboxError, OutboxFullError
+from network.gateway.policy import ChainUnavailableError, ChainView, Decision, Service
+
+log = logging.getLogger("network.gateway")
+
+PURPOSE_HEADER: Final = "Consortium-Purpose"
+EVENT_HEADER: Final = "Consortium-Event-Id"
+ORIGIN_HEADER: Final = "Consortium-Log-Origin"
+GATEWAY_HEADER: Final = "Consortium-Gateway"
+REASON_HEADER: Final = "Consortium-Denial-Reason"
+CALLER_ORG_HEADER: Final = "Consortium-Caller-Org"
+CLIENT_CERT_HEADER: Final = "X-Client-Cert"
+ORIGINAL_METHOD_HEADER: Final = "X-Original-Method"
+ORIGINAL_URI_HEADER: Final = "X-Original-URI"
+
+_PURPOSE = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}\Z")
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})\Z")
+_ROUTE = re.compile(r"/[\x21-\x7e]{0,255}\Z")
+#: Headers that describe one connection, not the message (RFC 9110 §7.6.1), and ours that a caller may not set.
+_HOP_BY_HOP: Final = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
+_STREAM_ABOVE: Final = 256 * 1024  # responses larger than this (or of unknown length) are streamed
+
+_DETAILS: Final = {
+    "purpose_missing": "the Consortium-Purpose header is missing or not a purpose name (a-z, 0-9, '.', '_', '-')",
+    "quota_exhausted": "the grant's quota of calls is used up",
+    "chain_unavailable": "the chain cannot be reached and the cached grant is too old to rely on",
+    "body_too_large": "the request body is over the gateway's limit",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    org: str
+    name: str
+    log_origin: str
+    mode: str = "proxy"  # "proxy" or "auth"
+    upstream: str | None = None  # base URL of the upstream service (proxy mode)
+    connect_timeout_s: float = 5.0
+    upstream_timeout_s: float = 30.0  # for each read from the upstream
+    max_body_bytes: int = 1024 * 1024
+
+    @property
+    def gateway_id(self) -> str:
+        return f"{self.org}/{self.name}"
+
+
+class _Metrics:
+    def __init__(self) -> None:
+        self.calls: Counter[tuple[str, str]] = Counter()  # (decision, reason or "") → count
+        self.unauthenticated: Counter[str] = Counter()
+        self.not_found = 0
+        self.latency_us_sum = 0
+        self.latency_count = 0
+
+
+def new_traceparent(incoming: str | None) -> tuple[str, str]:
+    """(our traceparent, the parent id to pass on): the caller's trace with a new span id of ours, or a new
+    trace if the caller sent none or an invalid one."""
+    span = os.urandom(8).hex()
+    match = _TRACEPARENT.match(incoming) if incoming else None
+    if match is not None and match.group(1) != "0" * 32 and match.group(2) != "0" * 16:
+        return f"00-{match.group(1)}-{span}-{match.group(3)}", span
+    return f"00-{os.urandom(16).hex()}-{span}-01", span
+
+
+class Gateway:
+    """Holds the parts of one gateway and answers its requests; :meth:`app` and :meth:`admin_app` are the two
+    aiohttp applications to serve."""
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        authenticator: CallerAuthenticator,
+        chain: ChainView,
+        outbox: Outbox,
+        salt: bytes,
+        *,
+        shipper_status: Callable[[], Mapping[str, Any]] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if settings.mode not in ("proxy", "auth"):
+            raise ValueError(f"gateway mode must be 'proxy' or 'auth', not {settings.mode!r}")
+        if settings.mode == "proxy" and not settings.upstream:
+            raise ValueError("a gateway in proxy mode needs the URL of its upstream service")
+        self.settings = settings
+        self.auth = authenticator
+        self.chain = chain
+        self.outbox = outbox
+        self._salt = salt
+        self._shipper_status = shipper_status
+        self._clock = clock
+        self._session: aiohttp.ClientSession | None = None
+        self._upstream = (settings.upstream or "").rstrip("/")
+        self._common = {ORIGIN_HEADER: settings.log_origin, GATEWAY_HEADER: settings.gateway_id}
+        self.metrics = _Metrics()
+
+    # ------------------------------------------------------------------------------------------ apps
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=self.settings.max_body_bytes)
+        if self.settings.mode == "proxy":
+            app.router.add_route("*", "/{tail:.*}", self._proxy)
+            app.on_startup.append(self._open_session)
+            app.on_cleanup.append(self._close_session)
+        else:
+            app.router.add_route("*", "/auth", self._authorize)
+        return app
+
+    def admin_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/metrics", self._metrics)
+        return app
+
+    async def _open_session(self, _app: web.Application) -> None:
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=self.settings.connect_timeout_s, sock_read=self.settings.upstream_timeout_s
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=timeout, auto_decompress=False, skip_auto_headers=("User-Agent",)
+        )
+
+    async def _close_session(self, _app: web.Application) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    # ------------------------------------------------------------------------------------------ proxy mode
+
+    async def _proxy(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter_ns()
+        ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        try:
+            caller = self.auth.authenticate(der)
+        except AuthError as exc:
+            return self._unauthenticated(exc)
+        except ChainUnavailableError:
+            return self._chain_unavailable()
+        service = self.chain.service(request.method, request.path)
+        if service is None:
+            return self._not_found(request.method, request.path)
+        trace, span = new_traceparent(request.headers.get("traceparent"))
+        event = self._event(caller, service, request.method, trace)
+        target = request.raw_path
+        if request.content_length is not None and request.content_length > self.settings.max_body_bytes:
+            body = b""
+            denial: tuple[str, int] | None = ("body_too_large", 413)
+            decision = None
+        else:
+            try:
+                body = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                body, denial, decision = b"", ("body_too_large", 413), None
+            else:
+                decision, denial = await self._decide(caller, service, request.headers.get(PURPOSE_HEADER))
+        body_hash = hashlib.sha256(body).hexdigest() if body else EMPTY_BODY_SHA256
+        event["request_digest"] = request_digest(self._salt, request.method, target, body_hash)
+        if decision is not None:
+            event["asset_version"] = decision.asset_version
+            event["grant_id"] = decision.grant_id
+        if denial is not None:
+            return await self._deny(event, denial[0], denial[1], started, decision)
+        assert decision is not None and decision.grant_id is not None
+        event["decision"] = "allow"
+        try:
+            return await self._forward(request, event, body, target, trace, span, caller, started)
+        except BaseException:
+            self.outbox.release(decision.grant_id)
+            raise
+
+    async def _decide(
+        self, caller: Caller, service: Service, purpose: str | None
+    ) -> tuple[Decision | None, tuple[str, int] | None]:
+        """The grant decision and, if the call is refused, (reason, status). Reserves a unit of quota when the
+        call is allowed: there is no ``await`` between the check and the reservation."""
+        if purpose is None or _PURPOSE.match(purpose) is None:
+            return None, ("purpose_missing", 403)
+        now = self._clock()
+        try:
+            decision = self.chain.cached_decision(service.asset, caller.org, purpose, now)
+            if decision is None:
+                loop = asyncio.get_running_loop()
+                decision = await loop.run_in_executor(None, self.chain.decide, service.asset, caller.org, purpose, now)
+        except ChainUnavailableError:
+            return None, ("chain_unavailable", 503)
+        if not decision.allowed:
+            assert decision.reason is not None
+            return decision, (decision.reason, 403)
+        assert decision.grant_id is not None
+        if not self.outbox.reserve(decision.grant_id, decision.quota):
+            return decision, ("quota_exhausted", 403)
+        return decision, None
+
+    async def _forward(
+        self,
+        request: web.Request,
+        event: dict[str, Any],
+        body: bytes,
+        target: str,
+        trace: str,
+        span: str,
+        caller: Caller,
+        started: int,
+    ) -> web.StreamResponse:
+        assert self._session is not None
+        headers = {
+            k: v
+            for k, v in request.headers.items()
+            if k.lower() not in _HOP_BY_HOP and not k.lower().startswith("consortium-")
+        }
+        headers["traceparent"] = trace
+        headers[CALLER_ORG_HEADER] = caller.org
+        headers[EVENT_HEADER] = event["event_id"]
+        peer = request.remote or ""
+        forwarded = request.headers.get("X-Forwarded-For")
+        headers["X-Forwarded-For"] = f"{forwarded}, {peer}" if forwarded else peer
+        try:
+            upstream = await self._session.request(
+                request.method, self._upstream + target, headers=headers, data=body or None, allow_redirects=False
+            )
+        except TimeoutError:
+            return await self._upstream_failed(event, 504, "upstream_timeout", trace, started)
+        except aiohttp.ClientError as exc:
+            log.warning("upstream %s unreachable: %s", self._upstream, exc)
+            return await self._upstream_failed(event, 502, "upstream_unreachable", trace, started)
+        try:
+            out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP}
+            out_headers.update(self._common)
+            out_headers[EVENT_HEADER] = event["event_id"]
+            out_headers["traceparent"] = trace
+            event["status"] = upstream.status
+            length = upstream.content_length
+            if length is not None and length <= _STREAM_ABOVE:
+                try:
+                    content = await upstream.read()
+                except (TimeoutError, aiohttp.ClientError):
+                    return await self._upstream_failed(event, 504, "upstream_timeout", trace, started)
+                event["response_digest"] = response_digest(
+                    self._salt, upstream.status, hashlib.sha256(content).hexdigest()
+                )
+                await self._record(event, started)
+                return web.Response(status=upstream.status, body=content, headers=out_headers)
+            return await self._stream(request, upstream, event, out_headers, started)
+        finally:
+            upstream.release()
+
+    async def _stream(
+        self,
+        request: web.Request,
+        upstream: aiohttp.ClientResponse,
+        event: dict[str, Any],
+        headers: dict[str, str],
+        started: int,
+    ) -> web.StreamResponse:
+        """Pass a large or open-ended body on as it arrives, holding back the last chunk until the event is
+        committed; a failure on either side aborts the connection, so the caller never sees a whole response
+        that was not recorded."""
+        response = web.StreamResponse(status=upstream.status, headers=headers)
+        if upstream.content_length is not None:
+            response.content_length = upstream.content_length
+        await response.prepare(request)
+        digest = hashlib.sha256()
+        held: bytes | None = None
+        try:
+            async for chunk in upstream.content.iter_any():
+                digest.update(chunk)
+                if held is not None:
+                    await response.write(held)
+                held = chunk
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            log.warning("upstream failed while streaming event %s: %s", event["event_id"], exc)
+            event["response_digest"] = None
+            event["status"] = 502
+            await self._record(event, started)
+            raise ConnectionResetError("upstream failed mid-response") from exc
+        event["response_digest"] = response_digest(self._salt, upstream.status, digest.hexdigest())
+        await self._record(event, started)
+        if held is not None:
+            await response.write(held)
+        await response.write_eof()
+        return response
+
+    async def _upstream_failed(
+        self, event: dict[str, Any], status: int, reason: str, trace: str, started: int
+    ) -> web.Response:
+        body = json.dumps(
+            {
+                "error": "bad_gateway" if status == 502 else "gateway_timeout",
+                "reason": reason,
+                "event_id": event["event_id"],
+            }
+        ).encode()
+        event["status"] = status
+        event["response_digest"] = response_digest(self._salt, status, hashlib.sha256(body).hexdigest())
+        await self._record(event, started)
+        headers = {**self._common, EVENT_HEADER: event["event_id"], "traceparent": trace}
+        return web.Response(status=status, body=body, content_type="application/json", headers=headers)
+
+    # ------------------------------------------------------------------------------------------ auth mode
+
+    async def _authorize(self, request: web.Request) -> web.StreamResponse:
+        """nginx ``auth_request``: 204 with the event headers, or 401/403 with the reason in a header (nginx
+        passes only the status on; its configuration turns the headers into the caller's answer)."""
+        started = time.perf_counter_ns()
+        method = request.headers.get(ORIGINAL_METHOD_HEADER, "")
+        uri = request.headers.get(ORIGINAL_URI_HEADER, "")
+        if not method or _ROUTE.match(uri) is None:
+            return web.json_response(
+                {
+                    "error": "bad_request",
+                    "reason": "bad_subrequest",
+                    "detail": f"{ORIGINAL_METHOD_HEADER} and {ORIGINAL_URI_HEADER} (a path) are required",
+                },
+                status=400,
+            )
+        cert = request.headers.get(CLIENT_CERT_HEADER)
+        try:
+            caller = self.auth.authenticate_pem(unquote(cert) if cert else None)
+        except AuthError as exc:
+            return self._unauthenticated(exc)
+        except ChainUnavailableError:
+            return self._chain_unavailable()
+        path = uri.split("?", 1)[0]
+        service = self.chain.service(method, path)
+        if service is None:
+            return self._not_found(method, path)
+        trace, _span = new_traceparent(request.headers.get("traceparent"))
+        event = self._event(caller, service, method, trace)
+        event["request_digest"] = request_digest(self._salt, method, uri, EMPTY_BODY_SHA256)
+        decision, denial = await self._decide(caller, service, request.headers.get(PURPOSE_HEADER))
+        if decision is not None:
+            event["asset_version"] = decision.asset_version
+            event["grant_id"] = decision.grant_id
+        if denial is not None:
+            reason, status = denial
+            # nginx understands only 401 and 403 from an auth subrequest; 503 becomes a 403 with its reason.
+            return await self._deny(
+                event, reason, 403 if status != 401 else 401, started, decision, status_recorded=status
+            )
+        assert decision is not None and decision.grant_id is not None
+        event["decision"] = "allow"
+        event["status"] = 200
+        try:
+            await self._record(event, started)
+        except BaseException:
+            self.outbox.release(decision.grant_id)
+            raise
+        headers = {**self._common, EVENT_HEADER: event["event_id"], "traceparent": trace, CALLER_ORG_HEADER: caller.org}
+        return web.Response(status=204, headers=headers)
+
+    # ------------------------------------------------------------------------------------------ shared
+
+    def _event(self, caller: Caller, service: Service, method: str, trace: str) -> dict[str, Any]:
+        return {
+            "v": 1,
+            "event_id": str(uuid.uuid4()),
+            "traceparent": trace,
+            "time_ms": int(self._clock() * 1000),
+            "caller_org": caller.org,
+            "caller_identity": caller.identity,
+            "provider_org": self.settings.org,
+            "center": service.center,
+            "unit": service.unit,
+            "api": service.api,
+            "method": method,
+            "route": service.route,
+            "asset_id": service.asset,
+            "asset_version": None,
+            "grant_id": None,
+            "decision": "deny",
+            "denial_reason": None,
+            "request_digest": None,
+            "response_digest": None,
+            "status": 0,
+            "latency_us": 0,
+            "gateway_id": self.settings.gateway_id,
+        }
+
+    async def _record(self, event: dict[str, Any], started: int) -> None:
+        event["latency_us"] = (time.perf_counter_ns() - started) // 1000
+        await self.outbox.append_async(event)
+        self.metrics.calls[(event["decision"], event["denial_reason"] or "")] += 1
+        self.metrics.latency_us_sum += event["latency_us"]
+        self.metrics.latency_count += 1
+
+    async def _deny(
+        self,
+        event: dict[str, Any],
+        reason: str,
+        status: int,
+        started: int,
+        decision: Decision | None,
+        *,
+        status_recorded: int | None = None,
+    ) -> web.Response:
+        detail = decision.detail if decision is not None and decision.reason == reason else _DETAILS.get(reason, reason)
+        body = json.dumps(
+            {
+                "error": "forbidden" if status == 403 else "unavailable",
+                "reason": reason,
+                "detail": detail,
+                "event_id": event["event_id"],
+            }
+        ).encode()
+        event["decision"] = "deny"
+        event["denial_reason"] = reason
+        event["status"] = status_recorded or status
+        if self.settings.mode == "proxy":
+            event["response_digest"] = response_digest(self._salt, status, hashlib.sha256(body).hexdigest())
+        try:
+            await self._record(event, started)
+        except OutboxFullError:
+            return self._outbox_full()
+        headers = {
+            **self._common,
+            EVENT_HEADER: event["event_id"],
+            "traceparent": event["traceparent"],
+            REASON_HEADER: reason,
+        }
+        return web.Response(status=status, body=body, content_type="application/json", headers=headers)
+
+    def _unauthenticated(self, exc: AuthError) -> web.Response:
+        self.metrics.unauthenticated[exc.reason] += 1
+        return web.json_response(
+            {"error": "unauthorized", "reason": exc.reason, "detail": exc.detail},
+            status=401,
+            headers={REASON_HEADER: exc.reason},
+        )
+
+    def _not_found(self, method: str, path: str) -> web.Response:
+        self.metrics.not_found += 1
+        return web.json_response(
+            {
+                "error": "not_found",
+                "reason": "unknown_api",
+                "detail": f"{self.settings.org} serves no API at {method} {path[:200]}",
+            },
+            status=404,
+            headers={REASON_HEADER: "unknown_api"},
+        )
+
+    @staticmethod
+    def _chain_unavailable() -> web.Response:
+        """The caller's membership cannot be checked: the chain is unreachable and the cache too old. No event:
+        the caller is not authenticated."""
+        return web.json_response(
+            {"error": "unavailable", "reason": "chain_unavailable", "detail": _DETAILS["chain_unavailable"]},
+            status=503,
+            headers={REASON_HEADER: "chain_unavailable", "Retry-After": "5"},
+        )
+
+    @staticmethod
+    def _outbox_full() -> web.Response:
+        return web.json_response(
+            {
+                "error": "unavailable",
+                "reason": "outbox_full",
+                "detail": "the gateway cannot record more calls until its outbox drains to the notary",
+            },
+            status=503,
+            headers={REASON_HEADER: "outbox_full", "Retry-After": "5"},
+        )
+
+    # ------------------------------------------------------------------------------------------ admin
+
+    def health(self) -> dict[str, Any]:
+        stats = self.outbox.stats()
+        chain = self.chain.health()
+        shipper = dict(self._shipper_status()) if self._shipper_status else {}
+        alarms = []
+        if stats.high:
+            alarms.append("outbox-high")
+        if chain.get("stale"):
+            alarms.append("chain-stale")
+        if shipper.get("refused"):
+            alarms.append("notary-refused")
+        return {
+            "status": "ok" if not alarms else "degraded",
+            "gateway": self.settings.gateway_id,
+            "mode": self.settings.mode,
+            "alarms": alarms,
+            "outbox": {
+                "last_seq": stats.last_seq,
+                "shipped_seq": stats.shipped_seq,
+                "pending": stats.pending,
+                "max_pending": stats.max_pending,
+                "oldest_pending_ms": stats.oldest_pending_ms,
+            },
+            "chain": chain,
+            "shipper": shipper,
+        }
+
+    async def _healthz(self, _request: web.Request) -> web.Response:
+        return web.json_response(self.health())
+
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        health = self.health()
+        lines = [
+            "# TYPE consortium_gateway_calls_total counter",
+            *(
+                f'consortium_gateway_calls_total{{decision="{d}",reason="{r}"}} {n}'
+                for (d, r), n in sorted(self.metrics.calls.items())
+            ),
+            "# TYPE consortium_gateway_unauthenticated_total counter",
+            *(
+                f'consortium_gateway_unauthenticated_total{{reason="{r}"}} {n}'
+                for r, n in sorted(self.metrics.unauthenticated.items())
+            ),
+            "# TYPE consortium_gateway_not_found_total counter",
+            f"consortium_gateway_not_found_total {self.metrics.not_found}",
+            "# TYPE consortium_gateway_latency_us_sum counter",
+            f"consortium_gateway_latency_us_sum {self.metrics.latency_us_sum}",
+            f"consortium_gateway_latency_us_count {self.metrics.latency_count}",
+            "# TYPE consortium_gateway_outbox_pending gauge",
+            f"consortium_gateway_outbox_pending {health['outbox']['pending']}",
+            f"consortium_gateway_outbox_last_seq {health['outbox']['last_seq']}",
+            f"consortium_gateway_outbox_shipped_seq {health['outbox']['shipped_seq']}",
+            "# TYPE consortium_gateway_alarm gauge",
+            *(f'consortium_gateway_alarm{{name="{a}"}} 1' for a in health["alarms"]),
+            f"consortium_gateway_chain_head {health['chain'].get('head', 0)}",
+        ]
+        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+
+
+__all__ = ["Gateway", "GatewaySettings", "OutboxError", "new_traceparent"]

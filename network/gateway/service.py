@@ -1,0 +1,144 @@
+"""Run one gateway process: wire the chain view, the caller authenticator, the outbox, the shipper and the HTTP
+side together, serve until SIGTERM, and stop in the order that loses nothing (stop accepting calls, let the
+calls in flight finish and their events commit, ship what can be shipped, close the outbox).
+
+Files of a gateway, under the consortium directory::
+
+    gateways/<org>/<name>.outbox.db the durable outbox of gateway <org>/<name> (and its quota counts)
+    gateways/<org>/gateway.log      its JSON log, when started by ``consortium up``
+    orgs/<org>/gateway/tls/         its TLS server certificate and key, issued by the org's CA
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from chain.backend import RpcBackend
+from network.description import ConsortiumDescription
+from network.gateway.auth import CallerAuthenticator
+from network.gateway.digest import derive_salt
+from network.gateway.outbox import Outbox
+from network.gateway.policy import ChainView
+from network.gateway.server import Gateway, GatewaySettings
+from network.gateway.shipper import Shipper
+from network.identity import issue_server_certificate, load_gateway_key
+from network.logsetup import log_origin
+
+log = logging.getLogger("network.gateway")
+
+GATEWAY_DIR = "gateways"
+
+
+def outbox_path(directory: Path, org: str, name: str) -> Path:
+    return directory / GATEWAY_DIR / org / f"{name}.outbox.db"
+
+
+def tls_paths(directory: Path, org: str) -> tuple[Path, Path]:
+    base = directory / "orgs" / org / "gateway" / "tls"
+    return base / "cert.pem", base / "key.pem"
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayOptions:
+    directory: Path
+    org: str
+    name: str = "gateway"
+    host: str = "127.0.0.1"
+    port: int = 8565
+    admin_port: int = 8575
+    mode: str = "proxy"
+    upstream: str | None = None
+    notary_url: str = "http://127.0.0.1:8546"
+    chain_url: str | None = None
+    poll_s: float = 0.1
+    stale_s: float = 30.0
+    max_pending: int = 1_000_000
+    max_body_bytes: int = 1024 * 1024
+    upstream_timeout_s: float = 30.0
+
+
+async def serve(options: GatewayOptions, description: ConsortiumDescription, passphrase: bytes) -> None:
+    """Run the gateway until cancelled (SIGTERM and SIGINT cancel it)."""
+    description.member(options.org)  # a clear error for an org that is not in the consortium
+    key = load_gateway_key(options.directory, options.org, passphrase)  # type: ignore[arg-type]
+    chain = ChainView(
+        RpcBackend(options.chain_url or description.chain_url),
+        description.contracts,
+        options.org,
+        poll_s=options.poll_s,
+        stale_s=options.stale_s,
+    )
+    chain.start()
+    authenticator = CallerAuthenticator(description, options.directory, chain.member_status)
+    settings = GatewaySettings(
+        org=options.org,
+        name=options.name,
+        log_origin=log_origin(description),
+        mode=options.mode,
+        upstream=options.upstream,
+        upstream_timeout_s=options.upstream_timeout_s,
+        max_body_bytes=options.max_body_bytes,
+    )
+    path = outbox_path(options.directory, options.org, options.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    outbox = Outbox(path, settings.gateway_id, max_pending=options.max_pending)
+    outbox.start()
+    shipper = Shipper(outbox, options.notary_url, settings.gateway_id, key)
+    shipper.start()
+    gateway = Gateway(settings, authenticator, chain, outbox, derive_salt(key), shipper_status=shipper.status)
+    ssl_context = None
+    if options.mode == "proxy":
+        cert, key_file = tls_paths(options.directory, options.org)
+        if not cert.exists():
+            issue_server_certificate(options.directory, options.org, passphrase)  # type: ignore[arg-type]
+        ssl_context = authenticator.server_ssl_context(cert, key_file, passphrase)
+    runner = web.AppRunner(gateway.app(), access_log=None, handle_signals=False)
+    admin = web.AppRunner(gateway.admin_app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    await admin.setup()
+    try:
+        await web.TCPSite(runner, options.host, options.port, ssl_context=ssl_context, backlog=1024).start()
+        await web.TCPSite(admin, "127.0.0.1", options.admin_port).start()
+        scheme = "https" if ssl_context else "http"
+        log.info(
+            "gateway %s (%s mode) serving %d APIs on %s://%s:%d, admin on http://127.0.0.1:%d",
+            settings.gateway_id,
+            options.mode,
+            len(chain.services()),
+            scheme,
+            options.host,
+            options.port,
+            options.admin_port,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("gateway %s stopping", settings.gateway_id)
+    finally:
+        await runner.cleanup()  # stops accepting, waits for the calls in flight
+        await admin.cleanup()
+        outbox_drained = await asyncio.get_running_loop().run_in_executor(None, shipper.drain, 2.0)
+        shipper.stop()
+        outbox.close()
+        chain.stop()
+        if not outbox_drained:
+            log.warning(
+                "gateway %s stopped with events still to ship; they ship at the next start", settings.gateway_id
+            )
+
+
+def run(options: GatewayOptions, description: ConsortiumDescription, passphrase: bytes) -> None:
+    try:
+        import uvloop
+
+        uvloop.run(serve(options, description, passphrase))
+    except ImportError:  # pragma: no cover - uvloop is a dependency on every platform we run on
+        asyncio.run(serve(options, description, passphrase))

@@ -1,0 +1,128 @@
+"""``consortium gateway serve``: run a member's gateway in front of the shared services it provides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from network.description import load_description
+from network.identity import load_passphrase
+
+DEFAULT_GATEWAY_PORT = 8565
+
+
+@click.group("gateway")
+def gateway_group() -> None:
+    """A provider's gateway: authenticate, check the on-chain grant, forward or deny, record every call."""
+
+
+@gateway_group.command("serve")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--org", required=True, help="The providing member (its keys are under orgs/ORG/).")
+@click.option("--name", default="gateway", show_default=True, help="The gateway's name: its id is ORG/NAME.")
+@click.option(
+    "--mode",
+    type=click.Choice(["proxy", "auth"]),
+    default="proxy",
+    show_default=True,
+    help="proxy: mutual-TLS reverse proxy to --upstream; auth: an nginx auth_request endpoint on loopback.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_GATEWAY_PORT, show_default=True)
+@click.option(
+    "--admin-port",
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_GATEWAY_PORT + 10,
+    show_default=True,
+    help="Loopback port of /healthz and /metrics.",
+)
+@click.option("--upstream", default=None, help="Base URL of the upstream service (proxy mode).")
+@click.option("--notary-url", default="http://127.0.0.1:8546", show_default=True)
+@click.option("--chain-url", default=None, help="Chain JSON-RPC URL (default: the one in consortium.json).")
+@click.option(
+    "--poll",
+    "poll_s",
+    type=click.FloatRange(0.01, 10),
+    default=0.1,
+    show_default=True,
+    help="Seconds between looks at the chain head for grant changes.",
+)
+@click.option(
+    "--stale-after",
+    "stale_s",
+    type=click.FloatRange(1, 3600),
+    default=30.0,
+    show_default=True,
+    help="Seconds a cached grant is honoured while the chain is unreachable; then calls fail closed.",
+)
+@click.option(
+    "--max-pending",
+    type=click.IntRange(100, 100_000_000),
+    default=1_000_000,
+    show_default=True,
+    help="Events the outbox holds unshipped before calls get 503 outbox_full.",
+)
+@click.option("--passphrase-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def gateway_serve(
+    directory: Path,
+    org: str,
+    name: str,
+    mode: str,
+    host: str,
+    port: int,
+    admin_port: int,
+    upstream: str | None,
+    notary_url: str,
+    chain_url: str | None,
+    poll_s: float,
+    stale_s: float,
+    max_pending: int,
+    passphrase_file: Path | None,
+) -> None:
+    """Run the gateway of ORG for the consortium in DIRECTORY until SIGTERM or Ctrl-C."""
+    from chain.errors import MalformedError
+    from network.gateway.policy import ChainUnavailableError
+    from network.gateway.service import GatewayOptions, run
+    from notary.logs import configure_json_logging
+
+    from chain.ids import check_name
+
+    try:
+        check_name(name, "gateway name")
+    except MalformedError as exc:
+        raise click.BadParameter(str(exc), param_hint="--name") from None
+    if mode == "proxy" and not upstream:
+        raise click.UsageError("--upstream URL is required in proxy mode")
+    if upstream is not None and not upstream.startswith(("http://", "https://")):
+        raise click.BadParameter("an http:// or https:// URL", param_hint="--upstream")
+    if mode == "auth" and host not in ("127.0.0.1", "::1", "localhost"):
+        raise click.BadParameter(
+            "the auth endpoint trusts the client-certificate header nginx sets, so it listens on loopback only",
+            param_hint="--host",
+        )
+    try:
+        description = load_description(directory)
+        description.member(org)
+    except MalformedError as exc:
+        raise click.ClickException(str(exc)) from None
+    options = GatewayOptions(
+        directory=directory,
+        org=org,
+        name=name,
+        host=host,
+        port=port,
+        admin_port=admin_port,
+        mode=mode,
+        upstream=upstream,
+        notary_url=notary_url.rstrip("/"),
+        chain_url=chain_url,
+        poll_s=poll_s,
+        stale_s=stale_s,
+        max_pending=max_pending,
+    )
+    configure_json_logging("network.gateway")
+    try:
+        run(options, description, load_passphrase(file=passphrase_file))
+    except ChainUnavailableError as exc:
+        raise click.ClickException(f"cannot start: {exc}") from None

@@ -1,0 +1,36 @@
+"""The member SDK: call shared services through a provider's gateway over mutual TLS, fetch each call's receipt
+and evidence bundle from the notary, and verify the bundle offline. See :mod:`network.sdk.client`."""
+
+from network.sdk.client import (
+    CA_BUNDLE_NAME,
+    CallDenied,
+    CallResult,
+    ConfigurationError,
+    EvidenceNotReadyError,
+    MemberClient,
+    NotaryResponseError,
+    NotReceiptedError,
+    SdkError,
+    TransportError,
+    VerificationFailed,
+    VerificationReport,
+    ca_bundle_pem,
+    new_traceparent,
+)
+
+__all__ = [
+    "CA_BUNDLE_NAME",
+    "CallDenied",
+    "CallResult",
+    "ConfigurationError",
+    "EvidenceNotReadyError",
+    "MemberClient",
+    "NotReceiptedError",
+    "NotaryResponseError",
+    "SdkError",
+    "TransportError",
+    "VerificationFailed",
+    "VerificationReport",
+    "ca_bundle_pem",
+    "new_traceparent",
+]

@@ -1,0 +1,617 @@
+"""The member SDK: call a provider's gateway over mutual TLS, fetch the call's receipt and evidence, verify it.
+
+A member firm's developer holds an identity certificate issued by the firm's consortium CA
+(``consortium identity issue``) and its encrypted key, and the consortium's public description
+(``consortium.json``). Every call to a shared service goes through the provider's gateway, which checks the
+certificate and the on-chain grant, forwards or denies, and records the call in the notary's log. The gateway's
+answer names the event (``Consortium-Event-Id``); with it the caller fetches the notary's signed receipt and,
+once a witnessed checkpoint covers the event, an evidence bundle that anyone can check offline::
+
+    from pathlib import Path
+    from network.description import load_description
+    from network.sdk import MemberClient
+
+    directory = Path("consortium")
+    with MemberClient.from_directory(directory, "jinghua-sec", name="analyst", passphrase=b"...",
+                                     notary_url="http://127.0.0.1:8546") as client:
+        result = client.call("https://127.0.0.1:9443", "GET", "/v1/news/latest", purpose="research",
+                             params={"limit": 20})
+        if result.status != 200:
+            print("denied:", result.denial_reason)        # e.g. no_grant, quota_exhausted
+        news = result.json()
+        receipt = client.receipt(result.event_id)           # the notary's signed promise: sequenced, durable
+        bundle = client.evidence(result.event_id)           # waits for a published, cosigned checkpoint
+        report = client.verify(bundle, load_description(directory))   # offline; raises VerificationFailed
+        print(report.to_text())
+
+The same certificate files work with any HTTP client that speaks mutual TLS. With curl (the key is encrypted
+with the consortium passphrase; ``ca-bundle.pem`` is every member's CA certificate, which
+:meth:`MemberClient.from_directory` writes into the consortium directory)::
+
+    curl --cert orgs/jinghua-sec/users/analyst@jinghua-sec/msp/signcerts/cert.pem \\
+         --key orgs/jinghua-sec/users/analyst@jinghua-sec/msp/keystore/key.pem --pass "$PASS" \\
+         --cacert ca-bundle.pem -H 'Consortium-Purpose: research' -i https://localhost:9443/v1/news/latest
+
+and with requests (which cannot pass a key password: give it a decrypted copy of the key, kept private, or use
+an ``ssl.SSLContext`` through an adapter)::
+
+    requests.get("https://localhost:9443/v1/news/latest", cert=("cert.pem", "key-decrypted.pem"),
+                 verify="ca-bundle.pem", headers={"Consortium-Purpose": "research"})
+
+The event id is in the response header ``Consortium-Event-Id``; ``curl http://NOTARY/v1/receipts/<id>`` and
+``curl http://NOTARY/v1/evidence/<id>`` fetch the receipt and the bundle, and
+``consortium verify evidence bundle.json --consortium consortium.json`` checks it.
+
+Errors: every expected failure raises an :class:`SdkError` subclass, never a bare httpx error:
+:class:`ConfigurationError` (unreadable certificate or key, wrong passphrase, no notary URL),
+:class:`TransportError` (a gateway or notary that cannot be reached, or a TLS handshake the server refused),
+:class:`NotaryResponseError` (the notary answered something other than the document or "not yet"),
+:class:`NotReceiptedError` and :class:`EvidenceNotReadyError` (still missing after the wait) and
+:class:`VerificationFailed` (carrying the :class:`VerificationReport`). A denial by the gateway is not an
+exception: :meth:`MemberClient.call` returns the :class:`CallResult` (status 401, 403 or 503, with
+:attr:`CallResult.denial_reason`); :meth:`CallResult.raise_for_denial` turns it into :class:`CallDenied`.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import os
+import re
+import secrets
+import ssl
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from network.description import ConsortiumDescription, load_description
+from notary.verify import Step, TrustRoots, passed, verify_evidence
+
+__all__ = [
+    "CA_BUNDLE_NAME",
+    "CallDenied",
+    "CallResult",
+    "ConfigurationError",
+    "EvidenceNotReadyError",
+    "MemberClient",
+    "NotReceiptedError",
+    "NotaryResponseError",
+    "SdkError",
+    "TransportError",
+    "VerificationFailed",
+    "VerificationReport",
+    "ca_bundle_pem",
+    "new_traceparent",
+]
+
+#: The file :meth:`MemberClient.from_directory` writes in the consortium directory: every member's CA certificate.
+CA_BUNDLE_NAME: Final = "ca-bundle.pem"
+PURPOSE_HEADER: Final = "Consortium-Purpose"
+EVENT_HEADER: Final = "Consortium-Event-Id"
+ORIGIN_HEADER: Final = "Consortium-Log-Origin"
+GATEWAY_HEADER: Final = "Consortium-Gateway"
+TRACE_HEADER: Final = "traceparent"
+#: Statuses whose JSON body is a gateway denial ``{"error", "reason", "detail", "event_id"}``.
+DENIAL_STATUSES: Final = frozenset({401, 403, 503})
+#: Poll interval of :meth:`MemberClient.receipt` and :meth:`MemberClient.evidence`: doubles up to the maximum.
+POLL_FIRST_S: Final = 0.05
+POLL_MAX_S: Final = 1.0
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+
+
+# -- errors ---------------------------------------------------------------------------------------------------------
+
+
+class SdkError(Exception):
+    """Base of every error the SDK raises for an expected failure."""
+
+
+class ConfigurationError(SdkError):
+    """The client cannot be set up as asked: a missing or unreadable file, a wrong passphrase, no notary URL."""
+
+
+class TransportError(SdkError):
+    """A gateway or the notary could not be reached, timed out, or refused the TLS handshake."""
+
+
+class NotaryResponseError(SdkError):
+    """The notary answered with an unexpected status (neither the document nor "not yet": 404)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NotReceiptedError(SdkError):
+    """The notary has no receipt for the event after the wait: the gateway has not shipped it (yet)."""
+
+    def __init__(self, event_id: str, waited_s: float) -> None:
+        super().__init__(
+            f"the notary has no receipt for event {event_id!r} after {waited_s:.1f} s: the provider's gateway has "
+            "not shipped it yet (it ships within seconds while the notary is reachable), or the id is wrong"
+        )
+        self.event_id = event_id
+        self.waited_s = waited_s
+
+
+class EvidenceNotReadyError(SdkError):
+    """The evidence bundle is not complete enough after the wait; ``pending`` holds the notary's reasons."""
+
+    def __init__(self, event_id: str, waited_s: float, pending: list[dict[str, Any]], bundle: dict[str, Any] | None):
+        reasons = "; ".join(f"{p.get('part')}: {p.get('reason')}" for p in pending) or "no reason given"
+        super().__init__(f"evidence of event {event_id!r} not ready after {waited_s:.1f} s ({reasons})")
+        self.event_id = event_id
+        self.waited_s = waited_s
+        self.pending = pending
+        self.bundle = bundle  # the incomplete bundle, or None when the notary does not know the event yet
+
+
+class VerificationFailed(SdkError):
+    """An evidence bundle failed verification; ``report`` names each step and why it failed."""
+
+    def __init__(self, report: VerificationReport) -> None:
+        failed = "; ".join(f"{s.name}: {s.detail}" for s in report.steps if s.ok is False)
+        super().__init__(f"evidence of event {report.event_id!r} does NOT verify: {failed}")
+        self.report = report
+
+
+class CallDenied(SdkError):
+    """A call the gateway answered 401, 403 or 503 (raised by :meth:`CallResult.raise_for_denial`)."""
+
+    def __init__(self, result: CallResult) -> None:
+        super().__init__(
+            f"call denied with {result.status}: {result.denial_reason or 'no reason given'}"
+            + (f" ({result.denial_detail})" if result.denial_detail else "")
+            + (f", event {result.event_id}" if result.event_id else "")
+        )
+        self.result = result
+
+
+# -- results --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """A gateway's answer: status, headers and body, and the audit headers the gateway added."""
+
+    status: int
+    headers: httpx.Headers
+    content: bytes
+    event_id: str | None
+    log_origin: str | None
+    gateway_id: str | None
+    traceparent: str | None
+
+    @classmethod
+    def from_response(cls, response: httpx.Response) -> CallResult:
+        """Read a (fully read) httpx response."""
+        headers = response.headers
+        return cls(
+            status=response.status_code,
+            headers=headers,
+            content=response.content,
+            event_id=headers.get(EVENT_HEADER) or None,
+            log_origin=headers.get(ORIGIN_HEADER) or None,
+            gateway_id=headers.get(GATEWAY_HEADER) or None,
+            traceparent=headers.get(TRACE_HEADER) or None,
+        )
+
+    @property
+    def ok(self) -> bool:
+        """True for a 2xx answer."""
+        return 200 <= self.status < 300
+
+    def json(self) -> Any:
+        """The body as JSON (raises ``ValueError`` if it is not JSON)."""
+        return jsonlib.loads(self.content)
+
+    def _denial(self) -> Mapping[str, Any] | None:
+        if self.status not in DENIAL_STATUSES:
+            return None
+        try:
+            body = jsonlib.loads(self.content)
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return body if isinstance(body, dict) else None
+
+    @property
+    def denial_reason(self) -> str | None:
+        """The reason code of a 401/403/503 denial (``no_grant``, ``certificate_expired``, ...), else None."""
+        reason = (self._denial() or {}).get("reason")
+        return reason if isinstance(reason, str) else None
+
+    @property
+    def denial_detail(self) -> str | None:
+        """The gateway's sentence explaining a denial, else None."""
+        detail = (self._denial() or {}).get("detail")
+        return detail if isinstance(detail, str) else None
+
+    def raise_for_denial(self) -> CallResult:
+        """Raise :class:`CallDenied` for a 401, 403 or 503 answer; return ``self`` otherwise."""
+        if self.status in DENIAL_STATUSES:
+            raise CallDenied(self)
+        return self
+
+
+@dataclass(frozen=True)
+class VerificationReport:
+    """The steps of ``notary.verify.verify_evidence`` on one bundle, as ``consortium verify evidence`` prints them."""
+
+    event_id: str | None
+    steps: tuple[Step, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when no step failed (steps that are pending or do not apply do not count against)."""
+        return passed(self.steps)
+
+    @property
+    def complete(self) -> bool:
+        """True when every step passed: nothing pending, the anchor on chain included."""
+        return all(s.ok is True for s in self.steps)
+
+    @property
+    def failed(self) -> tuple[str, ...]:
+        """The names of the steps that failed."""
+        return tuple(s.name for s in self.steps if s.ok is False)
+
+    @property
+    def pending(self) -> tuple[str, ...]:
+        """The names of the steps that are pending or not applicable."""
+        return tuple(s.name for s in self.steps if s.ok is None)
+
+    def step(self, name: str) -> Step:
+        """The step called ``name`` (``KeyError`` if there is none)."""
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def to_text(self) -> str:
+        """One line per step (``✓ name — detail``), then the verdict."""
+        lines = [s.to_text() for s in self.steps]
+        if not self.ok:
+            lines.append(f"evidence of {self.event_id!r} does NOT verify: {', '.join(self.failed)}")
+        else:
+            tail = f" ({len(self.pending)} step(s) not applicable or pending)" if self.pending else ""
+            lines.append(f"evidence of {self.event_id!r} verified{tail}")
+        return "\n".join(lines)
+
+
+# -- helpers ----------------------------------------------------------------------------------------------------------
+
+
+def new_traceparent() -> str:
+    """A fresh W3C trace context ``00-<trace id>-<span id>-01``."""
+    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+
+
+def ca_bundle_pem(description: ConsortiumDescription) -> str:
+    """Every member's CA certificate from ``consortium.json``, canonical PEM, in member order: what a client
+    trusts for the gateways' server certificates (each gateway's is issued by its org's CA). The same bytes as
+    the bundle ``consortium up`` writes, so neither rewrites the other's file."""
+    return "".join(
+        x509.load_pem_x509_certificate(m.identity.ca_cert_pem.encode("ascii"))
+        .public_bytes(serialization.Encoding.PEM)
+        .decode("ascii")
+        for m in description.members
+    )
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a reader sees the old file or the new one), unless it holds it."""
+    data = text.encode("ascii")
+    try:
+        if path.read_bytes() == data:
+            return
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write the CA bundle {path}: {exc.strerror or exc}") from exc
+
+
+def _no_password() -> bytes:
+    # Given to OpenSSL when no password was: an encrypted key then fails instead of prompting on the terminal.
+    return b""
+
+
+def _client_context(cert: Path, key: Path, key_password: bytes | None, ca_bundle: Path) -> ssl.SSLContext:
+    for what, path in (("certificate", cert), ("key", key), ("CA bundle", ca_bundle)):
+        if not Path(path).is_file():
+            raise ConfigurationError(f"{what} file {path} not found")
+    try:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_bundle))
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigurationError(f"cannot load the CA bundle {ca_bundle}: {exc}") from exc
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    password: bytes | Callable[[], bytes] = key_password if key_password is not None else _no_password
+    try:
+        context.load_cert_chain(str(cert), str(key), password=password)
+    except ssl.SSLError as exc:
+        hint = "wrong passphrase, or the key does not match the certificate"
+        if key_password is None:
+            hint = "the key is encrypted and no key_password was given, or it does not match the certificate"
+        raise ConfigurationError(f"cannot load the identity {cert} with key {key}: {hint} ({exc.reason})") from exc
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {cert} or {key}: {exc.strerror or exc}") from exc
+    return context
+
+
+# -- the client -------------------------------------------------------------------------------------------------------
+
+
+class MemberClient:
+    """A member firm's client: gateways over mutual TLS, the notary for receipts and evidence.
+
+    ``cert``/``key``: the member's identity certificate and its key (PEM; the key usually encrypted with
+    ``key_password``). ``ca_bundle``: the consortium's member CA certificates, which issue the gateways' server
+    certificates. One TLS context and one keep-alive connection pool serve every call; close the client (or
+    use it as a context manager) when done. ``notary_url`` is needed only for :meth:`receipt` and
+    :meth:`evidence`; an ``https`` notary is checked against the system's CAs and the member CAs."""
+
+    def __init__(
+        self,
+        *,
+        cert: Path,
+        key: Path,
+        key_password: bytes | None,
+        ca_bundle: Path,
+        notary_url: str | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self.cert = Path(cert)
+        self.ca_bundle = Path(ca_bundle)
+        self.notary_url = notary_url.rstrip("/") if notary_url else None
+        self.timeout = timeout
+        self._context = _client_context(self.cert, Path(key), key_password, self.ca_bundle)
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30)
+        self._http = httpx.Client(verify=self._context, timeout=timeout, limits=limits, follow_redirects=False)
+        self._notary: httpx.Client | None = None
+
+    @classmethod
+    def from_directory(
+        cls,
+        directory: Path,
+        org: str,
+        *,
+        name: str,
+        passphrase: bytes,
+        notary_url: str | None = None,
+        timeout: float = 10.0,
+    ) -> MemberClient:
+        """The identity ``<name>@<org>`` of a consortium directory (``consortium init`` and
+        ``consortium identity issue`` lay it out), trusting the CAs of the members in its ``consortium.json``.
+
+        Writes that CA bundle to ``<directory>/ca-bundle.pem`` (atomically, only if missing or different), so
+        that curl or requests can use the same file."""
+        from chain.errors import MalformedError
+
+        directory = Path(directory)
+        msp = directory / "orgs" / org / "users" / f"{name}@{org}" / "msp"
+        cert, key = msp / "signcerts" / "cert.pem", msp / "keystore" / "key.pem"
+        if not cert.is_file() or not key.is_file():
+            raise ConfigurationError(
+                f"no identity {name}@{org} in {directory / 'orgs' / org / 'users'}: issue one with "
+                f"`consortium identity issue {org} {name}`"
+            )
+        try:
+            description = load_description(directory)
+        except MalformedError as exc:
+            raise ConfigurationError(str(exc)) from exc
+        bundle = directory / CA_BUNDLE_NAME
+        _write_if_changed(bundle, ca_bundle_pem(description))
+        return cls(
+            cert=cert, key=key, key_password=passphrase, ca_bundle=bundle, notary_url=notary_url, timeout=timeout
+        )
+
+    # ------------------------------------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Close the connection pools."""
+        self._http.close()
+        if self._notary is not None:
+            self._notary.close()
+
+    def __enter__(self) -> MemberClient:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------------------------ calls
+
+    def call(
+        self,
+        gateway_url: str,
+        method: str,
+        path: str,
+        *,
+        purpose: str,
+        params: Mapping[str, str | int | float] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        traceparent: str | None = None,
+    ) -> CallResult:
+        """Call ``method path`` through the gateway at ``gateway_url`` for ``purpose``; read the whole answer.
+
+        Sends ``Consortium-Purpose`` and a ``traceparent`` (``traceparent`` if given, else a fresh one). A
+        denial is a result, not an exception (see :attr:`CallResult.denial_reason`). Raises
+        :class:`TransportError` when the gateway cannot be reached or refuses the TLS handshake (an unknown or
+        revoked-at-CA certificate fails there), ``ValueError`` for a malformed argument."""
+        if not path.startswith("/"):
+            raise ValueError(f"path must start with '/', got {path!r}")
+        if json is not None and content is not None:
+            raise ValueError("give json or content, not both")
+        if not purpose or any(c in purpose for c in "\r\n"):
+            raise ValueError("purpose must be a non-empty single-line string")
+        trace = traceparent if traceparent is not None else new_traceparent()
+        if _TRACEPARENT.fullmatch(trace) is None:
+            raise ValueError(f"traceparent {trace!r} is not a W3C trace context (00-<32 hex>-<16 hex>-<2 hex>)")
+        sent = {**(headers or {}), PURPOSE_HEADER: purpose, TRACE_HEADER: trace}
+        url = gateway_url.rstrip("/") + path
+        try:
+            response = self._http.request(
+                method.upper(), url, params=dict(params) if params else None, json=json, content=content, headers=sent
+            )
+        except httpx.TimeoutException as exc:
+            raise TransportError(f"{method.upper()} {url}: no answer within {self.timeout:g} s") from exc
+        except httpx.HTTPError as exc:
+            raise TransportError(f"{method.upper()} {url}: {_describe(exc)}") from exc
+        return CallResult.from_response(response)
+
+    # ------------------------------------------------------------------------------------------------ the notary
+
+    def _notary_client(self) -> httpx.Client:
+        if self.notary_url is None:
+            raise ConfigurationError("no notary_url was given to this MemberClient; pass notary_url=...")
+        if self._notary is None:
+            context = ssl.create_default_context()
+            context.load_verify_locations(cafile=str(self.ca_bundle))
+            self._notary = httpx.Client(base_url=self.notary_url, verify=context, timeout=self.timeout)
+        return self._notary
+
+    def _get_notary(self, path: str) -> httpx.Response:
+        client = self._notary_client()
+        try:
+            return client.get(path)
+        except httpx.TimeoutException as exc:
+            raise TransportError(
+                f"the notary at {self.notary_url} did not answer {path} in {self.timeout:g} s"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise TransportError(f"the notary at {self.notary_url}: {path}: {_describe(exc)}") from exc
+
+    def _document(self, response: httpx.Response, what: str) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise NotaryResponseError(f"the notary's {what} is not JSON", response.status_code) from exc
+        if not isinstance(body, dict):
+            raise NotaryResponseError(f"the notary's {what} is not a JSON object", response.status_code)
+        return body
+
+    def _unexpected(self, response: httpx.Response, what: str) -> NotaryResponseError:
+        try:
+            error = response.json().get("error")
+        except (ValueError, AttributeError):
+            error = response.text[:200]
+        return NotaryResponseError(
+            f"the notary answered {response.status_code} for the {what}: {error}", response.status_code
+        )
+
+    def receipt(self, event_id: str, *, wait_s: float = 10.0) -> dict[str, Any]:
+        """The notary's receipt of ``event_id`` (``GET /v1/receipts/{event_id}``), polling while it answers 404
+        (the gateway ships its outbox in batches, so a receipt follows a call by a fraction of a second).
+
+        Raises :class:`NotReceiptedError` after ``wait_s`` seconds."""
+        path = f"/v1/receipts/{_quoted(event_id)}"
+        started = time.monotonic()
+        pause = POLL_FIRST_S
+        while True:
+            response = self._get_notary(path)
+            if response.status_code == 200:
+                return self._document(response, "receipt")
+            if response.status_code != 404:
+                raise self._unexpected(response, "receipt")
+            waited = time.monotonic() - started
+            if waited >= wait_s:
+                raise NotReceiptedError(event_id, waited)
+            time.sleep(min(pause, max(0.0, wait_s - waited)))
+            pause = min(pause * 2, POLL_MAX_S)
+
+    def evidence(self, event_id: str, *, wait_s: float = 30.0, anchored: bool = False) -> dict[str, Any]:
+        """The evidence bundle of ``event_id`` (``GET /v1/evidence/{event_id}``), once it is worth verifying.
+
+        The notary answers 404 until the event is in its log, then a bundle whose ``checkpoint`` is null (with
+        ``pending`` saying why) until a checkpoint covering the event is published with its witnesses'
+        cosignatures (within the log's maximum merge delay), then one whose ``anchor`` is null until that
+        checkpoint, or a later one, is anchored on chain. This polls until the checkpoint is there or, with
+        ``anchored=True``, until the anchor is too. Raises :class:`EvidenceNotReadyError` (with the notary's
+        reasons and the bundle so far) after ``wait_s`` seconds."""
+        path = f"/v1/evidence/{_quoted(event_id)}"
+        started = time.monotonic()
+        pause = POLL_FIRST_S
+        bundle: dict[str, Any] | None = None
+        while True:
+            response = self._get_notary(path)
+            if response.status_code == 200:
+                bundle = self._document(response, "evidence bundle")
+                if bundle.get("checkpoint") is not None and (not anchored or bundle.get("anchor") is not None):
+                    return bundle
+            elif response.status_code != 404:
+                raise self._unexpected(response, "evidence bundle")
+            waited = time.monotonic() - started
+            if waited >= wait_s:
+                if bundle is None:
+                    pending = [{"part": "entry", "reason": "the notary does not know the event yet (not shipped?)"}]
+                else:
+                    pending = [p for p in bundle.get("pending") or [] if isinstance(p, dict)]
+                raise EvidenceNotReadyError(event_id, waited, pending, bundle)
+            time.sleep(min(pause, max(0.0, wait_s - waited)))
+            pause = min(pause * 2, POLL_MAX_S)
+
+    # ------------------------------------------------------------------------------------------------ verification
+
+    @staticmethod
+    def verify(
+        evidence: Mapping[str, Any], description: ConsortiumDescription | TrustRoots, *, check: bool = True
+    ) -> VerificationReport:
+        """Verify an evidence bundle offline (no network) against the consortium's public keys.
+
+        ``description``: the consortium's ``consortium.json`` (the trust roots are derived from it exactly as
+        ``consortium verify evidence`` does), or ready-made :class:`~notary.verify.TrustRoots` (e.g. with other
+        validators). Raises :class:`VerificationFailed` when a step fails, unless ``check`` is False; steps
+        that are still pending (no anchor yet) do not fail it: see :attr:`VerificationReport.complete`."""
+        from network.verifycmd import roots_from_description
+
+        roots = description if isinstance(description, TrustRoots) else roots_from_description(description)
+        event_id = evidence.get("event_id") if isinstance(evidence, Mapping) else None
+        report = VerificationReport(
+            event_id=event_id if isinstance(event_id, str) else None,
+            steps=tuple(verify_evidence(evidence, roots)),
+        )
+        if check and not report.ok:
+            raise VerificationFailed(report)
+        return report
+
+
+def _quoted(event_id: str) -> str:
+    from urllib.parse import quote
+
+    if not event_id:
+        raise ValueError("event_id must not be empty")
+    return quote(event_id, safe="")
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    """What went wrong, with the TLS reason when the handshake failed."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS handshake failed ({cause.reason or cause})"
+        cause = cause.__cause__ or cause.__context__
+    return f"{exc.__class__.__name__}: {exc}"
