@@ -82,11 +82,10 @@ def gateway_serve(
 ) -> None:
     """Run the gateway of ORG for the consortium in DIRECTORY until SIGTERM or Ctrl-C."""
     from chain.errors import MalformedError
+    from chain.ids import check_name
     from network.gateway.policy import ChainUnavailableError
     from network.gateway.service import GatewayOptions, run
     from notary.logs import configure_json_logging
-
-    from chain.ids import check_name
 
     try:
         check_name(name, "gateway name")
