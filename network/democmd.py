@@ -20,6 +20,7 @@ from pathlib import Path
 import click
 
 from chain.contracts.grants import GrantStatus
+from chain.ids import Role
 from network.description import ConsortiumDescription
 from network.identity import load_passphrase
 
@@ -30,22 +31,15 @@ CLIENT_NAME = "client"  # the identity each demo member calls with: orgs/<org>/u
 def ensure_demo_identities(directory: Path, description: ConsortiumDescription, passphrase: bytes) -> None:
     """Give every business member of the consortium the identity the demo calls with, and write the CA bundle
     callers trust the gateways with (``ca-bundle.pem``)."""
-    from chain.ids import OrgId, Role
-    from network.gateway.auth import ca_bundle_pem
-    from network.identity import issue_identity
+    from chain.ids import OrgId
+    from network.identity import issue_identity, user_paths
+    from network.sdk import write_ca_bundle
 
     for member in description.members:
-        if (
-            Role.MEMBER in member.roles
-            and not (directory / "orgs" / member.org / "users" / f"{CLIENT_NAME}@{member.org}").exists()
-        ):
-            issue_identity(directory, OrgId(member.org), CLIENT_NAME, passphrase)
-    bundle = directory / "ca-bundle.pem"
-    text = ca_bundle_pem(description)
-    if not bundle.exists() or bundle.read_text(encoding="utf-8") != text:
-        tmp = bundle.with_suffix(".pem.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(bundle)
+        org = OrgId(member.org)
+        if Role.MEMBER in member.roles and not user_paths(directory, org, CLIENT_NAME).user_dir.exists():
+            issue_identity(directory, org, CLIENT_NAME, passphrase)
+    write_ca_bundle(directory, description)
 
 
 def write_endpoints(directory: Path, endpoints: dict[str, str]) -> None:
@@ -99,15 +93,15 @@ def plans(directory: Path, chain_url: str | None = None) -> list[Plan]:
     apis = [a for a in consortium.assets.apis() if a.active]
     grants = consortium.grants.grants()
     now = consortium.now()
-    members = [m for m in consortium.registry.members() if m.roles & 1]  # business members call
+    members = [m for m in consortium.registry.members() if Role.MEMBER in m.roles]  # business members call
     out: list[Plan] = []
     granted: set[tuple[str, str]] = set()
     for g in grants:
+        check = consortium.grants.check(g.asset, g.grantee, g.purpose, now)
+        expect = "allow" if check.allowed else _reason(check.status)
         for api in apis:
             if api.asset != g.asset:
                 continue
-            check = consortium.grants.check(g.asset, g.grantee, g.purpose, now)
-            expect = "allow" if check.allowed else _reason(check.status)
             out.append(Plan(g.grantee, api.provider, api.method, api.route, g.purpose, expect))
             out.append(Plan(g.grantee, api.provider, api.method, api.route, "marketing", "no_grant"))
             granted.add((g.grantee, g.asset))

@@ -16,6 +16,7 @@ from network.sdk.client import (
     VerificationReport,
     ca_bundle_pem,
     new_traceparent,
+    write_ca_bundle,
 )
 
 __all__ = [
@@ -33,4 +34,5 @@ __all__ = [
     "VerificationReport",
     "ca_bundle_pem",
     "new_traceparent",
+    "write_ca_bundle",
 ]

@@ -68,10 +68,9 @@ from types import TracebackType
 from typing import Any, Final
 
 import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from network.description import ConsortiumDescription, load_description
+from network.gateway.auth import ca_bundle_pem
 from notary.verify import Step, TrustRoots, passed, verify_evidence
 
 __all__ = [
@@ -89,6 +88,7 @@ __all__ = [
     "VerificationReport",
     "ca_bundle_pem",
     "new_traceparent",
+    "write_ca_bundle",
 ]
 
 #: The file :meth:`MemberClient.from_directory` writes in the consortium directory: every member's CA certificate.
@@ -293,16 +293,12 @@ def new_traceparent() -> str:
     return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
 
 
-def ca_bundle_pem(description: ConsortiumDescription) -> str:
-    """Every member's CA certificate from ``consortium.json``, canonical PEM, in member order: what a client
-    trusts for the gateways' server certificates (each gateway's is issued by its org's CA). The same bytes as
-    the bundle ``consortium up`` writes, so neither rewrites the other's file."""
-    return "".join(
-        x509.load_pem_x509_certificate(m.identity.ca_cert_pem.encode("ascii"))
-        .public_bytes(serialization.Encoding.PEM)
-        .decode("ascii")
-        for m in description.members
-    )
+def write_ca_bundle(directory: Path, description: ConsortiumDescription) -> Path:
+    """Write every member's CA certificate (:func:`ca_bundle_pem`) to ``<directory>/ca-bundle.pem``, atomically
+    and only if missing or different: the file curl, requests and this SDK trust the gateways with."""
+    bundle = directory / CA_BUNDLE_NAME
+    _write_if_changed(bundle, ca_bundle_pem(description))
+    return bundle
 
 
 def _write_if_changed(path: Path, text: str) -> None:
@@ -419,8 +415,7 @@ class MemberClient:
             description = load_description(directory)
         except MalformedError as exc:
             raise ConfigurationError(str(exc)) from exc
-        bundle = directory / CA_BUNDLE_NAME
-        _write_if_changed(bundle, ca_bundle_pem(description))
+        bundle = write_ca_bundle(directory, description)
         return cls(
             cert=cert, key=key, key_password=passphrase, ca_bundle=bundle, notary_url=notary_url, timeout=timeout
         )
