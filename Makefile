@@ -50,11 +50,13 @@ bench-notary: $(VENV)/.installed
 bench-gateway: $(VENV)/.installed system-packages
 	$(BIN)/python -m bench.gateway $(ARGS)
 
-# nginx (the auth_request tests and benchmark) and ab (the gateway benchmark), from Debian's packages.
+# nginx (the auth_request tests and benchmark), ab (the gateway benchmark) and chromium (the explorer's browser
+# tests, driven by Playwright), from Debian's packages.
 system-packages:
-	@if ! { command -v nginx || test -x /usr/sbin/nginx; } >/dev/null || ! command -v ab >/dev/null; then \
+	@if ! { command -v nginx || test -x /usr/sbin/nginx; } >/dev/null || ! command -v ab >/dev/null \
+		|| ! command -v chromium >/dev/null; then \
 		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
-		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q nginx-light apache2-utils; \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q nginx-light apache2-utils chromium; \
 	fi
 
 clean:
