@@ -9,7 +9,7 @@ PORT ?= 8545
 export CONSORTIUM_PASSPHRASE ?= demo-passphrase-not-for-production
 ANVIL := node_modules/.bin/anvil
 
-.PHONY: install run test test-fast lint contracts bench-chain bench-notary bench-gateway system-packages clean
+.PHONY: install run test test-fast lint contracts bench-chain bench-notary bench-gateway bench-explorer system-packages clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -50,13 +50,16 @@ bench-notary: $(VENV)/.installed
 bench-gateway: $(VENV)/.installed system-packages
 	$(BIN)/python -m bench.gateway $(ARGS)
 
+bench-explorer: $(VENV)/.installed
+	$(BIN)/python -m bench.explorer $(ARGS)
+
 # nginx (the auth_request tests and benchmark), ab (the gateway benchmark) and chromium (the explorer's browser
-# tests, driven by Playwright), from Debian's packages.
+# tests, driven by Playwright, with a font for the Chinese pages), from Debian's packages.
 system-packages:
 	@if ! { command -v nginx || test -x /usr/sbin/nginx; } >/dev/null || ! command -v ab >/dev/null \
-		|| ! command -v chromium >/dev/null; then \
+		|| ! command -v chromium >/dev/null || ! dpkg -s fonts-wqy-microhei >/dev/null 2>&1; then \
 		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
-		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q nginx-light apache2-utils chromium; \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q nginx-light apache2-utils chromium fonts-wqy-microhei; \
 	fi
 
 clean:

@@ -190,11 +190,14 @@ def build_client_cert(
     name: str,
     not_before: datetime,
     not_after: datetime,
+    role: str | None = None,
 ) -> x509.Certificate:
     """Identity ``CN=<name>@<org id>`` issued by ``ca_cert``: CA:false, digitalSignature, clientAuth, SAN URI
-    ``consortium://<org id>/<name>``."""
+    ``consortium://<org id>/<name>``; with ``role``, the subject also holds ``title=<role>`` (the caller checks
+    the role)."""
     san = x509.SubjectAlternativeName([x509.UniformResourceIdentifier(f"consortium://{org_id}/{name}")])
-    builder = _issued(ca_cert, subject(display_name, org_id, f"{name}@{org_id}"), key, not_before, not_after)
+    dn = subject(display_name, org_id, f"{name}@{org_id}", role=role)
+    builder = _issued(ca_cert, dn, key, not_before, not_after)
     builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
     return _key_ids(builder, ca_cert, key).add_extension(san, critical=False).sign(ca_key, hashes.SHA256())
 
@@ -292,14 +295,22 @@ def display_name_of(cert: x509.Certificate) -> str:
     return str(values[0].value)
 
 
-def subject(display_name: str, org_id: str, common_name: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, display_name),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, org_id),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
-    )
+def subject(display_name: str, org_id: str, common_name: str, *, role: str | None = None) -> x509.Name:
+    """``O=<display name>, OU=<org id>[, title=<role>], CN=<common name>``, in that order (RFC 4514 strings
+    show it reversed: ``CN=...,2.5.4.12=<role>,OU=...,O=...``)."""
+    attributes = [
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, display_name),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, org_id),
+    ]
+    if role is not None:
+        attributes.append(x509.NameAttribute(NameOID.TITLE, role))
+    attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    return x509.Name(attributes)
+
+
+def titles(cert: x509.Certificate) -> list[str]:
+    """The ``title`` (X.520, OID 2.5.4.12) attributes of a certificate subject: where a person's role is."""
+    return [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.TITLE)]
 
 
 def key_usage(*, digital_signature: bool = False, key_cert_sign: bool = False, crl_sign: bool = False) -> x509.KeyUsage:

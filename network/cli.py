@@ -39,6 +39,7 @@ from network.supervisor import (
     start_log_services,
     stop_all,
 )
+from network.usercmd import user_group
 from network.verifycmd import verify
 from notary.log.errors import NotaryError
 
@@ -235,8 +236,16 @@ def init(obj: Context, directory: Path, config_file: Path | None, demo: bool) ->
     show_default=True,
     help="Calls per second the demo generates between members (0: none).",
 )
+@click.option(
+    "--explorer-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Loopback port of the explorer, web UI and API [default: 8000 with the default --port, else PORT+60].",
+)
 @pass_ctx
-def up(obj: Context, directory: Path, port: int, block_time: float, traffic: float) -> None:
+def up(
+    obj: Context, directory: Path, port: int, block_time: float, traffic: float, explorer_port: int | None
+) -> None:
     """Start the consortium in DIRECTORY and keep it running until Ctrl-C."""
     from network.description import load_description
     from network.localchain import start_node
@@ -287,6 +296,27 @@ def up(obj: Context, directory: Path, port: int, block_time: float, traffic: flo
                 children.append(
                     start_child("demo traffic", args, directory / "gateways" / "traffic.log", "", "", obj.passphrase())
                 )
+        logins = None
+        if providers:
+            from network.usercmd import ensure_demo_people, write_demo_logins
+
+            regulators = [m.org for m in description.members if Role.REGULATOR in m.roles]
+            others = [m.org for m in description.members if Role.REGULATOR not in m.roles]
+            people = ensure_demo_people(directory, obj.passphrase(), regulators, others)
+            logins = write_demo_logins(directory, obj.passphrase(), people)
+        if explorer_port is None:
+            explorer_port = 8000 if port == 8545 else port + 60
+        explorer = start_child(
+            "explorer",
+            [str(directory), "--port", str(explorer_port), "--notary-url", notary.url, "--chain-url", local.url],
+            directory / "explorer" / "explorer.log",
+            f"http://127.0.0.1:{explorer_port}",
+            "/healthz",
+            obj.passphrase(),
+            timeout=60.0,
+            module="explorer",
+        )
+        children.append(explorer)
         members = consortium.registry.members()
         assets = consortium.assets
         click.echo(f"Consortium Ledger: {description.name}")
@@ -321,6 +351,12 @@ def up(obj: Context, directory: Path, port: int, block_time: float, traffic: flo
                 f"--key {client}/keystore/key.pem --pass \"$CONSORTIUM_PASSPHRASE\" "
                 f"-H 'Consortium-Purpose: trading' '{endpoints[org]}/v1/market/quotes/level2?symbol=600519.SH'"
             )
+        click.echo(f"  explorer   {explorer.url}  (API {explorer.url}/api/docs; log {explorer.log})")
+        if logins is not None:
+            click.echo(f"  log in     paste a token from {logins}:")
+            for token in sorted(logins.glob("*.token"), key=lambda t: (not t.name.startswith("inspector@"), t.name)):
+                if token.name.startswith(("inspector@", "compliance@jinghua-sec", "operator@jinghua-sec")):
+                    click.echo(f"             {token}")
         chain_flag = "" if port == 8545 else f" --chain-url {local.url}"
         click.echo("  try        " + f"consortium --dir {directory}{chain_flag} service list | head")
         click.echo("             " + f"consortium --dir {directory}{chain_flag} grant list")
@@ -1073,6 +1109,7 @@ cli.add_command(witness_group)
 cli.add_command(verify)
 cli.add_command(gateway_group)
 cli.add_command(demo_group)
+cli.add_command(user_group)
 
 
 def main() -> None:

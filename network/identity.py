@@ -32,9 +32,28 @@ Beyond the founding identity, the org's CA issues and revokes certificates later
 
 An identity certificate looks like the admin's: ``CN=<name>@<org id>, O=<display name>, OU=<org id>``,
 CA:false, digitalSignature, clientAuth, SAN ``consortium://<org id>/<name>``. It is what a caller presents to
-a gateway over mutual TLS (see ``docs/gateway.md``). The gateway's server certificate is
-``CN=gateway.<org id>`` with serverAuth and the DNS names and IP addresses callers reach it by; clients trust
-it through the bundle of every member's CA certificate (``network.gateway.auth.ca_bundle_pem``).
+a gateway over mutual TLS (see ``docs/gateway.md``).
+
+People. An identity issued for a person (``issue_identity(..., role=...)``, ``consortium user add``) carries the
+person's role in its subject, as one X.520 ``title`` attribute (OID 2.5.4.12) between ``OU`` and ``CN``::
+
+    O=<display name>, OU=<org id>, title=<role>, CN=<name>@<org id>
+
+(OpenSSL prints it as ``title = compliance``; RFC 4514 strings as ``CN=alice@acme,2.5.4.12=compliance,...``).
+The roles are :data:`PERSON_ROLES`: ``compliance`` (a member firm's compliance officer), ``operator`` (a member
+firm's operator) and ``regulator`` (a person of the regulator), and ``regulator`` is issued only for an org whose
+consortium roles, passed in by the caller from ``consortium.toml`` or ``consortium.json``, include the regulator
+role. Because the org's CA signs the subject, the role is as trustworthy as the certificate: it cannot be
+changed without invalidating the signature, and a revocation withdraws it too. Everything else is unchanged:
+the SAN URI stays ``consortium://<org id>/<name>``, the certificate is still a clientAuth identity that
+gateways accept for calls. :func:`certificate_role` reads the role back (None for an identity without one:
+the admin, the demo's callers). A title is a subject attribute rather than another ``OU`` because ``OU`` is the
+org id, checked by the gateway to be exactly one; and rather than a private extension, because it needs no
+registered OID and every X.509 tool shows it.
+
+The gateway's server certificate is ``CN=gateway.<org id>`` with serverAuth and the DNS names and IP addresses
+callers reach it by; clients trust it through the bundle of every member's CA certificate
+(``network.gateway.auth.ca_bundle_pem``).
 
 Issuing an identity stages its folder next to the others (``.<name>@<org>.*.tmp``) and renames it into place,
 refusing to overwrite one that exists. The server certificate and key are replaced file by file, each
@@ -73,7 +92,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from chain.errors import MalformedError
-from chain.ids import OrgId, check_name
+from chain.ids import OrgId, Role, check_name
 from network._pem import (
     ADMIN_VALIDITY_YEARS,
     CA_VALIDITY_YEARS,
@@ -106,6 +125,7 @@ from network._pem import (
     raw_public,
     replace_file,
     secp256k1_scalar,
+    titles,
     write_file,
 )
 
@@ -116,6 +136,7 @@ __all__ = [
     "IDENTITY_VALIDITY_DAYS",
     "MIN_PASSPHRASE_BYTES",
     "PASSPHRASE_ENV",
+    "PERSON_ROLES",
     "SERVER_VALIDITY_DAYS",
     "CertificateError",
     "IdentityError",
@@ -125,6 +146,8 @@ __all__ = [
     "UserPaths",
     "VerificationError",
     "certificate_fingerprint",
+    "certificate_role",
+    "check_person_role",
     "check_user_name",
     "create_org_identity",
     "issue_identity",
@@ -136,6 +159,7 @@ __all__ = [
     "load_notary_key",
     "load_org_public",
     "load_passphrase",
+    "load_user_key",
     "load_witness_key",
     "read_certificate",
     "revoke_identity",
@@ -149,6 +173,8 @@ MIN_PASSPHRASE_BYTES: Final = 8
 IDENTITY_VALIDITY_DAYS: Final = 365
 SERVER_VALIDITY_DAYS: Final = 365
 CRL_VALIDITY_DAYS: Final = 30
+#: The roles a person's identity certificate may carry (its subject's ``title``).
+PERSON_ROLES: Final = ("compliance", "operator", "regulator")
 _FINGERPRINT = re.compile(r"0x[0-9a-fA-F]{64}")
 _USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _HOSTNAME = re.compile(r"(?:\*\.)?(?!-)[A-Za-z0-9-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*")
@@ -380,6 +406,18 @@ def load_identity_key(root: Path, org_id: OrgId, passphrase: bytes) -> ec.Ellipt
     return key
 
 
+def load_user_key(root: Path, org_id: OrgId, name: str, passphrase: bytes) -> ec.EllipticCurvePrivateKey:
+    """The ECDSA P-256 private key of identity ``name`` of ``org_id`` (``users/<name>@<org>/msp/keystore``)."""
+    paths = OrgPaths.of(root, org_id)
+    user = user_paths(root, org_id, name)
+    if not user.user_dir.is_dir() and paths.org_dir.is_dir():
+        raise IdentityError(f"no identity {name}@{org_id}: {user.user_dir} does not exist")
+    key = _load_private(paths, user.key, passphrase)
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise IdentityError(f"{user.key} does not hold an ECDSA P-256 key")
+    return key
+
+
 def verify_identity_certificate(
     cert_pem: str | bytes, ca_cert_pem: str | bytes, now: datetime | None = None
 ) -> x509.Certificate:
@@ -417,6 +455,46 @@ def certificate_fingerprint(cert_pem: str | bytes) -> bytes:
     return der_fingerprint(parse_cert(cert_pem))
 
 
+def certificate_role(cert: x509.Certificate) -> str | None:
+    """The person's role that ``cert`` carries (its one subject ``title``, one of :data:`PERSON_ROLES`), or None
+    when its subject has no title. Several titles, or one that is not a role, raise :class:`MalformedError`.
+
+    This reads the certificate only: whoever relies on the role checks the certificate itself (its CA, its
+    validity, the CRL) and, for ``regulator``, that the org has the regulator role."""
+    found = titles(cert)
+    if not found:
+        return None
+    subject = cert.subject.rfc4514_string()
+    if len(found) != 1:
+        raise MalformedError(f"certificate {subject} carries {len(found)} roles (title attributes); expected one")
+    if found[0] not in PERSON_ROLES:
+        raise MalformedError(
+            f"certificate {subject} carries an unknown role {found[0]!r}; roles are {', '.join(PERSON_ROLES)}"
+        )
+    return found[0]
+
+
+def check_person_role(role: str, org_id: str, org_roles: Role | None) -> str:
+    """Return ``role`` if the CA of ``org_id`` may put it in a person's certificate: one of
+    :data:`PERSON_ROLES` (else :class:`MalformedError`), and ``regulator`` only if ``org_roles`` (the org's
+    roles in the consortium) include :attr:`Role.REGULATOR` (else :class:`IdentityError`)."""
+    if not isinstance(role, str) or role not in PERSON_ROLES:
+        raise MalformedError(f"invalid role {role!r}: use one of {', '.join(PERSON_ROLES)}")
+    if role == "regulator":
+        if org_roles is None:
+            raise IdentityError(
+                f"role 'regulator' for org {org_id!r}: the org's consortium roles were not given, so it cannot be"
+                " checked that the org is a regulator"
+            )
+        if Role.REGULATOR not in org_roles:
+            held = ", ".join(n.lower() for n in org_roles.names()) or "none"
+            raise IdentityError(
+                f"role 'regulator' is only for a person of an org with the regulator role; org {org_id!r} has"
+                f" roles: {held}"
+            )
+    return role
+
+
 # ---------------------------------------------------------------------------------------------- issuing
 
 
@@ -444,6 +522,8 @@ def issue_identity(
     now: datetime | None = None,
     days: int = IDENTITY_VALIDITY_DAYS,
     not_before: datetime | None = None,
+    role: str | None = None,
+    org_roles: Role | None = None,
 ) -> Path:
     """Issue the identity certificate ``CN=<name>@<org id>`` with the org's CA and return its MSP folder
     (``users/<name>@<org>/msp``: ``signcerts/cert.pem``, ``keystore/key.pem``, ``cacerts/ca-cert.pem``; see
@@ -452,9 +532,16 @@ def issue_identity(
     Valid from ``not_before`` (default ``now``) for ``days`` days, never beyond the CA. The new key is
     encrypted with ``passphrase``, which must also decrypt the CA key. Refuses (:class:`IdentityError`) an
     existing identity of that name, a missing org, an expired CA; a wrong passphrase raises
-    :class:`PassphraseError`. A failure leaves nothing behind."""
+    :class:`PassphraseError`. A failure leaves nothing behind.
+
+    With ``role`` (one of :data:`PERSON_ROLES`) the certificate is a person's: its subject carries
+    ``title=<role>`` (see the module docstring). ``org_roles`` are the org's roles in the consortium (from its
+    config or ``consortium.json``); ``regulator`` is refused (:class:`IdentityError`) unless they include the
+    regulator role. Both are checked before anything is read or written."""
     paths = OrgPaths.of(root, org_id)
     user = user_paths(root, org_id, name)
+    if role is not None:
+        check_person_role(role, org_id, org_roles)
     _check_passphrase(passphrase, f"new identity {name}@{org_id}")
     _check_days(days)
     when = _utc(now).replace(microsecond=0)
@@ -466,7 +553,7 @@ def issue_identity(
     if end <= start:
         raise IdentityError(f"the CA of org {org_id!r} expires at {ca_cert.not_valid_after_utc.isoformat()}")
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = build_client_cert(ca_key, ca_cert, key, display_name_of(ca_cert), org_id, name, start, end)
+    cert = build_client_cert(ca_key, ca_cert, key, display_name_of(ca_cert), org_id, name, start, end, role=role)
     ca_pem = cert_pem(ca_cert).encode("ascii")
     files = [
         (user.cert, cert_pem(cert).encode("ascii"), False),

@@ -47,15 +47,22 @@ class Child:
 
 
 def start_child(
-    name: str, args: Sequence[str], log: Path, url: str, health: str, passphrase: bytes, timeout: float = 30.0
+    name: str,
+    args: Sequence[str],
+    log: Path,
+    url: str,
+    health: str,
+    passphrase: bytes,
+    timeout: float = 30.0,
+    module: str = "network.cli",
 ) -> Child:
-    """Start ``python -m network.cli ARGS`` and wait until ``url + health`` answers 200 (with no ``health``,
-    until it has run for half a second)."""
+    """Start ``python -m MODULE ARGS`` (the CLI by default) and wait until ``url + health`` answers 200 (with
+    no ``health``, until it has run for half a second)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     out = open(log, "ab")  # noqa: SIM115 - handed to the child for its lifetime
     try:
         env = {**os.environ, "CONSORTIUM_PASSPHRASE": passphrase.decode(), "PYTHONUNBUFFERED": "1"}
-        command = [sys.executable, "-m", "network.cli", *args]
+        command = [sys.executable, "-m", module, *args]
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env)
     finally:
         out.close()

@@ -33,6 +33,8 @@ _METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "O
 _MAX_INT: Final = 2**53 - 1  # JCS numbers are IEEE doubles: larger integers would not round-trip
 
 DECISIONS: Final = ("allow", "deny")
+#: The center (and gateway name) of the explorer's records of people querying the ledger (``is_ledger_query``).
+LEDGER_QUERY_CENTER: Final = "explorer"
 
 #: field → (kind, nullable). Kinds are checked by ``_CHECKS``.
 FIELDS: Final[dict[str, tuple[str, bool]]] = {
@@ -163,13 +165,20 @@ def validate_event(obj: object, loc: tuple[str | int, ...] = ()) -> dict[str, An
     return dict(obj)
 
 
+def is_ledger_query(obj: Mapping[str, Any]) -> bool:
+    """An explorer's record of a person querying the ledger itself (center ``explorer`` from a gateway named
+    ``explorer``): authorised by the role in the person's certificate, not by a grant, so it names none."""
+    return obj["center"] == LEDGER_QUERY_CENTER and str(obj["gateway_id"]).endswith("/" + LEDGER_QUERY_CENTER)
+
+
 def _check_decision(obj: Mapping[str, Any], loc: tuple[str | int, ...]) -> list[dict[str, Any]]:
-    """Cross-field rules: an allowed call names its grant and no reason; a denied one names its reason."""
+    """Cross-field rules: an allowed call names its grant (a ledger query excepted) and no reason; a denied
+    one names its reason."""
     if obj["decision"] == "allow":
         problems = []
         if obj["denial_reason"] is not None:
             problems.append({"loc": [*loc, "denial_reason"], "msg": "must be null when decision is 'allow'"})
-        if obj["grant_id"] is None:
+        if obj["grant_id"] is None and not is_ledger_query(obj):
             problems.append({"loc": [*loc, "grant_id"], "msg": "an allowed call must name its grant"})
         return problems
     if obj["denial_reason"] is None:

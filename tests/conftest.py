@@ -302,3 +302,12 @@ def consortium(request: pytest.FixtureRequest, backend: Backend, _keys: _Keys) -
         yield genesis.with_fresh_signers()
     finally:
         revert_to_snapshot(backend, snapshot)
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A running demo consortium with its explorer (``tests/integration/explorer/explorer_live.py``), one per
+    test worker, shared by the explorer's API and browser tests."""
+    from explorer_live import start_live  # beside the explorer tests, which are the only users
+
+    yield from start_live(tmp_path_factory.mktemp("explorer-live"))

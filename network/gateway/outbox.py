@@ -350,7 +350,7 @@ class Outbox:
             seq += 1
             ids.add(event_id)
             rows.append((seq, event_id, event["time_ms"], canonical_entry(event)))
-            if event["decision"] == "allow":
+            if event["decision"] == "allow" and event["grant_id"] is not None:  # a ledger query names no grant
                 grants[event["grant_id"]] += 1
             accepted.append((item.future, seq))
         ship_to = shipped

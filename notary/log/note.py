@@ -295,7 +295,7 @@ def encode_vkey(name: str, key_type: int, public_key: bytes) -> str:
 
 def decode_vkey(vkey: str, key_type: int) -> tuple[str, bytes]:
     """The name and public key of a vkey of ``key_type``; MalformedError unless canonical and consistent."""
-    parts = vkey.split("+")
+    parts = vkey.split("+", 2)  # the base64 key may itself contain "+"
     if len(parts) != 3:
         raise MalformedError(f"vkey must be <name>+<key id>+<key>: {vkey[:100]!r}")
     name, hex_id, encoded = parts

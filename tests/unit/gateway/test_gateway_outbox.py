@@ -474,3 +474,15 @@ def test_kill_9_while_appending_loses_no_acknowledged_event(path: Path) -> None:
                     allowed[recorded["grant_id"]] = allowed.get(recorded["grant_id"], 0) + 1
             assert {g: reopened.quota_used(g) for g in GRANTS} == {g: allowed.get(g, 0) for g in GRANTS}
         assert len(acknowledged) >= 500 * (round_ + 1)
+
+
+def test_a_ledger_query_without_a_grant_is_recorded_and_counts_against_no_quota(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "explorer.outbox.db", "shuzhi-tech/explorer")
+    box.start()
+    try:
+        query = call("q-1", grant_id=None, center="explorer", unit="explorer", api="calls.search")
+        query["gateway_id"] = "shuzhi-tech/explorer"
+        assert box.append(query).result(timeout=10) == 1
+        assert box.pending(10)[0][1] == entry(query, 1)
+    finally:
+        box.close()

@@ -146,3 +146,11 @@ def test_canonical_form_is_stable_under_reparsing(text: str, number: int) -> Non
     obj = {"b": text, "a": number, "c": None}
     data = canonical_entry(obj)
     assert canonical_entry(json.loads(data)) == data
+
+
+def test_only_a_ledger_query_of_the_explorer_may_be_allowed_without_a_grant() -> None:
+    query = event(grant_id=None, center="explorer", unit="explorer", api="calls.search", gateway_id="acme/explorer")
+    assert validate_event(query)["grant_id"] is None
+    for changed in ({"center": "market"}, {"gateway_id": "acme/gateway"}):
+        with pytest.raises(EventSchemaError, match="must name its grant"):
+            validate_event({**query, **changed})

@@ -223,3 +223,14 @@ def test_vkey_round_trip() -> None:
 def test_parse_vkey_refuses(vkey: str) -> None:
     with pytest.raises(MalformedError):
         parse_vkey(vkey)
+
+
+def test_vkey_whose_base64_key_contains_plus_round_trips() -> None:
+    """Base64 uses "+": a vkey splits into name, key id and key at its first two "+" only."""
+    for seed in range(64):
+        public_key = Ed25519PrivateKey.from_private_bytes(bytes([seed]) * 32).public_key().public_bytes_raw()
+        vkey = format_vkey("example.com/log", public_key)
+        if "+" in vkey.split("+", 2)[2]:
+            assert parse_vkey(vkey).public_key == public_key
+            return
+    raise AssertionError("no key among the 64 tried has a '+' in its base64")

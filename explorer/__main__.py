@@ -1,0 +1,43 @@
+"""``python -m explorer DIR [--port 8000] [--notary-url URL] [--chain-url URL] [--no-audit]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from explorer.service import ExplorerOptions, serve
+from network.identity import IdentityError, load_passphrase
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--notary-url", default="http://127.0.0.1:8546", show_default=True, help="The notary's HTTP API.")
+@click.option("--chain-url", default=None, help="JSON-RPC of the chain (default: consortium.json's).")
+@click.option(
+    "--no-audit",
+    is_flag=True,
+    help="Do not record queries in the audit log (else CONSORTIUM_PASSPHRASE must unlock the operator's key).",
+)
+@click.option("--poll", type=click.FloatRange(0.05, 60), default=0.5, show_default=True, help="Seconds between syncs.")
+def main(
+    directory: Path, host: str, port: int, notary_url: str, chain_url: str | None, no_audit: bool, poll: float
+) -> None:
+    """Serve the explorer of the consortium in DIRECTORY."""
+    passphrase = None
+    if not no_audit:
+        try:
+            passphrase = load_passphrase()
+        except IdentityError as exc:
+            message = f"{exc} (the audit recorder signs with the operator's key), or pass --no-audit"
+            raise click.UsageError(message) from None
+    options = ExplorerOptions(
+        directory=directory, notary_url=notary_url, chain_url=chain_url, passphrase=passphrase, poll=poll
+    )
+    serve(options, host, port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""Who sees what (``docs/explorer.md``), in one place so that every endpoint applies the same rules.
+
+A member's people see the calls where their firm is caller or provider, the grants where it is grantor or
+grantee, and the detail of a private asset (classification ≥ 3) only if their firm owns it or holds a grant on
+it. The regulator sees everything. What a person may not see is answered exactly like what does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from chain.contracts.assets import AssetInfo
+from chain.contracts.grants import GrantInfo
+from explorer.auth import Person
+from explorer.state import PRIVATE_FROM, Snapshot
+
+
+def party(person: Person) -> str | None:
+    """The tenant restriction of ``person``'s searches: their org, or None (everything) for the regulator."""
+    return None if person.is_regulator else person.org
+
+
+def sees_call(person: Person, row: Mapping[str, Any]) -> bool:
+    return person.is_regulator or person.org in (row["caller_org"], row["provider_org"])
+
+
+def sees_grant(person: Person, grant: GrantInfo) -> bool:
+    return person.is_regulator or person.org in (grant.grantor, grant.grantee)
+
+
+def sees_asset_detail(person: Person, asset: AssetInfo, snapshot: Snapshot) -> bool:
+    if person.is_regulator or asset.classification < PRIVATE_FROM or asset.owner == person.org:
+        return True
+    return any(g.asset == asset.asset and g.grantee == person.org for g in snapshot.grants)
+
+
+def sees_org_report(person: Person, org: str) -> bool:
+    return person.is_regulator or person.org == org
+
+
+#: Argument and event fields that name the firms a contract call is about.
+_PARTY_FIELDS = ("grantee", "grantor", "org", "owner", "to_org", "from_org", "provider")
+
+
+def sees_transaction(person: Person, tx: Mapping[str, Any], snapshot: Snapshot) -> bool:
+    """Whether ``person`` may see the decoded arguments of ``tx``: always, except for AccessGrants calls and
+    events, which are visible to the grant's parties (and the regulator) only."""
+    if person.is_regulator or tx.get("contract") != "AccessGrants":
+        return True
+    named: set[str] = set()
+    for args in [tx.get("args") or {}] + [e.get("args") or {} for e in tx.get("events") or []]:
+        named.update(str(args[f]) for f in _PARTY_FIELDS if f in args)
+        grant_id = args.get("grant_id")
+        grant = snapshot.grant(str(grant_id)) if grant_id is not None else None
+        if grant is not None:
+            named.update((grant.grantor, grant.grantee))
+    return person.org in named
+
+
+def redact_transaction(tx: dict[str, Any]) -> dict[str, Any]:
+    """``tx`` without what it says about other firms' grants: the decoded arguments and events."""
+    return {**tx, "args": None, "events": [{**e, "args": None} for e in tx.get("events") or []], "redacted": True}

@@ -1,0 +1,138 @@
+"""Audit the auditor: every query a person makes in the explorer becomes an event in the audit log.
+
+The explorer records like a gateway does (``docs/gateway.md``): an event per request, numbered in a durable
+outbox (``network.gateway.outbox``), shipped in signed batches to the notary (``network.gateway.shipper``),
+sequenced, witnessed and anchored like any call. The explorer is the operator's service, so its events carry
+``provider_org`` = the operator, ``gateway_id`` = ``<operator>/explorer``, ``center`` = ``unit`` = ``explorer``
+and ``api`` = the endpoint's name (``calls.search``, ``calls.provenance``, ...). Such a query is
+authorised by the role in the person's certificate, not by a grant, so an allowed one names no grant
+(``notary.event.is_ledger_query``). The caller is the person's firm
+and ``caller_identity`` the SHA-256 of their certificate; request and response are recorded only as salted
+digests (``network.gateway.digest``). A request the explorer refuses is recorded with ``decision = deny`` and
+the reason (``not_found``, ``read_only``, ``invalid_request``, ``rate_limited``), so probing shows in the log
+too. Requests without valid credentials have no person to attribute and are only logged.
+
+The response's last body chunk is held back until the event is committed, as the gateway does: a person never
+receives an answer whose query is not on record.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from network.gateway.digest import EMPTY_BODY_SHA256, derive_salt, request_digest, response_digest
+from network.gateway.outbox import Outbox
+from network.gateway.shipper import Shipper
+from notary.event import LEDGER_QUERY_CENTER
+
+log = logging.getLogger("explorer.audit")
+
+NAME = LEDGER_QUERY_CENTER
+#: HTTP status → the denial reason recorded for a refused query.
+DENIALS = {
+    400: "invalid_request",
+    403: "read_only",
+    404: "not_found",
+    405: "read_only",
+    413: "too_large",
+    422: "invalid_request",
+    429: "rate_limited",
+}
+
+
+@dataclass(slots=True)
+class Query:
+    """One request being answered: what the recorder needs to know of it."""
+
+    org: str
+    identity: str
+    api: str
+    method: str
+    route: str
+    target: str
+    traceparent: str
+    started_ns: int
+    time_ms: int
+    event_id: str
+
+
+class AuditRecorder:
+    """Records queries as events of gateway ``<operator>/explorer`` and ships them to ``notary_url``."""
+
+    def __init__(self, outbox_path: Path, operator: str, notary_url: str, key: Ed25519PrivateKey) -> None:
+        self.gateway_id = f"{operator}/{NAME}"
+        self.operator = operator
+        self._salt = derive_salt(key)
+        self.outbox = Outbox(outbox_path, self.gateway_id)
+        self.shipper = Shipper(self.outbox, notary_url, self.gateway_id, key)
+        self.recorded = 0
+
+    def start(self) -> None:
+        self.outbox.start()
+        self.shipper.start()
+
+    def close(self) -> None:
+        self.shipper.stop()
+        self.outbox.close()
+
+    def begin(self, org: str, identity: str, api: str, method: str, route: str, target: str, trace: str) -> Query:
+        return Query(
+            org=org,
+            identity=identity,
+            api=api,
+            method=method,
+            route=route,
+            target=target,
+            traceparent=trace,
+            started_ns=time.perf_counter_ns(),
+            time_ms=int(time.time() * 1000),
+            event_id=str(uuid.uuid4()),
+        )
+
+    def event(self, query: Query, status: int, body_sha256: str) -> dict[str, Any]:
+        denied = status >= 400
+        return {
+            "v": 1,
+            "event_id": query.event_id,
+            "traceparent": query.traceparent,
+            "time_ms": query.time_ms,
+            "caller_org": query.org,
+            "caller_identity": query.identity,
+            "provider_org": self.operator,
+            "center": NAME,
+            "unit": NAME,
+            "api": query.api,
+            "method": query.method,
+            "route": query.route,
+            "asset_id": None,
+            "asset_version": None,
+            "grant_id": None,
+            "decision": "deny" if denied else "allow",
+            "denial_reason": DENIALS.get(status, "refused") if denied else None,
+            "request_digest": request_digest(self._salt, query.method, query.target, EMPTY_BODY_SHA256),
+            "response_digest": response_digest(self._salt, status, body_sha256),
+            "status": status,
+            "latency_us": (time.perf_counter_ns() - query.started_ns) // 1000,
+            "gateway_id": self.gateway_id,
+        }
+
+    async def record(self, query: Query, status: int, body_sha256: str) -> None:
+        """Commit the event of ``query``; returns once it is durable in the outbox."""
+        await self.outbox.append_async(self.event(query, status, body_sha256))
+        self.recorded += 1
+
+    def status(self) -> dict[str, Any]:
+        stats = self.outbox.stats()
+        return {
+            "gateway": self.gateway_id,
+            "recorded": self.recorded,
+            "pending": stats.pending,
+            **self.shipper.status(),
+        }

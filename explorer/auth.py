@@ -1,0 +1,431 @@
+"""Who is asking the explorer: a person, proven by a login token signed with the key of their identity certificate.
+
+A person is an identity certificate that the CA of a member firm issued with a role in it (``consortium user
+add``; the role is the subject's ``title``, see :mod:`network.identity`): ``compliance``, ``operator``, or
+``regulator``, the last only for an org with the regulator role. The person logs in with a token made by
+:func:`make_token` (``consortium user token``): a JWT in compact form, signed ES256 (ECDSA P-256 with SHA-256)
+with the person's private key, whose header carries the certificate::
+
+    header  {"alg": "ES256", "typ": "JWT", "x5c": ["<base64 DER of the certificate>"]}
+    claims  {"aud": "consortium-explorer", "sub": "<name>@<org>", "iat": ..., "nbf": ..., "exp": ..., "jti": ...}
+
+The lifetime (``exp`` minus the earlier of ``iat`` and ``nbf``) is at most 30 days. Nobody but the firm's CA is
+trusted: the certificate must chain to the CA of a member in ``consortium.json``, and the token must verify with
+the certificate's own key, so only the holder of the key could have made it. The token is sent as
+``Authorization: Bearer <token>``; there are no sessions and nothing server-side to log out of: a token ends at
+its ``exp``, or earlier when its certificate expires or is revoked.
+
+:meth:`Authenticator.authenticate` answers the :class:`Person` or raises :class:`LoginError` (HTTP 401) with one
+of these reasons. The token's form and algorithm are checked first, then its certificate (issuer, identity,
+role), its signature and its claims; these depend on the token alone. Then, on every request, its times and the
+certificate's validity, revocation and membership:
+
+=========================== =====================================================================================
+``no_credentials``          no Authorization header, an empty one, not the Bearer scheme, or an empty token
+``malformed_token``         not a compact JWS, a header without exactly one ``x5c`` certificate, an unparsable
+                            certificate, a missing claim, ``sub`` other than the certificate's ``<name>@<org>``,
+                            times that are not numbers, ``exp`` not after ``nbf``, a ``crit`` header
+``bad_signature``           any algorithm but ES256 (``none``, HS256 with the public key as the secret, RS256...),
+                            or a signature that does not verify with the certificate's key
+``unknown_issuer``          the certificate was not issued by the CA of a member of ``consortium.json`` (or
+                            claims another org than its CA's)
+``not_an_identity``         a CA certificate, one not for client authentication, a CN that is not ``name@org``
+``no_role``                 the certificate carries no role (the org's admin, a caller of the gateways), an
+                            unknown one or several, or ``regulator`` from an org that is not a regulator
+``wrong_audience``          ``aud`` missing or not ``consortium-explorer``
+``lifetime_too_long``       ``exp`` more than 30 days after ``iat``/``nbf``
+``token_not_yet_valid``     before ``nbf`` (60 seconds of clock skew allowed)
+``credentials_expired``     at or after ``exp``
+``certificate_expired``     the certificate, or its CA, is outside its validity period (expired, or, for a
+                            certificate dated in the future, not yet valid: the detail says which)
+``certificate_revoked``     its serial is in the org's CRL, or that CRL cannot be trusted (fail closed)
+``unknown_member``          ``is_member(org)`` says the org is no longer a member
+=========================== =====================================================================================
+
+The certificate checks are the gateway's: :class:`network.gateway.auth.CallerAuthenticator`, built over the same
+``consortium.json`` and CRL files, does them (issuer, identity, validity, CRL reread within a second of a change,
+membership), and its reasons are mapped onto these.
+
+Cost. Everything that depends only on the token's bytes (parsing, the signature, the certificate's issuer and
+role, the claims) is verified once and its outcome, success or failure, kept in a bounded cache keyed by the
+token (1,024 tokens by default, the oldest goes first; tokens longer than 8 KiB are refused unread). A repeated
+token costs a dict lookup, the clock, two comparisons and the gateway authenticator's cached check of the
+certificate (its validity, its org's revocation list, membership): expiry and revocation are honoured on every
+request.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import math
+import secrets
+import threading
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from chain.errors import MalformedError
+from network._pem import org_units, parse_cert
+from network.description import load_description
+from network.gateway.auth import AuthError, CallerAuthenticator
+from network.identity import PERSON_ROLES, certificate_role
+
+__all__ = [
+    "ALGORITHM",
+    "AUDIENCE",
+    "CACHE_SIZE",
+    "MAX_LIFETIME_S",
+    "MAX_TOKEN_CHARS",
+    "NBF_LEEWAY_S",
+    "REASONS",
+    "ROLES",
+    "Authenticator",
+    "LoginError",
+    "Person",
+    "make_token",
+]
+
+ROLES: Final = PERSON_ROLES
+AUDIENCE: Final = "consortium-explorer"
+ALGORITHM: Final = "ES256"
+MAX_LIFETIME_S: Final = 30 * 86_400
+NBF_LEEWAY_S: Final = 60
+MAX_TOKEN_CHARS: Final = 8 * 1024
+CACHE_SIZE: Final = 1024
+#: The reason codes of :class:`LoginError`.
+REASONS: Final = (
+    "no_credentials",
+    "malformed_token",
+    "bad_signature",
+    "unknown_issuer",
+    "not_an_identity",
+    "no_role",
+    "wrong_audience",
+    "lifetime_too_long",
+    "token_not_yet_valid",
+    "credentials_expired",
+    "certificate_expired",
+    "certificate_revoked",
+    "unknown_member",
+)
+
+#: The gateway authenticator's reasons, as login reasons.
+_CERTIFICATE_REASONS: Final = {
+    "no_certificate": "malformed_token",
+    "malformed_certificate": "malformed_token",
+    "unknown_issuer": "unknown_issuer",
+    "not_an_identity": "not_an_identity",
+    "certificate_not_yet_valid": "certificate_expired",
+    "certificate_expired": "certificate_expired",
+    "certificate_revoked": "certificate_revoked",
+    "unknown_member": "unknown_member",
+}
+#: Those that depend on the certificate alone: their outcome is cached with the token's.
+_STATIC_CERTIFICATE_REASONS: Final = frozenset(
+    {"no_certificate", "malformed_certificate", "unknown_issuer", "not_an_identity"}
+)
+_CLAIMS: Final = ("aud", "sub", "iat", "nbf", "exp", "jti")
+_DECODER: Final = jwt.PyJWT(
+    options={
+        "verify_signature": True,
+        "verify_aud": True,
+        "verify_exp": False,  # times are checked here, against the authenticator's clock
+        "verify_nbf": False,
+        "verify_iat": False,
+        "verify_iss": False,
+        "verify_sub": True,
+        "verify_jti": True,
+        "require": list(_CLAIMS),
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A logged-in person."""
+
+    org: str  # the member org whose CA issued the certificate
+    name: str  # the certificate's CN is <name>@<org>
+    role: str  # one of ROLES, from the certificate
+    identity: str  # SHA-256 of the certificate DER, 64 lower-case hex (like the gateway's caller identity)
+    display_name: str  # "<name> (<firm's display name in consortium.json>)"
+    expires_ms: int  # when the token expires, milliseconds since the epoch
+
+    @property
+    def is_regulator(self) -> bool:
+        return self.role == "regulator"
+
+
+class LoginError(Exception):
+    """Login refused (HTTP 401): ``reason`` is a code of :data:`REASONS`, ``detail`` a sentence for humans."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def make_token(
+    cert_pem: bytes, key: ec.EllipticCurvePrivateKey, *, hours: float = 8.0, now: datetime | None = None
+) -> str:
+    """A login token for the person of ``cert_pem`` (one PEM certificate), signed with ``key``, its private key:
+    valid from ``now`` (default: the current time) for ``hours`` hours, at most 30 days.
+
+    Raises :class:`ValueError` (:class:`MalformedError` for an unparsable certificate) when the lifetime is not
+    in (0, 30 days], the key is not an ECDSA P-256 key or not the certificate's, or the certificate has no
+    ``CN``. It does not check the certificate's issuer, role or validity: the explorer does."""
+    cert = parse_cert(cert_pem, "certificate")
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise ValueError("a login token is signed with an ECDSA P-256 key (ES256)")
+    if key.public_key() != cert.public_key():
+        raise ValueError(f"the key is not the key of certificate {cert.subject.rfc4514_string()}")
+    if isinstance(hours, bool) or not isinstance(hours, int | float) or not math.isfinite(hours):
+        raise ValueError(f"hours must be a number, not {hours!r}")
+    seconds = round(hours * 3600)
+    if not 0 < seconds <= MAX_LIFETIME_S:
+        raise ValueError(f"a login token lasts more than 0 and at most {MAX_LIFETIME_S // 3600} hours, not {hours}")
+    common_names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if len(common_names) != 1:
+        raise ValueError(f"certificate {cert.subject.rfc4514_string()} has no single CN to name the person by")
+    when = datetime.now(UTC) if now is None else (now.replace(tzinfo=UTC) if now.tzinfo is None else now)
+    issued = int(when.timestamp())
+    claims = {
+        "aud": AUDIENCE,
+        "sub": str(common_names[0].value),
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + seconds,
+        "jti": secrets.token_urlsafe(16),
+    }
+    x5c = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode("ascii")
+    return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"typ": "JWT", "x5c": [x5c]})
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """What the cache holds for a token whose static checks passed."""
+
+    person: Person
+    der: bytes  # the certificate, for the per-request checks
+    not_before: float  # nbf minus the allowed clock skew
+    expires: float  # exp
+
+
+class _Bounded:
+    """A dict of at most ``size`` entries; inserting into a full one drops the oldest entry."""
+
+    __slots__ = ("_data", "_lock", "_size", "get")
+
+    def __init__(self, size: int) -> None:
+        self._data: dict[str, _Verified | tuple[str, str]] = {}
+        self._size = size
+        self._lock = threading.Lock()
+        self.get: Callable[[str], _Verified | tuple[str, str] | None] = self._data.get
+
+    def put(self, key: str, value: _Verified | tuple[str, str]) -> None:
+        with self._lock:
+            while len(self._data) >= self._size:
+                del self._data[next(iter(self._data))]
+            self._data[key] = value
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Authenticator:
+    """Turns an ``Authorization`` header into a :class:`Person` (see the module docstring). Thread-safe.
+
+    ``root`` is the consortium directory: its ``consortium.json`` names the member CAs, ``orgs/<org>/msp/crls/``
+    holds their CRLs. ``regulator_orgs`` are the orgs with the regulator role (only their people may be
+    regulators); ``is_member(org)`` says whether an org is still a member (default: every member of
+    ``consortium.json`` is); ``clock`` gives the current time (default: the system clock, UTC). A missing or
+    invalid ``consortium.json`` raises :class:`MalformedError`."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        regulator_orgs: Collection[str],
+        is_member: Callable[[str], bool] | None = None,
+        clock: Callable[[], datetime] | None = None,
+        cache_size: int = CACHE_SIZE,
+    ) -> None:
+        if cache_size < 1:
+            raise ValueError("cache_size must be at least 1")
+        description = load_description(Path(root))
+        self._regulators = frozenset(regulator_orgs)
+        self._firms: dict[str, str] = {m.org: m.name for m in description.members}
+        self._clock = clock or _utc_now
+        member = is_member
+
+        def status(org: str) -> str | None:
+            return "active" if member is None or member(org) else None
+
+        self._certificates = CallerAuthenticator(
+            description, Path(root), status, clock=self._clock, cache_size=cache_size
+        )
+        self._cache = _Bounded(cache_size)
+
+    def authenticate(self, authorization: str | None) -> Person:
+        """The person whose token is in ``authorization`` (the HTTP header's value, ``Bearer <token>``), or
+        :class:`LoginError`."""
+        if not authorization:
+            raise LoginError("no_credentials", "no credentials: send the header 'Authorization: Bearer <token>'")
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer":
+            raise LoginError(
+                "no_credentials",
+                f"the Authorization header uses the scheme {scheme[:32]!r}; send 'Authorization: Bearer <token>'",
+            )
+        token = token.strip()
+        if not token:
+            raise LoginError("no_credentials", "the Authorization header holds no token after 'Bearer'")
+        entry = self._cache.get(token)
+        if entry is None:
+            entry = self._verify(token)
+            self._cache.put(token, entry)
+        if isinstance(entry, tuple):
+            raise LoginError(*entry)
+        now = self._clock()
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=UTC)
+        at = now.timestamp()
+        if at < entry.not_before:
+            raise LoginError(
+                "token_not_yet_valid", f"the token is not valid before {_iso(entry.not_before + NBF_LEEWAY_S)}"
+            )
+        if at >= entry.expires:
+            raise LoginError("credentials_expired", f"the token expired at {_iso(entry.expires)}; make a new one")
+        try:
+            self._certificates.authenticate(entry.der)
+        except AuthError as exc:
+            raise LoginError(_CERTIFICATE_REASONS.get(exc.reason, "malformed_token"), exc.detail) from None
+        return entry.person
+
+    def __len__(self) -> int:
+        """How many tokens the cache holds."""
+        return len(self._cache)
+
+    # ------------------------------------------------------------------------------------------ helpers
+
+    def _verify(self, token: str) -> _Verified | tuple[str, str]:
+        """The checks that depend on the token only: a :class:`_Verified` or ``(reason, detail)``."""
+        if len(token) > MAX_TOKEN_CHARS:
+            return ("malformed_token", f"the token is longer than {MAX_TOKEN_CHARS} characters")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            return ("malformed_token", "the token is not a JWT (three base64url parts separated by dots)")
+        alg = header.get("alg")
+        if alg != ALGORITHM:
+            return ("bad_signature", f"the token's algorithm is {alg!r}; only {ALGORITHM} (ECDSA P-256) is accepted")
+        if "crit" in header:
+            return ("malformed_token", "the token's header has critical extensions ('crit'), which are not supported")
+        typ = header.get("typ")
+        if typ is not None and (not isinstance(typ, str) or typ.upper() != "JWT"):
+            return ("malformed_token", f"the token's type is {typ!r}, not 'JWT'")
+        der = _x5c(header.get("x5c"))
+        if isinstance(der, tuple):
+            return der
+
+        try:
+            self._certificates.authenticate(der)
+        except AuthError as exc:
+            if exc.reason in _STATIC_CERTIFICATE_REASONS:
+                return (_CERTIFICATE_REASONS[exc.reason], exc.detail)
+            # Failed on time, revocation or membership: `authenticate` checks those again on every request.
+        # The certificate was issued by the CA of member `org`, has OU=org, and is a clientAuth identity.
+        cert = x509.load_der_x509_certificate(der)
+        org = org_units(cert)[0]
+        subject = cert.subject.rfc4514_string()
+        common_names = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+        if len(common_names) != 1 or not common_names[0].endswith(f"@{org}") or common_names[0] == f"@{org}":
+            return ("not_an_identity", f"certificate {subject} does not name a person as CN=<name>@{org}")
+        common_name = common_names[0]
+        try:
+            role = certificate_role(cert)
+        except MalformedError as exc:
+            return ("no_role", str(exc))
+        if role is None:
+            return (
+                "no_role",
+                f"certificate {subject} carries no role: it is not a person's identity"
+                " (issue one with `consortium user add`)",
+            )
+        if role == "regulator" and org not in self._regulators:
+            return (
+                "no_role",
+                f"certificate {subject} carries the role 'regulator', but org {org!r} is not a regulator",
+            )
+        key = cert.public_key()
+        if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+            return ("bad_signature", f"the key of certificate {subject} is not an ECDSA P-256 key")
+        try:
+            claims: dict[str, Any] = _DECODER.decode(token, key, algorithms=[ALGORITHM], audience=AUDIENCE)
+        except jwt.InvalidSignatureError:
+            return ("bad_signature", f"the token's signature does not verify with the key of certificate {subject}")
+        except jwt.InvalidAlgorithmError:
+            return ("bad_signature", f"only {ALGORITHM} is accepted")
+        except jwt.InvalidAudienceError:
+            return ("wrong_audience", f"the token is not for the explorer (its aud must be {AUDIENCE!r})")
+        except jwt.MissingRequiredClaimError as exc:
+            if exc.claim == "aud":
+                return ("wrong_audience", f"the token names no audience (its aud must be {AUDIENCE!r})")
+            return ("malformed_token", f"the token lacks the claim {exc.claim!r}")
+        except jwt.InvalidTokenError as exc:
+            return ("malformed_token", f"the token cannot be decoded: {exc}")
+        if claims["sub"] != common_name:
+            return ("malformed_token", f"the token's sub {claims['sub']!r} is not the certificate's {common_name!r}")
+        times = {name: claims[name] for name in ("iat", "nbf", "exp")}
+        for name, value in times.items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                return ("malformed_token", f"the token's {name} must be a number of seconds since the epoch")
+        issued, not_before, expires = float(times["iat"]), float(times["nbf"]), float(times["exp"])
+        if expires <= not_before:
+            return ("malformed_token", "the token expires before it becomes valid (exp <= nbf)")
+        lifetime = expires - min(issued, not_before)
+        if lifetime > MAX_LIFETIME_S:
+            return (
+                "lifetime_too_long",
+                f"the token is valid for {lifetime / 86_400:.1f} days; at most {MAX_LIFETIME_S // 86_400} are accepted",
+            )
+        name = common_name[: -len(org) - 1]
+        person = Person(
+            org=org,
+            name=name,
+            role=role,
+            identity=hashlib.sha256(der).hexdigest(),
+            display_name=f"{name} ({self._firms.get(org, org)})",
+            expires_ms=int(expires * 1000),
+        )
+        return _Verified(person, der, not_before - NBF_LEEWAY_S, expires)
+
+
+def _x5c(value: object) -> bytes | tuple[str, str]:
+    """The DER of the one certificate in the ``x5c`` header (RFC 7515: standard base64 of DER), or a failure."""
+    if not isinstance(value, list) or len(value) != 1 or not isinstance(value[0], str):
+        return ("malformed_token", "the token's header must carry the certificate as x5c: [base64 DER]")
+    if len(value[0]) > MAX_TOKEN_CHARS:
+        return ("malformed_token", "the token's certificate is too large")
+    try:
+        return base64.b64decode(value[0], validate=True)
+    except (binascii.Error, ValueError):
+        return ("malformed_token", "the token's x5c certificate is not base64")
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

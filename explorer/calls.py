@@ -1,0 +1,1206 @@
+"""The call index: one SQLite row per log entry, searchable by every field of the explorer's call filter.
+
+The log only grows, so the index is built for appending and for reading newest first by leaf index:
+
+- **rows.** ``calls`` is keyed by the leaf index (the rowid). Short names (org ids, centers, units, APIs,
+  methods, assets, reasons, grants, gateways) are stored as small integers of one dictionary (``names``).
+  The entry bytes are not stored as such: the columns plus ``extra`` (the caller identity, the request and
+  response digests and the traceparent's parent id and flags, 73 or 105 bytes) rebuild them exactly
+  (``canonical_entry``), which is checked before a row is written; an entry that would not come back byte
+  for byte keeps its bytes in ``entries``. That makes a row ~200 bytes instead of the entry's ~800.
+- **chunks.** Leaf indices are cut into chunks of 65,536. For each searchable low-cardinality value (caller,
+  provider, center, API, asset, decision, status, denial reason) and each chunk, ``bitmaps`` holds one bit per
+  entry of the chunk that has the value. A search ANDs the bitmaps of its filters chunk by chunk, newest chunk
+  first (a tenant's restriction is the OR of its caller and provider bitmaps), and reads only the rows of the
+  bits that survive: any combination of filters costs a few blob reads per chunk whatever its selectivity, and
+  a chunk missing one of the values is skipped at once. High-cardinality values (grant, trace id, event id)
+  have B-tree indexes keyed by ``chunk << 32 | value``, so each chunk's keys are one contiguous region of the
+  index: appends touch only the newest region, and a lookup probes one small range per chunk.
+- **time.** Event times are close to log order but not equal to it. ``bundles`` keeps per 256 entries the
+  smallest and largest ``time_ms`` with a running maximum and a suffix minimum (both monotone), which turn a
+  time range into a leaf-index range; per chunk, bundles entirely outside the range are masked out, and the
+  rows left are checked exactly.
+- **aggregates.** ``stats`` counts calls per minute, caller, provider, center, API, decision and reason, for
+  the dashboard (``per_minute``) and compliance reports (``report``); minutes cut by a period's ends are
+  counted from the rows.
+- **the tree.** ``meta`` keeps the compact range (RFC 9162 right edge) of the indexed entries, updated in the
+  transaction that adds them, so the log follower can check each new checkpoint's root against the index.
+
+Every append (rows, bitmaps, bundles, aggregates, names, compact range) is one transaction. One writer
+connection behind a lock; one reader connection per thread, each search in one read transaction (WAL: readers
+never wait for the writer and see a consistent snapshot). Exports paginate by leaf index in short read
+transactions, so they hold no snapshot open while streaming.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import sqlite3
+import sys
+import threading
+import zlib
+from array import array
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from hashlib import sha256
+from pathlib import Path
+from typing import Any, Final
+
+from notary.log.errors import MalformedError
+from notary.log.hashing import EMPTY_ROOT, hash_children
+
+SCHEMA_VERSION: Final = 1
+CHUNK_BITS: Final = 16
+CHUNK: Final = 1 << CHUNK_BITS  # entries per chunk (one bitmap of 8 KiB per value and chunk)
+BUNDLE: Final = 256  # entries per time bundle: a C2SP entry bundle
+MINUTE_MS: Final = 60_000
+
+# Bitmap columns: CallFilter field → column number in the bitmap key.
+_CALLER, _PROVIDER, _CENTER, _API, _ASSET, _DECISION, _STATUS, _REASON = range(1, 9)
+_DECISIONS: Final = {"allow": 0, "deny": 1}
+_DECISION_NAMES: Final = ("allow", "deny")
+_MAX_VALUE: Final = 1 << 34
+_scan_json: Final[Callable[[str, int], tuple[Any, int]]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_encode_string: Final[Callable[[str], str]] = json.encoder.encode_basestring  # json.dumps(ensure_ascii=False)'s
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS calls (
+    idx INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    ekey INTEGER NOT NULL,
+    time_ms INTEGER NOT NULL,
+    caller INTEGER NOT NULL,
+    provider INTEGER NOT NULL,
+    center INTEGER NOT NULL,
+    unit INTEGER NOT NULL,
+    api INTEGER NOT NULL,
+    method INTEGER NOT NULL,
+    route TEXT NOT NULL,
+    asset INTEGER NOT NULL,
+    asset_version INTEGER,
+    grant_id INTEGER NOT NULL,
+    gkey INTEGER,
+    decision INTEGER NOT NULL,
+    reason INTEGER NOT NULL,
+    status INTEGER NOT NULL,
+    latency_us INTEGER NOT NULL,
+    trace BLOB NOT NULL,
+    tkey INTEGER NOT NULL,
+    gateway INTEGER NOT NULL,
+    gateway_seq INTEGER NOT NULL,
+    leaf_hash BLOB NOT NULL,
+    extra BLOB
+);
+CREATE INDEX IF NOT EXISTS calls_ekey ON calls (ekey);
+CREATE INDEX IF NOT EXISTS calls_tkey ON calls (tkey);
+CREATE INDEX IF NOT EXISTS calls_gkey ON calls (gkey) WHERE gkey IS NOT NULL;
+CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, entry BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS bitmaps (key INTEGER PRIMARY KEY, bits BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS bundles (
+    bundle INTEGER PRIMARY KEY, min_ms INTEGER NOT NULL, max_ms INTEGER NOT NULL,
+    cummax INTEGER NOT NULL, sufmin INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS bundles_cummax ON bundles (cummax);
+CREATE INDEX IF NOT EXISTS bundles_sufmin ON bundles (sufmin);
+CREATE TABLE IF NOT EXISTS stats (
+    minute_ms INTEGER NOT NULL, caller INTEGER NOT NULL, provider INTEGER NOT NULL, center INTEGER NOT NULL,
+    api INTEGER NOT NULL, decision INTEGER NOT NULL, reason INTEGER NOT NULL, calls INTEGER NOT NULL,
+    PRIMARY KEY (minute_ms, caller, provider, center, api, decision, reason)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS stats_caller ON stats (caller, minute_ms);
+CREATE INDEX IF NOT EXISTS stats_provider ON stats (provider, minute_ms);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    size INTEGER PRIMARY KEY, root TEXT NOT NULL, time_ms INTEGER, published_ms INTEGER,
+    cosigners TEXT NOT NULL, note TEXT NOT NULL, anchor TEXT
+);
+CREATE TABLE IF NOT EXISTS gaps (pos INTEGER PRIMARY KEY, gap TEXT NOT NULL);
+"""
+
+_ROW_COLUMNS: Final = (
+    "idx, event_id, time_ms, caller, provider, center, unit, api, method, route, asset, asset_version, grant_id, "
+    "decision, reason, status, latency_us, trace, gateway, gateway_seq, leaf_hash"
+)
+_INSERT_CALL: Final = "INSERT INTO calls VALUES (" + ", ".join("?" * 25) + ")"
+_CHECKPOINT_COLUMNS: Final = "size, root, time_ms, published_ms, cosigners, note, anchor"
+
+
+@dataclass(frozen=True, slots=True)
+class CallFilter:
+    """What a call search asks for; ``None`` fields do not restrict. ``party`` is the tenant restriction: the
+    calls where that org is the caller or the provider."""
+
+    caller: str | None = None  # caller_org
+    provider: str | None = None  # provider_org
+    api: str | None = None
+    center: str | None = None
+    asset: str | None = None  # asset_id
+    grant: str | None = None  # grant_id ("0x" + 64 hex)
+    decision: str | None = None  # "allow" | "deny"
+    status: int | None = None
+    denial_reason: str | None = None
+    from_ms: int | None = None  # time_ms >= from_ms
+    to_ms: int | None = None  # time_ms < to_ms
+    trace_id: str | None = None  # 32 hex, the trace id of the event's traceparent
+    party: str | None = None  # caller_org == party OR provider_org == party
+
+
+class CompactRange:
+    """The roots of the perfect subtrees covering leaves [0, size), left to right (the right edge of an
+    RFC 9162 tree): enough to extend the tree and compute its root at ``size``."""
+
+    __slots__ = ("hashes", "size")
+
+    def __init__(self, size: int = 0, hashes: Sequence[bytes] = ()) -> None:
+        if size < 0 or len(hashes) != size.bit_count() or any(len(h) != 32 for h in hashes):
+            raise MalformedError(f"a compact range of size {size} holds {size.bit_count()} hashes of 32 bytes")
+        self.size = size
+        self.hashes = [bytes(h) for h in hashes]
+
+    def copy(self) -> CompactRange:
+        return CompactRange(self.size, self.hashes)
+
+    def append(self, leaf_hash: bytes) -> None:
+        """Add the next leaf."""
+        self.append_node(0, leaf_hash)
+
+    def append_node(self, height: int, node_hash: bytes) -> None:
+        """Add the complete subtree of ``2**height`` leaves starting at ``size`` (which it must be aligned to)."""
+        if self.size & ((1 << height) - 1):
+            raise MalformedError(f"a node of height {height} cannot start at leaf {self.size}")
+        node, n = node_hash, self.size >> height
+        while n & 1:
+            node = hash_children(self.hashes.pop(), node)
+            n >>= 1
+        self.hashes.append(node)
+        self.size += 1 << height
+
+    def extend(self, leaf_hashes: Iterable[bytes]) -> None:
+        """Add the next leaves."""
+        hashes, size = self.hashes, self.size
+        for leaf in leaf_hashes:
+            node, n = leaf, size
+            while n & 1:
+                node = sha256(b"\x01" + hashes.pop() + node).digest()
+                n >>= 1
+            hashes.append(node)
+            size += 1
+        self.size = size
+
+    def root(self) -> bytes:
+        """The Merkle tree hash of leaves [0, size)."""
+        if not self.hashes:
+            return EMPTY_ROOT
+        acc = self.hashes[-1]
+        for h in reversed(self.hashes[:-1]):
+            acc = hash_children(h, acc)
+        return acc
+
+    def to_bytes(self) -> bytes:
+        return self.size.to_bytes(8, "big") + b"".join(self.hashes)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> CompactRange:
+        size = int.from_bytes(data[:8], "big")
+        return cls(size, [data[i : i + 32] for i in range(8, len(data), 32)])
+
+
+class _Names:
+    """The dictionary of short strings ↔ small integers (id 0 stands for null); shared by a CallIndex's
+    threads. Ids are immutable once committed, so a reader refreshes only on an id or name it does not know."""
+
+    def __init__(self) -> None:
+        self.by_id: list[str | None] = [None]
+        self.ids: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def learn(self, rows: Iterable[tuple[int, str]]) -> None:
+        with self.lock:
+            for id_, name in rows:
+                if id_ == len(self.by_id):
+                    self.by_id.append(name)
+                    self.ids[name] = id_
+
+    def refresh(self, conn: sqlite3.Connection) -> None:
+        self.learn(conn.execute("SELECT id, name FROM names WHERE id >= ? ORDER BY id", (len(self.by_id),)))
+
+    def lookup(self, conn: sqlite3.Connection, name: str) -> int | None:
+        found = self.ids.get(name)
+        if found is None:
+            self.refresh(conn)
+            found = self.ids.get(name)
+        return found
+
+
+@dataclass(slots=True)
+class _Plan:
+    """A search turned into index ranges: leaf indices [lo, hi), the bitmap terms (AND of ORs of bitmap
+    keys without their chunk), an optional driver index (grant or trace key without its chunk), and what is
+    checked on each row."""
+
+    lo: int
+    hi: int
+    terms: list[list[int]]
+    driver: str | None = None  # "gkey" | "tkey"
+    driver_value: int = 0
+    from_ms: int | None = None
+    to_ms: int | None = None
+    trace: bytes | None = None
+    grant: int | None = None  # checked on rows when the driver is the trace
+
+
+def _key(column: int, value: int, chunk: int = 0) -> int:
+    return ((column << 34 | value) << 24) | chunk
+
+
+def _chunk_key(chunk: int, value: int) -> int:
+    return chunk << 32 | value
+
+
+def _set_bits(x: int, base: int, descending: bool) -> Iterator[int]:
+    """The leaf indices of the bits set in a chunk bitmap ``x`` (bit i ↔ leaf ``base + i``), in order."""
+    words = array("Q")
+    words.frombytes(x.to_bytes(CHUNK // 8, "little"))
+    if sys.byteorder == "big":  # pragma: no cover - little-endian machines only in practice
+        words.byteswap()
+    if descending:
+        for i in range(len(words) - 1, -1, -1):
+            w = words[i]
+            if w:
+                at = base + (i << 6)
+                while w:
+                    top = w.bit_length() - 1
+                    yield at + top
+                    w ^= 1 << top
+    else:
+        for i in range(len(words)):
+            w = words[i]
+            if w:
+                at = base + (i << 6)
+                while w:
+                    low = w & -w
+                    yield at + low.bit_length() - 1
+                    w ^= low
+
+
+def _range_mask(start: int, end: int) -> int:
+    """The bits [start, end) of a chunk bitmap."""
+    return ((1 << (end - start)) - 1) << start
+
+
+def _entry_bytes(
+    event_id: str,
+    time_ms: int,
+    names: Sequence[Any],  # caller, provider, center, unit, api, method, asset, grant, reason, gateway: str | None
+    route: str,
+    asset_version: int | None,
+    decision: int,
+    status: int,
+    latency_us: int,
+    trace: bytes,
+    gateway_seq: int,
+    extra: bytes,
+) -> bytes:
+    """The entry a row holds: exactly ``canonical_entry`` of its event (RFC 8785 for the schema's types),
+    written field by field in key order. Raises ValueError or TypeError for values of other types."""
+    caller, provider, center, unit, api, method, asset, grant, reason, gateway = names
+    enc = _encode_string
+    response = "null" if len(extra) == 73 else f'"{extra[73:105].hex()}"'
+    return (
+        f'{{"api":{enc(api)},"asset_id":{"null" if asset is None else enc(asset)},'
+        f'"asset_version":{"null" if asset_version is None else f"{asset_version:d}"},'
+        f'"caller_identity":"{extra[0:32].hex()}","caller_org":{enc(caller)},"center":{enc(center)},'
+        f'"decision":"{_DECISION_NAMES[decision]}","denial_reason":{"null" if reason is None else enc(reason)},'
+        f'"event_id":{enc(event_id)},"gateway_id":{enc(gateway)},"gateway_seq":{gateway_seq:d},'
+        f'"grant_id":{"null" if grant is None else enc(grant)},"latency_us":{latency_us:d},"method":{enc(method)},'
+        f'"provider_org":{enc(provider)},"request_digest":"{extra[32:64].hex()}","response_digest":{response},'
+        f'"route":{enc(route)},"status":{status:d},"time_ms":{time_ms:d},'
+        f'"traceparent":"00-{trace.hex()}-{extra[64:72].hex()}-{extra[72]:02x}","unit":{enc(unit)},"v":1}}'
+    ).encode()
+
+
+# The row tuple of ``calls`` (in column order) and the positions of the bitmap columns in it.
+_R_IDX, _R_TIME, _R_CALLER, _R_PROVIDER, _R_CENTER, _R_API, _R_ASSET = 0, 3, 4, 5, 6, 8, 11
+_R_DECISION, _R_REASON, _R_STATUS = 15, 16, 17
+_BITMAP_POSITIONS: Final = (
+    (_CALLER, _R_CALLER), (_PROVIDER, _R_PROVIDER), (_CENTER, _R_CENTER), (_API, _R_API), (_ASSET, _R_ASSET),
+    (_DECISION, _R_DECISION), (_STATUS, _R_STATUS), (_REASON, _R_REASON),
+)  # fmt: skip
+
+
+class _Batch:
+    """What one ``add_entries`` writes, prepared in Python before its transaction."""
+
+    def __init__(self, names: _Names, crange: CompactRange) -> None:
+        self.names = names
+        self.new_names: dict[str, int] = {}
+        self.next_id = len(names.by_id)
+        self.rows: list[tuple[Any, ...]] = []
+        self.raw: list[tuple[int, bytes]] = []
+        self.bits: dict[int, bytearray] = {}
+        self.stats: Counter[tuple[int, ...]] = Counter()
+        self.bundles: dict[int, list[int]] = {}
+        self.crange = crange
+
+    def code(self, name: object) -> int:
+        """The id of a name, a new one if it is not in the dictionary yet."""
+        if type(name) is not str:
+            raise MalformedError(f"expected a string, found {name!r}")
+        found = self.names.ids.get(name) or self.new_names.get(name)
+        if found is None:
+            found = self.new_names[name] = self.next_id
+            self.next_id += 1
+        return found
+
+    def add(self, start: int, entries: Sequence[bytes]) -> None:
+        """Parse ``entries`` (leaves ``start, start+1, ...``) into rows, then bitmaps, bundles and counts."""
+        ids = self.names.ids  # committed names; new ones go through ``code``
+        code = self.code
+        fromhex = bytes.fromhex
+        scan = _scan_json
+        rows = self.rows
+        stats = self.stats
+        leaves = []
+        for offset, entry in enumerate(entries):
+            index = start + offset
+            try:
+                text = entry.decode("utf-8") if isinstance(entry, bytes | bytearray) else bytes(entry).decode("utf-8")
+                e, end = scan(text, 0)
+                if end != len(text) or type(e) is not dict:
+                    raise MalformedError("not one JSON object")
+                tp = e["traceparent"]
+                response = e["response_digest"]
+                extra = (
+                    fromhex(e["caller_identity"]) + fromhex(e["request_digest"]) + fromhex(tp[36:52])
+                    + fromhex(tp[53:55]) + (b"" if response is None else fromhex(response))
+                )  # fmt: skip
+                trace = fromhex(tp[3:35])
+                strings = (
+                    e["caller_org"], e["provider_org"], e["center"], e["unit"], e["api"], e["method"],
+                    e["asset_id"], e["grant_id"], e["denial_reason"], e["gateway_id"],
+                )  # fmt: skip
+                caller = ids.get(strings[0]) or code(strings[0])
+                provider = ids.get(strings[1]) or code(strings[1])
+                center = ids.get(strings[2]) or code(strings[2])
+                unit = ids.get(strings[3]) or code(strings[3])
+                api = ids.get(strings[4]) or code(strings[4])
+                method = ids.get(strings[5]) or code(strings[5])
+                asset = 0 if strings[6] is None else ids.get(strings[6]) or code(strings[6])
+                grant = 0 if strings[7] is None else ids.get(strings[7]) or code(strings[7])
+                reason = 0 if strings[8] is None else ids.get(strings[8]) or code(strings[8])
+                gateway = ids.get(strings[9]) or code(strings[9])
+                decision = _DECISIONS[e["decision"]]
+                event_id, time_ms, route, asset_version = e["event_id"], e["time_ms"], e["route"], e["asset_version"]
+                status, latency_us, gateway_seq = e["status"], e["latency_us"], e["gateway_seq"]
+                if type(time_ms) is not int or type(status) is not int or type(event_id) is not str:
+                    raise MalformedError("time_ms and status must be integers, event_id a string")
+                if len(trace) != 16 or len(extra) not in (73, 105):
+                    raise MalformedError("malformed traceparent or digests")
+                try:
+                    exact = entry == _entry_bytes(
+                        event_id, time_ms, strings, route, asset_version, decision, status, latency_us, trace,
+                        gateway_seq, extra,
+                    )  # fmt: skip
+                except (ValueError, TypeError):
+                    exact = False
+            except MalformedError as exc:
+                raise MalformedError(f"entry {index} is not an event: {exc}") from None
+            except (ValueError, KeyError, TypeError, IndexError, AttributeError, StopIteration) as exc:
+                raise MalformedError(f"entry {index} is not an event: {type(exc).__name__} {exc}") from None
+            chunk = index >> CHUNK_BITS
+            leaf = sha256(b"\x00" + entry).digest()
+            leaves.append(leaf)
+            rows.append((
+                index, event_id, chunk << 32 | zlib.crc32(event_id.encode()), time_ms,
+                caller, provider, center, unit, api, method, route, asset, asset_version,
+                grant, chunk << 32 | grant if grant else None, decision, reason, status, latency_us,
+                trace, chunk << 32 | int.from_bytes(trace[:4], "big"), gateway, gateway_seq, leaf,
+                extra if exact else None,
+            ))  # fmt: skip
+            if not exact:
+                self.raw.append((index, bytes(entry)))
+            stats[(time_ms - time_ms % MINUTE_MS, caller, provider, center, api, decision, reason)] += 1
+        self.crange.extend(leaves)
+        self._summarize(start, len(entries))
+
+    def _summarize(self, start: int, count: int) -> None:
+        """The bitmaps (per chunk) and time bundles of the rows added from leaf ``start``."""
+        rows = self.rows[len(self.rows) - count :]
+        end = start + count
+        cut = start
+        while cut < end:
+            stop = min(end, (cut | (CHUNK - 1)) + 1)
+            part = rows[cut - start : stop - start]
+            chunk = cut >> CHUNK_BITS
+            for column, position in _BITMAP_POSITIONS:
+                groups: dict[int, list[int]] = {}
+                for r in part:
+                    value = r[position]
+                    group = groups.get(value)
+                    if group is None:
+                        groups[value] = [r[0]]
+                    else:
+                        group.append(r[0])
+                for value, members in groups.items():
+                    if (value == 0 and column in (_ASSET, _REASON)) or not 0 <= value < _MAX_VALUE:
+                        continue
+                    bits = bytearray(CHUNK // 8)
+                    for i in members:
+                        o = i & (CHUNK - 1)
+                        bits[o >> 3] |= 1 << (o & 7)
+                    self.bits[_key(column, value, chunk)] = bits
+            cut = stop
+        cut = start
+        while cut < end:
+            stop = min(end, (cut // BUNDLE + 1) * BUNDLE)
+            times = [r[_R_TIME] for r in rows[cut - start : stop - start]]
+            self.bundles[cut // BUNDLE] = [min(times), max(times)]
+            cut = stop
+
+
+class CallIndex:
+    """The SQLite call index at ``path`` (see the module docstring). ``readonly`` opens an existing index for
+    reading only."""
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self._readonly = readonly
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._conn_lock = threading.Lock()
+        self._write_lock = threading.RLock()
+        self._names = _Names()
+        self._closed = False
+        self._bitmap_cache: OrderedDict[int, int] = OrderedDict()
+        self._bitmap_lock = threading.Lock()
+        self._writer: sqlite3.Connection | None = None
+        if readonly:
+            if not self.path.exists():
+                raise FileNotFoundError(f"no call index at {self.path}")
+            conn = self._reader()
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = self._connect()
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+            self._writer = conn
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None or row[0] != SCHEMA_VERSION:
+            self.close()
+            raise ValueError(f"{self.path}: call index schema {row and row[0]}, this explorer reads {SCHEMA_VERSION}")
+        self._names.refresh(conn)
+        self._crange = self._load_range(conn)
+
+    # ------------------------------------------------------------------------------------------ connections
+
+    def _connect(self, readonly: bool = False) -> sqlite3.Connection:
+        if readonly:
+            conn = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
+                check_same_thread=False, timeout=30,
+            )  # fmt: skip
+        else:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA synchronous=NORMAL")  # the index is rebuilt from the log if ever lost
+        conn.execute("PRAGMA cache_size=-131072")  # 128 MiB
+        conn.execute("PRAGMA mmap_size=2147418112")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        with self._conn_lock:
+            self._connections.append(conn)
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise ValueError("the call index is closed")
+            conn = self._connect(readonly=self._readonly)
+            self._local.conn = conn
+        return conn
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction on this thread's connection: every read inside sees the same committed state."""
+        conn = self._reader()
+        if conn.in_transaction:
+            yield conn
+            return
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self._closed = True
+        with self._conn_lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        self._writer = None
+
+    # ---------------------------------------------------------------------------------------------- writes
+
+    @staticmethod
+    def _size(conn: sqlite3.Connection) -> int:
+        row = conn.execute("SELECT max(idx) FROM calls").fetchone()
+        return 0 if row[0] is None else int(row[0]) + 1
+
+    @staticmethod
+    def _load_range(conn: sqlite3.Connection) -> CompactRange:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'compact_range'").fetchone()
+        return CompactRange() if row is None else CompactRange.from_bytes(row[0])
+
+    def _write_conn(self) -> sqlite3.Connection:
+        if self._writer is None:
+            raise ValueError("the call index is read-only" if self._readonly else "the call index is closed")
+        return self._writer
+
+    def add_entries(self, start: int, entries: Sequence[bytes]) -> None:
+        """Index ``entries`` as leaves ``start, start+1, ...``; ``start`` must be the current size. All or
+        nothing: a malformed entry (MalformedError) or any failure leaves the index as it was."""
+        with self._write_lock:
+            conn = self._write_conn()
+            size = self._size(conn)
+            if start != size:
+                raise ValueError(f"entries must start at the index size {size}, not {start}")
+            if self._crange.size != size:
+                self._crange = self._load_range(conn)
+            if not entries:
+                return
+            batch = _Batch(self._names, self._crange.copy())
+            batch.add(start, entries)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._write_batch(conn, batch)
+                conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+            self._names.learn(sorted((i, n) for n, i in batch.new_names.items()))
+            self._crange = batch.crange
+
+    def _write_batch(self, conn: sqlite3.Connection, batch: _Batch) -> None:
+        if batch.new_names:
+            conn.executemany("INSERT INTO names (id, name) VALUES (?, ?)", [(i, n) for n, i in batch.new_names.items()])
+        conn.executemany(_INSERT_CALL, batch.rows)
+        if batch.raw:
+            conn.executemany("INSERT INTO entries (idx, entry) VALUES (?, ?)", batch.raw)
+        select = "SELECT bits FROM bitmaps WHERE key = ?"
+        updates = []
+        for key, bits in batch.bits.items():
+            value = int.from_bytes(bits, "little")
+            old = conn.execute(select, (key,)).fetchone()
+            if old is not None:
+                value |= int.from_bytes(old[0], "little")
+            updates.append((key, value.to_bytes((value.bit_length() + 7) // 8, "little")))
+        conn.executemany("INSERT OR REPLACE INTO bitmaps (key, bits) VALUES (?, ?)", updates)
+        self._write_bundles(conn, batch.bundles)
+        conn.executemany(
+            "INSERT INTO stats VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO UPDATE SET calls = calls + excluded.calls",
+            [(*key, n) for key, n in batch.stats.items()],
+        )
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('compact_range', ?)", (batch.crange.to_bytes(),))
+
+    @staticmethod
+    def _write_bundles(conn: sqlite3.Connection, bundles: dict[int, list[int]]) -> None:
+        ordered = sorted(bundles)
+        first = ordered[0]
+        old = conn.execute("SELECT min_ms, max_ms FROM bundles WHERE bundle = ?", (first,)).fetchone()
+        if old is not None:
+            bounds = bundles[first]
+            bounds[0], bounds[1] = min(bounds[0], old[0]), max(bounds[1], old[1])
+        before = conn.execute("SELECT cummax FROM bundles WHERE bundle = ?", (first - 1,)).fetchone()
+        cummax = before[0] if before is not None else None
+        rows = []
+        for b in ordered:
+            low, high = bundles[b]
+            cummax = high if cummax is None else max(cummax, high)
+            rows.append([b, low, high, cummax, low])
+        for i in range(len(rows) - 2, -1, -1):
+            rows[i][4] = min(rows[i][4], rows[i + 1][4])
+        conn.executemany("INSERT OR REPLACE INTO bundles VALUES (?, ?, ?, ?, ?)", rows)
+        conn.execute("UPDATE bundles SET sufmin = ?1 WHERE sufmin > ?1 AND bundle < ?2", (rows[0][4], first))
+
+    def put_checkpoints(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Store checkpoints as the notary's ``/v1/checkpoints`` lists them; a known size is replaced."""
+        values = [
+            (
+                int(r["size"]), str(r["root"]), r.get("time_ms"), r.get("published_ms"),
+                json.dumps(list(r.get("cosigners") or [])), str(r["note"]),
+                None if r.get("anchor") is None else json.dumps(r["anchor"]),
+            )
+            for r in rows
+        ]  # fmt: skip
+        with self._write_lock:
+            conn = self._write_conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(
+                    f"INSERT OR REPLACE INTO checkpoints ({_CHECKPOINT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", values
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+
+    def put_gaps(self, gaps: Sequence[Mapping[str, Any]]) -> None:
+        """Replace the gaps by ``gaps`` (as the notary's ``/v1/gaps`` lists them)."""
+        values = [(i, json.dumps(dict(g))) for i, g in enumerate(gaps)]
+        with self._write_lock:
+            conn = self._write_conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("DELETE FROM gaps")
+                conn.executemany("INSERT INTO gaps (pos, gap) VALUES (?, ?)", values)
+                conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+
+    # ----------------------------------------------------------------------------------------------- reads
+
+    def size(self) -> int:
+        """The number of indexed entries: leaf indices 0 .. size-1."""
+        return self._size(self._reader())
+
+    def compact_range(self) -> CompactRange:
+        """The compact range of the indexed entries (as committed)."""
+        return self._load_range(self._reader())
+
+    def root(self) -> bytes:
+        """The RFC 9162 root of the indexed entries."""
+        return self.compact_range().root()
+
+    def _name(self, conn: sqlite3.Connection, id_: int) -> str | None:
+        by_id = self._names.by_id
+        if id_ >= len(by_id):
+            self._names.refresh(conn)
+            by_id = self._names.by_id
+        return by_id[id_]
+
+    def _decoder(self, conn: sqlite3.Connection) -> Callable[[tuple[Any, ...]], dict[str, Any]]:
+        names = self._names
+
+        def decode(r: tuple[Any, ...]) -> dict[str, Any]:
+            n = names.by_id
+            if max(r[3], r[4], r[5], r[6], r[7], r[8], r[10], r[12], r[14], r[18]) >= len(n):
+                names.refresh(conn)
+                n = names.by_id
+            trace: bytes = r[17]
+            return {
+                "index": r[0],
+                "event_id": r[1],
+                "time_ms": r[2],
+                "caller_org": n[r[3]],
+                "provider_org": n[r[4]],
+                "center": n[r[5]],
+                "unit": n[r[6]],
+                "api": n[r[7]],
+                "method": n[r[8]],
+                "route": r[9],
+                "asset_id": n[r[10]],
+                "asset_version": r[11],
+                "grant_id": n[r[12]],
+                "decision": _DECISION_NAMES[r[13]],
+                "denial_reason": n[r[14]],
+                "status": r[15],
+                "latency_us": r[16],
+                "trace_id": trace.hex(),
+                "gateway_id": n[r[18]],
+                "gateway_seq": r[19],
+                "leaf_hash": base64.b64encode(r[20]).decode("ascii"),
+            }
+
+        return decode
+
+    def by_event_id(self, event_id: str) -> dict[str, Any] | None:
+        """The call of ``event_id`` with its entry bytes (``"entry"``), or None."""
+        with self._snapshot() as conn:
+            size = self._size(conn)
+            if not size or not isinstance(event_id, str):
+                return None
+            crc = zlib.crc32(event_id.encode())
+            keys = json.dumps([_chunk_key(c, crc) for c in range(((size - 1) >> CHUNK_BITS) + 1)])
+            rows = conn.execute(
+                f"SELECT {_ROW_COLUMNS}, extra FROM calls WHERE ekey IN (SELECT value FROM json_each(?)) "
+                "AND event_id = ? ORDER BY idx LIMIT 1",
+                (keys, event_id),
+            ).fetchall()
+            if not rows:
+                return None
+            r = rows[0]
+            call = self._decoder(conn)(r[:21])
+            extra = r[21]
+            if extra is None:
+                call["entry"] = conn.execute("SELECT entry FROM entries WHERE idx = ?", (r[0],)).fetchone()[0]
+            else:
+                fields = ("caller_org", "provider_org", "center", "unit", "api", "method", "asset_id", "grant_id",
+                          "denial_reason", "gateway_id")  # fmt: skip
+                call["entry"] = _entry_bytes(
+                    r[1], r[2], [call[k] for k in fields], r[9], r[11], r[13], r[15], r[16], r[17], r[19], extra
+                )
+            return call
+
+    # --------------------------------------------------------------------------------------------- search
+
+    def _plan(self, conn: sqlite3.Connection, f: CallFilter, before: int | None) -> _Plan | None:
+        """The plan of a search within one snapshot; None when nothing can match."""
+        size = self._size(conn)
+        hi = size if before is None else max(0, min(size, before))
+        plan = _Plan(0, hi, [], from_ms=f.from_ms, to_ms=f.to_ms)
+        if f.from_ms is not None or f.to_ms is not None:
+            bounds = self._time_bounds(conn, f.from_ms, f.to_ms)
+            if bounds is None:
+                return None
+            plan.lo, plan.hi = max(plan.lo, bounds[0]), min(plan.hi, bounds[1])
+        if plan.lo >= plan.hi:
+            return None
+
+        def code(name: str | None) -> int | None:
+            return None if not isinstance(name, str) else self._names.lookup(conn, name)
+
+        # The terms, rarest kinds first: an empty bitmap in a chunk skips the rest.
+        named = ((f.asset, _ASSET), (f.api, _API), (f.denial_reason, _REASON), (f.caller, _CALLER),
+                 (f.provider, _PROVIDER), (f.center, _CENTER))  # fmt: skip
+        for value, column in named:
+            if value is not None:
+                c = code(value)
+                if c is None:
+                    return None
+                plan.terms.append([_key(column, c)])
+        if f.status is not None:
+            if type(f.status) is not int or not 0 <= f.status < _MAX_VALUE:
+                return None
+            plan.terms.append([_key(_STATUS, f.status)])
+        if f.party is not None:
+            p = code(f.party)
+            if p is None:
+                return None
+            plan.terms.append([_key(_CALLER, p), _key(_PROVIDER, p)])
+        if f.decision is not None:
+            d = _DECISIONS.get(f.decision) if isinstance(f.decision, str) else None
+            if d is None:
+                return None
+            plan.terms.append([_key(_DECISION, d)])
+        if f.grant is not None:
+            g = code(f.grant)
+            if g is None:
+                return None
+            plan.grant = g
+        if f.trace_id is not None:
+            t = f.trace_id
+            if not isinstance(t, str) or len(t) != 32 or t.lower() != t:
+                return None
+            try:
+                plan.trace = bytes.fromhex(t)
+            except ValueError:
+                return None
+            plan.driver, plan.driver_value = "tkey", int.from_bytes(plan.trace[:4], "big")
+        elif plan.grant is not None:
+            plan.driver, plan.driver_value, plan.grant = "gkey", plan.grant, None
+        return plan
+
+    @staticmethod
+    def _time_bounds(conn: sqlite3.Connection, from_ms: int | None, to_ms: int | None) -> tuple[int, int] | None:
+        """Leaf indices [lo, hi) outside which no entry has a time in [from_ms, to_ms)."""
+        lo, hi = 0, 1 << 62
+        if from_ms is not None:
+            row = conn.execute(
+                "SELECT bundle FROM bundles WHERE cummax >= ? ORDER BY cummax, bundle LIMIT 1", (from_ms,)
+            ).fetchone()
+            if row is None:
+                return None
+            lo = row[0] * BUNDLE
+        if to_ms is not None:
+            row = conn.execute(
+                "SELECT bundle FROM bundles WHERE sufmin < ? ORDER BY sufmin DESC, bundle DESC LIMIT 1", (to_ms,)
+            ).fetchone()
+            if row is None:
+                return None
+            hi = (row[0] + 1) * BUNDLE
+        return lo, hi
+
+    def _bitmap(self, conn: sqlite3.Connection, key: int, full: bool) -> int:
+        """The bitmap of a key (0 when absent). Bitmaps of full chunks never change and are cached."""
+        if full:
+            with self._bitmap_lock:
+                cached = self._bitmap_cache.get(key)
+                if cached is not None:
+                    self._bitmap_cache.move_to_end(key)
+                    return cached
+        row = conn.execute("SELECT bits FROM bitmaps WHERE key = ?", (key,)).fetchone()
+        value = 0 if row is None else int.from_bytes(row[0], "little")
+        if full:
+            with self._bitmap_lock:
+                self._bitmap_cache[key] = value
+                while len(self._bitmap_cache) > 4096:
+                    self._bitmap_cache.popitem(last=False)
+        return value
+
+    def _time_mask(self, conn: sqlite3.Connection, chunk: int, from_ms: int | None, to_ms: int | None) -> int | None:
+        """The bundles of a chunk that may hold times in [from_ms, to_ms), as a bitmap; None if all may."""
+        first = chunk * (CHUNK // BUNDLE)
+        last = first + CHUNK // BUNDLE - 1
+        low, high = conn.execute(
+            "SELECT min(min_ms), max(max_ms) FROM bundles WHERE bundle BETWEEN ? AND ?", (first, last)
+        ).fetchone()
+        if low is None:
+            return 0
+        if (from_ms is None or low >= from_ms) and (to_ms is None or high < to_ms):
+            return None
+        mask = bytearray(CHUNK // 8)
+        ones = b"\xff" * (BUNDLE // 8)
+        rows = conn.execute("SELECT bundle, min_ms, max_ms FROM bundles WHERE bundle BETWEEN ? AND ?", (first, last))
+        for b, lo_ms, hi_ms in rows:
+            if (from_ms is None or hi_ms >= from_ms) and (to_ms is None or lo_ms < to_ms):
+                at = (b - first) * (BUNDLE // 8)
+                mask[at : at + BUNDLE // 8] = ones
+        return int.from_bytes(mask, "little")
+
+    def _candidates(self, conn: sqlite3.Connection, plan: _Plan, descending: bool) -> Iterator[int]:
+        """The leaf indices in [plan.lo, plan.hi) that the bitmaps, driver and time bundles let through, in
+        order; rows still need ``_residual``."""
+        first, last = plan.lo >> CHUNK_BITS, (plan.hi - 1) >> CHUNK_BITS
+        size_chunks = self._size(conn) >> CHUNK_BITS  # chunks below this are full
+        chunks = range(last, first - 1, -1) if descending else range(first, last + 1)
+        timed = plan.from_ms is not None or plan.to_ms is not None
+        for chunk in chunks:
+            base = chunk << CHUNK_BITS
+            start, end = max(plan.lo, base) - base, min(plan.hi, base + CHUNK) - base
+            full = chunk < size_chunks
+            bits: int | None = None
+            for term in plan.terms:
+                x = 0
+                for key in term:
+                    x |= self._bitmap(conn, key | chunk, full)
+                bits = x if bits is None else bits & x
+                if not bits:
+                    break
+            if bits == 0:
+                continue
+            if timed:
+                mask = self._time_mask(conn, chunk, plan.from_ms, plan.to_ms)
+                if mask is not None:
+                    bits = mask if bits is None else bits & mask
+                    if not bits:
+                        continue
+            if bits is not None and (start or end < CHUNK):
+                bits &= _range_mask(start, end)
+            if plan.driver is not None:
+                yield from self._driven(conn, plan, chunk, base + start, base + end, bits, descending)
+            elif bits is None:
+                everything = range(base + start, base + end)
+                yield from (reversed(everything) if descending else everything)
+            else:
+                yield from _set_bits(bits, base, descending)
+
+    @staticmethod
+    def _driven(
+        conn: sqlite3.Connection, plan: _Plan, chunk: int, start: int, end: int, bits: int | None, descending: bool
+    ) -> Iterator[int]:
+        order = "DESC" if descending else "ASC"
+        cursor = conn.execute(
+            f"SELECT idx FROM calls WHERE {plan.driver} = ? AND idx >= ? AND idx < ? ORDER BY idx {order}",
+            (_chunk_key(chunk, plan.driver_value), start, end),
+        )
+        base = chunk << CHUNK_BITS
+        test = None if bits is None else bits.to_bytes(CHUNK // 8, "little")
+        while True:
+            page = cursor.fetchmany(256)
+            if not page:
+                return
+            for (i,) in page:
+                o = i - base
+                if test is None or test[o >> 3] >> (o & 7) & 1:
+                    yield i
+
+    @staticmethod
+    def _fetch(conn: sqlite3.Connection, ids: list[int], columns: str, descending: bool) -> list[tuple[Any, ...]]:
+        """Rows of ``ids`` (sorted in the given order), in that order."""
+        order = "DESC" if descending else "ASC"
+        low, high = (ids[-1], ids[0]) if descending else (ids[0], ids[-1])
+        if high - low + 1 == len(ids):
+            sql = f"SELECT {columns} FROM calls WHERE idx BETWEEN ? AND ? ORDER BY idx {order}"
+            return conn.execute(sql, (low, high)).fetchall()
+        if high - low + 1 <= 2 * len(ids):
+            wanted = set(ids)
+            sql = f"SELECT {columns} FROM calls WHERE idx BETWEEN ? AND ? ORDER BY idx {order}"
+            return [r for r in conn.execute(sql, (low, high)) if r[0] in wanted]
+        sql = f"SELECT {columns} FROM calls WHERE idx IN (SELECT value FROM json_each(?)) ORDER BY idx {order}"
+        return conn.execute(sql, (json.dumps(ids),)).fetchall()
+
+    @staticmethod
+    def _residual(plan: _Plan) -> Callable[[tuple[Any, ...]], bool] | None:
+        """The check of what the indexes do not decide exactly, on a row of ``_ROW_COLUMNS`` (or None)."""
+        from_ms, to_ms, trace, grant = plan.from_ms, plan.to_ms, plan.trace, plan.grant
+        if from_ms is None and to_ms is None and trace is None and grant is None:
+            return None
+
+        def check(r: tuple[Any, ...]) -> bool:
+            t = r[2]
+            return (
+                (from_ms is None or t >= from_ms)
+                and (to_ms is None or t < to_ms)
+                and (trace is None or r[17] == trace)
+                and (grant is None or r[12] == grant)
+            )
+
+        return check
+
+    def _rows(
+        self, conn: sqlite3.Connection, plan: _Plan, descending: bool, page: int, columns: str = _ROW_COLUMNS
+    ) -> Generator[tuple[Any, ...], None, None]:
+        """The matching rows, in order, fetched ``page`` candidates at a time (columns as ``_ROW_COLUMNS``
+        for the residual check: idx, ..., time_ms at 2, grant_id at 12, trace at 17)."""
+        check = self._residual(plan)
+        ids: list[int] = []
+        for i in self._candidates(conn, plan, descending):
+            ids.append(i)
+            if len(ids) >= page:
+                rows = self._fetch(conn, ids, columns, descending)
+                yield from (rows if check is None else filter(check, rows))
+                ids = []
+        if ids:
+            rows = self._fetch(conn, ids, columns, descending)
+            yield from (rows if check is None else filter(check, rows))
+
+    def search(self, f: CallFilter, *, before: int | None, limit: int) -> list[dict[str, Any]]:
+        """The calls matching ``f``, newest first (leaf index descending), only indices below ``before`` when
+        given, at most ``limit``."""
+        if limit <= 0:
+            return []
+        with self._snapshot() as conn:
+            plan = self._plan(conn, f, before)
+            if plan is None:
+                return []
+            decode = self._decoder(conn)
+            out: list[dict[str, Any]] = []
+            page = limit if self._residual(plan) is None else max(2 * limit, 64)
+            with contextlib.closing(self._rows(conn, plan, True, page)) as rows:
+                for row in rows:
+                    out.append(decode(row))
+                    if len(out) >= limit:
+                        break
+            return out
+
+    def iter_calls(self, f: CallFilter, *, batch: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every call matching ``f``, by ascending leaf index, up to the size when iteration starts.
+
+        Reads ``batch`` rows per short read transaction (keyset pagination on the leaf index): memory stays
+        bounded and no snapshot stays open between batches, whatever the export's length."""
+        batch = max(1, batch)
+        with self._snapshot() as conn:
+            plan = self._plan(conn, f, None)
+        if plan is None:
+            return
+        while plan.lo < plan.hi:
+            with self._snapshot() as conn:
+                decode = self._decoder(conn)
+                rows: list[dict[str, Any]] = []
+                last = None
+                with contextlib.closing(self._rows(conn, plan, False, batch)) as found:
+                    for r in found:
+                        rows.append(decode(r))
+                        last = r[0]
+                        if len(rows) >= batch:
+                            break
+            if last is None or len(rows) < batch:
+                yield from rows
+                return
+            plan.lo = last + 1
+            yield from rows
+
+    # ------------------------------------------------------------------------------------------- checkpoints
+
+    @staticmethod
+    def _checkpoint(r: tuple[Any, ...]) -> dict[str, Any]:
+        return {
+            "size": r[0],
+            "root": r[1],
+            "time_ms": r[2],
+            "published_ms": r[3],
+            "cosigners": json.loads(r[4]),
+            "note": r[5],
+            "anchor": None if r[6] is None else json.loads(r[6]),
+        }
+
+    def checkpoint_covering(self, index: int) -> dict[str, Any] | None:
+        """The smallest stored checkpoint that includes leaf ``index`` (size > index)."""
+        row = self._reader().execute(
+            f"SELECT {_CHECKPOINT_COLUMNS} FROM checkpoints WHERE size > ? ORDER BY size LIMIT 1", (index,)
+        ).fetchone()
+        return None if row is None else self._checkpoint(row)
+
+    def latest_checkpoint(self) -> dict[str, Any] | None:
+        row = self._reader().execute(
+            f"SELECT {_CHECKPOINT_COLUMNS} FROM checkpoints ORDER BY size DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else self._checkpoint(row)
+
+    def checkpoints(self, *, before: int | None, limit: int) -> list[dict[str, Any]]:
+        """Stored checkpoints, largest size first, only sizes below ``before`` when given."""
+        if limit <= 0:
+            return []
+        bound = (1 << 63) - 1 if before is None else before
+        rows = self._reader().execute(
+            f"SELECT {_CHECKPOINT_COLUMNS} FROM checkpoints WHERE size < ? ORDER BY size DESC LIMIT ?", (bound, limit)
+        ).fetchall()
+        return [self._checkpoint(r) for r in rows]
+
+    def gaps(self) -> list[dict[str, Any]]:
+        rows = self._reader().execute("SELECT gap FROM gaps ORDER BY pos").fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    # -------------------------------------------------------------------------------------------- aggregates
+
+    def _edge_rows(
+        self, conn: sqlite3.Connection, party: str | None, from_ms: int, to_ms: int
+    ) -> Iterator[tuple[Any, ...]]:
+        """(idx, _, time_ms, caller, provider, center, api, decision, reason) of the calls in [from_ms, to_ms)
+        (a part of a minute), restricted to ``party``."""
+        if from_ms >= to_ms:
+            return
+        plan = self._plan(conn, CallFilter(party=party, from_ms=from_ms, to_ms=to_ms), None)
+        if plan is None:
+            return
+        columns = "idx, 0, time_ms, caller, provider, center, api, decision, reason"
+        yield from self._rows(conn, plan, False, 4096, columns)
+
+    def per_minute(self, since_ms: int, party: str | None) -> list[dict[str, Any]]:
+        """Calls and denials per minute (``minute_ms``, the minute's start) and center, for the calls with
+        ``time_ms >= since_ms``, restricted to ``party`` when given."""
+        with self._snapshot() as conn:
+            p = None if party is None else self._names.lookup(conn, party)
+            if party is not None and p is None:
+                return []
+            whole = -(-since_ms // MINUTE_MS) * MINUTE_MS
+            where = "minute_ms >= ?" + ("" if p is None else " AND (caller = ? OR provider = ?)")
+            params: tuple[int, ...] = (whole,) if p is None else (whole, p, p)
+            counts: dict[tuple[int, int], list[int]] = {}
+            rows = conn.execute(
+                f"SELECT minute_ms, center, sum(calls), sum(CASE WHEN decision = 1 THEN calls ELSE 0 END) "
+                f"FROM stats WHERE {where} GROUP BY minute_ms, center",
+                params,
+            )
+            for minute, center, calls, denials in rows:
+                counts[(minute, center)] = [calls, denials]
+            for r in self._edge_rows(conn, party, since_ms, whole):
+                slot = counts.setdefault((r[2] - r[2] % MINUTE_MS, r[5]), [0, 0])
+                slot[0] += 1
+                slot[1] += r[7]
+            out = [
+                {"minute_ms": minute, "center": self._name(conn, center), "calls": c[0], "denials": c[1]}
+                for (minute, center), c in counts.items()
+            ]
+            return sorted(out, key=lambda x: (x["minute_ms"], x["center"] or ""))
+
+    def report(self, org: str, from_ms: int, to_ms: int) -> dict[str, Any]:
+        """The compliance report of ``org`` for the calls with ``from_ms <= time_ms < to_ms``.
+
+        ``made`` (org is the caller) and ``served`` (org is the provider): ``{calls, allowed, denied, by_api:
+        [{center, api, decision, calls}]}``; ``denials``: ``[{side: "made" | "served", reason, calls}]``;
+        ``counterparts``: ``[{org, made, served, denied_made, denied_served}]`` (the other party of each call;
+        a call to itself counts on both sides). Lists are sorted by their keys."""
+        made: Counter[tuple[int, int, int]] = Counter()
+        served: Counter[tuple[int, int, int]] = Counter()
+        denials: Counter[tuple[str, int]] = Counter()
+        counterparts: dict[int, list[int]] = {}
+
+        def add(caller: int, provider: int, center: int, api: int, decision: int, reason: int, n: int) -> None:
+            if caller == o:
+                made[(center, api, decision)] += n
+                slot = counterparts.setdefault(provider, [0, 0, 0, 0])
+                slot[0] += n
+                slot[2] += n * decision
+                if decision:
+                    denials[("made", reason)] += n
+            if provider == o:
+                served[(center, api, decision)] += n
+                slot = counterparts.setdefault(caller, [0, 0, 0, 0])
+                slot[1] += n
+                slot[3] += n * decision
+                if decision:
+                    denials[("served", reason)] += n
+
+        with self._snapshot() as conn:
+            found = self._names.lookup(conn, org) if isinstance(org, str) else None
+            o = -1 if found is None else found
+            if found is not None and from_ms < to_ms:
+                lo = -(-from_ms // MINUTE_MS) * MINUTE_MS
+                hi = to_ms - to_ms % MINUTE_MS
+                if lo < hi:
+                    columns = "caller, provider, center, api, decision, reason, sum(calls)"
+                    group = "GROUP BY caller, provider, center, api, decision, reason"
+                    sql = (
+                        f"SELECT {columns} FROM stats WHERE caller = ?1 AND minute_ms >= ?2 AND minute_ms < ?3 {group} "
+                        f"UNION ALL SELECT {columns} FROM stats WHERE provider = ?1 AND caller != ?1 "
+                        f"AND minute_ms >= ?2 AND minute_ms < ?3 {group}"
+                    )
+                    for row in conn.execute(sql, (o, lo, hi)):
+                        add(*row)
+                    edges = [(from_ms, lo), (hi, to_ms)]
+                else:
+                    edges = [(from_ms, to_ms)]
+                for start, end in edges:
+                    for r in self._edge_rows(conn, org, start, end):
+                        add(r[3], r[4], r[5], r[6], r[7], r[8], 1)
+
+            def name(id_: int) -> str | None:
+                return self._name(conn, id_)
+
+            def side(counts: Counter[tuple[int, int, int]]) -> dict[str, Any]:
+                by_api = sorted(
+                    ({"center": name(c), "api": name(a), "decision": _DECISION_NAMES[d], "calls": n}
+                     for (c, a, d), n in counts.items()),
+                    key=lambda x: (x["center"] or "", x["api"] or "", x["decision"]),
+                )  # fmt: skip
+                denied = sum(n for (_, _, d), n in counts.items() if d)
+                total = sum(counts.values())
+                return {"calls": total, "allowed": total - denied, "denied": denied, "by_api": by_api}
+
+            return {
+                "org": org,
+                "from_ms": from_ms,
+                "to_ms": to_ms,
+                "made": side(made),
+                "served": side(served),
+                "denials": sorted(
+                    ({"side": s, "reason": name(r), "calls": n} for (s, r), n in denials.items()),
+                    key=lambda x: (x["side"], x["reason"] or ""),
+                ),
+                "counterparts": sorted(
+                    ({"org": name(p), "made": c[0], "served": c[1], "denied_made": c[2], "denied_served": c[3]}
+                     for p, c in counterparts.items()),
+                    key=lambda x: x["org"] or "",
+                ),
+            }
+
+
+def bulk_load(index: CallIndex, entries: Iterable[bytes], *, batch: int = 20_000) -> int:
+    """Append ``entries`` to ``index`` in transactions of ``batch`` entries (for benchmarks and rebuilds);
+    returns how many were added."""
+    added = 0
+    pending: list[bytes] = []
+    start = index.size()
+    for entry in entries:
+        pending.append(entry)
+        if len(pending) >= batch:
+            index.add_entries(start + added, pending)
+            added += len(pending)
+            pending = []
+    if pending:
+        index.add_entries(start + added, pending)
+        added += len(pending)
+    return added

@@ -1,0 +1,378 @@
+"""The log follower: keeps the call index current from the notary's public read API, trusting none of it.
+
+Each round reads ``/checkpoint`` (the published, cosigned checkpoint note), checks the log's signature with the
+log's vkey and the origin (C2SP signed-note, tlog-checkpoint), then reads the missing entries from the C2SP
+tlog-tiles entry bundles (``/tile/entries/<N>``: full bundles of 256, a partial one only at the checkpoint's
+size) and indexes them only once they are proven to be the log's:
+
+- the index keeps the compact range (RFC 9162 right edge) of the entries it holds, updated in the transaction
+  that adds them; the follower extends it with the new entries' leaf hashes;
+- a step that reaches the checkpoint's size must give exactly the checkpoint's root;
+- a long catch-up goes in steps of 64 bundles, each proven against the same checkpoint: the compact range at
+  the step's end, completed with the hashes of the complete subtrees right of it up to the checkpoint's size,
+  read from the log's hash tiles (``/tile/<L>/<N>``, like an inclusion proof), must give the checkpoint's root.
+  A tile cannot make wrong entries pass: the root is signed. The next step's bundles are read while one step
+  is indexed.
+
+A mismatch (a root, a signature, a malformed bundle) indexes nothing of the step, sets ``status["alarm"]``
+naming the size and logs an error; the alarm stays set. Then the notary's checkpoints (``/v1/checkpoints``,
+each note's signature checked; the recent ones are read again, since their anchors get confirmed later) and
+gaps (``/v1/gaps``) are refreshed. Network failures are kept in ``status["last_error"]`` and retried with
+exponential backoff; the thread never dies of them, and the notary may be down when it starts.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import httpx
+
+from explorer.calls import CallIndex, CompactRange
+from notary.log.checkpoint import Checkpoint, parse_checkpoint
+from notary.log.errors import NotaryError
+from notary.log.hashing import hash_leaf
+from notary.log.note import open_note, parse_vkey
+from notary.log.tiles import TILE_WIDTH, TileNodeReader, entries_path, parse_entry_bundle, tile_path, tile_widths
+
+log = logging.getLogger(__name__)
+
+#: Bundles read, proven and indexed together (16,384 entries).
+STEP_BUNDLES = 64
+MAX_BACKOFF = 30.0
+#: Checkpoints published within this window (or with an anchor not yet confirmed) are read again each round.
+RECHECK_MS = 60_000
+CHECKPOINT_PAGE = 1000
+
+
+class LogAlarm(Exception):
+    """The notary served data that does not check out (a signature, a root, a malformed bundle)."""
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _right_nodes(start: int, size: int) -> list[tuple[int, int]]:
+    """The complete subtrees ``(height, index)``, left to right, that cover leaves [start, size)."""
+    nodes = []
+    pos = start
+    while pos < size:
+        height = (pos & -pos).bit_length() - 1 if pos else size.bit_length()
+        while 1 << height > size - pos:
+            height -= 1
+        nodes.append((height, pos >> height))
+        pos += 1 << height
+    return nodes
+
+
+class LogFollower:
+    """A daemon thread that indexes the log of the notary at ``notary_url`` into ``index``; ``sync_once`` does
+    one round in the caller's thread (see the module docstring)."""
+
+    def __init__(
+        self,
+        index: CallIndex,
+        notary_url: str,
+        *,
+        log_vkey: str,
+        origin: str,
+        poll: float = 0.5,
+        client: httpx.Client | None = None,
+    ) -> None:
+        self.index = index
+        self.notary_url = notary_url.rstrip("/")
+        self.verifier = parse_vkey(log_vkey)
+        self.origin = origin
+        self.poll = poll
+        self._given_client = client
+        self._client: httpx.Client | None = client
+        self._pool: ThreadPoolExecutor | None = None
+        self._sync_lock = threading.Lock()
+        self._status_lock = threading.Lock()
+        self._status: dict[str, Any] = {
+            "last_error": None,
+            "indexed_size": index.size(),
+            "checkpoint_size": None,
+            "last_sync_ms": None,
+            "alarm": None,
+            "running": False,
+        }
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._round_alarm = False
+
+    # -- status and thread ------------------------------------------------------------------------------------
+
+    @property
+    def status(self) -> dict[str, Any]:
+        """``{last_error, indexed_size, checkpoint_size (of the last verified checkpoint), last_sync_ms (epoch
+        ms of the last good round), alarm (a sentence naming the size, once the notary served data that does
+        not check out), running}``: a copy, safe to read from any thread."""
+        with self._status_lock:
+            return dict(self._status)
+
+    def _set(self, **values: Any) -> None:
+        with self._status_lock:
+            self._status.update(values)
+
+    def start(self) -> None:
+        """Follow the log in a daemon thread until ``stop``."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="log-follower", daemon=True)
+        self._set(running=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread after its current step; close the HTTP client if the follower made it (a later
+        round makes a new one)."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+            self._thread = None
+        self._set(running=False)
+        with self._sync_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
+            if self._client is not None and self._given_client is None:
+                self._client.close()
+                self._client = None
+
+    def _executor(self) -> ThreadPoolExecutor:
+        """The thread that reads the next step's bundles while one step is indexed."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="log-follower-fetch")
+        return self._pool
+
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0))
+        return self._client
+
+    def _run(self) -> None:
+        failures = 0
+        try:
+            while not self._stopping.is_set():
+                try:
+                    self.sync_once()
+                except Exception:  # recorded in status by sync_once; retried with backoff
+                    failures += 1
+                else:
+                    failures = failures + 1 if self._round_alarm else 0
+                if failures:
+                    self._stopping.wait(min(MAX_BACKOFF, self.poll * 2**failures))
+                else:
+                    self._stopping.wait(self.poll)
+        finally:
+            self._set(running=False)
+
+    # -- one round --------------------------------------------------------------------------------------------
+
+    def sync_once(self) -> int:
+        """One round: verify the notary's checkpoint, index the entries up to its size once proven, refresh the
+        checkpoints and gaps. Returns how many entries were added. A mismatch sets ``status["alarm"]`` and adds
+        nothing; network and other failures are raised and recorded in ``status["last_error"]``."""
+        with self._sync_lock:
+            self._round_alarm = False
+            added = 0
+            try:
+                try:
+                    checkpoint = self._checkpoint()
+                    if checkpoint is not None:
+                        added = self._catch_up(checkpoint)
+                    self._refresh_checkpoints()
+                    self._refresh_gaps()
+                except LogAlarm as exc:
+                    self._alarm(str(exc))
+            except Exception as exc:
+                message = f"{exc.__class__.__name__}: {exc}"
+                if self.status["last_error"] != message:
+                    log.warning("log follower: %s", message)
+                self._set(last_error=message, indexed_size=self.index.size())
+                raise
+            self._set(last_error=None, indexed_size=self.index.size(), last_sync_ms=_now_ms())
+            return added
+
+    def _alarm(self, message: str) -> None:
+        self._round_alarm = True
+        if self.status["alarm"] != message:
+            log.error("log follower alarm: %s", message)
+        self._set(alarm=message)
+
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
+        response = self._http().get(f"{self.notary_url}/{path}", params=params)
+        if response.status_code != 404:
+            response.raise_for_status()
+        return response
+
+    def _fetch(self, path: str) -> bytes:
+        response = self._get(path)
+        if response.status_code == 404:
+            raise httpx.HTTPStatusError(f"{path}: 404 not found", request=response.request, response=response)
+        return response.content
+
+    def _checkpoint(self) -> Checkpoint | None:
+        """The notary's published checkpoint, checked; None if it has published none yet."""
+        response = self._get("checkpoint")
+        if response.status_code == 404:
+            return None
+        try:
+            note, _ = open_note(response.content, [self.verifier])
+            checkpoint = parse_checkpoint(note.text)
+        except NotaryError as exc:
+            raise LogAlarm(f"the notary's checkpoint does not verify with the log key: {exc}") from exc
+        if checkpoint.origin != self.origin:
+            raise LogAlarm(f"the notary's checkpoint is of log {checkpoint.origin!r}, not {self.origin!r}")
+        self._set(checkpoint_size=checkpoint.size)
+        return checkpoint
+
+    def _catch_up(self, checkpoint: Checkpoint) -> int:
+        """Index the entries from the index's size up to the checkpoint's, step by step, each step proven."""
+        target, root = checkpoint.size, checkpoint.root
+        crange = self.index.compact_range()
+        size = crange.size
+        if target < size:
+            log.warning("the notary's checkpoint (size %d) is behind the index (size %d)", target, size)
+            return 0
+        if target == size:
+            if crange.root() != root:
+                raise LogAlarm(
+                    f"size {target}: the checkpoint's root {root.hex()} is not the root of the indexed entries "
+                    f"{crange.root().hex()}"
+                )
+            return 0
+        tiles = TileNodeReader(self._tile_reader(target), cache_size=64)
+        bounds = [size]
+        aligned = size - size % TILE_WIDTH
+        while bounds[-1] < target:
+            aligned += STEP_BUNDLES * TILE_WIDTH
+            bounds.append(min(aligned, target))
+        steps = list(itertools.pairwise(bounds))
+        pool = self._executor()
+        added = 0
+        pending: Future[list[bytes]] | None = pool.submit(self._entries, *steps[0], target)
+        for n, (start, end) in enumerate(steps):
+            assert pending is not None
+            entries = pending.result()
+            pending = pool.submit(self._entries, *steps[n + 1], target) if n + 1 < len(steps) else None
+            try:
+                trial = crange.copy()
+                trial.extend(hash_leaf(e) for e in entries)
+                calculated = trial.root() if end == target else self._root_through_tiles(trial, target, tiles)
+                if calculated != root:
+                    raise LogAlarm(
+                        f"size {target}: entries {start}..{end - 1} give the root {calculated.hex()}, the checkpoint "
+                        f"holds {root.hex()}; nothing of them was indexed"
+                    )
+                try:
+                    self.index.add_entries(start, entries)
+                except NotaryError as exc:
+                    raise LogAlarm(f"size {target}: {exc}; nothing of entries {start}..{end - 1} was indexed") from exc
+            except BaseException:
+                if pending is not None:
+                    pending.cancel()
+                raise
+            crange = trial
+            added += len(entries)
+            self._set(indexed_size=end)
+            if self._stopping.is_set():
+                if pending is not None:
+                    pending.cancel()
+                break
+        return added
+
+    def _entries(self, start: int, end: int, size: int) -> list[bytes]:
+        """Entries [start, end) from the bundles of a tree of ``size`` leaves."""
+        out: list[bytes] = []
+        for n in range(start // TILE_WIDTH, (end - 1) // TILE_WIDTH + 1):
+            width = min(TILE_WIDTH, size - n * TILE_WIDTH)
+            path = entries_path(n, width)
+            try:
+                bundle = parse_entry_bundle(self._fetch(path))
+            except NotaryError as exc:
+                raise LogAlarm(f"size {size}: {path}: {exc}") from exc
+            if len(bundle) != width:
+                raise LogAlarm(f"size {size}: {path} holds {len(bundle)} entries, not {width}")
+            first = n * TILE_WIDTH
+            out.extend(bundle[max(start, first) - first : min(end, first + width) - first])
+        return out
+
+    def _tile_reader(self, size: int) -> Callable[[int, int], bytes]:
+        def read_tile(level: int, index: int) -> bytes:
+            full, partial = tile_widths(size, level)
+            width = TILE_WIDTH if index < full else partial
+            return self._fetch(tile_path(level, index, width))
+
+        return read_tile
+
+    @staticmethod
+    def _root_through_tiles(crange: CompactRange, size: int, tiles: TileNodeReader) -> bytes:
+        """The root at ``size`` from the compact range and the log's hashes of the subtrees right of it."""
+        nodes = _right_nodes(crange.size, size)
+        try:
+            hashes = tiles.read_nodes(nodes)
+        except NotaryError as exc:
+            raise LogAlarm(f"size {size}: the log's hash tiles are malformed: {exc}") from exc
+        completed = crange.copy()
+        for (height, _), node in zip(nodes, hashes, strict=True):
+            completed.append_node(height, node)
+        return completed.root()
+
+    # -- checkpoints and gaps ---------------------------------------------------------------------------------
+
+    def _recheck_from(self) -> int:
+        """The size after which the notary's checkpoints are read again: the newest stored checkpoint whose
+        anchor is confirmed, or that has no anchor pending and was published before the recheck window."""
+        horizon = _now_ms() - RECHECK_MS
+        before: int | None = None
+        while True:
+            page = self.index.checkpoints(before=before, limit=200)
+            for cp in page:
+                anchor = cp.get("anchor")
+                state = anchor.get("state") if isinstance(anchor, dict) else None
+                published = cp.get("published_ms")
+                if state == "confirmed" or (
+                    state is None and isinstance(published, int) and published < horizon
+                ):
+                    return int(cp["size"])
+            if len(page) < 200:
+                return 0
+            before = int(page[-1]["size"])
+
+    def _listed_checkpoint_ok(self, row: dict[str, Any]) -> bool:
+        try:
+            note, _ = open_note(str(row["note"]).encode(), [self.verifier])
+            checkpoint = parse_checkpoint(note.text)
+            listed = (int(row["size"]), base64.b64decode(str(row["root"]), validate=True))
+        except (NotaryError, KeyError, ValueError, TypeError) as exc:
+            self._alarm(f"checkpoint {row.get('size')} of /v1/checkpoints does not verify: {exc}")
+            return False
+        if checkpoint.origin != self.origin or (checkpoint.size, checkpoint.root) != listed:
+            self._alarm(f"checkpoint {row.get('size')} of /v1/checkpoints: its note says otherwise")
+            return False
+        return True
+
+    def _refresh_checkpoints(self) -> None:
+        after = self._recheck_from()
+        while True:
+            body = self._get("v1/checkpoints", {"after": after, "limit": CHECKPOINT_PAGE}).json()
+            rows = body.get("checkpoints") or []
+            self.index.put_checkpoints([r for r in rows if self._listed_checkpoint_ok(r)])
+            after_next = body.get("next")
+            if not rows or after_next is None:
+                return
+            after = int(after_next)
+
+    def _refresh_gaps(self) -> None:
+        response = self._get("v1/gaps")
+        if response.status_code == 200:
+            self.index.put_gaps(list(response.json().get("gaps") or []))

@@ -1,0 +1,135 @@
+"""The provenance of one call: each link from the call to the sealed block that anchors it, each with its check.
+
+``call`` → ``grant`` (as it stood on chain at the call's time) → ``asset_version`` → ``entry`` → ``inclusion``
+→ ``checkpoint`` → ``cosignatures`` → ``anchor`` → ``block``. The log and chain links are the steps of
+``notary.verify.verify_evidence`` run on the notary's evidence bundle with the consortium's public keys, so the
+explorer checks the notary instead of repeating what it says; the browser checks the log links once more.
+The grant and asset links compare the event with the explorer's chain index: a call the gateway allowed under
+a grant that was not active at that moment is a finding, shown as ✗.
+
+A link is ``ok: true`` (checked), ``false`` (the check failed: ``detail`` says what), or ``null`` (it does not
+exist yet, e.g. the checkpoint is not anchored yet, or does not apply, e.g. a call denied for want of a grant).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from explorer.chainindex import ChainIndex
+from notary.verify import Step
+
+#: The evidence steps (``notary.verify.STEP_NAMES``) behind each log and chain link.
+EVIDENCE_LINKS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("entry", ("entry", "leaf hash", "receipt")),
+    ("inclusion", ("inclusion",)),
+    ("checkpoint", ("checkpoint",)),
+    ("cosignatures", ("cosignatures",)),
+    ("anchor", ("anchor transaction", "transaction succeeded")),
+    ("block", ("transaction in block", "block hash", "seals")),
+)
+#: How far the chain's block times and a gateway's clock may disagree before a call and a grant can be ordered
+#: by time: a chain seals at most one block per second of timestamp, so a burst of blocks (``consortium init``
+#: registering the catalogue) runs its clock ahead of the wall clock for a while.
+CLOCK_SKEW_S = 300
+STEP_ORDER = ("call", "grant", "asset_version", *(name for name, _ in EVIDENCE_LINKS))
+
+
+def _step(step: str, ok: bool | None, detail: str, data: Any = None) -> dict[str, Any]:
+    return {"step": step, "ok": ok, "detail": detail, "data": data}
+
+
+def _combine(step: str, checks: Sequence[Step]) -> dict[str, Any]:
+    if any(c.ok is False for c in checks):
+        ok: bool | None = False
+    elif any(c.ok is None for c in checks):
+        ok = None
+    else:
+        ok = True
+    shown = [c for c in checks if c.ok is ok] or list(checks)
+    detail = "; ".join(c.detail for c in shown)
+    return _step(step, ok, detail, {"checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks]})
+
+
+def call_step(row: Mapping[str, Any], entry: bytes) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The entry decodes to an event whose fields are the ones indexed (and shown) for this call."""
+    try:
+        event = json.loads(entry)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return _step("call", False, f"the log entry is not JSON: {exc}"), None
+    fields = ("event_id", "caller_org", "provider_org", "api", "decision", "status", "grant_id", "time_ms")
+    wrong = [f for f in fields if event.get(f) != row.get(f)]
+    if wrong:
+        return _step("call", False, f"the log entry differs from the index in {', '.join(wrong)}", event), event
+    return _step("call", True, f"{row['caller_org']} → {row['provider_org']} {row['api']}: {row['decision']}"), event
+
+
+def grant_step(chain: ChainIndex, event: Mapping[str, Any]) -> dict[str, Any]:
+    """The grant the gateway decided under, as it stood on chain at the call's time."""
+    grant_id = event.get("grant_id")
+    at = int(event["time_ms"]) // 1000
+    if grant_id is None:
+        reason = event.get("denial_reason") or "none"
+        return _step("grant", None, f"no grant was involved (decision {event['decision']}, reason {reason})")
+    state = chain.grant_state_at(str(grant_id), at)
+    if event["decision"] == "allow" and (state is None or state.get("state") == "not_yet_valid"):
+        later = chain.grant_state_at(str(grant_id), at + CLOCK_SKEW_S)
+        if later is not None and later.get("state") == "active" and not later.get("void"):
+            return _step(
+                "grant",
+                None,
+                f"the grant became active at chain time {later.get('created_at')}, after the call's time {at} by the"
+                f" gateway's clock but within {CLOCK_SKEW_S} s: the two clocks cannot order them",
+                later,
+            )
+    if state is None:
+        if event["decision"] == "allow":
+            return _step("grant", False, f"allowed under grant {grant_id}, which did not exist on chain at {at}")
+        return _step("grant", None, f"grant {grant_id} did not exist on chain at {at}")
+    parties_ok = state.get("grantee") == event["caller_org"] and state.get("asset") == event.get("asset_id")
+    lifecycle = "void" if state.get("void") else state.get("state")  # void: the asset changed owner since
+    if event["decision"] == "allow":
+        if lifecycle != "active":
+            return _step("grant", False, f"allowed, but the grant was {lifecycle} on chain at {at}", state)
+        if not parties_ok:
+            return _step("grant", False, "allowed, but the grant is for another grantee or asset", state)
+        return _step("grant", True, f"active on chain at {at}: {state.get('grantor')} → {state.get('grantee')}", state)
+    return _step("grant", True, f"denied ({event.get('denial_reason')}); the grant was {lifecycle} at {at}", state)
+
+
+def asset_step(chain: ChainIndex, event: Mapping[str, Any]) -> dict[str, Any]:
+    """The asset behind the service: registered, owned by the provider at the call's time, and its version."""
+    asset = event.get("asset_id")
+    if asset is None:
+        return _step("asset_version", None, "the call names no data asset")
+    at = int(event["time_ms"]) // 1000
+    owner = chain.owner_at(str(asset), at)
+    if owner is None:
+        if chain.owner_at(str(asset), at + CLOCK_SKEW_S) is not None:
+            detail = f"{asset} registered within {CLOCK_SKEW_S} s of chain time after the call's time {at}"
+            return _step("asset_version", None, detail + ": the two clocks cannot order them")
+        return _step("asset_version", None if event["decision"] == "deny" else False, f"{asset} not registered at {at}")
+    version_no = event.get("asset_version")
+    version = chain.asset_version_at(str(asset), int(version_no)) if version_no is not None else None
+    if version is None:
+        for item in chain.history("asset", str(asset)):
+            if item["event"] in ("AssetRegistered", "AssetVersionAdded") and item["timestamp"] <= at:
+                number = item["args"].get("version", 1)
+                version = chain.asset_version_at(str(asset), int(number)) or version
+    if owner != event["provider_org"]:
+        return _step("asset_version", False, f"{asset} was owned by {owner}, not the provider, at {at}", version)
+    which = f"version {version['version']}" if version else "no version recorded"
+    return _step("asset_version", True, f"{asset} owned by {owner} at {at}, {which}", version)
+
+
+def evidence_steps(checks: Sequence[Step], bundle: Mapping[str, Any], row: Mapping[str, Any]) -> list[dict[str, Any]]:
+    by_name = {c.name: c for c in checks}
+    steps = [_combine(link, [by_name[n] for n in names if n in by_name]) for link, names in EVIDENCE_LINKS]
+    if bundle.get("index") != row["index"]:
+        steps[0] = _step(
+            "entry", False, f"the bundle is for leaf {bundle.get('index')}, the call is leaf {row['index']}"
+        )
+    elif bundle.get("leaf_hash") != row["leaf_hash"]:
+        steps[0] = _step("entry", False, "the bundle's leaf hash differs from the leaf the log published")
+    return steps

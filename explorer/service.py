@@ -1,0 +1,115 @@
+"""Running the explorer: ``python -m explorer DIR --port 8000`` (what ``consortium up`` starts).
+
+It opens its two indexes under ``DIR/explorer/``, starts the followers of the log and the chain, the chain
+state reader and, when it has the operator's gateway key (the consortium passphrase), the audit recorder of
+queries; then serves the app with uvicorn. The explorer holds no secret beyond that key: every page it serves
+comes from the public log, the chain, and the consortium's public description.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chain.ids import OrgId, Role
+from explorer.app import Explorer, Limits
+from explorer.audit import AuditRecorder
+from explorer.auth import Authenticator
+from explorer.calls import CallIndex
+from explorer.chainfollow import ChainFollower
+from explorer.chainindex import ChainIndex
+from explorer.logfollow import LogFollower
+from explorer.state import ChainState
+from network.description import load_description
+from network.identity import load_gateway_key
+from network.logsetup import log_origin
+from network.verifycmd import roots_from_description
+
+log = logging.getLogger("explorer.service")
+
+INDEX_DIR = "explorer"
+
+
+@dataclass(frozen=True, slots=True)
+class ExplorerOptions:
+    directory: Path
+    notary_url: str
+    chain_url: str | None = None
+    passphrase: bytes | None = None  # None: queries are not recorded (no key to sign the audit batches with)
+    poll: float = 0.5
+    limits: Limits = field(default_factory=Limits)
+
+
+def build(options: ExplorerOptions) -> Explorer:
+    """Open the indexes and start every background part; :func:`stop` undoes it."""
+    description = load_description(options.directory)
+    chain_url = options.chain_url or description.chain_url
+    index_dir = options.directory / INDEX_DIR
+    index_dir.mkdir(parents=True, exist_ok=True)
+    calls = CallIndex(index_dir / "calls.db")
+    chain = ChainIndex(index_dir / "chain.db")
+    state = ChainState(chain_url, dict(description.contracts))
+    regulators = {m.org for m in description.members if Role.REGULATOR in m.roles}
+    founding = {m.org for m in description.members}
+
+    def is_member(org: str) -> bool:
+        snapshot = state.snapshot
+        if snapshot.block < 0:  # no snapshot yet: the founding members
+            return org in founding
+        member = snapshot.member(org)
+        return member is not None and member.status.name.lower() == "active"
+
+    auth = Authenticator(options.directory, regulator_orgs=regulators, is_member=is_member)
+    roots = roots_from_description(description)
+    recorder = None
+    if options.passphrase is not None:
+        operator = next(m.org for m in description.members if Role.OPERATOR in m.roles)
+        key = load_gateway_key(options.directory, OrgId(operator), options.passphrase)
+        recorder = AuditRecorder(index_dir / "audit.outbox.db", operator, options.notary_url, key)
+    explorer = Explorer(
+        directory=options.directory,
+        description=description,
+        calls=calls,
+        chain=chain,
+        state=state,
+        auth=auth,
+        notary_url=options.notary_url,
+        roots=roots,
+        recorder=recorder,
+        limits=options.limits,
+    )
+    origin = log_origin(description)
+    explorer.followers["log"] = LogFollower(
+        calls, options.notary_url, log_vkey=explorer.keys()["log_vkey"], origin=origin, poll=options.poll
+    )
+    explorer.followers["chain"] = ChainFollower(chain, chain_url, dict(description.contracts), poll=options.poll)
+    state.start()
+    for follower in explorer.followers.values():
+        follower.start()
+    if recorder is not None:
+        recorder.start()
+    return explorer
+
+
+def stop(explorer: Explorer) -> None:
+    for follower in explorer.followers.values():
+        follower.stop()
+    explorer.state.stop()
+    if explorer.recorder is not None:
+        explorer.recorder.close()
+    explorer.close()
+    explorer.calls.close()
+    explorer.chain.close()
+
+
+def serve(options: ExplorerOptions, host: str, port: int) -> None:
+    import uvicorn
+
+    from explorer.app import create_app
+
+    explorer = build(options)
+    try:
+        uvicorn.run(create_app(explorer), host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        stop(explorer)

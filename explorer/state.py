@@ -1,0 +1,189 @@
+"""The ledger's current state as the explorer shows it: members, assets, the service catalogue and grants.
+
+Reading it costs hundreds of ``eth_call``s (one per member, asset, API and grant), so one thread reads a whole
+:class:`Snapshot` whenever the chain head moves, at most every ``interval`` seconds, and requests only ever read
+the latest snapshot: an answer never waits on the chain. A snapshot is read right after the head moved and is
+labelled with that block; a block sealed while it is being read shows in the next snapshot.
+While the chain is unreachable the last snapshot stays in use and :attr:`ChainState.status` says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from chain.backend import RpcBackend
+from chain.contracts.assets import ApiInfo, AssetInfo, CenterInfo, UnitInfo
+from chain.contracts.deploy import Deployment
+from chain.contracts.grants import GrantInfo
+from chain.contracts.registry import MemberInfo
+from chain.ids import Role
+
+log = logging.getLogger("explorer.state")
+
+#: Classification from which an asset's detail is private to its owner, its grantees and the regulator.
+PRIVATE_FROM = 3
+GRANT_STATES = ("active", "revoked", "expired", "not_yet_valid", "void")
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The contracts' state, read when ``block`` was the head."""
+
+    block: int
+    block_time: int
+    members: tuple[MemberInfo, ...] = ()
+    assets: tuple[AssetInfo, ...] = ()
+    centers: tuple[CenterInfo, ...] = ()
+    units: tuple[UnitInfo, ...] = ()
+    apis: tuple[ApiInfo, ...] = ()
+    grants: tuple[GrantInfo, ...] = ()
+    read_ms: int = 0
+    _assets_by_id: dict[str, AssetInfo] = field(default_factory=dict)
+    _grants_by_id: dict[str, GrantInfo] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._assets_by_id.update({a.asset: a for a in self.assets})
+        self._grants_by_id.update({"0x" + g.grant_id.hex(): g for g in self.grants})
+
+    def asset(self, asset_id: str) -> AssetInfo | None:
+        return self._assets_by_id.get(asset_id)
+
+    def grant(self, grant_id: str) -> GrantInfo | None:
+        return self._grants_by_id.get(grant_id)
+
+    def member(self, org: str) -> MemberInfo | None:
+        return next((m for m in self.members if m.org == org), None)
+
+    def regulators(self) -> frozenset[str]:
+        return frozenset(m.org for m in self.members if Role.REGULATOR in m.roles)
+
+
+def grant_state(grant: GrantInfo, asset: AssetInfo | None, now: int) -> str:
+    """The lifecycle state of ``grant`` at chain time ``now``."""
+    if grant.revoked_at:
+        return "revoked"
+    if asset is None or asset.retired or asset.transfers != grant.owner_epoch:
+        return "void"  # the asset is gone or changed owner: the contract refuses the grant from then on
+    if now < grant.not_before:
+        return "not_yet_valid"
+    if grant.expires_at and now >= grant.expires_at:
+        return "expired"
+    return "active"
+
+
+def grant_json(grant: GrantInfo, asset: AssetInfo | None, now: int) -> dict[str, Any]:
+    return {
+        "grant_id": "0x" + grant.grant_id.hex(),
+        "asset": grant.asset,
+        "grantor": grant.grantor,
+        "grantee": grant.grantee,
+        "purpose": grant.purpose,
+        "not_before": grant.not_before,
+        "expires_at": grant.expires_at,
+        "quota": grant.quota,
+        "created_at": grant.created_at,
+        "revoked_at": grant.revoked_at or None,
+        "revoke_reason": grant.revoke_reason if grant.revoked_at else None,
+        "state": grant_state(grant, asset, now),
+    }
+
+
+def asset_json(asset: AssetInfo) -> dict[str, Any]:
+    return {
+        "asset": asset.asset,
+        "owner": asset.owner,
+        "kind": asset.kind.name.lower(),
+        "classification": asset.classification,
+        "private": asset.classification >= PRIVATE_FROM,
+        "version_count": asset.version_count,
+        "pending_owner": asset.pending_owner,
+        "registered_at": asset.registered_at,
+        "retired": asset.retired,
+        "transfers": asset.transfers,
+    }
+
+
+def member_json(member: MemberInfo) -> dict[str, Any]:
+    return {
+        "org": member.org,
+        "name": member.name,
+        "roles": [str(r.name).lower() for r in Role if r in member.roles and r.name],
+        "status": member.status.name.lower(),
+        "certificate_fingerprint": "0x" + member.cert_fingerprint.hex(),
+        "accounts": list(member.accounts),
+        "admitted_at": member.admitted_at,
+    }
+
+
+class ChainState:
+    """Keeps the latest :class:`Snapshot` of the contracts at ``addresses`` on the chain at ``chain_url``."""
+
+    def __init__(self, chain_url: str, addresses: dict[str, str], *, interval: float = 1.0) -> None:
+        self.chain_url = chain_url
+        self.deployment = Deployment(dict(addresses))
+        self.interval = interval
+        self._snapshot: Snapshot | None = None
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._backend: RpcBackend | None = None
+        self.status: dict[str, Any] = {"ok": False, "last_error": None, "head": None, "head_time": None}
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The latest snapshot (an empty one at block -1 before the first read succeeds)."""
+        return self._snapshot or Snapshot(block=-1, block_time=0)
+
+    def wait_ready(self, timeout: float) -> bool:
+        return self._ready.wait(timeout)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="explorer-state", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def refresh(self) -> bool:
+        """Read a new snapshot if the head moved; True if one was read."""
+        if self._backend is None:
+            self._backend = RpcBackend(self.chain_url, timeout=10.0)
+        web3 = self._backend.web3
+        head = web3.eth.get_block("latest")
+        number, stamp = int(head["number"]), int(head["timestamp"])
+        self.status.update(ok=True, head=number, head_time=stamp, last_error=None)
+        if self._snapshot is not None and self._snapshot.block == number:
+            return False
+        started = time.perf_counter()
+        registry = self.deployment.registry(self._backend)
+        assets = self.deployment.assets(self._backend)
+        grants = self.deployment.grants(self._backend)
+        self._snapshot = Snapshot(
+            block=number,
+            block_time=stamp,
+            members=tuple(registry.members()),
+            assets=tuple(assets.assets()),
+            centers=tuple(assets.centers()),
+            units=tuple(assets.units()),
+            apis=tuple(assets.apis()),
+            grants=tuple(grants.grants()),
+            read_ms=int((time.perf_counter() - started) * 1000),
+        )
+        self._ready.set()
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.refresh()
+            except Exception as exc:  # the chain is down or answers garbage: keep the last snapshot
+                self._backend = None
+                self.status.update(ok=False, last_error=f"{exc.__class__.__name__}: {exc}"[:300])
+                log.warning("cannot read the chain state: %s", self.status["last_error"])
+            self._stop.wait(self.interval)

@@ -1,0 +1,386 @@
+"""``consortium user ...``: the people of the member firms and of the regulator, and their logins to the explorer.
+
+A person is an identity certificate issued by the org's CA with a role in it (``title=<role>`` in the subject,
+see :mod:`network.identity`), in the same folder as every identity: ``DIR/orgs/<org>/users/<name>@<org>/msp/``.
+The CA vouching for the role is what lets the explorer trust it; ``regulator`` is issued only to an org that
+``consortium.json`` gives the regulator role. A login token (:func:`explorer.auth.make_token`) is a JWT signed
+with the person's key that carries the certificate; the explorer checks both (``docs/explorer.md``, "Login")::
+
+    consortium user add DIR --org ORG --name NAME --role compliance|operator|regulator [--days N]
+    consortium user token DIR --org ORG --name NAME [--hours H] [--out FILE]
+    consortium user list DIR [--org ORG] [--json]
+
+``add`` and ``token`` decrypt keys with the consortium passphrase (``$CONSORTIUM_PASSPHRASE``, or
+``--passphrase-file`` given to the command or to ``consortium``). ``token`` prints the token alone on stdout,
+or writes it to FILE (mode 0600, replaced atomically). A person is revoked like any identity, with
+``consortium identity revoke --org ORG --cert DIR/orgs/ORG/users/NAME@ORG/msp/signcerts/cert.pem``: the explorer
+refuses the person's tokens within a second, and ``list`` shows them as revoked.
+
+Exit codes, as for the other commands: 2 for a command line that cannot work as typed (a malformed name, an
+unknown role, a number out of range, an org that is not a member in ``consortium.json``, ``regulator`` for an org
+without the regulator role), with click's usage message; 1 with one line ``error: ...`` for a refusal by the
+state of DIR (the identity exists, no such person, a certificate without a role, expired or revoked, a wrong
+or missing passphrase). Either way nothing is written.
+
+For the demo, ``consortium up`` calls :func:`ensure_demo_people` and :func:`write_demo_logins`: a compliance
+officer and an operator per member firm, an inspector per regulator, and their tokens in
+``DIR/explorer/logins/<name>@<org>.token``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Collection, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, NoReturn
+
+import click
+
+from chain.errors import MalformedError
+from chain.ids import OrgId, Role, check_name
+from network.identity import PERSON_ROLES, IdentityError
+
+__all__ = [
+    "DEMO_MEMBER_PEOPLE",
+    "DEMO_REGULATOR_PEOPLE",
+    "LOGINS_DIR",
+    "ensure_demo_people",
+    "user_group",
+    "write_demo_logins",
+]
+
+#: The demo's people of each member firm and of each regulator: (name, role).
+DEMO_MEMBER_PEOPLE: Final = (("compliance", "compliance"), ("operator", "operator"))
+DEMO_REGULATOR_PEOPLE: Final = (("inspector", "regulator"),)
+#: Where the demo's login tokens go, under the consortium directory.
+LOGINS_DIR: Final = Path("explorer") / "logins"
+DEFAULT_TOKEN_HOURS: Final = 8.0
+MAX_TOKEN_HOURS: Final = 720.0  # 30 days: the most the explorer accepts
+_TOKEN_FILE_MODE: Final = 0o600
+_LOGINS_DIR_MODE: Final = 0o700
+
+
+# ---------------------------------------------------------------------------------------------- the demo
+
+
+def ensure_demo_people(
+    root: Path, passphrase: bytes, regulator_orgs: Collection[str], member_orgs: Collection[str]
+) -> list[tuple[str, str, str]]:
+    """Issue the demo's people that are missing and return every one of them as ``(org, name, role)``:
+    ``compliance`` (role compliance) and ``operator`` (role operator) of each of ``member_orgs``, then
+    ``inspector`` (role regulator) of each of ``regulator_orgs``.
+
+    An identity of one of those names that exists with another role (or none) raises :class:`IdentityError`:
+    its tokens would be refused, so it is better said at once."""
+    from network.identity import certificate_role, issue_identity, read_certificate, user_paths
+
+    people = [(org, name, role) for org in member_orgs for name, role in DEMO_MEMBER_PEOPLE]
+    people += [(org, name, role) for org in regulator_orgs for name, role in DEMO_REGULATOR_PEOPLE]
+    for org, name, role in people:
+        paths = user_paths(root, OrgId(org), name)
+        if paths.user_dir.exists():
+            held = certificate_role(read_certificate(paths.cert, f"certificate of {name}@{org}"))
+            if held != role:
+                raise IdentityError(
+                    f"identity {name}@{org} exists with role {held or 'none'}, not {role}: the demo cannot log it in"
+                    f" (remove {paths.user_dir} to have it issued again)"
+                )
+            continue
+        org_roles = Role.REGULATOR if role == "regulator" else None  # regulator_orgs are the regulators
+        issue_identity(root, OrgId(org), name, passphrase, role=role, org_roles=org_roles)
+    return people
+
+
+def write_demo_logins(
+    root: Path, passphrase: bytes, people: Sequence[tuple[str, str, str]], hours: float = 24 * 7
+) -> Path:
+    """Write a fresh login token, valid for ``hours``, for each of ``people`` (``(org, name, role)``, as
+    :func:`ensure_demo_people` returns them) to ``ROOT/explorer/logins/<name>@<org>.token`` (mode 0600, the
+    folder 0700), replacing older ones; return the folder."""
+    from explorer.auth import make_token
+    from network._pem import replace_file
+    from network.identity import load_user_key, user_paths
+
+    folder = Path(root) / LOGINS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, _LOGINS_DIR_MODE)
+    now = datetime.now(UTC)
+    for org, name, _role in people:
+        paths = user_paths(root, OrgId(org), name)
+        key = load_user_key(root, OrgId(org), name, passphrase)
+        token = make_token(_read(paths.cert), key, hours=hours, now=now)
+        replace_file(folder / f"{name}@{org}.token", f"{token}\n".encode("ascii"), _TOKEN_FILE_MODE)
+    return folder
+
+
+# ---------------------------------------------------------------------------------------------- the commands
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _org_arg(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+    if value is None:
+        return value
+    try:
+        return check_name(value, "org id")
+    except MalformedError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _name_arg(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+    from network.identity import check_user_name
+
+    try:
+        return check_user_name(value)
+    except MalformedError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _member_roles(directory: Path, org: str) -> Role:
+    """The roles of member ``org`` in ``DIR/consortium.json``; not a member: a usage error (exit 2)."""
+    from network.description import load_description
+
+    description = load_description(directory)  # missing or invalid: MalformedError, `error: ...`, exit 1
+    for member in description.members:
+        if member.org == org:
+            return member.roles
+    known = ", ".join(m.org for m in description.members)
+    raise click.BadParameter(f"{org!r} is not a member of the consortium (members: {known})", param_hint="'--org'")
+
+
+def _passphrase(passphrase_file: Path | None) -> bytes:
+    """The passphrase: this command's --passphrase-file, else consortium's, else $CONSORTIUM_PASSPHRASE."""
+    from network.identity import load_passphrase
+
+    if passphrase_file is None:
+        given = click.get_current_context().find_root().params.get("passphrase_file")
+        passphrase_file = given if isinstance(given, Path) else None
+    return load_passphrase(file=passphrase_file)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise IdentityError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+directory_argument = click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+passphrase_option = click.option(
+    "--passphrase-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="File holding the key passphrase (else $CONSORTIUM_PASSPHRASE).",
+)
+
+
+@click.group("user")
+def user_group() -> None:
+    """People of the member firms and of the regulator: their certificates with a role, their explorer logins."""
+
+
+@user_group.command("add")
+@directory_argument
+@click.option("--org", required=True, callback=_org_arg, help="The person's firm: its CA issues the certificate.")
+@click.option("--name", required=True, callback=_name_arg, help="The person's name: the certificate is NAME@ORG.")
+@click.option("--role", required=True, type=click.Choice(PERSON_ROLES), help="What the person may see and do.")
+@click.option("--days", type=click.IntRange(1, 36500), default=365, show_default=True, help="Validity in days.")
+@passphrase_option
+def user_add(directory: Path, org: str, name: str, role: str, days: int, passphrase_file: Path | None) -> None:
+    """Issue a person's certificate, with their role, under ORG's CA.
+
+    The certificate NAME@ORG carries ROLE and logs in to the explorer. Writes DIR/orgs/ORG/users/NAME@ORG/msp/
+    like `consortium identity issue`. The role regulator is only for an
+    org with the regulator role in consortium.json. Refuses to overwrite an existing identity."""
+    from network.identity import issue_identity, read_certificate, user_paths
+
+    org_roles = _member_roles(directory, org)
+    if role == "regulator" and Role.REGULATOR not in org_roles:
+        held = ", ".join(n.lower() for n in org_roles.names()) or "none"
+        raise click.BadParameter(
+            f"'regulator' is only for a person of an org with the regulator role; {org} has roles: {held}",
+            param_hint="'--role'",
+        )
+    passphrase = _passphrase(passphrase_file)
+    issue_identity(directory, OrgId(org), name, passphrase, days=days, role=role, org_roles=org_roles)
+    paths = user_paths(directory, OrgId(org), name)
+    cert = read_certificate(paths.cert, "new certificate")
+    click.echo(
+        f"added {name}@{org}, role {role}: serial {cert.serial_number:#x}, valid until {_iso(cert.not_valid_after_utc)}"
+    )
+    click.echo(f"  certificate  {paths.cert}")
+    click.echo(f"  key          {paths.key}")
+    click.echo(f"  log in with  consortium user token {directory} --org {org} --name {name}")
+
+
+@user_group.command("token")
+@directory_argument
+@click.option("--org", required=True, callback=_org_arg, help="The person's firm.")
+@click.option("--name", required=True, callback=_name_arg, help="The person's name (the certificate NAME@ORG).")
+@click.option(
+    "--hours",
+    type=click.FloatRange(0.01, MAX_TOKEN_HOURS),
+    default=DEFAULT_TOKEN_HOURS,
+    show_default=True,
+    help="How long the token is valid (at most 720: 30 days).",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the token to this file (mode 0600) instead of printing it.",
+)
+@passphrase_option
+def user_token(
+    directory: Path, org: str, name: str, hours: float, out: Path | None, passphrase_file: Path | None
+) -> None:
+    """Print (or write) a login token for the explorer.
+
+    The token is a JWT signed with the key of person NAME of ORG, carrying their certificate. Send it as
+    `Authorization: Bearer TOKEN`, or paste it into the explorer's login page."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from explorer.auth import make_token
+    from network._pem import replace_file
+    from network.identity import certificate_role, load_crl, load_user_key, read_certificate, user_paths
+
+    _member_roles(directory, org)
+    paths = user_paths(directory, OrgId(org), name)
+    if out is not None and out.is_dir():
+        raise click.BadParameter(f"{out} is a directory", param_hint="'--out'")
+    if not paths.cert.is_file():
+        _fail(f"no person {name}@{org} in {paths.user_dir.parent}: add one with `consortium user add`")
+    cert = read_certificate(paths.cert, f"certificate of {name}@{org}")
+    subject = cert.subject.rfc4514_string()
+    role = certificate_role(cert)
+    if role is None:
+        _fail(
+            f"identity {name}@{org} carries no role, so it cannot log in to the explorer:"
+            " add a person with `consortium user add`"
+        )
+    now = datetime.now(UTC)
+    if now > cert.not_valid_after_utc:
+        _fail(f"the certificate of {name}@{org} expired at {_iso(cert.not_valid_after_utc)}: add the person again")
+    if now < cert.not_valid_before_utc:
+        _fail(f"the certificate of {name}@{org} is not valid before {_iso(cert.not_valid_before_utc)}")
+    crl = load_crl(directory, OrgId(org))
+    entry = None if crl is None else crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+    if entry is not None:
+        _fail(f"the certificate of {name}@{org} ({subject}) was revoked at {_iso(entry.revocation_date_utc)}")
+    key = load_user_key(directory, OrgId(org), name, _passphrase(passphrase_file))
+    try:
+        token = make_token(cert.public_bytes(Encoding.PEM), key, hours=hours, now=now)
+    except ValueError as exc:
+        _fail(f"cannot make a token for {name}@{org}: {exc}")
+    expires = datetime.fromtimestamp(int(now.timestamp()) + round(hours * 3600), UTC)
+    if expires > cert.not_valid_after_utc:
+        click.echo(
+            f"note: the certificate of {name}@{org} expires at {_iso(cert.not_valid_after_utc)}, before the token;"
+            " the explorer refuses the token from then on",
+            err=True,
+        )
+    if out is None:
+        click.echo(token)
+        return
+    try:
+        replace_file(out, f"{token}\n".encode("ascii"), _TOKEN_FILE_MODE)
+    except OSError as exc:
+        _fail(f"cannot write {out}: {exc.strerror or exc}")
+    click.echo(f"wrote the login token of {name}@{org} (role {role}), valid until {_iso(expires)}, to {out}")
+
+
+@user_group.command("list")
+@directory_argument
+@click.option("--org", default=None, callback=_org_arg, help="Only the people of this org.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def user_list(directory: Path, org: str | None, as_json: bool) -> None:
+    """List the people of DIR: role, validity, revocation.
+
+    People are the identities with a role, of every org in DIR/orgs or of ORG only."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from network.identity import OrgPaths, certificate_role, load_crl, read_certificate
+
+    orgs_dir = directory / "orgs"
+    if org is not None:
+        if not OrgPaths.of(directory, OrgId(org)).ca_cert.is_file():
+            raise click.BadParameter(f"no org {org!r} in {orgs_dir}", param_hint="'--org'")
+        orgs = [org]
+    else:
+        found = sorted(orgs_dir.iterdir()) if orgs_dir.is_dir() else []
+        orgs = [d.name for d in found if not d.name.startswith(".") and (d / "ca" / "ca-cert.pem").is_file()]
+    now = datetime.now(UTC)
+    rows: list[dict[str, Any]] = []
+    for org_id in orgs:
+        paths = OrgPaths.of(directory, OrgId(org_id))
+        crl = load_crl(directory, OrgId(org_id))
+        users = sorted(paths.users_dir.iterdir()) if paths.users_dir.is_dir() else []
+        for user_dir in users:
+            cert_file = user_dir / "msp" / "signcerts" / "cert.pem"
+            if user_dir.name.startswith(".") or not cert_file.is_file():
+                continue
+            cert = read_certificate(cert_file)
+            try:
+                role = certificate_role(cert)
+            except MalformedError:
+                role = None
+            if role is None:
+                continue  # an identity, not a person
+            revoked = None if crl is None else crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+            if revoked is not None:
+                state = "revoked"
+            elif now > cert.not_valid_after_utc:
+                state = "expired"
+            elif now < cert.not_valid_before_utc:
+                state = "not yet valid"
+            else:
+                state = "valid"
+            rows.append(
+                {
+                    "org": org_id,
+                    "name": user_dir.name.rsplit("@", 1)[0],
+                    "role": role,
+                    "state": state,
+                    "valid_from": _iso(cert.not_valid_before_utc),
+                    "valid_until": _iso(cert.not_valid_after_utc),
+                    "revoked_at": None if revoked is None else _iso(revoked.revocation_date_utc),
+                    "serial": f"{cert.serial_number:#x}",
+                    "identity": hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest(),
+                    "certificate": str(cert_file),
+                }
+            )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        where = f"org {org}" if org is not None else str(orgs_dir)
+        click.echo(f"no people in {where}: add one with `consortium user add`")
+        return
+    header = ("ORG", "NAME", "ROLE", "VALID FROM", "VALID UNTIL", "STATE")
+    table = [header] + [
+        (
+            r["org"],
+            r["name"],
+            r["role"],
+            r["valid_from"],
+            r["valid_until"],
+            r["state"] + (f" {r['revoked_at']}" if r["revoked_at"] else ""),
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
+    for row in table:
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
+        click.echo("  ".join([*cells, row[-1]]))

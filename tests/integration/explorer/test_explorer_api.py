@@ -1,0 +1,289 @@
+"""The explorer's API against a running demo consortium: the access matrix (own firm, other firm, regulator, no
+credentials, expired credentials), pagination caps and cursors, malformed input, limits, exports, and the audit
+of the auditors' own queries. Everything runs for real: ``consortium up`` with demo traffic, on loopback."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from explorer_live import PASSPHRASE, REGULATOR, Live, wait_until
+
+from explorer.auth import make_token
+from network.identity import user_paths
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cast(live: Live) -> dict[str, Any]:
+    """A call between two firms A → B, and the people of A, of an uninvolved firm C, and the regulator."""
+    rows = live.get(live.regulator(), "/api/v1/calls", limit=200, decision="allow").json()["calls"]
+    rows = [r for r in rows if r["center"] != "explorer" and r["grant_id"]]
+    assert rows, "no allowed demo call yet"
+    call = rows[-1]
+    orgs = {t.split("@")[1] for t in live.tokens if t.startswith("compliance@")}
+    other = sorted(orgs - {call["caller_org"], call["provider_org"], REGULATOR})[0]
+    return {
+        "call": call,
+        "own": f"compliance@{call['caller_org']}",
+        "provider": f"compliance@{call['provider_org']}",
+        "other": f"compliance@{other}",
+        "other_org": other,
+        "regulator": live.regulator(),
+    }
+
+
+def expired_token(live: Live, who: str) -> str:
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    name, org = who.split("@")
+    paths = user_paths(live.directory, org, name)  # type: ignore[arg-type]
+    key = load_pem_private_key(paths.key.read_bytes(), PASSPHRASE.encode())
+    then = datetime.now(UTC) - timedelta(hours=3)
+    return make_token(paths.cert.read_bytes(), key, hours=1, now=then)  # type: ignore[arg-type]
+
+
+def status(live: Live, token: str | None, path: str, method: str = "GET", **params: Any) -> int:
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=live.url, timeout=30.0) as client:
+        return client.request(method, path, params=params, headers=headers).status_code
+
+
+def private_paths(cast: dict[str, Any]) -> list[str]:
+    call = cast["call"]
+    return [
+        f"/api/v1/calls/{call['event_id']}",
+        f"/api/v1/calls/{call['event_id']}/provenance",
+        f"/api/v1/calls/{call['event_id']}/evidence",
+        f"/api/v1/grants/{call['grant_id']}",
+    ]
+
+
+SHARED = [
+    "/api/v1/me",
+    "/api/v1/keys",
+    "/api/v1/members",
+    "/api/v1/witnesses",
+    "/api/v1/assets",
+    "/api/v1/services",
+    "/api/v1/grants",
+    "/api/v1/calls",
+    "/api/v1/blocks",
+    "/api/v1/blocks/1",
+    "/api/v1/checkpoints",
+    "/api/v1/anchors",
+    "/api/v1/gaps",
+    "/api/v1/health",
+    "/api/v1/dashboard",
+    "/api/v1/exports/calls.csv",
+    "/api/v1/exports/calls.json",
+]
+
+
+def test_access_matrix_for_a_firms_own_objects(live: Live, cast: dict[str, Any]) -> None:
+    expired = expired_token(live, cast["own"])
+    for path in private_paths(cast):
+        assert live.get(cast["own"], path).status_code == 200, path
+        assert live.get(cast["provider"], path).status_code == 200, path
+        assert live.get(cast["regulator"], path).status_code == 200, path
+        other = live.get(cast["other"], path)
+        assert other.status_code == 404 and other.json()["error"] == "not_found", path
+        assert status(live, None, path) == 401, path
+        answer = httpx.get(live.url + path, headers={"Authorization": f"Bearer {expired}"})
+        assert answer.status_code == 401 and answer.json()["error"] == "credentials_expired", path
+
+
+def test_another_firms_objects_look_exactly_like_missing_ones(live: Live, cast: dict[str, Any]) -> None:
+    call = cast["call"]
+    hidden = live.get(cast["other"], f"/api/v1/calls/{call['event_id']}")
+    missing = live.get(cast["other"], "/api/v1/calls/no-such-call-at-all")
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.json()["error"] == missing.json()["error"] == "not_found"
+    assert set(hidden.headers) - {"consortium-event-id", "date", "content-length"} == set(missing.headers) - {
+        "consortium-event-id", "date", "content-length",
+    }  # fmt: skip
+
+
+def test_shared_endpoints_need_credentials_and_answer_everyone(live: Live, cast: dict[str, Any]) -> None:
+    expired = expired_token(live, cast["other"])
+    for path in SHARED:
+        for who in ("own", "other", "regulator"):
+            assert live.get(cast[who], path).status_code == 200, (who, path)
+        assert status(live, None, path) == 401, path
+        assert status(live, expired, path) == 401, path
+
+
+def test_reports_are_for_the_own_firm_or_the_regulator(live: Live, cast: dict[str, Any]) -> None:
+    org = cast["call"]["caller_org"]
+    window = {"from": 0, "to": 2**52}
+    for fmt in ("html", "csv", "json"):
+        assert live.get(cast["own"], f"/api/v1/reports/{org}", format=fmt, **window).status_code == 200
+        assert live.get(cast["regulator"], f"/api/v1/reports/{org}", format=fmt, **window).status_code == 200
+        assert live.get(cast["other"], f"/api/v1/reports/{org}", format=fmt, **window).status_code == 404
+    report = live.get(cast["own"], f"/api/v1/reports/{org}", format="json", **window).json()
+    assert report["org"] == org and report["calls"]
+    page = live.get(cast["own"], f"/api/v1/reports/{org}", format="html", **window)
+    assert page.headers["content-type"].startswith("text/html") and "<script" not in page.text
+
+
+def test_nobody_can_write_and_the_regulator_gets_403(live: Live, cast: dict[str, Any]) -> None:
+    for method in ("POST", "PUT", "PATCH", "DELETE"):
+        for path in ("/api/v1/calls", f"/api/v1/grants/{cast['call']['grant_id']}", "/api/v1/members"):
+            assert status(live, live.tokens[cast["regulator"]], path, method) == 403, (method, path)
+            assert status(live, live.tokens[cast["own"]], path, method) == 403, (method, path)
+            assert status(live, None, path, method) == 401, (method, path)
+
+
+def test_a_member_search_never_returns_another_firms_call(live: Live, cast: dict[str, Any]) -> None:
+    org = cast["other_org"]
+    for params in ({}, {"caller": cast["call"]["caller_org"]}, {"provider": cast["call"]["provider_org"]},
+                   {"grant": cast["call"]["grant_id"]}, {"decision": "deny"}):  # fmt: skip
+        rows = live.get(cast["other"], "/api/v1/calls", limit=200, **params).json()["calls"]
+        assert all(org in (r["caller_org"], r["provider_org"]) for r in rows), params
+    grants = live.get(cast["other"], "/api/v1/grants").json()["grants"]
+    assert all(org in (g["grantor"], g["grantee"]) for g in grants)
+    exported = live.get(cast["other"], "/api/v1/exports/calls.csv").text
+    assert all(org in (r["caller_org"], r["provider_org"]) for r in csv.DictReader(io.StringIO(exported)))
+
+
+def test_pagination_is_capped_and_cursors_cover_each_row_once(live: Live, cast: dict[str, Any]) -> None:
+    who = cast["regulator"]
+    assert live.get(who, "/api/v1/calls", limit=201).status_code == 422
+    assert live.get(who, "/api/v1/calls", limit=0).status_code == 422
+    seen: list[int] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 7, "provider": cast["call"]["provider_org"]}
+        if cursor:
+            params["cursor"] = cursor
+        page = live.get(who, "/api/v1/calls", **params).json()
+        assert len(page["calls"]) <= 7
+        seen += [r["index"] for r in page["calls"]]
+        cursor = page["next"]
+        if cursor is None or len(seen) > 60:
+            break
+    assert seen == sorted(seen, reverse=True) and len(seen) == len(set(seen))
+    first = live.get(who, "/api/v1/calls", limit=3).json()
+    assert first["next"]
+    reused = live.get(who, "/api/v1/calls", limit=3, caller=cast["call"]["caller_org"], cursor=first["next"])
+    assert reused.status_code == 400 and reused.json()["error"] == "invalid_cursor"
+    assert live.get(who, "/api/v1/calls", cursor="garbage!").status_code == 422
+    assert live.get(who, "/api/v1/calls", cursor="Z2FyYmFnZQ").status_code == 400
+
+
+INJECTIONS = [
+    "../../etc/passwd",
+    "x' OR '1'='1",
+    "a\r\nX-Forged: 1",
+    "nul\x00byte",
+    "\u202egnp.exe",
+    "%",
+    "😀",
+    "A" * 300,
+]
+
+
+def test_malformed_parameters_are_4xx_never_5xx(live: Live, cast: dict[str, Any]) -> None:
+    who = cast["regulator"]
+    for name in ("caller", "provider", "service", "center", "asset", "grant", "decision", "denial_reason", "trace",
+                 "status", "from", "to", "limit", "cursor"):  # fmt: skip
+        for value in INJECTIONS:
+            answer = live.get(who, "/api/v1/calls", **{name: value})
+            assert 400 <= answer.status_code < 500, (name, value)
+        for value in ("-1", str(2**64), "1e3", ""):  # some are valid names (digits), never a server error
+            assert live.get(who, "/api/v1/calls", **{name: value}).status_code < 500, (name, value)
+    for path in ("/api/v1/calls/..%2F..%2Fetc", "/api/v1/calls/%00", "/api/v1/grants/0xZZ", "/api/v1/blocks/-1",
+                 f"/api/v1/blocks/{2**64}", "/api/v1/transactions/0x12", "/api/v1/assets/%E2%80%AE"):  # fmt: skip
+        answer = live.get(who, path)
+        assert 400 <= answer.status_code < 500, path
+    answer = live.get(who, "/api/v1/calls", **{"from": 10, "to": 5})
+    assert answer.status_code == 422
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(live: Live, cast: dict[str, Any]) -> None:
+    headers = {"Authorization": f"Bearer {live.tokens[cast['own']]}", "Content-Length": str(2**64)}
+    with httpx.Client(base_url=live.url) as client:
+        assert (
+            client.post("/api/v1/calls", content=b"{}", headers={**headers, "Content-Length": "2"}).status_code == 403
+        )
+        big = client.post(
+            "/api/v1/calls", content=b"x" * (65 * 1024), headers={"Authorization": headers["Authorization"]}
+        )
+        assert big.status_code == 413
+
+
+def test_exports_carry_leaf_index_hash_and_checkpoint(live: Live, cast: dict[str, Any]) -> None:
+    who = cast["own"]
+    rows = list(csv.DictReader(io.StringIO(live.get(who, "/api/v1/exports/calls.csv").text)))
+    assert rows and all(r["index"] and r["leaf_hash"] and r["checkpoint_size"] for r in rows)
+    assert all(int(r["checkpoint_size"]) > int(r["index"]) for r in rows)
+    as_json = live.get(who, "/api/v1/exports/calls.json").json()
+    assert {r["event_id"] for r in as_json} >= {r["event_id"] for r in rows}
+    archive = zipfile.ZipFile(io.BytesIO(live.get(who, "/api/v1/exports/evidence.zip", limit=5).content))
+    names = archive.namelist()
+    assert "consortium-keys.json" in names and len(names) == 6
+    bundle = json.loads(archive.read(names[1]))
+    assert bundle["format"] == "consortium-ledger/evidence/v1"
+
+
+def test_provenance_links_are_all_verified_once_anchored(live: Live, cast: dict[str, Any]) -> None:
+    path = f"/api/v1/calls/{cast['call']['event_id']}/provenance"
+
+    def anchored() -> dict[str, Any] | None:
+        answer = live.get(cast["own"], path).json()
+        return answer if answer["verified"] else None
+
+    answer = wait_until(anchored, 60, "the call's checkpoint to be anchored")
+    steps = {s["step"]: s["ok"] for s in answer["steps"]}
+    assert list(steps) == ["call", "grant", "asset_version", "entry", "inclusion", "checkpoint", "cosignatures",
+                           "anchor", "block"]  # fmt: skip
+    links = ("call", "entry", "inclusion", "checkpoint", "cosignatures", "anchor", "block")
+    assert all(steps[s] is True for s in links), answer["steps"]
+    # The grant and asset links are True, or None when chain time and the gateway's clock cannot order them.
+    assert steps["grant"] is not False and steps["asset_version"] is not False, answer["steps"]
+
+
+def test_every_query_of_an_auditor_is_itself_in_the_log(live: Live, cast: dict[str, Any]) -> None:
+    answer = live.get(cast["regulator"], "/api/v1/calls", caller=cast["call"]["caller_org"], limit=1)
+    event_id = answer.headers["consortium-event-id"]
+    denied = live.get(cast["other"], f"/api/v1/calls/{cast['call']['event_id']}")
+    denied_id = denied.headers["consortium-event-id"]
+
+    def logged(eid: str) -> dict[str, Any] | None:
+        found = httpx.get(f"{live.notary}/v1/entries/{eid}")
+        return found.json()["event"] if found.status_code == 200 else None
+
+    event = wait_until(lambda: logged(event_id), 30, "the regulator's query in the notary's log")
+    assert event["caller_org"] == REGULATOR and event["api"] == "calls.search" and event["decision"] == "allow"
+    probe = wait_until(lambda: logged(denied_id), 30, "the refused query in the log")
+    assert probe["caller_org"] == cast["other_org"] and probe["denial_reason"] == "not_found"
+    shown = wait_until(
+        lambda: live.get(cast["regulator"], f"/api/v1/calls/{event_id}").status_code == 200,
+        30,
+        "the query in the index",
+    )
+    assert shown
+
+
+def test_a_noisy_firm_is_rate_limited_without_slowing_another(live: Live, cast: dict[str, Any]) -> None:
+    limited = 0
+    with live.client(cast["other"]) as noisy, live.client(cast["own"]) as quiet:
+        for _ in range(160):
+            answer = noisy.get("/api/v1/me")
+            if answer.status_code == 429:
+                limited += 1
+                assert int(answer.headers["retry-after"]) >= 1
+        assert quiet.get("/api/v1/me").status_code == 200
+    assert limited > 0
+
+
+def test_openapi_describes_the_api(live: Live) -> None:
+    spec = httpx.get(live.url + "/openapi.json").json()
+    assert "/api/v1/calls/{event_id}/provenance" in spec["paths"]

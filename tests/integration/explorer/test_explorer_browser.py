@@ -1,0 +1,188 @@
+"""The explorer's web UI in Debian's chromium (headless, driven by Playwright) against a running demo consortium:
+a compliance officer logs in, opens a call and sees every provenance link ✓ — re-verified by the browser itself;
+a tampered evidence bundle shows ✗ on the right link; the regulator sees another firm's call that the officer
+cannot. Screenshots go to ``build/test-artifacts/explorer/`` (or ``$TEST_ARTIFACTS``)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from explorer_live import REGULATOR, Live, wait_until
+
+pytestmark = pytest.mark.slow
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", Path(__file__).resolve().parents[3] / "build" / "test-artifacts"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LOG_STEPS = ("entry", "inclusion", "checkpoint", "cosignatures")
+
+
+def chromium_path() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.fail("Debian's chromium is not installed: `make test` installs it (make system-packages)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with playwright_api.sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+def shot(page: Any, name: str) -> None:
+    folder = ARTIFACTS / "explorer"
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
+def login(browser: Any, live: Live, who: str) -> Any:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" and "404" not in msg.text else None)
+    page.errors = errors
+    page.goto(live.url + "/#/login")
+    page.get_by_test_id("login-token").fill(live.tokens[who])
+    page.get_by_test_id("login-submit").click()
+    page.get_by_test_id("whoami").wait_for()
+    assert who.split("@")[1] in page.get_by_test_id("whoami").inner_text()
+    return page
+
+
+def anchored_call(live: Live, who: str, **params: Any) -> dict[str, Any]:
+    """A call visible to ``who`` whose provenance verifies end to end (its checkpoint anchored)."""
+
+    def find() -> dict[str, Any] | None:
+        rows = live.get(who, "/api/v1/calls", limit=50, decision="allow", **params).json()["calls"]
+        for row in rows[5:]:
+            if (
+                row["center"] != "explorer"
+                and live.get(who, f"/api/v1/calls/{row['event_id']}/provenance").json()["verified"]
+            ):
+                return dict(row)
+        return None
+
+    found: dict[str, Any] = wait_until(find, 90, "an anchored call")
+    return found
+
+
+def step_states(page: Any, prefix: str, steps: tuple[str, ...]) -> dict[str, str]:
+    return {s: page.get_by_test_id(f"{prefix}-{s}").first.get_attribute("data-ok") for s in steps}
+
+
+def test_officer_sees_every_provenance_link_verified_in_the_browser(browser: Any, live: Live) -> None:
+    org = "jinghua-sec"
+    who = f"compliance@{org}"
+    call = anchored_call(live, who)
+    page = login(browser, live, who)
+    page.goto(f"{live.url}/#/calls/{call['event_id']}")
+    for step in LOG_STEPS:
+        page.wait_for_selector(f'[data-testid="browser-step-{step}"][data-ok="true"]', timeout=20_000)
+    server = ("call", *LOG_STEPS, "anchor", "block")
+    assert step_states(page, "step", server) == dict.fromkeys(server, "true")
+    # True, or null while chain time and the gateway's clock cannot order the call and the grant.
+    assert "false" not in step_states(page, "step", ("grant", "asset_version")).values()
+    assert step_states(page, "browser-step", LOG_STEPS) == dict.fromkeys(LOG_STEPS, "true")
+    shot(page, "officer-provenance")
+    page.get_by_test_id("lang-switch").click()
+    page.wait_for_timeout(300)
+    shot(page, "officer-provenance-other-language")
+    assert not page.errors, page.errors
+    page.close()
+
+
+def tamper_proof(bundle: dict[str, Any]) -> dict[str, Any]:
+    changed = json.loads(json.dumps(bundle))
+    first = bytearray(base64.b64decode(changed["inclusion"]["proof"][0]))
+    first[0] ^= 1
+    changed["inclusion"]["proof"][0] = base64.b64encode(bytes(first)).decode()
+    return changed
+
+
+def tamper_cosignatures(bundle: dict[str, Any]) -> dict[str, Any]:
+    """Keep the log's signature and one cosignature: below the 4-of-7 policy."""
+    changed = json.loads(json.dumps(bundle))
+    body, _, signatures = changed["checkpoint"]["note"].partition("\n\n")
+    lines = signatures.splitlines()
+    changed["checkpoint"]["note"] = body + "\n\n" + "\n".join(lines[:2]) + "\n"
+    return changed
+
+
+@pytest.mark.parametrize(
+    ("name", "tamper", "failing"),
+    [("proof", tamper_proof, "inclusion"), ("cosignatures", tamper_cosignatures, "cosignatures")],
+)
+def test_a_tampered_bundle_fails_on_the_right_step(
+    browser: Any, live: Live, tmp_path: Path, name: str, tamper: Any, failing: str
+) -> None:
+    who = "compliance@yanshan-sec"
+    call = anchored_call(live, who)
+    bundle = live.get(who, f"/api/v1/calls/{call['event_id']}/evidence").json()
+    genuine = tmp_path / "genuine.json"
+    genuine.write_text(json.dumps(bundle))
+    tampered = tmp_path / f"tampered-{name}.json"
+    tampered.write_text(json.dumps(tamper(bundle)))
+    page = login(browser, live, who)
+    for path, expected in ((genuine, dict.fromkeys(LOG_STEPS, "true")), (tampered, None)):
+        page.goto(f"{live.url}/#/verify")
+        page.get_by_test_id("verify-file").set_input_files(str(path))
+        run = page.get_by_test_id("verify-run")
+        if run.count():
+            run.click()
+        page.wait_for_selector(f'[data-testid="browser-step-{failing}"][data-ok]:not([data-ok=""])', timeout=20_000)
+        states = step_states(page, "browser-step", LOG_STEPS)
+        if expected is not None:
+            assert states == expected
+        else:
+            assert states[failing] == "false", states
+            assert states["entry"] == "true" and states["checkpoint"] == "true", states
+    shot(page, f"tampered-{name}")
+    page.close()
+
+
+def test_the_regulator_sees_another_firms_call_the_officer_cannot(browser: Any, live: Live) -> None:
+    officer_org = "shuzhi-tech"
+    rows = live.get(f"inspector@{REGULATOR}", "/api/v1/calls", limit=200, decision="allow").json()["calls"]
+    call = next(
+        r for r in rows if officer_org not in (r["caller_org"], r["provider_org"]) and r["center"] != "explorer"
+    )
+    regulator = login(browser, live, f"inspector@{REGULATOR}")
+    regulator.goto(f"{live.url}/#/calls/{call['event_id']}")
+    regulator.get_by_test_id("step-call").wait_for(timeout=20_000)
+    assert regulator.get_by_test_id("step-call").get_attribute("data-ok") == "true"
+    shot(regulator, "regulator-sees-call")
+    regulator.close()
+    officer = login(browser, live, f"compliance@{officer_org}")
+    officer.goto(f"{live.url}/#/calls/{call['event_id']}")
+    officer.get_by_test_id("error").wait_for(timeout=20_000)
+    assert officer.get_by_test_id("step-call").count() == 0
+    shot(officer, "officer-cannot-see-call")
+    officer.goto(f"{live.url}/#/calls")
+    officer.get_by_test_id("calls-table").wait_for(timeout=20_000)
+    ids = officer.locator('[data-testid="calls-table"] [data-event-id]').evaluate_all(
+        "rows => rows.map(r => r.getAttribute('data-event-id'))"
+    )
+    assert call["event_id"] not in ids
+    officer.close()

@@ -1,0 +1,545 @@
+"""Tests of explorer.auth: people's login tokens, checked against the member CAs of a consortium, and of the role
+that network.identity puts in a person's certificate.
+
+Real org identities (``create_org_identity``), people issued by their CAs (``issue_identity(..., role=...)``), a
+``consortium.json`` naming the members, CRLs signed by the CAs (``revoke_identity``). Bad tokens are built by
+hand where PyJWT would refuse to build them (``alg: none``, HS256 keyed with the public key). Nothing of ours is
+mocked; the clock is a settable one.
+
+The consortium has members acme and globex (firms) and finreg (the regulator). Outside it: umbrella, a CA nobody
+listed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from chain.errors import MalformedError
+from chain.ids import OrgId, Role
+from contracts import CONTRACT_NAMES
+from explorer.auth import (
+    AUDIENCE,
+    MAX_LIFETIME_S,
+    REASONS,
+    ROLES,
+    Authenticator,
+    LoginError,
+    Person,
+    make_token,
+)
+from network.description import ConsortiumDescription, MemberDescription
+from network.gateway.auth import CallerAuthenticator
+from network.identity import (
+    IdentityError,
+    OrgPaths,
+    certificate_role,
+    create_org_identity,
+    issue_identity,
+    load_org_public,
+    load_user_key,
+    revoke_identity,
+    user_paths,
+)
+
+PASS = b"explorer-auth-passphrase"
+NOW = datetime.now(UTC).replace(microsecond=0)
+CREATED = NOW - timedelta(days=1)
+MEMBERS: dict[str, tuple[str, Role]] = {
+    "acme": ("ACME Securities", Role.MEMBER),
+    "globex": ("Globex Capital", Role.MEMBER | Role.WITNESS),
+    "finreg": ("Financial Regulator", Role.REGULATOR | Role.WITNESS),
+}
+REGULATORS = ("finreg",)
+
+
+def write_description(root: Path, members: dict[str, tuple[str, Role]]) -> ConsortiumDescription:
+    """A ``consortium.json`` in ``root`` for orgs whose identities are in ``root/orgs`` (no chain behind it)."""
+    description = ConsortiumDescription(
+        name="explorer auth test",
+        chain_id=1,
+        chain_kind="local",
+        chain_url="http://127.0.0.1:9",
+        contracts={name: f"0x{i + 1:040x}" for i, name in enumerate(CONTRACT_NAMES)},
+        deployed_at_block=0,
+        admission_threshold=1,
+        proposal_ttl_days=7,
+        witness_policy={},
+        members=tuple(
+            MemberDescription(OrgId(org), name, roles, load_org_public(root, OrgId(org)))
+            for org, (name, roles) in members.items()
+        ),
+    )
+    description.write(root)
+    return description
+
+
+@dataclass
+class Clock:
+    now: datetime = NOW + timedelta(minutes=5)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class World:
+    root: Path
+    outside: Path
+    description: ConsortiumDescription
+    members: set[str] = field(default_factory=lambda: set(MEMBERS))
+
+    def cert_pem(self, org: str, name: str, root: Path | None = None) -> bytes:
+        return user_paths(root or self.root, OrgId(org), name).cert.read_bytes()
+
+    def key(self, org: str, name: str, root: Path | None = None) -> ec.EllipticCurvePrivateKey:
+        return load_user_key(root or self.root, OrgId(org), name, PASS)
+
+    def token(self, org: str, name: str, root: Path | None = None, **kwargs: Any) -> str:
+        kwargs.setdefault("now", NOW)
+        return make_token(self.cert_pem(org, name, root), self.key(org, name, root), **kwargs)
+
+    def auth(self, clock: Callable[[], datetime] | None = None, **kwargs: Any) -> Authenticator:
+        return Authenticator(
+            self.root,
+            regulator_orgs=REGULATORS,
+            is_member=lambda org: org in self.members,
+            clock=clock or Clock(),
+            **kwargs,
+        )
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    root = tmp_path_factory.mktemp("consortium")
+    outside = tmp_path_factory.mktemp("outside")
+    for org, (name, _roles) in MEMBERS.items():
+        create_org_identity(root, OrgId(org), name, PASS, now=CREATED)
+    description = write_description(root, MEMBERS)
+    create_org_identity(outside, OrgId("umbrella"), "Umbrella Corp", PASS, now=CREATED)
+    issued = NOW - timedelta(hours=1)
+    people = [
+        ("acme", "alice", "compliance"),
+        ("acme", "oscar", "operator"),
+        ("acme", "carol", "compliance"),  # revoked by a test
+        ("globex", "gina", "compliance"),
+        ("finreg", "ivy", "regulator"),
+    ]
+    for org, name, role in people:
+        issue_identity(root, OrgId(org), name, PASS, now=issued, role=role, org_roles=MEMBERS[org][1])
+    issue_identity(root, OrgId("acme"), "bob", PASS, now=issued)  # an identity without a role: a caller
+    # acme's CA may put anything in a certificate, told that acme were a regulator: the explorer must not care.
+    issue_identity(root, OrgId("acme"), "rex", PASS, now=issued, role="regulator", org_roles=Role.REGULATOR)
+    issue_identity(
+        root, OrgId("acme"), "old", PASS, now=NOW, not_before=NOW - timedelta(days=400), days=30, role="operator"
+    )
+    issue_identity(outside, OrgId("umbrella"), "zed", PASS, now=issued, role="compliance")
+    return World(root, outside, description)
+
+
+def refused(reason: str, call: Callable[[], object]) -> LoginError:
+    assert reason in REASONS
+    with pytest.raises(LoginError) as info:
+        call()
+    assert info.value.reason == reason, info.value
+    assert info.value.detail
+    return info.value
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def x5c_of(cert_pem: bytes) -> str:
+    der = x509.load_pem_x509_certificate(cert_pem).public_bytes(serialization.Encoding.DER)
+    return base64.b64encode(der).decode("ascii")
+
+
+def claims(sub: str = "alice@acme", **changes: Any) -> dict[str, Any]:
+    issued = int(NOW.timestamp())
+    out: dict[str, Any] = {
+        "aud": AUDIENCE,
+        "sub": sub,
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + 3600,
+        "jti": "test-token",
+    }
+    for name, value in changes.items():
+        if value is None:
+            out.pop(name)
+        else:
+            out[name] = value
+    return out
+
+
+def signed(
+    world: World,
+    payload: dict[str, Any],
+    *,
+    org: str = "acme",
+    name: str = "alice",
+    key: ec.EllipticCurvePrivateKey | None = None,
+    header: dict[str, Any] | None = None,
+) -> str:
+    """An ES256 token with whatever claims and header the test needs, the certificate of NAME@ORG in x5c."""
+    headers = {"x5c": [x5c_of(world.cert_pem(org, name))]} if header is None else header
+    return jwt.encode(payload, key or world.key(org, name), algorithm="ES256", headers=headers)
+
+
+def unsigned(header: dict[str, Any], payload: dict[str, Any], signature: Callable[[bytes], bytes]) -> str:
+    """A compact JWS assembled by hand: for what PyJWT would refuse to produce."""
+    signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(payload).encode())}"
+    return f"{signing_input}.{b64url(signature(signing_input.encode('ascii')))}"
+
+
+def bearer(token: str) -> str:
+    return f"Bearer {token}"
+
+
+# ------------------------------------------------------------------------------------------ people's certificates
+
+
+def test_role_is_a_title_in_the_subject_and_gateways_still_accept_it(world: World) -> None:
+    cert = x509.load_pem_x509_certificate(world.cert_pem("acme", "alice"))
+    assert cert.subject.rfc4514_string() == "CN=alice@acme,2.5.4.12=compliance,OU=acme,O=ACME Securities"
+    assert certificate_role(cert) == "compliance"
+    assert certificate_role(x509.load_pem_x509_certificate(world.cert_pem("finreg", "ivy"))) == "regulator"
+    assert certificate_role(x509.load_pem_x509_certificate(world.cert_pem("acme", "bob"))) is None
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.UniformResourceIdentifier) == ["consortium://acme/alice"]
+    gateway = CallerAuthenticator(world.description, world.root, lambda org: "active", clock=Clock())
+    for org, name in [("acme", "alice"), ("acme", "oscar"), ("finreg", "ivy")]:
+        der = x509.load_pem_x509_certificate(world.cert_pem(org, name)).public_bytes(serialization.Encoding.DER)
+        caller = gateway.authenticate(der)
+        assert caller.org == org and caller.identity == hashlib.sha256(der).hexdigest()
+
+
+def test_issuing_a_role_is_checked_before_anything_is_written(world: World) -> None:
+    users = OrgPaths.of(world.root, OrgId("acme")).users_dir
+    before = sorted(p.name for p in users.iterdir())
+    with pytest.raises(IdentityError, match="only for a person of an org with the regulator role"):
+        issue_identity(world.root, OrgId("acme"), "vera", PASS, role="regulator", org_roles=Role.MEMBER)
+    with pytest.raises(IdentityError, match="roles were not given"):
+        issue_identity(world.root, OrgId("acme"), "vera", PASS, role="regulator")
+    with pytest.raises(MalformedError, match="invalid role 'admin'"):
+        issue_identity(world.root, OrgId("acme"), "vera", PASS, role="admin")
+    assert sorted(p.name for p in users.iterdir()) == before
+
+
+# ------------------------------------------------------------------------------------------ success
+
+
+def test_good_token(world: World) -> None:
+    auth = world.auth()
+    token = world.token("acme", "alice")
+    person = auth.authenticate(bearer(token))
+    der = x509.load_pem_x509_certificate(world.cert_pem("acme", "alice")).public_bytes(serialization.Encoding.DER)
+    assert person == Person(
+        org="acme",
+        name="alice",
+        role="compliance",
+        identity=hashlib.sha256(der).hexdigest(),
+        display_name="alice (ACME Securities)",
+        expires_ms=int((NOW + timedelta(hours=8)).timestamp()) * 1000,
+    )
+    assert not person.is_regulator
+    assert auth.authenticate(f"bearer   {token}  ") is person  # the scheme is case-insensitive; cached
+    inspector = auth.authenticate(bearer(world.token("finreg", "ivy")))
+    assert (inspector.role, inspector.is_regulator, inspector.display_name) == (
+        "regulator",
+        True,
+        "ivy (Financial Regulator)",
+    )
+    assert auth.authenticate(bearer(world.token("acme", "oscar"))).role == "operator"
+    header = jwt.get_unverified_header(token)
+    assert header["alg"] == "ES256" and header["x5c"] == [base64.b64encode(der).decode()]
+    body = jwt.decode(token, options={"verify_signature": False})
+    assert body["aud"] == AUDIENCE and body["sub"] == "alice@acme"
+    assert body["iat"] == body["nbf"] == int(NOW.timestamp()) and body["exp"] == body["iat"] + 8 * 3600
+    assert (
+        body["jti"]
+        and body["jti"] != jwt.decode(world.token("acme", "alice"), options={"verify_signature": False})["jti"]
+    )
+    assert ROLES == ("compliance", "operator", "regulator")
+
+
+def test_make_token_refusals(world: World) -> None:
+    pem = world.cert_pem("acme", "alice")
+    key = world.key("acme", "alice")
+    for hours in (0, -1, 720.01, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="hours"):
+            make_token(pem, key, hours=hours)
+    assert make_token(pem, key, hours=720, now=NOW)  # 30 days exactly is allowed
+    with pytest.raises(ValueError, match="not the key of certificate"):
+        make_token(pem, ec.generate_private_key(ec.SECP256R1()))
+    with pytest.raises(ValueError, match="P-256"):
+        make_token(pem, ec.generate_private_key(ec.SECP384R1()))
+    with pytest.raises(MalformedError):
+        make_token(b"not a certificate", key)
+
+
+# ------------------------------------------------------------------------------------------ refusals
+
+
+def test_no_credentials(world: World) -> None:
+    auth = world.auth()
+    refused("no_credentials", lambda: auth.authenticate(None))
+    refused("no_credentials", lambda: auth.authenticate(""))
+    refused("no_credentials", lambda: auth.authenticate("Bearer"))
+    refused("no_credentials", lambda: auth.authenticate("Bearer    "))
+    token = world.token("acme", "alice")
+    error = refused("no_credentials", lambda: auth.authenticate(f"Basic {token}"))  # not Bearer
+    assert "'Basic'" in error.detail
+    refused("no_credentials", lambda: auth.authenticate(token))  # the token without a scheme
+
+
+def test_malformed_tokens(world: World) -> None:
+    auth = world.auth()
+    alice = world.cert_pem("acme", "alice")
+    cases = {
+        "garbage": "garbage",
+        "three dots": "a.b.c",
+        "too long": "x" * 9000,
+        "no x5c": signed(world, claims(), header={}),
+        "x5c not a list": signed(world, claims(), header={"x5c": x5c_of(alice)}),
+        "two certificates": signed(world, claims(), header={"x5c": [x5c_of(alice), x5c_of(alice)]}),
+        "x5c not base64": signed(world, claims(), header={"x5c": ["%%%not base64%%%"]}),
+        "x5c not a certificate": signed(world, claims(), header={"x5c": [base64.b64encode(b"hello").decode()]}),
+        "critical header": signed(world, claims(), header={"x5c": [x5c_of(alice)], "crit": ["exp"]}),
+        "no jti": signed(world, claims(jti=None)),
+        "no exp": signed(world, claims(exp=None)),
+        "someone else's sub": signed(world, claims(sub="oscar@acme")),
+        "exp before nbf": signed(world, claims(exp=int(NOW.timestamp()) - 10)),
+        "exp a string": signed(world, claims(exp="tomorrow")),
+    }
+    for case, token in cases.items():
+        error = refused("malformed_token", lambda token=token: auth.authenticate(bearer(token)))  # type: ignore[misc]
+        assert error.detail, case
+
+
+def test_alg_none_is_refused(world: World) -> None:
+    auth = world.auth()
+    header = {"alg": "none", "typ": "JWT", "x5c": [x5c_of(world.cert_pem("acme", "alice"))]}
+    token = unsigned(header, claims(), lambda _signing_input: b"")
+    assert token.endswith(".")
+    error = refused("bad_signature", lambda: auth.authenticate(bearer(token)))
+    assert "'none'" in error.detail
+    # The same claims with a real signature are fine: it is the algorithm that is refused.
+    assert auth.authenticate(bearer(signed(world, claims()))).name == "alice"
+
+
+def test_hs256_keyed_with_the_public_key_is_refused(world: World) -> None:
+    """The classic confusion: an HMAC 'signed' with the certificate's public key, which everybody has."""
+    auth = world.auth()
+    cert_pem = world.cert_pem("acme", "alice")
+    public = x509.load_pem_x509_certificate(cert_pem).public_key()
+    for secret in (
+        public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
+        cert_pem,
+    ):
+        header = {"alg": "HS256", "typ": "JWT", "x5c": [x5c_of(cert_pem)]}
+        token = unsigned(header, claims(), lambda data, secret=secret: hmac.new(secret, data, "sha256").digest())  # type: ignore[misc]
+        error = refused("bad_signature", lambda token=token: auth.authenticate(bearer(token)))  # type: ignore[misc]
+        assert "'HS256'" in error.detail
+    key = world.key("acme", "alice")
+    for alg in ("RS256", "ES384", "EdDSA", "es256"):  # any algorithm but ES256, whatever the signature
+        header = {"alg": alg, "typ": "JWT", "x5c": [x5c_of(cert_pem)]}
+        token = unsigned(header, claims(), lambda data: key.sign(data, ec.ECDSA(hashes.SHA256())))
+        refused("bad_signature", lambda token=token: auth.authenticate(bearer(token)))  # type: ignore[misc]
+
+
+def test_signature_by_another_key_than_the_certificates(world: World) -> None:
+    auth = world.auth()
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    refused("bad_signature", lambda: auth.authenticate(bearer(signed(world, claims(), key=stranger))))
+    # Oscar's key, Alice's certificate and name: Oscar cannot pass for Alice.
+    refused("bad_signature", lambda: auth.authenticate(bearer(signed(world, claims(), key=world.key("acme", "oscar")))))
+    # A token whose payload was changed after signing.
+    token = world.token("acme", "alice")
+    head, body, signature = token.split(".")
+    payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    payload["exp"] += 86_400
+    forged = f"{head}.{b64url(json.dumps(payload).encode())}.{signature}"
+    refused("bad_signature", lambda: auth.authenticate(bearer(forged)))
+
+
+def test_wrong_audience(world: World) -> None:
+    auth = world.auth()
+    refused("wrong_audience", lambda: auth.authenticate(bearer(signed(world, claims(aud="consortium-gateway")))))
+    refused("wrong_audience", lambda: auth.authenticate(bearer(signed(world, claims(aud=None)))))
+    refused("wrong_audience", lambda: auth.authenticate(bearer(signed(world, claims(aud=["someone-else"])))))
+    assert auth.authenticate(bearer(signed(world, claims(aud=[AUDIENCE, "other"])))).name == "alice"
+
+
+def test_expired_token(world: World) -> None:
+    clock = Clock()
+    auth = world.auth(clock)
+    token = world.token("acme", "alice", hours=1)
+    person = auth.authenticate(bearer(token))  # valid, and now cached
+    clock.now = NOW + timedelta(hours=1)
+    error = refused("credentials_expired", lambda: auth.authenticate(bearer(token)))  # the cache honours exp
+    assert "expired at" in error.detail
+    clock.now = NOW + timedelta(minutes=59, seconds=59)
+    assert auth.authenticate(bearer(token)) is person
+    old = world.token("acme", "alice", now=NOW - timedelta(days=2), hours=24)
+    refused("credentials_expired", lambda: auth.authenticate(bearer(old)))
+
+
+def test_token_not_yet_valid(world: World) -> None:
+    clock = Clock(NOW)
+    auth = world.auth(clock)
+    later = world.token("acme", "alice", now=NOW + timedelta(hours=1))
+    refused("token_not_yet_valid", lambda: auth.authenticate(bearer(later)))
+    clock.now = NOW + timedelta(minutes=59)  # within a minute of nbf: clock skew is allowed
+    assert auth.authenticate(bearer(later)).name == "alice"
+    skewed = world.token("acme", "alice", now=NOW + timedelta(seconds=30))
+    clock.now = NOW
+    assert auth.authenticate(bearer(skewed)).name == "alice"
+
+
+def test_lifetime_over_30_days(world: World) -> None:
+    auth = world.auth()
+    issued = int(NOW.timestamp())
+    too_long = signed(world, claims(exp=issued + MAX_LIFETIME_S + 1))
+    error = refused("lifetime_too_long", lambda: auth.authenticate(bearer(too_long)))
+    assert "at most 30" in error.detail
+    early_iat = signed(world, claims(iat=issued - 86_400, exp=issued + MAX_LIFETIME_S))  # iat counts too
+    refused("lifetime_too_long", lambda: auth.authenticate(bearer(early_iat)))
+    assert auth.authenticate(bearer(world.token("acme", "alice", hours=720))).name == "alice"
+
+
+def test_certificate_expired(world: World) -> None:
+    auth = world.auth()
+    token = world.token("acme", "old")  # the certificate ended 370 days ago; the token is fresh
+    error = refused("certificate_expired", lambda: auth.authenticate(bearer(token)))
+    assert "CN=old@acme" in error.detail
+    far = Clock(NOW + timedelta(days=366))  # alice's certificate (1 year) is over, her 30-day token is not
+    token = world.token("acme", "alice", now=NOW + timedelta(days=365), hours=720)
+    refused("certificate_expired", lambda: world.auth(far).authenticate(bearer(token)))
+
+
+def test_certificate_revoked(world: World) -> None:
+    auth = world.auth()
+    token = world.token("acme", "carol")
+    assert auth.authenticate(bearer(token)).name == "carol"  # cached from now on
+    revoke_identity(world.root, OrgId("acme"), world.cert_pem("acme", "carol"), PASS)
+    deadline = time.monotonic() + 5
+    while True:  # the CRL is looked at again within a second
+        try:
+            auth.authenticate(bearer(token))
+        except LoginError as exc:
+            assert exc.reason == "certificate_revoked", exc
+            break
+        assert time.monotonic() < deadline, "the revocation was not noticed"
+        time.sleep(0.05)
+    error = refused("certificate_revoked", lambda: world.auth().authenticate(bearer(world.token("acme", "carol"))))
+    assert "CN=carol@acme" in error.detail
+    assert auth.authenticate(bearer(world.token("acme", "alice"))).name == "alice"  # only carol
+
+
+def test_certificate_from_a_foreign_ca(world: World) -> None:
+    auth = world.auth()
+    token = world.token("umbrella", "zed", root=world.outside)  # a well-made token, a CA nobody listed
+    error = refused("unknown_issuer", lambda: auth.authenticate(bearer(token)))
+    assert "not the CA of any member" in error.detail
+
+
+def test_ca_certificate_is_not_an_identity(world: World) -> None:
+    paths = OrgPaths.of(world.root, OrgId("acme"))
+    ca_key = serialization.load_pem_private_key(paths.ca_key.read_bytes(), PASS)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    token = jwt.encode(
+        claims(sub="ca.acme"), ca_key, algorithm="ES256", headers={"x5c": [x5c_of(paths.ca_cert.read_bytes())]}
+    )
+    refused("not_an_identity", lambda: world.auth().authenticate(bearer(token)))
+
+
+def test_certificate_without_role(world: World) -> None:
+    auth = world.auth()
+    error = refused("no_role", lambda: auth.authenticate(bearer(world.token("acme", "bob"))))
+    assert "carries no role" in error.detail
+    admin = user_paths(world.root, OrgId("acme"), "Admin")
+    admin_key = load_user_key(world.root, OrgId("acme"), "Admin", PASS)
+    token = make_token(admin.cert.read_bytes(), admin_key, now=NOW)
+    refused("no_role", lambda: auth.authenticate(bearer(token)))
+
+
+def test_regulator_role_from_a_non_regulator_org(world: World) -> None:
+    auth = world.auth()
+    error = refused("no_role", lambda: auth.authenticate(bearer(world.token("acme", "rex"))))
+    assert "'regulator'" in error.detail and "'acme' is not a regulator" in error.detail
+    assert auth.authenticate(bearer(world.token("finreg", "ivy"))).is_regulator
+
+
+def test_unknown_member(world: World) -> None:
+    auth = world.auth()
+    token = world.token("globex", "gina")
+    assert auth.authenticate(bearer(token)).org == "globex"
+    world.members.discard("globex")
+    try:
+        refused("unknown_member", lambda: auth.authenticate(bearer(token)))
+    finally:
+        world.members.add("globex")
+    assert auth.authenticate(bearer(token)).org == "globex"
+
+
+def test_consortium_json_is_required(tmp_path: Path) -> None:
+    with pytest.raises(MalformedError, match=r"consortium\.json"):
+        Authenticator(tmp_path, regulator_orgs=())
+    with pytest.raises(ValueError, match="cache_size"):
+        Authenticator(tmp_path, regulator_orgs=(), cache_size=0)
+
+
+# ------------------------------------------------------------------------------------------ cache
+
+
+def test_cache_is_bounded_and_remembers_failures(world: World) -> None:
+    auth = world.auth(cache_size=2)
+    first = world.token("acme", "alice")
+    person = auth.authenticate(bearer(first))
+    assert auth.authenticate(bearer(first)) is person
+    refused("bad_signature", lambda: auth.authenticate(bearer(signed(world, claims(), key=world.key("acme", "oscar")))))
+    refused("no_role", lambda: auth.authenticate(bearer(world.token("acme", "bob"))))
+    assert len(auth) == 2  # alice's token went first
+    again = auth.authenticate(bearer(first))
+    assert again == person and again is not person
+
+
+def test_cost_cached_and_uncached(world: World) -> None:
+    auth = world.auth()
+    header = bearer(world.token("acme", "alice"))
+    auth.authenticate(header)
+    n = 20_000
+    started = time.perf_counter()
+    for _ in range(n):
+        auth.authenticate(header)
+    cached = (time.perf_counter() - started) / n
+    tokens = [bearer(world.token("acme", "alice")) for _ in range(200)]
+    started = time.perf_counter()
+    for token in tokens:
+        auth.authenticate(token)
+    uncached = (time.perf_counter() - started) / len(tokens)
+    fresh = world.auth()
+    started = time.perf_counter()
+    fresh.authenticate(header)
+    first = time.perf_counter() - started
+    print(
+        f"\nauthenticate: cached {cached * 1e6:.2f} µs/call; a new token {uncached * 1e6:.0f} µs"
+        f" (certificate already checked); first call of a new authenticator {first * 1e6:.0f} µs"
+    )
+    assert cached < 50e-6

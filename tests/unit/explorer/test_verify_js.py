@@ -1,0 +1,542 @@
+"""The browser's verifier (``explorer/static/verify.js``) under Node, on evidence from a real notary log.
+
+A notary with three witness servers on loopback (``tests/integration/notary/notary_world.py``: policy 2 of 3 with
+the regulator ``reg``) logs a batch of events and publishes a cosigned checkpoint; ``notary.evidence`` builds the
+bundles. Each bundle, genuine or tampered in one part, goes through ``verifyBundle`` in ``node``
+(``verify_js_check.mjs``) with the keys in the form ``GET /api/v1/keys`` serves them. The genuine bundle passes
+every step; each tampered one fails exactly the steps that depend on the tampered part; garbage never throws.
+Every answer is cross-checked with ``notary.verify.verify_evidence`` on the same bundle and the same keys:
+the browser's ``entry`` is Python's ``entry`` and ``leaf hash``, the other three steps are Python's own.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from notary_events import event
+
+from notary.checkpointer import WitnessPolicy
+from notary.event import parse_entry
+from notary.evidence import build_evidence
+from notary.log.cosignature import COSIGNATURE_V1, CosignatureVerifier, format_cosigner_vkey
+from notary.log.note import ED25519, NoteVerifier, format_vkey
+from notary.sequencer import encode_batch, sign_batch_body
+from notary.verify import FORMAT, TrustRoots, verify_evidence
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[2]
+VERIFY_JS = ROOT / "explorer" / "static" / "verify.js"
+CHECK_SCRIPT = HERE / "verify_js_check.mjs"
+NOTARY_WORLD = ROOT / "tests" / "integration" / "notary" / "notary_world.py"
+STEPS = ("entry", "inclusion", "checkpoint", "cosignatures")
+EVENTS = 7
+PROVEN = "ev-5"  # leaf 4 of 7: a proof of three hashes
+PENDING = "ev-9"  # logged after the checkpoint: no published checkpoint covers it yet
+NODE = shutil.which("node")
+
+
+def _node_major() -> int:
+    if NODE is None:
+        return 0
+    version = subprocess.run([NODE, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
+    match = re.match(r"v(\d+)\.", version)
+    return int(match.group(1)) if match else 0
+
+
+def _skip_reason() -> str | None:
+    if NODE is None:
+        return "`node` is not on PATH: verify.js is checked with Node.js 20 or newer"
+    if _node_major() < 20:
+        return "verify.js needs Node.js 20 or newer (WebCrypto Ed25519 in globalThis.crypto.subtle)"
+    return None
+
+
+SKIP_REASON = _skip_reason()
+needs_node = pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")
+
+
+def _notary_world() -> ModuleType:
+    """The integration tests' log world: the same notary and witnesses they build evidence with."""
+    loaded = sys.modules.get("notary_world")
+    if loaded is not None:
+        return loaded
+    spec = importlib.util.spec_from_file_location("notary_world", NOTARY_WORLD)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["notary_world"] = module  # its dataclasses resolve their annotations through it
+    spec.loader.exec_module(module)
+    return module
+
+
+# -- the evidence -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Evidence:
+    bundle: dict[str, Any]  # of PROVEN, covered by a cosigned checkpoint
+    pending: dict[str, Any]  # of PENDING, not yet in a published checkpoint
+    keys: dict[str, Any]  # as GET /api/v1/keys serves them
+    witness_raw: dict[str, str]  # org -> raw public key in hex, as consortium.json holds it
+
+
+@pytest.fixture(scope="module")
+def evidence(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Evidence]:
+    world_module = _notary_world()
+    world = world_module.LogWorld(tmp_path_factory.mktemp("log"))
+    gateway = world_module.GATEWAY
+    service = world.notary()
+    try:
+        now = int(time.time() * 1000)
+        events = [event(event_id=f"ev-{i}", gateway_seq=i, time_ms=now) for i in range(1, EVENTS + 1)]
+        body = encode_batch(gateway, events)
+        service.sequencer.submit(gateway, body, sign_batch_body(world.gateway_key, body))
+        assert service.checkpointer.round() is not None, "the witnesses did not cosign"
+        later = [event(event_id=f"ev-{i}", gateway_seq=i, time_ms=now) for i in (EVENTS + 1, EVENTS + 2)]
+        body = encode_batch(gateway, later)
+        service.sequencer.submit(gateway, body, sign_batch_body(world.gateway_key, body))
+        bundle = build_evidence(service, PROVEN)
+        pending = build_evidence(service, PENDING)
+    finally:
+        service.stop()
+        world.close()
+    cosigners: dict[str, CosignatureVerifier] = world.cosigners()
+    policy: WitnessPolicy = world.policy()
+    keys = {
+        "origin": world_module.ORIGIN,
+        "log_vkey": format_vkey(world_module.ORIGIN, world.log_verifier().public_key),
+        "witnesses": [
+            {"org": org, "vkey": format_cosigner_vkey(v.name, v.public_key), "regulator": org in policy.regulators}
+            for org, v in sorted(cosigners.items())
+        ],
+        "policy": {"threshold": policy.threshold, "require_regulator": policy.require_regulator},
+    }
+    assert bundle["checkpoint"] is not None and bundle["inclusion"] is not None, bundle["pending"]
+    assert sorted(bundle["checkpoint"]["cosigners"]) == ["alpha", "beta", "reg"]
+    assert len(bundle["inclusion"]["proof"]) == 3
+    assert pending["checkpoint"] is None and pending["pending"]
+    yield Evidence(bundle, pending, keys, {org: v.public_key.hex() for org, v in cosigners.items()})
+
+
+def decode_vkey(vkey: str, key_type: int) -> tuple[str, bytes]:
+    """A C2SP vkey's name and public key, split at its first two '+' only (base64 may hold '+' too)."""
+    name, key_id, encoded = vkey.split("+", 2)
+    blob = base64.b64decode(encoded, validate=True)
+    assert blob[0] == key_type and len(key_id) == 8, vkey
+    return name, blob[1:]
+
+
+def roots_of(keys: dict[str, Any]) -> TrustRoots:
+    """The Python verifier's trust roots from the same keys the browser gets (no chain part: anchor pending)."""
+    log = NoteVerifier(*decode_vkey(keys["log_vkey"], ED25519))
+    assert format_vkey(log.name, log.public_key) == keys["log_vkey"]
+    witnesses: dict[str, CosignatureVerifier] = {}
+    for w in keys["witnesses"]:
+        if re.fullmatch(r"[0-9a-f]{64}", w["vkey"]):
+            name = keys["origin"].removesuffix("/audit-log") + "/witness/" + w["org"]
+            witnesses[w["org"]] = CosignatureVerifier(name, bytes.fromhex(w["vkey"]))
+        else:
+            witnesses[w["org"]] = CosignatureVerifier(*decode_vkey(w["vkey"], COSIGNATURE_V1))
+            assert format_cosigner_vkey(*decode_vkey(w["vkey"], COSIGNATURE_V1)) == w["vkey"]
+    policy = WitnessPolicy(
+        threshold=keys["policy"]["threshold"],
+        witnesses=tuple(sorted(witnesses)),
+        require_regulator=keys["policy"]["require_regulator"],
+        regulators=frozenset(w["org"] for w in keys["witnesses"] if w["regulator"]),
+    )
+    zero = "0x" + "00" * 20
+    return TrustRoots(log=log, witnesses=witnesses, policy=policy, notary_account=zero, anchor_address=zero, chain_id=1)
+
+
+# -- tampering ----------------------------------------------------------------------------------------------
+
+
+def flip_b64(text: str, byte: int, bit: int = 0) -> str:
+    raw = bytearray(base64.b64decode(text))
+    raw[byte] ^= 1 << bit
+    return base64.b64encode(bytes(raw)).decode("ascii")
+
+
+def note_lines(bundle: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The checkpoint note's body lines and signature lines."""
+    body, _, sigs = bundle["checkpoint"]["note"].rpartition("\n\n")
+    return body.split("\n"), sigs.rstrip("\n").split("\n")
+
+
+def with_note(bundle: dict[str, Any], body: list[str], sigs: list[str]) -> dict[str, Any]:
+    changed = copy.deepcopy(bundle)
+    changed["checkpoint"]["note"] = "\n".join(body) + "\n\n" + "\n".join(sigs) + "\n"
+    return changed
+
+
+def signer_of(line: str) -> str:
+    return line.split(" ")[1]
+
+
+def alter_signature(line: str) -> str:
+    prefix, _, blob = line.rpartition(" ")
+    return f"{prefix} {flip_b64(blob, 20)}"  # past the 4-byte key id (and a cosignature's 8-byte time)
+
+
+def tampered(ev: Evidence) -> dict[str, tuple[dict[str, Any], dict[str, Any], set[str]]]:
+    """name -> (bundle, keys, the steps that must fail)."""
+    b, keys = ev.bundle, ev.keys
+    body, sigs = note_lines(b)
+    log_line = next(s for s in sigs if signer_of(s) == keys["origin"])
+    witness_lines = {signer_of(s).rsplit("/", 1)[1]: s for s in sigs if "/witness/" in signer_of(s)}
+    assert sorted(witness_lines) == ["alpha", "beta", "reg"]
+
+    def changed(**fields: Any) -> dict[str, Any]:
+        out = copy.deepcopy(b)
+        out.update(fields)
+        return out
+
+    entry = base64.b64decode(b["entry"])
+    at = entry.index(b'"route":"') + len(b'"route":"') + 2  # a character inside the route: still valid JSON
+    flipped = bytearray(entry)
+    flipped[at] ^= 0x01
+    proof = list(b["inclusion"]["proof"])
+    other_log_key = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    raw_hex_keys = {
+        **keys,
+        "witnesses": [{**w, "vkey": ev.witness_raw[w["org"]]} for w in keys["witnesses"]],
+    }
+    other_root = base64.b64encode(bytes(32)).decode()
+    witnesses_only = [witness_lines["reg"]]
+    return {
+        "genuine": (b, keys, set()),
+        "witness keys as raw hex (consortium.json form)": (b, raw_hex_keys, set()),
+        "entry: one bit flipped": (
+            changed(entry=base64.b64encode(bytes(flipped)).decode()),
+            keys,
+            {"entry", "inclusion"},
+        ),
+        "entry: leaf_hash altered": (changed(leaf_hash=flip_b64(b["leaf_hash"], 0)), keys, {"entry"}),
+        "entry: another event_id claimed": (changed(event_id="ev-6"), keys, {"entry"}),
+        "inclusion: a proof hash altered": (
+            changed(inclusion={**b["inclusion"], "proof": [proof[0], flip_b64(proof[1], 31), proof[2]]}),
+            keys,
+            {"inclusion"},
+        ),
+        "inclusion: a proof hash dropped": (
+            changed(inclusion={**b["inclusion"], "proof": proof[:-1]}),
+            keys,
+            {"inclusion"},
+        ),
+        "inclusion: another index": (changed(index=b["index"] ^ 1), keys, {"inclusion"}),
+        "inclusion: index equal to the size": (
+            changed(index=b["checkpoint"]["size"]),
+            keys,
+            {"inclusion", "checkpoint"},
+        ),
+        "checkpoint: log signature altered": (
+            with_note(b, body, [alter_signature(s) if s == log_line else s for s in sigs]),
+            keys,
+            {"checkpoint"},
+        ),
+        "checkpoint: log signature removed": (
+            with_note(b, body, [s for s in sigs if s != log_line]),
+            keys,
+            {"checkpoint"},
+        ),
+        "checkpoint: body root altered": (
+            with_note(b, [body[0], body[1], other_root, *body[3:]], sigs),
+            keys,
+            {"checkpoint", "cosignatures", "inclusion"},
+        ),
+        "checkpoint: body extension line added": (
+            with_note(b, [*body, "extension"], sigs),
+            keys,
+            {"checkpoint", "cosignatures"},
+        ),
+        "checkpoint: another log key": (
+            b,
+            {**keys, "log_vkey": format_vkey(keys["origin"], other_log_key)},
+            {"checkpoint"},
+        ),
+        "cosignatures: one left, below the threshold": (
+            with_note(b, body, [log_line, *witnesses_only]),
+            keys,
+            {"cosignatures"},
+        ),
+        "cosignatures: the regulator's dropped": (
+            with_note(b, body, [s for s in sigs if s != witness_lines["reg"]]),
+            keys,
+            {"cosignatures"},
+        ),
+        "cosignatures: one altered": (
+            with_note(b, body, [alter_signature(s) if s == witness_lines["alpha"] else s for s in sigs]),
+            keys,
+            {"cosignatures"},
+        ),
+        "cosignatures: one dropped, policy still met": (
+            with_note(b, body, [s for s in sigs if s != witness_lines["beta"]]),
+            keys,
+            set(),
+        ),
+        "cosignatures: threshold above the witnesses": (
+            b,
+            {**keys, "policy": {**keys["policy"], "threshold": 4}},
+            {"cosignatures"},
+        ),
+    }
+
+
+GARBAGE: dict[str, Any] = {
+    "null": None,
+    "a number": 42,
+    "a string": "evidence",
+    "a list": [1, 2],
+    "an empty object": {},
+    "only the format": {"format": FORMAT},
+}
+
+
+def garbage_of(ev: Evidence) -> dict[str, dict[str, Any]]:
+    """Bundles of the right format with parts of the wrong type: every step answers, none throws."""
+    b = ev.bundle
+
+    def changed(**fields: Any) -> dict[str, Any]:
+        out = copy.deepcopy(b)
+        out.update(fields)
+        return out
+
+    return {
+        "entry not base64": changed(entry="%%%"),
+        "entry a number": changed(entry=7),
+        "index a string": changed(index="4"),
+        "index negative": changed(index=-1),
+        "proof not a list": changed(inclusion={"size": b["inclusion"]["size"], "proof": "nope"}),
+        "proof hash short": changed(inclusion={**b["inclusion"], "proof": ["AAAA", *b["inclusion"]["proof"][1:]]}),
+        "inclusion missing": changed(inclusion=None),
+        "checkpoint a number": changed(checkpoint=5),
+        "note a number": changed(checkpoint={**b["checkpoint"], "note": 42}),
+        "note without signatures": changed(checkpoint={**b["checkpoint"], "note": "a\n1\nb\n"}),
+        "checkpoint missing, no reason": changed(checkpoint=None, pending=[]),
+    }
+
+
+# -- running verify.js --------------------------------------------------------------------------------------
+
+
+def run_node(tmp_path: Path, cases: list[dict[str, Any]]) -> dict[str, Any]:
+    results: dict[str, Any] = run_node_full(tmp_path, cases)["results"]
+    return results
+
+
+def run_node_full(tmp_path: Path, cases: list[dict[str, Any]]) -> dict[str, Any]:
+    """verify.js's answers ``{"results": {name: steps}, "keys": {name: keys from consortium.json}}``."""
+    assert NODE is not None
+    path = tmp_path / "cases.json"
+    path.write_text(json.dumps({"cases": cases}), encoding="utf-8")
+    done = subprocess.run(
+        [NODE, str(CHECK_SCRIPT), str(VERIFY_JS), str(path)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert done.returncode == 0, f"node failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+    output: dict[str, Any] = json.loads(done.stdout)
+    for name, answer in output["results"].items():
+        assert isinstance(answer, list), f"{name}: verifyBundle threw: {answer}"
+        assert [s["step"] for s in answer] == list(STEPS), name
+        for s in answer:
+            assert s["ok"] in (True, False, None) and isinstance(s["detail"], str) and s["detail"], (name, s)
+    return output
+
+
+def oks(steps: list[dict[str, Any]]) -> dict[str, bool | None]:
+    return {s["step"]: s["ok"] for s in steps}
+
+
+def python_oks(bundle: Any, keys: dict[str, Any]) -> dict[str, bool | None]:
+    """notary.verify's answer on the same bundle, in the browser's four steps."""
+    checks = {s.name: s.ok for s in verify_evidence(bundle, roots_of(keys))}
+    entry = [checks["entry"], checks["leaf hash"]]
+    combined = False if False in entry else None if None in entry else True
+    return {
+        "entry": combined,
+        "inclusion": checks["inclusion"],
+        "checkpoint": checks["checkpoint"],
+        "cosignatures": checks["cosignatures"],
+    }
+
+
+def show(steps: list[dict[str, Any]]) -> str:
+    mark = {True: "✓", False: "✗", None: "-"}
+    return "\n".join(f"  {mark[s['ok']]} {s['step']}: {s['detail']}" for s in steps)
+
+
+# -- the tests ----------------------------------------------------------------------------------------------
+
+
+def test_verify_js_is_a_dependency_free_module() -> None:
+    source = VERIFY_JS.read_text(encoding="utf-8")
+    assert "export async function verifyBundle(bundle, keys" in source
+    assert not re.search(r"^\s*import\b|\brequire\(|\bimport\(", source, re.MULTILINE), "verify.js must import nothing"
+
+
+@needs_node
+def test_genuine_and_tampered_bundles(evidence: Evidence, tmp_path: Path) -> None:
+    cases = tampered(evidence)
+    results = run_node(tmp_path, [{"name": n, "bundle": b, "keys": k} for n, (b, k, _) in cases.items()])
+    for name, (bundle, keys, failing) in cases.items():
+        steps = results[name]
+        want = {step: step not in failing for step in STEPS}
+        assert oks(steps) == want, f"{name}:\n{show(steps)}"
+        assert python_oks(bundle, keys) == want, f"{name}: notary.verify disagrees"
+
+
+@needs_node
+def test_the_details_name_the_hash_or_signature(evidence: Evidence, tmp_path: Path) -> None:
+    cases = tampered(evidence)
+    picked = {
+        "entry: leaf_hash altered": ("entry", "SHA-256(0x00 ‖ entry) is "),
+        "inclusion: a proof hash altered": ("inclusion", "the proof leads from leaf 4 "),
+        "inclusion: a proof hash dropped": ("inclusion", "the proof has 2 hashes"),
+        "inclusion: index equal to the size": ("inclusion", "out of range"),
+        "checkpoint: log signature altered": ("checkpoint", "the log's signature by test-consortium/audit-log"),
+        "checkpoint: another log key": ("checkpoint", "no signature by the log key test-consortium/audit-log"),
+        "cosignatures: one altered": ("cosignatures", "the cosignature by alpha does not verify"),
+        "cosignatures: the regulator's dropped": ("cosignatures", "cosigned by alpha, beta: the policy needs 2 of 3"),
+        "cosignatures: one left, below the threshold": ("cosignatures", "cosigned by reg: the policy needs"),
+    }
+    results = run_node(tmp_path, [{"name": n, "bundle": cases[n][0], "keys": cases[n][1]} for n in picked])
+    for name, (step, text) in picked.items():
+        detail = next(s["detail"] for s in results[name] if s["step"] == step)
+        assert text in detail, f"{name}: {detail}"
+    genuine = run_node(tmp_path, [{"name": "genuine", "bundle": evidence.bundle, "keys": evidence.keys}])["genuine"]
+    details = {s["step"]: s["detail"] for s in genuine}
+    assert "cosigned by alpha, beta, reg (policy: 2 of 3 witnesses including a regulator)" in details["cosignatures"]
+    assert f"size {evidence.bundle['checkpoint']['size']}" in details["checkpoint"]
+    leaf = base64.b64decode(evidence.bundle["leaf_hash"]).hex()
+    assert leaf in details["entry"] and "event ev-5" in details["entry"]
+
+
+@needs_node
+def test_the_displayed_event_must_be_the_entry(evidence: Evidence, tmp_path: Path) -> None:
+    shown = parse_entry(base64.b64decode(evidence.bundle["entry"]))
+    other = {**shown, "status": 503}
+    cases = [
+        {"name": "same", "bundle": evidence.bundle, "keys": evidence.keys, "event": shown},
+        {"name": "other", "bundle": evidence.bundle, "keys": evidence.keys, "event": other},
+    ]
+    results = run_node(tmp_path, cases)
+    assert all(results["same"][i]["ok"] for i in range(4)), show(results["same"])
+    assert oks(results["other"]) == {"entry": False, "inclusion": True, "checkpoint": True, "cosignatures": True}
+    assert "differ in status" in results["other"][0]["detail"]
+
+
+@needs_node
+def test_a_bundle_without_a_checkpoint_yet_is_pending(evidence: Evidence, tmp_path: Path) -> None:
+    results = run_node(tmp_path, [{"name": "pending", "bundle": evidence.pending, "keys": evidence.keys}])
+    steps = results["pending"]
+    want = {"entry": True, "inclusion": None, "checkpoint": None, "cosignatures": None}
+    assert oks(steps) == want, show(steps)
+    assert python_oks(evidence.pending, evidence.keys) == want
+    assert all(s["detail"].startswith("pending: ") for s in steps[1:]), show(steps)
+
+
+def retype(vkey: str) -> str:
+    """A cosigner vkey turned into one of signature type 0x01 (same name, key id and key)."""
+    name, key_id, encoded = vkey.split("+", 2)
+    blob = base64.b64decode(encoded)
+    return f"{name}+{key_id}+{base64.b64encode(bytes([ED25519]) + blob[1:]).decode()}"
+
+
+@needs_node
+def test_garbage_never_throws(evidence: Evidence, tmp_path: Path) -> None:
+    bad_format = [{"name": n, "bundle": b, "keys": evidence.keys} for n, b in GARBAGE.items()]
+    bad_parts = [{"name": n, "bundle": b, "keys": evidence.keys} for n, b in garbage_of(evidence).items()]
+    bad_keys = [
+        {"name": f"keys {n}", "bundle": evidence.bundle, "keys": k}
+        for n, k in {
+            "null": None,
+            "empty": {},
+            "log vkey garbage": {**evidence.keys, "log_vkey": "x+y+z"},
+            "witness vkey of the wrong type": {
+                **evidence.keys,
+                "witnesses": [{**w, "vkey": retype(w["vkey"])} for w in evidence.keys["witnesses"]],
+            },
+            "witnesses not a list": {**evidence.keys, "witnesses": "all"},
+            "policy missing": {k: v for k, v in evidence.keys.items() if k != "policy"},
+        }.items()
+    ]
+    results = run_node(tmp_path, bad_format + bad_parts + bad_keys)
+    for case in bad_format:
+        assert oks(results[case["name"]]) == dict.fromkeys(STEPS, False), case["name"]
+        if case["name"] != "only the format":
+            assert "not an evidence bundle" in results[case["name"]][0]["detail"]
+    for case in bad_format + bad_parts:
+        steps = results[case["name"]]
+        assert False in oks(steps).values(), f"{case['name']}:\n{show(steps)}"
+        assert oks(steps) == python_oks(case["bundle"], evidence.keys), f"{case['name']}:\n{show(steps)}"
+    for case in bad_keys:
+        steps = results[case["name"]]
+        assert oks(steps)["entry"] is True and oks(steps)["inclusion"] is True, show(steps)
+        failing = {s["step"] for s in steps if s["ok"] is False}
+        assert failing and failing <= {"checkpoint", "cosignatures"}, f"{case['name']}:\n{show(steps)}"
+
+
+@needs_node
+def test_keys_from_the_consortium_description(evidence: Evidence, tmp_path: Path) -> None:
+    """The verify page also takes consortium.json: the keys it derives are exactly the API's, and verify."""
+    log_key = evidence.keys["log_vkey"].split("+", 2)[2]
+    consortium = {
+        "format": "consortium-ledger/1",
+        "name": "test-consortium",
+        "witness_policy": {"threshold": 2, "witnesses": ["alpha", "beta", "reg"], "require_regulator": True},
+        "members": [
+            {
+                "org": "op",
+                "roles": ["member", "operator", "notary"],
+                "notary_public_key": base64.b64decode(log_key)[1:].hex(),
+            },
+            *(
+                {"org": org, "roles": ["regulator" if org == "reg" else "member", "witness"], "witness_public_key": key}
+                for org, key in sorted(evidence.witness_raw.items())
+            ),
+        ],
+    }
+    everyone = {**consortium, "witness_policy": {**consortium["witness_policy"], "witnesses": ["all-members"]}}
+    op_witness = copy.deepcopy(everyone)
+    op_witness["members"][0]["witness_public_key"] = Ed25519PrivateKey.generate().public_key().public_bytes_raw().hex()
+    cases = [
+        {"name": "listed", "bundle": evidence.bundle, "consortium": consortium},
+        {"name": "all members, one without a witness key", "bundle": evidence.bundle, "consortium": everyone},
+        {"name": "all members", "bundle": evidence.bundle, "consortium": op_witness},
+    ]
+    output = run_node_full(tmp_path, cases)
+    assert output["keys"]["listed"] == evidence.keys
+    assert all(s["ok"] for s in output["results"]["listed"]), show(output["results"]["listed"])
+    missing = output["keys"]["all members, one without a witness key"]
+    assert missing == {"error": "consortium.json: witness op has no witness_public_key"}
+    assert "all members, one without a witness key" not in output["results"]
+    assert [w["org"] for w in output["keys"]["all members"]["witnesses"]] == ["op", "alpha", "beta", "reg"]
+    assert all(s["ok"] for s in output["results"]["all members"]), show(output["results"]["all members"])
+
+
+def test_every_ui_string_is_in_both_languages() -> None:
+    """The UI's strings (``i18n.js``): the same keys in Chinese and English, and every literal key the UI asks
+    for is there (the verify page and the provenance page show verify.js's steps through them)."""
+    source = (ROOT / "explorer" / "static" / "i18n.js").read_text(encoding="utf-8")
+    zh_block = source[source.index("\n  zh: {") : source.index("\n  en: {")]
+    en_block = source[source.index("\n  en: {") : source.index("\n};")]
+    key = re.compile(r'^\s*"?([A-Za-z0-9_.]+)"?:(?:\s*"|\s*$)', re.MULTILINE)  # quoted or bare, value follows
+    zh, en = set(key.findall(zh_block)), set(key.findall(en_block))
+    assert zh and zh == en, f"only in zh: {sorted(zh - en)}; only in en: {sorted(en - zh)}"
+    ui = "".join((ROOT / "explorer" / "static" / f).read_text(encoding="utf-8") for f in ("app.js", "dom.js"))
+    used = set(re.findall(r'\bt\(\s*"([^"]+)"', ui))
+    assert used and used <= zh, f"missing: {sorted(used - zh)}"
+    assert {f"step.{s}" for s in STEPS} <= zh

@@ -1,0 +1,50 @@
+// Runs explorer/static/verify.js under Node on the cases test_verify_js.py writes, and prints the answers.
+//
+//   node verify_js_check.mjs [VERIFY_JS] CASES_JSON
+//
+// CASES_JSON is {"cases": [{"name", "bundle", "keys" | "consortium", "event"?}]}: with "consortium" (a
+// consortium.json) the keys are derived from it by keysFromConsortium. The output (stdout) is one JSON object
+// {"results": {name: the steps verifyBundle returned, or {"threw": "..."} if it threw (which it never may)},
+//  "keys": {name: the keys derived from the case's consortium.json, or {"error": "..."} if it has none}}.
+// verify.js is loaded as an ES module from its path; a Node that does not detect ES module syntax in a
+// ".js" file outside a "type": "module" package loads it from its source as a data: URL instead.
+
+import { readFile } from "node:fs/promises";
+import { pathToFileURL } from "node:url";
+
+const args = process.argv.slice(2);
+const casesPath = args.pop();
+const modulePath = args.length ? pathToFileURL(args[0]) : new URL("../../../explorer/static/verify.js", import.meta.url);
+
+async function load(url) {
+  try {
+    return await import(url.href);
+  } catch (exc) {
+    if (!(exc instanceof SyntaxError)) throw exc;
+    const source = await readFile(url, "utf8");
+    return import(`data:text/javascript;base64,${Buffer.from(source).toString("base64")}`);
+  }
+}
+
+const { keysFromConsortium, verifyBundle } = await load(modulePath);
+const input = JSON.parse(await readFile(casesPath, "utf8"));
+const results = {};
+const derived = {};
+for (const c of input.cases) {
+  let keys = c.keys;
+  if (c.consortium !== undefined) {
+    try {
+      keys = derived[c.name] = await keysFromConsortium(c.consortium);
+    } catch (exc) {
+      derived[c.name] = { error: String((exc && exc.message) || exc) };
+      continue;
+    }
+  }
+  try {
+    const options = c.event === undefined ? undefined : { event: c.event };
+    results[c.name] = await verifyBundle(c.bundle, keys, options);
+  } catch (exc) {
+    results[c.name] = { threw: String((exc && exc.stack) || exc) };
+  }
+}
+process.stdout.write(JSON.stringify({ results, keys: derived }));
