@@ -46,6 +46,7 @@ from chain.ids import AssetKind, OrgId, Role, check_name
 
 __all__ = [
     "ALL_MEMBERS",
+    "GRANT_STATES",
     "MAX_APIS",
     "MAX_ASSETS",
     "MAX_CENTERS",
@@ -144,6 +145,11 @@ class DemoAsset:
     description: str
 
 
+#: What ``consortium init --demo`` leaves a demo grant as: in force, revoked right after its creation, or
+#: expiring seconds after it, so that the demo's calls are refused for each of those reasons too.
+GRANT_STATES = ("active", "revoked", "expired")
+
+
 @dataclass(frozen=True, slots=True)
 class DemoGrant:
     asset: str
@@ -151,6 +157,7 @@ class DemoGrant:
     purpose: str
     days: int
     quota: int  # 0 = unlimited
+    state: str = "active"  # one of GRANT_STATES
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,6 +340,7 @@ def config_to_dict(cfg: ConsortiumConfig) -> dict[str, Any]:
                     "purpose": g.purpose,
                     "days": g.days,
                     "quota": g.quota,
+                    **({"state": g.state} if g.state != "active" else {}),
                 }
                 for g in cat.grants
             ],
@@ -612,7 +620,7 @@ def _catalogue(data: Mapping[str, Any], prefix: str, members: tuple[Member, ...]
     for i, raw in enumerate(_array(table, "grants", prefix, MAX_GRANTS) if "grants" in table else []):
         where = at(f"grants[{i}]")
         row = _table(raw, where)
-        _keys(row, where, required=("asset", "grantee", "purpose", "days", "quota"))
+        _keys(row, where, required=("asset", "grantee", "purpose", "days", "quota"), optional=("state",))
         asset_id = _short(row, "asset", where, "asset id")
         if asset_id not in asset_at:
             raise MalformedError(f"{where}.asset: unknown asset {asset_id!r}; declare it under {at('assets')}")
@@ -629,6 +637,12 @@ def _catalogue(data: Mapping[str, Any], prefix: str, members: tuple[Member, ...]
                 f"{where}: duplicate grant of {asset_id!r} to {grantee!r} for {purpose!r} (first in {first})"
             )
         grant_at[key] = i
+        state = _str(row, "state", where) if "state" in row else "active"
+        if state not in GRANT_STATES:
+            raise MalformedError(
+                f"{where}.state: unknown state {state!r}; use one of {', '.join(GRANT_STATES)}"
+                f"{_hint(state, GRANT_STATES)}"
+            )
         grants.append(
             DemoGrant(
                 asset=asset_id,
@@ -636,6 +650,7 @@ def _catalogue(data: Mapping[str, Any], prefix: str, members: tuple[Member, ...]
                 purpose=purpose,
                 days=_int(row, "days", where, 1, MAX_GRANT_DAYS),
                 quota=_int(row, "quota", where, 0, MAX_QUOTA),
+                state=state,
             )
         )
     return Catalogue(centers=tuple(centers), assets=tuple(assets), grants=tuple(grants))

@@ -11,6 +11,7 @@ import hashlib
 import json
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,10 @@ CHAIN_DIR = "chain"
 #: Block time while init deploys and loads the demo: many small blocks instead of waiting a second each.
 INIT_BLOCK_TIME = 0.02
 DAY = 86_400
+#: A demo grant in state "expired" ends this many seconds after its block's time.
+EXPIRING_S = 5
+#: The reason code the demo revokes its grants in state "revoked" with.
+DEMO_REVOKE_REASON = 1
 
 
 class ConsortiumError(Exception):
@@ -154,9 +159,15 @@ def load_catalogue(
     operator: OrgId,
     progress: Progress = _quiet,
 ) -> None:
-    """Register the service centers, units, data assets, APIs and grants of a catalogue on chain."""
+    """Register the service centers, units, data assets, APIs and grants of a catalogue on chain.
+
+    A grant in state "revoked" is revoked by its grantor right after its creation. One in state "expired" was
+    valid for its ``days`` and ends ``EXPIRING_S`` seconds after its block, by which time a consortium that runs
+    it refuses calls under it as expired; it is created right after its asset, while the chain's clock, which
+    runs ahead of the wall clock when blocks follow each other within the second, is the least ahead."""
     assets = deployment.assets(backend)
     grants = deployment.grants(backend)
+    expiring = [g for g in catalogue.grants if g.state == "expired"]
     for asset in catalogue.assets:
         content = digest_of({"asset": asset.id, "title": asset.title, "version": 1})
         metadata = digest_of(
@@ -169,6 +180,9 @@ def load_catalogue(
             }
         )
         assets.register_asset(signers[asset.owner], asset.id, asset.kind, content, metadata, asset.classification)
+        for g in (g for g in expiring if g.asset == asset.id):
+            end = max(int(backend.web3.eth.get_block("latest")["timestamp"]), int(time.time())) + EXPIRING_S
+            grants.create_grant(signers[asset.owner], g.asset, g.grantee, g.purpose, end - g.days * DAY, end, g.quota)
     progress(f"data assets registered: {len(catalogue.assets)}")
     for center in catalogue.centers:
         assets.add_center(signers[operator], center.id, center.name)
@@ -184,9 +198,15 @@ def load_catalogue(
     # ahead of the wall clock, and gateways judge calls by the wall clock.
     now = min(int(backend.web3.eth.get_block("latest")["timestamp"]), int(time.time()))
     for g in catalogue.grants:
+        if g.state == "expired":
+            continue
         owner = catalogue.asset(g.asset).owner
-        grants.create_grant(signers[owner], g.asset, g.grantee, g.purpose, now, now + g.days * DAY, g.quota)
-    progress(f"access grants created: {len(catalogue.grants)}")
+        grant_id = grants.create_grant(signers[owner], g.asset, g.grantee, g.purpose, now, now + g.days * DAY, g.quota)
+        if g.state == "revoked":
+            grants.revoke(signers[owner], grant_id, DEMO_REVOKE_REASON)
+    states = Counter(g.state for g in catalogue.grants if g.state != "active")
+    detail = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+    progress(f"access grants created: {len(catalogue.grants)}" + (f" ({detail})" if detail else ""))
 
 
 @dataclass

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 CHAIN_ID = 20261
-START_TIMEOUT = 60.0
+START_TIMEOUT = 150.0  # `up` starts about twenty processes; two test workers share two cores
 STOP_TIMEOUT = 30.0
 
 

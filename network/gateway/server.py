@@ -217,8 +217,14 @@ class Gateway:
             return await self._deny(event, denial[0], denial[1], started, decision)
         assert decision is not None and decision.grant_id is not None
         event["decision"] = "allow"
+        if self.outbox.pending_count >= self.outbox.max_pending:  # the call could not be recorded: not forwarded
+            self.outbox.release(decision.grant_id)
+            return self._outbox_full()
         try:
             return await self._forward(request, event, body, target, trace, span, caller, started)
+        except OutboxFullError:  # filled by the calls in flight since the check
+            self.outbox.release(decision.grant_id)
+            return self._outbox_full()
         except BaseException:
             self.outbox.release(decision.grant_id)
             raise
@@ -295,7 +301,10 @@ class Gateway:
                 )
                 await self._record(event, started)
                 return web.Response(status=upstream.status, body=content, headers=out_headers)
-            return await self._stream(request, upstream, event, out_headers, started)
+            try:
+                return await self._stream(request, upstream, event, out_headers, started)
+            except OutboxFullError as exc:  # the answer has begun: abort it rather than start another one
+                raise ConnectionResetError("the outbox is full") from exc
         finally:
             upstream.release()
 
@@ -397,6 +406,9 @@ class Gateway:
         event["status"] = 200
         try:
             await self._record(event, started)
+        except OutboxFullError:
+            self.outbox.release(decision.grant_id)
+            return self._outbox_full()
         except BaseException:
             self.outbox.release(decision.grant_id)
             raise

@@ -139,6 +139,7 @@ def test_make_run_starts_the_demo_consortium(recipe: Recipe) -> None:
         assert httpx.get(notary + "/checkpoint", timeout=5).text.startswith("beijing-capital-market-pilot/audit-log\n")
 
         check_gateways(data, summary, notary, recipe.env, port)
+        check_explorer(data, summary, port)
 
         # The summary's own hint is a command that works as printed.
         hint = next(line for line in summary if line.strip().endswith(" grant list"))
@@ -154,7 +155,7 @@ def test_make_run_starts_the_demo_consortium(recipe: Recipe) -> None:
             check=False,
         )
         assert r.returncode == 0, f"{r.stdout}\n{r.stderr}"
-        assert len(r.stdout.splitlines()) >= 18, r.stdout
+        assert len(r.stdout.splitlines()) >= 21, r.stdout  # the demo's 21 grants
     except BaseException:
         up.kill()
         raise
@@ -166,6 +167,28 @@ def test_make_run_starts_the_demo_consortium(recipe: Recipe) -> None:
     assert rpc_chain_id(url) is None, "the chain still answers after `up` stopped"
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://127.0.0.1:{port + 1}/healthz", timeout=2)
+
+
+def check_explorer(data: Path, summary: list[str], port: int) -> None:
+    """The summary names the explorer and the demo logins; the regulator's token opens it and shows the live
+    calls between members, another firm's token sees only its own."""
+    explorer = f"http://127.0.0.1:{port + 60}"
+    assert any(line.startswith(f"  explorer   {explorer}  (API {explorer}/api/docs;") for line in summary), summary
+    logins = data / "explorer" / "logins"
+    assert any(str(logins / "inspector@bjcm-supervision.token") in line for line in summary), summary
+    regulator = {"Authorization": "Bearer " + (logins / "inspector@bjcm-supervision.token").read_text().strip()}
+    officer = {"Authorization": "Bearer " + (logins / "compliance@yanshan-sec.token").read_text().strip()}
+    assert httpx.get(explorer + "/", timeout=10).text.startswith("<!doctype html>")
+    assert httpx.get(explorer + "/api/v1/calls", timeout=10).status_code == 401
+    deadline = time.monotonic() + 60
+    while True:
+        calls = httpx.get(explorer + "/api/v1/calls?limit=200", headers=regulator, timeout=10).json()["calls"]
+        if len({r["caller_org"] for r in calls if r["center"] != "explorer"}) >= 2:
+            break
+        assert time.monotonic() < deadline, calls
+        time.sleep(0.5)
+    own = httpx.get(explorer + "/api/v1/calls?limit=200", headers=officer, timeout=10).json()["calls"]
+    assert all("yanshan-sec" in (r["caller_org"], r["provider_org"]) for r in own), own
 
 
 def check_gateways(data: Path, summary: list[str], notary: str, env: dict[str, str], port: int) -> None:

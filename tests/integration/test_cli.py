@@ -572,12 +572,15 @@ def test_directory_without_consortium_json(
 
 
 def test_init_refuses_an_initialised_directory(node: Node) -> None:
-    # The running consortium owns its stores and logs (the node's, the notary's, the witnesses', the gateways'
-    # and the demo services', all busy with the demo traffic); everything else must stay byte for byte.
+    # The running consortium owns its stores and logs (the node's, the notary's, the witnesses', the gateways',
+    # the explorer's indexes and the demo services', all busy with the demo traffic); everything else, the
+    # explorer's demo logins included, must stay byte for byte.
     def live(rel: str) -> bool:
+        explorer_state = rel.startswith("explorer/") and not rel.startswith("explorer/logins/")
         return (
             rel.startswith((STORE.as_posix() + "/", "notary/", "witnesses/", "gateways/"))
             or rel in ("chain/node.log", "demo-services.log")
+            or explorer_state
         )
 
     before = snapshot(node.directory, skip=live)

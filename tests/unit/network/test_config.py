@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from chain.errors import MalformedError
 from chain.ids import AssetKind, Role
 from network.config import (
+    GRANT_STATES,
     MAX_APIS,
     MAX_MEMBERS,
     ConsortiumConfig,
@@ -79,7 +80,10 @@ def test_demo_loads_with_the_expected_shape() -> None:
     assert len(cat.apis()) == 80
     assert all(len(u.apis) == 4 for u in cat.units())
     assert 25 <= len(cat.assets) <= 40
-    assert 10 <= len(cat.grants) <= 20
+    assert 10 <= len(cat.grants) <= 25
+    # grants the demo traffic is refused under: a revoked one, an expired one, one with a quota soon used up
+    assert {g.state for g in cat.grants} == set(GRANT_STATES)
+    assert any(0 < g.quota <= 10 and g.state == "active" for g in cat.grants)
     assert {a.kind for a in cat.assets} == set(AssetKind)
 
 
@@ -647,6 +651,18 @@ def test_grant_purpose_is_a_short_name() -> None:
     d = demo_data()
     d["catalogue"]["grants"][0]["purpose"] = "Risk Control"
     rejects(d, "catalogue.grants[0].purpose: invalid purpose 'Risk Control'")
+
+
+def test_grant_state_is_optional_and_one_of_the_known_states() -> None:
+    d = demo_data()
+    grant = d["catalogue"]["grants"][0]
+    assert "state" not in grant  # "active" is the default and is not written out
+    grant["state"] = "suspended"
+    rejects(d, "catalogue.grants[0].state: unknown state 'suspended'; use one of active, revoked, expired")
+    grant["state"] = "revoked"
+    cfg = parse_config(d)
+    assert cfg.catalogue is not None and cfg.catalogue.grants[0].state == "revoked"
+    assert config_to_dict(cfg)["catalogue"]["grants"][0]["state"] == "revoked"
 
 
 def test_duplicate_grant() -> None:

@@ -1,0 +1,545 @@
+"""The gateway through its HTTP port: mutual TLS with real certificates, the grant on a real chain node, a real
+upstream service and a real notary, all on loopback (``gateway_world``). Each test checks what the caller is
+told (status, JSON reason, ``Consortium-Event-Id``) and what was recorded: exactly one event per call that has
+an event id, with the decision, denial reason and status the caller saw, and none for the others.
+
+The module's chain runs an hour behind the wall clock (``lagging_gateway_chain``), so that a grant that has
+expired by the gateway's clock can be created; grants valid "from a minute ago for a day" in chain time are
+valid by the wall clock too. Tests that change grants use purposes of their own, and tests that suspend a
+member reinstate it, so that they share one chain, gateway and notary. Waiting is for a condition (the
+gateway's watcher reaching a block, a CRL being reread), never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from gateway_chain import (
+    API,
+    ASSET,
+    GRANTEE,
+    METHOD,
+    OTHER,
+    OTHER_ROUTE,
+    PROVIDER,
+    PURPOSE,
+    RETIRED_ROUTE,
+    ROUTE,
+    SEARCH_ROUTE,
+    GatewayChain,
+    gateway_chain,
+    wait_for_head,
+)
+from gateway_notary import NotaryProcess
+from gateway_world import (
+    LAG_S,
+    PASS,
+    Answer,
+    Caller,
+    LiveGateway,
+    LoopThread,
+    Upstream,
+    World,
+    build_world,
+    check_recorded,
+    create_expired_grant,
+    lagging_gateway_chain,
+    wait_until,
+)
+
+from chain.ids import OrgId
+from network.democmd import demo_group, write_endpoints
+from network.gateway.auth import REASONS
+from network.gateway.policy import DENIAL_REASONS
+from network.identity import revoke_identity
+
+#: The reasons of a 403/413/503 with an event: the chain's answers and the gateway's own.
+GATEWAY_REASONS = {
+    *DENIAL_REASONS.values(),
+    "purpose_missing",
+    "quota_exhausted",
+    "body_too_large",
+    "chain_unavailable",
+}
+
+
+@pytest.fixture(scope="module")
+def chain() -> Iterator[GatewayChain]:
+    with lagging_gateway_chain() as lagging:
+        yield lagging
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, chain: GatewayChain) -> World:
+    return build_world(tmp_path_factory.mktemp("consortium"), chain)
+
+
+@pytest.fixture(scope="module")
+def loop() -> Iterator[LoopThread]:
+    thread = LoopThread()
+    yield thread
+    thread.close()
+
+
+@pytest.fixture(scope="module")
+def upstream(loop: LoopThread) -> Iterator[Upstream]:
+    service = Upstream(loop)
+    yield service
+    service.close()
+
+
+@pytest.fixture(scope="module")
+def notary(tmp_path_factory: pytest.TempPathFactory, world: World) -> Iterator[NotaryProcess]:
+    process = NotaryProcess(tmp_path_factory.mktemp("notary"), {PROVIDER: world.gateway_key()})
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    tmp_path_factory: pytest.TempPathFactory,
+    world: World,
+    chain: GatewayChain,
+    loop: LoopThread,
+    upstream: Upstream,
+    notary: NotaryProcess,
+) -> Iterator[LiveGateway]:
+    live = LiveGateway(world, chain, loop, upstream.url, tmp_path_factory.mktemp("gateway"), notary_url=notary.url)
+    yield live
+    live.close()
+
+
+@pytest.fixture
+def caller(world: World) -> Iterator[Callable[..., Caller]]:
+    """``caller(org, name="client")``: a Caller with that identity, closed after the test."""
+    made: list[Caller] = []
+
+    def make(org: str, name: str = "client") -> Caller:
+        made.append(Caller(world, world.identity(org, name)))
+        return made[-1]
+
+    yield make
+    for c in made:
+        c.close()
+
+
+def refused(answer: Answer, status: int, reason: str) -> None:
+    assert (answer.status, answer.reason) == (status, reason), (answer.status, answer.body)
+    assert answer.body["detail"], answer.body
+
+
+# -- allowed ------------------------------------------------------------------------------------------------------
+
+
+def test_an_allowed_call_reaches_the_upstream_and_its_event_the_notary(
+    chain: GatewayChain,
+    gateway: LiveGateway,
+    upstream: Upstream,
+    notary: NotaryProcess,
+    caller: Callable[..., Caller],
+) -> None:
+    since, served = gateway.outbox.last_seq, len(upstream.served)
+    answer = caller(GRANTEE).call(gateway.url)
+    assert answer.status == 200 and answer.reason is None, answer.body
+    assert answer.event_id is not None
+    assert answer.body == {
+        "method": METHOD, "path": ROUTE, "caller_org": GRANTEE, "event_id": answer.event_id, "bytes": 0,
+    }  # fmt: skip
+    assert upstream.served[served:] == [(METHOD, ROUTE, GRANTEE)]
+    assert answer.headers["Consortium-Gateway"] == f"{PROVIDER}/gateway"
+    assert answer.headers["Consortium-Log-Origin"] == "gateway-http-test/audit-log"
+    assert answer.headers["traceparent"].startswith("00-")
+
+    events = gateway.recorded_since(since, notary)
+    check_recorded(events, [answer], GRANTEE)
+    (event,) = events
+    assert (event["api"], event["route"], event["asset_id"], event["asset_version"]) == (API, ROUTE, ASSET, 1)
+    assert event["grant_id"] == chain.grant_id and event["response_digest"] is not None
+    assert notary.receipt(answer.event_id).status_code == 200
+
+
+# -- authentication: 401, no event ---------------------------------------------------------------------------------
+
+#: reason → the identity presented (org, name), or a crafted certificate, or None for no certificate at all.
+AUTH_CASES: dict[str, tuple[str, str] | str | None] = {
+    "no_certificate": None,
+    "certificate_expired": (GRANTEE, "expired"),
+    "certificate_not_yet_valid": (GRANTEE, "early"),
+    "not_an_identity": "no-eku",  # issued by beta's CA without any extended key usage
+    "unknown_issuer": "other-ou",  # issued by alpha's CA, naming org beta
+    "unknown_member": ("delta", "client"),  # in consortium.json, never admitted on chain
+}
+
+
+@pytest.mark.parametrize("reason", list(AUTH_CASES))
+def test_a_caller_that_fails_authentication_gets_401_with_its_reason_and_no_event(
+    reason: str, world: World, gateway: LiveGateway, upstream: Upstream, notary: NotaryProcess
+) -> None:
+    assert reason in REASONS
+    case = AUTH_CASES[reason]
+    identity = world.identity(*case) if isinstance(case, tuple) else None if case is None else world.crafted[case]
+    since, served = gateway.outbox.last_seq, len(upstream.served)
+    with Caller(world, identity) as c:
+        answer = c.call(gateway.url)
+    refused(answer, 401, reason)
+    assert answer.body["error"] == "unauthorized"
+    assert answer.event_id is None and "Consortium-Event-Id" not in answer.headers
+    assert len(upstream.served) == served
+    assert gateway.recorded_since(since, notary) == []
+
+
+def test_a_certificate_no_member_ca_issued_fails_the_tls_handshake(
+    world: World, gateway: LiveGateway, notary: NotaryProcess
+) -> None:
+    """unknown_issuer for a foreign CA is OpenSSL's answer over direct TLS: an alert, no HTTP answer at all."""
+    since = gateway.outbox.last_seq
+    with Caller(world, world.crafted["stranger"]) as c, pytest.raises(httpx.TransportError):
+        c.call(gateway.url)
+    assert gateway.recorded_since(since, notary) == []
+
+
+def test_a_revoked_certificate_is_refused_within_a_second_of_its_crl(
+    world: World, chain: GatewayChain, gateway: LiveGateway, notary: NotaryProcess, caller: Callable[..., Caller]
+) -> None:
+    purpose = "crl-check"
+    wait_for_head(gateway.chain, chain.grant_block(chain.grant(GRANTEE, purpose)))
+    since = gateway.outbox.last_seq
+    revoked, colleague = caller(GRANTEE, "revoked"), caller(GRANTEE, "second")
+    before = revoked.call(gateway.url, purpose=purpose)
+    assert before.status == 200, before.body
+    assert revoked.identity is not None
+    revoke_identity(world.root, OrgId(GRANTEE), revoked.identity.pem(), PASS)
+    written = time.monotonic()
+    answers = []
+    while not answers or answers[-1].status == 200:  # allowed until the gateway rereads the CRL
+        assert time.monotonic() - written < 5, "the revocation was not seen within 5 s"
+        answers.append(revoked.call(gateway.url, purpose=purpose))
+        time.sleep(0.02)
+    seen = time.monotonic() - written
+    print(f"CRL seen {seen * 1e3:.0f} ms after it was written ({len(answers) - 1} calls allowed meanwhile)")
+    refused(answers[-1], 401, "certificate_revoked")
+    assert answers[-1].event_id is None
+    assert seen < 2.5, f"the gateway refused the revoked certificate {seen:.2f} s after its CRL was written"
+    refused(revoked.call(gateway.url, purpose=purpose), 401, "certificate_revoked")
+    other = colleague.call(gateway.url, purpose=purpose)  # another certificate of the same org is unaffected
+    assert other.status == 200, other.body
+    check_recorded(gateway.recorded_since(since, notary), [before, *answers, other], GRANTEE)
+
+
+# -- authorisation: 403 (or 413) with one event each ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Denied:
+    """A call the gateway must refuse, set up on chain by a case function."""
+
+    org: str
+    purpose: str | None
+    route: str = ROUTE
+    method: str = METHOD
+    content: bytes | None = None
+    status: int = 403
+    grant_id: str | None = None  # the grant the event names
+    allowed_first: int = 0  # calls that are allowed before the refused one
+    restore: Callable[[], int] | None = None  # undo the setup; returns the block to wait for
+
+
+def _no_grant(chain: GatewayChain) -> Denied:
+    return Denied(OTHER, PURPOSE)  # gamma holds no grant of eq-quotes
+
+
+def _purpose_missing(chain: GatewayChain) -> Denied:
+    return Denied(GRANTEE, None)
+
+
+def _grant_revoked(chain: GatewayChain) -> Denied:
+    grant = chain.grant(OTHER, "revoked-case")
+    chain.revoke(grant, 4)
+    return Denied(OTHER, "revoked-case", grant_id=grant)
+
+
+def _grant_expired(chain: GatewayChain) -> Denied:
+    grant = create_expired_grant(chain, OTHER, "expired-case")  # ten minutes ago by the gateway's clock
+    return Denied(OTHER, "expired-case", grant_id=grant)
+
+
+def _grant_not_yet_valid(chain: GatewayChain) -> Denied:
+    now = chain.now()
+    grant = chain.grant(OTHER, "future-case", not_before=now + 2 * LAG_S, expires_at=now + 3 * LAG_S)
+    return Denied(OTHER, "future-case", grant_id=grant)
+
+
+def _member_suspended(chain: GatewayChain) -> Denied:
+    chain.suspend(GRANTEE)  # a suspended member authenticates, and is refused by the grant check
+    return Denied(GRANTEE, PURPOSE, restore=lambda: chain.reinstate(GRANTEE))
+
+
+def _provider_suspended(chain: GatewayChain) -> Denied:
+    chain.suspend(PROVIDER)
+    return Denied(GRANTEE, PURPOSE, restore=lambda: chain.reinstate(PROVIDER))
+
+
+def _not_a_member(chain: GatewayChain) -> Denied:
+    return Denied("reg", PURPOSE)  # the regulator is in the registry, without the MEMBER role
+
+
+def _asset_retired(chain: GatewayChain) -> Denied:
+    chain.register_asset("eq-archive")
+    chain.register_api("archive-get", "/v1/archive", asset="eq-archive")
+    chain.grant(GRANTEE, PURPOSE, asset="eq-archive")
+    chain.retire_asset("eq-archive")  # its API stays in the map, so that the call is decided and recorded
+    return Denied(GRANTEE, PURPOSE, route="/v1/archive")
+
+
+def _quota_exhausted(chain: GatewayChain) -> Denied:
+    grant = chain.grant(OTHER, "quota-case", quota=2)
+    return Denied(OTHER, "quota-case", grant_id=grant, allowed_first=2)
+
+
+def _body_too_large(chain: GatewayChain) -> Denied:
+    body = b"x" * (1024 * 1024 + 1)  # the gateway's default limit is 1 MiB
+    return Denied(GRANTEE, PURPOSE, route=SEARCH_ROUTE, method="POST", content=body, status=413)
+
+
+DENIAL_CASES: dict[str, Callable[[GatewayChain], Denied]] = {
+    "no_grant": _no_grant,
+    "purpose_missing": _purpose_missing,
+    "grant_revoked": _grant_revoked,
+    "grant_expired": _grant_expired,
+    "grant_not_yet_valid": _grant_not_yet_valid,
+    "member_suspended": _member_suspended,
+    "provider_suspended": _provider_suspended,
+    "not_a_member": _not_a_member,
+    "asset_retired": _asset_retired,
+    "quota_exhausted": _quota_exhausted,
+    "body_too_large": _body_too_large,
+}
+
+
+@pytest.mark.parametrize("reason", list(DENIAL_CASES))
+def test_a_refused_call_gets_its_reason_and_exactly_one_event(
+    reason: str,
+    chain: GatewayChain,
+    gateway: LiveGateway,
+    upstream: Upstream,
+    notary: NotaryProcess,
+    caller: Callable[..., Caller],
+) -> None:
+    assert reason in GATEWAY_REASONS
+    case = DENIAL_CASES[reason](chain)
+    wait_for_head(gateway.chain, chain.head())
+    since, served = gateway.outbox.last_seq, len(upstream.served)
+    try:
+        c = caller(case.org)
+        answers = [
+            c.call(gateway.url, case.route, case.purpose, method=case.method, content=case.content)
+            for _ in range(case.allowed_first + 1)
+        ]
+    finally:
+        if case.restore is not None:
+            wait_for_head(gateway.chain, case.restore())
+    *allowed, denied = answers
+    assert [a.status for a in allowed] == [200] * case.allowed_first
+    refused(denied, case.status, reason)
+    assert denied.event_id is not None
+    assert case.status != 403 or denied.body["error"] == "forbidden", denied.body
+    assert len(upstream.served) == served + case.allowed_first  # a refused call never reaches the service
+    events = gateway.recorded_since(since, notary)
+    check_recorded(events, answers, case.org)
+    event = events[-1]
+    assert event["event_id"] == denied.event_id
+    if case.grant_id is not None:
+        assert event["grant_id"] == case.grant_id, event
+
+
+@pytest.mark.parametrize(
+    ("method", "route"),
+    [
+        (METHOD, "/v1/nothing-here"),  # no API at all
+        ("POST", ROUTE),  # the method is part of the API
+        (METHOD, ROUTE + "/"),  # routes match exactly
+        (METHOD, RETIRED_ROUTE),  # a retired API
+        (METHOD, OTHER_ROUTE),  # another org's API
+    ],
+)
+def test_a_call_to_no_api_of_the_provider_is_404_without_an_event(
+    method: str, route: str, gateway: LiveGateway, upstream: Upstream, notary: NotaryProcess,
+    caller: Callable[..., Caller],
+) -> None:  # fmt: skip
+    since, served = gateway.outbox.last_seq, len(upstream.served)
+    answer = caller(GRANTEE).call(gateway.url, route, method=method)
+    refused(answer, 404, "unknown_api")
+    assert answer.event_id is None
+    assert len(upstream.served) == served
+    assert gateway.recorded_since(since, notary) == []
+
+
+# -- grant revocation ---------------------------------------------------------------------------------------------
+
+
+def test_a_grant_revocation_takes_effect_on_the_first_call_after_its_block(
+    chain: GatewayChain, gateway: LiveGateway, notary: NotaryProcess, caller: Callable[..., Caller]
+) -> None:
+    purpose = "revocation"
+    grant = chain.grant(OTHER, purpose)
+    wait_for_head(gateway.chain, chain.grant_block(grant))
+    since = gateway.outbox.last_seq
+    gamma = caller(OTHER)
+    first = gamma.call(gateway.url, purpose=purpose)
+    assert first.status == 200, first.body
+    block = chain.revoke(grant, 2)  # returns once the block holding the revocation is sealed
+    sealed = time.monotonic()
+    meanwhile = []
+    while gateway.chain.head < block:  # until the watcher has processed the block, the cached grant may stand
+        meanwhile.append(gamma.call(gateway.url, purpose=purpose))
+        assert time.monotonic() - sealed < 5, f"the watcher is still at block {gateway.chain.head} < {block}"
+    seen = time.monotonic() - sealed
+    after = gamma.call(gateway.url, purpose=purpose)
+    print(f"revocation block {block} seen {seen * 1e3:.0f} ms after its receipt; {len(meanwhile)} calls meanwhile")
+    refused(after, 403, "grant_revoked")
+    assert all(a.status == 200 or a.reason == "grant_revoked" for a in meanwhile)
+    assert seen < 1.0, f"the watcher reached the revocation's block {seen:.3f} s after it was sealed"
+    events = gateway.recorded_since(since, notary)
+    check_recorded(events, [first, *meanwhile, after], OTHER)
+    assert events[-1]["grant_id"] == grant
+
+
+# -- quota --------------------------------------------------------------------------------------------------------
+
+
+def test_a_quota_of_20_admits_exactly_20_calls_of_50_concurrent_callers(
+    world: World, chain: GatewayChain, gateway: LiveGateway, upstream: Upstream, notary: NotaryProcess
+) -> None:
+    quota, callers, purpose = 20, 50, "quota-race"
+    grant = chain.grant(OTHER, purpose, quota=quota)
+    wait_for_head(gateway.chain, chain.grant_block(grant))
+    since, served = gateway.outbox.last_seq, len(upstream.served)
+    start = threading.Barrier(callers)
+    answers: list[list[Answer]] = [[] for _ in range(callers)]
+    errors: list[BaseException] = []
+
+    def call_until_refused(i: int) -> None:
+        try:
+            with Caller(world, world.identity(OTHER)) as c:
+                assert c.call(gateway.url, "/v1/warm-up").status == 404  # the TLS handshake, before the race
+                start.wait(30)
+                while not answers[i] or answers[i][-1].status == 200:
+                    answers[i].append(c.call(gateway.url, purpose=purpose))
+        except BaseException as exc:
+            errors.append(exc)
+            start.abort()
+
+    threads = [threading.Thread(target=call_until_refused, args=(i,)) for i in range(callers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors[0]
+    every = [a for mine in answers for a in mine]
+    allowed = [a for a in every if a.status == 200]
+    denied = [a for a in every if a.status != 200]
+    assert len(allowed) == quota, f"{len(allowed)} calls allowed under a quota of {quota}"
+    assert len(denied) == callers
+    assert {(a.status, a.reason) for a in denied} == {(403, "quota_exhausted")}
+    assert len(upstream.served) - served == quota
+    assert gateway.outbox.quota_used(grant) == quota  # the count persisted in the outbox
+    events = gateway.recorded_since(since, notary)
+    check_recorded(events, every, OTHER)
+    assert {e["grant_id"] for e in events} == {grant}
+
+
+# -- the gateway's own limits -------------------------------------------------------------------------------------
+
+
+def test_a_full_outbox_answers_503_and_records_nothing_more(
+    world: World, chain: GatewayChain, loop: LoopThread, upstream: Upstream, tmp_path: Path,
+    caller: Callable[..., Caller],
+) -> None:  # fmt: skip
+    """No notary: the outbox fills up at max_pending events, and from then on calls, allowed or not, are
+    answered 503 outbox_full instead of going unrecorded."""
+    full = LiveGateway(world, chain, loop, upstream.url, tmp_path, name="full", max_pending=3)
+    try:
+        beta = caller(GRANTEE)
+        recorded = [beta.call(full.url), beta.call(full.url, purpose="marketing"), beta.call(full.url)]
+        assert [a.status for a in recorded] == [200, 403, 200]
+        served = len(upstream.served)
+        for purpose in (PURPOSE, "marketing"):
+            answer = beta.call(full.url, purpose=purpose)
+            refused(answer, 503, "outbox_full")
+            assert answer.event_id is None and answer.headers["Retry-After"]
+        assert len(upstream.served) == served  # the allowed call was not forwarded either
+        check_recorded(full.recorded_since(0), recorded, GRANTEE)
+        assert full.gateway.health()["alarms"] == ["outbox-high"]
+    finally:
+        full.close()
+
+
+def test_an_unreachable_chain_fails_closed_after_the_staleness_bound(
+    world: World, loop: LoopThread, upstream: Upstream, tmp_path: Path, caller: Callable[..., Caller]
+) -> None:
+    """Within stale_s of the last successful poll the cached grant is honoured and a cache miss is refused
+    (503 chain_unavailable, recorded); past it, membership cannot be checked: 503 without an event. The chain
+    comes back and calls are allowed again."""
+    with gateway_chain() as own:
+        live = LiveGateway(world, own, loop, upstream.url, tmp_path, name="stale", stale_s=3.0)
+        try:
+            beta = caller(GRANTEE)
+            ok = beta.call(live.url)
+            assert ok.status == 200, ok.body
+            own.backend.server.stop()
+            wait_until(lambda: not live.chain.health()["reachable"], 5, "the watcher to notice")
+            cached = beta.call(live.url)
+            miss = beta.call(live.url, purpose="audit")
+            assert not live.chain.health()["stale"], "too slow: the view went stale before the calls"
+            assert cached.status == 200, cached.body
+            refused(miss, 503, "chain_unavailable")
+            assert miss.event_id is not None and miss.body["error"] == "unavailable"
+            waited = wait_until(lambda: live.chain.health()["stale"], 5, "the view to go stale")
+            print(f"stale {waited:.2f} s after the miss")
+            stale = beta.call(live.url)
+            refused(stale, 503, "chain_unavailable")
+            assert stale.event_id is None and stale.headers["Retry-After"]
+            own.backend.server.start()
+            wait_until(lambda: not live.chain.health()["stale"], 5, "the chain to be back")
+            back = beta.call(live.url)
+            assert back.status == 200, back.body
+            check_recorded(live.recorded_since(0), [ok, cached, miss, stale, back], GRANTEE)
+        finally:
+            live.close()
+
+
+# -- the demo traffic ---------------------------------------------------------------------------------------------
+
+
+def test_the_demo_traffic_is_refused_for_each_kind_of_grant_it_meets(
+    world: World, chain: GatewayChain, gateway: LiveGateway, tmp_path: Path
+) -> None:
+    """``consortium demo traffic`` against this gateway, with a revoked, an expired and a trial grant on chain
+    besides the fixture's: every refusal it aims for comes back, and every answer is the one it expected."""
+    revoked = chain.grant(OTHER, "traffic-revoked")
+    chain.revoke(revoked, 1)
+    create_expired_grant(chain, OTHER, "traffic-expired")
+    chain.grant(OTHER, "traffic-trial", quota=3)
+    wait_for_head(gateway.chain, chain.head())
+    write_endpoints(world.root, {PROVIDER: gateway.url})
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_bytes(PASS)
+    since = gateway.outbox.last_seq
+    args = ["traffic", str(world.root), "--rate", "300", "--duration", "3", "--deny-share", "0.7", "--seed", "3"]
+    result = CliRunner().invoke(demo_group, [*args, "--json", "--passphrase-file", str(passphrase)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    print(summary)
+    outcomes = summary["outcomes"]
+    assert {"allow", "no_grant", "grant_revoked", "grant_expired", "quota_exhausted"} <= set(outcomes), outcomes
+    assert summary["unexpected"] == 0, summary
+    assert gateway.outbox.last_seq - since == summary["calls"]  # every call of the traffic was recorded
