@@ -23,6 +23,14 @@ Over ``--events`` audit events (default 1,000,000) in gateway-signed batches of 
 
 Figures go to stdout (figure, ours, target, met, peer) and to ``bench/results/notary.json`` with the
 conditions. Data lives in a temporary directory (``--dir`` to choose where), removed at the end.
+
+``--proofs-at N`` measures (3) in-process only, at N entries, in a minute or two even at 10 M: a log of N
+synthetic leaf hashes whose tiles (and the inner levels of the full ones) are written through ``LogStore`` as
+the sequencer writes them, without entries; ``LogReader.inclusion`` of ``--proofs`` random leaves, cold tile
+cache then warm (wall clock, and per second of this process's CPU time, which other work on the machine does
+not shrink), each of the first 1,000 verified. ``--without-levels`` writes no inner levels, as a store
+written before them: proofs then recompute each tile's levels on a cache miss. Printed, and written to
+``--output`` only when given.
 """
 
 from __future__ import annotations
@@ -232,6 +240,84 @@ def measure_proofs_inprocess(log: InProcessLog, n: int, rng: random.Random) -> d
         "warm_cache_proofs_per_s": round(n / warm),
         "tile_cache": 4096,
     }
+
+
+def synthetic_leaf(index: int) -> Hash32:
+    return hash_leaf(b"synthetic entry %d" % index)
+
+
+def build_synthetic_log(directory: Path, size: int, with_levels: bool) -> LogStore:
+    """A store holding the tiles of ``size`` synthetic leaves (and their inner levels if ``with_levels``), written
+    with ``TileWriter`` and ``LogStore.write_tiles`` as the sequencer writes them; no entries."""
+    store = LogStore(directory / "notary.db")
+    writer = TileWriter(0, {})
+    chunk = 1 << 16
+    for first in range(0, size, chunk):
+        tiles, levels = writer.append_levels([synthetic_leaf(i) for i in range(first, min(size, first + chunk))])
+        with store.transaction() as conn:
+            store.write_tiles(conn, tiles, levels if with_levels else {})
+    return store
+
+
+def measure_proofs_at(directory: Path, size: int, n: int, with_levels: bool, rng: random.Random) -> dict[str, Any]:
+    """(3) in-process at ``size`` entries on a synthetic log: cold tile cache, then warm; 1,000 proofs verified."""
+    load_before = os.getloadavg()
+    t0 = time.perf_counter()
+    store = build_synthetic_log(directory, size, with_levels)
+    build_s = time.perf_counter() - t0
+    try:
+        disk = sum(p.stat().st_size for p in directory.iterdir() if p.is_file())
+        reader = LogReader(store, lambda: size)
+        indexes = [rng.randrange(size) for _ in range(n)]
+        load_start = os.getloadavg()
+        t0, c0 = time.perf_counter(), time.process_time()
+        proofs = [reader.inclusion(i, size) for i in indexes]
+        cold, cold_cpu = time.perf_counter() - t0, time.process_time() - c0
+        t0, c0 = time.perf_counter(), time.process_time()
+        for i in indexes:
+            reader.inclusion(i, size)
+        warm, warm_cpu = time.perf_counter() - t0, time.process_time() - c0
+        load_end = os.getloadavg()
+        root = reader.root_at(size)
+        for i, proof in zip(indexes[:1000], proofs, strict=False):
+            verify_inclusion(synthetic_leaf(i), i, size, proof, root)
+    finally:
+        store.close()
+    return {
+        "size": size,
+        "proofs": n,
+        "inner_levels_stored": with_levels,
+        "proofs_per_s": round(n / cold),
+        "warm_cache_proofs_per_s": round(n / warm),
+        "per_cpu_second": {"proofs": round(n / cold_cpu), "warm_cache_proofs": round(n / warm_cpu)},
+        "tile_cache": 4096,
+        "build_s": round(build_s, 1),
+        "db_bytes": disk,
+        "load_average_1m_before_build_start_end": [round(x[0], 2) for x in (load_before, load_start, load_end)],
+    }
+
+
+def run_proofs_at(args: argparse.Namespace) -> int:
+    root = Path(tempfile.mkdtemp(prefix="bench-notary-proofs-", dir=args.dir))
+    try:
+        print(f"(3) in-process: {args.proofs} inclusion proofs at {args.proofs_at} synthetic entries", flush=True)
+        result = measure_proofs_at(root, args.proofs_at, args.proofs, not args.without_levels, random.Random(1))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    out = {
+        "benchmark": "notary proofs",
+        "command": f"python -m bench.notary --proofs-at {args.proofs_at} --proofs {args.proofs}"
+        + (" --without-levels" if args.without_levels else ""),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "target_proofs_per_s": TARGETS["proofs_inprocess"],
+        "results": result,
+    }
+    print(json.dumps(out, indent=2))
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(out, indent=2) + "\n")
+    return 0
 
 
 # ---------------------------------------------------------------------------------------------- the cluster
@@ -548,8 +634,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer-leaves", type=int, default=1_000_000, help="most leaves for the pymerkle comparison")
     parser.add_argument("--quick", action="store_true", help="50,000 events and small samples: well under a minute")
     parser.add_argument("--dir", type=Path, default=None, help="where to put the logs (default: a temp dir)")
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--output", type=Path, default=None, help=f"default: {RESULTS.relative_to(RESULTS.parents[2])}")
+    parser.add_argument(
+        "--proofs-at", type=int, default=None, metavar="N", help="only (3) in-process, on a synthetic log of N entries"
+    )
+    parser.add_argument("--without-levels", action="store_true", help="with --proofs-at: store no inner levels")
     args = parser.parse_args(argv)
+    if args.proofs_at is not None:
+        return run_proofs_at(args)
+    args.output = args.output or RESULTS
     if args.quick:
         args.events, args.proofs, args.http_proofs = 50_000, 20_000, 500
         args.steady_seconds, args.peer_leaves = 8.0, 50_000

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,10 +20,14 @@ from network.logsetup import (
     LogSetupError,
     log_origin,
     log_verifier,
+    notary_member,
     notary_settings,
     witness_name,
     witness_orgs,
 )
+
+if TYPE_CHECKING:
+    from notary.service import AnchorSettings
 
 DEFAULT_NOTARY_PORT = 8546
 
@@ -52,6 +57,13 @@ def notary_group() -> None:
 @click.option("--chain-url", default=None, help="Chain to anchor on (default: the one in consortium.json).")
 @click.option("--no-anchor", is_flag=True, help="Do not anchor checkpoints on chain.")
 @click.option("--anchor-interval", type=click.FloatRange(0.1, 3600), default=10.0, show_default=True)
+@click.option(
+    "--anchor-max-backoff",
+    type=click.FloatRange(1, 3600),
+    default=60.0,
+    show_default=True,
+    help="Longest wait (s) between two anchoring attempts while the chain is unreachable.",
+)
 @click.option("--checkpoint-interval", type=click.FloatRange(0.05, 60), default=0.5, show_default=True)
 @click.option("--passphrase-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def notary_serve(
@@ -62,30 +74,62 @@ def notary_serve(
     chain_url: str | None,
     no_anchor: bool,
     anchor_interval: float,
+    anchor_max_backoff: float,
     checkpoint_interval: float,
     passphrase_file: Path | None,
 ) -> None:
-    """Run the notary of the consortium in DIRECTORY until SIGTERM or Ctrl-C."""
+    """Run the notary of the consortium in DIRECTORY until SIGTERM or Ctrl-C.
+
+    The notary starts and serves while the chain is unreachable: it connects to the chain only to anchor, and
+    keeps retrying with backoff (see /healthz "anchoring") until the chain answers."""
     from notary.service import configure_logging, run
 
     description = load_description(directory)
+    passphrase = load_passphrase(file=passphrase_file)
+    url = None if no_anchor else chain_url or description.chain_url
     try:
+        # no chain URL here: ``notary_settings`` would connect to the chain now; the anchoring is set up below
         settings = notary_settings(
             directory,
-            description,
-            load_passphrase(file=passphrase_file),
+            dataclasses.replace(description, chain_url=""),
+            passphrase,
             _witness_urls(witnesses),
-            chain_url=chain_url,
-            anchor_interval=anchor_interval,
             checkpoint_interval=checkpoint_interval,
         )
     except LogSetupError as exc:
         raise click.ClickException(str(exc)) from None
-    if no_anchor:
-        settings = dataclasses.replace(settings, anchor=None)
+    if url:
+        anchor = _lazy_anchor_settings(directory, description, passphrase, url, anchor_interval, anchor_max_backoff)
+        settings = dataclasses.replace(settings, anchor=anchor)
     configure_logging()
     click.echo(f"notary of {settings.origin} serving on http://{host}:{port}", err=True)
     run(settings, host, port)
+
+
+def _lazy_anchor_settings(
+    directory: Path,
+    description: ConsortiumDescription,
+    passphrase: bytes,
+    url: str,
+    interval: float,
+    max_backoff: float,
+) -> AnchorSettings:
+    """Anchoring on the chain at ``url`` through a client made at the anchorer's first need (and again after each
+    failure), never at start-up."""
+    from chain.backend import RpcBackend
+    from chain.contracts import AuditAnchorClient
+    from chain.ids import OrgId
+    from chain.tx import Signer
+    from network.identity import load_account_key
+    from notary.service import AnchorSettings
+
+    address = description.contracts["AuditAnchor"]
+    signer = Signer.from_key(load_account_key(directory, OrgId(notary_member(description).org), passphrase))
+
+    def connect() -> AuditAnchorClient:
+        return AuditAnchorClient(RpcBackend(url, timeout=10.0), address)
+
+    return AnchorSettings(connect, signer, interval=interval, max_backoff=max_backoff)
 
 
 # -- witnesses -----------------------------------------------------------------------------------------------

@@ -12,8 +12,10 @@ SHA-256(checkpoint body))``. Exactly once, even across crashes:
    raw bytes are broadcast again (the same nonce, so the chain accepts at most one of them).
 
 Chain unreachable → the step fails, the next one retries with exponential backoff; nothing is lost because
-the intent is on disk. After each confirmation the on-chain root at that size is compared with the log's own
-root: a mismatch raises a tamper alarm naming the size.
+the intent is on disk. The chain client is made lazily, at the first step rather than when the notary starts,
+and made anew after every failed step: a notary starts, sequences and publishes checkpoints while the chain is
+down, and anchors the newest published checkpoint once it answers again. After each confirmation the on-chain
+root at that size is compared with the log's own root: a mismatch raises a tamper alarm naming the size.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 from hexbytes import HexBytes
 from web3.exceptions import TransactionNotFound
@@ -44,29 +46,67 @@ def checkpoint_digest(note: bytes) -> bytes:
     return hashlib.sha256(parse_note(note).text.encode("utf-8")).digest()
 
 
+#: A connected AuditAnchor client, or a function that connects one (e.g. ``RpcBackend(url)`` inside: it raises
+#: ``BackendError`` while the chain does not answer).
+ChainClient: TypeAlias = AuditAnchorClient | Callable[[], AuditAnchorClient]
+
+
 class Anchorer:
     def __init__(
         self,
         store: LogStore,
         reader: LogReader,
-        anchors: AuditAnchorClient,
+        anchors: ChainClient,
         signer: Signer,
         origin: str,
         interval: float = 10.0,
         every_events: int = 100_000,
         clock: Callable[[], float] = time.time,
+        max_backoff: float = 60.0,
     ) -> None:
         self.store = store
         self.reader = reader
-        self.anchors = anchors
+        self._client: AuditAnchorClient | None = None
+        self._connect: Callable[[], AuditAnchorClient]
+        if isinstance(anchors, AuditAnchorClient):
+            given = self._client = anchors
+            self._connect = lambda: given
+        else:
+            self._connect = anchors
+        self._connect_lock = threading.Lock()
         self.signer = signer
         self.origin = origin
         self.interval = interval
         self.every_events = every_events
+        self.max_backoff = max_backoff
         self._clock = clock
         self._last_attempt = 0.0
         self.last_error: str | None = None
+        self.failing_since_ms: int | None = None  # when the current run of failed steps began
+        self.retry_at_ms: int | None = None  # when the next step runs, while failing
         self._checked: set[int] = set()
+
+    @property
+    def anchors(self) -> AuditAnchorClient:
+        return self.client()
+
+    def client(self) -> AuditAnchorClient:
+        """The chain client, connected now if it is not yet (raises ``ChainError`` while the chain is down)."""
+        client = self._client
+        if client is None:
+            with self._connect_lock:
+                client = self._client
+                if client is None:
+                    client = self._client = self._connect()
+        return client
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None
+
+    def disconnect(self) -> None:
+        """Forget the client: the next use connects anew (the chain may have come back elsewhere or restarted)."""
+        self._client = None
 
     @property
     def _web3(self) -> Any:
@@ -74,6 +114,7 @@ class Anchorer:
 
     def step(self, force: bool = False) -> None:
         """Resolve sent anchors, then anchor the newest published checkpoint if one is due."""
+        self.client()  # connect first, so an unreachable chain shows even when nothing is due
         self._resolve()
         candidate = self._due(force)
         if candidate is not None:
@@ -90,7 +131,6 @@ class Anchorer:
             return None
         now = self._clock()
         if force or now - self._last_attempt >= self.interval or published.size - last >= self.every_events:
-            self._last_attempt = now
             return published
         return None
 
@@ -109,6 +149,7 @@ class Anchorer:
                 "INSERT INTO anchors (size, tx_hash, raw_tx, nonce, state, sent_ms) VALUES (?, ?, ?, ?, 'sent', ?)",
                 (cp.size, tx_hash, bytes(signed.raw_transaction), int(tx["nonce"]), now_ms),
             )
+        self._last_attempt = now_ms / 1000  # only a stored intent counts: a failed build is retried at once
         log.info("anchoring checkpoint %d in transaction %s", cp.size, tx_hash)
         self._broadcast(bytes(signed.raw_transaction))
 
@@ -191,17 +232,40 @@ class Anchorer:
             self._checked.add(size)
 
     def run(self, stop: threading.Event, tick: float = 0.5) -> None:
-        backoff = tick
-        while not stop.wait(backoff):
+        """Step every ``tick`` seconds; after a failed step wait twice as long as before (at least 1 s, at most
+        ``max_backoff``), reconnecting to the chain at the next step. Nothing is lost while waiting: the
+        checkpoints to anchor and any sent anchor are in the store."""
+        delay = tick
+        while not stop.wait(delay):
             try:
                 self.step()
-                self.last_error = None
-                backoff = tick
-            except (ChainError, OSError, ValueError) as exc:
-                self.last_error = f"{exc.__class__.__name__}: {exc}"
-                backoff = min(60.0, max(backoff * 2, 1.0))
-                log.warning("anchoring paused (%s); retrying in %.0f s", self.last_error, backoff)
-            except Exception as exc:  # the chain client can raise many things; keep trying, loudly
-                self.last_error = f"{exc.__class__.__name__}: {exc}"
-                backoff = min(60.0, max(backoff * 2, 1.0))
-                log.exception("anchoring step failed; retrying in %.0f s", backoff)
+            except Exception as exc:  # the chain client raises many kinds (requests', web3's, ours): keep trying
+                delay = min(self.max_backoff, max(delay * 2, 1.0))
+                self._failed(exc, delay)
+            else:
+                if self.last_error is not None:
+                    log.info("anchoring resumed after: %s", self.last_error)
+                self.last_error = self.failing_since_ms = self.retry_at_ms = None
+                delay = tick
+
+    def _failed(self, exc: Exception, delay: float) -> None:
+        self.disconnect()
+        now_ms = int(self._clock() * 1000)
+        self.last_error = f"{exc.__class__.__name__}: {exc}"[:500]
+        if self.failing_since_ms is None:
+            self.failing_since_ms = now_ms
+        self.retry_at_ms = now_ms + int(delay * 1000)
+        if isinstance(exc, ChainError | OSError | ValueError):
+            log.warning("anchoring paused (%s); retrying in %.0f s", self.last_error, delay)
+        else:
+            log.exception("anchoring step failed; retrying in %.0f s", delay)
+
+    def status(self) -> dict[str, Any]:
+        """For the notary's health: the last error (None while anchoring works), since when steps fail, when the
+        next one runs, and whether a chain client is connected."""
+        return {
+            "last_error": self.last_error,
+            "failing_since_ms": self.failing_since_ms,
+            "retry_at_ms": self.retry_at_ms,
+            "connected": self.connected,
+        }

@@ -152,12 +152,12 @@ def build_evidence(service: NotaryService, event_id: str) -> dict[str, Any]:
         pending.append({"part": "anchor", "reason": _why_not_anchored(service, row.index)})
         return bundle
     assert service.anchorer is not None, "a confirmed anchor exists only where the notary anchors"
-    client = service.anchorer.anchors
     try:
+        client = service.anchorer.client()  # connects if the anchorer has not yet: it raises while the chain is down
         bundle["anchor"] = anchor_evidence(
             _raw_rpc(client.backend.web3), anchor, client.backend.chain_id, client.address
         )
-    except (EvidenceChainError, OSError, KeyError, TypeError, ValueError) as exc:
+    except (ChainError, OSError, KeyError, TypeError, ValueError) as exc:  # EvidenceChainError is a ChainError
         reason = f"the chain could not provide the anchor's block ({exc.__class__.__name__}: {exc})"
         pending.append({"part": "anchor", "reason": reason})
     return bundle

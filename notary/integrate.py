@@ -4,15 +4,16 @@ The tree is stored as tiles only (tile level L holds the hashes of height 8L; 25
 store's size is about 32 bytes per leaf plus 1/256 of that per level above, and a proof needs one tile read
 per 8 levels. :class:`TileWriter` keeps the current partial tile of each level in memory (at most 8 KiB per
 level) and answers, for each appended run of leaf hashes, which tiles changed and their new bytes. A tile that
-becomes full also yields its root, which is the next node of the level above.
+becomes full also yields its root, which is the next node of the level above, and its inner levels (the hashes
+computed on the way to that root, kept so proofs never recompute them; see ``notary.log.tiles.tile_with_levels``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from notary.log.hashing import HASH_SIZE, root_of
-from notary.log.tiles import TILE_HEIGHT, TILE_WIDTH
+from notary.log.hashing import HASH_SIZE, levels_of
+from notary.log.tiles import TILE_HEIGHT, TILE_WIDTH, split_tile, tile_with_levels
 
 TILE_BYTES = TILE_WIDTH * HASH_SIZE
 
@@ -35,7 +36,14 @@ class TileWriter:
 
     def append(self, leaf_hashes: Sequence[bytes]) -> dict[tuple[int, int], bytes]:
         """Append leaf hashes; return the tiles that changed, keyed by (level, index), with their full bytes."""
+        return self.append_levels(leaf_hashes)[0]
+
+    def append_levels(
+        self, leaf_hashes: Sequence[bytes]
+    ) -> tuple[dict[tuple[int, int], bytes], dict[tuple[int, int], bytes]]:
+        """Like :meth:`append`, and also each tile that became full with its inner levels, by (level, index)."""
         changed: dict[tuple[int, int], bytes] = {}
+        full: dict[tuple[int, int], bytes] = {}
         nodes = b"".join(leaf_hashes)
         level = 0
         while nodes:
@@ -47,7 +55,9 @@ class TileWriter:
             while len(buf) - start >= TILE_BYTES:
                 tile = buf[start : start + TILE_BYTES]
                 changed[(level, index)] = tile
-                promoted.append(_tile_root(tile))
+                levels = levels_of(split_tile(tile))  # the same hashing as the tile's root alone
+                full[(level, index)] = tile_with_levels(levels)
+                promoted.append(levels[TILE_HEIGHT][0])
                 start += TILE_BYTES
                 index += 1
             rest = buf[start:]
@@ -59,9 +69,4 @@ class TileWriter:
             nodes = b"".join(promoted)
             level += 1
         self.size += len(leaf_hashes)
-        return changed
-
-
-def _tile_root(tile: bytes) -> bytes:
-    """The root of a full tile's 256 hashes: the node 8 levels up, stored in the next level's tile."""
-    return root_of([tile[i : i + HASH_SIZE] for i in range(0, len(tile), HASH_SIZE)])
+        return changed, full

@@ -1,7 +1,8 @@
 """Reading the log: roots, inclusion and consistency proofs, tiles and entry bundles, from the stored tiles.
 
 Proofs read O(log n) hashes through :class:`notary.log.tiles.TileNodeReader`, which keeps a bounded cache of
-tiles (with their inner levels computed once), so memory stays flat at any log size. The sequencer calls
+tiles with their inner levels (stored beside each full tile, so a tile read from the store is hashed only when it
+is partial or predates them), so memory stays flat at any log size. The sequencer calls
 :meth:`LogReader.invalidate` with the tiles each commit rewrote, so a cached right-edge tile never goes stale.
 """
 
@@ -21,7 +22,7 @@ class LogReader:
     def __init__(self, store: LogStore, current_size: Callable[[], int] | None = None, cache_tiles: int = 4096) -> None:
         self.store = store
         self._current_size = current_size or store.size
-        self._nodes = TileNodeReader(store.tile, cache_tiles)
+        self._nodes = TileNodeReader(store.tile_for_proofs, cache_tiles)
         self._lock = threading.Lock()
 
     def invalidate(self, tiles: dict[tuple[int, int], bytes]) -> None:

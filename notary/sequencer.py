@@ -238,7 +238,7 @@ class Sequencer:
         writer = self._writer.copy()
         first = writer.size
         leaves = [hash_leaf(data) for _, _, data in new]
-        tiles = writer.append(leaves)
+        tiles, levels = writer.append_levels(leaves)
         time_ms = max(self.now_ms(), self._last_time)
         statement = BatchStatement(self.settings.origin, first, len(new), root_of(leaves), time_ms, self.settings.mmd_s)
         note = sign_batch(self._signer, statement)
@@ -252,10 +252,7 @@ class Sequencer:
                 "INSERT INTO entries (idx, event_id, gateway, seq, batch, data) VALUES (?, ?, ?, ?, ?, ?)",
                 [(first + i, eid, gateway_id, seq, batch_id, data) for i, (eid, seq, data) in enumerate(new)],
             )
-            conn.executemany(
-                "INSERT OR REPLACE INTO tiles (level, idx, data) VALUES (?, ?, ?)",
-                [(level, index, data) for (level, index), data in tiles.items()],
-            )
+            self.store.write_tiles(conn, tiles, levels)
             conn.execute("INSERT OR REPLACE INTO gateways (id, last_seq) VALUES (?, ?)", (gateway_id, last))
             if gaps != self._gaps.get(gateway_id, []):
                 conn.execute("DELETE FROM gaps WHERE gateway = ?", (gateway_id,))

@@ -18,9 +18,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from chain.contracts import AuditAnchorClient
 from chain.tx import Signer
-from notary.anchor import Anchorer
+from notary.anchor import Anchorer, ChainClient
 from notary.checkpointer import Checkpointer, Witness, WitnessPolicy
 from notary.errors import NotaryError, NotFoundError
 from notary.log.note import NoteSigner, format_vkey
@@ -36,10 +35,15 @@ DB_NAME = "notary.db"
 
 @dataclass(frozen=True)
 class AnchorSettings:
-    client: AuditAnchorClient
+    """``client``: a connected AuditAnchor client, or a function that connects one. A function is called only
+    when the anchorer first needs the chain, and again after each failed step, so the notary starts and serves
+    while the chain is unreachable."""
+
+    client: ChainClient
     signer: Signer
     interval: float = 10.0
     every_events: int = 100_000
+    max_backoff: float = 60.0  # the longest wait between two anchoring steps while the chain fails
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,15 @@ class NotaryService:
         if settings.anchor is not None:
             a = settings.anchor
             self.anchorer = Anchorer(
-                self.store, self.reader, a.client, a.signer, settings.origin, a.interval, a.every_events, settings.clock
+                self.store,
+                self.reader,
+                a.client,
+                a.signer,
+                settings.origin,
+                a.interval,
+                a.every_events,
+                settings.clock,
+                a.max_backoff,
             )
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -189,7 +201,7 @@ class NotaryService:
             },
             "policy": self.checkpointer.policy.describe(),
             "anchored_size": max((a["size"] for a in confirmed), default=0),
-            "anchoring": None if self.anchorer is None else {"last_error": self.anchorer.last_error},
+            "anchoring": None if self.anchorer is None else self.anchorer.status(),
             "gaps": sum(len(v) for v in self.sequencer.gaps().values()),
             "alarms": len(self.store.alarms()),
         }

@@ -5,6 +5,10 @@ n·256+255 (256 hashes, 8,192 bytes, when full; fewer at the right edge: a *part
 ``.p/<width>``). The levels between tiles are recomputed by hashing the tile's hashes, so node
 ``(height, index)`` sits at internal level ``height % 8`` of tile ``(height // 8, index >> (8 - height % 8))``.
 Entry bundles hold the entries of one level-0 tile, each as a big-endian uint16 length and the bytes.
+
+A store may keep, beside each full tile, the tile *with its inner levels* (:func:`tile_with_levels`: the 256
+hashes, then the 254 of internal levels 1 to 7, level by level) so a proof reading that tile hashes nothing.
+That is not the tile format: ``/tile/`` serves the 256 hashes only.
 """
 
 from __future__ import annotations
@@ -15,13 +19,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from notary.log.errors import MalformedError
-from notary.log.hashing import HASH_SIZE, Hash32, levels_of
+from notary.log.hashing import HASH_SIZE, levels_of
 
 TILE_HEIGHT = 8
 TILE_WIDTH = 256
 MAX_LEVEL = 63
 MAX_INDEX = 2**63 - 1
 MAX_ENTRY_SIZE = 0xFFFF
+#: A full tile with its inner levels: levels 0..7 of the tile, 256 + 128 + ... + 2 = 510 hashes.
+TILE_WITH_LEVELS_BYTES = (2 * TILE_WIDTH - 2) * HASH_SIZE
+#: Where internal level r starts in those bytes, r = 0..8 (level r holds 256 >> r hashes).
+_LEVEL_OFFSETS = (0, *(HASH_SIZE * (2 * TILE_WIDTH - (TILE_WIDTH >> r)) for r in range(TILE_HEIGHT)))
 
 _PATH = re.compile(r"tile/(entries|0|[1-9][0-9]?)/((?:x[0-9]{3}/){0,6}[0-9]{3})(?:\.p/([1-9][0-9]{0,2}))?")
 
@@ -158,11 +166,29 @@ def split_tile(data: bytes) -> list[bytes]:
     return [bytes(data[i : i + HASH_SIZE]) for i in range(0, len(data), HASH_SIZE)]
 
 
+def tile_with_levels(levels: Sequence[Sequence[bytes]]) -> bytes:
+    """A full tile followed by its inner levels, from ``levels_of`` of its 256 hashes: levels 0 to 7, joined."""
+    if len(levels) != TILE_HEIGHT + 1 or len(levels[0]) != TILE_WIDTH:
+        raise MalformedError("inner levels are kept for full tiles only")
+    return b"".join(b"".join(levels[r]) for r in range(TILE_HEIGHT))
+
+
+def _levels_bytes(data: bytes) -> tuple[bytes, ...]:
+    """Internal levels 0..7 of a tile, each as the bytes of its hashes: sliced from a tile with its inner levels
+    (nothing hashed), else computed from a plain tile's hashes."""
+    if len(data) == TILE_WITH_LEVELS_BYTES:
+        at = _LEVEL_OFFSETS
+        return tuple(data[at[r] : at[r + 1]] for r in range(TILE_HEIGHT))
+    return tuple(b"".join(level) for level in levels_of(split_tile(data))[:TILE_HEIGHT])
+
+
 class TileNodeReader:
     """A NodeReader backed by tiles, with a bounded LRU cache of each tile's internal levels.
 
-    ``read_tile(level, index)`` returns the stored tile's bytes, partial or full. A cached tile too narrow
-    for a requested node (it was partial when cached and the tree has grown) is read again.
+    ``read_tile(level, index)`` returns the stored tile's bytes, partial or full, or a full tile with its inner
+    levels (:func:`tile_with_levels`), whose levels are then not recomputed. A cached tile too narrow for a
+    requested node (it was partial when cached and the tree has grown) is read again. The cache holds bytes
+    (16 KiB per full tile); a node is sliced from them when asked for.
     """
 
     __slots__ = ("_cache", "_capacity", "_read_tile")
@@ -172,7 +198,7 @@ class TileNodeReader:
             raise MalformedError(f"cache size {cache_size} must be at least 1")
         self._read_tile = read_tile
         self._capacity = cache_size
-        self._cache: OrderedDict[int, tuple[int, list[list[Hash32]]]] = OrderedDict()
+        self._cache: OrderedDict[int, tuple[int, tuple[bytes, ...]]] = OrderedDict()
 
     def invalidate(self, level: int, index: int) -> None:
         """Forget the cached tile ``(level, index)`` (e.g. after it was rewritten)."""
@@ -192,14 +218,17 @@ class TileNodeReader:
                 entry = self._load(height >> 3, tile, (pos + 1) << r)
             else:
                 cache.move_to_end(key)
-            out.append(entry[1][r][pos])
+            at = pos * HASH_SIZE
+            out.append(entry[1][r][at : at + HASH_SIZE])
         return out
 
-    def _load(self, level: int, index: int, need: int) -> tuple[int, list[list[Hash32]]]:
-        hashes = split_tile(self._read_tile(level, index))
-        if len(hashes) < need:
-            raise MalformedError(f"tile {level}/{index} has {len(hashes)} hashes, a requested node needs {need}")
-        entry = (len(hashes), levels_of(hashes))
+    def _load(self, level: int, index: int, need: int) -> tuple[int, tuple[bytes, ...]]:
+        data = bytes(self._read_tile(level, index))
+        levels = _levels_bytes(data)  # MalformedError unless 1 to 256 hashes, or a full tile with its levels
+        width = len(levels[0]) // HASH_SIZE
+        if width < need:
+            raise MalformedError(f"tile {level}/{index} has {width} hashes, a requested node needs {need}")
+        entry = (width, levels)
         cache = self._cache
         cache[index << 6 | level] = entry
         cache.move_to_end(index << 6 | level)

@@ -5,9 +5,12 @@ Runs on every chain backend of ``tests/conftest.py`` (eth-tester, anvil, the emb
 from __future__ import annotations
 
 import base64
+import itertools
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Consortium
@@ -16,6 +19,7 @@ from notary_world import GATEWAY, ORIGIN, LogWorld
 from web3 import HTTPProvider, Web3
 
 from chain.contracts import AuditAnchorClient
+from chain.errors import BackendError
 from chain.tx import Signer
 from notary.anchor import Anchorer, checkpoint_digest
 from notary.sequencer import encode_batch, sign_batch_body
@@ -147,3 +151,62 @@ def test_anchor_interval_and_event_count_decide_when(consortium: Consortium, wor
     assert latest is not None and latest.tree_size == 18
     assert base64.b64encode(latest.root_hash) == base64.b64encode(service.reader.root_at(18))
     service.stop()
+
+
+def test_a_chain_down_at_start_is_connected_lazily_and_anchoring_resumes(
+    consortium: Consortium, world: LogWorld
+) -> None:
+    """Failure catalogue 14 in the running service: the client is made only when the chain answers; until then
+    the loops run, checkpoints are published, health names the error, and nothing is anchored twice after."""
+    chain_up = threading.Event()
+    attempts = []
+
+    def connect() -> AuditAnchorClient:
+        attempts.append(time.monotonic())
+        if not chain_up.is_set():
+            raise BackendError("cannot reach the chain at http://127.0.0.1:9: ConnectionError")
+        return consortium.anchors
+
+    settings = AnchorSettings(connect, Signer(consortium.deployer.account), interval=0, max_backoff=1.0)
+    service = world.notary(settings, checkpoint_interval=0.05)
+    assert attempts == []  # building the service never touches the chain
+    service.start()
+    try:
+        grow_only(service, world, 1, 6)
+        wait_for(lambda: service.health()["published_size"] == 6, "checkpoint 6 published with the chain down")
+        wait_for(lambda: service.health()["anchoring"]["last_error"], "the anchoring error in health")
+        anchoring = service.health()["anchoring"]
+        assert "cannot reach the chain" in anchoring["last_error"] and anchoring["connected"] is False
+        grow_only(service, world, 7, 4)
+        wait_for(lambda: service.health()["published_size"] == 10, "checkpoint 10 published with the chain down")
+        wait_for(lambda: len(attempts) >= 4, "the anchorer to retry")
+        assert service.store.anchors() == []
+        gaps = [b - a for a, b in itertools.pairwise(attempts)]
+        assert max(gaps) < 3.0, f"the backoff exceeded its maximum: {gaps}"
+
+        chain_up.set()
+        wait_for(lambda: service.health()["anchored_size"] == 10, "checkpoint 10 anchored once the chain is up")
+        wait_for(lambda: service.health()["anchoring"]["last_error"] is None, "the anchoring error to clear")
+        assert [(a["size"], a["state"]) for a in service.store.anchors()] == [(10, "confirmed")]
+        assert consortium.anchors.count(ORIGIN) == 1
+        info = consortium.anchors.at_size(ORIGIN, 10)
+        assert info is not None and info.root_hash == service.reader.root_at(10)
+    finally:
+        service.stop()
+
+
+def grow_only(service: NotaryService, world: LogWorld, first_seq: int, count: int) -> None:
+    """Sequence ``count`` events; the service's own checkpointer publishes them."""
+    now = int(time.time() * 1000)
+    events = [event(event_id=f"ev-{first_seq + i}", gateway_seq=first_seq + i, time_ms=now) for i in range(count)]
+    body = encode_batch(GATEWAY, events)
+    service.sequencer.submit(GATEWAY, body, sign_batch_body(world.gateway_key, body))
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {timeout:.0f} s")
+        time.sleep(0.02)
+    return value
