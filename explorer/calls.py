@@ -7,7 +7,7 @@ The log only grows, so the index is built for appending and for reading newest f
   The entry bytes are not stored as such: the columns plus ``extra`` (the caller identity, the request and
   response digests and the traceparent's parent id and flags, 73 or 105 bytes) rebuild them exactly
   (``canonical_entry``), which is checked before a row is written; an entry that would not come back byte
-  for byte keeps its bytes in ``entries``. That makes a row ~200 bytes instead of the entry's ~800.
+  for byte keeps its bytes in ``entries``. A row takes ~300 bytes, where the entry alone is ~800.
 - **chunks.** Leaf indices are cut into chunks of 65,536. For each searchable low-cardinality value (caller,
   provider, center, API, asset, decision, status, denial reason) and each chunk, ``bitmaps`` holds one bit per
   entry of the chunk that has the value. A search ANDs the bitmaps of its filters chunk by chunk, newest chunk
@@ -21,15 +21,17 @@ The log only grows, so the index is built for appending and for reading newest f
   time range into a leaf-index range; per chunk, bundles entirely outside the range are masked out, and the
   rows left are checked exactly.
 - **aggregates.** ``stats`` counts calls per minute, caller, provider, center, API, decision and reason, for
-  the dashboard (``per_minute``) and compliance reports (``report``); minutes cut by a period's ends are
-  counted from the rows.
+  the dashboard (``per_minute``) and compliance reports (``report``); ``seconds`` counts calls and denials per
+  second, center, caller and provider, so the dashboard's window start costs a second of rows at most. What
+  the aggregates cannot answer exactly (a period's ends within a minute or second) is counted from the rows:
+  one SQL scan of the leaf-index range their time bundles give.
 - **the tree.** ``meta`` keeps the compact range (RFC 9162 right edge) of the indexed entries, updated in the
   transaction that adds them, so the log follower can check each new checkpoint's root against the index.
 
-Every append (rows, bitmaps, bundles, aggregates, names, compact range) is one transaction. One writer
-connection behind a lock; one reader connection per thread, each search in one read transaction (WAL: readers
-never wait for the writer and see a consistent snapshot). Exports paginate by leaf index in short read
-transactions, so they hold no snapshot open while streaming.
+Every append (rows, bitmaps, bundles, aggregates, names, compact range) is one transaction, its entries parsed
+before it begins. One writer connection behind a lock; one reader connection per thread, each search in one read
+transaction (WAL: readers never wait for the writer and see a consistent snapshot). Exports paginate by leaf
+index in short read transactions, so they hold no snapshot open while streaming.
 """
 
 from __future__ import annotations
@@ -46,15 +48,16 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from hashlib import sha256
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final
 
 from notary.log.errors import MalformedError
 from notary.log.hashing import EMPTY_ROOT, hash_children
 
-SCHEMA_VERSION: Final = 1
-CHUNK_BITS: Final = 16
-CHUNK: Final = 1 << CHUNK_BITS  # entries per chunk (one bitmap of 8 KiB per value and chunk)
+SCHEMA_VERSION: Final = 2
+CHUNK_BITS = 16  # (module variables rather than constants: the tests shrink the chunk)
+CHUNK = 1 << CHUNK_BITS  # entries per chunk (one bitmap of 8 KiB per value and chunk)
 BUNDLE: Final = 256  # entries per time bundle: a C2SP entry bundle
 MINUTE_MS: Final = 60_000
 
@@ -113,6 +116,10 @@ CREATE TABLE IF NOT EXISTS stats (
     PRIMARY KEY (minute_ms, caller, provider, center, api, decision, reason)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS stats_caller ON stats (caller, minute_ms);
+CREATE TABLE IF NOT EXISTS seconds (
+    second_ms INTEGER NOT NULL, center INTEGER NOT NULL, caller INTEGER NOT NULL, provider INTEGER NOT NULL,
+    calls INTEGER NOT NULL, denials INTEGER NOT NULL, PRIMARY KEY (second_ms, center, caller, provider)
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS stats_provider ON stats (provider, minute_ms);
 CREATE TABLE IF NOT EXISTS checkpoints (
     size INTEGER PRIMARY KEY, root TEXT NOT NULL, time_ms INTEGER, published_ms INTEGER,
@@ -343,6 +350,7 @@ class _Batch:
         self.raw: list[tuple[int, bytes]] = []
         self.bits: dict[int, bytearray] = {}
         self.stats: Counter[tuple[int, ...]] = Counter()
+        self.seconds: dict[tuple[int, int, int, int], list[int]] = {}
         self.bundles: dict[int, list[int]] = {}
         self.crange = crange
 
@@ -364,11 +372,14 @@ class _Batch:
         scan = _scan_json
         rows = self.rows
         stats = self.stats
+        seconds = self.seconds
         leaves = []
         for offset, entry in enumerate(entries):
             index = start + offset
+            if type(entry) is not bytes:
+                entry = bytes(entry)
             try:
-                text = entry.decode("utf-8") if isinstance(entry, bytes | bytearray) else bytes(entry).decode("utf-8")
+                text = entry.decode("utf-8")
                 e, end = scan(text, 0)
                 if end != len(text) or type(e) is not dict:
                     raise MalformedError("not one JSON object")
@@ -396,8 +407,12 @@ class _Batch:
                 decision = _DECISIONS[e["decision"]]
                 event_id, time_ms, route, asset_version = e["event_id"], e["time_ms"], e["route"], e["asset_version"]
                 status, latency_us, gateway_seq = e["status"], e["latency_us"], e["gateway_seq"]
-                if type(time_ms) is not int or type(status) is not int or type(event_id) is not str:
-                    raise MalformedError("time_ms and status must be integers, event_id a string")
+                if (
+                    type(time_ms) is not int or type(status) is not int or type(latency_us) is not int
+                    or type(gateway_seq) is not int or (asset_version is not None and type(asset_version) is not int)
+                    or type(event_id) is not str or type(route) is not str
+                ):  # fmt: skip
+                    raise MalformedError("a field of the wrong type")
                 if len(trace) != 16 or len(extra) not in (73, 105):
                     raise MalformedError("malformed traceparent or digests")
                 try:
@@ -424,41 +439,50 @@ class _Batch:
             if not exact:
                 self.raw.append((index, bytes(entry)))
             stats[(time_ms - time_ms % MINUTE_MS, caller, provider, center, api, decision, reason)] += 1
+            second = seconds.get(key := (time_ms - time_ms % 1000, center, caller, provider))
+            if second is None:
+                seconds[key] = [1, decision]
+            else:
+                second[0] += 1
+                second[1] += decision
         self.crange.extend(leaves)
         self._summarize(start, len(entries))
 
     def _summarize(self, start: int, count: int) -> None:
-        """The bitmaps (per chunk) and time bundles of the rows added from leaf ``start``."""
+        """Add the rows of leaves [start, start + count) to the batch's bitmaps (per chunk) and time bundles."""
         rows = self.rows[len(self.rows) - count :]
         end = start + count
         cut = start
         while cut < end:
             stop = min(end, (cut | (CHUNK - 1)) + 1)
             part = rows[cut - start : stop - start]
+            offsets = [r[_R_IDX] & (CHUNK - 1) for r in part]
             chunk = cut >> CHUNK_BITS
             for column, position in _BITMAP_POSITIONS:
                 groups: dict[int, list[int]] = {}
-                for r in part:
-                    value = r[position]
+                for o, value in zip(offsets, map(itemgetter(position), part), strict=True):
                     group = groups.get(value)
                     if group is None:
-                        groups[value] = [r[0]]
+                        groups[value] = [o]
                     else:
-                        group.append(r[0])
+                        group.append(o)
                 for value, members in groups.items():
                     if (value == 0 and column in (_ASSET, _REASON)) or not 0 <= value < _MAX_VALUE:
                         continue
-                    bits = bytearray(CHUNK // 8)
-                    for i in members:
-                        o = i & (CHUNK - 1)
+                    key = _key(column, value, chunk)
+                    bits = self.bits.get(key)
+                    if bits is None:
+                        bits = self.bits[key] = bytearray(CHUNK // 8)
+                    for o in members:
                         bits[o >> 3] |= 1 << (o & 7)
-                    self.bits[_key(column, value, chunk)] = bits
             cut = stop
         cut = start
         while cut < end:
             stop = min(end, (cut // BUNDLE + 1) * BUNDLE)
             times = [r[_R_TIME] for r in rows[cut - start : stop - start]]
-            self.bundles[cut // BUNDLE] = [min(times), max(times)]
+            low, high = min(times), max(times)
+            bounds = self.bundles.setdefault(cut // BUNDLE, [low, high])
+            bounds[0], bounds[1] = min(bounds[0], low), max(bounds[1], high)
             cut = stop
 
 
@@ -563,6 +587,19 @@ class CallIndex:
             raise ValueError("the call index is read-only" if self._readonly else "the call index is closed")
         return self._writer
 
+    @staticmethod
+    @contextlib.contextmanager
+    def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        """A write transaction: committed if the block completes, rolled back if it raises."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+
     def add_entries(self, start: int, entries: Sequence[bytes]) -> None:
         """Index ``entries`` as leaves ``start, start+1, ...``; ``start`` must be the current size. All or
         nothing: a malformed entry (MalformedError) or any failure leaves the index as it was."""
@@ -575,23 +612,21 @@ class CallIndex:
                 self._crange = self._load_range(conn)
             if not entries:
                 return
+            self._names.refresh(conn)
             batch = _Batch(self._names, self._crange.copy())
             batch.add(start, entries)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction(conn):
+                if self._size(conn) != start:  # another writer got there first
+                    raise ValueError(f"entries must start at the index size {self._size(conn)}, not {start}")
+                conn.executemany(_INSERT_CALL, batch.rows)
                 self._write_batch(conn, batch)
-                conn.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                raise
             self._names.learn(sorted((i, n) for n, i in batch.new_names.items()))
             self._crange = batch.crange
 
     def _write_batch(self, conn: sqlite3.Connection, batch: _Batch) -> None:
+        """All of a batch but its rows: names, raw entries, bitmaps, bundles, counts, the compact range."""
         if batch.new_names:
             conn.executemany("INSERT INTO names (id, name) VALUES (?, ?)", [(i, n) for n, i in batch.new_names.items()])
-        conn.executemany(_INSERT_CALL, batch.rows)
         if batch.raw:
             conn.executemany("INSERT INTO entries (idx, entry) VALUES (?, ?)", batch.raw)
         select = "SELECT bits FROM bitmaps WHERE key = ?"
@@ -608,6 +643,11 @@ class CallIndex:
             "INSERT INTO stats VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT DO UPDATE SET calls = calls + excluded.calls",
             [(*key, n) for key, n in batch.stats.items()],
+        )
+        conn.executemany(
+            "INSERT INTO seconds VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO UPDATE SET calls = calls + excluded.calls, denials = denials + excluded.denials",
+            [(*key, n, d) for key, (n, d) in batch.seconds.items()],
         )
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('compact_range', ?)", (batch.crange.to_bytes(),))
 
@@ -641,33 +681,16 @@ class CallIndex:
             )
             for r in rows
         ]  # fmt: skip
-        with self._write_lock:
-            conn = self._write_conn()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.executemany(
-                    f"INSERT OR REPLACE INTO checkpoints ({_CHECKPOINT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", values
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                raise
+        sql = f"INSERT OR REPLACE INTO checkpoints ({_CHECKPOINT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        with self._write_lock, self._transaction(self._write_conn()) as conn:
+            conn.executemany(sql, values)
 
     def put_gaps(self, gaps: Sequence[Mapping[str, Any]]) -> None:
         """Replace the gaps by ``gaps`` (as the notary's ``/v1/gaps`` lists them)."""
         values = [(i, json.dumps(dict(g))) for i, g in enumerate(gaps)]
-        with self._write_lock:
-            conn = self._write_conn()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute("DELETE FROM gaps")
-                conn.executemany("INSERT INTO gaps (pos, gap) VALUES (?, ?)", values)
-                conn.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                raise
+        with self._write_lock, self._transaction(self._write_conn()) as conn:
+            conn.execute("DELETE FROM gaps")
+            conn.executemany("INSERT INTO gaps (pos, gap) VALUES (?, ?)", values)
 
     # ----------------------------------------------------------------------------------------------- reads
 
@@ -1038,15 +1061,19 @@ class CallIndex:
 
     def checkpoint_covering(self, index: int) -> dict[str, Any] | None:
         """The smallest stored checkpoint that includes leaf ``index`` (size > index)."""
-        row = self._reader().execute(
-            f"SELECT {_CHECKPOINT_COLUMNS} FROM checkpoints WHERE size > ? ORDER BY size LIMIT 1", (index,)
-        ).fetchone()
+        row = (
+            self._reader()
+            .execute(f"SELECT {_CHECKPOINT_COLUMNS} FROM checkpoints WHERE size > ? ORDER BY size LIMIT 1", (index,))
+            .fetchone()
+        )
         return None if row is None else self._checkpoint(row)
 
     def latest_checkpoint(self) -> dict[str, Any] | None:
-        row = self._reader().execute(
-            f"SELECT {_CHECKPOINT_COLUMNS} FROM checkpoints ORDER BY size DESC LIMIT 1"
-        ).fetchone()
+        row = (
+            self._reader()
+            .execute(f"SELECT {_CHECKPOINT_COLUMNS} FROM checkpoints ORDER BY size DESC LIMIT 1")
+            .fetchone()
+        )
         return None if row is None else self._checkpoint(row)
 
     def checkpoints(self, *, before: int | None, limit: int) -> list[dict[str, Any]]:
@@ -1054,9 +1081,14 @@ class CallIndex:
         if limit <= 0:
             return []
         bound = (1 << 63) - 1 if before is None else before
-        rows = self._reader().execute(
-            f"SELECT {_CHECKPOINT_COLUMNS} FROM checkpoints WHERE size < ? ORDER BY size DESC LIMIT ?", (bound, limit)
-        ).fetchall()
+        rows = (
+            self._reader()
+            .execute(
+                f"SELECT {_CHECKPOINT_COLUMNS} FROM checkpoints WHERE size < ? ORDER BY size DESC LIMIT ?",
+                (bound, limit),
+            )
+            .fetchall()
+        )
         return [self._checkpoint(r) for r in rows]
 
     def gaps(self) -> list[dict[str, Any]]:
@@ -1065,18 +1097,25 @@ class CallIndex:
 
     # -------------------------------------------------------------------------------------------- aggregates
 
-    def _edge_rows(
-        self, conn: sqlite3.Connection, party: str | None, from_ms: int, to_ms: int
-    ) -> Iterator[tuple[Any, ...]]:
-        """(idx, _, time_ms, caller, provider, center, api, decision, reason) of the calls in [from_ms, to_ms)
-        (a part of a minute), restricted to ``party``."""
+    def _edge_counts(
+        self, conn: sqlite3.Connection, party: int | None, from_ms: int, to_ms: int
+    ) -> list[tuple[int, ...]]:
+        """Counts as ``stats`` rows (minute_ms, caller, provider, center, api, decision, reason, calls) of the
+        calls in [from_ms, to_ms) (the part of a minute a period cuts), restricted to the party's id: one SQL
+        scan of the leaf-index range the time bundles give."""
         if from_ms >= to_ms:
-            return
-        plan = self._plan(conn, CallFilter(party=party, from_ms=from_ms, to_ms=to_ms), None)
-        if plan is None:
-            return
-        columns = "idx, 0, time_ms, caller, provider, center, api, decision, reason"
-        yield from self._rows(conn, plan, False, 4096, columns)
+            return []
+        bounds = self._time_bounds(conn, from_ms, to_ms)
+        if bounds is None:
+            return []
+        lo, hi = bounds[0], min(bounds[1], self._size(conn))
+        where = "" if party is None else " AND (caller = ?5 OR provider = ?5)"
+        sql = (
+            "SELECT time_ms - time_ms % 60000, caller, provider, center, api, decision, reason, count(*) FROM calls "
+            f"WHERE idx >= ?1 AND idx < ?2 AND time_ms >= ?3 AND time_ms < ?4{where} GROUP BY 1, 2, 3, 4, 5, 6, 7"
+        )
+        params = (lo, hi, from_ms, to_ms) if party is None else (lo, hi, from_ms, to_ms, party)
+        return conn.execute(sql, params).fetchall()
 
     def per_minute(self, since_ms: int, party: str | None) -> list[dict[str, Any]]:
         """Calls and denials per minute (``minute_ms``, the minute's start) and center, for the calls with
@@ -1085,21 +1124,27 @@ class CallIndex:
             p = None if party is None else self._names.lookup(conn, party)
             if party is not None and p is None:
                 return []
+            # Whole minutes from ``stats``, whole seconds of the minute before from ``seconds``, the rest from rows.
             whole = -(-since_ms // MINUTE_MS) * MINUTE_MS
-            where = "minute_ms >= ?" + ("" if p is None else " AND (caller = ? OR provider = ?)")
-            params: tuple[int, ...] = (whole,) if p is None else (whole, p, p)
+            whole_s = -(-since_ms // 1000) * 1000
+            party_only = "" if p is None else " AND (caller = ?3 OR provider = ?3)"
+            params = (whole, whole_s) if p is None else (whole, whole_s, p)
             counts: dict[tuple[int, int], list[int]] = {}
             rows = conn.execute(
-                f"SELECT minute_ms, center, sum(calls), sum(CASE WHEN decision = 1 THEN calls ELSE 0 END) "
-                f"FROM stats WHERE {where} GROUP BY minute_ms, center",
+                "SELECT minute_ms, center, sum(calls), sum(CASE WHEN decision = 1 THEN calls ELSE 0 END) "
+                f"FROM stats WHERE minute_ms >= ?1{party_only} GROUP BY minute_ms, center UNION ALL "
+                "SELECT second_ms - second_ms % 60000, center, sum(calls), sum(denials) FROM seconds "
+                f"WHERE second_ms >= ?2 AND second_ms < ?1{party_only} GROUP BY 1, 2",
                 params,
             )
             for minute, center, calls, denials in rows:
-                counts[(minute, center)] = [calls, denials]
-            for r in self._edge_rows(conn, party, since_ms, whole):
-                slot = counts.setdefault((r[2] - r[2] % MINUTE_MS, r[5]), [0, 0])
-                slot[0] += 1
-                slot[1] += r[7]
+                slot = counts.setdefault((minute, center), [0, 0])
+                slot[0] += calls
+                slot[1] += denials
+            for minute, _, _, center, _, decision, _, n in self._edge_counts(conn, p, since_ms, whole_s):
+                slot = counts.setdefault((minute, center), [0, 0])
+                slot[0] += n
+                slot[1] += n * decision
             out = [
                 {"minute_ms": minute, "center": self._name(conn, center), "calls": c[0], "denials": c[1]}
                 for (minute, center), c in counts.items()
@@ -1154,8 +1199,8 @@ class CallIndex:
                 else:
                     edges = [(from_ms, to_ms)]
                 for start, end in edges:
-                    for r in self._edge_rows(conn, org, start, end):
-                        add(r[3], r[4], r[5], r[6], r[7], r[8], 1)
+                    for r in self._edge_counts(conn, o, start, end):
+                        add(*r[1:])
 
             def name(id_: int) -> str | None:
                 return self._name(conn, id_)
@@ -1181,26 +1226,27 @@ class CallIndex:
                     key=lambda x: (x["side"], x["reason"] or ""),
                 ),
                 "counterparts": sorted(
-                    ({"org": name(p), "made": c[0], "served": c[1], "denied_made": c[2], "denied_served": c[3]}
-                     for p, c in counterparts.items()),
+                    (
+                        {"org": name(p), "made": c[0], "served": c[1], "denied_made": c[2], "denied_served": c[3]}
+                        for p, c in counterparts.items()
+                    ),
                     key=lambda x: x["org"] or "",
                 ),
             }
 
 
 def bulk_load(index: CallIndex, entries: Iterable[bytes], *, batch: int = 20_000) -> int:
-    """Append ``entries`` to ``index`` in transactions of ``batch`` entries (for benchmarks and rebuilds);
-    returns how many were added."""
-    added = 0
+    """Append ``entries`` to ``index`` in transactions of ``batch`` entries (``add_entries``), for benchmarks and
+    rebuilds; returns how many were added. Each batch is all or nothing; on a failure the batches before stay."""
+    start = added = index.size()
     pending: list[bytes] = []
-    start = index.size()
     for entry in entries:
         pending.append(entry)
         if len(pending) >= batch:
-            index.add_entries(start + added, pending)
+            index.add_entries(added, pending)
             added += len(pending)
             pending = []
     if pending:
-        index.add_entries(start + added, pending)
+        index.add_entries(added, pending)
         added += len(pending)
-    return added
+    return added - start

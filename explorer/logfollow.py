@@ -107,6 +107,7 @@ class LogFollower:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._round_alarm = False
+        self._behind: tuple[int, int] | None = None
 
     # -- status and thread ------------------------------------------------------------------------------------
 
@@ -183,12 +184,12 @@ class LogFollower:
         nothing; network and other failures are raised and recorded in ``status["last_error"]``."""
         with self._sync_lock:
             self._round_alarm = False
-            added = 0
+            size = self.index.size()
             try:
                 try:
                     checkpoint = self._checkpoint()
                     if checkpoint is not None:
-                        added = self._catch_up(checkpoint)
+                        self._catch_up(checkpoint)
                     self._refresh_checkpoints()
                     self._refresh_gaps()
                 except LogAlarm as exc:
@@ -199,8 +200,9 @@ class LogFollower:
                     log.warning("log follower: %s", message)
                 self._set(last_error=message, indexed_size=self.index.size())
                 raise
-            self._set(last_error=None, indexed_size=self.index.size(), last_sync_ms=_now_ms())
-            return added
+            indexed = self.index.size()
+            self._set(last_error=None, indexed_size=indexed, last_sync_ms=_now_ms())
+            return indexed - size
 
     def _alarm(self, message: str) -> None:
         self._round_alarm = True
@@ -235,21 +237,23 @@ class LogFollower:
         self._set(checkpoint_size=checkpoint.size)
         return checkpoint
 
-    def _catch_up(self, checkpoint: Checkpoint) -> int:
+    def _catch_up(self, checkpoint: Checkpoint) -> None:
         """Index the entries from the index's size up to the checkpoint's, step by step, each step proven."""
         target, root = checkpoint.size, checkpoint.root
         crange = self.index.compact_range()
         size = crange.size
-        if target < size:
-            log.warning("the notary's checkpoint (size %d) is behind the index (size %d)", target, size)
-            return 0
+        if target < size:  # a stale copy (a cache), or a log that went back: nothing to index either way
+            if self._behind != (target, size):
+                log.warning("the notary's checkpoint (size %d) is behind the index (size %d)", target, size)
+            self._behind = (target, size)
+            return
         if target == size:
             if crange.root() != root:
                 raise LogAlarm(
                     f"size {target}: the checkpoint's root {root.hex()} is not the root of the indexed entries "
                     f"{crange.root().hex()}"
                 )
-            return 0
+            return
         tiles = TileNodeReader(self._tile_reader(target), cache_size=64)
         bounds = [size]
         aligned = size - size % TILE_WIDTH
@@ -258,7 +262,6 @@ class LogFollower:
             bounds.append(min(aligned, target))
         steps = list(itertools.pairwise(bounds))
         pool = self._executor()
-        added = 0
         pending: Future[list[bytes]] | None = pool.submit(self._entries, *steps[0], target)
         for n, (start, end) in enumerate(steps):
             assert pending is not None
@@ -282,13 +285,11 @@ class LogFollower:
                     pending.cancel()
                 raise
             crange = trial
-            added += len(entries)
             self._set(indexed_size=end)
-            if self._stopping.is_set():
+            if self._stopping.is_set() and threading.current_thread() is self._thread:
                 if pending is not None:
                     pending.cancel()
                 break
-        return added
 
     def _entries(self, start: int, end: int, size: int) -> list[bytes]:
         """Entries [start, end) from the bundles of a tree of ``size`` leaves."""
@@ -340,9 +341,7 @@ class LogFollower:
                 anchor = cp.get("anchor")
                 state = anchor.get("state") if isinstance(anchor, dict) else None
                 published = cp.get("published_ms")
-                if state == "confirmed" or (
-                    state is None and isinstance(published, int) and published < horizon
-                ):
+                if state == "confirmed" or (state is None and isinstance(published, int) and published < horizon):
                     return int(cp["size"])
             if len(page) < 200:
                 return 0

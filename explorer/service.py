@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from chain.ids import OrgId, Role
 from explorer.app import Explorer, Limits
@@ -41,14 +42,31 @@ class ExplorerOptions:
     limits: Limits = field(default_factory=Limits)
 
 
+_Index = TypeVar("_Index", CallIndex, ChainIndex)
+
+
+def _open_index(kind: type[_Index], path: Path) -> _Index:
+    """Open an index; one of another schema version (an older explorer's) is rebuilt from nothing: it is only
+    an index of the log and the chain, which the followers read again."""
+    try:
+        return kind(path)
+    except ValueError as exc:
+        if "schema" not in str(exc):
+            raise
+        log.warning("%s; rebuilding it", exc)
+        for suffix in ("", "-wal", "-shm"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+        return kind(path)
+
+
 def build(options: ExplorerOptions) -> Explorer:
     """Open the indexes and start every background part; :func:`stop` undoes it."""
     description = load_description(options.directory)
     chain_url = options.chain_url or description.chain_url
     index_dir = options.directory / INDEX_DIR
     index_dir.mkdir(parents=True, exist_ok=True)
-    calls = CallIndex(index_dir / "calls.db")
-    chain = ChainIndex(index_dir / "chain.db")
+    calls = _open_index(CallIndex, index_dir / "calls.db")
+    chain = _open_index(ChainIndex, index_dir / "chain.db")
     state = ChainState(chain_url, dict(description.contracts))
     regulators = {m.org for m in description.members if Role.REGULATOR in m.roles}
     founding = {m.org for m in description.members}

@@ -86,8 +86,16 @@ def varied_events(n: int) -> list[dict[str, Any]]:
     """``n`` events cycling through every value, times close to log order but not in it."""
     return [
         make_event(
-            i, caller=i % 4, api=(i // 3) % 5, deny=i % 7 == 3, reason=i % 3, grant=None if i % 11 == 0 else i % 3,
-            status=(i // 5) % 4, asset=None if i % 13 == 0 else i % 3, trace=i % 3, jitter=(i * 7919) % 1500 - 750,
+            i,
+            caller=i % 4,
+            api=(i // 3) % 5,
+            deny=i % 7 == 3,
+            reason=i % 3,
+            grant=None if i % 11 == 0 else i % 3,
+            status=(i // 5) % 4,
+            asset=None if i % 13 == 0 else i % 3,
+            trace=i % 3,
+            jitter=(i * 7919) % 1500 - 750,
         )
         for i in range(n)
     ]
@@ -221,6 +229,21 @@ def test_add_entries_refuses_a_wrong_start_or_a_bad_entry_and_changes_nothing(in
     assert index.root() == root_of([hash_leaf(e) for e in entries + more])
 
 
+def test_a_large_batch_over_many_chunks_is_all_or_nothing(index: CallIndex) -> None:
+    events = varied_events(7000)
+    entries = [canonical_entry(e) for e in events]
+    index.add_entries(0, entries[:10])
+    before = (index.size(), index.root(), index.search(CallFilter(), before=None, limit=20))
+    for bad in (5, 2500, 6989):
+        with pytest.raises(MalformedError, match=f"entry {10 + bad} is not an event"):
+            index.add_entries(10, [*entries[10 : 10 + bad], b"{}", *entries[11 + bad :]])
+        assert (index.size(), index.root(), index.search(CallFilter(), before=None, limit=20)) == before
+    index.add_entries(10, entries[10:])
+    assert index.size() == 7000 and index.root() == root_of([hash_leaf(e) for e in entries])
+    f = CallFilter(party="ruida-data", decision="deny")
+    assert search_all(index, f, 100) == [i for i in range(6999, -1, -1) if matches(events[i], f)]
+
+
 # -- filters ------------------------------------------------------------------------------------------------
 
 
@@ -325,15 +348,23 @@ def test_iter_calls_streams_in_order_and_stops_at_the_size_when_it_started(index
 
 # -- the tenant restriction, as a property ---------------------------------------------------------------------
 
+
 def random_events(n: int, seed: int) -> list[dict[str, Any]]:
     """``n`` events with every field drawn at random (a seeded draw: Hypothesis draws sizes and seeds)."""
     rng = random.Random(seed)
     spread = rng.choice((0, 200, 3000, 60_000))  # how far event times stray from log order
     return [
         make_event(
-            i, caller=rng.randrange(4), api=rng.randrange(5), deny=rng.random() < 0.3, reason=rng.randrange(3),
-            grant=rng.choice((None, 0, 1, 2)), status=rng.randrange(4), asset=rng.choice((None, 0, 1, 2)),
-            trace=rng.randrange(3), jitter=rng.randint(-spread, spread),
+            i,
+            caller=rng.randrange(4),
+            api=rng.randrange(5),
+            deny=rng.random() < 0.3,
+            reason=rng.randrange(3),
+            grant=rng.choice((None, 0, 1, 2)),
+            status=rng.randrange(4),
+            asset=rng.choice((None, 0, 1, 2)),
+            trace=rng.randrange(3),
+            jitter=rng.randint(-spread, spread),
         )
         for i in range(n)
     ]
@@ -404,7 +435,16 @@ def test_search_is_the_plain_filter_and_a_party_sees_only_its_calls(
 def test_per_minute_counts_calls_and_denials_by_minute_and_center(index: CallIndex) -> None:
     events = varied_events(4000)  # 160 s of calls: three minutes and a bit
     load(index, events, [1000, 1000])
-    for since in (BASE_MS - 60_000, BASE_MS + 12_345, BASE_MS + 60_000, BASE_MS + 10**7):
+    assert BASE_MS % 60_000 == 40_000  # so: within a second, on a second, on a minute
+    for since in (
+        BASE_MS - 60_000,
+        BASE_MS + 12_345,
+        BASE_MS + 13_000,
+        BASE_MS + 20_000,
+        BASE_MS + 59_999,
+        BASE_MS + 60_000,
+        BASE_MS + 10**7,
+    ):
         for party in (None, "huaxin-bank", "nobody"):
             want: Counter[tuple[int, str]] = Counter()
             denials: Counter[tuple[int, str]] = Counter()
@@ -539,3 +579,28 @@ def test_readers_in_threads_see_consistent_results_while_the_writer_appends(inde
         t.join()
     assert failures == []
     assert index.size() == 3000
+
+
+def test_bulk_load_equals_add_entries_and_keeps_the_batches_before_a_failure(tmp_path: Path) -> None:
+    events = varied_events(1500)
+    for i in range(0, 1500, 97):  # names first seen in one batch and used again in the next ones
+        events[i] = {**events[i], "caller_org": f"new-{i // 300}", "grant_id": f"0x{i:064x}"}
+    entries = [canonical_entry(e) for e in events]
+    one, bulk = CallIndex(tmp_path / "one.db"), CallIndex(tmp_path / "bulk.db")
+    load(one, events)
+    assert bulk_load(bulk, entries[:5], batch=2) == 5
+    assert bulk_load(bulk, entries[5:], batch=61) == 1495
+    everything = CallFilter()
+    assert bulk.search(everything, before=None, limit=2000) == one.search(everything, before=None, limit=2000)
+    for f in (CallFilter(caller="new-2"), CallFilter(party="new-4"), CallFilter(grant=f"0x{97 * 5:064x}")):
+        want = [i for i in range(1499, -1, -1) if matches(events[i], f)]
+        assert want and search_all(bulk, f, 10) == want
+    assert bulk.root() == one.root()
+
+    broken = CallIndex(tmp_path / "broken.db")
+    with pytest.raises(MalformedError, match="entry 250 is not an event"):
+        bulk_load(broken, [*entries[:250], b"{}", *entries[251:]], batch=100)
+    assert broken.size() == 200  # the batches before the bad one
+    assert broken.root() == root_of([hash_leaf(e) for e in entries[:200]])
+    for index in (one, bulk, broken):
+        index.close()
