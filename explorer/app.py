@@ -4,7 +4,8 @@ Every ``/api`` request passes one ASGI middleware (:class:`Gatekeeper`) before a
 the limit → 413 before it is read; the ``Authorization`` header → a :class:`~explorer.auth.Person` or 401 with
 the reason; the person's firm's rate limit → 429 with ``Retry-After``; any write method → 403 (the explorer is
 read-only for everyone, the regulator included). It then records the query in the audit log
-(:mod:`explorer.audit`), holding the response's last chunk until the event is durable. Endpoints apply the
+(:mod:`explorer.audit`), holding the response's last chunk until the event is durable; with the audit outbox
+full it answers 503 before the query runs, so no query goes unrecorded. Endpoints apply the
 tenant rules of :mod:`explorer.access`; what a person may not see is a 404 identical to a missing object.
 
 Parameters are validated by FastAPI (patterns, ranges): a malformed one is a 422 naming the parameter. Lists
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
@@ -50,6 +51,7 @@ from explorer.calls import CallFilter, CallIndex
 from explorer.chainindex import ChainIndex
 from explorer.state import ChainState, asset_json, grant_json, member_json
 from network.description import ConsortiumDescription
+from network.gateway.server import new_traceparent
 from network.logsetup import log_origin, witness_name
 from notary.log.cosignature import format_cosigner_vkey
 from notary.log.note import format_vkey
@@ -95,6 +97,25 @@ Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 Cursor = Annotated[str | None, Query(max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
 
 EventId = Annotated[str, PathParam(pattern=EVENT_ID)]
+
+
+def call_filter(
+    request: Request, caller: Caller = None, provider: Provider = None, service: Service = None,
+    center: Center = None, asset: Asset = None, grant: GrantQ = None, decision: Decision = None,
+    status: Status = None, denial_reason: Reason = None, from_ms: From = None, to_ms: To = None,
+    trace: Trace = None,
+) -> CallFilter:  # fmt: skip
+    """The filters shared by the call search and the exports, restricted to the person's firm."""
+    if from_ms is not None and to_ms is not None and to_ms <= from_ms:
+        raise ApiError(422, "invalid_parameter", "to must be later than from")
+    return CallFilter(
+        caller=caller, provider=provider, api=service, center=center, asset=asset, grant=grant,
+        decision=decision, status=status, denial_reason=denial_reason, from_ms=from_ms, to_ms=to_ms,
+        trace_id=trace, party=access.party(request.state.person),
+    )  # fmt: skip
+
+
+Filters = Annotated[CallFilter, Depends(call_filter)]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -351,8 +372,6 @@ class Gatekeeper:
             raw_path = scope.get("raw_path") or scope["path"].encode()
             target = raw_path + (b"?" + scope["query_string"] if scope.get("query_string") else b"")
             trace = headers.get("traceparent", b"").decode("latin-1")
-            from network.gateway.server import new_traceparent
-
             ours, _ = new_traceparent(trace or None)
             query = recorder.begin(
                 person.org, person.identity, _api_name(scope["path"]), scope["method"] if scope["method"] in
@@ -551,40 +570,12 @@ def create_app(explorer: Explorer) -> FastAPI:
 
     # -- calls -----------------------------------------------------------------------------------------
 
-    def call_filter(
-        request: Request,
-        caller: str | None,
-        provider: str | None,
-        service: str | None,
-        center: str | None,
-        asset: str | None,
-        grant: str | None,
-        decision: str | None,
-        status: int | None,
-        denial_reason: str | None,
-        from_ms: int | None,
-        to_ms: int | None,
-        trace: str | None,
-    ) -> CallFilter:
-        if from_ms is not None and to_ms is not None and to_ms <= from_ms:
-            raise ApiError(422, "invalid_parameter", "to must be later than from")
-        return CallFilter(
-            caller=caller, provider=provider, api=service, center=center, asset=asset, grant=grant,
-            decision=decision, status=status, denial_reason=denial_reason, from_ms=from_ms, to_ms=to_ms,
-            trace_id=trace, party=access.party(person_of(request)),
-        )  # fmt: skip
-
     @app.get(f"{API}/calls", tags=["calls"], summary="Search calls, newest first")
     def search_calls(
-        request: Request, caller: Caller = None, provider: Provider = None, service: Service = None,
-        center: Center = None, asset: Asset = None, grant: GrantQ = None, decision: Decision = None,
-        status: Status = None, denial_reason: Reason = None, from_ms: From = None, to_ms: To = None,
-        trace: Trace = None, limit: Limit = 50, cursor: Cursor = None,
-    ) -> dict[str, Any]:  # fmt: skip
-        f = call_filter(
-            request, caller, provider, service, center, asset, grant, decision, status, denial_reason, from_ms,
-            to_ms, trace,
-        )  # fmt: skip
+        f: Filters,
+        limit: Limit = 50,
+        cursor: Cursor = None,
+    ) -> dict[str, Any]:
         bound = _filter_hash(f)
         rows = calls.search(f, before=decode_cursor(cursor, bound), limit=limit)
         after = encode_cursor(rows[-1]["index"], bound) if len(rows) == limit and rows[-1]["index"] > 0 else None
@@ -674,29 +665,11 @@ def create_app(explorer: Explorer) -> FastAPI:
         return {"Content-Disposition": f'attachment; filename="{name}"'}
 
     @app.get(f"{API}/exports/calls.csv", tags=["exports"], summary="The filtered calls as CSV, streamed")
-    def export_csv(
-        request: Request, caller: Caller = None, provider: Provider = None, service: Service = None,
-        center: Center = None, asset: Asset = None, grant: GrantQ = None, decision: Decision = None,
-        status: Status = None, denial_reason: Reason = None, from_ms: From = None, to_ms: To = None,
-        trace: Trace = None,
-    ) -> StreamingResponse:  # fmt: skip
-        f = call_filter(
-            request, caller, provider, service, center, asset, grant, decision, status, denial_reason, from_ms,
-            to_ms, trace,
-        )  # fmt: skip
+    def export_csv(f: Filters) -> StreamingResponse:
         return StreamingResponse(csv_stream(f), media_type="text/csv; charset=utf-8", headers=attachment("calls.csv"))
 
     @app.get(f"{API}/exports/calls.json", tags=["exports"], summary="The filtered calls as a JSON array, streamed")
-    def export_json(
-        request: Request, caller: Caller = None, provider: Provider = None, service: Service = None,
-        center: Center = None, asset: Asset = None, grant: GrantQ = None, decision: Decision = None,
-        status: Status = None, denial_reason: Reason = None, from_ms: From = None, to_ms: To = None,
-        trace: Trace = None,
-    ) -> StreamingResponse:  # fmt: skip
-        f = call_filter(
-            request, caller, provider, service, center, asset, grant, decision, status, denial_reason, from_ms,
-            to_ms, trace,
-        )  # fmt: skip
+    def export_json(f: Filters) -> StreamingResponse:
         return StreamingResponse(json_stream(f), media_type="application/json", headers=attachment("calls.json"))
 
     @app.get(f"{API}/exports/evidence.zip", tags=["exports"], summary="Evidence bundles of the filtered calls")
