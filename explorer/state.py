@@ -1,9 +1,13 @@
 """The ledger's current state as the explorer shows it: members, assets, the service catalogue and grants.
 
-Reading it costs hundreds of ``eth_call``s (one per member, asset, API and grant), so one thread reads a whole
-:class:`Snapshot` whenever the chain head moves, at most every ``interval`` seconds, and requests only ever read
-the latest snapshot: an answer never waits on the chain. A snapshot is read right after the head moved and is
-labelled with that block; a block sealed while it is being read shows in the next snapshot.
+Reading it costs hundreds of ``eth_call``s (one per member, asset, API and grant), so one thread keeps a whole
+:class:`Snapshot`, at most every ``interval`` seconds, and requests only ever read the latest snapshot: an answer
+never waits on the chain. When the head moves, one ``eth_getLogs`` over the new blocks asks whether any of the
+three contracts whose state the snapshot holds emitted an event; every function of theirs that changes state
+emits one, so without an event the snapshot is only relabelled with the new head (anchors, the most frequent
+transactions, touch none of them). Otherwise, and at least every ``full_every`` seconds, it is read again. A
+snapshot is read right after the head moved and is labelled with that block; a block sealed while it is being
+read shows in the next snapshot.
 While the chain is unreachable the last snapshot stays in use and :attr:`ChainState.status` says so.
 """
 
@@ -12,8 +16,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from eth_utils.address import to_checksum_address
 
 from chain.backend import RpcBackend
 from chain.contracts.assets import ApiInfo, AssetInfo, CenterInfo, UnitInfo
@@ -122,10 +128,17 @@ def member_json(member: MemberInfo) -> dict[str, Any]:
 class ChainState:
     """Keeps the latest :class:`Snapshot` of the contracts at ``addresses`` on the chain at ``chain_url``."""
 
-    def __init__(self, chain_url: str, addresses: dict[str, str], *, interval: float = 1.0) -> None:
+    def __init__(
+        self, chain_url: str, addresses: dict[str, str], *, interval: float = 1.0, full_every: float = 60.0
+    ) -> None:
         self.chain_url = chain_url
         self.deployment = Deployment(dict(addresses))
         self.interval = interval
+        self.full_every = full_every
+        self.reads = 0  # whole snapshots read
+        self._read_at = 0.0  # time.monotonic() of the last whole read
+        watched = ("ConsortiumRegistry", "DataAssetRegistry", "AccessGrants")  # AuditAnchor's state is not shown
+        self._watched = [to_checksum_address(addresses[name]) for name in watched]
         self._snapshot: Snapshot | None = None
         self._ready = threading.Event()
         self._stop = threading.Event()
@@ -151,15 +164,23 @@ class ChainState:
             self._thread.join(timeout=5)
 
     def refresh(self) -> bool:
-        """Read a new snapshot if the head moved; True if one was read."""
+        """Follow the head: a new snapshot if the contracts changed (True), else relabel the current one."""
         if self._backend is None:
             self._backend = RpcBackend(self.chain_url, timeout=10.0)
         web3 = self._backend.web3
         head = web3.eth.get_block("latest")
         number, stamp = int(head["number"]), int(head["timestamp"])
         self.status.update(ok=True, head=number, head_time=stamp, last_error=None)
-        if self._snapshot is not None and self._snapshot.block == number:
+        current = self._snapshot
+        if current is not None and current.block == number:
             return False
+        if current is not None and 0 <= current.block < number and time.monotonic() - self._read_at < self.full_every:
+            changes = web3.eth.get_logs(
+                {"fromBlock": current.block + 1, "toBlock": number, "address": self._watched}
+            )
+            if not changes:
+                self._snapshot = replace(current, block=number, block_time=stamp)
+                return False
         started = time.perf_counter()
         registry = self.deployment.registry(self._backend)
         assets = self.deployment.assets(self._backend)
@@ -175,6 +196,8 @@ class ChainState:
             grants=tuple(grants.grants()),
             read_ms=int((time.perf_counter() - started) * 1000),
         )
+        self.reads += 1
+        self._read_at = time.monotonic()
         self._ready.set()
         return True
 

@@ -32,6 +32,8 @@ The fields (bytes as base64 in the log's parts, as 0x-hex in the chain's parts, 
 from __future__ import annotations
 
 import base64
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -82,11 +84,10 @@ def _hex(data: bytes) -> str:
 def choose_checkpoint(store: LogStore, index: int) -> tuple[CheckpointRow | None, dict[str, Any] | None]:
     """The smallest published checkpoint covering ``index`` with a confirmed anchor, and that anchor; else the
     latest published checkpoint (no anchor) if it covers ``index``; else nothing."""
-    for anchor in store.anchors(state="confirmed"):
-        if anchor["size"] <= index:
-            continue
+    anchor = store.anchor_covering(index)
+    if anchor is not None:
         row = store.checkpoint(int(anchor["size"]))
-        if row is not None and row.cosigned is not None:
+        if row is not None:
             return row, anchor
     latest = store.latest_checkpoint(published=True)
     if latest is not None and latest.size > index:
@@ -94,12 +95,40 @@ def choose_checkpoint(store: LogStore, index: int) -> tuple[CheckpointRow | None
     return None, None
 
 
+class AnchorParts:
+    """The anchor parts of bundles, by confirmed anchor, the ``size`` most recently used.
+
+    Every event under one anchor has the same anchor part, and the block of a confirmed anchor does not change
+    (the key holds the block hash recorded at confirmation), so the chain is read once per anchor, not once per
+    bundle. The parts are shared: a bundle is only ever serialised, never changed.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._parts: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, anchor: dict[str, Any], build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        key = (str(anchor["tx_hash"]), str(anchor.get("block_hash")))
+        with self._lock:
+            part = self._parts.get(key)
+            if part is not None:
+                self._parts.move_to_end(key)
+                return part
+        part = build()  # outside the lock: two first readers of one anchor both read the chain, no one waits
+        with self._lock:
+            self._parts[key] = part
+            while len(self._parts) > self.size:
+                self._parts.popitem(last=False)
+        return part
+
+
 def _why_not_anchored(service: NotaryService, index: int) -> str:
     if service.anchorer is None:
         return "this notary does not anchor checkpoints on a chain"
-    sent = [a for a in service.store.anchors(state="sent") if a["size"] > index]
-    if sent:
-        return f"anchor transaction {sent[0]['tx_hash']} of checkpoint {sent[0]['size']} sent, not yet confirmed"
+    sent = service.store.anchor_covering(index, state="sent")
+    if sent is not None:
+        return f"anchor transaction {sent['tx_hash']} of checkpoint {sent['size']} sent, not yet confirmed"
     interval = service.anchorer.interval
     return f"no checkpoint covering index {index} is anchored yet; the notary anchors every {interval:g} s"
 
@@ -153,10 +182,13 @@ def build_evidence(service: NotaryService, event_id: str) -> dict[str, Any]:
         return bundle
     assert service.anchorer is not None, "a confirmed anchor exists only where the notary anchors"
     try:
-        client = service.anchorer.client()  # connects if the anchorer has not yet: it raises while the chain is down
-        bundle["anchor"] = anchor_evidence(
-            _raw_rpc(client.backend.web3), anchor, client.backend.chain_id, client.address
-        )
+        anchorer = service.anchorer
+
+        def build() -> dict[str, Any]:
+            client = anchorer.client()  # connects if the anchorer has not yet: it raises while the chain is down
+            return anchor_evidence(_raw_rpc(client.backend.web3), anchor, client.backend.chain_id, client.address)
+
+        bundle["anchor"] = service.anchor_parts.get(anchor, build)
     except (ChainError, OSError, KeyError, TypeError, ValueError) as exc:  # EvidenceChainError is a ChainError
         reason = f"the chain could not provide the anchor's block ({exc.__class__.__name__}: {exc})"
         pending.append({"part": "anchor", "reason": reason})

@@ -102,6 +102,9 @@ class NotaryService:
                 settings.clock,
                 a.max_backoff,
             )
+        from notary.evidence import AnchorParts
+
+        self.anchor_parts = AnchorParts()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 

@@ -299,6 +299,17 @@ class LogStore:
         keys = cols.split(", ")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
+    def anchor_covering(self, index: int, state: str = "confirmed") -> dict[str, Any] | None:
+        """The anchor in ``state`` of the smallest published checkpoint covering leaf ``index``, or None."""
+        cols = "size, tx_hash, raw_tx, nonce, state, sent_ms, block_number, block_hash, confirmed_ms"
+        picked = ", ".join("a." + c for c in cols.split(", "))
+        rows = self._query(
+            f"SELECT {picked} FROM anchors a JOIN checkpoints c ON c.size = a.size"
+            " WHERE a.size > ? AND a.state = ? AND c.cosigned IS NOT NULL ORDER BY a.size LIMIT 1",
+            (index, state),
+        )
+        return dict(zip(cols.split(", "), rows[0], strict=True)) if rows else None
+
     def anchor_progress(self) -> tuple[int, bool]:
         """The largest size sent or confirmed (0 if none), and whether a sent anchor awaits resolution."""
         rows = self._query(
