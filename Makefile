@@ -9,7 +9,7 @@ PORT ?= 8545
 export CONSORTIUM_PASSPHRASE ?= demo-passphrase-not-for-production
 ANVIL := node_modules/.bin/anvil
 
-.PHONY: install run test test-fast lint contracts bench-chain bench-notary bench-gateway system-packages clean
+.PHONY: install run test test-fast lint contracts bench-chain bench-notary bench-gateway bench-explorer system-packages clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,9 @@ bench-notary: $(VENV)/.installed
 
 bench-gateway: $(VENV)/.installed system-packages
 	$(BIN)/python -m bench.gateway $(ARGS)
+
+bench-explorer: $(VENV)/.installed
+	$(BIN)/python -m bench.explorer $(ARGS)
 
 # nginx (the auth_request tests and benchmark), ab (the gateway benchmark) and chromium (the explorer's browser
 # tests, driven by Playwright, with a font for the Chinese pages), from Debian's packages.
