@@ -29,8 +29,8 @@ Everything runs on a real consortium made for the run (``consortium init --demo`
 2. The same over HTTP, for ``--http-reps`` of each kind: ``GET /api/v1/calls`` with a real login token of the
    person (``explorer.auth.make_token``, identities issued as ``consortium user add`` does), pages through the
    ``next`` cursor; one request at a time on a keep-alive connection, sent at ``--http-rate`` per second (30:
-   the phases then last long enough to meet the explorer's background work, e.g. its re-reading of the chain
-   state at each new block), the time to the last byte.
+   the phases then last long enough to meet the explorer's background work, e.g. its following of the chain at
+   each new block), the time to the last byte.
 3. Provenance: ``GET /api/v1/calls/{event_id}/provenance`` for ``--provenance`` random events, each first
    cold (the explorer fetches the evidence bundle from the notary, with the anchor's block, and verifies every
    link; one anchor covers the whole log, so the notary reads its block from the chain once and keeps it)
