@@ -581,8 +581,16 @@ def create_app(explorer: Explorer) -> FastAPI:
         after = encode_cursor(rows[-1]["index"], bound) if len(rows) == limit and rows[-1]["index"] > 0 else None
         return {"calls": rows, "next": after, "limit": limit}
 
-    def visible_call(request: Request, event_id: str) -> dict[str, Any]:
-        row = calls.by_event_id(event_id)
+    def visible_call(request: Request, event_id: str, bundle: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The indexed call of ``event_id`` if the person may see it, else 404. With the notary's evidence bundle,
+        found by the leaf index the bundle names (one primary-key probe), checked to be this event's."""
+        row = None
+        if bundle is not None and type(bundle.get("index")) is int:
+            row = calls.by_index(bundle["index"])
+            if row is not None and row["event_id"] != event_id:
+                row = None  # the bundle names another leaf: evidence_steps will say so; find the call ourselves
+        if row is None:
+            row = calls.by_event_id(event_id)
         if row is None or not access.sees_call(person_of(request), row):
             raise not_found(f"call {event_id}")
         return row
@@ -595,17 +603,22 @@ def create_app(explorer: Explorer) -> FastAPI:
 
     @app.get(f"{API}/calls/{{event_id}}/provenance", tags=["calls"], summary="Each link of the call's provenance")
     def call_provenance(request: Request, event_id: EventId) -> dict[str, Any]:
-        row = visible_call(request, event_id)
+        # The bundle first: it names the call's leaf index, so the call is found by one probe (see visible_call);
+        # whether the person may see the call is decided on the explorer's own row before anything is answered.
+        missing: ApiError | None = None
+        try:
+            bundle: dict[str, Any] | None = explorer.evidence(event_id)
+        except ApiError as exc:
+            bundle, missing = None, exc
+        row = visible_call(request, event_id, bundle)
         entry = row.pop("entry")
         first, event = provenance.call_step(row, entry)
         steps = [first]
         if event is not None:
             steps += [provenance.grant_step(chain, event), provenance.asset_step(chain, event)]
-        try:
-            bundle: dict[str, Any] | None = explorer.evidence(event_id)
-        except ApiError as exc:
-            bundle = None
-            steps += [{"step": s, "ok": None, "detail": exc.detail, "data": None} for s, _ in provenance.EVIDENCE_LINKS]
+        if missing is not None:
+            detail = missing.detail
+            steps += [{"step": s, "ok": None, "detail": detail, "data": None} for s, _ in provenance.EVIDENCE_LINKS]
         if bundle is not None:
             steps += provenance.evidence_steps(verify_evidence(bundle, explorer.roots), bundle, row)
         return {
@@ -619,8 +632,13 @@ def create_app(explorer: Explorer) -> FastAPI:
 
     @app.get(f"{API}/calls/{{event_id}}/evidence", tags=["calls"], summary="The evidence bundle, to verify offline")
     def call_evidence(request: Request, event_id: EventId) -> Response:
-        visible_call(request, event_id)
-        body = json.dumps(explorer.evidence(event_id), indent=1).encode()
+        try:
+            bundle = explorer.evidence(event_id)
+        except ApiError:
+            visible_call(request, event_id)  # a call the person may not see is a 404 whatever the notary said
+            raise
+        visible_call(request, event_id, bundle)
+        body = json.dumps(bundle, indent=1).encode()
         disposition = f'attachment; filename="evidence-{event_id.replace(":", "_")}.json"'
         return Response(body, media_type="application/json", headers={"Content-Disposition": disposition})
 

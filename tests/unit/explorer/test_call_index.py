@@ -188,7 +188,9 @@ def test_rows_hold_every_field_and_the_exact_entry(index: CallIndex) -> None:
         assert found is not None
         assert found.pop("entry") == entries[i]
         assert found == expected_row(i, events[i], entries[i])
+        assert index.by_index(i) == {**found, "entry": entries[i]}
     assert index.by_event_id("ev-1300") is None
+    assert index.by_index(1300) is None and index.by_index(-1) is None
     assert index.root() == root_of([hash_leaf(e) for e in entries])
 
 
@@ -203,6 +205,7 @@ def test_entries_that_do_not_rebuild_byte_for_byte_are_kept_as_they_are(index: C
     for i, entry in enumerate(odd):
         found = index.by_event_id(f"ev-{i}")
         assert found is not None and found["entry"] == entry
+        assert index.by_index(i) == found
         assert found["leaf_hash"] == base64.b64encode(hash_leaf(entry)).decode()
     assert index.search(CallFilter(caller=ev[0]["caller_org"]), before=None, limit=5)[0]["index"] == 0
 

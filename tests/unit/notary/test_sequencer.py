@@ -126,6 +126,15 @@ def test_a_duplicate_returns_the_original_receipt_and_adds_no_leaf(h: Harness) -
     assert h.seq.receipt(batch[2]["event_id"]) == original.receipts[2]
 
 
+def test_receipts_rebuilt_later_are_those_given_at_submission_across_tile_edges(h: Harness) -> None:
+    given = []
+    for first, count in ((1, 250), (251, 300), (551, 1), (552, 260)):  # batches across the edges 256, 512, 768
+        given += h.submit(events(first, count)).receipts
+    assert h.seq.size == 811
+    for receipt in given[::7] + given[250:252] + given[-2:]:
+        assert h.seq.receipt(receipt.event_id) == receipt
+
+
 def test_the_same_event_id_with_other_content_is_a_conflict(h: Harness) -> None:
     h.submit(events(1, 1))
     before = h.snapshot()
