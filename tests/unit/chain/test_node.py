@@ -230,3 +230,28 @@ def test_reopening_a_store_whose_head_lost_its_seal_is_refused(setup: Any) -> No
     db[head.hash] = rlp.encode(head.copy(state_root=b"\x01" * 32))  # the head as stored no longer matches its seal
     with pytest.raises(QuorumError, match=f"block {head.block_number}"):
         Node(db, None, bytes(accounts["op"].key))
+
+
+def test_calls_in_one_second_share_a_state_but_never_each_others_changes(setup: Any) -> None:
+    node, accounts, _ = setup
+    node.clock = lambda: float(node.head().timestamp + 5)  # every call below runs in the same second
+    op = bytes.fromhex(accounts["op"].address[2:])
+    registry = node.genesis.registry_address
+    propose = bytes.fromhex(registry_call("propose_suspend", name_to_bytes32("alpha"))[2:])
+
+    def proposal_id() -> int:
+        return int.from_bytes(node.call(op, registry, propose), "big")
+
+    assert proposal_id() == 1
+    assert proposal_id() == 1  # the first call's proposal was not kept
+    with pytest.raises(ExecutionRevertedError, match="bootstrap finished"):
+        node.call(op, registry, bytes.fromhex(registry_call("finish_bootstrap")[2:]))
+    assert proposal_id() == 1  # nor did the reverted call leave anything behind
+    node.submit(sign(accounts["op"], 5, Web3.to_checksum_address(registry), "0x" + propose.hex()))
+    assert node.seal() is not None
+    # The same second, a new head: the transaction's proposal was executed (threshold 1), alpha is suspended.
+    with pytest.raises(ExecutionRevertedError, match="member not active"):
+        proposal_id()
+    reinstate = bytes.fromhex(registry_call("propose_reinstate", name_to_bytes32("alpha"))[2:])
+    assert int.from_bytes(node.call(op, registry, reinstate), "big") == 2
+    assert int.from_bytes(node.call(op, registry, reinstate), "big") == 2
