@@ -39,6 +39,7 @@ from notary.reader import LogReader
 from notary.store import CheckpointRow, LogStore
 
 log = logging.getLogger("notary.anchor")
+CHECKED_KEY = "anchors_checked"  # meta key: the largest anchored size whose on-chain root was compared
 
 
 def checkpoint_digest(note: bytes) -> bytes:
@@ -84,7 +85,6 @@ class Anchorer:
         self.last_error: str | None = None
         self.failing_since_ms: int | None = None  # when the current run of failed steps began
         self.retry_at_ms: int | None = None  # when the next step runs, while failing
-        self._checked: set[int] = set()
 
     @property
     def anchors(self) -> AuditAnchorClient:
@@ -217,11 +217,13 @@ class Anchorer:
         log.warning("anchor of checkpoint %d failed (%s); a newer checkpoint will be anchored", size, why)
 
     def _check_roots(self) -> None:
-        """Compare each confirmed anchor's on-chain root with the log's root at that size (once per anchor)."""
-        for row in self.store.anchors(state="confirmed"):
+        """Compare each confirmed anchor's on-chain root with the log's root at that size, once per anchor: the
+        store remembers the largest size checked (``anchors_checked``), so a step reads only anchors confirmed
+        since, and a restart does not check every anchor of the log's life again (anchors are confirmed in size
+        order: one is sent only once the one before is resolved)."""
+        checked = int(self.store.meta(CHECKED_KEY) or 0)
+        for row in self.store.anchors(state="confirmed", after=checked, limit=100):
             size = int(row["size"])
-            if size in self._checked:
-                continue
             info = self.anchors.at_size(self.origin, size)
             ours = self.reader.root_at(size)
             if info is None or info.root_hash != ours:
@@ -229,7 +231,7 @@ class Anchorer:
                 message = f"tamper alarm: the chain holds {found} for size {size}; the log's root is {ours.hex()}"
                 log.error("ALARM %s", message)
                 self.store.add_alarm(int(self._clock() * 1000), "anchor-mismatch", size, message)
-            self._checked.add(size)
+            self.store.set_meta(CHECKED_KEY, str(size))
 
     def run(self, stop: threading.Event, tick: float = 0.5) -> None:
         """Step every ``tick`` seconds; after a failed step wait twice as long as before (at least 1 s, at most

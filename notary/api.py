@@ -178,10 +178,16 @@ def create_app(service: NotaryService) -> FastAPI:
             raise NotFoundError(f"no published checkpoint of size {size}")
         return service.checkpoints_json([row])[0]
 
-    @app.get("/v1/anchors", tags=["read"])
-    def anchors() -> dict[str, Any]:
-        rows = service.store.anchors()
-        return {"anchors": [{k: v for k, v in r.items() if k != "raw_tx"} for r in rows]}
+    @app.get("/v1/anchors", tags=["read"], summary="Anchors in size order, a page at a time")
+    def anchors(
+        after: Annotated[int, Query(ge=0, lt=2**63)] = 0,
+        limit: Annotated[int, Query(ge=1, le=_MAX_PAGE)] = _MAX_PAGE,
+    ) -> dict[str, Any]:
+        rows = service.store.anchors(after=after, limit=limit)
+        return {
+            "anchors": [{k: v for k, v in r.items() if k != "raw_tx"} for r in rows],
+            "next": rows[-1]["size"] if len(rows) == limit else None,
+        }
 
     @app.get("/v1/gaps", tags=["read"], summary="Missing gateway sequence numbers")
     def gaps() -> dict[str, Any]:

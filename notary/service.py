@@ -165,8 +165,8 @@ class NotaryService:
         return row
 
     def checkpoints_json(self, rows: Sequence[CheckpointRow]) -> list[dict[str, Any]]:
-        """Checkpoints as the API shows them, each with its anchor (the anchors are read once per call)."""
-        anchors = {a["size"]: a for a in self.store.anchors()}
+        """Checkpoints as the API shows them, each with its anchor (those anchors are read in one query)."""
+        anchors = {a["size"]: a for a in self.store.anchors(sizes=[row.size for row in rows])}
         return [self._checkpoint_json(row, anchors.get(row.size)) for row in rows]
 
     @staticmethod
@@ -189,8 +189,6 @@ class NotaryService:
     def health(self) -> dict[str, Any]:
         published = self.store.latest_checkpoint(published=True)
         signed = self.store.latest_checkpoint(published=False)
-        anchors = self.store.anchors()
-        confirmed = [a for a in anchors if a["state"] == "confirmed"]
         return {
             "origin": self.origin,
             "vkey": self.vkey,
@@ -203,7 +201,7 @@ class NotaryService:
                 for org, a in sorted(self.checkpointer.last_answers.items())
             },
             "policy": self.checkpointer.policy.describe(),
-            "anchored_size": max((a["size"] for a in confirmed), default=0),
+            "anchored_size": self.store.anchored_size(),
             "anchoring": None if self.anchorer is None else self.anchorer.status(),
             "gaps": sum(len(v) for v in self.sequencer.gaps().values()),
             "alarms": len(self.store.alarms()),

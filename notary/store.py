@@ -16,6 +16,7 @@ beside the writer and see only committed data).
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -290,14 +291,30 @@ class LogStore:
         rows = self._query(f"SELECT * FROM checkpoints WHERE size > ? {where} ORDER BY size LIMIT ?", (after, limit))
         return [_checkpoint_row(r) for r in rows]
 
-    def anchors(self, state: str | None = None) -> list[dict[str, Any]]:
+    def anchors(
+        self, state: str | None = None, *, after: int = 0, limit: int = -1, sizes: Sequence[int] | None = None
+    ) -> list[dict[str, Any]]:
+        """Anchors in size order: those above size ``after`` (at most ``limit``; -1: all), in ``state`` if given,
+        or only those of ``sizes``."""
         cols = "size, tx_hash, raw_tx, nonce, state, sent_ms, block_number, block_hash, confirmed_ms"
-        if state is None:
-            rows = self._query(f"SELECT {cols} FROM anchors ORDER BY size")
-        else:
-            rows = self._query(f"SELECT {cols} FROM anchors WHERE state = ? ORDER BY size", (state,))
+        where: list[str] = ["size > ?"]
+        params: list[Any] = [after]
+        if state is not None:
+            where.append("state = ?")
+            params.append(state)
+        if sizes is not None:
+            where.append("size IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps([int(s) for s in sizes]))
+        rows = self._query(
+            f"SELECT {cols} FROM anchors WHERE {' AND '.join(where)} ORDER BY size LIMIT ?", (*params, limit)
+        )
         keys = cols.split(", ")
         return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def anchored_size(self) -> int:
+        """The largest size with a confirmed anchor (0 if none)."""
+        rows = self._query("SELECT MAX(size) FROM anchors WHERE state = 'confirmed'")
+        return int(rows[0][0] or 0)
 
     def anchor_covering(self, index: int, state: str = "confirmed") -> dict[str, Any] | None:
         """The anchor in ``state`` of the smallest published checkpoint covering leaf ``index``, or None."""

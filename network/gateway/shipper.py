@@ -185,10 +185,8 @@ class Shipper:
         if response.status_code != 200:
             raise _Unavailable(f"notary answered {response.status_code}: {response.text[:_ANSWER_CHARS]}")
         result = self._answer(response, len(rows))
-        self.outbox.mark_shipped(rows[-1][0])
-        if result.get("gaps"):
-            log.warning("the notary reports gaps in this gateway's sequence: %s", result["gaps"])
-        with self._shipped:
+        with self._shipped:  # marked shipped and the status updated at once: drain() returns after both
+            self.outbox.mark_shipped(rows[-1][0])
             was_refused = self._refused
             self._shipped_total += len(rows)
             self._batches += 1
@@ -197,6 +195,8 @@ class Shipper:
             self._last_success_ms = int(time.time() * 1000)
             self._refused = False
             self._shipped.notify_all()
+        if result.get("gaps"):
+            log.warning("the notary reports gaps in this gateway's sequence: %s", result["gaps"])
         if was_refused:
             log.warning("the notary accepts this gateway's batches again (up to seq %d)", rows[-1][0])
         return len(rows)

@@ -105,16 +105,18 @@ def test_a_root_on_chain_that_differs_from_the_log_raises_a_tamper_alarm(
     assert service.anchorer is not None
     grow(service, world, 1, 5)
     consortium.anchors.anchor(Signer(consortium.deployer.account), ORIGIN, 3, b"\x66" * 32, b"\x77" * 32)
-    service.anchorer.step(force=True)  # anchors 5, checks it: fine
     with service.store.transaction() as conn:  # record the foreign anchor as if we had sent it
         conn.execute(
             "INSERT INTO anchors (size, tx_hash, raw_tx, nonce, state, sent_ms) VALUES (3, '0x00', x'', 0, "
             "'confirmed', 0)"
         )
-    service.anchorer.step()
+    service.anchorer.step(force=True)  # anchors 5; checks 3 (another root) and 5 (ours)
     alarms = service.store.alarms()
     assert [(a["kind"], a["size"]) for a in alarms] == [("anchor-mismatch", 3)]
     assert "size 3" in alarms[0]["message"]
+    assert service.store.meta("anchors_checked") == "5"  # a restart starts checking above 5
+    service.anchorer.step(force=True)
+    assert len(service.store.alarms()) == 1  # each anchor is checked once
     service.stop()
 
 
