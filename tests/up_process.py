@@ -29,6 +29,40 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+UP_PORT_SPAN = 70  # `consortium up --port P` serves on P to P + 60: chain, notary, witnesses, services, gateways, explorer
+_BLOCKS_FROM = 10_000  # below the kernel's ephemeral ports (32768 and up), which clients and bind(0) draw from
+_WORKER_RANGE = 11_000  # ports per pytest-xdist worker: [10000, 21000) for gw0, [21000, 32000) for gw1
+_next_block = [0]
+
+
+def free_port_block(span: int = UP_PORT_SPAN) -> int:
+    """A base port for ``consortium up --port`` whose whole block [base, base + span) is free.
+
+    ``free_port`` gives one free port in the ephemeral range; the twenty-odd ports ``up`` derives from it could be
+    taken meanwhile by any client connection or by the other test worker's consortium (``Address already in use``
+    in a witness). Blocks here come from a range of their own per xdist worker, outside the ephemeral range, each
+    block once per worker process, and every port of a block is checked by binding it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) % 2 if worker[2:].isdigit() else 0
+    low = _BLOCKS_FROM + index * _WORKER_RANGE
+    blocks = _WORKER_RANGE // span
+    for _ in range(blocks):
+        base = low + (_next_block[0] % blocks) * span
+        _next_block[0] += 1
+        if all(_bindable(port) for port in range(base, base + span)):
+            return base
+    raise RuntimeError(f"no block of {span} free ports in [{low}, {low + _WORKER_RANGE})")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def rpc_chain_id(url: str) -> int | None:
     """``eth_chainId`` of the node at ``url``, or None if nothing answers there."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from up_process import CHAIN_ID, START_TIMEOUT, UpProcess, free_port, rpc_chain_id
+from up_process import CHAIN_ID, START_TIMEOUT, UpProcess, free_port, free_port_block, rpc_chain_id
 
 pytestmark = pytest.mark.slow
 
@@ -114,7 +114,7 @@ def test_make_run_starts_the_demo_consortium(recipe: Recipe) -> None:
     assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
     assert (data / "consortium.json").stat().st_mtime_ns == described
 
-    port = free_port()
+    port = free_port_block()
     url = f"http://127.0.0.1:{port}"
     up = recipe.up(port)
     try:
@@ -345,7 +345,7 @@ def test_sigterm_while_up_starts_leaves_no_chain_running(recipe: Recipe) -> None
     it started killed it at once and left its chain running, orphaned, on the port."""
     r = recipe.init()
     assert r.returncode == 0, f"{r.stdout}\n{r.stderr}"
-    port = free_port()
+    port = free_port_block()
     url = f"http://127.0.0.1:{port}"
     up = recipe.up(port)
     try:

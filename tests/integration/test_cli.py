@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from up_process import CHAIN_ID, UpProcess, free_port, rpc_chain_id
+from up_process import CHAIN_ID, UpProcess, free_port, free_port_block, rpc_chain_id
 
 PASSPHRASE = "cli-test-passphrase-4711"
 STORE = Path("chain") / "chaindata"
@@ -157,9 +157,9 @@ class Node:
 
     def start(self, avoid_port: int = 0) -> None:
         """``consortium up DIR --port <free port>``, then wait for its summary and its JSON-RPC port."""
-        port = free_port()
+        port = free_port_block()
         while port == avoid_port:
-            port = free_port()
+            port = free_port_block()
         self.up = UpProcess([*CLI, "up", str(self.directory), "--port", str(port)], cli_env(), port)
         try:
             self.summary = self.up.wait_for_summary()

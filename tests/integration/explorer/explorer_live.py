@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from up_process import UpProcess, free_port
+from up_process import UpProcess, free_port_block
 
 PASSPHRASE = "demo-passphrase-not-for-production"
 CLI = [sys.executable, "-m", "network.cli"]
@@ -63,7 +63,7 @@ def start_live(base: Path, traffic: float = 20.0) -> Iterator[Live]:
     subprocess.run(
         [*CLI, "init", str(directory), "--demo"], env=cli_env(), check=True, capture_output=True, timeout=240
     )
-    port = free_port()
+    port = free_port_block()
     up = UpProcess([*CLI, "up", str(directory), "--port", str(port), "--traffic", str(traffic)], cli_env(), port)
     try:
         summary = up.wait_for_summary(timeout=240)
