@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.serialization import BestAvailableEncryption
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from bench.common import write_results
 from chain.backend import Backend, EthTesterBackend, RpcBackend
 from chain.contracts import Deployment, FoundingMember, deploy_consortium
 from chain.ids import AssetKind, OrgId, Role, name_to_bytes32
@@ -351,11 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": rows,
         "recovery": recovery,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(
-        f"written to {args.output.relative_to(Path.cwd()) if args.output.is_relative_to(Path.cwd()) else args.output}"
-    )
+    print(f"written to {write_results(result, args.output)}")
     return 0
 
 

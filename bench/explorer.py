@@ -79,7 +79,8 @@ from typing import IO, Any
 import httpx
 
 from bench import explorer_profile
-from bench.explorer_data import CALLER_WEIGHTS, OTHER_REASONS, REGULATOR, EventStream, World, demo_world, percentile
+from bench.common import met, percentile, print_table, status_kib, wait_for, write_results
+from bench.explorer_data import CALLER_WEIGHTS, OTHER_REASONS, REGULATOR, EventStream, World, demo_world
 from explorer.calls import CallFilter, CallIndex
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,13 +116,6 @@ def summary(values: list[float]) -> dict[str, Any]:
     }
 
 
-def _status_kib(pid: int, name: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(name + ":"):
-            return int(line.split()[1])
-    raise AssertionError(f"no {name} in /proc/{pid}/status")
-
-
 def free_ports(n: int) -> list[int]:
     sockets = [socket.socket() for _ in range(n)]
     try:
@@ -131,19 +125,6 @@ def free_ports(n: int) -> list[int]:
     finally:
         for s in sockets:
             s.close()
-
-
-def wait_for(check: Callable[[], bool], deadline_s: float, what: str, every: float = 0.2) -> None:
-    end = time.monotonic() + deadline_s
-    while True:
-        try:
-            if check():
-                return
-        except (httpx.HTTPError, ValueError, KeyError):
-            pass
-        if time.monotonic() > end:
-            raise RuntimeError(f"gave up after {deadline_s:.0f} s waiting for {what}")
-        time.sleep(every)
 
 
 def code_under_test() -> dict[str, Any]:
@@ -694,7 +675,7 @@ def rss_sampler(pid: int, every: float = 0.1) -> Iterator[list[tuple[int, int, i
 
     def sample() -> None:
         while not stop.wait(every):
-            samples.append((_status_kib(pid, "VmRSS"), _status_kib(pid, "RssAnon"), _status_kib(pid, "RssFile")))
+            samples.append((status_kib(pid, "VmRSS"), status_kib(pid, "RssAnon"), status_kib(pid, "RssFile")))
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
@@ -712,8 +693,8 @@ def export(url: str, token: str, pid: int, path: str, params: dict[str, Any]) ->
         Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets VmHWM to the current RSS
     except OSError:
         reset = False
-    before = _status_kib(pid, "VmRSS")
-    before_anon = _status_kib(pid, "RssAnon")
+    before = status_kib(pid, "VmRSS")
+    before_anon = status_kib(pid, "RssAnon")
     rows = size = 0
     tail = b""
     headers = {"Authorization": f"Bearer {token}"}
@@ -731,7 +712,7 @@ def export(url: str, token: str, pid: int, path: str, params: dict[str, Any]) ->
         rows -= 1  # the header line
     elif not tail.endswith(b"\n"):
         raise RuntimeError(f"{path}: the JSON array was cut short")
-    peak = _status_kib(pid, "VmHWM") if reset else max((x[0] for x in samples), default=before)
+    peak = status_kib(pid, "VmHWM") if reset else max((x[0] for x in samples), default=before)
     return {
         "path": path,
         "params": params,
@@ -901,7 +882,7 @@ def main(argv: list[str] | None = None) -> int:
             return bool(size is not None and size >= args.events and status["indexed_size"] >= size and chain_ready)
 
         wait_for(in_sync, 300, "the explorer to verify the index against the checkpoint and index the chain", every=0.5)
-        results["explorer_rss_at_start_mib"] = round(_status_kib(pid, "VmRSS") / 1024, 1)
+        results["explorer_rss_at_start_mib"] = round(status_kib(pid, "VmRSS") / 1024, 1)
         results["call_mix"] = call_mix(calls_db)
         span = Span(EventStream(world, args.events, end_ms=end_ms, rate=args.rate).start_ms, end_ms)
         samples = read_samples(directory, args.events, max(400, args.provenance * 3), rng)
@@ -978,7 +959,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    {e['path']} {e['rows']:,} rows: {e['rows_per_s']:,} rows/s, peak RSS "
                   f"{e['server_peak_rss_mib']} MiB (before {e['server_rss_before_mib']})", flush=True)  # fmt: skip
         results["exports"] = exports
-        results["explorer_peak_rss_mib"] = round(_status_kib(pid, "VmHWM") / 1024, 1)
+        results["explorer_peak_rss_mib"] = round(status_kib(pid, "VmHWM") / 1024, 1)
         if args.profile is not None:
             results["profile"] = profiles
     finally:
@@ -994,7 +975,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
     rows = table_rows(results, args.events)
-    print_table(rows)
+    print_table(("figure", "ours", "target", "met"), rows)
     out = {
         "benchmark": "explorer",
         "command": "python -m bench.explorer" + (" --quick" if args.quick else ""),
@@ -1029,15 +1010,9 @@ def main(argv: list[str] | None = None) -> int:
         "table": [dict(zip(("figure", "ours", "target", "met"), r, strict=True)) for r in rows],
         "results": results,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(out, indent=2) + "\n")
-    shown = args.output.relative_to(Path.cwd()) if args.output.is_relative_to(Path.cwd()) else args.output
+    shown = write_results(out, args.output)
     print(f"written to {shown} ({out['seconds']:.0f} s)")
     return 0
-
-
-def _met(ok: bool) -> str:
-    return "yes" if ok else "NO"
 
 
 def table_rows(r: dict[str, Any], events: int) -> list[tuple[str, str, str, str]]:
@@ -1057,7 +1032,7 @@ def table_rows(r: dict[str, Any], events: int) -> list[tuple[str, str, str, str]
                 f"(1) search {label}, {what}, p50 / p99 ms ({at})",
                 f"{s[part]['p50_ms']} / {s[part]['p99_ms']}",
                 f"p99 < {t['search_p99_ms']:g}",
-                _met(s[part]["p99_ms"] < t["search_p99_ms"]),
+                met(s[part]["p99_ms"] < t["search_p99_ms"]),
             ))  # fmt: skip
     for path, what in (("/api/v1/me", "not recorded"), ("/api/v1/gaps", "recorded")):
         f = r["http_floor"][path]
@@ -1068,12 +1043,12 @@ def table_rows(r: dict[str, Any], events: int) -> list[tuple[str, str, str, str]
             f"(2) provenance {what}, p50 / p99 ms ({at})",
             f"{p[part]['p50_ms']} / {p[part]['p99_ms']}",
             f"p99 < {t['provenance_p99_ms']:g}",
-            _met(p[part]["p99_ms"] < t["provenance_p99_ms"]),
+            met(p[part]["p99_ms"] < t["provenance_p99_ms"]),
         ))  # fmt: skip
     n = p["notary_evidence_alone"]
     rows.append(("(2) notary's /v1/evidence alone, p50 / p99 ms", f"{n['p50_ms']} / {n['p99_ms']}", "-", "-"))
     rows.append(("(2) provenance answers verified", f"{p['events'] * 2 - p['not_verified_count']} of {p['events'] * 2}",
-                 "all", _met(p["all_verified"])))  # fmt: skip
+                 "all", met(p["all_verified"])))  # fmt: skip
     for e in r["exports"]:
         rows.append((
             f"(3) export {e['path'].rsplit('/', 1)[1]} {e['rows']:,} rows: rows/s; server RSS / anon, max MiB",
@@ -1082,15 +1057,6 @@ def table_rows(r: dict[str, Any], events: int) -> list[tuple[str, str, str, str]
             "-",
         ))  # fmt: skip
     return rows
-
-
-def print_table(rows: list[tuple[str, str, str, str]]) -> None:
-    lines = [("figure", "ours", "target", "met"), *rows]
-    widths = [max(len(r[k]) for r in lines) for k in range(4)]
-    print()
-    for row in lines:
-        cells = [c.ljust(w) if k == 0 else c.rjust(w) for k, (c, w) in enumerate(zip(row, widths, strict=True))]
-        print("  ".join(cells).rstrip())
 
 
 if __name__ == "__main__":

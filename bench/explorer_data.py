@@ -294,8 +294,3 @@ def check_template(stream: EventStream, count: int = 2000) -> dict[str, Any]:
         if k * stream.batch_max >= count:
             break
     return decisions
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.floor(q * len(ordered)))]

@@ -13,21 +13,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
 from pathlib import Path
-
-HOST = "127.0.0.1"
-
-
-def bound_socket() -> socket.socket:
-    # IPPROTO_TCP spelled out: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose proto says TCP
-    # (see bench.notary_server).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((HOST, 0))
-    sock.listen(128)
-    return sock
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
+    from bench.common import HOST, bound_socket
     from explorer.app import Limits, create_app
     from explorer.service import ExplorerOptions, build, stop
 

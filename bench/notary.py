@@ -58,7 +58,8 @@ from typing import Any, TypeVar
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bench.notary_server import ORG, ORIGIN, THRESHOLD, WITNESS_ORGS, Cluster, raw_public, wait_for
+from bench.common import met, percentile, print_table, status_kib, wait_for, write_results
+from bench.notary_server import ORG, ORIGIN, THRESHOLD, WITNESS_ORGS, Cluster, raw_public
 from notary.integrate import TileWriter
 from notary.log.hashing import Hash32, hash_leaf, root_of
 from notary.log.note import NoteSigner
@@ -83,11 +84,6 @@ TARGETS = {
 
 # Published figures of other logs (not measured here; conditions differ): REFERENCE.md.
 PUBLISHED = {"ingest": "Tessera POSIX ~2,900/s, Trillian 400-500/s (published)"}
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 # ---------------------------------------------------------------------------------------------- batches
@@ -158,13 +154,6 @@ class BatchMaker:
 # ---------------------------------------------------------------------------------------------- memory
 
 
-def _status_kib(pid: int | str, field_name: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field_name + ":"):
-            return int(line.split()[1])
-    raise AssertionError(f"no {field_name} in /proc/{pid}/status")
-
-
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -211,9 +200,9 @@ def measure_ingest_inprocess(log: InProcessLog, maker: BatchMaker, n_batches: in
         "events": events,
         "events_per_s": round(events / sum(latencies)),
         "batch_p50_ms": round(statistics.median(latencies) * 1e3, 2),
-        "batch_p99_ms": round(_pct(latencies, 0.99) * 1e3, 2),
+        "batch_p99_ms": round(percentile(latencies, 0.99) * 1e3, 2),
         "disk_bytes_per_event": round(disk / events),
-        "bench_process_peak_rss_mib": round(_status_kib("self", "VmHWM") / 1024, 1),
+        "bench_process_peak_rss_mib": round(status_kib("self", "VmHWM") / 1024, 1),
     }
 
 
@@ -315,8 +304,7 @@ def run_proofs_at(args: argparse.Namespace) -> int:
     }
     print(json.dumps(out, indent=2))
     if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(out, indent=2) + "\n")
+        write_results(out, args.output)
     return 0
 
 
@@ -331,7 +319,7 @@ def rss_sampler(pid: int, every: float = 0.25) -> Iterator[list[int]]:
 
     def sample() -> None:
         while not stop.wait(every):
-            samples.append(_status_kib(pid, "VmRSS"))
+            samples.append(status_kib(pid, "VmRSS"))
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
@@ -448,7 +436,7 @@ def checkpoint_latencies(sent: list[Sent], published: list[tuple[int, int]]) -> 
     return {
         "batches": len(delays),
         "p50_s": round(statistics.median(delays), 3),
-        "p99_s": round(_pct(delays, 0.99), 3),
+        "p99_s": round(percentile(delays, 0.99), 3),
         "max_s": round(max(delays), 3),
     }
 
@@ -501,7 +489,7 @@ def measure_proofs_http(cluster: Cluster, n: int, rng: random.Random) -> dict[st
         "size": size,
         "requests": n,
         "p50_ms": round(statistics.median(latencies) * 1e3, 2),
-        "p99_ms": round(_pct(latencies, 0.99) * 1e3, 2),
+        "p99_ms": round(percentile(latencies, 0.99) * 1e3, 2),
         "requests_per_s": round(n / elapsed),
     }
 
@@ -684,8 +672,8 @@ def main(argv: list[str] | None = None) -> int:
             results["proofs_http"] = measure_proofs_http(cluster, args.http_proofs, rng)
             results["memory"] = {
                 "entries": int(httpx.get(cluster.url + "/healthz", timeout=10).json()["size"]),
-                "notary_peak_rss_mib": round(_status_kib(cluster.pid, "VmHWM") / 1024, 1),
-                "notary_rss_mib": round(_status_kib(cluster.pid, "VmRSS") / 1024, 1),
+                "notary_peak_rss_mib": round(status_kib(cluster.pid, "VmHWM") / 1024, 1),
+                "notary_rss_mib": round(status_kib(cluster.pid, "VmRSS") / 1024, 1),
                 "note": "the notary server process (API, sequencer, checkpointer) over (2)-(4); "
                 + (
                     "this run is at 10 M entries or more"
@@ -705,7 +693,7 @@ def main(argv: list[str] | None = None) -> int:
     if n_peer < events:
         results["peer"]["note"] = f"pymerkle compared on {n_peer} leaves, not {events} (--peer-leaves)"
     rows = table_rows(results)
-    print_table(rows)
+    print_table(("figure", "ours", "target", "met", "peer"), rows, left=(0, 4))
     out = {
         "benchmark": "notary",
         "command": "python -m bench.notary" + (" --quick" if args.quick else ""),
@@ -728,15 +716,8 @@ def main(argv: list[str] | None = None) -> int:
         "table": [dict(zip(("figure", "ours", "target", "met", "peer"), r, strict=True)) for r in rows],
         "results": results,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(out, indent=2) + "\n")
-    shown = args.output.relative_to(Path.cwd()) if args.output.is_relative_to(Path.cwd()) else args.output
-    print(f"written to {shown}")
+    print(f"written to {write_results(out, args.output)}")
     return 0
-
-
-def _met(ok: bool) -> str:
-    return "yes" if ok else "NO"
 
 
 def table_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
@@ -750,49 +731,49 @@ def table_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             "(1) durable ingest in-process, events/s",
             f"{r['ingest_inprocess']['events_per_s']:,}",
             f">= {t['ingest_inprocess']:,}",
-            _met(r["ingest_inprocess"]["events_per_s"] >= t["ingest_inprocess"]),
+            met(r["ingest_inprocess"]["events_per_s"] >= t["ingest_inprocess"]),
             PUBLISHED["ingest"],
         ),
         (
             f"(2) durable ingest over HTTP, events/s ({r['ingest_http']['connections']} conn.)",
             f"{r['ingest_http']['events_per_s']:,}",
             f">= {t['ingest_http']:,}",
-            _met(r["ingest_http"]["events_per_s"] >= t["ingest_http"]),
+            met(r["ingest_http"]["events_per_s"] >= t["ingest_http"]),
             PUBLISHED["ingest"],
         ),
         (
             "(3) inclusion proofs in-process, proofs/s",
             f"{r['proofs_inprocess']['proofs_per_s']:,}",
             f">= {t['proofs_inprocess']:,}",
-            _met(r["proofs_inprocess"]["proofs_per_s"] >= t["proofs_inprocess"]),
+            met(r["proofs_inprocess"]["proofs_per_s"] >= t["proofs_inprocess"]),
             f"pymerkle {their_p['proofs_per_s']:,} (in memory)",
         ),
         (
             "(3) inclusion proof over HTTP, p50 / p99 ms",
             f"{r['proofs_http']['p50_ms']} / {r['proofs_http']['p99_ms']}",
             f"p99 < {t['proof_http_p99_ms']}",
-            _met(r["proofs_http"]["p99_ms"] < t["proof_http_p99_ms"]),
+            met(r["proofs_http"]["p99_ms"] < t["proof_http_p99_ms"]),
             "-",
         ),
         (
             "(4) receipt -> cosigned checkpoint, steady, p50 / p99 s",
             f"{steady['p50_s']} / {steady['p99_s']}",
             f"p99 < {t['checkpoint_p99_s']}",
-            _met(steady["p99_s"] < t["checkpoint_p99_s"]),
+            met(steady["p99_s"] < t["checkpoint_p99_s"]),
             "-",
         ),
         (
             "(4) the same under full ingest load, p50 / p99 s",
             f"{loaded['p50_s']} / {loaded['p99_s']}",
             f"p99 < {t['checkpoint_p99_s']}",
-            _met(loaded["p99_s"] < t["checkpoint_p99_s"]),
+            met(loaded["p99_s"] < t["checkpoint_p99_s"]),
             "-",
         ),
         (
             f"(5) notary peak RSS MiB at {mem['entries']:,} entries",
             f"{mem['notary_peak_rss_mib']}",
             f"< {t['rss_mib']}",
-            _met(mem["notary_peak_rss_mib"] < t["rss_mib"]),
+            met(mem["notary_peak_rss_mib"] < t["rss_mib"]),
             "-",
         ),
         (
@@ -818,15 +799,6 @@ def table_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         ),
         ("(7) root_of, leaves/s", f"{peer['root_of_leaves_per_s']:,}", "-", "-", "-"),
     ]
-
-
-def print_table(rows: list[tuple[str, str, str, str, str]]) -> None:
-    lines = [("figure", "ours", "target", "met", "peer"), *rows]
-    widths = [max(len(r[k]) for r in lines) for k in range(5)]
-    print()
-    for row in lines:
-        cells = [c.ljust(w) if k in (0, 4) else c.rjust(w) for k, (c, w) in enumerate(zip(row, widths, strict=True))]
-        print("  ".join(cells).rstrip())
 
 
 if __name__ == "__main__":

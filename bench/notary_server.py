@@ -14,12 +14,9 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -28,6 +25,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
+from bench.common import HOST, bound_socket, wait_for
 from notary.log.cosignature import CosignatureVerifier
 from notary.log.note import NoteVerifier
 from notary.witness import WitnessConfig, init_witness, make_server
@@ -35,7 +33,6 @@ from notary.witness import WitnessConfig, init_witness, make_server
 if TYPE_CHECKING:  # the notary's modules take a second to import: witnesses start without them
     from notary.service import NotarySettings
 
-HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent
 ORIGIN = "bench-consortium/audit-log"
 ORG = "shuzhi-tech"  # the gateways' org
@@ -81,16 +78,6 @@ def notary_settings(directory: Path, config: dict[str, Any]) -> NotarySettings:
     )
 
 
-def _bound_socket() -> socket.socket:
-    # IPPROTO_TCP spelled out: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose proto says TCP, and
-    # with it on, each keep-alive response waits ~40 ms for the client's delayed ACK.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((HOST, 0))
-    sock.listen(128)  # connections queue from now on; uvicorn accepts them once it runs
-    return sock
-
-
 def serve_notary(directory: Path) -> None:
     import uvicorn
 
@@ -100,7 +87,7 @@ def serve_notary(directory: Path) -> None:
     config = json.loads((directory / "notary.json").read_text())
     service = NotaryService(notary_settings(directory, config))
     service.start()
-    sock = _bound_socket()
+    sock = bound_socket()
     server = uvicorn.Server(uvicorn.Config(create_app(service), log_level="warning", access_log=False))
     print(f"listening http://{HOST}:{sock.getsockname()[1]}", flush=True)
     try:
@@ -236,19 +223,6 @@ class Cluster:
 
     def disk_bytes(self) -> int:
         return sum(p.stat().st_size for p in (self.root / "notary").iterdir() if p.is_file())
-
-
-def wait_for(condition: Callable[[], bool], deadline_s: float, what: str) -> None:
-    end = time.monotonic() + deadline_s
-    while True:
-        try:
-            if condition():
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > end:
-            raise RuntimeError(f"gave up after {deadline_s} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import platform
 import random
@@ -47,6 +46,7 @@ from eth_keys.backends import get_default_backend_class
 from eth_keys.datatypes import PrivateKey
 from eth_typing import Address, BlockNumber
 
+from bench.common import percentile, write_results
 from chain.node.store import Store, available_kinds, open_store
 
 RESULTS = Path(__file__).resolve().parent / "results" / "store.json"
@@ -78,11 +78,6 @@ class BenchChain(MiningChain):
 
 def _items(rng: random.Random, n: int) -> list[tuple[bytes, bytes]]:
     return [(rng.randbytes(32), rng.randbytes(rng.randint(100, 600))) for _ in range(n)]
-
-
-def _pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
 
 
 def _interleaved(kinds: list[str], steps: int, step: Callable[[str, int], None]) -> dict[str, list[float]]:
@@ -141,7 +136,7 @@ def measure_writes(kinds: list[str], root: Path, n_batches: int, batch_keys: int
             "keys_per_s": round(n_batches * batch_keys / sum(latencies[kind])),
             "mb_per_s": round(payload / sum(latencies[kind]) / 1e6, 2),
             "batch_p50_ms": round(statistics.median(latencies[kind]) * 1e3, 2),
-            "batch_p99_ms": round(_pct(latencies[kind], 0.99) * 1e3, 2),
+            "batch_p99_ms": round(percentile(latencies[kind], 0.99) * 1e3, 2),
             "single_writes_per_s": round(len(singles) / sum(single_times[kind]), 1),
             "single_write_p50_ms": round(statistics.median(single_times[kind]) * 1e3, 2),
             "reads_per_s": reads[kind],
@@ -390,10 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         "chain_in_memory_baseline": chain["memory"],
         "pyevm_store_ops_per_block": per_block,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(out, indent=2) + "\n")
-    shown = args.output.relative_to(Path.cwd()) if args.output.is_relative_to(Path.cwd()) else args.output
-    print(f"written to {shown}")
+    print(f"written to {write_results(out, args.output)}")
     return 0
 
 

@@ -1,0 +1,77 @@
+"""What the benchmarks share: percentiles, a process's memory from ``/proc``, the loopback socket the servers they
+start listen on, waiting for a condition, and the table and JSON file of figures each one writes."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+HOST = "127.0.0.1"
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The value at quantile ``q`` (0-1) of ``values``, nearest rank below."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def status_kib(pid: int | str, name: str) -> int:
+    """A ``/proc/<pid>/status`` figure in KiB (``VmRSS``, ``VmHWM``, ``RssAnon``...); ``pid`` may be ``"self"``."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(name + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {name} in /proc/{pid}/status")
+
+
+def bound_socket() -> socket.socket:
+    """A listening TCP socket on a free loopback port, to hand to uvicorn (``Server.run(sockets=[...])``).
+
+    IPPROTO_TCP is spelled out: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose proto says TCP, and
+    with it on, each keep-alive response waits ~40 ms for the client's delayed ACK."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((HOST, 0))
+    sock.listen(128)  # connections queue from now on; uvicorn accepts them once it runs
+    return sock
+
+
+def wait_for(check: Callable[[], bool], deadline_s: float, what: str, every: float = 0.05) -> None:
+    """Until ``check()`` is true; a server not answering yet (HTTP errors, a body not yet what is read from it)
+    counts as false. RuntimeError after ``deadline_s`` seconds."""
+    end = time.monotonic() + deadline_s
+    while True:
+        try:
+            if check():
+                return
+        except (httpx.HTTPError, ValueError, KeyError):
+            pass
+        if time.monotonic() > end:
+            raise RuntimeError(f"gave up after {deadline_s:.0f} s waiting for {what}")
+        time.sleep(every)
+
+
+def met(ok: bool) -> str:
+    return "yes" if ok else "NO"
+
+
+def print_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: Sequence[int] = (0,)) -> None:
+    """The figures as aligned columns: those in ``left`` flush left, the others flush right."""
+    lines = [header, *rows]
+    widths = [max(len(r[k]) for r in lines) for k in range(len(header))]
+    print()
+    for row in lines:
+        cells = [c.ljust(w) if k in left else c.rjust(w) for k, (c, w) in enumerate(zip(row, widths, strict=True))]
+        print("  ".join(cells).rstrip())
+
+
+def write_results(out: dict[str, Any], path: Path) -> str:
+    """Write the figures as indented JSON; the path as to show it (relative to the working directory if below it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    return str(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path)
