@@ -66,6 +66,11 @@ CREATE TABLE IF NOT EXISTS alarms (
 """
 
 
+_ANCHOR_COLUMNS = (
+    "size", "tx_hash", "raw_tx", "nonce", "state", "sent_ms", "block_number", "block_hash", "confirmed_ms"
+)  # fmt: skip
+
+
 class StoreError(NotaryError):
     """The store could not be read or written (I/O error, corruption, locked)."""
 
@@ -296,7 +301,6 @@ class LogStore:
     ) -> list[dict[str, Any]]:
         """Anchors in size order: those above size ``after`` (at most ``limit``; -1: all), in ``state`` if given,
         or only those of ``sizes``."""
-        cols = "size, tx_hash, raw_tx, nonce, state, sent_ms, block_number, block_hash, confirmed_ms"
         where: list[str] = ["size > ?"]
         params: list[Any] = [after]
         if state is not None:
@@ -306,10 +310,10 @@ class LogStore:
             where.append("size IN (SELECT value FROM json_each(?))")
             params.append(json.dumps([int(s) for s in sizes]))
         rows = self._query(
-            f"SELECT {cols} FROM anchors WHERE {' AND '.join(where)} ORDER BY size LIMIT ?", (*params, limit)
+            f"SELECT {', '.join(_ANCHOR_COLUMNS)} FROM anchors WHERE {' AND '.join(where)} ORDER BY size LIMIT ?",
+            (*params, limit),
         )
-        keys = cols.split(", ")
-        return [dict(zip(keys, r, strict=True)) for r in rows]
+        return [dict(zip(_ANCHOR_COLUMNS, r, strict=True)) for r in rows]
 
     def anchored_size(self) -> int:
         """The largest size with a confirmed anchor (0 if none)."""
@@ -318,14 +322,13 @@ class LogStore:
 
     def anchor_covering(self, index: int, state: str = "confirmed") -> dict[str, Any] | None:
         """The anchor in ``state`` of the smallest published checkpoint covering leaf ``index``, or None."""
-        cols = "size, tx_hash, raw_tx, nonce, state, sent_ms, block_number, block_hash, confirmed_ms"
-        picked = ", ".join("a." + c for c in cols.split(", "))
+        picked = ", ".join("a." + c for c in _ANCHOR_COLUMNS)
         rows = self._query(
             f"SELECT {picked} FROM anchors a JOIN checkpoints c ON c.size = a.size"
             " WHERE a.size > ? AND a.state = ? AND c.cosigned IS NOT NULL ORDER BY a.size LIMIT 1",
             (index, state),
         )
-        return dict(zip(cols.split(", "), rows[0], strict=True)) if rows else None
+        return dict(zip(_ANCHOR_COLUMNS, rows[0], strict=True)) if rows else None
 
     def anchor_progress(self) -> tuple[int, bool]:
         """The largest size sent or confirmed (0 if none), and whether a sent anchor awaits resolution."""

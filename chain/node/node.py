@@ -200,9 +200,10 @@ class Node:
 
     # -- execution without a transaction --------------------------------------------------------------------
 
-    def _spoof(self, header: BlockHeaderAPI, sender: bytes, to: bytes, data: bytes, value: int, gas: int) -> Any:
-        vm = self.chain.get_vm(header)
-        nonce = vm.state.get_nonce(Address(sender))
+    @staticmethod
+    def _spoof(vm: Any, state: Any, sender: bytes, to: bytes, data: bytes, value: int, gas: int) -> Any:
+        """An unsigned transaction from ``sender`` with its next nonce in ``state``, as if signed by it."""
+        nonce = state.get_nonce(Address(sender))
         unsigned = vm.create_unsigned_transaction(
             nonce=nonce, gas_price=0, gas=gas, to=Address(to), value=value, data=data
         )
@@ -241,17 +242,10 @@ class Node:
         with self.lock:
             at = self._child_header(header or self.head())
             vm, state = self._call_state(at)
-            unsigned = vm.create_unsigned_transaction(
-                nonce=state.get_nonce(Address(sender)),
-                gas_price=0,
-                gas=gas or self.genesis.gas_limit,
-                to=Address(to),
-                value=value,
-                data=data,
-            )
+            tx = self._spoof(vm, state, sender, to, data, value, gas or self.genesis.gas_limit)
             snapshot = state.snapshot()
             try:
-                computation = state.costless_execute_transaction(SpoofTransaction(unsigned, from_=sender))
+                computation = state.costless_execute_transaction(tx)
                 state.revert(snapshot)
             except BaseException:
                 self._drop_call_state()  # whatever the failure left in it, the next call starts afresh
@@ -267,7 +261,8 @@ class Node:
     ) -> int:
         with self.lock:
             at = self._child_header(header or self.head())
-            tx = self._spoof(at, sender, to, data, value, self.genesis.gas_limit)
+            vm = self.chain.get_vm(at)
+            tx = self._spoof(vm, vm.state, sender, to, data, value, self.genesis.gas_limit)
             try:
                 return int(self.chain.estimate_gas(tx, at))
             except Exception as exc:
