@@ -15,6 +15,7 @@ its number of entries), and receipts are answered only after that transaction ha
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -80,6 +81,15 @@ def sign_batch_body(private_key: Any, body: bytes) -> bytes:
 
 def encode_batch(gateway_id: str, events: Sequence[Mapping[str, Any]]) -> bytes:
     return json.dumps({"gateway": gateway_id, "events": list(events)}, separators=(",", ":")).encode("utf-8")
+
+
+def batch_request(
+    gateway_id: str, events: Sequence[Mapping[str, Any]], private_key: Any
+) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of ``POST /v1/batches`` carrying ``events``, signed with the gateway's key."""
+    body = encode_batch(gateway_id, events)
+    signature = base64.b64encode(sign_batch_body(private_key, body)).decode("ascii")
+    return body, {"Consortium-Gateway": gateway_id, "Consortium-Signature": signature}
 
 
 class Sequencer:

@@ -29,7 +29,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-UP_PORT_SPAN = 70  # `consortium up --port P` serves on P to P + 60: chain, notary, witnesses, services, gateways, explorer
+UP_PORT_SPAN = 70  # `consortium up --port P` serves on P to P + 60 (chain, notary, witnesses, gateways, explorer...)
 _BLOCKS_FROM = 10_000  # below the kernel's ephemeral ports (32768 and up), which clients and bind(0) draw from
 _WORKER_RANGE = 11_000  # ports per pytest-xdist worker: [10000, 21000) for gw0, [21000, 32000) for gw1
 _next_block = [0]

@@ -22,7 +22,6 @@ size for the next tries, which a refusal of size alone can then get past.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import threading
@@ -33,7 +32,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from network.gateway.outbox import Outbox
-from notary.sequencer import encode_batch, sign_batch_body
+from notary.sequencer import batch_request
 
 log = logging.getLogger("network.gateway.shipper")
 
@@ -164,13 +163,8 @@ class Shipper:
         if not rows:
             return 0
         events = [json.loads(data) for _, data in rows]
-        body = encode_batch(self.gateway_id, events)
-        signature = base64.b64encode(sign_batch_body(self._key, body)).decode("ascii")
-        headers = {
-            "Content-Type": "application/json",
-            "Consortium-Gateway": self.gateway_id,
-            "Consortium-Signature": signature,
-        }
+        body, signed = batch_request(self.gateway_id, events, self._key)
+        headers = {"Content-Type": "application/json", **signed}
         try:
             response = client.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:

@@ -63,7 +63,7 @@ from network.sdk import (
 from network.verifycmd import roots_from_description
 from notary.api import create_app
 from notary.receipt import Receipt, verify_receipt
-from notary.sequencer import encode_batch, sign_batch_body
+from notary.sequencer import batch_request
 from notary.service import NotaryService
 from notary.verify import STEP_NAMES
 from notary.witness.server import WitnessConfig, WitnessServer, make_server
@@ -158,10 +158,8 @@ class World:
             for i in range(count)
         ]
         notary.next_seq += count
-        body = encode_batch(GATEWAY_ID, events)
         key = load_gateway_key(self.directory, OrgId(GATEWAY_ORG), PASSPHRASE)
-        signature = base64.b64encode(sign_batch_body(key, body)).decode()
-        headers = {"Consortium-Gateway": GATEWAY_ID, "Consortium-Signature": signature}
+        body, headers = batch_request(GATEWAY_ID, events, key)
         response = httpx.post(f"{notary.url}/v1/batches", content=body, headers=headers, timeout=30)
         assert response.status_code == 200, response.text
         return [e["event_id"] for e in events]

@@ -6,7 +6,6 @@ with once it is back."""
 
 from __future__ import annotations
 
-import base64
 import socket
 import threading
 import time
@@ -32,7 +31,7 @@ from notary.log.checkpoint import Checkpoint, format_checkpoint
 from notary.log.hashing import hash_leaf, root_of
 from notary.log.note import NoteSigner, format_vkey, sign_note
 from notary.log.tiles import format_entry_bundle, parse_entry_bundle
-from notary.sequencer import encode_batch, sign_batch_body
+from notary.sequencer import batch_request
 from notary.service import NotaryService, NotarySettings
 
 ORIGIN = "explorer-test/audit-log"
@@ -116,9 +115,7 @@ class LoopbackNotary:
             )
             for seq in range(first, first + count)
         ]  # fmt: skip
-        body = encode_batch(GATEWAY, events)
-        signature = base64.b64encode(sign_batch_body(self.gateway_key, body)).decode()
-        headers = {"Consortium-Gateway": GATEWAY, "Consortium-Signature": signature}
+        body, headers = batch_request(GATEWAY, events, self.gateway_key)
         response = httpx.post(f"{self.url}/v1/batches", content=body, headers=headers, timeout=60)
         assert response.status_code == 200, response.text
         self.next_seq = first + count

@@ -33,7 +33,7 @@ from network.description import ConsortiumDescription
 from network.identity import load_gateway_key, load_witness_key
 from network.localchain import LocalChain, free_port, port_in_use, start_node
 from network.logsetup import log_origin, log_verifier, witness_name, witness_orgs
-from notary.sequencer import encode_batch, sign_batch_body
+from notary.sequencer import batch_request
 from notary.witness.server import WitnessConfig, WitnessServer, make_server
 from notary.witness.state import init_witness
 
@@ -155,12 +155,8 @@ class World:
             for i in range(count)
         ]
         self.next_seq += count
-        body = encode_batch(GATEWAY, events)
         key = load_gateway_key(self.directory, OrgId(GATEWAY_ORG), PASSPHRASE)
-        headers = {
-            "Consortium-Gateway": GATEWAY,
-            "Consortium-Signature": base64.b64encode(sign_batch_body(key, body)).decode(),
-        }
+        body, headers = batch_request(GATEWAY, events, key)
         response = httpx.post(self.notary_url + "/v1/batches", content=body, headers=headers, timeout=30)
         assert response.status_code == 200, response.text
 

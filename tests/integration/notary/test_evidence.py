@@ -43,7 +43,7 @@ from network.logsetup import log_origin, log_verifier, notary_settings, witness_
 from network.verifycmd import roots_from_description, verify
 from notary.api import create_app
 from notary.evidence import build_evidence
-from notary.sequencer import encode_batch, sign_batch_body
+from notary.sequencer import batch_request, encode_batch, sign_batch_body
 from notary.service import AnchorSettings, NotaryService
 from notary.verify import STEP_NAMES, TrustRoots, verify_evidence
 from notary.witness.server import WitnessConfig, WitnessServer, make_server
@@ -158,10 +158,8 @@ class Ledger:
             for i in range(count)
         ]
         self.next_seq += count
-        body = encode_batch(LEDGER_GATEWAY, events)
         key = load_gateway_key(self.directory, OrgId(GATEWAY_ORG), PASSPHRASE)
-        signature = base64.b64encode(sign_batch_body(key, body)).decode()
-        headers = {"Consortium-Gateway": LEDGER_GATEWAY, "Consortium-Signature": signature}
+        body, headers = batch_request(LEDGER_GATEWAY, events, key)
         response = httpx.post(f"{self.api.url}/v1/batches", content=body, headers=headers, timeout=30)
         assert response.status_code == 200, response.text
         return [e["event_id"] for e in events]

@@ -5,7 +5,6 @@ no batch is partial; the entries recompute to the tiles and to the last signed c
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import random
@@ -26,7 +25,7 @@ from notary.log.checkpoint import parse_checkpoint
 from notary.log.hashing import hash_leaf, root_of
 from notary.log.note import NoteVerifier, open_note
 from notary.log.tiles import parse_entry_bundle
-from notary.sequencer import encode_batch, sign_batch_body
+from notary.sequencer import batch_request
 
 ORIGIN = "crash-test/audit-log"
 GATEWAY = "shuzhi-tech/gw-1"
@@ -88,11 +87,7 @@ def flood(proc: NotaryProcess, first_seq: int, receipts: dict[str, int], stop: t
         while not stop.is_set():
             now = int(time.time() * 1000)
             events = [event(event_id=f"ev-{seq + i}", gateway_seq=seq + i, time_ms=now) for i in range(BATCH)]
-            body = encode_batch(GATEWAY, events)
-            headers = {
-                "Consortium-Gateway": GATEWAY,
-                "Consortium-Signature": base64.b64encode(sign_batch_body(proc.gateway_key, body)).decode(),
-            }
+            body, headers = batch_request(GATEWAY, events, proc.gateway_key)
             try:
                 response = client.post(proc.url + "/v1/batches", content=body, headers=headers)
             except httpx.HTTPError:
@@ -165,11 +160,7 @@ def test_recovery_check_detects_a_partial_batch(tmp_path: Path) -> None:
     try:
         now = int(time.time() * 1000)
         events = [event(event_id=f"ev-{1 + i}", gateway_seq=1 + i, time_ms=now) for i in range(BATCH - 1)]
-        body = encode_batch(GATEWAY, events)
-        headers = {
-            "Consortium-Gateway": GATEWAY,
-            "Consortium-Signature": base64.b64encode(sign_batch_body(proc.gateway_key, body)).decode(),
-        }
+        body, headers = batch_request(GATEWAY, events, proc.gateway_key)
         assert httpx.post(proc.url + "/v1/batches", content=body, headers=headers).status_code == 200
         with pytest.raises(AssertionError, match="partial batch"):
             check_recovered(proc, {})

@@ -23,7 +23,7 @@ from notary.log.note import open_note
 from notary.log.proof import verify_consistency, verify_inclusion
 from notary.log.tiles import parse_entry_bundle
 from notary.receipt import Receipt, verify_receipt
-from notary.sequencer import encode_batch, sign_batch_body
+from notary.sequencer import batch_request, encode_batch, sign_batch_body
 from notary.service import NotaryService
 
 NOW_MS = 1_795_000_000_000
@@ -41,9 +41,7 @@ def batch(world: LogWorld, first_seq: int, count: int, prefix: str = "ev") -> tu
 
     now = int(time.time() * 1000)
     events = [event(event_id=f"{prefix}-{first_seq + i}", gateway_seq=first_seq + i, time_ms=now) for i in range(count)]
-    body = encode_batch(GATEWAY, events)
-    sig = base64.b64encode(sign_batch_body(world.gateway_key, body)).decode()
-    return body, {"Consortium-Gateway": GATEWAY, "Consortium-Signature": sig}
+    return batch_request(GATEWAY, events, world.gateway_key)
 
 
 @pytest.fixture
