@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from notary_events import event
+from notary_events import wait_until as poll_until
 
 from chain.ids import OrgId
 from network.config import demo_config_path, load_config, parse_config
@@ -90,14 +91,7 @@ CONFIG = {
 
 
 def wait_until(condition: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout:.0f} s")
-        time.sleep(0.02)
+    return poll_until(condition, what, timeout)
 
 
 class ApiServer:

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import pytest
 from notary_events import event
+from notary_events import wait_until as poll_until
 
 from chain.contracts import AuditAnchorClient
 from chain.ids import OrgId
@@ -60,14 +61,7 @@ CONFIG = {
 
 
 def wait_until(condition: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout:.0f} s")
-        time.sleep(0.05)
+    return poll_until(condition, what, timeout)
 
 
 @dataclass

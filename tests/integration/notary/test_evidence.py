@@ -30,6 +30,7 @@ import uvicorn
 from click.testing import CliRunner
 from conftest import Consortium, NodeBackend
 from notary_events import event
+from notary_events import wait_until as poll_until
 from notary_world import GATEWAY, ORIGIN, LogWorld
 
 from chain.ids import OrgId
@@ -74,15 +75,7 @@ CONFIG = {
 
 
 def wait_until(condition: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout:.0f} s")
-        time.sleep(0.02)
+    return poll_until(condition, what, timeout)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
