@@ -29,14 +29,15 @@ def status_kib(pid: int | str, name: str) -> int:
     raise AssertionError(f"no {name} in /proc/{pid}/status")
 
 
-def bound_socket() -> socket.socket:
-    """A listening TCP socket on a free loopback port, to hand to uvicorn (``Server.run(sockets=[...])``).
+def bound_socket(port: int = 0) -> socket.socket:
+    """A listening TCP socket on loopback ``port`` (0: a free one), to hand to uvicorn (``Server.run(sockets=[...])``).
 
     IPPROTO_TCP is spelled out: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose proto says TCP, and
-    with it on, each keep-alive response waits ~40 ms for the client's delayed ACK."""
+    with it on, each keep-alive response waits ~40 ms for the client's delayed ACK. SO_REUSEADDR lets a server
+    started again take its port while the killed one's connections are in TIME_WAIT."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((HOST, 0))
+    sock.bind((HOST, port))
     sock.listen(128)  # connections queue from now on; uvicorn accepts them once it runs
     return sock
 

@@ -6,7 +6,6 @@ with once it is back."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +19,9 @@ import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from notary_events import event
+from up_process import free_port
 
+from bench.common import bound_socket
 from explorer import logfollow
 from explorer.calls import CallFilter, CallIndex
 from explorer.logfollow import LogFollower
@@ -39,11 +40,6 @@ ORG = "shuzhi-tech"
 GATEWAY = f"{ORG}/gw-1"
 HOST = "127.0.0.1"
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def raw(key: Ed25519PrivateKey) -> bytes:
@@ -85,10 +81,7 @@ class LoopbackNotary:
                 policy=WitnessPolicy(0, (), False, frozenset()),
             )
         )
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((HOST, self.port))
-        sock.listen(64)
+        sock = bound_socket(self.port)
         server = uvicorn.Server(uvicorn.Config(create_app(self.service), log_level="warning", access_log=False))
         self.server = server
         self.thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -23,7 +23,8 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bench.notary_server import HOST, notary_settings, raw_public, wait_for
+from bench.common import HOST, bound_socket, wait_for
+from bench.notary_server import notary_settings, raw_public
 from notary.log.tiles import entries_path, parse_entry_bundle
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -135,10 +136,7 @@ def serve(directory: Path, port: int) -> None:
     config = json.loads((directory / "notary.json").read_text())
     service = NotaryService(notary_settings(directory, config))
     service.start()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the port of a killed notary is in TIME_WAIT
-    sock.bind((HOST, port))
-    sock.listen(128)
+    sock = bound_socket(port)  # the port of a killed notary, whose connections are in TIME_WAIT
     server = uvicorn.Server(uvicorn.Config(create_app(service), log_level="warning", access_log=False))
     print(f"listening http://{HOST}:{port}", flush=True)
     try:
