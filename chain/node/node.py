@@ -99,7 +99,10 @@ class Node:
         genesis: Genesis | None = None,
         sealer_key: bytes | None = None,
         clock: Callable[[], float] = time.time,
+        reference_vm: bool = False,
     ) -> None:
+        """``reference_vm`` runs py-evm's own state and trie code (``chain.node.vm.ReferenceVM``) instead of the
+        batched tries; ``consortium chain verify`` re-executes with it."""
         self.db = db
         self.clock = clock
         self.lock = threading.RLock()
@@ -108,7 +111,7 @@ class Node:
             self.genesis = Genesis.from_json(stored)
             if genesis is not None and genesis != self.genesis:
                 raise ChainError("the store holds a different genesis than the one given: wrong data directory?")
-            self.chain: Chain = chain_class(self.genesis.chain_id)(db)
+            self.chain: Chain = chain_class(self.genesis.chain_id, reference_vm)(db)
             self._verify_head()
         else:
             if genesis is None:
@@ -124,7 +127,7 @@ class Node:
                 "mix_hash": b"\0" * 32,
                 "coinbase": b"\0" * 20,
             }
-            self.chain = chain_class(genesis.chain_id).from_genesis(db, params, {})  # type: ignore[assignment,arg-type]
+            self.chain = chain_class(genesis.chain_id, reference_vm).from_genesis(db, params, {})  # type: ignore[assignment,arg-type]
             db[GENESIS_KEY] = genesis.to_json().encode()
         self.sealer = PrivateKey(sealer_key) if sealer_key is not None else None
         self.mempool = Mempool()

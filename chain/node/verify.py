@@ -2,7 +2,8 @@
 
 For each block: the canonical index points at a header whose hash is its key; the parent link holds; a
 quorum of the parent's validator set sealed it; re-executing its transactions on a fresh in-memory chain
-reproduces its transaction root, receipt root, gas used and state root; and what the node serves besides the
+reproduces its transaction root, receipt root, gas used and state root (re-executed with py-evm's own state and
+trie code, not the batched tries the node seals with); and what the node serves besides the
 header (stored receipts, the transaction index) equals what re-execution produced. The first block that fails is named
 with the reason. Nothing is written to the store.
 """
@@ -48,7 +49,7 @@ def verify_chain(db: AtomicDatabaseAPI, progress: Callable[[int, int], None] | N
         head = stored.get_canonical_head()
     except Exception as exc:
         raise BlockVerificationError(-1, f"the canonical head cannot be read: {exc}") from exc
-    fresh = Node(AtomicDB(), genesis).chain
+    fresh = Node(AtomicDB(), genesis, reference_vm=True).chain
     if fresh.get_canonical_head().hash != _canonical_hash(stored, 0):
         raise BlockVerificationError(0, "genesis differs from the one its record describes")
     parent = fresh.get_canonical_head()

@@ -1,0 +1,228 @@
+"""A faster dispatch for py-evm's interpreter: the commonest opcodes run inline in the code stream's loop.
+
+py-evm runs each opcode through an object call, a gas meter call and stack method calls, about 1.5 µs for a
+``PUSH1`` or a ``DUP2``. Contract code compiled by Vyper is mostly such opcodes: stack shuffling, pushes, jumps,
+comparisons and 256-bit arithmetic. Here the code stream's iterator (the loop py-evm's ``apply_computation``
+draws opcodes from) executes those itself on py-evm's own stack and gas meter, with the gas costs taken from
+py-evm's Prague opcode table, and yields every other opcode to py-evm as before. Errors are py-evm's own
+exceptions (out of gas, stack underflow and overflow, bad jump destinations), raised where py-evm raises them,
+so a failing computation ends exactly as it would have.
+
+Valid jump destinations are found once per contract code (py-evm looks back from each jump target) and kept
+for the 256 most recently run codes. ``consortium chain verify`` re-executes every block with py-evm's own
+interpreter (``chain.node.vm.ReferenceVM``), and the property tests compare the two opcode by opcode.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from eth.exceptions import FullStack, InsufficientStack, InvalidInstruction, InvalidJumpDestination, OutOfGas
+from eth.vm.code_stream import CodeStream
+from eth.vm.forks.prague.computation import PragueComputation
+
+_U256 = 2**256 - 1
+_JUMPDEST = 0x5B
+_CACHE_SIZE = 256
+
+# The opcodes run inline, with the mnemonic py-evm's table must give each (their gas is read from the table).
+_INLINE = {
+    0x01: "ADD",
+    0x03: "SUB",
+    0x10: "LT",
+    0x11: "GT",
+    0x14: "EQ",
+    0x15: "ISZERO",
+    0x16: "AND",
+    0x17: "OR",
+    0x18: "XOR",
+    0x19: "NOT",
+    0x1B: "SHL",
+    0x1C: "SHR",
+    0x50: "POP",
+    0x56: "JUMP",
+    0x57: "JUMPI",
+    0x5B: "JUMPDEST",
+    0x5F: "PUSH0",
+    **{0x60 + i: f"PUSH{i + 1}" for i in range(32)},
+    **{0x80 + i: f"DUP{i + 1}" for i in range(16)},
+    **{0x90 + i: f"SWAP{i + 1}" for i in range(16)},
+}
+
+
+def _gas_table() -> list[int]:
+    """Gas of each inline opcode per py-evm's Prague table; -1 for opcodes left to py-evm."""
+    gas = [-1] * 256
+    for opcode, mnemonic in _INLINE.items():
+        fn = PragueComputation.opcodes[opcode]
+        if getattr(fn, "mnemonic", None) != mnemonic:
+            raise RuntimeError(f"py-evm's opcode 0x{opcode:02x} is not {mnemonic}: the inline dispatch needs review")
+        gas[opcode] = int(fn.gas_cost)  # type: ignore[attr-defined]
+    return gas
+
+
+_GAS = _gas_table()
+_jumpdests: dict[bytes, frozenset[int]] = {}
+_jumpdests_lock = threading.Lock()
+
+
+def jump_destinations(code: bytes) -> frozenset[int]:
+    """Positions of the JUMPDEST instructions of ``code`` (not bytes of push data that happen to be 0x5b)."""
+    found = _jumpdests.get(code)
+    if found is not None:
+        return found
+    positions = []
+    pc, length = 0, len(code)
+    while pc < length:
+        opcode = code[pc]
+        if opcode == _JUMPDEST:
+            positions.append(pc)
+        pc += opcode - 0x5E if 0x60 <= opcode <= 0x7F else 1
+    found = frozenset(positions)
+    with _jumpdests_lock:
+        if len(_jumpdests) >= _CACHE_SIZE:
+            del _jumpdests[next(iter(_jumpdests))]
+        _jumpdests[code] = found
+    return found
+
+
+def _int(value: int | bytes) -> int:
+    return value if value.__class__ is int else int.from_bytes(value, "big")  # type: ignore[arg-type]
+
+
+class InlineCodeStream(CodeStream):
+    """py-evm's code stream whose iterator runs the inline opcodes on ``stack_values`` and ``meter`` itself."""
+
+    __slots__ = ["_dests", "_meter", "_values"]
+
+    def __init__(self, code_bytes: bytes, stack_values: list[Any], meter: Any) -> None:
+        super().__init__(code_bytes)
+        self._values = stack_values
+        self._meter = meter
+        self._dests: frozenset[int] | None = None
+
+    def is_valid_opcode(self, position: int) -> bool:
+        # Only jumps ask, for a position holding 0x5b: it is valid if it is an instruction, not push data.
+        if position < self._length_cache and self._raw_code_bytes[position] == _JUMPDEST:
+            return position in self._destinations()
+        return super().is_valid_opcode(position)
+
+    def _destinations(self) -> frozenset[int]:
+        if self._dests is None:
+            self._dests = jump_destinations(self._raw_code_bytes)
+        return self._dests
+
+    def __iter__(self) -> Iterator[int]:
+        code = self._raw_code_bytes
+        length = self._length_cache
+        values = self._values
+        meter = self._meter
+        gas_of = _GAS
+        while True:
+            pc = self.program_counter
+            if pc >= length:
+                break
+            opcode = code[pc]
+            gas = gas_of[opcode]
+            if gas < 0:
+                self.program_counter = pc + 1
+                yield opcode
+                continue
+            if gas > meter.gas_remaining:
+                raise OutOfGas(
+                    f"Out of gas: Needed {gas} - Remaining {meter.gas_remaining} - Reason: {_INLINE[opcode]}"
+                )
+            meter.gas_remaining -= gas
+            pc += 1
+            if opcode >= 0x5F:
+                if opcode < 0x80:  # PUSH0 .. PUSH32
+                    if len(values) > 1023:
+                        raise FullStack("Stack limit reached")
+                    if opcode == 0x5F:
+                        values.append(0)
+                    else:
+                        end = pc + opcode - 0x5F
+                        pushed = code[pc:end]
+                        values.append(pushed if end <= length else pushed.ljust(end - pc, b"\0"))
+                        pc = end
+                elif opcode < 0x90:  # DUP1 .. DUP16
+                    if len(values) > 1023:
+                        raise FullStack("Stack limit reached")
+                    depth = opcode - 0x7F
+                    if depth > len(values):
+                        raise InsufficientStack(f"Insufficient stack items for DUP{depth}")
+                    values.append(values[-depth])
+                else:  # SWAP1 .. SWAP16
+                    depth = opcode - 0x8F
+                    if depth >= len(values):
+                        raise InsufficientStack(f"Insufficient stack items for SWAP{depth}")
+                    values[-1], values[-1 - depth] = values[-1 - depth], values[-1]
+                self.program_counter = pc
+            elif opcode == 0x5B:  # JUMPDEST
+                self.program_counter = pc
+            elif opcode == 0x56 or opcode == 0x57:  # JUMP, JUMPI
+                if opcode == 0x56:
+                    if not values:
+                        raise InsufficientStack("Wanted 1 stack item, had none")
+                    dest = _int(values.pop())
+                else:
+                    if len(values) < 2:
+                        raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
+                    dest = _int(values.pop())
+                    if not _int(values.pop()):
+                        self.program_counter = pc
+                        continue
+                self.program_counter = dest
+                if dest >= length or code[dest] != _JUMPDEST:
+                    raise InvalidJumpDestination("Invalid Jump Destination")
+                if dest not in self._destinations():
+                    raise InvalidInstruction("Jump resulted in invalid instruction")
+            elif opcode == 0x50:  # POP
+                if not values:
+                    raise InsufficientStack("Wanted 1 stack item, had none")
+                values.pop()
+                self.program_counter = pc
+            elif opcode == 0x15 or opcode == 0x19:  # ISZERO, NOT: one operand
+                if not values:
+                    raise InsufficientStack("Wanted 1 stack item, had none")
+                value = _int(values.pop())
+                values.append((0 if value else 1) if opcode == 0x15 else _U256 - value)
+                self.program_counter = pc
+            else:  # two operands, the first the top of the stack
+                if len(values) < 2:
+                    raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
+                a = _int(values.pop())
+                b = _int(values.pop())
+                if opcode == 0x01:
+                    result = (a + b) & _U256
+                elif opcode == 0x03:
+                    result = (a - b) & _U256
+                elif opcode == 0x10:
+                    result = 1 if a < b else 0
+                elif opcode == 0x11:
+                    result = 1 if a > b else 0
+                elif opcode == 0x14:
+                    result = 1 if a == b else 0
+                elif opcode == 0x16:
+                    result = a & b
+                elif opcode == 0x17:
+                    result = a | b
+                elif opcode == 0x18:
+                    result = a ^ b
+                elif opcode == 0x1B:
+                    result = 0 if a >= 256 else (b << a) & _U256
+                else:  # 0x1C SHR
+                    result = 0 if a >= 256 else b >> a
+                values.append(result)
+                self.program_counter = pc
+        yield 0  # STOP, as py-evm's stream ends
+
+
+class InlineComputation(PragueComputation):
+    """Prague execution whose code stream runs the inline opcodes."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.code = InlineCodeStream(self.msg.code, self._stack.values, self._gas_meter)  # type: ignore[attr-defined]

@@ -1,0 +1,144 @@
+"""The node's inline opcode dispatch (``chain.node.evm``) against py-evm's own interpreter: on any program, made
+of the inline opcodes mixed with others, both end the same way (success, or the same error class), with the
+same gas left, the same output, the same stack and the same storage."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import pytest
+from eth.db.atomic import AtomicDB
+from eth.vm.forks.cancun.transaction_context import CancunTransactionContext
+from eth.vm.forks.prague.computation import PragueComputation
+from eth.vm.forks.prague.state import PragueState
+from eth.vm.message import Message
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chain.node.evm import _INLINE, InlineComputation, jump_destinations
+from chain.node.node import Genesis, Node
+
+SENDER = b"\x11" * 20
+CONTRACT = b"\x22" * 20
+_OTHERS = [
+    0x02,
+    0x04,
+    0x0A,
+    0x12,
+    0x13,
+    0x1A,
+    0x1D,
+    0x20,
+    0x35,
+    0x36,
+    0x51,
+    0x52,
+    0x54,
+    0x55,
+    0x58,
+    0x5A,
+    0xF3,
+    0xFD,
+    0x00,
+    0xFE,
+]
+
+
+@functools.cache
+def _genesis_state() -> Any:
+    node = Node(AtomicDB(), Genesis(20261, ("0x" + "33" * 20,), "0x" + "33" * 20, 1_700_000_000))
+    return node.chain.get_vm(node._child_header(node.head())).state
+
+
+def _state() -> Any:
+    """A fresh state at genesis (computations never persist, so the genesis store is never changed)."""
+    genesis = _genesis_state()
+    return PragueState(genesis._db, genesis.execution_context, genesis.state_root)
+
+
+_BINARY = [0x01, 0x03, 0x10, 0x11, 0x14, 0x16, 0x17, 0x18, 0x1B, 0x1C]
+_EDGES = [0, 1, 2, 31, 32, 255, 256, 257, 2**255, 2**255 + 1, 2**256 - 2, 2**256 - 1]
+
+
+def _push(value: int) -> bytes:
+    size = max(1, (value.bit_length() + 7) // 8)
+    return bytes([0x5F + size]) + value.to_bytes(size, "big")
+
+
+@st.composite
+def programs(draw: st.DrawFn) -> bytes:
+    """Bytecode biased to the inline opcodes: edge values (shifts of 256, sign bits, the largest words), stacks
+    exactly as deep as a DUP or SWAP needs (or one short), conditional jumps on zero and non-zero pushed bytes,
+    jumps to real and fake destinations, push data that holds 0x5b, pushes cut short by the end of the code."""
+    parts: list[bytes] = []
+    if draw(st.booleans()):
+        depth = draw(st.integers(1, 17))
+        parts.append(b"".join(_push(draw(st.sampled_from(_EDGES))) for _ in range(depth)))
+        parts.append(
+            bytes([draw(st.sampled_from([0x80, 0x90])) + draw(st.integers(max(0, depth - 2), min(15, depth)))])
+        )
+    for _ in range(draw(st.integers(0, 60))):
+        kind = draw(st.integers(0, 13))
+        if kind < 5:
+            parts.append(bytes([draw(st.sampled_from(sorted(_INLINE)))]))
+        elif kind < 6:
+            size = draw(st.integers(1, 32))
+            data = draw(st.binary(min_size=size, max_size=size)) if draw(st.booleans()) else b"\x5b" * size
+            parts.append(bytes([0x5F + size]) + data)
+        elif kind < 8:
+            parts.append(_push(draw(st.sampled_from(_EDGES))))
+        elif kind < 9:
+            parts.append(bytes([draw(st.sampled_from(_OTHERS))]))
+        elif kind < 10:  # a conditional jump on a pushed zero or one
+            condition = bytes([0x60, draw(st.integers(0, 1))]) if draw(st.booleans()) else bytes([0x5F])
+            parts.append(condition + bytes([0x60, draw(st.integers(0, 80)), 0x57]))
+        elif kind < 12:  # an operation on edge operands, often equal ones
+            a = draw(st.sampled_from(_EDGES))
+            b = a if draw(st.booleans()) else draw(st.sampled_from(_EDGES))
+            parts.append(_push(b) + _push(a) + bytes([draw(st.sampled_from(_BINARY))]))
+        else:  # push a small jump target and jump to it
+            parts.append(bytes([0x60, draw(st.integers(0, 80)), draw(st.sampled_from([0x56, 0x57]))]))
+    code = b"".join(parts)
+    if draw(st.booleans()):
+        code = code[: draw(st.integers(0, len(code)))]  # a push cut short by the end of the code
+    return code
+
+
+def _run(cls: type, code: bytes, gas: int, data: bytes) -> tuple[Any, ...]:
+    state = _state()
+    message = Message(gas=gas, to=CONTRACT, sender=SENDER, value=0, data=data, code=code)
+    computation = cls.apply_computation(state, message, CancunTransactionContext(gas_price=0, origin=SENDER))
+    error = type(computation.error).__name__ if computation.is_error else None
+    stack = [v if isinstance(v, int) else int.from_bytes(v, "big") for v in computation._stack.values]
+    storage = [state.get_storage(CONTRACT, slot) for slot in range(4)]
+    return error, computation.get_gas_remaining(), bytes(computation.output), stack, storage
+
+
+@pytest.mark.filterwarnings("ignore:SELFDESTRUCT opcode")
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(programs(), st.integers(0, 60_000), st.binary(max_size=70))
+def test_inline_dispatch_ends_like_py_evm(code: bytes, gas: int, data: bytes) -> None:
+    assert _run(InlineComputation, code, gas, data) == _run(PragueComputation, code, gas, data)
+
+
+@pytest.mark.parametrize("opcode", _BINARY)
+def test_every_binary_inline_opcode_on_every_pair_of_edge_operands(opcode: int) -> None:
+    for a in _EDGES:
+        for b in _EDGES:
+            code = _push(b) + _push(a) + bytes([opcode])
+            assert _run(InlineComputation, code, 100, b"") == _run(PragueComputation, code, 100, b""), (
+                hex(opcode),
+                a,
+                b,
+            )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_jump_destinations_are_what_py_evm_accepts(code: bytes) -> None:
+    from eth.vm.code_stream import CodeStream
+
+    reference = CodeStream(code)
+    expected = {p for p in range(len(code)) if code[p] == 0x5B and reference.is_valid_opcode(p)}
+    assert jump_destinations(code) == expected
