@@ -2,11 +2,11 @@
 
 py-evm runs each opcode through an object call, a gas meter call and stack method calls, about 1.5 µs for a
 ``PUSH1`` or a ``DUP2``. Contract code compiled by Vyper is mostly such opcodes: stack shuffling, pushes, jumps,
-comparisons and 256-bit arithmetic. Here the code stream's iterator (the loop py-evm's ``apply_computation``
-draws opcodes from) executes those itself on py-evm's own stack and gas meter, with the gas costs taken from
-py-evm's Prague opcode table, and yields every other opcode to py-evm as before. Errors are py-evm's own
-exceptions (out of gas, stack underflow and overflow, bad jump destinations), raised where py-evm raises them,
-so a failing computation ends exactly as it would have.
+comparisons, 256-bit arithmetic, memory words and call data. Here the code stream's iterator (the loop py-evm's
+``apply_computation`` draws opcodes from) executes those itself on py-evm's own stack, memory and gas meter, with
+the gas costs taken from py-evm's Prague opcode table, and yields every other opcode to py-evm as before. Errors
+are py-evm's own exceptions (out of gas, stack underflow and overflow, bad jump destinations), raised where py-evm
+raises them, so a failing computation ends exactly as it would have.
 
 Valid jump destinations are found once per contract code (py-evm looks back from each jump target) and kept
 for the 256 most recently run codes. ``consortium chain verify`` re-executes every block with py-evm's own
@@ -21,6 +21,7 @@ from typing import Any
 
 from eth.exceptions import FullStack, InsufficientStack, InvalidInstruction, InvalidJumpDestination, OutOfGas
 from eth.vm.code_stream import CodeStream
+from eth.vm.computation import memory_gas_cost
 from eth.vm.forks.prague.computation import PragueComputation
 
 _U256 = 2**256 - 1
@@ -41,7 +42,10 @@ _INLINE = {
     0x19: "NOT",
     0x1B: "SHL",
     0x1C: "SHR",
+    0x35: "CALLDATALOAD",
     0x50: "POP",
+    0x51: "MLOAD",
+    0x52: "MSTORE",
     0x56: "JUMP",
     0x57: "JUMPI",
     0x5B: "JUMPDEST",
@@ -88,6 +92,22 @@ def jump_destinations(code: bytes) -> frozenset[int]:
     return found
 
 
+def _expand(meter: Any, memory: Any, start: int, size: int) -> None:
+    """py-evm's ``extend_memory`` for a nonzero ``size``: charge the growth of memory's cost, then grow it."""
+    before = len(memory._bytes)  # always a whole number of words
+    end = start + size
+    if end <= before:
+        return
+    after = (end + 31) // 32 * 32
+    fee = memory_gas_cost(after) - memory_gas_cost(before)
+    if fee > meter.gas_remaining:
+        raise OutOfGas(
+            f"Out of gas: Needed {fee} - Remaining {meter.gas_remaining} - Reason: Expanding memory {before} -> {after}"
+        )
+    meter.gas_remaining -= fee
+    memory.extend(start, size)
+
+
 def _int(value: int | bytes) -> int:
     return value if value.__class__ is int else int.from_bytes(value, "big")  # type: ignore[arg-type]
 
@@ -95,12 +115,15 @@ def _int(value: int | bytes) -> int:
 class InlineCodeStream(CodeStream):
     """py-evm's code stream whose iterator runs the inline opcodes on ``stack_values`` and ``meter`` itself."""
 
-    __slots__ = ["_dests", "_meter", "_values"]
+    __slots__ = ["_calldata", "_dests", "_memory", "_message", "_meter", "_values"]
 
-    def __init__(self, code_bytes: bytes, stack_values: list[Any], meter: Any) -> None:
+    def __init__(self, code_bytes: bytes, stack_values: list[Any], meter: Any, memory: Any, message: Any) -> None:
         super().__init__(code_bytes)
         self._values = stack_values
         self._meter = meter
+        self._memory = memory
+        self._message = message
+        self._calldata: bytes | None = None
         self._dests: frozenset[int] | None = None
 
     def is_valid_opcode(self, position: int) -> bool:
@@ -184,6 +207,30 @@ class InlineCodeStream(CodeStream):
                     raise InsufficientStack("Wanted 1 stack item, had none")
                 values.pop()
                 self.program_counter = pc
+            elif opcode == 0x51:  # MLOAD
+                if not values:
+                    raise InsufficientStack("Wanted 1 stack item, had none")
+                start = _int(values.pop())
+                _expand(meter, self._memory, start, 32)
+                values.append(bytes(self._memory._bytes[start : start + 32]))
+                self.program_counter = pc
+            elif opcode == 0x52:  # MSTORE
+                if len(values) < 2:
+                    raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
+                start = _int(values.pop())
+                word = values.pop()
+                word = word.to_bytes(32, "big") if word.__class__ is int else word.rjust(32, b"\0")
+                _expand(meter, self._memory, start, 32)
+                self._memory._bytes[start : start + 32] = word
+                self.program_counter = pc
+            elif opcode == 0x35:  # CALLDATALOAD
+                if not values:
+                    raise InsufficientStack("Wanted 1 stack item, had none")
+                start = _int(values.pop())
+                if self._calldata is None:
+                    self._calldata = bytes(self._message.data)
+                values.append(self._calldata[start : start + 32].ljust(32, b"\0").lstrip(b"\0"))
+                self.program_counter = pc
             elif opcode == 0x15 or opcode == 0x19:  # ISZERO, NOT: one operand
                 if not values:
                     raise InsufficientStack("Wanted 1 stack item, had none")
@@ -225,4 +272,10 @@ class InlineComputation(PragueComputation):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.code = InlineCodeStream(self.msg.code, self._stack.values, self._gas_meter)  # type: ignore[attr-defined]
+        self.code = InlineCodeStream(
+            self.msg.code,
+            self._stack.values,  # type: ignore[attr-defined]
+            self._gas_meter,
+            self._memory,
+            self.msg,
+        )

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import rlp
 from eth.abc import AtomicDatabaseAPI, BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
@@ -86,6 +87,33 @@ class Genesis:
         return keccak(rlp.encode([to_canonical_address(self.operator), 0]))[12:]
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Lru(Generic[K, V]):
+    """A small thread-safe LRU map."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+
 @dataclass(slots=True)
 class Mempool:
     pending: dict[bytes, SignedTransactionAPI] = field(default_factory=dict)
@@ -133,6 +161,9 @@ class Node:
         self.mempool = Mempool()
         self._permission_cache: tuple[bytes, dict[bytes, tuple[str, int, int]]] = (b"", {})
         self._call_states: tuple[tuple[bytes, int], Any, Any, ExitStack] | None = None
+        # Sealed blocks by hash, decoded: reading a block decodes every transaction from its trie, and receipts
+        # and transactions are asked for by the hundred per block while clients wait for them.
+        self._blocks: Lru[bytes, BlockAPI] = Lru(64)
 
     def _verify_head(self) -> None:
         """On reopening a store, the head must link to its parent and carry a quorum of its validators' seals
@@ -161,16 +192,23 @@ class Node:
         with self.lock:
             if number < 0 or number > self.chain.get_canonical_head().block_number:
                 return None
-            return self.chain.get_canonical_block_by_number(BlockNumber(number))
+            return self._block(bytes(self.chain.chaindb.get_canonical_block_hash(BlockNumber(number))))
 
     def block_by_hash(self, block_hash: bytes) -> BlockAPI | None:
         with self.lock:
             try:
-                block = self.chain.get_block_by_hash(Hash32(block_hash))
+                block = self._block(block_hash)
             except Exception:  # HeaderNotFound and friends
                 return None
             canonical = self.block_by_number(block.number)
             return block if canonical is not None and canonical.hash == block.hash else None
+
+    def _block(self, block_hash: bytes) -> BlockAPI:
+        block = self._blocks.get(block_hash)
+        if block is None:
+            block = self.chain.get_block_by_hash(Hash32(block_hash))
+            self._blocks.put(block_hash, block)
+        return block
 
     def transaction_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         with self.lock:
@@ -185,7 +223,8 @@ class Node:
             location = self.transaction_location(tx_hash)
             if location is None:
                 return None
-            block = self.chain.get_canonical_block_by_number(BlockNumber(location[0]))
+            block = self.block_by_number(location[0])
+            assert block is not None  # a located transaction's block is canonical
             return block, location[1], block.get_receipts(self.chain.chaindb)[location[1]]
 
     def pending_transaction(self, tx_hash: bytes) -> SignedTransactionAPI | None:
@@ -353,9 +392,8 @@ class Node:
                 raise TransactionRefusedError(f"gas {tx.gas} exceeds the block gas limit {self.genesis.gas_limit}")
             if tx.gas < tx.intrinsic_gas:
                 raise TransactionRefusedError(f"gas {tx.gas} is below the intrinsic gas {tx.intrinsic_gas}")
-            state = self.state_at(self.head())
             cost = tx.gas * getattr(tx, "max_fee_per_gas", getattr(tx, "gas_price", 0)) + tx.value
-            if cost > state.get_balance(tx.sender):
+            if cost and cost > self.state_at(self.head()).get_balance(tx.sender):  # free-gas transactions cost 0
                 raise TransactionRefusedError(
                     f"insufficient funds: {to_checksum_address(tx.sender)} needs {cost} wei "
                     "(send with a gas price of 0 on this free-gas chain)"

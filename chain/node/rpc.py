@@ -24,13 +24,12 @@ import re
 import socket
 import sys
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import rlp
 from eth._utils.calculations import fake_exponential
@@ -44,7 +43,7 @@ from eth_utils.crypto import keccak
 from eth_utils.exceptions import ValidationError
 
 from chain.errors import ChainError, MalformedError
-from chain.node.node import ExecutionRevertedError, Node, TransactionRefusedError
+from chain.node.node import ExecutionRevertedError, Lru, Node, TransactionRefusedError
 from chain.node.seal import ExtraData, SealError, quorum, seal_hash, seal_signers, verify_seals
 
 log = logging.getLogger(__name__)
@@ -307,31 +306,16 @@ def _contract_address(sender: bytes, nonce: int) -> bytes:
     return keccak(rlp.encode([sender, nonce]))[12:]
 
 
-K = TypeVar("K")
-V = TypeVar("V")
+@dataclass(frozen=True, slots=True)
+class _BlockReceipts:
+    """A block's receipts, with the block-wide index of each one's first log."""
 
+    receipts: list[ReceiptAPI]
+    first_logs: list[int]
 
-class Lru(Generic[K, V]):
-    """A small thread-safe LRU map."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._items: OrderedDict[K, V] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: K) -> V | None:
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def put(self, key: K, value: V) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
+    @classmethod
+    def of(cls, receipts: list[ReceiptAPI]) -> _BlockReceipts:
+        return cls(receipts, [0, *itertools.accumulate(len(r.logs) for r in receipts)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,7 +346,7 @@ class RpcServer:
         self._http: _HttpServer | None = None
         self._thread: threading.Thread | None = None
         self._senders: Lru[bytes, bytes] = Lru(65_536)
-        self._receipts: Lru[bytes, list[ReceiptAPI]] = Lru(256)
+        self._receipts: Lru[bytes, _BlockReceipts] = Lru(256)
         self._calls: Lru[tuple[Any, ...], bytes | int | _Reverted] = Lru(CALL_CACHE_ENTRIES)
         self._methods: dict[str, tuple[Callable[..., Any], int, int]] = {
             # name: (implementation, required params, optional params)
@@ -523,11 +507,11 @@ class RpcServer:
             self._senders.put(tx.hash, sender)
         return sender
 
-    def _block_receipts(self, block: BlockAPI) -> list[ReceiptAPI]:
+    def _block_receipts(self, block: BlockAPI) -> _BlockReceipts:
         receipts = self._receipts.get(block.hash)
         if receipts is None:
             with self.node.lock:
-                receipts = list(block.get_receipts(self.node.chain.chaindb))
+                receipts = _BlockReceipts.of(list(block.get_receipts(self.node.chain.chaindb)))
             self._receipts.put(block.hash, receipts)
         return receipts
 
@@ -630,11 +614,12 @@ class RpcServer:
         base_fee = block.header.base_fee_per_gas or 0
         return min(int(tx.max_fee_per_gas), base_fee + int(tx.max_priority_fee_per_gas))
 
-    def _receipt_json(self, block: BlockAPI, index: int, receipts: list[ReceiptAPI]) -> dict[str, Any]:
+    def _receipt_json(self, block: BlockAPI, index: int, block_receipts: _BlockReceipts) -> dict[str, Any]:
         tx = block.transactions[index]
+        receipts = block_receipts.receipts
         receipt = receipts[index]
         previous = receipts[index - 1].gas_used if index else 0
-        first_log = sum(len(r.logs) for r in receipts[:index])
+        first_log = block_receipts.first_logs[index]
         sender = self._sender(tx)
         out: dict[str, Any] = {
             "type": hex(tx.type_id or 0),
@@ -930,7 +915,9 @@ class RpcServer:
 
     def _logs_in(self, block: BlockAPI, wanted: LogFilter) -> Iterator[dict[str, Any]]:
         log_index = 0
-        for tx_index, (tx, receipt) in enumerate(zip(block.transactions, self._block_receipts(block), strict=True)):
+        for tx_index, (tx, receipt) in enumerate(
+            zip(block.transactions, self._block_receipts(block).receipts, strict=True)
+        ):
             for entry in receipt.logs:
                 topics = tuple(t.to_bytes(32, "big") for t in entry.topics)
                 if wanted.matches(entry.address, topics):

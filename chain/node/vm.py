@@ -29,6 +29,7 @@ from eth.db.batch import BatchDB
 from eth.db.cache import CacheDB
 from eth.db.journal import JournalDB
 from eth.db.storage import AccountStorageDB, StorageLookup
+from eth.db.witness import MetaWitness
 from eth.vm.forks.prague import PragueVM
 from eth.vm.forks.prague.headers import create_prague_header_from_parent
 from eth.vm.forks.prague.state import PragueState
@@ -73,6 +74,15 @@ class _BatchedStorageDB(AccountStorageDB):
 
 
 class _AccountDB(AccountDB):
+    def _get_accessed_node_hashes(self) -> Any:
+        """py-evm answers with a copy of every key read so far, and asks at every code read (each transaction,
+        each call between contracts) only to test one hash against it: the copies grew with the block, quadratic
+        in its keys. The live set answers the same membership test."""
+        return self._raw_store_db._keys_read
+
+    def _get_meta_witness(self) -> MetaWitness:
+        return MetaWitness(set(self._raw_store_db._keys_read), self._get_access_list())  # type: ignore[arg-type]
+
     def _get_address_store(self, address: Address) -> AccountStorageDatabaseAPI:
         if address not in self._account_stores:
             self._account_stores[address] = _BatchedStorageDB(
