@@ -158,6 +158,8 @@ class Node:
             self.chain = chain_class(genesis.chain_id, reference_vm).from_genesis(db, params, {})  # type: ignore[assignment,arg-type]
             db[GENESIS_KEY] = genesis.to_json().encode()
         self.sealer = PrivateKey(sealer_key) if sealer_key is not None else None
+        # One VM for the whole chain, so one transaction format (``get_vm()`` would build a header to find it).
+        self._transactions = self.chain.get_vm_class_for_block_number(BlockNumber(0)).get_transaction_builder()
         self.mempool = Mempool()
         self._permission_cache: tuple[bytes, dict[bytes, tuple[str, int, int]]] = (b"", {})
         self._call_states: tuple[tuple[bytes, int], Any, Any, ExitStack] | None = None
@@ -360,9 +362,8 @@ class Node:
     # -- transactions ---------------------------------------------------------------------------------------
 
     def decode_transaction(self, raw: bytes) -> SignedTransactionAPI:
-        builder = self.chain.get_vm().get_transaction_builder()
         try:
-            tx = builder.decode(raw)
+            tx = self._transactions.decode(raw)
             tx.check_signature_validity()
             tx.sender  # noqa: B018 - recovers the sender, raising on a bad signature
         except Exception as exc:
@@ -439,7 +440,11 @@ class Node:
             block = vm.set_block_transactions_and_withdrawals(
                 vm.get_block(), current, included, receipts, withdrawals=()
             )
-            block = vm.mine_block(block).block
+            # py-evm's ``mine_block`` would go on to validate the block it just built, rebuilding its transaction
+            # trie with py-trie; the header checks are what can fail here, and `consortium chain verify` re-executes
+            # every block with py-evm's own code.
+            block = vm.finalize_block(vm.pack_block(block)).block
+            vm.validate_header(block.header, parent)
             block = block.copy(header=add_seals(block.header, [sign_seal(block.header, self.sealer.to_bytes())]))
             verify_seals(block.header, validators)
             self.chain.chaindb.persist_block(block)
