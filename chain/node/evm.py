@@ -2,7 +2,7 @@
 
 py-evm runs each opcode through an object call, a gas meter call and stack method calls, about 1.5 µs for a
 ``PUSH1`` or a ``DUP2``. Contract code compiled by Vyper is mostly such opcodes: stack shuffling, pushes, jumps,
-comparisons, 256-bit arithmetic, memory words and call data. Here the code stream's iterator (the loop py-evm's
+comparisons, 256-bit arithmetic, memory words, hashes and call data. Here the code stream's iterator (the loop py-evm's
 ``apply_computation`` draws opcodes from) executes those itself on py-evm's own stack, memory and gas meter, with
 the gas costs taken from py-evm's Prague opcode table, and yields every other opcode to py-evm as before. Errors
 are py-evm's own exceptions (out of gas, stack underflow and overflow, bad jump destinations), raised where py-evm
@@ -19,14 +19,25 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from eth.exceptions import FullStack, InsufficientStack, InvalidInstruction, InvalidJumpDestination, OutOfGas
+from eth.constants import GAS_SHA3WORD
+from eth.exceptions import (
+    FullStack,
+    InsufficientStack,
+    InvalidInstruction,
+    InvalidJumpDestination,
+    OutOfGas,
+    VMError,
+)
 from eth.vm.code_stream import CodeStream
 from eth.vm.computation import memory_gas_cost
 from eth.vm.forks.prague.computation import PragueComputation
+from eth_hash.auto import keccak
 
 _U256 = 2**256 - 1
 _JUMPDEST = 0x5B
 _CACHE_SIZE = 256
+_SHA3_WORD = GAS_SHA3WORD
+_EMPTY_KECCAK = keccak(b"")
 
 # The opcodes run inline, with the mnemonic py-evm's table must give each (their gas is read from the table).
 _INLINE = {
@@ -42,6 +53,7 @@ _INLINE = {
     0x19: "NOT",
     0x1B: "SHL",
     0x1C: "SHR",
+    0x20: "SHA3",
     0x35: "CALLDATALOAD",
     0x50: "POP",
     0x51: "MLOAD",
@@ -92,24 +104,14 @@ def jump_destinations(code: bytes) -> frozenset[int]:
     return found
 
 
-def _expand(meter: Any, memory: Any, start: int, size: int) -> None:
-    """py-evm's ``extend_memory`` for a nonzero ``size``: charge the growth of memory's cost, then grow it."""
-    before = len(memory._bytes)  # always a whole number of words
-    end = start + size
-    if end <= before:
-        return
-    after = (end + 31) // 32 * 32
-    fee = memory_gas_cost(after) - memory_gas_cost(before)
-    if fee > meter.gas_remaining:
-        raise OutOfGas(
-            f"Out of gas: Needed {fee} - Remaining {meter.gas_remaining} - Reason: Expanding memory {before} -> {after}"
-        )
-    meter.gas_remaining -= fee
-    memory.extend(start, size)
+def _growth_fee(before: int, end: int) -> int:
+    """Gas for growing memory from ``before`` bytes (whole words) to cover ``end``, as py-evm's
+    ``extend_memory`` charges it."""
+    return memory_gas_cost((end + 31) // 32 * 32) - memory_gas_cost(before)
 
 
-def _int(value: int | bytes) -> int:
-    return value if value.__class__ is int else int.from_bytes(value, "big")  # type: ignore[arg-type]
+def _out_of_gas(needed: int, left: int, reason: str) -> OutOfGas:
+    return OutOfGas(f"Out of gas: Needed {needed} - Remaining {left} - Reason: {reason}")
 
 
 class InlineCodeStream(CodeStream):
@@ -138,132 +140,173 @@ class InlineCodeStream(CodeStream):
         return self._dests
 
     def __iter__(self) -> Iterator[int]:
+        # The gas left and the program counter live in locals, written back to py-evm's gas meter and code
+        # stream before an opcode is handed to py-evm, when the code ends, and when an error ends the computation.
         code = self._raw_code_bytes
         length = self._length_cache
         values = self._values
         meter = self._meter
+        memory = self._memory
         gas_of = _GAS
-        while True:
-            pc = self.program_counter
-            if pc >= length:
-                break
-            opcode = code[pc]
-            gas = gas_of[opcode]
-            if gas < 0:
-                self.program_counter = pc + 1
-                yield opcode
-                continue
-            if gas > meter.gas_remaining:
-                raise OutOfGas(
-                    f"Out of gas: Needed {gas} - Remaining {meter.gas_remaining} - Reason: {_INLINE[opcode]}"
-                )
-            meter.gas_remaining -= gas
-            pc += 1
-            if opcode >= 0x5F:
-                if opcode < 0x80:  # PUSH0 .. PUSH32
-                    if len(values) > 1023:
-                        raise FullStack("Stack limit reached")
-                    if opcode == 0x5F:
-                        values.append(0)
+        pc = self.program_counter
+        left = meter.gas_remaining
+        try:
+            while pc < length:
+                opcode = code[pc]
+                gas = gas_of[opcode]
+                if gas < 0:
+                    self.program_counter = pc + 1
+                    meter.gas_remaining = left
+                    yield opcode
+                    pc = self.program_counter
+                    left = meter.gas_remaining
+                    continue
+                if gas > left:
+                    raise _out_of_gas(gas, left, _INLINE[opcode])
+                left -= gas
+                pc += 1
+                if opcode >= 0x5F:
+                    if opcode < 0x80:  # PUSH0 .. PUSH32
+                        if len(values) > 1023:
+                            raise FullStack("Stack limit reached")
+                        if opcode == 0x5F:
+                            values.append(0)
+                        else:
+                            end = pc + opcode - 0x5F
+                            pushed = code[pc:end]
+                            values.append(pushed if end <= length else pushed.ljust(end - pc, b"\0"))
+                            pc = end
+                    elif opcode < 0x90:  # DUP1 .. DUP16
+                        if len(values) > 1023:
+                            raise FullStack("Stack limit reached")
+                        depth = opcode - 0x7F
+                        if depth > len(values):
+                            raise InsufficientStack(f"Insufficient stack items for DUP{depth}")
+                        values.append(values[-depth])
+                    else:  # SWAP1 .. SWAP16
+                        depth = opcode - 0x8F
+                        if depth >= len(values):
+                            raise InsufficientStack(f"Insufficient stack items for SWAP{depth}")
+                        values[-1], values[-1 - depth] = values[-1 - depth], values[-1]
+                elif opcode == 0x5B:  # JUMPDEST
+                    pass
+                elif opcode == 0x56 or opcode == 0x57:  # JUMP, JUMPI
+                    if opcode == 0x56:
+                        if not values:
+                            raise InsufficientStack("Wanted 1 stack item, had none")
+                        dest = values.pop()
                     else:
-                        end = pc + opcode - 0x5F
-                        pushed = code[pc:end]
-                        values.append(pushed if end <= length else pushed.ljust(end - pc, b"\0"))
-                        pc = end
-                elif opcode < 0x90:  # DUP1 .. DUP16
-                    if len(values) > 1023:
-                        raise FullStack("Stack limit reached")
-                    depth = opcode - 0x7F
-                    if depth > len(values):
-                        raise InsufficientStack(f"Insufficient stack items for DUP{depth}")
-                    values.append(values[-depth])
-                else:  # SWAP1 .. SWAP16
-                    depth = opcode - 0x8F
-                    if depth >= len(values):
-                        raise InsufficientStack(f"Insufficient stack items for SWAP{depth}")
-                    values[-1], values[-1 - depth] = values[-1 - depth], values[-1]
-                self.program_counter = pc
-            elif opcode == 0x5B:  # JUMPDEST
-                self.program_counter = pc
-            elif opcode == 0x56 or opcode == 0x57:  # JUMP, JUMPI
-                if opcode == 0x56:
+                        if len(values) < 2:
+                            raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
+                        dest = values.pop()
+                        condition = values.pop()
+                        if not (condition if condition.__class__ is int else int.from_bytes(condition, "big")):
+                            continue
+                    pc = dest if dest.__class__ is int else int.from_bytes(dest, "big")
+                    if pc >= length or code[pc] != _JUMPDEST:
+                        raise InvalidJumpDestination("Invalid Jump Destination")
+                    if pc not in self._destinations():
+                        raise InvalidInstruction("Jump resulted in invalid instruction")
+                elif opcode == 0x51 or opcode == 0x52:  # MLOAD, MSTORE
+                    if len(values) < opcode - 0x50:
+                        raise InsufficientStack(f"Wanted {opcode - 0x50} stack items, only had {len(values)}")
+                    start = values.pop()
+                    if start.__class__ is not int:
+                        start = int.from_bytes(start, "big")
+                    word = values.pop() if opcode == 0x52 else None
+                    end = start + 32
+                    if end > len(memory._bytes):
+                        fee = _growth_fee(len(memory._bytes), end)
+                        if fee > left:
+                            raise _out_of_gas(fee, left, "Expanding memory")
+                        left -= fee
+                        memory.extend(start, 32)
+                    if word is None:
+                        values.append(bytes(memory._bytes[start:end]))
+                    else:
+                        memory._bytes[start:end] = (
+                            word.to_bytes(32, "big") if word.__class__ is int else word.rjust(32, b"\0")
+                        )
+                elif opcode == 0x35:  # CALLDATALOAD
                     if not values:
                         raise InsufficientStack("Wanted 1 stack item, had none")
-                    dest = _int(values.pop())
-                else:
+                    start = values.pop()
+                    if start.__class__ is not int:
+                        start = int.from_bytes(start, "big")
+                    if self._calldata is None:
+                        self._calldata = bytes(self._message.data)
+                    values.append(self._calldata[start : start + 32].ljust(32, b"\0").lstrip(b"\0"))
+                elif opcode == 0x20:  # SHA3
                     if len(values) < 2:
                         raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
-                    dest = _int(values.pop())
-                    if not _int(values.pop()):
-                        self.program_counter = pc
-                        continue
-                self.program_counter = dest
-                if dest >= length or code[dest] != _JUMPDEST:
-                    raise InvalidJumpDestination("Invalid Jump Destination")
-                if dest not in self._destinations():
-                    raise InvalidInstruction("Jump resulted in invalid instruction")
-            elif opcode == 0x50:  # POP
-                if not values:
-                    raise InsufficientStack("Wanted 1 stack item, had none")
-                values.pop()
-                self.program_counter = pc
-            elif opcode == 0x51:  # MLOAD
-                if not values:
-                    raise InsufficientStack("Wanted 1 stack item, had none")
-                start = _int(values.pop())
-                _expand(meter, self._memory, start, 32)
-                values.append(bytes(self._memory._bytes[start : start + 32]))
-                self.program_counter = pc
-            elif opcode == 0x52:  # MSTORE
-                if len(values) < 2:
-                    raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
-                start = _int(values.pop())
-                word = values.pop()
-                word = word.to_bytes(32, "big") if word.__class__ is int else word.rjust(32, b"\0")
-                _expand(meter, self._memory, start, 32)
-                self._memory._bytes[start : start + 32] = word
-                self.program_counter = pc
-            elif opcode == 0x35:  # CALLDATALOAD
-                if not values:
-                    raise InsufficientStack("Wanted 1 stack item, had none")
-                start = _int(values.pop())
-                if self._calldata is None:
-                    self._calldata = bytes(self._message.data)
-                values.append(self._calldata[start : start + 32].ljust(32, b"\0").lstrip(b"\0"))
-                self.program_counter = pc
-            elif opcode == 0x15 or opcode == 0x19:  # ISZERO, NOT: one operand
-                if not values:
-                    raise InsufficientStack("Wanted 1 stack item, had none")
-                value = _int(values.pop())
-                values.append((0 if value else 1) if opcode == 0x15 else _U256 - value)
-                self.program_counter = pc
-            else:  # two operands, the first the top of the stack
-                if len(values) < 2:
-                    raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
-                a = _int(values.pop())
-                b = _int(values.pop())
-                if opcode == 0x01:
-                    result = (a + b) & _U256
-                elif opcode == 0x03:
-                    result = (a - b) & _U256
-                elif opcode == 0x10:
-                    result = 1 if a < b else 0
-                elif opcode == 0x11:
-                    result = 1 if a > b else 0
-                elif opcode == 0x14:
-                    result = 1 if a == b else 0
-                elif opcode == 0x16:
-                    result = a & b
-                elif opcode == 0x17:
-                    result = a | b
-                elif opcode == 0x18:
-                    result = a ^ b
-                elif opcode == 0x1B:
-                    result = 0 if a >= 256 else (b << a) & _U256
-                else:  # 0x1C SHR
-                    result = 0 if a >= 256 else b >> a
-                values.append(result)
-                self.program_counter = pc
+                    start = values.pop()
+                    size = values.pop()
+                    if start.__class__ is not int:
+                        start = int.from_bytes(start, "big")
+                    if size.__class__ is not int:
+                        size = int.from_bytes(size, "big")
+                    if size:
+                        end = start + size
+                        if end > len(memory._bytes):
+                            fee = _growth_fee(len(memory._bytes), end)
+                            if fee > left:
+                                raise _out_of_gas(fee, left, "Expanding memory")
+                            left -= fee
+                            memory.extend(start, size)
+                        fee = _SHA3_WORD * ((size + 31) // 32)
+                        if fee > left:
+                            raise _out_of_gas(fee, left, "SHA3: word gas cost")
+                        left -= fee
+                        values.append(keccak(bytes(memory._bytes[start:end])))
+                    else:
+                        values.append(_EMPTY_KECCAK)
+                elif opcode == 0x50:  # POP
+                    if not values:
+                        raise InsufficientStack("Wanted 1 stack item, had none")
+                    values.pop()
+                elif opcode == 0x15 or opcode == 0x19:  # ISZERO, NOT: one operand
+                    if not values:
+                        raise InsufficientStack("Wanted 1 stack item, had none")
+                    a = values.pop()
+                    if a.__class__ is not int:
+                        a = int.from_bytes(a, "big")
+                    values.append((0 if a else 1) if opcode == 0x15 else _U256 - a)
+                else:  # two operands, the first the top of the stack
+                    if len(values) < 2:
+                        raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
+                    a = values.pop()
+                    b = values.pop()
+                    if a.__class__ is not int:
+                        a = int.from_bytes(a, "big")
+                    if b.__class__ is not int:
+                        b = int.from_bytes(b, "big")
+                    if opcode == 0x01:
+                        result = (a + b) & _U256
+                    elif opcode == 0x03:
+                        result = (a - b) & _U256
+                    elif opcode == 0x10:
+                        result = 1 if a < b else 0
+                    elif opcode == 0x11:
+                        result = 1 if a > b else 0
+                    elif opcode == 0x14:
+                        result = 1 if a == b else 0
+                    elif opcode == 0x16:
+                        result = a & b
+                    elif opcode == 0x17:
+                        result = a | b
+                    elif opcode == 0x18:
+                        result = a ^ b
+                    elif opcode == 0x1B:
+                        result = 0 if a >= 256 else (b << a) & _U256
+                    else:  # 0x1C SHR
+                        result = 0 if a >= 256 else b >> a
+                    values.append(result)
+        except VMError:
+            self.program_counter = pc
+            meter.gas_remaining = left
+            raise
+        self.program_counter = pc
+        meter.gas_remaining = left
         yield 0  # STOP, as py-evm's stream ends
 
 
