@@ -209,7 +209,8 @@ class InlineCodeStream(CodeStream):
                         raise InvalidInstruction("Jump resulted in invalid instruction")
                 elif opcode == 0x51 or opcode == 0x52:  # MLOAD, MSTORE
                     if len(values) < opcode - 0x50:
-                        raise InsufficientStack(f"Wanted {opcode - 0x50} stack items, only had {len(values)}")
+                        values.clear()  # py-evm's MSTORE pops its offset before it finds no value under it
+                        raise InsufficientStack("Wanted 1 stack item, had none")
                     start = values.pop()
                     if start.__class__ is not int:
                         start = int.from_bytes(start, "big")

@@ -144,3 +144,12 @@ def test_memory_hash_and_calldata_opcodes_at_every_gas_around_their_cost(opcode:
             for gas in range(0, 72):
                 ours = _run(InlineComputation, code, gas, b"\x07" * 40)
                 assert ours == _run(PragueComputation, code, gas, b"\x07" * 40), (hex(opcode), offset, size, gas)
+
+
+@pytest.mark.parametrize("opcode", sorted(_INLINE))
+def test_every_inline_opcode_on_every_stack_too_shallow_for_it(opcode: int) -> None:
+    """Underflow ends each inline opcode as py-evm ends it, down to what py-evm popped before it found the stack
+    short (MSTORE pops its offset first; the others check before popping)."""
+    for depth in range(18):
+        code = b"".join(_push(0x5B + i) for i in range(depth)) + bytes([opcode])
+        assert _run(InlineComputation, code, 1_000, b"") == _run(PragueComputation, code, 1_000, b""), depth
