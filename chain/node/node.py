@@ -129,8 +129,8 @@ class Node:
         clock: Callable[[], float] = time.time,
         reference_vm: bool = False,
     ) -> None:
-        """``reference_vm`` runs py-evm's own state and trie code (``chain.node.vm.ReferenceVM``) instead of the
-        batched tries; ``consortium chain verify`` re-executes with it."""
+        """``reference_vm`` runs py-evm's own state, trie and interpreter code (``chain.node.vm.ReferenceVM``)
+        instead of the node's batched tries and inline opcodes; ``consortium chain verify`` re-executes with it."""
         self.db = db
         self.clock = clock
         self.lock = threading.RLock()
