@@ -128,12 +128,6 @@ class InlineCodeStream(CodeStream):
         self._calldata: bytes | None = None
         self._dests: frozenset[int] | None = None
 
-    def is_valid_opcode(self, position: int) -> bool:
-        # Only jumps ask, for a position holding 0x5b: it is valid if it is an instruction, not push data.
-        if position < self._length_cache and self._raw_code_bytes[position] == _JUMPDEST:
-            return position in self._destinations()
-        return super().is_valid_opcode(position)
-
     def _destinations(self) -> frozenset[int]:
         if self._dests is None:
             self._dests = jump_destinations(self._raw_code_bytes)
@@ -237,30 +231,6 @@ class InlineCodeStream(CodeStream):
                     if self._calldata is None:
                         self._calldata = bytes(self._message.data)
                     values.append(self._calldata[start : start + 32].ljust(32, b"\0").lstrip(b"\0"))
-                elif opcode == 0x20:  # SHA3
-                    if len(values) < 2:
-                        raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
-                    start = values.pop()
-                    size = values.pop()
-                    if start.__class__ is not int:
-                        start = int.from_bytes(start, "big")
-                    if size.__class__ is not int:
-                        size = int.from_bytes(size, "big")
-                    if size:
-                        end = start + size
-                        if end > len(memory._bytes):
-                            fee = _growth_fee(len(memory._bytes), end)
-                            if fee > left:
-                                raise _out_of_gas(fee, left, "Expanding memory")
-                            left -= fee
-                            memory.extend(start, size)
-                        fee = _SHA3_WORD * ((size + 31) // 32)
-                        if fee > left:
-                            raise _out_of_gas(fee, left, "SHA3: word gas cost")
-                        left -= fee
-                        values.append(keccak(bytes(memory._bytes[start:end])))
-                    else:
-                        values.append(_EMPTY_KECCAK)
                 elif opcode == 0x50:  # POP
                     if not values:
                         raise InsufficientStack("Wanted 1 stack item, had none")
@@ -272,7 +242,7 @@ class InlineCodeStream(CodeStream):
                     if a.__class__ is not int:
                         a = int.from_bytes(a, "big")
                     values.append((0 if a else 1) if opcode == 0x15 else _U256 - a)
-                else:  # two operands, the first the top of the stack
+                else:  # two operands, the first the top of the stack (for SHA3: offset, then size)
                     if len(values) < 2:
                         raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
                     a = values.pop()
@@ -281,6 +251,7 @@ class InlineCodeStream(CodeStream):
                         a = int.from_bytes(a, "big")
                     if b.__class__ is not int:
                         b = int.from_bytes(b, "big")
+                    result: int | bytes
                     if opcode == 0x01:
                         result = (a + b) & _U256
                     elif opcode == 0x03:
@@ -299,8 +270,23 @@ class InlineCodeStream(CodeStream):
                         result = a ^ b
                     elif opcode == 0x1B:
                         result = 0 if a >= 256 else (b << a) & _U256
-                    else:  # 0x1C SHR
+                    elif opcode == 0x1C:
                         result = 0 if a >= 256 else b >> a
+                    elif b:  # SHA3 of b bytes of memory at a
+                        end = a + b
+                        if end > len(memory._bytes):
+                            fee = _growth_fee(len(memory._bytes), end)
+                            if fee > left:
+                                raise _out_of_gas(fee, left, "Expanding memory")
+                            left -= fee
+                            memory.extend(a, b)
+                        fee = _SHA3_WORD * ((b + 31) // 32)
+                        if fee > left:
+                            raise _out_of_gas(fee, left, "SHA3: word gas cost")
+                        left -= fee
+                        result = keccak(bytes(memory._bytes[a:end]))
+                    else:  # SHA3 of nothing
+                        result = _EMPTY_KECCAK
                     values.append(result)
         except VMError:
             self.program_counter = pc
