@@ -84,7 +84,12 @@ class Genesis:
     @property
     def registry_address(self) -> bytes:
         """ConsortiumRegistry is the operator's first deployment (nonce 0): its address is known at genesis."""
-        return keccak(rlp.encode([to_canonical_address(self.operator), 0]))[12:]
+        return contract_address(to_canonical_address(self.operator), 0)
+
+
+def contract_address(sender: bytes, nonce: int) -> bytes:
+    """The address of the contract that ``sender`` creates with its transaction of ``nonce``."""
+    return keccak(rlp.encode([sender, nonce]))[12:]
 
 
 K = TypeVar("K")

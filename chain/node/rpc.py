@@ -43,7 +43,7 @@ from eth_utils.crypto import keccak
 from eth_utils.exceptions import ValidationError
 
 from chain.errors import ChainError, MalformedError
-from chain.node.node import ExecutionRevertedError, Lru, Node, TransactionRefusedError
+from chain.node.node import ExecutionRevertedError, Lru, Node, TransactionRefusedError, contract_address
 from chain.node.seal import ExtraData, SealError, quorum, seal_hash, seal_signers, verify_seals
 
 log = logging.getLogger(__name__)
@@ -300,10 +300,6 @@ def _hex(raw: bytes) -> str:
 
 def _topic(value: int) -> str:
     return "0x" + value.to_bytes(32, "big").hex()
-
-
-def _contract_address(sender: bytes, nonce: int) -> bytes:
-    return keccak(rlp.encode([sender, nonce]))[12:]
 
 
 @dataclass(frozen=True, slots=True)
@@ -630,7 +626,7 @@ class RpcServer:
             "blockNumber": hex(block.number),
             "from": _hex(sender),
             "to": _hex(tx.to) if tx.to else None,
-            "contractAddress": None if tx.to else _hex(_contract_address(sender, tx.nonce)),
+            "contractAddress": None if tx.to else _hex(contract_address(sender, tx.nonce)),
             "cumulativeGasUsed": hex(receipt.gas_used),
             "gasUsed": hex(receipt.gas_used - previous),
             "effectiveGasPrice": hex(self._effective_gas_price(tx, block)),

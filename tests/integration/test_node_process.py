@@ -33,14 +33,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import rlp
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_canonical_address, to_checksum_address
-from eth_utils.crypto import keccak
+from store_contract import STORE_INIT, STORE_RUNTIME, store_call
 
 from chain.ids import OrgId
-from chain.node.node import Genesis
+from chain.node.node import Genesis, contract_address
 from chain.node.service import STORE_DIR, write_genesis
 from chain.node.store import open_store
 from network.identity import create_org_identity, load_account_key
@@ -56,11 +55,6 @@ VERIFY_TIMEOUT = 120.0
 #: Kill-to-serving budget of test_time_from_kill_to_serving.
 SERVING_BUDGET = 5.0
 
-# A contract that stores calldata[32:64] at slot calldata[0:32]:
-#   runtime  PUSH1 0x20 CALLDATALOAD PUSH1 0 CALLDATALOAD SSTORE STOP
-#   init     PUSH1 8 PUSH1 12 PUSH1 0 CODECOPY PUSH1 8 PUSH1 0 RETURN, then the runtime
-STORE_RUNTIME = bytes.fromhex("6020356000355500")
-STORE_INIT = bytes.fromhex("6008600c60003960086000f3") + STORE_RUNTIME
 
 
 # -- JSON-RPC ---------------------------------------------------------------------------------------------------
@@ -160,12 +154,8 @@ def send_all(url: str, signed: list[Any]) -> list[str]:
     return [str(a["result"]) for a in answers]
 
 
-def store_call(slot: int, value: int) -> bytes:
-    return slot.to_bytes(32, "big") + value.to_bytes(32, "big")
-
-
 def created_address(account: LocalAccount, nonce: int) -> str:
-    return to_checksum_address(keccak(rlp.encode([to_canonical_address(account.address), nonce]))[12:])
+    return to_checksum_address(contract_address(to_canonical_address(account.address), nonce))
 
 
 def nonce_of(url: str, account: LocalAccount) -> int:

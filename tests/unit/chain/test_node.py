@@ -9,11 +9,12 @@ import pytest
 from eth.db.atomic import AtomicDB
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from store_contract import STORE_INIT, STORE_RUNTIME, store_call
 from web3 import Web3
 
 from chain.errors import ChainError, MalformedError
 from chain.ids import Role, name_to_bytes32
-from chain.node.node import ExecutionRevertedError, Genesis, Node, TransactionRefusedError
+from chain.node.node import ExecutionRevertedError, Genesis, Node, TransactionRefusedError, contract_address
 from chain.node.seal import ExtraData, verify_seals
 from contracts import load_artifact
 
@@ -257,11 +258,6 @@ def test_calls_in_one_second_share_a_state_but_never_each_others_changes(setup: 
     assert int.from_bytes(node.call(op, registry, reinstate), "big") == 2
 
 
-# A contract whose every call stores calldata[32:64] in slot calldata[0:32]: storing 0 deletes the slot.
-_STORE_RUNTIME = bytes.fromhex("602035600035" + "5500")
-_STORE_INIT = bytes.fromhex("6008600c600039" + "60086000f3") + _STORE_RUNTIME
-
-
 def test_batched_storage_tries_give_the_roots_py_evm_s_own_tries_give(setup: Any) -> None:
     """Blocks of many storage writes, overwrites and deletions (in the same block as their write, and later) are
     sealed with the batched tries; `chain verify` re-executes them with py-evm's own trie code and finds the same
@@ -272,12 +268,12 @@ def test_batched_storage_tries_give_the_roots_py_evm_s_own_tries_give(setup: Any
 
     node, accounts, db = setup
     op = accounts["op"]
-    node.submit(sign(op, 5, None, _STORE_INIT))
+    node.submit(sign(op, 5, None, STORE_INIT))
     node.seal()
     store = node.receipt(node.block_by_number(node.head().block_number).transactions[0].hash)[2]  # type: ignore[index]
     assert store.state_root == b"\x01"
-    address = _created_address(op.address, 5)
-    assert node.state_at(node.head()).get_code(address) == _STORE_RUNTIME
+    address = contract_address(bytes.fromhex(op.address[2:]), 5)
+    assert node.state_at(node.head()).get_code(address) == STORE_RUNTIME
     rng = random.Random(20261)
     expected: dict[int, int] = {}
     nonce = 6
@@ -285,9 +281,7 @@ def test_batched_storage_tries_give_the_roots_py_evm_s_own_tries_give(setup: Any
         for _ in range(120):
             slot = rng.choice([rng.randrange(64), rng.randrange(2**256)])  # dense low slots, and sparse ones
             value = 0 if rng.random() < 0.3 else rng.randrange(1, 2 ** rng.choice([8, 64, 256]))
-            node.submit(
-                sign(op, nonce, Web3.to_checksum_address(address), slot.to_bytes(32, "big") + value.to_bytes(32, "big"))
-            )
+            node.submit(sign(op, nonce, Web3.to_checksum_address(address), store_call(slot, value)))
             nonce += 1
             expected[slot] = value
         assert node.seal() is not None
@@ -297,9 +291,3 @@ def test_batched_storage_tries_give_the_roots_py_evm_s_own_tries_give(setup: Any
     report = verify_chain(db)
     assert report.head == node.head().block_number and report.state_root == node.head().state_root
 
-
-def _created_address(sender: str, nonce: int) -> bytes:
-    import rlp
-    from eth_utils.crypto import keccak
-
-    return keccak(rlp.encode([bytes.fromhex(sender[2:]), nonce]))[12:]
