@@ -215,7 +215,9 @@ class _Batch:
         if node is None:
             return self.build([(p, v) for p, v in changes if v is not None])
         if len(node) == 17:
-            return self.update_branch(list(node[:16]), changes, node[16])
+            if node[16] != b"":
+                raise ValueError("branch nodes with values are not supported: keys must be prefix-free")
+            return self.update_branch(list(node[:16]), changes)
         path, leaf = _hp_decode(node[0])
         if leaf:
             merged: dict[bytes, bytes | None] = {path: bytes(node[1])}
@@ -227,11 +229,10 @@ class _Batch:
         # Some change leaves the extension's path: open it into a branch at its first nibble.
         slots: list[Ref] = [b""] * 16
         slots[path[0]] = ([_hp_encode(path[1:], False), node[1]],) if len(path) > 1 else node[1]
-        return self.update_branch(slots, changes, b"")
+        return self.update_branch(slots, changes)
 
-    def update_branch(self, slots: list[Ref], changes: list[tuple[bytes, bytes | None]], value: Any) -> Node | None:
-        if value != b"":
-            raise ValueError("branch nodes with values are not supported: keys must be prefix-free")
+    def update_branch(self, slots: list[Ref], changes: list[tuple[bytes, bytes | None]]) -> Node | None:
+        """The branch of child ``slots`` with ``changes`` applied, collapsed if fewer than two children remain."""
         for nibble, group in _by_first_nibble(changes):
             child = self.update(self.load(slots[nibble]), group)
             slots[nibble] = b"" if child is None else (child,)
