@@ -31,6 +31,7 @@ from eth_utils.exceptions import ValidationError
 
 from chain.errors import ChainError, MalformedError
 from chain.ids import MemberStatus, Role, bytes32_to_name
+from chain.node.readcall import BlockContext, ReadCall, StateReader, Unsupported
 from chain.node.seal import ExtraData, add_seals, sign_seal, verify_seals
 from chain.node.vm import chain_class
 
@@ -133,10 +134,13 @@ class Node:
         sealer_key: bytes | None = None,
         clock: Callable[[], float] = time.time,
         reference_vm: bool = False,
+        read_path: bool | None = None,
     ) -> None:
         """``reference_vm`` runs py-evm's own state, trie and interpreter code (``chain.node.vm.ReferenceVM``)
-        instead of the node's batched tries and inline opcodes; ``consortium chain verify`` re-executes with it."""
+        instead of the node's batched tries and inline opcodes; ``consortium chain verify`` re-executes with it.
+        ``read_path`` answers calls with ``chain.node.readcall`` where it can (by default unless ``reference_vm``)."""
         self.db = db
+        self.read_path = not reference_vm if read_path is None else read_path
         self.clock = clock
         self.lock = threading.RLock()
         stored = db.get(GENESIS_KEY) if db.exists(GENESIS_KEY) else None
@@ -167,7 +171,7 @@ class Node:
         self._transactions = self.chain.get_vm_class_for_block_number(BlockNumber(0)).get_transaction_builder()
         self.mempool = Mempool()
         self._permission_cache: tuple[bytes, dict[bytes, tuple[str, int, int]]] = (b"", {})
-        self._call_states: tuple[tuple[bytes, int], Any, Any, ExitStack] | None = None
+        self._call_states: tuple[tuple[bytes, int], Any, Any, ExitStack, StateReader, BlockContext] | None = None
         # Sealed blocks by hash, decoded: reading a block decodes every transaction from its trie, and receipts
         # and transactions are asked for by the hundred per block while clients wait for them.
         self._blocks: Lru[bytes, BlockAPI] = Lru(64)
@@ -258,7 +262,7 @@ class Node:
         )
         return SpoofTransaction(unsigned, from_=sender)
 
-    def _call_state(self, parent: BlockHeaderAPI) -> tuple[Any, Any]:
+    def _call_state(self, parent: BlockHeaderAPI) -> tuple[Any, Any, StateReader, BlockContext]:
         """The VM and the state that calls on top of ``parent`` run in (as if in its child, stamped with the
         clock's second), kept while calls keep coming for the same parent and second. Each call runs between a
         snapshot and its revert, so it leaves the state as it found it, and the next call finds the accounts, code
@@ -267,13 +271,14 @@ class Node:
         second = self._child_second(parent)
         key = (bytes(parent.hash), second)
         if self._call_states is not None and self._call_states[0] == key:
-            return self._call_states[1], self._call_states[2]
+            return self._call_states[1], self._call_states[2], self._call_states[4], self._call_states[5]
         self._drop_call_state()
         vm = self.chain.get_vm(self._child_header(parent, second))
         stack = ExitStack()
         state = stack.enter_context(vm.in_costless_state())
-        self._call_states = (key, vm, state, stack)
-        return vm, state
+        reader, block = StateReader(state), BlockContext(state.execution_context)
+        self._call_states = (key, vm, state, stack, reader, block)
+        return vm, state, reader, block
 
     def _drop_call_state(self) -> None:
         if self._call_states is not None:
@@ -291,26 +296,40 @@ class Node:
     ) -> bytes:
         """Execute against a block's state without changing anything; a revert raises ExecutionRevertedError.
 
-        The transaction is executed as py-evm executes one (validated, then its message run) but not finalized:
-        refunds and the fee to the block's sealer change nothing a call answers, and the state is reverted."""
+        The transaction is validated as py-evm validates one. Then ``chain.node.readcall`` answers it where it can;
+        otherwise py-evm runs its message, without finalizing it: refunds and the fee to the block's sealer change
+        nothing a call answers, and the state is reverted."""
         with self.lock:
-            vm, state = self._call_state(header or self.head())
+            vm, state, reader, block = self._call_state(header or self.head())
             tx = self._spoof(vm, state, sender, to, data, value, gas or self.genesis.gas_limit)
             snapshot = state.snapshot()
             try:
                 executor = state.get_transaction_executor()
                 executor.validate_transaction(tx)
-                computation = executor.build_computation(executor.build_evm_message(tx), tx)
-                state.clear_transient_storage()
+                answer = self._read_path_call(reader, block, tx) if self.read_path and not value and to else None
+                if answer is None:
+                    computation = executor.build_computation(executor.build_evm_message(tx), tx)
+                    state.clear_transient_storage()
+                    error = computation.error if computation.is_error else None
+                    answer = error is None, bytes(computation.output), error
                 state.revert(snapshot)
             except BaseException:
                 self._drop_call_state()  # whatever the failure left in it, the next call starts afresh
                 raise
-            if computation.is_error:
-                error = computation.error
-                output = bytes(computation.output)
+            ok, output, error = answer
+            if not ok:
                 raise ExecutionRevertedError(output, _revert_message(output, error))
-            return bytes(computation.output)
+            return output
+
+    @staticmethod
+    def _read_path_call(reader: StateReader, block: BlockContext, tx: Any) -> tuple[bool, bytes, Any] | None:
+        """(success, output, error) from ``chain.node.readcall``, or None where py-evm must run the call."""
+        try:
+            call = ReadCall(reader, block, bytes(tx.sender))
+            ok, output, _ = call.run(bytes(tx.to), tx.data, tx.gas - tx.intrinsic_gas)
+        except Unsupported:
+            return None
+        return ok, output, None if ok else Revert(output)
 
     def estimate_gas(
         self, sender: bytes, to: bytes, data: bytes, value: int = 0, header: BlockHeaderAPI | None = None

@@ -291,3 +291,38 @@ def test_batched_storage_tries_give_the_roots_py_evm_s_own_tries_give(setup: Any
     report = verify_chain(db)
     assert report.head == node.head().block_number and report.state_root == node.head().state_root
 
+
+def test_the_read_path_answers_calls_as_py_evm_answers_them(setup: Any) -> None:
+    """Every view of ConsortiumRegistry, on members, non-members and missing entries, and calls that revert,
+    answered by the read path (``chain.node.readcall``) and by py-evm over the same head: the same output, or the
+    same revert message. A call that writes storage is left to py-evm and still answered."""
+    node, accounts, _ = setup
+    registry = node.genesis.registry_address
+    people = [Web3.to_checksum_address(a.address) for a in accounts.values()] + ["0x" + "00" * 20]
+    orgs = [name_to_bytes32(n) for n in ("op", "alpha", "reg", "nobody")]
+    calls: list[tuple[str, tuple[Any, ...]]] = [
+        *[(fn, (org,)) for org in orgs for fn in ("member", "org_info")],
+        *[(fn, (a,)) for a in people for fn in ("account_info", "is_active_account", "account_org")],
+        *[(fn, (i,)) for i in (0, 1, 2, 3, 99) for fn in ("member_at", "proposal")],
+        ("has_approved", (0, orgs[0])),
+        *[(fn, ()) for fn in ("member_count", "voter_count", "threshold", "proposal_ttl", "proposal_count")],
+        ("bootstrapper", ()),
+        ("bootstrapped", ()),
+        ("finish_bootstrap", ()),  # reverts: bootstrap finished
+        ("propose_suspend", (orgs[3],)),  # reverts: no such member
+        ("propose_suspend", (orgs[1],)),  # writes a proposal
+    ]
+    op = bytes.fromhex(accounts["op"].address[2:])
+    for fn, args in calls:
+        data = bytes.fromhex(registry_call(fn, *args)[2:])
+        answers = []
+        for read_path in (True, False):
+            node.read_path = read_path
+            try:
+                answers.append(("ok", node.call(op, registry, data)))
+            except ExecutionRevertedError as exc:
+                answers.append(("reverted", (str(exc), exc.data)))
+        assert answers[0] == answers[1], (fn, args)
+        vm, state, reader, block = node._call_state(node.head())
+        answered = Node._read_path_call(reader, block, node._spoof(vm, state, op, registry, data, 0, 10**7))
+        assert (answered is None) == (fn == "propose_suspend" and args == (orgs[1],)), (fn, args)
