@@ -297,7 +297,10 @@ def measure_recovery(n_tx: int, batch: int = 500) -> dict[str, Any]:
             for h in hashes:
                 wait_receipt(local.backend, h, timeout=300)
             sent += len(hashes)
-            print(f"  recovery: {sent}/{n_tx} transactions on disk", end="\r", file=sys.stderr, flush=True)
+            if sys.stderr.isatty():  # one line rewritten in place on a terminal; a line per 10,000 in a log
+                print(f"  recovery: {sent}/{n_tx} transactions on disk", end="\r", file=sys.stderr, flush=True)
+            elif sent % 10_000 < len(hashes):
+                print(f"  recovery: {sent}/{n_tx} transactions on disk", file=sys.stderr, flush=True)
         fill_seconds = time.perf_counter() - started
         head = int(local.backend.web3.eth.block_number)
         local.process.send_signal(signal.SIGKILL)

@@ -45,7 +45,7 @@ PURPOSE = "trading"
 
 
 def free_port_block(size: int) -> int:
-    """A base port P with P .. P+size free on loopback (checked, not reserved)."""
+    """A base port P with every port in [P, P + size) free on loopback (checked, not reserved)."""
     for base in range(21000, 60000, 97):
         ok = True
         for p in range(base, base + size):
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     work = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
     env = {**os.environ, "CONSORTIUM_PASSPHRASE": PASSPHRASE, "PYTHONUNBUFFERED": "1"}
-    port = free_port_block(60)
+    port = free_port_block(70)  # `consortium up --port P` serves on P to P + 60
     directory = work / "consortium"
     processes: list[subprocess.Popen[str]] = []
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
