@@ -39,47 +39,107 @@ _CACHE_SIZE = 256
 _SHA3_WORD = GAS_SHA3WORD
 _EMPTY_KECCAK = keccak(b"")
 
-# The opcodes run inline, with the mnemonic py-evm's table must give each (their gas is read from the table).
-_INLINE = {
+# The Prague mnemonics of the opcodes the node runs itself, here and in ``chain.node.readcall``; ``gas_table``
+# checks py-evm's table against them.
+_MNEMONICS = {
+    0x00: "STOP",
     0x01: "ADD",
+    0x02: "MUL",
     0x03: "SUB",
+    0x04: "DIV",
+    0x05: "SDIV",
+    0x06: "MOD",
+    0x07: "SMOD",
+    0x08: "ADDMOD",
+    0x09: "MULMOD",
+    0x0A: "EXP",
+    0x0B: "SIGNEXTEND",
     0x10: "LT",
     0x11: "GT",
+    0x12: "SLT",
+    0x13: "SGT",
     0x14: "EQ",
     0x15: "ISZERO",
     0x16: "AND",
     0x17: "OR",
     0x18: "XOR",
     0x19: "NOT",
+    0x1A: "BYTE",
     0x1B: "SHL",
     0x1C: "SHR",
+    0x1D: "SAR",
     0x20: "SHA3",
+    0x30: "ADDRESS",
+    0x31: "BALANCE",
+    0x32: "ORIGIN",
+    0x33: "CALLER",
+    0x34: "CALLVALUE",
     0x35: "CALLDATALOAD",
+    0x36: "CALLDATASIZE",
+    0x37: "CALLDATACOPY",
+    0x38: "CODESIZE",
+    0x39: "CODECOPY",
+    0x3B: "EXTCODESIZE",
+    0x3D: "RETURNDATASIZE",
+    0x3E: "RETURNDATACOPY",
+    0x3F: "EXTCODEHASH",
+    0x41: "COINBASE",
+    0x42: "TIMESTAMP",
+    0x43: "NUMBER",
+    0x45: "GASLIMIT",
+    0x46: "CHAINID",
+    0x47: "SELFBALANCE",
+    0x48: "BASEFEE",
     0x50: "POP",
     0x51: "MLOAD",
     0x52: "MSTORE",
+    0x53: "MSTORE8",
+    0x54: "SLOAD",
     0x56: "JUMP",
     0x57: "JUMPI",
+    0x58: "PC",
+    0x59: "MSIZE",
+    0x5A: "GAS",
     0x5B: "JUMPDEST",
+    0x5C: "TLOAD",
+    0x5E: "MCOPY",
     0x5F: "PUSH0",
     **{0x60 + i: f"PUSH{i + 1}" for i in range(32)},
     **{0x80 + i: f"DUP{i + 1}" for i in range(16)},
     **{0x90 + i: f"SWAP{i + 1}" for i in range(16)},
+    0xF3: "RETURN",
+    0xFA: "STATICCALL",
+    0xFD: "REVERT",
 }
 
 
-def _gas_table() -> list[int]:
-    """Gas of each inline opcode per py-evm's Prague table; -1 for opcodes left to py-evm."""
-    gas = [-1] * 256
-    for opcode, mnemonic in _INLINE.items():
+def mnemonics(*opcodes: int) -> dict[int, str]:
+    """The Prague mnemonic of each of ``opcodes``."""
+    return {opcode: _MNEMONICS[opcode] for opcode in opcodes}
+
+
+# The opcodes run inline.
+_INLINE = mnemonics(
+    *(0x01, 0x03, 0x10, 0x11, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1B, 0x1C, 0x20, 0x35, 0x50, 0x51, 0x52),
+    *(0x56, 0x57, 0x5B, *range(0x5F, 0xA0)),
+)
+
+
+def gas_table(mnemonics: dict[int, str], missing: int) -> list[int]:
+    """The static gas of each opcode in ``mnemonics`` per py-evm's Prague table, ``missing`` for the others.
+
+    Each opcode must have the mnemonic given: code that runs opcodes itself must be reviewed when py-evm's table
+    changes under it."""
+    gas = [missing] * 256
+    for opcode, mnemonic in mnemonics.items():
         fn = PragueComputation.opcodes[opcode]
         if getattr(fn, "mnemonic", None) != mnemonic:
-            raise RuntimeError(f"py-evm's opcode 0x{opcode:02x} is not {mnemonic}: the inline dispatch needs review")
+            raise RuntimeError(f"py-evm's opcode 0x{opcode:02x} is not {mnemonic}: the code running it needs review")
         gas[opcode] = int(fn.gas_cost)  # type: ignore[attr-defined]
     return gas
 
 
-_GAS = _gas_table()
+_GAS = gas_table(_INLINE, -1)  # -1: left to py-evm
 _jumpdests: dict[bytes, frozenset[int]] = {}
 _jumpdests_lock = threading.Lock()
 

@@ -27,113 +27,40 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from eth import constants
 from eth._utils.state import code_is_delegation_designation
 from eth.vm.computation import memory_gas_cost
+from eth.vm.forks.berlin import constants as berlin
 from eth.vm.forks.prague.computation import PragueComputation
+from eth.vm.forks.spurious_dragon import constants as spurious_dragon
 from eth_hash.auto import keccak
 
-from chain.node.evm import jump_destinations
+from chain.node.evm import gas_table, jump_destinations, mnemonics
 
 _U256 = 2**256 - 1
 _SIGN = 2**255
 _ADDRESS_MASK = 2**160 - 1
 _EMPTY_KECCAK = keccak(b"")
-_COLD_ACCOUNT = 2600
-_COLD_SLOT = 2100
-_WARM = 100
-_COPY_WORD = 3
-_SHA3_WORD = 6
-_EXP_BYTE = 50
+_COLD_ACCOUNT = berlin.COLD_ACCOUNT_ACCESS_COST
+_COLD_SLOT = berlin.COLD_SLOAD_COST
+_WARM = berlin.WARM_STORAGE_READ_COST
+_COPY_WORD = constants.GAS_COPY
+_SHA3_WORD = constants.GAS_SHA3WORD
+_EXP_BYTE = spurious_dragon.GAS_EXPBYTE_EIP160
 _STACK_LIMIT = 1024
 # py-evm runs nested frames on Python's stack too; past this depth the call goes to py-evm.
 MAX_DEPTH = 64
 _PRECOMPILES = frozenset(bytes(address) for address in PragueComputation.get_precompiles())
 
-# The opcodes run here, with the mnemonic py-evm's Prague table must give each (their static gas is read from it).
-_SUPPORTED = {
-    0x00: "STOP",
-    0x01: "ADD",
-    0x02: "MUL",
-    0x03: "SUB",
-    0x04: "DIV",
-    0x05: "SDIV",
-    0x06: "MOD",
-    0x07: "SMOD",
-    0x08: "ADDMOD",
-    0x09: "MULMOD",
-    0x0A: "EXP",
-    0x0B: "SIGNEXTEND",
-    0x10: "LT",
-    0x11: "GT",
-    0x12: "SLT",
-    0x13: "SGT",
-    0x14: "EQ",
-    0x15: "ISZERO",
-    0x16: "AND",
-    0x17: "OR",
-    0x18: "XOR",
-    0x19: "NOT",
-    0x1A: "BYTE",
-    0x1B: "SHL",
-    0x1C: "SHR",
-    0x1D: "SAR",
-    0x20: "SHA3",
-    0x30: "ADDRESS",
-    0x31: "BALANCE",
-    0x32: "ORIGIN",
-    0x33: "CALLER",
-    0x34: "CALLVALUE",
-    0x35: "CALLDATALOAD",
-    0x36: "CALLDATASIZE",
-    0x37: "CALLDATACOPY",
-    0x38: "CODESIZE",
-    0x39: "CODECOPY",
-    0x3B: "EXTCODESIZE",
-    0x3D: "RETURNDATASIZE",
-    0x3E: "RETURNDATACOPY",
-    0x3F: "EXTCODEHASH",
-    0x41: "COINBASE",
-    0x42: "TIMESTAMP",
-    0x43: "NUMBER",
-    0x45: "GASLIMIT",
-    0x46: "CHAINID",
-    0x47: "SELFBALANCE",
-    0x48: "BASEFEE",
-    0x50: "POP",
-    0x51: "MLOAD",
-    0x52: "MSTORE",
-    0x53: "MSTORE8",
-    0x54: "SLOAD",
-    0x56: "JUMP",
-    0x57: "JUMPI",
-    0x58: "PC",
-    0x59: "MSIZE",
-    0x5A: "GAS",
-    0x5B: "JUMPDEST",
-    0x5C: "TLOAD",
-    0x5E: "MCOPY",
-    0x5F: "PUSH0",
-    **{0x60 + i: f"PUSH{i + 1}" for i in range(32)},
-    **{0x80 + i: f"DUP{i + 1}" for i in range(16)},
-    **{0x90 + i: f"SWAP{i + 1}" for i in range(16)},
-    0xF3: "RETURN",
-    0xFA: "STATICCALL",
-    0xFD: "REVERT",
-}
+# The opcodes run here (their static gas is read from py-evm's Prague table, checked by mnemonic).
+_SUPPORTED = mnemonics(
+    *(*range(0x00, 0x0C), *range(0x10, 0x1E), 0x20, *range(0x30, 0x3A), 0x3B, 0x3D, 0x3E, 0x3F),
+    *(0x41, 0x42, 0x43, 0x45, 0x46, 0x47, 0x48, *range(0x50, 0x55), *range(0x56, 0x5D), 0x5E, *range(0x5F, 0xA0)),
+    *(0xF3, 0xFA, 0xFD),
+)
 
 
-def _gas_table() -> list[int]:
-    """Static gas of each supported opcode per py-evm's Prague table (0 for the others, which never run)."""
-    gas = [0] * 256
-    for opcode, mnemonic in _SUPPORTED.items():
-        fn = PragueComputation.opcodes[opcode]
-        if getattr(fn, "mnemonic", None) != mnemonic:
-            raise RuntimeError(f"py-evm's opcode 0x{opcode:02x} is not {mnemonic}: the read path needs review")
-        gas[opcode] = int(fn.gas_cost)  # type: ignore[attr-defined]
-    return gas
-
-
-_GAS = _gas_table()
+_GAS = gas_table(_SUPPORTED, 0)  # the others never run here
 _programs: dict[bytes, tuple[frozenset[int], list[int]]] = {}
 _programs_lock = threading.Lock()
 
@@ -175,9 +102,7 @@ class StateReader:
         self._state = state
         self._code: dict[bytes, bytes] = {}
         self._storage: dict[tuple[bytes, int], int] = {}
-        self._balance: dict[bytes, int] = {}
-        self._hash: dict[bytes, bytes] = {}
-        self._empty: dict[bytes, bool] = {}
+        self._accounts: dict[tuple[str, bytes], Any] = {}  # (py-evm state method, address): its answer
 
     def code(self, address: bytes) -> bytes:
         found = self._code.get(address)
@@ -193,23 +118,20 @@ class StateReader:
         return found
 
     def balance(self, address: bytes) -> int:
-        found = self._balance.get(address)
-        if found is None:
-            found = self._balance[address] = int(self._state.get_balance(address))
-        return found
+        return int(self._account(address, "get_balance"))
 
     def code_hash(self, address: bytes) -> bytes:
-        found = self._hash.get(address)
-        if found is None:
-            found = self._hash[address] = bytes(self._state.get_code_hash(address))
-        return found
+        return bytes(self._account(address, "get_code_hash"))
 
     def is_empty(self, address: bytes) -> bool:
         """No code, no nonce and no balance (EIP-161)."""
-        found = self._empty.get(address)
-        if found is None:
-            found = self._empty[address] = bool(self._state.account_is_empty(address))
-        return found
+        return bool(self._account(address, "account_is_empty"))
+
+    def _account(self, address: bytes, read: str) -> Any:
+        key = (read, address)
+        if key not in self._accounts:
+            self._accounts[key] = getattr(self._state, read)(address)
+        return self._accounts[key]
 
 
 class BlockContext:
@@ -356,9 +278,9 @@ class ReadCall:
                         memory[start : start + 32] = value.to_bytes(32, "big")
                     elif op == 0x5B:  # JUMPDEST
                         pass
-                    elif op == 0x57:  # JUMPI
+                    elif op == 0x57 or op == 0x56:  # JUMPI, JUMP
                         dest = pop()
-                        if pop():
+                        if op == 0x56 or pop():
                             if dest not in dests:
                                 raise Unsupported("bad jump destination")
                             if gas < 0:
@@ -386,14 +308,6 @@ class ReadCall:
                             self._warm_slots.add(key)
                             self._marks.append(key)
                         push(reader.storage(address, slot))
-                    elif op == 0x56:  # JUMP
-                        dest = pop()
-                        if dest not in dests:
-                            raise Unsupported("bad jump destination")
-                        if gas < 0:
-                            raise Unsupported("out of gas")
-                        pc = dest
-                        continue
                     elif op == 0x5E:  # MCOPY
                         target_start, source_start, size = pop(), pop(), pop()
                         if size:
