@@ -125,13 +125,14 @@ _INLINE = mnemonics(
 )
 
 
-def gas_table(mnemonics: dict[int, str], missing: int) -> list[int]:
-    """The static gas of each opcode in ``mnemonics`` per py-evm's Prague table, ``missing`` for the others.
+def gas_table(opcodes: dict[int, str], missing: int) -> list[int]:
+    """The static gas of each of ``opcodes`` (opcode: mnemonic) per py-evm's Prague table, ``missing`` for the
+    others.
 
     Each opcode must have the mnemonic given: code that runs opcodes itself must be reviewed when py-evm's table
     changes under it."""
     gas = [missing] * 256
-    for opcode, mnemonic in mnemonics.items():
+    for opcode, mnemonic in opcodes.items():
         fn = PragueComputation.opcodes[opcode]
         if getattr(fn, "mnemonic", None) != mnemonic:
             raise RuntimeError(f"py-evm's opcode 0x{opcode:02x} is not {mnemonic}: the code running it needs review")

@@ -2,10 +2,10 @@
 
 For each block: the canonical index points at a header whose hash is its key; the parent link holds; a
 quorum of the parent's validator set sealed it; re-executing its transactions on a fresh in-memory chain
-reproduces its transaction root, receipt root, gas used and state root (re-executed with py-evm's own state and
-trie code, not the batched tries the node seals with); and what the node serves besides the
-header (stored receipts, the transaction index) equals what re-execution produced. The first block that fails is named
-with the reason. Nothing is written to the store.
+reproduces its transaction root, receipt root, gas used and state root (re-executed with py-evm's own state, trie
+and interpreter code, not the batched tries and inline opcodes the node seals with); and what the node serves
+besides the header (stored receipts, the transaction index) equals what re-execution produced. The first block
+that fails is named with the reason. Nothing is written to the store.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from eth.db.atomic import AtomicDB
+from eth.exceptions import Revert
 from eth.vm.forks.prague.state import PragueState
 from eth.vm.forks.prague.transactions import PragueTransactionBuilder
 from eth.vm.spoof import SpoofTransaction
@@ -41,15 +42,14 @@ _SINGLE = sorted(op for op in _SUPPORTED if not 0x60 <= op <= 0x7F and op not in
 
 
 @functools.cache
-def _genesis() -> tuple[Any, int]:
+def _genesis() -> Any:
     node = Node(AtomicDB(), Genesis(20261, ("0x" + "33" * 20,), "0x" + "33" * 20, 1_700_000_000))
-    state = node.chain.get_vm(node._child_header(node.head())).state
-    return state, node.genesis.gas_limit
+    return node.chain.get_vm(node._child_header(node.head())).state
 
 
 def _world(code: bytes, callee: bytes) -> Any:
     """py-evm's own Prague state at genesis with the two programs, their storage and a rich account."""
-    genesis, _ = _genesis()
+    genesis = _genesis()
     state = PragueState(genesis._db, genesis.execution_context, genesis.state_root)
     state.set_code(CONTRACT, code)
     state.set_code(CALLEE, callee)
@@ -61,12 +61,17 @@ def _world(code: bytes, callee: bytes) -> Any:
     return state
 
 
-def _py_evm(code: bytes, callee: bytes, data: bytes, gas: int) -> tuple[str, bytes, int]:
-    state = _world(code, callee)
+def _call(data: bytes, gas: int) -> Any:
+    """The call as the node makes it: a transaction from SENDER to CONTRACT, as if signed by SENDER."""
     unsigned = PragueTransactionBuilder.create_unsigned_transaction(
         nonce=0, gas_price=0, gas=gas, to=Address(CONTRACT), value=0, data=data
     )
-    tx = SpoofTransaction(unsigned, from_=SENDER)
+    return SpoofTransaction(unsigned, from_=SENDER)
+
+
+def _py_evm(code: bytes, callee: bytes, data: bytes, gas: int) -> tuple[str, bytes, int]:
+    state = _world(code, callee)
+    tx = _call(data, gas)
     executor = state.get_transaction_executor()
     try:
         executor.validate_transaction(tx)
@@ -75,17 +80,17 @@ def _py_evm(code: bytes, callee: bytes, data: bytes, gas: int) -> tuple[str, byt
         return "error", b"", 0
     computation = executor.build_computation(message, tx)
     if computation.is_error:
-        kind = "revert" if type(computation.error).__name__ == "Revert" else "error"
+        kind = "revert" if isinstance(computation.error, Revert) else "error"
         return kind, bytes(computation.output), computation.get_gas_remaining()
     return "ok", bytes(computation.output), computation.get_gas_remaining()
 
 
 def _read_path(code: bytes, callee: bytes, data: bytes, gas: int) -> tuple[str, bytes, int] | None:
     state = _world(code, callee)
-    intrinsic = 21_000 + sum(16 if byte else 4 for byte in data)
+    tx = _call(data, gas)
     try:
         ok, output, left = ReadCall(StateReader(state), BlockContext(state.execution_context), SENDER).run(
-            CONTRACT, data, gas - intrinsic
+            CONTRACT, data, tx.gas - tx.intrinsic_gas
         )
     except Unsupported:
         return None
