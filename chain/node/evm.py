@@ -141,31 +141,44 @@ def gas_table(opcodes: dict[int, str], missing: int) -> list[int]:
 
 
 _GAS = gas_table(_INLINE, -1)  # -1: left to py-evm
-_jumpdests: dict[bytes, frozenset[int]] = {}
-_jumpdests_lock = threading.Lock()
+_analyses: dict[bytes, tuple[frozenset[int], list[int]]] = {}
+_analyses_lock = threading.Lock()
 
 
-def jump_destinations(code: bytes) -> frozenset[int]:
-    """Positions of the JUMPDEST instructions of ``code`` (not bytes of push data that happen to be 0x5b)."""
-    found = _jumpdests.get(code)
+def analyse(code: bytes) -> tuple[frozenset[int], list[int]]:
+    """The positions of ``code``'s JUMPDEST instructions (not bytes of push data that happen to be 0x5b), and the
+    value each push pushes, by its position (a push cut short by the end of the code is padded with zeros on the
+    right, as py-evm reads it). Kept for the most recently run codes."""
+    found = _analyses.get(code)
     if found is not None:
         return found
     positions = []
+    pushes = [0] * len(code)
     pc, length = 0, len(code)
     while pc < length:
         opcode = code[pc]
         if opcode == _JUMPDEST:
             positions.append(pc)
-        pc += opcode - 0x5E if 0x60 <= opcode <= 0x7F else 1
-    found = frozenset(positions)
-    with _jumpdests_lock:
-        if len(_jumpdests) >= _CACHE_SIZE:
-            del _jumpdests[next(iter(_jumpdests))]
-        _jumpdests[code] = found
+        if 0x60 <= opcode <= 0x7F:
+            size = opcode - 0x5F
+            pushes[pc] = int.from_bytes(code[pc + 1 : pc + 1 + size].ljust(size, b"\0"), "big")
+            pc += size + 1
+        else:
+            pc += 1
+    found = (frozenset(positions), pushes)
+    with _analyses_lock:
+        if len(_analyses) >= _CACHE_SIZE:
+            del _analyses[next(iter(_analyses))]
+        _analyses[code] = found
     return found
 
 
-def _growth_fee(before: int, end: int) -> int:
+def jump_destinations(code: bytes) -> frozenset[int]:
+    """Positions of the JUMPDEST instructions of ``code`` (not bytes of push data that happen to be 0x5b)."""
+    return analyse(code)[0]
+
+
+def growth_fee(before: int, end: int) -> int:
     """Gas for growing memory from ``before`` bytes (whole words) to cover ``end``, as py-evm's
     ``extend_memory`` charges it."""
     return memory_gas_cost((end + 31) // 32 * 32) - memory_gas_cost(before)
@@ -272,7 +285,7 @@ class InlineCodeStream(CodeStream):
                     word = values.pop() if opcode == 0x52 else None
                     end = start + 32
                     if end > len(memory._bytes):
-                        fee = _growth_fee(len(memory._bytes), end)
+                        fee = growth_fee(len(memory._bytes), end)
                         if fee > left:
                             raise _out_of_gas(fee, left, "Expanding memory")
                         left -= fee
@@ -336,7 +349,7 @@ class InlineCodeStream(CodeStream):
                     elif b:  # SHA3 of b bytes of memory at a
                         end = a + b
                         if end > len(memory._bytes):
-                            fee = _growth_fee(len(memory._bytes), end)
+                            fee = growth_fee(len(memory._bytes), end)
                             if fee > left:
                                 raise _out_of_gas(fee, left, "Expanding memory")
                             left -= fee

@@ -24,18 +24,16 @@ tests. Transactions, and so consensus, never run here.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from eth import constants
 from eth._utils.state import code_is_delegation_designation
-from eth.vm.computation import memory_gas_cost
 from eth.vm.forks.berlin import constants as berlin
 from eth.vm.forks.prague.computation import PragueComputation
 from eth.vm.forks.spurious_dragon import constants as spurious_dragon
 from eth_hash.auto import keccak
 
-from chain.node.evm import gas_table, jump_destinations, mnemonics
+from chain.node.evm import analyse, gas_table, growth_fee, mnemonics
 
 _U256 = 2**256 - 1
 _SIGN = 2**255
@@ -58,39 +56,11 @@ _SUPPORTED = mnemonics(
     *(0x41, 0x42, 0x43, 0x45, 0x46, 0x47, 0x48, *range(0x50, 0x55), *range(0x56, 0x5D), 0x5E, *range(0x5F, 0xA0)),
     *(0xF3, 0xFA, 0xFD),
 )
-
-
 _GAS = gas_table(_SUPPORTED, 0)  # the others never run here
-_programs: dict[bytes, tuple[frozenset[int], list[int]]] = {}
-_programs_lock = threading.Lock()
 
 
 class Unsupported(Exception):
     """The read path cannot answer this call exactly as py-evm would: run it on py-evm."""
-
-
-def _program(code: bytes) -> tuple[frozenset[int], list[int]]:
-    """A code's jump destinations and the value of each push by position (pushes cut short by the end of the code
-    are padded with zeros on the right, as py-evm reads them), kept for the 256 most recently run codes."""
-    found = _programs.get(code)
-    if found is not None:
-        return found
-    pushes = [0] * len(code)
-    pc, length = 0, len(code)
-    while pc < length:
-        opcode = code[pc]
-        if 0x60 <= opcode <= 0x7F:
-            size = opcode - 0x5F
-            pushes[pc] = int.from_bytes(code[pc + 1 : pc + 1 + size].ljust(size, b"\0"), "big")
-            pc += size + 1
-        else:
-            pc += 1
-    found = (jump_destinations(code), pushes)
-    with _programs_lock:
-        if len(_programs) >= 256:
-            del _programs[next(iter(_programs))]
-        _programs[code] = found
-    return found
 
 
 class StateReader:
@@ -197,7 +167,7 @@ class ReadCall:
     ) -> tuple[bool, bytes, int]:
         if not code:
             return True, b"", gas
-        dests, pushes = _program(code)
+        dests, pushes = analyse(code)
         reader = self._reader
         block = self._block
         costs = _GAS
@@ -487,9 +457,8 @@ class ReadCall:
         size = len(memory)
         if end <= size:
             return gas
-        new_size = (end + 31) // 32 * 32
-        gas -= memory_gas_cost(new_size) - memory_gas_cost(size)
+        gas -= growth_fee(size, end)
         if gas < 0:
             raise Unsupported("out of gas")
-        memory.extend(bytes(new_size - size))
+        memory.extend(bytes((end + 31) // 32 * 32 - size))
         return gas

@@ -7,10 +7,10 @@ block's writes to one trie are sorted and applied together: each node on the uni
 and each node of the new trie is encoded and hashed once.
 
 The trie is Ethereum's (Yellow Paper, appendix D): the same nodes, the same hashes, the same root as py-trie's
-``HexaryTrie`` (``tests/unit/chain/test_trie.py`` checks that property on random batches). Keys in one trie must
-be prefix-free, which every trie of a block is: storage and account keys are 32-byte hashes, and transaction
-and receipt keys are RLP-encoded indices. Nodes are content-addressed, so a decoded node is cached by its hash
-for as long as the process lives (the 65,536 most recently decoded).
+``HexaryTrie`` (``tests/property/test_trie_properties.py`` checks that property on random batches). Keys in one
+trie must be prefix-free, which every trie of a block is: storage and account keys are 32-byte hashes, and
+transaction and receipt keys are RLP-encoded indices. Nodes are content-addressed, so a decoded node is cached by
+its hash for as long as the process lives (the 65,536 most recently decoded).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def _hp_encode(path: bytes, leaf: bool) -> bytes:
 
 def _hp_decode(encoded: bytes) -> tuple[bytes, bool]:
     """(nibble path, is a leaf) of a hex-prefix encoded path."""
-    hexed = encoded.hex().encode().translate(_TO_NIBBLES)
+    hexed = nibbles(encoded)
     flag = hexed[0]
     if flag > 3:
         raise ValueError(f"bad hex-prefix flag {flag}")

@@ -109,18 +109,17 @@ class ConsortiumVM(PragueVM):
         withdrawals: Sequence[WithdrawalAPI] | None = None,
     ) -> BlockAPI:
         """As py-evm's, with the transaction and receipt tries built in one batch each."""
+        tries: list[tuple[str, Sequence[Any]]] = [("transaction_root", transactions), ("receipt_root", receipts)]
+        if withdrawals:
+            tries.append(("withdrawals_root", withdrawals))
         roots: dict[str, bytes] = {}
-        for field, items in (("transaction_root", transactions), ("receipt_root", receipts)):
+        for field, items in tries:
             root, nodes = trie.root_and_nodes([item.encode() for item in items])
             self.chaindb.persist_trie_data_dict(nodes)  # type: ignore[arg-type]
             roots[field] = root
-        block_fields: dict[str, Any] = {"transactions": transactions}
+        block_fields: dict[str, Any] = {"transactions": transactions, "header": new_header.copy(**roots)}
         if withdrawals:
-            root, nodes = trie.root_and_nodes([w.encode() for w in withdrawals])
-            self.chaindb.persist_trie_data_dict(nodes)  # type: ignore[arg-type]
             block_fields["withdrawals"] = withdrawals
-            roots["withdrawals_root"] = root
-        block_fields["header"] = new_header.copy(**roots)
         return base_block.copy(**block_fields)
 
     @classmethod
