@@ -35,8 +35,9 @@ test-fast: $(VENV)/.installed
 	$(BIN)/python -m pytest -q -m "not anvil and not slow"
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check chain contracts network notary explorer tests bench
+	$(BIN)/ruff check chain contracts notary network gateway sdk explorer demo cli tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 contracts: $(VENV)/.installed
 	$(BIN)/python -m contracts.compile

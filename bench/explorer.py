@@ -2,7 +2,7 @@
 
 Everything runs on a real consortium made for the run (``consortium init --demo`` in a temporary directory,
 ``--dir`` to choose where): its embedded chain node, its 7 witnesses and its notary (processes of
-``network.cli``, started as ``consortium up`` starts them), and the explorer (``bench.explorer_server``: what
+``cli.main``, started as ``consortium up`` starts them), and the explorer (``bench.explorer_server``: what
 ``python -m explorer`` runs, per-firm rate limit raised), all on loopback. The bench process is the client.
 
 0. The log and the index. ``--events`` calls (default 10,000,000) of the demo world (``bench.explorer_data``:
@@ -156,7 +156,7 @@ def child_env() -> dict[str, str]:
 def init_consortium(directory: Path) -> float:
     t0 = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-m", "network.cli", "init", str(directory), "--demo"],
+        [sys.executable, "-m", "cli.main", "init", str(directory), "--demo"],
         env=child_env(), cwd=ROOT, capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
     if out.returncode != 0:
@@ -286,10 +286,10 @@ def make_tokens(directory: Path) -> dict[str, str]:
     """A login token for the regulator's inspector and each firm's compliance officer (issued if missing),
     keyed by org."""
     from chain.ids import OrgId, Role
+    from cli.user import ensure_demo_people
     from explorer.auth import make_token
     from network.description import load_description
     from network.identity import load_user_key, user_paths
-    from network.usercmd import ensure_demo_people
 
     description = load_description(directory)
     regulators = [m.org for m in description.members if Role.REGULATOR in m.roles]

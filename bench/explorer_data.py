@@ -1,6 +1,6 @@
 """Synthetic, schema-valid call events for ``bench.explorer``, shipped the way gateways ship them.
 
-The world is the demo consortium's (``network/demo/catalogue.toml``): 7 members (6 firms and the regulator), 80
+The world is the demo consortium's (``demo/catalogue.toml``): 7 members (6 firms and the regulator), 80
 APIs in 3 centers and 20 units, 34 data assets. The callers are the 7 members with fixed weights (the regulator
 calls little); APIs are picked with Zipf weights (s = 1) among those the caller may call. Each firm holds a
 grant on about 60% of the assets it does not own (grant ids are synthetic: ``0x`` + SHA-256 of a name, so the
@@ -30,7 +30,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from network.config import demo_config_path, load_config
+from demo import demo_config_path
+from network.config import load_config
 from notary.event import canonical_entry, validate_event
 
 REGULATOR = "bjcm-supervision"

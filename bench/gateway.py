@@ -62,7 +62,7 @@ def free_port_block(size: int) -> int:
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "network.cli", *args],
+        [sys.executable, "-m", "cli.main", *args],
         env=env,
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -166,8 +166,8 @@ def main(argv: list[str] | None = None) -> None:
         client_pem.chmod(0o600)
 
         # nginx in front of the upstream, with a second gateway of the provider in auth_request mode
-        from network.gateway.nginx import NginxSite, render
-        from network.gateway.service import tls_paths
+        from gateway.nginx import NginxSite, render
+        from gateway.service import tls_paths
 
         auth_port, nginx_port = port + 50, port + 51
         auth = cli(

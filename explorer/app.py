@@ -51,10 +51,10 @@ from explorer.calls import CallFilter, CallIndex
 from explorer.chainindex import ChainIndex
 from explorer.state import ChainState, asset_json, grant_json, member_json
 from network.description import ConsortiumDescription
-from network.gateway.server import new_traceparent
 from network.logsetup import log_origin, witness_name
 from notary.log.cosignature import format_cosigner_vkey
 from notary.log.note import format_vkey
+from notary.tracecontext import continue_trace
 from notary.verify import TrustRoots, verify_evidence
 
 log = logging.getLogger("explorer.app")
@@ -372,7 +372,7 @@ class Gatekeeper:
             raw_path = scope.get("raw_path") or scope["path"].encode()
             target = raw_path + (b"?" + scope["query_string"] if scope.get("query_string") else b"")
             trace = headers.get("traceparent", b"").decode("latin-1")
-            ours, _ = new_traceparent(trace or None)
+            ours, _ = continue_trace(trace or None)
             query = recorder.begin(
                 person.org, person.identity, _api_name(scope["path"]), scope["method"] if scope["method"] in
                 ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS") else "GET",

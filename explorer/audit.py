@@ -1,14 +1,14 @@
 """Audit the auditor: every query a person makes in the explorer becomes an event in the audit log.
 
 The explorer records like a gateway does (``docs/gateway.md``): an event per request, numbered in a durable
-outbox (``network.gateway.outbox``), shipped in signed batches to the notary (``network.gateway.shipper``),
+outbox (``notary.submit.outbox``), shipped in signed batches to the notary (``notary.submit.shipper``),
 sequenced, witnessed and anchored like any call. The explorer is the operator's service, so its events carry
 ``provider_org`` = the operator, ``gateway_id`` = ``<operator>/explorer``, ``center`` = ``unit`` = ``explorer``
 and ``api`` = the endpoint's name (``calls.search``, ``calls.provenance``, ...). Such a query is
 authorised by the role in the person's certificate, not by a grant, so an allowed one names no grant
 (``notary.event.is_ledger_query``). The caller is the person's firm
 and ``caller_identity`` the SHA-256 of their certificate; request and response are recorded only as salted
-digests (``network.gateway.digest``). A request the explorer refuses is recorded with ``decision = deny`` and
+digests (``notary.submit.digest``). A request the explorer refuses is recorded with ``decision = deny`` and
 the reason (``not_found``, ``read_only``, ``invalid_request``, ``rate_limited``), so probing shows in the log
 too. Requests without valid credentials have no person to attribute and are only logged.
 
@@ -27,10 +27,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from network.gateway.digest import EMPTY_BODY_SHA256, derive_salt, request_digest, response_digest
-from network.gateway.outbox import Outbox
-from network.gateway.shipper import Shipper
 from notary.event import LEDGER_QUERY_CENTER
+from notary.submit.digest import EMPTY_BODY_SHA256, derive_salt, request_digest, response_digest
+from notary.submit.outbox import Outbox
+from notary.submit.shipper import Shipper
 
 log = logging.getLogger("explorer.audit")
 

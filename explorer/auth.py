@@ -42,7 +42,7 @@ certificate's validity, revocation and membership:
 ``unknown_member``          ``is_member(org)`` says the org is no longer a member
 =========================== =====================================================================================
 
-The certificate checks are the gateway's: :class:`network.gateway.auth.CallerAuthenticator`, built over the same
+The certificate checks are the gateway's: :class:`network.certificates.CallerAuthenticator`, built over the same
 ``consortium.json`` and CRL files, does them (issuer, identity, validity, CRL reread within a second of a change,
 membership), and its reasons are mapped onto these.
 
@@ -76,8 +76,8 @@ from cryptography.x509.oid import NameOID
 
 from chain.errors import MalformedError
 from network._pem import org_units, parse_cert
+from network.certificates import AuthError, CallerAuthenticator
 from network.description import load_description
-from network.gateway.auth import AuthError, CallerAuthenticator
 from network.identity import PERSON_ROLES, certificate_role
 
 __all__ = [

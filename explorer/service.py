@@ -24,8 +24,7 @@ from explorer.logfollow import LogFollower
 from explorer.state import ChainState
 from network.description import load_description
 from network.identity import load_gateway_key
-from network.logsetup import log_origin
-from network.verifycmd import roots_from_description
+from network.logsetup import log_origin, roots_from_description
 
 log = logging.getLogger("explorer.service")
 

@@ -20,7 +20,7 @@ A consortium file is TOML::
 
 The catalogue (inline as ``[catalogue]`` or in its own file, either at the top level of that file or under a
 single ``[catalogue]`` table) holds ``[[centers]]`` with ``[[centers.units]]`` with ``apis = [...]``, and the
-demo ``[[assets]]`` and ``[[grants]]``. See ``network/demo/`` for a complete example.
+demo ``[[assets]]`` and ``[[grants]]``. See ``demo/`` for a complete example.
 
 Every problem raises :class:`chain.errors.MalformedError` naming the file and field, e.g.
 ``consortium.toml: members[2].org: duplicate org id 'acme-sec' (first used by members[0])``. Unknown keys are
@@ -65,7 +65,6 @@ __all__ = [
     "WitnessPolicy",
     "config_to_dict",
     "config_to_toml",
-    "demo_config_path",
     "load_config",
     "parse_config",
 ]
@@ -221,11 +220,6 @@ class ConsortiumConfig:
 
 
 # -- public API ---------------------------------------------------------------------------------------------
-
-
-def demo_config_path() -> Path:
-    """The packaged demo consortium file, ``network/demo/consortium.toml``."""
-    return Path(__file__).resolve().parent / "demo" / "consortium.toml"
 
 
 def load_config(path: Path) -> ConsortiumConfig:

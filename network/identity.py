@@ -53,7 +53,7 @@ registered OID and every X.509 tool shows it.
 
 The gateway's server certificate is ``CN=gateway.<org id>`` with serverAuth and the DNS names and IP addresses
 callers reach it by; clients trust it through the bundle of every member's CA certificate
-(``network.gateway.auth.ca_bundle_pem``).
+(``network.certificates.ca_bundle_pem``).
 
 Issuing an identity stages its folder next to the others (``.<name>@<org>.*.tmp``) and renames it into place,
 refusing to overwrite one that exists. The server certificate and key are replaced file by file, each

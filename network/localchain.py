@@ -90,7 +90,7 @@ def start_node(
     args = [
         sys.executable,
         "-m",
-        "network.cli",
+        "cli.main",
         "node",
         str(directory),
         "--port",

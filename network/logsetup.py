@@ -23,6 +23,7 @@ from notary.checkpointer import Witness, WitnessPolicy
 from notary.log.cosignature import CosignatureVerifier
 from notary.log.note import NoteVerifier
 from notary.service import AnchorSettings, NotarySettings
+from notary.verify import TrustRoots
 
 NOTARY_DIR = "notary"
 WITNESS_DIR = "witnesses"
@@ -111,4 +112,30 @@ def notary_settings(
         policy=witness_policy(description),
         checkpoint_interval=checkpoint_interval,
         anchor=anchor,
+    )
+
+
+def witness_state_path(directory: Path, org: str) -> Path:
+    return directory / WITNESS_DIR / org / "witness.db"
+
+
+def roots_from_description(description: ConsortiumDescription) -> TrustRoots:
+    """The trust roots of a consortium: log and witness keys, policy, notary account, AuditAnchor, validators.
+
+    The validators are the set that seals the consortium's own chain (``chain.kind = local``): the genesis set
+    ``consortium init`` writes, which is the operator's account; members given the validator role take part in
+    sealing only once consensus among member validators exists (ARCHITECTURE.md), so until then requiring
+    their seals would reject every genuine block. An external chain (Besu) seals in its own format, so there
+    the trust roots name none and the seal step does not apply. ``verify evidence --validator`` overrides."""
+    validators: tuple[str, ...] = ()
+    if description.chain_kind == "local":
+        validators = tuple(m.identity.account for m in description.members if Role.OPERATOR in m.roles)
+    return TrustRoots(
+        log=log_verifier(description),
+        witnesses=witness_verifiers(description),
+        policy=witness_policy(description),
+        notary_account=notary_member(description).identity.account,
+        anchor_address=description.contracts["AuditAnchor"],
+        chain_id=description.chain_id,
+        validators=validators,
     )

@@ -1,7 +1,7 @@
 """Child processes of ``consortium up`` beside the chain node: the witnesses, the notary, the demo services and
 the members' gateways.
 
-Each runs ``python -m network.cli ...`` with its log in the consortium directory, and counts as started once
+Each runs ``python -m cli.main ...`` with its log in the consortium directory, and counts as started once
 its health endpoint answers 200. The passphrase reaches children in their environment only.
 """
 
@@ -18,8 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from network.logcmd import witness_state_path
-from network.logsetup import log_origin, witness_orgs
+from network.logsetup import log_origin, witness_orgs, witness_state_path
 
 
 class SupervisorError(Exception):
@@ -54,7 +53,7 @@ def start_child(
     health: str,
     passphrase: bytes,
     timeout: float = 30.0,
-    module: str = "network.cli",
+    module: str = "cli.main",
 ) -> Child:
     """Start ``python -m MODULE ARGS`` (the CLI by default) and wait until ``url + health`` answers 200 (with
     no ``health``, until it has run for half a second)."""

@@ -17,13 +17,13 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
+from notary import tracecontext
 from notary.log.errors import MalformedError
 
 SCHEMA_VERSION: Final = 1
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}\Z")
 _EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}\Z")
-_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}\Z")
 _DIGEST = re.compile(r"[0-9a-f]{64}\Z")
 _GRANT = re.compile(r"0x[0-9a-f]{64}\Z")
 _REASON = re.compile(r"[a-z][a-z0-9_]{0,39}\Z")
@@ -81,7 +81,7 @@ def _is_int(value: object) -> bool:
 _PATTERNS: Final = {
     "name": _NAME,
     "event_id": _EVENT_ID,
-    "traceparent": _TRACEPARENT,
+    "traceparent": tracecontext.PATTERN,
     "digest": _DIGEST,
     "reason": _REASON,
     "route": _ROUTE,
@@ -119,11 +119,7 @@ def _check(kind: str, value: object) -> str | None:
 
 
 def _check_traceparent(value: str) -> str | None:
-    match = _TRACEPARENT.match(value)
-    assert match is not None
-    if match.group(1) == "0" * 32 or match.group(2) == "0" * 16:
-        return "W3C traceparent with an all-zero trace id or parent id is invalid"
-    return None
+    return tracecontext.invalid_reason(value)
 
 
 _HINTS: Final = {

@@ -1,7 +1,7 @@
 """Mirroring the whole log from its C2SP tlog-tiles and checking that every published byte agrees.
 
 ``mirror_log`` reads ``checkpoint``, every entry bundle and every tile through a ``fetch(path) -> bytes``
-callable (HTTP in ``network.verifycmd``, a dict in tests) and recomputes everything:
+callable (HTTP in ``cli.verify``, a dict in tests) and recomputes everything:
 
 - the checkpoint's log signature (C2SP signed-note) under the log's origin, and the witnesses' cosignatures
   against the witness policy (C2SP tlog-cosignature);

@@ -64,7 +64,7 @@ _TYPED_FIELDS = {1: (0, 4, 6), 2: (0, 5, 7), 3: (0, 5, 7), 4: (0, 5, 7)}
 
 @dataclass(frozen=True, slots=True)
 class TrustRoots:
-    """What a verifier trusts, all public: from ``consortium.json`` (``network.verifycmd.roots_from_description``).
+    """What a verifier trusts, all public: from ``consortium.json`` (``network.logsetup.roots_from_description``).
 
     ``validators`` empty means the trust roots hold no validator set for this chain (an external chain with its
     own seal format, or a development chain without seals): the seal step is then not applicable.

@@ -196,7 +196,7 @@ def check_gateways(data: Path, summary: list[str], notary: str, env: dict[str, s
     anchored checkpoint and evidence that verifies offline; the summary's curl line works as printed; the demo
     traffic reaches the log; and nginx in auth_request mode in front of the same service does the same."""
     from network.description import load_description
-    from network.sdk import MemberClient
+    from sdk import MemberClient
 
     text = "\n".join(summary)
     assert "  gateways   6 (mutual TLS): bjic-cloud https://localhost:" in text, text
@@ -257,9 +257,9 @@ def check_nginx_auth_request(data: Path, env: dict[str, str], port: int, notary:
     """A real nginx (Debian's) terminates mutual TLS in front of the demo service and asks a gateway in
     auth_request mode about every call: allowed → the service's answer with the event headers; denied → 403
     JSON with the reason; no certificate → 401; and each call's event reaches the notary."""
-    from network.gateway.nginx import NginxSite, render
-    from network.gateway.service import tls_paths
-    from network.sdk import MemberClient
+    from gateway.nginx import NginxSite, render
+    from gateway.service import tls_paths
+    from sdk import MemberClient
 
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
@@ -280,7 +280,7 @@ def check_nginx_auth_request(data: Path, env: dict[str, str], port: int, notary:
         [
             sys.executable,
             "-m",
-            "network.cli",
+            "cli.main",
             "gateway",
             "serve",
             str(data),

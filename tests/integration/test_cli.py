@@ -31,9 +31,9 @@ STOP_TIMEOUT = 30.0
 COMMAND_TIMEOUT = 120.0
 
 _SCRIPT = Path(sys.executable).with_name("consortium")
-CLI = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "network.cli"]
+CLI = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "cli.main"]
 
-# The demo consortium (network/demo/consortium.toml), written out here as the independent expectation.
+# The demo consortium (demo/consortium.toml), written out here as the independent expectation.
 FOUNDERS = {
     "bjic-cloud": {"member", "operator", "validator", "notary", "witness"},
     "jinghua-sec": {"member", "validator", "witness"},

@@ -30,7 +30,7 @@ PASSPHRASE = "cli-identity-passphrase"
 COMMAND_TIMEOUT = 60.0
 
 _SCRIPT = Path(sys.executable).with_name("consortium")
-CLI = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "network.cli"]
+CLI = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "cli.main"]
 
 ISSUED = re.compile(
     r"issued (?P<who>\S+): serial (?P<serial>0x[0-9a-f]+), valid until (?P<until>\S+Z)\n"

@@ -32,9 +32,10 @@ from click.testing import CliRunner
 from cryptography import x509
 
 from chain.ids import OrgId, Role
+from cli.main import cli
+from cli.user import LOGINS_DIR, ensure_demo_people, write_demo_logins
 from contracts import CONTRACT_NAMES
 from explorer.auth import Authenticator, LoginError
-from network.cli import cli
 from network.description import ConsortiumDescription, MemberDescription
 from network.identity import (
     IdentityError,
@@ -44,7 +45,6 @@ from network.identity import (
     load_org_public,
     user_paths,
 )
-from network.usercmd import LOGINS_DIR, ensure_demo_people, write_demo_logins
 
 PASSPHRASE = "cli-user-passphrase"
 COMMAND_TIMEOUT = 60.0
@@ -55,7 +55,7 @@ MEMBERS: dict[str, tuple[str, Role]] = {
 }
 
 _SCRIPT = Path(sys.executable).with_name("consortium")
-CLI = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "network.cli"]
+CLI = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "cli.main"]
 
 ADDED = re.compile(
     r"added (?P<who>\S+), role (?P<role>\S+): serial (?P<serial>0x[0-9a-f]+), valid until (?P<until>\S+Z)\n"

@@ -1,6 +1,6 @@
 """The embedded chain node as a real process: clean restarts, ``kill -9`` under load, a tampered store, bad clients.
 
-Every test runs ``python -m network.cli node DIR`` (what ``consortium node DIR`` runs) as a child process in
+Every test runs ``python -m cli.main node DIR`` (what ``consortium node DIR`` runs) as a child process in
 its own session and talks to it over JSON-RPC, exactly as ``consortium up`` and the member firms' tools do.
 The chain is the smallest one there is: one org ("op") that is operator and only validator, and no
 ConsortiumRegistry, so the operator is the only account allowed to send. Its transactions are the load:
@@ -47,7 +47,7 @@ from network.identity import create_org_identity, load_account_key
 PASSPHRASE = "node-process-test-passphrase"
 CHAIN_ID = 20261
 ORG = "op"
-CLI = [sys.executable, "-m", "network.cli"]
+CLI = [sys.executable, "-m", "cli.main"]
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 20.0
 SEAL_TIMEOUT = 30.0
@@ -182,7 +182,7 @@ class Sealed:
 
 
 class NodeProcess:
-    """``python -m network.cli node DIR`` in its own session, its output (JSON log lines) read live."""
+    """``python -m cli.main node DIR`` in its own session, its output (JSON log lines) read live."""
 
     def __init__(self, directory: Path, block_time: float, port: int) -> None:
         self.directory = directory

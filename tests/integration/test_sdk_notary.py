@@ -42,14 +42,29 @@ from notary_events import event
 from notary_events import wait_until as poll_until
 
 from chain.ids import OrgId
-from network.config import demo_config_path, load_config, parse_config
+from demo import demo_config_path
+from demo.services import make_app
+from network.config import load_config, parse_config
 from network.consortium import init_consortium
-from network.demo.services import make_app
 from network.description import ConsortiumDescription
 from network.identity import OrgPaths, load_gateway_key, load_witness_key
 from network.localchain import LocalChain, free_port, start_node
-from network.logsetup import log_origin, log_verifier, notary_settings, witness_name, witness_orgs
-from network.sdk import (
+from network.logsetup import (
+    log_origin,
+    log_verifier,
+    notary_settings,
+    roots_from_description,
+    witness_name,
+    witness_orgs,
+)
+from notary.api import create_app
+from notary.receipt import Receipt, verify_receipt
+from notary.sequencer import batch_request
+from notary.service import NotaryService
+from notary.verify import STEP_NAMES
+from notary.witness.server import WitnessConfig, WitnessServer, make_server
+from notary.witness.state import init_witness
+from sdk import (
     CA_BUNDLE_NAME,
     CallDenied,
     CallResult,
@@ -61,14 +76,6 @@ from network.sdk import (
     VerificationFailed,
     ca_bundle_pem,
 )
-from network.verifycmd import roots_from_description
-from notary.api import create_app
-from notary.receipt import Receipt, verify_receipt
-from notary.sequencer import batch_request
-from notary.service import NotaryService
-from notary.verify import STEP_NAMES
-from notary.witness.server import WitnessConfig, WitnessServer, make_server
-from notary.witness.state import init_witness
 
 PASSPHRASE = b"sdk-test-passphrase-4711"
 CHAIN_ID = 20263

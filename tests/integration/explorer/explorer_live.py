@@ -16,7 +16,7 @@ import httpx
 from up_process import UpProcess, free_port_block
 
 PASSPHRASE = "demo-passphrase-not-for-production"
-CLI = [sys.executable, "-m", "network.cli"]
+CLI = [sys.executable, "-m", "cli.main"]
 REGULATOR = "bjcm-supervision"
 
 

@@ -17,7 +17,7 @@ identities of callers, each with its certificate and (encrypted) key:
   member lists (refused in the TLS handshake).
 
 ``LiveGateway`` assembles the gateway of ``alpha`` from its real parts (``ChainView``, ``CallerAuthenticator``,
-``Outbox``, ``Shipper``, ``Gateway``), as ``network.gateway.service.serve`` does, and serves it on a loopback
+``Outbox``, ``Shipper``, ``Gateway``), as ``gateway.service.serve`` does, and serves it on a loopback
 port with the same TLS context; ``Upstream`` is the service behind it (aiohttp, loopback). Both run on a
 ``LoopThread``. ``GatewayProcess`` runs ``consortium gateway serve`` as a process instead.
 
@@ -85,13 +85,10 @@ from chain.node.node import Genesis, Node
 from chain.node.rpc import RpcServer
 from chain.node.service import Metrics, SealingLoop
 from chain.tx import build_transaction, send_transaction, wait_receipt
+from gateway.policy import ChainView
+from gateway.server import Gateway, GatewaySettings
+from network.certificates import CallerAuthenticator
 from network.description import ConsortiumDescription, MemberDescription
-from network.gateway.auth import CallerAuthenticator
-from network.gateway.digest import derive_salt
-from network.gateway.outbox import Outbox
-from network.gateway.policy import ChainView
-from network.gateway.server import Gateway, GatewaySettings
-from network.gateway.shipper import Shipper
 from network.identity import (
     OrgPaths,
     create_org_identity,
@@ -102,7 +99,10 @@ from network.identity import (
     user_paths,
 )
 from network.logsetup import log_origin
-from network.sdk import write_ca_bundle
+from notary.submit.digest import derive_salt
+from notary.submit.outbox import Outbox
+from notary.submit.shipper import Shipper
+from sdk import write_ca_bundle
 
 ROOT = Path(__file__).resolve().parents[3]
 PASS = b"gateway-http-passphrase"
@@ -464,7 +464,7 @@ class Upstream:
 
 class LiveGateway:
     """The gateway ``alpha/<name>`` in proxy mode on a loopback port, built from its real parts as
-    ``network.gateway.service.serve`` builds it. Without ``notary_url`` nothing ships: the events stay in the
+    ``gateway.service.serve`` builds it. Without ``notary_url`` nothing ships: the events stay in the
     outbox, where :meth:`recorded_since` reads them."""
 
     def __init__(
@@ -536,7 +536,7 @@ def notary_events(notary: NotaryProcess, gateway_id: str | None = None) -> list[
 
 
 class GatewayProcess:
-    """``consortium gateway serve`` for ``alpha`` as a process (``python -m network.cli``), on fixed ports."""
+    """``consortium gateway serve`` for ``alpha`` as a process (``python -m cli.main``), on fixed ports."""
 
     def __init__(self, world: World, upstream: str, notary_url: str, log: Path, name: str = "gateway") -> None:
         self.world = world
@@ -553,7 +553,7 @@ class GatewayProcess:
 
     def start(self, timeout: float = 60.0) -> None:
         argv = [
-            sys.executable, "-m", "network.cli", "gateway", "serve", str(self.world.root), "--org", PROVIDER,
+            sys.executable, "-m", "cli.main", "gateway", "serve", str(self.world.root), "--org", PROVIDER,
             "--name", self.name,
             "--port", str(self.port), "--admin-port", str(self.admin_port), "--upstream", self.upstream,
             "--notary-url", self.notary_url, "--poll", "0.05",

@@ -56,9 +56,9 @@ from gateway_world import (
 )
 
 from chain.ids import OrgId
-from network.democmd import demo_group, write_endpoints
-from network.gateway.auth import REASONS
-from network.gateway.policy import DENIAL_REASONS
+from cli.demo import demo_group, write_endpoints
+from gateway.policy import DENIAL_REASONS
+from network.certificates import REASONS
 from network.identity import revoke_identity
 
 #: The reasons of a 403/413/503 with an event: the chain's answers and the gateway's own.

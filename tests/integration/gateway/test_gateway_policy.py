@@ -1,4 +1,4 @@
-"""The gateway's view of the chain (network.gateway.policy) against our own node over JSON-RPC on loopback.
+"""The gateway's view of the chain (gateway.policy) against our own node over JSON-RPC on loopback.
 
 Read-only checks share one deployed consortium per module; anything that changes members, assets or grants
 gets a fresh chain (about a second to deploy). Waiting is always for a condition (the watcher's head reaching
@@ -36,7 +36,7 @@ from gateway_chain import (
 from chain.backend import RpcBackend
 from chain.contracts import AccessGrantsClient
 from chain.node.rpc import RpcServer
-from network.gateway.policy import ChainUnavailableError, ChainView, Decision, Service
+from gateway.policy import ChainUnavailableError, ChainView, Decision, Service
 
 POLL_S = 0.05
 

@@ -1,4 +1,4 @@
-"""The gateway as the process ``consortium gateway serve`` runs (``python -m network.cli``), called over mutual
+"""The gateway as the process ``consortium gateway serve`` runs (``python -m cli.main``), called over mutual
 TLS, with the notary as a process too: ``kill -9`` of the gateway while the notary is down, a notary that goes
 away and comes back behind a live gateway, and a certificate revoked with ``consortium identity revoke``.
 
@@ -35,7 +35,7 @@ from gateway_world import (
     wait_until,
 )
 
-from network.gateway.outbox import Outbox
+from notary.submit.outbox import Outbox
 
 
 @pytest.fixture(scope="module")
@@ -217,7 +217,7 @@ def test_a_certificate_revoked_with_the_cli_is_refused_by_the_running_gateway(
         before = revoked.call(gateway.url, purpose="marketing")  # refused by the grant check, but authenticated
         assert (before.status, before.reason) == (403, "no_grant")
         r = subprocess.run(
-            [sys.executable, "-m", "network.cli", "--dir", str(world.root), "identity", "revoke", "--org", GRANTEE,
+            [sys.executable, "-m", "cli.main", "--dir", str(world.root), "identity", "revoke", "--org", GRANTEE,
              "--cert", str(identity.cert)],
             cwd=ROOT, env={**os.environ, "CONSORTIUM_PASSPHRASE": PASS.decode()}, capture_output=True, text=True,
             timeout=60, check=False,

@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from gateway_notary import NotaryProcess
 from notary_events import event
 
-from network.gateway.outbox import Outbox
-from network.gateway.shipper import Shipper
 from notary.event import canonical_entry
+from notary.submit.outbox import Outbox
+from notary.submit.shipper import Shipper
 
 GATEWAY = "shuzhi-tech/gw-1"
 ROOT = Path(__file__).resolve().parents[3]
@@ -243,8 +243,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 sys.path[:0] = [sys.argv[4], sys.argv[5]]
 from test_gateway_shipper import GATEWAY, call
-from network.gateway.outbox import Outbox
-from network.gateway.shipper import Shipper
+from notary.submit.outbox import Outbox
+from notary.submit.shipper import Shipper
 
 outbox = Outbox(Path(sys.argv[1]), GATEWAY)
 outbox.start()

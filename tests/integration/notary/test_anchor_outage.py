@@ -44,7 +44,7 @@ GATEWAY_ORG = "alpha"
 GATEWAY = f"{GATEWAY_ORG}/gw-1"
 DEADLINE = 60.0
 _SCRIPT = Path(sys.executable).with_name("consortium")
-CLI = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "network.cli"]
+CLI = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "cli.main"]
 
 CONFIG = {
     "name": "outage-test",

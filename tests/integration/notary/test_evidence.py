@@ -35,13 +35,20 @@ from notary_world import GATEWAY, ORIGIN, LogWorld
 
 from chain.ids import OrgId
 from chain.tx import Signer
+from cli.verify import verify
 from network.config import parse_config
 from network.consortium import init_consortium
 from network.description import ConsortiumDescription
 from network.identity import load_gateway_key, load_witness_key
 from network.localchain import LocalChain, free_port, start_node
-from network.logsetup import log_origin, log_verifier, notary_settings, witness_name, witness_orgs
-from network.verifycmd import roots_from_description, verify
+from network.logsetup import (
+    log_origin,
+    log_verifier,
+    notary_settings,
+    roots_from_description,
+    witness_name,
+    witness_orgs,
+)
 from notary.api import create_app
 from notary.evidence import build_evidence
 from notary.sequencer import batch_request, encode_batch, sign_batch_body
@@ -57,7 +64,7 @@ LEDGER_GATEWAY = f"{GATEWAY_ORG}/gw-1"
 DEADLINE = 30.0
 COMMAND_TIMEOUT = 120.0
 _SCRIPT = Path(sys.executable).with_name("consortium")
-CLI = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "network.cli"]
+CLI = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "cli.main"]
 
 CONFIG = {
     "name": "evidence-test",

@@ -42,8 +42,8 @@ from explorer.auth import (
     Person,
     make_token,
 )
+from network.certificates import CallerAuthenticator
 from network.description import ConsortiumDescription, MemberDescription
-from network.gateway.auth import CallerAuthenticator
 from network.identity import (
     IdentityError,
     OrgPaths,

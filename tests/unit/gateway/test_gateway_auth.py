@@ -1,4 +1,4 @@
-"""Tests of network.gateway.auth: callers' identity certificates against the member CAs of a consortium.
+"""Tests of network.certificates: callers' identity certificates against the member CAs of a consortium.
 
 Real org identities (``create_org_identity``), certificates issued by their CAs (``issue_identity``), CRLs
 signed by them (``revoke_identity``), and real TLS handshakes on loopback with the gateway's server context:
@@ -34,8 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from chain.ids import OrgId, Role
-from network.description import ConsortiumDescription, MemberDescription
-from network.gateway.auth import (
+from network.certificates import (
     REASONS,
     X509_V_FLAG_NO_CHECK_TIME,
     AuthError,
@@ -43,6 +42,7 @@ from network.gateway.auth import (
     CallerAuthenticator,
     ca_bundle_pem,
 )
+from network.description import ConsortiumDescription, MemberDescription
 from network.identity import (
     CertificateError,
     IdentityError,

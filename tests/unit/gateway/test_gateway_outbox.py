@@ -21,14 +21,14 @@ from typing import Any
 import pytest
 from notary_events import event
 
-from network.gateway.outbox import (
+from notary.event import EventSchemaError, canonical_entry
+from notary.submit.outbox import (
     DuplicateEventError,
     Outbox,
     OutboxClosedError,
     OutboxError,
     OutboxFullError,
 )
-from notary.event import EventSchemaError, canonical_entry
 
 GATEWAY = "shuzhi-tech/gw-1"
 GRANTS = ("0x" + "a" * 64, "0x" + "b" * 64, "0x" + "c" * 64)
@@ -350,7 +350,7 @@ def test_a_grant_read_for_the_first_time_while_its_events_commit_is_counted_once
 
 
 def test_full_at_max_pending_with_the_high_alarm_before(path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="network.gateway.outbox")
+    caplog.set_level(logging.WARNING, logger="notary.submit.outbox")
     with Outbox(path, GATEWAY, max_pending=10, alarm_ratio=0.8) as outbox:
         for i in range(7):
             outbox.append(call(f"b-{i}")).result(timeout=10)
@@ -404,7 +404,7 @@ import sys, threading
 from pathlib import Path
 sys.path[:0] = [sys.argv[3], sys.argv[4]]
 from test_gateway_outbox import GATEWAY, crash_event
-from network.gateway.outbox import Outbox
+from notary.submit.outbox import Outbox
 
 outbox = Outbox(Path(sys.argv[1]), GATEWAY)
 outbox.start()

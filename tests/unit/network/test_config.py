@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from chain.errors import MalformedError
 from chain.ids import AssetKind, Role
+from demo import demo_config_path
 from network.config import (
     GRANT_STATES,
     MAX_APIS,
@@ -24,7 +25,6 @@ from network.config import (
     ConsortiumConfig,
     config_to_dict,
     config_to_toml,
-    demo_config_path,
     load_config,
     parse_config,
 )

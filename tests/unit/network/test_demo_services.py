@@ -1,7 +1,7 @@
-"""network.demo.services: the demo's upstream services, served for real on loopback.
+"""demo.services: the demo's upstream services, served for real on loopback.
 
 ``serve`` runs in a background event loop (one server for every API, one for a single provider), and a
-separate process started with ``python -m network.demo.services`` serves the same catalogue, so determinism is
+separate process started with ``python -m demo.services`` serves the same catalogue, so determinism is
 checked across caches, processes and hash seeds, not only between two identical requests.
 """
 
@@ -22,8 +22,9 @@ from typing import Any
 import httpx
 import pytest
 
-from network.config import Api, Catalogue, demo_config_path, load_config
-from network.demo.services import MAX_BODY_BYTES, STREAM_THRESHOLD, UNIVERSE, make_app, serve
+from demo import demo_config_path
+from demo.services import MAX_BODY_BYTES, STREAM_THRESHOLD, UNIVERSE, make_app, serve
+from network.config import Api, Catalogue, load_config
 from network.localchain import free_port
 
 CALLER = "Consortium-Caller-Org"
@@ -92,10 +93,10 @@ def bjic() -> Iterator[Served]:
 
 @pytest.fixture(scope="module")
 def process() -> Iterator[str]:
-    """``python -m network.demo.services --port 0 --provider shuzhi-tech`` with another hash seed."""
+    """``python -m demo.services --port 0 --provider shuzhi-tech`` with another hash seed."""
     env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONUNBUFFERED": "1"}
     child = subprocess.Popen(
-        [sys.executable, "-m", "network.demo.services", "--port", "0", "--provider", "shuzhi-tech"],
+        [sys.executable, "-m", "demo.services", "--port", "0", "--provider", "shuzhi-tech"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,

@@ -19,9 +19,8 @@ from typing import Any, NoReturn
 import click
 import httpx
 
-from chain.ids import Role
 from network.description import ConsortiumDescription
-from network.logsetup import log_verifier, notary_member, witness_policy, witness_verifiers
+from network.logsetup import roots_from_description
 from notary.errors import NotaryError, NotFoundError
 from notary.mirror import AnchorClaim, Fetch, LogMismatchError, mirror_log
 from notary.verify import Step, TrustRoots, passed, verify_evidence
@@ -29,28 +28,6 @@ from notary.verify import Step, TrustRoots, passed, verify_evidence
 FAILED_EXIT = 1
 #: Seconds one HTTP request to the log may take.
 HTTP_TIMEOUT = 30.0
-
-
-def roots_from_description(description: ConsortiumDescription) -> TrustRoots:
-    """The trust roots of a consortium: log and witness keys, policy, notary account, AuditAnchor, validators.
-
-    The validators are the set that seals the consortium's own chain (``chain.kind = local``): the genesis set
-    ``consortium init`` writes, which is the operator's account; members given the validator role take part in
-    sealing only once consensus among member validators exists (ARCHITECTURE.md), so until then requiring
-    their seals would reject every genuine block. An external chain (Besu) seals in its own format, so there
-    the trust roots name none and the seal step does not apply. ``verify evidence --validator`` overrides."""
-    validators: tuple[str, ...] = ()
-    if description.chain_kind == "local":
-        validators = tuple(m.identity.account for m in description.members if Role.OPERATOR in m.roles)
-    return TrustRoots(
-        log=log_verifier(description),
-        witnesses=witness_verifiers(description),
-        policy=witness_policy(description),
-        notary_account=notary_member(description).identity.account,
-        anchor_address=description.contracts["AuditAnchor"],
-        chain_id=description.chain_id,
-        validators=validators,
-    )
 
 
 def _load_json(path: Path, what: str) -> Any:

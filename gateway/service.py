@@ -20,17 +20,17 @@ from pathlib import Path
 from aiohttp import web
 
 from chain.backend import RpcBackend
+from gateway.policy import ChainView
+from gateway.server import Gateway, GatewaySettings
+from network.certificates import CallerAuthenticator
 from network.description import ConsortiumDescription
-from network.gateway.auth import CallerAuthenticator
-from network.gateway.digest import derive_salt
-from network.gateway.outbox import Outbox
-from network.gateway.policy import ChainView
-from network.gateway.server import Gateway, GatewaySettings
-from network.gateway.shipper import Shipper
 from network.identity import issue_server_certificate, load_gateway_key
 from network.logsetup import log_origin
+from notary.submit.digest import derive_salt
+from notary.submit.outbox import Outbox
+from notary.submit.shipper import Shipper
 
-log = logging.getLogger("network.gateway")
+log = logging.getLogger("gateway")
 
 GATEWAY_DIR = "gateways"
 

@@ -39,7 +39,7 @@ def ensure_demo_identities(directory: Path, description: ConsortiumDescription, 
     callers trust the gateways with (``ca-bundle.pem``)."""
     from chain.ids import OrgId
     from network.identity import issue_identity, user_paths
-    from network.sdk import write_ca_bundle
+    from sdk import write_ca_bundle
 
     for member in description.members:
         org = OrgId(member.org)
@@ -69,8 +69,9 @@ def demo_services(host: str, port: int, provider: str | None) -> None:
     """Serve the demo catalogue's APIs with fictional, deterministic data (the gateways' upstream)."""
     import asyncio
 
-    from network.config import demo_config_path, load_config
-    from network.demo.services import serve
+    from demo import demo_config_path
+    from demo.services import serve
+    from network.config import load_config
 
     catalogue = load_config(demo_config_path()).catalogue
     assert catalogue is not None
@@ -180,7 +181,7 @@ def _by_expectation(all_plans: list[Plan], now: float) -> tuple[list[Plan], dict
 
 
 def _reason(status: GrantStatus) -> str:
-    from network.gateway.policy import DENIAL_REASONS
+    from gateway.policy import DENIAL_REASONS
 
     return DENIAL_REASONS.get(status, "no_grant")
 
@@ -217,7 +218,7 @@ def demo_traffic(
     as_json: bool,
 ) -> None:
     """Generate calls between the members of the consortium in DIRECTORY through their gateways."""
-    from network.sdk import MemberClient
+    from sdk import MemberClient
 
     endpoints_path = directory / "gateways" / ENDPOINTS_FILE
     if not endpoints_path.is_file():

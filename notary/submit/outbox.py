@@ -61,7 +61,7 @@ from typing import Any, Final
 from notary.event import EventSchemaError, canonical_entry, gateway_org, validate_event
 from notary.log.errors import MalformedError
 
-log = logging.getLogger("network.gateway.outbox")
+log = logging.getLogger("notary.submit.outbox")
 
 SCHEMA_VERSION: Final = 1
 

@@ -3,14 +3,14 @@ endpoint that does the same for an nginx in front of the service.
 
 One call, in proxy mode (``docs/gateway.md`` has the reasons and statuses):
 
-1. authenticate the caller from its TLS client certificate (:mod:`network.gateway.auth`) — a failure is a 401
+1. authenticate the caller from its TLS client certificate (:mod:`network.certificates`) — a failure is a 401
    and no event (there is no caller to name);
 2. find the API by method and route in the provider's service map — none is a 404 and no event;
-3. decide from the on-chain grant (:mod:`network.gateway.policy`, cached; a miss is answered by a worker
+3. decide from the on-chain grant (:mod:`gateway.policy`, cached; a miss is answered by a worker
    thread), reserve one unit of the grant's quota;
 4. forward to the upstream service and stream its answer back, holding back the last chunk; or deny with a
    JSON reason;
-5. append the event to the outbox (:mod:`network.gateway.outbox`) and only then release the rest of the
+5. append the event to the outbox (:mod:`notary.submit.outbox`) and only then release the rest of the
    response, with the event id, the log origin, the gateway id and ``traceparent`` in its headers.
 
 An event is built here and nowhere else, so both modes describe calls the same way. The listener of the calls
@@ -24,7 +24,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import os
 import re
 import time
 import uuid
@@ -37,25 +36,28 @@ from urllib.parse import unquote
 import aiohttp
 from aiohttp import web
 
-from network.gateway.auth import AuthError, Caller, CallerAuthenticator
-from network.gateway.digest import EMPTY_BODY_SHA256, request_digest, response_digest
-from network.gateway.outbox import Outbox, OutboxError, OutboxFullError
-from network.gateway.policy import ChainUnavailableError, ChainView, Decision, Service
+from gateway.headers import (
+    CALLER_ORG_HEADER,
+    CLIENT_CERT_HEADER,
+    EVENT_HEADER,
+    GATEWAY_HEADER,
+    ORIGIN_HEADER,
+    ORIGINAL_METHOD_HEADER,
+    ORIGINAL_URI_HEADER,
+    PURPOSE_HEADER,
+    REASON_HEADER,
+    TRACE_HEADER,
+)
+from gateway.policy import ChainUnavailableError, ChainView, Decision, Service
+from network.certificates import AuthError, Caller, CallerAuthenticator
+from notary.submit.digest import EMPTY_BODY_SHA256, request_digest, response_digest
+from notary.submit.outbox import Outbox, OutboxError, OutboxFullError
+from notary.tracecontext import continue_trace
 
-log = logging.getLogger("network.gateway")
+log = logging.getLogger("gateway")
 
-PURPOSE_HEADER: Final = "Consortium-Purpose"
-EVENT_HEADER: Final = "Consortium-Event-Id"
-ORIGIN_HEADER: Final = "Consortium-Log-Origin"
-GATEWAY_HEADER: Final = "Consortium-Gateway"
-REASON_HEADER: Final = "Consortium-Denial-Reason"
-CALLER_ORG_HEADER: Final = "Consortium-Caller-Org"
-CLIENT_CERT_HEADER: Final = "X-Client-Cert"
-ORIGINAL_METHOD_HEADER: Final = "X-Original-Method"
-ORIGINAL_URI_HEADER: Final = "X-Original-URI"
 
 _PURPOSE = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}\Z")
-_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})\Z")
 _ROUTE = re.compile(r"/[\x21-\x7e]{0,255}\Z")
 #: Headers that describe one connection, not the message (RFC 9110 §7.6.1), and ours that a caller may not set.
 _HOP_BY_HOP: Final = frozenset(
@@ -105,16 +107,6 @@ class _Metrics:
         self.not_found = 0
         self.latency_us_sum = 0
         self.latency_count = 0
-
-
-def new_traceparent(incoming: str | None) -> tuple[str, str]:
-    """(our traceparent, the parent id to pass on): the caller's trace with a new span id of ours, or a new
-    trace if the caller sent none or an invalid one."""
-    span = os.urandom(8).hex()
-    match = _TRACEPARENT.match(incoming) if incoming else None
-    if match is not None and match.group(1) != "0" * 32 and match.group(2) != "0" * 16:
-        return f"00-{match.group(1)}-{span}-{match.group(3)}", span
-    return f"00-{os.urandom(16).hex()}-{span}-01", span
 
 
 class Gateway:
@@ -194,7 +186,7 @@ class Gateway:
         service = self.chain.service(request.method, request.path)
         if service is None:
             return self._not_found(request.method, request.path)
-        trace, span = new_traceparent(request.headers.get("traceparent"))
+        trace, span = continue_trace(request.headers.get(TRACE_HEADER))
         event = self._event(caller, service, request.method, trace)
         target = request.raw_path
         if request.content_length is not None and request.content_length > self.settings.max_body_bytes:
@@ -269,7 +261,7 @@ class Gateway:
             for k, v in request.headers.items()
             if k.lower() not in _HOP_BY_HOP and not k.lower().startswith("consortium-")
         }
-        headers["traceparent"] = trace
+        headers[TRACE_HEADER] = trace
         headers[CALLER_ORG_HEADER] = caller.org
         headers[EVENT_HEADER] = event["event_id"]
         peer = request.remote or ""
@@ -288,7 +280,7 @@ class Gateway:
             out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP}
             out_headers.update(self._common)
             out_headers[EVENT_HEADER] = event["event_id"]
-            out_headers["traceparent"] = trace
+            out_headers[TRACE_HEADER] = trace
             event["status"] = upstream.status
             length = upstream.content_length
             if length is not None and length <= _STREAM_ABOVE:
@@ -357,7 +349,7 @@ class Gateway:
         event["status"] = status
         event["response_digest"] = response_digest(self._salt, status, hashlib.sha256(body).hexdigest())
         await self._record(event, started)
-        headers = {**self._common, EVENT_HEADER: event["event_id"], "traceparent": trace}
+        headers = {**self._common, EVENT_HEADER: event["event_id"], TRACE_HEADER: trace}
         return web.Response(status=status, body=body, content_type="application/json", headers=headers)
 
     # ------------------------------------------------------------------------------------------ auth mode
@@ -388,7 +380,7 @@ class Gateway:
         service = self.chain.service(method, path)
         if service is None:
             return self._not_found(method, path)
-        trace, _span = new_traceparent(request.headers.get("traceparent"))
+        trace, _span = continue_trace(request.headers.get(TRACE_HEADER))
         event = self._event(caller, service, method, trace)
         event["request_digest"] = request_digest(self._salt, method, uri, EMPTY_BODY_SHA256)
         decision, denial = await self._decide(caller, service, request.headers.get(PURPOSE_HEADER))
@@ -412,7 +404,7 @@ class Gateway:
         except BaseException:
             self.outbox.release(decision.grant_id)
             raise
-        headers = {**self._common, EVENT_HEADER: event["event_id"], "traceparent": trace, CALLER_ORG_HEADER: caller.org}
+        headers = {**self._common, EVENT_HEADER: event["event_id"], TRACE_HEADER: trace, CALLER_ORG_HEADER: caller.org}
         return web.Response(status=204, headers=headers)
 
     # ------------------------------------------------------------------------------------------ shared
@@ -589,4 +581,4 @@ class Gateway:
         return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
 
-__all__ = ["Gateway", "GatewaySettings", "OutboxError", "new_traceparent"]
+__all__ = ["Gateway", "GatewaySettings", "OutboxError"]

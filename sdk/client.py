@@ -9,7 +9,7 @@ once a witnessed checkpoint covers the event, an evidence bundle that anyone can
 
     from pathlib import Path
     from network.description import load_description
-    from network.sdk import MemberClient
+    from sdk import MemberClient
 
     directory = Path("consortium")
     with MemberClient.from_directory(directory, "jinghua-sec", name="analyst", passphrase=b"...",
@@ -56,8 +56,6 @@ from __future__ import annotations
 
 import json as jsonlib
 import os
-import re
-import secrets
 import ssl
 import tempfile
 import time
@@ -69,8 +67,10 @@ from typing import Any, Final
 
 import httpx
 
+from gateway.headers import EVENT_HEADER, GATEWAY_HEADER, ORIGIN_HEADER, PURPOSE_HEADER, TRACE_HEADER
+from network.certificates import ca_bundle_pem
 from network.description import ConsortiumDescription, load_description
-from network.gateway.auth import ca_bundle_pem
+from notary.tracecontext import is_well_formed, new_traceparent
 from notary.verify import Step, TrustRoots, passed, verify_evidence
 
 __all__ = [
@@ -93,17 +93,11 @@ __all__ = [
 
 #: The file :meth:`MemberClient.from_directory` writes in the consortium directory: every member's CA certificate.
 CA_BUNDLE_NAME: Final = "ca-bundle.pem"
-PURPOSE_HEADER: Final = "Consortium-Purpose"
-EVENT_HEADER: Final = "Consortium-Event-Id"
-ORIGIN_HEADER: Final = "Consortium-Log-Origin"
-GATEWAY_HEADER: Final = "Consortium-Gateway"
-TRACE_HEADER: Final = "traceparent"
 #: Statuses whose JSON body is a gateway denial ``{"error", "reason", "detail", "event_id"}``.
 DENIAL_STATUSES: Final = frozenset({401, 403, 503})
 #: Poll interval of :meth:`MemberClient.receipt` and :meth:`MemberClient.evidence`: doubles up to the maximum.
 POLL_FIRST_S: Final = 0.05
 POLL_MAX_S: Final = 1.0
-_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 
 
 # -- errors ---------------------------------------------------------------------------------------------------------
@@ -288,11 +282,6 @@ class VerificationReport:
 # -- helpers ----------------------------------------------------------------------------------------------------------
 
 
-def new_traceparent() -> str:
-    """A fresh W3C trace context ``00-<trace id>-<span id>-01``."""
-    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
-
-
 def write_ca_bundle(directory: Path, description: ConsortiumDescription) -> Path:
     """Write every member's CA certificate (:func:`ca_bundle_pem`) to ``<directory>/ca-bundle.pem``, atomically
     and only if missing or different: the file curl, requests and this SDK trust the gateways with."""
@@ -464,7 +453,7 @@ class MemberClient:
         if not purpose or any(c in purpose for c in "\r\n"):
             raise ValueError("purpose must be a non-empty single-line string")
         trace = traceparent if traceparent is not None else new_traceparent()
-        if _TRACEPARENT.fullmatch(trace) is None:
+        if not is_well_formed(trace):
             raise ValueError(f"traceparent {trace!r} is not a W3C trace context (00-<32 hex>-<16 hex>-<2 hex>)")
         sent = {**(headers or {}), PURPOSE_HEADER: purpose, TRACE_HEADER: trace}
         url = gateway_url.rstrip("/") + path
@@ -581,7 +570,7 @@ class MemberClient:
         ``consortium verify evidence`` does), or ready-made :class:`~notary.verify.TrustRoots` (e.g. with other
         validators). Raises :class:`VerificationFailed` when a step fails, unless ``check`` is False; steps
         that are still pending (no anchor yet) do not fail it: see :attr:`VerificationReport.complete`."""
-        from network.verifycmd import roots_from_description
+        from network.logsetup import roots_from_description
 
         roots = description if isinstance(description, TrustRoots) else roots_from_description(description)
         event_id = evidence.get("event_id") if isinstance(evidence, Mapping) else None

@@ -76,7 +76,7 @@ from chain.contracts.registry import ConsortiumRegistryClient
 from chain.errors import ChainError, MalformedError
 from chain.ids import MemberStatus, bytes32_to_name, check_name, name_to_bytes32
 
-log = logging.getLogger("network.gateway.policy")
+log = logging.getLogger("gateway.policy")
 
 #: The contracts whose events invalidate the caches.
 WATCHED: Final = ("ConsortiumRegistry", "DataAssetRegistry", "AccessGrants")

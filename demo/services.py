@@ -25,7 +25,7 @@ Errors are JSON ``{"error": ..., "detail": ...}``: 400 for a bad parameter, inva
 ``{"status": "ok", ...}``. Answers of small requests are kept in an LRU cache, so a benchmark that repeats a
 request measures the gateway rather than this generator.
 
-Run: ``python -m network.demo.services --port 8081 [--host 127.0.0.1] [--provider ORG] [--catalogue FILE]``
+Run: ``python -m demo.services --port 8081 [--host 127.0.0.1] [--provider ORG] [--catalogue FILE]``
 (``FILE``: a consortium file whose catalogue to serve; default: the packaged demo consortium). With ``--port 0``
 the chosen port is printed.
 """
@@ -50,6 +50,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from gateway.headers import CALLER_ORG_HEADER
 from network.config import Api, Catalogue, load_config
 
 __all__ = [
@@ -63,7 +64,7 @@ __all__ = [
     "serve",
 ]
 
-CALLER_HEADER: Final = "Consortium-Caller-Org"
+CALLER_HEADER: Final = CALLER_ORG_HEADER
 MAX_BODY_BYTES: Final = 64 * 1024
 MAX_LIMIT: Final = 500
 MAX_STREAM_LIMIT: Final = 1_000_000
@@ -2242,7 +2243,7 @@ async def serve(catalogue: Catalogue, host: str, port: int, *, provider: str | N
 
 
 def _load_catalogue(path: Path | None) -> Catalogue:
-    from network.config import demo_config_path
+    from demo import demo_config_path
 
     config = load_config(path if path is not None else demo_config_path())
     if config.catalogue is None:
@@ -2251,9 +2252,9 @@ def _load_catalogue(path: Path | None) -> Catalogue:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m network.demo.services --port P [--host H] [--provider ORG] [--catalogue FILE]``."""
+    """``python -m demo.services --port P [--host H] [--provider ORG] [--catalogue FILE]``."""
     parser = argparse.ArgumentParser(
-        prog="python -m network.demo.services",
+        prog="python -m demo.services",
         description="Serve the demo's fictional upstream services (every API of a catalogue) over HTTP.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")

@@ -23,12 +23,15 @@ import click
 from chain.errors import ChainError, ContractRevertError, MalformedError
 from chain.ids import AssetKind, Role, check_name
 from chain.tx import Signer
-from network.config import ConsortiumConfig, demo_config_path, load_config
+from cli.demo import demo_group, ensure_demo_identities, write_endpoints
+from cli.gateway import gateway_group
+from cli.log import notary_group, witness_group
+from cli.user import user_group
+from cli.verify import verify
+from demo import demo_config_path
+from network.config import ConsortiumConfig, load_config
 from network.consortium import CHAIN_DIR, Consortium, ConsortiumError, init_consortium, wait_forever
-from network.democmd import demo_group, ensure_demo_identities, write_endpoints
-from network.gatewaycmd import gateway_group
 from network.identity import IdentityError, load_passphrase
-from network.logcmd import notary_group, witness_group
 from network.logsetup import LogSetupError, log_origin
 from network.supervisor import (
     Child,
@@ -39,8 +42,6 @@ from network.supervisor import (
     start_log_services,
     stop_all,
 )
-from network.usercmd import user_group
-from network.verifycmd import verify
 from notary.log.errors import NotaryError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -298,7 +299,7 @@ def up(
                 )
         logins = None
         if providers:
-            from network.usercmd import ensure_demo_people, write_demo_logins
+            from cli.user import ensure_demo_people, write_demo_logins
 
             regulators = [m.org for m in description.members if Role.REGULATOR in m.roles]
             others = [m.org for m in description.members if Role.REGULATOR not in m.roles]

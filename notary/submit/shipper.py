@@ -31,10 +31,10 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from network.gateway.outbox import Outbox
 from notary.sequencer import batch_request
+from notary.submit.outbox import Outbox
 
-log = logging.getLogger("network.gateway.shipper")
+log = logging.getLogger("notary.submit.shipper")
 
 _ANSWER_CHARS = 2000  # how much of a refusal's body goes into the log and the status
 

@@ -1,7 +1,7 @@
 """The member SDK: call shared services through a provider's gateway over mutual TLS, fetch each call's receipt
-and evidence bundle from the notary, and verify the bundle offline. See :mod:`network.sdk.client`."""
+and evidence bundle from the notary, and verify the bundle offline. See :mod:`sdk.client`."""
 
-from network.sdk.client import (
+from sdk.client import (
     CA_BUNDLE_NAME,
     CallDenied,
     CallResult,

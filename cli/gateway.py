@@ -83,8 +83,8 @@ def gateway_serve(
     """Run the gateway of ORG for the consortium in DIRECTORY until SIGTERM or Ctrl-C."""
     from chain.errors import MalformedError
     from chain.ids import check_name
-    from network.gateway.policy import ChainUnavailableError
-    from network.gateway.service import GatewayOptions, run
+    from gateway.policy import ChainUnavailableError
+    from gateway.service import GatewayOptions, run
     from notary.logs import configure_json_logging
 
     try:
@@ -120,7 +120,7 @@ def gateway_serve(
         stale_s=stale_s,
         max_pending=max_pending,
     )
-    configure_json_logging("network.gateway")
+    configure_json_logging("gateway")
     try:
         run(options, description, load_passphrase(file=passphrase_file))
     except ChainUnavailableError as exc:

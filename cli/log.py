@@ -16,7 +16,6 @@ import click
 from network.description import ConsortiumDescription, load_description
 from network.identity import load_passphrase
 from network.logsetup import (
-    WITNESS_DIR,
     LogSetupError,
     log_origin,
     log_verifier,
@@ -24,6 +23,7 @@ from network.logsetup import (
     notary_settings,
     witness_name,
     witness_orgs,
+    witness_state_path,
 )
 
 if TYPE_CHECKING:
@@ -133,10 +133,6 @@ def _lazy_anchor_settings(
 
 
 # -- witnesses -----------------------------------------------------------------------------------------------
-
-
-def witness_state_path(directory: Path, org: str) -> Path:
-    return directory / WITNESS_DIR / org / "witness.db"
 
 
 @click.group("witness")

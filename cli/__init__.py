@@ -1,0 +1,1 @@
+"""The ``consortium`` command: one module per command group, :mod:`cli.main` the entry point."""
