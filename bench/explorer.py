@@ -27,7 +27,7 @@ Everything runs on a real consortium made for the run (``consortium init --demo`
    up to page ``--pages``, and one page from a random ``before`` (a deep cursor). One pass with other random
    values warms the caches first. Latency p50/p99 of each page.
 2. The same over HTTP, for ``--http-reps`` of each kind: ``GET /api/v1/calls`` with a real login token of the
-   person (``explorer.auth.make_token``, identities issued as ``consortium user add`` does), pages through the
+   person (``network.logins.make_token``, identities issued as ``consortium user add`` does), pages through the
    ``next`` cursor; one request at a time on a keep-alive connection, sent at ``--http-rate`` per second (30:
    the phases then last long enough to meet the explorer's background work, e.g. its following of the chain at
    each new block), the time to the last byte.
@@ -287,9 +287,9 @@ def make_tokens(directory: Path) -> dict[str, str]:
     keyed by org."""
     from chain.ids import OrgId, Role
     from cli.user import ensure_demo_people
-    from explorer.auth import make_token
     from network.description import load_description
     from network.identity import load_user_key, user_paths
+    from network.logins import make_token
 
     description = load_description(directory)
     regulators = [m.org for m in description.members if Role.REGULATOR in m.roles]

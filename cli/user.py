@@ -3,7 +3,7 @@
 A person is an identity certificate issued by the org's CA with a role in it (``title=<role>`` in the subject,
 see :mod:`network.identity`), in the same folder as every identity: ``DIR/orgs/<org>/users/<name>@<org>/msp/``.
 The CA vouching for the role is what lets the explorer trust it; ``regulator`` is issued only to an org that
-``consortium.json`` gives the regulator role. A login token (:func:`explorer.auth.make_token`) is a JWT signed
+``consortium.json`` gives the regulator role. A login token (:func:`network.logins.make_token`) is a JWT signed
 with the person's key that carries the certificate; the explorer checks both (``docs/explorer.md``, "Login")::
 
     consortium user add DIR --org ORG --name NAME --role compliance|operator|regulator [--days N]
@@ -101,9 +101,9 @@ def write_demo_logins(
     """Write a fresh login token, valid for ``hours``, for each of ``people`` (``(org, name, role)``, as
     :func:`ensure_demo_people` returns them) to ``ROOT/explorer/logins/<name>@<org>.token`` (mode 0600, the
     folder 0700), replacing older ones; return the folder."""
-    from explorer.auth import make_token
     from network._pem import replace_file
     from network.identity import load_user_key, user_paths
+    from network.logins import make_token
 
     folder = Path(root) / LOGINS_DIR
     folder.mkdir(parents=True, exist_ok=True)
@@ -252,9 +252,9 @@ def user_token(
     `Authorization: Bearer TOKEN`, or paste it into the explorer's login page."""
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from explorer.auth import make_token
     from network._pem import replace_file
     from network.identity import certificate_role, load_crl, load_user_key, read_certificate, user_paths
+    from network.logins import make_token
 
     _member_roles(directory, org)
     paths = user_paths(directory, OrgId(org), name)

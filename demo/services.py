@@ -269,7 +269,11 @@ _NEGATIVE = ("miss", "cut", "loss", "downgrade", "inquiry", "default", "decline"
 # -- requests and errors --------------------------------------------------------------------------------------
 
 
-class BadRequest(Exception):
+class DemoError(Exception):
+    """Root of the errors of :mod:`demo`."""
+
+
+class BadRequestError(DemoError):
     """A parameter or body the service cannot use: answered 400 with this message as the detail."""
 
 
@@ -304,13 +308,13 @@ class Req:
         if value is None or value == "":
             return default
         if pattern.fullmatch(value) is None:
-            raise BadRequest(f"{name}: {value[:40]!r} is not valid here")
+            raise BadRequestError(f"{name}: {value[:40]!r} is not valid here")
         return value
 
     def choice(self, name: str, default: str, choices: Sequence[str]) -> str:
         value = self.query.get(name) or default
         if value not in choices:
-            raise BadRequest(f"{name}: {value[:40]!r} is not one of {', '.join(choices)}")
+            raise BadRequestError(f"{name}: {value[:40]!r} is not one of {', '.join(choices)}")
         return value
 
     def integer(self, name: str, default: int, lo: int, hi: int) -> int:
@@ -318,7 +322,7 @@ class Req:
         if raw is None or raw == "":
             return default
         if not raw.isdigit() or len(raw) > 9 or not lo <= int(raw) <= hi:
-            raise BadRequest(f"{name}: {raw[:20]!r} is not an integer in {lo}..{hi}")
+            raise BadRequestError(f"{name}: {raw[:20]!r} is not an integer in {lo}..{hi}")
         return int(raw)
 
     def limit(self, default: int = 20, hi: int = MAX_LIMIT) -> int:
@@ -338,7 +342,7 @@ class Req:
         value = self.body.get("symbol") if isinstance(self.body.get("symbol"), str) else None
         value = self.query.get("symbol") or value or default
         if _SYMBOL.fullmatch(value) is None:
-            raise BadRequest(f"symbol: {value[:40]!r} is not a security code ([A-Za-z0-9._-], at most 32)")
+            raise BadRequestError(f"symbol: {value[:40]!r} is not a security code ([A-Za-z0-9._-], at most 32)")
         return value.upper()
 
     def symbols(self, default: int = 5, hi: int = 50) -> list[str]:
@@ -347,10 +351,10 @@ class Req:
             return [self.symbol()] if self.query.get("symbol") else [s.symbol for s in UNIVERSE[:default]]
         found = [s.strip() for s in raw.split(",") if s.strip()]
         if len(found) > hi:
-            raise BadRequest(f"symbols: {len(found)} given, at most {hi}")
+            raise BadRequestError(f"symbols: {len(found)} given, at most {hi}")
         for s in found:
             if _SYMBOL.fullmatch(s) is None:
-                raise BadRequest(f"symbols: {s[:40]!r} is not a security code")
+                raise BadRequestError(f"symbols: {s[:40]!r} is not a security code")
         return [s.upper() for s in dict.fromkeys(found)]
 
     # body fields
@@ -358,25 +362,25 @@ class Req:
     def b_text(self, name: str, default: str = "", max_len: int = 16_384) -> str:
         value = self.body.get(name, default)
         if not isinstance(value, str) or len(value) > max_len:
-            raise BadRequest(f"body.{name}: expected a string of at most {max_len} characters")
+            raise BadRequestError(f"body.{name}: expected a string of at most {max_len} characters")
         return value
 
     def b_number(self, name: str, default: float, lo: float, hi: float) -> float:
         value = self.body.get(name, default)
         if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
-            raise BadRequest(f"body.{name}: expected a number in {lo:g}..{hi:g}")
+            raise BadRequestError(f"body.{name}: expected a number in {lo:g}..{hi:g}")
         return float(value)
 
     def b_list(self, name: str, hi: int = 100) -> list[Any]:
         value = self.body.get(name, [])
         if not isinstance(value, list) or len(value) > hi:
-            raise BadRequest(f"body.{name}: expected a list of at most {hi} items")
+            raise BadRequestError(f"body.{name}: expected a list of at most {hi} items")
         return value
 
     def b_strings(self, name: str, hi: int = 100, max_len: int = 256) -> list[str]:
         values = self.b_list(name, hi)
         if any(not isinstance(v, str) or not v or len(v) > max_len for v in values):
-            raise BadRequest(f"body.{name}: expected non-empty strings of at most {max_len} characters")
+            raise BadRequestError(f"body.{name}: expected non-empty strings of at most {max_len} characters")
         return values
 
     def portfolio(self) -> dict[str, float]:
@@ -385,13 +389,13 @@ class Req:
         if raw is None:
             return {s.symbol: 0.2 for s in UNIVERSE[:5]}
         if not isinstance(raw, dict) or not 1 <= len(raw) <= 500:
-            raise BadRequest("body.portfolio: expected an object of 1..500 {symbol: weight}")
+            raise BadRequestError("body.portfolio: expected an object of 1..500 {symbol: weight}")
         out = {}
         for symbol, weight in raw.items():
             if _SYMBOL.fullmatch(symbol) is None or isinstance(weight, bool) or not isinstance(weight, int | float):
-                raise BadRequest(f"body.portfolio: {symbol[:40]!r} must be a security code with a numeric weight")
+                raise BadRequestError(f"body.portfolio: {symbol[:40]!r} must be a security code with a numeric weight")
             if not -10 <= weight <= 10:
-                raise BadRequest(f"body.portfolio: weight of {symbol!r} must be within -10..10")
+                raise BadRequestError(f"body.portfolio: weight of {symbol!r} must be within -10..10")
             out[symbol.upper()] = float(weight)
         return out
 
@@ -421,7 +425,7 @@ class Req:
 
 
 def _bad_date(raw: str) -> dt.date:
-    raise BadRequest(f"date: {raw[:20]!r} is not a date YYYY-MM-DD")
+    raise BadRequestError(f"date: {raw[:20]!r} is not a date YYYY-MM-DD")
 
 
 def _security(symbol: str) -> _Security:
@@ -646,7 +650,7 @@ def _ann_search(r: Req) -> Any:
     query = r.b_text("query", "dividend", 256)
     category = r.b_text("category", "", 64)
     if category and category not in _ANN_CATEGORIES:
-        raise BadRequest(f"body.category: one of {', '.join(_ANN_CATEGORIES)}")
+        raise BadRequestError(f"body.category: one of {', '.join(_ANN_CATEGORIES)}")
     hits = [_announcement(r) for _ in range(int(r.b_number("limit", 10, 1, MAX_LIMIT)))]
     for hit in hits:
         hit["category"] = category or hit["category"]
@@ -658,7 +662,7 @@ def _ann_subscribe(r: Req) -> Any:
     categories = r.b_strings("categories", 20, 64) or list(_ANN_CATEGORIES)
     unknown = [c for c in categories if c not in _ANN_CATEGORIES]
     if unknown:
-        raise BadRequest(f"body.categories: unknown {unknown[0]!r}; use {', '.join(_ANN_CATEGORIES)}")
+        raise BadRequestError(f"body.categories: unknown {unknown[0]!r}; use {', '.join(_ANN_CATEGORIES)}")
     return {
         "subscription_id": f"sub-{r.hexid('subscription', 16)}",
         "status": "active",
@@ -752,7 +756,7 @@ def _macro_row(ident: str) -> tuple[str, str, str, str, float, float]:
     for row in _MACRO:
         if row[0] == ident:
             return row
-    raise BadRequest(f"indicator: {ident!r} is not one of {', '.join(m[0] for m in _MACRO)}")
+    raise BadRequestError(f"indicator: {ident!r} is not one of {', '.join(m[0] for m in _MACRO)}")
 
 
 def _macro_indicators(r: Req) -> Any:
@@ -1194,7 +1198,7 @@ def _stress(r: Req) -> Any:
     known = {s[0]: s for s in _SCENARIOS}
     for w in wanted:
         if w not in known:
-            raise BadRequest(f"body.scenarios: unknown {w!r}; use {', '.join(known)}")
+            raise BadRequestError(f"body.scenarios: unknown {w!r}; use {', '.join(known)}")
     chosen = [known[w] for w in wanted] or list(_SCENARIOS)
     gross = sum(abs(w) for w in portfolio.values())
     return [
@@ -1336,9 +1340,9 @@ def _backtest_submit(r: Req) -> Any:
         try:
             dt.date.fromisoformat(value)
         except ValueError:
-            raise BadRequest(f"body.{name}: {value!r} is not a date YYYY-MM-DD") from None
+            raise BadRequestError(f"body.{name}: {value!r} is not a date YYYY-MM-DD") from None
     if start > end:
-        raise BadRequest("body.start must not be after body.end")
+        raise BadRequestError("body.start must not be after body.end")
     return {
         "job_id": f"bt-{r.hexid('job', 12)}",
         "status": "queued",
@@ -1468,7 +1472,7 @@ def _bond_param(r: Req) -> list[int]:
         for k in range(200):
             if _bond(k)[0] == code:
                 return [k]
-        raise BadRequest(f"bond: unknown bond {code[:40]!r} (the demo's codes are like {_bond(0)[0]})")
+        raise BadRequestError(f"bond: unknown bond {code[:40]!r} (the demo's codes are like {_bond(0)[0]})")
     return list(range(r.limit(10, 200)))
 
 
@@ -1541,12 +1545,12 @@ def _bond_analytics(r: Req) -> Any:
     out = []
     for i, b in enumerate(bonds):
         if not isinstance(b, dict):
-            raise BadRequest(f"body.bonds[{i}]: expected an object with coupon_pct, years and ytm_pct")
+            raise BadRequestError(f"body.bonds[{i}]: expected an object with coupon_pct, years and ytm_pct")
         values = []
         for key, lo, hi in (("coupon_pct", 0, 30), ("years", 0.01, 100), ("ytm_pct", -5, 50)):
             v = b.get(key)
             if isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi:
-                raise BadRequest(f"body.bonds[{i}].{key}: expected a number in {lo}..{hi}")
+                raise BadRequestError(f"body.bonds[{i}].{key}: expected a number in {lo}..{hi}")
             values.append(float(v))
         price, duration, convexity = _price_bond(*values)
         out.append(
@@ -1683,7 +1687,8 @@ def _fund_param(r: Req) -> list[tuple[str, str, str]]:
         for f in _FUNDS:
             if f[0] == code:
                 return [f]
-        raise BadRequest(f"fund: unknown fund {code[:20]!r}; the demo's funds are {', '.join(f[0] for f in _FUNDS)}")
+        funds = ", ".join(f[0] for f in _FUNDS)
+        raise BadRequestError(f"fund: unknown fund {code[:20]!r}; the demo's funds are {funds}")
     return list(_FUNDS)
 
 
@@ -1771,7 +1776,7 @@ def _otc_quotes(r: Req) -> Any:
 def _option_inputs(r: Req) -> tuple[str, float, float, float, float, float]:
     kind = r.b_text("type", "call", 8)
     if kind not in ("call", "put"):
-        raise BadRequest("body.type: 'call' or 'put'")
+        raise BadRequestError("body.type: 'call' or 'put'")
     spot = r.b_number("spot", 100, 0.0001, 1e7)
     strike = r.b_number("strike", 100, 0.0001, 1e7)
     vol = r.b_number("vol", 0.25, 0.0001, 5)
@@ -1850,7 +1855,7 @@ def _counterparty_param(r: Req) -> list[tuple[str, str, str]]:
     if ident:
         found = [c for c in _COUNTERPARTIES if c[0] == ident]
         if not found:
-            raise BadRequest(
+            raise BadRequestError(
                 f"counterparty: unknown {ident[:20]!r}; the demo's are {', '.join(c[0] for c in _COUNTERPARTIES)}"
             )
         return found
@@ -1892,7 +1897,7 @@ def _limits(r: Req) -> Any:
 def _limit_update(r: Req) -> Any:
     ident = r.b_text("counterparty", _COUNTERPARTIES[0][0], 32)
     if ident not in {c[0] for c in _COUNTERPARTIES}:
-        raise BadRequest(f"body.counterparty: unknown {ident!r}")
+        raise BadRequestError(f"body.counterparty: unknown {ident!r}")
     limit = r.b_number("limit", 100_000_000, 0, 1e13)
     return {
         "id": ident,
@@ -2084,7 +2089,7 @@ def _seed(method: str, path: str, query: Mapping[str, str], body: bytes) -> byte
 async def _read_body(request: web.Request) -> bytes:
     length = request.content_length
     if length is not None and length > MAX_BODY_BYTES:
-        raise BadRequest(f"the body is {length} bytes; at most {MAX_BODY_BYTES} are accepted")
+        raise BadRequestError(f"the body is {length} bytes; at most {MAX_BODY_BYTES} are accepted")
     body = bytearray()
     while True:
         chunk = await request.content.read(65536)
@@ -2092,7 +2097,7 @@ async def _read_body(request: web.Request) -> bytes:
             return bytes(body)
         body += chunk
         if len(body) > MAX_BODY_BYTES:
-            raise BadRequest(f"the body is over {MAX_BODY_BYTES} bytes")
+            raise BadRequestError(f"the body is over {MAX_BODY_BYTES} bytes")
 
 
 def _parse_body(method: str, raw: bytes) -> dict[str, Any]:
@@ -2101,9 +2106,9 @@ def _parse_body(method: str, raw: bytes) -> dict[str, Any]:
     try:
         value = json.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+        raise BadRequestError(f"the body is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
-        raise BadRequest(f"the body must be a JSON object, not {type(value).__name__}")
+        raise BadRequestError(f"the body must be a JSON object, not {type(value).__name__}")
     return value
 
 
@@ -2175,7 +2180,7 @@ def make_app(catalogue: Catalogue, *, provider: str | None = None) -> web.Applic
             else:
                 data = generate(req)
                 count = len(data) if isinstance(data, list) else None
-        except BadRequest as exc:
+        except BadRequestError as exc:
             return _error(400, "bad_request", str(exc))
         body = _envelope(endpoint, req, caller, count) + _json_bytes(data) + b"}"
         if len(raw) <= 1024 and len(body) <= CACHE_MAX_BODY:

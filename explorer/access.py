@@ -12,8 +12,8 @@ from typing import Any
 
 from chain.contracts.assets import AssetInfo
 from chain.contracts.grants import GrantInfo
-from explorer.auth import Person
 from explorer.state import PRIVATE_FROM, Snapshot
+from network.logins import Person
 
 
 def party(person: Person) -> str | None:

@@ -1,7 +1,7 @@
 """The explorer's HTTP app: the JSON API under ``/api/v1``, exports, reports, and the web UI at ``/``.
 
 Every ``/api`` request passes one ASGI middleware (:class:`Gatekeeper`) before any endpoint runs: a body over
-the limit → 413 before it is read; the ``Authorization`` header → a :class:`~explorer.auth.Person` or 401 with
+the limit → 413 before it is read; the ``Authorization`` header → a :class:`~network.logins.Person` or 401 with
 the reason; the person's firm's rate limit → 429 with ``Retry-After``; any write method → 403 (the explorer is
 read-only for everyone, the regulator included). It then records the query in the audit log
 (:mod:`explorer.audit`), holding the response's last chunk until the event is durable; with the audit outbox
@@ -46,11 +46,11 @@ from starlette.staticfiles import StaticFiles
 from chain.ids import Role
 from explorer import access, provenance
 from explorer.audit import AuditRecorder
-from explorer.auth import Authenticator, LoginError, Person
 from explorer.calls import CallFilter, CallIndex
 from explorer.chainindex import ChainIndex
 from explorer.state import ChainState, asset_json, grant_json, member_json
 from network.description import ConsortiumDescription
+from network.logins import Authenticator, LoginError, Person
 from network.logsetup import log_origin, witness_name
 from notary.log.cosignature import format_cosigner_vkey
 from notary.log.note import format_vkey

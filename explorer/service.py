@@ -16,7 +16,6 @@ from typing import TypeVar
 from chain.ids import OrgId, Role
 from explorer.app import Explorer, Limits
 from explorer.audit import AuditRecorder
-from explorer.auth import Authenticator
 from explorer.calls import CallIndex
 from explorer.chainfollow import ChainFollower
 from explorer.chainindex import ChainIndex
@@ -24,6 +23,7 @@ from explorer.logfollow import LogFollower
 from explorer.state import ChainState
 from network.description import load_description
 from network.identity import load_gateway_key
+from network.logins import Authenticator
 from network.logsetup import log_origin, roots_from_description
 
 log = logging.getLogger("explorer.service")

@@ -75,6 +75,7 @@ from chain.contracts.grants import AccessGrantsClient, GrantStatus
 from chain.contracts.registry import ConsortiumRegistryClient
 from chain.errors import ChainError, MalformedError
 from chain.ids import MemberStatus, bytes32_to_name, check_name, name_to_bytes32
+from gateway.errors import GatewayError
 
 log = logging.getLogger("gateway.policy")
 
@@ -107,7 +108,7 @@ _TIMED: Final = frozenset({GrantStatus.ALLOWED, GrantStatus.NOT_YET_VALID, Grant
 _MEMBER_STATUS: Final = {MemberStatus.ACTIVE: "active", MemberStatus.SUSPENDED: "suspended"}
 
 
-class ChainUnavailableError(Exception):
+class ChainUnavailableError(GatewayError):
     """The chain cannot answer and the cache cannot either (or the view is older than ``stale_s``)."""
 
 

@@ -70,6 +70,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from network._pem import cert_pem, is_ca, org_units
 from network.description import ConsortiumDescription
+from network.errors import NetworkError
 from network.identity import CertificateError, IdentityError, OrgPaths, PassphraseError, verify_crl
 
 __all__ = [
@@ -127,7 +128,7 @@ class Caller:
     not_after: datetime
 
 
-class AuthError(Exception):
+class AuthError(NetworkError):
     """Authentication failed: ``reason`` is a code of :data:`REASONS`, ``detail`` a sentence for humans."""
 
     def __init__(self, reason: str, detail: str) -> None:
@@ -173,7 +174,7 @@ class _Verified:
         return f"certificate {self.caller.subject} expired at {self.not_after.isoformat()}"
 
 
-class _Bounded(Generic[_K, _V]):
+class BoundedCache(Generic[_K, _V]):
     """A dict of at most ``size`` entries; inserting into a full one drops the oldest entry."""
 
     __slots__ = ("_data", "_lock", "_size", "get")
@@ -276,8 +277,8 @@ class CallerAuthenticator:
             raise ValueError("cache_size must be at least 1")
         self._member_status = member_status
         self._clock = clock
-        self._cache: _Bounded[bytes, _Verified | tuple[str, str]] = _Bounded(cache_size)
-        self._pem_cache: _Bounded[str, bytes | tuple[str, str]] = _Bounded(cache_size)
+        self._cache: BoundedCache[bytes, _Verified | tuple[str, str]] = BoundedCache(cache_size)
+        self._pem_cache: BoundedCache[str, bytes | tuple[str, str]] = BoundedCache(cache_size)
         self._issuers: dict[bytes, list[_Issuer]] = {}
         self._crls: dict[str, _Crl] = {}
         bundle: list[str] = []

@@ -34,6 +34,7 @@ from chain.node.service import write_genesis
 from chain.tx import Signer
 from network.config import Catalogue, ConsortiumConfig, config_to_dict, config_to_toml
 from network.description import FILENAME, ConsortiumDescription, MemberDescription, load_description
+from network.errors import NetworkError
 from network.identity import create_org_identity, load_account_key
 from network.localchain import DEFAULT_PORT, LocalChain, start_node
 
@@ -50,7 +51,7 @@ EXPIRING_S = 5
 DEMO_REVOKE_REASON = 1
 
 
-class ConsortiumError(Exception):
+class ConsortiumError(NetworkError):
     """A consortium-level operation could not be carried out (the message says why and what to do)."""
 
 

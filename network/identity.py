@@ -128,6 +128,7 @@ from network._pem import (
     titles,
     write_file,
 )
+from network.errors import NetworkError
 
 __all__ = [
     "ADMIN_VALIDITY_YEARS",
@@ -182,7 +183,7 @@ _CRL_PEM_HEADER = b"-----BEGIN X509 CRL-----"
 _FIX_PASSPHRASE = f"set {PASSPHRASE_ENV} or pass --passphrase-file FILE"
 
 
-class IdentityError(Exception):
+class IdentityError(NetworkError):
     """Root of the errors of this module (bad input raises :class:`chain.errors.MalformedError`)."""
 
 

@@ -18,6 +18,7 @@ from chain.contracts import AuditAnchorClient
 from chain.ids import OrgId, Role
 from chain.tx import Signer
 from network.description import ConsortiumDescription, MemberDescription
+from network.errors import NetworkError
 from network.identity import load_account_key, load_notary_key
 from notary.checkpointer import Witness, WitnessPolicy
 from notary.log.cosignature import CosignatureVerifier
@@ -29,7 +30,7 @@ NOTARY_DIR = "notary"
 WITNESS_DIR = "witnesses"
 
 
-class LogSetupError(Exception):
+class LogSetupError(NetworkError):
     """The consortium cannot run its audit log as described (no notary, an unknown witness)."""
 
 

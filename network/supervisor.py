@@ -18,10 +18,11 @@ from pathlib import Path
 
 import httpx
 
+from network.errors import NetworkError
 from network.logsetup import log_origin, witness_orgs, witness_state_path
 
 
-class SupervisorError(Exception):
+class SupervisorError(NetworkError):
     """A child process failed to start or stopped unexpectedly."""
 
 

@@ -3,7 +3,7 @@ and evidence bundle from the notary, and verify the bundle offline. See :mod:`sd
 
 from sdk.client import (
     CA_BUNDLE_NAME,
-    CallDenied,
+    CallDeniedError,
     CallResult,
     ConfigurationError,
     EvidenceNotReadyError,
@@ -12,7 +12,7 @@ from sdk.client import (
     NotReceiptedError,
     SdkError,
     TransportError,
-    VerificationFailed,
+    VerificationFailedError,
     VerificationReport,
     ca_bundle_pem,
     new_traceparent,
@@ -21,7 +21,7 @@ from sdk.client import (
 
 __all__ = [
     "CA_BUNDLE_NAME",
-    "CallDenied",
+    "CallDeniedError",
     "CallResult",
     "ConfigurationError",
     "EvidenceNotReadyError",
@@ -30,7 +30,7 @@ __all__ = [
     "NotaryResponseError",
     "SdkError",
     "TransportError",
-    "VerificationFailed",
+    "VerificationFailedError",
     "VerificationReport",
     "ca_bundle_pem",
     "new_traceparent",

@@ -21,7 +21,7 @@ once a witnessed checkpoint covers the event, an evidence bundle that anyone can
         news = result.json()
         receipt = client.receipt(result.event_id)           # the notary's signed promise: sequenced, durable
         bundle = client.evidence(result.event_id)           # waits for a published, cosigned checkpoint
-        report = client.verify(bundle, load_description(directory))   # offline; raises VerificationFailed
+        report = client.verify(bundle, load_description(directory))   # offline; raises VerificationFailedError
         print(report.to_text())
 
 The same certificate files work with any HTTP client that speaks mutual TLS. With curl (the key is encrypted
@@ -47,9 +47,9 @@ Errors: every expected failure raises an :class:`SdkError` subclass, never a bar
 :class:`TransportError` (a gateway or notary that cannot be reached, or a TLS handshake the server refused),
 :class:`NotaryResponseError` (the notary answered something other than the document or "not yet"),
 :class:`NotReceiptedError` and :class:`EvidenceNotReadyError` (still missing after the wait) and
-:class:`VerificationFailed` (carrying the :class:`VerificationReport`). A denial by the gateway is not an
+:class:`VerificationFailedError` (carrying the :class:`VerificationReport`). A denial by the gateway is not an
 exception: :meth:`MemberClient.call` returns the :class:`CallResult` (status 401, 403 or 503, with
-:attr:`CallResult.denial_reason`); :meth:`CallResult.raise_for_denial` turns it into :class:`CallDenied`.
+:attr:`CallResult.denial_reason`); :meth:`CallResult.raise_for_denial` turns it into :class:`CallDeniedError`.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ from notary.verify import Step, TrustRoots, passed, verify_evidence
 
 __all__ = [
     "CA_BUNDLE_NAME",
-    "CallDenied",
+    "CallDeniedError",
     "CallResult",
     "ConfigurationError",
     "EvidenceNotReadyError",
@@ -84,7 +84,7 @@ __all__ = [
     "NotaryResponseError",
     "SdkError",
     "TransportError",
-    "VerificationFailed",
+    "VerificationFailedError",
     "VerificationReport",
     "ca_bundle_pem",
     "new_traceparent",
@@ -147,7 +147,7 @@ class EvidenceNotReadyError(SdkError):
         self.bundle = bundle  # the incomplete bundle, or None when the notary does not know the event yet
 
 
-class VerificationFailed(SdkError):
+class VerificationFailedError(SdkError):
     """An evidence bundle failed verification; ``report`` names each step and why it failed."""
 
     def __init__(self, report: VerificationReport) -> None:
@@ -156,7 +156,7 @@ class VerificationFailed(SdkError):
         self.report = report
 
 
-class CallDenied(SdkError):
+class CallDeniedError(SdkError):
     """A call the gateway answered 401, 403 or 503 (raised by :meth:`CallResult.raise_for_denial`)."""
 
     def __init__(self, result: CallResult) -> None:
@@ -228,9 +228,9 @@ class CallResult:
         return detail if isinstance(detail, str) else None
 
     def raise_for_denial(self) -> CallResult:
-        """Raise :class:`CallDenied` for a 401, 403 or 503 answer; return ``self`` otherwise."""
+        """Raise :class:`CallDeniedError` for a 401, 403 or 503 answer; return ``self`` otherwise."""
         if self.status in DENIAL_STATUSES:
-            raise CallDenied(self)
+            raise CallDeniedError(self)
         return self
 
 
@@ -568,7 +568,7 @@ class MemberClient:
 
         ``description``: the consortium's ``consortium.json`` (the trust roots are derived from it exactly as
         ``consortium verify evidence`` does), or ready-made :class:`~notary.verify.TrustRoots` (e.g. with other
-        validators). Raises :class:`VerificationFailed` when a step fails, unless ``check`` is False; steps
+        validators). Raises :class:`VerificationFailedError` when a step fails, unless ``check`` is False; steps
         that are still pending (no anchor yet) do not fail it: see :attr:`VerificationReport.complete`."""
         from network.logsetup import roots_from_description
 
@@ -579,7 +579,7 @@ class MemberClient:
             steps=tuple(verify_evidence(evidence, roots)),
         )
         if check and not report.ok:
-            raise VerificationFailed(report)
+            raise VerificationFailedError(report)
         return report
 
 

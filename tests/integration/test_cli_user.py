@@ -3,7 +3,7 @@
 The org identities and a ``consortium.json`` naming them (acme and globex, firms; finreg, the regulator) are
 created once for the module in process; every command takes DIR as its argument and its passphrase from
 ``$CONSORTIUM_PASSPHRASE`` or ``--passphrase-file``. Tokens the commands print are checked by the explorer's
-:class:`explorer.auth.Authenticator`. A usage error (bad input) is exit 2 with click's message; a refusal by the
+:class:`network.logins.Authenticator`. A usage error (bad input) is exit 2 with click's message; a refusal by the
 state of DIR is exit 1 with one line ``error: ...``; neither writes anything.
 
 Commands run as real subprocesses of the installed ``consortium`` where it matters (the happy paths, and the
@@ -35,7 +35,6 @@ from chain.ids import OrgId, Role
 from cli.main import cli
 from cli.user import LOGINS_DIR, ensure_demo_people, write_demo_logins
 from contracts import CONTRACT_NAMES
-from explorer.auth import Authenticator, LoginError
 from network.description import ConsortiumDescription, MemberDescription
 from network.identity import (
     IdentityError,
@@ -45,6 +44,7 @@ from network.identity import (
     load_org_public,
     user_paths,
 )
+from network.logins import Authenticator, LoginError
 
 PASSPHRASE = "cli-user-passphrase"
 COMMAND_TIMEOUT = 60.0

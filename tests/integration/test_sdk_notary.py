@@ -66,14 +66,14 @@ from notary.witness.server import WitnessConfig, WitnessServer, make_server
 from notary.witness.state import init_witness
 from sdk import (
     CA_BUNDLE_NAME,
-    CallDenied,
+    CallDeniedError,
     CallResult,
     ConfigurationError,
     EvidenceNotReadyError,
     MemberClient,
     NotReceiptedError,
     TransportError,
-    VerificationFailed,
+    VerificationFailedError,
     ca_bundle_pem,
 )
 
@@ -241,7 +241,7 @@ def test_call_result_reads_the_gateway_headers_and_denial_bodies() -> None:
     )
     assert (denied.gateway_id, denied.traceparent) == ("alpha/gw-1", trace)
     assert (denied.denial_reason, denied.denial_detail, denied.ok) == ("no_grant", "no grant of financial-news", False)
-    with pytest.raises(CallDenied, match="403: no_grant") as raised:
+    with pytest.raises(CallDeniedError, match="403: no_grant") as raised:
         denied.raise_for_denial()
     assert raised.value.result is denied
 
@@ -321,7 +321,7 @@ def test_a_tampered_bundle_fails_verification_naming_the_step(world: World) -> N
     raw = bytearray(base64.b64decode(proof[0]))
     raw[0] ^= 0x80
     proof[0] = base64.b64encode(bytes(raw)).decode()
-    with pytest.raises(VerificationFailed, match="does NOT verify: inclusion") as raised:
+    with pytest.raises(VerificationFailedError, match="does NOT verify: inclusion") as raised:
         MemberClient.verify(bundle, world.description)
     report = raised.value.report
     assert report.failed == ("inclusion",) and not report.ok
@@ -337,7 +337,7 @@ def test_verify_takes_trust_roots_too(world: World) -> None:
     roots = roots_from_description(world.description)
     assert MemberClient.verify(bundle, roots).complete
     alpha = world.description.member("alpha").identity.account
-    with pytest.raises(VerificationFailed) as raised:  # alpha never sealed a block of this chain
+    with pytest.raises(VerificationFailedError) as raised:  # alpha never sealed a block of this chain
         MemberClient.verify(bundle, dataclasses.replace(roots, validators=(alpha,)))
     assert raised.value.report.failed == ("seals",)
 

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from explorer_live import PASSPHRASE, REGULATOR, Live, wait_until
 
-from explorer.auth import make_token
 from network.identity import user_paths
+from network.logins import make_token
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""Tests of explorer.auth: people's login tokens, checked against the member CAs of a consortium, and of the role
+"""Tests of network.logins: people's login tokens, checked against the member CAs of a consortium, and of
 that network.identity puts in a person's certificate.
 
 Real org identities (``create_org_identity``), people issued by their CAs (``issue_identity(..., role=...)``), a
@@ -32,16 +32,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from chain.errors import MalformedError
 from chain.ids import OrgId, Role
 from contracts import CONTRACT_NAMES
-from explorer.auth import (
-    AUDIENCE,
-    MAX_LIFETIME_S,
-    REASONS,
-    ROLES,
-    Authenticator,
-    LoginError,
-    Person,
-    make_token,
-)
 from network.certificates import CallerAuthenticator
 from network.description import ConsortiumDescription, MemberDescription
 from network.identity import (
@@ -54,6 +44,16 @@ from network.identity import (
     load_user_key,
     revoke_identity,
     user_paths,
+)
+from network.logins import (
+    AUDIENCE,
+    MAX_LIFETIME_S,
+    REASONS,
+    ROLES,
+    Authenticator,
+    LoginError,
+    Person,
+    make_token,
 )
 
 PASS = b"explorer-auth-passphrase"

@@ -1,4 +1,5 @@
-"""Who is asking the explorer: a person, proven by a login token signed with the key of their identity certificate.
+"""Logins: who a person is (for the explorer), proven by a login token signed with the key of their identity
+certificate.
 
 A person is an identity certificate that the CA of a member firm issued with a role in it (``consortium user
 add``; the role is the subject's ``title``, see :mod:`network.identity`): ``compliance``, ``operator``, or
@@ -61,7 +62,6 @@ import binascii
 import hashlib
 import math
 import secrets
-import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -76,8 +76,9 @@ from cryptography.x509.oid import NameOID
 
 from chain.errors import MalformedError
 from network._pem import org_units, parse_cert
-from network.certificates import AuthError, CallerAuthenticator
+from network.certificates import AuthError, BoundedCache, CallerAuthenticator
 from network.description import load_description
+from network.errors import NetworkError
 from network.identity import PERSON_ROLES, certificate_role
 
 __all__ = [
@@ -166,7 +167,7 @@ class Person:
         return self.role == "regulator"
 
 
-class LoginError(Exception):
+class LoginError(NetworkError):
     """Login refused (HTTP 401): ``reason`` is a code of :data:`REASONS`, ``detail`` a sentence for humans."""
 
     def __init__(self, reason: str, detail: str) -> None:
@@ -221,27 +222,6 @@ class _Verified:
     expires: float  # exp
 
 
-class _Bounded:
-    """A dict of at most ``size`` entries; inserting into a full one drops the oldest entry."""
-
-    __slots__ = ("_data", "_lock", "_size", "get")
-
-    def __init__(self, size: int) -> None:
-        self._data: dict[str, _Verified | tuple[str, str]] = {}
-        self._size = size
-        self._lock = threading.Lock()
-        self.get: Callable[[str], _Verified | tuple[str, str] | None] = self._data.get
-
-    def put(self, key: str, value: _Verified | tuple[str, str]) -> None:
-        with self._lock:
-            while len(self._data) >= self._size:
-                del self._data[next(iter(self._data))]
-            self._data[key] = value
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -278,7 +258,7 @@ class Authenticator:
         self._certificates = CallerAuthenticator(
             description, Path(root), status, clock=self._clock, cache_size=cache_size
         )
-        self._cache = _Bounded(cache_size)
+        self._cache: BoundedCache[str, _Verified | tuple[str, str]] = BoundedCache(cache_size)
 
     def authenticate(self, authorization: str | None) -> Person:
         """The person whose token is in ``authorization`` (the HTTP header's value, ``Bearer <token>``), or
