@@ -52,6 +52,8 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final
 
+from notary.event import SCHEMA_VERSION as EVENT_VERSION
+from notary.event import encode_entry
 from notary.log.errors import MalformedError
 from notary.log.hashing import EMPTY_ROOT, hash_children
 
@@ -67,7 +69,6 @@ _DECISIONS: Final = {"allow": 0, "deny": 1}
 _DECISION_NAMES: Final = ("allow", "deny")
 _MAX_VALUE: Final = 1 << 34
 _scan_json: Final[Callable[[str, int], tuple[Any, int]]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-_encode_string: Final[Callable[[str], str]] = json.encoder.encode_basestring  # json.dumps(ensure_ascii=False)'s
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID;
@@ -312,22 +313,15 @@ def _entry_bytes(
     gateway_seq: int,
     extra: bytes,
 ) -> bytes:
-    """The entry a row holds: exactly ``canonical_entry`` of its event (RFC 8785 for the schema's types),
-    written field by field in key order. Raises ValueError or TypeError for values of other types."""
+    """The entry a row holds: exactly ``canonical_entry`` of its event (:func:`notary.event.encode_entry`).
+    Raises ValueError or TypeError for values of other types."""
     caller, provider, center, unit, api, method, asset, grant, reason, gateway = names
-    enc = _encode_string
-    response = "null" if len(extra) == 73 else f'"{extra[73:105].hex()}"'
-    return (
-        f'{{"api":{enc(api)},"asset_id":{"null" if asset is None else enc(asset)},'
-        f'"asset_version":{"null" if asset_version is None else f"{asset_version:d}"},'
-        f'"caller_identity":"{extra[0:32].hex()}","caller_org":{enc(caller)},"center":{enc(center)},'
-        f'"decision":"{_DECISION_NAMES[decision]}","denial_reason":{"null" if reason is None else enc(reason)},'
-        f'"event_id":{enc(event_id)},"gateway_id":{enc(gateway)},"gateway_seq":{gateway_seq:d},'
-        f'"grant_id":{"null" if grant is None else enc(grant)},"latency_us":{latency_us:d},"method":{enc(method)},'
-        f'"provider_org":{enc(provider)},"request_digest":"{extra[32:64].hex()}","response_digest":{response},'
-        f'"route":{enc(route)},"status":{status:d},"time_ms":{time_ms:d},'
-        f'"traceparent":"00-{trace.hex()}-{extra[64:72].hex()}-{extra[72]:02x}","unit":{enc(unit)},"v":1}}'
-    ).encode()
+    return encode_entry(
+        api, asset, asset_version, extra[0:32].hex(), caller, center, _DECISION_NAMES[decision], reason, event_id,
+        gateway, gateway_seq, grant, latency_us, method, provider, extra[32:64].hex(),
+        None if len(extra) == 73 else extra[73:105].hex(), route, status, time_ms,
+        f"00-{trace.hex()}-{extra[64:72].hex()}-{extra[72]:02x}", unit, EVENT_VERSION,
+    )  # fmt: skip
 
 
 # The row tuple of ``calls`` (in column order) and the positions of the bitmap columns in it.

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
 from typing import Any, Final
 
 from notary import tracecontext
@@ -204,6 +205,92 @@ def parse_entry(data: bytes) -> dict[str, Any]:
     if canonical_entry(event) != data:
         raise MalformedError("entry is not in canonical form (RFC 8785: sorted keys, no whitespace)")
     return event
+
+
+_encode: Final[Callable[[str], str]] = json.encoder.encode_basestring  # json.dumps(ensure_ascii=False)'s
+
+
+def _opt_str(value: str | None) -> str:
+    return "null" if value is None else _encode(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One shared-service call as its gateway saw it: the typed form of a valid event (``FIELDS``).
+
+    Build one from JSON with :meth:`from_json` or from entry bytes with :meth:`from_entry`; both validate, so
+    an ``Event`` always holds a valid event. :meth:`to_entry` writes the canonical bytes field by field (the
+    hot path of the explorer's index and exports); it equals :func:`canonical_entry` of :meth:`to_json`, the
+    slow reference, which a property test checks."""
+
+    v: int
+    event_id: str
+    traceparent: str
+    time_ms: int
+    caller_org: str
+    caller_identity: str
+    provider_org: str
+    center: str
+    unit: str
+    api: str
+    method: str
+    route: str
+    asset_id: str | None
+    asset_version: int | None
+    grant_id: str | None
+    decision: str
+    denial_reason: str | None
+    request_digest: str
+    response_digest: str | None
+    status: int
+    latency_us: int
+    gateway_id: str
+    gateway_seq: int
+
+    @classmethod
+    def from_json(cls, obj: object) -> Event:
+        """The event ``obj`` holds; raises :class:`EventSchemaError` listing every problem."""
+        return cls(**validate_event(obj))
+
+    @classmethod
+    def from_entry(cls, data: bytes) -> Event:
+        """The event held by entry bytes in canonical form; raises :class:`MalformedError` otherwise."""
+        return cls(**parse_entry(data))
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_entry(self) -> bytes:
+        """The canonical entry bytes (:func:`encode_entry`)."""
+        return encode_entry(
+            self.api, self.asset_id, self.asset_version, self.caller_identity, self.caller_org, self.center,
+            self.decision, self.denial_reason, self.event_id, self.gateway_id, self.gateway_seq, self.grant_id,
+            self.latency_us, self.method, self.provider_org, self.request_digest, self.response_digest, self.route,
+            self.status, self.time_ms, self.traceparent, self.unit, self.v,
+        )  # fmt: skip
+
+
+def encode_entry(
+    api: str, asset_id: str | None, asset_version: int | None, caller_identity: str, caller_org: str, center: str,
+    decision: str, denial_reason: str | None, event_id: str, gateway_id: str, gateway_seq: int,
+    grant_id: str | None, latency_us: int, method: str, provider_org: str, request_digest: str,
+    response_digest: str | None, route: str, status: int, time_ms: int, traceparent: str, unit: str, v: int,
+) -> bytes:  # fmt: skip
+    """The canonical entry bytes of an event's fields, given in the entry's key order (code-point order): the
+    bytes :func:`canonical_entry` gives for the same event, written field by field without building a dict
+    (the explorer rebuilds entries from its index with it). The fields are not validated; a string where an
+    integer belongs, or the reverse, raises ValueError or TypeError."""
+    av = "null" if asset_version is None else f"{asset_version:d}"
+    return (
+        f'{{"api":{_encode(api)},"asset_id":{_opt_str(asset_id)},"asset_version":{av},'
+        f'"caller_identity":{_encode(caller_identity)},"caller_org":{_encode(caller_org)},"center":{_encode(center)},'
+        f'"decision":{_encode(decision)},"denial_reason":{_opt_str(denial_reason)},"event_id":{_encode(event_id)},'
+        f'"gateway_id":{_encode(gateway_id)},"gateway_seq":{gateway_seq:d},"grant_id":{_opt_str(grant_id)},'
+        f'"latency_us":{latency_us:d},"method":{_encode(method)},"provider_org":{_encode(provider_org)},'
+        f'"request_digest":{_encode(request_digest)},"response_digest":{_opt_str(response_digest)},'
+        f'"route":{_encode(route)},"status":{status:d},"time_ms":{time_ms:d},"traceparent":{_encode(traceparent)},'
+        f'"unit":{_encode(unit)},"v":{v:d}}}'
+    ).encode()
 
 
 def gateway_org(gateway_id: str) -> str:

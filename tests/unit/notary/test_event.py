@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from notary_events import event
 
-from notary.event import FIELDS, EventSchemaError, canonical_entry, gateway_org, parse_entry, validate_event
+from notary.event import FIELDS, Event, EventSchemaError, canonical_entry, gateway_org, parse_entry, validate_event
 from notary.log.errors import MalformedError
 
 
@@ -154,3 +154,54 @@ def test_only_a_ledger_query_of_the_explorer_may_be_allowed_without_a_grant() ->
     for changed in ({"center": "market"}, {"gateway_id": "acme/gateway"}):
         with pytest.raises(EventSchemaError, match="must name its grant"):
             validate_event({**query, **changed})
+
+
+# -- the typed event ----------------------------------------------------------------------------------------------
+
+_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {
+            "event_id": st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,20}", fullmatch=True),
+            "time_ms": st.integers(0, 2**53 - 1),
+            "route": st.from_regex(r"/[\x21-\x7e]{0,30}", fullmatch=True),
+            "asset_id": st.none() | st.from_regex(r"[a-z0-9][a-z0-9._-]{0,10}", fullmatch=True),
+            "asset_version": st.none() | st.integers(0, 2**53 - 1),
+            "response_digest": st.none() | st.from_regex(r"[0-9a-f]{64}", fullmatch=True),
+            "status": st.integers(100, 599),
+            "latency_us": st.integers(0, 2**53 - 1),
+            "gateway_seq": st.integers(1, 2**53 - 1),
+        }
+    ),
+    st.booleans(),
+)
+def test_the_typed_events_fast_entry_equals_the_reference_encoder(changes: dict[str, Any], denied: bool) -> None:
+    if denied:
+        changes.update(decision="deny", denial_reason="no_grant", grant_id=None)
+    typed = Event.from_json(event(**changes))
+    assert typed.to_entry() == canonical_entry(typed.to_json())
+    assert Event.from_entry(typed.to_entry()) == typed
+    assert typed.to_json() == event(**changes)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_TEXT, _TEXT)
+def test_the_fast_encoder_escapes_any_string_as_the_reference_does(api: str, route_tail: str) -> None:
+    """``encode_entry`` does not validate: for any strings it writes what ``json.dumps`` would."""
+    fields = event(api=api, unit=route_tail)
+    fast = Event(**fields).to_entry()
+    assert fast == canonical_entry(fields)
+    assert json.loads(fast) == fields
+
+
+def test_a_typed_event_refuses_what_the_schema_refuses() -> None:
+    with pytest.raises(EventSchemaError, match="status"):
+        Event.from_json(event(status=99))
+    with pytest.raises(MalformedError, match="canonical form"):
+        Event.from_entry(json.dumps(event()).encode())
+    bad = Event(**event(status="200"))  # constructed without validation: the encoder still refuses the type
+    with pytest.raises(ValueError):
+        bad.to_entry()
