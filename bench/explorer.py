@@ -286,7 +286,7 @@ def make_tokens(directory: Path) -> dict[str, str]:
     """A login token for the regulator's inspector and each firm's compliance officer (issued if missing),
     keyed by org."""
     from chain.ids import OrgId, Role
-    from cli.user import ensure_demo_people
+    from demo.people import ensure_demo_people
     from network.description import load_description
     from network.identity import load_user_key, user_paths
     from network.logins import make_token

@@ -103,6 +103,8 @@ MAX_LIFETIME_S: Final = 30 * 86_400
 NBF_LEEWAY_S: Final = 60
 MAX_TOKEN_CHARS: Final = 8 * 1024
 CACHE_SIZE: Final = 1024
+#: The mode of a file holding a login token: readable by its owner alone.
+TOKEN_FILE_MODE: Final = 0o600
 #: The reason codes of :class:`LoginError`.
 REASONS: Final = (
     "no_credentials",

@@ -33,8 +33,8 @@ from cryptography import x509
 
 from chain.ids import OrgId, Role
 from cli.main import cli
-from cli.user import LOGINS_DIR, ensure_demo_people, write_demo_logins
 from contracts import CONTRACT_NAMES
+from demo.people import LOGINS_DIR, ensure_demo_people, write_demo_logins
 from network.description import ConsortiumDescription, MemberDescription
 from network.identity import (
     IdentityError,

@@ -56,7 +56,8 @@ from gateway_world import (
 )
 
 from chain.ids import OrgId
-from cli.demo import demo_group, write_endpoints
+from cli.demo import demo_group
+from demo.traffic import write_endpoints
 from gateway.policy import DENIAL_REASONS
 from network.certificates import REASONS
 from network.identity import revoke_identity

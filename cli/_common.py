@@ -1,0 +1,134 @@
+"""What every command group of ``consortium`` shares: the context (directory, chain URL, passphrase), one-line
+failures, ``--json`` output, and the argument checks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, is_dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from chain.errors import MalformedError
+from chain.ids import Role, check_name
+from chain.tx import Signer
+from network.consortium import Consortium
+from network.identity import load_passphrase
+
+F = TypeVar("F", bound=Callable[..., Any])
+DENIED_EXIT = 3
+
+
+@dataclass
+class Context:
+    directory: Path
+    chain_url: str | None
+    passphrase_file: Path | None
+    _consortium: Consortium | None = None
+
+    def consortium(self) -> Consortium:
+        if self._consortium is None:
+            self._consortium = Consortium.open(self.directory, self.chain_url)
+        return self._consortium
+
+    def passphrase(self) -> bytes:
+        return load_passphrase(file=self.passphrase_file)
+
+    def signer(self, org: str) -> Signer:
+        """The account of ``org`` that signs this command's transaction (its key must be in DIR/orgs)."""
+        return self.consortium().signer(org, self.passphrase())
+
+
+def fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready form of our dataclasses: bytes as 0x-hex, enums by name, roles as name lists."""
+    if isinstance(value, Role):
+        return [n.lower() for n in value.names()]
+    if isinstance(value, Enum):
+        return value.name.lower()
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: _plain(v) for k, v in asdict(value).items()}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def emit(as_json: bool, data: Any, lines: Callable[[], list[str]]) -> None:
+    if as_json:
+        click.echo(json.dumps(_plain(data), indent=2, ensure_ascii=False))
+    else:
+        for line in lines():
+            click.echo(line)
+
+
+def iso(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if ts else "-"
+
+
+def parse_time(text: str) -> int:
+    """A unix time from ISO 8601 (``2026-12-01``, ``2026-12-01T10:00Z``) or plain seconds."""
+    if text.isdigit():
+        return int(text)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO 8601 time such as 2026-12-01T10:00Z") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp())
+
+
+def parse_digest(text: str, what: str) -> bytes:
+    raw = text[2:] if text.startswith("0x") else text
+    try:
+        value = bytes.fromhex(raw)
+    except ValueError:
+        raise click.BadParameter(f"{what} must be 64 hex digits") from None
+    if len(value) != 32:
+        raise click.BadParameter(f"{what} must be 32 bytes (64 hex digits)")
+    return value
+
+
+def file_digest(path: Path) -> bytes:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.digest()
+
+
+def name_arg(what: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    def check(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+        if value is None:
+            return value
+        try:
+            return check_name(value, what)
+        except MalformedError as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    return check
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+as_option = click.option(
+    "--as",
+    "as_org",
+    required=True,
+    callback=name_arg("org id"),
+    help="Member org that signs the transaction (its key must be in DIR/orgs).",
+)
+pass_ctx = click.make_pass_decorator(Context)

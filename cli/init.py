@@ -1,0 +1,43 @@
+"""``consortium init``: create a consortium: identities, contracts, founders, the consortium file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cli._common import Context, pass_ctx
+from demo import demo_config_path
+from network.config import ConsortiumConfig, load_config
+from network.consortium import init_consortium
+
+
+@click.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Consortium file (TOML). Default: the shipped demo consortium.",
+)
+@click.option("--demo", is_flag=True, help="Also load the demo catalogue, data assets and grants.")
+@pass_ctx
+def init(obj: Context, directory: Path, config_file: Path | None, demo: bool) -> None:
+    """Create a consortium in DIRECTORY: identities, contracts, founding members."""
+    config: ConsortiumConfig = load_config(config_file or demo_config_path())
+    passphrase = obj.passphrase()
+    description = init_consortium(
+        directory,
+        config,
+        passphrase,
+        chain_url=obj.chain_url,
+        load_demo=demo,
+        progress=lambda line: click.echo(f"  {line}"),
+    )
+    click.echo(
+        f"initialised consortium {description.name!r} in {directory} "
+        f"({len(description.members)} members, chain id {description.chain_id})"
+    )
+    click.echo(f"public description: {directory / 'consortium.json'}")
+
+

@@ -1,0 +1,185 @@
+"""``consortium up``: start a consortium: chain node, notary, witnesses, gateways, demo traffic and explorer."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import click
+
+from chain.ids import Role
+from cli._common import Context, fail, pass_ctx
+from demo.traffic import ensure_demo_identities, write_endpoints
+from network.consortium import CHAIN_DIR, Consortium, wait_forever
+from network.logsetup import log_origin
+from network.supervisor import (
+    Child,
+    SupervisorError,
+    start_child,
+    start_demo_services,
+    start_gateways,
+    start_log_services,
+    stop_all,
+)
+
+
+@click.command()
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8545,
+    show_default=True,
+    help="Loopback port of the chain node's JSON-RPC.",
+)
+@click.option(
+    "--block-time", type=click.FloatRange(0.01, 60), default=1.0, show_default=True, help="Seconds between blocks."
+)
+@click.option(
+    "--traffic",
+    type=click.FloatRange(0, 1000),
+    default=2.0,
+    show_default=True,
+    help="Calls per second the demo generates between members (0: none).",
+)
+@click.option(
+    "--explorer-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Loopback port of the explorer, web UI and API [default: 8000 with the default --port, else PORT+60].",
+)
+@pass_ctx
+def up(
+    obj: Context, directory: Path, port: int, block_time: float, traffic: float, explorer_port: int | None
+) -> None:
+    """Start the consortium in DIRECTORY and keep it running until Ctrl-C."""
+    from network.description import load_description
+    from network.localchain import start_node
+
+    description = load_description(directory)
+    if description.chain_kind != "local":
+        fail(f"this consortium runs on an external chain ({description.chain_url}); nothing to start here")
+    # From here on SIGTERM stops `up` the way Ctrl-C does, also while the chain is starting.
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        local = start_node(directory, description.chain_id, obj.passphrase(), port=port, block_time=block_time)
+    except KeyboardInterrupt:
+        click.echo("stopping")
+        return
+    children: list[Child] = []
+    try:
+        children = start_log_services(
+            directory,
+            description,
+            obj.passphrase(),
+            local.url,
+            port + 1,
+            [port + 6 + i for i in range(len(description.members))],
+        )
+        consortium = Consortium(directory, description, local.backend)
+        for name, address in description.contracts.items():
+            if not local.backend.web3.eth.get_code(local.backend.web3.to_checksum_address(address)):
+                fail(
+                    f"no {name} contract at {address} on the local chain: the chain state in "
+                    f"{directory / CHAIN_DIR} does not match consortium.json"
+                )
+        notary = children[-1]
+        providers = sorted({a.provider for a in consortium.assets.apis() if a.active})
+        endpoints: dict[str, str] = {}
+        if providers:
+            children.append(start_demo_services(directory, port + 2, obj.passphrase()))
+            ensure_demo_identities(directory, description, obj.passphrase())
+            gateway_ports = [port + 20 + i for i in range(len(providers))]
+            children += start_gateways(
+                directory, obj.passphrase(), local.url, notary.url, children[-1].url, providers, gateway_ports,
+                [p + 20 for p in gateway_ports],
+            )
+            endpoints = {org: f"https://localhost:{p}" for org, p in zip(providers, gateway_ports, strict=True)}
+            write_endpoints(directory, endpoints)
+            if traffic > 0:
+                args = ["demo", "traffic", str(directory), "--rate", str(traffic), "--duration", "0"]
+                args += ["--chain-url", local.url]
+                children.append(
+                    start_child("demo traffic", args, directory / "gateways" / "traffic.log", "", "", obj.passphrase())
+                )
+        logins = None
+        if providers:
+            from demo.people import ensure_demo_people, write_demo_logins
+
+            regulators = [m.org for m in description.members if Role.REGULATOR in m.roles]
+            others = [m.org for m in description.members if Role.REGULATOR not in m.roles]
+            people = ensure_demo_people(directory, obj.passphrase(), regulators, others)
+            logins = write_demo_logins(directory, obj.passphrase(), people)
+        if explorer_port is None:
+            explorer_port = 8000 if port == 8545 else port + 60
+        explorer = start_child(
+            "explorer",
+            [str(directory), "--port", str(explorer_port), "--notary-url", notary.url, "--chain-url", local.url],
+            directory / "explorer" / "explorer.log",
+            f"http://127.0.0.1:{explorer_port}",
+            "/healthz",
+            obj.passphrase(),
+            timeout=60.0,
+            module="explorer",
+        )
+        children.append(explorer)
+        members = consortium.registry.members()
+        assets = consortium.assets
+        click.echo(f"Consortium Ledger: {description.name}")
+        click.echo(
+            f"  chain      JSON-RPC {local.url}  (chain id {description.chain_id}, "
+            f"block {local.backend.web3.eth.block_number}; embedded node, store in "
+            f"{directory / CHAIN_DIR}, log in {directory / CHAIN_DIR / 'node.log'})"
+        )
+        click.echo(f"  members    {len(members)}: " + ", ".join(m.org for m in members))
+        click.echo(
+            f"  catalogue  {len(assets.centers())} service centers, {len(assets.units())} units, "
+            f"{len(assets.apis())} APIs, {len(assets.assets())} data assets, "
+            f"{len(consortium.grants.grants())} grants"
+        )
+        click.echo("  contracts  " + ", ".join(f"{k} {v}" for k, v in description.contracts.items()))
+        click.echo(
+            f"  notary     {notary.url}  (log {log_origin(description)}; checkpoint {notary.url}/checkpoint, "
+            f"API {notary.url}/docs)"
+        )
+        witnesses = [c for c in children if c.name.startswith("witness ")]
+        click.echo(f"  witnesses  {len(witnesses)}: " + ", ".join(c.name.split()[-1] + " " + c.url for c in witnesses))
+        if endpoints:
+            click.echo(
+                f"  gateways   {len(endpoints)} (mutual TLS): " + ", ".join(f"{o} {u}" for o, u in endpoints.items())
+            )
+            traffic_log = directory / "gateways" / "traffic.log"
+            click.echo(f"  traffic    {traffic:g} calls/s between members; log {traffic_log}")
+            org = next(iter(endpoints))
+            client = f"{directory}/orgs/jinghua-sec/users/client@jinghua-sec/msp"
+            click.echo(
+                f"  call       curl --cacert {directory}/ca-bundle.pem --cert {client}/signcerts/cert.pem "
+                f"--key {client}/keystore/key.pem --pass \"$CONSORTIUM_PASSPHRASE\" "
+                f"-H 'Consortium-Purpose: trading' '{endpoints[org]}/v1/market/quotes/level2?symbol=600519.SH'"
+            )
+        click.echo(f"  explorer   {explorer.url}  (API {explorer.url}/api/docs; log {explorer.log})")
+        if logins is not None:
+            click.echo(f"  log in     paste a token from {logins}:")
+            for token in sorted(logins.glob("*.token"), key=lambda t: (not t.name.startswith("inspector@"), t.name)):
+                if token.name.startswith(("inspector@", "compliance@jinghua-sec", "operator@jinghua-sec")):
+                    click.echo(f"             {token}")
+        chain_flag = "" if port == 8545 else f" --chain-url {local.url}"
+        click.echo("  try        " + f"consortium --dir {directory}{chain_flag} service list | head")
+        click.echo("             " + f"consortium --dir {directory}{chain_flag} grant list")
+        click.echo("  stop       Ctrl-C (every sealed block is already on disk)")
+        stopped = wait_forever(local, children)
+        fail(f"{stopped} stopped unexpectedly; see its log")
+    except SupervisorError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        click.echo("stopping")
+    finally:
+        stop_all(children)
+        local.stop()
+
+
+def _stop_on_sigterm(_signum: int, _frame: object) -> None:
+    """SIGTERM stops `up` the way Ctrl-C does: the chain is stopped cleanly and saves its state."""
+    raise KeyboardInterrupt
+
+
