@@ -47,7 +47,7 @@ FOCUS = (
     "app.py:create_app.<locals>.csv_stream", "app.py:create_app.<locals>.json_stream", "app.py:Gatekeeper.__call__",
     "explorer/state.py:ChainState.refresh", "explorer/logfollow.py:LogFollower.sync_once",
     "explorer/chainfollow.py:ChainFollower.sync_once", "gateway/outbox.py:Outbox._run",
-    "notary/evidence.py:build_evidence", "notary/evidence.py:anchor_evidence",
+    "notary/evidence.py:EvidenceBuilder.build", "notary/evidence.py:anchor_evidence",
     "notary/checkpointer.py:Checkpointer.round", "notary/anchor.py:Anchorer.step",
     "notary/sequencer.py:Sequencer.submit", "node/rpc.py:RpcServer.handle", "node/service.py:SealingLoop._run",
 )  # fmt: skip

@@ -82,7 +82,8 @@ def notary_serve(
 
     The notary starts and serves while the chain is unreachable: it connects to the chain only to anchor, and
     keeps retrying with backoff (see /healthz "anchoring") until the chain answers."""
-    from notary.service import configure_logging, run
+    from notary.api import run
+    from notary.service import configure_logging
 
     description = load_description(directory)
     passphrase = load_passphrase(file=passphrase_file)

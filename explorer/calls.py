@@ -54,8 +54,8 @@ from typing import Any, Final
 
 from notary.event import SCHEMA_VERSION as EVENT_VERSION
 from notary.event import encode_entry
+from notary.log.compact import CompactRange
 from notary.log.errors import MalformedError
-from notary.log.hashing import EMPTY_ROOT, hash_children
 
 SCHEMA_VERSION: Final = 2
 CHUNK_BITS = 16  # (module variables rather than constants: the tests shrink the chunk)
@@ -155,66 +155,6 @@ class CallFilter:
     to_ms: int | None = None  # time_ms < to_ms
     trace_id: str | None = None  # 32 hex, the trace id of the event's traceparent
     party: str | None = None  # caller_org == party OR provider_org == party
-
-
-class CompactRange:
-    """The roots of the perfect subtrees covering leaves [0, size), left to right (the right edge of an
-    RFC 9162 tree): enough to extend the tree and compute its root at ``size``."""
-
-    __slots__ = ("hashes", "size")
-
-    def __init__(self, size: int = 0, hashes: Sequence[bytes] = ()) -> None:
-        if size < 0 or len(hashes) != size.bit_count() or any(len(h) != 32 for h in hashes):
-            raise MalformedError(f"a compact range of size {size} holds {size.bit_count()} hashes of 32 bytes")
-        self.size = size
-        self.hashes = [bytes(h) for h in hashes]
-
-    def copy(self) -> CompactRange:
-        return CompactRange(self.size, self.hashes)
-
-    def append(self, leaf_hash: bytes) -> None:
-        """Add the next leaf."""
-        self.append_node(0, leaf_hash)
-
-    def append_node(self, height: int, node_hash: bytes) -> None:
-        """Add the complete subtree of ``2**height`` leaves starting at ``size`` (which it must be aligned to)."""
-        if self.size & ((1 << height) - 1):
-            raise MalformedError(f"a node of height {height} cannot start at leaf {self.size}")
-        node, n = node_hash, self.size >> height
-        while n & 1:
-            node = hash_children(self.hashes.pop(), node)
-            n >>= 1
-        self.hashes.append(node)
-        self.size += 1 << height
-
-    def extend(self, leaf_hashes: Iterable[bytes]) -> None:
-        """Add the next leaves."""
-        hashes, size = self.hashes, self.size
-        for leaf in leaf_hashes:
-            node, n = leaf, size
-            while n & 1:
-                node = sha256(b"\x01" + hashes.pop() + node).digest()
-                n >>= 1
-            hashes.append(node)
-            size += 1
-        self.size = size
-
-    def root(self) -> bytes:
-        """The Merkle tree hash of leaves [0, size)."""
-        if not self.hashes:
-            return EMPTY_ROOT
-        acc = self.hashes[-1]
-        for h in reversed(self.hashes[:-1]):
-            acc = hash_children(h, acc)
-        return acc
-
-    def to_bytes(self) -> bytes:
-        return self.size.to_bytes(8, "big") + b"".join(self.hashes)
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> CompactRange:
-        size = int.from_bytes(data[:8], "big")
-        return cls(size, [data[i : i + 32] for i in range(8, len(data), 32)])
 
 
 class _Names:

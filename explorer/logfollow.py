@@ -34,8 +34,9 @@ from typing import Any
 
 import httpx
 
-from explorer.calls import CallIndex, CompactRange
+from explorer.calls import CallIndex
 from notary.log.checkpoint import Checkpoint, parse_checkpoint
+from notary.log.compact import CompactRange
 from notary.log.errors import NotaryError
 from notary.log.hashing import hash_leaf
 from notary.log.note import open_note, parse_vkey

@@ -1,5 +1,5 @@
 """Errors of the notary. The root and the verification errors come from the pure core (``notary.log.errors``);
-the service adds the refusals a gateway or reader can meet. HTTP statuses are chosen only in ``notary.api``."""
+the service adds the refusals a gateway or reader can meet. HTTP statuses are chosen only in ``notary.api.errors``."""
 
 from __future__ import annotations
 

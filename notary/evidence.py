@@ -35,20 +35,19 @@ import base64
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import rlp
 from eth_utils.crypto import keccak
 
 from chain.errors import ChainError
 from chain.node.seal import ExtraData
-from notary.errors import NotFoundError
+from notary.anchor import Anchorer
+from notary.errors import NotaryError, NotFoundError
 from notary.log.hashing import hash_leaf
+from notary.receipt import Receipt
 from notary.store import CheckpointRow, LogStore
 from notary.verify import FORMAT, HEADER_EXTRA, HEADER_RECEIPT_ROOT, HEADER_TX_ROOT, trie_root
-
-if TYPE_CHECKING:
-    from notary.service import NotaryService
 
 #: Header fields in RLP order (Yellow Paper §4.3), then the fields later forks appended, in order:
 #: London (base fee), Shanghai (withdrawals), Cancun (blob gas, beacon root), Prague (requests).
@@ -66,7 +65,7 @@ _HEADER_OPTIONAL = (
 Rpc = Callable[[str, list[Any]], Any]
 
 
-class EvidenceChainError(ChainError):
+class EvidenceChainError(NotaryError, ChainError):
     """The chain did not answer, or answered with something that does not hash to what it claims."""
 
 
@@ -123,76 +122,96 @@ class AnchorParts:
         return part
 
 
-def _why_not_anchored(service: NotaryService, index: int) -> str:
-    if service.anchorer is None:
-        return "this notary does not anchor checkpoints on a chain"
-    sent = service.store.anchor_covering(index, state="sent")
-    if sent is not None:
-        return f"anchor transaction {sent['tx_hash']} of checkpoint {sent['size']} sent, not yet confirmed"
-    interval = service.anchorer.interval
-    return f"no checkpoint covering index {index} is anchored yet; the notary anchors every {interval:g} s"
-
-
 # -- the bundle ---------------------------------------------------------------------------------------------
 
 
-def build_evidence(service: NotaryService, event_id: str) -> dict[str, Any]:
-    """The evidence bundle of ``event_id`` (see the module docstring); NotFoundError for an unknown event."""
-    row = service.store.entries_by_id([event_id]).get(event_id)
-    if row is None:
-        raise NotFoundError(f"no event {event_id!r} in the log")
-    receipt = service.sequencer.receipt(event_id)
-    pending: list[dict[str, str]] = []
-    bundle: dict[str, Any] = {
-        "format": FORMAT,
-        "origin": service.origin,
-        "event_id": event_id,
-        "index": row.index,
-        "entry": _b64(row.data),
-        "leaf_hash": _b64(hash_leaf(row.data)),
-        "receipt": receipt.to_json(),
-        "checkpoint": None,
-        "inclusion": None,
-        "anchor": None,
-        "pending": pending,
-    }
-    checkpoint, anchor = choose_checkpoint(service.store, row.index)
-    if checkpoint is None or checkpoint.cosigned is None:
-        latest = service.store.latest_checkpoint(published=True)
-        pending.append(
-            {
-                "part": "checkpoint",
-                "reason": f"index {row.index} is not yet in a published checkpoint (latest published size "
-                f"{latest.size if latest else 0}); the notary publishes within {service.settings.mmd_s} s",
-            }
-        )
-        pending.append({"part": "anchor", "reason": "waits for a published checkpoint"})
-        return bundle
-    bundle["checkpoint"] = {
-        "size": checkpoint.size,
-        "note": checkpoint.cosigned.decode("utf-8"),
-        "cosigners": (checkpoint.cosigners or "").split(",") if checkpoint.cosigners else [],
-    }
-    bundle["inclusion"] = {
-        "size": checkpoint.size,
-        "proof": [_b64(h) for h in service.reader.inclusion(row.index, checkpoint.size)],
-    }
-    if anchor is None:
-        pending.append({"part": "anchor", "reason": _why_not_anchored(service, row.index)})
-        return bundle
-    assert service.anchorer is not None, "a confirmed anchor exists only where the notary anchors"
-    try:
-        anchorer = service.anchorer
+class EvidenceBuilder:
+    """Builds the evidence bundles of one log from what they are made of: the store, each event's receipt,
+    inclusion proofs, and the anchorer (None where the notary does not anchor) with its chain client."""
 
-        def build() -> dict[str, Any]:
-            client = anchorer.client()  # connects if the anchorer has not yet: it raises while the chain is down
-            return anchor_evidence(_raw_rpc(client.backend.web3), anchor, client.backend.chain_id, client.address)
+    def __init__(
+        self,
+        origin: str,
+        store: LogStore,
+        receipt: Callable[[str], Receipt],
+        inclusion: Callable[[int, int], Sequence[bytes]],
+        anchorer: Anchorer | None,
+        mmd_s: int,
+    ) -> None:
+        self.origin = origin
+        self.store = store
+        self.receipt = receipt
+        self.inclusion = inclusion
+        self.anchorer = anchorer
+        self.mmd_s = mmd_s
+        self.anchor_parts = AnchorParts()
 
-        bundle["anchor"] = service.anchor_parts.get(anchor, build)
-    except (ChainError, OSError, KeyError, TypeError, ValueError) as exc:  # EvidenceChainError is a ChainError
-        reason = f"the chain could not provide the anchor's block ({exc.__class__.__name__}: {exc})"
-        pending.append({"part": "anchor", "reason": reason})
-    return bundle
+    def build(self, event_id: str) -> dict[str, Any]:
+        """The evidence bundle of ``event_id`` (see the module docstring); NotFoundError for an unknown event."""
+        row = self.store.entries_by_id([event_id]).get(event_id)
+        if row is None:
+            raise NotFoundError(f"no event {event_id!r} in the log")
+        receipt = self.receipt(event_id)
+        pending: list[dict[str, str]] = []
+        bundle: dict[str, Any] = {
+            "format": FORMAT,
+            "origin": self.origin,
+            "event_id": event_id,
+            "index": row.index,
+            "entry": _b64(row.data),
+            "leaf_hash": _b64(hash_leaf(row.data)),
+            "receipt": receipt.to_json(),
+            "checkpoint": None,
+            "inclusion": None,
+            "anchor": None,
+            "pending": pending,
+        }
+        checkpoint, anchor = choose_checkpoint(self.store, row.index)
+        if checkpoint is None or checkpoint.cosigned is None:
+            latest = self.store.latest_checkpoint(published=True)
+            pending.append(
+                {
+                    "part": "checkpoint",
+                    "reason": f"index {row.index} is not yet in a published checkpoint (latest published size "
+                    f"{latest.size if latest else 0}); the notary publishes within {self.mmd_s} s",
+                }
+            )
+            pending.append({"part": "anchor", "reason": "waits for a published checkpoint"})
+            return bundle
+        bundle["checkpoint"] = {
+            "size": checkpoint.size,
+            "note": checkpoint.cosigned.decode("utf-8"),
+            "cosigners": (checkpoint.cosigners or "").split(",") if checkpoint.cosigners else [],
+        }
+        bundle["inclusion"] = {
+            "size": checkpoint.size,
+            "proof": [_b64(h) for h in self.inclusion(row.index, checkpoint.size)],
+        }
+        if anchor is None:
+            pending.append({"part": "anchor", "reason": self._why_not_anchored(row.index)})
+            return bundle
+        assert self.anchorer is not None, "a confirmed anchor exists only where the notary anchors"
+        try:
+            anchorer = self.anchorer
+
+            def build() -> dict[str, Any]:
+                client = anchorer.client()  # connects if the anchorer has not yet: it raises while the chain is down
+                return anchor_evidence(_raw_rpc(client.backend.web3), anchor, client.backend.chain_id, client.address)
+
+            bundle["anchor"] = self.anchor_parts.get(anchor, build)
+        except (ChainError, OSError, KeyError, TypeError, ValueError) as exc:  # EvidenceChainError is a ChainError
+            reason = f"the chain could not provide the anchor's block ({exc.__class__.__name__}: {exc})"
+            pending.append({"part": "anchor", "reason": reason})
+        return bundle
+
+    def _why_not_anchored(self, index: int) -> str:
+        if self.anchorer is None:
+            return "this notary does not anchor checkpoints on a chain"
+        sent = self.store.anchor_covering(index, state="sent")
+        if sent is not None:
+            return f"anchor transaction {sent['tx_hash']} of checkpoint {sent['size']} sent, not yet confirmed"
+        interval = self.anchorer.interval
+        return f"no checkpoint covering index {index} is anchored yet; the notary anchors every {interval:g} s"
 
 
 # -- the chain part -----------------------------------------------------------------------------------------

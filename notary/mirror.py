@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 
 from notary.event import parse_entry
 from notary.log.checkpoint import Checkpoint, parse_checkpoint
+from notary.log.compact import CompactRange
 from notary.log.errors import MalformedError, NotaryError, VerificationError
-from notary.log.hashing import EMPTY_ROOT, Hash32, fold_right, hash_children, hash_leaf, root_of
+from notary.log.hashing import hash_leaf, root_of
 from notary.log.note import open_note, parse_note
 from notary.log.tiles import TILE_HEIGHT, TILE_WIDTH, entries_path, parse_entry_bundle, split_tile, tile_path
 from notary.verify import TrustRoots, check_cosignatures
@@ -61,27 +62,6 @@ class MirrorReport:
     cosigners: str
     tiles: int = 0
     anchors_checked: list[int] = field(default_factory=list)
-
-
-class _CompactRange:
-    """The roots of the perfect subtrees covering leaves [0, size), left to right: the root at any size."""
-
-    __slots__ = ("_hashes", "size")
-
-    def __init__(self) -> None:
-        self.size = 0
-        self._hashes: list[bytes] = []
-
-    def append(self, leaf_hash: bytes) -> None:
-        node, n = leaf_hash, self.size
-        while n & 1:
-            node = hash_children(self._hashes.pop(), node)
-            n >>= 1
-        self._hashes.append(node)
-        self.size += 1
-
-    def root(self) -> Hash32:
-        return fold_right(self._hashes) if self._hashes else EMPTY_ROOT
 
 
 class _TileChecker:
@@ -174,7 +154,7 @@ def mirror_log(
         )
     wanted = {a.size: a for a in anchors}
     report = MirrorReport(checkpoint.origin, size, checkpoint.root, cosigners)
-    compact = _CompactRange()
+    compact = CompactRange()
     tiles = _TileChecker(fetch)
     for bundle_index in range((size + TILE_WIDTH - 1) // TILE_WIDTH):
         first = bundle_index * TILE_WIDTH

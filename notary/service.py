@@ -1,13 +1,13 @@
-"""The notary service: the store, the sequencer, the reader, the checkpointer and the anchorer, wired together.
+"""The notary service: the store, the sequencer, the reader, the checkpointer, the anchorer and the evidence
+builder, wired together; ``start`` runs the checkpoint and anchor loops in background threads.
 
 Settings are explicit values (keys, witnesses, policy, chain client); reading them from a consortium directory
-is the job of ``network`` (which knows about identities). ``run`` serves the API with uvicorn and runs the
-checkpoint and anchor loops in background threads.
+is the job of ``network`` (which knows about identities). Serving the service over HTTP is the job of
+``notary.api``, which imports it (never the other way round).
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 import threading
 import time
@@ -22,6 +22,7 @@ from chain.tx import Signer
 from notary.anchor import Anchorer, ChainClient
 from notary.checkpointer import Checkpointer, Witness, WitnessPolicy
 from notary.errors import NotaryError, NotFoundError
+from notary.evidence import EvidenceBuilder
 from notary.log.note import NoteSigner, format_vkey
 from notary.logs import configure_json_logging
 from notary.reader import LogReader
@@ -102,9 +103,14 @@ class NotaryService:
                 settings.clock,
                 a.max_backoff,
             )
-        from notary.evidence import AnchorParts
-
-        self.anchor_parts = AnchorParts()
+        self.evidence_builder = EvidenceBuilder(
+            settings.origin,
+            self.store,
+            self.sequencer.receipt,
+            self.reader.inclusion,
+            self.anchorer,
+            settings.mmd_s,
+        )
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -164,27 +170,9 @@ class NotaryService:
             )
         return row
 
-    def checkpoints_json(self, rows: Sequence[CheckpointRow]) -> list[dict[str, Any]]:
-        """Checkpoints as the API shows them, each with its anchor (those anchors are read in one query)."""
-        anchors = {a["size"]: a for a in self.store.anchors(sizes=[row.size for row in rows])}
-        return [self._checkpoint_json(row, anchors.get(row.size)) for row in rows]
-
-    @staticmethod
-    def _checkpoint_json(row: CheckpointRow, anchor: dict[str, Any] | None) -> dict[str, Any]:
-        return {
-            "size": row.size,
-            "root": base64.b64encode(row.root).decode("ascii"),
-            "time_ms": row.time_ms,
-            "published_ms": row.published_ms,
-            "cosigners": row.cosigners.split(",") if row.cosigners else [],
-            "note": (row.cosigned or row.note).decode("utf-8"),
-            "anchor": None if anchor is None else {k: v for k, v in anchor.items() if k != "raw_tx"},
-        }
-
     def evidence(self, event_id: str) -> dict[str, Any]:
-        from notary.evidence import build_evidence
-
-        return build_evidence(self, event_id)
+        """The evidence bundle of ``event_id`` (``notary.evidence``)."""
+        return self.evidence_builder.build(event_id)
 
     def health(self) -> dict[str, Any]:
         published = self.store.latest_checkpoint(published=True)
@@ -207,40 +195,7 @@ class NotaryService:
             "alarms": len(self.store.alarms()),
         }
 
-    def metrics_text(self) -> str:
-        h = self.health()
-        lines = [
-            "# TYPE notary_tree_size gauge",
-            f"notary_tree_size {h['size']}",
-            "# TYPE notary_published_size gauge",
-            f"notary_published_size {h['published_size']}",
-            "# TYPE notary_anchored_size gauge",
-            f"notary_anchored_size {h['anchored_size']}",
-            "# TYPE notary_gaps gauge",
-            f"notary_gaps {h['gaps']}",
-            "# TYPE notary_alarms gauge",
-            f"notary_alarms {h['alarms']}",
-            "# TYPE notary_witness_up gauge",
-        ]
-        for org, answer in h["witnesses"].items():
-            lines.append(f'notary_witness_up{{witness="{org}"}} {1 if answer["status"] == 200 else 0}')
-        return "\n".join(lines) + "\n"
-
 
 def configure_logging() -> None:
     """One JSON object per line on stderr for the notary and its loops."""
     configure_json_logging("notary")
-
-
-def run(settings: NotarySettings, host: str, port: int) -> None:
-    """Serve the notary until interrupted."""
-    import uvicorn
-
-    from notary.api import create_app
-
-    service = NotaryService(settings)
-    service.start()
-    try:
-        uvicorn.run(create_app(service), host=host, port=port, log_level="warning", access_log=False)
-    finally:
-        service.stop()

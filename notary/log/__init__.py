@@ -1,9 +1,10 @@
 """The pure core of the audit log: Merkle hashing and proofs (RFC 9162 §2.1), tiles (C2SP tlog-tiles),
-signed notes, checkpoints, cosignatures and witness bodies (C2SP signed-note, tlog-checkpoint,
+compact ranges, signed notes, checkpoints, cosignatures and witness bodies (C2SP signed-note, tlog-checkpoint,
 tlog-cosignature, tlog-witness). No I/O, no clock, no randomness.
 """
 
 from notary.log.checkpoint import Checkpoint, format_checkpoint, parse_checkpoint
+from notary.log.compact import CompactRange
 from notary.log.cosignature import (
     COSIGNATURE_V1,
     CosignatureSigner,
@@ -97,6 +98,7 @@ __all__ = [
     "TILE_HEIGHT",
     "TILE_WIDTH",
     "Checkpoint",
+    "CompactRange",
     "ConsistencyProofError",
     "CosignatureSigner",
     "CosignatureVerifier",

@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from notary.event import EventSchemaError, canonical_entry, gateway_org, validate_event
-from notary.log.errors import MalformedError
+from notary.log.errors import MalformedError, NotaryError
 
 log = logging.getLogger("notary.submit.outbox")
 
@@ -83,7 +83,7 @@ CREATE TABLE IF NOT EXISTS quota (grant_id TEXT PRIMARY KEY, used INTEGER NOT NU
 """
 
 
-class OutboxError(Exception):
+class OutboxError(NotaryError):
     """The outbox could not record or read (I/O error, corruption, misuse)."""
 
 

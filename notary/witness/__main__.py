@@ -33,7 +33,7 @@ from notary.witness.state import init_witness
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
 
-class Failure(click.ClickException):
+class CommandError(NotaryError, click.ClickException):
     """An expected failure: one ``error:`` line on stderr, exit code 1."""
 
     def show(self, file: IO[Any] | None = None) -> None:
@@ -46,16 +46,16 @@ def load_key(key_file: Path, passphrase_env: str | None) -> Ed25519PrivateKey:
     if passphrase_env:
         value = os.environ.get(passphrase_env)
         if value is None:
-            raise Failure(f"environment variable {passphrase_env} (the key's passphrase) is not set")
+            raise CommandError(f"environment variable {passphrase_env} (the key's passphrase) is not set")
         password = value.encode()
     try:
         key = load_pem_private_key(key_file.read_bytes(), password)
     except TypeError as exc:  # encrypted without a passphrase, or a passphrase for a plain key
-        raise Failure(f"{key_file.name}: {exc} (name the passphrase with --passphrase-env)") from None
+        raise CommandError(f"{key_file.name}: {exc} (name the passphrase with --passphrase-env)") from None
     except ValueError:
-        raise Failure(f"{key_file.name}: not a PKCS#8 PEM private key, or the passphrase is wrong") from None
+        raise CommandError(f"{key_file.name}: not a PKCS#8 PEM private key, or the passphrase is wrong") from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise Failure(f"{key_file.name}: the witness key must be Ed25519, not {type(key).__name__}")
+        raise CommandError(f"{key_file.name}: the witness key must be Ed25519, not {type(key).__name__}")
     return key
 
 
@@ -115,9 +115,9 @@ def serve_command(
     try:
         serve(config, host, port)
     except NotaryError as exc:
-        raise Failure(str(exc)) from None
+        raise CommandError(str(exc)) from None
     except OSError as exc:
-        raise Failure(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
+        raise CommandError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
 
 
 @click.command(context_settings=_CONTEXT)
@@ -139,14 +139,14 @@ def init_command(state: Path, origin: str, checkpoint_file: Path | None) -> None
             try:
                 text = data.decode("utf-8")
             except UnicodeDecodeError:
-                raise Failure(f"{checkpoint_file.name} is not UTF-8 text") from None
+                raise CommandError(f"{checkpoint_file.name} is not UTF-8 text") from None
             if "\n\n" in text:
                 note = data
                 text = parse_note(data).text
             checkpoint = parse_checkpoint(text)
         registered = init_witness(state, origin, checkpoint, note)
     except NotaryError as exc:
-        raise Failure(str(exc)) from None
+        raise CommandError(str(exc)) from None
     click.echo(f"witness state {state.name}: origin {registered.origin} registered at size {registered.size}")
 
 

@@ -50,7 +50,6 @@ from network.logsetup import (
     witness_orgs,
 )
 from notary.api import create_app
-from notary.evidence import build_evidence
 from notary.sequencer import batch_request, encode_batch, sign_batch_body
 from notary.service import AnchorSettings, NotaryService
 from notary.verify import STEP_NAMES, TrustRoots, verify_evidence
@@ -450,7 +449,7 @@ def test_evidence_built_through_any_chain_json_rpc(consortium: Consortium, log_w
         assert service.anchorer is not None
         service.anchorer.step(force=True)
         wait_until(lambda: service.store.anchors(state="confirmed"), "the anchor to be confirmed")
-        bundle = build_evidence(service, "ev-5")
+        bundle = service.evidence("ev-5")
     finally:
         service.stop()
     sealed = isinstance(consortium.backend, NodeBackend)

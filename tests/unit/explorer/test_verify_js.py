@@ -32,7 +32,6 @@ from notary_events import event
 
 from notary.checkpointer import WitnessPolicy
 from notary.event import parse_entry
-from notary.evidence import build_evidence
 from notary.log.cosignature import COSIGNATURE_V1, CosignatureVerifier, format_cosigner_vkey
 from notary.log.note import ED25519, NoteVerifier, format_vkey
 from notary.sequencer import encode_batch, sign_batch_body
@@ -109,8 +108,8 @@ def evidence(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Evidence]:
         later = [event(event_id=f"ev-{i}", gateway_seq=i, time_ms=now) for i in (EVENTS + 1, EVENTS + 2)]
         body = encode_batch(gateway, later)
         service.sequencer.submit(gateway, body, sign_batch_body(world.gateway_key, body))
-        bundle = build_evidence(service, PROVEN)
-        pending = build_evidence(service, PENDING)
+        bundle = service.evidence(PROVEN)
+        pending = service.evidence(PENDING)
     finally:
         service.stop()
         world.close()

@@ -1,0 +1,178 @@
+"""The log's JSON reads: receipts, entries, inclusion and consistency proofs, checkpoints with their anchors,
+anchors, gateway gaps, alarms and evidence bundles. Each route's body is a model of ``schemas``."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from notary.api.deps import Service
+from notary.api.schemas import (
+    Alarms,
+    AnchorPage,
+    Checkpoint,
+    CheckpointPage,
+    ConsistencyProof,
+    Entry,
+    Evidence,
+    Gaps,
+    InclusionProof,
+    Receipt,
+)
+from notary.errors import MalformedError, NotFoundError
+from notary.event import parse_entry
+from notary.log.hashing import hash_leaf
+from notary.store import CheckpointRow, LogStore
+
+router = APIRouter(tags=["read"])
+
+MAX_PAGE = 1000
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _anchor_json(anchor: dict[str, Any]) -> dict[str, Any]:
+    """An anchor as the API shows it: without its raw transaction (the evidence bundle carries that)."""
+    return {k: v for k, v in anchor.items() if k != "raw_tx"}
+
+
+def checkpoints_json(store: LogStore, rows: Sequence[CheckpointRow]) -> list[dict[str, Any]]:
+    """Checkpoints as the API shows them, each with its anchor (those anchors are read in one query)."""
+    anchors = {a["size"]: a for a in store.anchors(sizes=[row.size for row in rows])}
+    out = []
+    for row in rows:
+        anchor = anchors.get(row.size)
+        out.append(
+            {
+                "size": row.size,
+                "root": _b64(row.root),
+                "time_ms": row.time_ms,
+                "published_ms": row.published_ms,
+                "cosigners": row.cosigners.split(",") if row.cosigners else [],
+                "note": (row.cosigned or row.note).decode("utf-8"),
+                "anchor": None if anchor is None else _anchor_json(anchor),
+            }
+        )
+    return out
+
+
+@router.get("/v1/receipts/{event_id}", response_model=Receipt)
+def receipt(service: Service, event_id: str) -> dict[str, Any]:
+    return service.sequencer.receipt(event_id).to_json()
+
+
+@router.get("/v1/entries/{event_id}", response_model=Entry)
+def entry(service: Service, event_id: str) -> dict[str, Any]:
+    row = service.store.entries_by_id([event_id]).get(event_id)
+    if row is None:
+        raise NotFoundError(f"no event {event_id!r} in the log")
+    return {
+        "index": row.index,
+        "entry": _b64(row.data),
+        "leaf_hash": _b64(hash_leaf(row.data)),
+        "event": parse_entry(row.data),
+    }
+
+
+@router.get(
+    "/v1/proofs/inclusion",
+    response_model=InclusionProof,
+    summary="Inclusion proof of an event in a published checkpoint",
+)
+def inclusion(
+    service: Service,
+    event_id: Annotated[str | None, Query(max_length=64)] = None,
+    index: Annotated[int | None, Query(ge=0, lt=2**63)] = None,
+    size: Annotated[int | None, Query(ge=1, lt=2**63)] = None,
+) -> dict[str, Any]:
+    if (event_id is None) == (index is None):
+        raise MalformedError("give exactly one of event_id or index")
+    if event_id is not None:
+        row = service.store.entries_by_id([event_id]).get(event_id)
+        if row is None:
+            raise NotFoundError(f"no event {event_id!r} in the log")
+        index = row.index
+    assert index is not None
+    cp = service.checkpoint_for(index, size)
+    proof = service.reader.inclusion(index, cp.size)
+    found = service.store.entry(index)
+    assert found is not None
+    return {
+        "index": index,
+        "size": cp.size,
+        "leaf_hash": _b64(hash_leaf(found.data)),
+        "proof": [_b64(h) for h in proof],
+        "root": _b64(cp.root),
+        "checkpoint": (cp.cosigned or b"").decode("utf-8"),
+    }
+
+
+@router.get("/v1/proofs/consistency", response_model=ConsistencyProof)
+def consistency(
+    service: Service,
+    first: Annotated[int, Query(alias="from", ge=0, lt=2**63)],
+    second: Annotated[int, Query(alias="to", ge=0, lt=2**63)],
+) -> dict[str, Any]:
+    proof = service.reader.consistency(first, second)
+    return {"from": first, "to": second, "proof": [_b64(h) for h in proof]}
+
+
+@router.get("/v1/checkpoints", response_model=CheckpointPage, summary="Published checkpoints in size order")
+def checkpoints(
+    service: Service,
+    after: Annotated[int, Query(ge=0, lt=2**63)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+) -> dict[str, Any]:
+    rows = service.store.checkpoints(after, limit)
+    return {
+        "checkpoints": checkpoints_json(service.store, rows),
+        "next": rows[-1].size if len(rows) == limit else None,
+    }
+
+
+@router.get("/v1/checkpoints/{size}", response_model=Checkpoint)
+def checkpoint_at(service: Service, size: int) -> dict[str, Any]:
+    row = service.store.checkpoint(size)
+    if row is None or row.cosigned is None:
+        raise NotFoundError(f"no published checkpoint of size {size}")
+    return checkpoints_json(service.store, [row])[0]
+
+
+@router.get("/v1/anchors", response_model=AnchorPage, summary="Anchors in size order, a page at a time")
+def anchors(
+    service: Service,
+    after: Annotated[int, Query(ge=0, lt=2**63)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
+) -> dict[str, Any]:
+    rows = service.store.anchors(after=after, limit=limit)
+    return {
+        "anchors": [_anchor_json(r) for r in rows],
+        "next": rows[-1]["size"] if len(rows) == limit else None,
+    }
+
+
+@router.get("/v1/gaps", response_model=Gaps, summary="Missing gateway sequence numbers")
+def gaps(service: Service) -> dict[str, Any]:
+    return {
+        "gaps": [{"gateway": g, "first": a, "last": b, "found_ms": t} for g, a, b, t in service.store.gaps()],
+        "last_seq": service.sequencer.last_seqs(),
+    }
+
+
+@router.get("/v1/alarms", response_model=Alarms)
+def alarms(service: Service) -> dict[str, Any]:
+    return {"alarms": service.store.alarms()}
+
+
+@router.get(
+    "/v1/evidence/{event_id}",
+    response_model=Evidence,
+    summary="Evidence bundle of one event, to verify offline",
+)
+def evidence(service: Service, event_id: str) -> dict[str, Any]:
+    return service.evidence(event_id)

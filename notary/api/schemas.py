@@ -1,0 +1,236 @@
+"""The notary API's response bodies, as pydantic models: what each JSON route returns, field by field.
+
+The fields are listed in the order the routes have always written them; a model forbids keys it does not
+declare, so a route that starts returning something else fails its tests instead of changing the JSON quietly.
+Bytes of the log (hashes, entries) are base64; bytes of the chain (transactions, headers) are 0x-hex.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Base64 = str
+Hex = str
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(_Body):
+    error: str = Field(description="What was wrong and what to do")
+    detail: list[dict[str, Any]] | None = Field(None, description="The field errors of a malformed event (422)")
+
+
+# -- write ---------------------------------------------------------------------------------------------------
+
+
+class Receipt(_Body):
+    """The notary's promise to include an event (``notary.receipt.Receipt.to_json``)."""
+
+    event_id: str
+    origin: str
+    index: int = Field(description="The event's leaf index")
+    leaf_hash: Base64
+    time_ms: int = Field(description="When the batch was sequenced")
+    mmd_s: int = Field(description="Maximum merge delay: the event is in a published checkpoint within this")
+    batch_note: str = Field(description="The batch statement, a signed note by the log key")
+    batch_proof: list[Base64] = Field(description="Inclusion proof of the leaf in the batch's tree")
+
+
+class BatchGap(_Body):
+    first: int
+    last: int
+
+
+class BatchResult(_Body):
+    new: int = Field(description="Events sequenced now")
+    duplicates: int = Field(description="Events the log already held (their receipts are returned again)")
+    gaps: list[BatchGap] = Field(description="Gateway sequence numbers this batch revealed missing")
+    receipts: list[Receipt]
+
+
+# -- reads ---------------------------------------------------------------------------------------------------
+
+
+class Entry(_Body):
+    index: int
+    entry: Base64 = Field(description="The entry bytes: the event's canonical JSON")
+    leaf_hash: Base64
+    event: dict[str, Any] = Field(description="The event, parsed from the entry")
+
+
+class InclusionProof(_Body):
+    index: int
+    size: int = Field(description="The size of the published checkpoint proven against")
+    leaf_hash: Base64
+    proof: list[Base64]
+    root: Base64
+    checkpoint: str = Field(description="The cosigned checkpoint note of that size")
+
+
+class ConsistencyProof(_Body):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: int = Field(alias="from")
+    to: int
+    proof: list[Base64]
+
+
+class Anchor(_Body):
+    """One anchor transaction of a checkpoint on chain (AuditAnchor), as the notary tracks it."""
+
+    size: int
+    tx_hash: Hex
+    nonce: int
+    state: Literal["sent", "confirmed", "failed"]
+    sent_ms: int
+    block_number: int | None
+    block_hash: Hex | None
+    confirmed_ms: int | None
+
+
+class Checkpoint(_Body):
+    size: int
+    root: Base64
+    time_ms: int
+    published_ms: int | None
+    cosigners: list[str] = Field(description="The witnesses whose cosignatures the note carries")
+    note: str = Field(description="The cosigned checkpoint note (C2SP tlog-checkpoint, signed-note)")
+    anchor: Anchor | None
+
+
+class CheckpointPage(_Body):
+    checkpoints: list[Checkpoint]
+    next: int | None = Field(description="``after`` for the next page; null on the last")
+
+
+class AnchorPage(_Body):
+    anchors: list[Anchor]
+    next: int | None = Field(description="``after`` for the next page; null on the last")
+
+
+class Gap(_Body):
+    gateway: str
+    first: int
+    last: int
+    found_ms: int
+
+
+class Gaps(_Body):
+    gaps: list[Gap]
+    last_seq: dict[str, int] = Field(description="The last sequence number seen of each gateway")
+
+
+class Alarm(_Body):
+    id: int
+    time_ms: int
+    kind: str
+    size: int | None
+    message: str
+
+
+class Alarms(_Body):
+    alarms: list[Alarm] = Field(description="The latest alarms, newest first")
+
+
+# -- evidence (see notary.evidence) ---------------------------------------------------------------------------
+
+
+class EvidenceCheckpoint(_Body):
+    size: int
+    note: str
+    cosigners: list[str]
+
+
+class EvidenceInclusion(_Body):
+    size: int
+    proof: list[Base64]
+
+
+class AnchorTransaction(_Body):
+    hash: Hex
+    raw: Hex = Field(description="The signed transaction")
+    index: int = Field(description="Its position in the block")
+
+
+class AnchorBlock(_Body):
+    number: int
+    hash: Hex
+    header: Hex = Field(description="The RLP header")
+    transactions: list[Hex] = Field(description="Every transaction of the block, raw")
+    receipts: list[Hex] = Field(description="Every receipt of the block, consensus-encoded")
+
+
+class Seals(_Body):
+    format: str
+    round: int
+    seals: int
+    validators: list[Hex]
+
+
+class NoSeals(_Body):
+    format: None = Field(description="null: the chain's extra data is not in our seal format")
+    note: str
+
+
+class AnchorEvidence(_Body):
+    chain_id: int
+    contract: Hex = Field(description="The AuditAnchor contract")
+    size: int
+    transaction: AnchorTransaction
+    block: AnchorBlock
+    seals: Seals | NoSeals
+
+
+class Pending(_Body):
+    part: Literal["checkpoint", "anchor"]
+    reason: str
+
+
+class Evidence(_Body):
+    """An evidence bundle (``consortium-ledger/evidence/v1``): everything to prove one event offline."""
+
+    format: str
+    origin: str
+    event_id: str
+    index: int
+    entry: Base64
+    leaf_hash: Base64
+    receipt: Receipt
+    checkpoint: EvidenceCheckpoint | None
+    inclusion: EvidenceInclusion | None
+    anchor: AnchorEvidence | None
+    pending: list[Pending] = Field(description="Why each missing part is missing")
+
+
+# -- operations ----------------------------------------------------------------------------------------------
+
+
+class WitnessStatus(_Body):
+    status: int = Field(description="The HTTP status of the witness's last answer; 0 when unreachable")
+    detail: str
+
+
+class Anchoring(_Body):
+    last_error: str | None = Field(description="null while anchoring works")
+    failing_since_ms: int | None
+    retry_at_ms: int | None
+    connected: bool
+
+
+class Health(_Body):
+    origin: str
+    vkey: str = Field(description="The log's verifier key (C2SP signed-note)")
+    size: int = Field(description="Entries sequenced")
+    signed_size: int
+    published_size: int
+    published_ms: int | None
+    witnesses: dict[str, WitnessStatus]
+    policy: str
+    anchored_size: int
+    anchoring: Anchoring | None = Field(description="null when this notary does not anchor")
+    gaps: int
+    alarms: int
