@@ -1,34 +1,6 @@
-"""The demo's upstream services: every API of a catalogue, answering with fictional, deterministic data.
-
-One aiohttp application serves each API of a :class:`~network.config.Catalogue` (or only one provider's) at its
-route and method, the way a member firm's real market-data, news, research or model service would sit behind its
-gateway. Every firm, security, person and number is made up.
-
-Determinism: the answer depends only on the request. A :class:`random.Random` is seeded from the SHA-256 of the
-method, the route, the query (parameters sorted) and the body, so the same request always gets byte-identical
-bytes; nothing in a payload reads the clock. The caller org the gateway names in ``Consortium-Caller-Org`` is
-echoed in the metadata (``meta.caller_org``) and is not part of the seed.
-
-Every answer is JSON ``{"meta": {...}, "data": ...}``; ``meta`` names the API, unit, center, provider, asset,
-caller org, a request id (the first 16 hex digits of the seed) and the ``as_of`` date, plus ``count`` when
-``data`` is a list. Parameters, where natural:
-
-- ``symbol`` (or ``symbols=a,b,c``): any code of 1..32 characters ``[A-Za-z0-9._-]``; the demo's own fictional
-  securities (e.g. ``600001.SH``) have names and industries, any other code gets made-up data of its own;
-- ``limit``: number of rows, 1..500 (the tick and bar routes allow up to 1,000,000, streamed in chunks with
-  chunked transfer encoding above 1,000 rows);
-- ``date``: ``YYYY-MM-DD``, default 2025-06-30;
-- POST and PUT bodies: a JSON object of at most 64 KiB (an empty body means ``{}``).
-
-Errors are JSON ``{"error": ..., "detail": ...}``: 400 for a bad parameter, invalid JSON or a body over 64 KiB,
-404 for an unknown route, 405 (with ``Allow``) for a route served with other methods. ``GET /healthz`` answers
-``{"status": "ok", ...}``. Answers of small requests are kept in an LRU cache, so a benchmark that repeats a
-request measures the gateway rather than this generator.
-
-Run: ``python -m demo.services --port 8081 [--host 127.0.0.1] [--provider ORG] [--catalogue FILE]``
-(``FILE``: a consortium file whose catalogue to serve; default: the packaged demo consortium). With ``--port 0``
-the chosen port is printed.
-"""
+"""The demo services' aiohttp application: routes every API of a catalogue to its generator, caches the
+answers of small requests, streams large ones, and serves it (:func:`serve`; :func:`main` for
+``python -m demo.services``)."""
 
 from __future__ import annotations
 
@@ -41,7 +13,6 @@ import json
 import math
 import random
 import re
-import sys
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -2287,7 +2258,3 @@ def main(argv: list[str] | None = None) -> None:
         runner = asyncio.run
     with contextlib.suppress(KeyboardInterrupt):
         runner(serve(catalogue, args.host, args.port, provider=args.provider))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main(sys.argv[1:])
