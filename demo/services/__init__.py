@@ -25,6 +25,12 @@ Errors are JSON ``{"error": ..., "detail": ...}``: 400 for a bad parameter, inva
 ``{"status": "ok", ...}``. Answers of small requests are kept in an LRU cache, so a benchmark that repeats a
 request measures the gateway rather than this generator.
 
+Modules: :mod:`~demo.services.universe` (the fictional securities, names and trading calendar),
+:mod:`~demo.services.request` (``Req``, the errors, the JSON answers), one module of generators per service center
+of the catalogue (:mod:`~demo.services.public_business`, :mod:`~demo.services.investment_research`,
+:mod:`~demo.services.institutional_business`) and :mod:`~demo.services.app` (the table of generators, the cache,
+streaming, ``make_app``, ``serve``, ``main``).
+
 Run: ``python -m demo.services --port 8081 [--host 127.0.0.1] [--provider ORG] [--catalogue FILE]``
 (``FILE``: a consortium file whose catalogue to serve; default: the packaged demo consortium). With ``--port 0``
 the chosen port is printed.
@@ -32,17 +38,9 @@ the chosen port is printed.
 
 from __future__ import annotations
 
-from demo.services.app import (
-    CALLER_HEADER,
-    MAX_BODY_BYTES,
-    MAX_LIMIT,
-    MAX_STREAM_LIMIT,
-    STREAM_THRESHOLD,
-    UNIVERSE,
-    main,
-    make_app,
-    serve,
-)
+from demo.services.app import CALLER_HEADER, MAX_BODY_BYTES, MAX_STREAM_LIMIT, STREAM_THRESHOLD, main, make_app, serve
+from demo.services.request import MAX_LIMIT
+from demo.services.universe import UNIVERSE
 
 __all__ = [
     "CALLER_HEADER",
