@@ -198,9 +198,10 @@ def make_app(catalogue: Catalogue, *, provider: str | None = None) -> web.Applic
             else:
                 data = generate(req)
                 count = len(data) if isinstance(data, list) else None
+            envelope = _envelope(endpoint, req, caller, count)  # reads the date: a bad one is the caller's mistake
         except BadRequestError as exc:
             return error_response(400, "bad_request", str(exc))
-        body = _envelope(endpoint, req, caller, count) + json_bytes(data) + b"}"
+        body = envelope + json_bytes(data) + b"}"
         if len(raw) <= 1024 and len(body) <= CACHE_MAX_BODY:
             cache.put(key, body)
         return web.Response(body=body, headers=json_headers)

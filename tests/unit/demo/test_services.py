@@ -257,6 +257,15 @@ def test_bad_parameters_are_400_json(services: Served, path: str, params: dict[s
     assert r.json()["error"] == "bad_request" and r.json()["detail"]
 
 
+def test_a_malformed_date_is_400_on_every_api_even_one_that_ignores_the_date(services: Served) -> None:
+    """Every answer names its as-of date, so a malformed ``date`` is the caller's mistake everywhere (it was a 500
+    on the APIs whose data does not depend on the date)."""
+    for api in catalogue().apis():
+        r = ask(services.client, api, params={"date": "2025-13-01"})
+        assert r.status_code == 400, (api.id, r.status_code, r.text[:200])
+        assert r.json()["error"] == "bad_request" and "date" in r.json()["detail"], api.id
+
+
 def test_bad_bodies_are_400_json(services: Served) -> None:
     post = services.client.post
     for content in (b"{not json", b"[1, 2]", b"\xff\xfe", b'"text"'):
