@@ -32,8 +32,8 @@ from eth_utils.exceptions import ValidationError
 from chain.errors import ChainError, MalformedError
 from chain.ids import MemberStatus, Role, bytes32_to_name
 from chain.node.readcall import BlockContext, ReadCall, StateReader, Unsupported
-from chain.node.seal import ExtraData, add_seals, sign_seal, verify_seals
 from chain.node.vm import chain_class
+from chain.seal import ExtraData, add_seals, sign_seal, verify_seals
 
 GENESIS_KEY = b"consortium-node:genesis"
 DEFAULT_GAS_LIMIT = 1_000_000_000

@@ -44,7 +44,7 @@ from eth_utils.exceptions import ValidationError
 
 from chain.errors import ChainError, MalformedError
 from chain.node.node import ExecutionRevertedError, Lru, Node, TransactionRefusedError, contract_address
-from chain.node.seal import ExtraData, SealError, quorum, seal_hash, seal_signers, verify_seals
+from chain.seal import ExtraData, SealError, quorum, seal_hash, seal_signers, verify_seals
 
 log = logging.getLogger(__name__)
 
