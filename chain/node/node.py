@@ -32,7 +32,7 @@ from eth_utils.exceptions import ValidationError
 from chain.errors import ChainError, MalformedError
 from chain.ids import MemberStatus, Role, bytes32_to_name
 from chain.node.keccak import select_fast_keccak
-from chain.node.readcall import BlockContext, ReadCall, StateReader, Unsupported
+from chain.node.readcall import BlockContext, ReadCall, StateReader, UnsupportedError
 from chain.node.vm import chain_class
 from chain.seal import ExtraData, add_seals, sign_seal, verify_seals
 
@@ -330,7 +330,7 @@ class Node:
         try:
             call = ReadCall(reader, block, bytes(tx.sender))
             ok, output, _ = call.run(bytes(tx.to), tx.data, tx.gas - tx.intrinsic_gas)
-        except Unsupported:
+        except UnsupportedError:
             return None
         return ok, output, None if ok else Revert(output)
 
