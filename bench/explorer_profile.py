@@ -49,7 +49,7 @@ FOCUS = (
     "explorer/chainfollow.py:ChainFollower.sync_once", "gateway/outbox.py:Outbox._run",
     "notary/evidence.py:EvidenceBuilder.build", "notary/evidence.py:anchor_evidence",
     "notary/checkpointer.py:Checkpointer.round", "notary/anchor.py:Anchorer.step",
-    "notary/sequencer.py:Sequencer.submit", "node/rpc.py:RpcServer.handle", "node/service.py:SealingLoop._run",
+    "notary/sequencer.py:Sequencer.submit", "rpc/server.py:RpcServer.handle", "node/service.py:SealingLoop._run",
 )  # fmt: skip
 
 

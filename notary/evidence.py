@@ -41,7 +41,7 @@ import rlp
 from eth_utils.crypto import keccak
 
 from chain.errors import ChainError
-from chain.node.seal import ExtraData
+from chain.seal import ExtraData
 from notary.anchor import Anchorer
 from notary.errors import NotaryError, NotFoundError
 from notary.log.hashing import hash_leaf

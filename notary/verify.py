@@ -12,7 +12,7 @@ proof is rejected). Every step runs even after an earlier one failed, so the rep
    ``anchor(origin, size, root, SHA-256(checkpoint body))`` of exactly this checkpoint;
 8. it is in its block (the transactions trie root is recomputed, Ethereum Yellow Paper §4.3) and 9. succeeded
    (its receipt has status 1; the receipts trie root is recomputed); 10. the block hash is the keccak-256 of
-   the RLP header; 11. a quorum of the validators sealed the header (``chain.node.seal``).
+   the RLP header; 11. a quorum of the validators sealed the header (``chain.seal``).
 
 A step is ✓ (``ok=True``), ✗ (``ok=False``) or not applicable (``ok=None``: the bundle says that part is still
 pending, or the trust roots cannot decide it), always with a detail saying why.
@@ -38,7 +38,7 @@ from eth_utils.exceptions import ValidationError
 from trie.hexary import HexaryTrie
 
 from chain.errors import ChainError
-from chain.node.seal import ExtraData, quorum
+from chain.seal import ExtraData, quorum
 from notary.checkpointer import WitnessPolicy
 from notary.event import parse_entry
 from notary.log.checkpoint import Checkpoint, parse_checkpoint
@@ -241,7 +241,7 @@ def receipt_status(raw: bytes) -> int:
 
 
 def header_seal_hash(header: Sequence[Any], extra: ExtraData) -> bytes:
-    """What each validator signed: the header hash with the extra data's seal list emptied (``chain.node.seal``)."""
+    """What each validator signed: the header hash with the extra data's seal list emptied (``chain.seal``)."""
     unsealed = list(header)
     unsealed[HEADER_EXTRA] = extra.unsealed().to_bytes()
     return keccak(rlp.encode(unsealed))

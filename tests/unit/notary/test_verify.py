@@ -30,7 +30,7 @@ from web3 import Web3
 
 from chain.node.node import Genesis, Node
 from chain.node.rpc import RpcServer
-from chain.node.seal import ExtraData, seal_hash
+from chain.seal import ExtraData, seal_hash
 from contracts import load_artifact
 from notary.checkpointer import WitnessPolicy
 from notary.errors import NotFoundError
