@@ -52,6 +52,7 @@ from chain.ids import bytes32_to_name, check_name
 from chain.seal import ExtraData, quorum
 from contracts import CONTRACT_NAMES, load_artifact
 from explorer.chainindex import ChainIndex
+from explorer.errors import ChainDivergedError, FollowError
 from notary.evidence import encode_header
 from notary.verify import header_seal_hash
 
@@ -88,14 +89,6 @@ NAME_ARGS = frozenset(
         "notary",
     }
 )
-
-
-class FollowError(ChainError):
-    """The chain answered something the follower cannot index (yet)."""
-
-
-class ChainDivergedError(FollowError):
-    """A block does not extend the indexed chain: indexing stops until the index is rebuilt."""
 
 
 # -- decoding ---------------------------------------------------------------------------------------------------
