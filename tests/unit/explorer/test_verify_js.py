@@ -1,4 +1,5 @@
-"""The browser's verifier (``explorer/static/verify.js``) under Node, on evidence from a real notary log.
+"""The browser's verifier (``explorer/static/verify.js`` and the ``log/`` modules it imports) under Node, on
+evidence from a real notary log.
 
 A notary with three witness servers on loopback (``tests/integration/notary/notary_world.py``: policy 2 of 3 with
 the regulator ``reg``) logs a batch of events and publishes a cosigned checkpoint; ``notary.evidence`` builds the
@@ -39,7 +40,8 @@ from notary.verify import FORMAT, TrustRoots, verify_evidence
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
-VERIFY_JS = ROOT / "explorer" / "static" / "verify.js"
+STATIC = ROOT / "explorer" / "static"
+VERIFY_JS = STATIC / "verify.js"
 CHECK_SCRIPT = HERE / "verify_js_check.mjs"
 NOTARY_WORLD = ROOT / "tests" / "integration" / "notary" / "notary_world.py"
 STEPS = ("entry", "inclusion", "checkpoint", "cosignatures")
@@ -380,10 +382,21 @@ def show(steps: list[dict[str, Any]]) -> str:
 # -- the tests ----------------------------------------------------------------------------------------------
 
 
-def test_verify_js_is_a_dependency_free_module() -> None:
-    source = VERIFY_JS.read_text(encoding="utf-8")
-    assert "export async function verifyBundle(bundle, keys" in source
-    assert not re.search(r"^\s*import\b|\brequire\(|\bimport\(", source, re.MULTILINE), "verify.js must import nothing"
+def test_the_verifier_is_dependency_free() -> None:
+    """verify.js imports only the log/ modules, and they only each other: nothing of the UI, nothing from outside."""
+    assert "export async function verifyBundle(bundle, keys" in VERIFY_JS.read_text(encoding="utf-8")
+    modules = [VERIFY_JS, *sorted((STATIC / "log").glob("*.js"))]
+    assert len(modules) > 1
+    for path in modules:
+        source = path.read_text(encoding="utf-8")
+        assert not re.search(r"\brequire\(|\bimport\(", source), f"{path.name}: no dynamic imports"
+        statements = re.findall(r"^import\b[^;]*;", source, re.MULTILINE)
+        assert len(statements) == len(re.findall(r"^\s*import\b", source, re.MULTILINE)), path.name
+        allowed = r"\./log/[a-z0-9]+\.js" if path == VERIFY_JS else r"\./[a-z0-9]+\.js"
+        for statement in statements:
+            match = re.search(r'\bfrom "([^"]+)";$', statement)
+            assert match and re.fullmatch(allowed, match.group(1)), f"{path.name}: {statement}"
+            assert (path.parent / match.group(1)).is_file(), f"{path.name}: {statement}"
 
 
 @needs_node
@@ -529,13 +542,13 @@ def test_keys_from_the_consortium_description(evidence: Evidence, tmp_path: Path
 def test_every_ui_string_is_in_both_languages() -> None:
     """The UI's strings (``i18n.js``): the same keys in Chinese and English, and every literal key the UI asks
     for is there (the verify page and the provenance page show verify.js's steps through them)."""
-    source = (ROOT / "explorer" / "static" / "i18n.js").read_text(encoding="utf-8")
+    source = (STATIC / "i18n.js").read_text(encoding="utf-8")
     zh_block = source[source.index("\n  zh: {") : source.index("\n  en: {")]
     en_block = source[source.index("\n  en: {") : source.index("\n};")]
     key = re.compile(r'^\s*"?([A-Za-z0-9_.]+)"?:(?:\s*"|\s*$)', re.MULTILINE)  # quoted or bare, value follows
     zh, en = set(key.findall(zh_block)), set(key.findall(en_block))
     assert zh and zh == en, f"only in zh: {sorted(zh - en)}; only in en: {sorted(en - zh)}"
-    ui = "".join((ROOT / "explorer" / "static" / f).read_text(encoding="utf-8") for f in ("app.js", "dom.js"))
+    ui = "".join(path.read_text(encoding="utf-8") for path in sorted(STATIC.rglob("*.js")))
     used = set(re.findall(r'\bt\(\s*"([^"]+)"', ui))
     assert used and used <= zh, f"missing: {sorted(used - zh)}"
     assert {f"step.{s}" for s in STEPS} <= zh
