@@ -25,6 +25,7 @@ README = REPO / "README.md"
 DEFAULT_PORT = 8545
 #: The README's ports, as offsets from the chain's: the notary, the first gateway, the explorer.
 PORT_OFFSETS = {8545: 0, 8546: 1, 8565: 20, 8000: 60}
+_EXAMPLE_ID = re.compile(r"\b[0-9a-f]{8}-…")
 _BLOCK = re.compile(r"^```(\w*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 
 
@@ -70,10 +71,10 @@ def with_ports(text: str, port: int) -> str:
 
 def matches(expected: tuple[str, ...], printed: str) -> bool:
     """Whether ``printed`` shows the ``expected`` lines in this order, other lines allowed between them, ``…``
-    standing for any text within a line; a line of ``…`` alone says more lines follow. No expectation accepts
-    anything."""
+    standing for any text within a line (an example event id such as ``535683f5-…`` for any id); a line of ``…``
+    alone says more lines follow. No expectation accepts anything."""
     pattern = "".join(
-        r"(?:[^\n]*\n)*?" + r"[^\n]*".join(map(re.escape, line.split("…"))) + r"[^\n]*\n"
+        r"(?:[^\n]*\n)*?" + r"[^\n]*".join(map(re.escape, _EXAMPLE_ID.sub("…", line).split("…"))) + r"[^\n]*\n"
         for line in expected
         if line.strip() != "…"
     )
@@ -100,7 +101,7 @@ def run_examples(data: Path, port: int, env: dict[str, str], workdir: Path) -> i
             text = with_ports(command.text, port)
             event = re.search(r"Consortium-Event-Id: (\S+)", previous)
             if event is not None:  # the README's next step uses the event id the last call printed
-                text = re.sub(r"[0-9a-f]{8}-…", event.group(1), text)
+                text = _EXAMPLE_ID.sub(event.group(1), text)
             if "/v1/evidence/" in text:  # "once a cosigned checkpoint covers it": wait for that, as a reader would
                 found = re.search(r"http://\S+/v1/evidence/\S+", text)
                 assert found is not None, text
