@@ -53,14 +53,15 @@ PendingPart = Literal["checkpoint", "anchor"]
 
 
 def _object(value: object, where: str, keys: Sequence[str]) -> Mapping[str, Any]:
+    """A JSON object with exactly ``keys``; ``where`` is its path in the bundle ("" for the bundle itself)."""
     if not isinstance(value, Mapping):
-        raise MalformedError(f"{where} must be a JSON object, got {_kind(value)}")
+        raise MalformedError(f"{where or 'the evidence bundle'} must be a JSON object, got {_kind(value)}")
     unknown = sorted(str(k) for k in value if k not in keys)
     if unknown:
-        raise MalformedError(f"{where} has unknown field(s) {', '.join(unknown)}")
-    missing = [k for k in keys if k not in value]
+        raise MalformedError(f"{where or 'the evidence bundle'} has unknown field(s) {', '.join(unknown)}")
+    missing = [f"{where}.{k}" if where else k for k in keys if k not in value]
     if missing:
-        raise MalformedError(f"{where} lacks the field(s) {', '.join(f'{where}.{k}' for k in missing)}")
+        raise MalformedError(f"the evidence bundle lacks the field(s) {', '.join(missing)}")
     return value
 
 
@@ -525,7 +526,7 @@ class EvidenceBundle:
     @classmethod
     def from_json(cls, data: object) -> EvidenceBundle:
         """A bundle from its JSON; ``MalformedError`` naming the first field that is not in canonical form."""
-        obj = _object(data, "the evidence bundle", KEYS)
+        obj = _object(data, "", KEYS)
         if obj["format"] != FORMAT:
             raise MalformedError(f"not an evidence bundle of format {FORMAT} (format {obj['format']!r})")
         parts = BundleParts.from_json(obj)

@@ -31,6 +31,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from notary_events import event
 
+from notary.api.schemas import Evidence as ApiEvidence
+from notary.bundle import EvidenceBundle
 from notary.checkpointer import WitnessPolicy
 from notary.event import parse_entry
 from notary.log.cosignature import COSIGNATURE_V1, CosignatureVerifier, format_cosigner_vkey
@@ -397,6 +399,16 @@ def test_the_verifier_is_dependency_free() -> None:
             match = re.search(r'\bfrom "([^"]+)";$', statement)
             assert match and re.fullmatch(allowed, match.group(1)), f"{path.name}: {statement}"
             assert (path.parent / match.group(1)).is_file(), f"{path.name}: {statement}"
+
+
+def test_the_built_bundles_round_trip_as_typed_values(evidence: Evidence) -> None:
+    """What the builder gives, as the notary's API writes it, parses and writes back unchanged."""
+    for data in (evidence.bundle, evidence.pending):
+        bundle = EvidenceBundle.from_json(data)
+        assert bundle.to_json() == data
+        assert json.dumps(bundle.to_json(), indent=1) == json.dumps(data, indent=1)
+        assert json.dumps(ApiEvidence.model_validate(data).model_dump(mode="json")) == json.dumps(data)
+    assert EvidenceBundle.from_json(evidence.pending).checkpoint is None
 
 
 @needs_node

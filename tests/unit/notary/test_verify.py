@@ -32,9 +32,9 @@ from chain.node.node import Genesis, Node
 from chain.node.rpc import RpcServer
 from chain.seal import ExtraData, seal_hash
 from contracts import load_artifact
-from notary.bundle import EvidenceBundle
+from notary.bundle import AnchorEvidence, EvidenceBundle
 from notary.checkpointer import WitnessPolicy
-from notary.errors import NotFoundError
+from notary.errors import MalformedError, NotFoundError
 from notary.event import canonical_entry
 from notary.evidence import anchor_evidence, encode_header
 from notary.integrate import TileWriter
@@ -254,6 +254,80 @@ def test_genuine_evidence_passes_every_step(world: World) -> None:
 
 def test_the_bundle_is_plain_json(world: World) -> None:
     assert json.loads(json.dumps(world.bundle)) == world.bundle
+
+
+def test_the_bundle_round_trips_as_a_typed_value(world: World) -> None:
+    bundle = EvidenceBundle.from_json(world.bundle)
+    assert bundle.to_json() == world.bundle
+    assert json.dumps(bundle.to_json(), indent=1) == json.dumps(world.bundle, indent=1)
+    assert EvidenceBundle.from_json(json.loads(json.dumps(bundle.to_json(), sort_keys=True))) == bundle
+    assert AnchorEvidence.from_json(world.failed_anchor).to_json() == world.failed_anchor
+    assert bundle.anchor is not None and bundle.anchor.transaction.raw[:1] == b"\x02"  # bytes, not text
+    assert verify_evidence(bundle, world.roots) == verify_evidence_json(world.bundle, world.roots)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        pytest.param(lambda b: b.pop("leaf_hash"), "leaf_hash", id="missing"),
+        pytest.param(lambda b: b.update(index="4"), "index", id="index-text"),
+        pytest.param(lambda b: b.update(index=True), "index", id="index-bool"),
+        pytest.param(lambda b: b.update(entry=b["entry"].rstrip("=") + "x"), "entry", id="entry-not-base64"),
+        pytest.param(lambda b: b["receipt"].pop("batch_note"), "receipt.batch_note", id="receipt-field"),
+        pytest.param(lambda b: b["checkpoint"].update(note=7), "checkpoint.note", id="note-number"),
+        pytest.param(lambda b: b["inclusion"].update(proof="nope"), "inclusion.proof", id="proof-text"),
+        pytest.param(lambda b: b["inclusion"]["proof"].__setitem__(1, "AAAA"), "inclusion.proof[1]", id="short-hash"),
+        pytest.param(
+            lambda b: b["anchor"]["block"]["receipts"].__setitem__(2, "0xZZ"),
+            "anchor.block.receipts[2]",
+            id="receipt-not-hex",
+        ),
+        pytest.param(
+            lambda b: b["anchor"]["block"].update(hash=b["anchor"]["block"]["hash"].upper().replace("0X", "0x")),
+            "anchor.block.hash",
+            id="uppercase-hex",
+        ),
+        pytest.param(lambda b: b["anchor"]["seals"].update(round=-1), "anchor.seals.round", id="seals-round"),
+        pytest.param(lambda b: b["anchor"].update(extra=1), "extra", id="unknown-field"),
+        pytest.param(lambda b: b.update(pending=[{"part": "entry", "reason": "?"}]), "pending[0].part", id="pending"),
+    ],
+)
+def test_a_malformed_bundle_is_a_malformed_error_naming_the_field(
+    world: World, change: Callable[[dict[str, Any]], None], field: str
+) -> None:
+    with pytest.raises(MalformedError) as raised:
+        EvidenceBundle.from_json(tampered(world.bundle, change))
+    assert field in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "failed", "named"),
+    [
+        pytest.param(lambda b: b.update(entry=7), {"entry", "leaf hash", "receipt", "inclusion"}, "entry", id="entry"),
+        pytest.param(lambda b: b.update(index="4"), {"receipt", "checkpoint", "inclusion"}, "index", id="index"),
+        pytest.param(lambda b: b["receipt"].update(index="4"), {"receipt"}, "receipt.index", id="receipt"),
+        pytest.param(
+            lambda b: b["checkpoint"].update(note=7),
+            {"checkpoint", "cosignatures", "inclusion", "anchor transaction"},
+            "checkpoint.note",
+            id="checkpoint",
+        ),
+        pytest.param(lambda b: b["inclusion"].update(proof="nope"), {"inclusion"}, "inclusion.proof", id="inclusion"),
+        pytest.param(
+            lambda b: b["anchor"]["block"]["receipts"].__setitem__(2, "0xZZ"),
+            set(STEP_NAMES[6:]),
+            "anchor.block.receipts[2]",
+            id="anchor",
+        ),
+    ],
+)
+def test_a_malformed_part_fails_the_steps_that_need_it_and_names_it(
+    world: World, change: Callable[[dict[str, Any]], None], failed: set[str], named: str
+) -> None:
+    steps = verify_evidence_json(tampered(world.bundle, change), world.roots)
+    assert {s.name for s in steps if s.ok is False} == failed
+    assert all(s.ok is True for s in steps if s.name not in failed)
+    assert named in next(s.detail for s in steps if s.ok is False)
 
 
 def test_the_chain_part_recomputes_what_the_node_holds(world: World) -> None:
