@@ -54,6 +54,15 @@ class NotaryAnswerError(ApiError):
         self.status = status
 
 
+class MalformedEvidenceError(ApiError):
+    """The notary's evidence bundle of ``event_id`` does not parse (``notary.bundle``); ``reason`` names the field."""
+
+    def __init__(self, event_id: str, reason: str) -> None:
+        super().__init__(f"the notary's evidence bundle of call {event_id} is malformed: {reason}")
+        self.event_id = event_id
+        self.reason = reason
+
+
 class BodyTooLargeError(ApiError):
     """A request body over ``limit`` bytes, refused before it is read."""
 

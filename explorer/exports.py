@@ -17,6 +17,7 @@ from typing import IO, Any
 
 from explorer.calls import CallFilter, CallIndex
 from explorer.errors import ApiError
+from notary.bundle import EvidenceBundle
 
 CSV_COLUMNS = (
     "index", "event_id", "time_ms", "caller_org", "provider_org", "center", "unit", "api", "method", "route",
@@ -72,7 +73,7 @@ def evidence_zip(
     f: CallFilter,
     limit: int,
     keys: dict[str, Any],
-    evidence: Callable[[str], dict[str, Any]],
+    evidence: Callable[[str], EvidenceBundle],
 ) -> IO[bytes]:
     """A zip of ``consortium-keys.json`` and the evidence bundles of the newest ``limit`` calls of ``f``
     (``<index>-<event_id>.json``; a bundle the notary cannot give is ``{event_id, error}``), rewound; the
@@ -82,7 +83,7 @@ def evidence_zip(
         archive.writestr("consortium-keys.json", json.dumps(keys, indent=1))
         for row in calls.search(f, before=None, limit=limit):
             try:
-                bundle = evidence(row["event_id"])
+                bundle = evidence(row["event_id"]).to_json()
             except ApiError as exc:
                 bundle = {"event_id": row["event_id"], "error": exc.detail}
             archive.writestr(f"{row['index']:012d}-{row['event_id']}.json", json.dumps(bundle, indent=1))

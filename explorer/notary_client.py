@@ -1,8 +1,9 @@
 """What the explorer asks the notary over its HTTP API, besides the log itself (which the log follower reads).
 
-A call's evidence bundle (``/v1/evidence/{event_id}``), kept once complete, since an anchored bundle never
-changes; the notary's health (``/healthz``), kept two seconds, since every dashboard asks for it; and each
-gateway's last sequence number and gaps (``/v1/gaps``). An unreachable notary or an unexpected answer is an
+A call's evidence bundle (``/v1/evidence/{event_id}``), parsed here (``notary.bundle.EvidenceBundle``) and kept
+once complete, since an anchored bundle never changes; the notary's health (``/healthz``), kept two seconds,
+since every dashboard asks for it; and each gateway's last sequence number and gaps (``/v1/gaps``). An
+unreachable notary or an unexpected answer (a bundle that does not parse too) is an
 :class:`~explorer.errors.ApiError` for the evidence, and simply no data for health and gateways.
 """
 
@@ -15,7 +16,9 @@ from typing import Any
 
 import httpx
 
-from explorer.errors import NotaryAnswerError, NotaryUnavailableError, NotFoundError
+from explorer.errors import MalformedEvidenceError, NotaryAnswerError, NotaryUnavailableError, NotFoundError
+from notary.bundle import EvidenceBundle
+from notary.errors import MalformedError
 
 #: Seconds the notary's health is reused for.
 HEALTH_TTL = 2.0
@@ -28,15 +31,16 @@ class NotaryClient:
     def __init__(self, url: str, *, cache_size: int = 4096) -> None:
         self.http = httpx.Client(base_url=url.rstrip("/"), timeout=10.0)
         self.cache_size = cache_size
-        self._evidence: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._evidence: OrderedDict[str, EvidenceBundle] = OrderedDict()
         self._evidence_lock = threading.Lock()
         self._health: tuple[float, dict[str, Any] | None] = (0.0, None)
 
     def close(self) -> None:
         self.http.close()
 
-    def evidence(self, event_id: str) -> dict[str, Any]:
-        """The notary's evidence bundle; kept once complete (anchored), since it never changes after that."""
+    def evidence(self, event_id: str) -> EvidenceBundle:
+        """The notary's evidence bundle; kept once complete (anchored), since it never changes after that.
+        A bundle that does not parse is a :class:`~explorer.errors.MalformedEvidenceError` naming the field."""
         with self._evidence_lock:
             cached = self._evidence.get(event_id)
             if cached is not None:
@@ -50,8 +54,11 @@ class NotaryClient:
             raise NotFoundError(f"evidence for call {event_id} at the notary yet")
         if response.status_code != 200:
             raise NotaryAnswerError(response.status_code)
-        bundle: dict[str, Any] = response.json()
-        if not bundle.get("pending"):
+        try:
+            bundle = EvidenceBundle.from_json(response.json())
+        except (ValueError, MalformedError) as exc:  # ValueError: not JSON at all
+            raise MalformedEvidenceError(event_id, str(exc)) from exc
+        if not bundle.pending:
             with self._evidence_lock:
                 self._evidence[event_id] = bundle
                 while len(self._evidence) > self.cache_size:

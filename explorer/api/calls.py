@@ -12,7 +12,6 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -22,8 +21,9 @@ from explorer import access, provenance
 from explorer.api.deps import MAX_MS, CurrentPerson, Cursor, EventId, ExplorerDep, Filters, Limit
 from explorer.api.schemas import CallDetail, CallPage, Evidence, Provenance
 from explorer.calls import CallFilter, CallIndex
-from explorer.errors import ApiError, InvalidCursorError, NotFoundError
+from explorer.errors import ApiError, InvalidCursorError, MalformedEvidenceError, NotFoundError
 from network.logins import Person
+from notary.bundle import EvidenceBundle
 from notary.verify import verify_evidence
 
 router = APIRouter(tags=["calls"])
@@ -67,13 +67,13 @@ def search_calls(explorer: ExplorerDep, f: Filters, limit: Limit = 50, cursor: C
 
 
 def visible_call(
-    calls: CallIndex, person: Person, event_id: str, bundle: Mapping[str, Any] | None = None
+    calls: CallIndex, person: Person, event_id: str, bundle: EvidenceBundle | None = None
 ) -> dict[str, Any]:
     """The indexed call of ``event_id`` if the person may see it, else 404. With the notary's evidence bundle,
     found by the leaf index the bundle names (one primary-key probe), checked to be this event's."""
     row = None
-    if bundle is not None and type(bundle.get("index")) is int:
-        row = calls.by_index(bundle["index"])
+    if bundle is not None:
+        row = calls.by_index(bundle.index)
         if row is not None and row["event_id"] != event_id:
             row = None  # the bundle names another leaf: evidence_steps will say so; find the call ourselves
     if row is None:
@@ -101,7 +101,7 @@ def call_provenance(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId) 
     # whether the person may see the call is decided on the explorer's own row before anything is answered.
     missing: ApiError | None = None
     try:
-        bundle: dict[str, Any] | None = explorer.notary.evidence(event_id)
+        bundle: EvidenceBundle | None = explorer.notary.evidence(event_id)
     except ApiError as exc:
         bundle, missing = None, exc
     row = visible_call(explorer.calls, p, event_id, bundle)
@@ -112,7 +112,8 @@ def call_provenance(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId) 
         steps += [provenance.grant_step(explorer.chain, event), provenance.asset_step(explorer.chain, event)]
     if missing is not None:
         detail = missing.detail
-        steps += [{"step": s, "ok": None, "detail": detail, "data": None} for s, _ in provenance.EVIDENCE_LINKS]
+        ok = False if isinstance(missing, MalformedEvidenceError) else None  # malformed fails, as tampered does
+        steps += [{"step": s, "ok": ok, "detail": detail, "data": None} for s, _ in provenance.EVIDENCE_LINKS]
     if bundle is not None:
         steps += provenance.evidence_steps(verify_evidence(bundle, explorer.roots), bundle, row)
     return {
@@ -120,7 +121,7 @@ def call_provenance(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId) 
         "call": row,
         "verified": all(s["ok"] is True for s in steps if s["step"] not in ("grant", "asset_version")),
         "steps": steps,
-        "evidence": bundle,
+        "evidence": None if bundle is None else bundle.to_json(),
         "keys": explorer.keys(),
     }
 
@@ -138,6 +139,6 @@ def call_evidence(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId) ->
         visible_call(explorer.calls, p, event_id)  # a call the person may not see is a 404 whatever the notary said
         raise
     visible_call(explorer.calls, p, event_id, bundle)
-    body = json.dumps(bundle, indent=1).encode()
+    body = json.dumps(bundle.to_json(), indent=1).encode()
     disposition = f'attachment; filename="evidence-{event_id.replace(":", "_")}.json"'
     return Response(body, media_type="application/json", headers={"Content-Disposition": disposition})

@@ -23,6 +23,7 @@ from explorer.errors import (
     BodyTooLargeError,
     InvalidCursorError,
     InvalidParameterError,
+    MalformedEvidenceError,
     NotaryAnswerError,
     NotaryUnavailableError,
     NotFoundError,
@@ -40,6 +41,7 @@ STATUS: dict[type[ApiError], tuple[int, str]] = {
     InvalidParameterError: (422, "invalid_parameter"),
     RateLimitedError: (429, "rate_limited"),
     NotaryAnswerError: (502, "notary_error"),
+    MalformedEvidenceError: (502, "notary_error"),
     NotaryUnavailableError: (503, "notary_unavailable"),
     AuditUnavailableError: (503, "audit_unavailable"),
 }

@@ -6,7 +6,7 @@ the regulator ``reg``) logs a batch of events and publishes a cosigned checkpoin
 bundles. Each bundle, genuine or tampered in one part, goes through ``verifyBundle`` in ``node``
 (``verify_js_check.mjs``) with the keys in the form ``GET /api/v1/keys`` serves them. The genuine bundle passes
 every step; each tampered one fails exactly the steps that depend on the tampered part; garbage never throws.
-Every answer is cross-checked with ``notary.verify.verify_evidence`` on the same bundle and the same keys:
+Every answer is cross-checked with ``notary.verify.verify_evidence_json`` on the same bundle and the same keys:
 the browser's ``entry`` is Python's ``entry`` and ``leaf hash``, the other three steps are Python's own.
 """
 
@@ -31,12 +31,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from notary_events import event
 
+from notary.api.schemas import Evidence as ApiEvidence
+from notary.bundle import EvidenceBundle
 from notary.checkpointer import WitnessPolicy
 from notary.event import parse_entry
 from notary.log.cosignature import COSIGNATURE_V1, CosignatureVerifier, format_cosigner_vkey
 from notary.log.note import ED25519, NoteVerifier, format_vkey
 from notary.sequencer import encode_batch, sign_batch_body
-from notary.verify import FORMAT, TrustRoots, verify_evidence
+from notary.verify import FORMAT, TrustRoots, verify_evidence_json
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
@@ -110,8 +112,8 @@ def evidence(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Evidence]:
         later = [event(event_id=f"ev-{i}", gateway_seq=i, time_ms=now) for i in (EVENTS + 1, EVENTS + 2)]
         body = encode_batch(gateway, later)
         service.sequencer.submit(gateway, body, sign_batch_body(world.gateway_key, body))
-        bundle = service.evidence(PROVEN)
-        pending = service.evidence(PENDING)
+        bundle = service.evidence(PROVEN).to_json()
+        pending = service.evidence(PENDING).to_json()
     finally:
         service.stop()
         world.close()
@@ -363,7 +365,7 @@ def oks(steps: list[dict[str, Any]]) -> dict[str, bool | None]:
 
 def python_oks(bundle: Any, keys: dict[str, Any]) -> dict[str, bool | None]:
     """notary.verify's answer on the same bundle, in the browser's four steps."""
-    checks = {s.name: s.ok for s in verify_evidence(bundle, roots_of(keys))}
+    checks = {s.name: s.ok for s in verify_evidence_json(bundle, roots_of(keys))}
     entry = [checks["entry"], checks["leaf hash"]]
     combined = False if False in entry else None if None in entry else True
     return {
@@ -397,6 +399,16 @@ def test_the_verifier_is_dependency_free() -> None:
             match = re.search(r'\bfrom "([^"]+)";$', statement)
             assert match and re.fullmatch(allowed, match.group(1)), f"{path.name}: {statement}"
             assert (path.parent / match.group(1)).is_file(), f"{path.name}: {statement}"
+
+
+def test_the_built_bundles_round_trip_as_typed_values(evidence: Evidence) -> None:
+    """What the builder gives, as the notary's API writes it, parses and writes back unchanged."""
+    for data in (evidence.bundle, evidence.pending):
+        bundle = EvidenceBundle.from_json(data)
+        assert bundle.to_json() == data
+        assert json.dumps(bundle.to_json(), indent=1) == json.dumps(data, indent=1)
+        assert json.dumps(ApiEvidence.model_validate(data).model_dump(mode="json")) == json.dumps(data)
+    assert EvidenceBundle.from_json(evidence.pending).checkpoint is None
 
 
 @needs_node
