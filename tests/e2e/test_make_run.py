@@ -19,7 +19,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from up_process import CHAIN_ID, START_TIMEOUT, UpProcess, free_port, free_port_block, rpc_chain_id
+
+from tests.support.up_process import CHAIN_ID, START_TIMEOUT, UpProcess, free_port, free_port_block, rpc_chain_id
 
 pytestmark = pytest.mark.slow
 

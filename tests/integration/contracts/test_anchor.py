@@ -6,7 +6,6 @@ import itertools
 from typing import Any
 
 import pytest
-from contract_helpers import digest, refused, send
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from web3 import Web3
@@ -15,6 +14,7 @@ from chain.contracts import AnchorInfo
 from chain.errors import MalformedError
 from chain.ids import Role, bytes32_to_name
 from chain.tx import build_transaction, send_transaction, wait_receipt
+from tests.integration.contracts.contract_helpers import digest, refused, send
 
 ZERO32 = b"\0" * 32
 UINT64_MAX = 2**64 - 1

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from contract_helpers import digest, name, refused, send
 
 from chain.errors import MalformedError
 from chain.ids import AssetKind, Role, name_to_bytes32
+from tests.integration.contracts.contract_helpers import digest, name, refused, send
 
 ZERO32 = b"\0" * 32
 

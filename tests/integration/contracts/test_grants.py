@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from contract_helpers import digest, name, refused, send
 from eth_abi import encode as abi_encode
 from web3 import Web3
 
 from chain.contracts import GrantStatus
 from chain.errors import MalformedError
 from chain.ids import AssetKind, name_to_bytes32
+from tests.integration.contracts.contract_helpers import digest, name, refused, send
 
 ZERO32 = b"\0" * 32
 UINT64_MAX = 2**64 - 1

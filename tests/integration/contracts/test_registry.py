@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from contract_helpers import digest, name, refused, send
 from eth_account import Account
 
 from chain.contracts import ConsortiumRegistryClient, ProposalKind
 from chain.contracts.deploy import deploy_contract
 from chain.errors import MalformedError
 from chain.ids import AssetKind, MemberStatus, Role, name_to_bytes32
+from tests.integration.contracts.contract_helpers import digest, name, refused, send
 
 ZERO_ADDRESS = "0x" + "00" * 20
 ZERO32 = b"\0" * 32

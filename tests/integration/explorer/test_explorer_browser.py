@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from explorer_live import REGULATOR, Live, wait_until
+
+from tests.integration.explorer.explorer_live import REGULATOR, Live, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -19,13 +19,13 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from notary_events import event
 
 from notary.log.checkpoint import parse_checkpoint
 from notary.log.hashing import hash_leaf, root_of
 from notary.log.note import NoteVerifier, open_note
 from notary.log.tiles import parse_entry_bundle
 from notary.sequencer import batch_request
+from tests.support.notary_events import event
 
 ORIGIN = "crash-test/audit-log"
 GATEWAY = "shuzhi-tech/gw-1"

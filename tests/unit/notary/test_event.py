@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from notary_events import event
 
 from notary.event import FIELDS, Event, EventSchemaError, canonical_entry, gateway_org, parse_entry, validate_event
 from notary.log.errors import MalformedError
+from tests.support.notary_events import event
 
 
 def test_a_valid_event_round_trips_through_its_canonical_bytes() -> None:
