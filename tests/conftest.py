@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +29,19 @@ from tests.support.consortium import (
     revert_to_snapshot,
     take_snapshot,
 )
+
+#: Directories whose tests start child processes or bind server sockets; tests/unit/ and tests/property/ never do.
+PROCESS_DIRECTORIES = frozenset({"integration", "e2e"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``process`` by directory: every test under tests/integration/ and tests/e2e/."""
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here) and item.path.relative_to(here).parts[0] in PROCESS_DIRECTORIES:
+            item.add_marker(pytest.mark.process)
+
 
 # -- anvil -----------------------------------------------------------------------------------------------
 

@@ -708,6 +708,7 @@ def test_a_flipped_byte_in_a_stored_receipt_is_reported(
 # -- restart time ---------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.benchmark
 @pytest.mark.slow
 def test_time_from_kill_to_serving(node_dir: Path, operator: LocalAccount, start: Starter) -> None:
     node = start(node_dir, block_time=0.05)

@@ -640,6 +640,7 @@ def test_follows_anvil_without_seals(anvil_url: str, tmp_path: Path) -> None:
 # -- how fast ------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.benchmark
 @pytest.mark.slow
 def test_indexing_rate(tmp_path: Path) -> None:
     """Blocks and transactions indexed per second on our node (in this process, so it shares the interpreter

@@ -17,7 +17,7 @@ import pytest
 
 from tests.integration.explorer.explorer_live import REGULATOR, Live, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 

@@ -388,6 +388,7 @@ def test_start_fails_when_the_chain_does_not_answer(fresh: GatewayChain) -> None
 # -- cost ---------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.benchmark
 def test_cost_of_a_cached_decision_and_of_a_miss(shared: GatewayChain, view_of: Callable[..., ChainView]) -> None:
     view = view_of(shared)
     now = time.time()

@@ -316,6 +316,7 @@ def test_cache_is_bounded_and_remembers_outcomes(world: World) -> None:
         world.auth(cache_size=0)
 
 
+@pytest.mark.benchmark
 def test_cached_cost_per_call(world: World) -> None:
     auth = world.auth()
     der, pem = world.der("acme", "alice"), world.cert("acme", "alice").read_text()

@@ -98,6 +98,7 @@ def test_50_threads_get_contiguous_seqs_in_commit_order(outbox: Outbox) -> None:
     assert stats.oldest_pending_ms == event()["time_ms"]
 
 
+@pytest.mark.benchmark
 def test_append_throughput_of_50_threads(outbox: Outbox) -> None:
     """Saturated (each thread appends as fast as it can) and at a steady rate the gateway must sustain."""
     threads = 50
