@@ -171,7 +171,7 @@ class Consortium:
         fees = fee_fields(self.backend)
         if fees["maxFeePerGas"] > 0:  # free-gas chains need no funding
             w3 = self.backend.web3
-            tx = {
+            tx: dict[str, Any] = {
                 "to": signer.address,
                 "value": FAUCET_GIFT_WEI,
                 "gas": 21000,

@@ -11,7 +11,7 @@ T = TypeVar("T")
 
 
 def wait_until(
-    condition: Callable[[], T],
+    condition: Callable[[], T | None],
     what: str,
     timeout: float,
     every: float = 0.02,
@@ -24,7 +24,7 @@ def wait_until(
     deadline = time.monotonic() + timeout
     while True:
         try:
-            value: T | Exception = condition()
+            value: T | Exception | None = condition()
         except ignoring as exc:
             value = exc
         if value and not isinstance(value, Exception):

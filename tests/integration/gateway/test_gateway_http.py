@@ -220,7 +220,7 @@ def test_a_revoked_certificate_is_refused_within_a_second_of_its_crl(
     assert revoked.identity is not None
     revoke_identity(world.root, OrgId(GRANTEE), revoked.identity.pem(), PASS)
     written = time.monotonic()
-    answers = []
+    answers: list[Answer] = []
     while not answers or answers[-1].status == 200:  # allowed until the gateway rereads the CRL
         assert time.monotonic() - written < 5, "the revocation was not seen within 5 s"
         answers.append(revoked.call(gateway.url, purpose=purpose))

@@ -130,7 +130,7 @@ def test_kill_9_with_the_notary_down_loses_and_duplicates_no_answered_call(
     wait_until(lambda: shipped(gateway, stats.last_seq), "the recorded events to be shipped", 30, every=0.05)
     allowed_before = sum(a.status == 200 for a in answered)
     with Caller(world, world.identity(GRANTEE)) as beta:
-        rest = []
+        rest: list[Answer] = []
         while not rest or rest[-1].status == 200:
             rest.append(beta.call(gateway.url))
             assert len(rest) <= QUOTA + 1

@@ -101,7 +101,8 @@ def test_a_grant_id_is_the_on_chain_id_in_lower_case_hex(grant: object) -> None:
 
 
 def test_an_event_must_be_an_object() -> None:
-    for value in ([], "event", 3, None):
+    values: tuple[Any, ...] = ([], "event", 3, None)
+    for value in values:
         with pytest.raises(EventSchemaError, match="JSON object"):
             validate_event(value)
 
@@ -158,7 +159,7 @@ def test_only_a_ledger_query_of_the_explorer_may_be_allowed_without_a_grant() ->
 
 # -- the typed event ----------------------------------------------------------------------------------------------
 
-_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
 
 
 @settings(max_examples=300, deadline=None)
