@@ -7,7 +7,9 @@ DATA ?= demo-data
 PORT ?= 8545
 # The demo's keys are encrypted with this passphrase; set your own for anything but the demo.
 export CONSORTIUM_PASSPHRASE ?= demo-passphrase-not-for-production
+# npm ci installs package.json's devDependencies: anvil (for the tests) and tsc (for lint).
 ANVIL := node_modules/.bin/anvil
+TSC := node_modules/.bin/tsc
 
 .PHONY: install run test test-fast lint contracts bench-chain bench-notary bench-gateway bench-explorer system-packages clean
 
@@ -34,10 +36,11 @@ test: $(VENV)/.installed $(ANVIL) system-packages
 test-fast: $(VENV)/.installed
 	$(BIN)/python -m pytest -q -m "not anvil and not slow and not browser and not benchmark"
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed $(ANVIL)
 	$(BIN)/ruff check chain contracts notary network gateway sdk explorer demo cli tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(TSC) -p explorer/static
 
 contracts: $(VENV)/.installed
 	$(BIN)/python -m contracts.compile

@@ -43,13 +43,13 @@ def _short(frame: str) -> str:
 
 #: What each process does that matters here: the work below these frames is broken down by callee.
 FOCUS = (
-    "app.py:create_app.<locals>.call_provenance", "app.py:create_app.<locals>.search_calls",
-    "app.py:create_app.<locals>.csv_stream", "app.py:create_app.<locals>.json_stream", "app.py:Gatekeeper.__call__",
+    "api/calls.py:call_provenance", "api/calls.py:search_calls", "explorer/exports.py:csv_stream",
+    "explorer/exports.py:json_stream", "api/middleware.py:Gatekeeper.__call__",
     "explorer/state.py:ChainState.refresh", "explorer/logfollow.py:LogFollower.sync_once",
     "explorer/chainfollow.py:ChainFollower.sync_once", "gateway/outbox.py:Outbox._run",
     "notary/evidence.py:EvidenceBuilder.build", "notary/evidence.py:anchor_evidence",
     "notary/checkpointer.py:Checkpointer.round", "notary/anchor.py:Anchorer.step",
-    "notary/sequencer.py:Sequencer.submit", "node/rpc.py:RpcServer.handle", "node/service.py:SealingLoop._run",
+    "notary/sequencer.py:Sequencer.submit", "rpc/server.py:RpcServer.handle", "node/service.py:SealingLoop._run",
 )  # fmt: skip
 
 

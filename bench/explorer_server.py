@@ -3,8 +3,8 @@
 
 It is what ``python -m explorer DIR`` runs (``explorer.service.build``: the call and chain indexes under
 ``DIR/explorer/``, the log and chain followers, the chain state reader, the audit recorder of queries signing
-with the operator's gateway key; then ``explorer.app.create_app`` served by uvicorn), with one difference: the
-per-firm rate limit (``explorer.app.Limits``, 50 requests/s with a burst of 100 by default) is raised to
+with the operator's gateway key; then ``explorer.api.create_app`` served by uvicorn), with one difference: the
+per-firm rate limit (``explorer.api.Limits``, 50 requests/s with a burst of 100 by default) is raised to
 ``--rate`` so that the benchmark's requests, one after another, are measured rather than answered 429. It
 binds 127.0.0.1 on a free port and prints ``listening <url>``; SIGTERM or SIGINT stops it.
 """
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from bench.common import HOST, bound_socket
-    from explorer.app import Limits, create_app
+    from explorer.api import Limits, create_app
     from explorer.service import ExplorerOptions, build, stop
 
     options = ExplorerOptions(

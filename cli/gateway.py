@@ -83,9 +83,9 @@ def gateway_serve(
     """Run the gateway of ORG for the consortium in DIRECTORY until SIGTERM or Ctrl-C."""
     from chain.errors import MalformedError
     from chain.ids import check_name
+    from chain.jsonlog import configure_json_logging
     from gateway.policy import ChainUnavailableError
     from gateway.service import GatewayOptions, run
-    from notary.logs import configure_json_logging
 
     try:
         check_name(name, "gateway name")

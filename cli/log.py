@@ -183,8 +183,8 @@ def witness_init(directory: Path, org: str, checkpoint_file: Path | None) -> Non
 def witness_serve(directory: Path, org: str, host: str, port: int, passphrase_file: Path | None) -> None:
     """Run the witness of ORG until SIGTERM or Ctrl-C."""
     from chain.ids import OrgId
+    from chain.jsonlog import configure_json_logging
     from network.identity import load_witness_key
-    from notary.logs import configure_json_logging
     from notary.witness.server import WitnessConfig, serve
 
     description = load_description(directory)

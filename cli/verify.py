@@ -23,7 +23,7 @@ from network.description import ConsortiumDescription
 from network.logsetup import roots_from_description
 from notary.errors import NotaryError, NotFoundError
 from notary.mirror import AnchorClaim, Fetch, LogMismatchError, mirror_log
-from notary.verify import Step, TrustRoots, passed, verify_evidence
+from notary.verify import Step, TrustRoots, passed, verify_evidence_json
 
 FAILED_EXIT = 1
 #: Seconds one HTTP request to the log may take.
@@ -92,16 +92,17 @@ def verify_evidence_cmd(file: Path, consortium: Path, validators: tuple[str, ...
                 raise click.BadParameter(f"{address!r} is not a 0x-prefixed 20-byte address", param_hint="--validator")
         roots = dataclasses.replace(roots, validators=validators)
     bundle = _load_json(file, "evidence bundle")
-    steps = verify_evidence(bundle, roots)
+    steps = verify_evidence_json(bundle, roots)  # a malformed part fails its steps, as a tampered one does
+    event_id = bundle.get("event_id") if isinstance(bundle, dict) else None
     for step in steps:
         _echo(step)
     pending = [s for s in steps if s.ok is None]
     if not passed(steps):
         failed = ", ".join(s.name for s in steps if s.ok is False)
-        click.echo(f"evidence of {bundle.get('event_id')!r} does NOT verify: {failed}", err=True)
+        click.echo(f"evidence of {event_id!r} does NOT verify: {failed}", err=True)
         sys.exit(FAILED_EXIT)
     tail = f" ({len(pending)} step(s) not applicable or pending)" if pending else ""
-    click.echo(f"evidence of {bundle.get('event_id')!r} verified{tail}")
+    click.echo(f"evidence of {event_id!r} verified{tail}")
 
 
 @verify.command("log")

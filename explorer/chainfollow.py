@@ -13,7 +13,7 @@ checksum form, bytes as 0x-hex, and the ``bytes32`` fields that hold short names
 center, unit, api ids: ``chain.ids``) as their text (None for the empty name). Anything else (other
 contracts, a call that does not decode) is kept with ``contract``/``function``/``args`` None.
 
-Seals (:func:`block_seals`): on a chain whose header extra data is ours (``chain.node.seal.ExtraData``), the
+Seals (:func:`block_seals`): on a chain whose header extra data is ours (``chain.seal.ExtraData``), the
 signers are recovered from the seal hash of the header rebuilt from its JSON fields (which must hash to the
 block hash), named by the member that holds each account, and counted against the quorum of the parent's
 validator set. A chain without our seals (anvil, a Besu network of its own) gives ``seals: None``.
@@ -49,9 +49,10 @@ from web3.types import RPCEndpoint
 
 from chain.errors import ChainError
 from chain.ids import bytes32_to_name, check_name
-from chain.node.seal import ExtraData, quorum
+from chain.seal import ExtraData, quorum
 from contracts import CONTRACT_NAMES, load_artifact
 from explorer.chainindex import ChainIndex
+from explorer.errors import ChainDivergedError, FollowError
 from notary.evidence import encode_header
 from notary.verify import header_seal_hash
 
@@ -88,14 +89,6 @@ NAME_ARGS = frozenset(
         "notary",
     }
 )
-
-
-class FollowError(ChainError):
-    """The chain answered something the follower cannot index (yet)."""
-
-
-class ChainDivergedError(FollowError):
-    """A block does not extend the indexed chain: indexing stops until the index is rebuilt."""
 
 
 # -- decoding ---------------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 
 from explorer.calls import CallIndex
+from explorer.errors import LogAlarmError
 from notary.log.checkpoint import Checkpoint, parse_checkpoint
 from notary.log.compact import CompactRange
 from notary.log.errors import NotaryError
@@ -50,10 +51,6 @@ MAX_BACKOFF = 30.0
 #: Checkpoints published within this window (or with an anchor not yet confirmed) are read again each round.
 RECHECK_MS = 60_000
 CHECKPOINT_PAGE = 1000
-
-
-class LogAlarm(Exception):
-    """The notary served data that does not check out (a signature, a root, a malformed bundle)."""
 
 
 def _now_ms() -> int:
@@ -193,7 +190,7 @@ class LogFollower:
                         self._catch_up(checkpoint)
                     self._refresh_checkpoints()
                     self._refresh_gaps()
-                except LogAlarm as exc:
+                except LogAlarmError as exc:
                     self._alarm(str(exc))
             except Exception as exc:
                 message = f"{exc.__class__.__name__}: {exc}"
@@ -232,9 +229,9 @@ class LogFollower:
             note, _ = open_note(response.content, [self.verifier])
             checkpoint = parse_checkpoint(note.text)
         except NotaryError as exc:
-            raise LogAlarm(f"the notary's checkpoint does not verify with the log key: {exc}") from exc
+            raise LogAlarmError(f"the notary's checkpoint does not verify with the log key: {exc}") from exc
         if checkpoint.origin != self.origin:
-            raise LogAlarm(f"the notary's checkpoint is of log {checkpoint.origin!r}, not {self.origin!r}")
+            raise LogAlarmError(f"the notary's checkpoint is of log {checkpoint.origin!r}, not {self.origin!r}")
         self._set(checkpoint_size=checkpoint.size)
         return checkpoint
 
@@ -250,7 +247,7 @@ class LogFollower:
             return
         if target == size:
             if crange.root() != root:
-                raise LogAlarm(
+                raise LogAlarmError(
                     f"size {target}: the checkpoint's root {root.hex()} is not the root of the indexed entries "
                     f"{crange.root().hex()}"
                 )
@@ -273,14 +270,16 @@ class LogFollower:
                 trial.extend(hash_leaf(e) for e in entries)
                 calculated = trial.root() if end == target else self._root_through_tiles(trial, target, tiles)
                 if calculated != root:
-                    raise LogAlarm(
+                    raise LogAlarmError(
                         f"size {target}: entries {start}..{end - 1} give the root {calculated.hex()}, the checkpoint "
                         f"holds {root.hex()}; nothing of them was indexed"
                     )
                 try:
                     self.index.add_entries(start, entries)
                 except NotaryError as exc:
-                    raise LogAlarm(f"size {target}: {exc}; nothing of entries {start}..{end - 1} was indexed") from exc
+                    raise LogAlarmError(
+                        f"size {target}: {exc}; nothing of entries {start}..{end - 1} was indexed"
+                    ) from exc
             except BaseException:
                 if pending is not None:
                     pending.cancel()
@@ -301,9 +300,9 @@ class LogFollower:
             try:
                 bundle = parse_entry_bundle(self._fetch(path))
             except NotaryError as exc:
-                raise LogAlarm(f"size {size}: {path}: {exc}") from exc
+                raise LogAlarmError(f"size {size}: {path}: {exc}") from exc
             if len(bundle) != width:
-                raise LogAlarm(f"size {size}: {path} holds {len(bundle)} entries, not {width}")
+                raise LogAlarmError(f"size {size}: {path} holds {len(bundle)} entries, not {width}")
             first = n * TILE_WIDTH
             out.extend(bundle[max(start, first) - first : min(end, first + width) - first])
         return out
@@ -323,7 +322,7 @@ class LogFollower:
         try:
             hashes = tiles.read_nodes(nodes)
         except NotaryError as exc:
-            raise LogAlarm(f"size {size}: the log's hash tiles are malformed: {exc}") from exc
+            raise LogAlarmError(f"size {size}: the log's hash tiles are malformed: {exc}") from exc
         completed = crange.copy()
         for (height, _), node in zip(nodes, hashes, strict=True):
             completed.append_node(height, node)

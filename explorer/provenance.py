@@ -13,11 +13,13 @@ exist yet, e.g. the checkpoint is not anchored yet, or does not apply, e.g. a ca
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from explorer.chainindex import ChainIndex
+from notary.bundle import EvidenceBundle
 from notary.verify import Step
 
 #: The evidence steps (``notary.verify.STEP_NAMES``) behind each log and chain link.
@@ -123,13 +125,11 @@ def asset_step(chain: ChainIndex, event: Mapping[str, Any]) -> dict[str, Any]:
     return _step("asset_version", True, f"{asset} owned by {owner} at {at}, {which}", version)
 
 
-def evidence_steps(checks: Sequence[Step], bundle: Mapping[str, Any], row: Mapping[str, Any]) -> list[dict[str, Any]]:
+def evidence_steps(checks: Sequence[Step], bundle: EvidenceBundle, row: Mapping[str, Any]) -> list[dict[str, Any]]:
     by_name = {c.name: c for c in checks}
     steps = [_combine(link, [by_name[n] for n in names if n in by_name]) for link, names in EVIDENCE_LINKS]
-    if bundle.get("index") != row["index"]:
-        steps[0] = _step(
-            "entry", False, f"the bundle is for leaf {bundle.get('index')}, the call is leaf {row['index']}"
-        )
-    elif bundle.get("leaf_hash") != row["leaf_hash"]:
+    if bundle.index != row["index"]:
+        steps[0] = _step("entry", False, f"the bundle is for leaf {bundle.index}, the call is leaf {row['index']}")
+    elif base64.b64encode(bundle.leaf_hash).decode("ascii") != row["leaf_hash"]:
         steps[0] = _step("entry", False, "the bundle's leaf hash differs from the leaf the log published")
     return steps

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from chain.ids import OrgId, Role
-from explorer.app import Explorer, Limits
+from explorer.api import Explorer, Limits
 from explorer.audit import AuditRecorder
 from explorer.calls import CallIndex
 from explorer.chainfollow import ChainFollower
@@ -123,7 +123,7 @@ def stop(explorer: Explorer) -> None:
 def serve(options: ExplorerOptions, host: str, port: int) -> None:
     import uvicorn
 
-    from explorer.app import create_app
+    from explorer.api import create_app
 
     explorer = build(options)
     try:

@@ -66,10 +66,9 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import requests
-from web3 import HTTPProvider, Web3
 from web3.exceptions import Web3Exception
 
-from chain.backend import Backend
+from chain.backend import Backend, RpcBackend
 from chain.contracts.assets import DataAssetRegistryClient
 from chain.contracts.grants import AccessGrantsClient, GrantStatus
 from chain.contracts.registry import ConsortiumRegistryClient
@@ -156,31 +155,6 @@ def _iso(seconds: int) -> str:
         return f"unix time {seconds}"
 
 
-class _ReadBackend:
-    """The view's own connection to the same JSON-RPC endpoint: no middleware, no retries, a short timeout."""
-
-    def __init__(self, url: str, chain_id: int, timeout: float) -> None:
-        provider = HTTPProvider(url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None)
-        self._web3 = Web3(provider, middleware=[])
-        self._chain_id = chain_id
-        self._url = url
-
-    @property
-    def web3(self) -> Web3:
-        return self._web3
-
-    @property
-    def chain_id(self) -> int:
-        return self._chain_id
-
-    @property
-    def description(self) -> str:
-        return f"JSON-RPC {self._url}"
-
-    def close(self) -> None:
-        """Pooled HTTP connections go with the process."""
-
-
 class ChainView:
     """The provider gateway's view of the chain, kept fresh by a watcher thread (see the module docstring)."""
 
@@ -202,7 +176,9 @@ class ChainView:
             raise ValueError("poll_s and stale_s must be positive")
         self.provider_org = check_name(provider_org, "org id")
         url = getattr(backend, "url", None)
-        reads: Backend = _ReadBackend(url, backend.chain_id, rpc_timeout_s) if isinstance(url, str) else backend
+        reads: Backend = (
+            RpcBackend(url, rpc_timeout_s, lean=True, chain_id=backend.chain_id) if isinstance(url, str) else backend
+        )
         self._backend = reads
         self._registry = ConsortiumRegistryClient(reads, contracts["ConsortiumRegistry"])
         self._assets = DataAssetRegistryClient(reads, contracts["DataAssetRegistry"])

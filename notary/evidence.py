@@ -14,40 +14,41 @@ and the re-encoded header must hash to the block hash, or the bundle says which 
 A part that does not exist yet (no published checkpoint covers the event, the checkpoint is not anchored yet,
 the chain is unreachable) is ``null``, and ``pending`` says why; an unknown event raises NotFoundError.
 
-The fields (bytes as base64 in the log's parts, as 0x-hex in the chain's parts, like each side's own API)::
-
-    format       "consortium-ledger/evidence/v1"
-    origin       the log's origin;  event_id, index: the event and its leaf index
-    entry        the entry bytes (canonical JSON of the event);  leaf_hash: SHA-256(0x00 ‖ entry)
-    receipt      the receipt (notary.receipt.Receipt.to_json: signed batch note and the path into the batch)
-    checkpoint   {size, note: the cosigned checkpoint note, cosigners} or null
-    inclusion    {size, proof: [hash, ...]} from leaf ``index`` to the checkpoint's root, or null
-    anchor       or null: {chain_id, contract (AuditAnchor), size,
-                  transaction: {hash, raw: the signed transaction, index: its position in the block},
-                  block: {number, hash, header: the RLP header, transactions: [raw, ...], receipts: [raw, ...]},
-                  seals: what the header's extra data holds (format null on a chain without our seals)}
-    pending      [{part: "checkpoint" | "anchor", reason}] for each part still missing
+The bundle's fields and their JSON form are ``notary.bundle``'s; the builder returns an ``EvidenceBundle`` and
+the API writes ``to_json()``.
 """
 
 from __future__ import annotations
 
-import base64
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import rlp
 from eth_utils.crypto import keccak
 
 from chain.errors import ChainError
-from chain.node.seal import ExtraData
+from chain.seal import ExtraData
 from notary.anchor import Anchorer
+from notary.bundle import (
+    AnchorBlock,
+    AnchorEvidence,
+    AnchorTransaction,
+    EvidenceBundle,
+    EvidenceCheckpoint,
+    EvidenceInclusion,
+    EvidenceReceipt,
+    NoSeals,
+    Pending,
+    Seals,
+)
 from notary.errors import NotaryError, NotFoundError
 from notary.log.hashing import hash_leaf
 from notary.receipt import Receipt
 from notary.store import CheckpointRow, LogStore
-from notary.verify import FORMAT, HEADER_EXTRA, HEADER_RECEIPT_ROOT, HEADER_TX_ROOT, trie_root
+from notary.verify import HEADER_EXTRA, HEADER_RECEIPT_ROOT, HEADER_TX_ROOT, trie_root
 
 #: Header fields in RLP order (Yellow Paper §4.3), then the fields later forks appended, in order:
 #: London (base fee), Shanghai (withdrawals), Cancun (blob gas, beacon root), Prague (requests).
@@ -67,10 +68,6 @@ Rpc = Callable[[str, list[Any]], Any]
 
 class EvidenceChainError(NotaryError, ChainError):
     """The chain did not answer, or answered with something that does not hash to what it claims."""
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
 
 
 def _hex(data: bytes) -> str:
@@ -99,15 +96,15 @@ class AnchorParts:
 
     Every event under one anchor has the same anchor part, and the block of a confirmed anchor does not change
     (the key holds the block hash recorded at confirmation), so the chain is read once per anchor, not once per
-    bundle. The parts are shared: a bundle is only ever serialised, never changed.
+    bundle. The parts are frozen values, so bundles share them.
     """
 
     def __init__(self, size: int = 256) -> None:
         self.size = size
-        self._parts: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        self._parts: OrderedDict[tuple[str, str], AnchorEvidence] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, anchor: dict[str, Any], build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    def get(self, anchor: dict[str, Any], build: Callable[[], AnchorEvidence]) -> AnchorEvidence:
         key = (str(anchor["tx_hash"]), str(anchor.get("block_hash")))
         with self._lock:
             part = self._parts.get(key)
@@ -146,63 +143,57 @@ class EvidenceBuilder:
         self.mmd_s = mmd_s
         self.anchor_parts = AnchorParts()
 
-    def build(self, event_id: str) -> dict[str, Any]:
-        """The evidence bundle of ``event_id`` (see the module docstring); NotFoundError for an unknown event."""
+    def build(self, event_id: str) -> EvidenceBundle:
+        """The evidence bundle of ``event_id`` (see ``notary.bundle``); NotFoundError for an unknown event."""
         row = self.store.entries_by_id([event_id]).get(event_id)
         if row is None:
             raise NotFoundError(f"no event {event_id!r} in the log")
-        receipt = self.receipt(event_id)
-        pending: list[dict[str, str]] = []
-        bundle: dict[str, Any] = {
-            "format": FORMAT,
-            "origin": self.origin,
-            "event_id": event_id,
-            "index": row.index,
-            "entry": _b64(row.data),
-            "leaf_hash": _b64(hash_leaf(row.data)),
-            "receipt": receipt.to_json(),
-            "checkpoint": None,
-            "inclusion": None,
-            "anchor": None,
-            "pending": pending,
-        }
+        bundle = EvidenceBundle(
+            origin=self.origin,
+            event_id=event_id,
+            index=row.index,
+            entry=bytes(row.data),
+            leaf_hash=hash_leaf(row.data),
+            receipt=EvidenceReceipt.of(self.receipt(event_id)),
+            checkpoint=None,
+            inclusion=None,
+            anchor=None,
+            pending=(),
+        )
         checkpoint, anchor = choose_checkpoint(self.store, row.index)
         if checkpoint is None or checkpoint.cosigned is None:
             latest = self.store.latest_checkpoint(published=True)
-            pending.append(
-                {
-                    "part": "checkpoint",
-                    "reason": f"index {row.index} is not yet in a published checkpoint (latest published size "
-                    f"{latest.size if latest else 0}); the notary publishes within {self.mmd_s} s",
-                }
+            reason = (
+                f"index {row.index} is not yet in a published checkpoint (latest published size "
+                f"{latest.size if latest else 0}); the notary publishes within {self.mmd_s} s"
             )
-            pending.append({"part": "anchor", "reason": "waits for a published checkpoint"})
-            return bundle
-        bundle["checkpoint"] = {
-            "size": checkpoint.size,
-            "note": checkpoint.cosigned.decode("utf-8"),
-            "cosigners": (checkpoint.cosigners or "").split(",") if checkpoint.cosigners else [],
-        }
-        bundle["inclusion"] = {
-            "size": checkpoint.size,
-            "proof": [_b64(h) for h in self.inclusion(row.index, checkpoint.size)],
-        }
+            pending = (Pending("checkpoint", reason), Pending("anchor", "waits for a published checkpoint"))
+            return replace(bundle, pending=pending)
+        bundle = replace(
+            bundle,
+            checkpoint=EvidenceCheckpoint(
+                size=checkpoint.size,
+                note=checkpoint.cosigned.decode("utf-8"),
+                cosigners=tuple(checkpoint.cosigners.split(",")) if checkpoint.cosigners else (),
+            ),
+            inclusion=EvidenceInclusion(
+                size=checkpoint.size, proof=tuple(bytes(h) for h in self.inclusion(row.index, checkpoint.size))
+            ),
+        )
         if anchor is None:
-            pending.append({"part": "anchor", "reason": self._why_not_anchored(row.index)})
-            return bundle
+            return replace(bundle, pending=(Pending("anchor", self._why_not_anchored(row.index)),))
         assert self.anchorer is not None, "a confirmed anchor exists only where the notary anchors"
         try:
             anchorer = self.anchorer
 
-            def build() -> dict[str, Any]:
+            def build() -> AnchorEvidence:
                 client = anchorer.client()  # connects if the anchorer has not yet: it raises while the chain is down
                 return anchor_evidence(_raw_rpc(client.backend.web3), anchor, client.backend.chain_id, client.address)
 
-            bundle["anchor"] = self.anchor_parts.get(anchor, build)
+            return replace(bundle, anchor=self.anchor_parts.get(anchor, build))
         except (ChainError, OSError, KeyError, TypeError, ValueError) as exc:  # EvidenceChainError is a ChainError
             reason = f"the chain could not provide the anchor's block ({exc.__class__.__name__}: {exc})"
-            pending.append({"part": "anchor", "reason": reason})
-        return bundle
+            return replace(bundle, pending=(Pending("anchor", reason),))
 
     def _why_not_anchored(self, index: int) -> str:
         if self.anchorer is None:
@@ -232,7 +223,7 @@ def _raw_rpc(web3: Any) -> Rpc:
     return call
 
 
-def anchor_evidence(rpc: Rpc, anchor: dict[str, Any], chain_id: int, contract: str) -> dict[str, Any]:
+def anchor_evidence(rpc: Rpc, anchor: dict[str, Any], chain_id: int, contract: str) -> AnchorEvidence:
     """The anchor part of a bundle: the stored raw transaction and everything about the block that holds it."""
     raw_tx = bytes(anchor["raw_tx"])
     tx_hash = keccak(raw_tx)
@@ -252,34 +243,34 @@ def anchor_evidence(rpc: Rpc, anchor: dict[str, Any], chain_id: int, contract: s
     fields = rlp.decode(header)
     if trie_root(transactions) != fields[HEADER_TX_ROOT] or trie_root(receipts) != fields[HEADER_RECEIPT_ROOT]:
         raise EvidenceChainError(f"block {block['hash']}: transactions or receipts do not match its header")
-    return {
-        "chain_id": chain_id,
-        "contract": contract,
-        "size": int(anchor["size"]),
-        "transaction": {"hash": _hex(tx_hash), "raw": _hex(raw_tx), "index": int(receipt["transactionIndex"], 16)},
-        "block": {
-            "number": int(block["number"], 16),
-            "hash": block["hash"],
-            "header": _hex(header),
-            "transactions": [_hex(t) for t in transactions],
-            "receipts": [_hex(r) for r in receipts],
-        },
-        "seals": describe_seals(fields[HEADER_EXTRA]),
-    }
+    return AnchorEvidence(
+        chain_id=chain_id,
+        contract=contract,
+        size=int(anchor["size"]),
+        transaction=AnchorTransaction(hash=tx_hash, raw=raw_tx, index=int(receipt["transactionIndex"], 16)),
+        block=AnchorBlock(
+            number=int(block["number"], 16),
+            hash=_data(block["hash"]),
+            header=header,
+            transactions=tuple(transactions),
+            receipts=tuple(receipts),
+        ),
+        seals=describe_seals(fields[HEADER_EXTRA]),
+    )
 
 
-def describe_seals(extra_data: bytes) -> dict[str, Any]:
+def describe_seals(extra_data: bytes) -> Seals | NoSeals:
     """What the header's extra data holds (for the reader; the verifier decodes the header itself)."""
     try:
         extra = ExtraData.from_bytes(extra_data)
     except ChainError as exc:
-        return {"format": None, "note": f"this chain's extra data is not our seal format, so no seals ({exc})"}
-    return {
-        "format": "consortium-ledger/extra-data/v1 (RLP [vanity, validators, round, seals])",
-        "round": extra.round,
-        "seals": len(extra.seals),
-        "validators": [_hex(v) for v in extra.validators],
-    }
+        return NoSeals(f"this chain's extra data is not our seal format, so no seals ({exc})")
+    return Seals(
+        format="consortium-ledger/extra-data/v1 (RLP [vanity, validators, round, seals])",
+        round=extra.round,
+        seals=len(extra.seals),
+        validators=tuple(bytes(v) for v in extra.validators),
+    )
 
 
 def _quantity(value: Any) -> int:

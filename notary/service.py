@@ -18,13 +18,14 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from chain.jsonlog import configure_json_logging
 from chain.tx import Signer
 from notary.anchor import Anchorer, ChainClient
+from notary.bundle import EvidenceBundle
 from notary.checkpointer import Checkpointer, Witness, WitnessPolicy
 from notary.errors import NotaryError, NotFoundError
 from notary.evidence import EvidenceBuilder
 from notary.log.note import NoteSigner, format_vkey
-from notary.logs import configure_json_logging
 from notary.reader import LogReader
 from notary.sequencer import Sequencer, SequencerSettings
 from notary.store import CheckpointRow, LogStore
@@ -170,8 +171,8 @@ class NotaryService:
             )
         return row
 
-    def evidence(self, event_id: str) -> dict[str, Any]:
-        """The evidence bundle of ``event_id`` (``notary.evidence``)."""
+    def evidence(self, event_id: str) -> EvidenceBundle:
+        """The evidence bundle of ``event_id`` (``notary.evidence``; its JSON is ``to_json()``)."""
         return self.evidence_builder.build(event_id)
 
     def health(self) -> dict[str, Any]:

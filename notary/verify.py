@@ -12,20 +12,22 @@ proof is rejected). Every step runs even after an earlier one failed, so the rep
    ``anchor(origin, size, root, SHA-256(checkpoint body))`` of exactly this checkpoint;
 8. it is in its block (the transactions trie root is recomputed, Ethereum Yellow Paper §4.3) and 9. succeeded
    (its receipt has status 1; the receipts trie root is recomputed); 10. the block hash is the keccak-256 of
-   the RLP header; 11. a quorum of the validators sealed the header (``chain.node.seal``).
+   the RLP header; 11. a quorum of the validators sealed the header (``chain.seal``).
 
 A step is ✓ (``ok=True``), ✗ (``ok=False``) or not applicable (``ok=None``: the bundle says that part is still
 pending, or the trust roots cannot decide it), always with a detail saying why.
+
+``verify_evidence`` takes a parsed ``notary.bundle.EvidenceBundle``; ``verify_evidence_json`` takes the JSON as
+a file or an HTTP answer holds it and parses each part on its own, so that a malformed part fails the steps that
+need it, like a tampered part, and the others still report what they prove.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import rlp
 from eth_abi.abi import encode as abi_encode
@@ -38,28 +40,28 @@ from eth_utils.exceptions import ValidationError
 from trie.hexary import HexaryTrie
 
 from chain.errors import ChainError
-from chain.node.seal import ExtraData, quorum
+from chain.seal import ExtraData, quorum
+from notary.bundle import FORMAT, AnchorBlock, AnchorEvidence, BundleParts, EvidenceBundle, EvidenceCheckpoint
 from notary.checkpointer import WitnessPolicy
 from notary.event import parse_entry
 from notary.log.checkpoint import Checkpoint, parse_checkpoint
 from notary.log.cosignature import CosignatureVerifier
-from notary.log.errors import NotaryError, VerificationError
+from notary.log.errors import MalformedError, NotaryError, VerificationError
 from notary.log.hashing import hash_leaf
 from notary.log.note import Note, NoteVerifier, open_note, parse_note
 from notary.log.proof import verify_inclusion
-from notary.receipt import Receipt, verify_receipt
+from notary.receipt import verify_receipt
 
-FORMAT = "consortium-ledger/evidence/v1"
 #: The AuditAnchor function the notary calls; its selector is the first 4 bytes of the keccak-256 of this.
 ANCHOR_SIGNATURE = "anchor(string,uint64,bytes32,bytes32)"
 ANCHOR_ARGUMENTS = ("string", "uint64", "bytes32", "bytes32")
 #: Header field positions in the RLP list (Yellow Paper §4.3).
 HEADER_TX_ROOT, HEADER_RECEIPT_ROOT, HEADER_NUMBER, HEADER_EXTRA = 4, 5, 8, 12
 HEADER_MIN_FIELDS = 15
-#: Most transactions of one block a bundle may carry (a block holds at most ~1,500 at 30 M gas).
-MAX_BLOCK_TRANSACTIONS = 100_000
 #: EIP-2718 transaction types whose first RLP fields we decode: type → positions of (chain id, to, data).
 _TYPED_FIELDS = {1: (0, 4, 6), 2: (0, 5, 7), 3: (0, 5, 7), 4: (0, 5, 7)}
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,40 +114,7 @@ class _Skip(Exception):
     """A step does not apply; the message says why."""
 
 
-# -- small decoders (bundle fields are untrusted JSON) -------------------------------------------------------
-
-
-def _b64(value: object, what: str) -> bytes:
-    if not isinstance(value, str):
-        raise _Fail(f"{what} must be base64 text")
-    try:
-        data = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise _Fail(f"{what} is not valid base64") from exc
-    if base64.b64encode(data).decode("ascii") != value:
-        raise _Fail(f"{what} is not canonical base64")
-    return data
-
-
-def _hex(value: object, what: str) -> bytes:
-    if not isinstance(value, str) or not value.startswith("0x") or len(value) % 2:
-        raise _Fail(f"{what} must be 0x-prefixed hex with an even number of digits")
-    try:
-        return bytes.fromhex(value[2:])
-    except ValueError as exc:
-        raise _Fail(f"{what} is not valid hex") from exc
-
-
-def _int(value: object, what: str) -> int:
-    if type(value) is not int or value < 0:
-        raise _Fail(f"{what} must be a non-negative integer")
-    return value
-
-
-def _obj(value: object, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _Fail(f"{what} must be a JSON object")
-    return value
+# -- small decoders (for what the bundle's parts hold: untrusted bytes) ----------------------------------------
 
 
 def _address(text: str) -> bytes:
@@ -241,7 +210,7 @@ def receipt_status(raw: bytes) -> int:
 
 
 def header_seal_hash(header: Sequence[Any], extra: ExtraData) -> bytes:
-    """What each validator signed: the header hash with the extra data's seal list emptied (``chain.node.seal``)."""
+    """What each validator signed: the header hash with the extra data's seal list emptied (``chain.seal``)."""
     unsealed = list(header)
     unsealed[HEADER_EXTRA] = extra.unsealed().to_bytes()
     return keccak(rlp.encode(unsealed))
@@ -269,11 +238,18 @@ def check_cosignatures(note: Note, witnesses: Mapping[str, CosignatureVerifier],
 # -- the steps -----------------------------------------------------------------------------------------------
 
 
-class _State:
-    """What the steps recomputed so far; a field stays None when it could not be recomputed."""
+def _need(value: T | MalformedError) -> T:
+    """A part of the bundle, or the failure of the step that needs it when the part did not parse."""
+    if isinstance(value, MalformedError):
+        raise _Fail(str(value))
+    return value
 
-    def __init__(self, bundle: Mapping[str, Any], roots: TrustRoots) -> None:
-        self.bundle = bundle
+
+class _State:
+    """The bundle's parts, and what the steps recomputed so far (None when it could not be recomputed)."""
+
+    def __init__(self, parts: BundleParts, roots: TrustRoots) -> None:
+        self.parts = parts
         self.roots = roots
         self.entry: bytes | None = None
         self.leaf: bytes | None = None
@@ -285,37 +261,43 @@ class _State:
 
     @property
     def index(self) -> int:
-        return _int(self.bundle.get("index"), "index")
+        return _need(self.parts.index)
 
     def pending(self, part: str) -> Exception:
         """What to raise for a missing part: not applicable if the bundle says why it is pending, else a failure
         (a bundle may not silently leave out what it has, e.g. the inclusion proof of its checkpoint)."""
-        for item in self.bundle.get("pending") or []:
-            if isinstance(item, dict) and item.get("part") == part:
-                return _Skip(f"pending: {item.get('reason', 'not available yet')}")
+        pending = self.parts.pending
+        if isinstance(pending, MalformedError):
+            return _Fail(f"the bundle has no {part}, and its pending list is malformed: {pending}")
+        for item in pending:
+            if item.part == part:
+                return _Skip(f"pending: {item.reason}")
         return _Fail(f"the bundle has no {part} and does not say why it is pending")
 
-    def anchor(self) -> dict[str, Any]:
-        if self.bundle.get("checkpoint") is None:
+    def anchor(self) -> AnchorEvidence:
+        if self.parts.checkpoint is None:
             raise self.pending("checkpoint")
-        if self.bundle.get("anchor") is None:
+        anchor = _need(self.parts.anchor)
+        if anchor is None:
             raise self.pending("anchor")
-        return _obj(self.bundle["anchor"], "anchor")
+        return anchor
 
-    def block(self) -> dict[str, Any]:
-        return _obj(self.anchor().get("block"), "anchor.block")
+    def block(self) -> AnchorBlock:
+        return self.anchor().block
 
-    def checkpoint_part(self) -> dict[str, Any]:
-        if self.bundle.get("checkpoint") is None:
+    def checkpoint_part(self) -> EvidenceCheckpoint:
+        part = _need(self.parts.checkpoint)
+        if part is None:
             raise self.pending("checkpoint")
-        return _obj(self.bundle["checkpoint"], "checkpoint")
+        return part
 
 
 def _step_entry(s: _State) -> str:
-    s.entry = _b64(s.bundle.get("entry"), "entry")
+    s.entry = _need(s.parts.entry)
     event = parse_entry(s.entry)
-    if event["event_id"] != s.bundle.get("event_id"):
-        raise _Fail(f"the entry is event {event['event_id']!r}, the bundle claims {s.bundle.get('event_id')!r}")
+    claimed = _need(s.parts.event_id)
+    if event["event_id"] != claimed:
+        raise _Fail(f"the entry is event {event['event_id']!r}, the bundle claims {claimed!r}")
     return (
         f"event {event['event_id']}: {event['caller_org']} → {event['provider_org']} "
         f"{event['method']} {event['route']} ({event['decision']}, status {event['status']})"
@@ -326,14 +308,14 @@ def _step_leaf(s: _State) -> str:
     if s.entry is None:
         raise _Fail("no readable entry to hash")
     s.leaf = hash_leaf(s.entry)
-    claimed = _b64(s.bundle.get("leaf_hash"), "leaf_hash")
+    claimed = _need(s.parts.leaf_hash)
     if claimed != s.leaf:
         raise _Fail(f"SHA-256(0x00 ‖ entry) is {s.leaf.hex()}, the bundle claims {claimed.hex()}")
     return f"SHA-256(0x00 ‖ entry) = {s.leaf.hex()}"
 
 
 def _step_receipt(s: _State) -> str:
-    receipt = Receipt.from_json(s.bundle.get("receipt"))
+    receipt = _need(s.parts.receipt).receipt()
     statement = verify_receipt(receipt, s.roots.log)
     problems = []
     if statement.origin != s.roots.origin:
@@ -342,7 +324,7 @@ def _step_receipt(s: _State) -> str:
         problems.append(f"it is for index {receipt.index}, the bundle's is {s.index}")
     if s.leaf is None or receipt.leaf_hash != s.leaf:
         problems.append("its leaf hash is not the entry's")
-    if receipt.event_id != s.bundle.get("event_id"):
+    if receipt.event_id != s.parts.event_id:
         problems.append(f"it names event {receipt.event_id!r}")
     if problems:
         raise _Fail("receipt signature and batch path verify, but " + "; ".join(problems))
@@ -354,21 +336,21 @@ def _step_receipt(s: _State) -> str:
 
 def _step_checkpoint(s: _State) -> str:
     part = s.checkpoint_part()
-    note_text = part.get("note")
-    if not isinstance(note_text, str):
-        raise _Fail("checkpoint.note must be the note's text")
-    note = parse_note(note_text.encode("utf-8"))
+    note = parse_note(part.note.encode("utf-8"))
     s.note_text = note.text
     s.checkpoint = parse_checkpoint(note.text)
     cp = s.checkpoint
-    open_note(note_text.encode("utf-8"), [s.roots.log])  # raises unless the log key signed it
+    open_note(part.note.encode("utf-8"), [s.roots.log])  # raises unless the log key signed it
     problems = []
     if cp.origin != s.roots.origin:
         problems.append(f"its origin is {cp.origin!r}, the log's is {s.roots.origin!r}")
-    if s.bundle.get("origin") != s.roots.origin:
-        problems.append(f"the bundle names origin {s.bundle.get('origin')!r}")
-    if part.get("size") != cp.size:
-        problems.append(f"the bundle claims size {part.get('size')!r}, the note says {cp.size}")
+    origin = s.parts.origin
+    if isinstance(origin, MalformedError):
+        problems.append(str(origin))
+    elif origin != s.roots.origin:
+        problems.append(f"the bundle names origin {origin!r}")
+    if part.size != cp.size:
+        problems.append(f"the bundle claims size {part.size!r}, the note says {cp.size}")
     if cp.size <= s.index:
         problems.append(f"size {cp.size} does not cover index {s.index}")
     if problems:
@@ -378,43 +360,35 @@ def _step_checkpoint(s: _State) -> str:
 
 def _step_cosignatures(s: _State) -> str:
     part = s.checkpoint_part()
-    note_text = part.get("note")
-    if not isinstance(note_text, str):
-        raise _Fail("checkpoint.note must be the note's text")
     try:
-        return check_cosignatures(parse_note(note_text.encode("utf-8")), s.roots.witnesses, s.roots.policy)
+        return check_cosignatures(parse_note(part.note.encode("utf-8")), s.roots.witnesses, s.roots.policy)
     except VerificationError as exc:
         raise _Fail(str(exc)) from exc
 
 
 def _step_inclusion(s: _State) -> str:
     s.checkpoint_part()  # no checkpoint: pending like it
-    part = _obj(s.bundle.get("inclusion"), "inclusion")
+    part = _need(s.parts.inclusion)
+    if part is None:
+        raise _Fail("the bundle has a checkpoint but no inclusion proof to it")
     if s.leaf is None:
         raise _Fail("no leaf hash to prove (the entry is unreadable)")
     if s.checkpoint is None:
         raise _Fail("no readable checkpoint to prove against")
-    size = part.get("size")
-    if size != s.checkpoint.size:
-        raise _Fail(f"the proof is for size {size!r}, the checkpoint's size is {s.checkpoint.size}")
-    hashes = part.get("proof")
-    if not isinstance(hashes, list):
-        raise _Fail("inclusion.proof must be a list of base64 hashes")
-    proof = [_b64(h, f"inclusion.proof[{i}]") for i, h in enumerate(hashes)]
-    verify_inclusion(s.leaf, s.index, s.checkpoint.size, proof, s.checkpoint.root)
-    return f"leaf {s.index} is in the tree of size {s.checkpoint.size} ({len(proof)} hashes)"
+    if part.size != s.checkpoint.size:
+        raise _Fail(f"the proof is for size {part.size!r}, the checkpoint's size is {s.checkpoint.size}")
+    verify_inclusion(s.leaf, s.index, s.checkpoint.size, part.proof, s.checkpoint.root)
+    return f"leaf {s.index} is in the tree of size {s.checkpoint.size} ({len(part.proof)} hashes)"
 
 
 def _step_anchor_tx(s: _State) -> str:
-    anchor = s.anchor()
-    tx_part = _obj(anchor.get("transaction"), "anchor.transaction")
-    raw = _hex(tx_part.get("raw"), "anchor.transaction.raw")
-    tx = decode_transaction(raw)
+    claimed = s.anchor().transaction
+    tx = decode_transaction(claimed.raw)
     s.anchor_tx = tx
     roots = s.roots
     problems = []
-    if tx_part.get("hash") != "0x" + tx.hash.hex():
-        problems.append(f"its hash is 0x{tx.hash.hex()}, the bundle claims {tx_part.get('hash')!r}")
+    if claimed.hash != tx.hash:
+        problems.append(f"its hash is 0x{tx.hash.hex()}, the bundle claims 0x{claimed.hash.hex()}")
     if tx.chain_id != roots.chain_id:
         problems.append(f"it is for chain id {tx.chain_id}, not {roots.chain_id}")
     if tx.sender != _address(roots.notary_account):
@@ -438,24 +412,16 @@ def _step_anchor_tx(s: _State) -> str:
 
 def _header(s: _State) -> list[Any]:
     if s.header is None:
-        block = s.block()
-        header = _rlp_list(_hex(block.get("header"), "anchor.block.header"), "block header")
+        header = _rlp_list(s.block().header, "block header")
         if len(header) < HEADER_MIN_FIELDS or any(not isinstance(f, bytes) for f in header):
             raise _Fail(f"block header has {len(header)} fields, expected at least {HEADER_MIN_FIELDS} byte strings")
         s.header = header
     return s.header
 
 
-def _raw_list(s: _State, key: str) -> list[bytes]:
-    values = s.block().get(key)
-    if not isinstance(values, list) or len(values) > MAX_BLOCK_TRANSACTIONS:
-        raise _Fail(f"anchor.block.{key} must be a list of at most {MAX_BLOCK_TRANSACTIONS} hex strings")
-    return [_hex(v, f"anchor.block.{key}[{i}]") for i, v in enumerate(values)]
-
-
 def _step_in_block(s: _State) -> str:
     header = _header(s)
-    transactions = _raw_list(s, "transactions")
+    transactions = s.block().transactions
     root = trie_root(transactions)
     problems = []
     if root != header[HEADER_TX_ROOT]:
@@ -463,7 +429,7 @@ def _step_in_block(s: _State) -> str:
             f"the block's {len(transactions)} transactions give root 0x{root.hex()}, the header holds "
             f"0x{header[HEADER_TX_ROOT].hex()}"
         )
-    anchor_raw = _hex(_obj(s.anchor().get("transaction"), "anchor.transaction").get("raw"), "anchor tx")
+    anchor_raw = s.anchor().transaction.raw
     s.position = next((i for i, t in enumerate(transactions) if t == anchor_raw), None)
     if s.position is None:
         problems.append("the anchor transaction is not among the block's transactions")
@@ -475,7 +441,7 @@ def _step_in_block(s: _State) -> str:
 
 def _step_succeeded(s: _State) -> str:
     header = _header(s)
-    receipts = _raw_list(s, "receipts")
+    receipts = s.block().receipts
     root = trie_root(receipts)
     problems = []
     if root != header[HEADER_RECEIPT_ROOT]:
@@ -499,15 +465,14 @@ def _step_succeeded(s: _State) -> str:
 
 def _step_block_hash(s: _State) -> str:
     block = s.block()
-    raw = _hex(block.get("header"), "anchor.block.header")
     header = _header(s)
-    digest = keccak(raw)
+    digest = keccak(block.header)
     number = _rlp_int(header[HEADER_NUMBER], "block number")
     problems = []
-    if block.get("hash") != "0x" + digest.hex():
-        problems.append(f"keccak-256 of the header is 0x{digest.hex()}, the bundle claims {block.get('hash')!r}")
-    if block.get("number") != number:
-        problems.append(f"the header is block {number}, the bundle claims {block.get('number')!r}")
+    if block.hash != digest:
+        problems.append(f"keccak-256 of the header is 0x{digest.hex()}, the bundle claims 0x{block.hash.hex()}")
+    if block.number != number:
+        problems.append(f"the header is block {number}, the bundle claims {block.number!r}")
     if problems:
         raise _Fail("; ".join(problems))
     return f"block {number} hash 0x{digest.hex()} recomputed from its header"
@@ -558,12 +523,26 @@ _STEPS: tuple[tuple[str, Callable[[_State], str]], ...] = (
 STEP_NAMES = tuple(name for name, _ in _STEPS)
 
 
-def verify_evidence(bundle: Mapping[str, Any], roots: TrustRoots) -> list[Step]:
-    """Every step of the evidence check, in order; never stops at the first failure, never raises on bad input."""
-    if not isinstance(bundle, Mapping) or bundle.get("format") != FORMAT:
-        found = bundle.get("format") if isinstance(bundle, Mapping) else type(bundle).__name__
+def verify_evidence(bundle: EvidenceBundle, roots: TrustRoots) -> list[Step]:
+    """Every step of the evidence check, in order; never stops at the first failure, never raises."""
+    return _verify(BundleParts.of(bundle), roots)
+
+
+def verify_evidence_json(data: object, roots: TrustRoots) -> list[Step]:
+    """:func:`verify_evidence` on a bundle as JSON (a file, an HTTP answer), never raising on bad input.
+
+    Each part is parsed on its own (``notary.bundle.BundleParts``): a part that does not parse fails the steps
+    that need it, with what is wrong with it, and only those, as a tampered part does; a bundle that parses
+    gives exactly the steps of :func:`verify_evidence` on ``EvidenceBundle.from_json(data)``. Something that is
+    not a bundle of this format fails every step."""
+    if not isinstance(data, Mapping) or data.get("format") != FORMAT:
+        found = data.get("format") if isinstance(data, Mapping) else type(data).__name__
         return [Step(name, False, f"not an evidence bundle of format {FORMAT} (got {found!r})") for name in STEP_NAMES]
-    state = _State(bundle, roots)
+    return _verify(BundleParts.from_json(data), roots)
+
+
+def _verify(parts: BundleParts, roots: TrustRoots) -> list[Step]:
+    state = _State(parts, roots)
     steps = []
     for name, check in _STEPS:
         try:
@@ -590,4 +569,5 @@ __all__ = [
     "receipt_status",
     "trie_root",
     "verify_evidence",
+    "verify_evidence_json",
 ]

@@ -70,8 +70,10 @@ import httpx
 from gateway.headers import EVENT_HEADER, GATEWAY_HEADER, ORIGIN_HEADER, PURPOSE_HEADER, TRACE_HEADER
 from network.certificates import ca_bundle_pem
 from network.description import ConsortiumDescription, load_description
+from notary.bundle import EvidenceBundle
+from notary.errors import MalformedError
 from notary.tracecontext import is_well_formed, new_traceparent
-from notary.verify import Step, TrustRoots, passed, verify_evidence
+from notary.verify import Step, TrustRoots, passed, verify_evidence, verify_evidence_json
 
 __all__ = [
     "CA_BUNDLE_NAME",
@@ -535,7 +537,12 @@ class MemberClient:
         cosignatures (within the log's maximum merge delay), then one whose ``anchor`` is null until that
         checkpoint, or a later one, is anchored on chain. This polls until the checkpoint is there or, with
         ``anchored=True``, until the anchor is too. Raises :class:`EvidenceNotReadyError` (with the notary's
-        reasons and the bundle so far) after ``wait_s`` seconds."""
+        reasons and the bundle so far) after ``wait_s`` seconds.
+
+        The bundle is returned as the notary's JSON document, ready to save (``json.dump``) or to pass to
+        :meth:`verify`; it is first checked to parse as a :class:`~notary.bundle.EvidenceBundle`
+        (``EvidenceBundle.from_json(bundle)`` gives the typed parts), and a bundle that does not raises
+        :class:`NotaryResponseError` naming the malformed field."""
         path = f"/v1/evidence/{_quoted(event_id)}"
         started = time.monotonic()
         pause = POLL_FIRST_S
@@ -544,6 +551,10 @@ class MemberClient:
             response = self._get_notary(path)
             if response.status_code == 200:
                 bundle = self._document(response, "evidence bundle")
+                try:
+                    EvidenceBundle.from_json(bundle)
+                except MalformedError as exc:
+                    raise NotaryResponseError(f"the notary's evidence bundle is malformed: {exc}", 200) from exc
                 if bundle.get("checkpoint") is not None and (not anchored or bundle.get("anchor") is not None):
                     return bundle
             elif response.status_code != 404:
@@ -562,9 +573,16 @@ class MemberClient:
 
     @staticmethod
     def verify(
-        evidence: Mapping[str, Any], description: ConsortiumDescription | TrustRoots, *, check: bool = True
+        evidence: EvidenceBundle | Mapping[str, Any],
+        description: ConsortiumDescription | TrustRoots,
+        *,
+        check: bool = True,
     ) -> VerificationReport:
         """Verify an evidence bundle offline (no network) against the consortium's public keys.
+
+        ``evidence``: the JSON document (what :meth:`evidence` returns, or a saved bundle read back with
+        ``json.load``; a malformed part fails the steps that need it) or a parsed
+        :class:`~notary.bundle.EvidenceBundle`.
 
         ``description``: the consortium's ``consortium.json`` (the trust roots are derived from it exactly as
         ``consortium verify evidence`` does), or ready-made :class:`~notary.verify.TrustRoots` (e.g. with other
@@ -573,11 +591,13 @@ class MemberClient:
         from network.logsetup import roots_from_description
 
         roots = description if isinstance(description, TrustRoots) else roots_from_description(description)
-        event_id = evidence.get("event_id") if isinstance(evidence, Mapping) else None
-        report = VerificationReport(
-            event_id=event_id if isinstance(event_id, str) else None,
-            steps=tuple(verify_evidence(evidence, roots)),
-        )
+        if isinstance(evidence, EvidenceBundle):
+            event_id: object = evidence.event_id
+            steps = verify_evidence(evidence, roots)
+        else:
+            event_id = evidence.get("event_id") if isinstance(evidence, Mapping) else None
+            steps = verify_evidence_json(evidence, roots)
+        report = VerificationReport(event_id=event_id if isinstance(event_id, str) else None, steps=tuple(steps))
         if check and not report.ok:
             raise VerificationFailedError(report)
         return report

@@ -31,9 +31,10 @@ from eth_utils.exceptions import ValidationError
 
 from chain.errors import ChainError, MalformedError
 from chain.ids import MemberStatus, Role, bytes32_to_name
-from chain.node.readcall import BlockContext, ReadCall, StateReader, Unsupported
-from chain.node.seal import ExtraData, add_seals, sign_seal, verify_seals
+from chain.node.keccak import select_fast_keccak
+from chain.node.readcall import BlockContext, ReadCall, StateReader, UnsupportedError
 from chain.node.vm import chain_class
+from chain.seal import ExtraData, add_seals, sign_seal, verify_seals
 
 GENESIS_KEY = b"consortium-node:genesis"
 DEFAULT_GAS_LIMIT = 1_000_000_000
@@ -138,7 +139,9 @@ class Node:
     ) -> None:
         """``reference_vm`` runs py-evm's own state, trie and interpreter code (``chain.node.vm.ReferenceVM``)
         instead of the node's batched tries and inline opcodes; ``consortium chain verify`` re-executes with it.
-        ``read_path`` answers calls with ``chain.node.readcall`` where it can (by default unless ``reference_vm``)."""
+        ``read_path`` answers calls with ``chain.node.readcall`` where it can (by default unless ``reference_vm``).
+        Building a node selects the process's Keccak-256 backend (``chain.node.keccak``)."""
+        select_fast_keccak()
         self.db = db
         self.read_path = not reference_vm if read_path is None else read_path
         self.clock = clock
@@ -327,7 +330,7 @@ class Node:
         try:
             call = ReadCall(reader, block, bytes(tx.sender))
             ok, output, _ = call.run(bytes(tx.to), tx.data, tx.gas - tx.intrinsic_gas)
-        except Unsupported:
+        except UnsupportedError:
             return None
         return ok, output, None if ok else Revert(output)
 

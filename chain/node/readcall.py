@@ -7,7 +7,7 @@ read. Here one function runs a frame on plain Python values (a list for the stac
 ``int`` for gas) with Prague's gas rules, storage and code read once per call state through ``StateReader``, and
 ``STATICCALL`` run as a nested frame.
 
-It answers only what it can answer exactly as py-evm would. Anything else raises ``Unsupported`` and the node runs
+It answers only what it can answer exactly as py-evm would. Anything else raises ``UnsupportedError`` and the node runs
 the call on py-evm from the start; a call changes nothing, so starting over is always safe:
 
 - any opcode that writes (``SSTORE``, ``TSTORE``, ``LOG*``, ``CREATE*``, ``SELFDESTRUCT``) or that this module does
@@ -33,6 +33,7 @@ from eth.vm.forks.prague.computation import PragueComputation
 from eth.vm.forks.spurious_dragon import constants as spurious_dragon
 from eth_hash.auto import keccak
 
+from chain.errors import ChainError
 from chain.node.evm import analyse, gas_table, growth_fee, mnemonics
 
 _U256 = 2**256 - 1
@@ -59,8 +60,10 @@ _SUPPORTED = mnemonics(
 _GAS = gas_table(_SUPPORTED, 0)  # the others never run here
 
 
-class Unsupported(Exception):
-    """The read path cannot answer this call exactly as py-evm would: run it on py-evm."""
+class UnsupportedError(ChainError):
+    """The read path cannot answer this call exactly as py-evm would: run it on py-evm.
+
+    Control flow between the read path and ``Node.call``, which catches it; it never reaches a caller."""
 
 
 class StateReader:
@@ -120,7 +123,7 @@ class BlockContext:
 
 class ReadCall:
     """One ``eth_call`` of ``to`` by ``origin`` with no value: ``run`` returns (success, output, gas left), where
-    not success means the top frame reverted; raises ``Unsupported`` where py-evm must answer."""
+    not success means the top frame reverted; raises ``UnsupportedError`` where py-evm must answer."""
 
     def __init__(self, reader: StateReader, block: BlockContext, origin: bytes) -> None:
         self._reader = reader
@@ -133,13 +136,13 @@ class ReadCall:
 
     def run(self, to: bytes, data: bytes, gas: int) -> tuple[bool, bytes, int]:
         if gas < 0:
-            raise Unsupported("less gas than the transaction's intrinsic gas")
+            raise UnsupportedError("less gas than the transaction's intrinsic gas")
         if to in _PRECOMPILES:
-            raise Unsupported("a call to a precompile")
+            raise UnsupportedError("a call to a precompile")
         self._warm_accounts.add(to)
         code = self._reader.code(to)
         if code_is_delegation_designation(code):
-            raise Unsupported("EIP-7702 delegated code")
+            raise UnsupportedError("EIP-7702 delegated code")
         return self._frame(code, to, self._origin, data, gas, 0)
 
     def _account_fee(self, address: bytes) -> int:
@@ -185,13 +188,13 @@ class ReadCall:
                 if op >= 0x60:
                     if op < 0x80:  # PUSH1 .. PUSH32
                         if len(stack) >= _STACK_LIMIT:
-                            raise Unsupported("stack overflow")
+                            raise UnsupportedError("stack overflow")
                         push(pushes[pc])
                         pc += op - 0x5E
                         continue
                     if op < 0x90:  # DUP1 .. DUP16
                         if len(stack) >= _STACK_LIMIT:
-                            raise Unsupported("stack overflow")
+                            raise UnsupportedError("stack overflow")
                         push(stack[0x7F - op])
                     elif op < 0xA0:  # SWAP1 .. SWAP16
                         i = 0x8E - op
@@ -202,11 +205,11 @@ class ReadCall:
                         if size:
                             gas = self._grow(memory, start + size, gas)
                         if gas < 0:
-                            raise Unsupported("out of gas")
+                            raise UnsupportedError("out of gas")
                         return op == 0xF3, bytes(memory[start : start + size]), gas
                     elif op == 0xFA:  # STATICCALL
                         if gas < 0:
-                            raise Unsupported("out of gas")
+                            raise UnsupportedError("out of gas")
                         asked = pop()
                         target = (pop() & _ADDRESS_MASK).to_bytes(20, "big")
                         in_start, in_size, out_start, out_size = pop(), pop(), pop(), pop()
@@ -215,15 +218,15 @@ class ReadCall:
                         if out_size:
                             gas = self._grow(memory, out_start + out_size, gas)
                         if target in _PRECOMPILES:
-                            raise Unsupported("a call to a precompile")
+                            raise UnsupportedError("a call to a precompile")
                         gas -= self._account_fee(target)
                         if gas < 0:
-                            raise Unsupported("out of gas")
+                            raise UnsupportedError("out of gas")
                         callee = reader.code(target)
                         if code_is_delegation_designation(callee):
-                            raise Unsupported("EIP-7702 delegated code")
+                            raise UnsupportedError("EIP-7702 delegated code")
                         if depth + 1 > MAX_DEPTH:
-                            raise Unsupported("a deep call")
+                            raise UnsupportedError("a deep call")
                         given = min(asked, gas - gas // 64)
                         gas -= given
                         mark = len(self._marks)
@@ -238,7 +241,7 @@ class ReadCall:
                             memory[out_start : out_start + len(written)] = written
                         gas += left
                     else:
-                        raise Unsupported(f"opcode 0x{op:02x}")
+                        raise UnsupportedError(f"opcode 0x{op:02x}")
                 elif op >= 0x50:
                     if op == 0x52:  # MSTORE
                         start = pop()
@@ -252,9 +255,9 @@ class ReadCall:
                         dest = pop()
                         if op == 0x56 or pop():
                             if dest not in dests:
-                                raise Unsupported("bad jump destination")
+                                raise UnsupportedError("bad jump destination")
                             if gas < 0:
-                                raise Unsupported("out of gas")
+                                raise UnsupportedError("out of gas")
                             pc = dest
                             continue
                     elif op == 0x51:  # MLOAD
@@ -264,7 +267,7 @@ class ReadCall:
                         push(int.from_bytes(memory[start : start + 32], "big"))
                     elif op == 0x5F:  # PUSH0
                         if len(stack) >= _STACK_LIMIT:
-                            raise Unsupported("stack overflow")
+                            raise UnsupportedError("stack overflow")
                         push(0)
                     elif op == 0x50:  # POP
                         pop()
@@ -286,9 +289,9 @@ class ReadCall:
                             memory[target_start : target_start + size] = memory[source_start : source_start + size]
                     elif op == 0x5A:  # GAS
                         if gas < 0:
-                            raise Unsupported("out of gas")
+                            raise UnsupportedError("out of gas")
                         if len(stack) >= _STACK_LIMIT:
-                            raise Unsupported("stack overflow")
+                            raise UnsupportedError("stack overflow")
                         push(gas)
                     elif op == 0x53:  # MSTORE8
                         start = pop()
@@ -300,10 +303,10 @@ class ReadCall:
                         if op == 0x5C:
                             pop()  # transient storage is empty: any TSTORE sends the call to py-evm
                         elif len(stack) >= _STACK_LIMIT:
-                            raise Unsupported("stack overflow")
+                            raise UnsupportedError("stack overflow")
                         push(pc if op == 0x58 else len(memory) if op == 0x59 else 0)
                     else:
-                        raise Unsupported(f"opcode 0x{op:02x}")
+                        raise UnsupportedError(f"opcode 0x{op:02x}")
                 elif op >= 0x30:
                     if op == 0x35:  # CALLDATALOAD
                         start = pop()
@@ -312,7 +315,7 @@ class ReadCall:
                         start, source_start, size = pop(), pop(), pop()
                         source = data if op == 0x37 else code if op == 0x39 else returned
                         if op == 0x3E and source_start + size > len(returned):
-                            raise Unsupported("a read past the return data")
+                            raise UnsupportedError("a read past the return data")
                         if size:
                             gas = self._grow(memory, start + size, gas)
                             gas -= _COPY_WORD * ((size + 31) // 32)
@@ -328,7 +331,7 @@ class ReadCall:
                             push(0 if self._account_empty(target) else int.from_bytes(reader.code_hash(target), "big"))
                     else:
                         if len(stack) >= _STACK_LIMIT:
-                            raise Unsupported("stack overflow")
+                            raise UnsupportedError("stack overflow")
                         if op == 0x36:
                             push(len(data))
                         elif op == 0x34:
@@ -358,7 +361,7 @@ class ReadCall:
                         elif op == 0x47:
                             push(reader.balance(address))
                         else:
-                            raise Unsupported(f"opcode 0x{op:02x}")
+                            raise UnsupportedError(f"opcode 0x{op:02x}")
                 elif op >= 0x10:
                     if op == 0x15:  # ISZERO
                         push(0 if pop() else 1)
@@ -388,7 +391,7 @@ class ReadCall:
                                 gas = self._grow(memory, a + b, gas)
                                 gas -= _SHA3_WORD * ((b + 31) // 32)
                                 if gas < 0:
-                                    raise Unsupported("out of gas")
+                                    raise UnsupportedError("out of gas")
                                 push(int.from_bytes(keccak(bytes(memory[a : a + b])), "big"))
                             else:
                                 push(int.from_bytes(_EMPTY_KECCAK, "big"))
@@ -402,7 +405,7 @@ class ReadCall:
                             signed = b - 2**256 if b & _SIGN else b
                             push((signed >> a if a < 256 else (-1 if signed < 0 else 0)) & _U256)
                         else:
-                            raise Unsupported(f"opcode 0x{op:02x}")
+                            raise UnsupportedError(f"opcode 0x{op:02x}")
                 elif op == 0x00:  # STOP
                     break
                 elif op < 0x0C:
@@ -442,12 +445,12 @@ class ReadCall:
                             remainder = abs(a) % abs(b)
                             push((-remainder if a < 0 else remainder) & _U256)
                 else:
-                    raise Unsupported(f"opcode 0x{op:02x}")
+                    raise UnsupportedError(f"opcode 0x{op:02x}")
                 pc += 1
         except IndexError:
-            raise Unsupported("stack underflow") from None
+            raise UnsupportedError("stack underflow") from None
         if gas < 0:
-            raise Unsupported("out of gas")
+            raise UnsupportedError("out of gas")
         return True, b"", gas
 
     @staticmethod
@@ -459,6 +462,6 @@ class ReadCall:
             return gas
         gas -= growth_fee(size, end)
         if gas < 0:
-            raise Unsupported("out of gas")
+            raise UnsupportedError("out of gas")
         memory.extend(bytes((end + 31) // 32 * 32 - size))
         return gas

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import threading
 import time
 from collections import deque
@@ -17,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chain.jsonlog import configure_json_logging
 from chain.node.node import Genesis, Node
 
 log = logging.getLogger("consortium.node")
@@ -143,27 +143,9 @@ def write_genesis(chain_dir: Path, genesis: Genesis, sealer_org: str) -> None:
     (chain_dir / GENESIS_FILE).write_text(text, encoding="utf-8")
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, message, and the record's ``fields``."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + "Z",
-            "level": record.levelname.lower(),
-            "msg": record.getMessage(),
-        }
-        entry.update(getattr(record, "fields", {}))
-        if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
-
-
 def configure_logging() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    log.propagate = False
+    """One JSON object per line on stderr for the node's own records (``chain.jsonlog``)."""
+    configure_json_logging(log.name)
 
 
 def run(

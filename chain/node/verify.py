@@ -20,7 +20,7 @@ from eth_typing import BlockNumber, Hash32
 
 from chain.errors import ChainError, MalformedError
 from chain.node.node import GENESIS_KEY, Genesis, Node
-from chain.node.seal import ExtraData, verify_seals
+from chain.seal import ExtraData, verify_seals
 
 
 class BlockVerificationError(ChainError):

@@ -2,7 +2,7 @@
 
 - Base fee is always 0 and transactions may pay 0: member accounts need no balance.
 - The block gas limit is fixed at genesis and never drifts.
-- The extra data holds QBFT-style validator seals (``chain.node.seal``), larger than Ethereum's 32 bytes.
+- The extra data holds QBFT-style validator seals (``chain.seal``), larger than Ethereum's 32 bytes.
 
 The rules are Ethereum's; only the bookkeeping is faster: a block's storage writes and its transaction and receipt
 tries are applied to their tries in batches (``chain.node.trie``), with the same roots py-trie gives, and the
@@ -38,7 +38,7 @@ from eth_utils.exceptions import ValidationError
 
 from chain.node import trie
 from chain.node.evm import InlineComputation
-from chain.node.seal import MAX_VALIDATORS, SEAL_BYTES, VANITY_BYTES
+from chain.seal import MAX_VALIDATORS, SEAL_BYTES, VANITY_BYTES
 
 
 class _BatchedStorageLookup(StorageLookup):

@@ -1,11 +1,17 @@
 // The explorer's API (/api/v1) with the login token: every request sends "Authorization: Bearer <token>",
 // a 401 ends the session (the token is dropped and the app shows the login page with the server's reason),
-// downloads are fetched with the token and saved from a Blob.
+// downloads are fetched with the token and saved from a Blob. The answers' shapes are in types.js; the pages read
+// them defensively (isObject, pick, listOf), since a field may be missing or null.
 
 const API = "/api/v1";
 const TOKEN_KEY = "explorer.token";
 
 export class ApiError extends Error {
+  /**
+   * @param {number} status  the HTTP status, 0 if the request did not reach the explorer
+   * @param {string} code  the API's error code ("not_found", ...), or "http_<status>", "network", "no_token"
+   * @param {string | null} detail  the API's explanation
+   */
   constructor(status, code, detail) {
     super(detail || code || `HTTP ${status}`);
     this.status = status;
@@ -14,10 +20,13 @@ export class ApiError extends Error {
   }
 }
 
+/** @typedef {{code: string, detail: string | null}} Unauthorized  why the server refused the token */
+
+/** @type {(error: Unauthorized) => void} */
 let unauthorized = () => {};
 
 /** Called with {code, detail} when the server answers 401 (or no token is held). */
-export function onUnauthorized(handler) {
+export function onUnauthorized(/** @type {(error: Unauthorized) => void} */ handler) {
   unauthorized = handler;
 }
 
@@ -29,7 +38,7 @@ export function getToken() {
   }
 }
 
-export function setToken(token) {
+export function setToken(/** @type {string} */ token) {
   try {
     sessionStorage.setItem(TOKEN_KEY, token);
   } catch {
@@ -45,8 +54,10 @@ export function clearToken() {
   }
 }
 
+/** @typedef {Record<string, unknown> | null | undefined} Params  query parameters; empty ones are left out */
+
 /** "/api/v1<path>?<params>", leaving out empty parameters. */
-export function apiUrl(path, params) {
+export function apiUrl(/** @type {string} */ path, /** @type {Params} */ params) {
   const query = new URLSearchParams();
   for (const [k, v] of Object.entries(params || {})) {
     if (v !== null && v !== undefined && v !== "") query.set(k, String(v));
@@ -55,7 +66,8 @@ export function apiUrl(path, params) {
   return `${API}${path}${q ? `?${q}` : ""}`;
 }
 
-async function body(response) {
+/** @returns {Promise<{error?: string, detail?: string}>} */
+async function body(/** @type {Response} */ response) {
   try {
     return await response.json();
   } catch {
@@ -63,6 +75,11 @@ async function body(response) {
   }
 }
 
+/**
+ * @param {string} path
+ * @param {Params} params
+ * @param {string} accept
+ */
 async function request(path, params, accept) {
   const token = getToken();
   if (!token) {
@@ -78,7 +95,8 @@ async function request(path, params, accept) {
       credentials: "omit",
     });
   } catch (exc) {
-    throw new ApiError(0, "network", String(exc && exc.message ? exc.message : exc));
+    const message = exc ? /** @type {{message?: unknown}} */ (exc).message : undefined;
+    throw new ApiError(0, "network", String(message ? message : exc));
   }
   if (response.status === 401) {
     const answer = await body(response);
@@ -97,13 +115,18 @@ async function request(path, params, accept) {
   return response;
 }
 
-/** GET a JSON answer. */
+/**
+ * GET a JSON answer, of the type types.js gives for ``path``.
+ * @param {string} path
+ * @param {Params} [params]
+ * @returns {Promise<any>}
+ */
 export async function getJson(path, params) {
   const response = await request(path, params, "application/json");
   return response.json();
 }
 
-function filenameOf(disposition) {
+function filenameOf(/** @type {string | null} */ disposition) {
   if (!disposition) return null;
   const star = /filename\*\s*=\s*UTF-8''([^;]+)/i.exec(disposition);
   if (star) {
@@ -118,7 +141,7 @@ function filenameOf(disposition) {
 }
 
 /** Save a Blob under ``name`` through a temporary object URL. */
-export function saveBlob(blob, name) {
+export function saveBlob(/** @type {Blob} */ blob, /** @type {string} */ name) {
   const href = URL.createObjectURL(blob);
   const a = document.createElement("a");
   a.href = href;
@@ -130,11 +153,47 @@ export function saveBlob(blob, name) {
   setTimeout(() => URL.revokeObjectURL(href), 30_000);
 }
 
-/** GET a file with the token and save it: {name, size}. */
+/**
+ * GET a file with the token and save it: {name, size}.
+ * @param {string} path
+ * @param {Params} params
+ * @param {string} fallbackName  when the answer names no file
+ */
 export async function download(path, params, fallbackName) {
   const response = await request(path, params, "*/*");
   const blob = await response.blob();
   const name = filenameOf(response.headers.get("Content-Disposition")) || fallbackName;
   saveBlob(blob, name);
   return { name, size: blob.size };
+}
+
+// -- reading answers --------------------------------------------------------------------------------------
+
+/** @returns {value is Record<string, any>} */
+export function isObject(/** @type {unknown} */ value) {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+/**
+ * The first of ``names`` that ``obj`` has (not undefined).
+ * @param {unknown} obj
+ * @param {string[]} names
+ * @returns {any}
+ */
+export function pick(obj, ...names) {
+  if (!isObject(obj)) return undefined;
+  for (const n of names) if (obj[n] !== undefined) return obj[n];
+  return undefined;
+}
+
+/**
+ * The list an answer holds under ``key`` (or the answer itself if it is a list); else an empty list.
+ * @param {unknown} answer
+ * @param {string} key
+ * @returns {any[]}
+ */
+export function listOf(answer, key) {
+  if (Array.isArray(answer)) return answer;
+  if (isObject(answer) && Array.isArray(answer[key])) return answer[key];
+  return [];
 }

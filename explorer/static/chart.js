@@ -5,22 +5,26 @@ import { h, svg } from "./dom.js";
 
 const PALETTE = 8;
 
-function niceStep(max, ticks) {
+/** @typedef {{name: string, label?: string, values: number[]}} Series  one line: a count per minute */
+
+/** A step of 1, 2 or 5 times a power of ten, so that about ``ticks`` steps reach ``max``. */
+function niceStep(/** @type {number} */ max, /** @type {number} */ ticks) {
   const raw = Math.max(max, 1) / ticks;
   const power = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw) || 10 * power;
   return Math.max(1, step);
 }
 
-function hhmm(ms) {
+function hhmm(/** @type {number} */ ms) {
   const d = new Date(ms);
   return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
 }
 
 /**
- * @param data   {minutes: [ms, ...], series: [{name, label, values: [count per minute]}]}
- * @param opts   {title, empty (text when there is nothing), unit (e.g. "calls/min"), testid}
- * @returns a figure: the SVG and its legend
+ * @param {{minutes?: number[], series?: Series[]}} data  the minutes (ms since the epoch) and a line per series
+ * @param {{title?: string, empty?: string, unit?: string, testid?: string}} [opts]  empty: the text when there is
+ *   nothing to draw; unit: e.g. "calls/min"
+ * @returns {HTMLElement} a figure: the SVG and its legend
  */
 export function lineChart(data, opts = {}) {
   const width = 760;
@@ -49,8 +53,8 @@ export function lineChart(data, opts = {}) {
   }
   const step = niceStep(max, 4);
   const top = Math.max(step, Math.ceil(max / step) * step);
-  const x = (i) => pad.left + (minutes.length === 1 ? plotW / 2 : (i * plotW) / (minutes.length - 1));
-  const y = (v) => pad.top + plotH - (v / top) * plotH;
+  const x = (/** @type {number} */ i) => pad.left + (minutes.length === 1 ? plotW / 2 : (i * plotW) / (minutes.length - 1));
+  const y = (/** @type {number} */ v) => pad.top + plotH - (v / top) * plotH;
   // grid and y axis
   for (let v = 0; v <= top; v += step) {
     root.append(svg("line", { x1: pad.left, x2: width - pad.right, y1: y(v), y2: y(v), class: "chart-grid" }));

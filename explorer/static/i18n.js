@@ -2,8 +2,11 @@
 // Placeholders are written {name}; t(key, params, fallback) fills them in.
 
 const STORAGE_KEY = "explorer.lang";
+/** @typedef {"zh" | "en"} Lang */
+/** @type {Lang[]} */
 export const LANGS = ["zh", "en"];
 
+/** @satisfies {Record<Lang, Record<string, string>>} */
 export const STRINGS = {
   zh: {
     "app.title": "联盟链审计浏览器",
@@ -673,10 +676,11 @@ export const STRINGS = {
   },
 };
 
+/** @returns {Lang | null} */
 function stored() {
   try {
     const value = localStorage.getItem(STORAGE_KEY);
-    return LANGS.includes(value) ? value : null;
+    return LANGS.find((l) => l === value) ?? null;
   } catch {
     return null;
   }
@@ -690,9 +694,10 @@ export function lang() {
 }
 
 /** Switch the language and remember the choice. */
-export function setLang(value) {
-  if (!LANGS.includes(value)) return;
-  current = value;
+export function setLang(/** @type {string} */ value) {
+  const chosen = LANGS.find((l) => l === value);
+  if (!chosen) return;
+  current = chosen;
   try {
     localStorage.setItem(STORAGE_KEY, value);
   } catch {
@@ -700,10 +705,19 @@ export function setLang(value) {
   }
 }
 
-/** The string ``key`` in the current language, {placeholders} filled from ``params``. */
+/**
+ * The string ``key`` in the current language, {placeholders} filled from ``params``; else in English; else
+ * ``fallback`` (or the key itself).
+ * @param {string} key
+ * @param {Record<string, unknown> | null} [params]
+ * @param {unknown} [fallback]
+ * @returns {string}
+ */
 export function t(key, params, fallback) {
+  /** @type {Record<Lang, Record<string, string | undefined>>} */
+  const strings = STRINGS;
   const template =
-    STRINGS[current][key] ?? STRINGS.en[key] ?? (fallback === undefined || fallback === null ? key : String(fallback));
+    strings[current][key] ?? strings.en[key] ?? (fallback === undefined || fallback === null ? key : String(fallback));
   if (!params) return template;
   return template.replace(/\{(\w+)\}/g, (whole, name) => (params[name] === undefined ? whole : String(params[name])));
 }

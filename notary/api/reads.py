@@ -175,4 +175,4 @@ def alarms(service: Service) -> dict[str, Any]:
     summary="Evidence bundle of one event, to verify offline",
 )
 def evidence(service: Service, event_id: str) -> dict[str, Any]:
-    return service.evidence(event_id)
+    return service.evidence(event_id).to_json()

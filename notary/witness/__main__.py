@@ -23,10 +23,10 @@ import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from chain.jsonlog import configure_json_logging
 from notary.log.checkpoint import parse_checkpoint
 from notary.log.errors import NotaryError
 from notary.log.note import NoteVerifier, parse_note, parse_vkey
-from notary.logs import configure_json_logging
 from notary.witness.server import DEFAULT_HOST, DEFAULT_PORT, MAX_BODY_BYTES, WitnessConfig, serve
 from notary.witness.state import init_witness
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.readme import run_examples
 from tests.support.up_process import CHAIN_ID, START_TIMEOUT, UpProcess, free_port, free_port_block, rpc_chain_id
 
 pytestmark = pytest.mark.slow
@@ -141,6 +142,8 @@ def test_make_run_starts_the_demo_consortium(recipe: Recipe) -> None:
 
         check_gateways(data, summary, notary, recipe.env, port)
         check_explorer(data, summary, port)
+        # Every example of the README works against it, as a reader types it.
+        assert run_examples(data, port, recipe.env, data.parent / "reader") >= 12
 
         # The summary's own hint is a command that works as printed.
         hint = next(line for line in summary if line.strip().endswith(" grant list"))

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chain.node.node import Genesis, Node
-from chain.node.readcall import _SUPPORTED, BlockContext, ReadCall, StateReader, Unsupported
+from chain.node.readcall import _SUPPORTED, BlockContext, ReadCall, StateReader, UnsupportedError
 
 SENDER = b"\x11" * 20
 CONTRACT = b"\x22" * 20
@@ -92,7 +92,7 @@ def _read_path(code: bytes, callee: bytes, data: bytes, gas: int) -> tuple[str, 
         ok, output, left = ReadCall(StateReader(state), BlockContext(state.execution_context), SENDER).run(
             CONTRACT, data, tx.gas - tx.intrinsic_gas
         )
-    except Unsupported:
+    except UnsupportedError:
         return None
     return ("ok" if ok else "revert"), output, left
 

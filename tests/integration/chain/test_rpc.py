@@ -29,9 +29,9 @@ from web3.exceptions import ExtraDataLengthError, Web3RPCError
 from web3.middleware import ExtraDataToPOAMiddleware
 
 from chain.ids import Role, name_to_bytes32
-from chain.node import rpc as rpc_module
 from chain.node.node import Genesis, Node
 from chain.node.rpc import CLIENT_VERSION, MAX_BODY_BYTES, MAX_LOG_RANGE, RpcServer
+from chain.node.rpc import methods as rpc_methods
 from contracts import load_artifact
 
 CHAIN_ID = 20261
@@ -582,7 +582,7 @@ def test_a_revert_without_data_says_execution_reverted(world: World) -> None:
 
 
 def test_too_many_logs_is_a_limit_error(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(rpc_module, "MAX_LOGS", 2)
+    monkeypatch.setattr(rpc_methods, "MAX_LOGS", 2)
     error = world.error("eth_getLogs", {"fromBlock": "0x0", "address": world.anchor})
     assert error["code"] == -32005 and "narrow the block range" in error["message"]
 

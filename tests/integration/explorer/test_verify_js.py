@@ -1,11 +1,12 @@
-"""The browser's verifier (``explorer/static/verify.js``) under Node, on evidence from a real notary log.
+"""The browser's verifier (``explorer/static/verify.js`` and the ``log/`` modules it imports) under Node, on
+evidence from a real notary log.
 
 A notary with three witness servers on loopback (``tests/support/notary_world.py``: policy 2 of 3 with
 the regulator ``reg``) logs a batch of events and publishes a cosigned checkpoint; ``notary.evidence`` builds the
 bundles. Each bundle, genuine or tampered in one part, goes through ``verifyBundle`` in ``node``
 (``verify_js_check.mjs``) with the keys in the form ``GET /api/v1/keys`` serves them. The genuine bundle passes
 every step; each tampered one fails exactly the steps that depend on the tampered part; garbage never throws.
-Every answer is cross-checked with ``notary.verify.verify_evidence`` on the same bundle and the same keys:
+Every answer is cross-checked with ``notary.verify.verify_evidence_json`` on the same bundle and the same keys:
 the browser's ``entry`` is Python's ``entry`` and ``leaf hash``, the other three steps are Python's own.
 """
 
@@ -29,17 +30,20 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from notary.api.schemas import Evidence as ApiEvidence
+from notary.bundle import EvidenceBundle
 from notary.checkpointer import WitnessPolicy
 from notary.event import parse_entry
 from notary.log.cosignature import COSIGNATURE_V1, CosignatureVerifier, format_cosigner_vkey
 from notary.log.note import ED25519, NoteVerifier, format_vkey
 from notary.sequencer import encode_batch, sign_batch_body
-from notary.verify import FORMAT, TrustRoots, verify_evidence
+from notary.verify import FORMAT, TrustRoots, verify_evidence_json
 from tests.support.notary_events import event
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
-VERIFY_JS = ROOT / "explorer" / "static" / "verify.js"
+STATIC = ROOT / "explorer" / "static"
+VERIFY_JS = STATIC / "verify.js"
 CHECK_SCRIPT = HERE / "verify_js_check.mjs"
 NOTARY_WORLD = ROOT / "tests" / "support" / "notary_world.py"
 STEPS = ("entry", "inclusion", "checkpoint", "cosignatures")
@@ -108,8 +112,8 @@ def evidence(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Evidence]:
         later = [event(event_id=f"ev-{i}", gateway_seq=i, time_ms=now) for i in (EVENTS + 1, EVENTS + 2)]
         body = encode_batch(gateway, later)
         service.sequencer.submit(gateway, body, sign_batch_body(world.gateway_key, body))
-        bundle = service.evidence(PROVEN)
-        pending = service.evidence(PENDING)
+        bundle = service.evidence(PROVEN).to_json()
+        pending = service.evidence(PENDING).to_json()
     finally:
         service.stop()
         world.close()
@@ -361,7 +365,7 @@ def oks(steps: list[dict[str, Any]]) -> dict[str, bool | None]:
 
 def python_oks(bundle: Any, keys: dict[str, Any]) -> dict[str, bool | None]:
     """notary.verify's answer on the same bundle, in the browser's four steps."""
-    checks = {s.name: s.ok for s in verify_evidence(bundle, roots_of(keys))}
+    checks = {s.name: s.ok for s in verify_evidence_json(bundle, roots_of(keys))}
     entry = [checks["entry"], checks["leaf hash"]]
     combined = False if False in entry else None if None in entry else True
     return {
@@ -380,10 +384,31 @@ def show(steps: list[dict[str, Any]]) -> str:
 # -- the tests ----------------------------------------------------------------------------------------------
 
 
-def test_verify_js_is_a_dependency_free_module() -> None:
-    source = VERIFY_JS.read_text(encoding="utf-8")
-    assert "export async function verifyBundle(bundle, keys" in source
-    assert not re.search(r"^\s*import\b|\brequire\(|\bimport\(", source, re.MULTILINE), "verify.js must import nothing"
+def test_the_verifier_is_dependency_free() -> None:
+    """verify.js imports only the log/ modules, and they only each other: nothing of the UI, nothing from outside."""
+    assert "export async function verifyBundle(bundle, keys" in VERIFY_JS.read_text(encoding="utf-8")
+    modules = [VERIFY_JS, *sorted((STATIC / "log").glob("*.js"))]
+    assert len(modules) > 1
+    for path in modules:
+        source = path.read_text(encoding="utf-8")
+        assert not re.search(r"\brequire\(|\bimport\(", source), f"{path.name}: no dynamic imports"
+        statements = re.findall(r"^import\b[^;]*;", source, re.MULTILINE)
+        assert len(statements) == len(re.findall(r"^\s*import\b", source, re.MULTILINE)), path.name
+        allowed = r"\./log/[a-z0-9]+\.js" if path == VERIFY_JS else r"\./[a-z0-9]+\.js"
+        for statement in statements:
+            match = re.search(r'\bfrom "([^"]+)";$', statement)
+            assert match and re.fullmatch(allowed, match.group(1)), f"{path.name}: {statement}"
+            assert (path.parent / match.group(1)).is_file(), f"{path.name}: {statement}"
+
+
+def test_the_built_bundles_round_trip_as_typed_values(evidence: Evidence) -> None:
+    """What the builder gives, as the notary's API writes it, parses and writes back unchanged."""
+    for data in (evidence.bundle, evidence.pending):
+        bundle = EvidenceBundle.from_json(data)
+        assert bundle.to_json() == data
+        assert json.dumps(bundle.to_json(), indent=1) == json.dumps(data, indent=1)
+        assert json.dumps(ApiEvidence.model_validate(data).model_dump(mode="json")) == json.dumps(data)
+    assert EvidenceBundle.from_json(evidence.pending).checkpoint is None
 
 
 @needs_node
@@ -529,13 +554,13 @@ def test_keys_from_the_consortium_description(evidence: Evidence, tmp_path: Path
 def test_every_ui_string_is_in_both_languages() -> None:
     """The UI's strings (``i18n.js``): the same keys in Chinese and English, and every literal key the UI asks
     for is there (the verify page and the provenance page show verify.js's steps through them)."""
-    source = (ROOT / "explorer" / "static" / "i18n.js").read_text(encoding="utf-8")
+    source = (STATIC / "i18n.js").read_text(encoding="utf-8")
     zh_block = source[source.index("\n  zh: {") : source.index("\n  en: {")]
     en_block = source[source.index("\n  en: {") : source.index("\n};")]
     key = re.compile(r'^\s*"?([A-Za-z0-9_.]+)"?:(?:\s*"|\s*$)', re.MULTILINE)  # quoted or bare, value follows
     zh, en = set(key.findall(zh_block)), set(key.findall(en_block))
     assert zh and zh == en, f"only in zh: {sorted(zh - en)}; only in en: {sorted(en - zh)}"
-    ui = "".join((ROOT / "explorer" / "static" / f).read_text(encoding="utf-8") for f in ("app.js", "dom.js"))
+    ui = "".join(path.read_text(encoding="utf-8") for path in sorted(STATIC.rglob("*.js")))
     used = set(re.findall(r'\bt\(\s*"([^"]+)"', ui))
     assert used and used <= zh, f"missing: {sorted(used - zh)}"
     assert {f"step.{s}" for s in STEPS} <= zh

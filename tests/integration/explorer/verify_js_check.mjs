@@ -6,8 +6,8 @@
 // consortium.json) the keys are derived from it by keysFromConsortium. The output (stdout) is one JSON object
 // {"results": {name: the steps verifyBundle returned, or {"threw": "..."} if it threw (which it never may)},
 //  "keys": {name: the keys derived from the case's consortium.json, or {"error": "..."} if it has none}}.
-// verify.js is loaded as an ES module from its path; a Node that does not detect ES module syntax in a
-// ".js" file outside a "type": "module" package loads it from its source as a data: URL instead.
+// verify.js is loaded as an ES module from its path, with the log/ modules it imports: the repository's
+// package.json declares "type": "module", so Node reads every ".js" file of explorer/static as one.
 
 import { readFile } from "node:fs/promises";
 import { pathToFileURL } from "node:url";
@@ -16,17 +16,7 @@ const args = process.argv.slice(2);
 const casesPath = args.pop();
 const modulePath = args.length ? pathToFileURL(args[0]) : new URL("../../../explorer/static/verify.js", import.meta.url);
 
-async function load(url) {
-  try {
-    return await import(url.href);
-  } catch (exc) {
-    if (!(exc instanceof SyntaxError)) throw exc;
-    const source = await readFile(url, "utf8");
-    return import(`data:text/javascript;base64,${Buffer.from(source).toString("base64")}`);
-  }
-}
-
-const { keysFromConsortium, verifyBundle } = await load(modulePath);
+const { keysFromConsortium, verifyBundle } = await import(modulePath.href);
 const input = JSON.parse(await readFile(casesPath, "utf8"));
 const results = {};
 const derived = {};

@@ -48,7 +48,7 @@ from network.logsetup import (
 from notary.api import create_app
 from notary.sequencer import batch_request, encode_batch, sign_batch_body
 from notary.service import AnchorSettings, NotaryService
-from notary.verify import STEP_NAMES, TrustRoots, verify_evidence
+from notary.verify import STEP_NAMES, TrustRoots, verify_evidence_json
 from notary.witness.server import WitnessConfig, WitnessServer, make_server
 from notary.witness.state import init_witness
 from tests.support.consortium import Consortium, NodeBackend
@@ -280,7 +280,7 @@ def test_the_smallest_anchored_checkpoint_covering_the_event_is_chosen(ledger: L
     assert late["checkpoint"]["size"] == first.size + 40
     roots = roots_from_description(ledger.description)
     for bundle in (early, late):
-        steps = verify_evidence(bundle, roots)
+        steps = verify_evidence_json(bundle, roots)
         assert all(s.ok for s in steps), [s.to_text() for s in steps]
 
 
@@ -446,7 +446,7 @@ def test_evidence_built_through_any_chain_json_rpc(consortium: Consortium, log_w
         assert service.anchorer is not None
         service.anchorer.step(force=True)
         wait_until(lambda: service.store.anchors(state="confirmed"), "the anchor to be confirmed", DEADLINE)
-        bundle = service.evidence("ev-5")
+        bundle = service.evidence("ev-5").to_json()
     finally:
         service.stop()
     sealed = isinstance(consortium.backend, NodeBackend)
@@ -460,7 +460,7 @@ def test_evidence_built_through_any_chain_json_rpc(consortium: Consortium, log_w
         validators=(consortium.deployer.address,) if sealed else (),
     )
     assert bundle["origin"] == ORIGIN and bundle["pending"] == []
-    steps = {s.name: s for s in verify_evidence(bundle, roots)}
+    steps = {s.name: s for s in verify_evidence_json(bundle, roots)}
     assert all(steps[n].ok for n in STEP_NAMES if n != "seals"), [s.to_text() for s in steps.values()]
     if sealed:
         assert steps["seals"].ok is True

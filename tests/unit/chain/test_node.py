@@ -14,7 +14,7 @@ from web3 import Web3
 from chain.errors import ChainError, MalformedError
 from chain.ids import Role, name_to_bytes32
 from chain.node.node import ExecutionRevertedError, Genesis, Node, TransactionRefusedError, contract_address
-from chain.node.seal import ExtraData, verify_seals
+from chain.seal import ExtraData, verify_seals
 from contracts import load_artifact
 from tests.support.store_contract import STORE_INIT, STORE_RUNTIME, store_call
 
@@ -224,7 +224,7 @@ def test_verify_accepts_an_honest_chain_and_names_a_tampered_block(setup: Any) -
 def test_reopening_a_store_whose_head_lost_its_seal_is_refused(setup: Any) -> None:
     import rlp
 
-    from chain.node.seal import QuorumError
+    from chain.seal import QuorumError
 
     node, accounts, db = setup
     head = node.head()

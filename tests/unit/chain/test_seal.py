@@ -1,4 +1,4 @@
-"""chain.node.seal: the QBFT-style extra data, seal hashes and the quorum rule."""
+"""chain.seal: the QBFT-style extra data, seal hashes and the quorum rule."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chain.errors import MalformedError
-from chain.node.seal import ExtraData, QuorumError, add_seals, quorum, seal_hash, seal_signers, sign_seal, verify_seals
 from chain.node.vm import chain_class
+from chain.seal import ExtraData, QuorumError, add_seals, quorum, seal_hash, seal_signers, sign_seal, verify_seals
 
 addresses = st.lists(st.binary(min_size=20, max_size=20), min_size=1, max_size=8, unique=True)
 

@@ -29,10 +29,11 @@ from web3 import Web3
 
 from chain.node.node import Genesis, Node
 from chain.node.rpc import RpcServer
-from chain.node.seal import ExtraData, seal_hash
+from chain.seal import ExtraData, seal_hash
 from contracts import load_artifact
+from notary.bundle import AnchorEvidence, EvidenceBundle
 from notary.checkpointer import WitnessPolicy
-from notary.errors import NotFoundError
+from notary.errors import MalformedError, NotFoundError
 from notary.event import canonical_entry
 from notary.evidence import anchor_evidence, encode_header
 from notary.integrate import TileWriter
@@ -54,6 +55,7 @@ from notary.verify import (
     passed,
     trie_root,
     verify_evidence,
+    verify_evidence_json,
 )
 from tests.support.notary_events import event
 
@@ -173,7 +175,7 @@ def world() -> World:
         "receipt": receipts[TARGET].to_json(),
         "checkpoint": {"size": size, "note": note.decode(), "cosigners": ["alpha", "reg"]},
         "inclusion": {"size": size, "proof": [b64(h) for h in prove_inclusion(TARGET, size, MemoryNodeReader(leaves))]},
-        "anchor": anchor_evidence(chain.rpc, anchor_row(anchor_tx, size), CHAIN_ID, ANCHOR_ADDRESS),
+        "anchor": anchor_evidence(chain.rpc, anchor_row(anchor_tx, size), CHAIN_ID, ANCHOR_ADDRESS).to_json(),
         "pending": [],
     }
     roots = TrustRoots(
@@ -185,7 +187,7 @@ def world() -> World:
         chain_id=CHAIN_ID,
         validators=(operator.address,),
     )
-    failed = anchor_evidence(chain.rpc, anchor_row(failed_tx, size), CHAIN_ID, reverter)
+    failed = anchor_evidence(chain.rpc, anchor_row(failed_tx, size), CHAIN_ID, reverter).to_json()
     return World(bundle, roots, failed, reverter, block.header, witness_signers, log_signer)
 
 
@@ -198,8 +200,10 @@ def outcome(steps: list[Step]) -> dict[str, bool | None]:
 
 
 def failing(bundle: dict[str, Any], roots: TrustRoots) -> set[str]:
-    """The names of the failed steps; every other step must have passed."""
-    steps = verify_evidence(bundle, roots)
+    """The names of the failed steps; every other step must have passed. A bundle that parses gives the same
+    steps typed as JSON."""
+    steps = verify_evidence_json(bundle, roots)
+    assert verify_evidence(EvidenceBundle.from_json(bundle), roots) == steps
     result = outcome(steps)
     assert None not in result.values(), [s.to_text() for s in steps]
     return {name for name, ok in result.items() if ok is False}
@@ -238,7 +242,7 @@ def set_header(bundle: dict[str, Any], fields: list[Any], update_hash: bool) -> 
 
 
 def test_genuine_evidence_passes_every_step(world: World) -> None:
-    steps = verify_evidence(world.bundle, world.roots)
+    steps = verify_evidence_json(world.bundle, world.roots)
     assert all(s.ok is True for s in steps), "\n".join(s.to_text() for s in steps)
     details = {s.name: s.detail for s in steps}
     assert "alpha, reg" in details["cosignatures"]
@@ -250,6 +254,80 @@ def test_genuine_evidence_passes_every_step(world: World) -> None:
 
 def test_the_bundle_is_plain_json(world: World) -> None:
     assert json.loads(json.dumps(world.bundle)) == world.bundle
+
+
+def test_the_bundle_round_trips_as_a_typed_value(world: World) -> None:
+    bundle = EvidenceBundle.from_json(world.bundle)
+    assert bundle.to_json() == world.bundle
+    assert json.dumps(bundle.to_json(), indent=1) == json.dumps(world.bundle, indent=1)
+    assert EvidenceBundle.from_json(json.loads(json.dumps(bundle.to_json(), sort_keys=True))) == bundle
+    assert AnchorEvidence.from_json(world.failed_anchor).to_json() == world.failed_anchor
+    assert bundle.anchor is not None and bundle.anchor.transaction.raw[:1] == b"\x02"  # bytes, not text
+    assert verify_evidence(bundle, world.roots) == verify_evidence_json(world.bundle, world.roots)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        pytest.param(lambda b: b.pop("leaf_hash"), "leaf_hash", id="missing"),
+        pytest.param(lambda b: b.update(index="4"), "index", id="index-text"),
+        pytest.param(lambda b: b.update(index=True), "index", id="index-bool"),
+        pytest.param(lambda b: b.update(entry=b["entry"].rstrip("=") + "x"), "entry", id="entry-not-base64"),
+        pytest.param(lambda b: b["receipt"].pop("batch_note"), "receipt.batch_note", id="receipt-field"),
+        pytest.param(lambda b: b["checkpoint"].update(note=7), "checkpoint.note", id="note-number"),
+        pytest.param(lambda b: b["inclusion"].update(proof="nope"), "inclusion.proof", id="proof-text"),
+        pytest.param(lambda b: b["inclusion"]["proof"].__setitem__(1, "AAAA"), "inclusion.proof[1]", id="short-hash"),
+        pytest.param(
+            lambda b: b["anchor"]["block"]["receipts"].__setitem__(2, "0xZZ"),
+            "anchor.block.receipts[2]",
+            id="receipt-not-hex",
+        ),
+        pytest.param(
+            lambda b: b["anchor"]["block"].update(hash=b["anchor"]["block"]["hash"].upper().replace("0X", "0x")),
+            "anchor.block.hash",
+            id="uppercase-hex",
+        ),
+        pytest.param(lambda b: b["anchor"]["seals"].update(round=-1), "anchor.seals.round", id="seals-round"),
+        pytest.param(lambda b: b["anchor"].update(extra=1), "extra", id="unknown-field"),
+        pytest.param(lambda b: b.update(pending=[{"part": "entry", "reason": "?"}]), "pending[0].part", id="pending"),
+    ],
+)
+def test_a_malformed_bundle_is_a_malformed_error_naming_the_field(
+    world: World, change: Callable[[dict[str, Any]], None], field: str
+) -> None:
+    with pytest.raises(MalformedError) as raised:
+        EvidenceBundle.from_json(tampered(world.bundle, change))
+    assert field in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "failed", "named"),
+    [
+        pytest.param(lambda b: b.update(entry=7), {"entry", "leaf hash", "receipt", "inclusion"}, "entry", id="entry"),
+        pytest.param(lambda b: b.update(index="4"), {"receipt", "checkpoint", "inclusion"}, "index", id="index"),
+        pytest.param(lambda b: b["receipt"].update(index="4"), {"receipt"}, "receipt.index", id="receipt"),
+        pytest.param(
+            lambda b: b["checkpoint"].update(note=7),
+            {"checkpoint", "cosignatures", "inclusion", "anchor transaction"},
+            "checkpoint.note",
+            id="checkpoint",
+        ),
+        pytest.param(lambda b: b["inclusion"].update(proof="nope"), {"inclusion"}, "inclusion.proof", id="inclusion"),
+        pytest.param(
+            lambda b: b["anchor"]["block"]["receipts"].__setitem__(2, "0xZZ"),
+            set(STEP_NAMES[6:]),
+            "anchor.block.receipts[2]",
+            id="anchor",
+        ),
+    ],
+)
+def test_a_malformed_part_fails_the_steps_that_need_it_and_names_it(
+    world: World, change: Callable[[dict[str, Any]], None], failed: set[str], named: str
+) -> None:
+    steps = verify_evidence_json(tampered(world.bundle, change), world.roots)
+    assert {s.name for s in steps if s.ok is False} == failed
+    assert all(s.ok is True for s in steps if s.name not in failed)
+    assert named in next(s.detail for s in steps if s.ok is False)
 
 
 def test_the_chain_part_recomputes_what_the_node_holds(world: World) -> None:
@@ -376,7 +454,7 @@ def test_a_flipped_cosignature(world: World) -> None:
 
     bundle = tampered(world.bundle, change)
     assert failing(bundle, world.roots) == {"cosignatures"}
-    steps = verify_evidence(bundle, world.roots)
+    steps = verify_evidence_json(bundle, world.roots)
     assert "alpha does not verify" in next(s.detail for s in steps if s.name == "cosignatures")
 
 
@@ -430,7 +508,7 @@ def test_an_anchor_of_another_sender_contract_or_chain(
 ) -> None:
     roots = replace(world.roots, **roots_change)
     assert failing(world.bundle, roots) == {"anchor transaction"}
-    detail = next(s.detail for s in verify_evidence(world.bundle, roots) if s.name == "anchor transaction")
+    detail = next(s.detail for s in verify_evidence_json(world.bundle, roots) if s.name == "anchor transaction")
     assert message in detail
 
 
@@ -461,7 +539,7 @@ def test_an_anchor_transaction_that_reverted(world: World) -> None:
     bundle = tampered(world.bundle, lambda b: b.update(anchor=copy.deepcopy(world.failed_anchor)))
     roots = replace(world.roots, anchor_address=world.reverter)
     assert failing(bundle, roots) == {"transaction succeeded"}
-    detail = next(s.detail for s in verify_evidence(bundle, roots) if s.name == "transaction succeeded")
+    detail = next(s.detail for s in verify_evidence_json(bundle, roots) if s.name == "transaction succeeded")
     assert "status 0" in detail
 
 
@@ -519,7 +597,7 @@ def test_a_header_without_seals_fails_where_seals_are_expected(world: World) -> 
 
 
 def test_seals_do_not_apply_without_validators_in_the_trust_roots(world: World) -> None:
-    steps = verify_evidence(world.bundle, replace(world.roots, validators=()))
+    steps = verify_evidence_json(world.bundle, replace(world.roots, validators=()))
     assert outcome(steps)["seals"] is None
     assert passed(steps)
 
@@ -532,7 +610,7 @@ def test_a_bundle_not_yet_checkpointed_is_pending_not_failed(world: World) -> No
         b.update(checkpoint=None, inclusion=None, anchor=None)
         b["pending"] = [{"part": "checkpoint", "reason": "index 4 is not yet in a published checkpoint"}]
 
-    steps = verify_evidence(tampered(world.bundle, change), world.roots)
+    steps = verify_evidence_json(tampered(world.bundle, change), world.roots)
     result = outcome(steps)
     assert [result[n] for n in ("entry", "leaf hash", "receipt")] == [True, True, True]
     assert all(result[n] is None for n in STEP_NAMES[3:])
@@ -545,7 +623,7 @@ def test_a_bundle_not_yet_anchored_is_pending_not_failed(world: World) -> None:
         b["anchor"] = None
         b["pending"] = [{"part": "anchor", "reason": "no checkpoint covering index 4 is anchored yet"}]
 
-    steps = verify_evidence(tampered(world.bundle, change), world.roots)
+    steps = verify_evidence_json(tampered(world.bundle, change), world.roots)
     result = outcome(steps)
     assert all(result[n] is True for n in STEP_NAMES[:6])
     assert all(result[n] is None for n in STEP_NAMES[6:])
@@ -564,7 +642,7 @@ def test_a_bundle_not_yet_anchored_is_pending_not_failed(world: World) -> None:
     ],
 )
 def test_malformed_bundles_fail_without_raising(world: World, bundle: Any) -> None:
-    steps = verify_evidence(bundle, world.roots)
+    steps = verify_evidence_json(bundle, world.roots)
     assert [s.name for s in steps] == list(STEP_NAMES)
     assert not passed(steps)
 
@@ -573,7 +651,7 @@ def test_every_field_deleted_in_turn_fails_or_is_pending(world: World) -> None:
     for key in world.bundle:
         if key in ("format", "pending"):
             continue
-        steps = verify_evidence(tampered(world.bundle, lambda b, k=key: b.pop(k)), world.roots)  # type: ignore[misc]
+        steps = verify_evidence_json(tampered(world.bundle, lambda b, k=key: b.pop(k)), world.roots)  # type: ignore[misc]
         assert not passed(steps), key
 
 

@@ -1,4 +1,10 @@
-"""Structured logs of the notary's processes (notary, witnesses): one JSON object per line on stderr."""
+"""Structured logs of the consortium's processes (node, notary, witnesses, gateway): one JSON object per line.
+
+A line holds ``time`` (UTC, ``2026-11-20T10:00:00Z``), ``level``, ``logger``, ``msg``, then the record's
+``fields`` (``log.info("block sealed", extra={"fields": {...}})``) and, for a record with an exception, its
+traceback as ``error``. Non-ASCII text is written as is. It lives in ``chain``, the lowest layer that logs this
+way, so every layer above uses the same formatter.
+"""
 
 from __future__ import annotations
 

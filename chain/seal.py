@@ -10,20 +10,26 @@
 The seal hash is the keccak-256 hash of the RLP header whose extra data carries the same vanity, validators
 and round with an empty seal list, so adding seals does not change what was signed. A block is valid when
 distinct members of its parent's validator set, at least ``quorum(n) = ceil(2n/3)`` of them, sealed it.
+
+The format lives outside ``chain.node``: offline verifiers (``notary.verify``, ``notary.evidence``) and the
+explorer check seals without the node, and py-evm is imported here for type checking only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import rlp
-from eth.abc import BlockHeaderAPI
 from eth_keys.datatypes import PrivateKey, Signature
 from eth_keys.exceptions import BadSignature
 from eth_utils.exceptions import ValidationError
 
 from chain.errors import ChainError, MalformedError
+
+if TYPE_CHECKING:
+    from eth.abc import BlockHeaderAPI
 
 VANITY_BYTES = 32
 SEAL_BYTES = 65

@@ -1,0 +1,63 @@
+"""The JSON-RPC server's errors, and the one place where each error becomes a JSON-RPC error object.
+
+Codes follow JSON-RPC 2.0 (-32700 to -32603) and the Ethereum execution-apis conventions (EIP-1474 -32003 and
+-32005; code 3 with the revert data for a reverted call).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from eth_utils.exceptions import ValidationError
+
+from chain.errors import ChainError, MalformedError
+from chain.node.node import ExecutionRevertedError, TransactionRefusedError
+
+log = logging.getLogger("chain.node.rpc")
+
+
+class RpcError(ChainError):
+    """A request the server refuses; its class decides the JSON-RPC error code (see ``error_object``)."""
+
+
+class ParseError(RpcError):
+    """The body is not JSON (or not UTF-8)."""
+
+
+class InvalidRequestError(RpcError):
+    """The JSON is not a valid JSON-RPC 2.0 request."""
+
+
+class MethodNotFoundError(RpcError):
+    """No such method."""
+
+
+class InvalidParamsError(RpcError):
+    """Wrong number, type, or value of parameters, or a block that does not exist."""
+
+
+class LimitExceededError(RpcError):
+    """The request is well-formed but its answer would be too large."""
+
+
+def error_object(exc: BaseException) -> dict[str, Any]:
+    """The JSON-RPC error object for ``exc``: the only place where error codes are chosen."""
+    if isinstance(exc, ParseError):
+        return {"code": -32700, "message": f"parse error: {exc}"}
+    if isinstance(exc, InvalidRequestError):
+        return {"code": -32600, "message": f"invalid request: {exc}"}
+    if isinstance(exc, MethodNotFoundError):
+        return {"code": -32601, "message": f"method not found: {exc}"}
+    if isinstance(exc, InvalidParamsError | MalformedError):
+        return {"code": -32602, "message": f"invalid params: {exc}"}
+    if isinstance(exc, ExecutionRevertedError):
+        return {"code": 3, "message": str(exc), "data": "0x" + exc.data.hex()}
+    if isinstance(exc, TransactionRefusedError):
+        return {"code": -32003, "message": f"transaction rejected: {exc.reason}"}
+    if isinstance(exc, LimitExceededError):
+        return {"code": -32005, "message": f"limit exceeded: {exc}"}
+    if isinstance(exc, ValidationError):  # py-evm refused to run a call, e.g. a value the sender cannot afford
+        return {"code": -32000, "message": str(exc)}
+    log.error("internal error answering a JSON-RPC request", exc_info=exc)
+    return {"code": -32603, "message": f"internal error: {exc.__class__.__name__}"}

@@ -1,0 +1,222 @@
+"""The node's JSON-RPC server: ``RpcServer.handle`` (bytes in, bytes out, testable without sockets) and the HTTP
+layer that frames its bodies.
+
+The HTTP layer (standard library ``ThreadingHTTPServer``, keep-alive, one write per response) only frames
+bodies, refuses oversized ones before reading them, and serves ``GET /health`` and ``GET /metrics``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import sys
+import threading
+from collections.abc import Callable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from chain.errors import ChainError
+from chain.node.node import Node
+from chain.node.rpc.envelope import answer_body, dump
+from chain.node.rpc.methods import Methods
+
+log = logging.getLogger("chain.node.rpc")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8545
+#: Largest request body accepted; larger ones get HTTP 413 before a byte of them is read.
+MAX_BODY_BYTES = 5 * 1024 * 1024
+#: Seconds an idle keep-alive connection is kept open.
+IDLE_TIMEOUT = 60.0
+_JSON = "application/json"
+_METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class RpcServer:
+    """JSON-RPC 2.0 over HTTP for ``node``; ``handle`` is the transport-free core."""
+
+    def __init__(
+        self,
+        node: Node,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        metrics: Callable[[], str] | None = None,
+    ) -> None:
+        self.node = node
+        self.host = host
+        self.port = port
+        self.metrics = metrics
+        self._http: _HttpServer | None = None
+        self._thread: threading.Thread | None = None
+        self._methods = Methods(node).table()
+
+    @property
+    def methods(self) -> frozenset[str]:
+        return frozenset(self._methods)
+
+    def handle(self, body: bytes) -> bytes | None:
+        """Answer a JSON-RPC body (one request or a batch); None when it held only notifications."""
+        return answer_body(body, self._methods)
+
+    # -- HTTP -------------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Listen and serve in a daemon thread; with port 0 the system picks a free port (see ``url``)."""
+        if self._http is not None:
+            raise ChainError("the JSON-RPC server is already running")
+        server_class = _HttpServer6 if ":" in self.host else _HttpServer
+        self._http = server_class((self.host, self.port), _Handler)
+        self._http.rpc = self
+        self.port = int(self._http.server_address[1])
+        self._thread = threading.Thread(target=self._http.serve_forever, name="json-rpc", daemon=True)
+        self._thread.start()
+        log.info("JSON-RPC listening on %s", self.url)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def stop(self) -> None:
+        """Stop listening and close open keep-alive connections."""
+        if self._http is None:
+            return
+        self._http.shutdown()
+        self._http.server_close()
+        self._http.close_connections()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._http = None
+        self._thread = None
+
+    def health(self) -> bytes:
+        return dump({"head": self.node.head().block_number})
+
+
+class _HttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+    rpc: RpcServer
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that hang up are routine; anything else is logged, never printed to stderr."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            log.debug("connection from %s dropped: %s", client_address, exc)
+        else:
+            log.error("JSON-RPC connection from %s failed", client_address, exc_info=exc)
+
+    def close_connections(self) -> None:
+        with self.connections_lock:
+            open_now = list(self.connections)
+        for connection in open_now:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+
+class _HttpServer6(_HttpServer):
+    address_family = socket.AF_INET6
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "consortium-ledger"
+    disable_nagle_algorithm = True
+    timeout = IDLE_TIMEOUT
+    server: _HttpServer
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.connections_lock:
+            self.server.connections.discard(self.connection)
+        super().finish()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def _send(self, status: int, body: bytes, content_type: str | None = None, allow: str | None = None) -> None:
+        """One write per response: status line, headers and body (no Nagle stalls on keep-alive)."""
+        lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", f"Server: {self.server_version}"]
+        if content_type is not None:
+            lines.append(f"Content-Type: {content_type}")
+        if allow is not None:
+            lines.append(f"Allow: {allow}")
+        lines.append(f"Content-Length: {len(body)}")
+        if self.close_connection:
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.wfile.write(head + (b"" if self.command == "HEAD" else body))
+
+    def _refuse(self, status: int, message: str, allow: str | None = None) -> None:
+        self._send(status, message.encode() + b"\n", "text/plain; charset=utf-8", allow)
+
+    def _content_length(self) -> int | None:
+        """The declared body length; answers (and closes) and returns None when it is unusable or too large."""
+        if self.headers.get("Transfer-Encoding") is not None:
+            self.close_connection = True
+            self._refuse(411, "chunked bodies are not accepted: send Content-Length")
+            return None
+        declared = self.headers.get("Content-Length")
+        if declared is None or not (declared.isascii() and declared.isdigit()):
+            self.close_connection = True
+            self._refuse(411, "Content-Length required")
+            return None
+        length = int(declared)
+        if length > MAX_BODY_BYTES:
+            self.close_connection = True
+            self._refuse(413, f"request body of {length} bytes exceeds the limit of {MAX_BODY_BYTES} bytes")
+            return None
+        return length
+
+    def handle_expect_100(self) -> bool:
+        if self.command == "POST" and self._content_length() is None:
+            return False
+        return super().handle_expect_100()
+
+    def do_POST(self) -> None:
+        length = self._content_length()
+        if length is None:
+            return
+        body = self.rfile.read(length)
+        if len(body) < length:  # the client went away mid-body
+            self.close_connection = True
+            return
+        answer = self.server.rpc.handle(body)
+        if answer is None:
+            self._send(204, b"")
+        else:
+            self._send(200, answer, _JSON)
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        rpc = self.server.rpc
+        try:
+            if path == "/health":
+                self._send(200, rpc.health(), _JSON)
+            elif path == "/metrics" and rpc.metrics is not None:
+                self._send(200, rpc.metrics().encode(), _METRICS_CONTENT_TYPE)
+            elif path == "/metrics":
+                self._refuse(404, "this node exports no metrics")
+            else:
+                self._method_not_allowed()
+        except Exception:
+            log.exception("GET %s failed", path)
+            self.close_connection = True
+            self._refuse(500, "internal error")
+
+    def _method_not_allowed(self) -> None:
+        self.close_connection = True  # a body we did not read may follow
+        self._refuse(405, "JSON-RPC takes POST; GET serves /health and /metrics only", allow="POST")
+
+    do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _method_not_allowed

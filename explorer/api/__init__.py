@@ -1,0 +1,56 @@
+"""The explorer's HTTP app: the JSON API under ``/api/v1``, exports, reports, and the web UI at ``/``.
+
+:func:`create_app` assembles one router per resource (``me``, ``members``, ``assets``, ``grants``, ``calls``,
+``exports``, ``reports``, ``chain``, ``log``, ``operations``), each route with the response model of
+:mod:`explorer.api.schemas` that the OpenAPI document shows. Every ``/api`` request first passes the
+gatekeeper (:mod:`explorer.api.middleware`: body limit, login, rate limit, read-only rule, audit of the
+query); routes read what they need through :mod:`explorer.api.deps` and apply the tenant rules of
+:mod:`explorer.access`, so what a person may not see is a 404 identical to a missing object. Errors become
+HTTP answers in :mod:`explorer.api.errors` only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse
+from starlette.staticfiles import StaticFiles
+
+from explorer.api import assets, calls, chain, errors, exports, grants, log, me, members, operations, reports
+from explorer.api.deps import Explorer
+from explorer.api.middleware import API, Gatekeeper, Limits, SecurityHeaders
+
+__all__ = ["API", "Explorer", "Limits", "create_app"]
+
+STATIC = Path(__file__).parent.parent / "static"
+
+
+def create_app(explorer: Explorer) -> FastAPI:
+    """The app serving ``explorer``; routes find it as ``app.state.explorer``."""
+    app = FastAPI(
+        title="Consortium Ledger explorer",
+        version="1",
+        description="Provenance of every shared-service call, with proofs anyone can check offline.",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.explorer = explorer
+    app.add_middleware(Gatekeeper, auth=explorer.auth, recorder=explorer.recorder, limits=explorer.limits)
+    app.add_middleware(SecurityHeaders)  # outermost: also on the gatekeeper's own answers
+    errors.install(app)
+
+    api = APIRouter(prefix=API, responses=errors.RESPONSES)
+    for module in (me, log, members, assets, grants, calls, exports, reports, chain, operations):
+        api.include_router(module.router)
+    app.include_router(api)
+    app.include_router(operations.probe)
+
+    if STATIC.is_dir():
+        app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+        @app.get("/", include_in_schema=False)
+        def index() -> FileResponse:
+            return FileResponse(STATIC / "index.html")
+
+    return app

@@ -1,0 +1,144 @@
+"""Calls: the search (``/calls``, newest first), one call with its log entry, its provenance (each link
+checked) and its evidence bundle to verify offline.
+
+The search is capped (``limit`` ≤ 200) and paginates with an opaque cursor bound to the query's filters, so a
+cursor reused with other filters is refused rather than silently misapplied; the tenant filter is applied on
+every page whatever the cursor says. A call the person may not see is a 404 identical to a missing one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from explorer import access, provenance
+from explorer.api.deps import MAX_MS, CurrentPerson, Cursor, EventId, ExplorerDep, Filters, Limit
+from explorer.api.schemas import CallDetail, CallPage, Evidence, Provenance
+from explorer.calls import CallFilter, CallIndex
+from explorer.errors import ApiError, InvalidCursorError, MalformedEvidenceError, NotFoundError
+from network.logins import Person
+from notary.bundle import EvidenceBundle
+from notary.verify import verify_evidence
+
+router = APIRouter(tags=["calls"])
+
+
+# -- cursors -------------------------------------------------------------------------------------------------
+
+
+def filter_hash(f: CallFilter) -> str:
+    """What a cursor is bound to: a short hash of the query's filters."""
+    return hashlib.sha256(json.dumps(asdict(f), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def encode_cursor(before: int, bound: str) -> str:
+    return base64.urlsafe_b64encode(f"v1:{before}:{bound}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, bound: str) -> int | None:
+    if cursor is None:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        version, before, found = text.split(":")
+        value = int(before)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise InvalidCursorError("the cursor is not one this explorer issued") from None
+    if version != "v1" or found != bound or not 0 <= value <= MAX_MS:
+        raise InvalidCursorError("the cursor belongs to another query; start again without it")
+    return value
+
+
+# -- routes --------------------------------------------------------------------------------------------------
+
+
+@router.get("/calls", summary="Search calls, newest first", response_model=CallPage, response_model_exclude_unset=True)
+def search_calls(explorer: ExplorerDep, f: Filters, limit: Limit = 50, cursor: Cursor = None) -> dict[str, Any]:
+    bound = filter_hash(f)
+    rows = explorer.calls.search(f, before=decode_cursor(cursor, bound), limit=limit)
+    after = encode_cursor(rows[-1]["index"], bound) if len(rows) == limit and rows[-1]["index"] > 0 else None
+    return {"calls": rows, "next": after, "limit": limit}
+
+
+def visible_call(
+    calls: CallIndex, person: Person, event_id: str, bundle: EvidenceBundle | None = None
+) -> dict[str, Any]:
+    """The indexed call of ``event_id`` if the person may see it, else 404. With the notary's evidence bundle,
+    found by the leaf index the bundle names (one primary-key probe), checked to be this event's."""
+    row = None
+    if bundle is not None:
+        row = calls.by_index(bundle.index)
+        if row is not None and row["event_id"] != event_id:
+            row = None  # the bundle names another leaf: evidence_steps will say so; find the call ourselves
+    if row is None:
+        row = calls.by_event_id(event_id)
+    if row is None or not access.sees_call(person, row):
+        raise NotFoundError(f"call {event_id}")
+    return row
+
+
+@router.get("/calls/{event_id}", response_model=CallDetail, response_model_exclude_unset=True)
+def call(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId) -> dict[str, Any]:
+    row = visible_call(explorer.calls, p, event_id)
+    entry = row.pop("entry")
+    return {"call": row, "event": json.loads(entry)}
+
+
+@router.get(
+    "/calls/{event_id}/provenance",
+    summary="Each link of the call's provenance",
+    response_model=Provenance,
+    response_model_exclude_unset=True,
+)
+def call_provenance(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId) -> dict[str, Any]:
+    # The bundle first: it names the call's leaf index, so the call is found by one probe (see visible_call);
+    # whether the person may see the call is decided on the explorer's own row before anything is answered.
+    missing: ApiError | None = None
+    try:
+        bundle: EvidenceBundle | None = explorer.notary.evidence(event_id)
+    except ApiError as exc:
+        bundle, missing = None, exc
+    row = visible_call(explorer.calls, p, event_id, bundle)
+    entry = row.pop("entry")
+    first, event = provenance.call_step(row, entry)
+    steps = [first]
+    if event is not None:
+        steps += [provenance.grant_step(explorer.chain, event), provenance.asset_step(explorer.chain, event)]
+    if missing is not None:
+        detail = missing.detail
+        ok = False if isinstance(missing, MalformedEvidenceError) else None  # malformed fails, as tampered does
+        steps += [{"step": s, "ok": ok, "detail": detail, "data": None} for s, _ in provenance.EVIDENCE_LINKS]
+    if bundle is not None:
+        steps += provenance.evidence_steps(verify_evidence(bundle, explorer.roots), bundle, row)
+    return {
+        "event_id": event_id,
+        "call": row,
+        "verified": all(s["ok"] is True for s in steps if s["step"] not in ("grant", "asset_version")),
+        "steps": steps,
+        "evidence": None if bundle is None else bundle.to_json(),
+        "keys": explorer.keys(),
+    }
+
+
+@router.get(
+    "/calls/{event_id}/evidence",
+    summary="The evidence bundle, to verify offline",
+    response_model=Evidence,
+    responses={200: {"description": "The bundle, as a JSON attachment (`evidence-<event_id>.json`)"}},
+)
+def call_evidence(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId) -> Response:
+    try:
+        bundle = explorer.notary.evidence(event_id)
+    except ApiError:
+        visible_call(explorer.calls, p, event_id)  # a call the person may not see is a 404 whatever the notary said
+        raise
+    visible_call(explorer.calls, p, event_id, bundle)
+    body = json.dumps(bundle.to_json(), indent=1).encode()
+    disposition = f'attachment; filename="evidence-{event_id.replace(":", "_")}.json"'
+    return Response(body, media_type="application/json", headers={"Content-Disposition": disposition})

@@ -1,0 +1,50 @@
+"""The chain: ``/blocks`` (newest first), one block with its transactions, one transaction with its events.
+The arguments of a grant's transaction are shown only to the grant's parties and the regulator; anyone else
+sees the transaction ``redacted``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter
+from fastapi import Path as PathParam
+
+from explorer import access
+from explorer.api.deps import MAX_MS, Before, CurrentPerson, ExplorerDep, Limit, TxHash
+from explorer.api.schemas import BlockDetail, BlockPage, Transaction
+from explorer.errors import NotFoundError
+
+router = APIRouter(tags=["chain"])
+
+
+@router.get("/blocks", response_model=BlockPage, response_model_exclude_unset=True)
+def blocks(explorer: ExplorerDep, before: Before = None, limit: Limit = 20) -> dict[str, Any]:
+    chain = explorer.chain
+    rows = chain.blocks(before=before, limit=limit)
+    after = rows[-1]["number"] if len(rows) == limit and rows[-1]["number"] > 0 else None
+    return {"blocks": rows, "next": after, "head": chain.head()}
+
+
+@router.get("/blocks/{number}", response_model=BlockDetail, response_model_exclude_unset=True)
+def block(
+    explorer: ExplorerDep, p: CurrentPerson, number: Annotated[int, PathParam(ge=0, le=MAX_MS)]
+) -> dict[str, Any]:
+    found = explorer.chain.block(number)
+    if found is None:
+        raise NotFoundError(f"block {number} (indexed up to {explorer.chain.head()})")
+    snap = explorer.state.snapshot
+    found["transactions"] = [
+        tx if access.sees_transaction(p, tx, snap) else access.redact_transaction(tx)
+        for tx in found.get("transactions", [])
+    ]
+    return found
+
+
+@router.get("/transactions/{tx_hash}", response_model=Transaction, response_model_exclude_unset=True)
+def transaction(explorer: ExplorerDep, p: CurrentPerson, tx_hash: TxHash) -> dict[str, Any]:
+    found = explorer.chain.transaction(tx_hash.lower())
+    if found is None:
+        raise NotFoundError(f"transaction {tx_hash}")
+    if not access.sees_transaction(p, found, explorer.state.snapshot):
+        return access.redact_transaction(found)
+    return found

@@ -1,0 +1,127 @@
+"""What the routes depend on: the :class:`Explorer` they read from, the person asking, and the parameters
+several routes share, each as an ``Annotated`` alias a route names in its signature.
+
+Parameters are validated here by FastAPI (patterns, ranges): a malformed one is a 422 naming the parameter.
+The call filters (:data:`Filters`) carry the tenant restriction of the person asking, so every search and
+export applies it whatever else was asked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request
+from fastapi import Path as PathParam
+
+from explorer import access
+from explorer.api.middleware import Limits
+from explorer.audit import AuditRecorder
+from explorer.calls import CallFilter, CallIndex
+from explorer.chainindex import ChainIndex
+from explorer.errors import InvalidParameterError
+from explorer.keys import consortium_keys
+from explorer.notary_client import NotaryClient
+from explorer.state import ChainState
+from network.description import ConsortiumDescription
+from network.logins import Authenticator, Person
+from notary.verify import TrustRoots
+
+MAX_PAGE = 200
+MAX_ZIP = 1000
+MAX_MS = 2**53 - 1
+NAME = r"^[a-z0-9][a-z0-9._-]{0,31}$"
+EVENT_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+GRANT = r"^0x[0-9a-f]{64}$"
+TX_HASH = r"^0x[0-9a-fA-F]{64}$"
+REASON = r"^[a-z][a-z0-9_]{0,39}$"
+TRACE = r"^[0-9a-f]{32}$"
+
+
+@dataclass
+class Explorer:
+    """What the app reads from: the indexes, the chain state, the notary, and who is asking."""
+
+    directory: Path
+    description: ConsortiumDescription
+    calls: CallIndex
+    chain: ChainIndex
+    state: ChainState
+    auth: Authenticator
+    notary_url: str
+    roots: TrustRoots
+    recorder: AuditRecorder | None = None
+    limits: Limits = field(default_factory=Limits)
+    followers: dict[str, Any] = field(default_factory=dict)
+    evidence_cache_size: int = 4096
+
+    def __post_init__(self) -> None:
+        self.notary = NotaryClient(self.notary_url, cache_size=self.evidence_cache_size)
+
+    def close(self) -> None:
+        self.notary.close()
+
+    def keys(self) -> dict[str, Any]:
+        """The consortium's public keys for verifying the log (:func:`explorer.keys.consortium_keys`)."""
+        return consortium_keys(self.description, self.roots)
+
+
+# -- the explorer and the person asking --------------------------------------------------------------------
+
+
+async def _explorer(request: Request) -> Explorer:
+    explorer: Explorer = request.app.state.explorer
+    return explorer
+
+
+async def _person(request: Request) -> Person:
+    person: Person = request.state.person  # set by the gatekeeper before any route runs
+    return person
+
+
+ExplorerDep = Annotated[Explorer, Depends(_explorer)]
+CurrentPerson = Annotated[Person, Depends(_person)]
+
+# -- parameters ----------------------------------------------------------------------------------------------
+
+Name = Annotated[str, PathParam(pattern=NAME)]
+EventId = Annotated[str, PathParam(pattern=EVENT_ID)]
+GrantId = Annotated[str, PathParam(pattern=GRANT)]
+TxHash = Annotated[str, PathParam(pattern=TX_HASH)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+Cursor = Annotated[str | None, Query(max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
+Before = Annotated[int | None, Query(ge=0, le=MAX_MS)]
+
+# The query parameters shared by the call search and the exports.
+Caller = Annotated[str | None, Query(pattern=NAME, description="caller org")]
+Provider = Annotated[str | None, Query(pattern=NAME, description="provider org")]
+Service = Annotated[str | None, Query(pattern=NAME, description="API id")]
+Center = Annotated[str | None, Query(pattern=NAME)]
+Asset = Annotated[str | None, Query(pattern=NAME)]
+GrantQ = Annotated[str | None, Query(pattern=GRANT)]
+Decision = Annotated[str | None, Query(pattern="^(allow|deny)$")]
+Status = Annotated[int | None, Query(ge=100, le=599)]
+Reason = Annotated[str | None, Query(pattern=REASON)]
+From = Annotated[int | None, Query(alias="from", ge=0, le=MAX_MS, description="ms since the epoch")]
+To = Annotated[int | None, Query(alias="to", ge=0, le=MAX_MS, description="ms since the epoch (exclusive)")]
+Trace = Annotated[str | None, Query(pattern=TRACE, description="W3C trace id")]
+
+
+async def _call_filter(
+    person: CurrentPerson, caller: Caller = None, provider: Provider = None, service: Service = None,
+    center: Center = None, asset: Asset = None, grant: GrantQ = None, decision: Decision = None,
+    status: Status = None, denial_reason: Reason = None, from_ms: From = None, to_ms: To = None,
+    trace: Trace = None,
+) -> CallFilter:  # fmt: skip
+    """The filters shared by the call search and the exports, restricted to the person's firm."""
+    if from_ms is not None and to_ms is not None and to_ms <= from_ms:
+        raise InvalidParameterError("to must be later than from")
+    return CallFilter(
+        caller=caller, provider=provider, api=service, center=center, asset=asset, grant=grant,
+        decision=decision, status=status, denial_reason=denial_reason, from_ms=from_ms, to_ms=to_ms,
+        trace_id=trace, party=access.party(person),
+    )  # fmt: skip
+
+
+Filters = Annotated[CallFilter, Depends(_call_filter)]

@@ -1,0 +1,52 @@
+"""Grants of access: ``/grants`` (filtered by asset, grantee, grantor, state) and ``/grants/{grant_id}`` with
+its history; a member's people see the grants where their firm is grantor or grantee."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from explorer import access
+from explorer.api.deps import NAME, CurrentPerson, ExplorerDep, GrantId
+from explorer.api.schemas import GrantDetail, Grants
+from explorer.errors import NotFoundError
+from explorer.state import grant_json
+
+router = APIRouter(tags=["grants"])
+
+GrantState = Annotated[str | None, Query(alias="state", pattern="^(active|revoked|expired|not_yet_valid|void)$")]
+
+
+@router.get("/grants", response_model=Grants, response_model_exclude_unset=True)
+def grants(
+    explorer: ExplorerDep,
+    p: CurrentPerson,
+    asset: Annotated[str | None, Query(pattern=NAME)] = None,
+    grantee: Annotated[str | None, Query(pattern=NAME)] = None,
+    grantor: Annotated[str | None, Query(pattern=NAME)] = None,
+    grant_state: GrantState = None,
+) -> dict[str, Any]:
+    snap = explorer.state.snapshot
+    out = []
+    for g in snap.grants:
+        if not access.sees_grant(p, g) or (asset and g.asset != asset) or (grantee and g.grantee != grantee):
+            continue
+        if grantor and g.grantor != grantor:
+            continue
+        row = grant_json(g, snap.asset(g.asset), snap.block_time)
+        if grant_state is None or row["state"] == grant_state:
+            out.append(row)
+    return {"block": snap.block, "grants": out}
+
+
+@router.get("/grants/{grant_id}", response_model=GrantDetail, response_model_exclude_unset=True)
+def grant(explorer: ExplorerDep, p: CurrentPerson, grant_id: GrantId) -> dict[str, Any]:
+    snap = explorer.state.snapshot
+    found = snap.grant(grant_id)
+    if found is None or not access.sees_grant(p, found):
+        raise NotFoundError(f"grant {grant_id}")
+    return {
+        **grant_json(found, snap.asset(found.asset), snap.block_time),
+        "history": explorer.chain.history("grant", grant_id),
+    }

@@ -1,0 +1,42 @@
+"""The log: the consortium's public keys and witness policy (``/keys``, not recorded as a query), the
+checkpoints the explorer has indexed (largest first) with their anchors, and the gaps in gateways' sequence
+numbers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from explorer.api.deps import MAX_PAGE, Before, ExplorerDep, Limit
+from explorer.api.schemas import Anchors, CheckpointPage, Gaps, Keys
+
+router = APIRouter()
+
+
+@router.get(
+    "/keys",
+    tags=["verification"],
+    summary="Public keys and witness policy of the log",
+    response_model=Keys,
+    response_model_exclude_unset=True,
+)
+def keys(explorer: ExplorerDep) -> dict[str, Any]:
+    return explorer.keys()
+
+
+@router.get("/checkpoints", tags=["log"], response_model=CheckpointPage, response_model_exclude_unset=True)
+def checkpoints(explorer: ExplorerDep, before: Before = None, limit: Limit = 20) -> dict[str, Any]:
+    rows = explorer.calls.checkpoints(before=before, limit=limit)
+    return {"checkpoints": rows, "next": rows[-1]["size"] if len(rows) == limit else None}
+
+
+@router.get("/anchors", tags=["log"], response_model=Anchors, response_model_exclude_unset=True)
+def anchors(explorer: ExplorerDep, limit: Limit = 50) -> dict[str, Any]:
+    rows = [c for c in explorer.calls.checkpoints(before=None, limit=MAX_PAGE) if c.get("anchor")][:limit]
+    return {"anchors": [{"size": c["size"], "root": c["root"], **c["anchor"]} for c in rows]}
+
+
+@router.get("/gaps", tags=["log"], response_model=Gaps, response_model_exclude_unset=True)
+def gaps(explorer: ExplorerDep) -> dict[str, Any]:
+    return {"gaps": explorer.calls.gaps()}

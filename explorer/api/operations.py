@@ -1,0 +1,61 @@
+"""Operations: the health of every part (``/health``), the dashboard's figures, and ``/healthz``, the
+liveness probe that needs no credentials."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from explorer import access
+from explorer.api.deps import MAX_PAGE, CurrentPerson, ExplorerDep
+from explorer.api.schemas import Dashboard, Health, Liveness
+from explorer.calls import CallFilter
+
+router = APIRouter(tags=["operations"])
+#: Outside ``/api``: neither authenticated nor recorded.
+probe = APIRouter(tags=["operations"])
+
+
+@router.get("/health", response_model=Health, response_model_exclude_unset=True)
+def health(explorer: ExplorerDep) -> dict[str, Any]:
+    notary = explorer.notary.health()
+    return {
+        "chain": {**explorer.state.status, "indexed": explorer.chain.head()},
+        "notary": {"ok": notary is not None, **(notary or {})},
+        "witnesses": (notary or {}).get("witnesses", {}),
+        "gateways": explorer.notary.gateways(),
+        "explorer": {
+            "indexed_size": explorer.calls.size(),
+            "followers": {k: getattr(v, "status", None) for k, v in explorer.followers.items()},
+            "audit": explorer.recorder.status() if explorer.recorder else None,
+        },
+    }
+
+
+@router.get("/dashboard", response_model=Dashboard, response_model_exclude_unset=True)
+def dashboard(
+    explorer: ExplorerDep, p: CurrentPerson, minutes: Annotated[int, Query(ge=1, le=24 * 60)] = 60
+) -> dict[str, Any]:
+    calls, status = explorer.calls, explorer.state.status
+    now_ms = int(time.time() * 1000)
+    latest = calls.latest_checkpoint()
+    anchored = next((c for c in calls.checkpoints(before=None, limit=MAX_PAGE) if c.get("anchor")), None)
+    notary = explorer.notary.health() or {}
+    return {
+        "head": {"number": status.get("head"), "time": status.get("head_time")},
+        "checkpoint": latest,
+        "anchor": anchored,
+        "log_size": calls.size(),
+        "witnesses": notary.get("witnesses", {}),
+        "calls_per_minute": calls.per_minute(now_ms - minutes * 60_000, access.party(p)),
+        "denials": calls.search(CallFilter(decision="deny", party=access.party(p)), before=None, limit=10),
+    }
+
+
+@probe.get(
+    "/healthz", summary="Liveness, without credentials", response_model=Liveness, response_model_exclude_unset=True
+)
+def healthz(explorer: ExplorerDep) -> dict[str, Any]:
+    return {"ok": True, "indexed_size": explorer.calls.size(), "chain_indexed": explorer.chain.head()}

@@ -1,0 +1,593 @@
+"""The API's answers as pydantic models: the OpenAPI document describes every body from these.
+
+Each model lists the keys an answer has today, in the order it has them. Routes serialise with
+``response_model_exclude_unset``, so a key is in an answer exactly when the code put it there: a field with a
+default (``redacted``, a transaction's ``events``) is one some answers leave out, never a ``null`` added.
+Objects the explorer relays from another part of the consortium (the notary's evidence bundles, health,
+anchors and gaps, a block's seals, the followers' and the recorder's status) are :class:`Relayed`: their
+known keys are described, and any other key they hold is passed on unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Relayed(BaseModel):
+    """An object another part of the consortium produced: the known keys below, and any others it holds."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorDetail(BaseModel):
+    loc: list[str | int]
+    msg: str
+
+
+class ErrorBody(BaseModel):
+    """Every refusal: a code (``not_found``, ``invalid_parameter``, ``rate_limited``...) and a sentence."""
+
+    error: str
+    detail: str
+    errors: list[ErrorDetail] = Field(default_factory=list, description="invalid parameters only, at most 10")
+
+
+# -- people and keys ---------------------------------------------------------------------------------------
+
+
+class Me(BaseModel):
+    org: str
+    name: str
+    role: str
+    display_name: str
+    regulator: bool
+    expires_ms: int
+
+
+class WitnessPolicy(BaseModel):
+    threshold: int
+    require_regulator: bool
+
+
+class WitnessKey(BaseModel):
+    org: str
+    vkey: str = Field(description="C2SP tlog-cosignature vkey")
+    regulator: bool
+
+
+class Keys(BaseModel):
+    """The consortium's public keys for verifying the log, from consortium.json."""
+
+    origin: str
+    log_vkey: str = Field(description="C2SP signed-note vkey of the log")
+    witnesses: list[WitnessKey]
+    policy: WitnessPolicy
+
+
+# -- the consortium ------------------------------------------------------------------------------------------
+
+
+class ChainEvent(BaseModel):
+    """One of our contracts' decoded events."""
+
+    block_number: int
+    timestamp: int
+    tx_hash: str
+    log_index: int
+    contract: str
+    event: str
+    args: dict[str, Any]
+
+
+class Member(BaseModel):
+    org: str
+    name: str
+    roles: list[str]
+    status: str
+    certificate_fingerprint: str
+    accounts: list[str]
+    admitted_at: int
+
+
+class Members(BaseModel):
+    block: int = Field(description="the block the state was read at (-1 before the first read)")
+    members: list[Member]
+
+
+class MemberDetail(Member):
+    history: list[ChainEvent]
+
+
+class WitnessAnswer(Relayed):
+    """A witness's last answer to the notary."""
+
+    status: int | None = Field(None, description="HTTP status, 0 when unreachable")
+    detail: str | None = None
+
+
+class WitnessState(BaseModel):
+    org: str
+    status: int | None
+    detail: str | None
+
+
+class Witnesses(BaseModel):
+    policy: WitnessPolicy
+    witnesses: list[WitnessState]
+
+
+# -- assets, services, grants ------------------------------------------------------------------------------
+
+
+class Asset(BaseModel):
+    asset: str
+    owner: str
+    kind: str
+    classification: int
+    private: bool
+    version_count: int
+    pending_owner: str | None
+    registered_at: int
+    retired: bool
+    transfers: int
+
+
+class Assets(BaseModel):
+    block: int
+    assets: list[Asset]
+
+
+class AssetVersion(BaseModel):
+    asset: str
+    version: int
+    content_digest: str | None
+    metadata_digest: str | None
+    classification: int | None
+    block_number: int
+    timestamp: int
+    tx_hash: str
+    registered_by: str | None
+
+
+class Grant(BaseModel):
+    grant_id: str
+    asset: str
+    grantor: str
+    grantee: str
+    purpose: str
+    not_before: int
+    expires_at: int
+    quota: int
+    created_at: int
+    revoked_at: int | None
+    revoke_reason: int | None
+    state: str = Field(description="active, revoked, expired, not_yet_valid or void")
+
+
+class AssetDetail(Asset):
+    versions: list[AssetVersion]
+    history: list[ChainEvent]
+    grants: list[Grant]
+
+
+class Api(BaseModel):
+    api: str
+    route: str
+    method: str
+    provider: str
+    asset: str
+    active: bool
+
+
+class Unit(BaseModel):
+    unit: str
+    name: str
+    apis: list[Api]
+
+
+class Center(BaseModel):
+    center: str
+    name: str
+    units: list[Unit]
+
+
+class Services(BaseModel):
+    block: int
+    centers: list[Center]
+
+
+class Grants(BaseModel):
+    block: int
+    grants: list[Grant]
+
+
+class GrantDetail(Grant):
+    history: list[ChainEvent]
+
+
+# -- calls ---------------------------------------------------------------------------------------------------
+
+
+class Call(BaseModel):
+    """One call as indexed: the event's searchable fields and its leaf in the log."""
+
+    index: int = Field(description="leaf index in the log")
+    event_id: str
+    time_ms: int
+    caller_org: str
+    provider_org: str
+    center: str
+    unit: str
+    api: str
+    method: str
+    route: str
+    asset_id: str | None
+    asset_version: int | None
+    grant_id: str | None
+    decision: str
+    denial_reason: str | None
+    status: int
+    latency_us: int
+    trace_id: str
+    gateway_id: str
+    gateway_seq: int
+    leaf_hash: str = Field(description="RFC 9162 leaf hash, base64")
+
+
+class CallPage(BaseModel):
+    calls: list[Call]
+    next: str | None = Field(description="cursor of the next page, None on the last")
+    limit: int
+
+
+class Event(BaseModel):
+    """The call's log entry as the gateway recorded it (``notary.event``); digests are salted HMACs."""
+
+    api: str
+    asset_id: str | None
+    asset_version: int | None
+    caller_identity: str
+    caller_org: str
+    center: str
+    decision: str
+    denial_reason: str | None
+    event_id: str
+    gateway_id: str
+    gateway_seq: int
+    grant_id: str | None
+    latency_us: int
+    method: str
+    provider_org: str
+    request_digest: str
+    response_digest: str | None
+    route: str
+    status: int
+    time_ms: int
+    traceparent: str
+    unit: str
+    v: int
+
+
+class CallDetail(BaseModel):
+    call: Call
+    event: Event
+
+
+class EvidenceCheckpoint(Relayed):
+    size: int | None = None
+    note: str | None = Field(None, description="the cosigned checkpoint, C2SP signed-note")
+    cosigners: list[str] | None = None
+
+
+class Inclusion(Relayed):
+    size: int | None = None
+    proof: list[str] | None = Field(None, description="RFC 9162 inclusion proof, base64 hashes")
+
+
+class Pending(Relayed):
+    part: str | None = None
+    reason: str | None = None
+
+
+class Evidence(Relayed):
+    """The notary's evidence bundle of a call, to verify offline (``notary.evidence``)."""
+
+    format: str | None = None
+    origin: str | None = None
+    event_id: str | None = None
+    index: int | None = None
+    entry: str | None = Field(None, description="the log entry, base64")
+    leaf_hash: str | None = None
+    receipt: dict[str, Any] | None = None
+    checkpoint: EvidenceCheckpoint | None = None
+    inclusion: Inclusion | None = None
+    anchor: dict[str, Any] | None = Field(None, description="anchor transaction, receipt, block and seals")
+    pending: list[Pending] | None = Field(None, description="the parts not there yet, and why")
+
+
+class Step(BaseModel):
+    """One link of the provenance: ``ok`` true (checked), false (the check failed) or null (not yet, or n/a)."""
+
+    step: str
+    ok: bool | None
+    detail: str
+    data: Any
+
+
+class Provenance(BaseModel):
+    event_id: str
+    call: Call
+    verified: bool
+    steps: list[Step]
+    evidence: Evidence | None
+    keys: Keys
+
+
+class ExportedCall(Call):
+    checkpoint_size: int | None = Field(description="the smallest checkpoint covering the call")
+    checkpoint_root: str | None
+
+
+# -- reports -------------------------------------------------------------------------------------------------
+
+
+class ApiCount(BaseModel):
+    center: str | None
+    api: str | None
+    decision: str
+    calls: int
+
+
+class Side(BaseModel):
+    calls: int
+    allowed: int
+    denied: int
+    by_api: list[ApiCount]
+
+
+class DenialCount(BaseModel):
+    side: str = Field(description="made or served")
+    reason: str | None
+    calls: int
+
+
+class Counterpart(BaseModel):
+    org: str | None
+    made: int
+    served: int
+    denied_made: int
+    denied_served: int
+
+
+class CallReport(BaseModel):
+    org: str
+    from_ms: int
+    to_ms: int
+    made: Side
+    served: Side
+    denials: list[DenialCount]
+    counterparts: list[Counterpart]
+
+
+class GrantChange(BaseModel):
+    time: int
+    event: str
+    grant_id: str | None
+    tx_hash: str
+
+
+class Gap(Relayed):
+    """Gateway sequence numbers the notary never received."""
+
+    gateway: str | None = None
+    first: int | None = None
+    last: int | None = None
+    found_ms: int | None = None
+
+
+class ComplianceReport(BaseModel):
+    org: str
+    from_ms: int
+    to_ms: int
+    generated_ms: int
+    log_size: int
+    calls: CallReport
+    grants_changed: list[GrantChange]
+    gaps: list[Gap]
+
+
+# -- the chain -----------------------------------------------------------------------------------------------
+
+
+class Signer(Relayed):
+    address: str | None = None
+    org: str | None = None
+
+
+class Seals(Relayed):
+    """What a block's extra data says about its seals (``explorer.chainfollow.block_seals``)."""
+
+    format: str | None = None
+    round: int | None = None
+    validators: list[str] | None = None
+    signers: list[Signer] | None = None
+    threshold: int | None = None
+    valid: bool | None = None
+    note: str | None = None
+
+
+class Block(BaseModel):
+    number: int
+    hash: str
+    parent_hash: str
+    timestamp: int
+    tx_count: int
+    seals: Seals | None
+
+
+class BlockPage(BaseModel):
+    blocks: list[Block]
+    next: int | None
+    head: int
+
+
+class TransactionEvent(BaseModel):
+    log_index: int
+    contract: str | None
+    event: str | None
+    args: Any
+    address: str | None
+
+
+class Transaction(BaseModel):
+    """A transaction, decoded where it calls one of our contracts; another firm's grant is ``redacted``."""
+
+    hash: str
+    block_number: int
+    index: int
+    from_: str | None = Field(alias="from")
+    to: str | None
+    contract: str | None
+    function: str | None
+    args: Any
+    status: int | None
+    created: str | None
+    timestamp: int
+    events: list[TransactionEvent] = Field(default_factory=list, description="in a block's list: redacted only")
+    redacted: bool = False
+
+
+class BlockDetail(Block):
+    transactions: list[Transaction]
+
+
+# -- the log -------------------------------------------------------------------------------------------------
+
+
+class Anchor(Relayed):
+    """A checkpoint's anchor transaction on chain, as the notary reports it."""
+
+    size: int | None = None
+    tx_hash: str | None = None
+    nonce: int | None = None
+    state: str | None = None
+    sent_ms: int | None = None
+    block_number: int | None = None
+    block_hash: str | None = None
+    confirmed_ms: int | None = None
+
+
+class Checkpoint(BaseModel):
+    size: int
+    root: str = Field(description="base64")
+    time_ms: int | None
+    published_ms: int | None
+    cosigners: list[str]
+    note: str = Field(description="the cosigned checkpoint, C2SP signed-note")
+    anchor: Anchor | None
+
+
+class CheckpointPage(BaseModel):
+    checkpoints: list[Checkpoint]
+    next: int | None
+
+
+class AnchoredCheckpoint(Relayed):
+    """An anchor with the root of its checkpoint."""
+
+    size: int | None = None
+    root: str | None = None
+    tx_hash: str | None = None
+    nonce: int | None = None
+    state: str | None = None
+    sent_ms: int | None = None
+    block_number: int | None = None
+    block_hash: str | None = None
+    confirmed_ms: int | None = None
+
+
+class Anchors(BaseModel):
+    anchors: list[AnchoredCheckpoint]
+
+
+class Gaps(BaseModel):
+    gaps: list[Gap]
+
+
+# -- operations ----------------------------------------------------------------------------------------------
+
+
+class ChainStatus(BaseModel):
+    ok: bool
+    last_error: str | None
+    head: int | None
+    head_time: int | None
+    indexed: int
+
+
+class NotaryHealth(Relayed):
+    """``ok`` and, while the notary answers, its ``/healthz``."""
+
+    ok: bool
+    origin: str | None = None
+    vkey: str | None = None
+    size: int | None = None
+    signed_size: int | None = None
+    published_size: int | None = None
+    published_ms: int | None = None
+    witnesses: dict[str, WitnessAnswer] | None = None
+    policy: str | None = None
+    anchored_size: int | None = None
+    anchoring: dict[str, Any] | None = None
+    gaps: int | None = None
+    alarms: int | None = None
+
+
+class GatewayHealth(BaseModel):
+    gateway: str
+    last_seq: int
+    gaps: int
+
+
+class ExplorerHealth(BaseModel):
+    indexed_size: int
+    followers: dict[str, dict[str, Any] | None]
+    audit: dict[str, Any] | None
+
+
+class Health(BaseModel):
+    chain: ChainStatus
+    notary: NotaryHealth
+    witnesses: dict[str, WitnessAnswer]
+    gateways: list[GatewayHealth]
+    explorer: ExplorerHealth
+
+
+class Head(BaseModel):
+    number: int | None
+    time: int | None
+
+
+class MinuteCount(BaseModel):
+    minute_ms: int
+    center: str | None
+    calls: int
+    denials: int
+
+
+class Dashboard(BaseModel):
+    head: Head
+    checkpoint: Checkpoint | None
+    anchor: Checkpoint | None = Field(description="the latest anchored checkpoint")
+    log_size: int
+    witnesses: dict[str, WitnessAnswer]
+    calls_per_minute: list[MinuteCount]
+    denials: list[Call]
+
+
+class Liveness(BaseModel):
+    ok: bool
+    indexed_size: int
+    chain_indexed: int

@@ -1,0 +1,80 @@
+// Who is logged in: the person GET /api/v1/me describes, the keys GET /api/v1/keys serves (fetched once per
+// login), and what the login page needs across a reload: why the last session ended and where to go next.
+
+import { clearToken, getJson } from "./api.js";
+
+/** @import { Unauthorized } from "./api.js" */
+/** @import { Person } from "./types.js" */
+/** @import { Keys } from "./verify.js" */
+
+const REASON_KEY = "explorer.loginReason";
+const NEXT_KEY = "explorer.next";
+
+/** @type {Person | null} */
+let me = null; // GET /api/v1/me, while logged in
+/** @type {Keys | null} */
+let keysCache = null;
+
+/** The person logged in, once fetched. */
+export function person() {
+  return me;
+}
+
+/** GET /me with the token held; a 401 throws (and api.js's handler ends the session). */
+export async function fetchPerson() {
+  me = /** @type {Person} */ (await getJson("/me"));
+  return me;
+}
+
+/** GET /keys, once per login. */
+export async function fetchKeys() {
+  if (!keysCache) keysCache = /** @type {Keys} */ (await getJson("/keys"));
+  return keysCache;
+}
+
+/** Drop the token and what was fetched with it. */
+export function forget() {
+  clearToken();
+  me = null;
+  keysCache = null;
+}
+
+/**
+ * Read (value undefined), remove (null) or set an item of sessionStorage; null when storage is unavailable.
+ * @param {string} key
+ * @param {string | null} [value]
+ */
+function stored(key, value) {
+  try {
+    if (value === undefined) return sessionStorage.getItem(key);
+    if (value === null) sessionStorage.removeItem(key);
+    else sessionStorage.setItem(key, value);
+  } catch {
+    // storage unavailable
+  }
+  return null;
+}
+
+/** Why the last session ended, for the login page; null if it did not end on a 401. */
+export function loginReason() {
+  try {
+    return /** @type {Unauthorized | null} */ (JSON.parse(stored(REASON_KEY) || "null"));
+  } catch {
+    return null;
+  }
+}
+
+export function setLoginReason(/** @type {Unauthorized | null} */ reason) {
+  stored(REASON_KEY, reason === null ? null : JSON.stringify(reason));
+}
+
+/** The page to show after logging in, forgotten once read. */
+export function takeNextPage() {
+  const next = stored(NEXT_KEY);
+  stored(NEXT_KEY, null);
+  return next;
+}
+
+export function setNextPage(/** @type {string | null} */ hash) {
+  stored(NEXT_KEY, hash);
+}

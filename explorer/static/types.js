@@ -1,0 +1,241 @@
+// The shapes of the API's answers (/api/v1, explorer/app.py) as the pages read them: JSDoc types for the type
+// checker only, nothing here runs and no page loads this file. Chain times are seconds since the epoch, log
+// and call times milliseconds; hashes are 0x hex, log hashes base64.
+
+/** @import { Bundle, Keys } from "./verify.js" */
+
+/**
+ * GET /me: who is asking.
+ * @typedef {object} Person
+ * @property {string} org
+ * @property {string} name
+ * @property {string} role  "compliance", "operator" or "regulator"
+ * @property {string | null} display_name
+ * @property {boolean} regulator
+ * @property {number | null} expires_ms  when the login token expires
+ */
+
+/**
+ * An event of one of our contracts, decoded (a member's, an asset's or a grant's history).
+ * @typedef {object} ChainEvent
+ * @property {number} block_number
+ * @property {number} timestamp
+ * @property {string} tx_hash
+ * @property {number} log_index
+ * @property {string | null} contract
+ * @property {string | null} event  null for a log of another contract
+ * @property {Record<string, unknown> | null} args  null when the person may not see them
+ * @property {string} [address]
+ */
+
+/**
+ * GET /members (under "members"), GET /members/{org} (with its history).
+ * @typedef {object} Member
+ * @property {string} org
+ * @property {string} name
+ * @property {string[]} roles
+ * @property {string} status  "active", "suspended" or "removed"
+ * @property {string} certificate_fingerprint
+ * @property {string[]} accounts
+ * @property {number} admitted_at
+ * @property {string} [witness_key]
+ * @property {ChainEvent[]} [history]
+ */
+
+/**
+ * GET /assets (under "assets"), GET /assets/{id} (with versions, grants and history).
+ * @typedef {object} Asset
+ * @property {string} asset
+ * @property {string} owner
+ * @property {string} kind
+ * @property {number} classification  1 (public) to 4 (restricted)
+ * @property {boolean} private  classification 3 or 4: its detail only for its owner and grantees
+ * @property {number} version_count
+ * @property {string | null} pending_owner
+ * @property {number} registered_at
+ * @property {boolean} retired
+ * @property {number} transfers
+ * @property {AssetVersion[]} [versions]
+ * @property {Grant[]} [grants]
+ * @property {ChainEvent[]} [history]
+ */
+
+/**
+ * @typedef {object} AssetVersion
+ * @property {number} version
+ * @property {string} content_digest
+ * @property {string} metadata_digest
+ * @property {number} classification
+ * @property {number} timestamp
+ * @property {number} block_number
+ * @property {string} tx_hash
+ * @property {string} registered_by
+ */
+
+/**
+ * GET /grants (under "grants"), GET /grants/{id} (with its history).
+ * @typedef {object} Grant
+ * @property {string} grant_id
+ * @property {string} asset
+ * @property {string} grantor
+ * @property {string} grantee
+ * @property {string} purpose
+ * @property {number} not_before
+ * @property {number} expires_at  0: no expiry
+ * @property {number} quota  0: unlimited
+ * @property {number} created_at
+ * @property {number | null} revoked_at
+ * @property {string | null} revoke_reason
+ * @property {string} state  "active", "revoked", "expired", "not_yet_valid" or "void"
+ * @property {ChainEvent[]} [history]
+ */
+
+/**
+ * GET /services: the catalogue, as of a block.
+ * @typedef {{block: number, centers: {center: string, name: string, units: Unit[]}[]}} Services
+ * @typedef {{unit: string, name: string, apis: ServiceApi[]}} Unit
+ * @typedef {object} ServiceApi
+ * @property {string} api
+ * @property {string} route
+ * @property {string} method
+ * @property {string} provider
+ * @property {string | null} asset
+ * @property {boolean} active
+ */
+
+/**
+ * A call as the explorer indexes it: GET /calls (under "calls"), GET /calls/{id} (as "call").
+ * @typedef {object} Call
+ * @property {number} index  its leaf index in the log
+ * @property {string} event_id
+ * @property {number} time_ms
+ * @property {string} caller_org
+ * @property {string} provider_org
+ * @property {string} center
+ * @property {string} unit
+ * @property {string} api
+ * @property {string} method
+ * @property {string} route
+ * @property {string | null} asset_id
+ * @property {number | null} asset_version
+ * @property {string | null} grant_id
+ * @property {string} decision  "allow" or "deny"
+ * @property {string | null} denial_reason
+ * @property {number | null} status  the HTTP status the provider answered
+ * @property {number | null} latency_us
+ * @property {string} trace_id
+ * @property {string} gateway_id
+ * @property {number} gateway_seq
+ * @property {string} leaf_hash
+ */
+
+/** @typedef {{calls: Call[], next: string | null, limit: number}} CallPage  GET /calls; next: the cursor */
+
+/**
+ * The audit event a log entry holds (notary/event.py): a call's fields and a few more.
+ * @typedef {Partial<Call> & {v?: number, traceparent?: string, caller_identity?: string,
+ *   request_digest?: string, response_digest?: string}} AuditEvent
+ */
+
+/** @typedef {{call: Call, event: AuditEvent}} CallDetail  GET /calls/{id} */
+
+/**
+ * A link of a call's provenance as the explorer checked it; the log's four are the browser's steps too.
+ * @typedef {{step: string, ok: boolean | null, detail: string, data?: unknown}} ProvenanceStep
+ */
+
+/**
+ * GET /calls/{id}/provenance.
+ * @typedef {object} Provenance
+ * @property {string} event_id
+ * @property {Call} call
+ * @property {boolean} verified  every link but the grant's and the asset version's checked
+ * @property {ProvenanceStep[]} steps
+ * @property {Bundle | null} evidence  null when the notary could not be asked
+ * @property {Keys} keys
+ */
+
+/**
+ * GET /blocks (under "blocks"), GET /blocks/{n} (with its transactions).
+ * @typedef {object} Block
+ * @property {number} number
+ * @property {string} hash
+ * @property {string} parent_hash
+ * @property {number} timestamp
+ * @property {number} tx_count
+ * @property {unknown} seals  the validators' seals, as the block's extra data holds them
+ * @property {Transaction[]} [transactions]
+ */
+
+/** @typedef {{blocks: Block[], next: number | null, head: number}} BlockPage  GET /blocks */
+
+/**
+ * GET /transactions/{hash}, and a block's transactions (without events); redacted for a person who may not see it.
+ * @typedef {object} Transaction
+ * @property {string} hash
+ * @property {number} block_number
+ * @property {number} index
+ * @property {number} timestamp
+ * @property {string} from
+ * @property {string | null} to
+ * @property {string | null} contract
+ * @property {string | null} function
+ * @property {Record<string, unknown> | null} args
+ * @property {number} status  1 success, 0 failed
+ * @property {string | null} created  the contract it created
+ * @property {ChainEvent[]} [events]
+ * @property {boolean} [redacted]
+ */
+
+/**
+ * GET /checkpoints (under "checkpoints"): the log's published checkpoints and their anchors.
+ * @typedef {object} Checkpoint
+ * @property {number} size
+ * @property {string} root
+ * @property {number} time_ms
+ * @property {number} published_ms
+ * @property {string[]} cosigners
+ * @property {string} note  the signed note
+ * @property {Anchor | null} anchor
+ */
+
+/**
+ * GET /anchors (under "anchors"): a checkpoint's anchor transaction.
+ * @typedef {object} Anchor
+ * @property {number} [size]
+ * @property {string} [root]
+ * @property {string} state  "sent", "confirmed" or "failed"
+ * @property {string | null} tx_hash
+ * @property {number | null} block_number
+ * @property {number | null} sent_ms
+ * @property {number | null} confirmed_ms
+ */
+
+/**
+ * A witness as the notary last heard from it: GET /health, GET /dashboard ({org: {status, detail}}).
+ * @typedef {{org: string, status?: number | string | null, detail?: unknown}} WitnessStatus
+ */
+
+/**
+ * GET /dashboard.
+ * @typedef {object} Dashboard
+ * @property {{number: number | null, time: number | null}} head
+ * @property {Checkpoint | null} checkpoint
+ * @property {Checkpoint | null} anchor  the latest anchored checkpoint
+ * @property {number} log_size
+ * @property {Record<string, Omit<WitnessStatus, "org">> | WitnessStatus[]} witnesses
+ * @property {unknown} calls_per_minute  rows of {minute_ms, center, count}, see views/dashboard.js
+ * @property {Call[]} denials
+ */
+
+/**
+ * GET /health.
+ * @typedef {object} Health
+ * @property {{ok?: boolean, head?: number, head_time?: number, indexed?: number, last_error?: string | null}} chain
+ * @property {{ok: boolean, [field: string]: unknown}} notary
+ * @property {Dashboard["witnesses"]} witnesses
+ * @property {{gateway: string, last_seq: number, gaps: number}[]} gateways
+ * @property {Record<string, unknown>} explorer
+ */
+
+export {};

@@ -1,0 +1,233 @@
+// The calls: a search form (parties, service, asset, grant, decision, status, time, trace), the matching calls
+// newest first, page by page, and their export as CSV, JSON or a zip of evidence bundles.
+
+import { ApiError, download, getJson, listOf } from "../api.js";
+import { h } from "../dom.js";
+import { fmtNum } from "../format.js";
+import { t } from "../i18n.js";
+import { go, queryHash } from "../router.js";
+import { appendRows, section, table } from "../widgets.js";
+import { callColumns, callRowAttrs, loadInto, pageHeader, statusMessage } from "./_shared.js";
+
+/** @import { Attrs, Child } from "../dom.js" */
+/** @import { Ctx } from "../router.js" */
+/** @import { CallPage } from "../types.js" */
+
+const CALL_FILTERS = [
+  "caller",
+  "provider",
+  "service",
+  "center",
+  "asset",
+  "grant",
+  "decision",
+  "status",
+  "denial_reason",
+  "from",
+  "to",
+  "trace",
+];
+
+/** A time in ms as a datetime-local input's value. */
+function localInput(/** @type {unknown} */ msValue) {
+  if (!msValue) return "";
+  const d = new Date(Number(msValue));
+  if (Number.isNaN(d.getTime())) return "";
+  const p = (/** @type {number} */ n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+/** The filters in the query that are set. */
+function callFilters(/** @type {URLSearchParams} */ params) {
+  /** @type {Record<string, string>} */
+  const out = {};
+  for (const k of CALL_FILTERS) {
+    const v = params.get(k);
+    if (v !== null && v !== "") out[k] = v;
+  }
+  return out;
+}
+
+/** @param {Ctx} ctx */
+export async function viewCalls(ctx) {
+  const filters = callFilters(ctx.params);
+  const limit = Math.min(200, Math.max(1, Number(ctx.params.get("limit")) || 50));
+  /** @type {(name: string, attrs?: Attrs) => HTMLElement} */
+  const input = (name, attrs) =>
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: `calls-${name}` }, t(`filter.${name}`)),
+      h("input", {
+        id: `calls-${name}`,
+        name,
+        testid: `filter-${name}`,
+        value: filters[name] || "",
+        autocomplete: "off",
+        ...attrs,
+      }),
+    );
+  const decision = h(
+    "select",
+    { id: "calls-decision", name: "decision", testid: "filter-decision" },
+    h("option", { value: "" }, t("any")),
+    ["allow", "deny"].map((d) => h("option", { value: d, selected: filters.decision === d }, t(`decision.${d}`))),
+  );
+  const from = h("input", {
+    id: "calls-from",
+    name: "from",
+    type: "datetime-local",
+    testid: "filter-from",
+    value: localInput(filters.from),
+  });
+  const to = h("input", {
+    id: "calls-to",
+    name: "to",
+    type: "datetime-local",
+    testid: "filter-to",
+    value: localInput(filters.to),
+  });
+  const limitSelect = h(
+    "select",
+    { id: "calls-limit", name: "limit", testid: "filter-limit" },
+    [20, 50, 100, 200].map((n) => h("option", { value: n, selected: n === limit }, String(n))),
+  );
+  const form = h(
+    "form",
+    { class: "filters", testid: "calls-form" },
+    input("caller", { placeholder: "org" }),
+    input("provider", { placeholder: "org" }),
+    input("service", { placeholder: "api" }),
+    input("center"),
+    input("asset"),
+    input("grant", { placeholder: "0x…" }),
+    h("div", { class: "field" }, h("label", { for: "calls-decision" }, t("filter.decision")), decision),
+    input("status", { type: "number", min: 100, max: 599 }),
+    input("denial_reason"),
+    h("div", { class: "field" }, h("label", { for: "calls-from" }, t("filter.from")), from),
+    h("div", { class: "field" }, h("label", { for: "calls-to" }, t("filter.to")), to),
+    input("trace", { placeholder: t("filter.tracePlaceholder"), pattern: "[0-9a-f]{32}", class: "wide" }),
+    h("div", { class: "field" }, h("label", { for: "calls-limit" }, t("filter.limit")), limitSelect),
+    h(
+      "div",
+      { class: "field field-actions" },
+      h("button", { type: "submit", class: "btn btn-primary", testid: "calls-search" }, t("search")),
+      h("a", { href: "#/calls", class: "btn btn-ghost", testid: "calls-reset" }, t("reset")),
+    ),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    /** @type {Record<string, string | number>} */
+    const q = {};
+    for (const [k, v] of data.entries()) {
+      const value = String(v).trim();
+      if (!value) continue;
+      if (k === "from" || k === "to") {
+        const when = new Date(value).getTime();
+        if (Number.isFinite(when)) q[k] = when;
+      } else if (k === "trace") {
+        q[k] = value.toLowerCase();
+      } else if (k === "limit") {
+        if (Number(value) !== 50) q[k] = value;
+      } else {
+        q[k] = value;
+      }
+    }
+    go(queryHash("calls", q));
+  });
+
+  const downloadStatus = h("div", { class: "download-status", testid: "download-status", "aria-live": "polite" });
+  const exportButton = (
+    /** @type {string} */ testid,
+    /** @type {string} */ path,
+    /** @type {string} */ name,
+    /** @type {string} */ label,
+  ) =>
+    h(
+      "button",
+      {
+        type: "button",
+        class: "btn",
+        testid,
+        on: {
+          click: async (event) => {
+            const button = /** @type {HTMLButtonElement} */ (event.currentTarget);
+            button.disabled = true;
+            statusMessage(downloadStatus, t("download.busy"), "info");
+            try {
+              const file = await download(path, filters, name);
+              statusMessage(downloadStatus, t("download.done", { name: file.name, size: fmtNum(file.size) }), "ok");
+            } catch (exc) {
+              if (!(exc instanceof ApiError && exc.status === 401))
+                statusMessage(
+                  downloadStatus,
+                  t("download.failed", { detail: /** @type {Error} */ (exc).message }),
+                  "fail",
+                );
+            } finally {
+              button.disabled = false;
+            }
+          },
+        },
+      },
+      label,
+    );
+  const exports = h(
+    "div",
+    { class: "exports" },
+    h("span", { class: "muted" }, t("calls.export")),
+    exportButton("export-csv", "/exports/calls.csv", "calls.csv", "CSV"),
+    exportButton("export-json", "/exports/calls.json", "calls.json", "JSON"),
+    exportButton("export-zip", "/exports/evidence.zip", "evidence.zip", t("calls.evidenceZip")),
+    downloadStatus,
+  );
+
+  const results = h("div", { testid: "calls-results" });
+  ctx.show(pageHeader(t("nav.calls")), section(null, form), section(null, results));
+  await loadInto(ctx, results, async () => callResults(ctx, filters, limit, exports, downloadStatus));
+}
+
+/**
+ * The table of calls, its count and exports above it, and a button for the next page below.
+ * @param {Ctx} ctx
+ * @param {Record<string, string>} filters
+ * @param {number} limit
+ * @param {HTMLElement} exports
+ * @param {HTMLElement} downloadStatus  where a failure to load more is shown
+ * @returns {Promise<Child[]>}
+ */
+async function callResults(ctx, filters, limit, exports, downloadStatus) {
+  /** @type {CallPage} */
+  const answer = await getJson("/calls", { ...filters, limit });
+  const columns = callColumns(false);
+  const rows = listOf(answer, "calls");
+  const tableNode = table(columns, rows, { testid: "calls-table" }, callRowAttrs);
+  const tbody = /** @type {HTMLTableSectionElement} */ (tableNode.querySelector("tbody"));
+  const count = h("span", { class: "muted", testid: "calls-count" }, t("calls.shown", { n: rows.length }));
+  let next = answer.next ?? null;
+  let shown = rows.length;
+  const more = h("button", { type: "button", class: "btn", testid: "calls-more", hidden: !next }, t("more"));
+  more.addEventListener("click", async () => {
+    more.disabled = true;
+    try {
+      /** @type {CallPage} */
+      const page = await getJson("/calls", { ...filters, limit, cursor: next });
+      if (!ctx.alive()) return;
+      const extra = listOf(page, "calls");
+      const empty = tbody.querySelector("tr.empty");
+      if (empty && extra.length) empty.remove();
+      appendRows(tbody, columns, extra, callRowAttrs);
+      shown += extra.length;
+      count.textContent = t("calls.shown", { n: shown });
+      next = page.next ?? null;
+      more.hidden = !next;
+    } catch (exc) {
+      if (!(exc instanceof ApiError && exc.status === 401))
+        statusMessage(downloadStatus, /** @type {Error} */ (exc).message, "fail");
+    } finally {
+      more.disabled = false;
+    }
+  });
+  return [h("div", { class: "table-head" }, count, exports), tableNode, h("div", { class: "table-foot" }, more)];
+}

@@ -1,0 +1,154 @@
+// The grants, filtered by asset, grantor, grantee and state, and one grant: its details, its lifecycle as a
+// timeline, and its history.
+
+import { getJson, listOf } from "../api.js";
+import { h, linkQuery } from "../dom.js";
+import { fmtNum, fmtSec, text } from "../format.js";
+import { t } from "../i18n.js";
+import { go, queryHash } from "../router.js";
+import { kv, mono, section, stateBadge, table } from "../widgets.js";
+import { assetLink, grantColumns, historyTable, loadInto, orgLink, pageHeader, txLink } from "./_shared.js";
+
+/** @import { Child } from "../dom.js" */
+/** @import { Ctx } from "../router.js" */
+/** @import { Grant } from "../types.js" */
+
+const GRANT_STATES = ["active", "revoked", "expired", "not_yet_valid", "void"];
+
+/** @param {Ctx} ctx */
+export async function viewGrants(ctx) {
+  /** @type {Record<string, string>} */
+  const filters = {};
+  for (const k of ["asset", "grantee", "grantor", "state"]) filters[k] = ctx.params.get(k) || "";
+  const field = (/** @type {string} */ name) =>
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: `grant-${name}` }, t(`col.${name}`)),
+      h("input", {
+        id: `grant-${name}`,
+        name,
+        testid: `grant-filter-${name}`,
+        value: filters[name],
+        autocomplete: "off",
+      }),
+    );
+  const state = h(
+    "select",
+    { id: "grant-state", name: "state", testid: "grant-filter-state" },
+    h("option", { value: "" }, t("any")),
+    GRANT_STATES.map((s) => h("option", { value: s, selected: filters.state === s }, t(`grantState.${s}`))),
+  );
+  const form = h(
+    "form",
+    { class: "filters", testid: "grants-form" },
+    field("asset"),
+    field("grantor"),
+    field("grantee"),
+    h("div", { class: "field" }, h("label", { for: "grant-state" }, t("col.state")), state),
+    h("div", { class: "field field-actions" }, h("button", { type: "submit", class: "btn btn-primary" }, t("search"))),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    go(queryHash("grants", Object.fromEntries([...data.entries()].map(([k, v]) => [k, String(v).trim()]))));
+  });
+  const results = h("div", { testid: "grants-results" });
+  ctx.show(pageHeader(t("nav.grants")), section(null, form), section(null, results));
+  await loadInto(ctx, results, async () => {
+    const answer = await getJson("/grants", filters);
+    return [
+      table(grantColumns(true), listOf(answer, "grants"), { testid: "grants-table" }, (g) => ({
+        dataset: { grantId: g.grant_id, state: g.state },
+      })),
+    ];
+  });
+}
+
+/**
+ * A stage of a grant's life: when, whether it has happened, and how it went.
+ * @typedef {{key: string, when: number | null, done: boolean, fail?: boolean, warn?: boolean, detail?: Child}} Stage
+ */
+
+/** The grant's stages in time order: created, valid from, revoked, expires (or no expiry), void. */
+function grantLifecycle(/** @type {Grant} */ g) {
+  const now = Date.now() / 1000;
+  /** @type {Stage[]} */
+  const items = [];
+  const history = Array.isArray(g.history) ? g.history : [];
+  const created = history.find((e) => e.event === "GrantCreated");
+  items.push({
+    key: "created",
+    when: g.created_at,
+    done: true,
+    detail: created ? txLink(created.tx_hash) : null,
+  });
+  items.push({ key: "validFrom", when: g.not_before, done: !g.not_before || g.not_before <= now });
+  if (g.revoked_at) {
+    const revoked = history.find((e) => e.event === "GrantRevoked");
+    items.push({
+      key: "revoked",
+      when: g.revoked_at,
+      done: true,
+      fail: true,
+      detail: h(
+        "span",
+        null,
+        t("grant.reason", { reason: text(g.revoke_reason) }),
+        revoked ? [" · ", txLink(revoked.tx_hash)] : null,
+      ),
+    });
+  }
+  if (g.expires_at)
+    items.push({ key: "expires", when: g.expires_at, done: g.expires_at <= now, warn: g.expires_at <= now });
+  else items.push({ key: "noExpiry", when: null, done: false });
+  if (g.state === "void") items.push({ key: "void", when: null, done: true, fail: true });
+  items.sort((a, b) => (a.when ?? Infinity) - (b.when ?? Infinity));
+  return h(
+    "ol",
+    { class: "timeline", testid: "grant-lifecycle" },
+    items.map((it) =>
+      h(
+        "li",
+        {
+          class: `${it.done ? "done" : "future"}${it.fail ? " fail" : ""}${it.warn ? " warn" : ""}`,
+          dataset: { stage: it.key },
+        },
+        h("div", { class: "timeline-title" }, t(`grant.stage.${it.key}`)),
+        h("div", { class: "timeline-time" }, it.when ? fmtSec(it.when) : ""),
+        it.detail ? h("div", { class: "timeline-detail" }, it.detail) : null,
+      ),
+    ),
+  );
+}
+
+/** @param {Ctx} ctx */
+export async function viewGrant(ctx) {
+  const id = ctx.args[0];
+  /** @type {Grant} */
+  const g = await getJson(`/grants/${encodeURIComponent(id)}`);
+  ctx.show(
+    pageHeader(
+      t("grant.title"),
+      stateBadge(g.state),
+      linkQuery(["calls"], { grant: g.grant_id || id }, t("grant.calls"), { class: "btn" }),
+    ),
+    section(
+      t("grant.details"),
+      kv([
+        [t("col.grant"), mono(g.grant_id)],
+        [t("col.asset"), assetLink(g.asset)],
+        [t("col.grantor"), orgLink(g.grantor)],
+        [t("col.grantee"), orgLink(g.grantee)],
+        [t("col.purpose"), text(g.purpose)],
+        [t("col.notBefore"), fmtSec(g.not_before)],
+        [t("col.expires"), g.expires_at ? fmtSec(g.expires_at) : t("grant.noExpiry")],
+        [t("col.quota"), g.quota ? fmtNum(g.quota) : t("grant.unlimited")],
+        [t("col.created"), fmtSec(g.created_at)],
+        [t("col.state"), stateBadge(g.state)],
+      ]),
+    ),
+    section(t("grant.lifecycle"), grantLifecycle(g)),
+    section(t("history"), historyTable(g.history, "grant-history")),
+  );
+}

@@ -1,0 +1,191 @@
+// One call: what it was, each link of its provenance as the explorer checked it, and the log's links checked
+// again in this browser (verify.js) from the evidence bundle and the keys the explorer serves alongside.
+
+import { ApiError, download, getJson, isObject, pick } from "../api.js";
+import { h, link, linkQuery } from "../dom.js";
+import { fmtMs, fmtNum, text } from "../format.js";
+import { t } from "../i18n.js";
+import { STEPS, verifyBundle } from "../verify.js";
+import { decisionBadge, httpStatusBadge, kv, kvAll, mark, mono, rawJson, section } from "../widgets.js";
+import { assetLink, browserVerdict, orgLink, pageHeader, statusMessage, verdict } from "./_shared.js";
+
+/** @import { Ctx } from "../router.js" */
+/** @import { AuditEvent, CallDetail, Provenance, ProvenanceStep } from "../types.js" */
+/** @import { Step } from "../verify.js" */
+
+/**
+ * The steps as a list: each row is <prefix>step-<step> with data-ok, and data-server-ok where the server's
+ * answer for the same step is given (a note shows if they disagree).
+ * @param {(ProvenanceStep | Step)[]} steps
+ * @param {string} prefix
+ * @param {Map<string, boolean | null> | null} serverByStep
+ */
+function stepList(steps, prefix, serverByStep) {
+  return h(
+    "ol",
+    { class: "steps", testid: prefix ? `${prefix}steps` : "server-steps" },
+    steps.map((s) => {
+      const ok = s.ok === true ? true : s.ok === false ? false : null;
+      const server = serverByStep ? serverByStep.get(s.step) : undefined;
+      const data = "data" in s ? s.data : undefined;
+      return h(
+        "li",
+        {
+          class: `step step-${ok === true ? "ok" : ok === false ? "fail" : "none"}`,
+          testid: `${prefix}step-${s.step}`,
+          dataset: { ok: String(ok), step: s.step, serverOk: server === undefined ? null : String(server) },
+        },
+        mark(ok),
+        h(
+          "div",
+          { class: "step-body" },
+          h(
+            "div",
+            { class: "step-name" },
+            t(`step.${s.step}`, null, s.step),
+            h("span", { class: "mono muted step-key" }, s.step),
+          ),
+          h("div", { class: "step-detail" }, text(s.detail)),
+          server !== undefined && server !== ok
+            ? h("div", { class: "note note-warn" }, t("prov.disagree", { server: String(server) }))
+            : null,
+          data !== undefined && data !== null ? rawJson(t("prov.data"), data) : null,
+        ),
+      );
+    }),
+  );
+}
+
+/** @param {Ctx} ctx */
+export async function viewProvenance(ctx) {
+  const id = ctx.args[0];
+  /** @type {[CallDetail, Provenance]} */
+  const [detail, prov] = await Promise.all([
+    getJson(`/calls/${encodeURIComponent(id)}`),
+    getJson(`/calls/${encodeURIComponent(id)}/provenance`),
+  ]);
+  const event = isObject(detail.event) ? detail.event : null;
+  /** @type {Partial<Provenance["call"]>} */
+  const call = isObject(detail.call) ? detail.call : isObject(prov.call) ? prov.call : {};
+  const serverSteps = (Array.isArray(prov.steps) ? prov.steps : []).filter(isObject);
+  const serverByStep = new Map(serverSteps.map((s) => [s.step, s.ok === true ? true : s.ok === false ? false : null]));
+  /** @type {Step[]} */
+  let browserSteps;
+  if (prov.evidence === null || prov.evidence === undefined) {
+    const why = serverSteps.find((s) => s.step === "entry");
+    browserSteps = STEPS.map((step) => ({
+      step,
+      ok: null,
+      detail: t("prov.noEvidence", { detail: why ? text(why.detail) : "" }),
+    }));
+  } else {
+    browserSteps = await verifyBundle(prov.evidence, prov.keys, event ? { event } : undefined);
+  }
+  const downloadStatus = h("div", { testid: "download-status", "aria-live": "polite" });
+  const downloadButton = h(
+    "button",
+    {
+      type: "button",
+      class: "btn btn-primary",
+      testid: "download-evidence",
+      on: {
+        click: async () => {
+          statusMessage(downloadStatus, t("download.busy"), "info");
+          try {
+            const file = await download(`/calls/${encodeURIComponent(id)}/evidence`, null, `evidence-${id}.json`);
+            statusMessage(downloadStatus, t("download.done", { name: file.name, size: fmtNum(file.size) }), "ok");
+          } catch (exc) {
+            if (!(exc instanceof ApiError && exc.status === 401))
+              statusMessage(downloadStatus, t("download.failed", { detail: /** @type {Error} */ (exc).message }), "fail");
+          }
+        },
+      },
+    },
+    t("prov.download"),
+  );
+  /** @type {AuditEvent} */
+  const source = event || call;
+  const traceId =
+    pick(call, "trace_id") || (typeof source.traceparent === "string" ? source.traceparent.split("-")[1] : null);
+  const summary = kv([
+    [t("col.event"), mono(source.event_id || id)],
+    [t("col.time"), fmtMs(source.time_ms)],
+    [t("col.caller"), orgLink(source.caller_org)],
+    [t("col.provider"), orgLink(source.provider_org)],
+    [
+      t("col.service"),
+      h(
+        "span",
+        null,
+        `${text(source.center)} / ${text(source.unit)} / `,
+        linkQuery(["calls"], { service: source.api }, text(source.api)),
+      ),
+    ],
+    [t("col.route"), mono(`${source.method || ""} ${source.route || ""}`.trim())],
+    [
+      t("col.asset"),
+      source.asset_id
+        ? h("span", null, assetLink(source.asset_id), source.asset_version ? ` v${source.asset_version}` : "")
+        : "—",
+    ],
+    [t("col.grant"), source.grant_id ? link(["grants", source.grant_id], mono(source.grant_id)) : "—"],
+    [
+      t("col.decision"),
+      h("span", null, decisionBadge(source.decision), source.denial_reason ? [" ", mono(source.denial_reason)] : null),
+    ],
+    [t("col.status"), httpStatusBadge(source.status)],
+    [t("col.latency"), source.latency_us == null ? "—" : `${(source.latency_us / 1000).toFixed(1)} ms`],
+    [t("col.trace"), traceId ? linkQuery(["calls"], { trace: traceId }, mono(traceId)) : "—"],
+    [t("col.gateway"), source.gateway_id ? mono(`${source.gateway_id} #${source.gateway_seq ?? ""}`) : "—"],
+    [t("col.index"), fmtNum(call.index ?? (prov.evidence ? prov.evidence.index : null))],
+    [t("col.leafHash"), mono(call.leaf_hash ?? (prov.evidence ? prov.evidence.leaf_hash : null))],
+  ]);
+  const pending = prov.evidence && Array.isArray(prov.evidence.pending) ? prov.evidence.pending.filter(isObject) : [];
+  ctx.show(
+    pageHeader(
+      t("prov.title"),
+      downloadButton,
+      link(["verify"], t("prov.verifyElsewhere"), { class: "btn btn-ghost" }),
+    ),
+    downloadStatus,
+    h(
+      "div",
+      { class: "grid-2" },
+      section(t("prov.call"), summary),
+      section(
+        t("prov.verdicts"),
+        verdict(
+          prov.verified === true ? true : prov.verified === false ? false : null,
+          "server-verdict",
+          t("prov.serverVerified"),
+          t("prov.serverNotVerified"),
+          t("prov.serverUnknown"),
+        ),
+        verdict(
+          browserVerdict(browserSteps),
+          "browser-verdict",
+          t("prov.browserVerified"),
+          t("prov.browserFailed"),
+          t("prov.browserPending"),
+        ),
+        pending.length
+          ? h(
+              "ul",
+              { class: "plain pending" },
+              pending.map((p) =>
+                h("li", null, h("strong", null, t(`pending.${p.part}`, null, text(p.part))), ": ", text(p.reason)),
+              ),
+            )
+          : null,
+        h("p", { class: "muted" }, t("prov.keysNote")),
+      ),
+    ),
+    section(t("prov.serverSteps"), h("p", { class: "muted" }, t("prov.serverIntro")), stepList(serverSteps, "", null)),
+    section(
+      t("prov.browserSteps"),
+      h("p", { class: "muted" }, t("prov.browserIntro")),
+      stepList(browserSteps, "browser-", serverByStep),
+    ),
+    event ? section(t("prov.event"), kvAll(event)) : null,
+  );
+}

@@ -1,0 +1,229 @@
+// Verify a bundle in the browser only: an evidence bundle from a file, checked by verify.js against the keys
+// the explorer serves (when logged in) or against a file: the keys as GET /api/v1/keys serves them, or the
+// consortium's public description, consortium.json.
+
+import { ApiError, getToken, isObject } from "../api.js";
+import { h, link, mount } from "../dom.js";
+import { fmtNum, text } from "../format.js";
+import { t } from "../i18n.js";
+import { fetchKeys } from "../session.js";
+import { FORMAT, STEPS, keysFromConsortium, verifyBundle } from "../verify.js";
+import { kv, mark, mono, section } from "../widgets.js";
+import { browserVerdict, describePolicy, pageHeader, verdict } from "./_shared.js";
+
+/** @import { Ctx } from "../router.js" */
+/** @import { Step } from "../verify.js" */
+
+/** @returns {Promise<string>} */
+function readFile(/** @type {File} */ file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result));
+    reader.onerror = () => reject(reader.error || new Error("unreadable file"));
+    reader.readAsText(file);
+  });
+}
+
+/** @param {Ctx} ctx */
+export async function viewVerify(ctx) {
+  const loggedIn = Boolean(getToken());
+  const bundleInput = h("input", {
+    type: "file",
+    id: "verify-file",
+    testid: "verify-file",
+    accept: ".json,application/json",
+  });
+  const keysInput = h("input", {
+    type: "file",
+    id: "keys-file",
+    testid: "keys-file",
+    accept: ".json,application/json",
+  });
+  const fromApi = h("input", {
+    type: "radio",
+    name: "keys-source",
+    id: "keys-source-api",
+    value: "api",
+    testid: "keys-source-api",
+    checked: loggedIn,
+    disabled: !loggedIn,
+  });
+  const fromFile = h("input", {
+    type: "radio",
+    name: "keys-source",
+    id: "keys-source-file",
+    value: "file",
+    testid: "keys-source-file",
+    checked: !loggedIn,
+  });
+  const run = h("button", { type: "button", class: "btn btn-primary", testid: "verify-run" }, t("verify.run"));
+  const out = h("div", { class: "verify-result", testid: "verify-result", "aria-live": "polite" });
+  const keysInfo = h("div", { class: "keys-info", testid: "verify-keys" });
+  keysInput.disabled = loggedIn;
+
+  const showProblem = (/** @type {string} */ message) =>
+    mount(out, h("div", { class: "alert alert-fail", testid: "verify-error", role: "alert" }, message));
+
+  /** @returns {Promise<{keys: unknown, source: string}>} */
+  async function loadKeys() {
+    if (fromApi.checked) return { keys: await fetchKeys(), source: t("verify.keysFromApi") };
+    const file = keysInput.files && keysInput.files[0];
+    if (!file) throw new Error(t("verify.needKeys"));
+    let data;
+    try {
+      data = JSON.parse(await readFile(file));
+    } catch (exc) {
+      throw new Error(t("verify.keysNotJson", { detail: /** @type {Error} */ (exc).message }));
+    }
+    if (isObject(data) && data.format === "consortium-ledger/1")
+      return { keys: await keysFromConsortium(data), source: file.name };
+    return { keys: data, source: file.name };
+  }
+
+  async function verifyNow() {
+    const file = bundleInput.files && bundleInput.files[0];
+    if (!file) {
+      mount(out, h("p", { class: "muted" }, t("verify.chooseFile")));
+      return;
+    }
+    mount(out, h("p", { class: "loading" }, t("verify.busy")));
+    let loaded;
+    try {
+      loaded = await loadKeys();
+    } catch (exc) {
+      if (!(exc instanceof ApiError && exc.status === 401)) showProblem(/** @type {Error} */ (exc).message);
+      return;
+    }
+    if (!ctx.alive()) return;
+    const keys = loaded.keys;
+    mount(
+      keysInfo,
+      kv([
+        [t("verify.keysSource"), text(loaded.source)],
+        [t("verify.origin"), mono(isObject(keys) ? keys.origin : null)],
+        [t("verify.policy"), isObject(keys) ? describePolicy({ ...keys.policy, witnesses: keys.witnesses }) : "—"],
+      ]),
+    );
+    /** @type {unknown} */
+    let bundle;
+    let problem = null;
+    try {
+      bundle = JSON.parse(await readFile(file));
+    } catch (exc) {
+      problem = t("verify.notJson", { detail: /** @type {Error} */ (exc).message });
+    }
+    /** @type {Step[]} */
+    const steps = problem
+      ? STEPS.map((step) => ({ step, ok: false, detail: problem }))
+      : await verifyBundle(bundle, loaded.keys);
+    if (!ctx.alive()) return;
+    const ok = browserVerdict(steps);
+    const info =
+      isObject(bundle) && bundle.format === FORMAT
+        ? kv([
+            [t("col.event"), bundle.event_id ? link(["calls", bundle.event_id], mono(bundle.event_id)) : "—"],
+            [t("col.index"), fmtNum(bundle.index)],
+            [t("verify.origin"), mono(bundle.origin)],
+            [t("verify.checkpointSize"), isObject(bundle.checkpoint) ? fmtNum(bundle.checkpoint.size) : "—"],
+            [
+              t("verify.pending"),
+              Array.isArray(bundle.pending) && bundle.pending.length
+                ? bundle.pending
+                    .filter(isObject)
+                    .map((/** @type {Record<string, unknown>} */ p) => `${p.part}: ${p.reason}`)
+                    .join("; ")
+                : "—",
+            ],
+          ])
+        : null;
+    mount(
+      out,
+      problem ? h("div", { class: "alert alert-fail", testid: "verify-error", role: "alert" }, problem) : null,
+      verdict(ok, "verify-verdict", t("verify.passed"), t("verify.failed"), t("verify.pendingVerdict")),
+      info,
+      verifyStepList(steps),
+      h(
+        "p",
+        { class: "muted" },
+        t("verify.chainNote"),
+        " ",
+        h("code", null, "consortium verify evidence FILE --consortium consortium.json"),
+      ),
+    );
+  }
+
+  for (const input of [bundleInput, keysInput]) input.addEventListener("change", verifyNow);
+  for (const radio of [fromApi, fromFile]) {
+    radio.addEventListener("change", () => {
+      keysInput.disabled = fromApi.checked;
+      if (bundleInput.files && bundleInput.files[0]) verifyNow();
+    });
+  }
+  run.addEventListener("click", verifyNow);
+
+  ctx.show(
+    pageHeader(t("verify.title")),
+    section(
+      null,
+      h("p", null, t("verify.intro")),
+      h(
+        "div",
+        { class: "verify-form" },
+        h("div", { class: "field" }, h("label", { for: "verify-file" }, t("verify.bundle")), bundleInput),
+        h(
+          "fieldset",
+          { class: "field" },
+          h("legend", null, t("verify.keys")),
+          h(
+            "label",
+            { class: "radio" },
+            fromApi,
+            " ",
+            t("verify.keysFromApi"),
+            loggedIn ? null : h("span", { class: "muted" }, ` (${t("verify.loginForKeys")})`),
+          ),
+          h("label", { class: "radio" }, fromFile, " ", t("verify.keysFromFile")),
+          keysInput,
+          h("p", { class: "hint" }, t("verify.keysHint")),
+        ),
+        h("div", { class: "form-actions" }, run),
+      ),
+      keysInfo,
+    ),
+    section(t("verify.result"), out),
+  );
+}
+
+/**
+ * The verify page's steps: each row is step-<step>, its mark browser-step-<step>, both with data-ok.
+ * @param {Step[]} steps
+ */
+function verifyStepList(steps) {
+  return h(
+    "ol",
+    { class: "steps", testid: "verify-steps" },
+    steps.map((s) => {
+      const ok = s.ok === true ? true : s.ok === false ? false : null;
+      return h(
+        "li",
+        {
+          class: `step step-${ok === true ? "ok" : ok === false ? "fail" : "none"}`,
+          testid: `step-${s.step}`,
+          dataset: { ok: String(ok), step: s.step },
+        },
+        h("span", { testid: `browser-step-${s.step}`, dataset: { ok: String(ok) } }, mark(ok)),
+        h(
+          "div",
+          { class: "step-body" },
+          h(
+            "div",
+            { class: "step-name" },
+            t(`step.${s.step}`, null, s.step),
+            h("span", { class: "mono muted step-key" }, s.step),
+          ),
+          h("div", { class: "step-detail" }, text(s.detail)),
+        ),
+      );
+    }),
+  );
+}

@@ -1,0 +1,77 @@
+"""The explorer's OpenAPI document describes every answer of the JSON API: each ``/api/v1`` GET has a 200
+answer whose JSON schema has properties (an object, or an array of objects), or declares the non-JSON media
+type it streams (CSV, zip). The document is built in process; nothing is served."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+
+from explorer.api import API, Explorer, Limits, create_app
+
+
+@pytest.fixture(scope="module")
+def spec() -> dict[str, Any]:
+    # The document does not depend on the consortium: the app is built around a stand-in that is never asked.
+    stand_in = SimpleNamespace(auth=None, recorder=None, limits=Limits())
+    return create_app(cast(Explorer, stand_in)).openapi()
+
+
+def resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with its ``$ref``s into ``#/components/schemas`` followed."""
+    while "$ref" in schema:
+        ref = schema["$ref"]
+        assert ref.startswith("#/components/schemas/"), ref
+        schema = spec["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    return schema
+
+
+def has_properties(spec: dict[str, Any], schema: dict[str, Any]) -> bool:
+    schema = resolve(spec, schema)
+    if schema.get("type") == "array":
+        return has_properties(spec, schema.get("items", {}))
+    return schema.get("type") == "object" and bool(schema.get("properties"))
+
+
+def is_json(media_type: str) -> bool:
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+def test_every_api_get_documents_its_answer(spec: dict[str, Any]) -> None:
+    gets = {path: ops["get"] for path, ops in spec["paths"].items() if path.startswith(f"{API}/") and "get" in ops}
+    assert len(gets) == 26, sorted(gets)
+    undocumented = []
+    for path, op in gets.items():
+        content = op["responses"].get("200", {}).get("content", {})
+        json_types = [m for m in content if is_json(m)]
+        if json_types:
+            ok = all(has_properties(spec, content[m].get("schema", {})) for m in json_types)
+        else:  # a stream: its media type says what it is
+            ok = bool(content)
+        if not ok:
+            undocumented.append((path, content))
+    assert not undocumented
+
+
+def test_every_property_of_an_answer_is_described(spec: dict[str, Any]) -> None:
+    """No model field is an empty schema by accident: only the fields meant to hold anything (``Any``)."""
+    anything = {("Step", "data"), ("Transaction", "args"), ("TransactionEvent", "args")}
+    empty = [
+        (name, prop)
+        for name, schema in spec["components"]["schemas"].items()
+        for prop, value in schema.get("properties", {}).items()
+        if set(value) <= {"title", "description"} and (name, prop) not in anything
+    ]
+    assert not empty
+
+
+def test_the_streamed_exports_declare_their_media_types(spec: dict[str, Any]) -> None:
+    def media(path: str) -> set[str]:
+        return set(spec["paths"][f"{API}{path}"]["get"]["responses"]["200"]["content"])
+
+    assert media("/exports/calls.csv") == {"text/csv"}
+    assert media("/exports/evidence.zip") == {"application/zip"}
+    assert media("/exports/calls.json") == {"application/json"}
+    assert media("/reports/{org}") == {"application/json", "text/csv", "text/html"}
