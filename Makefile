@@ -34,7 +34,7 @@ test: $(VENV)/.installed $(ANVIL) system-packages
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2
 
 test-fast: $(VENV)/.installed
-	$(BIN)/python -m pytest -q -m "not anvil and not slow"
+	$(BIN)/python -m pytest -q -m "not anvil and not slow and not browser and not benchmark"
 
 lint: $(VENV)/.installed $(ANVIL)
 	$(BIN)/ruff check chain contracts notary network gateway sdk explorer demo cli tests bench

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from notary_events import wait_until
+
+from tests.support.wait import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from readme import run_examples
-from up_process import CHAIN_ID, START_TIMEOUT, UpProcess, free_port, free_port_block, rpc_chain_id
+
+from tests.e2e.readme import run_examples
+from tests.support.up_process import CHAIN_ID, START_TIMEOUT, UpProcess, free_port, free_port_block, rpc_chain_id
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,6 @@
 """Property tests of ``notary.log.compact``: after any sequence of appends the compact range's root is the
 RFC 9162 root of all its leaves computed from scratch (``root_of``, cross-checked with the RFC text in
-``tests/unit/notary/reference.py`` for small trees); ``to_bytes``/``from_bytes`` round-trip both ways; and
+``tests/support/merkle_reference.py`` for small trees); ``to_bytes``/``from_bytes`` round-trip both ways; and
 malformed bytes are refused with MalformedError, never parsed into something else."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from notary.log.compact import CompactRange
 from notary.log.errors import MalformedError
 from notary.log.hashing import EMPTY_ROOT, Hash32, hash_leaf, root_of
-from tests.unit.notary import reference as ref
+from tests.support import merkle_reference as ref
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MAX_HEIGHT = 7  # nodes of up to 128 leaves

@@ -42,7 +42,7 @@ from notary.log.witnessing import (
     parse_cosignature_lines,
     parse_size_body,
 )
-from tests.unit.notary import reference as ref
+from tests.support import merkle_reference as ref
 
 MAX_SIZE = 300
 FAST = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

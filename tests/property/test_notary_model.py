@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-from notary_events import event
 
 from notary.errors import ConflictError
 from notary.log.hashing import hash_leaf, root_of
@@ -27,6 +26,7 @@ from notary.reader import LogReader
 from notary.receipt import verify_receipt
 from notary.sequencer import Sequencer, SequencerSettings, encode_batch, sign_batch_body
 from notary.store import LogStore
+from tests.support.notary_events import event
 
 ORIGIN = "model/audit-log"
 GATEWAY = "shuzhi-tech/gw-1"

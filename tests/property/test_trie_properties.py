@@ -12,7 +12,7 @@ from eth.constants import BLANK_ROOT_HASH
 from eth.db.trie import _make_trie_root_and_nodes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from trie import HexaryTrie
+from trie.hexary import HexaryTrie
 
 from chain.node import trie
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from chain.errors import ContractRevertError
 from chain.ids import bytes32_to_name
 from chain.tx import transact
+
+T = TypeVar("T")
 
 
 def digest(label: str) -> bytes:
@@ -31,3 +33,9 @@ def send(c: Any, client: Any, signer: Any, fn: str, *args: Any) -> Any:
 
 def name(raw: bytes) -> str:
     return bytes32_to_name(bytes(raw))
+
+
+def known(value: T | None) -> T:
+    """A view's answer that the test expects to exist (a member, proposal, asset, grant, anchor...)."""
+    assert value is not None
+    return value

@@ -6,15 +6,16 @@ import itertools
 from typing import Any
 
 import pytest
-from contract_helpers import digest, refused, send
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from web3 import Web3
 
 from chain.contracts import AnchorInfo
 from chain.errors import MalformedError
-from chain.ids import Role, bytes32_to_name
+from chain.ids import OrgId, Role, bytes32_to_name
 from chain.tx import build_transaction, send_transaction, wait_receipt
+from tests.integration.contracts.contract_helpers import digest, known, refused, send
+from tests.support.consortium import Consortium
 
 ZERO32 = b"\0" * 32
 UINT64_MAX = 2**64 - 1
@@ -38,7 +39,7 @@ def covering_reference(sizes: list[int], index: int) -> int | None:
     return next((s for s in sizes if s > index), None)
 
 
-def test_anchor_records_the_checkpoint(consortium):
+def test_anchor_records_the_checkpoint(consortium: Consortium) -> None:
     c = consortium
     receipt = anchor(c, ORIGIN, 3)
     (event,) = c.anchors.decode_events(receipt, "Anchored")
@@ -49,7 +50,7 @@ def test_anchor_records_the_checkpoint(consortium):
 
     block = c.backend.web3.eth.get_block(receipt["blockNumber"])
     first = AnchorInfo(
-        ORIGIN, 3, root(ORIGIN, 3), checkpoint(ORIGIN, 3), "op", receipt["blockNumber"], block["timestamp"]
+        ORIGIN, 3, root(ORIGIN, 3), checkpoint(ORIGIN, 3), OrgId("op"), receipt["blockNumber"], block["timestamp"]
     )
     assert c.anchors.latest(ORIGIN) == first
     assert c.anchors.at_size(ORIGIN, 3) == first
@@ -71,7 +72,7 @@ def test_anchor_records_the_checkpoint(consortium):
     assert [e["args"]["tree_size"] for e in logged] == [3, 10]
 
 
-def test_only_a_notary_anchors(consortium):
+def test_only_a_notary_anchors(consortium: Consortium) -> None:
     c = consortium
     args = (ORIGIN, 1, digest("r"), digest("c"))
     refused("not a notary", c.anchors.anchor, c.signers["alpha"], *args)
@@ -84,7 +85,7 @@ def test_only_a_notary_anchors(consortium):
     assert c.anchors.count(ORIGIN) == 1
 
 
-def test_a_notary_needs_no_member_role(consortium):
+def test_a_notary_needs_no_member_role(consortium: Consortium) -> None:
     c = consortium
     notary = c.new_signer()
     pid = c.registry.propose_admit(
@@ -92,10 +93,10 @@ def test_a_notary_needs_no_member_role(consortium):
     )
     assert c.registry.approve(c.signers["beta"], pid)
     c.anchors.anchor(notary, ORIGIN, 4, digest("r"), digest("c"))
-    assert c.anchors.latest(ORIGIN).notary == "notary"
+    assert known(c.anchors.latest(ORIGIN)).notary == "notary"
 
 
-def test_anchor_validation(consortium):
+def test_anchor_validation(consortium: Consortium) -> None:
     c = consortium
     op = c.signers["op"]
     refused("empty origin", send, c, c.anchors, op, "anchor", "", 1, digest("r"), digest("c"))
@@ -115,7 +116,7 @@ def test_anchor_validation(consortium):
     assert c.anchors.origins() == ["x" * 128]
 
 
-def test_tree_size_must_strictly_increase(consortium):
+def test_tree_size_must_strictly_increase(consortium: Consortium) -> None:
     c = consortium
     op = c.signers["op"]
     refused("tree size must increase", send, c, c.anchors, op, "anchor", ORIGIN, 0, digest("r"), digest("c"))
@@ -128,10 +129,10 @@ def test_tree_size_must_strictly_increase(consortium):
     anchor(c, ORIGIN, UINT64_MAX)
     refused("tree size must increase", anchor, c, ORIGIN, UINT64_MAX)
     assert c.anchors.count(ORIGIN) == 3
-    assert c.anchors.latest(ORIGIN).tree_size == UINT64_MAX
+    assert known(c.anchors.latest(ORIGIN)).tree_size == UINT64_MAX
 
 
-def test_origins_are_independent(consortium):
+def test_origins_are_independent(consortium: Consortium) -> None:
     c = consortium
     anchor(c, "origin-a", 10)
     anchor(c, "origin-b", 3)  # smaller than origin-a's: each origin counts on its own
@@ -140,15 +141,15 @@ def test_origins_are_independent(consortium):
     anchor(c, "origin-a", 11)
     assert c.anchors.origins() == ["origin-a", "origin-b"]
     assert (c.anchors.count("origin-a"), c.anchors.count("origin-b")) == (2, 2)
-    assert c.anchors.latest("origin-a").root_hash == root("origin-a", 11)
-    assert c.anchors.latest("origin-b").root_hash == root("origin-b", 10)
-    assert c.anchors.at_size("origin-b", 10).checkpoint_digest == checkpoint("origin-b", 10)
+    assert known(c.anchors.latest("origin-a")).root_hash == root("origin-a", 11)
+    assert known(c.anchors.latest("origin-b")).root_hash == root("origin-b", 10)
+    assert known(c.anchors.at_size("origin-b", 10)).checkpoint_digest == checkpoint("origin-b", 10)
     assert c.anchors.at_size("origin-a", 3) is None
-    assert c.anchors.covering("origin-b", 2).tree_size == 3
-    assert c.anchors.covering("origin-a", 2).tree_size == 10
+    assert known(c.anchors.covering("origin-b", 2)).tree_size == 3
+    assert known(c.anchors.covering("origin-a", 2)).tree_size == 10
 
 
-def test_lookups_of_an_unknown_origin(consortium):
+def test_lookups_of_an_unknown_origin(consortium: Consortium) -> None:
     c = consortium
     assert c.anchors.latest("never-anchored") is None
     assert c.anchors.at_size("never-anchored", 1) is None
@@ -158,7 +159,7 @@ def test_lookups_of_an_unknown_origin(consortium):
         c.anchors.latest("")
 
 
-def test_covering_finds_the_first_tree_holding_the_leaf(consortium):
+def test_covering_finds_the_first_tree_holding_the_leaf(consortium: Consortium) -> None:
     c = consortium
     sizes = [3, 7, 8, 20]
     for size in sizes:
@@ -177,7 +178,7 @@ def test_covering_finds_the_first_tree_holding_the_leaf(consortium):
     ]:
         found = c.anchors.covering(ORIGIN, index)
         assert (found.tree_size if found else None) == expected, index
-    found = c.anchors.covering(ORIGIN, 5)
+    found = known(c.anchors.covering(ORIGIN, 5))
     assert found == c.anchors.at_size(ORIGIN, 7)
     assert (found.root_hash, found.checkpoint_digest, found.notary) == (root(ORIGIN, 7), checkpoint(ORIGIN, 7), "op")
 
@@ -204,7 +205,7 @@ def anchor_quickly(c: Any, origin: str, sizes: list[int]) -> None:
     sizes=st.lists(st.integers(1, UINT64_MAX), max_size=5, unique=True).map(sorted),
     extra=st.lists(st.integers(0, UINT64_MAX), max_size=5),
 )
-def test_covering_matches_a_reference(consortium, sizes, extra):
+def test_covering_matches_a_reference(consortium: Consortium, sizes: list[int], extra: list[int]) -> None:
     """Every example anchors its sizes under an origin of its own on the test's one consortium."""
     c = consortium
     origin = f"property/{next(_origins)}"
@@ -218,4 +219,5 @@ def test_covering_matches_a_reference(consortium, sizes, extra):
         expected = covering_reference(sizes, index)
         assert (found.tree_size if found else None) == expected, (sizes, index)
         if found is not None:
+            assert expected is not None
             assert found.root_hash == root(origin, expected)

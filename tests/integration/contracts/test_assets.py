@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from contract_helpers import digest, name, refused, send
 
 from chain.errors import MalformedError
 from chain.ids import AssetKind, Role, name_to_bytes32
+from tests.integration.contracts.contract_helpers import digest, known, name, refused, send
+from tests.support.consortium import Consortium
 
 ZERO32 = b"\0" * 32
 
@@ -32,7 +33,7 @@ def catalogue(c: Any) -> None:
 # -- registration and versions ---------------------------------------------------------------------------
 
 
-def test_register_asset(consortium):
+def test_register_asset(consortium: Consortium) -> None:
     c = consortium
     alpha = c.signers["alpha"]
     receipt = c.assets.register_asset(alpha, "quotes", AssetKind.FEED, digest("c1"), digest("m1"), 3)
@@ -55,7 +56,7 @@ def test_register_asset(consortium):
     assert info is not None
     assert (info.owner, info.kind, info.classification, info.version_count) == ("alpha", AssetKind.FEED, 3, 1)
     assert (info.pending_owner, info.retired, info.registered_at) == (None, False, block["timestamp"])
-    v1 = c.assets.version("quotes", 1)
+    v1 = known(c.assets.version("quotes", 1))
     assert (v1.content_digest, v1.metadata_digest, v1.classification) == (digest("c1"), digest("m1"), 3)
     assert (v1.registered_at, v1.registered_by) == (block["timestamp"], alpha.address)
     assert c.assets.contract.functions.owner_of(name_to_bytes32("quotes")).call() == name_to_bytes32("alpha")
@@ -77,7 +78,7 @@ def test_register_asset(consortium):
     assert c.assets.versions("nothing") == []
 
 
-def test_register_asset_refusals(consortium):
+def test_register_asset_refusals(consortium: Consortium) -> None:
     c = consortium
     alpha = c.signers["alpha"]
     register(c, "alpha", "taken")
@@ -103,7 +104,9 @@ def test_register_asset_refusals(consortium):
         pytest.param(name_to_bytes32("fresh"), 1, 5, "classification must be 1-4", id="classification-5"),
     ],
 )
-def test_register_asset_validation_in_the_contract(consortium, asset, kind, classification, reason):
+def test_register_asset_validation_in_the_contract(
+    consortium: Consortium, asset: bytes, kind: int, classification: int, reason: str
+) -> None:
     c = consortium
     refused(
         reason,
@@ -121,7 +124,7 @@ def test_register_asset_validation_in_the_contract(consortium, asset, kind, clas
     assert c.assets.contract.functions.asset_count().call() == 0
 
 
-def test_register_asset_validation_in_the_client(consortium):
+def test_register_asset_validation_in_the_client(consortium: Consortium) -> None:
     c = consortium
     alpha = c.signers["alpha"]
     with pytest.raises(MalformedError):
@@ -136,7 +139,7 @@ def test_register_asset_validation_in_the_client(consortium):
         c.assets.register_asset(alpha, "fresh", 5, digest("c"), digest("m"), 1)  # type: ignore[arg-type]
 
 
-def test_versions_keep_the_full_history(consortium):
+def test_versions_keep_the_full_history(consortium: Consortium) -> None:
     c = consortium
     alpha = c.signers["alpha"]
     register(c, "alpha", "book", classification=1)
@@ -152,7 +155,7 @@ def test_versions_keep_the_full_history(consortium):
     )
     assert c.assets.add_version(alpha, "book", digest("book v3"), digest("book meta v3"), 2) == 3
 
-    info = c.assets.asset("book")
+    info = known(c.assets.asset("book"))
     assert (info.version_count, info.classification) == (3, 2)  # the latest version's classification
     history = c.assets.versions("book")
     assert [(v.version, v.content_digest, v.metadata_digest, v.classification) for v in history] == [
@@ -165,7 +168,7 @@ def test_versions_keep_the_full_history(consortium):
     assert len(c.assets.events("AssetVersionAdded", filters={"asset": name_to_bytes32("book")})) == 3
 
 
-def test_add_version_refusals(consortium):
+def test_add_version_refusals(consortium: Consortium) -> None:
     c = consortium
     alpha = c.signers["alpha"]
     register(c, "alpha", "book")
@@ -207,13 +210,13 @@ def test_add_version_refusals(consortium):
     )
     with pytest.raises(MalformedError):
         c.assets.add_version(alpha, "book", digest("v2"), digest("m2"), 5)
-    assert c.assets.asset("book").version_count == 1
+    assert known(c.assets.asset("book")).version_count == 1
 
 
 # -- transfer of rights ----------------------------------------------------------------------------------
 
 
-def test_transfer_needs_an_offer_and_the_recipients_acceptance(consortium):
+def test_transfer_needs_an_offer_and_the_recipients_acceptance(consortium: Consortium) -> None:
     c = consortium
     alpha, beta, gamma = c.signers["alpha"], c.signers["beta"], c.signers["gamma"]
     register(c, "alpha", "book")
@@ -222,7 +225,7 @@ def test_transfer_needs_an_offer_and_the_recipients_acceptance(consortium):
     receipt = c.assets.offer_transfer(alpha, "book", "beta")
     (event,) = c.assets.decode_events(receipt, "TransferOffered")
     assert tuple(name(event["args"][k]) for k in ("asset", "from_org", "to_org")) == ("book", "alpha", "beta")
-    info = c.assets.asset("book")
+    info = known(c.assets.asset("book"))
     assert (info.owner, info.pending_owner) == ("alpha", "beta")
     refused("transfer not offered to this member", c.assets.accept_transfer, gamma, "book")
     refused("transfer not offered to this member", c.assets.accept_transfer, alpha, "book")
@@ -233,7 +236,7 @@ def test_transfer_needs_an_offer_and_the_recipients_acceptance(consortium):
     receipt = c.assets.accept_transfer(beta, "book")
     (event,) = c.assets.decode_events(receipt, "AssetTransferred")
     assert tuple(name(event["args"][k]) for k in ("asset", "from_org", "to_org")) == ("book", "alpha", "beta")
-    info = c.assets.asset("book")
+    info = known(c.assets.asset("book"))
     assert (info.owner, info.pending_owner, info.version_count) == ("beta", None, 2)
     refused("not asset owner", c.assets.add_version, alpha, "book", digest("v3"), digest("m3"), 2)
     refused("no transfer offered", c.assets.accept_transfer, beta, "book")
@@ -241,7 +244,7 @@ def test_transfer_needs_an_offer_and_the_recipients_acceptance(consortium):
     assert [v.registered_by for v in c.assets.versions("book")] == [alpha.address, alpha.address, beta.address]
 
 
-def test_a_transfer_offer_can_be_cancelled_or_replaced(consortium):
+def test_a_transfer_offer_can_be_cancelled_or_replaced(consortium: Consortium) -> None:
     c = consortium
     alpha, beta = c.signers["alpha"], c.signers["beta"]
     register(c, "alpha", "book")
@@ -251,18 +254,18 @@ def test_a_transfer_offer_can_be_cancelled_or_replaced(consortium):
     receipt = c.assets.cancel_transfer(alpha, "book")
     (event,) = c.assets.decode_events(receipt, "TransferCancelled")
     assert (name(event["args"]["asset"]), name(event["args"]["from_org"])) == ("book", "alpha")
-    assert c.assets.asset("book").pending_owner is None
+    assert known(c.assets.asset("book")).pending_owner is None
     refused("no transfer offered", c.assets.accept_transfer, beta, "book")
 
     c.assets.offer_transfer(alpha, "book", "beta")
     c.assets.offer_transfer(alpha, "book", "gamma")  # a new offer replaces the old one
-    assert c.assets.asset("book").pending_owner == "gamma"
+    assert known(c.assets.asset("book")).pending_owner == "gamma"
     refused("transfer not offered to this member", c.assets.accept_transfer, beta, "book")
     c.assets.accept_transfer(c.signers["gamma"], "book")
-    assert c.assets.asset("book").owner == "gamma"
+    assert known(c.assets.asset("book")).owner == "gamma"
 
 
-def test_offer_transfer_refusals(consortium):
+def test_offer_transfer_refusals(consortium: Consortium) -> None:
     c = consortium
     alpha = c.signers["alpha"]
     register(c, "alpha", "book")
@@ -280,10 +283,10 @@ def test_offer_transfer_refusals(consortium):
     refused("recipient suspended", c.assets.offer_transfer, alpha, "book", "gamma")
     refused("recipient not a member", c.assets.offer_transfer, alpha, "book", "reg")
     refused("recipient not a member", c.assets.offer_transfer, alpha, "book", "nobody")
-    assert c.assets.asset("book").pending_owner is None
+    assert known(c.assets.asset("book")).pending_owner is None
 
 
-def test_accept_transfer_refusals(consortium):
+def test_accept_transfer_refusals(consortium: Consortium) -> None:
     c = consortium
     alpha, beta = c.signers["alpha"], c.signers["beta"]
     for asset in ("book", "old", "frozen-owner"):
@@ -299,13 +302,13 @@ def test_accept_transfer_refusals(consortium):
     refused("member suspended", c.assets.accept_transfer, beta, "book")
     c.registry.reinstate(c.signers["reg"], "beta")
     c.assets.accept_transfer(beta, "book")
-    assert c.assets.asset("book").owner == "beta"
+    assert known(c.assets.asset("book")).owner == "beta"
 
 
 # -- retirement ------------------------------------------------------------------------------------------
 
 
-def test_retire_asset(consortium):
+def test_retire_asset(consortium: Consortium) -> None:
     c = consortium
     alpha = c.signers["alpha"]
     register(c, "alpha", "book")
@@ -318,7 +321,7 @@ def test_retire_asset(consortium):
     receipt = c.assets.retire_asset(alpha, "book")
     (event,) = c.assets.decode_events(receipt, "AssetRetired")
     assert (name(event["args"]["asset"]), name(event["args"]["owner"])) == ("book", "alpha")
-    info = c.assets.asset("book")
+    info = known(c.assets.asset("book"))
     assert (info.retired, info.pending_owner, info.owner, info.version_count) == (True, None, "alpha", 1)
     assert c.assets.contract.functions.asset_state(name_to_bytes32("book")).call() == [
         name_to_bytes32("alpha"),
@@ -338,7 +341,7 @@ def test_retire_asset(consortium):
 # -- service catalogue -----------------------------------------------------------------------------------
 
 
-def test_centers_and_units_are_added_by_an_operator(consortium):
+def test_centers_and_units_are_added_by_an_operator(consortium: Consortium) -> None:
     c = consortium
     op = c.signers["op"]
     receipt = c.assets.add_center(op, "sc", "Market Data Center")
@@ -365,7 +368,7 @@ def test_centers_and_units_are_added_by_an_operator(consortium):
     ]
 
 
-def test_catalogue_refusals(consortium):
+def test_catalogue_refusals(consortium: Consortium) -> None:
     c = consortium
     op = c.signers["op"]
     catalogue(c)
@@ -391,7 +394,7 @@ def test_catalogue_refusals(consortium):
     assert [x.center for x in c.assets.centers()] == ["sc"]
 
 
-def test_an_operator_without_the_member_role_runs_the_catalogue(consortium):
+def test_an_operator_without_the_member_role_runs_the_catalogue(consortium: Consortium) -> None:
     c = consortium
     ops = c.new_signer()
     pid = c.registry.propose_admit(c.signers["alpha"], "ops", "Ops", Role.OPERATOR, digest("ops"), [ops.address])
@@ -400,7 +403,7 @@ def test_an_operator_without_the_member_role_runs_the_catalogue(consortium):
     refused("not a member", c.assets.register_asset, ops, "ops-data", AssetKind.DATASET, digest("c"), digest("m"), 1)
 
 
-def test_register_and_retire_api(consortium):
+def test_register_and_retire_api(consortium: Consortium) -> None:
     c = consortium
     alpha = c.signers["alpha"]
     catalogue(c)
@@ -431,14 +434,14 @@ def test_register_and_retire_api(consortium):
     receipt = c.assets.retire_api(alpha, "quotes-api")
     (event,) = c.assets.decode_events(receipt, "ApiRetired")
     assert (name(event["args"]["api"]), name(event["args"]["provider"])) == ("quotes-api", "alpha")
-    assert c.assets.api("quotes-api").active is False
+    assert known(c.assets.api("quotes-api")).active is False
     refused("api already retired", c.assets.retire_api, alpha, "quotes-api")
     refused("api already registered", c.assets.register_api, alpha, "quotes-api", "su", "/v2", "GET", "quotes")
     suspend(c, "alpha")
     refused("member suspended", c.assets.retire_api, alpha, "quotes-api-2")
 
 
-def test_register_api_refusals(consortium):
+def test_register_api_refusals(consortium: Consortium) -> None:
     c = consortium
     alpha = c.signers["alpha"]
     catalogue(c)
@@ -476,7 +479,7 @@ def test_register_api_refusals(consortium):
     assert [a.api for a in c.assets.apis()] == ["taken"]
 
 
-def test_the_new_owner_can_retire_an_api_serving_its_asset(consortium):
+def test_the_new_owner_can_retire_an_api_serving_its_asset(consortium: Consortium) -> None:
     """After a transfer of rights the provider keeps running the API, but the asset's new owner may retire it."""
     c = consortium
     catalogue(c)
@@ -489,5 +492,5 @@ def test_the_new_owner_can_retire_an_api_serving_its_asset(consortium):
     receipt = c.assets.retire_api(beta, "quotes-api")
     (event,) = c.assets.decode_events(receipt, "ApiRetired")
     assert name(event["args"]["provider"]) == "alpha"
-    assert c.assets.api("quotes-api").active is False
-    assert c.assets.asset("quotes").transfers == 1
+    assert known(c.assets.api("quotes-api")).active is False
+    assert known(c.assets.asset("quotes")).transfers == 1

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from contract_helpers import digest, name, refused, send
-from eth_abi import encode as abi_encode
+from eth_abi.abi import encode as abi_encode
 from web3 import Web3
 
 from chain.contracts import GrantStatus
 from chain.errors import MalformedError
 from chain.ids import AssetKind, name_to_bytes32
+from tests.integration.contracts.contract_helpers import digest, known, name, refused, send
+from tests.support.consortium import Consortium
 
 ZERO32 = b"\0" * 32
 UINT64_MAX = 2**64 - 1
@@ -57,7 +58,7 @@ def granted(c: Any, grantee: str = "beta", purpose: str = "research", asset: str
 # -- create ----------------------------------------------------------------------------------------------
 
 
-def test_create_grant(consortium):
+def test_create_grant(consortium: Consortium) -> None:
     c = consortium
     register(c, "alpha", "book")
     not_before, expires_at = window(c)
@@ -121,7 +122,7 @@ def test_create_grant(consortium):
     assert c.grants.grant(digest("no such grant")) is None
 
 
-def test_create_grant_refusals(consortium):
+def test_create_grant_refusals(consortium: Consortium) -> None:
     c = consortium
     alpha = c.signers["alpha"]
     register(c, "alpha", "book")
@@ -162,7 +163,7 @@ def test_create_grant_refusals(consortium):
     assert c.grants.contract.functions.grant_count().call() == 0
 
 
-def test_create_grant_validation_in_the_client(consortium):
+def test_create_grant_validation_in_the_client(consortium: Consortium) -> None:
     c = consortium
     alpha = c.signers["alpha"]
     nb, exp = window(c)
@@ -183,10 +184,10 @@ def test_create_grant_validation_in_the_client(consortium):
 # -- check -----------------------------------------------------------------------------------------------
 
 
-def test_check_follows_the_validity_window(consortium):
+def test_check_follows_the_validity_window(consortium: Consortium) -> None:
     c = consortium
     grant_id, not_before = granted(c)
-    expires_at = c.grants.grant(grant_id).expires_at
+    expires_at = known(c.grants.grant(grant_id)).expires_at
     for at, status in [
         (0, GrantStatus.NOT_YET_VALID),
         (not_before - 1, GrantStatus.NOT_YET_VALID),
@@ -204,7 +205,7 @@ def test_check_follows_the_validity_window(consortium):
     assert not c.grants.check("book", "beta", "research", expires_at).allowed
 
 
-def test_check_without_a_grant(consortium):
+def test_check_without_a_grant(consortium: Consortium) -> None:
     c = consortium
     _, at = granted(c)
     assert check(c, "book", "beta", "audit", at) == (GrantStatus.NO_GRANT, None)
@@ -217,7 +218,7 @@ def test_check_without_a_grant(consortium):
     assert check(c, "book", "alpha", "research", at) == (GrantStatus.NO_GRANT, None)
 
 
-def test_check_refuses_a_retired_asset(consortium):
+def test_check_refuses_a_retired_asset(consortium: Consortium) -> None:
     c = consortium
     _, at = granted(c)
     c.assets.retire_asset(c.signers["alpha"], "book")
@@ -225,7 +226,7 @@ def test_check_refuses_a_retired_asset(consortium):
     assert check(c, "book", "nobody", "research", at) == (GrantStatus.ASSET_RETIRED, None)
 
 
-def test_grantee_suspension_voids_the_grant_while_it_lasts(consortium):
+def test_grantee_suspension_voids_the_grant_while_it_lasts(consortium: Consortium) -> None:
     c = consortium
     grant_id, at = granted(c)
     suspend(c, "beta")
@@ -234,7 +235,7 @@ def test_grantee_suspension_voids_the_grant_while_it_lasts(consortium):
     assert check(c, "book", "beta", "research", at) == (GrantStatus.ALLOWED, grant_id)
 
 
-def test_owner_suspension_voids_the_grant_while_it_lasts(consortium):
+def test_owner_suspension_voids_the_grant_while_it_lasts(consortium: Consortium) -> None:
     c = consortium
     grant_id, at = granted(c)
     suspend(c, "alpha")
@@ -245,14 +246,14 @@ def test_owner_suspension_voids_the_grant_while_it_lasts(consortium):
     assert check(c, "book", "beta", "research", at) == (GrantStatus.OWNER_SUSPENDED, None)
 
 
-def test_a_removed_grantee_is_no_member(consortium):
+def test_a_removed_grantee_is_no_member(consortium: Consortium) -> None:
     c = consortium
     _, at = granted(c)
     remove(c, "beta")
     assert check(c, "book", "beta", "research", at) == (GrantStatus.GRANTEE_NOT_MEMBER, None)
 
 
-def test_a_transfer_of_rights_voids_earlier_grants(consortium):
+def test_a_transfer_of_rights_voids_earlier_grants(consortium: Consortium) -> None:
     c = consortium
     alpha, gamma = c.signers["alpha"], c.signers["gamma"]
     grant_id, at = granted(c)
@@ -265,11 +266,11 @@ def test_a_transfer_of_rights_voids_earlier_grants(consortium):
 
     nb, exp = window(c)
     new_id = c.grants.create_grant(gamma, "book", "beta", "research", nb, exp)
-    assert c.grants.grant(new_id).grantor == "gamma"
+    assert known(c.grants.grant(new_id)).grantor == "gamma"
     assert check(c, "book", "beta", "research", nb) == (GrantStatus.ALLOWED, new_id)
 
 
-def test_a_transfer_voids_earlier_grants_for_good(consortium):
+def test_a_transfer_voids_earlier_grants_for_good(consortium: Consortium) -> None:
     """Regression: `check` once compared only the grant's grantor with the current owner, so after
     alpha -> gamma -> alpha the old grant was ALLOWED again. Grants now carry the asset's transfer count."""
     c = consortium
@@ -282,11 +283,11 @@ def test_a_transfer_voids_earlier_grants_for_good(consortium):
     assert check(c, "book", "beta", "research", at) == (GrantStatus.OWNERSHIP_CHANGED, grant_id)
 
 
-def test_a_newer_grant_supersedes_the_older_one(consortium):
+def test_a_newer_grant_supersedes_the_older_one(consortium: Consortium) -> None:
     c = consortium
     alpha = c.signers["alpha"]
     old_id, old_start = granted(c)
-    old = c.grants.grant(old_id)
+    old = known(c.grants.grant(old_id))
     other_purpose, other_start = granted(c, purpose="audit")
     new_start = old.expires_at + 1000
     new_id = c.grants.create_grant(alpha, "book", "beta", "research", new_start, new_start + 3600, quota=5)
@@ -312,7 +313,7 @@ def test_a_newer_grant_supersedes_the_older_one(consortium):
 # -- revoke ----------------------------------------------------------------------------------------------
 
 
-def test_revoke(consortium):
+def test_revoke(consortium: Consortium) -> None:
     c = consortium
     alpha = c.signers["alpha"]
     grant_id, at = granted(c)
@@ -326,7 +327,7 @@ def test_revoke(consortium):
         7,
     )
     block = c.backend.web3.eth.get_block(receipt["blockNumber"])
-    info = c.grants.grant(grant_id)
+    info = known(c.grants.grant(grant_id))
     assert (info.revoked_at, info.revoke_reason) == (block["timestamp"], 7)
     # revoked comes before the window in check's order
     for when in (0, at, info.expires_at):
@@ -334,11 +335,11 @@ def test_revoke(consortium):
     assert c.grants.check("book", "beta", "research", at).status.reason == "grant revoked"
     refused("grant already revoked", c.grants.revoke, alpha, grant_id, 7)
     refused("grant already revoked", send, c, c.grants, alpha, "revoke", grant_id, 0)
-    assert c.grants.grant(grant_id).revoke_reason == 7
+    assert known(c.grants.grant(grant_id)).revoke_reason == 7
     assert len(c.grants.events("GrantRevoked")) == 1
 
 
-def test_revoke_refusals(consortium):
+def test_revoke_refusals(consortium: Consortium) -> None:
     c = consortium
     alpha = c.signers["alpha"]
     grant_id, _ = granted(c)
@@ -357,10 +358,10 @@ def test_revoke_refusals(consortium):
     refused("reason code required", send, c, c.grants, alpha, "revoke", grant_id, 0)
     suspend(c, "alpha")
     refused("member suspended", c.grants.revoke, alpha, grant_id, 1)
-    assert c.grants.grant(grant_id).revoked_at == 0
+    assert known(c.grants.grant(grant_id)).revoked_at == 0
 
 
-def test_after_a_round_trip_the_owner_grants_afresh(consortium):
+def test_after_a_round_trip_the_owner_grants_afresh(consortium: Consortium) -> None:
     c = consortium
     old_id, _ = granted(c)
     c.assets.offer_transfer(c.signers["alpha"], "book", "gamma")
@@ -370,5 +371,5 @@ def test_after_a_round_trip_the_owner_grants_afresh(consortium):
     nb, exp = window(c)
     new_id = c.grants.create_grant(c.signers["alpha"], "book", "beta", "research", nb, exp)
     assert new_id != old_id
-    assert c.grants.grant(new_id).owner_epoch == 2
+    assert known(c.grants.grant(new_id)).owner_epoch == 2
     assert check(c, "book", "beta", "research", nb) == (GrantStatus.ALLOWED, new_id)

@@ -6,14 +6,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-from up_process import UpProcess, free_port_block
+
+from tests.support.up_process import UpProcess, free_port_block
+from tests.support.wait import wait_until as poll
 
 PASSPHRASE = "demo-passphrase-not-for-production"
 CLI = [sys.executable, "-m", "cli.main"]
@@ -45,17 +46,7 @@ class Live:
 
 
 def wait_until(check: Callable[[], Any], timeout: float, what: str, every: float = 0.25) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except httpx.HTTPError as exc:
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+    return poll(check, what, timeout, every=every, ignoring=(httpx.HTTPError,))
 
 
 def start_live(base: Path, traffic: float = 20.0) -> Iterator[Live]:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chainindex_chain import PROPOSAL_TTL, THRESHOLD, Deployed, LocalNode, deploy, founder_accounts
 from eth_account import Account
 from web3.types import TxReceipt
 
@@ -29,6 +28,14 @@ from chain.ids import AssetKind, Role
 from chain.tx import Signer
 from explorer.chainfollow import SEAL_FORMAT, ChainDivergedError, ChainFollower
 from explorer.chainindex import ChainIndex
+from tests.integration.explorer.chainindex_chain import (
+    PROPOSAL_TTL,
+    THRESHOLD,
+    Deployed,
+    LocalNode,
+    deploy,
+    founder_accounts,
+)
 
 ASSET = "eq-quotes"
 OTHER_ASSET = "bond-prices"
@@ -633,6 +640,7 @@ def test_follows_anvil_without_seals(anvil_url: str, tmp_path: Path) -> None:
 # -- how fast ------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.benchmark
 @pytest.mark.slow
 def test_indexing_rate(tmp_path: Path) -> None:
     """Blocks and transactions indexed per second on our node (in this process, so it shares the interpreter

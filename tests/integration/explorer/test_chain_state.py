@@ -10,10 +10,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from chainindex_chain import Deployed, LocalNode, deploy, founder_accounts
 
 from chain.ids import AssetKind, MemberStatus
 from explorer.state import ChainState, grant_state
+from tests.integration.explorer.chainindex_chain import Deployed, LocalNode, deploy, founder_accounts
 
 ASSET = "state-quotes"
 ORIGIN = "ledger.example/state-log"

@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
-from explorer_live import PASSPHRASE, REGULATOR, Live, wait_until
 
 from network.identity import user_paths
 from network.logins import make_token
+from tests.integration.explorer.explorer_live import PASSPHRASE, REGULATOR, Live, wait_until
 
 pytestmark = pytest.mark.slow
 

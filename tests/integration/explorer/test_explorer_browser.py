@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from explorer_live import REGULATOR, Live, wait_until
 
-pytestmark = pytest.mark.slow
+from tests.integration.explorer.explorer_live import REGULATOR, Live, wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 

@@ -18,8 +18,6 @@ import pytest
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from notary_events import event
-from up_process import free_port
 
 from bench.common import bound_socket
 from explorer import logfollow
@@ -34,6 +32,9 @@ from notary.log.note import NoteSigner, format_vkey, sign_note
 from notary.log.tiles import format_entry_bundle, parse_entry_bundle
 from notary.sequencer import batch_request
 from notary.service import NotaryService, NotarySettings
+from tests.support.notary_events import event
+from tests.support.up_process import free_port
+from tests.support.wait import wait_until
 
 ORIGIN = "explorer-test/audit-log"
 ORG = "shuzhi-tech"
@@ -47,11 +48,7 @@ def raw(key: Ed25519PrivateKey) -> bytes:
 
 
 def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    wait_until(check, what, seconds, every=0.05)
 
 
 class LoopbackNotary:

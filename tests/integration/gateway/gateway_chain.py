@@ -27,11 +27,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
-from conftest import Consortium, NodeBackend, _Keys, deploy_test_consortium
 from web3.types import TxReceipt
 
 from chain.ids import AssetKind
 from chain.tx import Signer
+from tests.support.consortium import Consortium, Keys, NodeBackend, deploy_test_consortium
+from tests.support.wait import wait_until
 
 PROVIDER = "alpha"
 GRANTEE = "beta"
@@ -77,10 +78,10 @@ class _HasHead(Protocol):
 def wait_for_head(view: _HasHead, block: int, timeout: float = 5.0) -> float:
     """Wait until ``view.head >= block`` (a gateway's watcher has processed it); the seconds it took."""
     started = time.monotonic()
-    while view.head < block:
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"the watcher is at block {view.head}, still short of {block} after {timeout} s")
-        time.sleep(0.002)
+    try:
+        wait_until(lambda: view.head >= block, f"the watcher to reach block {block}", timeout, every=0.002)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: it is at block {view.head}") from None
     return time.monotonic() - started
 
 
@@ -183,7 +184,7 @@ class GatewayChain:
 
 def start_gateway_chain() -> GatewayChain:
     """Deploy a fresh consortium on a new node and register the catalogue and the grant (about a second)."""
-    keys = _Keys.create()
+    keys = Keys.create()
     backend = NodeBackend(keys.deployer)
     try:
         consortium = deploy_test_consortium(backend, keys)

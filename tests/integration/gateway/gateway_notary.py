@@ -23,9 +23,10 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bench.common import HOST, bound_socket, wait_for
+from bench.common import HOST, bound_socket
 from bench.notary_server import notary_settings, raw_public
 from notary.log.tiles import entries_path, parse_entry_bundle
+from tests.support.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 ORIGIN = "gateway-test/audit-log"
@@ -79,7 +80,13 @@ class NotaryProcess:
         if not line.startswith("listening "):
             self.process.wait(10)
             raise RuntimeError(f"notary did not start: {(self.directory / 'stderr.log').read_text()[-2000:]}")
-        wait_for(lambda: httpx.get(self.url + "/healthz", timeout=5).status_code == 200, 30, "the notary to serve")
+        wait_until(
+            lambda: httpx.get(self.url + "/healthz", timeout=5).status_code == 200,
+            "the notary to serve",
+            30,
+            every=0.05,
+            ignoring=(httpx.HTTPError, ValueError, KeyError),
+        )
 
     def kill(self) -> None:
         """``kill -9``."""

@@ -39,7 +39,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
+from collections.abc import Coroutine, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -48,36 +48,12 @@ from typing import Any, TypeVar
 
 import httpx
 from aiohttp import web
-from conftest import ANVIL_CHAIN_ID, NodeBackend, _Keys, deploy_test_consortium
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from eth.db.atomic import AtomicDB
 from eth_account.signers.local import LocalAccount
-from gateway_chain import (
-    API,
-    ASSET,
-    CENTER,
-    GRANTEE,
-    METHOD,
-    OTHER,
-    OTHER_API,
-    OTHER_ASSET,
-    OTHER_ROUTE,
-    PROVIDER,
-    PURPOSE,
-    QUOTA,
-    RETIRED_API,
-    RETIRED_ROUTE,
-    ROUTE,
-    SEARCH_API,
-    SEARCH_ROUTE,
-    UNIT,
-    GatewayChain,
-    hex_id,
-)
-from gateway_notary import NotaryProcess, free_port
 
 from chain.backend import RpcBackend
 from chain.ids import OrgId, Role, name_to_bytes32
@@ -103,6 +79,31 @@ from notary.submit.digest import derive_salt
 from notary.submit.outbox import Outbox
 from notary.submit.shipper import Shipper
 from sdk import write_ca_bundle
+from tests.integration.gateway.gateway_chain import (
+    API,
+    ASSET,
+    CENTER,
+    GRANTEE,
+    METHOD,
+    OTHER,
+    OTHER_API,
+    OTHER_ASSET,
+    OTHER_ROUTE,
+    PROVIDER,
+    PURPOSE,
+    QUOTA,
+    RETIRED_API,
+    RETIRED_ROUTE,
+    ROUTE,
+    SEARCH_API,
+    SEARCH_ROUTE,
+    UNIT,
+    GatewayChain,
+    hex_id,
+)
+from tests.integration.gateway.gateway_notary import NotaryProcess, free_port
+from tests.support.consortium import ANVIL_CHAIN_ID, Keys, NodeBackend, deploy_test_consortium
+from tests.support.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 PASS = b"gateway-http-passphrase"
@@ -144,7 +145,7 @@ class LaggingNodeBackend(NodeBackend):
 @contextmanager
 def lagging_gateway_chain(lag_s: float = LAG_S) -> Iterator[GatewayChain]:
     """The catalogue and grant of ``gateway_chain.start_gateway_chain``, on a node ``lag_s`` behind the wall."""
-    keys = _Keys.create()
+    keys = Keys.create()
     backend = LaggingNodeBackend(keys.deployer, lag_s)
     try:
         consortium = deploy_test_consortium(backend, keys)
@@ -396,15 +397,6 @@ def check_recorded(
             assert event["caller_org"] == caller_org, event
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.005) -> float:
-    """Poll ``condition`` until true; the seconds it took."""
-    started = time.monotonic()
-    while not condition():
-        assert time.monotonic() - started < timeout, f"timed out after {timeout} s waiting for {what}"
-        time.sleep(interval)
-    return time.monotonic() - started
-
-
 # -- the servers ------------------------------------------------------------------------------------------------
 
 
@@ -569,7 +561,7 @@ class GatewayProcess:
             except httpx.HTTPError:
                 return False
 
-        wait_until(serving, timeout, "the gateway process to serve", interval=0.05)
+        wait_until(serving, "the gateway process to serve", timeout, every=0.05)
 
     def health(self) -> dict[str, Any]:
         result: dict[str, Any] = httpx.get(self.admin + "/healthz", timeout=5).json()

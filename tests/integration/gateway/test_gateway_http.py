@@ -22,7 +22,14 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
-from gateway_chain import (
+
+from chain.ids import OrgId
+from cli.demo import demo_group
+from demo.traffic import write_endpoints
+from gateway.policy import DENIAL_REASONS
+from network.certificates import REASONS
+from network.identity import revoke_identity
+from tests.integration.gateway.gateway_chain import (
     API,
     ASSET,
     GRANTEE,
@@ -38,8 +45,8 @@ from gateway_chain import (
     gateway_chain,
     wait_for_head,
 )
-from gateway_notary import NotaryProcess
-from gateway_world import (
+from tests.integration.gateway.gateway_notary import NotaryProcess
+from tests.integration.gateway.gateway_world import (
     LAG_S,
     PASS,
     Answer,
@@ -52,15 +59,8 @@ from gateway_world import (
     check_recorded,
     create_expired_grant,
     lagging_gateway_chain,
-    wait_until,
 )
-
-from chain.ids import OrgId
-from cli.demo import demo_group
-from demo.traffic import write_endpoints
-from gateway.policy import DENIAL_REASONS
-from network.certificates import REASONS
-from network.identity import revoke_identity
+from tests.support.wait import wait_until
 
 #: The reasons of a 403/413/503 with an event: the chain's answers and the gateway's own.
 GATEWAY_REASONS = {
@@ -220,7 +220,7 @@ def test_a_revoked_certificate_is_refused_within_a_second_of_its_crl(
     assert revoked.identity is not None
     revoke_identity(world.root, OrgId(GRANTEE), revoked.identity.pem(), PASS)
     written = time.monotonic()
-    answers = []
+    answers: list[Answer] = []
     while not answers or answers[-1].status == 200:  # allowed until the gateway rereads the CRL
         assert time.monotonic() - written < 5, "the revocation was not seen within 5 s"
         answers.append(revoked.call(gateway.url, purpose=purpose))
@@ -497,20 +497,21 @@ def test_an_unreachable_chain_fails_closed_after_the_staleness_bound(
             ok = beta.call(live.url)
             assert ok.status == 200, ok.body
             own.backend.server.stop()
-            wait_until(lambda: not live.chain.health()["reachable"], 5, "the watcher to notice")
+            wait_until(lambda: not live.chain.health()["reachable"], "the watcher to notice", 5, every=0.005)
             cached = beta.call(live.url)
             miss = beta.call(live.url, purpose="audit")
             assert not live.chain.health()["stale"], "too slow: the view went stale before the calls"
             assert cached.status == 200, cached.body
             refused(miss, 503, "chain_unavailable")
             assert miss.event_id is not None and miss.body["error"] == "unavailable"
-            waited = wait_until(lambda: live.chain.health()["stale"], 5, "the view to go stale")
-            print(f"stale {waited:.2f} s after the miss")
+            missed = time.monotonic()
+            wait_until(lambda: live.chain.health()["stale"], "the view to go stale", 5, every=0.005)
+            print(f"stale {time.monotonic() - missed:.2f} s after the miss")
             stale = beta.call(live.url)
             refused(stale, 503, "chain_unavailable")
             assert stale.event_id is None and stale.headers["Retry-After"]
             own.backend.server.start()
-            wait_until(lambda: not live.chain.health()["stale"], 5, "the chain to be back")
+            wait_until(lambda: not live.chain.health()["stale"], "the chain to be back", 5, every=0.005)
             back = beta.call(live.url)
             assert back.status == 200, back.body
             check_recorded(live.recorded_since(0), [ok, cached, miss, stale, back], GRANTEE)

@@ -12,7 +12,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from gateway_chain import (
+
+from chain.backend import RpcBackend
+from chain.contracts import AccessGrantsClient
+from chain.node.rpc import RpcServer
+from gateway.policy import ChainUnavailableError, ChainView, Decision, Service
+from tests.integration.gateway.gateway_chain import (
     API,
     ASSET,
     CENTER,
@@ -32,11 +37,7 @@ from gateway_chain import (
     gateway_chain,
     wait_for_head,
 )
-
-from chain.backend import RpcBackend
-from chain.contracts import AccessGrantsClient
-from chain.node.rpc import RpcServer
-from gateway.policy import ChainUnavailableError, ChainView, Decision, Service
+from tests.support.wait import wait_until
 
 POLL_S = 0.05
 
@@ -318,13 +319,6 @@ class Clock:
         return self.now
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.005)
-
-
 def test_unreachable_chain_honours_the_cache_until_stale_then_recovers(
     fresh: GatewayChain, view_of: Callable[..., ChainView]
 ) -> None:
@@ -336,7 +330,7 @@ def test_unreachable_chain_honours_the_cache_until_stale_then_recovers(
     server = fresh.backend.server
     port = server.port
     server.stop()
-    wait_until(lambda: not view.health()["reachable"])
+    wait_until(lambda: not view.health()["reachable"], "the view to find the chain unreachable", 5.0, every=0.005)
     # the chain goes on without the gateway: the grant is revoked through another endpoint of the same node
     side = RpcServer(fresh.backend.node, port=0)
     side.start()
@@ -370,7 +364,9 @@ def test_unreachable_chain_honours_the_cache_until_stale_then_recovers(
     clears = view.health()["clears"]
     server.start()
     assert server.port == port
-    wait_until(lambda: view.health()["reachable"] and not view.health()["stale"])
+    wait_until(
+        lambda: view.health()["reachable"] and not view.health()["stale"], "the chain to be back", 5.0, every=0.005
+    )
     wait_for_head(view, revoked_at)
     assert view.health()["clears"] > clears
     assert view.cached_decision(ASSET, GRANTEE, PURPOSE, now) is None
@@ -392,6 +388,7 @@ def test_start_fails_when_the_chain_does_not_answer(fresh: GatewayChain) -> None
 # -- cost ---------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.benchmark
 def test_cost_of_a_cached_decision_and_of_a_miss(shared: GatewayChain, view_of: Callable[..., ChainView]) -> None:
     view = view_of(shared)
     now = time.time()

@@ -18,9 +18,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from gateway_chain import GRANTEE, OTHER, PROVIDER, QUOTA, GatewayChain, gateway_chain
-from gateway_notary import NotaryProcess
-from gateway_world import (
+
+from notary.submit.outbox import Outbox
+from tests.integration.gateway.gateway_chain import GRANTEE, OTHER, PROVIDER, QUOTA, GatewayChain, gateway_chain
+from tests.integration.gateway.gateway_notary import NotaryProcess
+from tests.integration.gateway.gateway_world import (
     PASS,
     ROOT,
     Answer,
@@ -32,10 +34,8 @@ from gateway_world import (
     build_world,
     check_recorded,
     notary_events,
-    wait_until,
 )
-
-from notary.submit.outbox import Outbox
+from tests.support.wait import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,7 @@ def test_kill_9_with_the_notary_down_loses_and_duplicates_no_answered_call(
     for t in callers:
         t.start()
     try:
-        wait_until(lambda: len(answered) >= 40, 30, "calls to be answered", interval=0.001)
+        wait_until(lambda: len(answered) >= 40, "calls to be answered", 30, every=0.001)
         gateway.kill()  # kill -9, with calls in flight
     finally:
         stop.set()
@@ -127,10 +127,10 @@ def test_kill_9_with_the_notary_down_loses_and_duplicates_no_answered_call(
 
     notary.start()
     gateway.start()  # the same outbox: it ships what the first process recorded, and counts the quota on
-    wait_until(lambda: shipped(gateway, stats.last_seq), 30, "the recorded events to be shipped", interval=0.05)
+    wait_until(lambda: shipped(gateway, stats.last_seq), "the recorded events to be shipped", 30, every=0.05)
     allowed_before = sum(a.status == 200 for a in answered)
     with Caller(world, world.identity(GRANTEE)) as beta:
-        rest = []
+        rest: list[Answer] = []
         while not rest or rest[-1].status == 200:
             rest.append(beta.call(gateway.url))
             assert len(rest) <= QUOTA + 1
@@ -177,20 +177,21 @@ def test_calls_are_answered_while_the_notary_is_down_and_all_arrive_in_order_onc
             return made
 
         calls(10)
-        wait_until(lambda: shipped(gateway, 10), 20, "the first calls to be shipped", interval=0.02)
+        wait_until(lambda: shipped(gateway, 10), "the first calls to be shipped", 20)
         notary.kill()
         down = time.monotonic()
         calls(30)  # answered all the same
         wait_until(
-            lambda: gateway.health()["shipper"]["consecutive_failures"] >= 1, 20, "a failed shipment", interval=0.02
+            lambda: gateway.health()["shipper"]["consecutive_failures"] >= 1, "a failed shipment", 20, every=0.02
         )
         outbox = gateway.health()["outbox"]
         assert (outbox["last_seq"], outbox["shipped_seq"], outbox["pending"]) == (40, 10, 30)
         notary.start()
         print(f"notary away for {time.monotonic() - down:.1f} s")
         calls(5)
-        waited = wait_until(lambda: shipped(gateway, 45), 30, "the backlog to be shipped", interval=0.02)
-        print(f"backlog shipped {waited:.1f} s after the notary came back")
+        back = time.monotonic()
+        wait_until(lambda: shipped(gateway, 45), "the backlog to be shipped", 30)
+        print(f"backlog shipped {time.monotonic() - back:.1f} s after the notary came back")
     events = notary_events(notary, gateway.gateway_id)
     assert [e["gateway_seq"] for e in events] == list(range(1, 46))
     assert [e["event_id"] for e in events] == [a.event_id for a in answers]  # in the order of the calls
@@ -234,5 +235,5 @@ def test_a_certificate_revoked_with_the_cli_is_refused_by_the_running_gateway(
     with Caller(world, world.identity(GRANTEE)) as beta:
         other = beta.call(gateway.url)  # another certificate of the same org
     assert other.status == 200, other.body
-    wait_until(lambda: shipped(gateway, len(answers)), 20, "the events to be shipped", interval=0.02)
+    wait_until(lambda: shipped(gateway, len(answers)), "the events to be shipped", 20)
     check_recorded(notary_events(notary, gateway.gateway_id), [*answers, other], GRANTEE)

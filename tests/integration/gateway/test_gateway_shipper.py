@@ -12,18 +12,19 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from gateway_notary import NotaryProcess
-from notary_events import event
 
 from notary.event import canonical_entry
 from notary.submit.outbox import Outbox
 from notary.submit.shipper import Shipper
+from tests.integration.gateway.gateway_notary import NotaryProcess
+from tests.support.notary_events import event
+from tests.support.wait import wait_until
 
 GATEWAY = "shuzhi-tech/gw-1"
 ROOT = Path(__file__).resolve().parents[3]
@@ -35,13 +36,6 @@ def call(event_id: str, gateway: str = GATEWAY) -> dict[str, Any]:
     recorded = event(event_id=event_id, time_ms=int(time.time() * 1000), gateway_id=gateway, provider_org=org)
     del recorded["gateway_seq"]
     return recorded
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -155,7 +149,7 @@ def test_a_notary_down_at_start_gets_everything_once_it_is_up(
     shipper = Shipper(outbox, notary.url, GATEWAY, key, batch_max=100, backoff_initial_s=0.05, backoff_max_s=0.4)
     shippers.append(shipper)
     shipper.start()
-    wait_until(lambda: shipper.status()["consecutive_failures"] >= 3, 10, "failed attempts")
+    wait_until(lambda: shipper.status()["consecutive_failures"] >= 3, "failed attempts", 10)
     status = shipper.status()
     assert status["last_error"] and status["shipped_total"] == 0 and not status["refused"]
     expected |= record(outbox, 300, 200)  # calls keep flowing while the notary is away
@@ -190,15 +184,15 @@ def test_a_notary_killed_mid_stream_and_restarted_loses_and_duplicates_nothing(
     traffic = threading.Thread(target=gateway_traffic)
     traffic.start()
     try:
-        wait_until(lambda: outbox.stats().shipped_seq >= 500, 20, "shipping to get going")
+        wait_until(lambda: outbox.stats().shipped_seq >= 500, "shipping to get going", 20)
         notary.kill()  # kill -9, batches in flight
         shipped_at_kill = outbox.stats().shipped_seq
-        wait_until(lambda: shipper.status()["consecutive_failures"] >= 2, 10, "the shipper to notice")
+        wait_until(lambda: shipper.status()["consecutive_failures"] >= 2, "the shipper to notice", 10)
         time.sleep(0.3)
         assert outbox.stats().shipped_seq == shipped_at_kill  # nothing marked shipped while the notary is away
         assert outbox.stats().last_seq > shipped_at_kill
         notary.start()
-        wait_until(lambda: outbox.stats().shipped_seq > shipped_at_kill, 20, "shipping to resume")
+        wait_until(lambda: outbox.stats().shipped_seq > shipped_at_kill, "shipping to resume", 20)
     finally:
         stop.set()
         traffic.join()
@@ -219,7 +213,7 @@ def test_a_refused_batch_raises_the_alarm_and_nothing_is_marked_shipped(
         shipper = Shipper(outbox, notary.url, gateway, key, backoff_initial_s=0.05, backoff_max_s=0.2)
         shippers.append(shipper)
         shipper.start()
-        wait_until(lambda: shipper.status()["consecutive_failures"] >= 3, 10, "refusals")
+        wait_until(lambda: shipper.status()["consecutive_failures"] >= 3, "refusals", 10)
         status = shipper.status()
         assert status["refused"] and status["shipped_total"] == 0
         assert "403" in status["last_error"] and "beiqi-info" in status["last_error"]

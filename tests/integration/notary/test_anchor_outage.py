@@ -16,15 +16,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from notary_events import event
-from notary_events import wait_until as poll_until
 
 from chain.contracts import AuditAnchorClient
 from chain.ids import OrgId
@@ -37,6 +35,8 @@ from network.logsetup import log_origin, log_verifier, witness_name, witness_org
 from notary.sequencer import batch_request
 from notary.witness.server import WitnessConfig, WitnessServer, make_server
 from notary.witness.state import init_witness
+from tests.support.notary_events import event
+from tests.support.wait import wait_until
 
 PASSPHRASE = b"anchor-outage-test-passphrase"
 CHAIN_ID = 20263
@@ -59,9 +59,6 @@ CONFIG = {
     ],
 }
 
-
-def wait_until(condition: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
-    return poll_until(condition, what, timeout)
 
 
 @dataclass
@@ -120,7 +117,7 @@ class World:
             except httpx.HTTPError:
                 return False
 
-        wait_until(up, "the notary to serve /healthz")
+        wait_until(up, "the notary to serve /healthz", DEADLINE)
 
     def tail(self) -> str:
         return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
@@ -221,16 +218,16 @@ def test_notary_serves_with_the_chain_down_and_anchors_once_it_is_up(world: Worl
     world.start_notary(world.start_witnesses())
     try:
         # the chain is down: the notary serves, and its health names the chain's error
-        anchoring = wait_until(lambda: world.anchoring(failing=True), "the anchoring error in /healthz")
+        anchoring = wait_until(lambda: world.anchoring(failing=True), "the anchoring error in /healthz", DEADLINE)
         assert "cannot reach the chain" in anchoring["last_error"]
         assert anchoring["connected"] is False and anchoring["failing_since_ms"] is not None
         assert anchoring["retry_at_ms"] is not None
 
         # sequencing, witnessing and publishing go on: two checkpoints published, none anchored
         world.submit(30)
-        wait_until(lambda: world.published(30), "checkpoint 30 to be published with the chain down")
+        wait_until(lambda: world.published(30), "checkpoint 30 to be published with the chain down", DEADLINE)
         world.submit(20)
-        wait_until(lambda: world.published(50), "checkpoint 50 to be published with the chain down")
+        wait_until(lambda: world.published(50), "checkpoint 50 to be published with the chain down", DEADLINE)
         published = [c["size"] for c in world.get("/v1/checkpoints")["checkpoints"]]
         assert published[-1] == 50 and len(published) >= 2
         health = world.health()
@@ -243,8 +240,10 @@ def test_notary_serves_with_the_chain_down_and_anchors_once_it_is_up(world: Worl
 
         # the chain comes up on the URL the notary was given: the newest published checkpoint is anchored, once
         world.start_chain()
-        wait_until(lambda: world.health()["anchored_size"] == 50, "checkpoint 50 to be anchored after recovery")
-        anchoring = wait_until(lambda: world.anchoring(failing=False), "the anchoring error to clear")
+        wait_until(
+            lambda: world.health()["anchored_size"] == 50, "checkpoint 50 to be anchored after recovery", DEADLINE
+        )
+        anchoring = wait_until(lambda: world.anchoring(failing=False), "the anchoring error to clear", DEADLINE)
         assert anchoring["connected"] is True and anchoring["failing_since_ms"] is None
         assert [a["size"] for a in confirmed_anchors(world)] == [50]
         check_chain(world, [50])
@@ -253,11 +252,13 @@ def test_notary_serves_with_the_chain_down_and_anchors_once_it_is_up(world: Worl
         # the chain goes away again after the notary was connected, and comes back: it reconnects and resumes
         world.stop_chain()
         world.submit(10)
-        wait_until(lambda: world.published(60), "checkpoint 60 to be published with the chain stopped")
-        wait_until(lambda: world.anchoring(failing=True), "the anchoring error after the chain stopped")
+        wait_until(lambda: world.published(60), "checkpoint 60 to be published with the chain stopped", DEADLINE)
+        wait_until(lambda: world.anchoring(failing=True), "the anchoring error after the chain stopped", DEADLINE)
         assert world.health()["anchored_size"] == 50
         world.start_chain()
-        wait_until(lambda: world.health()["anchored_size"] == 60, "checkpoint 60 to be anchored after the restart")
+        wait_until(
+            lambda: world.health()["anchored_size"] == 60, "checkpoint 60 to be anchored after the restart", DEADLINE
+        )
         anchors = world.get("/v1/anchors")["anchors"]
         assert [(a["size"], a["state"]) for a in anchors] == [(50, "confirmed"), (60, "confirmed")]
         check_chain(world, [50, 60])

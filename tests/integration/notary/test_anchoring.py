@@ -8,14 +8,10 @@ import base64
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import Consortium
-from notary_events import event
-from notary_world import GATEWAY, ORIGIN, LogWorld
 from web3 import HTTPProvider, Web3
 
 from chain.contracts import AuditAnchorClient
@@ -24,6 +20,12 @@ from chain.tx import Signer
 from notary.anchor import Anchorer, checkpoint_digest
 from notary.sequencer import encode_batch, sign_batch_body
 from notary.service import AnchorSettings, NotaryService
+from tests.support.consortium import Consortium
+from tests.support.notary_events import event
+from tests.support.notary_world import GATEWAY, ORIGIN, LogWorld
+from tests.support.wait import wait_until
+
+DEADLINE = 30.0  # for what the service does in its own time
 
 
 @pytest.fixture
@@ -175,20 +177,28 @@ def test_a_chain_down_at_start_is_connected_lazily_and_anchoring_resumes(
     service.start()
     try:
         grow_only(service, world, 1, 6)
-        wait_for(lambda: service.health()["published_size"] == 6, "checkpoint 6 published with the chain down")
-        wait_for(lambda: service.health()["anchoring"]["last_error"], "the anchoring error in health")
+        wait_until(
+            lambda: service.health()["published_size"] == 6, "checkpoint 6 published with the chain down", DEADLINE
+        )
+        wait_until(lambda: service.health()["anchoring"]["last_error"], "the anchoring error in health", DEADLINE)
         anchoring = service.health()["anchoring"]
         assert "cannot reach the chain" in anchoring["last_error"] and anchoring["connected"] is False
         grow_only(service, world, 7, 4)
-        wait_for(lambda: service.health()["published_size"] == 10, "checkpoint 10 published with the chain down")
-        wait_for(lambda: len(attempts) >= 4, "the anchorer to retry")
+        wait_until(
+            lambda: service.health()["published_size"] == 10, "checkpoint 10 published with the chain down", DEADLINE
+        )
+        wait_until(lambda: len(attempts) >= 4, "the anchorer to retry", DEADLINE)
         assert service.store.anchors() == []
         gaps = [b - a for a, b in itertools.pairwise(attempts)]
         assert max(gaps) < 3.0, f"the backoff exceeded its maximum: {gaps}"
 
         chain_up.set()
-        wait_for(lambda: service.health()["anchored_size"] == 10, "checkpoint 10 anchored once the chain is up")
-        wait_for(lambda: service.health()["anchoring"]["last_error"] is None, "the anchoring error to clear")
+        wait_until(
+            lambda: service.health()["anchored_size"] == 10, "checkpoint 10 anchored once the chain is up", DEADLINE
+        )
+        wait_until(
+            lambda: service.health()["anchoring"]["last_error"] is None, "the anchoring error to clear", DEADLINE
+        )
         assert [(a["size"], a["state"]) for a in service.store.anchors()] == [(10, "confirmed")]
         assert consortium.anchors.count(ORIGIN) == 1
         info = consortium.anchors.at_size(ORIGIN, 10)
@@ -204,11 +214,3 @@ def grow_only(service: NotaryService, world: LogWorld, first_seq: int, count: in
     body = encode_batch(GATEWAY, events)
     service.sequencer.submit(GATEWAY, body, sign_batch_body(world.gateway_key, body))
 
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout:.0f} s")
-        time.sleep(0.02)
-    return value

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,10 +28,6 @@ import httpx
 import pytest
 import uvicorn
 from click.testing import CliRunner
-from conftest import Consortium, NodeBackend
-from notary_events import event
-from notary_events import wait_until as poll_until
-from notary_world import GATEWAY, ORIGIN, LogWorld
 
 from chain.ids import OrgId
 from chain.tx import Signer
@@ -55,6 +51,10 @@ from notary.service import AnchorSettings, NotaryService
 from notary.verify import STEP_NAMES, TrustRoots, verify_evidence_json
 from notary.witness.server import WitnessConfig, WitnessServer, make_server
 from notary.witness.state import init_witness
+from tests.support.consortium import Consortium, NodeBackend
+from tests.support.notary_events import event
+from tests.support.notary_world import GATEWAY, ORIGIN, LogWorld
+from tests.support.wait import wait_until
 
 PASSPHRASE = b"evidence-test-passphrase-0815"
 CHAIN_ID = 20262
@@ -79,9 +79,6 @@ CONFIG = {
     ],
 }
 
-
-def wait_until(condition: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
-    return poll_until(condition, what, timeout)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -121,7 +118,7 @@ class ApiServer:
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
-        wait_until(lambda: self.server.started, "the notary API to start")
+        wait_until(lambda: self.server.started, "the notary API to start", DEADLINE)
 
     def stop(self) -> None:
         self.server.should_exit = True
@@ -176,7 +173,7 @@ class Ledger:
             anchorer.step(force=True)
             return any(a["size"] == size and a["state"] == "confirmed" for a in self.service.store.anchors())
 
-        wait_until(confirmed, f"the anchor of size {size} to be confirmed")
+        wait_until(confirmed, f"the anchor of size {size} to be confirmed", DEADLINE)
 
     def evidence(self, event_id: str) -> dict[str, Any]:
         response = httpx.get(f"{self.api.url}/v1/evidence/{event_id}", timeout=30)
@@ -448,7 +445,7 @@ def test_evidence_built_through_any_chain_json_rpc(consortium: Consortium, log_w
         assert service.checkpointer.round() is not None
         assert service.anchorer is not None
         service.anchorer.step(force=True)
-        wait_until(lambda: service.store.anchors(state="confirmed"), "the anchor to be confirmed")
+        wait_until(lambda: service.store.anchors(state="confirmed"), "the anchor to be confirmed", DEADLINE)
         bundle = service.evidence("ev-5").to_json()
     finally:
         service.stop()

@@ -5,7 +5,6 @@ no batch is partial; the entries recompute to the tiles and to the last signed c
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -19,55 +18,82 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from notary_events import event
 
+from chain.ids import OrgId, Role
+from contracts import CONTRACT_NAMES
+from network.description import ConsortiumDescription, MemberDescription
+from network.identity import create_org_identity, load_gateway_key, load_notary_key
+from network.localchain import free_port
 from notary.log.checkpoint import parse_checkpoint
 from notary.log.hashing import hash_leaf, root_of
 from notary.log.note import NoteVerifier, open_note
 from notary.log.tiles import parse_entry_bundle
 from notary.sequencer import batch_request
+from tests.support.notary_events import event
+from tests.support.wait import wait_until
 
-ORIGIN = "crash-test/audit-log"
-GATEWAY = "shuzhi-tech/gw-1"
+PASSPHRASE = b"notary-crash-test-passphrase"
+NAME = "crash-test"
+ORIGIN = f"{NAME}/audit-log"
+GATEWAY_ORG = "shuzhi-tech"
+GATEWAY = f"{GATEWAY_ORG}/gw-1"
 BATCH = 200
 ROOT = Path(__file__).resolve().parents[3]
+START_TIMEOUT = 60.0
 
 
 def raw(key: Ed25519PrivateKey) -> bytes:
     return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
+def consortium_without_chain(directory: Path) -> None:
+    """A consortium directory with one member that runs the notary and a gateway, and a witness policy of
+    threshold 0 (every checkpoint is published at once); the notary runs with ``--no-anchor``, so no chain is
+    needed and the contract addresses are never used."""
+    org = OrgId(GATEWAY_ORG)
+    identity = create_org_identity(directory, org, "Shuzhi Technology", PASSPHRASE)
+    ConsortiumDescription(
+        name=NAME,
+        chain_id=1,
+        chain_kind="local",
+        chain_url="",
+        contracts={name: "0x" + f"{n + 1:040x}" for n, name in enumerate(CONTRACT_NAMES)},
+        deployed_at_block=0,
+        admission_threshold=1,
+        proposal_ttl_days=7,
+        witness_policy={"threshold": 0, "witnesses": [], "require_regulator": False},
+        members=(MemberDescription(org, "Shuzhi Technology", Role.MEMBER | Role.NOTARY, identity),),
+    ).write(directory)
+
+
 class NotaryProcess:
+    """``consortium notary serve`` as a child process, started and killed at will on the same directory."""
+
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.log_key = Ed25519PrivateKey.generate()
-        self.gateway_key = Ed25519PrivateKey.generate()
-        directory.mkdir(parents=True, exist_ok=True)
-        config = {
-            "origin": ORIGIN,
-            "log_key": self.log_key.private_bytes_raw().hex(),
-            "gateway_keys": {"shuzhi-tech": raw(self.gateway_key).hex()},
-            "witnesses": [],
-            "policy": {"threshold": 0, "witnesses": [], "require_regulator": False, "regulators": []},
-            "checkpoint_interval": 0.05,
-        }
-        (directory / "notary.json").write_text(json.dumps(config))
-        self.process: subprocess.Popen[str] | None = None
+        consortium_without_chain(directory)
+        self.log_key = load_notary_key(directory, OrgId(GATEWAY_ORG), PASSPHRASE)
+        self.gateway_key = load_gateway_key(directory, OrgId(GATEWAY_ORG), PASSPHRASE)
+        self.log = directory / "notary.log"
+        self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.notary_server", "notary", str(self.directory)],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        assert line.startswith("listening "), line
-        self.url = line.split()[1]
+        port = free_port()
+        args = [sys.executable, "-m", "cli.main", "notary", "serve", str(self.directory), "--port", str(port)]
+        args += ["--no-anchor", "--checkpoint-interval", "0.05"]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CONSORTIUM_")}
+        env.update({"CONSORTIUM_PASSPHRASE": PASSPHRASE.decode(), "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"})
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(args, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env)
+        self.url = f"http://127.0.0.1:{port}"
+        wait_until(self.serving, "the notary to serve /healthz", START_TIMEOUT, ignoring=(httpx.HTTPError,))
+
+    def serving(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            pytest.fail(f"the notary exited with {self.process.returncode}:\n{self.log.read_text()[-4000:]}")
+        return httpx.get(self.url + "/healthz", timeout=5).status_code == 200
 
     def kill(self) -> None:
         assert self.process is not None

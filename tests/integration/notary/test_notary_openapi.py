@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from notary_world import LogWorld
 
 from notary.api import create_app
+from tests.support.notary_world import LogWorld
 
 #: The routes that do not answer JSON, and the media type each must declare.
 NOT_JSON = {

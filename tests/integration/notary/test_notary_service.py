@@ -12,8 +12,6 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
-from notary_events import event
-from notary_world import GATEWAY, ORIGIN, LogWorld
 
 from notary.api import create_app
 from notary.errors import NotaryError
@@ -25,6 +23,8 @@ from notary.log.tiles import parse_entry_bundle
 from notary.receipt import Receipt, verify_receipt
 from notary.sequencer import batch_request, encode_batch, sign_batch_body
 from notary.service import NotaryService
+from tests.support.notary_events import event
+from tests.support.notary_world import GATEWAY, ORIGIN, LogWorld
 
 NOW_MS = 1_795_000_000_000
 

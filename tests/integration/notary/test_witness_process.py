@@ -25,10 +25,10 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, Encoding, PrivateFormat
-from test_witness_server import ORIGIN, WITNESS_NAME, MemoryLog, check_cosignature, witness_key
 
 from notary.log.note import format_vkey
 from notary.witness import WitnessState
+from tests.integration.notary.test_witness_server import ORIGIN, WITNESS_NAME, MemoryLog, check_cosignature, witness_key
 
 PASSPHRASE = "witness-process-test-passphrase"
 PASSPHRASE_VAR = "WITNESS_TEST_PASSPHRASE"

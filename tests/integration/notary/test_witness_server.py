@@ -14,8 +14,7 @@ import random
 import socket
 import sqlite3
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ from notary.log.witnessing import (
     parse_size_body,
 )
 from notary.witness import ConflictKind, WitnessConfig, WitnessServer, WitnessState, init_witness, make_server
+from tests.support.wait import wait_until
 
 ORIGIN = "beijing-capital-market-pilot/audit-log"
 UNREGISTERED = "beijing-capital-market-pilot/second-log"
@@ -116,14 +116,6 @@ def snapshot(path: Path) -> dict[str, list[Any]]:
         return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}
     finally:
         conn.close()
-
-
-def wait_for(what: str, condition: Callable[[], bool], timeout: float = DEADLINE) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {what} within {timeout:.0f} s")
-        time.sleep(0.005)
 
 
 # -- a witness on loopback ------------------------------------------------------------------------------------
@@ -640,7 +632,7 @@ def test_cosignature_time_never_goes_back(tmp_path: Path, log: MemoryLog) -> Non
 
 def test_wiped_state_refuses_until_initialised_again(witness: Harness, log: MemoryLog) -> None:
     check_cosignature(witness.submit(0, 30), log.text(30))
-    wait_for("idle state file", lambda: not Path(f"{witness.path}-wal").exists())
+    wait_until(lambda: not Path(f"{witness.path}-wal").exists(), "an idle state file", DEADLINE, every=0.005)
     witness.path.unlink()
     for old in (0, 30):
         response = witness.submit(old, 31)

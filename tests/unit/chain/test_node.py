@@ -9,7 +9,6 @@ import pytest
 from eth.db.atomic import AtomicDB
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from store_contract import STORE_INIT, STORE_RUNTIME, store_call
 from web3 import Web3
 
 from chain.errors import ChainError, MalformedError
@@ -17,6 +16,7 @@ from chain.ids import Role, name_to_bytes32
 from chain.node.node import ExecutionRevertedError, Genesis, Node, TransactionRefusedError, contract_address
 from chain.seal import ExtraData, verify_seals
 from contracts import load_artifact
+from tests.support.store_contract import STORE_INIT, STORE_RUNTIME, store_call
 
 CHAIN_ID = 20261
 W3 = Web3()

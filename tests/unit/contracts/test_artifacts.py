@@ -43,26 +43,26 @@ def compiled(compiler_version: str) -> Any:
     return compile_once
 
 
-def test_every_contract_has_an_artifact():
+def test_every_contract_has_an_artifact() -> None:
     assert sorted(p.stem for p in contracts.ARTIFACT_DIR.glob("*.json")) == sorted(CONTRACT_NAMES)
     assert sorted(p.stem for p in contracts.SOURCE_DIR.glob("*.vy")) == sorted([*CONTRACT_NAMES, "membership"])
 
 
 @pytest.mark.parametrize("name", CONTRACT_NAMES)
-def test_artifact_matches_the_sources(name):
+def test_artifact_matches_the_sources(name: str) -> None:
     assert compile_module.source_sha256(name) == committed(name)["source_sha256"], (
         f"contracts/artifacts/{name}.json is stale: run `make contracts`"
     )
 
 
 @pytest.mark.parametrize("name", CONTRACT_NAMES)
-def test_artifact_was_built_by_the_installed_compiler(name, compiler_version):
+def test_artifact_was_built_by_the_installed_compiler(name: str, compiler_version: str) -> None:
     assert compiler_version.startswith(installed_version("vyper"))
     assert committed(name)["compiler"] == "vyper " + compiler_version
 
 
 @pytest.mark.parametrize("name", CONTRACT_NAMES)
-def test_compiling_the_sources_gives_the_committed_artifact(name, compiled):
+def test_compiling_the_sources_gives_the_committed_artifact(name: str, compiled: Any) -> None:
     fresh = compiled(name)
     artifact = committed(name)
     assert fresh["bytecode"] == artifact["bytecode"], f"{name}: bytecode differs, run `make contracts`"
@@ -76,7 +76,7 @@ def test_compiling_the_sources_gives_the_committed_artifact(name, compiled):
     )
 
 
-def test_no_artifact_is_stale():
+def test_no_artifact_is_stale() -> None:
     assert compile_module.stale_artifacts() == []
     assert compile_module.main(["--check"]) == 0
 
@@ -100,13 +100,13 @@ def append_comment(path: Path) -> None:
     path.write_text(path.read_text(encoding="utf-8") + "\n# an edit the artifact has not seen\n", encoding="utf-8")
 
 
-def test_the_copy_starts_fresh(contracts_copy):
+def test_the_copy_starts_fresh(contracts_copy: Path) -> None:
     assert compile_module.stale_artifacts() == []
     for name in CONTRACT_NAMES:
         assert compile_module.source_sha256(name) == committed(name)["source_sha256"]
 
 
-def test_editing_a_contract_makes_its_artifact_stale(contracts_copy, capsys):
+def test_editing_a_contract_makes_its_artifact_stale(contracts_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     append_comment(contracts_copy / "src" / "AccessGrants.vy")
     assert compile_module.stale_artifacts() == ["AccessGrants"]
     assert compile_module.source_sha256("AccessGrants") != committed("AccessGrants")["source_sha256"]
@@ -121,16 +121,16 @@ def test_editing_a_contract_makes_its_artifact_stale(contracts_copy, capsys):
 
 
 @pytest.mark.parametrize("shared", ["src/membership.vy", "interfaces/IConsortiumRegistry.vyi"])
-def test_editing_a_shared_file_makes_every_artifact_stale(contracts_copy, shared):
+def test_editing_a_shared_file_makes_every_artifact_stale(contracts_copy: Path, shared: str) -> None:
     append_comment(contracts_copy / shared)
     assert compile_module.stale_artifacts() == list(CONTRACT_NAMES)
 
 
-def test_a_missing_artifact_is_stale(contracts_copy):
+def test_a_missing_artifact_is_stale(contracts_copy: Path) -> None:
     (contracts_copy / "artifacts" / "AuditAnchor.json").unlink()
     assert compile_module.stale_artifacts() == ["AuditAnchor"]
 
 
-def test_a_new_interface_makes_every_artifact_stale(contracts_copy):
+def test_a_new_interface_makes_every_artifact_stale(contracts_copy: Path) -> None:
     (contracts_copy / "interfaces" / "INew.vyi").write_text("# new\n", encoding="utf-8")
     assert compile_module.stale_artifacts() == list(CONTRACT_NAMES)

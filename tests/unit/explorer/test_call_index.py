@@ -20,13 +20,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from notary_events import event
 
 from explorer import calls
 from explorer.calls import CallFilter, CallIndex, bulk_load
 from notary.event import canonical_entry, parse_entry
 from notary.log.errors import MalformedError
 from notary.log.hashing import hash_leaf, root_of
+from tests.support.notary_events import event
 
 BASE_MS = 1_795_000_000_000
 ORGS = ("jinghua-sec", "shuzhi-tech", "huaxin-bank", "ruida-data")

@@ -520,6 +520,7 @@ def test_cache_is_bounded_and_remembers_failures(world: World) -> None:
     assert again == person and again is not person
 
 
+@pytest.mark.benchmark
 def test_cost_cached_and_uncached(world: World) -> None:
     auth = world.auth()
     header = bearer(world.token("acme", "alice"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from notary.evidence import AnchorParts
@@ -12,14 +13,19 @@ def anchor(tx: str, block: str = "0xb1") -> dict[str, Any]:
     return {"tx_hash": tx, "block_hash": block, "size": 10}
 
 
+def read(what: str) -> Any:
+    """What the stand-in chain answers for ``what``: AnchorParts keeps any answer as it is."""
+    return {"read": what}
+
+
 class Chain:
     def __init__(self) -> None:
         self.reads: list[str] = []
 
-    def reader(self, what: str) -> Any:
-        def build() -> dict[str, Any]:
+    def reader(self, what: str) -> Callable[[], Any]:
+        def build() -> Any:
             self.reads.append(what)
-            return {"read": what}
+            return read(what)
 
         return build
 
@@ -28,14 +34,14 @@ def test_one_read_per_anchor() -> None:
     parts, chain = AnchorParts(size=4), Chain()
     first = parts.get(anchor("0xa1"), chain.reader("a1"))
     assert parts.get(anchor("0xa1"), chain.reader("a1 again")) is first
-    assert parts.get(anchor("0xa2"), chain.reader("a2")) == {"read": "a2"}
+    assert parts.get(anchor("0xa2"), chain.reader("a2")) == read("a2")
     assert chain.reads == ["a1", "a2"]
 
 
 def test_another_block_for_the_same_transaction_is_read_again() -> None:
     parts, chain = AnchorParts(size=4), Chain()
     parts.get(anchor("0xa1", "0xb1"), chain.reader("b1"))
-    assert parts.get(anchor("0xa1", "0xb2"), chain.reader("b2")) == {"read": "b2"}
+    assert parts.get(anchor("0xa1", "0xb2"), chain.reader("b2")) == read("b2")
     assert chain.reads == ["b1", "b2"]
 
 
@@ -53,7 +59,7 @@ def test_the_least_recently_used_is_dropped() -> None:
 def test_a_failed_read_is_not_kept() -> None:
     parts, chain = AnchorParts(size=2), Chain()
 
-    def down() -> dict[str, Any]:
+    def down() -> Any:
         raise OSError("connection refused")
 
     try:
@@ -62,12 +68,12 @@ def test_a_failed_read_is_not_kept() -> None:
         pass
     else:
         raise AssertionError("the chain's error must reach the caller")
-    assert parts.get(anchor("0x1"), chain.reader("up")) == {"read": "up"}
+    assert parts.get(anchor("0x1"), chain.reader("up")) == read("up")
 
 
 def test_concurrent_readers_get_a_whole_part() -> None:
     parts, chain = AnchorParts(size=8), Chain()
-    seen: list[dict[str, Any]] = []
+    seen: list[Any] = []
     threads = [
         threading.Thread(target=lambda k=k: seen.append(parts.get(anchor(f"0x{k % 3}"), chain.reader(f"{k % 3}"))))
         for k in range(30)

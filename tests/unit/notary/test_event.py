@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from notary_events import event
 
 from notary.event import FIELDS, Event, EventSchemaError, canonical_entry, gateway_org, parse_entry, validate_event
 from notary.log.errors import MalformedError
+from tests.support.notary_events import event
 
 
 def test_a_valid_event_round_trips_through_its_canonical_bytes() -> None:
@@ -101,7 +101,8 @@ def test_a_grant_id_is_the_on_chain_id_in_lower_case_hex(grant: object) -> None:
 
 
 def test_an_event_must_be_an_object() -> None:
-    for value in ([], "event", 3, None):
+    values: tuple[Any, ...] = ([], "event", 3, None)
+    for value in values:
         with pytest.raises(EventSchemaError, match="JSON object"):
             validate_event(value)
 
@@ -158,7 +159,7 @@ def test_only_a_ledger_query_of_the_explorer_may_be_allowed_without_a_grant() ->
 
 # -- the typed event ----------------------------------------------------------------------------------------------
 
-_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
 
 
 @settings(max_examples=300, deadline=None)

@@ -16,7 +16,7 @@ from notary.log.hashing import (
     range_nodes,
     root_of,
 )
-from tests.unit.notary import reference as ref
+from tests.support import merkle_reference as ref
 
 # The eight leaves of the RFC 6962 test tree used by certificate-transparency-go and transparency-dev/merkle.
 CT_LEAVES = [

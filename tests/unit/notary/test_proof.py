@@ -22,7 +22,7 @@ from notary.log.proof import (
     verify_consistency,
     verify_inclusion,
 )
-from tests.unit.notary import reference as ref
+from tests.support import merkle_reference as ref
 from tests.unit.notary.test_hashing import CT_LEAVES, CT_ROOTS
 
 CT_HASHES = [hash_leaf(x) for x in CT_LEAVES]

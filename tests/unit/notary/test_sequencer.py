@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from notary_events import event
 
 from notary.errors import (
     BatchTooLargeError,
@@ -27,6 +26,7 @@ from notary.reader import LogReader
 from notary.receipt import Receipt, verify_receipt
 from notary.sequencer import Sequencer, SequencerSettings, encode_batch, sign_batch_body
 from notary.store import LogStore
+from tests.support.notary_events import event
 
 ORIGIN = "test-consortium/audit-log"
 NOW = 1_795_000_000.0

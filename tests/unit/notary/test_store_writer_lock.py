@@ -17,7 +17,6 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from notary_events import event
 
 from notary.checkpointer import Checkpointer, WitnessPolicy
 from notary.log.hashing import hash_leaf, root_of
@@ -26,6 +25,7 @@ from notary.reader import LogReader
 from notary.receipt import Receipt
 from notary.sequencer import Sequencer, SequencerSettings, encode_batch, sign_batch_body
 from notary.store import CheckpointRow, LogStore
+from tests.support.notary_events import event
 
 ORIGIN = "test-consortium/audit-log"
 ORG = "shuzhi-tech"

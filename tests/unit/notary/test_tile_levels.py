@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from notary_events import event
 
 from notary.integrate import TileWriter
 from notary.log.errors import MalformedError
@@ -24,6 +23,7 @@ from notary.log.tiles import TILE_WITH_LEVELS_BYTES, TileNodeReader, tile_with_l
 from notary.reader import LogReader
 from notary.sequencer import Sequencer, SequencerSettings, encode_batch, sign_batch_body
 from notary.store import LogStore
+from tests.support.notary_events import event
 
 ORIGIN = "test-consortium/audit-log"
 NOW = 1_795_000_000.0

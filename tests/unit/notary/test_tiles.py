@@ -21,7 +21,7 @@ from notary.log.tiles import (
     tile_widths,
     tiles_for_size,
 )
-from tests.unit.notary import reference as ref
+from tests.support import merkle_reference as ref
 
 
 def leaf_hashes(n: int) -> list[bytes]:

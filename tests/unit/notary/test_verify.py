@@ -25,7 +25,6 @@ from eth.db.atomic import AtomicDB
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
-from notary_events import event
 from web3 import Web3
 
 from chain.node.node import Genesis, Node
@@ -58,6 +57,7 @@ from notary.verify import (
     verify_evidence,
     verify_evidence_json,
 )
+from tests.support.notary_events import event
 
 ORIGIN = "test-consortium/audit-log"
 CHAIN_ID = 20261

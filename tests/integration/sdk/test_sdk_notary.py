@@ -25,7 +25,7 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,8 +38,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from notary_events import event
-from notary_events import wait_until as poll_until
 
 from chain.ids import OrgId
 from demo import demo_config_path
@@ -76,6 +74,8 @@ from sdk import (
     VerificationFailedError,
     ca_bundle_pem,
 )
+from tests.support.notary_events import event
+from tests.support.wait import wait_until
 
 PASSPHRASE = b"sdk-test-passphrase-4711"
 CHAIN_ID = 20263
@@ -97,9 +97,6 @@ CONFIG = {
 }
 
 
-def wait_until(condition: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
-    return poll_until(condition, what, timeout)
-
 
 class ApiServer:
     """The notary's ASGI app served by uvicorn on loopback in a thread."""
@@ -110,7 +107,7 @@ class ApiServer:
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
-        wait_until(lambda: self.server.started, "the notary API to start")
+        wait_until(lambda: self.server.started, "the notary API to start", DEADLINE)
 
     def stop(self) -> None:
         self.server.should_exit = True

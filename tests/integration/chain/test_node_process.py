@@ -36,13 +36,13 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_canonical_address, to_checksum_address
-from store_contract import STORE_INIT, STORE_RUNTIME, store_call
 
 from chain.ids import OrgId
 from chain.node.node import Genesis, contract_address
 from chain.node.service import STORE_DIR, write_genesis
 from chain.node.store import open_store
 from network.identity import create_org_identity, load_account_key
+from tests.support.store_contract import STORE_INIT, STORE_RUNTIME, store_call
 
 PASSPHRASE = "node-process-test-passphrase"
 CHAIN_ID = 20261
@@ -708,6 +708,7 @@ def test_a_flipped_byte_in_a_stored_receipt_is_reported(
 # -- restart time ---------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.benchmark
 @pytest.mark.slow
 def test_time_from_kill_to_serving(node_dir: Path, operator: LocalAccount, start: Starter) -> None:
     node = start(node_dir, block_time=0.05)

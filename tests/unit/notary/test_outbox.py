@@ -1,16 +1,12 @@
-"""The gateway's outbox on real SQLite files: numbering under concurrency, validation, persistence, quota
-counting, the bound and its alarm, shipping state, and ``kill -9`` of a process appending to it."""
+"""The gateway's outbox (notary.submit.outbox) on real SQLite files: numbering under concurrency, validation,
+persistence, quota counting, the bound and its alarm, shipping state. ``kill -9`` of a process appending to it is
+in ``tests/integration/notary/test_outbox_crash.py``."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import random
-import signal
-import subprocess
-import sys
 import threading
 import time
 import zlib
@@ -19,20 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from notary_events import event
 
 from notary.event import EventSchemaError, canonical_entry
-from notary.submit.outbox import (
-    DuplicateEventError,
-    Outbox,
-    OutboxClosedError,
-    OutboxError,
-    OutboxFullError,
-)
+from notary.submit.outbox import DuplicateEventError, Outbox, OutboxClosedError, OutboxError, OutboxFullError
+from tests.support.notary_events import event
 
 GATEWAY = "shuzhi-tech/gw-1"
 GRANTS = ("0x" + "a" * 64, "0x" + "b" * 64, "0x" + "c" * 64)
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def call(event_id: str, **changes: Any) -> dict[str, Any]:
@@ -109,6 +98,7 @@ def test_50_threads_get_contiguous_seqs_in_commit_order(outbox: Outbox) -> None:
     assert stats.oldest_pending_ms == event()["time_ms"]
 
 
+@pytest.mark.benchmark
 def test_append_throughput_of_50_threads(outbox: Outbox) -> None:
     """Saturated (each thread appends as fast as it can) and at a steady rate the gateway must sustain."""
     threads = 50
@@ -395,85 +385,6 @@ def test_mark_shipped_never_moves_backwards(path: Path) -> None:
         stats = again.stats()
         assert (stats.shipped_seq, stats.pending, stats.oldest_pending_ms) == (10, 0, None)
         assert again.pending(100) == []
-
-
-# ---------------------------------------------------------------------------------------------- kill -9
-
-_CHILD = """
-import sys, threading
-from pathlib import Path
-sys.path[:0] = [sys.argv[3], sys.argv[4]]
-from test_gateway_outbox import GATEWAY, crash_event
-from notary.submit.outbox import Outbox
-
-outbox = Outbox(Path(sys.argv[1]), GATEWAY)
-outbox.start()
-round_ = sys.argv[2]
-out = threading.Lock()
-
-def appender(n):
-    i = 0
-    while True:
-        event_id = f"crash-{round_}-{n}-{i}"
-        seq = outbox.append(crash_event(event_id)).result()
-        with out:
-            sys.stdout.write(f"{seq} {event_id}\\n")
-            sys.stdout.flush()
-        i += 1
-
-for n in range(8):
-    threading.Thread(target=appender, args=(n,), daemon=True).start()
-threading.Event().wait()
-"""
-
-
-def test_kill_9_while_appending_loses_no_acknowledged_event(path: Path) -> None:
-    acknowledged: dict[int, str] = {}
-    rng = random.Random(9)
-    for round_ in range(3):
-        child = subprocess.Popen(
-            [sys.executable, "-c", _CHILD, str(path), str(round_), str(Path(__file__).parent), str(ROOT / "tests")],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-        assert child.stdout is not None and child.stderr is not None
-        wanted = rng.randint(500, 3000)
-        lines: list[str] = []
-        while len(lines) < wanted:
-            line = child.stdout.readline()
-            assert line, f"the appending process died: {child.stderr.read()[-2000:]}"
-            lines.append(line)
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait(10)
-        lines += child.stdout.readlines()  # acknowledged before the kill, still in the pipe
-        child.stdout.close()
-        child.stderr.close()
-        for line in lines:
-            if line.endswith("\n"):
-                number, event_id = line.split()
-                assert int(number) not in acknowledged
-                acknowledged[int(number)] = event_id
-
-        with Outbox(path, GATEWAY) as reopened:  # refuses to open a damaged outbox (gaps, shipped > last)
-            stats = reopened.stats()
-            assert stats.shipped_seq == 0
-            assert stats.last_seq >= max(acknowledged)
-            rows = reopened.pending(stats.last_seq + 1)
-            assert [seq for seq, _ in rows] == list(range(1, stats.last_seq + 1)), "seqs are not contiguous"
-            stored = dict(rows)
-            for seq, event_id in acknowledged.items():
-                assert stored[seq] == entry(crash_event(event_id), seq), f"seq {seq} differs after the crash"
-            # every committed allowed event has its quota unit, and no unit exists without its event
-            allowed: dict[str, int] = {}
-            for data in stored.values():
-                recorded = json.loads(data)
-                if recorded["decision"] == "allow":
-                    allowed[recorded["grant_id"]] = allowed.get(recorded["grant_id"], 0) + 1
-            assert {g: reopened.quota_used(g) for g in GRANTS} == {g: allowed.get(g, 0) for g in GRANTS}
-        assert len(acknowledged) >= 500 * (round_ + 1)
 
 
 def test_a_ledger_query_without_a_grant_is_recorded_and_counts_against_no_quota(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """The browser's verifier (``explorer/static/verify.js`` and the ``log/`` modules it imports) under Node, on
 evidence from a real notary log.
 
-A notary with three witness servers on loopback (``tests/integration/notary/notary_world.py``: policy 2 of 3 with
+A notary with three witness servers on loopback (``tests/support/notary_world.py``: policy 2 of 3 with
 the regulator ``reg``) logs a batch of events and publishes a cosigned checkpoint; ``notary.evidence`` builds the
 bundles. Each bundle, genuine or tampered in one part, goes through ``verifyBundle`` in ``node``
 (``verify_js_check.mjs``) with the keys in the form ``GET /api/v1/keys`` serves them. The genuine bundle passes
@@ -29,7 +29,6 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from notary_events import event
 
 from notary.api.schemas import Evidence as ApiEvidence
 from notary.bundle import EvidenceBundle
@@ -39,13 +38,14 @@ from notary.log.cosignature import COSIGNATURE_V1, CosignatureVerifier, format_c
 from notary.log.note import ED25519, NoteVerifier, format_vkey
 from notary.sequencer import encode_batch, sign_batch_body
 from notary.verify import FORMAT, TrustRoots, verify_evidence_json
+from tests.support.notary_events import event
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 STATIC = ROOT / "explorer" / "static"
 VERIFY_JS = STATIC / "verify.js"
 CHECK_SCRIPT = HERE / "verify_js_check.mjs"
-NOTARY_WORLD = ROOT / "tests" / "integration" / "notary" / "notary_world.py"
+NOTARY_WORLD = ROOT / "tests" / "support" / "notary_world.py"
 STEPS = ("entry", "inclusion", "checkpoint", "cosignatures")
 EVENTS = 7
 PROVEN = "ev-5"  # leaf 4 of 7: a proof of three hashes

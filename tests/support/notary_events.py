@@ -1,26 +1,8 @@
-"""What the notary's tests start from: a valid audit event (``event(status=500)`` changes one field), and
-``wait_until`` for what a running notary does in its own time."""
+"""What the notary's tests start from: a valid audit event (``event(status=500)`` changes one field)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
-
-import pytest
-
-
-def wait_until(condition: Callable[[], Any], what: str, timeout: float) -> Any:
-    """Poll ``condition`` until it returns something truthy, and return that; fail naming ``what`` after
-    ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout:.0f} s")
-        time.sleep(0.02)
 
 
 def event(**changes: Any) -> dict[str, Any]:

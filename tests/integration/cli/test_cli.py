@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from up_process import CHAIN_ID, UpProcess, free_port, free_port_block, rpc_chain_id
+
+from tests.support.up_process import CHAIN_ID, UpProcess, free_port, free_port_block, rpc_chain_id
 
 PASSPHRASE = "cli-test-passphrase-4711"
 STORE = Path("chain") / "chaindata"
