@@ -1,4 +1,4 @@
-// The shapes of the API's answers (/api/v1, explorer/app.py) as the pages read them: JSDoc types for the type
+// The shapes of the API's answers (/api/v1, explorer/api/schemas.py) as the pages read them: JSDoc types for the type
 // checker only, nothing here runs and no page loads this file. Chain times are seconds since the epoch, log
 // and call times milliseconds; hashes are 0x hex, log hashes base64.
 
