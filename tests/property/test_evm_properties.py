@@ -5,7 +5,7 @@ same gas left, the same output, the same stack and the same storage."""
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from eth.db.atomic import AtomicDB
@@ -13,14 +13,16 @@ from eth.vm.forks.cancun.transaction_context import CancunTransactionContext
 from eth.vm.forks.prague.computation import PragueComputation
 from eth.vm.forks.prague.state import PragueState
 from eth.vm.message import Message
+from eth.vm.stack import Stack
+from eth_typing import Address
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chain.node.evm import _INLINE, InlineComputation, jump_destinations
 from chain.node.node import Genesis, Node
 
-SENDER = b"\x11" * 20
-CONTRACT = b"\x22" * 20
+SENDER = Address(b"\x11" * 20)
+CONTRACT = Address(b"\x22" * 20)
 # Opcodes left to py-evm, among them the memory ones that share memory with MLOAD and MSTORE.
 _OTHERS = [0x02, 0x04, 0x0A, 0x12, 0x13, 0x1A, 0x1D, 0x36, 0x37, 0x53, 0x54, 0x55, 0x58, 0x59, 0x5A, 0x5E]
 _OTHERS += [0xF3, 0xFD, 0x00, 0xFE]
@@ -95,12 +97,12 @@ def programs(draw: st.DrawFn) -> bytes:
     return code
 
 
-def _run(cls: type, code: bytes, gas: int, data: bytes) -> tuple[Any, ...]:
+def _run(cls: type[PragueComputation], code: bytes, gas: int, data: bytes) -> tuple[Any, ...]:
     state = _state()
     message = Message(gas=gas, to=CONTRACT, sender=SENDER, value=0, data=data, code=code)
     computation = cls.apply_computation(state, message, CancunTransactionContext(gas_price=0, origin=SENDER))
     error = type(computation.error).__name__ if computation.is_error else None
-    stack = [v if isinstance(v, int) else int.from_bytes(v, "big") for v in computation._stack.values]
+    stack = [v if isinstance(v, int) else int.from_bytes(v, "big") for v in cast(Stack, computation._stack).values]
     storage = [state.get_storage(CONTRACT, slot) for slot in range(4)]
     return error, computation.get_gas_remaining(), bytes(computation.output), stack, storage
 

@@ -24,13 +24,13 @@ from hypothesis import strategies as st
 from chain.node.node import Genesis, Node
 from chain.node.readcall import _SUPPORTED, BlockContext, ReadCall, StateReader, UnsupportedError
 
-SENDER = b"\x11" * 20
-CONTRACT = b"\x22" * 20
-CALLEE = b"\x44" * 20
-RICH = b"\x55" * 20  # a balance, no code
-NOBODY = b"\x66" * 20  # no account at all
-PRECOMPILE = b"\0" * 19 + b"\x02"
-COINBASE = b"\0" * 20  # the genesis header's, so the call's block's (warm from the start, EIP-3651)
+SENDER = Address(b"\x11" * 20)
+CONTRACT = Address(b"\x22" * 20)
+CALLEE = Address(b"\x44" * 20)
+RICH = Address(b"\x55" * 20)  # a balance, no code
+NOBODY = Address(b"\x66" * 20)  # no account at all
+PRECOMPILE = Address(b"\0" * 19 + b"\x02")
+COINBASE = Address(b"\0" * 20)  # the genesis header's, so the call's block's (warm from the start, EIP-3651)
 _ACCOUNTS = [SENDER, CONTRACT, CALLEE, RICH, NOBODY, PRECOMPILE, COINBASE]
 _STORAGE = {0: 7, 1: 2**256 - 1, 2: 0, 3: 2**255}
 _EDGES = [0, 1, 2, 31, 32, 255, 256, 257, 2**255, 2**255 + 1, 2**256 - 2, 2**256 - 1]

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 from eth.abc import AtomicDatabaseAPI
@@ -242,7 +242,7 @@ class StoreMachine(RuleBasedStateMachine):
 
 @pytest.mark.parametrize("kind", ALL_KINDS)
 def test_store_matches_a_dict_model(kind: str) -> None:
-    machine = type(f"{kind}Machine", (StoreMachine,), {"kind": kind})
+    machine: type[StoreMachine] = type(f"{kind}Machine", (StoreMachine,), {"kind": kind})
     machine.TestCase.settings = settings(max_examples=30, stateful_step_count=15, deadline=None)
     machine.TestCase().runTest()
 
@@ -374,7 +374,7 @@ class _Chain(MiningChain):
 def test_pyevm_chain_persists_across_reopen(kind: str, tmp_path: Path) -> None:
     key = PrivateKey(b"\x07" * 32)
     sender = Address(key.public_key.to_canonical_address())
-    params = {
+    params: dict[str, Any] = {
         "difficulty": 0,
         "gas_limit": 30_000_000,
         "timestamp": 1_700_000_000,

@@ -26,8 +26,9 @@ from web3.types import TxReceipt
 from chain.backend import RpcBackend
 from chain.ids import AssetKind, Role
 from chain.tx import Signer
-from explorer.chainfollow import SEAL_FORMAT, ChainDivergedError, ChainFollower
+from explorer.chainfollow import SEAL_FORMAT, ChainFollower
 from explorer.chainindex import ChainIndex
+from explorer.errors import ChainDivergedError
 from tests.integration.explorer.chainindex_chain import (
     PROPOSAL_TTL,
     THRESHOLD,
@@ -102,7 +103,7 @@ class World:
 def reverted_revoke(c: Deployed, signer: Signer) -> str:
     """Send a revoke of an unknown grant past the client's estimate: it is mined and reverts in its block."""
     w3 = c.backend.web3
-    tx = {
+    tx: dict[str, Any] = {
         "to": c.grants.address,
         "data": c.grants.encode("revoke", b"\x01" * 32, 7),
         "gas": 200_000,
@@ -656,7 +657,7 @@ def test_indexing_rate(tmp_path: Path) -> None:
         w3 = backend.web3
         sent = []
         for i in range(600):
-            tx = {
+            tx: dict[str, Any] = {
                 "to": c.grants.address,
                 "data": c.grants.encode(
                     "create_grant",

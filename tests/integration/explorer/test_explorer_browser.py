@@ -115,7 +115,7 @@ def test_officer_sees_every_provenance_link_verified_in_the_browser(browser: Any
 
 
 def tamper_proof(bundle: dict[str, Any]) -> dict[str, Any]:
-    changed = json.loads(json.dumps(bundle))
+    changed: dict[str, Any] = json.loads(json.dumps(bundle))
     first = bytearray(base64.b64decode(changed["inclusion"]["proof"][0]))
     first[0] ^= 1
     changed["inclusion"]["proof"][0] = base64.b64encode(bytes(first)).decode()
@@ -124,7 +124,7 @@ def tamper_proof(bundle: dict[str, Any]) -> dict[str, Any]:
 
 def tamper_cosignatures(bundle: dict[str, Any]) -> dict[str, Any]:
     """Keep the log's signature and one cosignature: below the 4-of-7 policy."""
-    changed = json.loads(json.dumps(bundle))
+    changed: dict[str, Any] = json.loads(json.dumps(bundle))
     body, _, signatures = changed["checkpoint"]["note"].partition("\n\n")
     lines = signatures.splitlines()
     changed["checkpoint"]["note"] = body + "\n\n" + "\n".join(lines[:2]) + "\n"

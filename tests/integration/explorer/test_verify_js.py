@@ -481,9 +481,11 @@ def retype(vkey: str) -> str:
 
 @needs_node
 def test_garbage_never_throws(evidence: Evidence, tmp_path: Path) -> None:
-    bad_format = [{"name": n, "bundle": b, "keys": evidence.keys} for n, b in GARBAGE.items()]
-    bad_parts = [{"name": n, "bundle": b, "keys": evidence.keys} for n, b in garbage_of(evidence).items()]
-    bad_keys = [
+    bad_format: list[dict[str, Any]] = [{"name": n, "bundle": b, "keys": evidence.keys} for n, b in GARBAGE.items()]
+    bad_parts: list[dict[str, Any]] = [
+        {"name": n, "bundle": b, "keys": evidence.keys} for n, b in garbage_of(evidence).items()
+    ]
+    bad_keys: list[dict[str, Any]] = [
         {"name": f"keys {n}", "bundle": evidence.bundle, "keys": k}
         for n, k in {
             "null": None,
@@ -517,7 +519,7 @@ def test_garbage_never_throws(evidence: Evidence, tmp_path: Path) -> None:
 def test_keys_from_the_consortium_description(evidence: Evidence, tmp_path: Path) -> None:
     """The verify page also takes consortium.json: the keys it derives are exactly the API's, and verify."""
     log_key = evidence.keys["log_vkey"].split("+", 2)[2]
-    consortium = {
+    consortium: dict[str, Any] = {
         "format": "consortium-ledger/1",
         "name": "test-consortium",
         "witness_policy": {"threshold": 2, "witnesses": ["alpha", "beta", "reg"], "require_regulator": True},

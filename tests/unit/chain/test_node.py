@@ -270,7 +270,7 @@ def test_batched_storage_tries_give_the_roots_py_evm_s_own_tries_give(setup: Any
     op = accounts["op"]
     node.submit(sign(op, 5, None, STORE_INIT))
     node.seal()
-    store = node.receipt(node.block_by_number(node.head().block_number).transactions[0].hash)[2]  # type: ignore[index]
+    store = node.receipt(node.block_by_number(node.head().block_number).transactions[0].hash)[2]
     assert store.state_root == b"\x01"
     address = contract_address(bytes.fromhex(op.address[2:]), 5)
     assert node.state_at(node.head()).get_code(address) == STORE_RUNTIME

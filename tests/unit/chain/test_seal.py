@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from eth.db.atomic import AtomicDB
@@ -44,7 +45,7 @@ def test_quorum_is_ceil_two_thirds(n: int) -> None:
 
 def _header(validators: list[bytes]):  # type: ignore[no-untyped-def]
     extra = ExtraData(b"\0" * 32, tuple(validators), 0, ()).to_bytes()
-    params = {
+    params: dict[str, Any] = {
         "difficulty": 0,
         "gas_limit": 30_000_000,
         "timestamp": int(time.time()),
