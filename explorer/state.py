@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -129,14 +130,21 @@ class ChainState:
     """Keeps the latest :class:`Snapshot` of the contracts at ``addresses`` on the chain at ``chain_url``."""
 
     def __init__(
-        self, chain_url: str, addresses: dict[str, str], *, interval: float = 1.0, full_every: float = 60.0
+        self,
+        chain_url: str,
+        addresses: dict[str, str],
+        *,
+        interval: float = 1.0,
+        full_every: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.chain_url = chain_url
         self.deployment = Deployment(dict(addresses))
         self.interval = interval
         self.full_every = full_every
+        self._clock = clock  # seconds, for full_every; injected by the tests
         self.reads = 0  # whole snapshots read
-        self._read_at = 0.0  # time.monotonic() of the last whole read
+        self._read_at = 0.0  # the clock at the last whole read
         watched = ("ConsortiumRegistry", "DataAssetRegistry", "AccessGrants")  # AuditAnchor's state is not shown
         self._watched = [to_checksum_address(addresses[name]) for name in watched]
         self._snapshot: Snapshot | None = None
@@ -174,7 +182,7 @@ class ChainState:
         current = self._snapshot
         if current is not None and current.block == number:
             return False
-        if current is not None and 0 <= current.block < number and time.monotonic() - self._read_at < self.full_every:
+        if current is not None and 0 <= current.block < number and self._clock() - self._read_at < self.full_every:
             changes = web3.eth.get_logs(
                 {"fromBlock": current.block + 1, "toBlock": number, "address": self._watched}
             )
@@ -197,7 +205,7 @@ class ChainState:
             read_ms=int((time.perf_counter() - started) * 1000),
         )
         self.reads += 1
-        self._read_at = time.monotonic()
+        self._read_at = self._clock()
         self._ready.set()
         return True
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -33,9 +33,9 @@ def chain() -> Iterator[Deployed]:
         backend.close()
 
 
-def state_of(c: Deployed, full_every: float = 3600.0) -> ChainState:
+def state_of(c: Deployed, full_every: float = 3600.0, clock: Callable[[], float] = time.monotonic) -> ChainState:
     assert isinstance(c.backend, LocalNode)
-    state = ChainState(c.backend.url, dict(c.deployment.addresses), full_every=full_every)
+    state = ChainState(c.backend.url, dict(c.deployment.addresses), full_every=full_every, clock=clock)
     assert state.refresh() is True
     return state
 
@@ -84,10 +84,11 @@ def test_a_suspension_is_read(chain: Deployed) -> None:
 
 def test_the_state_is_read_again_after_full_every(chain: Deployed) -> None:
     c = chain
-    state = state_of(c, full_every=0.2)
+    now = [1000.0]  # an injected clock: the machine's load cannot stretch the window
+    state = state_of(c, full_every=0.2, clock=lambda: now[0])
     c.anchors.anchor(c.signers["op"], ORIGIN, 8, digest("root 8"), digest("checkpoint 8"))
     assert state.refresh() is False and state.reads == 1  # within full_every: relabelled
-    time.sleep(0.25)
+    now[0] += 0.25
     c.anchors.anchor(c.signers["op"], ORIGIN, 9, digest("root 9"), digest("checkpoint 9"))
     assert state.refresh() is True and state.reads == 2
     assert state.snapshot.block == head(c)
