@@ -26,7 +26,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from click.testing import CliRunner
 
 from chain.ids import OrgId
@@ -36,7 +35,7 @@ from network.config import parse_config
 from network.consortium import init_consortium
 from network.description import ConsortiumDescription
 from network.identity import load_gateway_key, load_witness_key
-from network.localchain import LocalChain, free_port, start_node
+from network.localchain import LocalChain, start_node
 from network.logsetup import (
     log_origin,
     log_verifier,
@@ -51,6 +50,7 @@ from notary.service import AnchorSettings, NotaryService
 from notary.verify import STEP_NAMES, TrustRoots, verify_evidence_json
 from notary.witness.server import WitnessConfig, WitnessServer, make_server
 from notary.witness.state import init_witness
+from tests.support.apiserver import ApiServer
 from tests.support.consortium import Consortium, NodeBackend
 from tests.support.notary_events import event
 from tests.support.notary_world import GATEWAY, ORIGIN, LogWorld
@@ -107,22 +107,6 @@ def marks(output: str) -> dict[str, str]:
         if sep and head[:1] in "✓✗-":
             found[head[2:]] = head[:1]
     return found
-
-
-class ApiServer:
-    """An ASGI app served by uvicorn on loopback in a thread."""
-
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        wait_until(lambda: self.server.started, "the notary API to start", DEADLINE)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 @dataclass

@@ -32,7 +32,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -74,8 +73,8 @@ from sdk import (
     VerificationFailedError,
     ca_bundle_pem,
 )
+from tests.support.apiserver import ApiServer
 from tests.support.notary_events import event
-from tests.support.wait import wait_until
 
 PASSPHRASE = b"sdk-test-passphrase-4711"
 CHAIN_ID = 20263
@@ -96,22 +95,6 @@ CONFIG = {
     ],
 }
 
-
-
-class ApiServer:
-    """The notary's ASGI app served by uvicorn on loopback in a thread."""
-
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        wait_until(lambda: self.server.started, "the notary API to start", DEADLINE)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 @dataclass
