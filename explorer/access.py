@@ -3,6 +3,13 @@
 A member's people see the calls where their firm is caller or provider, the grants where it is grantor or
 grantee, and the detail of a private asset (classification ≥ 3) only if their firm owns it or holds a grant on
 it. The regulator sees everything. What a person may not see is answered exactly like what does not exist.
+
+The explorer's own records of people's queries (ledger queries, ``notary.event.is_ledger_query``) name the
+operator as provider, but the operator only runs the service: such a query is seen by the querying firm's
+people and by the regulator, never by the operator's people unless their firm made it. So the regulator's
+queries are seen by the regulator alone, and one firm's by no other firm. (Showing a regulator's query to the
+firm whose data it read needs that firm recorded in the event, which it is not yet; see ``docs/explorer.md``.)
+The call index applies the same rule to searches, exports and counts (``explorer.calls.CallFilter.party``).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from chain.contracts.assets import AssetInfo
 from chain.contracts.grants import GrantInfo
 from explorer.state import PRIVATE_FROM, Snapshot
 from network.logins import Person
+from notary.event import is_ledger_query
 
 
 def party(person: Person) -> str | None:
@@ -22,7 +30,13 @@ def party(person: Person) -> str | None:
 
 
 def sees_call(person: Person, row: Mapping[str, Any]) -> bool:
-    return person.is_regulator or person.org in (row["caller_org"], row["provider_org"])
+    """Whether ``person`` may see the call (or ledger query) ``row``: the regulator always; a member's people if
+    their firm is its caller or provider, a ledger query's provider (the operator) excepted."""
+    if person.is_regulator:
+        return True
+    if is_ledger_query(row):
+        return bool(person.org == row["caller_org"])
+    return person.org in (row["caller_org"], row["provider_org"])
 
 
 def sees_grant(person: Person, grant: GrantInfo) -> bool:

@@ -12,6 +12,11 @@ digests (``notary.submit.digest``). A request the explorer refuses is recorded w
 the reason (``not_found``, ``read_only``, ``invalid_request``, ``rate_limited``), so probing shows in the log
 too. Requests without valid credentials have no person to attribute and are only logged.
 
+The operator is the recorded provider only because it runs the service: a query is seen by the querying firm's
+people and the regulator, never by the operator's people unless their firm made it (``explorer.access.sees_call``,
+``docs/explorer.md``). The events record no firm whose data a query read, so a regulator's query is shown to the
+regulator alone.
+
 The response's last body chunk is held back until the event is committed, as the gateway does: a person never
 receives an answer whose query is not on record.
 """

@@ -11,11 +11,12 @@ The log only grows, so the index is built for appending and for reading newest f
 - **chunks.** Leaf indices are cut into chunks of 65,536. For each searchable low-cardinality value (caller,
   provider, center, API, asset, decision, status, denial reason) and each chunk, ``bitmaps`` holds one bit per
   entry of the chunk that has the value. A search ANDs the bitmaps of its filters chunk by chunk, newest chunk
-  first (a tenant's restriction is the OR of its caller and provider bitmaps), and reads only the rows of the
-  bits that survive: any combination of filters costs a few blob reads per chunk whatever its selectivity, and
-  a chunk missing one of the values is skipped at once. High-cardinality values (grant, trace id, event id)
-  have B-tree indexes keyed by ``chunk << 32 | value``, so each chunk's keys are one contiguous region of the
-  index: appends touch only the newest region, and a lookup probes one small range per chunk.
+  first (a tenant's restriction is the OR of its caller and provider bitmaps, its rows then checked for
+  ledger queries, below), and reads only the rows of the bits that survive: any combination of filters costs a
+  few blob reads per chunk whatever its selectivity, and a chunk missing one of the values is skipped at once.
+  High-cardinality values (grant, trace id, event id) have B-tree indexes keyed by ``chunk << 32 | value``, so
+  each chunk's keys are one contiguous region of the index: appends touch only the newest region, and a lookup
+  probes one small range per chunk.
 - **time.** Event times are close to log order but not equal to it. ``bundles`` keeps per 256 entries the
   smallest and largest ``time_ms`` with a running maximum and a suffix minimum (both monotone), which turn a
   time range into a leaf-index range; per chunk, bundles entirely outside the range are masked out, and the
@@ -27,6 +28,13 @@ The log only grows, so the index is built for appending and for reading newest f
   one SQL scan of the leaf-index range their time bundles give.
 - **the tree.** ``meta`` keeps the compact range (RFC 9162 right edge) of the indexed entries, updated in the
   transaction that adds them, so the log follower can check each new checkpoint's root against the index.
+
+A **ledger query** (``notary.event.is_ledger_query``: a person's query recorded by the explorer, provider the
+operator) belongs to the querying firm alone: a tenant's restriction (``CallFilter.party``) keeps it only where
+the tenant is its caller, never as its provider, and so do the tenant's counts (``per_minute``) and a firm's
+report (``report``: its ``served`` side never holds another firm's queries). The aggregates know the center,
+not the gateway, so there a ledger query is a call of center ``explorer`` (``LEDGER_QUERY_CENTER``, which only
+the explorer's records use without a grant).
 
 Every append (rows, bitmaps, bundles, aggregates, names, compact range) is one transaction, its entries parsed
 before it begins. One writer connection behind a lock; one reader connection per thread, each search in one read
@@ -52,8 +60,8 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final
 
+from notary.event import LEDGER_QUERY_CENTER, encode_entry
 from notary.event import SCHEMA_VERSION as EVENT_VERSION
-from notary.event import encode_entry
 from notary.log.compact import CompactRange
 from notary.log.errors import MalformedError
 
@@ -140,7 +148,8 @@ _CHECKPOINT_COLUMNS: Final = "size, root, time_ms, published_ms, cosigners, note
 @dataclass(frozen=True, slots=True)
 class CallFilter:
     """What a call search asks for; ``None`` fields do not restrict. ``party`` is the tenant restriction: the
-    calls where that org is the caller or the provider."""
+    calls where that org is the caller or the provider, except the ledger queries of other firms (where it is
+    the provider only as the explorer's operator: ``explorer.access.sees_call``)."""
 
     caller: str | None = None  # caller_org
     provider: str | None = None  # provider_org
@@ -154,7 +163,7 @@ class CallFilter:
     from_ms: int | None = None  # time_ms >= from_ms
     to_ms: int | None = None  # time_ms < to_ms
     trace_id: str | None = None  # 32 hex, the trace id of the event's traceparent
-    party: str | None = None  # caller_org == party OR provider_org == party
+    party: str | None = None  # caller_org == party OR (provider_org == party AND not a ledger query)
 
 
 class _Names:
@@ -199,6 +208,9 @@ class _Plan:
     to_ms: int | None = None
     trace: bytes | None = None
     grant: int | None = None  # checked on rows when the driver is the trace
+    party: int | None = None  # with query_gateways: a ledger query is kept only if party is its caller
+    query_center: int | None = None  # the id of center ``explorer``
+    query_gateways: frozenset[int] = frozenset()  # the ids of the gateways named ``<org>/explorer``
 
 
 def _key(column: int, value: int, chunk: int = 0) -> int:
@@ -756,6 +768,12 @@ class CallIndex:
             if p is None:
                 return None
             plan.terms.append([_key(_CALLER, p), _key(_PROVIDER, p)])
+            plan.query_center = code(LEDGER_QUERY_CENTER)
+            if plan.query_center is not None:
+                plan.party = p
+                suffix = "/" + LEDGER_QUERY_CENTER
+                rows = conn.execute("SELECT id, name FROM names WHERE name LIKE ?", ("%" + suffix,))
+                plan.query_gateways = frozenset(id_ for id_, name in rows if name.endswith(suffix))
         if f.decision is not None:
             d = _DECISIONS.get(f.decision) if isinstance(f.decision, str) else None
             if d is None:
@@ -910,9 +928,13 @@ class CallIndex:
 
     @staticmethod
     def _residual(plan: _Plan) -> Callable[[tuple[Any, ...]], bool] | None:
-        """The check of what the indexes do not decide exactly, on a row of ``_ROW_COLUMNS`` (or None)."""
+        """The check of what the indexes do not decide exactly, on a row of ``_ROW_COLUMNS`` (or None): times,
+        trace, grant, and the tenant's restriction on ledger queries (caller at 3, center at 5, gateway at 18)."""
         from_ms, to_ms, trace, grant = plan.from_ms, plan.to_ms, plan.trace, plan.grant
-        if from_ms is None and to_ms is None and trace is None and grant is None:
+        party, query_center, query_gateways = plan.party, plan.query_center, plan.query_gateways
+        if party is None or not query_gateways:
+            party = None
+        if from_ms is None and to_ms is None and trace is None and grant is None and party is None:
             return None
 
         def check(r: tuple[Any, ...]) -> bool:
@@ -922,6 +944,7 @@ class CallIndex:
                 and (to_ms is None or t < to_ms)
                 and (trace is None or r[17] == trace)
                 and (grant is None or r[12] == grant)
+                and (party is None or r[3] == party or r[5] != query_center or r[18] not in query_gateways)
             )
 
         return check
@@ -1045,25 +1068,33 @@ class CallIndex:
         self, conn: sqlite3.Connection, party: int | None, from_ms: int, to_ms: int
     ) -> list[tuple[int, ...]]:
         """Counts as ``stats`` rows (minute_ms, caller, provider, center, api, decision, reason, calls) of the
-        calls in [from_ms, to_ms) (the part of a minute a period cuts), restricted to the party's id: one SQL
-        scan of the leaf-index range the time bundles give."""
+        calls in [from_ms, to_ms) (the part of a minute a period cuts), restricted to the party's id (other
+        firms' ledger queries left out): one SQL scan of the leaf-index range the time bundles give."""
         if from_ms >= to_ms:
             return []
         bounds = self._time_bounds(conn, from_ms, to_ms)
         if bounds is None:
             return []
         lo, hi = bounds[0], min(bounds[1], self._size(conn))
-        where = "" if party is None else " AND (caller = ?5 OR provider = ?5)"
+        where = "" if party is None else " AND (caller = ?5 OR (provider = ?5 AND center != ?6))"
         sql = (
             "SELECT time_ms - time_ms % 60000, caller, provider, center, api, decision, reason, count(*) FROM calls "
             f"WHERE idx >= ?1 AND idx < ?2 AND time_ms >= ?3 AND time_ms < ?4{where} GROUP BY 1, 2, 3, 4, 5, 6, 7"
         )
-        params = (lo, hi, from_ms, to_ms) if party is None else (lo, hi, from_ms, to_ms, party)
+        params: tuple[int, ...] = (lo, hi, from_ms, to_ms)
+        if party is not None:
+            params += (party, self._query_center(conn))
         return conn.execute(sql, params).fetchall()
+
+    def _query_center(self, conn: sqlite3.Connection) -> int:
+        """The id of the ledger queries' center, -1 (no id) before the first one is indexed."""
+        found = self._names.lookup(conn, LEDGER_QUERY_CENTER)
+        return -1 if found is None else found
 
     def per_minute(self, since_ms: int, party: str | None) -> list[dict[str, Any]]:
         """Calls and denials per minute (``minute_ms``, the minute's start) and center, for the calls with
-        ``time_ms >= since_ms``, restricted to ``party`` when given."""
+        ``time_ms >= since_ms``, restricted to ``party`` when given (as ``CallFilter.party``: other firms'
+        ledger queries are not the party's, so they are not counted)."""
         with self._snapshot() as conn:
             p = None if party is None else self._names.lookup(conn, party)
             if party is not None and p is None:
@@ -1071,8 +1102,8 @@ class CallIndex:
             # Whole minutes from ``stats``, whole seconds of the minute before from ``seconds``, the rest from rows.
             whole = -(-since_ms // MINUTE_MS) * MINUTE_MS
             whole_s = -(-since_ms // 1000) * 1000
-            party_only = "" if p is None else " AND (caller = ?3 OR provider = ?3)"
-            params = (whole, whole_s) if p is None else (whole, whole_s, p)
+            party_only = "" if p is None else " AND (caller = ?3 OR (provider = ?3 AND center != ?4))"
+            params = (whole, whole_s) if p is None else (whole, whole_s, p, self._query_center(conn))
             counts: dict[tuple[int, int], list[int]] = {}
             rows = conn.execute(
                 "SELECT minute_ms, center, sum(calls), sum(CASE WHEN decision = 1 THEN calls ELSE 0 END) "
@@ -1101,7 +1132,8 @@ class CallIndex:
         ``made`` (org is the caller) and ``served`` (org is the provider): ``{calls, allowed, denied, by_api:
         [{center, api, decision, calls}]}``; ``denials``: ``[{side: "made" | "served", reason, calls}]``;
         ``counterparts``: ``[{org, made, served, denied_made, denied_served}]`` (the other party of each call;
-        a call to itself counts on both sides). Lists are sorted by their keys."""
+        a call to itself counts on both sides). Lists are sorted by their keys. Another firm's ledger query is
+        not served by ``org`` even where ``org`` runs the explorer (``CallFilter.party``)."""
         made: Counter[tuple[int, int, int]] = Counter()
         served: Counter[tuple[int, int, int]] = Counter()
         denials: Counter[tuple[str, int]] = Counter()
@@ -1135,9 +1167,9 @@ class CallIndex:
                     sql = (
                         f"SELECT {columns} FROM stats WHERE caller = ?1 AND minute_ms >= ?2 AND minute_ms < ?3 {group} "
                         f"UNION ALL SELECT {columns} FROM stats WHERE provider = ?1 AND caller != ?1 "
-                        f"AND minute_ms >= ?2 AND minute_ms < ?3 {group}"
+                        f"AND center != ?4 AND minute_ms >= ?2 AND minute_ms < ?3 {group}"
                     )
-                    for row in conn.execute(sql, (o, lo, hi)):
+                    for row in conn.execute(sql, (o, lo, hi, self._query_center(conn))):
                         add(*row)
                     edges = [(from_ms, lo), (hi, to_ms)]
                 else:

@@ -287,3 +287,48 @@ def test_a_noisy_firm_is_rate_limited_without_slowing_another(live: Live, cast: 
 def test_openapi_describes_the_api(live: Live) -> None:
     spec = httpx.get(live.url + "/openapi.json").json()
     assert "/api/v1/calls/{event_id}/provenance" in spec["paths"]
+
+
+def test_a_query_is_seen_by_its_firm_and_the_regulator_not_by_the_operator(live: Live, cast: dict[str, Any]) -> None:
+    """The explorer's records of people's queries name the operator as provider; the operator's compliance
+    officer still cannot list or open the regulator's queries or another firm's, as if they did not exist."""
+    probe = live.get(cast["regulator"], "/api/v1/calls", center="explorer", limit=1).json()["calls"]
+    operator = probe[0]["gateway_id"].split("/")[0]
+    firm = next(
+        o for o in (cast["other_org"], cast["call"]["caller_org"], cast["call"]["provider_org"]) if o != operator
+    )
+    watcher, querier = f"compliance@{operator}", f"compliance@{firm}"
+    assert watcher in live.tokens and querier in live.tokens and REGULATOR not in (operator, firm)
+    by_regulator = live.get(cast["regulator"], "/api/v1/calls", caller=firm, limit=1).headers["consortium-event-id"]
+    by_firm = live.get(querier, "/api/v1/calls", limit=1).headers["consortium-event-id"]
+
+    def indexed() -> bool:
+        return all(
+            live.get(cast["regulator"], f"/api/v1/calls/{e}").status_code == 200 for e in (by_regulator, by_firm)
+        )
+
+    wait_until(indexed, 30, "both queries in the index")
+    missing = live.get(watcher, "/api/v1/calls/no-such-event")
+    assert missing.status_code == 404
+    for eid in (by_regulator, by_firm):
+        for path in (f"/api/v1/calls/{eid}", f"/api/v1/calls/{eid}/provenance", f"/api/v1/calls/{eid}/evidence"):
+            answer = live.get(watcher, path)
+            assert answer.status_code == 404 and answer.json()["error"] == missing.json()["error"], path
+    rows = live.get(watcher, "/api/v1/calls", center="explorer", limit=200).json()["calls"]
+    assert rows and all(r["caller_org"] == operator for r in rows)  # its own queries only
+    for params in ({"caller": REGULATOR}, {"caller": firm}, {"provider": operator, "center": "explorer"}):
+        listed = live.get(watcher, "/api/v1/calls", limit=200, **params).json()["calls"]
+        assert {by_regulator, by_firm}.isdisjoint(r["event_id"] for r in listed), params
+        assert all(r["caller_org"] == operator for r in listed if r["center"] == "explorer"), params
+    exported = json.loads(live.get(watcher, "/api/v1/exports/calls.json", center="explorer").text)
+    assert all(r["caller_org"] == operator for r in exported)
+    report = live.get(watcher, f"/api/v1/reports/{operator}", format="json", **{"from": 0, "to": 2**52}).json()
+    queries = {side: sum(r["calls"] for r in report["calls"][side]["by_api"] if r["center"] == "explorer")
+               for side in ("made", "served")}  # fmt: skip
+    assert queries["made"] > 0 and queries["served"] == queries["made"]  # it serves only its own queries
+    # The querying firm sees its own query, not the regulator's; the regulator sees both.
+    assert live.get(querier, f"/api/v1/calls/{by_firm}").status_code == 200
+    assert live.get(querier, f"/api/v1/calls/{by_regulator}").status_code == 404
+    mine = live.get(querier, "/api/v1/calls", caller=firm, center="explorer", limit=200).json()["calls"]
+    assert by_firm in {r["event_id"] for r in mine}
+    assert live.get(cast["regulator"], f"/api/v1/calls/{by_firm}/provenance").status_code == 200

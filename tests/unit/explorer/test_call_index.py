@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from explorer import calls
 from explorer.calls import CallFilter, CallIndex, bulk_load
-from notary.event import canonical_entry, parse_entry
+from notary.event import LEDGER_QUERY_CENTER, canonical_entry, is_ledger_query, parse_entry
 from notary.log.errors import MalformedError
 from notary.log.hashing import hash_leaf, root_of
 from tests.support.notary_events import event
@@ -41,6 +41,7 @@ REASONS = ("no_grant", "grant_expired", "quota_exhausted")
 GRANTS = tuple("0x" + f"{i:x}" * 64 for i in range(1, 4))
 TRACES = ("4bf92f3577b34da6a3ce929d0e0e4736", "0af7651916cd43dd8448eb211c80319c", "00000000000000000000000000000a01")
 STATUSES = (200, 403, 429, 500)
+OPERATOR = "shuzhi-tech"  # runs the explorer whose records of people's queries are the ledger queries
 
 
 @pytest.fixture(autouse=True)
@@ -57,9 +58,10 @@ def index(tmp_path: Path) -> Iterator[CallIndex]:
 
 
 def make_event(i: int, *, caller: int, api: int, deny: bool, reason: int, grant: int | None, status: int,
-               asset: int | None, trace: int, jitter: int) -> dict[str, Any]:  # fmt: skip
+               asset: int | None, trace: int, jitter: int, query: bool = False) -> dict[str, Any]:  # fmt: skip
+    """An event of the APIS; with ``query``, a person's query recorded by the explorer of OPERATOR instead."""
     center, unit, name, provider = APIS[api]
-    return event(
+    ev = event(
         event_id=f"ev-{i}",
         traceparent=f"00-{TRACES[trace]}-{i + 1:016x}-01",
         time_ms=BASE_MS + 40 * i + jitter,
@@ -80,6 +82,10 @@ def make_event(i: int, *, caller: int, api: int, deny: bool, reason: int, grant:
         gateway_id=f"{provider}/gw-1",
         gateway_seq=i + 1,
     )
+    if query:
+        ev.update(provider_org=OPERATOR, center=LEDGER_QUERY_CENTER, unit=LEDGER_QUERY_CENTER, api="calls.search",
+                  gateway_id=f"{OPERATOR}/{LEDGER_QUERY_CENTER}", grant_id=None)  # fmt: skip
+    return ev
 
 
 def varied_events(n: int) -> list[dict[str, Any]]:
@@ -121,7 +127,9 @@ def matches(ev: dict[str, Any], f: CallFilter) -> bool:
         return False
     if f.to_ms is not None and ev["time_ms"] >= f.to_ms:
         return False
-    return f.party is None or f.party in (ev["caller_org"], ev["provider_org"])
+    return f.party is None or f.party in (
+        (ev["caller_org"],) if is_ledger_query(ev) else (ev["caller_org"], ev["provider_org"])
+    )
 
 
 def load(index: CallIndex, events: Sequence[dict[str, Any]], batches: Sequence[int] = ()) -> list[bytes]:
@@ -368,6 +376,7 @@ def random_events(n: int, seed: int) -> list[dict[str, Any]]:
             asset=rng.choice((None, 0, 1, 2)),
             trace=rng.randrange(3),
             jitter=rng.randint(-spread, spread),
+            query=rng.random() < 0.2,
         )
         for i in range(n)
     ]
@@ -377,7 +386,7 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "caller": st.sampled_from(ORGS),
     "provider": st.sampled_from(ORGS),
     "api": st.sampled_from([a[2] for a in APIS]),
-    "center": st.sampled_from(["risk", "market-data", "public-business"]),
+    "center": st.sampled_from(["risk", "market-data", "public-business", LEDGER_QUERY_CENTER]),
     "asset": st.sampled_from(["asset-0", "asset-1", "asset-2"]),
     "grant": st.sampled_from(GRANTS),
     "decision": st.sampled_from(["allow", "deny"]),
@@ -428,6 +437,7 @@ def test_search_is_the_plain_filter_and_a_party_sees_only_its_calls(
                 assert [r["index"] for r in index.iter_calls(f, batch=page)] == want[::-1]
                 if f.party is not None:
                     assert all(f.party in (r["caller_org"], r["provider_org"]) for r in rows)
+                    assert all(r["caller_org"] == f.party for r in rows if r["center"] == LEDGER_QUERY_CENTER)
         finally:
             index.close()
 
@@ -494,6 +504,47 @@ def test_report_sums_a_firms_calls_made_and_served(index: CallIndex) -> None:
         assert {c["org"]: [c[k] for k in sides] for c in report["counterparts"]} == counterparts
     empty = index.report("nobody", BASE_MS, BASE_MS + 10**7)
     assert empty["made"]["calls"] == empty["served"]["calls"] == 0 and empty["counterparts"] == []
+
+
+def with_ledger_queries(n: int) -> list[dict[str, Any]]:
+    """``varied_events`` with every fifth one a ledger query (OPERATOR's explorer recording a firm's query)."""
+    events = varied_events(n)
+    for i in range(2, n, 5):
+        events[i].update(provider_org=OPERATOR, center=LEDGER_QUERY_CENTER, unit=LEDGER_QUERY_CENTER,
+                         api="calls.search", gateway_id=f"{OPERATOR}/{LEDGER_QUERY_CENTER}", grant_id=None)  # fmt: skip
+    return events
+
+
+def test_the_operator_counts_no_other_firms_ledger_queries(index: CallIndex) -> None:
+    events = with_ledger_queries(4000)
+    load(index, events, [1000])
+    assert BASE_MS % 60_000 == 40_000
+    for party in (OPERATOR, "huaxin-bank"):
+        for since in (BASE_MS - 60_000, BASE_MS + 12_345, BASE_MS + 60_000):
+            want: Counter[tuple[int, str]] = Counter()
+            for ev in events:
+                if ev["time_ms"] >= since and matches(ev, CallFilter(party=party)):
+                    want[(ev["time_ms"] // 60_000 * 60_000, ev["center"])] += 1
+            got = index.per_minute(since, party)
+            assert {(g["minute_ms"], g["center"]): g["calls"] for g in got} == want
+    theirs = [ev for ev in events if is_ledger_query(ev) and ev["caller_org"] != OPERATOR]
+    assert theirs  # the operator's explorer recorded other firms' queries...
+    for start, end in ((BASE_MS - 10**6, BASE_MS + 10**7), (BASE_MS + 1234, BASE_MS + 130_017)):
+        report = index.report(OPERATOR, start, end)
+        chosen = [ev for ev in events if start <= ev["time_ms"] < end]
+        served = [ev for ev in chosen if ev["provider_org"] == OPERATOR and matches(ev, CallFilter(party=OPERATOR))]
+        made = [ev for ev in chosen if ev["caller_org"] == OPERATOR]
+        assert (report["served"]["calls"], report["made"]["calls"]) == (len(served), len(made))
+        # ...but its report serves none of them, and names no firm as a counterpart for them alone
+        by_api = Counter((ev["center"], ev["api"], ev["decision"]) for ev in served)
+        assert {(r["center"], r["api"], r["decision"]): r["calls"] for r in report["served"]["by_api"]} == by_api
+        assert not any(ev in served for ev in theirs)
+        counterparts = {ev["caller_org"] for ev in served} | {ev["provider_org"] for ev in made}
+        assert {c["org"] for c in report["counterparts"]} == counterparts
+        querying = index.report("huaxin-bank", start, end)
+        mine = [ev for ev in chosen if is_ledger_query(ev) and ev["caller_org"] == "huaxin-bank"]
+        counted = sum(r["calls"] for r in querying["made"]["by_api"] if r["center"] == LEDGER_QUERY_CENTER)
+        assert counted == len(mine) > 0  # the querying firm's own record
 
 
 # -- checkpoints, gaps, read-only, threads ---------------------------------------------------------------------
