@@ -4,17 +4,19 @@
 ``exports``, ``reports``, ``chain``, ``log``, ``operations``), each route with the response model of
 :mod:`explorer.api.schemas` that the OpenAPI document shows. Every ``/api`` request first passes the
 gatekeeper (:mod:`explorer.api.middleware`: body limit, login, rate limit, read-only rule, audit of the
-query); routes read what they need through :mod:`explorer.api.deps` and apply the tenant rules of
-:mod:`explorer.access`, so what a person may not see is a 404 identical to a missing object. Errors become
-HTTP answers in :mod:`explorer.api.errors` only.
+query); the OpenAPI document declares that login as the HTTP bearer scheme (:data:`BEARER`) of every ``/api``
+route, ``/healthz`` and the UI being public. Routes read what they need through :mod:`explorer.api.deps` and
+apply the tenant rules of :mod:`explorer.access`, so what a person may not see is a 404 identical to a missing
+object. Errors become HTTP answers in :mod:`explorer.api.errors` only.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Security
 from fastapi.responses import FileResponse
+from fastapi.security import HTTPBearer
 from starlette.staticfiles import StaticFiles
 
 from explorer.api import assets, calls, chain, errors, exports, grants, log, me, members, operations, reports
@@ -24,6 +26,14 @@ from explorer.api.middleware import API, Gatekeeper, Limits, SecurityHeaders
 __all__ = ["API", "Explorer", "Limits", "create_app"]
 
 STATIC = Path(__file__).parent.parent / "static"
+#: How every ``/api`` route is authenticated, declared so that the OpenAPI document shows it. The gatekeeper
+#: checks the token before any route runs; this dependency only reads the header and refuses nothing.
+BEARER = HTTPBearer(
+    scheme_name="bearer",
+    bearerFormat="JWT",
+    description="A login token (`consortium user token`): an ES256 JWT carrying the person's certificate",
+    auto_error=False,
+)
 
 
 def create_app(explorer: Explorer) -> FastAPI:
@@ -40,7 +50,7 @@ def create_app(explorer: Explorer) -> FastAPI:
     app.add_middleware(SecurityHeaders)  # outermost: also on the gatekeeper's own answers
     errors.install(app)
 
-    api = APIRouter(prefix=API, responses=errors.RESPONSES)
+    api = APIRouter(prefix=API, responses=errors.RESPONSES, dependencies=[Security(BEARER)])
     for module in (me, log, members, assets, grants, calls, exports, reports, chain, operations):
         api.include_router(module.router)
     app.include_router(api)

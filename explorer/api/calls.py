@@ -19,6 +19,7 @@ from fastapi import APIRouter, Response
 
 from explorer import access, provenance
 from explorer.api.deps import MAX_MS, CurrentPerson, Cursor, EventId, ExplorerDep, Filters, Limit
+from explorer.api.errors import CURSOR, NOTARY
 from explorer.api.schemas import CallDetail, CallPage, Evidence, Provenance
 from explorer.calls import CallFilter, CallIndex
 from explorer.errors import ApiError, InvalidCursorError, MalformedEvidenceError, NotFoundError
@@ -58,7 +59,13 @@ def decode_cursor(cursor: str | None, bound: str) -> int | None:
 # -- routes --------------------------------------------------------------------------------------------------
 
 
-@router.get("/calls", summary="Search calls, newest first", response_model=CallPage, response_model_exclude_unset=True)
+@router.get(
+    "/calls",
+    summary="Search calls, newest first",
+    response_model=CallPage,
+    response_model_exclude_unset=True,
+    responses=CURSOR,
+)
 def search_calls(explorer: ExplorerDep, f: Filters, limit: Limit = 50, cursor: Cursor = None) -> dict[str, Any]:
     bound = filter_hash(f)
     rows = explorer.calls.search(f, before=decode_cursor(cursor, bound), limit=limit)
@@ -130,7 +137,7 @@ def call_provenance(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId) 
     "/calls/{event_id}/evidence",
     summary="The evidence bundle, to verify offline",
     response_model=Evidence,
-    responses={200: {"description": "The bundle, as a JSON attachment (`evidence-<event_id>.json`)"}},
+    responses={200: {"description": "The bundle, as a JSON attachment (`evidence-<event_id>.json`)"}, **NOTARY},
 )
 def call_evidence(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId) -> Response:
     try:

@@ -3,7 +3,11 @@
 Every refusal has the same body, ``{"error": <code>, "detail": <sentence>}``; an invalid parameter adds
 ``errors`` (at most ten, each ``{loc, msg}``). :func:`answer` serves both the exception handlers that
 :func:`install` registers on the app and the gatekeeper middleware, which answers before any route runs.
-A login refused is a 401 whose code is the login's reason, with a ``WWW-Authenticate`` challenge.
+A login refused is a 401 whose code is the login's reason, with a ``WWW-Authenticate`` challenge. Routing's own
+refusals have the same body: an unknown path is a 404 ``not_found``; a method the path does not support (``PUT``,
+``DELETE``, ``TRACE``...) is a 405 ``method_not_allowed`` whose ``Allow`` header names the methods it does.
+:data:`RESPONSES` (every ``/api`` route), :data:`CURSOR` and :data:`NOTARY` document these in the OpenAPI
+document, each with :class:`~explorer.api.schemas.ErrorBody`, the one body every refusal has.
 """
 
 from __future__ import annotations
@@ -47,11 +51,20 @@ STATUS: dict[type[ApiError], tuple[int, str]] = {
 }
 #: The refusals any ``/api`` route may answer, for the OpenAPI document.
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "No login, or one refused (the code says why)"},
+    401: {"model": ErrorBody, "description": "No login, or one refused (the code says why; `WWW-Authenticate`)"},
     404: {"model": ErrorBody, "description": "No such object, or one the person may not see"},
-    422: {"model": ErrorBody, "description": "An invalid parameter (`invalid_parameter`)"},
+    413: {"model": ErrorBody, "description": "A request body over the limit (`too_large`)"},
+    422: {"model": ErrorBody, "description": "An invalid parameter (`invalid_parameter`, each one in `errors`)"},
     429: {"model": ErrorBody, "description": "The firm's rate limit (`Retry-After`)"},
     503: {"model": ErrorBody, "description": "Queries cannot be recorded, or the notary cannot be reached"},
+}
+#: The refusal of a route that takes a ``cursor``.
+CURSOR: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "A cursor this explorer did not issue, or one of another query"},
+}
+#: The refusal of a route that answers what the notary sent.
+NOTARY: dict[int | str, dict[str, Any]] = {
+    502: {"model": ErrorBody, "description": "The notary answered with an error or a malformed bundle"},
 }
 #: Seconds a client is asked to wait while queries cannot be recorded.
 AUDIT_RETRY_AFTER = 5
@@ -93,10 +106,17 @@ async def _invalid(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": "invalid_parameter", "detail": detail, "errors": errors}, status_code=422)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
-    return JSONResponse({"error": code, "detail": str(exc.detail)}, status_code=exc.status_code)
+    if exc.status_code == 405:
+        detail = f"{request.method[:16]} is not supported here; this path answers {headers.get('Allow', '')}"
+    elif exc.status_code == 404:
+        detail = f"no route {request.url.path[:200]}; the API is described at /openapi.json"
+    else:
+        detail = str(exc.detail)
+    return JSONResponse({"error": code, "detail": detail}, status_code=exc.status_code, headers=headers or None)
 
 
 def install(app: FastAPI) -> None:

@@ -4,9 +4,11 @@
 The gatekeeper runs before any route, in this order: a body over :data:`MAX_BODY` → 413 before it is read;
 the ``Authorization`` header → a :class:`~network.logins.Person`, or 401 with the reason; the person's firm's
 rate limit (:class:`RateLimiter`) → 429 with ``Retry-After``; with the audit outbox full → 503 before the
-query runs, so no query goes unrecorded; any write method → 403 (the explorer is read-only for everyone, the
-regulator included). It then records the query in the audit log (:mod:`explorer.audit`), holding the
-answer's last chunk until the event is durable. Status codes and bodies come from :mod:`explorer.api.errors`.
+query runs, so no query goes unrecorded; a write method that some route would accept → 403 (the explorer is
+read-only for everyone, the regulator included; it has no such route, so this is a guard for one added by
+mistake). Any other method a path does not support is left to routing: 405 with ``Allow``, or 404. It then
+records the query in the audit log (:mod:`explorer.audit`), holding the answer's last chunk until the event is
+durable. Status codes and bodies come from :mod:`explorer.api.errors`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from explorer.api.errors import Answer, answer
@@ -101,6 +104,16 @@ def _headers(found: Answer) -> list[tuple[bytes, bytes]]:
     return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in found.headers]
 
 
+def _route_methods(scope: Scope) -> set[str]:
+    """The methods the app's routes accept on the request's path (empty for an unknown path)."""
+    methods: set[str] = set()
+    for route in getattr(getattr(scope.get("app"), "router", None), "routes", ()):
+        match, _ = route.matches(scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return methods
+
+
 class SecurityHeaders:
     """Content-Security-Policy and friends on every answer; ``no-store`` on the API's."""
 
@@ -175,7 +188,7 @@ class Gatekeeper:
             found = answer(AuditUnavailableError())
             await _send_json(send, found.status, found.body, _headers(found))
             return
-        if scope["method"] not in ("GET", "HEAD"):
+        if scope["method"] not in ("GET", "HEAD") and scope["method"] in _route_methods(scope):
             await self._refuse(send, query, ReadOnlyError())
             return
         if query is None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import uvicorn
 from fastapi import FastAPI
 
-from notary.api import operations, reads, tiles, write
-from notary.api.errors import ERROR_RESPONSES, notary_error
-from notary.errors import NotaryError
+from notary.api import errors, operations, reads, tiles, write
 from notary.service import NotaryService, NotarySettings
 
 
@@ -19,9 +17,12 @@ def create_app(service: NotaryService) -> FastAPI:
         description="Witnessed, anchored audit log of shared-service calls (RFC 9162, C2SP tlog-tiles).",
     )
     app.state.service = service
-    app.add_exception_handler(NotaryError, notary_error)
-    for router in (write.router, tiles.router, reads.router, operations.router):
-        app.include_router(router, responses=ERROR_RESPONSES)
+    errors.install(app)
+    app.include_router(write.router, responses=errors.error_responses(errors.WRITE_STATUSES))
+    app.include_router(reads.router, responses=errors.error_responses(errors.READ_STATUSES))
+    # text and bytes: the refusals are still JSON (ErrorBody is in the document through the routes above)
+    app.include_router(tiles.router, responses=errors.error_responses(errors.READ_STATUSES, json_route=False))
+    app.include_router(operations.router, responses=errors.error_responses((503,), json_route=False))
     return app
 
 

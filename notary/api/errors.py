@@ -2,15 +2,20 @@
 
 Malformed event → 422 with field errors; other malformed input → 400; bad signature → 401; unknown gateway →
 403; not found → 404; conflict → 409; too large → 413; storage full → 507; storage failing → 503; any other
-NotaryError → 500. The body is ``{"error": message}`` (``schemas.ErrorBody``).
+NotaryError → 500. The body is ``{"error": message}`` (``schemas.ErrorBody``), and so are FastAPI's own refusals,
+which :func:`install` rewrites: a query parameter or header that fails its declared type or range → 422 with
+the field errors in ``detail``; an unknown path → 404; a method the path does not support → 405 with an ``Allow``
+header naming the ones it does. :func:`error_responses` documents, per route, the statuses it can answer.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from notary.api.schemas import ErrorBody
 from notary.errors import (
@@ -40,11 +45,32 @@ STATUS: list[tuple[type[NotaryError], int]] = [
 ]
 
 
-#: For the OpenAPI description of every route: a refusal's body.
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    "4XX": {"model": ErrorBody, "description": "Refused: what was wrong and what to do"},
-    "5XX": {"model": ErrorBody, "description": "The notary's storage is failing or full"},
+#: What each refusal means, for the OpenAPI description of the routes that can answer it.
+MEANING: dict[int, str] = {
+    400: "Malformed input: what was wrong and what to do",
+    401: "The batch's signature does not verify under the gateway's key",
+    403: "No key registered for that gateway",
+    404: "No such event, checkpoint, tree size or tile",
+    409: "A conflict with what the log already holds",
+    413: "The batch body is over the limit",
+    422: "A parameter, header or event that fails its declared type or range; `detail` lists the field errors",
+    503: "The notary's storage is failing",
+    507: "The notary's storage is full",
 }
+#: The refusals of the read routes (reads, tiles, operations).
+READ_STATUSES = (400, 404, 422, 503)
+#: The refusals of ``POST /v1/batches``.
+WRITE_STATUSES = (400, 401, 403, 409, 413, 422, 503, 507)
+
+
+def error_responses(statuses: tuple[int, ...], *, json_route: bool = True) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of a route that can refuse with ``statuses``, each with :class:`ErrorBody` as
+    JSON. A route answering text or bytes (``json_route=False``) names the schema by reference: given a model,
+    FastAPI would document the refusal with the route's own media type, which is not the one sent."""
+    if json_route:
+        return {status: {"model": ErrorBody, "description": MEANING[status]} for status in statuses}
+    content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    return {status: {"description": MEANING[status], "content": content} for status in statuses}
 
 
 def status_of(exc: NotaryError) -> int:
@@ -58,3 +84,33 @@ async def notary_error(_: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, EventSchemaError):
         body["detail"] = exc.errors
     return JSONResponse(body, status_code=status_of(exc))
+
+
+async def _invalid(_: Request, exc: Exception) -> JSONResponse:
+    """A parameter or header that fails its declaration: the notary's error body, with the field errors."""
+    assert isinstance(exc, RequestValidationError), "installed for RequestValidationError only"
+    errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()][:10]
+    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    message = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    return JSONResponse({"error": message, "detail": errors}, status_code=422)
+
+
+async def _routing(request: Request, exc: Exception) -> JSONResponse:
+    """An unknown path (404) or a method the path does not support (405, its ``Allow`` header kept)."""
+    assert isinstance(exc, StarletteHTTPException), "installed for HTTPException only"
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        allow = headers.get("Allow", "")
+        message = f"{request.method[:16]} is not supported on {request.url.path[:200]}; it answers {allow}"
+    elif exc.status_code == 404:
+        message = f"no route {request.url.path[:200]}; the API is described at /openapi.json"
+    else:
+        message = str(exc.detail)
+    return JSONResponse({"error": message}, status_code=exc.status_code, headers=headers or None)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers of the notary's errors, invalid parameters and routing errors on ``app``."""
+    app.add_exception_handler(NotaryError, notary_error)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(StarletteHTTPException, _routing)

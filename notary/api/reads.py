@@ -7,7 +7,7 @@ import base64
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from notary.api.deps import Service
 from notary.api.schemas import (
@@ -136,7 +136,7 @@ def checkpoints(
 
 
 @router.get("/v1/checkpoints/{size}", response_model=Checkpoint)
-def checkpoint_at(service: Service, size: int) -> dict[str, Any]:
+def checkpoint_at(service: Service, size: Annotated[int, Path(ge=0, lt=2**63)]) -> dict[str, Any]:
     row = service.store.checkpoint(size)
     if row is None or row.cosigned is None:
         raise NotFoundError(f"no published checkpoint of size {size}")

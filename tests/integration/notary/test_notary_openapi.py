@@ -80,3 +80,16 @@ def test_text_and_binary_gets_declare_their_media_type(spec: dict[str, Any]) -> 
         content = routes[path]["responses"]["200"]["content"]
         assert list(content) == [media_type], (path, list(content))
         assert content[media_type]["schema"]["type"] == "string", path
+
+
+def test_every_refusal_is_documented_as_json_with_the_error_body(spec: dict[str, Any]) -> None:
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            refusals = {s: r for s, r in operation["responses"].items() if s.startswith(("4", "5"))}
+            assert refusals, (method, path)
+            for status, answer in refusals.items():
+                assert answer["content"] == error, (method, path, status)
+    write = spec["paths"]["/v1/batches"]["post"]["responses"]
+    assert {"400", "401", "403", "409", "413", "422", "503", "507"} <= set(write)
+    assert {"400", "404", "422", "503"} <= set(spec["paths"]["/v1/proofs/inclusion"]["get"]["responses"])

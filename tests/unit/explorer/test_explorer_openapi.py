@@ -1,11 +1,13 @@
 """The explorer's OpenAPI document describes every answer of the JSON API: each ``/api/v1`` GET has a 200
 answer whose JSON schema has properties (an object, or an array of objects), or declares the non-JSON media
-type it streams (CSV, zip). The document is built in process; nothing is served."""
+type it streams (CSV, zip); every refusal it can answer, with the one error body; and the login, a JWT bearer
+scheme on every ``/api`` route. The document is built in process; nothing is served."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 from typing import Any, cast
+from unittest.mock import ANY
 
 import pytest
 
@@ -75,3 +77,30 @@ def test_the_streamed_exports_declare_their_media_types(spec: dict[str, Any]) ->
     assert media("/exports/evidence.zip") == {"application/zip"}
     assert media("/exports/calls.json") == {"application/json"}
     assert media("/reports/{org}") == {"application/json", "text/csv", "text/html"}
+
+
+def test_the_login_is_declared_as_a_jwt_bearer_scheme_on_every_api_route(spec: dict[str, Any]) -> None:
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes == {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": ANY}}
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            wanted: list[dict[str, list[str]]] | None = [{"bearer": []}] if path.startswith(f"{API}/") else None
+            assert op.get("security") == wanted, (method, path)
+
+
+def test_every_refusal_is_documented_with_the_error_body(spec: dict[str, Any]) -> None:
+    for path, ops in spec["paths"].items():
+        if not path.startswith(f"{API}/"):
+            continue
+        responses = ops["get"]["responses"]
+        assert {"401", "404", "413", "422", "429", "503"} <= set(responses), path
+        for status, answer in responses.items():
+            if status.startswith(("4", "5")):
+                assert answer["content"] == {"application/json": {"schema": ERROR}}, (path, status)
+    assert "400" in spec["paths"][f"{API}/calls"]["get"]["responses"]
+    assert "502" in spec["paths"][f"{API}/calls/{{event_id}}/evidence"]["get"]["responses"]
+    body = spec["components"]["schemas"]["ErrorBody"]
+    assert body["required"] == ["error", "detail"] and body["properties"]["detail"]["type"] == "string"
+
+
+ERROR = {"$ref": "#/components/schemas/ErrorBody"}
