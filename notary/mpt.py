@@ -23,7 +23,7 @@ import rlp
 from eth_utils.crypto import keccak
 from trie.hexary import HexaryTrie
 
-from notary.errors import MalformedError
+from notary.log.errors import MalformedError
 
 #: Most nodes one proof may hold: a key of the block tries is rlp(index), at most 8 nibbles for 2^32 items, so
 #: a path has at most 9 nodes; 64 leaves room for any trie whose keys are up to 32 bytes.

@@ -1,4 +1,7 @@
-// Re-verification of an evidence bundle's log part (consortium-ledger/evidence/v1) with WebCrypto alone.
+// Re-verification of an evidence bundle's log part (consortium-ledger/evidence/v2, and v1 before it) with
+// WebCrypto alone. The two formats differ only in the anchor part, which this verifier does not check (see
+// docs/notary.md: the anchor's proofs need keccak-256, which WebCrypto lacks; `consortium verify evidence`
+// checks them).
 //
 // The same checks as notary/verify.py, for the links a browser can check without a chain node:
 //   entry         SHA-256(0x00 ‖ entry) is the bundle's leaf_hash (RFC 9162 §2.1.1), and the entry is the
@@ -27,7 +30,9 @@ import { importEd25519, verifyEd25519 } from "./log/webcrypto.js";
 
 /** @import { Checkpoint } from "./log/checkpoint.js" */
 
-export const FORMAT = "consortium-ledger/evidence/v1";
+export const FORMAT = "consortium-ledger/evidence/v2";
+/** The formats whose log part this verifier checks: the notary builds FORMAT; v1 bundles carried the whole block. */
+export const FORMATS = Object.freeze([FORMAT, "consortium-ledger/evidence/v1"]);
 /** @type {readonly StepName[]} */
 export const STEPS = Object.freeze(["entry", "inclusion", "checkpoint", "cosignatures"]);
 
@@ -56,7 +61,7 @@ const LOG_SUFFIX = "/audit-log";
  * An evidence bundle (notary/evidence.py) as far as this verifier reads it; anything may be missing or of the
  * wrong type, which fails the steps that need it.
  * @typedef {object} Bundle
- * @property {typeof FORMAT} format
+ * @property {string} format  one of FORMATS
  * @property {string} event_id
  * @property {string} origin
  * @property {number} index  the entry's leaf index
@@ -467,7 +472,7 @@ const CHECKS = [
  * @returns {Promise<Step[]>} for "entry", "inclusion", "checkpoint", "cosignatures"
  */
 export async function verifyBundle(bundle, keys, options) {
-  if (!isObject(bundle) || bundle.format !== FORMAT) {
+  if (!isObject(bundle) || !FORMATS.includes(bundle.format)) {
     const found = isObject(bundle)
       ? quote(bundle.format)
       : bundle === null
@@ -478,7 +483,7 @@ export async function verifyBundle(bundle, keys, options) {
     return STEPS.map((step) => ({
       step,
       ok: false,
-      detail: `not an evidence bundle of format ${FORMAT} (got ${found})`,
+      detail: `not an evidence bundle of format ${FORMATS.join(" or ")} (got ${found})`,
     }));
   }
   const event = isObject(options) && options.event !== undefined && options.event !== null ? options.event : undefined;

@@ -31,7 +31,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from notary.api.schemas import Evidence as ApiEvidence
-from notary.bundle import EvidenceBundle
+from notary.bundle import FORMAT_V1, FORMAT_V2, EvidenceBundle
 from notary.checkpointer import WitnessPolicy
 from notary.event import parse_entry
 from notary.log.cosignature import COSIGNATURE_V1, CosignatureVerifier, format_cosigner_vkey
@@ -223,6 +223,8 @@ def tampered(ev: Evidence) -> dict[str, tuple[dict[str, Any], dict[str, Any], se
     return {
         "genuine": (b, keys, set()),
         "witness keys as raw hex (consortium.json form)": (b, raw_hex_keys, set()),
+        "format v1 (its log part is v2's)": (changed(format=FORMAT_V1), keys, set()),
+        "format v3 (unknown)": (changed(format="consortium-ledger/evidence/v3"), keys, set(STEPS)),
         "entry: one bit flipped": (
             changed(entry=base64.b64encode(bytes(flipped)).decode()),
             keys,
@@ -404,6 +406,7 @@ def test_the_verifier_is_dependency_free() -> None:
 def test_the_built_bundles_round_trip_as_typed_values(evidence: Evidence) -> None:
     """What the builder gives, as the notary's API writes it, parses and writes back unchanged."""
     for data in (evidence.bundle, evidence.pending):
+        assert data["format"] == FORMAT_V2
         bundle = EvidenceBundle.from_json(data)
         assert bundle.to_json() == data
         assert json.dumps(bundle.to_json(), indent=1) == json.dumps(data, indent=1)
