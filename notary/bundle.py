@@ -1,4 +1,5 @@
-"""The evidence bundle format (``consortium-ledger/evidence/v1``) as values: parsed, shape-checked, written back.
+"""The evidence bundle formats (``consortium-ledger/evidence/v2``, and ``v1`` before it) as values: parsed,
+shape-checked, written back.
 
 ``notary.evidence`` builds a bundle, ``notary.verify`` checks it; this module is what they agree on. A bundle is
 JSON on the wire and on disk; here it is an :class:`EvidenceBundle` of frozen parts. ``EvidenceBundle.from_json``
@@ -8,7 +9,7 @@ field; ``to_json`` gives back exactly that JSON, keys in the order the notary's 
 
 The fields::
 
-    format       "consortium-ledger/evidence/v1"
+    format       "consortium-ledger/evidence/v2" (or "consortium-ledger/evidence/v1", see anchor.block)
     origin       the log's origin;  event_id, index: the event and its leaf index
     entry        the entry bytes (canonical JSON of the event);  leaf_hash: SHA-256(0x00 ‖ entry)
     receipt      the receipt (notary.receipt.Receipt.to_json: signed batch note and the path into the batch)
@@ -16,9 +17,17 @@ The fields::
     inclusion    {size, proof: [hash, ...]} from leaf ``index`` to the checkpoint's root, or null
     anchor       or null: {chain_id, contract (AuditAnchor), size,
                   transaction: {hash, raw: the signed transaction, index: its position in the block},
-                  block: {number, hash, header: the RLP header, transactions: [raw, ...], receipts: [raw, ...]},
+                  block: v2: {number, hash, header: the RLP header,
+                              transaction_proof: [node, ...]: the anchor transaction's Merkle-Patricia proof,
+                                  key rlp(transaction.index), from the header's transactionsRoot,
+                              receipt: its consensus-encoded receipt,
+                              receipt_proof: [node, ...]: the receipt's proof, same key, from receiptsRoot}
+                         v1: {number, hash, header, transactions: [raw, ...], receipts: [raw, ...]}: every
+                              transaction and receipt of the block, other firms' too (why v2 replaced it),
                   seals: what the header's extra data holds (format null on a chain without our seals)}
     pending      [{part: "checkpoint" | "anchor", reason}] for each part still missing
+
+The two formats differ only in ``anchor.block``; the notary builds v2, and both parse and verify.
 
 A verifier must report on a bundle part by part, a malformed part as a failed check like a tampered one, so
 :class:`BundleParts` parses each top-level part on its own and keeps, for a part that does not parse, the
@@ -34,10 +43,16 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeVar
 
 from notary.log.errors import MalformedError
+from notary.mpt import MAX_PROOF_NODES
 from notary.receipt import Receipt
 
-FORMAT = "consortium-ledger/evidence/v1"
-#: Most transactions (and receipts) of one block a bundle may carry (a block holds at most ~1,500 at 30 M gas).
+FORMAT_V1 = "consortium-ledger/evidence/v1"
+FORMAT_V2 = "consortium-ledger/evidence/v2"
+#: The format the notary builds.
+FORMAT = FORMAT_V2
+#: The formats that parse and verify.
+FORMATS = (FORMAT_V2, FORMAT_V1)
+#: Most transactions (and receipts) of one block a v1 bundle may carry (a block holds ~1,500 at 30 M gas).
 MAX_BLOCK_TRANSACTIONS = 100_000
 #: Most hashes of an inclusion proof or a batch path (a tree of 2^64 leaves needs 64).
 MAX_PROOF_HASHES = 64
@@ -295,6 +310,45 @@ class AnchorBlock:
 
 
 @dataclass(frozen=True, slots=True)
+class AnchorProofs:
+    """The block holding the anchor, in v2: its number and hash as claimed, its RLP header, and the proofs that
+    the anchor transaction and its receipt are at the transaction's index in the block's tries (each proof the
+    RLP-encoded nodes referenced by hash on the key's path, root first: ``notary.mpt``). No other transaction
+    or receipt of the block is in it."""
+
+    number: int
+    hash: bytes
+    header: bytes
+    transaction_proof: tuple[bytes, ...]
+    receipt: bytes
+    receipt_proof: tuple[bytes, ...]
+
+    KEYS: ClassVar[tuple[str, ...]] = ("number", "hash", "header", "transaction_proof", "receipt", "receipt_proof")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "hash": _hex_text(self.hash),
+            "header": _hex_text(self.header),
+            "transaction_proof": [_hex_text(n) for n in self.transaction_proof],
+            "receipt": _hex_text(self.receipt),
+            "receipt_proof": [_hex_text(n) for n in self.receipt_proof],
+        }
+
+    @classmethod
+    def from_json(cls, data: object, where: str = "anchor.block") -> AnchorProofs:
+        obj = _object(data, where, cls.KEYS)
+        return cls(
+            number=_int(obj["number"], f"{where}.number"),
+            hash=_hex(obj["hash"], f"{where}.hash", 32),
+            header=_hex(obj["header"], f"{where}.header"),
+            transaction_proof=_list(obj["transaction_proof"], f"{where}.transaction_proof", MAX_PROOF_NODES, _hex),
+            receipt=_hex(obj["receipt"], f"{where}.receipt"),
+            receipt_proof=_list(obj["receipt_proof"], f"{where}.receipt_proof", MAX_PROOF_NODES, _hex),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Seals:
     """What the header's extra data holds on a chain with our seals, for the reader (the verifier decodes the
     header itself): the format, the round, how many seals, the validators."""
@@ -357,14 +411,19 @@ def _seals(data: object, where: str) -> Seals | NoSeals:
 @dataclass(frozen=True, slots=True)
 class AnchorEvidence:
     """The anchor part: the chain, the AuditAnchor contract (its address as the notary writes it), the anchored
-    size, the transaction, its block and the block's seals."""
+    size, the transaction, its block (v2: the proofs; v1: the whole block) and the block's seals."""
 
     chain_id: int
     contract: str
     size: int
     transaction: AnchorTransaction
-    block: AnchorBlock
+    block: AnchorProofs | AnchorBlock
     seals: Seals | NoSeals
+
+    @property
+    def format(self) -> str:
+        """The bundle format this anchor part belongs in."""
+        return FORMAT_V2 if isinstance(self.block, AnchorProofs) else FORMAT_V1
 
     KEYS: ClassVar[tuple[str, ...]] = ("chain_id", "contract", "size", "transaction", "block", "seals")
 
@@ -379,14 +438,16 @@ class AnchorEvidence:
         }
 
     @classmethod
-    def from_json(cls, data: object, where: str = "anchor") -> AnchorEvidence:
+    def from_json(cls, data: object, where: str = "anchor", format: str = FORMAT) -> AnchorEvidence:
+        """The anchor part of a bundle of ``format``, which says what ``block`` holds."""
         obj = _object(data, where, cls.KEYS)
+        block = AnchorBlock.from_json if format == FORMAT_V1 else AnchorProofs.from_json
         return cls(
             chain_id=_int(obj["chain_id"], f"{where}.chain_id"),
             contract=_text(obj["contract"], f"{where}.contract"),
             size=_int(obj["size"], f"{where}.size"),
             transaction=AnchorTransaction.from_json(obj["transaction"], f"{where}.transaction"),
-            block=AnchorBlock.from_json(obj["block"], f"{where}.block"),
+            block=block(obj["block"], f"{where}.block"),
             seals=_seals(obj["seals"], f"{where}.seals"),
         )
 
@@ -458,7 +519,12 @@ class BundleParts:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> BundleParts:
-        """The parts of a JSON bundle (its ``format`` is the caller's to check); a missing part is malformed."""
+        """The parts of a JSON bundle (its ``format`` is the caller's to check: it must be one of ``FORMATS``,
+        and the anchor part is parsed as that format's); a missing part is malformed."""
+        format = FORMAT_V1 if data.get("format") == FORMAT_V1 else FORMAT_V2
+
+        def anchor(value: object, where: str) -> AnchorEvidence:
+            return AnchorEvidence.from_json(value, where, format)
 
         def part(key: str, parse: Callable[[object, str], T]) -> T | MalformedError:
             if key not in data:
@@ -477,7 +543,7 @@ class BundleParts:
             receipt=part("receipt", EvidenceReceipt.from_json),
             checkpoint=part("checkpoint", _nullable(EvidenceCheckpoint.from_json)),
             inclusion=part("inclusion", _nullable(EvidenceInclusion.from_json)),
-            anchor=part("anchor", _nullable(AnchorEvidence.from_json)),
+            anchor=part("anchor", _nullable(anchor)),
             pending=part("pending", _pending),
         )
 
@@ -490,7 +556,9 @@ def _ok(value: T | MalformedError) -> T:
 
 @dataclass(frozen=True, slots=True)
 class EvidenceBundle:
-    """One event's evidence (see the module docstring); ``None`` parts are pending, ``pending`` says why."""
+    """One event's evidence (see the module docstring); ``None`` parts are pending, ``pending`` says why.
+
+    ``format`` is the bundle's (one of ``FORMATS``); an anchor part must be of that format."""
 
     origin: str
     event_id: str
@@ -502,15 +570,18 @@ class EvidenceBundle:
     inclusion: EvidenceInclusion | None
     anchor: AnchorEvidence | None
     pending: tuple[Pending, ...]
+    format: str = FORMAT
 
-    @property
-    def format(self) -> str:
-        return FORMAT
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ValueError(f"unknown evidence bundle format {self.format!r}")
+        if self.anchor is not None and self.anchor.format != self.format:
+            raise ValueError(f"a bundle of format {self.format} cannot hold an anchor part of {self.anchor.format}")
 
     def to_json(self) -> dict[str, Any]:
         """The bundle as the notary's API writes it (``GET /v1/evidence/{event_id}``)."""
         return {
-            "format": FORMAT,
+            "format": self.format,
             "origin": self.origin,
             "event_id": self.event_id,
             "index": self.index,
@@ -527,8 +598,8 @@ class EvidenceBundle:
     def from_json(cls, data: object) -> EvidenceBundle:
         """A bundle from its JSON; ``MalformedError`` naming the first field that is not in canonical form."""
         obj = _object(data, "", KEYS)
-        if obj["format"] != FORMAT:
-            raise MalformedError(f"not an evidence bundle of format {FORMAT} (format {obj['format']!r})")
+        if obj["format"] not in FORMATS:
+            raise MalformedError(f"not an evidence bundle of format {' or '.join(FORMATS)} (format {obj['format']!r})")
         parts = BundleParts.from_json(obj)
         return cls(
             origin=_ok(parts.origin),
@@ -541,14 +612,20 @@ class EvidenceBundle:
             inclusion=_ok(parts.inclusion),
             anchor=_ok(parts.anchor),
             pending=_ok(parts.pending),
+            format=obj["format"],
         )
 
 
 __all__ = [
     "FORMAT",
+    "FORMATS",
+    "FORMAT_V1",
+    "FORMAT_V2",
     "MAX_BLOCK_TRANSACTIONS",
+    "MAX_PROOF_NODES",
     "AnchorBlock",
     "AnchorEvidence",
+    "AnchorProofs",
     "AnchorTransaction",
     "BundleParts",
     "EvidenceBundle",

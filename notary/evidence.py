@@ -1,15 +1,19 @@
 """Evidence bundles: everything needed to prove, offline, that one event is in the witnessed, anchored log.
 
-A bundle (JSON, ``format: consortium-ledger/evidence/v1``) holds the entry and its receipt, the published
+A bundle (JSON, ``format: consortium-ledger/evidence/v2``) holds the entry and its receipt, the published
 checkpoint that covers it (preferably the smallest one anchored on chain) with its cosignatures, the RFC 9162
-inclusion proof to it, and the anchor: the signed anchor transaction, the RLP header of its block, all the
-block's transactions and receipts (so both trie roots can be recomputed) and, in the header's extra data, the
-validators' seals. ``notary.verify.verify_evidence`` checks it from the consortium's public keys alone.
+inclusion proof to it, and the anchor: the signed anchor transaction, the RLP header of its block, the
+Merkle-Patricia proofs of that transaction and of its receipt in the block's tries (``notary.mpt``) and, in the
+header's extra data, the validators' seals. No other transaction of the block is in it: another firm's grant
+in the same block stays out. ``notary.verify.verify_evidence`` checks it from the consortium's public keys alone.
+A v1 bundle carried all the block's transactions and receipts instead; ``bundle_format=FORMAT_V1`` still builds
+one (for a verifier that only knows v1).
 
 The chain part is read over plain Ethereum JSON-RPC (raw responses, no client-side formatting), so it works on
 the consortium's node, anvil or Besu. Raw transactions come from ``eth_getRawTransactionByHash`` where the node
 has it, else are re-encoded from their fields (EIP-2718); either way each must hash to its transaction hash,
-and the re-encoded header must hash to the block hash, or the bundle says which part could not be rebuilt.
+the re-encoded header must hash to the block hash, and the tries built from them must have the header's roots
+(the proofs are cut from those tries), or the bundle says which part could not be rebuilt.
 
 A part that does not exist yet (no published checkpoint covers the event, the checkpoint is not anchored yet,
 the chain is unreachable) is ``null``, and ``pending`` says why; an unknown event raises NotFoundError.
@@ -33,8 +37,12 @@ from chain.errors import ChainError
 from chain.seal import ExtraData
 from notary.anchor import Anchorer
 from notary.bundle import (
+    FORMAT,
+    FORMAT_V1,
+    FORMATS,
     AnchorBlock,
     AnchorEvidence,
+    AnchorProofs,
     AnchorTransaction,
     EvidenceBundle,
     EvidenceCheckpoint,
@@ -46,9 +54,10 @@ from notary.bundle import (
 )
 from notary.errors import NotaryError, NotFoundError
 from notary.log.hashing import hash_leaf
+from notary.mpt import build_proof
 from notary.receipt import Receipt
 from notary.store import CheckpointRow, LogStore
-from notary.verify import HEADER_EXTRA, HEADER_RECEIPT_ROOT, HEADER_TX_ROOT, trie_root
+from notary.verify import HEADER_EXTRA, HEADER_RECEIPT_ROOT, HEADER_TX_ROOT
 
 #: Header fields in RLP order (Yellow Paper §4.3), then the fields later forks appended, in order:
 #: London (base fee), Shanghai (withdrawals), Cancun (blob gas, beacon root), Prague (requests).
@@ -124,7 +133,8 @@ class AnchorParts:
 
 class EvidenceBuilder:
     """Builds the evidence bundles of one log from what they are made of: the store, each event's receipt,
-    inclusion proofs, and the anchorer (None where the notary does not anchor) with its chain client."""
+    inclusion proofs, and the anchorer (None where the notary does not anchor) with its chain client, in
+    ``bundle_format`` (v2 unless told otherwise)."""
 
     def __init__(
         self,
@@ -134,7 +144,11 @@ class EvidenceBuilder:
         inclusion: Callable[[int, int], Sequence[bytes]],
         anchorer: Anchorer | None,
         mmd_s: int,
+        bundle_format: str = FORMAT,
     ) -> None:
+        if bundle_format not in FORMATS:
+            raise ValueError(f"unknown evidence bundle format {bundle_format!r}")
+        self.bundle_format = bundle_format
         self.origin = origin
         self.store = store
         self.receipt = receipt
@@ -159,6 +173,7 @@ class EvidenceBuilder:
             inclusion=None,
             anchor=None,
             pending=(),
+            format=self.bundle_format,
         )
         checkpoint, anchor = choose_checkpoint(self.store, row.index)
         if checkpoint is None or checkpoint.cosigned is None:
@@ -185,10 +200,12 @@ class EvidenceBuilder:
         assert self.anchorer is not None, "a confirmed anchor exists only where the notary anchors"
         try:
             anchorer = self.anchorer
+            whole_block = self.bundle_format == FORMAT_V1
 
             def build() -> AnchorEvidence:
                 client = anchorer.client()  # connects if the anchorer has not yet: it raises while the chain is down
-                return anchor_evidence(_raw_rpc(client.backend.web3), anchor, client.backend.chain_id, client.address)
+                web3, chain_id = client.backend.web3, client.backend.chain_id
+                return anchor_evidence(_raw_rpc(web3), anchor, chain_id, client.address, whole_block=whole_block)
 
             return replace(bundle, anchor=self.anchor_parts.get(anchor, build))
         except (ChainError, OSError, KeyError, TypeError, ValueError) as exc:  # EvidenceChainError is a ChainError
@@ -223,8 +240,12 @@ def _raw_rpc(web3: Any) -> Rpc:
     return call
 
 
-def anchor_evidence(rpc: Rpc, anchor: dict[str, Any], chain_id: int, contract: str) -> AnchorEvidence:
-    """The anchor part of a bundle: the stored raw transaction and everything about the block that holds it."""
+def anchor_evidence(
+    rpc: Rpc, anchor: dict[str, Any], chain_id: int, contract: str, *, whole_block: bool = False
+) -> AnchorEvidence:
+    """The anchor part of a bundle: the stored raw transaction, the header of the block that holds it and the
+    proofs of the transaction and its receipt in the block's tries (v2), or, ``whole_block``, every transaction
+    and receipt of the block (v1)."""
     raw_tx = bytes(anchor["raw_tx"])
     tx_hash = keccak(raw_tx)
     if _hex(tx_hash) != str(anchor["tx_hash"]).lower():
@@ -241,20 +262,25 @@ def anchor_evidence(rpc: Rpc, anchor: dict[str, Any], chain_id: int, contract: s
     transactions = [_raw_transaction(rpc, tx) for tx in block["transactions"]]
     receipts = [encode_receipt(r) for r in _block_receipts(rpc, block)]
     fields = rlp.decode(header)
-    if trie_root(transactions) != fields[HEADER_TX_ROOT] or trie_root(receipts) != fields[HEADER_RECEIPT_ROOT]:
+    index = int(receipt["transactionIndex"], 16)
+    if not 0 <= index < len(transactions) or transactions[index] != raw_tx:
+        raise EvidenceChainError(f"block {block['hash']}: its transaction {index} is not the anchor transaction")
+    tx_root, tx_proof = build_proof(transactions, index)
+    receipt_root, receipt_proof = build_proof(receipts, index)
+    if tx_root != fields[HEADER_TX_ROOT] or receipt_root != fields[HEADER_RECEIPT_ROOT]:
         raise EvidenceChainError(f"block {block['hash']}: transactions or receipts do not match its header")
+    number, block_hash = int(block["number"], 16), _data(block["hash"])
+    part: AnchorProofs | AnchorBlock
+    if whole_block:
+        part = AnchorBlock(number, block_hash, header, tuple(transactions), tuple(receipts))
+    else:
+        part = AnchorProofs(number, block_hash, header, tx_proof, receipts[index], receipt_proof)
     return AnchorEvidence(
         chain_id=chain_id,
         contract=contract,
         size=int(anchor["size"]),
-        transaction=AnchorTransaction(hash=tx_hash, raw=raw_tx, index=int(receipt["transactionIndex"], 16)),
-        block=AnchorBlock(
-            number=int(block["number"], 16),
-            hash=_data(block["hash"]),
-            header=header,
-            transactions=tuple(transactions),
-            receipts=tuple(receipts),
-        ),
+        transaction=AnchorTransaction(hash=tx_hash, raw=raw_tx, index=index),
+        block=part,
         seals=describe_seals(fields[HEADER_EXTRA]),
     )
 

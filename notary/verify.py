@@ -10,9 +10,11 @@ proof is rejected). Every step runs even after an earlier one failed, so the rep
 6. the inclusion proof (RFC 9162 §2.1.3.2) leads from the leaf to the checkpoint's root;
 7. the anchor transaction's signature recovers the notary's account, it calls AuditAnchor on our chain with
    ``anchor(origin, size, root, SHA-256(checkpoint body))`` of exactly this checkpoint;
-8. it is in its block (the transactions trie root is recomputed, Ethereum Yellow Paper §4.3) and 9. succeeded
-   (its receipt has status 1; the receipts trie root is recomputed); 10. the block hash is the keccak-256 of
-   the RLP header; 11. a quorum of the validators sealed the header (``chain.seal``).
+8. it is in its block and 9. succeeded (its receipt has status 1): in a v2 bundle, its Merkle-Patricia proof
+   leads from the header's transactionsRoot along key rlp(index) to exactly this transaction, and its receipt's
+   from receiptsRoot to exactly that receipt (``notary.mpt``); in a v1 bundle, both trie roots are recomputed
+   from all the block's transactions and receipts (Ethereum Yellow Paper §4.3); 10. the block hash is the
+   keccak-256 of the RLP header; 11. a quorum of the validators sealed the header (``chain.seal``).
 
 A step is ✓ (``ok=True``), ✗ (``ok=False``) or not applicable (``ok=None``: the bundle says that part is still
 pending, or the trust roots cannot decide it), always with a detail saying why.
@@ -41,7 +43,16 @@ from trie.hexary import HexaryTrie
 
 from chain.errors import ChainError
 from chain.seal import ExtraData, quorum
-from notary.bundle import FORMAT, AnchorBlock, AnchorEvidence, BundleParts, EvidenceBundle, EvidenceCheckpoint
+from notary.bundle import (
+    FORMAT,
+    FORMATS,
+    AnchorBlock,
+    AnchorEvidence,
+    AnchorProofs,
+    BundleParts,
+    EvidenceBundle,
+    EvidenceCheckpoint,
+)
 from notary.checkpointer import WitnessPolicy
 from notary.event import parse_entry
 from notary.log.checkpoint import Checkpoint, parse_checkpoint
@@ -50,6 +61,7 @@ from notary.log.errors import MalformedError, NotaryError, VerificationError
 from notary.log.hashing import hash_leaf
 from notary.log.note import Note, NoteVerifier, open_note, parse_note
 from notary.log.proof import verify_inclusion
+from notary.mpt import ProofError, verify_proof
 from notary.receipt import verify_receipt
 
 #: The AuditAnchor function the notary calls; its selector is the first 4 bytes of the keccak-256 of this.
@@ -282,7 +294,7 @@ class _State:
             raise self.pending("anchor")
         return anchor
 
-    def block(self) -> AnchorBlock:
+    def block(self) -> AnchorProofs | AnchorBlock:
         return self.anchor().block
 
     def checkpoint_part(self) -> EvidenceCheckpoint:
@@ -419,9 +431,31 @@ def _header(s: _State) -> list[Any]:
     return s.header
 
 
+def _proven(root: bytes, index: int, proof: Sequence[bytes], what: str) -> bytes:
+    """The value a v2 proof proves at rlp(index) in the trie of ``root``; the step fails if it proves none."""
+    try:
+        return verify_proof(root, rlp.encode(index), proof)
+    except ProofError as exc:
+        raise _Fail(f"the {what} proof does not lead from the header's root to index {index}: {exc}") from exc
+
+
 def _step_in_block(s: _State) -> str:
     header = _header(s)
-    transactions = s.block().transactions
+    block = s.block()
+    if isinstance(block, AnchorProofs):
+        index = s.anchor().transaction.index
+        value = _proven(header[HEADER_TX_ROOT], index, block.transaction_proof, "transaction")
+        if value != s.anchor().transaction.raw:
+            raise _Fail(
+                f"the transactions trie holds another transaction at index {index} (keccak 0x{keccak(value).hex()})"
+            )
+        s.position = index
+        number = _rlp_int(header[HEADER_NUMBER], "block number")
+        return (
+            f"transaction {index} in block {number}: proof of {len(block.transaction_proof)} node(s) "
+            "from transactionsRoot"
+        )
+    transactions = block.transactions
     root = trie_root(transactions)
     problems = []
     if root != header[HEADER_TX_ROOT]:
@@ -441,7 +475,19 @@ def _step_in_block(s: _State) -> str:
 
 def _step_succeeded(s: _State) -> str:
     header = _header(s)
-    receipts = s.block().receipts
+    block = s.block()
+    if isinstance(block, AnchorProofs):
+        index = s.anchor().transaction.index
+        value = _proven(header[HEADER_RECEIPT_ROOT], index, block.receipt_proof, "receipt")
+        if s.position is None:
+            raise _Fail("the anchor transaction is not proven in the block, so its receipt is not proven its own")
+        if value != block.receipt:
+            raise _Fail(f"the receipts trie holds another receipt at index {index} than the bundle's")
+        outcome = receipt_status(block.receipt)
+        if outcome != 1:
+            raise _Fail(f"the anchor transaction failed (receipt status {outcome})")
+        return f"receipt status 1, proof of {len(block.receipt_proof)} node(s) from receiptsRoot"
+    receipts = block.receipts
     root = trie_root(receipts)
     problems = []
     if root != header[HEADER_RECEIPT_ROOT]:
@@ -535,9 +581,12 @@ def verify_evidence_json(data: object, roots: TrustRoots) -> list[Step]:
     that need it, with what is wrong with it, and only those, as a tampered part does; a bundle that parses
     gives exactly the steps of :func:`verify_evidence` on ``EvidenceBundle.from_json(data)``. Something that is
     not a bundle of this format fails every step."""
-    if not isinstance(data, Mapping) or data.get("format") != FORMAT:
+    if not isinstance(data, Mapping) or data.get("format") not in FORMATS:
         found = data.get("format") if isinstance(data, Mapping) else type(data).__name__
-        return [Step(name, False, f"not an evidence bundle of format {FORMAT} (got {found!r})") for name in STEP_NAMES]
+        expected = " or ".join(FORMATS)
+        return [
+            Step(name, False, f"not an evidence bundle of format {expected} (got {found!r})") for name in STEP_NAMES
+        ]
     return _verify(BundleParts.from_json(data), roots)
 
 
@@ -558,6 +607,7 @@ def _verify(parts: BundleParts, roots: TrustRoots) -> list[Step]:
 
 __all__ = [
     "FORMAT",
+    "FORMATS",
     "STEP_NAMES",
     "DecodedTransaction",
     "Step",

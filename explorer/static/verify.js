@@ -1,4 +1,8 @@
-// Re-verification of an evidence bundle's log part (consortium-ledger/evidence/v1) with WebCrypto alone.
+// Re-verification of an evidence bundle's log part (consortium-ledger/evidence/v2, and v1 before it) with
+// WebCrypto alone, and of a v2 bundle's anchor proofs. The two formats differ only in the anchor part:
+// verifyBundle checks the log part of both; verifyAnchorProofs checks a v2 anchor's Merkle-Patricia proofs and
+// block hash with log/keccak.js, log/rlp.js and log/mpt.js (WebCrypto has no keccak-256); the transaction's
+// signature and the header's seals are left to notary/verify.py (`consortium verify evidence`).
 //
 // The same checks as notary/verify.py, for the links a browser can check without a chain node:
 //   entry         SHA-256(0x00 ‖ entry) is the bundle's leaf_hash (RFC 9162 §2.1.1), and the entry is the
@@ -21,13 +25,18 @@ import { COSIGNATURE_V1, verifyCosignature } from "./log/cosignature.js";
 import { CheckError, quote } from "./log/errors.js";
 import { EVENT_FIELDS, canonicalJson } from "./log/event.js";
 import { HASH_SIZE, hashLeaf } from "./log/hashing.js";
+import { keccak256 } from "./log/keccak.js";
+import { MAX_PROOF_NODES, verifyProof } from "./log/mpt.js";
 import { ED25519, checkKeyName, decodeVkey, encodeVkey, keyId, parseNote } from "./log/note.js";
 import { rootFromInclusion } from "./log/proof.js";
+import { decodeRlp, encodeIndex } from "./log/rlp.js";
 import { importEd25519, verifyEd25519 } from "./log/webcrypto.js";
 
 /** @import { Checkpoint } from "./log/checkpoint.js" */
 
-export const FORMAT = "consortium-ledger/evidence/v1";
+export const FORMAT = "consortium-ledger/evidence/v2";
+/** The formats whose log part this verifier checks: the notary builds FORMAT; v1 bundles carried the whole block. */
+export const FORMATS = Object.freeze([FORMAT, "consortium-ledger/evidence/v1"]);
 /** @type {readonly StepName[]} */
 export const STEPS = Object.freeze(["entry", "inclusion", "checkpoint", "cosignatures"]);
 
@@ -56,7 +65,7 @@ const LOG_SUFFIX = "/audit-log";
  * An evidence bundle (notary/evidence.py) as far as this verifier reads it; anything may be missing or of the
  * wrong type, which fails the steps that need it.
  * @typedef {object} Bundle
- * @property {typeof FORMAT} format
+ * @property {string} format  one of FORMATS
  * @property {string} event_id
  * @property {string} origin
  * @property {number} index  the entry's leaf index
@@ -467,7 +476,7 @@ const CHECKS = [
  * @returns {Promise<Step[]>} for "entry", "inclusion", "checkpoint", "cosignatures"
  */
 export async function verifyBundle(bundle, keys, options) {
-  if (!isObject(bundle) || bundle.format !== FORMAT) {
+  if (!isObject(bundle) || !FORMATS.includes(bundle.format)) {
     const found = isObject(bundle)
       ? quote(bundle.format)
       : bundle === null
@@ -478,7 +487,7 @@ export async function verifyBundle(bundle, keys, options) {
     return STEPS.map((step) => ({
       step,
       ok: false,
-      detail: `not an evidence bundle of format ${FORMAT} (got ${found})`,
+      detail: `not an evidence bundle of format ${FORMATS.join(" or ")} (got ${found})`,
     }));
   }
   const event = isObject(options) && options.event !== undefined && options.event !== null ? options.event : undefined;
@@ -507,4 +516,137 @@ export async function verifyBundle(bundle, keys, options) {
  */
 export function passed(steps) {
   return Array.isArray(steps) && steps.every((s) => s && s.ok !== false);
+}
+
+// -- the anchor part's proofs (v2) ------------------------------------------------------------------------
+
+/** @typedef {"transaction in block" | "transaction succeeded" | "block hash"} AnchorStepName */
+/** @type {readonly AnchorStepName[]} */
+export const ANCHOR_STEPS = Object.freeze(["transaction in block", "transaction succeeded", "block hash"]);
+
+const HEX = /^0x(?:[0-9a-f]{2})*$/;
+/** Header field positions in the RLP list (Yellow Paper §4.3), as notary/verify.py. */
+const HEADER_TX_ROOT = 4;
+const HEADER_RECEIPT_ROOT = 5;
+const HEADER_MIN_FIELDS = 15;
+
+/** @param {unknown} value @param {string} what */
+function hexField(value, what) {
+  if (typeof value !== "string" || !HEX.test(value)) throw new CheckError(`${what} must be 0x-prefixed lowercase hex`);
+  return fromHex(value.slice(2));
+}
+
+/** @param {unknown} value @param {string} what */
+function hexList(value, what) {
+  if (!Array.isArray(value)) throw new CheckError(`${what} must be a list`);
+  if (value.length > MAX_PROOF_NODES) throw new CheckError(`${what} has ${value.length} items, at most ${MAX_PROOF_NODES} allowed`);
+  return value.map((v, i) => hexField(v, `${what}[${i}]`));
+}
+
+/** The value a proof proves at rlp(index) from a root, or a CheckError naming the proof. */
+function proven(/** @type {Uint8Array} */ root, /** @type {number} */ index, /** @type {Uint8Array[]} */ proof, /** @type {string} */ what) {
+  try {
+    return verifyProof(root, encodeIndex(index), proof);
+  } catch (exc) {
+    if (!(exc instanceof CheckError)) throw exc;
+    throw new CheckError(`the ${what} proof does not lead from the header's root to index ${index}: ${exc.message}`);
+  }
+}
+
+/** EIP-658 status of a consensus-encoded receipt (typed per EIP-2718 or legacy). */
+function receiptStatus(/** @type {Uint8Array} */ raw) {
+  const fields = decodeRlp(raw.length && raw[0] >= 0xc0 ? raw : raw.subarray(1));
+  if (fields instanceof Uint8Array || fields.length !== 4 || !(fields[0] instanceof Uint8Array)) {
+    throw new CheckError("the receipt is not RLP [status, cumulativeGasUsed, logsBloom, logs]");
+  }
+  const status = fields[0];
+  if (status.length > 1 || (status.length === 1 && status[0] !== 1)) {
+    throw new CheckError("the receipt carries a pre-Byzantium state root, not a status");
+  }
+  return status.length;
+}
+
+/**
+ * Check a v2 bundle's anchor proofs as notary/verify.py does (the same step names): the anchor transaction is
+ * at its index in the block's transactions trie and its receipt, with status 1, in the receipts trie, both
+ * proven from the header's roots (log/mpt.js), and the block hash is the keccak-256 of the header. The
+ * transaction's signature and calldata and the header's seals are not checked here. Never throws: ok null when
+ * the anchor is pending, or for a v1 bundle (whole blocks are not rechecked in the browser).
+ * @param {unknown} bundle
+ * @returns {{step: AnchorStepName, ok: boolean | null, detail: string}[]}
+ */
+export function verifyAnchorProofs(bundle) {
+  /** @type {(ok: boolean | null, detail: string) => {step: AnchorStepName, ok: boolean | null, detail: string}[]} */
+  const all = (ok, detail) => ANCHOR_STEPS.map((step) => ({ step, ok, detail }));
+  if (!isObject(bundle) || bundle.format !== FORMAT) {
+    if (isObject(bundle) && FORMATS.includes(bundle.format)) {
+      return all(null, "a v1 bundle carries the whole block: its roots are recomputed by notary/verify.py");
+    }
+    return all(false, `not an evidence bundle of format ${FORMAT}`);
+  }
+  if (bundle.anchor === null) return all(null, "the anchor is pending");
+  /** @type {Uint8Array[] | null} */
+  let header = null;
+  /** @type {number | null} */
+  let position = null;
+  const anchor = isObject(bundle.anchor) ? bundle.anchor : {};
+  const block = isObject(anchor.block) ? anchor.block : {};
+  const transaction = isObject(anchor.transaction) ? anchor.transaction : {};
+  const readHeader = () => {
+    if (header === null) {
+      const fields = decodeRlp(hexField(block.header, "anchor.block.header"));
+      if (fields instanceof Uint8Array || fields.length < HEADER_MIN_FIELDS || fields.some((f) => !(f instanceof Uint8Array))) {
+        throw new CheckError(`the block header is not an RLP list of at least ${HEADER_MIN_FIELDS} byte strings`);
+      }
+      header = /** @type {Uint8Array[]} */ (fields);
+    }
+    return header;
+  };
+  const index = () => {
+    const value = transaction.index;
+    if (!Number.isSafeInteger(value) || value < 0) throw new CheckError("anchor.transaction.index must be a non-negative integer");
+    return /** @type {number} */ (value);
+  };
+  /** @type {Record<AnchorStepName, () => string>} */
+  const checks = {
+    "transaction in block": () => {
+      const at = index();
+      const raw = hexField(transaction.raw, "anchor.transaction.raw");
+      const proof = hexList(block.transaction_proof, "anchor.block.transaction_proof");
+      const value = proven(readHeader()[HEADER_TX_ROOT], at, proof, "transaction");
+      if (!equalBytes(value, raw)) {
+        throw new CheckError(`the transactions trie holds another transaction at index ${at} (keccak 0x${toHex(keccak256(value))})`);
+      }
+      position = at;
+      return `transaction ${at}: proof of ${proof.length} node(s) from transactionsRoot`;
+    },
+    "transaction succeeded": () => {
+      const at = index();
+      const receipt = hexField(block.receipt, "anchor.block.receipt");
+      const proof = hexList(block.receipt_proof, "anchor.block.receipt_proof");
+      const value = proven(readHeader()[HEADER_RECEIPT_ROOT], at, proof, "receipt");
+      if (position === null) throw new CheckError("the anchor transaction is not proven in the block, so its receipt is not proven its own");
+      if (!equalBytes(value, receipt)) throw new CheckError(`the receipts trie holds another receipt at index ${at} than the bundle's`);
+      const status = receiptStatus(receipt);
+      if (status !== 1) throw new CheckError(`the anchor transaction failed (receipt status ${status})`);
+      return `receipt status 1, proof of ${proof.length} node(s) from receiptsRoot`;
+    },
+    "block hash": () => {
+      const digest = keccak256(hexField(block.header, "anchor.block.header"));
+      const claimed = hexField(block.hash, "anchor.block.hash");
+      if (!equalBytes(digest, claimed)) {
+        throw new CheckError(`keccak-256 of the header is 0x${toHex(digest)}, the bundle claims 0x${toHex(claimed)}`);
+      }
+      return `block hash 0x${toHex(digest)} recomputed from its header`;
+    },
+  };
+  return ANCHOR_STEPS.map((step) => {
+    try {
+      return { step, ok: true, detail: checks[step]() };
+    } catch (exc) {
+      if (exc instanceof CheckError) return { step, ok: false, detail: exc.message };
+      const error = /** @type {{name?: unknown, message?: unknown} | null | undefined} */ (exc);
+      return { step, ok: false, detail: `malformed bundle (${error && error.name ? `${error.name}: ${error.message}` : String(exc)})` };
+    }
+  });
 }

@@ -156,7 +156,22 @@ class AnchorTransaction(_Body):
     index: int = Field(description="Its position in the block")
 
 
+class AnchorProofs(_Body):
+    """The anchor's block in v2: its header and the proofs of the anchor transaction and its receipt."""
+
+    number: int
+    hash: Hex
+    header: Hex = Field(description="The RLP header")
+    transaction_proof: list[Hex] = Field(
+        description="The transaction's Merkle-Patricia proof: the nodes on key rlp(index) from transactionsRoot"
+    )
+    receipt: Hex = Field(description="The transaction's receipt, consensus-encoded")
+    receipt_proof: list[Hex] = Field(description="The receipt's Merkle-Patricia proof, same key, from receiptsRoot")
+
+
 class AnchorBlock(_Body):
+    """The anchor's block in v1: its header and all its transactions and receipts."""
+
     number: int
     hash: Hex
     header: Hex = Field(description="The RLP header")
@@ -181,7 +196,7 @@ class AnchorEvidence(_Body):
     contract: Hex = Field(description="The AuditAnchor contract")
     size: int
     transaction: AnchorTransaction
-    block: AnchorBlock
+    block: AnchorProofs | AnchorBlock = Field(description="v2: the proofs; v1: the whole block")
     seals: Seals | NoSeals
 
 
@@ -191,7 +206,7 @@ class Pending(_Body):
 
 
 class Evidence(_Body):
-    """An evidence bundle (``consortium-ledger/evidence/v1``): everything to prove one event offline."""
+    """An evidence bundle (``consortium-ledger/evidence/v2``): everything to prove one event offline."""
 
     format: str
     origin: str

@@ -14,8 +14,11 @@ from hypothesis import strategies as st
 from notary.api.schemas import Evidence
 from notary.bundle import (
     FORMAT,
+    FORMAT_V1,
+    FORMATS,
     AnchorBlock,
     AnchorEvidence,
+    AnchorProofs,
     AnchorTransaction,
     BundleParts,
     EvidenceBundle,
@@ -58,30 +61,50 @@ seals = st.one_of(
     st.builds(Seals, format=texts, round=counts, seals=counts, validators=tuples(addresses)),
     st.builds(NoSeals, note=texts),
 )
-anchors = st.builds(
-    AnchorEvidence,
-    chain_id=counts,
-    contract=texts,
-    size=counts,
-    transaction=st.builds(AnchorTransaction, hash=hashes, raw=blobs, index=counts),
-    block=st.builds(
+blocks: dict[str, st.SearchStrategy[Any]] = {
+    FORMAT_V1: st.builds(
         AnchorBlock, number=counts, hash=hashes, header=blobs, transactions=tuples(blobs), receipts=tuples(blobs)
     ),
-    seals=seals,
-)
+    FORMAT: st.builds(
+        AnchorProofs,
+        number=counts,
+        hash=hashes,
+        header=blobs,
+        transaction_proof=tuples(blobs),
+        receipt=blobs,
+        receipt_proof=tuples(blobs),
+    ),
+}
+
+
+def anchors(format: str) -> st.SearchStrategy[AnchorEvidence]:
+    return st.builds(
+        AnchorEvidence,
+        chain_id=counts,
+        contract=texts,
+        size=counts,
+        transaction=st.builds(AnchorTransaction, hash=hashes, raw=blobs, index=counts),
+        block=blocks[format],
+        seals=seals,
+    )
+
+
 pendings = st.lists(st.builds(Pending, part=st.sampled_from(["checkpoint", "anchor"]), reason=texts), max_size=2)
-bundles = st.builds(
-    EvidenceBundle,
-    origin=texts,
-    event_id=texts,
-    index=counts,
-    entry=st.binary(max_size=400),
-    leaf_hash=hashes,
-    receipt=receipts,
-    checkpoint=st.none() | checkpoints,
-    inclusion=st.none() | inclusions,
-    anchor=st.none() | anchors,
-    pending=pendings.map(tuple),
+bundles = st.sampled_from(FORMATS).flatmap(
+    lambda format: st.builds(
+        EvidenceBundle,
+        origin=texts,
+        event_id=texts,
+        index=counts,
+        entry=st.binary(max_size=400),
+        leaf_hash=hashes,
+        receipt=receipts,
+        checkpoint=st.none() | checkpoints,
+        inclusion=st.none() | inclusions,
+        anchor=st.none() | anchors(format),
+        pending=pendings.map(tuple),
+        format=st.just(format),
+    )
 )
 
 #: JSON values of every kind, to put where a field's value was.
@@ -120,7 +143,7 @@ def test_a_bundle_round_trips_through_its_json(bundle: EvidenceBundle) -> None:
     data = bundle.to_json()
     assert EvidenceBundle.from_json(data) == bundle
     assert EvidenceBundle.from_json(json.loads(json.dumps(data))) == bundle
-    assert data["format"] == FORMAT == bundle.format
+    assert data["format"] == bundle.format in FORMATS
 
 
 @FAST

@@ -7,7 +7,7 @@ import { h, link, mount } from "../dom.js";
 import { fmtNum, text } from "../format.js";
 import { t } from "../i18n.js";
 import { fetchKeys } from "../session.js";
-import { FORMAT, STEPS, keysFromConsortium, verifyBundle } from "../verify.js";
+import { FORMATS, STEPS, keysFromConsortium, verifyBundle } from "../verify.js";
 import { kv, mark, mono, section } from "../widgets.js";
 import { browserVerdict, describePolicy, pageHeader, verdict } from "./_shared.js";
 
@@ -119,7 +119,7 @@ export async function viewVerify(ctx) {
     if (!ctx.alive()) return;
     const ok = browserVerdict(steps);
     const info =
-      isObject(bundle) && bundle.format === FORMAT
+      isObject(bundle) && FORMATS.includes(bundle.format)
         ? kv([
             [t("col.event"), bundle.event_id ? link(["calls", bundle.event_id], mono(bundle.event_id)) : "—"],
             [t("col.index"), fmtNum(bundle.index)],

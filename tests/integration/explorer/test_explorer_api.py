@@ -234,7 +234,7 @@ def test_exports_carry_leaf_index_hash_and_checkpoint(live: Live, cast: dict[str
     names = archive.namelist()
     assert "consortium-keys.json" in names and len(names) == 6
     bundle = json.loads(archive.read(names[1]))
-    assert bundle["format"] == "consortium-ledger/evidence/v1"
+    assert bundle["format"] == "consortium-ledger/evidence/v2"
 
 
 def test_provenance_links_are_all_verified_once_anchored(live: Live, cast: dict[str, Any]) -> None:

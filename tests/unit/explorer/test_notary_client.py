@@ -11,8 +11,8 @@ import pytest
 from explorer.errors import MalformedEvidenceError, NotaryAnswerError
 from explorer.notary_client import NotaryClient
 from notary.bundle import (
-    AnchorBlock,
     AnchorEvidence,
+    AnchorProofs,
     AnchorTransaction,
     EvidenceBundle,
     EvidenceCheckpoint,
@@ -36,7 +36,7 @@ BUNDLE = EvidenceBundle(
         contract="0xaAaAaAaaAaAaAaaAaAAAAAAAAaaaAaAaAaaAaaAa",
         size=8,
         transaction=AnchorTransaction(b"\x06" * 32, b"\x02\xc0", 0),
-        block=AnchorBlock(7, b"\x07" * 32, b"\xc0", (b"\x02\xc0",), (b"\x02\xc0",)),
+        block=AnchorProofs(7, b"\x07" * 32, b"\xc0", (b"\xc2\x80\x80",), b"\x02\xc0", (b"\xc2\x80\x80",)),
         seals=NoSeals("anvil"),
     ),
     pending=(),

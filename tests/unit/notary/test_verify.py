@@ -3,7 +3,9 @@ tampered part fails its own step and only the steps that depend on it (failure c
 
 The evidence is real: events and receipts from the pure core, a checkpoint signed by the log key and cosigned
 by witness keys, and a chain part read through the JSON-RPC of an in-process consortium node (no socket:
-``RpcServer.handle``) whose block holds the anchor transaction beside legacy, EIP-2930 and failed ones.
+``RpcServer.handle``) whose block holds the anchor transaction beside legacy, EIP-2930 and failed ones. The
+bundle is v2 (Merkle-Patricia proofs of the anchor transaction and its receipt); a v1 bundle of the same event
+(the whole block) still verifies, and its tampered blocks still fail.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from chain.node.node import Genesis, Node
 from chain.node.rpc import RpcServer
 from chain.seal import ExtraData, seal_hash
 from contracts import load_artifact
-from notary.bundle import AnchorEvidence, EvidenceBundle
+from notary.bundle import FORMAT_V1, FORMAT_V2, AnchorEvidence, AnchorProofs, EvidenceBundle
 from notary.checkpointer import WitnessPolicy
 from notary.errors import MalformedError, NotFoundError
 from notary.event import canonical_entry
@@ -85,9 +87,12 @@ def calldata(origin: str, size: int, root: bytes, digest: bytes) -> bytes:
 
 @dataclass
 class World:
-    bundle: dict[str, Any]
+    bundle: dict[str, Any]  # v2
+    bundle_v1: dict[str, Any]  # the same evidence with the whole block
     roots: TrustRoots
     failed_anchor: dict[str, Any]  # the anchor part of a transaction that reverted in its block
+    failed_anchor_v1: dict[str, Any]
+    block_transactions: list[bytes]  # every raw transaction of the anchor's block, in order
     reverter: str
     block_header: Any  # the py-evm header of the anchor's block
     witness_signers: dict[str, CosignatureSigner]
@@ -188,7 +193,14 @@ def world() -> World:
         validators=(operator.address,),
     )
     failed = anchor_evidence(chain.rpc, anchor_row(failed_tx, size), CHAIN_ID, reverter).to_json()
-    return World(bundle, roots, failed, reverter, block.header, witness_signers, log_signer)
+    whole = anchor_evidence(chain.rpc, anchor_row(anchor_tx, size), CHAIN_ID, ANCHOR_ADDRESS, whole_block=True)
+    bundle_v1 = {**bundle, "format": FORMAT_V1, "anchor": whole.to_json()}
+    failed_v1 = anchor_evidence(chain.rpc, anchor_row(failed_tx, size), CHAIN_ID, reverter, whole_block=True)
+    transactions = [bytes(t.encode()) for t in block.transactions]
+    return World(
+        bundle, bundle_v1, roots, failed, failed_v1.to_json(), transactions, reverter, block.header,
+        witness_signers, log_signer,
+    )  # fmt: skip
 
 
 # -- helpers -----------------------------------------------------------------------------------------------
@@ -242,14 +254,44 @@ def set_header(bundle: dict[str, Any], fields: list[Any], update_hash: bool) -> 
 
 
 def test_genuine_evidence_passes_every_step(world: World) -> None:
+    assert world.bundle["format"] == FORMAT == FORMAT_V2
     steps = verify_evidence_json(world.bundle, world.roots)
     assert all(s.ok is True for s in steps), "\n".join(s.to_text() for s in steps)
     details = {s.name: s.detail for s in steps}
     assert "alpha, reg" in details["cosignatures"]
     assert "sealed by 1 of 1 validators" in details["seals"]
-    assert "transaction 1 of 4 in block 2" in details["transaction in block"]
+    assert "transaction 1 in block 2: proof of" in details["transaction in block"]
+    assert "from receiptsRoot" in details["transaction succeeded"]
     assert passed(steps)
     assert steps[0].to_text().startswith("✓ entry — event ev-4")
+
+
+def test_genuine_v1_evidence_still_passes_every_step(world: World) -> None:
+    steps = verify_evidence_json(world.bundle_v1, world.roots)
+    assert all(s.ok is True for s in steps), "\n".join(s.to_text() for s in steps)
+    assert "transaction 1 of 4 in block 2" in next(s.detail for s in steps if s.name == "transaction in block")
+    parsed = EvidenceBundle.from_json(world.bundle_v1)
+    assert parsed.format == FORMAT_V1 and parsed.to_json() == world.bundle_v1
+    assert verify_evidence(parsed, world.roots) == steps
+
+
+def test_a_v2_bundle_holds_no_other_transaction_of_the_block(world: World) -> None:
+    text = json.dumps(world.bundle)
+    anchor_raw = bytes.fromhex(world.bundle["anchor"]["transaction"]["raw"][2:])
+    others = [t for t in world.block_transactions if t != anchor_raw]
+    assert len(others) == 3 and anchor_raw in world.block_transactions
+    assert all(t.hex() not in text for t in others)
+    assert set(world.bundle["anchor"]["block"]) == set(AnchorProofs.KEYS)
+
+
+def test_a_bundle_cannot_mix_formats(world: World) -> None:
+    with pytest.raises(MalformedError, match=r"anchor\.block has unknown field"):
+        EvidenceBundle.from_json({**world.bundle, "format": FORMAT_V1})
+    with pytest.raises(MalformedError, match=r"anchor\.block has unknown field"):
+        EvidenceBundle.from_json({**world.bundle_v1, "format": FORMAT_V2})
+    v2 = EvidenceBundle.from_json(world.bundle)
+    with pytest.raises(ValueError, match="cannot hold an anchor part"):
+        replace(v2, format=FORMAT_V1)
 
 
 def test_the_bundle_is_plain_json(world: World) -> None:
@@ -278,9 +320,14 @@ def test_the_bundle_round_trips_as_a_typed_value(world: World) -> None:
         pytest.param(lambda b: b["inclusion"].update(proof="nope"), "inclusion.proof", id="proof-text"),
         pytest.param(lambda b: b["inclusion"]["proof"].__setitem__(1, "AAAA"), "inclusion.proof[1]", id="short-hash"),
         pytest.param(
-            lambda b: b["anchor"]["block"]["receipts"].__setitem__(2, "0xZZ"),
-            "anchor.block.receipts[2]",
-            id="receipt-not-hex",
+            lambda b: b["anchor"]["block"]["receipt_proof"].__setitem__(0, "0xZZ"),
+            "anchor.block.receipt_proof[0]",
+            id="receipt-proof-not-hex",
+        ),
+        pytest.param(
+            lambda b: b["anchor"]["block"].update(transaction_proof=["0x00"] * 65),
+            "anchor.block.transaction_proof",
+            id="proof-too-long",
         ),
         pytest.param(
             lambda b: b["anchor"]["block"].update(hash=b["anchor"]["block"]["hash"].upper().replace("0X", "0x")),
@@ -314,9 +361,9 @@ def test_a_malformed_bundle_is_a_malformed_error_naming_the_field(
         ),
         pytest.param(lambda b: b["inclusion"].update(proof="nope"), {"inclusion"}, "inclusion.proof", id="inclusion"),
         pytest.param(
-            lambda b: b["anchor"]["block"]["receipts"].__setitem__(2, "0xZZ"),
+            lambda b: b["anchor"]["block"]["receipt_proof"].__setitem__(0, "0xZZ"),
             set(STEP_NAMES[6:]),
-            "anchor.block.receipts[2]",
+            "anchor.block.receipt_proof[0]",
             id="anchor",
         ),
     ],
@@ -331,8 +378,9 @@ def test_a_malformed_part_fails_the_steps_that_need_it_and_names_it(
 
 
 def test_the_chain_part_recomputes_what_the_node_holds(world: World) -> None:
-    block = world.bundle["anchor"]["block"]
-    header = header_fields(world.bundle)
+    block = world.bundle_v1["anchor"]["block"]
+    header = header_fields(world.bundle_v1)
+    assert world.bundle["anchor"]["block"]["header"] == block["header"]
     assert block["hash"] == "0x" + bytes(world.block_header.hash).hex()
     assert keccak(bytes.fromhex(block["header"][2:])) == world.block_header.hash
     assert trie_root([bytes.fromhex(t[2:]) for t in block["transactions"]]) == world.block_header.transaction_root
@@ -512,9 +560,9 @@ def test_an_anchor_of_another_sender_contract_or_chain(
     assert message in detail
 
 
-def test_a_changed_transaction_of_the_block(world: World) -> None:
+def test_a_changed_transaction_of_the_v1_block(world: World) -> None:
     bundle = tampered(
-        world.bundle,
+        world.bundle_v1,
         lambda b: b["anchor"]["block"]["transactions"].__setitem__(
             0, flip_hex(b["anchor"]["block"]["transactions"][0], 20)
         ),
@@ -522,25 +570,95 @@ def test_a_changed_transaction_of_the_block(world: World) -> None:
     assert failing(bundle, world.roots) == {"transaction in block"}
 
 
-def test_a_dropped_transaction_of_the_block(world: World) -> None:
-    bundle = tampered(world.bundle, lambda b: b["anchor"]["block"]["transactions"].pop(0))
+def test_a_dropped_transaction_of_the_v1_block(world: World) -> None:
+    bundle = tampered(world.bundle_v1, lambda b: b["anchor"]["block"]["transactions"].pop(0))
     assert failing(bundle, world.roots) == {"transaction in block"}
 
 
-def test_a_changed_receipt_of_the_block(world: World) -> None:
+def test_a_changed_receipt_of_the_v1_block(world: World) -> None:
     bundle = tampered(
-        world.bundle,
+        world.bundle_v1,
         lambda b: b["anchor"]["block"]["receipts"].__setitem__(1, flip_hex(b["anchor"]["block"]["receipts"][1], 5)),
     )
     assert failing(bundle, world.roots) == {"transaction succeeded"}
 
 
-def test_an_anchor_transaction_that_reverted(world: World) -> None:
-    bundle = tampered(world.bundle, lambda b: b.update(anchor=copy.deepcopy(world.failed_anchor)))
+@pytest.mark.parametrize("v1", [False, True], ids=["v2", "v1"])
+def test_an_anchor_transaction_that_reverted(world: World, v1: bool) -> None:
+    anchor = world.failed_anchor_v1 if v1 else world.failed_anchor
+    bundle = tampered(world.bundle_v1 if v1 else world.bundle, lambda b: b.update(anchor=copy.deepcopy(anchor)))
     roots = replace(world.roots, anchor_address=world.reverter)
     assert failing(bundle, roots) == {"transaction succeeded"}
     detail = next(s.detail for s in verify_evidence_json(bundle, roots) if s.name == "transaction succeeded")
     assert "status 0" in detail
+
+
+# -- v2: the proofs --------------------------------------------------------------------------------------------
+
+
+def step_detail(bundle: dict[str, Any], roots: TrustRoots, name: str) -> str:
+    return next(s.detail for s in verify_evidence_json(bundle, roots) if s.name == name)
+
+
+@pytest.mark.parametrize("proof", ["transaction_proof", "receipt_proof"])
+def test_a_changed_proof_node(world: World, proof: str) -> None:
+    nodes = world.bundle["anchor"]["block"][proof]
+    for at in range(len(nodes)):
+
+        def change(b: dict[str, Any], at: int = at) -> None:
+            b["anchor"]["block"][proof][at] = flip_hex(nodes[at], 40)
+
+        bundle = tampered(world.bundle, change)
+        if proof == "transaction_proof":
+            assert failing(bundle, world.roots) == {"transaction in block", "transaction succeeded"}
+            assert "transaction proof does not lead" in step_detail(bundle, world.roots, "transaction in block")
+        else:
+            assert failing(bundle, world.roots) == {"transaction succeeded"}
+            assert "receipt proof does not lead" in step_detail(bundle, world.roots, "transaction succeeded")
+
+
+@pytest.mark.parametrize("proof", ["transaction_proof", "receipt_proof"])
+def test_a_proof_node_dropped_or_added(world: World, proof: str) -> None:
+    step = "transaction in block" if proof == "transaction_proof" else "transaction succeeded"
+    dropped = tampered(world.bundle, lambda b: b["anchor"]["block"][proof].pop())
+    added = tampered(world.bundle, lambda b: b["anchor"]["block"][proof].append(b["anchor"]["block"][proof][0]))
+    for bundle in (dropped, added):
+        assert step in failing(bundle, world.roots)
+
+
+def test_the_transaction_swapped_for_another_of_the_block(world: World) -> None:
+    other = world.block_transactions[0]
+    bundle = tampered(
+        world.bundle,
+        lambda b: b["anchor"]["transaction"].update(raw="0x" + other.hex(), hash="0x" + keccak(other).hex()),
+    )
+    assert failing(bundle, world.roots) == {"anchor transaction", "transaction in block", "transaction succeeded"}
+    assert "another transaction at index 1" in step_detail(bundle, world.roots, "transaction in block")
+
+
+def test_the_swapped_transaction_with_its_index(world: World) -> None:
+    other = world.block_transactions[0]
+    bundle = tampered(
+        world.bundle,
+        lambda b: b["anchor"]["transaction"].update(raw="0x" + other.hex(), hash="0x" + keccak(other).hex(), index=0),
+    )
+    assert failing(bundle, world.roots) == {"anchor transaction", "transaction in block", "transaction succeeded"}
+    assert "index 0" in step_detail(bundle, world.roots, "transaction in block")
+
+
+@pytest.mark.parametrize("index", [0, 2, 3, 4, 1000])
+def test_another_index_of_the_anchor_transaction(world: World, index: int) -> None:
+    bundle = tampered(world.bundle, lambda b: b["anchor"]["transaction"].update(index=index))
+    assert failing(bundle, world.roots) == {"transaction in block", "transaction succeeded"}
+    assert f"index {index}" in step_detail(bundle, world.roots, "transaction in block")
+
+
+def test_a_changed_receipt(world: World) -> None:
+    bundle = tampered(
+        world.bundle, lambda b: b["anchor"]["block"].update(receipt=flip_hex(b["anchor"]["block"]["receipt"], 5))
+    )
+    assert failing(bundle, world.roots) == {"transaction succeeded"}
+    assert "another receipt at index 1" in step_detail(bundle, world.roots, "transaction succeeded")
 
 
 def test_a_changed_header(world: World) -> None:
@@ -561,13 +679,17 @@ def test_a_changed_header_with_a_matching_claimed_hash(world: World) -> None:
     assert failing(tampered(world.bundle, change), world.roots) == {"seals"}
 
 
-def test_a_header_with_another_transactions_root(world: World) -> None:
+@pytest.mark.parametrize("v1", [False, True], ids=["v2", "v1"])
+def test_a_header_with_another_transactions_root(world: World, v1: bool) -> None:
     def change(b: dict[str, Any]) -> None:
         fields = header_fields(b)
         fields[4] = bytes(32)
         set_header(b, fields, update_hash=True)
 
-    assert failing(tampered(world.bundle, change), world.roots) == {"transaction in block", "seals"}
+    bundle = tampered(world.bundle_v1 if v1 else world.bundle, change)
+    # v2: the transaction is not proven in the block, so neither is its receipt; v1 finds it among the block's
+    expected = {"transaction in block", "seals"} if v1 else {"transaction in block", "transaction succeeded", "seals"}
+    assert failing(bundle, world.roots) == expected
 
 
 def test_a_flipped_seal(world: World) -> None:
