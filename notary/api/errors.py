@@ -1,8 +1,9 @@
 """The one place the notary's errors become HTTP statuses.
 
-Malformed event → 422 with field errors; other malformed input → 400; bad signature → 401; unknown gateway →
-403; not found → 404; conflict → 409; too large → 413; storage full → 507; storage failing → 503; any other
-NotaryError → 500. The body is ``{"error": message}`` (``schemas.ErrorBody``).
+Malformed event → 422 with field errors; other malformed input → 400; bad signature or a read without valid
+credentials → 401; unknown gateway or a read the rule forbids → 403; not found → 404; conflict → 409; too large
+→ 413; storage full → 507; storage failing → 503; any other NotaryError → 500. The body is
+``{"error": message}`` (``schemas.ErrorBody``).
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ from notary.errors import (
     UnknownGatewayError,
 )
 from notary.event import EventSchemaError
+from notary.readauth import ForbiddenReadError, UnauthenticatedError
 
 #: First match wins: subclasses before their bases.
 STATUS: list[tuple[type[NotaryError], int]] = [
     (EventSchemaError, 422),
     (SignatureError, 401),
+    (UnauthenticatedError, 401),
+    (ForbiddenReadError, 403),
     (UnknownGatewayError, 403),
     (NotFoundError, 404),
     (ConflictError, 409),
