@@ -21,6 +21,7 @@ from network.logsetup import (
     log_verifier,
     notary_member,
     notary_settings,
+    read_access,
     witness_name,
     witness_orgs,
     witness_state_path,
@@ -65,6 +66,12 @@ def notary_group() -> None:
     help="Longest wait (s) between two anchoring attempts while the chain is unreachable.",
 )
 @click.option("--checkpoint-interval", type=click.FloatRange(0.05, 60), default=0.5, show_default=True)
+@click.option(
+    "--authenticate-reads/--open-reads",
+    default=False,
+    show_default=True,
+    help="Serve the log only to members, witnesses and regulators, each event to its parties (docs/notary.md).",
+)
 @click.option("--passphrase-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def notary_serve(
     directory: Path,
@@ -76,6 +83,7 @@ def notary_serve(
     anchor_interval: float,
     anchor_max_backoff: float,
     checkpoint_interval: float,
+    authenticate_reads: bool,
     passphrase_file: Path | None,
 ) -> None:
     """Run the notary of the consortium in DIRECTORY until SIGTERM or Ctrl-C.
@@ -104,7 +112,8 @@ def notary_serve(
         settings = dataclasses.replace(settings, anchor=anchor)
     configure_logging()
     click.echo(f"notary of {settings.origin} serving on http://{host}:{port}", err=True)
-    run(settings, host, port)
+    access = read_access(directory, description) if authenticate_reads else None
+    run(settings, host, port, access)
 
 
 def _lazy_anchor_settings(

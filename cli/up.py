@@ -48,9 +48,21 @@ from network.supervisor import (
     default=None,
     help="Loopback port of the explorer, web UI and API [default: 8000 with the default --port, else PORT+60].",
 )
+@click.option(
+    "--authenticate-reads/--open-reads",
+    default=False,
+    show_default=True,
+    help="The notary serves its log to members and witnesses only, each event to its parties (docs/notary.md).",
+)
 @pass_ctx
 def up(
-    obj: Context, directory: Path, port: int, block_time: float, traffic: float, explorer_port: int | None
+    obj: Context,
+    directory: Path,
+    port: int,
+    block_time: float,
+    traffic: float,
+    explorer_port: int | None,
+    authenticate_reads: bool,
 ) -> None:
     """Start the consortium in DIRECTORY and keep it running until Ctrl-C."""
     from network.description import load_description
@@ -75,6 +87,7 @@ def up(
             local.url,
             port + 1,
             [port + 6 + i for i in range(len(description.members))],
+            authenticate_reads=authenticate_reads,
         )
         consortium = Consortium(directory, description, local.backend)
         for name, address in description.contracts.items():

@@ -2,8 +2,9 @@
 
 - ``verify evidence FILE --consortium consortium.json``: an evidence bundle (``GET /v1/evidence/<event id>``),
   offline, without any network access (``notary.verify``);
-- ``verify log URL --consortium consortium.json``: mirror the whole log from its C2SP tiles, recompute every
-  hash, and compare the roots with the anchors on chain (``notary.mirror``).
+- ``verify log URL --consortium consortium.json [--token T]``: mirror the whole log from its C2SP tiles,
+  recompute every hash, and compare the roots with the anchors on chain (``notary.mirror``); a notary that
+  authenticates reads serves the entry bundles to regulators only, so give a regulator's login token.
 
 Exit status: 0 when every applicable check passed, 1 when one failed, 2 for unusable input.
 """
@@ -110,7 +111,14 @@ def verify_evidence_cmd(file: Path, consortium: Path, validators: tuple[str, ...
 @consortium_option
 @click.option("--chain-url", default=None, help="Chain to read the anchors from (default: the one in consortium.json).")
 @click.option("--no-chain", is_flag=True, help="Do not compare with the anchors on chain.")
-def verify_log_cmd(url: str, consortium: Path, chain_url: str | None, no_chain: bool) -> None:
+@click.option(
+    "--token",
+    envvar="CONSORTIUM_TOKEN",
+    default=None,
+    help="A login token (`consortium user token`) for a notary that authenticates reads; mirroring reads "
+    "every entry bundle, which such a notary serves to regulators only. Default: $CONSORTIUM_TOKEN.",
+)
+def verify_log_cmd(url: str, consortium: Path, chain_url: str | None, no_chain: bool, token: str | None) -> None:
     """Mirror the log served at URL from its tiles and check every hash, signature and anchor."""
     from tqdm import tqdm
 
@@ -120,7 +128,8 @@ def verify_log_cmd(url: str, consortium: Path, chain_url: str | None, no_chain: 
     roots = _roots(consortium)
     anchors = [] if no_chain else _anchors(description, roots, chain_url)
     bar = tqdm(total=0, unit="entry", file=sys.stderr, disable=None)
-    with httpx.Client(base_url=url.rstrip("/") + "/", timeout=HTTP_TIMEOUT) as client:
+    headers = {} if token is None else {"Authorization": f"Bearer {token.strip()}"}
+    with httpx.Client(base_url=url.rstrip("/") + "/", timeout=HTTP_TIMEOUT, headers=headers) as client:
         try:
             report = mirror_log(
                 _fetcher(client),
@@ -158,6 +167,12 @@ def _fetcher(client: httpx.Client) -> Fetch:
             raise NotaryError(f"cannot fetch {path}: {exc.__class__.__name__}: {exc}") from exc
         if response.status_code == 404:
             raise NotFoundError(f"404 for {path}")
+        if response.status_code in (401, 403):
+            try:
+                error = str(response.json().get("error"))
+            except (ValueError, AttributeError):
+                error = response.text[:200]
+            raise NotaryError(f"HTTP {response.status_code} for {path}: {error} (give a regulator's --token)")
         if response.status_code != 200:
             raise NotaryError(f"HTTP {response.status_code} for {path}")
         return bytes(response.content)

@@ -72,7 +72,8 @@ def _right_nodes(start: int, size: int) -> list[tuple[int, int]]:
 
 class LogFollower:
     """A daemon thread that indexes the log of the notary at ``notary_url`` into ``index``; ``sync_once`` does
-    one round in the caller's thread (see the module docstring)."""
+    one round in the caller's thread (see the module docstring). ``auth`` signs each request it makes itself
+    (``notary.readauth.SignedReads``: the explorer is the trusted reader of entry bundles)."""
 
     def __init__(
         self,
@@ -83,6 +84,7 @@ class LogFollower:
         origin: str,
         poll: float = 0.5,
         client: httpx.Client | None = None,
+        auth: httpx.Auth | None = None,
     ) -> None:
         self.index = index
         self.notary_url = notary_url.rstrip("/")
@@ -90,6 +92,7 @@ class LogFollower:
         self.origin = origin
         self.poll = poll
         self._given_client = client
+        self._auth = auth
         self._client: httpx.Client | None = client
         self._pool: ThreadPoolExecutor | None = None
         self._sync_lock = threading.Lock()
@@ -154,7 +157,7 @@ class LogFollower:
 
     def _http(self) -> httpx.Client:
         if self._client is None:
-            self._client = httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0))
+            self._client = httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0), auth=self._auth)
         return self._client
 
     def _run(self) -> None:

@@ -26,10 +26,11 @@ HEALTH_TTL = 2.0
 
 class NotaryClient:
     """The notary at ``url``; at most ``cache_size`` complete evidence bundles are kept (least recently used
-    first out)."""
+    first out). ``auth`` signs each request (``notary.readauth.SignedReads`` as the explorer, a trusted reader)
+    for a notary that authenticates reads."""
 
-    def __init__(self, url: str, *, cache_size: int = 4096) -> None:
-        self.http = httpx.Client(base_url=url.rstrip("/"), timeout=10.0)
+    def __init__(self, url: str, *, cache_size: int = 4096, auth: httpx.Auth | None = None) -> None:
+        self.http = httpx.Client(base_url=url.rstrip("/"), timeout=10.0, auth=auth)
         self.cache_size = cache_size
         self._evidence: OrderedDict[str, EvidenceBundle] = OrderedDict()
         self._evidence_lock = threading.Lock()

@@ -2,8 +2,9 @@
 
 It opens its two indexes under ``DIR/explorer/``, starts the followers of the log and the chain, the chain
 state reader and, when it has the operator's gateway key (the consortium passphrase), the audit recorder of
-queries; then serves the app with uvicorn. The explorer holds no secret beyond that key: every page it serves
-comes from the public log, the chain, and the consortium's public description.
+queries, which signs its reads of the notary with that key too (``<operator>/explorer``, the notary's trusted
+reader); then serves the app with uvicorn. The explorer holds no secret beyond that key: every page it serves
+comes from the log, the chain, and the consortium's public description.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from network.description import load_description
 from network.identity import load_gateway_key
 from network.logins import Authenticator
 from network.logsetup import log_origin, roots_from_description
+from notary.readauth import SignedReads
 
 log = logging.getLogger("explorer.service")
 
@@ -80,10 +82,13 @@ def build(options: ExplorerOptions) -> Explorer:
     auth = Authenticator(options.directory, regulator_orgs=regulators, is_member=is_member)
     roots = roots_from_description(description)
     recorder = None
+    notary_auth = None
     if options.passphrase is not None:
         operator = next(m.org for m in description.members if Role.OPERATOR in m.roles)
         key = load_gateway_key(options.directory, OrgId(operator), options.passphrase)
         recorder = AuditRecorder(index_dir / "audit.outbox.db", operator, options.notary_url, key)
+        # the same key signs its reads: the notary knows <operator>/explorer as its trusted reader
+        notary_auth = SignedReads(f"{operator}/explorer", key)
     explorer = Explorer(
         directory=options.directory,
         description=description,
@@ -95,10 +100,16 @@ def build(options: ExplorerOptions) -> Explorer:
         roots=roots,
         recorder=recorder,
         limits=options.limits,
+        notary_auth=notary_auth,
     )
     origin = log_origin(description)
     explorer.followers["log"] = LogFollower(
-        calls, options.notary_url, log_vkey=explorer.keys()["log_vkey"], origin=origin, poll=options.poll
+        calls,
+        options.notary_url,
+        log_vkey=explorer.keys()["log_vkey"],
+        origin=origin,
+        poll=options.poll,
+        auth=notary_auth,
     )
     explorer.followers["chain"] = ChainFollower(chain, chain_url, dict(description.contracts), poll=options.poll)
     state.start()

@@ -20,9 +20,11 @@ from chain.tx import Signer
 from network.description import ConsortiumDescription, MemberDescription
 from network.errors import NetworkError
 from network.identity import load_account_key, load_notary_key
+from network.logins import Authenticator, LoginError
 from notary.checkpointer import Witness, WitnessPolicy
 from notary.log.cosignature import CosignatureVerifier
 from notary.log.note import NoteVerifier
+from notary.readauth import ReadAccess, UnauthenticatedError
 from notary.service import AnchorSettings, NotarySettings
 from notary.verify import TrustRoots
 
@@ -78,6 +80,40 @@ def witness_policy(description: ConsortiumDescription) -> WitnessPolicy:
 
 def gateway_keys(description: ConsortiumDescription) -> dict[str, bytes]:
     return {m.org: m.identity.gateway_public_key for m in description.members}
+
+
+#: The reader name of the explorer service, a trusted reader of the whole log (``notary.readauth``).
+EXPLORER_READER = "{operator}/explorer"
+
+
+def explorer_reader(description: ConsortiumDescription) -> str | None:
+    """The explorer's reader name, ``<operator>/explorer``; ``None`` when no member holds the operator role."""
+    operator = next((m.org for m in description.members if Role.OPERATOR in m.roles), None)
+    return None if operator is None else EXPLORER_READER.format(operator=operator)
+
+
+def read_access(directory: Path, description: ConsortiumDescription) -> ReadAccess:
+    """Who may read the log of the consortium in ``directory`` (``notary.readauth``): services by the gateway and
+    witness keys of ``consortium.json``, people by their login tokens checked against the member CAs (as the
+    explorer checks them), the regulator orgs' readers as regulators, and the explorer as the trusted reader."""
+    regulators = frozenset(m.org for m in description.members if Role.REGULATOR in m.roles)
+    people = Authenticator(directory, regulator_orgs=regulators)
+
+    def person(authorization: str) -> tuple[str, bool]:
+        try:
+            found = people.authenticate(authorization)
+        except LoginError as exc:
+            raise UnauthenticatedError(f"login refused: {exc.detail}") from None
+        return found.org, found.is_regulator
+
+    explorer = explorer_reader(description)
+    return ReadAccess(
+        gateway_keys=gateway_keys(description),
+        witness_keys={m.org: m.identity.witness_public_key for m in description.members if Role.WITNESS in m.roles},
+        regulators=regulators,
+        trusted=() if explorer is None else (explorer,),
+        people=person,
+    )
 
 
 def notary_settings(

@@ -96,10 +96,13 @@ def start_log_services(
     chain_url: str,
     notary_port: int,
     witness_ports: Sequence[int],
+    authenticate_reads: bool = False,
 ) -> list[Child]:
     """Start every witness of the consortium, then the notary pointed at them. On the very first start
     (no ``witnesses/`` directory yet) each witness's state is initialised at size 0; later, a witness whose
-    state is gone stays refused until an operator runs ``consortium witness init``."""
+    state is gone stays refused until an operator runs ``consortium witness init``. With
+    ``authenticate_reads`` the notary serves its log to members and witnesses only (``notary serve
+    --authenticate-reads``); the explorer ``up`` starts signs its reads with the operator's gateway key."""
     from network.description import ConsortiumDescription
     from notary.witness.state import init_witness
 
@@ -122,6 +125,8 @@ def start_log_services(
         args = ["notary", "serve", str(directory), "--port", str(notary_port), "--chain-url", chain_url]
         for org, url in urls.items():
             args += ["--witness", f"{org}={url}"]
+        if authenticate_reads:
+            args.append("--authenticate-reads")
         url = f"http://127.0.0.1:{notary_port}"
         children.append(start_child("notary", args, directory / "notary" / "notary.log", url, "/healthz", passphrase))
     except BaseException:

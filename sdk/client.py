@@ -39,7 +39,8 @@ an ``ssl.SSLContext`` through an adapter)::
                  verify="ca-bundle.pem", headers={"Consortium-Purpose": "research"})
 
 The event id is in the response header ``Consortium-Event-Id``; ``curl http://NOTARY/v1/receipts/<id>`` and
-``curl http://NOTARY/v1/evidence/<id>`` fetch the receipt and the bundle, and
+``curl http://NOTARY/v1/evidence/<id>`` fetch the receipt and the bundle (from a notary that authenticates reads,
+with ``-H "Authorization: Bearer $(consortium user token ...)"``), and
 ``consortium verify evidence bundle.json --consortium consortium.json`` checks it.
 
 Errors: every expected failure raises an :class:`SdkError` subclass, never a bare httpx error:
@@ -67,11 +68,14 @@ from typing import Any, Final
 
 import httpx
 
+from chain.ids import OrgId
 from gateway.headers import EVENT_HEADER, GATEWAY_HEADER, ORIGIN_HEADER, PURPOSE_HEADER, TRACE_HEADER
 from network.certificates import ca_bundle_pem
 from network.description import ConsortiumDescription, load_description
+from network.identity import OrgPaths, load_gateway_key
 from notary.bundle import EvidenceBundle
 from notary.errors import MalformedError
+from notary.readauth import SignedReads
 from notary.tracecontext import is_well_formed, new_traceparent
 from notary.verify import Step, TrustRoots, passed, verify_evidence, verify_evidence_json
 
@@ -355,7 +359,10 @@ class MemberClient:
     ``key_password``). ``ca_bundle``: the consortium's member CA certificates, which issue the gateways' server
     certificates. One TLS context and one keep-alive connection pool serve every call; close the client (or
     use it as a context manager) when done. ``notary_url`` is needed only for :meth:`receipt` and
-    :meth:`evidence`; an ``https`` notary is checked against the system's CAs and the member CAs."""
+    :meth:`evidence`; an ``https`` notary is checked against the system's CAs and the member CAs.
+    ``notary_auth`` signs the reads of a notary that authenticates them (``notary.readauth.SignedReads`` with
+    the org's gateway key; :meth:`from_directory` makes it as ``<org>/sdk``): the notary then answers the
+    receipts and evidence of the org's own calls, as caller or provider, and 404 for any other firm's."""
 
     def __init__(
         self,
@@ -366,8 +373,10 @@ class MemberClient:
         ca_bundle: Path,
         notary_url: str | None = None,
         timeout: float = 10.0,
+        notary_auth: httpx.Auth | None = None,
     ) -> None:
         self.cert = Path(cert)
+        self.notary_auth = notary_auth
         self.ca_bundle = Path(ca_bundle)
         self.notary_url = notary_url.rstrip("/") if notary_url else None
         self.timeout = timeout
@@ -407,9 +416,12 @@ class MemberClient:
         except MalformedError as exc:
             raise ConfigurationError(str(exc)) from exc
         bundle = write_ca_bundle(directory, description)
-        return cls(
+        client = cls(
             cert=cert, key=key, key_password=passphrase, ca_bundle=bundle, notary_url=notary_url, timeout=timeout
         )
+        if OrgPaths.of(directory, OrgId(org)).gateway_key.is_file():  # the passphrase opened the identity's key
+            client.notary_auth = SignedReads(f"{org}/sdk", load_gateway_key(directory, OrgId(org), passphrase))
+        return client
 
     # ------------------------------------------------------------------------------------------------ lifecycle
 
@@ -477,7 +489,9 @@ class MemberClient:
         if self._notary is None:
             context = ssl.create_default_context()
             context.load_verify_locations(cafile=str(self.ca_bundle))
-            self._notary = httpx.Client(base_url=self.notary_url, verify=context, timeout=self.timeout)
+            self._notary = httpx.Client(
+                base_url=self.notary_url, verify=context, timeout=self.timeout, auth=self.notary_auth
+            )
         return self._notary
 
     def _get_notary(self, path: str) -> httpx.Response:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 from fastapi import Depends, Query, Request
 from fastapi import Path as PathParam
 
@@ -55,9 +56,10 @@ class Explorer:
     limits: Limits = field(default_factory=Limits)
     followers: dict[str, Any] = field(default_factory=dict)
     evidence_cache_size: int = 4096
+    notary_auth: httpx.Auth | None = None  # how the explorer signs its reads of the notary (notary.readauth)
 
     def __post_init__(self) -> None:
-        self.notary = NotaryClient(self.notary_url, cache_size=self.evidence_cache_size)
+        self.notary = NotaryClient(self.notary_url, cache_size=self.evidence_cache_size, auth=self.notary_auth)
 
     def close(self) -> None:
         self.notary.close()

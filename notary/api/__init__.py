@@ -1,4 +1,5 @@
-"""The notary's HTTP API: gateways submit signed batches; anyone reads the log (C2SP tlog-tiles) and proofs.
+"""The notary's HTTP API: gateways submit signed batches; members and witnesses read the log (C2SP tlog-tiles)
+and proofs, each event only its parties and regulators (``notary.readauth``; open when built without it).
 
 Write (``write``): ``POST /v1/batches`` with headers ``Consortium-Gateway: <org>/<name>`` and
 ``Consortium-Signature: <base64 Ed25519 signature over "consortium-ledger/batch/v1\\n" ‖ body>``.

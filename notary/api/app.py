@@ -6,17 +6,20 @@ import uvicorn
 from fastapi import FastAPI
 
 from notary.api import errors, operations, reads, tiles, write
+from notary.readauth import ReadAccess
 from notary.service import NotaryService, NotarySettings
 
 
-def create_app(service: NotaryService) -> FastAPI:
-    """The API of ``service`` (started and stopped by the caller)."""
+def create_app(service: NotaryService, access: ReadAccess | None = None) -> FastAPI:
+    """The API of ``service`` (started and stopped by the caller). With ``access`` every read is authenticated
+    and filtered by the rule of ``notary.readauth``; without it the log is open to whoever reaches it."""
     app = FastAPI(
         title="Consortium Ledger notary",
         version="1",
         description="Witnessed, anchored audit log of shared-service calls (RFC 9162, C2SP tlog-tiles).",
     )
     app.state.service = service
+    app.state.access = access
     errors.install(app)
     app.include_router(write.router, responses=errors.error_responses(errors.WRITE_STATUSES))
     app.include_router(reads.router, responses=errors.error_responses(errors.READ_STATUSES))
@@ -26,11 +29,12 @@ def create_app(service: NotaryService) -> FastAPI:
     return app
 
 
-def run(settings: NotarySettings, host: str, port: int) -> None:
-    """Serve a notary built from ``settings`` until interrupted, its checkpoint and anchor loops running."""
+def run(settings: NotarySettings, host: str, port: int, access: ReadAccess | None = None) -> None:
+    """Serve a notary built from ``settings`` until interrupted, its checkpoint and anchor loops running; reads
+    checked by ``access`` when given (``create_app``)."""
     service = NotaryService(settings)
     service.start()
     try:
-        uvicorn.run(create_app(service), host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(create_app(service, access), host=host, port=port, log_level="warning", access_log=False)
     finally:
         service.stop()

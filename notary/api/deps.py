@@ -1,4 +1,4 @@
-"""The notary API's FastAPI dependencies, as ``Annotated`` aliases."""
+"""The notary API's FastAPI dependencies, as ``Annotated`` aliases: the service, and the reader of a request."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from notary.errors import NotFoundError
+from notary.readauth import ReadAccess, Reader
 from notary.service import NotaryService
 
 
@@ -16,3 +18,23 @@ async def _service(request: Request) -> NotaryService:  # async: resolved on the
 
 #: The service the app was built around (``create_app``).
 Service = Annotated[NotaryService, Depends(_service)]
+
+
+async def _reader(request: Request) -> Reader | None:
+    """The authenticated reader of ``request``; ``None`` when the app authenticates no reads (``create_app``
+    without ``access``: the log open to whoever reaches it)."""
+    access: ReadAccess | None = request.app.state.access
+    if access is None:
+        return None
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return access.authenticate(request.method, target, request.headers)
+
+
+#: Who reads (``notary.readauth``): 401 before the route runs when the credentials are missing or wrong.
+Caller = Annotated[Reader | None, Depends(_reader)]
+
+
+def check_event(reader: Reader | None, event_id: str, parties: tuple[str, str] | None) -> None:
+    """404 for a missing event (``parties`` ``None``) and, the same, for one ``reader`` is not a party to."""
+    if parties is None or (reader is not None and not reader.may_read_event(*parties)):
+        raise NotFoundError(f"no event {event_id!r} in the log")

@@ -1,11 +1,12 @@
 """The one place the notary's errors become HTTP statuses.
 
-Malformed event → 422 with field errors; other malformed input → 400; bad signature → 401; unknown gateway →
-403; not found → 404; conflict → 409; too large → 413; storage full → 507; storage failing → 503; any other
-NotaryError → 500. The body is ``{"error": message}`` (``schemas.ErrorBody``), and so are FastAPI's own refusals,
-which :func:`install` rewrites: a query parameter or header that fails its declared type or range → 422 with
-the field errors in ``detail``; an unknown path → 404; a method the path does not support → 405 with an ``Allow``
-header naming the ones it does. :func:`error_responses` documents, per route, the statuses it can answer.
+Malformed event → 422 with field errors; other malformed input → 400; bad signature or a read without valid
+credentials → 401; unknown gateway or a read the rule forbids → 403; not found → 404; conflict → 409; too large
+→ 413; storage full → 507; storage failing → 503; any other NotaryError → 500. The body is ``{"error": message}``
+(``schemas.ErrorBody``), and so are FastAPI's own refusals, which :func:`install` rewrites: a query parameter or
+header that fails its declared type or range → 422 with the field errors in ``detail``; an unknown path → 404; a
+method the path does not support → 405 with an ``Allow`` header naming the ones it does. :func:`error_responses`
+documents, per route, the statuses it can answer.
 """
 
 from __future__ import annotations
@@ -30,11 +31,15 @@ from notary.errors import (
     UnknownGatewayError,
 )
 from notary.event import EventSchemaError
+from notary.readauth import ForbiddenReadError, UnauthenticatedError
+from notary.readauth import ForbiddenReadError, UnauthenticatedError
 
 #: First match wins: subclasses before their bases.
 STATUS: list[tuple[type[NotaryError], int]] = [
     (EventSchemaError, 422),
     (SignatureError, 401),
+    (UnauthenticatedError, 401),
+    (ForbiddenReadError, 403),
     (UnknownGatewayError, 403),
     (NotFoundError, 404),
     (ConflictError, 409),
@@ -48,8 +53,9 @@ STATUS: list[tuple[type[NotaryError], int]] = [
 #: What each refusal means, for the OpenAPI description of the routes that can answer it.
 MEANING: dict[int, str] = {
     400: "Malformed input: what was wrong and what to do",
-    401: "The batch's signature does not verify under the gateway's key",
-    403: "No key registered for that gateway",
+    401: "No valid credentials: a batch whose signature does not verify, or a read without a valid signature or login"
+    " token when the notary authenticates reads",
+    403: "No key registered for that gateway, or a read the reader's role does not allow (entry bundles)",
     404: "No such event, checkpoint, tree size or tile",
     409: "A conflict with what the log already holds",
     413: "The batch body is over the limit",
@@ -58,7 +64,7 @@ MEANING: dict[int, str] = {
     507: "The notary's storage is full",
 }
 #: The refusals of the read routes (reads, tiles, operations).
-READ_STATUSES = (400, 404, 422, 503)
+READ_STATUSES = (400, 401, 403, 404, 422, 503)
 #: The refusals of ``POST /v1/batches``.
 WRITE_STATUSES = (400, 401, 403, 409, 413, 422, 503, 507)
 

@@ -1,5 +1,10 @@
 """The log's JSON reads: receipts, entries, inclusion and consistency proofs, checkpoints with their anchors,
-anchors, gateway gaps, alarms and evidence bundles. Each route's body is a model of ``schemas``."""
+anchors, gateway gaps, alarms and evidence bundles. Each route's body is a model of ``schemas``.
+
+When the app authenticates reads (``notary.readauth``), every route here needs a member's or a witness's
+credentials (401 without), and an event's receipt, entry, evidence and inclusion proof by event id are for its
+parties (caller and provider org), regulators and trusted readers only: anyone else gets the 404 of a missing
+event, so the answer does not even tell that the event exists."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from notary.api.deps import Service
+from notary.api.deps import Caller, Service, check_event
 from notary.api.schemas import (
     Alarms,
     AnchorPage,
@@ -25,7 +30,7 @@ from notary.api.schemas import (
 from notary.errors import MalformedError, NotFoundError
 from notary.event import parse_entry
 from notary.log.hashing import hash_leaf
-from notary.store import CheckpointRow, LogStore
+from notary.store import CheckpointRow, EntryRow, LogStore
 
 router = APIRouter(tags=["read"])
 
@@ -61,16 +66,28 @@ def checkpoints_json(store: LogStore, rows: Sequence[CheckpointRow]) -> list[dic
     return out
 
 
+def _party_entry(service: Service, reader: Caller, event_id: str) -> EntryRow:
+    """The entry of ``event_id`` if ``reader`` may read it; else the 404 of a missing event."""
+    row = service.store.entries_by_id([event_id]).get(event_id)
+    parties = None
+    if row is not None:
+        event = parse_entry(row.data)
+        parties = (str(event.get("caller_org")), str(event.get("provider_org")))
+    check_event(reader, event_id, parties)
+    assert row is not None
+    return row
+
+
 @router.get("/v1/receipts/{event_id}", response_model=Receipt)
-def receipt(service: Service, event_id: str) -> dict[str, Any]:
+def receipt(service: Service, reader: Caller, event_id: str) -> dict[str, Any]:
+    if reader is not None:
+        _party_entry(service, reader, event_id)
     return service.sequencer.receipt(event_id).to_json()
 
 
 @router.get("/v1/entries/{event_id}", response_model=Entry)
-def entry(service: Service, event_id: str) -> dict[str, Any]:
-    row = service.store.entries_by_id([event_id]).get(event_id)
-    if row is None:
-        raise NotFoundError(f"no event {event_id!r} in the log")
+def entry(service: Service, reader: Caller, event_id: str) -> dict[str, Any]:
+    row = _party_entry(service, reader, event_id)
     return {
         "index": row.index,
         "entry": _b64(row.data),
@@ -86,6 +103,7 @@ def entry(service: Service, event_id: str) -> dict[str, Any]:
 )
 def inclusion(
     service: Service,
+    reader: Caller,
     event_id: Annotated[str | None, Query(max_length=64)] = None,
     index: Annotated[int | None, Query(ge=0, lt=2**63)] = None,
     size: Annotated[int | None, Query(ge=1, lt=2**63)] = None,
@@ -93,10 +111,7 @@ def inclusion(
     if (event_id is None) == (index is None):
         raise MalformedError("give exactly one of event_id or index")
     if event_id is not None:
-        row = service.store.entries_by_id([event_id]).get(event_id)
-        if row is None:
-            raise NotFoundError(f"no event {event_id!r} in the log")
-        index = row.index
+        index = _party_entry(service, reader, event_id).index
     assert index is not None
     cp = service.checkpoint_for(index, size)
     proof = service.reader.inclusion(index, cp.size)
@@ -115,6 +130,7 @@ def inclusion(
 @router.get("/v1/proofs/consistency", response_model=ConsistencyProof)
 def consistency(
     service: Service,
+    _: Caller,
     first: Annotated[int, Query(alias="from", ge=0, lt=2**63)],
     second: Annotated[int, Query(alias="to", ge=0, lt=2**63)],
 ) -> dict[str, Any]:
@@ -125,6 +141,7 @@ def consistency(
 @router.get("/v1/checkpoints", response_model=CheckpointPage, summary="Published checkpoints in size order")
 def checkpoints(
     service: Service,
+    _: Caller,
     after: Annotated[int, Query(ge=0, lt=2**63)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> dict[str, Any]:
@@ -136,7 +153,7 @@ def checkpoints(
 
 
 @router.get("/v1/checkpoints/{size}", response_model=Checkpoint)
-def checkpoint_at(service: Service, size: Annotated[int, Path(ge=0, lt=2**63)]) -> dict[str, Any]:
+def checkpoint_at(service: Service, _: Caller, size: Annotated[int, Path(ge=0, lt=2**63)]) -> dict[str, Any]:
     row = service.store.checkpoint(size)
     if row is None or row.cosigned is None:
         raise NotFoundError(f"no published checkpoint of size {size}")
@@ -146,6 +163,7 @@ def checkpoint_at(service: Service, size: Annotated[int, Path(ge=0, lt=2**63)]) 
 @router.get("/v1/anchors", response_model=AnchorPage, summary="Anchors in size order, a page at a time")
 def anchors(
     service: Service,
+    _: Caller,
     after: Annotated[int, Query(ge=0, lt=2**63)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
 ) -> dict[str, Any]:
@@ -157,7 +175,7 @@ def anchors(
 
 
 @router.get("/v1/gaps", response_model=Gaps, summary="Missing gateway sequence numbers")
-def gaps(service: Service) -> dict[str, Any]:
+def gaps(service: Service, _: Caller) -> dict[str, Any]:
     return {
         "gaps": [{"gateway": g, "first": a, "last": b, "found_ms": t} for g, a, b, t in service.store.gaps()],
         "last_seq": service.sequencer.last_seqs(),
@@ -165,7 +183,7 @@ def gaps(service: Service) -> dict[str, Any]:
 
 
 @router.get("/v1/alarms", response_model=Alarms)
-def alarms(service: Service) -> dict[str, Any]:
+def alarms(service: Service, _: Caller) -> dict[str, Any]:
     return {"alarms": service.store.alarms()}
 
 
@@ -174,5 +192,7 @@ def alarms(service: Service) -> dict[str, Any]:
     response_model=Evidence,
     summary="Evidence bundle of one event, to verify offline",
 )
-def evidence(service: Service, event_id: str) -> dict[str, Any]:
+def evidence(service: Service, reader: Caller, event_id: str) -> dict[str, Any]:
+    if reader is not None:
+        _party_entry(service, reader, event_id)
     return service.evidence(event_id).to_json()

@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.support.up_process import CHAIN_ID, UpProcess, free_port, free_port_block, rpc_chain_id
+from tests.support.wait import wait_until
 
 PASSPHRASE = "cli-test-passphrase-4711"
 STORE = Path("chain") / "chaindata"
@@ -161,7 +163,8 @@ class Node:
         port = free_port_block()
         while port == avoid_port:
             port = free_port_block()
-        self.up = UpProcess([*CLI, "up", str(self.directory), "--port", str(port)], cli_env(), port)
+        argv = [*CLI, "up", str(self.directory), "--port", str(port), "--authenticate-reads"]
+        self.up = UpProcess(argv, cli_env(), port)
         try:
             self.summary = self.up.wait_for_summary()
         except BaseException:
@@ -220,6 +223,18 @@ def register(node: Node, asset: str, owner: str) -> str:
 
 
 # -- members and catalogue -----------------------------------------------------------------------------------
+
+
+def test_up_with_authenticated_reads_the_explorer_follows_and_outsiders_get_401(node: Node) -> None:
+    notary = f"http://127.0.0.1:{node.up.port + 1}"
+    explorer = f"http://127.0.0.1:{node.up.port + 60}"
+    assert httpx.get(notary + "/healthz", timeout=5).status_code == 200
+    for path in ("/checkpoint", "/v1/checkpoints", "/tile/entries/000.p/1"):
+        response = httpx.get(notary + path, timeout=5)
+        assert response.status_code == 401, (path, response.text)
+        assert "members and witnesses only" in response.json()["error"]
+    # the demo traffic is recorded, checkpointed, and indexed by the explorer, which signs its reads
+    wait_until(lambda: httpx.get(explorer + "/healthz", timeout=5).json()["indexed_size"] > 0, "indexing", 90)
 
 
 def test_member_list_shows_the_seven_founders_and_the_threshold(node: Node) -> None:

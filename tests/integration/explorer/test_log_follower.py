@@ -30,6 +30,7 @@ from notary.log.checkpoint import Checkpoint, format_checkpoint
 from notary.log.hashing import hash_leaf, root_of
 from notary.log.note import NoteSigner, format_vkey, sign_note
 from notary.log.tiles import format_entry_bundle, parse_entry_bundle
+from notary.readauth import READER_HEADER, SIGNATURE_HEADER, TIME_HEADER, ReadAccess, SignedReads
 from notary.sequencer import batch_request
 from notary.service import NotaryService, NotarySettings
 from tests.support.notary_events import event
@@ -40,6 +41,7 @@ ORIGIN = "explorer-test/audit-log"
 ORG = "shuzhi-tech"
 GATEWAY = f"{ORG}/gw-1"
 HOST = "127.0.0.1"
+EXPLORER = "op/explorer"
 
 
 
@@ -53,7 +55,8 @@ def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
 
 class LoopbackNotary:
     """A notary serving its HTTP API on a fixed loopback port, stopped and started again at will (same store,
-    same keys). Checkpoints are published when the test says so (``publish``); no witnesses are required."""
+    same keys). Checkpoints are published when the test says so (``publish``); no witnesses are required. Reads
+    are authenticated (``notary.readauth``): the follower signs as the explorer, ``op/explorer``."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -61,6 +64,8 @@ class LoopbackNotary:
         self.url = f"http://{HOST}:{self.port}"
         self.log_key = Ed25519PrivateKey.generate()
         self.gateway_key = Ed25519PrivateKey.generate()
+        self.operator_key = Ed25519PrivateKey.generate()
+        self.reader = SignedReads(EXPLORER, self.operator_key)  # the test reads the notary as the explorer
         self.vkey = format_vkey(ORIGIN, raw(self.log_key))
         self.next_seq = 1
         self.service: NotaryService | None = None
@@ -79,7 +84,10 @@ class LoopbackNotary:
             )
         )
         sock = bound_socket(self.port)
-        server = uvicorn.Server(uvicorn.Config(create_app(self.service), log_level="warning", access_log=False))
+        keys = {ORG: raw(self.gateway_key), "op": raw(self.operator_key)}
+        access = ReadAccess(keys, {}, regulators=(), trusted=(EXPLORER,))
+        app = create_app(self.service, access)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
         self.server = server
         self.thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         self.thread.start()
@@ -129,7 +137,8 @@ class TamperingProxy:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                answer = httpx.get(upstream + self.path, timeout=30)
+                signed = {h: self.headers[h] for h in (READER_HEADER, TIME_HEADER, SIGNATURE_HEADER) if self.headers[h]}
+                answer = httpx.get(upstream + self.path, headers=signed, timeout=30)
                 body = proxy.tamper(self.path, answer.content) if answer.status_code == 200 else answer.content
                 self.send_response(answer.status_code)
                 self.send_header("Content-Type", answer.headers.get("content-type", "application/octet-stream"))
@@ -183,6 +192,7 @@ def index(tmp_path: Path) -> Iterator[CallIndex]:
 
 
 def follower_of(index: CallIndex, url: str, notary: LoopbackNotary, **options: Any) -> LogFollower:
+    options.setdefault("auth", SignedReads(EXPLORER, notary.operator_key))
     return LogFollower(index, url, log_vkey=notary.vkey, origin=ORIGIN, **options)
 
 
@@ -216,10 +226,10 @@ def test_indexes_exactly_the_published_entries_and_their_root(notary: LoopbackNo
     assert follower.sync_once() == 300
     assert follower.sync_once() == 0
     assert indexed_entries(index) == entries
-    assert index.gaps() == httpx.get(f"{notary.url}/v1/gaps").json()["gaps"]
+    assert index.gaps() == httpx.get(f"{notary.url}/v1/gaps", auth=notary.reader).json()["gaps"]
     assert [g["first"] for g in index.gaps()] == [701]
     assert [c["size"] for c in index.checkpoints(before=None, limit=10)] == [1000, 700]
-    listed = httpx.get(f"{notary.url}/v1/checkpoints").json()["checkpoints"]
+    listed = httpx.get(f"{notary.url}/v1/checkpoints", auth=notary.reader).json()["checkpoints"]
     assert index.checkpoints(before=None, limit=10) == listed[::-1]
     assert index.checkpoint_covering(700)["size"] == 1000  # type: ignore[index]
     found = index.search(CallFilter(caller="jinghua-sec", status=201), before=None, limit=3)
@@ -250,6 +260,18 @@ def test_a_long_catch_up_goes_in_steps_proven_through_the_tiles(
     assert follower.status["alarm"] is None
     assert any(path.startswith("tile/0/") for path in calls) and any(path.startswith("tile/entries/") for path in calls)
     assert calls.count("tile/entries/001") == 1  # each bundle read once (the partial one at 300 was read before)
+
+
+def test_only_the_explorer_follows_an_authenticated_notary(notary: LoopbackNotary, index: CallIndex) -> None:
+    notary.submit(10)
+    notary.publish()
+    for auth, status in ((None, "401"), (SignedReads(f"{ORG}/gw-1", notary.gateway_key), "403")):
+        follower = LogFollower(index, notary.url, log_vkey=notary.vkey, origin=ORIGIN, auth=auth)
+        with pytest.raises(httpx.HTTPStatusError):
+            follower.sync_once()
+        assert status in follower.status["last_error"]
+        assert index.size() == 0
+    assert follower_of(index, notary.url, notary).sync_once() == 10
 
 
 # -- tampering ----------------------------------------------------------------------------------------------
@@ -313,7 +335,8 @@ def test_a_checkpoint_not_signed_by_the_log_key_raises_the_alarm(notary: Loopbac
         assert follower.sync_once() == 0
         assert "does not verify with the log key" in follower.status["alarm"]
         assert index.size() == 0
-        other = LogFollower(index, notary.url, log_vkey=notary.vkey, origin="another/audit-log")
+        auth = SignedReads(EXPLORER, notary.operator_key)
+        other = LogFollower(index, notary.url, log_vkey=notary.vkey, origin="another/audit-log", auth=auth)
         assert other.sync_once() == 0
         assert "not 'another/audit-log'" in other.status["alarm"]
     finally:
@@ -325,7 +348,7 @@ def test_a_stale_checkpoint_is_ignored_and_a_forked_one_raises_the_alarm(
 ) -> None:
     notary.submit(300)
     notary.publish()
-    stale = httpx.get(f"{notary.url}/checkpoint").content
+    stale = httpx.get(f"{notary.url}/checkpoint", auth=notary.reader).content
     notary.submit(100)
     notary.publish()
     proxy = TamperingProxy(notary.url)

@@ -34,12 +34,14 @@ from cli.verify import verify
 from network.config import parse_config
 from network.consortium import init_consortium
 from network.description import ConsortiumDescription
-from network.identity import load_gateway_key, load_witness_key
+from network.identity import issue_identity, load_gateway_key, load_user_key, load_witness_key
 from network.localchain import LocalChain, start_node
+from network.logins import make_token
 from network.logsetup import (
     log_origin,
     log_verifier,
     notary_settings,
+    read_access,
     roots_from_description,
     witness_name,
     witness_orgs,
@@ -338,6 +340,31 @@ def test_verify_log_of_the_live_notary(ledger: Ledger) -> None:
     assert "✓ anchors — " in r.stdout and "0 anchor(s)" not in r.stdout
     assert f"verified: {size} entries" in r.stdout
     assert r.stderr == ""  # the progress bar shows on a terminal only
+
+
+def test_verify_log_of_a_notary_that_authenticates_reads_takes_a_regulators_token(ledger: Ledger) -> None:
+    if ledger.service.store.latest_checkpoint(published=True) is None:
+        ledger.submit(5)
+        ledger.publish()
+    people = {"ivy": ("reg", "regulator"), "amy": ("alpha", "compliance")}
+    tokens = {}
+    for name, (org, role) in people.items():
+        roles = ledger.description.member(org).roles
+        msp = issue_identity(ledger.directory, OrgId(org), name, PASSPHRASE, role=role, org_roles=roles)
+        key = load_user_key(ledger.directory, OrgId(org), name, PASSPHRASE)
+        tokens[name] = make_token((msp / "signcerts" / "cert.pem").read_bytes(), key)
+    api = ApiServer(create_app(ledger.service, read_access(ledger.directory, ledger.description)))
+    try:
+        command = ("verify", "log", api.url, "--consortium", str(ledger.consortium_file), "--no-chain")
+        r = run_cli(*command, "--token", tokens["ivy"])
+        assert r.returncode == 0, shown(r)
+        assert "verified: " in r.stdout
+        for token, status in ((None, "401"), (tokens["amy"], "403")):  # a member, not a regulator: no bundles
+            r = run_cli(*command, *(() if token is None else ("--token", token)))
+            assert r.returncode != 0, shown(r)
+            assert f"HTTP {status}" in r.stdout + r.stderr, shown(r)
+    finally:
+        api.stop()
 
 
 class TamperingProxy:

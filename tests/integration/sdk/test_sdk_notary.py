@@ -50,6 +50,7 @@ from network.logsetup import (
     log_origin,
     log_verifier,
     notary_settings,
+    read_access,
     roots_from_description,
     witness_name,
     witness_orgs,
@@ -68,6 +69,7 @@ from sdk import (
     ConfigurationError,
     EvidenceNotReadyError,
     MemberClient,
+    NotaryResponseError,
     NotReceiptedError,
     TransportError,
     VerificationFailedError,
@@ -180,9 +182,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         )
         service = NotaryService(settings)
         service.start()
-        started.append(Notary(service, ApiServer(create_app(service))))
+        access = read_access(directory, description)  # reads authenticated: the SDK signs as <org>/sdk
+        started.append(Notary(service, ApiServer(create_app(service, access))))
         quiet = NotaryService(dataclasses.replace(settings, directory=directory / "paused-notary", anchor=None))
-        started.append(Notary(quiet, ApiServer(create_app(quiet))))
+        started.append(Notary(quiet, ApiServer(create_app(quiet, access))))
     except BaseException:
         for notary in started:
             notary.close()
@@ -268,6 +271,18 @@ def test_receipt_of_an_event_never_shipped_raises_after_the_wait(world: World) -
             client.receipt(event_id, wait_s=0.3)
         assert 0.3 <= time.monotonic() - started < 3
     assert raised.value.event_id == event_id and raised.value.waited_s >= 0.3
+
+
+def test_receipts_are_read_signed_by_the_org_and_refused_unsigned(world: World) -> None:
+    [event_id] = world.ship(world.notary)
+    for org in ("op", "alpha", "reg"):  # the caller, the provider and the regulator
+        with world.client(org=org) as client:
+            assert client.receipt(event_id, wait_s=5)["event_id"] == event_id
+    with world.client() as client:
+        client.notary_auth = None
+        with pytest.raises(NotaryResponseError, match="401") as refused:
+            client.receipt(event_id, wait_s=0)
+    assert refused.value.status == 401
 
 
 # -- evidence ---------------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from explorer.errors import MalformedEvidenceError, NotaryAnswerError
 from explorer.notary_client import NotaryClient
@@ -20,6 +21,7 @@ from notary.bundle import (
     EvidenceReceipt,
     NoSeals,
 )
+from notary.readauth import ReadAccess, Reader, SignedReads
 
 RECEIPT = EvidenceReceipt("ev-1", "test/log", 3, b"\x01" * 32, 1_795_000_000_000, 10, "note\n", (b"\x02" * 32,))
 BUNDLE = EvidenceBundle(
@@ -79,3 +81,21 @@ def test_another_status_is_an_answer_error() -> None:
     )
     with pytest.raises(NotaryAnswerError):
         client.evidence("ev-1")
+
+
+def test_with_auth_every_request_is_signed_as_the_explorer() -> None:
+    key = Ed25519PrivateKey.generate()
+    access = ReadAccess({"op": key.public_key().public_bytes_raw()}, {}, regulators=(), trusted=("op/explorer",))
+    readers: list[Reader] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        target = request.url.raw_path.decode("ascii")
+        readers.append(access.authenticate(request.method, target, request.headers))
+        return httpx.Response(200, json={"gaps": [], "last_seq": {"op/explorer": 4}})
+
+    client = NotaryClient("http://notary.test", auth=SignedReads("op/explorer", key))
+    client.http = httpx.Client(
+        base_url="http://notary.test", transport=httpx.MockTransport(handle), auth=client.http.auth
+    )
+    assert client.gateways() == [{"gateway": "op/explorer", "last_seq": 4, "gaps": 0}]
+    assert [(r.name, r.trusted) for r in readers] == [("op/explorer", True)]

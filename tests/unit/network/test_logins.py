@@ -40,8 +40,10 @@ from network.identity import (
     certificate_role,
     create_org_identity,
     issue_identity,
+    load_gateway_key,
     load_org_public,
     load_user_key,
+    load_witness_key,
     revoke_identity,
     user_paths,
 )
@@ -55,6 +57,8 @@ from network.logins import (
     Person,
     make_token,
 )
+from network.logsetup import explorer_reader, read_access
+from notary.readauth import UnauthenticatedError, sign_read
 
 PASS = b"explorer-auth-passphrase"
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -544,3 +548,26 @@ def test_cost_cached_and_uncached(world: World) -> None:
         f" (certificate already checked); first call of a new authenticator {first * 1e6:.0f} µs"
     )
     assert cached < 50e-6
+
+
+# -- the notary's readers (network.logsetup.read_access) -----------------------------------------------------
+
+
+def test_the_notary_reads_people_by_their_login_tokens_and_services_by_their_keys(world: World) -> None:
+    access = read_access(world.root, world.description)
+    at = time.time()
+    alice = access.authenticate("GET", "/", {"Authorization": f"Bearer {world.token('acme', 'alice')}"})
+    assert (alice.org, alice.regulator, alice.trusted) == ("acme", False, False)
+    ivy = access.authenticate("GET", "/", {"Authorization": f"Bearer {world.token('finreg', 'ivy')}"})
+    assert (ivy.org, ivy.regulator) == ("finreg", True)
+    with pytest.raises(UnauthenticatedError, match="login refused"):
+        access.authenticate("GET", "/", {"Authorization": f"Bearer {world.token('acme', 'alice')[:-4]}AAAA"})
+    gateway = load_gateway_key(world.root, OrgId("globex"), PASS)
+    service = access.authenticate("GET", "/tile/0/000", sign_read("globex/gw-1", gateway, "GET", "/tile/0/000", at))
+    assert (service.org, service.regulator) == ("globex", False)
+    witness = load_witness_key(world.root, OrgId("finreg"), PASS)
+    found = access.authenticate("GET", "/checkpoint", sign_read("finreg/witness", witness, "GET", "/checkpoint", at))
+    assert (found.org, found.regulator) == ("finreg", True)
+    with pytest.raises(UnauthenticatedError, match="no witness key"):  # acme has no witness role
+        access.authenticate("GET", "/", sign_read("acme/witness", gateway, "GET", "/", at))
+    assert explorer_reader(world.description) is None  # no operator in this consortium: no trusted reader

@@ -1,0 +1,178 @@
+"""Who reads the log: the credentials of the notary's read API, and the rule of what each reader may read.
+
+Two kinds of credentials, both made from keys and certificates the consortium already has:
+
+- **A service signs its request** with an Ed25519 key the notary already knows from the consortium
+  description: a gateway key (one per member org; the explorer's audit key is the operator's gateway key,
+  named ``<operator>/explorer``) or a witness key (named ``<org>/witness``). Three headers:
+  ``Consortium-Reader: <org>/<name>``, ``Consortium-Read-Time: <unix seconds>`` and
+  ``Consortium-Read-Signature: <base64 Ed25519 signature>`` over
+  ``consortium-ledger/read/v1\\n`` ‖ time ‖ ``\\n`` ‖ method ‖ `` `` ‖ path (with its query). The notary
+  refuses a time more than :data:`MAX_SKEW_S` seconds from its clock, so a captured signature replays only
+  the same read, for two minutes at most (reads change nothing; the answer is what the capture already saw).
+- **A person sends** ``Authorization: Bearer <login token>``, the explorer's login token
+  (``network.logins``: ES256 JWT, x5c chained to a member's CA). The notary does not import ``network``; the
+  check is a function handed in by whoever builds the notary (``network.logsetup``), returning the person's
+  org and whether the person is a regulator.
+
+The rule (:meth:`Reader.may_read_event`, :meth:`Reader.may_read_bundles`):
+
+- an event's entry, receipt, evidence and inclusion proof by event id: its parties (``caller_org`` and
+  ``provider_org``; for an explorer query event those are the querying firm and the operator), regulators and
+  trusted readers; anyone else gets 404 exactly like a missing event;
+- entry bundles (``/tile/entries/...``, many firms' entries): regulators and trusted readers only (403);
+- hash tiles, checkpoints, anchors, consistency proofs, inclusion proofs by index, gaps and alarms: every
+  authenticated reader (members' services and people, witnesses); without credentials 401.
+
+Trusted readers are named services (the explorer, ``<operator>/explorer``): it indexes the whole log and
+filters per person itself; that is a stated trust in the operator. A gateway key is one per org, so the trust is
+in the org's key, not in one process of the org.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from collections.abc import Callable, Collection, Generator, Mapping
+from dataclasses import dataclass
+
+import httpx
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from notary.errors import NotaryError
+
+READ_CONTEXT = b"consortium-ledger/read/v1\n"
+MAX_SKEW_S = 120
+READER_HEADER = "Consortium-Reader"
+TIME_HEADER = "Consortium-Read-Time"
+SIGNATURE_HEADER = "Consortium-Read-Signature"
+WITNESS_NAME = "witness"  # <org>/witness signs with the org's witness key
+
+#: A person's login check: the ``Authorization`` header → (org, is regulator); raises ``UnauthenticatedError``.
+PersonCheck = Callable[[str], tuple[str, bool]]
+
+
+class UnauthenticatedError(NotaryError):
+    """A read came without credentials, or with credentials that do not verify (HTTP 401)."""
+
+
+class ForbiddenReadError(NotaryError):
+    """An authenticated reader asked for what the rule keeps from it (HTTP 403)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """An authenticated reader: ``name`` is ``<org>/<service>`` or ``person@<org>``."""
+
+    name: str
+    org: str
+    regulator: bool = False
+    trusted: bool = False
+
+    def may_read_event(self, caller_org: str, provider_org: str) -> bool:
+        return self.regulator or self.trusted or self.org in (caller_org, provider_org)
+
+    def may_read_bundles(self) -> bool:
+        return self.regulator or self.trusted
+
+
+def signed_message(timestamp: str, method: str, target: str) -> bytes:
+    """The bytes a service signs: context, time, method and path with query."""
+    return READ_CONTEXT + f"{timestamp}\n{method.upper()} {target}".encode()
+
+
+def sign_read(reader: str, key: Ed25519PrivateKey, method: str, target: str, now: float) -> dict[str, str]:
+    """The headers of a read of ``target`` (path and query) signed by ``reader`` with ``key`` at ``now``."""
+    timestamp = str(int(now))
+    signature = key.sign(signed_message(timestamp, method, target))
+    return {
+        READER_HEADER: reader,
+        TIME_HEADER: timestamp,
+        SIGNATURE_HEADER: base64.b64encode(signature).decode("ascii"),
+    }
+
+
+class SignedReads(httpx.Auth):
+    """httpx authentication that signs every request as ``reader`` (give it as ``auth=`` to a client)."""
+
+    def __init__(self, reader: str, key: Ed25519PrivateKey, clock: Callable[[], float] = time.time) -> None:
+        self.reader = reader
+        self._key = key
+        self._clock = clock
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        target = request.url.raw_path.decode("ascii")
+        request.headers.update(sign_read(self.reader, self._key, request.method, target, self._clock()))
+        yield request
+
+
+class ReadAccess:
+    """The notary's check of readers' credentials.
+
+    ``gateway_keys``: org → raw Ed25519 public key of its gateways (a service ``<org>/<name>`` signs with it);
+    ``witness_keys``: org → raw Ed25519 witness key (``<org>/witness``); ``regulators``: orgs whose services are
+    regulators; ``trusted``: service names that may read everything (the explorer); ``people``: the check of
+    a person's ``Authorization`` header, or ``None`` to accept no people."""
+
+    def __init__(
+        self,
+        gateway_keys: Mapping[str, bytes],
+        witness_keys: Mapping[str, bytes],
+        regulators: Collection[str],
+        trusted: Collection[str],
+        people: PersonCheck | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._gateway = {org: Ed25519PublicKey.from_public_bytes(k) for org, k in gateway_keys.items()}
+        self._witness = {org: Ed25519PublicKey.from_public_bytes(k) for org, k in witness_keys.items()}
+        self._regulators = frozenset(regulators)
+        self._trusted = frozenset(trusted)
+        self._people = people
+        self._clock = clock
+
+    def authenticate(self, method: str, target: str, headers: Mapping[str, str]) -> Reader:
+        """The reader of a request with ``headers`` (a case-insensitive mapping, as the server's), or
+        ``UnauthenticatedError`` saying what is missing or wrong."""
+        reader = headers.get(READER_HEADER)
+        if reader is not None:
+            return self._service(reader, method, target, headers)
+        authorization = headers.get("Authorization")
+        if authorization is not None:
+            if self._people is None:
+                raise UnauthenticatedError("this notary accepts no login tokens; sign the request as a service")
+            org, regulator = self._people(authorization)
+            return Reader(f"person@{org}", org, regulator=regulator)
+        raise UnauthenticatedError(
+            "the log is read by members and witnesses only: send Authorization: Bearer <login token>, or sign "
+            f"the request ({READER_HEADER}, {TIME_HEADER}, {SIGNATURE_HEADER}) with a gateway or witness key"
+        )
+
+    def _service(self, reader: str, method: str, target: str, headers: Mapping[str, str]) -> Reader:
+        org, slash, name = reader.partition("/")
+        if not slash or not org or not name:
+            raise UnauthenticatedError(f"{READER_HEADER} must be <org>/<name>, not {reader[:80]!r}")
+        keys = self._witness if name == WITNESS_NAME else self._gateway
+        key = keys.get(org)
+        if key is None:
+            kind = "witness" if name == WITNESS_NAME else "gateway"
+            raise UnauthenticatedError(f"reader {reader!r}: org {org!r} has no {kind} key in the consortium")
+        timestamp = headers.get(TIME_HEADER) or ""
+        if not timestamp.isdigit() or len(timestamp) > 12:
+            raise UnauthenticatedError(f"{TIME_HEADER} must be the request's time in unix seconds")
+        skew = abs(self._clock() - int(timestamp))
+        if skew > MAX_SKEW_S:
+            raise UnauthenticatedError(
+                f"{TIME_HEADER} is {skew:.0f} s from the notary's clock (at most {MAX_SKEW_S} s): sign each "
+                "request when it is sent, and check the clock"
+            )
+        encoded = headers.get(SIGNATURE_HEADER) or ""
+        try:
+            signature = base64.b64decode(encoded, validate=True)
+            key.verify(signature, signed_message(timestamp, method, target))
+        except (binascii.Error, ValueError, InvalidSignature):
+            raise UnauthenticatedError(
+                f"{SIGNATURE_HEADER} does not verify with the key of {reader!r} over this method, path and time"
+            ) from None
+        return Reader(reader, org, regulator=org in self._regulators, trusted=reader in self._trusted)

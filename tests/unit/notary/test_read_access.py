@@ -1,0 +1,189 @@
+"""The notary's read API with authenticated reads: each role against each kind of read, and bad credentials.
+
+Parties of the one event: ``jinghua-sec`` (caller) and ``shuzhi-tech`` (provider, its gateway recorded it).
+``other-firm`` is a member that is not a party, ``csrc`` the regulator, ``op/explorer`` the trusted explorer,
+``alpha/witness`` a witness. People log in with a bearer token, checked by a stand-in of the network's login
+check (``Bearer person:<org>[:regulator]``)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from fastapi.testclient import TestClient
+
+from notary.api import create_app
+from notary.checkpointer import WitnessPolicy
+from notary.readauth import MAX_SKEW_S, ReadAccess, SignedReads, UnauthenticatedError, sign_read
+from notary.sequencer import batch_request
+from notary.service import NotaryService, NotarySettings
+from tests.support.notary_events import event
+
+NOW = 1_795_000_000.0
+EVENT = "4f0c9d1e-8f52-4a7b-9d55-0b7c1d2e3f40"
+ORGS = ("jinghua-sec", "shuzhi-tech", "other-firm", "csrc", "op")
+EVENT_READS = (f"/v1/entries/{EVENT}", f"/v1/receipts/{EVENT}", f"/v1/evidence/{EVENT}")
+MEMBER_READS = ("/tile/0/000.p/1", "/v1/checkpoints", "/v1/anchors", "/v1/proofs/consistency?from=0&to=1")
+
+
+def raw(key: Ed25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def person(authorization: str) -> tuple[str, bool]:
+    kind, _, rest = authorization.partition(" ")
+    parts = rest.split(":")
+    if kind != "Bearer" or parts[0] != "person" or len(parts) < 2:
+        raise UnauthenticatedError("bad login token")
+    return parts[1], parts[2:] == ["regulator"]
+
+
+class Readers:
+    """The app with one sequenced event, and the keys of every org and of the witness ``alpha``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.keys = {org: Ed25519PrivateKey.generate() for org in ORGS}
+        self.witness_key = Ed25519PrivateKey.generate()
+        self.service = NotaryService(
+            NotarySettings(
+                directory=directory,
+                origin="test-consortium/audit-log",
+                log_key=Ed25519PrivateKey.generate(),
+                gateway_keys={org: raw(key) for org, key in self.keys.items()},
+                witnesses=[],
+                policy=WitnessPolicy(0, (), False, frozenset()),
+                clock=lambda: NOW,
+            )
+        )
+        body, headers = batch_request("shuzhi-tech/gw-1", [event(time_ms=int(NOW * 1000))], self.keys["shuzhi-tech"])
+        self.service.sequencer.submit(
+            headers["Consortium-Gateway"], body, base64.b64decode(headers["Consortium-Signature"])
+        )
+        self.access = ReadAccess(
+            gateway_keys={org: raw(key) for org, key in self.keys.items()},
+            witness_keys={"alpha": raw(self.witness_key)},
+            regulators={"csrc"},
+            trusted={"op/explorer"},
+            people=person,
+            clock=lambda: NOW,
+        )
+        self.client = TestClient(create_app(self.service, self.access))
+
+    def signed(self, reader: str, path: str, at: float = NOW, key: Ed25519PrivateKey | None = None) -> int:
+        org, _, name = reader.partition("/")
+        key = key or (self.witness_key if name == "witness" else self.keys[org])
+        status: int = self.client.get(path, headers=sign_read(reader, key, "GET", path, at)).status_code
+        return status
+
+    def bearer(self, token: str, path: str) -> int:
+        status: int = self.client.get(path, headers={"Authorization": f"Bearer {token}"}).status_code
+        return status
+
+
+@pytest.fixture
+def readers(tmp_path: Path) -> Iterator[Readers]:
+    r = Readers(tmp_path)
+    yield r
+    r.service.stop()
+
+
+@pytest.mark.parametrize("reader", ["jinghua-sec/explorer", "shuzhi-tech/gw-1", "csrc/audit", "op/explorer"])
+def test_parties_the_regulator_and_the_explorer_read_the_event(readers: Readers, reader: str) -> None:
+    for path in EVENT_READS:
+        assert readers.signed(reader, path) == 200, (reader, path)
+
+
+def test_another_firm_gets_the_404_of_a_missing_event(readers: Readers) -> None:
+    for path in EVENT_READS:
+        refused = readers.client.get(
+            path, headers=sign_read("other-firm/gw", readers.keys["other-firm"], "GET", path, NOW)
+        )
+        missing_path = path.replace(EVENT, "no-such-event")
+        missing = readers.client.get(
+            missing_path, headers=sign_read("csrc/audit", readers.keys["csrc"], "GET", missing_path, NOW)
+        )
+        assert refused.status_code == missing.status_code == 404
+        assert refused.json()["error"] == missing.json()["error"].replace("no-such-event", EVENT)
+    assert readers.signed("other-firm/gw", f"/v1/proofs/inclusion?event_id={EVENT}") == 404
+    assert readers.signed("alpha/witness", f"/v1/entries/{EVENT}") == 404
+
+
+def test_people_read_their_firms_events_and_the_regulator_every_event(readers: Readers) -> None:
+    for path in EVENT_READS:
+        assert readers.bearer("person:jinghua-sec", path) == 200
+        assert readers.bearer("person:csrc:regulator", path) == 200
+        assert readers.bearer("person:other-firm", path) == 404
+    assert readers.bearer("not-a-token", EVENT_READS[0]) == 401
+
+
+def test_entry_bundles_are_for_the_regulator_and_the_explorer(readers: Readers) -> None:
+    path = "/tile/entries/000.p/1"
+    assert readers.signed("op/explorer", path) == 200
+    assert readers.signed("csrc/audit", path) == 200
+    assert readers.bearer("person:csrc:regulator", path) == 200
+    assert readers.signed("shuzhi-tech/gw-1", path) == 403  # a party, but the bundle is everyone's
+    assert readers.signed("op/gw-1", path) == 403  # the operator's other services are not the explorer
+    assert readers.signed("alpha/witness", path) == 403
+    assert readers.bearer("person:jinghua-sec", path) == 403
+
+
+def test_members_and_witnesses_read_hash_tiles_and_checkpoints(readers: Readers) -> None:
+    for path in MEMBER_READS:
+        assert readers.signed("other-firm/gw", path) == 200, path
+        assert readers.signed("alpha/witness", path) == 200, path
+        assert readers.bearer("person:other-firm", path) == 200, path
+    # nothing is published (no witnesses here): the member is let through to the 404 of the checkpoint
+    assert readers.signed("alpha/witness", "/checkpoint") == 404
+
+
+def test_outsiders_get_401_with_a_clear_error(readers: Readers) -> None:
+    for path in (*EVENT_READS, *MEMBER_READS, "/checkpoint", "/tile/entries/000.p/1", "/v1/gaps", "/v1/alarms"):
+        response = readers.client.get(path)
+        assert response.status_code == 401, path
+        assert "members and witnesses only" in response.json()["error"]
+
+
+def test_health_and_metrics_stay_open(readers: Readers) -> None:
+    assert readers.client.get("/healthz").status_code == 200
+    metrics = readers.client.get("/metrics")
+    assert metrics.status_code == 200
+    assert "jinghua-sec" not in metrics.text and "shuzhi-tech" not in metrics.text
+
+
+def test_forged_stale_and_misdirected_signatures_are_refused(readers: Readers) -> None:
+    path = MEMBER_READS[0]
+    outsider = Ed25519PrivateKey.generate()
+    assert readers.signed("other-firm/gw", path, key=outsider) == 401  # forged: not the org's key
+    assert readers.signed("alpha/witness", path, key=readers.keys["op"]) == 401  # a gateway key is no witness key
+    assert readers.signed("nobody/gw", path, key=outsider) == 401  # an org the consortium does not know
+    assert readers.signed("other-firm/gw", path, at=NOW - MAX_SKEW_S - 1) == 401  # expired
+    assert readers.signed("other-firm/gw", path, at=NOW + MAX_SKEW_S + 1) == 401  # from the future
+    assert readers.signed("other-firm/gw", path, at=NOW - MAX_SKEW_S) == 200  # the edge of the window
+    # a signature is for one method, path and query: replayed on another read it does not verify
+    headers = sign_read("other-firm/gw", readers.keys["other-firm"], "GET", "/v1/checkpoints", NOW)
+    response = readers.client.get("/v1/anchors", headers=headers)
+    assert response.status_code == 401
+    assert "does not verify" in response.json()["error"]
+    headers = sign_read("csrc/audit", readers.keys["csrc"], "GET", "/v1/checkpoints?limit=1", NOW)
+    assert readers.client.get("/v1/checkpoints?limit=2", headers=headers).status_code == 401
+
+
+def test_signed_reads_sign_each_request_of_an_httpx_client(readers: Readers) -> None:
+    auth = SignedReads("op/explorer", readers.keys["op"], clock=lambda: NOW)
+    readers.client.auth = auth
+    assert readers.client.get("/tile/entries/000.p/1").status_code == 200
+    assert readers.client.get("/v1/proofs/consistency", params={"from": 0, "to": 1}).status_code == 200
+
+
+def test_without_access_the_log_stays_open(tmp_path: Path) -> None:
+    r = Readers(tmp_path)
+    try:
+        client = TestClient(create_app(r.service))
+        assert client.get(f"/v1/entries/{EVENT}").status_code == 200
+        assert client.get("/tile/entries/000.p/1").status_code == 200
+    finally:
+        r.service.stop()
