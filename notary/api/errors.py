@@ -32,7 +32,6 @@ from notary.errors import (
 )
 from notary.event import EventSchemaError
 from notary.readauth import ForbiddenReadError, UnauthenticatedError
-from notary.readauth import ForbiddenReadError, UnauthenticatedError
 
 #: First match wins: subclasses before their bases.
 STATUS: list[tuple[type[NotaryError], int]] = [
