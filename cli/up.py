@@ -50,9 +50,10 @@ from network.supervisor import (
 )
 @click.option(
     "--authenticate-reads/--open-reads",
-    default=False,
+    default=True,
     show_default=True,
-    help="The notary serves its log to members and witnesses only, each event to its parties (docs/notary.md).",
+    help="The notary serves its log to members and witnesses only, each event to its parties (docs/notary.md); "
+    "--open-reads serves it to anyone who reaches its port.",
 )
 @pass_ctx
 def up(

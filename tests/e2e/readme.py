@@ -82,8 +82,8 @@ def matches(expected: tuple[str, ...], printed: str) -> bool:
     return re.match(pattern, printed.replace("\r\n", "\n") + "\n") is not None
 
 
-def _answers(url: str) -> Callable[[], bool]:
-    return lambda: httpx.get(url, timeout=5).status_code == 200
+def _answers(url: str, headers: dict[str, str]) -> Callable[[], bool]:
+    return lambda: httpx.get(url, headers=headers, timeout=5).status_code == 200
 
 
 def run_examples(data: Path, port: int, env: dict[str, str], workdir: Path) -> int:
@@ -106,7 +106,11 @@ def run_examples(data: Path, port: int, env: dict[str, str], workdir: Path) -> i
             if "/v1/evidence/" in text:  # "once a cosigned checkpoint covers it": wait for that, as a reader would
                 found = re.search(r"http://\S+/v1/evidence/\S+", text)
                 assert found is not None, text
-                wait_until(_answers(found.group(0)), "the evidence", 90)
+                # the notary serves an event to its parties: the example sends a party's login token
+                token = re.search(r"\$\(cat (\S+\.token)\)", text)
+                assert token is not None, text
+                bearer = {"Authorization": f"Bearer {(workdir / token.group(1)).read_text().strip()}"}
+                wait_until(_answers(found.group(0), bearer), "the evidence", 90)
             r = subprocess.run(
                 ["bash", "-c", text], cwd=workdir, env=shell_env, capture_output=True, text=True, timeout=180
             )

@@ -138,7 +138,12 @@ def test_make_run_starts_the_demo_consortium(recipe: Recipe) -> None:
                 break
             assert time.monotonic() < deadline, health
             time.sleep(0.2)
-        assert httpx.get(notary + "/checkpoint", timeout=5).text.startswith("beijing-capital-market-pilot/audit-log\n")
+        # The log is for members only: an outsider is refused, a member's person (login token) reads it.
+        assert httpx.get(notary + "/checkpoint", timeout=5).status_code == 401
+        token = (data / "explorer" / "logins" / "compliance@jinghua-sec.token").read_text().strip()
+        member = {"Authorization": f"Bearer {token}"}
+        checkpoint = httpx.get(notary + "/checkpoint", headers=member, timeout=5)
+        assert checkpoint.text.startswith("beijing-capital-market-pilot/audit-log\n"), checkpoint.text
 
         check_gateways(data, summary, notary, recipe.env, port)
         check_explorer(data, summary, port)

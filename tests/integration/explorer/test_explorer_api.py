@@ -261,7 +261,8 @@ def test_every_query_of_an_auditor_is_itself_in_the_log(live: Live, cast: dict[s
     denied_id = denied.headers["consortium-event-id"]
 
     def logged(eid: str) -> dict[str, Any] | None:
-        found = httpx.get(f"{live.notary}/v1/entries/{eid}")
+        regulator = {"Authorization": f"Bearer {live.tokens[live.regulator()]}"}  # the notary authenticates reads
+        found = httpx.get(f"{live.notary}/v1/entries/{eid}", headers=regulator)
         return found.json()["event"] if found.status_code == 200 else None
 
     event = wait_until(lambda: logged(event_id), 30, "the regulator's query in the notary's log")
