@@ -18,8 +18,8 @@ Two kinds of credentials, both made from keys and certificates the consortium al
 The rule (:meth:`Reader.may_read_event`, :meth:`Reader.may_read_bundles`):
 
 - an event's entry, receipt, evidence and inclusion proof by event id: its parties (``caller_org`` and
-  ``provider_org``; for an explorer query event those are the querying firm and the operator), regulators and
-  trusted readers; anyone else gets 404 exactly like a missing event;
+  ``provider_org``; for an explorer query event only the querying firm, not the operator that records it),
+  regulators and trusted readers; anyone else gets 404 exactly like a missing event;
 - entry bundles (``/tile/entries/...``, many firms' entries): regulators and trusted readers only (403);
 - hash tiles, checkpoints, anchors, consistency proofs, inclusion proofs by index, gaps and alarms: every
   authenticated reader (members' services and people, witnesses); without credentials 401.

@@ -120,6 +120,28 @@ def test_people_read_their_firms_events_and_the_regulator_every_event(readers: R
     assert readers.bearer("not-a-token", EVENT_READS[0]) == 401
 
 
+def test_an_explorer_query_is_read_by_the_querying_firm_not_by_the_operator_that_records_it(tmp_path: Path) -> None:
+    r = Readers(tmp_path)
+    try:
+        query = event(
+            event_id="5a1d0c9e-8f52-4a7b-9d55-0b7c1d2e3f41", caller_org="jinghua-sec", provider_org="op",
+            center="explorer", unit="explorer", api="calls.search", method="GET", route="/api/v1/calls",
+            asset_id=None, asset_version=None, grant_id=None, gateway_id="op/explorer", gateway_seq=1,
+        )  # fmt: skip
+        body, headers = batch_request("op/explorer", [query], r.keys["op"])
+        signature = base64.b64decode(headers["Consortium-Signature"])
+        r.service.sequencer.submit(headers["Consortium-Gateway"], body, signature)
+        path = f"/v1/entries/{query['event_id']}"
+        assert r.signed("jinghua-sec/gw", path) == 200
+        assert r.bearer("person:jinghua-sec", path) == 200
+        assert r.bearer("person:csrc:regulator", path) == 200
+        assert r.signed("op/explorer", path) == 200  # the trusted reader indexes everything
+        assert r.signed("op/gw-1", path) == 404  # the operator's own services are not a party
+        assert r.bearer("person:op", path) == 404
+    finally:
+        r.service.stop()
+
+
 def test_entry_bundles_are_for_the_regulator_and_the_explorer(readers: Readers) -> None:
     path = "/tile/entries/000.p/1"
     assert readers.signed("op/explorer", path) == 200
