@@ -27,14 +27,20 @@ def main(
 ) -> None:
     """Serve the explorer of the consortium in DIRECTORY."""
     passphrase = None
-    if not no_audit:
-        try:
-            passphrase = load_passphrase()
-        except IdentityError as exc:
+    try:
+        passphrase = load_passphrase()
+    except IdentityError as exc:
+        if not no_audit:
             message = f"{exc} (the audit recorder signs with the operator's key), or pass --no-audit"
             raise click.UsageError(message) from None
+        # without the key the explorer reads only a notary that serves its log openly (--open-reads)
     options = ExplorerOptions(
-        directory=directory, notary_url=notary_url, chain_url=chain_url, passphrase=passphrase, poll=poll
+        directory=directory,
+        notary_url=notary_url,
+        chain_url=chain_url,
+        passphrase=passphrase,
+        audit=not no_audit,
+        poll=poll,
     )
     serve(options, host, port)
 

@@ -38,7 +38,12 @@ class ExplorerOptions:
     directory: Path
     notary_url: str
     chain_url: str | None = None
-    passphrase: bytes | None = None  # None: queries are not recorded (no key to sign the audit batches with)
+    #: Unlocks the operator's gateway key, which signs the explorer's reads of the notary and its audit batches.
+    #: None: neither (a notary that authenticates reads refuses the explorer, and queries are not recorded).
+    passphrase: bytes | None = None
+    #: Record every query in the audit log (needs ``passphrase``); False reads only, e.g. a second explorer
+    #: beside the one ``consortium up`` runs, which records under the same gateway name.
+    audit: bool = True
     poll: float = 0.5
     limits: Limits = field(default_factory=Limits)
 
@@ -86,7 +91,8 @@ def build(options: ExplorerOptions) -> Explorer:
     if options.passphrase is not None:
         operator = next(m.org for m in description.members if Role.OPERATOR in m.roles)
         key = load_gateway_key(options.directory, OrgId(operator), options.passphrase)
-        recorder = AuditRecorder(index_dir / "audit.outbox.db", operator, options.notary_url, key)
+        if options.audit:
+            recorder = AuditRecorder(index_dir / "audit.outbox.db", operator, options.notary_url, key)
         # the same key signs its reads: the notary knows <operator>/explorer as its trusted reader
         notary_auth = SignedReads(f"{operator}/explorer", key)
     explorer = Explorer(
