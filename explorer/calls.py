@@ -173,14 +173,22 @@ class _Names:
     def __init__(self) -> None:
         self.by_id: list[str | None] = [None]
         self.ids: dict[str, int] = {}
+        #: The ids of the names ``<org>/explorer``: the gateways whose ledger queries a tenant search restricts.
+        self.query_gateways: frozenset[int] = frozenset()
         self.lock = threading.Lock()
 
     def learn(self, rows: Iterable[tuple[int, str]]) -> None:
+        suffix = "/" + LEDGER_QUERY_CENTER
         with self.lock:
+            found: list[int] = []
             for id_, name in rows:
                 if id_ == len(self.by_id):
                     self.by_id.append(name)
                     self.ids[name] = id_
+                    if name.endswith(suffix):
+                        found.append(id_)
+            if found:
+                self.query_gateways = self.query_gateways.union(found)
 
     def refresh(self, conn: sqlite3.Connection) -> None:
         self.learn(conn.execute("SELECT id, name FROM names WHERE id >= ? ORDER BY id", (len(self.by_id),)))
@@ -771,9 +779,8 @@ class CallIndex:
             plan.query_center = code(LEDGER_QUERY_CENTER)
             if plan.query_center is not None:
                 plan.party = p
-                suffix = "/" + LEDGER_QUERY_CENTER
-                rows = conn.execute("SELECT id, name FROM names WHERE name LIKE ?", ("%" + suffix,))
-                plan.query_gateways = frozenset(id_ for id_, name in rows if name.endswith(suffix))
+                self._names.refresh(conn)  # every name this read transaction sees, the gateways among them
+                plan.query_gateways = self._names.query_gateways
         if f.decision is not None:
             d = _DECISIONS.get(f.decision) if isinstance(f.decision, str) else None
             if d is None:
