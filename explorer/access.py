@@ -21,7 +21,7 @@ from chain.contracts.assets import AssetInfo
 from chain.contracts.grants import GrantInfo
 from explorer.state import PRIVATE_FROM, Snapshot
 from network.logins import Person
-from notary.event import is_ledger_query
+from notary.event import parties
 
 
 def party(person: Person) -> str | None:
@@ -32,11 +32,7 @@ def party(person: Person) -> str | None:
 def sees_call(person: Person, row: Mapping[str, Any]) -> bool:
     """Whether ``person`` may see the call (or ledger query) ``row``: the regulator always; a member's people if
     their firm is its caller or provider, a ledger query's provider (the operator) excepted."""
-    if person.is_regulator:
-        return True
-    if is_ledger_query(row):
-        return bool(person.org == row["caller_org"])
-    return person.org in (row["caller_org"], row["provider_org"])
+    return person.is_regulator or person.org in parties(row)
 
 
 def sees_grant(person: Person, grant: GrantInfo) -> bool:

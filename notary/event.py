@@ -168,6 +168,14 @@ def is_ledger_query(obj: Mapping[str, Any]) -> bool:
     return obj["center"] == LEDGER_QUERY_CENTER and str(obj["gateway_id"]).endswith("/" + LEDGER_QUERY_CENTER)
 
 
+def parties(obj: Mapping[str, Any]) -> tuple[str, ...]:
+    """The firms an event (or a call row with its fields) belongs to: its caller and its provider; for a ledger
+    query the querying firm alone, since the operator named as its provider only records it. The one rule that
+    the notary's reads and the explorer's views both apply (``docs/confidentiality.md``)."""
+    caller = str(obj["caller_org"])
+    return (caller,) if is_ledger_query(obj) else (caller, str(obj["provider_org"]))
+
+
 def _check_decision(obj: Mapping[str, Any], loc: tuple[str | int, ...]) -> list[dict[str, Any]]:
     """Cross-field rules: an allowed call names its grant (a ledger query excepted) and no reason; a denied
     one names its reason."""

@@ -71,8 +71,9 @@ class Reader:
     regulator: bool = False
     trusted: bool = False
 
-    def may_read_event(self, caller_org: str, provider_org: str) -> bool:
-        return self.regulator or self.trusted or self.org in (caller_org, provider_org)
+    def may_read_event(self, parties: Collection[str]) -> bool:
+        """``parties``: the event's firms (``notary.event.parties``)."""
+        return self.regulator or self.trusted or self.org in parties
 
     def may_read_bundles(self) -> bool:
         return self.regulator or self.trusted

@@ -34,7 +34,7 @@ async def _reader(request: Request) -> Reader | None:
 Caller = Annotated[Reader | None, Depends(_reader)]
 
 
-def check_event(reader: Reader | None, event_id: str, parties: tuple[str, str] | None) -> None:
+def check_event(reader: Reader | None, event_id: str, parties: tuple[str, ...] | None) -> None:
     """404 for a missing event (``parties`` ``None``) and, the same, for one ``reader`` is not a party to."""
-    if parties is None or (reader is not None and not reader.may_read_event(*parties)):
+    if parties is None or (reader is not None and not reader.may_read_event(parties)):
         raise NotFoundError(f"no event {event_id!r} in the log")

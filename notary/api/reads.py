@@ -28,7 +28,8 @@ from notary.api.schemas import (
     Receipt,
 )
 from notary.errors import MalformedError, NotFoundError
-from notary.event import is_ledger_query, parse_entry
+from notary.event import parse_entry
+from notary.event import parties as event_parties
 from notary.log.hashing import hash_leaf
 from notary.store import CheckpointRow, EntryRow, LogStore
 
@@ -72,10 +73,7 @@ def _party_entry(service: Service, reader: Caller, event_id: str) -> EntryRow:
     parties = None
     if row is not None:
         event = parse_entry(row.data)
-        caller = str(event.get("caller_org"))
-        # an explorer query names the operator as provider only because the operator records it: the querying
-        # firm alone is its party (docs/confidentiality.md, "Queries of the auditors")
-        parties = (caller, caller) if is_ledger_query(event) else (caller, str(event.get("provider_org")))
+        parties = event_parties(event)
     check_event(reader, event_id, parties)
     assert row is not None
     return row
