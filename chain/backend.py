@@ -13,6 +13,7 @@ from typing import Protocol
 from web3 import HTTPProvider, Web3
 from web3.middleware import ExtraDataToPOAMiddleware
 from web3.providers.eth_tester import EthereumTesterProvider
+from web3.types import RPCEndpoint
 
 from chain.errors import BackendError
 
@@ -93,7 +94,15 @@ class RpcBackend:
             provider = HTTPProvider(url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None)
             self._web3 = Web3(provider, middleware=[])
         else:
-            self._web3 = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout}))
+            # web3 asks eth_chainId before each call it validates (two requests per read instead of one); a
+            # node's chain id never changes, so the provider answers it from its cache after the first time.
+            provider = HTTPProvider(
+                url,
+                request_kwargs={"timeout": timeout},
+                cache_allowed_requests=True,
+                cacheable_requests={RPCEndpoint("eth_chainId")},
+            )
+            self._web3 = Web3(provider)
             # Consortium chains (our node, Besu QBFT) carry validator seals in extraData, beyond Ethereum's 32 bytes.
             self._web3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
         if chain_id is not None:

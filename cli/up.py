@@ -146,10 +146,10 @@ def up(
             f"{directory / CHAIN_DIR}, log in {directory / CHAIN_DIR / 'node.log'})"
         )
         click.echo(f"  members    {len(members)}: " + ", ".join(m.org for m in members))
+        counts = assets.counts()  # not the lists: under load every read waits behind the node's other callers
         click.echo(
-            f"  catalogue  {len(assets.centers())} service centers, {len(assets.units())} units, "
-            f"{len(assets.apis())} APIs, {len(assets.assets())} data assets, "
-            f"{len(consortium.grants.grants())} grants"
+            f"  catalogue  {counts.centers} service centers, {counts.units} units, "
+            f"{counts.apis} APIs, {counts.assets} data assets, {consortium.grants.count()} grants"
         )
         click.echo("  contracts  " + ", ".join(f"{k} {v}" for k, v in description.contracts.items()))
         click.echo(

@@ -60,6 +60,14 @@ class ApiInfo:
     active: bool
 
 
+@dataclass(frozen=True, slots=True)
+class CatalogueCounts:
+    centers: int
+    units: int
+    apis: int
+    assets: int
+
+
 def _classification(level: int) -> int:
     if not isinstance(level, int) or not 1 <= level <= 4:
         raise MalformedError(f"classification must be 1-4, got {level!r}")
@@ -98,6 +106,12 @@ class DataAssetRegistryClient(ContractClient):
         if info is None:
             return []
         return [v for n in range(1, info.version_count + 1) if (v := self.version(asset, n)) is not None]
+
+    def counts(self) -> CatalogueCounts:
+        """How many centers, units, APIs and assets are registered: five reads, not a walk of each list."""
+        return CatalogueCounts(
+            self._call("center_count"), self._call("unit_count"), self._call("api_count"), self._call("asset_count")
+        )
 
     def assets(self) -> list[AssetInfo]:
         ids = [bytes32_to_name(self._call("asset_at", i)) for i in range(self._call("asset_count"))]

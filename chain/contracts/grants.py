@@ -127,6 +127,10 @@ class AccessGrantsClient(ContractClient):
             *raw[4:],
         )
 
+    def count(self) -> int:
+        """How many grants were ever issued (revoked and expired ones included)."""
+        return int(self._call("grant_count"))
+
     def grants(self) -> list[GrantInfo]:
         ids = [bytes(self._call("grant_at", i)) for i in range(self._call("grant_count"))]
         return [g for i in ids if (g := self.grant(i)) is not None]

@@ -425,6 +425,13 @@ def test_register_and_retire_api(consortium: Consortium) -> None:
     )
     c.assets.register_api(alpha, "quotes-api-2", "su", "/", "POST", "quotes")
     assert [a.api for a in c.assets.apis()] == ["quotes-api", "quotes-api-2"]
+    counts = c.assets.counts()
+    assert (counts.centers, counts.units, counts.apis, counts.assets) == (
+        len(c.assets.centers()),
+        len(c.assets.units()),
+        2,
+        len(c.assets.assets()),
+    )
     assert c.assets.api("nothing") is None
 
     refused("not the api provider or asset owner", c.assets.retire_api, c.signers["beta"], "quotes-api")

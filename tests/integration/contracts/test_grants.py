@@ -119,6 +119,7 @@ def test_create_grant(consortium: Consortium) -> None:
         (grant_id, "beta", "research"),
         (second, "gamma", "audit"),
     ]
+    assert c.grants.count() == 2
     assert c.grants.grant(digest("no such grant")) is None
 
 
