@@ -28,6 +28,7 @@ from web3 import HTTPProvider, Web3
 from web3.exceptions import ExtraDataLengthError, Web3RPCError
 from web3.middleware import ExtraDataToPOAMiddleware
 
+from chain.backend import RpcBackend
 from chain.ids import Role, name_to_bytes32
 from chain.node.node import Genesis, Node
 from chain.node.rpc import CLIENT_VERSION, MAX_BODY_BYTES, MAX_LOG_RANGE, RpcServer
@@ -908,3 +909,29 @@ def test_web3_smoke(fresh: World, sealing: RpcServer) -> None:
     assert w3.eth.fee_history(2, "latest", [50])["baseFeePerGas"] == [0, 0, 0]
     with pytest.raises(Web3RPCError, match="is not an account of a consortium member"):
         w3.eth.send_raw_transaction(HexStr(sign(fresh.accounts["outsider"], 0, fresh.anchor, data)))
+
+
+def test_a_default_backend_asks_the_chain_id_when_it_opens_not_at_each_read(world: World) -> None:
+    """web3 checks the chain id of every call it validates; RpcBackend answers that from the provider's cache,
+    so a walk of a long list costs one request per item, not two."""
+    rpc = RpcServer(world.node, port=0)
+    asked: list[str] = []
+    handle = rpc.handle
+
+    def counting(body: bytes) -> bytes | None:
+        asked.append(str(json.loads(body)["method"]))
+        return handle(body)
+
+    rpc.handle = counting  # type: ignore[method-assign]
+    rpc.start()
+    try:
+        backend = RpcBackend(rpc.url)
+        anchor = backend.web3.eth.contract(
+            address=Web3.to_checksum_address(world.anchor), abi=load_artifact("AuditAnchor").abi
+        )
+        counts = [anchor.functions.origin_count().call() for _ in range(10)]
+    finally:
+        rpc.stop()
+    assert counts == [2] * 10
+    assert asked.count("eth_call") == 10
+    assert asked.count("eth_chainId") <= 2, asked  # when the backend opens (web3 asks once more to fill its cache)
