@@ -78,7 +78,8 @@ class RpcBackend:
 
     By default a connection for every use: web3's default middleware, plus blocks whose extra data exceeds
     Ethereum's 32 bytes, web3's retries of failed requests, and the chain id asked at once, so an endpoint that
-    does not answer raises BackendError here.
+    does not answer raises BackendError here. The provider keeps that chain id: the middleware's checks of each
+    call answer from it instead of asking the node again.
 
     ``lean=True`` is a connection for reads on a hot path, such as the gateway's grant decisions: no middleware
     (web3's default stack costs about 2.5 ms a call) and no retries (web3's back-off, about 2 s, would turn "the
