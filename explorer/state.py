@@ -9,6 +9,10 @@ transactions, touch none of them). Otherwise, and at least every ``full_every`` 
 snapshot is read right after the head moved and is labelled with that block; a block sealed while it is being
 read shows in the next snapshot.
 While the chain is unreachable the last snapshot stays in use and :attr:`ChainState.status` says so.
+
+A detail request for a grant or an asset that the latest snapshot does not hold reads that one object from the
+chain (:meth:`ChainState.fresh_grant`, :meth:`ChainState.fresh_asset`): a call whose grant was issued while the
+snapshot was being read links to a grant page that answers, not to a 404 until the next read.
 """
 
 from __future__ import annotations
@@ -152,6 +156,9 @@ class ChainState:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._backend: RpcBackend | None = None
+        self._lookups: RpcBackend | None = None  # the requests' connection, apart from the snapshot thread's
+        self._lookup_lock = threading.Lock()
+        self.lookups = 0  # objects read for a request that the snapshot did not hold
         self.status: dict[str, Any] = {"ok": False, "last_error": None, "head": None, "head_time": None}
 
     @property
@@ -208,6 +215,41 @@ class ChainState:
         self._read_at = self._clock()
         self._ready.set()
         return True
+
+    def fresh_grant(self, grant_id: str) -> tuple[GrantInfo, AssetInfo | None, int] | None:
+        """The grant ``grant_id`` (``0x`` and 64 hex digits) read from the chain now, with its asset and the
+        head's time; None if the chain has no such grant or cannot be read."""
+        with self._lookup_lock:
+            try:
+                backend = self._lookup_backend()
+                found = self.deployment.grants(backend).grant(bytes.fromhex(grant_id[2:]))
+                if found is None:
+                    return None
+                asset = self.deployment.assets(backend).asset(found.asset)
+                stamp = int(backend.web3.eth.get_block("latest")["timestamp"])
+            except Exception as exc:
+                self._lookups = None
+                log.warning("cannot read grant %s from the chain: %s: %s", grant_id, exc.__class__.__name__, exc)
+                return None
+            self.lookups += 1
+            return found, asset, stamp
+
+    def fresh_asset(self, asset_id: str) -> AssetInfo | None:
+        """The asset ``asset_id`` read from the chain now; None if there is none or the chain cannot be read."""
+        with self._lookup_lock:
+            try:
+                found = self.deployment.assets(self._lookup_backend()).asset(asset_id)
+            except Exception as exc:
+                self._lookups = None
+                log.warning("cannot read asset %s from the chain: %s: %s", asset_id, exc.__class__.__name__, exc)
+                return None
+            self.lookups += 1
+            return found
+
+    def _lookup_backend(self) -> RpcBackend:
+        if self._lookups is None:
+            self._lookups = RpcBackend(self.chain_url, timeout=10.0)
+        return self._lookups
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -26,7 +26,7 @@ def assets(explorer: ExplorerDep) -> dict[str, Any]:
 @router.get("/assets/{asset_id}", response_model=AssetDetail, response_model_exclude_unset=True)
 def asset(explorer: ExplorerDep, p: CurrentPerson, asset_id: Name) -> dict[str, Any]:
     snap, chain = explorer.state.snapshot, explorer.chain
-    found = snap.asset(asset_id)
+    found = snap.asset(asset_id) or explorer.state.fresh_asset(asset_id)  # registered after the snapshot
     if found is None or not access.sees_asset_detail(p, found, snap):
         raise NotFoundError(f"asset {asset_id}")
     grants = [g for g in snap.grants if g.asset == asset_id and access.sees_grant(p, g)]

@@ -44,9 +44,12 @@ def grants(
 def grant(explorer: ExplorerDep, p: CurrentPerson, grant_id: GrantId) -> dict[str, Any]:
     snap = explorer.state.snapshot
     found = snap.grant(grant_id)
+    asset, now = (snap.asset(found.asset), snap.block_time) if found is not None else (None, 0)
+    if found is None and (fresh := explorer.state.fresh_grant(grant_id)) is not None:
+        found, asset, now = fresh  # issued after the latest snapshot was read
     if found is None or not access.sees_grant(p, found):
         raise NotFoundError(f"grant {grant_id}")
     return {
-        **grant_json(found, snap.asset(found.asset), snap.block_time),
+        **grant_json(found, asset, now),
         "history": explorer.chain.history("grant", grant_id),
     }

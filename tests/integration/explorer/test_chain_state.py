@@ -92,3 +92,35 @@ def test_the_state_is_read_again_after_full_every(chain: Deployed) -> None:
     c.anchors.anchor(c.signers["op"], ORIGIN, 9, digest("root 9"), digest("checkpoint 9"))
     assert state.refresh() is True and state.reads == 2
     assert state.snapshot.block == head(c)
+
+
+def test_a_grant_or_asset_newer_than_the_snapshot_is_read_from_the_chain_for_its_detail(chain: Deployed) -> None:
+    c = chain
+    s = c.signers
+    state = state_of(c)
+    c.assets.register_asset(s["alpha"], "state-fresh", AssetKind.API, digest("v1"), digest("meta"), 1)
+    now = c.now()
+    grant_id = "0x" + c.grants.create_grant(s["alpha"], "state-fresh", "beta", "risk", now - 60, now + 600, 5).hex()
+    assert state.snapshot.grant(grant_id) is None and state.snapshot.asset("state-fresh") is None  # not refreshed
+
+    fresh = state.fresh_grant(grant_id)
+    assert fresh is not None
+    grant, asset, at = fresh
+    assert (grant.asset, grant.grantor, grant.grantee, grant.purpose) == ("state-fresh", "alpha", "beta", "risk")
+    assert asset is not None and asset.owner == "alpha" and grant_state(grant, asset, at) == "active"
+    assert at == c.backend.web3.eth.get_block("latest")["timestamp"]
+    found = state.fresh_asset("state-fresh")
+    assert found is not None and found.owner == "alpha"
+    assert state.lookups == 2
+
+    assert state.fresh_grant("0x" + "00" * 32) is None and state.fresh_asset("no-such-asset") is None
+    assert state.reads == 1  # none of it read a whole snapshot
+
+
+def test_a_detail_lookup_with_the_chain_unreachable_is_none_and_the_next_one_reconnects(chain: Deployed) -> None:
+    state = ChainState("http://127.0.0.1:9", dict(chain.deployment.addresses))  # port 9: nothing listens
+    assert state.fresh_grant("0x" + "11" * 32) is None and state.fresh_asset(ASSET) is None
+    assert state.lookups == 0
+    assert isinstance(chain.backend, LocalNode)
+    state.chain_url = chain.backend.url
+    assert state.fresh_asset(ASSET) is not None and state.lookups == 1
