@@ -11,7 +11,7 @@ export CONSORTIUM_PASSPHRASE ?= demo-passphrase-not-for-production
 ANVIL := node_modules/.bin/anvil
 TSC := node_modules/.bin/tsc
 
-.PHONY: install run test test-fast lint contracts bench-chain bench-notary bench-gateway bench-explorer system-packages clean
+.PHONY: install run test test-fast lint contracts bench-chain bench-notary bench-gateway bench-explorer bench-cli system-packages clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,9 @@ bench-gateway: $(VENV)/.installed system-packages
 
 bench-explorer: $(VENV)/.installed
 	$(BIN)/python -m bench.explorer $(ARGS)
+
+bench-cli: $(VENV)/.installed
+	$(BIN)/python -m bench.cli $(ARGS)
 
 # nginx (the auth_request tests and benchmark), ab (the gateway benchmark) and chromium (the explorer's browser
 # tests, driven by Playwright, with a font for the Chinese pages), from Debian's packages.

@@ -8,13 +8,13 @@ Fees follow the chain: on a free-gas consortium chain (base fee 0) transactions 
 
 from __future__ import annotations
 
+import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_tester.exceptions import TransactionFailed
 from hexbytes import HexBytes
 from web3.exceptions import ContractLogicError, TimeExhausted
 from web3.types import TxParams, TxReceipt
@@ -59,8 +59,13 @@ class Signer:
             self._next_nonce = None
 
 
-#: What a revert raises: web3's error over JSON-RPC, eth-tester's own in process.
-REVERT_ERRORS: tuple[type[Exception], ...] = (ContractLogicError, TransactionFailed)
+def revert_errors() -> tuple[type[Exception], ...]:
+    """What a revert raises: web3's error over JSON-RPC, and eth-tester's own in process. eth-tester (and py-evm
+    under it, a second of CPU to import) is looked up, not imported: if no backend loaded it, nothing raises its
+    error."""
+    tester = sys.modules.get("eth_tester.exceptions")
+    failed: type[Exception] | None = getattr(tester, "TransactionFailed", None)
+    return (ContractLogicError,) if failed is None else (ContractLogicError, failed)
 
 
 def revert_reason(exc: Exception) -> str:
@@ -96,7 +101,7 @@ def build_transaction(
     if gas is None:
         try:
             estimate = int(backend.web3.eth.estimate_gas(call))  # type: ignore[arg-type]
-        except REVERT_ERRORS as exc:
+        except revert_errors() as exc:
             raise ContractRevertError(revert_reason(exc), label) from exc
         gas = estimate * GAS_MARGIN_NUM // GAS_MARGIN_DEN
     tx: dict[str, Any] = {**call, "gas": gas, "chainId": backend.chain_id, "type": 2}
@@ -138,7 +143,7 @@ def _replay_reason(backend: Backend, tx_hash: bytes, receipt: TxReceipt) -> str:
     call: dict[str, Any] = {"from": tx["from"], "to": tx.get("to"), "data": tx["input"], "gas": tx["gas"]}
     try:
         backend.web3.eth.call(call, receipt["blockNumber"] - 1)  # type: ignore[arg-type]
-    except REVERT_ERRORS as exc:
+    except revert_errors() as exc:
         return revert_reason(exc)
     except Exception as exc:  # the node cannot replay (pruned state): say so rather than guess
         return f"reverted (reason unavailable: {exc.__class__.__name__})"

@@ -11,15 +11,16 @@ from dataclasses import asdict, dataclass, is_dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from chain.errors import MalformedError
 from chain.ids import Role, check_name
-from chain.tx import Signer
-from network.consortium import Consortium
-from network.identity import load_passphrase
+
+if TYPE_CHECKING:  # imported when used: web3, py-evm and eth-account cost a second of CPU at every start
+    from chain.tx import Signer
+    from network.consortium import Consortium
 
 F = TypeVar("F", bound=Callable[..., Any])
 DENIED_EXIT = 3
@@ -34,10 +35,14 @@ class Context:
 
     def consortium(self) -> Consortium:
         if self._consortium is None:
+            from network.consortium import Consortium
+
             self._consortium = Consortium.open(self.directory, self.chain_url)
         return self._consortium
 
     def passphrase(self) -> bytes:
+        from network.identity import load_passphrase
+
         return load_passphrase(file=self.passphrase_file)
 
     def signer(self, org: str) -> Signer:

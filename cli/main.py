@@ -6,6 +6,7 @@ exits 2; ``grant check`` exits 0 when the call would be allowed and 3 when it wo
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
@@ -13,24 +14,85 @@ import click
 
 from chain.errors import ChainError, ContractRevertError
 from cli._common import Context, fail
-from cli.asset import asset
-from cli.demo import demo_group
-from cli.gateway import gateway_group
-from cli.grant import grant
-from cli.identity import identity
-from cli.init import init
-from cli.log import notary_group, witness_group
-from cli.member import member
-from cli.node import chain_group, node
-from cli.service import service
-from cli.up import up
-from cli.user import user_group
-from cli.verify import verify
 from network.errors import NetworkError
 from notary.log.errors import NotaryError
 
+#: Each command: the module that defines it, its name there, and its one-line help. A command's module is
+#: imported only when the command runs (or its own help is asked for), so ``consortium --help`` and a light
+#: command do not pay for web3, py-evm or the notary. ``tests/unit/cli/test_lazy_commands.py`` checks each
+#: line against the command's own help.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "asset": ("cli.asset", "asset", "Data assets: register, version, list, show, transfer."),
+    "chain": ("cli.node", "chain_group", "The chain store: verify."),
+    "demo": ("cli.demo", "demo_group", "The demo consortium: its upstream services and generated traffic."),
+    "gateway": (
+        "cli.gateway",
+        "gateway_group",
+        "A provider's gateway: authenticate, check the on-chain grant, forward or deny, record every call.",
+    ),
+    "grant": ("cli.grant", "grant", "Access grants: create, revoke, list, check."),
+    "identity": (
+        "cli.identity",
+        "identity",
+        "Identities: a firm's CA and keys, and the certificates its CA issues and revokes.",
+    ),
+    "init": ("cli.init", "init", "Create a consortium in DIRECTORY: identities, contracts, founding members."),
+    "member": (
+        "cli.member",
+        "member",
+        "Members: list, propose (admit, remove, suspend, reinstate, threshold), approve, suspend.",
+    ),
+    "node": ("cli.node", "node", "Run the consortium's chain node on DIRECTORY/chain until SIGTERM or Ctrl-C."),
+    "notary": (
+        "cli.log",
+        "notary_group",
+        "The audit log's notary: sequence events, checkpoint, collect cosignatures, anchor.",
+    ),
+    "service": ("cli.service", "service", "The service catalogue: service centers, units and APIs."),
+    "up": ("cli.up", "up", "Start the consortium in DIRECTORY and keep it running until Ctrl-C."),
+    "user": (
+        "cli.user",
+        "user_group",
+        "People of the member firms and of the regulator: their certificates with a role, their explorer logins.",
+    ),
+    "verify": (
+        "cli.verify",
+        "verify",
+        "Verify evidence bundles and the whole audit log from the consortium's public keys alone.",
+    ),
+    "witness": (
+        "cli.log",
+        "witness_group",
+        "A member's witness of the audit log: cosign checkpoints consistent with what it cosigned before.",
+    ),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported when one is used, with their one-line help kept in ``COMMANDS``."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attribute, _ = COMMANDS[cmd_name]
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        rows = [
+            (name, click.Command(name, help=COMMANDS[name][2]).get_short_help_str(limit))  # click's own truncation
+            for name in self.list_commands(ctx)
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.option(
     "--dir",
     "directory",
@@ -57,23 +119,6 @@ from notary.log.errors import NotaryError
 def cli(ctx: click.Context, directory: Path, chain_url: str | None, passphrase_file: Path | None) -> None:
     """Consortium Ledger: data-asset rights, access grants and audit anchors on a consortium chain."""
     ctx.obj = Context(directory, chain_url, passphrase_file)
-
-
-cli.add_command(init)
-cli.add_command(up)
-cli.add_command(node)
-cli.add_command(chain_group)
-cli.add_command(member)
-cli.add_command(identity)
-cli.add_command(asset)
-cli.add_command(service)
-cli.add_command(grant)
-cli.add_command(notary_group)
-cli.add_command(witness_group)
-cli.add_command(verify)
-cli.add_command(gateway_group)
-cli.add_command(demo_group)
-cli.add_command(user_group)
 
 
 def main() -> None:

@@ -29,8 +29,6 @@ from chain.contracts import (
 )
 from chain.errors import ChainError
 from chain.ids import OrgId
-from chain.node.node import Genesis
-from chain.node.service import write_genesis
 from chain.tx import Signer
 from network.config import Catalogue, ConsortiumConfig, config_to_dict, config_to_toml
 from network.description import FILENAME, ConsortiumDescription, MemberDescription, load_description
@@ -87,6 +85,9 @@ def init_consortium(
             progress(f"identity {m.org}: CA, admin certificate, account {identities[m.org].account}")
         if chain_url is None:
             operator_account = identities[config.operator().org].account
+            from chain.node.node import Genesis  # py-evm: only to create a chain
+            from chain.node.service import write_genesis
+
             genesis = Genesis(config.chain_id, (operator_account,), operator_account, int(time.time()))
             write_genesis(directory / CHAIN_DIR, genesis, config.operator().org)
             local = start_node(directory, config.chain_id, passphrase, block_time=INIT_BLOCK_TIME)

@@ -9,7 +9,7 @@ from web3.types import BlockIdentifier, EventData, TxReceipt
 
 from chain.backend import Backend
 from chain.errors import ContractRevertError, MalformedError
-from chain.tx import REVERT_ERRORS, Signer, revert_reason, transact
+from chain.tx import Signer, revert_errors, revert_reason, transact
 from contracts import load_artifact
 
 #: eth_getLogs ranges are bounded by most nodes; ask in windows of this many blocks.
@@ -35,7 +35,7 @@ class ContractClient:
     def _call(self, fn: str, *args: Any, block: BlockIdentifier = "latest") -> Any:
         try:
             return getattr(self.contract.functions, fn)(*args).call(block_identifier=block)
-        except REVERT_ERRORS as exc:
+        except revert_errors() as exc:
             raise ContractRevertError(revert_reason(exc), f"{self.NAME}.{fn}") from exc
 
     def _transact(self, signer: Signer, fn: str, *args: Any) -> TxReceipt:

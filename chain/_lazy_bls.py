@@ -1,0 +1,71 @@
+"""py_ecc's BLS12-381 code, loaded when it is first used instead of whenever web3 is imported.
+
+eth-account imports eth-keyfile, and eth-keyfile imports py_ecc's BLS12-381 modules at its top, for version-4
+(BLS) key files: ``from py_ecc.bls import G2ProofOfPossession`` and ``from py_ecc.bls12_381 import
+curve_order``. Nothing here reads or writes such files, yet building those modules' tables costs about half a
+second of CPU in every process that imports web3: every CLI command, and each of the processes that ``consortium
+up`` starts.
+
+:func:`defer` puts two stand-ins in ``sys.modules`` before that import happens. ``py_ecc.bls``'s
+``G2ProofOfPossession`` is a proxy that imports the real module at its first use; ``py_ecc.bls12_381`` answers
+``curve_order`` (the order of the BLS12-381 groups, a constant of the curve) and imports the real module for any
+other name. Either way the real module then replaces its stand-in in ``sys.modules``, so later imports get the
+real one. ``tests/unit/chain/test_lazy_bls.py`` checks the constant against py_ecc and a BLS key file end to end.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+import types
+from typing import Any
+
+#: r, the order of BLS12-381's G1 and G2 (py_ecc.bls12_381.curve_order).
+CURVE_ORDER = 0x73EDA753299D7D483339D80809A1D80553BDA402FFFE5BFEFFFFFFFF00000001
+
+
+def _real(name: str) -> types.ModuleType:
+    module = sys.modules.get(name)
+    if isinstance(module, _StandIn):
+        del sys.modules[name]
+        module = None
+    return module if module is not None else importlib.import_module(name)
+
+
+class _StandIn(types.ModuleType):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        # A package's path, found without importing anything: ``from py_ecc.bls import X`` asks for it, and
+        # py-evm imports submodules (``py_ecc.bls.hash_to_curve``) through it.
+        top = importlib.util.find_spec("py_ecc")
+        locations = top.submodule_search_locations if top is not None else None
+        self.__path__ = [os.path.join(p, name.split(".")[1]) for p in locations or ()]
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute.startswith("__"):
+            raise AttributeError(attribute)
+        return getattr(_real(self.__name__), attribute)
+
+
+class _Deferred:
+    """Stands for ``module.name`` until an attribute of it is used."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self._module, self._name = module, name
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(getattr(_real(self._module), self._name), attribute)
+
+
+def defer() -> None:
+    """Install the stand-ins, unless py_ecc's BLS modules are already imported. Idempotent."""
+    if "py_ecc.bls" not in sys.modules:
+        bls = _StandIn("py_ecc.bls")
+        setattr(bls, "G2ProofOfPossession", _Deferred("py_ecc.bls", "G2ProofOfPossession"))  # noqa: B010
+        sys.modules["py_ecc.bls"] = bls
+    if "py_ecc.bls12_381" not in sys.modules:
+        curve = _StandIn("py_ecc.bls12_381")
+        setattr(curve, "curve_order", CURVE_ORDER)  # noqa: B010
+        sys.modules["py_ecc.bls12_381"] = curve

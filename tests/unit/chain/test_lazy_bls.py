@@ -1,0 +1,55 @@
+"""py_ecc's BLS12-381 code is deferred by ``import chain`` (``chain._lazy_bls``) and still works when used: a
+BLS (version 4) key file made through the stand-ins matches one made with py_ecc imported first; py-evm's BLS
+precompiles import their submodules; the curve order the stand-in answers is py_ecc's. Each case runs in a fresh
+interpreter, where nothing has imported py_ecc yet."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+KEYFILE = (
+    "from eth_keyfile import create_keyfile_json, decode_keyfile_json\n"
+    "key = (12345).to_bytes(32, 'big')\n"
+    "made = create_keyfile_json(key, b'pw', version=4, kdf='pbkdf2', iterations=2)\n"
+    "assert decode_keyfile_json(made, b'pw') == key\n"
+)
+
+
+def run(code: str) -> dict[str, object]:
+    done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_importing_web3_through_chain_builds_no_bls_tables() -> None:
+    seen = run("import json, sys\nimport chain.backend, chain.contracts\nprint(json.dumps({'m': sorted(sys.modules)}))")
+    modules = seen["m"]
+    assert isinstance(modules, list)
+    loaded = [m for m in modules if m.startswith(("py_ecc.optimized_bls12_381", "py_ecc.bls."))]
+    assert loaded == []
+
+
+def test_a_bls_key_file_is_the_same_with_the_stand_ins_as_without() -> None:
+    deferred = run("import json\nimport chain.backend\n" + KEYFILE + "print(json.dumps({'pubkey': made['pubkey']}))")
+    plain = run("import json\nimport py_ecc.bls\n" + KEYFILE + "print(json.dumps({'pubkey': made['pubkey']}))")
+    assert deferred["pubkey"] == plain["pubkey"] and len(str(plain["pubkey"])) == 96
+
+
+def test_py_evm_imports_its_bls_precompiles_and_the_real_modules_replace_the_stand_ins() -> None:
+    seen = run(
+        "import json, sys\nimport chain.backend\nimport chain.node.vm\n"
+        "from eth.precompiles import bls12_381\nimport py_ecc.bls\n"
+        "print(json.dumps({'basic': py_ecc.bls.G2Basic.__name__, 'kind': type(sys.modules['py_ecc.bls']).__name__}))"
+    )
+    assert seen == {"basic": "G2Basic", "kind": "module"}
+
+
+def test_the_stand_ins_curve_order_is_py_eccs() -> None:
+    seen = run(
+        "import json, sys\nfrom chain._lazy_bls import CURVE_ORDER\nimport py_ecc.bls12_381\n"
+        "py_ecc.bls12_381.field_modulus  # any other name loads the real module in the stand-in's place\n"
+        "real = sys.modules['py_ecc.bls12_381']\n"
+        "print(json.dumps({'same': CURVE_ORDER == real.curve_order, 'kind': type(real).__name__}))"
+    )
+    assert seen == {"same": True, "kind": "module"}

@@ -1,0 +1,53 @@
+"""``consortium``'s commands are imported when used: the top-level help comes from ``COMMANDS`` and must say
+what each command's own help says, and asking for it loads none of web3, py-evm or eth-account."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from cli.main import COMMANDS, cli
+
+HEAVY = (
+    "web3", "eth", "eth_account", "eth_keyfile", "py_ecc.optimized_bls12_381", "chain.node", "notary.service",
+    "explorer", "gateway",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_each_line_of_the_help_is_the_commands_own(name: str) -> None:
+    module, attribute, line = COMMANDS[name]
+    command = getattr(importlib.import_module(module), attribute)
+    assert isinstance(command, click.Command)
+    assert command.get_short_help_str(limit=10_000) == line
+    assert cli.get_command(click.Context(cli), name) is command
+
+
+def test_the_help_lists_every_command_and_an_unknown_one_is_a_usage_error() -> None:
+    runner = CliRunner()
+    shown = runner.invoke(cli, ["--help"])
+    assert shown.exit_code == 0
+    listed = [line.split()[0] for line in shown.output.split("Commands:\n")[1].splitlines() if line.strip()]
+    assert listed == sorted(COMMANDS)
+    unknown = runner.invoke(cli, ["no-such-command"])
+    assert unknown.exit_code == 2 and "No such command" in unknown.output
+
+
+def test_asking_for_help_imports_nothing_heavy() -> None:
+    probe = (
+        "import json, sys\n"
+        "from click.testing import CliRunner\n"
+        "from cli.main import cli\n"
+        "assert CliRunner().invoke(cli, ['--help']).exit_code == 0\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True)
+    loaded = json.loads(done.stdout)
+    heavy = [m for m in loaded if any(m == h or m.startswith(h + ".") for h in HEAVY)]
+    assert heavy == []
