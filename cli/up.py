@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
+import time
 from pathlib import Path
 
 import click
@@ -10,10 +12,11 @@ import click
 from chain.ids import Role
 from cli._common import Context, fail, pass_ctx
 from demo.traffic import ensure_demo_identities, write_endpoints
-from network.consortium import CHAIN_DIR, Consortium, wait_forever
+from network.consortium import CHAIN_DIR, Consortium
 from network.logsetup import log_origin
 from network.supervisor import (
     Child,
+    Supervisor,
     SupervisorError,
     start_child,
     start_demo_services,
@@ -79,6 +82,10 @@ def up(
     except KeyboardInterrupt:
         click.echo("stopping")
         return
+    if local.url != description.chain_url:
+        # consortium.json says where the local chain runs: every later command without --chain-url reads it
+        description = dataclasses.replace(description, chain_url=local.url)
+        description.write(directory)
     children: list[Child] = []
     try:
         children = start_log_services(
@@ -180,8 +187,9 @@ def up(
         chain_flag = "" if port == 8545 else f" --chain-url {local.url}"
         click.echo("  try        " + f"consortium --dir {directory}{chain_flag} service list | head")
         click.echo("             " + f"consortium --dir {directory}{chain_flag} grant list")
-        click.echo("  stop       Ctrl-C (every sealed block is already on disk)")
-        stopped = wait_forever(local, children)
+        click.echo("  stop       Ctrl-C (every sealed block is already on disk); a component that stops is restarted")
+        supervisor = Supervisor(children, lambda line: click.echo(f"{time.strftime('%H:%M:%S')}  {line}"))
+        stopped = supervisor.run(local.process)
         fail(f"{stopped} stopped unexpectedly; see its log")
     except SupervisorError as exc:
         fail(str(exc))

@@ -12,10 +12,9 @@ import json
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from chain.backend import Backend, RpcBackend
 from chain.contracts import (
@@ -35,9 +34,6 @@ from network.description import FILENAME, ConsortiumDescription, MemberDescripti
 from network.errors import NetworkError
 from network.identity import create_org_identity, load_account_key
 from network.localchain import DEFAULT_PORT, LocalChain, start_node
-
-if TYPE_CHECKING:
-    from network.supervisor import Child
 
 CHAIN_DIR = "chain"
 #: Block time while init deploys and loads the demo: many small blocks instead of waiting a second each.
@@ -266,14 +262,3 @@ class Consortium:
     def now(self) -> int:
         """The chain's latest block time: the clock grants are checked against."""
         return int(self.backend.web3.eth.get_block("latest")["timestamp"])
-
-
-def wait_forever(local: LocalChain, children: Sequence[Child] = (), poll: float = 0.5) -> str:
-    """Block until the chain process or a child ends; returns which one (with its exit code)."""
-    while True:
-        if local.process.poll() is not None:
-            return f"the local chain (exit code {local.process.returncode})"
-        for child in children:
-            if not child.alive():
-                return f"{child.name} (exit code {child.process.returncode}, log {child.log})"
-        time.sleep(poll)

@@ -1,8 +1,10 @@
 """Child processes of ``consortium up`` beside the chain node: the witnesses, the notary, the demo services and
-the members' gateways.
+the members' gateways, and the :class:`Supervisor` that keeps them running.
 
 Each runs ``python -m cli.main ...`` with its log in the consortium directory, and counts as started once
-its health endpoint answers 200. The passphrase reaches children in their environment only.
+its health endpoint answers 200. The passphrase reaches children in their environment only. A child that
+stops is started again with the same command after a backoff; one that keeps stopping is reported and left
+stopped while the rest run on.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -32,6 +34,10 @@ class Child:
     process: subprocess.Popen[bytes]
     url: str
     log: Path
+    command: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    health: str = ""
+    timeout: float = 30.0
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -58,35 +64,131 @@ def start_child(
 ) -> Child:
     """Start ``python -m MODULE ARGS`` (the CLI by default) and wait until ``url + health`` answers 200 (with
     no ``health``, until it has run for half a second)."""
+    env = {**os.environ, "CONSORTIUM_PASSPHRASE": passphrase.decode(), "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", module, *args]
+    child = Child(name, _spawn(command, env, log), url, log, command, env, health, timeout)
+    _wait_started(child)
+    return child
+
+
+def restart(child: Child) -> None:
+    """Start ``child``'s command again, in place, and wait until it is up as :func:`start_child` does."""
+    child.process = _spawn(child.command, child.env, child.log)
+    _wait_started(child)
+
+
+def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     log.parent.mkdir(parents=True, exist_ok=True)
-    out = open(log, "ab")  # noqa: SIM115 - handed to the child for its lifetime
-    try:
-        env = {**os.environ, "CONSORTIUM_PASSPHRASE": passphrase.decode(), "PYTHONUNBUFFERED": "1"}
-        command = [sys.executable, "-m", module, *args]
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env)
-    finally:
-        out.close()
-    child = Child(name, process, url, log)
-    if not health:  # nothing to ask: started once it is still running a moment later
+    with open(log, "ab") as out:  # the child keeps its own descriptor
+        return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env)
+
+
+def _wait_started(child: Child) -> None:
+    process, name, log = child.process, child.name, child.log
+    if not child.health:  # nothing to ask: started once it is still running a moment later
         time.sleep(0.5)
         if process.poll() is not None:
-            tail = log.read_text(errors="replace").strip().splitlines()[-5:]
-            raise SupervisorError(f"{name} exited with code {process.returncode}: " + " | ".join(tail))
-        return child
-    deadline = time.monotonic() + timeout
+            raise SupervisorError(f"{name} exited with code {process.returncode}: {_tail(log)}")
+        return
+    deadline = time.monotonic() + child.timeout
     while True:
         if process.poll() is not None:
-            tail = log.read_text(errors="replace").strip().splitlines()[-5:]
-            raise SupervisorError(f"{name} exited with code {process.returncode}: " + " | ".join(tail))
+            raise SupervisorError(f"{name} exited with code {process.returncode}: {_tail(log)}")
         try:
-            if httpx.get(url + health, timeout=1.0).status_code == 200:
-                return child
+            if httpx.get(child.url + child.health, timeout=1.0).status_code == 200:
+                return
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline:
             child.stop()
-            raise SupervisorError(f"{name} did not answer at {url}{health} within {timeout:.0f} s (log: {log})")
+            raise SupervisorError(
+                f"{name} did not answer at {child.url}{child.health} within {child.timeout:.0f} s (log: {log})"
+            )
         time.sleep(0.1)
+
+
+def _tail(log: Path) -> str:
+    return " | ".join(log.read_text(errors="replace").strip().splitlines()[-5:])
+
+
+@dataclass
+class _Watch:
+    failures: int = 0  # stops in a row, each without the child staying up ``stable_s``
+    restart_at: float | None = None
+    started_at: float = 0.0
+    given_up: bool = False
+
+
+class Supervisor:
+    """Keeps ``children`` running. A child that stops is started again after ``backoff_initial`` seconds,
+    doubling up to ``backoff_max`` while it keeps stopping; after ``give_up_after`` stops in a row, none of them
+    after ``stable_s`` seconds up, it is reported and left stopped. Every event is told through ``say``.
+
+    :meth:`step` looks once; :meth:`run` loops until the chain node ends. The clock is injected for the tests.
+    """
+
+    def __init__(
+        self,
+        children: Sequence[Child],
+        say: Callable[[str], None],
+        *,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 30.0,
+        give_up_after: int = 5,
+        stable_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.children = list(children)
+        self.say = say
+        self.backoff_initial, self.backoff_max = backoff_initial, backoff_max
+        self.give_up_after, self.stable_s = give_up_after, stable_s
+        self.clock = clock
+        now = clock()
+        self._watch = {id(c): _Watch(started_at=now) for c in self.children}
+        self.restarts = 0
+
+    def given_up(self) -> list[Child]:
+        return [c for c in self.children if self._watch[id(c)].given_up]
+
+    def step(self) -> None:
+        for child in self.children:
+            watch = self._watch[id(child)]
+            if watch.given_up:
+                continue
+            now = self.clock()
+            if child.alive():
+                if watch.failures and now - watch.started_at >= self.stable_s:
+                    watch.failures = 0
+                continue
+            if watch.restart_at is None:
+                watch.failures += 1
+                code = child.process.returncode
+                if watch.failures > self.give_up_after:
+                    watch.given_up = True
+                    self.say(f"{child.name} stopped {watch.failures} times in a row (exit code {code}); "
+                             f"left stopped, the rest run on; see {child.log}")  # fmt: skip
+                    continue
+                delay = min(self.backoff_initial * 2 ** (watch.failures - 1), self.backoff_max)
+                watch.restart_at = now + delay
+                self.say(f"{child.name} stopped (exit code {code}); restarting in {delay:g} s; see {child.log}")
+            elif now >= watch.restart_at:
+                watch.restart_at = None
+                try:
+                    restart(child)
+                except SupervisorError as exc:
+                    self.say(f"{child.name} did not start again: {exc}")
+                    continue
+                watch.started_at = self.clock()
+                self.restarts += 1
+                where = f" at {child.url}" if child.url else ""
+                self.say(f"{child.name} restarted{where}")
+
+    def run(self, chain: subprocess.Popen[bytes], poll: float = 0.5) -> str:
+        """Supervise until the chain node's process ends; returns what to report about it."""
+        while chain.poll() is None:
+            self.step()
+            time.sleep(poll)
+        return f"the local chain (exit code {chain.returncode})"
 
 
 def start_log_services(

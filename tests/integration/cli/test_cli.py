@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import stat
 import subprocess
 import sys
@@ -529,6 +530,39 @@ MISTAKES = {
         _register("cli-wrong-passphrase", "jinghua-sec"), 1, ("wrong passphrase",), passphrase=WRONG_PASSPHRASE
     ),
 }
+
+
+def test_up_on_another_port_records_where_its_chain_runs_for_later_commands(node: Node) -> None:
+    """`up --port P` writes its chain's URL into consortium.json: a command without --chain-url reaches this
+    consortium, not whatever listens on the default port."""
+    description = json.loads((node.directory / "consortium.json").read_text(encoding="utf-8"))
+    assert description["chain"]["url"] == node.url != "http://127.0.0.1:8545"
+    members = json.loads(assert_ok(run_cli("--dir", str(node.directory), "member", "list", "--json", env=cli_env())))
+    assert members == node.json("member", "list")
+
+
+def test_a_witness_killed_with_sigkill_is_restarted_and_up_says_so(node: Node) -> None:
+    line = next(x for x in node.summary if x.lstrip().startswith("witnesses"))
+    org, url = line.split(": ", 1)[1].split(", ")[0].split(" ")
+    pids = [
+        int(p.name)
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit() and _cmdline(p)[-6:-2] == ["serve", str(node.directory), "--org", org]
+    ]
+    assert len(pids) == 1, pids
+    os.kill(pids[0], signal.SIGKILL)
+    wait_until(lambda: any(f"witness {org} restarted at {url}" in x for x in node.up.stdout),
+               f"`up` to restart witness {org}", 120.0)  # fmt: skip
+    assert any(f"witness {org} stopped (exit code -9); restarting in 1 s" in x for x in node.up.stdout)
+    assert httpx.get(url + "/healthz", timeout=10.0).status_code == 200
+    assert node.up.process.poll() is None  # the rest ran on
+
+
+def _cmdline(proc: Path) -> list[str]:
+    try:
+        return (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+    except OSError:
+        return []
 
 
 @pytest.fixture(scope="module")
