@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -82,12 +83,13 @@ def up(
     except KeyboardInterrupt:
         click.echo("stopping")
         return
-    if local.url != description.chain_url:
-        # consortium.json says where the local chain runs: every later command without --chain-url reads it
-        description = dataclasses.replace(description, chain_url=local.url)
-        description.write(directory)
     children: list[Child] = []
-    try:
+    try:  # from here every way out, a SIGTERM included, goes through the `finally` that stops the chain
+        if local.url != description.chain_url:
+            # consortium.json says where the local chain runs: every later command without --chain-url reads it
+            description = dataclasses.replace(description, chain_url=local.url)
+            description.write(directory)
+        _stop_if_asked()
         children = start_log_services(
             directory,
             description,
@@ -108,9 +110,11 @@ def up(
         providers = sorted({a.provider for a in consortium.assets.apis() if a.active})
         endpoints: dict[str, str] = {}
         if providers:
+            _stop_if_asked()
             children.append(start_demo_services(directory, port + 2, obj.passphrase()))
             ensure_demo_identities(directory, description, obj.passphrase())
             gateway_ports = [port + 20 + i for i in range(len(providers))]
+            _stop_if_asked()
             children += start_gateways(
                 directory, obj.passphrase(), local.url, notary.url, children[-1].url, providers, gateway_ports,
                 [p + 20 for p in gateway_ports],
@@ -144,6 +148,7 @@ def up(
             module="explorer",
         )
         children.append(explorer)
+        _stop_if_asked()
         members = consortium.registry.members()
         assets = consortium.assets
         click.echo(f"Consortium Ledger: {description.name}")
@@ -189,7 +194,9 @@ def up(
         click.echo("             " + f"consortium --dir {directory}{chain_flag} grant list")
         click.echo("  stop       Ctrl-C (every sealed block is already on disk); a component that stops is restarted")
         supervisor = Supervisor(children, lambda line: click.echo(f"{time.strftime('%H:%M:%S')}  {line}"))
-        stopped = supervisor.run(local.process)
+        stopped = supervisor.run(local.process, stop=_STOP)
+        if stopped is None:
+            raise KeyboardInterrupt  # SIGTERM, its own exception lost
         fail(f"{stopped} stopped unexpectedly; see its log")
     except SupervisorError as exc:
         fail(str(exc))
@@ -200,8 +207,20 @@ def up(
         local.stop()
 
 
+#: Set by SIGTERM. The handler's KeyboardInterrupt can land where Python ignores exceptions (a weakref finalizer or
+#: a ``__del__`` running at that moment: "Exception ignored in ..."), so `up` also looks at this between its
+#: steps and while it supervises.
+_STOP = threading.Event()
+
+
 def _stop_on_sigterm(_signum: int, _frame: object) -> None:
     """SIGTERM stops `up` the way Ctrl-C does: the chain is stopped cleanly and saves its state."""
+    _STOP.set()
     raise KeyboardInterrupt
+
+
+def _stop_if_asked() -> None:
+    if _STOP.is_set():
+        raise KeyboardInterrupt
 
 

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -183,11 +184,15 @@ class Supervisor:
                 where = f" at {child.url}" if child.url else ""
                 self.say(f"{child.name} restarted{where}")
 
-    def run(self, chain: subprocess.Popen[bytes], poll: float = 0.5) -> str:
-        """Supervise until the chain node's process ends; returns what to report about it."""
+    def run(self, chain: subprocess.Popen[bytes], poll: float = 0.5, stop: threading.Event | None = None) -> str | None:
+        """Supervise until the chain node's process ends, and return what to report about it; or until ``stop``
+        is set, and return None."""
+        stop = stop or threading.Event()
         while chain.poll() is None:
+            if stop.is_set():
+                return None
             self.step()
-            time.sleep(poll)
+            stop.wait(poll)
         return f"the local chain (exit code {chain.returncode})"
 
 

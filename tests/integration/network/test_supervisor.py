@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,3 +91,16 @@ def test_the_supervisor_runs_until_the_chain_process_ends(tmp_path: Path, childr
     started = time.monotonic()
     assert Supervisor(children, print).run(chain, poll=0.05) == "the local chain (exit code 7)"
     assert time.monotonic() - started < 120  # returned (the deadline only guards a hang)
+
+
+def test_the_supervisor_returns_none_when_asked_to_stop(children: list[Child]) -> None:
+    """`up`'s SIGTERM handler sets the event as well as raising, since Python drops an exception raised inside a
+    finalizer: the supervisor still stops."""
+    chain = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    stop = threading.Event()
+    stop.set()
+    try:
+        assert Supervisor(children, print).run(chain, poll=0.05, stop=stop) is None
+    finally:
+        chain.kill()
+        chain.wait()
