@@ -9,9 +9,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -142,8 +144,11 @@ class UpProcess:
         try:
             code = self.process.wait(STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
+            stacks = _py_stacks(self.process.pid)
             self.kill()
-            raise AssertionError(f"`consortium up` did not stop within {STOP_TIMEOUT:.0f} s of SIGTERM") from None
+            raise AssertionError(
+                f"`consortium up` did not stop within {STOP_TIMEOUT:.0f} s of SIGTERM:\n{self.output()}\n{stacks}"
+            ) from None
         for t in self._pumps:
             t.join(5)
         return code
@@ -153,3 +158,18 @@ class UpProcess:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
+
+
+def _py_stacks(pid: int) -> str:
+    """Where a process that will not stop is, for the failure message: its threads' Python stacks (py-spy, if
+    installed) and the process tree's commands."""
+    lines = []
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    if spy is not None:
+        done = subprocess.run([spy, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=30)
+        lines.append(done.stdout or done.stderr)
+    tree = subprocess.run(
+        ["ps", "--forest", "-o", "pid,stat,etime,args", "-g", str(pid)], capture_output=True, text=True
+    )
+    lines.append(tree.stdout)
+    return "\n".join(lines)
