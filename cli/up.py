@@ -78,8 +78,11 @@ def up(
         fail(f"this consortium runs on an external chain ({description.chain_url}); nothing to start here")
     # From here on SIGTERM stops `up` the way Ctrl-C does, also while the chain is starting.
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    click.echo(f"starting {description.name} from {directory}")
+    began = time.monotonic()
     try:
         local = start_node(directory, description.chain_id, obj.passphrase(), port=port, block_time=block_time)
+        _announce("chain node", local.url, time.monotonic() - began)
     except KeyboardInterrupt:
         click.echo("stopping")
         return
@@ -98,6 +101,7 @@ def up(
             port + 1,
             [port + 6 + i for i in range(len(description.members))],
             authenticate_reads=authenticate_reads,
+            announce=_announce_child,
         )
         consortium = Consortium(directory, description, local.backend)
         for name, address in description.contracts.items():
@@ -111,21 +115,23 @@ def up(
         endpoints: dict[str, str] = {}
         if providers:
             _stop_if_asked()
-            children.append(start_demo_services(directory, port + 2, obj.passphrase()))
+            children.append(start_demo_services(directory, port + 2, obj.passphrase(), announce=_announce_child))
             ensure_demo_identities(directory, description, obj.passphrase())
             gateway_ports = [port + 20 + i for i in range(len(providers))]
             _stop_if_asked()
             children += start_gateways(
                 directory, obj.passphrase(), local.url, notary.url, children[-1].url, providers, gateway_ports,
                 [p + 20 for p in gateway_ports],
+                announce=_announce_child,
             )
             endpoints = {org: f"https://localhost:{p}" for org, p in zip(providers, gateway_ports, strict=True)}
             write_endpoints(directory, endpoints)
             if traffic > 0:
                 args = ["demo", "traffic", str(directory), "--rate", str(traffic), "--duration", "0"]
                 args += ["--chain-url", local.url]
+                traffic_log = directory / "gateways" / "traffic.log"
                 children.append(
-                    start_child("demo traffic", args, directory / "gateways" / "traffic.log", "", "", obj.passphrase())
+                    start_child("demo traffic", args, traffic_log, "", "", obj.passphrase(), announce=_announce_child)
                 )
         logins = None
         if providers:
@@ -146,11 +152,13 @@ def up(
             obj.passphrase(),
             timeout=60.0,
             module="explorer",
+            announce=_announce_child,
         )
         children.append(explorer)
         _stop_if_asked()
         members = consortium.registry.members()
         assets = consortium.assets
+        click.echo(f"all up in {time.monotonic() - began:.1f} s")
         click.echo(f"Consortium Ledger: {description.name}")
         click.echo(
             f"  chain      JSON-RPC {local.url}  (chain id {description.chain_id}, "
@@ -214,9 +222,21 @@ _STOP = threading.Event()
 
 
 def _stop_on_sigterm(_signum: int, _frame: object) -> None:
-    """SIGTERM stops `up` the way Ctrl-C does: the chain is stopped cleanly and saves its state."""
+    """SIGTERM stops `up` the way Ctrl-C does: the chain is stopped cleanly and saves its state. A second SIGTERM
+    (a service manager repeating itself, `timeout` passing its own on) does not cut that stopping short."""
+    if _STOP.is_set():
+        return
     _STOP.set()
     raise KeyboardInterrupt
+
+
+def _announce(name: str, url: str, seconds: float) -> None:
+    """One line per component as it comes up, so a start that takes a minute is not a silent one."""
+    click.echo(f"  up  {name:<24} {url or '-':<28} {seconds:5.1f} s")
+
+
+def _announce_child(child: Child, seconds: float) -> None:
+    _announce(child.name, child.url, seconds)
 
 
 def _stop_if_asked() -> None:

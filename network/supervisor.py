@@ -53,6 +53,10 @@ class Child:
                 self.process.wait()
 
 
+#: Told of each child once it is up, with the seconds its start took (``consortium up`` prints a line).
+Announce = Callable[[Child, float], None]
+
+
 def start_child(
     name: str,
     args: Sequence[str],
@@ -62,13 +66,17 @@ def start_child(
     passphrase: bytes,
     timeout: float = 30.0,
     module: str = "cli.main",
+    announce: Announce | None = None,
 ) -> Child:
     """Start ``python -m MODULE ARGS`` (the CLI by default) and wait until ``url + health`` answers 200 (with
-    no ``health``, until it has run for half a second)."""
+    no ``health``, until it has run for half a second); then ``announce`` it with the seconds that took."""
     env = {**os.environ, "CONSORTIUM_PASSPHRASE": passphrase.decode(), "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", module, *args]
+    started = time.monotonic()
     child = Child(name, _spawn(command, env, log), url, log, command, env, health, timeout)
     _wait_started(child)
+    if announce is not None:
+        announce(child, time.monotonic() - started)
     return child
 
 
@@ -204,6 +212,7 @@ def start_log_services(
     notary_port: int,
     witness_ports: Sequence[int],
     authenticate_reads: bool = False,
+    announce: Announce | None = None,
 ) -> list[Child]:
     """Start every witness of the consortium, then the notary pointed at them. On the very first start
     (no ``witnesses/`` directory yet) each witness's state is initialised at size 0; later, a witness whose
@@ -227,7 +236,7 @@ def start_log_services(
             url = f"http://127.0.0.1:{port}"
             args = ["witness", "serve", str(directory), "--org", org, "--port", str(port)]
             log = directory / "witnesses" / org / "witness.log"
-            children.append(start_child(f"witness {org}", args, log, url, "/healthz", passphrase))
+            children.append(start_child(f"witness {org}", args, log, url, "/healthz", passphrase, announce=announce))
             urls[org] = url
         args = ["notary", "serve", str(directory), "--port", str(notary_port), "--chain-url", chain_url]
         for org, url in urls.items():
@@ -235,7 +244,8 @@ def start_log_services(
         if authenticate_reads:
             args.append("--authenticate-reads")
         url = f"http://127.0.0.1:{notary_port}"
-        children.append(start_child("notary", args, directory / "notary" / "notary.log", url, "/healthz", passphrase))
+        notary_log = directory / "notary" / "notary.log"
+        children.append(start_child("notary", args, notary_log, url, "/healthz", passphrase, announce=announce))
     except BaseException:
         stop_all(children)
         raise
@@ -251,6 +261,7 @@ def start_gateways(
     providers: Sequence[str],
     ports: Sequence[int],
     admin_ports: Sequence[int],
+    announce: Announce | None = None,
 ) -> list[Child]:
     """Start one gateway (proxy mode) per providing member, in front of ``upstream_url``. A child's ``url`` is
     its admin endpoint; :func:`gateway_url` gives the TLS address callers use."""
@@ -275,8 +286,9 @@ def start_gateways(
                 chain_url,
             ]
             log = directory / "gateways" / org / "gateway.log"
+            admin_url = f"http://127.0.0.1:{admin}"
             children.append(
-                start_child(f"gateway {org}", args, log, f"http://127.0.0.1:{admin}", "/healthz", passphrase)
+                start_child(f"gateway {org}", args, log, admin_url, "/healthz", passphrase, announce=announce)
             )
     except BaseException:
         stop_all(children)
@@ -284,12 +296,11 @@ def start_gateways(
     return children
 
 
-def start_demo_services(directory: Path, port: int, passphrase: bytes) -> Child:
+def start_demo_services(directory: Path, port: int, passphrase: bytes, announce: Announce | None = None) -> Child:
     """The demo's upstream services: every API of the demo catalogue, fictional and deterministic."""
     args = ["demo", "services", "--port", str(port)]
-    return start_child(
-        "demo services", args, directory / "demo-services.log", f"http://127.0.0.1:{port}", "/healthz", passphrase
-    )
+    url, log = f"http://127.0.0.1:{port}", directory / "demo-services.log"
+    return start_child("demo services", args, log, url, "/healthz", passphrase, announce=announce)
 
 
 def stop_all(children: Sequence[Child]) -> None:

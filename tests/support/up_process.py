@@ -130,7 +130,8 @@ class UpProcess:
                 if remaining <= 0:
                     raise AssertionError(f"`consortium up` printed no summary within {timeout:.0f} s:\n{self.output()}")
                 self._changed.wait(min(remaining, 0.1))
-            summary = list(self.stdout)
+            start = next((i for i, line in enumerate(self.stdout) if line.startswith("Consortium Ledger: ")), 0)
+            summary = self.stdout[start:]  # the lines before are the components announced as they came up
         while rpc_chain_id(self.url) != CHAIN_ID:
             if time.monotonic() > deadline:
                 raise AssertionError(f"nothing answers eth_chainId {CHAIN_ID} at {self.url}:\n{self.output()}")
