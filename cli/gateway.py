@@ -63,6 +63,21 @@ def gateway_group() -> None:
     show_default=True,
     help="Events the outbox holds unshipped before calls get 503 outbox_full.",
 )
+@click.option(
+    "--breaker-failures",
+    type=click.IntRange(1, 1000),
+    default=5,
+    show_default=True,
+    help="Upstream failures in a row (unreachable, timeout, 5xx) that open the circuit breaker.",
+)
+@click.option(
+    "--breaker-cooldown",
+    "breaker_cooldown_s",
+    type=click.FloatRange(0.1, 3600),
+    default=10.0,
+    show_default=True,
+    help="Seconds the open breaker answers 503 circuit_open before one call probes the upstream.",
+)
 @click.option("--passphrase-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def gateway_serve(
     directory: Path,
@@ -78,6 +93,8 @@ def gateway_serve(
     poll_s: float,
     stale_s: float,
     max_pending: int,
+    breaker_failures: int,
+    breaker_cooldown_s: float,
     passphrase_file: Path | None,
 ) -> None:
     """Run the gateway of ORG for the consortium in DIRECTORY until SIGTERM or Ctrl-C."""
@@ -119,6 +136,8 @@ def gateway_serve(
         poll_s=poll_s,
         stale_s=stale_s,
         max_pending=max_pending,
+        breaker_failures=breaker_failures,
+        breaker_cooldown_s=breaker_cooldown_s,
     )
     configure_json_logging("gateway")
     try:

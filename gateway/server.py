@@ -36,6 +36,7 @@ from urllib.parse import unquote
 import aiohttp
 from aiohttp import web
 
+from gateway.breaker import CircuitBreaker
 from gateway.headers import (
     CALLER_ORG_HEADER,
     CLIENT_CERT_HEADER,
@@ -93,6 +94,8 @@ class GatewaySettings:
     upstream: str | None = None  # base URL of the upstream service (proxy mode)
     connect_timeout_s: float = 5.0
     upstream_timeout_s: float = 30.0  # for each read from the upstream
+    breaker_failures: int = 5  # failures in a row that open the circuit breaker (gateway.breaker)
+    breaker_cooldown_s: float = 10.0  # how long it stays open before a probe
     max_body_bytes: int = 1024 * 1024
 
     @property
@@ -139,6 +142,7 @@ class Gateway:
         self._upstream = (settings.upstream or "").rstrip("/")
         self._common = {ORIGIN_HEADER: settings.log_origin, GATEWAY_HEADER: settings.gateway_id}
         self.metrics = _Metrics()
+        self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s)
 
     # ------------------------------------------------------------------------------------------ apps
 
@@ -267,15 +271,23 @@ class Gateway:
         peer = request.remote or ""
         forwarded = request.headers.get("X-Forwarded-For")
         headers["X-Forwarded-For"] = f"{forwarded}, {peer}" if forwarded else peer
+        if not self.breaker.allow():
+            return await self._upstream_failed(event, 503, "circuit_open", trace, started)
         try:
             upstream = await self._session.request(
                 request.method, self._upstream + target, headers=headers, data=body or None, allow_redirects=False
             )
         except TimeoutError:
+            self.breaker.failure()
             return await self._upstream_failed(event, 504, "upstream_timeout", trace, started)
         except aiohttp.ClientError as exc:
+            self.breaker.failure()
             log.warning("upstream %s unreachable: %s", self._upstream, exc)
             return await self._upstream_failed(event, 502, "upstream_unreachable", trace, started)
+        if upstream.status >= 500:
+            self.breaker.failure()
+        else:
+            self.breaker.success()
         try:
             out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP}
             out_headers.update(self._common)
@@ -287,6 +299,7 @@ class Gateway:
                 try:
                     content = await upstream.read()
                 except (TimeoutError, aiohttp.ClientError):
+                    self.breaker.failure()
                     return await self._upstream_failed(event, 504, "upstream_timeout", trace, started)
                 event["response_digest"] = response_digest(
                     self._salt, upstream.status, hashlib.sha256(content).hexdigest()
@@ -324,6 +337,7 @@ class Gateway:
                     await response.write(held)
                 held = chunk
         except (TimeoutError, aiohttp.ClientError) as exc:
+            self.breaker.failure()
             log.warning("upstream failed while streaming event %s: %s", event["event_id"], exc)
             event["response_digest"] = None
             event["status"] = 502
@@ -339,17 +353,20 @@ class Gateway:
     async def _upstream_failed(
         self, event: dict[str, Any], status: int, reason: str, trace: str, started: int
     ) -> web.Response:
-        body = json.dumps(
-            {
-                "error": "bad_gateway" if status == 502 else "gateway_timeout",
-                "reason": reason,
-                "event_id": event["event_id"],
-            }
-        ).encode()
+        error = {502: "bad_gateway", 503: "service_unavailable"}.get(status, "gateway_timeout")
+        detail = {
+            "upstream_unreachable": "the provider's service could not be reached",
+            "upstream_timeout": f"the provider's service did not answer within {self.settings.upstream_timeout_s:g} s",
+            "circuit_open": f"the provider's service failed {self.breaker.threshold} times in a row; calls are cut "
+            f"off for up to {self.breaker.cooldown_s:g} s, then one goes through to try it",
+        }[reason]
+        body = json.dumps({"error": error, "reason": reason, "detail": detail, "event_id": event["event_id"]}).encode()
         event["status"] = status
         event["response_digest"] = response_digest(self._salt, status, hashlib.sha256(body).hexdigest())
         await self._record(event, started)
-        headers = {**self._common, EVENT_HEADER: event["event_id"], TRACE_HEADER: trace}
+        headers = {**self._common, EVENT_HEADER: event["event_id"], TRACE_HEADER: trace, REASON_HEADER: reason}
+        if status == 503:
+            headers["Retry-After"] = str(self.breaker.retry_after_s())
         return web.Response(status=status, body=body, content_type="application/json", headers=headers)
 
     # ------------------------------------------------------------------------------------------ auth mode
@@ -533,6 +550,8 @@ class Gateway:
             alarms.append("chain-stale")
         if shipper.get("refused"):
             alarms.append("notary-refused")
+        if self.breaker.state != "closed":
+            alarms.append("upstream-circuit-open")
         return {
             "status": "ok" if not alarms else "degraded",
             "gateway": self.settings.gateway_id,
@@ -547,6 +566,7 @@ class Gateway:
             },
             "chain": chain,
             "shipper": shipper,
+            "upstream": self.breaker.health(),
         }
 
     async def _healthz(self, _request: web.Request) -> web.Response:
@@ -574,6 +594,10 @@ class Gateway:
             f"consortium_gateway_outbox_pending {health['outbox']['pending']}",
             f"consortium_gateway_outbox_last_seq {health['outbox']['last_seq']}",
             f"consortium_gateway_outbox_shipped_seq {health['outbox']['shipped_seq']}",
+            "# TYPE consortium_gateway_upstream_circuit_open gauge",
+            f"consortium_gateway_upstream_circuit_open {int(self.breaker.state != 'closed')}",
+            "# TYPE consortium_gateway_upstream_refused_total counter",
+            f"consortium_gateway_upstream_refused_total {self.breaker.refused}",
             "# TYPE consortium_gateway_alarm gauge",
             *(f'consortium_gateway_alarm{{name="{a}"}} 1' for a in health["alarms"]),
             f"consortium_gateway_chain_head {health['chain'].get('head', 0)}",

@@ -61,6 +61,8 @@ class GatewayOptions:
     max_pending: int = 1_000_000
     max_body_bytes: int = 1024 * 1024
     upstream_timeout_s: float = 30.0
+    breaker_failures: int = 5
+    breaker_cooldown_s: float = 10.0
 
 
 async def serve(options: GatewayOptions, description: ConsortiumDescription, passphrase: bytes) -> None:
@@ -83,6 +85,8 @@ async def serve(options: GatewayOptions, description: ConsortiumDescription, pas
         mode=options.mode,
         upstream=options.upstream,
         upstream_timeout_s=options.upstream_timeout_s,
+        breaker_failures=options.breaker_failures,
+        breaker_cooldown_s=options.breaker_cooldown_s,
         max_body_bytes=options.max_body_bytes,
     )
     path = outbox_path(options.directory, options.org, options.name)

@@ -472,6 +472,7 @@ class LiveGateway:
         poll_s: float = 0.05,
         stale_s: float = 30.0,
         max_pending: int = 1_000_000,
+        settings: dict[str, Any] | None = None,
     ) -> None:
         self._loop = loop
         self._notary_url = notary_url
@@ -479,21 +480,22 @@ class LiveGateway:
         self.chain = ChainView(chain.backend, chain.contracts, PROVIDER, poll_s=poll_s, stale_s=stale_s)
         self.chain.start()
         self.auth = CallerAuthenticator(world.description, world.root, self.chain.member_status)
-        settings = GatewaySettings(
-            org=PROVIDER, name=name, log_origin=log_origin(world.description), mode="proxy", upstream=upstream
-        )
-        self.gateway_id = settings.gateway_id
-        self.outbox = Outbox(outbox_dir / f"{name}.outbox.db", settings.gateway_id, max_pending=max_pending)
+        gateway_settings = GatewaySettings(
+            org=PROVIDER, name=name, log_origin=log_origin(world.description), mode="proxy", upstream=upstream,
+            **(settings or {}),
+        )  # fmt: skip
+        self.gateway_id = gateway_settings.gateway_id
+        self.outbox = Outbox(outbox_dir / f"{name}.outbox.db", gateway_settings.gateway_id, max_pending=max_pending)
         self.outbox.start()
         self.shipper: Shipper | None = None
         if notary_url is not None:
             self.shipper = Shipper(
-                self.outbox, notary_url, settings.gateway_id, key, idle_s=0.01, backoff_initial_s=0.05,
+                self.outbox, notary_url, gateway_settings.gateway_id, key, idle_s=0.01, backoff_initial_s=0.05,
                 backoff_max_s=0.5,
             )
             self.shipper.start()
         self.gateway = Gateway(
-            settings,
+            gateway_settings,
             self.auth,
             self.chain,
             self.outbox,

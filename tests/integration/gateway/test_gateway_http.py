@@ -12,6 +12,7 @@ gateway's watcher reaching a block, a CRL being reread), never a fixed sleep.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -21,11 +22,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from aiohttp import web
 from click.testing import CliRunner
 
 from chain.ids import OrgId
 from cli.demo import demo_group
 from demo.traffic import write_endpoints
+from gateway.breaker import CircuitBreaker
 from gateway.policy import DENIAL_REASONS
 from network.certificates import REASONS
 from network.identity import revoke_identity
@@ -55,6 +58,7 @@ from tests.integration.gateway.gateway_world import (
     LoopThread,
     Upstream,
     World,
+    _serve,
     build_world,
     check_recorded,
     create_expired_grant,
@@ -69,6 +73,9 @@ GATEWAY_REASONS = {
     "quota_exhausted",
     "body_too_large",
     "chain_unavailable",
+    "circuit_open",
+    "upstream_timeout",
+    "upstream_unreachable",
 }
 
 
@@ -545,3 +552,66 @@ def test_the_demo_traffic_is_refused_for_each_kind_of_grant_it_meets(
     assert {"allow", "no_grant", "grant_revoked", "grant_expired", "quota_exhausted"} <= set(outcomes), outcomes
     assert summary["unexpected"] == 0, summary
     assert gateway.outbox.last_seq - since == summary["calls"]  # every call of the traffic was recorded
+
+
+# -- the upstream fails or hangs: the circuit breaker ---------------------------------------------------------------
+
+
+class MisbehavingUpstream:
+    """An upstream whose behaviour the test switches: ``ok`` (200), ``fail`` (500) or ``hang`` (answers after
+    3 s, longer than the gateway waits)."""
+
+    def __init__(self, loop: LoopThread) -> None:
+        self.mode = "fail"
+        self.reached = 0
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._loop = loop
+        self._runner, port = loop.run(_serve(app))
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def _handle(self, _request: web.Request) -> web.Response:
+        self.reached += 1
+        if self.mode == "hang":
+            await asyncio.sleep(3.0)
+        return web.json_response({"mode": self.mode}, status=500 if self.mode == "fail" else 200)
+
+    def close(self) -> None:
+        self._loop.run(self._runner.cleanup())
+
+
+def test_the_circuit_breaker_cuts_off_a_failing_then_a_hanging_upstream_and_lets_it_back(
+    tmp_path_factory: pytest.TempPathFactory,
+    world: World,
+    chain: GatewayChain,
+    loop: LoopThread,
+    caller: Callable[..., Caller],
+) -> None:
+    bad = MisbehavingUpstream(loop)
+    live = LiveGateway(world, chain, loop, bad.url, tmp_path_factory.mktemp("breaker"), name="breaker",
+                       settings={"upstream_timeout_s": 0.5})  # fmt: skip
+    now = [1000.0]
+    live.gateway.breaker = CircuitBreaker(threshold=3, cooldown_s=30.0, clock=lambda: now[0])
+    try:
+        since, client = live.outbox.last_seq, caller(GRANTEE)
+        assert [client.call(live.url).status for _ in range(3)] == [500, 500, 500]  # the upstream's own 500s
+        reached = bad.reached
+        cut = client.call(live.url)
+        refused(cut, 503, "circuit_open")
+        assert cut.headers["Retry-After"] == "30" and cut.recorded and bad.reached == reached  # never reached
+        assert live.gateway.health()["alarms"] == ["upstream-circuit-open"]
+
+        bad.mode, now[0] = "hang", now[0] + 30.0  # the cooldown is over: one probe, and the upstream now hangs
+        refused(client.call(live.url), 504, "upstream_timeout")
+        refused(client.call(live.url), 503, "circuit_open")  # open again at once
+
+        bad.mode, now[0] = "ok", now[0] + 30.0  # it recovers: the probe closes the breaker
+        assert [client.call(live.url).status for _ in range(2)] == [200, 200]
+        assert live.gateway.health()["upstream"] == {
+            "state": "closed", "failures_in_a_row": 0, "opened": 2, "refused": 2,
+        }  # fmt: skip
+        events = live.recorded_since(since)
+        assert [e["status"] for e in events] == [500, 500, 500, 503, 504, 503, 200, 200]  # every call, refusals too
+    finally:
+        live.close()
+        bad.close()
