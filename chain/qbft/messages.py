@@ -17,9 +17,9 @@ state machine to judge.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import rlp
 from eth_hash.auto import keccak
@@ -97,6 +97,7 @@ class Proposal:
 
 
 Message = Proposal | Prepare | Commit | RoundChange
+_M = TypeVar("_M", Proposal, Prepare, Commit, RoundChange)
 _CODES: dict[type, Code] = {
     Proposal: Code.PROPOSAL, Prepare: Code.PREPARE, Commit: Code.COMMIT, RoundChange: Code.ROUND_CHANGE,
 }  # fmt: skip
@@ -106,23 +107,19 @@ def signing_digest(code: Code, payload: list[Any]) -> bytes:
     return bytes(keccak(rlp.encode([int(code), payload])))
 
 
-def _sign(message: Message, key: PrivateKey) -> tuple[bytes, bytes]:
+def _signed(message: _M, key: PrivateKey) -> _M:
+    """``message`` (its payload fields filled in) with ``key``'s signature over its payload and its author."""
     signature = sign(key, signing_digest(_CODES[type(message)], message.payload()))
-    return key.public_key.to_canonical_address(), signature
+    return replace(message, author=key.public_key.to_canonical_address(), signature=signature)
 
 
 def prepare(key: PrivateKey, height: int, round_: int, digest: bytes) -> Prepare:
-    unsigned = Prepare(height, round_, digest)
-    author, signature = _sign(unsigned, key)
-    return Prepare(height, round_, digest, author, signature)
+    return _signed(Prepare(height, round_, digest), key)
 
 
 def commit(key: PrivateKey, block: QbftBlock, round_: int) -> Commit:
     """A COMMIT for ``block`` in ``round_``, with this validator's seal over the block's commit digest."""
-    seal = sign(key, block.commit_digest(round_))
-    unsigned = Commit(block.number, round_, block.hash, seal)
-    author, signature = _sign(unsigned, key)
-    return Commit(block.number, round_, block.hash, seal, author, signature)
+    return _signed(Commit(block.number, round_, block.hash, sign(key, block.commit_digest(round_))), key)
 
 
 def round_change(
@@ -133,13 +130,9 @@ def round_change(
 ) -> RoundChange:
     """A ROUND-CHANGE to ``round_``, carrying the prepared round, block and certificate if there is one."""
     if prepared is None:
-        unsigned = RoundChange(height, round_, None, None)
-        author, signature = _sign(unsigned, key)
-        return RoundChange(height, round_, None, None, author, signature)
+        return _signed(RoundChange(height, round_, None, None), key)
     pr, block, prepares = prepared
-    unsigned = RoundChange(height, round_, pr, block.hash)
-    author, signature = _sign(unsigned, key)
-    return RoundChange(height, round_, pr, block.hash, author, signature, block, prepares)
+    return replace(_signed(RoundChange(height, round_, pr, block.hash), key), block=block, prepares=prepares)
 
 
 def proposal(
@@ -149,11 +142,8 @@ def proposal(
     round_changes: tuple[RoundChange, ...] = (),
     prepares: tuple[Prepare, ...] = (),
 ) -> Proposal:
-    unsigned = Proposal(block.number, round_, block)
-    author, signature = _sign(unsigned, key)
-    bare = tuple(RoundChange(m.height, m.round, m.prepared_round, m.prepared_digest, m.author, m.signature)
-                 for m in round_changes)  # fmt: skip
-    return Proposal(block.number, round_, block, author, signature, bare, prepares)
+    bare = tuple(replace(m, block=None, prepares=()) for m in round_changes)  # a proposal carries payloads only
+    return replace(_signed(Proposal(block.number, round_, block), key), round_changes=bare, prepares=prepares)
 
 
 # -- the wire ------------------------------------------------------------------------------------------------
