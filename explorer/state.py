@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from eth_utils.address import to_checksum_address
 
@@ -34,6 +34,7 @@ from chain.contracts.registry import MemberInfo
 from chain.ids import Role
 
 log = logging.getLogger("explorer.state")
+T = TypeVar("T")
 
 #: Classification from which an asset's detail is private to its owner, its grantees and the regulator.
 PRIVATE_FROM = 3
@@ -219,37 +220,35 @@ class ChainState:
     def fresh_grant(self, grant_id: str) -> tuple[GrantInfo, AssetInfo | None, int] | None:
         """The grant ``grant_id`` (``0x`` and 64 hex digits) read from the chain now, with its asset and the
         head's time; None if the chain has no such grant or cannot be read."""
-        with self._lookup_lock:
-            try:
-                backend = self._lookup_backend()
-                found = self.deployment.grants(backend).grant(bytes.fromhex(grant_id[2:]))
-                if found is None:
-                    return None
-                asset = self.deployment.assets(backend).asset(found.asset)
-                stamp = int(backend.web3.eth.get_block("latest")["timestamp"])
-            except Exception as exc:
-                self._lookups = None
-                log.warning("cannot read grant %s from the chain: %s: %s", grant_id, exc.__class__.__name__, exc)
+
+        def read(backend: RpcBackend) -> tuple[GrantInfo, AssetInfo | None, int] | None:
+            found = self.deployment.grants(backend).grant(bytes.fromhex(grant_id[2:]))
+            if found is None:
                 return None
-            self.lookups += 1
-            return found, asset, stamp
+            asset = self.deployment.assets(backend).asset(found.asset)
+            return found, asset, int(backend.web3.eth.get_block("latest")["timestamp"])
+
+        return self._lookup(f"grant {grant_id}", read)
 
     def fresh_asset(self, asset_id: str) -> AssetInfo | None:
         """The asset ``asset_id`` read from the chain now; None if there is none or the chain cannot be read."""
+        return self._lookup(f"asset {asset_id}", lambda backend: self.deployment.assets(backend).asset(asset_id))
+
+    def _lookup(self, what: str, read: Callable[[RpcBackend], T | None]) -> T | None:
+        """``read`` on the requests' own connection, one at a time; a failure is logged and answers None, and the
+        next lookup connects again."""
         with self._lookup_lock:
             try:
-                found = self.deployment.assets(self._lookup_backend()).asset(asset_id)
+                if self._lookups is None:
+                    self._lookups = RpcBackend(self.chain_url, timeout=10.0)
+                found = read(self._lookups)
             except Exception as exc:
                 self._lookups = None
-                log.warning("cannot read asset %s from the chain: %s: %s", asset_id, exc.__class__.__name__, exc)
+                log.warning("cannot read %s from the chain: %s: %s", what, exc.__class__.__name__, exc)
                 return None
-            self.lookups += 1
+            if found is not None:
+                self.lookups += 1
             return found
-
-    def _lookup_backend(self) -> RpcBackend:
-        if self._lookups is None:
-            self._lookups = RpcBackend(self.chain_url, timeout=10.0)
-        return self._lookups
 
     def _run(self) -> None:
         while not self._stop.is_set():
