@@ -545,16 +545,10 @@ def test_up_on_another_port_records_where_its_chain_runs_for_later_commands(node
 def test_a_witness_killed_with_sigkill_is_restarted_and_up_says_so(node: Node) -> None:
     line = next(x for x in node.summary if x.lstrip().startswith("witnesses"))
     org, url = line.split(": ", 1)[1].split(", ")[0].split(" ")
-    pids = [
-        int(p.name)
-        for p in Path("/proc").iterdir()
-        if p.name.isdigit() and _cmdline(p)[-6:-2] == ["serve", str(node.directory), "--org", org]
-    ]
-    assert len(pids) == 1, pids
-    os.kill(pids[0], signal.SIGKILL)
-    wait_until(lambda: any(f"witness {org} restarted at {url}" in x for x in node.up.stdout),
-               f"`up` to restart witness {org}", 120.0)  # fmt: skip
-    assert any(f"witness {org} stopped (exit code -9); restarting in 1 s" in x for x in node.up.stdout)
+    _kill_the_one_running(["witness", "serve", str(node.directory), "--org", org])
+    said = f"witness {org} restarted at {url}"
+    wait_until(functools.partial(_said, node, said), f"`up` to restart witness {org}", 120.0)
+    assert _said(node, f"witness {org} stopped (exit code -9); restarting in 1 s")
     assert httpx.get(url + "/healthz", timeout=10.0).status_code == 200
     assert node.up.process.poll() is None  # the rest ran on
 
@@ -569,12 +563,11 @@ def test_the_notary_and_a_gateway_killed_with_sigkill_come_back_and_no_event_is_
     notary_url = next(x.split()[1] for x in node.summary if x.lstrip().startswith("notary "))
     targets = {"notary": ["notary", "serve", str(node.directory)], victim: ["gateway", "serve", str(node.directory),
                "--org", victim.split()[1]]}  # fmt: skip
-    for name, words in targets.items():
-        pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _has_run(_cmdline(p), words)]
-        assert len(pids) == 1, (name, pids)
-        os.kill(pids[0], signal.SIGKILL)
+    for words in targets.values():
+        _kill_the_one_running(words)
     for name in targets:
         wait_until(functools.partial(_said, node, f"{name} restarted at"), f"`up` to restart {name}", 120.0)
+
     def outboxes() -> dict[str, dict[str, int]]:
         return {g: httpx.get(url + "/healthz", timeout=10.0).json()["outbox"] for g, url in gateways.items()}
 
@@ -590,6 +583,13 @@ def test_the_notary_and_a_gateway_killed_with_sigkill_come_back_and_no_event_is_
 
 def _said(node: Node, text: str) -> bool:
     return any(text in line for line in node.up.stdout)
+
+
+def _kill_the_one_running(words: list[str]) -> None:
+    """SIGKILL the one process whose command line holds ``words`` in a row."""
+    pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _has_run(_cmdline(p), words)]
+    assert len(pids) == 1, (words, pids)
+    os.kill(pids[0], signal.SIGKILL)
 
 
 def _has_run(cmdline: list[str], words: list[str]) -> bool:
