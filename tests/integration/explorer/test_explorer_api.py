@@ -226,8 +226,12 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(live: Live, cast: di
 def test_exports_carry_leaf_index_hash_and_checkpoint(live: Live, cast: dict[str, Any]) -> None:
     who = cast["own"]
     rows = list(csv.DictReader(io.StringIO(live.get(who, "/api/v1/exports/calls.csv").text)))
-    assert rows and all(r["index"] and r["leaf_hash"] and r["checkpoint_size"] for r in rows)
-    assert all(int(r["checkpoint_size"]) > int(r["index"]) for r in rows)
+    assert rows and all(r["index"] and r["leaf_hash"] for r in rows)
+    # with traffic running, the newest calls may be logged after the last checkpoint: those, and only those,
+    # have no covering checkpoint yet (the rows are in log order)
+    covered = [r for r in rows if r["checkpoint_size"]]
+    assert covered and rows[: len(covered)] == covered, "a call without a checkpoint before one with it"
+    assert all(int(r["checkpoint_size"]) > int(r["index"]) for r in covered)
     as_json = live.get(who, "/api/v1/exports/calls.json").json()
     assert {r["event_id"] for r in as_json} >= {r["event_id"] for r in rows}
     archive = zipfile.ZipFile(io.BytesIO(live.get(who, "/api/v1/exports/evidence.zip", limit=5).content))
