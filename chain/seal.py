@@ -1,39 +1,69 @@
-"""Validator seals in the block header, in the shape of QBFT's extra data.
+"""Validator seals in block headers, as Hyperledger Besu's QBFT writes and checks them.
 
-``extra_data = RLP([vanity, validators, round, seals])``:
+The header's extra data is Besu's ``RLP([vanity, validators, vote, round, seals])`` (``chain.qbft.extradata``):
 
-- ``vanity``: 32 bytes, free for the sealer (zero here);
 - ``validators``: the 20-byte addresses of the validator set that seals the *next* block;
-- ``round``: the consensus round in which the block was committed (0 while one node seals);
-- ``seals``: 65-byte secp256k1 signatures ``r ‖ s ‖ v`` (v in {0, 1}) over the seal hash.
+- ``vote``: ``[]`` on our chain (the set comes from ConsortiumRegistry, not from header votes);
+- ``round``: the consensus round in which the block was committed;
+- ``seals``: 65-byte secp256k1 commit seals ``r ‖ s ‖ v`` (v in {0, 1}).
 
-The seal hash is the keccak-256 hash of the RLP header whose extra data carries the same vanity, validators
-and round with an empty seal list, so adding seals does not change what was signed. A block is valid when
-distinct members of its parent's validator set, at least ``quorum(n) = ceil(2n/3)`` of them, sealed it.
+Two hashes, both keccak-256 of the RLP header with the extra data re-encoded (Besu's ``BftBlockHashing``):
 
-The format lives outside ``chain.node``: offline verifiers (``notary.verify``, ``notary.evidence``) and the
-explorer check seals without the node, and py-evm is imported here for type checking only.
+- the **block hash** leaves out the round and the seals, so a block keeps its hash whichever round committed it
+  and whoever sealed it;
+- the **commit digest**, what each seal signs, keeps the round and leaves out the seals.
+
+A block is valid when distinct members of its parent's validator set, at least ``quorum(n) = ceil(2n/3)`` of
+them, sealed its commit digest. This module applies those rules to py-evm headers and to raw RLP header fields;
+offline verifiers (``notary.verify``, ``notary.evidence``) and the explorer use it without the node, and py-evm
+is imported for type checking only.
+
+:func:`block_hash` on raw fields decides the rule by the extra data's shape: an RLP list of five items whose
+fourth is a byte string and fifth a list is hashed the QBFT way; anything else (anvil, a chain without seals)
+Ethereum's way, keccak-256 of the header as it is. ``explorer/static/verify.js`` applies the same rule.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import rlp
-from eth_keys.datatypes import PrivateKey, Signature
-from eth_keys.exceptions import BadSignature
-from eth_utils.exceptions import ValidationError
+from eth_hash.auto import keccak
+from eth_keys.datatypes import PrivateKey
 
 from chain.errors import ChainError, MalformedError
+from chain.qbft.block import EXTRA, header_hash, recover
+from chain.qbft.extradata import MAX_VALIDATORS, SEAL_BYTES, VANITY_BYTES, Encoding, ExtraData
+from chain.qbft.rules import quorum
 
 if TYPE_CHECKING:
     from eth.abc import BlockHeaderAPI
 
-VANITY_BYTES = 32
-SEAL_BYTES = 65
-MAX_VALIDATORS = 256
+__all__ = [
+    "MAX_VALIDATORS",
+    "SEAL_BYTES",
+    "SEAL_FORMAT",
+    "VANITY_BYTES",
+    "ExtraData",
+    "QuorumError",
+    "SealError",
+    "add_seals",
+    "block_hash",
+    "commit_digest",
+    "count_quorum",
+    "extra_data",
+    "is_qbft_extra",
+    "quorum",
+    "seal_digest",
+    "seal_signers",
+    "sign_seal",
+    "signers",
+    "verify_seals",
+]
+
+#: How the explorer and evidence bundles name this seal format.
+SEAL_FORMAT = "qbft (Besu extra data: RLP [vanity, validators, vote, round, seals])"
 
 
 class SealError(ChainError):
@@ -48,80 +78,87 @@ class QuorumError(SealError):
         )
 
 
-@dataclass(frozen=True, slots=True)
-class ExtraData:
-    vanity: bytes
-    validators: tuple[bytes, ...]
-    round: int
-    seals: tuple[bytes, ...]
-
-    def to_bytes(self) -> bytes:
-        return bytes(rlp.encode([self.vanity, list(self.validators), self.round, list(self.seals)]))
-
-    @classmethod
-    def from_bytes(cls, raw: bytes) -> ExtraData:
-        """Parse canonical extra data; anything else raises MalformedError."""
-        try:
-            vanity, validators, round_raw, seals = rlp.decode(raw, strict=True)
-        except (rlp.DecodingError, ValueError, TypeError) as exc:
-            raise MalformedError(f"extra data is not RLP [vanity, validators, round, seals]: {exc}") from exc
-        if not isinstance(vanity, bytes) or len(vanity) != VANITY_BYTES:
-            raise MalformedError("extra data: vanity must be 32 bytes")
-        if not isinstance(validators, list) or not 0 < len(validators) <= MAX_VALIDATORS:
-            raise MalformedError(f"extra data: validators must be a list of 1-{MAX_VALIDATORS} addresses")
-        if any(not isinstance(v, bytes) or len(v) != 20 for v in validators) or len(set(validators)) != len(validators):
-            raise MalformedError("extra data: validators must be distinct 20-byte addresses")
-        if not isinstance(round_raw, bytes) or round_raw[:1] == b"\0" or len(round_raw) > 8:
-            raise MalformedError("extra data: round must be a canonical integer of at most 8 bytes")
-        if not isinstance(seals, list) or any(not isinstance(s, bytes) or len(s) != SEAL_BYTES for s in seals):
-            raise MalformedError("extra data: seals must be 65-byte signatures")
-        extra = cls(vanity, tuple(validators), int.from_bytes(round_raw, "big"), tuple(seals))
-        if extra.to_bytes() != raw:
-            raise MalformedError("extra data is not in canonical form")
-        return extra
-
-    def unsealed(self) -> ExtraData:
-        return ExtraData(self.vanity, self.validators, self.round, ())
+def extra_data(header: BlockHeaderAPI) -> ExtraData:
+    """The header's QBFT extra data; :class:`MalformedError` if it has none."""
+    return ExtraData.decode(bytes(header.extra_data))
 
 
-def quorum(validators: int) -> int:
-    """Seals needed out of ``validators``: ceil(2n/3), as in QBFT."""
-    return (2 * validators + 2) // 3
+def _fields(header: BlockHeaderAPI) -> list[Any]:
+    return list(rlp.decode(rlp.encode(header)))
 
 
-def seal_hash(header: BlockHeaderAPI) -> bytes:
-    """What every validator signs: the header hash with the seal list emptied."""
-    extra = ExtraData.from_bytes(header.extra_data)
-    return bytes(header.copy(extra_data=extra.unsealed().to_bytes()).hash)
+def is_qbft_extra(raw: bytes) -> bool:
+    """Whether :func:`block_hash` hashes a header with this extra data the QBFT way (see the module's note)."""
+    try:
+        items = rlp.decode(raw, strict=True)
+    except (rlp.DecodingError, ValueError, TypeError):
+        return False
+    return isinstance(items, list) and len(items) == 5 and isinstance(items[3], bytes) and isinstance(items[4], list)
+
+
+def block_hash(fields: Sequence[Any]) -> bytes:
+    """The hash of a header given as its RLP fields: QBFT's (round and seals out) or, for extra data of another
+    shape, Ethereum's."""
+    raw = fields[EXTRA]
+    if not isinstance(raw, bytes) or not is_qbft_extra(raw):
+        return bytes(keccak(rlp.encode(list(fields))))
+    items = rlp.decode(raw, strict=True)
+    unsealed = list(fields)
+    unsealed[EXTRA] = bytes(rlp.encode([*items[:3], b"", []]))
+    return bytes(keccak(rlp.encode(unsealed)))
+
+
+def commit_digest(fields: Sequence[Any], extra: ExtraData) -> bytes:
+    """What each commit seal of a header (as RLP fields with ``extra`` decoded) signs: round in, seals out."""
+    return header_hash(fields, extra, Encoding.WITHOUT_SEALS)
+
+
+def seal_digest(header: BlockHeaderAPI) -> bytes:
+    """What the seals of ``header`` sign: its commit digest for the round its extra data names (in round 0, the
+    block hash itself)."""
+    return commit_digest(_fields(header), extra_data(header))
 
 
 def sign_seal(header: BlockHeaderAPI, private_key: bytes) -> bytes:
-    signature = PrivateKey(private_key).sign_msg_hash(seal_hash(header))
-    return bytes(signature.to_bytes())
+    """A commit seal on ``header`` for the round its extra data names."""
+    return bytes(PrivateKey(private_key).sign_msg_hash(seal_digest(header)).to_bytes())
 
 
 def add_seals(header: BlockHeaderAPI, seals: Sequence[bytes]) -> BlockHeaderAPI:
-    extra = ExtraData.from_bytes(header.extra_data)
-    return header.copy(extra_data=ExtraData(extra.vanity, extra.validators, extra.round, tuple(seals)).to_bytes())
+    extra = extra_data(header)
+    return header.copy(extra_data=extra.with_seals(extra.round, tuple(seals)).encode())
+
+
+def signers(fields: Sequence[Any], extra: ExtraData) -> list[bytes]:
+    """The addresses whose seals a header carries, one per seal in order; unrecoverable seals are skipped."""
+    digest = commit_digest(fields, extra)
+    out = []
+    for seal in extra.seals:
+        try:
+            out.append(recover(digest, seal))
+        except MalformedError:
+            continue
+    return out
 
 
 def seal_signers(header: BlockHeaderAPI) -> list[bytes]:
     """The addresses that sealed ``header`` (one per seal, in order; unrecoverable seals are skipped)."""
-    digest = seal_hash(header)
-    signers = []
-    for raw in ExtraData.from_bytes(header.extra_data).seals:
-        try:
-            signers.append(Signature(raw).recover_public_key_from_msg_hash(digest).to_canonical_address())
-        except (BadSignature, ValidationError):
-            continue
-    return signers
+    return signers(_fields(header), extra_data(header))
+
+
+def count_quorum(number: int, sealed_by: Sequence[bytes], validators: Sequence[bytes]) -> list[bytes]:
+    """The distinct members of ``validators`` among ``sealed_by``, in order; :class:`QuorumError` if they are
+    fewer than the quorum of ``validators``."""
+    allowed = set(validators)
+    if not allowed:
+        raise QuorumError(number, 0, 1, 0)
+    valid = list(dict.fromkeys(s for s in sealed_by if s in allowed))
+    needed = quorum(len(allowed))
+    if len(valid) < needed:
+        raise QuorumError(number, len(valid), needed, len(allowed))
+    return valid
 
 
 def verify_seals(header: BlockHeaderAPI, validators: Sequence[bytes]) -> list[bytes]:
     """Check that a quorum of distinct ``validators`` sealed ``header``; returns who did."""
-    allowed = set(validators)
-    valid = list(dict.fromkeys(s for s in seal_signers(header) if s in allowed))
-    needed = quorum(len(allowed))
-    if len(valid) < needed:
-        raise QuorumError(int(header.block_number), len(valid), needed, len(allowed))
-    return valid
+    return count_quorum(int(header.block_number), seal_signers(header), validators)

@@ -13,10 +13,10 @@ checksum form, bytes as 0x-hex, and the ``bytes32`` fields that hold short names
 center, unit, api ids: ``chain.ids``) as their text (None for the empty name). Anything else (other
 contracts, a call that does not decode) is kept with ``contract``/``function``/``args`` None.
 
-Seals (:func:`block_seals`): on a chain whose header extra data is ours (``chain.seal.ExtraData``), the
-signers are recovered from the seal hash of the header rebuilt from its JSON fields (which must hash to the
-block hash), named by the member that holds each account, and counted against the quorum of the parent's
-validator set. A chain without our seals (anvil, a Besu network of its own) gives ``seals: None``.
+Seals (:func:`block_seals`): on a chain whose header extra data is QBFT's (``chain.seal``: ours, or a Besu
+QBFT network's), the signers are recovered from the commit digest of the header rebuilt from its JSON fields
+(which must hash to the block hash), named by the member that holds each account, and counted against the
+quorum of the parent's validator set. A chain without QBFT seals (anvil) gives ``seals: None``.
 
 Our sealed chain has instant finality; on another chain the follower stays ``confirmations`` blocks behind
 the head and checks that each block's parent hash is the hash of the block indexed before it. A mismatch
@@ -38,23 +38,19 @@ from typing import Any, cast
 import rlp
 from eth_abi.abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
-from eth_keys.datatypes import Signature
-from eth_keys.exceptions import BadSignature
 from eth_utils.abi import collapse_if_tuple, event_abi_to_log_topic, function_abi_to_4byte_selector
 from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
-from eth_utils.exceptions import ValidationError
 from web3 import HTTPProvider
 from web3.types import RPCEndpoint
 
 from chain.errors import ChainError
 from chain.ids import bytes32_to_name, check_name
-from chain.seal import ExtraData, quorum
+from chain.seal import SEAL_FORMAT, ExtraData, block_hash, quorum
+from chain.seal import signers as seal_signers
 from contracts import CONTRACT_NAMES, load_artifact
 from explorer.chainindex import ChainIndex
 from explorer.errors import ChainDivergedError, FollowError
 from notary.evidence import encode_header
-from notary.verify import header_seal_hash
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +60,6 @@ BATCH_BLOCKS = 100
 ROUND_BLOCKS = 500
 #: Most requests in one batch (our node takes 1,000, Besu 1,024 by default).
 MAX_BATCH_REQUESTS = 500
-#: What ``seals["format"]`` says for our extra data.
-SEAL_FORMAT = "consortium-ledger/extra-data/v1"
 #: Most seconds between retries after a failed round.
 MAX_BACKOFF = 10.0
 
@@ -241,7 +235,7 @@ def block_seals(
     (seals needed from the parent's set), valid}``; ``threshold`` and ``valid`` are None for block 0 (no
     seals needed) and when the parent's set is unknown. ``note`` says why signers could not be recovered."""
     try:
-        extra = ExtraData.from_bytes(_bytes(block.get("extraData")))
+        extra = ExtraData.decode(_bytes(block.get("extraData")))
     except (ChainError, ValueError):
         return None
     out: dict[str, Any] = {
@@ -257,16 +251,11 @@ def block_seals(
     except (ChainError, KeyError, ValueError) as exc:
         out["note"] = f"the header could not be rebuilt from its fields ({exc})"
         return out
-    if _hexstr(keccak(header)) != str(block.get("hash", "")).lower():
+    fields = rlp.decode(header)
+    if _hexstr(block_hash(fields)) != str(block.get("hash", "")).lower():
         out["note"] = "the header rebuilt from its fields does not hash to the block hash (unknown fork?)"
         return out
-    digest = header_seal_hash(rlp.decode(header), extra)
-    signers: list[str] = []
-    for raw in extra.seals:
-        try:
-            signers.append(Signature(raw).recover_public_key_from_msg_hash(digest).to_checksum_address())
-        except (BadSignature, ValidationError, ValueError):
-            continue
+    signers = [to_checksum_address(a) for a in seal_signers(fields, extra)]
     out["signers"] = [{"address": a, "org": org_of(a)} for a in signers]
     if _quantity(block.get("number")) > 0 and parent_validators is not None:
         allowed = {a.lower() for a in parent_validators}

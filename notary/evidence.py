@@ -34,7 +34,8 @@ import rlp
 from eth_utils.crypto import keccak
 
 from chain.errors import ChainError
-from chain.seal import ExtraData
+from chain.seal import SEAL_FORMAT, ExtraData
+from chain.seal import block_hash as header_hash
 from notary.anchor import Anchorer
 from notary.bundle import (
     FORMAT,
@@ -257,11 +258,11 @@ def anchor_evidence(
     if block is None:
         raise EvidenceChainError(f"the chain does not know block {receipt['blockHash']}")
     header = encode_header(block)
-    if _hex(keccak(header)) != block["hash"]:
+    fields = rlp.decode(header)
+    if _hex(header_hash(fields)) != block["hash"]:
         raise EvidenceChainError(f"block {block['hash']}: its fields do not re-encode to its hash (unknown fork?)")
     transactions = [_raw_transaction(rpc, tx) for tx in block["transactions"]]
     receipts = [encode_receipt(r) for r in _block_receipts(rpc, block)]
-    fields = rlp.decode(header)
     index = int(receipt["transactionIndex"], 16)
     if not 0 <= index < len(transactions) or transactions[index] != raw_tx:
         raise EvidenceChainError(f"block {block['hash']}: its transaction {index} is not the anchor transaction")
@@ -288,11 +289,11 @@ def anchor_evidence(
 def describe_seals(extra_data: bytes) -> Seals | NoSeals:
     """What the header's extra data holds (for the reader; the verifier decodes the header itself)."""
     try:
-        extra = ExtraData.from_bytes(extra_data)
+        extra = ExtraData.decode(extra_data)
     except ChainError as exc:
-        return NoSeals(f"this chain's extra data is not our seal format, so no seals ({exc})")
+        return NoSeals(f"this chain's extra data is not QBFT's, so no seals ({exc})")
     return Seals(
-        format="consortium-ledger/extra-data/v1 (RLP [vanity, validators, round, seals])",
+        format=SEAL_FORMAT,
         round=extra.round,
         seals=len(extra.seals),
         validators=tuple(bytes(v) for v in extra.validators),

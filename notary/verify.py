@@ -14,7 +14,9 @@ proof is rejected). Every step runs even after an earlier one failed, so the rep
    leads from the header's transactionsRoot along key rlp(index) to exactly this transaction, and its receipt's
    from receiptsRoot to exactly that receipt (``notary.mpt``); in a v1 bundle, both trie roots are recomputed
    from all the block's transactions and receipts (Ethereum Yellow Paper §4.3); 10. the block hash is the
-   keccak-256 of the RLP header; 11. a quorum of the validators sealed the header (``chain.seal``).
+   header's hash, by Besu's QBFT rule (keccak-256 of the RLP header with its extra data's round and seals left
+   out) or, for a header without QBFT extra data, Ethereum's (``chain.seal.block_hash``); 11. a quorum of the
+   validators sealed the header's commit digest (``chain.seal``).
 
 A step is ✓ (``ok=True``), ✗ (``ok=False``) or not applicable (``ok=None``: the bundle says that part is still
 pending, or the trust roots cannot decide it), always with a detail saying why.
@@ -34,15 +36,12 @@ from typing import Any, TypeVar
 import rlp
 from eth_abi.abi import encode as abi_encode
 from eth_account import Account
-from eth_keys.datatypes import Signature
-from eth_keys.exceptions import BadSignature
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
-from eth_utils.exceptions import ValidationError
 from trie.hexary import HexaryTrie
 
 from chain.errors import ChainError
-from chain.seal import ExtraData, quorum
+from chain.seal import ExtraData, QuorumError, block_hash, count_quorum, quorum, signers
 from notary.bundle import (
     FORMAT,
     FORMATS,
@@ -219,13 +218,6 @@ def receipt_status(raw: bytes) -> int:
     if fields[0] not in (b"", b"\x01"):
         raise _Fail("receipt carries a pre-Byzantium state root, not a status")
     return 1 if fields[0] == b"\x01" else 0
-
-
-def header_seal_hash(header: Sequence[Any], extra: ExtraData) -> bytes:
-    """What each validator signed: the header hash with the extra data's seal list emptied (``chain.seal``)."""
-    unsealed = list(header)
-    unsealed[HEADER_EXTRA] = extra.unsealed().to_bytes()
-    return keccak(rlp.encode(unsealed))
 
 
 def check_cosignatures(note: Note, witnesses: Mapping[str, CosignatureVerifier], policy: WitnessPolicy) -> str:
@@ -512,11 +504,11 @@ def _step_succeeded(s: _State) -> str:
 def _step_block_hash(s: _State) -> str:
     block = s.block()
     header = _header(s)
-    digest = keccak(block.header)
+    digest = block_hash(header)
     number = _rlp_int(header[HEADER_NUMBER], "block number")
     problems = []
     if block.hash != digest:
-        problems.append(f"keccak-256 of the header is 0x{digest.hex()}, the bundle claims 0x{block.hash.hex()}")
+        problems.append(f"the header hashes to 0x{digest.hex()}, the bundle claims 0x{block.hash.hex()}")
     if block.number != number:
         problems.append(f"the header is block {number}, the bundle claims {block.number!r}")
     if problems:
@@ -533,22 +525,18 @@ def _step_seals(s: _State) -> str:
             "compare its hash with a node you trust"
         )
     try:
-        extra = ExtraData.from_bytes(header[HEADER_EXTRA])
+        extra = ExtraData.decode(header[HEADER_EXTRA])
     except ChainError as exc:
-        raise _Fail(f"the header's extra data carries no validator seals in our format ({exc})") from exc
-    digest = header_seal_hash(header, extra)
-    signers: list[bytes] = []
-    for raw in extra.seals:
-        try:
-            signers.append(bytes(Signature(raw).recover_public_key_from_msg_hash(digest).to_canonical_address()))
-        except (BadSignature, ValidationError, ValueError):
-            continue
-    valid = list(dict.fromkeys(a for a in signers if a in set(validators)))
-    needed = quorum(len(set(validators)))
-    who = ", ".join(_show(a) for a in valid) or "none of them"
-    if len(valid) < needed:
-        raise _Fail(f"{len(valid)} valid seal(s) from the validators ({who}); {needed} of {len(validators)} needed")
-    return f"sealed by {len(valid)} of {len(validators)} validators (quorum {needed}): {who}"
+        raise _Fail(f"the header's extra data carries no QBFT validator seals ({exc})") from exc
+    sealed_by = signers(header, extra)
+    who = ", ".join(_show(a) for a in dict.fromkeys(a for a in sealed_by if a in set(validators))) or "none of them"
+    try:
+        valid = count_quorum(_rlp_int(header[HEADER_NUMBER], "block number"), sealed_by, validators)
+    except QuorumError as exc:
+        detail = f"{exc.valid} valid seal(s) from the validators ({who}); {exc.needed} of {exc.validators} needed"
+        raise _Fail(detail) from exc
+    n = len(set(validators))
+    return f"sealed by {len(valid)} of {n} validators (quorum {quorum(n)}) in round {extra.round}: {who}"
 
 
 _STEPS: tuple[tuple[str, Callable[[_State], str]], ...] = (

@@ -34,7 +34,7 @@ from chain.ids import MemberStatus, Role, bytes32_to_name
 from chain.node.keccak import select_fast_keccak
 from chain.node.readcall import BlockContext, ReadCall, StateReader, UnsupportedError
 from chain.node.vm import chain_class
-from chain.seal import ExtraData, add_seals, sign_seal, verify_seals
+from chain.seal import ExtraData, add_seals, extra_data, is_qbft_extra, sign_seal, verify_seals
 
 GENESIS_KEY = b"consortium-node:genesis"
 DEFAULT_GAS_LIMIT = 1_000_000_000
@@ -152,17 +152,18 @@ class Node:
             if genesis is not None and genesis != self.genesis:
                 raise ChainError("the store holds a different genesis than the one given: wrong data directory?")
             self.chain: Chain = chain_class(self.genesis.chain_id, reference_vm)(db)
+            self._check_header_format()
             self._verify_head()
         else:
             if genesis is None:
                 raise ChainError("empty store and no genesis given")
             self.genesis = genesis
-            extra = ExtraData(b"\0" * 32, tuple(to_canonical_address(v) for v in genesis.validators), 0, ())
+            extra = ExtraData(b"\0" * 32, tuple(to_canonical_address(v) for v in genesis.validators))
             params = {
                 "difficulty": 0,
                 "gas_limit": genesis.gas_limit,
                 "timestamp": genesis.timestamp,
-                "extra_data": extra.to_bytes(),
+                "extra_data": extra.encode(),
                 "nonce": b"\0" * 8,
                 "mix_hash": b"\0" * 32,
                 "coinbase": b"\0" * 20,
@@ -179,6 +180,18 @@ class Node:
         # and transactions are asked for by the hundred per block while clients wait for them.
         self._blocks: Lru[bytes, BlockAPI] = Lru(64)
 
+    def _check_header_format(self) -> None:
+        """Stores made before the chain took Besu's QBFT header format hold 4-item extra data, and their block
+        hashes cover the seals: the node cannot serve them under the new hashing rule."""
+        genesis = self.chain.get_canonical_block_header_by_number(BlockNumber(0))
+        if not is_qbft_extra(bytes(genesis.extra_data)):
+            raise ChainError(
+                "this store was created before the chain took Besu's QBFT header format "
+                "(its extra data is RLP [vanity, validators, round, seals], without the vote): its block hashes "
+                "follow the old rule and cannot be served; create the consortium again with `consortium init` "
+                "(see docs/consensus.md, 'Migrating a store')"
+            )
+
     def _verify_head(self) -> None:
         """On reopening a store, the head must link to its parent and carry a quorum of its validators' seals
         (``consortium chain verify`` re-checks every block; this is the cheap check at every start)."""
@@ -190,7 +203,7 @@ class Node:
             raise ChainError(
                 f"stored head {head.block_number} does not link to its parent: run `consortium chain verify`"
             )
-        verify_seals(head, ExtraData.from_bytes(parent.extra_data).validators)
+        verify_seals(head, extra_data(parent).validators)
 
     # -- reads --------------------------------------------------------------------------------------------
 
@@ -451,12 +464,12 @@ class Node:
             if not self.mempool.pending and not allow_empty:
                 return None
             parent = self.chain.get_canonical_head()
-            validators = ExtraData.from_bytes(parent.extra_data).validators
-            extra = ExtraData(b"\0" * 32, validators, 0, ())
+            validators = extra_data(parent).validators
+            extra = ExtraData(b"\0" * 32, validators)
             header = self.chain.create_header_from_parent(
                 parent,
                 timestamp=max(int(self.clock()), parent.timestamp + 1),
-                extra_data=extra.to_bytes(),
+                extra_data=extra.encode(),
                 coinbase=self.sealer.public_key.to_canonical_address(),
             )
             vm = self.chain.get_vm(header)

@@ -20,7 +20,7 @@ from eth_typing import BlockNumber, Hash32
 
 from chain.errors import ChainError, MalformedError
 from chain.node.node import GENESIS_KEY, Genesis, Node
-from chain.seal import ExtraData, verify_seals
+from chain.seal import extra_data, verify_seals
 
 
 class BlockVerificationError(ChainError):
@@ -59,7 +59,7 @@ def verify_chain(db: AtomicDatabaseAPI, progress: Callable[[int, int], None] | N
         if block.header.parent_hash != parent.hash:
             raise BlockVerificationError(number, "parent hash does not link to the previous block")
         try:
-            verify_seals(block.header, ExtraData.from_bytes(parent.extra_data).validators)
+            verify_seals(block.header, extra_data(parent).validators)
         except (ChainError, MalformedError) as exc:
             raise BlockVerificationError(number, f"seals: {exc}") from exc
         try:

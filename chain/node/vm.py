@@ -2,7 +2,9 @@
 
 - Base fee is always 0 and transactions may pay 0: member accounts need no balance.
 - The block gas limit is fixed at genesis and never drifts.
-- The extra data holds QBFT-style validator seals (``chain.seal``), larger than Ethereum's 32 bytes.
+- The extra data holds Besu's QBFT extra data with the validators' commit seals (``chain.seal``), larger than
+  Ethereum's 32 bytes, and a block's hash is Besu's QBFT block hash: keccak-256 of the header with the round
+  and the seals left out of its extra data (:class:`ConsortiumHeader`), so sealing does not change it.
 
 The rules are Ethereum's; only the bookkeeping is faster: a block's storage writes and its transaction and receipt
 tries are applied to their tries in batches (``chain.node.trie``), with the same roots py-trie gives, and the
@@ -12,8 +14,10 @@ commonest opcodes run inline in the interpreter's loop (``chain.node.evm``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
+import rlp
 from eth.abc import (
     AccountStorageDatabaseAPI,
     AtomicDatabaseAPI,
@@ -27,18 +31,67 @@ from eth.chains.base import Chain
 from eth.db.account import AccountDB
 from eth.db.batch import BatchDB
 from eth.db.cache import CacheDB
+from eth.db.chain import ChainDB
 from eth.db.journal import JournalDB
 from eth.db.storage import AccountStorageDB, StorageLookup
 from eth.db.witness import MetaWitness
+from eth.exceptions import HeaderNotFound
 from eth.vm.forks.prague import PragueVM
+from eth.vm.forks.prague.blocks import PragueBlock, PragueBlockHeader
 from eth.vm.forks.prague.headers import create_prague_header_from_parent
 from eth.vm.forks.prague.state import PragueState
+from eth.vm.forks.shanghai.withdrawals import Withdrawal
 from eth_typing import Address, Hash32
 from eth_utils.exceptions import ValidationError
+from eth_utils.hexadecimal import encode_hex
+from rlp.sedes import CountableList
 
 from chain.node import trie
 from chain.node.evm import InlineComputation
-from chain.seal import MAX_VALIDATORS, SEAL_BYTES, VANITY_BYTES
+from chain.seal import MAX_VALIDATORS, SEAL_BYTES, VANITY_BYTES, block_hash
+
+
+class ConsortiumHeader(PragueBlockHeader):
+    """A Prague header whose hash is Besu's QBFT block hash (``chain.seal.block_hash``): the extra data's round
+    and seals are left out, so a block keeps its hash when it is sealed, or proposed again in a later round."""
+
+    @property
+    def hash(self) -> Hash32:
+        if self._hash is None:
+            self._hash = block_hash(rlp.decode(rlp.encode(self)))
+        return Hash32(self._hash)
+
+
+class ConsortiumBlock(PragueBlock):
+    fields = [  # noqa: RUF012 - rlp.Serializable reads this class attribute
+        ("header", ConsortiumHeader),
+        ("transactions", CountableList(PragueBlock.transaction_builder)),
+        ("uncles", CountableList(None, max_length=0)),
+        ("withdrawals", CountableList(Withdrawal)),
+    ]
+
+
+class ConsortiumChainDB(ChainDB):
+    """py-evm's chain database, decoding stored headers as :class:`ConsortiumHeader`.
+
+    py-evm decodes a header read by hash with one module-wide codec (``eth.vm.header.HeaderSedes``) that picks
+    a class by field count, since the header's VM is not known before its number is; every lookup by hash goes
+    through this one static method, so overriding it keeps the codec, and the process's other chains, as they
+    are."""
+
+    @staticmethod
+    def _get_block_header_by_hash(db: Any, block_hash: Hash32) -> BlockHeaderAPI:
+        try:
+            header_rlp = db[block_hash]
+        except KeyError:
+            raise HeaderNotFound(f"No header with hash {encode_hex(block_hash)} found") from None
+        return _decode_header(bytes(header_rlp))
+
+
+@lru_cache(256)
+def _decode_header(header_rlp: bytes) -> ConsortiumHeader:
+    header: ConsortiumHeader = rlp.decode(header_rlp, sedes=ConsortiumHeader)
+    return header
 
 
 class _BatchedStorageLookup(StorageLookup):
@@ -97,6 +150,7 @@ class ConsortiumState(PragueState):
 
 
 class ConsortiumVM(PragueVM):
+    block_class = ConsortiumBlock
     extra_data_max_bytes = VANITY_BYTES + 16 + MAX_VALIDATORS * (21 + SEAL_BYTES + 2) + 16
     _state_class = ConsortiumState
 
@@ -129,7 +183,8 @@ class ConsortiumVM(PragueVM):
         header_params["base_fee_per_gas"] = 0
         if parent_header is not None:
             header_params.setdefault("gas_limit", parent_header.gas_limit)
-        return create_prague_header_from_parent(parent_header, **header_params)  # type: ignore[no-any-return]
+        header = create_prague_header_from_parent(parent_header, **header_params)
+        return ConsortiumHeader(**header.as_dict())
 
     @classmethod
     def validate_gas(cls, header: BlockHeaderAPI, parent_header: BlockHeaderAPI) -> None:
@@ -153,4 +208,8 @@ class ReferenceVM(ConsortiumVM):
 def chain_class(chain_id: int, reference: bool = False) -> type[Chain]:
     """A py-evm Chain with our VM from genesis on, for ``chain_id``; with ``reference``, the ReferenceVM."""
     vm = ReferenceVM if reference else ConsortiumVM
-    return type("ConsortiumChain", (Chain,), {"chain_id": chain_id, "vm_configuration": ((0, vm),)})
+    return type(
+        "ConsortiumChain",
+        (Chain,),
+        {"chain_id": chain_id, "vm_configuration": ((0, vm),), "chaindb_class": ConsortiumChainDB},
+    )

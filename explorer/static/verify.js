@@ -1,8 +1,9 @@
 // Re-verification of an evidence bundle's log part (consortium-ledger/evidence/v2, and v1 before it) with
 // WebCrypto alone, and of a v2 bundle's anchor proofs. The two formats differ only in the anchor part:
 // verifyBundle checks the log part of both; verifyAnchorProofs checks a v2 anchor's Merkle-Patricia proofs and
-// block hash with log/keccak.js, log/rlp.js and log/mpt.js (WebCrypto has no keccak-256); the transaction's
-// signature and the header's seals are left to notary/verify.py (`consortium verify evidence`).
+// block hash (Besu's QBFT rule, as chain/seal.py) with log/keccak.js, log/rlp.js and log/mpt.js (WebCrypto has
+// no keccak-256); the transaction's signature and the header's seals are left to notary/verify.py
+// (`consortium verify evidence`).
 //
 // The same checks as notary/verify.py, for the links a browser can check without a chain node:
 //   entry         SHA-256(0x00 ‖ entry) is the bundle's leaf_hash (RFC 9162 §2.1.1), and the entry is the
@@ -29,7 +30,7 @@ import { keccak256 } from "./log/keccak.js";
 import { MAX_PROOF_NODES, verifyProof } from "./log/mpt.js";
 import { ED25519, checkKeyName, decodeVkey, encodeVkey, keyId, parseNote } from "./log/note.js";
 import { rootFromInclusion } from "./log/proof.js";
-import { decodeRlp, encodeIndex } from "./log/rlp.js";
+import { decodeRlp, encodeIndex, encodeRlp } from "./log/rlp.js";
 import { importEd25519, verifyEd25519 } from "./log/webcrypto.js";
 
 /** @import { Checkpoint } from "./log/checkpoint.js" */
@@ -528,7 +529,29 @@ const HEX = /^0x(?:[0-9a-f]{2})*$/;
 /** Header field positions in the RLP list (Yellow Paper §4.3), as notary/verify.py. */
 const HEADER_TX_ROOT = 4;
 const HEADER_RECEIPT_ROOT = 5;
+const HEADER_EXTRA = 12;
 const HEADER_MIN_FIELDS = 15;
+
+/**
+ * A block's hash from its RLP header fields, as chain/seal.py's block_hash: when the extra data is an RLP list of
+ * five items whose fourth (the round) is a byte string and fifth (the seals) a list, QBFT's rule (Besu's
+ * BftBlockHashing): keccak-256 of the header with round and seals emptied; otherwise keccak-256 of the header.
+ * @param {Uint8Array} raw  the RLP header  @param {Uint8Array[]} fields  its fields
+ */
+export function blockHash(raw, fields) {
+  let extra = null;
+  try {
+    extra = decodeRlp(fields[HEADER_EXTRA]);
+  } catch (exc) {
+    if (!(exc instanceof CheckError)) throw exc;
+  }
+  if (!Array.isArray(extra) || extra.length !== 5 || !(extra[3] instanceof Uint8Array) || !Array.isArray(extra[4])) {
+    return keccak256(raw);
+  }
+  const unsealed = [...fields];
+  unsealed[HEADER_EXTRA] = encodeRlp([...extra.slice(0, 3), new Uint8Array(0), []]);
+  return keccak256(encodeRlp(unsealed));
+}
 
 /** @param {unknown} value @param {string} what */
 function hexField(value, what) {
@@ -569,7 +592,7 @@ function receiptStatus(/** @type {Uint8Array} */ raw) {
 /**
  * Check a v2 bundle's anchor proofs as notary/verify.py does (the same step names): the anchor transaction is
  * at its index in the block's transactions trie and its receipt, with status 1, in the receipts trie, both
- * proven from the header's roots (log/mpt.js), and the block hash is the keccak-256 of the header. The
+ * proven from the header's roots (log/mpt.js), and the block hash is the header's (blockHash). The
  * transaction's signature and calldata and the header's seals are not checked here. Never throws: ok null when
  * the anchor is pending, or for a v1 bundle (whole blocks are not rechecked in the browser).
  * @param {unknown} bundle
@@ -632,10 +655,10 @@ export function verifyAnchorProofs(bundle) {
       return `receipt status 1, proof of ${proof.length} node(s) from receiptsRoot`;
     },
     "block hash": () => {
-      const digest = keccak256(hexField(block.header, "anchor.block.header"));
+      const digest = blockHash(hexField(block.header, "anchor.block.header"), readHeader());
       const claimed = hexField(block.hash, "anchor.block.hash");
       if (!equalBytes(digest, claimed)) {
-        throw new CheckError(`keccak-256 of the header is 0x${toHex(digest)}, the bundle claims 0x${toHex(claimed)}`);
+        throw new CheckError(`the header hashes to 0x${toHex(digest)}, the bundle claims 0x${toHex(claimed)}`);
       }
       return `block hash 0x${toHex(digest)} recomputed from its header`;
     },

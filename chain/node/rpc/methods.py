@@ -43,7 +43,7 @@ from chain.node.rpc.codec import (
 )
 from chain.node.rpc.envelope import MethodTable
 from chain.node.rpc.errors import InvalidParamsError, LimitExceededError
-from chain.seal import ExtraData, SealError, quorum, seal_hash, seal_signers, verify_seals
+from chain.seal import SealError, extra_data, quorum, seal_digest, seal_signers, verify_seals
 
 #: Most blocks one eth_getLogs may scan, and most logs it may return.
 MAX_LOG_RANGE = 5000
@@ -383,18 +383,18 @@ class Methods:
     def _validators(self, tag: object = None) -> list[str]:
         """The validator set named in a block's extra data: the set that seals the blocks after it."""
         header = self._header_at(tag)
-        return [to_checksum_address(v) for v in ExtraData.from_bytes(header.extra_data).validators]
+        return [to_checksum_address(v) for v in extra_data(header).validators]
 
     def _get_seals(self, tag: object = None) -> dict[str, Any]:
         """Who sealed a block, checked against the validator set of its parent (genesis needs no seals)."""
         header = self._header_at(tag)
-        extra = ExtraData.from_bytes(header.extra_data)
+        extra = extra_data(header)
         if header.block_number == 0:
             validators, valid = extra.validators, True
         else:
             with self.node.lock:
                 parent = self.node.chain.get_block_header_by_hash(Hash32(header.parent_hash))
-            validators = ExtraData.from_bytes(parent.extra_data).validators
+            validators = extra_data(parent).validators
             try:
                 verify_seals(header, validators)
                 valid = True
@@ -403,7 +403,7 @@ class Methods:
         return {
             "number": hex(header.block_number),
             "hash": format_data(header.hash),
-            "sealHash": format_data(seal_hash(header)),
+            "sealHash": format_data(seal_digest(header)),
             "round": hex(extra.round),
             "validators": [to_checksum_address(v) for v in validators],
             "signers": [to_checksum_address(s) for s in seal_signers(header)],

@@ -25,8 +25,9 @@ from web3.types import TxReceipt
 
 from chain.backend import RpcBackend
 from chain.ids import AssetKind, Role
+from chain.seal import SEAL_FORMAT
 from chain.tx import Signer
-from explorer.chainfollow import SEAL_FORMAT, ChainFollower
+from explorer.chainfollow import ChainFollower
 from explorer.chainindex import ChainIndex
 from explorer.errors import ChainDivergedError
 from tests.integration.explorer.chainindex_chain import (

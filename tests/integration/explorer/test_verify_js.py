@@ -27,18 +27,21 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+import rlp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eth.db.atomic import AtomicDB
 from eth_account import Account
+from eth_utils.crypto import keccak
 
 from chain.node.node import Genesis, Node
 from chain.node.rpc import RpcServer
+from chain.seal import ExtraData
 from notary.api.schemas import Evidence as ApiEvidence
 from notary.bundle import FORMAT_V1, FORMAT_V2, EvidenceBundle
 from notary.checkpointer import WitnessPolicy
@@ -675,6 +678,23 @@ def proof_cases(a: Anchored) -> dict[str, tuple[dict[str, Any], set[str]]]:
         with_anchor(block__header=flip(block["header"], 130)),
         {*both, "block hash"},
     )
+    fields = rlp.decode(bytes.fromhex(block["header"][2:]))
+
+    def with_extra(extra: bytes, rehash: bool = False) -> dict[str, Any]:
+        header = rlp.encode([*fields[:12], extra, *fields[13:]])
+        if not rehash:
+            return with_anchor(block__header="0x" + header.hex())
+        return with_anchor(block__header="0x" + header.hex(), block__hash="0x" + keccak(header).hex())
+
+    extra = ExtraData.decode(fields[12])
+    # Besu's QBFT rule: round and seals are outside the block hash, the rest of the extra data inside it
+    cases["round changed"] = (with_extra(extra.with_seals(extra.round + 1, extra.seals).encode()), set())
+    cases["seals dropped"] = (with_extra(extra.with_seals(extra.round, ()).encode()), set())
+    cases["vanity changed"] = (with_extra(replace(extra, vanity=b"\1" * 32).encode()), {"block hash"})
+    cases["validators changed"] = (with_extra(replace(extra, validators=(b"\2" * 20,)).encode()), {"block hash"})
+    # extra data of another shape (anvil's): Ethereum's rule, keccak-256 of the header as it is
+    cases["no QBFT extra data, Ethereum's hash"] = (with_extra(b"anvil", rehash=True), set())
+    cases["4-item extra data, Ethereum's hash"] = (with_extra(rlp.encode([b"\0" * 32, [], b"", []]), True), set())
     cases["proof not a list"] = (with_anchor(block__transaction_proof="nope"), both)
     cases["proof node not hex"] = (with_anchor(block__receipt_proof=["0xZZ"]), {"transaction succeeded"})
     return cases

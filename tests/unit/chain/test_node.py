@@ -117,9 +117,7 @@ def setup() -> tuple[Node, dict[str, LocalAccount], AtomicDB]:
 def test_genesis_names_the_validators_and_the_registry_is_the_operators_first_deployment(setup: Any) -> None:
     node, accounts, _ = setup
     genesis_block = node.block_by_number(0)
-    assert ExtraData.from_bytes(genesis_block.header.extra_data).validators == (
-        bytes.fromhex(accounts["op"].address[2:]),
-    )
+    assert ExtraData.decode(genesis_block.header.extra_data).validators == (bytes.fromhex(accounts["op"].address[2:]),)
     assert node.state_at(node.head()).get_code(node.genesis.registry_address)
 
 

@@ -31,7 +31,7 @@ from web3 import Web3
 
 from chain.node.node import Genesis, Node
 from chain.node.rpc import RpcServer
-from chain.seal import ExtraData, seal_hash
+from chain.seal import ExtraData, block_hash, commit_digest, seal_digest
 from contracts import load_artifact
 from notary.bundle import FORMAT_V1, FORMAT_V2, AnchorEvidence, AnchorProofs, EvidenceBundle
 from notary.checkpointer import WitnessPolicy
@@ -53,7 +53,6 @@ from notary.verify import (
     Step,
     TrustRoots,
     anchor_calldata,
-    header_seal_hash,
     passed,
     trie_root,
     verify_evidence,
@@ -247,7 +246,7 @@ def set_header(bundle: dict[str, Any], fields: list[Any], update_hash: bool) -> 
     encoded = rlp.encode(fields)
     bundle["anchor"]["block"]["header"] = "0x" + encoded.hex()
     if update_hash:
-        bundle["anchor"]["block"]["hash"] = "0x" + keccak(encoded).hex()
+        bundle["anchor"]["block"]["hash"] = "0x" + block_hash(fields).hex()
 
 
 # -- genuine evidence ----------------------------------------------------------------------------------------
@@ -382,10 +381,10 @@ def test_the_chain_part_recomputes_what_the_node_holds(world: World) -> None:
     header = header_fields(world.bundle_v1)
     assert world.bundle["anchor"]["block"]["header"] == block["header"]
     assert block["hash"] == "0x" + bytes(world.block_header.hash).hex()
-    assert keccak(bytes.fromhex(block["header"][2:])) == world.block_header.hash
+    assert block_hash(header) == world.block_header.hash
     assert trie_root([bytes.fromhex(t[2:]) for t in block["transactions"]]) == world.block_header.transaction_root
     assert trie_root([bytes.fromhex(r[2:]) for r in block["receipts"]]) == world.block_header.receipt_root
-    assert header_seal_hash(header, ExtraData.from_bytes(header[12])) == seal_hash(world.block_header)
+    assert commit_digest(header, ExtraData.decode(header[12])) == seal_digest(world.block_header)
     assert world.bundle["anchor"]["seals"]["seals"] == 1
 
 
@@ -695,11 +694,23 @@ def test_a_header_with_another_transactions_root(world: World, v1: bool) -> None
 def test_a_flipped_seal(world: World) -> None:
     def change(b: dict[str, Any]) -> None:
         fields = header_fields(b)
-        extra = ExtraData.from_bytes(fields[12])
+        extra = ExtraData.decode(fields[12])
         seal = bytearray(extra.seals[0])
         seal[10] ^= 0x01
-        fields[12] = ExtraData(extra.vanity, extra.validators, extra.round, (bytes(seal),)).to_bytes()
-        set_header(b, fields, update_hash=True)
+        fields[12] = extra.with_seals(extra.round, (bytes(seal),)).encode()
+        set_header(b, fields, update_hash=False)  # seals are not part of the block hash
+
+    assert failing(tampered(world.bundle, change), world.roots) == {"seals"}
+
+
+def test_a_header_moved_to_another_round_keeps_its_hash_but_loses_its_seals(world: World) -> None:
+    """The round is outside the block hash and inside what the seals sign (Besu's rule)."""
+
+    def change(b: dict[str, Any]) -> None:
+        fields = header_fields(b)
+        extra = ExtraData.decode(fields[12])
+        fields[12] = extra.with_seals(extra.round + 1, extra.seals).encode()
+        set_header(b, fields, update_hash=False)
 
     assert failing(tampered(world.bundle, change), world.roots) == {"seals"}
 
