@@ -12,7 +12,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from typing import Any, Generic, TypeVar
@@ -27,10 +27,10 @@ from eth_keys.datatypes import PrivateKey
 from eth_typing import Address, BlockNumber, Hash32
 from eth_utils.address import to_canonical_address, to_checksum_address
 from eth_utils.crypto import keccak
-from eth_utils.exceptions import ValidationError
 
 from chain.errors import ChainError, MalformedError
 from chain.ids import MemberStatus, Role, bytes32_to_name
+from chain.node import blocks
 from chain.node.keccak import select_fast_keccak
 from chain.node.readcall import BlockContext, ReadCall, StateReader, UnsupportedError
 from chain.node.vm import chain_class
@@ -126,6 +126,15 @@ class Mempool:
     pending: dict[bytes, SignedTransactionAPI] = field(default_factory=dict)
     next_nonce: dict[bytes, int] = field(default_factory=dict)
 
+    def remove(self, hashes: Iterable[bytes]) -> None:
+        """Forget transactions that a block included; pending nonces then follow from what is still pending."""
+        for tx_hash in hashes:
+            self.pending.pop(tx_hash, None)
+        nxt: dict[bytes, int] = {}
+        for tx in self.pending.values():
+            nxt[tx.sender] = max(nxt.get(tx.sender, 0), tx.nonce + 1)
+        self.next_nonce = nxt
+
 
 class Node:
     def __init__(
@@ -179,6 +188,8 @@ class Node:
         # Sealed blocks by hash, decoded: reading a block decodes every transaction from its trie, and receipts
         # and transactions are asked for by the hundred per block while clients wait for them.
         self._blocks: Lru[bytes, BlockAPI] = Lru(64)
+        #: Blocks built or checked on the head, executed but not stored yet, by hash (``chain.node.blocks``).
+        self.executed: Lru[bytes, BlockAPI] = Lru(16)
 
     def _check_header_format(self) -> None:
         """Stores made before the chain took Besu's QBFT header format hold 4-item extra data, and their block
@@ -457,59 +468,17 @@ class Node:
     # -- sealing --------------------------------------------------------------------------------------------
 
     def seal(self, allow_empty: bool = False) -> BlockAPI | None:
-        """Seal the pending transactions into a block and persist it; None if there was nothing to seal."""
+        """Seal the pending transactions into a block with this node's key alone and make it the head; None if
+        there was nothing to seal. (With several validators, QBFT builds, checks and appends blocks through
+        ``chain.node.blocks`` instead.)"""
         if self.sealer is None:
             raise ChainError("this node has no sealing key")
         with self.lock:
-            if not self.mempool.pending and not allow_empty:
+            block = blocks.build(self, self.sealer.public_key.to_canonical_address(), 0, allow_empty=allow_empty)
+            if block is None:
                 return None
-            parent = self.chain.get_canonical_head()
-            validators = extra_data(parent).validators
-            extra = ExtraData(b"\0" * 32, validators)
-            header = self.chain.create_header_from_parent(
-                parent,
-                timestamp=max(int(self.clock()), parent.timestamp + 1),
-                extra_data=extra.encode(),
-                coinbase=self.sealer.public_key.to_canonical_address(),
-            )
-            vm = self.chain.get_vm(header)
-            included: list[SignedTransactionAPI] = []
-            receipts: list[ReceiptAPI] = []
-            current = header
-            for tx in list(self.mempool.pending.values()):
-                if current.gas_used + tx.gas > current.gas_limit:
-                    break
-                snapshot = vm.state.snapshot()
-                try:
-                    receipt, _ = vm.apply_transaction(current, tx)
-                except ValidationError:
-                    vm.state.revert(snapshot)
-                    continue
-                current = vm.increment_blob_gas_used(vm.add_receipt_to_header(current, receipt), tx)
-                included.append(tx)
-                receipts.append(receipt)
-            block = vm.set_block_transactions_and_withdrawals(
-                vm.get_block(), current, included, receipts, withdrawals=()
-            )
-            # py-evm's ``mine_block`` would go on to validate the block it just built, rebuilding its transaction
-            # trie with py-trie; the header checks are what can fail here, and `consortium chain verify` re-executes
-            # every block with py-evm's own code.
-            block = vm.finalize_block(vm.pack_block(block)).block
-            vm.validate_header(block.header, parent)
-            block = block.copy(header=add_seals(block.header, [sign_seal(block.header, self.sealer.to_bytes())]))
-            verify_seals(block.header, validators)
-            self.chain.chaindb.persist_block(block)
-            for tx in included:
-                del self.mempool.pending[tx.hash]
-            self._reset_nonces()
-            return block
-
-    def _reset_nonces(self) -> None:
-        """After a block, pending nonces follow from what is still pending (dropped ones are forgotten)."""
-        nxt: dict[bytes, int] = {}
-        for tx in self.mempool.pending.values():
-            nxt[tx.sender] = max(nxt.get(tx.sender, 0), tx.nonce + 1)
-        self.mempool.next_nonce = nxt
+            sealed = add_seals(block.header, [sign_seal(block.header, self.sealer.to_bytes())])
+            return blocks.append(self, block.copy(header=sealed))
 
 
 def _revert_message(output: bytes, error: object) -> str:

@@ -1,0 +1,170 @@
+"""Blocks between the node and consensus: build a proposal, check one by executing it, append a decided block.
+
+QBFT (``chain.qbft.machine``) asks the node two things, through :class:`NodeBlocks`: a new block for a round it
+proposes, and whether a block another validator proposed is valid on its parent. Both execute the block's
+transactions on the head's state, and neither stores anything but state trie nodes (content-addressed, so a
+block that is never decided leaves only unreferenced nodes). Once a quorum has sealed a block, :func:`append`
+checks the seals against the parent's validator set and makes it the head; a block this node built or checked
+is not executed again (:attr:`Node.executed`, keyed by the block hash, which neither the round nor the seals
+change).
+
+A proposal is valid when it decodes as our block, extends the head (number and parent hash), names the head's
+validator set with no vote, is at most :data:`MAX_DRIFT_S` ahead of this node's clock, and
+re-executing it reproduces its header exactly: py-evm's header rules (gas limit, zero base fee, timestamps
+after the parent's, extra data size), its transactions (signatures, nonces, gas) and its roots.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import rlp
+from eth.abc import BlockAPI, ReceiptAPI, SignedTransactionAPI
+from eth_utils.exceptions import ValidationError
+
+from chain.errors import ChainError, MalformedError
+from chain.node.vm import ConsortiumBlock
+from chain.qbft.block import QbftBlock
+from chain.seal import ExtraData, extra_data, verify_seals
+
+if TYPE_CHECKING:
+    from chain.node.node import Node
+
+#: Seconds a proposed block's timestamp may be ahead of this node's clock.
+MAX_DRIFT_S = 10
+
+
+class BlockRefusedError(ChainError):
+    """A block is not a valid next block of this node's chain; ``reason`` says why."""
+
+    def __init__(self, number: int, reason: str) -> None:
+        self.number, self.reason = number, reason
+        super().__init__(f"block {number}: {reason}")
+
+
+def decode_block(raw: bytes) -> BlockAPI:
+    """A block in its RLP form; :class:`MalformedError` for anything else."""
+    try:
+        block: BlockAPI = rlp.decode(raw, sedes=ConsortiumBlock)
+    except (rlp.DeserializationError, rlp.DecodingError, ValueError, TypeError) as exc:
+        raise MalformedError(f"not an RLP block of this chain: {exc}") from exc
+    return block
+
+
+def build(node: Node, proposer: bytes, round_: int, *, allow_empty: bool = True) -> BlockAPI | None:
+    """A new unsealed block on the head from the mempool, proposed by ``proposer`` in ``round_``; None when
+    the mempool is empty and ``allow_empty`` is not set. The block is executed and remembered as such."""
+    with node.lock:
+        if not node.mempool.pending and not allow_empty:
+            return None
+        parent = node.chain.get_canonical_head()
+        header = node.chain.create_header_from_parent(
+            parent,
+            timestamp=max(int(node.clock()), parent.timestamp + 1),
+            extra_data=ExtraData(b"\0" * 32, extra_data(parent).validators, round=round_).encode(),
+            coinbase=proposer,
+        )
+        vm = node.chain.get_vm(header)
+        included: list[SignedTransactionAPI] = []
+        receipts: list[ReceiptAPI] = []
+        current = header
+        for tx in list(node.mempool.pending.values()):
+            if current.gas_used + tx.gas > current.gas_limit:
+                break
+            snapshot = vm.state.snapshot()
+            try:
+                receipt, _ = vm.apply_transaction(current, tx)
+            except ValidationError:
+                vm.state.revert(snapshot)
+                continue
+            current = vm.increment_blob_gas_used(vm.add_receipt_to_header(current, receipt), tx)
+            included.append(tx)
+            receipts.append(receipt)
+        block = vm.set_block_transactions_and_withdrawals(vm.get_block(), current, included, receipts, withdrawals=())
+        # py-evm's ``mine_block`` would go on to validate the block it just built, rebuilding its transaction trie
+        # with py-trie; the header checks are what can fail here, and `consortium chain verify` re-executes every
+        # block with py-evm's own code.
+        block = vm.finalize_block(vm.pack_block(block)).block
+        vm.validate_header(block.header, parent)
+        node.executed.put(bytes(block.hash), block)
+        return block
+
+
+def execute(node: Node, block: BlockAPI) -> BlockAPI:
+    """Check ``block`` as the next block of the head by executing it (once per block hash); returns it as
+    executed. Raises :class:`BlockRefusedError` with the reason."""
+    number = int(block.number)
+    with node.lock:
+        parent = node.chain.get_canonical_head()
+        if number != parent.block_number + 1 or block.header.parent_hash != parent.hash:
+            raise BlockRefusedError(number, f"does not extend the head (block {parent.block_number})")
+        try:
+            extra = extra_data(block.header)
+        except MalformedError as exc:
+            raise BlockRefusedError(number, str(exc)) from exc
+        if extra.validators != extra_data(parent).validators or extra.vote is not None:
+            raise BlockRefusedError(number, "names another validator set than its parent, or carries a vote")
+        done = node.executed.get(bytes(block.hash))
+        if done is not None:
+            return done
+        unsealed = block.copy(header=block.header.copy(extra_data=extra.with_seals(extra.round, ()).encode()))
+        base = node.chain.create_header_from_parent(parent).copy(gas_used=block.header.gas_used)
+        try:
+            result = node.chain.get_vm(base).import_block(unsealed).block
+        except Exception as exc:  # py-evm's ValidationError, and what a malformed transaction raises inside it
+            raise BlockRefusedError(number, f"re-execution failed: {exc.__class__.__name__}: {exc}") from exc
+        if result != unsealed:
+            raise BlockRefusedError(number, "re-execution gives another header (state, receipts, gas or bloom)")
+        node.executed.put(bytes(result.hash), result)
+        return result
+
+
+def append(node: Node, block: BlockAPI) -> BlockAPI:
+    """Make ``block``, sealed by a quorum of the head's validators, the new head; returns it as stored.
+
+    Its seals are checked against the head's validator set, it is executed unless it already was, and its
+    transactions leave the mempool. Raises :class:`BlockRefusedError` (bad seals included)."""
+    number = int(block.number)
+    with node.lock:
+        parent = node.chain.get_canonical_head()
+        try:
+            verify_seals(block.header, extra_data(parent).validators)
+        except (ChainError, MalformedError) as exc:
+            raise BlockRefusedError(number, f"seals: {exc}") from exc
+        executed = execute(node, block)
+        sealed = executed.copy(header=block.header)
+        node.chain.chaindb.persist_block(sealed)
+        node.mempool.remove(tx.hash for tx in sealed.transactions)
+        return sealed
+
+
+@dataclass
+class NodeBlocks:
+    """What the QBFT state machine of one height asks the node (``chain.qbft.machine.Blocks``)."""
+
+    node: Node
+    proposer: bytes
+    refused: int = 0
+    last_refusal: str = ""
+
+    def create(self, round_: int) -> QbftBlock:
+        block = build(self.node, self.proposer, round_)
+        assert block is not None  # allow_empty
+        return QbftBlock.decode(rlp.encode(block))
+
+    def is_valid(self, block: QbftBlock) -> bool:
+        try:
+            decoded = decode_block(block.raw)
+            if decoded.header.timestamp > self.node.clock() + MAX_DRIFT_S:
+                raise BlockRefusedError(block.number, f"its timestamp is over {MAX_DRIFT_S} s ahead of this clock")
+            execute(self.node, decoded)
+        except (BlockRefusedError, MalformedError) as exc:
+            self.refused += 1
+            self.last_refusal = str(exc)
+            return False
+        return True
+
+    def decided(self, block: QbftBlock) -> BlockAPI:
+        """Append the block the machine decided."""
+        return append(self.node, decode_block(block.raw))
