@@ -190,6 +190,8 @@ class Node:
         self._blocks: Lru[bytes, BlockAPI] = Lru(64)
         #: Blocks built or checked on the head, executed but not stored yet, by hash (``chain.node.blocks``).
         self.executed: Lru[bytes, BlockAPI] = Lru(16)
+        #: Called with each raw transaction accepted from a client (``chain.node.peers`` passes it on).
+        self.on_submit: Callable[[bytes], None] | None = None
 
     def _check_header_format(self) -> None:
         """Stores made before the chain took Besu's QBFT header format hold 4-item extra data, and their block
@@ -432,8 +434,9 @@ class Node:
             raise MalformedError(f"not a valid signed transaction: {exc.__class__.__name__}: {exc}") from exc
         return tx
 
-    def submit(self, raw: bytes) -> bytes:
-        """Validate and add a raw signed transaction to the mempool; returns its hash."""
+    def submit(self, raw: bytes, gossip: bool = True) -> bytes:
+        """Validate and add a raw signed transaction to the mempool; returns its hash. With ``gossip`` (not for
+        a transaction a peer passed on), it goes to ``on_submit`` too: the peers' mempools."""
         tx = self.decode_transaction(raw)
         with self.lock:
             if tx.hash in self.mempool.pending or self.transaction_location(tx.hash) is not None:
@@ -463,6 +466,8 @@ class Node:
                 )
             self.mempool.pending[tx.hash] = tx
             self.mempool.next_nonce[tx.sender] = tx.nonce + 1
+            if gossip and self.on_submit is not None:
+                self.on_submit(raw)
             return bytes(tx.hash)
 
     # -- sealing --------------------------------------------------------------------------------------------

@@ -1,0 +1,329 @@
+"""The QBFT driver of one node: runs ``chain.qbft.machine.Height`` one height after another, in one thread.
+
+Everything the machine needs from outside comes through here: messages from peers (:meth:`Consensus.deliver`,
+decoded and checked in this thread), the time (a monotonic clock the tests inject), the node's blocks
+(``chain.node.blocks.NodeBlocks``) and the way out to peers (``send``: every message this validator broadcasts,
+as Besu's code and RLP body). Decided blocks are appended to the node, and the next height starts.
+
+- **Heights start when there is work.** Unless ``empty_blocks``, a height's machine (and so its round timer)
+  starts only when this node's mempool holds a transaction or a message for that height arrives; an idle
+  consortium makes no blocks, as the single sealer did. Round 0's proposer proposes ``period`` seconds after the
+  previous block was decided here, or at once if that is past.
+- **Messages for later heights** are kept (``chain.qbft.buffer.FutureMessages``, bounded) and replayed when
+  their height starts. One means peers decided a block this node lacks: it asks ``fetch`` for the sealed blocks
+  after its head and appends each (seals checked against the parent's set, transactions re-executed), so a node
+  that was down or lost its store catches up before it votes again.
+- **Past heights and garbage** are dropped and counted; nothing a peer sends can raise out of the loop.
+
+The validator set of a height is the one its parent names in its extra data (ConsortiumRegistry does not
+change it yet: see ``docs/consensus.md``). A node whose account is not in the set (the regulator's) runs the
+same loop: its machine never votes, and it follows the chain by fetching what the others decide.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import ssl
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_keys.datatypes import PrivateKey
+
+from chain.errors import ChainError, MalformedError
+from chain.node.blocks import BlockRefusedError, NodeBlocks, append, decode_block
+from chain.node.node import Node
+from chain.node.peers import Handlers, PeerLinks, PeerServer
+from chain.qbft import messages as m
+from chain.qbft.buffer import FutureMessages
+from chain.qbft.machine import Action, Broadcast, Height
+from chain.qbft.rules import RoundTimer
+from chain.seal import extra_data
+
+log = logging.getLogger("consortium.consensus")
+
+#: Messages waiting for the loop; beyond this, new ones are dropped (and counted).
+INBOX = 10_000
+#: Longest wait of the loop between looks at its clock and the mempool.
+IDLE_WAIT_S = 0.05
+
+Send = Callable[[int, bytes], None]
+#: Sealed blocks after a number, as raw RLP, from whichever peer answers.
+Fetch = Callable[[int], Sequence[bytes]]
+
+
+@dataclass
+class Stats:
+    """What the loop did, for metrics and ``/health``."""
+
+    decided: int = 0
+    proposed: int = 0
+    synced: int = 0
+    garbage: int = 0
+    dropped: int = 0
+    stale: int = 0
+    refused_blocks: int = 0
+    round_changes: int = 0
+    last_decided_at: float = 0.0
+    last_error: str = ""
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+class Consensus:
+    def __init__(
+        self,
+        node: Node,
+        key: PrivateKey,
+        send: Send,
+        *,
+        fetch: Fetch | None = None,
+        period: float = 1.0,
+        timer: RoundTimer | None = None,
+        empty_blocks: bool = False,
+        early_round_change: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        on_decided: Callable[[int, int, float], None] | None = None,
+    ) -> None:
+        self.node, self.key, self.send, self.fetch = node, key, send, fetch
+        self.me = bytes(key.public_key.to_canonical_address())
+        self.period, self.timer = period, timer or RoundTimer()
+        self.empty_blocks, self.early_round_change = empty_blocks, early_round_change
+        self.clock = clock
+        self.on_decided = on_decided
+        self.blocks = NodeBlocks(node, self.me)
+        self.machine: Height | None = None
+        self.buffer = FutureMessages()
+        self.stats = Stats(last_decided_at=clock() - period)
+        self.inbox: queue.Queue[tuple[int, bytes]] = queue.Queue(INBOX)
+        self._behind = False
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="consensus", daemon=True)
+
+    # -- outside ----------------------------------------------------------------------------------------------
+
+    def deliver(self, code: int, body: bytes) -> bool:
+        """Queue a message from a peer; False when the inbox is full (the message is dropped)."""
+        try:
+            self.inbox.put_nowait((code, body))
+        except queue.Full:
+            self.stats.dropped += 1
+            return False
+        return True
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+
+    @property
+    def height(self) -> int:
+        return int(self.node.head().block_number) + 1
+
+    @property
+    def round(self) -> int | None:
+        return None if self.machine is None else self.machine.round
+
+    @property
+    def is_validator(self) -> bool:
+        return self.me in extra_data(self.node.head()).validators
+
+    # -- the loop ---------------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.step()
+            except Exception as exc:  # a bug must not stop consensus silently: log it and go on
+                self.stats.last_error = f"{exc.__class__.__name__}: {exc}"
+                log.exception("consensus step failed")
+
+    def step(self, wait: float | None = None) -> None:
+        """One turn: take a message if one comes before the next timer (or ``wait``), then let the time act."""
+        now = self.clock()
+        wake = self.machine.next_wake() if self.machine is not None else now + IDLE_WAIT_S
+        timeout = min(max(0.0, wake - now), IDLE_WAIT_S) if wait is None else wait
+        try:
+            code, body = self.inbox.get(timeout=timeout)
+        except queue.Empty:
+            pass
+        else:
+            self._receive(code, body)
+        if self._behind:
+            self._catch_up()
+        self._tick()
+
+    def _receive(self, code: int, body: bytes) -> None:
+        try:
+            message = m.decode(code, body)
+        except MalformedError:
+            self.stats.garbage += 1
+            return
+        height = self.height
+        if message.height < height:
+            self.stats.stale += 1
+            return
+        if message.height > height:
+            self.buffer.keep(message, height)
+            self._behind = self.fetch is not None
+            return
+        self._apply(self._machine().receive(message, self.clock()))
+
+    def _tick(self) -> None:
+        if self.machine is None and (self.empty_blocks or self.node.mempool.pending):
+            self._machine()
+        if self.machine is not None:
+            before = self.machine.round
+            self._apply(self.machine.tick(self.clock()))
+            if self.machine is not None and self.machine.round != before:
+                self.stats.round_changes += 1
+
+    def _machine(self) -> Height:
+        """The machine of the current height, started (with the messages kept for it) if it was not."""
+        if self.machine is not None and self.machine.height == self.height:
+            return self.machine
+        head = self.node.head()
+        now = self.clock()
+        self.machine = Height(
+            self.key,
+            int(head.block_number) + 1,
+            extra_data(head).validators,
+            bytes(head.coinbase),
+            self.blocks,
+            now=now,
+            propose_at=max(now, self.stats.last_decided_at + self.period),
+            timer=self.timer,
+            early_round_change=self.early_round_change,
+        )
+        for message in self.buffer.take(self.machine.height):
+            self._apply(self.machine.receive(message, now))
+        return self.machine
+
+    def _apply(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Broadcast):
+                if isinstance(action.message, m.Proposal):
+                    self.stats.proposed += 1
+                code, body = m.encode(action.message)
+                self.send(int(code), body)
+                continue
+            started = self.clock()
+            try:
+                stored = self.blocks.decided(action.block)
+            except (BlockRefusedError, ChainError) as exc:
+                # the machine checked the seals; a refusal here means this node's head moved (a sync)
+                self.stats.refused_blocks += 1
+                self.stats.last_error = str(exc)
+                log.warning("decided block not appended", extra={"fields": {"reason": str(exc)}})
+                self.machine = None
+                return
+            self._decided(int(stored.number), len(stored.transactions), started, action.block.extra.round)
+            return  # the rest of the actions belong to the finished height
+
+    def _decided(self, number: int, transactions: int, started: float, round_: int) -> None:
+        self.stats.decided += 1
+        self.stats.last_decided_at = self.clock()
+        if self.machine is not None:
+            for reason, count in self.machine.counters.reasons.items():
+                self.stats.reasons[reason] = self.stats.reasons.get(reason, 0) + count
+        self.machine = None
+        log.info("block decided", extra={"fields": {"number": number, "round": round_, "transactions": transactions}})
+        if self.on_decided is not None:
+            self.on_decided(number, transactions, self.clock() - started)
+        if len(self.buffer):
+            self._machine()  # messages for the next height are waiting: start it now
+
+    def _catch_up(self) -> None:
+        """Fetch and append the sealed blocks peers decided after this node's head."""
+        self._behind = False
+        assert self.fetch is not None
+        try:
+            raws = self.fetch(self.height)
+        except (OSError, ChainError) as exc:
+            self.stats.last_error = f"sync: {exc}"
+            return
+        for raw in raws:
+            try:
+                append(self.node, decode_block(raw))
+            except (BlockRefusedError, MalformedError) as exc:
+                self.stats.refused_blocks += 1
+                self.stats.last_error = f"sync: {exc}"
+                break
+            self.stats.synced += 1
+            self.machine = None
+        if self.machine is None and len(self.buffer):
+            self._machine()
+
+
+class ConsensusNode:
+    """One member's node on the consortium's network: its consensus loop, its peer server, its links out.
+
+    Start it, then :meth:`connect` it to the other nodes' peer URLs (known once their servers listen)."""
+
+    def __init__(
+        self,
+        node: Node,
+        key: PrivateKey,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        server_ssl: ssl.SSLContext | None = None,
+        client_ssl: ssl.SSLContext | None = None,
+        **consensus: Any,
+    ) -> None:
+        self.node, self.client_ssl = node, client_ssl
+        self.links: PeerLinks | None = None
+        self.consensus = Consensus(node, key, self._broadcast, fetch=self._fetch, **consensus)
+        handlers = Handlers(self.consensus.deliver, self._gossiped, self.status)
+        self.server = PeerServer(node, handlers, host, port, server_ssl)
+        node.on_submit = self._gossip
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def start(self) -> None:
+        self.server.start()
+        self.consensus.start()
+
+    def connect(self, urls: Sequence[str]) -> None:
+        links = PeerLinks([u for u in urls if u != self.url], self.client_ssl)
+        links.start()
+        self.links = links
+
+    def stop(self) -> None:
+        self.consensus.stop()
+        if self.links is not None:
+            self.links.stop()
+        self.server.stop()
+        self.node.on_submit = None
+
+    def status(self) -> dict[str, Any]:
+        head = self.node.head()
+        return {
+            "head": int(head.block_number),
+            "hash": "0x" + bytes(head.hash).hex(),
+            "height": int(head.block_number) + 1,
+            "round": self.consensus.round,
+            "validator": self.consensus.is_validator,
+            "decided": self.consensus.stats.decided,
+            "synced": self.consensus.stats.synced,
+        }
+
+    def _broadcast(self, code: int, body: bytes) -> None:
+        if self.links is not None:
+            self.links.broadcast(code, body)
+
+    def _fetch(self, first: int) -> Sequence[bytes]:
+        return [] if self.links is None else self.links.fetch_blocks(first)
+
+    def _gossip(self, raw: bytes) -> None:
+        if self.links is not None:
+            self.links.gossip(raw)
+
+    def _gossiped(self, raw: bytes) -> None:
+        self.node.submit(raw, gossip=False)

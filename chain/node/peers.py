@@ -1,0 +1,312 @@
+"""Links between the nodes of a consortium: QBFT messages, transaction gossip and catch-up sync over HTTP, with
+mutual TLS when given the contexts.
+
+Routes of :class:`PeerServer` (each node runs one beside its JSON-RPC):
+
+- ``POST /qbft/v1/message``: one QBFT message, its Besu code in the first byte and its RLP body after it; 202
+  once queued for the consensus loop (which decodes and checks it), 503 when the loop's inbox is full;
+- ``POST /qbft/v1/transaction``: one raw signed transaction another node accepted; 202, or 400 with the reason
+  the node refuses it (already known included). It is not passed on: every node links to every other;
+- ``GET /qbft/v1/blocks?from=N``: the sealed blocks from ``N`` to the head, at most :data:`MAX_BLOCKS` and
+  :data:`MAX_BLOCKS_BYTES`, as an RLP list of raw blocks; the receiver checks every seal and re-executes;
+- ``GET /qbft/v1/status``: this node's head, height, round and whether it validates, as JSON.
+
+The server's ``ssl.SSLContext`` decides who may connect: ``consortium node`` gives one that requires a client
+certificate from the consortium's member CAs. What a peer sends is never trusted for its link: messages are
+signed by validator accounts, blocks carry their seals, transactions their signatures.
+
+:class:`PeerLinks` sends to every peer from one thread per peer, through a bounded queue (a peer that is down
+costs its queue, never the consensus loop's time); :meth:`PeerLinks.fetch_blocks` asks the peers in turn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import logging
+import queue
+import ssl
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import rlp
+
+from chain.errors import ChainError, MalformedError
+from chain.node.node import Node, TransactionRefusedError
+
+log = logging.getLogger("consortium.peers")
+
+MESSAGE_PATH = "/qbft/v1/message"
+TRANSACTION_PATH = "/qbft/v1/transaction"
+BLOCKS_PATH = "/qbft/v1/blocks"
+STATUS_PATH = "/qbft/v1/status"
+#: Largest message body (a proposal carries a block, a round change its prepared block).
+MAX_BODY_BYTES = 32 * 1024 * 1024
+#: Most blocks, and bytes of blocks, in one answer to ``GET /qbft/v1/blocks``.
+MAX_BLOCKS = 256
+MAX_BLOCKS_BYTES = 16 * 1024 * 1024
+#: Messages queued per peer before new ones are dropped.
+QUEUE = 2_000
+
+
+@dataclass(frozen=True, slots=True)
+class Handlers:
+    """What the server does with what it receives (the node's consensus loop and mempool)."""
+
+    message: Callable[[int, bytes], bool]
+    transaction: Callable[[bytes], None]
+    status: Callable[[], dict[str, Any]]
+
+
+class PeerServer:
+    def __init__(
+        self,
+        node: Node,
+        handlers: Handlers,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.node, self.handlers = node, handlers
+        self.host, self.port, self.ssl_context = host, port, ssl_context
+        self._http: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.ssl_context else 'http'}://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        self._http = _Server((self.host, self.port), _Handler)
+        self._http.peer = self
+        self.port = int(self._http.server_address[1])
+        self._thread = threading.Thread(target=self._http.serve_forever, name="peers", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._http is None:
+            return
+        self._http.shutdown()
+        self._http.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._http = None
+
+    def blocks_from(self, first: int) -> bytes:
+        """The RLP list of sealed blocks from ``first`` on, bounded."""
+        out: list[bytes] = []
+        size = 0
+        head = int(self.node.head().block_number)
+        for number in range(max(first, 1), min(head, first + MAX_BLOCKS - 1) + 1):
+            block = self.node.block_by_number(number)
+            if block is None:
+                break
+            raw = bytes(rlp.encode(block))
+            if out and size + len(raw) > MAX_BLOCKS_BYTES:
+                break
+            out.append(raw)
+            size += len(raw)
+        return bytes(rlp.encode(out))
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 64
+    peer: PeerServer
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = super().get_request()
+        context = self.peer.ssl_context
+        if context is None:
+            return sock, address
+        return context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError | ssl.SSLError):
+            log.info("peer connection from %s dropped: %s", client_address, exc)
+        else:
+            log.error("peer connection from %s failed", client_address, exc_info=exc)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "consortium-ledger-peer"
+    disable_nagle_algorithm = True
+    timeout = 60.0
+    server: _Server
+
+    def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(self.timeout)
+            self.request.do_handshake()  # here, in the connection's thread, not in the accepting one
+        super().setup()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def _send(self, status: int, body: bytes = b"", content_type: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _error(self, status: int, reason: str) -> None:
+        self._send(status, json.dumps({"error": reason}).encode())
+
+    def _body(self) -> bytes | None:
+        try:
+            length = int(self.headers.get("Content-Length", ""))
+        except ValueError:
+            self._error(411, "Content-Length required")
+            self.close_connection = True
+            return None
+        if not 0 <= length <= MAX_BODY_BYTES:
+            self._error(413, f"body over {MAX_BODY_BYTES} bytes")
+            self.close_connection = True
+            return None
+        return self.rfile.read(length)
+
+    def do_POST(self) -> None:
+        peer = self.server.peer
+        path = urlsplit(self.path).path
+        if path not in (MESSAGE_PATH, TRANSACTION_PATH):
+            return self._error(404, "no such route")
+        body = self._body()
+        if body is None:
+            return None
+        if path == MESSAGE_PATH:
+            if not body:
+                return self._error(400, "empty message")
+            if not peer.handlers.message(body[0], body[1:]):
+                return self._error(503, "consensus inbox full")
+            return self._send(202)
+        try:
+            peer.handlers.transaction(body)
+        except (TransactionRefusedError, MalformedError) as exc:
+            return self._error(400, str(exc))
+        return self._send(202)
+
+    def do_GET(self) -> None:
+        peer = self.server.peer
+        parts = urlsplit(self.path)
+        if parts.path == STATUS_PATH:
+            return self._send(200, json.dumps(peer.handlers.status()).encode())
+        if parts.path != BLOCKS_PATH:
+            return self._error(404, "no such route")
+        try:
+            first = int(parse_qs(parts.query).get("from", [""])[0])
+        except ValueError:
+            return self._error(400, "from must be a block number")
+        if first < 1:
+            return self._error(400, "from must be 1 or more")
+        return self._send(200, peer.blocks_from(first), "application/octet-stream")
+
+
+class PeerLinks:
+    """Outgoing links to the other nodes: broadcast, gossip, fetch."""
+
+    def __init__(self, urls: Sequence[str], ssl_context: ssl.SSLContext | None = None, timeout: float = 5.0) -> None:
+        self.urls = list(urls)
+        self.ssl_context, self.timeout = ssl_context, timeout
+        self.dropped = 0
+        self.failures = 0
+        self._queues = [queue.Queue[tuple[str, bytes] | None](QUEUE) for _ in self.urls]
+        self._threads = [
+            threading.Thread(target=self._sender, args=(url, q), name=f"peer {url}", daemon=True)
+            for url, q in zip(self.urls, self._queues, strict=True)
+        ]
+        self.connected: dict[str, bool] = dict.fromkeys(self.urls, False)
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        for q in self._queues:
+            with contextlib.suppress(queue.Full):
+                q.put_nowait(None)
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def broadcast(self, code: int, body: bytes) -> None:
+        self._enqueue(MESSAGE_PATH, bytes([code]) + body)
+
+    def gossip(self, raw_transaction: bytes) -> None:
+        self._enqueue(TRANSACTION_PATH, raw_transaction)
+
+    def _enqueue(self, path: str, body: bytes) -> None:
+        for q in self._queues:
+            try:
+                q.put_nowait((path, body))
+            except queue.Full:
+                self.dropped += 1
+
+    def _connection(self, url: str) -> http.client.HTTPConnection:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 443
+        if parts.scheme == "https":
+            return http.client.HTTPSConnection(host, port, timeout=self.timeout, context=self.ssl_context)
+        return http.client.HTTPConnection(host, port, timeout=self.timeout)
+
+    def _sender(self, url: str, q: queue.Queue[tuple[str, bytes] | None]) -> None:
+        connection: http.client.HTTPConnection | None = None
+        while True:
+            item = q.get()
+            if item is None:
+                break
+            path, body = item
+            for _ in range(2):  # one retry on a fresh connection: a peer may have closed an idle one
+                try:
+                    connection = connection or self._connection(url)
+                    connection.request("POST", path, body, {"Content-Type": "application/octet-stream"})
+                    connection.getresponse().read()
+                    self.connected[url] = True
+                    break
+                except (OSError, http.client.HTTPException):
+                    if connection is not None:
+                        connection.close()
+                    connection = None
+                    self.connected[url] = False
+            else:
+                self.failures += 1
+        if connection is not None:
+            connection.close()
+
+    def fetch_blocks(self, first: int) -> list[bytes]:
+        """Sealed blocks from ``first`` on, from the first peer that has any; [] if none does."""
+        for url in self.urls:
+            connection = self._connection(url)
+            try:
+                connection.request("GET", f"{BLOCKS_PATH}?from={first}")
+                answer = connection.getresponse()
+                body = answer.read(MAX_BLOCKS_BYTES + 1024 * 1024)
+                if answer.status != 200:
+                    continue
+                items = rlp.decode(body)
+                if isinstance(items, list) and items and all(isinstance(i, bytes) for i in items):
+                    return [bytes(i) for i in items]
+            except (OSError, http.client.HTTPException, rlp.DecodingError) as exc:
+                log.info("fetching blocks from %s failed: %s", url, exc)
+            finally:
+                connection.close()
+        return []
+
+    def status(self, url: str) -> dict[str, Any]:
+        connection = self._connection(url)
+        try:
+            connection.request("GET", STATUS_PATH)
+            answer = connection.getresponse()
+            data = json.loads(answer.read())
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            raise ChainError(f"peer {url}: {exc}") from exc
+        finally:
+            connection.close()
+        return dict(data)

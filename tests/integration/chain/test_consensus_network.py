@@ -1,0 +1,260 @@
+"""Four validators agree by QBFT over real sockets with mutual TLS (``chain.node.consensus``, ``chain.node.peers``).
+
+Each validator is a real node with its own store, its consensus loop in its own thread, its peer server on
+loopback requiring a client certificate from the consortium's CA, and links to the three others. Time is real
+(short block period and round timers); every wait is on a condition with a deadline. After each scenario the
+nodes hold the same chain and ``verify_chain`` is clean on every store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import ipaddress
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from eth.db.atomic import AtomicDB
+from eth_account import Account
+from eth_keys.datatypes import PrivateKey
+from eth_typing import BlockNumber
+from eth_utils.address import to_checksum_address
+
+from chain.node.consensus import ConsensusNode
+from chain.node.node import Genesis, Node
+from chain.node.verify import verify_chain
+from chain.qbft.rules import RoundTimer
+from chain.seal import seal_signers
+
+CHAIN_ID = 20261
+KEYS = [PrivateKey(bytes([i + 1]) * 32) for i in range(4)]
+VALIDATORS = tuple(k.public_key.to_checksum_address() for k in KEYS)
+GENESIS = Genesis(CHAIN_ID, VALIDATORS, VALIDATORS[0], int(time.time()))
+OPERATOR = Account.from_key(KEYS[0].to_bytes())
+
+
+@dataclass
+class Pki:
+    ca: Path
+    certs: list[tuple[Path, Path]]  # (cert, key) per node
+
+    def server(self, i: int) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(self.ca))
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_cert_chain(*map(str, self.certs[i]))
+        return context
+
+    def client(self, i: int | None) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.ca))
+        if i is not None:
+            context.load_cert_chain(*map(str, self.certs[i]))
+        return context
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A consortium CA and one certificate per node (server and client use, for 127.0.0.1)."""
+    root = tmp_path_factory.mktemp("pki")
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder().subject_name(_name("consortium CA")).issuer_name(_name("consortium CA"))
+        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    (root / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    certs = []
+    for i in range(4):
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (
+            x509.CertificateBuilder().subject_name(_name(f"node {i}")).issuer_name(ca.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )  # fmt: skip
+        cert_path, key_path = root / f"node{i}.pem", root / f"node{i}.key"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        certs.append((cert_path, key_path))
+    return Pki(root / "ca.pem", certs)
+
+
+class Network:
+    def __init__(self, pki: Pki) -> None:
+        self.pki = pki
+        self.members: list[ConsensusNode | None] = [None] * 4
+        self.ports = [0] * 4
+        for i in range(4):
+            self.start(i, Node(AtomicDB(), GENESIS))
+        self.connect()
+
+    def start(self, i: int, node: Node) -> ConsensusNode:
+        member = ConsensusNode(
+            node, KEYS[i], port=self.ports[i], server_ssl=self.pki.server(i), client_ssl=self.pki.client(i),
+            period=0.2, timer=RoundTimer(base=1.0, cap=4.0),
+        )  # fmt: skip
+        member.start()
+        self.ports[i] = member.server.port
+        self.members[i] = member
+        return member
+
+    def connect(self, only: int | None = None) -> None:
+        urls = [f"https://127.0.0.1:{p}" for p in self.ports]
+        for i, member in enumerate(self.members):
+            if member is not None and (only is None or only == i):
+                member.connect(urls)
+
+    def stop(self, i: int) -> None:
+        member = self.members[i]
+        assert member is not None
+        member.stop()
+        self.members[i] = None
+
+    def running(self) -> list[ConsensusNode]:
+        return [m for m in self.members if m is not None]
+
+    def close(self) -> None:
+        for member in self.running():
+            member.stop()
+
+    def head(self, i: int) -> int:
+        member = self.members[i]
+        assert member is not None
+        return int(member.node.head().block_number)
+
+    def assert_one_chain(self) -> int:
+        nodes = [m.node for m in self.running()]
+        height = min(int(n.head().block_number) for n in nodes)
+        for number in range(height + 1):
+            hashes = {bytes(n.chain.get_canonical_block_hash(BlockNumber(number))) for n in nodes}
+            assert len(hashes) == 1, f"the nodes disagree at block {number}"
+        for node in nodes:
+            assert verify_chain(node.db).head == node.head().block_number
+        return height
+
+
+def wait_until(condition: Callable[[], Any], seconds: float, what: str) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+
+
+def transfer(nonce: int) -> bytes:
+    tx = {"chainId": CHAIN_ID, "nonce": nonce, "gas": 21_000, "maxFeePerGas": 0, "maxPriorityFeePerGas": 0,
+          "to": to_checksum_address("0x" + "ab" * 20), "value": 0, "type": 2}  # fmt: skip
+    return bytes(OPERATOR.sign_transaction(tx).raw_transaction)
+
+
+@pytest.fixture
+def network(pki: Pki) -> Iterator[Network]:
+    net = Network(pki)
+    yield net
+    net.close()
+
+
+def _on_every_node(network: Network, count: int) -> Callable[[], bool]:
+    return lambda: all(_included(m.node, count) for m in network.running())
+
+
+def _included(node: Node, count: int) -> bool:
+    return node.nonce(bytes.fromhex(OPERATOR.address[2:])) >= count
+
+
+def test_four_validators_agree_over_mutual_tls_and_transactions_reach_the_proposer(network: Network) -> None:
+    first = network.members[2]
+    assert first is not None
+    for nonce in range(3):
+        first.node.submit(transfer(nonce))  # to one node: gossip takes it to whoever proposes
+    wait_until(_on_every_node(network, 3), 30, "3 transactions on every node")
+    assert network.assert_one_chain() >= 1
+    for member in network.running():
+        assert member.consensus.stats.garbage == 0 and not member.node.mempool.pending
+    head = network.running()[0].node.head()
+    assert len(set(seal_signers(head)) & {bytes(k.public_key.to_canonical_address()) for k in KEYS}) >= 3
+    time.sleep(0.5)  # an idle consortium makes no blocks
+    assert network.assert_one_chain() == int(head.block_number)
+
+
+def test_a_connection_without_a_member_certificate_is_refused(network: Network, pki: Pki) -> None:
+    port = network.ports[0]
+    stranger = http.client.HTTPSConnection("127.0.0.1", port, context=pki.client(None), timeout=5)
+    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+        stranger.request("GET", "/qbft/v1/status")
+        stranger.getresponse().read()
+    member = http.client.HTTPSConnection("127.0.0.1", port, context=pki.client(1), timeout=5)
+    member.request("GET", "/qbft/v1/status")
+    answer = member.getresponse()
+    assert answer.status == 200 and b'"validator": true' in answer.read()
+
+
+def test_one_of_four_down_keeps_deciding_and_a_wiped_node_syncs_and_votes_again(network: Network) -> None:
+    network.stop(3)
+    for nonce in range(2):
+        network.running()[0].node.submit(transfer(nonce))
+    wait_until(_on_every_node(network, 2), 30, "blocks with 1 of 4 down")
+    network.assert_one_chain()
+    fresh = network.start(3, Node(AtomicDB(), GENESIS))  # same port, an empty store
+    network.connect(only=3)
+    before = int(network.running()[0].node.head().block_number)
+    network.running()[0].node.submit(transfer(2))
+    wait_until(lambda: _included(fresh.node, 3), 30, "the wiped node to sync and follow")
+    assert fresh.consensus.stats.synced >= before
+    me = bytes(KEYS[3].public_key.to_canonical_address())
+    for nonce in range(3, 8):  # it votes again: its commit seals appear in the blocks decided after it is back
+        network.running()[0].node.submit(transfer(nonce))
+        wait_until(_on_every_node(network, nonce + 1), 30, f"transaction {nonce} on every node")
+        if me in seal_signers(fresh.node.head()):
+            break
+    else:
+        pytest.fail("the restarted node's seal is in none of the blocks decided after it came back")
+    network.assert_one_chain()
+
+
+def test_the_peer_routes_refuse_what_they_cannot_use(network: Network, pki: Pki) -> None:
+    def ask(method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> Any:
+        connection = http.client.HTTPSConnection("127.0.0.1", network.ports[0], context=pki.client(1), timeout=5)
+        connection.request(method, path, body, headers or {})
+        answer = connection.getresponse()
+        return answer.status, answer.read()
+
+    assert ask("GET", "/qbft/v1/nowhere")[0] == 404
+    assert ask("POST", "/qbft/v1/nowhere", b"x")[0] == 404
+    assert ask("GET", "/qbft/v1/blocks?from=x")[0] == 400
+    assert ask("GET", "/qbft/v1/blocks?from=0")[0] == 400
+    assert ask("GET", "/qbft/v1/blocks?from=1") == (200, b"\xc0")  # no block yet: an empty list
+    assert ask("POST", "/qbft/v1/message", b"")[0] == 400
+    assert ask("POST", "/qbft/v1/message", b"x", {"Content-Length": str(2**40)})[0] == 413
+    status, body = ask("POST", "/qbft/v1/transaction", b"not a transaction")
+    assert status == 400 and b"not a valid signed transaction" in body
+    assert ask("POST", "/qbft/v1/transaction", transfer(5))[0] == 400  # a nonce gap: refused, with the reason
+    assert ask("POST", "/qbft/v1/message", b"\x13garbage")[0] == 202  # queued; the loop decodes and drops it
+    member = network.members[0]
+    assert member is not None
+    wait_until(lambda: member.consensus.stats.garbage == 1, 10, "the garbage message counted")
+    assert member.node.head().block_number == 0 and not member.node.mempool.pending

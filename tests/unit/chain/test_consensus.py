@@ -1,0 +1,119 @@
+"""chain.node.consensus.Consensus, stepped by hand with a clock the test owns (no thread, no socket).
+
+A consortium of one validator decides alone (quorum 1), which exercises the whole loop: a height starts only
+with work, the proposer waits out the block period, the block is decided and appended. A second node that is
+handed a later height's message fetches what it lacks and follows; garbage and stale messages are counted and
+change nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import rlp
+from eth.db.atomic import AtomicDB
+from eth_account import Account
+from eth_keys.datatypes import PrivateKey
+from eth_utils.address import to_checksum_address
+
+from chain.node.consensus import Consensus
+from chain.node.node import Genesis, Node
+from chain.qbft import messages as m
+from chain.qbft.rules import RoundTimer
+
+KEY = PrivateKey(b"\x01" * 32)
+GENESIS = Genesis(20261, (KEY.public_key.to_checksum_address(),), KEY.public_key.to_checksum_address(), 1_700_000_000)
+OPERATOR = Account.from_key(KEY.to_bytes())
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def transfer(nonce: int) -> bytes:
+    tx = {"chainId": 20261, "nonce": nonce, "gas": 21_000, "maxFeePerGas": 0, "maxPriorityFeePerGas": 0,
+          "to": to_checksum_address("0x" + "ab" * 20), "value": 0, "type": 2}  # fmt: skip
+    return bytes(OPERATOR.sign_transaction(tx).raw_transaction)
+
+
+def loop(node: Node, clock: Clock, sent: list[tuple[int, bytes]], key: PrivateKey = KEY, **kwargs: object) -> Consensus:
+    return Consensus(
+        node, key, lambda code, body: sent.append((code, body)), period=1.0, timer=RoundTimer(base=2.0, cap=8.0),
+        clock=clock, **kwargs,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def run(consensus: Consensus, clock: Clock, seconds: float, step: float = 0.25) -> None:
+    end = clock.now + seconds
+    while clock.now < end:
+        consensus.step(wait=0)
+        clock.now += step
+
+
+def test_one_validator_decides_blocks_only_when_there_is_work_and_after_the_block_period() -> None:
+    clock, sent = Clock(), list[tuple[int, bytes]]()
+    node = Node(AtomicDB(), GENESIS, clock=lambda: 1_700_000_000 + clock.now)
+    consensus = loop(node, clock, sent)
+    run(consensus, clock, 5)
+    assert node.head().block_number == 0 and consensus.machine is None and sent == []  # idle: no height started
+    node.submit(transfer(0))
+    consensus.step(wait=0)  # the last block is over a period old: proposed and decided at once
+    assert node.head().block_number == 1 and consensus.stats.decided == 1 and not node.mempool.pending
+    assert {code for code, _ in sent} == {m.Code.PROPOSAL, m.Code.PREPARE, m.Code.COMMIT}
+    node.submit(transfer(1))
+    consensus.step(wait=0)
+    assert consensus.machine is not None and node.head().block_number == 1  # started; proposes after the period
+    run(consensus, clock, 0.75)
+    assert node.head().block_number == 1
+    run(consensus, clock, 0.5)
+    assert node.head().block_number == 2
+    run(consensus, clock, 5)
+    assert node.head().block_number == 2  # idle again
+
+
+def test_empty_blocks_start_every_height() -> None:
+    clock, sent = Clock(), list[tuple[int, bytes]]()
+    node = Node(AtomicDB(), GENESIS, clock=lambda: 1_700_000_000 + clock.now)
+    consensus = loop(node, clock, sent, empty_blocks=True)
+    run(consensus, clock, 3.1)
+    assert node.head().block_number == 4  # one at once, then one a period
+
+
+def test_garbage_and_stale_messages_are_counted_and_change_nothing() -> None:
+    clock, sent = Clock(), list[tuple[int, bytes]]()
+    node = Node(AtomicDB(), GENESIS, clock=lambda: 1_700_000_000 + clock.now)
+    consensus = loop(node, clock, sent, empty_blocks=True)
+    run(consensus, clock, 0.1)
+    assert node.head().block_number == 1
+    stale = sent[0]  # the proposal of height 1, now past
+    for code, body in [(0x12, b"garbage"), (0x99, b""), (0x13, b"\xc0"), stale]:
+        assert consensus.deliver(code, body)
+    for _ in range(4):
+        consensus.step(wait=0)
+    assert consensus.stats.garbage == 3 and consensus.stats.stale == 1
+    assert node.head().block_number == 1 and consensus.stats.last_error == ""
+
+
+def test_a_node_handed_a_later_heights_message_fetches_the_blocks_it_lacks_and_follows() -> None:
+    clock, sent = Clock(), list[tuple[int, bytes]]()
+    ahead = Node(AtomicDB(), GENESIS, clock=lambda: 1_700_000_000 + clock.now)
+    leader = loop(ahead, clock, sent, empty_blocks=True)
+    run(leader, clock, 3.1)
+    assert ahead.head().block_number == 4
+
+    def fetch(first: int) -> Sequence[bytes]:
+        return [bytes(rlp.encode(ahead.block_by_number(n))) for n in range(first, ahead.head().block_number + 1)]
+
+    behind = Node(AtomicDB(), GENESIS, clock=lambda: 1_700_000_000 + clock.now)
+    follower = loop(behind, clock, [], PrivateKey(b"\x02" * 32), fetch=fetch)  # not a validator: the regulator's
+    latest = sent[-1]  # a message of height 4 or 5: peers are ahead
+    follower.deliver(*latest)
+    follower.step(wait=0)
+    assert behind.head().block_number == 4 and follower.stats.synced == 4
+    assert behind.head().hash == ahead.head().hash
+    run(follower, clock, 3)
+    assert behind.head().block_number == 4 and not follower.is_validator  # it follows, never proposes
