@@ -12,7 +12,9 @@ as Besu's code and RLP body). Decided blocks are appended to the node, and the n
 - **Messages for later heights** are kept (``chain.qbft.buffer.FutureMessages``, bounded) and replayed when
   their height starts. One means peers decided a block this node lacks: it asks ``fetch`` for the sealed blocks
   after its head and appends each (seals checked against the parent's set, transactions re-executed), so a node
-  that was down or lost its store catches up before it votes again.
+  that was down or lost its store catches up before it votes again. It also asks at start, and every
+  :data:`SYNC_INTERVAL_S` while no height runs, since the last messages of a block may have been sent while it
+  was down.
 - **Past heights and garbage** are dropped and counted; nothing a peer sends can raise out of the loop.
 
 The validator set of a height is the one its parent names in its extra data (ConsortiumRegistry does not
@@ -43,12 +45,14 @@ from chain.qbft.machine import Action, Broadcast, Height
 from chain.qbft.rules import RoundTimer
 from chain.seal import extra_data
 
-log = logging.getLogger("consortium.consensus")
+log = logging.getLogger("consortium.node.consensus")
 
 #: Messages waiting for the loop; beyond this, new ones are dropped (and counted).
 INBOX = 10_000
 #: Longest wait of the loop between looks at its clock and the mempool.
 IDLE_WAIT_S = 0.05
+#: While no height runs, how often the node asks its peers for blocks it lacks (and once at start).
+SYNC_INTERVAL_S = 5.0
 
 Send = Callable[[int, bytes], None]
 #: Sealed blocks after a number, as raw RLP, from whichever peer answers.
@@ -99,6 +103,7 @@ class Consensus:
         self.stats = Stats(last_decided_at=clock() - period)
         self.inbox: queue.Queue[tuple[int, bytes]] = queue.Queue(INBOX)
         self._behind = False
+        self._next_sync = clock()  # at start: a node that was down asks its peers before anything else
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="consensus", daemon=True)
 
@@ -153,7 +158,7 @@ class Consensus:
             pass
         else:
             self._receive(code, body)
-        if self._behind:
+        if self.fetch is not None and (self._behind or (self.machine is None and self.clock() >= self._next_sync)):
             self._catch_up()
         self._tick()
 
@@ -240,6 +245,7 @@ class Consensus:
     def _catch_up(self) -> None:
         """Fetch and append the sealed blocks peers decided after this node's head."""
         self._behind = False
+        self._next_sync = self.clock() + SYNC_INTERVAL_S
         assert self.fetch is not None
         try:
             raws = self.fetch(self.height)
@@ -311,7 +317,11 @@ class ConsensusNode:
             "round": self.consensus.round,
             "validator": self.consensus.is_validator,
             "decided": self.consensus.stats.decided,
+            "proposed": self.consensus.stats.proposed,
+            "round_changes": self.consensus.stats.round_changes,
             "synced": self.consensus.stats.synced,
+            "peers": len(self.links.urls) if self.links else 0,
+            "peers_connected": sum(self.links.connected.values()) if self.links else 0,
         }
 
     def _broadcast(self, code: int, body: bytes) -> None:

@@ -40,7 +40,7 @@ import rlp
 from chain.errors import ChainError, MalformedError
 from chain.node.node import Node, TransactionRefusedError
 
-log = logging.getLogger("consortium.peers")
+log = logging.getLogger("consortium.node.peers")
 
 MESSAGE_PATH = "/qbft/v1/message"
 TRANSACTION_PATH = "/qbft/v1/transaction"
@@ -208,6 +208,17 @@ class _Handler(BaseHTTPRequestHandler):
         if first < 1:
             return self._error(400, "from must be 1 or more")
         return self._send(200, peer.blocks_from(first), "application/octet-stream")
+
+
+def tls_contexts(cert: str, key: str, ca: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """The server and client contexts of a node's peer links: its certificate and key, and the CA bundle whose
+    certificates it accepts from peers (the consortium's member CAs). Both sides require the other's."""
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=ca)
+    server.verify_mode = ssl.CERT_REQUIRED
+    server.load_cert_chain(cert, key)
+    client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca)
+    client.load_cert_chain(cert, key)
+    return server, client
 
 
 class PeerLinks:

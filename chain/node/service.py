@@ -1,8 +1,15 @@
-"""The node process: a persistent store, the node, a sealing loop, JSON-RPC with ``/metrics``, JSON logs.
+"""The node process: a persistent store, the node, its blocks, JSON-RPC with ``/metrics``, JSON logs.
 
-``python -m chain.node.service`` is what ``consortium node DIR`` runs. The sealing loop seals the mempool
-every ``block_time`` seconds (no empty blocks unless asked); each sealed block is logged as one JSON line
-after it is durable. SIGTERM and SIGINT stop the loop between blocks and close the store.
+``consortium node DIR`` runs :func:`run`. Blocks come one of two ways:
+
+- **alone** (no ``peers``): the sealing loop seals the mempool every ``block_time`` seconds with the node's key
+  (no empty blocks unless asked); the genesis must name that key as the only validator;
+- **with peers** (:class:`PeerSettings`): the node is one member of the consortium's network; QBFT among the
+  validators the chain names decides every block (``chain.node.consensus``), and its peer server listens
+  beside JSON-RPC, with mutual TLS when given certificate files.
+
+Each block is logged as one JSON line after it is durable. SIGTERM and SIGINT stop between blocks and close
+the store.
 """
 
 from __future__ import annotations
@@ -15,9 +22,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from chain.jsonlog import configure_json_logging
 from chain.node.node import Genesis, Node
+from chain.qbft.rules import RoundTimer
+
+if TYPE_CHECKING:
+    from chain.node.consensus import ConsensusNode
 
 log = logging.getLogger("consortium.node")
 
@@ -35,6 +47,7 @@ class Metrics:
     sealed_transactions: int = 0
     last_seal_seconds: float = 0.0
     recent: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=120))
+    consensus: Callable[[], dict[str, Any]] | None = None
 
     def record(self, transactions: int, seconds: float) -> None:
         self.sealed_blocks += 1
@@ -77,10 +90,25 @@ class Metrics:
                 round(self.last_seal_seconds, 6),
             ),
         ]
+        if self.consensus is not None:
+            state = self.consensus()
+            lines += [
+                ("consortium_consensus_height", "gauge", "Height this node's QBFT instance runs", state["height"]),
+                ("consortium_consensus_round", "gauge", "Its current round (-1 while idle)", _or(state["round"])),
+                ("consortium_consensus_validator", "gauge", "1 if this node validates", int(state["validator"])),
+                ("consortium_consensus_round_changes_total", "counter", "Round timers expired", state["round_changes"]),
+                ("consortium_consensus_proposals_total", "counter", "Blocks this node proposed", state["proposed"]),
+                ("consortium_consensus_synced_blocks_total", "counter", "Blocks fetched from peers", state["synced"]),
+                ("consortium_consensus_peers_connected", "gauge", "Peers reached last", state["peers_connected"]),
+            ]
         out = []
         for name, kind, doc, value in lines:
             out += [f"# HELP {name} {doc}", f"# TYPE {name} {kind}", f"{name} {value}"]
         return "\n".join(out) + "\n"
+
+
+def _or(value: int | None) -> int:
+    return -1 if value is None else value
 
 
 class SealingLoop:
@@ -131,6 +159,19 @@ class SealingLoop:
         )
 
 
+@dataclass(frozen=True)
+class PeerSettings:
+    """How a node joins the consortium's network: where its peer server listens, the other nodes' peer URLs,
+    the TLS files (certificate, key, CA bundle; all or none) and the round timer."""
+
+    port: int
+    peers: tuple[str, ...]
+    host: str = "127.0.0.1"
+    tls: tuple[str, str, str] | None = None
+    round_timeout: float = 2.0
+    round_timeout_cap: float = 30.0
+
+
 def load_genesis(chain_dir: Path) -> tuple[Genesis, str]:
     """The genesis record written by ``consortium init`` and the org whose key seals."""
     data = json.loads((chain_dir / GENESIS_FILE).read_text(encoding="utf-8"))
@@ -157,8 +198,9 @@ def run(
     empty_blocks: bool = False,
     ready: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
+    peers: PeerSettings | None = None,
 ) -> None:
-    """Run the node until ``stop`` is set (or forever): store, node, sealing loop, JSON-RPC."""
+    """Run the node until ``stop`` is set (or forever): store, node, blocks (alone or by QBFT), JSON-RPC."""
     from chain.node.rpc import RpcServer
     from chain.node.store import open_store
 
@@ -166,18 +208,27 @@ def run(
     stop = stop or threading.Event()
     with open_store(chain_dir / STORE_DIR) as store:
         started = time.perf_counter()
-        node = Node(store, genesis, sealer_key)
+        node = Node(store, genesis, None if peers else sealer_key)
         metrics = Metrics(node)
+        member = _member(node, sealer_key, metrics, block_time, empty_blocks, peers) if peers else None
+        if member is not None:
+            metrics.consensus = member.status
         server = RpcServer(node, host=host, port=port, metrics=metrics.render)
         server.start()
-        loop = SealingLoop(node, metrics, block_time, empty_blocks)
-        loop.start()
+        loop = None
+        if member is not None:
+            member.start()
+            member.connect(peers.peers if peers else ())
+        else:
+            loop = SealingLoop(node, metrics, block_time, empty_blocks)
+            loop.start()
         head = node.head()
         log.info(
             "node serving",
             extra={
                 "fields": {
                     "url": server.url,
+                    "peer_url": member.url if member else None,
                     "chain_id": genesis.chain_id,
                     "head": head.block_number,
                     "state_root": "0x" + head.state_root.hex(),
@@ -191,6 +242,32 @@ def run(
         try:
             stop.wait()
         finally:
-            loop.stop()
+            if loop is not None:
+                loop.stop()
+            if member is not None:
+                member.stop()
             server.stop()
             log.info("node stopped", extra={"fields": {"head": node.head().block_number}})
+
+
+def _member(
+    node: Node, key: bytes, metrics: Metrics, block_time: float, empty_blocks: bool, peers: PeerSettings
+) -> ConsensusNode:
+    from eth_keys.datatypes import PrivateKey
+
+    from chain.node.consensus import ConsensusNode
+    from chain.node.peers import tls_contexts
+
+    server_ssl, client_ssl = tls_contexts(*peers.tls) if peers.tls else (None, None)
+    return ConsensusNode(
+        node,
+        PrivateKey(key),
+        host=peers.host,
+        port=peers.port,
+        server_ssl=server_ssl,
+        client_ssl=client_ssl,
+        period=block_time,
+        timer=RoundTimer(base=peers.round_timeout, cap=peers.round_timeout_cap),
+        empty_blocks=empty_blocks,
+        on_decided=lambda _number, transactions, seconds: metrics.record(transactions, seconds),
+    )

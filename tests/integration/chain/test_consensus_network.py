@@ -8,21 +8,13 @@ nodes hold the same chain and ``verify_chain`` is clean on every store.
 
 from __future__ import annotations
 
-import datetime as dt
 import http.client
-import ipaddress
 import ssl
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from eth.db.atomic import AtomicDB
 from eth_account import Account
 from eth_keys.datatypes import PrivateKey
@@ -34,6 +26,7 @@ from chain.node.node import Genesis, Node
 from chain.node.verify import verify_chain
 from chain.qbft.rules import RoundTimer
 from chain.seal import seal_signers
+from tests.support.tls_pki import Pki, make_pki
 
 CHAIN_ID = 20261
 KEYS = [PrivateKey(bytes([i + 1]) * 32) for i in range(4)]
@@ -42,63 +35,9 @@ GENESIS = Genesis(CHAIN_ID, VALIDATORS, VALIDATORS[0], int(time.time()))
 OPERATOR = Account.from_key(KEYS[0].to_bytes())
 
 
-@dataclass
-class Pki:
-    ca: Path
-    certs: list[tuple[Path, Path]]  # (cert, key) per node
-
-    def server(self, i: int) -> ssl.SSLContext:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(self.ca))
-        context.verify_mode = ssl.CERT_REQUIRED
-        context.load_cert_chain(*map(str, self.certs[i]))
-        return context
-
-    def client(self, i: int | None) -> ssl.SSLContext:
-        context = ssl.create_default_context(cafile=str(self.ca))
-        if i is not None:
-            context.load_cert_chain(*map(str, self.certs[i]))
-        return context
-
-
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    """A consortium CA and one certificate per node (server and client use, for 127.0.0.1)."""
-    root = tmp_path_factory.mktemp("pki")
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder().subject_name(_name("consortium CA")).issuer_name(_name("consortium CA"))
-        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )  # fmt: skip
-    (root / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    certs = []
-    for i in range(4):
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = (
-            x509.CertificateBuilder().subject_name(_name(f"node {i}")).issuer_name(ca.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-                           critical=False)
-            .sign(ca_key, hashes.SHA256())
-        )  # fmt: skip
-        cert_path, key_path = root / f"node{i}.pem", root / f"node{i}.key"
-        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
-        certs.append((cert_path, key_path))
-    return Pki(root / "ca.pem", certs)
+    return make_pki(tmp_path_factory.mktemp("pki"), 4)
 
 
 class Network:

@@ -1,0 +1,200 @@
+"""Four ``consortium node`` processes agree by QBFT over mutual TLS; one killed with SIGKILL and restarted catches up.
+
+Each validator is its own process with its own chain directory and store, signing with its own org's account
+key; the four reach each other's peer servers on loopback with certificates from one consortium CA. The chain has
+no ConsortiumRegistry, so the first validator (the operator) is the only account allowed to send: its value-0
+transfers are the load, sent over JSON-RPC to one node and gossiped to the proposer. Every wait polls a condition
+against a deadline. At the end every node has the same blocks, and each stopped store verifies from genesis.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
+
+from chain.ids import OrgId
+from chain.node.node import Genesis
+from chain.node.service import STORE_DIR, write_genesis
+from chain.node.store import open_store
+from chain.node.verify import verify_chain
+from network.identity import create_org_identity, load_account_key
+from tests.support.tls_pki import Pki, make_pki
+from tests.support.up_process import free_port
+
+PASSPHRASE = "consensus-process-test-passphrase"
+CHAIN_ID = 20261
+ORGS = ("v1", "v2", "v3", "v4")
+CLI = [sys.executable, "-m", "cli.main"]
+TIMEOUT = 60.0
+
+
+@dataclass
+class Consortium:
+    root: Path
+    pki: Pki
+    operator: LocalAccount
+    rpc_ports: list[int]
+    peer_ports: list[int]
+
+    def chain_dir(self, i: int) -> Path:
+        return self.root / "nodes" / ORGS[i] / "chain"
+
+    def url(self, i: int) -> str:
+        return f"http://127.0.0.1:{self.rpc_ports[i]}"
+
+
+@pytest.fixture(scope="module")
+def consortium(tmp_path_factory: pytest.TempPathFactory) -> Consortium:
+    root = tmp_path_factory.mktemp("qbft")
+    accounts = []
+    for org in ORGS:
+        create_org_identity(root, OrgId(org), f"Validator {org}", PASSPHRASE.encode())
+        accounts.append(Account.from_key(load_account_key(root, OrgId(org), PASSPHRASE.encode())))
+    addresses = tuple(a.address for a in accounts)
+    genesis = Genesis(CHAIN_ID, addresses, addresses[0], int(time.time()))
+    c = Consortium(
+        root,
+        make_pki(root, len(ORGS)),
+        accounts[0],
+        [free_port() for _ in ORGS],
+        [free_port() for _ in ORGS],
+    )
+    for i, org in enumerate(ORGS):
+        write_genesis(c.chain_dir(i), genesis, org)
+    return c
+
+
+class NodeProcess:
+    def __init__(self, c: Consortium, i: int, log: Path) -> None:
+        peers = [f"https://127.0.0.1:{p}" for j, p in enumerate(c.peer_ports) if j != i]
+        cert, key = c.pki.certs[i]
+        args = [
+            *CLI, "node", str(c.root), "--org", ORGS[i], "--chain-dir", str(c.chain_dir(i)),
+            "--port", str(c.rpc_ports[i]), "--block-time", "0.3", "--round-timeout", "1",
+            "--peer-port", str(c.peer_ports[i]), *[a for p in peers for a in ("--peer", p)],
+            "--peer-cert", str(cert), "--peer-key", str(key), "--peer-ca", str(c.pki.ca),
+        ]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CONSORTIUM_")}
+        env.update(CONSORTIUM_PASSPHRASE=PASSPHRASE, PYTHONUNBUFFERED="1")
+        self.log = log
+        self.out = log.open("a", encoding="utf-8")
+        self.process = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=self.out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+
+    def output(self) -> str:
+        return "\n".join(self.log.read_text(encoding="utf-8", errors="replace").splitlines()[-30:])
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(30)
+        self.out.close()
+
+    def terminate(self) -> int:
+        with contextlib.suppress(ProcessLookupError):
+            self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(30)
+        self.out.close()
+        return code
+
+
+def rpc(url: str, method: str, *params: Any) -> Any:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode()
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        reply = json.loads(answer.read())
+    if "error" in reply:
+        raise AssertionError(f"{method}: {reply['error']}")
+    return reply["result"]
+
+
+def wait_until(condition: Callable[[], Any], what: str, nodes: list[NodeProcess], timeout: float = TIMEOUT) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            value = condition()
+            if value:
+                return value
+        time.sleep(0.05)
+    logs = "\n\n".join(f"{n.log.name}:\n{n.output()}" for n in nodes)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{logs}")
+
+
+def transfer(c: Consortium, nonce: int) -> str:
+    tx: dict[str, Any] = {"chainId": CHAIN_ID, "nonce": nonce, "gas": 21_000, "maxFeePerGas": 0,
+                          "maxPriorityFeePerGas": 0, "to": to_checksum_address("0x" + "ab" * 20), "value": 0,
+                          "type": 2}  # fmt: skip
+    return "0x" + bytes(c.operator.sign_transaction(tx).raw_transaction).hex()
+
+
+def nonce_everywhere(c: Consortium, indexes: list[int], count: int) -> Callable[[], bool]:
+    return lambda: all(
+        int(rpc(c.url(i), "eth_getTransactionCount", c.operator.address, "latest"), 16) >= count for i in indexes
+    )
+
+
+@pytest.fixture
+def nodes(consortium: Consortium, tmp_path: Path) -> Iterator[list[NodeProcess | None]]:
+    running: list[NodeProcess | None] = [NodeProcess(consortium, i, tmp_path / f"{ORGS[i]}.log") for i in range(4)]
+    yield running
+    for node in running:
+        if node is not None and node.process.poll() is None:
+            node.kill()
+
+
+def test_four_node_processes_agree_and_one_killed_with_sigkill_catches_up(
+    consortium: Consortium, nodes: list[NodeProcess | None], tmp_path: Path
+) -> None:
+    c = consortium
+    live = [n for n in nodes if n is not None]
+    wait_until(lambda: all(rpc(c.url(i), "eth_blockNumber") == "0x0" for i in range(4)), "four nodes serving", live)
+    for nonce in range(3):
+        rpc(c.url(1), "eth_sendRawTransaction", transfer(c, nonce))
+    wait_until(nonce_everywhere(c, [0, 1, 2, 3], 3), "3 transfers on all four nodes", live)
+
+    victim = nodes[3]
+    assert victim is not None
+    victim.kill()  # SIGKILL: no chance to close anything
+    nodes[3] = None
+    live = [n for n in nodes if n is not None]
+    for nonce in range(3, 6):
+        rpc(c.url(0), "eth_sendRawTransaction", transfer(c, nonce))
+    wait_until(nonce_everywhere(c, [0, 1, 2], 6), "3 more transfers with one node down", live)
+
+    nodes[3] = NodeProcess(c, 3, tmp_path / "v4-restarted.log")
+    live = [n for n in nodes if n is not None]
+    rpc(c.url(2), "eth_sendRawTransaction", transfer(c, 6))
+    wait_until(nonce_everywhere(c, [0, 1, 2, 3], 7), "the restarted node to catch up", live)
+
+    head = int(rpc(c.url(0), "eth_blockNumber"), 16)
+    wait_until(lambda: all(int(rpc(c.url(i), "eth_blockNumber"), 16) >= head for i in range(4)), "one head", live)
+    hashes = [
+        {rpc(c.url(i), "eth_getBlockByNumber", hex(n), False)["hash"] for i in range(4)} for n in range(head + 1)
+    ]
+    assert all(len(h) == 1 for h in hashes), "the nodes disagree on a block"
+    seals = rpc(c.url(0), "consortium_getSeals", hex(head))
+    assert seals["valid"] is True and seals["quorum"] == 3 and len(seals["signers"]) >= 3
+    metrics = urllib.request.urlopen(f"{c.url(0)}/metrics", timeout=5).read().decode()
+    assert "consortium_consensus_validator 1" in metrics and "consortium_consensus_peers_connected" in metrics
+
+    for node in live:
+        assert node.terminate() == 0, node.output()
+    for i in range(4):
+        with open_store(c.chain_dir(i) / STORE_DIR) as store:
+            assert verify_chain(store).head >= head
