@@ -197,3 +197,22 @@ def test_the_peer_routes_refuse_what_they_cannot_use(network: Network, pki: Pki)
     assert member is not None
     wait_until(lambda: member.consensus.stats.garbage == 1, 10, "the garbage message counted")
     assert member.node.head().block_number == 0 and not member.node.mempool.pending
+
+
+def test_two_of_four_down_stalls_and_blocks_resume_when_one_is_back(network: Network) -> None:
+    network.stop(2)
+    network.stop(3)
+    first = network.members[0]
+    assert first is not None
+    first.node.submit(transfer(0))
+    stalled = time.monotonic() + 3.0  # over two round timers: no quorum of 3 can form with 2 validators
+    while time.monotonic() < stalled:
+        assert all(m.node.head().block_number == 0 for m in network.running())
+        time.sleep(0.1)
+    assert first.consensus.stats.round_changes >= 1
+    back = network.start(2, Node(AtomicDB(), GENESIS))
+    network.connect(only=2)
+    # the two that stayed are in a higher round by now; the round timer's cap bounds how long they take to meet
+    wait_until(_on_every_node(network, 1), 30, "a block once 3 of 4 are up")
+    assert back.node.head().block_number >= 1
+    network.assert_one_chain()
