@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,11 +83,16 @@ def start_node(
     port: int | None = None,
     block_time: float = 1.0,
     timeout: float = 30.0,
+    chain_dir: Path | None = None,
+    extra: Sequence[str] = (),
 ) -> LocalChain:
     """Start ``consortium node DIRECTORY`` on 127.0.0.1 and wait until it answers ``eth_chainId``.
 
-    The passphrase reaches the child in its environment only, which only the same user can read."""
+    ``chain_dir`` (default ``DIRECTORY/chain``) holds its genesis, store and ``node.log``; ``extra`` are more
+    options (``--org``, ``--peer-port``, ``--peer``...). The passphrase reaches the child in its environment
+    only, which only the same user can read."""
     port = _usable_port(port)
+    chain_dir = chain_dir or directory / "chain"
     args = [
         sys.executable,
         "-m",
@@ -97,14 +103,17 @@ def start_node(
         str(port),
         "--block-time",
         str(block_time),
+        "--chain-dir",
+        str(chain_dir),
+        *extra,
     ]
-    log = open(directory / "chain" / "node.log", "ab")  # noqa: SIM115 - handed to the child for its lifetime
+    log = open(chain_dir / "node.log", "ab")  # noqa: SIM115 - handed to the child for its lifetime
     try:
         env = {**os.environ, "CONSORTIUM_PASSPHRASE": passphrase.decode()}
         process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
     finally:
         log.close()
-    return _started(process, f"http://127.0.0.1:{port}", chain_id, timeout, directory / "chain" / "node.log")
+    return _started(process, f"http://127.0.0.1:{port}", chain_id, timeout, chain_dir / "node.log")
 
 
 def start_anvil(chain_id: int, port: int | None = None, timeout: float = 20.0) -> LocalChain:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import rlp
-from eth.abc import BlockAPI, ReceiptAPI, SignedTransactionAPI
+from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
 from eth_utils.exceptions import ValidationError
 
 from chain.errors import ChainError, MalformedError
@@ -65,30 +65,46 @@ def build(node: Node, proposer: bytes, round_: int, *, allow_empty: bool = True)
             extra_data=ExtraData(b"\0" * 32, extra_data(parent).validators, round=round_).encode(),
             coinbase=proposer,
         )
-        vm = node.chain.get_vm(header)
-        included: list[SignedTransactionAPI] = []
-        receipts: list[ReceiptAPI] = []
-        current = header
-        for tx in list(node.mempool.pending.values()):
-            if current.gas_used + tx.gas > current.gas_limit:
-                break
-            snapshot = vm.state.snapshot()
-            try:
-                receipt, _ = vm.apply_transaction(current, tx)
-            except ValidationError:
-                vm.state.revert(snapshot)
-                continue
-            current = vm.increment_blob_gas_used(vm.add_receipt_to_header(current, receipt), tx)
-            included.append(tx)
-            receipts.append(receipt)
-        block = vm.set_block_transactions_and_withdrawals(vm.get_block(), current, included, receipts, withdrawals=())
-        # py-evm's ``mine_block`` would go on to validate the block it just built, rebuilding its transaction trie
-        # with py-trie; the header checks are what can fail here, and `consortium chain verify` re-executes every
-        # block with py-evm's own code.
-        block = vm.finalize_block(vm.pack_block(block)).block
-        vm.validate_header(block.header, parent)
+        block = _run(node, parent, header, list(node.mempool.pending.values()), skip_invalid=True)
         node.executed.put(bytes(block.hash), block)
         return block
+
+
+def _run(
+    node: Node, parent: BlockHeaderAPI, header: BlockHeaderAPI, transactions: list[SignedTransactionAPI], *,
+    skip_invalid: bool,
+) -> BlockAPI:
+    """Apply ``transactions`` on ``parent``'s state under ``header`` and finalise the block: the node's batched
+    tries and inline opcodes, as a single sealer builds. Building skips what does not apply (``skip_invalid``);
+    re-executing a proposal refuses the block instead."""
+    vm = node.chain.get_vm(header)
+    included: list[SignedTransactionAPI] = []
+    receipts: list[ReceiptAPI] = []
+    current = header
+    number = int(header.block_number)
+    for tx in transactions:
+        if current.gas_used + tx.gas > current.gas_limit:
+            if skip_invalid:
+                break
+            raise BlockRefusedError(number, f"transaction 0x{tx.hash.hex()} goes over the block gas limit")
+        snapshot = vm.state.snapshot()
+        try:
+            receipt, _ = vm.apply_transaction(current, tx)
+        except ValidationError as exc:
+            vm.state.revert(snapshot)
+            if skip_invalid:
+                continue
+            raise BlockRefusedError(number, f"re-execution failed: transaction 0x{tx.hash.hex()}: {exc}") from exc
+        current = vm.increment_blob_gas_used(vm.add_receipt_to_header(current, receipt), tx)
+        included.append(tx)
+        receipts.append(receipt)
+    block = vm.set_block_transactions_and_withdrawals(vm.get_block(), current, included, receipts, withdrawals=())
+    # py-evm's ``mine_block`` would go on to validate the block it just built, rebuilding its transaction trie
+    # with py-trie; the header checks are what can fail here, and `consortium chain verify` re-executes every
+    # block with py-evm's own code.
+    block = vm.finalize_block(vm.pack_block(block)).block
+    vm.validate_header(block.header, parent)
+    return block
 
 
 def execute(node: Node, block: BlockAPI) -> BlockAPI:
@@ -109,9 +125,16 @@ def execute(node: Node, block: BlockAPI) -> BlockAPI:
         if done is not None:
             return done
         unsealed = block.copy(header=block.header.copy(extra_data=extra.with_seals(extra.round, ()).encode()))
-        base = node.chain.create_header_from_parent(parent).copy(gas_used=block.header.gas_used)
+        header = node.chain.create_header_from_parent(
+            parent,
+            timestamp=block.header.timestamp,
+            extra_data=unsealed.header.extra_data,
+            coinbase=block.header.coinbase,
+        )
         try:
-            result = node.chain.get_vm(base).import_block(unsealed).block
+            result = _run(node, parent, header, list(block.transactions), skip_invalid=False)
+        except BlockRefusedError:
+            raise
         except Exception as exc:  # py-evm's ValidationError, and what a malformed transaction raises inside it
             raise BlockRefusedError(number, f"re-execution failed: {exc.__class__.__name__}: {exc}") from exc
         if result != unsealed:
