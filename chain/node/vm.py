@@ -180,11 +180,15 @@ class ConsortiumVM(PragueVM):
     def create_header_from_parent(  # type: ignore[override]
         cls, parent_header: BlockHeaderAPI | None, **header_params: Any
     ) -> BlockHeaderAPI:
-        header_params["base_fee_per_gas"] = 0
-        if parent_header is not None:
+        # py-evm refuses a base fee other than EIP-1559's from the parent (1 wei once a parent used more than half
+        # its gas): let it compute that one, then set ours. validate_gas checks that every header says 0.
+        header_params.pop("base_fee_per_gas", None)
+        if parent_header is None:
+            header_params["base_fee_per_gas"] = 0
+        else:
             header_params.setdefault("gas_limit", parent_header.gas_limit)
         header = create_prague_header_from_parent(parent_header, **header_params)
-        return ConsortiumHeader(**header.as_dict())
+        return ConsortiumHeader(**{**header.as_dict(), "base_fee_per_gas": 0})
 
     @classmethod
     def validate_gas(cls, header: BlockHeaderAPI, parent_header: BlockHeaderAPI) -> None:

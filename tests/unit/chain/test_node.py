@@ -324,3 +324,25 @@ def test_the_read_path_answers_calls_as_py_evm_answers_them(setup: Any) -> None:
         vm, state, reader, block = node._call_state(node.head())
         answered = Node._read_path_call(reader, block, node._spoof(vm, state, op, registry, data, 0, 10**7))
         assert (answered is None) == (fn == "propose_suspend" and args == (orgs[1],)), (fn, args)
+
+
+def test_a_block_over_half_the_gas_limit_does_not_stop_the_chain() -> None:
+    """EIP-1559 would raise the next base fee to 1 wei after a block above the gas target; py-evm refused the
+    zero base fee then, and no block, call or estimate could follow (found by the four-validator benchmark)."""
+    from chain.node.verify import verify_chain
+
+    op = Account.create()
+    db = AtomicDB()
+    node = Node(
+        db, Genesis(CHAIN_ID, (op.address,), op.address, int(time.time()) - 100, gas_limit=100_000), bytes(op.key)
+    )
+    other = Web3.to_checksum_address("0x" + "ab" * 20)
+    for nonce in range(3):
+        node.submit(sign(op, nonce, other, gas=21_000))
+    first = node.seal()
+    assert first is not None and first.header.gas_used == 63_000  # over the target of 50,000
+    node.submit(sign(op, 3, other, gas=21_000))
+    second = node.seal()
+    assert second is not None and second.header.base_fee_per_gas == 0
+    assert node.estimate_gas(bytes.fromhex(op.address[2:]), bytes.fromhex(other[2:]), b"", 0) == 21_000
+    assert verify_chain(db).head == 2
