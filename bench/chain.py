@@ -399,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         raw = f"{row['raw_jsonrpc_reads_per_s']:>8.1f}" if row["raw_jsonrpc_reads_per_s"] else "       -"
         raw_tx = f"{row['raw_jsonrpc_tx_per_s']:>8.1f}" if row["raw_jsonrpc_tx_per_s"] else "       -"
         print(
-            f"{name:<32} {row['tx_per_s']:>8.1f} tx/s pipelined {raw_tx} tx/s pre-signed, raw JSON-RPC "
+            f"{name:<44} {row['tx_per_s']:>8.1f} tx/s pipelined {raw_tx} tx/s pre-signed, raw JSON-RPC "
             f"{row['serial_tx_per_s']:>7.1f} tx/s one-by-one "
             f"{row['reads_per_s']:>8.1f} reads/s (web3.py) {raw} reads/s (raw JSON-RPC)",
             flush=True,

@@ -209,25 +209,29 @@ class Consensus:
         return self.machine
 
     def _apply(self, actions: list[Action]) -> None:
+        """Send every message the machine broadcast, then append the block it decided, if it did."""
+        decided = None
         for action in actions:
             if isinstance(action, Broadcast):
                 if isinstance(action.message, m.Proposal):
                     self.stats.proposed += 1
                 code, body = m.encode(action.message)
                 self.send(int(code), body)
-                continue
-            started = self.clock()
-            try:
-                stored = self.blocks.decided(action.block)
-            except (BlockRefusedError, ChainError) as exc:
-                # the machine checked the seals; a refusal here means this node's head moved (a sync)
-                self.stats.refused_blocks += 1
-                self.stats.last_error = str(exc)
-                log.warning("decided block not appended", extra={"fields": {"reason": str(exc)}})
-                self.machine = None
-                return
-            self._decided(int(stored.number), len(stored.transactions), started, action.block.extra.round)
-            return  # the rest of the actions belong to the finished height
+            elif decided is None:
+                decided = action.block
+        if decided is None:
+            return
+        started = self.clock()
+        try:
+            stored = self.blocks.decided(decided)
+        except (BlockRefusedError, ChainError) as exc:
+            # the machine checked the seals; a refusal here means this node's head moved (a sync)
+            self.stats.refused_blocks += 1
+            self.stats.last_error = str(exc)
+            log.warning("decided block not appended", extra={"fields": {"reason": str(exc)}})
+            self.machine = None
+            return
+        self._decided(int(stored.number), len(stored.transactions), started, decided.extra.round)
 
     def _decided(self, number: int, transactions: int, started: float, round_: int) -> None:
         self.stats.decided += 1

@@ -37,7 +37,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import rlp
 
-from chain.errors import ChainError, MalformedError
+from chain.errors import MalformedError
 from chain.node.node import Node, TransactionRefusedError
 
 log = logging.getLogger("consortium.node.peers")
@@ -309,15 +309,3 @@ class PeerLinks:
             finally:
                 connection.close()
         return []
-
-    def status(self, url: str) -> dict[str, Any]:
-        connection = self._connection(url)
-        try:
-            connection.request("GET", STATUS_PATH)
-            answer = connection.getresponse()
-            data = json.loads(answer.read())
-        except (OSError, http.client.HTTPException, ValueError) as exc:
-            raise ChainError(f"peer {url}: {exc}") from exc
-        finally:
-            connection.close()
-        return dict(data)
