@@ -87,22 +87,30 @@ def _fields(header: BlockHeaderAPI) -> list[Any]:
     return list(rlp.decode(rlp.encode(header)))
 
 
-def is_qbft_extra(raw: bytes) -> bool:
-    """Whether :func:`block_hash` hashes a header with this extra data the QBFT way (see the module's note)."""
+def _qbft_items(raw: object) -> list[Any] | None:
+    """The items of extra data of QBFT's shape (see the module's note), or None for any other."""
+    if not isinstance(raw, bytes):
+        return None
     try:
         items = rlp.decode(raw, strict=True)
     except (rlp.DecodingError, ValueError, TypeError):
-        return False
-    return isinstance(items, list) and len(items) == 5 and isinstance(items[3], bytes) and isinstance(items[4], list)
+        return None
+    if isinstance(items, list) and len(items) == 5 and isinstance(items[3], bytes) and isinstance(items[4], list):
+        return items
+    return None
+
+
+def is_qbft_extra(raw: bytes) -> bool:
+    """Whether :func:`block_hash` hashes a header with this extra data the QBFT way (see the module's note)."""
+    return _qbft_items(raw) is not None
 
 
 def block_hash(fields: Sequence[Any]) -> bytes:
     """The hash of a header given as its RLP fields: QBFT's (round and seals out) or, for extra data of another
     shape, Ethereum's."""
-    raw = fields[EXTRA]
-    if not isinstance(raw, bytes) or not is_qbft_extra(raw):
+    items = _qbft_items(fields[EXTRA])
+    if items is None:
         return bytes(keccak(rlp.encode(list(fields))))
-    items = rlp.decode(raw, strict=True)
     unsealed = list(fields)
     unsealed[EXTRA] = bytes(rlp.encode([*items[:3], b"", []]))
     return bytes(keccak(rlp.encode(unsealed)))
