@@ -19,7 +19,6 @@ from eth.db.atomic import AtomicDB
 from eth_account import Account
 from eth_keys.datatypes import PrivateKey
 from eth_typing import BlockNumber
-from eth_utils.address import to_checksum_address
 
 from chain.node.consensus import ConsensusNode
 from chain.node.node import Genesis, Node
@@ -27,6 +26,8 @@ from chain.node.verify import verify_chain
 from chain.qbft.rules import RoundTimer
 from chain.seal import seal_signers
 from tests.support.tls_pki import Pki, make_pki
+from tests.support.transfers import transfer as support_transfer
+from tests.support.wait import wait_until
 
 CHAIN_ID = 20261
 KEYS = [PrivateKey(bytes([i + 1]) * 32) for i in range(4)]
@@ -94,20 +95,8 @@ class Network:
         return height
 
 
-def wait_until(condition: Callable[[], Any], seconds: float, what: str) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
-
-
 def transfer(nonce: int) -> bytes:
-    tx = {"chainId": CHAIN_ID, "nonce": nonce, "gas": 21_000, "maxFeePerGas": 0, "maxPriorityFeePerGas": 0,
-          "to": to_checksum_address("0x" + "ab" * 20), "value": 0, "type": 2}  # fmt: skip
-    return bytes(OPERATOR.sign_transaction(tx).raw_transaction)
+    return support_transfer(OPERATOR, nonce, CHAIN_ID)
 
 
 @pytest.fixture
@@ -130,7 +119,7 @@ def test_four_validators_agree_over_mutual_tls_and_transactions_reach_the_propos
     assert first is not None
     for nonce in range(3):
         first.node.submit(transfer(nonce))  # to one node: gossip takes it to whoever proposes
-    wait_until(_on_every_node(network, 3), 30, "3 transactions on every node")
+    wait_until(_on_every_node(network, 3), "3 transactions on every node", 30)
     assert network.assert_one_chain() >= 1
     for member in network.running():
         assert member.consensus.stats.garbage == 0 and not member.node.mempool.pending
@@ -156,18 +145,18 @@ def test_one_of_four_down_keeps_deciding_and_a_wiped_node_syncs_and_votes_again(
     network.stop(3)
     for nonce in range(2):
         network.running()[0].node.submit(transfer(nonce))
-    wait_until(_on_every_node(network, 2), 30, "blocks with 1 of 4 down")
+    wait_until(_on_every_node(network, 2), "blocks with 1 of 4 down", 30)
     network.assert_one_chain()
     fresh = network.start(3, Node(AtomicDB(), GENESIS))  # same port, an empty store
     network.connect(only=3)
     before = int(network.running()[0].node.head().block_number)
     network.running()[0].node.submit(transfer(2))
-    wait_until(lambda: _included(fresh.node, 3), 30, "the wiped node to sync and follow")
+    wait_until(lambda: _included(fresh.node, 3), "the wiped node to sync and follow", 30)
     assert fresh.consensus.stats.synced >= before
     me = bytes(KEYS[3].public_key.to_canonical_address())
     for nonce in range(3, 8):  # it votes again: its commit seals appear in the blocks decided after it is back
         network.running()[0].node.submit(transfer(nonce))
-        wait_until(_on_every_node(network, nonce + 1), 30, f"transaction {nonce} on every node")
+        wait_until(_on_every_node(network, nonce + 1), f"transaction {nonce} on every node", 30)
         if me in seal_signers(fresh.node.head()):
             break
     else:
@@ -195,7 +184,7 @@ def test_the_peer_routes_refuse_what_they_cannot_use(network: Network, pki: Pki)
     assert ask("POST", "/qbft/v1/message", b"\x13garbage")[0] == 202  # queued; the loop decodes and drops it
     member = network.members[0]
     assert member is not None
-    wait_until(lambda: member.consensus.stats.garbage == 1, 10, "the garbage message counted")
+    wait_until(lambda: member.consensus.stats.garbage == 1, "the garbage message counted", 10)
     assert member.node.head().block_number == 0 and not member.node.mempool.pending
 
 
@@ -213,6 +202,6 @@ def test_two_of_four_down_stalls_and_blocks_resume_when_one_is_back(network: Net
     back = network.start(2, Node(AtomicDB(), GENESIS))
     network.connect(only=2)
     # the two that stayed are in a higher round by now; the round timer's cap bounds how long they take to meet
-    wait_until(_on_every_node(network, 1), 30, "a block once 3 of 4 are up")
+    wait_until(_on_every_node(network, 1), "a block once 3 of 4 are up", 30)
     assert back.node.head().block_number >= 1
     network.assert_one_chain()

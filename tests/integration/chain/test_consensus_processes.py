@@ -25,7 +25,6 @@ from typing import Any
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils.address import to_checksum_address
 
 from chain.ids import OrgId
 from chain.node.node import Genesis
@@ -34,7 +33,9 @@ from chain.node.store import open_store
 from chain.node.verify import verify_chain
 from network.identity import create_org_identity, load_account_key
 from tests.support.tls_pki import Pki, make_pki
+from tests.support.transfers import transfer as support_transfer
 from tests.support.up_process import free_port
+from tests.support.wait import wait_until as support_wait_until
 
 PASSPHRASE = "consensus-process-test-passphrase"
 CHAIN_ID = 20261
@@ -125,22 +126,17 @@ def rpc(url: str, method: str, *params: Any) -> Any:
 
 
 def wait_until(condition: Callable[[], Any], what: str, nodes: list[NodeProcess], timeout: float = TIMEOUT) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            value = condition()
-            if value:
-                return value
-        time.sleep(0.05)
-    logs = "\n\n".join(f"{n.log.name}:\n{n.output()}" for n in nodes)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{logs}")
+    """``tests.support.wait.wait_until``, a node not answering yet counting as not yet; a timeout shows the
+    nodes' last log lines."""
+    try:
+        return support_wait_until(condition, what, timeout, every=0.05, ignoring=(OSError,))
+    except AssertionError as exc:
+        logs = "\n\n".join(f"{n.log.name}:\n{n.output()}" for n in nodes)
+        raise AssertionError(f"{exc}\n{logs}") from None
 
 
 def transfer(c: Consortium, nonce: int) -> str:
-    tx: dict[str, Any] = {"chainId": CHAIN_ID, "nonce": nonce, "gas": 21_000, "maxFeePerGas": 0,
-                          "maxPriorityFeePerGas": 0, "to": to_checksum_address("0x" + "ab" * 20), "value": 0,
-                          "type": 2}  # fmt: skip
-    return "0x" + bytes(c.operator.sign_transaction(tx).raw_transaction).hex()
+    return "0x" + support_transfer(c.operator, nonce, CHAIN_ID).hex()
 
 
 def nonce_everywhere(c: Consortium, indexes: list[int], count: int) -> Callable[[], bool]:

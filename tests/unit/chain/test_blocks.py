@@ -21,7 +21,6 @@ from eth.db.atomic import AtomicDB
 from eth_account import Account
 from eth_keys.datatypes import PrivateKey
 from eth_typing import BlockNumber
-from eth_utils.address import to_checksum_address
 
 from chain.errors import MalformedError
 from chain.node.blocks import BlockRefusedError, NodeBlocks, append, decode_block, execute
@@ -33,6 +32,7 @@ from chain.qbft.buffer import FutureMessages
 from chain.qbft.machine import Broadcast, Height
 from chain.qbft.rules import RoundTimer
 from chain.seal import ExtraData, add_seals, extra_data, seal_signers, sign_seal
+from tests.support.transfers import transfer
 
 CHAIN_ID = 20261
 T0 = 1_700_000_000
@@ -128,12 +128,6 @@ class Consortium:
         for node in nodes:
             assert verify_chain(node.db).head == node.head().block_number
         return [nodes[0].block_by_number(i) for i in range(head + 1)]
-
-
-def transfer(sender: Any, nonce: int) -> bytes:
-    tx = {"chainId": CHAIN_ID, "nonce": nonce, "gas": 21_000, "maxFeePerGas": 0, "maxPriorityFeePerGas": 0,
-          "to": to_checksum_address("0x" + "ab" * 20), "value": 0, "type": 2}  # fmt: skip
-    return bytes(sender.sign_transaction(tx).raw_transaction)
 
 
 def test_four_nodes_agree_on_executed_blocks_with_the_proposer_rotating() -> None:

@@ -14,12 +14,12 @@ import rlp
 from eth.db.atomic import AtomicDB
 from eth_account import Account
 from eth_keys.datatypes import PrivateKey
-from eth_utils.address import to_checksum_address
 
 from chain.node.consensus import Consensus
 from chain.node.node import Genesis, Node
 from chain.qbft import messages as m
 from chain.qbft.rules import RoundTimer
+from tests.support.transfers import transfer
 
 KEY = PrivateKey(b"\x01" * 32)
 GENESIS = Genesis(20261, (KEY.public_key.to_checksum_address(),), KEY.public_key.to_checksum_address(), 1_700_000_000)
@@ -34,10 +34,9 @@ class Clock:
         return self.now
 
 
-def transfer(nonce: int) -> bytes:
-    tx = {"chainId": 20261, "nonce": nonce, "gas": 21_000, "maxFeePerGas": 0, "maxPriorityFeePerGas": 0,
-          "to": to_checksum_address("0x" + "ab" * 20), "value": 0, "type": 2}  # fmt: skip
-    return bytes(OPERATOR.sign_transaction(tx).raw_transaction)
+def node_at(clock: Clock) -> Node:
+    """A fresh node on the test's genesis whose wall clock follows ``clock``."""
+    return Node(AtomicDB(), GENESIS, clock=lambda: 1_700_000_000 + clock.now)
 
 
 def loop(node: Node, clock: Clock, sent: list[tuple[int, bytes]], key: PrivateKey = KEY, **kwargs: object) -> Consensus:
@@ -56,15 +55,15 @@ def run(consensus: Consensus, clock: Clock, seconds: float, step: float = 0.25) 
 
 def test_one_validator_decides_blocks_only_when_there_is_work_and_after_the_block_period() -> None:
     clock, sent = Clock(), list[tuple[int, bytes]]()
-    node = Node(AtomicDB(), GENESIS, clock=lambda: 1_700_000_000 + clock.now)
+    node = node_at(clock)
     consensus = loop(node, clock, sent)
     run(consensus, clock, 5)
     assert node.head().block_number == 0 and consensus.machine is None and sent == []  # idle: no height started
-    node.submit(transfer(0))
+    node.submit(transfer(OPERATOR, 0))
     consensus.step(wait=0)  # the last block is over a period old: proposed and decided at once
     assert node.head().block_number == 1 and consensus.stats.decided == 1 and not node.mempool.pending
     assert {code for code, _ in sent} == {m.Code.PROPOSAL, m.Code.PREPARE, m.Code.COMMIT}
-    node.submit(transfer(1))
+    node.submit(transfer(OPERATOR, 1))
     consensus.step(wait=0)
     assert consensus.machine is not None and node.head().block_number == 1  # started; proposes after the period
     run(consensus, clock, 0.75)
@@ -77,7 +76,7 @@ def test_one_validator_decides_blocks_only_when_there_is_work_and_after_the_bloc
 
 def test_empty_blocks_start_every_height() -> None:
     clock, sent = Clock(), list[tuple[int, bytes]]()
-    node = Node(AtomicDB(), GENESIS, clock=lambda: 1_700_000_000 + clock.now)
+    node = node_at(clock)
     consensus = loop(node, clock, sent, empty_blocks=True)
     run(consensus, clock, 3.1)
     assert node.head().block_number == 4  # one at once, then one a period
@@ -85,7 +84,7 @@ def test_empty_blocks_start_every_height() -> None:
 
 def test_garbage_and_stale_messages_are_counted_and_change_nothing() -> None:
     clock, sent = Clock(), list[tuple[int, bytes]]()
-    node = Node(AtomicDB(), GENESIS, clock=lambda: 1_700_000_000 + clock.now)
+    node = node_at(clock)
     consensus = loop(node, clock, sent, empty_blocks=True)
     run(consensus, clock, 0.1)
     assert node.head().block_number == 1
@@ -100,7 +99,7 @@ def test_garbage_and_stale_messages_are_counted_and_change_nothing() -> None:
 
 def test_a_node_handed_a_later_heights_message_fetches_the_blocks_it_lacks_and_follows() -> None:
     clock, sent = Clock(), list[tuple[int, bytes]]()
-    ahead = Node(AtomicDB(), GENESIS, clock=lambda: 1_700_000_000 + clock.now)
+    ahead = node_at(clock)
     leader = loop(ahead, clock, sent, empty_blocks=True)
     run(leader, clock, 3.1)
     assert ahead.head().block_number == 4
@@ -108,7 +107,7 @@ def test_a_node_handed_a_later_heights_message_fetches_the_blocks_it_lacks_and_f
     def fetch(first: int) -> Sequence[bytes]:
         return [bytes(rlp.encode(ahead.block_by_number(n))) for n in range(first, ahead.head().block_number + 1)]
 
-    behind = Node(AtomicDB(), GENESIS, clock=lambda: 1_700_000_000 + clock.now)
+    behind = node_at(clock)
     follower = loop(behind, clock, [], PrivateKey(b"\x02" * 32), fetch=fetch)  # not a validator: the regulator's
     latest = sent[-1]  # a message of height 4 or 5: peers are ahead
     follower.deliver(*latest)
