@@ -71,7 +71,11 @@ def build(node: Node, proposer: bytes, round_: int, *, allow_empty: bool = True)
 
 
 def _run(
-    node: Node, parent: BlockHeaderAPI, header: BlockHeaderAPI, transactions: list[SignedTransactionAPI], *,
+    node: Node,
+    parent: BlockHeaderAPI,
+    header: BlockHeaderAPI,
+    transactions: list[SignedTransactionAPI],
+    *,
     skip_invalid: bool,
 ) -> BlockAPI:
     """Apply ``transactions`` on ``parent``'s state under ``header`` and finalise the block: the node's batched
@@ -159,6 +163,7 @@ def append(node: Node, block: BlockAPI) -> BlockAPI:
         sealed = executed.copy(header=block.header)
         node.chain.chaindb.persist_block(sealed)
         node.mempool.remove(tx.hash for tx in sealed.transactions)
+        node.mempool.promote(lambda sender: node.nonce(sender))
         return sealed
 
 

@@ -36,7 +36,7 @@ from typing import Any
 from eth_keys.datatypes import PrivateKey
 
 from chain.errors import ChainError, MalformedError
-from chain.node.blocks import BlockRefusedError, NodeBlocks, append, decode_block
+from chain.node.blocks import MAX_DRIFT_S, BlockRefusedError, NodeBlocks, append, decode_block
 from chain.node.node import Node
 from chain.node.peers import Handlers, PeerLinks, PeerServer
 from chain.qbft import messages as m
@@ -53,6 +53,9 @@ INBOX = 10_000
 IDLE_WAIT_S = 0.05
 #: While no height runs, how often the node asks its peers for blocks it lacks (and once at start).
 SYNC_INTERVAL_S = 5.0
+#: How far ahead of this node's clock the next block's timestamp may be for a height to start by itself: half
+#: the drift validators accept (``chain.node.blocks.MAX_DRIFT_S``), the rest a margin for their clocks.
+AHEAD_S = MAX_DRIFT_S // 2
 
 Send = Callable[[int, bytes], None]
 #: Sealed blocks after a number, as raw RLP, from whichever peer answers.
@@ -179,13 +182,20 @@ class Consensus:
         self._apply(self._machine().receive(message, self.clock()))
 
     def _tick(self) -> None:
-        if self.machine is None and (self.empty_blocks or self.node.mempool.pending):
+        if self.machine is None and (self.empty_blocks or self.node.mempool.pending) and self._clock_allows():
             self._machine()
         if self.machine is not None:
             before = self.machine.round
             self._apply(self.machine.tick(self.clock()))
             if self.machine is not None and self.machine.round != before:
                 self.stats.round_changes += 1
+
+    def _clock_allows(self) -> bool:
+        """Whether the next block's timestamp (a second after its parent's, at least) stays within
+        :data:`AHEAD_S` of this node's clock. Timestamps count whole seconds and must rise, so blocks that follow
+        each other within the second run ahead of the clock, and validators refuse a proposal over
+        ``MAX_DRIFT_S`` ahead of theirs: past this point a height waits for the clock rather than time out."""
+        return int(self.node.head().timestamp) + 1 <= self.node.clock() + AHEAD_S
 
     def _machine(self) -> Height:
         """The machine of the current height, started (with the messages kept for it) if it was not."""
@@ -340,4 +350,4 @@ class ConsensusNode:
             self.links.gossip(raw)
 
     def _gossiped(self, raw: bytes) -> None:
-        self.node.submit(raw, gossip=False)
+        self.node.submit(raw, gossip=False, hold=True)

@@ -12,9 +12,9 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Generic, TypeVar
 
 import rlp
@@ -32,6 +32,7 @@ from chain.errors import ChainError, MalformedError
 from chain.ids import MemberStatus, Role, bytes32_to_name
 from chain.node import blocks
 from chain.node.keccak import select_fast_keccak
+from chain.node.mempool import Mempool
 from chain.node.readcall import BlockContext, ReadCall, StateReader, UnsupportedError
 from chain.node.vm import chain_class
 from chain.seal import ExtraData, add_seals, extra_data, is_qbft_extra, sign_seal, verify_seals
@@ -119,21 +120,6 @@ class Lru(Generic[K, V]):
             self._items.move_to_end(key)
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
-
-
-@dataclass(slots=True)
-class Mempool:
-    pending: dict[bytes, SignedTransactionAPI] = field(default_factory=dict)
-    next_nonce: dict[bytes, int] = field(default_factory=dict)
-
-    def remove(self, hashes: Iterable[bytes]) -> None:
-        """Forget transactions that a block included; pending nonces then follow from what is still pending."""
-        for tx_hash in hashes:
-            self.pending.pop(tx_hash, None)
-        nxt: dict[bytes, int] = {}
-        for tx in self.pending.values():
-            nxt[tx.sender] = max(nxt.get(tx.sender, 0), tx.nonce + 1)
-        self.next_nonce = nxt
 
 
 class Node:
@@ -434,12 +420,14 @@ class Node:
             raise MalformedError(f"not a valid signed transaction: {exc.__class__.__name__}: {exc}") from exc
         return tx
 
-    def submit(self, raw: bytes, gossip: bool = True) -> bytes:
+    def submit(self, raw: bytes, gossip: bool = True, hold: bool = False) -> bytes:
         """Validate and add a raw signed transaction to the mempool; returns its hash. With ``gossip`` (not for
-        a transaction a peer passed on), it goes to ``on_submit`` too: the peers' mempools."""
+        a transaction a peer passed on), it goes to ``on_submit`` too: the peers' mempools. With ``hold`` (for
+        one a peer passed on), a nonce ahead of the sender's next is held until a block brings it up
+        (``chain.node.mempool``) instead of refused."""
         tx = self.decode_transaction(raw)
         with self.lock:
-            if tx.hash in self.mempool.pending or self.transaction_location(tx.hash) is not None:
+            if self.mempool.known(tx.hash) or self.transaction_location(tx.hash) is not None:
                 raise TransactionRefusedError(f"transaction 0x{tx.hash.hex()} already known")
             if len(self.mempool.pending) >= MAX_MEMPOOL:
                 raise TransactionRefusedError("mempool full: retry after the next block")
@@ -449,11 +437,6 @@ class Node:
             if chain_id is None:
                 raise TransactionRefusedError("transactions without a chain id (pre-EIP-155) are refused")
             self.check_permission(tx.sender, tx.to)
-            expected = self.nonce(tx.sender, pending=True)
-            if tx.nonce != expected:
-                raise TransactionRefusedError(
-                    f"nonce {tx.nonce} is not the next nonce {expected} of {to_checksum_address(tx.sender)}"
-                )
             if tx.gas > self.genesis.gas_limit:
                 raise TransactionRefusedError(f"gas {tx.gas} exceeds the block gas limit {self.genesis.gas_limit}")
             if tx.gas < tx.intrinsic_gas:
@@ -464,8 +447,14 @@ class Node:
                     f"insufficient funds: {to_checksum_address(tx.sender)} needs {cost} wei "
                     "(send with a gas price of 0 on this free-gas chain)"
                 )
-            self.mempool.pending[tx.hash] = tx
-            self.mempool.next_nonce[tx.sender] = tx.nonce + 1
+            expected = self.nonce(tx.sender, pending=True)
+            if tx.nonce > expected and hold and self.mempool.hold(tx, expected):
+                return bytes(tx.hash)
+            if tx.nonce != expected:
+                raise TransactionRefusedError(
+                    f"nonce {tx.nonce} is not the next nonce {expected} of {to_checksum_address(tx.sender)}"
+                )
+            self.mempool.add(tx)
             if gossip and self.on_submit is not None:
                 self.on_submit(raw)
             return bytes(tx.hash)

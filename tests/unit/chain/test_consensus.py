@@ -15,7 +15,7 @@ from eth.db.atomic import AtomicDB
 from eth_account import Account
 from eth_keys.datatypes import PrivateKey
 
-from chain.node.consensus import Consensus
+from chain.node.consensus import AHEAD_S, Consensus
 from chain.node.node import Genesis, Node
 from chain.qbft import messages as m
 from chain.qbft.rules import RoundTimer
@@ -80,6 +80,31 @@ def test_empty_blocks_start_every_height() -> None:
     consensus = loop(node, clock, sent, empty_blocks=True)
     run(consensus, clock, 3.1)
     assert node.head().block_number == 4  # one at once, then one a period
+
+
+def test_blocks_faster_than_the_second_wait_for_the_clock_once_their_timestamps_run_ahead() -> None:
+    """Timestamps count seconds and rise by one at least: with a block period under a second the chain's time
+    runs ahead, and past AHEAD_S a height waits for the clock instead of proposing what validators would refuse
+    (over MAX_DRIFT_S ahead) and timing out."""
+    clock, sent = Clock(), list[tuple[int, bytes]]()
+    node = node_at(clock)
+    consensus = Consensus(
+        node, KEY, lambda code, body: sent.append((code, body)), period=0.01, timer=RoundTimer(base=2.0, cap=8.0),
+        clock=clock,
+    )  # fmt: skip
+    nonce = 0
+    while node.head().timestamp + 1 <= node.clock() + AHEAD_S:
+        node.submit(transfer(OPERATOR, nonce))
+        nonce += 1
+        run(consensus, clock, 0.02, step=0.01)  # a block every 20 ms: timestamps outrun the clock
+        assert node.head().block_number == nonce
+    assert node.head().timestamp > node.clock() + AHEAD_S - 1
+    node.submit(transfer(OPERATOR, nonce))
+    run(consensus, clock, 0.5, step=0.01)
+    assert node.head().block_number == nonce and consensus.machine is None  # waits, no round runs out
+    run(consensus, clock, 1.0, step=0.01)
+    assert node.head().block_number == nonce + 1 and consensus.stats.round_changes == 0
+    assert node.head().timestamp <= node.clock() + AHEAD_S
 
 
 def test_garbage_and_stale_messages_are_counted_and_change_nothing() -> None:

@@ -174,6 +174,40 @@ def test_wrong_chain_id_nonce_and_garbage_are_refused(setup: Any) -> None:
         node.submit(raw)
 
 
+def test_a_peers_transaction_ahead_of_its_nonce_is_held_until_a_block_brings_the_nonce_up(setup: Any) -> None:
+    """A peer may pass on nonce n+1 before this node has the block with nonce n: it waits, then is pending."""
+    node, accounts, _ = setup
+    op, alpha = accounts["op"], accounts["alpha"].address
+    first, second, third = (sign(op, n, alpha) for n in (5, 6, 7))
+    with pytest.raises(TransactionRefusedError, match="nonce 6 is not the next nonce 5"):
+        node.submit(second)  # a client's transaction ahead of its turn is still refused
+    node.submit(third, gossip=False, hold=True)
+    node.submit(second, gossip=False, hold=True)
+    assert not node.mempool.pending and len(node.mempool.held) == 2
+    with pytest.raises(TransactionRefusedError, match="already known"):
+        node.submit(second, gossip=False, hold=True)
+    node.submit(first)
+    block = node.seal()
+    assert block is not None and len(block.transactions) == 1
+    assert not node.mempool.held and len(node.mempool.pending) == 2  # both, in nonce order
+    block = node.seal()
+    assert block is not None and [tx.nonce for tx in block.transactions] == [6, 7]
+
+
+def test_held_transactions_a_block_made_stale_are_dropped(setup: Any) -> None:
+    node, accounts, _ = setup
+    op, alpha = accounts["op"], accounts["alpha"].address
+    twins = [sign(op, 7, alpha, data=bytes([i])) for i in (1, 2)]  # two transactions with one nonce
+    for raw in twins:
+        node.submit(raw, gossip=False, hold=True)
+    node.submit(sign(op, 5, alpha))
+    node.seal()  # nonce 5 in; the sender's next is 6: both twins stay held
+    assert len(node.mempool.held) == 2
+    node.submit(sign(op, 6, alpha))
+    node.seal()  # nonce 6 in: one twin becomes pending, the other is stale at once and dropped
+    assert not node.mempool.held and [tx.nonce for tx in node.mempool.pending.values()] == [7]
+
+
 def test_a_reverting_call_reports_the_reason(setup: Any) -> None:
     node, accounts, _ = setup
     with pytest.raises(ExecutionRevertedError, match="execution reverted: bootstrap finished"):
