@@ -95,9 +95,23 @@ class AccessGrantsClient(ContractClient):
         expires_at: int,
         quota: int = 0,
     ) -> bytes:
+        return self.grant_id_of(self.submit_grant(signer, asset, grantee, purpose, not_before, expires_at, quota))
+
+    def submit_grant(
+        self,
+        signer: Signer,
+        asset: str,
+        grantee: str,
+        purpose: str,
+        not_before: int,
+        expires_at: int,
+        quota: int = 0,
+    ) -> TxReceipt:
+        """:meth:`create_grant` without reading the new grant's id from the receipt (which would wait for it
+        within ``chain.tx.pipelined``); :meth:`grant_id_of` reads it."""
         if not isinstance(quota, int) or not 0 <= quota < 2**256:
             raise MalformedError(f"quota must be a non-negative integer, got {quota!r}")
-        receipt = self._transact(
+        return self._transact(
             signer,
             "create_grant",
             name_to_bytes32(asset, "asset id"),
@@ -107,6 +121,9 @@ class AccessGrantsClient(ContractClient):
             _time(expires_at, "expiry"),
             quota,
         )
+
+    def grant_id_of(self, receipt: TxReceipt) -> bytes:
+        """The id of the grant a ``create_grant`` transaction created."""
         return bytes(self.decode_events(receipt, "GrantCreated")[0]["args"]["grant_id"])
 
     def revoke(self, signer: Signer, grant_id: bytes, reason: int) -> TxReceipt:
