@@ -797,10 +797,11 @@ def main(argv: list[str] | None = None) -> int:
         directory = work / "consortium"
     children: list[Any] = []
     local = None
+    nodes: list[Any] = []
     explorer: Process | None = None
     try:
         from network.description import load_description
-        from network.localchain import start_node
+        from network.nodes import start_every_node
         from network.supervisor import start_log_services, stop_all
 
         if args.reuse is None:
@@ -813,7 +814,8 @@ def main(argv: list[str] | None = None) -> int:
             meta = json.loads((work / "bench-explorer.json").read_text())
             args.events, end_ms, args.rate = int(meta["events"]), int(meta["end_ms"]), float(meta["rate"])
         description = load_description(directory)
-        local = start_node(directory, description.chain_id, PASSPHRASE.encode(), block_time=1.0)
+        nodes = start_every_node(directory, description.chain_id, PASSPHRASE.encode(), block_time=1.0)
+        local = nodes[0]
         if args.reuse is None:
             print(f"(0) writing {args.events:,} calls into the notary's store and indexing them", flush=True)
             load_build = os.getloadavg()[0]
@@ -967,8 +969,8 @@ def main(argv: list[str] | None = None) -> int:
             stop_process(explorer)
         if children:
             stop_all(children)
-        if local is not None:
-            local.stop()
+        for node in nodes:
+            node.stop()
         if args.keep or args.reuse is not None:
             print(f"kept {work}")
         else:

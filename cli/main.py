@@ -23,7 +23,7 @@ from notary.log.errors import NotaryError
 #: line against the command's own help.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "asset": ("cli.asset", "asset", "Data assets: register, version, list, show, transfer."),
-    "chain": ("cli.node", "chain_group", "The chain store: verify."),
+    "chain": ("cli.node", "chain_group", "The chain: verify every node's store; status of every node."),
     "demo": ("cli.demo", "demo_group", "The demo consortium: its upstream services and generated traffic."),
     "gateway": (
         "cli.gateway",
@@ -42,7 +42,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "member",
         "Members: list, propose (admit, remove, suspend, reinstate, threshold), approve, suspend.",
     ),
-    "node": ("cli.node", "node", "Run the consortium's chain node on DIRECTORY/chain until SIGTERM or Ctrl-C."),
+    "node": ("cli.node", "node", "Run one member's chain node until SIGTERM or Ctrl-C."),
     "notary": (
         "cli.log",
         "notary_group",

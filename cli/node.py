@@ -5,10 +5,14 @@ from __future__ import annotations
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from cli._common import Context, fail, pass_ctx
+
+if TYPE_CHECKING:
+    from chain.node.verify import VerifyReport
 
 
 @click.command()
@@ -19,11 +23,12 @@ from cli._common import Context, fail, pass_ctx
     "--block-time", type=click.FloatRange(0.01, 60), default=1.0, show_default=True, help="Seconds between blocks."
 )
 @click.option("--empty-blocks", is_flag=True, help="Make a block every block time even with nothing in it.")
-@click.option("--org", help="The member whose account key this node signs with (default: the genesis' sealer).")
+@click.option("--org", help="The member whose node this is, and whose account key it signs with.")
 @click.option(
     "--chain-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="This node's chain directory: genesis.json and the store (default: DIRECTORY/chain).",
+    help="This node's chain directory: genesis.json and the store "
+    "(default: DIRECTORY/nodes/ORG, or DIRECTORY/chain in a consortium of one node).",
 )
 @click.option("--peer-port", type=click.IntRange(0, 65535), help="Join the network: the port peers reach this node on.")
 @click.option("--peer-host", default="127.0.0.1", show_default=True, help="Address the peer server listens on.")
@@ -52,16 +57,23 @@ def node(
     peer_ca: str | None,
     round_timeout: float,
 ) -> None:
-    """Run the consortium's chain node on DIRECTORY/chain until SIGTERM or Ctrl-C.
+    """Run one member's chain node until SIGTERM or Ctrl-C.
 
-    Alone, it seals every block with the genesis' sealer key. With --peer-port it joins the consortium's
-    network: QBFT among the validators the chain names decides each block, with the other nodes at --peer
-    (mutual TLS with --peer-cert, --peer-key and --peer-ca)."""
+    With --peer-port it joins the consortium's network: QBFT among the validators the chain names decides each
+    block, with the other nodes at --peer (mutual TLS with --peer-cert, --peer-key and --peer-ca; an encrypted
+    key is opened with the consortium passphrase). A node that is not a validator (the regulator's) votes in
+    nothing and checks every block it receives. Without --peer-port the node seals every block alone, which only
+    a chain of one validator allows."""
     import threading
 
     from chain.node import service
+    from network.nodes import NodesError, default_chain_dir
 
-    chain_dir = chain_dir or directory / "chain"
+    if chain_dir is None:
+        try:
+            chain_dir = default_chain_dir(directory, org)
+        except NodesError as exc:
+            fail(str(exc))
     if not (chain_dir / service.GENESIS_FILE).is_file():
         fail(
             f"{chain_dir / service.GENESIS_FILE} not found: this directory was not initialised for the "
@@ -72,7 +84,12 @@ def node(
         fail("--peer-cert, --peer-key and --peer-ca go together")
     if peer_port is None and (peers or any(tls)):
         fail("--peer and the TLS files need --peer-port: they are for a node on the consortium's network")
-    _, sealer_org = service.load_genesis(chain_dir)
+    genesis, sealer_org = service.load_genesis(chain_dir)
+    if peer_port is None and len(genesis.validators) > 1:
+        fail(
+            f"this chain has {len(genesis.validators)} validators: a node joins their network with --peer-port and "
+            "--peer (`consortium up` starts every node of a demo consortium)"
+        )
     from network.identity import load_account_key
 
     key = load_account_key(directory, org or sealer_org, obj.passphrase())  # type: ignore[arg-type]
@@ -83,6 +100,7 @@ def node(
             peers=peers,
             host=peer_host,
             tls=(peer_cert, peer_key, peer_ca) if peer_cert and peer_key and peer_ca else None,
+            tls_password=obj.passphrase(),
             round_timeout=round_timeout,
         )
     stop = threading.Event()
@@ -108,22 +126,62 @@ def node(
 
 @click.group("chain")
 def chain_group() -> None:
-    """The chain store: verify."""
+    """The chain: verify every node's store; status of every node."""
 
 
 @chain_group.command("verify")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def chain_verify(directory: Path) -> None:
-    """Re-check every block in DIRECTORY/chain: links, seals, re-executed state roots."""
+@click.option("--org", help="Check only this member's node (default: every node in DIRECTORY).")
+def chain_verify(directory: Path, org: str | None) -> None:
+    """Re-check every block of each node in DIRECTORY: links, seals, re-executed state roots; then that the
+    nodes hold one chain (the same block hashes up to the lowest head)."""
+    from chain.node.service import STORE_DIR
+    from chain.node.store import open_store
+    from chain.node.verify import canonical_hash
+    from network.nodes import NodesError, is_network, node_dir, read_nodes
+
+    try:
+        if is_network(directory):
+            orgs = [e.org for e in read_nodes(directory)]
+            if org is not None and org not in orgs:
+                fail(f"{org} runs no node here: the nodes are {', '.join(orgs)}")
+            targets = [(str(o), node_dir(directory, o) / STORE_DIR) for o in orgs if org in (None, o)]
+        else:
+            targets = [("", directory / "chain" / STORE_DIR)]
+    except NodesError as exc:
+        fail(str(exc))
+    heads: list[tuple[str, Path, int]] = []
+    for name, store_dir in targets:
+        label = f" ({name})" if name else ""
+        if not store_dir.is_dir():
+            if name and len(targets) > 1:
+                click.echo(f"no store yet{label}: the node has not run")
+                continue
+            fail(f"{store_dir} not found: no chain store in this directory")
+        report = _verify_one(store_dir, label)
+        click.echo(
+            f"chain verified{label}: {report.head} blocks, {report.transactions} transactions, "
+            f"state root 0x{report.state_root.hex()}"
+        )
+        heads.append((name, store_dir, report.head))
+    if len(heads) > 1:
+        common = min(head for _, _, head in heads)
+        hashes = {}
+        for name, store_dir, _ in heads:
+            with open_store(store_dir) as store:
+                hashes[name] = canonical_hash(store, common)
+        if len(set(hashes.values())) > 1:
+            detail = ", ".join(f"{n} 0x{h.hex()[:16]}" for n, h in hashes.items())
+            fail(f"the nodes hold different chains: block {common} is {detail}")
+        click.echo(f"{len(heads)} nodes hold one chain: block {common} is 0x{next(iter(hashes.values())).hex()}")
+
+
+def _verify_one(store_dir: Path, label: str) -> VerifyReport:
     from tqdm import tqdm
 
-    from chain.node.service import STORE_DIR
     from chain.node.store import open_store
     from chain.node.verify import BlockVerificationError, verify_chain
 
-    store_dir = directory / "chain" / STORE_DIR
-    if not store_dir.is_dir():
-        fail(f"{store_dir} not found: no chain store in this directory")
     with open_store(store_dir) as store:
         bar = tqdm(total=0, unit="block", disable=None, file=sys.stderr)
 
@@ -132,14 +190,81 @@ def chain_verify(directory: Path) -> None:
             bar.update(done - bar.n)
 
         try:
-            report = verify_chain(store, progress)
+            return verify_chain(store, progress)
         except BlockVerificationError as exc:
+            fail(f"chain verification failed{label} at block {exc.number}: {exc.reason}")
+        finally:
             bar.close()
-            fail(f"chain verification failed at block {exc.number}: {exc.reason}")
-        bar.close()
-    click.echo(
-        f"chain verified: {report.head} blocks, {report.transactions} transactions, "
-        f"state root 0x{report.state_root.hex()}"
-    )
 
 
+@chain_group.command("status")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per node.")
+@click.option("--timeout", type=click.FloatRange(0.1, 30), default=2.0, show_default=True, help="Seconds per node.")
+@pass_ctx
+def chain_status(obj: Context, as_json: bool, timeout: float) -> None:
+    """Every node's height, head, round, peers and health, side by side (from the nodes `consortium up` last
+    started; a node that does not answer is shown as down)."""
+    import json as jsonlib
+
+    from network.nodes import NodesError, is_network, read_nodes
+
+    directory = obj.directory
+    try:
+        if is_network(directory):
+            nodes = [(str(e.org), e.role, e.rpc_url) for e in read_nodes(directory)]
+        else:
+            nodes = [("", "alone", obj.chain_url or obj.consortium().description.chain_url)]
+    except NodesError as exc:
+        fail(str(exc))
+    if any(not url for _, _, url in nodes):
+        fail(f"the nodes in {directory} have not been started yet: run `consortium up {directory}`")
+    rows: list[dict[str, Any]] = [
+        {"org": org, "role": role, "url": url, **_node_status(url, timeout)} for org, role, url in nodes
+    ]
+    if as_json:
+        for row in rows:
+            click.echo(jsonlib.dumps(row))
+        return
+    click.echo(f"{'node':<18} {'role':<9} {'JSON-RPC':<24} {'head':>7}  {'hash':<12} {'round':>5} {'peers':>5}  state")
+    for row in rows:
+        if "error" in row:
+            click.echo(f"{row['org'] or '-':<18} {row['role']:<9} {row['url']:<24} {'-':>7}  {'-':<12} {'-':>5} "
+                       f"{'-':>5}  down: {row['error']}")  # fmt: skip
+            continue
+        words = [("inSync", "in sync"), ("inQuorum", "in quorum")]
+        state = ", ".join(word if row[key] else f"NOT {word}" for key, word in words if key in row)
+        peers = f"{row['peersConnected']}/{row['peers']}" if "peers" in row else "-"
+        round_ = "-" if row.get("round") is None else str(row["round"])
+        click.echo(
+            f"{row['org'] or '-':<18} {row['role']:<9} {row['url']:<24} {row['head']:>7}  {row['hash'][:12]:<12} "
+            f"{round_:>5} {peers:>5}  {state or 'up'}"
+        )
+    heads = {row["head"] for row in rows if "head" in row}
+    if len(heads) > 1:
+        click.echo(f"heads differ by {max(heads) - min(heads)} block(s): a node behind catches up from its peers")
+
+
+def _node_status(url: str, timeout: float) -> dict[str, Any]:
+    """A node's ``consortium_nodeStatus``, or its head alone from a node without that method; ``error`` when it
+    does not answer."""
+    import httpx
+
+    def call(method: str, params: list[object]) -> object:
+        answer = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, timeout=timeout)
+        body = answer.json()
+        if "error" in body:
+            raise LookupError(str(body["error"].get("message", body["error"])))
+        return body["result"]
+
+    try:
+        try:
+            status = call("consortium_nodeStatus", [])
+            if isinstance(status, dict):
+                return dict(status)
+        except LookupError:
+            pass
+        block = call("eth_getBlockByNumber", ["latest", False])
+        assert isinstance(block, dict)
+        return {"head": int(str(block["number"]), 16), "hash": str(block["hash"])}
+    except (httpx.HTTPError, ValueError, LookupError, AssertionError) as exc:
+        return {"error": str(exc) or exc.__class__.__name__}

@@ -7,14 +7,27 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from chain.ids import Role
+from chain.qbft.rules import quorum
 from cli._common import Context, fail, pass_ctx
 from demo.traffic import ensure_demo_identities, write_endpoints
 from network.consortium import CHAIN_DIR, Consortium
 from network.logsetup import log_origin
+from network.nodes import (
+    NODES_DIR,
+    NodesError,
+    NodeSpec,
+    is_network,
+    plan,
+    read_nodes,
+    start_nodes,
+    up_ports,
+    write_nodes,
+)
 from network.supervisor import (
     Child,
     Supervisor,
@@ -25,6 +38,9 @@ from network.supervisor import (
     start_log_services,
     stop_all,
 )
+
+if TYPE_CHECKING:
+    from network.localchain import LocalChain
 
 
 @click.command()
@@ -76,16 +92,28 @@ def up(
     description = load_description(directory)
     if description.chain_kind != "local":
         fail(f"this consortium runs on an external chain ({description.chain_url}); nothing to start here")
+    try:
+        specs = node_specs(directory, port) if is_network(directory) else []
+    except NodesError as exc:
+        fail(str(exc))
     # From here on SIGTERM stops `up` the way Ctrl-C does, also while the chain is starting.
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     click.echo(f"starting {description.name} from {directory}")
     began = time.monotonic()
     try:
-        local = start_node(directory, description.chain_id, obj.passphrase(), port=port, block_time=block_time)
-        _announce("chain node", local.url, time.monotonic() - began)
+        if specs:
+            chains = start_nodes(directory, specs, description.chain_id, obj.passphrase(), block_time)
+            for spec, chain in zip(specs, chains, strict=True):
+                _announce(f"node {spec.org} ({spec.entry.role})", chain.url, time.monotonic() - began)
+        else:
+            chains = [start_node(directory, description.chain_id, obj.passphrase(), port=port, block_time=block_time)]
+            _announce("chain node", chains[0].url, time.monotonic() - began)
     except KeyboardInterrupt:
         click.echo("stopping")
         return
+    local = chains[0]
+    node_children = [_node_child(spec, chain) for spec, chain in zip(specs, chains, strict=True)]
+    chain_urls = {spec.org: spec.rpc_url for spec in specs}
     children: list[Child] = []
     try:  # from here every way out, a SIGTERM included, goes through the `finally` that stops the chain
         if local.url != description.chain_url:
@@ -120,7 +148,13 @@ def up(
             gateway_ports = [port + 20 + i for i in range(len(providers))]
             _stop_if_asked()
             children += start_gateways(
-                directory, obj.passphrase(), local.url, notary.url, children[-1].url, providers, gateway_ports,
+                directory,
+                obj.passphrase(),
+                [chain_urls.get(p, local.url) for p in providers],
+                notary.url,
+                children[-1].url,
+                providers,
+                gateway_ports,
                 [p + 20 for p in gateway_ports],
                 announce=_announce_child,
             )
@@ -143,9 +177,12 @@ def up(
             logins = write_demo_logins(directory, obj.passphrase(), people)
         if explorer_port is None:
             explorer_port = 8000 if port == 8545 else port + 60
+        # the regulator's explorer reads the regulator's own node, which checks every block it is given
+        followers = [spec for spec in specs if not spec.entry.validator]
+        explorer_chain = followers[0].rpc_url if followers else local.url
         explorer = start_child(
             "explorer",
-            [str(directory), "--port", str(explorer_port), "--notary-url", notary.url, "--chain-url", local.url],
+            [str(directory), "--port", str(explorer_port), "--notary-url", notary.url, "--chain-url", explorer_chain],
             directory / "explorer" / "explorer.log",
             f"http://127.0.0.1:{explorer_port}",
             "/healthz",
@@ -160,11 +197,22 @@ def up(
         assets = consortium.assets
         click.echo(f"all up in {time.monotonic() - began:.1f} s")
         click.echo(f"Consortium Ledger: {description.name}")
-        click.echo(
-            f"  chain      JSON-RPC {local.url}  (chain id {description.chain_id}, "
-            f"block {local.backend.web3.eth.block_number}; embedded node, store in "
-            f"{directory / CHAIN_DIR}, log in {directory / CHAIN_DIR / 'node.log'})"
-        )
+        if specs:
+            validators = [spec for spec in specs if spec.entry.validator]
+            click.echo(
+                f"  chain      JSON-RPC {local.url}  (chain id {description.chain_id}, "
+                f"block {local.backend.web3.eth.block_number}; {len(validators)} validators agree by QBFT, "
+                f"quorum {quorum(len(validators))}; stores and logs in {directory / NODES_DIR}/<org>)"
+            )
+            for spec in specs:
+                role = spec.entry.role
+                click.echo(f"  node       {spec.org:<18} {role:<9} JSON-RPC {spec.rpc_url}  peers {spec.peer_url}")
+        else:
+            click.echo(
+                f"  chain      JSON-RPC {local.url}  (chain id {description.chain_id}, "
+                f"block {local.backend.web3.eth.block_number}; embedded node, store in "
+                f"{directory / CHAIN_DIR}, log in {directory / CHAIN_DIR / 'node.log'})"
+            )
         click.echo(f"  members    {len(members)}: " + ", ".join(m.org for m in members))
         counts = assets.counts()  # not the lists: under load every read waits behind the node's other callers
         click.echo(
@@ -188,7 +236,7 @@ def up(
             client = f"{directory}/orgs/jinghua-sec/users/client@jinghua-sec/msp"
             click.echo(
                 f"  call       curl --cacert {directory}/ca-bundle.pem --cert {client}/signcerts/cert.pem "
-                f"--key {client}/keystore/key.pem --pass \"$CONSORTIUM_PASSPHRASE\" "
+                f'--key {client}/keystore/key.pem --pass "$CONSORTIUM_PASSPHRASE" '
                 f"-H 'Consortium-Purpose: trading' '{endpoints[org]}/v1/market/quotes/level2?symbol=600519.SH'"
             )
         click.echo(f"  explorer   {explorer.url}  (API {explorer.url}/api/docs; log {explorer.log})")
@@ -198,11 +246,18 @@ def up(
                 if token.name.startswith(("inspector@", "compliance@jinghua-sec", "operator@jinghua-sec")):
                     click.echo(f"             {token}")
         chain_flag = "" if port == 8545 else f" --chain-url {local.url}"
-        click.echo("  try        " + f"consortium --dir {directory}{chain_flag} service list | head")
+        if specs:
+            click.echo("  try        " + f"consortium --dir {directory} chain status")
+            click.echo("             " + f"consortium --dir {directory}{chain_flag} service list | head")
+        else:
+            click.echo("  try        " + f"consortium --dir {directory}{chain_flag} service list | head")
         click.echo("             " + f"consortium --dir {directory}{chain_flag} grant list")
         click.echo("  stop       Ctrl-C (every sealed block is already on disk); a component that stops is restarted")
-        supervisor = Supervisor(children, lambda line: click.echo(f"{time.strftime('%H:%M:%S')}  {line}"))
-        stopped = supervisor.run(local.process, stop=_STOP)
+        supervisor = Supervisor(
+            node_children + children, lambda line: click.echo(f"{time.strftime('%H:%M:%S')}  {line}")
+        )
+        # a network runs on while any of its nodes is restarted; a single node's end is the chain's
+        stopped = supervisor.run(None if specs else local.process, stop=_STOP)
         if stopped is None:
             raise KeyboardInterrupt  # SIGTERM, its own exception lost
         fail(f"{stopped} stopped unexpectedly; see its log")
@@ -212,7 +267,26 @@ def up(
         click.echo("stopping")
     finally:
         stop_all(children)
-        local.stop()
+        for chain in chains:
+            chain.process.send_signal(signal.SIGTERM) if chain.process.poll() is None else None
+        for child in node_children:  # the supervisor may have started a node again
+            child.stop()
+        for chain in chains:
+            chain.stop()
+
+
+def node_specs(directory: Path, port: int) -> list[NodeSpec]:
+    """The nodes of a network directory on the ports of ``up --port PORT``, recorded in ``nodes.json`` for the
+    commands that ask every node (``consortium chain status``)."""
+    entries = read_nodes(directory)
+    specs = plan(directory, entries, up_ports(port, len(entries)))
+    write_nodes(directory, [dataclasses.replace(s.entry, rpc_url=s.rpc_url, peer_url=s.peer_url) for s in specs])
+    return specs
+
+
+def _node_child(spec: NodeSpec, chain: LocalChain) -> Child:
+    """A running node as a child the supervisor restarts if it stops (it catches up from its peers)."""
+    return Child(f"node {spec.org}", chain.process, chain.url, spec.chain_dir / "node.log", chain.command, chain.env)
 
 
 #: Set by SIGTERM. The handler's KeyboardInterrupt can land where Python ignores exceptions (a weakref finalizer or
@@ -242,5 +316,3 @@ def _announce_child(child: Child, seconds: float) -> None:
 def _stop_if_asked() -> None:
     if _STOP.is_set():
         raise KeyboardInterrupt
-
-

@@ -118,6 +118,16 @@ class OrgPaths:
         """Its private key (encrypted); the ``tls`` directory is 0o700."""
         return self.org_dir / "gateway" / "tls" / "key.pem"
 
+    @property
+    def node_tls_cert(self) -> Path:
+        """The TLS certificate of the org's chain node, for its links with the other nodes (server and client)."""
+        return self.org_dir / "node" / "tls" / "cert.pem"
+
+    @property
+    def node_tls_key(self) -> Path:
+        """Its private key (encrypted); the ``tls`` directory is 0o700."""
+        return self.org_dir / "node" / "tls" / "key.pem"
+
 
 @dataclass(frozen=True, slots=True)
 class UserPaths:
@@ -212,13 +222,16 @@ def build_server_cert(
     ips: Sequence[ipaddress.IPv4Address | ipaddress.IPv6Address],
     not_before: datetime,
     not_after: datetime,
+    service: str = "gateway",
 ) -> x509.Certificate:
-    """The gateway's TLS server certificate ``CN=gateway.<org id>`` issued by ``ca_cert``: CA:false,
-    digitalSignature, serverAuth, SAN DNS names and IP addresses."""
+    """The TLS certificate ``CN=<service>.<org id>`` issued by ``ca_cert``: CA:false, digitalSignature, SAN DNS
+    names and IP addresses. A gateway's is for serverAuth; a chain node's (``service="node"``) for serverAuth
+    and clientAuth, since a node both serves its peers and calls them over mutual TLS."""
     names: list[x509.GeneralName] = [x509.DNSName(h) for h in hostnames]
     names += [x509.IPAddress(ip) for ip in ips]
-    builder = _issued(ca_cert, subject(display_name, org_id, f"gateway.{org_id}"), key, not_before, not_after)
-    builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    builder = _issued(ca_cert, subject(display_name, org_id, f"{service}.{org_id}"), key, not_before, not_after)
+    usages = [ExtendedKeyUsageOID.SERVER_AUTH] + ([ExtendedKeyUsageOID.CLIENT_AUTH] if service == "node" else [])
+    builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
     builder = _key_ids(builder, ca_cert, key).add_extension(x509.SubjectAlternativeName(names), critical=False)
     return builder.sign(ca_key, hashes.SHA256())
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from web3.types import TxReceipt
 
 from chain.backend import Backend, RpcBackend
 from chain.contracts import (
@@ -28,12 +31,14 @@ from chain.contracts import (
 )
 from chain.errors import ChainError
 from chain.ids import OrgId
-from chain.tx import Signer
-from network.config import Catalogue, ConsortiumConfig, config_to_dict, config_to_toml
+from chain.qbft.rules import quorum
+from chain.tx import Signer, pipelined
+from network.config import Catalogue, ConsortiumConfig, DemoGrant, config_to_dict, config_to_toml
 from network.description import FILENAME, ConsortiumDescription, MemberDescription, load_description
 from network.errors import NetworkError
-from network.identity import create_org_identity, load_account_key
-from network.localchain import DEFAULT_PORT, LocalChain, start_node
+from network.identity import OrgPublic, create_org_identity, load_account_key
+from network.localchain import DEFAULT_PORT, LocalChain, free_port, start_node
+from network.nodes import create_nodes, plan, start_nodes
 
 CHAIN_DIR = "chain"
 #: Block time while init deploys and loads the demo: many small blocks instead of waiting a second each.
@@ -73,22 +78,15 @@ def init_consortium(
         )
     created = not directory.exists()
     directory.mkdir(parents=True, exist_ok=True)
-    local: LocalChain | None = None
+    nodes: list[LocalChain] = []
     try:
         identities = {}
         for m in config.members:
             identities[m.org] = create_org_identity(directory, m.org, m.name, passphrase)
             progress(f"identity {m.org}: CA, admin certificate, account {identities[m.org].account}")
         if chain_url is None:
-            operator_account = identities[config.operator().org].account
-            from chain.node.node import Genesis  # py-evm: only to create a chain
-            from chain.node.service import write_genesis
-
-            genesis = Genesis(config.chain_id, (operator_account,), operator_account, int(time.time()))
-            write_genesis(directory / CHAIN_DIR, genesis, config.operator().org)
-            local = start_node(directory, config.chain_id, passphrase, block_time=INIT_BLOCK_TIME)
-            progress(f"chain node started at {local.url} (genesis validator and operator {operator_account})")
-            backend: Backend = local.backend
+            nodes = _start_chain(directory, config, identities, passphrase, progress)
+            backend: Backend = nodes[0].backend
         else:
             backend = RpcBackend(chain_url)
             if backend.chain_id != config.chain_id:
@@ -126,9 +124,8 @@ def init_consortium(
         (directory / "consortium.toml").write_text(_config_toml(config), encoding="utf-8")
         return description
     except BaseException:
-        if local is not None:
-            local.stop()
-            local = None
+        _stop(nodes)
+        nodes = []
         if created:
             shutil.rmtree(directory, ignore_errors=True)
         else:
@@ -136,8 +133,39 @@ def init_consortium(
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
         raise
     finally:
-        if local is not None:
-            local.stop()
+        _stop(nodes)
+
+
+def _start_chain(
+    directory: Path, config: ConsortiumConfig, identities: dict[OrgId, OrgPublic], passphrase: bytes, say: Progress
+) -> list[LocalChain]:
+    """Write the genesis of every node and start the validators' (on free ports, with short blocks) for init to
+    deploy through; the regulator's node catches up when ``consortium up`` first starts it."""
+    members = [(m.org, m.roles) for m in config.members]
+    operator_account = identities[config.operator().org].account
+    accounts = {org: identity.account for org, identity in identities.items()}
+    ca_certs = [identities[m.org].ca_cert_pem for m in config.members]
+    entries = create_nodes(directory, members, accounts, operator_account, config.chain_id, ca_certs, passphrase)
+    validators = [e for e in entries if e.validator]
+    if len(entries) == 1:
+        local = start_node(directory, config.chain_id, passphrase, block_time=INIT_BLOCK_TIME)
+        say(f"chain node started at {local.url} (genesis validator and operator {operator_account})")
+        return [local]
+    specs = plan(directory, validators, [(free_port(), free_port()) for _ in validators])
+    chains = start_nodes(directory, specs, config.chain_id, passphrase, INIT_BLOCK_TIME)
+    say(
+        f"{len(chains)} validator nodes started ({', '.join(e.org for e in validators)}; QBFT, quorum "
+        f"{quorum(len(validators))} of {len(validators)}); "
+        + ", ".join(f"node {e.org}: follower" for e in entries if not e.validator)
+    )
+    return chains
+
+
+def _stop(nodes: list[LocalChain]) -> None:
+    for node in nodes:
+        node.process.send_signal(signal.SIGTERM) if node.process.poll() is None else None
+    for node in nodes:
+        node.stop()
 
 
 def _config_toml(config: ConsortiumConfig) -> str:
@@ -160,48 +188,57 @@ def load_catalogue(
     """Register the service centers, units, data assets, APIs and grants of a catalogue on chain.
 
     A grant in state "revoked" is revoked by its grantor right after its creation. One in state "expired" was
-    valid for its ``days`` and ends ``EXPIRING_S`` seconds after its block, by which time a consortium that runs
-    it refuses calls under it as expired; it is created right after its asset, while the chain's clock, which
-    runs ahead of the wall clock when blocks follow each other within the second, is the least ahead."""
+    valid for its ``days`` and ends ``EXPIRING_S`` seconds after the block before it, by which time a consortium
+    that runs it refuses calls under it as expired."""
     assets = deployment.assets(backend)
     grants = deployment.grants(backend)
-    expiring = [g for g in catalogue.grants if g.state == "expired"]
-    for asset in catalogue.assets:
-        content = digest_of({"asset": asset.id, "title": asset.title, "version": 1})
-        metadata = digest_of(
-            {
-                "asset": asset.id,
-                "title": asset.title,
-                "description": asset.description,
-                "kind": asset.kind.name.lower(),
-                "classification": asset.classification,
-            }
-        )
-        assets.register_asset(signers[asset.owner], asset.id, asset.kind, content, metadata, asset.classification)
-        for g in (g for g in expiring if g.asset == asset.id):
-            end = max(int(backend.web3.eth.get_block("latest")["timestamp"]), int(time.time())) + EXPIRING_S
-            grants.create_grant(signers[asset.owner], g.asset, g.grantee, g.purpose, end - g.days * DAY, end, g.quota)
+    # Four rounds of transactions sent together (``chain.tx.pipelined``), each round only what the earlier
+    # ones made possible: on a network of validators every block takes a round of votes.
+    with pipelined():
+        for asset in catalogue.assets:
+            content = digest_of({"asset": asset.id, "title": asset.title, "version": 1})
+            metadata = digest_of(
+                {
+                    "asset": asset.id,
+                    "title": asset.title,
+                    "description": asset.description,
+                    "kind": asset.kind.name.lower(),
+                    "classification": asset.classification,
+                }
+            )
+            assets.register_asset(signers[asset.owner], asset.id, asset.kind, content, metadata, asset.classification)
+        for center in catalogue.centers:
+            assets.add_center(signers[operator], center.id, center.name)
     progress(f"data assets registered: {len(catalogue.assets)}")
-    for center in catalogue.centers:
-        assets.add_center(signers[operator], center.id, center.name)
-        for unit in center.units:
-            assets.add_unit(signers[operator], unit.id, center.id, unit.name)
-            for api in unit.apis:
-                assets.register_api(signers[api.provider], api.id, unit.id, api.route, api.method, api.asset)
+    created: list[tuple[DemoGrant, TxReceipt]] = []
+    with pipelined():
+        # first the grants: blocks made while this round is sent move the chain's clock on
+        latest = int(backend.web3.eth.get_block("latest")["timestamp"])
+        end = max(latest, int(time.time())) + EXPIRING_S
+        # A grant starts at the earlier of the chain's time and the wall clock: blocks sealed in quick succession
+        # run ahead of the wall clock, and gateways judge calls by the wall clock.
+        now = min(latest, int(time.time()))
+        for g in sorted(catalogue.grants, key=lambda g: g.state != "expired"):
+            owner = signers[catalogue.asset(g.asset).owner]
+            start, stop = (end - g.days * DAY, end) if g.state == "expired" else (now, now + g.days * DAY)
+            receipt = grants.submit_grant(owner, g.asset, g.grantee, g.purpose, start, stop, g.quota)
+            created.append((g, receipt))
+        for center in catalogue.centers:
+            for unit in center.units:
+                assets.add_unit(signers[operator], unit.id, center.id, unit.name)
+    with pipelined():
+        for center in catalogue.centers:
+            for unit in center.units:
+                for api in unit.apis:
+                    assets.register_api(signers[api.provider], api.id, unit.id, api.route, api.method, api.asset)
+        for g, receipt in created:
+            if g.state == "revoked":
+                owner = signers[catalogue.asset(g.asset).owner]
+                grants.revoke(owner, grants.grant_id_of(receipt), DEMO_REVOKE_REASON)
     progress(
         f"service catalogue registered: {len(catalogue.centers)} centers, {len(catalogue.units())} units, "
         f"{len(catalogue.apis())} APIs"
     )
-    # A grant starts at the earlier of the chain's time and the wall clock: blocks sealed in quick succession run
-    # ahead of the wall clock, and gateways judge calls by the wall clock.
-    now = min(int(backend.web3.eth.get_block("latest")["timestamp"]), int(time.time()))
-    for g in catalogue.grants:
-        if g.state == "expired":
-            continue
-        owner = catalogue.asset(g.asset).owner
-        grant_id = grants.create_grant(signers[owner], g.asset, g.grantee, g.purpose, now, now + g.days * DAY, g.quota)
-        if g.state == "revoked":
-            grants.revoke(signers[owner], grant_id, DEMO_REVOKE_REASON)
     states = Counter(g.state for g in catalogue.grants if g.state != "active")
     detail = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
     progress(f"access grants created: {len(catalogue.grants)}" + (f" ({detail})" if detail else ""))

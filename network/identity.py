@@ -152,6 +152,7 @@ __all__ = [
     "check_user_name",
     "create_org_identity",
     "issue_identity",
+    "issue_node_certificate",
     "issue_server_certificate",
     "load_account_key",
     "load_crl",
@@ -602,8 +603,40 @@ def issue_server_certificate(
 
     The key is a fresh ECDSA P-256 key encrypted with ``passphrase``. Re-issuing replaces both files, each
     atomically: the key first, then the certificate."""
+    return _issue_tls(root, org_id, passphrase, "gateway", hostnames, ips, now, days)
+
+
+def issue_node_certificate(
+    root: Path,
+    org_id: OrgId,
+    passphrase: bytes,
+    *,
+    hostnames: Sequence[str] = ("localhost",),
+    ips: Sequence[str] = ("127.0.0.1",),
+    now: datetime | None = None,
+    days: int = SERVER_VALIDITY_DAYS,
+) -> tuple[Path, Path]:
+    """Issue the TLS certificate of the org's chain node (``CN=node.<org id>``, serverAuth and clientAuth, SAN
+    ``hostnames`` and ``ips``) with the org's CA, for the mutual TLS links between nodes; return ``(cert path,
+    key path)`` under ``node/tls/``. Otherwise as :func:`issue_server_certificate`."""
+    return _issue_tls(root, org_id, passphrase, "node", hostnames, ips, now, days)
+
+
+def _issue_tls(
+    root: Path,
+    org_id: OrgId,
+    passphrase: bytes,
+    service: str,
+    hostnames: Sequence[str],
+    ips: Sequence[str],
+    now: datetime | None,
+    days: int,
+) -> tuple[Path, Path]:
     paths = OrgPaths.of(root, org_id)
-    _check_passphrase(passphrase, f"gateway TLS key of org {org_id!r}")
+    node = service == "node"
+    cert_path = paths.node_tls_cert if node else paths.gateway_tls_cert
+    key_path = paths.node_tls_key if node else paths.gateway_tls_key
+    _check_passphrase(passphrase, f"{service} TLS key of org {org_id!r}")
     _check_days(days)
     if isinstance(hostnames, str) or isinstance(ips, str):
         raise MalformedError("hostnames and ips must be sequences of strings, not one string")
@@ -623,17 +656,17 @@ def issue_server_certificate(
     end = min(when + timedelta(days=days), ca_cert.not_valid_after_utc)
     key = ec.generate_private_key(ec.SECP256R1())
     cert = build_server_cert(
-        ca_key, ca_cert, key, display_name_of(ca_cert), org_id, list(hostnames), addresses, when, end
+        ca_key, ca_cert, key, display_name_of(ca_cert), org_id, list(hostnames), addresses, when, end, service
     )
-    tls_dir = paths.gateway_tls_cert.parent
+    tls_dir = cert_path.parent
     try:
         tls_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(tls_dir, PRIVATE_DIR_MODE)
-        replace_file(paths.gateway_tls_key, encrypt(key, passphrase), PRIVATE_FILE_MODE)
-        replace_file(paths.gateway_tls_cert, cert_pem(cert).encode("ascii"), PUBLIC_FILE_MODE)
+        replace_file(key_path, encrypt(key, passphrase), PRIVATE_FILE_MODE)
+        replace_file(cert_path, cert_pem(cert).encode("ascii"), PUBLIC_FILE_MODE)
     except OSError as exc:
-        raise IdentityError(f"cannot write the gateway certificate in {tls_dir}: {exc.strerror or exc}") from None
-    return paths.gateway_tls_cert, paths.gateway_tls_key
+        raise IdentityError(f"cannot write the {service} certificate in {tls_dir}: {exc.strerror or exc}") from None
+    return cert_path, key_path
 
 
 def revoke_identity(

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from chain.backend import RpcBackend
@@ -64,6 +64,9 @@ class LocalChain:
     process: subprocess.Popen[bytes]
     url: str
     backend: RpcBackend
+    #: How it was started (for a supervisor to start it again): the command and its environment.
+    command: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop cleanly (SIGTERM: the node finishes its block and closes its store), then wait for it."""
@@ -88,11 +91,43 @@ def start_node(
 ) -> LocalChain:
     """Start ``consortium node DIRECTORY`` on 127.0.0.1 and wait until it answers ``eth_chainId``.
 
-    ``chain_dir`` (default ``DIRECTORY/chain``) holds its genesis, store and ``node.log``; ``extra`` are more
-    options (``--org``, ``--peer-port``, ``--peer``...). The passphrase reaches the child in its environment
-    only, which only the same user can read."""
+    ``chain_dir`` (default: ``DIRECTORY/chain``, or the operator's node in a directory of several,
+    ``network.nodes.default_chain_dir``) holds its genesis, store and ``node.log``; ``extra`` are more options
+    (``--org``, ``--peer-port``, ``--peer``...). The passphrase reaches the child in its environment only, which
+    only the same user can read."""
+    return launch_node(directory, passphrase, port, block_time, chain_dir, extra).wait(chain_id, timeout)
+
+
+@dataclass
+class Launched:
+    """A node process started and not yet known to answer: :meth:`wait` for it."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+    command: list[str]
+    env: dict[str, str]
+
+    def wait(self, chain_id: int, timeout: float = 30.0) -> LocalChain:
+        chain = _started(self.process, self.url, chain_id, timeout, self.log)
+        chain.command, chain.env = self.command, self.env
+        return chain
+
+
+def launch_node(
+    directory: Path,
+    passphrase: bytes,
+    port: int | None = None,
+    block_time: float = 1.0,
+    chain_dir: Path | None = None,
+    extra: Sequence[str] = (),
+) -> Launched:
+    """Start ``consortium node DIRECTORY`` as :func:`start_node` does, without waiting: a network's nodes are
+    started together, since none of them makes a block before a quorum of the others is there."""
+    from network.nodes import default_chain_dir
+
     port = _usable_port(port)
-    chain_dir = chain_dir or directory / "chain"
+    chain_dir = chain_dir or default_chain_dir(directory)
     args = [
         sys.executable,
         "-m",
@@ -113,7 +148,7 @@ def start_node(
         process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
     finally:
         log.close()
-    return _started(process, f"http://127.0.0.1:{port}", chain_id, timeout, chain_dir / "node.log")
+    return Launched(process, f"http://127.0.0.1:{port}", chain_dir / "node.log", args, env)
 
 
 def start_anvil(chain_id: int, port: int | None = None, timeout: float = 20.0) -> LocalChain:

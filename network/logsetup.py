@@ -160,13 +160,13 @@ def roots_from_description(description: ConsortiumDescription) -> TrustRoots:
     """The trust roots of a consortium: log and witness keys, policy, notary account, AuditAnchor, validators.
 
     The validators are the set that seals the consortium's own chain (``chain.kind = local``): the genesis set
-    ``consortium init`` writes, which is the operator's account; members given the validator role take part in
-    sealing only once consensus among member validators exists (ARCHITECTURE.md), so until then requiring
-    their seals would reject every genuine block. An external chain (Besu) seals in its own format, so there
-    the trust roots name none and the seal step does not apply. ``verify evidence --validator`` overrides."""
+    ``consortium init`` writes, the account of every member holding the validator role (``network.nodes``),
+    whose nodes agree on each block by QBFT; a block needs a quorum of their seals. An external chain seals by
+    its own rules, so there the trust roots name none and the seal step does not apply (``verify evidence
+    --validator`` names them)."""
     validators: tuple[str, ...] = ()
     if description.chain_kind == "local":
-        validators = tuple(m.identity.account for m in description.members if Role.OPERATOR in m.roles)
+        validators = tuple(m.identity.account for m in description.members if Role.VALIDATOR in m.roles)
     return TrustRoots(
         log=log_verifier(description),
         witnesses=witness_verifiers(description),

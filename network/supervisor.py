@@ -192,11 +192,14 @@ class Supervisor:
                 where = f" at {child.url}" if child.url else ""
                 self.say(f"{child.name} restarted{where}")
 
-    def run(self, chain: subprocess.Popen[bytes], poll: float = 0.5, stop: threading.Event | None = None) -> str | None:
+    def run(
+        self, chain: subprocess.Popen[bytes] | None, poll: float = 0.5, stop: threading.Event | None = None
+    ) -> str | None:
         """Supervise until the chain node's process ends, and return what to report about it; or until ``stop``
-        is set, and return None."""
+        is set, and return None. With no ``chain`` (a network of nodes, each of them a supervised child), only
+        ``stop`` ends it."""
         stop = stop or threading.Event()
-        while chain.poll() is None:
+        while chain is None or chain.poll() is None:
             if stop.is_set():
                 return None
             self.step()
@@ -255,7 +258,7 @@ def start_log_services(
 def start_gateways(
     directory: Path,
     passphrase: bytes,
-    chain_url: str,
+    chain_urls: Sequence[str],
     notary_url: str,
     upstream_url: str,
     providers: Sequence[str],
@@ -263,11 +266,12 @@ def start_gateways(
     admin_ports: Sequence[int],
     announce: Announce | None = None,
 ) -> list[Child]:
-    """Start one gateway (proxy mode) per providing member, in front of ``upstream_url``. A child's ``url`` is
-    its admin endpoint; :func:`gateway_url` gives the TLS address callers use."""
+    """Start one gateway (proxy mode) per providing member, in front of ``upstream_url``, each reading the
+    chain at its entry of ``chain_urls`` (its own firm's node, where it runs one). A child's ``url`` is its
+    admin endpoint; :func:`gateway_url` gives the TLS address callers use."""
     children: list[Child] = []
     try:
-        for org, port, admin in zip(providers, ports, admin_ports, strict=True):
+        for org, port, admin, chain_url in zip(providers, ports, admin_ports, chain_urls, strict=True):
             args = [
                 "gateway",
                 "serve",

@@ -19,7 +19,8 @@ as Besu's code and RLP body). Decided blocks are appended to the node, and the n
 
 The validator set of a height is the one its parent names in its extra data (ConsortiumRegistry does not
 change it yet: see ``docs/consensus.md``). A node whose account is not in the set (the regulator's) runs the
-same loop: its machine never votes, and it follows the chain by fetching what the others decide.
+same loop: its machine never votes, and it follows the chain by fetching what the others decide, asking each
+time a COMMIT for its next block arrives.
 """
 
 from __future__ import annotations
@@ -177,6 +178,11 @@ class Consensus:
             return
         if message.height > height:
             self.buffer.keep(message, height)
+            self._behind = self.fetch is not None
+            return
+        if isinstance(message, m.Commit) and not self.is_validator:
+            # a node that votes in nothing learns of a decision from the commits: it fetches the sealed block
+            # (once a quorum of validators has appended it), instead of waiting for the next height's messages
             self._behind = self.fetch is not None
             return
         self._apply(self._machine().receive(message, self.clock()))

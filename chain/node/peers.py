@@ -210,14 +210,15 @@ class _Handler(BaseHTTPRequestHandler):
         return self._send(200, peer.blocks_from(first), "application/octet-stream")
 
 
-def tls_contexts(cert: str, key: str, ca: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """The server and client contexts of a node's peer links: its certificate and key, and the CA bundle whose
-    certificates it accepts from peers (the consortium's member CAs). Both sides require the other's."""
+def tls_contexts(cert: str, key: str, ca: str, password: bytes | None = None) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """The server and client contexts of a node's peer links: its certificate and key (decrypted with
+    ``password`` when it is encrypted), and the CA bundle whose certificates it accepts from peers (the
+    consortium's member CAs). Both sides require the other's."""
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=ca)
     server.verify_mode = ssl.CERT_REQUIRED
-    server.load_cert_chain(cert, key)
+    server.load_cert_chain(cert, key, password)
     client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca)
-    client.load_cert_chain(cert, key)
+    client.load_cert_chain(cert, key, password)
     return server, client
 
 

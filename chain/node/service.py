@@ -162,12 +162,14 @@ class SealingLoop:
 @dataclass(frozen=True)
 class PeerSettings:
     """How a node joins the consortium's network: where its peer server listens, the other nodes' peer URLs,
-    the TLS files (certificate, key, CA bundle; all or none) and the round timer."""
+    the TLS files (certificate, key, CA bundle; all or none; the passphrase of an encrypted key) and the round
+    timer."""
 
     port: int
     peers: tuple[str, ...]
     host: str = "127.0.0.1"
     tls: tuple[str, str, str] | None = None
+    tls_password: bytes | None = None
     round_timeout: float = 2.0
     round_timeout_cap: float = 30.0
 
@@ -258,7 +260,7 @@ def _member(
     from chain.node.consensus import ConsensusNode
     from chain.node.peers import tls_contexts
 
-    server_ssl, client_ssl = tls_contexts(*peers.tls) if peers.tls else (None, None)
+    server_ssl, client_ssl = tls_contexts(*peers.tls, peers.tls_password) if peers.tls else (None, None)
     return ConsensusNode(
         node,
         PrivateKey(key),

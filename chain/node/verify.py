@@ -37,6 +37,7 @@ class VerifyReport:
     head: int
     transactions: int
     state_root: bytes
+    head_hash: bytes
 
 
 def verify_chain(db: AtomicDatabaseAPI, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
@@ -73,7 +74,12 @@ def verify_chain(db: AtomicDatabaseAPI, progress: Callable[[int, int], None] | N
             progress(number, head.block_number)
     if parent.hash != head.hash:
         raise BlockVerificationError(head.block_number, "the canonical head is not the last verified block")
-    return VerifyReport(int(head.block_number), transactions, bytes(head.state_root))
+    return VerifyReport(int(head.block_number), transactions, bytes(head.state_root), bytes(head.hash))
+
+
+def canonical_hash(db: AtomicDatabaseAPI, number: int) -> bytes:
+    """The hash of block ``number`` on the chain in ``db``: how nodes' copies of the chain are compared."""
+    return _canonical_hash(Node(db).chain, number)
 
 
 def _compare_served_data(stored: Any, fresh: Any, block: BlockAPI) -> None:

@@ -172,7 +172,7 @@ def test_make_run_starts_the_demo_consortium(recipe: Recipe) -> None:
     code = up.stop()
     assert code == 0, f"`consortium up` exited {code} on SIGTERM:\n{up.output()}"
     assert up.stdout[-1] == "stopping", up.output()
-    assert (data / "chain" / "chaindata" / "STORE").is_file()
+    assert (data / "nodes" / "bjic-cloud" / "chaindata" / "STORE").is_file()
     assert rpc_chain_id(url) is None, "the chain still answers after `up` stopped"
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://127.0.0.1:{port + 1}/healthz", timeout=2)

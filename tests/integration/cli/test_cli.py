@@ -30,7 +30,7 @@ from tests.support.up_process import CHAIN_ID, UpProcess, free_port, free_port_b
 from tests.support.wait import wait_until
 
 PASSPHRASE = "cli-test-passphrase-4711"
-STORE = Path("chain") / "chaindata"
+STORE = Path("nodes") / "bjic-cloud" / "chaindata"  # the operator's node; each validator's is beside it
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 COMMAND_TIMEOUT = 120.0
@@ -42,8 +42,8 @@ CLI = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "cli.main"
 FOUNDERS = {
     "bjic-cloud": {"member", "operator", "validator", "notary", "witness"},
     "jinghua-sec": {"member", "validator", "witness"},
-    "yanshan-sec": {"member", "witness"},
-    "yongding-sec": {"member", "witness"},
+    "yanshan-sec": {"member", "validator", "witness"},
+    "yongding-sec": {"member", "validator", "witness"},
     "tonghui-sec": {"member", "witness"},
     "shuzhi-tech": {"member", "witness"},
     "bjcm-supervision": {"regulator", "witness"},
@@ -251,6 +251,20 @@ def test_member_list_shows_the_seven_founders_and_the_threshold(node: Node) -> N
     # 6 voting members (everyone but the regulator); a member admitted by another test votes too.
     voters = 6 + (NEWCO in orgs)
     assert lines[-1] == f"admission threshold: 3 of {voters} voters", out
+
+
+def test_chain_status_shows_the_four_validators_and_the_regulators_node_side_by_side(node: Node) -> None:
+    rows = [json.loads(line) for line in assert_ok(node.cli("chain", "status", "--json")).splitlines()]
+    assert [(r["org"], r["role"]) for r in rows] == [
+        ("bjic-cloud", "validator"),
+        ("jinghua-sec", "validator"),
+        ("yanshan-sec", "validator"),
+        ("yongding-sec", "validator"),
+        ("bjcm-supervision", "follower"),
+    ]
+    assert all("error" not in r and r["head"] > 0 for r in rows), rows
+    out = assert_ok(node.cli("chain", "status"))
+    assert out.splitlines()[0].split()[:3] == ["node", "role", "JSON-RPC"], out
 
 
 def test_member_list_json(node: Node) -> None:
@@ -666,8 +680,9 @@ def test_init_refuses_an_initialised_directory(node: Node) -> None:
     def live(rel: str) -> bool:
         explorer_state = rel.startswith("explorer/") and not rel.startswith("explorer/logins/")
         return (
-            rel.startswith((STORE.as_posix() + "/", "notary/", "witnesses/", "gateways/"))
-            or rel in ("chain/node.log", "demo-services.log")
+            rel.startswith(("notary/", "witnesses/", "gateways/"))
+            or (rel.startswith("nodes/") and ("/chaindata/" in rel or rel.endswith("/node.log")))
+            or rel == "demo-services.log"
             or explorer_state
         )
 

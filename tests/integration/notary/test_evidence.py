@@ -75,8 +75,8 @@ CONFIG = {
     "witness_policy": {"threshold": 2, "witnesses": ["all-members"], "require_regulator": True},
     "members": [
         {"org": "op", "name": "Operator Cloud Co.", "roles": ["member", "operator", "validator", "notary", "witness"]},
-        # a validator by role, as in the demo: it seals only once consensus among members exists
-        {"org": "alpha", "name": "Alpha Securities", "roles": ["member", "validator", "witness"]},
+        # not a validator: one node seals alone here (the demo's four validators are tested through the CLI)
+        {"org": "alpha", "name": "Alpha Securities", "roles": ["member", "witness"]},
         {"org": "reg", "name": "Market Supervision", "roles": ["regulator", "witness"]},
     ],
 }

@@ -1,0 +1,253 @@
+"""The consortium's chain nodes in one directory: one per validating member, and the regulator's.
+
+Every member holding the VALIDATOR role runs a node that votes in QBFT; the regulator runs one that votes in
+nothing and checks every block (seals, re-execution), so that it trusts no member's word for the chain. In the
+demo all of them live in one directory, each with its own store:
+
+- ``nodes/<org>/genesis.json``: the same genesis in every node (chain id, the validators, the operator);
+- ``nodes/<org>/chaindata/`` and ``nodes/<org>/node.log``: the node's own store and log;
+- ``nodes/nodes.json``: which orgs run a node, which of them validate, and (once ``consortium up`` ran) the
+  JSON-RPC and peer URLs each was last started on;
+- ``nodes/ca-bundle.pem``: the member CAs a node accepts peers' certificates from;
+- ``orgs/<org>/node/tls/``: the node's TLS certificate (server and client) and its encrypted key.
+
+A firm running its own node on its own machine needs only its own ``nodes/<org>`` directory, its keys and the
+bundle (README, "Production deployment"). A consortium with a single node (one validator, no regulator) keeps
+the layout from before the network: ``chain/``, sealed alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from chain.ids import OrgId, Role
+from network.errors import NetworkError
+from network.identity import issue_node_certificate
+
+if TYPE_CHECKING:
+    from network.localchain import Launched, LocalChain
+
+NODES_DIR = "nodes"
+NODES_FILE = "nodes.json"
+PEER_CA_FILE = "ca-bundle.pem"
+#: The layout of a consortium with one node, and of every directory made before the chain had several.
+SINGLE_CHAIN_DIR = "chain"
+#: With ``consortium up --port PORT``, the first node (the operator's) serves JSON-RPC on PORT; node ``i`` > 0 on
+#: PORT + RPC_OFFSET + i; node ``i``'s peer server listens on PORT + PEER_OFFSET + i.
+RPC_OFFSET = 30
+PEER_OFFSET = 50
+MAX_NODES = 10
+
+
+class NodesError(NetworkError):
+    """The directory's nodes are missing or inconsistent (the message says what to do)."""
+
+
+@dataclass(frozen=True)
+class NodeEntry:
+    """One chain node of the consortium, as ``nodes.json`` lists it."""
+
+    org: OrgId
+    validator: bool
+    rpc_url: str = ""
+    peer_url: str = ""
+
+    @property
+    def role(self) -> str:
+        return "validator" if self.validator else "follower"
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """Where one node runs when ``consortium up`` (or ``init``) starts it."""
+
+    entry: NodeEntry
+    chain_dir: Path
+    rpc_port: int
+    peer_port: int
+
+    @property
+    def org(self) -> OrgId:
+        return self.entry.org
+
+    @property
+    def rpc_url(self) -> str:
+        return f"http://127.0.0.1:{self.rpc_port}"
+
+    @property
+    def peer_url(self) -> str:
+        return f"https://127.0.0.1:{self.peer_port}"
+
+
+def node_entries(members: Sequence[tuple[OrgId, Role]]) -> list[NodeEntry]:
+    """The nodes a consortium runs, from its members and their roles: the operator's first (it serves the
+    consortium's own components), then the other validators in member order, then each regulator that does not
+    validate. Refuses a consortium without a validator, or with more than :data:`MAX_NODES` nodes."""
+    validators = [org for org, roles in members if Role.VALIDATOR in roles]
+    if not validators:
+        raise NodesError("no member holds the validator role: the chain needs at least one validator")
+    operators = [org for org in validators if Role.OPERATOR in dict(members)[org]]
+    ordered = operators[:1] + [org for org in validators if org not in operators[:1]]
+    entries = [NodeEntry(org, True) for org in ordered]
+    entries += [NodeEntry(org, False) for org, roles in members if Role.REGULATOR in roles and org not in validators]
+    if len(entries) > MAX_NODES:
+        raise NodesError(f"{len(entries)} nodes (validators and regulators): at most {MAX_NODES} are supported")
+    return entries
+
+
+def is_network(directory: Path) -> bool:
+    """Whether ``directory`` runs several nodes (``nodes/``) rather than one (``chain/``)."""
+    return (directory / NODES_DIR / NODES_FILE).is_file()
+
+
+def node_dir(directory: Path, org: str) -> Path:
+    return directory / NODES_DIR / org
+
+
+def read_nodes(directory: Path) -> list[NodeEntry]:
+    """The entries of ``nodes/nodes.json``; :class:`NodesError` when it is missing or not what it should be."""
+    path = directory / NODES_DIR / NODES_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        entries = [
+            NodeEntry(OrgId(str(n["org"])), bool(n["validator"]), str(n.get("rpc_url", "")), str(n.get("peer_url", "")))
+            for n in data["nodes"]
+        ]
+    except FileNotFoundError:
+        raise NodesError(f"{path} not found: this consortium runs a single node in {directory / 'chain'}") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise NodesError(f"{path} is unreadable or malformed ({exc}): restore it from a backup") from None
+    if not entries:
+        raise NodesError(f"{path} lists no node")
+    return entries
+
+
+def write_nodes(directory: Path, entries: Sequence[NodeEntry]) -> Path:
+    """Write ``nodes/nodes.json`` atomically."""
+    path = directory / NODES_DIR / NODES_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {
+        "nodes": [
+            {"org": e.org, "role": e.role, "validator": e.validator, "rpc_url": e.rpc_url, "peer_url": e.peer_url}
+            for e in entries
+        ]
+    }
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def default_chain_dir(directory: Path, org: str | None = None) -> Path:
+    """The chain directory a command on ``directory`` means: ``chain/`` in a single-node consortium; else the
+    node of ``org``, or by default the first node (the operator's)."""
+    if not is_network(directory):
+        return directory / SINGLE_CHAIN_DIR
+    entries = read_nodes(directory)
+    if org is None:
+        return node_dir(directory, entries[0].org)
+    if org not in {e.org for e in entries}:
+        raise NodesError(f"{org} runs no node here: the nodes are {', '.join(e.org for e in entries)}")
+    return node_dir(directory, org)
+
+
+def create_nodes(
+    directory: Path,
+    members: Sequence[tuple[OrgId, Role]],
+    accounts: dict[OrgId, str],
+    operator_account: str,
+    chain_id: int,
+    ca_certs_pem: Sequence[str],
+    passphrase: bytes,
+) -> list[NodeEntry]:
+    """Write each node's genesis, the node TLS certificates and the peer CA bundle; return the nodes.
+
+    One node only (a single validator, no regulator): its genesis goes to ``chain/`` and nothing else is
+    written, as before the chain had several nodes."""
+    from chain.node.node import Genesis  # py-evm: only to create a chain
+    from chain.node.service import write_genesis
+
+    entries = node_entries(members)
+    validators = tuple(accounts[e.org] for e in entries if e.validator)
+    genesis = Genesis(chain_id, validators, operator_account, int(time.time()))
+    if len(entries) == 1:
+        write_genesis(directory / SINGLE_CHAIN_DIR, genesis, entries[0].org)
+        return entries
+    for e in entries:
+        write_genesis(node_dir(directory, e.org), genesis, e.org)
+        issue_node_certificate(directory, e.org, passphrase)
+    (directory / NODES_DIR / PEER_CA_FILE).write_text("".join(ca_certs_pem), encoding="ascii")
+    write_nodes(directory, entries)
+    return entries
+
+
+def plan(directory: Path, entries: Sequence[NodeEntry], ports: Sequence[tuple[int, int]]) -> list[NodeSpec]:
+    """Specs of ``entries`` on the given (JSON-RPC port, peer port) pairs."""
+    return [NodeSpec(e, node_dir(directory, e.org), rpc, peer) for e, (rpc, peer) in zip(entries, ports, strict=True)]
+
+
+def up_ports(port: int, count: int) -> list[tuple[int, int]]:
+    """The ports of ``consortium up --port PORT``: see :data:`RPC_OFFSET`."""
+    return [(port if i == 0 else port + RPC_OFFSET + i, port + PEER_OFFSET + i) for i in range(count)]
+
+
+def node_arguments(directory: Path, spec: NodeSpec, specs: Sequence[NodeSpec]) -> list[str]:
+    """The options of ``consortium node`` for ``spec`` in the network of ``specs``: its org, its peer server and
+    every other node's, and the TLS files."""
+    from network.identity import OrgPaths
+
+    paths = OrgPaths.of(directory, spec.org)
+    args = ["--org", spec.org, "--peer-port", str(spec.peer_port)]
+    for other in specs:
+        if other is not spec:
+            args += ["--peer", other.peer_url]
+    args += ["--peer-cert", str(paths.node_tls_cert), "--peer-key", str(paths.node_tls_key)]
+    args += ["--peer-ca", str(directory / NODES_DIR / PEER_CA_FILE)]
+    return args
+
+
+def start_nodes(
+    directory: Path,
+    specs: Sequence[NodeSpec],
+    chain_id: int,
+    passphrase: bytes,
+    block_time: float,
+    timeout: float = 60.0,
+) -> list[LocalChain]:
+    """Start every node of ``specs`` at once and wait until each answers JSON-RPC; on any failure, stop them
+    all and raise. One spec alone runs sealing by itself, without a peer server."""
+    from network.localchain import launch_node
+
+    launched: list[Launched] = []
+    chains: list[LocalChain] = []
+    try:
+        for spec in specs:
+            extra = node_arguments(directory, spec, specs) if len(specs) > 1 else ["--org", spec.org]
+            launched.append(launch_node(directory, passphrase, spec.rpc_port, block_time, spec.chain_dir, extra))
+        for one in launched:
+            chains.append(one.wait(chain_id, timeout))
+    except BaseException:
+        for one in launched:
+            if one.process.poll() is None:
+                one.process.kill()
+                one.process.wait()
+        raise
+    return chains
+
+
+def start_every_node(directory: Path, chain_id: int, passphrase: bytes, block_time: float = 1.0) -> list[LocalChain]:
+    """Every node of ``directory`` on free ports, the operator's first (or the single node of a consortium of
+    one): for tests and benchmarks that run a consortium without ``consortium up``."""
+    from network.localchain import free_port, start_node
+
+    if not is_network(directory):
+        return [start_node(directory, chain_id, passphrase, block_time=block_time)]
+    entries = read_nodes(directory)
+    specs = plan(directory, entries, [(free_port(), free_port()) for _ in entries])
+    return start_nodes(directory, specs, chain_id, passphrase, block_time)
