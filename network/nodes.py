@@ -175,7 +175,8 @@ def create_nodes(
 
     entries = node_entries(members)
     validators = tuple(accounts[e.org] for e in entries if e.validator)
-    genesis = Genesis(chain_id, validators, operator_account, int(time.time()))
+    # the registry decides later sets: admitting, removing or freezing a validator edits no file anywhere
+    genesis = Genesis(chain_id, validators, operator_account, int(time.time()), validator_contract=True)
     if len(entries) == 1:
         write_genesis(directory / SINGLE_CHAIN_DIR, genesis, entries[0].org)
         return entries

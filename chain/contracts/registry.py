@@ -65,6 +65,11 @@ class ConsortiumRegistryClient(ContractClient):
             raw[6],
         )
 
+    def validators(self) -> list[str]:
+        """The chain's validator set as the registry lists it: the first account of each active member holding
+        the validator role (a chain whose genesis says ``validator_contract`` takes it from the next block)."""
+        return [str(a) for a in self._call("validators")]
+
     def members(self) -> list[MemberInfo]:
         out = []
         for i in range(self._call("member_count")):

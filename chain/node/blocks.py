@@ -8,10 +8,12 @@ checks the seals against the parent's validator set and makes it the head; a blo
 is not executed again (:attr:`Node.executed`, keyed by the block hash, which neither the round nor the seals
 change).
 
-A proposal is valid when it decodes as our block, extends the head (number and parent hash), names the head's
-validator set with no vote, is at most :data:`MAX_DRIFT_S` ahead of this node's clock, and
-re-executing it reproduces its header exactly: py-evm's header rules (gas limit, zero base fee, timestamps
-after the parent's, extra data size), its transactions (signatures, nonces, gas) and its roots.
+A proposal is valid when it decodes as our block, extends the head (number and parent hash), carries no vote,
+is at most :data:`MAX_DRIFT_S` ahead of this node's clock, re-executing it reproduces its header exactly
+(py-evm's header rules: gas limit, zero base fee, timestamps after the parent's, extra data size; its
+transactions: signatures, nonces, gas; its roots), and it names the validator set that decides the next block:
+the one ConsortiumRegistry lists on the state it leaves (``Node.validators_after``; the parent's set under a
+genesis without ``validator_contract``, or before the registry is bootstrapped).
 """
 
 from __future__ import annotations
@@ -66,6 +68,11 @@ def build(node: Node, proposer: bytes, round_: int, *, allow_empty: bool = True)
             coinbase=proposer,
         )
         block = _run(node, parent, header, list(node.mempool.pending.values()), skip_invalid=True)
+        current = extra_data(parent).validators
+        validators = node.validators_after(block.header, current)
+        if validators != current:  # the registry changed the set: this block names the one deciding the next
+            named = ExtraData(b"\0" * 32, validators, round=round_).encode()
+            block = block.copy(header=block.header.copy(extra_data=named))
         node.executed.put(bytes(block.hash), block)
         return block
 
@@ -123,8 +130,8 @@ def execute(node: Node, block: BlockAPI) -> BlockAPI:
             extra = extra_data(block.header)
         except MalformedError as exc:
             raise BlockRefusedError(number, str(exc)) from exc
-        if extra.validators != extra_data(parent).validators or extra.vote is not None:
-            raise BlockRefusedError(number, "names another validator set than its parent, or carries a vote")
+        if extra.vote is not None:
+            raise BlockRefusedError(number, "carries a validator vote (the set comes from ConsortiumRegistry)")
         done = node.executed.get(bytes(block.hash))
         if done is not None:
             return done
@@ -143,6 +150,8 @@ def execute(node: Node, block: BlockAPI) -> BlockAPI:
             raise BlockRefusedError(number, f"re-execution failed: {exc.__class__.__name__}: {exc}") from exc
         if result != unsealed:
             raise BlockRefusedError(number, "re-execution gives another header (state, receipts, gas or bloom)")
+        if extra.validators != node.validators_after(result.header, extra_data(parent).validators):
+            raise BlockRefusedError(number, "names another validator set than ConsortiumRegistry lists after it")
         node.executed.put(bytes(result.hash), result)
         return result
 

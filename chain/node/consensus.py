@@ -17,10 +17,10 @@ as Besu's code and RLP body). Decided blocks are appended to the node, and the n
   was down.
 - **Past heights and garbage** are dropped and counted; nothing a peer sends can raise out of the loop.
 
-The validator set of a height is the one its parent names in its extra data (ConsortiumRegistry does not
-change it yet: see ``docs/consensus.md``). A node whose account is not in the set (the regulator's) runs the
-same loop: its machine never votes, and it follows the chain by fetching what the others decide, asking each
-time a COMMIT for its next block arrives.
+The validator set of a height is the one its parent names in its extra data: the set ConsortiumRegistry listed
+on the state the parent left (``Node.validators_after``), so governance changes it from the next block. A node
+whose account is not in the set (the regulator's) runs the same loop: its machine never votes, and it follows
+the chain by fetching what the others decide, asking each time a COMMIT for its next block arrives.
 """
 
 from __future__ import annotations

@@ -41,6 +41,7 @@ GENESIS_KEY = b"consortium-node:genesis"
 DEFAULT_GAS_LIMIT = 1_000_000_000
 ACCOUNT_INFO = keccak(text="account_info(address)")[:4]
 BOOTSTRAPPED = keccak(text="bootstrapped()")[:4]
+VALIDATORS = keccak(text="validators()")[:4]
 MAX_MEMPOOL = 50_000
 
 
@@ -62,16 +63,26 @@ class ExecutionRevertedError(ChainError):
 
 @dataclass(frozen=True, slots=True)
 class Genesis:
-    """What the first block fixes for good: chain id, validators, the operator, the gas limit."""
+    """What the first block fixes for good: chain id, validators, the operator, the gas limit, and where later
+    validator sets come from.
+
+    With ``validator_contract`` (what ``consortium init`` writes), ConsortiumRegistry decides the set once it is
+    bootstrapped: each block names, in its extra data, the validators the registry lists on the state the block
+    leaves, and they decide the next block (``chain.node.blocks``). Without it (chains made before), the genesis
+    set stays for good."""
 
     chain_id: int
     validators: tuple[str, ...]
     operator: str
     timestamp: int
     gas_limit: int = DEFAULT_GAS_LIMIT
+    validator_contract: bool = False
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        data = asdict(self)
+        if not self.validator_contract:
+            del data["validator_contract"]  # a genesis from before the field reads and writes as it was
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Genesis:
@@ -82,6 +93,7 @@ class Genesis:
             str(data["operator"]),
             int(data["timestamp"]),
             int(data["gas_limit"]),
+            bool(data.get("validator_contract", False)),
         )
 
     @property
@@ -385,6 +397,28 @@ class Node:
                 org, status, roles = abi_decode(["bytes32", "uint8", "uint256"], out)
                 cache[account] = (bytes32_to_name(org), int(status), int(roles))
         return cache[account]
+
+    def validators_after(self, header: BlockHeaderAPI, current: tuple[bytes, ...]) -> tuple[bytes, ...]:
+        """The validator set that decides the block after ``header`` (executed: its state is in the store).
+
+        Under a genesis with ``validator_contract``, once ConsortiumRegistry is bootstrapped: the accounts its
+        ``validators()`` lists on ``header``'s state, sorted; ``current`` (the set that decided ``header``)
+        while there is no registry yet, or if it names none (a chain without validators could never go on)."""
+        if not self.genesis.validator_contract:
+            return current
+        registry = self.genesis.registry_address
+        with self.lock:
+            if not self.state_at(header).get_code(registry):
+                return current
+            nobody = b"\0" * 20
+            try:
+                if not int.from_bytes(self.call(nobody, registry, BOOTSTRAPPED, header=header)[-32:], "big"):
+                    return current
+                out = self.call(nobody, registry, VALIDATORS, header=header)
+            except ExecutionRevertedError:  # a registry without validators(): the set cannot come from it
+                return current
+        (accounts,) = abi_decode(["address[]"], out)
+        return tuple(sorted(to_canonical_address(a) for a in accounts)) or current
 
     def _bootstrapped(self) -> bool:
         """Whether ConsortiumRegistry exists and its founders are registered (bootstrap finished)."""

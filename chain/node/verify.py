@@ -50,7 +50,8 @@ def verify_chain(db: AtomicDatabaseAPI, progress: Callable[[int, int], None] | N
         head = stored.get_canonical_head()
     except Exception as exc:
         raise BlockVerificationError(-1, f"the canonical head cannot be read: {exc}") from exc
-    fresh = Node(AtomicDB(), genesis, reference_vm=True).chain
+    checker = Node(AtomicDB(), genesis, reference_vm=True)
+    fresh = checker.chain
     if fresh.get_canonical_head().hash != _canonical_hash(stored, 0):
         raise BlockVerificationError(0, "genesis differs from the one its record describes")
     parent = fresh.get_canonical_head()
@@ -68,6 +69,12 @@ def verify_chain(db: AtomicDatabaseAPI, progress: Callable[[int, int], None] | N
         except Exception as exc:  # py-evm's ValidationError and decoding errors alike
             raise BlockVerificationError(number, f"re-execution: {exc.__class__.__name__}: {exc}") from exc
         _compare_served_data(stored, fresh, block)
+        try:
+            expected = checker.validators_after(block.header, extra_data(parent).validators)
+        except ChainError as exc:
+            raise BlockVerificationError(number, f"the validator set after it cannot be read: {exc}") from exc
+        if extra_data(block.header).validators != expected:
+            raise BlockVerificationError(number, "names another validator set than ConsortiumRegistry lists after it")
         parent = block.header
         transactions += len(block.transactions)
         if progress is not None:

@@ -11,6 +11,7 @@
 MEMBER: constant(uint256) = 1
 OPERATOR: constant(uint256) = 2
 REGULATOR: constant(uint256) = 4
+VALIDATOR: constant(uint256) = 8
 ALL_ROLES: constant(uint256) = 63
 
 STATUS_NONE: constant(uint8) = 0
@@ -292,6 +293,26 @@ def org_info(org: bytes32) -> (uint8, uint256):
 @external
 def is_active_account(account: address) -> bool:
     return self.members[self.account_org[account]].status == STATUS_ACTIVE
+
+
+@view
+@external
+def validators() -> DynArray[address, MAX_MEMBERS]:
+    """
+    @notice The chain's validator set: the first account of every active member holding the VALIDATOR role, in
+            member order. A suspended (frozen) or removed member is not in it. The nodes read it on the state
+            each block leaves, and the set it names decides the next block: admitting, removing, suspending or
+            reinstating a validator changes the set from the block after the one that did it.
+    """
+    out: DynArray[address, MAX_MEMBERS] = []
+    for i: uint256 in range(MAX_MEMBERS):
+        if i >= self.member_count:
+            break
+        org: bytes32 = self.member_at[i]
+        if self.members[org].status == STATUS_ACTIVE and self.members[org].roles & VALIDATOR != 0:
+            if len(self.members[org].accounts) > 0:
+                out.append(self.members[org].accounts[0])
+    return out
 
 
 # -- internals ---------------------------------------------------------------------------------------------

@@ -467,9 +467,14 @@ def test_regulator_suspends_and_reinstates_a_member(node: Node) -> None:
         "refused by the contract",
         "not a regulator",
     )
+    validators = {m["org"]: m["accounts"][0] for m in node.json("member", "list")}
+    yanshan = validators["yanshan-sec"]
     r = node.cli("member", "suspend", "yanshan-sec", "--as", "bjcm-supervision")
     assert assert_ok(r).strip() == "suspended yanshan-sec"
     try:
+        # the freeze takes yanshan-sec's validator out of the set from the next block: three decide it
+        frozen_set = chain_validators(node.url)
+        assert yanshan not in frozen_set and len(frozen_set) == 3, frozen_set
         r = node.cli(*check)
         assert r.returncode == 3, shown(r)
         assert r.stdout.startswith("denied: grantee suspended"), shown(r)
@@ -488,7 +493,14 @@ def test_regulator_suspends_and_reinstates_a_member(node: Node) -> None:
     finally:
         r = node.cli("member", "reinstate", "yanshan-sec", "--as", "bjcm-supervision")
     assert assert_ok(r).strip() == "reinstated yanshan-sec"
+    assert yanshan in chain_validators(node.url) and len(chain_validators(node.url)) == 4
     assert assert_ok(node.cli(*check)).startswith("allowed (grant 0x")
+
+
+def chain_validators(url: str) -> list[str]:
+    """The validator set the head names (it decides the next block), from the operator's node."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": "consortium_validators", "params": ["latest"]}
+    return list(httpx.post(url, json=body, timeout=5).json()["result"])
 
 
 # -- mistakes ------------------------------------------------------------------------------------------------

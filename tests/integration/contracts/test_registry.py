@@ -690,3 +690,23 @@ def test_members_cannot_vote_to_suspend_a_regulator(consortium: Consortium) -> N
     """The regulator cannot be frozen by the firms it supervises, directly or by proposal."""
     c = consortium
     refused("cannot suspend a regulator", c.registry.propose_suspend, c.signers["alpha"], "reg")
+
+
+def test_validators_lists_the_first_account_of_each_active_validator_member(consortium: Consortium) -> None:
+    """The chain's validator set (a genesis with ``validator_contract`` reads it after every block)."""
+    c = consortium
+    op = c.signers["op"].address
+    assert c.registry.validators() == [op]
+    delta, second = c.new_signer(), c.new_signer()
+    pid = c.registry.propose_admit(
+        c.signers["alpha"], "delta", "Delta", MEMBER_ROLES | Role.VALIDATOR, digest("delta"), [delta.address]
+    )
+    assert c.registry.validators() == [op]  # proposed is not admitted
+    c.registry.approve(c.signers["beta"], pid)
+    assert c.registry.validators() == [op, delta.address]
+    c.registry.add_account(delta, second.address)
+    assert c.registry.validators() == [op, delta.address]  # a member's first account signs for its node
+    c.registry.suspend(c.signers["reg"], "delta")  # the regulator's freeze takes the validator out
+    assert c.registry.validators() == [op]
+    c.registry.reinstate(c.signers["reg"], "delta")
+    assert c.registry.validators() == [op, delta.address]
