@@ -20,13 +20,15 @@ The definitions, the same wherever they are reported:
   connected peers alone. A peer is connected when the last exchange with it (its status, polled every
   :data:`chain.node.peers.STATUS_INTERVAL_S`, or a message sent to it) succeeded; its address is the one its
   status answer names. That address is what the peer says, over a link mutual TLS authenticates as a member
-  of the consortium, not a proof of the key. A connected peer whose status has not named an address yet is
-  counted as a validator (the approximation "connected peers plus itself"), so the answer errs towards
-  "in quorum" only for the first status interval after a link comes up. A node sealing alone is always in
-  quorum: it is the whole set.
+  of the consortium, not a proof of the key. A connected peer whose status has named no address is counted
+  as a validator (the approximation "connected peers plus itself"): the answer errs towards "in quorum" until
+  a link's first status answer, and for good with a peer whose status never names one (an older version).
+  A node sealing alone is always in quorum: it is the whole set.
 - **missed proposals**: rounds whose round timer expired at this node before a valid proposal of that round
-  was accepted there, counted against the round's proposer (``chain.qbft.machine.Counters``); rounds skipped
-  by a round change quorum do not count. A follower runs no round timer and counts none.
+  was accepted there, counted against the round's proposer (``chain.qbft.machine.Counters``). A round this
+  node left before its timer expired (for a later round's justified proposal, or on round changes from
+  ``f+1`` or a quorum of validators) does not count here, though it may at the validators whose timer did
+  expire. A follower runs no round timer and counts none.
 - **time to finality**: for each block this node decided, the seconds from the first proposal of it being
   built here (this node proposed) or handed to this height's QBFT instance (another did) to the block being
   appended here. Blocks a node fetched (a follower's, a catch-up's) are not observed.
