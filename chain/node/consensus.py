@@ -16,6 +16,10 @@ as Besu's code and RLP body). Decided blocks are appended to the node, and the n
   :data:`SYNC_INTERVAL_S` while no height runs, since the last messages of a block may have been sent while it
   was down.
 - **Past heights and garbage** are dropped and counted; nothing a peer sends can raise out of the loop.
+- **What it reports** (:meth:`ConsensusNode.report`, defined in ``chain.node.health``): whether it is in sync
+  (the heads peers show: later heights' messages, their status, what a fetch returns) and in quorum (the
+  validators among its connected peers), the rounds whose proposer missed them (:attr:`Stats.missed_proposals`)
+  and each decided block's time to finality (:attr:`Stats.finality`).
 
 The validator set of a height is the one its parent names in its extra data: the set ConsortiumRegistry listed
 on the state the parent left (``Node.validators_after``), so governance changes it from the next block. A node
@@ -35,11 +39,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eth_keys.datatypes import PrivateKey
+from eth_utils.address import to_checksum_address
 
 from chain.errors import ChainError, MalformedError
 from chain.node.blocks import MAX_DRIFT_S, BlockRefusedError, NodeBlocks, append, decode_block
+from chain.node.health import Histogram, NodeStatus, SyncEvidence, in_quorum, last_block_age
 from chain.node.node import Node
-from chain.node.peers import Handlers, PeerLinks, PeerServer
+from chain.node.peers import MAX_BLOCKS, MAX_BLOCKS_BYTES, STATUS_INTERVAL_S, Handlers, PeerLinks, PeerServer
 from chain.qbft import messages as m
 from chain.qbft.buffer import FutureMessages
 from chain.qbft.machine import Action, Broadcast, Height
@@ -57,6 +63,8 @@ SYNC_INTERVAL_S = 5.0
 #: How far ahead of this node's clock the next block's timestamp may be for a height to start by itself: half
 #: the drift validators accept (``chain.node.blocks.MAX_DRIFT_S``), the rest a margin for their clocks.
 AHEAD_S = MAX_DRIFT_S // 2
+#: Proposals of the current height whose arrival is remembered for the time to finality.
+SEEN_PROPOSALS = 64
 
 Send = Callable[[int, bytes], None]
 #: Sealed blocks after a number, as raw RLP, from whichever peer answers.
@@ -78,6 +86,12 @@ class Stats:
     last_decided_at: float = 0.0
     last_error: str = ""
     reasons: dict[str, int] = field(default_factory=dict)
+    #: Per proposer (its address): rounds whose timer expired here before a valid proposal of that round came.
+    missed_proposals: dict[bytes, int] = field(default_factory=dict)
+    #: Their sum (read by other threads without walking the dict).
+    missed_proposals_total: int = 0
+    #: Seconds from a decided block's first proposal being built or received here to its append here.
+    finality: Histogram = field(default_factory=Histogram)
 
 
 class Consensus:
@@ -106,7 +120,11 @@ class Consensus:
         self.buffer = FutureMessages()
         self.stats = Stats(last_decided_at=clock() - period)
         self.inbox: queue.Queue[tuple[int, bytes]] = queue.Queue(INBOX)
+        #: The heads peers were seen at (``chain.node.health``: "in sync").
+        self.evidence = SyncEvidence()
+        self._proposals_seen: dict[bytes, float] = {}  # block hash → when its first proposal was built or received
         self._behind = False
+        self._catching_up = False  # the last fetch's answer was full: more blocks wait
         self._next_sync = clock()  # at start: a node that was down asks its peers before anything else
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="consensus", daemon=True)
@@ -141,6 +159,21 @@ class Consensus:
     def is_validator(self) -> bool:
         return self.me in extra_data(self.node.head()).validators
 
+    def peer_at(self, head: int) -> None:
+        """A peer said its head is ``head`` (its status; called from a peer link's thread). More than one block
+        ahead of this node's head, it starts a catch-up."""
+        self.evidence.saw(head, self.clock())
+        if head > self.height and self.fetch is not None:
+            self._behind = True
+
+    def in_sync(self) -> bool:
+        """In sync (``chain.node.health``): no live evidence that peers are more than one block ahead of this
+        node's head, and no catch-up running. While a fetched answer is appended, its last block is the
+        evidence; after a full answer, the catch-up runs until the next answer is not full."""
+        if self._catching_up:
+            return False
+        return self.evidence.in_sync(int(self.node.head().block_number), self.clock())
+
     # -- the loop ---------------------------------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -172,11 +205,14 @@ class Consensus:
         except MalformedError:
             self.stats.garbage += 1
             return
-        height = self.height
+        head = self.node.head()
+        height = int(head.block_number) + 1
         if message.height < height:
             self.stats.stale += 1
             return
         if message.height > height:
+            if message.author in extra_data(head).validators:  # a validator of the set is that far: evidence
+                self.evidence.saw(message.height - 1, self.clock())
             self.buffer.keep(message, height)
             self._behind = self.fetch is not None
             return
@@ -185,16 +221,32 @@ class Consensus:
             # (once a quorum of validators has appended it), instead of waiting for the next height's messages
             self._behind = self.fetch is not None
             return
-        self._apply(self._machine().receive(message, self.clock()))
+        self._feed(self._machine(), message, self.clock())
+
+    def _feed(self, machine: Height, message: m.Message, now: float) -> None:
+        """Hand a message of its height to ``machine``; a proposal's arrival is remembered (time to finality)."""
+        if isinstance(message, m.Proposal):
+            self._proposal_seen(message.block.hash, now)
+        self._apply(machine.receive(message, now))
+
+    def _proposal_seen(self, block_hash: bytes, now: float) -> None:
+        if block_hash not in self._proposals_seen and len(self._proposals_seen) < SEEN_PROPOSALS:
+            self._proposals_seen[block_hash] = now
 
     def _tick(self) -> None:
         if self.machine is None and (self.empty_blocks or self.node.mempool.pending) and self._clock_allows():
             self._machine()
-        if self.machine is not None:
-            before = self.machine.round
-            self._apply(self.machine.tick(self.clock()))
-            if self.machine is not None and self.machine.round != before:
+        machine = self.machine
+        if machine is not None:
+            before, missed = machine.round, dict(machine.counters.missed_proposals)
+            self._apply(machine.tick(self.clock()))
+            if machine.round != before:
                 self.stats.round_changes += 1
+            for proposer, count in machine.counters.missed_proposals.items():
+                if count > missed.get(proposer, 0):
+                    more = count - missed.get(proposer, 0)
+                    self.stats.missed_proposals[proposer] = self.stats.missed_proposals.get(proposer, 0) + more
+                    self.stats.missed_proposals_total += more
 
     def _clock_allows(self) -> bool:
         """Whether the next block's timestamp (a second after its parent's, at least) stays within
@@ -220,9 +272,10 @@ class Consensus:
             timer=self.timer,
             early_round_change=self.early_round_change,
         )
-        for message in self.buffer.take(self.machine.height):
-            self._apply(self.machine.receive(message, now))
-        return self.machine
+        machine = self.machine
+        for message in self.buffer.take(machine.height):
+            self._feed(machine, message, now)
+        return machine
 
     def _apply(self, actions: list[Action]) -> None:
         """Send every message the machine broadcast, then append the block it decided, if it did."""
@@ -231,12 +284,15 @@ class Consensus:
             if isinstance(action, Broadcast):
                 if isinstance(action.message, m.Proposal):
                     self.stats.proposed += 1
+                    self._proposal_seen(action.message.block.hash, self.clock())
                 code, body = m.encode(action.message)
                 self.send(int(code), body)
             elif decided is None:
                 decided = action.block
         if decided is None:
             return
+        proposed_at = self._proposals_seen.get(decided.hash)
+        self._proposals_seen.clear()  # the head moves on (or was moved by a sync): they were all of this height
         started = self.clock()
         try:
             stored = self.blocks.decided(decided)
@@ -247,6 +303,8 @@ class Consensus:
             log.warning("decided block not appended", extra={"fields": {"reason": str(exc)}})
             self.machine = None
             return
+        if proposed_at is not None:
+            self.stats.finality.observe(max(0.0, self.clock() - proposed_at))
         self._decided(int(stored.number), len(stored.transactions), started, decided.extra.round)
 
     def _decided(self, number: int, transactions: int, started: float, round_: int) -> None:
@@ -263,15 +321,24 @@ class Consensus:
             self._machine()  # messages for the next height are waiting: start it now
 
     def _catch_up(self) -> None:
-        """Fetch and append the sealed blocks peers decided after this node's head."""
+        """Fetch and append the sealed blocks peers decided after this node's head. A full answer (one that may
+        have been cut at ``chain.node.peers.MAX_BLOCKS`` or ``MAX_BLOCKS_BYTES``) means more wait: the next turn
+        fetches again, and the catch-up counts as running until an answer is not full."""
         self._behind = False
         self._next_sync = self.clock() + SYNC_INTERVAL_S
         assert self.fetch is not None
+        first = self.height
         try:
-            raws = self.fetch(self.height)
+            raws = self.fetch(first)
         except (OSError, ChainError) as exc:
             self.stats.last_error = f"sync: {exc}"
+            self._catching_up = False
             return
+        full = len(raws) >= MAX_BLOCKS or 2 * sum(len(raw) for raw in raws) >= MAX_BLOCKS_BYTES
+        self._catching_up = full
+        if raws:
+            self.evidence.saw(first + len(raws) - 1, self.clock())  # a peer holds them
+        appended = 0
         for raw in raws:
             try:
                 append(self.node, decode_block(raw))
@@ -279,8 +346,14 @@ class Consensus:
                 self.stats.refused_blocks += 1
                 self.stats.last_error = f"sync: {exc}"
                 break
+            appended += 1
             self.stats.synced += 1
             self.machine = None
+        if appended:
+            self._proposals_seen.clear()
+        self._catching_up = full and appended == len(raws)
+        if self._catching_up:
+            self._behind = True
         if self.machine is None and len(self.buffer):
             self._machine()
 
@@ -299,9 +372,10 @@ class ConsensusNode:
         port: int = 0,
         server_ssl: ssl.SSLContext | None = None,
         client_ssl: ssl.SSLContext | None = None,
+        status_interval: float = STATUS_INTERVAL_S,
         **consensus: Any,
     ) -> None:
-        self.node, self.client_ssl = node, client_ssl
+        self.node, self.client_ssl, self.status_interval = node, client_ssl, status_interval
         self.links: PeerLinks | None = None
         self.consensus = Consensus(node, key, self._broadcast, fetch=self._fetch, **consensus)
         handlers = Handlers(self.consensus.deliver, self._gossiped, self.status)
@@ -317,7 +391,12 @@ class ConsensusNode:
         self.consensus.start()
 
     def connect(self, urls: Sequence[str]) -> None:
-        links = PeerLinks([u for u in urls if u != self.url], self.client_ssl)
+        links = PeerLinks(
+            [u for u in urls if u != self.url],
+            self.client_ssl,
+            status_interval=self.status_interval,
+            on_head=lambda _url, head: self.consensus.peer_at(head),
+        )
         links.start()
         self.links = links
 
@@ -329,8 +408,10 @@ class ConsensusNode:
         self.node.on_submit = None
 
     def status(self) -> dict[str, Any]:
+        """What ``GET /qbft/v1/status`` answers a peer: this node's account, head, height and round."""
         head = self.node.head()
         return {
+            "address": to_checksum_address(self.consensus.me),
             "head": int(head.block_number),
             "hash": "0x" + bytes(head.hash).hex(),
             "height": int(head.block_number) + 1,
@@ -343,6 +424,33 @@ class ConsensusNode:
             "peers": len(self.links.urls) if self.links else 0,
             "peers_connected": sum(self.links.connected.values()) if self.links else 0,
         }
+
+    def report(self) -> NodeStatus:
+        """This node's status, health and counters (``consortium_nodeStatus``, ``GET /health``, ``/metrics``;
+        the definitions are in ``chain.node.health``)."""
+        consensus, links = self.consensus, self.links
+        head = self.node.head()
+        number = int(head.block_number)
+        validators = tuple(extra_data(head).validators)
+        machine = consensus.machine
+        connected = links.connected_addresses() if links is not None else []
+        return NodeStatus(
+            head=number,
+            hash=bytes(head.hash),
+            mode="validator" if consensus.me in validators else "follower",
+            height=number + 1,
+            round=machine.round if machine is not None and machine.height == number + 1 else None,
+            validators=validators,
+            peers=len(links.urls) if links is not None else 0,
+            peers_connected=len(connected),
+            in_sync=consensus.in_sync(),
+            in_quorum=in_quorum(validators, consensus.me, connected),
+            round_changes=consensus.stats.round_changes,
+            proposed=consensus.stats.proposed,
+            missed_proposals=consensus.stats.missed_proposals_total,
+            synced=consensus.stats.synced,
+            last_block_age_seconds=last_block_age(self.node, head),
+        )
 
     def _broadcast(self, code: int, body: bytes) -> None:
         if self.links is not None:

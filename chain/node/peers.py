@@ -9,14 +9,18 @@ Routes of :class:`PeerServer` (each node runs one beside its JSON-RPC):
   the node refuses it (already known included). It is not passed on: every node links to every other;
 - ``GET /qbft/v1/blocks?from=N``: the sealed blocks from ``N`` to the head, at most :data:`MAX_BLOCKS` and
   :data:`MAX_BLOCKS_BYTES`, as an RLP list of raw blocks; the receiver checks every seal and re-executes;
-- ``GET /qbft/v1/status``: this node's head, height, round and whether it validates, as JSON.
+- ``GET /qbft/v1/status``: this node's account address, head, height, round and whether it validates, as JSON.
 
 The server's ``ssl.SSLContext`` decides who may connect: ``consortium node`` gives one that requires a client
 certificate from the consortium's member CAs. What a peer sends is never trusted for its link: messages are
-signed by validator accounts, blocks carry their seals, transactions their signatures.
+signed by validator accounts, blocks carry their seals, transactions their signatures. Stopping the server
+also closes the connections it holds open, so a stopped node stops answering on them.
 
 :class:`PeerLinks` sends to every peer from one thread per peer, through a bounded queue (a peer that is down
-costs its queue, never the consensus loop's time); :meth:`PeerLinks.fetch_blocks` asks the peers in turn.
+costs its queue, never the consensus loop's time); :meth:`PeerLinks.fetch_blocks` asks the peers in turn. One
+more thread per peer asks its status every :data:`STATUS_INTERVAL_S`: whether the peer answers (a link is
+``connected`` while the last status or message exchange with it succeeded, so an idle network still knows who
+is up), the address it names and its head (``on_status``: a peer ahead of this node).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import http.client
 import json
 import logging
 import queue
+import socket
 import ssl
 import sys
 import threading
@@ -53,6 +58,10 @@ MAX_BLOCKS = 256
 MAX_BLOCKS_BYTES = 16 * 1024 * 1024
 #: Messages queued per peer before new ones are dropped.
 QUEUE = 2_000
+#: Seconds between two status requests to a peer.
+STATUS_INTERVAL_S = 1.0
+#: Largest status answer read.
+MAX_STATUS_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +103,7 @@ class PeerServer:
             return
         self._http.shutdown()
         self._http.server_close()
+        self._http.close_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._http = None
@@ -119,6 +129,18 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 64
     peer: PeerServer
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def close_connections(self) -> None:
+        with self.connections_lock:
+            open_now = list(self.connections)
+        for connection in open_now:
+            with contextlib.suppress(OSError):  # the plain socket's shutdown: the TLS layer sees the end of stream
+                socket.socket.shutdown(connection, socket.SHUT_RDWR)
 
     def get_request(self) -> tuple[Any, Any]:
         sock, address = super().get_request()
@@ -146,7 +168,14 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(self.request, ssl.SSLSocket):
             self.request.settimeout(self.timeout)
             self.request.do_handshake()  # here, in the connection's thread, not in the accepting one
+        with self.server.connections_lock:
+            self.server.connections.add(self.request)
         super().setup()
+
+    def finish(self) -> None:
+        with self.server.connections_lock:
+            self.server.connections.discard(self.request)
+        super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
@@ -223,30 +252,53 @@ def tls_contexts(cert: str, key: str, ca: str, password: bytes | None = None) ->
 
 
 class PeerLinks:
-    """Outgoing links to the other nodes: broadcast, gossip, fetch."""
+    """Outgoing links to the other nodes: broadcast, gossip, fetch, and each peer's status.
 
-    def __init__(self, urls: Sequence[str], ssl_context: ssl.SSLContext | None = None, timeout: float = 5.0) -> None:
+    ``on_head`` is called (from a link's thread) with a peer's URL and the head its status named."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        ssl_context: ssl.SSLContext | None = None,
+        timeout: float = 5.0,
+        *,
+        status_interval: float = STATUS_INTERVAL_S,
+        on_head: Callable[[str, int], None] | None = None,
+    ) -> None:
         self.urls = list(urls)
         self.ssl_context, self.timeout = ssl_context, timeout
+        self.status_interval, self.on_head = status_interval, on_head
         self.dropped = 0
         self.failures = 0
+        self._stopping = threading.Event()
         self._queues = [queue.Queue[tuple[str, bytes] | None](QUEUE) for _ in self.urls]
         self._threads = [
             threading.Thread(target=self._sender, args=(url, q), name=f"peer {url}", daemon=True)
             for url, q in zip(self.urls, self._queues, strict=True)
-        ]
+        ] + [threading.Thread(target=self._prober, args=(url,), name=f"peer status {url}", daemon=True)
+             for url in self.urls]  # fmt: skip
+        #: Whether the last exchange with each peer (its status, or a message to it) succeeded.
         self.connected: dict[str, bool] = dict.fromkeys(self.urls, False)
+        #: The account address each peer's last status named; None until one did.
+        self.addresses: dict[str, bytes | None] = dict.fromkeys(self.urls)
+        #: The head each peer's last status named; None until one did.
+        self.heads: dict[str, int | None] = dict.fromkeys(self.urls)
 
     def start(self) -> None:
         for thread in self._threads:
             thread.start()
 
     def stop(self) -> None:
+        self._stopping.set()
         for q in self._queues:
             with contextlib.suppress(queue.Full):
                 q.put_nowait(None)
         for thread in self._threads:
             thread.join(timeout=5)
+
+    def connected_addresses(self) -> list[bytes | None]:
+        """The addresses of the peers connected now (None for one whose status named none yet)."""
+        return [self.addresses[url] for url in self.urls if self.connected[url]]
 
     def broadcast(self, code: int, body: bytes) -> None:
         self._enqueue(MESSAGE_PATH, bytes([code]) + body)
@@ -291,6 +343,46 @@ class PeerLinks:
                 self.failures += 1
         if connection is not None:
             connection.close()
+
+    def _prober(self, url: str) -> None:
+        """Ask the peer's status now and every ``status_interval`` until the links stop."""
+        connection: http.client.HTTPConnection | None = None
+        while not self._stopping.is_set():
+            try:
+                connection = connection or self._connection(url)
+                connection.request("GET", STATUS_PATH)
+                answer = connection.getresponse()
+                body = answer.read(MAX_STATUS_BYTES)
+                if answer.status != 200:
+                    raise http.client.HTTPException(f"status answered {answer.status}")
+                status = json.loads(body)
+                if not isinstance(status, dict):
+                    raise ValueError("the status is not a JSON object")
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                if connection is not None:
+                    connection.close()
+                connection = None
+                if self.connected[url]:
+                    log.info("peer %s does not answer its status: %s", url, exc)
+                self.connected[url] = False
+            else:
+                self.connected[url] = True
+                self._learn(url, status)
+            self._stopping.wait(self.status_interval)
+        if connection is not None:
+            connection.close()
+
+    def _learn(self, url: str, status: dict[str, Any]) -> None:
+        address, head = status.get("address"), status.get("head")
+        known = None
+        if isinstance(address, str) and len(address) == 42 and address[:2] == "0x":
+            with contextlib.suppress(ValueError):
+                known = bytes.fromhex(address[2:])
+        self.addresses[url] = known
+        if isinstance(head, int) and not isinstance(head, bool) and head >= 0:
+            self.heads[url] = head
+            if self.on_head is not None:
+                self.on_head(url, head)
 
     def fetch_blocks(self, first: int) -> list[bytes]:
         """Sealed blocks from ``first`` on, from the first peer that has any; [] if none does."""

@@ -22,9 +22,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chain.jsonlog import configure_json_logging
+from chain.node.health import Histogram, NodeStatus, alone_status
 from chain.node.node import Genesis, Node
 from chain.qbft.rules import RoundTimer
 
@@ -39,7 +40,8 @@ STORE_DIR = "chaindata"
 
 @dataclass
 class Metrics:
-    """Counters behind ``/metrics`` (Prometheus text format)."""
+    """Counters behind ``/metrics`` (Prometheus text format). A node in a network adds its consensus lines:
+    ``consensus`` is its report (``chain.node.health``), ``finality`` its time-to-finality histogram."""
 
     node: Node
     started: float = field(default_factory=time.monotonic)
@@ -47,7 +49,8 @@ class Metrics:
     sealed_transactions: int = 0
     last_seal_seconds: float = 0.0
     recent: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=120))
-    consensus: Callable[[], dict[str, Any]] | None = None
+    consensus: Callable[[], NodeStatus] | None = None
+    finality: Histogram | None = None
 
     def record(self, transactions: int, seconds: float) -> None:
         self.sealed_blocks += 1
@@ -93,17 +96,40 @@ class Metrics:
         if self.consensus is not None:
             state = self.consensus()
             lines += [
-                ("consortium_consensus_height", "gauge", "Height this node's QBFT instance runs", state["height"]),
-                ("consortium_consensus_round", "gauge", "Its current round (-1 while idle)", _or(state["round"])),
-                ("consortium_consensus_validator", "gauge", "1 if this node validates", int(state["validator"])),
-                ("consortium_consensus_round_changes_total", "counter", "Round timers expired", state["round_changes"]),
-                ("consortium_consensus_proposals_total", "counter", "Blocks this node proposed", state["proposed"]),
-                ("consortium_consensus_synced_blocks_total", "counter", "Blocks fetched from peers", state["synced"]),
-                ("consortium_consensus_peers_connected", "gauge", "Peers reached last", state["peers_connected"]),
+                ("consortium_consensus_height", "gauge", "Height this node's QBFT instance runs", state.height),
+                ("consortium_consensus_round", "gauge", "Its current round (-1 while idle)", _or(state.round)),
+                ("consortium_consensus_validator", "gauge", "1 if this node validates", int(state.mode == "validator")),
+                ("consortium_consensus_round_changes_total", "counter", "Round timers expired", state.round_changes),
+                ("consortium_consensus_proposals_total", "counter", "Blocks this node proposed", state.proposed),
+                ("consortium_consensus_synced_blocks_total", "counter", "Blocks fetched from peers", state.synced),
+                ("consortium_consensus_peers_connected", "gauge", "Peers reached last", state.peers_connected),
+                (
+                    "consortium_consensus_missed_proposals_total",
+                    "counter",
+                    "Rounds whose timer expired here before a valid proposal came",
+                    state.missed_proposals,
+                ),
+                (
+                    "consortium_consensus_in_sync",
+                    "gauge",
+                    "1 if no peer is known to be over a block ahead and no catch-up runs",
+                    int(state.in_sync),
+                ),
+                (
+                    "consortium_consensus_in_quorum",
+                    "gauge",
+                    "1 if this node and its connected peers hold a quorum of validators",
+                    int(state.in_quorum),
+                ),
             ]
         out = []
         for name, kind, doc, value in lines:
             out += [f"# HELP {name} {doc}", f"# TYPE {name} {kind}", f"{name} {value}"]
+        if self.finality is not None:
+            out += self.finality.render(
+                "consortium_consensus_finality_seconds",
+                "Seconds from a block's first proposal being built or received here to its decision here",
+            )
         return "\n".join(out) + "\n"
 
 
@@ -213,9 +239,15 @@ def run(
         node = Node(store, genesis, None if peers else sealer_key)
         metrics = Metrics(node)
         member = _member(node, sealer_key, metrics, block_time, empty_blocks, peers) if peers else None
+
+        def alone() -> NodeStatus:
+            return alone_status(node, proposed=metrics.sealed_blocks)
+
+        status = alone
         if member is not None:
-            metrics.consensus = member.status
-        server = RpcServer(node, host=host, port=port, metrics=metrics.render)
+            metrics.consensus = status = member.report
+            metrics.finality = member.consensus.stats.finality
+        server = RpcServer(node, host=host, port=port, metrics=metrics.render, status=status)
         server.start()
         loop = None
         if member is not None:

@@ -15,7 +15,8 @@ The rules, with ``n`` validators, ``q = ceil(2n/3)`` and ``f = floor((n-1)/3)``:
   certificate, and sends a COMMIT with its seal over the block's commit digest;
 - **decided**: ``q`` COMMITs with valid seals for a block accepted in some round: the block, with those seals;
 - **round timer**: round ``r`` lasts ``base × 2^r`` (capped); when it expires the validator moves to ``r+1`` and
-  sends a ROUND-CHANGE carrying its prepared round, block and certificate;
+  sends a ROUND-CHANGE carrying its prepared round, block and certificate. If no valid proposal for ``r`` had
+  been accepted by then, the round's proposer is counted as having missed it (:attr:`Counters.missed_proposals`);
 - **early round change** (on by default): ROUND-CHANGEs for rounds above the current one from ``f+1``
   validators move it to the highest round that ``f+1`` of them asked for, and it sends its own;
 - **new round**: ``q`` valid ROUND-CHANGEs for a round at or above the current one move the validator there;
@@ -89,6 +90,8 @@ class Counters:
     early_round_changes: int = 0
     ignored: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    #: Per proposer: rounds whose timer expired here before a valid proposal of that round was accepted.
+    missed_proposals: dict[bytes, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +173,9 @@ class Height:
             if self.round == 0 and now >= self.propose_at and self.proposer(0) == self.me and 0 not in self._proposed:
                 self._propose(0, (), None)
             if now >= self.deadline():
+                if self.round not in self._accepted:
+                    missed = self.proposer(self.round)
+                    self.counters.missed_proposals[missed] = self.counters.missed_proposals.get(missed, 0) + 1
                 self._start_round(self.round + 1, now)
                 self.counters.round_changes += 1
                 self._send_round_change()

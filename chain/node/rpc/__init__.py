@@ -1,5 +1,5 @@
 """The node's JSON-RPC server: the Ethereum execution API over HTTP for web3.py, ethers and foundry, plus
-``consortium_*`` reads of the validator set and block seals.
+``consortium_*`` reads of the validator set, block seals and the node's own status.
 
 Follows JSON-RPC 2.0 (https://www.jsonrpc.org/specification: batches, notifications, error objects) and the
 Ethereum execution-apis conventions (https://github.com/ethereum/execution-apis): hex quantities without

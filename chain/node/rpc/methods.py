@@ -1,5 +1,5 @@
 """The node's JSON-RPC methods: the Ethereum execution API (``web3_*``, ``net_*``, ``eth_*``) and the
-``consortium_*`` reads of the validator set and block seals.
+``consortium_*`` reads of the validator set, block seals and the node's own status.
 
 Follows the Ethereum execution-apis conventions (https://github.com/ethereum/execution-apis): EIP-1898 block
 parameters; blocks have instant finality, so ``safe``, ``finalized`` and ``pending`` read the head. Fees are free
@@ -10,7 +10,7 @@ receipts and call answers are remembered by ``cache``.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -21,6 +21,7 @@ from eth_typing import BlockNumber, Hash32
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from chain.node.health import NodeStatus, alone_status
 from chain.node.node import Node
 from chain.node.rpc.cache import CallCache, ReceiptCache, SenderCache
 from chain.node.rpc.codec import (
@@ -58,10 +59,12 @@ except PackageNotFoundError:  # running from a checkout that was never installed
 
 
 class Methods:
-    """The methods of one node; ``table`` is what the envelope dispatches on."""
+    """The methods of one node; ``table`` is what the envelope dispatches on. ``status`` is the node's report on
+    itself (its consensus loop's, given by whoever runs it); without one, the node seals alone."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, status: Callable[[], NodeStatus] | None = None) -> None:
         self.node = node
+        self.status: Callable[[], NodeStatus] = status or (lambda: alone_status(node))
         self._senders = SenderCache()
         self._receipts = ReceiptCache(node)
         self._calls = CallCache(node)
@@ -102,6 +105,7 @@ class Methods:
             "eth_getLogs": (self._get_logs, 1, 0),
             "consortium_validators": (self._validators, 0, 1),
             "consortium_getSeals": (self._get_seals, 0, 1),
+            "consortium_nodeStatus": (self._node_status, 0, 0),
         }
 
     # -- block and state resolution ---------------------------------------------------------------------------
@@ -410,3 +414,8 @@ class Methods:
             "quorum": quorum(len(validators)),
             "valid": valid,
         }
+
+    def _node_status(self) -> dict[str, Any]:
+        """This node's head, mode, QBFT height and round, validator set, peers, health and counters (the
+        definitions are in ``chain.node.health``)."""
+        return self.status().to_json()

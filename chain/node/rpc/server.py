@@ -3,6 +3,10 @@ layer that frames its bodies.
 
 The HTTP layer (standard library ``ThreadingHTTPServer``, keep-alive, one write per response) only frames
 bodies, refuses oversized ones before reading them, and serves ``GET /health`` and ``GET /metrics``.
+
+``GET /health`` answers ``{"head": N, "mode": ..., "inSync": ..., "inQuorum": ...}`` from the node's status
+(``chain.node.health``): 200 for a node sealing alone, or in sync and in quorum; 503 with the same body for a
+node of a network that is not, so that load balancers and ``curl -f`` see it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from chain.errors import ChainError
+from chain.node.health import NodeStatus
 from chain.node.node import Node
 from chain.node.rpc.envelope import answer_body, dump
 from chain.node.rpc.methods import Methods
@@ -35,7 +40,10 @@ _METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class RpcServer:
-    """JSON-RPC 2.0 over HTTP for ``node``; ``handle`` is the transport-free core."""
+    """JSON-RPC 2.0 over HTTP for ``node``; ``handle`` is the transport-free core.
+
+    ``metrics`` renders ``GET /metrics``; ``status`` is the node's report on itself (``consortium_nodeStatus``
+    and ``GET /health``), by default that of a node sealing alone."""
 
     def __init__(
         self,
@@ -43,6 +51,7 @@ class RpcServer:
         host: str = DEFAULT_HOST,
         port: int = DEFAULT_PORT,
         metrics: Callable[[], str] | None = None,
+        status: Callable[[], NodeStatus] | None = None,
     ) -> None:
         self.node = node
         self.host = host
@@ -50,7 +59,9 @@ class RpcServer:
         self.metrics = metrics
         self._http: _HttpServer | None = None
         self._thread: threading.Thread | None = None
-        self._methods = Methods(node).table()
+        methods = Methods(node, status)
+        self.status = methods.status
+        self._methods = methods.table()
 
     @property
     def methods(self) -> frozenset[str]:
@@ -91,8 +102,10 @@ class RpcServer:
         self._http = None
         self._thread = None
 
-    def health(self) -> bytes:
-        return dump({"head": self.node.head().block_number})
+    def health(self) -> tuple[int, bytes]:
+        """The HTTP status and body of ``GET /health``."""
+        status = self.status()
+        return (200 if status.healthy else 503), dump(status.health_json())
 
 
 class _HttpServer(ThreadingHTTPServer):
@@ -203,7 +216,7 @@ class _Handler(BaseHTTPRequestHandler):
         rpc = self.server.rpc
         try:
             if path == "/health":
-                self._send(200, rpc.health(), _JSON)
+                self._send(*rpc.health(), _JSON)
             elif path == "/metrics" and rpc.metrics is not None:
                 self._send(200, rpc.metrics().encode(), _METRICS_CONTENT_TYPE)
             elif path == "/metrics":

@@ -2,13 +2,18 @@
 
 Each validator is a real node with its own store, its consensus loop in its own thread, its peer server on
 loopback requiring a client certificate from the consortium's CA, and links to the three others. Time is real
-(short block period and round timers); every wait is on a condition with a deadline. After each scenario the
-nodes hold the same chain and ``verify_chain`` is clean on every store.
+(short block period, round timers and status interval); every wait is on a condition with a deadline. After
+each scenario the nodes hold the same chain and ``verify_chain`` is clean on every store.
+
+The health scenarios add a follower (a node whose account is not a validator, as the regulator's) and give each
+node its JSON-RPC server with ``consortium_nodeStatus``, ``GET /health`` and ``GET /metrics`` wired as
+``consortium node`` wires them (``chain.node.service.run``).
 """
 
 from __future__ import annotations
 
 import http.client
+import json
 import ssl
 import time
 from collections.abc import Callable, Iterator
@@ -22,9 +27,11 @@ from eth_typing import BlockNumber
 
 from chain.node.consensus import ConsensusNode
 from chain.node.node import Genesis, Node
+from chain.node.rpc import RpcServer
+from chain.node.service import Metrics
 from chain.node.verify import verify_chain
-from chain.qbft.rules import RoundTimer
-from chain.seal import seal_signers
+from chain.qbft.rules import RoundTimer, proposer
+from chain.seal import extra_data, seal_signers
 from tests.support.tls_pki import Pki, make_pki
 from tests.support.transfers import transfer as support_transfer
 from tests.support.wait import wait_until
@@ -34,30 +41,40 @@ KEYS = [PrivateKey(bytes([i + 1]) * 32) for i in range(4)]
 VALIDATORS = tuple(k.public_key.to_checksum_address() for k in KEYS)
 GENESIS = Genesis(CHAIN_ID, VALIDATORS, VALIDATORS[0], int(time.time()))
 OPERATOR = Account.from_key(KEYS[0].to_bytes())
+FOLLOWER = PrivateKey(b"\x09" * 32)  # not in the validator set: the regulator's node
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return make_pki(tmp_path_factory.mktemp("pki"), 4)
+    return make_pki(tmp_path_factory.mktemp("pki"), 5)
 
 
 class Network:
-    def __init__(self, pki: Pki) -> None:
-        self.pki = pki
-        self.members: list[ConsensusNode | None] = [None] * 4
-        self.ports = [0] * 4
-        for i in range(4):
+    """Four validators, and with ``follower`` a fifth node that follows; with ``rpc`` each node's JSON-RPC."""
+
+    def __init__(self, pki: Pki, follower: bool = False, rpc: bool = False) -> None:
+        self.pki, self.with_rpc = pki, rpc
+        self.keys = [*KEYS, FOLLOWER] if follower else list(KEYS)
+        self.members: list[ConsensusNode | None] = [None] * len(self.keys)
+        self.servers: list[RpcServer | None] = [None] * len(self.keys)
+        self.ports = [0] * len(self.keys)
+        for i in range(len(self.keys)):
             self.start(i, Node(AtomicDB(), GENESIS))
         self.connect()
 
     def start(self, i: int, node: Node) -> ConsensusNode:
         member = ConsensusNode(
-            node, KEYS[i], port=self.ports[i], server_ssl=self.pki.server(i), client_ssl=self.pki.client(i),
-            period=0.2, timer=RoundTimer(base=1.0, cap=4.0),
+            node, self.keys[i], port=self.ports[i], server_ssl=self.pki.server(i), client_ssl=self.pki.client(i),
+            period=0.2, timer=RoundTimer(base=1.0, cap=4.0), status_interval=0.2,
         )  # fmt: skip
         member.start()
         self.ports[i] = member.server.port
         self.members[i] = member
+        if self.with_rpc:
+            metrics = Metrics(node, consensus=member.report, finality=member.consensus.stats.finality)
+            server = RpcServer(node, port=0, metrics=metrics.render, status=member.report)
+            server.start()
+            self.servers[i] = server
         return member
 
     def connect(self, only: int | None = None) -> None:
@@ -71,13 +88,23 @@ class Network:
         assert member is not None
         member.stop()
         self.members[i] = None
+        server = self.servers[i]
+        if server is not None:
+            server.stop()
+            self.servers[i] = None
 
     def running(self) -> list[ConsensusNode]:
         return [m for m in self.members if m is not None]
 
     def close(self) -> None:
-        for member in self.running():
-            member.stop()
+        for i, member in enumerate(self.members):
+            if member is not None:
+                self.stop(i)
+
+    def server(self, i: int) -> RpcServer:
+        server = self.servers[i]
+        assert server is not None
+        return server
 
     def head(self, i: int) -> int:
         member = self.members[i]
@@ -102,6 +129,14 @@ def transfer(nonce: int) -> bytes:
 @pytest.fixture
 def network(pki: Pki) -> Iterator[Network]:
     net = Network(pki)
+    yield net
+    net.close()
+
+
+@pytest.fixture
+def watched(pki: Pki) -> Iterator[Network]:
+    """Four validators and a follower, each with its JSON-RPC server."""
+    net = Network(pki, follower=True, rpc=True)
     yield net
     net.close()
 
@@ -209,3 +244,119 @@ def test_two_of_four_down_stalls_and_blocks_resume_when_one_is_back(network: Net
     wait_until(_on_every_node(network, 1), "a block once 3 of 4 are up", 30)
     assert back.node.head().block_number >= 1
     network.assert_one_chain()
+
+
+# -- health and status ---------------------------------------------------------------------------------------------
+
+
+def get(server: RpcServer, path: str) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    try:
+        connection.request("GET", path)
+        answer = connection.getresponse()
+        return answer.status, answer.read()
+    finally:
+        connection.close()
+
+
+def node_status(server: RpcServer) -> dict[str, Any]:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    try:
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "consortium_nodeStatus"})
+        connection.request("POST", "/", body, {"Content-Type": "application/json"})
+        result: dict[str, Any] = json.loads(connection.getresponse().read())["result"]
+        return result
+    finally:
+        connection.close()
+
+
+FIELDS = {
+    "head", "hash", "mode", "height", "round", "validators", "peers", "peersConnected", "inSync", "inQuorum",
+    "roundChanges", "proposed", "missedProposals", "synced", "lastBlockAgeSeconds",
+}  # fmt: skip
+
+
+def _validators_hold(network: Network, count: int) -> Callable[[], bool]:
+    return lambda: all(_included(m.node, count) for m in network.running() if m.consensus.is_validator)
+
+
+def test_with_four_validators_and_a_follower_up_every_node_is_in_sync_in_quorum_and_healthy(watched: Network) -> None:
+    servers = [watched.server(i) for i in range(5)]
+
+    def all_connected() -> list[dict[str, Any]] | None:
+        statuses = [node_status(s) for s in servers]
+        everyone = all(s["peersConnected"] == 4 and s["inSync"] and s["inQuorum"] for s in statuses)
+        return statuses if everyone else None
+
+    wait_until(all_connected, "every node connected to its 4 peers, in sync and in quorum", 10)
+    for server in servers:
+        code, body = get(server, "/health")
+        assert code == 200 and json.loads(body)["inSync"] and json.loads(body)["inQuorum"]
+    first = watched.members[1]
+    assert first is not None
+    first.node.submit(transfer(0))
+    wait_until(_validators_hold(watched, 1), "the transfer decided by the validators", 30)
+    statuses = wait_until(all_connected, "every node still in sync and in quorum", 10)
+    for report in statuses[:4]:
+        assert report["mode"] == "validator" and report["peers"] == 4 and report["validators"] == list(VALIDATORS)
+        assert report["head"] >= 1 and set(report) == FIELDS
+        assert isinstance(report["lastBlockAgeSeconds"], float)
+    follower = statuses[4]
+    assert follower["mode"] == "follower" and follower["proposed"] == 0 and follower["roundChanges"] == 0
+    assert get(servers[4], "/health")[0] == 200
+    decided = 0
+    for i in range(4):
+        member = watched.members[i]
+        assert member is not None
+        decided += member.consensus.stats.decided
+        metrics = get(servers[i], "/metrics")[1].decode().splitlines()
+        # every block this validator decided has its time to finality
+        assert f"consortium_consensus_finality_seconds_count {member.consensus.stats.decided}" in metrics
+        assert "consortium_consensus_in_quorum 1" in metrics and "consortium_consensus_in_sync 1" in metrics
+    assert decided >= 3  # at least a quorum decided it (a slow one may have fetched it instead)
+    watched.assert_one_chain()
+
+
+def test_two_of_four_validators_down_a_remaining_node_is_out_of_quorum_and_its_health_answers_503(
+    watched: Network,
+) -> None:
+    wait_until(lambda: all(get(watched.server(i), "/health")[0] == 200 for i in range(5)), "every node healthy", 10)
+    watched.stop(2)
+    watched.stop(3)
+    server = watched.server(0)
+    wait_until(lambda: get(server, "/health")[0] == 503, "node 0's /health to answer 503", 10)
+    status, body = get(server, "/health")
+    assert status == 503 and json.loads(body) == {"head": 0, "mode": "validator", "inSync": True, "inQuorum": False}
+    report = node_status(server)
+    assert (report["peers"], report["peersConnected"]) == (4, 2)  # validator 1 and the follower
+    assert "consortium_consensus_in_quorum 0" in get(server, "/metrics")[1].decode().splitlines()
+    wait_until(lambda: not node_status(watched.server(4))["inQuorum"], "the follower out of quorum too", 10)
+    assert get(watched.server(4), "/health")[0] == 503
+
+
+def test_a_validators_missed_proposals_rise_when_the_proposer_of_a_round_is_down(watched: Network) -> None:
+    genesis = watched.running()[0].node.head()
+    absent = proposer(sorted(extra_data(genesis).validators), bytes(genesis.coinbase), 0)  # height 1, round 0
+    down = next(i for i, k in enumerate(KEYS) if bytes(k.public_key.to_canonical_address()) == absent)
+    watched.stop(down)
+    up = [i for i in range(4) if i != down]
+    member = watched.members[up[0]]
+    assert member is not None
+    member.node.submit(transfer(0))  # gossiped: every validator's round 0 starts, and its timer expires (1 s)
+    wait_until(_validators_hold(watched, 1), "the block of round 1", 30)
+    counted = {}
+    for i in up:
+        validator = watched.members[i]
+        assert validator is not None
+        missed = validator.consensus.stats.missed_proposals
+        assert set(missed) <= {absent}  # no running proposer missed a round
+        counted[i] = missed.get(absent, 0)
+    # whichever validator's timer expired first counted it (one that moved to round 1 on two others' round
+    # changes before its own timer expired did not: its timer did not expire)
+    assert max(counted.values()) >= 1
+    counter = max(counted, key=lambda i: counted[i])
+    assert node_status(watched.server(counter))["missedProposals"] == counted[counter]
+    metrics = get(watched.server(counter), "/metrics")[1].decode().splitlines()
+    assert f"consortium_consensus_missed_proposals_total {counted[counter]}" in metrics
+    assert node_status(watched.server(4))["missedProposals"] == 0  # a follower runs no round timer
+    watched.assert_one_chain()

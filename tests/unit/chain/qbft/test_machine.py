@@ -137,6 +137,19 @@ def test_the_round_timer_moves_to_the_next_round_with_a_round_change_and_doubles
     assert [rc.round for rc in sent(h.tick(6.0), m.RoundChange)] == [2] and h.deadline() == 6.0 + 8.0
 
 
+def test_a_round_whose_timer_expires_without_a_valid_proposal_counts_a_missed_proposal_for_its_proposer() -> None:
+    first, second = (proposer(VALIDATORS, GENESIS.proposer, r) for r in (0, 1))
+    me = next(i for i in range(4) if VALIDATORS[i] not in (first, second))
+    h = machine(me)
+    h.tick(2.0)  # round 0's proposer sent nothing
+    assert h.round == 1 and h.counters.missed_proposals == {first: 1}
+    rcs = tuple(m.round_change(KEYS[i], 1, 1) for i in range(4) if i != me)
+    assert sent(h.receive(later_proposal(rcs, block_by(second, 1), (), 1), 2.5), m.Prepare)
+    h.tick(6.0)  # round 1 had a valid proposal and still timed out (no quorum of prepares): not a missed one
+    assert h.round == 2 and h.counters.missed_proposals == {first: 1}
+    assert h.counters.round_changes == 2
+
+
 def test_duplicate_round_changes_are_not_counted() -> None:
     h = machine(early=False)
     target = next(r for r in range(1, 9) if proposer(VALIDATORS, GENESIS.proposer, r) == VALIDATORS[3])
