@@ -180,9 +180,7 @@ def test_four_node_processes_agree_and_one_killed_with_sigkill_catches_up(
 
     head = int(rpc(c.url(0), "eth_blockNumber"), 16)
     wait_until(lambda: all(int(rpc(c.url(i), "eth_blockNumber"), 16) >= head for i in range(4)), "one head", live)
-    hashes = [
-        {rpc(c.url(i), "eth_getBlockByNumber", hex(n), False)["hash"] for i in range(4)} for n in range(head + 1)
-    ]
+    hashes = [{rpc(c.url(i), "eth_getBlockByNumber", hex(n), False)["hash"] for i in range(4)} for n in range(head + 1)]
     assert all(len(h) == 1 for h in hashes), "the nodes disagree on a block"
     seals = rpc(c.url(0), "consortium_getSeals", hex(head))
     assert seals["valid"] is True and seals["quorum"] == 3 and len(seals["signers"]) >= 3
@@ -194,3 +192,31 @@ def test_four_node_processes_agree_and_one_killed_with_sigkill_catches_up(
     for i in range(4):
         with open_store(c.chain_dir(i) / STORE_DIR) as store:
             assert verify_chain(store).head >= head
+
+
+def test_a_validator_stopped_with_sigstop_for_10_s_catches_up_within_20_s(
+    consortium: Consortium, nodes: list[NodeProcess | None]
+) -> None:
+    """A frozen process (SIGSTOP: its sockets stay open, nothing answers) is a peer that hangs, not one that is
+    gone: the other three must go on around it, and once it thaws it must catch up and vote again."""
+    c = consortium
+    live = [n for n in nodes if n is not None]
+    wait_until(lambda: all(int(rpc(c.url(i), "eth_blockNumber"), 16) >= 0 for i in range(4)), "four serving", live)
+    start = int(rpc(c.url(0), "eth_getTransactionCount", c.operator.address, "latest"), 16)
+    frozen = nodes[2]
+    assert frozen is not None
+    os.killpg(frozen.process.pid, signal.SIGSTOP)
+    stopped_at = time.monotonic()
+    try:
+        for nonce in range(start, start + 3):
+            rpc(c.url(0), "eth_sendRawTransaction", transfer(c, nonce))
+        wait_until(nonce_everywhere(c, [0, 1, 3], start + 3), "3 transfers while one validator is frozen", live)
+        while time.monotonic() - stopped_at < 10:  # the scenario: frozen for 10 s, whatever the load did meanwhile
+            time.sleep(0.2)
+    finally:
+        os.killpg(frozen.process.pid, signal.SIGCONT)
+    rpc(c.url(1), "eth_sendRawTransaction", transfer(c, start + 3))
+    wait_until(nonce_everywhere(c, [0, 1, 2, 3], start + 4), "the thawed node to catch up", live, timeout=20)
+    head = int(rpc(c.url(2), "eth_blockNumber"), 16)
+    hashes = [{rpc(c.url(i), "eth_getBlockByNumber", hex(n), False)["hash"] for i in range(4)} for n in range(head + 1)]
+    assert all(len(h) == 1 for h in hashes), "the nodes disagree on a block"
