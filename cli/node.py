@@ -213,7 +213,9 @@ def chain_status(obj: Context, as_json: bool, timeout: float) -> None:
         if is_network(directory):
             nodes = [(str(e.org), e.role, e.rpc_url) for e in read_nodes(directory)]
         else:
-            nodes = [("", "alone", obj.chain_url or obj.consortium().description.chain_url)]
+            from network.description import load_description
+
+            nodes = [("", "alone", obj.chain_url or load_description(directory).chain_url)]
     except NodesError as exc:
         fail(str(exc))
     if any(not url for _, _, url in nodes):

@@ -267,8 +267,9 @@ def up(
         click.echo("stopping")
     finally:
         stop_all(children)
-        for chain in chains:
-            chain.process.send_signal(signal.SIGTERM) if chain.process.poll() is None else None
+        for chain in chains:  # all at once: each node finishes its block and closes its store
+            if chain.process.poll() is None:
+                chain.process.send_signal(signal.SIGTERM)
         for child in node_children:  # the supervisor may have started a node again
             child.stop()
         for chain in chains:

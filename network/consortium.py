@@ -153,17 +153,19 @@ def _start_chain(
         return [local]
     specs = plan(directory, validators, [(free_port(), free_port()) for _ in validators])
     chains = start_nodes(directory, specs, config.chain_id, passphrase, INIT_BLOCK_TIME)
+    followers = [e.org for e in entries if not e.validator]
     say(
         f"{len(chains)} validator nodes started ({', '.join(e.org for e in validators)}; QBFT, quorum "
-        f"{quorum(len(validators))} of {len(validators)}); "
-        + ", ".join(f"node {e.org}: follower" for e in entries if not e.validator)
+        f"{quorum(len(validators))} of {len(validators)})"
+        + (f"; the node of {', '.join(followers)} follows from `consortium up` on" if followers else "")
     )
     return chains
 
 
 def _stop(nodes: list[LocalChain]) -> None:
-    for node in nodes:
-        node.process.send_signal(signal.SIGTERM) if node.process.poll() is None else None
+    for node in nodes:  # all at once: each node finishes its block and closes its store
+        if node.process.poll() is None:
+            node.process.send_signal(signal.SIGTERM)
     for node in nodes:
         node.stop()
 
