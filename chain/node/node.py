@@ -502,7 +502,15 @@ class Node:
         if self.sealer is None:
             raise ChainError("this node has no sealing key")
         with self.lock:
-            block = blocks.build(self, self.sealer.public_key.to_canonical_address(), 0, allow_empty=allow_empty)
+            me = self.sealer.public_key.to_canonical_address()
+            validators = extra_data(self.head()).validators
+            if validators != (me,):
+                among = "among them" if me in validators else "not among them"
+                raise ChainError(
+                    f"the next block needs a quorum of {len(validators)} validator(s), this node's account "
+                    f"{among}: it cannot seal alone; run each validator's node on the network (--peer-port)"
+                )
+            block = blocks.build(self, me, 0, allow_empty=allow_empty)
             if block is None:
                 return None
             sealed = add_seals(block.header, [sign_seal(block.header, self.sealer.to_bytes())])

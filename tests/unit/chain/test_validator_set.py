@@ -14,6 +14,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
+from chain.errors import ChainError
 from chain.ids import Role, name_to_bytes32
 from chain.node import blocks
 from chain.node.blocks import BlockRefusedError
@@ -36,7 +37,7 @@ class Chain:
         self.genesis = Genesis(
             CHAIN_ID, (op.address,), op.address, int(time.time()) - 100, validator_contract=contract_mode
         )
-        self.node = Node(AtomicDB(), self.genesis)
+        self.node = Node(AtomicDB(), self.genesis, bytes(op.key))
         self.nonces = dict.fromkeys(self.accounts, 0)
         self.registry = Web3.to_checksum_address(self.genesis.registry_address)
         self.send("op", None, deploy_data("ConsortiumRegistry", 1, 86400))  # one approval admits
@@ -87,6 +88,8 @@ def test_admission_adds_a_validator_from_the_next_block_and_a_freeze_removes_it(
     alone = block.copy(header=add_seals(block.header, [sign_seal(block.header, bytes(chain.accounts["op"].key))]))
     with pytest.raises(BlockRefusedError, match="seals"):
         blocks.append(chain.node, alone)
+    with pytest.raises(ChainError, match=r"a quorum of 2 validator\(s\), this node's account among them"):
+        chain.node.seal()  # the node that sealed alone says why it no longer can
     chain.seal()  # both seal
     chain.send("reg", chain.registry, registry_call("suspend", name_to_bytes32("beta")))
     frozen = chain.seal()
