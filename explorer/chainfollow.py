@@ -16,7 +16,8 @@ contracts, a call that does not decode) is kept with ``contract``/``function``/`
 Seals (:func:`block_seals`): on a chain whose header extra data is QBFT's (``chain.seal``: ours, or a Besu
 QBFT network's), the signers are recovered from the commit digest of the header rebuilt from its JSON fields
 (which must hash to the block hash), named by the member that holds each account, and counted against the
-quorum of the parent's validator set. A chain without QBFT seals (anvil) gives ``seals: None``.
+quorum of the parent's validator set; the proposer (the block's beneficiary) is named the same way. A chain
+without QBFT seals (anvil) gives ``seals: None``.
 
 Our sealed chain has instant finality; on another chain the follower stays ``confirmations`` blocks behind
 the head and checks that each block's parent hash is the hash of the block indexed before it. A mismatch
@@ -231,9 +232,11 @@ def block_seals(
 ) -> dict[str, Any] | None:
     """What a block's extra data says about its seals, or None when it is not our seal format.
 
-    ``{format, round, validators (the set that seals the next block), signers: [{address, org}], threshold
-    (seals needed from the parent's set), valid}``; ``threshold`` and ``valid`` are None for block 0 (no
-    seals needed) and when the parent's set is unknown. ``note`` says why signers could not be recovered."""
+    ``{format, round, validators (the set that seals the next block), proposer: {address, org}, signers:
+    [{address, org}], threshold (seals needed from the parent's set), valid}``; ``proposer`` is the block's
+    beneficiary (``miner``), the validator that proposed it (None when the block names none); ``threshold`` and
+    ``valid`` are None for block 0 (no seals needed) and when the parent's set is unknown. ``note`` says why
+    signers could not be recovered. Rows indexed before ``proposer`` was recorded lack the key."""
     try:
         extra = ExtraData.decode(_bytes(block.get("extraData")))
     except (ChainError, ValueError):
@@ -242,6 +245,7 @@ def block_seals(
         "format": SEAL_FORMAT,
         "round": extra.round,
         "validators": [_checksum(v) for v in extra.validators],
+        "proposer": _proposer(block.get("miner"), org_of),
         "signers": [],
         "threshold": None,
         "valid": None,
@@ -263,6 +267,17 @@ def block_seals(
         out["threshold"] = quorum(len(allowed))
         out["valid"] = len(valid) >= out["threshold"]
     return out
+
+
+def _proposer(miner: Any, org_of: Callable[[str], str | None]) -> dict[str, Any] | None:
+    """The block's beneficiary as ``{address, org}``; None when it is missing or not an address."""
+    if not isinstance(miner, str):
+        return None
+    try:
+        address = _checksum(miner)
+    except ValueError:
+        return None
+    return {"address": address, "org": org_of(address)}
 
 
 # -- the follower -----------------------------------------------------------------------------------------------

@@ -412,6 +412,7 @@ class Seals(Relayed):
     format: str | None = None
     round: int | None = None
     validators: list[str] | None = None
+    proposer: Signer | None = Field(None, description="the block's beneficiary; absent from blocks indexed before")
     signers: list[Signer] | None = None
     threshold: int | None = None
     valid: bool | None = None

@@ -44,6 +44,7 @@ OTHER_ASSET = "bond-prices"
 PURPOSE = "risk-control"
 LATER_PURPOSE = "research"
 ORIGIN = "ledger.example/log"
+ZERO_ADDRESS = "0x" + "00" * 20
 
 
 def digest(label: str) -> bytes:
@@ -200,6 +201,8 @@ def test_every_block_is_indexed_with_its_seals(world: World, index: ChainIndex) 
         assert [t["hash"] for t in row["transactions"]] == [hx(h) for h in chain_block["transactions"]]  # type: ignore[arg-type]
         seals = row["seals"]
         assert seals["format"] == SEAL_FORMAT and seals["validators"] == [operator]
+        # the beneficiary: the proposer, the zero address in the genesis block
+        assert seals["proposer"]["address"] == chain_block["miner"] == (operator if number else ZERO_ADDRESS)
         if number == 0:
             assert seals["signers"] == [] and seals["valid"] is None
         else:
@@ -208,6 +211,8 @@ def test_every_block_is_indexed_with_its_seals(world: World, index: ChainIndex) 
     # The operator's account is named once its admission is indexed: the org appears on the later blocks' seals.
     assert index.block(1)["seals"]["signers"][0]["org"] is None  # type: ignore[index]
     assert index.block(head)["seals"]["signers"][0]["org"] == "op"  # type: ignore[index]
+    assert index.block(1)["seals"]["proposer"]["org"] is None  # type: ignore[index]
+    assert index.block(head)["seals"]["proposer"] == {"address": operator, "org": "op"}  # type: ignore[index]
     listed = index.blocks(before=None, limit=3)
     assert [b["number"] for b in listed] == [head, head - 1, head - 2]
     assert set(listed[0]) == {"number", "hash", "parent_hash", "timestamp", "tx_count", "seals"}
