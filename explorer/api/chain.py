@@ -1,20 +1,24 @@
-"""The chain: ``/blocks`` (newest first), one block with its transactions, one transaction with its events.
-The arguments of a grant's transaction are shown only to the grant's parties and the regulator; anyone else
-sees the transaction ``redacted``."""
+"""The chain: ``/blocks`` (newest first), one block with its transactions, one transaction with its events, and
+``/validators``, what the validators did over the newest blocks (:mod:`explorer.validators`). The arguments of a
+grant's transaction are shown only to the grant's parties and the regulator; anyone else sees the transaction
+``redacted``. Whoever may list the blocks may see the validators: both come from the blocks alone."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 
 from explorer import access
 from explorer.api.deps import MAX_MS, Before, CurrentPerson, ExplorerDep, Limit, TxHash
-from explorer.api.schemas import BlockDetail, BlockPage, Transaction
+from explorer.api.schemas import BlockDetail, BlockPage, Transaction, ValidatorActivity
 from explorer.errors import NotFoundError
+from explorer.validators import DEFAULT_WINDOW, MAX_WINDOW, activity
 
 router = APIRouter(tags=["chain"])
+
+Window = Annotated[int, Query(ge=1, le=MAX_WINDOW, description=f"the newest blocks counted (at most {MAX_WINDOW:,})")]
 
 
 @router.get("/blocks", response_model=BlockPage, response_model_exclude_unset=True)
@@ -48,3 +52,10 @@ def transaction(explorer: ExplorerDep, p: CurrentPerson, tx_hash: TxHash) -> dic
     if not access.sees_transaction(p, found, explorer.state.snapshot):
         return access.redact_transaction(found)
     return found
+
+
+@router.get("/validators", response_model=ValidatorActivity, response_model_exclude_unset=True)
+def validators(explorer: ExplorerDep, window: Window = DEFAULT_WINDOW) -> dict[str, Any]:
+    chain = explorer.chain
+    # the window's blocks and the parent of its oldest, whose set and proposer decide who missed in it
+    return activity(chain.blocks(before=None, limit=window + 1), window, chain.account_org)

@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from explorer.validators import SHOWN
+
 
 class Relayed(BaseModel):
     """An object another part of the consortium produced: the known keys below, and any others it holds."""
@@ -462,6 +464,60 @@ class Transaction(BaseModel):
 
 class BlockDetail(Block):
     transactions: list[Transaction]
+
+
+class Validator(BaseModel):
+    """An account, named by the member that holds it (None if none does)."""
+
+    address: str
+    org: str | None
+
+
+class ValidatorCounts(Validator):
+    """What one validator did over the window (``explorer.validators``)."""
+
+    current: bool = Field(description="in the set the newest block names, which decides the next block")
+    proposed: int = Field(description="blocks whose beneficiary it is")
+    sealed: int = Field(description="blocks carrying its commit seal")
+    missed: int = Field(description="rounds it was the proposer of that decided no block")
+    in_set: int = Field(description="blocks decided by a set naming it")
+
+
+class MissedProposer(Validator):
+    rounds: int = Field(description="how many of the rounds before the deciding one were its")
+
+
+class RoundChange(BaseModel):
+    """A block decided in a round after the first."""
+
+    number: int
+    round: int
+    proposer: Validator | None = Field(description="null for a block indexed before proposers were recorded")
+    missed: list[MissedProposer] | None = Field(description="null when the parent's set or proposer is unknown")
+
+
+class SetChange(BaseModel):
+    """A block naming a validator set other than its parent's."""
+
+    number: int
+    validators: list[str] = Field(description="the set it names, which decides the next block")
+    added: list[Validator]
+    removed: list[Validator]
+
+
+class ValidatorActivity(BaseModel):
+    """The validators over the newest ``window`` blocks, derived from the indexed blocks alone."""
+
+    head: int = Field(description="the newest indexed block (-1 before the first)")
+    window: int
+    first: int | None = Field(description="the oldest block counted (null before the first)")
+    validators: list[ValidatorCounts] = Field(description="the current set in rotation order, then the others")
+    unknown_proposer: int = Field(description="blocks counted whose proposer the index does not hold")
+    unknown_missed: int = Field(description="blocks decided in a later round whose missed proposers are unknown")
+    round_changes: list[RoundChange] = Field(description=f"newest first, at most {SHOWN}")
+    round_changes_total: int
+    set_changes: list[SetChange] = Field(description=f"newest first, at most {SHOWN}")
+    set_changes_total: int
 
 
 # -- the log -------------------------------------------------------------------------------------------------

@@ -77,6 +77,7 @@ SHARED = [
     "/api/v1/calls",
     "/api/v1/blocks",
     "/api/v1/blocks/1",
+    "/api/v1/validators",
     "/api/v1/checkpoints",
     "/api/v1/anchors",
     "/api/v1/gaps",
@@ -209,6 +210,24 @@ def test_malformed_parameters_are_4xx_never_5xx(live: Live, cast: dict[str, Any]
         assert 400 <= answer.status_code < 500, path
     answer = live.get(who, "/api/v1/calls", **{"from": 10, "to": 5})
     assert answer.status_code == 422
+
+
+def test_the_validators_over_a_window_of_the_newest_blocks(live: Live, cast: dict[str, Any]) -> None:
+    who = cast["other"]
+    answer = live.get(who, "/api/v1/validators", window=10)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    head, first = body["head"], body["first"]
+    assert body["window"] == 10 and head > 0 and first == max(0, head - 9)
+    current = [v for v in body["validators"] if v["current"]]
+    assert current and all(v["address"].startswith("0x") for v in current)
+    # every block counted but block 0 has a proposer, known or not
+    assert sum(v["proposed"] for v in body["validators"]) + body["unknown_proposer"] == head - max(first, 1) + 1
+    assert all(body["first"] <= r["number"] <= body["head"] for r in body["round_changes"])
+    assert live.get(who, "/api/v1/validators").json()["window"] == 1000
+    for value in ("0", "-1", "10001", "ten", ""):
+        refused = live.get(who, "/api/v1/validators", window=value)
+        assert refused.status_code == 422 and refused.json()["error"] == "invalid_parameter", value
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_read(live: Live, cast: dict[str, Any]) -> None:
