@@ -22,6 +22,7 @@ import { viewLogin } from "./views/login.js";
 import { viewMember, viewMembers } from "./views/members.js";
 import { viewProvenance } from "./views/provenance.js";
 import { viewServices } from "./views/services.js";
+import { viewValidators } from "./views/validators.js";
 import { viewVerify } from "./views/verify.js";
 
 /** @import { Child } from "./dom.js" */
@@ -43,6 +44,7 @@ const ROUTES = [
   { re: /^blocks$/, view: viewBlocks, nav: "blocks" },
   { re: /^blocks\/([^/]+)$/, view: viewBlock, nav: "blocks" },
   { re: /^transactions\/([^/]+)$/, view: viewTransaction, nav: "blocks" },
+  { re: /^validators$/, view: viewValidators, nav: "validators" },
   { re: /^checkpoints$/, view: viewCheckpoints, nav: "checkpoints" },
   { re: /^anchors$/, view: viewAnchors, nav: "anchors" },
   { re: /^health$/, view: viewHealth, nav: "health" },
@@ -57,6 +59,7 @@ const NAV = [
   "grants",
   "services",
   "blocks",
+  "validators",
   "checkpoints",
   "anchors",
   "health",

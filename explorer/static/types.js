@@ -169,6 +169,53 @@
 
 /** @typedef {{blocks: Block[], next: number | null, head: number}} BlockPage  GET /blocks */
 
+/** @typedef {{address: string, org: string | null}} NamedValidator  an account, named by the member holding it */
+
+/**
+ * A validator's activity over the window (under "validators" of GET /validators).
+ * @typedef {object} ValidatorCounts
+ * @property {string} address
+ * @property {string | null} org
+ * @property {boolean} current  in the set the newest block names (which decides the next block)
+ * @property {number} proposed  blocks whose beneficiary it is
+ * @property {number} sealed  blocks carrying its commit seal
+ * @property {number} missed  rounds it was the proposer of that decided no block
+ * @property {number} in_set  blocks decided by a set naming it
+ */
+
+/**
+ * A block decided in a round after the first (under "round_changes").
+ * @typedef {object} RoundChange
+ * @property {number} number
+ * @property {number} round
+ * @property {NamedValidator | null} proposer  null for a block indexed before proposers were recorded
+ * @property {(NamedValidator & {rounds: number})[] | null} missed  the proposers of the earlier rounds; null: unknown
+ */
+
+/**
+ * A block naming a validator set other than its parent's (under "set_changes").
+ * @typedef {object} SetChange
+ * @property {number} number
+ * @property {string[]} validators  the set it names
+ * @property {NamedValidator[]} added
+ * @property {NamedValidator[]} removed
+ */
+
+/**
+ * GET /validators?window=N: the validators over the newest N blocks, counted from their seals.
+ * @typedef {object} ValidatorActivity
+ * @property {number} head  the newest indexed block, -1 before the first
+ * @property {number} window
+ * @property {number | null} first  the oldest block counted
+ * @property {ValidatorCounts[]} validators  the current set in rotation order, then the others
+ * @property {number} unknown_proposer  blocks counted whose proposer the index does not hold
+ * @property {number} unknown_missed  blocks decided after a round change whose missed proposers are unknown
+ * @property {RoundChange[]} round_changes  newest first, at most 50
+ * @property {number} round_changes_total
+ * @property {SetChange[]} set_changes  newest first, at most 50
+ * @property {number} set_changes_total
+ */
+
 /**
  * GET /transactions/{hash}, and a block's transactions (without events); redacted for a person who may not see it.
  * @typedef {object} Transaction

@@ -1,0 +1,143 @@
+// The validators over the newest blocks: the current set with each one's proposals, seals and missed proposals,
+// the blocks decided after a round change (who missed), and the blocks where the set changed. Everything is
+// counted from the blocks' seals (GET /validators), so anyone holding the chain can recount it.
+
+import { getJson, isObject, listOf } from "../api.js";
+import { h, linkQuery } from "../dom.js";
+import { fmtNum } from "../format.js";
+import { t } from "../i18n.js";
+import { badge, section, short, table } from "../widgets.js";
+import { blockLink, orgLink, pageHeader } from "./_shared.js";
+
+/** @import { Child } from "../dom.js" */
+/** @import { Ctx } from "../router.js" */
+/** @import { NamedValidator, RoundChange, SetChange, ValidatorActivity, ValidatorCounts } from "../types.js" */
+
+/** The windows offered; the API takes any from 1 to MAX_WINDOW. */
+const WINDOWS = [100, 1000, 10000];
+const DEFAULT_WINDOW = 1000;
+const MAX_WINDOW = 10000;
+
+/** A validator as its org (when a member holds the account) and its address, shortened. */
+function who(/** @type {NamedValidator | null | undefined} */ v) {
+  if (!isObject(v)) return h("span", { class: "muted" }, t("validators.unknown"));
+  return v.org ? h("span", null, orgLink(v.org), " ", short(v.address, 6)) : short(v.address, 8);
+}
+
+/** Validators as a list of names, each with how many rounds it missed when given. */
+function whoList(/** @type {unknown} */ list) {
+  if (!Array.isArray(list)) return h("span", { class: "muted" }, t("validators.unknown"));
+  if (!list.length) return "—";
+  return h(
+    "span",
+    { class: "chips" },
+    list.map((v) =>
+      h("span", { class: "chip" }, who(v), typeof v.rounds === "number" && v.rounds > 1 ? ` ×${v.rounds}` : ""),
+    ),
+  );
+}
+
+/** @param {Ctx} ctx */
+export async function viewValidators(ctx) {
+  const asked = Number(ctx.params.get("window"));
+  const span = Number.isInteger(asked) && asked >= 1 ? Math.min(asked, MAX_WINDOW) : DEFAULT_WINDOW;
+  /** @type {ValidatorActivity} */
+  const answer = await getJson("/validators", { window: span });
+  /** @type {ValidatorCounts[]} */
+  const validators = listOf(answer, "validators");
+  /** @type {RoundChange[]} */
+  const rounds = listOf(answer, "round_changes");
+  /** @type {SetChange[]} */
+  const sets = listOf(answer, "set_changes");
+  const windows = WINDOWS.map((n) =>
+    linkQuery(["validators"], { window: n }, t("validators.window", { n: fmtNum(n) }), {
+      class: n === span ? "btn btn-primary" : "btn btn-ghost",
+      testid: `validators-window-${n}`,
+    }),
+  );
+  /** @type {Child[]} */
+  const notes = [];
+  if (answer.unknown_proposer > 0)
+    notes.push(h("p", { class: "note note-warn" }, t("validators.unknownProposer", { n: answer.unknown_proposer })));
+  if (answer.unknown_missed > 0)
+    notes.push(h("p", { class: "note note-warn" }, t("validators.unknownMissed", { n: answer.unknown_missed })));
+  ctx.show(
+    pageHeader(t("nav.validators"), ...windows),
+    section(
+      t("validators.set"),
+      h(
+        "p",
+        { class: "muted", testid: "validators-range" },
+        answer.first === null || answer.first === undefined
+          ? t("validators.empty")
+          : t("validators.intro", { first: fmtNum(answer.first), head: fmtNum(answer.head) }),
+      ),
+      notes,
+      table(
+        [
+          { label: t("col.org"), cell: (v) => orgLink(v.org) },
+          { label: t("col.address"), cell: (v) => short(v.address, 10) },
+          {
+            label: t("col.status"),
+            cell: (v) =>
+              v.current ? badge("ok", t("validators.current")) : badge("muted", t("validators.former")),
+          },
+          { label: t("validators.inSet"), cell: (v) => fmtNum(v.in_set), class: "num" },
+          { label: t("validators.proposed"), cell: (v) => fmtNum(v.proposed), class: "num" },
+          { label: t("validators.sealed"), cell: (v) => fmtNum(v.sealed), class: "num" },
+          {
+            label: t("validators.missed"),
+            cell: (v) => (v.missed > 0 ? h("span", { class: "fail-text" }, fmtNum(v.missed)) : fmtNum(v.missed)),
+            class: "num",
+          },
+        ],
+        validators,
+        { testid: "validators-table" },
+        (v) => ({ dataset: { address: v.address, current: String(Boolean(v.current)) } }),
+      ),
+    ),
+    section(
+      t("validators.roundChanges"),
+      h("p", { class: "muted" }, t("validators.roundChangesNote")),
+      shownOf(rounds.length, answer.round_changes_total),
+      table(
+        [
+          { label: t("col.block"), cell: (r) => blockLink(r.number) },
+          { label: t("col.round"), cell: (r) => fmtNum(r.round), class: "num" },
+          { label: t("validators.proposer"), cell: (r) => who(r.proposer) },
+          { label: t("validators.missedBy"), cell: (r) => whoList(r.missed), class: "wrap" },
+        ],
+        rounds,
+        { testid: "validators-rounds" },
+        (r) => ({ dataset: { number: r.number } }),
+      ),
+    ),
+    section(
+      t("validators.setChanges"),
+      h("p", { class: "muted" }, t("validators.setChangesNote")),
+      shownOf(sets.length, answer.set_changes_total),
+      table(
+        [
+          { label: t("col.block"), cell: (s) => blockLink(s.number) },
+          { label: t("validators.added"), cell: (s) => whoList(s.added), class: "wrap" },
+          { label: t("validators.removed"), cell: (s) => whoList(s.removed), class: "wrap" },
+          {
+            label: t("validators.size"),
+            cell: (s) => fmtNum(Array.isArray(s.validators) ? s.validators.length : null),
+            class: "num",
+          },
+        ],
+        sets,
+        { testid: "validators-sets" },
+        (s) => ({ dataset: { number: s.number } }),
+      ),
+    ),
+  );
+}
+
+/** "the newest k of n" when a list was cut. */
+function shownOf(/** @type {number} */ shown, /** @type {unknown} */ total) {
+  return typeof total === "number" && total > shown
+    ? h("p", { class: "muted" }, t("validators.shownOf", { shown: fmtNum(shown), total: fmtNum(total) }))
+    : null;
+}
