@@ -6,7 +6,7 @@ import { h, link } from "../dom.js";
 import { fmtNum, fmtSec, text } from "../format.js";
 import { t } from "../i18n.js";
 import { appendRows, badge, kv, mono, rawJson, section, short, table } from "../widgets.js";
-import { argsList, blockLink, pageHeader, txLink } from "./_shared.js";
+import { argsList, blockLink, orgLink, pageHeader, txLink } from "./_shared.js";
 
 /** @import { Ctx } from "../router.js" */
 /** @import { Block, BlockPage, ChainEvent, Transaction } from "../types.js" */
@@ -17,7 +17,8 @@ function sealsSummary(/** @type {unknown} */ seals) {
   if (seals === null || seals === undefined) return "—";
   if (Array.isArray(seals)) return t("block.seals", { n: seals.length });
   if (isObject(seals)) {
-    const n = Array.isArray(seals.seals) ? seals.seals.length : seals.seals;
+    const listed = Array.isArray(seals.signers) ? seals.signers : seals.seals; // the index's seals: "signers"
+    const n = Array.isArray(listed) ? listed.length : listed;
     if (n !== undefined && n !== null)
       return h(
         "span",
@@ -28,6 +29,11 @@ function sealsSummary(/** @type {unknown} */ seals) {
     if (seals.format === null) return h("span", { class: "muted" }, t("block.noSeals"));
   }
   return mono(seals);
+}
+
+/** The validator that proposed the block (its beneficiary), named by the member holding the account. */
+function proposerOf(/** @type {Record<string, unknown>} */ proposer) {
+  return h("span", null, proposer.org ? [orgLink(proposer.org), " "] : null, mono(proposer.address));
 }
 
 /** @returns {Column<Block>[]} */
@@ -114,6 +120,9 @@ export async function viewBlock(ctx) {
         [t("col.time"), fmtSec(b.timestamp)],
         [t("col.txCount"), fmtNum(b.tx_count)],
         [t("col.seals"), sealsSummary(b.seals)],
+        isObject(b.seals) && isObject(b.seals.proposer)
+          ? [t("validators.proposer"), proposerOf(b.seals.proposer)]
+          : null,
       ]),
       isObject(b.seals) || Array.isArray(b.seals) ? rawJson(t("block.sealsRaw"), b.seals) : null,
     ),
