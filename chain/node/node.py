@@ -406,26 +406,25 @@ class Node:
         while there is no registry yet, or if it names none (a chain without validators could never go on)."""
         if not self.genesis.validator_contract:
             return current
-        registry = self.genesis.registry_address
         with self.lock:
-            if not self.state_at(header).get_code(registry):
-                return current
-            nobody = b"\0" * 20
             try:
-                if not int.from_bytes(self.call(nobody, registry, BOOTSTRAPPED, header=header)[-32:], "big"):
+                if not self._bootstrapped(header):
                     return current
-                out = self.call(nobody, registry, VALIDATORS, header=header)
+                out = self.call(b"\0" * 20, self.genesis.registry_address, VALIDATORS, header=header)
             except ExecutionRevertedError:  # a registry without validators(): the set cannot come from it
                 return current
         (accounts,) = abi_decode(["address[]"], out)
         return tuple(sorted(to_canonical_address(a) for a in accounts)) or current
 
-    def _bootstrapped(self) -> bool:
-        """Whether ConsortiumRegistry exists and its founders are registered (bootstrap finished)."""
+    def _bootstrapped(self, header: BlockHeaderAPI | None = None) -> bool:
+        """Whether ConsortiumRegistry exists and its founders are registered (bootstrap finished), on
+        ``header``'s state (the head's by default)."""
         registry = self.genesis.registry_address
-        if not self.state_at(self.head()).get_code(registry):
-            return False
-        return bool(int.from_bytes(self.call(b"\0" * 20, registry, BOOTSTRAPPED)[-32:], "big"))
+        with self.lock:
+            header = header or self.head()
+            if not self.state_at(header).get_code(registry):
+                return False
+            return bool(int.from_bytes(self.call(b"\0" * 20, registry, BOOTSTRAPPED, header=header)[-32:], "big"))
 
     def check_permission(self, sender: bytes, to: bytes) -> None:
         """Refuse senders that are not active members, and deployments by anyone but an operator."""

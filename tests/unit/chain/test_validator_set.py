@@ -101,27 +101,27 @@ def test_admission_adds_a_validator_from_the_next_block_and_a_freeze_removes_it(
     assert report.head == after.number
 
 
-def test_a_proposal_naming_another_set_than_the_registry_is_refused() -> None:
-    chain = Chain()
+def forged_block(chain: Chain) -> Any:
+    """The next block as op builds it, but naming op and alpha (no validator) as the set after it."""
     op, alpha = address(chain.accounts["op"]), address(chain.accounts["alpha"])
     chain.send("op", chain.registry, registry_call("propose_threshold", 1))
     block = blocks.build(chain.node, op, 0)
     assert block is not None
-    forged = ExtraData(b"\0" * 32, tuple(sorted((op, alpha))), round=0).encode()  # alpha is no validator
-    proposal = block.copy(header=block.header.copy(extra_data=forged))
+    forged = ExtraData(b"\0" * 32, tuple(sorted((op, alpha))), round=0).encode()
+    return block.copy(header=block.header.copy(extra_data=forged))
+
+
+def test_a_proposal_naming_another_set_than_the_registry_is_refused() -> None:
+    chain = Chain()
+    proposal = forged_block(chain)
     with pytest.raises(BlockRefusedError, match="another validator set than ConsortiumRegistry"):
         blocks.execute(chain.node, proposal)
 
 
 def test_a_chain_whose_stored_block_names_a_forged_set_fails_verification() -> None:
     chain = Chain()
-    op, alpha = address(chain.accounts["op"]), address(chain.accounts["alpha"])
-    chain.send("op", chain.registry, registry_call("propose_threshold", 1))
-    block = blocks.build(chain.node, op, 0)
-    assert block is not None
-    forged = ExtraData(b"\0" * 32, tuple(sorted((op, alpha))), round=0).encode()
-    header = block.header.copy(extra_data=forged)
-    sealed = add_seals(header, [sign_seal(header, bytes(chain.accounts["op"].key))])
+    block = forged_block(chain)
+    sealed = add_seals(block.header, [sign_seal(block.header, bytes(chain.accounts["op"].key))])
     chain.node.chain.chaindb.persist_block(block.copy(header=sealed))  # written past every check
     with pytest.raises(BlockVerificationError, match="another validator set than ConsortiumRegistry"):
         verify_chain(chain.node.db)
