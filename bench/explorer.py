@@ -801,6 +801,7 @@ def main(argv: list[str] | None = None) -> int:
     explorer: Process | None = None
     try:
         from network.description import load_description
+        from network.localchain import stop_together
         from network.nodes import start_every_node
         from network.supervisor import start_log_services, stop_all
 
@@ -969,8 +970,8 @@ def main(argv: list[str] | None = None) -> int:
             stop_process(explorer)
         if children:
             stop_all(children)
-        for node in nodes:
-            node.stop()
+        if nodes:
+            stop_together([node.process for node in nodes])
         if args.keep or args.reuse is not None:
             print(f"kept {work}")
         else:

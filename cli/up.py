@@ -16,6 +16,7 @@ from chain.qbft.rules import quorum
 from cli._common import Context, fail, pass_ctx
 from demo.traffic import ensure_demo_identities, write_endpoints
 from network.consortium import CHAIN_DIR, Consortium
+from network.localchain import stop_together
 from network.logsetup import log_origin
 from network.nodes import (
     NODES_DIR,
@@ -267,13 +268,8 @@ def up(
         click.echo("stopping")
     finally:
         stop_all(children)
-        for chain in chains:  # all at once: each node finishes its block and closes its store
-            if chain.process.poll() is None:
-                chain.process.send_signal(signal.SIGTERM)
-        for child in node_children:  # the supervisor may have started a node again
-            child.stop()
-        for chain in chains:
-            chain.stop()
+        # every node at once; a node the supervisor started again runs under its child's process
+        stop_together([c.process for c in node_children] if node_children else [local.process])
 
 
 def node_specs(directory: Path, port: int) -> list[NodeSpec]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import signal
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -37,7 +36,7 @@ from network.config import Catalogue, ConsortiumConfig, DemoGrant, config_to_dic
 from network.description import FILENAME, ConsortiumDescription, MemberDescription, load_description
 from network.errors import NetworkError
 from network.identity import OrgPublic, create_org_identity, load_account_key
-from network.localchain import DEFAULT_PORT, LocalChain, free_port, start_node
+from network.localchain import DEFAULT_PORT, LocalChain, free_port, start_node, stop_together
 from network.nodes import create_nodes, plan, start_nodes
 
 CHAIN_DIR = "chain"
@@ -124,7 +123,7 @@ def init_consortium(
         (directory / "consortium.toml").write_text(_config_toml(config), encoding="utf-8")
         return description
     except BaseException:
-        _stop(nodes)
+        stop_together([n.process for n in nodes])
         nodes = []
         if created:
             shutil.rmtree(directory, ignore_errors=True)
@@ -133,7 +132,7 @@ def init_consortium(
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
         raise
     finally:
-        _stop(nodes)
+        stop_together([n.process for n in nodes])
 
 
 def _start_chain(
@@ -160,14 +159,6 @@ def _start_chain(
         + (f"; the node of {', '.join(followers)} follows from `consortium up` on" if followers else "")
     )
     return chains
-
-
-def _stop(nodes: list[LocalChain]) -> None:
-    for node in nodes:  # all at once: each node finishes its block and closes its store
-        if node.process.poll() is None:
-            node.process.send_signal(signal.SIGTERM)
-    for node in nodes:
-        node.stop()
 
 
 def _config_toml(config: ConsortiumConfig) -> str:

@@ -70,13 +70,21 @@ class LocalChain:
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop cleanly (SIGTERM: the node finishes its block and closes its store), then wait for it."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_together([self.process], timeout)
+
+
+def stop_together(processes: Sequence[subprocess.Popen[bytes]], timeout: float = 15.0) -> None:
+    """SIGTERM every node process at once (each finishes its block and closes its store), then wait for each,
+    killing one still running after ``timeout``: a network's nodes stop in the time of the slowest, not the sum."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def start_node(
