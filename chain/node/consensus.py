@@ -450,6 +450,7 @@ class ConsensusNode:
             missed_proposals=consensus.stats.missed_proposals_total,
             synced=consensus.stats.synced,
             last_block_age_seconds=last_block_age(self.node, head),
+            missed_by_proposer=tuple(sorted(consensus.stats.missed_proposals.items())),
         )
 
     def _broadcast(self, code: int, body: bytes) -> None:

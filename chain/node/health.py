@@ -28,7 +28,9 @@ The definitions, the same wherever they are reported:
   was accepted there, counted against the round's proposer (``chain.qbft.machine.Counters``). A round this
   node left before its timer expired (for a later round's justified proposal, or on round changes from
   ``f+1`` or a quorum of validators) does not count here, though it may at the validators whose timer did
-  expire. A follower runs no round timer and counts none.
+  expire. A follower runs no round timer and counts none. The total and the count of each proposer are
+  reported (``missedProposalsBy``; ``consortium_consensus_missed_proposals_by_proposer_total{proposer=...}``),
+  so an operator sees which validator keeps missing its turn.
 - **time to finality**: for each block this node decided, the seconds from the first proposal of it being
   built here (this node proposed) or handed to this height's QBFT instance (another did) to the block being
   appended here. Blocks a node fetched (a follower's, a catch-up's) are not observed.
@@ -83,6 +85,7 @@ class NodeStatus:
     missed_proposals: int
     synced: int
     last_block_age_seconds: float | None
+    missed_by_proposer: tuple[tuple[bytes, int], ...] = ()
 
     @property
     def healthy(self) -> bool:
@@ -105,6 +108,7 @@ class NodeStatus:
             "roundChanges": self.round_changes,
             "proposed": self.proposed,
             "missedProposals": self.missed_proposals,
+            "missedProposalsBy": {to_checksum_address(a): n for a, n in self.missed_by_proposer},
             "synced": self.synced,
             "lastBlockAgeSeconds": self.last_block_age_seconds,
         }

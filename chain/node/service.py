@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from eth_utils.address import to_checksum_address
+
 from chain.jsonlog import configure_json_logging
 from chain.node.health import Histogram, NodeStatus, alone_status
 from chain.node.node import Genesis, Node
@@ -125,6 +127,11 @@ class Metrics:
         out = []
         for name, kind, doc, value in lines:
             out += [f"# HELP {name} {doc}", f"# TYPE {name} {kind}", f"{name} {value}"]
+        if self.consensus is not None:
+            name = "consortium_consensus_missed_proposals_by_proposer_total"
+            out += [f"# HELP {name} Rounds whose timer expired here before a valid proposal came, by proposer"]
+            out += [f"# TYPE {name} counter"]
+            out += [f'{name}{{proposer="{to_checksum_address(a)}"}} {n}' for a, n in state.missed_by_proposer]
         if self.finality is not None:
             out += self.finality.render(
                 "consortium_consensus_finality_seconds",

@@ -24,6 +24,7 @@ from eth.db.atomic import AtomicDB
 from eth_account import Account
 from eth_keys.datatypes import PrivateKey
 from eth_typing import BlockNumber
+from eth_utils.address import to_checksum_address
 
 from chain.node.consensus import ConsensusNode
 from chain.node.node import Genesis, Node
@@ -272,7 +273,7 @@ def node_status(server: RpcServer) -> dict[str, Any]:
 
 FIELDS = {
     "head", "hash", "mode", "height", "round", "validators", "peers", "peersConnected", "inSync", "inQuorum",
-    "roundChanges", "proposed", "missedProposals", "synced", "lastBlockAgeSeconds",
+    "roundChanges", "proposed", "missedProposals", "missedProposalsBy", "synced", "lastBlockAgeSeconds",
 }  # fmt: skip
 
 
@@ -355,8 +356,13 @@ def test_a_validators_missed_proposals_rise_when_the_proposer_of_a_round_is_down
     # changes before its own timer expired did not: its timer did not expire)
     assert max(counted.values()) >= 1
     counter = max(counted, key=lambda i: counted[i])
-    assert node_status(watched.server(counter))["missedProposals"] == counted[counter]
+    status = node_status(watched.server(counter))
+    assert status["missedProposals"] == counted[counter]
+    assert status["missedProposalsBy"] == {to_checksum_address(absent): counted[counter]}  # the one to blame
     metrics = get(watched.server(counter), "/metrics")[1].decode().splitlines()
     assert f"consortium_consensus_missed_proposals_total {counted[counter]}" in metrics
+    by_proposer = "consortium_consensus_missed_proposals_by_proposer_total"
+    assert f'{by_proposer}{{proposer="{to_checksum_address(absent)}"}} {counted[counter]}' in metrics
     assert node_status(watched.server(4))["missedProposals"] == 0  # a follower runs no round timer
+    assert node_status(watched.server(4))["missedProposalsBy"] == {}
     watched.assert_one_chain()

@@ -106,7 +106,7 @@ def test_the_histogram_renders_cumulative_buckets_sum_and_count() -> None:
 NETWORK = NodeStatus(
     head=7, hash=b"\x01" * 32, mode="validator", height=8, round=0, validators=ADDRESSES, peers=4,
     peers_connected=4, in_sync=True, in_quorum=True, round_changes=1, proposed=2, missed_proposals=1, synced=3,
-    last_block_age_seconds=0.5,
+    last_block_age_seconds=0.5, missed_by_proposer=((ADDRESSES[1], 1),),
 )  # fmt: skip
 
 
@@ -120,8 +120,8 @@ def test_node_status_is_camel_case_json_and_health_is_503_for_a_network_node_out
     assert rpc(server, "consortium_nodeStatus") == {
         "head": 7, "hash": "0x" + "01" * 32, "mode": "validator", "height": 8, "round": 0,
         "validators": [to_checksum_address(a) for a in ADDRESSES], "peers": 4, "peersConnected": 4,
-        "inSync": True, "inQuorum": True, "roundChanges": 1, "proposed": 2, "missedProposals": 1, "synced": 3,
-        "lastBlockAgeSeconds": 0.5,
+        "inSync": True, "inQuorum": True, "roundChanges": 1, "proposed": 2, "missedProposals": 1,
+        "missedProposalsBy": {to_checksum_address(ADDRESSES[1]): 1}, "synced": 3, "lastBlockAgeSeconds": 0.5,
     }  # fmt: skip
     status, body = server.health()
     assert status == 200 and json.loads(body) == {"head": 7, "mode": "validator", "inSync": True, "inQuorum": True}
@@ -130,6 +130,16 @@ def test_node_status_is_camel_case_json_and_health_is_503_for_a_network_node_out
         assert status == 503 and json.loads(body)["head"] == 7
     alone = replace(NETWORK, mode="alone", in_sync=False, in_quorum=False)  # never made so; alone is always 200
     assert RpcServer(node_at(clock), port=0, status=constant(alone)).health()[0] == 200
+
+
+def test_metrics_name_each_proposer_that_missed_its_round() -> None:
+    text = Metrics(node_at(Clock()), consensus=constant(NETWORK)).render().splitlines()
+    name = "consortium_consensus_missed_proposals_by_proposer_total"
+    assert f"# TYPE {name} counter" in text
+    assert f'{name}{{proposer="{to_checksum_address(ADDRESSES[1])}"}} 1' in text
+    assert [line for line in text if line.startswith(name)] == [
+        f'{name}{{proposer="{to_checksum_address(ADDRESSES[1])}"}} 1'
+    ]
 
 
 def test_a_node_sealing_alone_is_in_sync_and_in_quorum_with_no_peers_and_its_last_block_ages_on_its_clock() -> None:
@@ -142,8 +152,8 @@ def test_a_node_sealing_alone_is_in_sync_and_in_quorum_with_no_peers_and_its_las
     assert result == {
         "head": 0, "hash": "0x" + bytes(node.head().hash).hex(), "mode": "alone", "height": 1, "round": None,
         "validators": [key.public_key.to_checksum_address()], "peers": 0, "peersConnected": 0, "inSync": True,
-        "inQuorum": True, "roundChanges": 0, "proposed": 0, "missedProposals": 0, "synced": 0,
-        "lastBlockAgeSeconds": None,
+        "inQuorum": True, "roundChanges": 0, "proposed": 0, "missedProposals": 0, "missedProposalsBy": {},
+        "synced": 0, "lastBlockAgeSeconds": None,
     }  # fmt: skip
     node.submit(transfer(Account.from_key(key.to_bytes()), 0))
     assert node.seal() is not None
