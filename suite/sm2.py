@@ -49,7 +49,9 @@ N = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123
 GX = 0x32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A4589334C74C7
 GY = 0xBC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0
 
-MAX_ID_BYTES = 8191  # ENTL is the ID's length in bits, in two bytes: 8191 * 8 = 65528 < 2**16
+# ENTL is the ID's length in bits, in two bytes, so 8191 bytes would fit; OpenSSL refuses an ID of 8191 bytes or
+# more (it checks len >= 0xFFFF / 8), so the suite's limit is one byte lower, the same for signing, verifying and ZA.
+MAX_ID_BYTES = 8190
 PEM_ITERATIONS = 200_000  # PBKDF2-HMAC-SM3 rounds for an encrypted PEM: about 0.4 s on one core here
 
 _OID_EC_PUBLIC_KEY = _der.oid("1.2.840.10045.2.1")
@@ -63,7 +65,8 @@ _PEM = re.compile(rb"\A\s*-----BEGIN ([A-Z ]+)-----\r?\n([A-Za-z0-9+/=\r\n]+?)--
 def _check_id(signer_id: bytes) -> None:
     if len(signer_id) > MAX_ID_BYTES:
         raise SM2Error(
-            f"the signer ID is {len(signer_id)} bytes; SM2 allows at most {MAX_ID_BYTES} (its bit length is 16 bits)"
+            f"the signer ID is {len(signer_id)} bytes; at most {MAX_ID_BYTES} are accepted "
+            "(SM2 hashes its bit length in 16 bits)"
         )
 
 
