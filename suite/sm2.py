@@ -231,7 +231,14 @@ class SM2PrivateKey:
             if b"\x00" in password:
                 raise SM2Error("the password contains a NUL byte")
             inner = _pkcs8.decrypt(der, password)
-            pkey = _libcrypto.load_private_pem(data, password) if inner is None else _libcrypto.load_private_der(inner)
+            if inner is None:
+                pkey = _libcrypto.load_private_pem(data, password)
+            else:
+                try:
+                    pkey = _libcrypto.load_private_der(inner)
+                except SM2Error as e:
+                    # About one wrong password in 256 still leaves valid CBC padding; what it decrypts to is noise.
+                    raise SM2Error("wrong password (or the encrypted key is corrupted)") from e
         # Rebuild from the scalar alone, so a stored public point cannot disagree with d.
         return cls.from_bytes(_libcrypto.private_scalar(pkey))
 

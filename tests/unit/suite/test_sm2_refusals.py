@@ -191,3 +191,17 @@ def test_encrypted_pem_names_pbes2_pbkdf2_hmac_sm3_and_sm4_cbc(monkeypatch: pyte
     for oid in (PBES2, PBKDF2, HMAC_WITH_SM3, SM4_CBC):
         assert oid in der
     assert der.index(PBKDF2) < der.index(HMAC_WITH_SM3) < der.index(SM4_CBC)
+
+
+def test_wrong_password_that_happens_to_leave_valid_padding_still_says_wrong_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Regression: about one wrong password in 256 decrypts to bytes ending in valid PKCS#7 padding.
+    monkeypatch.setattr(sm2, "PEM_ITERATIONS", 1)
+    pem = KEY.to_pem(b"right")
+    for attempt in range(5000):
+        password = b"wrong-%d" % attempt
+        try:
+            SM2PrivateKey.from_pem(pem, password)
+        except SM2Error as e:
+            assert "wrong password" in str(e)
