@@ -37,7 +37,7 @@ test-fast: $(VENV)/.installed
 	$(BIN)/python -m pytest -q -m "not anvil and not slow and not browser and not benchmark"
 
 lint: $(VENV)/.installed $(ANVIL)
-	$(BIN)/ruff check chain contracts notary network gateway sdk explorer demo cli tests bench
+	$(BIN)/ruff check suite chain contracts notary network gateway sdk explorer demo cli tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(TSC) -p explorer/static

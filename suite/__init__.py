@@ -1,0 +1,27 @@
+"""The cryptographic suites a consortium runs on, and the national suite's primitives.
+
+A consortium picks one suite for all its members:
+
+- ``intl``: the international algorithms the ledger began with (secp256k1 and Ed25519 signatures, SHA-256 and
+  Keccak-256, AES-GCM for keys at rest), implemented elsewhere in the project;
+- ``sm``: the Chinese national commercial algorithms, in this package:
+
+  - ``suite.sm2``: SM2 signatures with SM3 (GB/T 32918.2, GB/T 32918.5 curve; GB/T 35276 signer ID; GM/T 0009
+    encodings): member, node and notary signing keys;
+  - SM3 (GB/T 32905): hashing, through ``hashlib.new("sm3")``;
+  - ``suite.sm4``: SM4-GCM sealing and a PBKDF2-HMAC-SM3 passphrase key (GB/T 32907): keys and secrets at rest,
+    and the SM4-CBC encryption of PKCS#8 private keys.
+
+Errors all derive from ``suite.errors.SuiteError``.
+"""
+
+from __future__ import annotations
+
+SUITES = ("intl", "sm")
+
+
+def check_suite(name: str) -> str:
+    """`name` if it is a known suite; otherwise ValueError naming the choices."""
+    if name not in SUITES:
+        raise ValueError(f"unknown cryptographic suite {name!r}: choose one of {', '.join(SUITES)}")
+    return name

@@ -1,0 +1,263 @@
+"""A small ctypes binding to OpenSSL 3's libcrypto for SM2 (GB/T 32918.2) signing and verifying with SM3.
+
+The `cryptography` package refuses SM2 keys, so this module declares the dozen EVP functions it needs, loads
+libcrypto once, checks every return code, turns the thread's OpenSSL error queue into an `SM2Error` and frees
+every object it makes. Nothing mutable is shared between calls: each sign or verify makes its own contexts, and an
+`EVP_PKEY` (reference-counted, read-only once built) is the only object that outlives a call.
+
+The signer ID (GB/T 35276 §5.2, the ID hashed into ZA) is always set explicitly on the key context before the
+digest-sign or digest-verify starts: OpenSSL's own default is the empty ID, which other implementations do not use.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import weakref
+from ctypes import POINTER, byref, c_char_p, c_int, c_size_t, c_ulong, c_void_p
+
+from suite.errors import SM2Error
+
+_BIO_CTRL_INFO = 3  # BIO_get_mem_data is BIO_ctrl(bio, BIO_CTRL_INFO, 0, &pointer)
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    table: dict[str, tuple[type | None, list[type]]] = {
+        "ERR_get_error": (c_ulong, []),
+        "ERR_error_string_n": (None, [c_ulong, c_char_p, c_size_t]),
+        "ERR_clear_error": (None, []),
+        "BIO_new_mem_buf": (c_void_p, [c_void_p, c_int]),
+        "BIO_s_mem": (c_void_p, []),
+        "BIO_new": (c_void_p, [c_void_p]),
+        "BIO_ctrl": (ctypes.c_long, [c_void_p, c_int, ctypes.c_long, c_void_p]),
+        "BIO_free": (c_int, [c_void_p]),
+        "BN_bn2binpad": (c_int, [c_void_p, c_char_p, c_int]),
+        "BN_clear_free": (None, [c_void_p]),
+        "EVP_sm3": (c_void_p, []),
+        "EVP_PKEY_free": (None, [c_void_p]),
+        "EVP_PKEY_is_a": (c_int, [c_void_p, c_char_p]),
+        "EVP_PKEY_get0_type_name": (c_char_p, [c_void_p]),
+        "EVP_PKEY_get_bn_param": (c_int, [c_void_p, c_char_p, POINTER(c_void_p)]),
+        "EVP_PKEY_get_octet_string_param": (c_int, [c_void_p, c_char_p, c_char_p, c_size_t, POINTER(c_size_t)]),
+        "EVP_PKEY_CTX_new": (c_void_p, [c_void_p, c_void_p]),
+        "EVP_PKEY_CTX_new_from_name": (c_void_p, [c_void_p, c_char_p, c_char_p]),
+        "EVP_PKEY_CTX_free": (None, [c_void_p]),
+        "EVP_PKEY_CTX_set1_id": (c_int, [c_void_p, c_void_p, c_int]),
+        "EVP_PKEY_keygen_init": (c_int, [c_void_p]),
+        "EVP_PKEY_generate": (c_int, [c_void_p, POINTER(c_void_p)]),
+        "EVP_MD_CTX_new": (c_void_p, []),
+        "EVP_MD_CTX_free": (None, [c_void_p]),
+        "EVP_MD_CTX_set_pkey_ctx": (None, [c_void_p, c_void_p]),
+        "EVP_DigestSignInit": (c_int, [c_void_p, c_void_p, c_void_p, c_void_p, c_void_p]),
+        "EVP_DigestSign": (c_int, [c_void_p, c_char_p, POINTER(c_size_t), c_char_p, c_size_t]),
+        "EVP_DigestVerifyInit": (c_int, [c_void_p, c_void_p, c_void_p, c_void_p, c_void_p]),
+        "EVP_DigestVerify": (c_int, [c_void_p, c_char_p, c_size_t, c_char_p, c_size_t]),
+        "d2i_PUBKEY": (c_void_p, [c_void_p, POINTER(c_char_p), ctypes.c_long]),
+        "d2i_AutoPrivateKey": (c_void_p, [c_void_p, POINTER(c_char_p), ctypes.c_long]),
+        "PEM_read_bio_PrivateKey": (c_void_p, [c_void_p, c_void_p, c_void_p, c_char_p]),
+        "PEM_write_bio_PKCS8PrivateKey": (
+            c_int,
+            [c_void_p, c_void_p, c_void_p, c_char_p, c_int, c_void_p, c_void_p],
+        ),
+    }
+    for name, (restype, argtypes) in table.items():
+        function = getattr(lib, name)
+        function.restype = restype
+        function.argtypes = argtypes
+
+
+@functools.cache
+def _lib() -> ctypes.CDLL:
+    """libcrypto, loaded and declared on first use (not at import)."""
+    path = ctypes.util.find_library("crypto")
+    if path is None:
+        raise SM2Error("OpenSSL's libcrypto was not found: SM2 needs OpenSSL 3.0 or later")
+    lib = ctypes.CDLL(path)
+    if not hasattr(lib, "EVP_PKEY_CTX_new_from_name"):
+        raise SM2Error(f"{path} is older than OpenSSL 3.0: SM2 needs OpenSSL 3.0 or later")
+    _declare(lib)
+    return lib
+
+
+def _error(what: str) -> SM2Error:
+    """An `SM2Error` carrying (and clearing) this thread's OpenSSL error queue."""
+    lib = _lib()
+    reasons = []
+    buf = ctypes.create_string_buffer(256)
+    while code := lib.ERR_get_error():
+        lib.ERR_error_string_n(code, buf, len(buf))
+        reasons.append(buf.value.decode("ascii", "replace"))
+    return SM2Error(f"{what}: {'; '.join(reasons) or 'no reason given by OpenSSL'}")
+
+
+class PKey:
+    """An owned `EVP_PKEY *`, freed when this object is collected."""
+
+    __slots__ = ("__weakref__", "pointer")
+
+    def __init__(self, pointer: int) -> None:
+        self.pointer = pointer
+        weakref.finalize(self, _lib().EVP_PKEY_free, pointer)
+
+
+def _owned(pointer: int | None, what: str) -> PKey:
+    if not pointer:
+        raise _error(what)
+    lib = _lib()
+    if lib.EVP_PKEY_is_a(pointer, b"SM2") != 1:
+        name = lib.EVP_PKEY_get0_type_name(pointer)
+        lib.EVP_PKEY_free(pointer)
+        kind = name.decode("ascii", "replace") if name else "unknown"
+        raise SM2Error(f"{what}: the key is a {kind} key, not an SM2 key")
+    return PKey(pointer)
+
+
+def generate() -> PKey:
+    lib = _lib()
+    lib.ERR_clear_error()
+    ctx = lib.EVP_PKEY_CTX_new_from_name(None, b"SM2", None)
+    if not ctx:
+        raise _error("cannot make an SM2 key context")
+    try:
+        pointer = c_void_p()
+        if lib.EVP_PKEY_keygen_init(ctx) != 1 or lib.EVP_PKEY_generate(ctx, byref(pointer)) != 1:
+            raise _error("SM2 key generation failed")
+        return _owned(pointer.value, "SM2 key generation")
+    finally:
+        lib.EVP_PKEY_CTX_free(ctx)
+
+
+def load_private_der(pkcs8: bytes) -> PKey:
+    """A private key from an unencrypted PKCS#8 PrivateKeyInfo."""
+    lib = _lib()
+    lib.ERR_clear_error()
+    cursor = c_char_p(pkcs8)
+    pointer = lib.d2i_AutoPrivateKey(None, byref(cursor), len(pkcs8))
+    return _owned(pointer, "cannot read the PKCS#8 private key")
+
+
+def load_private_pem(pem: bytes, password: bytes | None) -> PKey:
+    """A private key from any PEM OpenSSL reads, decrypted with `password` (a NUL-free byte string)."""
+    lib = _lib()
+    lib.ERR_clear_error()
+    bio = lib.BIO_new_mem_buf(pem, len(pem))
+    if not bio:
+        raise _error("cannot make a memory BIO")
+    try:
+        # With no callback, OpenSSL takes the last argument as the NUL-terminated passphrase.
+        pointer = lib.PEM_read_bio_PrivateKey(bio, None, None, password if password is not None else b"")
+        return _owned(pointer, "cannot read the private key (wrong password, or not a PKCS#8 key)")
+    finally:
+        lib.BIO_free(bio)
+
+
+def load_public_der(spki: bytes) -> PKey:
+    lib = _lib()
+    lib.ERR_clear_error()
+    cursor = c_char_p(spki)
+    pointer = lib.d2i_PUBKEY(None, byref(cursor), len(spki))
+    return _owned(pointer, "cannot read the SubjectPublicKeyInfo")
+
+
+def private_scalar(key: PKey) -> bytes:
+    """The private scalar d, 32 bytes big-endian."""
+    lib = _lib()
+    lib.ERR_clear_error()
+    bn = c_void_p()
+    if lib.EVP_PKEY_get_bn_param(key.pointer, b"priv", byref(bn)) != 1:
+        raise _error("the key has no private scalar")
+    try:
+        out = ctypes.create_string_buffer(32)
+        if lib.BN_bn2binpad(bn, out, 32) != 32:
+            raise _error("the private scalar does not fit in 32 bytes")
+        return out.raw
+    finally:
+        lib.BN_clear_free(bn)
+
+
+def public_point(key: PKey) -> bytes:
+    """The public point as OpenSSL encodes it (uncompressed for the keys this suite builds)."""
+    lib = _lib()
+    lib.ERR_clear_error()
+    out = ctypes.create_string_buffer(133)
+    size = c_size_t()
+    if lib.EVP_PKEY_get_octet_string_param(key.pointer, b"pub", out, len(out), byref(size)) != 1:
+        raise _error("the key has no public point")
+    return out.raw[: size.value]
+
+
+def pkcs8_pem(key: PKey) -> bytes:
+    """The key as an unencrypted PKCS#8 PEM, in OpenSSL's encoding."""
+    lib = _lib()
+    lib.ERR_clear_error()
+    bio = lib.BIO_new(lib.BIO_s_mem())
+    if not bio:
+        raise _error("cannot make a memory BIO")
+    try:
+        if lib.PEM_write_bio_PKCS8PrivateKey(bio, key.pointer, None, None, 0, None, None) != 1:
+            raise _error("cannot write the private key")
+        data = c_char_p()
+        size = lib.BIO_ctrl(bio, _BIO_CTRL_INFO, 0, byref(data))
+        return ctypes.string_at(data, size)
+    finally:
+        lib.BIO_free(bio)
+
+
+def _digest_context(key: PKey, signer_id: bytes, verify: bool) -> tuple[int, int]:
+    """(EVP_MD_CTX, EVP_PKEY_CTX) ready to sign or verify with SM3 under `signer_id`; the caller frees both."""
+    lib = _lib()
+    pctx = lib.EVP_PKEY_CTX_new(key.pointer, None)
+    if not pctx:
+        raise _error("cannot make a key context")
+    mdctx = lib.EVP_MD_CTX_new()
+    if not mdctx:
+        lib.EVP_PKEY_CTX_free(pctx)
+        raise _error("cannot make a digest context")
+    try:
+        if lib.EVP_PKEY_CTX_set1_id(pctx, signer_id, len(signer_id)) <= 0:
+            raise _error("cannot set the SM2 signer ID")
+        # The digest context borrows pctx (it will not free it), so the ID set above is the one hashed into ZA.
+        lib.EVP_MD_CTX_set_pkey_ctx(mdctx, pctx)
+        init = lib.EVP_DigestVerifyInit if verify else lib.EVP_DigestSignInit
+        if init(mdctx, None, lib.EVP_sm3(), None, key.pointer) != 1:
+            raise _error("cannot start an SM2-with-SM3 " + ("verification" if verify else "signature"))
+    except BaseException:
+        lib.EVP_MD_CTX_free(mdctx)
+        lib.EVP_PKEY_CTX_free(pctx)
+        raise
+    return mdctx, pctx
+
+
+def sign(key: PKey, message: bytes, signer_id: bytes) -> bytes:
+    """The DER signature SEQUENCE{r, s} (GM/T 0009 §7.3) of `message` under `signer_id`."""
+    lib = _lib()
+    lib.ERR_clear_error()
+    mdctx, pctx = _digest_context(key, signer_id, verify=False)
+    try:
+        out = ctypes.create_string_buffer(80)  # at most 72 bytes: SEQUENCE of two 33-byte INTEGERs
+        size = c_size_t(len(out))
+        if lib.EVP_DigestSign(mdctx, out, byref(size), message, len(message)) != 1:
+            raise _error("SM2 signing failed")
+        return out.raw[: size.value]
+    finally:
+        lib.EVP_MD_CTX_free(mdctx)
+        lib.EVP_PKEY_CTX_free(pctx)
+
+
+def verify(key: PKey, der_signature: bytes, message: bytes, signer_id: bytes) -> bool:
+    """Whether `der_signature` is valid; an error inside OpenSSL (not a mismatch) raises."""
+    lib = _lib()
+    lib.ERR_clear_error()
+    mdctx, pctx = _digest_context(key, signer_id, verify=True)
+    try:
+        result = lib.EVP_DigestVerify(mdctx, der_signature, len(der_signature), message, len(message))
+        if result == 1:
+            return True
+        # 0 is a mismatch; a negative result can also be a signature OpenSSL could not decode. Both are "no",
+        # because the caller has already checked the encoding and the ranges of r and s.
+        lib.ERR_clear_error()
+        return False
+    finally:
+        lib.EVP_MD_CTX_free(mdctx)
+        lib.EVP_PKEY_CTX_free(pctx)

@@ -1,0 +1,101 @@
+"""Hypothesis properties of SM2: round trips both ways, and any change to a signature or message fails."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from suite import _der, sm2
+from suite.sm2 import (
+    DEFAULT_ID,
+    InvalidSignature,
+    N,
+    SM2Error,
+    SM2PrivateKey,
+    SM2PublicKey,
+    der_to_raw,
+    raw_to_der,
+)
+
+KEY = SM2PrivateKey.generate()
+signer_ids = st.one_of(st.just(DEFAULT_ID), st.binary(max_size=64))
+scalars = st.integers(1, N - 1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(message=st.binary(max_size=500), signer_id=signer_ids)
+def test_sign_then_verify(message: bytes, signer_id: bytes) -> None:
+    signature = KEY.sign(message, signer_id)
+    assert len(signature) == 64
+    KEY.public_key().verify(signature, message, signer_id)
+    KEY.public_key().verify_der(KEY.sign_der(message, signer_id), message, signer_id)
+
+
+@settings(max_examples=40, deadline=None)
+@given(message=st.binary(min_size=1, max_size=100), data=st.data())
+def test_any_flipped_bit_of_signature_or_message_fails(message: bytes, data: st.DataObject) -> None:
+    signature = bytearray(KEY.sign(message))
+    changed = bytearray(message)
+    target = data.draw(st.sampled_from(["signature", "message"]))
+    buffer = signature if target == "signature" else changed
+    bit = data.draw(st.integers(0, len(buffer) * 8 - 1))
+    buffer[bit // 8] ^= 1 << (bit % 8)
+    # A flip can push r or s out of [1, n - 1]: then it is malformed (SM2Error) rather than merely invalid.
+    with pytest.raises(SM2Error):
+        KEY.public_key().verify(bytes(signature), bytes(changed))
+
+
+@settings(max_examples=10, deadline=None)
+@given(message=st.binary(max_size=50), signer_id=st.binary(min_size=1, max_size=20))
+def test_a_signature_is_bound_to_its_signer_id(message: bytes, signer_id: bytes) -> None:
+    with pytest.raises(InvalidSignature):
+        KEY.public_key().verify(KEY.sign(message, signer_id), message, signer_id + b"!")
+
+
+@settings(max_examples=100)
+@given(r=scalars, s=scalars)
+def test_raw_and_der_round_trip(r: int, s: int) -> None:
+    raw = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    der = raw_to_der(raw)
+    assert der_to_raw(der) == raw
+    assert raw_to_der(der_to_raw(der)) == der
+    assert der == _der.sequence(_der.integer(r), _der.integer(s))
+
+
+@settings(max_examples=10, deadline=None)
+@given(d=st.integers(1, N - 2))
+def test_private_key_bytes_and_plain_pem_round_trip(d: int) -> None:
+    key = SM2PrivateKey.from_bytes(d.to_bytes(32, "big"))
+    assert key.private_bytes() == d.to_bytes(32, "big")
+    again = SM2PrivateKey.from_pem(key.to_pem())
+    assert again.private_bytes() == key.private_bytes()
+    assert again.public_key() == key.public_key()
+
+
+@settings(max_examples=5, deadline=None)
+@given(password=st.binary(min_size=1, max_size=40).filter(lambda p: b"\x00" not in p))
+def test_encrypted_pem_round_trips_and_a_wrong_password_fails(password: bytes) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sm2, "PEM_ITERATIONS", 1000)  # the default costs about 0.4 s each way
+        pem = KEY.to_pem(password)
+    assert pem.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----\n")
+    assert SM2PrivateKey.from_pem(pem, password).private_bytes() == KEY.private_bytes()
+    with pytest.raises(SM2Error, match="wrong password"):
+        SM2PrivateKey.from_pem(pem, password + b"x")
+
+
+def test_encrypted_pem_with_the_default_iteration_count() -> None:
+    pem = KEY.to_pem(b"at rest")
+    assert SM2PrivateKey.from_pem(pem, b"at rest").private_bytes() == KEY.private_bytes()
+
+
+@settings(max_examples=10, deadline=None)
+@given(d=st.integers(1, N - 2))
+def test_public_key_bytes_der_and_pem_round_trip(d: int) -> None:
+    public = SM2PrivateKey.from_bytes(d.to_bytes(32, "big")).public_key()
+    assert SM2PublicKey.from_bytes(public.public_bytes()) == public
+    assert SM2PublicKey.from_der(public.to_der()) == public
+    assert SM2PublicKey.from_pem(public.to_pem()) == public
+    assert hash(SM2PublicKey.from_der(public.to_der())) == hash(public)
+    assert len(public.to_der()) == 91
