@@ -1,6 +1,8 @@
 """The pure core of the audit log: Merkle hashing and proofs (RFC 9162 §2.1), tiles (C2SP tlog-tiles),
 compact ranges, signed notes, checkpoints, cosignatures and witness bodies (C2SP signed-note, tlog-checkpoint,
-tlog-cosignature, tlog-witness). No I/O, no clock, no randomness.
+tlog-cosignature, tlog-witness), with the national suite's profile of notes and cosignatures in
+``notary.log.smnote`` (SM2, imported on its own so that loading the core does not load libcrypto). No I/O, no
+clock, no randomness of its own (an SM2 signature's nonce is drawn inside libcrypto).
 """
 
 from notary.log.checkpoint import Checkpoint, format_checkpoint, parse_checkpoint

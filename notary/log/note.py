@@ -96,7 +96,7 @@ def check_text(text: str) -> None:
         raise MalformedError(f"note text holds control character {bad.group()!r} at offset {bad.start()}")
 
 
-def _b64decode(text: str, what: str) -> bytes:
+def b64decode_canonical(text: str, what: str) -> bytes:
     """Strict standard base64: only the canonical encoding of its bytes is accepted."""
     try:
         data = base64.b64decode(text, validate=True)
@@ -109,7 +109,7 @@ def _b64decode(text: str, what: str) -> bytes:
 
 def b64decode_hash(text: str, what: str) -> bytes:
     """A 32-byte hash from its canonical base64 (44 characters)."""
-    data = _b64decode(text, what)
+    data = b64decode_canonical(text, what)
     if len(data) != 32:
         raise MalformedError(f"{what}: {len(data)} bytes, expected 32")
     return data
@@ -131,7 +131,7 @@ def parse_signature_line(line: str) -> NoteSignature:
     if not sep:
         raise MalformedError(f"signature line lacks a signature: {line[:100]!r}")
     check_key_name(name)
-    blob = _b64decode(encoded, f"signature by {name!r}")
+    blob = b64decode_canonical(encoded, f"signature by {name!r}")
     if len(blob) <= KEY_ID_SIZE:
         raise MalformedError(f"signature by {name!r} is {len(blob)} bytes, expected a key id and a signature")
     return NoteSignature(name, blob[:KEY_ID_SIZE], blob[KEY_ID_SIZE:])
@@ -232,15 +232,19 @@ def verify_ed25519(key: Ed25519PublicKey, signature: bytes, message: bytes) -> b
 
 
 class NamedKey:
-    """A named Ed25519 key of one signature type: its name, raw public key and note key id."""
+    """A named key of one signature type: its name, raw public key and note key id.
+
+    The key id is C2SP's SHA-256(name ‖ "\\n" ‖ type ‖ public key)[:4] unless a profile computes its own
+    (``given_key_id``: the national suite's takes SM3, see ``notary.log.smnote``).
+    """
 
     __slots__ = ("_key_id", "_name", "_public_key")
 
-    def __init__(self, name: str, key_type: int, public_key: bytes) -> None:
+    def __init__(self, name: str, key_type: int, public_key: bytes, *, given_key_id: bytes | None = None) -> None:
         check_key_name(name)
         self._name = name
         self._public_key = bytes(public_key)
-        self._key_id = key_id(name, key_type, self._public_key)
+        self._key_id = key_id(name, key_type, self._public_key) if given_key_id is None else given_key_id
 
     @property
     def name(self) -> str:
@@ -302,7 +306,7 @@ def decode_vkey(vkey: str, key_type: int) -> tuple[str, bytes]:
     check_key_name(name)
     if not _HEX8.fullmatch(hex_id):
         raise MalformedError(f"vkey key id must be 8 lowercase hex digits: {hex_id[:100]!r}")
-    blob = _b64decode(encoded, f"vkey {name!r}")
+    blob = b64decode_canonical(encoded, f"vkey {name!r}")
     if not blob or blob[0] != key_type:
         raise MalformedError(f"vkey {name!r} is not of signature type {key_type:#04x}")
     public_key = blob[1:]
