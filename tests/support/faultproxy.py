@@ -60,6 +60,14 @@ class FaultProxy:
         """Let connections through ``ports`` (every link when None) again."""
         self._call(self._set(list(self._links) if ports is None else list(ports), None))
 
+    def held(self, port: int) -> int:
+        """How many connections the link on ``port`` holds blackholed now."""
+
+        async def count() -> int:
+            return len(self._links[port].held)
+
+        return self._call(count())
+
     def stop(self) -> None:
         async def close() -> None:
             await self._set(list(self._links), "refuse")
