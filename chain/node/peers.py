@@ -20,7 +20,10 @@ also closes the connections it holds open, so a stopped node stops answering on 
 costs its queue, never the consensus loop's time); :meth:`PeerLinks.fetch_blocks` asks the peers in turn. One
 more thread per peer asks its status every :data:`STATUS_INTERVAL_S`: whether the peer answers (a link is
 ``connected`` while the last status or message exchange with it succeeded, so an idle network still knows who
-is up), the address it names and its head (``on_status``: a peer ahead of this node).
+is up), the address it names and its head (``on_status``: a peer ahead of this node). :meth:`PeerLinks.fetch_blocks`
+runs in the consensus loop, so it skips a peer whose last exchange failed (``down``) rather than wait out the
+timeout of one that hangs (a frozen process, a network that drops packets) at every sync; the peer's status
+prober finds out when it answers again.
 """
 
 from __future__ import annotations
@@ -279,6 +282,8 @@ class PeerLinks:
              for url in self.urls]  # fmt: skip
         #: Whether the last exchange with each peer (its status, or a message to it) succeeded.
         self.connected: dict[str, bool] = dict.fromkeys(self.urls, False)
+        #: Whether the last exchange with each peer failed (False until one did): fetches skip such a peer.
+        self.down: dict[str, bool] = dict.fromkeys(self.urls, False)
         #: The account address each peer's last status named; None until one did.
         self.addresses: dict[str, bytes | None] = dict.fromkeys(self.urls)
         #: The head each peer's last status named; None until one did.
@@ -332,13 +337,13 @@ class PeerLinks:
                     connection = connection or self._connection(url)
                     connection.request("POST", path, body, {"Content-Type": "application/octet-stream"})
                     connection.getresponse().read()
-                    self.connected[url] = True
+                    self._answered(url, True)
                     break
                 except (OSError, http.client.HTTPException):
                     if connection is not None:
                         connection.close()
                     connection = None
-                    self.connected[url] = False
+                    self._answered(url, False)
             else:
                 self.failures += 1
         if connection is not None:
@@ -364,13 +369,16 @@ class PeerLinks:
                 connection = None
                 if self.connected[url]:
                     log.info("peer %s does not answer its status: %s", url, exc)
-                self.connected[url] = False
+                self._answered(url, False)
             else:
-                self.connected[url] = True
+                self._answered(url, True)
                 self._learn(url, status)
             self._stopping.wait(self.status_interval)
         if connection is not None:
             connection.close()
+
+    def _answered(self, url: str, ok: bool) -> None:
+        self.connected[url], self.down[url] = ok, not ok
 
     def _learn(self, url: str, status: dict[str, Any]) -> None:
         address, head = status.get("address"), status.get("head")
@@ -385,19 +393,26 @@ class PeerLinks:
                 self.on_head(url, head)
 
     def fetch_blocks(self, first: int) -> list[bytes]:
-        """Sealed blocks from ``first`` on, from the first peer that has any; [] if none does."""
+        """Sealed blocks from ``first`` on, from the first peer that has any; [] if none does. A peer whose last
+        exchange failed is not asked (see the module's docstring)."""
         for url in self.urls:
+            if self.down[url]:
+                continue
             connection = self._connection(url)
             try:
                 connection.request("GET", f"{BLOCKS_PATH}?from={first}")
                 answer = connection.getresponse()
                 body = answer.read(MAX_BLOCKS_BYTES + 1024 * 1024)
+                self._answered(url, True)
                 if answer.status != 200:
                     continue
                 items = rlp.decode(body)
                 if isinstance(items, list) and items and all(isinstance(i, bytes) for i in items):
                     return [bytes(i) for i in items]
-            except (OSError, http.client.HTTPException, rlp.DecodingError) as exc:
+            except (OSError, http.client.HTTPException) as exc:
+                self._answered(url, False)
+                log.info("fetching blocks from %s failed: %s", url, exc)
+            except rlp.DecodingError as exc:
                 log.info("fetching blocks from %s failed: %s", url, exc)
             finally:
                 connection.close()

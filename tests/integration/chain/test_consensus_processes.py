@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,8 +81,10 @@ def consortium(tmp_path_factory: pytest.TempPathFactory) -> Consortium:
 
 
 class NodeProcess:
-    def __init__(self, c: Consortium, i: int, log: Path) -> None:
-        peers = [f"https://127.0.0.1:{p}" for j, p in enumerate(c.peer_ports) if j != i]
+    def __init__(self, c: Consortium, i: int, log: Path, peers: Sequence[str] | None = None) -> None:
+        """Node ``i``, reaching the others at ``peers`` (their peer servers themselves when None)."""
+        if peers is None:
+            peers = [f"https://127.0.0.1:{p}" for j, p in enumerate(c.peer_ports) if j != i]
         cert, key = c.pki.certs[i]
         args = [
             *CLI, "node", str(c.root), "--org", ORGS[i], "--chain-dir", str(c.chain_dir(i)),
