@@ -1,6 +1,6 @@
-"""The pure core of the audit log: Merkle hashing and proofs (RFC 9162 §2.1), tiles (C2SP tlog-tiles),
-compact ranges, signed notes, checkpoints, cosignatures and witness bodies (C2SP signed-note, tlog-checkpoint,
-tlog-cosignature, tlog-witness). No I/O, no clock, no randomness.
+"""The pure core of the audit log: Merkle hashing and proofs (RFC 9162 §2.1, over SHA-256 or SM3), tiles
+(C2SP tlog-tiles), compact ranges, signed notes, checkpoints, cosignatures and witness bodies (C2SP signed-note,
+tlog-checkpoint, tlog-cosignature, tlog-witness). No I/O, no clock, no randomness.
 """
 
 from notary.log.checkpoint import Checkpoint, format_checkpoint, parse_checkpoint
@@ -26,13 +26,17 @@ from notary.log.errors import (
 from notary.log.hashing import (
     EMPTY_ROOT,
     HASH_SIZE,
+    SHA256,
+    SM3,
     Hash32,
     LeafIndex,
+    TreeHash,
     TreeSize,
     hash_children,
     hash_leaf,
     levels_of,
     root_of,
+    tree_hash,
 )
 from notary.log.note import (
     ED25519,
@@ -95,6 +99,8 @@ __all__ = [
     "ED25519",
     "EMPTY_ROOT",
     "HASH_SIZE",
+    "SHA256",
+    "SM3",
     "TILE_HEIGHT",
     "TILE_WIDTH",
     "Checkpoint",
@@ -120,6 +126,7 @@ __all__ = [
     "Signer",
     "TileAddress",
     "TileNodeReader",
+    "TreeHash",
     "TreeSize",
     "UnknownKeyError",
     "VerificationError",
@@ -163,6 +170,7 @@ __all__ = [
     "tile_path",
     "tile_widths",
     "tiles_for_size",
+    "tree_hash",
     "verify_consistency",
     "verify_inclusion",
 ]
