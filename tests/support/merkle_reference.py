@@ -2,7 +2,8 @@
 
 MTH, PATH and PROOF/SUBPROOF recurse over the list of entries exactly as written in §2.1.1, §2.1.3.1 and
 §2.1.4.1, with k the largest power of two smaller than n. The hash is named (``"sha256"``, ``"sm3"``) and
-taken from ``hashlib.new`` on every call, apart from the fast code's own hashing.
+taken from ``hashlib.new`` on every call, apart from the fast code's own hashing; ``"sm3-python"`` is SM3 in
+plain Python (``sm3_reference``), independent of OpenSSL and slow: for small trees.
 """
 
 from __future__ import annotations
@@ -10,8 +11,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
+from tests.support import sm3_reference
+
 
 def hash_of(data: bytes, hash_name: str = "sha256") -> bytes:
+    if hash_name == "sm3-python":
+        return sm3_reference.sm3(data)
     return hashlib.new(hash_name, data).digest()
 
 

@@ -22,6 +22,7 @@ from notary.log.hashing import (
     tree_hash,
 )
 from tests.support import merkle_reference as ref
+from tests.support import sm3_reference
 from tests.support.tree_hashes import each_tree
 
 # The eight leaves of the RFC 6962 test tree used by certificate-transparency-go and transparency-dev/merkle.
@@ -59,6 +60,14 @@ def test_sm3_gives_the_standards_known_answers(data: bytes, digest: str) -> None
     assert SM3.new(data).digest() == expected
     assert SM3.new(data).digest() == expected  # the copied prototype is never changed by a hash
     assert hashlib.new("sm3", data).digest() == expected  # the reference's SM3
+    assert sm3_reference.sm3(data) == expected
+
+
+@pytest.mark.parametrize("length", [*range(0, 130), 1000])
+def test_openssl_sm3_agrees_with_sm3_in_plain_python(length: int) -> None:
+    # Every padding case: the length field in the same block or the next (55/56, 119/120 bytes) and whole blocks.
+    data = bytes((7 * i + length) & 0xFF for i in range(length))
+    assert SM3.new(data).digest() == sm3_reference.sm3(data)
 
 
 @each_tree

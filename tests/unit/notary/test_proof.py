@@ -116,6 +116,18 @@ def test_proofs_at_smaller_sizes_from_a_bigger_reader(tree: TreeHash) -> None:
     assert root_at(0, reader, tree) == tree.empty_root
 
 
+@pytest.mark.parametrize("size", range(1, 20))
+def test_the_sm3_tree_recomputes_with_sm3_in_plain_python(size: int) -> None:
+    # Failure catalogue 35: every tree and proof recomputes with an SM3 independent of the one the log uses.
+    data = entries(size)
+    reader = MemoryNodeReader([SM3.leaf(e) for e in data], SM3)
+    assert root_at(size, reader, SM3) == ref.mth(data, "sm3-python")
+    for index in range(size):
+        assert prove_inclusion(index, size, reader, SM3) == ref.path(index, data, "sm3-python")
+    for size1 in range(size + 1):
+        assert prove_consistency(size1, size, reader, SM3) == ref.proof(size1, data, "sm3-python")
+
+
 @pytest.mark.parametrize(("made", "checked"), [(SHA256, SM3), (SM3, SHA256)], ids=["sha256-in-sm3", "sm3-in-sha256"])
 def test_a_proof_of_one_tree_hash_does_not_verify_in_the_other_tree(made: TreeHash, checked: TreeHash) -> None:
     data = entries(13)
