@@ -19,7 +19,11 @@ Over ``--events`` audit events (default 1,000,000) in gateway-signed batches of 
    figure at 10 M entries needs ``--events 10000000``;
 6. pymerkle's ``InmemoryTree`` against our tree in memory (tiles, as the sequencer writes them) over the same
    entries: append and root, inclusion proofs, verification; at most ``--peer-leaves`` leaves;
-7. RFC 9162 hashing: ``root_of`` over leaf hashes, ``verify_inclusion`` of the proofs from (6).
+7. RFC 9162 hashing: ``root_of`` over leaf hashes, ``verify_inclusion`` of the proofs from (6);
+8. the tree hash, SHA-256 (suite ``intl``) beside SM3 (suite ``sm``), on the pure tree in memory over the
+   entries of (6): leaf hashes, ``root_of``, ``levels_of`` (every level, what a tile writer hashes), then
+   ``prove_inclusion`` and ``verify_inclusion`` of the same random leaves; this process's CPU time (which
+   other work on the machine does not shrink), best of 3 rounds, the hashes taking turns.
 
 Figures go to stdout (figure, ours, target, met, peer) and to ``bench/results/notary.json`` with the
 conditions. Data lives in a temporary directory (``--dir`` to choose where), removed at the end.
@@ -31,6 +35,9 @@ cache then warm (wall clock, and per second of this process's CPU time, which ot
 not shrink), each of the first 1,000 verified. ``--without-levels`` writes no inner levels, as a store
 written before them: proofs then recompute each tile's levels on a cache miss. Printed, and written to
 ``--output`` only when given.
+
+``--tree-hashes N`` measures (8) only, on N leaves, in seconds; printed, and written to ``--output`` only
+when given.
 """
 
 from __future__ import annotations
@@ -61,9 +68,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from bench.common import met, percentile, print_table, status_kib, wait_for, write_results
 from bench.notary_server import ORG, ORIGIN, THRESHOLD, WITNESS_ORGS, Cluster, raw_public
 from notary.integrate import TileWriter
-from notary.log.hashing import Hash32, hash_leaf, root_of
+from notary.log.hashing import SHA256, SM3, Hash32, TreeHash, hash_leaf, root_of
 from notary.log.note import NoteSigner
-from notary.log.proof import prove_inclusion, root_at, verify_inclusion
+from notary.log.proof import MemoryNodeReader, prove_inclusion, root_at, verify_inclusion
 from notary.log.tiles import TileNodeReader
 from notary.reader import LogReader
 from notary.sequencer import Sequencer, SequencerSettings, encode_batch, sign_batch_body
@@ -606,6 +613,98 @@ def measure_peer(n: int, n_proofs: int, batch: int, rng: random.Random) -> dict[
     }
 
 
+def _cpu_timed(work: Callable[[], T]) -> tuple[T, float]:
+    """``work()`` and the CPU seconds of this process it took, the garbage collector paused."""
+    with _gc_paused():
+        t0 = time.process_time()
+        result = work()
+        return result, time.process_time() - t0
+
+
+def _tree_round(tree: TreeHash, entries: list[bytes], indexes: list[int]) -> dict[str, float]:
+    """One round of (8) under ``tree``: the seconds of each figure; the tree checked against its own root."""
+    n = len(entries)
+    leaf = tree.leaf
+    seconds: dict[str, float] = {}
+    leaves, seconds["leaves"] = _cpu_timed(lambda: [leaf(e) for e in entries])
+    root, seconds["root_of"] = _cpu_timed(lambda: tree.root_of(leaves))
+    reader, seconds["levels_of"] = _cpu_timed(lambda: MemoryNodeReader(leaves, tree))  # levels_of, every level
+    if root_at(n, reader, tree) != root:
+        raise AssertionError(f"root_of and levels_of disagree under {tree.name}")
+    proofs, seconds["prove"] = _cpu_timed(lambda: [prove_inclusion(i, n, reader, tree) for i in indexes])
+
+    def verify_all() -> None:
+        for i, proof in zip(indexes, proofs, strict=True):
+            verify_inclusion(leaves[i], i, n, proof, root, tree)
+
+    seconds["verify"] = _cpu_timed(verify_all)[1]
+    return seconds
+
+
+def measure_tree_hashes(n: int, n_proofs: int, rng: random.Random, rounds: int = 3) -> dict[str, Any]:
+    """(8): the pure tree under each tree hash over the same ``n`` entries; per figure the best CPU time of
+    ``rounds``, the hashes taking turns within each round."""
+    entries = _entries(0, n)
+    indexes = [rng.randrange(n) for _ in range(n_proofs)]
+    best: dict[str, dict[str, float]] = {}
+    for _ in range(rounds):
+        for tree in (SHA256, SM3):
+            seconds = _tree_round(tree, entries, indexes)
+            kept = best.setdefault(tree.name, seconds)
+            for figure, value in seconds.items():
+                kept[figure] = min(kept[figure], value)
+    figures = {
+        name: {
+            "leaf_hashes_per_s": round(n / b["leaves"]),
+            "root_of_leaves_per_s": round(n / b["root_of"]),
+            "levels_of_leaves_per_s": round(n / b["levels_of"]),
+            "proofs_per_s": round(n_proofs / b["prove"]),
+            "verify_per_s": round(n_proofs / b["verify"]),
+        }
+        for name, b in best.items()
+    }
+    sha, sm3 = figures["sha256"], figures["sm3"]
+    return {
+        "leaves": n,
+        "entry_bytes": len(entries[0]),
+        "proofs": n_proofs,
+        "rounds": rounds,
+        **figures,
+        "sm3_time_over_sha256": {k: round(sha[k] / sm3[k], 2) for k in sha},
+    }
+
+
+def tree_hash_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(8) as rows: figure, SHA-256, SM3, how many times SHA-256's time SM3 takes."""
+    labels = {
+        "leaf_hashes_per_s": f"(8) leaf hashes of {r['entry_bytes']}-byte entries, /s",
+        "root_of_leaves_per_s": f"(8) root_of, leaves/s ({r['leaves']:,} leaves)",
+        "levels_of_leaves_per_s": "(8) levels_of (every level), leaves/s",
+        "proofs_per_s": "(8) prove_inclusion in memory, proofs/s",
+        "verify_per_s": "(8) verify_inclusion, proofs/s",
+    }
+    sha, sm3, ratio = r["sha256"], r["sm3"], r["sm3_time_over_sha256"]
+    return [(label, f"{sha[k]:,}", f"{sm3[k]:,}", f"x{ratio[k]}") for k, label in labels.items()]
+
+
+def run_tree_hashes(args: argparse.Namespace) -> int:
+    n_proofs = min(args.proofs, 100_000)
+    print(f"(8) the tree under sha256 and sm3: {args.tree_hashes} leaves, {n_proofs} proofs", flush=True)
+    result = measure_tree_hashes(args.tree_hashes, n_proofs, random.Random(1))
+    print_table(("figure", "sha256", "sm3", "sm3 time"), tree_hash_rows(result))
+    out = {
+        "benchmark": "notary tree hashes",
+        "command": f"python -m bench.notary --tree-hashes {args.tree_hashes} --proofs {n_proofs}",
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load_average_1m_after": round(os.getloadavg()[0], 2),
+        "results": result,
+    }
+    if args.output is not None:
+        print(f"written to {write_results(out, args.output)}")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- main
 
 
@@ -627,9 +726,14 @@ def main(argv: list[str] | None = None) -> int:
         "--proofs-at", type=int, default=None, metavar="N", help="only (3) in-process, on a synthetic log of N entries"
     )
     parser.add_argument("--without-levels", action="store_true", help="with --proofs-at: store no inner levels")
+    parser.add_argument(
+        "--tree-hashes", type=int, default=None, metavar="N", help="only (8), SHA-256 beside SM3, on N leaves"
+    )
     args = parser.parse_args(argv)
     if args.proofs_at is not None:
         return run_proofs_at(args)
+    if args.tree_hashes is not None:
+        return run_tree_hashes(args)
     args.output = args.output or RESULTS
     if args.quick:
         args.events, args.proofs, args.http_proofs = 50_000, 20_000, 500
@@ -687,6 +791,8 @@ def main(argv: list[str] | None = None) -> int:
         n_peer = min(events, args.peer_leaves)
         print(f"(6, 7) pymerkle vs ours in memory: {n_peer} leaves", flush=True)
         results["peer"] = measure_peer(n_peer, min(args.proofs, 100_000), args.batch, rng)
+        print(f"(8) the tree under sha256 and sm3: {n_peer} leaves", flush=True)
+        results["tree_hashes"] = measure_tree_hashes(n_peer, min(args.proofs, 100_000), rng)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -694,6 +800,8 @@ def main(argv: list[str] | None = None) -> int:
         results["peer"]["note"] = f"pymerkle compared on {n_peer} leaves, not {events} (--peer-leaves)"
     rows = table_rows(results)
     print_table(("figure", "ours", "target", "met", "peer"), rows, left=(0, 4))
+    tree_rows = tree_hash_rows(results["tree_hashes"])
+    print_table(("figure", "sha256", "sm3", "sm3 time"), tree_rows)
     out = {
         "benchmark": "notary",
         "command": "python -m bench.notary" + (" --quick" if args.quick else ""),
@@ -714,6 +822,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "targets": TARGETS,
         "table": [dict(zip(("figure", "ours", "target", "met", "peer"), r, strict=True)) for r in rows],
+        "tree_hash_table": [dict(zip(("figure", "sha256", "sm3", "sm3_time"), r, strict=True)) for r in tree_rows],
         "results": results,
     }
     print(f"written to {write_results(out, args.output)}")

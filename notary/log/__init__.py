@@ -1,8 +1,8 @@
-"""The pure core of the audit log: Merkle hashing and proofs (RFC 9162 §2.1), tiles (C2SP tlog-tiles),
-compact ranges, signed notes, checkpoints, cosignatures and witness bodies (C2SP signed-note, tlog-checkpoint,
-tlog-cosignature, tlog-witness), with the national suite's profile of notes and cosignatures in
-``notary.log.smnote`` (SM2, imported on its own so that loading the core does not load libcrypto). No I/O, no
-clock, no randomness of its own (an SM2 signature's nonce is drawn inside libcrypto).
+"""The pure core of the audit log: Merkle hashing and proofs (RFC 9162 §2.1, over SHA-256 or SM3), tiles
+(C2SP tlog-tiles), compact ranges, signed notes, checkpoints, cosignatures and witness bodies (C2SP signed-note,
+tlog-checkpoint, tlog-cosignature, tlog-witness), with the national suite's profile of notes and cosignatures
+in ``notary.log.smnote`` (SM2, imported on its own so that loading the core does not load libcrypto). No I/O,
+no clock, no randomness of its own (an SM2 signature's nonce is drawn inside libcrypto).
 """
 
 from notary.log.checkpoint import Checkpoint, format_checkpoint, parse_checkpoint
@@ -28,13 +28,17 @@ from notary.log.errors import (
 from notary.log.hashing import (
     EMPTY_ROOT,
     HASH_SIZE,
+    SHA256,
+    SM3,
     Hash32,
     LeafIndex,
+    TreeHash,
     TreeSize,
     hash_children,
     hash_leaf,
     levels_of,
     root_of,
+    tree_hash,
 )
 from notary.log.note import (
     ED25519,
@@ -97,6 +101,8 @@ __all__ = [
     "ED25519",
     "EMPTY_ROOT",
     "HASH_SIZE",
+    "SHA256",
+    "SM3",
     "TILE_HEIGHT",
     "TILE_WIDTH",
     "Checkpoint",
@@ -122,6 +128,7 @@ __all__ = [
     "Signer",
     "TileAddress",
     "TileNodeReader",
+    "TreeHash",
     "TreeSize",
     "UnknownKeyError",
     "VerificationError",
@@ -165,6 +172,7 @@ __all__ = [
     "tile_path",
     "tile_widths",
     "tiles_for_size",
+    "tree_hash",
     "verify_consistency",
     "verify_inclusion",
 ]

@@ -5,19 +5,19 @@ of complete nodes plus how many of them fold into each proof hash (a partial rig
 complete nodes hashed together right to left). The whole plan is read with ONE ``read_nodes`` call, so a
 tile-backed reader fetches each tile once per proof. Verifiers follow RFC 9162 §2.1.3.2 and §2.1.4.2 step
 by step, recompute every hash, and refuse a proof of the wrong length before looking at it.
+
+Every function that hashes takes the log's ``tree`` hash (``hashing.SHA256`` unless told otherwise): a proof
+built or checked with another tree hash than the log's gives another root and is refused.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, cast
 
 from notary.log.errors import ConsistencyProofError, InclusionProofError, MalformedError, RootMismatchError
-from notary.log.hashing import EMPTY_ROOT, HASH_SIZE, Hash32, fold_right, levels_of, range_nodes
-
-_sha256 = hashlib.sha256
+from notary.log.hashing import HASH_SIZE, SHA256, Hash32, TreeHash, range_nodes
 
 Node = tuple[int, int]
 
@@ -29,12 +29,13 @@ class NodeReader(Protocol):
 
 
 class MemoryNodeReader:
-    """A NodeReader over leaf hashes held in memory (a batch, a test tree): every level precomputed."""
+    """A NodeReader over leaf hashes held in memory (a batch, a test tree): every level precomputed with
+    ``tree``."""
 
     __slots__ = ("_levels",)
 
-    def __init__(self, leaf_hashes: Sequence[bytes]) -> None:
-        self._levels = levels_of(leaf_hashes)
+    def __init__(self, leaf_hashes: Sequence[bytes], tree: TreeHash = SHA256) -> None:
+        self._levels = tree.levels_of(leaf_hashes)
 
     @property
     def size(self) -> int:
@@ -57,8 +58,8 @@ class ProofPlan:
     nodes: list[Node]
     counts: list[int]
 
-    def combine(self, hashes: Sequence[bytes]) -> list[Hash32]:
-        """The proof from the hashes of ``nodes`` (in the same order)."""
+    def combine(self, hashes: Sequence[bytes], tree: TreeHash = SHA256) -> list[Hash32]:
+        """The proof from the hashes of ``nodes`` (in the same order), partial subtrees folded with ``tree``."""
         if len(hashes) != len(self.nodes):
             raise MalformedError(f"plan needs {len(self.nodes)} node hashes, got {len(hashes)}")
         out: list[bytes] = []
@@ -67,7 +68,7 @@ class ProofPlan:
             if count == 1:
                 out.append(hashes[k])
             else:
-                out.append(fold_right(hashes[k : k + count]))
+                out.append(tree.fold_right(hashes[k : k + count]))
             k += count
         return cast(list[Hash32], out)
 
@@ -133,26 +134,26 @@ def nodes_for_root(size: int) -> list[Node]:
     return range_nodes(0, size)
 
 
-def prove_inclusion(index: int, size: int, reader: NodeReader) -> list[Hash32]:
+def prove_inclusion(index: int, size: int, reader: NodeReader, tree: TreeHash = SHA256) -> list[Hash32]:
     """The audit path of leaf ``index`` in the tree of ``size`` leaves, deepest hash first."""
     plan = inclusion_plan(index, size)
-    return plan.combine(reader.read_nodes(plan.nodes))
+    return plan.combine(reader.read_nodes(plan.nodes), tree)
 
 
-def prove_consistency(size1: int, size2: int, reader: NodeReader) -> list[Hash32]:
+def prove_consistency(size1: int, size2: int, reader: NodeReader, tree: TreeHash = SHA256) -> list[Hash32]:
     """The consistency proof between the trees of ``size1`` and ``size2`` leaves (empty if equal or 0)."""
     plan = consistency_plan(size1, size2)
     if not plan.nodes:
         return []
-    return plan.combine(reader.read_nodes(plan.nodes))
+    return plan.combine(reader.read_nodes(plan.nodes), tree)
 
 
-def root_at(size: int, reader: NodeReader) -> Hash32:
+def root_at(size: int, reader: NodeReader, tree: TreeHash = SHA256) -> Hash32:
     """The root of the tree of ``size`` leaves, from the complete nodes that make it up."""
     nodes = nodes_for_root(size)
     if not nodes:
-        return EMPTY_ROOT
-    return fold_right(reader.read_nodes(nodes))
+        return tree.empty_root
+    return tree.fold_right(reader.read_nodes(nodes))
 
 
 def inclusion_proof_length(index: int, size: int) -> int:
@@ -172,7 +173,9 @@ def _check_hash(value: bytes) -> bool:
     return len(value) == HASH_SIZE
 
 
-def root_from_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes]) -> Hash32:
+def root_from_inclusion(
+    leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], tree: TreeHash = SHA256
+) -> Hash32:
     """The root that ``proof`` gives for ``leaf_hash`` at ``index`` in a tree of ``size`` (RFC 9162 §2.1.3.2).
 
     Raises InclusionProofError if index ≥ size, the proof has the wrong length or a hash is not 32 bytes.
@@ -186,18 +189,18 @@ def root_from_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence
         raise InclusionProofError(index, size, f"proof has {len(proof)} hashes, expected {want}")
     if not all(map(_check_hash, proof)):
         raise InclusionProofError(index, size, f"proof hashes must be {HASH_SIZE} bytes")
-    sha = _sha256
+    new = tree.new
     fn, sn, r = index, size - 1, bytes(leaf_hash)
     for p in proof:
         if sn == 0:
             raise InclusionProofError(index, size, "proof is too long")
         if fn & 1 or fn == sn:
-            r = sha(b"\x01" + p + r).digest()
+            r = new(b"\x01" + p + r).digest()
             while fn and not fn & 1:
                 fn >>= 1
                 sn >>= 1
         else:
-            r = sha(b"\x01" + r + p).digest()
+            r = new(b"\x01" + r + p).digest()
         fn >>= 1
         sn >>= 1
     if sn != 0:
@@ -205,14 +208,16 @@ def root_from_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence
     return cast(Hash32, r)
 
 
-def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> None:
+def verify_inclusion(
+    leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes, tree: TreeHash = SHA256
+) -> None:
     """Check that ``leaf_hash`` is leaf ``index`` of the tree of ``size`` leaves with ``root``.
 
     Raises InclusionProofError for a proof that cannot apply, RootMismatchError if it gives another root.
     """
     if len(root) != HASH_SIZE:
         raise InclusionProofError(index, size, f"root is {len(root)} bytes, not {HASH_SIZE}")
-    calculated = root_from_inclusion(leaf_hash, index, size, proof)
+    calculated = root_from_inclusion(leaf_hash, index, size, proof, tree)
     if calculated != root:
         raise RootMismatchError(bytes(root), calculated, f"inclusion of index {index} in tree of size {size}")
 
@@ -232,7 +237,9 @@ def _check_consistency_input(size1: int, size2: int, proof: Sequence[bytes], roo
             raise ConsistencyProofError(size1, size2, f"proof has {len(proof)} hashes, expected {want}")
 
 
-def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes) -> None:
+def verify_consistency(
+    size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes, tree: TreeHash = SHA256
+) -> None:
     """Check that the tree of ``size2`` leaves with ``root2`` extends the one of ``size1`` with ``root1``.
 
     Follows RFC 9162 §2.1.4.2. Equal sizes need an empty proof and equal roots; from size 0 any tree is
@@ -249,16 +256,16 @@ def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: by
     path = list(proof)
     if size1 & (size1 - 1) == 0:
         path.insert(0, root1)
-    fr, sr = _roots_from_consistency(size1, size2, path)
+    fr, sr = _roots_from_consistency(size1, size2, path, tree)
     if fr != root1:
         raise RootMismatchError(bytes(root1), fr, f"old tree of size {size1} (consistency proof to size {size2})")
     if sr != root2:
         raise RootMismatchError(bytes(root2), sr, f"new tree of size {size2} (consistency proof from size {size1})")
 
 
-def _roots_from_consistency(size1: int, size2: int, path: Sequence[bytes]) -> tuple[Hash32, Hash32]:
+def _roots_from_consistency(size1: int, size2: int, path: Sequence[bytes], tree: TreeHash) -> tuple[Hash32, Hash32]:
     """Steps 3-6 of RFC 9162 §2.1.4.2: the old and new roots ``path`` gives (0 < size1 < size2)."""
-    sha = _sha256
+    new = tree.new
     fn, sn = size1 - 1, size2 - 1
     while fn & 1:
         fn >>= 1
@@ -268,13 +275,13 @@ def _roots_from_consistency(size1: int, size2: int, path: Sequence[bytes]) -> tu
         if sn == 0:
             raise ConsistencyProofError(size1, size2, "proof is too long")
         if fn & 1 or fn == sn:
-            fr = sha(b"\x01" + c + fr).digest()
-            sr = sha(b"\x01" + c + sr).digest()
+            fr = new(b"\x01" + c + fr).digest()
+            sr = new(b"\x01" + c + sr).digest()
             while fn and not fn & 1:
                 fn >>= 1
                 sn >>= 1
         else:
-            sr = sha(b"\x01" + sr + c).digest()
+            sr = new(b"\x01" + sr + c).digest()
         fn >>= 1
         sn >>= 1
     if sn != 0:

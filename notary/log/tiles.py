@@ -8,7 +8,8 @@ Entry bundles hold the entries of one level-0 tile, each as a big-endian uint16 
 
 A store may keep, beside each full tile, the tile *with its inner levels* (:func:`tile_with_levels`: the 256
 hashes, then the 254 of internal levels 1 to 7, level by level) so a proof reading that tile hashes nothing.
-That is not the tile format: ``/tile/`` serves the 256 hashes only.
+That is not the tile format: ``/tile/`` serves the 256 hashes only. Inner levels are hashed with the log's
+``tree`` hash (``hashing.SHA256`` unless told otherwise); tile bytes are the same whatever the hash.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from notary.log.errors import MalformedError
-from notary.log.hashing import HASH_SIZE, levels_of
+from notary.log.hashing import HASH_SIZE, SHA256, TreeHash
 
 TILE_HEIGHT = 8
 TILE_WIDTH = 256
@@ -173,13 +174,13 @@ def tile_with_levels(levels: Sequence[Sequence[bytes]]) -> bytes:
     return b"".join(b"".join(levels[r]) for r in range(TILE_HEIGHT))
 
 
-def _levels_bytes(data: bytes) -> tuple[bytes, ...]:
+def _levels_bytes(data: bytes, tree: TreeHash) -> tuple[bytes, ...]:
     """Internal levels 0..7 of a tile, each as the bytes of its hashes: sliced from a tile with its inner levels
     (nothing hashed), else computed from a plain tile's hashes."""
     if len(data) == TILE_WITH_LEVELS_BYTES:
         at = _LEVEL_OFFSETS
         return tuple(data[at[r] : at[r + 1]] for r in range(TILE_HEIGHT))
-    return tuple(b"".join(level) for level in levels_of(split_tile(data))[:TILE_HEIGHT])
+    return tuple(b"".join(level) for level in tree.levels_of(split_tile(data))[:TILE_HEIGHT])
 
 
 class TileNodeReader:
@@ -188,16 +189,18 @@ class TileNodeReader:
     ``read_tile(level, index)`` returns the stored tile's bytes, partial or full, or a full tile with its inner
     levels (:func:`tile_with_levels`), whose levels are then not recomputed. A cached tile too narrow for a
     requested node (it was partial when cached and the tree has grown) is read again. The cache holds bytes
-    (16 KiB per full tile); a node is sliced from them when asked for.
+    (16 KiB per full tile); a node is sliced from them when asked for. A plain tile's levels are hashed with
+    ``tree``.
     """
 
-    __slots__ = ("_cache", "_capacity", "_read_tile")
+    __slots__ = ("_cache", "_capacity", "_read_tile", "_tree")
 
-    def __init__(self, read_tile: Callable[[int, int], bytes], cache_size: int = 4096) -> None:
+    def __init__(self, read_tile: Callable[[int, int], bytes], cache_size: int = 4096, tree: TreeHash = SHA256) -> None:
         if cache_size < 1:
             raise MalformedError(f"cache size {cache_size} must be at least 1")
         self._read_tile = read_tile
         self._capacity = cache_size
+        self._tree = tree
         self._cache: OrderedDict[int, tuple[int, tuple[bytes, ...]]] = OrderedDict()
 
     def invalidate(self, level: int, index: int) -> None:
@@ -224,7 +227,9 @@ class TileNodeReader:
 
     def _load(self, level: int, index: int, need: int) -> tuple[int, tuple[bytes, ...]]:
         data = bytes(self._read_tile(level, index))
-        levels = _levels_bytes(data)  # MalformedError unless 1 to 256 hashes, or a full tile with its levels
+        levels = _levels_bytes(
+            data, self._tree
+        )  # MalformedError unless 1 to 256 hashes, or a full tile with its levels
         width = len(levels[0]) // HASH_SIZE
         if width < need:
             raise MalformedError(f"tile {level}/{index} has {width} hashes, a requested node needs {need}")

@@ -1,7 +1,8 @@
 """Property tests of ``notary.log.compact``: after any sequence of appends the compact range's root is the
 RFC 9162 root of all its leaves computed from scratch (``root_of``, cross-checked with the RFC text in
-``tests/support/merkle_reference.py`` for small trees); ``to_bytes``/``from_bytes`` round-trip both ways; and
-malformed bytes are refused with MalformedError, never parsed into something else."""
+``tests/support/merkle_reference.py`` for small trees), under each tree hash (SHA-256 and SM3);
+``to_bytes``/``from_bytes`` round-trip both ways; and malformed bytes are refused with MalformedError, never
+parsed into something else."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from hypothesis import strategies as st
 
 from notary.log.compact import CompactRange
 from notary.log.errors import MalformedError
-from notary.log.hashing import EMPTY_ROOT, Hash32, hash_leaf, root_of
+from notary.log.hashing import SHA256, Hash32, TreeHash
 from tests.support import merkle_reference as ref
+from tests.support.tree_hashes import each_tree
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MAX_HEIGHT = 7  # nodes of up to 128 leaves
@@ -22,12 +24,12 @@ MAX_LEAVES = 3000
 
 
 @cache
-def leaf(i: int) -> Hash32:
-    return hash_leaf(b"entry-%d" % i)
+def leaf(i: int, tree: TreeHash = SHA256) -> Hash32:
+    return tree.leaf(b"entry-%d" % i)
 
 
-def leaves(start: int, end: int) -> list[Hash32]:
-    return [leaf(i) for i in range(start, end)]
+def leaves(start: int, end: int, tree: TreeHash = SHA256) -> list[Hash32]:
+    return [leaf(i, tree) for i in range(start, end)]
 
 
 #: One step: ("append", 0), ("extend", how many leaves) or ("node", height, aligned down to the size).
@@ -49,49 +51,55 @@ def aligned_height(size: int, height: int) -> int:
     return height
 
 
+@each_tree
 @FAST
 @given(steps)
-def test_root_after_any_appends_is_the_root_of_all_leaves(plan: list[tuple[str, int]]) -> None:
-    crange = CompactRange()
-    assert crange.root() == EMPTY_ROOT
+def test_root_after_any_appends_is_the_root_of_all_leaves(tree: TreeHash, plan: list[tuple[str, int]]) -> None:
+    crange = CompactRange(tree=tree)
+    assert crange.root() == tree.empty_root
     for kind, arg in plan:
         size = crange.size
         if kind == "append":
-            crange.append(leaf(size))
+            crange.append(leaf(size, tree))
         elif kind == "extend":
-            crange.extend(leaves(size, min(size + arg, MAX_LEAVES)))
+            crange.extend(leaves(size, min(size + arg, MAX_LEAVES), tree))
         elif kind == "node":
             height = aligned_height(size, arg)
-            crange.append_node(height, root_of(leaves(size, size + (1 << height))))
+            crange.append_node(height, tree.root_of(leaves(size, size + (1 << height), tree)))
         else:
             copy = crange.copy()
-            copy.append(leaf(size))  # the copy moves on alone
+            copy.append(leaf(size, tree))  # the copy moves on alone, with the same tree hash
             assert crange.size == size and copy.size == size + 1
-        assert crange.root() == root_of(leaves(0, crange.size))
+            assert copy.root() == tree.root_of(leaves(0, size + 1, tree))
+        assert crange.root() == tree.root_of(leaves(0, crange.size, tree))
         assert len(crange.hashes) == crange.size.bit_count()
 
 
+@each_tree
 @FAST
 @given(st.integers(0, 64))
-def test_root_agrees_with_the_rfc_text(size: int) -> None:
+def test_root_agrees_with_the_rfc_text(tree: TreeHash, size: int) -> None:
     entries = [b"entry-%d" % i for i in range(size)]
-    crange = CompactRange()
+    crange = CompactRange(tree=tree)
     for entry in entries:
-        crange.append(hash_leaf(entry))
-    assert crange.root() == ref.mth(entries)
+        crange.append(tree.leaf(entry))
+    assert crange.root() == ref.mth(entries, tree.name)
 
 
+@each_tree
 @FAST
 @given(st.integers(0, MAX_LEAVES))
-def test_bytes_round_trip(size: int) -> None:
-    crange = CompactRange()
-    crange.extend(leaves(0, size))
+def test_bytes_round_trip(tree: TreeHash, size: int) -> None:
+    crange = CompactRange(tree=tree)
+    crange.extend(leaves(0, size, tree))
     data = crange.to_bytes()
     assert len(data) == 8 + 32 * size.bit_count()
-    parsed = CompactRange.from_bytes(data)
+    parsed = CompactRange.from_bytes(data, tree)
     assert (parsed.size, parsed.hashes) == (crange.size, crange.hashes)
     assert parsed.root() == crange.root()
     assert parsed.to_bytes() == data
+    parsed.append(leaf(size, tree))  # and extends with the tree hash it was read for
+    assert parsed.root() == tree.root_of(leaves(0, size + 1, tree))
 
 
 @FAST
@@ -129,5 +137,5 @@ def test_a_node_not_aligned_to_the_size_is_refused(size: int, height: int) -> No
     if size % (1 << height) == 0:
         return
     with pytest.raises(MalformedError):
-        crange.append_node(height, root_of(leaves(size, size + (1 << height))))
-    assert crange.root() == root_of(leaves(0, size))  # nothing changed
+        crange.append_node(height, SHA256.root_of(leaves(size, size + (1 << height))))
+    assert crange.root() == SHA256.root_of(leaves(0, size))  # nothing changed

@@ -1,4 +1,5 @@
-"""RFC 9162 §2.1.3-2.1.4 proofs: known answers, fast provers against the reference, and every refusal."""
+"""RFC 9162 §2.1.3-2.1.4 proofs: known answers, fast provers against the reference under each tree hash,
+proofs of one tree hash refused by the other, and every refusal."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Sequence
 import pytest
 
 from notary.log.errors import ConsistencyProofError, InclusionProofError, MalformedError, RootMismatchError
-from notary.log.hashing import EMPTY_ROOT, hash_leaf
+from notary.log.hashing import EMPTY_ROOT, SHA256, SM3, TreeHash, hash_leaf
 from notary.log.proof import (
     MemoryNodeReader,
     ProofPlan,
@@ -23,6 +24,7 @@ from notary.log.proof import (
     verify_inclusion,
 )
 from tests.support import merkle_reference as ref
+from tests.support.tree_hashes import each_tree
 from tests.unit.notary.test_hashing import CT_LEAVES, CT_ROOTS
 
 CT_HASHES = [hash_leaf(x) for x in CT_LEAVES]
@@ -80,35 +82,71 @@ def test_known_answer_inclusion_and_consistency_proofs() -> None:
         verify_consistency(size1, size2, expected, CT_ROOTS[size1], CT_ROOTS[size2])
 
 
+@each_tree
 @pytest.mark.parametrize("size", range(1, 34))
-def test_every_inclusion_proof_matches_reference_and_verifies(size: int) -> None:
+def test_every_inclusion_proof_matches_reference_and_verifies(tree: TreeHash, size: int) -> None:
     data = entries(size)
-    reader = MemoryNodeReader([hash_leaf(e) for e in data])
-    root = ref.mth(data)
-    assert root_at(size, reader) == root
+    reader = MemoryNodeReader([tree.leaf(e) for e in data], tree)
+    root = ref.mth(data, tree.name)
+    assert root_at(size, reader, tree) == root
     for index in range(size):
-        proof = prove_inclusion(index, size, reader)
-        assert proof == ref.path(index, data)
-        verify_inclusion(hash_leaf(data[index]), index, size, proof, root)
+        proof = prove_inclusion(index, size, reader, tree)
+        assert proof == ref.path(index, data, tree.name)
+        verify_inclusion(tree.leaf(data[index]), index, size, proof, root, tree)
 
 
+@each_tree
 @pytest.mark.parametrize("size2", range(1, 34))
-def test_every_consistency_proof_matches_reference_and_verifies(size2: int) -> None:
+def test_every_consistency_proof_matches_reference_and_verifies(tree: TreeHash, size2: int) -> None:
     data = entries(size2)
-    reader = MemoryNodeReader([hash_leaf(e) for e in data])
+    reader = MemoryNodeReader([tree.leaf(e) for e in data], tree)
     for size1 in range(size2 + 1):
-        proof = prove_consistency(size1, size2, reader)
-        assert proof == ref.proof(size1, data)
-        verify_consistency(size1, size2, proof, ref.mth(data[:size1]), ref.mth(data))
+        proof = prove_consistency(size1, size2, reader, tree)
+        assert proof == ref.proof(size1, data, tree.name)
+        verify_consistency(size1, size2, proof, ref.mth(data[:size1], tree.name), ref.mth(data, tree.name), tree)
 
 
-def test_proofs_at_smaller_sizes_from_a_bigger_reader() -> None:
+@each_tree
+def test_proofs_at_smaller_sizes_from_a_bigger_reader(tree: TreeHash) -> None:
     data = entries(100)
-    reader = MemoryNodeReader([hash_leaf(e) for e in data])
-    assert prove_inclusion(41, 77, reader) == ref.path(41, data[:77])
-    assert prove_consistency(13, 77, reader) == ref.proof(13, data[:77])
-    assert root_at(77, reader) == ref.mth(data[:77])
-    assert root_at(0, reader) == EMPTY_ROOT
+    reader = MemoryNodeReader([tree.leaf(e) for e in data], tree)
+    assert prove_inclusion(41, 77, reader, tree) == ref.path(41, data[:77], tree.name)
+    assert prove_consistency(13, 77, reader, tree) == ref.proof(13, data[:77], tree.name)
+    assert root_at(77, reader, tree) == ref.mth(data[:77], tree.name)
+    assert root_at(0, reader, tree) == tree.empty_root
+
+
+@pytest.mark.parametrize("size", range(1, 20))
+def test_the_sm3_tree_recomputes_with_sm3_in_plain_python(size: int) -> None:
+    # Failure catalogue 35: every tree and proof recomputes with an SM3 independent of the one the log uses.
+    data = entries(size)
+    reader = MemoryNodeReader([SM3.leaf(e) for e in data], SM3)
+    assert root_at(size, reader, SM3) == ref.mth(data, "sm3-python")
+    for index in range(size):
+        assert prove_inclusion(index, size, reader, SM3) == ref.path(index, data, "sm3-python")
+    for size1 in range(size + 1):
+        assert prove_consistency(size1, size, reader, SM3) == ref.proof(size1, data, "sm3-python")
+
+
+@pytest.mark.parametrize(("made", "checked"), [(SHA256, SM3), (SM3, SHA256)], ids=["sha256-in-sm3", "sm3-in-sha256"])
+def test_a_proof_of_one_tree_hash_does_not_verify_in_the_other_tree(made: TreeHash, checked: TreeHash) -> None:
+    data = entries(13)
+    made_leaves = [made.leaf(e) for e in data]
+    made_reader = MemoryNodeReader(made_leaves, made)
+    checked_leaves = [checked.leaf(e) for e in data]
+    checked_root = checked.root_of(checked_leaves)
+    for index in range(13):
+        proof = prove_inclusion(index, 13, made_reader, made)
+        verify_inclusion(made_leaves[index], index, 13, proof, made.root_of(made_leaves), made)
+        # The tree of the same entries under the other hash: its leaf hash and verifier, or this leaf hash.
+        with pytest.raises(RootMismatchError):
+            verify_inclusion(checked_leaves[index], index, 13, proof, checked_root, checked)
+        with pytest.raises(RootMismatchError):
+            verify_inclusion(made_leaves[index], index, 13, proof, checked_root, checked)
+    for size1 in range(1, 13):
+        proof = prove_consistency(size1, 13, made_reader, made)
+        with pytest.raises(RootMismatchError):
+            verify_consistency(size1, 13, proof, checked.root_of(checked_leaves[:size1]), checked_root, checked)
 
 
 def test_each_proof_reads_its_nodes_once() -> None:

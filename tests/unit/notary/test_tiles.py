@@ -1,12 +1,12 @@
 """C2SP tlog-tiles: paths, tile arithmetic, entry bundles, and a tile-backed NodeReader that must give the
-same proofs as the in-memory one."""
+same proofs as the in-memory one, under each tree hash."""
 
 from __future__ import annotations
 
 import pytest
 
 from notary.log.errors import MalformedError
-from notary.log.hashing import hash_leaf, levels_of
+from notary.log.hashing import SHA256, TreeHash
 from notary.log.proof import MemoryNodeReader, prove_consistency, prove_inclusion, root_at
 from notary.log.tiles import (
     EntriesAddress,
@@ -22,15 +22,16 @@ from notary.log.tiles import (
     tiles_for_size,
 )
 from tests.support import merkle_reference as ref
+from tests.support.tree_hashes import each_tree
 
 
-def leaf_hashes(n: int) -> list[bytes]:
-    return [hash_leaf(i.to_bytes(4, "big")) for i in range(n)]
+def leaf_hashes(n: int, tree: TreeHash = SHA256) -> list[bytes]:
+    return [tree.leaf(i.to_bytes(4, "big")) for i in range(n)]
 
 
-def build_tiles(hashes: list[bytes]) -> dict[tuple[int, int], bytes]:
+def build_tiles(hashes: list[bytes], tree: TreeHash = SHA256) -> dict[tuple[int, int], bytes]:
     """Every tile of the tree over ``hashes`` (fast: from levels_of, checked against the reference below)."""
-    levels = levels_of(hashes)
+    levels = tree.levels_of(hashes)
     out = {}
     for level in range(0, len(levels), 8):
         base = levels[level]
@@ -138,19 +139,21 @@ def test_tiles_for_size_lists_exactly_the_tiles_of_the_tree() -> None:
         assert listed == {key: len(data) // 32 for key, data in tiles.items()}
 
 
-def test_build_tiles_agrees_with_the_spec_formula() -> None:
-    hashes = leaf_hashes(600)
-    assert build_tiles(hashes) == ref.tiles(hashes)
+@each_tree
+def test_build_tiles_agrees_with_the_spec_formula(tree: TreeHash) -> None:
+    hashes = leaf_hashes(600, tree)
+    assert build_tiles(hashes, tree) == ref.tiles(hashes, tree.name)
 
 
-def test_tile_for_node_locates_the_hash() -> None:
-    hashes = leaf_hashes(70_000)
-    levels = levels_of(hashes)
-    tiles = build_tiles(hashes)
+@each_tree
+def test_tile_for_node_locates_the_hash(tree: TreeHash) -> None:
+    hashes = leaf_hashes(70_000, tree)
+    levels = tree.levels_of(hashes)
+    tiles = build_tiles(hashes, tree)
     for height, index in [(0, 0), (0, 69_999), (3, 17), (7, 272), (8, 0), (8, 272), (9, 100), (15, 1), (16, 0)]:
         level, tile, r, pos = tile_for_node(height, index)
         tile_hashes = [tiles[(level, tile)][i : i + 32] for i in range(0, len(tiles[(level, tile)]), 32)]
-        assert levels_of(tile_hashes)[r][pos] == levels[height][index]
+        assert tree.levels_of(tile_hashes)[r][pos] == levels[height][index]
     assert tile_for_node(9, 300) == (1, 2, 1, 44)
 
 
@@ -179,18 +182,19 @@ def test_entry_bundle_refusals() -> None:
 # TileNodeReader ------------------------------------------------------------------------------------------
 
 
+@each_tree
 @pytest.mark.parametrize("size", [1, 2, 255, 256, 257, 511, 513, 1000, 65_536, 66_000])
-def test_tile_reader_gives_the_same_proofs_as_memory(size: int) -> None:
-    hashes = leaf_hashes(size)
-    memory = MemoryNodeReader(hashes)
-    tiled = TileNodeReader(TileStore(build_tiles(hashes)).read_tile)
+def test_tile_reader_gives_the_same_proofs_as_memory(tree: TreeHash, size: int) -> None:
+    hashes = leaf_hashes(size, tree)
+    memory = MemoryNodeReader(hashes, tree)
+    tiled = TileNodeReader(TileStore(build_tiles(hashes, tree)).read_tile, tree=tree)
     probes = sorted({0, 1, size // 3, size // 2, size - 2, size - 1} & set(range(size)))
-    assert root_at(size, tiled) == root_at(size, memory)
+    assert root_at(size, tiled, tree) == root_at(size, memory, tree) == tree.root_of(hashes)
     for index in probes:
-        assert prove_inclusion(index, size, tiled) == prove_inclusion(index, size, memory)
-        assert prove_consistency(index, size, tiled) == prove_consistency(index, size, memory)
+        assert prove_inclusion(index, size, tiled, tree) == prove_inclusion(index, size, memory, tree)
+        assert prove_consistency(index, size, tiled, tree) == prove_consistency(index, size, memory, tree)
         if index:
-            assert root_at(index, tiled) == root_at(index, memory)
+            assert root_at(index, tiled, tree) == root_at(index, memory, tree)
 
 
 def test_tile_reader_rereads_a_partial_tile_after_growth() -> None:
