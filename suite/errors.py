@@ -2,6 +2,8 @@
 
 A malformed key, signature or ciphertext raises the algorithm's error (`SM2Error`, `SM4Error`); a well-formed
 signature that does not verify raises `InvalidSignature`, a subclass, so `except SM2Error` rejects both.
+A certificate or CRL outside the profile raises `CertificateError`; one that fails a check of its path
+`PathValidationError`, a subclass carrying the certificate's subject and serial.
 """
 
 from __future__ import annotations

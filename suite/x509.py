@@ -1,9 +1,9 @@
 """SM2 X.509 certificates and CRLs of the national suite: issue, parse, verify a path.
 
 The profile is a subset of RFC 5280 as GM/T 0015-2012 constrains it: v3 certificates and v2 CRLs signed with
-SM2-with-SM3 (OID 1.2.156.10197.1.501, no parameters), subject keys id-ecPublicKey on the SM2 curve
-(1.2.156.10197.1.301), signatures the GM/T 0009-2012 DER `SEQUENCE { r, s }` over the DER of the TBSCertificate or
-TBSCertList, always under GB/T 35276-2017's signer ID `1234567812345678`.
+SM2-with-SM3 (OID 1.2.156.10197.1.501, no parameters; NULL is accepted on reading), subject keys id-ecPublicKey on
+the SM2 curve (1.2.156.10197.1.301), signatures the GM/T 0009-2012 DER `SEQUENCE { r, s }` over the DER of the
+TBSCertificate or TBSCertList, always under GB/T 35276-2017's signer ID `1234567812345678`.
 
 Issued certificates carry, besides the names, validity and key:
 - a CA: basicConstraints CA:TRUE (critical, pathLenConstraint when asked), keyUsage keyCertSign | cRLSign (critical);
