@@ -10,7 +10,9 @@ A consortium picks one suite for all its members:
     encodings): member, node and notary signing keys;
   - SM3 (GB/T 32905): hashing, through ``hashlib.new("sm3")``;
   - ``suite.sm4``: SM4-GCM sealing and a PBKDF2-HMAC-SM3 passphrase key (GB/T 32907): keys and secrets at rest,
-    and the SM4-CBC encryption of PKCS#8 private keys.
+    and the SM4-CBC encryption of PKCS#8 private keys;
+  - ``suite.x509``: SM2 X.509 certificates and CRLs (RFC 5280 as GM/T 0015 profiles it): issue, parse, verify a
+    path.
 
 Errors all derive from ``suite.errors.SuiteError``.
 """

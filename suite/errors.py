@@ -2,9 +2,13 @@
 
 A malformed key, signature or ciphertext raises the algorithm's error (`SM2Error`, `SM4Error`); a well-formed
 signature that does not verify raises `InvalidSignature`, a subclass, so `except SM2Error` rejects both.
+A certificate or CRL outside the profile raises `CertificateError`; one that fails a check of its path
+`PathValidationError`, a subclass carrying the certificate's subject and serial.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 
 class SuiteError(ValueError):
@@ -21,3 +25,24 @@ class InvalidSignature(SM2Error):
 
 class SM4Error(SuiteError):
     """A bad SM4 key, or a sealed box that does not open (wrong key, wrong associated data, or tampered)."""
+
+
+class CertificateError(SuiteError):
+    """A certificate or CRL that is malformed or outside the profile: not DER, trailing bytes, not SM2 with SM3."""
+
+
+class PathValidationError(CertificateError):
+    """A well-formed certificate that fails a check of the path (RFC 5280 §6); names the certificate."""
+
+    def __init__(self, message: str, subject: str, serial: int) -> None:
+        super().__init__(message)
+        self.subject = subject
+        self.serial = serial
+
+
+class CertificateRevokedError(PathValidationError):
+    """The certificate is listed on a current CRL of its issuer."""
+
+    def __init__(self, message: str, subject: str, serial: int, revoked_at: datetime) -> None:
+        super().__init__(message, subject, serial)
+        self.revoked_at = revoked_at
