@@ -11,7 +11,7 @@ import hashlib
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from gmssl_pyx import sm2_sign, sm2_verify  # type: ignore[import-untyped]
+from gmssl_pyx import sm2_sign, sm2_verify
 
 from notary.log.checkpoint import Checkpoint, format_checkpoint
 from notary.log.cosignature import CosignatureSigner, cosigned_message
