@@ -52,7 +52,9 @@ class EthTesterBackend:
                 "code": b"",
                 "storage": {},
             }
-        backend = PyEVMBackend(genesis_state=state)
+        from chain.node.vm import TesterVM  # Prague with the consortium's precompiles, as the node runs them
+
+        backend = PyEVMBackend(genesis_state=state, vm_configuration=((0, TesterVM),))
         self._tester = EthereumTester(backend)
         self._web3 = Web3(EthereumTesterProvider(self._tester))
         self._chain_id = int(self._web3.eth.chain_id)

@@ -33,6 +33,8 @@ from eth.vm.computation import memory_gas_cost
 from eth.vm.forks.prague.computation import PragueComputation
 from eth_hash.auto import keccak
 
+from chain.node.precompiles import ConsortiumComputation
+
 _U256 = 2**256 - 1
 _JUMPDEST = 0x5B
 _CACHE_SIZE = 256
@@ -371,8 +373,8 @@ class InlineCodeStream(CodeStream):
         yield 0  # STOP, as py-evm's stream ends
 
 
-class InlineComputation(PragueComputation):
-    """Prague execution whose code stream runs the inline opcodes."""
+class InlineComputation(ConsortiumComputation):
+    """Prague execution, with the consortium's precompiles, whose code stream runs the inline opcodes."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

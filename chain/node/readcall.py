@@ -29,12 +29,12 @@ from typing import Any
 from eth import constants
 from eth._utils.state import code_is_delegation_designation
 from eth.vm.forks.berlin import constants as berlin
-from eth.vm.forks.prague.computation import PragueComputation
 from eth.vm.forks.spurious_dragon import constants as spurious_dragon
 from eth_hash.auto import keccak
 
 from chain.errors import ChainError
 from chain.node.evm import analyse, gas_table, growth_fee, mnemonics
+from chain.node.precompiles import PRECOMPILES
 
 _U256 = 2**256 - 1
 _SIGN = 2**255
@@ -49,7 +49,8 @@ _EXP_BYTE = spurious_dragon.GAS_EXPBYTE_EIP160
 _STACK_LIMIT = 1024
 # py-evm runs nested frames on Python's stack too; past this depth the call goes to py-evm.
 MAX_DEPTH = 64
-_PRECOMPILES = frozenset(bytes(address) for address in PragueComputation.get_precompiles())
+# Ethereum's and the consortium's (SM2 verification): a call to any of them goes to py-evm, and all are warm.
+_PRECOMPILES = frozenset(bytes(address) for address in PRECOMPILES)
 
 # The opcodes run here (their static gas is read from py-evm's Prague table, checked by mnemonic).
 _SUPPORTED = mnemonics(

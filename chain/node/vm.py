@@ -5,10 +5,11 @@
 - The extra data holds Besu's QBFT extra data with the validators' commit seals (``chain.seal``), larger than
   Ethereum's 32 bytes, and a block's hash is Besu's QBFT block hash: keccak-256 of the header with the round
   and the seals left out of its extra data (:class:`ConsortiumHeader`), so sealing does not change it.
+- One precompile beyond Ethereum's: SM2 signature verification at ``0x…100a`` (``chain.node.precompiles``).
 
-The rules are Ethereum's; only the bookkeeping is faster: a block's storage writes and its transaction and receipt
-tries are applied to their tries in batches (``chain.node.trie``), with the same roots py-trie gives, and the
-commonest opcodes run inline in the interpreter's loop (``chain.node.evm``).
+Otherwise the rules are Ethereum's; only the bookkeeping is faster: a block's storage writes and its transaction and
+receipt tries are applied to their tries in batches (``chain.node.trie``), with the same roots py-trie gives, and
+the commonest opcodes run inline in the interpreter's loop (``chain.node.evm``).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from rlp.sedes import CountableList
 
 from chain.node import trie
 from chain.node.evm import InlineComputation
+from chain.node.precompiles import ConsortiumComputation
 from chain.seal import MAX_VALIDATORS, SEAL_BYTES, VANITY_BYTES, block_hash
 
 
@@ -200,12 +202,18 @@ class ConsortiumVM(PragueVM):
             raise ValidationError(f"gas used {header.gas_used} exceeds the gas limit {header.gas_limit}")
 
 
+class ReferenceState(PragueState):
+    """py-evm's own Prague state and interpreter, with the consortium's precompiles."""
+
+    computation_class = ConsortiumComputation
+
+
 class ReferenceVM(ConsortiumVM):
     """The same rules over py-evm's own state, trie and interpreter code. ``consortium chain verify`` re-executes
     blocks with it, so that a block sealed with the batched tries and the inline opcodes is checked by code that
-    shares neither."""
+    shares neither. The precompiles are the node's (``chain.node.precompiles``): they are part of the rules."""
 
-    _state_class = PragueState  # type: ignore[assignment]
+    _state_class = ReferenceState  # type: ignore[assignment]
     set_block_transactions_and_withdrawals = PragueVM.set_block_transactions_and_withdrawals  # type: ignore[assignment]
 
 
@@ -217,3 +225,10 @@ def chain_class(chain_id: int, reference: bool = False) -> type[Chain]:
         (Chain,),
         {"chain_id": chain_id, "vm_configuration": ((0, vm),), "chaindb_class": ConsortiumChainDB},
     )
+
+
+class TesterVM(PragueVM):
+    """Ethereum's Prague, as eth-tester runs it, with the consortium's precompiles: contract tests on the
+    in-process chain (``chain.backend.EthTesterBackend``) see the SM2-verify precompile the node runs."""
+
+    _state_class = ReferenceState
