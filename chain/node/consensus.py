@@ -396,9 +396,10 @@ class ConsensusNode:
             self.client_ssl,
             status_interval=self.status_interval,
             on_head=lambda _url, head: self.consensus.peer_at(head),
+            on_connect=self._connected,
         )
+        self.links = links  # before the links start: a peer's first answer already calls _connected
         links.start()
-        self.links = links
 
     def stop(self) -> None:
         self.consensus.stop()
@@ -463,6 +464,12 @@ class ConsensusNode:
     def _gossip(self, raw: bytes) -> None:
         if self.links is not None:
             self.links.gossip(raw)
+
+    def _connected(self, url: str) -> None:
+        """A peer answers (again): pass it the pending transactions, which it may have missed while it was down
+        or before it started, so that it has them when its turn to propose comes."""
+        if self.links is not None:
+            self.links.send_transactions(url, self.node.pending_raw())
 
     def _gossiped(self, raw: bytes) -> None:
         self.node.submit(raw, gossip=False, hold=True)

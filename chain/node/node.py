@@ -265,6 +265,12 @@ class Node:
             assert block is not None  # a located transaction's block is canonical
             return block, location[1], block.get_receipts(self.chain.chaindb)[location[1]]
 
+    def pending_raw(self) -> list[bytes]:
+        """The pending transactions' raw bytes, each sender's in nonce order (held ones are not included)."""
+        with self.lock:
+            txs = sorted(self.mempool.pending.values(), key=lambda t: (t.sender, t.nonce))
+        return [tx.encode() for tx in txs]
+
     def pending_transaction(self, tx_hash: bytes) -> SignedTransactionAPI | None:
         with self.lock:
             return self.mempool.pending.get(tx_hash)

@@ -257,7 +257,9 @@ def tls_contexts(cert: str, key: str, ca: str, password: bytes | None = None) ->
 class PeerLinks:
     """Outgoing links to the other nodes: broadcast, gossip, fetch, and each peer's status.
 
-    ``on_head`` is called (from a link's thread) with a peer's URL and the head its status named."""
+    ``on_head`` is called (from a link's thread) with a peer's URL and the head its status named; ``on_connect``
+    with a peer's URL when its status answers and the last exchange with it had not (it is up for the first
+    time, or again): the node sends it what it missed meanwhile (``send_transactions``)."""
 
     def __init__(
         self,
@@ -267,10 +269,11 @@ class PeerLinks:
         *,
         status_interval: float = STATUS_INTERVAL_S,
         on_head: Callable[[str, int], None] | None = None,
+        on_connect: Callable[[str], None] | None = None,
     ) -> None:
         self.urls = list(urls)
         self.ssl_context, self.timeout = ssl_context, timeout
-        self.status_interval, self.on_head = status_interval, on_head
+        self.status_interval, self.on_head, self.on_connect = status_interval, on_head, on_connect
         self.dropped = 0
         self.failures = 0
         self._stopping = threading.Event()
@@ -310,6 +313,15 @@ class PeerLinks:
 
     def gossip(self, raw_transaction: bytes) -> None:
         self._enqueue(TRANSACTION_PATH, raw_transaction)
+
+    def send_transactions(self, url: str, raw_transactions: Sequence[bytes]) -> None:
+        """Pass ``raw_transactions`` on to one peer, in order (a peer just connected: what it missed)."""
+        q = self._queues[self.urls.index(url)]
+        for raw in raw_transactions:
+            try:
+                q.put_nowait((TRANSACTION_PATH, raw))
+            except queue.Full:
+                self.dropped += 1
 
     def _enqueue(self, path: str, body: bytes) -> None:
         for q in self._queues:
@@ -371,8 +383,11 @@ class PeerLinks:
                     log.info("peer %s does not answer its status: %s", url, exc)
                 self._answered(url, False)
             else:
+                was_connected = self.connected[url]
                 self._answered(url, True)
                 self._learn(url, status)
+                if not was_connected and self.on_connect is not None:
+                    self.on_connect(url)
             self._stopping.wait(self.status_interval)
         if connection is not None:
             connection.close()

@@ -222,3 +222,55 @@ def test_a_validator_stopped_with_sigstop_for_10_s_catches_up_within_20_s(
     head = int(rpc(c.url(2), "eth_blockNumber"), 16)
     hashes = [{rpc(c.url(i), "eth_getBlockByNumber", hex(n), False)["hash"] for i in range(4)} for n in range(head + 1)]
     assert all(len(h) == 1 for h in hashes), "the nodes disagree on a block"
+
+
+def test_two_of_four_killed_decide_nothing_and_once_both_restart_the_four_go_on_with_one_chain(
+    consortium: Consortium, nodes: list[NodeProcess | None], tmp_path: Path
+) -> None:
+    """Two validators of four gone (SIGKILL) leave two, under QBFT's quorum of three: the survivors must decide
+    nothing, however long they wait, and must not lose the transfer they hold. That "nothing" is watched until
+    each survivor's round timer has expired twice with the two down (rounds 0 and 1 gone by, each under another
+    proposer), about 3 s with the 1 s timer. Both restarted on their own stores, the four decide it."""
+    c = consortium
+    live = [n for n in nodes if n is not None]
+    wait_until(lambda: all(int(rpc(c.url(i), "eth_blockNumber"), 16) >= 0 for i in range(4)), "four serving", live)
+    start = int(rpc(c.url(0), "eth_getTransactionCount", c.operator.address, "latest"), 16)
+    rpc(c.url(0), "eth_sendRawTransaction", transfer(c, start))
+    wait_until(nonce_everywhere(c, [0, 1, 2, 3], start + 1), "a transfer on all four", live)
+    top = int(rpc(c.url(0), "eth_blockNumber"), 16)
+
+    for i in (2, 3):
+        victim = nodes[i]
+        assert victim is not None
+        victim.kill()
+        nodes[i] = None
+    live = [n for n in nodes if n is not None]
+    before = {i: rpc(c.url(i), "consortium_nodeStatus")["roundChanges"] for i in (0, 1)}
+    rpc(c.url(1), "eth_sendRawTransaction", transfer(c, start + 1))
+    wait_until(
+        lambda: all(rpc(c.url(i), "consortium_nodeStatus")["roundChanges"] >= before[i] + 2 for i in (0, 1)),
+        "two round timers expired on each survivor",
+        live,
+    )
+    for i in (0, 1):
+        assert int(rpc(c.url(i), "eth_blockNumber"), 16) == top, "two of four decided a block"
+        status = rpc(c.url(i), "consortium_nodeStatus")
+        assert status["inQuorum"] is False and status["peersConnected"] == 1
+    assert int(rpc(c.url(0), "eth_getTransactionCount", c.operator.address, "pending"), 16) == start + 2  # held
+
+    for i in (2, 3):
+        nodes[i] = NodeProcess(c, i, tmp_path / f"{ORGS[i]}-restarted.log")
+    live = [n for n in nodes if n is not None]
+    wait_until(nonce_everywhere(c, [0, 1, 2, 3], start + 2), "the held transfer decided by the four", live)
+    head = max(int(rpc(c.url(i), "eth_blockNumber"), 16) for i in range(4))
+    wait_until(lambda: all(int(rpc(c.url(i), "eth_blockNumber"), 16) >= head for i in range(4)), "one head", live)
+    hashes = [{rpc(c.url(i), "eth_getBlockByNumber", hex(n), False)["hash"] for i in range(4)} for n in range(head + 1)]
+    assert all(len(h) == 1 for h in hashes), "the nodes disagree on a block"
+    # The held transfer's block, at or after the height the two could not decide. The restarted nodes' pools
+    # start empty; the survivors pass them the transfer once their status probes (every second) see them answer
+    # again, but a restarted node whose turn to propose comes before that proposes an empty block: the transfer
+    # is then in the next one (docs/consensus.md, "Still to do").
+    counts = [
+        len(rpc(c.url(0), "eth_getBlockByNumber", hex(n), False)["transactions"]) for n in range(top + 1, head + 1)
+    ]
+    assert counts[-1] == 1 and not any(counts[:-1]), counts

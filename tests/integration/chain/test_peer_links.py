@@ -8,12 +8,12 @@ import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import rlp
 
-from chain.node.peers import BLOCKS_PATH, STATUS_PATH, PeerLinks
+from chain.node.peers import BLOCKS_PATH, STATUS_PATH, TRANSACTION_PATH, PeerLinks
 from tests.support.wait import wait_until
 
 
@@ -93,3 +93,62 @@ def test_a_fetch_does_not_wait_on_a_peer_whose_last_exchange_timed_out(peers: tu
         assert not any(r.startswith(f"GET {BLOCKS_PATH}") for r in hung.requests), "asked the hung peer for blocks"
     finally:
         links.stop()
+
+
+class _Switchable(BaseHTTPRequestHandler):
+    """A peer whose status fails while ``up`` is False, and which records the transactions passed to it."""
+
+    protocol_version = "HTTP/1.1"
+    up = False
+    received: ClassVar[list[bytes]] = []
+
+    def do_GET(self) -> None:
+        ok = type(self).up
+        body = json.dumps({"address": "0x" + "22" * 20, "head": 0}).encode() if ok else b"down"
+        self.send_response(200 if ok else 503)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        data = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.path == TRANSACTION_PATH:
+            type(self).received.append(data)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_peer_that_answers_again_is_announced_and_sent_what_it_missed_in_order() -> None:
+    """``on_connect`` fires when a peer's status answers after it had not (up for the first time, or again),
+    and only then; ``send_transactions`` passes transactions to that one peer in order. The node uses the two to
+    hand a restarted peer its pending transactions."""
+    _Switchable.up, _Switchable.received = True, []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Switchable)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    announced: list[str] = []
+
+    def connected(peer: str) -> None:
+        announced.append(peer)
+        links.send_transactions(peer, [b"first", b"second"])
+
+    links = PeerLinks([url], timeout=1.0, status_interval=0.05, on_connect=connected)
+    links.start()
+    try:
+        wait_until(lambda: _Switchable.received == [b"first", b"second"], "the transactions, in order", timeout=10)
+        _Switchable.up = False
+        wait_until(lambda: not links.connected[url], "the peer seen down", timeout=10)
+        assert announced == [url]  # answering on and on announced it once
+        _Switchable.up = True
+        wait_until(lambda: len(announced) == 2, "the peer announced again", timeout=10)
+        wait_until(lambda: len(_Switchable.received) == 4, "the transactions sent again", timeout=10)
+        assert _Switchable.received == [b"first", b"second"] * 2
+    finally:
+        links.stop()
+        server.shutdown()
+        server.server_close()
