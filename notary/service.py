@@ -140,7 +140,7 @@ class NotaryService:
             change = f"the store's suite is {was}, these settings' {now}" if was != now else "another origin or key"
             raise NotaryError(
                 f"this notary store belongs to the log {known!r}, not {vkey!r} ({change}): a log may not change its "
-                "origin, key or suite; start a new log in a new directory"
+                "origin or key, nor so its suite; start a new log in a new directory"
             )
 
     @property
