@@ -4,12 +4,14 @@ Over ``--events`` audit events (default 1,000,000) in gateway-signed batches of 
 
 1. durable ingest in-process: ``Sequencer.submit`` on fresh batches into a ``LogStore`` (SQLite WAL,
    ``synchronous=FULL``), every batch committed before its receipts exist; the time to make and sign the
-   batches is left out;
+   batches is left out; once for a log of the ``intl`` suite and once for one of ``sm`` (SM3 tree, the gateway's
+   SM2 batch signature verified and the receipt note SM2-signed once per batch);
 2. durable ingest over HTTP: the notary API (uvicorn) in its own process (``bench.notary_server``), its
    checkpointer running against 7 witness processes (``notary.witness``, policy 4 of 7 with the regulator);
    this process posts signed batches with httpx over ``--connections`` keep-alive connections (one gateway
    each) and checks every answer;
-3. inclusion proofs: ``LogReader.inclusion`` of random leaves against the full size, in-process; then
+3. inclusion proofs: ``LogReader.inclusion`` of random leaves against the full size, in-process (under
+   ``intl`` and ``sm``, each on the log of (1)); then
    ``GET /v1/proofs/inclusion?index=`` against the published checkpoint over HTTP, one request at a time,
    latency p50/p99 (every proof is verified afterwards);
 4. receipt → cosigned checkpoint: while one gateway sends batches at a steady ``--steady-rate``, the time from
@@ -66,15 +68,16 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bench.common import met, percentile, print_table, status_kib, wait_for, write_results
-from bench.notary_server import ORG, ORIGIN, THRESHOLD, WITNESS_ORGS, Cluster, raw_public
+from bench.notary_server import ORG, ORIGIN, THRESHOLD, WITNESS_ORGS, Cluster
 from notary.integrate import TileWriter
 from notary.log.hashing import SHA256, SM3, Hash32, TreeHash, hash_leaf, root_of
-from notary.log.note import NoteSigner
 from notary.log.proof import MemoryNodeReader, prove_inclusion, root_at, verify_inclusion
 from notary.log.tiles import TileNodeReader
+from notary.logsuite import INTL, SM, LogSuite, PrivateKey, public_bytes
 from notary.reader import LogReader
 from notary.sequencer import Sequencer, SequencerSettings, encode_batch, sign_batch_body
 from notary.store import LogStore
+from suite.sm2 import SM2PrivateKey
 
 RESULTS = Path(__file__).resolve().parent / "results" / "notary.json"
 TEN_MILLION = 10_000_000
@@ -84,6 +87,8 @@ TARGETS = {
     "ingest_inprocess": 20_000,  # events/s, at least
     "ingest_http": 10_000,  # events/s, at least
     "proofs_inprocess": 20_000,  # proofs/s, at least
+    "ingest_inprocess_sm": 10_000,  # events/s, at least, a log of the sm suite
+    "proofs_inprocess_sm": 20_000,  # proofs/s, at least, a log of the sm suite
     "proof_http_p99_ms": 10.0,  # at most
     "checkpoint_p99_s": 2.0,  # at most
     "rss_mib": 500,  # at most
@@ -129,7 +134,7 @@ class BatchMaker:
     """Signed batch bodies of one gateway, consecutive sequence numbers, made fast from a template (checked
     once against ``encode_batch``) so the client spends its CPU on sending, not on encoding."""
 
-    def __init__(self, gateway_id: str, key: Ed25519PrivateKey, size: int) -> None:
+    def __init__(self, gateway_id: str, key: PrivateKey, size: int) -> None:
         self.gateway_id = gateway_id
         self.size = size
         self.next_seq = 1
@@ -176,16 +181,19 @@ class InProcessLog:
     reader: LogReader
 
 
-def open_log(directory: Path, gateway_keys: dict[str, bytes]) -> InProcessLog:
+def open_log(directory: Path, gateway_keys: dict[str, bytes], suite: LogSuite = INTL) -> InProcessLog:
     store = LogStore(directory / "notary.db")
     holder: list[Sequencer] = []
-    reader = LogReader(store, lambda: holder[0].size)  # as NotaryService wires it: no size query per proof
+    # as NotaryService wires it: no size query per proof
+    reader = LogReader(store, lambda: holder[0].size, tree=suite.tree)
+    log_key = SM2PrivateKey.generate() if suite is SM else Ed25519PrivateKey.generate()
     sequencer = Sequencer(
         store,
-        NoteSigner(ORIGIN, Ed25519PrivateKey.generate()),
+        suite.note_signer(ORIGIN, log_key),
         SequencerSettings(ORIGIN),
         gateway_keys,
         on_commit=reader.invalidate,
+        suite=suite,
     )
     holder.append(sequencer)
     return InProcessLog(store, sequencer, reader)
@@ -221,10 +229,11 @@ def measure_proofs_inprocess(log: InProcessLog, n: int, rng: random.Random) -> d
     proofs = [log.reader.inclusion(i, size) for i in indexes]
     elapsed = time.perf_counter() - t0
     root = log.reader.root_at(size)
+    tree = log.reader.tree
     for i, proof in zip(indexes[:1000], proofs, strict=False):
         entry = log.store.entry(i)
         assert entry is not None
-        verify_inclusion(hash_leaf(entry.data), i, size, proof, root)
+        verify_inclusion(tree.leaf(entry.data), i, size, proof, root, tree)
     t0 = time.perf_counter()
     for i in indexes:
         log.reader.inclusion(i, size)
@@ -742,21 +751,22 @@ def main(argv: list[str] | None = None) -> int:
     events = n_batches * args.batch
     rng = random.Random(1)
     gateway_key = Ed25519PrivateKey.generate()
-    gateway_keys = {ORG: raw_public(gateway_key)}
     root = Path(tempfile.mkdtemp(prefix="bench-notary-", dir=args.dir))
     load_before = os.getloadavg()
     results: dict[str, Any] = {}
     try:
-        print(f"(1) in-process: {events} events in batches of {args.batch}", flush=True)
-        log = open_log(root / "inprocess", gateway_keys)
-        try:
-            maker = BatchMaker(f"{ORG}/gw-1", gateway_key, args.batch)
-            results["ingest_inprocess"] = measure_ingest_inprocess(log, maker, n_batches)
-            print(f"(3) in-process: {args.proofs} inclusion proofs", flush=True)
-            results["proofs_inprocess"] = measure_proofs_inprocess(log, args.proofs, rng)
-        finally:
-            log.store.close()
-        shutil.rmtree(root / "inprocess")
+        sm_gateway_key = SM2PrivateKey.generate()
+        for suite, key, suffix in ((INTL, gateway_key, ""), (SM, sm_gateway_key, "_sm")):
+            print(f"(1) in-process, suite {suite.name}: {events} events in batches of {args.batch}", flush=True)
+            log = open_log(root / "inprocess", {ORG: public_bytes(key)}, suite)
+            try:
+                maker = BatchMaker(f"{ORG}/gw-1", key, args.batch)
+                results["ingest_inprocess" + suffix] = measure_ingest_inprocess(log, maker, n_batches)
+                print(f"(3) in-process, suite {suite.name}: {args.proofs} inclusion proofs", flush=True)
+                results["proofs_inprocess" + suffix] = measure_proofs_inprocess(log, args.proofs, rng)
+            finally:
+                log.store.close()
+            shutil.rmtree(root / "inprocess")
 
         print(f"(2) HTTP: 7 witnesses, the notary; {events} events over {args.connections} connection(s)", flush=True)
         cluster = Cluster(root / "cluster", Ed25519PrivateKey.generate(), gateway_key, args.checkpoint_interval)
@@ -844,6 +854,13 @@ def table_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             PUBLISHED["ingest"],
         ),
         (
+            "(1) the same, a log of the sm suite (SM3 tree, SM2 signatures), events/s",
+            f"{r['ingest_inprocess_sm']['events_per_s']:,}",
+            f">= {t['ingest_inprocess_sm']:,}",
+            met(r["ingest_inprocess_sm"]["events_per_s"] >= t["ingest_inprocess_sm"]),
+            "-",
+        ),
+        (
             f"(2) durable ingest over HTTP, events/s ({r['ingest_http']['connections']} conn.)",
             f"{r['ingest_http']['events_per_s']:,}",
             f">= {t['ingest_http']:,}",
@@ -856,6 +873,13 @@ def table_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             f">= {t['proofs_inprocess']:,}",
             met(r["proofs_inprocess"]["proofs_per_s"] >= t["proofs_inprocess"]),
             f"pymerkle {their_p['proofs_per_s']:,} (in memory)",
+        ),
+        (
+            "(3) the same, a log of the sm suite (SM3 tree), proofs/s",
+            f"{r['proofs_inprocess_sm']['proofs_per_s']:,}",
+            f">= {t['proofs_inprocess_sm']:,}",
+            met(r["proofs_inprocess_sm"]["proofs_per_s"] >= t["proofs_inprocess_sm"]),
+            "-",
         ),
         (
             "(3) inclusion proof over HTTP, p50 / p99 ms",

@@ -2,7 +2,8 @@
 
 Every ``interval`` seconds, or sooner once ``every_events`` entries arrived since the last anchor, the newest
 published checkpoint larger than the last anchored one is anchored as ``anchor(origin, size, root,
-SHA-256(checkpoint body))``. Exactly once, even across crashes:
+digest(checkpoint body))``, the digest SHA-256, or SM3 for a log of the ``sm`` suite (``notary.logsuite``).
+Exactly once, even across crashes:
 
 1. the transaction is built, signed, and its raw bytes, hash and nonce stored (state ``sent``) *before* it is
    broadcast;
@@ -20,7 +21,6 @@ root at that size is compared with the log's own root: a mismatch raises a tampe
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -35,6 +35,7 @@ from chain.errors import ChainError
 from chain.tx import Signer, build_transaction
 from notary.log.checkpoint import parse_checkpoint
 from notary.log.note import parse_note
+from notary.logsuite import INTL, LogSuite
 from notary.reader import LogReader
 from notary.store import CheckpointRow, LogStore
 
@@ -42,9 +43,10 @@ log = logging.getLogger("notary.anchor")
 CHECKED_KEY = "anchors_checked"  # meta key: the largest anchored size whose on-chain root was compared
 
 
-def checkpoint_digest(note: bytes) -> bytes:
-    """What AuditAnchor stores beside the root: SHA-256 of the checkpoint body (the note's text, no signatures)."""
-    return hashlib.sha256(parse_note(note).text.encode("utf-8")).digest()
+def checkpoint_digest(note: bytes, suite: LogSuite = INTL) -> bytes:
+    """What AuditAnchor stores beside the root: the suite's digest (SHA-256, or SM3 under ``sm``; 32 bytes either
+    way) of the checkpoint body, the note's text without its signatures."""
+    return suite.digest(parse_note(note).text.encode("utf-8"))
 
 
 #: A connected AuditAnchor client, or a function that connects one (e.g. ``RpcBackend(url)`` inside: it raises
@@ -64,8 +66,10 @@ class Anchorer:
         every_events: int = 100_000,
         clock: Callable[[], float] = time.time,
         max_backoff: float = 60.0,
+        suite: LogSuite = INTL,
     ) -> None:
         self.store = store
+        self.suite = suite
         self.reader = reader
         self._client: AuditAnchorClient | None = None
         self._connect: Callable[[], AuditAnchorClient]
@@ -137,7 +141,8 @@ class Anchorer:
     def _send(self, checkpoint: CheckpointRow) -> None:
         assert checkpoint.cosigned is not None
         cp = parse_checkpoint(parse_note(checkpoint.note).text)
-        data = self.anchors.encode("anchor", self.origin, cp.size, cp.root, checkpoint_digest(checkpoint.note))
+        digest = checkpoint_digest(checkpoint.note, self.suite)
+        data = self.anchors.encode("anchor", self.origin, cp.size, cp.root, digest)
         self.signer.forget_nonce()  # the chain's pending count is the truth after any restart or failure
         tx = build_transaction(self.anchors.backend, self.signer, self.anchors.address, data, label="anchor")
         signed = self.signer.account.sign_transaction(tx)  # type: ignore[arg-type]

@@ -11,7 +11,8 @@ The fields::
 
     format       "consortium-ledger/evidence/v2" (or "consortium-ledger/evidence/v1", see anchor.block)
     origin       the log's origin;  event_id, index: the event and its leaf index
-    entry        the entry bytes (canonical JSON of the event);  leaf_hash: SHA-256(0x00 ‖ entry)
+    entry        the entry bytes (canonical JSON of the event);  leaf_hash: H(0x00 ‖ entry), H the tree hash of
+                 the log's suite (SHA-256, or SM3 under sm), which the bundle does not name: the log key does
     receipt      the receipt (notary.receipt.Receipt.to_json: signed batch note and the path into the batch)
     checkpoint   {size, note: the cosigned checkpoint note, cosigners} or null
     inclusion    {size, proof: [hash, ...]} from leaf ``index`` to the checkpoint's root, or null

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 import httpx
 
 from notary.log.checkpoint import Checkpoint, format_checkpoint
-from notary.log.cosignature import CosignatureVerifier
 from notary.log.errors import MalformedError
-from notary.log.note import NoteSignature, NoteSigner, add_signatures, sign_note
+from notary.log.note import NoteSignature, Signer, add_signatures, sign_note
 from notary.log.witnessing import format_add_checkpoint, parse_cosignature_lines, parse_size_body
+from notary.logsuite import WitnessVerifier
 from notary.reader import LogReader
 from notary.store import CheckpointRow, LogStore
 
@@ -39,7 +39,7 @@ log = logging.getLogger("notary.checkpointer")
 class Witness:
     org: str
     url: str  # base URL; the request goes to <url>/add-checkpoint
-    verifier: CosignatureVerifier
+    verifier: WitnessVerifier  # of the log's suite: Ed25519 (intl) or SM2 (sm) cosignatures
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +75,7 @@ class Checkpointer:
         self,
         store: LogStore,
         reader: LogReader,
-        signer: NoteSigner,
+        signer: Signer,
         origin: str,
         witnesses: Sequence[Witness],
         policy: WitnessPolicy,

@@ -54,7 +54,7 @@ from notary.bundle import (
     Seals,
 )
 from notary.errors import NotaryError, NotFoundError
-from notary.log.hashing import hash_leaf
+from notary.log.hashing import SHA256, TreeHash
 from notary.mpt import build_proof
 from notary.receipt import Receipt
 from notary.store import CheckpointRow, LogStore
@@ -135,7 +135,7 @@ class AnchorParts:
 class EvidenceBuilder:
     """Builds the evidence bundles of one log from what they are made of: the store, each event's receipt,
     inclusion proofs, and the anchorer (None where the notary does not anchor) with its chain client, in
-    ``bundle_format`` (v2 unless told otherwise)."""
+    ``bundle_format`` (v2 unless told otherwise); leaf hashes with the log's ``tree`` hash."""
 
     def __init__(
         self,
@@ -146,10 +146,12 @@ class EvidenceBuilder:
         anchorer: Anchorer | None,
         mmd_s: int,
         bundle_format: str = FORMAT,
+        tree: TreeHash = SHA256,
     ) -> None:
         if bundle_format not in FORMATS:
             raise ValueError(f"unknown evidence bundle format {bundle_format!r}")
         self.bundle_format = bundle_format
+        self.tree = tree
         self.origin = origin
         self.store = store
         self.receipt = receipt
@@ -168,7 +170,7 @@ class EvidenceBuilder:
             event_id=event_id,
             index=row.index,
             entry=bytes(row.data),
-            leaf_hash=hash_leaf(row.data),
+            leaf_hash=self.tree.leaf(row.data),
             receipt=EvidenceReceipt.of(self.receipt(event_id)),
             checkpoint=None,
             inclusion=None,

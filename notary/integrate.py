@@ -5,14 +5,15 @@ store's size is about 32 bytes per leaf plus 1/256 of that per level above, and 
 per 8 levels. :class:`TileWriter` keeps the current partial tile of each level in memory (at most 8 KiB per
 level) and answers, for each appended run of leaf hashes, which tiles changed and their new bytes. A tile that
 becomes full also yields its root, which is the next node of the level above, and its inner levels (the hashes
-computed on the way to that root, kept so proofs never recompute them; see ``notary.log.tiles.tile_with_levels``).
+computed on the way to that root, kept so proofs never recompute them; see ``notary.log.tiles.tile_with_levels``),
+all hashed with the log's ``tree`` hash (SHA-256 unless told otherwise).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from notary.log.hashing import HASH_SIZE, levels_of
+from notary.log.hashing import HASH_SIZE, SHA256, TreeHash
 from notary.log.tiles import TILE_HEIGHT, TILE_WIDTH, split_tile, tile_with_levels
 
 TILE_BYTES = TILE_WIDTH * HASH_SIZE
@@ -21,18 +22,19 @@ TILE_BYTES = TILE_WIDTH * HASH_SIZE
 class TileWriter:
     """The right edge of a tree of ``size`` leaves: ``edge[L]`` is the partial tile of level L (maybe empty)."""
 
-    __slots__ = ("_edge", "size")
+    __slots__ = ("_edge", "_tree", "size")
 
-    def __init__(self, size: int, edge: dict[int, bytes]) -> None:
+    def __init__(self, size: int, edge: dict[int, bytes], tree: TreeHash = SHA256) -> None:
         for level, data in edge.items():
             expected = (size >> (TILE_HEIGHT * level)) % TILE_WIDTH * HASH_SIZE
             if len(data) != expected:
                 raise AssertionError(f"edge tile of level {level} holds {len(data)} bytes, expected {expected}")
         self.size = size
+        self._tree = tree
         self._edge = {level: data for level, data in edge.items() if data}
 
     def copy(self) -> TileWriter:
-        return TileWriter(self.size, dict(self._edge))
+        return TileWriter(self.size, dict(self._edge), self._tree)
 
     def append(self, leaf_hashes: Sequence[bytes]) -> dict[tuple[int, int], bytes]:
         """Append leaf hashes; return the tiles that changed, keyed by (level, index), with their full bytes."""
@@ -46,6 +48,7 @@ class TileWriter:
         full: dict[tuple[int, int], bytes] = {}
         nodes = b"".join(leaf_hashes)
         level = 0
+        levels_of = self._tree.levels_of
         while nodes:
             count = self.size >> (TILE_HEIGHT * level)  # complete nodes of this level before the append
             index = count // TILE_WIDTH

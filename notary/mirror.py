@@ -11,13 +11,13 @@ callable (HTTP in ``cli.verify``, a dict in tests) and recomputes everything:
 - the root at the checkpoint's size, and at every anchored size up to it, which must be the root the chain
   holds for that size (an anchored size beyond the checkpoint means the log went back: a failure).
 
-Memory stays flat: one tile per level and a compact range of O(log n) hashes. The first inconsistency raises
-``LogMismatchError`` naming where (the tile or entry path, the index, the size).
+Every hash is the one of the log's suite, which the log key of the trust roots pins (SHA-256 for ``intl``, SM3 for
+``sm``: ``notary.logsuite``). Memory stays flat: one tile per level and a compact range of O(log n) hashes. The
+first inconsistency raises ``LogMismatchError`` naming where (the tile or entry path, the index, the size).
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -25,9 +25,10 @@ from notary.event import parse_entry
 from notary.log.checkpoint import Checkpoint, parse_checkpoint
 from notary.log.compact import CompactRange
 from notary.log.errors import MalformedError, NotaryError, VerificationError
-from notary.log.hashing import hash_leaf, root_of
+from notary.log.hashing import TreeHash
 from notary.log.note import open_note, parse_note
 from notary.log.tiles import TILE_HEIGHT, TILE_WIDTH, entries_path, parse_entry_bundle, split_tile, tile_path
+from notary.logsuite import LogSuite
 from notary.verify import TrustRoots, check_cosignatures
 
 #: ``fetch(path)`` returns the bytes the log serves at ``path`` (``checkpoint``, ``tile/0/000``, ...), raising
@@ -67,8 +68,9 @@ class MirrorReport:
 class _TileChecker:
     """Recomputes tiles level by level as hashes arrive and compares each with the one the log serves."""
 
-    def __init__(self, fetch: Fetch) -> None:
+    def __init__(self, fetch: Fetch, tree: TreeHash) -> None:
         self._fetch = fetch
+        self._tree = tree
         self._buffers: list[list[bytes]] = []
         self._next: list[int] = []
         self.checked = 0
@@ -83,7 +85,7 @@ class _TileChecker:
             self._check(level, self._next[level], buffer)
             self._buffers[level] = []
             self._next[level] += 1
-            self.add(level + 1, root_of(buffer))
+            self.add(level + 1, self._tree.root_of(buffer))
 
     def finish(self) -> None:
         for level, buffer in enumerate(self._buffers):
@@ -154,17 +156,18 @@ def mirror_log(
         )
     wanted = {a.size: a for a in anchors}
     report = MirrorReport(checkpoint.origin, size, checkpoint.root, cosigners)
-    compact = CompactRange()
-    tiles = _TileChecker(fetch)
+    suite = roots.suite
+    compact = CompactRange(tree=suite.tree)
+    tiles = _TileChecker(fetch, suite.tree)
     for bundle_index in range((size + TILE_WIDTH - 1) // TILE_WIDTH):
         first = bundle_index * TILE_WIDTH
         width = min(TILE_WIDTH, size - first)
-        for leaf in _bundle_leaves(fetch, bundle_index, width):
+        for leaf in _bundle_leaves(fetch, bundle_index, width, suite.tree):
             compact.append(leaf)
             tiles.add(0, leaf)
             claim = wanted.get(compact.size)
             if claim is not None:
-                _check_anchor(claim, compact.root(), note if claim.size == size else None)
+                _check_anchor(claim, compact.root(), note if claim.size == size else None, suite)
                 report.anchors_checked.append(claim.size)
         if progress is not None:
             progress(width)
@@ -179,7 +182,7 @@ def mirror_log(
     return report
 
 
-def _bundle_leaves(fetch: Fetch, index: int, width: int) -> list[bytes]:
+def _bundle_leaves(fetch: Fetch, index: int, width: int, tree: TreeHash) -> list[bytes]:
     path = entries_path(index, width)
     try:
         entries = parse_entry_bundle(_get(fetch, path))
@@ -193,17 +196,18 @@ def _bundle_leaves(fetch: Fetch, index: int, width: int) -> list[bytes]:
             parse_entry(entry)
         except MalformedError as exc:
             raise LogMismatchError(f"entry {index * TILE_WIDTH + j} ({path})", str(exc)) from exc
-        leaves.append(hash_leaf(entry))
+        leaves.append(tree.leaf(entry))
     return leaves
 
 
-def _check_anchor(claim: AnchorClaim, root: bytes, note: bytes | None) -> None:
+def _check_anchor(claim: AnchorClaim, root: bytes, note: bytes | None, suite: LogSuite) -> None:
     if claim.root != root:
         raise LogMismatchError(
             f"size {claim.size}",
             f"the chain anchors root {claim.root.hex()} (block {claim.block_number}), the log's root is {root.hex()}",
         )
-    if note is not None and hashlib.sha256(parse_note(note).text.encode()).digest() != claim.checkpoint_digest:
+    if note is not None and suite.digest(parse_note(note).text.encode()) != claim.checkpoint_digest:
         raise LogMismatchError(
-            f"size {claim.size}", "the anchored checkpoint digest is not SHA-256 of the log's checkpoint body"
+            f"size {claim.size}",
+            f"the anchored checkpoint digest is not {suite.digest_name} of the log's checkpoint body",
         )

@@ -3,7 +3,8 @@
 Proofs read O(log n) hashes through :class:`notary.log.tiles.TileNodeReader`, which keeps a bounded cache of
 tiles with their inner levels (stored beside each full tile, so a tile read from the store is hashed only when it
 is partial or predates them), so memory stays flat at any log size. The sequencer calls
-:meth:`LogReader.invalidate` with the tiles each commit rewrote, so a cached right-edge tile never goes stale.
+:meth:`LogReader.invalidate` with the tiles each commit rewrote, so a cached right-edge tile never goes stale. Every
+hash is the log's ``tree`` hash (``notary.log.hashing``: SHA-256, or SM3 under the ``sm`` suite).
 """
 
 from __future__ import annotations
@@ -12,17 +13,24 @@ import threading
 from collections.abc import Callable
 
 from notary.errors import MalformedError, NotFoundError
-from notary.log.hashing import HASH_SIZE, Hash32
+from notary.log.hashing import HASH_SIZE, SHA256, Hash32, TreeHash
 from notary.log.proof import prove_consistency, prove_inclusion, root_at
 from notary.log.tiles import TILE_WIDTH, TileNodeReader, format_entry_bundle
 from notary.store import LogStore
 
 
 class LogReader:
-    def __init__(self, store: LogStore, current_size: Callable[[], int] | None = None, cache_tiles: int = 4096) -> None:
+    def __init__(
+        self,
+        store: LogStore,
+        current_size: Callable[[], int] | None = None,
+        cache_tiles: int = 4096,
+        tree: TreeHash = SHA256,
+    ) -> None:
         self.store = store
+        self.tree = tree
         self._current_size = current_size or store.size
-        self._nodes = TileNodeReader(store.tile_for_proofs, cache_tiles)
+        self._nodes = TileNodeReader(store.tile_for_proofs, cache_tiles, tree)
         self._lock = threading.Lock()
 
     def invalidate(self, tiles: dict[tuple[int, int], bytes]) -> None:
@@ -33,21 +41,21 @@ class LogReader:
     def root_at(self, size: int) -> Hash32:
         self._check_size(size)
         with self._lock:
-            return root_at(size, self._nodes)
+            return root_at(size, self._nodes, self.tree)
 
     def inclusion(self, index: int, size: int) -> list[Hash32]:
         self._check_size(size)
         if not 0 <= index < size:
             raise MalformedError(f"leaf index {index} is not in a tree of size {size}")
         with self._lock:
-            return prove_inclusion(index, size, self._nodes)
+            return prove_inclusion(index, size, self._nodes, self.tree)
 
     def consistency(self, size1: int, size2: int) -> list[Hash32]:
         self._check_size(size2)
         if not 0 <= size1 <= size2:
             raise MalformedError(f"no consistency proof from size {size1} to the smaller size {size2}")
         with self._lock:
-            return prove_consistency(size1, size2, self._nodes)
+            return prove_consistency(size1, size2, self._nodes, self.tree)
 
     def _check_size(self, size: int) -> None:
         if size < 0:

@@ -1,12 +1,13 @@
 """Receipts: the notary's signed promise that an event is sequenced at an index and durably stored.
 
-One signature covers a whole batch, so receipts cost one Ed25519 signature per batch rather than per event.
-The notary signs, as a C2SP signed note with its log key, the statement::
+One signature covers a whole batch, so receipts cost one signature per batch rather than per event (Ed25519, or
+SM2 under the ``sm`` suite, ``notary.logsuite``). The notary signs, as a C2SP signed note with its log key, the
+statement::
 
     consortium-ledger/receipt/v1
     <log origin>
     <first index> <count>
-    <base64 RFC 9162 root of the batch's leaf hashes, in index order>
+    <base64 RFC 9162 root of the batch's leaf hashes, in index order, with the log's tree hash>
     <time: milliseconds since the Unix epoch>
     <maximum merge delay: seconds>
 
@@ -21,14 +22,15 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from notary.log.errors import MalformedError
-from notary.log.note import NoteSigner, NoteVerifier, open_note, sign_note
+from notary.log.hashing import SHA256, TreeHash
+from notary.log.note import Signer, open_note, sign_note
 from notary.log.proof import MemoryNodeReader, prove_inclusion, verify_inclusion
+from notary.logsuite import LogVerifier, suite_of_key
 
 RECEIPT_HEADER = "consortium-ledger/receipt/v1"
 
@@ -113,28 +115,31 @@ def _statement_of(note: bytes) -> BatchStatement:
     return BatchStatement.from_text(note.decode("utf-8").split("\n\n", 1)[0] + "\n")
 
 
-def sign_batch(signer: NoteSigner, statement: BatchStatement) -> bytes:
+def sign_batch(signer: Signer, statement: BatchStatement) -> bytes:
     return sign_note(statement.to_text(), [signer])
 
 
-def batch_receipts(event_ids: Sequence[str], first: int, leaf_hashes: Sequence[bytes], note: bytes) -> list[Receipt]:
-    """Receipts for a batch committed at ``first`` with these leaf hashes (all of the batch, in index order)."""
-    paths = _all_inclusion_proofs(leaf_hashes)
+def batch_receipts(
+    event_ids: Sequence[str], first: int, leaf_hashes: Sequence[bytes], note: bytes, tree: TreeHash = SHA256
+) -> list[Receipt]:
+    """Receipts for a batch committed at ``first`` with these leaf hashes (all of the batch, in index order),
+    its paths hashed with the log's ``tree``."""
+    paths = _all_inclusion_proofs(leaf_hashes, tree)
     return [
         Receipt(event_id, first + i, leaf_hashes[i], note, paths[i]) for i, event_id in enumerate(event_ids)
     ]
 
 
-def _all_inclusion_proofs(leaf_hashes: Sequence[bytes]) -> list[tuple[bytes, ...]]:
+def _all_inclusion_proofs(leaf_hashes: Sequence[bytes], tree: TreeHash) -> list[tuple[bytes, ...]]:
     """The inclusion proof of every leaf in the tree of ``leaf_hashes`` (what ``prove_inclusion`` gives for each),
     from one pass over the tree: built level by level with an unpaired last node carried up unchanged, as
     ``root_of`` does, a leaf's proof is its node's sibling on each level that has one, bottom up. A quarter of the
     time of one ``prove_inclusion`` per leaf, which folds the right edge again for every proof."""
-    sha256 = hashlib.sha256
+    new = tree.new
     levels = [list(leaf_hashes)]
     while len(levels[-1]) > 1:
         level = levels[-1]
-        parents = [sha256(b"\x01" + level[k] + level[k + 1]).digest() for k in range(0, len(level) - 1, 2)]
+        parents = [new(b"\x01" + level[k] + level[k + 1]).digest() for k in range(0, len(level) - 1, 2)]
         if len(level) & 1:
             parents.append(level[-1])
         levels.append(parents)
@@ -151,22 +156,30 @@ def _all_inclusion_proofs(leaf_hashes: Sequence[bytes]) -> list[tuple[bytes, ...
     return paths
 
 
-def batch_receipt(event_id: str, index: int, first: int, leaf_hashes: Sequence[bytes], note: bytes) -> Receipt:
+def batch_receipt(
+    event_id: str, index: int, first: int, leaf_hashes: Sequence[bytes], note: bytes, tree: TreeHash = SHA256
+) -> Receipt:
     """The receipt of the one event at ``index`` of a batch committed at ``first``."""
     position = index - first
-    proof = prove_inclusion(position, len(leaf_hashes), MemoryNodeReader(list(leaf_hashes)))
+    proof = prove_inclusion(position, len(leaf_hashes), MemoryNodeReader(list(leaf_hashes), tree), tree)
     return Receipt(event_id, index, leaf_hashes[position], note, tuple(proof))
 
 
-def verify_receipt(receipt: Receipt, verifier: NoteVerifier) -> BatchStatement:
+def verify_receipt(receipt: Receipt, verifier: LogVerifier, tree: TreeHash | None = None) -> BatchStatement:
     """Check the notary's signature and the leaf's path into the signed batch root; return the statement.
 
-    Raises a :class:`notary.log.errors.VerificationError` subclass when a check fails."""
+    The path is hashed with ``tree``, by default the tree hash of the suite the log key belongs to (the key type
+    pins the hash, ``notary.logsuite``). Raises a :class:`notary.log.errors.VerificationError` subclass when a
+    check fails."""
+    if tree is None:
+        tree = suite_of_key(verifier).tree
     note, _ = open_note(receipt.note, [verifier])
     statement = BatchStatement.from_text(note.text)
     if not statement.first <= receipt.index < statement.first + statement.count:
         raise MalformedError(
             f"receipt index {receipt.index} outside its batch [{statement.first}, {statement.first + statement.count})"
         )
-    verify_inclusion(receipt.leaf_hash, receipt.index - statement.first, statement.count, receipt.proof, statement.root)
+    verify_inclusion(
+        receipt.leaf_hash, receipt.index - statement.first, statement.count, receipt.proof, statement.root, tree
+    )
     return statement

@@ -1,9 +1,10 @@
 """Sequencing: a gateway's signed batch of events becomes durable, numbered log entries with receipts.
 
 A batch is checked in this order, and refused as a whole on the first failing step (nothing is written):
-size limit → the gateway's org has a registered key → the Ed25519 signature over
-``consortium-ledger/batch/v1\\n`` ‖ body → JSON shape → every event's schema (all field errors at once), its
-gateway and provider, its time within the accepted window → duplicates → the gateway's sequence numbers.
+size limit → the gateway's org has a registered key → the signature over ``consortium-ledger/batch/v1\\n`` ‖ body
+→ JSON shape → every event's schema (all field errors at once), its gateway and provider, its time within the
+accepted window → duplicates → the gateway's sequence numbers. The log's suite (``notary.logsuite``) decides the
+signature (Ed25519, or SM2 with ID ``1234567812345678`` under ``sm``), the leaf hashes and the batch roots.
 
 An event id seen before returns the original index and receipt (the same content) or a conflict (different
 content); it never becomes a second leaf. A gateway's sequence numbers must increase; a jump is recorded as a
@@ -23,9 +24,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from notary.errors import (
     BatchTooLargeError,
     ConflictError,
@@ -36,9 +34,10 @@ from notary.errors import (
 )
 from notary.event import EventSchemaError, canonical_entry, gateway_org, validate_event
 from notary.integrate import TileWriter
-from notary.log.hashing import HASH_SIZE, hash_leaf, root_of
-from notary.log.note import NoteSigner
+from notary.log.hashing import HASH_SIZE
+from notary.log.note import Signer
 from notary.log.tiles import TILE_WIDTH
+from notary.logsuite import INTL, BatchKey, LogSuite, PrivateKey, suite_of_key
 from notary.receipt import BatchStatement, Receipt, batch_receipt, batch_receipts, sign_batch
 from notary.store import EntryRow, LogStore
 
@@ -73,10 +72,9 @@ class BatchResult:
         }
 
 
-def sign_batch_body(private_key: Any, body: bytes) -> bytes:
-    """A gateway's signature over a batch body (an ``Ed25519PrivateKey``)."""
-    signature: bytes = private_key.sign(BATCH_CONTEXT + body)
-    return signature
+def sign_batch_body(private_key: PrivateKey, body: bytes) -> bytes:
+    """A gateway's signature over a batch body, in the suite of its key (Ed25519, or SM2 for ``sm``)."""
+    return suite_of_key(private_key).sign_batch(private_key, BATCH_CONTEXT + body)
 
 
 def encode_batch(gateway_id: str, events: Sequence[Mapping[str, Any]]) -> bytes:
@@ -84,7 +82,7 @@ def encode_batch(gateway_id: str, events: Sequence[Mapping[str, Any]]) -> bytes:
 
 
 def batch_request(
-    gateway_id: str, events: Sequence[Mapping[str, Any]], private_key: Any
+    gateway_id: str, events: Sequence[Mapping[str, Any]], private_key: PrivateKey
 ) -> tuple[bytes, dict[str, str]]:
     """The body and headers of ``POST /v1/batches`` carrying ``events``, signed with the gateway's key."""
     body = encode_batch(gateway_id, events)
@@ -93,26 +91,30 @@ def batch_request(
 
 
 class Sequencer:
-    """Turns verified batches into entries; one writer at a time, reads from any thread."""
+    """Turns verified batches into entries; one writer at a time, reads from any thread. ``gateway_keys`` are
+    raw public keys of the log's ``suite`` (32-byte Ed25519, or 65-byte SM2 points)."""
 
     def __init__(
         self,
         store: LogStore,
-        signer: NoteSigner,
+        signer: Signer,
         settings: SequencerSettings,
         gateway_keys: Mapping[str, bytes],
         clock: Callable[[], float] = time.time,
         on_commit: Callable[[dict[tuple[int, int], bytes]], None] | None = None,
+        suite: LogSuite = INTL,
     ) -> None:
         self.store = store
         self.settings = settings
+        self.suite = suite
+        self._tree = suite.tree
         self._signer = signer
-        self._keys = {org: Ed25519PublicKey.from_public_bytes(k) for org, k in gateway_keys.items()}
+        self._keys = {org: suite.batch_key(k) for org, k in gateway_keys.items()}
         self._clock = clock
         self._on_commit = on_commit
         self._lock = threading.Lock()
         size = store.size()
-        self._writer = TileWriter(size, store.edge_tiles(size))
+        self._writer = TileWriter(size, store.edge_tiles(size), self._tree)
         self._last_seq = store.gateways()
         self._gaps: dict[str, list[tuple[int, int, int]]] = {}
         for gateway, first, last, found in store.gaps():
@@ -132,16 +134,14 @@ class Sequencer:
         if len(body) > MAX_BATCH_BYTES:
             raise BatchTooLargeError(f"batch of {len(body)} bytes exceeds the limit of {MAX_BATCH_BYTES}; split it")
         key = self._gateway_key(gateway_id)
-        try:
-            key.verify(signature, BATCH_CONTEXT + body)
-        except InvalidSignature:
-            raise SignatureError(f"batch signature does not verify with the gateway key of {gateway_id!r}") from None
+        if not key.verify(signature, BATCH_CONTEXT + body):
+            raise SignatureError(f"batch signature does not verify with the gateway key of {gateway_id!r}")
         events = self._parse(gateway_id, body)
         rows = self._validate(gateway_id, events)
         with self._lock:
             return self._sequence(gateway_id, rows)
 
-    def _gateway_key(self, gateway_id: str) -> Ed25519PublicKey:
+    def _gateway_key(self, gateway_id: str) -> BatchKey:
         try:
             org = gateway_org(gateway_id)
         except MalformedError as exc:
@@ -248,10 +248,12 @@ class Sequencer:
     ) -> dict[str, Receipt]:
         writer = self._writer.copy()
         first = writer.size
-        leaves = [hash_leaf(data) for _, _, data in new]
+        leaf = self._tree.leaf
+        leaves = [leaf(data) for _, _, data in new]
         tiles, levels = writer.append_levels(leaves)
         time_ms = max(self.now_ms(), self._last_time)
-        statement = BatchStatement(self.settings.origin, first, len(new), root_of(leaves), time_ms, self.settings.mmd_s)
+        root = self._tree.root_of(leaves)
+        statement = BatchStatement(self.settings.origin, first, len(new), root, time_ms, self.settings.mmd_s)
         note = sign_batch(self._signer, statement)
         with self.store.transaction() as conn:
             cursor = conn.execute(
@@ -277,7 +279,7 @@ class Sequencer:
         self._last_time = time_ms
         if self._on_commit is not None:
             self._on_commit(tiles)
-        receipts = batch_receipts([eid for eid, _, _ in new], first, leaves, note)
+        receipts = batch_receipts([eid for eid, _, _ in new], first, leaves, note, self._tree)
         return {r.event_id: r for r in receipts}
 
     # ------------------------------------------------------------------------------------------ reads
@@ -299,7 +301,9 @@ class Sequencer:
             batch = self.store.batch(batch_id)
             leaves = self._leaf_hashes(batch.first, batch.count)
             for row in members:
-                receipts[row.event_id] = batch_receipt(row.event_id, row.index, batch.first, leaves, batch.note)
+                receipts[row.event_id] = batch_receipt(
+                    row.event_id, row.index, batch.first, leaves, batch.note, self._tree
+                )
         return receipts
 
     def _leaf_hashes(self, first: int, count: int) -> list[bytes]:
@@ -313,7 +317,7 @@ class Sequencer:
             lo, hi = max(first, base) - base, min(end, base + TILE_WIDTH) - base
             data = self.store.tile(0, t)
             if len(data) < hi * HASH_SIZE:
-                return [hash_leaf(d) for d in self.store.entries(first, count)]
+                return [self._tree.leaf(d) for d in self.store.entries(first, count)]
             hashes += [data[k * HASH_SIZE : (k + 1) * HASH_SIZE] for k in range(lo, hi)]
         return hashes
 

@@ -1,7 +1,9 @@
 """The notary service: the store, the sequencer, the reader, the checkpointer, the anchorer and the evidence
 builder, wired together; ``start`` runs the checkpoint and anchor loops in background threads.
 
-Settings are explicit values (keys, witnesses, policy, chain client); reading them from a consortium directory
+Settings are explicit values (the log's suite and keys, witnesses, policy, chain client); the suite
+(``notary.logsuite``) is chosen when the log is created and every part takes it from here. Reading them from a
+consortium directory
 is the job of ``network`` (which knows about identities). Serving the service over HTTP is the job of
 ``notary.api``, which imports it (never the other way round).
 """
@@ -16,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from chain.jsonlog import configure_json_logging
 from chain.tx import Signer
 from notary.anchor import Anchorer, ChainClient
@@ -25,7 +25,7 @@ from notary.bundle import EvidenceBundle
 from notary.checkpointer import Checkpointer, Witness, WitnessPolicy
 from notary.errors import NotaryError, NotFoundError
 from notary.evidence import EvidenceBuilder
-from notary.log.note import NoteSigner, format_vkey
+from notary.logsuite import INTL, LogSuite, PrivateKey, suite_of_vkey
 from notary.reader import LogReader
 from notary.sequencer import Sequencer, SequencerSettings
 from notary.store import CheckpointRow, LogStore
@@ -50,10 +50,14 @@ class AnchorSettings:
 
 @dataclass(frozen=True)
 class NotarySettings:
+    """One log. ``suite`` fixes its tree hash and the type of every key below: under ``intl`` (the default) the
+    log key is Ed25519, the gateway keys are raw 32-byte Ed25519 keys and the witnesses cosign with Ed25519; under
+    ``sm`` all are SM2 (gateway keys as 65-byte points)."""
+
     directory: Path
     origin: str
-    log_key: Ed25519PrivateKey
-    gateway_keys: Mapping[str, bytes]  # org id → raw Ed25519 public key of its gateways
+    log_key: PrivateKey
+    gateway_keys: Mapping[str, bytes]  # org id → raw public key of its gateways
     witnesses: Sequence[Witness]
     policy: WitnessPolicy
     mmd_s: int = 10
@@ -62,13 +66,15 @@ class NotarySettings:
     cache_tiles: int = 4096
     max_pages: int | None = None  # a cap on the database size, for tests of a full disk
     clock: Callable[[], float] = field(default=time.time)
+    suite: LogSuite = INTL
 
 
 class NotaryService:
     def __init__(self, settings: NotarySettings) -> None:
         self.settings = settings
         self.origin = settings.origin
-        self.signer = NoteSigner(settings.origin, settings.log_key)
+        self.suite = suite = settings.suite
+        self.signer = suite.note_signer(settings.origin, settings.log_key)
         self.store = LogStore(settings.directory / DB_NAME, max_pages=settings.max_pages)
         self._check_identity()
         self.sequencer = Sequencer(
@@ -78,8 +84,9 @@ class NotaryService:
             settings.gateway_keys,
             clock=settings.clock,
             on_commit=self._committed,
+            suite=suite,
         )
-        self.reader = LogReader(self.store, lambda: self.sequencer.size, settings.cache_tiles)
+        self.reader = LogReader(self.store, lambda: self.sequencer.size, settings.cache_tiles, suite.tree)
         self.checkpointer = Checkpointer(
             self.store,
             self.reader,
@@ -103,6 +110,7 @@ class NotaryService:
                 a.every_events,
                 settings.clock,
                 a.max_backoff,
+                suite,
             )
         self.evidence_builder = EvidenceBuilder(
             settings.origin,
@@ -111,6 +119,7 @@ class NotaryService:
             self.reader.inclusion,
             self.anchorer,
             settings.mmd_s,
+            tree=suite.tree,
         )
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -120,20 +129,23 @@ class NotaryService:
 
     def _check_identity(self) -> None:
         """A log never silently changes its origin or key (the CVE-2022-39199 pattern): the first start records
-        both, and a later start with another origin or key refuses to serve this store."""
-        vkey = format_vkey(self.origin, self.signer.public_key)
+        both, and a later start with another origin or key refuses to serve this store. The vkey's type is the
+        suite's (``notary.logsuite``), so a store never changes suite either: its tiles hold one tree hash."""
+        vkey = self.vkey
         known = self.store.meta("vkey")
         if known is None:
             self.store.set_meta("vkey", vkey)
         elif known != vkey:
+            was, now = suite_of_vkey(known).name, self.suite.name
+            change = f"the store's suite is {was}, these settings' {now}" if was != now else "another origin or key"
             raise NotaryError(
-                f"this notary store belongs to the log {known!r}, not {vkey!r}: a log may not change its origin or "
-                "key; start a new log in a new directory"
+                f"this notary store belongs to the log {known!r}, not {vkey!r} ({change}): a log may not change its "
+                "origin or key, nor so its suite; start a new log in a new directory"
             )
 
     @property
     def vkey(self) -> str:
-        return format_vkey(self.origin, self.signer.public_key)
+        return self.suite.vkey(self.signer)
 
     # ------------------------------------------------------------------------------------------ loops
 

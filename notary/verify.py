@@ -3,13 +3,13 @@
 Nothing in the bundle is taken on trust when it can be recomputed (failure catalogue 22: a partially valid
 proof is rejected). Every step runs even after an earlier one failed, so the report shows all that is wrong:
 
-1. the entry is an event in canonical form (RFC 8785), and 2. its leaf hash is RFC 9162's SHA-256(0x00 ‖ entry);
+1. the entry is an event in canonical form (RFC 8785), and 2. its leaf hash is RFC 9162's H(0x00 ‖ entry);
 3. the receipt is signed by the log key and its batch path leads from that leaf, at that index, to the signed
    batch root; 4. the checkpoint (C2SP tlog-checkpoint) is signed by the log key under the log's origin;
 5. the witnesses' cosignatures (C2SP tlog-cosignature) verify and meet the witness policy;
 6. the inclusion proof (RFC 9162 §2.1.3.2) leads from the leaf to the checkpoint's root;
 7. the anchor transaction's signature recovers the notary's account, it calls AuditAnchor on our chain with
-   ``anchor(origin, size, root, SHA-256(checkpoint body))`` of exactly this checkpoint;
+   ``anchor(origin, size, root, D(checkpoint body))`` of exactly this checkpoint;
 8. it is in its block and 9. succeeded (its receipt has status 1): in a v2 bundle, its Merkle-Patricia proof
    leads from the header's transactionsRoot along key rlp(index) to exactly this transaction, and its receipt's
    from receiptsRoot to exactly that receipt (``notary.mpt``); in a v1 bundle, both trie roots are recomputed
@@ -17,6 +17,11 @@ proof is rejected). Every step runs even after an earlier one failed, so the rep
    header's hash, by Besu's QBFT rule (keccak-256 of the RLP header with its extra data's round and seals left
    out) or, for a header without QBFT extra data, Ethereum's (``chain.seal.block_hash``); 11. a quorum of the
    validators sealed the header's commit digest (``chain.seal``).
+
+H and D are the tree hash and checkpoint digest of the log's suite (``notary.logsuite``): SHA-256 for ``intl``,
+SM3 for ``sm``, where the signatures of steps 3-5 are SM2 (``docs/national-suite.md``). The bundle does not name
+its suite; the log key of the trust roots does (the key type pins the hash), so a bundle of one suite never
+verifies under trust roots of the other.
 
 A step is ✓ (``ok=True``), ✗ (``ok=False``) or not applicable (``ok=None``: the bundle says that part is still
 pending, or the trust roots cannot decide it), always with a detail saying why.
@@ -28,7 +33,6 @@ need it, like a tampered part, and the others still report what they prove.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -55,11 +59,10 @@ from notary.bundle import (
 from notary.checkpointer import WitnessPolicy
 from notary.event import parse_entry
 from notary.log.checkpoint import Checkpoint, parse_checkpoint
-from notary.log.cosignature import CosignatureVerifier
 from notary.log.errors import MalformedError, NotaryError, VerificationError
-from notary.log.hashing import hash_leaf
-from notary.log.note import Note, NoteVerifier, open_note, parse_note
+from notary.log.note import Note, open_note, parse_note
 from notary.log.proof import verify_inclusion
+from notary.logsuite import LogSuite, LogVerifier, WitnessVerifier, suite_of_key
 from notary.mpt import ProofError, verify_proof
 from notary.receipt import verify_receipt
 
@@ -80,11 +83,12 @@ class TrustRoots:
     """What a verifier trusts, all public: from ``consortium.json`` (``network.logsetup.roots_from_description``).
 
     ``validators`` empty means the trust roots hold no validator set for this chain (an external chain with its
-    own seal format, or a development chain without seals): the seal step is then not applicable.
+    own seal format, or a development chain without seals): the seal step is then not applicable. The log key's
+    type is the log's suite: an SM2 key (``notary.log.smnote``) means SM3 trees and digests.
     """
 
-    log: NoteVerifier
-    witnesses: Mapping[str, CosignatureVerifier]
+    log: LogVerifier
+    witnesses: Mapping[str, WitnessVerifier]
     policy: WitnessPolicy
     notary_account: str
     anchor_address: str
@@ -94,6 +98,11 @@ class TrustRoots:
     @property
     def origin(self) -> str:
         return self.log.name
+
+    @property
+    def suite(self) -> LogSuite:
+        """The log's suite, which its key's type pins."""
+        return suite_of_key(self.log)
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +229,7 @@ def receipt_status(raw: bytes) -> int:
     return 1 if fields[0] == b"\x01" else 0
 
 
-def check_cosignatures(note: Note, witnesses: Mapping[str, CosignatureVerifier], policy: WitnessPolicy) -> str:
+def check_cosignatures(note: Note, witnesses: Mapping[str, WitnessVerifier], policy: WitnessPolicy) -> str:
     """Check each witness's cosignature on ``note`` and the policy; returns who cosigned.
 
     A cosignature by a known witness key that does not verify fails the check even if the policy is met
@@ -311,11 +320,12 @@ def _step_entry(s: _State) -> str:
 def _step_leaf(s: _State) -> str:
     if s.entry is None:
         raise _Fail("no readable entry to hash")
-    s.leaf = hash_leaf(s.entry)
+    suite = s.roots.suite
+    s.leaf = suite.tree.leaf(s.entry)
     claimed = _need(s.parts.leaf_hash)
     if claimed != s.leaf:
-        raise _Fail(f"SHA-256(0x00 ‖ entry) is {s.leaf.hex()}, the bundle claims {claimed.hex()}")
-    return f"SHA-256(0x00 ‖ entry) = {s.leaf.hex()}"
+        raise _Fail(f"{suite.digest_name}(0x00 ‖ entry) is {s.leaf.hex()}, the bundle claims {claimed.hex()}")
+    return f"{suite.digest_name}(0x00 ‖ entry) = {s.leaf.hex()}"
 
 
 def _step_receipt(s: _State) -> str:
@@ -381,7 +391,7 @@ def _step_inclusion(s: _State) -> str:
         raise _Fail("no readable checkpoint to prove against")
     if part.size != s.checkpoint.size:
         raise _Fail(f"the proof is for size {part.size!r}, the checkpoint's size is {s.checkpoint.size}")
-    verify_inclusion(s.leaf, s.index, s.checkpoint.size, part.proof, s.checkpoint.root)
+    verify_inclusion(s.leaf, s.index, s.checkpoint.size, part.proof, s.checkpoint.root, s.roots.suite.tree)
     return f"leaf {s.index} is in the tree of size {s.checkpoint.size} ({len(part.proof)} hashes)"
 
 
@@ -390,6 +400,7 @@ def _step_anchor_tx(s: _State) -> str:
     tx = decode_transaction(claimed.raw)
     s.anchor_tx = tx
     roots = s.roots
+    digest_name = roots.suite.digest_name
     problems = []
     if claimed.hash != tx.hash:
         problems.append(f"its hash is 0x{tx.hash.hex()}, the bundle claims 0x{claimed.hash.hex()}")
@@ -403,14 +414,16 @@ def _step_anchor_tx(s: _State) -> str:
         problems.append("no readable checkpoint to compare its calldata with")
     else:
         cp = s.checkpoint
-        digest = hashlib.sha256(s.note_text.encode("utf-8")).digest()
+        digest = roots.suite.digest(s.note_text.encode("utf-8"))
         if tx.data != anchor_calldata(cp.origin, cp.size, cp.root, digest):
-            problems.append(f"its calldata is not anchor({cp.origin!r}, {cp.size}, root, SHA-256(checkpoint body))")
+            problems.append(
+                f"its calldata is not anchor({cp.origin!r}, {cp.size}, root, {digest_name}(checkpoint body))"
+            )
     if problems:
         raise _Fail("; ".join(problems))
     return (
         f"0x{tx.hash.hex()} from the notary {_show(tx.sender)} calls AuditAnchor.anchor(origin, "
-        f"{s.checkpoint.size if s.checkpoint else '?'}, root, SHA-256(checkpoint body)) on chain {tx.chain_id}"
+        f"{s.checkpoint.size if s.checkpoint else '?'}, root, {digest_name}(checkpoint body)) on chain {tx.chain_id}"
     )
 
 

@@ -30,7 +30,6 @@ from notary.api.schemas import (
 from notary.errors import MalformedError, NotFoundError
 from notary.event import parse_entry
 from notary.event import parties as event_parties
-from notary.log.hashing import hash_leaf
 from notary.store import CheckpointRow, EntryRow, LogStore
 
 router = APIRouter(tags=["read"])
@@ -92,7 +91,7 @@ def entry(service: Service, reader: Caller, event_id: str) -> dict[str, Any]:
     return {
         "index": row.index,
         "entry": _b64(row.data),
-        "leaf_hash": _b64(hash_leaf(row.data)),
+        "leaf_hash": _b64(service.suite.tree.leaf(row.data)),
         "event": parse_entry(row.data),
     }
 
@@ -121,7 +120,7 @@ def inclusion(
     return {
         "index": index,
         "size": cp.size,
-        "leaf_hash": _b64(hash_leaf(found.data)),
+        "leaf_hash": _b64(service.suite.tree.leaf(found.data)),
         "proof": [_b64(h) for h in proof],
         "root": _b64(cp.root),
         "checkpoint": (cp.cosigned or b"").decode("utf-8"),

@@ -1,9 +1,9 @@
 """The shipper: the gateway's outbox goes to the notary in order, in signed batches; nothing lost, nothing twice.
 
 One background thread loops: read up to ``batch_max`` unshipped events (oldest first), send them as one batch
-(``POST /v1/batches``, the body built by ``notary.sequencer.encode_batch`` and signed with the gateway's Ed25519
-key by ``sign_batch_body``), and only after the notary's 200 mark them shipped in the outbox. The notary's answer
-is what makes an event shipped, never the sending of it.
+(``POST /v1/batches``, the body built by ``notary.sequencer.encode_batch`` and signed with the gateway's key,
+Ed25519 or SM2 by the log's suite, by ``sign_batch_body``), and only after the notary's 200 mark them shipped in
+the outbox. The notary's answer is what makes an event shipped, never the sending of it.
 
 **At least once, and the notary makes it exactly once.** A crash (or a timeout, or a lost answer) after the
 notary committed a batch and before ``mark_shipped`` leaves those events pending; they are sent again, and the
@@ -29,8 +29,8 @@ import time
 from typing import Any
 
 import httpx
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from notary.logsuite import PrivateKey
 from notary.sequencer import batch_request
 from notary.submit.outbox import Outbox
 
@@ -59,7 +59,7 @@ class Shipper:
         outbox: Outbox,
         notary_url: str,
         gateway_id: str,
-        key: Ed25519PrivateKey,
+        key: PrivateKey,
         *,
         batch_max: int = 1000,
         idle_s: float = 0.05,

@@ -4,8 +4,9 @@
         --log ORIGIN=VKEY [--log ORIGIN=VKEY ...] [--host 127.0.0.1] [--port 7380] [--max-body-bytes N]
     python -m notary.witness init --state PATH --origin ORIGIN [--checkpoint FILE]
 
-The first form serves (``serve`` may be written before the options); the key file is a PKCS#8 Ed25519 PEM,
-encrypted with the passphrase in environment variable VAR if one is named. ``--log`` may repeat, also for one
+The first form serves (``serve`` may be written before the options); the key file is a PKCS#8 PEM of an
+Ed25519 key (the witness of ``intl`` logs) or an SM2 key (of ``sm`` logs, whose VKEYs are SM2 too), encrypted
+with the passphrase in environment variable VAR if one is named. ``--log`` may repeat, also for one
 origin (several trusted keys). ``init`` is the operator's step that registers a log, from size 0 or from a
 trusted checkpoint (a checkpoint body or a signed note); a witness serves 404 for a log until it is registered.
 Logs go to stderr, one JSON object per line; expected failures end with one ``error:`` line and exit code 1.
@@ -20,15 +21,18 @@ from pathlib import Path
 from typing import IO, Any
 
 import click
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from chain.jsonlog import configure_json_logging
 from notary.log.checkpoint import parse_checkpoint
 from notary.log.errors import NotaryError
-from notary.log.note import NoteVerifier, parse_note, parse_vkey
+from notary.log.note import parse_note
+from notary.logsuite import LogVerifier, PrivateKey, parse_log_vkey
 from notary.witness.server import DEFAULT_HOST, DEFAULT_PORT, MAX_BODY_BYTES, WitnessConfig, serve
 from notary.witness.state import init_witness
+from suite.sm2 import SM2Error, SM2PrivateKey
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
@@ -40,34 +44,40 @@ class CommandError(NotaryError, click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
-def load_key(key_file: Path, passphrase_env: str | None) -> Ed25519PrivateKey:
-    """The Ed25519 key of a PKCS#8 PEM file, decrypted with the passphrase in ``passphrase_env`` if named."""
+def load_key(key_file: Path, passphrase_env: str | None) -> PrivateKey:
+    """The Ed25519 or SM2 key of a PKCS#8 PEM file, decrypted with the passphrase in ``passphrase_env`` if
+    named."""
     password: bytes | None = None
     if passphrase_env:
         value = os.environ.get(passphrase_env)
         if value is None:
             raise CommandError(f"environment variable {passphrase_env} (the key's passphrase) is not set")
         password = value.encode()
+    data = key_file.read_bytes()
     try:
-        key = load_pem_private_key(key_file.read_bytes(), password)
+        key = load_pem_private_key(data, password)
     except TypeError as exc:  # encrypted without a passphrase, or a passphrase for a plain key
         raise CommandError(f"{key_file.name}: {exc} (name the passphrase with --passphrase-env)") from None
-    except ValueError:
-        raise CommandError(f"{key_file.name}: not a PKCS#8 PEM private key, or the passphrase is wrong") from None
+    except (ValueError, UnsupportedAlgorithm):  # cryptography reads no SM2 key, nor SM4 encryption
+        try:
+            return SM2PrivateKey.from_pem(data, password)
+        except SM2Error:
+            raise CommandError(f"{key_file.name}: not a PKCS#8 PEM private key, or the passphrase is wrong") from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise CommandError(f"{key_file.name}: the witness key must be Ed25519, not {type(key).__name__}")
+        raise CommandError(f"{key_file.name}: the witness key must be Ed25519 or SM2, not {type(key).__name__}")
     return key
 
 
-def parse_logs(specs: Sequence[str]) -> dict[str, list[NoteVerifier]]:
-    """``ORIGIN=VKEY`` options as origin → trusted log keys (the origin ends at the first ``=``)."""
-    logs: dict[str, list[NoteVerifier]] = {}
+def parse_logs(specs: Sequence[str]) -> dict[str, list[LogVerifier]]:
+    """``ORIGIN=VKEY`` options as origin → trusted log keys (the origin ends at the first ``=``); a VKEY is an
+    Ed25519 note key or an SM2 one of the profile."""
+    logs: dict[str, list[LogVerifier]] = {}
     for spec in specs:
         origin, sep, vkey = spec.partition("=")
         if not sep or not origin:
             raise click.BadParameter(f"{spec[:100]!r} is not ORIGIN=VKEY", param_hint="--log")
         try:
-            logs.setdefault(origin, []).append(parse_vkey(vkey))
+            logs.setdefault(origin, []).append(parse_log_vkey(vkey))
         except NotaryError as exc:
             raise click.BadParameter(f"{origin}: {exc}", param_hint="--log") from None
     return logs

@@ -25,6 +25,11 @@ commits before the reply is written, so of two concurrent submissions from one o
 the other gets 409 with the new size (the race the spec warns about). Cosignature timestamps never decrease,
 across origins and restarts: each is ``max(last issued, now)``, even when the clock steps back.
 
+A witness has one key, and its type is the suite (``notary.logsuite``) of the logs it witnesses: with an Ed25519
+key it cosigns ``intl`` logs (C2SP tlog-cosignature), with an SM2 key ``sm`` logs (the profile of
+``docs/national-suite.md``), checking their consistency proofs with that suite's tree hash. A log configured with
+keys of the other suite is refused when the witness starts.
+
 The HTTP layer (standard library ``ThreadingHTTPServer``, keep-alive) frames bodies and serves
 ``GET /healthz`` (JSON: origin → size last cosigned) and ``GET /metrics`` (Prometheus text format); other paths
 get 404, other methods 405.
@@ -42,20 +47,18 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from notary.log.checkpoint import Checkpoint, parse_checkpoint
-from notary.log.cosignature import CosignatureSigner
 from notary.log.errors import MalformedError, NotaryError, SignatureError, UnknownKeyError, VerificationError
-from notary.log.note import NoteVerifier, open_note, parse_note
+from notary.log.note import open_note, parse_note
 from notary.log.proof import verify_consistency
 from notary.log.witnessing import MAX_BODY_SIZE, format_cosignature_lines, format_size_body, parse_add_checkpoint
+from notary.logsuite import LogVerifier, PrivateKey, suite_of_key
 from notary.witness.state import (
     MAX_TREE_SIZE,
     Conflict,
@@ -109,15 +112,16 @@ class InconsistentCheckpointError(VerificationError):
 
 @dataclass(frozen=True)
 class WitnessConfig:
-    """One witness: its key name and key, its state file, and the logs it witnesses (origin → trusted keys).
+    """One witness: its key name and key, its state file, and the logs it witnesses (origin → trusted keys, of
+    the suite of ``private_key``: Ed25519 for ``intl``, SM2 for ``sm``).
 
     ``clock`` gives POSIX seconds for cosignature timestamps (tests step it); ``max_body_bytes`` caps requests.
     """
 
     name: str
-    private_key: Ed25519PrivateKey
+    private_key: PrivateKey
     state_path: Path
-    logs: Mapping[str, Sequence[NoteVerifier]]
+    logs: Mapping[str, Sequence[LogVerifier]]
     clock: Callable[[], float] = time.time
     max_body_bytes: int = MAX_BODY_BYTES
 
@@ -188,7 +192,15 @@ class Witness:
 
     def __init__(self, config: WitnessConfig) -> None:
         self.config = config
-        self.signer = CosignatureSigner(config.name, config.private_key)
+        self.suite = suite_of_key(config.private_key)
+        self.signer = self.suite.cosignature_signer(config.name, config.private_key)
+        for origin, keys in config.logs.items():
+            for key in keys:
+                if suite_of_key(key) is not self.suite:
+                    raise MalformedError(
+                        f"log {origin!r} is trusted with a key of suite {suite_of_key(key).name}, but this witness's "
+                        f"key is of suite {self.suite.name}: a witness cosigns logs of its own key's suite only"
+                    )
         self.state = WitnessState(config.state_path)
         self.metrics = Metrics()
         self._verifiers = {origin: tuple(keys) for origin, keys in config.logs.items() if keys}
@@ -239,6 +251,8 @@ class Witness:
         that the evidence recorded commits with the transaction)."""
         cp = request.checkpoint
         stored = txn.log_state(cp.origin)
+        if stored.size == 0:  # registered without a checkpoint: the empty tree, whose root is the suite's
+            stored = replace(stored, root=self.suite.tree.empty_root)
         same_size = cp.size == stored.size
         if request.old_size != stored.size:
             if same_size and cp.root != stored.root:  # a split view, whatever the old size says
@@ -251,7 +265,7 @@ class Witness:
             conflicts.append(conflict)
             return InconsistentCheckpointError(f"split view: {reason}; evidence kept", conflict)
         try:
-            verify_consistency(request.old_size, cp.size, request.proof, stored.root, cp.root)
+            verify_consistency(request.old_size, cp.size, request.proof, stored.root, cp.root, self.suite.tree)
         except VerificationError as exc:
             if same_size:  # the cosigned checkpoint itself, with a proof that should have been empty
                 return InconsistentCheckpointError(f"consistency proof does not verify: {exc}", None)

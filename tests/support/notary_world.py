@@ -1,4 +1,4 @@
-"""A notary with real witness servers on loopback, for the integration tests of the log."""
+"""A notary with real witness servers on loopback, for the integration tests of the log, under either suite."""
 
 from __future__ import annotations
 
@@ -7,40 +7,53 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from notary.checkpointer import Witness, WitnessPolicy
-from notary.log.cosignature import CosignatureVerifier
-from notary.log.note import NoteVerifier
+from notary.logsuite import INTL, SM, LogSuite, LogVerifier, PrivateKey, WitnessVerifier, public_bytes
 from notary.service import AnchorSettings, NotaryService, NotarySettings
 from notary.witness.server import WitnessConfig, WitnessServer, make_server
 from notary.witness.state import init_witness
+from suite.sm2 import SM2PrivateKey
 
 ORIGIN = "test-consortium/audit-log"
 GATEWAY = "shuzhi-tech/gw-1"
 WITNESS_ORGS = ("alpha", "beta", "reg")
+SUITES = (INTL, SM)
+
+#: ``@each_suite`` runs a test taking ``suite: LogSuite`` once under ``intl`` and once under ``sm``.
+each_suite = pytest.mark.parametrize("suite", SUITES, ids=[suite.name for suite in SUITES])
 
 
-def raw(key: Ed25519PrivateKey) -> bytes:
-    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+def raw(key: PrivateKey) -> bytes:
+    return public_bytes(key)
+
+
+def new_key(suite: LogSuite) -> PrivateKey:
+    """A fresh private key of ``suite``: Ed25519 for intl, SM2 for sm."""
+    return SM2PrivateKey.generate() if suite is SM else Ed25519PrivateKey.generate()
 
 
 @dataclass
 class LogWorld:
-    """Keys, three witnesses (policy: 2 of 3 with the regulator ``reg``) and a notary in ``directory``."""
+    """Keys of ``suite``, three witnesses (policy: 2 of 3 with the regulator ``reg``) and a notary in
+    ``directory``."""
 
     directory: Path
-    log_key: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
-    gateway_key: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
-    witness_keys: dict[str, Ed25519PrivateKey] = field(default_factory=dict)
+    suite: LogSuite = INTL
+    log_key: PrivateKey = field(init=False)
+    gateway_key: PrivateKey = field(init=False)
+    witness_keys: dict[str, PrivateKey] = field(default_factory=dict)
     servers: dict[str, WitnessServer] = field(default_factory=dict)
     threads: dict[str, threading.Thread] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.log_key = new_key(self.suite)
+        self.gateway_key = new_key(self.suite)
         for org in WITNESS_ORGS:
-            self.witness_keys[org] = Ed25519PrivateKey.generate()
+            self.witness_keys[org] = new_key(self.suite)
             init_witness(self.state_path(org), ORIGIN)
             self.start_witness(org)
 
@@ -73,12 +86,12 @@ class LogWorld:
         for org in list(self.servers):
             self.stop_witness(org)
 
-    def log_verifier(self) -> NoteVerifier:
-        return NoteVerifier(ORIGIN, raw(self.log_key))
+    def log_verifier(self) -> LogVerifier:
+        return self.suite.note_verifier(ORIGIN, raw(self.log_key))
 
-    def cosigners(self) -> dict[str, CosignatureVerifier]:
+    def cosigners(self) -> dict[str, WitnessVerifier]:
         return {
-            org: CosignatureVerifier(f"test-consortium/witness/{org}", raw(key))
+            org: self.suite.cosignature_verifier(f"test-consortium/witness/{org}", raw(key))
             for org, key in self.witness_keys.items()
         }
 
@@ -96,6 +109,7 @@ class LogWorld:
             "witnesses": witnesses,
             "policy": self.policy(),
             "anchor": anchor,
+            "suite": self.suite,
         }
         values.update(changes)
         return NotarySettings(**values)

@@ -10,28 +10,38 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
+from gmssl_pyx import sm2_verify
 
+from notary.anchor import checkpoint_digest
 from notary.api import create_app
 from notary.errors import NotaryError
 from notary.log.checkpoint import parse_checkpoint
-from notary.log.hashing import hash_leaf, root_of
-from notary.log.note import open_note
+from notary.log.note import open_note, parse_note
 from notary.log.proof import verify_consistency, verify_inclusion
 from notary.log.tiles import parse_entry_bundle
-from notary.receipt import Receipt, verify_receipt
+from notary.logsuite import INTL, SM, LogSuite
+from notary.receipt import BatchStatement, Receipt, verify_receipt
 from notary.sequencer import batch_request, encode_batch, sign_batch_body
 from notary.service import NotaryService
+from notary.verify import STEP_NAMES, TrustRoots, verify_evidence
+from suite.sm2 import DEFAULT_ID, raw_to_der
+from tests.support import merkle_reference, sm3_reference
 from tests.support.notary_events import event
-from tests.support.notary_world import GATEWAY, ORIGIN, LogWorld
+from tests.support.notary_world import GATEWAY, ORIGIN, LogWorld, each_suite, new_key
 
 NOW_MS = 1_795_000_000_000
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[LogWorld]:
-    w = LogWorld(tmp_path)
+def suite() -> LogSuite:
+    """The log's suite: intl, unless a test runs ``@each_suite``."""
+    return INTL
+
+
+@pytest.fixture
+def world(tmp_path: Path, suite: LogSuite) -> Iterator[LogWorld]:
+    w = LogWorld(tmp_path, suite)
     yield w
     w.close()
 
@@ -66,10 +76,12 @@ def open_checkpoint(world: LogWorld, note: bytes) -> tuple[Any, set[str]]:
     return checkpoint, cosigners
 
 
+@each_suite
 def test_from_batch_to_cosigned_checkpoint_proofs_and_tiles(
     world: LogWorld, notary: tuple[NotaryService, TestClient]
 ) -> None:
     service, client = notary
+    tree = world.suite.tree
     assert client.get("/checkpoint").status_code == 404  # nothing published yet
     body, headers = batch(world, 1, 300)
     response = client.post("/v1/batches", content=body, headers=headers)
@@ -88,16 +100,22 @@ def test_from_batch_to_cosigned_checkpoint_proofs_and_tiles(
     proof = client.get("/v1/proofs/inclusion", params={"event_id": "ev-43"}).json()
     assert proof["index"] == 42 and proof["size"] == 300
     verify_inclusion(
-        base64.b64decode(proof["leaf_hash"]), 42, 300, [base64.b64decode(h) for h in proof["proof"]], checkpoint.root
+        base64.b64decode(proof["leaf_hash"]),
+        42,
+        300,
+        [base64.b64decode(h) for h in proof["proof"]],
+        checkpoint.root,
+        tree,
     )
 
     full = client.get("/tile/0/000")
     assert full.status_code == 200 and full.headers["cache-control"].startswith("public")
     partial = client.get("/tile/0/001.p/44")
     entries = parse_entry_bundle(client.get("/tile/entries/001.p/44").content)
-    leaves = [hash_leaf(e) for e in parse_entry_bundle(client.get("/tile/entries/000").content) + entries]
+    leaves = [tree.leaf(e) for e in parse_entry_bundle(client.get("/tile/entries/000").content) + entries]
     assert full.content + partial.content == b"".join(leaves)
-    assert root_of(leaves) == checkpoint.root
+    assert tree.root_of(leaves) == checkpoint.root
+    assert merkle_reference.mth_of_hashes(leaves, tree.name) == checkpoint.root
     assert client.get("/tile/0/001.p/45").status_code == 404  # not that wide yet
     assert client.get("/tile/0/001").status_code == 404
 
@@ -106,7 +124,9 @@ def test_from_batch_to_cosigned_checkpoint_proofs_and_tiles(
     service.checkpointer.round()
     second, _ = open_checkpoint(world, client.get("/checkpoint").content)
     consistency = client.get("/v1/proofs/consistency", params={"from": 300, "to": 310}).json()
-    verify_consistency(300, 310, [base64.b64decode(h) for h in consistency["proof"]], checkpoint.root, second.root)
+    verify_consistency(
+        300, 310, [base64.b64decode(h) for h in consistency["proof"]], checkpoint.root, second.root, tree
+    )
     listed = client.get("/v1/checkpoints").json()["checkpoints"]
     assert [c["size"] for c in listed] == [300, 310]
     assert client.get("/v1/receipts/ev-8").json() == receipts[7].to_json()
@@ -174,6 +194,7 @@ def test_below_quorum_nothing_is_published_and_nothing_is_lost(
     assert checkpoint.size == 10 and "reg" in cosigners
 
 
+@each_suite
 def test_a_notary_whose_history_was_rewritten_is_refused_by_the_witnesses(world: LogWorld, tmp_path: Path) -> None:
     """Failure catalogue 5: the log key signs a tree inconsistent with what the witnesses cosigned → 422 and an
     alarm naming the size, nothing published."""
@@ -195,11 +216,12 @@ def test_a_notary_whose_history_was_rewritten_is_refused_by_the_witnesses(world:
     forked.stop()
 
 
+@each_suite
 def test_a_log_never_changes_its_key_or_origin_silently(world: LogWorld) -> None:
     """Failure catalogue 23: a store started under one key refuses another key or origin."""
     world.notary().stop()
     with pytest.raises(NotaryError, match="may not change its origin or key"):
-        world.notary(log_key=Ed25519PrivateKey.generate())
+        world.notary(log_key=new_key(world.suite))
     with pytest.raises(NotaryError, match="may not change its origin or key"):
         world.notary(origin="another/audit-log")
 
@@ -224,3 +246,114 @@ def test_storage_full_answers_507_and_writes_nothing(world: LogWorld) -> None:
     with TestClient(create_app(resumed)) as client:
         assert client.post("/v1/batches", content=body, headers=headers).json()["receipts"][0]["index"] == 5
     resumed.stop()
+
+
+# -- the suite of a log ------------------------------------------------------------------------------------------
+
+
+def trust_roots(world: LogWorld) -> TrustRoots:
+    """The world's public keys as a verifier holds them; no chain (the bundles here are not anchored)."""
+    return TrustRoots(
+        log=world.log_verifier(),
+        witnesses=world.cosigners(),
+        policy=world.policy(),
+        notary_account="0x" + "11" * 20,
+        anchor_address="0x" + "22" * 20,
+        chain_id=1,
+    )
+
+
+def published_log(world: LogWorld, service: NotaryService, client: TestClient) -> None:
+    """Two batches (3 and 5 events) sequenced and a checkpoint of size 8 published."""
+    for first, count in ((1, 3), (4, 5)):
+        body, headers = batch(world, first, count)
+        assert client.post("/v1/batches", content=body, headers=headers).status_code == 200
+    published = service.checkpointer.round()
+    assert published is not None and published.size == 8
+
+
+@each_suite
+def test_evidence_verifies_offline_under_its_own_suite_only(
+    world: LogWorld, notary: tuple[NotaryService, TestClient], tmp_path: Path
+) -> None:
+    """Sequencer, tiles, receipts, checkpoint, cosignatures and the evidence bundle, verified offline from the trust
+    roots alone; the trust roots of a log of the other suite (same names, its own keys) refuse every signature."""
+    service, client = notary
+    published_log(world, service, client)
+    bundle = service.evidence("ev-5").to_json()
+    steps = {s.name: s for s in verify_evidence(service.evidence("ev-5"), trust_roots(world))}
+    assert list(steps) == list(STEP_NAMES)
+    log_steps = ("entry", "leaf hash", "receipt", "checkpoint", "cosignatures", "inclusion")
+    assert all(steps[name].ok for name in log_steps), [steps[n].to_text() for n in log_steps]
+    assert {steps[name].ok for name in STEP_NAMES if name not in log_steps} == {None}  # anchor pending
+    assert world.suite.digest_name + "(0x00 ‖ entry)" in steps["leaf hash"].detail
+    assert bundle["leaf_hash"] == base64.b64encode(world.suite.tree.leaf(base64.b64decode(bundle["entry"]))).decode()
+
+    other = LogWorld(tmp_path / "other", SM if world.suite is INTL else INTL)
+    try:
+        crossed = {s.name: s.ok for s in verify_evidence(service.evidence("ev-5"), trust_roots(other))}
+    finally:
+        other.close()
+    failed = {name for name, ok in crossed.items() if ok is False}
+    assert failed == {"leaf hash", "receipt", "checkpoint", "cosignatures", "inclusion"}
+    # and the other suite's witness keys have other key ids: no cosignature counts, so the policy is not met.
+    assert crossed["cosignatures"] is False
+
+
+@each_suite
+def test_a_store_never_changes_its_suite(world: LogWorld, suite: LogSuite) -> None:
+    """The store records the log's vkey, whose type is the suite: a store created under one suite refuses to open
+    under the other, even for the same origin."""
+    world.notary().stop()
+    other = SM if suite is INTL else INTL
+    with pytest.raises(NotaryError, match=f"the store's suite is {suite.name}, these settings' {other.name}"):
+        world.notary(log_key=new_key(other), suite=other, gateway_keys={})
+
+
+def gmssl_verifies(public_point: bytes, signature: bytes, message: bytes) -> bool:
+    """GmSSL's SM2 verification (an implementation independent of ours), under the profile's ID."""
+    return bool(sm2_verify(public_point[1:], message, raw_to_der(signature), signer_id=DEFAULT_ID))
+
+
+@pytest.mark.parametrize("suite", [SM], ids=["sm"])
+def test_an_sm_log_checks_out_with_gmssl_and_a_plain_python_sm3(
+    world: LogWorld, notary: tuple[NotaryService, TestClient]
+) -> None:
+    """The checkpoint, a cosignature and a receipt of an sm log verify with GmSSL's SM2; the tree and batch roots
+    recompute with SM3 written in plain Python, and so does the checkpoint digest anchored on chain."""
+    service, client = notary
+    published_log(world, service, client)
+    note = parse_note(client.get("/checkpoint").content)
+    checkpoint = parse_checkpoint(note.text)
+    by_name = {sig.name: sig for sig in note.signatures}
+    log_point = service.signer.public_key
+    assert gmssl_verifies(log_point, by_name[ORIGIN].signature, note.text.encode())
+    cosigner = world.cosigners()["reg"]
+    cosignature = by_name[cosigner.name].signature
+    timestamp = int.from_bytes(cosignature[:8], "big")
+    message = f"cosignature/v1\ntime {timestamp}\n{note.text}".encode()
+    assert gmssl_verifies(cosigner.public_key, cosignature[8:], message)
+
+    entries = parse_entry_bundle(client.get("/tile/entries/000.p/8").content)
+    assert merkle_reference.mth(entries, "sm3-python") == checkpoint.root
+    receipt = Receipt.from_json(client.get("/v1/receipts/ev-5").json())
+    batch_note = parse_note(receipt.note)
+    assert gmssl_verifies(log_point, batch_note.signatures[0].signature, batch_note.text.encode())
+    statement = BatchStatement.from_text(batch_note.text)
+    assert (statement.first, statement.count) == (3, 5)
+    assert merkle_reference.mth(entries[3:8], "sm3-python") == statement.root
+    stored = service.store.checkpoint(8)
+    assert stored is not None
+    assert checkpoint_digest(stored.note, world.suite) == sm3_reference.sm3(note.text.encode())
+
+
+@each_suite
+def test_the_empty_tree_of_a_new_log_is_cosigned_under_its_suite(
+    world: LogWorld, notary: tuple[NotaryService, TestClient]
+) -> None:
+    """A witness registered without a checkpoint holds the empty tree; its root is the suite's (SM3("") under sm),
+    so the first checkpoint of an empty sm log is no split view."""
+    service, _ = notary
+    published = service.checkpointer.round()
+    assert published is not None and published.size == 0 and published.root == world.suite.tree.empty_root
+    assert {a.status for a in service.checkpointer.last_answers.values()} == {200}
