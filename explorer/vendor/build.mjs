@@ -1,7 +1,7 @@
 // Builds explorer/static/vendor/sm-crypto.js from explorer/vendor/sm-crypto.js and the packages package-lock.json
 // pins: `npm run build:vendor` after `npm ci`. The output is a single ES module, not minified so that it can be
 // read and reviewed, with the packages' licence comments kept; the same inputs give the same bytes, which
-// tests/unit/explorer/test_vendor_bundle.py checks against the committed file.
+// tests/integration/explorer/test_vendor_bundle.py checks against the committed file.
 //
 //   node explorer/vendor/build.mjs [OUTFILE]   (default: explorer/static/vendor/sm-crypto.js)
 
