@@ -60,7 +60,7 @@ class Suite:
     witness_vkeys: dict[str, str]
 
 
-def _intl() -> Suite:
+def intl_suite() -> Suite:
     log = NoteSigner(ORIGIN, Ed25519PrivateKey.generate())
     witnesses = {
         org: CosignatureSigner(f"suites.example/witness/{org}", Ed25519PrivateKey.generate()) for org in WITNESSES
@@ -75,7 +75,7 @@ def _intl() -> Suite:
     )
 
 
-def _sm(log_key: SM2PrivateKey | None = None) -> Suite:
+def sm_suite(log_key: SM2PrivateKey | None = None) -> Suite:
     log = SM2NoteSigner(ORIGIN, log_key or SM2PrivateKey.generate())
     witnesses = {
         org: SM2CosignatureSigner(f"suites.example/witness/{org}", SM2PrivateKey.generate()) for org in WITNESSES
@@ -83,7 +83,7 @@ def _sm(log_key: SM2PrivateKey | None = None) -> Suite:
     return Suite("sm", SM3, log, witnesses, log.vkey(), {org: w.vkey() for org, w in witnesses.items()})
 
 
-SUITES: dict[str, Callable[[], Suite]] = {"intl": _intl, "sm": _sm}
+SUITES: dict[str, Callable[[], Suite]] = {"intl": intl_suite, "sm": sm_suite}
 
 
 @pytest.fixture(scope="module", params=sorted(SUITES))
@@ -255,7 +255,7 @@ def test_the_details_name_the_suite(suite: Suite, tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def sm() -> Suite:
-    return _sm()
+    return sm_suite()
 
 
 def resign_log_line(bundle: dict[str, Any], key: SM2PrivateKey, signer_id: bytes) -> dict[str, Any]:
@@ -270,7 +270,7 @@ def test_sm_signatures_under_another_signer_id_are_refused(tmp_path: Path) -> No
     """The log's key signs the same body under OpenSSL's empty ID and under another: the browser refuses both,
     and accepts the same key's signature under the profile's ID."""
     key = SM2PrivateKey.generate()
-    suite = _sm(key)
+    suite = sm_suite(key)
     bundle, keys = build_bundle(suite), keys_of(suite)
     runs = {
         "profile ID": resign_log_line(bundle, key, DEFAULT_ID),
