@@ -256,7 +256,7 @@ export const STRINGS = {
     "prov.serverSteps": "服务端核验的各环节",
     "prov.serverIntro": "从调用到锚定区块的每一环，由浏览器服务用联盟公钥核验。",
     "prov.browserSteps": "本浏览器的独立验证",
-    "prov.browserIntro": "以下各项由本页面用 WebCrypto（SHA-256、Ed25519）在浏览器内重新计算，不依赖服务端的结论。",
+    "prov.browserIntro": "以下各项由本页面在浏览器内重新计算（SHA-256、Ed25519 用 WebCrypto；国密日志用 SM3、SM2），不依赖服务端的结论。",
     "prov.keysNote":
       "本页使用浏览器服务提供的公钥；如需完全独立，请下载证据包，并在“验证证据包”页用自己的 consortium.json 验证。",
     "prov.noEvidence": "没有证据包可验证：{detail}",
@@ -618,7 +618,7 @@ export const STRINGS = {
       "Each link from the call to the block that anchors it, checked by the explorer with the consortium's public keys.",
     "prov.browserSteps": "Checked again in this browser",
     "prov.browserIntro":
-      "Recomputed by this page with WebCrypto (SHA-256, Ed25519), without trusting the explorer's answer.",
+      "Recomputed by this page (SHA-256 and Ed25519 with WebCrypto; SM3 and SM2 for a national-suite log), without trusting the explorer's answer.",
     "prov.keysNote":
       "This page uses the keys the explorer serves; to be fully independent, download the bundle and verify it on the “Verify a bundle” page with your own consortium.json.",
     "prov.noEvidence": "No evidence bundle to verify: {detail}",

@@ -1,22 +1,28 @@
-// Re-verification of an evidence bundle's log part (consortium-ledger/evidence/v2, and v1 before it) with
-// WebCrypto alone, and of a v2 bundle's anchor proofs. The two formats differ only in the anchor part:
+// Re-verification of an evidence bundle's log part (consortium-ledger/evidence/v2, and v1 before it) in the
+// browser, and of a v2 bundle's anchor proofs. The two formats differ only in the anchor part:
 // verifyBundle checks the log part of both; verifyAnchorProofs checks a v2 anchor's Merkle-Patricia proofs and
 // block hash (Besu's QBFT rule, as chain/seal.py) with log/keccak.js, log/rlp.js and log/mpt.js (WebCrypto has
 // no keccak-256); the transaction's signature and the header's seals are left to notary/verify.py
 // (`consortium verify evidence`).
 //
 // The same checks as notary/verify.py, for the links a browser can check without a chain node:
-//   entry         SHA-256(0x00 ‖ entry) is the bundle's leaf_hash (RFC 9162 §2.1.1), and the entry is the
+//   entry         H(0x00 ‖ entry) is the bundle's leaf_hash (RFC 9162 §2.1.1), and the entry is the
 //                 canonical JSON (RFC 8785) of an event: the bundle's event, and the displayed one if given;
 //   inclusion     the RFC 9162 §2.1.3.2 inclusion proof leads from that leaf, at the bundle's index, to the
 //                 checkpoint's root at the checkpoint's size;
 //   checkpoint    the C2SP signed note parses, its body is a C2SP tlog-checkpoint of the log's origin, and the
-//                 log's Ed25519 key signed it (key id SHA-256(name ‖ "\n" ‖ 0x01 ‖ key)[:4]);
-//   cosignatures  each witness's C2SP tlog-cosignature (type 0x04) over "cosignature/v1\ntime <t>\n" + body
-//                 verifies, and they meet the witness policy (k of the witnesses, a regulator if required).
+//                 log's key signed it;
+//   cosignatures  each witness's C2SP tlog-cosignature over "cosignature/v1\ntime <t>\n" + body verifies, and
+//                 they meet the witness policy (k of the witnesses, a regulator if required).
 //
-// The formats and proofs are in log/ (as in notary/log/). No dependencies beyond them: runs in a browser
-// (secure context) and in Node 20 through globalThis.crypto.subtle. verifyBundle never throws: each step is
+// The log's vkey pins the suite (docs/national-suite.md), and with it H and the signatures:
+//   intl  an Ed25519 note key (type 0x01): H is SHA-256, witnesses cosign with Ed25519 (type 0x04), through WebCrypto;
+//   sm    an SM2 note key (0xff ‖ "consortium-ledger/sm2-note/v1"): H is SM3, witnesses cosign with SM2
+//         (0xff ‖ "consortium-ledger/sm2-cosignature/v1"), through the vendored sm-crypto-v2 (log/smcrypto.js).
+// A witness key of the other suite is refused: a log's witnesses cosign under the log's suite.
+//
+// The formats and proofs are in log/ (as in notary/log/). No dependencies beyond them and the one vendored module:
+// runs in a browser (secure context) and in Node 20 through globalThis.crypto.subtle. verifyBundle never throws: each step is
 // {step, ok, detail} with ok true (checked), false (the check failed, the detail says which hash or signature)
 // or null (the bundle says the part is still pending).
 
@@ -25,15 +31,17 @@ import { parseCheckpoint } from "./log/checkpoint.js";
 import { COSIGNATURE_V1, verifyCosignature } from "./log/cosignature.js";
 import { CheckError, quote } from "./log/errors.js";
 import { EVENT_FIELDS, canonicalJson } from "./log/event.js";
-import { HASH_SIZE, hashLeaf } from "./log/hashing.js";
+import { HASH_SIZE, SHA256, SM3, hashLeaf } from "./log/hashing.js";
 import { keccak256 } from "./log/keccak.js";
 import { MAX_PROOF_NODES, verifyProof } from "./log/mpt.js";
 import { ED25519, checkKeyName, decodeVkey, encodeVkey, keyId, parseNote } from "./log/note.js";
 import { rootFromInclusion } from "./log/proof.js";
 import { decodeRlp, encodeIndex, encodeRlp } from "./log/rlp.js";
+import { OTHER_TYPE, decodeSm2Vkey, verifySm2Cosignature, verifySm2Note } from "./log/smnote.js";
 import { importEd25519, verifyEd25519 } from "./log/webcrypto.js";
 
 /** @import { Checkpoint } from "./log/checkpoint.js" */
+/** @import { TreeHash } from "./log/hashing.js" */
 
 export const FORMAT = "consortium-ledger/evidence/v2";
 /** The formats whose log part this verifier checks: the notary builds FORMAT; v1 bundles carried the whole block. */
@@ -57,8 +65,9 @@ const LOG_SUFFIX = "/audit-log";
  * public key in hex, as consortium.json holds it.
  * @typedef {object} Keys
  * @property {string} origin  the log's origin, "<consortium>/audit-log"
- * @property {string} log_vkey  the log's C2SP vkey (type 0x01)
- * @property {{org: string, vkey: string, regulator: boolean}[]} witnesses  cosigner vkeys (type 0x04)
+ * @property {string} log_vkey  the log's C2SP vkey: Ed25519 (type 0x01) or SM2 (0xff ‖ "consortium-ledger/sm2-note/v1")
+ * @property {{org: string, vkey: string, regulator: boolean}[]} witnesses  cosigner vkeys of the log's suite (type
+ *   0x04, or 0xff ‖ "consortium-ledger/sm2-cosignature/v1")
  * @property {{threshold: number, require_regulator: boolean}} policy
  */
 
@@ -86,6 +95,46 @@ const encoder = new TextEncoder();
 function isObject(/** @type {unknown} */ value) {
   return value !== null && typeof value === "object" && !Array.isArray(value);
 }
+
+// -- the suite --------------------------------------------------------------------------------------------
+
+/**
+ * What the log's vkey pins: the tree hash, and the type of the log's and the witnesses' keys.
+ * @typedef {{name: "intl" | "sm", tree: TreeHash, logKey: string}} Suite
+ */
+
+/** @type {Suite} */
+const INTL = Object.freeze({ name: "intl", tree: SHA256, logKey: "the log key" });
+/** @type {Suite} */
+const SM = Object.freeze({ name: "sm", tree: SM3, logKey: "the log's SM2 key" });
+
+/**
+ * The first byte of a vkey's key, or null if it has none (the parsers say what is wrong with it).
+ * @param {unknown} vkey
+ */
+function vkeyTypeByte(vkey) {
+  if (typeof vkey !== "string") return null;
+  const parts = vkey.split("+");
+  if (parts.length < 3) return null;
+  try {
+    const blob = fromBase64(parts.slice(2).join("+"), "vkey");
+    return blob.length ? blob[0] : null;
+  } catch (exc) {
+    if (exc instanceof CheckError) return null;
+    throw exc;
+  }
+}
+
+/**
+ * The suite the log's vkey pins: sm for a key of type 0xff (the SM2 profile's), intl for any other, and for keys
+ * too broken to tell, whose checks then fail in the checkpoint step.
+ * @param {unknown} keys
+ */
+function suiteOf(keys) {
+  return isObject(keys) && vkeyTypeByte(keys.log_vkey) === OTHER_TYPE ? SM : INTL;
+}
+
+/** @typedef {(text: string, signature: Uint8Array<ArrayBuffer>) => Promise<boolean>} SignatureCheck */
 
 // -- the keys ---------------------------------------------------------------------------------------------
 
@@ -134,40 +183,81 @@ export async function keysFromConsortium(description) {
 }
 
 /**
- * The log's key; keys.log_vkey in C2SP form (type 0x01).
+ * The log's key; keys.log_vkey in C2SP form, of the suite's type.
  * @param {unknown} keys
- * @returns {Promise<{origin: string, name: string, keyId: Uint8Array, key: CryptoKey}>}
+ * @param {Suite} suite
+ * @returns {Promise<{origin: string, name: string, keyId: Uint8Array, verify: SignatureCheck}>}
  */
-async function parseLogKey(keys) {
+async function parseLogKey(keys, suite) {
   if (!isObject(keys))
     throw new CheckError("no keys to check against (expected {origin, log_vkey, witnesses, policy})");
-  const { name, publicKey } = await decodeVkey(keys.log_vkey, ED25519, "the log's vkey (keys.log_vkey)");
+  const what = "the log's vkey (keys.log_vkey)";
+  let name;
+  let id;
+  /** @type {SignatureCheck} */
+  let verify;
+  if (suite === SM) {
+    const sm2 = await decodeSm2Vkey(keys.log_vkey, what);
+    if (sm2.kind !== "note") {
+      throw new CheckError(`${what} is an SM2 cosigner key: a log signs with an SM2 note key (consortium-ledger/sm2-note/v1)`);
+    }
+    ({ name, keyId: id } = sm2);
+    verify = (text, signature) => verifySm2Note(sm2.key, text, signature);
+  } else {
+    const decoded = await decodeVkey(keys.log_vkey, ED25519, what);
+    name = decoded.name;
+    id = await keyId(name, ED25519, decoded.publicKey);
+    const key = await importEd25519(decoded.publicKey, "the log's vkey");
+    verify = (text, signature) => verifyEd25519(key, signature, encoder.encode(text));
+  }
   const origin = keys.origin === undefined ? name : keys.origin;
   if (origin !== name)
     throw new CheckError(`the log's vkey is named ${quote(name)}, but keys.origin is ${quote(origin)}`);
-  return {
-    origin,
-    name,
-    keyId: await keyId(name, ED25519, publicKey),
-    key: await importEd25519(publicKey, "the log's vkey"),
-  };
+  return { origin, name, keyId: id, verify };
 }
 
-/** @typedef {{org: string, name: string, regulator: boolean, keyId: Uint8Array, key: CryptoKey}} Witness */
+/** @typedef {{org: string, name: string, regulator: boolean, keyId: Uint8Array, verify: SignatureCheck}} Witness */
 
 /**
  * One witness: a cosigner vkey "<name>+<key id>+<base64(0x04 ‖ key)>" (notary.log.cosignature), or the raw
- * public key in hex as consortium.json holds it, named "<consortium>/witness/<org>" (network.logsetup).
+ * public key in hex as consortium.json holds it, named "<consortium>/witness/<org>" (network.logsetup); under the
+ * sm suite an SM2 cosigner vkey (notary.log.smnote). A key of the other suite is refused.
  * @param {unknown} w
  * @param {number} i
  * @param {unknown} origin
+ * @param {Suite} suite
  * @returns {Promise<Witness>}
  */
-async function parseWitness(w, i, origin) {
+async function parseWitness(w, i, origin, suite) {
   if (!isObject(w) || typeof w.org !== "string" || !w.org)
     throw new CheckError(`keys.witnesses[${i}] must be {org, vkey, regulator}`);
   const what = `the vkey of witness ${w.org}`;
   const vkey = w.vkey !== undefined ? w.vkey : w.public_key !== undefined ? w.public_key : w.witness_public_key;
+  const sm2Key = vkeyTypeByte(vkey) === OTHER_TYPE;
+  if (suite === SM && !sm2Key) {
+    const found = typeof vkey === "string" && HEX_KEY.test(vkey) ? "a bare Ed25519 public key" : "not an SM2 cosigner vkey";
+    throw new CheckError(
+      `${what} is ${found}, but the log's key is SM2 (suite sm): the witnesses of an sm log cosign with SM2 keys, given as vkeys`,
+    );
+  }
+  if (suite === INTL && sm2Key) {
+    throw new CheckError(
+      `${what} is an SM2 key (suite sm), but the log's key is not (suite intl): a log's witnesses cosign under its suite`,
+    );
+  }
+  if (suite === SM) {
+    const sm2 = await decodeSm2Vkey(vkey, what);
+    if (sm2.kind !== "cosignature") {
+      throw new CheckError(`${what} is an SM2 note key: a witness cosigns with an SM2 cosigner key (consortium-ledger/sm2-cosignature/v1)`);
+    }
+    return {
+      org: w.org,
+      name: sm2.name,
+      regulator: w.regulator === true,
+      keyId: sm2.keyId,
+      verify: (text, signature) => verifySm2Cosignature(sm2.key, text, signature),
+    };
+  }
   let name;
   let publicKey;
   if (typeof vkey === "string" && HEX_KEY.test(vkey)) {
@@ -185,12 +275,13 @@ async function parseWitness(w, i, origin) {
   } else {
     ({ name, publicKey } = await decodeVkey(vkey, COSIGNATURE_V1, what));
   }
+  const key = await importEd25519(publicKey, what);
   return {
     org: w.org,
     name,
     regulator: w.regulator === true,
     keyId: await keyId(name, COSIGNATURE_V1, publicKey),
-    key: await importEd25519(publicKey, what),
+    verify: (text, signature) => verifyCosignature(key, text, signature),
   };
 }
 
@@ -201,9 +292,10 @@ async function parseWitness(w, i, origin) {
 
 /**
  * @param {unknown} keys
+ * @param {Suite} suite
  * @returns {Promise<{witnesses: Witness[], policy: Policy}>}
  */
-async function parseWitnessKeys(keys) {
+async function parseWitnessKeys(keys, suite) {
   if (!isObject(keys))
     throw new CheckError("no keys to check against (expected {origin, log_vkey, witnesses, policy})");
   if (!Array.isArray(keys.witnesses))
@@ -211,7 +303,7 @@ async function parseWitnessKeys(keys) {
   let origin = keys.origin;
   if (origin === undefined && typeof keys.log_vkey === "string") origin = keys.log_vkey.split("+")[0];
   const witnesses = [];
-  for (let i = 0; i < keys.witnesses.length; i++) witnesses.push(await parseWitness(keys.witnesses[i], i, origin));
+  for (let i = 0; i < keys.witnesses.length; i++) witnesses.push(await parseWitness(keys.witnesses[i], i, origin, suite));
   const policy = keys.policy;
   if (!isObject(policy)) throw new CheckError("keys.policy must be {threshold, require_regulator}");
   const threshold = policy.threshold;
@@ -258,9 +350,11 @@ class State {
     this.bundle = bundle;
     this.keys = keys;
     this.event = event;
+    /** the suite the log's vkey pins */
+    this.suite = suiteOf(keys);
     /** @type {Uint8Array | null} the entry bytes */
     this.entry = null;
-    /** @type {Uint8Array | null} SHA-256(0x00 ‖ entry), recomputed */
+    /** @type {Uint8Array | null} H(0x00 ‖ entry), recomputed with the suite's tree hash */
     this.leaf = null;
     /** @type {Checkpoint | null} the parsed checkpoint body, signed or not */
     this.checkpoint = null;
@@ -308,13 +402,14 @@ function describeEvent(event) {
 async function stepEntry(s) {
   const entry = fromBase64(s.bundle.entry, "entry");
   s.entry = entry;
-  const leaf = await hashLeaf(entry);
+  const tree = s.suite.tree;
+  const leaf = await hashLeaf(entry, tree);
   s.leaf = leaf;
   const problems = [];
   try {
     const claimed = fromBase64(s.bundle.leaf_hash, "leaf_hash");
     if (!equalBytes(claimed, leaf)) {
-      problems.push(`SHA-256(0x00 ‖ entry) is ${toHex(leaf)}, the bundle's leaf_hash is ${toHex(claimed)}`);
+      problems.push(`${tree.name}(0x00 ‖ entry) is ${toHex(leaf)}, the bundle's leaf_hash is ${toHex(claimed)}`);
     }
   } catch (exc) {
     if (!(exc instanceof CheckError)) throw exc;
@@ -364,7 +459,7 @@ async function stepEntry(s) {
     }
   }
   if (problems.length || event === null) throw new CheckError(problems.join("; "));
-  return `${describeEvent(event)}; SHA-256(0x00 ‖ entry) = ${toHex(leaf)}`;
+  return `${describeEvent(event)}; ${tree.name}(0x00 ‖ entry) = ${toHex(leaf)}`;
 }
 
 /** @param {State} s */
@@ -373,12 +468,12 @@ async function stepCheckpoint(s) {
   const note = parseNote(part.note);
   const cp = parseCheckpoint(note.text);
   s.checkpoint = cp;
-  const log = await parseLogKey(s.keys);
-  const body = encoder.encode(note.text);
+  const log = await parseLogKey(s.keys, s.suite);
+  const label = s.suite.logKey;
   let signed = false;
   for (const sig of note.signatures) {
     if (sig.name !== log.name || !equalBytes(sig.keyId, log.keyId)) continue;
-    if (!(await verifyEd25519(log.key, sig.signature, body))) {
+    if (!(await log.verify(note.text, sig.signature))) {
       throw new CheckError(
         `the log's signature by ${sig.name} (key id ${toHex(sig.keyId)}) does not verify over the checkpoint body`,
       );
@@ -387,7 +482,7 @@ async function stepCheckpoint(s) {
   }
   if (!signed) {
     const names = note.signatures.map((sig) => `${sig.name} (${toHex(sig.keyId)})`).join(", ");
-    throw new CheckError(`no signature by the log key ${log.name} (key id ${toHex(log.keyId)}); signed by: ${names}`);
+    throw new CheckError(`no signature by ${label} ${log.name} (key id ${toHex(log.keyId)}); signed by: ${names}`);
   }
   const problems = [];
   if (cp.origin !== log.origin) problems.push(`its origin is ${quote(cp.origin)}, the log's is ${quote(log.origin)}`);
@@ -398,14 +493,14 @@ async function stepCheckpoint(s) {
   const index = s.index();
   if (cp.size <= index) problems.push(`size ${cp.size} does not cover index ${index}`);
   if (problems.length) throw new CheckError(problems.join("; "));
-  return `signed by the log key ${log.name} (key id ${toHex(log.keyId)}): size ${cp.size}, root ${toHex(cp.root)}`;
+  return `signed by ${label} ${log.name} (key id ${toHex(log.keyId)}): size ${cp.size}, root ${toHex(cp.root)}`;
 }
 
 /** @param {State} s */
 async function stepCosignatures(s) {
   const part = s.checkpointPart();
   const note = parseNote(part.note);
-  const { witnesses, policy } = await parseWitnessKeys(s.keys);
+  const { witnesses, policy } = await parseWitnessKeys(s.keys, s.suite);
   /** @type {Set<string>} */
   const good = new Set();
   /** @type {Set<string>} */
@@ -413,7 +508,7 @@ async function stepCosignatures(s) {
   for (const w of witnesses) {
     for (const sig of note.signatures) {
       if (sig.name !== w.name || !equalBytes(sig.keyId, w.keyId)) continue;
-      ((await verifyCosignature(w.key, note.text, sig.signature)) ? good : bad).add(w.org);
+      ((await w.verify(note.text, sig.signature)) ? good : bad).add(w.org);
     }
   }
   const who = [...good].sort().join(", ") || "nobody";
@@ -449,7 +544,7 @@ async function stepInclusion(s) {
     if (h.length !== HASH_SIZE) throw new CheckError(`inclusion.proof[${i}] is ${h.length} bytes, not 32`);
   });
   const index = s.index();
-  const root = await rootFromInclusion(s.leaf, index, cp.size, proof);
+  const root = await rootFromInclusion(s.leaf, index, cp.size, proof, s.suite.tree);
   if (!equalBytes(root, cp.root)) {
     throw new CheckError(
       `the proof leads from leaf ${index} (${toHex(s.leaf)}) to root ${toHex(root)}, the checkpoint's root is ${toHex(cp.root)}`,

@@ -91,12 +91,11 @@ export function parseNote(whole) {
 }
 
 /**
- * The name and public key of a C2SP vkey "<name>+<8 hex key id>+<base64(type ‖ key)>" of ``keyType``.
+ * The three parts of a C2SP vkey "<name>+<8 hex key id>+<base64 key>", the name and key id checked.
  * @param {unknown} vkey
- * @param {number} keyType
  * @param {string} what  names the vkey in the message of the CheckError thrown
  */
-export async function decodeVkey(vkey, keyType, what) {
+export function splitVkey(vkey, what) {
   if (typeof vkey !== "string") throw new CheckError(`${what} must be a vkey string`);
   // Split at the first two '+' only: the base64 key may hold '+' itself (as C2SP's reference parser does).
   const first = vkey.indexOf("+");
@@ -108,6 +107,17 @@ export async function decodeVkey(vkey, keyType, what) {
   checkKeyName(name, what);
   if (!HEX8.test(hexId))
     throw new CheckError(`${what}: the key id must be 8 lower-case hex digits, not ${quote(hexId)}`);
+  return { name, hexId, encoded };
+}
+
+/**
+ * The name and public key of a C2SP vkey "<name>+<8 hex key id>+<base64(type ‖ key)>" of ``keyType``.
+ * @param {unknown} vkey
+ * @param {number} keyType
+ * @param {string} what  names the vkey in the message of the CheckError thrown
+ */
+export async function decodeVkey(vkey, keyType, what) {
+  const { name, hexId, encoded } = splitVkey(vkey, what);
   const blob = fromBase64(encoded, `${what} (${name})`);
   if (blob.length === 0 || blob[0] !== keyType) {
     const found = blob.length ? `0x${blob[0].toString(16).padStart(2, "0")}` : "none";

@@ -1,9 +1,11 @@
-// Inclusion proofs of the audit log, RFC 9162 §2.1.3.2, step by step, every hash recomputed, a proof of the
-// wrong length refused before it is looked at. BigInt throughout: indexes and sizes go up to 2^64-1.
-// As notary/log/proof.py.
+// Inclusion proofs of the audit log, RFC 9162 §2.1.3.2, step by step, every hash recomputed with the log's tree
+// hash, a proof of the wrong length refused before it is looked at. BigInt throughout: indexes and sizes go up to
+// 2^64-1. As notary/log/proof.py.
 
 import { CheckError } from "./errors.js";
-import { HASH_SIZE, hashChildren } from "./hashing.js";
+import { HASH_SIZE, SHA256, hashChildren } from "./hashing.js";
+
+/** @import { TreeHash } from "./hashing.js" */
 
 /** @param {bigint} n */
 function bitLength(n) {
@@ -33,9 +35,10 @@ export function inclusionProofLength(index, size) {
  * @param {bigint} index
  * @param {bigint} size
  * @param {Uint8Array[]} proof
+ * @param {TreeHash} [tree]  the log's tree hash (SHA-256 unless told otherwise): another one gives another root
  * @returns {Promise<Uint8Array>}
  */
-export async function rootFromInclusion(leaf, index, size, proof) {
+export async function rootFromInclusion(leaf, index, size, proof, tree = SHA256) {
   if (!(index >= 0n && index < size))
     throw new CheckError(`index ${index} is out of range for a tree of size ${size}`);
   if (leaf.length !== HASH_SIZE) throw new CheckError(`the leaf hash is ${leaf.length} bytes, not 32`);
@@ -51,13 +54,13 @@ export async function rootFromInclusion(leaf, index, size, proof) {
   for (const p of proof) {
     if (sn === 0n) throw new CheckError("the proof is too long");
     if ((fn & 1n) === 1n || fn === sn) {
-      r = await hashChildren(p, r);
+      r = await hashChildren(p, r, tree);
       while (fn !== 0n && (fn & 1n) === 0n) {
         fn >>= 1n;
         sn >>= 1n;
       }
     } else {
-      r = await hashChildren(r, p);
+      r = await hashChildren(r, p, tree);
     }
     fn >>= 1n;
     sn >>= 1n;
