@@ -11,7 +11,7 @@ export CONSORTIUM_PASSPHRASE ?= demo-passphrase-not-for-production
 ANVIL := node_modules/.bin/anvil
 TSC := node_modules/.bin/tsc
 
-.PHONY: install run test test-fast lint contracts bench-chain bench-notary bench-gateway bench-explorer bench-cli system-packages clean
+.PHONY: install run test test-fast lint contracts bench-chain bench-notary bench-gateway bench-explorer bench-cli bench-privacy system-packages clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,7 @@ test-fast: $(VENV)/.installed
 	$(BIN)/python -m pytest -q -m "not anvil and not slow and not browser and not benchmark"
 
 lint: $(VENV)/.installed $(ANVIL)
-	$(BIN)/ruff check suite chain contracts notary network gateway sdk explorer demo cli tests bench
+	$(BIN)/ruff check suite chain contracts notary privacy network gateway sdk explorer demo cli tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(TSC) -p explorer/static
@@ -59,6 +59,9 @@ bench-explorer: $(VENV)/.installed
 
 bench-cli: $(VENV)/.installed
 	$(BIN)/python -m bench.cli $(ARGS)
+
+bench-privacy: $(VENV)/.installed
+	$(BIN)/python -m bench.privacy $(ARGS)
 
 # nginx (the auth_request tests and benchmark), ab (the gateway benchmark) and chromium (the explorer's browser
 # tests, driven by Playwright, with a font for the Chinese pages), from Debian's packages.

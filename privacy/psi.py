@@ -1,0 +1,337 @@
+"""Two-party private set intersection as explicit messages, over ``openmined.psi`` (ECDH-PSI on P-256).
+
+The client learns which of its identifiers the server also holds; the server learns the client's input size
+(and, when it countersigns the record, the result's size). Both are semi-honest: each follows the protocol
+on its stated input. Each message is bytes a transport carries and hashes; the record keeps their SHA-256.
+
+1. ``PsiClient.request()`` → request: a header and the client's PSI request (its keyed identifiers, blinded by
+   its ECDH key). The header names the job's terms, the client's org, Ed25519 key and input commitment
+   (``privacy.disclosure``), and the job secret sealed to the server's X25519 key with RFC 9180 HPKE
+   (DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305, ``info`` = label ‖ job id).
+2. ``PsiServer.respond(request)`` → response: the server refuses a request for other terms or claiming more than
+   ``max_input`` identifiers, opens the secret, keys its own set, and answers with a header (its org, key and
+   commitment, the request's hash) and the PSI response and setup (the RAW data structure: no false positives).
+3. ``PsiClient.finish(response)`` → the intersection and the unsigned :class:`~privacy.record.JobRecord`, which
+   the client signs and the server checks (:meth:`PsiServer.check_record`) and countersigns.
+
+Message bytes: a 4-byte big-endian header length, the header as RFC 8785 canonical JSON, then the payload
+(request: the PSI request; response: 4-byte length of the PSI response, the response, then the setup).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import private_set_intersection.python as openmined_psi
+from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from google.protobuf.message import DecodeError
+
+from notary.event import canonical_entry
+from notary.log.hashing import Hash32
+from privacy.disclosure import Commitment, CommittedSet, commit_set
+from privacy.errors import InputTooLargeError, MalformedError, RefusedError
+from privacy.identifiers import JOB_SECRET_SIZE, derive_job_key, key_identifiers, normalise_set
+from privacy.record import GRANT_ID, JOB_ID, NAME, JobRecord, PartyEntry, key_bytes
+from privacy.vrf import SECRET_KEY_SIZE
+
+PROTOCOL: Final = "ecdh-psi-p256"
+IMPLEMENTATION: Final = f"openmined.psi {openmined_psi.__version__}"
+MESSAGE_VERSION: Final = 1
+MAX_HEADER_BYTES: Final = 16 * 1024
+_HPKE: Final = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
+_HPKE_INFO: Final = b"consortium-ledger psi job secret v1\x00"
+_U32: Final = struct.Struct(">I")
+
+
+@dataclass(frozen=True, slots=True)
+class JobTerms:
+    """What the grant fixes for a job, which both parties must agree on before any message."""
+
+    job_id: str
+    grant_id: str
+    purpose: str
+    max_input: int
+
+    def __post_init__(self) -> None:
+        if JOB_ID.match(self.job_id) is None:
+            raise MalformedError(f"job id {self.job_id!r} must match {JOB_ID.pattern}")
+        if GRANT_ID.match(self.grant_id) is None:
+            raise MalformedError(f"grant id {self.grant_id!r} must be '0x' and 64 lower-case hex digits")
+        if NAME.match(self.purpose) is None:
+            raise MalformedError(f"purpose {self.purpose!r} must be a short name such as 'aml-screening'")
+        if not 0 < self.max_input <= 2**31:
+            raise MalformedError(f"max_input {self.max_input} must be between 1 and 2^31")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "grant_id": self.grant_id,
+            "purpose": self.purpose,
+            "max_input": self.max_input,
+            "protocol": PROTOCOL,
+            "implementation": IMPLEMENTATION,
+        }
+
+
+def message_hash(message: bytes) -> bytes:
+    """SHA-256 of a message's bytes, as the record and the audit events name it."""
+    return hashlib.sha256(message).digest()
+
+
+def _format_message(header: dict[str, Any], payload: bytes) -> bytes:
+    head = canonical_entry(header)
+    return _U32.pack(len(head)) + head + payload
+
+
+def _parse_message(data: bytes, kind: str) -> tuple[dict[str, Any], bytes]:
+    if len(data) < 4:
+        raise MalformedError(f"{kind} message is {len(data)} bytes, shorter than its length prefix")
+    (size,) = _U32.unpack_from(data)
+    if size > MAX_HEADER_BYTES or 4 + size > len(data):
+        raise MalformedError(f"{kind} message header of {size} bytes is too long or truncated")
+    head = data[4 : 4 + size]
+    try:
+        header = json.loads(head.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise MalformedError(f"{kind} message header is not UTF-8 JSON: {exc}") from exc
+    if not isinstance(header, dict) or canonical_entry(header) != head:
+        raise MalformedError(f"{kind} message header is not a JSON object in canonical form (RFC 8785)")
+    if header.get("v") != MESSAGE_VERSION or header.get("type") != kind:
+        raise MalformedError(f"not a version {MESSAGE_VERSION} {kind} message")
+    return header, data[4 + size :]
+
+
+def _commitment_json(c: Commitment) -> dict[str, Any]:
+    return {"vrf_key": c.vrf_key.hex(), "count": c.count, "root": c.root.hex()}
+
+
+def _commitment_from(obj: object, loc: str) -> Commitment:
+    try:
+        assert isinstance(obj, dict)
+        count = obj["count"]
+        assert type(count) is int and count >= 0
+        c = Commitment(bytes.fromhex(obj["vrf_key"]), count, Hash32(bytes.fromhex(obj["root"])))
+        assert len(c.vrf_key) == 32 and len(c.root) == 32
+        return c
+    except (AssertionError, KeyError, TypeError, ValueError) as exc:
+        raise MalformedError(f"{loc}: not a commitment (vrf_key, count, root)") from exc
+
+
+def _hex_field(header: dict[str, Any], key: str, size: int | None = None) -> bytes:
+    try:
+        value = bytes.fromhex(header[key])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedError(f"message field {key} is missing or not hex") from exc
+    if size is not None and len(value) != size:
+        raise MalformedError(f"message field {key} is {len(value)} bytes, not {size}")
+    return value
+
+
+def _check_cap(party: str, count: int, terms: JobTerms) -> None:
+    if count > terms.max_input:
+        raise InputTooLargeError(party, count, terms.max_input)
+
+
+def _parse_proto(cls: Any, data: bytes, what: str) -> Any:
+    proto = cls()
+    try:
+        proto.ParseFromString(data)
+    except DecodeError as exc:
+        raise MalformedError(f"{what} is not a valid openmined.psi message") from exc
+    return proto
+
+
+@dataclass(frozen=True, slots=True)
+class PsiOutcome:
+    """What the client holds after the protocol."""
+
+    intersection: tuple[str, ...]  # the client's identifiers the server also holds, sorted
+    result: CommittedSet  # the commitment to the intersection, under the client's VRF key
+    record: JobRecord  # unsigned; both parties sign it (privacy.record.sign_record)
+
+
+class PsiClient:
+    """The party that learns the intersection. ``identifiers`` are raw; they are normalised here."""
+
+    def __init__(
+        self,
+        terms: JobTerms,
+        org: str,
+        signing_key: Ed25519PublicKey,
+        identifiers: Sequence[str],
+        server_kem_key: X25519PublicKey,
+        *,
+        vrf_secret: bytes | None = None,
+    ) -> None:
+        self.terms = terms
+        self._ids = normalise_set(identifiers)
+        _check_cap("client", len(self._ids), terms)
+        self._org = org
+        self._signing_key = key_bytes(signing_key)
+        self._secret = os.urandom(JOB_SECRET_SIZE)
+        keyed = key_identifiers(derive_job_key(self._secret, terms.job_id), self._ids)
+        self._keyed = [k.hex() for k in keyed]
+        self.committed = commit_set(terms.job_id, vrf_secret or os.urandom(SECRET_KEY_SIZE), self._ids)
+        self._server_kem_key = server_kem_key
+        self._psi = openmined_psi.client.CreateWithNewKey(True)
+        self._request: bytes | None = None
+
+    def request(self) -> bytes:
+        """Message 1 (see the module docstring)."""
+        sealed = _HPKE.encrypt(self._secret, self._server_kem_key, _HPKE_INFO + self.terms.job_id.encode())
+        header = {
+            "v": MESSAGE_VERSION,
+            "type": "request",
+            **self.terms.to_json(),
+            "client_org": self._org,
+            "client_signing_key": self._signing_key.hex(),
+            "client_commitment": _commitment_json(self.committed.commitment),
+            "sealed_secret": sealed.hex(),
+        }
+        self._request = _format_message(header, self._psi.CreateRequest(self._keyed).SerializeToString())
+        return self._request
+
+    def finish(self, response: bytes) -> PsiOutcome:
+        """Read message 2: the intersection, its commitment and the record to sign."""
+        if self._request is None:
+            raise MalformedError("finish() before request(): there is no request this response could answer")
+        header, payload = _parse_message(response, "response")
+        if header.get("job_id") != self.terms.job_id:
+            raise RefusedError("wrong_job", f"response is for job {header.get('job_id')!r}, not {self.terms.job_id}")
+        if _hex_field(header, "request_hash", 32) != message_hash(self._request):
+            raise RefusedError("wrong_request", "response answers another request than the one sent")
+        server_commitment = _commitment_from(header.get("server_commitment"), "server_commitment")
+        _check_cap("server", server_commitment.count, self.terms)
+        if len(payload) < 4:
+            raise MalformedError("response payload is truncated")
+        (size,) = _U32.unpack_from(payload)
+        psi_response = _parse_proto(openmined_psi.Response, payload[4 : 4 + size], "PSI response")
+        setup = _parse_proto(openmined_psi.ServerSetup, payload[4 + size :], "PSI setup")
+        if len(setup.raw.encrypted_elements) != server_commitment.count:
+            raise RefusedError(
+                "count_mismatch", "the server's setup holds another number of elements than it committed"
+            )
+        if len(psi_response.encrypted_elements) != len(self._ids):
+            raise RefusedError("count_mismatch", "the server's response answers another number of elements")
+        indices = self._psi.GetIntersection(setup, psi_response)
+        intersection = tuple(sorted(self._ids[i] for i in indices))
+        result = self.committed.subset(intersection)
+        server = PartyEntry(
+            org=str(header.get("server_org")),
+            signing_key=_hex_field(header, "server_signing_key", 32),
+            input=server_commitment,
+        )
+        record = JobRecord(
+            job_id=self.terms.job_id,
+            grant_id=self.terms.grant_id,
+            purpose=self.terms.purpose,
+            max_input=self.terms.max_input,
+            protocol=PROTOCOL,
+            implementation=IMPLEMENTATION,
+            client=PartyEntry(self._org, self._signing_key, self.committed.commitment),
+            server=server,
+            request_hash=message_hash(self._request),
+            response_hash=message_hash(response),
+            result_count=result.commitment.count,
+            result_root=result.commitment.root,
+        )
+        return PsiOutcome(intersection, result, record)
+
+
+class PsiServer:
+    """The party that holds the asset (the owner's side): it learns sizes only."""
+
+    def __init__(
+        self,
+        terms: JobTerms,
+        org: str,
+        signing_key: Ed25519PublicKey,
+        identifiers: Sequence[str],
+        kem_key: X25519PrivateKey,
+        *,
+        vrf_secret: bytes | None = None,
+    ) -> None:
+        self.terms = terms
+        self._ids = normalise_set(identifiers)
+        _check_cap("server", len(self._ids), terms)
+        self._org = org
+        self._signing_key = key_bytes(signing_key)
+        self._kem_key = kem_key
+        self.committed = commit_set(terms.job_id, vrf_secret or os.urandom(SECRET_KEY_SIZE), self._ids)
+        self._seen: tuple[bytes, bytes, dict[str, Any]] | None = None
+
+    def respond(self, request: bytes) -> bytes:
+        """Read message 1 and answer with message 2; raises RefusedError (terms, cap) or MalformedError."""
+        header, payload = _parse_message(request, "request")
+        terms = self.terms.to_json()
+        for key, value in terms.items():
+            if header.get(key) != value:
+                raise RefusedError("wrong_terms", f"request names {key} {header.get(key)!r}; the job has {value!r}")
+        client_commitment = _commitment_from(header.get("client_commitment"), "client_commitment")
+        _check_cap("client", client_commitment.count, self.terms)
+        psi_request = _parse_proto(openmined_psi.Request, payload, "PSI request")
+        if len(psi_request.encrypted_elements) != client_commitment.count:
+            raise RefusedError("count_mismatch", "the request holds another number of elements than it claims")
+        if not psi_request.reveal_intersection:
+            raise RefusedError(
+                "wrong_terms", "the request asks for the cardinality protocol; this job reveals elements"
+            )
+        sealed = _hex_field(header, "sealed_secret")
+        try:
+            secret = _HPKE.decrypt(sealed, self._kem_key, _HPKE_INFO + self.terms.job_id.encode())
+        except Exception as exc:  # cryptography raises InvalidTag or ValueError for a bad or foreign seal
+            raise MalformedError("the sealed job secret does not open with this server's key") from exc
+        keyed = [k.hex() for k in key_identifiers(derive_job_key(secret, self.terms.job_id), self._ids)]
+        server = openmined_psi.server.CreateWithNewKey(True)
+        setup = server.CreateSetupMessage(0.0, client_commitment.count, keyed, openmined_psi.DataStructure.RAW)
+        psi_response = server.ProcessRequest(psi_request).SerializeToString()
+        response_header = {
+            "v": MESSAGE_VERSION,
+            "type": "response",
+            "job_id": self.terms.job_id,
+            "request_hash": message_hash(request).hex(),
+            "server_org": self._org,
+            "server_signing_key": self._signing_key.hex(),
+            "server_commitment": _commitment_json(self.committed.commitment),
+        }
+        response = _format_message(
+            response_header, _U32.pack(len(psi_response)) + psi_response + setup.SerializeToString()
+        )
+        self._seen = (message_hash(request), message_hash(response), header)
+        return response
+
+    def check_record(self, record: JobRecord) -> None:
+        """Refuse to countersign a record whose fields differ from what this server sent and saw.
+
+        The result's count and root are the client's statement: the server cannot check them.
+        """
+        if self._seen is None:
+            raise RefusedError("no_job", "no request has been answered, so there is no record to countersign")
+        request_hash, response_hash, header = self._seen
+        expected = {
+            "terms": (
+                record.job_id,
+                record.grant_id,
+                record.purpose,
+                record.max_input,
+                record.protocol,
+                record.implementation,
+            )
+            == tuple(self.terms.to_json().values()),
+            "messages": (record.request_hash, record.response_hash) == (request_hash, response_hash),
+            "server": record.server == PartyEntry(self._org, self._signing_key, self.committed.commitment),
+            "client": (record.client.org, record.client.signing_key.hex(), _commitment_json(record.client.input))
+            == (header.get("client_org"), header.get("client_signing_key"), header.get("client_commitment")),
+            "result": record.result_count <= min(record.client.input.count, record.server.input.count),
+        }
+        wrong = [name for name, ok in expected.items() if not ok]
+        if wrong:
+            raise RefusedError("record_mismatch", f"the record differs from this job in: {', '.join(wrong)}")

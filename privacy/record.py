@@ -1,0 +1,273 @@
+"""The job record of one private set intersection: digests only, signed by both parties.
+
+The record names the job (id, grant, purpose, the grant's ``max_input``), the protocol and the implementation's
+version, each party (org, Ed25519 signing key, and the commitment to its input of ``privacy.disclosure``: VRF
+public key, count, RFC 9162 Merkle root over the sorted VRF leaves), the SHA-256 of both protocol messages, and
+the result (count and root, under the client's VRF key). No identifier, keyed identifier or key is in it.
+
+Bytes: the record as JSON in RFC 8785 canonical form (``notary.event.canonical_entry``: sorted keys, no
+whitespace, integers in plain decimal); byte strings are lower-case hex. A party signs, with Ed25519 (RFC 8032),
+``SIGNING_CONTEXT ‖ canonical record``. :func:`parse_record` accepts only the canonical form, so one record has
+one byte string and one signature covers every field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Final
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from notary.event import canonical_entry
+from notary.log.hashing import Hash32
+from privacy.disclosure import Commitment, Party, SetName
+from privacy.errors import MalformedError, SignatureError
+
+RECORD_VERSION: Final = 1
+SIGNING_CONTEXT: Final = b"consortium-ledger/psi-job-record/v1\n"
+MAX_RECORD_BYTES: Final = 16 * 1024
+_MAX_INT: Final = 2**53 - 1
+
+JOB_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}\Z")
+GRANT_ID: Final = re.compile(r"0x[0-9a-f]{64}\Z")
+NAME: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}\Z")
+TEXT: Final = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,63}\Z")
+_HEX32: Final = re.compile(r"[0-9a-f]{64}\Z")
+
+
+def key_bytes(key: Ed25519PublicKey) -> bytes:
+    """The raw 32 bytes of an Ed25519 public key."""
+    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+@dataclass(frozen=True, slots=True)
+class PartyEntry:
+    """One party as the record names it."""
+
+    org: str
+    signing_key: bytes
+    input: Commitment
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """The signed facts of one job (see the module docstring)."""
+
+    job_id: str
+    grant_id: str
+    purpose: str
+    max_input: int
+    protocol: str
+    implementation: str
+    client: PartyEntry
+    server: PartyEntry
+    request_hash: bytes
+    response_hash: bytes
+    result_count: int
+    result_root: Hash32
+
+    def party(self, role: Party) -> PartyEntry:
+        return self.client if role == "client" else self.server
+
+    def commitment(self, role: Party, set_name: SetName) -> Commitment:
+        """The commitment a disclosure about ``role``'s ``set_name`` is checked against."""
+        if set_name == "input":
+            return self.party(role).input
+        if role != "client":
+            raise MalformedError("only the client learns, and commits to, the result")
+        return Commitment(vrf_key=self.client.input.vrf_key, count=self.result_count, root=self.result_root)
+
+    def to_json(self) -> dict[str, Any]:
+        def party(p: PartyEntry) -> dict[str, Any]:
+            return {
+                "org": p.org,
+                "signing_key": p.signing_key.hex(),
+                "vrf_key": p.input.vrf_key.hex(),
+                "input_count": p.input.count,
+                "input_root": p.input.root.hex(),
+            }
+
+        return {
+            "v": RECORD_VERSION,
+            "job_id": self.job_id,
+            "grant_id": self.grant_id,
+            "purpose": self.purpose,
+            "max_input": self.max_input,
+            "protocol": self.protocol,
+            "implementation": self.implementation,
+            "client": party(self.client),
+            "server": party(self.server),
+            "messages": {"request": self.request_hash.hex(), "response": self.response_hash.hex()},
+            "result": {"count": self.result_count, "root": self.result_root.hex()},
+        }
+
+    @classmethod
+    def from_json(cls, obj: object) -> JobRecord:
+        """The record ``obj`` holds; raises MalformedError naming the first field that is wrong."""
+        top = _object(
+            obj,
+            "record",
+            {
+                "v",
+                "job_id",
+                "grant_id",
+                "purpose",
+                "max_input",
+                "protocol",
+                "implementation",
+                "client",
+                "server",
+                "messages",
+                "result",
+            },
+        )
+        if top["v"] != RECORD_VERSION or type(top["v"]) is not int:
+            raise MalformedError(f"record.v: unsupported version {top['v']!r}; expected {RECORD_VERSION}")
+        messages = _object(top["messages"], "record.messages", {"request", "response"})
+        result = _object(top["result"], "record.result", {"count", "root"})
+        return cls(
+            job_id=_match(top["job_id"], JOB_ID, "record.job_id"),
+            grant_id=_match(top["grant_id"], GRANT_ID, "record.grant_id"),
+            purpose=_match(top["purpose"], NAME, "record.purpose"),
+            max_input=_uint(top["max_input"], "record.max_input"),
+            protocol=_match(top["protocol"], NAME, "record.protocol"),
+            implementation=_match(top["implementation"], TEXT, "record.implementation"),
+            client=_party(top["client"], "record.client"),
+            server=_party(top["server"], "record.server"),
+            request_hash=_hex32(messages["request"], "record.messages.request"),
+            response_hash=_hex32(messages["response"], "record.messages.response"),
+            result_count=_uint(result["count"], "record.result.count"),
+            result_root=Hash32(_hex32(result["root"], "record.result.root")),
+        )
+
+
+def _object(obj: object, loc: str, keys: set[str]) -> dict[str, Any]:
+    if not isinstance(obj, dict):
+        raise MalformedError(f"{loc}: must be a JSON object")
+    if set(obj) != keys:
+        extra, missing = sorted(set(obj) - keys), sorted(keys - set(obj))
+        raise MalformedError(f"{loc}: unknown fields {extra}, missing fields {missing}")
+    return obj
+
+
+def _match(value: object, pattern: re.Pattern[str], loc: str) -> str:
+    if not isinstance(value, str) or pattern.match(value) is None:
+        raise MalformedError(f"{loc}: {value!r} does not match {pattern.pattern}")
+    return value
+
+
+def _uint(value: object, loc: str) -> int:
+    if type(value) is not int or not 0 <= value <= _MAX_INT:
+        raise MalformedError(f"{loc}: must be an integer between 0 and 2^53-1")
+    return value
+
+
+def _hex32(value: object, loc: str) -> bytes:
+    return bytes.fromhex(_match(value, _HEX32, loc))
+
+
+def _party(obj: object, loc: str) -> PartyEntry:
+    p = _object(obj, loc, {"org", "signing_key", "vrf_key", "input_count", "input_root"})
+    return PartyEntry(
+        org=_match(p["org"], NAME, f"{loc}.org"),
+        signing_key=_hex32(p["signing_key"], f"{loc}.signing_key"),
+        input=Commitment(
+            vrf_key=_hex32(p["vrf_key"], f"{loc}.vrf_key"),
+            count=_uint(p["input_count"], f"{loc}.input_count"),
+            root=Hash32(_hex32(p["input_root"], f"{loc}.input_root")),
+        ),
+    )
+
+
+def format_record(record: JobRecord) -> bytes:
+    """The canonical bytes of ``record`` (RFC 8785), what each party signs after ``SIGNING_CONTEXT``."""
+    return canonical_entry(record.to_json())
+
+
+def parse_record(data: bytes) -> JobRecord:
+    """The record in ``data``; raises MalformedError unless ``data`` is a valid record in canonical form."""
+    if len(data) > MAX_RECORD_BYTES:
+        raise MalformedError(f"record is {len(data)} bytes, at most {MAX_RECORD_BYTES}")
+    try:
+        obj = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise MalformedError(f"record is not UTF-8 JSON: {exc}") from exc
+    record = JobRecord.from_json(obj)
+    if format_record(record) != data:
+        raise MalformedError("record is not in canonical form (RFC 8785: sorted keys, no whitespace)")
+    return record
+
+
+def sign_record(record: JobRecord, role: Party, private_key: Ed25519PrivateKey) -> bytes:
+    """``role``'s Ed25519 signature over the record; the key must be the one the record names for ``role``."""
+    if key_bytes(private_key.public_key()) != record.party(role).signing_key:
+        raise MalformedError(f"this key is not the {role}'s signing key named in the record")
+    return private_key.sign(SIGNING_CONTEXT + format_record(record))
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRecord:
+    """A job record with both parties' signatures."""
+
+    record: JobRecord
+    client_signature: bytes
+    server_signature: bytes
+
+    def signature(self, role: Party) -> bytes:
+        return self.client_signature if role == "client" else self.server_signature
+
+
+def verify_record(signed: SignedRecord, client_key: Ed25519PublicKey, server_key: Ed25519PublicKey) -> JobRecord:
+    """Check both signatures with the parties' keys known from elsewhere (the member registry, later).
+
+    Raises SignatureError if the record names other keys or a signature does not verify over its bytes.
+    """
+    data = SIGNING_CONTEXT + format_record(signed.record)
+    roles: tuple[Party, Party] = ("client", "server")
+    for role, key in zip(roles, (client_key, server_key), strict=True):
+        if key_bytes(key) != signed.record.party(role).signing_key:
+            raise SignatureError(role, f"the record names another signing key for the {role} than the one given")
+        try:
+            key.verify(signed.signature(role), data)
+        except InvalidSignature as exc:
+            raise SignatureError(
+                role, f"the {role}'s signature does not verify over job {signed.record.job_id}"
+            ) from exc
+    return signed.record
+
+
+def format_signed_record(signed: SignedRecord) -> bytes:
+    """Canonical JSON of ``{"record": ..., "signatures": {"client": hex, "server": hex}}``."""
+    return canonical_entry(
+        {
+            "record": signed.record.to_json(),
+            "signatures": {"client": signed.client_signature.hex(), "server": signed.server_signature.hex()},
+        }
+    )
+
+
+_SIG: Final = re.compile(r"[0-9a-f]{128}\Z")
+
+
+def parse_signed_record(data: bytes) -> SignedRecord:
+    """The signed record in ``data`` (canonical form only); signatures are not checked here."""
+    if len(data) > MAX_RECORD_BYTES:
+        raise MalformedError(f"signed record is {len(data)} bytes, at most {MAX_RECORD_BYTES}")
+    try:
+        obj = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise MalformedError(f"signed record is not UTF-8 JSON: {exc}") from exc
+    top = _object(obj, "signed record", {"record", "signatures"})
+    sigs = _object(top["signatures"], "signatures", {"client", "server"})
+    signed = SignedRecord(
+        record=JobRecord.from_json(top["record"]),
+        client_signature=bytes.fromhex(_match(sigs["client"], _SIG, "signatures.client")),
+        server_signature=bytes.fromhex(_match(sigs["server"], _SIG, "signatures.server")),
+    )
+    if format_signed_record(signed) != data:
+        raise MalformedError("signed record is not in canonical form (RFC 8785: sorted keys, no whitespace)")
+    return signed
