@@ -14,7 +14,8 @@ as Besu's code and RLP body). Decided blocks are appended to the node, and the n
   after its head and appends each (seals checked against the parent's set, transactions re-executed), so a node
   that was down or lost its store catches up before it votes again. It also asks at start, and every
   :data:`SYNC_INTERVAL_S` while no height runs, since the last messages of a block may have been sent while it
-  was down.
+  was down. A quorum of COMMITs for a block its height's instance did not accept (an equivocating proposer sent
+  it another) means the same: it asks at once, and every :data:`SYNC_INTERVAL_S` until a peer has the block.
 - **Past heights and garbage** are dropped and counted; nothing a peer sends can raise out of the loop.
 - **What it reports** (:meth:`ConsensusNode.report`, defined in ``chain.node.health``): whether it is in sync
   (the heads peers show: later heights' messages, their status, what a fetch returns) and in quorum (the
@@ -195,9 +196,13 @@ class Consensus:
             pass
         else:
             self._receive(code, body)
-        if self.fetch is not None and (self._behind or (self.machine is None and self.clock() >= self._next_sync)):
+        if self.fetch is not None and (self._behind or (self.clock() >= self._next_sync and self._stalled())):
             self._catch_up()
         self._tick()
+
+    def _stalled(self) -> bool:
+        """No height runs, or the one running cannot decide the block a quorum committed (see :meth:`_receive`)."""
+        return self.machine is None or self.machine.committed_elsewhere()
 
     def _receive(self, code: int, body: bytes) -> None:
         try:
@@ -221,7 +226,13 @@ class Consensus:
             # (once a quorum of validators has appended it), instead of waiting for the next height's messages
             self._behind = self.fetch is not None
             return
-        self._feed(self._machine(), message, self.clock())
+        machine = self._machine()
+        self._feed(machine, message, self.clock())
+        if isinstance(message, m.Commit) and machine.committed_elsewhere():
+            # a quorum committed a block this validator did not accept: those validators decided it, and no
+            # later height's message may come to say so while the consortium is idle. It fetches the block
+            # now, and every SYNC_INTERVAL_S until a peer has it.
+            self._behind = self.fetch is not None
 
     def _feed(self, machine: Height, message: m.Message, now: float) -> None:
         """Hand a message of its height to ``machine``; a proposal's arrival is remembered (time to finality)."""

@@ -167,6 +167,21 @@ class Height:
             wake = min(wake, self.propose_at)
         return wake
 
+    def committed_elsewhere(self) -> bool:
+        """Whether a quorum of validators sent COMMITs for one block in one round while this validator has
+        decided none: it accepted another proposal of that round (an equivocating proposer's), or none. It cannot
+        decide that block without its body; the validators that committed it hold it, or will."""
+        if self.decided is not None:
+            return False
+        for by_author in self._commits.values():
+            counts: dict[bytes, int] = {}
+            for by_digest in by_author.values():
+                for digest in by_digest:
+                    counts[digest] = counts.get(digest, 0) + 1
+            if max(counts.values(), default=0) >= self.quorum:
+                return True
+        return False
+
     def tick(self, now: float) -> list[Action]:
         """Let the time be ``now``: propose in round 0 once the block period is over; expire the round timer."""
         if self.decided is None and self.is_validator:

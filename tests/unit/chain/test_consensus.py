@@ -15,10 +15,11 @@ from eth.db.atomic import AtomicDB
 from eth_account import Account
 from eth_keys.datatypes import PrivateKey
 
+from chain.node.blocks import NodeBlocks, append, decode_block
 from chain.node.consensus import AHEAD_S, Consensus
 from chain.node.node import Genesis, Node
 from chain.qbft import messages as m
-from chain.qbft.rules import RoundTimer
+from chain.qbft.rules import RoundTimer, proposer
 from tests.support.transfers import transfer
 
 KEY = PrivateKey(b"\x01" * 32)
@@ -141,3 +142,39 @@ def test_a_node_handed_a_later_heights_message_fetches_the_blocks_it_lacks_and_f
     assert behind.head().hash == ahead.head().hash
     run(follower, clock, 3)
     assert behind.head().block_number == 4 and not follower.is_validator  # it follows, never proposes
+
+
+def test_a_validator_that_accepted_another_proposal_fetches_the_block_a_quorum_committed() -> None:
+    """Regression: an equivocating proposer sent one block to two validators and another to the third; the two
+    and the proposer committed theirs and decided it. The third held a quorum of COMMITs for a block it never
+    accepted, and with no later height's message to come while the consortium was idle it stayed in that height,
+    changing rounds alone. It fetches the block the quorum committed."""
+    keys = [PrivateKey(bytes([i]) * 32) for i in (1, 2, 3, 4)]
+    addresses = tuple(k.public_key.to_checksum_address() for k in keys)
+    genesis = Genesis(20261, addresses, addresses[0], 1_700_000_000)
+    clock = Clock()
+    by_address = {k.public_key.to_canonical_address(): k for k in keys}
+    first = by_address[proposer(sorted(by_address), b"\0" * 20, 0)]
+    me = next(k for k in keys if k is not first)
+    others = [k for k in keys if k is not me]
+
+    elsewhere = Node(AtomicDB(), genesis, clock=lambda: 1_700_000_000 + clock.now)
+
+    def fetch(first: int) -> Sequence[bytes]:
+        return [
+            bytes(rlp.encode(elsewhere.block_by_number(n))) for n in range(first, elsewhere.head().block_number + 1)
+        ]
+
+    node = Node(AtomicDB(), genesis, clock=lambda: 1_700_000_000 + clock.now)
+    consensus = loop(node, clock, [], me, fetch=fetch, empty_blocks=True)
+    run(consensus, clock, 0.5)
+    assert consensus.machine is not None and node.head().block_number == 0  # height 1 runs; no proposal came
+
+    block = NodeBlocks(elsewhere, first.public_key.to_canonical_address()).create(0)
+    commits = [m.commit(k, block, 0) for k in others]
+    append(elsewhere, decode_block(block.sealed(0, [c.seal for c in commits]).raw))
+    for commit in commits:
+        consensus.deliver(*m.encode(commit))
+    run(consensus, clock, 1.0)  # within the round, long before SYNC_INTERVAL_S
+    assert node.head().block_number == 1 and node.head().hash == elsewhere.head().hash
+    assert consensus.stats.synced == 1
