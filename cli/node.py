@@ -37,6 +37,13 @@ if TYPE_CHECKING:
 @click.option("--peer-key", type=click.Path(exists=True, dir_okay=False), help="Its private key (PEM).")
 @click.option("--peer-ca", type=click.Path(exists=True, dir_okay=False), help="CA bundle peers' certificates chain to.")
 @click.option(
+    "--peer-org",
+    "peer_orgs",
+    multiple=True,
+    help="An org whose node certificate may use this node's peer routes (repeat for each; default: the orgs of "
+    "DIRECTORY/nodes/nodes.json, or any member whose CA is in --peer-ca when there is none).",
+)
+@click.option(
     "--round-timeout", type=click.FloatRange(0.1, 60), default=2.0, show_default=True, help="Round 0's timer, s."
 )
 @pass_ctx
@@ -55,19 +62,22 @@ def node(
     peer_cert: str | None,
     peer_key: str | None,
     peer_ca: str | None,
+    peer_orgs: tuple[str, ...],
     round_timeout: float,
 ) -> None:
     """Run one member's chain node until SIGTERM or Ctrl-C.
 
-    With --peer-port it joins the consortium's network: QBFT among the validators the chain names decides each
-    block, with the other nodes at --peer (mutual TLS with --peer-cert, --peer-key and --peer-ca; an encrypted
-    key is opened with the consortium passphrase). A node that is not a validator (the regulator's) votes in
-    nothing and checks every block it receives. Without --peer-port the node seals every block alone, which only
-    a chain of one validator allows."""
+        With --peer-port it joins the consortium's network: QBFT among the validators the chain names decides each
+        block, with the other nodes at --peer (mutual TLS with --peer-cert, --peer-key and --peer-ca; an encrypted
+        key is opened with the consortium passphrase). Only node certificates (CN=node.<org>, issued by that org's
+    CA) of the orgs that run a node may use its peer routes; a person's or a gateway's certificate gets 403. A
+    node that is not a validator (the regulator's) votes in
+        nothing and checks every block it receives. Without --peer-port the node seals every block alone, which only
+        a chain of one validator allows."""
     import threading
 
     from chain.node import service
-    from network.nodes import NodesError, default_chain_dir
+    from network.nodes import NodesError, default_chain_dir, is_network, read_nodes
 
     if chain_dir is None:
         try:
@@ -94,6 +104,14 @@ def node(
 
     key = load_account_key(directory, org or sealer_org, obj.passphrase())  # type: ignore[arg-type]
     settings = None
+    orgs: tuple[str, ...] | None = peer_orgs or None
+    if orgs is None and is_network(directory):
+        try:
+            orgs = tuple(e.org for e in read_nodes(directory))
+        except NodesError as exc:
+            fail(str(exc))
+    if peer_orgs and peer_port is None:
+        fail("--peer-org needs --peer-port: it is for a node on the consortium's network")
     if peer_port is not None:
         settings = service.PeerSettings(
             port=peer_port,
@@ -102,6 +120,7 @@ def node(
             tls=(peer_cert, peer_key, peer_ca) if peer_cert and peer_key and peer_ca else None,
             tls_password=obj.passphrase(),
             round_timeout=round_timeout,
+            orgs=orgs,
         )
     stop = threading.Event()
 

@@ -10,6 +10,7 @@ people and by the regulator, never by the operator's people unless their firm ma
 queries are seen by the regulator alone, and one firm's by no other firm. (Showing a regulator's query to the
 firm whose data it read needs that firm recorded in the event, which it is not yet; see ``docs/explorer.md``.)
 The call index applies the same rule to searches, exports and counts (``explorer.calls.CallFilter.party``).
+A gateway's sequence gaps and last sequence number are its own firm's and the regulator's (``sees_gateway``).
 """
 
 from __future__ import annotations
@@ -47,6 +48,13 @@ def sees_asset_detail(person: Person, asset: AssetInfo, snapshot: Snapshot) -> b
 
 def sees_org_report(person: Person, org: str) -> bool:
     return person.is_regulator or person.org == org
+
+
+def sees_gateway(person: Person, gateway_id: str) -> bool:
+    """Whether ``person`` may see a gateway's sequence gaps and last sequence number: the regulator always; a
+    member's people for their own firm's gateways (``<org>/<name>``) only, the operator's as any other firm's
+    (the notary's ``Reader.may_read_gateway``)."""
+    return person.is_regulator or gateway_id.split("/", 1)[0] == person.org
 
 
 #: Argument and event fields that name the firms a contract call is about.

@@ -15,13 +15,16 @@ Two kinds of credentials, both made from keys and certificates the consortium al
   check is a function handed in by whoever builds the notary (``network.logsetup``), returning the person's
   org and whether the person is a regulator.
 
-The rule (:meth:`Reader.may_read_event`, :meth:`Reader.may_read_bundles`):
+The rule (:meth:`Reader.may_read_event`, :meth:`Reader.may_read_bundles`, :meth:`Reader.may_read_gateway`):
 
 - an event's entry, receipt, evidence and inclusion proof by event id: its parties (``caller_org`` and
   ``provider_org``; for an explorer query event only the querying firm, not the operator that records it),
   regulators and trusted readers; anyone else gets 404 exactly like a missing event;
 - entry bundles (``/tile/entries/...``, many firms' entries): regulators and trusted readers only (403);
-- hash tiles, checkpoints, anchors, consistency proofs, inclusion proofs by index, gaps and alarms: every
+- a gateway's sequence gaps and last sequence number (``/v1/gaps``): the gateway's own org (its services and
+  people), regulators and trusted readers; the gateways of other orgs are left out of the answer, as if they did
+  not exist (their count, the traffic of each, and when each lost events are that org's business);
+- hash tiles, checkpoints, anchors, consistency proofs, inclusion proofs by index and alarms: every
   authenticated reader (members' services and people, witnesses); without credentials 401.
 
 Trusted readers are named services (the explorer, ``<operator>/explorer``): it indexes the whole log and
@@ -77,6 +80,10 @@ class Reader:
 
     def may_read_bundles(self) -> bool:
         return self.regulator or self.trusted
+
+    def may_read_gateway(self, gateway_org: str) -> bool:
+        """Whether the reader sees the gaps and last sequence number of a gateway run by ``gateway_org``."""
+        return self.regulator or self.trusted or self.org == gateway_org
 
 
 def signed_message(timestamp: str, method: str, target: str) -> bytes:

@@ -46,6 +46,7 @@ from chain.errors import ChainError, MalformedError
 from chain.node.blocks import MAX_DRIFT_S, BlockRefusedError, NodeBlocks, append, decode_block
 from chain.node.health import Histogram, NodeStatus, SyncEvidence, in_quorum, last_block_age
 from chain.node.node import Node
+from chain.node.peerauth import NodeCertificates
 from chain.node.peers import MAX_BLOCKS, MAX_BLOCKS_BYTES, STATUS_INTERVAL_S, Handlers, PeerLinks, PeerServer
 from chain.qbft import messages as m
 from chain.qbft.buffer import FutureMessages
@@ -383,6 +384,7 @@ class ConsensusNode:
         port: int = 0,
         server_ssl: ssl.SSLContext | None = None,
         client_ssl: ssl.SSLContext | None = None,
+        certificates: NodeCertificates | None = None,
         status_interval: float = STATUS_INTERVAL_S,
         **consensus: Any,
     ) -> None:
@@ -390,7 +392,7 @@ class ConsensusNode:
         self.links: PeerLinks | None = None
         self.consensus = Consensus(node, key, self._broadcast, fetch=self._fetch, **consensus)
         handlers = Handlers(self.consensus.deliver, self._gossiped, self.status)
-        self.server = PeerServer(node, handlers, host, port, server_ssl)
+        self.server = PeerServer(node, handlers, host, port, server_ssl, certificates)
         node.on_submit = self._gossip
 
     @property

@@ -12,9 +12,12 @@ Routes of :class:`PeerServer` (each node runs one beside its JSON-RPC):
 - ``GET /qbft/v1/status``: this node's account address, head, height, round and whether it validates, as JSON.
 
 The server's ``ssl.SSLContext`` decides who may connect: ``consortium node`` gives one that requires a client
-certificate from the consortium's member CAs. What a peer sends is never trusted for its link: messages are
-signed by validator accounts, blocks carry their seals, transactions their signatures. Stopping the server
-also closes the connections it holds open, so a stopped node stops answering on them.
+certificate from the consortium's member CAs. Those CAs also issue their people's and services' certificates,
+so the server then admits only node certificates of members that run a node (``chain.node.peerauth``, given
+as ``certificates``): any other certificate gets 403 at every route, with a log line, and nothing is served or
+queued. What a peer sends is never trusted for its link: messages are signed by validator accounts, blocks
+carry their seals, transactions their signatures. Stopping the server also closes the connections it holds
+open, so a stopped node stops answering on them.
 
 :class:`PeerLinks` sends to every peer from one thread per peer, through a bounded queue (a peer that is down
 costs its queue, never the consensus loop's time); :meth:`PeerLinks.fetch_blocks` asks the peers in turn. One
@@ -47,6 +50,7 @@ import rlp
 
 from chain.errors import MalformedError
 from chain.node.node import Node, TransactionRefusedError
+from chain.node.peerauth import NodeCertificates, PeerRefusedError
 
 log = logging.getLogger("consortium.node.peers")
 
@@ -84,9 +88,15 @@ class PeerServer:
         host: str = "127.0.0.1",
         port: int = 0,
         ssl_context: ssl.SSLContext | None = None,
+        certificates: NodeCertificates | None = None,
     ) -> None:
+        """``certificates``: the rule of which client certificates may use the routes (with ``ssl_context``);
+        without it every certificate the context accepts may."""
         self.node, self.handlers = node, handlers
         self.host, self.port, self.ssl_context = host, port, ssl_context
+        self.certificates = certificates
+        #: Requests refused for their client certificate.
+        self.refused = 0
         self._http: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -95,6 +105,8 @@ class PeerServer:
         return f"{'https' if self.ssl_context else 'http'}://{self.host}:{self.port}"
 
     def start(self) -> None:
+        if self.ssl_context is not None and self.certificates is None:
+            log.warning("the peer server admits every certificate its TLS context accepts, not only nodes'")
         self._http = _Server((self.host, self.port), _Handler)
         self._http.peer = self
         self.port = int(self._http.server_address[1])
@@ -167,10 +179,19 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 60.0
     server: _Server
 
+    #: Why this connection's client certificate may not use the routes; None when it may.
+    refusal: str | None = None
+
     def setup(self) -> None:
         if isinstance(self.request, ssl.SSLSocket):
             self.request.settimeout(self.timeout)
             self.request.do_handshake()  # here, in the connection's thread, not in the accepting one
+            certificates = self.server.peer.certificates
+            if certificates is not None:
+                try:
+                    certificates.admit(self.request.getpeercert(binary_form=True))
+                except PeerRefusedError as exc:
+                    self.refusal = exc.reason
         with self.server.connections_lock:
             self.server.connections.add(self.request)
         super().setup()
@@ -206,7 +227,20 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return self.rfile.read(length)
 
+    def _refused(self) -> bool:
+        """Answer 403 and close if the connection's certificate may not use the routes."""
+        if self.refusal is None:
+            return False
+        self.server.peer.refused += 1
+        log.warning("peer request %s %s from %s refused: %s", self.command, urlsplit(self.path).path,
+                    self.client_address[0], self.refusal)  # fmt: skip
+        self.close_connection = True  # a POST's body is left unread
+        self._error(403, f"refused: {self.refusal}")
+        return True
+
     def do_POST(self) -> None:
+        if self._refused():
+            return None
         peer = self.server.peer
         path = urlsplit(self.path).path
         if path not in (MESSAGE_PATH, TRANSACTION_PATH):
@@ -227,6 +261,8 @@ class _Handler(BaseHTTPRequestHandler):
         return self._send(202)
 
     def do_GET(self) -> None:
+        if self._refused():
+            return None
         peer = self.server.peer
         parts = urlsplit(self.path)
         if parts.path == STATUS_PATH:

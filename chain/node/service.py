@@ -205,6 +205,8 @@ class PeerSettings:
     tls_password: bytes | None = None
     round_timeout: float = 2.0
     round_timeout_cap: float = 30.0
+    #: The orgs whose node certificates may use the peer routes; None: any member with a CA in the bundle.
+    orgs: tuple[str, ...] | None = None
 
 
 def load_genesis(chain_dir: Path) -> tuple[Genesis, str]:
@@ -297,9 +299,15 @@ def _member(
     from eth_keys.datatypes import PrivateKey
 
     from chain.node.consensus import ConsensusNode
+    from chain.node.peerauth import NodeCertificates
     from chain.node.peers import tls_contexts
 
     server_ssl, client_ssl = tls_contexts(*peers.tls, peers.tls_password) if peers.tls else (None, None)
+    certificates = None
+    if peers.tls:
+        certificates = NodeCertificates.from_bundle(Path(peers.tls[2]).read_bytes(), peers.orgs)
+        known = ", ".join(sorted(certificates.orgs)) if certificates.orgs is not None else "any member of the bundle"
+        log.info("peer routes admit node certificates of %s", known)
     return ConsensusNode(
         node,
         PrivateKey(key),
@@ -307,6 +315,7 @@ def _member(
         port=peers.port,
         server_ssl=server_ssl,
         client_ssl=client_ssl,
+        certificates=certificates,
         period=block_time,
         timer=RoundTimer(base=peers.round_timeout, cap=peers.round_timeout_cap),
         empty_blocks=empty_blocks,

@@ -1,6 +1,6 @@
 """The log: the consortium's public keys and witness policy (``/keys``, not recorded as a query), the
 checkpoints the explorer has indexed (largest first) with their anchors, and the gaps in gateways' sequence
-numbers."""
+numbers (of the person's own firm's gateways; all of them for the regulator)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from explorer.api.deps import MAX_PAGE, Before, ExplorerDep, Limit
+from explorer import access
+from explorer.api.deps import MAX_PAGE, Before, CurrentPerson, ExplorerDep, Limit
 from explorer.api.schemas import Anchors, CheckpointPage, Gaps, Keys
 
 router = APIRouter()
@@ -38,5 +39,5 @@ def anchors(explorer: ExplorerDep, limit: Limit = 50) -> dict[str, Any]:
 
 
 @router.get("/gaps", tags=["log"], response_model=Gaps, response_model_exclude_unset=True)
-def gaps(explorer: ExplorerDep) -> dict[str, Any]:
-    return {"gaps": explorer.calls.gaps()}
+def gaps(explorer: ExplorerDep, p: CurrentPerson) -> dict[str, Any]:
+    return {"gaps": [g for g in explorer.calls.gaps() if access.sees_gateway(p, str(g.get("gateway", "")))]}

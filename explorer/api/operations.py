@@ -19,13 +19,13 @@ probe = APIRouter(tags=["operations"])
 
 
 @router.get("/health", response_model=Health, response_model_exclude_unset=True)
-def health(explorer: ExplorerDep) -> dict[str, Any]:
+def health(explorer: ExplorerDep, p: CurrentPerson) -> dict[str, Any]:
     notary = explorer.notary.health()
     return {
         "chain": {**explorer.state.status, "indexed": explorer.chain.head()},
         "notary": {"ok": notary is not None, **(notary or {})},
         "witnesses": (notary or {}).get("witnesses", {}),
-        "gateways": explorer.notary.gateways(),
+        "gateways": [g for g in explorer.notary.gateways() if access.sees_gateway(p, g["gateway"])],
         "explorer": {
             "indexed_size": explorer.calls.size(),
             "followers": {k: getattr(v, "status", None) for k, v in explorer.followers.items()},

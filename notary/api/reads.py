@@ -4,7 +4,8 @@ anchors, gateway gaps, alarms and evidence bundles. Each route's body is a model
 When the app authenticates reads (``notary.readauth``), every route here needs a member's or a witness's
 credentials (401 without), and an event's receipt, entry, evidence and inclusion proof by event id are for its
 parties (caller and provider org), regulators and trusted readers only: anyone else gets the 404 of a missing
-event, so the answer does not even tell that the event exists."""
+event, so the answer does not even tell that the event exists. ``/v1/gaps`` answers each reader with its own
+org's gateways only (all of them for regulators and trusted readers)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from notary.api.schemas import (
     Receipt,
 )
 from notary.errors import MalformedError, NotFoundError
-from notary.event import parse_entry
+from notary.event import gateway_org, parse_entry
 from notary.event import parties as event_parties
 from notary.store import CheckpointRow, EntryRow, LogStore
 
@@ -175,10 +176,23 @@ def anchors(
 
 
 @router.get("/v1/gaps", response_model=Gaps, summary="Missing gateway sequence numbers")
-def gaps(service: Service, _: Caller) -> dict[str, Any]:
+def gaps(service: Service, reader: Caller) -> dict[str, Any]:
+    """Every gateway's gaps and last sequence number for regulators and trusted readers (and with open reads);
+    for anyone else only those of its own org's gateways (``Reader.may_read_gateway``)."""
+
+    def shown(gateway: str) -> bool:
+        if reader is None or reader.may_read_bundles():
+            return True
+        try:
+            return reader.may_read_gateway(gateway_org(gateway))
+        except MalformedError:  # every stored id was checked when sequenced; an odd one is nobody's to see
+            return False
+
     return {
-        "gaps": [{"gateway": g, "first": a, "last": b, "found_ms": t} for g, a, b, t in service.store.gaps()],
-        "last_seq": service.sequencer.last_seqs(),
+        "gaps": [
+            {"gateway": g, "first": a, "last": b, "found_ms": t} for g, a, b, t in service.store.gaps() if shown(g)
+        ],
+        "last_seq": {g: seq for g, seq in service.sequencer.last_seqs().items() if shown(g)},
     }
 
 

@@ -66,7 +66,7 @@ class Network:
     def start(self, i: int, node: Node) -> ConsensusNode:
         member = ConsensusNode(
             node, self.keys[i], port=self.ports[i], server_ssl=self.pki.server(i), client_ssl=self.pki.client(i),
-            period=0.2, timer=RoundTimer(base=1.0, cap=4.0), status_interval=0.2,
+            certificates=self.pki.rule(), period=0.2, timer=RoundTimer(base=1.0, cap=4.0), status_interval=0.2,
         )  # fmt: skip
         member.start()
         self.ports[i] = member.server.port

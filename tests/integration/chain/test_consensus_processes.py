@@ -70,7 +70,7 @@ def consortium(tmp_path_factory: pytest.TempPathFactory) -> Consortium:
     genesis = Genesis(CHAIN_ID, addresses, addresses[0], int(time.time()))
     c = Consortium(
         root,
-        make_pki(root, len(ORGS)),
+        make_pki(root, len(ORGS), ORGS),
         accounts[0],
         [free_port() for _ in ORGS],
         [free_port() for _ in ORGS],

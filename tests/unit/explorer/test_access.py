@@ -85,3 +85,20 @@ def test_the_operators_people_see_no_query_but_their_firms() -> None:
     compliance = person(OPERATOR, "compliance")
     seen = {kind for kind, ev in EVENTS.items() if is_ledger_query(ev) and access.sees_call(compliance, ev)}
     assert seen == {"operator's own query"}
+
+
+@pytest.mark.parametrize(
+    ("org", "role", "gateway", "seen"),
+    [
+        ("shuzhi-tech", "compliance", "shuzhi-tech/gw-1", True),  # its own firm's gateway
+        ("shuzhi-tech", "operator", "shuzhi-tech/gw-2", True),
+        ("jinghua-sec", "compliance", "shuzhi-tech/gw-1", False),  # another firm's
+        ("bjic-cloud", "operator", "shuzhi-tech/gw-1", False),  # the operator's people as any other firm's
+        ("bjic-cloud", "compliance", "bjic-cloud/explorer", True),  # the operator's own audit gateway
+        ("shuzhi", "compliance", "shuzhi-tech/gw-1", False),  # a prefix of the org is not the org
+        ("csrc", "regulator", "shuzhi-tech/gw-1", True),
+        ("csrc", "regulator", "bjic-cloud/explorer", True),
+    ],
+)
+def test_a_gateways_gaps_are_its_firms_and_the_regulators(org: str, role: str, gateway: str, seen: bool) -> None:
+    assert access.sees_gateway(person(org, role), gateway) is seen

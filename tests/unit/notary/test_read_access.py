@@ -2,14 +2,15 @@
 
 Parties of the one event: ``jinghua-sec`` (caller) and ``shuzhi-tech`` (provider, its gateway recorded it).
 ``other-firm`` is a member that is not a party, ``csrc`` the regulator, ``op/explorer`` the trusted explorer,
-``alpha/witness`` a witness. People log in with a bearer token, checked by a stand-in of the network's login
-check (``Bearer person:<org>[:regulator]``)."""
+``alpha/witness`` a witness. Gaps: ``shuzhi-tech/gw-1`` and ``other-firm/gw-2`` (``_gaps_world``). People log
+in with a bearer token, checked by a stand-in of the network's login check (``Bearer person:<org>[:regulator]``)."""
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -160,6 +161,85 @@ def test_members_and_witnesses_read_hash_tiles_and_checkpoints(readers: Readers)
         assert readers.bearer("person:other-firm", path) == 200, path
     # nothing is published (no witnesses here): the member is let through to the 404 of the checkpoint
     assert readers.signed("alpha/witness", "/checkpoint") == 404
+
+
+def _gaps_world(r: Readers) -> None:
+    """Two gateways with gaps: shuzhi-tech/gw-1 lost 2..3 (it had sent 1), other-firm/gw-2 lost 1..4."""
+    for gateway, org, seq, event_id in (
+        ("shuzhi-tech/gw-1", "shuzhi-tech", 4, "6b2e1d0f-8f52-4a7b-9d55-0b7c1d2e3f42"),
+        ("other-firm/gw-2", "other-firm", 5, "7c3f2e1a-8f52-4a7b-9d55-0b7c1d2e3f43"),
+    ):
+        one = event(event_id=event_id, provider_org=org, gateway_id=gateway, gateway_seq=seq, time_ms=int(NOW * 1000))
+        body, headers = batch_request(gateway, [one], r.keys[org])
+        r.service.sequencer.submit(gateway, body, base64.b64decode(headers["Consortium-Signature"]))
+
+
+def _gaps_of(r: Readers, reader: str) -> dict[str, Any]:
+    if reader.startswith("person:"):
+        answer = r.client.get("/v1/gaps", headers={"Authorization": f"Bearer {reader}"})
+    else:
+        org, _, name = reader.partition("/")
+        key = r.witness_key if name == "witness" else r.keys[org]
+        answer = r.client.get("/v1/gaps", headers=sign_read(reader, key, "GET", "/v1/gaps", NOW))
+    assert answer.status_code == 200, (reader, answer.text)
+    body: dict[str, Any] = answer.json()
+    return {"gaps": [(g["gateway"], g["first"], g["last"]) for g in body["gaps"]], "last_seq": body["last_seq"]}
+
+
+ALL_GAPS = {
+    "gaps": [("other-firm/gw-2", 1, 4), ("shuzhi-tech/gw-1", 2, 3)],
+    "last_seq": {"other-firm/gw-2": 5, "shuzhi-tech/gw-1": 4},
+}
+SHUZHI_GAPS = {"gaps": [("shuzhi-tech/gw-1", 2, 3)], "last_seq": {"shuzhi-tech/gw-1": 4}}
+OTHER_FIRM_GAPS = {"gaps": [("other-firm/gw-2", 1, 4)], "last_seq": {"other-firm/gw-2": 5}}
+NO_GAPS: dict[str, Any] = {"gaps": [], "last_seq": {}}
+
+
+@pytest.mark.parametrize(
+    ("reader", "expected"),
+    [
+        ("csrc/audit", ALL_GAPS),  # the regulator's services
+        ("person:csrc:regulator", ALL_GAPS),  # the regulator's people
+        ("op/explorer", ALL_GAPS),  # the trusted explorer, which filters per person itself
+        ("shuzhi-tech/gw-1", SHUZHI_GAPS),  # a gateway's own org: its own gateways
+        ("shuzhi-tech/sdk", SHUZHI_GAPS),
+        ("person:shuzhi-tech", SHUZHI_GAPS),
+        ("other-firm/gw", OTHER_FIRM_GAPS),
+        ("person:other-firm", OTHER_FIRM_GAPS),
+        ("jinghua-sec/gw", NO_GAPS),  # the caller of shuzhi-tech's calls: not its gateway's business
+        ("person:jinghua-sec", NO_GAPS),
+        ("op/gw-1", NO_GAPS),  # the operator's other services are a member like the others
+        ("person:op", NO_GAPS),  # and so are its people: running the notary makes them no supervisor
+        ("alpha/witness", NO_GAPS),  # a witness cosigns checkpoints; it runs no gateway here
+    ],
+)
+def test_gaps_are_shown_to_the_gateways_org_the_regulator_and_the_explorer(
+    readers: Readers, reader: str, expected: dict[str, Any]
+) -> None:
+    _gaps_world(readers)
+    assert _gaps_of(readers, reader) == expected
+
+
+def test_the_open_counts_name_no_gateway(readers: Readers) -> None:
+    """``/healthz`` and ``/metrics`` carry the consortium-wide number of gaps, like the tree size: no gateway,
+    no org, no sequence number."""
+    _gaps_world(readers)
+    assert readers.client.get("/healthz").json()["gaps"] == 2
+    metrics = readers.client.get("/metrics").text
+    assert "notary_gaps 2\n" in metrics
+    assert "gw-1" not in metrics and "gw-2" not in metrics and "other-firm" not in metrics
+
+
+def test_open_reads_show_every_gateway(tmp_path: Path) -> None:
+    """Without ``access`` (``notary serve`` without ``--authenticate-reads``) the log is open, gaps too."""
+    r = Readers(tmp_path)
+    try:
+        _gaps_world(r)
+        client = TestClient(create_app(r.service))
+        body = client.get("/v1/gaps").json()
+        assert {g["gateway"] for g in body["gaps"]} == {"other-firm/gw-2", "shuzhi-tech/gw-1"}
+    finally:
+        r.service.stop()
 
 
 def test_outsiders_get_401_with_a_clear_error(readers: Readers) -> None:

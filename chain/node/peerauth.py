@@ -1,0 +1,112 @@
+"""Who may use a node's peer routes (``chain.node.peers``): the node certificates of members that run a node.
+
+TLS already checks that the client's certificate chains to a CA of the bundle (``nodes/ca-bundle.pem``, every
+member's CA) and allows clientAuth. Every member's CA also issues its people's and its services' certificates,
+so TLS alone would let a compliance officer fetch every block or send consensus messages. The peer server
+therefore admits a connection's certificate only when it is a node certificate, as
+``network.identity.issue_node_certificate`` writes it:
+
+- the subject names exactly one org, its ``OU``, and its ``CN`` is exactly ``node.<that org>`` (a person's or a
+  service identity's is ``<name>@<org>``, a gateway's server certificate ``gateway.<org>``);
+- its extendedKeyUsage holds both serverAuth and clientAuth (a person's has clientAuth alone, a gateway's
+  serverAuth alone): a node serves its peers and calls them;
+- it is issued (its signature checked here) by the CA in the bundle whose subject names that same org as ``OU``,
+  so one member's CA cannot vouch for another member's node;
+- when the org list is known (``nodes/nodes.json``, or ``consortium node --peer-org``), that org runs a node.
+
+The rule is pure: :meth:`NodeCertificates.admit` takes the certificate's DER and returns the org or raises
+:class:`PeerRefusedError` saying why. The server answers a refused connection's every request with 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from chain.errors import ChainError, MalformedError
+
+#: The common name of an org's node certificate is this prefix and the org id.
+NODE_CN_PREFIX = "node."
+
+
+class PeerRefusedError(ChainError):
+    """A client certificate that may not use the peer routes; ``reason`` says what it lacks."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+def _one(name: x509.Name, oid: x509.ObjectIdentifier) -> str | None:
+    values = name.get_attributes_for_oid(oid)
+    return str(values[0].value) if len(values) == 1 else None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeCertificates:
+    """The rule: the member CAs by org (the ``OU`` of each CA's subject) and the orgs that run a node (``None``:
+    any org with a CA in the bundle)."""
+
+    cas: Mapping[str, tuple[x509.Certificate, ...]]
+    orgs: frozenset[str] | None = None
+
+    @classmethod
+    def from_bundle(cls, pem: bytes, orgs: Collection[str] | None = None) -> NodeCertificates:
+        """The rule over the CA certificates of ``pem`` (a bundle; a CA without exactly one ``OU`` names no
+        org and admits nobody). :class:`MalformedError` for a bundle without certificates."""
+        try:
+            certificates = x509.load_pem_x509_certificates(pem)
+        except ValueError as exc:
+            raise MalformedError(f"the peer CA bundle holds no readable certificate: {exc}") from None
+        cas: dict[str, tuple[x509.Certificate, ...]] = {}
+        for ca in certificates:
+            org = _one(ca.subject, NameOID.ORGANIZATIONAL_UNIT_NAME)
+            if org is not None:
+                cas[org] = (*cas.get(org, ()), ca)
+        return cls(cas, None if orgs is None else frozenset(orgs))
+
+    def admit(self, der: bytes | None) -> str:
+        """The org whose node presented the certificate ``der``; :class:`PeerRefusedError` if it may not use
+        the peer routes."""
+        if not der:
+            raise PeerRefusedError("no client certificate: the peer routes are for the consortium's nodes")
+        try:
+            cert = x509.load_der_x509_certificate(der)
+        except ValueError:
+            raise PeerRefusedError("the client certificate cannot be parsed") from None
+        subject = cert.subject.rfc4514_string()
+        org = _one(cert.subject, NameOID.ORGANIZATIONAL_UNIT_NAME)
+        if org is None:
+            raise PeerRefusedError(f"{subject} names no single org (OU): not a node certificate")
+        if _one(cert.subject, NameOID.COMMON_NAME) != NODE_CN_PREFIX + org:
+            raise PeerRefusedError(
+                f"{subject} is not a node certificate (CN={NODE_CN_PREFIX}{org}): a person's or a service's "
+                "certificate does not reach the peer routes"
+            )
+        if not _node_usages(cert):
+            raise PeerRefusedError(f"{subject} lacks serverAuth and clientAuth: not a node certificate")
+        if not any(_issued_by(cert, ca) for ca in self.cas.get(org, ())):
+            raise PeerRefusedError(f"{subject} is not issued by the CA of {org!r} in the peer CA bundle")
+        if self.orgs is not None and org not in self.orgs:
+            raise PeerRefusedError(f"{org!r} runs no node in this consortium (nodes.json): its certificate is refused")
+        return org
+
+
+def _node_usages(cert: x509.Certificate) -> bool:
+    try:
+        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return False
+    return ExtendedKeyUsageOID.SERVER_AUTH in usages and ExtendedKeyUsageOID.CLIENT_AUTH in usages
+
+
+def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True

@@ -1,0 +1,187 @@
+"""The peer routes of a node over real mutual TLS on loopback, with the certificates ``network.identity`` issues:
+only a node certificate of a member that runs a node is served; the same member's person and admin
+certificates, a gateway certificate with clientAuth, and the node certificate of a member that runs none, are
+refused at every route (403, a log line, nothing served or queued). The gateway's server certificate (serverAuth
+only) does not get through the TLS handshake.
+
+``acme-sec`` runs the node under test; ``beta-sec`` is a member whose CA is in the bundle but that runs no node.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from eth.db.atomic import AtomicDB
+from eth_keys.datatypes import PrivateKey
+
+from chain.ids import OrgId
+from chain.node.node import Genesis, Node
+from chain.node.peerauth import NodeCertificates
+from chain.node.peers import Handlers, PeerServer, tls_contexts
+from network.identity import (
+    OrgPaths,
+    create_org_identity,
+    issue_identity,
+    issue_node_certificate,
+    issue_server_certificate,
+    user_paths,
+)
+
+PASSPHRASE = b"peer-admission-passphrase"
+NODE_ORG, OTHER_ORG = OrgId("acme-sec"), OrgId("beta-sec")
+KEY = PrivateKey(b"\x01" * 32)
+GENESIS = Genesis(20261, (KEY.public_key.to_checksum_address(),), KEY.public_key.to_checksum_address(), 1_795_000_000)
+ROUTES = (
+    ("GET", "/qbft/v1/status", None),
+    ("GET", "/qbft/v1/blocks?from=1", None),
+    ("POST", "/qbft/v1/message", b"\x12\xc0"),
+    ("POST", "/qbft/v1/transaction", b"\x01"),
+)
+
+
+@dataclass
+class Received:
+    messages: list[tuple[int, bytes]] = field(default_factory=list)
+    transactions: list[bytes] = field(default_factory=list)
+    statuses: int = 0
+
+    def message(self, code: int, body: bytes) -> bool:
+        self.messages.append((code, body))
+        return True
+
+    def status(self) -> dict[str, Any]:
+        self.statuses += 1
+        return {"address": "0x" + "00" * 20, "head": 0}
+
+
+@dataclass
+class World:
+    root: Path
+    bundle: Path
+    server: PeerServer
+    received: Received
+    certs: dict[str, tuple[Path, Path]]
+
+    def client(self, who: str) -> ssl.SSLContext:
+        cert, key = self.certs[who]
+        context = ssl.create_default_context(cafile=str(self.bundle))
+        context.load_cert_chain(str(cert), str(key), PASSPHRASE)
+        return context
+
+    def ask(self, who: str, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:
+        connection = http.client.HTTPSConnection("127.0.0.1", self.server.port, context=self.client(who), timeout=5)
+        try:
+            headers = {"Content-Type": "application/octet-stream"} if body is not None else {}
+            connection.request(method, path, body, headers)
+            answer = connection.getresponse()
+            return answer.status, answer.read()
+        finally:
+            connection.close()
+
+
+def gateway_client_certificate(root: Path) -> tuple[Path, Path]:
+    """A certificate the org's CA could issue its gateway for calling out: ``CN=gateway.<org>`` with clientAuth
+    and serverAuth, the node certificate's usages under another name."""
+    paths = OrgPaths.of(root, NODE_ORG)
+    ca = x509.load_pem_x509_certificate(paths.ca_cert.read_bytes())
+    ca_key = serialization.load_pem_private_key(paths.ca_key.read_bytes(), PASSPHRASE)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([*ca.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME),
+                      x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, NODE_ORG),
+                      x509.NameAttribute(NameOID.COMMON_NAME, f"gateway.{NODE_ORG}")])  # fmt: skip
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(ca.subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), False)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    cert_path, key_path = root / "gateway-client.pem", root / "gateway-client.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    encryption = serialization.BestAvailableEncryption(PASSPHRASE)
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption))
+    return cert_path, key_path
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    root = tmp_path_factory.mktemp("peers")
+    for org, name in ((NODE_ORG, "Acme Securities"), (OTHER_ORG, "Beta Securities")):
+        create_org_identity(root, org, name, PASSPHRASE)
+    certs = {
+        "node": issue_node_certificate(root, NODE_ORG, PASSPHRASE),
+        "other node": issue_node_certificate(root, OTHER_ORG, PASSPHRASE),
+        "gateway": issue_server_certificate(root, NODE_ORG, PASSPHRASE),
+    }
+    issue_identity(root, NODE_ORG, "alice", PASSPHRASE, role="compliance")
+    alice = user_paths(root, NODE_ORG, "alice")
+    certs["person"] = (alice.cert, alice.key)
+    admin = user_paths(root, NODE_ORG, "Admin")
+    certs["admin"] = (admin.cert, admin.key)
+    certs["gateway client"] = gateway_client_certificate(root)
+    bundle = root / "ca-bundle.pem"
+    bundle.write_bytes(b"".join(OrgPaths.of(root, org).ca_cert.read_bytes() for org in (NODE_ORG, OTHER_ORG)))
+    node_cert, node_key = certs["node"]
+    server_ssl, _ = tls_contexts(str(node_cert), str(node_key), str(bundle), PASSPHRASE)
+    received = Received()
+    handlers = Handlers(received.message, received.transactions.append, received.status)
+    rule = NodeCertificates.from_bundle(bundle.read_bytes(), [NODE_ORG])
+    server = PeerServer(Node(AtomicDB(), GENESIS), handlers, ssl_context=server_ssl, certificates=rule)
+    server.start()
+    try:
+        yield World(root, bundle, server, received, certs)
+    finally:
+        server.stop()
+
+
+def test_a_node_certificate_of_a_member_that_runs_a_node_is_served(world: World) -> None:
+    before = (len(world.received.messages), len(world.received.transactions), world.received.statuses)
+    answers = [world.ask("node", method, path, body) for method, path, body in ROUTES]
+    assert [status for status, _ in answers] == [200, 200, 202, 202]
+    assert json.loads(answers[0][1])["head"] == 0
+    assert answers[1][1] == b"\xc0"  # no block after genesis yet: an empty list
+    after = (len(world.received.messages), len(world.received.transactions), world.received.statuses)
+    assert after == (before[0] + 1, before[1] + 1, before[2] + 1)
+
+
+@pytest.mark.parametrize("who", ["person", "admin", "gateway client", "other node"])
+def test_other_certificates_of_the_consortiums_cas_are_refused_at_every_route(
+    world: World, who: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    received = world.received
+    before = (list(received.messages), list(received.transactions), received.statuses)
+    refused = world.server.refused
+    with caplog.at_level(logging.WARNING, logger="consortium.node.peers"):
+        for method, path, body in ROUTES:
+            status, answer = world.ask(who, method, path, body)
+            assert status == 403, (who, path)
+            assert json.loads(answer)["error"].startswith("refused: "), (who, path)
+    assert (received.messages, received.transactions, received.statuses) == before  # nothing served or queued
+    assert world.server.refused == refused + len(ROUTES)
+    lines = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(lines) == len(ROUTES)
+    expected = "runs no node" if who == "other node" else "not a node certificate"
+    assert all(expected in line for line in lines), lines
+
+
+def test_the_gateways_server_certificate_does_not_even_complete_tls(world: World) -> None:
+    """It is for serverAuth only: TLS refuses it as a client certificate before any route is reached."""
+    statuses = world.received.statuses
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        world.ask("gateway", "GET", "/qbft/v1/status", None)
+    assert world.received.statuses == statuses
