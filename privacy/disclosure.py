@@ -89,7 +89,8 @@ def commit_set(job_id: str, vrf_secret: bytes, identifiers: Iterable[str]) -> Co
     ids = list(identifiers)
     if len(set(ids)) != len(ids):
         raise MalformedError("a committed set must not repeat an identifier")
-    return _build(job_id, vrf_secret, [(vrf.output(vrf_secret, vrf_input(job_id, i)), i) for i in ids])
+    evaluator = vrf.Evaluator(vrf_secret)
+    return _build(job_id, vrf_secret, [(evaluator.output(vrf_input(job_id, i)), i) for i in ids])
 
 
 @dataclass(frozen=True, slots=True)
