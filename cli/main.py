@@ -48,6 +48,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "notary_group",
         "The audit log's notary: sequence events, checkpoint, collect cosignatures, anchor.",
     ),
+    "privacy": ("cli.privacy", "privacy_group", "Privacy computing: disclosure proofs from a party's kept job files."),
     "service": ("cli.service", "service", "The service catalogue: service centers, units and APIs."),
     "up": ("cli.up", "up", "Start the consortium in DIRECTORY and keep it running until Ctrl-C."),
     "user": (
@@ -58,7 +59,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "verify": (
         "cli.verify",
         "verify",
-        "Verify evidence bundles and the whole audit log from the consortium's public keys alone.",
+        "Verify evidence bundles, the whole audit log, and privacy disclosure documents.",
     ),
     "witness": (
         "cli.log",

@@ -4,7 +4,10 @@
   offline, without any network access (``notary.verify``);
 - ``verify log URL --consortium consortium.json [--token T]``: mirror the whole log from its C2SP tiles,
   recompute every hash, and compare the roots with the anchors on chain (``notary.mirror``); a notary that
-  authenticates reads serves the entry bundles to regulators only, so give a regulator's login token.
+  authenticates reads serves the entry bundles to regulators only, so give a regulator's login token;
+- ``verify disclosure PROOF [--record RECORD]``: a privacy disclosure document (``privacy.document``): the
+  job record's signatures under the keys it names and the proof that one identifier was, or was not, in a
+  party's input or in the result; ``--record`` is the auditor's own copy of the signed record.
 
 Exit status: 0 when every applicable check passed, 1 when one failed, 2 for unusable input.
 """
@@ -71,7 +74,7 @@ consortium_option = click.option(
 
 @click.group("verify")
 def verify() -> None:
-    """Verify evidence bundles and the whole audit log from the consortium's public keys alone."""
+    """Verify evidence bundles, the whole audit log, and privacy disclosure documents."""
 
 
 @verify.command("evidence")
@@ -211,3 +214,56 @@ def _anchors(description: ConsortiumDescription, roots: TrustRoots, chain_url: s
 def _fail_anchors(message: str) -> NoReturn:
     click.echo(f"✗ anchors — {message}")
     sys.exit(FAILED_EXIT)
+
+
+@verify.command("disclosure")
+@click.argument("proof", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--record",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Your own copy of the signed job record (record.json); the document must refer to exactly this one.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def verify_disclosure_cmd(proof: Path, record: Path | None, as_json: bool) -> None:
+    """Check a disclosure document: exit 0 and say what it proves, or 1 if it proves nothing."""
+    from privacy.document import parse_document, verify_document
+    from privacy.errors import PrivacyError
+
+    try:
+        document = parse_document(proof.read_bytes())
+        claim = verify_document(document, None if record is None else record.read_bytes())
+    except PrivacyError as exc:
+        click.echo(f"error: the disclosure in {proof} does NOT verify: {exc}", err=True)
+        sys.exit(FAILED_EXIT)
+    job = document.record.record
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "job_id": claim.job_id,
+                    "org": claim.org,
+                    "party": claim.party,
+                    "set": claim.set,
+                    "identifier": claim.identifier,
+                    "member": claim.member,
+                    "record_sha256": claim.record_sha256.hex(),
+                    "client_key": claim.client_key.hex(),
+                    "server_key": claim.server_key.hex(),
+                    "statement": claim.sentence(),
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+        return
+    source = f"matches {record}" if record is not None else "carried in the document"
+    click.echo(f"✓ record — job {job.job_id}, sha256 {claim.record_sha256.hex()} ({source})")
+    click.echo(
+        f"✓ signatures — client {job.client.org} (key {claim.client_key.hex()}), server {job.server.org} "
+        f"(key {claim.server_key.hex()}): valid under the keys the record names; compare those with the firms' keys"
+    )
+    size = job.result_count if claim.set == "result" else job.party(claim.party).input.count
+    shown = {0: "no leaf (an empty set)", 1: "1 leaf"}.get(len(document.proof.leaves), "2 leaves")
+    click.echo(f"✓ proof — the VRF proof and {shown} against the committed set of {size} identifiers")
+    click.echo(claim.sentence())

@@ -89,7 +89,8 @@ def commit_set(job_id: str, vrf_secret: bytes, identifiers: Iterable[str]) -> Co
     ids = list(identifiers)
     if len(set(ids)) != len(ids):
         raise MalformedError("a committed set must not repeat an identifier")
-    return _build(job_id, vrf_secret, [(vrf.output(vrf_secret, vrf_input(job_id, i)), i) for i in ids])
+    evaluator = vrf.Evaluator(vrf_secret)
+    return _build(job_id, vrf_secret, [(evaluator.output(vrf_input(job_id, i)), i) for i in ids])
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,11 +148,12 @@ def _check_leaf(claim: str, leaf: LeafProof, commitment: Commitment) -> None:
         raise DisclosureError(claim, f"leaf {leaf.index} is not in the committed tree: {exc}") from exc
 
 
-def verify_disclosure(proof: DisclosureProof, commitment: Commitment) -> None:
+def verify_disclosure(proof: DisclosureProof, commitment: Commitment) -> bytes:
     """Check ``proof`` against the commitment the (verified) job record holds for its party and set.
 
-    Raises DisclosureError unless the VRF proof gives beta(X) under the committed key and the leaves establish
-    the claim: beta(X) at its index (member), or adjacent leaves below and above beta(X) (non-member).
+    Returns beta(X), the identifier's VRF output. Raises DisclosureError unless the VRF proof gives beta(X) under
+    the committed key and the leaves establish the claim: beta(X) at its index (member), or adjacent leaves below
+    and above beta(X) (non-member).
     """
     claim = proof.claim
     if not is_normal(proof.identifier):
@@ -166,6 +168,7 @@ def verify_disclosure(proof: DisclosureProof, commitment: Commitment) -> None:
         _check_member(claim, proof.leaves, beta)
     else:
         _check_non_member(claim, proof.leaves, beta, commitment)
+    return beta
 
 
 def _check_member(claim: str, leaves: Sequence[LeafProof], beta: bytes) -> None:

@@ -62,3 +62,12 @@ class DisclosureError(VerificationError):
         super().__init__(f"{claim}: {reason}")
         self.claim = claim
         self.reason = reason
+
+
+class RecordMismatchError(VerificationError):
+    """A disclosure names another job record than the one given (SHA-256 of the signed record's bytes)."""
+
+    def __init__(self, expected: bytes, calculated: bytes, message: str) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.calculated = calculated

@@ -1,11 +1,17 @@
-"""privacy.vrf against RFC 9381 Appendix B.3 (ECVRF-EDWARDS25519-SHA512-TAI, examples 16-18)."""
+"""privacy.vrf against RFC 9381 Appendix B.3 (ECVRF-EDWARDS25519-SHA512-TAI, examples 16-18), against the
+plain-Python reference of tests/support, and where its point decoding is stricter than the RFC's."""
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from privacy import vrf
 from privacy.errors import VrfError
+from tests.support import ecvrf_reference as ref
 
 VECTORS = [
     (
@@ -62,3 +68,90 @@ def test_wrong_input_key_or_proof_fails() -> None:
         vrf.verify(bytes(32), pi, alpha)  # y = 0 does not decode; the identity (01 00..) is of small order
     with pytest.raises(VrfError):
         vrf.verify(b"\x01" + bytes(31), pi, alpha)
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.binary(min_size=32, max_size=32), st.binary(max_size=40))
+def test_same_as_the_reference(secret: bytes, alpha: bytes) -> None:
+    public, pi = vrf.public_key(secret), vrf.prove(secret, alpha)
+    assert public == ref.public_key(secret)
+    assert pi == ref.prove(secret, alpha)
+    beta = ref.verify(public, pi, alpha)
+    assert vrf.verify(public, pi, alpha) == beta == vrf.output(secret, alpha) == vrf.proof_to_hash(pi)
+    assert vrf.Evaluator(secret).output(alpha) == beta and vrf.Evaluator(secret).public_key == public
+
+
+def _y(value: int, sign: int = 0) -> bytes:
+    return (value | sign << 255).to_bytes(32, "little")
+
+
+EDGE_ENCODINGS = [
+    ("y=0", _y(0)),  # a point of order 4
+    ("y=1", _y(1)),  # the identity
+    ("y=1,x<0", _y(1, 1)),  # x = 0 with the sign bit set: RFC 8032 refuses, libsodium reads the identity
+    ("y=p-1", _y(ref.P - 1)),
+    ("y=p-1,x<0", _y(ref.P - 1, 1)),
+    ("y=p", _y(ref.P)),  # y ≥ p: RFC 8032 refuses, libsodium reduces it
+    ("y=p+1", _y(ref.P + 1)),
+    ("y=2^255-1", _y(2**255 - 1)),
+    ("y=2", _y(2)),
+    ("y=3", _y(3)),
+]
+
+
+@pytest.mark.parametrize("encoding", [e for _, e in EDGE_ENCODINGS], ids=[name for name, _ in EDGE_ENCODINGS])
+def test_hash_to_curve_candidates_decode_as_rfc8032(encoding: bytes) -> None:
+    point = ref.decode(encoding)
+    expected = None if point is None else ref.encode(ref.multiply(8, point))
+    assert vrf._candidate_point(encoding) == expected
+
+
+def test_hash_to_curve_candidates_from_hashes() -> None:
+    decoded = 0
+    for n in range(64):
+        encoding = hashlib.sha512(b"candidate %d" % n).digest()[:32]
+        point = ref.decode(encoding)
+        expected = None if point is None else ref.encode(ref.multiply(8, point))
+        assert vrf._candidate_point(encoding) == expected
+        decoded += point is not None
+    assert 16 < decoded < 48  # about half of all strings decode
+
+
+def _order_8_point() -> ref.Point:
+    for n in range(16):
+        point = ref.decode(hashlib.sha512(b"torsion %d" % n).digest()[:32])
+        if point is not None:
+            torsion = ref.multiply(ref.Q, point)
+            if not ref.equal(ref.multiply(4, torsion), ref.IDENTITY):
+                return torsion
+    raise AssertionError("no point of order 8 found")
+
+
+def test_points_with_a_small_order_component_are_refused() -> None:
+    """Stricter than RFC 9381, which accepts such a key (§5.4.5) and such a Gamma; see privacy.vrf."""
+    secret, alpha = bytes(range(32)), b"torsion"
+    public, pi = vrf.public_key(secret), vrf.prove(secret, alpha)
+    torsion = _order_8_point()
+    bent_key = ref.encode(ref.add(ref.decode(public) or ref.IDENTITY, torsion))
+    assert not ref.equal(ref.multiply(8, ref.decode(bent_key) or ref.IDENTITY), ref.IDENTITY)  # the RFC takes it
+    with pytest.raises(VrfError, match="prime-order subgroup"):
+        vrf.verify(bent_key, pi, alpha)
+    # Gamma + T: the RFC decodes it and gives the same beta (8·T = 0); privacy.vrf refuses the proof
+    gamma = ref.decode(pi[:32])
+    assert gamma is not None
+    bent_pi = ref.encode(ref.add(gamma, torsion)) + pi[32:]
+    assert ref.proof_to_hash(bent_pi) == ref.proof_to_hash(pi)
+    with pytest.raises(VrfError, match="prime-order subgroup"):
+        vrf.proof_to_hash(bent_pi)
+    with pytest.raises(VrfError, match="prime-order subgroup"):
+        vrf.verify(public, bent_pi, alpha)
+
+
+def test_zero_scalars_are_refused() -> None:
+    secret, alpha = bytes(range(32)), b"zero"
+    public, pi = vrf.public_key(secret), vrf.prove(secret, alpha)
+    for forged in (pi[:32] + bytes(16) + pi[48:], pi[:48] + bytes(32)):
+        with pytest.raises(VrfError):
+            vrf.verify(public, forged, alpha)
+    with pytest.raises(VrfError, match="below the group order"):
+        vrf.verify(public, pi[:48] + b"\xff" * 32, alpha)

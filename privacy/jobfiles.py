@@ -1,0 +1,228 @@
+"""The files a party keeps after a job, from which it later makes disclosure proofs (``privacy.document``).
+
+Per job and party, in one directory the party keeps private (names as :func:`party_files` gives them):
+
+- ``record.json``: the signed job record, ``privacy.record.format_signed_record``'s bytes; public (it names
+  digests only), the same file at both parties;
+- ``vrf-key.json``: the party's VRF secret key for the job, ``consortium-ledger/privacy-vrf-key/v1``; secret:
+  whoever holds it can evaluate the VRF and so test guesses against the party's leaves;
+- ``input.set.json`` (and, at the client, ``result.set.json``): the committed set,
+  ``consortium-ledger/privacy-committed-set/v1``: the party's normalised identifiers in the order of their
+  sorted VRF leaves, and the leaves; secret (it is the party's customer list). The leaves are kept so that a
+  proof does not evaluate the VRF again for the whole set.
+
+Bytes of both formats: RFC 8785 canonical JSON and one line feed; byte strings standard base64 with padding::
+
+    {"format": "consortium-ledger/privacy-vrf-key/v1", "job_id": "...", "party": "client" | "server",
+     "secret_key": base64 (32 bytes, an RFC 8032 seed)}
+    {"format": "consortium-ledger/privacy-committed-set/v1", "job_id": "...", "party": "client" | "server",
+     "set": "input" | "result", "vrf_key": base64 (32 bytes), "root": base64 (32 bytes),
+     "identifiers": ["<normal form>", ...], "leaves": [base64 (64 bytes), ...]}
+
+:func:`parse_committed_set` refuses leaves out of order or repeated, identifiers not in normal form or
+repeated, and a root that is not the RFC 9162 root of the leaves; :meth:`JobFiles.committed` refuses a set
+or key that is not the one the record names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from notary.log.hashing import Hash32, hash_leaf, root_of
+from privacy import _json, vrf
+from privacy.disclosure import PARTIES, SETS, Commitment, CommittedSet, Party, SetName
+from privacy.errors import MalformedError
+from privacy.identifiers import is_normal
+from privacy.record import JOB_ID, SignedRecord, format_signed_record, parse_signed_record
+
+KEY_FORMAT: Final = "consortium-ledger/privacy-vrf-key/v1"
+SET_FORMAT: Final = "consortium-ledger/privacy-committed-set/v1"
+MAX_KEY_BYTES: Final = 1024
+#: About 2.3 million identifiers; a grant's ``max_input`` above that needs another file layout.
+MAX_SET_BYTES: Final = 256 * 1024 * 1024
+RECORD_FILE: Final = "record.json"
+KEY_FILE: Final = "vrf-key.json"
+
+
+def set_file_name(set_name: SetName) -> str:
+    return f"{set_name}.set.json"
+
+
+@dataclass(frozen=True, slots=True)
+class VrfKeyFile:
+    job_id: str
+    party: Party
+    secret_key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SetFile:
+    job_id: str
+    party: Party
+    set: SetName
+    identifiers: tuple[str, ...]
+    leaves: tuple[bytes, ...]
+    commitment: Commitment
+
+
+def format_vrf_key(key: VrfKeyFile) -> bytes:
+    """The key file's bytes (module docstring)."""
+    return _json.format_document(
+        {"format": KEY_FORMAT, "job_id": key.job_id, "party": key.party, "secret_key": _json.to_b64(key.secret_key)}
+    )
+
+
+def parse_vrf_key(data: bytes) -> VrfKeyFile:
+    obj = _json.fields(
+        _json.parse_document(data, "VRF key file", KEY_FORMAT, MAX_KEY_BYTES),
+        "VRF key file",
+        {"format", "job_id", "party", "secret_key"},
+    )
+    return VrfKeyFile(
+        job_id=_json.text(obj["job_id"], "job_id", JOB_ID),
+        party=_json.choice(obj["party"], "party", PARTIES),  # type: ignore[arg-type]
+        secret_key=_json.from_b64(obj["secret_key"], "secret_key", vrf.SECRET_KEY_SIZE),
+    )
+
+
+def format_committed_set(committed: CommittedSet, party: Party, set_name: SetName) -> bytes:
+    """The set file's bytes (module docstring): no secret key in it."""
+    c = committed.commitment
+    return _json.format_document(
+        {
+            "format": SET_FORMAT,
+            "job_id": committed.job_id,
+            "party": party,
+            "set": set_name,
+            "vrf_key": _json.to_b64(c.vrf_key),
+            "root": _json.to_b64(c.root),
+            "identifiers": list(committed.identifiers),
+            "leaves": [_json.to_b64(leaf) for leaf in committed.leaves],
+        }
+    )
+
+
+def parse_committed_set(data: bytes) -> SetFile:
+    obj = _json.fields(
+        _json.parse_document(data, "set file", SET_FORMAT, MAX_SET_BYTES),
+        "set file",
+        {"format", "job_id", "party", "set", "vrf_key", "root", "identifiers", "leaves"},
+    )
+    ids = _json.array(obj["identifiers"], "identifiers", MAX_SET_BYTES)
+    raw = _json.array(obj["leaves"], "leaves", MAX_SET_BYTES)
+    if len(ids) != len(raw):
+        raise MalformedError(f"set file: {len(ids)} identifiers but {len(raw)} leaves")
+    for i, identifier in enumerate(ids):
+        if not isinstance(identifier, str) or not is_normal(identifier):
+            raise MalformedError(f"identifiers[{i}]: {identifier!r} is not in normal form (privacy.identifiers)")
+    if len(set(ids)) != len(ids):
+        raise MalformedError("identifiers: an identifier is repeated")
+    leaves = tuple(_json.from_b64(leaf, f"leaves[{i}]", vrf.OUTPUT_SIZE) for i, leaf in enumerate(raw))
+    for i in range(1, len(leaves)):
+        if leaves[i - 1] >= leaves[i]:
+            raise MalformedError(f"leaves[{i}]: not above leaves[{i - 1}]; the leaves are sorted and distinct")
+    root = Hash32(_json.from_b64(obj["root"], "root", 32))
+    if root_of([hash_leaf(leaf) for leaf in leaves]) != root:
+        raise MalformedError("root: not the RFC 9162 root of the leaves")
+    return SetFile(
+        job_id=_json.text(obj["job_id"], "job_id", JOB_ID),
+        party=_json.choice(obj["party"], "party", PARTIES),  # type: ignore[arg-type]
+        set=_json.choice(obj["set"], "set", SETS),  # type: ignore[arg-type]
+        identifiers=tuple(ids),
+        leaves=leaves,
+        commitment=Commitment(_json.from_b64(obj["vrf_key"], "vrf_key", vrf.PUBLIC_KEY_SIZE), len(leaves), root),
+    )
+
+
+def party_files(
+    party: Party,
+    signed: SignedRecord,
+    input_set: CommittedSet,
+    result_set: CommittedSet | None = None,
+) -> dict[str, bytes]:
+    """File name → bytes of what ``party`` keeps after the job of ``signed`` (module docstring)."""
+    job_id = signed.record.job_id
+    files = {
+        RECORD_FILE: format_signed_record(signed),
+        KEY_FILE: format_vrf_key(VrfKeyFile(job_id, party, input_set.vrf_secret)),
+        set_file_name("input"): format_committed_set(input_set, party, "input"),
+    }
+    if result_set is not None:
+        if party != "client":
+            raise MalformedError("only the client commits to the result")
+        files[set_file_name("result")] = format_committed_set(result_set, party, "result")
+    return files
+
+
+@dataclass(frozen=True, slots=True)
+class JobFiles:
+    """One party's files of one job, read back."""
+
+    record: SignedRecord
+    key: VrfKeyFile
+    sets: Mapping[SetName, SetFile]
+
+    def committed(self, set_name: SetName) -> CommittedSet:
+        """The committed set ``set_name``, checked against the key and against the commitment the record names."""
+        if set_name not in self.sets:
+            raise MalformedError(f"no {set_name} set file among the job files")
+        s, job = self.sets[set_name], self.record.record
+        if (s.job_id, self.key.job_id) != (job.job_id, job.job_id):
+            raise MalformedError(
+                f"the set file is of job {s.job_id}, the key of {self.key.job_id}, the record of {job.job_id}"
+            )
+        if s.party != self.key.party:
+            raise MalformedError(f"the set file is the {s.party}'s, the VRF key the {self.key.party}'s")
+        if s.commitment != job.commitment(s.party, s.set):
+            raise MalformedError(f"the {set_name} set file is not the {s.party}'s {set_name} the record commits to")
+        if vrf.public_key(self.key.secret_key) != s.commitment.vrf_key:
+            raise MalformedError("the VRF key file does not hold the secret key of the record's VRF key")
+        return CommittedSet(job.job_id, self.key.secret_key, s.leaves, s.identifiers, s.commitment)
+
+
+def read_job_files(files: Mapping[str, bytes]) -> JobFiles:
+    """Sort a party's job files (name → bytes, in any order) by what they hold; errors name the file."""
+    record: SignedRecord | None = None
+    key: VrfKeyFile | None = None
+    sets: dict[SetName, SetFile] = {}
+    for name, data in files.items():
+        try:
+            kind = _kind(data)
+            if kind == "record":
+                if record is not None:
+                    raise MalformedError("a second signed record")
+                record = parse_signed_record(data)
+            elif kind == KEY_FORMAT:
+                if key is not None:
+                    raise MalformedError("a second VRF key file")
+                key = parse_vrf_key(data)
+            elif kind == SET_FORMAT:
+                parsed = parse_committed_set(data)
+                if parsed.set in sets:
+                    raise MalformedError(f"a second {parsed.set} set file")
+                sets[parsed.set] = parsed
+            else:
+                raise MalformedError(f"not a job file (format {kind!r})")
+        except MalformedError as exc:
+            raise MalformedError(f"{name}: {exc}") from exc
+    if record is None or key is None or not sets:
+        missing = [
+            what for what, have in (("record.json", record), ("vrf-key.json", key), ("a set file", sets)) if not have
+        ]
+        raise MalformedError(f"the job files lack {', '.join(missing)}")
+    return JobFiles(record, key, sets)
+
+
+def _kind(data: bytes) -> str:
+    try:
+        obj = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise MalformedError(f"not UTF-8 JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise MalformedError("not a JSON object")
+    if "format" not in obj:
+        return "record" if set(obj) == {"record", "signatures"} else "unknown"
+    return str(obj["format"])

@@ -1,0 +1,50 @@
+"""One small PSI job run in process, and the files each party keeps after it (``privacy.jobfiles``)."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from privacy.jobfiles import party_files
+from privacy.psi import JobTerms, PsiClient, PsiServer
+from privacy.record import SignedRecord, sign_record
+
+JOB_ID = "job-42"
+CLIENT_ORG, SERVER_ORG = "yanshan-sec", "jinghua-sec"
+CLIENT_IDS = tuple(f"ACCT:C{n}" for n in range(20)) + tuple(f"ACCT:S{n}" for n in range(5))
+SERVER_IDS = tuple(f"ACCT:S{n}" for n in range(30))
+
+
+@dataclass(frozen=True)
+class Job:
+    signed: SignedRecord
+    client_files: dict[str, bytes]
+    server_files: dict[str, bytes]
+
+
+@functools.cache
+def small_job(job_id: str = JOB_ID) -> Job:
+    """25 client identifiers, 30 at the server, 5 shared (``ACCT:S0`` to ``ACCT:S4``)."""
+    terms = JobTerms(job_id, "0x" + "3f" * 32, "aml-screening", 100)
+    client_key, server_key, kem = (
+        Ed25519PrivateKey.generate(),
+        Ed25519PrivateKey.generate(),
+        X25519PrivateKey.generate(),
+    )
+    client = PsiClient(terms, CLIENT_ORG, client_key.public_key(), CLIENT_IDS, kem.public_key())
+    server = PsiServer(terms, SERVER_ORG, server_key.public_key(), SERVER_IDS, kem)
+    outcome = client.finish(server.respond(client.request()))
+    server.check_record(outcome.record)
+    signed = SignedRecord(
+        outcome.record,
+        sign_record(outcome.record, "client", client_key),
+        sign_record(outcome.record, "server", server_key),
+    )
+    return Job(
+        signed,
+        party_files("client", signed, client.committed, outcome.result),
+        party_files("server", signed, server.committed),
+    )
