@@ -158,7 +158,20 @@ class PsiOutcome:
     record: JobRecord  # unsigned; both parties sign it (privacy.record.sign_record)
 
 
-class PsiClient:
+class _Side:
+    """What both parties hold: the job's terms, their input normalised (and within the cap), org and signing key."""
+
+    def __init__(
+        self, side: str, terms: JobTerms, org: str, signing_key: Ed25519PublicKey, identifiers: Sequence[str]
+    ) -> None:
+        self.terms = terms
+        self._ids = normalise_set(identifiers)
+        _check_cap(side, len(self._ids), terms)
+        self._org = org
+        self._signing_key = key_bytes(signing_key)
+
+
+class PsiClient(_Side):
     """The party that learns the intersection. ``identifiers`` are raw; they are normalised here."""
 
     def __init__(
@@ -171,11 +184,7 @@ class PsiClient:
         *,
         vrf_secret: bytes | None = None,
     ) -> None:
-        self.terms = terms
-        self._ids = normalise_set(identifiers)
-        _check_cap("client", len(self._ids), terms)
-        self._org = org
-        self._signing_key = key_bytes(signing_key)
+        super().__init__("client", terms, org, signing_key, identifiers)
         self._secret = os.urandom(JOB_SECRET_SIZE)
         keyed = key_identifiers(derive_job_key(self._secret, terms.job_id), self._ids)
         self._keyed = [k.hex() for k in keyed]
@@ -246,7 +255,7 @@ class PsiClient:
         return PsiOutcome(intersection, result, record)
 
 
-class PsiServer:
+class PsiServer(_Side):
     """The party that holds the asset (the owner's side): it learns sizes only."""
 
     def __init__(
@@ -259,11 +268,7 @@ class PsiServer:
         *,
         vrf_secret: bytes | None = None,
     ) -> None:
-        self.terms = terms
-        self._ids = normalise_set(identifiers)
-        _check_cap("server", len(self._ids), terms)
-        self._org = org
-        self._signing_key = key_bytes(signing_key)
+        super().__init__("server", terms, org, signing_key, identifiers)
         self._kem_key = kem_key
         self.committed = commit_set(terms.job_id, vrf_secret or os.urandom(SECRET_KEY_SIZE), self._ids)
         self._seen: tuple[bytes, bytes, dict[str, Any]] | None = None

@@ -24,13 +24,13 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from notary.event import canonical_entry
 from notary.log.hashing import Hash32
+from privacy import _json
 from privacy.disclosure import Commitment, Party, SetName
 from privacy.errors import MalformedError, SignatureError
 
 RECORD_VERSION: Final = 1
 SIGNING_CONTEXT: Final = b"consortium-ledger/psi-job-record/v1\n"
 MAX_RECORD_BYTES: Final = 16 * 1024
-_MAX_INT: Final = 2**53 - 1
 
 JOB_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}\Z")
 GRANT_ID: Final = re.compile(r"0x[0-9a-f]{64}\Z")
@@ -130,17 +130,17 @@ class JobRecord:
         messages = _object(top["messages"], "record.messages", {"request", "response"})
         result = _object(top["result"], "record.result", {"count", "root"})
         return cls(
-            job_id=_match(top["job_id"], JOB_ID, "record.job_id"),
-            grant_id=_match(top["grant_id"], GRANT_ID, "record.grant_id"),
-            purpose=_match(top["purpose"], NAME, "record.purpose"),
-            max_input=_uint(top["max_input"], "record.max_input"),
-            protocol=_match(top["protocol"], NAME, "record.protocol"),
-            implementation=_match(top["implementation"], TEXT, "record.implementation"),
+            job_id=_json.text(top["job_id"], "record.job_id", JOB_ID),
+            grant_id=_json.text(top["grant_id"], "record.grant_id", GRANT_ID),
+            purpose=_json.text(top["purpose"], "record.purpose", NAME),
+            max_input=_json.uint(top["max_input"], "record.max_input"),
+            protocol=_json.text(top["protocol"], "record.protocol", NAME),
+            implementation=_json.text(top["implementation"], "record.implementation", TEXT),
             client=_party(top["client"], "record.client"),
             server=_party(top["server"], "record.server"),
             request_hash=_hex32(messages["request"], "record.messages.request"),
             response_hash=_hex32(messages["response"], "record.messages.response"),
-            result_count=_uint(result["count"], "record.result.count"),
+            result_count=_json.uint(result["count"], "record.result.count"),
             result_root=Hash32(_hex32(result["root"], "record.result.root")),
         )
 
@@ -154,30 +154,18 @@ def _object(obj: object, loc: str, keys: set[str]) -> dict[str, Any]:
     return obj
 
 
-def _match(value: object, pattern: re.Pattern[str], loc: str) -> str:
-    if not isinstance(value, str) or pattern.match(value) is None:
-        raise MalformedError(f"{loc}: {value!r} does not match {pattern.pattern}")
-    return value
-
-
-def _uint(value: object, loc: str) -> int:
-    if type(value) is not int or not 0 <= value <= _MAX_INT:
-        raise MalformedError(f"{loc}: must be an integer between 0 and 2^53-1")
-    return value
-
-
 def _hex32(value: object, loc: str) -> bytes:
-    return bytes.fromhex(_match(value, _HEX32, loc))
+    return bytes.fromhex(_json.text(value, loc, _HEX32))
 
 
 def _party(obj: object, loc: str) -> PartyEntry:
     p = _object(obj, loc, {"org", "signing_key", "vrf_key", "input_count", "input_root"})
     return PartyEntry(
-        org=_match(p["org"], NAME, f"{loc}.org"),
+        org=_json.text(p["org"], f"{loc}.org", NAME),
         signing_key=_hex32(p["signing_key"], f"{loc}.signing_key"),
         input=Commitment(
             vrf_key=_hex32(p["vrf_key"], f"{loc}.vrf_key"),
-            count=_uint(p["input_count"], f"{loc}.input_count"),
+            count=_json.uint(p["input_count"], f"{loc}.input_count"),
             root=Hash32(_hex32(p["input_root"], f"{loc}.input_root")),
         ),
     )
@@ -265,8 +253,8 @@ def parse_signed_record(data: bytes) -> SignedRecord:
     sigs = _object(top["signatures"], "signatures", {"client", "server"})
     signed = SignedRecord(
         record=JobRecord.from_json(top["record"]),
-        client_signature=bytes.fromhex(_match(sigs["client"], _SIG, "signatures.client")),
-        server_signature=bytes.fromhex(_match(sigs["server"], _SIG, "signatures.server")),
+        client_signature=bytes.fromhex(_json.text(sigs["client"], "signatures.client", _SIG)),
+        server_signature=bytes.fromhex(_json.text(sigs["server"], "signatures.server", _SIG)),
     )
     if format_signed_record(signed) != data:
         raise MalformedError("signed record is not in canonical form (RFC 8785: sorted keys, no whitespace)")

@@ -34,6 +34,25 @@ def cosigned_message(checkpoint_text: str, timestamp: int) -> bytes:
     return f"cosignature/v1\ntime {timestamp}\n{checkpoint_text}".encode()
 
 
+def cosigned_parts(text: str, sig: NoteSignature) -> tuple[bytes, bytes] | None:
+    """The message a cosignature ``sig`` of the checkpoint body ``text`` signs, and its signature after the
+    timestamp; None unless it is 8 + 64 bytes with a timestamp up to 2^63-1. The SM2 profile
+    (``notary.log.smnote``) lays cosignatures out the same way."""
+    if len(sig.signature) != COSIGNATURE_SIZE:
+        return None
+    timestamp = int.from_bytes(sig.signature[:8], "big")
+    if timestamp > MAX_TIMESTAMP:
+        return None
+    return cosigned_message(text, timestamp), sig.signature[8:]
+
+
+def cosignature_timestamp(sig: NoteSignature) -> int:
+    """The timestamp a cosignature claims (check the cosignature first); MalformedError unless 72 bytes."""
+    if len(sig.signature) != COSIGNATURE_SIZE:
+        raise MalformedError(f"cosignature by {sig.name} is {len(sig.signature)} bytes, expected 72")
+    return int.from_bytes(sig.signature[:8], "big")
+
+
 class CosignatureSigner(NamedKey):
     """A witness key that cosigns checkpoints."""
 
@@ -61,18 +80,14 @@ class CosignatureVerifier(NamedKey):
 
     def verify(self, text: str, sig: NoteSignature) -> bool:
         """Whether ``sig`` is this witness's valid cosignature of the checkpoint body ``text``."""
-        if sig.name != self._name or sig.key_id != self._key_id or len(sig.signature) != COSIGNATURE_SIZE:
+        if sig.name != self._name or sig.key_id != self._key_id:
             return False
-        timestamp = int.from_bytes(sig.signature[:8], "big")
-        if timestamp > MAX_TIMESTAMP:
-            return False
-        return verify_ed25519(self._key, sig.signature[8:], cosigned_message(text, timestamp))
+        parts = cosigned_parts(text, sig)
+        return parts is not None and verify_ed25519(self._key, parts[1], parts[0])
 
     def timestamp_of(self, sig: NoteSignature) -> int:
         """The timestamp a cosignature claims (check it with ``verify`` first)."""
-        if len(sig.signature) != COSIGNATURE_SIZE:
-            raise MalformedError(f"cosignature by {sig.name} is {len(sig.signature)} bytes, expected 72")
-        return int.from_bytes(sig.signature[:8], "big")
+        return cosignature_timestamp(sig)
 
 
 def format_cosigner_vkey(name: str, public_key: bytes) -> str:

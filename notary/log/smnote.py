@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from notary.log.cosignature import MAX_TIMESTAMP, cosigned_message
+from notary.log.cosignature import cosignature_timestamp, cosigned_message, cosigned_parts
 from notary.log.errors import MalformedError
 from notary.log.note import (
     KEY_ID_SIZE,
@@ -36,7 +36,6 @@ SM2_NOTE = bytes([OTHER_TYPE]) + b"consortium-ledger/sm2-note/v1"
 SM2_COSIGNATURE = bytes([OTHER_TYPE]) + b"consortium-ledger/sm2-cosignature/v1"
 POINT_SIZE = 65
 SIGNATURE_SIZE = 64
-COSIGNATURE_SIZE = 8 + SIGNATURE_SIZE
 _TYPES = (SM2_NOTE, SM2_COSIGNATURE)
 
 
@@ -144,18 +143,14 @@ class SM2CosignatureVerifier(_SM2Key):
 
     def verify(self, text: str, sig: NoteSignature) -> bool:
         """Whether ``sig`` is this witness's valid cosignature of the checkpoint body ``text``."""
-        if sig.name != self._name or sig.key_id != self._key_id or len(sig.signature) != COSIGNATURE_SIZE:
+        if sig.name != self._name or sig.key_id != self._key_id:
             return False
-        timestamp = int.from_bytes(sig.signature[:8], "big")
-        if timestamp > MAX_TIMESTAMP:
-            return False
-        return _verifies(self._key, sig.signature[8:], cosigned_message(text, timestamp))
+        parts = cosigned_parts(text, sig)
+        return parts is not None and _verifies(self._key, parts[1], parts[0])
 
     def timestamp_of(self, sig: NoteSignature) -> int:
         """The timestamp a cosignature claims (check it with ``verify`` first)."""
-        if len(sig.signature) != COSIGNATURE_SIZE:
-            raise MalformedError(f"cosignature by {sig.name} is {len(sig.signature)} bytes, expected 72")
-        return int.from_bytes(sig.signature[:8], "big")
+        return cosignature_timestamp(sig)
 
 
 def parse_sm2_vkey(vkey: str) -> SM2NoteVerifier | SM2CosignatureVerifier:

@@ -12,8 +12,6 @@ polls a condition against a deadline.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,7 +28,6 @@ from chain.qbft.rules import proposer
 from tests.integration.chain.test_consensus_partition import head, status
 from tests.integration.chain.test_consensus_processes import (
     ORGS,
-    PASSPHRASE,
     Consortium,
     NodeProcess,
     consortium,  # noqa: F401  (the fixture: four validators' keys, certificates and genesis)
@@ -59,13 +56,7 @@ class ByzantineProcess(NodeProcess):
             *[a for j, p in enumerate(c.peer_ports) if j != i for a in ("--peer", f"https://127.0.0.1:{p}")],
             "--peer-cert", str(cert), "--peer-key", str(key), "--peer-ca", str(c.pki.ca),
         ]  # fmt: skip
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CONSORTIUM_")}
-        env.update(CONSORTIUM_PASSPHRASE=PASSPHRASE, PYTHONUNBUFFERED="1")
-        self.log = log
-        self.out = log.open("a", encoding="utf-8")
-        self.process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=self.out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
+        self._start(args, log)
 
     def acts(self, act: str) -> list[dict[str, Any]]:
         lines = self.log.read_text(encoding="utf-8", errors="replace").splitlines()

@@ -92,6 +92,11 @@ class NodeProcess:
             "--peer-port", str(c.peer_ports[i]), *[a for p in peers for a in ("--peer", p)],
             "--peer-cert", str(cert), "--peer-key", str(key), "--peer-ca", str(c.pki.ca),
         ]  # fmt: skip
+        self._start(args, log)
+
+    def _start(self, args: list[str], log: Path) -> None:
+        """Run ``args`` in a session of its own, output appended to ``log``, with the test consortium's passphrase
+        and none of the caller's other ``CONSORTIUM_`` settings."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("CONSORTIUM_")}
         env.update(CONSORTIUM_PASSPHRASE=PASSPHRASE, PYTHONUNBUFFERED="1")
         self.log = log
