@@ -78,6 +78,13 @@ def gateway_group() -> None:
     show_default=True,
     help="Seconds the open breaker answers 503 circuit_open before one call probes the upstream.",
 )
+@click.option(
+    "--max-in-flight",
+    type=click.IntRange(1, 100_000),
+    default=64,
+    show_default=True,
+    help="Calls of one member in flight at once (proxy mode); one more gets 429 too_many_in_flight, recorded.",
+)
 @click.option("--passphrase-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def gateway_serve(
     directory: Path,
@@ -95,6 +102,7 @@ def gateway_serve(
     max_pending: int,
     breaker_failures: int,
     breaker_cooldown_s: float,
+    max_in_flight: int,
     passphrase_file: Path | None,
 ) -> None:
     """Run the gateway of ORG for the consortium in DIRECTORY until SIGTERM or Ctrl-C."""
@@ -138,6 +146,7 @@ def gateway_serve(
         max_pending=max_pending,
         breaker_failures=breaker_failures,
         breaker_cooldown_s=breaker_cooldown_s,
+        max_in_flight=max_in_flight,
     )
     configure_json_logging("gateway")
     try:

@@ -6,6 +6,7 @@ One call, in proxy mode (``docs/gateway.md`` has the reasons and statuses):
 1. authenticate the caller from its TLS client certificate (:mod:`network.certificates`) — a failure is a 401
    and no event (there is no caller to name);
 2. find the API by method and route in the provider's service map — none is a 404 and no event;
+   take one of the caller's slots of calls in flight (:mod:`gateway.inflight`) — none left is a 429, recorded;
 3. decide from the on-chain grant (:mod:`gateway.policy`, cached; a miss is answered by a worker
    thread), reserve one unit of the grant's quota;
 4. forward to the upstream service and stream its answer back, holding back the last chunk; or deny with a
@@ -49,6 +50,7 @@ from gateway.headers import (
     REASON_HEADER,
     TRACE_HEADER,
 )
+from gateway.inflight import InFlightLimiter
 from gateway.policy import ChainUnavailableError, ChainView, Decision, Service
 from network.certificates import AuthError, Caller, CallerAuthenticator
 from notary.submit.digest import EMPTY_BODY_SHA256, request_digest, response_digest
@@ -76,6 +78,9 @@ _HOP_BY_HOP: Final = frozenset(
     }
 )
 _STREAM_ABOVE: Final = 256 * 1024  # responses larger than this (or of unknown length) are streamed
+_CALLER_POLL_S: Final = 0.1  # how often a streamed answer checks that its caller is still connected
+#: The status recorded for a call whose caller went away before its answer was whole (nginx's convention).
+CALLER_GONE_STATUS: Final = 499
 
 _DETAILS: Final = {
     "purpose_missing": "the Consortium-Purpose header is missing or not a purpose name (a-z, 0-9, '.', '_', '-')",
@@ -96,6 +101,7 @@ class GatewaySettings:
     upstream_timeout_s: float = 30.0  # for each read from the upstream
     breaker_failures: int = 5  # failures in a row that open the circuit breaker (gateway.breaker)
     breaker_cooldown_s: float = 10.0  # how long it stays open before a probe
+    max_in_flight: int = 64  # calls of one caller (member org) in flight at once (gateway.inflight)
     max_body_bytes: int = 1024 * 1024
 
     @property
@@ -143,6 +149,7 @@ class Gateway:
         self._common = {ORIGIN_HEADER: settings.log_origin, GATEWAY_HEADER: settings.gateway_id}
         self.metrics = _Metrics()
         self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s)
+        self.inflight = InFlightLimiter(settings.max_in_flight)
 
     # ------------------------------------------------------------------------------------------ apps
 
@@ -192,20 +199,50 @@ class Gateway:
             return self._not_found(request.method, request.path)
         trace, span = continue_trace(request.headers.get(TRACE_HEADER))
         event = self._event(caller, service, request.method, trace)
-        target = request.raw_path
+        if not self.inflight.acquire(caller.org):
+            body = await self._read_body(request)
+            event["request_digest"] = self._request_digest(request, body or b"")
+            limit = self.inflight.limit
+            detail = f"{caller.org} already has {limit} calls in flight at this gateway, its limit; retry when one ends"
+            return await self._deny(event, "too_many_in_flight", 429, started, None, detail=detail, retry_after=1)
+        try:
+            return await self._admitted(request, caller, service, event, trace, span, started)
+        finally:
+            self.inflight.release(caller.org)
+
+    async def _read_body(self, request: web.Request) -> bytes | None:
+        """The request's body, or None when it is over ``max_body_bytes``."""
         if request.content_length is not None and request.content_length > self.settings.max_body_bytes:
-            body = b""
-            denial: tuple[str, int] | None = ("body_too_large", 413)
-            decision = None
-        else:
-            try:
-                body = await request.read()
-            except web.HTTPRequestEntityTooLarge:
-                body, denial, decision = b"", ("body_too_large", 413), None
-            else:
-                decision, denial = await self._decide(caller, service, request.headers.get(PURPOSE_HEADER))
+            return None
+        try:
+            return await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return None
+
+    def _request_digest(self, request: web.Request, body: bytes) -> str:
         body_hash = hashlib.sha256(body).hexdigest() if body else EMPTY_BODY_SHA256
-        event["request_digest"] = request_digest(self._salt, request.method, target, body_hash)
+        return request_digest(self._salt, request.method, request.raw_path, body_hash)
+
+    async def _admitted(
+        self,
+        request: web.Request,
+        caller: Caller,
+        service: Service,
+        event: dict[str, Any],
+        trace: str,
+        span: str,
+        started: int,
+    ) -> web.StreamResponse:
+        """The rest of a call that holds a slot: read, decide, forward or deny, record."""
+        target = request.raw_path
+        read = await self._read_body(request)
+        denial: tuple[str, int] | None
+        if read is None:
+            body, denial, decision = b"", ("body_too_large", 413), None
+        else:
+            body = read
+            decision, denial = await self._decide(caller, service, request.headers.get(PURPOSE_HEADER))
+        event["request_digest"] = self._request_digest(request, body)
         if decision is not None:
             event["asset_version"] = decision.asset_version
             event["grant_id"] = decision.grant_id
@@ -323,32 +360,62 @@ class Gateway:
     ) -> web.StreamResponse:
         """Pass a large or open-ended body on as it arrives, holding back the last chunk until the event is
         committed; a failure on either side aborts the connection, so the caller never sees a whole response
-        that was not recorded."""
+        that was not recorded.
+
+        A caller that goes away mid-response is noticed within ``_CALLER_POLL_S`` even while the upstream is
+        silent: the upstream's answer is closed, the call recorded with status 499 and no response digest, and
+        the call's slot freed. It says nothing about the upstream, so the circuit breaker does not count it."""
         response = web.StreamResponse(status=upstream.status, headers=headers)
         if upstream.content_length is not None:
             response.content_length = upstream.content_length
         await response.prepare(request)
         digest = hashlib.sha256()
         held: bytes | None = None
+        gone = asyncio.Event()
+        watcher = asyncio.create_task(self._close_when_caller_leaves(request, upstream, gone))
         try:
             async for chunk in upstream.content.iter_any():
                 digest.update(chunk)
                 if held is not None:
-                    await response.write(held)
+                    try:
+                        await response.write(held)
+                    except ConnectionResetError:
+                        gone.set()
+                        break
                 held = chunk
         except (TimeoutError, aiohttp.ClientError) as exc:
-            self.breaker.failure()
-            log.warning("upstream failed while streaming event %s: %s", event["event_id"], exc)
+            if not gone.is_set():
+                self.breaker.failure()
+                log.warning("upstream failed while streaming event %s: %s", event["event_id"], exc)
+                event["response_digest"] = None
+                event["status"] = 502
+                await self._record(event, started)
+                raise ConnectionResetError("upstream failed mid-response") from exc
+        finally:
+            watcher.cancel()
+        if gone.is_set():
+            log.info("caller of event %s went away mid-response", event["event_id"])
             event["response_digest"] = None
-            event["status"] = 502
+            event["status"] = CALLER_GONE_STATUS
             await self._record(event, started)
-            raise ConnectionResetError("upstream failed mid-response") from exc
+            raise ConnectionResetError("the caller went away mid-response")
         event["response_digest"] = response_digest(self._salt, upstream.status, digest.hexdigest())
         await self._record(event, started)
         if held is not None:
             await response.write(held)
         await response.write_eof()
         return response
+
+    @staticmethod
+    async def _close_when_caller_leaves(
+        request: web.Request, upstream: aiohttp.ClientResponse, gone: asyncio.Event
+    ) -> None:
+        """Set ``gone`` and close ``upstream`` once the caller's connection is closed (aiohttp does not cancel a
+        handler whose caller left, and a handler waiting on a silent upstream would not notice)."""
+        while (transport := request.transport) is not None and not transport.is_closing():
+            await asyncio.sleep(_CALLER_POLL_S)
+        gone.set()
+        upstream.close()
 
     async def _upstream_failed(
         self, event: dict[str, Any], status: int, reason: str, trace: str, started: int
@@ -468,11 +535,16 @@ class Gateway:
         decision: Decision | None,
         *,
         status_recorded: int | None = None,
+        detail: str | None = None,
+        retry_after: int | None = None,
     ) -> web.Response:
-        detail = decision.detail if decision is not None and decision.reason == reason else _DETAILS.get(reason, reason)
+        if detail is None:
+            detail = (
+                decision.detail if decision is not None and decision.reason == reason else _DETAILS.get(reason, reason)
+            )
         body = json.dumps(
             {
-                "error": "forbidden" if status == 403 else "unavailable",
+                "error": {403: "forbidden", 429: "too_many_requests"}.get(status, "unavailable"),
                 "reason": reason,
                 "detail": detail,
                 "event_id": event["event_id"],
@@ -493,6 +565,8 @@ class Gateway:
             "traceparent": event["traceparent"],
             REASON_HEADER: reason,
         }
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
         return web.Response(status=status, body=body, content_type="application/json", headers=headers)
 
     def _unauthenticated(self, exc: AuthError) -> web.Response:
@@ -567,6 +641,7 @@ class Gateway:
             "chain": chain,
             "shipper": shipper,
             "upstream": self.breaker.health(),
+            "in_flight": self.inflight.health(),
         }
 
     async def _healthz(self, _request: web.Request) -> web.Response:
@@ -598,6 +673,10 @@ class Gateway:
             f"consortium_gateway_upstream_circuit_open {int(self.breaker.state != 'closed')}",
             "# TYPE consortium_gateway_upstream_refused_total counter",
             f"consortium_gateway_upstream_refused_total {self.breaker.refused}",
+            "# TYPE consortium_gateway_in_flight gauge",
+            f"consortium_gateway_in_flight {self.inflight.in_flight()}",
+            "# TYPE consortium_gateway_in_flight_refused_total counter",
+            f"consortium_gateway_in_flight_refused_total {health['in_flight']['refused']}",
             "# TYPE consortium_gateway_alarm gauge",
             *(f'consortium_gateway_alarm{{name="{a}"}} 1' for a in health["alarms"]),
             f"consortium_gateway_chain_head {health['chain'].get('head', 0)}",

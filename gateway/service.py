@@ -63,6 +63,7 @@ class GatewayOptions:
     upstream_timeout_s: float = 30.0
     breaker_failures: int = 5
     breaker_cooldown_s: float = 10.0
+    max_in_flight: int = 64
 
 
 async def serve(options: GatewayOptions, description: ConsortiumDescription, passphrase: bytes) -> None:
@@ -87,6 +88,7 @@ async def serve(options: GatewayOptions, description: ConsortiumDescription, pas
         upstream_timeout_s=options.upstream_timeout_s,
         breaker_failures=options.breaker_failures,
         breaker_cooldown_s=options.breaker_cooldown_s,
+        max_in_flight=options.max_in_flight,
         max_body_bytes=options.max_body_bytes,
     )
     path = outbox_path(options.directory, options.org, options.name)

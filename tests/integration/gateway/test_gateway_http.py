@@ -17,6 +17,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +75,7 @@ GATEWAY_REASONS = {
     "body_too_large",
     "chain_unavailable",
     "circuit_open",
+    "too_many_in_flight",
     "upstream_timeout",
     "upstream_unreachable",
 }
@@ -612,6 +614,123 @@ def test_the_circuit_breaker_cuts_off_a_failing_then_a_hanging_upstream_and_lets
         }  # fmt: skip
         events = live.recorded_since(since)
         assert [e["status"] for e in events] == [500, 500, 500, 503, 504, 503, 200, 200]  # every call, refusals too
+        assert live.gateway.inflight.in_flight() == 0  # every path gave its slot back
     finally:
         live.close()
         bad.close()
+
+
+# -- the caller's limit of calls in flight --------------------------------------------------------------------------
+
+
+class HoldingUpstream:
+    """An upstream that holds every request asking for it (``?hold``) until :meth:`release`, and answers the
+    others at once. With ``?hold&stream`` it sends its status, headers and a first chunk, then holds the rest."""
+
+    def __init__(self, loop: LoopThread) -> None:
+        self.waiting = 0  # requests held now
+        self._loop = loop
+        self._released = asyncio.Event()
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner, port = loop.run(_serve(app))
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if "hold" not in request.query:
+            return web.json_response({"held": False})
+        self.waiting += 1
+        try:
+            if "stream" not in request.query:
+                await self._released.wait()
+                return web.json_response({"held": True})
+            response = web.StreamResponse()
+            await response.prepare(request)
+            await response.write(b"x" * 1024)
+            await self._released.wait()
+            await response.write(b"the end")
+            await response.write_eof()
+            return response
+        finally:
+            self.waiting -= 1
+
+    def release(self) -> None:
+        self._loop.loop.call_soon_threadsafe(self._released.set)
+
+    def close(self) -> None:
+        self.release()
+        self._loop.run(self._runner.cleanup())
+
+
+@pytest.fixture
+def holding(loop: LoopThread) -> Iterator[HoldingUpstream]:
+    service = HoldingUpstream(loop)
+    yield service
+    service.close()
+
+
+def test_a_caller_over_its_limit_of_calls_in_flight_is_refused_at_once_recorded_and_alone(
+    world: World, chain: GatewayChain, loop: LoopThread, holding: HoldingUpstream, tmp_path: Path,
+    caller: Callable[..., Caller],
+) -> None:  # fmt: skip
+    """Three calls of beta wait at the upstream: the fourth is refused 429 at once (not queued) and recorded,
+    gamma's call goes through meanwhile, and once the upstream answers, beta's calls pass again."""
+    limit, purpose = 3, "in-flight"
+    for org in (GRANTEE, OTHER):
+        chain.grant(org, purpose)
+    live = LiveGateway(world, chain, loop, holding.url, tmp_path, name="inflight", settings={"max_in_flight": limit})
+    try:
+        wait_for_head(live.chain, chain.head())
+        beta = [caller(GRANTEE) for _ in range(limit + 1)]
+        with ThreadPoolExecutor(limit) as pool:
+            held = [pool.submit(c.call, live.url, ROUTE + "?hold", purpose) for c in beta[:limit]]
+            wait_until(lambda: holding.waiting == limit, f"{limit} calls to wait at the upstream", 10)
+            began = time.monotonic()
+            over = beta[limit].call(live.url, ROUTE + "?hold", purpose)
+            assert time.monotonic() - began < 5, "the call over the limit waited"
+            refused(over, 429, "too_many_in_flight")
+            assert over.recorded and over.headers["Retry-After"] == "1" and over.body["error"] == "too_many_requests"
+            other = caller(OTHER).call(live.url, purpose=purpose)
+            assert other.status == 200, other.body
+            assert live.gateway.health()["in_flight"] == {
+                "limit_per_caller": limit, "in_flight": {GRANTEE: limit}, "refused": 1,
+            }  # fmt: skip
+            holding.release()
+            answers = [f.result(30) for f in held]
+        assert [a.status for a in answers] == [200] * limit
+        wait_until(lambda: live.gateway.inflight.in_flight() == 0, "every slot to be given back", 5)
+        again = [c.call(live.url, ROUTE + "?hold", purpose) for c in beta]
+        assert [a.status for a in again] == [200] * (limit + 1)
+        check_recorded(live.recorded_since(0), [*answers, over, other, *again])
+    finally:
+        live.close()
+
+
+def test_a_caller_that_goes_away_mid_response_frees_its_slot(
+    world: World, chain: GatewayChain, loop: LoopThread, holding: HoldingUpstream, tmp_path: Path,
+    caller: Callable[..., Caller],
+) -> None:  # fmt: skip
+    """A limit of one: beta's streamed answer has begun and the upstream holds the rest; beta hangs up. The
+    gateway notices without waiting for the upstream, records the call as 499 with no response digest, and
+    beta's next call is admitted while the upstream still holds the first."""
+    purpose = "in-flight-gone"
+    chain.grant(GRANTEE, purpose)
+    live = LiveGateway(world, chain, loop, holding.url, tmp_path, name="inflight-gone", settings={"max_in_flight": 1})
+    try:
+        wait_for_head(live.chain, chain.head())
+        first, second = caller(GRANTEE), caller(GRANTEE)
+        headers = {"Consortium-Purpose": purpose}
+        with first.http.stream("GET", live.url + ROUTE + "?hold&stream", headers=headers) as response:
+            assert response.status_code == 200
+            event_id = response.headers["Consortium-Event-Id"]
+            assert live.gateway.inflight.in_flight(GRANTEE) == 1
+            refused(second.call(live.url, purpose=purpose), 429, "too_many_in_flight")
+        # leaving the block unread closes the connection: the caller went away mid-response
+        wait_until(lambda: live.gateway.inflight.in_flight() == 0, "the slot to be given back", 5)
+        assert holding.waiting == 1  # the upstream never finished: the slot came back because the caller left
+        assert second.call(live.url, purpose=purpose).status == 200
+        gone = next(e for e in live.recorded_since(0) if e["event_id"] == event_id)
+        assert (gone["decision"], gone["status"], gone["response_digest"]) == ("allow", 499, None)
+        assert live.gateway.health()["upstream"]["failures_in_a_row"] == 0  # the upstream is not to blame
+    finally:
+        live.close()
