@@ -71,7 +71,8 @@ class WebhookSender:
 
     def close(self, timeout: float = 5.0) -> None:
         self._stop.set()
-        self._thread.join(timeout)
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout)
         self._client.close()
 
     def send(self, document: Mapping[str, Any]) -> None:
