@@ -6,6 +6,7 @@ import dataclasses
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from chain.ids import Role
 from chain.qbft.rules import quorum
 from cli._common import Context, fail, pass_ctx
 from demo.traffic import ensure_demo_identities, write_endpoints
+from network.alarms.evaluator import Evaluator
 from network.consortium import CHAIN_DIR, Consortium
 from network.localchain import stop_together
 from network.logsetup import log_origin
@@ -41,6 +43,7 @@ from network.supervisor import (
 )
 
 if TYPE_CHECKING:
+    from network.description import ConsortiumDescription
     from network.localchain import LocalChain
 
 
@@ -76,6 +79,13 @@ if TYPE_CHECKING:
     help="The notary serves its log to members and witnesses only, each event to its parties (docs/notary.md); "
     "--open-reads serves it to anyone who reaches its port.",
 )
+@click.option(
+    "--alarm-webhook",
+    metavar="URL",
+    default=None,
+    help="POST each alarm fired, changed or resolved to URL as JSON (docs/alarms.md). Alarms are evaluated and "
+    "shown in the explorer without it.",
+)
 @pass_ctx
 def up(
     obj: Context,
@@ -85,6 +95,7 @@ def up(
     traffic: float,
     explorer_port: int | None,
     authenticate_reads: bool,
+    alarm_webhook: str | None,
 ) -> None:
     """Start the consortium in DIRECTORY and keep it running until Ctrl-C."""
     from network.description import load_description
@@ -116,6 +127,9 @@ def up(
     node_children = [_node_child(spec, chain) for spec, chain in zip(specs, chains, strict=True)]
     chain_urls = {spec.org: spec.rpc_url for spec in specs}
     children: list[Child] = []
+    evaluator: Evaluator | None = None
+    if alarm_webhook is not None and not alarm_webhook.startswith(("http://", "https://")):
+        fail(f"--alarm-webhook {alarm_webhook!r}: give an http:// or https:// URL")
     try:  # from here every way out, a SIGTERM included, goes through the `finally` that stops the chain
         if local.url != description.chain_url:
             # consortium.json says where the local chain runs: every later command without --chain-url reads it
@@ -253,10 +267,13 @@ def up(
         else:
             click.echo("  try        " + f"consortium --dir {directory}{chain_flag} service list | head")
         click.echo("             " + f"consortium --dir {directory}{chain_flag} grant list")
+        say = _say
+        evaluator = alarm_evaluator(directory, description, specs, local.url, children, alarm_webhook, say)
+        evaluator.start()
+        where = f"; each change POSTed to {alarm_webhook}" if alarm_webhook else ""
+        click.echo(f"  alarms     {explorer.url}/#/alarms  (state in {directory}/alarms/alarms.json{where})")
         click.echo("  stop       Ctrl-C (every sealed block is already on disk); a component that stops is restarted")
-        supervisor = Supervisor(
-            node_children + children, lambda line: click.echo(f"{time.strftime('%H:%M:%S')}  {line}")
-        )
+        supervisor = Supervisor(node_children + children, say)
         # a network runs on while any of its nodes is restarted; a single node's end is the chain's
         stopped = supervisor.run(None if specs else local.process, stop=_STOP)
         if stopped is None:
@@ -267,6 +284,8 @@ def up(
     except KeyboardInterrupt:
         click.echo("stopping")
     finally:
+        if evaluator is not None:
+            evaluator.stop()
         stop_all(children)
         # every node at once; a node the supervisor started again runs under its child's process
         stop_together([c.process for c in node_children] if node_children else [local.process])
@@ -279,6 +298,38 @@ def node_specs(directory: Path, port: int) -> list[NodeSpec]:
     specs = plan(directory, entries, up_ports(port, len(entries)))
     write_nodes(directory, [dataclasses.replace(s.entry, rpc_url=s.rpc_url, peer_url=s.peer_url) for s in specs])
     return specs
+
+
+def alarm_evaluator(
+    directory: Path,
+    description: ConsortiumDescription,
+    specs: list[NodeSpec],
+    chain_url: str,
+    children: list[Child],
+    webhook: str | None,
+    say: Callable[[str], None],
+) -> Evaluator:
+    """The alarm evaluator over what `up` started: a thread of this process, which knows every child's URL and
+    needs no restarting of its own (a failed round is logged and the next one runs)."""
+    from network.alarms.probe import NodeTarget, Prober, targets_of
+    from network.alarms.webhook import WebhookSender
+
+    def named(kind: str) -> dict[str, str]:
+        return {c.name.split()[-1]: c.url for c in children if c.name.startswith(kind + " ")}
+
+    notary = next((c.url for c in children if c.name == "notary"), None)
+    if specs:
+        nodes = [NodeTarget(s.org, s.entry.validator, s.rpc_url) for s in specs]
+    else:
+        validator = next(m.org for m in description.members if Role.VALIDATOR in m.roles)
+        nodes = [NodeTarget(validator, True, chain_url)]
+    targets = targets_of(description, named("witness"), notary, named("gateway"), nodes)
+    sender = WebhookSender(webhook) if webhook else None
+    return Evaluator(directory, description.name, Prober(targets), webhook=sender, say=say)
+
+
+def _say(line: str) -> None:
+    click.echo(f"{time.strftime('%H:%M:%S')}  {line}")
 
 
 def _node_child(spec: NodeSpec, chain: LocalChain) -> Child:

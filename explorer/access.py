@@ -10,7 +10,8 @@ people and by the regulator, never by the operator's people unless their firm ma
 queries are seen by the regulator alone, and one firm's by no other firm. (Showing a regulator's query to the
 firm whose data it read needs that firm recorded in the event, which it is not yet; see ``docs/explorer.md``.)
 The call index applies the same rule to searches, exports and counts (``explorer.calls.CallFilter.party``).
-A gateway's sequence gaps and last sequence number are its own firm's and the regulator's (``sees_gateway``).
+A gateway's sequence gaps and last sequence number are its own firm's and the regulator's (``sees_gateway``),
+and so are the alarms about a gateway (``sees_alarm``); every other operational alarm is every member's.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from chain.contracts.assets import AssetInfo
 from chain.contracts.grants import GrantInfo
 from explorer.state import PRIVATE_FROM, Snapshot
+from network.alarms.book import Alarm
 from network.logins import Person
 from notary.event import parties
 
@@ -55,6 +57,14 @@ def sees_gateway(person: Person, gateway_id: str) -> bool:
     member's people for their own firm's gateways (``<org>/<name>``) only, the operator's as any other firm's
     (the notary's ``Reader.may_read_gateway``)."""
     return person.is_regulator or gateway_id.split("/", 1)[0] == person.org
+
+
+def sees_alarm(person: Person, alarm: Alarm) -> bool:
+    """Whether ``person`` may see an operational alarm: the regulator every one; anyone else every alarm but
+    those about another firm's gateway, since which gateways a firm runs is its own business (``sees_gateway``).
+    The others name components whose health every member already reads (``/health``: witnesses, nodes, the
+    notary) and no call."""
+    return not alarm.subject.startswith("gateway/") or sees_gateway(person, f"{alarm.org}/")
 
 
 #: Argument and event fields that name the firms a contract call is about.

@@ -1,5 +1,5 @@
-"""Operations: the health of every part (``/health``), the dashboard's figures, and ``/healthz``, the
-liveness probe that needs no credentials."""
+"""Operations: the health of every part (``/health``), the operational alarms (``/alarms``), the dashboard's
+figures, and ``/healthz``, the liveness probe that needs no credentials."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from fastapi import APIRouter, Query
 
 from explorer import access
 from explorer.api.deps import MAX_PAGE, CurrentPerson, ExplorerDep
-from explorer.api.schemas import Dashboard, Health, Liveness
+from explorer.api.schemas import Alarms, Dashboard, Health, Liveness
 from explorer.calls import CallFilter
+from network.alarms.store import read_alarms
 
 router = APIRouter(tags=["operations"])
 #: Outside ``/api``: neither authenticated nor recorded.
@@ -31,6 +32,18 @@ def health(explorer: ExplorerDep, p: CurrentPerson) -> dict[str, Any]:
             "followers": {k: getattr(v, "status", None) for k, v in explorer.followers.items()},
             "audit": explorer.recorder.status() if explorer.recorder else None,
         },
+    }
+
+
+@router.get("/alarms", response_model=Alarms, summary="Operational alarms, active and recently resolved")
+def alarms(explorer: ExplorerDep, p: CurrentPerson) -> dict[str, Any]:
+    """The alarms the evaluator of ``consortium up`` last wrote (docs/alarms.md): the regulator's people see all,
+    anyone else all but those about another firm's gateway."""
+    state = read_alarms(explorer.directory)
+    return {
+        "evaluated_ms": state.evaluated_ms,
+        "active": [a.to_json() for a in state.active if access.sees_alarm(p, a)],
+        "resolved": [a.to_json() for a in state.resolved if access.sees_alarm(p, a)],
     }
 
 

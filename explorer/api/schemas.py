@@ -10,7 +10,7 @@ known keys are described, and any other key they hold is passed on unchanged.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -620,6 +620,25 @@ class Health(BaseModel):
     witnesses: dict[str, WitnessAnswer]
     gateways: list[GatewayHealth]
     explorer: ExplorerHealth
+
+
+class Alarm(BaseModel):
+    """An operational alarm of the consortium's components (docs/alarms.md)."""
+
+    id: str = Field(description="`<rule>:<subject>`, stable while the alarm lasts")
+    rule: str
+    severity: Literal["info", "warning", "critical"]
+    subject: str = Field(description="the component: `witness/<org>`, `node/<org>`, `gateway/<org>`, `notary`, ...")
+    org: str | None = Field(description="the firm whose component the subject is, if any")
+    summary: str
+    since_ms: int
+    resolved_ms: int | None
+
+
+class Alarms(BaseModel):
+    evaluated_ms: int | None = Field(description="when the alarms were last evaluated; null: never in this directory")
+    active: list[Alarm] = Field(description="most severe first")
+    resolved: list[Alarm] = Field(description="recently resolved, newest first")
 
 
 class Head(BaseModel):

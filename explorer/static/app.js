@@ -17,6 +17,7 @@ import { viewCalls } from "./views/calls.js";
 import { viewCheckpoints } from "./views/checkpoints.js";
 import { viewDashboard } from "./views/dashboard.js";
 import { viewGrant, viewGrants } from "./views/grants.js";
+import { viewAlarms } from "./views/alarms.js";
 import { viewHealth } from "./views/health.js";
 import { viewLogin } from "./views/login.js";
 import { viewMember, viewMembers } from "./views/members.js";
@@ -48,6 +49,7 @@ const ROUTES = [
   { re: /^checkpoints$/, view: viewCheckpoints, nav: "checkpoints" },
   { re: /^anchors$/, view: viewAnchors, nav: "anchors" },
   { re: /^health$/, view: viewHealth, nav: "health" },
+  { re: /^alarms$/, view: viewAlarms, nav: "alarms" },
   { re: /^verify$/, view: viewVerify, public: true, nav: "verify" },
 ];
 
@@ -63,6 +65,7 @@ const NAV = [
   "checkpoints",
   "anchors",
   "health",
+  "alarms",
   "verify",
 ];
 /** @type {Record<string, string>} */

@@ -40,6 +40,7 @@ export const STRINGS = {
     "nav.checkpoints": "检查点",
     "nav.anchors": "链上锚定",
     "nav.health": "运行状态",
+    "nav.alarms": "告警",
     "nav.verify": "验证证据包",
 
     "session.logout": "退出登录",
@@ -340,6 +341,22 @@ export const STRINGS = {
     "health.indexed": "已索引区块",
     "health.lastError": "最近错误",
 
+    "alarms.active": "当前告警",
+    "alarms.recent": "最近解除的告警",
+    "alarms.none": "没有告警",
+    "alarms.never": "尚未评估（告警由 consortium up 评估）",
+    "alarms.evaluated": "最近评估于 {time}",
+    "alarms.severity": "级别",
+    "alarms.severity.critical": "严重",
+    "alarms.severity.warning": "警告",
+    "alarms.severity.info": "提示",
+    "alarms.rule": "规则",
+    "alarms.subject": "组件",
+    "alarms.summary": "说明",
+    "alarms.since": "开始时间",
+    "alarms.resolved": "解除时间",
+    "alarms.intro": "告警针对联盟的运行组件（见证人、链节点、公证服务、网关），不涉及任何调用内容；其他机构网关的告警只对该机构和监管方可见。",
+
     "verify.title": "验证证据包",
     "verify.intro":
       "选择一个证据包文件（JSON），本页面只在浏览器内验证日志条目、包含证明、检查点签名和见证人联署，不向服务器发送该文件。",
@@ -399,6 +416,7 @@ export const STRINGS = {
     "nav.checkpoints": "Checkpoints",
     "nav.anchors": "Anchors",
     "nav.health": "Health",
+    "nav.alarms": "Alarms",
     "nav.verify": "Verify a bundle",
 
     "session.logout": "Log out",
@@ -705,6 +723,22 @@ export const STRINGS = {
     "health.headTime": "Head time",
     "health.indexed": "Indexed block",
     "health.lastError": "Last error",
+
+    "alarms.active": "Active alarms",
+    "alarms.recent": "Recently resolved",
+    "alarms.none": "No alarm",
+    "alarms.never": "Not evaluated yet (consortium up evaluates the alarms)",
+    "alarms.evaluated": "evaluated at {time}",
+    "alarms.severity": "Severity",
+    "alarms.severity.critical": "critical",
+    "alarms.severity.warning": "warning",
+    "alarms.severity.info": "info",
+    "alarms.rule": "Rule",
+    "alarms.subject": "Component",
+    "alarms.summary": "Summary",
+    "alarms.since": "Since",
+    "alarms.resolved": "Resolved",
+    "alarms.intro": "Alarms are about the consortium's components (witnesses, chain nodes, notary, gateways), never about calls; another firm's gateway alarms are shown only to that firm and the regulator.",
 
     "verify.title": "Verify an evidence bundle",
     "verify.intro":

@@ -285,4 +285,25 @@
  * @property {Record<string, unknown>} explorer
  */
 
+/**
+ * One operational alarm (GET /alarms; docs/alarms.md).
+ * @typedef {object} Alarm
+ * @property {string} id  `<rule>:<subject>`
+ * @property {string} rule
+ * @property {"info" | "warning" | "critical"} severity
+ * @property {string} subject  the component: `witness/<org>`, `node/<org>`, `gateway/<org>`, `notary`, ...
+ * @property {string | null} org
+ * @property {string} summary
+ * @property {number} since_ms
+ * @property {number | null} resolved_ms
+ */
+
+/**
+ * GET /alarms.
+ * @typedef {object} Alarms
+ * @property {number | null} evaluated_ms
+ * @property {Alarm[]} active
+ * @property {Alarm[]} resolved
+ */
+
 export {};

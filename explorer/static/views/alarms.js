@@ -1,0 +1,70 @@
+// Alarms: the operational alarms of the consortium's components, active ones first (most severe first), then
+// the recently resolved ones, as the evaluator of `consortium up` last saw them; refreshed every few seconds.
+
+import { getJson, isObject, listOf } from "../api.js";
+import { h, mount } from "../dom.js";
+import { fmtMs, text } from "../format.js";
+import { t } from "../i18n.js";
+import { badge, section, table } from "../widgets.js";
+import { pageHeader } from "./_shared.js";
+
+/** @import { Ctx } from "../router.js" */
+/** @import { Alarm, Alarms } from "../types.js" */
+
+const REFRESH_MS = 5000;
+/** @type {Record<string, "fail" | "warn" | "info">} */
+const SEVERITY_BADGE = { critical: "fail", warning: "warn", info: "info" };
+
+function severityBadge(/** @type {unknown} */ severity) {
+  const name = String(severity);
+  return badge(SEVERITY_BADGE[name] || "muted", t(`alarms.severity.${name}`));
+}
+
+/**
+ * @param {Alarm[]} rows
+ * @param {boolean} resolved  whether to show when each was resolved
+ * @param {string} testid
+ */
+function alarmTable(rows, resolved, testid) {
+  /** @type {{label: string, cell: (a: Alarm) => Node | string}[]} */
+  const columns = [
+    { label: t("alarms.severity"), cell: (a) => severityBadge(a.severity) },
+    { label: t("alarms.rule"), cell: (a) => text(a.rule) },
+    { label: t("alarms.subject"), cell: (a) => text(a.subject) },
+    { label: t("alarms.summary"), cell: (a) => text(a.summary) },
+    { label: t("alarms.since"), cell: (a) => fmtMs(a.since_ms) },
+  ];
+  if (resolved) columns.push({ label: t("alarms.resolved"), cell: (a) => fmtMs(a.resolved_ms) });
+  return table(columns, rows, { testid }, (a) => ({ dataset: { alarm: a.id } }));
+}
+
+/** @param {Ctx} ctx */
+export async function viewAlarms(ctx) {
+  const body = h("div", { testid: "alarms" });
+  const stamp = h("span", { class: "muted", testid: "alarms-evaluated" });
+  const refresh = async () => {
+    /** @type {Alarms} */
+    const answer = await getJson("/alarms");
+    if (!ctx.alive()) return;
+    const active = /** @type {Alarm[]} */ (listOf(answer, "active").filter(isObject));
+    const resolved = /** @type {Alarm[]} */ (listOf(answer, "resolved").filter(isObject));
+    stamp.textContent =
+      answer.evaluated_ms === null || answer.evaluated_ms === undefined
+        ? t("alarms.never")
+        : t("alarms.evaluated", { time: fmtMs(answer.evaluated_ms) });
+    mount(
+      body,
+      section(
+        t("alarms.active"),
+        active.length
+          ? alarmTable(active, false, "alarms-active")
+          : h("p", { class: "muted", testid: "alarms-active" }, t("alarms.none")),
+      ),
+      section(t("alarms.recent"), alarmTable(resolved, true, "alarms-resolved")),
+      h("p", { class: "muted" }, t("alarms.intro")),
+    );
+  };
+  await refresh();
+  ctx.show(pageHeader(t("nav.alarms"), stamp), body);
+  ctx.repeat(refresh, REFRESH_MS);
+}

@@ -1,0 +1,108 @@
+"""The evaluator: every few seconds, probe the components, apply the rules, and tell every transition.
+
+One :meth:`Evaluator.step` probes (``network.alarms.probe``), evaluates the rules against the snapshot and the
+one of ``window`` seconds before (``network.alarms.rules``), updates the :class:`AlarmBook` (hold-down), and
+for each transition: queues the webhook's document (``network.alarms.webhook``; never blocks), appends it to
+``DIR/alarms/transitions.jsonl`` and tells ``say``; then it rewrites ``DIR/alarms/alarms.json``, which the
+explorer serves. :meth:`start` runs steps on a thread until :meth:`stop`. The clock is injected.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+from network.alarms.book import AlarmBook, Transition
+from network.alarms.probe import Prober
+from network.alarms.rules import Snapshot, evaluate
+from network.alarms.store import ALARMS_DIR, write_alarms
+from network.alarms.webhook import WebhookSender, alarm_document
+
+log = logging.getLogger("network.alarms")
+
+#: Seconds between evaluations.
+INTERVAL_S = 2.0
+#: Seconds back to the baseline the rising-count rules compare with.
+WINDOW_S = 60.0
+TRANSITIONS_FILE = "transitions.jsonl"
+
+
+class Evaluator:
+    def __init__(
+        self,
+        directory: Path,
+        consortium: str,
+        prober: Prober,
+        book: AlarmBook | None = None,
+        webhook: WebhookSender | None = None,
+        say: Callable[[str], None] | None = None,
+        *,
+        interval: float = INTERVAL_S,
+        window: float = WINDOW_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.directory, self.consortium = directory, consortium
+        self.prober, self.book = prober, book or AlarmBook()
+        self.webhook, self.say = webhook, say
+        self.interval, self.window, self.clock = interval, window, clock
+        self._history: deque[tuple[float, Snapshot]] = deque()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="alarm-evaluator", daemon=True)
+        self.steps = 0
+
+    def start(self) -> None:
+        if self.webhook is not None:
+            self.webhook.start()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(self.interval + 10)
+        self.prober.close()
+        if self.webhook is not None:
+            self.webhook.close()
+
+    def step(self) -> list[Transition]:
+        """One evaluation; the transitions it made."""
+        snapshot = self.prober.probe()
+        now = self.clock()
+        baseline = self._baseline(now, snapshot)
+        transitions = self.book.update(evaluate(snapshot, baseline), now)
+        for transition in transitions:
+            self._tell(transition)
+        write_alarms(self.directory, now, self.book.active(), self.book.resolved())
+        self.steps += 1
+        return transitions
+
+    def _baseline(self, now: float, snapshot: Snapshot) -> Snapshot | None:
+        """The oldest snapshot of the last ``window`` seconds (None on the first step); keeps ``snapshot``."""
+        while self._history and now - self._history[0][0] > self.window:
+            self._history.popleft()
+        baseline = self._history[0][1] if self._history else None
+        self._history.append((now, snapshot))
+        return baseline
+
+    def _tell(self, transition: Transition) -> None:
+        document = alarm_document(self.consortium, transition)
+        if self.webhook is not None:
+            self.webhook.send(document)
+        path = self.directory / ALARMS_DIR / TRANSITIONS_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(document, ensure_ascii=False, sort_keys=True) + "\n")
+        if self.say is not None:
+            alarm = transition.alarm
+            self.say(f"alarm {transition.kind}: {alarm.severity} {alarm.id}: {alarm.summary}")
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.step()
+            except Exception:  # a bad round must not end the alarms; the next one tries again
+                log.exception("alarm evaluation failed")
+            self._stop.wait(self.interval)

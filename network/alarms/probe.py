@@ -1,0 +1,162 @@
+"""Probing the components ``consortium up`` started: one round of requests makes a :class:`Snapshot`.
+
+Each witness's, gateway's and the notary's ``GET /healthz``, and each chain node's JSON-RPC
+``consortium_nodeStatus`` (docs/consensus.md), in parallel, each with a short timeout: a component that does
+not answer 200 in time counts as down. Where they run is the :class:`Targets` (``targets_of`` builds it from
+what ``up`` started and ``consortium.json``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from chain.ids import Role
+from network.alarms.rules import (
+    GatewayProbe,
+    NodeProbe,
+    NotaryProbe,
+    Snapshot,
+    WitnessPolicyView,
+    WitnessProbe,
+)
+from network.description import ConsortiumDescription
+
+#: Seconds each request may take before its component counts as down.
+TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class NodeTarget:
+    org: str
+    validator: bool
+    url: str  # JSON-RPC
+
+
+@dataclass(frozen=True, slots=True)
+class Targets:
+    """Where each component answers: org → base URL (a gateway's is its admin endpoint)."""
+
+    witnesses: Mapping[str, str] = field(default_factory=dict)
+    policy: WitnessPolicyView | None = None
+    nodes: tuple[NodeTarget, ...] = ()
+    notary: str | None = None
+    gateways: Mapping[str, str] = field(default_factory=dict)
+    accounts: Mapping[str, str] = field(default_factory=dict)  # validator address (lower case) → org
+
+
+def policy_of(description: ConsortiumDescription) -> WitnessPolicyView:
+    """The notary's witness policy as ``consortium.json`` states it."""
+    policy = description.witness_policy
+    regulators = frozenset(m.org for m in description.members if Role.REGULATOR in m.roles)
+    return WitnessPolicyView(int(policy["threshold"]), bool(policy["require_regulator"]), regulators)
+
+
+def targets_of(
+    description: ConsortiumDescription,
+    witnesses: Mapping[str, str],
+    notary: str | None,
+    gateways: Mapping[str, str],
+    nodes: Sequence[NodeTarget],
+) -> Targets:
+    return Targets(
+        witnesses=dict(witnesses),
+        policy=policy_of(description) if witnesses else None,
+        nodes=tuple(nodes),
+        notary=notary,
+        gateways=dict(gateways),
+        accounts={m.identity.account.lower(): m.org for m in description.members},
+    )
+
+
+class Prober:
+    """Makes a :class:`Snapshot` of ``targets`` per :meth:`probe`."""
+
+    def __init__(self, targets: Targets, timeout: float = TIMEOUT_S) -> None:
+        self.targets = targets
+        self._client = httpx.Client(timeout=timeout)
+        count = len(targets.witnesses) + len(targets.nodes) + len(targets.gateways) + 1
+        self._pool = ThreadPoolExecutor(max_workers=min(16, count), thread_name_prefix="alarm-probe")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._client.close()
+
+    def probe(self) -> Snapshot:
+        t = self.targets
+        witnesses = {org: self._pool.submit(self._get, url + "/healthz") for org, url in t.witnesses.items()}
+        gateways = {org: self._pool.submit(self._get, url + "/healthz") for org, url in t.gateways.items()}
+        nodes = [self._pool.submit(self._node_status, n.url) for n in t.nodes]
+        notary = self._pool.submit(self._get, t.notary + "/healthz") if t.notary else None
+        return Snapshot(
+            witnesses=tuple(WitnessProbe(org, f.result() is not None) for org, f in witnesses.items()),
+            policy=t.policy,
+            nodes=tuple(node_probe(n, f.result()) for n, f in zip(t.nodes, nodes, strict=True)),
+            notary=None if notary is None else notary_probe(notary.result()),
+            gateways=tuple(gateway_probe(org, f.result()) for org, f in gateways.items()),
+            accounts=t.accounts,
+        )
+
+    def _get(self, url: str) -> dict[str, Any] | None:
+        try:
+            response = self._client.get(url)
+            if response.status_code != 200:
+                return None
+            body = response.json()
+        except (httpx.HTTPError, ValueError):
+            return None
+        return body if isinstance(body, dict) else {}
+
+    def _node_status(self, url: str) -> dict[str, Any] | None:
+        try:
+            response = self._client.post(
+                url, json={"jsonrpc": "2.0", "id": 1, "method": "consortium_nodeStatus", "params": []}
+            )
+            result = response.json().get("result")
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return None
+        return result if isinstance(result, dict) else None
+
+
+def node_probe(target: NodeTarget, status: Mapping[str, Any] | None) -> NodeProbe:
+    """A node from its ``consortium_nodeStatus`` result (None: it did not answer)."""
+    if status is None:
+        return NodeProbe(target.org, target.validator, up=False)
+    missed = status.get("missedProposalsBy") or {}
+    return NodeProbe(
+        target.org,
+        target.validator,
+        up=True,
+        in_sync=bool(status.get("inSync", True)),
+        in_quorum=bool(status.get("inQuorum", True)),
+        missed_by={str(a).lower(): int(n) for a, n in missed.items()} if isinstance(missed, dict) else {},
+    )
+
+
+def notary_probe(health: Mapping[str, Any] | None) -> NotaryProbe:
+    """The notary from its ``/healthz`` (None: it did not answer)."""
+    if health is None:
+        return NotaryProbe(up=False)
+    anchoring = health.get("anchoring")
+    error = anchoring.get("last_error") if isinstance(anchoring, dict) else None
+    return NotaryProbe(
+        up=True,
+        size=int(health.get("size", 0)),
+        published_size=int(health.get("published_size", 0)),
+        anchored_size=int(health.get("anchored_size", 0)),
+        anchoring_error=None if error is None else str(error),
+        anchoring=anchoring is not None,
+        gaps=int(health.get("gaps", 0)),
+    )
+
+
+def gateway_probe(org: str, health: Mapping[str, Any] | None) -> GatewayProbe:
+    """A gateway from its admin ``/healthz`` (None: it did not answer)."""
+    if health is None:
+        return GatewayProbe(org, up=False)
+    outbox = health.get("outbox") or {}
+    return GatewayProbe(org, True, int(outbox.get("pending", 0)), int(outbox.get("max_pending", 0)))

@@ -1,0 +1,247 @@
+"""The alarm rules: pure functions from a snapshot of the components' health to the conditions that hold now.
+
+A :class:`Snapshot` is what one round of probing saw (``network.alarms.probe``): each witness, chain node,
+gateway and the notary, answering or not, with the figures its health endpoint reports. :func:`evaluate`
+turns it into :class:`Condition` s, each naming its rule, its subject (the component), a severity and a
+one-line summary. No I/O, no clock: rules that look for something *rising* compare the snapshot with a
+``baseline`` (the snapshot of a window ago, which the caller keeps). Whether a condition becomes an alarm,
+and when it is resolved, is the :class:`network.alarms.book.AlarmBook` 's business (hold-down).
+
+The rules (docs/alarms.md):
+
+- ``witness-down``: a witness does not answer ``/healthz``.
+- ``witness-quorum``: fewer witnesses up than the notary's policy needs plus one (warning: one more failure
+  stops publication), or fewer than it needs, or no required regulator up (critical: checkpoints are not
+  published).
+- ``node-down``: a chain node does not answer; ``node-unhealthy``: it answers but is not in sync or not in
+  quorum (the definitions of docs/consensus.md).
+- ``chain-quorum``: validators up and in quorum fewer than ``quorum(n)`` plus one (warning) or than
+  ``quorum(n)`` (critical: no block can be decided).
+- ``missed-proposals``: a validator's missed proposals (``missedProposalsBy`` as any node counts them) rose
+  since the baseline.
+- ``notary-down``: the notary does not answer.
+- ``anchoring-behind``: the anchored size trails the published size, or anchoring steps fail.
+- ``sequence-gap``: the notary has open gaps in gateways' sequence numbers.
+- ``gateway-down``: a gateway's admin endpoint does not answer; ``gateway-outbox``: its outbox is filling
+  (warning at half, critical at :data:`OUTBOX_CRITICAL` of its capacity).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from chain.qbft.rules import quorum
+
+Severity = Literal["info", "warning", "critical"]
+SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
+
+#: Share of a gateway's outbox capacity at which ``gateway-outbox`` is a warning, and critical (the gateway's own
+#: ``outbox-high`` alarm is at 0.8).
+OUTBOX_WARNING = 0.5
+OUTBOX_CRITICAL = 0.8
+
+RULES = (
+    "witness-down",
+    "witness-quorum",
+    "node-down",
+    "node-unhealthy",
+    "chain-quorum",
+    "missed-proposals",
+    "notary-down",
+    "anchoring-behind",
+    "sequence-gap",
+    "gateway-down",
+    "gateway-outbox",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WitnessProbe:
+    org: str
+    up: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NodeProbe:
+    """A chain node: ``status`` is its ``consortium_nodeStatus`` result, None when it did not answer."""
+
+    org: str
+    validator: bool
+    up: bool
+    in_sync: bool = True
+    in_quorum: bool = True
+    missed_by: Mapping[str, int] = field(default_factory=dict)  # proposer address (lower case) → count
+
+
+@dataclass(frozen=True, slots=True)
+class NotaryProbe:
+    up: bool
+    size: int = 0
+    published_size: int = 0
+    anchored_size: int = 0
+    anchoring_error: str | None = None
+    anchoring: bool = True  # whether the notary anchors at all
+    gaps: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayProbe:
+    org: str
+    up: bool
+    pending: int = 0
+    max_pending: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WitnessPolicyView:
+    """What the notary's policy needs: ``threshold`` of the witnesses, a regulator among them if required."""
+
+    threshold: int
+    require_regulator: bool = False
+    regulators: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One round of probing. ``accounts`` maps a validator's address (lower case) to its org."""
+
+    witnesses: tuple[WitnessProbe, ...] = ()
+    policy: WitnessPolicyView | None = None
+    nodes: tuple[NodeProbe, ...] = ()
+    notary: NotaryProbe | None = None
+    gateways: tuple[GatewayProbe, ...] = ()
+    accounts: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A rule that holds for a subject now. ``org`` is the firm whose component the subject is, if any."""
+
+    rule: str
+    subject: str
+    severity: Severity
+    summary: str
+    org: str | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.rule}:{self.subject}"
+
+
+def evaluate(snapshot: Snapshot, baseline: Snapshot | None = None) -> list[Condition]:
+    """Every condition that holds in ``snapshot`` (``baseline``: the snapshot a window ago, for rising counts)."""
+    return [
+        *witness_conditions(snapshot),
+        *node_conditions(snapshot),
+        *missed_proposal_conditions(snapshot, baseline),
+        *notary_conditions(snapshot),
+        *gateway_conditions(snapshot),
+    ]
+
+
+def witness_conditions(snapshot: Snapshot) -> list[Condition]:
+    out = [
+        Condition("witness-down", f"witness/{w.org}", "warning", f"witness {w.org} does not answer", w.org)
+        for w in snapshot.witnesses
+        if not w.up
+    ]
+    policy = snapshot.policy
+    if policy is None or not snapshot.witnesses:
+        return out
+    up = {w.org for w in snapshot.witnesses if w.up}
+    count, total, need = len(up), len(snapshot.witnesses), policy.threshold
+    regulator_missing = policy.require_regulator and not (up & policy.regulators)
+    figures = f"{count} of {total} witnesses up, the policy needs {need}"
+    if count < need or regulator_missing:
+        why = " and a regulator's, none of which is up" if regulator_missing else ""
+        summary = f"checkpoints cannot be published: {figures}{why}"
+        out.append(Condition("witness-quorum", "witnesses", "critical", summary))
+    elif count < need + 1:
+        out.append(Condition("witness-quorum", "witnesses", "warning", f"quorum at risk: {figures}"))
+    return out
+
+
+def node_conditions(snapshot: Snapshot) -> list[Condition]:
+    out: list[Condition] = []
+    for node in snapshot.nodes:
+        subject = f"node/{node.org}"
+        if not node.up:
+            severity: Severity = "critical" if node.validator else "warning"
+            out.append(Condition("node-down", subject, severity, f"chain node {node.org} does not answer", node.org))
+        elif not (node.in_sync and node.in_quorum):
+            problems = (("not in sync", not node.in_sync), ("not in quorum", not node.in_quorum))
+            why = ", ".join(w for w, bad in problems if bad)
+            out.append(Condition("node-unhealthy", subject, "warning", f"chain node {node.org}: {why}", node.org))
+    validators = [n for n in snapshot.nodes if n.validator]
+    if len(validators) > 1:
+        need = quorum(len(validators))
+        working = sum(1 for n in validators if n.up and n.in_quorum)
+        figures = f"{working} of {len(validators)} validators up and in quorum, QBFT needs {need}"
+        if working < need:
+            out.append(Condition("chain-quorum", "chain", "critical", f"no block can be decided: {figures}"))
+        elif working < need + 1:
+            out.append(Condition("chain-quorum", "chain", "warning", f"consensus at risk: {figures}"))
+    return out
+
+
+def missed_proposal_conditions(snapshot: Snapshot, baseline: Snapshot | None) -> list[Condition]:
+    """A validator whose missed proposals, as counted by the node that counts most of them, rose since
+    ``baseline``. A node restarted since (its counts back at zero) shows no rise until it counts again."""
+    if baseline is None:
+        return []
+    now, before = _missed(snapshot), _missed(baseline)
+    out = []
+    for address, count in sorted(now.items()):
+        rise = count - before.get(address, 0)
+        if rise > 0:
+            org = snapshot.accounts.get(address)
+            name = org or address
+            summary = f"validator {name} missed {rise} proposal(s) recently ({count} counted in all)"
+            out.append(Condition("missed-proposals", f"node/{name}", "warning", summary, org))
+    return out
+
+
+def _missed(snapshot: Snapshot) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for node in snapshot.nodes:
+        for address, n in node.missed_by.items():
+            counts[address.lower()] = max(counts.get(address.lower(), 0), n)
+    return counts
+
+
+def notary_conditions(snapshot: Snapshot) -> list[Condition]:
+    notary = snapshot.notary
+    if notary is None:
+        return []
+    if not notary.up:
+        return [Condition("notary-down", "notary", "critical", "the notary does not answer")]
+    out = []
+    if notary.anchoring and (notary.anchoring_error or notary.anchored_size < notary.published_size):
+        behind = notary.published_size - notary.anchored_size
+        summary = f"anchored size {notary.anchored_size} trails the published size {notary.published_size} by {behind}"
+        if notary.anchoring_error:
+            summary += f"; anchoring fails: {notary.anchoring_error[:200]}"
+        out.append(Condition("anchoring-behind", "notary", "warning", summary))
+    if notary.gaps > 0:
+        summary = f"{notary.gaps} open gap(s) in gateways' sequence numbers"
+        out.append(Condition("sequence-gap", "notary", "warning", summary))
+    return out
+
+
+def gateway_conditions(snapshot: Snapshot) -> list[Condition]:
+    out = []
+    for gw in snapshot.gateways:
+        subject = f"gateway/{gw.org}"
+        if not gw.up:
+            out.append(Condition("gateway-down", subject, "warning", f"gateway of {gw.org} does not answer", gw.org))
+            continue
+        if gw.max_pending <= 0:
+            continue
+        share = gw.pending / gw.max_pending
+        if share >= OUTBOX_WARNING:
+            severity: Severity = "critical" if share >= OUTBOX_CRITICAL else "warning"
+            summary = f"gateway of {gw.org}: outbox {gw.pending} of {gw.max_pending} pending ({share:.0%})"
+            out.append(Condition("gateway-outbox", subject, severity, summary, gw.org))
+    return out

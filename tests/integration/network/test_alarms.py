@@ -1,0 +1,210 @@
+"""Alarms with real processes: three witness processes (``python -m notary.witness``), the notary on loopback
+(policy: 2 of 3 witnesses, the regulator's ``reg`` among them), the evaluator as ``consortium up`` runs it and a
+local HTTP receiver as the webhook. Stopping two witnesses fires the quorum alarm, at the webhook and in the
+file the explorer serves; starting them again resolves it. Every wait polls a condition with a deadline; the
+hold-down is set to zero so that no step waits on the clock (the book's tests cover the hold-down)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+from network.alarms.book import AlarmBook
+from network.alarms.evaluator import Evaluator
+from network.alarms.probe import Prober, Targets
+from network.alarms.rules import WitnessPolicyView
+from network.alarms.store import read_alarms
+from network.alarms.webhook import FORMAT, WebhookSender
+from notary.api.app import create_app
+from notary.log.note import format_vkey
+from notary.logsuite import public_bytes
+from notary.service import NotaryService
+from tests.support.apiserver import ApiServer
+from tests.support.notary_world import ORIGIN, WITNESS_ORGS, LogWorld
+from tests.support.wait import wait_until
+
+ROOT = Path(__file__).resolve().parents[3]
+TIMEOUT = 20.0
+
+
+class Receiver(ThreadingHTTPServer):
+    """The webhook's other end: keeps every JSON document POSTed to it; the first ``fail`` POSTs get a 503."""
+
+    def __init__(self, fail: int = 0) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.documents: list[dict[str, Any]] = []
+        self.fail = fail
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/alarms"
+
+    def seen(self, transition: str, alarm_id: str, severity: str | None = None) -> dict[str, Any] | None:
+        """The first document of ``transition`` (``fired`` also matches a later ``changed``) of ``alarm_id``."""
+        kinds = ("fired", "changed") if transition == "fired" else (transition,)
+        with self.lock:
+            for d in self.documents:
+                alarm = d["alarm"]
+                if d["transition"] in kinds and alarm["id"] == alarm_id and severity in (None, alarm["severity"]):
+                    return d
+        return None
+
+    def close(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: Receiver
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with self.server.lock:
+            refuse = self.server.fail > 0
+            if refuse:
+                self.server.fail -= 1
+            else:
+                self.server.documents.append(json.loads(body))
+        self.send_response(503 if refuse else 204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+class WitnessProcesses:
+    """The world's witnesses as processes on the ports its in-process servers had."""
+
+    def __init__(self, world: LogWorld, directory: Path) -> None:
+        self.world, self.directory = world, directory
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.key_files: dict[str, Path] = {}
+        for org in WITNESS_ORGS:
+            key = world.witness_keys[org]
+            assert isinstance(key, Ed25519PrivateKey)  # the world's intl suite
+            path = directory / f"{org}.key.pem"
+            path.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+            self.key_files[org] = path
+
+    def start(self, org: str) -> None:
+        vkey = format_vkey(ORIGIN, public_bytes(self.world.log_key))
+        args = [sys.executable, "-m", "notary.witness", "--state", str(self.world.state_path(org))]
+        args += ["--key-file", str(self.key_files[org]), "--name", f"test-consortium/witness/{org}"]
+        args += ["--log", f"{ORIGIN}={vkey}", "--host", "127.0.0.1", "--port", str(self.world.ports[org])]
+        log = (self.directory / f"{org}.log").open("ab")
+        self.processes[org] = subprocess.Popen(
+            args, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+        )
+        log.close()
+
+    def url(self, org: str) -> str:
+        return f"http://127.0.0.1:{self.world.ports[org]}"
+
+    def serving(self, org: str) -> bool:
+        process = self.processes[org]
+        if process.poll() is not None:
+            raise AssertionError(f"witness {org} exited: {(self.directory / f'{org}.log').read_text()[-2000:]}")
+        try:
+            return httpx.get(self.url(org) + "/healthz", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self, org: str) -> None:
+        process = self.processes.pop(org)
+        process.send_signal(signal.SIGTERM)
+        process.wait(TIMEOUT)
+
+    def close(self) -> None:
+        for org in list(self.processes):
+            process = self.processes.pop(org)
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(TIMEOUT)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[LogWorld, WitnessProcesses, str]]:
+    world = LogWorld(tmp_path)
+    world.close()  # its in-process witnesses give way to processes on the same ports and states
+    witnesses = WitnessProcesses(world, tmp_path)
+    notary: NotaryService | None = None
+    server: ApiServer | None = None
+    try:
+        for org in WITNESS_ORGS:
+            witnesses.start(org)
+        for org in WITNESS_ORGS:
+            wait_until(lambda o=org: witnesses.serving(o), f"witness {org} to serve", TIMEOUT)  # type: ignore[misc]
+        notary = world.notary()
+        notary.start()
+        server = ApiServer(create_app(notary))
+        yield world, witnesses, server.url
+    finally:
+        if server is not None:
+            server.stop()
+        if notary is not None:
+            notary.stop()
+        witnesses.close()
+
+
+def test_two_witnesses_stopped_fire_the_quorum_alarm_at_the_webhook_and_their_return_resolves_it(
+    tmp_path: Path, world: tuple[LogWorld, WitnessProcesses, str]
+) -> None:
+    _, witnesses, notary_url = world
+    receiver = Receiver(fail=1)  # the first delivery fails: the sender retries
+    targets = Targets(
+        witnesses={org: witnesses.url(org) for org in WITNESS_ORGS},
+        policy=WitnessPolicyView(2, require_regulator=True, regulators=frozenset({"reg"})),
+        notary=notary_url,
+    )
+    webhook = WebhookSender(receiver.url, backoff_initial=0.05, backoff_max=0.2)
+    evaluator = Evaluator(
+        tmp_path, "test-consortium", Prober(targets), AlarmBook(fire_after=0.0, resolve_after=0.0), webhook,
+        interval=0.1,
+    )  # fmt: skip
+    evaluator.start()
+    quorum = "witness-quorum:witnesses"
+    try:
+        wait_until(lambda: evaluator.steps >= 1, "a first evaluation", TIMEOUT)
+        assert read_alarms(tmp_path).active == ()  # all three up: none (3 = the 2 needed plus one)
+
+        witnesses.stop("alpha")
+        witnesses.stop("beta")
+        # alpha's stop alone leaves the quorum at risk (a warning); beta's makes it critical: fired, or changed
+        fired = wait_until(
+            lambda: receiver.seen("fired", quorum, "critical"), "the critical quorum alarm at the webhook", TIMEOUT
+        )
+        assert fired["format"] == FORMAT and fired["consortium"] == "test-consortium"
+        first = receiver.seen("fired", quorum)
+        assert first is not None and first["transition"] == "fired"
+        assert fired["alarm"]["summary"] == "checkpoints cannot be published: 1 of 3 witnesses up, the policy needs 2"
+        assert receiver.seen("fired", "witness-down:witness/alpha") is not None
+        active = {a.id: a for a in read_alarms(tmp_path).active}  # what the explorer serves
+        assert active[quorum].severity == "critical" and "witness-down:witness/beta" in active
+
+        witnesses.start("alpha")
+        witnesses.start("beta")
+        resolved = wait_until(lambda: receiver.seen("resolved", quorum), "the quorum alarm resolved", TIMEOUT)
+        assert resolved["alarm"]["resolved_ms"] >= resolved["alarm"]["since_ms"]
+        wait_until(lambda: not read_alarms(tmp_path).active, "no active alarm in the file", TIMEOUT)
+        assert quorum in {a.id for a in read_alarms(tmp_path).resolved}
+        assert webhook.status()["dropped"] == 0
+    finally:
+        evaluator.stop()
+        receiver.close()
