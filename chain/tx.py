@@ -149,7 +149,7 @@ def transact(backend: Backend, signer: Signer, to: str | None, data: str, label:
         return wait_receipt(backend, tx_hash, label)
     receipt = PendingReceipt(backend, tx_hash, label)
     pending.append(receipt)
-    return cast(TxReceipt, receipt)
+    return cast("TxReceipt", receipt)
 
 
 class PendingReceipt(Mapping[str, Any]):
