@@ -14,16 +14,14 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, cast
-
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
-from hexbytes import HexBytes
-from web3.exceptions import ContractLogicError, TimeExhausted
-from web3.types import TxParams, TxReceipt
+from typing import TYPE_CHECKING, Any, cast
 
 from chain.backend import Backend
 from chain.errors import BackendError, ContractRevertError
+
+if TYPE_CHECKING:  # eth-account and web3 are imported when a key signs: a read-only command never loads them
+    from eth_account.signers.local import LocalAccount
+    from web3.types import TxParams, TxReceipt
 
 GAS_MARGIN_NUM, GAS_MARGIN_DEN = 5, 4
 
@@ -38,6 +36,8 @@ class Signer:
 
     @classmethod
     def from_key(cls, key: bytes) -> Signer:
+        from eth_account import Account
+
         return cls(account=Account.from_key(key))
 
     @property
@@ -63,12 +63,14 @@ class Signer:
 
 
 def revert_errors() -> tuple[type[Exception], ...]:
-    """What a revert raises: web3's error over JSON-RPC, and eth-tester's own in process. eth-tester (and py-evm
-    under it, a second of CPU to import) is looked up, not imported: if no backend loaded it, nothing raises its
+    """What a revert raises: web3's error over JSON-RPC, and eth-tester's own in process. Both (and py-evm under
+    eth-tester, a second of CPU to import) are looked up, not imported: if nothing loaded one, nothing raises its
     error."""
-    tester = sys.modules.get("eth_tester.exceptions")
-    failed: type[Exception] | None = getattr(tester, "TransactionFailed", None)
-    return (ContractLogicError,) if failed is None else (ContractLogicError, failed)
+    found = (
+        getattr(sys.modules.get(module), name, None)
+        for module, name in (("web3.exceptions", "ContractLogicError"), ("eth_tester.exceptions", "TransactionFailed"))
+    )
+    return tuple(error for error in found if error is not None)
 
 
 def revert_reason(exc: Exception) -> str:
@@ -125,6 +127,9 @@ def send_transaction(backend: Backend, signer: Signer, tx: TxParams) -> bytes:
 
 def wait_receipt(backend: Backend, tx_hash: bytes, label: str = "", timeout: float = 60.0) -> TxReceipt:
     """Wait for the receipt; a transaction that reverted in its block raises ContractRevertError."""
+    from hexbytes import HexBytes
+    from web3.exceptions import TimeExhausted
+
     try:
         receipt = backend.web3.eth.wait_for_transaction_receipt(HexBytes(tx_hash), timeout=timeout, poll_latency=0.01)
     except TimeExhausted as exc:
@@ -144,7 +149,7 @@ def transact(backend: Backend, signer: Signer, to: str | None, data: str, label:
         return wait_receipt(backend, tx_hash, label)
     receipt = PendingReceipt(backend, tx_hash, label)
     pending.append(receipt)
-    return cast(TxReceipt, receipt)
+    return cast("TxReceipt", receipt)
 
 
 class PendingReceipt(Mapping[str, Any]):
@@ -193,6 +198,8 @@ def pipelined() -> Iterator[None]:
 
 def _replay_reason(backend: Backend, tx_hash: bytes, receipt: TxReceipt) -> str:
     """Why a mined transaction reverted: replay it as a call on the state before its block."""
+    from hexbytes import HexBytes
+
     tx = backend.web3.eth.get_transaction(HexBytes(tx_hash))
     call: dict[str, Any] = {"from": tx["from"], "to": tx.get("to"), "data": tx["input"], "gas": tx["gas"]}
     try:

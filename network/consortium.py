@@ -15,8 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-from web3.types import TxReceipt
+from typing import TYPE_CHECKING
 
 from chain.backend import Backend, RpcBackend
 from chain.contracts import (
@@ -38,6 +37,9 @@ from network.errors import NetworkError
 from network.identity import OrgPublic, create_org_identity, load_account_key
 from network.localchain import DEFAULT_PORT, LocalChain, free_port, start_node, stop_together
 from network.nodes import create_nodes, plan, start_nodes
+
+if TYPE_CHECKING:
+    from web3.types import TxReceipt
 
 CHAIN_DIR = "chain"
 #: Block time while init deploys and loads the demo: many small blocks instead of waiting a second each.
@@ -291,4 +293,4 @@ class Consortium:
 
     def now(self) -> int:
         """The chain's latest block time: the clock grants are checked against."""
-        return int(self.backend.web3.eth.get_block("latest")["timestamp"])
+        return self.backend.block_time()

@@ -1,16 +1,25 @@
-"""What every typed contract client shares: reads, transactions and decoded events."""
+"""What every typed contract client shares: reads, transactions and decoded events.
+
+Reads are encoded and decoded here with eth-abi, from the contract's ABI, and sent with the backend's
+``eth_call``; their results have the shapes web3 gives (one output as itself, several as a list, arrays as
+lists, addresses checksummed). Transactions and events go through a web3 contract object made at first use, so
+a read-only command never imports web3.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
-from web3.contract import Contract
-from web3.types import BlockIdentifier, EventData, TxReceipt
+from dataclasses import dataclass
+from functools import cache, cached_property
+from typing import TYPE_CHECKING, Any
 
 from chain.backend import Backend
 from chain.errors import ContractRevertError, MalformedError
 from chain.tx import Signer, revert_errors, revert_reason, transact
 from contracts import load_artifact
+
+if TYPE_CHECKING:
+    from web3.contract import Contract
+    from web3.types import BlockIdentifier, EventData, TxReceipt
 
 #: eth_getLogs ranges are bounded by most nodes; ask in windows of this many blocks.
 LOG_WINDOW = 5_000
@@ -22,19 +31,90 @@ def check_digest(value: bytes, what: str) -> bytes:
     return bytes(value)
 
 
+@dataclass(frozen=True, slots=True)
+class _Function:
+    """One function of a contract's ABI, ready to encode a call and decode its answer."""
+
+    selector: bytes
+    inputs: tuple[str, ...]
+    outputs: tuple[dict[str, Any], ...]
+
+    def encode(self, args: tuple[Any, ...]) -> bytes:
+        from eth_abi.abi import encode
+
+        return self.selector + encode(list(self.inputs), list(args))
+
+    def decode(self, data: bytes) -> Any:
+        """The answer shaped as web3's ``ContractFunction.call`` returns it."""
+        from eth_abi.abi import decode
+
+        decoded = decode([_abi_type(o) for o in self.outputs], data)
+        values = [_web3_shape(o, v) for o, v in zip(self.outputs, decoded, strict=True)]
+        return values[0] if len(values) == 1 else values
+
+
+def _abi_type(param: dict[str, Any]) -> str:
+    """The canonical type of an ABI parameter: tuples spelled out from their components."""
+    kind = str(param["type"])
+    if kind.startswith("tuple"):
+        return "(" + ",".join(_abi_type(c) for c in param["components"]) + ")" + kind[len("tuple") :]
+    return kind
+
+
+def _web3_shape(param: dict[str, Any], value: Any) -> Any:
+    from eth_utils.address import to_checksum_address
+
+    def shape(kind: str, value: Any) -> Any:
+        if kind.endswith("]"):
+            element = kind[: kind.rindex("[")]
+            return [shape(element, v) for v in value]
+        if kind == "tuple":
+            return tuple(_web3_shape(c, v) for c, v in zip(param["components"], value, strict=True))
+        if kind == "address":
+            return to_checksum_address(value)
+        return value
+
+    return shape(str(param["type"]), value)
+
+
+@cache
+def _functions(name: str) -> dict[tuple[str, int], _Function]:
+    """The functions of contract ``name`` by name and argument count, parsed once per process."""
+    from eth_utils.crypto import keccak
+
+    table: dict[tuple[str, int], _Function] = {}
+    for item in load_artifact(name).abi:
+        if item.get("type") != "function":
+            continue
+        inputs = tuple(_abi_type(p) for p in item["inputs"])
+        selector = keccak(text=f"{item['name']}({','.join(inputs)})")[:4]
+        key = (str(item["name"]), len(inputs))
+        assert key not in table, f"{name}.{key[0]} has two overloads of {key[1]} arguments"
+        table[key] = _Function(selector, inputs, tuple(item["outputs"]))
+    return table
+
+
 class ContractClient:
     """A deployed contract of ours at ``address`` on ``backend``."""
 
     NAME = ""
 
     def __init__(self, backend: Backend, address: str) -> None:
+        from eth_utils.address import to_checksum_address
+
         self.backend = backend
-        self.address = backend.web3.to_checksum_address(address)
-        self.contract: Contract = backend.web3.eth.contract(address=self.address, abi=load_artifact(self.NAME).abi)
+        self.address = to_checksum_address(address)
+
+    @cached_property
+    def contract(self) -> Contract:
+        """The web3 contract object, for transactions and events (made at first use: it imports web3)."""
+        return self.backend.web3.eth.contract(address=self.address, abi=load_artifact(self.NAME).abi)
 
     def _call(self, fn: str, *args: Any, block: BlockIdentifier = "latest") -> Any:
+        function = _functions(self.NAME).get((fn, len(args)))
+        assert function is not None, f"{self.NAME} has no function {fn} of {len(args)} arguments"
         try:
-            return getattr(self.contract.functions, fn)(*args).call(block_identifier=block)
+            return function.decode(self.backend.call(self.address, function.encode(args), block))
         except revert_errors() as exc:
             raise ContractRevertError(revert_reason(exc), f"{self.NAME}.{fn}") from exc
 

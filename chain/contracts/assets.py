@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from web3.types import TxReceipt
+from typing import TYPE_CHECKING
 
 from chain.contracts._base import ContractClient, check_digest
 from chain.errors import MalformedError
 from chain.ids import AssetId, AssetKind, OrgId, bytes32_to_name, name_to_bytes32
 from chain.tx import Signer
+
+if TYPE_CHECKING:
+    from web3.types import TxReceipt
 
 
 @dataclass(frozen=True, slots=True)

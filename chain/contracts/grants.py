@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-
-from web3.types import TxReceipt
+from typing import TYPE_CHECKING
 
 from chain.contracts._base import ContractClient
 from chain.errors import MalformedError
 from chain.ids import AssetId, OrgId, bytes32_to_name, name_to_bytes32
 from chain.tx import Signer
+
+if TYPE_CHECKING:
+    from web3.types import TxReceipt
 
 UINT64_MAX = 2**64 - 1
 

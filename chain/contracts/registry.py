@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
-from web3.types import TxReceipt
+from eth_utils.address import to_checksum_address
 
 from chain.contracts._base import ContractClient, check_digest
 from chain.ids import MemberStatus, OrgId, Role, bytes32_to_name, name_to_bytes32
 from chain.tx import Signer
+
+if TYPE_CHECKING:
+    from web3.types import TxReceipt
 
 
 class ProposalKind(IntEnum):
@@ -79,7 +83,7 @@ class ConsortiumRegistryClient(ContractClient):
         return out
 
     def org_of(self, account: str) -> OrgId | None:
-        raw = self._call("account_org", self.backend.web3.to_checksum_address(account))
+        raw = self._call("account_org", to_checksum_address(account))
         name = bytes32_to_name(raw)
         return OrgId(name) if name else None
 
@@ -90,7 +94,7 @@ class ConsortiumRegistryClient(ContractClient):
         return int(self._call("voter_count"))
 
     def is_active_account(self, account: str) -> bool:
-        return bool(self._call("is_active_account", self.backend.web3.to_checksum_address(account)))
+        return bool(self._call("is_active_account", to_checksum_address(account)))
 
     def proposal(self, proposal_id: int) -> ProposalInfo | None:
         raw = self._call("proposal", proposal_id)
@@ -184,10 +188,10 @@ class ConsortiumRegistryClient(ContractClient):
         return self._transact(signer, "reinstate", name_to_bytes32(org, "org id"))
 
     def add_account(self, signer: Signer, account: str) -> TxReceipt:
-        return self._transact(signer, "add_account", self.backend.web3.to_checksum_address(account))
+        return self._transact(signer, "add_account", to_checksum_address(account))
 
     def remove_account(self, signer: Signer, account: str) -> TxReceipt:
-        return self._transact(signer, "remove_account", self.backend.web3.to_checksum_address(account))
+        return self._transact(signer, "remove_account", to_checksum_address(account))
 
     def set_certificate(self, signer: Signer, cert_fingerprint: bytes) -> TxReceipt:
         return self._transact(signer, "set_certificate", check_digest(cert_fingerprint, "certificate fingerprint"))

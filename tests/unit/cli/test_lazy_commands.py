@@ -51,3 +51,18 @@ def test_asking_for_help_imports_nothing_heavy() -> None:
     loaded = json.loads(done.stdout)
     heavy = [m for m in loaded if any(m == h or m.startswith(h + ".") for h in HEAVY)]
     assert heavy == []
+
+
+@pytest.mark.parametrize("module", ["cli.member", "cli.grant"])
+def test_a_read_only_command_imports_no_web3(module: str) -> None:
+    """``member list`` and ``grant check`` read through eth-abi and one eth_call: web3 and eth-account (a second
+    of CPU at every start) are imported only by what signs or reads events."""
+    probe = (
+        "import json, sys\n"
+        f"import {module}, network.consortium, chain.contracts\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True)
+    loaded = json.loads(done.stdout)
+    heavy = [m for m in loaded if any(m == h or m.startswith(h + ".") for h in HEAVY)]
+    assert heavy == []
