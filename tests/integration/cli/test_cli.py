@@ -723,12 +723,13 @@ def test_directory_without_consortium_json(
 
 def test_init_refuses_an_initialised_directory(node: Node) -> None:
     # The running consortium owns its stores and logs (the node's, the notary's, the witnesses', the gateways',
-    # the explorer's indexes and the demo services', all busy with the demo traffic); everything else, the
-    # explorer's demo logins included, must stay byte for byte.
+    # the explorer's indexes, the alarm evaluator's state and the demo services', all busy with the demo traffic);
+    # everything else, the explorer's demo logins included, must stay byte for byte.
     def live(rel: str) -> bool:
         explorer_state = rel.startswith("explorer/") and not rel.startswith("explorer/logins/")
         return (
-            rel.startswith(("notary/", "witnesses/", "gateways/"))
+            rel.startswith(("notary/", "witnesses/", "gateways/", "alarms/"))
+            or rel == "alarms"
             or (rel.startswith("nodes/") and ("/chaindata/" in rel or rel.endswith("/node.log")))
             or rel == "demo-services.log"
             or explorer_state
