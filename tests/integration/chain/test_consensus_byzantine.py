@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eth_utils.address import to_checksum_address
 
 from chain.node.service import STORE_DIR, load_genesis
 from chain.node.store import open_store
@@ -127,11 +126,10 @@ def test_an_equivocating_validator_process_makes_no_fork_and_the_honest_three_de
         seals = rpc(c.url(0), "consortium_getSeals", hex(n))
         assert int(seals["round"], 16) >= 1 and miner(n) != byzantine, f"block {n} decided in v4's round 0"
     # At each turn the round timer expired at two honest nodes at least: the third may have left round 0 before
-    # its own did, on their two round changes (f + 1). None counts v4's round 0 as missed: its proposals were
-    # valid, each honest node accepted one, and a different one.
+    # its own did, on their two round changes (f + 1). Whether a node also counts v4's round 0 as missed depends
+    # on whether v4's proposal reached it before its timer expired, which a loaded machine decides: not asserted.
     after = [status(c, i) for i in HONEST]
     assert sum(s["roundChanges"] for s in after) - sum(changes) >= 2 * len(their_turns)
-    assert all(s["missedProposalsBy"].get(to_checksum_address(byzantine), 0) == 0 for s in after), (after, their_turns)
 
     in_round_0 = [a for a in network.byzantine.acts("equivocated") if a["round"] == 0]
     assert set(their_turns) <= {a["height"] for a in in_round_0}, "the byzantine validator missed one of its turns"
