@@ -108,7 +108,7 @@ class JobRecord:
     @classmethod
     def from_json(cls, obj: object) -> JobRecord:
         """The record ``obj`` holds; raises MalformedError naming the first field that is wrong."""
-        top = _object(
+        top = _json.fields(
             obj,
             "record",
             {
@@ -127,8 +127,8 @@ class JobRecord:
         )
         if top["v"] != RECORD_VERSION or type(top["v"]) is not int:
             raise MalformedError(f"record.v: unsupported version {top['v']!r}; expected {RECORD_VERSION}")
-        messages = _object(top["messages"], "record.messages", {"request", "response"})
-        result = _object(top["result"], "record.result", {"count", "root"})
+        messages = _json.fields(top["messages"], "record.messages", {"request", "response"})
+        result = _json.fields(top["result"], "record.result", {"count", "root"})
         return cls(
             job_id=_json.text(top["job_id"], "record.job_id", JOB_ID),
             grant_id=_json.text(top["grant_id"], "record.grant_id", GRANT_ID),
@@ -145,21 +145,12 @@ class JobRecord:
         )
 
 
-def _object(obj: object, loc: str, keys: set[str]) -> dict[str, Any]:
-    if not isinstance(obj, dict):
-        raise MalformedError(f"{loc}: must be a JSON object")
-    if set(obj) != keys:
-        extra, missing = sorted(set(obj) - keys), sorted(keys - set(obj))
-        raise MalformedError(f"{loc}: unknown fields {extra}, missing fields {missing}")
-    return obj
-
-
 def _hex32(value: object, loc: str) -> bytes:
     return bytes.fromhex(_json.text(value, loc, _HEX32))
 
 
 def _party(obj: object, loc: str) -> PartyEntry:
-    p = _object(obj, loc, {"org", "signing_key", "vrf_key", "input_count", "input_root"})
+    p = _json.fields(obj, loc, {"org", "signing_key", "vrf_key", "input_count", "input_root"})
     return PartyEntry(
         org=_json.text(p["org"], f"{loc}.org", NAME),
         signing_key=_hex32(p["signing_key"], f"{loc}.signing_key"),
@@ -249,8 +240,8 @@ def parse_signed_record(data: bytes) -> SignedRecord:
         obj = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise MalformedError(f"signed record is not UTF-8 JSON: {exc}") from exc
-    top = _object(obj, "signed record", {"record", "signatures"})
-    sigs = _object(top["signatures"], "signatures", {"client", "server"})
+    top = _json.fields(obj, "signed record", {"record", "signatures"})
+    sigs = _json.fields(top["signatures"], "signatures", {"client", "server"})
     signed = SignedRecord(
         record=JobRecord.from_json(top["record"]),
         client_signature=bytes.fromhex(_json.text(sigs["client"], "signatures.client", _SIG)),

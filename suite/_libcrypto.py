@@ -128,13 +128,17 @@ def generate() -> PKey:
         lib.EVP_PKEY_CTX_free(ctx)
 
 
-def load_private_der(pkcs8: bytes) -> PKey:
-    """A private key from an unencrypted PKCS#8 PrivateKeyInfo."""
+def _decode(decoder: str, der: bytes, what: str) -> PKey:
+    """An SM2 key from ``der`` through libcrypto's ``d2i_*`` function ``decoder``."""
     lib = _lib()
     lib.ERR_clear_error()
-    cursor = c_char_p(pkcs8)
-    pointer = lib.d2i_AutoPrivateKey(None, byref(cursor), len(pkcs8))
-    return _owned(pointer, "cannot read the PKCS#8 private key")
+    cursor = c_char_p(der)
+    return _owned(getattr(lib, decoder)(None, byref(cursor), len(der)), what)
+
+
+def load_private_der(pkcs8: bytes) -> PKey:
+    """A private key from an unencrypted PKCS#8 PrivateKeyInfo."""
+    return _decode("d2i_AutoPrivateKey", pkcs8, "cannot read the PKCS#8 private key")
 
 
 def load_private_pem(pem: bytes, password: bytes | None) -> PKey:
@@ -153,11 +157,8 @@ def load_private_pem(pem: bytes, password: bytes | None) -> PKey:
 
 
 def load_public_der(spki: bytes) -> PKey:
-    lib = _lib()
-    lib.ERR_clear_error()
-    cursor = c_char_p(spki)
-    pointer = lib.d2i_PUBKEY(None, byref(cursor), len(spki))
-    return _owned(pointer, "cannot read the SubjectPublicKeyInfo")
+    """A public key from a SubjectPublicKeyInfo."""
+    return _decode("d2i_PUBKEY", spki, "cannot read the SubjectPublicKeyInfo")
 
 
 def private_scalar(key: PKey) -> bytes:
