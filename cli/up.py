@@ -19,7 +19,7 @@ from demo.traffic import ensure_demo_identities, write_endpoints
 from network.alarms.evaluator import Evaluator
 from network.consortium import CHAIN_DIR, Consortium
 from network.localchain import stop_together
-from network.logsetup import log_origin
+from network.logsetup import log_origin, monitor_token
 from network.nodes import (
     NODES_DIR,
     NodesError,
@@ -136,6 +136,8 @@ def up(
             description = dataclasses.replace(description, chain_url=local.url)
             description.write(directory)
         _stop_if_asked()
+        if authenticate_reads:
+            monitor_token(directory, create=True)
         children = start_log_services(
             directory,
             description,
@@ -323,7 +325,9 @@ def alarm_evaluator(
     else:
         validator = next(m.org for m in description.members if Role.VALIDATOR in m.roles)
         nodes = [NodeTarget(validator, True, chain_url)]
-    targets = targets_of(description, named("witness"), notary, named("gateway"), nodes)
+    targets = targets_of(
+        description, named("witness"), notary, named("gateway"), nodes, notary_token=monitor_token(directory)
+    )
     sender = WebhookSender(webhook) if webhook else None
     return Evaluator(directory, description.name, Prober(targets), webhook=sender, say=say)
 
