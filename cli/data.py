@@ -102,7 +102,7 @@ def data_reveal(
     from notary.log.errors import MalformedError
     from notary.submit.digest import GATEWAY_SALT_VERSION, derive_salt
     from notary.submit.reveal import reveal_document
-    from notary.submit.vault import SaltVault
+    from notary.submit.vault import SaltVault, VaultError
 
     if entry_file is not None:
         entry = _entry_from_file(entry_file, event_id)
@@ -129,7 +129,10 @@ def data_reveal(
         folder = explorer_vault(ctx.directory) if is_query else gateway_vault(ctx.directory, provider)
         if SaltVault.provider_of(folder) != provider:
             fail(f"no salt vault of {provider} in {folder}: reveal runs where the gateway keeps its data")
-        salt = SaltVault.for_gateway_key(folder, provider, key).reveal(event_id, event["time_ms"])
+        try:
+            salt = SaltVault.for_gateway_key(folder, provider, key).reveal(event_id, event["time_ms"])
+        except VaultError as exc:
+            fail(str(exc))
     document = json.dumps(reveal_document(entry, salt), indent=1, ensure_ascii=False) + "\n"
     if out is None:
         click.echo(document, nl=False)
@@ -150,7 +153,7 @@ def data_shred(ctx: Context, provider: str, day: str, by: str | None, as_json: b
     from network.identity import load_gateway_key
     from network.shredding import publish, vaults_of
     from notary.log.errors import MalformedError
-    from notary.submit.vault import SaltVault, Tombstone, check_day
+    from notary.submit.vault import SaltVault, Tombstone, VaultError, check_day
 
     try:
         check_day(day)
@@ -165,7 +168,10 @@ def data_shred(ctx: Context, provider: str, day: str, by: str | None, as_json: b
     results: list[dict[str, Any]] = []
     first: Tombstone | None = None
     for folder in folders:
-        tombstone, destroyed = SaltVault.for_gateway_key(folder, provider, key).shred(day, who)
+        try:
+            tombstone, destroyed = SaltVault.for_gateway_key(folder, provider, key).shred(day, who)
+        except (VaultError, MalformedError) as exc:
+            fail(str(exc))
         first = first or tombstone
         results.append({"vault": str(folder), "destroyed": destroyed, "shredded_ms": tombstone.shredded_ms})
     assert first is not None
