@@ -18,12 +18,13 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from explorer import access, provenance
-from explorer.api.deps import MAX_MS, CurrentPerson, Cursor, EventId, Explorer, ExplorerDep, Filters, Limit
+from explorer.api.deps import MAX_MS, CurrentPerson, Cursor, EventId, ExplorerDep, Filters, Limit
 from explorer.api.errors import CURSOR, NOTARY
 from explorer.api.schemas import CallDetail, CallPage, Evidence, Provenance
 from explorer.calls import CallFilter, CallIndex
 from explorer.errors import ApiError, InvalidCursorError, MalformedEvidenceError, NotFoundError
 from network.logins import Person
+from network.shredding import ShredBook
 from notary.bundle import EvidenceBundle
 from notary.submit.digest import GATEWAY_SALT_VERSION
 from notary.submit.vault import SCHEME_EPOCH, SCHEME_GATEWAY, epoch_of
@@ -92,13 +93,13 @@ def visible_call(
     return row
 
 
-def digests(explorer: Explorer, event: dict[str, Any]) -> dict[str, Any]:
+def digests(shreds: ShredBook, event: dict[str, Any]) -> dict[str, Any]:
     """How an event's digests were salted and whether its provider shredded that salt's epoch key. A version 1
     event was salted with its gateway's one salt, which no day's shredding destroys."""
     day = epoch_of(event["time_ms"])
     if event["v"] == GATEWAY_SALT_VERSION:
         return {"scheme": SCHEME_GATEWAY, "day": day, "shredded": None}
-    tombstone = explorer.shreds.lookup(event["provider_org"], day)
+    tombstone = shreds.lookup(event["provider_org"], day)
     shredded = None if tombstone is None else {k: v for k, v in tombstone.to_json().items() if k != "format"}
     return {"scheme": SCHEME_EPOCH, "day": day, "shredded": shredded}
 
@@ -108,7 +109,7 @@ def call(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId) -> dict[str
     row = visible_call(explorer.calls, p, event_id)
     entry = row.pop("entry")
     event = json.loads(entry)
-    return {"call": row, "event": event, "digests": digests(explorer, event)}
+    return {"call": row, "event": event, "digests": digests(explorer.shreds, event)}
 
 
 @router.get(

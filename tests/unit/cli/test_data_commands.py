@@ -15,9 +15,10 @@ from click.testing import CliRunner
 from chain.ids import OrgId, Role
 from cli.main import cli
 from contracts import CONTRACT_NAMES
+from explorer.api.calls import digests
 from network.description import ConsortiumDescription, MemberDescription, load_description
 from network.identity import create_org_identity, load_gateway_key, load_org_public
-from network.shredding import explorer_vault, gateway_vault, load_statements, statement_path
+from network.shredding import ShredBook, explorer_vault, gateway_vault, load_statements, statement_path
 from notary.event import canonical_entry, validate_event
 from notary.submit.digest import derive_salt, request_digest, response_digest
 from notary.submit.reveal import body_sha256
@@ -133,6 +134,14 @@ def test_reveal_verify_shred_and_refuse(directory: Path, tmp_path: Path) -> None
 
     statements = load_statements(directory, load_description(directory))
     assert set(statements) == {(PROVIDER, DAY)} and statements[(PROVIDER, DAY)].by == "dpo@alpha"
+    # the explorer shows the shredded day's version 2 calls as shredded, not the next day's, nor version 1 calls
+    shown = ShredBook(directory, load_description(directory), rescan_s=0)
+    assert digests(shown, json.loads(entries["e-1"]))["shredded"] == {
+        "provider": PROVIDER, "day": DAY, "shredded_ms": statements[(PROVIDER, DAY)].shredded_ms, "by": "dpo@alpha"
+    }  # fmt: skip
+    assert digests(shown, json.loads(kept)) == {"scheme": "epoch-hkdf/v1", "day": "2026-11-03", "shredded": None}
+    old = event(v=1, time_ms=NOON, provider_org=PROVIDER)
+    assert digests(shown, old) == {"scheme": "gateway-key/v1", "day": DAY, "shredded": None}
     forged_statement = statement_path(directory, OTHER, DAY)  # beta's folder, alpha's statement: ignored
     forged_statement.parent.mkdir(parents=True)
     forged_statement.write_text(statement_path(directory, PROVIDER, DAY).read_text())
