@@ -394,7 +394,7 @@ def test_a_call_reveals_its_own_salt_and_shows_shredded_once_its_provider_says_s
     detail = live.get(cast["provider"], path).json()
     day = epoch_of(call["time_ms"])
     assert detail["digests"] == {"scheme": "epoch-hkdf/v1", "day": day, "shredded": None}
-    key = load_gateway_key(live.directory, provider, PASSPHRASE.encode())  # type: ignore[arg-type]
+    key = load_gateway_key(live.directory, provider, PASSPHRASE.encode())
     statement = publish(live.directory, Tombstone(provider, day, 1_767_225_600_000, "dpo@test").signed(key))
     try:
         shown = wait_until(
