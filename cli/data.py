@@ -160,7 +160,12 @@ def data_shred(ctx: Context, provider: str, day: str, by: str | None, as_json: b
     except MalformedError as exc:
         raise click.BadParameter(str(exc), param_hint="--day") from None
     load_description(ctx.directory).member(provider)
-    who = by if by is not None else getpass.getuser()
+    if by is None:
+        try:
+            by = getpass.getuser()
+        except (OSError, KeyError):
+            raise click.UsageError("say who shreds with --by") from None
+    who = by
     key = load_gateway_key(ctx.directory, provider, ctx.passphrase())  # type: ignore[arg-type]
     folders = vaults_of(ctx.directory, provider)
     if not folders:

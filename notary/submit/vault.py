@@ -350,7 +350,8 @@ class SaltVault:
         """The salt of a new event: its day's epoch key is made on first use. Raises
         :class:`EpochShreddedError` for a day already shredded (a clock that went back past midnight)."""
         day = epoch_of(time_ms)
-        prk = self._prks.get(day)
+        prks = self._prks
+        prk = prks.get(day) if len(prks) == 1 else None  # with two days in memory, see whether one may go
         if prk is None:
             prk = self._prk(day, create=True)
         return _expand(prk, event_id)

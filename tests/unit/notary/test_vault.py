@@ -165,7 +165,10 @@ def test_days_in_use_are_the_only_keys_kept_in_memory(tmp_path: Path) -> None:
     vault = _vault(tmp_path, clock)
     vault.salt("e", NOON)
     assert list(vault._prks) == [DAY]
-    clock.ms = day_end_ms(DAY) + SHRED_GRACE_MS
+    clock.ms = day_end_ms(DAY) + 1000  # just after midnight: yesterday's key may still be needed
+    vault.salt("e", clock.ms)
+    assert sorted(vault._prks) == [DAY, "2026-12-02"]
+    clock.ms = day_end_ms(DAY) + SHRED_GRACE_MS  # yesterday may be shredded now: gone at the next call
     vault.salt("e", clock.ms)
     assert list(vault._prks) == ["2026-12-02"]
 
