@@ -46,16 +46,26 @@ def _entry_from_file(path: Path, event_id: str) -> bytes:
 
 
 def _entry_from_notary(ctx: Context, url: str, provider: str, event_id: str) -> bytes:
-    """The entry of ``event_id`` from the notary, read as ``<provider>/sdk`` (a party of its own events)."""
+    """The entry of ``event_id`` from the notary, read as ``<provider>/sdk`` (a party of its own events). The
+    explorer's record of a query belongs to the querying firm alone, so the operator reads one as
+    ``<operator>/explorer``, the notary's trusted reader, which signs with the same gateway key."""
     from network.identity import load_gateway_key
+    from network.shredding import explorer_vault
     from notary.readauth import SignedReads
+    from notary.submit.vault import SaltVault
 
     key = load_gateway_key(ctx.directory, provider, ctx.passphrase())  # type: ignore[arg-type]
-    try:
-        with httpx.Client(base_url=url.rstrip("/"), auth=SignedReads(f"{provider}/sdk", key), timeout=30) as client:
-            response = client.get(f"/v1/entries/{event_id}")
-    except httpx.HTTPError as exc:
-        fail(f"the notary at {url}: {exc}")
+    readers = [f"{provider}/sdk"]
+    if SaltVault.provider_of(explorer_vault(ctx.directory)) == provider:
+        readers.append(f"{provider}/explorer")
+    for reader in readers:
+        try:
+            with httpx.Client(base_url=url.rstrip("/"), auth=SignedReads(reader, key), timeout=30) as client:
+                response = client.get(f"/v1/entries/{event_id}")
+        except httpx.HTTPError as exc:
+            fail(f"the notary at {url}: {exc}")
+        if response.status_code != 404:
+            break
     if response.status_code == 404:
         fail(f"the notary at {url} has no event {event_id} of {provider}")
     if response.status_code != 200:

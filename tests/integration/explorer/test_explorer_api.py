@@ -374,6 +374,8 @@ def test_a_call_reveals_its_own_salt_and_shows_shredded_once_its_provider_says_s
     gateway's data directory, reading the entry from the notary; once the provider publishes a signed shred
     statement for the call's day (as ``consortium data shred`` does for a day that is over), the explorer shows
     the call as shredded while its provenance still verifies."""
+    from chain.ids import Role
+    from network.description import load_description
     from network.identity import load_gateway_key
     from network.shredding import publish
     from notary.submit.vault import Tombstone, epoch_of
@@ -389,6 +391,21 @@ def test_a_call_reveals_its_own_salt_and_shows_shredded_once_its_provider_says_s
     document = json.loads(made.stdout)
     assert (document["event_id"], document["scheme"]) == (call["event_id"], "epoch-hkdf/v1")
     assert json.loads(document["entry"])["v"] == 2
+
+    # a query the explorer recorded (provider: the operator) reveals from the explorer's own vault
+    query = live.get(cast["regulator"], "/api/v1/calls", limit=1).headers["consortium-event-id"]
+    operator = next(m.org for m in load_description(live.directory).members if Role.OPERATOR in m.roles)
+
+    def reveal_query() -> dict[str, Any] | None:
+        made = subprocess.run(
+            [*CLI, "--dir", str(live.directory), "data", "reveal", query, "--provider", operator,
+             "--notary-url", live.notary],
+            env=cli_env(), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        return json.loads(made.stdout) if made.returncode == 0 else None
+
+    revealed = wait_until(reveal_query, 60, "the query's salt revealed through the notary")
+    assert revealed["gateway_id"] == f"{operator}/explorer" and revealed["scheme"] == "epoch-hkdf/v1"
 
     path = f"/api/v1/calls/{call['event_id']}"
     detail = live.get(cast["provider"], path).json()
