@@ -184,20 +184,31 @@ def data_shred(ctx: Context, provider: str, day: str, by: str | None, as_json: b
     first: Tombstone | None = None
     for folder in folders:
         try:
-            tombstone, destroyed = SaltVault.for_gateway_key(folder, provider, key).shred(day, who)
+            vault = SaltVault.for_gateway_key(folder, provider, key)
+            before = vault.tombstone(day)
+            tombstone, destroyed = vault.shred(day, who)
         except (VaultError, MalformedError) as exc:
             fail(str(exc))
         first = first or tombstone
-        results.append({"vault": str(folder), "destroyed": destroyed, "shredded_ms": tombstone.shredded_ms})
+        results.append(
+            {
+                "vault": str(folder),
+                "destroyed": destroyed,
+                "already_shredded": before is not None,
+                "shredded_ms": tombstone.shredded_ms,
+            }
+        )
     assert first is not None
     statement = publish(ctx.directory, first.signed(key))
     data = {**first.to_json(), "vaults": results, "statement": str(statement)}
 
     def lines() -> list[str]:
-        out = [
-            f"{folder['vault']}: epoch key of {day} {'destroyed' if folder['destroyed'] else 'absent (none made)'}"
-            for folder in results
-        ]
+        def state(folder: dict[str, Any]) -> str:
+            if folder["destroyed"]:
+                return "destroyed"
+            return "already shredded" if folder["already_shredded"] else "absent (no event of that day salted here)"
+
+        out = [f"{folder['vault']}: epoch key of {day} {state(folder)}" for folder in results]
         return [*out, f"{provider} {day} shredded by {first.by}; statement {statement}"]
 
     emit(as_json, data, lines)

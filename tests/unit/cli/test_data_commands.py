@@ -126,6 +126,8 @@ def test_reveal_verify_shred_and_refuse(directory: Path, tmp_path: Path) -> None
     assert code == 0, err
     assert f"{PROVIDER} {DAY} shredded by dpo@alpha" in out and "destroyed" in out
     assert not (gateway_vault(directory, PROVIDER) / f"{DAY}.key").exists()
+    code, out, err = _invoke(directory, "data", "shred", "--provider", PROVIDER, "--day", DAY, "--by", "someone")
+    assert code == 0 and "already shredded" in out and "shredded by dpo@alpha" in out, err  # the first one stands
     code, _, err = _invoke(directory, "data", "reveal", "e-1", "--provider", PROVIDER, "--entry", str(files["e-1"]))
     assert code == 1 and "was shredded at" in err and "by dpo@alpha" in err and "not found" not in err
     code, out, err = _invoke(directory, "data", "reveal", "e-next-day", "--provider", PROVIDER, "--entry",
