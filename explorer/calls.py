@@ -5,7 +5,8 @@ The log only grows, so the index is built for appending and for reading newest f
 - **rows.** ``calls`` is keyed by the leaf index (the rowid). Short names (org ids, centers, units, APIs,
   methods, assets, reasons, grants, gateways) are stored as small integers of one dictionary (``names``).
   The entry bytes are not stored as such: the columns plus ``extra`` (the caller identity, the request and
-  response digests and the traceparent's parent id and flags, 73 or 105 bytes) rebuild them exactly
+  response digests and the traceparent's parent id and flags, 73 or 105 bytes, and one more byte for an event
+  of schema version 2) rebuild them exactly
   (``canonical_entry``), which is checked before a row is written; an entry that would not come back byte
   for byte keeps its bytes in ``entries``. A row takes ~300 bytes, where the entry alone is ~800.
 - **chunks.** Leaf indices are cut into chunks of 65,536. For each searchable low-cardinality value (caller,
@@ -61,7 +62,6 @@ from pathlib import Path
 from typing import Any, Final
 
 from notary.event import LEDGER_QUERY_CENTER, encode_entry
-from notary.event import SCHEMA_VERSION as EVENT_VERSION
 from notary.log.compact import CompactRange
 from notary.log.errors import MalformedError
 
@@ -274,13 +274,18 @@ def _entry_bytes(
     extra: bytes,
 ) -> bytes:
     """The entry a row holds: exactly ``canonical_entry`` of its event (:func:`notary.event.encode_entry`).
-    Raises ValueError or TypeError for values of other types."""
+    Raises ValueError or TypeError for values of other types.
+
+    ``extra`` is the caller identity, the request digest, the span id and flags (73 bytes), then the response
+    digest if there is one (32), then the event's schema version if it is not 1 (one byte; an index written
+    before version 2 holds none)."""
     caller, provider, center, unit, api, method, asset, grant, reason, gateway = names
+    size = len(extra)
     return encode_entry(
         api, asset, asset_version, extra[0:32].hex(), caller, center, _DECISION_NAMES[decision], reason, event_id,
         gateway, gateway_seq, grant, latency_us, method, provider, extra[32:64].hex(),
-        None if len(extra) == 73 else extra[73:105].hex(), route, status, time_ms,
-        f"00-{trace.hex()}-{extra[64:72].hex()}-{extra[72]:02x}", unit, EVENT_VERSION,
+        None if size in (73, 74) else extra[73:105].hex(), route, status, time_ms,
+        f"00-{trace.hex()}-{extra[64:72].hex()}-{extra[72]:02x}", unit, extra[-1] if size in (74, 106) else 1,
     )  # fmt: skip
 
 
@@ -369,6 +374,8 @@ class _Batch:
                     raise MalformedError("a field of the wrong type")
                 if len(trace) != 16 or len(extra) not in (73, 105):
                     raise MalformedError("malformed traceparent or digests")
+                if e["v"] == 2:
+                    extra += b"\x02"
                 try:
                     exact = entry == _entry_bytes(
                         event_id, time_ms, strings, route, asset_version, decision, status, latency_us, trace,

@@ -53,7 +53,7 @@ from gateway.headers import (
 from gateway.inflight import InFlightLimiter
 from gateway.policy import ChainUnavailableError, ChainView, Decision, Service
 from network.certificates import AuthError, Caller, CallerAuthenticator
-from notary.submit.digest import EMPTY_BODY_SHA256, request_digest, response_digest
+from notary.submit.digest import EMPTY_BODY_SHA256, DigestSalts, GatewaySalt, request_digest, response_digest
 from notary.submit.outbox import Outbox, OutboxError, OutboxFullError
 from notary.tracecontext import continue_trace
 
@@ -128,7 +128,7 @@ class Gateway:
         authenticator: CallerAuthenticator,
         chain: ChainView,
         outbox: Outbox,
-        salt: bytes,
+        salt: bytes | DigestSalts,
         *,
         shipper_status: Callable[[], Mapping[str, Any]] | None = None,
         clock: Callable[[], float] = time.time,
@@ -141,7 +141,8 @@ class Gateway:
         self.auth = authenticator
         self.chain = chain
         self.outbox = outbox
-        self._salt = salt
+        # each event's salt: from the provider's salt vault (schema version 2), or one salt for all (version 1)
+        self._salts: DigestSalts = GatewaySalt(salt) if isinstance(salt, bytes) else salt
         self._shipper_status = shipper_status
         self._clock = clock
         self._session: aiohttp.ClientSession | None = None
@@ -201,7 +202,7 @@ class Gateway:
         event = self._event(caller, service, request.method, trace)
         if not self.inflight.acquire(caller.org):
             body = await self._read_body(request)
-            event["request_digest"] = self._request_digest(request, body or b"")
+            event["request_digest"] = self._request_digest(event, request, body or b"")
             limit = self.inflight.limit
             detail = f"{caller.org} already has {limit} calls in flight at this gateway, its limit; retry when one ends"
             return await self._deny(event, "too_many_in_flight", 429, started, None, detail=detail, retry_after=1)
@@ -219,9 +220,12 @@ class Gateway:
         except web.HTTPRequestEntityTooLarge:
             return None
 
-    def _request_digest(self, request: web.Request, body: bytes) -> str:
+    def _salt(self, event: Mapping[str, Any]) -> bytes:
+        return self._salts.salt(event["event_id"], event["time_ms"])
+
+    def _request_digest(self, event: Mapping[str, Any], request: web.Request, body: bytes) -> str:
         body_hash = hashlib.sha256(body).hexdigest() if body else EMPTY_BODY_SHA256
-        return request_digest(self._salt, request.method, request.raw_path, body_hash)
+        return request_digest(self._salt(event), request.method, request.raw_path, body_hash)
 
     async def _admitted(
         self,
@@ -242,7 +246,7 @@ class Gateway:
         else:
             body = read
             decision, denial = await self._decide(caller, service, request.headers.get(PURPOSE_HEADER))
-        event["request_digest"] = self._request_digest(request, body)
+        event["request_digest"] = self._request_digest(event, request, body)
         if decision is not None:
             event["asset_version"] = decision.asset_version
             event["grant_id"] = decision.grant_id
@@ -339,7 +343,7 @@ class Gateway:
                     self.breaker.failure()
                     return await self._upstream_failed(event, 504, "upstream_timeout", trace, started)
                 event["response_digest"] = response_digest(
-                    self._salt, upstream.status, hashlib.sha256(content).hexdigest()
+                    self._salt(event), upstream.status, hashlib.sha256(content).hexdigest()
                 )
                 await self._record(event, started)
                 return web.Response(status=upstream.status, body=content, headers=out_headers)
@@ -399,7 +403,7 @@ class Gateway:
             event["status"] = CALLER_GONE_STATUS
             await self._record(event, started)
             raise ConnectionResetError("the caller went away mid-response")
-        event["response_digest"] = response_digest(self._salt, upstream.status, digest.hexdigest())
+        event["response_digest"] = response_digest(self._salt(event), upstream.status, digest.hexdigest())
         await self._record(event, started)
         if held is not None:
             await response.write(held)
@@ -429,7 +433,7 @@ class Gateway:
         }[reason]
         body = json.dumps({"error": error, "reason": reason, "detail": detail, "event_id": event["event_id"]}).encode()
         event["status"] = status
-        event["response_digest"] = response_digest(self._salt, status, hashlib.sha256(body).hexdigest())
+        event["response_digest"] = response_digest(self._salt(event), status, hashlib.sha256(body).hexdigest())
         await self._record(event, started)
         headers = {**self._common, EVENT_HEADER: event["event_id"], TRACE_HEADER: trace, REASON_HEADER: reason}
         if status == 503:
@@ -466,7 +470,7 @@ class Gateway:
             return self._not_found(method, path)
         trace, _span = continue_trace(request.headers.get(TRACE_HEADER))
         event = self._event(caller, service, method, trace)
-        event["request_digest"] = request_digest(self._salt, method, uri, EMPTY_BODY_SHA256)
+        event["request_digest"] = request_digest(self._salt(event), method, uri, EMPTY_BODY_SHA256)
         decision, denial = await self._decide(caller, service, request.headers.get(PURPOSE_HEADER))
         if decision is not None:
             event["asset_version"] = decision.asset_version
@@ -495,7 +499,7 @@ class Gateway:
 
     def _event(self, caller: Caller, service: Service, method: str, trace: str) -> dict[str, Any]:
         return {
-            "v": 1,
+            "v": self._salts.version,
             "event_id": str(uuid.uuid4()),
             "traceparent": trace,
             "time_ms": int(self._clock() * 1000),
@@ -554,7 +558,7 @@ class Gateway:
         event["denial_reason"] = reason
         event["status"] = status_recorded or status
         if self.settings.mode == "proxy":
-            event["response_digest"] = response_digest(self._salt, status, hashlib.sha256(body).hexdigest())
+            event["response_digest"] = response_digest(self._salt(event), status, hashlib.sha256(body).hexdigest())
         try:
             await self._record(event, started)
         except OutboxFullError:

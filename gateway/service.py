@@ -5,6 +5,7 @@ calls in flight finish and their events commit, ship what can be shipped, close 
 Files of a gateway, under the consortium directory::
 
     gateways/<org>/<name>.outbox.db the durable outbox of gateway <org>/<name> (and its quota counts)
+    gateways/<org>/vault/           the org's salt vault: an epoch key per UTC day (notary.submit.vault)
     gateways/<org>/gateway.log      its JSON log, when started by ``consortium up``
     orgs/<org>/gateway/tls/         its TLS server certificate and key, issued by the org's CA
 """
@@ -26,9 +27,10 @@ from network.certificates import CallerAuthenticator
 from network.description import ConsortiumDescription
 from network.identity import issue_server_certificate, load_gateway_key
 from network.logsetup import log_origin
-from notary.submit.digest import derive_salt
+from network.shredding import gateway_vault
 from notary.submit.outbox import Outbox
 from notary.submit.shipper import Shipper
+from notary.submit.vault import SaltVault
 
 log = logging.getLogger("gateway")
 
@@ -97,7 +99,8 @@ async def serve(options: GatewayOptions, description: ConsortiumDescription, pas
     outbox.start()
     shipper = Shipper(outbox, options.notary_url, settings.gateway_id, key)
     shipper.start()
-    gateway = Gateway(settings, authenticator, chain, outbox, derive_salt(key), shipper_status=shipper.status)
+    vault = SaltVault.for_gateway_key(gateway_vault(options.directory, options.org), options.org, key)
+    gateway = Gateway(settings, authenticator, chain, outbox, vault, shipper_status=shipper.status)
     ssl_context = None
     if options.mode == "proxy":
         cert, key_file = tls_paths(options.directory, options.org)

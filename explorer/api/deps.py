@@ -27,6 +27,7 @@ from explorer.notary_client import NotaryClient
 from explorer.state import ChainState
 from network.description import ConsortiumDescription
 from network.logins import Authenticator, Person
+from network.shredding import ShredBook
 from notary.verify import TrustRoots
 
 MAX_PAGE = 200
@@ -60,6 +61,8 @@ class Explorer:
 
     def __post_init__(self) -> None:
         self.notary = NotaryClient(self.notary_url, cache_size=self.evidence_cache_size, auth=self.notary_auth)
+        # the providers' signed shred statements (orgs/<org>/shreds/), to show a shredded day's calls as such
+        self.shreds = ShredBook(self.directory, self.description)
 
     def close(self) -> None:
         self.notary.close()

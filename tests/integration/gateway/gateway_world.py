@@ -75,9 +75,9 @@ from network.identity import (
     user_paths,
 )
 from network.logsetup import log_origin
-from notary.submit.digest import derive_salt
 from notary.submit.outbox import Outbox
 from notary.submit.shipper import Shipper
+from notary.submit.vault import SaltVault
 from sdk import write_ca_bundle
 from tests.integration.gateway.gateway_chain import (
     API,
@@ -259,9 +259,7 @@ def _craft(root: Path, out: Path, issuer_org: str, ou: str, *, client_auth: bool
     cert_path, key_path = out / "cert.pem", out / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return Identity(ou, cert_path, key_path, None)
 
@@ -490,7 +488,12 @@ class LiveGateway:
         self.shipper: Shipper | None = None
         if notary_url is not None:
             self.shipper = Shipper(
-                self.outbox, notary_url, gateway_settings.gateway_id, key, idle_s=0.01, backoff_initial_s=0.05,
+                self.outbox,
+                notary_url,
+                gateway_settings.gateway_id,
+                key,
+                idle_s=0.01,
+                backoff_initial_s=0.05,
                 backoff_max_s=0.5,
             )
             self.shipper.start()
@@ -499,7 +502,7 @@ class LiveGateway:
             self.auth,
             self.chain,
             self.outbox,
-            derive_salt(key),
+            SaltVault.for_gateway_key(outbox_dir / "vault", PROVIDER, key),
             shipper_status=self.shipper.status if self.shipper else None,
         )
         paths = OrgPaths.of(world.root, OrgId(PROVIDER))
