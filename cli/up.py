@@ -86,6 +86,13 @@ if TYPE_CHECKING:
     help="POST each alarm fired, changed or resolved to URL as JSON (docs/alarms.md). Alarms are evaluated and "
     "shown in the explorer without it.",
 )
+@click.option(
+    "--quota-store",
+    metavar="URL",
+    default=None,
+    help="The gateways count the grants' quotas in this PostgreSQL database (postgresql://...) instead of each in "
+    'its outbox (docs/gateway.md, "Quota").',
+)
 @pass_ctx
 def up(
     obj: Context,
@@ -96,6 +103,7 @@ def up(
     explorer_port: int | None,
     authenticate_reads: bool,
     alarm_webhook: str | None,
+    quota_store: str | None,
 ) -> None:
     """Start the consortium in DIRECTORY and keep it running until Ctrl-C."""
     from network.description import load_description
@@ -130,6 +138,8 @@ def up(
     evaluator: Evaluator | None = None
     if alarm_webhook is not None and not alarm_webhook.startswith(("http://", "https://")):
         fail(f"--alarm-webhook {alarm_webhook!r}: give an http:// or https:// URL")
+    if quota_store is not None and not quota_store.startswith(("postgresql://", "postgres://")):
+        fail(f"--quota-store: give a postgresql:// URL, not {quota_store!r}")
     try:  # from here every way out, a SIGTERM included, goes through the `finally` that stops the chain
         if local.url != description.chain_url:
             # consortium.json says where the local chain runs: every later command without --chain-url reads it
@@ -172,6 +182,7 @@ def up(
                 gateway_ports,
                 [p + 20 for p in gateway_ports],
                 announce=_announce_child,
+                quota_store=quota_store,
             )
             endpoints = {org: f"https://localhost:{p}" for org, p in zip(providers, gateway_ports, strict=True)}
             write_endpoints(directory, endpoints)
