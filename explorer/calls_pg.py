@@ -33,6 +33,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from explorer.calls import _DECISION_NAMES, MINUTE_MS, CallFilter, _Batch, _Names, summarize_report
+from explorer.errors import IndexUnavailableError
 from notary.event import LEDGER_QUERY_CENTER
 from notary.log.compact import CompactRange
 
@@ -222,23 +223,27 @@ class PostgresCallIndex:
 
     def _reader(self) -> Any:
         conn = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
+        if conn is None or conn.closed or conn.broken:
             conn = self._local.conn = self._connect()
         return conn
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[Any]:
-        """This thread's connection; one that broke (the server restarted) is replaced at the next read."""
+        """This thread's connection; one that broke (the server restarted) is replaced at the next read. The
+        database out of reach is :class:`IndexUnavailableError` (503 ``index_unavailable``)."""
         import psycopg
 
-        conn = self._reader()
+        try:
+            conn = self._reader()
+        except psycopg.OperationalError as exc:
+            raise IndexUnavailableError(f"the call index cannot be reached: {_first_line(exc)}") from exc
         try:
             yield conn
-        except psycopg.OperationalError:
+        except psycopg.OperationalError as exc:
             self._local.conn = None
             with contextlib.suppress(Exception):
                 conn.close()
-            raise
+            raise IndexUnavailableError(f"the call index cannot be reached: {_first_line(exc)}") from exc
 
     def close(self) -> None:
         with self._lock:
@@ -260,7 +265,7 @@ class PostgresCallIndex:
             return False
         with self._write_lock:
             try:
-                if self._leader is not None and not self._leader.closed:
+                if self._leader is not None and not (self._leader.closed or self._leader.broken):
                     self._leader.execute("SELECT 1")
                     return True
                 self._leader = None
@@ -275,12 +280,26 @@ class PostgresCallIndex:
                 self._leader = None
                 return False
 
-    def _write_conn(self) -> Any:
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[Any]:
+        """The writer's connection, under the write lock. The database out of reach is
+        :class:`IndexUnavailableError`; a connection that broke is dropped, and the next write opens another
+        (the log follower tries again at its next round)."""
+        import psycopg
+
         if self._readonly:
             raise ValueError("the call index is read-only")
-        if self._writer is None or self._writer.closed:
-            self._writer = self._connect()
-        return self._writer
+        with self._write_lock:
+            try:
+                if self._writer is None or self._writer.closed or self._writer.broken:
+                    self._writer = self._connect()
+                yield self._writer
+            except psycopg.OperationalError as exc:
+                writer, self._writer = self._writer, None
+                if writer is not None:
+                    with contextlib.suppress(Exception):
+                        writer.close()
+                raise IndexUnavailableError(f"the call index cannot be reached: {_first_line(exc)}") from exc
 
     @staticmethod
     def _size(conn: Any) -> int:
@@ -294,8 +313,7 @@ class PostgresCallIndex:
     def add_entries(self, start: int, entries: Sequence[bytes]) -> None:
         """Index ``entries`` as leaves ``start, start+1, ...``; ``start`` must be the current size. All or
         nothing: a malformed entry (MalformedError) or any failure leaves the index as it was."""
-        with self._write_lock:
-            conn = self._write_conn()
+        with self._writing() as conn:
             size = self._size(conn)
             if start != size:
                 raise ValueError(f"entries must start at the index size {size}, not {start}")
@@ -345,20 +363,16 @@ class PostgresCallIndex:
             "published_ms = excluded.published_ms, cosigners = excluded.cosigners, note = excluded.note, "
             "anchor = excluded.anchor"
         )
-        with self._write_lock:
-            conn = self._write_conn()
-            with conn.transaction(), conn.cursor() as cursor:
-                cursor.executemany(sql, values)
+        with self._writing() as conn, conn.transaction(), conn.cursor() as cursor:
+            cursor.executemany(sql, values)
 
     def put_gaps(self, gaps: Sequence[Mapping[str, Any]]) -> None:
         """Replace the gaps by ``gaps`` (as the notary's ``/v1/gaps`` lists them)."""
         values = [(i, json.dumps(dict(g))) for i, g in enumerate(gaps)]
-        with self._write_lock:
-            conn = self._write_conn()
-            with conn.transaction():
-                conn.execute("DELETE FROM explorer_gaps")
-                with conn.cursor() as cursor:
-                    cursor.executemany("INSERT INTO explorer_gaps (pos, gap) VALUES (%s, %s)", values)
+        with self._writing() as conn, conn.transaction():
+            conn.execute("DELETE FROM explorer_gaps")
+            with conn.cursor() as cursor:
+                cursor.executemany("INSERT INTO explorer_gaps (pos, gap) VALUES (%s, %s)", values)
 
     # ----------------------------------------------------------------------------------------------- reads
 
@@ -516,6 +530,11 @@ class PostgresCallIndex:
                     {"from_ms": from_ms, "to_ms": to_ms, "party": org, "query_center": LEDGER_QUERY_CENTER},
                 ).fetchall()
         return summarize_report(org, org, from_ms, to_ms, counts, lambda name: name)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
 
 
 __all__ = ["PostgresCallIndex"]

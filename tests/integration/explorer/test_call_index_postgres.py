@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 
 from explorer import calls
+from explorer.api.errors import answer
 from explorer.calls import CallFilter, CallIndex
 from explorer.calls_pg import PostgresCallIndex
+from explorer.errors import IndexUnavailableError
 from notary.event import canonical_entry
 from tests.unit.explorer.test_call_index import (  # noqa: F401 - collected here again, on PostgreSQL
     EACH_FILTER,
@@ -142,6 +144,33 @@ def test_replicas_share_one_index_and_one_of_them_leads(postgres: Any) -> None:
     finally:
         for idx in (first, second, reader):
             idx.close()
+
+
+def test_an_unreachable_database_is_a_503_and_the_index_recovers(postgres: Any) -> None:
+    index = PostgresCallIndex(postgres.create_database("explorer"))
+    try:
+        load(index, varied_events(50))
+        assert index.lead()
+        postgres.kill()
+        try:
+            with pytest.raises(IndexUnavailableError) as refused:
+                index.search(CallFilter(), before=None, limit=5)
+            assert answer(refused.value).status == 503
+            assert answer(refused.value).body["error"] == "index_unavailable"
+            with pytest.raises(IndexUnavailableError):
+                index.size()
+            assert not index.lead()
+        finally:
+            postgres.start()
+        assert [r["index"] for r in index.search(CallFilter(), before=None, limit=2)] == [49, 48]
+        assert index.lead()  # the lock, lost with the old connection, taken again
+        more = [canonical_entry(e) for e in varied_events(60)[50:]]
+        with pytest.raises(IndexUnavailableError):
+            index.add_entries(50, more)  # on the writer's connection, which died with the server
+        index.add_entries(50, more)  # the follower's next round: on a new one
+        assert index.size() == 60
+    finally:
+        index.close()
 
 
 def test_the_sqlite_index_always_leads(tmp_path: Path) -> None:
