@@ -52,6 +52,7 @@ from gateway.headers import (
 )
 from gateway.inflight import InFlightLimiter
 from gateway.policy import ChainUnavailableError, ChainView, Decision, Service
+from gateway.quota import LocalQuota, QuotaCounter, QuotaUnavailableError
 from network.certificates import AuthError, Caller, CallerAuthenticator
 from notary.submit.digest import EMPTY_BODY_SHA256, DigestSalts, GatewaySalt, request_digest, response_digest
 from notary.submit.outbox import Outbox, OutboxError, OutboxFullError
@@ -85,6 +86,8 @@ CALLER_GONE_STATUS: Final = 499
 _DETAILS: Final = {
     "purpose_missing": "the Consortium-Purpose header is missing or not a purpose name (a-z, 0-9, '.', '_', '-')",
     "quota_exhausted": "the grant's quota of calls is used up",
+    "quota_unavailable": "the store that counts the grant's quota cannot be reached; the call is refused rather "
+    "than admitted uncounted",
     "chain_unavailable": "the chain cannot be reached and the cached grant is too old to rely on",
     "body_too_large": "the request body is over the gateway's limit",
 }
@@ -132,6 +135,7 @@ class Gateway:
         *,
         shipper_status: Callable[[], Mapping[str, Any]] | None = None,
         clock: Callable[[], float] = time.time,
+        quota: QuotaCounter | None = None,
     ) -> None:
         if settings.mode not in ("proxy", "auth"):
             raise ValueError(f"gateway mode must be 'proxy' or 'auth', not {settings.mode!r}")
@@ -141,6 +145,7 @@ class Gateway:
         self.auth = authenticator
         self.chain = chain
         self.outbox = outbox
+        self.quota: QuotaCounter = quota if quota is not None else LocalQuota(outbox)
         # each event's salt: from the provider's salt vault (schema version 2), or one salt for all (version 1)
         self._salts: DigestSalts = GatewaySalt(salt) if isinstance(salt, bytes) else salt
         self._shipper_status = shipper_status
@@ -251,26 +256,28 @@ class Gateway:
             event["asset_version"] = decision.asset_version
             event["grant_id"] = decision.grant_id
         if denial is not None:
-            return await self._deny(event, denial[0], denial[1], started, decision)
+            retry_after = 1 if denial[0] == "quota_unavailable" else None
+            return await self._deny(event, denial[0], denial[1], started, decision, retry_after=retry_after)
         assert decision is not None and decision.grant_id is not None
         event["decision"] = "allow"
         if self.outbox.pending_count >= self.outbox.max_pending:  # the call could not be recorded: not forwarded
-            self.outbox.release(decision.grant_id)
+            self.quota.release(decision.grant_id)
             return self._outbox_full()
         try:
             return await self._forward(request, event, body, target, trace, span, caller, started)
         except OutboxFullError:  # filled by the calls in flight since the check
-            self.outbox.release(decision.grant_id)
+            self.quota.release(decision.grant_id)
             return self._outbox_full()
         except BaseException:
-            self.outbox.release(decision.grant_id)
+            self.quota.release(decision.grant_id)
             raise
 
     async def _decide(
         self, caller: Caller, service: Service, purpose: str | None
     ) -> tuple[Decision | None, tuple[str, int] | None]:
         """The grant decision and, if the call is refused, (reason, status). Reserves a unit of quota when the
-        call is allowed: there is no ``await`` between the check and the reservation."""
+        call is allowed (``gateway.quota``: the local counter checks and reserves in one step, PostgreSQL in one
+        statement); a quota store that cannot be reached refuses the call (503 ``quota_unavailable``)."""
         if purpose is None or _PURPOSE.match(purpose) is None:
             return None, ("purpose_missing", 403)
         now = self._clock()
@@ -285,7 +292,12 @@ class Gateway:
             assert decision.reason is not None
             return decision, (decision.reason, 403)
         assert decision.grant_id is not None
-        if not self.outbox.reserve(decision.grant_id, decision.quota):
+        try:  # the local counter does not suspend here: its check and reservation are one step
+            admitted = await self.quota.reserve(decision.grant_id, decision.quota)
+        except QuotaUnavailableError as exc:
+            log.warning("call under grant %s refused: %s", decision.grant_id, exc)
+            return decision, ("quota_unavailable", 503)
+        if not admitted:
             return decision, ("quota_exhausted", 403)
         return decision, None
 
@@ -487,10 +499,10 @@ class Gateway:
         try:
             await self._record(event, started)
         except OutboxFullError:
-            self.outbox.release(decision.grant_id)
+            self.quota.release(decision.grant_id)
             return self._outbox_full()
         except BaseException:
-            self.outbox.release(decision.grant_id)
+            self.quota.release(decision.grant_id)
             raise
         headers = {**self._common, EVENT_HEADER: event["event_id"], TRACE_HEADER: trace, CALLER_ORG_HEADER: caller.org}
         return web.Response(status=204, headers=headers)
@@ -630,6 +642,9 @@ class Gateway:
             alarms.append("notary-refused")
         if self.breaker.state != "closed":
             alarms.append("upstream-circuit-open")
+        quota = self.quota.health()
+        if not quota.get("reachable", True):
+            alarms.append("quota-store-unreachable")
         return {
             "status": "ok" if not alarms else "degraded",
             "gateway": self.settings.gateway_id,
@@ -646,6 +661,7 @@ class Gateway:
             "shipper": shipper,
             "upstream": self.breaker.health(),
             "in_flight": self.inflight.health(),
+            "quota": quota,
         }
 
     async def _healthz(self, _request: web.Request) -> web.Response:
@@ -681,6 +697,10 @@ class Gateway:
             f"consortium_gateway_in_flight {self.inflight.in_flight()}",
             "# TYPE consortium_gateway_in_flight_refused_total counter",
             f"consortium_gateway_in_flight_refused_total {health['in_flight']['refused']}",
+            "# TYPE consortium_gateway_quota_store_up gauge",
+            f"consortium_gateway_quota_store_up {int(health['quota'].get('reachable', True))}",
+            "# TYPE consortium_gateway_quota_unavailable_total counter",
+            f"consortium_gateway_quota_unavailable_total {health['quota'].get('refused', 0)}",
             "# TYPE consortium_gateway_alarm gauge",
             *(f'consortium_gateway_alarm{{name="{a}"}} 1' for a in health["alarms"]),
             f"consortium_gateway_chain_head {health['chain'].get('head', 0)}",

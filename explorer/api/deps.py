@@ -19,7 +19,7 @@ from fastapi import Path as PathParam
 from explorer import access
 from explorer.api.middleware import Limits
 from explorer.audit import AuditRecorder
-from explorer.calls import CallFilter, CallIndex
+from explorer.calls import CallFilter, CallStore
 from explorer.chainindex import ChainIndex
 from explorer.errors import InvalidParameterError
 from explorer.keys import consortium_keys
@@ -47,7 +47,7 @@ class Explorer:
 
     directory: Path
     description: ConsortiumDescription
-    calls: CallIndex
+    calls: CallStore
     chain: ChainIndex
     state: ChainState
     auth: Authenticator

@@ -46,6 +46,21 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie does not: nobody may be there to reap an orphan)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
 class PostgresServer:
     """A PostgreSQL cluster in ``directory``, serving 127.0.0.1:``port`` with trust authentication."""
 
@@ -111,6 +126,17 @@ class PostgresServer:
         except psycopg.OperationalError:
             return False
 
+    def _backends(self) -> list[int]:
+        """The server's processes but the postmaster (client backends and background workers)."""
+        import psycopg
+
+        try:
+            with psycopg.connect(self.url, connect_timeout=2) as conn:
+                rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()").fetchall()
+        except psycopg.OperationalError:
+            return []
+        return [int(pid) for (pid,) in rows]
+
     def create_database(self, prefix: str = "t") -> str:
         """A new empty database; its URL."""
         import psycopg
@@ -124,12 +150,14 @@ class PostgresServer:
         """``kill -9`` the postmaster and its backends (an outage, or a crash: WAL replay at the next start)."""
         if self._process is None:
             return
+        backends = self._backends()
         with contextlib.suppress(ProcessLookupError):
             os.kill(self._process.pid, signal.SIGKILL)
         self._process.wait(timeout=30)
         self._process = None
-        # the backends notice their postmaster died and exit; the port is free once they have
+        # the backends notice their postmaster died and exit; until one has, its client can still be answered
         wait_until(lambda: not _port_open(self.port), "PostgreSQL's backends to exit", timeout=30)
+        wait_until(lambda: not any(map(_alive, backends)), "PostgreSQL's backends to exit", timeout=30)
         with contextlib.suppress(FileNotFoundError):
             (self.data / "postmaster.pid").unlink()
 

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from explorer import calls
-from explorer.calls import CallFilter, CallIndex, bulk_load
+from explorer.calls import CallFilter, CallIndex, CallStore, bulk_load
 from notary.event import LEDGER_QUERY_CENTER, canonical_entry, is_ledger_query, parse_entry
 from notary.log.errors import MalformedError
 from notary.log.hashing import hash_leaf, root_of
@@ -132,7 +132,7 @@ def matches(ev: dict[str, Any], f: CallFilter) -> bool:
     )
 
 
-def load(index: CallIndex, events: Sequence[dict[str, Any]], batches: Sequence[int] = ()) -> list[bytes]:
+def load(index: CallStore, events: Sequence[dict[str, Any]], batches: Sequence[int] = ()) -> list[bytes]:
     """Add the events' entries, cut into batches of the given sizes (the rest in one)."""
     entries = [canonical_entry(e) for e in events]
     at = 0
@@ -144,7 +144,7 @@ def load(index: CallIndex, events: Sequence[dict[str, Any]], batches: Sequence[i
     return entries
 
 
-def search_all(index: CallIndex, f: CallFilter, page: int) -> list[int]:
+def search_all(index: CallStore, f: CallFilter, page: int) -> list[int]:
     """Every matching leaf index, newest first, page by page through ``before``."""
     out: list[int] = []
     before = None
