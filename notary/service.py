@@ -28,7 +28,8 @@ from notary.evidence import EvidenceBuilder
 from notary.logsuite import INTL, LogSuite, PrivateKey, suite_of_vkey
 from notary.reader import LogReader
 from notary.sequencer import Sequencer, SequencerSettings
-from notary.store import CheckpointRow, LogStore
+from notary.storage.base import CheckpointRow, NotaryStorage
+from notary.storage.sqlite import LogStore
 
 log = logging.getLogger("notary")
 
@@ -75,7 +76,7 @@ class NotaryService:
         self.origin = settings.origin
         self.suite = suite = settings.suite
         self.signer = suite.note_signer(settings.origin, settings.log_key)
-        self.store = LogStore(settings.directory / DB_NAME, max_pages=settings.max_pages)
+        self.store: NotaryStorage = LogStore(settings.directory / DB_NAME, max_pages=settings.max_pages)
         self._check_identity()
         self.sequencer = Sequencer(
             self.store,
