@@ -86,6 +86,22 @@ if TYPE_CHECKING:
     help="POST each alarm fired, changed or resolved to URL as JSON (docs/alarms.md). Alarms are evaluated and "
     "shown in the explorer without it.",
 )
+@click.option(
+    "--storage",
+    metavar="URL",
+    envvar="CONSORTIUM_NOTARY_STORAGE",
+    default=None,
+    help="The notary keeps its log in PostgreSQL at URL (postgresql://…), with --object-store (docs/notary.md, "
+    "'Storage backends'). Default: SQLite in DIRECTORY/notary.",
+)
+@click.option(
+    "--object-store",
+    metavar="URL",
+    envvar="CONSORTIUM_NOTARY_OBJECT_STORE",
+    default=None,
+    help="s3://bucket[/prefix]?endpoint=http://host:port: the notary's tiles, entry bundles and checkpoint, with "
+    "--storage.",
+)
 @pass_ctx
 def up(
     obj: Context,
@@ -96,6 +112,8 @@ def up(
     explorer_port: int | None,
     authenticate_reads: bool,
     alarm_webhook: str | None,
+    storage: str | None,
+    object_store: str | None,
 ) -> None:
     """Start the consortium in DIRECTORY and keep it running until Ctrl-C."""
     from network.description import load_description
@@ -130,6 +148,9 @@ def up(
     evaluator: Evaluator | None = None
     if alarm_webhook is not None and not alarm_webhook.startswith(("http://", "https://")):
         fail(f"--alarm-webhook {alarm_webhook!r}: give an http:// or https:// URL")
+    if (storage is None) != (object_store is None):
+        fail("--storage postgresql://… and --object-store s3://… go together")
+    notary_args = [] if storage is None else ["--storage", storage, "--object-store", str(object_store)]
     try:  # from here every way out, a SIGTERM included, goes through the `finally` that stops the chain
         if local.url != description.chain_url:
             # consortium.json says where the local chain runs: every later command without --chain-url reads it
@@ -145,6 +166,7 @@ def up(
             [port + 6 + i for i in range(len(description.members))],
             authenticate_reads=authenticate_reads,
             announce=_announce_child,
+            notary_args=notary_args,
         )
         consortium = Consortium(directory, description, local.backend)
         for name, address in description.contracts.items():

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from notary.log.errors import NotaryError
 
@@ -97,8 +97,6 @@ class BatchWrite:
     last_seq: int
     gaps: list[tuple[int, int, int]]
 
-
-T = TypeVar("T")
 
 #: Given the tree state, what to commit (None: nothing to write, e.g. all duplicates).
 Plan = Callable[[TreeState], BatchWrite | None]
@@ -186,6 +184,11 @@ class NotaryStorage(Protocol):
     def alarms(self, limit: int = 100) -> list[dict[str, Any]]: ...
 
     def add_alarm(self, time_ms: int, kind: str, size: int | None, message: str) -> None: ...
+
+    def maintain(self) -> None:
+        """Repair what a crash or an outage left behind (an object store backend publishes pending objects);
+        called periodically, by any replica. Nothing to do for an embedded store."""
+        ...
 
     def close(self) -> None: ...
 

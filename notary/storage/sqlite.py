@@ -131,6 +131,9 @@ class LogStore:
     def close(self) -> None:
         self._writer.close()
 
+    def maintain(self) -> None:
+        """Nothing to repair: tiles commit with their entries."""
+
     # ------------------------------------------------------------------------------------------ writes
 
     @contextmanager
