@@ -73,8 +73,10 @@ CREATE TABLE IF NOT EXISTS gaps (
     gateway TEXT NOT NULL, first BIGINT NOT NULL, last BIGINT NOT NULL, found_ms BIGINT NOT NULL,
     PRIMARY KEY (gateway, first)
 );
-CREATE TABLE IF NOT EXISTS pending (key TEXT PRIMARY KEY, end_size BIGINT NOT NULL, data BYTEA NOT NULL);
-CREATE INDEX IF NOT EXISTS pending_end ON pending (end_size);
+CREATE TABLE IF NOT EXISTS pending (
+    key TEXT PRIMARY KEY, first BIGINT NOT NULL, end_size BIGINT NOT NULL, data BYTEA NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pending_first ON pending (first);
 CREATE TABLE IF NOT EXISTS checkpoints (
     size BIGINT PRIMARY KEY, root BYTEA NOT NULL, time_ms BIGINT NOT NULL, note BYTEA NOT NULL,
     cosigned BYTEA, published_ms BIGINT, cosigners TEXT
@@ -424,8 +426,8 @@ class PostgresStore:
             objects.append((entries_path(start // TILE_WIDTH, len(part)), format_entry_bundle(part)))
         with conn.cursor() as cur:
             cur.executemany(
-                "INSERT INTO pending (key, end_size, data) VALUES (%s, %s, %s)",
-                [(key, end, data) for key, data in objects],
+                "INSERT INTO pending (key, first, end_size, data) VALUES (%s, %s, %s, %s)",
+                [(key, first, end, data) for key, data in objects],
             )
         return edge
 
@@ -451,14 +453,26 @@ class PostgresStore:
                     except IntegrityError as exc:
                         self.add_alarm(int(time.time() * 1000), "object-mismatch", end_size, str(exc))
                         raise
-                with self._transaction() as conn:
-                    conn.execute("DELETE FROM pending WHERE end_size = %s", (end_size,))
-                    conn.execute(
-                        "UPDATE tree SET published = GREATEST(published, %s) WHERE id = 1 "
-                        "AND NOT EXISTS (SELECT 1 FROM pending WHERE end_size <= %s)",
-                        (end_size, end_size),
-                    )
+                self._advance(end_size)
+            if not groups:
+                size, published = self._sizes()
+                if published < size:  # another replica published the objects, its watermark step lost a race
+                    self._advance(None)
             self._publish_checkpoint_object()
+
+    def _advance(self, published_end: int | None) -> None:
+        """Forget the pending rows of the batch ending at ``published_end`` (its objects are written), and move
+        the watermark to the start of the oldest batch still pending, or to the tree size if none is. The tree
+        row is locked first, so the statements after it see every batch committed (each commits under that
+        lock) and no batch commits meanwhile."""
+        with self._transaction() as conn:
+            conn.execute("SELECT size FROM tree WHERE id = 1 FOR UPDATE")
+            if published_end is not None:
+                conn.execute("DELETE FROM pending WHERE end_size = %s", (published_end,))
+            conn.execute(
+                "UPDATE tree SET published = GREATEST(published, COALESCE((SELECT MIN(first) FROM pending), size)) "
+                "WHERE id = 1"
+            )
 
     def _publish_checkpoint_object(self) -> None:
         latest = self.latest_checkpoint(published=True)

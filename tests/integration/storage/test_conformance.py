@@ -285,3 +285,36 @@ def test_other_bytes_under_an_immutable_key_raise_an_integrity_alarm(backend: Ba
     with pytest.raises(StoreError, match=r"integrity alarm.*tile/0/000\.p/5"):
         log.submit("shuzhi-tech/gw-1", 4, 2)
     assert [a["kind"] for a in log.store.alarms()] == ["object-mismatch"]
+
+
+def test_the_watermark_catches_up_when_another_replica_published_the_objects(
+    backend: Backend, servers: dict[str, Any]
+) -> None:
+    """Two replicas publishing at once: one writes the objects and forgets the pending rows, but its watermark
+    step ran before the older batch was published, so the watermark stays behind with nothing pending. The next
+    maintenance, by any replica, moves it to the tree size."""
+    import psycopg
+
+    from notary.storage.postgres import PostgresStore
+
+    log = Log(backend.store())
+    store = log.store
+    assert isinstance(store, PostgresStore)
+    real_put = store.objects.put_immutable
+
+    def dead(key: str, data: bytes) -> None:
+        raise StoreUnavailableError("the process died here")
+
+    store.objects.put_immutable = dead  # type: ignore[method-assign]
+    with pytest.raises(StoreUnavailableError):
+        log.submit("shuzhi-tech/gw-1", 1, 10)
+    with psycopg.connect(store.url, autocommit=True) as conn:  # "the other replica": objects written, rows gone
+        for key, data in conn.execute("SELECT key, data FROM pending").fetchall():
+            real_put(key, bytes(data))
+        conn.execute("DELETE FROM pending")
+    assert store.size() == 0
+    other = backend.store()
+    assert other.size() == 10
+    receipts = Log(other).submit("shuzhi-tech/gw-1", 1, 10)
+    size, root = Log(other).checkpoint()
+    check_log(Log(other), receipts, size, root)
