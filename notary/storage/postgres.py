@@ -240,6 +240,8 @@ class PostgresStore:
         self._write_lock = threading.RLock()
         self._publish_lock = threading.Lock()
         self._local = threading.local()
+        self._readers: list[psycopg.Connection[Any]] = []  # every thread's, closed by close()
+        self._readers_lock = threading.Lock()
         self._writer: psycopg.Connection[Any] | None = None
         self._edge: _Edge | None = None
         with self._transaction() as conn:
@@ -272,6 +274,8 @@ class PostgresStore:
         conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
         if conn is None or conn.closed or conn.broken:
             conn = self._local.conn = self._connect(autocommit=True)
+            with self._readers_lock:
+                self._readers = [c for c in self._readers if not c.closed] + [conn]
         return conn
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
@@ -320,8 +324,9 @@ class PostgresStore:
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for conn in readers:
             conn.close()
 
     # ------------------------------------------------------------------------------------------ sequencing
