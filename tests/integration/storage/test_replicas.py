@@ -1,7 +1,9 @@
 """Two ``consortium notary serve`` processes share one PostgreSQL database and one bucket behind two URLs; two
 gateway-like clients post signed batches to both, alternately. Every receipted event has its own index, the
 indexes leave no gap, and either replica serves the same log: entry bundles and tiles that agree, and a
-checkpoint whose root the entries recompute. Then one replica is killed (``kill -9``): the other goes on."""
+checkpoint whose root the entries recompute. Then one replica is killed (``kill -9``) while a gateway sends it
+batches: the gateway sends the unanswered batch to the other replica, which serves everything, the killed
+one's last commit included."""
 
 from __future__ import annotations
 
@@ -71,18 +73,26 @@ class Replica(NotaryProcess):
         wait_until(self.serving, "the notary to serve /healthz", 60, ignoring=(httpx.HTTPError,))
 
 
-def post(url: str, gateway: str, first_seq: int, key: Any) -> list[dict[str, Any]]:
+def batch(gateway: str, first_seq: int, key: Any) -> tuple[bytes, dict[str, str]]:
     now = int(time.time() * 1000)
     prefix = gateway.replace("/", ".")
     events = [
         event(event_id=f"{prefix}-{seq}", gateway_id=gateway, gateway_seq=seq, time_ms=now)
         for seq in range(first_seq, first_seq + BATCH)
     ]
-    body, headers = batch_request(gateway, events, key)
+    return batch_request(gateway, events, key)
+
+
+def send(url: str, request: tuple[bytes, dict[str, str]]) -> list[dict[str, Any]]:
+    body, headers = request
     response = httpx.post(url + "/v1/batches", content=body, headers=headers, timeout=30)
     assert response.status_code == 200, response.text
     receipts: list[dict[str, Any]] = response.json()["receipts"]
     return receipts
+
+
+def post(url: str, gateway: str, first_seq: int, key: Any) -> list[dict[str, Any]]:
+    return send(url, batch(gateway, first_seq, key))
 
 
 def check_served(url: str, size: int, log_key: Any) -> None:
@@ -146,11 +156,34 @@ def test_two_notary_processes_share_postgres_and_s3(tmp_path: Path, postgres: An
         for replica in (a, b):
             assert httpx.get(replica.url + "/healthz", timeout=10).json()["size"] == total
             check_served(replica.url, total, a.log_key)
-        a.kill()  # one replica dies; the other takes every batch
-        for r in post(b.url, f"{GATEWAY_ORG}/gw-1", 1 + BATCH * BATCHES, a.gateway_key):
-            receipts[r["event_id"]] = r["index"]
-        assert sorted(receipts.values()) == list(range(total + BATCH))
-        check_served(b.url, total + BATCH, a.log_key)
+        # kill -9 of one replica while a gateway sends it batches: the batch in flight may be committed and
+        # not yet published; the gateway sends what got no answer to the other replica, which serves it all
+        flooding = f"{GATEWAY_ORG}/gw-3"
+        unanswered: list[tuple[bytes, dict[str, str]]] = []
+
+        def flood() -> None:
+            seq = 1
+            while True:
+                request = batch(flooding, seq, a.gateway_key)
+                try:
+                    got = send(a.url, request)
+                except httpx.HTTPError:
+                    unanswered.append(request)
+                    return
+                with lock:
+                    receipts.update({r["event_id"]: r["index"] for r in got})
+                seq += BATCH
+
+        flooder = threading.Thread(target=flood)
+        flooder.start()
+        wait_until(lambda: len(receipts) >= total + 3 * BATCH, "three batches through the first replica", 60)
+        a.kill()
+        flooder.join(60)
+        assert len(unanswered) == 1
+        receipts.update({r["event_id"]: r["index"] for r in send(b.url, unanswered[0])})
+        size = len(receipts)
+        assert sorted(receipts.values()) == list(range(size))  # the resent batch kept its indexes if committed
+        check_served(b.url, size, a.log_key)
     finally:
         a.stop()
         b.stop()
