@@ -47,9 +47,10 @@ def test_every_salt_handed_out_before_a_kill_is_the_reopened_vaults(tmp_path: Pa
     )
     assert child.stdout is not None
     handed = []
+    kill_after = 40 + int.from_bytes(os.urandom(1), "big") % 40  # drawn once: a new draw per line may never match
     for line in child.stdout:
         handed.append(line.split())
-        if len(handed) == 40 + int.from_bytes(os.urandom(1), "big") % 40:
+        if len(handed) == kill_after:
             break
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
