@@ -37,6 +37,7 @@ from network.errors import NetworkError
 from network.identity import OrgPublic, create_org_identity, load_account_key
 from network.localchain import DEFAULT_PORT, LocalChain, free_port, start_node, stop_together
 from network.nodes import create_nodes, plan, start_nodes
+from network.trust import founder_keys
 
 if TYPE_CHECKING:
     from web3.types import TxReceipt
@@ -97,7 +98,14 @@ def init_consortium(
                 )
         operator = Signer.from_key(load_account_key(directory, config.operator().org, passphrase))
         founders = [
-            FoundingMember(m.org, m.name, m.roles, identities[m.org].cert_fingerprint, (identities[m.org].account,))
+            FoundingMember(
+                m.org,
+                m.name,
+                m.roles,
+                identities[m.org].cert_fingerprint,
+                (identities[m.org].account,),
+                founder_keys(identities[m.org], m.roles),
+            )
             for m in config.members
         ]
         start_block = int(backend.web3.eth.block_number)
