@@ -90,6 +90,8 @@ def notary_serve(
 
     The notary starts and serves while the chain is unreachable: it connects to the chain only to anchor, and
     keeps retrying with backoff (see /healthz "anchoring") until the chain answers."""
+    from network.logsetup import gateway_keys
+    from network.trust import GatewayKeySource, has_directory, trust_view
     from notary.api import run
     from notary.service import configure_logging
 
@@ -110,6 +112,12 @@ def notary_serve(
     if url:
         anchor = _lazy_anchor_settings(directory, description, passphrase, url, anchor_interval, anchor_max_backoff)
         settings = dataclasses.replace(settings, anchor=anchor)
+    if has_directory(description):
+        # the gateways' keys as the chain says they are now, followed without a restart (docs/trust.md); until
+        # the chain answers, those of consortium.json
+        view = trust_view(description, chain_url)
+        view.start(require=False)
+        settings = dataclasses.replace(settings, gateway_keys=GatewayKeySource(view, gateway_keys(description)))
     configure_logging()
     click.echo(f"notary of {settings.origin} serving on http://{host}:{port}", err=True)
     access = read_access(directory, description) if authenticate_reads else None
@@ -206,4 +214,3 @@ def witness_serve(directory: Path, org: str, host: str, port: int, passphrase_fi
     )
     configure_json_logging("notary.witness")
     serve(config, host, port)
-

@@ -57,21 +57,26 @@ import os
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from chain.ids import OrgId
 from network._pem import cert_pem, is_ca, org_units
 from network.description import ConsortiumDescription
 from network.errors import NetworkError
 from network.identity import CertificateError, IdentityError, OrgPaths, PassphraseError, verify_crl
+
+if TYPE_CHECKING:
+    from chain.contracts.trust import KeyRecord
+    from chain.trustview import TrustSnapshot, TrustView
 
 __all__ = [
     "CACHE_SIZE",
@@ -144,6 +149,7 @@ class _Issuer:
     subject: str
     not_before: datetime
     not_after: datetime
+    record: KeyRecord | None = None  # its record in the TrustDirectory, when the CAs come from the chain
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +199,15 @@ class BoundedCache(Generic[_K, _V]):
 
     def __len__(self) -> int:
         return len(self._data)
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    """The member CAs and the cache of certificates verified against them, replaced together."""
+
+    cache: BoundedCache[bytes, _Verified | tuple[str, str]]
+    issuers: dict[bytes, list[_Issuer]]
+    pems: tuple[str, ...]
 
 
 class _Crl:
@@ -272,30 +287,84 @@ class CallerAuthenticator:
         clock: Callable[[], datetime] = _utc_now,
         cache_size: int = CACHE_SIZE,
         crl_check_interval: float = CRL_CHECK_INTERVAL_S,
+        trust: TrustView | None = None,
     ) -> None:
         if cache_size < 1:
             raise ValueError("cache_size must be at least 1")
         self._member_status = member_status
         self._clock = clock
-        self._cache: BoundedCache[bytes, _Verified | tuple[str, str]] = BoundedCache(cache_size)
+        self._cache_size = cache_size
+        self._directory = directory
+        self._crl_check_interval = crl_check_interval
         self._pem_cache: BoundedCache[str, bytes | tuple[str, str]] = BoundedCache(cache_size)
-        self._issuers: dict[bytes, list[_Issuer]] = {}
-        self._crls: dict[str, _Crl] = {}
-        bundle: list[str] = []
-        for member in description.members:
-            ca = x509.load_pem_x509_certificate(member.identity.ca_cert_pem.encode("ascii"))
+        self._crls: dict[tuple[str, bytes], _Crl] = {}
+        self._trust = trust
+        self._contexts: list[ssl.SSLContext] = []
+        self._loaded: set[str] = set()  # the CA PEMs in the trust store of every context made
+        self._lock = threading.Lock()
+        if trust is None:
+            cas = [(m.org, m.identity.ca_cert_pem.encode("ascii"), None) for m in description.members]
+            self._state = self._tables(cas)
+        else:
+            self._state = self._tables([])
+            trust.subscribe(self._follow)
+
+    def _tables(self, cas: Sequence[tuple[str, bytes, KeyRecord | None]]) -> _State:
+        """The issuers of ``cas`` (org, PEM or DER, record) by subject, and an empty cache of verified
+        certificates to go with them."""
+        issuers: dict[bytes, list[_Issuer]] = {}
+        pems: list[str] = []
+        for org, data, record in cas:
+            try:
+                ca = (
+                    x509.load_pem_x509_certificate(data)
+                    if data.startswith(b"-----")
+                    else x509.load_der_x509_certificate(data)
+                )
+            except ValueError:
+                log.warning("a CA certificate of member %s cannot be parsed: ignored", org)
+                continue
             if not is_ca(ca):
-                log.warning("the CA certificate of member %s is not a CA certificate: ignored", member.org)
+                log.warning("the CA certificate of member %s is not a CA certificate: ignored", org)
                 continue
             issuer = _Issuer(
-                member.org, ca, ca.subject.rfc4514_string(), ca.not_valid_before_utc, ca.not_valid_after_utc
+                org, ca, ca.subject.rfc4514_string(), ca.not_valid_before_utc, ca.not_valid_after_utc, record
             )
-            self._issuers.setdefault(ca.subject.public_bytes(), []).append(issuer)
-            bundle.append(cert_pem(ca))
-            if directory is not None:
-                path = OrgPaths.of(directory, member.org).crl
-                self._crls[member.org] = _Crl(member.org, path, ca, crl_check_interval)
-        self._bundle = "".join(bundle)
+            issuers.setdefault(ca.subject.public_bytes(), []).append(issuer)
+            pems.append(cert_pem(ca))
+        return _State(BoundedCache(self._cache_size), issuers, tuple(pems))
+
+    def _follow(self, snapshot: TrustSnapshot) -> None:
+        """A new TrustDirectory snapshot: every CA certificate it has ever recorded becomes an issuer (whether
+        one is valid is asked at each request, against the chain's head), the cache starts empty, and the CAs
+        new to the TLS contexts are added to their trust stores, so a new member's callers complete the
+        handshake from the next connection on."""
+        from chain.contracts.trust import KeyKind
+
+        cas = [(r.org, r.value, r) for recs in snapshot.records.values() for r in recs if r.kind is KeyKind.CA_CERT]
+        state = self._tables(cas)
+        self._state = state
+        with self._lock:
+            self._add_to_contexts(state.pems)
+        log.info("member CAs from the trust directory at block %d: %d", snapshot.block, len(state.pems))
+
+    def _add_to_contexts(self, pems: tuple[str, ...]) -> None:
+        new = [p for p in pems if p not in self._loaded]
+        if not new:
+            return
+        for ctx in self._contexts:
+            ctx.load_verify_locations(cadata="".join(new))
+        self._loaded.update(new)
+
+    def _crl(self, issuer: _Issuer) -> _Crl | None:
+        if self._directory is None:
+            return None
+        key = (issuer.org, issuer.cert.fingerprint(hashes.SHA256()))
+        crl = self._crls.get(key)
+        if crl is None:
+            path = OrgPaths.of(self._directory, OrgId(issuer.org)).crl
+            crl = self._crls.setdefault(key, _Crl(issuer.org, path, issuer.cert, self._crl_check_interval))
+        return crl
 
     # ------------------------------------------------------------------------------------------ per request
 
@@ -304,12 +373,20 @@ class CallerAuthenticator:
         :class:`AuthError`."""
         if not der:
             raise AuthError("no_certificate", "no client certificate was presented")
-        entry = self._cache.get(der)
+        state = self._state
+        entry = state.cache.get(der)
         if entry is None:
-            entry = self._verify(der)
-            self._cache.put(der, entry)
+            entry = self._verify(der, state.issuers)
+            state.cache.put(der, entry)
         if isinstance(entry, tuple):
             raise AuthError(*entry)
+        trust = self._trust
+        if trust is not None and entry.issuer.record is not None and not entry.issuer.record.valid_at(trust.head):
+            raise AuthError(
+                "unknown_issuer",
+                f"the CA certificate of org {entry.issuer.org} that issued {entry.caller.subject} is not valid on "
+                f"chain at block {trust.head}",
+            )
         now = self._clock()
         if now.tzinfo is None:
             now = now.replace(tzinfo=UTC)
@@ -330,6 +407,11 @@ class CallerAuthenticator:
                     "certificate_revoked",
                     f"certificate {caller.subject} (serial {caller.serial:#x}) is revoked by org {caller.org}",
                 )
+        if trust is not None and trust.is_revoked(caller.org, caller.serial):
+            raise AuthError(
+                "certificate_revoked",
+                f"certificate {caller.subject} (serial {caller.serial:#x}) is revoked by org {caller.org} on chain",
+            )
         if self._member_status(caller.org) is None:
             raise AuthError("unknown_member", f"org {caller.org!r} is not a member of the consortium on chain")
         return caller
@@ -378,16 +460,21 @@ class CallerAuthenticator:
             ctx.load_cert_chain(cert_file, key_file, password=lambda: password or b"")
         except ssl.SSLError as exc:
             raise IdentityError(f"cannot use {cert_file} with {key_file}: {exc.reason or exc}") from None
-        if not self._bundle:
-            raise IdentityError("consortium.json lists no member CA certificate: no caller could authenticate")
-        ctx.load_verify_locations(cadata=self._bundle)
-        ctx.verify_mode = ssl.CERT_OPTIONAL
-        ctx.verify_flags = ssl.VerifyFlags(ctx.verify_flags | X509_V_FLAG_NO_CHECK_TIME)
+        with self._lock:
+            pems = self._state.pems
+            if not pems:
+                source = "the trust directory" if self._trust is not None else "consortium.json"
+                raise IdentityError(f"{source} lists no member CA certificate: no caller could authenticate")
+            ctx.load_verify_locations(cadata="".join(pems))
+            ctx.verify_mode = ssl.CERT_OPTIONAL
+            ctx.verify_flags = ssl.VerifyFlags(ctx.verify_flags | X509_V_FLAG_NO_CHECK_TIME)
+            self._loaded.update(pems)
+            self._contexts.append(ctx)
         return ctx
 
     # ------------------------------------------------------------------------------------------ helpers
 
-    def _verify(self, der: bytes) -> _Verified | tuple[str, str]:
+    def _verify(self, der: bytes, issuers: dict[bytes, list[_Issuer]]) -> _Verified | tuple[str, str]:
         """The checks that depend on the certificate only: a :class:`_Verified` or ``(reason, detail)``."""
         if len(der) > MAX_CERTIFICATE_BYTES:
             return ("malformed_certificate", f"the certificate is larger than {MAX_CERTIFICATE_BYTES} bytes")
@@ -406,7 +493,7 @@ class CallerAuthenticator:
         except Exception as exc:  # any parse failure of hostile input is "malformed", never a crash
             return ("malformed_certificate", f"the client certificate cannot be parsed ({type(exc).__name__})")
 
-        candidates = self._issuers.get(issuer_key, [])
+        candidates = issuers.get(issuer_key, [])
         if not candidates:
             return (
                 "unknown_issuer",
@@ -449,7 +536,7 @@ class CallerAuthenticator:
             not_after=min(not_after, issuer.not_after),
             cert_not_before=not_before,
             issuer=issuer,
-            crl=self._crls.get(issuer.org),
+            crl=self._crl(issuer),
         )
 
 
