@@ -6,7 +6,8 @@ does: a thread polls ``eth_blockNumber`` every ``poll_s``; when the head moved i
 ``change_count`` at the new head (one call), and only when that changed does it read the records again and
 tell its subscribers. "Now" is the head it last polled, so a key added from a later block (an overlap during a
 rotation) becomes valid, and a key retired at a later block stops being valid, as the head passes that block,
-without any read.
+without any read. The head moves only after the subscribers have taken a new snapshot in, so whoever sees
+``head >= b`` gets answers no older than block ``b``, from the view and from its subscribers alike.
 
 While the chain does not answer, the view keeps its last snapshot and retries at every poll; it never goes back
 to an older snapshot. A head lower than the one processed means another chain: the snapshot is read again.
@@ -29,7 +30,7 @@ from typing import Any, Final
 import requests
 from web3.exceptions import Web3Exception
 
-from chain.backend import Backend
+from chain.backend import Backend, RpcBackend
 from chain.contracts.trust import KeyKind, KeyRecord, TrustDirectoryClient
 from chain.errors import ChainError
 
@@ -164,9 +165,7 @@ class TrustView:
         fresh = load_snapshot(self.client, head)
         with self._lock:
             self._snapshot = fresh
-            self._head = head
             subscribers = list(self._subscribers)
-        self._synced()
         log.info(
             "trust directory at block %d: %d record(s) of %d org(s), change %d",
             head,
@@ -179,6 +178,9 @@ class TrustView:
                 callback(fresh)
             except Exception:  # one consumer's bug must not keep the others stale
                 log.exception("a trust directory subscriber failed")
+        # The head moves last: whoever sees head >= b gets answers, its subscribers' included, no older than b.
+        self._head = head
+        self._synced()
         return True
 
     def _synced(self) -> None:
@@ -283,7 +285,10 @@ class TrustView:
     def _timestamp(self, block: int) -> int:
         known = self._times.get(block)
         if known is None:
-            known = int(self._backend.web3.eth.get_block(block)["timestamp"])
+            if isinstance(self._backend, RpcBackend):
+                known = self._backend.block_timestamp(block)
+            else:
+                known = int(self._backend.web3.eth.get_block(block)["timestamp"])
             if len(self._times) > 100_000:
                 self._times.clear()
             self._times[block] = known

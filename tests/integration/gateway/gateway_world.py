@@ -60,6 +60,7 @@ from chain.ids import OrgId, Role, name_to_bytes32
 from chain.node.node import Genesis, Node
 from chain.node.rpc import RpcServer
 from chain.node.service import Metrics, SealingLoop
+from chain.trustview import TrustView
 from chain.tx import build_transaction, send_transaction, wait_receipt
 from gateway.policy import ChainView
 from gateway.server import Gateway, GatewaySettings
@@ -259,9 +260,7 @@ def _craft(root: Path, out: Path, issuer_org: str, ou: str, *, client_auth: bool
     cert_path, key_path = out / "cert.pem", out / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return Identity(ou, cert_path, key_path, None)
 
@@ -473,13 +472,18 @@ class LiveGateway:
         stale_s: float = 30.0,
         max_pending: int = 1_000_000,
         settings: dict[str, Any] | None = None,
+        follow_trust: bool = False,
     ) -> None:
         self._loop = loop
         self._notary_url = notary_url
         key = world.gateway_key()
         self.chain = ChainView(chain.backend, chain.contracts, PROVIDER, poll_s=poll_s, stale_s=stale_s)
         self.chain.start()
-        self.auth = CallerAuthenticator(world.description, world.root, self.chain.member_status)
+        self.trust: TrustView | None = None
+        if follow_trust:  # the member CAs and revoked serials from the TrustDirectory, as `gateway serve` does
+            self.trust = TrustView(chain.backend, chain.contracts["TrustDirectory"], poll_s=poll_s)
+            self.trust.start()
+        self.auth = CallerAuthenticator(world.description, world.root, self.chain.member_status, trust=self.trust)
         gateway_settings = GatewaySettings(
             org=PROVIDER, name=name, log_origin=log_origin(world.description), mode="proxy", upstream=upstream,
             **(settings or {}),
@@ -490,7 +494,12 @@ class LiveGateway:
         self.shipper: Shipper | None = None
         if notary_url is not None:
             self.shipper = Shipper(
-                self.outbox, notary_url, gateway_settings.gateway_id, key, idle_s=0.01, backoff_initial_s=0.05,
+                self.outbox,
+                notary_url,
+                gateway_settings.gateway_id,
+                key,
+                idle_s=0.01,
+                backoff_initial_s=0.05,
                 backoff_max_s=0.5,
             )
             self.shipper.start()
@@ -521,6 +530,8 @@ class LiveGateway:
             self.shipper.stop()
         self.outbox.close()
         self.chain.stop()
+        if self.trust is not None:
+            self.trust.stop()
 
 
 def notary_events(notary: NotaryProcess, gateway_id: str | None = None) -> list[dict[str, Any]]:

@@ -1,0 +1,92 @@
+"""``consortium init`` writes the founders' keys into the TrustDirectory, so the chain holds the trust that
+``consortium.json`` lists; a chain node process serves it, and the follower reads it over a lean connection (as
+the gateway and the notary do), including block times for the validity of a key at a moment."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from chain.contracts import KeyKind
+from chain.ids import Role
+from chain.trustview import TrustView
+from network.config import parse_config
+from network.consortium import init_consortium
+from network.description import ConsortiumDescription, load_description
+from network.localchain import LocalChain, start_node
+from network.trust import has_directory, trust_view
+
+PASSPHRASE = b"trust-init-passphrase-1"
+CHAIN_ID = 20267
+CONFIG = {
+    "name": "trust-test",
+    "chain_id": CHAIN_ID,
+    "admission_threshold": 1,
+    "proposal_ttl_days": 7,
+    "witness_policy": {"threshold": 2, "witnesses": ["all-members"], "require_regulator": True},
+    "members": [
+        {"org": "op", "name": "Operator Cloud Co.", "roles": ["member", "operator", "validator", "notary", "witness"]},
+        {"org": "alpha", "name": "Alpha Securities", "roles": ["member", "witness"]},
+        {"org": "reg", "name": "Market Supervision", "roles": ["regulator", "witness"]},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def consortium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, ConsortiumDescription, LocalChain]]:
+    directory = tmp_path_factory.mktemp("trust") / "consortium"
+    init_consortium(directory, parse_config(CONFIG), PASSPHRASE)
+    chain = start_node(directory, CHAIN_ID, PASSPHRASE, block_time=0.05)
+    try:
+        yield directory, load_description(directory), chain
+    finally:
+        chain.stop()
+
+
+@pytest.fixture(scope="module")
+def view(consortium: tuple[Path, ConsortiumDescription, LocalChain]) -> Iterator[TrustView]:
+    _, description, chain = consortium
+    followed = trust_view(description, chain.url, poll_s=0.05)
+    followed.start()
+    yield followed
+    followed.stop()
+
+
+def test_the_chain_holds_the_keys_of_consortium_json(
+    consortium: tuple[Path, ConsortiumDescription, LocalChain], view: TrustView
+) -> None:
+    _, description, _ = consortium
+    assert has_directory(description)
+    snapshot = view.snapshot
+    assert snapshot is not None
+    assert snapshot.orgs() == [m.org for m in description.members]
+    for member in description.members:
+        identity = member.identity
+        ca = x509.load_pem_x509_certificate(identity.ca_cert_pem.encode()).public_bytes(serialization.Encoding.DER)
+        assert view.ca_certs(member.org) == [ca]
+        assert view.gateway_keys(member.org) == [identity.gateway_public_key]
+        assert view.keys(KeyKind.ACCOUNT, member.org) == [bytes.fromhex(identity.account[2:])]
+        assert view.keys(KeyKind.WITNESS_KEY, member.org) == [identity.witness_public_key]
+        expected_log = [identity.notary_public_key] if Role.NOTARY in member.roles else []
+        assert view.keys(KeyKind.LOG_KEY, member.org) == expected_log
+        assert all(r.valid_from == 0 and r.valid_until is None for r in snapshot.records[member.org])
+
+
+def test_a_key_was_valid_at_a_moment(
+    consortium: tuple[Path, ConsortiumDescription, LocalChain], view: TrustView
+) -> None:
+    _, description, _ = consortium
+    gateway = description.member("alpha").identity.gateway_public_key
+    now = time.time()
+    deadline = time.monotonic() + 10
+    while view.block_at_time(now) is None or view.block_at_time(now) == view.head:  # a block past `now`
+        assert time.monotonic() < deadline, view.health()
+        time.sleep(0.05)
+    assert view.was_valid_at_time("alpha", KeyKind.GATEWAY_KEY, gateway, now)
+    assert not view.was_valid_at_time("alpha", KeyKind.GATEWAY_KEY, b"\0" * 32, now)
+    assert view.block_at_time(0) is None
