@@ -47,6 +47,16 @@ per ``crl_check_interval`` (1 s) per org and reread when its inode, mtime or siz
 effect within a second. A missing file means no revocations. A CRL that cannot be read, parsed or verified
 makes every certificate of that org fail with ``certificate_revoked`` (the detail says why) until a valid one
 is in place: a tampered list must not let a revoked certificate back in.
+
+The chain's trust. Given a :class:`~chain.trustview.TrustView` of the TrustDirectory (``docs/trust.md``), the
+member CAs are every CA certificate the directory has recorded, taken in whenever the view reads a change (the
+cache of verified certificates starts empty then), and those of ``consortium.json`` only until the view has read
+the chain once. On every request the issuing CA's record must be valid at the view's head (a CA retired or
+declared compromised on chain gives ``unknown_issuer``; one valid from a later block too, until then), and a
+serial the org revoked on chain gives ``certificate_revoked`` from the block that revoked it, besides the CRL
+file. A CA new to the consortium is added to the trust store of every TLS context made here, so its callers
+complete the handshake from their next connection on; a CA once added stays in the stores (a handshake proves
+nothing by itself: the request is refused with its reason).
 """
 
 from __future__ import annotations
@@ -276,7 +286,9 @@ class CallerAuthenticator:
 
     ``directory`` is the consortium directory holding ``orgs/<org>/msp/crls/crl.pem`` (None: no CRLs);
     ``member_status(org)`` answers ``"active"``, ``"suspended"`` or None (not a member), from the chain;
-    ``clock`` gives the time the validity periods are checked against. Thread-safe."""
+    ``clock`` gives the time the validity periods are checked against; ``trust``, a view of the TrustDirectory,
+    makes the chain the source of the member CAs and of revoked serials (see "The chain's trust" in the module
+    docstring). Thread-safe."""
 
     def __init__(
         self,
@@ -302,11 +314,11 @@ class CallerAuthenticator:
         self._contexts: list[ssl.SSLContext] = []
         self._loaded: set[str] = set()  # the CA PEMs in the trust store of every context made
         self._lock = threading.Lock()
-        if trust is None:
-            cas = [(m.org, m.identity.ca_cert_pem.encode("ascii"), None) for m in description.members]
-            self._state = self._tables(cas)
-        else:
-            self._state = self._tables([])
+        # consortium.json's founders' CAs; with a trust view, only until it has read the chain (and every CA
+        # since is the chain's: the founders' were written there at genesis)
+        cas = [(m.org, m.identity.ca_cert_pem.encode("ascii"), None) for m in description.members]
+        self._state = self._tables(cas)
+        if trust is not None:
             trust.subscribe(self._follow)
 
     def _tables(self, cas: Sequence[tuple[str, bytes, KeyRecord | None]]) -> _State:

@@ -12,13 +12,17 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from chain.contracts import KeyKind
-from chain.ids import Role
+from chain.backend import RpcBackend
+from chain.contracts import KeyKind, TrustDirectoryClient
+from chain.ids import OrgId, Role
 from chain.trustview import TrustView
+from chain.tx import Signer
 from network.config import parse_config
 from network.consortium import init_consortium
 from network.description import ConsortiumDescription, load_description
+from network.identity import issue_identity, load_account_key, load_user_key, user_paths
 from network.localchain import LocalChain, start_node
+from network.logins import Authenticator, LoginError, make_token
 from network.trust import has_directory, trust_view
 
 PASSPHRASE = b"trust-init-passphrase-1"
@@ -90,3 +94,28 @@ def test_a_key_was_valid_at_a_moment(
     assert view.was_valid_at_time("alpha", KeyKind.GATEWAY_KEY, gateway, now)
     assert not view.was_valid_at_time("alpha", KeyKind.GATEWAY_KEY, b"\0" * 32, now)
     assert view.block_at_time(0) is None
+
+
+def test_an_explorer_login_is_refused_once_its_serial_is_revoked_on_chain(
+    consortium: tuple[Path, ConsortiumDescription, LocalChain], view: TrustView
+) -> None:
+    """The explorer's logins follow the directory: a person's certificate revoked on chain by its firm is
+    refused from the block that revokes it, with no CRL file and no restart."""
+    directory, description, chain = consortium
+    org = OrgId("alpha")
+    issue_identity(directory, org, "carol", PASSPHRASE, role="compliance", org_roles=description.member(org).roles)
+    paths = user_paths(directory, org, "carol")
+    token = make_token(paths.cert.read_bytes(), load_user_key(directory, org, "carol", PASSPHRASE))
+    auth = Authenticator(directory, regulator_orgs={"reg"}, trust=view)
+    assert auth.authenticate(f"Bearer {token}").org == "alpha"
+    serial = x509.load_pem_x509_certificate(paths.cert.read_bytes()).serial_number
+    client = TrustDirectoryClient(RpcBackend(chain.url), description.contracts["TrustDirectory"])
+    client.revoke_serial(Signer.from_key(load_account_key(directory, org, PASSPHRASE)), serial)
+    block = int(client.backend.web3.eth.block_number)
+    deadline = time.monotonic() + 10
+    while view.head < block:
+        assert time.monotonic() < deadline, view.health()
+        time.sleep(0.01)
+    with pytest.raises(LoginError) as refused:
+        auth.authenticate(f"Bearer {token}")
+    assert refused.value.reason == "certificate_revoked"
