@@ -120,7 +120,7 @@ class TrustView:
             raise RuntimeError("the trust view is already started")
         try:
             self.refresh()
-        except _CHAIN_ERRORS as exc:
+        except Exception as exc:  # not only the transport's: a wrong address answers what no decoder reads
             if require:
                 raise
             log.warning("trust directory not read yet (%s: %s); retrying", type(exc).__name__, exc)
@@ -195,8 +195,9 @@ class TrustView:
                 if self._reachable:
                     log.warning("trust directory unreachable: %s: %s", exc.__class__.__name__, exc)
                 self._reachable = False
-            except Exception:  # a bug must not stop the watcher: the view would silently go stale
-                log.exception("trust view failed")
+            except Exception as exc:  # a bug must not stop the watcher: the view would silently go stale
+                if self._reachable:
+                    log.exception("trust view failed: %s", exc)
                 self._reachable = False
 
     # ------------------------------------------------------------------------------------------ answers

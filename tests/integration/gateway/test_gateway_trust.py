@@ -21,9 +21,7 @@ from chain.tx import Signer
 from network.identity import OrgPaths, load_account_key
 from tests.integration.gateway.gateway_chain import (
     GRANTEE,
-    OPERATOR,
     OTHER,
-    REGULATOR,
     GatewayChain,
     wait_for_head,
 )
@@ -63,11 +61,7 @@ def chain() -> Iterator[GatewayChain]:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, chain: GatewayChain) -> World:
-    built = build_world(tmp_path_factory.mktemp("consortium"), chain)
-    trust = chain.consortium.trust
-    for org in (OPERATOR, GRANTEE, OTHER, REGULATOR):  # each founder puts its own CA on chain
-        trust.add_key(chain.signers[org], KeyKind.CA_CERT, ca_der(built, org))
-    return built
+    return build_world(tmp_path_factory.mktemp("consortium"), chain)  # each founder's CA is on chain
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,58 @@
+"""network.trust: the keys genesis writes for a founder, and the notary's gateway key source before and after the
+chain was read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from chain.contracts.trust import KeyKind, KeyRecord, KeyState
+from chain.ids import OrgId, Role
+from chain.trustview import TrustSnapshot, TrustView
+from network.identity import create_org_identity
+from network.trust import GatewayKeySource, founder_keys
+
+PASS = b"trust-unit-passphrase"
+
+
+def test_founder_keys_follow_the_roles(tmp_path: Path) -> None:
+    identity = create_org_identity(tmp_path, OrgId("alpha"), "Alpha Securities", PASS)
+    ca = x509.load_pem_x509_certificate(identity.ca_cert_pem.encode()).public_bytes(serialization.Encoding.DER)
+    common = [
+        (KeyKind.CA_CERT, ca),
+        (KeyKind.ACCOUNT, bytes.fromhex(identity.account[2:])),
+        (KeyKind.GATEWAY_KEY, identity.gateway_public_key),
+    ]
+    assert list(founder_keys(identity, Role.MEMBER)) == common
+    assert list(founder_keys(identity, Role.MEMBER | Role.WITNESS | Role.NOTARY)) == [
+        *common,
+        (KeyKind.WITNESS_KEY, identity.witness_public_key),
+        (KeyKind.LOG_KEY, identity.notary_public_key),
+    ]
+
+
+class _NoChain:
+    """A backend the view never asks in these tests."""
+
+    description = "no chain"
+
+
+def record(org: str, index: int, value: bytes, valid_from: int = 0, valid_until: int | None = None) -> KeyRecord:
+    state = KeyState.OPEN if valid_until is None else KeyState.RETIRED
+    return KeyRecord(OrgId(org), index, KeyKind.GATEWAY_KEY, value, valid_from, valid_until, state, 0, None)
+
+
+def test_the_gateway_key_source_uses_consortium_json_only_until_the_chain_is_read() -> None:
+    view = TrustView(_NoChain(), "0x" + "11" * 20)  # type: ignore[arg-type]
+    source = GatewayKeySource(view, {"alpha": b"a" * 32})
+    assert list(source("alpha")) == [b"a" * 32]
+    assert list(source("beta")) == []
+    snapshot = TrustSnapshot.of(
+        10, 3, {"beta": (record("beta", 0, b"b" * 32), record("beta", 1, b"c" * 32, valid_until=10))}
+    )
+    view._snapshot, view._head = snapshot, 10  # as a refresh at block 10 leaves it
+    assert list(source("alpha")) == []  # the chain names no key of alpha's
+    assert list(source("beta")) == [b"b" * 32]
+    assert view.keys(KeyKind.GATEWAY_KEY, "beta", at_block=9) == [b"b" * 32, b"c" * 32]
