@@ -9,6 +9,7 @@ the chain has been read once.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -16,9 +17,11 @@ from cryptography.hazmat.primitives import serialization
 from chain.backend import RpcBackend
 from chain.contracts.trust import KeyKind
 from chain.ids import Role
-from chain.trustview import TrustView
 from network.description import ConsortiumDescription
 from network.identity import OrgPublic
+
+if TYPE_CHECKING:  # the follower imports web3; `init` and the read-only commands never need it
+    from chain.trustview import TrustView
 
 #: The contract name of the directory in ``consortium.json``'s ``contracts``.
 CONTRACT = "TrustDirectory"
@@ -49,6 +52,8 @@ def trust_view(
     description: ConsortiumDescription, chain_url: str | None = None, *, poll_s: float = 0.5, timeout_s: float = 5.0
 ) -> TrustView:
     """A view (not started) of the consortium's directory, read through a lean connection of its own."""
+    from chain.trustview import TrustView
+
     backend = RpcBackend(chain_url or description.chain_url, timeout_s, lean=True, chain_id=description.chain_id)
     return TrustView(backend, description.contracts[CONTRACT], poll_s=poll_s)
 

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from chain.contracts.trust import KeyKind, KeyRecord, KeyState
+from chain.errors import MalformedError
 from chain.ids import OrgId, Role
 from chain.trustview import TrustSnapshot, TrustView
+from contracts import CONTRACT_NAMES
+from network.description import ConsortiumDescription, MemberDescription
 from network.identity import create_org_identity
-from network.trust import GatewayKeySource, founder_keys
+from network.trust import GatewayKeySource, founder_keys, has_directory
 
 PASS = b"trust-unit-passphrase"
 
@@ -56,3 +60,29 @@ def test_the_gateway_key_source_uses_consortium_json_only_until_the_chain_is_rea
     assert list(source("alpha")) == []  # the chain names no key of alpha's
     assert list(source("beta")) == [b"b" * 32]
     assert view.keys(KeyKind.GATEWAY_KEY, "beta", at_block=9) == [b"b" * 32, b"c" * 32]
+
+
+def test_a_consortium_json_without_a_directory_still_loads(tmp_path: Path) -> None:
+    """A consortium created before the TrustDirectory existed: its file lacks the address, and nothing follows
+    the chain's keys."""
+    identity = create_org_identity(tmp_path, OrgId("alpha"), "Alpha Securities", PASS)
+    description = ConsortiumDescription(
+        name="old",
+        chain_id=1,
+        chain_kind="external",
+        chain_url="http://127.0.0.1:1",
+        contracts={name: f"0x{i + 1:040x}" for i, name in enumerate(CONTRACT_NAMES) if name != "TrustDirectory"},
+        deployed_at_block=0,
+        admission_threshold=1,
+        proposal_ttl_days=7,
+        witness_policy={},
+        members=(MemberDescription(OrgId("alpha"), "Alpha Securities", Role.MEMBER, identity),),
+    )
+    loaded = ConsortiumDescription.from_json(description.to_json())
+    assert "TrustDirectory" not in loaded.contracts and not has_directory(loaded)
+    data = description.to_json()
+    data["contracts"]["TrustDirectory"] = "0x" + "ab" * 20
+    assert has_directory(ConsortiumDescription.from_json(data))
+    del data["contracts"]["AuditAnchor"]
+    with pytest.raises(MalformedError):
+        ConsortiumDescription.from_json(data)
