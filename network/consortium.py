@@ -25,6 +25,7 @@ from chain.contracts import (
     DataAssetRegistryClient,
     Deployment,
     FoundingMember,
+    TrustDirectoryClient,
     deploy_consortium,
 )
 from chain.errors import ChainError
@@ -290,6 +291,17 @@ class Consortium:
     @property
     def anchors(self) -> AuditAnchorClient:
         return self.deployment.anchors(self.backend)
+
+    @property
+    def trust(self) -> TrustDirectoryClient:
+        """The TrustDirectory (``docs/trust.md``); ConsortiumError for a consortium created before it existed."""
+        client = self.deployment.trust(self.backend)
+        if client is None:
+            raise ConsortiumError(
+                f"{self.directory / FILENAME} names no TrustDirectory: this consortium was created before keys "
+                "were kept on chain, and its keys are those of consortium.json"
+            )
+        return client
 
     def signer(self, org: str, passphrase: bytes) -> Signer:
         """The signing account of ``org``, whose encrypted key must be in this directory."""

@@ -4,11 +4,13 @@ the gateway and the notary do), including block times for the validity of a key 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -17,10 +19,11 @@ from chain.contracts import KeyKind, TrustDirectoryClient
 from chain.ids import OrgId, Role
 from chain.trustview import TrustView
 from chain.tx import Signer
+from cli.main import cli
 from network.config import parse_config
 from network.consortium import init_consortium
 from network.description import ConsortiumDescription, load_description
-from network.identity import issue_identity, load_account_key, load_user_key, user_paths
+from network.identity import create_org_identity, issue_identity, load_account_key, load_user_key, user_paths
 from network.localchain import LocalChain, start_node
 from network.logins import Authenticator, LoginError, make_token
 from network.trust import has_directory, trust_view
@@ -119,3 +122,38 @@ def test_an_explorer_login_is_refused_once_its_serial_is_revoked_on_chain(
     with pytest.raises(LoginError) as refused:
         auth.authenticate(f"Bearer {token}")
     assert refused.value.reason == "certificate_revoked"
+
+
+def test_a_member_admitted_later_publishes_its_keys_with_the_cli(
+    consortium: tuple[Path, ConsortiumDescription, LocalChain], view: TrustView, tmp_path: Path
+) -> None:
+    """`member propose admit`, then `member keys publish` by the newcomer: the followers see its CA and gateway
+    key; `member keys revoke`, `retire`, `compromise` and `list` act on the directory."""
+    directory, _, chain = consortium
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_bytes(PASSPHRASE)
+
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(
+            cli, ["--dir", str(directory), "--chain-url", chain.url, "--passphrase-file", str(passphrase), *args]
+        )
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    identity = create_org_identity(directory, OrgId("delta"), "Delta Securities", PASSPHRASE)
+    run("member", "propose", "admit", "delta", "--roles", "member,witness", "--as", "op")  # threshold 1: admitted
+    assert "4 key(s) published for delta" in run("member", "keys", "publish", "--as", "delta")
+    assert "already on chain" in run("member", "keys", "publish", "--as", "delta")
+    view.refresh()
+    assert view.gateway_keys("delta") == [identity.gateway_public_key]
+    assert len(view.ca_certs("delta")) == 1
+    assert "revoked serial 0x1234 of delta" in run("member", "keys", "revoke", "0x1234", "--as", "delta")
+    assert "retired #3 of delta" in run("member", "keys", "retire", "3", "--as", "delta")
+    head = int(RpcBackend(chain.url).web3.eth.block_number)
+    run("member", "keys", "compromise", "delta", "2", "--as-of-block", str(head), "--as", "reg")
+    view.refresh()
+    assert view.is_revoked("delta", 0x1234)
+    assert view.gateway_keys("delta") == []
+    listed = run("member", "keys", "list", "delta")
+    assert "ca-cert" in listed and "O=Delta Securities" in listed and "compromised" in listed and "retired" in listed
+    assert json.loads(run("member", "keys", "list", "delta", "--json"))[2]["state"] == "compromised"
