@@ -112,15 +112,19 @@ def notary_serve(
     if url:
         anchor = _lazy_anchor_settings(directory, description, passphrase, url, anchor_interval, anchor_max_backoff)
         settings = dataclasses.replace(settings, anchor=anchor)
+    source = None
     if has_directory(description):
         # the gateways' keys as the chain says they are now, followed without a restart (docs/trust.md); until
         # the chain answers, those of consortium.json
         view = trust_view(description, chain_url)
         view.start(require=False)
-        settings = dataclasses.replace(settings, gateway_keys=GatewayKeySource(view, gateway_keys(description)))
+        source = GatewayKeySource(view, gateway_keys(description))
+        settings = dataclasses.replace(settings, gateway_keys=source)
     configure_logging()
     click.echo(f"notary of {settings.origin} serving on http://{host}:{port}", err=True)
     access = read_access(directory, description) if authenticate_reads else None
+    if access is not None and source is not None:
+        access.follow_gateway_keys(source)  # gateways sign their reads with the same keys
     run(settings, host, port, access)
 
 
