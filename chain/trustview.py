@@ -3,11 +3,15 @@
 :func:`load_snapshot` reads every record of the directory at one block (one ``eth_call`` per count and per
 record). :class:`TrustView` keeps the latest such snapshot and follows the chain as the gateway's chain view
 does: a thread polls ``eth_blockNumber`` every ``poll_s``; when the head moved it reads the directory's
-``change_count`` at the new head (one call), and only when that changed does it read the records again and
-tell its subscribers. "Now" is the head it last polled, so a key added from a later block (an overlap during a
-rotation) becomes valid, and a key retired at a later block stops being valid, as the head passes that block,
-without any read. The head moves only after the subscribers have taken a new snapshot in, so whoever sees
-``head >= b`` gets answers no older than block ``b``, from the view and from its subscribers alike.
+``follow_state`` at the new head (one call: its change count and the registry status of each org with records),
+and only when that changed does it read the records again and tell its subscribers. The keys of an org that is
+no longer a member (removed by governance) count for nothing "now" or at any block; their records stay, and
+:meth:`TrustView.was_valid` still answers for them (evidence of what was signed while it was a member).
+
+"Now" is the head it last polled, so a key added from a later block (an overlap during a rotation) becomes
+valid, and a key retired at a later block stops being valid, as the head passes that block, without any read.
+The head moves only after the subscribers have taken a new snapshot in, so whoever sees ``head >= b`` gets
+answers no older than block ``b``, from the view and from its subscribers alike.
 
 While the chain does not answer, the view keeps its last snapshot and retries at every poll; it never goes back
 to an older snapshot. A head lower than the one processed means another chain: the snapshot is read again.
@@ -33,6 +37,7 @@ from web3.exceptions import Web3Exception
 from chain.backend import Backend, RpcBackend
 from chain.contracts.trust import KeyKind, KeyRecord, TrustDirectoryClient
 from chain.errors import ChainError
+from chain.ids import MemberStatus
 
 log = logging.getLogger("chain.trustview")
 
@@ -47,24 +52,43 @@ class TrustSnapshot:
     block: int
     change_count: int
     records: Mapping[str, tuple[KeyRecord, ...]]
+    #: org → its status in the ConsortiumRegistry at ``block`` (``chain.ids.MemberStatus``); None: not read
+    statuses: Mapping[str, int] | None = None
     #: org → {serial: the first block it is revoked at}
     revocations: Mapping[str, Mapping[int, int]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, block: int, change_count: int, records: Mapping[str, tuple[KeyRecord, ...]]) -> TrustSnapshot:
+    def of(
+        cls,
+        block: int,
+        change_count: int,
+        records: Mapping[str, tuple[KeyRecord, ...]],
+        statuses: Mapping[str, int] | None = None,
+    ) -> TrustSnapshot:
         revocations = {
             org: {int.from_bytes(r.value, "big"): r.valid_from for r in recs if r.kind is KeyKind.REVOKED_SERIAL}
             for org, recs in records.items()
         }
-        return cls(block, change_count, dict(records), revocations)
+        return cls(block, change_count, dict(records), None if statuses is None else dict(statuses), revocations)
 
     def orgs(self) -> list[str]:
         return list(self.records)
 
+    def member(self, org: str) -> bool:
+        """Whether ``org`` is a member (active or suspended) on chain: a removed member's keys count for nothing."""
+        return self.statuses is None or self.statuses.get(org) in (MemberStatus.ACTIVE, MemberStatus.SUSPENDED)
+
+    def follow_state(self) -> tuple[int, tuple[int, ...]]:
+        """What :meth:`TrustDirectoryClient.follow_state` answered when this snapshot was read."""
+        return self.change_count, tuple((self.statuses or {}).get(org, 0) for org in self.records)
+
     def valid(self, kind: KeyKind, at_block: int, org: str | None = None) -> list[KeyRecord]:
-        """The records of ``kind`` valid at ``at_block``, of ``org`` or of every org, in directory order."""
+        """The records of ``kind`` valid at ``at_block``, of ``org`` or of every org, in directory order; none of an
+        org that is no longer a member."""
         orgs = self.records if org is None else {org: self.records.get(org, ())}
-        return [r for recs in orgs.values() for r in recs if r.kind is kind and r.valid_at(at_block)]
+        return [
+            r for o, recs in orgs.items() if self.member(o) for r in recs if r.kind is kind and r.valid_at(at_block)
+        ]
 
     def find(self, org: str, kind: KeyKind, value: bytes) -> KeyRecord | None:
         for r in self.records.get(org, ()):
@@ -78,10 +102,11 @@ class TrustSnapshot:
 
 
 def load_snapshot(client: TrustDirectoryClient, block: int) -> TrustSnapshot:
-    """Every record of the directory of ``client`` as it stands at ``block``."""
-    change_count = client.change_count(block)
-    records = {str(org): tuple(client.records(org, block)) for org in client.orgs(block)}
-    return TrustSnapshot.of(block, change_count, records)
+    """Every record of the directory of ``client`` as it stands at ``block``, and its orgs' member statuses."""
+    change_count, statuses = client.follow_state(block)
+    orgs = [str(org) for org in client.orgs(block)]
+    records = {org: tuple(client.records(org, block)) for org in orgs}
+    return TrustSnapshot.of(block, change_count, records, dict(zip(orgs, statuses, strict=True)))
 
 
 class TrustView:
@@ -154,7 +179,7 @@ class TrustView:
         head = int(self._backend.web3.eth.block_number)
         snapshot = self._snapshot
         if snapshot is not None and head >= self._head:
-            if head == self._head or self.client.change_count(head) == snapshot.change_count:
+            if head == self._head or self.client.follow_state(head) == snapshot.follow_state():
                 self._head = head
                 self._synced()
                 return False

@@ -123,6 +123,12 @@ class TrustDirectoryClient(ContractClient):
     def change_count(self, block: BlockIdentifier = "latest") -> int:
         return int(self._call("change_count", block=block))
 
+    def follow_state(self, block: BlockIdentifier = "latest") -> tuple[int, tuple[int, ...]]:
+        """(change count, the registry status of each org of :meth:`orgs`, in order): what a follower compares at
+        each block, in one call."""
+        count, statuses = self._call("follow_state", block=block)
+        return int(count), tuple(int(s) for s in statuses)
+
     def last_change_block(self, block: BlockIdentifier = "latest") -> int:
         return int(self._call("last_change_block", block=block))
 

@@ -203,6 +203,25 @@ def find(org: bytes32, kind: uint8, data: Bytes[MAX_VALUE]) -> (bool, uint256):
 
 @view
 @external
+def follow_state() -> (uint256, DynArray[uint8, MAX_ORGS]):
+    """
+    @notice What a follower compares at each new block: the change count, and the registry status of every org
+            with records (in `org_at` order). A member removed or readmitted changes the second without a
+            change here.
+    """
+    statuses: DynArray[uint8, MAX_ORGS] = []
+    for i: uint256 in range(MAX_ORGS):
+        if i >= self.org_count:
+            break
+        status: uint8 = 0
+        roles: uint256 = 0
+        status, roles = staticcall self.registry.org_info(self.org_at[i])
+        statuses.append(status)
+    return self.change_count, statuses
+
+
+@view
+@external
 def is_valid(org: bytes32, index: uint256, at_block: uint256) -> bool:
     """@notice Whether the record was valid at `at_block`: valid_from <= at_block < valid_until (if ended)."""
     if index >= self.record_count[org]:

@@ -120,6 +120,21 @@ def test_validity_at_a_time_counts_a_compromise_declared_later(consortium: Conso
     assert view.gateway_keys("alpha") == []
 
 
+def test_a_removed_members_keys_count_for_nothing_now(consortium: Consortium, view: TrustView) -> None:
+    c = consortium
+    c.trust.add_key(c.signers["beta"], KeyKind.GATEWAY_KEY, key("beta gw"))
+    view.refresh()
+    assert view.gateway_keys("beta") == [key("beta gw")]
+    before = head(c)
+    proposal = c.registry.propose_remove(c.signers["alpha"], "beta")
+    assert c.registry.approve(c.signers["gamma"], proposal)
+    assert view.refresh() is True  # the registry changed, the directory did not
+    assert view.gateway_keys("beta") == []
+    assert view.keys(KeyKind.GATEWAY_KEY, "beta", at_block=before) == []
+    assert view.was_valid("beta", KeyKind.GATEWAY_KEY, key("beta gw"), before)  # what it signed as a member
+    assert view.gateway_keys("alpha") == [founder_keys("alpha")[1][1]]
+
+
 def test_the_thread_follows_the_chain(consortium: Consortium) -> None:
     c = consortium
     view = TrustView(c.backend, c.trust.address, poll_s=0.02)

@@ -250,8 +250,11 @@ def test_a_member_admitted_by_governance_adds_its_own_keys(consortium: Consortiu
     assert c.trust.add_key(delta, KeyKind.GATEWAY_KEY, key("delta gw")) == 1
     assert c.trust.orgs() == ["alpha", "delta"]
     assert [r.kind for r in c.trust.records("delta")] == [KeyKind.CA_CERT, KeyKind.GATEWAY_KEY]
-    # a removed member changes nothing any more
+    count = c.trust.change_count()
+    assert c.trust.follow_state() == (count, (1, 1))
+    # a removed member changes nothing any more; a follower sees the removal without a change of the directory
     pid = c.registry.propose_remove(c.signers["alpha"], "delta")
     assert c.registry.approve(c.signers["beta"], pid)
     refused("not a member", c.trust.retire_key, delta, 0)
     assert c.trust.record_count("delta") == 2
+    assert c.trust.follow_state() == (count, (1, 3))
