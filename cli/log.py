@@ -113,9 +113,9 @@ def notary_serve(
         anchor = _lazy_anchor_settings(directory, description, passphrase, url, anchor_interval, anchor_max_backoff)
         settings = dataclasses.replace(settings, anchor=anchor)
     source = None
-    if has_directory(description):
+    if has_directory(description) and (chain_url or description.chain_url):
         # the gateways' keys as the chain says they are now, followed without a restart (docs/trust.md); until
-        # the chain answers, those of consortium.json
+        # the chain answers, or with no chain named at all, those of consortium.json
         view = trust_view(description, chain_url)
         view.start(require=False)
         source = GatewayKeySource(view, gateway_keys(description))

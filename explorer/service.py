@@ -86,7 +86,7 @@ def build(options: ExplorerOptions) -> Explorer:
         return member is not None and member.status.name.lower() == "active"
 
     trust = None
-    if has_directory(description):  # login CAs and revoked serials as the chain says now (docs/trust.md)
+    if has_directory(description) and chain_url:  # login CAs and revoked serials as the chain says now (docs/trust.md)
         trust = trust_view(description, chain_url, poll_s=options.poll)
         trust.start(require=False)  # consortium.json's founders' CAs until the chain answers
     auth = Authenticator(options.directory, regulator_orgs=regulators, is_member=is_member, trust=trust)
