@@ -78,9 +78,9 @@ from network.identity import (
     user_paths,
 )
 from network.logsetup import log_origin
-from notary.submit.digest import derive_salt
 from notary.submit.outbox import Outbox
 from notary.submit.shipper import Shipper
+from notary.submit.vault import SaltVault
 from sdk import write_ca_bundle
 from tests.integration.gateway.gateway_chain import (
     API,
@@ -516,7 +516,7 @@ class LiveGateway:
             self.auth,
             self.chain,
             self.outbox,
-            derive_salt(key),
+            SaltVault.for_gateway_key(outbox_dir / "vault", PROVIDER, key),
             shipper_status=self.shipper.status if self.shipper else None,
         )
         paths = OrgPaths.of(world.root, OrgId(PROVIDER))
@@ -549,13 +549,27 @@ def notary_events(notary: NotaryProcess, gateway_id: str | None = None) -> list[
 
 
 class GatewayProcess:
-    """``consortium gateway serve`` for ``alpha`` as a process (``python -m cli.main``), on fixed ports."""
+    """``consortium gateway serve`` for ``alpha`` as a process (``python -m cli.main``), on fixed ports; one
+    ``replica`` of several (its id ``alpha/<name>-<replica>``), counting quotas in ``quota_store`` if given."""
 
-    def __init__(self, world: World, upstream: str, notary_url: str, log: Path, name: str = "gateway") -> None:
+    def __init__(
+        self,
+        world: World,
+        upstream: str,
+        notary_url: str,
+        log: Path,
+        name: str = "gateway",
+        *,
+        replica: str | None = None,
+        quota_store: str | None = None,
+    ) -> None:
         self.world = world
         self.name = name
-        self.gateway_id = f"{PROVIDER}/{name}"
-        self.outbox_path = world.root / "gateways" / PROVIDER / f"{name}.outbox.db"
+        self.replica = replica
+        self.quota_store = quota_store
+        full_name = name if replica is None else f"{name}-{replica}"
+        self.gateway_id = f"{PROVIDER}/{full_name}"
+        self.outbox_path = world.root / "gateways" / PROVIDER / f"{full_name}.outbox.db"
         self.port, self.admin_port = free_port(), free_port()
         self.url = f"https://localhost:{self.port}"
         self.admin = f"http://127.0.0.1:{self.admin_port}"
@@ -571,6 +585,10 @@ class GatewayProcess:
             "--port", str(self.port), "--admin-port", str(self.admin_port), "--upstream", self.upstream,
             "--notary-url", self.notary_url, "--poll", "0.05",
         ]  # fmt: skip
+        if self.replica is not None:
+            argv += ["--replica", self.replica]
+        if self.quota_store is not None:
+            argv += ["--quota-store", self.quota_store]
         env = {**os.environ, "CONSORTIUM_PASSPHRASE": PASS.decode(), "PYTHONPATH": str(ROOT)}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
