@@ -339,6 +339,9 @@ class CallerAuthenticator:
             if not is_ca(ca):
                 log.warning("the CA certificate of member %s is not a CA certificate: ignored", org)
                 continue
+            if org_units(ca) != [org]:  # a member cannot vouch for another's CA (its OU names that other)
+                log.warning("a CA certificate recorded by member %s names another org: ignored", org)
+                continue
             issuer = _Issuer(
                 org, ca, ca.subject.rfc4514_string(), ca.not_valid_before_utc, ca.not_valid_after_utc, record
             )
@@ -513,7 +516,7 @@ class CallerAuthenticator:
                 " which is not the CA of any member",
             )
         issuer = None
-        for candidate in candidates:
+        for candidate in sorted(candidates, key=lambda c: [c.org] != units):  # the CA of the org it names first
             try:
                 cert.verify_directly_issued_by(candidate.cert)
             except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):

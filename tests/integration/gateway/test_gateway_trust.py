@@ -121,3 +121,15 @@ def test_a_ca_retired_on_chain_issues_no_caller(world: World, chain: GatewayChai
         wait_for_head(trust_of(gateway), int(receipt["blockNumber"]))
         answer = caller.call(gateway.url, purpose="gamma-none")
         assert (answer.status, answer.reason) == (401, "unknown_issuer")
+
+
+def test_a_member_cannot_vouch_for_another_members_ca(world: World, chain: GatewayChain, gateway: LiveGateway) -> None:
+    """gamma records beta's CA as its own: the gateway ignores it (its OU names beta), and beta's callers are
+    still beta's."""
+    chain.consortium.trust.add_key(chain.signers[OTHER], KeyKind.CA_CERT, ca_der(world, GRANTEE))
+    chain.grant(GRANTEE, "vouching")
+    wait_for_head(trust_of(gateway), chain.head())
+    wait_for_head(gateway.chain, chain.head())
+    with Caller(world, world.identity(GRANTEE, "second")) as caller:
+        answer = caller.call(gateway.url, purpose="vouching")
+        assert answer.status == 200, answer

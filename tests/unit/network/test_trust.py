@@ -14,8 +14,9 @@ from chain.errors import MalformedError
 from chain.ids import OrgId, Role
 from chain.trustview import TrustSnapshot, TrustView
 from contracts import CONTRACT_NAMES
+from network.certificates import AuthError, CallerAuthenticator
 from network.description import ConsortiumDescription, MemberDescription
-from network.identity import create_org_identity
+from network.identity import create_org_identity, issue_identity, user_paths
 from network.trust import GatewayKeySource, founder_keys, has_directory
 
 PASS = b"trust-unit-passphrase"
@@ -86,3 +87,37 @@ def test_a_consortium_json_without_a_directory_still_loads(tmp_path: Path) -> No
     del data["contracts"]["AuditAnchor"]
     with pytest.raises(MalformedError):
         ConsortiumDescription.from_json(data)
+
+
+def test_a_member_cannot_vouch_for_another_members_ca(tmp_path: Path) -> None:
+    """gamma records alpha's CA on chain before alpha does: the authenticator ignores gamma's record (the CA's OU
+    names alpha), so alpha's people stay alpha's, and a CA only gamma recorded issues nobody."""
+    members = []
+    for org in ("alpha", "gamma"):
+        identity = create_org_identity(tmp_path, OrgId(org), f"{org.title()} Securities", PASS)
+        members.append(MemberDescription(OrgId(org), f"{org.title()} Securities", Role.MEMBER, identity))
+    issue_identity(tmp_path, OrgId("alpha"), "client", PASS)
+    der = x509.load_pem_x509_certificate(user_paths(tmp_path, OrgId("alpha"), "client").cert.read_bytes()).public_bytes(
+        serialization.Encoding.DER
+    )
+    alpha_ca = x509.load_pem_x509_certificate(members[0].identity.ca_cert_pem.encode()).public_bytes(
+        serialization.Encoding.DER
+    )
+    description = ConsortiumDescription(
+        "t", 1, "external", "http://127.0.0.1:1", {}, 0, 1, 7, {}, tuple(members)
+    )  # fmt: skip
+    view = TrustView(_NoChain(), "0x" + "11" * 20)  # type: ignore[arg-type]
+
+    def ca(org: str, index: int) -> KeyRecord:
+        return KeyRecord(OrgId(org), index, KeyKind.CA_CERT, alpha_ca, 0, None, KeyState.OPEN, 0, None)
+
+    auth = CallerAuthenticator(description, None, lambda org: "active", trust=view)
+    view._snapshot, view._head = TrustSnapshot.of(5, 1, {"gamma": (ca("gamma", 0),)}), 5
+    auth._follow(view._snapshot)
+    with pytest.raises(AuthError) as refused:
+        auth.authenticate(der)
+    assert refused.value.reason == "unknown_issuer"
+    view._snapshot = TrustSnapshot.of(6, 2, {"gamma": (ca("gamma", 0),), "alpha": (ca("alpha", 0),)})
+    view._head = 6
+    auth._follow(view._snapshot)
+    assert auth.authenticate(der).org == "alpha"
