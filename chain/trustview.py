@@ -132,7 +132,7 @@ class TrustView:
         self._subscribers: list[Callable[[TrustSnapshot], None]] = []
         self._times: dict[int, int] = {}
         self._lock = threading.Lock()
-        self._polling = threading.Lock()
+        self._polling = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -162,11 +162,12 @@ class TrustView:
     def subscribe(self, callback: Callable[[TrustSnapshot], None]) -> None:
         """Call ``callback(snapshot)`` with the current snapshot (if any) and after every change, from the
         thread that read it. A callback that raises is logged; the others still run."""
-        with self._lock:
-            self._subscribers.append(callback)
-            snapshot = self._snapshot
-        if snapshot is not None:
-            callback(snapshot)
+        with self._polling:  # no read in between: the callback never sees a snapshot after a newer one
+            with self._lock:
+                self._subscribers.append(callback)
+                snapshot = self._snapshot
+            if snapshot is not None:
+                callback(snapshot)
 
     # ------------------------------------------------------------------------------------------ following
 
@@ -187,6 +188,7 @@ class TrustView:
             log.warning(
                 "chain head went back from %d to %d: another chain; reading the directory again", self._head, head
             )
+            self._times.clear()
         fresh = load_snapshot(self.client, head)
         with self._lock:
             self._snapshot = fresh
