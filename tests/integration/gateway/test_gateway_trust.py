@@ -87,12 +87,12 @@ def test_a_member_admitted_later_is_served_once_its_ca_is_on_chain(
     )
     assert registry.approve(chain.signers[OTHER], proposal)
     chain.consortium.trust.add_key(signer, KeyKind.CA_CERT, ca_der(world, NEWCOMER))
-    wait_for_head(trust_of(gateway), chain.head())
+    wait_for_head(trust_of(gateway), chain.head(), timeout=15)
     with Caller(world, world.identity(NEWCOMER)) as newcomer:
         refused = newcomer.call(gateway.url, purpose="newcomer")
         assert (refused.status, refused.reason) == (403, "no_grant")  # authenticated as delta; no grant yet
         chain.grant(NEWCOMER, "newcomer")
-        wait_for_head(gateway.chain, chain.head())
+        wait_for_head(gateway.chain, chain.head(), timeout=15)
         assert newcomer.call(gateway.url, purpose="newcomer").status == 200
 
 
@@ -102,10 +102,10 @@ def test_a_serial_revoked_on_chain_is_refused_from_its_block(
     chain.grant(GRANTEE, "revocation")
     revoked, colleague = world.identity(GRANTEE, "revoked"), world.identity(GRANTEE, "second")
     with Caller(world, revoked) as caller, Caller(world, colleague) as other:
-        wait_for_head(gateway.chain, chain.head())
+        wait_for_head(gateway.chain, chain.head(), timeout=15)
         assert caller.call(gateway.url, purpose="revocation").status == 200
         chain.consortium.trust.revoke_serial(chain.signers[GRANTEE], serial_of(revoked.cert))
-        wait_for_head(trust_of(gateway), chain.head())
+        wait_for_head(trust_of(gateway), chain.head(), timeout=15)
         after = caller.call(gateway.url, purpose="revocation")  # the same connection: checked per request
         assert (after.status, after.reason) == (401, "certificate_revoked")
         assert other.call(gateway.url, purpose="revocation").status == 200
@@ -118,7 +118,7 @@ def test_a_ca_retired_on_chain_issues_no_caller(world: World, chain: GatewayChai
     with Caller(world, world.identity(OTHER)) as caller:
         assert caller.call(gateway.url, purpose="gamma-none").reason == "no_grant"
         receipt = trust.retire_key(chain.signers[OTHER], index)
-        wait_for_head(trust_of(gateway), int(receipt["blockNumber"]))
+        wait_for_head(trust_of(gateway), int(receipt["blockNumber"]), timeout=15)
         answer = caller.call(gateway.url, purpose="gamma-none")
         assert (answer.status, answer.reason) == (401, "unknown_issuer")
 
@@ -128,8 +128,8 @@ def test_a_member_cannot_vouch_for_another_members_ca(world: World, chain: Gatew
     still beta's."""
     chain.consortium.trust.add_key(chain.signers[OTHER], KeyKind.CA_CERT, ca_der(world, GRANTEE))
     chain.grant(GRANTEE, "vouching")
-    wait_for_head(trust_of(gateway), chain.head())
-    wait_for_head(gateway.chain, chain.head())
+    wait_for_head(trust_of(gateway), chain.head(), timeout=15)
+    wait_for_head(gateway.chain, chain.head(), timeout=15)
     with Caller(world, world.identity(GRANTEE, "second")) as caller:
         answer = caller.call(gateway.url, purpose="vouching")
         assert answer.status == 200, answer
