@@ -108,6 +108,8 @@ def notary_serve(
 
     The notary starts and serves while the chain is unreachable: it connects to the chain only to anchor, and
     keeps retrying with backoff (see /healthz "anchoring") until the chain answers."""
+    from network.logsetup import gateway_keys
+    from network.trust import GatewayKeySource, has_directory, trust_view
     from notary.api import run
     from notary.service import configure_logging
 
@@ -131,9 +133,19 @@ def notary_serve(
     if (storage is None) != (object_store is None):
         raise click.UsageError("--storage postgresql://… and --object-store s3://… go together")
     settings = dataclasses.replace(settings, storage=storage, object_store=object_store)
+    source = None
+    if has_directory(description) and (chain_url or description.chain_url):
+        # the gateways' keys as the chain says they are now, followed without a restart (docs/trust.md); until
+        # the chain answers, or with no chain named at all, those of consortium.json
+        view = trust_view(description, chain_url)
+        view.start(require=False)
+        source = GatewayKeySource(view, gateway_keys(description))
+        settings = dataclasses.replace(settings, gateway_keys=source)
     configure_logging()
     click.echo(f"notary of {settings.origin} serving on http://{host}:{port}", err=True)
     access = read_access(directory, description) if authenticate_reads else None
+    if access is not None and source is not None:
+        access.follow_gateway_keys(source)  # gateways sign their reads with the same keys
     run(settings, host, port, access)
 
 

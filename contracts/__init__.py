@@ -18,7 +18,13 @@ SOURCE_DIR = CONTRACTS_DIR / "src"
 ARTIFACT_DIR = CONTRACTS_DIR / "artifacts"
 
 #: Deployment order: each contract's constructor takes the addresses of those before it.
-CONTRACT_NAMES: tuple[str, ...] = ("ConsortiumRegistry", "DataAssetRegistry", "AccessGrants", "AuditAnchor")
+CONTRACT_NAMES: tuple[str, ...] = (
+    "ConsortiumRegistry",
+    "DataAssetRegistry",
+    "AccessGrants",
+    "AuditAnchor",
+    "TrustDirectory",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from network.description import load_description
 from network.identity import load_gateway_key
 from network.logins import Authenticator
 from network.logsetup import log_origin, roots_from_description
+from network.trust import has_directory, trust_view
 from notary.readauth import SignedReads
 
 log = logging.getLogger("explorer.service")
@@ -93,7 +94,11 @@ def build(options: ExplorerOptions) -> Explorer:
         member = snapshot.member(org)
         return member is not None and member.status.name.lower() == "active"
 
-    auth = Authenticator(options.directory, regulator_orgs=regulators, is_member=is_member)
+    trust = None
+    if has_directory(description) and chain_url:  # login CAs and revoked serials as the chain says now (docs/trust.md)
+        trust = trust_view(description, chain_url, poll_s=options.poll)
+        trust.start(require=False)  # consortium.json's founders' CAs until the chain answers
+    auth = Authenticator(options.directory, regulator_orgs=regulators, is_member=is_member, trust=trust)
     roots = roots_from_description(description)
     recorder = None
     notary_auth = None
@@ -116,6 +121,7 @@ def build(options: ExplorerOptions) -> Explorer:
         recorder=recorder,
         limits=options.limits,
         notary_auth=notary_auth,
+        trust=trust,
     )
     origin = log_origin(description)
     explorer.followers["log"] = LogFollower(
@@ -139,6 +145,8 @@ def stop(explorer: Explorer) -> None:
     for follower in explorer.followers.values():
         follower.stop()
     explorer.state.stop()
+    if explorer.trust is not None:
+        explorer.trust.stop()
     if explorer.recorder is not None:
         explorer.recorder.close()
     explorer.close()

@@ -30,6 +30,7 @@ from network.description import ConsortiumDescription
 from network.identity import issue_server_certificate, load_gateway_key
 from network.logsetup import log_origin
 from network.shredding import gateway_vault
+from network.trust import has_directory, trust_view
 from notary.submit.outbox import Outbox
 from notary.submit.shipper import Shipper
 from notary.submit.vault import SaltVault
@@ -83,7 +84,15 @@ async def serve(options: GatewayOptions, description: ConsortiumDescription, pas
         stale_s=options.stale_s,
     )
     chain.start()
-    authenticator = CallerAuthenticator(description, options.directory, chain.member_status)
+    trust = None
+    if has_directory(description):  # the member CAs and revoked serials as the chain says now (docs/trust.md)
+        trust = trust_view(description, options.chain_url, poll_s=options.poll_s)
+        try:
+            trust.start()
+        except BaseException:
+            chain.stop()
+            raise
+    authenticator = CallerAuthenticator(description, options.directory, chain.member_status, trust=trust)
     settings = GatewaySettings(
         org=options.org,
         name=options.name,
@@ -149,6 +158,8 @@ async def serve(options: GatewayOptions, description: ConsortiumDescription, pas
         quota.close()
         outbox.close()
         chain.stop()
+        if trust is not None:
+            trust.stop()
         if not outbox_drained:
             log.warning(
                 "gateway %s stopped with events still to ship; they ship at the next start", settings.gateway_id

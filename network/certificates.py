@@ -47,6 +47,16 @@ per ``crl_check_interval`` (1 s) per org and reread when its inode, mtime or siz
 effect within a second. A missing file means no revocations. A CRL that cannot be read, parsed or verified
 makes every certificate of that org fail with ``certificate_revoked`` (the detail says why) until a valid one
 is in place: a tampered list must not let a revoked certificate back in.
+
+The chain's trust. Given a :class:`~chain.trustview.TrustView` of the TrustDirectory (``docs/trust.md``), the
+member CAs are every CA certificate the directory has recorded, taken in whenever the view reads a change (the
+cache of verified certificates starts empty then), and those of ``consortium.json`` only until the view has read
+the chain once. On every request the issuing CA's record must be valid at the view's head (a CA retired or
+declared compromised on chain gives ``unknown_issuer``; one valid from a later block too, until then), and a
+serial the org revoked on chain gives ``certificate_revoked`` from the block that revoked it, besides the CRL
+file. A CA new to the consortium is added to the trust store of every TLS context made here, so its callers
+complete the handshake from their next connection on; a CA once added stays in the stores (a handshake proves
+nothing by itself: the request is refused with its reason).
 """
 
 from __future__ import annotations
@@ -57,21 +67,26 @@ import os
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from chain.ids import OrgId
 from network._pem import cert_pem, is_ca, org_units
 from network.description import ConsortiumDescription
 from network.errors import NetworkError
 from network.identity import CertificateError, IdentityError, OrgPaths, PassphraseError, verify_crl
+
+if TYPE_CHECKING:
+    from chain.contracts.trust import KeyRecord
+    from chain.trustview import TrustSnapshot, TrustView
 
 __all__ = [
     "CACHE_SIZE",
@@ -144,6 +159,7 @@ class _Issuer:
     subject: str
     not_before: datetime
     not_after: datetime
+    record: KeyRecord | None = None  # its record in the TrustDirectory, when the CAs come from the chain
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +209,15 @@ class BoundedCache(Generic[_K, _V]):
 
     def __len__(self) -> int:
         return len(self._data)
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    """The member CAs and the cache of certificates verified against them, replaced together."""
+
+    cache: BoundedCache[bytes, _Verified | tuple[str, str]]
+    issuers: dict[bytes, list[_Issuer]]
+    pems: tuple[str, ...]
 
 
 class _Crl:
@@ -261,7 +286,9 @@ class CallerAuthenticator:
 
     ``directory`` is the consortium directory holding ``orgs/<org>/msp/crls/crl.pem`` (None: no CRLs);
     ``member_status(org)`` answers ``"active"``, ``"suspended"`` or None (not a member), from the chain;
-    ``clock`` gives the time the validity periods are checked against. Thread-safe."""
+    ``clock`` gives the time the validity periods are checked against; ``trust``, a view of the TrustDirectory,
+    makes the chain the source of the member CAs and of revoked serials (see "The chain's trust" in the module
+    docstring). Thread-safe."""
 
     def __init__(
         self,
@@ -272,30 +299,87 @@ class CallerAuthenticator:
         clock: Callable[[], datetime] = _utc_now,
         cache_size: int = CACHE_SIZE,
         crl_check_interval: float = CRL_CHECK_INTERVAL_S,
+        trust: TrustView | None = None,
     ) -> None:
         if cache_size < 1:
             raise ValueError("cache_size must be at least 1")
         self._member_status = member_status
         self._clock = clock
-        self._cache: BoundedCache[bytes, _Verified | tuple[str, str]] = BoundedCache(cache_size)
+        self._cache_size = cache_size
+        self._directory = directory
+        self._crl_check_interval = crl_check_interval
         self._pem_cache: BoundedCache[str, bytes | tuple[str, str]] = BoundedCache(cache_size)
-        self._issuers: dict[bytes, list[_Issuer]] = {}
-        self._crls: dict[str, _Crl] = {}
-        bundle: list[str] = []
-        for member in description.members:
-            ca = x509.load_pem_x509_certificate(member.identity.ca_cert_pem.encode("ascii"))
+        self._crls: dict[tuple[str, bytes], _Crl] = {}
+        self._trust = trust
+        self._contexts: list[ssl.SSLContext] = []
+        self._loaded: set[str] = set()  # the CA PEMs in the trust store of every context made
+        self._lock = threading.Lock()
+        # consortium.json's founders' CAs; with a trust view, only until it has read the chain (and every CA
+        # since is the chain's: the founders' were written there at genesis)
+        cas = [(m.org, m.identity.ca_cert_pem.encode("ascii"), None) for m in description.members]
+        self._state = self._tables(cas)
+        if trust is not None:
+            trust.subscribe(self._follow)
+
+    def _tables(self, cas: Sequence[tuple[str, bytes, KeyRecord | None]]) -> _State:
+        """The issuers of ``cas`` (org, PEM or DER, record) by subject, and an empty cache of verified
+        certificates to go with them."""
+        issuers: dict[bytes, list[_Issuer]] = {}
+        pems: list[str] = []
+        for org, data, record in cas:
+            try:
+                ca = (
+                    x509.load_pem_x509_certificate(data)
+                    if data.startswith(b"-----")
+                    else x509.load_der_x509_certificate(data)
+                )
+            except ValueError:
+                log.warning("a CA certificate of member %s cannot be parsed: ignored", org)
+                continue
             if not is_ca(ca):
-                log.warning("the CA certificate of member %s is not a CA certificate: ignored", member.org)
+                log.warning("the CA certificate of member %s is not a CA certificate: ignored", org)
+                continue
+            if org_units(ca) != [org]:  # a member cannot vouch for another's CA (its OU names that other)
+                log.warning("a CA certificate recorded by member %s names another org: ignored", org)
                 continue
             issuer = _Issuer(
-                member.org, ca, ca.subject.rfc4514_string(), ca.not_valid_before_utc, ca.not_valid_after_utc
+                org, ca, ca.subject.rfc4514_string(), ca.not_valid_before_utc, ca.not_valid_after_utc, record
             )
-            self._issuers.setdefault(ca.subject.public_bytes(), []).append(issuer)
-            bundle.append(cert_pem(ca))
-            if directory is not None:
-                path = OrgPaths.of(directory, member.org).crl
-                self._crls[member.org] = _Crl(member.org, path, ca, crl_check_interval)
-        self._bundle = "".join(bundle)
+            issuers.setdefault(ca.subject.public_bytes(), []).append(issuer)
+            pems.append(cert_pem(ca))
+        return _State(BoundedCache(self._cache_size), issuers, tuple(pems))
+
+    def _follow(self, snapshot: TrustSnapshot) -> None:
+        """A new TrustDirectory snapshot: every CA certificate it has ever recorded becomes an issuer (whether
+        one is valid is asked at each request, against the chain's head), the cache starts empty, and the CAs
+        new to the TLS contexts are added to their trust stores, so a new member's callers complete the
+        handshake from the next connection on."""
+        from chain.contracts.trust import KeyKind
+
+        cas = [(r.org, r.value, r) for recs in snapshot.records.values() for r in recs if r.kind is KeyKind.CA_CERT]
+        state = self._tables(cas)
+        self._state = state
+        with self._lock:
+            self._add_to_contexts(state.pems)
+        log.info("member CAs from the trust directory at block %d: %d", snapshot.block, len(state.pems))
+
+    def _add_to_contexts(self, pems: tuple[str, ...]) -> None:
+        new = [p for p in pems if p not in self._loaded]
+        if not new:
+            return
+        for ctx in self._contexts:
+            ctx.load_verify_locations(cadata="".join(new))
+        self._loaded.update(new)
+
+    def _crl(self, issuer: _Issuer) -> _Crl | None:
+        if self._directory is None:
+            return None
+        key = (issuer.org, issuer.cert.fingerprint(hashes.SHA256()))
+        crl = self._crls.get(key)
+        if crl is None:
+            path = OrgPaths.of(self._directory, OrgId(issuer.org)).crl
+            crl = self._crls.setdefault(key, _Crl(issuer.org, path, issuer.cert, self._crl_check_interval))
+        return crl
 
     # ------------------------------------------------------------------------------------------ per request
 
@@ -304,12 +388,20 @@ class CallerAuthenticator:
         :class:`AuthError`."""
         if not der:
             raise AuthError("no_certificate", "no client certificate was presented")
-        entry = self._cache.get(der)
+        state = self._state
+        entry = state.cache.get(der)
         if entry is None:
-            entry = self._verify(der)
-            self._cache.put(der, entry)
+            entry = self._verify(der, state.issuers)
+            state.cache.put(der, entry)
         if isinstance(entry, tuple):
             raise AuthError(*entry)
+        trust = self._trust
+        if trust is not None and entry.issuer.record is not None and not entry.issuer.record.valid_at(trust.head):
+            raise AuthError(
+                "unknown_issuer",
+                f"the CA certificate of org {entry.issuer.org} that issued {entry.caller.subject} is not valid on "
+                f"chain at block {trust.head}",
+            )
         now = self._clock()
         if now.tzinfo is None:
             now = now.replace(tzinfo=UTC)
@@ -330,6 +422,11 @@ class CallerAuthenticator:
                     "certificate_revoked",
                     f"certificate {caller.subject} (serial {caller.serial:#x}) is revoked by org {caller.org}",
                 )
+        if trust is not None and trust.is_revoked(caller.org, caller.serial):
+            raise AuthError(
+                "certificate_revoked",
+                f"certificate {caller.subject} (serial {caller.serial:#x}) is revoked by org {caller.org} on chain",
+            )
         if self._member_status(caller.org) is None:
             raise AuthError("unknown_member", f"org {caller.org!r} is not a member of the consortium on chain")
         return caller
@@ -378,16 +475,21 @@ class CallerAuthenticator:
             ctx.load_cert_chain(cert_file, key_file, password=lambda: password or b"")
         except ssl.SSLError as exc:
             raise IdentityError(f"cannot use {cert_file} with {key_file}: {exc.reason or exc}") from None
-        if not self._bundle:
-            raise IdentityError("consortium.json lists no member CA certificate: no caller could authenticate")
-        ctx.load_verify_locations(cadata=self._bundle)
-        ctx.verify_mode = ssl.CERT_OPTIONAL
-        ctx.verify_flags = ssl.VerifyFlags(ctx.verify_flags | X509_V_FLAG_NO_CHECK_TIME)
+        with self._lock:
+            pems = self._state.pems
+            if not pems:
+                source = "the trust directory" if self._trust is not None else "consortium.json"
+                raise IdentityError(f"{source} lists no member CA certificate: no caller could authenticate")
+            ctx.load_verify_locations(cadata="".join(pems))
+            ctx.verify_mode = ssl.CERT_OPTIONAL
+            ctx.verify_flags = ssl.VerifyFlags(ctx.verify_flags | X509_V_FLAG_NO_CHECK_TIME)
+            self._loaded.update(pems)
+            self._contexts.append(ctx)
         return ctx
 
     # ------------------------------------------------------------------------------------------ helpers
 
-    def _verify(self, der: bytes) -> _Verified | tuple[str, str]:
+    def _verify(self, der: bytes, issuers: dict[bytes, list[_Issuer]]) -> _Verified | tuple[str, str]:
         """The checks that depend on the certificate only: a :class:`_Verified` or ``(reason, detail)``."""
         if len(der) > MAX_CERTIFICATE_BYTES:
             return ("malformed_certificate", f"the certificate is larger than {MAX_CERTIFICATE_BYTES} bytes")
@@ -406,7 +508,7 @@ class CallerAuthenticator:
         except Exception as exc:  # any parse failure of hostile input is "malformed", never a crash
             return ("malformed_certificate", f"the client certificate cannot be parsed ({type(exc).__name__})")
 
-        candidates = self._issuers.get(issuer_key, [])
+        candidates = issuers.get(issuer_key, [])
         if not candidates:
             return (
                 "unknown_issuer",
@@ -414,7 +516,7 @@ class CallerAuthenticator:
                 " which is not the CA of any member",
             )
         issuer = None
-        for candidate in candidates:
+        for candidate in sorted(candidates, key=lambda c: [c.org] != units):  # the CA of the org it names first
             try:
                 cert.verify_directly_issued_by(candidate.cert)
             except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
@@ -449,7 +551,7 @@ class CallerAuthenticator:
             not_after=min(not_after, issuer.not_after),
             cert_not_before=not_before,
             issuer=issuer,
-            crl=self._crls.get(issuer.org),
+            crl=self._crl(issuer),
         )
 
 

@@ -25,6 +25,7 @@ from chain.contracts import (
     DataAssetRegistryClient,
     Deployment,
     FoundingMember,
+    TrustDirectoryClient,
     deploy_consortium,
 )
 from chain.errors import ChainError
@@ -37,6 +38,7 @@ from network.errors import NetworkError
 from network.identity import OrgPublic, create_org_identity, load_account_key
 from network.localchain import DEFAULT_PORT, LocalChain, free_port, start_node, stop_together
 from network.nodes import create_nodes, plan, start_nodes
+from network.trust import founder_keys
 
 if TYPE_CHECKING:
     from web3.types import TxReceipt
@@ -97,7 +99,14 @@ def init_consortium(
                 )
         operator = Signer.from_key(load_account_key(directory, config.operator().org, passphrase))
         founders = [
-            FoundingMember(m.org, m.name, m.roles, identities[m.org].cert_fingerprint, (identities[m.org].account,))
+            FoundingMember(
+                m.org,
+                m.name,
+                m.roles,
+                identities[m.org].cert_fingerprint,
+                (identities[m.org].account,),
+                founder_keys(identities[m.org], m.roles),
+            )
             for m in config.members
         ]
         start_block = int(backend.web3.eth.block_number)
@@ -282,6 +291,17 @@ class Consortium:
     @property
     def anchors(self) -> AuditAnchorClient:
         return self.deployment.anchors(self.backend)
+
+    @property
+    def trust(self) -> TrustDirectoryClient:
+        """The TrustDirectory (``docs/trust.md``); ConsortiumError for a consortium created before it existed."""
+        client = self.deployment.trust(self.backend)
+        if client is None:
+            raise ConsortiumError(
+                f"{self.directory / FILENAME} names no TrustDirectory: this consortium was created before keys "
+                "were kept on chain, and its keys are those of consortium.json"
+            )
+        return client
 
     def signer(self, org: str, passphrase: bytes) -> Signer:
         """The signing account of ``org``, whose encrypted key must be in this directory."""

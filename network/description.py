@@ -20,6 +20,8 @@ from network.identity import OrgPublic
 
 FORMAT = "consortium-ledger/1"
 FILENAME = "consortium.json"
+#: Contracts a consortium created before they existed lacks: its file is read without them.
+OPTIONAL_CONTRACTS = frozenset({"TrustDirectory"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +79,11 @@ class ConsortiumDescription:
             if data.get("format") != FORMAT:
                 raise MalformedError(f"{FILENAME}: format must be {FORMAT!r}, got {data.get('format')!r}")
             chain = data["chain"]
-            contracts = {name: str(data["contracts"][name]) for name in CONTRACT_NAMES}
+            contracts = {
+                name: str(data["contracts"][name])
+                for name in CONTRACT_NAMES
+                if name not in OPTIONAL_CONTRACTS or name in data["contracts"]
+            }
             members = tuple(
                 MemberDescription(
                     OrgId(m["org"]),

@@ -66,7 +66,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import jwt
 from cryptography import x509
@@ -80,6 +80,9 @@ from network.certificates import AuthError, BoundedCache, CallerAuthenticator
 from network.description import load_description
 from network.errors import NetworkError
 from network.identity import PERSON_ROLES, certificate_role
+
+if TYPE_CHECKING:
+    from chain.trustview import TrustView
 
 __all__ = [
     "ALGORITHM",
@@ -234,8 +237,10 @@ class Authenticator:
     ``root`` is the consortium directory: its ``consortium.json`` names the member CAs, ``orgs/<org>/msp/crls/``
     holds their CRLs. ``regulator_orgs`` are the orgs with the regulator role (only their people may be
     regulators); ``is_member(org)`` says whether an org is still a member (default: every member of
-    ``consortium.json`` is); ``clock`` gives the current time (default: the system clock, UTC). A missing or
-    invalid ``consortium.json`` raises :class:`MalformedError`."""
+    ``consortium.json`` is); ``clock`` gives the current time (default: the system clock, UTC); ``trust``, a view
+    of the TrustDirectory, makes the chain the source of the member CAs and revoked serials
+    (:class:`~network.certificates.CallerAuthenticator`). A missing or invalid ``consortium.json`` raises
+    :class:`MalformedError`."""
 
     def __init__(
         self,
@@ -245,6 +250,7 @@ class Authenticator:
         is_member: Callable[[str], bool] | None = None,
         clock: Callable[[], datetime] | None = None,
         cache_size: int = CACHE_SIZE,
+        trust: TrustView | None = None,
     ) -> None:
         if cache_size < 1:
             raise ValueError("cache_size must be at least 1")
@@ -258,9 +264,15 @@ class Authenticator:
             return "active" if member is None or member(org) else None
 
         self._certificates = CallerAuthenticator(
-            description, Path(root), status, clock=self._clock, cache_size=cache_size
+            description, Path(root), status, clock=self._clock, cache_size=cache_size, trust=trust
         )
         self._cache: BoundedCache[str, _Verified | tuple[str, str]] = BoundedCache(cache_size)
+        if trust is not None:  # a token refused for its issuer may pass once the chain names a new CA
+
+            def forget(_: object) -> None:
+                self._cache = BoundedCache(cache_size)
+
+            trust.subscribe(forget)
 
     def authenticate(self, authorization: str | None) -> Person:
         """The person whose token is in ``authorization`` (the HTTP header's value, ``Bearer <token>``), or

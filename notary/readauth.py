@@ -41,7 +41,7 @@ import base64
 import binascii
 import hmac
 import time
-from collections.abc import Callable, Collection, Generator, Mapping
+from collections.abc import Callable, Collection, Generator, Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -123,7 +123,8 @@ class SignedReads(httpx.Auth):
 class ReadAccess:
     """The notary's check of readers' credentials.
 
-    ``gateway_keys``: org → raw Ed25519 public key of its gateways (a service ``<org>/<name>`` signs with it);
+    ``gateway_keys``: org → raw Ed25519 public key of its gateways (a service ``<org>/<name>`` signs with it), or
+    a source of the keys valid now asked at every read (:meth:`follow_gateway_keys`, the chain's);
     ``witness_keys``: org → raw Ed25519 witness key (``<org>/witness``); ``regulators``: orgs whose services are
     regulators; ``trusted``: service names that may read everything (the explorer); ``people``: the check of
     a person's ``Authorization`` header, or ``None`` to accept no people; ``monitor_token``: the bearer token
@@ -140,6 +141,8 @@ class ReadAccess:
         monitor_token: str | None = None,
     ) -> None:
         self._gateway = {org: Ed25519PublicKey.from_public_bytes(k) for org, k in gateway_keys.items()}
+        self._gateway_source: Callable[[str], Sequence[bytes]] | None = None
+        self._loaded: dict[bytes, Ed25519PublicKey] = {}
         self._witness = {org: Ed25519PublicKey.from_public_bytes(k) for org, k in witness_keys.items()}
         self._regulators = frozenset(regulators)
         self._trusted = frozenset(trusted)
@@ -158,6 +161,29 @@ class ReadAccess:
         ):
             return
         self.authenticate(method, target, headers)
+
+    def follow_gateway_keys(self, source: Callable[[str], Sequence[bytes]]) -> None:
+        """Take the gateway keys from ``source`` (org → the raw keys valid now) at every read from now on: a
+        read signed with any of them is accepted (``network.trust.GatewayKeySource`` follows the chain)."""
+        self._gateway_source = source
+
+    def _gateway_keys(self, org: str) -> list[Ed25519PublicKey]:
+        if self._gateway_source is None:
+            key = self._gateway.get(org)
+            return [] if key is None else [key]
+        keys = []
+        for raw in self._gateway_source(org):
+            key = self._loaded.get(raw)
+            if key is None:
+                try:
+                    key = Ed25519PublicKey.from_public_bytes(raw)
+                except ValueError:  # not an Ed25519 key (another suite's): it verifies nothing here
+                    continue
+                if len(self._loaded) >= 4096:
+                    self._loaded.clear()
+                self._loaded[raw] = key
+            keys.append(key)
+        return keys
 
     def authenticate(self, method: str, target: str, headers: Mapping[str, str]) -> Reader:
         """The reader of a request with ``headers`` (a case-insensitive mapping, as the server's), or
@@ -180,9 +206,9 @@ class ReadAccess:
         org, slash, name = reader.partition("/")
         if not slash or not org or not name:
             raise UnauthenticatedError(f"{READER_HEADER} must be <org>/<name>, not {reader[:80]!r}")
-        keys = self._witness if name == WITNESS_NAME else self._gateway
-        key = keys.get(org)
-        if key is None:
+        witness = self._witness.get(org)
+        keys = ([] if witness is None else [witness]) if name == WITNESS_NAME else self._gateway_keys(org)
+        if not keys:
             kind = "witness" if name == WITNESS_NAME else "gateway"
             raise UnauthenticatedError(f"reader {reader!r}: org {org!r} has no {kind} key in the consortium")
         timestamp = headers.get(TIME_HEADER) or ""
@@ -197,9 +223,18 @@ class ReadAccess:
         encoded = headers.get(SIGNATURE_HEADER) or ""
         try:
             signature = base64.b64decode(encoded, validate=True)
-            key.verify(signature, signed_message(timestamp, method, target))
-        except (binascii.Error, ValueError, InvalidSignature):
+        except (binascii.Error, ValueError):
+            signature = b""
+        if not any(_verifies(key, signature, signed_message(timestamp, method, target)) for key in keys):
             raise UnauthenticatedError(
                 f"{SIGNATURE_HEADER} does not verify with the key of {reader!r} over this method, path and time"
-            ) from None
+            )
         return Reader(reader, org, regulator=org in self._regulators, trusted=reader in self._trusted)
+
+
+def _verifies(key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
+    try:
+        key.verify(signature, message)
+    except (ValueError, InvalidSignature):
+        return False
+    return True

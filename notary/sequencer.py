@@ -90,9 +90,15 @@ def batch_request(
     return body, {"Consortium-Gateway": gateway_id, "Consortium-Signature": signature}
 
 
+#: org id → the raw public keys its gateways may sign batches with now; asked at every batch, so a source that
+#: follows the chain (``network.trust.GatewayKeySource``) changes the accepted keys without a restart.
+GatewayKeySource = Callable[[str], Sequence[bytes]]
+
+
 class Sequencer:
     """Turns verified batches into entries; one writer at a time, reads from any thread. ``gateway_keys`` are
-    raw public keys of the log's ``suite`` (32-byte Ed25519, or 65-byte SM2 points).
+    raw public keys of the log's ``suite`` (32-byte Ed25519, or 65-byte SM2 points): one per org, fixed, or a
+    :data:`GatewayKeySource` asked at every batch (a batch verifying with any key it names is accepted).
 
     It keeps no tree state of its own: each batch is planned against the state the store reads under its
     sequencing lock (``NotaryStorage.sequence``), so several sequencers, in several processes, may append to one
@@ -103,7 +109,7 @@ class Sequencer:
         store: NotaryStorage,
         signer: Signer,
         settings: SequencerSettings,
-        gateway_keys: Mapping[str, bytes],
+        gateway_keys: Mapping[str, bytes] | GatewayKeySource,
         clock: Callable[[], float] = time.time,
         on_commit: Callable[[dict[tuple[int, int], bytes]], None] | None = None,
         suite: LogSuite = INTL,
@@ -113,7 +119,14 @@ class Sequencer:
         self.suite = suite
         self._tree = suite.tree
         self._signer = signer
-        self._keys = {org: suite.batch_key(k) for org, k in gateway_keys.items()}
+        if isinstance(gateway_keys, Mapping):
+            fixed = {org: (bytes(k),) for org, k in gateway_keys.items()}
+            self._key_source: GatewayKeySource = lambda org: fixed.get(org, ())
+        else:
+            self._key_source = gateway_keys
+        self._batch_keys: dict[bytes, BatchKey] = {}
+        for keys in fixed.values() if isinstance(gateway_keys, Mapping) else ():
+            self._batch_keys[keys[0]] = suite.batch_key(keys[0])  # a malformed fixed key fails here, at start
         self._clock = clock
         self._on_commit = on_commit
         self._lock = threading.Lock()
@@ -130,23 +143,35 @@ class Sequencer:
     def submit(self, gateway_id: str, body: bytes, signature: bytes) -> BatchResult:
         if len(body) > MAX_BATCH_BYTES:
             raise BatchTooLargeError(f"batch of {len(body)} bytes exceeds the limit of {MAX_BATCH_BYTES}; split it")
-        key = self._gateway_key(gateway_id)
-        if not key.verify(signature, BATCH_CONTEXT + body):
+        keys = self._gateway_keys(gateway_id)
+        if not any(key.verify(signature, BATCH_CONTEXT + body) for key in keys):
             raise SignatureError(f"batch signature does not verify with the gateway key of {gateway_id!r}")
         events = self._parse(gateway_id, body)
         rows = self._validate(gateway_id, events)
         with self._lock:
             return self._sequence(gateway_id, rows)
 
-    def _gateway_key(self, gateway_id: str) -> BatchKey:
+    def _gateway_keys(self, gateway_id: str) -> list[BatchKey]:
         try:
             org = gateway_org(gateway_id)
         except MalformedError as exc:
             raise UnknownGatewayError(str(exc)) from None
-        key = self._keys.get(org)
-        if key is None:
+        raw = self._key_source(org)
+        if not raw:
             raise UnknownGatewayError(f"gateway {gateway_id!r}: org {org!r} has no gateway key in the consortium")
-        return key
+        keys = []
+        for k in raw:
+            key = self._batch_keys.get(k)
+            if key is None:
+                try:
+                    key = self.suite.batch_key(k)
+                except (ValueError, TypeError):  # a key of another suite, or malformed: it verifies nothing
+                    continue
+                if len(self._batch_keys) >= 4096:
+                    self._batch_keys.clear()
+                self._batch_keys[k] = key
+            keys.append(key)
+        return keys
 
     def _parse(self, gateway_id: str, body: bytes) -> list[Any]:
         try:

@@ -27,7 +27,7 @@ from notary.errors import NotaryError, NotFoundError, StoreError
 from notary.evidence import EvidenceBuilder
 from notary.logsuite import INTL, LogSuite, PrivateKey, suite_of_vkey
 from notary.reader import LogReader
-from notary.sequencer import Sequencer, SequencerSettings
+from notary.sequencer import GatewayKeySource, Sequencer, SequencerSettings
 from notary.storage.base import CheckpointRow, NotaryStorage
 from notary.storage.sqlite import LogStore
 
@@ -58,7 +58,7 @@ class NotarySettings:
     directory: Path
     origin: str
     log_key: PrivateKey
-    gateway_keys: Mapping[str, bytes]  # org id → raw public key of its gateways
+    gateway_keys: Mapping[str, bytes] | GatewayKeySource  # org id → raw public key(s) of its gateways
     witnesses: Sequence[Witness]
     policy: WitnessPolicy
     mmd_s: int = 10

@@ -5,6 +5,7 @@ from chain.contracts.assets import ApiInfo, AssetInfo, AssetVersionInfo, DataAss
 from chain.contracts.deploy import Deployment, FoundingMember, deploy_consortium
 from chain.contracts.grants import AccessGrantsClient, CheckResult, GrantInfo, GrantStatus
 from chain.contracts.registry import ConsortiumRegistryClient, MemberInfo, ProposalInfo, ProposalKind
+from chain.contracts.trust import KeyKind, KeyRecord, KeyState, TrustDirectoryClient
 
 __all__ = [
     "AccessGrantsClient",
@@ -20,8 +21,12 @@ __all__ = [
     "FoundingMember",
     "GrantInfo",
     "GrantStatus",
+    "KeyKind",
+    "KeyRecord",
+    "KeyState",
     "MemberInfo",
     "ProposalInfo",
     "ProposalKind",
+    "TrustDirectoryClient",
     "deploy_consortium",
 ]

@@ -16,6 +16,7 @@ import httpx
 from fastapi import Depends, Query, Request
 from fastapi import Path as PathParam
 
+from chain.trustview import TrustView
 from explorer import access
 from explorer.api.middleware import Limits
 from explorer.audit import AuditRecorder
@@ -58,6 +59,7 @@ class Explorer:
     followers: dict[str, Any] = field(default_factory=dict)
     evidence_cache_size: int = 4096
     notary_auth: httpx.Auth | None = None  # how the explorer signs its reads of the notary (notary.readauth)
+    trust: TrustView | None = None  # the TrustDirectory followed for the login CAs (docs/trust.md)
 
     def __post_init__(self) -> None:
         self.notary = NotaryClient(self.notary_url, cache_size=self.evidence_cache_size, auth=self.notary_auth)

@@ -65,9 +65,7 @@ def console_commands(block: str, first_line: int) -> list[Command]:
 
 
 def with_ports(text: str, port: int) -> str:
-    return re.sub(
-        r"(?<=[:/])(8545|8546|8565|8000)\b", lambda m: str(port + PORT_OFFSETS[int(m.group(1))]), text
-    )
+    return re.sub(r"(?<=[:/])(8545|8546|8565|8000)\b", lambda m: str(port + PORT_OFFSETS[int(m.group(1))]), text)
 
 
 def matches(expected: tuple[str, ...], printed: str) -> bool:

@@ -3,7 +3,7 @@
 ``LocalNode`` is the consortium's own node in this process, served over real JSON-RPC on loopback, with an
 in-memory store and a sealing loop that seals every 10 ms when there is something to seal (as
 ``tests/conftest.py``'s NodeBackend, which this directory cannot import: its own conftest takes the name).
-``deploy(backend)`` deploys the four contracts on any chain and bootstraps the five founders of the contract
+``deploy(backend)`` deploys the five contracts on any chain and bootstraps the five founders of the contract
 tests ("op", "alpha", "beta", "gamma", "reg"), each with a fresh account; the operator deploys, as
 ``consortium init`` does.
 """

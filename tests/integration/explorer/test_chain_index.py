@@ -282,6 +282,7 @@ def test_transactions_decode_to_their_calls(world: World, index: ChainIndex) -> 
         "DataAssetRegistry",
         "AccessGrants",
         "AuditAnchor",
+        "TrustDirectory",
     ]
     assert constructors[0]["to"] is None and constructors[0]["created"] == c.registry.address
     assert constructors[0]["args"] == {"threshold": THRESHOLD, "proposal_ttl": PROPOSAL_TTL}

@@ -44,7 +44,6 @@ HOST = "127.0.0.1"
 EXPLORER = "op/explorer"
 
 
-
 def raw(key: Ed25519PrivateKey) -> bytes:
     return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 

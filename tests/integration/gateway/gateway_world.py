@@ -3,7 +3,8 @@ tests that call the gateway through its HTTP port over mutual TLS.
 
 ``build_world(root, chain)`` writes what ``consortium init`` would leave for these orgs: an identity (CA, keys)
 per org under ``root/orgs/``, ``consortium.json`` naming the chain of ``chain`` and its contracts, the CA
-bundle callers trust the gateway with (``ca-bundle.pem``), the gateway's TLS server certificate, and these
+bundle callers trust the gateway with (``ca-bundle.pem``), the gateway's TLS server certificate, on chain the CA
+certificate of each member in the TrustDirectory (which ``consortium gateway serve`` follows), and these
 identities of callers, each with its certificate and (encrypted) key:
 
 * ``client@op``, ``client@beta``, ``client@gamma``: members on chain; beta holds the fixture's grant
@@ -56,10 +57,12 @@ from eth.db.atomic import AtomicDB
 from eth_account.signers.local import LocalAccount
 
 from chain.backend import RpcBackend
+from chain.contracts import KeyKind
 from chain.ids import OrgId, Role, name_to_bytes32
 from chain.node.node import Genesis, Node
 from chain.node.rpc import RpcServer
 from chain.node.service import Metrics, SealingLoop
+from chain.trustview import TrustView
 from chain.tx import build_transaction, send_transaction, wait_receipt
 from gateway.policy import ChainView
 from gateway.server import Gateway, GatewaySettings
@@ -287,6 +290,12 @@ def build_world(root: Path, chain: GatewayChain) -> World:
         ),
     )
     description.write(root)
+    for org in ORGS:  # as `consortium init` does, the chain's TrustDirectory names each member's CA
+        if org in chain.signers:
+            ca = x509.load_pem_x509_certificate(OrgPaths.of(root, OrgId(org)).ca_cert.read_bytes())
+            chain.consortium.trust.add_key(
+                chain.signers[org], KeyKind.CA_CERT, ca.public_bytes(serialization.Encoding.DER)
+            )
     bundle = write_ca_bundle(root, description)
     issue_server_certificate(root, OrgId(PROVIDER), PASS, now=NOW - timedelta(hours=1))
     for org in ("op", GRANTEE, OTHER, "reg", "delta"):
@@ -471,13 +480,18 @@ class LiveGateway:
         stale_s: float = 30.0,
         max_pending: int = 1_000_000,
         settings: dict[str, Any] | None = None,
+        follow_trust: bool = False,
     ) -> None:
         self._loop = loop
         self._notary_url = notary_url
         key = world.gateway_key()
         self.chain = ChainView(chain.backend, chain.contracts, PROVIDER, poll_s=poll_s, stale_s=stale_s)
         self.chain.start()
-        self.auth = CallerAuthenticator(world.description, world.root, self.chain.member_status)
+        self.trust: TrustView | None = None
+        if follow_trust:  # the member CAs and revoked serials from the TrustDirectory, as `gateway serve` does
+            self.trust = TrustView(chain.backend, chain.contracts["TrustDirectory"], poll_s=poll_s)
+            self.trust.start()
+        self.auth = CallerAuthenticator(world.description, world.root, self.chain.member_status, trust=self.trust)
         gateway_settings = GatewaySettings(
             org=PROVIDER, name=name, log_origin=log_origin(world.description), mode="proxy", upstream=upstream,
             **(settings or {}),
@@ -524,6 +538,8 @@ class LiveGateway:
             self.shipper.stop()
         self.outbox.close()
         self.chain.stop()
+        if self.trust is not None:
+            self.trust.stop()
 
 
 def notary_events(notary: NotaryProcess, gateway_id: str | None = None) -> list[dict[str, Any]]:

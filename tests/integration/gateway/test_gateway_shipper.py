@@ -201,7 +201,10 @@ def test_a_notary_killed_mid_stream_and_restarted_loses_and_duplicates_nothing(
 
 
 def test_a_refused_batch_raises_the_alarm_and_nothing_is_marked_shipped(
-    notary: NotaryProcess, tmp_path: Path, key: Ed25519PrivateKey, shippers: list[Shipper],
+    notary: NotaryProcess,
+    tmp_path: Path,
+    key: Ed25519PrivateKey,
+    shippers: list[Shipper],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A gateway of an org with no registered key: 403 on every try, never dropped; once the notary knows the
@@ -267,10 +270,20 @@ def test_kill_9_of_a_shipping_gateway_loses_and_duplicates_nothing(
     for round_ in range(8):
         child = subprocess.Popen(
             [
-                sys.executable, "-c", _GATEWAY_PROCESS, str(path), notary.url, key.private_bytes_raw().hex(),
-                str(Path(__file__).parent), str(ROOT / "tests"), f"round{round_}",
+                sys.executable,
+                "-c",
+                _GATEWAY_PROCESS,
+                str(path),
+                notary.url,
+                key.private_bytes_raw().hex(),
+                str(Path(__file__).parent),
+                str(ROOT / "tests"),
+                f"round{round_}",
             ],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         assert child.stdout is not None and child.stderr is not None

@@ -60,7 +60,6 @@ CONFIG = {
 }
 
 
-
 @dataclass
 class World:
     directory: Path

@@ -210,4 +210,3 @@ def grow_only(service: NotaryService, world: LogWorld, first_seq: int, count: in
     events = [event(event_id=f"ev-{first_seq + i}", gateway_seq=first_seq + i, time_ms=now) for i in range(count)]
     body = encode_batch(GATEWAY, events)
     service.sequencer.submit(GATEWAY, body, sign_batch_body(world.gateway_key, body))
-

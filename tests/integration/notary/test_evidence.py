@@ -82,7 +82,6 @@ CONFIG = {
 }
 
 
-
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONSORTIUM_")}
     return subprocess.run(

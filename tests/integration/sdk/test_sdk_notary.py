@@ -98,7 +98,6 @@ CONFIG = {
 }
 
 
-
 @dataclass
 class Notary:
     """One notary service and its API, and the next gateway sequence number to ship to it."""

@@ -306,12 +306,12 @@ def test_cache_is_bounded_and_remembers_outcomes(world: World) -> None:
     assert auth.authenticate(bytes(alice)) is first  # from the cache: the same object
     auth.authenticate(bob)
     refused("certificate_expired", lambda: auth.authenticate(dave_old))
-    assert len(auth._cache) == 2  # alice evicted
+    assert len(auth._state.cache) == 2  # alice evicted
     again = auth.authenticate(alice)  # verified again, same answer
     assert again == first and again is not first
     for bad in (b"junk-1", b"junk-2", b"junk-3"):
         refused("malformed_certificate", lambda bad=bad: auth.authenticate(bad))  # type: ignore[misc]
-    assert len(auth._cache) == 2
+    assert len(auth._state.cache) == 2
     with pytest.raises(ValueError, match="cache_size"):
         world.auth(cache_size=0)
 

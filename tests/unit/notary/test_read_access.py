@@ -336,3 +336,20 @@ def test_an_open_notary_shows_its_figures_to_anyone(tmp_path: Path) -> None:
         assert client.get("/metrics").status_code == 200
     finally:
         r.service.stop()
+
+
+def test_gateway_keys_followed_from_a_source_change_at_once(readers: Readers) -> None:
+    """With a source of keys (the chain's, in `notary serve`), a read verifies with any key it names now."""
+    new = Ed25519PrivateKey.generate()
+    keys: dict[str, list[bytes]] = {"jinghua-sec": [raw(readers.keys["jinghua-sec"])]}
+    readers.access.follow_gateway_keys(lambda org: keys.get(org, []))
+    path = EVENT_READS[0]
+    assert readers.signed("jinghua-sec/gw", path) == 200
+    assert readers.signed("jinghua-sec/gw", path, key=new) == 401
+    keys["jinghua-sec"] = [b"\x00" * 3, raw(readers.keys["jinghua-sec"]), raw(new)]  # an overlap; a bad key
+    assert readers.signed("jinghua-sec/gw", path, key=new) == 200
+    assert readers.signed("jinghua-sec/gw", path) == 200
+    keys["jinghua-sec"] = [raw(new)]
+    assert readers.signed("jinghua-sec/gw", path) == 401
+    assert readers.signed("shuzhi-tech/gw-1", path) == 401  # no key on the source, whatever consortium.json says
+    assert readers.signed("alpha/witness", f"/v1/entries/{EVENT}") == 404  # witnesses keep their fixed keys

@@ -252,3 +252,23 @@ def test_receipt_time_never_goes_back_when_the_clock_does(h: Harness) -> None:
 def test_unknown_event_has_no_receipt(h: Harness) -> None:
     with pytest.raises(NotFoundError):
         h.seq.receipt("nope")
+
+
+def test_a_key_source_is_asked_at_every_batch_and_any_key_it_names_verifies(tmp_path: Path) -> None:
+    """A source of keys (the chain's, in a running notary) changes the accepted keys without a new sequencer."""
+    h = Harness(tmp_path)
+    old, new = h.gw_key, Ed25519PrivateKey.from_private_bytes(b"\x03" * 32)
+    keys: dict[str, list[bytes]] = {"shuzhi-tech": [raw(old)]}
+    h.seq = Sequencer(
+        h.store, NoteSigner(ORIGIN, h.log_key), SequencerSettings(ORIGIN), lambda org: keys.get(org, []),
+        clock=lambda: h.now,
+    )  # fmt: skip
+    with pytest.raises(SignatureError):
+        h.submit([event(event_id="4f0c9d1e-8f52-4a7b-9d55-0b7c1d2e3f41", gateway_seq=1)], key=new)
+    keys["shuzhi-tech"] = [raw(old), raw(new), b"\x00" * 5]  # an overlap, and a malformed key that verifies nothing
+    h.submit([event(event_id="4f0c9d1e-8f52-4a7b-9d55-0b7c1d2e3f42", gateway_seq=1)], key=old)
+    h.submit([event(event_id="4f0c9d1e-8f52-4a7b-9d55-0b7c1d2e3f43", gateway_seq=2)], key=new)
+    keys["shuzhi-tech"] = []
+    with pytest.raises(UnknownGatewayError):
+        h.submit([event(event_id="4f0c9d1e-8f52-4a7b-9d55-0b7c1d2e3f44", gateway_seq=3)], key=new)
+    assert h.seq.size == 2

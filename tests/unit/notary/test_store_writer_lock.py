@@ -113,8 +113,7 @@ class Run:
         return not self.sequencing_done.is_set()
 
     def run(self) -> None:
-        writers = [
-self.thread(f"gateway {g}", functools.partial(self.sequence, g)) for g in range(GATEWAYS)]
+        writers = [self.thread(f"gateway {g}", functools.partial(self.sequence, g)) for g in range(GATEWAYS)]
         others = [self.thread("checkpointer", self.checkpoint), self.thread("alarms", self.alarm)]
         for thread in writers + others:
             thread.start()

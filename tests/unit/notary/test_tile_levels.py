@@ -71,8 +71,11 @@ def test_the_node_reader_slices_stored_levels_and_hashes_nothing() -> None:
     tiles = {(0, n): b"".join(hashes[256 * n : 256 * n + 256]) for n in range(4)}
     top = levels_of(hashes)
     tiles[(1, 0)] = b"".join(top[8])
-    with_levels = {key: tile_with_levels(levels_of([d[i : i + 32] for i in range(0, len(d), 32)]))
-                   for key, d in tiles.items() if len(d) == 256 * HASH_SIZE}
+    with_levels = {
+        key: tile_with_levels(levels_of([d[i : i + 32] for i in range(0, len(d), 32)]))
+        for key, d in tiles.items()
+        if len(d) == 256 * HASH_SIZE
+    }
     size = len(hashes)
     memory = MemoryNodeReader(hashes)
     reader = TileNodeReader(lambda level, index: with_levels.get((level, index)) or tiles[(level, index)])

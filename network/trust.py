@@ -1,0 +1,73 @@
+"""The consortium's keys on chain (the TrustDirectory, ``docs/trust.md``), as the rest of ``network`` uses them.
+
+:func:`founder_keys` is what ``consortium init`` writes for each founder, the same keys ``consortium.json``
+lists; :func:`trust_view` follows the directory of a consortium; :class:`GatewayKeySource` answers the notary's
+question "which keys may sign for the gateways of org X now" from it, falling back to ``consortium.json`` until
+the chain has been read once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from chain.backend import RpcBackend
+from chain.contracts.trust import KeyKind
+from chain.ids import Role
+from network.description import ConsortiumDescription
+from network.identity import OrgPublic
+
+if TYPE_CHECKING:  # the follower imports web3; `init` and the read-only commands never need it
+    from chain.trustview import TrustView
+
+#: The contract name of the directory in ``consortium.json``'s ``contracts``.
+CONTRACT = "TrustDirectory"
+
+
+def founder_keys(identity: OrgPublic, roles: Role) -> tuple[tuple[KeyKind, bytes], ...]:
+    """The keys of a founding member that genesis writes into the directory: its CA certificate (DER), its
+    account and gateway key, its witness key if it witnesses and its log key if it runs the notary."""
+    ca = x509.load_pem_x509_certificate(identity.ca_cert_pem.encode("ascii"))
+    keys = [
+        (KeyKind.CA_CERT, ca.public_bytes(serialization.Encoding.DER)),
+        (KeyKind.ACCOUNT, bytes.fromhex(identity.account.removeprefix("0x"))),
+        (KeyKind.GATEWAY_KEY, identity.gateway_public_key),
+    ]
+    if Role.WITNESS in roles:
+        keys.append((KeyKind.WITNESS_KEY, identity.witness_public_key))
+    if Role.NOTARY in roles:
+        keys.append((KeyKind.LOG_KEY, identity.notary_public_key))
+    return tuple(keys)
+
+
+def has_directory(description: ConsortiumDescription) -> bool:
+    """Whether the consortium has a TrustDirectory (one created before it existed has none)."""
+    return CONTRACT in description.contracts
+
+
+def trust_view(
+    description: ConsortiumDescription, chain_url: str | None = None, *, poll_s: float = 0.5, timeout_s: float = 5.0
+) -> TrustView:
+    """A view (not started) of the consortium's directory, read through a lean connection of its own."""
+    from chain.trustview import TrustView
+
+    backend = RpcBackend(chain_url or description.chain_url, timeout_s, lean=True, chain_id=description.chain_id)
+    return TrustView(backend, description.contracts[CONTRACT], poll_s=poll_s)
+
+
+class GatewayKeySource:
+    """org → the gateway keys valid now: the chain's once ``view`` has read it, ``consortium.json``'s until then
+    (the founders' keys, which genesis also wrote on chain). Callable, as the notary's sequencer takes it."""
+
+    def __init__(self, view: TrustView, fallback: Mapping[str, bytes]) -> None:
+        self._view = view
+        self._fallback = dict(fallback)
+
+    def __call__(self, org: str) -> Sequence[bytes]:
+        if self._view.snapshot is None:
+            key = self._fallback.get(org)
+            return () if key is None else (key,)
+        return self._view.gateway_keys(org)
