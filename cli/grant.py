@@ -135,5 +135,3 @@ def grant_check(obj: Context, asset_id: str, grantee: str, purpose: str, at_time
     )
     if not result.allowed:
         sys.exit(DENIED_EXIT)
-
-
