@@ -523,6 +523,9 @@ class Gateway:
         trace, _span = continue_trace(request.headers.get(TRACE_HEADER))
         event = self._event(caller, service, method, trace)
         event["request_digest"] = request_digest(self._salt(event), method, uri, EMPTY_BODY_SHA256)
+        if self.psi is not None and self.psi.step(service) is not None:  # nginx shows no body: no size to check
+            detail = "the steps of a PSI job are served by a gateway in proxy mode, which reads the request"
+            return await self._deny(event, "psi_needs_proxy", 403, started, None, detail=detail)
         decision, denial = await self._decide(caller, service, request.headers.get(PURPOSE_HEADER))
         if decision is not None:
             event["asset_version"] = decision.asset_version

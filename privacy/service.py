@@ -98,7 +98,7 @@ class PsiService:
     def _expire(self) -> None:
         now = self._clock()
         for job_id in [j for j, (at, _) in self._jobs.items() if now - at > self._ttl]:
-            del self._jobs[job_id]
+            self._jobs.pop(job_id, None)
 
     async def _request(self, request: web.Request) -> web.Response:
         caller = request.headers.get(CALLER_HEADER, "")
@@ -129,10 +129,10 @@ class PsiService:
         try:
             server, response = await asyncio.get_running_loop().run_in_executor(None, respond)
         except RefusedError as exc:
-            del self._jobs[job_id]
+            self._jobs.pop(job_id, None)
             return _refuse(403, exc.reason, str(exc))
         except MalformedError as exc:
-            del self._jobs[job_id]
+            self._jobs.pop(job_id, None)
             return _refuse(400, "psi_malformed", str(exc))
         self._jobs[job_id] = (self._clock(), server)
         return web.Response(body=response, content_type="application/octet-stream")
@@ -166,7 +166,7 @@ class PsiService:
         signed = SignedRecord(record, client_signature, sign_record(record, "server", self._signing_key))
         files = party_files("server", signed, server.committed)
         await asyncio.get_running_loop().run_in_executor(None, self._write, record.job_id, files)
-        del self._jobs[record.job_id]
+        self._jobs.pop(record.job_id, None)
         self._done.add(record.job_id)
         return web.Response(body=format_signed_record(signed), content_type="application/json")
 
