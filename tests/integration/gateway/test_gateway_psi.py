@@ -3,9 +3,10 @@ real processes: the owner's gateway (``consortium gateway serve``), its PSI serv
 serve``), the notary, and the client as ``consortium privacy run``.
 
 One world for the module: the chain of ``gateway_chain`` plus the identifier set ``customer-ids`` of ``alpha``,
-whose metadata digest is its PSI terms document (cap ``CAP``), its three step APIs, and a grant to ``beta`` for
-``aml-screening`` with a quota of ``RUNS`` runs. The tests run in file order: the first job takes one run, a
-request over the cap takes none, the second job takes the last, and the next request is refused.
+whose metadata digest is its PSI terms document (cap ``CAP``), its three step APIs, a grant to ``beta`` for
+``aml-screening`` (no limit on runs) and one to ``op`` for the same purpose with ``RUNS`` runs. Each test depends
+only on the fixtures it names: ``job_1`` is beta's job through ``consortium privacy run``; the runs of op's grant
+are spent by one test alone (a request over the cap takes none, the jobs take them all, the next is refused).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ STEPS = "/v1/privacy/customer-ids"
 PSI_PURPOSE = "aml-screening"
 CAP = 300
 RUNS = 2
+METERED = "op"  # the grantee whose grant allows RUNS runs
 SHARED = 20
 APIS = {"terms": ("psi-terms", "GET"), "request": ("psi-request", "POST"), "record": ("psi-record", "POST")}
 
@@ -64,6 +66,7 @@ class PsiWorld:
     notary: NotaryProcess
     gateway: GatewayProcess
     grant_id: str
+    metered_grant_id: str
     files: Path
 
     def env(self) -> dict[str, str]:
@@ -94,7 +97,7 @@ def psi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PsiWorld]:
         files.mkdir()
         (files / "alpha.txt").write_text("\n".join(ALPHA_IDS) + "\n")
         (files / "beta.txt").write_text("# beta's customers\n" + "\n".join(BETA_IDS) + "\n")
-        partial = PsiWorld(world, chain, None, None, "", files)  # type: ignore[arg-type]
+        partial = PsiWorld(world, chain, None, None, "", "", files)  # type: ignore[arg-type]
         partial.cli("privacy", "terms", PSI_ASSET, "--max-input", str(CAP), "--steps", STEPS, "--as", PROVIDER)
         document = (terms_dir(world.root, PROVIDER) / f"{PSI_ASSET}.terms.json").read_bytes()
         assets = chain.consortium.assets
@@ -103,7 +106,8 @@ def psi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PsiWorld]:
         )
         for step, (api, method) in APIS.items():
             chain.register_api(api, f"{STEPS}/{step}", method, asset=PSI_ASSET)
-        grant_id = chain.grant(GRANTEE, PSI_PURPOSE, asset=PSI_ASSET, quota=RUNS)
+        grant_id = chain.grant(GRANTEE, PSI_PURPOSE, asset=PSI_ASSET)
+        metered_grant_id = chain.grant(METERED, PSI_PURPOSE, asset=PSI_ASSET, quota=RUNS)
         notary = NotaryProcess(tmp / "notary", {PROVIDER: world.gateway_key()})
         notary.start()
         port = free_port()
@@ -123,7 +127,7 @@ def psi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PsiWorld]:
                 ignoring=(httpx.HTTPError,),
             )
             gateway.start()
-            yield PsiWorld(world, chain, notary, gateway, grant_id, files)
+            yield PsiWorld(world, chain, notary, gateway, grant_id, metered_grant_id, files)
         finally:
             gateway.stop()
             service.terminate()
@@ -136,7 +140,7 @@ def member(psi: PsiWorld, org: str) -> MemberClient:
     return MemberClient.from_directory(psi.world.root, org, name="client", passphrase=PASS)
 
 
-def sdk_job(psi: PsiWorld, org: str, purpose: str = PSI_PURPOSE, grant_id: str | None = None) -> Any:
+def sdk_job(psi: PsiWorld, org: str, grant_id: str, purpose: str = PSI_PURPOSE) -> Any:
     with member(psi, org) as client:
         return run_psi_job(
             client,
@@ -144,19 +148,27 @@ def sdk_job(psi: PsiWorld, org: str, purpose: str = PSI_PURPOSE, grant_id: str |
             STEPS,
             org=org,
             purpose=purpose,
-            grant_id=grant_id or psi.grant_id,
+            grant_id=grant_id,
             identifiers=BETA_IDS,
             signing_key=load_gateway_key(psi.world.root, OrgId(org), PASS),
         )
 
 
-def test_a_job_through_the_owners_gateway_finds_the_shared_customers_and_records_each_step(psi: PsiWorld) -> None:
+@pytest.fixture(scope="module")
+def job_1(psi: PsiWorld) -> tuple[Path, dict[str, Any]]:
+    """Beta's job ``job-1`` with ``consortium privacy run``: its files' directory and the printed summary."""
     out = psi.files / "job-1"
     done = psi.cli(
         "privacy", "run", PSI_ASSET, "--gateway", psi.gateway.url, "--purpose", PSI_PURPOSE,
         "--ids", str(psi.files / "beta.txt"), "--job-id", "job-1", "--out", str(out), "--json", "--as", GRANTEE,
     )  # fmt: skip
-    summary = json.loads(done.stdout)
+    return out, json.loads(done.stdout)
+
+
+def test_a_job_through_the_owners_gateway_finds_the_shared_customers_and_records_each_step(
+    psi: PsiWorld, job_1: tuple[Path, dict[str, Any]]
+) -> None:
+    out, summary = job_1
     assert (summary["intersection"], summary["client_input"], summary["server_input"]) == (SHARED, 200, 200)
     assert summary["grant_id"] == psi.grant_id
     result = json.loads((out / "result.set.json").read_text())
@@ -176,8 +188,10 @@ def test_a_job_through_the_owners_gateway_finds_the_shared_customers_and_records
         assert (event["caller_org"], event["asset_id"]) == (GRANTEE, PSI_ASSET)
 
 
-def test_a_membership_proof_from_the_jobs_files_verifies_and_a_forged_one_does_not(psi: PsiWorld) -> None:
-    out = psi.files / "job-1"
+def test_a_membership_proof_from_the_jobs_files_verifies_and_a_forged_one_does_not(
+    psi: PsiWorld, job_1: tuple[Path, dict[str, Any]]
+) -> None:
+    out, _summary = job_1
     files = [str(out / name) for name in ("record.json", "vrf-key.json", "input.set.json", "result.set.json")]
     proof = psi.files / "member.json"
     psi.cli("privacy", "prove-member", *files, "--id", SHARED_IDS[3], "--set", "result", "--out", str(proof))
@@ -191,15 +205,15 @@ def test_a_membership_proof_from_the_jobs_files_verifies_and_a_forged_one_does_n
     assert bad.returncode == 1 and "does NOT verify" in bad.stderr, (bad.stdout, bad.stderr)
 
 
-def over_cap_request(psi: PsiWorld, count: int) -> bytes:
+def over_cap_request(psi: PsiWorld, org: str, grant_id: str, count: int) -> bytes:
     """A request of ``count`` identifiers that claims the asset's terms: a client that skipped its own cap check."""
     document = (terms_dir(psi.world.root, PROVIDER) / f"{PSI_ASSET}.terms.json").read_bytes()
     terms = parse_asset_terms(document)
-    key = load_gateway_key(psi.world.root, OrgId(GRANTEE), PASS)
+    key = load_gateway_key(psi.world.root, OrgId(org), PASS)
     ids = [cnid(n) for n in range(1000, 1000 + count)]
     client = PsiClient(
-        JobTerms("job-over-cap", psi.grant_id, PSI_PURPOSE, 2**20),
-        GRANTEE,
+        JobTerms("job-over-cap", grant_id, PSI_PURPOSE, 2**20),
+        org,
         key.public_key(),
         ids,
         X25519PublicKey.from_public_bytes(terms.kem_key),
@@ -210,26 +224,25 @@ def over_cap_request(psi: PsiWorld, count: int) -> bytes:
 
 def test_refusals_are_recorded_and_runs_are_counted_by_requests(psi: PsiWorld) -> None:
     refused: dict[str, tuple[str, str, int]] = {}  # case → (event id, reason, status)
-    with member(psi, GRANTEE) as client:
-        answer = client.call(
-            psi.gateway.url, "POST", f"{STEPS}/request", purpose=PSI_PURPOSE, content=over_cap_request(psi, CAP + 1)
-        )
+    with member(psi, METERED) as client:
+        request = over_cap_request(psi, METERED, psi.metered_grant_id, CAP + 1)
+        answer = client.call(psi.gateway.url, "POST", f"{STEPS}/request", purpose=PSI_PURPOSE, content=request)
     assert (answer.status, answer.denial_reason) == (403, "input_over_cap"), answer.content
     assert answer.event_id is not None
     refused["over the cap"] = (answer.event_id, "input_over_cap", 403)
 
     for case, org, purpose in (("no grant", OTHER, PSI_PURPOSE), ("another purpose", GRANTEE, "marketing")):
         with pytest.raises(PsiRefusedError) as denied:
-            sdk_job(psi, org, purpose)
+            sdk_job(psi, org, psi.grant_id, purpose)
         assert (denied.value.step, denied.value.reason) == ("terms", "no_grant"), str(denied.value)
         assert denied.value.result.event_id is not None
         refused[case] = (denied.value.result.event_id, "no_grant", 403)
 
-    second = sdk_job(psi, GRANTEE)  # the second of RUNS runs: the request over the cap took none
-    assert sorted(second.intersection) == SHARED_IDS
+    for _ in range(RUNS):  # the request over the cap took none of the runs
+        assert sorted(sdk_job(psi, METERED, psi.metered_grant_id).intersection) == SHARED_IDS
 
     with pytest.raises(PsiRefusedError) as exhausted:
-        sdk_job(psi, GRANTEE)
+        sdk_job(psi, METERED, psi.metered_grant_id)
     assert (exhausted.value.step, exhausted.value.reason) == ("request", "quota_exhausted"), str(exhausted.value)
     assert exhausted.value.result.event_id is not None
     refused["past the runs allowed"] = (exhausted.value.result.event_id, "quota_exhausted", 403)
@@ -239,5 +252,6 @@ def test_refusals_are_recorded_and_runs_are_counted_by_requests(psi: PsiWorld) -
         event = events[event_id]
         assert (event["decision"], event["denial_reason"], event["status"]) == ("deny", reason, status), (case, event)
         assert event["asset_id"] == PSI_ASSET, (case, event)
-    requests = [e for e in events.values() if e["api"] == "psi-request" and e["decision"] == "allow"]
-    assert len(requests) == RUNS
+    metered = [e for e in events.values() if e["grant_id"] == psi.metered_grant_id and e["decision"] == "allow"]
+    apis = [e["api"] for e in metered]  # the refused job's terms step is allowed too: it is free
+    assert (apis.count("psi-terms"), apis.count("psi-request"), apis.count("psi-record")) == (RUNS + 1, RUNS, RUNS)
