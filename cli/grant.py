@@ -135,3 +135,5 @@ def grant_check(obj: Context, asset_id: str, grantee: str, purpose: str, at_time
     )
     if not result.allowed:
         sys.exit(DENIED_EXIT)
+
+

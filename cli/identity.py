@@ -101,3 +101,5 @@ def identity_revoke(obj: Context, org: str, cert_file: Path) -> None:
         click.echo(f"serial {serial:#x} ({subject}) was already revoked at {when}; {crl} unchanged")
     else:
         click.echo(f"revoked serial {serial:#x} ({subject}) in {crl}")
+
+

@@ -39,3 +39,5 @@ def init(obj: Context, directory: Path, config_file: Path | None, demo: bool) ->
         f"({len(description.members)} members, chain id {description.chain_id})"
     )
     click.echo(f"public description: {directory / 'consortium.json'}")
+
+

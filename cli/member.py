@@ -200,3 +200,5 @@ def member_reinstate(obj: Context, org: str, as_org: str) -> None:
     c = obj.consortium()
     c.registry.reinstate(obj.signer(as_org), org)
     click.echo(f"reinstated {org}")
+
+

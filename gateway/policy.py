@@ -277,7 +277,7 @@ class ChainView:
         return _at(entry, now_s)
 
     def member_status(self, org: str) -> str | None:
-        """ "active", "suspended", or None for an org that is not (or no longer) a member. Cached."""
+        """"active", "suspended", or None for an org that is not (or no longer) a member. Cached."""
         if self._clock() - self._last_sync > self._stale_s:
             raise self._stale_error()
         members = self._members
