@@ -53,7 +53,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "notary_group",
         "The audit log's notary: sequence events, checkpoint, collect cosignatures, anchor.",
     ),
-    "privacy": ("cli.privacy", "privacy_group", "Privacy computing: disclosure proofs from a party's kept job files."),
+    "privacy": (
+        "cli.privacy",
+        "privacy_group",
+        "Privacy computing: PSI jobs through the gateways, and disclosure proofs from a party's kept job files.",
+    ),
     "service": ("cli.service", "service", "The service catalogue: service centers, units and APIs."),
     "up": ("cli.up", "up", "Start the consortium in DIRECTORY and keep it running until Ctrl-C."),
     "user": (

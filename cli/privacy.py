@@ -1,5 +1,15 @@
-"""``consortium privacy ...``: a party's side of privacy computing, from the files it kept after a job.
+"""``consortium privacy ...``: a party's side of privacy computing: running a PSI job through the owner's
+gateway, serving one as the owner, and disclosure proofs from the files a party kept after a job.
 
+- ``privacy terms ASSET --as ORG --max-input N --steps ROUTE``: the owner's PSI terms document of its identifier
+  set (``privacy.asset``; an X25519 key drawn once and kept encrypted beside it), written to
+  ``orgs/ORG/privacy/ASSET.terms.json``; its SHA-256 is the asset's metadata digest
+  (``consortium asset register|version ... --metadata-file`` that file). The owner's gateway applies it.
+- ``privacy serve ASSET --as ORG --ids FILE --port P``: the owner's PSI service (``privacy.service``), the upstream
+  of the three step APIs behind its gateway; job files to ``orgs/ORG/privacy/jobs/<job id>/``.
+- ``privacy run ASSET --as ORG --gateway URL --purpose P --ids FILE``: a job as the client (``sdk.privacy``): the
+  grant, the terms' digest and the steps' route read from the chain, the owner's key from ``consortium.json``;
+  prints the intersection's size and where the job files (``privacy.jobfiles``) are.
 - ``privacy prove-member JOB_FILES... --id ID [--set input|result] [--out FILE]``: the disclosure document
   (``privacy.document``, ``consortium-ledger/privacy-disclosure/v1``) of whether ID was in the party's input
   (or, at the client, in the result): a proof of membership if it was, of non-membership if not. JOB_FILES are
@@ -10,16 +20,231 @@ An auditor checks the document with ``consortium verify disclosure``.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from cli._common import fail
+from cli._common import DENIED_EXIT, Context, as_option, fail, json_option, name_arg, pass_ctx
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 
 @click.group("privacy")
 def privacy_group() -> None:
-    """Privacy computing: disclosure proofs from a party's kept job files."""
+    """Privacy computing: PSI jobs through the gateways, and disclosure proofs from a party's kept job files."""
+
+
+def _read_ids(path: Path) -> list[str]:
+    """One identifier per line; blank lines and lines starting with ``#`` are skipped."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+@privacy_group.command("terms")
+@click.argument("asset_id", callback=name_arg("asset id"))
+@click.option("--max-input", type=click.IntRange(1, 2**31), required=True, help="Most identifiers per party.")
+@click.option("--steps", required=True, help="Base route of the step APIs, e.g. /v1/privacy/customer-ids.")
+@as_option
+@pass_ctx
+def terms(obj: Context, asset_id: str, max_input: int, steps: str, as_org: str) -> None:
+    """Write the PSI terms of ASSET_ID (an identifier set of the org) and print their digest."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from gateway.psi import terms_dir
+    from privacy.asset import PsiAssetTerms, format_asset_terms, terms_digest
+    from privacy.errors import PrivacyError
+    from privacy.psi import PROTOCOL
+
+    folder = terms_dir(obj.directory, as_org)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key_path = folder / f"{asset_id}.kem.pem"
+    passphrase = obj.passphrase()
+    if key_path.exists():
+        kem = _load_kem(key_path, passphrase)
+    else:
+        kem = X25519PrivateKey.generate()
+        pem = kem.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(passphrase),
+        )
+        _write_private(key_path, pem)
+    try:
+        document = format_asset_terms(
+            PsiAssetTerms(asset_id, as_org, PROTOCOL, max_input, kem.public_key().public_bytes_raw(), steps)
+        )
+    except PrivacyError as exc:
+        fail(str(exc))
+    path = folder / f"{asset_id}.terms.json"
+    path.write_bytes(document)
+    click.echo(f"PSI terms of {asset_id}: {path} (metadata digest 0x{terms_digest(document).hex()})")
+    click.echo(f"publish them: consortium asset version {asset_id} --metadata-file {path} ... --as {as_org}")
+
+
+def _load_kem(path: Path, passphrase: bytes) -> X25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    key = serialization.load_pem_private_key(path.read_bytes(), passphrase)
+    if not isinstance(key, X25519PrivateKey):
+        fail(f"{path} does not hold an X25519 key")
+    return key
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    from privacy.jobfiles import write_job_files
+
+    write_job_files(path.parent, {path.name: data})
+
+
+@privacy_group.command("serve")
+@click.argument("asset_id", callback=name_arg("asset id"))
+@click.option("--ids", "ids_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The org's identifiers, one a line.")  # fmt: skip
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), required=True, help="0: any free port (printed).")
+@click.option("--jobs", "jobs_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the job files go; default DIR/orgs/ORG/privacy/jobs.")  # fmt: skip
+@as_option
+@pass_ctx
+def serve(
+    obj: Context, asset_id: str, ids_file: Path, host: str, port: int, jobs_dir: Path | None, as_org: str
+) -> None:
+    """Serve PSI jobs on ASSET_ID as its owner, behind the org's gateway, until SIGTERM."""
+    import asyncio
+
+    from chain.ids import OrgId
+    from gateway.psi import terms_dir
+    from network.description import load_description
+    from network.identity import load_gateway_key
+    from privacy.asset import parse_asset_terms
+    from privacy.errors import PrivacyError
+    from privacy.service import PsiService
+    from privacy.service import serve as serve_psi
+
+    folder = terms_dir(obj.directory, as_org)
+    passphrase = obj.passphrase()
+    description = load_description(obj.directory)
+    try:
+        asset_terms = parse_asset_terms((folder / f"{asset_id}.terms.json").read_bytes())
+        service = PsiService(
+            asset_terms,
+            load_gateway_key(obj.directory, OrgId(as_org), passphrase),
+            _load_kem(folder / f"{asset_id}.kem.pem", passphrase),
+            _read_ids(ids_file),
+            jobs_dir or folder / "jobs",
+            member_keys={m.org: m.identity.gateway_public_key for m in description.members},
+        )
+    except PrivacyError as exc:
+        fail(str(exc))
+
+    def ready(bound: int) -> None:
+        click.echo(f"PSI service of {asset_id} ({as_org}) on http://{host}:{bound}{asset_terms.steps}/", err=True)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_psi(service, host, port, ready))
+
+
+@privacy_group.command("run")
+@click.argument("asset_id", callback=name_arg("asset id"))
+@click.option("--gateway", "gateway_url", required=True, help="The owner's gateway, e.g. https://host:9443.")
+@click.option("--purpose", required=True, callback=name_arg("purpose"), help="The grant's purpose, e.g. aml-screening.")
+@click.option("--ids", "ids_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="This org's identifiers, one a line.")  # fmt: skip
+@click.option("--name", default="client", show_default=True, help="The identity <name>@ORG that calls.")
+@click.option("--job-id", default=None, help="Default: a fresh random id.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Directory for the job files; default DIR/orgs/ORG/privacy/jobs/<job id>.")  # fmt: skip
+@json_option
+@as_option
+@pass_ctx
+def run(
+    obj: Context,
+    asset_id: str,
+    gateway_url: str,
+    purpose: str,
+    ids_file: Path,
+    name: str,
+    job_id: str | None,
+    out: Path | None,
+    as_json: bool,
+    as_org: str,
+) -> None:
+    """Run a PSI job on ASSET_ID through its owner's gateway, as the client (the side that learns the result)."""
+    import json
+    import time
+
+    from chain.ids import OrgId
+    from gateway.psi import terms_dir
+    from network.identity import load_gateway_key
+    from privacy.errors import PrivacyError
+    from privacy.jobfiles import RECORD_FILE, write_job_files
+    from sdk import MemberClient, SdkError
+    from sdk.privacy import PsiRefusedError, run_psi_job
+
+    c = obj.consortium()
+    info = c.assets.asset(asset_id)
+    if info is None:
+        fail(f"asset {asset_id} is not registered")
+    version = c.assets.version(asset_id, info.version_count)
+    assert version is not None
+    routes = [a.route for a in c.assets.apis() if a.asset == asset_id and a.active and a.route.endswith("/terms")]
+    if not routes:
+        fail(f"asset {asset_id} has no PSI step APIs in the catalogue (a route ending in /terms)")
+    steps = routes[0][: -len("/terms")]
+    check = c.grants.check(asset_id, as_org, purpose, int(time.time()))
+    grant_id = "0x" + (check.grant_id.hex() if check.grant_id is not None else "00" * 32)
+    passphrase = obj.passphrase()
+    server_key = c.description.member(info.owner).identity.gateway_public_key
+    try:
+        with MemberClient.from_directory(obj.directory, as_org, name=name, passphrase=passphrase) as client:
+            job = run_psi_job(
+                client,
+                gateway_url,
+                steps,
+                org=as_org,
+                purpose=purpose,
+                grant_id=grant_id,
+                identifiers=_read_ids(ids_file),
+                signing_key=load_gateway_key(obj.directory, OrgId(as_org), passphrase),
+                metadata_digest=version.metadata_digest,
+                server_key=server_key,
+                job_id=job_id,
+            )
+    except PsiRefusedError as exc:
+        click.echo(f"refused: {exc}", err=True)
+        sys.exit(DENIED_EXIT)
+    except (SdkError, PrivacyError) as exc:
+        fail(str(exc))
+    directory = out or terms_dir(obj.directory, as_org) / "jobs" / job.job_id
+    write_job_files(directory, job.files)
+    record = job.signed.record
+    summary = {
+        "job_id": job.job_id,
+        "grant_id": record.grant_id,
+        "intersection": len(job.intersection),
+        "client_input": record.client.input.count,
+        "server_input": record.server.input.count,
+        "record": str(directory / RECORD_FILE),
+        "files": str(directory),
+        "events": job.event_ids,
+    }
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    click.echo(
+        f"job {job.job_id}: {len(job.intersection)} shared identifiers ({record.client.input.count} here, "
+        f"{record.server.input.count} at {record.server.org}), under grant {record.grant_id}"
+    )
+    click.echo(f"record: {directory / RECORD_FILE} (signed by {record.client.org} and {record.server.org})")
+    click.echo(f"job files: {directory}")
+    for step, event in job.event_ids.items():
+        click.echo(f"  {step:8} event {event}")
 
 
 @privacy_group.command("prove-member")

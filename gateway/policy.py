@@ -196,6 +196,7 @@ class ChainView:
         self._decisions: dict[tuple[str, str, str], _Entry] = {}
         self._members: dict[str, str | None] = {}
         self._versions: dict[str, int | None] = {}
+        self._metadata: dict[str, bytes] = {}
         self._terms: dict[bytes, tuple[int, int, int]] = {}
         self._routes: dict[tuple[str, str], Service] = {}
         self._head = -1
@@ -299,6 +300,28 @@ class ChainView:
                     self._members = {}
                 self._members[org] = status
         return status
+
+    def metadata_digest(self, asset: str) -> bytes | None:
+        """The metadata digest of ``asset``'s current version, None for an unknown asset. Cached until the next
+        log of the DataAssetRegistry; blocking on a miss (call it from a worker)."""
+        if self._clock() - self._last_sync > self._stale_s:
+            raise self._stale_error()
+        cached = self._metadata.get(asset)
+        if cached is not None:
+            return cached
+        self._require_reachable()
+        generation = self._generation
+        try:
+            info = self._assets.asset(asset)
+            version = None if info is None else self._assets.version(asset, info.version_count)
+        except _CHAIN_ERRORS as exc:
+            raise self._unreachable(exc) from exc
+        if version is None:
+            return None
+        with self._lock:
+            if generation == self._generation:
+                self._metadata[asset] = version.metadata_digest
+        return version.metadata_digest
 
     def _fetch(self, asset: str, grantee: str, purpose: str, now_s: float) -> _Entry:
         """Ask the chain; the cache entry for (asset, grantee, purpose). Raises what a failed read raises."""
@@ -415,6 +438,7 @@ class ChainView:
                 self._members = {}
             if versions or everything:
                 self._versions = {}
+                self._metadata = {}
             if everything:
                 self._terms = {}
 

@@ -52,6 +52,7 @@ from gateway.headers import (
 )
 from gateway.inflight import InFlightLimiter
 from gateway.policy import ChainUnavailableError, ChainView, Decision, Service
+from gateway.psi import PsiGuard
 from gateway.quota import LocalQuota, QuotaCounter, QuotaUnavailableError
 from network.certificates import AuthError, Caller, CallerAuthenticator
 from notary.submit.digest import EMPTY_BODY_SHA256, DigestSalts, GatewaySalt, request_digest, response_digest
@@ -136,6 +137,7 @@ class Gateway:
         shipper_status: Callable[[], Mapping[str, Any]] | None = None,
         clock: Callable[[], float] = time.time,
         quota: QuotaCounter | None = None,
+        psi: PsiGuard | None = None,
     ) -> None:
         if settings.mode not in ("proxy", "auth"):
             raise ValueError(f"gateway mode must be 'proxy' or 'auth', not {settings.mode!r}")
@@ -156,6 +158,8 @@ class Gateway:
         self.metrics = _Metrics()
         self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s)
         self.inflight = InFlightLimiter(settings.max_in_flight)
+        self.psi = psi  # the PSI terms of the org's identifier sets (gateway.psi), checked before forwarding a step
+        self._uncounted: set[str] = set()  # event ids of allowed calls that took no unit of quota (free PSI steps)
 
     # ------------------------------------------------------------------------------------------ apps
 
@@ -246,38 +250,67 @@ class Gateway:
         target = request.raw_path
         read = await self._read_body(request)
         denial: tuple[str, int] | None
+        detail: str | None = None
+        step = self.psi.step(service) if self.psi is not None else None
         if read is None:
             body, denial, decision = b"", ("body_too_large", 413), None
         else:
             body = read
-            decision, denial = await self._decide(caller, service, request.headers.get(PURPOSE_HEADER))
+            purpose = request.headers.get(PURPOSE_HEADER)
+            decision, denial = await self._decide(caller, service, purpose, charge=step is None)
+            if step is not None and denial is None:  # a PSI step: its terms and size, then one run if it starts one
+                assert self.psi is not None and decision is not None and purpose is not None
+                try:
+                    digest = await asyncio.get_running_loop().run_in_executor(
+                        None, self.chain.metadata_digest, service.asset
+                    )
+                except ChainUnavailableError:
+                    digest, denial = None, ("chain_unavailable", 503)
+                if denial is None:
+                    refused = self.psi.check(service, step, body, decision, purpose, caller.org, digest)
+                    if refused is not None:
+                        denial, detail = (refused.reason, refused.status), refused.detail
+                    elif self.psi.counts_a_run(step):
+                        denial = await self._reserve(decision)
         event["request_digest"] = self._request_digest(event, request, body)
         if decision is not None:
             event["asset_version"] = decision.asset_version
             event["grant_id"] = decision.grant_id
         if denial is not None:
             retry_after = 1 if denial[0] == "quota_unavailable" else None
-            return await self._deny(event, denial[0], denial[1], started, decision, retry_after=retry_after)
+            return await self._deny(
+                event, denial[0], denial[1], started, decision, detail=detail, retry_after=retry_after
+            )
         assert decision is not None and decision.grant_id is not None
         event["decision"] = "allow"
-        if self.outbox.pending_count >= self.outbox.max_pending:  # the call could not be recorded: not forwarded
-            self.quota.release(decision.grant_id)
-            return self._outbox_full()
+        charged = step is None or (self.psi is not None and self.psi.counts_a_run(step))
+        if not charged:
+            self._uncounted.add(event["event_id"])
         try:
-            return await self._forward(request, event, body, target, trace, span, caller, started)
-        except OutboxFullError:  # filled by the calls in flight since the check
-            self.quota.release(decision.grant_id)
-            return self._outbox_full()
-        except BaseException:
-            self.quota.release(decision.grant_id)
-            raise
+            if self.outbox.pending_count >= self.outbox.max_pending:  # the call could not be recorded: not forwarded
+                if charged:
+                    self.quota.release(decision.grant_id)
+                return self._outbox_full()
+            try:
+                return await self._forward(request, event, body, target, trace, span, caller, started)
+            except OutboxFullError:  # filled by the calls in flight since the check
+                if charged:
+                    self.quota.release(decision.grant_id)
+                return self._outbox_full()
+            except BaseException:
+                if charged:
+                    self.quota.release(decision.grant_id)
+                raise
+        finally:
+            self._uncounted.discard(event["event_id"])
 
     async def _decide(
-        self, caller: Caller, service: Service, purpose: str | None
+        self, caller: Caller, service: Service, purpose: str | None, *, charge: bool = True
     ) -> tuple[Decision | None, tuple[str, int] | None]:
         """The grant decision and, if the call is refused, (reason, status). Reserves a unit of quota when the
-        call is allowed (``gateway.quota``: the local counter checks and reserves in one step, PostgreSQL in one
-        statement); a quota store that cannot be reached refuses the call (503 ``quota_unavailable``)."""
+        call is allowed and ``charge`` (``gateway.quota``: the local counter checks and reserves in one step,
+        PostgreSQL in one statement); a quota store that cannot be reached refuses the call (503
+        ``quota_unavailable``)."""
         if purpose is None or _PURPOSE.match(purpose) is None:
             return None, ("purpose_missing", 403)
         now = self._clock()
@@ -291,15 +324,22 @@ class Gateway:
         if not decision.allowed:
             assert decision.reason is not None
             return decision, (decision.reason, 403)
+        if not charge:
+            return decision, None
+        return decision, await self._reserve(decision)
+
+    async def _reserve(self, decision: Decision) -> tuple[str, int] | None:
+        """Reserve one unit of the allowed ``decision``'s quota; (reason, status) if none is left or the store
+        cannot be reached."""
         assert decision.grant_id is not None
         try:  # the local counter does not suspend here: its check and reservation are one step
             admitted = await self.quota.reserve(decision.grant_id, decision.quota)
         except QuotaUnavailableError as exc:
             log.warning("call under grant %s refused: %s", decision.grant_id, exc)
-            return decision, ("quota_unavailable", 503)
+            return ("quota_unavailable", 503)
         if not admitted:
-            return decision, ("quota_exhausted", 403)
-        return decision, None
+            return ("quota_exhausted", 403)
+        return None
 
     async def _forward(
         self,
@@ -483,6 +523,9 @@ class Gateway:
         trace, _span = continue_trace(request.headers.get(TRACE_HEADER))
         event = self._event(caller, service, method, trace)
         event["request_digest"] = request_digest(self._salt(event), method, uri, EMPTY_BODY_SHA256)
+        if self.psi is not None and self.psi.step(service) is not None:  # nginx shows no body: no size to check
+            detail = "the steps of a PSI job are served by a gateway in proxy mode, which reads the request"
+            return await self._deny(event, "psi_needs_proxy", 403, started, None, detail=detail)
         decision, denial = await self._decide(caller, service, request.headers.get(PURPOSE_HEADER))
         if decision is not None:
             event["asset_version"] = decision.asset_version
@@ -537,7 +580,7 @@ class Gateway:
 
     async def _record(self, event: dict[str, Any], started: int) -> None:
         event["latency_us"] = (time.perf_counter_ns() - started) // 1000
-        await self.outbox.append_async(event)
+        await self.outbox.append_async(event, counted=event["event_id"] not in self._uncounted)
         self.metrics.calls[(event["decision"], event["denial_reason"] or "")] += 1
         self.metrics.latency_us_sum += event["latency_us"]
         self.metrics.latency_count += 1
@@ -560,7 +603,7 @@ class Gateway:
             )
         body = json.dumps(
             {
-                "error": {403: "forbidden", 429: "too_many_requests"}.get(status, "unavailable"),
+                "error": {400: "bad_request", 403: "forbidden", 429: "too_many_requests"}.get(status, "unavailable"),
                 "reason": reason,
                 "detail": detail,
                 "event_id": event["event_id"],

@@ -9,6 +9,8 @@ Files of a gateway, under the consortium directory::
     gateways/<org>/vault/           the org's salt vault: an epoch key per UTC day (notary.submit.vault)
     gateways/<org>/gateway.log      its JSON log, when started by ``consortium up``
     orgs/<org>/gateway/tls/         its TLS server certificate and key, issued by the org's CA
+    orgs/<org>/privacy/*.terms.json the PSI terms of the org's identifier sets, checked on each step of a job
+                                    (gateway.psi)
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from aiohttp import web
 
 from chain.backend import RpcBackend
 from gateway.policy import ChainView
+from gateway.psi import PsiGuard, load_terms
 from gateway.quota import PostgresQuota, QuotaUnavailableError, open_quota_store, redact
 from gateway.server import Gateway, GatewaySettings
 from network.certificates import CallerAuthenticator
@@ -119,7 +122,13 @@ async def serve(options: GatewayOptions, description: ConsortiumDescription, pas
     shipper = Shipper(outbox, options.notary_url, settings.gateway_id, key)
     shipper.start()
     vault = SaltVault.for_gateway_key(gateway_vault(options.directory, options.org), options.org, key)
-    gateway = Gateway(settings, authenticator, chain, outbox, vault, shipper_status=shipper.status, quota=quota)
+    documents = load_terms(options.directory, options.org)
+    psi = PsiGuard(documents, options.org) if documents else None
+    if psi is not None:
+        log.info("gateway %s enforces the PSI terms of %s", settings.gateway_id, ", ".join(psi.assets))
+    gateway = Gateway(
+        settings, authenticator, chain, outbox, vault, shipper_status=shipper.status, quota=quota, psi=psi
+    )
     ssl_context = None
     if options.mode == "proxy":
         cert, key_file = tls_paths(options.directory, options.org)

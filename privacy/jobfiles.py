@@ -27,8 +27,10 @@ or key that is not the one the record names.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 from notary.log.hashing import Hash32, hash_leaf, root_of
@@ -155,6 +157,24 @@ def party_files(
             raise MalformedError("only the client commits to the result")
         files[set_file_name("result")] = format_committed_set(result_set, party, "result")
     return files
+
+
+def write_job_files(directory: Path, files: Mapping[str, bytes]) -> list[Path]:
+    """Write a party's files (name → bytes) into ``directory`` (created, mode 0700), each readable by its owner
+    only and written atomically; the paths written."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    written = []
+    for name, data in files.items():
+        path = directory / name
+        tmp = path.with_name(f".{name}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        written.append(path)
+    return written
 
 
 @dataclass(frozen=True, slots=True)

@@ -150,6 +150,35 @@ def _parse_proto(cls: Any, data: bytes, what: str) -> Any:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestSummary:
+    """What a transport (the owner's gateway) reads from a request before it forwards it: the terms it names, the
+    client org it claims, the count its commitment claims and the number of elements its PSI payload holds."""
+
+    terms: dict[str, Any]  # job_id, grant_id, purpose, max_input, protocol, implementation as the header names them
+    client_org: str
+    claimed_count: int
+    element_count: int
+
+    @property
+    def count(self) -> int:
+        """The larger of the claimed and the actual number of elements: what a cap is checked against."""
+        return max(self.claimed_count, self.element_count)
+
+
+def inspect_request(request: bytes) -> RequestSummary:
+    """Parse message 1 without any key: its header and the number of elements in its PSI request.
+
+    Raises MalformedError for bytes that are not a request message."""
+    header, payload = _parse_message(request, "request")
+    terms = {
+        key: header.get(key) for key in ("job_id", "grant_id", "purpose", "max_input", "protocol", "implementation")
+    }
+    commitment = _commitment_from(header.get("client_commitment"), "client_commitment")
+    psi_request = _parse_proto(openmined_psi.Request, payload, "PSI request")
+    return RequestSummary(terms, str(header.get("client_org")), commitment.count, len(psi_request.encrypted_elements))
+
+
+@dataclass(frozen=True, slots=True)
 class PsiOutcome:
     """What the client holds after the protocol."""
 

@@ -113,6 +113,7 @@ class OutboxStats:
 class _Append:
     event: dict[str, Any]
     future: concurrent.futures.Future[int]
+    counted: bool = True  # an allowed event counts against its grant's quota
 
 
 @dataclass(slots=True)
@@ -262,8 +263,10 @@ class Outbox:
 
     # ------------------------------------------------------------------------------------------ appends
 
-    def append(self, event: dict[str, Any]) -> concurrent.futures.Future[int]:
+    def append(self, event: dict[str, Any], *, counted: bool = True) -> concurrent.futures.Future[int]:
         """Queue ``event`` (complete but for ``gateway_seq``); the future resolves to its seq once committed.
+        An allowed event counts as one use of its grant's quota unless ``counted`` is False (a call the gateway
+        admitted without reserving a unit: the free steps of a PSI job).
 
         The future fails with :class:`~notary.event.EventSchemaError` (invalid event), :class:`DuplicateEventError`,
         :class:`OutboxFullError`, :class:`OutboxClosedError` or :class:`OutboxError` (the disk failed); in every
@@ -273,12 +276,12 @@ class Outbox:
             if self._closed:
                 future.set_exception(OutboxClosedError(f"the outbox {self.path} is closed"))
                 return future
-            self._queue.put(_Append(dict(event), future))
+            self._queue.put(_Append(dict(event), future, counted))
         return future
 
-    async def append_async(self, event: dict[str, Any]) -> int:
+    async def append_async(self, event: dict[str, Any], *, counted: bool = True) -> int:
         """:meth:`append` for asyncio: the event's gateway_seq once it is durable."""
-        return await asyncio.wrap_future(self.append(event))
+        return await asyncio.wrap_future(self.append(event, counted=counted))
 
     def mark_shipped(self, last_seq: int) -> None:
         """Record durably that every seq <= ``last_seq`` has been accepted by the notary (never moves back), and
@@ -350,7 +353,7 @@ class Outbox:
             seq += 1
             ids.add(event_id)
             rows.append((seq, event_id, event["time_ms"], canonical_entry(event)))
-            if event["decision"] == "allow" and event["grant_id"] is not None:  # a ledger query names no grant
+            if item.counted and event["decision"] == "allow" and event["grant_id"] is not None:  # a query names none
                 grants[event["grant_id"]] += 1
             accepted.append((item.future, seq))
         ship_to = shipped

@@ -65,6 +65,7 @@ from chain.node.service import Metrics, SealingLoop
 from chain.trustview import TrustView
 from chain.tx import build_transaction, send_transaction, wait_receipt
 from gateway.policy import ChainView
+from gateway.psi import PsiGuard
 from gateway.server import Gateway, GatewaySettings
 from network.certificates import CallerAuthenticator
 from network.description import ConsortiumDescription, MemberDescription
@@ -481,6 +482,7 @@ class LiveGateway:
         max_pending: int = 1_000_000,
         settings: dict[str, Any] | None = None,
         follow_trust: bool = False,
+        psi: PsiGuard | None = None,
     ) -> None:
         self._loop = loop
         self._notary_url = notary_url
@@ -518,6 +520,7 @@ class LiveGateway:
             self.outbox,
             SaltVault.for_gateway_key(outbox_dir / "vault", PROVIDER, key),
             shipper_status=self.shipper.status if self.shipper else None,
+            psi=psi,
         )
         paths = OrgPaths.of(world.root, OrgId(PROVIDER))
         context = self.auth.server_ssl_context(paths.gateway_tls_cert, paths.gateway_tls_key, PASS)

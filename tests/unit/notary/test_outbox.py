@@ -305,6 +305,21 @@ def test_quota_counts_survive_reopen(path: Path) -> None:
         assert not again.reserve(grant, 4)
 
 
+def test_an_allowed_event_appended_uncounted_takes_no_unit_of_its_grant(path: Path) -> None:
+    """The free steps of a PSI job: recorded, allowed, under the grant, and not one of its runs."""
+    grant = GRANTS[2]
+    with Outbox(path, GATEWAY) as box:
+        assert box.reserve(grant, 2)
+        box.append(call("run-1", grant_id=grant)).result(timeout=10)
+        for i in range(5):
+            box.append(call(f"free-{i}", grant_id=grant), counted=False).result(timeout=10)
+        assert box.quota_used(grant) == 1
+        assert box.reserve(grant, 2)
+        assert not box.reserve(grant, 2)
+    with Outbox(path, GATEWAY) as again:
+        assert again.quota_used(grant) == 1
+
+
 def test_a_grant_read_for_the_first_time_while_its_events_commit_is_counted_once(outbox: Outbox) -> None:
     """The lazy read of a grant's count races with the writer committing that grant's events: every committed
     event is counted exactly once, whichever side of the read its commit falls."""

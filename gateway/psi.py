@@ -1,0 +1,138 @@
+"""What the owner's gateway checks on the steps of a PSI job (``privacy.asset``) before it forwards them.
+
+The gateway holds the PSI terms document of each identifier set its org owns (``orgs/<org>/privacy/
+<asset>.terms.json``, :func:`load_terms`). A call to an API of such an asset is a step, named by the last segment
+of its route (``terms``, ``request``, ``record``). After the grant decision, and before any quota is counted or
+anything forwarded, :meth:`PsiGuard.check`:
+
+1. compares the document's SHA-256 with the metadata digest of the asset's current version on chain: the terms
+   the gateway applies are the ones on chain, or none (503 ``psi_terms_mismatch``);
+2. for a request: parses the message header and counts the elements of its PSI payload (no key needed), and
+   refuses a request naming other terms than the grant's and the asset's (grant id, purpose, protocol,
+   ``max_input``) or another client than the caller (403 ``psi_wrong_terms``), or holding more elements than
+   ``max_input`` (403 ``input_over_cap``); bytes that are not a request are 400 ``psi_malformed``;
+3. for a record: the same terms and client, read from the record.
+
+Only a request counts against the grant's quota (one run); the terms and record steps are decided and recorded
+like any call but free, so the last run's record can still be countersigned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from gateway.policy import Decision, Service
+from privacy.asset import FREE_STEPS, PsiAssetTerms, Step, parse_asset_terms, parse_record_step, step_of, terms_digest
+from privacy.errors import MalformedError
+from privacy.psi import inspect_request
+
+TERMS_SUFFIX: Final = ".terms.json"
+
+
+def terms_dir(directory: Path, org: str) -> Path:
+    """Where an org keeps the PSI terms documents of its identifier sets (and their X25519 keys)."""
+    return directory / "orgs" / org / "privacy"
+
+
+def load_terms(directory: Path, org: str) -> dict[str, bytes]:
+    """Asset → terms document of every ``<asset>.terms.json`` of the org (none: no PSI asset)."""
+    folder = terms_dir(directory, org)
+    if not folder.is_dir():
+        return {}
+    return {path.name[: -len(TERMS_SUFFIX)]: path.read_bytes() for path in sorted(folder.glob(f"*{TERMS_SUFFIX}"))}
+
+
+@dataclass(frozen=True, slots=True)
+class PsiDenial:
+    reason: str
+    status: int
+    detail: str
+
+
+class PsiGuard:
+    """The PSI terms the gateway enforces, by asset (module docstring)."""
+
+    def __init__(self, documents: Mapping[str, bytes], org: str) -> None:
+        self._terms: dict[str, tuple[bytes, PsiAssetTerms]] = {}
+        for asset, document in documents.items():
+            terms = parse_asset_terms(document)
+            if terms.asset != asset or terms.org != org:
+                raise MalformedError(f"the PSI terms of {asset} name asset {terms.asset} of {terms.org}")
+            self._terms[asset] = (document, terms)
+
+    @property
+    def assets(self) -> list[str]:
+        return sorted(self._terms)
+
+    def step(self, service: Service) -> Step | None:
+        """The PSI step ``service`` serves, or None for an API that is not one."""
+        if service.asset not in self._terms:
+            return None
+        return step_of(service.route)
+
+    @staticmethod
+    def counts_a_run(step: Step) -> bool:
+        return step not in FREE_STEPS
+
+    def check(
+        self,
+        service: Service,
+        step: Step,
+        body: bytes,
+        decision: Decision,
+        purpose: str,
+        caller_org: str,
+        on_chain_digest: bytes | None,
+    ) -> PsiDenial | None:
+        """None if the step may go on, else why not (module docstring)."""
+        document, terms = self._terms[service.asset]
+        if on_chain_digest != terms_digest(document):
+            return PsiDenial(
+                "psi_terms_mismatch",
+                503,
+                f"the PSI terms this gateway holds for {service.asset} are not the ones its metadata digest on chain "
+                "names; the owner must publish them as a new asset version",
+            )
+        expected = {
+            "grant_id": decision.grant_id,
+            "purpose": purpose,
+            "protocol": terms.protocol,
+            "max_input": terms.max_input,
+        }
+        if step == "request":
+            try:
+                summary = inspect_request(body)
+            except MalformedError as exc:
+                return PsiDenial("psi_malformed", 400, f"not a PSI request message: {exc}")
+            named = {key: summary.terms.get(key) for key in expected}
+            client = summary.client_org
+        elif step == "record":
+            try:
+                record, _signature = parse_record_step(body)
+            except MalformedError as exc:
+                return PsiDenial("psi_malformed", 400, f"not a PSI record step: {exc}")
+            named = {
+                "grant_id": record.grant_id,
+                "purpose": record.purpose,
+                "protocol": record.protocol,
+                "max_input": record.max_input,
+            }
+            client = record.client.org
+        else:
+            return None
+        wrong = [f"{key} {named[key]!r} (expected {value!r})" for key, value in expected.items() if named[key] != value]
+        if client != caller_org:
+            wrong.append(f"client {client!r} (the caller is {caller_org!r})")
+        if wrong:
+            return PsiDenial("psi_wrong_terms", 403, "the job names other terms than the grant's: " + "; ".join(wrong))
+        if step == "request" and summary.count > terms.max_input:
+            return PsiDenial(
+                "input_over_cap",
+                403,
+                f"the request holds {summary.count} identifiers, over the cap of {terms.max_input} the asset's "
+                "terms on chain set",
+            )
+        return None

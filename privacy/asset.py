@@ -1,0 +1,155 @@
+"""A customer-identifier set as a data asset: the PSI terms its owner publishes, and the steps of a job as calls.
+
+An owner registers its identifier set like any asset (``consortium asset register``) and sets the asset's
+metadata digest to the SHA-256 of its *PSI terms document*, ``consortium-ledger/psi-asset/v1``: RFC 8785
+canonical JSON and one line feed, byte strings in standard base64 with padding::
+
+    {"asset": "customer-ids", "format": "consortium-ledger/psi-asset/v1", "kem_key": base64 (32 bytes, X25519),
+     "max_input": 1000, "org": "alpha", "protocol": "ecdh-psi-p256", "steps": "/v1/privacy/customer-ids"}
+
+So the protocol, the cap on each party's input (``max_input``) and the server's X25519 key (to which the client
+seals the job secret) are fixed on chain by the digest of the asset's current version: a gateway holding the
+document checks it against the chain before it applies it, a client checks the document it was given the same
+way, and changing a term is a new asset version, itself on chain. The grant (``AccessGrants``) names the grantee,
+the purpose and the window as for any asset; its quota is the number of jobs (runs) the grantee may start.
+
+A job is three calls to the APIs of the asset, each registered in the catalogue under ``steps`` (the base route):
+
+- ``GET <steps>/terms``: the document above (no run is counted);
+- ``POST <steps>/request``: message 1 of ``privacy.psi``; the answer is message 2. This call starts a run: the
+  owner's gateway counts it against the grant's quota, after it has checked the request's terms and that the
+  number of elements in it is within ``max_input``;
+- ``POST <steps>/record``: the record the client signed (:func:`format_record_step`); the answer is the record
+  signed by both (``privacy.record.format_signed_record``). No run is counted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from notary.event import canonical_entry
+from privacy import _json
+from privacy.errors import MalformedError
+from privacy.record import NAME, JobRecord
+
+ASSET_FORMAT: Final = "consortium-ledger/psi-asset/v1"
+MAX_TERMS_BYTES: Final = 4096
+Step = Literal["terms", "request", "record"]
+STEPS: Final[tuple[Step, ...]] = ("terms", "request", "record")
+STEP_METHODS: Final[dict[Step, str]] = {"terms": "GET", "request": "POST", "record": "POST"}
+#: Steps that are not counted against the grant's quota: only a request starts a run.
+FREE_STEPS: Final = frozenset({"terms", "record"})
+_BASE: Final = re.compile(r"/[A-Za-z0-9._~/-]{1,100}\Z")
+_SIG_HEX: Final = re.compile(r"[0-9a-f]{128}\Z")
+MAX_RECORD_STEP_BYTES: Final = 32 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class PsiAssetTerms:
+    """What the owner of an identifier set fixes for every job on it (module docstring)."""
+
+    asset: str
+    org: str
+    protocol: str
+    max_input: int
+    kem_key: bytes  # the server's X25519 public key
+    steps: str  # the base route of the three step APIs
+
+    def __post_init__(self) -> None:
+        for value, what in ((self.asset, "asset"), (self.org, "org"), (self.protocol, "protocol")):
+            if NAME.match(value) is None:
+                raise MalformedError(f"{what} {value!r} must be a short name")
+        if not 0 < self.max_input <= 2**31:
+            raise MalformedError(f"max_input {self.max_input} must be between 1 and 2^31")
+        if len(self.kem_key) != 32:
+            raise MalformedError("kem_key must be 32 bytes (an X25519 public key)")
+        if _BASE.match(self.steps) is None or self.steps.endswith("/"):
+            raise MalformedError(f"steps {self.steps!r} must be a route such as /v1/privacy/customer-ids")
+
+    def route(self, step: Step) -> str:
+        return f"{self.steps}/{step}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": ASSET_FORMAT,
+            "asset": self.asset,
+            "org": self.org,
+            "protocol": self.protocol,
+            "max_input": self.max_input,
+            "kem_key": _json.to_b64(self.kem_key),
+            "steps": self.steps,
+        }
+
+
+def format_asset_terms(terms: PsiAssetTerms) -> bytes:
+    """The document's bytes; their SHA-256 (:func:`terms_digest`) is the asset's metadata digest."""
+    return _json.format_document(terms.to_json())
+
+
+def parse_asset_terms(data: bytes) -> PsiAssetTerms:
+    """The terms in ``data`` (canonical form only); raises MalformedError naming the field."""
+    obj = _json.fields(
+        _json.parse_document(data, "PSI terms document", ASSET_FORMAT, MAX_TERMS_BYTES),
+        "PSI terms document",
+        {"format", "asset", "org", "protocol", "max_input", "kem_key", "steps"},
+    )
+    return PsiAssetTerms(
+        asset=_json.text(obj["asset"], "asset", NAME),
+        org=_json.text(obj["org"], "org", NAME),
+        protocol=_json.text(obj["protocol"], "protocol", NAME),
+        max_input=_json.uint(obj["max_input"], "max_input"),
+        kem_key=_json.from_b64(obj["kem_key"], "kem_key", 32),
+        steps=_json.text(obj["steps"], "steps"),
+    )
+
+
+def terms_digest(document: bytes) -> bytes:
+    """SHA-256 of the document's bytes: what the asset's metadata digest on chain must be."""
+    return hashlib.sha256(document).digest()
+
+
+def step_of(route: str) -> Step | None:
+    """Which step an API's route serves (its last segment), or None."""
+    last = route.rsplit("/", 1)[-1]
+    return last if last in STEPS else None
+
+
+def format_record_step(record: JobRecord, client_signature: bytes) -> bytes:
+    """The body of the record step: the record and the client's signature, canonical JSON."""
+    return canonical_entry({"record": record.to_json(), "client_signature": client_signature.hex()})
+
+
+def parse_record_step(data: bytes) -> tuple[JobRecord, bytes]:
+    """(record, client signature) of a record step's body; canonical form only."""
+    if len(data) > MAX_RECORD_STEP_BYTES:
+        raise MalformedError(f"record step is {len(data)} bytes, at most {MAX_RECORD_STEP_BYTES}")
+    try:
+        obj = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise MalformedError(f"record step is not UTF-8 JSON: {exc}") from exc
+    top = _json.fields(obj, "record step", {"record", "client_signature"})
+    record = JobRecord.from_json(top["record"])
+    signature = bytes.fromhex(_json.text(top["client_signature"], "client_signature", _SIG_HEX))
+    if format_record_step(record, signature) != data:
+        raise MalformedError("record step is not in canonical form (RFC 8785)")
+    return record, signature
+
+
+__all__ = [
+    "ASSET_FORMAT",
+    "FREE_STEPS",
+    "STEPS",
+    "STEP_METHODS",
+    "PsiAssetTerms",
+    "Step",
+    "format_asset_terms",
+    "format_record_step",
+    "parse_asset_terms",
+    "parse_record_step",
+    "step_of",
+    "terms_digest",
+]

@@ -1,0 +1,188 @@
+"""The owner's PSI service: the server side of ``privacy.psi`` behind the owner's gateway, one job per request.
+
+It serves the three steps of ``privacy.asset`` under the asset's base route, as any upstream service of a member
+sits behind its gateway: the gateway has authenticated the caller, checked the grant (purpose, window, runs
+left) and the request's size against ``max_input``, recorded the call, and names the caller's org in
+``Consortium-Caller-Org``. The service checks again what it can check itself:
+
+- ``GET <steps>/terms``: the terms document, byte for byte;
+- ``POST <steps>/request``: the request must name the caller as its client, a job id not seen before and the
+  asset's terms (``PsiServer.respond`` refuses other terms or a count over the cap); the answer is message 2;
+- ``POST <steps>/record``: the record of a job this service answered, naming the caller as client and, when the
+  service knows the members' keys, the caller's published key; the client's signature must verify. The service
+  checks every field it knows (``PsiServer.check_record``), countersigns, writes its job files
+  (``privacy.jobfiles``: ``record.json``, ``vrf-key.json``, ``input.set.json``) to ``<jobs>/<job id>/`` and
+  answers the record signed by both.
+
+Refusals are JSON ``{"error", "reason", "detail"}``: 400 ``psi_malformed``, 403 with the privacy core's reason
+(``wrong_terms``, ``input_over_cap``, ``count_mismatch``, ``record_mismatch``) or ``wrong_client``,
+``wrong_signing_key``, ``bad_signature``, 404 ``unknown_job``, 409 ``job_exists``. Jobs whose record never
+comes are dropped after ``job_ttl_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Final
+
+from aiohttp import web
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from privacy.asset import PsiAssetTerms, format_asset_terms, parse_record_step
+from privacy.errors import MalformedError, RefusedError
+from privacy.identifiers import normalise_set
+from privacy.jobfiles import party_files, write_job_files
+from privacy.psi import JobTerms, PsiServer, inspect_request
+from privacy.record import SIGNING_CONTEXT, SignedRecord, format_record, format_signed_record, sign_record
+
+#: The header in which the owner's gateway names the calling member (``gateway.headers.CALLER_ORG_HEADER``).
+CALLER_HEADER: Final = "Consortium-Caller-Org"
+MAX_REQUEST_BYTES: Final = 256 * 1024 * 1024
+
+
+def _refuse(status: int, reason: str, detail: str) -> web.Response:
+    error = {400: "bad_request", 403: "forbidden", 404: "not_found", 409: "conflict"}.get(status, "error")
+    return web.json_response({"error": error, "reason": reason, "detail": detail}, status=status)
+
+
+class PsiService:
+    """The server side of PSI jobs on one identifier set (module docstring)."""
+
+    def __init__(
+        self,
+        terms: PsiAssetTerms,
+        signing_key: Ed25519PrivateKey,
+        kem_key: X25519PrivateKey,
+        identifiers: Sequence[str],
+        jobs_dir: Path,
+        *,
+        member_keys: Mapping[str, bytes] | None = None,
+        job_ttl_s: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if kem_key.public_key().public_bytes_raw() != terms.kem_key:
+            raise MalformedError("the X25519 key is not the one the terms document publishes")
+        self.terms = terms
+        self.document = format_asset_terms(terms)
+        self._signing_key = signing_key
+        self._kem_key = kem_key
+        self._ids = normalise_set(identifiers)
+        self.jobs_dir = Path(jobs_dir)
+        self._member_keys = member_keys
+        self._ttl = job_ttl_s
+        self._clock = clock
+        self._jobs: dict[str, tuple[float, PsiServer | None]] = {}
+        self._done: set[str] = set()
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+        app.router.add_get(self.terms.route("terms"), self._terms)
+        app.router.add_post(self.terms.route("request"), self._request)
+        app.router.add_post(self.terms.route("record"), self._record)
+        app.router.add_get("/healthz", self._healthz)
+        return app
+
+    async def _healthz(self, _request: web.Request) -> web.Response:
+        return web.json_response(
+            {"status": "ok", "asset": self.terms.asset, "jobs_open": len(self._jobs), "jobs_done": len(self._done)}
+        )
+
+    async def _terms(self, _request: web.Request) -> web.Response:
+        return web.Response(body=self.document, content_type="application/json")
+
+    def _expire(self) -> None:
+        now = self._clock()
+        for job_id in [j for j, (at, _) in self._jobs.items() if now - at > self._ttl]:
+            self._jobs.pop(job_id, None)
+
+    async def _request(self, request: web.Request) -> web.Response:
+        caller = request.headers.get(CALLER_HEADER, "")
+        body = await request.read()
+        try:
+            summary = inspect_request(body)
+        except MalformedError as exc:
+            return _refuse(400, "psi_malformed", str(exc))
+        if summary.client_org != caller:
+            return _refuse(
+                403, "wrong_client", f"the request names client {summary.client_org!r}; the caller is {caller!r}"
+            )
+        self._expire()
+        job_id = str(summary.terms.get("job_id"))
+        if job_id in self._jobs or job_id in self._done:
+            return _refuse(409, "job_exists", f"job {job_id!r} was already requested; draw a fresh job id")
+        try:
+            terms = JobTerms(job_id, str(summary.terms.get("grant_id")), str(summary.terms.get("purpose")),
+                             self.terms.max_input)  # fmt: skip
+        except MalformedError as exc:
+            return _refuse(400, "psi_malformed", str(exc))
+        self._jobs[job_id] = (self._clock(), None)  # reserved while it is computed
+
+        def respond() -> tuple[PsiServer, bytes]:
+            server = PsiServer(terms, self.terms.org, self._signing_key.public_key(), self._ids, self._kem_key)
+            return server, server.respond(body)
+
+        try:
+            server, response = await asyncio.get_running_loop().run_in_executor(None, respond)
+        except RefusedError as exc:
+            self._jobs.pop(job_id, None)
+            return _refuse(403, exc.reason, str(exc))
+        except MalformedError as exc:
+            self._jobs.pop(job_id, None)
+            return _refuse(400, "psi_malformed", str(exc))
+        self._jobs[job_id] = (self._clock(), server)
+        return web.Response(body=response, content_type="application/octet-stream")
+
+    async def _record(self, request: web.Request) -> web.Response:
+        caller = request.headers.get(CALLER_HEADER, "")
+        try:
+            record, client_signature = parse_record_step(await request.read())
+        except MalformedError as exc:
+            return _refuse(400, "psi_malformed", str(exc))
+        entry = self._jobs.get(record.job_id)
+        if entry is None or entry[1] is None:
+            return _refuse(404, "unknown_job", f"no open job {record.job_id!r} here (answered, expired or never asked)")
+        server = entry[1]
+        if record.client.org != caller:
+            return _refuse(
+                403, "wrong_client", f"the record names client {record.client.org!r}; the caller is {caller!r}"
+            )
+        if self._member_keys is not None and self._member_keys.get(caller) != record.client.signing_key:
+            return _refuse(403, "wrong_signing_key", f"the record's client key is not the key {caller} publishes")
+        try:
+            Ed25519PublicKey.from_public_bytes(record.client.signing_key).verify(
+                client_signature, SIGNING_CONTEXT + format_record(record)
+            )
+        except (InvalidSignature, ValueError):
+            return _refuse(403, "bad_signature", "the client's signature does not verify over the record")
+        try:
+            server.check_record(record)
+        except RefusedError as exc:
+            return _refuse(403, exc.reason, str(exc))
+        signed = SignedRecord(record, client_signature, sign_record(record, "server", self._signing_key))
+        files = party_files("server", signed, server.committed)
+        await asyncio.get_running_loop().run_in_executor(None, self._write, record.job_id, files)
+        self._jobs.pop(record.job_id, None)
+        self._done.add(record.job_id)
+        return web.Response(body=format_signed_record(signed), content_type="application/json")
+
+    def _write(self, job_id: str, files: Mapping[str, bytes]) -> None:
+        write_job_files(self.jobs_dir / job_id, files)
+
+
+async def serve(service: PsiService, host: str, port: int, ready: Callable[[int], None] | None = None) -> None:
+    """Serve ``service`` until cancelled; ``ready`` gets the port (useful with port 0)."""
+    runner = web.AppRunner(service.app(), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        if ready is not None:
+            ready(int(runner.addresses[0][1]))
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

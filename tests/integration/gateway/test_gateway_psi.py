@@ -1,0 +1,257 @@
+"""A PSI job between two firms through the owner's gateway, each step decided against the grant and recorded, with
+real processes: the owner's gateway (``consortium gateway serve``), its PSI service (``consortium privacy
+serve``), the notary, and the client as ``consortium privacy run``.
+
+One world for the module: the chain of ``gateway_chain`` plus the identifier set ``customer-ids`` of ``alpha``,
+whose metadata digest is its PSI terms document (cap ``CAP``), its three step APIs, a grant to ``beta`` for
+``aml-screening`` (no limit on runs) and one to ``op`` for the same purpose with ``RUNS`` runs. Each test depends
+only on the fixtures it names: ``job_1`` is beta's job through ``consortium privacy run``; the runs of op's grant
+are spent by one test alone (a request over the cap takes none, the jobs take them all, the next is refused).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+from chain.ids import AssetKind, OrgId
+from gateway.psi import terms_dir
+from network.identity import load_gateway_key
+from notary.event import canonical_entry
+from privacy.asset import parse_asset_terms, terms_digest
+from privacy.identifiers import cnid_check_character
+from privacy.psi import JobTerms, PsiClient, _format_message, _parse_message
+from sdk import MemberClient
+from sdk.privacy import PsiRefusedError, run_psi_job
+from tests.integration.gateway.gateway_chain import GRANTEE, OTHER, PROVIDER, GatewayChain, digest, gateway_chain
+from tests.integration.gateway.gateway_notary import NotaryProcess, free_port
+from tests.integration.gateway.gateway_world import PASS, ROOT, GatewayProcess, World, build_world, notary_events
+from tests.support.wait import wait_until
+
+PSI_ASSET = "customer-ids"
+STEPS = "/v1/privacy/customer-ids"
+PSI_PURPOSE = "aml-screening"
+CAP = 300
+RUNS = 2
+METERED = "op"  # the grantee whose grant allows RUNS runs
+SHARED = 20
+APIS = {"terms": ("psi-terms", "GET"), "request": ("psi-request", "POST"), "record": ("psi-record", "POST")}
+
+
+def cnid(n: int) -> str:
+    digits = f"110105{19500101 + n:08d}{n % 1000:03d}"
+    return f"CNID:{digits}{cnid_check_character(digits)}"
+
+
+#: 200 identifiers each, 20 shared: alpha holds 0-199, beta 180-379 (CNIDs) and written in another form.
+ALPHA_IDS = [cnid(n) for n in range(200)]
+BETA_IDS = [cnid(n).lower().replace("cnid:", "cnid: ") for n in range(200 - SHARED, 400 - SHARED)]
+SHARED_IDS = sorted(cnid(n) for n in range(200 - SHARED, 200))
+
+
+@dataclass
+class PsiWorld:
+    world: World
+    chain: GatewayChain
+    notary: NotaryProcess
+    gateway: GatewayProcess
+    grant_id: str
+    metered_grant_id: str
+    files: Path
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "CONSORTIUM_PASSPHRASE": PASS.decode(), "PYTHONPATH": str(ROOT)}
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "cli.main", "--dir", str(self.world.root), *args]
+        done = subprocess.run(argv, cwd=ROOT, env=self.env(), capture_output=True, text=True, timeout=120)
+        if check:
+            assert done.returncode == 0, (args, done.stdout, done.stderr)
+        return done
+
+    def events(self) -> list[dict[str, Any]]:
+        def shipped() -> bool:
+            outbox = self.gateway.health()["outbox"]
+            return bool(outbox["shipped_seq"] == outbox["last_seq"])
+
+        wait_until(shipped, "the gateway to ship its outbox", 20, every=0.05)
+        return notary_events(self.notary, self.gateway.gateway_id)
+
+
+@pytest.fixture(scope="module")
+def psi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PsiWorld]:
+    tmp = tmp_path_factory.mktemp("psi")
+    with gateway_chain() as chain:
+        world = build_world(tmp / "consortium", chain)
+        files = tmp / "files"
+        files.mkdir()
+        (files / "alpha.txt").write_text("\n".join(ALPHA_IDS) + "\n")
+        (files / "beta.txt").write_text("# beta's customers\n" + "\n".join(BETA_IDS) + "\n")
+        partial = PsiWorld(world, chain, None, None, "", "", files)  # type: ignore[arg-type]
+        partial.cli("privacy", "terms", PSI_ASSET, "--max-input", str(CAP), "--steps", STEPS, "--as", PROVIDER)
+        document = (terms_dir(world.root, PROVIDER) / f"{PSI_ASSET}.terms.json").read_bytes()
+        assets = chain.consortium.assets
+        assets.register_asset(
+            chain.signers[PROVIDER], PSI_ASSET, AssetKind.DATASET, digest("alpha customers"), terms_digest(document), 4
+        )
+        for step, (api, method) in APIS.items():
+            chain.register_api(api, f"{STEPS}/{step}", method, asset=PSI_ASSET)
+        grant_id = chain.grant(GRANTEE, PSI_PURPOSE, asset=PSI_ASSET)
+        metered_grant_id = chain.grant(METERED, PSI_PURPOSE, asset=PSI_ASSET, quota=RUNS)
+        notary = NotaryProcess(tmp / "notary", {PROVIDER: world.gateway_key()})
+        notary.start()
+        port = free_port()
+        log = (tmp / "psi-service.log").open("wb")
+        service = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "--dir", str(world.root), "privacy", "serve", PSI_ASSET,
+             "--ids", str(files / "alpha.txt"), "--port", str(port), "--as", PROVIDER],
+            cwd=ROOT, env=partial.env(), stdout=log, stderr=log,
+        )  # fmt: skip
+        gateway = GatewayProcess(world, f"http://127.0.0.1:{port}", notary.url, tmp / "gateway.log", name="psi")
+        try:
+            wait_until(
+                lambda: httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200,
+                "the PSI service to serve",
+                60,
+                every=0.05,
+                ignoring=(httpx.HTTPError,),
+            )
+            gateway.start()
+            yield PsiWorld(world, chain, notary, gateway, grant_id, metered_grant_id, files)
+        finally:
+            gateway.stop()
+            service.terminate()
+            service.wait(20)
+            log.close()
+            notary.stop()
+
+
+def member(psi: PsiWorld, org: str) -> MemberClient:
+    return MemberClient.from_directory(psi.world.root, org, name="client", passphrase=PASS)
+
+
+def sdk_job(psi: PsiWorld, org: str, grant_id: str, purpose: str = PSI_PURPOSE) -> Any:
+    with member(psi, org) as client:
+        return run_psi_job(
+            client,
+            psi.gateway.url,
+            STEPS,
+            org=org,
+            purpose=purpose,
+            grant_id=grant_id,
+            identifiers=BETA_IDS,
+            signing_key=load_gateway_key(psi.world.root, OrgId(org), PASS),
+        )
+
+
+@pytest.fixture(scope="module")
+def job_1(psi: PsiWorld) -> tuple[Path, dict[str, Any]]:
+    """Beta's job ``job-1`` with ``consortium privacy run``: its files' directory and the printed summary."""
+    out = psi.files / "job-1"
+    done = psi.cli(
+        "privacy", "run", PSI_ASSET, "--gateway", psi.gateway.url, "--purpose", PSI_PURPOSE,
+        "--ids", str(psi.files / "beta.txt"), "--job-id", "job-1", "--out", str(out), "--json", "--as", GRANTEE,
+    )  # fmt: skip
+    return out, json.loads(done.stdout)
+
+
+def test_a_job_through_the_owners_gateway_finds_the_shared_customers_and_records_each_step(
+    psi: PsiWorld, job_1: tuple[Path, dict[str, Any]]
+) -> None:
+    out, summary = job_1
+    assert (summary["intersection"], summary["client_input"], summary["server_input"]) == (SHARED, 200, 200)
+    assert summary["grant_id"] == psi.grant_id
+    result = json.loads((out / "result.set.json").read_text())
+    assert sorted(result["identifiers"]) == SHARED_IDS
+    server_files = terms_dir(psi.world.root, PROVIDER) / "jobs" / "job-1"
+    assert (server_files / "record.json").read_bytes() == (out / "record.json").read_bytes()
+    assert {p.name for p in server_files.iterdir()} == {"record.json", "vrf-key.json", "input.set.json"}
+    assert all((p.stat().st_mode & 0o077) == 0 for p in out.iterdir())
+
+    events = {e["event_id"]: e for e in psi.events()}
+    steps = summary["events"]
+    assert set(steps) == set(APIS)
+    for step, event_id in steps.items():
+        event = events[event_id]
+        assert (event["api"], event["method"]) == APIS[step], event
+        assert (event["decision"], event["status"], event["grant_id"]) == ("allow", 200, psi.grant_id), event
+        assert (event["caller_org"], event["asset_id"]) == (GRANTEE, PSI_ASSET)
+
+
+def test_a_membership_proof_from_the_jobs_files_verifies_and_a_forged_one_does_not(
+    psi: PsiWorld, job_1: tuple[Path, dict[str, Any]]
+) -> None:
+    out, _summary = job_1
+    files = [str(out / name) for name in ("record.json", "vrf-key.json", "input.set.json", "result.set.json")]
+    proof = psi.files / "member.json"
+    psi.cli("privacy", "prove-member", *files, "--id", SHARED_IDS[3], "--set", "result", "--out", str(proof))
+    good = psi.cli("verify", "disclosure", str(proof), "--record", str(out / "record.json"))
+    assert f"identifier {SHARED_IDS[3]} was in the result of job job-1" in good.stdout
+    document = json.loads(proof.read_bytes())
+    document["claim"]["identifier"] = SHARED_IDS[4]  # the proof of another identifier
+    forged = psi.files / "forged.json"
+    forged.write_bytes(canonical_entry(document) + b"\n")
+    bad = psi.cli("verify", "disclosure", str(forged), "--record", str(out / "record.json"), check=False)
+    assert bad.returncode == 1 and "does NOT verify" in bad.stderr, (bad.stdout, bad.stderr)
+
+
+def over_cap_request(psi: PsiWorld, org: str, grant_id: str, count: int) -> bytes:
+    """A request of ``count`` identifiers that claims the asset's terms: a client that skipped its own cap check."""
+    document = (terms_dir(psi.world.root, PROVIDER) / f"{PSI_ASSET}.terms.json").read_bytes()
+    terms = parse_asset_terms(document)
+    key = load_gateway_key(psi.world.root, OrgId(org), PASS)
+    ids = [cnid(n) for n in range(1000, 1000 + count)]
+    client = PsiClient(
+        JobTerms("job-over-cap", grant_id, PSI_PURPOSE, 2**20),
+        org,
+        key.public_key(),
+        ids,
+        X25519PublicKey.from_public_bytes(terms.kem_key),
+    )
+    header, payload = _parse_message(client.request(), "request")
+    return _format_message({**header, "max_input": CAP}, payload)
+
+
+def test_refusals_are_recorded_and_runs_are_counted_by_requests(psi: PsiWorld) -> None:
+    refused: dict[str, tuple[str, str, int]] = {}  # case → (event id, reason, status)
+    with member(psi, METERED) as client:
+        request = over_cap_request(psi, METERED, psi.metered_grant_id, CAP + 1)
+        answer = client.call(psi.gateway.url, "POST", f"{STEPS}/request", purpose=PSI_PURPOSE, content=request)
+    assert (answer.status, answer.denial_reason) == (403, "input_over_cap"), answer.content
+    assert answer.event_id is not None
+    refused["over the cap"] = (answer.event_id, "input_over_cap", 403)
+
+    for case, org, purpose in (("no grant", OTHER, PSI_PURPOSE), ("another purpose", GRANTEE, "marketing")):
+        with pytest.raises(PsiRefusedError) as denied:
+            sdk_job(psi, org, psi.grant_id, purpose)
+        assert (denied.value.step, denied.value.reason) == ("terms", "no_grant"), str(denied.value)
+        assert denied.value.result.event_id is not None
+        refused[case] = (denied.value.result.event_id, "no_grant", 403)
+
+    for _ in range(RUNS):  # the request over the cap took none of the runs
+        assert sorted(sdk_job(psi, METERED, psi.metered_grant_id).intersection) == SHARED_IDS
+
+    with pytest.raises(PsiRefusedError) as exhausted:
+        sdk_job(psi, METERED, psi.metered_grant_id)
+    assert (exhausted.value.step, exhausted.value.reason) == ("request", "quota_exhausted"), str(exhausted.value)
+    assert exhausted.value.result.event_id is not None
+    refused["past the runs allowed"] = (exhausted.value.result.event_id, "quota_exhausted", 403)
+
+    events = {e["event_id"]: e for e in psi.events()}
+    for case, (event_id, reason, status) in refused.items():
+        event = events[event_id]
+        assert (event["decision"], event["denial_reason"], event["status"]) == ("deny", reason, status), (case, event)
+        assert event["asset_id"] == PSI_ASSET, (case, event)
+    metered = [e for e in events.values() if e["grant_id"] == psi.metered_grant_id and e["decision"] == "allow"]
+    apis = [e["api"] for e in metered]  # the refused job's terms step is allowed too: it is free
+    assert (apis.count("psi-terms"), apis.count("psi-request"), apis.count("psi-record")) == (RUNS + 1, RUNS, RUNS)
