@@ -170,7 +170,7 @@ def test_a_validator_admitted_by_governance_votes_and_one_removed_stops_counting
     approved = c.call(4, registry, registry_call("approve", 2))
     removed_in = int(wait_until(receipt(c, 4, approved), "the removal executed", nodes)["blockNumber"], 16)
     four_set = sorted([addresses[0], addresses[1], addresses[3], addresses[4]], key=str.lower)
-    decided_by = rpc(c.url(0), "consortium_getSeals", hex(removed_in))["validators"]
+    decided_by = rpc(c.url(4), "consortium_getSeals", hex(removed_in))["validators"]
     assert sorted(decided_by, key=str.lower) == five_set  # the block that removed it was decided by the five
     for _ in range(5):
         last_block = _one_transfer(c, nodes)
@@ -201,8 +201,11 @@ def miner(c: Five, i: int, number: int) -> str:
 
 
 def _one_transfer(c: Five, nodes: list[NodeProcess]) -> int:
-    """A transfer from v1, sent to v2's node; the number of the block that holds it."""
+    """A transfer from v1, sent to v2's node; the number of the block that holds it, once every node has it."""
     raw = transfer(c.accounts[0], c.nonces[0], CHAIN_ID)
     c.nonces[0] += 1
     tx_hash = rpc(c.url(1), "eth_sendRawTransaction", "0x" + raw.hex())
-    return int(wait_until(receipt(c, 3, tx_hash), "a transfer decided", nodes)["blockNumber"], 16)
+    number = int(wait_until(receipt(c, 3, tx_hash), "a transfer decided", nodes)["blockNumber"], 16)
+    every = range(len(ORGS))
+    wait_until(lambda: all(int(rpc(c.url(i), "eth_blockNumber"), 16) >= number for i in every), "every node", nodes)
+    return number
