@@ -4,7 +4,9 @@ For each backend a fresh consortium is deployed; then a mix of contract transact
 register a data asset, create an access grant, anchor a checkpoint), signed locally by member accounts and
 sent with ``eth_sendRawTransaction``, all in flight before the receipts are collected; every receipt must
 show success. Reads are ``AccessGrants.check`` through ``eth_call``, one after another. A second figure times
-the path every CLI command takes (estimate, sign, send, wait) one transaction at a time.
+the path every CLI command takes (estimate, sign, send, wait) one transaction at a time. On the four validators,
+two more: the time to finality at a steady load (:func:`measure_finality`) and from the proposer's ``kill -9`` to
+the next block (:func:`measure_proposer_kill`).
 Figures go to stdout and to ``bench/results/chain.json``.
 """
 
