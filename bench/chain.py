@@ -4,7 +4,9 @@ For each backend a fresh consortium is deployed; then a mix of contract transact
 register a data asset, create an access grant, anchor a checkpoint), signed locally by member accounts and
 sent with ``eth_sendRawTransaction``, all in flight before the receipts are collected; every receipt must
 show success. Reads are ``AccessGrants.check`` through ``eth_call``, one after another. A second figure times
-the path every CLI command takes (estimate, sign, send, wait) one transaction at a time.
+the path every CLI command takes (estimate, sign, send, wait) one transaction at a time. On the four validators,
+two more: the time to finality at a steady load (:func:`measure_finality`) and from the proposer's ``kill -9`` to
+the next block (:func:`measure_proposer_kill`).
 Figures go to stdout and to ``bench/results/chain.json``.
 """
 
@@ -19,8 +21,10 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,14 +34,15 @@ from cryptography.hazmat.primitives.serialization import BestAvailableEncryption
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from bench.common import bound_socket, met, write_results
+from bench.common import bound_socket, met, percentile, write_results
 from chain.backend import Backend, EthTesterBackend, RpcBackend
 from chain.contracts import Deployment, FoundingMember, deploy_consortium
 from chain.ids import AssetKind, OrgId, Role, name_to_bytes32
 from chain.node.node import Genesis
 from chain.node.service import write_genesis
+from chain.qbft.rules import proposer
 from chain.tx import Signer, build_transaction, fee_fields, send_transaction, wait_receipt
-from network.localchain import start_anvil, start_node
+from network.localchain import LocalChain, start_anvil, start_node
 
 RESULTS = Path(__file__).resolve().parent / "results" / "chain.json"
 CHAIN_ID = 20261
@@ -102,6 +107,11 @@ TARGET_RECOVERY_S = 5.0
 #: Four validators and a follower on this 2-core machine (each executes every block): issue "Consensus".
 TARGET_NETWORK_TX_PER_S = 100
 TARGET_NETWORK_SHARE = 0.35
+#: Time to finality on the network at a steady load (block period 1 s), and from the proposer's kill -9 to the next
+#: block.
+FINALITY_RATE = 50.0
+TARGET_FINALITY_P99_S = 2.0
+TARGET_PROPOSER_KILL_S = 10.0
 
 
 def measure(
@@ -111,7 +121,10 @@ def measure(
     n_reads: int,
     n_serial: int,
     n_sustained: int | None = None,
+    finality_seconds: float = 0.0,
 ) -> dict[str, Any]:
+    """One backend's figures; on the network of validators, with ``finality_seconds``, the time to finality at
+    a steady :data:`FINALITY_RATE` for that long and the time from the proposer's ``kill -9`` to the next block."""
     backend, stop, deployment, signers = _consortium(backend_factory)
     try:
         assets, grants = deployment.assets(backend), deployment.grants(backend)
@@ -150,6 +163,12 @@ def measure(
             assert result.allowed, result
         read_elapsed = time.perf_counter() - start
         raw_reads = _raw_reads(backend, grants, n_reads, n_tx, now) if isinstance(backend, RpcBackend) else None
+        finality = proposer_kill = None
+        if isinstance(stop, RunningNetwork) and isinstance(backend, RpcBackend) and finality_seconds:
+            steady = _mixed_calls(deployment, backend, signers, int(FINALITY_RATE * finality_seconds), now, "f")
+            finality = measure_finality(stop, backend, steady, gas, fees, FINALITY_RATE)
+            killer = _mixed_calls(deployment, backend, signers, 3, now, "k")
+            proposer_kill = measure_proposer_kill(stop, killer, gas, fees, backend)
         return {
             "backend": name,
             "transactions": n_tx,
@@ -162,6 +181,7 @@ def measure(
             "reads_per_s": round(n_reads / read_elapsed, 1),
             "raw_jsonrpc_reads_per_s": raw_reads,
             "blocks_at_end": blocks,
+            **({"finality": finality, "proposer_kill": proposer_kill} if finality is not None else {}),
         }
     finally:
         stop()
@@ -174,23 +194,8 @@ def _raw_transactions(
     would send them: signed before the clock starts (signing is the sender's work, not the chain's), sent one after
     another on one keep-alive HTTP connection, then every receipt fetched the same way until the last is mined;
     the clock stops when every transaction has its receipt, and each must show success."""
-    raws: list[str] = []
-    hashes: list[str] = []
-    for signer, to, data, kind in calls:
-        tx = build_transaction(backend, signer, to, data, gas=gas[kind], fees=fees)
-        signed = signer.account.sign_transaction(tx)  # type: ignore[arg-type]
-        raws.append("0x" + bytes(signed.raw_transaction).hex())
-        hashes.append("0x" + bytes(signed.hash).hex())
-    url = urlsplit(backend.url)
-    connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port or 80, timeout=60)
-
-    def rpc(method: str, params: list[Any]) -> Any:
-        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
-        connection.request("POST", "/", body, {"Content-Type": "application/json"})
-        answer = json.loads(connection.getresponse().read())
-        if "error" in answer:
-            raise RuntimeError(f"{method}: {answer['error']}")
-        return answer["result"]
+    raws, hashes = _sign(backend, calls, gas, fees)
+    rpc = _Rpc(backend.url, timeout=60)
 
     start = time.perf_counter()
     for raw, tx_hash in zip(raws, hashes, strict=True):
@@ -206,11 +211,44 @@ def _raw_transactions(
             time.sleep(0.01)
         statuses.append(receipt["status"])
     elapsed = time.perf_counter() - start
-    connection.close()
+    rpc.close()
     failed = [h for h, status in zip(hashes, statuses, strict=True) if status != "0x1"]
     if failed:
         raise RuntimeError(f"{len(failed)} transactions reverted, e.g. {failed[0]}")
     return round(len(raws) / elapsed, 1)
+
+
+def _sign(
+    backend: RpcBackend, calls: list[tuple[Signer, str, str, str]], gas: dict[str, int], fees: dict[str, int]
+) -> tuple[list[str], list[str]]:
+    """The raw transactions of ``calls``, signed in order (each signer's nonces in turn), and their hashes."""
+    raws: list[str] = []
+    hashes: list[str] = []
+    for signer, to, data, kind in calls:
+        tx = build_transaction(backend, signer, to, data, gas=gas[kind], fees=fees)
+        signed = signer.account.sign_transaction(tx)  # type: ignore[arg-type]
+        raws.append("0x" + bytes(signed.raw_transaction).hex())
+        hashes.append("0x" + bytes(signed.hash).hex())
+    return raws, hashes
+
+
+class _Rpc:
+    """JSON-RPC over one keep-alive HTTP connection."""
+
+    def __init__(self, url: str, timeout: float = 30) -> None:
+        parts = urlsplit(url)
+        self.connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=timeout)
+
+    def __call__(self, method: str, params: list[Any]) -> Any:
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+        self.connection.request("POST", "/", body, {"Content-Type": "application/json"})
+        answer = json.loads(self.connection.getresponse().read())
+        if "error" in answer:
+            raise RuntimeError(f"{method}: {answer['error']}")
+        return answer["result"]
+
+    def close(self) -> None:
+        self.connection.close()
 
 
 def _raw_reads(backend: RpcBackend, grants: Any, n_reads: int, n_tx: int, now: int) -> float:
@@ -297,12 +335,117 @@ def network_factory(op: LocalAccount, accounts: list[LocalAccount]) -> tuple[Bac
         shutil.rmtree(directory, ignore_errors=True)
         raise
 
-    def stop() -> None:
-        for node in nodes:
-            node.stop()
-        shutil.rmtree(directory, ignore_errors=True)
+    return nodes[0].backend, RunningNetwork(directory, nodes, [a.address for _, a in members])
 
-    return nodes[0].backend, stop
+
+@dataclass
+class RunningNetwork:
+    """The nodes of :func:`network_factory` (the follower last) and their accounts; calling it stops them."""
+
+    directory: Path
+    nodes: list[LocalChain]
+    addresses: list[str]
+
+    def __call__(self) -> None:
+        for node in self.nodes:
+            if node.process.poll() is None:
+                node.stop()
+            else:
+                node.process.wait()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def measure_finality(
+    network: RunningNetwork,
+    backend: RpcBackend,
+    calls: list[tuple[Signer, str, str, str]],
+    gas: dict[str, int],
+    fees: dict[str, int],
+    rate: float,
+) -> dict[str, Any]:
+    """Time to finality at a steady ``rate``: ``calls``, pre-signed, sent one every ``1/rate`` s to the operator's
+    node over raw JSON-RPC, while another thread watches the follower (a node that never proposes) for new
+    blocks; a transaction's time is from just before its ``eth_sendRawTransaction`` to the first look that
+    finds its block there, sealed and appended with its receipt (polled every 20 ms)."""
+    raws, hashes = _sign(backend, calls, gas, fees)
+    sent_at: dict[str, float] = {}
+    final_at: dict[str, float] = {}
+    done = threading.Event()
+
+    def watch() -> None:
+        rpc = _Rpc(network.nodes[-1].url)
+        seen = int(rpc("eth_blockNumber", []), 16)
+        while not done.is_set():
+            head = int(rpc("eth_blockNumber", []), 16)
+            now = time.perf_counter()
+            for number in range(seen + 1, head + 1):
+                for tx_hash in rpc("eth_getBlockByNumber", [hex(number), False])["transactions"]:
+                    final_at.setdefault(str(tx_hash).lower(), now)
+            seen = head
+            if len(final_at) >= len(hashes):
+                break
+            time.sleep(0.02)
+        rpc.close()
+
+    watcher = threading.Thread(target=watch, name="finality watcher", daemon=True)
+    watcher.start()
+    rpc = _Rpc(backend.url)
+    start = time.perf_counter()
+    for i, (raw, tx_hash) in enumerate(zip(raws, hashes, strict=True)):
+        time.sleep(max(0.0, start + i / rate - time.perf_counter()))
+        sent_at[tx_hash] = time.perf_counter()
+        rpc("eth_sendRawTransaction", [raw])
+    sending = time.perf_counter() - start
+    rpc.close()
+    watcher.join(timeout=60 + len(hashes) / rate)
+    done.set()
+    latencies = [final_at[h] - sent_at[h] for h in hashes if h in final_at]
+    return {
+        "rate_tx_per_s": rate,
+        "sent_tx_per_s": round(len(hashes) / sending, 1),
+        "transactions": len(hashes),
+        "final": len(latencies),
+        "p50_s": round(percentile(latencies, 0.5), 3) if latencies else None,
+        "p99_s": round(percentile(latencies, 0.99), 3) if latencies else None,
+        "max_s": round(max(latencies), 3) if latencies else None,
+    }
+
+
+def measure_proposer_kill(network: RunningNetwork, calls: list[tuple[Signer, str, str, str]], gas: dict[str, int],
+                          fees: dict[str, int], backend: RpcBackend) -> dict[str, Any]:  # fmt: skip
+    """``kill -9`` of the validator whose turn to propose the next block is (round 0), then a transaction to a
+    node left: the time from the kill to the next block at that node (the others' round 0 timer expires, the
+    next round's proposer proposes). The network is left with a validator down: measure this last."""
+    raws, _ = _sign(backend, calls, gas, fees)
+    survivors = network.nodes[-1]  # the follower: never the proposer
+    rpc = _Rpc(survivors.url)
+    head = rpc("eth_getBlockByNumber", ["latest", False])
+    validators = [bytes.fromhex(v[2:]) for v in rpc("consortium_nodeStatus", [])["validators"]]
+    next_proposer = proposer(sorted(validators), bytes.fromhex(head["miner"][2:]), 0)
+    index = [bytes.fromhex(a[2:]) for a in network.addresses].index(next_proposer)
+    victim = network.nodes[index]
+    number = int(head["number"], 16)
+    victim.process.send_signal(signal.SIGKILL)
+    killed = time.perf_counter()
+    victim.process.wait()
+    sender = _Rpc(network.nodes[(index + 1) % (len(network.nodes) - 1)].url)
+    for raw in raws:
+        sender("eth_sendRawTransaction", [raw])
+    sender.close()
+    while int(rpc("eth_blockNumber", []), 16) <= number:
+        if time.perf_counter() - killed > 120:
+            raise RuntimeError("no block within 120 s of the proposer's kill -9")
+        time.sleep(0.02)
+    elapsed = time.perf_counter() - killed
+    block = rpc("eth_getBlockByNumber", [hex(number + 1), False])
+    seals = rpc("consortium_getSeals", [hex(number + 1)])
+    rpc.close()
+    return {
+        "killed": NETWORK_ORGS[index] if index < len(NETWORK_ORGS) else str(index),
+        "kill9_to_next_block_s": round(elapsed, 3),
+        "next_block_round": int(seals["round"], 16),
+        "next_block_transactions": len(block["transactions"]),
+    }
 
 
 def node_factory(op: LocalAccount, _accounts: list[LocalAccount]) -> tuple[Backend, Callable[[], None]]:
@@ -385,16 +528,36 @@ def main(argv: list[str] | None = None) -> int:
         default=100_000,
         help="transactions on disk before the kill -9 recovery measurement (0: skip it)",
     )
+    parser.add_argument(
+        "--finality-seconds",
+        type=float,
+        default=60.0,
+        help=f"how long the network is loaded at {FINALITY_RATE:.0f} tx/s for the time to finality (0: skip it and "
+        "the proposer's kill -9)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a check that the benchmark runs, not a measurement: our two chains only, few transactions, no "
+        "recovery; pass --output too, so the recorded figures stay",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    backends = BACKENDS
+    if args.quick:
+        args.transactions, args.serial, args.reads, args.sustained = 60, 5, 100, 300
+        args.recovery_transactions = 0
+        args.finality_seconds = min(args.finality_seconds, 10.0)
+        backends = {k: f for k, f in BACKENDS.items() if f in (node_factory, network_factory)}
     rows = []
-    for name, factory in BACKENDS.items():
+    for name, factory in backends.items():
         # anvil mines one block per transaction: with 3,000 pre-signed ones in flight it left some unmined after
         # 420 s (and once closed the connection), so its pre-signed figure is taken on --transactions.
         sustained = args.sustained if factory in (node_factory, network_factory) else None
         # one transaction per block one-by-one: a block a second on both of our chains
         serial = min(args.serial, 30) if factory is network_factory else args.serial
-        row = measure(name, factory, args.transactions, args.reads, serial, sustained)
+        finality_seconds = args.finality_seconds if factory is network_factory else 0.0
+        row = measure(name, factory, args.transactions, args.reads, serial, sustained, finality_seconds)
         rows.append(row)
         raw = f"{row['raw_jsonrpc_reads_per_s']:>8.1f}" if row["raw_jsonrpc_reads_per_s"] else "       -"
         raw_tx = f"{row['raw_jsonrpc_tx_per_s']:>8.1f}" if row["raw_jsonrpc_tx_per_s"] else "       -"
@@ -421,6 +584,18 @@ def main(argv: list[str] | None = None) -> int:
         f" >= {TARGET_NETWORK_SHARE:.0%} of the single node's: {share:.0%} ({met(share >= TARGET_NETWORK_SHARE)})",
         flush=True,
     )
+    finality, kill = network.get("finality"), network.get("proposer_kill")
+    if finality is not None and kill is not None:
+        p99 = finality["p99_s"]
+        print(
+            f"4 validators, {finality['rate_tx_per_s']:.0f} tx/s steady ({finality['transactions']} sent, "
+            f"{finality['final']} final on the follower): time to finality p50 {finality['p50_s']} s, p99 {p99} s "
+            f"(target p99 < {TARGET_FINALITY_P99_S} s: {met(p99 is not None and p99 < TARGET_FINALITY_P99_S)}); "
+            f"kill -9 of the proposer ({kill['killed']}) to the next block {kill['kill9_to_next_block_s']} s, round "
+            f"{kill['next_block_round']} (target < {TARGET_PROPOSER_KILL_S} s: "
+            f"{met(kill['kill9_to_next_block_s'] < TARGET_PROPOSER_KILL_S)})",
+            flush=True,
+        )
     print(
         f"targets (consortium node, raw JSON-RPC): >= {TARGET_TX_PER_S} contract tx/s: {node['raw_jsonrpc_tx_per_s']} "
         f"({met((node['raw_jsonrpc_tx_per_s'] or 0) >= TARGET_TX_PER_S)}); >= {TARGET_READS_PER_S} eth_call/s: "

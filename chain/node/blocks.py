@@ -18,6 +18,7 @@ genesis without ``validator_contract``, or before the registry is bootstrapped).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -184,8 +185,13 @@ class NodeBlocks:
     proposer: bytes
     refused: int = 0
     last_refusal: str = ""
+    #: Called before a block is built (the consensus loop waits there, bounded, for its peers' pending
+    #: transactions after a start: ``chain.node.consensus``).
+    before_create: Callable[[], None] | None = None
 
     def create(self, round_: int) -> QbftBlock:
+        if self.before_create is not None:
+            self.before_create()
         block = build(self.node, self.proposer, round_)
         assert block is not None  # allow_empty
         return QbftBlock.decode(rlp.encode(block))

@@ -30,6 +30,7 @@ the chain by fetching what the others decide, asking each time a COMMIT for its 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import ssl
@@ -45,7 +46,7 @@ from eth_utils.address import to_checksum_address
 from chain.errors import ChainError, MalformedError
 from chain.node.blocks import MAX_DRIFT_S, BlockRefusedError, NodeBlocks, append, decode_block
 from chain.node.health import Histogram, NodeStatus, SyncEvidence, in_quorum, last_block_age
-from chain.node.node import Node
+from chain.node.node import Node, TransactionRefusedError
 from chain.node.peerauth import NodeCertificates
 from chain.node.peers import MAX_BLOCKS, MAX_BLOCKS_BYTES, STATUS_INTERVAL_S, Handlers, PeerLinks, PeerServer
 from chain.qbft import messages as m
@@ -65,6 +66,9 @@ SYNC_INTERVAL_S = 5.0
 #: How far ahead of this node's clock the next block's timestamp may be for a height to start by itself: half
 #: the drift validators accept (``chain.node.blocks.MAX_DRIFT_S``), the rest a margin for their clocks.
 AHEAD_S = MAX_DRIFT_S // 2
+#: After a start, longest time a validator whose turn to propose has come waits for its peers' pending
+#: transactions (every peer's first status request ended: those that answered passed theirs on).
+READY_WAIT_S = 3.0
 #: Proposals of the current height whose arrival is remembered for the time to finality.
 SEEN_PROPOSALS = 64
 
@@ -110,14 +114,18 @@ class Consensus:
         early_round_change: bool = True,
         clock: Callable[[], float] = time.monotonic,
         on_decided: Callable[[int, int, float], None] | None = None,
+        ready: Callable[[], bool] | None = None,
+        ready_wait: float = READY_WAIT_S,
     ) -> None:
         self.node, self.key, self.send, self.fetch = node, key, send, fetch
+        self.ready, self.ready_wait = ready, ready_wait
         self.me = bytes(key.public_key.to_canonical_address())
         self.period, self.timer = period, timer or RoundTimer()
         self.empty_blocks, self.early_round_change = empty_blocks, early_round_change
         self.clock = clock
         self.on_decided = on_decided
-        self.blocks = NodeBlocks(node, self.me)
+        self.blocks = NodeBlocks(node, self.me, before_create=self._wait_ready)
+        self._started = clock()
         self.machine: Height | None = None
         self.buffer = FutureMessages()
         self.stats = Stats(last_decided_at=clock() - period)
@@ -143,6 +151,7 @@ class Consensus:
         return True
 
     def start(self) -> None:
+        self._started = self.clock()
         self._thread.start()
 
     def stop(self) -> None:
@@ -167,6 +176,18 @@ class Consensus:
         self.evidence.saw(head, self.clock())
         if head > self.height and self.fetch is not None:
             self._behind = True
+
+    def _wait_ready(self) -> None:
+        """Before this validator builds a block: right after a start, wait until ``ready`` (every peer's first
+        status request ended, so the pending transactions of the peers that answered are in this node's pool),
+        at most until ``ready_wait`` after the start. Without it, a validator restarted while its peers held
+        transactions, whose turn came before their status probes saw it back, proposed an empty block."""
+        if self.ready is None:
+            return
+        deadline = self._started + self.ready_wait
+        while not self.ready() and self.clock() < deadline and not self._stopping.is_set():
+            time.sleep(0.01)
+        self.ready = None  # once is enough: from then on the peers pass on what they accept
 
     def in_sync(self) -> bool:
         """In sync (``chain.node.health``): no live evidence that peers are more than one block ahead of this
@@ -390,6 +411,7 @@ class ConsensusNode:
     ) -> None:
         self.node, self.client_ssl, self.status_interval = node, client_ssl, status_interval
         self.links: PeerLinks | None = None
+        consensus.setdefault("ready", self._probed)
         self.consensus = Consensus(node, key, self._broadcast, fetch=self._fetch, **consensus)
         handlers = Handlers(self.consensus.deliver, self._gossiped, self.status)
         self.server = PeerServer(node, handlers, host, port, server_ssl, certificates)
@@ -478,11 +500,19 @@ class ConsensusNode:
         if self.links is not None:
             self.links.gossip(raw)
 
+    def _probed(self) -> bool:
+        return self.links is not None and self.links.probed()
+
     def _connected(self, url: str) -> None:
         """A peer answers (again): pass it the pending transactions, which it may have missed while it was down
-        or before it started, so that it has them when its turn to propose comes."""
-        if self.links is not None:
-            self.links.send_transactions(url, self.node.pending_raw())
+        or before it started, so that it has them when its turn to propose comes; and take its own, which this
+        node may have missed (after a start its pool is empty)."""
+        if self.links is None:
+            return
+        self.links.send_transactions(url, self.node.pending_raw())
+        for raw in self.links.fetch_transactions(url):
+            with contextlib.suppress(TransactionRefusedError, MalformedError):
+                self.node.submit(raw, gossip=False, hold=True)  # known ones are refused: nothing to do
 
     def _gossiped(self, raw: bytes) -> None:
         self.node.submit(raw, gossip=False, hold=True)

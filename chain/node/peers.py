@@ -9,7 +9,11 @@ Routes of :class:`PeerServer` (each node runs one beside its JSON-RPC):
   the node refuses it (already known included). It is not passed on: every node links to every other;
 - ``GET /qbft/v1/blocks?from=N``: the sealed blocks from ``N`` to the head, at most :data:`MAX_BLOCKS` and
   :data:`MAX_BLOCKS_BYTES`, as an RLP list of raw blocks; the receiver checks every seal and re-executes;
-- ``GET /qbft/v1/status``: this node's account address, head, height, round and whether it validates, as JSON.
+- ``GET /qbft/v1/status``: this node's account address, head, height, round and whether it validates, as JSON;
+- ``GET /qbft/v1/transactions``: this node's pending transactions, each sender's in nonce order, as an RLP list
+  of raw transactions, at most :data:`MAX_PENDING` and :data:`MAX_BLOCKS_BYTES`. A node asks it of each peer
+  that answers its status for the first time (it started, or restarted): its pool starts empty, and without
+  them its turn to propose could come before the peers' own status probes see it back and pass them on.
 
 The server's ``ssl.SSLContext`` decides who may connect: ``consortium node`` gives one that requires a client
 certificate from the consortium's member CAs. Those CAs also issue their people's and services' certificates,
@@ -58,11 +62,14 @@ MESSAGE_PATH = "/qbft/v1/message"
 TRANSACTION_PATH = "/qbft/v1/transaction"
 BLOCKS_PATH = "/qbft/v1/blocks"
 STATUS_PATH = "/qbft/v1/status"
+TRANSACTIONS_PATH = "/qbft/v1/transactions"
 #: Largest message body (a proposal carries a block, a round change its prepared block).
 MAX_BODY_BYTES = 32 * 1024 * 1024
 #: Most blocks, and bytes of blocks, in one answer to ``GET /qbft/v1/blocks``.
 MAX_BLOCKS = 256
 MAX_BLOCKS_BYTES = 16 * 1024 * 1024
+#: Most pending transactions in one answer to ``GET /qbft/v1/transactions``.
+MAX_PENDING = 4_096
 #: Messages queued per peer before new ones are dropped.
 QUEUE = 2_000
 #: Seconds between two status requests to a peer.
@@ -134,6 +141,17 @@ class PeerServer:
                 break
             raw = bytes(rlp.encode(block))
             if out and size + len(raw) > MAX_BLOCKS_BYTES:
+                break
+            out.append(raw)
+            size += len(raw)
+        return bytes(rlp.encode(out))
+
+    def pending(self) -> bytes:
+        """The RLP list of this node's pending raw transactions, each sender's in nonce order, bounded."""
+        out: list[bytes] = []
+        size = 0
+        for raw in self.node.pending_raw()[:MAX_PENDING]:
+            if size + len(raw) > MAX_BLOCKS_BYTES:
                 break
             out.append(raw)
             size += len(raw)
@@ -267,6 +285,8 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         if parts.path == STATUS_PATH:
             return self._send(200, json.dumps(peer.handlers.status()).encode())
+        if parts.path == TRANSACTIONS_PATH:
+            return self._send(200, peer.pending(), "application/octet-stream")
         if parts.path != BLOCKS_PATH:
             return self._error(404, "no such route")
         try:
@@ -295,7 +315,9 @@ class PeerLinks:
 
     ``on_head`` is called (from a link's thread) with a peer's URL and the head its status named; ``on_connect``
     with a peer's URL when its status answers and the last exchange with it had not (it is up for the first
-    time, or again): the node sends it what it missed meanwhile (``send_transactions``)."""
+    time, or again): the node sends it what it missed meanwhile (``send_transactions``), and asks it for what
+    this node may have missed (``fetch_transactions``). :meth:`probed` says whether every peer's first status
+    request has ended, ``on_connect`` included: by then this node holds what the peers that answered hold."""
 
     def __init__(
         self,
@@ -327,6 +349,8 @@ class PeerLinks:
         self.addresses: dict[str, bytes | None] = dict.fromkeys(self.urls)
         #: The head each peer's last status named; None until one did.
         self.heads: dict[str, int | None] = dict.fromkeys(self.urls)
+        #: Whether each peer's first status request has ended (answered, ``on_connect`` run, or failed).
+        self.first_probe: dict[str, bool] = dict.fromkeys(self.urls, False)
 
     def start(self) -> None:
         for thread in self._threads:
@@ -339,6 +363,10 @@ class PeerLinks:
                 q.put_nowait(None)
         for thread in self._threads:
             thread.join(timeout=5)
+
+    def probed(self) -> bool:
+        """Whether every peer's first status request has ended (see the class's docstring)."""
+        return all(self.first_probe.values())
 
     def connected_addresses(self) -> list[bytes | None]:
         """The addresses of the peers connected now (None for one whose status named none yet)."""
@@ -423,7 +451,11 @@ class PeerLinks:
                 self._answered(url, True)
                 self._learn(url, status)
                 if not was_connected and self.on_connect is not None:
-                    self.on_connect(url)
+                    try:
+                        self.on_connect(url)
+                    except Exception:  # the prober must go on whatever the callback does
+                        log.exception("handling peer %s's connection failed", url)
+            self.first_probe[url] = True
             self._stopping.wait(self.status_interval)
         if connection is not None:
             connection.close()
@@ -442,6 +474,25 @@ class PeerLinks:
             self.heads[url] = head
             if self.on_head is not None:
                 self.on_head(url, head)
+
+    def fetch_transactions(self, url: str) -> list[bytes]:
+        """The pending raw transactions of one peer ([] if it does not answer them)."""
+        connection = self._connection(url)
+        try:
+            connection.request("GET", TRANSACTIONS_PATH)
+            answer = connection.getresponse()
+            body = answer.read(MAX_BLOCKS_BYTES + 1024 * 1024)
+            if answer.status != 200:
+                return []
+            items = rlp.decode(body)
+        except (OSError, http.client.HTTPException, rlp.DecodingError) as exc:
+            log.info("fetching pending transactions from %s failed: %s", url, exc)
+            return []
+        finally:
+            connection.close()
+        if not isinstance(items, list) or not all(isinstance(i, bytes) for i in items):
+            return []
+        return [bytes(i) for i in items[:MAX_PENDING]]
 
     def fetch_blocks(self, first: int) -> list[bytes]:
         """Sealed blocks from ``first`` on, from the first peer that has any; [] if none does. A peer whose last

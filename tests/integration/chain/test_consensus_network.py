@@ -35,6 +35,7 @@ from chain.qbft.rules import RoundTimer, proposer
 from chain.seal import extra_data, seal_signers
 from tests.support.tls_pki import Pki, make_pki
 from tests.support.transfers import transfer as support_transfer
+from tests.support.up_process import free_port
 from tests.support.wait import wait_until
 
 CHAIN_ID = 20261
@@ -366,3 +367,35 @@ def test_a_validators_missed_proposals_rise_when_the_proposer_of_a_round_is_down
     assert node_status(watched.server(4))["missedProposals"] == 0  # a follower runs no round timer
     assert node_status(watched.server(4))["missedProposalsBy"] == {}
     watched.assert_one_chain()
+
+
+def test_a_validator_started_after_its_peers_takes_their_pending_transactions_at_its_first_contact(pki: Pki) -> None:
+    """A peer that holds a transaction it could not pass on (the other node was down) and whose status probe
+    will not see the other back for a minute: the node that starts takes the transaction from it at its own
+    first contact (``GET /qbft/v1/transactions``), so it holds it before its turn to propose can come."""
+    later = free_port()
+    members: list[ConsensusNode] = []
+
+    def start(i: int, port: int) -> ConsensusNode:
+        member = ConsensusNode(
+            Node(AtomicDB(), GENESIS), KEYS[i], port=port, server_ssl=pki.server(i), client_ssl=pki.client(i),
+            certificates=pki.rule(), period=0.2, timer=RoundTimer(base=1.0, cap=4.0), status_interval=60.0,
+        )  # fmt: skip
+        member.start()
+        members.append(member)
+        return member
+
+    try:
+        first = start(0, 0)
+        urls = [first.url, f"https://127.0.0.1:{later}"]
+        first.connect(urls)
+        wait_until(lambda: first.links is not None and first.links.probed(), "the first probe of the peer", 10)
+        first.node.submit(transfer(0))  # two of four: no quorum, it stays pending; the gossip finds nobody
+        assert first.links is not None and first.links.connected[urls[1]] is False
+        second = start(1, later)
+        second.connect(urls)
+        wait_until(lambda: len(second.node.mempool.pending) == 1, "the peer's pending transaction taken", 10)
+        assert second.links is not None and second.links.probed()
+    finally:
+        for member in members:
+            member.stop()

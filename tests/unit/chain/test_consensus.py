@@ -8,6 +8,8 @@ change nothing.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 
 import rlp
@@ -178,3 +180,31 @@ def test_a_validator_that_accepted_another_proposal_fetches_the_block_a_quorum_c
     run(consensus, clock, 1.0)  # within the round, long before SYNC_INTERVAL_S
     assert node.head().block_number == 1 and node.head().hash == elsewhere.head().hash
     assert consensus.stats.synced == 1
+
+
+def test_a_started_validator_builds_its_first_block_once_its_peers_pending_transactions_are_in() -> None:
+    """Right after a start the pool is empty; the peers' pending transactions come once the links' first status
+    requests end (``ready``). A block built before would be empty: the first waits for them."""
+    clock, sent = Clock(), list[tuple[int, bytes]]()
+    node = node_at(clock)
+    ready = threading.Event()
+    consensus = loop(node, clock, sent, ready=ready.is_set, ready_wait=60.0)
+
+    def peers_answer() -> None:
+        time.sleep(0.2)
+        node.submit(transfer(OPERATOR, 0), gossip=False, hold=True)  # a peer's pending transaction, pulled
+        ready.set()
+
+    thread = threading.Thread(target=peers_answer)
+    thread.start()
+    block = consensus.blocks.create(0)
+    thread.join()
+    assert len(decode_block(block.raw).transactions) == 1
+    assert consensus.ready is None  # the wait happens once, after the start
+
+
+def test_the_wait_for_the_peers_is_bounded() -> None:
+    node = Node(AtomicDB(), GENESIS)
+    consensus = Consensus(node, KEY, lambda code, body: None, ready=lambda: False, ready_wait=0.2)
+    assert decode_block(consensus.blocks.create(0).raw).transactions == ()
+    assert consensus.ready is None
