@@ -116,6 +116,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         "sending_s": round(sending_s, 3),
         "elapsed_s": round(elapsed, 3),
         "sent_rate": round((total - shed) / sending_s, 1) if sending_s else None,
+        "answered_200_rate": round(statuses.get("200", 0) / elapsed, 1) if elapsed else None,
         "statuses": dict(statuses),
         "ok": statuses.get("200", 0),
         "refused_503": statuses.get("503", 0),
