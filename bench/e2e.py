@@ -303,7 +303,7 @@ class LagProbe:
         self._stop.set()
         self._thread.join(10)
 
-    def lags(self, started_wall: float) -> dict[str, Any]:
+    def lags(self) -> dict[str, Any]:
         """Percentiles of answered → searchable, → cosigned, → anchored (the last two to the watch's resolution,
         one second)."""
         offset = time.time() - time.monotonic()
@@ -456,7 +456,6 @@ def phase_steady(
     consortium: Consortium, watch: Watch, base: dict[str, Any], work: Path, seconds: float, cpu: CpuMeter
 ) -> dict[str, Any]:
     probe = LagProbe(consortium, watch)
-    started = time.time()
     cpu.start()
     load = Load(base, STEADY_RATE, seconds, work, probe)
     result = load.wait()
@@ -472,7 +471,7 @@ def phase_steady(
     watch.series.append(final)  # the sizes the drains above waited for, for the lags
     result["log"] = {k: final[k] for k in ("size", "published_size", "anchored_size")}
     result["log"]["size_at_end_of_load"] = after["size"]
-    result["lag"] = probe.lags(started)
+    result["lag"] = probe.lags()
     lag = result["lag"]["call_to_searchable"]
     print(
         f"  steady {STEADY_RATE:g}/s for {seconds:g} s: {result['ok']:,} answered 200 of {result['due']:,} "
@@ -622,6 +621,7 @@ def run_backend(name: str, template: Path, work: Path, args: argparse.Namespace)
             object_store = f"s3://{s3.create_bucket('notary')}?endpoint={s3.url}"
             extra = ["--storage", storage, "--object-store", object_store]
             env.update({"AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key})
+            # the postmaster (its backends are its children) and the S3 server, for their CPU time
             storage_pids = [p._process.pid for p in (pg, s3) if p._process is not None]
             out["storage"] = {"notary": "postgresql (Debian's package)", "objects": "moto S3 server"}
         port = free_port_block(70)
