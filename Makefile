@@ -11,7 +11,7 @@ export CONSORTIUM_PASSPHRASE ?= demo-passphrase-not-for-production
 ANVIL := node_modules/.bin/anvil
 TSC := node_modules/.bin/tsc
 
-.PHONY: install run test test-fast lint contracts bench-chain bench-notary bench-gateway bench-explorer bench-cli bench-privacy system-packages clean
+.PHONY: install run test test-fast lint contracts bench-chain bench-notary bench-gateway bench-explorer bench-e2e bench-cli bench-privacy system-packages clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ bench-gateway: $(VENV)/.installed system-packages
 
 bench-explorer: $(VENV)/.installed
 	$(BIN)/python -m bench.explorer $(ARGS)
+
+# the whole consortium under load through its gateways, on SQLite and on PostgreSQL + S3 (ARGS="--quick": minutes)
+bench-e2e: $(VENV)/.installed system-packages
+	$(BIN)/python -m bench.e2e $(ARGS)
 
 bench-cli: $(VENV)/.installed
 	$(BIN)/python -m bench.cli $(ARGS)
