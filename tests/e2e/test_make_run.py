@@ -130,9 +130,12 @@ def test_make_run_starts_the_demo_consortium(recipe: Recipe) -> None:
         assert f"  notary     {notary}  (log beijing-capital-market-pilot/audit-log;" in text, text
         assert "  witnesses  7: bjic-cloud http://127.0.0.1:" in text, text
         # The notary asks all seven witnesses and the policy (4 of 7 with the regulator) publishes a checkpoint.
+        # Its figures go to the consortium's monitoring (the monitor token `up` wrote), not to outsiders.
+        assert httpx.get(notary + "/healthz", timeout=5).json() == {"ok": True}
+        monitor = {"Authorization": "Bearer " + (data / "notary" / "monitor.token").read_text().strip()}
         deadline = time.monotonic() + 30
         while True:
-            health = httpx.get(notary + "/healthz", timeout=5).json()
+            health = httpx.get(notary + "/healthz", headers=monitor, timeout=5).json()
             statuses = {w["status"] for w in health["witnesses"].values()}
             if len(health["witnesses"]) == 7 and statuses == {200} and health["published_ms"]:
                 break
