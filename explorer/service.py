@@ -90,9 +90,9 @@ def build(options: ExplorerOptions) -> Explorer:
     notary_auth = None
     if options.passphrase is not None:
         operator = next(m.org for m in description.members if Role.OPERATOR in m.roles)
-        key = load_gateway_key(options.directory, OrgId(operator), options.passphrase)
-        if options.audit:
-            recorder = AuditRecorder(index_dir / "audit.outbox.db", operator, options.notary_url, key)
+        key = load_gateway_key(options.directory, OrgId(operator), options.passphrase, description.crypto)
+        if options.audit:  # an SM2 key (sm) signs the batches and gives its scalar for the salt
+            recorder = AuditRecorder(index_dir / "audit.outbox.db", operator, options.notary_url, key)  # type: ignore[arg-type]
         # the same key signs its reads: the notary knows <operator>/explorer as its trusted reader
         notary_auth = SignedReads(f"{operator}/explorer", key)
     explorer = Explorer(

@@ -69,7 +69,8 @@ class GatewayOptions:
 async def serve(options: GatewayOptions, description: ConsortiumDescription, passphrase: bytes) -> None:
     """Run the gateway until cancelled (SIGTERM and SIGINT cancel it)."""
     description.member(options.org)  # a clear error for an org that is not in the consortium
-    key = load_gateway_key(options.directory, options.org, passphrase)  # type: ignore[arg-type]
+    # the consortium's suite: Ed25519 under intl, SM2 under sm (its batches then carry SM2 signatures)
+    key = load_gateway_key(options.directory, options.org, passphrase, description.crypto)  # type: ignore[arg-type]
     chain = ChainView(
         RpcBackend(options.chain_url or description.chain_url),
         description.contracts,
@@ -97,7 +98,8 @@ async def serve(options: GatewayOptions, description: ConsortiumDescription, pas
     outbox.start()
     shipper = Shipper(outbox, options.notary_url, settings.gateway_id, key)
     shipper.start()
-    gateway = Gateway(settings, authenticator, chain, outbox, derive_salt(key), shipper_status=shipper.status)
+    # an SM2 key (sm) gives derive_salt its scalar as private_bytes_raw()
+    gateway = Gateway(settings, authenticator, chain, outbox, derive_salt(key), shipper_status=shipper.status)  # type: ignore[arg-type]
     ssl_context = None
     if options.mode == "proxy":
         cert, key_file = tls_paths(options.directory, options.org)
