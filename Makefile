@@ -29,7 +29,7 @@ $(ANVIL): package.json package-lock.json
 install: $(VENV)/.installed
 
 run: $(VENV)/.installed
-	@test -f $(DATA)/consortium.json || $(BIN)/consortium init $(DATA) --demo $(if $(SUITE),--crypto $(SUITE))
+	@test -f $(DATA)/consortium.json || $(BIN)/consortium init $(DATA) --demo$(if $(SUITE), --crypto $(SUITE))
 	@test -z "$(SUITE)" || $(BIN)/python -c 'import json, sys; path, want = sys.argv[1:]; \
 		found = json.load(open(path)).get("crypto", "intl"); \
 		sys.exit(None if found == want else f"{path} is a consortium of the {found} suite, not {want}: a consortium " \

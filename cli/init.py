@@ -45,6 +45,6 @@ def init(obj: Context, directory: Path, config_file: Path | None, demo: bool, cr
     )
     click.echo(
         f"initialised consortium {description.name!r} in {directory} "
-        f"({len(description.members)} members, chain id {description.chain_id}, crypto {description.crypto})"
+        f"({len(description.members)} members, chain id {description.chain_id}), log suite {description.crypto}"
     )
     click.echo(f"public description: {directory / 'consortium.json'}")

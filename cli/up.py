@@ -240,7 +240,7 @@ def up(
         )
         click.echo("  contracts  " + ", ".join(f"{k} {v}" for k, v in description.contracts.items()))
         click.echo(
-            f"  notary     {notary.url}  (log {log_origin(description)}, suite {description.crypto}: "
+            f"  notary     {notary.url}  (log {log_origin(description)}; suite {description.crypto}, "
             f"{description.suite.digest_name} tree; checkpoint {notary.url}/checkpoint, API {notary.url}/docs)"
         )
         witnesses = [c for c in children if c.name.startswith("witness ")]

@@ -10,7 +10,9 @@ comes from the log, the chain, and the consortium's public description.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -51,7 +53,7 @@ class ExplorerOptions:
 _Index = TypeVar("_Index", CallIndex, ChainIndex)
 
 
-def _open_index(kind: type[_Index], path: Path) -> _Index:
+def _open_index(kind: Callable[[Path], _Index], path: Path) -> _Index:
     """Open an index; one of another schema version (an older explorer's) is rebuilt from nothing: it is only
     an index of the log and the chain, which the followers read again."""
     try:
@@ -71,7 +73,7 @@ def build(options: ExplorerOptions) -> Explorer:
     chain_url = options.chain_url or description.chain_url
     index_dir = options.directory / INDEX_DIR
     index_dir.mkdir(parents=True, exist_ok=True)
-    calls = _open_index(CallIndex, index_dir / "calls.db")
+    calls = _open_index(partial(CallIndex, tree=description.suite.tree), index_dir / "calls.db")
     chain = _open_index(ChainIndex, index_dir / "chain.db")
     state = ChainState(chain_url, dict(description.contracts))
     regulators = {m.org for m in description.members if Role.REGULATOR in m.roles}
