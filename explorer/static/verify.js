@@ -179,8 +179,11 @@ export async function keysFromConsortium(description) {
   const sm = crypto === "sm";
   const keyPattern = sm ? HEX_SM2_KEY : HEX_KEY;
   const notary = members.find((m) => roles(m).includes("notary"));
-  if (!notary || typeof notary.notary_public_key !== "string" || !keyPattern.test(notary.notary_public_key)) {
-    throw new Error(`consortium.json names no notary member with a notary_public_key of its suite (${crypto})`);
+  if (!notary || typeof notary.notary_public_key !== "string") {
+    throw new Error("consortium.json names no notary member with a notary_public_key");
+  }
+  if (!keyPattern.test(notary.notary_public_key)) {
+    throw new Error(`consortium.json: the notary_public_key of ${notary.org} is not a key of its suite (${crypto})`);
   }
   const policy = isObject(description.witness_policy) ? description.witness_policy : {};
   /** @type {string[]} */
@@ -189,8 +192,11 @@ export async function keysFromConsortium(description) {
   const witnesses = [];
   for (const org of orgs) {
     const m = members.find((x) => x.org === org);
-    if (!m || typeof m.witness_public_key !== "string" || !keyPattern.test(m.witness_public_key)) {
-      throw new Error(`consortium.json: witness ${org} has no witness_public_key of its suite (${crypto})`);
+    if (!m || typeof m.witness_public_key !== "string") {
+      throw new Error(`consortium.json: witness ${org} has no witness_public_key`);
+    }
+    if (!keyPattern.test(m.witness_public_key)) {
+      throw new Error(`consortium.json: the witness_public_key of ${org} is not a key of its suite (${crypto})`);
     }
     const name = `${description.name}/witness/${org}`;
     const witnessKey = fromHex(m.witness_public_key);

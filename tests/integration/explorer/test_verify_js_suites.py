@@ -445,5 +445,5 @@ def test_keys_from_an_sm_consortium_description(sm: Suite, tmp_path: Path) -> No
     assert output["keys"]["sm"] == keys_of(sm)
     assert all(s["ok"] for s in output["results"]["sm"]), show(output["results"]["sm"])
     assert output["keys"]["sm keys under intl"] == {
-        "error": "consortium.json names no notary member with a notary_public_key of its suite (intl)"
+        "error": "consortium.json: the notary_public_key of op is not a key of its suite (intl)"
     }
