@@ -23,7 +23,8 @@ def identity() -> None:
     "--crypto",
     type=click.Choice(["intl", "sm"]),
     default=None,
-    help="Suite of the witness, gateway and log keys [default: the consortium's in DIR/consortium.json, else intl].",
+    help="Suite of the witness, gateway and log keys: the consortium's, in DIR/consortium.json [default: that one, "
+    "or intl where there is none].",
 )
 @pass_ctx
 def identity_create(obj: Context, org: str, name: str, crypto: str | None) -> None:
@@ -31,9 +32,11 @@ def identity_create(obj: Context, org: str, name: str, crypto: str | None) -> No
     from network.description import DEFAULT_CRYPTO, FILENAME, load_description
     from network.identity import create_org_identity
 
-    if crypto is None:
-        has_description = (obj.directory / FILENAME).is_file()
-        crypto = load_description(obj.directory).crypto if has_description else DEFAULT_CRYPTO
+    suite = load_description(obj.directory).crypto if (obj.directory / FILENAME).is_file() else None
+    if crypto is not None and suite is not None and crypto != suite:
+        where = obj.directory / FILENAME
+        fail(f"{where} runs the {suite!r} suite: a firm joining it needs keys of that suite, not {crypto!r}")
+    crypto = crypto or suite or DEFAULT_CRYPTO
     public = create_org_identity(obj.directory, org, name, obj.passphrase(), crypto=crypto)  # type: ignore[arg-type]
     click.echo(f"identity of {org} created: account {public.account}, certificate 0x{public.cert_fingerprint.hex()}")
 

@@ -174,3 +174,18 @@ def test_up_refuses_a_log_key_that_is_not_the_one_consortium_json_lists(tmp_path
     path.write_bytes(SM2PrivateKey.generate().to_pem(PASS))
     with pytest.raises(LogSetupError, match=r"the notary key of acme: .* is not the key whose public key"):
         check_log_keys(tmp_path, description, PASS)
+
+
+def test_identity_create_gives_a_new_firm_keys_of_the_consortiums_suite(tmp_path: Path) -> None:
+    consortium(tmp_path, "sm")
+    env = {"CONSORTIUM_PASSPHRASE": PASS.decode()}
+    args = ["--dir", str(tmp_path), "identity", "create", "newco", "--name", "NewCo"]
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 0, result.output
+    assert load_org_public(tmp_path, OrgId("newco")).suite == "sm"
+    assert isinstance(load_gateway_key(tmp_path, OrgId("newco"), PASS, "sm"), SM2PrivateKey)
+    args = ["--dir", str(tmp_path), "identity", "create", "oldco", "--name", "OldCo", "--crypto", "intl"]
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 1, result.output
+    assert "runs the 'sm' suite: a firm joining it needs keys of that suite, not 'intl'" in result.stderr
+    assert not (tmp_path / "orgs" / "oldco").exists()
