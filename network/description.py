@@ -14,13 +14,15 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chain.errors import MalformedError
 from chain.ids import OrgId, Role
 from contracts import CONTRACT_NAMES
 from network.identity import OrgPublic
-from notary.logsuite import LogSuite, log_suite
+
+if TYPE_CHECKING:
+    from notary.logsuite import LogSuite
 
 FORMAT = "consortium-ledger/1"
 FILENAME = "consortium.json"
@@ -59,7 +61,8 @@ class ConsortiumDescription:
     crypto: str = DEFAULT_CRYPTO  # the suite of the log: "intl" or "sm" (docs/national-suite.md)
 
     def __post_init__(self) -> None:
-        log_suite(self.crypto)  # MalformedError for an unknown suite
+        if self.crypto not in ("intl", "sm"):
+            raise MalformedError(f"{FILENAME}: crypto must be 'intl' or 'sm', not {str(self.crypto)[:40]!r}")
         for m in self.members:
             if m.identity.suite != self.crypto:
                 raise MalformedError(
@@ -71,6 +74,8 @@ class ConsortiumDescription:
     @property
     def suite(self) -> LogSuite:
         """The log suite (``notary.logsuite``) the notary, witnesses, gateways and verifiers use."""
+        from notary.logsuite import log_suite
+
         return log_suite(self.crypto)
 
     def member(self, org: str) -> MemberDescription:

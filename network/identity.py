@@ -83,7 +83,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 try:
     import fcntl
@@ -132,9 +132,9 @@ from network._pem import (
     write_file,
 )
 from network.errors import NetworkError
-from notary.logsuite import PrivateKey, log_suite, public_bytes
-from suite.errors import SM2Error
-from suite.sm2 import SM2PrivateKey, SM2PublicKey
+
+if TYPE_CHECKING:  # the SM2 binding and the log suites load at first use: commands without log keys skip them
+    from notary.logsuite import PrivateKey
 
 __all__ = [
     "ADMIN_VALIDITY_YEARS",
@@ -346,7 +346,8 @@ def create_org_identity(
     paths = OrgPaths.of(root, org_id)
     check_display_name(display_name)
     _check_passphrase(passphrase, f"new identity of org {org_id!r}")
-    log_suite(crypto)  # MalformedError for an unknown suite
+    if crypto not in _PUBLIC_KEY_SIZE:
+        raise MalformedError(f"unknown suite {crypto[:40]!r}: a consortium's suite is 'intl' or 'sm'")
     when = _utc(now).replace(microsecond=0)
     if os.path.lexists(paths.org_dir):
         raise _exists(paths)
@@ -436,7 +437,7 @@ def load_notary_key(root: Path, org_id: OrgId, passphrase: bytes, crypto: str | 
 
 def key_suite(key: PrivateKey) -> str:
     """The suite a witness, gateway or log key belongs to: ``sm`` for SM2, ``intl`` for Ed25519."""
-    return "sm" if isinstance(key, SM2PrivateKey) else "intl"
+    return "intl" if isinstance(key, ed25519.Ed25519PrivateKey) else "sm"
 
 
 def check_log_key_suite(key: PrivateKey, crypto: str, path: Path | str, expected_public: bytes | None = None) -> None:
@@ -450,6 +451,8 @@ def check_log_key_suite(key: PrivateKey, crypto: str, path: Path | str, expected
             f'(consortium.json "crypto"): its witness, gateway and log keys must be {kind[crypto][3:]} keys; '
             "a consortium keeps the suite it was created with (consortium init --crypto)"
         )
+    from notary.logsuite import public_bytes
+
     if expected_public is not None and public_bytes(key) != expected_public:
         raise IdentityError(f"{path} is not the key whose public key consortium.json lists for it")
 
@@ -832,6 +835,8 @@ def _generate(
     admin_cert = build_admin_cert(ca_key, ca_cert, identity_key, display_name, org_id, now)
     account_key = ec.generate_private_key(ec.SECP256K1())
     address = eth_address(secp256k1_scalar(account_key))
+    from notary.logsuite import public_bytes
+
     witness_key, gateway_key, notary_key = (_new_log_key(crypto) for _ in range(3))
 
     ca_pem, admin_pem = cert_pem(ca_cert), cert_pem(admin_cert)
@@ -867,15 +872,17 @@ def _generate(
 
 def _new_log_key(crypto: str) -> PrivateKey:
     if crypto == "sm":
+        from suite.sm2 import SM2PrivateKey
+
         return SM2PrivateKey.generate()
     return ed25519.Ed25519PrivateKey.generate()
 
 
 def _encrypt_log_key(key: PrivateKey, passphrase: bytes) -> bytes:
     """PKCS#8 PEM encrypted with ``passphrase``: an SM2 key with PBES2, PBKDF2-HMAC-SM3 and SM4-CBC."""
-    if isinstance(key, SM2PrivateKey):
-        return key.to_pem(passphrase)
-    return encrypt(key, passphrase)
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return encrypt(key, passphrase)
+    return key.to_pem(passphrase)
 
 
 def _check_public_key(what: str, value: object) -> str:
@@ -884,6 +891,9 @@ def _check_public_key(what: str, value: object) -> str:
         raise MalformedError(f"{what} must be 32 bytes (Ed25519) or 65 bytes (an SM2 point 04 ‖ x ‖ y)")
     if len(value) == _PUBLIC_KEY_SIZE["intl"]:
         return "intl"
+    from suite.errors import SM2Error
+    from suite.sm2 import SM2PublicKey
+
     try:
         SM2PublicKey.from_bytes(value)
     except SM2Error as exc:
@@ -1004,6 +1014,9 @@ def _load_log_key(paths: OrgPaths, path: Path, passphrase: bytes, crypto: str | 
         loaded = _load_private(paths, path, passphrase)
     except (PassphraseError, IdentityError) as first:
         # cryptography reads no SM2 key, nor the SM4 and HMAC-SM3 of an sm key file's encryption
+        from suite.errors import SM2Error
+        from suite.sm2 import SM2PrivateKey
+
         data = _read(paths, path)
         try:
             key = SM2PrivateKey.from_pem(data, passphrase)
