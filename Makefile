@@ -69,13 +69,15 @@ bench-cli: $(VENV)/.installed
 bench-privacy: $(VENV)/.installed
 	$(BIN)/python -m bench.privacy $(ARGS)
 
-# nginx (the auth_request tests and benchmark), ab (the gateway benchmark) and chromium (the explorer's browser
-# tests, driven by Playwright, with a font for the Chinese pages), from Debian's packages.
+# nginx (the auth_request tests and benchmark), ab (the gateway benchmark), chromium (the explorer's browser
+# tests, driven by Playwright, with a font for the Chinese pages) and PostgreSQL (the storage backends' tests start
+# their own server), from Debian's packages.
 system-packages:
 	@if ! { command -v nginx || test -x /usr/sbin/nginx; } >/dev/null || ! command -v ab >/dev/null \
-		|| ! command -v chromium >/dev/null || ! dpkg -s fonts-wqy-microhei >/dev/null 2>&1; then \
+		|| ! command -v chromium >/dev/null || ! dpkg -s fonts-wqy-microhei >/dev/null 2>&1 \
+		|| ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then \
 		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
-		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q nginx-light apache2-utils chromium fonts-wqy-microhei; \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q nginx-light apache2-utils chromium fonts-wqy-microhei postgresql; \
 	fi
 
 clean:

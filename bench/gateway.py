@@ -259,7 +259,9 @@ def main(argv: list[str] | None = None) -> None:
             "proxy_events_in_outbox": recorded["gateway"]["last_seq"],
             "auth_events_in_outbox": recorded["nginx-auth"]["last_seq"],
             "all_shipped_to_notary": all(s["pending"] == 0 for s in shipped),
-            "notary_size": httpx.get(f"http://127.0.0.1:{port + 1}/healthz", timeout=10).json()["size"],
+            "notary_size": httpx.get(
+                f"http://127.0.0.1:{port + 1}/healthz", headers=_monitor(directory), timeout=10
+            ).json()["size"],
         }
         print("recorded: " + json.dumps(results["recorded"]), flush=True)
         results["targets"] = {
@@ -283,6 +285,11 @@ def main(argv: list[str] | None = None) -> None:
             shutil.rmtree(work, ignore_errors=True)
         else:
             print(f"kept {work}")
+
+
+def _monitor(directory: Path) -> dict[str, str]:
+    """The monitor token `up` wrote: the notary shows its figures to it (``notary.readauth``)."""
+    return {"Authorization": "Bearer " + (directory / "notary" / "monitor.token").read_text().strip()}
 
 
 def wait_http(url: str, timeout: float = 60) -> None:

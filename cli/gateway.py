@@ -22,6 +22,13 @@ def gateway_group() -> None:
 @click.option("--org", required=True, help="The providing member (its keys are under orgs/ORG/).")
 @click.option("--name", default="gateway", show_default=True, help="The gateway's name: its id is ORG/NAME.")
 @click.option(
+    "--replica",
+    default=None,
+    metavar="ID",
+    help="One replica of several behind a load balancer: its id is ORG/NAME-ID, with its own outbox and sequence "
+    "numbers (use --quota-store so that the replicas share the quotas).",
+)
+@click.option(
     "--mode",
     type=click.Choice(["proxy", "auth"]),
     default="proxy",
@@ -85,11 +92,20 @@ def gateway_group() -> None:
     show_default=True,
     help="Calls of one member in flight at once (proxy mode); one more gets 429 too_many_in_flight, recorded.",
 )
+@click.option(
+    "--quota-store",
+    metavar="URL",
+    default=None,
+    help="Count the grants' quotas in this PostgreSQL database (postgresql://...), shared by the replicas of this "
+    "org's gateway; when it cannot be reached, calls under a quota get 503 quota_unavailable. Default: in the "
+    "outbox, per gateway.",
+)
 @click.option("--passphrase-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def gateway_serve(
     directory: Path,
     org: str,
     name: str,
+    replica: str | None,
     mode: str,
     host: str,
     port: int,
@@ -103,6 +119,7 @@ def gateway_serve(
     breaker_failures: int,
     breaker_cooldown_s: float,
     max_in_flight: int,
+    quota_store: str | None,
     passphrase_file: Path | None,
 ) -> None:
     """Run the gateway of ORG for the consortium in DIRECTORY until SIGTERM or Ctrl-C."""
@@ -116,6 +133,14 @@ def gateway_serve(
         check_name(name, "gateway name")
     except MalformedError as exc:
         raise click.BadParameter(str(exc), param_hint="--name") from None
+    if replica is not None:
+        name = f"{name}-{replica}"
+        try:
+            check_name(name, "gateway name with its replica")
+        except MalformedError as exc:
+            raise click.BadParameter(str(exc), param_hint="--replica") from None
+    if quota_store is not None and not quota_store.startswith(("postgresql://", "postgres://")):
+        raise click.BadParameter("a postgresql:// URL", param_hint="--quota-store")
     if mode == "proxy" and not upstream:
         raise click.UsageError("--upstream URL is required in proxy mode")
     if upstream is not None and not upstream.startswith(("http://", "https://")):
@@ -147,6 +172,7 @@ def gateway_serve(
         breaker_failures=breaker_failures,
         breaker_cooldown_s=breaker_cooldown_s,
         max_in_flight=max_in_flight,
+        quota_store=quota_store,
     )
     configure_json_logging("gateway")
     try:

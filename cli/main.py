@@ -24,6 +24,11 @@ from notary.log.errors import NotaryError
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "asset": ("cli.asset", "asset", "Data assets: register, version, list, show, transfer."),
     "chain": ("cli.node", "chain_group", "The chain: verify every node's store; status of every node."),
+    "data": (
+        "cli.data",
+        "data_group",
+        "Crypto-shredding of call digests: reveal one event's salt, shred one day's epoch key.",
+    ),
     "demo": ("cli.demo", "demo_group", "The demo consortium: its upstream services and generated traffic."),
     "gateway": (
         "cli.gateway",
@@ -59,7 +64,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "verify": (
         "cli.verify",
         "verify",
-        "Verify evidence bundles, the whole audit log, and privacy disclosure documents.",
+        "Verify evidence bundles, the whole audit log, privacy disclosure documents and revealed digest salts.",
     ),
     "witness": (
         "cli.log",

@@ -19,7 +19,7 @@ from demo.traffic import ensure_demo_identities, write_endpoints
 from network.alarms.evaluator import Evaluator
 from network.consortium import CHAIN_DIR, Consortium
 from network.localchain import stop_together
-from network.logsetup import LogSetupError, check_log_keys, log_origin
+from network.logsetup import LogSetupError, check_log_keys, log_origin, monitor_token
 from network.nodes import (
     NODES_DIR,
     NodesError,
@@ -86,6 +86,20 @@ if TYPE_CHECKING:
     help="POST each alarm fired, changed or resolved to URL as JSON (docs/alarms.md). Alarms are evaluated and "
     "shown in the explorer without it.",
 )
+@click.option(
+    "--quota-store",
+    metavar="URL",
+    default=None,
+    help="The gateways count the grants' quotas in this PostgreSQL database (postgresql://...) instead of each in "
+    'its outbox (docs/gateway.md, "Quota").',
+)
+@click.option(
+    "--explorer-index",
+    metavar="URL",
+    default=None,
+    help="The explorer keeps its call index in this PostgreSQL database (postgresql://...), which further "
+    'explorers can share (docs/explorer.md, "The call index"); default: SQLite under DIR/explorer/.',
+)
 @pass_ctx
 def up(
     obj: Context,
@@ -96,6 +110,8 @@ def up(
     explorer_port: int | None,
     authenticate_reads: bool,
     alarm_webhook: str | None,
+    quota_store: str | None,
+    explorer_index: str | None,
 ) -> None:
     """Start the consortium in DIRECTORY and keep it running until Ctrl-C."""
     from network.description import load_description
@@ -134,12 +150,18 @@ def up(
     evaluator: Evaluator | None = None
     if alarm_webhook is not None and not alarm_webhook.startswith(("http://", "https://")):
         fail(f"--alarm-webhook {alarm_webhook!r}: give an http:// or https:// URL")
+    if quota_store is not None and not quota_store.startswith(("postgresql://", "postgres://")):
+        fail(f"--quota-store: give a postgresql:// URL, not {quota_store!r}")
+    if explorer_index is not None and not explorer_index.startswith(("postgresql://", "postgres://")):
+        fail(f"--explorer-index: give a postgresql:// URL, not {explorer_index!r}")
     try:  # from here every way out, a SIGTERM included, goes through the `finally` that stops the chain
         if local.url != description.chain_url:
             # consortium.json says where the local chain runs: every later command without --chain-url reads it
             description = dataclasses.replace(description, chain_url=local.url)
             description.write(directory)
         _stop_if_asked()
+        if authenticate_reads:
+            monitor_token(directory, create=True)
         children = start_log_services(
             directory,
             description,
@@ -176,6 +198,7 @@ def up(
                 gateway_ports,
                 [p + 20 for p in gateway_ports],
                 announce=_announce_child,
+                quota_store=quota_store,
             )
             endpoints = {org: f"https://localhost:{p}" for org, p in zip(providers, gateway_ports, strict=True)}
             write_endpoints(directory, endpoints)
@@ -199,9 +222,13 @@ def up(
         # the regulator's explorer reads the regulator's own node, which checks every block it is given
         followers = [spec for spec in specs if not spec.entry.validator]
         explorer_chain = followers[0].rpc_url if followers else local.url
+        explorer_args = [str(directory), "--port", str(explorer_port), "--notary-url", notary.url]
+        explorer_args += ["--chain-url", explorer_chain]
+        if explorer_index is not None:
+            explorer_args += ["--index", explorer_index]
         explorer = start_child(
             "explorer",
-            [str(directory), "--port", str(explorer_port), "--notary-url", notary.url, "--chain-url", explorer_chain],
+            explorer_args,
             directory / "explorer" / "explorer.log",
             f"http://127.0.0.1:{explorer_port}",
             "/healthz",
@@ -327,7 +354,9 @@ def alarm_evaluator(
     else:
         validator = next(m.org for m in description.members if Role.VALIDATOR in m.roles)
         nodes = [NodeTarget(validator, True, chain_url)]
-    targets = targets_of(description, named("witness"), notary, named("gateway"), nodes)
+    targets = targets_of(
+        description, named("witness"), notary, named("gateway"), nodes, notary_token=monitor_token(directory)
+    )
     sender = WebhookSender(webhook) if webhook else None
     return Evaluator(directory, description.name, Prober(targets), webhook=sender, say=say)
 

@@ -7,7 +7,10 @@
   authenticates reads serves the entry bundles to regulators only, so give a regulator's login token;
 - ``verify disclosure PROOF [--record RECORD]``: a privacy disclosure document (``privacy.document``): the
   job record's signatures under the keys it names and the proof that one identifier was, or was not, in a
-  party's input or in the result; ``--record`` is the auditor's own copy of the signed record.
+  party's input or in the result; ``--record`` is the auditor's own copy of the signed record;
+- ``verify reveal FILE [--target T] [--request-body F] [--response-body F] [--evidence BUNDLE]``: a payload
+  against the digests of the event a reveal document (``consortium data reveal``) is about: HMAC-SHA256 under
+  the revealed salt, recomputed (``notary.submit.reveal``).
 
 Exit status: 0 when every applicable check passed, 1 when one failed, 2 for unusable input.
 """
@@ -74,7 +77,7 @@ consortium_option = click.option(
 
 @click.group("verify")
 def verify() -> None:
-    """Verify evidence bundles, the whole audit log, and privacy disclosure documents."""
+    """Verify evidence bundles, the whole audit log, privacy disclosure documents and revealed digest salts."""
 
 
 @verify.command("evidence")
@@ -267,3 +270,92 @@ def verify_disclosure_cmd(proof: Path, record: Path | None, as_json: bool) -> No
     shown = {0: "no leaf (an empty set)", 1: "1 leaf"}.get(len(document.proof.leaves), "2 leaves")
     click.echo(f"✓ proof — the VRF proof and {shown} against the committed set of {size} identifiers")
     click.echo(claim.sentence())
+
+
+@verify.command("reveal")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--target",
+    default=None,
+    help="The request's path and query exactly as sent (default: the event's route, which has no query).",
+)
+@click.option(
+    "--request-body",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The request's body (default: empty).",
+)
+@click.option(
+    "--response-body",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The response's body, to check against the response digest.",
+)
+@click.option(
+    "--evidence",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The event's evidence bundle: the reveal's entry must be the bundle's (check the bundle with "
+    "`verify evidence`).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def verify_reveal_cmd(
+    file: Path, target: str | None, request_body: Path | None, response_body: Path | None, evidence: Path | None,
+    as_json: bool,
+) -> None:  # fmt: skip
+    """Check a payload against the digests of the event a reveal document (`data reveal`) is about: exit 0 if
+    every check made passed, 1 if one failed."""
+    import base64
+    import binascii
+
+    from notary.submit.reveal import Revealed, body_sha256
+
+    try:
+        revealed = Revealed.from_json(_load_json(file, "reveal document"))
+    except NotaryError as exc:
+        raise click.UsageError(f"{file}: {exc}") from None
+    event = revealed.event
+    checks: list[tuple[str, bool | None, str]] = []
+    if evidence is not None:
+        bundle = _load_json(evidence, "evidence bundle")
+        try:
+            bundled = base64.b64decode(bundle["entry"], validate=True) if isinstance(bundle, dict) else None
+        except (KeyError, TypeError, binascii.Error):
+            bundled = None
+        same = bundled == revealed.entry
+        checks.append(("entry", same, "the entry of the evidence bundle" if same else "not the bundle's entry"))
+    sent = target if target is not None else event["route"]
+    body = request_body.read_bytes() if request_body is not None else b""
+    ok = revealed.request_matches(sent, body_sha256(body))
+    what = f"{event['method']} {sent} with {'an empty body' if not body else f'{len(body)} bytes of body'}"
+    checks.append(("request", ok, what if ok else f"{what} is NOT the request recorded"))
+    if response_body is not None:
+        found = revealed.response_matches(body_sha256(response_body.read_bytes()))
+        detail = {
+            True: f"status {event['status']} with this body",
+            False: f"status {event['status']} with this body is NOT the response recorded",
+            None: "the event has no response digest (the gateway never saw a response)",
+        }[found]
+        checks.append(("response", found, detail))
+    failed = [name for name, result, _ in checks if result is False]
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "event_id": event["event_id"],
+                    "scheme": revealed.scheme,
+                    "verified": not failed,
+                    "checks": [{"check": n, "ok": r, "detail": d} for n, r, d in checks],
+                },
+                indent=2,
+            )
+        )
+    else:
+        for name, result, detail in checks:
+            mark = {True: "✓", False: "✗", None: "–"}[result]
+            click.echo(f"{mark} {name} — {detail}")
+    if failed:
+        click.echo(f"the payload does NOT match event {event['event_id']!r}: {', '.join(failed)}", err=True)
+        sys.exit(FAILED_EXIT)
+    if not as_json:
+        click.echo(f"the payload matches event {event['event_id']!r} ({revealed.scheme} salt)")

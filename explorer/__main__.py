@@ -1,4 +1,4 @@
-"""``python -m explorer DIR [--port 8000] [--notary-url URL] [--chain-url URL] [--no-audit]``."""
+"""``python -m explorer DIR [--port 8000] [--notary-url URL] [--chain-url URL] [--no-audit] [--index URL]``."""
 
 from __future__ import annotations
 
@@ -22,10 +22,27 @@ from network.identity import IdentityError, load_passphrase
     help="Do not record queries in the audit log (else CONSORTIUM_PASSPHRASE must unlock the operator's key).",
 )
 @click.option("--poll", type=click.FloatRange(0.05, 60), default=0.5, show_default=True, help="Seconds between syncs.")
+@click.option(
+    "--index",
+    "index_url",
+    metavar="URL",
+    default=None,
+    help="Keep the call index in this PostgreSQL database (postgresql://...), which several explorers share: one "
+    "follows the log into it, all read it. Default: SQLite under DIR/explorer/.",
+)
 def main(
-    directory: Path, host: str, port: int, notary_url: str, chain_url: str | None, no_audit: bool, poll: float
+    directory: Path,
+    host: str,
+    port: int,
+    notary_url: str,
+    chain_url: str | None,
+    no_audit: bool,
+    poll: float,
+    index_url: str | None,
 ) -> None:
     """Serve the explorer of the consortium in DIRECTORY."""
+    if index_url is not None and not index_url.startswith(("postgresql://", "postgres://")):
+        raise click.BadParameter("a postgresql:// URL", param_hint="--index")
     passphrase = None
     try:
         passphrase = load_passphrase()
@@ -41,6 +58,7 @@ def main(
         passphrase=passphrase,
         audit=not no_audit,
         poll=poll,
+        index_url=index_url,
     )
     serve(options, host, port)
 

@@ -8,9 +8,12 @@ and ``api`` = the endpoint's name (``calls.search``, ``calls.provenance``, ...).
 authorised by the role in the person's certificate, not by a grant, so an allowed one names no grant
 (``notary.event.is_ledger_query``). The caller is the person's firm
 and ``caller_identity`` the SHA-256 of their certificate; request and response are recorded only as salted
-digests (``notary.submit.digest``). A request the explorer refuses is recorded with ``decision = deny`` and
-the reason (``not_found``, ``read_only``, ``invalid_request``, ``rate_limited``), so probing shows in the log
-too. Requests without valid credentials have no person to attribute and are only logged.
+digests (``notary.submit.digest``), each event's salt from the explorer's own salt vault of the operator
+(``vault/`` beside the outbox, ``notary.submit.vault``), as a gateway's: one event's salt can be revealed and one
+day's destroyed (``consortium data reveal``, ``consortium data shred``). A request the explorer refuses is
+recorded with ``decision = deny`` and the reason (``not_found``, ``read_only``, ``invalid_request``,
+``rate_limited``), so probing shows in the log too. Requests without valid credentials have no person to
+attribute and are only logged.
 
 The operator is the recorded provider only because it runs the service: a query is seen by the querying firm's
 people and the regulator, never by the operator's people unless their firm made it (``explorer.access.sees_call``,
@@ -33,13 +36,16 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from notary.event import LEDGER_QUERY_CENTER
-from notary.submit.digest import EMPTY_BODY_SHA256, derive_salt, request_digest, response_digest
+from notary.submit.digest import EMPTY_BODY_SHA256, request_digest, response_digest
 from notary.submit.outbox import Outbox
 from notary.submit.shipper import Shipper
+from notary.submit.vault import SaltVault
 
 log = logging.getLogger("explorer.audit")
 
 NAME = LEDGER_QUERY_CENTER
+#: The explorer's salt vault, beside its audit outbox.
+VAULT_DIR = "vault"
 #: HTTP status → the denial reason recorded for a refused query.
 DENIALS = {
     400: "invalid_request",
@@ -74,7 +80,7 @@ class AuditRecorder:
     def __init__(self, outbox_path: Path, operator: str, notary_url: str, key: Ed25519PrivateKey) -> None:
         self.gateway_id = f"{operator}/{NAME}"
         self.operator = operator
-        self._salt = derive_salt(key)
+        self.vault = SaltVault.for_gateway_key(outbox_path.parent / VAULT_DIR, operator, key)
         self.outbox = Outbox(outbox_path, self.gateway_id)
         self.shipper = Shipper(self.outbox, notary_url, self.gateway_id, key)
         self.recorded = 0
@@ -103,8 +109,9 @@ class AuditRecorder:
 
     def event(self, query: Query, status: int, body_sha256: str) -> dict[str, Any]:
         denied = status >= 400
+        salt = self.vault.salt(query.event_id, query.time_ms)
         return {
-            "v": 1,
+            "v": self.vault.version,
             "event_id": query.event_id,
             "traceparent": query.traceparent,
             "time_ms": query.time_ms,
@@ -121,8 +128,8 @@ class AuditRecorder:
             "grant_id": None,
             "decision": "deny" if denied else "allow",
             "denial_reason": DENIALS.get(status, "refused") if denied else None,
-            "request_digest": request_digest(self._salt, query.method, query.target, EMPTY_BODY_SHA256),
-            "response_digest": response_digest(self._salt, status, body_sha256),
+            "request_digest": request_digest(salt, query.method, query.target, EMPTY_BODY_SHA256),
+            "response_digest": response_digest(salt, status, body_sha256),
             "status": status,
             "latency_us": (time.perf_counter_ns() - query.started_ns) // 1000,
             "gateway_id": self.gateway_id,

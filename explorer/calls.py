@@ -5,7 +5,8 @@ The log only grows, so the index is built for appending and for reading newest f
 - **rows.** ``calls`` is keyed by the leaf index (the rowid). Short names (org ids, centers, units, APIs,
   methods, assets, reasons, grants, gateways) are stored as small integers of one dictionary (``names``).
   The entry bytes are not stored as such: the columns plus ``extra`` (the caller identity, the request and
-  response digests and the traceparent's parent id and flags, 73 or 105 bytes) rebuild them exactly
+  response digests and the traceparent's parent id and flags, 73 or 105 bytes, and one more byte for an event
+  of schema version 2) rebuild them exactly
   (``canonical_entry``), which is checked before a row is written; an entry that would not come back byte
   for byte keeps its bytes in ``entries``. A row takes ~300 bytes, where the entry alone is ~800.
 - **chunks.** Leaf indices are cut into chunks of 65,536. For each searchable low-cardinality value (caller,
@@ -57,10 +58,9 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Se
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from notary.event import LEDGER_QUERY_CENTER, encode_entry
-from notary.event import SCHEMA_VERSION as EVENT_VERSION
 from notary.log.compact import CompactRange
 from notary.log.errors import MalformedError
 from notary.log.hashing import SHA256, TreeHash
@@ -164,6 +164,35 @@ class CallFilter:
     to_ms: int | None = None  # time_ms < to_ms
     trace_id: str | None = None  # 32 hex, the trace id of the event's traceparent
     party: str | None = None  # caller_org == party OR (provider_org == party AND not a ledger query)
+
+
+class CallStore(Protocol):
+    """What the explorer asks of a call index: :class:`CallIndex` (SQLite, one per explorer) or
+    ``explorer.calls_pg.PostgresCallIndex`` (PostgreSQL, shared by explorer replicas). Both answer every read
+    alike, the tenant restriction (``CallFilter.party``) included."""
+
+    def lead(self) -> bool:
+        """Whether this explorer may write (follow the log): always for SQLite; for PostgreSQL the one holding
+        the index's lock."""
+        ...
+
+    def add_entries(self, start: int, entries: Sequence[bytes]) -> None: ...
+    def put_checkpoints(self, rows: Sequence[Mapping[str, Any]]) -> None: ...
+    def put_gaps(self, gaps: Sequence[Mapping[str, Any]]) -> None: ...
+    def size(self) -> int: ...
+    def compact_range(self) -> CompactRange: ...
+    def root(self) -> bytes: ...
+    def by_event_id(self, event_id: str) -> dict[str, Any] | None: ...
+    def by_index(self, index: int) -> dict[str, Any] | None: ...
+    def search(self, f: CallFilter, *, before: int | None, limit: int) -> list[dict[str, Any]]: ...
+    def iter_calls(self, f: CallFilter, *, batch: int = 1000) -> Iterator[dict[str, Any]]: ...
+    def checkpoint_covering(self, index: int) -> dict[str, Any] | None: ...
+    def latest_checkpoint(self) -> dict[str, Any] | None: ...
+    def checkpoints(self, *, before: int | None, limit: int) -> list[dict[str, Any]]: ...
+    def gaps(self) -> list[dict[str, Any]]: ...
+    def per_minute(self, since_ms: int, party: str | None) -> list[dict[str, Any]]: ...
+    def report(self, org: str, from_ms: int, to_ms: int) -> dict[str, Any]: ...
+    def close(self) -> None: ...
 
 
 class _Names:
@@ -274,13 +303,18 @@ def _entry_bytes(
     extra: bytes,
 ) -> bytes:
     """The entry a row holds: exactly ``canonical_entry`` of its event (:func:`notary.event.encode_entry`).
-    Raises ValueError or TypeError for values of other types."""
+    Raises ValueError or TypeError for values of other types.
+
+    ``extra`` is the caller identity, the request digest, the span id and flags (73 bytes), then the response
+    digest if there is one (32), then the event's schema version if it is not 1 (one byte; an index written
+    before version 2 holds none)."""
     caller, provider, center, unit, api, method, asset, grant, reason, gateway = names
+    size = len(extra)
     return encode_entry(
         api, asset, asset_version, extra[0:32].hex(), caller, center, _DECISION_NAMES[decision], reason, event_id,
         gateway, gateway_seq, grant, latency_us, method, provider, extra[32:64].hex(),
-        None if len(extra) == 73 else extra[73:105].hex(), route, status, time_ms,
-        f"00-{trace.hex()}-{extra[64:72].hex()}-{extra[72]:02x}", unit, EVENT_VERSION,
+        None if size in (73, 74) else extra[73:105].hex(), route, status, time_ms,
+        f"00-{trace.hex()}-{extra[64:72].hex()}-{extra[72]:02x}", unit, extra[-1] if size in (74, 106) else 1,
     )  # fmt: skip
 
 
@@ -370,6 +404,8 @@ class _Batch:
                     raise MalformedError("a field of the wrong type")
                 if len(trace) != 16 or len(extra) not in (73, 105):
                     raise MalformedError("malformed traceparent or digests")
+                if e["v"] == 2:
+                    extra += b"\x02"
                 try:
                     exact = entry == _entry_bytes(
                         event_id, time_ms, strings, route, asset_version, decision, status, latency_us, trace,
@@ -527,6 +563,10 @@ class CallIndex:
         self._writer = None
 
     # ---------------------------------------------------------------------------------------------- writes
+
+    def lead(self) -> bool:
+        """A SQLite index has one writer, its explorer's follower."""
+        return not self._readonly
 
     @staticmethod
     def _size(conn: sqlite3.Connection) -> int:
@@ -1142,30 +1182,10 @@ class CallIndex:
         ``counterparts``: ``[{org, made, served, denied_made, denied_served}]`` (the other party of each call;
         a call to itself counts on both sides). Lists are sorted by their keys. Another firm's ledger query is
         not served by ``org`` even where ``org`` runs the explorer (``CallFilter.party``)."""
-        made: Counter[tuple[int, int, int]] = Counter()
-        served: Counter[tuple[int, int, int]] = Counter()
-        denials: Counter[tuple[str, int]] = Counter()
-        counterparts: dict[int, list[int]] = {}
-
-        def add(caller: int, provider: int, center: int, api: int, decision: int, reason: int, n: int) -> None:
-            if caller == o:
-                made[(center, api, decision)] += n
-                slot = counterparts.setdefault(provider, [0, 0, 0, 0])
-                slot[0] += n
-                slot[2] += n * decision
-                if decision:
-                    denials[("made", reason)] += n
-            if provider == o:
-                served[(center, api, decision)] += n
-                slot = counterparts.setdefault(caller, [0, 0, 0, 0])
-                slot[1] += n
-                slot[3] += n * decision
-                if decision:
-                    denials[("served", reason)] += n
-
         with self._snapshot() as conn:
             found = self._names.lookup(conn, org) if isinstance(org, str) else None
             o = -1 if found is None else found
+            counts: list[tuple[int, ...]] = []
             if found is not None and from_ms < to_ms:
                 lo = -(-from_ms // MINUTE_MS) * MINUTE_MS
                 hi = to_ms - to_ms % MINUTE_MS
@@ -1177,46 +1197,73 @@ class CallIndex:
                         f"UNION ALL SELECT {columns} FROM stats WHERE provider = ?1 AND caller != ?1 "
                         f"AND center != ?4 AND minute_ms >= ?2 AND minute_ms < ?3 {group}"
                     )
-                    for row in conn.execute(sql, (o, lo, hi, self._query_center(conn))):
-                        add(*row)
+                    counts += conn.execute(sql, (o, lo, hi, self._query_center(conn))).fetchall()
                     edges = [(from_ms, lo), (hi, to_ms)]
                 else:
                     edges = [(from_ms, to_ms)]
                 for start, end in edges:
-                    for r in self._edge_counts(conn, o, start, end):
-                        add(*r[1:])
+                    counts += [r[1:] for r in self._edge_counts(conn, o, start, end)]
+            return summarize_report(org, o, from_ms, to_ms, counts, lambda id_: self._name(conn, id_))
 
-            def name(id_: int) -> str | None:
-                return self._name(conn, id_)
 
-            def side(counts: Counter[tuple[int, int, int]]) -> dict[str, Any]:
-                by_api = sorted(
-                    ({"center": name(c), "api": name(a), "decision": _DECISION_NAMES[d], "calls": n}
-                     for (c, a, d), n in counts.items()),
-                    key=lambda x: (x["center"] or "", x["api"] or "", x["decision"]),
-                )  # fmt: skip
-                denied = sum(n for (_, _, d), n in counts.items() if d)
-                total = sum(counts.values())
-                return {"calls": total, "allowed": total - denied, "denied": denied, "by_api": by_api}
+def summarize_report(
+    org: str,
+    me: Any,
+    from_ms: int,
+    to_ms: int,
+    counts: Iterable[Sequence[Any]],
+    name: Callable[[Any], str | None],
+) -> dict[str, Any]:
+    """The report of :meth:`CallIndex.report` from counts ``(caller, provider, center, api, decision (0 allow,
+    1 deny), reason, calls)``, where names are keys that ``name`` turns into names and ``me`` is the org's key."""
+    made: Counter[tuple[Any, Any, int]] = Counter()
+    served: Counter[tuple[Any, Any, int]] = Counter()
+    denials: Counter[tuple[str, Any]] = Counter()
+    counterparts: dict[Any, list[int]] = {}
+    for caller, provider, center, api, decision, reason, n in counts:
+        if caller == me:
+            made[(center, api, decision)] += n
+            slot = counterparts.setdefault(provider, [0, 0, 0, 0])
+            slot[0] += n
+            slot[2] += n * decision
+            if decision:
+                denials[("made", reason)] += n
+        if provider == me:
+            served[(center, api, decision)] += n
+            slot = counterparts.setdefault(caller, [0, 0, 0, 0])
+            slot[1] += n
+            slot[3] += n * decision
+            if decision:
+                denials[("served", reason)] += n
 
-            return {
-                "org": org,
-                "from_ms": from_ms,
-                "to_ms": to_ms,
-                "made": side(made),
-                "served": side(served),
-                "denials": sorted(
-                    ({"side": s, "reason": name(r), "calls": n} for (s, r), n in denials.items()),
-                    key=lambda x: (x["side"], x["reason"] or ""),
-                ),
-                "counterparts": sorted(
-                    (
-                        {"org": name(p), "made": c[0], "served": c[1], "denied_made": c[2], "denied_served": c[3]}
-                        for p, c in counterparts.items()
-                    ),
-                    key=lambda x: x["org"] or "",
-                ),
-            }
+    def side(counts: Counter[tuple[Any, Any, int]]) -> dict[str, Any]:
+        by_api = sorted(
+            ({"center": name(c), "api": name(a), "decision": _DECISION_NAMES[d], "calls": n}
+             for (c, a, d), n in counts.items()),
+            key=lambda x: (x["center"] or "", x["api"] or "", x["decision"]),
+        )  # fmt: skip
+        denied = sum(n for (_, _, d), n in counts.items() if d)
+        total = sum(counts.values())
+        return {"calls": total, "allowed": total - denied, "denied": denied, "by_api": by_api}
+
+    return {
+        "org": org,
+        "from_ms": from_ms,
+        "to_ms": to_ms,
+        "made": side(made),
+        "served": side(served),
+        "denials": sorted(
+            ({"side": s, "reason": name(r), "calls": n} for (s, r), n in denials.items()),
+            key=lambda x: (x["side"], x["reason"] or ""),
+        ),
+        "counterparts": sorted(
+            (
+                {"org": name(p), "made": c[0], "served": c[1], "denied_made": c[2], "denied_served": c[3]}
+                for p, c in counterparts.items()
+            ),
+            key=lambda x: x["org"] or "",
+        ),
+    }
 
 
 def bulk_load(index: CallIndex, entries: Iterable[bytes], *, batch: int = 20_000) -> int:

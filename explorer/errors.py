@@ -46,6 +46,10 @@ class NotaryUnavailableError(ApiError):
     """The notary cannot be reached."""
 
 
+class IndexUnavailableError(ApiError):
+    """The call index's database (PostgreSQL, ``--index``) cannot be reached."""
+
+
 class NotaryAnswerError(ApiError):
     """The notary answered with an unexpected HTTP ``status``."""
 

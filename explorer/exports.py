@@ -15,7 +15,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-from explorer.calls import CallFilter, CallIndex
+from explorer.calls import CallFilter, CallStore
 from explorer.errors import ApiError
 from notary.bundle import EvidenceBundle
 
@@ -27,7 +27,7 @@ CSV_COLUMNS = (
 CHUNK_ROWS = 500
 
 
-def export_rows(calls: CallIndex, f: CallFilter) -> Iterator[dict[str, Any]]:
+def export_rows(calls: CallStore, f: CallFilter) -> Iterator[dict[str, Any]]:
     """The calls of ``f`` in log order, each with the size and root of the smallest checkpoint covering it."""
     covering: dict[str, Any] | None = None
     for row in calls.iter_calls(f):
@@ -40,7 +40,7 @@ def export_rows(calls: CallIndex, f: CallFilter) -> Iterator[dict[str, Any]]:
         }
 
 
-def csv_stream(calls: CallIndex, f: CallFilter) -> Iterator[bytes]:
+def csv_stream(calls: CallStore, f: CallFilter) -> Iterator[bytes]:
     """CSV with a header of :data:`CSV_COLUMNS`, CRLF line ends."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\r\n")
@@ -54,7 +54,7 @@ def csv_stream(calls: CallIndex, f: CallFilter) -> Iterator[bytes]:
     yield buffer.getvalue().encode()
 
 
-def json_stream(calls: CallIndex, f: CallFilter) -> Iterator[bytes]:
+def json_stream(calls: CallStore, f: CallFilter) -> Iterator[bytes]:
     """A JSON array, one compact object per line."""
     yield b"["
     chunk: list[str] = []
@@ -69,7 +69,7 @@ def json_stream(calls: CallIndex, f: CallFilter) -> Iterator[bytes]:
 
 
 def evidence_zip(
-    calls: CallIndex,
+    calls: CallStore,
     f: CallFilter,
     limit: int,
     keys: dict[str, Any],

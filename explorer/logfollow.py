@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from explorer.calls import CallIndex
+from explorer.calls import CallStore
 from explorer.errors import LogAlarmError
 from notary.log.checkpoint import Checkpoint, parse_checkpoint
 from notary.log.compact import CompactRange
@@ -77,7 +77,7 @@ class LogFollower:
 
     def __init__(
         self,
-        index: CallIndex,
+        index: CallStore,
         notary_url: str,
         *,
         log_vkey: str,
@@ -186,6 +186,9 @@ class LogFollower:
         nothing; network and other failures are raised and recorded in ``status["last_error"]``."""
         with self._sync_lock:
             self._round_alarm = False
+            if not self.index.lead():  # another explorer follows the log into the index they share
+                self._set(last_error=None, indexed_size=self.index.size(), last_sync_ms=_now_ms())
+                return 0
             size = self.index.size()
             try:
                 try:

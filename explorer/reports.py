@@ -15,13 +15,13 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from explorer.calls import CallIndex
+from explorer.calls import CallStore
 from explorer.chainindex import ChainIndex
 from explorer.state import Snapshot
 
 
 def compliance_report(
-    calls: CallIndex, chain: ChainIndex, snapshot: Snapshot, org: str, from_ms: int, to_ms: int
+    calls: CallStore, chain: ChainIndex, snapshot: Snapshot, org: str, from_ms: int, to_ms: int
 ) -> dict[str, Any]:
     """Calls made and served, denials, grants changed and gaps of ``org`` between ``from_ms`` and ``to_ms``."""
     grants_changed = []

@@ -1,6 +1,7 @@
 """Running the explorer: ``python -m explorer DIR --port 8000`` (what ``consortium up`` starts).
 
-It opens its two indexes under ``DIR/explorer/``, starts the followers of the log and the chain, the chain
+It opens its two indexes under ``DIR/explorer/`` (the call index in PostgreSQL instead with ``--index``, shared
+by explorer replicas, one of which follows the log into it), starts the followers of the log and the chain, the chain
 state reader and, when it has the operator's gateway key (the consortium passphrase), the audit recorder of
 queries, which signs its reads of the notary with that key too (``<operator>/explorer``, the notary's trusted
 reader); then serves the app with uvicorn. The explorer holds no secret beyond that key: every page it serves
@@ -19,7 +20,7 @@ from typing import TypeVar
 from chain.ids import OrgId, Role
 from explorer.api import Explorer, Limits
 from explorer.audit import AuditRecorder
-from explorer.calls import CallIndex
+from explorer.calls import CallIndex, CallStore
 from explorer.chainfollow import ChainFollower
 from explorer.chainindex import ChainIndex
 from explorer.logfollow import LogFollower
@@ -48,6 +49,8 @@ class ExplorerOptions:
     audit: bool = True
     poll: float = 0.5
     limits: Limits = field(default_factory=Limits)
+    #: The call index in PostgreSQL (postgresql://...), shared by explorer replicas; None: SQLite under DIR.
+    index_url: str | None = None
 
 
 _Index = TypeVar("_Index", CallIndex, ChainIndex)
@@ -73,7 +76,13 @@ def build(options: ExplorerOptions) -> Explorer:
     chain_url = options.chain_url or description.chain_url
     index_dir = options.directory / INDEX_DIR
     index_dir.mkdir(parents=True, exist_ok=True)
-    calls = _open_index(partial(CallIndex, tree=description.suite.tree), index_dir / "calls.db")
+    calls: CallStore
+    if options.index_url is not None:
+        from explorer.calls_pg import PostgresCallIndex
+
+        calls = PostgresCallIndex(options.index_url, tree=description.suite.tree)
+    else:
+        calls = _open_index(partial(CallIndex, tree=description.suite.tree), index_dir / "calls.db")
     chain = _open_index(ChainIndex, index_dir / "chain.db")
     state = ChainState(chain_url, dict(description.contracts))
     regulators = {m.org for m in description.members if Role.REGULATOR in m.roles}

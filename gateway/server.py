@@ -52,8 +52,9 @@ from gateway.headers import (
 )
 from gateway.inflight import InFlightLimiter
 from gateway.policy import ChainUnavailableError, ChainView, Decision, Service
+from gateway.quota import LocalQuota, QuotaCounter, QuotaUnavailableError
 from network.certificates import AuthError, Caller, CallerAuthenticator
-from notary.submit.digest import EMPTY_BODY_SHA256, request_digest, response_digest
+from notary.submit.digest import EMPTY_BODY_SHA256, DigestSalts, GatewaySalt, request_digest, response_digest
 from notary.submit.outbox import Outbox, OutboxError, OutboxFullError
 from notary.tracecontext import continue_trace
 
@@ -85,6 +86,8 @@ CALLER_GONE_STATUS: Final = 499
 _DETAILS: Final = {
     "purpose_missing": "the Consortium-Purpose header is missing or not a purpose name (a-z, 0-9, '.', '_', '-')",
     "quota_exhausted": "the grant's quota of calls is used up",
+    "quota_unavailable": "the store that counts the grant's quota cannot be reached; the call is refused rather "
+    "than admitted uncounted",
     "chain_unavailable": "the chain cannot be reached and the cached grant is too old to rely on",
     "body_too_large": "the request body is over the gateway's limit",
 }
@@ -128,10 +131,11 @@ class Gateway:
         authenticator: CallerAuthenticator,
         chain: ChainView,
         outbox: Outbox,
-        salt: bytes,
+        salt: bytes | DigestSalts,
         *,
         shipper_status: Callable[[], Mapping[str, Any]] | None = None,
         clock: Callable[[], float] = time.time,
+        quota: QuotaCounter | None = None,
     ) -> None:
         if settings.mode not in ("proxy", "auth"):
             raise ValueError(f"gateway mode must be 'proxy' or 'auth', not {settings.mode!r}")
@@ -141,7 +145,9 @@ class Gateway:
         self.auth = authenticator
         self.chain = chain
         self.outbox = outbox
-        self._salt = salt
+        self.quota: QuotaCounter = quota if quota is not None else LocalQuota(outbox)
+        # each event's salt: from the provider's salt vault (schema version 2), or one salt for all (version 1)
+        self._salts: DigestSalts = GatewaySalt(salt) if isinstance(salt, bytes) else salt
         self._shipper_status = shipper_status
         self._clock = clock
         self._session: aiohttp.ClientSession | None = None
@@ -201,7 +207,7 @@ class Gateway:
         event = self._event(caller, service, request.method, trace)
         if not self.inflight.acquire(caller.org):
             body = await self._read_body(request)
-            event["request_digest"] = self._request_digest(request, body or b"")
+            event["request_digest"] = self._request_digest(event, request, body or b"")
             limit = self.inflight.limit
             detail = f"{caller.org} already has {limit} calls in flight at this gateway, its limit; retry when one ends"
             return await self._deny(event, "too_many_in_flight", 429, started, None, detail=detail, retry_after=1)
@@ -219,9 +225,12 @@ class Gateway:
         except web.HTTPRequestEntityTooLarge:
             return None
 
-    def _request_digest(self, request: web.Request, body: bytes) -> str:
+    def _salt(self, event: Mapping[str, Any]) -> bytes:
+        return self._salts.salt(event["event_id"], event["time_ms"])
+
+    def _request_digest(self, event: Mapping[str, Any], request: web.Request, body: bytes) -> str:
         body_hash = hashlib.sha256(body).hexdigest() if body else EMPTY_BODY_SHA256
-        return request_digest(self._salt, request.method, request.raw_path, body_hash)
+        return request_digest(self._salt(event), request.method, request.raw_path, body_hash)
 
     async def _admitted(
         self,
@@ -242,31 +251,33 @@ class Gateway:
         else:
             body = read
             decision, denial = await self._decide(caller, service, request.headers.get(PURPOSE_HEADER))
-        event["request_digest"] = self._request_digest(request, body)
+        event["request_digest"] = self._request_digest(event, request, body)
         if decision is not None:
             event["asset_version"] = decision.asset_version
             event["grant_id"] = decision.grant_id
         if denial is not None:
-            return await self._deny(event, denial[0], denial[1], started, decision)
+            retry_after = 1 if denial[0] == "quota_unavailable" else None
+            return await self._deny(event, denial[0], denial[1], started, decision, retry_after=retry_after)
         assert decision is not None and decision.grant_id is not None
         event["decision"] = "allow"
         if self.outbox.pending_count >= self.outbox.max_pending:  # the call could not be recorded: not forwarded
-            self.outbox.release(decision.grant_id)
+            self.quota.release(decision.grant_id)
             return self._outbox_full()
         try:
             return await self._forward(request, event, body, target, trace, span, caller, started)
         except OutboxFullError:  # filled by the calls in flight since the check
-            self.outbox.release(decision.grant_id)
+            self.quota.release(decision.grant_id)
             return self._outbox_full()
         except BaseException:
-            self.outbox.release(decision.grant_id)
+            self.quota.release(decision.grant_id)
             raise
 
     async def _decide(
         self, caller: Caller, service: Service, purpose: str | None
     ) -> tuple[Decision | None, tuple[str, int] | None]:
         """The grant decision and, if the call is refused, (reason, status). Reserves a unit of quota when the
-        call is allowed: there is no ``await`` between the check and the reservation."""
+        call is allowed (``gateway.quota``: the local counter checks and reserves in one step, PostgreSQL in one
+        statement); a quota store that cannot be reached refuses the call (503 ``quota_unavailable``)."""
         if purpose is None or _PURPOSE.match(purpose) is None:
             return None, ("purpose_missing", 403)
         now = self._clock()
@@ -281,7 +292,12 @@ class Gateway:
             assert decision.reason is not None
             return decision, (decision.reason, 403)
         assert decision.grant_id is not None
-        if not self.outbox.reserve(decision.grant_id, decision.quota):
+        try:  # the local counter does not suspend here: its check and reservation are one step
+            admitted = await self.quota.reserve(decision.grant_id, decision.quota)
+        except QuotaUnavailableError as exc:
+            log.warning("call under grant %s refused: %s", decision.grant_id, exc)
+            return decision, ("quota_unavailable", 503)
+        if not admitted:
             return decision, ("quota_exhausted", 403)
         return decision, None
 
@@ -339,7 +355,7 @@ class Gateway:
                     self.breaker.failure()
                     return await self._upstream_failed(event, 504, "upstream_timeout", trace, started)
                 event["response_digest"] = response_digest(
-                    self._salt, upstream.status, hashlib.sha256(content).hexdigest()
+                    self._salt(event), upstream.status, hashlib.sha256(content).hexdigest()
                 )
                 await self._record(event, started)
                 return web.Response(status=upstream.status, body=content, headers=out_headers)
@@ -399,7 +415,7 @@ class Gateway:
             event["status"] = CALLER_GONE_STATUS
             await self._record(event, started)
             raise ConnectionResetError("the caller went away mid-response")
-        event["response_digest"] = response_digest(self._salt, upstream.status, digest.hexdigest())
+        event["response_digest"] = response_digest(self._salt(event), upstream.status, digest.hexdigest())
         await self._record(event, started)
         if held is not None:
             await response.write(held)
@@ -429,7 +445,7 @@ class Gateway:
         }[reason]
         body = json.dumps({"error": error, "reason": reason, "detail": detail, "event_id": event["event_id"]}).encode()
         event["status"] = status
-        event["response_digest"] = response_digest(self._salt, status, hashlib.sha256(body).hexdigest())
+        event["response_digest"] = response_digest(self._salt(event), status, hashlib.sha256(body).hexdigest())
         await self._record(event, started)
         headers = {**self._common, EVENT_HEADER: event["event_id"], TRACE_HEADER: trace, REASON_HEADER: reason}
         if status == 503:
@@ -466,7 +482,7 @@ class Gateway:
             return self._not_found(method, path)
         trace, _span = continue_trace(request.headers.get(TRACE_HEADER))
         event = self._event(caller, service, method, trace)
-        event["request_digest"] = request_digest(self._salt, method, uri, EMPTY_BODY_SHA256)
+        event["request_digest"] = request_digest(self._salt(event), method, uri, EMPTY_BODY_SHA256)
         decision, denial = await self._decide(caller, service, request.headers.get(PURPOSE_HEADER))
         if decision is not None:
             event["asset_version"] = decision.asset_version
@@ -483,10 +499,10 @@ class Gateway:
         try:
             await self._record(event, started)
         except OutboxFullError:
-            self.outbox.release(decision.grant_id)
+            self.quota.release(decision.grant_id)
             return self._outbox_full()
         except BaseException:
-            self.outbox.release(decision.grant_id)
+            self.quota.release(decision.grant_id)
             raise
         headers = {**self._common, EVENT_HEADER: event["event_id"], TRACE_HEADER: trace, CALLER_ORG_HEADER: caller.org}
         return web.Response(status=204, headers=headers)
@@ -495,7 +511,7 @@ class Gateway:
 
     def _event(self, caller: Caller, service: Service, method: str, trace: str) -> dict[str, Any]:
         return {
-            "v": 1,
+            "v": self._salts.version,
             "event_id": str(uuid.uuid4()),
             "traceparent": trace,
             "time_ms": int(self._clock() * 1000),
@@ -554,7 +570,7 @@ class Gateway:
         event["denial_reason"] = reason
         event["status"] = status_recorded or status
         if self.settings.mode == "proxy":
-            event["response_digest"] = response_digest(self._salt, status, hashlib.sha256(body).hexdigest())
+            event["response_digest"] = response_digest(self._salt(event), status, hashlib.sha256(body).hexdigest())
         try:
             await self._record(event, started)
         except OutboxFullError:
@@ -626,6 +642,9 @@ class Gateway:
             alarms.append("notary-refused")
         if self.breaker.state != "closed":
             alarms.append("upstream-circuit-open")
+        quota = self.quota.health()
+        if not quota.get("reachable", True):
+            alarms.append("quota-store-unreachable")
         return {
             "status": "ok" if not alarms else "degraded",
             "gateway": self.settings.gateway_id,
@@ -642,6 +661,7 @@ class Gateway:
             "shipper": shipper,
             "upstream": self.breaker.health(),
             "in_flight": self.inflight.health(),
+            "quota": quota,
         }
 
     async def _healthz(self, _request: web.Request) -> web.Response:
@@ -677,6 +697,10 @@ class Gateway:
             f"consortium_gateway_in_flight {self.inflight.in_flight()}",
             "# TYPE consortium_gateway_in_flight_refused_total counter",
             f"consortium_gateway_in_flight_refused_total {health['in_flight']['refused']}",
+            "# TYPE consortium_gateway_quota_store_up gauge",
+            f"consortium_gateway_quota_store_up {int(health['quota'].get('reachable', True))}",
+            "# TYPE consortium_gateway_quota_unavailable_total counter",
+            f"consortium_gateway_quota_unavailable_total {health['quota'].get('refused', 0)}",
             "# TYPE consortium_gateway_alarm gauge",
             *(f'consortium_gateway_alarm{{name="{a}"}} 1' for a in health["alarms"]),
             f"consortium_gateway_chain_head {health['chain'].get('head', 0)}",

@@ -4,7 +4,9 @@ calls in flight finish and their events commit, ship what can be shipped, close 
 
 Files of a gateway, under the consortium directory::
 
-    gateways/<org>/<name>.outbox.db the durable outbox of gateway <org>/<name> (and its quota counts)
+    gateways/<org>/<name>.outbox.db the durable outbox of gateway <org>/<name> (and its quota counts, unless
+                                    ``--quota-store`` counts them in PostgreSQL, shared by the org's replicas)
+    gateways/<org>/vault/           the org's salt vault: an epoch key per UTC day (notary.submit.vault)
     gateways/<org>/gateway.log      its JSON log, when started by ``consortium up``
     orgs/<org>/gateway/tls/         its TLS server certificate and key, issued by the org's CA
 """
@@ -21,14 +23,16 @@ from aiohttp import web
 
 from chain.backend import RpcBackend
 from gateway.policy import ChainView
+from gateway.quota import PostgresQuota, QuotaUnavailableError, open_quota_store, redact
 from gateway.server import Gateway, GatewaySettings
 from network.certificates import CallerAuthenticator
 from network.description import ConsortiumDescription
 from network.identity import issue_server_certificate, load_gateway_key
 from network.logsetup import log_origin
-from notary.submit.digest import derive_salt
+from network.shredding import gateway_vault
 from notary.submit.outbox import Outbox
 from notary.submit.shipper import Shipper
+from notary.submit.vault import SaltVault
 
 log = logging.getLogger("gateway")
 
@@ -64,6 +68,7 @@ class GatewayOptions:
     breaker_failures: int = 5
     breaker_cooldown_s: float = 10.0
     max_in_flight: int = 64
+    quota_store: str | None = None  # postgresql:// URL shared by the org's replicas; None: the outbox counts
 
 
 async def serve(options: GatewayOptions, description: ConsortiumDescription, passphrase: bytes) -> None:
@@ -96,10 +101,17 @@ async def serve(options: GatewayOptions, description: ConsortiumDescription, pas
     path.parent.mkdir(parents=True, exist_ok=True)
     outbox = Outbox(path, settings.gateway_id, max_pending=options.max_pending)
     outbox.start()
+    quota = open_quota_store(options.quota_store, outbox)
+    if isinstance(quota, PostgresQuota):
+        try:  # not fatal: until it is reachable, calls under a quota are refused (503 quota_unavailable)
+            await asyncio.get_running_loop().run_in_executor(None, quota.ensure_schema)
+            log.info("gateway %s counts quotas in %s", settings.gateway_id, redact(quota.url))
+        except QuotaUnavailableError as exc:
+            log.error("gateway %s: %s; calls under a quota are refused until it is back", settings.gateway_id, exc)
     shipper = Shipper(outbox, options.notary_url, settings.gateway_id, key)
     shipper.start()
-    # an SM2 key (sm) gives derive_salt its scalar as private_bytes_raw()
-    gateway = Gateway(settings, authenticator, chain, outbox, derive_salt(key), shipper_status=shipper.status)  # type: ignore[arg-type]
+    vault = SaltVault.for_gateway_key(gateway_vault(options.directory, options.org), options.org, key)
+    gateway = Gateway(settings, authenticator, chain, outbox, vault, shipper_status=shipper.status, quota=quota)
     ssl_context = None
     if options.mode == "proxy":
         cert, key_file = tls_paths(options.directory, options.org)
@@ -135,6 +147,7 @@ async def serve(options: GatewayOptions, description: ConsortiumDescription, pas
         await admin.cleanup()
         outbox_drained = await asyncio.get_running_loop().run_in_executor(None, shipper.drain, 2.0)
         shipper.stop()
+        quota.close()
         outbox.close()
         chain.stop()
         if not outbox_drained:

@@ -13,6 +13,8 @@ digest and the type of the log, witness and gateway keys; every function here ta
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
@@ -124,10 +126,35 @@ def explorer_reader(description: ConsortiumDescription) -> str | None:
     return None if operator is None else EXPLORER_READER.format(operator=operator)
 
 
+#: The bearer token of the consortium's monitoring (``notary.readauth``): written by ``consortium up``, read by the
+#: notary it starts and by its alarm evaluator; give it to Prometheus as a ``credentials_file``.
+MONITOR_TOKEN_FILE = Path(NOTARY_DIR) / "monitor.token"
+
+
+def monitor_token(directory: Path, create: bool = False) -> str | None:
+    """The monitor token of the consortium in ``directory`` (None if there is none); with ``create``, made (256
+    random bits, readable by the owner only) when missing."""
+    path = directory / MONITOR_TOKEN_FILE
+    try:
+        return path.read_text(encoding="ascii").strip() or None
+    except FileNotFoundError:
+        if not create:
+            return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(token + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return token
+
+
 def read_access(directory: Path, description: ConsortiumDescription) -> ReadAccess:
     """Who may read the log of the consortium in ``directory`` (``notary.readauth``): services by the gateway and
     witness keys of ``consortium.json``, people by their login tokens checked against the member CAs (as the
-    explorer checks them), the regulator orgs' readers as regulators, and the explorer as the trusted reader."""
+    explorer checks them), the regulator orgs' readers as regulators, the explorer as the trusted reader, and the
+    monitor token, if the directory has one, for the operations figures."""
     regulators = frozenset(m.org for m in description.members if Role.REGULATOR in m.roles)
     people = Authenticator(directory, regulator_orgs=regulators)
 
@@ -145,6 +172,7 @@ def read_access(directory: Path, description: ConsortiumDescription) -> ReadAcce
         regulators=regulators,
         trusted=() if explorer is None else (explorer,),
         people=person,
+        monitor_token=monitor_token(directory),
     )
 
 

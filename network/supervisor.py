@@ -265,9 +265,11 @@ def start_gateways(
     ports: Sequence[int],
     admin_ports: Sequence[int],
     announce: Announce | None = None,
+    quota_store: str | None = None,
 ) -> list[Child]:
     """Start one gateway (proxy mode) per providing member, in front of ``upstream_url``, each reading the
-    chain at its entry of ``chain_urls`` (its own firm's node, where it runs one). A child's ``url`` is its
+    chain at its entry of ``chain_urls`` (its own firm's node, where it runs one), counting quotas in
+    ``quota_store`` (a PostgreSQL URL) if given. A child's ``url`` is its
     admin endpoint; :func:`gateway_url` gives the TLS address callers use."""
     children: list[Child] = []
     try:
@@ -289,6 +291,8 @@ def start_gateways(
                 "--chain-url",
                 chain_url,
             ]
+            if quota_store is not None:
+                args += ["--quota-store", quota_store]
             log = directory / "gateways" / org / "gateway.log"
             admin_url = f"http://127.0.0.1:{admin}"
             children.append(

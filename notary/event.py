@@ -21,7 +21,12 @@ from typing import Any, Final
 from notary import tracecontext
 from notary.log.errors import MalformedError
 
-SCHEMA_VERSION: Final = 1
+#: The schema versions: the same fields, the digests salted differently (``notary.submit.digest``). Version 1:
+#: with the recording gateway's one salt, derived from its key; version 2: each event with its own salt from the
+#: provider's epoch key of the event's UTC day (``notary.submit.vault``), which may be revealed or destroyed.
+SCHEMA_VERSIONS: Final = (1, 2)
+#: The version of events salted from a salt vault, what the gateway and the explorer record.
+SCHEMA_VERSION: Final = 2
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}\Z")
 _EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}\Z")
@@ -98,7 +103,8 @@ def _check(kind: str, value: object) -> str | None:
             return "must be an integer"
         n: int = value  # type: ignore[assignment]
         if kind == "version":
-            return None if n == SCHEMA_VERSION else f"unsupported schema version {n}; expected {SCHEMA_VERSION}"
+            expected = " or ".join(str(v) for v in SCHEMA_VERSIONS)
+            return None if n in SCHEMA_VERSIONS else f"unsupported schema version {n}; expected {expected}"
         if kind == "status":
             return None if 100 <= n <= 599 else "must be an HTTP status code (100-599)"
         low = 1 if kind == "seq" else 0

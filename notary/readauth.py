@@ -26,7 +26,10 @@ The rule (:meth:`Reader.may_read_event`, :meth:`Reader.may_read_bundles`, :meth:
   people), regulators and trusted readers; the gateways of other orgs are left out of the answer, as if they did
   not exist (their count, the traffic of each, and when each lost events are that org's business);
 - hash tiles, checkpoints, anchors, consistency proofs, inclusion proofs by index and alarms: every
-  authenticated reader (members' services and people, witnesses); without credentials 401.
+  authenticated reader (members' services and people, witnesses); without credentials 401;
+- the operations figures (``/healthz`` beyond liveness, ``/metrics``): every authenticated reader, and the
+  consortium's monitoring (Prometheus, the alarm evaluator of ``consortium up``) with the monitor token, a bearer
+  token that opens nothing else; ``/healthz`` without credentials answers liveness only.
 
 Trusted readers are named services (the explorer, ``<operator>/explorer``): it indexes the whole log and
 filters per person itself; that is a stated trust in the operator. A gateway key is one per org, so the trust is
@@ -37,6 +40,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import time
 from collections.abc import Callable, Collection, Generator, Mapping
 from dataclasses import dataclass
@@ -130,7 +134,8 @@ class ReadAccess:
     ``witness_keys``: org → raw witness key (``<org>/witness``), each a 32-byte Ed25519 key or a 65-byte SM2
     point; ``regulators``: orgs whose services are
     regulators; ``trusted``: service names that may read everything (the explorer); ``people``: the check of
-    a person's ``Authorization`` header, or ``None`` to accept no people."""
+    a person's ``Authorization`` header, or ``None`` to accept no people; ``monitor_token``: the bearer token
+    of the consortium's monitoring, which reads the operations figures and nothing else (``None``: no monitor)."""
 
     def __init__(
         self,
@@ -140,6 +145,7 @@ class ReadAccess:
         trusted: Collection[str],
         people: PersonCheck | None = None,
         clock: Callable[[], float] = time.time,
+        monitor_token: str | None = None,
     ) -> None:
         self._gateway = {org: _reader_public_key(k) for org, k in gateway_keys.items()}
         self._witness = {org: _reader_public_key(k) for org, k in witness_keys.items()}
@@ -147,6 +153,19 @@ class ReadAccess:
         self._trusted = frozenset(trusted)
         self._people = people
         self._clock = clock
+        self._monitor = None if monitor_token is None else f"Bearer {monitor_token}".encode()
+
+    def authenticate_operations(self, method: str, target: str, headers: Mapping[str, str]) -> None:
+        """Whether a request may read the operations figures: the monitor token, or any reader's credentials
+        (:meth:`authenticate`); ``UnauthenticatedError`` otherwise."""
+        authorization = headers.get("Authorization")
+        if (
+            self._monitor is not None
+            and authorization is not None
+            and hmac.compare_digest(authorization.encode("utf-8", "replace"), self._monitor)
+        ):
+            return
+        self.authenticate(method, target, headers)
 
     def authenticate(self, method: str, target: str, headers: Mapping[str, str]) -> Reader:
         """The reader of a request with ``headers`` (a case-insensitive mapping, as the server's), or

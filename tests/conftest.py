@@ -126,3 +126,41 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from tests.integration.explorer.explorer_live import start_live
 
     yield from start_live(tmp_path_factory.mktemp("explorer-live"))
+
+
+# -- storage servers -------------------------------------------------------------------------------------
+
+
+def _server_or_skip(start: Any, what: str) -> Any:
+    try:
+        return start()
+    except (RuntimeError, FileNotFoundError, KeyError, ImportError) as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"{what}: {exc} (CI must run the storage tests, never skip them)")
+        pytest.skip(f"{what}: {exc}")
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A PostgreSQL server (Debian's package) on 127.0.0.1, one per test worker; ``create_database()`` gives
+    each test its own database."""
+    from tests.support.servers import PostgresServer
+
+    server = _server_or_skip(lambda: PostgresServer(tmp_path_factory.mktemp("postgres")), "PostgreSQL")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """An S3-compatible server (moto's server mode) on 127.0.0.1, one per test worker; ``create_bucket()`` gives
+    each test its own bucket."""
+    from tests.support.servers import S3Server
+
+    server = _server_or_skip(lambda: S3Server(tmp_path_factory.mktemp("s3")), "the S3 server")
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -21,10 +21,13 @@ from explorer import access, provenance
 from explorer.api.deps import MAX_MS, CurrentPerson, Cursor, EventId, ExplorerDep, Filters, Limit
 from explorer.api.errors import CURSOR, NOTARY
 from explorer.api.schemas import CallDetail, CallPage, Evidence, Provenance
-from explorer.calls import CallFilter, CallIndex
+from explorer.calls import CallFilter, CallStore
 from explorer.errors import ApiError, InvalidCursorError, MalformedEvidenceError, NotFoundError
 from network.logins import Person
+from network.shredding import ShredBook
 from notary.bundle import EvidenceBundle
+from notary.submit.digest import GATEWAY_SALT_VERSION
+from notary.submit.vault import SCHEME_EPOCH, SCHEME_GATEWAY, epoch_of
 from notary.verify import verify_evidence
 
 router = APIRouter(tags=["calls"])
@@ -74,7 +77,7 @@ def search_calls(explorer: ExplorerDep, f: Filters, limit: Limit = 50, cursor: C
 
 
 def visible_call(
-    calls: CallIndex, person: Person, event_id: str, bundle: EvidenceBundle | None = None
+    calls: CallStore, person: Person, event_id: str, bundle: EvidenceBundle | None = None
 ) -> dict[str, Any]:
     """The indexed call of ``event_id`` if the person may see it, else 404. With the notary's evidence bundle,
     found by the leaf index the bundle names (one primary-key probe), checked to be this event's."""
@@ -90,11 +93,23 @@ def visible_call(
     return row
 
 
+def digests(shreds: ShredBook, event: dict[str, Any]) -> dict[str, Any]:
+    """How an event's digests were salted and whether its provider shredded that salt's epoch key. A version 1
+    event was salted with its gateway's one salt, which no day's shredding destroys."""
+    day = epoch_of(event["time_ms"])
+    if event["v"] == GATEWAY_SALT_VERSION:
+        return {"scheme": SCHEME_GATEWAY, "day": day, "shredded": None}
+    tombstone = shreds.lookup(event["provider_org"], day)
+    shredded = None if tombstone is None else {k: v for k, v in tombstone.to_json().items() if k != "format"}
+    return {"scheme": SCHEME_EPOCH, "day": day, "shredded": shredded}
+
+
 @router.get("/calls/{event_id}", response_model=CallDetail, response_model_exclude_unset=True)
 def call(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId) -> dict[str, Any]:
     row = visible_call(explorer.calls, p, event_id)
     entry = row.pop("entry")
-    return {"call": row, "event": json.loads(entry)}
+    event = json.loads(entry)
+    return {"call": row, "event": event, "digests": digests(explorer.shreds, event)}
 
 
 @router.get(

@@ -25,6 +25,7 @@ from explorer.errors import (
     ApiError,
     AuditUnavailableError,
     BodyTooLargeError,
+    IndexUnavailableError,
     InvalidCursorError,
     InvalidParameterError,
     MalformedEvidenceError,
@@ -48,6 +49,7 @@ STATUS: dict[type[ApiError], tuple[int, str]] = {
     MalformedEvidenceError: (502, "notary_error"),
     NotaryUnavailableError: (503, "notary_unavailable"),
     AuditUnavailableError: (503, "audit_unavailable"),
+    IndexUnavailableError: (503, "index_unavailable"),
 }
 #: The refusals any ``/api`` route may answer, for the OpenAPI document.
 RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -56,7 +58,10 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "A request body over the limit (`too_large`)"},
     422: {"model": ErrorBody, "description": "An invalid parameter (`invalid_parameter`, each one in `errors`)"},
     429: {"model": ErrorBody, "description": "The firm's rate limit (`Retry-After`)"},
-    503: {"model": ErrorBody, "description": "Queries cannot be recorded, or the notary cannot be reached"},
+    503: {
+        "model": ErrorBody,
+        "description": "Queries cannot be recorded, or the notary or the call index's database cannot be reached",
+    },
 }
 #: The refusal of a route that takes a ``cursor``.
 CURSOR: dict[int | str, dict[str, Any]] = {
@@ -87,7 +92,7 @@ def answer(exc: ApiError | LoginError) -> Answer:
     headers: list[tuple[str, str]] = []
     if isinstance(exc, RateLimitedError):
         headers.append(("retry-after", str(exc.retry_after)))
-    elif isinstance(exc, AuditUnavailableError):
+    elif isinstance(exc, AuditUnavailableError | IndexUnavailableError):
         headers.append(("retry-after", str(AUDIT_RETRY_AFTER)))
     return Answer(status, {"error": code, "detail": exc.detail}, headers)
 

@@ -272,9 +272,33 @@ class Event(BaseModel):
     v: int
 
 
+class Shredded(BaseModel):
+    """The provider's signed statement that it destroyed the epoch key of the event's day."""
+
+    provider: str
+    day: str = Field(description="the UTC day, YYYY-MM-DD")
+    shredded_ms: int
+    by: str
+
+
+class Digests(BaseModel):
+    """How the event's digests were salted, and whether that salt can still be revealed."""
+
+    scheme: str = Field(
+        description="`epoch-hkdf/v1`: a salt per event from the provider's key of the day (event version 2); "
+        "`gateway-key/v1`: the recording gateway's one salt (version 1)"
+    )
+    day: str = Field(description="the UTC day of the event, whose epoch key salted it")
+    shredded: Shredded | None = Field(
+        description="set when the provider shredded that day's key: the digests can no longer be linked to any "
+        "payload; the entry and every proof still verify"
+    )
+
+
 class CallDetail(BaseModel):
     call: Call
     event: Event
+    digests: Digests
 
 
 class EvidenceCheckpoint(Relayed):

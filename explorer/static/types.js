@@ -137,7 +137,14 @@
  *   request_digest?: string, response_digest?: string}} AuditEvent
  */
 
-/** @typedef {{call: Call, event: AuditEvent}} CallDetail  GET /calls/{id} */
+/**
+ * How a call's digests were salted (``scheme``: ``epoch-hkdf/v1`` or ``gateway-key/v1``) and, when its provider
+ * destroyed that day's key, its signed statement.
+ * @typedef {{scheme: string, day: string,
+ *   shredded: {provider: string, day: string, shredded_ms: number, by: string} | null}} Digests
+ */
+
+/** @typedef {{call: Call, event: AuditEvent, digests?: Digests}} CallDetail  GET /calls/{id} */
 
 /**
  * A link of a call's provenance as the explorer checked it; the log's four are the browser's steps too.

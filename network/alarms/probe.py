@@ -47,6 +47,7 @@ class Targets:
     notary: str | None = None
     gateways: Mapping[str, str] = field(default_factory=dict)
     accounts: Mapping[str, str] = field(default_factory=dict)  # validator address (lower case) → org
+    notary_token: str | None = None  # the monitor token: the notary's figures when it authenticates reads
 
 
 def policy_of(description: ConsortiumDescription) -> WitnessPolicyView:
@@ -62,6 +63,7 @@ def targets_of(
     notary: str | None,
     gateways: Mapping[str, str],
     nodes: Sequence[NodeTarget],
+    notary_token: str | None = None,
 ) -> Targets:
     return Targets(
         witnesses=dict(witnesses),
@@ -70,6 +72,7 @@ def targets_of(
         notary=notary,
         gateways=dict(gateways),
         accounts={m.identity.account.lower(): m.org for m in description.members},
+        notary_token=notary_token,
     )
 
 
@@ -91,7 +94,8 @@ class Prober:
         witnesses = {org: self._pool.submit(self._get, url + "/healthz") for org, url in t.witnesses.items()}
         gateways = {org: self._pool.submit(self._get, url + "/healthz") for org, url in t.gateways.items()}
         nodes = [self._pool.submit(self._node_status, n.url) for n in t.nodes]
-        notary = self._pool.submit(self._get, t.notary + "/healthz") if t.notary else None
+        notary_headers = {"Authorization": f"Bearer {t.notary_token}"} if t.notary_token else {}
+        notary = self._pool.submit(self._get, t.notary + "/healthz", notary_headers) if t.notary else None
         return Snapshot(
             witnesses=tuple(WitnessProbe(org, f.result() is not None) for org, f in witnesses.items()),
             policy=t.policy,
@@ -101,9 +105,9 @@ class Prober:
             accounts=t.accounts,
         )
 
-    def _get(self, url: str) -> dict[str, Any] | None:
+    def _get(self, url: str, headers: Mapping[str, str] | None = None) -> dict[str, Any] | None:
         try:
-            response = self._client.get(url)
+            response = self._client.get(url, headers=headers)
             if response.status_code != 200:
                 return None
             body = response.json()

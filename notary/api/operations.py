@@ -1,25 +1,55 @@
-"""Operations: ``/healthz`` (JSON) and ``/metrics`` (Prometheus text exposition format)."""
+"""Operations: ``/healthz`` (JSON) and ``/metrics`` (Prometheus text exposition format).
+
+When the notary authenticates reads, the figures (sizes, witnesses' answers, anchoring, gaps, alarms) go to
+authenticated readers and to the monitor token only (``notary.readauth``): ``/healthz`` without credentials
+answers ``{"ok": true}``, enough for a liveness probe, and ``/metrics`` answers 401."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
+from notary.api import errors
 from notary.api.deps import Service
 from notary.api.schemas import Health
+from notary.readauth import ReadAccess, UnauthenticatedError
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", response_model=Health)
-def health(service: Service) -> dict[str, Any]:
-    return service.health()
+def _check(request: Request) -> None:
+    """Nothing when the app authenticates no reads; else ``UnauthenticatedError`` (401) unless the request
+    carries a reader's credentials or the monitor token."""
+    access: ReadAccess | None = request.app.state.access
+    if access is not None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        access.authenticate_operations(request.method, target, request.headers)
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
-def metrics(service: Service) -> str:
+@router.get(
+    "/healthz",
+    response_model=Health,
+    response_model_exclude_unset=True,
+    summary="Liveness; the figures to members, witnesses and the monitor",
+)
+def health(service: Service, request: Request) -> dict[str, Any]:
+    try:
+        _check(request)
+    except UnauthenticatedError:
+        return {"ok": True}
+    return {"ok": True, **service.health()}
+
+
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    summary="Prometheus; for members, witnesses and the monitor",
+    responses=errors.error_responses((401,), json_route=False),
+)
+def metrics(service: Service, request: Request) -> str:
+    _check(request)
     return metrics_text(service.health())
 
 

@@ -237,15 +237,18 @@ class Anchoring(_Body):
 
 
 class Health(_Body):
-    origin: str
-    vkey: str = Field(description="The log's verifier key (C2SP signed-note)")
-    size: int = Field(description="Entries sequenced")
-    signed_size: int
-    published_size: int
-    published_ms: int | None
-    witnesses: dict[str, WitnessStatus]
-    policy: str
-    anchored_size: int
-    anchoring: Anchoring | None = Field(description="null when this notary does not anchor")
-    gaps: int
-    alarms: int
+    """Liveness, and to authenticated readers and the monitor the figures (``notary.api.operations``)."""
+
+    ok: bool
+    origin: str | None = None
+    vkey: str | None = Field(None, description="The log's verifier key (C2SP signed-note)")
+    size: int | None = Field(None, description="Entries sequenced")
+    signed_size: int | None = None
+    published_size: int | None = None
+    published_ms: int | None = None
+    witnesses: dict[str, WitnessStatus] | None = None
+    policy: str | None = None
+    anchored_size: int | None = None
+    anchoring: Anchoring | None = Field(None, description="null when this notary does not anchor")
+    gaps: int | None = None
+    alarms: int | None = None

@@ -1,22 +1,26 @@
 """Salted digests of requests and responses: what an event says about a payload without revealing it.
 
-The salt is derived from the gateway's Ed25519 private key with HKDF-SHA256 (``info`` below), so it needs no
-storage of its own, stays with the firm that runs the gateway, and is destroyed with that key. A digest is
-HMAC-SHA256 under the salt, over:
+Each event's salt comes from the provider's salt vault (``notary.submit.vault``): HKDF-SHA256 of the epoch key
+of the event's UTC day, with the event id in ``info``, so one event's salt can be revealed to an auditor and one
+day's destroyed on their own (events of schema version 2). Events of version 1 were salted with one salt per
+gateway, derived from its Ed25519 private key with HKDF-SHA256 (:func:`derive_salt`, ``info`` below), which
+stays with the firm and is destroyed only with that key; they still check with it. A digest is HMAC-SHA256 under
+the salt, over:
 
 - a request: ``method ‖ "\\n" ‖ target ‖ "\\n" ‖ hex(SHA-256(body))``, the target being the path with its
   query string exactly as received;
 - a response: ``status ‖ "\\n" ‖ hex(SHA-256(body))``.
 
 Hashing the body first lets the gateway digest a streamed body chunk by chunk. The firm can later prove that a
-given payload is the one an event describes by revealing the salt to an auditor, or erase that link for good by
-destroying the key; no proof in the log depends on the salt.
+given payload is the one an event describes by revealing the event's salt to an auditor, or erase that link for
+good by destroying the epoch key; no proof in the log depends on the salt.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Final, Protocol
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -24,10 +28,33 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 SALT_INFO = b"consortium-ledger/digest-salt/v1"
 EMPTY_BODY_SHA256 = hashlib.sha256(b"").hexdigest()
+#: The event schema version of events salted with the gateway's one key-derived salt.
+GATEWAY_SALT_VERSION: Final = 1
+
+
+class DigestSalts(Protocol):
+    """Where a recorder takes each event's salt, and the event schema version that says which scheme it is."""
+
+    @property
+    def version(self) -> int: ...
+
+    def salt(self, event_id: str, time_ms: int) -> bytes: ...
+
+
+class GatewaySalt:
+    """The version 1 scheme: one salt for every event of a gateway (:func:`derive_salt`)."""
+
+    version: Final = GATEWAY_SALT_VERSION
+
+    def __init__(self, salt: bytes) -> None:
+        self._salt = salt
+
+    def salt(self, event_id: str, time_ms: int) -> bytes:
+        return self._salt
 
 
 def derive_salt(key: Ed25519PrivateKey) -> bytes:
-    """The gateway's 32-byte digest salt, derived from its signing key."""
+    """The gateway's 32-byte digest salt of version 1 events, derived from its signing key."""
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=SALT_INFO).derive(key.private_bytes_raw())
 
 

@@ -173,7 +173,11 @@ class Shipper:
             answer = response.text[:_ANSWER_CHARS]
             log.error(
                 "notary refused a batch of %d events (seq %d-%d): %d %s",
-                len(rows), rows[0][0], rows[-1][0], response.status_code, answer,
+                len(rows),
+                rows[0][0],
+                rows[-1][0],
+                response.status_code,
+                answer,
             )
             raise _Refused(response.status_code, answer)
         if response.status_code != 200:

@@ -6,11 +6,11 @@ import { h, link, linkQuery } from "../dom.js";
 import { fmtMs, fmtNum, text } from "../format.js";
 import { t } from "../i18n.js";
 import { STEPS, verifyBundle } from "../verify.js";
-import { decisionBadge, httpStatusBadge, kv, kvAll, mark, mono, rawJson, section } from "../widgets.js";
+import { badge, decisionBadge, httpStatusBadge, kv, kvAll, mark, mono, rawJson, section } from "../widgets.js";
 import { assetLink, browserVerdict, orgLink, pageHeader, statusMessage, verdict } from "./_shared.js";
 
 /** @import { Ctx } from "../router.js" */
-/** @import { AuditEvent, CallDetail, Provenance, ProvenanceStep } from "../types.js" */
+/** @import { AuditEvent, CallDetail, Digests, Provenance, ProvenanceStep } from "../types.js" */
 /** @import { Step } from "../verify.js" */
 
 /**
@@ -54,6 +54,24 @@ function stepList(steps, prefix, serverByStep) {
       );
     }),
   );
+}
+
+/**
+ * How the call's digests were salted; a shredded day's call says so, and by whom and when.
+ * @param {Digests | undefined} digests
+ */
+function digestSalt(digests) {
+  if (!isObject(digests)) return "—";
+  const shredded = digests.shredded;
+  if (isObject(shredded))
+    return badge(
+      "warn",
+      t("digests.shredded", { by: text(shredded.by), day: text(shredded.day), time: fmtMs(shredded.shredded_ms) }),
+      { testid: "digests-shredded" },
+    );
+  return digests.scheme === "gateway-key/v1"
+    ? t("digests.gateway")
+    : h("span", { testid: "digests-epoch" }, t("digests.epoch", { day: text(digests.day) }));
 }
 
 /** @param {Ctx} ctx */
@@ -138,6 +156,7 @@ export async function viewProvenance(ctx) {
     [t("col.trace"), traceId ? linkQuery(["calls"], { trace: traceId }, mono(traceId)) : "—"],
     [t("col.gateway"), source.gateway_id ? mono(`${source.gateway_id} #${source.gateway_seq ?? ""}`) : "—"],
     [t("col.index"), fmtNum(call.index ?? (prov.evidence ? prov.evidence.index : null))],
+    [t("col.digests"), digestSalt(detail.digests)],
     [t("col.leafHash"), mono(call.leaf_hash ?? (prov.evidence ? prov.evidence.leaf_hash : null))],
   ]);
   const pending = prov.evidence && Array.isArray(prov.evidence.pending) ? prov.evidence.pending.filter(isObject) : [];

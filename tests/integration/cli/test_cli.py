@@ -231,7 +231,9 @@ def register(node: Node, asset: str, owner: str) -> str:
 def test_up_with_authenticated_reads_the_explorer_follows_and_outsiders_get_401(node: Node) -> None:
     notary = f"http://127.0.0.1:{node.up.port + 1}"
     explorer = f"http://127.0.0.1:{node.up.port + 60}"
-    assert httpx.get(notary + "/healthz", timeout=5).status_code == 200
+    assert httpx.get(notary + "/healthz", timeout=5).json() == {"ok": True}  # liveness only, to an outsider
+    assert httpx.get(notary + "/metrics", timeout=5).status_code == 401
+    assert "published_size" in httpx.get(notary + "/healthz", headers=_monitor(node.directory), timeout=5).json()
     for path in ("/checkpoint", "/v1/checkpoints", "/tile/entries/000.p/1"):
         response = httpx.get(notary + path, timeout=5)
         assert response.status_code == 401, (path, response.text)
@@ -604,7 +606,7 @@ def test_the_notary_and_a_gateway_killed_with_sigkill_come_back_and_no_event_is_
         return all(box["shipped_seq"] >= recorded[g] for g, box in outboxes().items())
 
     wait_until(shipped, "every gateway to ship what it recorded", 120.0, ignoring=(httpx.HTTPError,))
-    assert httpx.get(notary_url + "/healthz", timeout=10.0).json()["gaps"] == 0
+    assert httpx.get(notary_url + "/healthz", headers=_monitor(node.directory), timeout=10.0).json()["gaps"] == 0
     assert node.up.process.poll() is None
 
 
@@ -628,7 +630,7 @@ def test_the_explorer_killed_with_sigkill_is_back_within_10_s_and_its_index_catc
     wait_until(functools.partial(_said, node, "explorer restarted at " + explorer), "`up` to say so", 10.0)
     assert _said(node, "explorer stopped (exit code -9); restarting in 1 s")
 
-    published = httpx.get(notary + "/healthz", timeout=5.0).json()["published_size"]
+    published = httpx.get(notary + "/healthz", headers=_monitor(node.directory), timeout=5.0).json()["published_size"]
 
     def caught_up() -> dict[str, Any] | None:
         board = httpx.get(explorer + "/api/v1/dashboard", headers=regulator, timeout=10.0).json()
@@ -641,6 +643,11 @@ def test_the_explorer_killed_with_sigkill_is_back_within_10_s_and_its_index_catc
     assert indices == list(range(len(indices))) and len(indices) >= board["log_size"], "a leaf missing or twice"
     assert len({row["event_id"] for row in exported}) == len(exported), "a call indexed twice"
     assert node.up.process.poll() is None
+
+
+def _monitor(directory: Path) -> dict[str, str]:
+    """The headers of the consortium's monitoring: the monitor token `up` wrote (the notary's figures)."""
+    return {"Authorization": "Bearer " + (directory / "notary" / "monitor.token").read_text().strip()}
 
 
 def _said(node: Node, text: str) -> bool:

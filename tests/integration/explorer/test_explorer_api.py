@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
 import zipfile
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -364,3 +365,59 @@ def test_a_query_is_seen_by_its_firm_and_the_regulator_not_by_the_operator(live:
     mine = live.get(querier, "/api/v1/calls", caller=firm, center="explorer", limit=200).json()["calls"]
     assert by_firm in {r["event_id"] for r in mine}
     assert live.get(cast["regulator"], f"/api/v1/calls/{by_firm}/provenance").status_code == 200
+
+
+def test_a_call_reveals_its_own_salt_and_shows_shredded_once_its_provider_says_so(
+    live: Live, cast: dict[str, Any]
+) -> None:
+    """The gateway salted the call from its vault (event version 2): its provider reveals that one salt from its
+    gateway's data directory, reading the entry from the notary; once the provider publishes a signed shred
+    statement for the call's day (as ``consortium data shred`` does for a day that is over), the explorer shows
+    the call as shredded while its provenance still verifies."""
+    from chain.ids import Role
+    from network.description import load_description
+    from network.identity import load_gateway_key
+    from network.shredding import publish
+    from notary.submit.vault import Tombstone, epoch_of
+    from tests.integration.explorer.explorer_live import CLI, cli_env
+
+    call, provider = cast["call"], cast["call"]["provider_org"]
+    made = subprocess.run(
+        [*CLI, "--dir", str(live.directory), "data", "reveal", call["event_id"], "--provider", provider,
+         "--notary-url", live.notary],
+        env=cli_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    document = json.loads(made.stdout)
+    assert (document["event_id"], document["scheme"]) == (call["event_id"], "epoch-hkdf/v1")
+    assert json.loads(document["entry"])["v"] == 2
+
+    # a query the explorer recorded (provider: the operator) reveals from the explorer's own vault
+    query = live.get(cast["regulator"], "/api/v1/calls", limit=1).headers["consortium-event-id"]
+    operator = next(m.org for m in load_description(live.directory).members if Role.OPERATOR in m.roles)
+
+    def reveal_query() -> dict[str, Any] | None:
+        made = subprocess.run(
+            [*CLI, "--dir", str(live.directory), "data", "reveal", query, "--provider", operator,
+             "--notary-url", live.notary],
+            env=cli_env(), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        return json.loads(made.stdout) if made.returncode == 0 else None
+
+    revealed = wait_until(reveal_query, 60, "the query's salt revealed through the notary")
+    assert revealed["gateway_id"] == f"{operator}/explorer" and revealed["scheme"] == "epoch-hkdf/v1"
+
+    path = f"/api/v1/calls/{call['event_id']}"
+    detail = live.get(cast["provider"], path).json()
+    day = epoch_of(call["time_ms"])
+    assert detail["digests"] == {"scheme": "epoch-hkdf/v1", "day": day, "shredded": None}
+    key = load_gateway_key(live.directory, provider, PASSPHRASE.encode())
+    statement = publish(live.directory, Tombstone(provider, day, 1_767_225_600_000, "dpo@test").signed(key))
+    try:
+        shown = wait_until(
+            lambda: live.get(cast["own"], path).json()["digests"]["shredded"], 10, "the call shown as shredded"
+        )
+        assert shown == {"provider": provider, "day": day, "shredded_ms": 1_767_225_600_000, "by": "dpo@test"}
+        assert live.get(cast["provider"], path).json()["event"]["request_digest"] == detail["event"]["request_digest"]
+    finally:
+        statement.unlink()

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from bench.common import bound_socket
 from explorer import logfollow
-from explorer.calls import CallFilter, CallIndex
+from explorer.calls import CallFilter, CallIndex, CallStore
 from explorer.logfollow import LogFollower
 from notary.api import create_app
 from notary.checkpointer import WitnessPolicy
@@ -191,12 +191,12 @@ def index(tmp_path: Path) -> Iterator[CallIndex]:
     idx.close()
 
 
-def follower_of(index: CallIndex, url: str, notary: LoopbackNotary, **options: Any) -> LogFollower:
+def follower_of(index: CallStore, url: str, notary: LoopbackNotary, **options: Any) -> LogFollower:
     options.setdefault("auth", SignedReads(EXPLORER, notary.operator_key))
     return LogFollower(index, url, log_vkey=notary.vkey, origin=ORIGIN, **options)
 
 
-def indexed_entries(index: CallIndex) -> list[bytes]:
+def indexed_entries(index: CallStore) -> list[bytes]:
     rows = list(index.iter_calls(CallFilter()))
     found = [index.by_event_id(r["event_id"]) for r in rows]
     return [f["entry"] for f in found if f is not None]
@@ -401,3 +401,30 @@ def test_a_notary_down_at_the_start_or_later_is_caught_up_with(tmp_path: Path, i
         follower.stop()
         notary.stop()
     assert not follower.status["running"]
+
+
+def test_explorer_replicas_on_one_postgresql_index_follow_the_log_one_at_a_time(
+    notary: LoopbackNotary, postgres: Any
+) -> None:
+    from explorer.calls_pg import PostgresCallIndex
+
+    url = postgres.create_database("explorer")
+    first, second = PostgresCallIndex(url), PostgresCallIndex(url)
+    try:
+        leader, standby = follower_of(first, notary.url, notary), follower_of(second, notary.url, notary)
+        entries = notary.submit(300)
+        assert notary.publish() == 300
+        assert leader.sync_once() == 300
+        assert standby.sync_once() == 0  # it reads what the leader indexed, and writes nothing
+        assert standby.status["indexed_size"] == 300 and standby.status["last_error"] is None
+        assert indexed_entries(second) == entries
+        assert second.latest_checkpoint() == first.latest_checkpoint() is not None
+        first.close()  # the leading explorer goes away; the other one follows the log from where it stopped
+        entries += notary.submit(100)
+        assert notary.publish() == 400
+        assert standby.sync_once() == 100
+        assert indexed_entries(second) == entries
+        assert second.root() == root_of([hash_leaf(e) for e in entries])
+    finally:
+        first.close()
+        second.close()

@@ -75,9 +75,9 @@ from network.identity import (
     user_paths,
 )
 from network.logsetup import log_origin
-from notary.submit.digest import derive_salt
 from notary.submit.outbox import Outbox
 from notary.submit.shipper import Shipper
+from notary.submit.vault import SaltVault
 from sdk import write_ca_bundle
 from tests.integration.gateway.gateway_chain import (
     API,
@@ -259,9 +259,7 @@ def _craft(root: Path, out: Path, issuer_org: str, ou: str, *, client_auth: bool
     cert_path, key_path = out / "cert.pem", out / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return Identity(ou, cert_path, key_path, None)
 
@@ -490,7 +488,12 @@ class LiveGateway:
         self.shipper: Shipper | None = None
         if notary_url is not None:
             self.shipper = Shipper(
-                self.outbox, notary_url, gateway_settings.gateway_id, key, idle_s=0.01, backoff_initial_s=0.05,
+                self.outbox,
+                notary_url,
+                gateway_settings.gateway_id,
+                key,
+                idle_s=0.01,
+                backoff_initial_s=0.05,
                 backoff_max_s=0.5,
             )
             self.shipper.start()
@@ -499,7 +502,7 @@ class LiveGateway:
             self.auth,
             self.chain,
             self.outbox,
-            derive_salt(key),
+            SaltVault.for_gateway_key(outbox_dir / "vault", PROVIDER, key),
             shipper_status=self.shipper.status if self.shipper else None,
         )
         paths = OrgPaths.of(world.root, OrgId(PROVIDER))
@@ -530,13 +533,27 @@ def notary_events(notary: NotaryProcess, gateway_id: str | None = None) -> list[
 
 
 class GatewayProcess:
-    """``consortium gateway serve`` for ``alpha`` as a process (``python -m cli.main``), on fixed ports."""
+    """``consortium gateway serve`` for ``alpha`` as a process (``python -m cli.main``), on fixed ports; one
+    ``replica`` of several (its id ``alpha/<name>-<replica>``), counting quotas in ``quota_store`` if given."""
 
-    def __init__(self, world: World, upstream: str, notary_url: str, log: Path, name: str = "gateway") -> None:
+    def __init__(
+        self,
+        world: World,
+        upstream: str,
+        notary_url: str,
+        log: Path,
+        name: str = "gateway",
+        *,
+        replica: str | None = None,
+        quota_store: str | None = None,
+    ) -> None:
         self.world = world
         self.name = name
-        self.gateway_id = f"{PROVIDER}/{name}"
-        self.outbox_path = world.root / "gateways" / PROVIDER / f"{name}.outbox.db"
+        self.replica = replica
+        self.quota_store = quota_store
+        full_name = name if replica is None else f"{name}-{replica}"
+        self.gateway_id = f"{PROVIDER}/{full_name}"
+        self.outbox_path = world.root / "gateways" / PROVIDER / f"{full_name}.outbox.db"
         self.port, self.admin_port = free_port(), free_port()
         self.url = f"https://localhost:{self.port}"
         self.admin = f"http://127.0.0.1:{self.admin_port}"
@@ -552,6 +569,10 @@ class GatewayProcess:
             "--port", str(self.port), "--admin-port", str(self.admin_port), "--upstream", self.upstream,
             "--notary-url", self.notary_url, "--poll", "0.05",
         ]  # fmt: skip
+        if self.replica is not None:
+            argv += ["--replica", self.replica]
+        if self.quota_store is not None:
+            argv += ["--quota-store", self.quota_store]
         env = {**os.environ, "CONSORTIUM_PASSPHRASE": PASS.decode(), "PYTHONPATH": str(ROOT)}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)

@@ -33,6 +33,8 @@ from gateway.breaker import CircuitBreaker
 from gateway.policy import DENIAL_REASONS
 from network.certificates import REASONS
 from network.identity import revoke_identity
+from notary.submit.digest import EMPTY_BODY_SHA256, request_digest
+from notary.submit.vault import SaltVault
 from tests.integration.gateway.gateway_chain import (
     API,
     ASSET,
@@ -152,6 +154,7 @@ def refused(answer: Answer, status: int, reason: str) -> None:
 
 def test_an_allowed_call_reaches_the_upstream_and_its_event_the_notary(
     chain: GatewayChain,
+    world: World,
     gateway: LiveGateway,
     upstream: Upstream,
     notary: NotaryProcess,
@@ -175,6 +178,10 @@ def test_an_allowed_call_reaches_the_upstream_and_its_event_the_notary(
     assert (event["api"], event["route"], event["asset_id"], event["asset_version"]) == (API, ROUTE, ASSET, 1)
     assert event["grant_id"] == chain.grant_id and event["response_digest"] is not None
     assert notary.receipt(answer.event_id).status_code == 200
+    # salted from the gateway's vault (schema version 2): the event's own salt recomputes its request digest
+    vault = SaltVault.for_gateway_key(gateway.outbox.path.parent / "vault", PROVIDER, world.gateway_key())
+    salt = vault.reveal(event["event_id"], event["time_ms"])
+    assert event["v"] == 2 and request_digest(salt, METHOD, ROUTE, EMPTY_BODY_SHA256) == event["request_digest"]
 
 
 # -- authentication: 401, no event ---------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ NOW = 1_795_000_000.0
 EVENT = "4f0c9d1e-8f52-4a7b-9d55-0b7c1d2e3f40"
 ORGS = ("jinghua-sec", "shuzhi-tech", "other-firm", "csrc", "op")
 EVENT_READS = (f"/v1/entries/{EVENT}", f"/v1/receipts/{EVENT}", f"/v1/evidence/{EVENT}")
+MONITOR_TOKEN = "monitor-token-of-the-test"
 MEMBER_READS = ("/tile/0/000.p/1", "/v1/checkpoints", "/v1/anchors", "/v1/proofs/consistency?from=0&to=1")
 
 
@@ -71,6 +72,7 @@ class Readers:
             trusted={"op/explorer"},
             people=person,
             clock=lambda: NOW,
+            monitor_token=MONITOR_TOKEN,
         )
         self.client = TestClient(create_app(self.service, self.access))
 
@@ -220,12 +222,13 @@ def test_gaps_are_shown_to_the_gateways_org_the_regulator_and_the_explorer(
     assert _gaps_of(readers, reader) == expected
 
 
-def test_the_open_counts_name_no_gateway(readers: Readers) -> None:
+def test_the_operations_counts_name_no_gateway(readers: Readers) -> None:
     """``/healthz`` and ``/metrics`` carry the consortium-wide number of gaps, like the tree size: no gateway,
-    no org, no sequence number."""
+    no org, no sequence number, for the monitor as for every member."""
     _gaps_world(readers)
-    assert readers.client.get("/healthz").json()["gaps"] == 2
-    metrics = readers.client.get("/metrics").text
+    monitor = {"Authorization": f"Bearer {MONITOR_TOKEN}"}
+    assert readers.client.get("/healthz", headers=monitor).json()["gaps"] == 2
+    metrics = readers.client.get("/metrics", headers=monitor).text
     assert "notary_gaps 2\n" in metrics
     assert "gw-1" not in metrics and "gw-2" not in metrics and "other-firm" not in metrics
 
@@ -249,9 +252,8 @@ def test_outsiders_get_401_with_a_clear_error(readers: Readers) -> None:
         assert "members and witnesses only" in response.json()["error"]
 
 
-def test_health_and_metrics_stay_open(readers: Readers) -> None:
-    assert readers.client.get("/healthz").status_code == 200
-    metrics = readers.client.get("/metrics")
+def test_the_metrics_name_no_firm(readers: Readers) -> None:
+    metrics = readers.client.get("/metrics", headers={"Authorization": f"Bearer {MONITOR_TOKEN}"})
     assert metrics.status_code == 200
     assert "jinghua-sec" not in metrics.text and "shuzhi-tech" not in metrics.text
 
@@ -287,5 +289,50 @@ def test_without_access_the_log_stays_open(tmp_path: Path) -> None:
         client = TestClient(create_app(r.service))
         assert client.get(f"/v1/entries/{EVENT}").status_code == 200
         assert client.get("/tile/entries/000.p/1").status_code == 200
+    finally:
+        r.service.stop()
+
+
+def test_healthz_without_credentials_answers_liveness_only(readers: Readers) -> None:
+    for headers in ({}, {"Authorization": "Bearer not-the-monitor-token"}, {"Consortium-Reader": "nobody"}):
+        answer = readers.client.get("/healthz", headers=headers)
+        assert (answer.status_code, answer.json()) == (200, {"ok": True})
+
+
+def test_the_figures_go_to_readers_and_the_monitor_token(readers: Readers) -> None:
+    path = "/healthz"
+    member = readers.client.get(path, headers=sign_read("other-firm/gw", readers.keys["other-firm"], "GET", path, NOW))
+    monitor = readers.client.get(path, headers={"Authorization": f"Bearer {MONITOR_TOKEN}"})
+    for answer in (member, monitor):
+        assert answer.status_code == 200
+        assert answer.json()["ok"] is True and answer.json()["size"] == 1
+    assert readers.bearer("person:other-firm", path) == 200
+    assert readers.client.get(path, headers={"Authorization": "Bearer person:other-firm"}).json()["size"] == 1
+
+
+def test_metrics_are_refused_without_credentials(readers: Readers) -> None:
+    refused = readers.client.get("/metrics")
+    assert refused.status_code == 401
+    assert "members and witnesses" in refused.json()["error"]
+    assert readers.bearer("not-the-monitor-token", "/metrics") == 401
+    assert readers.bearer(MONITOR_TOKEN, "/metrics") == 200
+    assert readers.signed("alpha/witness", "/metrics") == 200
+    assert (
+        "notary_tree_size 1"
+        in readers.client.get("/metrics", headers={"Authorization": f"Bearer {MONITOR_TOKEN}"}).text
+    )
+
+
+def test_the_monitor_token_opens_nothing_but_the_figures(readers: Readers) -> None:
+    for path in (*MEMBER_READS, *EVENT_READS, "/v1/gaps"):
+        assert readers.bearer(MONITOR_TOKEN, path) == 401, path
+
+
+def test_an_open_notary_shows_its_figures_to_anyone(tmp_path: Path) -> None:
+    r = Readers(tmp_path)
+    try:
+        client = TestClient(create_app(r.service))
+        assert client.get("/healthz").json()["size"] == 1
+        assert client.get("/metrics").status_code == 200
     finally:
         r.service.stop()

@@ -1,0 +1,338 @@
+"""Where a gateway counts its grants' quotas: in its own outbox, or in PostgreSQL shared by the replicas of one
+provider's gateway.
+
+A grant's quota is the number of allowed calls it permits over its whole validity (0 = unlimited). The gateway
+takes one unit before it forwards a call (:meth:`QuotaCounter.reserve`) and gives it back when the call could not
+be recorded (:meth:`QuotaCounter.release`).
+
+* :class:`LocalQuota` is the outbox's counter (``notary.submit.outbox``): reservations in memory, uses persisted
+  with each allowed event. It is exact across restarts and ``kill -9``, but each gateway counts alone: two
+  replicas behind a load balancer would each admit the whole quota.
+* :class:`PostgresQuota` keeps one row per (grant, window) in a PostgreSQL database the replicas share, and takes
+  a unit with one statement (``INSERT ... ON CONFLICT DO UPDATE SET used = used + 1 WHERE used < limit
+  RETURNING used``): the row lock serialises the replicas' increments, so together they never admit more than
+  the quota. Each replica keeps its own outbox and sequence numbers; only the count is shared.
+
+**Failing closed.** When PostgreSQL cannot be reached (connection refused, the connect timeout of
+``connect_timeout_s`` passed, a statement over ``statement_timeout_ms``), :meth:`PostgresQuota.reserve` raises
+:class:`QuotaUnavailableError` and the gateway refuses the call with 503 ``quota_unavailable``, recorded like
+any refusal: a call under a quota is never admitted unchecked. After a failure it does not try again for
+``retry_s`` (the calls meanwhile are refused at once, without waiting for a timeout each); a connection that
+broke while idle (the server restarted) is replaced once before a call is refused. Calls under grants without a
+quota never touch PostgreSQL.
+
+**What the shared count means.** A unit is taken in PostgreSQL before the call is forwarded and committed at
+once, not in the outbox's transaction: a replica that dies between taking a unit and recording its event has
+used a unit for a call nobody received, and a release that cannot reach PostgreSQL leaves its unit used. Both err
+towards admitting fewer calls than the quota, never more.
+
+**Windows.** Quotas count over a grant's whole validity, so every row has the window ``grant``; the window is
+part of the key so that quotas per period can be counted in the same table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Final, Protocol
+
+from gateway.errors import GatewayError
+from notary.submit.outbox import Outbox
+
+log = logging.getLogger("gateway.quota")
+
+#: The window of a quota counted over the grant's whole validity (the only kind there is).
+WHOLE_GRANT: Final = "grant"
+TABLE: Final = "gateway_quota"
+#: Key of the advisory lock under which a replica creates the table (two replicas starting at once would
+#: otherwise race in ``CREATE TABLE IF NOT EXISTS``).
+_SCHEMA_LOCK: Final = 0x636C_7175_6F74_61  # "clquota"
+
+_SCHEMA: Final = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    grant_id TEXT NOT NULL,
+    quota_window TEXT NOT NULL,
+    used BIGINT NOT NULL CHECK (used >= 0),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (grant_id, quota_window)
+)
+"""
+_TAKE: Final = f"""
+INSERT INTO {TABLE} AS q (grant_id, quota_window, used) VALUES (%(grant)s, %(window)s, 1)
+ON CONFLICT (grant_id, quota_window) DO UPDATE SET used = q.used + 1, updated_at = now()
+WHERE q.used < %(limit)s
+RETURNING used
+"""
+_GIVE_BACK: Final = f"""
+UPDATE {TABLE} SET used = used - 1, updated_at = now()
+WHERE grant_id = %(grant)s AND quota_window = %(window)s AND used > 0
+"""
+_USED: Final = f"SELECT used FROM {TABLE} WHERE grant_id = %(grant)s AND quota_window = %(window)s"
+
+
+class QuotaUnavailableError(GatewayError):
+    """The quota store cannot be reached: the call is refused (503 ``quota_unavailable``), never admitted."""
+
+
+class QuotaCounter(Protocol):
+    """Counts the allowed calls under each grant's quota."""
+
+    kind: str  # "local" or "postgresql", as /healthz shows it
+
+    async def reserve(self, grant_id: str, quota: int) -> bool:
+        """Take one unit of ``grant_id``'s quota (``quota`` 0 is unlimited): True if the call is admitted.
+        Raises :class:`QuotaUnavailableError` when the count cannot be read."""
+        ...
+
+    def release(self, grant_id: str) -> None:
+        """Give back a unit whose call could not be recorded (never blocks)."""
+        ...
+
+    def health(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+
+class LocalQuota:
+    """The outbox's own counter: one gateway, exact across restarts (``notary.submit.outbox``)."""
+
+    kind = "local"
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
+    async def reserve(self, grant_id: str, quota: int) -> bool:
+        # no await: the check and the reservation happen in one step of the event loop
+        return self.outbox.reserve(grant_id, quota)
+
+    def release(self, grant_id: str) -> None:
+        self.outbox.release(grant_id)
+
+    def health(self) -> dict[str, Any]:
+        return {"store": self.kind, "reachable": True}
+
+    def close(self) -> None:
+        """The outbox is closed by its owner."""
+
+
+def redact(url: str) -> str:
+    """``url`` without its password, for logs and /healthz."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return url
+    userinfo, at, host = rest.partition("@")
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}{':***' if ':' in userinfo else ''}{at}{host}"
+
+
+class PostgresQuota:
+    """Quota counts in the PostgreSQL database at ``url``, shared by every gateway that uses it.
+
+    :meth:`take` and :meth:`give_back` block (one statement each); :meth:`reserve` runs :meth:`take` on a
+    pool of ``max_connections`` threads, each with its own connection, so the event loop never waits on the
+    database. ``clock`` (monotonic seconds) times the pause after a failure."""
+
+    kind = "postgresql"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        connect_timeout_s: float = 2.0,
+        statement_timeout_ms: int = 2000,
+        max_connections: int = 8,
+        retry_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("the quota store is a postgresql:// URL")
+        if max_connections < 1 or connect_timeout_s <= 0 or statement_timeout_ms < 1 or retry_s < 0:
+            raise ValueError("max_connections, connect_timeout_s and statement_timeout_ms must be positive")
+        self.url = url
+        self.connect_timeout_s = connect_timeout_s
+        self.statement_timeout_ms = statement_timeout_ms
+        self.retry_s = retry_s
+        self._clock = clock
+        self._local = threading.local()
+        self._lock = threading.Lock()  # the connections, the state below
+        self._connections: list[Any] = []
+        self._closing = False
+        self._closed = False
+        self._schema_ready = False
+        self._down_until = 0.0
+        self._last_error: str | None = None
+        self.reachable: bool | None = None  # None until the first statement
+        self.refused = 0  # calls refused because the store could not be reached
+        self.lost_releases = 0  # units that could not be given back
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_connections, thread_name_prefix="quota-pg")
+
+    # ------------------------------------------------------------------------------------------ the counter
+
+    async def reserve(self, grant_id: str, quota: int) -> bool:
+        if quota <= 0:
+            return True
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.take, grant_id, quota)
+
+    def release(self, grant_id: str) -> None:
+        try:
+            self._executor.submit(self._give_back_logged, grant_id)
+        except RuntimeError:  # closed
+            with self._lock:
+                self.lost_releases += 1
+
+    def take(self, grant_id: str, quota: int, window: str = WHOLE_GRANT) -> bool:
+        """Take one unit of ``grant_id``'s ``quota`` in ``window``: True if one was left. Blocks."""
+        if quota <= 0:
+            return True
+        row = self._execute(_TAKE, {"grant": grant_id, "window": window, "limit": quota})
+        return row is not None
+
+    def give_back(self, grant_id: str, window: str = WHOLE_GRANT) -> None:
+        """Give back one unit (never below 0). Blocks."""
+        self._execute(_GIVE_BACK, {"grant": grant_id, "window": window}, fetch=False)
+
+    def used(self, grant_id: str, window: str = WHOLE_GRANT) -> int:
+        """The units taken under ``grant_id`` in ``window``. Blocks."""
+        row = self._execute(_USED, {"grant": grant_id, "window": window})
+        return 0 if row is None else int(row[0])
+
+    def _give_back_logged(self, grant_id: str) -> None:
+        try:
+            self.give_back(grant_id)
+        except QuotaUnavailableError as exc:
+            with self._lock:
+                self.lost_releases += 1
+            log.warning("a unit of grant %s could not be given back (it stays used): %s", grant_id, exc)
+
+    # ------------------------------------------------------------------------------------------ connections
+
+    def ensure_schema(self) -> None:
+        """Create the table if it is missing (also done before the first statement). Blocks."""
+        self._execute("SELECT 1", {})
+
+    def _execute(self, sql: str, params: dict[str, Any], *, fetch: bool = True) -> Any:
+        import psycopg
+
+        with self._lock:
+            if self._closed:
+                raise QuotaUnavailableError("the quota store is closed")
+            if self._clock() < self._down_until:
+                self.refused += 1
+                raise QuotaUnavailableError(f"the quota store {redact(self.url)} is unreachable: {self._last_error}")
+        conn = getattr(self._local, "conn", None)
+        for attempt in (0, 1):
+            fresh = conn is None
+            try:
+                if conn is None:
+                    conn = self._connect()
+                cursor = conn.execute(sql, params)
+                row = cursor.fetchone() if fetch else None
+            except psycopg.Error as exc:
+                self._discard(conn)
+                conn = None
+                if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) and not fresh and attempt == 0:
+                    continue  # a pooled connection that broke while idle: one more try on a new one
+                self._failed(exc)
+                raise QuotaUnavailableError(
+                    f"the quota store {redact(self.url)} is unreachable: {_first_line(exc)}"
+                ) from exc
+            if not self.reachable:
+                with self._lock:
+                    if self.reachable is False:
+                        log.warning("quota store %s reachable again", redact(self.url))
+                    self.reachable = True
+            return row
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        conn = psycopg.connect(
+            self.url,
+            autocommit=True,
+            connect_timeout=max(1, round(self.connect_timeout_s)),
+            tcp_user_timeout=int(self.connect_timeout_s * 1000 + self.statement_timeout_ms),
+        )
+        try:
+            conn.execute(f"SET statement_timeout = {int(self.statement_timeout_ms)}")
+            if not self._schema_ready:
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                    conn.execute(_SCHEMA)
+                self._schema_ready = True
+        except BaseException:
+            conn.close()
+            raise
+        with self._lock:
+            if self._closed:
+                conn.close()
+                raise QuotaUnavailableError("the quota store is closed")
+            self._connections.append(conn)
+        self._local.conn = conn
+        return conn
+
+    def _discard(self, conn: Any) -> None:
+        self._local.conn = None
+        if conn is None:
+            return
+        with self._lock:
+            if conn in self._connections:
+                self._connections.remove(conn)
+        with contextlib.suppress(Exception):  # a broken connection may fail to close; it is dropped either way
+            conn.close()
+
+    def _failed(self, exc: BaseException) -> None:
+        with self._lock:
+            self.refused += 1
+            self._last_error = _first_line(exc)
+            self._down_until = self._clock() + self.retry_s
+            if self.reachable is not False:
+                log.error("quota store %s unreachable, calls under a quota are refused: %s", redact(self.url), exc)
+            self.reachable = False
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+
+    def health(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "store": self.kind,
+                "url": redact(self.url),
+                "reachable": self.reachable is not False,
+                "refused": self.refused,
+                "lost_releases": self.lost_releases,
+                "last_error": self._last_error,
+            }
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+        self._executor.shutdown(wait=True)  # the releases queued so far still reach the database
+        with self._lock:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def open_quota_store(url: str | None, outbox: Outbox) -> QuotaCounter:
+    """The counter ``--quota-store`` names: the outbox's without a URL, PostgreSQL with one."""
+    if url is None:
+        return LocalQuota(outbox)
+    return PostgresQuota(url)
+
+
+__all__ = ["LocalQuota", "PostgresQuota", "QuotaCounter", "QuotaUnavailableError", "open_quota_store", "redact"]

@@ -1,0 +1,471 @@
+"""The salt vault: one random epoch key per provider and UTC day, so that one event's digest salt can be revealed
+and one day's can be destroyed without touching any other link between the log and a payload.
+
+Each event's salt is HKDF-SHA256 over the epoch key of the event's UTC day (from its ``time_ms``), without HKDF
+salt, with ``info = EVENT_SALT_INFO ‖ event_id`` (UTF-8), 32 bytes::
+
+    salt(event) = HKDF-SHA256(IKM = epoch_key(provider, day(time_ms)), salt = none,
+                              info = "consortium-ledger/event-salt/v1\\n" ‖ event_id, L = 32)
+
+HKDF's output for one ``info`` says nothing about its output for another, so revealing one event's salt reveals
+nothing about any other event's, and destroying a day's epoch key ("crypto-shredding") leaves every digest of
+that day unlinkable to any payload, while the log, its proofs, checkpoints and anchors are untouched (they hold
+only the digests). Events salted this way are version 2 of the event schema (``notary.event``); version 1
+events were salted with the gateway's one key-derived salt (``notary.submit.digest.derive_salt``).
+
+Files, in one directory per provider (the gateway's ``gateways/<org>/vault/``, the explorer's
+``explorer/vault/``)::
+
+    vault.json                     {"format": "consortium-ledger/salt-vault/v1", "provider": "<org>"}
+    <YYYY-MM-DD>.key               the day's epoch key, AES-256-GCM under the vault key (below)
+    <YYYY-MM-DD>.shredded          the tombstone of a destroyed epoch key: when, by whom (JSON)
+
+Every file is written to a temporary file, fsynced and renamed (or hard-linked, for a key, so that two
+processes creating the same day's key keep the first one), then the directory is fsynced: a ``kill -9`` leaves
+the old state or the new one. Keys are encrypted at rest with AES-256-GCM under the *vault key*, HKDF-SHA256 of
+the org's gateway key (itself PKCS#8-encrypted with the consortium passphrase), with the provider and day as
+associated data: a copy of the directory without the passphrase opens nothing, and a key file renamed to another
+day does not decrypt.
+
+Shredding writes the tombstone first, then overwrites the key file with random bytes, fsyncs, removes it and
+fsyncs the directory; a crash in between leaves the tombstone, and the next opening of the vault finishes the
+destruction. A tombstoned day never gets a key again, and a reveal of one of its events is refused with the
+tombstone (:class:`EpochShreddedError`). Only days that are over (by ``SHRED_GRACE_MS`` past midnight UTC) may be
+shredded, since the gateway still salts with the current day's key. Overwriting is what a file system allows:
+a journaling or copy-on-write file system, or an SSD, may keep an old block, so the guarantee is as strong as the
+storage's deletion; the key never leaves the vault otherwise (only derived salts do).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from notary.log.errors import MalformedError, NotaryError
+from suite.sm2 import SM2PrivateKey, SM2PublicKey
+
+#: A gateway key: Ed25519 under the ``intl`` suite, SM2 under ``sm`` (its raw private bytes are the scalar).
+GatewayKey = Ed25519PrivateKey | SM2PrivateKey
+_SM2_POINT_SIZE = 65
+
+FORMAT: Final = "consortium-ledger/salt-vault/v1"
+EVENT_SALT_INFO: Final = b"consortium-ledger/event-salt/v1\n"
+VAULT_KEY_INFO: Final = b"consortium-ledger/salt-vault/key/v1"
+SHRED_FORMAT: Final = "consortium-ledger/shred/v1"
+#: The event schema version of events salted from a vault (``notary.event``).
+EVENT_VERSION: Final = 2
+#: What a reveal document calls the two salt schemes.
+SCHEME_EPOCH: Final = "epoch-hkdf/v1"
+SCHEME_GATEWAY: Final = "gateway-key/v1"
+EPOCH_KEY_BYTES: Final = 32
+DAY_MS: Final = 86_400_000
+#: A day may be shredded this long after it ended: a gateway whose clock is a little behind may still salt with it.
+SHRED_GRACE_MS: Final = 5 * 60_000
+META_FILE: Final = "vault.json"
+_MAGIC: Final = b"clvault1"
+_NONCE: Final = 12
+_KEY_FILE_SIZE: Final = len(_MAGIC) + _NONCE + EPOCH_KEY_BYTES + 16
+_DAY: Final = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+_ZEROS: Final = bytes(32)
+_FILE_MODE: Final = 0o600
+_DIR_MODE: Final = 0o700
+
+
+class VaultError(NotaryError):
+    """The vault cannot do what was asked (a day not over, an unreadable key, another provider's vault)."""
+
+
+class EpochMissingError(VaultError):
+    """No epoch key was ever made for that day (no event of it was salted by this vault)."""
+
+
+class EpochShreddedError(VaultError):
+    """The day's epoch key was destroyed; ``tombstone`` says when and by whom."""
+
+    def __init__(self, tombstone: Tombstone) -> None:
+        self.tombstone = tombstone
+        super().__init__(
+            f"the epoch key of {tombstone.provider} for {tombstone.day} was shredded at "
+            f"{_iso_ms(tombstone.shredded_ms)} by {tombstone.by}: no salt of that day can be revealed any more"
+        )
+
+
+# ---------------------------------------------------------------------------------------------- derivation
+
+
+def epoch_of(time_ms: int) -> str:
+    """The UTC day (``YYYY-MM-DD``) of a time in ms since the epoch: the epoch an event's salt comes from."""
+    return datetime.fromtimestamp(time_ms // 1000, UTC).date().isoformat()
+
+
+def check_day(day: str) -> str:
+    """``day`` if it is a calendar date written ``YYYY-MM-DD``, else :class:`MalformedError`."""
+    if not isinstance(day, str) or _DAY.match(day) is None:
+        raise MalformedError(f"{day!r} is not a day written YYYY-MM-DD")
+    try:
+        date.fromisoformat(day)
+    except ValueError:
+        raise MalformedError(f"{day!r} is not a calendar day") from None
+    return day
+
+
+def day_end_ms(day: str) -> int:
+    """The first millisecond after ``day`` (UTC)."""
+    start = datetime.combine(date.fromisoformat(check_day(day)), datetime.min.time(), UTC)
+    return int(start.timestamp()) * 1000 + DAY_MS
+
+
+def event_salt(epoch_key: bytes, event_id: str) -> bytes:
+    """The reference derivation: HKDF-SHA256(epoch key, no salt, info = ``EVENT_SALT_INFO`` ‖ event id)."""
+    info = EVENT_SALT_INFO + event_id.encode("utf-8")
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(epoch_key)
+
+
+def _extract(epoch_key: bytes) -> bytes:
+    """HKDF-Extract without salt (RFC 5869 §2.2: a string of HashLen zeros)."""
+    return hmac.new(_ZEROS, epoch_key, hashlib.sha256).digest()
+
+
+def _expand(prk: bytes, event_id: str) -> bytes:
+    """HKDF-Expand to 32 bytes: one block, T(1) = HMAC(PRK, info ‖ 0x01); equals :func:`event_salt`."""
+    return hmac.new(prk, EVENT_SALT_INFO + event_id.encode("utf-8") + b"\x01", hashlib.sha256).digest()
+
+
+def vault_key(gateway_key: GatewayKey) -> bytes:
+    """The 32-byte AES key that encrypts a provider's epoch keys at rest, derived from its gateway key."""
+    raw = gateway_key.private_bytes_raw()
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=VAULT_KEY_INFO).derive(raw)
+
+
+def _aad(provider: str, day: str) -> bytes:
+    return f"{FORMAT}\n{provider}\n{day}".encode()
+
+
+def _iso_ms(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ---------------------------------------------------------------------------------------------- tombstones
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """That the epoch key of ``provider`` for ``day`` was destroyed, at ``shredded_ms``, by ``by``."""
+
+    provider: str
+    day: str
+    shredded_ms: int
+    by: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": SHRED_FORMAT,
+            "provider": self.provider,
+            "day": self.day,
+            "shredded_ms": self.shredded_ms,
+            "by": self.by,
+        }
+
+    @classmethod
+    def from_json(cls, obj: object) -> Tombstone:
+        if not isinstance(obj, Mapping) or obj.get("format") != SHRED_FORMAT:
+            raise MalformedError(f"not a {SHRED_FORMAT} tombstone")
+        provider, day, ms, by = obj.get("provider"), obj.get("day"), obj.get("shredded_ms"), obj.get("by")
+        if not isinstance(provider, str) or not isinstance(by, str) or type(ms) is not int or ms < 0:
+            raise MalformedError("a tombstone needs provider, day, shredded_ms and by")
+        return cls(provider, check_day(str(day)), ms, by)
+
+    def statement(self) -> bytes:
+        """The bytes a signed shred statement signs: the context line, then the tombstone in canonical JSON."""
+        body = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return f"{SHRED_FORMAT}\n{body}".encode()
+
+    def signed(self, key: GatewayKey) -> dict[str, Any]:
+        """The tombstone as a statement signed with the provider's gateway key, to publish."""
+        return {**self.to_json(), "signature": base64.b64encode(key.sign(self.statement())).decode("ascii")}
+
+    @classmethod
+    def from_signed(cls, obj: object, public_key: bytes) -> Tombstone:
+        """The tombstone of a signed statement whose signature verifies under ``public_key`` (the provider's raw
+        gateway key: 32 bytes of Ed25519, or a 65-byte SM2 point whose signature is r ‖ s under the ID
+        ``1234567812345678``), else :class:`MalformedError`."""
+        tombstone = cls.from_json(obj)
+        assert isinstance(obj, Mapping)
+        signature = obj.get("signature")
+        if set(obj) != {*tombstone.to_json(), "signature"} or not isinstance(signature, str):
+            raise MalformedError("a shred statement holds exactly the tombstone's fields and its signature")
+        try:
+            raw, statement = base64.b64decode(signature, validate=True), tombstone.statement()
+            if len(public_key) == _SM2_POINT_SIZE:
+                SM2PublicKey.from_bytes(public_key).verify(raw, statement)  # SM2Error, a ValueError, if not
+            else:
+                Ed25519PublicKey.from_public_bytes(public_key).verify(raw, statement)
+        except (InvalidSignature, ValueError):
+            raise MalformedError(f"the shred statement of {tombstone.provider} for {tombstone.day} is not signed "
+                                 "by its gateway key") from None  # fmt: skip
+        return tombstone
+
+
+# ---------------------------------------------------------------------------------------------- files
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _staged(directory: Path, data: bytes) -> str:
+    """A temporary file in ``directory`` holding ``data``, fsynced."""
+    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=directory)
+    try:
+        os.fchmod(fd, _FILE_MODE)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    os.close(fd)
+    return tmp
+
+
+def _replace(path: Path, data: bytes) -> None:
+    tmp = _staged(path.parent, data)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _create_once(path: Path, data: bytes) -> bool:
+    """Create ``path`` holding ``data`` unless it exists (atomically, across processes); True if created."""
+    tmp = _staged(path.parent, data)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(tmp)
+    _fsync_dir(path.parent)
+    return True
+
+
+def _destroy(path: Path) -> bool:
+    """Overwrite ``path`` with random bytes, fsync, remove it, fsync its directory; False if it did not exist."""
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        size = max(os.fstat(fd).st_size, _KEY_FILE_SIZE)
+        os.write(fd, os.urandom(size))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    path.unlink()
+    _fsync_dir(path.parent)
+    return True
+
+
+# ---------------------------------------------------------------------------------------------- the vault
+
+
+class SaltVault:
+    """The epoch keys of one provider in ``directory``; gives each event its salt (:meth:`salt`), reveals one
+    (:meth:`reveal`), destroys a day (:meth:`shred`). Safe to share between threads; several processes may
+    open one directory (the first key made for a day wins)."""
+
+    version: Final = EVENT_VERSION
+
+    def __init__(self, directory: Path, provider: str, key: bytes, *, clock: Callable[[], float] = time.time) -> None:
+        if len(key) != 32:
+            raise ValueError("the vault key is 32 bytes")
+        self.directory = Path(directory)
+        self.provider = provider
+        self._aes = AESGCM(key)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._prks: dict[str, bytes] = {}  # day → HKDF PRK of its epoch key, for the days in use
+        self._open()
+
+    @classmethod
+    def for_gateway_key(
+        cls, directory: Path, provider: str, gateway_key: GatewayKey, *, clock: Callable[[], float] = time.time
+    ) -> SaltVault:
+        return cls(directory, provider, vault_key(gateway_key), clock=clock)
+
+    def _open(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True, mode=_DIR_MODE)
+        meta = self.directory / META_FILE
+        _create_once(meta, json.dumps({"format": FORMAT, "provider": self.provider}).encode())
+        try:
+            found = json.loads(meta.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise VaultError(f"{meta}: unreadable: {exc}") from None
+        if not isinstance(found, dict) or found.get("format") != FORMAT:
+            raise VaultError(f"{meta}: not a {FORMAT} vault")
+        if found.get("provider") != self.provider:
+            raise VaultError(f"{self.directory} is the vault of {found.get('provider')!r}, not of {self.provider!r}")
+        for tombstone in self.tombstones():  # finish a shred that a crash interrupted
+            _destroy(self._key_path(tombstone.day))
+
+    @staticmethod
+    def provider_of(directory: Path) -> str | None:
+        """The provider whose vault ``directory`` is, or None if it holds none."""
+        try:
+            found = json.loads((Path(directory) / META_FILE).read_bytes())
+        except (OSError, ValueError):
+            return None
+        provider = found.get("provider") if isinstance(found, dict) and found.get("format") == FORMAT else None
+        return provider if isinstance(provider, str) else None
+
+    def _key_path(self, day: str) -> Path:
+        return self.directory / f"{check_day(day)}.key"
+
+    def _tombstone_path(self, day: str) -> Path:
+        return self.directory / f"{check_day(day)}.shredded"
+
+    # ------------------------------------------------------------------------------------------ salts
+
+    def salt(self, event_id: str, time_ms: int) -> bytes:
+        """The salt of a new event: its day's epoch key is made on first use. Raises
+        :class:`EpochShreddedError` for a day already shredded (a clock that went back past midnight)."""
+        day = epoch_of(time_ms)
+        prks = self._prks
+        prk = prks.get(day) if len(prks) == 1 else None  # with two days in memory, see whether one may go
+        if prk is None:
+            prk = self._prk(day, create=True)
+        return _expand(prk, event_id)
+
+    def reveal(self, event_id: str, time_ms: int) -> bytes:
+        """The salt of an existing event; never makes a key. Raises :class:`EpochShreddedError` or
+        :class:`EpochMissingError`."""
+        return _expand(self._prk(epoch_of(time_ms), create=False), event_id)
+
+    def _prk(self, day: str, *, create: bool) -> bytes:
+        with self._lock:
+            now_ms = int(self._clock() * 1000)
+            for old in [d for d in self._prks if day_end_ms(d) + SHRED_GRACE_MS <= now_ms]:
+                del self._prks[old]  # a day that may be shredded is not kept in memory
+            prk = self._prks.get(day)
+            if prk is not None:
+                return prk
+            tombstone = self.tombstone(day)
+            if tombstone is not None:
+                raise EpochShreddedError(tombstone)
+            key = self._read(day)
+            if key is None:
+                if not create:
+                    raise EpochMissingError(
+                        f"{self.directory} holds no epoch key of {self.provider} for {day}: no event of that day "
+                        "was salted by this vault"
+                    )
+                key = self._make(day)
+            prk = _extract(key)
+            if create and day_end_ms(day) + SHRED_GRACE_MS > now_ms:
+                self._prks[day] = prk
+            return prk
+
+    def _read(self, day: str) -> bytes | None:
+        try:
+            data = self._key_path(day).read_bytes()
+        except FileNotFoundError:
+            return None
+        if len(data) != _KEY_FILE_SIZE or not data.startswith(_MAGIC):
+            raise VaultError(f"{self._key_path(day)} is not an epoch key file")
+        nonce = data[len(_MAGIC) : len(_MAGIC) + _NONCE]
+        try:
+            return self._aes.decrypt(nonce, data[len(_MAGIC) + _NONCE :], _aad(self.provider, day))
+        except InvalidTag:
+            raise VaultError(
+                f"{self._key_path(day)} does not decrypt: another org's gateway key, or the file was altered"
+            ) from None
+
+    def _make(self, day: str) -> bytes:
+        key, nonce = os.urandom(EPOCH_KEY_BYTES), os.urandom(_NONCE)
+        blob = _MAGIC + nonce + self._aes.encrypt(nonce, key, _aad(self.provider, day))
+        if not _create_once(self._key_path(day), blob):
+            found = self._read(day)  # another process made it first
+            assert found is not None
+            key = found
+        if self.tombstone(day) is not None:  # shredded meanwhile: the key just made must not survive
+            _destroy(self._key_path(day))
+            raise EpochShreddedError(self.tombstone(day))  # type: ignore[arg-type]
+        return key
+
+    # ------------------------------------------------------------------------------------------ shredding
+
+    def days(self) -> list[str]:
+        """The days that have an epoch key, oldest first."""
+        return sorted(p.stem for p in self.directory.glob("*.key") if _DAY.match(p.stem))
+
+    def tombstone(self, day: str) -> Tombstone | None:
+        try:
+            data = self._tombstone_path(day).read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            return Tombstone.from_json(json.loads(data))
+        except (ValueError, MalformedError) as exc:
+            raise VaultError(f"{self._tombstone_path(day)}: unreadable tombstone: {exc}") from None
+
+    def tombstones(self) -> list[Tombstone]:
+        """Every shredded day's tombstone, oldest day first."""
+        found = []
+        for path in sorted(self.directory.glob("*.shredded")):
+            if _DAY.match(path.stem):
+                tombstone = self.tombstone(path.stem)
+                if tombstone is not None:
+                    found.append(tombstone)
+        return found
+
+    def shred(self, day: str, by: str, *, now_ms: int | None = None) -> tuple[Tombstone, bool]:
+        """Destroy the epoch key of ``day`` for good; (its tombstone, whether a key was destroyed now).
+
+        Refuses (:class:`VaultError`) a day that is not over by ``SHRED_GRACE_MS``. Shredding a day again returns
+        its first tombstone (and finishes the destruction if a crash interrupted it); a day without a key gets a
+        tombstone too, so that none is ever made for it."""
+        check_day(day)
+        if not by or "\n" in by:
+            raise MalformedError("say who shreds, on one line")
+        now = int(self._clock() * 1000) if now_ms is None else now_ms
+        if day_end_ms(day) + SHRED_GRACE_MS > now:
+            raise VaultError(
+                f"{day} is not over (until {_iso_ms(day_end_ms(day) + SHRED_GRACE_MS)}): the gateway may still "
+                f"salt events with its epoch key; shred it after that"
+            )
+        with self._lock:
+            self._prks.pop(day, None)
+            tombstone = self.tombstone(day)
+            if tombstone is None:
+                tombstone = Tombstone(self.provider, day, now, by)
+                _replace(self._tombstone_path(day), json.dumps(tombstone.to_json(), indent=1).encode())
+            destroyed = _destroy(self._key_path(day))
+        return tombstone, destroyed

@@ -1,0 +1,145 @@
+"""Two replicas of one provider's gateway (``consortium gateway serve --replica a|b --quota-store
+postgresql://...``), as processes behind a load balancer would run them, over mutual TLS, with a real notary and
+a real PostgreSQL server.
+
+Together they admit exactly a grant's quota, whichever replica each call reaches; each keeps its own outbox and
+sequence numbers, and the notary takes both (signed with the org's gateway key) without a gap. With PostgreSQL
+down, calls under a quota are refused (503 ``quota_unavailable``) and recorded, never admitted uncounted; once it
+is back the count is where it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.gateway.gateway_chain import GRANTEE, PROVIDER, GatewayChain, gateway_chain
+from tests.integration.gateway.gateway_notary import NotaryProcess
+from tests.integration.gateway.gateway_world import (
+    Answer,
+    Caller,
+    GatewayProcess,
+    LoopThread,
+    Upstream,
+    World,
+    build_world,
+    check_recorded,
+    notary_events,
+)
+from tests.support.wait import wait_until
+
+QUOTA = 7
+
+
+@pytest.fixture(scope="module")
+def chain() -> Iterator[GatewayChain]:
+    with gateway_chain() as fresh:
+        yield fresh
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, chain: GatewayChain) -> World:
+    return build_world(tmp_path_factory.mktemp("consortium"), chain)
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[Upstream]:
+    loop = LoopThread()
+    service = Upstream(loop)
+    yield service
+    service.close()
+    loop.close()
+
+
+@pytest.fixture
+def notary(tmp_path: Path, world: World) -> Iterator[NotaryProcess]:
+    process = NotaryProcess(tmp_path / "notary", {PROVIDER: world.gateway_key()})
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def replicas(
+    tmp_path: Path, world: World, upstream: Upstream, notary: NotaryProcess, postgres: Any
+) -> Iterator[list[GatewayProcess]]:
+    store = postgres.create_database("quota")
+    started = [
+        GatewayProcess(world, upstream.url, notary.url, tmp_path / f"{r}.log", replica=r, quota_store=store)
+        for r in ("a", "b")
+    ]
+    try:
+        for gateway in started:
+            gateway.start()
+        yield started
+    finally:
+        for gateway in started:
+            gateway.stop()
+
+
+def test_two_replicas_share_a_quota_and_refuse_when_its_store_is_down(
+    world: World, chain: GatewayChain, notary: NotaryProcess, replicas: list[GatewayProcess], postgres: Any
+) -> None:
+    purpose = "replicas"
+    grant = chain.grant(GRANTEE, purpose, quota=QUOTA)
+    a, b = replicas
+    assert (a.gateway_id, b.gateway_id) == (f"{PROVIDER}/gateway-a", f"{PROVIDER}/gateway-b")
+    answers: list[Answer] = []
+    with Caller(world, world.identity(GRANTEE)) as beta:
+
+        def call(i: int) -> Answer:
+            answer = beta.call(replicas[i % 2].url, purpose=purpose)
+            answers.append(answer)
+            return answer
+
+        shared = [call(i) for i in range(QUOTA + 4)]  # alternately through a and b
+        assert [a.status for a in shared] == [200] * QUOTA + [403] * 4
+        assert {x.reason for x in shared[QUOTA:]} == {"quota_exhausted"}
+        assert {x.headers["Consortium-Gateway"] for x in shared[:2]} == {a.gateway_id, b.gateway_id}
+
+        postgres.kill()
+        try:
+            down = [call(i) for i in range(4)]
+            assert {(x.status, x.reason) for x in down} == {(503, "quota_unavailable")}
+            assert all(x.event_id for x in down)  # recorded
+            assert {x.body["error"] for x in down} == {"unavailable"}
+            for gateway in replicas:
+                health = gateway.health()
+                assert "quota-store-unreachable" in health["alarms"], health
+                assert health["quota"]["store"] == "postgresql" and health["quota"]["refused"] >= 2
+        finally:
+            postgres.start()
+        # once the store is back (each replica waits 1 s after a failure before it tries again) the count is
+        # where it was: the grant stays used up
+        for i in range(2):
+
+            def answered(i: int = i) -> Answer | None:
+                answer = call(i)
+                return answer if answer.status != 503 else None
+
+            back = wait_until(answered, "the quota store to be back", 30, every=0.2)
+            assert (back.status, back.reason) == (403, "quota_exhausted")
+        wait_until(lambda: "quota-store-unreachable" not in a.health()["alarms"], "the alarm to clear", 10)
+
+    for gateway in replicas:
+        wait_until(partial(_shipped, gateway), f"{gateway.gateway_id} to ship its outbox", 30, every=0.05)
+    events = [*notary_events(notary, a.gateway_id), *notary_events(notary, b.gateway_id)]
+    check_recorded(events, answers, GRANTEE)
+    allowed = [e for e in events if e["decision"] == "allow"]
+    assert len(allowed) == QUOTA and {e["grant_id"] for e in allowed} == {grant}
+    unavailable = [e for e in events if e["denial_reason"] == "quota_unavailable"]
+    assert len(unavailable) >= 4 and {(e["status"], e["grant_id"]) for e in unavailable} == {(503, grant)}
+    gaps = notary.gaps()
+    for gateway in replicas:  # each replica its own sequence, whole
+        seqs = [e["gateway_seq"] for e in notary_events(notary, gateway.gateway_id)]
+        assert seqs == list(range(1, len(seqs) + 1)) and gaps["last_seq"][gateway.gateway_id] == len(seqs)
+    assert gaps["gaps"] == []
+
+
+def _shipped(gateway: GatewayProcess) -> bool:
+    outbox = gateway.health()["outbox"]
+    return bool(outbox["last_seq"] > 0 and outbox["shipped_seq"] == outbox["last_seq"])

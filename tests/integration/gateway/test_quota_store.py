@@ -1,0 +1,132 @@
+"""The quota counter in PostgreSQL (``gateway.quota.PostgresQuota``) against a real server: many threads, each
+with its own connection, and two counters (as two gateway replicas) never take more units than the quota, and
+take exactly the quota; a unit given back can be taken again; an unreachable server refuses instead of admitting,
+at once after the first failure, and the counter works again once the server is back."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from gateway.quota import TABLE, PostgresQuota, QuotaUnavailableError, redact
+
+GRANT = "0x" + "ab" * 32
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def url(postgres: Any) -> str:
+    return str(postgres.create_database("quota"))
+
+
+@pytest.fixture
+def counters(url: str) -> Iterator[list[PostgresQuota]]:
+    made: list[PostgresQuota] = []
+    yield made
+    for counter in made:
+        counter.close()
+
+
+def test_threads_of_two_counters_take_exactly_the_quota(url: str, counters: list[PostgresQuota]) -> None:
+    quota, threads, tries = 37, 16, 6  # 96 tries for 37 units
+    replicas = [PostgresQuota(url), PostgresQuota(url)]
+    counters.extend(replicas)
+    taken: list[bool] = []
+    lock = threading.Lock()
+    start = threading.Barrier(threads)
+
+    def worker(i: int) -> None:
+        counter = replicas[i % 2]
+        start.wait()
+        for _ in range(tries):
+            got = counter.take(GRANT, quota)
+            with lock:
+                taken.append(got)
+
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(60)
+    assert len(taken) == threads * tries
+    assert sum(taken) == quota
+    assert replicas[0].used(GRANT) == quota
+    assert not replicas[1].take(GRANT, quota)
+    with psycopg.connect(url) as conn:  # one row per (grant, window)
+        assert conn.execute(f"SELECT grant_id, quota_window, used FROM {TABLE}").fetchall() == [(GRANT, "grant", 37)]
+
+
+def test_the_gateway_side_reserves_on_its_threads_and_gives_back(url: str, counters: list[PostgresQuota]) -> None:
+    counter = PostgresQuota(url, max_connections=4)
+    counters.append(counter)
+
+    async def reserve_all(n: int) -> list[bool]:
+        return list(await asyncio.gather(*(counter.reserve(GRANT, 5) for _ in range(n))))
+
+    assert sorted(asyncio.run(reserve_all(12))) == [False] * 7 + [True] * 5
+    assert asyncio.run(counter.reserve("0x" + "cd" * 32, 0))  # no quota: admitted, nothing counted
+    counter.give_back(GRANT)
+    assert counter.used(GRANT) == 4
+    assert counter.take(GRANT, 5) and not counter.take(GRANT, 5)
+    counter.release(GRANT)  # from the event loop: queued on the counter's threads
+    counter.close()  # waits for the queued release
+    after = PostgresQuota(url)
+    counters.append(after)
+    assert after.used(GRANT) == 4
+    for _ in range(6):
+        after.give_back(GRANT)
+    assert after.used(GRANT) == 0  # never below zero
+
+
+def test_an_unreachable_server_refuses_and_the_counter_recovers(
+    postgres: Any, url: str, counters: list[PostgresQuota]
+) -> None:
+    clock = Clock()
+    counter = PostgresQuota(url, retry_s=5.0, clock=clock)
+    counters.append(counter)
+    assert counter.take(GRANT, 3)
+    postgres.kill()
+    try:
+        with pytest.raises(QuotaUnavailableError, match="unreachable"):
+            counter.take(GRANT, 3)  # the pooled connection is dead, and so is a new one
+        assert counter.health()["reachable"] is False
+        with pytest.raises(QuotaUnavailableError):
+            counter.take(GRANT, 3)  # within retry_s: refused without trying
+        assert counter.health()["refused"] == 2
+    finally:
+        postgres.start()
+    with pytest.raises(QuotaUnavailableError):
+        counter.take(GRANT, 3)  # still within retry_s
+    clock.now += 5.0
+    assert counter.take(GRANT, 3) and counter.take(GRANT, 3)
+    assert not counter.take(GRANT, 3)
+    assert counter.health()["reachable"] is True
+    assert counter.used(GRANT) == 3  # the count survived the server's kill -9
+
+
+def test_a_server_that_never_answered_is_refused_within_the_connect_timeout() -> None:
+    counter = PostgresQuota("postgresql://nobody@127.0.0.1:1/none", connect_timeout_s=1)
+    try:
+        with pytest.raises(QuotaUnavailableError):
+            counter.take(GRANT, 1)
+        assert counter.health()["reachable"] is False
+    finally:
+        counter.close()
+
+
+def test_urls_are_shown_without_their_password() -> None:
+    assert redact("postgresql://gw:secret@db:5432/quota") == "postgresql://gw:***@db:5432/quota"
+    assert redact("postgresql://gw@db/quota") == "postgresql://gw@db/quota"
+    assert redact("postgresql:///quota") == "postgresql:///quota"

@@ -1,0 +1,240 @@
+"""Real servers the storage tests start for themselves on 127.0.0.1: PostgreSQL (Debian's package) and an
+S3-compatible object store (moto's server mode, from PyPI).
+
+Each is a child process in a temporary directory, on a free port, stopped at the end; each test takes a fresh
+database or bucket from the shared server, so tests never see each other's data. PostgreSQL refuses to run as
+root, so under root the cluster belongs to (and the server runs as) the ``postgres`` account the Debian package
+creates. ``kill()`` is ``kill -9`` for crash and outage tests; ``start()`` brings the same data back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.support.wait import wait_until
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def postgres_bindir() -> Path | None:
+    """The directory of Debian's PostgreSQL server binaries (the newest major version), or None."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda p: int(Path(p).parts[-3]))
+    if found:
+        return Path(found[-1]).parent
+    which = shutil.which("postgres")
+    return Path(which).parent if which else None
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie does not: nobody may be there to reap an orphan)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+class PostgresServer:
+    """A PostgreSQL cluster in ``directory``, serving 127.0.0.1:``port`` with trust authentication."""
+
+    def __init__(self, directory: Path) -> None:
+        bindir = postgres_bindir()
+        if bindir is None:
+            raise RuntimeError("PostgreSQL's server is not installed (make system-packages installs it)")
+        self.bindir = bindir
+        self.directory = Path(directory)
+        self.data = self.directory / "data"
+        self.port = free_port()
+        self.user = "consortium"
+        self._process: subprocess.Popen[bytes] | None = None
+        self._as: dict[str, Any] = {}
+        if os.geteuid() == 0:
+            account = pwd.getpwnam("postgres")
+            self._as = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+            self.directory.mkdir(parents=True, exist_ok=True)
+            os.chown(self.directory, account.pw_uid, account.pw_gid)
+            # the server must reach its directory through every parent
+            for parent in self.directory.parents:
+                if parent == Path("/"):
+                    break
+                with contextlib.suppress(OSError):
+                    os.chmod(parent, os.stat(parent).st_mode | 0o011)
+        subprocess.run(
+            [self.bindir / "initdb", "-D", self.data, "-U", self.user, "-A", "trust", "-E", "UTF8", "--no-locale"],
+            check=True, capture_output=True, **self._as,
+        )  # fmt: skip
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        log = open(self.directory / "server.log", "ab")  # noqa: SIM115 - the child holds it
+        self._process = subprocess.Popen(
+            [
+                self.bindir / "postgres", "-D", self.data, "-h", "127.0.0.1", "-p", str(self.port),
+                "-k", self.directory, "-c", "fsync=on", "-c", "max_connections=200",
+            ],
+            stdout=log, stderr=log, **self._as,
+        )  # fmt: skip
+        log.close()
+        process = self._process
+        wait_until(
+            lambda: process.poll() is not None or self._ready(),
+            f"PostgreSQL on port {self.port}",
+            timeout=60,
+        )
+        if process.poll() is not None:
+            raise RuntimeError(f"PostgreSQL exited: {(self.directory / 'server.log').read_text()[-2000:]}")
+
+    def _ready(self) -> bool:
+        if not _port_open(self.port):
+            return False
+        import psycopg
+
+        try:
+            with psycopg.connect(self.url, connect_timeout=2):
+                return True
+        except psycopg.OperationalError:
+            return False
+
+    def _backends(self) -> list[int]:
+        """The server's processes but the postmaster (client backends and background workers)."""
+        import psycopg
+
+        try:
+            with psycopg.connect(self.url, connect_timeout=2) as conn:
+                rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()").fetchall()
+        except psycopg.OperationalError:
+            return []
+        return [int(pid) for (pid,) in rows]
+
+    def create_database(self, prefix: str = "t") -> str:
+        """A new empty database; its URL."""
+        import psycopg
+
+        name = f"{prefix}_{secrets.token_hex(6)}"
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{name}"
+
+    def kill(self) -> None:
+        """``kill -9`` the postmaster and its backends (an outage, or a crash: WAL replay at the next start)."""
+        if self._process is None:
+            return
+        backends = self._backends()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._process.pid, signal.SIGKILL)
+        self._process.wait(timeout=30)
+        self._process = None
+        # the backends notice their postmaster died and exit; until one has, its client can still be answered
+        wait_until(lambda: not _port_open(self.port), "PostgreSQL's backends to exit", timeout=30)
+        wait_until(lambda: not any(map(_alive, backends)), "PostgreSQL's backends to exit", timeout=30)
+        with contextlib.suppress(FileNotFoundError):
+            (self.data / "postmaster.pid").unlink()
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        self._process.send_signal(signal.SIGINT)  # fast shutdown
+        try:
+            self._process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(timeout=30)
+        self._process = None
+
+
+class S3Server:
+    """moto's S3-compatible server on 127.0.0.1:``port`` (conditional writes honoured: ``If-None-Match: *``)."""
+
+    access_key = "testing"
+    secret_key = "testing"
+    region = "us-east-1"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = open(self.directory / "s3.log", "ab")  # noqa: SIM115 - the child holds it
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=log, stderr=log, env=env,
+        )  # fmt: skip
+        log.close()
+        process = self._process
+        wait_until(
+            lambda: process.poll() is not None or _port_open(self.port), f"the S3 server on {self.port}", timeout=60
+        )
+        if process.poll() is not None:
+            raise RuntimeError(f"the S3 server exited: {(self.directory / 's3.log').read_text()[-2000:]}")
+
+    def client(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "s3", endpoint_url=self.url, aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key, region_name=self.region,
+        )  # fmt: skip
+
+    def create_bucket(self, prefix: str = "t") -> str:
+        """A new empty bucket; its name."""
+        name = f"{prefix}-{secrets.token_hex(6)}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def kill(self) -> None:
+        """An outage: moto keeps its objects in memory, so what it held is gone after ``start()``."""
+        if self._process is None:
+            return
+        self._process.kill()
+        self._process.wait(timeout=30)
+        self._process = None
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(timeout=15)
+        self._process = None

@@ -1,0 +1,182 @@
+"""``consortium data reveal``, ``consortium data shred`` and ``consortium verify reveal`` in process (click's
+CliRunner), on a consortium directory of two firms whose gateway vault salted a few events of a past day."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from chain.ids import OrgId, Role
+from cli.main import cli
+from contracts import CONTRACT_NAMES
+from explorer.api.calls import digests
+from network.description import ConsortiumDescription, MemberDescription, load_description
+from network.identity import create_org_identity, load_gateway_key, load_org_public
+from network.shredding import ShredBook, explorer_vault, gateway_vault, load_statements, statement_path
+from notary.event import canonical_entry, validate_event
+from notary.submit.digest import derive_salt, request_digest, response_digest
+from notary.submit.reveal import body_sha256
+from notary.submit.vault import SaltVault, epoch_of
+from tests.support.notary_events import event
+
+PASS = "correct horse battery"
+PROVIDER, OTHER = "alpha", "beta"
+DAY = "2026-11-02"
+NOON = int(datetime(2026, 11, 2, 12, tzinfo=UTC).timestamp() * 1000)
+TARGET, BODY, ANSWER = "/v1/news/latest?n=3", b'{"q": 1}', b'{"news": []}'
+
+
+@pytest.fixture(scope="module")
+def directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("consortium")
+    for org in (PROVIDER, OTHER):
+        create_org_identity(root, OrgId(org), org.title(), PASS.encode(), now=datetime.now(UTC) - timedelta(days=1))
+    ConsortiumDescription(
+        name="shred-test", chain_id=1, chain_kind="external", chain_url="http://127.0.0.1:9",
+        contracts={name: "0x" + "00" * 20 for name in CONTRACT_NAMES}, deployed_at_block=0, admission_threshold=1,
+        proposal_ttl_days=7, witness_policy={},
+        members=tuple(
+            MemberDescription(OrgId(org), org.title(), Role.MEMBER | (Role.OPERATOR if org == PROVIDER else Role(0)),
+                              load_org_public(root, OrgId(org)))
+            for org in (PROVIDER, OTHER)
+        ),
+    ).write(root)  # fmt: skip
+    return root
+
+
+def _record(vault: SaltVault, event_id: str, time_ms: int, gateway: str = f"{PROVIDER}/gateway") -> bytes:
+    """The entry of a call recorded as the gateway does: GET TARGET with BODY, answered 200 ANSWER."""
+    salt = vault.salt(event_id, time_ms)
+    ev = event(
+        v=2, event_id=event_id, time_ms=time_ms, provider_org=PROVIDER, gateway_id=gateway,
+        request_digest=request_digest(salt, "GET", TARGET, body_sha256(BODY)),
+        response_digest=response_digest(salt, 200, body_sha256(ANSWER)),
+    )  # fmt: skip
+    if gateway.endswith("/explorer"):
+        ev.update(center="explorer", unit="explorer", grant_id=None, asset_id=None, asset_version=None)
+    return canonical_entry(validate_event(ev))
+
+
+def _invoke(directory: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["--dir", str(directory), *args], env={"CONSORTIUM_PASSPHRASE": PASS})
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_reveal_verify_shred_and_refuse(directory: Path, tmp_path: Path) -> None:
+    key = load_gateway_key(directory, OrgId(PROVIDER), PASS.encode())
+    vault = SaltVault.for_gateway_key(gateway_vault(directory, PROVIDER), PROVIDER, key)
+    entries = {f"e-{i}": _record(vault, f"e-{i}", NOON + i) for i in range(3)}
+    kept = _record(vault, "e-next-day", NOON + 86_400_000)
+    files = {}
+    for event_id, entry in {**entries, "e-next-day": kept}.items():
+        files[event_id] = tmp_path / f"{event_id}.entry"
+        files[event_id].write_bytes(entry)
+    (tmp_path / "body").write_bytes(BODY)
+    (tmp_path / "answer").write_bytes(ANSWER)
+    payload = [
+        "--target",
+        TARGET,
+        "--request-body",
+        str(tmp_path / "body"),
+        "--response-body",
+        str(tmp_path / "answer"),
+    ]
+
+    code, out, err = _invoke(directory, "data", "reveal", "e-1", "--provider", PROVIDER, "--entry", str(files["e-1"]))
+    assert code == 0, err
+    document = json.loads(out)
+    assert (document["event_id"], document["day"], document["scheme"]) == ("e-1", DAY, "epoch-hkdf/v1")
+    assert document["salt"] == vault.reveal("e-1", NOON + 1).hex() and document["entry"] == entries["e-1"].decode()
+    reveal = tmp_path / "e-1.reveal.json"
+    reveal.write_text(out)
+
+    code, out, err = _invoke(directory, "verify", "reveal", str(reveal), *payload)
+    assert code == 0, err
+    assert out.splitlines()[-1] == "the payload matches event 'e-1' (epoch-hkdf/v1 salt)"
+    code, out, err = _invoke(directory, "verify", "reveal", str(reveal), "--target", "/v1/news/latest?n=4", "--json")
+    assert code == 1 and json.loads(out)["checks"][0]["ok"] is False and "does NOT match" in err
+    # the salt of e-1 put in e-2's place checks nothing of e-2 (the same request and response)
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps({**document, "event_id": "e-2", "entry": entries["e-2"].decode()}))
+    code, out, err = _invoke(directory, "verify", "reveal", str(forged), *payload)
+    assert code == 1 and "✗ request" in out and "✗ response" in out
+    bundle = tmp_path / "bundle.json"  # the entry must be the evidence bundle's
+    bundle.write_text(json.dumps({"entry": base64.b64encode(entries["e-2"]).decode()}))
+    code, out, _ = _invoke(directory, "verify", "reveal", str(reveal), *payload, "--evidence", str(bundle))
+    assert code == 1 and "✗ entry" in out
+
+    code, _, err = _invoke(directory, "data", "reveal", "e-1", "--provider", OTHER, "--entry", str(files["e-1"]))
+    assert code == 1 and "not by beta" in err
+    code, _, err = _invoke(directory, "data", "reveal", "e-2", "--provider", PROVIDER, "--entry", str(files["e-1"]))
+    assert code == 1 and "not e-2" in err
+
+    today = epoch_of(int(time.time() * 1000))
+    code, _, err = _invoke(directory, "data", "shred", "--provider", PROVIDER, "--day", today)
+    assert code == 1 and "is not over" in err
+    code, _, err = _invoke(directory, "data", "shred", "--provider", PROVIDER, "--day", "2026-11-31")
+    assert code == 2 and "not a calendar day" in err
+
+    code, out, err = _invoke(directory, "data", "shred", "--provider", PROVIDER, "--day", DAY, "--by", "dpo@alpha")
+    assert code == 0, err
+    assert f"{PROVIDER} {DAY} shredded by dpo@alpha" in out and "destroyed" in out
+    assert not (gateway_vault(directory, PROVIDER) / f"{DAY}.key").exists()
+    code, out, err = _invoke(directory, "data", "shred", "--provider", PROVIDER, "--day", DAY, "--by", "someone")
+    assert code == 0 and "already shredded" in out and "shredded by dpo@alpha" in out, err  # the first one stands
+    code, _, err = _invoke(directory, "data", "reveal", "e-1", "--provider", PROVIDER, "--entry", str(files["e-1"]))
+    assert code == 1 and "was shredded at" in err and "by dpo@alpha" in err and "not found" not in err
+    code, out, err = _invoke(directory, "data", "reveal", "e-next-day", "--provider", PROVIDER, "--entry",
+                             str(files["e-next-day"]))  # fmt: skip
+    assert code == 0, err  # the next day is untouched
+
+    statements = load_statements(directory, load_description(directory))
+    assert set(statements) == {(PROVIDER, DAY)} and statements[(PROVIDER, DAY)].by == "dpo@alpha"
+    # the explorer shows the shredded day's version 2 calls as shredded, not the next day's, nor version 1 calls
+    shown = ShredBook(directory, load_description(directory), rescan_s=0)
+    assert digests(shown, json.loads(entries["e-1"]))["shredded"] == {
+        "provider": PROVIDER, "day": DAY, "shredded_ms": statements[(PROVIDER, DAY)].shredded_ms, "by": "dpo@alpha"
+    }  # fmt: skip
+    assert digests(shown, json.loads(kept)) == {"scheme": "epoch-hkdf/v1", "day": "2026-11-03", "shredded": None}
+    old = event(v=1, time_ms=NOON, provider_org=PROVIDER)
+    assert digests(shown, old) == {"scheme": "gateway-key/v1", "day": DAY, "shredded": None}
+    forged_statement = statement_path(directory, OTHER, DAY)  # beta's folder, alpha's statement: ignored
+    forged_statement.parent.mkdir(parents=True)
+    forged_statement.write_text(statement_path(directory, PROVIDER, DAY).read_text())
+    assert set(load_statements(directory, load_description(directory))) == {(PROVIDER, DAY)}
+
+
+def test_explorer_vault_is_shredded_too_and_version_1_needs_asking(directory: Path, tmp_path: Path) -> None:
+    key = load_gateway_key(directory, OrgId(PROVIDER), PASS.encode())
+    assert isinstance(key, Ed25519PrivateKey)
+    audit = SaltVault.for_gateway_key(explorer_vault(directory), PROVIDER, key)
+    day, noon = "2026-10-02", NOON - 31 * 86_400_000
+    entry = tmp_path / "q.entry"
+    entry.write_bytes(_record(audit, "q-1", noon, gateway=f"{PROVIDER}/explorer"))
+    code, out, err = _invoke(directory, "data", "reveal", "q-1", "--provider", PROVIDER, "--entry", str(entry))
+    assert code == 0, err
+    assert json.loads(out)["salt"] == audit.reveal("q-1", noon).hex()
+    code, out, err = _invoke(directory, "data", "shred", "--provider", PROVIDER, "--day", day, "--json")
+    assert code == 0, err
+    vaults = json.loads(out)["vaults"]
+    assert {v["vault"] for v in vaults} == {str(gateway_vault(directory, PROVIDER)), str(explorer_vault(directory))}
+    code, _, err = _invoke(directory, "data", "reveal", "q-1", "--provider", PROVIDER, "--entry", str(entry))
+    assert code == 1 and "shredded" in err
+
+    old = event(v=1, provider_org=PROVIDER, gateway_id=f"{PROVIDER}/gateway")
+    old["request_digest"] = request_digest(derive_salt(key), "GET", "/v1/news/latest", body_sha256(b""))
+    notary_answer = tmp_path / "old.json"  # as /v1/entries/ID answers
+    notary_answer.write_text(json.dumps({"entry": base64.b64encode(canonical_entry(validate_event(old))).decode()}))
+    args = ["data", "reveal", old["event_id"], "--provider", PROVIDER, "--entry", str(notary_answer)]
+    code, _, err = _invoke(directory, *args)
+    assert code == 1 and "--gateway-salt" in err
+    code, out, err = _invoke(directory, *args, "--gateway-salt", "--out", str(tmp_path / "old.reveal"))
+    assert code == 0 and out == "", err
+    code, out, err = _invoke(directory, "verify", "reveal", str(tmp_path / "old.reveal"))
+    assert code == 0, err
+    assert "gateway-key/v1" in out
