@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -37,8 +38,10 @@ from network.logsetup import (
     witness_verifiers,
     witness_vkey,
 )
+from notary.log.errors import MalformedError as NotaryMalformedError
 from notary.log.smnote import SM2CosignatureVerifier, SM2NoteVerifier
 from notary.logsuite import INTL, SM, public_bytes, suite_of_vkey
+from notary.submit.vault import SaltVault, Tombstone
 from suite.sm2 import SM2PrivateKey
 
 PASS = b"suite test passphrase"
@@ -189,3 +192,19 @@ def test_identity_create_gives_a_new_firm_keys_of_the_consortiums_suite(tmp_path
     assert result.exit_code == 1, result.output
     assert "runs the 'sm' suite: a firm joining it needs keys of that suite, not 'intl'" in result.stderr
     assert not (tmp_path / "orgs" / "oldco").exists()
+
+
+def test_an_sm2_gateway_key_keeps_a_salt_vault_and_signs_shred_statements(tmp_path: Path) -> None:
+    key = SM2PrivateKey.generate()
+    now = time.time()
+    vault = SaltVault.for_gateway_key(tmp_path / "vault", "acme", key, clock=lambda: now)
+    salt = vault.salt("event-1", int(now * 1000))
+    again = SaltVault.for_gateway_key(tmp_path / "vault", "acme", key, clock=lambda: now)
+    assert again.salt("event-1", int(now * 1000)) == salt and len(salt) == 32
+    tombstone = Tombstone("acme", "2026-12-01", int(now * 1000), "compliance@acme")
+    statement = tombstone.signed(key)
+    assert Tombstone.from_signed(statement, public_bytes(key)) == tombstone
+    with pytest.raises(NotaryMalformedError, match="not signed by its gateway key"):
+        Tombstone.from_signed(statement, public_bytes(SM2PrivateKey.generate()))
+    with pytest.raises(NotaryMalformedError, match="not signed by its gateway key"):
+        Tombstone.from_signed(tombstone.signed(Ed25519PrivateKey.generate()), public_bytes(key))
