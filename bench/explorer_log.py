@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         for batch in stream.batches():
             shipped[0] = batch.shipped_ms / 1000
             rows = [(_event_id(e), _seq(e), e) for e in batch.entries]
-            sequencer._commit(batch.gateway_id, rows, rows[-1][1], [])
+            gateway, last = batch.gateway_id, rows[-1][1]
+            store.sequence(gateway, [], lambda state: sequencer._plan(gateway, rows, last, [], state)[0])  # noqa: B023
             if sequencer.size - reported >= args.report_every:
                 reported = sequencer.size
                 print(f"size {sequencer.size} {time.perf_counter() - t0:.1f}", flush=True)

@@ -73,6 +73,22 @@ def notary_group() -> None:
     help="Serve the log only to members, witnesses and regulators, each event to its parties (docs/notary.md).",
 )
 @click.option("--passphrase-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option(
+    "--storage",
+    metavar="URL",
+    envvar="CONSORTIUM_NOTARY_STORAGE",
+    default=None,
+    help="postgresql://user@host/db: keep the log in PostgreSQL (with --object-store), shared by every notary "
+    "replica given the same URLs (docs/notary.md, 'Storage backends'). Default: SQLite in DIRECTORY/notary.",
+)
+@click.option(
+    "--object-store",
+    metavar="URL",
+    envvar="CONSORTIUM_NOTARY_OBJECT_STORE",
+    default=None,
+    help="s3://bucket[/prefix]?endpoint=http://host:port&region=…: where a PostgreSQL-backed notary writes tiles, "
+    "entry bundles and its checkpoint (credentials from the AWS environment variables or profile).",
+)
 def notary_serve(
     directory: Path,
     host: str,
@@ -85,6 +101,8 @@ def notary_serve(
     checkpoint_interval: float,
     authenticate_reads: bool,
     passphrase_file: Path | None,
+    storage: str | None,
+    object_store: str | None,
 ) -> None:
     """Run the notary of the consortium in DIRECTORY until SIGTERM or Ctrl-C.
 
@@ -110,6 +128,9 @@ def notary_serve(
     if url:
         anchor = _lazy_anchor_settings(directory, description, passphrase, url, anchor_interval, anchor_max_backoff)
         settings = dataclasses.replace(settings, anchor=anchor)
+    if (storage is None) != (object_store is None):
+        raise click.UsageError("--storage postgresql://… and --object-store s3://… go together")
+    settings = dataclasses.replace(settings, storage=storage, object_store=object_store)
     configure_logging()
     click.echo(f"notary of {settings.origin} serving on http://{host}:{port}", err=True)
     access = read_access(directory, description) if authenticate_reads else None

@@ -100,6 +100,22 @@ if TYPE_CHECKING:
     help="The explorer keeps its call index in this PostgreSQL database (postgresql://...), which further "
     'explorers can share (docs/explorer.md, "The call index"); default: SQLite under DIR/explorer/.',
 )
+@click.option(
+    "--storage",
+    metavar="URL",
+    envvar="CONSORTIUM_NOTARY_STORAGE",
+    default=None,
+    help="The notary keeps its log in PostgreSQL at URL (postgresql://…), with --object-store (docs/notary.md, "
+    "'Storage backends'). Default: SQLite in DIRECTORY/notary.",
+)
+@click.option(
+    "--object-store",
+    metavar="URL",
+    envvar="CONSORTIUM_NOTARY_OBJECT_STORE",
+    default=None,
+    help="s3://bucket[/prefix]?endpoint=http://host:port: the notary's tiles, entry bundles and checkpoint, with "
+    "--storage.",
+)
 @pass_ctx
 def up(
     obj: Context,
@@ -112,6 +128,8 @@ def up(
     alarm_webhook: str | None,
     quota_store: str | None,
     explorer_index: str | None,
+    storage: str | None,
+    object_store: str | None,
 ) -> None:
     """Start the consortium in DIRECTORY and keep it running until Ctrl-C."""
     from network.description import load_description
@@ -154,6 +172,9 @@ def up(
         fail(f"--quota-store: give a postgresql:// URL, not {quota_store!r}")
     if explorer_index is not None and not explorer_index.startswith(("postgresql://", "postgres://")):
         fail(f"--explorer-index: give a postgresql:// URL, not {explorer_index!r}")
+    if (storage is None) != (object_store is None):
+        fail("--storage postgresql://… and --object-store s3://… go together")
+    notary_args = [] if storage is None else ["--storage", storage, "--object-store", str(object_store)]
     try:  # from here every way out, a SIGTERM included, goes through the `finally` that stops the chain
         if local.url != description.chain_url:
             # consortium.json says where the local chain runs: every later command without --chain-url reads it
@@ -171,6 +192,7 @@ def up(
             [port + 6 + i for i in range(len(description.members))],
             authenticate_reads=authenticate_reads,
             announce=_announce_child,
+            notary_args=notary_args,
         )
         consortium = Consortium(directory, description, local.backend)
         for name, address in description.contracts.items():

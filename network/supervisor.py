@@ -216,8 +216,10 @@ def start_log_services(
     witness_ports: Sequence[int],
     authenticate_reads: bool = False,
     announce: Announce | None = None,
+    notary_args: Sequence[str] = (),
 ) -> list[Child]:
-    """Start every witness of the consortium, then the notary pointed at them. On the very first start
+    """Start every witness of the consortium, then the notary pointed at them (with ``notary_args`` added to its
+    ``notary serve``, e.g. its storage). On the very first start
     (no ``witnesses/`` directory yet) each witness's state is initialised at size 0; later, a witness whose
     state is gone stays refused until an operator runs ``consortium witness init``. With
     ``authenticate_reads`` the notary serves its log to members and witnesses only (``notary serve
@@ -246,6 +248,7 @@ def start_log_services(
             args += ["--witness", f"{org}={url}"]
         if authenticate_reads:
             args.append("--authenticate-reads")
+        args += list(notary_args)
         url = f"http://127.0.0.1:{notary_port}"
         notary_log = directory / "notary" / "notary.log"
         children.append(start_child("notary", args, notary_log, url, "/healthz", passphrase, announce=announce))

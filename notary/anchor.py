@@ -37,7 +37,7 @@ from notary.log.checkpoint import parse_checkpoint
 from notary.log.note import parse_note
 from notary.logsuite import INTL, LogSuite
 from notary.reader import LogReader
-from notary.store import CheckpointRow, LogStore
+from notary.storage.base import CheckpointRow, NotaryStorage
 
 log = logging.getLogger("notary.anchor")
 CHECKED_KEY = "anchors_checked"  # meta key: the largest anchored size whose on-chain root was compared
@@ -57,7 +57,7 @@ ChainClient: TypeAlias = AuditAnchorClient | Callable[[], AuditAnchorClient]
 class Anchorer:
     def __init__(
         self,
-        store: LogStore,
+        store: NotaryStorage,
         reader: LogReader,
         anchors: ChainClient,
         signer: Signer,
@@ -148,12 +148,7 @@ class Anchorer:
         signed = self.signer.account.sign_transaction(tx)  # type: ignore[arg-type]
         tx_hash = "0x" + bytes(signed.hash).hex()
         now_ms = int(self._clock() * 1000)
-        with self.store.transaction() as conn:
-            conn.execute("DELETE FROM anchors WHERE size = ? AND state = 'failed'", (cp.size,))
-            conn.execute(
-                "INSERT INTO anchors (size, tx_hash, raw_tx, nonce, state, sent_ms) VALUES (?, ?, ?, ?, 'sent', ?)",
-                (cp.size, tx_hash, bytes(signed.raw_transaction), int(tx["nonce"]), now_ms),
-            )
+        self.store.anchor_sent(cp.size, tx_hash, bytes(signed.raw_transaction), int(tx["nonce"]), now_ms)
         self._last_attempt = now_ms / 1000  # only a stored intent counts: a failed build is retried at once
         log.info("anchoring checkpoint %d in transaction %s", cp.size, tx_hash)
         self._broadcast(bytes(signed.raw_transaction))
@@ -208,17 +203,11 @@ class Anchorer:
         return int(self._web3.eth.get_transaction_count(self.signer.address, "latest")) > nonce
 
     def _confirm(self, size: int, block_number: int, block_hash: str) -> None:
-        with self.store.transaction() as conn:
-            conn.execute(
-                "UPDATE anchors SET state = 'confirmed', block_number = ?, block_hash = ?, confirmed_ms = ? "
-                "WHERE size = ?",
-                (block_number, block_hash, int(self._clock() * 1000), size),
-            )
+        self.store.anchor_confirmed(size, block_number, block_hash, int(self._clock() * 1000))
         log.info("checkpoint %d anchored in block %d", size, block_number)
 
     def _fail(self, size: int, why: str) -> None:
-        with self.store.transaction() as conn:
-            conn.execute("UPDATE anchors SET state = 'failed' WHERE size = ?", (size,))
+        self.store.anchor_failed(size)
         log.warning("anchor of checkpoint %d failed (%s); a newer checkpoint will be anchored", size, why)
 
     def _check_roots(self) -> None:

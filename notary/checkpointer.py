@@ -30,7 +30,7 @@ from notary.log.note import NoteSignature, Signer, add_signatures, sign_note
 from notary.log.witnessing import format_add_checkpoint, parse_cosignature_lines, parse_size_body
 from notary.logsuite import WitnessVerifier
 from notary.reader import LogReader
-from notary.store import CheckpointRow, LogStore
+from notary.storage.base import CheckpointRow, NotaryStorage
 
 log = logging.getLogger("notary.checkpointer")
 
@@ -73,7 +73,7 @@ class WitnessAnswer:
 class Checkpointer:
     def __init__(
         self,
-        store: LogStore,
+        store: NotaryStorage,
         reader: LogReader,
         signer: Signer,
         origin: str,
@@ -113,11 +113,7 @@ class Checkpointer:
         text = format_checkpoint(Checkpoint(self.origin, size, root))
         note = sign_note(text, [self._signer])
         time_ms = max(int(self._clock() * 1000), latest.time_ms if latest else 0)
-        with self.store.transaction() as conn:
-            conn.execute(
-                "INSERT INTO checkpoints (size, root, time_ms, note) VALUES (?, ?, ?, ?)", (size, root, time_ms, note)
-            )
-        return self.store.checkpoint(size)
+        return self.store.add_checkpoint(size, root, time_ms, note)
 
     # ------------------------------------------------------------------------------------------ witnessing
 
@@ -146,11 +142,7 @@ class Checkpointer:
             return None
         cosigned = add_signatures(checkpoint.note, [signatures[org] for org in sorted(signatures)])
         now = max(int(self._clock() * 1000), checkpoint.time_ms)
-        with self.store.transaction() as conn:
-            conn.execute(
-                "UPDATE checkpoints SET cosigned = ?, published_ms = ?, cosigners = ? WHERE size = ?",
-                (cosigned, now, ",".join(sorted(signatures)), checkpoint.size),
-            )
+        self.store.publish_checkpoint(checkpoint.size, cosigned, now, ",".join(sorted(signatures)))
         log.info("published checkpoint %d cosigned by %s", checkpoint.size, ", ".join(sorted(signatures)))
         return self.store.checkpoint(checkpoint.size)
 

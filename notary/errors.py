@@ -13,7 +13,7 @@ from notary.log.errors import (
     UnknownKeyError,
     VerificationError,
 )
-from notary.store import StorageFullError, StoreError
+from notary.storage.base import StorageFullError, StoreError, StoreUnavailableError
 
 __all__ = [
     "BatchTooLargeError",
@@ -27,6 +27,7 @@ __all__ = [
     "SignatureError",
     "StorageFullError",
     "StoreError",
+    "StoreUnavailableError",
     "UnknownGatewayError",
     "UnknownKeyError",
     "VerificationError",

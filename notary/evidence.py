@@ -57,7 +57,7 @@ from notary.errors import NotaryError, NotFoundError
 from notary.log.hashing import SHA256, TreeHash
 from notary.mpt import build_proof
 from notary.receipt import Receipt
-from notary.store import CheckpointRow, LogStore
+from notary.storage.base import CheckpointRow, NotaryStorage
 from notary.verify import HEADER_EXTRA, HEADER_RECEIPT_ROOT, HEADER_TX_ROOT
 
 #: Header fields in RLP order (Yellow Paper §4.3), then the fields later forks appended, in order:
@@ -87,7 +87,7 @@ def _hex(data: bytes) -> str:
 # -- which checkpoint ---------------------------------------------------------------------------------------
 
 
-def choose_checkpoint(store: LogStore, index: int) -> tuple[CheckpointRow | None, dict[str, Any] | None]:
+def choose_checkpoint(store: NotaryStorage, index: int) -> tuple[CheckpointRow | None, dict[str, Any] | None]:
     """The smallest published checkpoint covering ``index`` with a confirmed anchor, and that anchor; else the
     latest published checkpoint (no anchor) if it covers ``index``; else nothing."""
     anchor = store.anchor_covering(index)
@@ -140,7 +140,7 @@ class EvidenceBuilder:
     def __init__(
         self,
         origin: str,
-        store: LogStore,
+        store: NotaryStorage,
         receipt: Callable[[str], Receipt],
         inclusion: Callable[[int, int], Sequence[bytes]],
         anchorer: Anchorer | None,

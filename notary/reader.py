@@ -15,14 +15,14 @@ from collections.abc import Callable
 from notary.errors import MalformedError, NotFoundError
 from notary.log.hashing import HASH_SIZE, SHA256, Hash32, TreeHash
 from notary.log.proof import prove_consistency, prove_inclusion, root_at
-from notary.log.tiles import TILE_WIDTH, TileNodeReader, format_entry_bundle
-from notary.store import LogStore
+from notary.log.tiles import TILE_WIDTH, TileNodeReader
+from notary.storage.base import NotaryStorage
 
 
 class LogReader:
     def __init__(
         self,
-        store: LogStore,
+        store: NotaryStorage,
         current_size: Callable[[], int] | None = None,
         cache_tiles: int = 4096,
         tree: TreeHash = SHA256,
@@ -72,7 +72,10 @@ class LogReader:
         return data[: width * HASH_SIZE]
 
     def entry_bundle(self, index: int, width: int) -> bytes:
-        entries = self.store.entries(index * TILE_WIDTH, width)
-        if len(entries) < width:
-            raise NotFoundError(f"entry bundle {index} has {len(entries)} entries, not {width}")
-        return format_entry_bundle(entries)
+        if not 0 < width <= TILE_WIDTH:
+            raise MalformedError(f"an entry bundle holds 1 to {TILE_WIDTH} entries, not {width}")
+        bundle = self.store.entry_bundle(index, width)
+        if bundle is None:
+            have = max(0, min(TILE_WIDTH, self._current_size() - index * TILE_WIDTH))
+            raise NotFoundError(f"entry bundle {index} has {have} entries, not {width}")
+        return bundle

@@ -39,7 +39,7 @@ from notary.log.note import Signer
 from notary.log.tiles import TILE_WIDTH
 from notary.logsuite import INTL, BatchKey, LogSuite, PrivateKey, suite_of_key
 from notary.receipt import BatchStatement, Receipt, batch_receipt, batch_receipts, sign_batch
-from notary.store import EntryRow, LogStore
+from notary.storage.base import BatchWrite, EntryRow, NotaryStorage, TreeState
 
 BATCH_CONTEXT = b"consortium-ledger/batch/v1\n"
 MAX_BATCH_BYTES = 16 * 1024 * 1024
@@ -92,11 +92,15 @@ def batch_request(
 
 class Sequencer:
     """Turns verified batches into entries; one writer at a time, reads from any thread. ``gateway_keys`` are
-    raw public keys of the log's ``suite`` (32-byte Ed25519, or 65-byte SM2 points)."""
+    raw public keys of the log's ``suite`` (32-byte Ed25519, or 65-byte SM2 points).
+
+    It keeps no tree state of its own: each batch is planned against the state the store reads under its
+    sequencing lock (``NotaryStorage.sequence``), so several sequencers, in several processes, may append to one
+    store (the PostgreSQL backend) with no gap and no duplicate."""
 
     def __init__(
         self,
-        store: LogStore,
+        store: NotaryStorage,
         signer: Signer,
         settings: SequencerSettings,
         gateway_keys: Mapping[str, bytes],
@@ -113,17 +117,10 @@ class Sequencer:
         self._clock = clock
         self._on_commit = on_commit
         self._lock = threading.Lock()
-        size = store.size()
-        self._writer = TileWriter(size, store.edge_tiles(size), self._tree)
-        self._last_seq = store.gateways()
-        self._gaps: dict[str, list[tuple[int, int, int]]] = {}
-        for gateway, first, last, found in store.gaps():
-            self._gaps.setdefault(gateway, []).append((first, last, found))
-        self._last_time = store.last_batch_time()
 
     @property
     def size(self) -> int:
-        return self._writer.size
+        return self.store.size()
 
     def now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -198,28 +195,51 @@ class Sequencer:
         return rows
 
     def _sequence(self, gateway_id: str, rows: list[tuple[str, int, bytes]]) -> BatchResult:
-        existing = self.store.entries_by_id([r[0] for r in rows])
-        new = []
-        for event_id, seq, data in rows:
-            old = existing.get(event_id)
-            if old is None:
-                new.append((event_id, seq, data))
-            elif old.data != data:
-                raise ConflictError(f"event id {event_id!r} was already logged at index {old.index} with other content")
-        last, gaps, revealed = self._check_sequence(gateway_id, [r[1] for r in new])
+        planned: list[tuple[BatchWrite, list[bytes], list[tuple[int, int]]]] = []
+        found: dict[str, EntryRow] = {}
+
+        def plan(state: TreeState) -> BatchWrite | None:
+            planned.clear()
+            found.clear()
+            found.update(state.existing)
+            new = []
+            for event_id, seq, data in rows:
+                old = state.existing.get(event_id)
+                if old is None:
+                    new.append((event_id, seq, data))
+                elif old.data != data:
+                    raise ConflictError(
+                        f"event id {event_id!r} was already logged at index {old.index} with other content"
+                    )
+            last, gaps, revealed = self._check_sequence(gateway_id, [r[1] for r in new], state)
+            if not new:
+                return None
+            write, leaves = self._plan(gateway_id, new, last, gaps, state)
+            planned.append((write, leaves, revealed))
+            return write
+
+        committed = self.store.sequence(gateway_id, [r[0] for r in rows], plan)
         receipts: dict[str, Receipt] = {}
-        if new:
-            receipts.update(self._commit(gateway_id, new, last, gaps))
-        receipts.update(self._receipts_of(list(existing.values())))
+        revealed: list[tuple[int, int]] = []
+        if committed is not None:
+            write, leaves, revealed = planned[0]
+            if self._on_commit is not None:
+                self._on_commit(write.tiles)
+            new_ids = [eid for eid, _, _ in write.entries]
+            receipts.update(
+                {r.event_id: r for r in batch_receipts(new_ids, write.first, leaves, write.note, self._tree)}
+            )
+        receipts.update(self._receipts_of(list(found.values())))
         result = [receipts[r[0]] for r in rows]
-        return BatchResult(result, len(new), len(rows) - len(new), revealed)
+        new_count = 0 if committed is None else len(committed.entries)
+        return BatchResult(result, new_count, len(rows) - new_count, revealed)
 
     def _check_sequence(
-        self, gateway_id: str, seqs: list[int]
+        self, gateway_id: str, seqs: list[int], state: TreeState
     ) -> tuple[int, list[tuple[int, int, int]], list[tuple[int, int]]]:
         """The gateway's new last sequence number and gap list after ``seqs``, and the gaps newly revealed."""
-        last = self._last_seq.get(gateway_id, 0)
-        gaps = list(self._gaps.get(gateway_id, []))
+        last = state.last_seq
+        gaps = list(state.gaps)
         revealed: list[tuple[int, int]] = []
         previous = 0
         now = self.now_ms()
@@ -243,44 +263,26 @@ class Sequencer:
                 )
         return last, gaps, revealed
 
-    def _commit(
-        self, gateway_id: str, new: list[tuple[str, int, bytes]], last: int, gaps: list[tuple[int, int, int]]
-    ) -> dict[str, Receipt]:
-        writer = self._writer.copy()
-        first = writer.size
+    def _plan(
+        self,
+        gateway_id: str,
+        new: list[tuple[str, int, bytes]],
+        last: int,
+        gaps: list[tuple[int, int, int]],
+        state: TreeState,
+    ) -> tuple[BatchWrite, list[bytes]]:
+        """The batch's write at the state's size: tiles, the signed batch statement, the gateway's new state."""
+        writer = TileWriter(state.size, state.edge, self._tree)
+        first = state.size
         leaf = self._tree.leaf
-        leaves = [leaf(data) for _, _, data in new]
+        leaves: list[bytes] = [leaf(data) for _, _, data in new]
         tiles, levels = writer.append_levels(leaves)
-        time_ms = max(self.now_ms(), self._last_time)
+        time_ms = max(self.now_ms(), state.last_time)
         root = self._tree.root_of(leaves)
         statement = BatchStatement(self.settings.origin, first, len(new), root, time_ms, self.settings.mmd_s)
         note = sign_batch(self._signer, statement)
-        with self.store.transaction() as conn:
-            cursor = conn.execute(
-                "INSERT INTO batches (gateway, first, count, time_ms, note) VALUES (?, ?, ?, ?, ?)",
-                (gateway_id, first, len(new), time_ms, note),
-            )
-            batch_id = cursor.lastrowid
-            conn.executemany(
-                "INSERT INTO entries (idx, event_id, gateway, seq, batch, data) VALUES (?, ?, ?, ?, ?, ?)",
-                [(first + i, eid, gateway_id, seq, batch_id, data) for i, (eid, seq, data) in enumerate(new)],
-            )
-            self.store.write_tiles(conn, tiles, levels)
-            conn.execute("INSERT OR REPLACE INTO gateways (id, last_seq) VALUES (?, ?)", (gateway_id, last))
-            if gaps != self._gaps.get(gateway_id, []):
-                conn.execute("DELETE FROM gaps WHERE gateway = ?", (gateway_id,))
-                conn.executemany(
-                    "INSERT INTO gaps (gateway, first, last, found_ms) VALUES (?, ?, ?, ?)",
-                    [(gateway_id, a, b, t) for a, b, t in gaps],
-                )
-        self._writer = writer
-        self._last_seq[gateway_id] = last
-        self._gaps[gateway_id] = gaps
-        self._last_time = time_ms
-        if self._on_commit is not None:
-            self._on_commit(tiles)
-        receipts = batch_receipts([eid for eid, _, _ in new], first, leaves, note, self._tree)
-        return {r.event_id: r for r in receipts}
+        write = BatchWrite(gateway_id, first, time_ms, note, new, tiles, levels, last, gaps)
+        return write, leaves
 
     # ------------------------------------------------------------------------------------------ reads
 
@@ -322,9 +324,10 @@ class Sequencer:
         return hashes
 
     def gaps(self) -> dict[str, list[tuple[int, int, int]]]:
-        with self._lock:
-            return {g: list(v) for g, v in self._gaps.items() if v}
+        found: dict[str, list[tuple[int, int, int]]] = {}
+        for gateway, first, last, found_ms in self.store.gaps():
+            found.setdefault(gateway, []).append((first, last, found_ms))
+        return found
 
     def last_seqs(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._last_seq)
+        return self.store.gateways()

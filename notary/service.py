@@ -23,12 +23,13 @@ from chain.tx import Signer
 from notary.anchor import Anchorer, ChainClient
 from notary.bundle import EvidenceBundle
 from notary.checkpointer import Checkpointer, Witness, WitnessPolicy
-from notary.errors import NotaryError, NotFoundError
+from notary.errors import NotaryError, NotFoundError, StoreError
 from notary.evidence import EvidenceBuilder
 from notary.logsuite import INTL, LogSuite, PrivateKey, suite_of_vkey
 from notary.reader import LogReader
 from notary.sequencer import Sequencer, SequencerSettings
-from notary.store import CheckpointRow, LogStore
+from notary.storage.base import CheckpointRow, NotaryStorage
+from notary.storage.sqlite import LogStore
 
 log = logging.getLogger("notary")
 
@@ -67,6 +68,27 @@ class NotarySettings:
     max_pages: int | None = None  # a cap on the database size, for tests of a full disk
     clock: Callable[[], float] = field(default=time.time)
     suite: LogSuite = INTL
+    #: None: the embedded SQLite store in ``directory``. ``postgresql://…``: PostgreSQL, with ``object_store``
+    #: (``s3://bucket[/prefix]?endpoint=…&region=…``) for tiles, entry bundles and checkpoints; several notaries
+    #: may share them (``docs/notary.md``, "Storage backends").
+    storage: str | None = None
+    object_store: str | None = None
+    maintain_interval: float = 5.0  # seconds between two publications of what is pending (PostgreSQL + S3)
+
+
+def open_store(settings: NotarySettings) -> NotaryStorage:
+    """The store ``settings`` name: SQLite in the notary's directory, or PostgreSQL + an object store."""
+    if settings.storage is None:
+        if settings.object_store is not None:
+            raise StoreError("an object store is used with a PostgreSQL storage (--storage postgresql://…) only")
+        return LogStore(settings.directory / DB_NAME, max_pages=settings.max_pages)
+    if not settings.storage.startswith(("postgresql://", "postgres://")):
+        raise StoreError(f"storage {settings.storage.split('@')[-1]!r}: expected postgresql://…")
+    if settings.object_store is None:
+        raise StoreError("a PostgreSQL storage needs an object store for tiles and bundles (--object-store s3://…)")
+    from notary.storage.postgres import ObjectStoreConfig, PostgresStore
+
+    return PostgresStore(settings.storage, ObjectStoreConfig.parse(settings.object_store))
 
 
 class NotaryService:
@@ -75,7 +97,7 @@ class NotaryService:
         self.origin = settings.origin
         self.suite = suite = settings.suite
         self.signer = suite.note_signer(settings.origin, settings.log_key)
-        self.store = LogStore(settings.directory / DB_NAME, max_pages=settings.max_pages)
+        self.store: NotaryStorage = open_store(settings)
         self._check_identity()
         self.sequencer = Sequencer(
             self.store,
@@ -156,10 +178,22 @@ class NotaryService:
         if self.anchorer is not None:
             anchorer = self.anchorer
             loops.append(("anchorer", lambda: anchorer.run(self._stop)))
+        if self.settings.storage is not None:
+            loops.append(("storage", self._maintain))
         for name, target in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
+
+    def _maintain(self) -> None:
+        """Publish what any replica committed and the object store lacks (a crash, an outage), periodically."""
+        while not self._stop.wait(self.settings.maintain_interval):
+            try:
+                self.store.maintain()
+            except NotaryError as exc:
+                log.warning("storage maintenance failed, retrying: %s", exc)
+            except Exception:
+                log.exception("storage maintenance failed")
 
     def stop(self) -> None:
         self._stop.set()

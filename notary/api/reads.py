@@ -31,7 +31,7 @@ from notary.api.schemas import (
 from notary.errors import MalformedError, NotFoundError
 from notary.event import gateway_org, parse_entry
 from notary.event import parties as event_parties
-from notary.store import CheckpointRow, EntryRow, LogStore
+from notary.storage.base import CheckpointRow, EntryRow, NotaryStorage
 
 router = APIRouter(tags=["read"])
 
@@ -47,7 +47,7 @@ def _anchor_json(anchor: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in anchor.items() if k != "raw_tx"}
 
 
-def checkpoints_json(store: LogStore, rows: Sequence[CheckpointRow]) -> list[dict[str, Any]]:
+def checkpoints_json(store: NotaryStorage, rows: Sequence[CheckpointRow]) -> list[dict[str, Any]]:
     """Checkpoints as the API shows them, each with its anchor (those anchors are read in one query)."""
     anchors = {a["size"]: a for a in store.anchors(sizes=[row.size for row in rows])}
     out = []

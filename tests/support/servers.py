@@ -80,23 +80,29 @@ class PostgresServer:
             self._as = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
             self.directory.mkdir(parents=True, exist_ok=True)
             os.chown(self.directory, account.pw_uid, account.pw_gid)
-            # the server must reach its directory through every parent
-            for parent in self.directory.parents:
-                if parent == Path("/"):
-                    break
-                with contextlib.suppress(OSError):
-                    os.chmod(parent, os.stat(parent).st_mode | 0o011)
+            self._open_parents()
         subprocess.run(
             [self.bindir / "initdb", "-D", self.data, "-U", self.user, "-A", "trust", "-E", "UTF8", "--no-locale"],
             check=True, capture_output=True, **self._as,
         )  # fmt: skip
         self.start()
 
+    def _open_parents(self) -> None:
+        """The server must reach its directory through every parent. Again at each start: another pytest run on
+        the machine sets its ``pytest-of-<user>`` directory back to 0700 when it begins."""
+        for parent in self.directory.parents:
+            if parent == Path("/"):
+                break
+            with contextlib.suppress(OSError):
+                os.chmod(parent, os.stat(parent).st_mode | 0o011)
+
     @property
     def url(self) -> str:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/postgres"
 
     def start(self) -> None:
+        if self._as:
+            self._open_parents()
         log = open(self.directory / "server.log", "ab")  # noqa: SIM115 - the child holds it
         self._process = subprocess.Popen(
             [

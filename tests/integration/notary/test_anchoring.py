@@ -107,11 +107,8 @@ def test_a_root_on_chain_that_differs_from_the_log_raises_a_tamper_alarm(
     assert service.anchorer is not None
     grow(service, world, 1, 5)
     consortium.anchors.anchor(Signer(consortium.deployer.account), ORIGIN, 3, b"\x66" * 32, b"\x77" * 32)
-    with service.store.transaction() as conn:  # record the foreign anchor as if we had sent it
-        conn.execute(
-            "INSERT INTO anchors (size, tx_hash, raw_tx, nonce, state, sent_ms) VALUES (3, '0x00', x'', 0, "
-            "'confirmed', 0)"
-        )
+    service.store.anchor_sent(3, "0x00", b"", 0, 0)  # record the foreign anchor as if we had sent it
+    service.store.anchor_confirmed(3, 0, "", 0)
     service.anchorer.step(force=True)  # anchors 5; checks 3 (another root) and 5 (ours)
     alarms = service.store.alarms()
     assert [(a["kind"], a["size"]) for a in alarms] == [("anchor-mismatch", 3)]

@@ -1,0 +1,210 @@
+"""The notary's storage interface: what the sequencer, the checkpointer, the anchorer and the readers need of a
+backend, and nothing more. One module per backend (``sqlite``: one embedded database, the default;
+``postgres``: PostgreSQL for sequencing and coordination, an S3-compatible object store for tiles, entry bundles
+and checkpoints), sharing only this module.
+
+Sequencing is one call, :meth:`NotaryStorage.sequence`: under a lock exclusive across every process that
+writes the log, the backend reads the tree state (:class:`TreeState`: size, right-edge tiles, the gateway's last
+sequence number and gaps, the entries already logged under the batch's event ids), hands it to the caller's
+``plan``, and commits what the plan returns (:class:`BatchWrite`: entries, batch statement, tiles, gateway state
+and gaps) in one transaction, or nothing. The plan runs inside the lock, so it must not block on anything but
+CPU; an exception it raises (a conflict) rolls the transaction back and propagates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from notary.log.errors import NotaryError
+
+
+class StoreError(NotaryError):
+    """The store could not be read or written (I/O error, corruption, locked, a server unreachable)."""
+
+
+class StorageFullError(StoreError):
+    """The disk (or the database's page limit) is full: nothing of the transaction was written."""
+
+
+class StoreUnavailableError(StoreError):
+    """A server the store needs (the database, the object store) does not answer; the message names it. Nothing
+    that was acknowledged is lost: a write either committed before the outage or was refused."""
+
+
+class IntegrityError(StoreError):
+    """The object store holds other bytes under an immutable key than the database says it must: tampering, or
+    two logs sharing a bucket. An alarm, never retried away."""
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRow:
+    index: int
+    event_id: str
+    gateway: str
+    seq: int
+    batch: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRow:
+    id: int
+    gateway: str
+    first: int
+    count: int
+    time_ms: int
+    note: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointRow:
+    size: int
+    root: bytes
+    time_ms: int
+    note: bytes
+    cosigned: bytes | None
+    published_ms: int | None
+    cosigners: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TreeState:
+    """What a batch is sequenced against, read under the sequencing lock."""
+
+    size: int
+    edge: dict[int, bytes]  # the partial tile of each level at the right edge (``LogStore.edge_tiles``)
+    last_time: int  # the latest batch time so far (batch times never go back)
+    last_seq: int  # the gateway's last sequence number (0 if none)
+    gaps: list[tuple[int, int, int]]  # the gateway's open gaps: (first, last, found_ms)
+    existing: dict[str, EntryRow]  # entries already logged under the batch's event ids
+
+
+@dataclass(frozen=True, slots=True)
+class BatchWrite:
+    """What one batch adds, committed together: ``entries`` are (event id, gateway seq, canonical entry) at
+    indexes ``first``..; ``tiles`` every tile the append changed and ``levels`` each tile that became full with
+    its inner levels (``TileWriter.append_levels``); ``gaps`` the gateway's whole new gap list."""
+
+    gateway: str
+    first: int
+    time_ms: int
+    note: bytes
+    entries: list[tuple[str, int, bytes]]
+    tiles: dict[tuple[int, int], bytes]
+    levels: dict[tuple[int, int], bytes]
+    last_seq: int
+    gaps: list[tuple[int, int, int]]
+
+
+#: Given the tree state, what to commit (None: nothing to write, e.g. all duplicates).
+Plan = Callable[[TreeState], BatchWrite | None]
+
+
+@runtime_checkable
+class NotaryStorage(Protocol):
+    """A notary's durable store. Every method raises :class:`StoreError` (or a subclass) when the backend
+    cannot answer; reads return only committed (and, for an object store, published) data."""
+
+    # -- sequencing
+    def sequence(self, gateway: str, event_ids: Sequence[str], plan: Plan) -> BatchWrite | None:
+        """Run ``plan`` on the tree state under the exclusive sequencing lock and commit its write atomically;
+        returns what was committed."""
+        ...
+
+    def size(self) -> int:
+        """The tree size every read can serve (all its tiles readable)."""
+        ...
+
+    # -- the tree and its entries
+    def tile(self, level: int, index: int) -> bytes:
+        """The tile's hashes at the current size (b"" if none yet)."""
+        ...
+
+    def tile_for_proofs(self, level: int, index: int) -> bytes: ...
+
+    def edge_tiles(self, size: int) -> dict[int, bytes]: ...
+
+    def entries(self, first: int, count: int) -> list[bytes]: ...
+
+    def entry_bundle(self, index: int, width: int) -> bytes | None:
+        """The C2SP entry bundle ``index`` of ``width`` entries, or None if the log is not that long yet."""
+        ...
+
+    def entries_by_id(self, event_ids: Sequence[str]) -> dict[str, EntryRow]: ...
+
+    def entry(self, index: int) -> EntryRow | None: ...
+
+    def batch(self, batch_id: int) -> BatchRow: ...
+
+    def last_batch_time(self) -> int: ...
+
+    def gateways(self) -> dict[str, int]: ...
+
+    def gaps(self, gateway: str | None = None) -> list[tuple[str, int, int, int]]: ...
+
+    # -- checkpoints
+    def add_checkpoint(self, size: int, root: bytes, time_ms: int, note: bytes) -> CheckpointRow:
+        """Record a signed checkpoint (a second one of the same size, by another replica, is kept as is)."""
+        ...
+
+    def publish_checkpoint(self, size: int, cosigned: bytes, published_ms: int, cosigners: str) -> None: ...
+
+    def checkpoint(self, size: int) -> CheckpointRow | None: ...
+
+    def latest_checkpoint(self, published: bool) -> CheckpointRow | None: ...
+
+    def checkpoints(self, after: int, limit: int, published: bool = True) -> list[CheckpointRow]: ...
+
+    # -- anchors
+    def anchor_sent(self, size: int, tx_hash: str, raw_tx: bytes, nonce: int, sent_ms: int) -> None:
+        """Record an anchor intent (replacing a failed one of that size) before it is broadcast."""
+        ...
+
+    def anchor_confirmed(self, size: int, block_number: int, block_hash: str, confirmed_ms: int) -> None: ...
+
+    def anchor_failed(self, size: int) -> None: ...
+
+    def anchors(
+        self, state: str | None = None, *, after: int = 0, limit: int = -1, sizes: Sequence[int] | None = None
+    ) -> list[dict[str, Any]]: ...
+
+    def anchored_size(self) -> int: ...
+
+    def anchor_covering(self, index: int, state: str = "confirmed") -> dict[str, Any] | None: ...
+
+    def anchor_progress(self) -> tuple[int, bool]: ...
+
+    # -- the rest
+    def meta(self, key: str) -> str | None: ...
+
+    def set_meta(self, key: str, value: str) -> None: ...
+
+    def alarms(self, limit: int = 100) -> list[dict[str, Any]]: ...
+
+    def add_alarm(self, time_ms: int, kind: str, size: int | None, message: str) -> None: ...
+
+    def maintain(self) -> None:
+        """Repair what a crash or an outage left behind (an object store backend publishes pending objects);
+        called periodically, by any replica. Nothing to do for an embedded store."""
+        ...
+
+    def close(self) -> None: ...
+
+
+ANCHOR_COLUMNS = (
+    "size", "tx_hash", "raw_tx", "nonce", "state", "sent_ms", "block_number", "block_hash", "confirmed_ms"
+)  # fmt: skip
+
+
+def edge_widths(size: int) -> dict[int, int]:
+    """The width (in hashes) of the partial tile of each level at the right edge of a tree of ``size``."""
+    widths: dict[int, int] = {}
+    level = 0
+    while size >> (8 * level):
+        count = size >> (8 * level)
+        if count % 256:
+            widths[level] = count % 256
+        level += 1
+    return widths

@@ -1,0 +1,746 @@
+"""The distributed storage backend: PostgreSQL sequences and coordinates, an S3-compatible object store serves.
+
+PostgreSQL holds what must be decided under a lock and found by key: the tree state (one row, locked ``FOR
+UPDATE`` by each batch, so notary replicas take turns and no index is given twice or skipped), the right-edge
+tiles, the entries' index (event id → index, gateway, sequence number, content for duplicate checks), batches,
+gateways' sequence numbers and gaps, checkpoints, anchors, alarms, and the objects still to publish.
+
+The object store holds what readers fetch: hash tiles and entry bundles under their C2SP tlog-tiles paths
+(``tile/<L>/<N>``, ``tile/<L>/<N>.p/<W>``, ``tile/entries/<N>[.p/<W>]``), each written once with a conditional
+write (``If-None-Match: *``), and the latest published checkpoint (``checkpoint``). Proofs, tiles and bundles
+are read from there, never from the database.
+
+A batch commits its entries, the tiles and bundles it changed (as rows of ``pending``) and the new tree size in
+one transaction; the objects are written after the commit and the ``published`` watermark advances once every
+object of every batch up to it is in the object store. Reads serve the published size. A crash, or an object
+store outage, between the commit and the writes leaves the objects in ``pending``: :meth:`PostgresStore.maintain`
+(run when a store opens, before each batch while publication lags, and periodically by the service, by any
+replica) writes them. A conditional write that finds the object already there is success when the bytes are the
+same (another replica, or an earlier attempt, wrote it) and an integrity alarm when they differ.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from notary.log.tiles import TILE_WIDTH, entries_path, format_entry_bundle, parse_entry_bundle, tile_path
+from notary.storage.base import (
+    ANCHOR_COLUMNS,
+    BatchRow,
+    BatchWrite,
+    CheckpointRow,
+    EntryRow,
+    IntegrityError,
+    Plan,
+    StoreError,
+    StoreUnavailableError,
+    TreeState,
+    edge_widths,
+)
+
+log = logging.getLogger("notary.storage")
+
+SCHEMA_VERSION = 1
+_HASH = 32
+_SCHEMA_LOCK = 0x6E6F74617279  # an advisory lock id: replicas creating the schema at once take turns
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tree (
+    id INTEGER PRIMARY KEY CHECK (id = 1), size BIGINT NOT NULL, published BIGINT NOT NULL, last_time BIGINT NOT NULL
+);
+INSERT INTO tree (id, size, published, last_time) VALUES (1, 0, 0, 0) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS edge (level INTEGER PRIMARY KEY, data BYTEA NOT NULL);
+CREATE TABLE IF NOT EXISTS entries (
+    idx BIGINT PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, gateway TEXT NOT NULL, seq BIGINT NOT NULL,
+    batch BIGINT NOT NULL, data BYTEA NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batches (
+    id BIGSERIAL PRIMARY KEY, gateway TEXT NOT NULL, first BIGINT NOT NULL UNIQUE, count BIGINT NOT NULL,
+    time_ms BIGINT NOT NULL, note BYTEA NOT NULL
+);
+CREATE TABLE IF NOT EXISTS gateways (id TEXT PRIMARY KEY, last_seq BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS gaps (
+    gateway TEXT NOT NULL, first BIGINT NOT NULL, last BIGINT NOT NULL, found_ms BIGINT NOT NULL,
+    PRIMARY KEY (gateway, first)
+);
+CREATE TABLE IF NOT EXISTS pending (
+    key TEXT PRIMARY KEY, first BIGINT NOT NULL, end_size BIGINT NOT NULL, data BYTEA NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pending_first ON pending (first);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    size BIGINT PRIMARY KEY, root BYTEA NOT NULL, time_ms BIGINT NOT NULL, note BYTEA NOT NULL,
+    cosigned BYTEA, published_ms BIGINT, cosigners TEXT
+);
+CREATE TABLE IF NOT EXISTS anchors (
+    size BIGINT PRIMARY KEY, tx_hash TEXT NOT NULL, raw_tx BYTEA NOT NULL, nonce BIGINT NOT NULL,
+    state TEXT NOT NULL, sent_ms BIGINT NOT NULL, block_number BIGINT, block_hash TEXT, confirmed_ms BIGINT
+);
+CREATE TABLE IF NOT EXISTS alarms (
+    id BIGSERIAL PRIMARY KEY, time_ms BIGINT NOT NULL, kind TEXT NOT NULL, size BIGINT, message TEXT NOT NULL
+);
+"""
+
+_CHECKPOINT_KEY = "checkpoint"
+_CHECKPOINT_META = "checkpoint_object"  # meta: the size of the checkpoint last written to the object store
+
+
+def _redacted(url: str) -> str:
+    """A database URL without its password, for messages."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+# ---------------------------------------------------------------------------------------------- object store
+
+
+@dataclass(frozen=True)
+class ObjectStoreConfig:
+    """Where the objects go: ``bucket`` (and a key ``prefix``), at ``endpoint`` (None: AWS itself). Credentials
+    come from the usual AWS sources (environment, profile) unless given."""
+
+    bucket: str
+    endpoint: str | None = None
+    prefix: str = ""
+    region: str | None = None
+    access_key: str | None = None
+    secret_key: str | None = None
+    timeout_s: float = 5.0
+
+    @classmethod
+    def parse(cls, url: str) -> ObjectStoreConfig:
+        """``s3://bucket[/prefix]?endpoint=http://host:port&region=…``."""
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme != "s3" or not parts.netloc:
+            raise StoreError(f"object store {url!r}: expected s3://bucket[/prefix][?endpoint=…&region=…]")
+        query = dict(urllib.parse.parse_qsl(parts.query))
+        prefix = parts.path.strip("/")
+        return cls(
+            bucket=parts.netloc, endpoint=query.get("endpoint"), prefix=prefix + "/" if prefix else "",
+            region=query.get("region"),
+        )  # fmt: skip
+
+    def describe(self) -> str:
+        where = f" at {self.endpoint}" if self.endpoint else ""
+        return f"s3://{self.bucket}/{self.prefix}{where}"
+
+
+class ObjectStore:
+    """The bucket, through boto3: immutable conditional writes, reads, and one overwritten object."""
+
+    def __init__(self, config: ObjectStoreConfig) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self.config = config
+        self._client = boto3.client(
+            "s3",
+            endpoint_url=config.endpoint,
+            region_name=config.region or "us-east-1",
+            aws_access_key_id=config.access_key,
+            aws_secret_access_key=config.secret_key,
+            config=Config(
+                connect_timeout=config.timeout_s, read_timeout=config.timeout_s,
+                retries={"max_attempts": 2, "mode": "standard"},
+            ),
+        )  # fmt: skip
+
+    def _unreachable(self, exc: Exception) -> StoreUnavailableError:
+        return StoreUnavailableError(
+            f"the object store ({self.config.describe()}) is unreachable: {exc.__class__.__name__}: {exc}"
+        )
+
+    @contextmanager
+    def _calls(self, what: str) -> Iterator[None]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            yield
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if status >= 500:
+                raise self._unreachable(exc) from exc
+            raise StoreError(f"the object store ({self.config.describe()}) refused {what}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise self._unreachable(exc) from exc
+
+    def get(self, key: str) -> bytes | None:
+        from botocore.exceptions import ClientError
+
+        with self._calls(f"reading {key}"):
+            try:
+                response = self._client.get_object(Bucket=self.config.bucket, Key=self.config.prefix + key)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                    return None
+                raise
+            return bytes(response["Body"].read())
+
+    def put_immutable(self, key: str, data: bytes) -> None:
+        """Create ``key`` with ``data`` unless it exists; if it does, it must hold ``data`` (IntegrityError)."""
+        from botocore.exceptions import ClientError
+
+        with self._calls(f"writing {key}"):
+            try:
+                self._client.put_object(
+                    Bucket=self.config.bucket, Key=self.config.prefix + key, Body=data, IfNoneMatch="*"
+                )
+                return
+            except ClientError as exc:
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                if status not in (409, 412):  # 412: it exists; 409: a concurrent write of it is under way
+                    raise
+            found = self.get(key)
+            if found is None:  # a concurrent conditional write not finished yet: write once more
+                self._client.put_object(
+                    Bucket=self.config.bucket, Key=self.config.prefix + key, Body=data, IfNoneMatch="*"
+                )
+                return
+        if found != data:
+            raise IntegrityError(
+                f"integrity alarm: the object store ({self.config.describe()}) holds other bytes under the "
+                f"immutable key {key} than the log committed (tampering, or another log writing this bucket)"
+            )
+
+    def put(self, key: str, data: bytes) -> None:
+        with self._calls(f"writing {key}"):
+            self._client.put_object(Bucket=self.config.bucket, Key=self.config.prefix + key, Body=data)
+
+
+# ---------------------------------------------------------------------------------------------- the store
+
+
+@dataclass(slots=True)
+class _Edge:
+    size: int
+    edge: dict[int, bytes]
+
+
+class PostgresStore:
+    """A notary store on PostgreSQL (``database_url``) and an S3-compatible bucket; implements
+    ``notary.storage.base.NotaryStorage``. Any number of instances, in any number of processes, may share one
+    database and bucket."""
+
+    def __init__(self, database_url: str, objects: ObjectStore | ObjectStoreConfig, connect_timeout: int = 5) -> None:
+        self.url = database_url
+        self._where = _redacted(database_url)
+        self._connect_timeout = connect_timeout
+        self.objects = objects if isinstance(objects, ObjectStore) else ObjectStore(objects)
+        self._write_lock = threading.RLock()
+        self._publish_lock = threading.Lock()
+        self._local = threading.local()
+        self._readers: list[psycopg.Connection[Any]] = []  # every thread's, closed by close()
+        self._readers_lock = threading.Lock()
+        self._writer: psycopg.Connection[Any] | None = None
+        self._edge: _Edge | None = None
+        with self._transaction() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            conn.execute(_SCHEMA)
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', %s) ON CONFLICT DO NOTHING",
+                (str(SCHEMA_VERSION),),
+            )
+        version = self.meta("schema_version")
+        if version != str(SCHEMA_VERSION):
+            raise StoreError(f"{self._where}: schema version {version}, this notary reads {SCHEMA_VERSION}")
+        try:
+            self.maintain()
+        except StoreUnavailableError as exc:  # serve what is published; sequencing retries the publication
+            log.warning("publication of pending objects deferred: %s", exc)
+
+    # ------------------------------------------------------------------------------------------ connections
+
+    def _unreachable(self, exc: Exception) -> StoreUnavailableError:
+        return StoreUnavailableError(f"the database ({self._where}) is unreachable: {exc.__class__.__name__}: {exc}")
+
+    def _connect(self, autocommit: bool) -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(self.url, autocommit=autocommit, connect_timeout=self._connect_timeout)
+        except psycopg.OperationalError as exc:
+            raise self._unreachable(exc) from exc
+
+    def _reader(self) -> psycopg.Connection[Any]:
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.broken:
+            conn = self._local.conn = self._connect(autocommit=True)
+            with self._readers_lock:
+                self._readers = [c for c in self._readers if not c.closed] + [conn]
+        return conn
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        for attempt in (0, 1):  # a connection lost while idle (a database restart): once more on a new one
+            conn = self._reader()
+            try:
+                return conn.execute(sql, params).fetchall()
+            except psycopg.OperationalError as exc:
+                conn.close()
+                if attempt:
+                    raise self._unreachable(exc) from exc
+            except psycopg.Error as exc:
+                raise StoreError(f"notary store read failed ({self._where}): {exc}") from exc
+        raise AssertionError("unreachable")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        """One transaction on the writer connection (threads of this process take turns); rolled back on any
+        error. A connection lost while idle is made anew before the transaction begins."""
+        with self._write_lock, ExitStack() as stack:
+            for attempt in (0, 1):
+                conn: psycopg.Connection[Any] = self._writer or self._connect(autocommit=True)
+                if conn.closed or conn.broken:
+                    conn = self._connect(autocommit=True)
+                self._writer = conn
+                try:
+                    stack.enter_context(conn.transaction())  # BEGIN
+                    break
+                except psycopg.OperationalError as exc:
+                    conn.close()
+                    self._writer = None
+                    if attempt:
+                        raise self._unreachable(exc) from exc
+            try:
+                with stack:
+                    yield conn
+            except psycopg.OperationalError as exc:
+                conn.close()
+                self._writer = None
+                raise self._unreachable(exc) from exc
+            except psycopg.Error as exc:
+                raise StoreError(f"notary store write failed ({self._where}): {exc}") from exc
+
+    def close(self) -> None:
+        with self._write_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for conn in readers:
+            conn.close()
+
+    # ------------------------------------------------------------------------------------------ sequencing
+
+    def sequence(self, gateway: str, event_ids: Sequence[str], plan: Plan) -> BatchWrite | None:
+        size, published = self._sizes()
+        if published < size:
+            self.maintain()  # an earlier batch's objects (a crash, an outage): publish them first
+        with self._transaction() as conn:
+            size, last_time = _one(conn.execute("SELECT size, last_time FROM tree WHERE id = 1 FOR UPDATE").fetchone())
+            cached = self._edge
+            if cached is None or cached.size != size:
+                rows = conn.execute("SELECT level, data FROM edge").fetchall()
+                cached = _Edge(size, {int(level): bytes(data) for level, data in rows})
+            row = conn.execute("SELECT last_seq FROM gateways WHERE id = %s", (gateway,)).fetchone()
+            gaps = [
+                (int(a), int(b), int(t))
+                for a, b, t in conn.execute(
+                    "SELECT first, last, found_ms FROM gaps WHERE gateway = %s ORDER BY first", (gateway,)
+                )
+            ]
+            existing = {
+                str(r[1]): EntryRow(int(r[0]), str(r[1]), str(r[2]), int(r[3]), int(r[4]), bytes(r[5]))
+                for r in conn.execute(
+                    "SELECT idx, event_id, gateway, seq, batch, data FROM entries WHERE event_id = ANY(%s)",
+                    (list(event_ids),),
+                )
+            }
+            state = TreeState(size, dict(cached.edge), int(last_time), int(row[0]) if row else 0, gaps, existing)
+            write = plan(state)
+            if write is None:
+                return None
+            if write.first != size:
+                raise AssertionError(f"a batch planned at size {write.first} in a tree of size {size}")
+            end = size + len(write.entries)
+            edge = self._insert(conn, write, gaps, cached.edge, end)
+            conn.execute(
+                "UPDATE tree SET size = %s, last_time = GREATEST(last_time, %s) WHERE id = 1", (end, write.time_ms)
+            )
+        self._edge = _Edge(end, edge)
+        try:
+            self.maintain()
+        except StoreUnavailableError as exc:
+            raise StoreUnavailableError(
+                f"{exc}; the batch was committed as entries {size}..{end - 1} and its tiles are published as soon "
+                "as the object store answers: resubmit it then for its receipts"
+            ) from exc
+        return write
+
+    def _insert(
+        self,
+        conn: psycopg.Connection[Any],
+        write: BatchWrite,
+        old_gaps: list[tuple[int, int, int]],
+        old_edge: dict[int, bytes],
+        end: int,
+    ) -> dict[int, bytes]:
+        gateway, first = write.gateway, write.first
+        batch_id = conn.execute(
+            "INSERT INTO batches (gateway, first, count, time_ms, note) VALUES (%s, %s, %s, %s, %s) RETURNING id",
+            (gateway, first, len(write.entries), write.time_ms, write.note),
+        ).fetchone()
+        batch_id = _one(batch_id)[0]
+        with (
+            conn.cursor() as cur,
+            cur.copy("COPY entries (idx, event_id, gateway, seq, batch, data) FROM STDIN") as copy,
+        ):
+            for i, (eid, seq, data) in enumerate(write.entries):
+                copy.write_row((first + i, eid, gateway, seq, batch_id, data))
+        conn.execute(
+            "INSERT INTO gateways (id, last_seq) VALUES (%s, %s) ON CONFLICT (id) DO UPDATE SET last_seq = %s",
+            (gateway, write.last_seq, write.last_seq),
+        )
+        if write.gaps != old_gaps:
+            conn.execute("DELETE FROM gaps WHERE gateway = %s", (gateway,))
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO gaps (gateway, first, last, found_ms) VALUES (%s, %s, %s, %s)",
+                    [(gateway, a, b, t) for a, b, t in write.gaps],
+                )
+        # the new right edge, for the next batch (of any replica)
+        widths = edge_widths(end)
+        edge = {level: data for level, data in old_edge.items() if widths.get(level) == len(data) // _HASH}
+        for (level, index), data in write.tiles.items():
+            if level in widths and index == (end >> (8 * level)) // TILE_WIDTH:
+                edge[level] = data
+        conn.execute("DELETE FROM edge")
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO edge (level, data) VALUES (%s, %s)", list(edge.items()))
+        # the objects to publish: every tile the batch changed and every entry bundle it touched
+        objects = [(tile_path(level, index, len(data) // _HASH), data) for (level, index), data in write.tiles.items()]
+        bundle = first // TILE_WIDTH * TILE_WIDTH
+        earlier = [
+            bytes(r[0])
+            for r in conn.execute(
+                "SELECT data FROM entries WHERE idx >= %s AND idx < %s ORDER BY idx", (bundle, first)
+            ).fetchall()
+        ]
+        entries = earlier + [data for _, _, data in write.entries]
+        for start in range(bundle, end, TILE_WIDTH):
+            part = entries[start - bundle : start - bundle + TILE_WIDTH]
+            objects.append((entries_path(start // TILE_WIDTH, len(part)), format_entry_bundle(part)))
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO pending (key, first, end_size, data) VALUES (%s, %s, %s, %s)",
+                [(key, first, end, data) for key, data in objects],
+            )
+        return edge
+
+    # ------------------------------------------------------------------------------------------ publication
+
+    def _sizes(self) -> tuple[int, int]:
+        rows = self._query("SELECT size, published FROM tree WHERE id = 1")
+        return int(rows[0][0]), int(rows[0][1])
+
+    def maintain(self) -> None:
+        """Publish what the database committed and the object store lacks: pending tiles and bundles (in size
+        order, advancing the published watermark), and the latest published checkpoint. Safe in any replica at
+        any time: every write is idempotent."""
+        with self._publish_lock:
+            pending = self._query("SELECT key, end_size, data FROM pending ORDER BY end_size, key")
+            groups: dict[int, list[tuple[str, bytes]]] = {}
+            for key, end_size, data in pending:
+                groups.setdefault(int(end_size), []).append((str(key), bytes(data)))
+            for end_size, objects in groups.items():
+                for key, data in objects:
+                    try:
+                        self.objects.put_immutable(key, data)
+                    except IntegrityError as exc:
+                        self.add_alarm(int(time.time() * 1000), "object-mismatch", end_size, str(exc))
+                        raise
+                self._advance(end_size)
+            if not groups:
+                size, published = self._sizes()
+                if published < size:  # another replica published the objects, its watermark step lost a race
+                    self._advance(None)
+            self._publish_checkpoint_object()
+
+    def _advance(self, published_end: int | None) -> None:
+        """Forget the pending rows of the batch ending at ``published_end`` (its objects are written), and move
+        the watermark to the start of the oldest batch still pending, or to the tree size if none is. The tree
+        row is locked first, so the statements after it see every batch committed (each commits under that
+        lock) and no batch commits meanwhile."""
+        with self._transaction() as conn:
+            conn.execute("SELECT size FROM tree WHERE id = 1 FOR UPDATE")
+            if published_end is not None:
+                conn.execute("DELETE FROM pending WHERE end_size = %s", (published_end,))
+            conn.execute(
+                "UPDATE tree SET published = GREATEST(published, COALESCE((SELECT MIN(first) FROM pending), size)) "
+                "WHERE id = 1"
+            )
+
+    def _publish_checkpoint_object(self) -> None:
+        latest = self.latest_checkpoint(published=True)
+        if latest is None or latest.cosigned is None:
+            return
+        if self.meta(_CHECKPOINT_META) == str(latest.size):
+            return
+        self.objects.put(_CHECKPOINT_KEY, latest.cosigned)
+        with self._transaction() as conn:  # only forward: a slower replica never records an older one
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = "
+                "EXCLUDED.value WHERE meta.value::BIGINT < EXCLUDED.value::BIGINT",
+                (_CHECKPOINT_META, str(latest.size)),
+            )
+
+    # ------------------------------------------------------------------------------------------ tree reads
+
+    def size(self) -> int:
+        """The published size: every tile and bundle of it is in the object store."""
+        return self._sizes()[1]
+
+    def _tile_key(self, level: int, index: int, size: int) -> str | None:
+        count = size >> (8 * level)
+        if index < count // TILE_WIDTH:
+            return tile_path(level, index)
+        if index == count // TILE_WIDTH and count % TILE_WIDTH:
+            return tile_path(level, index, count % TILE_WIDTH)
+        return None
+
+    def tile(self, level: int, index: int) -> bytes:
+        key = self._tile_key(level, index, self.size())
+        if key is None:
+            return b""
+        data = self.objects.get(key)
+        if data is None:
+            raise StoreError(f"tile {key} is missing from the object store ({self.objects.config.describe()})")
+        return data
+
+    def tile_for_proofs(self, level: int, index: int) -> bytes:
+        return self.tile(level, index)
+
+    def edge_tiles(self, size: int) -> dict[int, bytes]:
+        return {
+            level: self.tile(level, (size >> (8 * level)) // TILE_WIDTH)[: width * _HASH]
+            for level, width in edge_widths(size).items()
+        }
+
+    def _bundle(self, index: int, size: int) -> list[bytes]:
+        have = min(TILE_WIDTH, size - index * TILE_WIDTH)
+        if have <= 0:
+            return []
+        key = entries_path(index, have)
+        data = self.objects.get(key)
+        if data is None:
+            raise StoreError(f"entry bundle {key} is missing from the object store ({self.objects.config.describe()})")
+        return parse_entry_bundle(data)
+
+    def entry_bundle(self, index: int, width: int) -> bytes | None:
+        size = self.size()
+        if index * TILE_WIDTH + width > size:
+            return None
+        if width == TILE_WIDTH or index * TILE_WIDTH + width == size:
+            key = entries_path(index, width)
+            data = self.objects.get(key)
+            if data is not None:
+                return data
+        return format_entry_bundle(self._bundle(index, size)[:width])
+
+    def entries(self, first: int, count: int) -> list[bytes]:
+        """Entries [first, first + count) from the object store's bundles; those committed but not published
+        yet (only a receipt of a batch whose publication is pending asks for them) from the database."""
+        size = self.size()
+        end = min(first + count, size)
+        out: list[bytes] = []
+        for index in range(first // TILE_WIDTH, (end - 1) // TILE_WIDTH + 1 if end > first else 0):
+            bundle = self._bundle(index, size)
+            base = index * TILE_WIDTH
+            out += bundle[max(first, base) - base : end - base]
+        if first + count > size:
+            rows = self._query(
+                "SELECT data FROM entries WHERE idx >= %s AND idx < %s ORDER BY idx", (max(first, size), first + count)
+            )
+            out += [bytes(r[0]) for r in rows]
+        return out
+
+    # ------------------------------------------------------------------------------------------ index reads
+
+    def entries_by_id(self, event_ids: Sequence[str]) -> dict[str, EntryRow]:
+        rows = self._query(
+            "SELECT idx, event_id, gateway, seq, batch, data FROM entries WHERE event_id = ANY(%s)", (list(event_ids),)
+        )
+        return {str(r[1]): EntryRow(int(r[0]), str(r[1]), str(r[2]), int(r[3]), int(r[4]), bytes(r[5])) for r in rows}
+
+    def entry(self, index: int) -> EntryRow | None:
+        if index >= self.size():
+            return None
+        rows = self._query("SELECT idx, event_id, gateway, seq, batch, data FROM entries WHERE idx = %s", (index,))
+        if not rows:
+            return None
+        r = rows[0]
+        return EntryRow(int(r[0]), str(r[1]), str(r[2]), int(r[3]), int(r[4]), bytes(r[5]))
+
+    def batch(self, batch_id: int) -> BatchRow:
+        rows = self._query("SELECT id, gateway, first, count, time_ms, note FROM batches WHERE id = %s", (batch_id,))
+        if not rows:
+            raise StoreError(f"batch {batch_id} missing from the store")
+        i, gateway, first, count, time_ms, note = rows[0]
+        return BatchRow(int(i), str(gateway), int(first), int(count), int(time_ms), bytes(note))
+
+    def last_batch_time(self) -> int:
+        return int(self._query("SELECT last_time FROM tree WHERE id = 1")[0][0])
+
+    def gateways(self) -> dict[str, int]:
+        return {str(g): int(s) for g, s in self._query("SELECT id, last_seq FROM gateways")}
+
+    def gaps(self, gateway: str | None = None) -> list[tuple[str, int, int, int]]:
+        if gateway is None:
+            rows = self._query("SELECT gateway, first, last, found_ms FROM gaps ORDER BY gateway, first")
+        else:
+            rows = self._query(
+                "SELECT gateway, first, last, found_ms FROM gaps WHERE gateway = %s ORDER BY first", (gateway,)
+            )
+        return [(str(g), int(a), int(b), int(t)) for g, a, b, t in rows]
+
+    # ------------------------------------------------------------------------------------------ checkpoints
+
+    def add_checkpoint(self, size: int, root: bytes, time_ms: int, note: bytes) -> CheckpointRow:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO checkpoints (size, root, time_ms, note) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (size, root, time_ms, note),
+            )
+        row = self.checkpoint(size)
+        assert row is not None
+        return row
+
+    def publish_checkpoint(self, size: int, cosigned: bytes, published_ms: int, cosigners: str) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE checkpoints SET cosigned = %s, published_ms = %s, cosigners = %s WHERE size = %s",
+                (cosigned, published_ms, cosigners, size),
+            )
+        self._publish_checkpoint_object()
+
+    _CHECKPOINT_COLUMNS = "size, root, time_ms, note, cosigned, published_ms, cosigners"
+
+    def checkpoint(self, size: int) -> CheckpointRow | None:
+        rows = self._query(f"SELECT {self._CHECKPOINT_COLUMNS} FROM checkpoints WHERE size = %s", (size,))
+        return _checkpoint_row(rows[0]) if rows else None
+
+    def latest_checkpoint(self, published: bool) -> CheckpointRow | None:
+        where = "WHERE cosigned IS NOT NULL" if published else ""
+        rows = self._query(f"SELECT {self._CHECKPOINT_COLUMNS} FROM checkpoints {where} ORDER BY size DESC LIMIT 1")
+        return _checkpoint_row(rows[0]) if rows else None
+
+    def checkpoints(self, after: int, limit: int, published: bool = True) -> list[CheckpointRow]:
+        where = "AND cosigned IS NOT NULL" if published else ""
+        rows = self._query(
+            f"SELECT {self._CHECKPOINT_COLUMNS} FROM checkpoints WHERE size > %s {where} ORDER BY size LIMIT %s",
+            (after, limit),
+        )
+        return [_checkpoint_row(r) for r in rows]
+
+    # ------------------------------------------------------------------------------------------ anchors
+
+    def anchor_sent(self, size: int, tx_hash: str, raw_tx: bytes, nonce: int, sent_ms: int) -> None:
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM anchors WHERE size = %s AND state = 'failed'", (size,))
+            conn.execute(
+                "INSERT INTO anchors (size, tx_hash, raw_tx, nonce, state, sent_ms)"
+                " VALUES (%s, %s, %s, %s, 'sent', %s)",
+                (size, tx_hash, raw_tx, nonce, sent_ms),
+            )
+
+    def anchor_confirmed(self, size: int, block_number: int, block_hash: str, confirmed_ms: int) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE anchors SET state = 'confirmed', block_number = %s, block_hash = %s, confirmed_ms = %s "
+                "WHERE size = %s",
+                (block_number, block_hash, confirmed_ms, size),
+            )
+
+    def anchor_failed(self, size: int) -> None:
+        with self._transaction() as conn:
+            conn.execute("UPDATE anchors SET state = 'failed' WHERE size = %s", (size,))
+
+    def anchors(
+        self, state: str | None = None, *, after: int = 0, limit: int = -1, sizes: Sequence[int] | None = None
+    ) -> list[dict[str, Any]]:
+        where: list[str] = ["size > %s"]
+        params: list[Any] = [after]
+        if state is not None:
+            where.append("state = %s")
+            params.append(state)
+        if sizes is not None:
+            where.append("size = ANY(%s)")
+            params.append([int(s) for s in sizes])
+        params.append(None if limit < 0 else limit)
+        rows = self._query(
+            f"SELECT {', '.join(ANCHOR_COLUMNS)} FROM anchors WHERE {' AND '.join(where)} ORDER BY size LIMIT %s",
+            params,
+        )
+        return [_anchor(r) for r in rows]
+
+    def anchored_size(self) -> int:
+        rows = self._query("SELECT MAX(size) FROM anchors WHERE state = 'confirmed'")
+        return int(rows[0][0] or 0)
+
+    def anchor_covering(self, index: int, state: str = "confirmed") -> dict[str, Any] | None:
+        picked = ", ".join("a." + c for c in ANCHOR_COLUMNS)
+        rows = self._query(
+            f"SELECT {picked} FROM anchors a JOIN checkpoints c ON c.size = a.size"
+            " WHERE a.size > %s AND a.state = %s AND c.cosigned IS NOT NULL ORDER BY a.size LIMIT 1",
+            (index, state),
+        )
+        return _anchor(rows[0]) if rows else None
+
+    def anchor_progress(self) -> tuple[int, bool]:
+        rows = self._query(
+            "SELECT MAX(size), COUNT(*) FILTER (WHERE state = 'sent') FROM anchors WHERE state IN ('sent', 'confirmed')"
+        )
+        return int(rows[0][0] or 0), bool(rows[0][1])
+
+    # ------------------------------------------------------------------------------------------ the rest
+
+    def meta(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key = %s", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                (key, value),
+            )
+
+    def alarms(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self._query("SELECT id, time_ms, kind, size, message FROM alarms ORDER BY id DESC LIMIT %s", (limit,))
+        return [dict(zip(("id", "time_ms", "kind", "size", "message"), r, strict=True)) for r in rows]
+
+    def add_alarm(self, time_ms: int, kind: str, size: int | None, message: str) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO alarms (time_ms, kind, size, message) VALUES (%s, %s, %s, %s)",
+                (time_ms, kind, size, message),
+            )
+
+
+def _one(row: Any) -> Any:
+    if row is None:
+        raise StoreError("the database returned no row where one must be")
+    return row
+
+
+def _anchor(row: Sequence[Any]) -> dict[str, Any]:
+    found = dict(zip(ANCHOR_COLUMNS, row, strict=True))
+    found["raw_tx"] = bytes(found["raw_tx"])
+    return found
+
+
+def _checkpoint_row(row: Sequence[Any]) -> CheckpointRow:
+    size, root, time_ms, note, cosigned, published_ms, cosigners = row
+    return CheckpointRow(
+        int(size), bytes(root), int(time_ms), bytes(note), None if cosigned is None else bytes(cosigned),
+        None if published_ms is None else int(published_ms), cosigners,
+    )  # fmt: skip

@@ -1,0 +1,320 @@
+"""One black-box suite for every notary storage backend (``notary.storage``): the embedded SQLite store and
+PostgreSQL + an S3-compatible object store (the real servers of ``tests/support/servers.py``).
+
+Each test opens stores through ``backend.open()`` (several calls: several replicas, or a restart, of one log),
+sequences signed batches and checks what a reader of the log sees: proofs from the stored tiles against the
+checkpoint root, no gap and no duplicate when two replicas append at once, a crash between the commit and the
+publication recovered, and outages reported as such with nothing acknowledged lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from notary.checkpointer import Checkpointer, WitnessPolicy
+from notary.log.hashing import hash_leaf
+from notary.log.note import NoteSigner, NoteVerifier
+from notary.log.proof import root_at, verify_consistency, verify_inclusion
+from notary.log.tiles import TILE_WIDTH, TileNodeReader, entries_path, parse_entry_bundle, tile_path
+from notary.reader import LogReader
+from notary.receipt import Receipt, verify_receipt
+from notary.sequencer import Sequencer, SequencerSettings, encode_batch, sign_batch_body
+from notary.storage.base import NotaryStorage, StoreError, StoreUnavailableError
+from tests.support.notary_events import event
+
+ORIGIN = "test-consortium/audit-log"
+NOW = 1_795_000_000.0
+LOG_KEY = Ed25519PrivateKey.from_private_bytes(b"\x01" * 32)
+GW_KEY = Ed25519PrivateKey.from_private_bytes(b"\x02" * 32)
+NO_WITNESSES = WitnessPolicy(0, (), False, frozenset())
+
+
+def raw(key: Ed25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+@dataclass
+class Backend:
+    """How to open (again) the stores of one log on one backend."""
+
+    name: str
+    open: Callable[[], NotaryStorage]
+    servers: dict[str, Any] = field(default_factory=dict)
+    bucket: str = ""
+    opened: list[NotaryStorage] = field(default_factory=list)
+
+    def store(self) -> NotaryStorage:
+        store = self.open()
+        self.opened.append(store)
+        return store
+
+
+@pytest.fixture(params=["sqlite", "postgres+s3"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    if request.param == "sqlite":
+        from notary.storage.sqlite import LogStore
+
+        found = Backend("sqlite", lambda: LogStore(tmp_path / "notary.db"))
+    else:
+        from notary.storage.postgres import ObjectStoreConfig, PostgresStore
+
+        postgres, s3 = request.getfixturevalue("postgres"), request.getfixturevalue("s3")
+        url, bucket = postgres.create_database("notary"), s3.create_bucket("notary")
+        config = ObjectStoreConfig(bucket, s3.url, access_key=s3.access_key, secret_key=s3.secret_key, timeout_s=2)
+        found = Backend(
+            "postgres+s3",
+            lambda: PostgresStore(url, config, connect_timeout=2),
+            {"postgres": postgres, "s3": s3},
+            bucket,
+        )
+    try:
+        yield found
+    finally:
+        for store in found.opened:
+            with contextlib.suppress(Exception):  # a store of a stopped server may fail to close
+                store.close()
+
+
+class Log:
+    """A sequencer, reader and checkpointer over one store (one notary replica)."""
+
+    def __init__(self, store: NotaryStorage) -> None:
+        self.store = store
+        self.reader = LogReader(store)
+        signer = NoteSigner(ORIGIN, LOG_KEY)
+        self.sequencer = Sequencer(
+            store, signer, SequencerSettings(ORIGIN), {"shuzhi-tech": raw(GW_KEY)}, clock=lambda: NOW,
+            on_commit=self.reader.invalidate,
+        )  # fmt: skip
+        self.checkpointer = Checkpointer(store, self.reader, signer, ORIGIN, [], NO_WITNESSES, store.size)
+
+    def submit(self, gateway: str, first_seq: int, count: int, tag: str = "") -> list[Receipt]:
+        events = [
+            event(event_id=f"{gateway.replace('/', '.')}-{tag}{seq}", gateway_id=gateway, gateway_seq=seq)
+            for seq in range(first_seq, first_seq + count)
+        ]
+        body = encode_batch(gateway, events)
+        return self.sequencer.submit(gateway, body, sign_batch_body(GW_KEY, body)).receipts
+
+    def checkpoint(self) -> tuple[int, bytes]:
+        self.checkpointer.round()
+        row = self.store.latest_checkpoint(published=True)
+        assert row is not None
+        return row.size, row.root
+
+    def close(self) -> None:
+        self.checkpointer.close()
+
+
+def check_log(log: Log, receipts: list[Receipt], size: int, root: bytes) -> None:
+    """Every acknowledged event is leaf ``receipt.index`` of the checkpointed tree, proven from the stored tiles;
+    the indexes are 0..size-1, each once; the entry bundles hold the entries."""
+    verifier = NoteVerifier(ORIGIN, raw(LOG_KEY))
+    assert sorted(r.index for r in receipts) == list(range(size))
+    entries = log.store.entries(0, size)
+    assert len(entries) == size
+    for receipt in receipts:
+        verify_receipt(receipt, verifier)
+        leaf = hash_leaf(entries[receipt.index])
+        verify_inclusion(leaf, receipt.index, size, log.reader.inclusion(receipt.index, size), root)
+    for index in range(0, (size + TILE_WIDTH - 1) // TILE_WIDTH):
+        width = min(TILE_WIDTH, size - index * TILE_WIDTH)
+        assert parse_entry_bundle(log.reader.entry_bundle(index, width)) == entries[index * TILE_WIDTH :][:width]
+
+
+def test_proofs_from_stored_tiles_match_the_checkpoint_root(backend: Backend) -> None:
+    log = Log(backend.store())
+    receipts = log.submit("shuzhi-tech/gw-1", 1, 200)
+    size1, root1 = log.checkpoint()
+    receipts += log.submit("shuzhi-tech/gw-1", 201, 150)  # across the first full tile
+    receipts += log.submit("shuzhi-tech/gw-2", 1, 7)
+    size2, root2 = log.checkpoint()
+    assert (size1, size2) == (200, 357)
+    check_log(log, receipts, size2, root2)
+    verify_consistency(size1, size2, log.reader.consistency(size1, size2), root1, root2)
+    duplicate = log.submit("shuzhi-tech/gw-2", 1, 7)  # the same events again: the same receipts, no new leaf
+    assert duplicate == receipts[-7:] and log.store.size() == size2
+    if backend.name == "postgres+s3":  # the object store alone, C2SP paths, proves the root
+        client = backend.servers["s3"].client()
+
+        def read_tile(level: int, index: int) -> bytes:
+            count = size2 >> (8 * level)
+            width = TILE_WIDTH if index < count // TILE_WIDTH else count % TILE_WIDTH
+            got = client.get_object(Bucket=backend.bucket, Key=tile_path(level, index, width))
+            return bytes(got["Body"].read())
+
+        assert root_at(size2, TileNodeReader(read_tile)) == root2
+        bundle = client.get_object(Bucket=backend.bucket, Key=entries_path(1, size2 - TILE_WIDTH))["Body"].read()
+        assert parse_entry_bundle(bundle) == log.store.entries(TILE_WIDTH, size2 - TILE_WIDTH)
+
+
+def test_two_replicas_appending_at_once_leave_no_gap_and_no_duplicate(backend: Backend) -> None:
+    replicas = [Log(backend.store()), Log(backend.store())]
+    receipts: list[Receipt] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def gateway(number: int) -> None:
+        name = f"shuzhi-tech/gw-{number}"
+        try:
+            for k in range(12):  # each batch to the other replica
+                got = replicas[(number + k) % 2].submit(name, 1 + 9 * k, 9)
+                with lock:
+                    receipts.extend(got)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=gateway, args=(n,)) for n in range(1, 4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    assert not any(t.is_alive() for t in threads)
+    total = 3 * 12 * 9
+    size, root = replicas[0].checkpoint()
+    assert size == total
+    check_log(replicas[1], receipts, size, root)
+    assert replicas[1].store.gateways() == {f"shuzhi-tech/gw-{n}": 108 for n in range(1, 4)}
+    assert replicas[0].store.gaps() == []
+
+
+def test_a_failed_batch_leaves_nothing_and_the_log_goes_on(backend: Backend) -> None:
+    """A batch refused inside the sequencing transaction (here: a conflict found under the lock) writes nothing;
+    a reopened store (a restart) continues the same tree."""
+    log = Log(backend.store())
+    receipts = log.submit("shuzhi-tech/gw-1", 1, 10)
+    conflicting = [event(event_id="shuzhi-tech.gw-1-1", gateway_seq=11, status=500)]  # an old id, other content
+    body = encode_batch("shuzhi-tech/gw-1", conflicting)
+    with pytest.raises(Exception, match="already logged"):
+        log.sequencer.submit("shuzhi-tech/gw-1", body, sign_batch_body(GW_KEY, body))
+    assert log.store.size() == 10
+    log.store.close()
+    again = Log(backend.store())
+    receipts += again.submit("shuzhi-tech/gw-1", 11, 5)
+    size, root = again.checkpoint()
+    check_log(again, receipts, size, root)
+
+
+def test_a_crash_between_commit_and_publication_is_recovered(backend: Backend) -> None:
+    """PostgreSQL + S3: the batch committed, then the process died before writing its objects (here the object
+    store fails every write after the commit, and the store is abandoned as a dead process would leave it). The
+    next store to open publishes the pending objects. SQLite commits tiles with the entries: nothing to recover."""
+    log = Log(backend.store())
+    receipts = log.submit("shuzhi-tech/gw-1", 1, 20)
+    if backend.name == "postgres+s3":
+        from notary.storage.postgres import PostgresStore
+
+        store = log.store
+        assert isinstance(store, PostgresStore)
+
+        def dead(key: str, data: bytes) -> None:
+            raise StoreUnavailableError("the process died here")
+
+        store.objects.put_immutable = dead  # type: ignore[method-assign]
+        with pytest.raises(StoreUnavailableError, match=r"batch was committed as entries 20\.\.49"):
+            log.submit("shuzhi-tech/gw-1", 21, 30)
+        assert store.size() == 20  # committed but not readable: readers see the published size only
+    else:
+        receipts += log.submit("shuzhi-tech/gw-1", 21, 30)
+    restarted = Log(backend.store())  # opening publishes what is pending
+    assert restarted.store.size() == 50
+    receipts = receipts[:20] + restarted.submit("shuzhi-tech/gw-1", 21, 30)  # resubmitted: receipts, no new leaf
+    assert restarted.store.size() == 50
+    size, root = restarted.checkpoint()
+    check_log(restarted, receipts, size, root)
+
+
+@pytest.fixture
+def servers(backend: Backend) -> dict[str, Any]:
+    if backend.name == "sqlite":
+        pytest.skip("the embedded store has no server to lose")
+    return backend.servers
+
+
+def test_a_database_outage_is_reported_and_loses_nothing(backend: Backend, servers: dict[str, Any]) -> None:
+    log = Log(backend.store())
+    receipts = log.submit("shuzhi-tech/gw-1", 1, 10)
+    servers["postgres"].kill()
+    try:
+        with pytest.raises(StoreUnavailableError, match=r"the database \(postgresql://.*\) is unreachable"):
+            log.submit("shuzhi-tech/gw-1", 11, 5)
+        with pytest.raises(StoreUnavailableError, match="database"):
+            log.store.latest_checkpoint(published=False)
+    finally:
+        servers["postgres"].start()
+    receipts += log.submit("shuzhi-tech/gw-1", 11, 5)  # the same store reconnects
+    size, root = log.checkpoint()
+    check_log(log, receipts, size, root)
+
+
+def test_an_object_store_outage_is_reported_and_loses_nothing(backend: Backend, servers: dict[str, Any]) -> None:
+    """moto keeps its objects in memory: the outage comes before anything was published, and the bucket is made
+    again (empty) when the server is back; everything the database committed is then published from it."""
+    log = Log(backend.store())
+    s3 = servers["s3"]
+    s3.kill()
+    try:
+        with pytest.raises(StoreUnavailableError, match=r"the object store \(s3://.*\) is unreachable"):
+            log.submit("shuzhi-tech/gw-1", 1, 10)
+        with pytest.raises(StoreUnavailableError, match="object store"):
+            log.submit("shuzhi-tech/gw-1", 11, 5)  # not committed: publication of the first comes first
+        assert log.store.size() == 0
+    finally:
+        s3.start()
+    s3.client().create_bucket(Bucket=backend.bucket)
+    receipts = log.submit("shuzhi-tech/gw-1", 1, 10)  # the unacknowledged batch, resubmitted
+    receipts += log.submit("shuzhi-tech/gw-1", 11, 5)
+    size, root = log.checkpoint()
+    check_log(log, receipts, size, root)
+
+
+def test_other_bytes_under_an_immutable_key_raise_an_integrity_alarm(backend: Backend, servers: dict[str, Any]) -> None:
+    log = Log(backend.store())
+    log.submit("shuzhi-tech/gw-1", 1, 3)
+    servers["s3"].client().put_object(Bucket=backend.bucket, Key=tile_path(0, 0, 5), Body=b"\x00" * 160)
+    with pytest.raises(StoreError, match=r"integrity alarm.*tile/0/000\.p/5"):
+        log.submit("shuzhi-tech/gw-1", 4, 2)
+    assert [a["kind"] for a in log.store.alarms()] == ["object-mismatch"]
+
+
+def test_the_watermark_catches_up_when_another_replica_published_the_objects(
+    backend: Backend, servers: dict[str, Any]
+) -> None:
+    """Two replicas publishing at once: one writes the objects and forgets the pending rows, but its watermark
+    step ran before the older batch was published, so the watermark stays behind with nothing pending. The next
+    maintenance, by any replica, moves it to the tree size."""
+    import psycopg
+
+    from notary.storage.postgres import PostgresStore
+
+    log = Log(backend.store())
+    store = log.store
+    assert isinstance(store, PostgresStore)
+    real_put = store.objects.put_immutable
+
+    def dead(key: str, data: bytes) -> None:
+        raise StoreUnavailableError("the process died here")
+
+    store.objects.put_immutable = dead  # type: ignore[method-assign]
+    with pytest.raises(StoreUnavailableError):
+        log.submit("shuzhi-tech/gw-1", 1, 10)
+    with psycopg.connect(store.url, autocommit=True) as conn:  # "the other replica": objects written, rows gone
+        for key, data in conn.execute("SELECT key, data FROM pending").fetchall():
+            real_put(key, bytes(data))
+        conn.execute("DELETE FROM pending")
+    assert store.size() == 0
+    other = backend.store()
+    assert other.size() == 10
+    receipts = Log(other).submit("shuzhi-tech/gw-1", 1, 10)
+    size, root = Log(other).checkpoint()
+    check_log(Log(other), receipts, size, root)
