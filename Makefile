@@ -3,7 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DATA ?= demo-data
+# SUITE=sm runs the demo's audit log on the national suite (SM2, SM3; docs/national-suite.md), in its own directory.
+SUITE ?=
+DATA ?= $(if $(filter sm,$(SUITE)),demo-data-sm,demo-data)
 PORT ?= 8545
 # The demo's keys are encrypted with this passphrase; set your own for anything but the demo.
 export CONSORTIUM_PASSPHRASE ?= demo-passphrase-not-for-production
@@ -27,7 +29,11 @@ $(ANVIL): package.json package-lock.json
 install: $(VENV)/.installed
 
 run: $(VENV)/.installed
-	@test -f $(DATA)/consortium.json || $(BIN)/consortium init $(DATA) --demo
+	@test -f $(DATA)/consortium.json || $(BIN)/consortium init $(DATA) --demo$(if $(SUITE), --crypto $(SUITE))
+	@test -z "$(SUITE)" || $(BIN)/python -c 'import json, sys; path, want = sys.argv[1:]; \
+		found = json.load(open(path)).get("crypto", "intl"); \
+		sys.exit(None if found == want else f"{path} is a consortium of the {found} suite, not {want}: a consortium " \
+		f"keeps its suite; set DATA to another directory, or SUITE={found}")' $(DATA)/consortium.json $(SUITE)
 	$(BIN)/consortium up $(DATA) --port $(PORT)
 
 test: $(VENV)/.installed $(ANVIL) system-packages

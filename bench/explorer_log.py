@@ -27,7 +27,7 @@ from chain.ids import OrgId
 from network.description import load_description
 from network.identity import load_notary_key
 from network.logsetup import NOTARY_DIR, gateway_keys, log_origin, notary_member
-from notary.log.note import NoteSigner
+from notary.logsuite import INTL
 from notary.sequencer import Sequencer, SequencerSettings
 from notary.service import DB_NAME
 from notary.store import LogStore
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.exit(f"{store.path} already holds {store.size()} entries")
         shipped = [0.0]
         sequencer = Sequencer(
-            store, NoteSigner(origin, key), SequencerSettings(origin), gateway_keys(description),
+            store, INTL.note_signer(origin, key), SequencerSettings(origin), gateway_keys(description),
             clock=lambda: shipped[0],
         )  # fmt: skip
         t0 = time.perf_counter()

@@ -97,7 +97,7 @@ def _through_gateways(n: int, shared: int, client_ids: Sequence[str], server_ids
 
     from chain.ids import AssetKind, OrgId
     from gateway.psi import PsiGuard
-    from network.identity import load_gateway_key
+    from network.identity import load_ed25519_gateway_key
     from privacy.asset import PsiAssetTerms, format_asset_terms, terms_digest
     from privacy.service import PsiService
     from sdk import MemberClient
@@ -129,7 +129,7 @@ def _through_gateways(n: int, shared: int, client_ids: Sequence[str], server_ids
                 chain.register_api(f"psi-{step}", f"{steps}/{step}", method, asset=terms.asset)
             grant_id = chain.grant(GRANTEE, "aml-screening", asset=terms.asset)
             service = PsiService(
-                terms, load_gateway_key(world.root, OrgId(PROVIDER), PASS), kem, server_ids, Path(tmp) / "jobs"
+                terms, load_ed25519_gateway_key(world.root, OrgId(PROVIDER), PASS), kem, server_ids, Path(tmp) / "jobs"
             )
 
             async def serve() -> tuple[web.AppRunner, int]:
@@ -150,7 +150,7 @@ def _through_gateways(n: int, shared: int, client_ids: Sequence[str], server_ids
                 settings={"max_body_bytes": 256 * 1024 * 1024, "upstream_timeout_s": 600.0},
                 psi=PsiGuard({terms.asset: document}, PROVIDER),
             )
-            signing_key = load_gateway_key(world.root, OrgId(GRANTEE), PASS)
+            signing_key = load_ed25519_gateway_key(world.root, OrgId(GRANTEE), PASS)
             try:
                 with MemberClient.from_directory(
                     world.root, GRANTEE, name="client", passphrase=PASS, timeout=600.0

@@ -133,7 +133,7 @@ def data_reveal(
                 f"event {event_id} is of schema version 1: its salt is {event['gateway_id']}'s one salt of every "
                 "version 1 event, not this event's alone; pass --gateway-salt to reveal it anyway"
             )
-        salt = derive_salt(key)
+        salt = derive_salt(key)  # type: ignore[arg-type]  # an SM2 key (sm) gives its scalar as private_bytes_raw()
     else:
         is_query = event["gateway_id"].endswith("/" + LEDGER_QUERY_CENTER)
         folder = explorer_vault(ctx.directory) if is_query else gateway_vault(ctx.directory, provider)

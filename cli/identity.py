@@ -19,12 +19,25 @@ def identity() -> None:
 @identity.command("create")
 @click.argument("org", callback=name_arg("org id"))
 @click.option("--name", required=True, help="Display name of the firm.")
+@click.option(
+    "--crypto",
+    type=click.Choice(["intl", "sm"]),
+    default=None,
+    help="Suite of the witness, gateway and log keys: the consortium's, in DIR/consortium.json [default: that one, "
+    "or intl where there is none].",
+)
 @pass_ctx
-def identity_create(obj: Context, org: str, name: str) -> None:
+def identity_create(obj: Context, org: str, name: str, crypto: str | None) -> None:
     """Create the CA, certificate and keys of ORG in DIR/orgs/ORG."""
+    from network.description import DEFAULT_CRYPTO, FILENAME, load_description
     from network.identity import create_org_identity
 
-    public = create_org_identity(obj.directory, org, name, obj.passphrase())  # type: ignore[arg-type]
+    suite = load_description(obj.directory).crypto if (obj.directory / FILENAME).is_file() else None
+    if crypto is not None and suite is not None and crypto != suite:
+        where = obj.directory / FILENAME
+        fail(f"{where} runs the {suite!r} suite: a firm joining it needs keys of that suite, not {crypto!r}")
+    crypto = crypto or suite or DEFAULT_CRYPTO
+    public = create_org_identity(obj.directory, org, name, obj.passphrase(), crypto=crypto)  # type: ignore[arg-type]
     click.echo(f"identity of {org} created: account {public.account}, certificate 0x{public.cert_fingerprint.hex()}")
 
 
@@ -101,5 +114,3 @@ def identity_revoke(obj: Context, org: str, cert_file: Path) -> None:
         click.echo(f"serial {serial:#x} ({subject}) was already revoked at {when}; {crl} unchanged")
     else:
         click.echo(f"revoked serial {serial:#x} ({subject}) in {crl}")
-
-

@@ -21,8 +21,16 @@ from network.consortium import init_consortium
     help="Consortium file (TOML). Default: the shipped demo consortium.",
 )
 @click.option("--demo", is_flag=True, help="Also load the demo catalogue, data assets and grants.")
+@click.option(
+    "--crypto",
+    type=click.Choice(["intl", "sm"]),
+    default="intl",
+    show_default=True,
+    help="Suite of the audit log, kept for the consortium's life: intl (SHA-256, Ed25519) or sm (SM3, SM2; "
+    "docs/national-suite.md). TLS, member CAs and logins are X.509 ECDSA under both.",
+)
 @pass_ctx
-def init(obj: Context, directory: Path, config_file: Path | None, demo: bool) -> None:
+def init(obj: Context, directory: Path, config_file: Path | None, demo: bool, crypto: str) -> None:
     """Create a consortium in DIRECTORY: identities, contracts, founding members."""
     config: ConsortiumConfig = load_config(config_file or demo_config_path())
     passphrase = obj.passphrase()
@@ -32,12 +40,11 @@ def init(obj: Context, directory: Path, config_file: Path | None, demo: bool) ->
         passphrase,
         chain_url=obj.chain_url,
         load_demo=demo,
+        crypto=crypto,
         progress=lambda line: click.echo(f"  {line}"),
     )
     click.echo(
         f"initialised consortium {description.name!r} in {directory} "
-        f"({len(description.members)} members, chain id {description.chain_id})"
+        f"({len(description.members)} members, chain id {description.chain_id}), log suite {description.crypto}"
     )
     click.echo(f"public description: {directory / 'consortium.json'}")
-
-

@@ -233,7 +233,7 @@ def witness_serve(directory: Path, org: str, host: str, port: int, passphrase_fi
     _check_witness(description, org)
     config = WitnessConfig(
         name=witness_name(description, org),
-        private_key=load_witness_key(directory, OrgId(org), load_passphrase(file=passphrase_file)),
+        private_key=load_witness_key(directory, OrgId(org), load_passphrase(file=passphrase_file), description.crypto),
         state_path=witness_state_path(directory, org),
         logs={log_origin(description): [log_verifier(description)]},
     )

@@ -121,7 +121,7 @@ def serve(
     from chain.ids import OrgId
     from gateway.psi import terms_dir
     from network.description import load_description
-    from network.identity import load_gateway_key
+    from network.identity import load_ed25519_gateway_key
     from privacy.asset import parse_asset_terms
     from privacy.errors import PrivacyError
     from privacy.service import PsiService
@@ -134,7 +134,7 @@ def serve(
         asset_terms = parse_asset_terms((folder / f"{asset_id}.terms.json").read_bytes())
         service = PsiService(
             asset_terms,
-            load_gateway_key(obj.directory, OrgId(as_org), passphrase),
+            load_ed25519_gateway_key(obj.directory, OrgId(as_org), passphrase),
             _load_kem(folder / f"{asset_id}.kem.pem", passphrase),
             _read_ids(ids_file),
             jobs_dir or folder / "jobs",
@@ -181,7 +181,7 @@ def run(
 
     from chain.ids import OrgId
     from gateway.psi import terms_dir
-    from network.identity import load_gateway_key
+    from network.identity import load_ed25519_gateway_key
     from privacy.errors import PrivacyError
     from privacy.jobfiles import RECORD_FILE, write_job_files
     from sdk import MemberClient, SdkError
@@ -211,7 +211,7 @@ def run(
                 purpose=purpose,
                 grant_id=grant_id,
                 identifiers=_read_ids(ids_file),
-                signing_key=load_gateway_key(obj.directory, OrgId(as_org), passphrase),
+                signing_key=load_ed25519_gateway_key(obj.directory, OrgId(as_org), passphrase),
                 metadata_digest=version.metadata_digest,
                 server_key=server_key,
                 job_id=job_id,

@@ -19,7 +19,7 @@ from demo.traffic import ensure_demo_identities, write_endpoints
 from network.alarms.evaluator import Evaluator
 from network.consortium import CHAIN_DIR, Consortium
 from network.localchain import stop_together
-from network.logsetup import log_origin, monitor_token
+from network.logsetup import LogSetupError, check_log_keys, log_origin, monitor_token
 from network.nodes import (
     NODES_DIR,
     NodesError,
@@ -138,13 +138,17 @@ def up(
     description = load_description(directory)
     if description.chain_kind != "local":
         fail(f"this consortium runs on an external chain ({description.chain_url}); nothing to start here")
+    try:  # the log's keys are of the consortium's suite (consortium.json "crypto"), or nothing starts
+        check_log_keys(directory, description, obj.passphrase(), gateway_orgs=[m.org for m in description.members])
+    except LogSetupError as exc:
+        fail(str(exc))
     try:
         specs = node_specs(directory, port) if is_network(directory) else []
     except NodesError as exc:
         fail(str(exc))
     # From here on SIGTERM stops `up` the way Ctrl-C does, also while the chain is starting.
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    click.echo(f"starting {description.name} from {directory}")
+    click.echo(f"starting {description.name} from {directory} (crypto {description.crypto})")
     began = time.monotonic()
     try:
         if specs:
@@ -285,8 +289,8 @@ def up(
         )
         click.echo("  contracts  " + ", ".join(f"{k} {v}" for k, v in description.contracts.items()))
         click.echo(
-            f"  notary     {notary.url}  (log {log_origin(description)}; checkpoint {notary.url}/checkpoint, "
-            f"API {notary.url}/docs)"
+            f"  notary     {notary.url}  (log {log_origin(description)}; suite {description.crypto}, "
+            f"{description.suite.digest_name} tree; checkpoint {notary.url}/checkpoint, API {notary.url}/docs)"
         )
         witnesses = [c for c in children if c.name.startswith("witness ")]
         click.echo(f"  witnesses  {len(witnesses)}: " + ", ".join(c.name.split()[-1] + " " + c.url for c in witnesses))

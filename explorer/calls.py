@@ -56,7 +56,6 @@ from array import array
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from hashlib import sha256
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -64,6 +63,7 @@ from typing import Any, Final, Protocol
 from notary.event import LEDGER_QUERY_CENTER, encode_entry
 from notary.log.compact import CompactRange
 from notary.log.errors import MalformedError
+from notary.log.hashing import SHA256, TreeHash
 
 SCHEMA_VERSION: Final = 2
 CHUNK_BITS = 16  # (module variables rather than constants: the tests shrink the chunk)
@@ -362,6 +362,7 @@ class _Batch:
         stats = self.stats
         seconds = self.seconds
         leaves = []
+        new = self.crange.tree.new  # the log's tree hash: SHA-256 (intl) or SM3 (sm)
         for offset, entry in enumerate(entries):
             index = start + offset
             if type(entry) is not bytes:
@@ -417,7 +418,7 @@ class _Batch:
             except (ValueError, KeyError, TypeError, IndexError, AttributeError, StopIteration) as exc:
                 raise MalformedError(f"entry {index} is not an event: {type(exc).__name__} {exc}") from None
             chunk = index >> CHUNK_BITS
-            leaf = sha256(b"\x00" + entry).digest()
+            leaf = new(b"\x00" + entry).digest()
             leaves.append(leaf)
             rows.append((
                 index, event_id, chunk << 32 | zlib.crc32(event_id.encode()), time_ms,
@@ -480,8 +481,9 @@ class CallIndex:
     """The SQLite call index at ``path`` (see the module docstring). ``readonly`` opens an existing index for
     reading only."""
 
-    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+    def __init__(self, path: Path, *, readonly: bool = False, tree: TreeHash = SHA256) -> None:
         self.path = Path(path)
+        self.tree = tree  # the log's tree hash: leaf hashes and the compact range
         self._readonly = readonly
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
@@ -571,10 +573,9 @@ class CallIndex:
         row = conn.execute("SELECT max(idx) FROM calls").fetchone()
         return 0 if row[0] is None else int(row[0]) + 1
 
-    @staticmethod
-    def _load_range(conn: sqlite3.Connection) -> CompactRange:
+    def _load_range(self, conn: sqlite3.Connection) -> CompactRange:
         row = conn.execute("SELECT value FROM meta WHERE key = 'compact_range'").fetchone()
-        return CompactRange() if row is None else CompactRange.from_bytes(row[0])
+        return CompactRange(tree=self.tree) if row is None else CompactRange.from_bytes(row[0], self.tree)
 
     def _write_conn(self) -> sqlite3.Connection:
         if self._writer is None:

@@ -36,6 +36,7 @@ from explorer.calls import _DECISION_NAMES, MINUTE_MS, CallFilter, _Batch, _Name
 from explorer.errors import IndexUnavailableError
 from notary.event import LEDGER_QUERY_CENTER
 from notary.log.compact import CompactRange
+from notary.log.hashing import SHA256, TreeHash
 
 SCHEMA_VERSION: Final = "1"
 #: Advisory lock keys: the schema's creation and each append (transaction locks), the writer's lease (session).
@@ -174,10 +175,13 @@ class PostgresCallIndex:
     """The call index in the PostgreSQL database at ``url`` (tables created if missing). ``readonly`` never
     writes, and never leads: a replica that only serves reads."""
 
-    def __init__(self, url: str, *, readonly: bool = False, connect_timeout_s: int = 5) -> None:
+    def __init__(
+        self, url: str, *, readonly: bool = False, connect_timeout_s: int = 5, tree: TreeHash = SHA256
+    ) -> None:
         if not url.startswith(("postgresql://", "postgres://")):
             raise ValueError("the call index is a postgresql:// URL")
         self.url = url
+        self.tree = tree  # the log's tree hash: leaf hashes and the compact range
         self._readonly = readonly
         self._connect_timeout_s = connect_timeout_s
         self._local = threading.local()
@@ -305,10 +309,9 @@ class PostgresCallIndex:
     def _size(conn: Any) -> int:
         return int(conn.execute("SELECT coalesce(max(idx) + 1, 0) FROM explorer_calls").fetchone()[0])
 
-    @staticmethod
-    def _load_range(conn: Any) -> CompactRange:
+    def _load_range(self, conn: Any) -> CompactRange:
         row = conn.execute("SELECT value FROM explorer_meta WHERE key = 'compact_range'").fetchone()
-        return CompactRange() if row is None else CompactRange.from_bytes(bytes(row[0]))
+        return CompactRange(tree=self.tree) if row is None else CompactRange.from_bytes(bytes(row[0]), self.tree)
 
     def add_entries(self, start: int, entries: Sequence[bytes]) -> None:
         """Index ``entries`` as leaves ``start, start+1, ...``; ``start`` must be the current size. All or

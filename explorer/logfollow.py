@@ -39,9 +39,9 @@ from explorer.errors import LogAlarmError
 from notary.log.checkpoint import Checkpoint, parse_checkpoint
 from notary.log.compact import CompactRange
 from notary.log.errors import NotaryError
-from notary.log.hashing import hash_leaf
-from notary.log.note import open_note, parse_vkey
+from notary.log.note import open_note
 from notary.log.tiles import TILE_WIDTH, TileNodeReader, entries_path, parse_entry_bundle, tile_path, tile_widths
+from notary.logsuite import parse_log_vkey, suite_of_vkey
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,8 @@ class LogFollower:
     ) -> None:
         self.index = index
         self.notary_url = notary_url.rstrip("/")
-        self.verifier = parse_vkey(log_vkey)
+        self.verifier = parse_log_vkey(log_vkey)
+        self.tree = suite_of_vkey(log_vkey).tree  # the log key's type pins the tree hash (SHA-256 or SM3)
         self.origin = origin
         self.poll = poll
         self._given_client = client
@@ -258,7 +259,7 @@ class LogFollower:
                     f"{crange.root().hex()}"
                 )
             return
-        tiles = TileNodeReader(self._tile_reader(target), cache_size=64)
+        tiles = TileNodeReader(self._tile_reader(target), cache_size=64, tree=self.tree)
         bounds = [size]
         aligned = size - size % TILE_WIDTH
         while bounds[-1] < target:
@@ -273,7 +274,7 @@ class LogFollower:
             pending = pool.submit(self._entries, *steps[n + 1], target) if n + 1 < len(steps) else None
             try:
                 trial = crange.copy()
-                trial.extend(hash_leaf(e) for e in entries)
+                trial.extend(self.tree.leaf(e) for e in entries)
                 calculated = trial.root() if end == target else self._root_through_tiles(trial, target, tiles)
                 if calculated != root:
                     raise LogAlarmError(

@@ -11,7 +11,9 @@ comes from the log, the chain, and the consortium's public description.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -55,7 +57,7 @@ class ExplorerOptions:
 _Index = TypeVar("_Index", CallIndex, ChainIndex)
 
 
-def _open_index(kind: type[_Index], path: Path) -> _Index:
+def _open_index(kind: Callable[[Path], _Index], path: Path) -> _Index:
     """Open an index; one of another schema version (an older explorer's) is rebuilt from nothing: it is only
     an index of the log and the chain, which the followers read again."""
     try:
@@ -79,9 +81,9 @@ def build(options: ExplorerOptions) -> Explorer:
     if options.index_url is not None:
         from explorer.calls_pg import PostgresCallIndex
 
-        calls = PostgresCallIndex(options.index_url)
+        calls = PostgresCallIndex(options.index_url, tree=description.suite.tree)
     else:
-        calls = _open_index(CallIndex, index_dir / "calls.db")
+        calls = _open_index(partial(CallIndex, tree=description.suite.tree), index_dir / "calls.db")
     chain = _open_index(ChainIndex, index_dir / "chain.db")
     state = ChainState(chain_url, dict(description.contracts))
     regulators = {m.org for m in description.members if Role.REGULATOR in m.roles}
@@ -104,9 +106,9 @@ def build(options: ExplorerOptions) -> Explorer:
     notary_auth = None
     if options.passphrase is not None:
         operator = next(m.org for m in description.members if Role.OPERATOR in m.roles)
-        key = load_gateway_key(options.directory, OrgId(operator), options.passphrase)
-        if options.audit:
-            recorder = AuditRecorder(index_dir / "audit.outbox.db", operator, options.notary_url, key)
+        key = load_gateway_key(options.directory, OrgId(operator), options.passphrase, description.crypto)
+        if options.audit:  # an SM2 key (sm) signs the batches and gives its scalar for the salt
+            recorder = AuditRecorder(index_dir / "audit.outbox.db", operator, options.notary_url, key)  # type: ignore[arg-type]
         # the same key signs its reads: the notary knows <operator>/explorer as its trusted reader
         notary_auth = SignedReads(f"{operator}/explorer", key)
     explorer = Explorer(

@@ -191,9 +191,7 @@ class ChainState:
         if current is not None and current.block == number:
             return False
         if current is not None and 0 <= current.block < number and self._clock() - self._read_at < self.full_every:
-            changes = web3.eth.get_logs(
-                {"fromBlock": current.block + 1, "toBlock": number, "address": self._watched}
-            )
+            changes = web3.eth.get_logs({"fromBlock": current.block + 1, "toBlock": number, "address": self._watched})
             if not changes:
                 self._snapshot = replace(current, block=number, block_time=stamp)
                 return False

@@ -78,7 +78,8 @@ class GatewayOptions:
 async def serve(options: GatewayOptions, description: ConsortiumDescription, passphrase: bytes) -> None:
     """Run the gateway until cancelled (SIGTERM and SIGINT cancel it)."""
     description.member(options.org)  # a clear error for an org that is not in the consortium
-    key = load_gateway_key(options.directory, options.org, passphrase)  # type: ignore[arg-type]
+    # the consortium's suite: Ed25519 under intl, SM2 under sm (its batches then carry SM2 signatures)
+    key = load_gateway_key(options.directory, options.org, passphrase, description.crypto)  # type: ignore[arg-type]
     chain = ChainView(
         RpcBackend(options.chain_url or description.chain_url),
         description.contracts,

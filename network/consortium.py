@@ -72,8 +72,10 @@ def init_consortium(
     chain_url: str | None = None,
     load_demo: bool = False,
     progress: Progress = _quiet,
+    crypto: str = "intl",
 ) -> ConsortiumDescription:
-    """Create ``directory`` with identities and ``consortium.json``, deploying to a chain."""
+    """Create ``directory`` with identities and ``consortium.json``, deploying to a chain. ``crypto`` is the
+    suite of the consortium's log (``intl`` or ``sm``): the type of every witness, gateway and log key."""
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise ConsortiumError(
             f"{directory} already exists and is not empty: nothing was changed; "
@@ -85,7 +87,7 @@ def init_consortium(
     try:
         identities = {}
         for m in config.members:
-            identities[m.org] = create_org_identity(directory, m.org, m.name, passphrase)
+            identities[m.org] = create_org_identity(directory, m.org, m.name, passphrase, crypto=crypto)
             progress(f"identity {m.org}: CA, admin certificate, account {identities[m.org].account}")
         if chain_url is None:
             nodes = _start_chain(directory, config, identities, passphrase, progress)
@@ -126,6 +128,7 @@ def init_consortium(
             proposal_ttl_days=config.proposal_ttl_days,
             witness_policy=policy,
             members=tuple(MemberDescription(m.org, m.name, m.roles, identities[m.org]) for m in config.members),
+            crypto=crypto,
         )
         if load_demo and config.catalogue is not None:
             signers = {m.org: Signer.from_key(load_account_key(directory, m.org, passphrase)) for m in config.members}

@@ -1,8 +1,11 @@
 """``consortium.json``: the public description of a consortium that every member, auditor and regulator may hold.
 
-It names the chain (id and where to reach it), the contract addresses, the governance settings and, per
-founding member, its roles, certificates and public keys. It holds no secret. The chain stays the source of
-truth for membership after genesis; this file is what a verifier needs to start from.
+It names the chain (id and where to reach it), the contract addresses, the governance settings, the
+cryptographic suite of the consortium's log (``crypto``: ``intl`` or ``sm``, chosen at ``consortium init`` and
+kept for life; a file without the field is ``intl``, as every file was before the field existed) and, per
+founding member, its roles, certificates and public keys (the witness, gateway and log keys of the suite). It
+holds no secret. The chain stays the source of truth for membership after genesis; this file is what a verifier
+needs to start from.
 """
 
 from __future__ import annotations
@@ -11,17 +14,22 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chain.errors import MalformedError
 from chain.ids import OrgId, Role
 from contracts import CONTRACT_NAMES
 from network.identity import OrgPublic
 
+if TYPE_CHECKING:
+    from notary.logsuite import LogSuite
+
 FORMAT = "consortium-ledger/1"
 FILENAME = "consortium.json"
 #: Contracts a consortium created before they existed lacks: its file is read without them.
 OPTIONAL_CONTRACTS = frozenset({"TrustDirectory"})
+#: The suite of a consortium.json without a ``crypto`` field.
+DEFAULT_CRYPTO = "intl"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +60,25 @@ class ConsortiumDescription:
     proposal_ttl_days: int
     witness_policy: dict[str, Any]
     members: tuple[MemberDescription, ...]
+    crypto: str = DEFAULT_CRYPTO  # the suite of the log: "intl" or "sm" (docs/national-suite.md)
+
+    def __post_init__(self) -> None:
+        if self.crypto not in ("intl", "sm"):
+            raise MalformedError(f"{FILENAME}: crypto must be 'intl' or 'sm', not {str(self.crypto)[:40]!r}")
+        for m in self.members:
+            if m.identity.suite != self.crypto:
+                raise MalformedError(
+                    f"{FILENAME}: the consortium's crypto is {self.crypto!r}, but member {m.org!r} has keys of the "
+                    f"{m.identity.suite!r} suite ({'SM2' if m.identity.suite == 'sm' else 'Ed25519'}): every "
+                    "witness, gateway and log key of a consortium is of its suite"
+                )
+
+    @property
+    def suite(self) -> LogSuite:
+        """The log suite (``notary.logsuite``) the notary, witnesses, gateways and verifiers use."""
+        from notary.logsuite import log_suite
+
+        return log_suite(self.crypto)
 
     def member(self, org: str) -> MemberDescription:
         for m in self.members:
@@ -64,6 +91,7 @@ class ConsortiumDescription:
         return {
             "format": FORMAT,
             "name": self.name,
+            "crypto": self.crypto,
             "chain": {"id": self.chain_id, "kind": self.chain_kind, "url": self.chain_url},
             "contracts": dict(self.contracts),
             "deployed_at_block": self.deployed_at_block,
@@ -93,6 +121,9 @@ class ConsortiumDescription:
                 )
                 for m in data["members"]
             )
+            crypto = data.get("crypto", DEFAULT_CRYPTO)
+            if crypto not in ("intl", "sm"):
+                raise MalformedError(f"{FILENAME}: crypto must be 'intl' or 'sm', not {str(crypto)[:40]!r}")
             if chain["kind"] not in ("local", "external"):
                 raise MalformedError(f"{FILENAME}: chain.kind must be 'local' or 'external'")
             return cls(
@@ -106,6 +137,7 @@ class ConsortiumDescription:
                 int(data["proposal_ttl_days"]),
                 dict(data["witness_policy"]),
                 members,
+                crypto,
             )
         except MalformedError:
             raise

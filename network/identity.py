@@ -10,9 +10,14 @@ For each member org :func:`create_org_identity` generates, under ``ROOT/orgs/<or
     users/Admin@<org>/msp/keystore/key.pem          its ECDSA P-256 private key (encrypted)
     users/Admin@<org>/msp/cacerts/ca-cert.pem       copy of the CA certificate
     keys/account.pem   keys/account.address         secp256k1 Ethereum account key (encrypted), address
-    keys/witness.pem   keys/witness.pub             Ed25519 witness key (encrypted), raw public key in hex
-    keys/gateway.pem   keys/gateway.pub             Ed25519 gateway signing key (encrypted), public key in hex
-    keys/notary.pem    keys/notary.pub              Ed25519 log key, used if the org runs the notary (encrypted), hex
+    keys/witness.pem   keys/witness.pub             witness key (encrypted), raw public key in hex
+    keys/gateway.pem   keys/gateway.pub             gateway signing key (encrypted), public key in hex
+    keys/notary.pem    keys/notary.pub              log key, used if the org runs the notary (encrypted), hex
+
+The witness, gateway and log keys are the keys of the consortium's log, so their type is the consortium's
+suite (``consortium.json``'s ``crypto``, ``docs/national-suite.md``): Ed25519 under ``intl`` (32-byte public
+keys), SM2 under ``sm`` (65-byte public keys ``04 ‖ x ‖ y``; the key files are PKCS#8 encrypted with PBES2,
+PBKDF2-HMAC-SM3 and SM4-CBC, ``suite.sm2``). The CA, identity, TLS and account keys are the same under both.
 
 The CA's subject is ``O=<display name>, OU=<org id>, CN=ca.<org id>``. The admin certificate
 (``CN=Admin@<org id>``, CA:false, digitalSignature, clientAuth, SAN ``consortium://<org id>/Admin``) is issued
@@ -78,7 +83,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 try:
     import fcntl
@@ -118,17 +123,18 @@ from network._pem import (
     encrypt,
     eth_address,
     fsync_dir,
-    hex32,
     is_ca,
     org_units,
     parse_cert,
-    raw_public,
     replace_file,
     secp256k1_scalar,
     titles,
     write_file,
 )
 from network.errors import NetworkError
+
+if TYPE_CHECKING:  # the SM2 binding and the log suites load at first use: commands without log keys skip them
+    from notary.logsuite import PrivateKey
 
 __all__ = [
     "ADMIN_VALIDITY_YEARS",
@@ -148,12 +154,14 @@ __all__ = [
     "VerificationError",
     "certificate_fingerprint",
     "certificate_role",
+    "check_log_key_suite",
     "check_person_role",
     "check_user_name",
     "create_org_identity",
     "issue_identity",
     "issue_node_certificate",
     "issue_server_certificate",
+    "key_suite",
     "load_account_key",
     "load_crl",
     "load_gateway_key",
@@ -181,6 +189,9 @@ _FINGERPRINT = re.compile(r"0x[0-9a-fA-F]{64}")
 _USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _HOSTNAME = re.compile(r"(?:\*\.)?(?!-)[A-Za-z0-9-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*")
 _CRL_PEM_HEADER = b"-----BEGIN X509 CRL-----"
+_HEX_KEY = re.compile(r"[0-9a-fA-F]{64}|04[0-9a-fA-F]{128}")
+#: The size of a log-side public key (witness, gateway, log key) under each suite.
+_PUBLIC_KEY_SIZE: Final = {"intl": 32, "sm": 65}
 _FIX_PASSPHRASE = f"set {PASSPHRASE_ENV} or pass --passphrase-file FILE"
 
 
@@ -205,7 +216,8 @@ class OrgPublic:
 
     Construction checks every field and raises :class:`MalformedError`: the PEMs hold one certificate each,
     both with ``OU=<org id>``; ``cert_fingerprint`` is the SHA-256 of the DER of ``admin_cert_pem``;
-    ``account`` is an EIP-55 checksum address; the public keys are 32 bytes.
+    ``account`` is an EIP-55 checksum address; the witness, gateway and log public keys are all of one suite:
+    32-byte Ed25519 keys (``intl``) or 65-byte SM2 points (``sm``).
     """
 
     org_id: OrgId
@@ -224,14 +236,20 @@ class OrgPublic:
                 raise MalformedError(f"{what} must be PEM text")
             if org_units(parse_cert(pem, what)) != [self.org_id]:
                 raise MalformedError(f"{what} is not for org {self.org_id!r} (its subject lacks OU={self.org_id})")
-        for what, value in (
-            ("cert_fingerprint", self.cert_fingerprint),
-            ("witness_public_key", self.witness_public_key),
-            ("gateway_public_key", self.gateway_public_key),
-            ("notary_public_key", self.notary_public_key),
-        ):
-            if not isinstance(value, bytes) or len(value) != 32:
-                raise MalformedError(f"{what} must be 32 bytes")
+        if not isinstance(self.cert_fingerprint, bytes) or len(self.cert_fingerprint) != 32:
+            raise MalformedError("cert_fingerprint must be 32 bytes")
+        suites = {
+            _check_public_key(what, value)
+            for what, value in (
+                ("witness_public_key", self.witness_public_key),
+                ("gateway_public_key", self.gateway_public_key),
+                ("notary_public_key", self.notary_public_key),
+            )
+        }
+        if len(suites) != 1:
+            raise MalformedError(
+                "the witness, gateway and notary public keys must be of one suite (all Ed25519 or all SM2)"
+            )
         if self.cert_fingerprint != certificate_fingerprint(self.admin_cert_pem):
             raise MalformedError("cert_fingerprint is not the SHA-256 of the admin certificate's DER encoding")
         check_address(self.account)
@@ -250,6 +268,11 @@ class OrgPublic:
             "gateway_public_key": self.gateway_public_key.hex(),
             "notary_public_key": self.notary_public_key.hex(),
         }
+
+    @property
+    def suite(self) -> str:
+        """The suite of the org's witness, gateway and log keys: ``intl`` (Ed25519) or ``sm`` (SM2)."""
+        return "sm" if len(self.notary_public_key) == _PUBLIC_KEY_SIZE["sm"] else "intl"
 
     @classmethod
     def from_json(cls, d: Mapping[str, object]) -> OrgPublic:
@@ -273,9 +296,9 @@ class OrgPublic:
             admin_cert_pem=canonical_pem(text("admin_cert_pem"), "admin certificate"),
             cert_fingerprint=bytes.fromhex(fingerprint[2:]),
             account=text("account"),
-            witness_public_key=hex32(text("witness_public_key"), "witness_public_key"),
-            gateway_public_key=hex32(text("gateway_public_key"), "gateway_public_key"),
-            notary_public_key=hex32(text("notary_public_key"), "notary_public_key"),
+            witness_public_key=_hex_key(text("witness_public_key"), "witness_public_key"),
+            gateway_public_key=_hex_key(text("gateway_public_key"), "gateway_public_key"),
+            notary_public_key=_hex_key(text("notary_public_key"), "notary_public_key"),
         )
 
 
@@ -305,9 +328,17 @@ def load_passphrase(env: Mapping[str, str] | None = None, file: Path | None = No
 
 
 def create_org_identity(
-    root: Path, org_id: OrgId, display_name: str, passphrase: bytes, now: datetime | None = None
+    root: Path,
+    org_id: OrgId,
+    display_name: str,
+    passphrase: bytes,
+    now: datetime | None = None,
+    *,
+    crypto: str = "intl",
 ) -> OrgPublic:
     """Generate the identity of ``org_id`` in ``root/orgs/<org id>`` and return its public part.
+
+    ``crypto`` is the consortium's suite, ``intl`` or ``sm``: the type of the witness, gateway and log keys.
 
     The passphrase must be at least 8 bytes. Refuses (:class:`IdentityError`) if the org directory exists,
     leaving it untouched. Files are written into a hidden directory next to it (``.<org id>.*.tmp``, never a
@@ -315,10 +346,12 @@ def create_org_identity(
     paths = OrgPaths.of(root, org_id)
     check_display_name(display_name)
     _check_passphrase(passphrase, f"new identity of org {org_id!r}")
+    if crypto not in _PUBLIC_KEY_SIZE:
+        raise MalformedError(f"unknown suite {crypto[:40]!r}: a consortium's suite is 'intl' or 'sm'")
     when = _utc(now).replace(microsecond=0)
     if os.path.lexists(paths.org_dir):
         raise _exists(paths)
-    public, files = _generate(paths, display_name, passphrase, when)
+    public, files = _generate(paths, display_name, passphrase, when, crypto)
     orgs = paths.org_dir.parent
     try:
         orgs.mkdir(parents=True, exist_ok=True)
@@ -364,9 +397,9 @@ def load_org_public(root: Path, org_id: OrgId) -> OrgPublic:
             admin_cert_pem=canonical_pem(admin_pem, str(paths.admin_cert)),
             cert_fingerprint=certificate_fingerprint(admin_pem),
             account=address,
-            witness_public_key=hex32(witness, str(paths.witness_pub)),
-            gateway_public_key=hex32(gateway, str(paths.gateway_pub)),
-            notary_public_key=hex32(notary, str(paths.notary_pub)),
+            witness_public_key=_hex_key(witness, str(paths.witness_pub)),
+            gateway_public_key=_hex_key(gateway, str(paths.gateway_pub)),
+            notary_public_key=_hex_key(notary, str(paths.notary_pub)),
         )
     except MalformedError as exc:
         raise MalformedError(f"identity of org {org_id!r} in {paths.org_dir}: {exc}") from None
@@ -381,22 +414,59 @@ def load_account_key(root: Path, org_id: OrgId, passphrase: bytes) -> bytes:
     return secp256k1_scalar(key)
 
 
-def load_witness_key(root: Path, org_id: OrgId, passphrase: bytes) -> ed25519.Ed25519PrivateKey:
-    """The org's Ed25519 witness key."""
+def load_witness_key(root: Path, org_id: OrgId, passphrase: bytes, crypto: str | None = None) -> PrivateKey:
+    """The org's witness key: Ed25519 (``intl``) or SM2 (``sm``). With ``crypto``, a key of the other suite
+    raises :class:`IdentityError`."""
     paths = OrgPaths.of(root, org_id)
-    return _load_ed25519(paths, paths.witness_key, passphrase)
+    return _load_log_key(paths, paths.witness_key, passphrase, crypto)
 
 
-def load_gateway_key(root: Path, org_id: OrgId, passphrase: bytes) -> ed25519.Ed25519PrivateKey:
-    """The org's Ed25519 gateway signing key."""
+def load_gateway_key(root: Path, org_id: OrgId, passphrase: bytes, crypto: str | None = None) -> PrivateKey:
+    """The org's gateway signing key (batches and signed reads): Ed25519 (``intl``) or SM2 (``sm``). With
+    ``crypto``, a key of the other suite raises :class:`IdentityError`."""
     paths = OrgPaths.of(root, org_id)
-    return _load_ed25519(paths, paths.gateway_key, passphrase)
+    return _load_log_key(paths, paths.gateway_key, passphrase, crypto)
 
 
-def load_notary_key(root: Path, org_id: OrgId, passphrase: bytes) -> ed25519.Ed25519PrivateKey:
-    """The org's Ed25519 log key: signs checkpoints and receipts when the org runs the notary."""
+def load_ed25519_gateway_key(root: Path, org_id: OrgId, passphrase: bytes) -> ed25519.Ed25519PrivateKey:
+    """The org's gateway key where only Ed25519 will do (the signatures of a privacy job's record); an SM2 key
+    (a consortium on the ``sm`` suite) raises :class:`IdentityError`."""
+    key = load_gateway_key(root, org_id, passphrase)
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise IdentityError(
+            f"{org_id}'s gateway key is SM2 (the consortium runs the sm suite): privacy jobs are signed with Ed25519 "
+            "keys, and running them on the national suite is not built yet (docs/privacy.md)"
+        )
+    return key
+
+
+def load_notary_key(root: Path, org_id: OrgId, passphrase: bytes, crypto: str | None = None) -> PrivateKey:
+    """The org's log key, which signs checkpoints and receipts when the org runs the notary: Ed25519 (``intl``)
+    or SM2 (``sm``). With ``crypto``, a key of the other suite raises :class:`IdentityError`."""
     paths = OrgPaths.of(root, org_id)
-    return _load_ed25519(paths, paths.notary_key, passphrase)
+    return _load_log_key(paths, paths.notary_key, passphrase, crypto)
+
+
+def key_suite(key: PrivateKey) -> str:
+    """The suite a witness, gateway or log key belongs to: ``sm`` for SM2, ``intl`` for Ed25519."""
+    return "intl" if isinstance(key, ed25519.Ed25519PrivateKey) else "sm"
+
+
+def check_log_key_suite(key: PrivateKey, crypto: str, path: Path | str, expected_public: bytes | None = None) -> None:
+    """Refuse (:class:`IdentityError`) a key of ``path`` that is not of the consortium's suite ``crypto``, or,
+    given ``expected_public``, whose public key is not that one (the one ``consortium.json`` lists)."""
+    found = key_suite(key)
+    if found != crypto:
+        kind = {"intl": "an Ed25519", "sm": "an SM2"}
+        raise IdentityError(
+            f"{path} holds {kind[found]} key of the {found!r} suite, but this consortium runs the {crypto!r} suite "
+            f'(consortium.json "crypto"): its witness, gateway and log keys must be {kind[crypto][3:]} keys; '
+            "a consortium keeps the suite it was created with (consortium init --crypto)"
+        )
+    from notary.logsuite import public_bytes
+
+    if expected_public is not None and public_bytes(key) != expected_public:
+        raise IdentityError(f"{path} is not the key whose public key consortium.json lists for it")
 
 
 def load_identity_key(root: Path, org_id: OrgId, passphrase: bytes) -> ec.EllipticCurvePrivateKey:
@@ -767,7 +837,7 @@ def verify_crl(data: bytes, ca_cert: x509.Certificate, what: str = "CRL") -> x50
 
 
 def _generate(
-    paths: OrgPaths, display_name: str, passphrase: bytes, now: datetime
+    paths: OrgPaths, display_name: str, passphrase: bytes, now: datetime, crypto: str = "intl"
 ) -> tuple[OrgPublic, list[tuple[Path, bytes, bool]]]:
     """Fresh keys and certificates: the public part and the files to write, as (path, data, private)."""
     org_id = paths.org_id
@@ -777,9 +847,9 @@ def _generate(
     admin_cert = build_admin_cert(ca_key, ca_cert, identity_key, display_name, org_id, now)
     account_key = ec.generate_private_key(ec.SECP256K1())
     address = eth_address(secp256k1_scalar(account_key))
-    witness_key = ed25519.Ed25519PrivateKey.generate()
-    gateway_key = ed25519.Ed25519PrivateKey.generate()
-    notary_key = ed25519.Ed25519PrivateKey.generate()
+    from notary.logsuite import public_bytes
+
+    witness_key, gateway_key, notary_key = (_new_log_key(crypto) for _ in range(3))
 
     ca_pem, admin_pem = cert_pem(ca_cert), cert_pem(admin_cert)
     public = OrgPublic(
@@ -788,9 +858,9 @@ def _generate(
         admin_cert_pem=admin_pem,
         cert_fingerprint=der_fingerprint(admin_cert),
         account=address,
-        witness_public_key=raw_public(witness_key),
-        gateway_public_key=raw_public(gateway_key),
-        notary_public_key=raw_public(notary_key),
+        witness_public_key=public_bytes(witness_key),
+        gateway_public_key=public_bytes(gateway_key),
+        notary_public_key=public_bytes(notary_key),
     )
     files: list[tuple[Path, bytes, bool]] = [
         (paths.ca_cert, ca_pem.encode("ascii"), False),
@@ -802,14 +872,53 @@ def _generate(
         (paths.user_ca_cert, ca_pem.encode("ascii"), False),
         (paths.account_key, encrypt(account_key, passphrase), True),
         (paths.account_address, f"{address}\n".encode("ascii"), False),
-        (paths.witness_key, encrypt(witness_key, passphrase), True),
+        (paths.witness_key, _encrypt_log_key(witness_key, passphrase), True),
         (paths.witness_pub, f"{public.witness_public_key.hex()}\n".encode("ascii"), False),
-        (paths.gateway_key, encrypt(gateway_key, passphrase), True),
+        (paths.gateway_key, _encrypt_log_key(gateway_key, passphrase), True),
         (paths.gateway_pub, f"{public.gateway_public_key.hex()}\n".encode("ascii"), False),
-        (paths.notary_key, encrypt(notary_key, passphrase), True),
+        (paths.notary_key, _encrypt_log_key(notary_key, passphrase), True),
         (paths.notary_pub, f"{public.notary_public_key.hex()}\n".encode("ascii"), False),
     ]
     return public, files
+
+
+def _new_log_key(crypto: str) -> PrivateKey:
+    if crypto == "sm":
+        from suite.sm2 import SM2PrivateKey
+
+        return SM2PrivateKey.generate()
+    return ed25519.Ed25519PrivateKey.generate()
+
+
+def _encrypt_log_key(key: PrivateKey, passphrase: bytes) -> bytes:
+    """PKCS#8 PEM encrypted with ``passphrase``: an SM2 key with PBES2, PBKDF2-HMAC-SM3 and SM4-CBC."""
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return encrypt(key, passphrase)
+    return key.to_pem(passphrase)
+
+
+def _check_public_key(what: str, value: object) -> str:
+    """The suite of a raw witness, gateway or log public key; MalformedError for a key of neither."""
+    if not isinstance(value, bytes) or len(value) not in _PUBLIC_KEY_SIZE.values():
+        raise MalformedError(f"{what} must be 32 bytes (Ed25519) or 65 bytes (an SM2 point 04 ‖ x ‖ y)")
+    if len(value) == _PUBLIC_KEY_SIZE["intl"]:
+        return "intl"
+    from suite.errors import SM2Error
+    from suite.sm2 import SM2PublicKey
+
+    try:
+        SM2PublicKey.from_bytes(value)
+    except SM2Error as exc:
+        raise MalformedError(f"{what} is not an SM2 public key: {exc}") from None
+    return "sm"
+
+
+def _hex_key(text: str, what: str) -> bytes:
+    if _HEX_KEY.fullmatch(text) is None:
+        raise MalformedError(
+            f"{what} must be 64 hex digits (an Ed25519 key) or 130 starting with 04 (an SM2 point), no 0x"
+        )
+    return bytes.fromhex(text)
 
 
 def _exists(paths: OrgPaths) -> IdentityError:
@@ -910,10 +1019,27 @@ def _load_private(paths: OrgPaths, path: Path, passphrase: bytes) -> PrivateKeyT
         raise IdentityError(f"{path}: unsupported key type or key encryption") from None
 
 
-def _load_ed25519(paths: OrgPaths, path: Path, passphrase: bytes) -> ed25519.Ed25519PrivateKey:
-    key = _load_private(paths, path, passphrase)
-    if not isinstance(key, ed25519.Ed25519PrivateKey):
-        raise IdentityError(f"{path} does not hold an Ed25519 key")
+def _load_log_key(paths: OrgPaths, path: Path, passphrase: bytes, crypto: str | None) -> PrivateKey:
+    """An Ed25519 or SM2 key; with ``crypto``, refused unless of that suite."""
+    key: PrivateKey
+    try:
+        loaded = _load_private(paths, path, passphrase)
+    except (PassphraseError, IdentityError) as first:
+        # cryptography reads no SM2 key, nor the SM4 and HMAC-SM3 of an sm key file's encryption
+        from suite.errors import SM2Error
+        from suite.sm2 import SM2PrivateKey
+
+        data = _read(paths, path)
+        try:
+            key = SM2PrivateKey.from_pem(data, passphrase)
+        except SM2Error:
+            raise first from None
+    else:
+        if not isinstance(loaded, ed25519.Ed25519PrivateKey):
+            raise IdentityError(f"{path} holds neither an Ed25519 nor an SM2 key")
+        key = loaded
+    if crypto is not None:
+        check_log_key_suite(key, crypto, path)
     return key
 
 

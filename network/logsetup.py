@@ -6,13 +6,16 @@ same ones from the public description alone:
 
 - log origin and notary key name: ``<consortium>/audit-log``
 - a witness's key name: ``<consortium>/witness/<org id>``
+
+The suite of the log (``consortium.json``'s ``crypto``, ``notary.logsuite``) fixes the tree hash, the anchored
+digest and the type of the log, witness and gateway keys; every function here takes it from the description.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from chain.backend import RpcBackend
@@ -21,11 +24,20 @@ from chain.ids import OrgId, Role
 from chain.tx import Signer
 from network.description import ConsortiumDescription, MemberDescription
 from network.errors import NetworkError
-from network.identity import load_account_key, load_notary_key
+from network.identity import (
+    IdentityError,
+    OrgPaths,
+    check_log_key_suite,
+    load_account_key,
+    load_gateway_key,
+    load_notary_key,
+    load_witness_key,
+)
 from network.logins import Authenticator, LoginError
 from notary.checkpointer import Witness, WitnessPolicy
-from notary.log.cosignature import CosignatureVerifier
-from notary.log.note import NoteVerifier
+from notary.log.cosignature import format_cosigner_vkey
+from notary.log.smnote import SM2CosignatureVerifier
+from notary.logsuite import LogVerifier, WitnessVerifier
 from notary.readauth import ReadAccess, UnauthenticatedError
 from notary.service import AnchorSettings, NotarySettings
 from notary.verify import TrustRoots
@@ -54,19 +66,39 @@ def notary_member(description: ConsortiumDescription) -> MemberDescription:
     raise LogSetupError("no member of the consortium holds the notary role; give one the role 'notary'")
 
 
-def log_verifier(description: ConsortiumDescription) -> NoteVerifier:
-    return NoteVerifier(log_origin(description), notary_member(description).identity.notary_public_key)
+def log_verifier(description: ConsortiumDescription) -> LogVerifier:
+    """The log's note key, of the consortium's suite (Ed25519 under ``intl``, SM2 under ``sm``)."""
+    return description.suite.note_verifier(
+        log_origin(description), notary_member(description).identity.notary_public_key
+    )
+
+
+def log_vkey(description: ConsortiumDescription) -> str:
+    """The vkey of the log's note key, what witnesses and verifiers are configured with."""
+    return description.suite.format_vkey(log_origin(description), notary_member(description).identity.notary_public_key)
 
 
 def witness_orgs(description: ConsortiumDescription) -> tuple[str, ...]:
     return tuple(str(w) for w in description.witness_policy["witnesses"])
 
 
-def witness_verifiers(description: ConsortiumDescription) -> dict[str, CosignatureVerifier]:
+def witness_verifiers(description: ConsortiumDescription) -> dict[str, WitnessVerifier]:
+    suite = description.suite
     return {
-        org: CosignatureVerifier(witness_name(description, org), description.member(org).identity.witness_public_key)
+        org: suite.cosignature_verifier(
+            witness_name(description, org), description.member(org).identity.witness_public_key
+        )
         for org in witness_orgs(description)
     }
+
+
+def witness_vkey(description: ConsortiumDescription, org: str) -> str:
+    """The cosigner vkey of the witness of ``org``: C2SP tlog-cosignature's under ``intl``, the SM2 profile's under
+    ``sm``."""
+    name, public_key = witness_name(description, org), description.member(org).identity.witness_public_key
+    if description.crypto == "sm":
+        return SM2CosignatureVerifier(name, public_key).vkey()
+    return format_cosigner_vkey(name, public_key)
 
 
 def witness_policy(description: ConsortiumDescription) -> WitnessPolicy:
@@ -171,13 +203,41 @@ def notary_settings(
     return NotarySettings(
         directory=directory / NOTARY_DIR,
         origin=log_origin(description),
-        log_key=load_notary_key(directory, OrgId(member.org), passphrase),
+        log_key=load_notary_key(directory, OrgId(member.org), passphrase, description.crypto),
         gateway_keys=gateway_keys(description),
         witnesses=witnesses,
         policy=witness_policy(description),
         checkpoint_interval=checkpoint_interval,
         anchor=anchor,
+        suite=description.suite,
     )
+
+
+def check_log_keys(
+    directory: Path, description: ConsortiumDescription, passphrase: bytes, gateway_orgs: Collection[str] = ()
+) -> None:
+    """Refuse (:class:`LogSetupError`) to run a consortium whose private log keys are not of its suite, before
+    anything starts: the notary's log key, every witness's key and the gateway keys of ``gateway_orgs``, each
+    also checked to be the key ``consortium.json`` lists (so a key file swapped for one of the other suite, or
+    a ``crypto`` edited by hand, is named here rather than in a child's log)."""
+    crypto = description.crypto
+    checks: list[tuple[str, str]] = [(notary_member(description).org, "notary")]
+    checks += [(org, "witness") for org in witness_orgs(description)]
+    checks += [(org, "gateway") for org in sorted(set(gateway_orgs))]
+    loaders = {"notary": load_notary_key, "witness": load_witness_key, "gateway": load_gateway_key}
+    for org, kind in checks:
+        identity = description.member(org).identity
+        expected = {
+            "notary": identity.notary_public_key,
+            "witness": identity.witness_public_key,
+            "gateway": identity.gateway_public_key,
+        }[kind]
+        path = getattr(OrgPaths.of(directory, OrgId(org)), f"{kind}_key")
+        try:
+            key = loaders[kind](directory, OrgId(org), passphrase)
+            check_log_key_suite(key, crypto, path, expected)
+        except IdentityError as exc:
+            raise LogSetupError(f"the {kind} key of {org}: {exc}") from None
 
 
 def witness_state_path(directory: Path, org: str) -> Path:

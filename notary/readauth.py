@@ -2,11 +2,12 @@
 
 Two kinds of credentials, both made from keys and certificates the consortium already has:
 
-- **A service signs its request** with an Ed25519 key the notary already knows from the consortium
-  description: a gateway key (one per member org; the explorer's audit key is the operator's gateway key,
-  named ``<operator>/explorer``) or a witness key (named ``<org>/witness``). Three headers:
+- **A service signs its request** with a key the notary already knows from the consortium description,
+  of the consortium's suite (Ed25519 under ``intl``; SM2 with ID ``1234567812345678``, r ‖ s, under ``sm``):
+  a gateway key (one per member org; the explorer's audit key is the operator's gateway key, named
+  ``<operator>/explorer``) or a witness key (named ``<org>/witness``). Three headers:
   ``Consortium-Reader: <org>/<name>``, ``Consortium-Read-Time: <unix seconds>`` and
-  ``Consortium-Read-Signature: <base64 Ed25519 signature>`` over
+  ``Consortium-Read-Signature: <base64 signature>`` over
   ``consortium-ledger/read/v1\\n`` ‖ time ‖ ``\\n`` ‖ method ‖ `` `` ‖ path (with its query). The notary
   refuses a time more than :data:`MAX_SKEW_S` seconds from its clock, so a captured signature replays only
   the same read, for two minutes at most (reads change nothing; the answer is what the capture already saw).
@@ -49,6 +50,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from notary.errors import NotaryError
+from suite.errors import SM2Error
+from suite.sm2 import SM2PrivateKey, SM2PublicKey
+
+#: A service's key: Ed25519 (``intl``) or SM2 (``sm``); both sign with ``key.sign(message)``.
+ReaderKey = Ed25519PrivateKey | SM2PrivateKey
+_SM2_POINT_SIZE = 65
 
 READ_CONTEXT = b"consortium-ledger/read/v1\n"
 MAX_SKEW_S = 120
@@ -95,7 +102,7 @@ def signed_message(timestamp: str, method: str, target: str) -> bytes:
     return READ_CONTEXT + f"{timestamp}\n{method.upper()} {target}".encode()
 
 
-def sign_read(reader: str, key: Ed25519PrivateKey, method: str, target: str, now: float) -> dict[str, str]:
+def sign_read(reader: str, key: ReaderKey, method: str, target: str, now: float) -> dict[str, str]:
     """The headers of a read of ``target`` (path and query) signed by ``reader`` with ``key`` at ``now``."""
     timestamp = str(int(now))
     signature = key.sign(signed_message(timestamp, method, target))
@@ -109,7 +116,7 @@ def sign_read(reader: str, key: Ed25519PrivateKey, method: str, target: str, now
 class SignedReads(httpx.Auth):
     """httpx authentication that signs every request as ``reader`` (give it as ``auth=`` to a client)."""
 
-    def __init__(self, reader: str, key: Ed25519PrivateKey, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, reader: str, key: ReaderKey, clock: Callable[[], float] = time.time) -> None:
         self.reader = reader
         self._key = key
         self._clock = clock
@@ -123,9 +130,10 @@ class SignedReads(httpx.Auth):
 class ReadAccess:
     """The notary's check of readers' credentials.
 
-    ``gateway_keys``: org → raw Ed25519 public key of its gateways (a service ``<org>/<name>`` signs with it), or
+    ``gateway_keys``: org → raw public key of its gateways (a service ``<org>/<name>`` signs with it), or
     a source of the keys valid now asked at every read (:meth:`follow_gateway_keys`, the chain's);
-    ``witness_keys``: org → raw Ed25519 witness key (``<org>/witness``); ``regulators``: orgs whose services are
+    ``witness_keys``: org → raw witness key (``<org>/witness``), each a 32-byte Ed25519 key or a 65-byte SM2
+    point; ``regulators``: orgs whose services are
     regulators; ``trusted``: service names that may read everything (the explorer); ``people``: the check of
     a person's ``Authorization`` header, or ``None`` to accept no people; ``monitor_token``: the bearer token
     of the consortium's monitoring, which reads the operations figures and nothing else (``None``: no monitor)."""
@@ -140,10 +148,10 @@ class ReadAccess:
         clock: Callable[[], float] = time.time,
         monitor_token: str | None = None,
     ) -> None:
-        self._gateway = {org: Ed25519PublicKey.from_public_bytes(k) for org, k in gateway_keys.items()}
+        self._gateway = {org: _reader_public_key(k) for org, k in gateway_keys.items()}
         self._gateway_source: Callable[[str], Sequence[bytes]] | None = None
-        self._loaded: dict[bytes, Ed25519PublicKey] = {}
-        self._witness = {org: Ed25519PublicKey.from_public_bytes(k) for org, k in witness_keys.items()}
+        self._loaded: dict[bytes, Ed25519PublicKey | SM2PublicKey] = {}
+        self._witness = {org: _reader_public_key(k) for org, k in witness_keys.items()}
         self._regulators = frozenset(regulators)
         self._trusted = frozenset(trusted)
         self._people = people
@@ -167,7 +175,7 @@ class ReadAccess:
         read signed with any of them is accepted (``network.trust.GatewayKeySource`` follows the chain)."""
         self._gateway_source = source
 
-    def _gateway_keys(self, org: str) -> list[Ed25519PublicKey]:
+    def _gateway_keys(self, org: str) -> list[Ed25519PublicKey | SM2PublicKey]:
         if self._gateway_source is None:
             key = self._gateway.get(org)
             return [] if key is None else [key]
@@ -176,8 +184,8 @@ class ReadAccess:
             key = self._loaded.get(raw)
             if key is None:
                 try:
-                    key = Ed25519PublicKey.from_public_bytes(raw)
-                except ValueError:  # not an Ed25519 key (another suite's): it verifies nothing here
+                    key = _reader_public_key(raw)
+                except (ValueError, SM2Error):  # not a key this notary reads: it verifies nothing here
                     continue
                 if len(self._loaded) >= 4096:
                     self._loaded.clear()
@@ -232,9 +240,17 @@ class ReadAccess:
         return Reader(reader, org, regulator=org in self._regulators, trusted=reader in self._trusted)
 
 
-def _verifies(key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
+def _verifies(key: Ed25519PublicKey | SM2PublicKey, signature: bytes, message: bytes) -> bool:
     try:
         key.verify(signature, message)
-    except (ValueError, InvalidSignature):
+    except (ValueError, InvalidSignature, SM2Error):
         return False
     return True
+
+
+def _reader_public_key(raw: bytes) -> Ed25519PublicKey | SM2PublicKey:
+    """A reader's public key from its raw bytes: a 65-byte SM2 point or a 32-byte Ed25519 key. Both verify with
+    ``verify(signature, message)`` and raise on a bad signature (SM2 under the profile's ID, its default)."""
+    if len(raw) == _SM2_POINT_SIZE:
+        return SM2PublicKey.from_bytes(raw)
+    return Ed25519PublicKey.from_public_bytes(raw)

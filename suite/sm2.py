@@ -246,6 +246,11 @@ class SM2PrivateKey:
         """The 32-byte big-endian scalar d."""
         return _libcrypto.private_scalar(self._pkey)
 
+    def private_bytes_raw(self) -> bytes:
+        """The scalar d, as :meth:`private_bytes`, under the name ``cryptography``'s raw keys give it, so that code
+        deriving a secret from a key's raw private bytes (the gateway's digest salt) takes an SM2 key as well."""
+        return self.private_bytes()
+
     def to_pem(self, password: bytes | None = None) -> bytes:
         """PKCS#8 PEM; with a password, PBES2 with SM4-CBC and PBKDF2-HMAC-SM3 (`PEM_ITERATIONS` rounds)."""
         plain = _libcrypto.pkcs8_pem(self._pkey)

@@ -26,7 +26,7 @@
 // {step, ok, detail} with ok true (checked), false (the check failed, the detail says which hash or signature)
 // or null (the bundle says the part is still pending).
 
-import { equalBytes, fromBase64, fromHex, toHex } from "./log/bytes.js";
+import { concat, equalBytes, fromBase64, fromHex, toBase64, toHex } from "./log/bytes.js";
 import { parseCheckpoint } from "./log/checkpoint.js";
 import { COSIGNATURE_V1, verifyCosignature } from "./log/cosignature.js";
 import { CheckError, quote } from "./log/errors.js";
@@ -37,7 +37,15 @@ import { MAX_PROOF_NODES, verifyProof } from "./log/mpt.js";
 import { ED25519, checkKeyName, decodeVkey, encodeVkey, keyId, parseNote } from "./log/note.js";
 import { rootFromInclusion } from "./log/proof.js";
 import { decodeRlp, encodeIndex, encodeRlp } from "./log/rlp.js";
-import { OTHER_TYPE, decodeSm2Vkey, verifySm2Cosignature, verifySm2Note } from "./log/smnote.js";
+import {
+  OTHER_TYPE,
+  SM2_COSIGNATURE,
+  SM2_NOTE,
+  decodeSm2Vkey,
+  sm2KeyId,
+  verifySm2Cosignature,
+  verifySm2Note,
+} from "./log/smnote.js";
 import { importEd25519, verifyEd25519 } from "./log/webcrypto.js";
 
 /** @import { Checkpoint } from "./log/checkpoint.js" */
@@ -50,6 +58,8 @@ export const FORMATS = Object.freeze([FORMAT, "consortium-ledger/evidence/v1"]);
 export const STEPS = Object.freeze(["entry", "inclusion", "checkpoint", "cosignatures"]);
 
 const HEX_KEY = /^[0-9a-fA-F]{64}$/;
+/** An SM2 public key in consortium.json: the uncompressed point 04 ‖ x ‖ y in hex. */
+const HEX_SM2_KEY = /^04[0-9a-fA-F]{128}$/;
 const LOG_SUFFIX = "/audit-log";
 
 /** @typedef {"entry" | "inclusion" | "checkpoint" | "cosignatures"} StepName */
@@ -139,9 +149,21 @@ function suiteOf(keys) {
 // -- the keys ---------------------------------------------------------------------------------------------
 
 /**
+ * The vkey of the profile's SM2 key: "<name>+<8 hex key id>+<base64(type bytes ‖ point)>".
+ * @param {string} name
+ * @param {Uint8Array} typeBytes  SM2_NOTE or SM2_COSIGNATURE
+ * @param {Uint8Array} point
+ */
+async function encodeSm2Vkey(name, typeBytes, point) {
+  const id = toHex(await sm2KeyId(name, typeBytes, point));
+  return `${name}+${id}+${toBase64(concat(typeBytes, point))}`;
+}
+
+/**
  * The keys (as GET /api/v1/keys serves them) from the consortium's public description, consortium.json:
  * origin "<name>/audit-log" signed by the notary member's key, witnesses "<name>/witness/<org>" (network.logsetup).
- * Throws an Error naming what is missing.
+ * The keys are of the consortium's suite, its "crypto" ("intl" when absent): Ed25519 vkeys under intl, the SM2
+ * profile's under sm. Throws an Error naming what is missing.
  * @param {unknown} description  consortium.json, parsed
  * @returns {Promise<Keys>}
  */
@@ -152,9 +174,16 @@ export async function keysFromConsortium(description) {
   /** @type {Record<string, any>[]} */
   const members = description.members.filter(isObject);
   const roles = (/** @type {Record<string, any>} */ m) => (Array.isArray(m.roles) ? m.roles.map(String) : []);
+  const crypto = description.crypto === undefined ? "intl" : description.crypto;
+  if (crypto !== "intl" && crypto !== "sm") throw new Error(`consortium.json: crypto must be "intl" or "sm", not ${quote(crypto)}`);
+  const sm = crypto === "sm";
+  const keyPattern = sm ? HEX_SM2_KEY : HEX_KEY;
   const notary = members.find((m) => roles(m).includes("notary"));
-  if (!notary || typeof notary.notary_public_key !== "string" || !HEX_KEY.test(notary.notary_public_key)) {
+  if (!notary || typeof notary.notary_public_key !== "string") {
     throw new Error("consortium.json names no notary member with a notary_public_key");
+  }
+  if (!keyPattern.test(notary.notary_public_key)) {
+    throw new Error(`consortium.json: the notary_public_key of ${notary.org} is not a key of its suite (${crypto})`);
   }
   const policy = isObject(description.witness_policy) ? description.witness_policy : {};
   /** @type {string[]} */
@@ -163,20 +192,28 @@ export async function keysFromConsortium(description) {
   const witnesses = [];
   for (const org of orgs) {
     const m = members.find((x) => x.org === org);
-    if (!m || typeof m.witness_public_key !== "string" || !HEX_KEY.test(m.witness_public_key)) {
+    if (!m || typeof m.witness_public_key !== "string") {
       throw new Error(`consortium.json: witness ${org} has no witness_public_key`);
     }
+    if (!keyPattern.test(m.witness_public_key)) {
+      throw new Error(`consortium.json: the witness_public_key of ${org} is not a key of its suite (${crypto})`);
+    }
     const name = `${description.name}/witness/${org}`;
+    const witnessKey = fromHex(m.witness_public_key);
     witnesses.push({
       org,
-      vkey: await encodeVkey(name, COSIGNATURE_V1, fromHex(m.witness_public_key)),
+      vkey: sm
+        ? await encodeSm2Vkey(name, SM2_COSIGNATURE, witnessKey)
+        : await encodeVkey(name, COSIGNATURE_V1, witnessKey),
       regulator: roles(m).includes("regulator"),
     });
   }
   const origin = `${description.name}${LOG_SUFFIX}`;
   return {
     origin,
-    log_vkey: await encodeVkey(origin, ED25519, fromHex(notary.notary_public_key)),
+    log_vkey: sm
+      ? await encodeSm2Vkey(origin, SM2_NOTE, fromHex(notary.notary_public_key))
+      : await encodeVkey(origin, ED25519, fromHex(notary.notary_public_key)),
     witnesses,
     policy: { threshold: Number(policy.threshold), require_regulator: policy.require_regulator === true },
   };

@@ -61,6 +61,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from notary.log.errors import MalformedError, NotaryError
+from suite.sm2 import SM2PrivateKey, SM2PublicKey
+
+#: A gateway key: Ed25519 under the ``intl`` suite, SM2 under ``sm`` (its raw private bytes are the scalar).
+GatewayKey = Ed25519PrivateKey | SM2PrivateKey
+_SM2_POINT_SIZE = 65
 
 FORMAT: Final = "consortium-ledger/salt-vault/v1"
 EVENT_SALT_INFO: Final = b"consortium-ledger/event-salt/v1\n"
@@ -145,7 +150,7 @@ def _expand(prk: bytes, event_id: str) -> bytes:
     return hmac.new(prk, EVENT_SALT_INFO + event_id.encode("utf-8") + b"\x01", hashlib.sha256).digest()
 
 
-def vault_key(gateway_key: Ed25519PrivateKey) -> bytes:
+def vault_key(gateway_key: GatewayKey) -> bytes:
     """The 32-byte AES key that encrypts a provider's epoch keys at rest, derived from its gateway key."""
     raw = gateway_key.private_bytes_raw()
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=VAULT_KEY_INFO).derive(raw)
@@ -194,23 +199,26 @@ class Tombstone:
         body = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return f"{SHRED_FORMAT}\n{body}".encode()
 
-    def signed(self, key: Ed25519PrivateKey) -> dict[str, Any]:
+    def signed(self, key: GatewayKey) -> dict[str, Any]:
         """The tombstone as a statement signed with the provider's gateway key, to publish."""
         return {**self.to_json(), "signature": base64.b64encode(key.sign(self.statement())).decode("ascii")}
 
     @classmethod
     def from_signed(cls, obj: object, public_key: bytes) -> Tombstone:
         """The tombstone of a signed statement whose signature verifies under ``public_key`` (the provider's raw
-        Ed25519 gateway key), else :class:`MalformedError`."""
+        gateway key: 32 bytes of Ed25519, or a 65-byte SM2 point whose signature is r ‖ s under the ID
+        ``1234567812345678``), else :class:`MalformedError`."""
         tombstone = cls.from_json(obj)
         assert isinstance(obj, Mapping)
         signature = obj.get("signature")
         if set(obj) != {*tombstone.to_json(), "signature"} or not isinstance(signature, str):
             raise MalformedError("a shred statement holds exactly the tombstone's fields and its signature")
         try:
-            Ed25519PublicKey.from_public_bytes(public_key).verify(
-                base64.b64decode(signature, validate=True), tombstone.statement()
-            )
+            raw, statement = base64.b64decode(signature, validate=True), tombstone.statement()
+            if len(public_key) == _SM2_POINT_SIZE:
+                SM2PublicKey.from_bytes(public_key).verify(raw, statement)  # SM2Error, a ValueError, if not
+            else:
+                Ed25519PublicKey.from_public_bytes(public_key).verify(raw, statement)
         except (InvalidSignature, ValueError):
             raise MalformedError(f"the shred statement of {tombstone.provider} for {tombstone.day} is not signed "
                                  "by its gateway key") from None  # fmt: skip
@@ -309,7 +317,7 @@ class SaltVault:
 
     @classmethod
     def for_gateway_key(
-        cls, directory: Path, provider: str, gateway_key: Ed25519PrivateKey, *, clock: Callable[[], float] = time.time
+        cls, directory: Path, provider: str, gateway_key: GatewayKey, *, clock: Callable[[], float] = time.time
     ) -> SaltVault:
         return cls(directory, provider, vault_key(gateway_key), clock=clock)
 

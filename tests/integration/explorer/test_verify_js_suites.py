@@ -34,7 +34,7 @@ from notary.log.note import NoteSignature, NoteSigner, add_signatures, format_si
 from notary.log.proof import MemoryNodeReader, prove_inclusion
 from notary.log.smnote import SM2CosignatureSigner, SM2NoteSigner
 from suite.sm2 import DEFAULT_ID, N, SM2PrivateKey
-from tests.integration.explorer.test_verify_js import NODE, STEPS, needs_node, oks, run_node, show
+from tests.integration.explorer.test_verify_js import NODE, STEPS, needs_node, oks, run_node, run_node_full, show
 from tests.support.notary_events import event
 from tests.support.sm3_reference import sm3 as reference_sm3
 
@@ -410,3 +410,40 @@ def test_js_sm3_inclusion_proofs_match_python(tmp_path: Path) -> None:
     answer = run_sm_check(tmp_path, {"inclusion": checks})["inclusion"]
     for got, (want, tree, hashed) in zip(answer, roots, strict=True):
         assert (got == want) == (tree == "SM3" or not hashed), (got, want, tree)
+
+
+@needs_node
+def test_keys_from_an_sm_consortium_description(sm: Suite, tmp_path: Path) -> None:
+    """keysFromConsortium reads consortium.json's "crypto": under sm it derives the profile's SM2 vkeys, exactly
+    the ones GET /api/v1/keys serves, and they verify an sm bundle; the same keys under intl are refused."""
+    consortium: dict[str, Any] = {
+        "format": "consortium-ledger/1",
+        "name": "suites.example",
+        "crypto": "sm",
+        "witness_policy": {"threshold": 2, "witnesses": list(WITNESSES), "require_regulator": True},
+        "members": [
+            {"org": "op", "roles": ["member", "operator", "notary"], "notary_public_key": sm.log.public_key.hex()},
+            *(
+                {
+                    "org": org,
+                    "roles": ["regulator" if org == "reg" else "member", "witness"],
+                    "witness_public_key": sm.witnesses[org].public_key.hex(),
+                }
+                for org in WITNESSES
+            ),
+        ],
+    }
+    as_intl = {**consortium, "crypto": "intl"}
+    bundle = build_bundle(sm)
+    output = run_node_full(
+        tmp_path,
+        [
+            {"name": "sm", "bundle": bundle, "consortium": consortium},
+            {"name": "sm keys under intl", "bundle": bundle, "consortium": as_intl},
+        ],
+    )
+    assert output["keys"]["sm"] == keys_of(sm)
+    assert all(s["ok"] for s in output["results"]["sm"]), show(output["results"]["sm"])
+    assert output["keys"]["sm keys under intl"] == {
+        "error": "consortium.json: the notary_public_key of op is not a key of its suite (intl)"
+    }

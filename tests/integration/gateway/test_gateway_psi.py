@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from chain.ids import AssetKind, OrgId
 from gateway.psi import terms_dir
-from network.identity import load_gateway_key
+from network.identity import load_ed25519_gateway_key
 from notary.event import canonical_entry
 from privacy.asset import parse_asset_terms, terms_digest
 from privacy.identifiers import cnid_check_character
@@ -150,7 +150,7 @@ def sdk_job(psi: PsiWorld, org: str, grant_id: str, purpose: str = PSI_PURPOSE) 
             purpose=purpose,
             grant_id=grant_id,
             identifiers=BETA_IDS,
-            signing_key=load_gateway_key(psi.world.root, OrgId(org), PASS),
+            signing_key=load_ed25519_gateway_key(psi.world.root, OrgId(org), PASS),
         )
 
 
@@ -209,7 +209,7 @@ def over_cap_request(psi: PsiWorld, org: str, grant_id: str, count: int) -> byte
     """A request of ``count`` identifiers that claims the asset's terms: a client that skipped its own cap check."""
     document = (terms_dir(psi.world.root, PROVIDER) / f"{PSI_ASSET}.terms.json").read_bytes()
     terms = parse_asset_terms(document)
-    key = load_gateway_key(psi.world.root, OrgId(org), PASS)
+    key = load_ed25519_gateway_key(psi.world.root, OrgId(org), PASS)
     ids = [cnid(n) for n in range(1000, 1000 + count)]
     client = PsiClient(
         JobTerms("job-over-cap", grant_id, PSI_PURPOSE, 2**20),

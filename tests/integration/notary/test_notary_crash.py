@@ -72,7 +72,9 @@ class NotaryProcess:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         consortium_without_chain(directory)
-        self.log_key = load_notary_key(directory, OrgId(GATEWAY_ORG), PASSPHRASE)
+        log_key = load_notary_key(directory, OrgId(GATEWAY_ORG), PASSPHRASE)
+        assert isinstance(log_key, Ed25519PrivateKey)
+        self.log_key = log_key
         self.gateway_key = load_gateway_key(directory, OrgId(GATEWAY_ORG), PASSPHRASE)
         self.log = directory / "notary.log"
         self.process: subprocess.Popen[bytes] | None = None

@@ -46,11 +46,15 @@ class Replica(NotaryProcess):
         if first:
             super().__init__(directory)
         else:  # the same consortium directory, made by the first replica
+            from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
             from chain.ids import OrgId
             from network.identity import load_gateway_key, load_notary_key
 
             self.directory = directory
-            self.log_key = load_notary_key(directory, OrgId(GATEWAY_ORG), PASSPHRASE)
+            log_key = load_notary_key(directory, OrgId(GATEWAY_ORG), PASSPHRASE)
+            assert isinstance(log_key, Ed25519PrivateKey)
+            self.log_key = log_key
             self.gateway_key = load_gateway_key(directory, OrgId(GATEWAY_ORG), PASSPHRASE)
             self.process = None
             self.url = ""

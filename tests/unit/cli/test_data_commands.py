@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from chain.ids import OrgId, Role
 from cli.main import cli
@@ -152,6 +153,7 @@ def test_reveal_verify_shred_and_refuse(directory: Path, tmp_path: Path) -> None
 
 def test_explorer_vault_is_shredded_too_and_version_1_needs_asking(directory: Path, tmp_path: Path) -> None:
     key = load_gateway_key(directory, OrgId(PROVIDER), PASS.encode())
+    assert isinstance(key, Ed25519PrivateKey)
     audit = SaltVault.for_gateway_key(explorer_vault(directory), PROVIDER, key)
     day, noon = "2026-10-02", NOON - 31 * 86_400_000
     entry = tmp_path / "q.entry"

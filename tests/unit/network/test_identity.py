@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from eth_account import Account
 
@@ -35,6 +35,7 @@ from network.identity import (
     load_witness_key,
     verify_identity_certificate,
 )
+from notary.logsuite import public_bytes
 
 PASS = b"correct horse battery"
 WRONG = b"incorrect pony staple"
@@ -170,10 +171,15 @@ def test_account_key_matches_address(root: Path, acme: OrgPublic) -> None:
 
 
 def test_ed25519_and_identity_keys_match_public_parts(root: Path, acme: OrgPublic) -> None:
-    raw = serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    assert load_witness_key(root, ORG, PASS).public_key().public_bytes(*raw) == acme.witness_public_key
-    assert load_gateway_key(root, ORG, PASS).public_key().public_bytes(*raw) == acme.gateway_public_key
-    assert load_notary_key(root, ORG, PASS).public_key().public_bytes(*raw) == acme.notary_public_key
+    for loaded in (
+        load_witness_key(root, ORG, PASS),
+        load_gateway_key(root, ORG, PASS),
+        load_notary_key(root, ORG, PASS),
+    ):
+        assert isinstance(loaded, ed25519.Ed25519PrivateKey)
+    assert public_bytes(load_witness_key(root, ORG, PASS)) == acme.witness_public_key
+    assert public_bytes(load_gateway_key(root, ORG, PASS)) == acme.gateway_public_key
+    assert public_bytes(load_notary_key(root, ORG, PASS)) == acme.notary_public_key
     assert len({acme.witness_public_key, acme.gateway_public_key, acme.notary_public_key}) == 3
     identity = load_identity_key(root, ORG, PASS)
     assert isinstance(identity.curve, ec.SECP256R1)
@@ -206,6 +212,7 @@ def test_unencrypted_key_file_is_refused(tmp_path: Path) -> None:
     create_org_identity(tmp_path, ORG, "ACME", PASS, now=NOW)
     path = OrgPaths.of(tmp_path, ORG).witness_key
     key = load_witness_key(tmp_path, ORG, PASS)
+    assert isinstance(key, ed25519.Ed25519PrivateKey)
     path.write_bytes(
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )

@@ -1,0 +1,172 @@
+"""A consortium created with ``consortium init --demo --crypto sm`` and started with ``consortium up``, as real
+processes: a call through a gateway becomes an event that the notary logs in an SM3 tree, signs with its SM2
+note key, that the witnesses cosign with SM2 and the notary anchors (SM3 of the checkpoint); ``consortium verify
+evidence`` and ``consortium verify log`` check it from consortium.json alone, and the explorer indexes it.
+
+One consortium start for the whole module: it is the costly part (init, then up's twenty-odd processes)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from network.description import load_description
+from network.logsetup import log_origin, log_vkey, witness_policy, witness_verifiers
+from notary.log.checkpoint import parse_checkpoint
+from notary.log.hashing import SM3
+from notary.log.note import open_note, parse_note
+from notary.logsuite import SM, parse_log_vkey
+from sdk import MemberClient
+from tests.integration.cli.test_cli import CLI, PASSPHRASE, assert_ok, cli_env, run_cli, shown
+from tests.support.up_process import UpProcess, free_port_block
+
+pytestmark = pytest.mark.slow
+
+SM2_NOTE_TYPE = b"\xff" + b"consortium-ledger/sm2-note/v1"
+SM2_COSIGNATURE_TYPE = b"\xff" + b"consortium-ledger/sm2-cosignature/v1"
+INIT_TIMEOUT = 600.0
+START_TIMEOUT = 300.0
+REGULATOR_TOKEN = Path("explorer") / "logins" / "inspector@bjcm-supervision.token"
+
+
+class SmConsortium:
+    def __init__(self, directory: Path, up: UpProcess, summary: list[str]) -> None:
+        self.directory = directory
+        self.up = up
+        self.summary = summary
+        self.port = up.port
+        self.notary = f"http://127.0.0.1:{self.port + 1}"
+        self.explorer = f"http://127.0.0.1:{self.port + 60}"
+
+    def regulator(self) -> dict[str, str]:
+        return {"Authorization": "Bearer " + (self.directory / REGULATOR_TOKEN).read_text().strip()}
+
+    def gateway(self, org: str) -> str:
+        line = next(line for line in self.summary if line.startswith("  gateways "))
+        found = re.search(rf"\b{re.escape(org)} (https://localhost:\d+)", line)
+        assert found is not None, line
+        return found.group(1)
+
+
+@pytest.fixture(scope="module")
+def sm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmConsortium]:
+    directory = tmp_path_factory.mktemp("sm") / "consortium"
+    # init deploys and loads the demo catalogue on a four-validator chain: minutes on a loaded machine
+    r = subprocess.run(
+        [*CLI, "init", str(directory), "--demo", "--crypto", "sm"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=INIT_TIMEOUT,
+        check=False,
+    )
+    out = assert_ok(r)
+    assert "(7 members, chain id 20261), log suite sm" in out, shown(r)
+    port = free_port_block()
+    argv = [*CLI, "up", str(directory), "--port", str(port), "--authenticate-reads", "--traffic", "0"]
+    up = UpProcess(argv, cli_env(), port)
+    try:
+        summary = up.wait_for_summary(timeout=START_TIMEOUT)
+    except BaseException:
+        up.kill()
+        raise
+    consortium = SmConsortium(directory, up, summary)
+    try:
+        yield consortium
+    finally:
+        if up.process.poll() is None:
+            code = up.stop()
+            assert code == 0, f"`consortium up` exited {code} on SIGTERM:\n{up.output()}"
+
+
+def test_an_sm_consortium_logs_cosigns_anchors_and_verifies_a_call(sm: SmConsortium, tmp_path: Path) -> None:
+    directory = sm.directory
+    data = json.loads((directory / "consortium.json").read_text())
+    assert data["crypto"] == "sm"
+    description = load_description(directory)
+    assert description.suite is SM
+    text = "\n".join(sm.summary)
+    assert f"(log {log_origin(description)}; suite sm, SM3 tree;" in text, text
+
+    # A call through bjic-cloud's gateway, by a jinghua-sec client over mutual TLS (X.509 ECDSA, as under intl).
+    with MemberClient.from_directory(
+        directory, "jinghua-sec", name="client", passphrase=PASSPHRASE.encode(), notary_url=sm.notary
+    ) as client:
+        result = client.call(
+            sm.gateway("bjic-cloud"),
+            "GET",
+            "/v1/market/quotes/level2",
+            purpose="trading",
+            params={"symbol": "600519.SH"},
+        )
+        assert result.status == 200, (result.status, result.content[:300])
+        assert result.event_id is not None
+        # the gateway signed the batch with SM2, the notary logged it, witnesses cosigned, the anchor confirmed
+        client.receipt(result.event_id, wait_s=30)
+        bundle = client.evidence(result.event_id, wait_s=120, anchored=True)
+        report = client.verify(bundle, description)
+        assert report.ok and report.complete, report.to_text()
+    entry = json.loads(base64.b64decode(bundle["entry"]))
+    assert entry["event_id"] == result.event_id and entry["decision"] == "allow", entry
+
+    # `consortium verify evidence` checks the SM bundle from consortium.json alone.
+    path = tmp_path / "evidence.json"
+    path.write_text(json.dumps(bundle))
+    r = run_cli("verify", "evidence", str(path), "--consortium", str(directory / "consortium.json"))
+    out = assert_ok(r)
+    assert f"evidence of {result.event_id!r} verified" in out, shown(r)
+
+    # The checkpoint is an SM2 note (type 0xff ‖ "consortium-ledger/sm2-note/v1"), cosigned with SM2 by a quorum.
+    note = httpx.get(sm.notary + "/checkpoint", headers=sm.regulator(), timeout=10)
+    assert note.status_code == 200, note.text
+    vkey = log_vkey(description)
+    assert base64.b64decode(vkey.split("+", 2)[2]).startswith(SM2_NOTE_TYPE)
+    log_key = parse_log_vkey(vkey)
+    signatures = {s.name: s for s in parse_note(note.content).signatures}
+    assert len(signatures[log_key.name].signature) == 64  # r ‖ s
+    assert signatures[log_key.name].key_id == log_key.key_id
+    opened, verified = open_note(note.content, [log_key])
+    checkpoint = parse_checkpoint(opened.text)
+    assert checkpoint.origin == log_origin(description) and checkpoint.size >= 1
+    assert [s.name for s in verified] == [log_key.name]
+    assert checkpoint.root != SM3.empty_root
+    _, cosignatures = open_note(note.content, list(witness_verifiers(description).values()))
+    assert len(cosignatures) >= witness_policy(description).threshold, [s.name for s in cosignatures]
+    assert all(len(s.signature) == 72 for s in cosignatures)  # timestamp ‖ r ‖ s
+
+    # `consortium verify log` mirrors the whole log (SM3 tiles) and compares its roots with the anchors on chain.
+    token = (directory / REGULATOR_TOKEN).read_text().strip()
+    r = run_cli(
+        "verify",
+        "log",
+        sm.notary,
+        "--consortium",
+        str(directory / "consortium.json"),
+        "--chain-url",
+        sm.up.url,
+        "--token",
+        token,
+    )
+    assert_ok(r)
+
+    # The explorer follows the SM3 log with the SM2 key and shows the call to the regulator.
+    deadline = time.monotonic() + 60
+    while True:
+        answer = httpx.get(sm.explorer + "/api/v1/calls?limit=200", headers=sm.regulator(), timeout=10)
+        assert answer.status_code == 200, answer.text
+        if any(row["event_id"] == result.event_id for row in answer.json()["calls"]):
+            break
+        assert time.monotonic() < deadline, answer.json()
+        time.sleep(0.5)
+    keys = httpx.get(sm.explorer + "/api/v1/keys", timeout=10)
+    if keys.status_code == 200:
+        assert keys.json()["log_vkey"] == vkey

@@ -1,0 +1,210 @@
+"""The suite a consortium chooses at ``consortium init --crypto``: its key files, its ``consortium.json``, and
+``consortium up`` refusing keys of the other suite before it starts anything."""
+
+from __future__ import annotations
+
+import base64
+import json
+import stat
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from chain.errors import MalformedError
+from chain.ids import OrgId, Role
+from cli.main import cli
+from contracts import CONTRACT_NAMES
+from network._pem import encrypt
+from network.description import ConsortiumDescription, MemberDescription, load_description
+from network.identity import (
+    IdentityError,
+    OrgPaths,
+    PassphraseError,
+    create_org_identity,
+    load_gateway_key,
+    load_notary_key,
+    load_org_public,
+    load_witness_key,
+)
+from network.logsetup import (
+    LogSetupError,
+    check_log_keys,
+    log_verifier,
+    log_vkey,
+    roots_from_description,
+    witness_verifiers,
+    witness_vkey,
+)
+from notary.log.errors import MalformedError as NotaryMalformedError
+from notary.log.smnote import SM2CosignatureVerifier, SM2NoteVerifier
+from notary.logsuite import INTL, SM, public_bytes, suite_of_vkey
+from notary.submit.vault import SaltVault, Tombstone
+from suite.sm2 import SM2PrivateKey
+
+PASS = b"suite test passphrase"
+MEMBERS = {"acme": Role.MEMBER | Role.NOTARY | Role.WITNESS | Role.OPERATOR, "globex": Role.MEMBER | Role.WITNESS}
+SM2_NOTE_TYPE = b"\xff" + b"consortium-ledger/sm2-note/v1"
+SM2_COSIGNATURE_TYPE = b"\xff" + b"consortium-ledger/sm2-cosignature/v1"
+SM4_CBC_OID = bytes.fromhex("06082a811ccf55016802")  # 1.2.156.10197.1.104.2 in DER
+
+
+def consortium(root: Path, crypto: str) -> ConsortiumDescription:
+    """Two members' identities in ``root`` under ``crypto`` and a consortium.json naming them (no chain)."""
+    members = []
+    for org, roles in MEMBERS.items():
+        public = create_org_identity(root, OrgId(org), org.upper(), PASS, crypto=crypto)
+        members.append(MemberDescription(OrgId(org), org.upper(), roles, public))
+    description = ConsortiumDescription(
+        name="suite-test",
+        chain_id=4711,
+        chain_kind="local",
+        chain_url="http://127.0.0.1:9",
+        contracts={name: "0x" + f"{n + 1:02x}" * 20 for n, name in enumerate(CONTRACT_NAMES)},
+        deployed_at_block=0,
+        admission_threshold=1,
+        proposal_ttl_days=7,
+        witness_policy={"threshold": 2, "witnesses": list(MEMBERS), "require_regulator": False},
+        members=tuple(members),
+        crypto=crypto,
+    )
+    description.write(root)
+    return description
+
+
+@pytest.fixture(scope="module")
+def sm_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("sm")
+    consortium(root, "sm")
+    return root
+
+
+def test_an_sm_identity_has_sm2_witness_gateway_and_log_keys(sm_root: Path) -> None:
+    public = load_org_public(sm_root, OrgId("acme"))
+    assert public.suite == "sm"
+    loaders = {"witness": load_witness_key, "gateway": load_gateway_key, "notary": load_notary_key}
+    for kind, load in loaders.items():
+        key = load(sm_root, OrgId("acme"), PASS, "sm")
+        assert isinstance(key, SM2PrivateKey), kind
+        raw = public_bytes(key)
+        assert len(raw) == 65 and raw[0] == 4
+        assert raw == getattr(public, f"{kind}_public_key")
+        pub_file = getattr(OrgPaths.of(sm_root, OrgId("acme")), f"{kind}_pub")
+        assert pub_file.read_text() == raw.hex() + "\n"
+        key_file = getattr(OrgPaths.of(sm_root, OrgId("acme")), f"{kind}_key")
+        # stored as the other private keys are: encrypted PKCS#8, mode 0600, here with SM4 (PBES2, PBKDF2-HMAC-SM3)
+        data = key_file.read_bytes()
+        assert data.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----\n")
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        assert SM2PrivateKey.from_pem(data, PASS).private_bytes() == key.private_bytes()
+        der = base64.b64decode(b"".join(data.strip().splitlines()[1:-1]))
+        assert SM4_CBC_OID in der
+    # the CA, the admin's identity and the account stay what they are under intl
+    assert "BEGIN CERTIFICATE" in public.ca_cert_pem and public.account.startswith("0x")
+
+
+def test_the_wrong_passphrase_is_still_a_passphrase_error_for_an_sm2_key(sm_root: Path) -> None:
+    with pytest.raises(PassphraseError, match="wrong passphrase"):
+        load_notary_key(sm_root, OrgId("acme"), b"not the passphrase")
+
+
+def test_an_sm_key_asked_for_under_intl_is_refused_naming_both_suites(sm_root: Path) -> None:
+    with pytest.raises(IdentityError, match=r"holds an SM2 key of the 'sm' suite, but this consortium runs the 'intl'"):
+        load_witness_key(sm_root, OrgId("globex"), PASS, "intl")
+
+
+def test_consortium_json_records_the_suite_and_the_log_setup_follows_it(sm_root: Path) -> None:
+    data = json.loads((sm_root / "consortium.json").read_text())
+    assert data["crypto"] == "sm"
+    description = load_description(sm_root)
+    assert description.crypto == "sm" and description.suite is SM
+    assert isinstance(log_verifier(description), SM2NoteVerifier)
+    assert all(isinstance(v, SM2CosignatureVerifier) for v in witness_verifiers(description).values())
+    vkey = log_vkey(description)
+    assert suite_of_vkey(vkey) is SM
+    assert base64_key(vkey).startswith(SM2_NOTE_TYPE)
+    assert base64_key(witness_vkey(description, "globex")).startswith(SM2_COSIGNATURE_TYPE)
+    assert isinstance(roots_from_description(description).log, SM2NoteVerifier)
+
+
+def base64_key(vkey: str) -> bytes:
+    return base64.b64decode(vkey.split("+", 2)[2])
+
+
+def test_consortium_json_without_the_field_reads_as_intl(tmp_path: Path) -> None:
+    consortium(tmp_path, "intl")
+    data = json.loads((tmp_path / "consortium.json").read_text())
+    assert data.pop("crypto") == "intl"
+    (tmp_path / "consortium.json").write_text(json.dumps(data))
+    description = load_description(tmp_path)
+    assert description.crypto == "intl" and description.suite is INTL
+    assert suite_of_vkey(log_vkey(description)) is INTL
+    assert base64_key(log_vkey(description))[:1] == b"\x01"  # Ed25519 note key
+
+
+def test_consortium_json_whose_keys_are_not_of_its_suite_is_refused(sm_root: Path) -> None:
+    data = json.loads((sm_root / "consortium.json").read_text())
+    with pytest.raises(MalformedError, match=r"crypto is 'intl', but member 'acme' has keys of the 'sm' suite"):
+        ConsortiumDescription.from_json({**data, "crypto": "intl"})
+    with pytest.raises(MalformedError, match=r"crypto must be 'intl' or 'sm', not 'sm9'"):
+        ConsortiumDescription.from_json({**data, "crypto": "sm9"})
+
+
+def test_up_refuses_an_intl_key_in_an_sm_consortium_before_starting_anything(tmp_path: Path) -> None:
+    description = consortium(tmp_path, "sm")
+    check_log_keys(tmp_path, description, PASS, gateway_orgs=list(MEMBERS))  # as created: accepted
+    path = OrgPaths.of(tmp_path, OrgId("globex")).witness_key
+    path.chmod(0o600)
+    path.write_bytes(encrypt(Ed25519PrivateKey.generate(), PASS))
+    with pytest.raises(LogSetupError, match=r"the witness key of globex: .* holds an Ed25519 key of the 'intl' suite"):
+        check_log_keys(tmp_path, description, PASS)
+
+    result = CliRunner().invoke(cli, ["up", str(tmp_path)], env={"CONSORTIUM_PASSPHRASE": PASS.decode()})
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: the witness key of globex: "), result.stderr
+    assert "but this consortium runs the 'sm' suite" in lines[0] and "SM2 keys" in lines[0], lines[0]
+    assert "starting" not in result.stdout
+    assert not (tmp_path / "chain").exists() and not (tmp_path / "witnesses").exists()
+
+
+def test_up_refuses_a_log_key_that_is_not_the_one_consortium_json_lists(tmp_path: Path) -> None:
+    description = consortium(tmp_path, "sm")
+    path = OrgPaths.of(tmp_path, OrgId("acme")).notary_key
+    path.chmod(0o600)
+    path.write_bytes(SM2PrivateKey.generate().to_pem(PASS))
+    with pytest.raises(LogSetupError, match=r"the notary key of acme: .* is not the key whose public key"):
+        check_log_keys(tmp_path, description, PASS)
+
+
+def test_identity_create_gives_a_new_firm_keys_of_the_consortiums_suite(tmp_path: Path) -> None:
+    consortium(tmp_path, "sm")
+    env = {"CONSORTIUM_PASSPHRASE": PASS.decode()}
+    args = ["--dir", str(tmp_path), "identity", "create", "newco", "--name", "NewCo"]
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 0, result.output
+    assert load_org_public(tmp_path, OrgId("newco")).suite == "sm"
+    assert isinstance(load_gateway_key(tmp_path, OrgId("newco"), PASS, "sm"), SM2PrivateKey)
+    args = ["--dir", str(tmp_path), "identity", "create", "oldco", "--name", "OldCo", "--crypto", "intl"]
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 1, result.output
+    assert "runs the 'sm' suite: a firm joining it needs keys of that suite, not 'intl'" in result.stderr
+    assert not (tmp_path / "orgs" / "oldco").exists()
+
+
+def test_an_sm2_gateway_key_keeps_a_salt_vault_and_signs_shred_statements(tmp_path: Path) -> None:
+    key = SM2PrivateKey.generate()
+    now = time.time()
+    vault = SaltVault.for_gateway_key(tmp_path / "vault", "acme", key, clock=lambda: now)
+    salt = vault.salt("event-1", int(now * 1000))
+    again = SaltVault.for_gateway_key(tmp_path / "vault", "acme", key, clock=lambda: now)
+    assert again.salt("event-1", int(now * 1000)) == salt and len(salt) == 32
+    tombstone = Tombstone("acme", "2026-12-01", int(now * 1000), "compliance@acme")
+    statement = tombstone.signed(key)
+    assert Tombstone.from_signed(statement, public_bytes(key)) == tombstone
+    with pytest.raises(NotaryMalformedError, match="not signed by its gateway key"):
+        Tombstone.from_signed(statement, public_bytes(SM2PrivateKey.generate()))
+    with pytest.raises(NotaryMalformedError, match="not signed by its gateway key"):
+        Tombstone.from_signed(tombstone.signed(Ed25519PrivateKey.generate()), public_bytes(key))
