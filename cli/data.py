@@ -140,7 +140,7 @@ def data_reveal(
         if SaltVault.provider_of(folder) != provider:
             fail(f"no salt vault of {provider} in {folder}: reveal runs where the gateway keeps its data")
         try:
-            salt = SaltVault.for_gateway_key(folder, provider, key).reveal(event_id, event["time_ms"])
+            salt = SaltVault.open(folder, provider, ctx.passphrase(), legacy_key=key).reveal(event_id, event["time_ms"])
         except VaultError as exc:
             fail(str(exc))
     document = json.dumps(reveal_document(entry, salt), indent=1, ensure_ascii=False) + "\n"
@@ -184,7 +184,7 @@ def data_shred(ctx: Context, provider: str, day: str, by: str | None, as_json: b
     first: Tombstone | None = None
     for folder in folders:
         try:
-            vault = SaltVault.for_gateway_key(folder, provider, key)
+            vault = SaltVault.open(folder, provider, ctx.passphrase(), legacy_key=key)
             before = vault.tombstone(day)
             tombstone, destroyed = vault.shred(day, who)
         except (VaultError, MalformedError) as exc:

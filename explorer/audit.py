@@ -33,13 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from notary.event import LEDGER_QUERY_CENTER
 from notary.submit.digest import EMPTY_BODY_SHA256, request_digest, response_digest
 from notary.submit.outbox import Outbox
 from notary.submit.shipper import Shipper
-from notary.submit.vault import SaltVault
+from notary.submit.vault import GatewayKey, SaltVault
 
 log = logging.getLogger("explorer.audit")
 
@@ -77,10 +75,10 @@ class Query:
 class AuditRecorder:
     """Records queries as events of gateway ``<operator>/explorer`` and ships them to ``notary_url``."""
 
-    def __init__(self, outbox_path: Path, operator: str, notary_url: str, key: Ed25519PrivateKey) -> None:
+    def __init__(self, outbox_path: Path, operator: str, notary_url: str, key: GatewayKey, passphrase: bytes) -> None:
         self.gateway_id = f"{operator}/{NAME}"
         self.operator = operator
-        self.vault = SaltVault.for_gateway_key(outbox_path.parent / VAULT_DIR, operator, key)
+        self.vault = SaltVault.open(outbox_path.parent / VAULT_DIR, operator, passphrase, legacy_key=key)
         self.outbox = Outbox(outbox_path, self.gateway_id)
         self.shipper = Shipper(self.outbox, notary_url, self.gateway_id, key)
         self.recorded = 0

@@ -107,8 +107,10 @@ def build(options: ExplorerOptions) -> Explorer:
     if options.passphrase is not None:
         operator = next(m.org for m in description.members if Role.OPERATOR in m.roles)
         key = load_gateway_key(options.directory, OrgId(operator), options.passphrase, description.crypto)
-        if options.audit:  # an SM2 key (sm) signs the batches and gives its scalar for the salt
-            recorder = AuditRecorder(index_dir / "audit.outbox.db", operator, options.notary_url, key)  # type: ignore[arg-type]
+        if options.audit:  # an SM2 key (sm) signs the batches under sm
+            recorder = AuditRecorder(
+                index_dir / "audit.outbox.db", operator, options.notary_url, key, options.passphrase
+            )
         # the same key signs its reads: the notary knows <operator>/explorer as its trusted reader
         notary_auth = SignedReads(f"{operator}/explorer", key)
     explorer = Explorer(

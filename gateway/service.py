@@ -122,7 +122,7 @@ async def serve(options: GatewayOptions, description: ConsortiumDescription, pas
             log.error("gateway %s: %s; calls under a quota are refused until it is back", settings.gateway_id, exc)
     shipper = Shipper(outbox, options.notary_url, settings.gateway_id, key)
     shipper.start()
-    vault = SaltVault.for_gateway_key(gateway_vault(options.directory, options.org), options.org, key)
+    vault = SaltVault.open(gateway_vault(options.directory, options.org), options.org, passphrase, legacy_key=key)
     documents = load_terms(options.directory, options.org)
     psi = PsiGuard(documents, options.org) if documents else None
     if psi is not None:

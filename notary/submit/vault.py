@@ -59,6 +59,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from notary.log.errors import MalformedError, NotaryError
 from suite.sm2 import SM2PrivateKey, SM2PublicKey
@@ -81,6 +82,10 @@ DAY_MS: Final = 86_400_000
 #: A day may be shredded this long after it ended: a gateway whose clock is a little behind may still salt with it.
 SHRED_GRACE_MS: Final = 5 * 60_000
 META_FILE: Final = "vault.json"
+#: The vault's own key, sealed under the consortium passphrase (:meth:`SaltVault.open`).
+VAULT_KEY_FILE: Final = "vault-key.json"
+VAULT_KEY_FORMAT: Final = "consortium-ledger/salt-vault-key/v1"
+_SCRYPT: Final = {"n": 2**15, "r": 8, "p": 1}
 _MAGIC: Final = b"clvault1"
 _NONCE: Final = 12
 _KEY_FILE_SIZE: Final = len(_MAGIC) + _NONCE + EPOCH_KEY_BYTES + 16
@@ -151,9 +156,45 @@ def _expand(prk: bytes, event_id: str) -> bytes:
 
 
 def vault_key(gateway_key: GatewayKey) -> bytes:
-    """The 32-byte AES key that encrypts a provider's epoch keys at rest, derived from its gateway key."""
+    """The 32-byte AES key derived from a gateway key: what sealed the epoch keys of a vault made before vaults had
+    a key of their own (:meth:`SaltVault.open`), and the key of a vault made with :meth:`SaltVault.for_gateway_key`."""
     raw = gateway_key.private_bytes_raw()
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=VAULT_KEY_INFO).derive(raw)
+
+
+def _passphrase_key(passphrase: bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase)
+
+
+def _seal_vault_key(key: bytes, passphrase: bytes, provider: str) -> bytes:
+    salt, nonce = os.urandom(16), os.urandom(_NONCE)
+    sealed = AESGCM(_passphrase_key(passphrase, salt, **_SCRYPT)).encrypt(nonce, key, _aad(provider, "vault-key"))
+    document = {"format": VAULT_KEY_FORMAT, "provider": provider, "kdf": "scrypt", **_SCRYPT}
+    document |= {"salt": salt.hex(), "nonce": nonce.hex(), "sealed": sealed.hex()}
+    return json.dumps(document).encode()
+
+
+def _unseal_vault_key(path: Path, passphrase: bytes, provider: str) -> bytes:
+    try:
+        found = json.loads(path.read_bytes())
+        if not isinstance(found, dict) or found.get("format") != VAULT_KEY_FORMAT or found.get("kdf") != "scrypt":
+            raise ValueError(f"not a {VAULT_KEY_FORMAT} document")
+        n, r, p = (int(found[k]) for k in ("n", "r", "p"))
+        if not (2 <= n <= 2**20 and n & (n - 1) == 0 and 1 <= r <= 32 and 1 <= p <= 16):
+            raise ValueError("scrypt parameters out of range")
+        salt, nonce, sealed = (bytes.fromhex(found[k]) for k in ("salt", "nonce", "sealed"))
+        aes = AESGCM(_passphrase_key(passphrase, salt, n, r, p))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise VaultError(f"{path}: unreadable: {exc}") from None
+    try:
+        key = aes.decrypt(nonce, sealed, _aad(provider, "vault-key"))
+    except InvalidTag:
+        raise VaultError(
+            f"{path}: the passphrase does not open {provider}'s vault key (the consortium passphrase sealed it)"
+        ) from None
+    if len(key) != 32:
+        raise VaultError(f"{path}: the vault key is {len(key)} bytes, not 32")
+    return key
 
 
 def _aad(provider: str, day: str) -> bytes:
@@ -320,6 +361,38 @@ class SaltVault:
         cls, directory: Path, provider: str, gateway_key: GatewayKey, *, clock: Callable[[], float] = time.time
     ) -> SaltVault:
         return cls(directory, provider, vault_key(gateway_key), clock=clock)
+
+    @classmethod
+    def open(
+        cls,
+        directory: Path,
+        provider: str,
+        passphrase: bytes,
+        *,
+        legacy_key: GatewayKey | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> SaltVault:
+        """The vault in ``directory`` under its own key: 32 random bytes made at the first open and kept in
+        ``vault-key.json``, sealed (AES-256-GCM) under a scrypt key of the consortium ``passphrase``. It depends on no
+        other key, so the gateway key can rotate without touching the epoch keys. A vault made before it had a key
+        of its own (its epoch keys sealed under a key derived from the gateway key, :func:`vault_key`) keeps that
+        derived key as its own when opened with ``legacy_key``, the gateway key it was made with."""
+        directory = Path(directory)
+        owner = cls.provider_of(directory)
+        if owner is not None and owner != provider:
+            raise VaultError(f"{directory} is the vault of {owner!r}, not of {provider!r}")
+        directory.mkdir(parents=True, exist_ok=True, mode=_DIR_MODE)
+        path = directory / VAULT_KEY_FILE
+        if not path.exists():
+            older = any(_DAY.match(p.stem) for p in directory.glob("*.key"))
+            if older and legacy_key is None:
+                raise VaultError(
+                    f"{directory} holds epoch keys sealed under its gateway key and no key of its own: open it once "
+                    "with the gateway key it was made with"
+                )
+            key = vault_key(legacy_key) if older and legacy_key is not None else os.urandom(32)
+            _create_once(path, _seal_vault_key(key, passphrase, provider))  # another process's first key wins
+        return cls(directory, provider, _unseal_vault_key(path, passphrase, provider), clock=clock)
 
     def _open(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True, mode=_DIR_MODE)

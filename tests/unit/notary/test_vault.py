@@ -215,3 +215,46 @@ def test_a_reveal_document_checks_its_payload_and_its_version_1_salt_is_the_gate
     old_entry = json.dumps(validate_event(old), sort_keys=True, separators=(",", ":")).encode()
     old_revealed = Revealed.from_json(reveal_document(old_entry, derive_salt(gateway_key)))
     assert old_revealed.scheme == "gateway-key/v1" and old_revealed.request_matches("/v1/news/latest")
+
+
+PASSPHRASE = b"a consortium passphrase"
+
+
+def test_a_vault_opened_with_the_passphrase_has_a_key_of_its_own_so_the_gateway_key_may_rotate(tmp_path: Path) -> None:
+    clock = Clock(NOON)
+    first = SaltVault.open(tmp_path, "alpha", PASSPHRASE, legacy_key=Ed25519PrivateKey.generate(), clock=clock)
+    salt = first.salt("e-1", NOON)
+    document = json.loads((tmp_path / "vault-key.json").read_text())
+    assert document["format"] == "consortium-ledger/salt-vault-key/v1" and document["kdf"] == "scrypt"
+    assert oct((tmp_path / "vault-key.json").stat().st_mode & 0o777) == "0o600"
+    # the gateway key rotated: the vault opens with the passphrase alone, its day keys unchanged
+    again = SaltVault.open(tmp_path, "alpha", PASSPHRASE, legacy_key=Ed25519PrivateKey.generate(), clock=clock)
+    assert again.reveal("e-1", NOON) == salt
+    assert SaltVault.open(tmp_path, "alpha", PASSPHRASE, clock=clock).reveal("e-1", NOON) == salt
+
+
+def test_a_vault_made_under_its_gateway_key_keeps_its_day_keys_when_it_gets_a_key_of_its_own(tmp_path: Path) -> None:
+    clock, gateway_key = Clock(NOON), Ed25519PrivateKey.generate()
+    salt = _vault(tmp_path, clock, gateway_key).salt("e-1", NOON)
+    with pytest.raises(VaultError, match="open it once with the gateway key it was made with"):
+        SaltVault.open(tmp_path, "alpha", PASSPHRASE, clock=clock)
+    assert (
+        SaltVault.open(tmp_path, "alpha", PASSPHRASE, legacy_key=gateway_key, clock=clock).reveal("e-1", NOON) == salt
+    )
+    rotated = Ed25519PrivateKey.generate()  # from now on the gateway key no longer matters
+    assert SaltVault.open(tmp_path, "alpha", PASSPHRASE, legacy_key=rotated, clock=clock).reveal("e-1", NOON) == salt
+
+
+def test_a_wrong_passphrase_or_another_providers_vault_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    clock = Clock(NOON)
+    salt = SaltVault.open(tmp_path, "alpha", PASSPHRASE, clock=clock).salt("e-1", NOON)
+    before = sorted((p.name, p.read_bytes()) for p in tmp_path.iterdir())
+    with pytest.raises(VaultError, match="the passphrase does not open alpha's vault key"):
+        SaltVault.open(tmp_path, "alpha", b"not the passphrase", clock=clock)
+    with pytest.raises(VaultError, match="is the vault of 'alpha', not of 'beta'"):
+        SaltVault.open(tmp_path, "beta", PASSPHRASE, clock=clock)
+    (tmp_path / "vault-key.json").write_text('{"format": "something else"}')
+    with pytest.raises(VaultError, match="unreadable"):
+        SaltVault.open(tmp_path, "alpha", PASSPHRASE, clock=clock)
+    assert [n for n, _ in sorted((p.name, p.read_bytes()) for p in tmp_path.iterdir())] == [n for n, _ in before]
+    assert salt
