@@ -155,6 +155,7 @@ def test_explorer_vault_is_shredded_too_and_version_1_needs_asking(directory: Pa
     key = load_gateway_key(directory, OrgId(PROVIDER), PASS.encode())
     assert isinstance(key, Ed25519PrivateKey)
     audit = SaltVault.for_gateway_key(explorer_vault(directory), PROVIDER, key)
+    SaltVault.open(gateway_vault(directory, PROVIDER), PROVIDER, PASS.encode(), legacy_key=key)  # whatever ran before
     day, noon = "2026-10-02", NOON - 31 * 86_400_000
     entry = tmp_path / "q.entry"
     entry.write_bytes(_record(audit, "q-1", noon, gateway=f"{PROVIDER}/explorer"))
