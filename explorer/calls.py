@@ -1062,18 +1062,6 @@ class CallIndex:
 
     # ------------------------------------------------------------------------------------------- checkpoints
 
-    @staticmethod
-    def _checkpoint(r: tuple[Any, ...]) -> dict[str, Any]:
-        return {
-            "size": r[0],
-            "root": r[1],
-            "time_ms": r[2],
-            "published_ms": r[3],
-            "cosigners": json.loads(r[4]),
-            "note": r[5],
-            "anchor": None if r[6] is None else json.loads(r[6]),
-        }
-
     def checkpoint_covering(self, index: int) -> dict[str, Any] | None:
         """The smallest stored checkpoint that includes leaf ``index`` (size > index)."""
         row = (
@@ -1081,7 +1069,7 @@ class CallIndex:
             .execute(f"SELECT {_CHECKPOINT_COLUMNS} FROM checkpoints WHERE size > ? ORDER BY size LIMIT 1", (index,))
             .fetchone()
         )
-        return None if row is None else self._checkpoint(row)
+        return None if row is None else checkpoint_of_row(row)
 
     def latest_checkpoint(self) -> dict[str, Any] | None:
         row = (
@@ -1089,7 +1077,7 @@ class CallIndex:
             .execute(f"SELECT {_CHECKPOINT_COLUMNS} FROM checkpoints ORDER BY size DESC LIMIT 1")
             .fetchone()
         )
-        return None if row is None else self._checkpoint(row)
+        return None if row is None else checkpoint_of_row(row)
 
     def checkpoints(self, *, before: int | None, limit: int) -> list[dict[str, Any]]:
         """Stored checkpoints, largest size first, only sizes below ``before`` when given."""
@@ -1104,7 +1092,7 @@ class CallIndex:
             )
             .fetchall()
         )
-        return [self._checkpoint(r) for r in rows]
+        return [checkpoint_of_row(r) for r in rows]
 
     def gaps(self) -> list[dict[str, Any]]:
         rows = self._reader().execute("SELECT gap FROM gaps ORDER BY pos").fetchall()
@@ -1204,6 +1192,20 @@ class CallIndex:
                 for start, end in edges:
                     counts += [r[1:] for r in self._edge_counts(conn, o, start, end)]
             return summarize_report(org, o, from_ms, to_ms, counts, lambda id_: self._name(conn, id_))
+
+
+def checkpoint_of_row(r: Sequence[Any]) -> dict[str, Any]:
+    """A stored checkpoint as the API answers it, from its row (``size, root, time_ms, published_ms, cosigners,
+    note, anchor``), in either call index."""
+    return {
+        "size": r[0],
+        "root": r[1],
+        "time_ms": r[2],
+        "published_ms": r[3],
+        "cosigners": json.loads(r[4]),
+        "note": r[5],
+        "anchor": None if r[6] is None else json.loads(r[6]),
+    }
 
 
 def summarize_report(

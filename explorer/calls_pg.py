@@ -32,7 +32,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
-from explorer.calls import _DECISION_NAMES, MINUTE_MS, CallFilter, _Batch, _Names, summarize_report
+from explorer.calls import _DECISION_NAMES, MINUTE_MS, CallFilter, _Batch, _Names, checkpoint_of_row, summarize_report
 from explorer.errors import IndexUnavailableError
 from notary.event import LEDGER_QUERY_CENTER
 from notary.log.compact import CompactRange
@@ -456,18 +456,6 @@ class PostgresCallIndex:
 
     # ------------------------------------------------------------------------------------------- checkpoints
 
-    @staticmethod
-    def _checkpoint(r: Sequence[Any]) -> dict[str, Any]:
-        return {
-            "size": r[0],
-            "root": r[1],
-            "time_ms": r[2],
-            "published_ms": r[3],
-            "cosigners": json.loads(r[4]),
-            "note": r[5],
-            "anchor": None if r[6] is None else json.loads(r[6]),
-        }
-
     def checkpoint_covering(self, index: int) -> dict[str, Any] | None:
         """The smallest stored checkpoint that includes leaf ``index`` (size > index)."""
         with self._reading() as conn:
@@ -475,14 +463,14 @@ class PostgresCallIndex:
                 f"SELECT {_CHECKPOINT_COLUMNS} FROM explorer_checkpoints WHERE size > %s ORDER BY size LIMIT 1",
                 (index,),
             ).fetchone()
-        return None if row is None else self._checkpoint(row)
+        return None if row is None else checkpoint_of_row(row)
 
     def latest_checkpoint(self) -> dict[str, Any] | None:
         with self._reading() as conn:
             row = conn.execute(
                 f"SELECT {_CHECKPOINT_COLUMNS} FROM explorer_checkpoints ORDER BY size DESC LIMIT 1"
             ).fetchone()
-        return None if row is None else self._checkpoint(row)
+        return None if row is None else checkpoint_of_row(row)
 
     def checkpoints(self, *, before: int | None, limit: int) -> list[dict[str, Any]]:
         """Stored checkpoints, largest size first, only sizes below ``before`` when given."""
@@ -494,7 +482,7 @@ class PostgresCallIndex:
                 f"SELECT {_CHECKPOINT_COLUMNS} FROM explorer_checkpoints WHERE size < %s ORDER BY size DESC LIMIT %s",
                 (bound, limit),
             ).fetchall()
-        return [self._checkpoint(r) for r in rows]
+        return [checkpoint_of_row(r) for r in rows]
 
     def gaps(self) -> list[dict[str, Any]]:
         with self._reading() as conn:
