@@ -27,21 +27,11 @@ from network.identity import create_org_identity, issue_identity, load_account_k
 from network.localchain import LocalChain, start_node
 from network.logins import Authenticator, LoginError, make_token
 from network.trust import has_directory, trust_view
+from tests.support.small_consortium import three_member_config
 
 PASSPHRASE = b"trust-init-passphrase-1"
 CHAIN_ID = 20267
-CONFIG = {
-    "name": "trust-test",
-    "chain_id": CHAIN_ID,
-    "admission_threshold": 1,
-    "proposal_ttl_days": 7,
-    "witness_policy": {"threshold": 2, "witnesses": ["all-members"], "require_regulator": True},
-    "members": [
-        {"org": "op", "name": "Operator Cloud Co.", "roles": ["member", "operator", "validator", "notary", "witness"]},
-        {"org": "alpha", "name": "Alpha Securities", "roles": ["member", "witness"]},
-        {"org": "reg", "name": "Market Supervision", "roles": ["regulator", "witness"]},
-    ],
-}
+CONFIG = three_member_config("trust-test", CHAIN_ID)
 
 
 @pytest.fixture(scope="module")

@@ -36,6 +36,7 @@ from notary.sequencer import batch_request
 from notary.witness.server import WitnessConfig, WitnessServer, make_server
 from notary.witness.state import init_witness
 from tests.support.notary_events import event
+from tests.support.small_consortium import three_member_config
 from tests.support.wait import wait_until
 
 PASSPHRASE = b"anchor-outage-test-passphrase"
@@ -46,18 +47,7 @@ DEADLINE = 60.0
 _SCRIPT = Path(sys.executable).with_name("consortium")
 CLI = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "cli.main"]
 
-CONFIG = {
-    "name": "outage-test",
-    "chain_id": CHAIN_ID,
-    "admission_threshold": 1,
-    "proposal_ttl_days": 7,
-    "witness_policy": {"threshold": 2, "witnesses": ["all-members"], "require_regulator": True},
-    "members": [
-        {"org": "op", "name": "Operator Cloud Co.", "roles": ["member", "operator", "validator", "notary", "witness"]},
-        {"org": "alpha", "name": "Alpha Securities", "roles": ["member", "witness"]},
-        {"org": "reg", "name": "Market Supervision", "roles": ["regulator", "witness"]},
-    ],
-}
+CONFIG = three_member_config("outage-test", CHAIN_ID)
 
 
 @dataclass

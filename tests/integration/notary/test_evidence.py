@@ -56,6 +56,7 @@ from tests.support.apiserver import ApiServer
 from tests.support.consortium import Consortium, NodeBackend
 from tests.support.notary_events import event
 from tests.support.notary_world import GATEWAY, ORIGIN, LogWorld
+from tests.support.small_consortium import three_member_config
 from tests.support.wait import wait_until
 
 PASSPHRASE = b"evidence-test-passphrase-0815"
@@ -67,19 +68,7 @@ COMMAND_TIMEOUT = 120.0
 _SCRIPT = Path(sys.executable).with_name("consortium")
 CLI = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "cli.main"]
 
-CONFIG = {
-    "name": "evidence-test",
-    "chain_id": CHAIN_ID,
-    "admission_threshold": 1,
-    "proposal_ttl_days": 7,
-    "witness_policy": {"threshold": 2, "witnesses": ["all-members"], "require_regulator": True},
-    "members": [
-        {"org": "op", "name": "Operator Cloud Co.", "roles": ["member", "operator", "validator", "notary", "witness"]},
-        # not a validator: one node seals alone here (the demo's four validators are tested through the CLI)
-        {"org": "alpha", "name": "Alpha Securities", "roles": ["member", "witness"]},
-        {"org": "reg", "name": "Market Supervision", "roles": ["regulator", "witness"]},
-    ],
-}
+CONFIG = three_member_config("evidence-test", CHAIN_ID)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -77,6 +77,7 @@ from sdk import (
 )
 from tests.support.apiserver import ApiServer
 from tests.support.notary_events import event
+from tests.support.small_consortium import three_member_config
 
 PASSPHRASE = b"sdk-test-passphrase-4711"
 CHAIN_ID = 20263
@@ -84,18 +85,7 @@ GATEWAY_ORG = "alpha"
 GATEWAY_ID = f"{GATEWAY_ORG}/gw-1"
 DEADLINE = 30.0
 
-CONFIG = {
-    "name": "sdk-test",
-    "chain_id": CHAIN_ID,
-    "admission_threshold": 1,
-    "proposal_ttl_days": 7,
-    "witness_policy": {"threshold": 2, "witnesses": ["all-members"], "require_regulator": True},
-    "members": [
-        {"org": "op", "name": "Operator Cloud Co.", "roles": ["member", "operator", "validator", "notary", "witness"]},
-        {"org": "alpha", "name": "Alpha Securities", "roles": ["member", "witness"]},
-        {"org": "reg", "name": "Market Supervision", "roles": ["regulator", "witness"]},
-    ],
-}
+CONFIG = three_member_config("sdk-test", CHAIN_ID)
 
 
 @dataclass
