@@ -50,6 +50,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from notary.errors import NotaryError
+from notary.keycache import ParsedKeys
 from suite.errors import SM2Error
 from suite.sm2 import SM2PrivateKey, SM2PublicKey
 
@@ -150,7 +151,7 @@ class ReadAccess:
     ) -> None:
         self._gateway = {org: _reader_public_key(k) for org, k in gateway_keys.items()}
         self._gateway_source: Callable[[str], Sequence[bytes]] | None = None
-        self._loaded: dict[bytes, Ed25519PublicKey | SM2PublicKey] = {}
+        self._loaded = ParsedKeys(_reader_public_key, (ValueError, SM2Error))
         self._witness = {org: _reader_public_key(k) for org, k in witness_keys.items()}
         self._regulators = frozenset(regulators)
         self._trusted = frozenset(trusted)
@@ -179,19 +180,7 @@ class ReadAccess:
         if self._gateway_source is None:
             key = self._gateway.get(org)
             return [] if key is None else [key]
-        keys = []
-        for raw in self._gateway_source(org):
-            key = self._loaded.get(raw)
-            if key is None:
-                try:
-                    key = _reader_public_key(raw)
-                except (ValueError, SM2Error):  # not a key this notary reads: it verifies nothing here
-                    continue
-                if len(self._loaded) >= 4096:
-                    self._loaded.clear()
-                self._loaded[raw] = key
-            keys.append(key)
-        return keys
+        return self._loaded.of(self._gateway_source(org))  # a key this notary cannot read verifies nothing
 
     def authenticate(self, method: str, target: str, headers: Mapping[str, str]) -> Reader:
         """The reader of a request with ``headers`` (a case-insensitive mapping, as the server's), or

@@ -34,6 +34,7 @@ from notary.errors import (
 )
 from notary.event import EventSchemaError, canonical_entry, gateway_org, validate_event
 from notary.integrate import TileWriter
+from notary.keycache import ParsedKeys
 from notary.log.hashing import HASH_SIZE
 from notary.log.note import Signer
 from notary.log.tiles import TILE_WIDTH
@@ -124,9 +125,9 @@ class Sequencer:
             self._key_source: GatewayKeySource = lambda org: fixed.get(org, ())
         else:
             self._key_source = gateway_keys
-        self._batch_keys: dict[bytes, BatchKey] = {}
+        self._batch_keys = ParsedKeys(suite.batch_key, (ValueError, TypeError))
         for keys in fixed.values() if isinstance(gateway_keys, Mapping) else ():
-            self._batch_keys[keys[0]] = suite.batch_key(keys[0])  # a malformed fixed key fails here, at start
+            self._batch_keys.add(keys[0])  # a malformed fixed key fails here, at start
         self._clock = clock
         self._on_commit = on_commit
         self._lock = threading.Lock()
@@ -159,19 +160,7 @@ class Sequencer:
         raw = self._key_source(org)
         if not raw:
             raise UnknownGatewayError(f"gateway {gateway_id!r}: org {org!r} has no gateway key in the consortium")
-        keys = []
-        for k in raw:
-            key = self._batch_keys.get(k)
-            if key is None:
-                try:
-                    key = self.suite.batch_key(k)
-                except (ValueError, TypeError):  # a key of another suite, or malformed: it verifies nothing
-                    continue
-                if len(self._batch_keys) >= 4096:
-                    self._batch_keys.clear()
-                self._batch_keys[k] = key
-            keys.append(key)
-        return keys
+        return self._batch_keys.of(raw)  # a key of another suite, or malformed, verifies nothing
 
     def _parse(self, gateway_id: str, body: bytes) -> list[Any]:
         try:
