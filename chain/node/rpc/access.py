@@ -29,8 +29,8 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from chain.node.rpc.envelope import dump
-from chain.node.rpc.errors import RpcConfigError, RpcRefusedError, error_object
+from chain.node.rpc.envelope import check_nesting, dump
+from chain.node.rpc.errors import RpcConfigError, RpcError, RpcRefusedError, error_object
 
 #: The client certificate's DER (None: no certificate) -> the member org; raises ``RpcRefusedError``.
 Admit = Callable[[bytes | None], str]
@@ -85,10 +85,7 @@ class RpcAccess:
 def requested_methods(body: bytes) -> list[str] | None:
     """The method names of a JSON-RPC body, one request or a batch; None when it is not JSON, is an empty
     batch, or a request names no method."""
-    try:
-        request = json.loads(body)
-    except (ValueError, RecursionError):
-        return None
+    request = _parsed(body)
     requests = request if isinstance(request, list) else [request]
     names = [r.get("method") if isinstance(r, dict) else None for r in requests]
     if not names or not all(isinstance(n, str) for n in names):
@@ -99,10 +96,18 @@ def requested_methods(body: bytes) -> list[str] | None:
 def refused_body(body: bytes, refusal: RpcRefusedError) -> bytes:
     """The answer to a refused body: one JSON-RPC error object, with the request's id when it is one request."""
     request_id: Any = None
-    try:
-        request = json.loads(body)
-    except (ValueError, RecursionError):
-        request = None
+    request = _parsed(body)
     if isinstance(request, dict) and isinstance(request.get("id"), str | int):
         request_id = request["id"]
     return dump({"jsonrpc": "2.0", "id": request_id, "error": error_object(refusal)})
+
+
+def _parsed(body: bytes) -> Any:
+    """The JSON of ``body``, or None when it is not JSON or is nested deeper than the envelope accepts: the json
+    module's C parser recurses once per level, and a body of 100,000 ``[`` from anyone would otherwise overflow
+    the stack and kill the node (``envelope.check_nesting``)."""
+    try:
+        check_nesting(body)
+        return json.loads(body)
+    except (RpcError, ValueError, RecursionError):
+        return None
