@@ -210,7 +210,7 @@ class RpcBackend:
         from web3.middleware import ExtraDataToPOAMiddleware
         from web3.types import RPCEndpoint
 
-        session = None if self._ssl is None else _requests_session(self._ssl)
+        session = None if self._ssl is None else _requests_session(self._ssl, self._url)
         if self._lean:
             provider = HTTPProvider(
                 self._url,
@@ -291,8 +291,9 @@ class RpcBackend:
         """HTTP connections are pooled (by httpx for reads, by web3 for the rest) and closed with the process."""
 
 
-def _raise_refusal(url: str, method: str, response: httpx.Response) -> None:
-    """A node that does not admit this client: its reason, from the JSON-RPC error object it answered."""
+def _raise_refusal(url: str, method: str, response: Any) -> None:
+    """A node that does not admit this client: its reason, from the JSON-RPC error object it answered
+    (``response``: httpx's or requests')."""
     try:
         reason = str(response.json()["error"]["message"])
     except (ValueError, KeyError, TypeError):
@@ -314,11 +315,22 @@ def _tls_failure(exc: BaseException) -> str | None:
     return None
 
 
-def _requests_session(context: ssl.SSLContext) -> Any:
+def _requests_session(context: ssl.SSLContext, url: str) -> Any:
     """A requests session (web3's HTTP) whose https connections use ``context``: its client certificate, and its
-    CAs as the only ones trusted."""
+    CAs as the only ones trusted. A refusal (401, 403) raises :class:`BackendError` with the node's reason, as the
+    reads do, instead of web3's bare HTTP error."""
+    import json
+
     import requests
     from requests.adapters import HTTPAdapter
+
+    def refused(response: Any, *_args: Any, **_kwargs: Any) -> None:
+        if response.status_code in (401, 403):
+            try:
+                method = str(json.loads(response.request.body)["method"])
+            except (ValueError, KeyError, TypeError):
+                method = "a request"
+            _raise_refusal(url, method, response)
 
     class _ContextAdapter(HTTPAdapter):
         def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
@@ -329,6 +341,7 @@ def _requests_session(context: ssl.SSLContext) -> Any:
 
     session = requests.Session()
     session.mount("https://", _ContextAdapter())
+    session.hooks["response"].append(refused)
     return session
 
 

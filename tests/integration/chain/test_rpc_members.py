@@ -284,6 +284,8 @@ def test_an_org_removed_by_governance_is_refused_and_the_cli_sent_the_proposal_o
     backend = RpcBackend(world.url, tls=world.tls("beta"))  # eth_chainId is public
     with pytest.raises(BackendError, match=r"refused eth_getBlockByNumber \(HTTP 403\): refused: unknown_member"):
         backend.block_time()
+    with pytest.raises(BackendError, match=r"refused eth_getBlockByNumber \(HTTP 403\): refused: unknown_member"):
+        backend.web3.eth.get_block("latest")  # web3's requests, not the reads' httpx
 
 
 # -- start-up ------------------------------------------------------------------------------------------------------
