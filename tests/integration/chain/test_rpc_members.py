@@ -5,7 +5,7 @@
 certificate ``network.identity`` issues. A member's certificate (an admin's, a person's) reads blocks and logs
 and sends a transaction through ``chain.backend.RpcBackend`` and the CLI's ``--chain-cert``; without a
 certificate, with a certificate of a CA no member holds, one claiming another org, one revoked by its org's CRL,
-and one of an org governance removed, each gets the clear refusal; the public subset answers anyone, and nothing
+and one of an org governance suspended, then removed, each gets the clear refusal; the public subset answers anyone, and nothing
 else does; option combinations that cannot run stop the node at start with one line.
 """
 
@@ -268,18 +268,25 @@ def test_a_revoked_certificate_is_refused_from_the_next_request(world: World) ->
     assert "certificate_revoked" in error_of(answer)
 
 
-def test_an_org_removed_by_governance_is_refused_and_the_cli_sent_the_proposal_over_tls(world: World) -> None:
+def test_an_org_suspended_then_removed_by_governance_is_refused_and_the_cli_sent_both_over_tls(world: World) -> None:
+    """The regulator suspends beta, then op proposes its removal (threshold 1: carried out); each is a
+    transaction the CLI sends through the node with op's admin certificate, and beta is refused from the block
+    that says so, without a restart."""
     assert world.post("beta", GET_BLOCK).status_code == 200
     cert, key = world.certs["op"]
-    result = cli_as(world, ["--chain-cert", str(cert), "--chain-key", str(key)], "member", "propose", "remove",
-                    "beta", "--as", "op")  # fmt: skip
-    assert result.exit_code == 0, result.output
+    as_op = ["--chain-cert", str(cert), "--chain-key", str(key)]
 
-    def refused() -> httpx.Response | None:
+    def refused_with(words: str) -> httpx.Response | None:
         answer = world.post("beta", GET_BLOCK)
-        return answer if answer.status_code == 403 else None
+        return answer if answer.status_code == 403 and words in error_of(answer) else None
 
-    answer = wait_until(refused, "beta to be refused", DEADLINE, every=0.1)
+    result = cli_as(world, as_op, "member", "suspend", "beta", "--as", "reg")
+    assert result.exit_code == 0, result.output
+    answer = wait_until(lambda: refused_with("is suspended"), "beta to be refused as suspended", DEADLINE, every=0.1)
+    assert "unknown_member: org 'beta' is suspended on chain" in error_of(answer)
+    result = cli_as(world, as_op, "member", "propose", "remove", "beta", "--as", "op")
+    assert result.exit_code == 0, result.output
+    answer = wait_until(lambda: refused_with("not a member"), "beta to be refused as removed", DEADLINE, every=0.1)
     assert "unknown_member" in error_of(answer) and "'beta' is not a member" in error_of(answer)
     backend = RpcBackend(world.url, tls=world.tls("beta"))  # eth_chainId is public
     with pytest.raises(BackendError, match=r"refused eth_getBlockByNumber \(HTTP 403\): refused: unknown_member"):
