@@ -5,8 +5,8 @@
 certificate ``network.identity`` issues. A member's certificate (an admin's, a person's) reads blocks and logs
 and sends a transaction through ``chain.backend.RpcBackend`` and the CLI's ``--chain-cert``; without a
 certificate, with a certificate of a CA no member holds, one claiming another org, one revoked by its org's CRL,
-and one of an org governance suspended, then removed, each gets the clear refusal; the public subset answers anyone, and nothing
-else does; option combinations that cannot run stop the node at start with one line.
+and one of an org governance suspended, then removed, each gets the clear refusal; the public subset answers
+anyone, and nothing else does; option combinations that cannot run stop the node at start with one line.
 """
 
 from __future__ import annotations
