@@ -7,13 +7,21 @@ Besu, the consortium's own node). Everything above this module talks to chains o
 Reads (``eth_call`` and the latest block's time) also have a method of their own: over JSON-RPC they are one
 HTTP request each, without web3, whose import alone costs about a second of CPU, so a read-only command
 (``consortium member list``) never loads it.
+
+A node that serves its JSON-RPC to members only (``consortium node --rpc-cert``) is reached at an ``https`` URL
+with a member's certificate: :class:`ClientTls` (certificate, key, the CAs that issued the node's certificate),
+used by the reads and by web3 alike. A refusal (HTTP 401 or 403 with a JSON-RPC error object) raises
+:class:`~chain.errors.BackendError` with the node's reason, and is not retried.
 """
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from chain.errors import BackendError
@@ -98,6 +106,35 @@ class EthTesterBackend:
         """Nothing to release: the chain goes with the object."""
 
 
+@dataclass(frozen=True)
+class ClientTls:
+    """A member's client certificate for a node's JSON-RPC over HTTPS: ``cert`` and ``key`` (PEM files; an
+    encrypted key is opened with ``password``; neither: no certificate, for a node's public methods), and the CAs
+    the node's certificate chains to, as a file (``ca_file``) or PEM text (``ca_pem``, e.g. the member CAs of
+    ``consortium.json``); nothing else is trusted."""
+
+    cert: Path | None
+    key: Path | None
+    ca_file: Path | None = None
+    ca_pem: str | None = None
+    password: bytes | None = None
+
+    def context(self) -> ssl.SSLContext:
+        """The client's TLS context; :class:`BackendError` saying which file cannot be used."""
+        if self.ca_file is None and not self.ca_pem:
+            raise BackendError("a client certificate for the chain needs the CAs of the node's certificate")
+        try:
+            context = ssl.create_default_context(
+                cafile=None if self.ca_file is None else str(self.ca_file), cadata=self.ca_pem or None
+            )
+            if self.cert is not None and self.key is not None:
+                # A callable, never None: with None OpenSSL would prompt on the terminal for an encrypted key.
+                context.load_cert_chain(str(self.cert), str(self.key), password=lambda: self.password or b"")
+        except (OSError, ssl.SSLError) as exc:
+            raise BackendError(f"cannot use the chain client certificate {self.cert} with {self.key}: {exc}") from None
+        return context
+
+
 class RpcBackend:
     """Any Ethereum JSON-RPC 2.0 endpoint over HTTP.
 
@@ -111,16 +148,28 @@ class RpcBackend:
     ``lean=True``: a connection for reads on a hot path, such as the gateway's grant decisions, where a back-off
     (about 2 s) would turn "the chain is down" into a slow answer instead of an immediate one; give it a short
     ``timeout``. Its web3, if ever used, has no middleware (web3's default stack costs about 2.5 ms a call) and no
-    retries either. With ``chain_id`` given, nothing is asked of the endpoint until the first read.
+    retries either. With ``chain_id`` given, nothing is asked of the endpoint until the first read. With ``tls``
+    (an ``https`` URL) every request presents that client certificate.
     """
 
     RETRIES = 5
     BACKOFF_S = 0.125
 
-    def __init__(self, url: str, timeout: float = 30.0, *, lean: bool = False, chain_id: int | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 30.0,
+        *,
+        lean: bool = False,
+        chain_id: int | None = None,
+        tls: ClientTls | None = None,
+    ) -> None:
         if not url.startswith(("http://", "https://")):
             raise BackendError(f"chain URL must start with http:// or https://, got {url!r}")
+        if tls is not None and not url.startswith("https://"):
+            raise BackendError(f"a client certificate is for an https chain URL, not {url!r}")
         self._url = url
+        self._ssl = None if tls is None else tls.context()
         self._timeout = timeout
         self._lean = lean
         self._web3: Web3 | None = None
@@ -131,7 +180,19 @@ class RpcBackend:
             return
         try:
             self._chain_id = int(self._request("eth_chainId", []), 16)
+        except BackendError:
+            raise
         except Exception as exc:  # httpx's errors and a malformed answer alike: the node is not there
+            if _tls_failure(exc) == "unverified":
+                raise BackendError(
+                    f"cannot verify the TLS certificate of the chain at {url} ({exc}): give the CAs it chains to "
+                    "(the CLI trusts the member CAs of consortium.json, or --chain-ca)"
+                ) from exc
+            if _tls_failure(exc) == "refused":
+                raise BackendError(
+                    f"the chain at {url} refused the TLS handshake ({exc}): a node serving members only accepts "
+                    "certificates issued by a member CA of the consortium"
+                ) from exc
             raise BackendError(
                 f"cannot reach the chain at {url}: {exc.__class__.__name__}; "
                 "is the node running (`consortium up DIR`) and the URL right?"
@@ -149,9 +210,13 @@ class RpcBackend:
         from web3.middleware import ExtraDataToPOAMiddleware
         from web3.types import RPCEndpoint
 
+        session = None if self._ssl is None else _requests_session(self._ssl, self._url)
         if self._lean:
             provider = HTTPProvider(
-                self._url, request_kwargs={"timeout": self._timeout}, exception_retry_configuration=None
+                self._url,
+                request_kwargs={"timeout": self._timeout},
+                exception_retry_configuration=None,
+                session=session,
             )
             return Web3(provider, middleware=[])
         # web3 asks eth_chainId before each call it validates (two requests per read instead of one); a node's
@@ -161,6 +226,7 @@ class RpcBackend:
             request_kwargs={"timeout": self._timeout},
             cache_allowed_requests=True,
             cacheable_requests={RPCEndpoint("eth_chainId")},
+            session=session,
         )
         web3 = Web3(provider)
         # Consortium chains (our node, Besu QBFT) carry validator seals in extraData, beyond Ethereum's 32 bytes.
@@ -202,12 +268,14 @@ class RpcBackend:
 
         with self._lock:
             if self._http is None:
-                self._http = httpx.Client(timeout=self._timeout)
+                self._http = httpx.Client(timeout=self._timeout, verify=self._ssl or True)
             http = self._http
         payload = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
         for attempt in range(1 if self._lean else self.RETRIES + 1):
             try:
                 response = http.post(self._url, json=payload)
+                if response.status_code in (401, 403):
+                    _raise_refusal(self._url, method, response)
                 response.raise_for_status()
                 break
             except (httpx.TransportError, httpx.HTTPStatusError):
@@ -221,6 +289,60 @@ class RpcBackend:
 
     def close(self) -> None:
         """HTTP connections are pooled (by httpx for reads, by web3 for the rest) and closed with the process."""
+
+
+def _raise_refusal(url: str, method: str, response: Any) -> None:
+    """A node that does not admit this client: its reason, from the JSON-RPC error object it answered
+    (``response``: httpx's or requests')."""
+    try:
+        reason = str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        reason = response.text[:300] or f"HTTP {response.status_code}"
+    raise BackendError(f"the chain at {url} refused {method} (HTTP {response.status_code}): {reason}")
+
+
+def _tls_failure(exc: BaseException) -> str | None:
+    """How a TLS handshake failed, if ``exc`` (or what caused it) says it did: ``unverified`` (this client
+    cannot verify the server's certificate) or ``refused`` (the server sent an alert: it refused ours)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        text = str(seen)
+        if isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in text:
+            return "unverified"
+        if isinstance(seen, ssl.SSLError) or "alert" in text.lower():
+            return "refused"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _requests_session(context: ssl.SSLContext, url: str) -> Any:
+    """A requests session (web3's HTTP) whose https connections use ``context``: its client certificate, and its
+    CAs as the only ones trusted. A refusal (401, 403) raises :class:`BackendError` with the node's reason, as the
+    reads do, instead of web3's bare HTTP error."""
+    import json
+
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    def refused(response: Any, *_args: Any, **_kwargs: Any) -> None:
+        if response.status_code in (401, 403):
+            try:
+                method = str(json.loads(response.request.body)["method"])
+            except (ValueError, KeyError, TypeError):
+                method = "a request"
+            _raise_refusal(url, method, response)
+
+    class _ContextAdapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, ssl_context=context, **kwargs)
+
+        def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+            """Nothing: ``context`` verifies, against its own CAs (requests would add its default bundle)."""
+
+    session = requests.Session()
+    session.mount("https://", _ContextAdapter())
+    session.hooks["response"].append(refused)
+    return session
 
 
 def _raise_rpc_error(method: str, answer: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ from chain.errors import MalformedError
 from chain.ids import Role, check_name
 
 if TYPE_CHECKING:  # imported when used: web3, py-evm and eth-account cost a second of CPU at every start
+    from chain.backend import ClientTls
     from chain.tx import Signer
     from network.consortium import Consortium
 
@@ -31,14 +32,35 @@ class Context:
     directory: Path
     chain_url: str | None
     passphrase_file: Path | None
+    chain_cert: Path | None = None
+    chain_key: Path | None = None
+    chain_ca: Path | None = None
     _consortium: Consortium | None = None
 
     def consortium(self) -> Consortium:
         if self._consortium is None:
             from network.consortium import Consortium
 
-            self._consortium = Consortium.open(self.directory, self.chain_url)
+            self._consortium = Consortium.open(self.directory, self.chain_url, self.chain_tls())
         return self._consortium
+
+    def chain_tls(self) -> ClientTls | None:
+        """For an https chain URL (a node that serves its JSON-RPC to members only): the member certificate of
+        ``--chain-cert`` and ``--chain-key``, if given, and the CAs of ``--chain-ca`` or else the member CAs of
+        ``consortium.json``; None for an http URL."""
+        from network.description import load_description
+        from network.nodeaccess import client_tls
+
+        if (self.chain_cert is None) != (self.chain_key is None):
+            fail("--chain-cert and --chain-key go together")
+        description = load_description(self.directory)
+        url = self.chain_url or description.chain_url
+        if not url.startswith("https://"):
+            if self.chain_cert is not None or self.chain_ca is not None:
+                fail(f"--chain-cert, --chain-key and --chain-ca are for an https chain URL, not {url}")
+            return None
+        password = None if self.chain_key is None else self.passphrase()
+        return client_tls(description, self.chain_cert, self.chain_key, self.chain_ca, password)
 
     def passphrase(self) -> bytes:
         from network.identity import load_passphrase

@@ -222,7 +222,16 @@ def witness_init(directory: Path, org: str, checkpoint_file: Path | None) -> Non
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), required=True)
 @click.option("--passphrase-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
-def witness_serve(directory: Path, org: str, host: str, port: int, passphrase_file: Path | None) -> None:
+@click.option(
+    "--authenticate-reads/--open-reads",
+    default=False,
+    show_default=True,
+    help="Show the sizes cosigned (/healthz beyond liveness, /metrics) to members and the monitor token only, "
+    "as the notary shows its figures (docs/confidentiality.md).",
+)
+def witness_serve(
+    directory: Path, org: str, host: str, port: int, passphrase_file: Path | None, authenticate_reads: bool
+) -> None:
     """Run the witness of ORG until SIGTERM or Ctrl-C."""
     from chain.ids import OrgId
     from chain.jsonlog import configure_json_logging
@@ -236,6 +245,7 @@ def witness_serve(directory: Path, org: str, host: str, port: int, passphrase_fi
         private_key=load_witness_key(directory, OrgId(org), load_passphrase(file=passphrase_file), description.crypto),
         state_path=witness_state_path(directory, org),
         logs={log_origin(description): [log_verifier(description)]},
+        access=read_access(directory, description) if authenticate_reads else None,
     )
     configure_json_logging("notary.witness")
     serve(config, host, port)

@@ -124,11 +124,41 @@ class LazyGroup(click.Group):
     default=None,
     help="File holding the key passphrase (else $CONSORTIUM_PASSPHRASE).",
 )
+@click.option(
+    "--chain-cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="CONSORTIUM_CHAIN_CERT",
+    default=None,
+    help="A member's certificate for an https --chain-url whose node admits members only, e.g. "
+    "DIR/orgs/ORG/users/Admin@ORG/msp/signcerts/cert.pem.",
+)
+@click.option(
+    "--chain-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="CONSORTIUM_CHAIN_KEY",
+    default=None,
+    help="Its private key (an encrypted key is opened with the passphrase).",
+)
+@click.option(
+    "--chain-ca",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="CONSORTIUM_CHAIN_CA",
+    default=None,
+    help="CA bundle of the node's certificate [default: the member CAs of consortium.json].",
+)
 @click.version_option(package_name="consortium-ledger")
 @click.pass_context
-def cli(ctx: click.Context, directory: Path, chain_url: str | None, passphrase_file: Path | None) -> None:
+def cli(
+    ctx: click.Context,
+    directory: Path,
+    chain_url: str | None,
+    passphrase_file: Path | None,
+    chain_cert: Path | None,
+    chain_key: Path | None,
+    chain_ca: Path | None,
+) -> None:
     """Consortium Ledger: data-asset rights, access grants and audit anchors on a consortium chain."""
-    ctx.obj = Context(directory, chain_url, passphrase_file)
+    ctx.obj = Context(directory, chain_url, passphrase_file, chain_cert, chain_key, chain_ca)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ import click
 from cli._common import Context, fail, pass_ctx
 
 if TYPE_CHECKING:
+    from chain.node import service
     from chain.node.verify import VerifyReport
 
 
@@ -46,6 +47,20 @@ if TYPE_CHECKING:
 @click.option(
     "--round-timeout", type=click.FloatRange(0.1, 60), default=2.0, show_default=True, help="Round 0's timer, s."
 )
+@click.option(
+    "--rpc-cert",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Serve JSON-RPC over HTTPS with this certificate (e.g. the org's node certificate), to members only.",
+)
+@click.option("--rpc-key", type=click.Path(exists=True, dir_okay=False), help="Its private key (PEM).")
+@click.option(
+    "--rpc-public",
+    "rpc_public",
+    multiple=True,
+    metavar="METHODS",
+    help="With --rpc-cert: read-only methods anyone may call without a member's certificate, comma-separated "
+    "(e.g. eth_chainId,eth_blockNumber; repeatable; default: none). Write methods are refused.",
+)
 @pass_ctx
 def node(
     obj: Context,
@@ -64,6 +79,9 @@ def node(
     peer_ca: str | None,
     peer_orgs: tuple[str, ...],
     round_timeout: float,
+    rpc_cert: str | None,
+    rpc_key: str | None,
+    rpc_public: tuple[str, ...],
 ) -> None:
     """Run one member's chain node until SIGTERM or Ctrl-C.
 
@@ -73,7 +91,12 @@ def node(
     CA) of the orgs that run a node may use its peer routes; a person's or a gateway's certificate gets 403. A
     node that is not a validator (the regulator's) votes in
         nothing and checks every block it receives. Without --peer-port the node seals every block alone, which only
-        a chain of one validator allows."""
+        a chain of one validator allows.
+
+    With --rpc-cert and --rpc-key, JSON-RPC is HTTPS and answers only clients presenting a certificate of a member
+    (issued by a member CA of consortium.json, not revoked by its org's CRL in DIRECTORY, of an org the chain's
+    registry lists as an active member); anyone else gets 401 or 403 with the reason, except for the methods of
+    --rpc-public. Without --rpc-cert anyone who reaches --host:--port reads every block."""
     import threading
 
     from chain.node import service
@@ -89,6 +112,7 @@ def node(
             f"{chain_dir / service.GENESIS_FILE} not found: this directory was not initialised for the "
             "embedded node (run `consortium init`)"
         )
+    rpc_tls = _rpc_tls(directory, rpc_cert, rpc_key, rpc_public, obj)
     tls = (peer_cert, peer_key, peer_ca)
     if any(tls) and not all(tls):
         fail("--peer-cert, --peer-key and --peer-ca go together")
@@ -140,7 +164,37 @@ def node(
         ready=lambda url: click.echo(f"node serving JSON-RPC at {url}", err=True),
         stop=stop,
         peers=settings,
+        rpc_tls=rpc_tls,
     )
+
+
+def _rpc_tls(
+    directory: Path, cert: str | None, key: str | None, public: tuple[str, ...], obj: Context
+) -> service.RpcTls | None:
+    """The JSON-RPC's TLS and member rule from the options, or None for plain HTTP; one line and exit 1 for a
+    combination that cannot run."""
+    from chain.errors import ChainError
+    from chain.node import service
+    from chain.node.rpc.access import public_methods
+    from network.description import load_description
+    from network.errors import NetworkError
+    from network.nodeaccess import NodeMembers
+
+    if (cert is None) != (key is None):
+        fail("--rpc-cert and --rpc-key go together")
+    names = [n for value in public for n in value.split(",")]
+    if cert is None or key is None:
+        if names:
+            fail("--rpc-public needs --rpc-cert and --rpc-key: without TLS every method is open to whoever reaches "
+                 "the port")  # fmt: skip
+        return None
+    try:
+        chosen = public_methods(names)
+        members = NodeMembers(directory, load_description(directory))
+        context = members.server_context(Path(cert), Path(key), obj.passphrase())
+    except (ChainError, NetworkError) as exc:
+        fail(str(exc))
+    return service.RpcTls(context, members.admit, chosen)
 
 
 @click.group("chain")

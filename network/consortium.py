@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chain.backend import Backend, RpcBackend
+from chain.backend import Backend, ClientTls, RpcBackend
 from chain.contracts import (
     AccessGrantsClient,
     AuditAnchorClient,
@@ -260,13 +260,16 @@ class Consortium:
     backend: Backend
 
     @classmethod
-    def open(cls, directory: Path, chain_url: str | None = None) -> Consortium:
+    def open(cls, directory: Path, chain_url: str | None = None, tls: ClientTls | None = None) -> Consortium:
+        """The consortium in ``directory`` on the chain at ``chain_url`` (default: ``consortium.json``'s), reached
+        with the client certificate ``tls`` when the node serves members only (an ``https`` URL)."""
         description = load_description(directory)
         url = chain_url or description.chain_url
         try:
-            backend = RpcBackend(url)
+            backend = RpcBackend(url, tls=tls)
         except ChainError as exc:
-            hint = f" (start it with `consortium up {directory}`)" if description.chain_kind == "local" else ""
+            local = description.chain_kind == "local" and "cannot reach" in str(exc)  # not a refusal
+            hint = f" (start it with `consortium up {directory}`)" if local else ""
             raise ConsortiumError(f"{exc}{hint}") from exc
         if backend.chain_id != description.chain_id:
             raise ConsortiumError(

@@ -223,7 +223,8 @@ def start_log_services(
     (no ``witnesses/`` directory yet) each witness's state is initialised at size 0; later, a witness whose
     state is gone stays refused until an operator runs ``consortium witness init``. With
     ``authenticate_reads`` the notary serves its log to members and witnesses only (``notary serve
-    --authenticate-reads``); the explorer ``up`` starts signs its reads with the operator's gateway key."""
+    --authenticate-reads``), and the notary's and the witnesses' figures go to members and the monitor token
+    only; the explorer ``up`` starts signs its reads with the operator's gateway key."""
     from network.description import ConsortiumDescription
     from notary.witness.state import init_witness
 
@@ -240,6 +241,8 @@ def start_log_services(
         for org, port in zip(orgs, witness_ports, strict=False):
             url = f"http://127.0.0.1:{port}"
             args = ["witness", "serve", str(directory), "--org", org, "--port", str(port)]
+            if authenticate_reads:
+                args.append("--authenticate-reads")
             log = directory / "witnesses" / org / "witness.log"
             children.append(start_child(f"witness {org}", args, log, url, "/healthz", passphrase, announce=announce))
             urls[org] = url

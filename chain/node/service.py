@@ -8,6 +8,9 @@
   validators the chain names decides every block (``chain.node.consensus``), and its peer server listens
   beside JSON-RPC, with mutual TLS when given certificate files.
 
+Its JSON-RPC is plain HTTP for whoever reaches the port, or, with :class:`RpcTls`, HTTPS for the consortium's
+members and an explicit public subset (``chain.node.rpc.access``).
+
 Each block is logged as one JSON line after it is durable. SIGTERM and SIGINT stop between blocks and close
 the store.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import threading
 import time
 from collections import deque
@@ -33,6 +37,7 @@ from chain.qbft.rules import RoundTimer
 
 if TYPE_CHECKING:
     from chain.node.consensus import ConsensusNode
+    from chain.node.rpc.access import Admit
 
 log = logging.getLogger("consortium.node")
 
@@ -209,6 +214,21 @@ class PeerSettings:
     orgs: tuple[str, ...] | None = None
 
 
+#: Reads a contract at the head of the node's chain: (address, calldata) -> the data it returns.
+ContractRead = Callable[[str, bytes], bytes]
+
+
+@dataclass(frozen=True)
+class RpcTls:
+    """How a node serves its JSON-RPC to members only: the server's TLS context (it asks for a client
+    certificate without requiring one), ``members`` which makes the rule of who is a member given a way to read
+    this node's own chain (the registry says which orgs are members), and the methods anyone may call."""
+
+    context: ssl.SSLContext
+    members: Callable[[ContractRead], Admit]
+    public: frozenset[str] = frozenset()
+
+
 def load_genesis(chain_dir: Path) -> tuple[Genesis, str]:
     """The genesis record written by ``consortium init`` and the org whose key seals."""
     data = json.loads((chain_dir / GENESIS_FILE).read_text(encoding="utf-8"))
@@ -236,9 +256,12 @@ def run(
     ready: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
     peers: PeerSettings | None = None,
+    rpc_tls: RpcTls | None = None,
 ) -> None:
-    """Run the node until ``stop`` is set (or forever): store, node, blocks (alone or by QBFT), JSON-RPC."""
+    """Run the node until ``stop`` is set (or forever): store, node, blocks (alone or by QBFT), JSON-RPC (for
+    members only with ``rpc_tls``)."""
     from chain.node.rpc import RpcServer
+    from chain.node.rpc.access import RpcAccess
     from chain.node.store import open_store
 
     genesis, _ = load_genesis(chain_dir)
@@ -256,7 +279,12 @@ def run(
         if member is not None:
             metrics.consensus = status = member.report
             metrics.finality = member.consensus.stats.finality
-        server = RpcServer(node, host=host, port=port, metrics=metrics.render, status=status)
+        server = RpcServer(
+            node, host, port, metrics.render, status, ssl_context=None if rpc_tls is None else rpc_tls.context
+        )
+        if rpc_tls is not None:
+            server.access = RpcAccess(rpc_tls.members(server.read), rpc_tls.public)
+            log.info("JSON-RPC for members only; public methods: %s", ", ".join(sorted(rpc_tls.public)) or "none")
         server.start()
         loop = None
         if member is not None:

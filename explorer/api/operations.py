@@ -1,18 +1,21 @@
 """Operations: the health of every part (``/health``), the operational alarms (``/alarms``), the dashboard's
-figures, and ``/healthz``, the liveness probe that needs no credentials."""
+figures, and ``/healthz``, the liveness probe that needs no credentials: to anyone ``{"ok": true}``, and its
+figures (the log size indexed, the block indexed) only to a logged-in person, as the notary shows its own
+(docs/confidentiality.md): the size of the log says how many calls the consortium made."""
 
 from __future__ import annotations
 
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from explorer import access
 from explorer.api.deps import MAX_PAGE, CurrentPerson, ExplorerDep
 from explorer.api.schemas import Alarms, Dashboard, Health, Liveness
 from explorer.calls import CallFilter
 from network.alarms.store import read_alarms
+from network.logins import LoginError
 
 router = APIRouter(tags=["operations"])
 #: Outside ``/api``: neither authenticated nor recorded.
@@ -68,7 +71,16 @@ def dashboard(
 
 
 @probe.get(
-    "/healthz", summary="Liveness, without credentials", response_model=Liveness, response_model_exclude_unset=True
+    "/healthz",
+    summary="Liveness without credentials; the figures to a logged-in person",
+    response_model=Liveness,
+    response_model_exclude_unset=True,
 )
-def healthz(explorer: ExplorerDep) -> dict[str, Any]:
+def healthz(explorer: ExplorerDep, request: Request) -> dict[str, Any]:
+    """Outside ``/api``, so the gatekeeper neither asks for a login nor records the request: a probe without
+    credentials, or with a login that does not verify, learns only that the explorer answers."""
+    try:
+        explorer.auth.authenticate(request.headers.get("Authorization"))
+    except LoginError:
+        return {"ok": True}
     return {"ok": True, "indexed_size": explorer.calls.size(), "chain_indexed": explorer.chain.head()}

@@ -688,6 +688,8 @@ class Dashboard(BaseModel):
 
 
 class Liveness(BaseModel):
+    """``ok``; the figures only to a logged-in person (``explorer.api.operations.healthz``)."""
+
     ok: bool
-    indexed_size: int
-    chain_indexed: int
+    indexed_size: int | None = None
+    chain_indexed: int | None = None

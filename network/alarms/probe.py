@@ -1,6 +1,7 @@
 """Probing the components ``consortium up`` started: one round of requests makes a :class:`Snapshot`.
 
-Each witness's, gateway's and the notary's ``GET /healthz``, and each chain node's JSON-RPC
+Each witness's, gateway's and the notary's ``GET /healthz`` (the notary's and the witnesses' with the monitor token,
+which opens their figures), and each chain node's JSON-RPC
 ``consortium_nodeStatus`` (docs/consensus.md), in parallel, each with a short timeout: a component that does
 not answer 200 in time counts as down. Where they run is the :class:`Targets` (``targets_of`` builds it from
 what ``up`` started and ``consortium.json``).
@@ -47,7 +48,7 @@ class Targets:
     notary: str | None = None
     gateways: Mapping[str, str] = field(default_factory=dict)
     accounts: Mapping[str, str] = field(default_factory=dict)  # validator address (lower case) → org
-    notary_token: str | None = None  # the monitor token: the notary's figures when it authenticates reads
+    notary_token: str | None = None  # the monitor token: the notary's and witnesses' figures
 
 
 def policy_of(description: ConsortiumDescription) -> WitnessPolicyView:
@@ -91,11 +92,11 @@ class Prober:
 
     def probe(self) -> Snapshot:
         t = self.targets
-        witnesses = {org: self._pool.submit(self._get, url + "/healthz") for org, url in t.witnesses.items()}
+        monitor = {"Authorization": f"Bearer {t.notary_token}"} if t.notary_token else {}
+        witnesses = {org: self._pool.submit(self._get, url + "/healthz", monitor) for org, url in t.witnesses.items()}
         gateways = {org: self._pool.submit(self._get, url + "/healthz") for org, url in t.gateways.items()}
         nodes = [self._pool.submit(self._node_status, n.url) for n in t.nodes]
-        notary_headers = {"Authorization": f"Bearer {t.notary_token}"} if t.notary_token else {}
-        notary = self._pool.submit(self._get, t.notary + "/healthz", notary_headers) if t.notary else None
+        notary = self._pool.submit(self._get, t.notary + "/healthz", monitor) if t.notary else None
         return Snapshot(
             witnesses=tuple(WitnessProbe(org, f.result() is not None) for org, f in witnesses.items()),
             policy=t.policy,

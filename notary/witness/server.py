@@ -32,7 +32,11 @@ keys of the other suite is refused when the witness starts.
 
 The HTTP layer (standard library ``ThreadingHTTPServer``, keep-alive) frames bodies and serves
 ``GET /healthz`` (JSON: origin → size last cosigned) and ``GET /metrics`` (Prometheus text format); other paths
-get 404, other methods 405.
+get 404, other methods 405. With ``WitnessConfig.access`` (``consortium witness serve --authenticate-reads``, as
+``consortium up`` starts it) those figures follow the notary's rule (``notary.readauth``): they go to members'
+services and people and to the monitor token; ``/healthz`` without credentials answers ``{"ok": true}`` (enough
+for a liveness probe) and ``/metrics`` 401. The sizes a witness cosigned are the log's checkpoints' sizes, which
+an outsider does not read from the notary either.
 """
 
 from __future__ import annotations
@@ -53,12 +57,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from notary.log.checkpoint import Checkpoint, parse_checkpoint
 from notary.log.errors import MalformedError, NotaryError, SignatureError, UnknownKeyError, VerificationError
 from notary.log.note import open_note, parse_note
 from notary.log.proof import verify_consistency
 from notary.log.witnessing import MAX_BODY_SIZE, format_cosignature_lines, format_size_body, parse_add_checkpoint
 from notary.logsuite import LogVerifier, PrivateKey, suite_of_key
+from notary.readauth import ReadAccess, UnauthenticatedError
 from notary.witness.state import (
     MAX_TREE_SIZE,
     Conflict,
@@ -115,7 +122,8 @@ class WitnessConfig:
     """One witness: its key name and key, its state file, and the logs it witnesses (origin → trusted keys, of
     the suite of ``private_key``: Ed25519 for ``intl``, SM2 for ``sm``).
 
-    ``clock`` gives POSIX seconds for cosignature timestamps (tests step it); ``max_body_bytes`` caps requests.
+    ``clock`` gives POSIX seconds for cosignature timestamps (tests step it); ``max_body_bytes`` caps requests;
+    ``access``: who may read the figures of ``/healthz`` and ``/metrics`` (``None``: anyone).
     """
 
     name: str
@@ -124,6 +132,7 @@ class WitnessConfig:
     logs: Mapping[str, Sequence[LogVerifier]]
     clock: Callable[[], float] = time.time
     max_body_bytes: int = MAX_BODY_BYTES
+    access: ReadAccess | None = None
 
 
 # -- the protocol ---------------------------------------------------------------------------------------------
@@ -484,14 +493,33 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(200, answer, TEXT_CONTENT_TYPE)
 
+    def _refusal_of_figures(self) -> str | None:
+        """Why the request may not read the figures (its credentials are missing or wrong), or None when it
+        may: the witness authenticates no reads, or the request carries a reader's credentials or the monitor
+        token (``notary.readauth.ReadAccess.authenticate_operations``)."""
+        access = self.server.witness.config.access
+        if access is None:
+            return None
+        try:
+            access.authenticate_operations(self.command, self.path, httpx.Headers(list(self.headers.items())))
+        except UnauthenticatedError as exc:
+            return str(exc)
+        return None
+
     def do_GET(self) -> None:
         path = self._path()
         witness = self.server.witness
         try:
             if path == "/healthz":
-                self._send(200, json.dumps(witness.sizes(), sort_keys=True).encode(), _JSON)
+                figures = self._refusal_of_figures() is None
+                body = witness.sizes() if figures else {"ok": True}
+                self._send(200, json.dumps(body, sort_keys=True).encode(), _JSON)
             elif path == "/metrics":
-                self._send(200, witness.render_metrics().encode(), _METRICS_CONTENT_TYPE)
+                refusal = self._refusal_of_figures()
+                if refusal is None:
+                    self._send(200, witness.render_metrics().encode(), _METRICS_CONTENT_TYPE)
+                else:
+                    self._refuse(401, _one_line(refusal))
             else:
                 self._send(404, b"not found: GET serves /healthz and /metrics\n", TEXT_CONTENT_TYPE)
         except Exception:

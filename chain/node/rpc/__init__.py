@@ -9,7 +9,8 @@ calls. Blocks have instant finality, so ``safe``, ``finalized`` and ``pending`` 
 
 One module per part, in the order a request meets them:
 
-- ``server``: ``RpcServer`` and the HTTP layer (bodies, ``GET /health``, ``GET /metrics``);
+- ``server``: ``RpcServer`` and the HTTP layer (bodies, ``GET /health``, ``GET /metrics``, TLS);
+- ``access``: who may call what when the node serves members only (``consortium node --rpc-cert``);
 - ``envelope``: JSON-RPC 2.0 itself, a body in and a body out (``RpcServer.handle``);
 - ``errors``: the errors, and ``error_object``, the one place where error codes are chosen;
 - ``methods``: the ``web3_*``, ``net_*``, ``eth_*`` and ``consortium_*`` methods;

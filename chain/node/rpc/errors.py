@@ -1,7 +1,8 @@
 """The JSON-RPC server's errors, and the one place where each error becomes a JSON-RPC error object.
 
 Codes follow JSON-RPC 2.0 (-32700 to -32603) and the Ethereum execution-apis conventions (EIP-1474 -32003 and
--32005; code 3 with the revert data for a reverted call).
+-32005; code 3 with the revert data for a reverted call). A client the node does not admit (``chain.node.rpc.access``)
+gets -32010, from the range JSON-RPC 2.0 leaves to servers and EIP-1474 does not use, with HTTP 401 or 403.
 """
 
 from __future__ import annotations
@@ -41,6 +42,25 @@ class LimitExceededError(RpcError):
     """The request is well-formed but its answer would be too large."""
 
 
+class RpcRefusedError(RpcError):
+    """A client that may not make this request (``chain.node.rpc.access``): ``status`` is the HTTP status it is
+    answered with (401 without a certificate, 403 with one that is not a member's), ``reason`` says why."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class RpcConfigError(RpcError):
+    """The server cannot run with the access it was given (a write method or an unknown one made public, a
+    public subset without TLS)."""
+
+
+#: The JSON-RPC error code of a refused client.
+REFUSED_CODE = -32010
+
+
 def error_object(exc: BaseException) -> dict[str, Any]:
     """The JSON-RPC error object for ``exc``: the only place where error codes are chosen."""
     if isinstance(exc, ParseError):
@@ -55,6 +75,8 @@ def error_object(exc: BaseException) -> dict[str, Any]:
         return {"code": 3, "message": str(exc), "data": "0x" + exc.data.hex()}
     if isinstance(exc, TransactionRefusedError):
         return {"code": -32003, "message": f"transaction rejected: {exc.reason}"}
+    if isinstance(exc, RpcRefusedError):
+        return {"code": REFUSED_CODE, "message": f"refused: {exc.reason}"}
     if isinstance(exc, LimitExceededError):
         return {"code": -32005, "message": f"limit exceeded: {exc}"}
     if isinstance(exc, ValidationError):  # py-evm refused to run a call, e.g. a value the sender cannot afford

@@ -7,6 +7,12 @@ bodies, refuses oversized ones before reading them, and serves ``GET /health`` a
 ``GET /health`` answers ``{"head": N, "mode": ..., "inSync": ..., "inQuorum": ...}`` from the node's status
 (``chain.node.health``): 200 for a node sealing alone, or in sync and in quorum; 503 with the same body for a
 node of a network that is not, so that load balancers and ``curl -f`` see it.
+
+With an ``ssl_context`` the server speaks HTTPS; with an ``access`` (``chain.node.rpc.access``, which needs TLS)
+it answers members only, and anyone else the public subset, ``GET /health``'s status and ``{"ok": ...}``, and
+otherwise 401 or 403 with the reason. The TLS handshake runs in the connection's thread, not the accepting one,
+and the rule is applied to every request, so that a certificate revoked while its connection is open is refused
+from its next request.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import ssl
 import sys
 import threading
 from collections.abc import Callable
@@ -24,7 +31,9 @@ from typing import Any
 from chain.errors import ChainError
 from chain.node.health import NodeStatus
 from chain.node.node import Node
+from chain.node.rpc.access import RpcAccess, public_methods, refused_body
 from chain.node.rpc.envelope import answer_body, dump
+from chain.node.rpc.errors import RpcConfigError, RpcRefusedError
 from chain.node.rpc.methods import Methods
 
 log = logging.getLogger("chain.node.rpc")
@@ -43,7 +52,8 @@ class RpcServer:
     """JSON-RPC 2.0 over HTTP for ``node``; ``handle`` is the transport-free core.
 
     ``metrics`` renders ``GET /metrics``; ``status`` is the node's report on itself (``consortium_nodeStatus``
-    and ``GET /health``), by default that of a node sealing alone."""
+    and ``GET /health``), by default that of a node sealing alone. ``ssl_context`` serves HTTPS; ``access``
+    (which needs it; it may also be set before :meth:`start`) admits members and the public subset only."""
 
     def __init__(
         self,
@@ -52,11 +62,15 @@ class RpcServer:
         port: int = DEFAULT_PORT,
         metrics: Callable[[], str] | None = None,
         status: Callable[[], NodeStatus] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        access: RpcAccess | None = None,
     ) -> None:
         self.node = node
         self.host = host
         self.port = port
         self.metrics = metrics
+        self.ssl_context = ssl_context
+        self.access = access
         self._http: _HttpServer | None = None
         self._thread: threading.Thread | None = None
         methods = Methods(node, status)
@@ -71,12 +85,22 @@ class RpcServer:
         """Answer a JSON-RPC body (one request or a batch); None when it held only notifications."""
         return answer_body(body, self._methods)
 
+    def read(self, to: str, data: bytes) -> bytes:
+        """What the contract at ``to`` returns for ``data`` at the head of this node's chain (``eth_call`` in
+        process, through the same cache as the JSON-RPC's): how the rule of ``access`` reads the registry."""
+        call = self._methods["eth_call"][0]
+        return bytes.fromhex(str(call({"to": to, "data": "0x" + data.hex()}, "latest"))[2:])
+
     # -- HTTP -------------------------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Listen and serve in a daemon thread; with port 0 the system picks a free port (see ``url``)."""
         if self._http is not None:
             raise ChainError("the JSON-RPC server is already running")
+        if self.access is not None and self.ssl_context is None:
+            raise RpcConfigError("admitting members only needs TLS: give the JSON-RPC server a certificate")
+        if self.access is not None:
+            public_methods(self.access.public, self.methods)
         server_class = _HttpServer6 if ":" in self.host else _HttpServer
         self._http = server_class((self.host, self.port), _Handler)
         self._http.rpc = self
@@ -88,7 +112,7 @@ class RpcServer:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.ssl_context else 'http'}://{host}:{self.port}"
 
     def stop(self) -> None:
         """Stop listening and close open keep-alive connections."""
@@ -118,10 +142,20 @@ class _HttpServer(ThreadingHTTPServer):
         self.connections_lock = threading.Lock()
         super().__init__(address, handler)
 
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = super().get_request()
+        context = self.rpc.ssl_context
+        if context is None:
+            return sock, address
+        return context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
+
     def handle_error(self, request: Any, client_address: Any) -> None:
-        """Clients that hang up are routine; anything else is logged, never printed to stderr."""
+        """Clients that hang up, and failed TLS handshakes, are routine; anything else is logged, never printed
+        to stderr."""
         exc = sys.exc_info()[1]
-        if isinstance(exc, ConnectionError | TimeoutError):
+        if isinstance(exc, ssl.SSLError):
+            log.info("TLS handshake with %s failed: %s", client_address, exc)
+        elif isinstance(exc, ConnectionError | TimeoutError):
             log.debug("connection from %s dropped: %s", client_address, exc)
         else:
             log.error("JSON-RPC connection from %s failed", client_address, exc_info=exc)
@@ -130,8 +164,8 @@ class _HttpServer(ThreadingHTTPServer):
         with self.connections_lock:
             open_now = list(self.connections)
         for connection in open_now:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):  # the plain socket's shutdown: the TLS layer sees the end of stream
+                socket.socket.shutdown(connection, socket.SHUT_RDWR)
 
 
 class _HttpServer6(_HttpServer):
@@ -146,9 +180,25 @@ class _Handler(BaseHTTPRequestHandler):
     server: _HttpServer
 
     def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(self.timeout)
+            self.request.do_handshake()  # here, in the connection's thread, not in the accepting one
         super().setup()
         with self.server.connections_lock:
             self.server.connections.add(self.connection)
+
+    def _refusal(self) -> RpcRefusedError | None:
+        """Why this request's client is not a member, or None when it is (or the server admits anyone)."""
+        access = self.server.rpc.access
+        if access is None:
+            return None
+        der = self.request.getpeercert(binary_form=True) if isinstance(self.request, ssl.SSLSocket) else None
+        return access.refusal(der)
+
+    def _refuse_rpc(self, refusal: RpcRefusedError, body: bytes) -> None:
+        log.info("JSON-RPC %s %s from %s refused: %s", self.command, self.path[:100], self.client_address[0],
+                 refusal.reason)  # fmt: skip
+        self._send(refusal.status, refused_body(body, refusal), _JSON)
 
     def finish(self) -> None:
         with self.server.connections_lock:
@@ -205,6 +255,11 @@ class _Handler(BaseHTTPRequestHandler):
         if len(body) < length:  # the client went away mid-body
             self.close_connection = True
             return
+        refusal = self._refusal()
+        access = self.server.rpc.access
+        if refusal is not None and access is not None and not access.all_public(body):
+            self._refuse_rpc(refusal, body)
+            return
         answer = self.server.rpc.handle(body)
         if answer is None:
             self._send(204, b"")
@@ -215,8 +270,14 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         rpc = self.server.rpc
         try:
-            if path == "/health":
+            refusal = self._refusal()
+            if path == "/health" and refusal is not None:
+                status, _ = rpc.health()
+                self._send(status, dump({"ok": status == 200}), _JSON)  # liveness only, to a non-member
+            elif path == "/health":
                 self._send(*rpc.health(), _JSON)
+            elif path == "/metrics" and refusal is not None:
+                self._refuse_rpc(refusal, b"")
             elif path == "/metrics" and rpc.metrics is not None:
                 self._send(200, rpc.metrics().encode(), _METRICS_CONTENT_TYPE)
             elif path == "/metrics":

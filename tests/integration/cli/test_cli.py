@@ -238,8 +238,19 @@ def test_up_with_authenticated_reads_the_explorer_follows_and_outsiders_get_401(
         response = httpx.get(notary + path, timeout=5)
         assert response.status_code == 401, (path, response.text)
         assert "members and witnesses only" in response.json()["error"]
-    # the demo traffic is recorded, checkpointed, and indexed by the explorer, which signs its reads
-    wait_until(lambda: httpx.get(explorer + "/healthz", timeout=5).json()["indexed_size"] > 0, "indexing", 90)
+    # the demo traffic is recorded, checkpointed, and indexed by the explorer, which signs its reads; its
+    # /healthz gives the figures to a logged-in person, liveness only to an outsider, as the notary does
+    login = _regulator_login(node.directory)
+
+    def indexed() -> bool:
+        return int(httpx.get(explorer + "/healthz", headers=login, timeout=5).json()["indexed_size"]) > 0
+
+    wait_until(indexed, "indexing", 90)
+    assert httpx.get(explorer + "/healthz", timeout=5).json() == {"ok": True}
+    witness = f"http://127.0.0.1:{node.up.port + 6}"  # the first witness
+    assert httpx.get(witness + "/healthz", timeout=5).json() == {"ok": True}
+    assert httpx.get(witness + "/metrics", timeout=5).status_code == 401
+    assert httpx.get(witness + "/healthz", headers=_monitor(node.directory), timeout=5).json() != {"ok": True}
 
 
 def test_member_list_shows_the_seven_founders_and_the_threshold(node: Node) -> None:
@@ -615,11 +626,10 @@ def test_the_explorer_killed_with_sigkill_is_back_within_10_s_and_its_index_catc
     its index of the log catches up with the notary's published checkpoint, every leaf once."""
     explorer = f"http://127.0.0.1:{node.up.port + 60}"
     notary = f"http://127.0.0.1:{node.up.port + 1}"
-    token = (node.directory / "explorer" / "logins" / "inspector@bjcm-supervision.token").read_text().strip()
-    regulator = {"Authorization": f"Bearer {token}"}
+    regulator = _regulator_login(node.directory)
 
     def indexed() -> int:
-        return int(httpx.get(explorer + "/healthz", timeout=5.0).json()["indexed_size"])
+        return int(httpx.get(explorer + "/healthz", headers=regulator, timeout=5.0).json()["indexed_size"])
 
     before = wait_until(indexed, "the explorer to index the demo traffic", 90.0, every=0.2)
     _kill_the_one_running(["-m", "explorer", str(node.directory)])
@@ -643,6 +653,12 @@ def test_the_explorer_killed_with_sigkill_is_back_within_10_s_and_its_index_catc
     assert indices == list(range(len(indices))) and len(indices) >= board["log_size"], "a leaf missing or twice"
     assert len({row["event_id"] for row in exported}) == len(exported), "a call indexed twice"
     assert node.up.process.poll() is None
+
+
+def _regulator_login(directory: Path) -> dict[str, str]:
+    """The headers of the demo regulator's login token, which ``up`` writes for the explorer."""
+    token = (directory / "explorer" / "logins" / "inspector@bjcm-supervision.token").read_text().strip()
+    return {"Authorization": f"Bearer {token}"}
 
 
 def _monitor(directory: Path) -> dict[str, str]:

@@ -35,6 +35,7 @@ from notary.log.witnessing import (
     parse_cosignature_lines,
     parse_size_body,
 )
+from notary.readauth import ReadAccess, UnauthenticatedError, sign_read
 from notary.witness import ConflictKind, WitnessConfig, WitnessServer, WitnessState, init_witness, make_server
 from tests.support.wait import wait_until
 
@@ -166,7 +167,9 @@ class Running:
 class Harness:
     """A witness served on a free loopback port, for ``log`` (registered) and UNREGISTERED (configured only)."""
 
-    def __init__(self, directory: Path, log: MemoryLog, max_body_bytes: int = MAX_BODY_SIZE) -> None:
+    def __init__(
+        self, directory: Path, log: MemoryLog, max_body_bytes: int = MAX_BODY_SIZE, access: ReadAccess | None = None
+    ) -> None:
         self.path = directory / "witness.db"
         self.log = log
         self.clock = SteppedClock(NOW)
@@ -178,6 +181,7 @@ class Harness:
             logs={log.origin: [log.verifier], UNREGISTERED: [MemoryLog(UNREGISTERED).verifier]},
             clock=self.clock,
             max_body_bytes=max_body_bytes,
+            access=access,
         )
         self.running: Running | None = None
 
@@ -293,6 +297,71 @@ def test_health_and_metrics(witness: Harness, log: MemoryLog) -> None:
     assert f'witness_cosignatures_total{{origin="{ORIGIN}"}} 1' in lines
     assert 'witness_refusals_total{status="409"} 1' in lines
     assert f'witness_tree_size{{origin="{ORIGIN}"}} 12' in lines
+
+
+MONITOR_TOKEN = "monitor-token-of-the-test"
+MEMBER_KEY = Ed25519PrivateKey.from_private_bytes(b"\x44" * 32)
+
+
+def login(authorization: str) -> tuple[str, bool]:
+    """A stand-in of the network's login check: ``Bearer person:<org>`` is a person of ``<org>``."""
+    kind, _, rest = authorization.partition(" ")
+    if kind != "Bearer" or not rest.startswith("person:"):
+        raise UnauthenticatedError("bad login token")
+    return rest.removeprefix("person:"), False
+
+
+@pytest.fixture
+def guarded(tmp_path: Path, log: MemoryLog) -> Iterator[Harness]:
+    """A witness whose figures go to members (the gateway key of ``member-firm``, people) and the monitor."""
+    public = MEMBER_KEY.public_key().public_bytes_raw()
+    access = ReadAccess(
+        {"member-firm": public}, {}, (), (), people=login, clock=lambda: NOW, monitor_token=MONITOR_TOKEN
+    )
+    harness = Harness(tmp_path, log, access=access)
+    init_witness(harness.path, log.origin)
+    harness.start()
+    try:
+        yield harness
+    finally:
+        harness.stop()
+
+
+def figures_headers(reader: str, path: str) -> dict[str, str]:
+    """The headers of each kind of reader (``outsider``: none, or credentials that do not verify)."""
+    if reader == "monitor":
+        return {"Authorization": f"Bearer {MONITOR_TOKEN}"}
+    if reader == "person":
+        return {"Authorization": "Bearer person:member-firm"}
+    if reader == "service":
+        return sign_read("member-firm/gateway", MEMBER_KEY, "GET", path, NOW)
+    if reader == "wrong-token":
+        return {"Authorization": "Bearer not-the-monitor-token"}
+    if reader == "stranger-key":
+        return sign_read("member-firm/gateway", Ed25519PrivateKey.generate(), "GET", path, NOW)
+    return {}
+
+
+@pytest.mark.parametrize("reader", ["monitor", "person", "service"])
+def test_members_and_the_monitor_read_the_figures(guarded: Harness, log: MemoryLog, reader: str) -> None:
+    guarded.submit(0, 12)
+    health = guarded.client.get("/healthz", headers=figures_headers(reader, "/healthz"))
+    assert (health.status_code, health.json()) == (200, {ORIGIN: 12})
+    metrics = guarded.client.get("/metrics", headers=figures_headers(reader, "/metrics"))
+    assert metrics.status_code == 200
+    assert f'witness_tree_size{{origin="{ORIGIN}"}} 12' in metrics.text.splitlines()
+
+
+@pytest.mark.parametrize("reader", ["outsider", "wrong-token", "stranger-key"])
+def test_an_outsider_learns_liveness_only(guarded: Harness, log: MemoryLog, reader: str) -> None:
+    """No size cosigned reaches a reader without credentials, or with credentials that do not verify; cosigning
+    itself is not a read and stays open to the log."""
+    check_cosignature(guarded.submit(0, 12), log.text(12))
+    health = guarded.client.get("/healthz", headers=figures_headers(reader, "/healthz"))
+    assert (health.status_code, health.json()) == (200, {"ok": True})
+    metrics = guarded.client.get("/metrics", headers=figures_headers(reader, "/metrics"))
+    assert metrics.status_code == 401
+    assert "12" not in metrics.text and ORIGIN not in metrics.text
 
 
 # -- refusals -----------------------------------------------------------------------------------------------------

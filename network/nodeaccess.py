@@ -1,0 +1,107 @@
+"""Who is a member, for a chain node's JSON-RPC over TLS (``chain.node.rpc.access``): the gateways' check of a
+caller's certificate, with membership read from the node's own chain.
+
+A client certificate is a member's when :class:`~network.certificates.CallerAuthenticator` accepts it (issued by
+the CA of the org it names, among the member CAs of ``consortium.json``; an identity with clientAuth, not a CA;
+within its validity; not revoked by its org's CRL in the consortium directory, ``orgs/<org>/msp/crls/crl.pem``)
+and the ConsortiumRegistry on the node's own chain says the org is an active member: a member removed or
+suspended by governance is refused from the block that says so, without a restart. Every certificate of a member
+passes: an admin's, a person's, a service's, a node's (a member's people read the chain as its services do;
+docs/confidentiality.md).
+
+The refusals carry the authenticator's reason code and sentence: 401 for ``no_certificate``, 403 for every other
+(``unknown_issuer``, ``certificate_revoked``, ``unknown_member``...). A certificate of a CA that is not a
+member's never gets that far: OpenSSL refuses it in the TLS handshake (alert ``unknown_ca``), as at the gateways,
+because Python's TLS cannot complete a handshake with a certificate it cannot verify. The Python client
+(``chain.backend.RpcBackend``) names that case in its error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+from chain.backend import ClientTls
+from chain.contracts import ConsortiumRegistryClient
+from chain.errors import ChainError
+from chain.ids import MemberStatus
+from chain.node.rpc.errors import RpcRefusedError
+from network.certificates import AuthError, CallerAuthenticator, ca_bundle_pem
+from network.description import ConsortiumDescription
+
+if TYPE_CHECKING:
+    import ssl
+
+    from chain.backend import Backend
+    from chain.node.rpc.access import Admit
+    from chain.node.service import ContractRead
+
+REGISTRY = "ConsortiumRegistry"
+_STATUS = {MemberStatus.ACTIVE: "active", MemberStatus.SUSPENDED: "suspended"}
+
+
+def client_tls(
+    description: ConsortiumDescription, cert: Path | None, key: Path | None, ca: Path | None, passphrase: bytes | None
+) -> ClientTls:
+    """A member's client certificate for a node serving members only: ``cert`` and ``key`` (e.g. an org's admin
+    identity, ``orgs/<org>/users/Admin@<org>/msp/``; None: no certificate, for the public methods), trusting
+    ``ca`` or, without it, the member CAs of ``consortium.json`` (a node's certificate is issued by its org's
+    CA)."""
+    return ClientTls(cert, key, ca, None if ca is not None else ca_bundle_pem(description), passphrase)
+
+
+class _OwnChain:
+    """The one method of a backend that contract reads use (``ContractClient._call``), over the node itself."""
+
+    def __init__(self, read: ContractRead) -> None:
+        self._read = read
+
+    def call(self, to: str, data: bytes, block: object = "latest") -> bytes:
+        return self._read(to, data)
+
+
+class NodeMembers:
+    """The member check of a node's JSON-RPC for the consortium in ``directory``: :meth:`server_context` is the
+    server's TLS context, :meth:`admit` (given a way to read the node's chain) the rule."""
+
+    def __init__(self, directory: Path, description: ConsortiumDescription) -> None:
+        self.description = description
+        self._registry: ConsortiumRegistryClient | None = None
+        self.authenticator = CallerAuthenticator(description, directory, self._member_status)
+
+    def server_context(self, cert: Path, key: Path, password: bytes | None) -> ssl.SSLContext:
+        """TLS 1.2+, ``cert`` and ``key`` (an encrypted key opened with ``password``), client certificates asked
+        for, not required, and verified against the member CAs (``CallerAuthenticator.server_ssl_context``)."""
+        return self.authenticator.server_ssl_context(cert, key, password)
+
+    def admit(self, read: ContractRead) -> Admit:
+        """The rule over the node's chain that ``read`` reads: a member's certificate DER -> its org."""
+        address = self.description.contracts.get(REGISTRY)
+        if address is None:
+            raise ChainError(f"consortium.json names no {REGISTRY}: the node cannot tell who is a member")
+        self._registry = ConsortiumRegistryClient(cast("Backend", _OwnChain(read)), address)
+
+        def admit(der: bytes | None) -> str:
+            try:
+                caller = self.authenticator.authenticate(der)
+                if self._member_status(caller.org) == "suspended":
+                    raise AuthError("unknown_member", f"org {caller.org!r} is suspended on chain")
+            except AuthError as exc:
+                status = 401 if exc.reason == "no_certificate" else 403
+                raise RpcRefusedError(
+                    status, f"{exc.reason}: {exc.detail}; this node's JSON-RPC is for the consortium's members"
+                ) from None
+            return caller.org
+
+        return admit
+
+    def _member_status(self, org: str) -> str | None:
+        """``active``, ``suspended`` or None, from the registry at the node's head (an in-process read; the
+        node's call cache answers a repeated one until the next block)."""
+        if self._registry is None:
+            return None
+        try:
+            info = self._registry.member(org)
+        except (ChainError, ValueError) as exc:
+            raise AuthError("unknown_member", f"the registry cannot be read: {exc}") from None
+        return None if info is None else _STATUS.get(info.status)
