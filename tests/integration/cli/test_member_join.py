@@ -1,0 +1,272 @@
+"""A firm joins a running consortium from a directory of its own, as real processes: the founders' consortium runs
+under ``consortium up`` (chain node, notary, witnesses, explorer); the newcomer holds only a copy of
+``consortium.json`` and the chain's URL. It runs ``member join``; two members propose and approve its signed request
+from their directory; it publishes its keys and starts its own gateway from its directory; its person logs in to
+the founders' explorer with no restart; a certificate it revokes on chain is refused; governance removes it and
+its logins and transactions are refused. The refusals that need the chain (an org already on chain, a request of
+another consortium, a non-empty directory) run against the same chain.
+
+The commands run in this process (click's runner, the code the ``consortium`` script runs); what they act on is
+processes. One consortium start for the module: it is the costly part."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner, Result
+
+from chain.ids import OrgId, Role
+from cli.main import cli
+from network.admission import create_request
+from network.config import parse_config
+from network.consortium import init_consortium
+from network.description import load_description
+from network.identity import create_org_identity
+from tests.support.small_consortium import three_member_config
+from tests.support.up_process import CHAIN_ID, UpProcess, free_port, free_port_block
+from tests.support.wait import wait_until
+
+pytestmark = pytest.mark.slow
+
+PASSPHRASE = "member-join-passphrase"
+FIRM_PASSPHRASE = "epsilon-own-passphrase"  # the newcomer's keys are its own, under its own passphrase
+CLI = ["-m", "cli.main"]
+NEWCOMER = "epsilon"
+START_TIMEOUT = 240.0
+FOLLOW_TIMEOUT = 30.0  # a follower sees a block within a poll; generous for a loaded machine
+
+
+@dataclass
+class Founders:
+    directory: Path
+    up: UpProcess
+    passphrase_file: Path
+
+    @property
+    def chain(self) -> str:
+        return self.up.url
+
+    @property
+    def explorer(self) -> str:
+        return f"http://127.0.0.1:{self.up.port + 60}"
+
+    @property
+    def notary(self) -> str:
+        return f"http://127.0.0.1:{self.up.port + 1}"
+
+
+def run(directory: Path, passphrase_file: Path, chain: str, *args: str) -> Result:
+    return CliRunner().invoke(
+        cli,
+        ["--dir", str(directory), "--chain-url", chain, "--passphrase-file", str(passphrase_file), *args],
+        catch_exceptions=True,
+    )
+
+
+def ok(result: Result) -> str:
+    assert result.exit_code == 0 and result.exception is None, (result.output, result.exception)
+    return result.output
+
+
+def refusal(result: Result) -> str:
+    """What `consortium` prints for a refusal: `error: …` (exit 1), or the exception its main turns into one."""
+    assert result.exit_code != 0, result.output
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        return f"error: {result.exception}"
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def founders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Founders]:
+    base = tmp_path_factory.mktemp("join")
+    directory = base / "founders"
+    config = {**three_member_config("join-test", CHAIN_ID), "admission_threshold": 2}  # op and alpha vote
+    init_consortium(directory, parse_config(config), PASSPHRASE.encode())
+    passphrase_file = base / "founders.pass"
+    passphrase_file.write_text(PASSPHRASE)
+    port = free_port_block()
+    env = {**os.environ, "CONSORTIUM_PASSPHRASE": PASSPHRASE, "PYTHONUNBUFFERED": "1"}
+    argv = [sys.executable, *CLI, "up", str(directory), "--port", str(port), "--traffic", "0", "--block-time", "0.2"]
+    up = UpProcess(argv, env, port)
+    try:
+        up.wait_for_summary(timeout=START_TIMEOUT)
+        yield Founders(directory, up, passphrase_file)
+    finally:
+        if up.process.poll() is None:
+            up.stop()
+
+
+def me(explorer: str, token: str) -> httpx.Response:
+    return httpx.get(f"{explorer}/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+
+def test_a_firm_joins_from_its_own_directory_works_is_revoked_and_removed(founders: Founders, tmp_path: Path) -> None:
+    firm = tmp_path / "epsilon"
+    firm_pass = tmp_path / "epsilon.pass"
+    firm_pass.write_text(FIRM_PASSPHRASE)
+    copy = tmp_path / "consortium.json"  # all the firm was given, with the chain's URL
+    copy.write_text((founders.directory / "consortium.json").read_text())
+
+    def at_firm(*args: str) -> Result:
+        return run(firm, firm_pass, founders.chain, *args)
+
+    def at_founders(*args: str) -> Result:
+        return run(founders.directory, founders.passphrase_file, founders.chain, *args)
+
+    # the firm, on its machine: identity and signed request
+    out = ok(
+        at_firm("member", "join", NEWCOMER, "--name", "Epsilon Securities", "--consortium", str(copy),
+                "--roles", "member")
+    )  # fmt: skip
+    fingerprint = re.search(r"CA fingerprint  (0x[0-9a-f]{64})", out)
+    assert fingerprint is not None and "send admission-request.json to a member of join-test" in out, out
+    request = firm / "admission-request.json"
+
+    # its person exists before admission, but no member trusts its CA yet
+    ok(at_firm("user", "add", str(firm), "--org", NEWCOMER, "--name", "eve", "--role", "compliance"))
+    ok(at_firm("user", "add", str(firm), "--org", NEWCOMER, "--name", "finn", "--role", "operator"))
+    tokens = {
+        name: ok(at_firm("user", "token", str(firm), "--org", NEWCOMER, "--name", name)).strip()
+        for name in ("eve", "finn")
+    }
+    before = me(founders.explorer, tokens["eve"])
+    assert (before.status_code, before.json()["error"]) == (401, "unknown_issuer"), before.text
+
+    # the members vote from their own directory: the request checked, then exactly it proposed and approved
+    out = ok(
+        at_founders("member", "propose", "admit", "--request", str(request), "--ca-fingerprint", fingerprint.group(1),
+                    "--as", "op")
+    )  # fmt: skip
+    assert "signature and contents check" in out and "awaiting approvals" in out, out
+    pid = re.search(r"proposal #(\d+) created", out)
+    assert pid is not None
+    assert "it was carried out" in ok(
+        at_founders("member", "approve", pid.group(1), "--request", str(request), "--as", "alpha")
+    )
+    shown = json.loads(ok(at_founders("member", "show", NEWCOMER, "--json")))
+    assert (shown["status"], shown["roles"], shown["name"]) == ("active", ["member"], "Epsilon Securities")
+
+    # admitted: the firm publishes its keys from its directory, and its person is let in with no restart
+    assert "3 key(s) published for epsilon" in ok(at_firm("member", "keys", "publish", "--as", NEWCOMER))
+    person = wait_until(
+        lambda: (r := me(founders.explorer, tokens["eve"])).status_code == 200 and r.json(),
+        "the explorer to accept the newcomer's person",
+        FOLLOW_TIMEOUT,
+        every=0.2,
+    )
+    assert (person["org"], person["role"]) == (NEWCOMER, "compliance"), person
+
+    # it starts its own gateway from its directory; the gateway follows the chain
+    gateway_port, admin_port = free_port(), free_port()
+    gateway = subprocess.Popen(
+        [sys.executable, *CLI, "gateway", "serve", str(firm), "--org", NEWCOMER, "--upstream", "http://127.0.0.1:9",
+         "--port", str(gateway_port), "--admin-port", str(admin_port), "--notary-url", founders.notary,
+         "--chain-url", founders.chain, "--passphrase-file", str(firm_pass)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        health = wait_until(
+            lambda: (
+                (r := httpx.get(f"http://127.0.0.1:{admin_port}/healthz", timeout=5)).status_code == 200 and r.json()
+            ),
+            "the newcomer's gateway to serve",
+            60,
+            every=0.2,
+            ignoring=(httpx.HTTPError,),
+        )
+        assert health["gateway"] == f"{NEWCOMER}/gateway" and health["chain"]["head"] > 0, health
+    finally:
+        gateway.terminate()
+        _, stderr = gateway.communicate(timeout=30)
+    assert gateway.returncode == 0, stderr[-2000:]
+
+    # a certificate the firm revokes on chain is refused from that block on; its colleague's is not
+    eve_cert = firm / "orgs" / NEWCOMER / "users" / f"eve@{NEWCOMER}" / "msp" / "signcerts" / "cert.pem"
+    assert "revoked serial" in ok(at_firm("member", "keys", "revoke", "--cert", str(eve_cert), "--as", NEWCOMER))
+    refused = wait_until(
+        lambda: (r := me(founders.explorer, tokens["eve"])).status_code == 401 and r.json(),
+        "the explorer to refuse the revoked certificate",
+        FOLLOW_TIMEOUT,
+        every=0.2,
+    )
+    assert refused["error"] == "certificate_revoked", refused
+    assert me(founders.explorer, tokens["finn"]).status_code == 200
+
+    # governance removes the firm: its people and its transactions are refused
+    out = ok(at_founders("member", "propose", "remove", NEWCOMER, "--as", "op"))
+    pid = re.search(r"proposal #(\d+) created", out)
+    assert pid is not None
+    assert "it was carried out" in ok(at_founders("member", "approve", pid.group(1), "--as", "alpha"))
+    removed = wait_until(
+        lambda: (r := me(founders.explorer, tokens["finn"])).status_code == 401 and r.json(),
+        "the explorer to refuse the removed firm's person",
+        FOLLOW_TIMEOUT,
+        every=0.2,
+    )
+    assert removed["error"] in ("unknown_member", "unknown_issuer"), removed
+    assert "not a member" in refusal(at_firm("member", "keys", "revoke", "0x1234", "--as", NEWCOMER))
+
+
+def test_a_request_for_an_org_already_on_chain_is_refused(founders: Founders, tmp_path: Path) -> None:
+    """A founder's org id, in a request made offline (join itself refuses it from consortium.json and the chain)."""
+    description = load_description(founders.directory)
+    create_org_identity(tmp_path, OrgId("alpha"), "Alpha Impostor", PASSPHRASE.encode())
+    request = create_request(tmp_path, description, OrgId("alpha"), Role.MEMBER, PASSPHRASE.encode())
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps(request.to_json()))
+    out = refusal(
+        run(founders.directory, founders.passphrase_file, founders.chain,
+            "member", "propose", "admit", "--request", str(path), "--as", "op")
+    )  # fmt: skip
+    assert "org 'alpha' already exists on chain (active, 'Alpha Securities')" in out, out
+    firm = tmp_path / "firm"
+    copy = tmp_path / "consortium.json"
+    copy.write_text((founders.directory / "consortium.json").read_text())
+    out = refusal(
+        run(firm, founders.passphrase_file, founders.chain,
+            "member", "join", "alpha", "--name", "Alpha Impostor", "--consortium", str(copy))
+    )  # fmt: skip
+    assert "'alpha' is a founding member" in out and not firm.exists(), out
+
+
+@pytest.mark.parametrize("what", ["chain-id", "registry"])
+def test_a_request_for_another_consortium_is_refused(founders: Founders, tmp_path: Path, what: str) -> None:
+    description = load_description(founders.directory)
+    if what == "chain-id":
+        other = dataclasses.replace(description, chain_id=description.chain_id + 1)
+    else:
+        other = dataclasses.replace(
+            description, contracts={**description.contracts, "ConsortiumRegistry": "0x" + "42" * 20}
+        )
+    create_org_identity(tmp_path, OrgId("zeta"), "Zeta Securities", PASSPHRASE.encode())
+    request = create_request(tmp_path, other, OrgId("zeta"), Role.MEMBER, PASSPHRASE.encode())
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps(request.to_json()))
+    out = refusal(
+        run(founders.directory, founders.passphrase_file, founders.chain,
+            "member", "propose", "admit", "--request", str(path), "--as", "op")
+    )  # fmt: skip
+    assert "it was made from another consortium.json" in out, out
+
+
+def test_join_refuses_a_directory_that_is_not_empty(founders: Founders, tmp_path: Path) -> None:
+    firm = tmp_path / "firm"
+    firm.mkdir()
+    (firm / "keep.txt").write_text("the firm's own file")
+    copy = tmp_path / "consortium.json"
+    copy.write_text((founders.directory / "consortium.json").read_text())
+    out = refusal(
+        run(firm, founders.passphrase_file, founders.chain,
+            "member", "join", "zeta", "--name", "Zeta Securities", "--consortium", str(copy))
+    )  # fmt: skip
+    assert "is not empty" in out and sorted(p.name for p in firm.iterdir()) == ["keep.txt"], out
