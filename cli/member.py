@@ -90,7 +90,9 @@ def member_proposals(obj: Context, as_json: bool) -> None:
 
 @member.command("join")
 @click.argument("org", callback=name_arg("org id"))
-@click.option("--name", required=True, help="Display name of the firm (the O= of its certificates, at most 64).")
+@click.option(
+    "--name", required=True, help="Display name of the firm (the O= of its certificates, at most 64 characters)."
+)
 @click.option(
     "--consortium", "description_file", required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),

@@ -17,7 +17,8 @@ or writes it to FILE (mode 0600, replaced atomically). A person is revoked like 
 refuses the person's tokens within a second, and ``list`` shows them as revoked.
 
 Exit codes, as for the other commands: 2 for a command line that cannot work as typed (a malformed name, an
-unknown role, a number out of range, an org that is not a member in ``consortium.json``, ``regulator`` for an org
+unknown role, a number out of range, an org that is neither a member in ``consortium.json`` nor the firm whose
+admission request is in DIR (``consortium member join``), ``regulator`` for an org
 without the regulator role), with click's usage message; 1 with one line ``error: ...`` for a refusal by the
 state of DIR (the identity exists, no such person, a certificate without a role, expired or revoked, a wrong
 or missing passphrase). Either way nothing is written.

@@ -310,10 +310,11 @@ def join(
         )
     if any(m.org == org for m in description.members):
         raise AdmissionError(f"org {org!r} is a founding member of {description.name!r}: choose another org id")
-    if registry is not None and registry.member(org) is not None:
-        info = registry.member(org)
-        status = "" if info is None else f" ({info.status.name.lower()})"
-        raise AdmissionError(f"org {org!r} already exists on chain{status}: choose another org id")
+    existing = None if registry is None else registry.member(org)
+    if existing is not None:
+        raise AdmissionError(
+            f"org {org!r} already exists on chain ({existing.status.name.lower()}): choose another org id"
+        )
     created = not directory.exists()
     directory.mkdir(parents=True, exist_ok=True)
     try:

@@ -213,6 +213,8 @@ def test_a_firm_joins_from_its_own_directory_works_is_revoked_and_removed(founde
         FOLLOW_TIMEOUT,
         every=0.2,
     )
+    # whichever of the explorer's two followers sees the removal first refuses: its CA no longer counts on chain
+    # (unknown_issuer), or its org is no longer an active member (unknown_member)
     assert removed["error"] in ("unknown_member", "unknown_issuer"), removed
     assert "not a member" in refusal(at_firm("member", "keys", "revoke", "0x1234", "--as", NEWCOMER))
 
@@ -270,3 +272,62 @@ def test_join_refuses_a_directory_that_is_not_empty(founders: Founders, tmp_path
             "member", "join", "zeta", "--name", "Zeta Securities", "--consortium", str(copy))
     )  # fmt: skip
     assert "is not empty" in out and sorted(p.name for p in firm.iterdir()) == ["keep.txt"], out
+
+
+def _request_of(founders: Founders, directory: Path, org: str) -> Path:
+    """A valid request of a new firm for this consortium, made offline (the join test makes one with the CLI)."""
+    create_org_identity(directory, OrgId(org), f"{org.title()} Securities", PASSPHRASE.encode())
+    request = create_request(directory, load_description(founders.directory), OrgId(org), Role.MEMBER,
+                             PASSPHRASE.encode())  # fmt: skip
+    path = directory / "request.json"
+    path.write_text(json.dumps(request.to_json()))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--ca-fingerprint", "0x" + "ab" * 32], "not the 0xabab"),
+        (["--roles", "member"], "--roles comes from the request"),
+        (["theta"], "is 'eta''s, not 'theta''s"),
+    ],
+    ids=["ca-fingerprint", "roles", "org"],
+)
+def test_a_proposal_that_would_not_be_the_request_is_refused(
+    founders: Founders, tmp_path: Path, args: list[str], reason: str
+) -> None:
+    path = _request_of(founders, tmp_path, "eta")
+    admit = ["member", "propose", "admit", *args, "--request", str(path), "--as", "op"]
+    out = refusal(run(founders.directory, founders.passphrase_file, founders.chain, *admit))
+    assert reason in out, out
+    assert "eta" not in [p["org"] for p in _proposals(founders)]
+
+
+def test_an_approval_against_a_request_the_proposal_does_not_match_is_refused(
+    founders: Founders, tmp_path: Path
+) -> None:
+    path = _request_of(founders, tmp_path, "iota")
+    founders_run = ("member", "propose", "threshold", "1", "--as", "op")
+    out = ok(run(founders.directory, founders.passphrase_file, founders.chain, *founders_run))
+    pid = re.search(r"proposal #(\d+) created \(awaiting approvals\)", out)
+    assert pid is not None, out
+    approve = ["member", "approve", pid.group(1), "--request", str(path), "--as", "alpha"]
+    out = refusal(run(founders.directory, founders.passphrase_file, founders.chain, *approve))
+    assert f"proposal #{pid.group(1)} is a set_threshold, not an admission" in out, out
+    assert next(p for p in _proposals(founders) if p["proposal_id"] == int(pid.group(1)))["approvals"] == 1
+
+
+def test_a_firm_revokes_only_certificates_of_its_own_ca(founders: Founders) -> None:
+    issued = ok(run(founders.directory, founders.passphrase_file, founders.chain,
+                    "identity", "issue", "--org", "alpha", "--name", "someone"))  # fmt: skip
+    cert = re.search(r"certificate  (\S+)", issued)
+    assert cert is not None, issued
+    revoke = ["member", "keys", "revoke", "--cert", cert.group(1), "--as", "op"]
+    out = refusal(run(founders.directory, founders.passphrase_file, founders.chain, *revoke))
+    assert "was not issued by the CA of op: a firm revokes its own" in out, out
+
+
+def _proposals(founders: Founders) -> list[dict[str, object]]:
+    out = ok(run(founders.directory, founders.passphrase_file, founders.chain, "member", "proposals", "--json"))
+    proposals: list[dict[str, object]] = json.loads(out)
+    return proposals
