@@ -11,27 +11,34 @@ processes. One consortium start for the module: it is the costly part."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
+import http.server
 import json
 import os
 import re
+import ssl
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from click.testing import CliRunner, Result
 
-from chain.ids import OrgId, Role
+from chain.ids import AssetKind, OrgId, Role
+from chain.tx import Signer
 from cli.main import cli
 from network.admission import create_request
 from network.config import parse_config
-from network.consortium import init_consortium
+from network.consortium import Consortium, init_consortium
 from network.description import load_description
-from network.identity import create_org_identity
+from network.identity import create_org_identity, load_account_key
 from tests.support.small_consortium import three_member_config
 from tests.support.up_process import CHAIN_ID, UpProcess, free_port, free_port_block
 from tests.support.wait import wait_until
@@ -166,57 +173,159 @@ def test_a_firm_joins_from_its_own_directory_works_is_revoked_and_removed(founde
     )
     assert (person["org"], person["role"]) == (NEWCOMER, "compliance"), person
 
-    # it starts its own gateway from its directory; the gateway follows the chain
+    # it offers a service (the operator's catalogue unit, its API, a grant to alpha) and starts its own gateway from
+    # its directory: alpha's client is served, and the notary logs the gateway's batches under its key from chain
+    offer_a_service(founders, firm, firm_pass)
     gateway_port, admin_port = free_port(), free_port()
-    gateway = subprocess.Popen(
-        [sys.executable, *CLI, "gateway", "serve", str(firm), "--org", NEWCOMER, "--upstream", "http://127.0.0.1:9",
-         "--port", str(gateway_port), "--admin-port", str(admin_port), "--notary-url", founders.notary,
-         "--chain-url", founders.chain, "--passphrase-file", str(firm_pass)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
+    with Upstream() as upstream, running_gateway(firm, firm_pass, founders, upstream.url, gateway_port, admin_port):
         health = wait_until(
-            lambda: (
-                (r := httpx.get(f"http://127.0.0.1:{admin_port}/healthz", timeout=5)).status_code == 200 and r.json()
-            ),
+            lambda: gateway_health(admin_port, lambda h: h["chain"].get("head", 0) > 0),
             "the newcomer's gateway to serve",
             60,
             every=0.2,
             ignoring=(httpx.HTTPError,),
         )
-        assert health["gateway"] == f"{NEWCOMER}/gateway" and health["chain"]["head"] > 0, health
-    finally:
-        gateway.terminate()
-        _, stderr = gateway.communicate(timeout=30)
-    assert gateway.returncode == 0, stderr[-2000:]
+        assert health["gateway"] == f"{NEWCOMER}/gateway", health
+        ok(at_founders("identity", "issue", "--org", "alpha", "--name", "client"))
+        answer = wait_until(
+            lambda: r if (r := call_as_alpha(founders, firm, gateway_port)).status_code == 200 else None,
+            "the newcomer's gateway to serve alpha under its grant",
+            FOLLOW_TIMEOUT,
+            every=0.2,
+        )
+        assert answer.headers["Consortium-Gateway"] == f"{NEWCOMER}/gateway", answer.headers
+        assert upstream.served == [("/v1/esg/scores", "alpha")]
+        shipped = wait_until(
+            lambda: gateway_health(admin_port, lambda h: h["outbox"]["shipped_seq"] >= 1),
+            "the newcomer's gateway to ship its event to the notary",
+            FOLLOW_TIMEOUT,
+            every=0.2,
+        )
+        assert "notary-refused" not in shipped["alarms"], shipped
 
-    # a certificate the firm revokes on chain is refused from that block on; its colleague's is not
-    eve_cert = firm / "orgs" / NEWCOMER / "users" / f"eve@{NEWCOMER}" / "msp" / "signcerts" / "cert.pem"
-    assert "revoked serial" in ok(at_firm("member", "keys", "revoke", "--cert", str(eve_cert), "--as", NEWCOMER))
-    refused = wait_until(
-        lambda: (r := me(founders.explorer, tokens["eve"])).status_code == 401 and r.json(),
-        "the explorer to refuse the revoked certificate",
-        FOLLOW_TIMEOUT,
-        every=0.2,
-    )
-    assert refused["error"] == "certificate_revoked", refused
-    assert me(founders.explorer, tokens["finn"]).status_code == 200
+        # a certificate the firm revokes on chain is refused from that block on; its colleague's is not
+        eve_cert = firm / "orgs" / NEWCOMER / "users" / f"eve@{NEWCOMER}" / "msp" / "signcerts" / "cert.pem"
+        assert "revoked serial" in ok(at_firm("member", "keys", "revoke", "--cert", str(eve_cert), "--as", NEWCOMER))
+        refused = wait_until(
+            lambda: (r := me(founders.explorer, tokens["eve"])).status_code == 401 and r.json(),
+            "the explorer to refuse the revoked certificate",
+            FOLLOW_TIMEOUT,
+            every=0.2,
+        )
+        assert refused["error"] == "certificate_revoked", refused
+        assert me(founders.explorer, tokens["finn"]).status_code == 200
 
-    # governance removes the firm: its people and its transactions are refused
-    out = ok(at_founders("member", "propose", "remove", NEWCOMER, "--as", "op"))
-    pid = re.search(r"proposal #(\d+) created", out)
-    assert pid is not None
-    assert "it was carried out" in ok(at_founders("member", "approve", pid.group(1), "--as", "alpha"))
-    removed = wait_until(
-        lambda: (r := me(founders.explorer, tokens["finn"])).status_code == 401 and r.json(),
-        "the explorer to refuse the removed firm's person",
-        FOLLOW_TIMEOUT,
-        every=0.2,
-    )
-    # whichever of the explorer's two followers sees the removal first refuses: its CA no longer counts on chain
-    # (unknown_issuer), or its org is no longer an active member (unknown_member)
-    assert removed["error"] in ("unknown_member", "unknown_issuer"), removed
-    assert "not a member" in refusal(at_firm("member", "keys", "revoke", "0x1234", "--as", NEWCOMER))
+        # governance removes the firm: its people, its transactions and its gateway's batches are refused
+        out = ok(at_founders("member", "propose", "remove", NEWCOMER, "--as", "op"))
+        pid = re.search(r"proposal #(\d+) created", out)
+        assert pid is not None
+        assert "it was carried out" in ok(at_founders("member", "approve", pid.group(1), "--as", "alpha"))
+        removed = wait_until(
+            lambda: (r := me(founders.explorer, tokens["finn"])).status_code == 401 and r.json(),
+            "the explorer to refuse the removed firm's person",
+            FOLLOW_TIMEOUT,
+            every=0.2,
+        )
+        # whichever of the explorer's two followers sees the removal first refuses: its CA no longer counts on chain
+        # (unknown_issuer), or its org is no longer an active member (unknown_member)
+        assert removed["error"] in ("unknown_member", "unknown_issuer"), removed
+        assert "not a member" in refusal(at_firm("member", "keys", "revoke", "0x1234", "--as", NEWCOMER))
+        # each call is recorded, allowed or not, and its batch goes to the notary; calls go on until one reaches the
+        # notary after its own follower saw the removal (it follows the chain apart from the explorer)
+        refused_batches = wait_until(
+            lambda: (
+                call_as_alpha(founders, firm, gateway_port).headers.get("Consortium-Event-Id")
+                and gateway_health(admin_port, lambda h: "notary-refused" in h["alarms"])
+            ),
+            "the notary to refuse the removed firm's gateway batches",
+            FOLLOW_TIMEOUT,
+            every=0.5,
+        )
+        assert refused_batches["outbox"]["pending"] >= 1, refused_batches
+
+
+@contextlib.contextmanager
+def running_gateway(
+    firm: Path, firm_pass: Path, founders: Founders, upstream: str, port: int, admin_port: int
+) -> Iterator[None]:
+    """`consortium gateway serve` of the newcomer, from its directory, until the block ends; it must stop cleanly."""
+    log = firm / "gateway.log"
+    with log.open("w") as out:
+        gateway = subprocess.Popen(
+            [sys.executable, *CLI, "gateway", "serve", str(firm), "--org", NEWCOMER, "--upstream", upstream,
+             "--port", str(port), "--admin-port", str(admin_port), "--notary-url", founders.notary,
+             "--chain-url", founders.chain, "--passphrase-file", str(firm_pass)],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+        )  # fmt: skip
+        try:
+            yield
+        finally:
+            gateway.terminate()
+            gateway.wait(timeout=30)
+    assert gateway.returncode == 0, log.read_text()[-3000:]
+
+
+def offer_a_service(founders: Founders, firm: Path, firm_pass: Path) -> None:
+    """The operator adds a catalogue unit; the newcomer, from its own keys, registers an asset and its API in it and
+    grants alpha its use (the CLI has no command for the catalogue: the contracts' clients, as `init` uses them)."""
+    c = Consortium.open(firm, founders.chain)
+    operator = Signer.from_key(load_account_key(founders.directory, OrgId("op"), PASSPHRASE.encode()))
+    newcomer = Signer.from_key(load_account_key(firm, OrgId(NEWCOMER), firm_pass.read_text().encode()))
+    c.assets.add_center(operator, "research", "Research")
+    c.assets.add_unit(operator, "esg", "research", "ESG")
+    digest = hashlib.sha256(b"esg scores").digest()
+    c.assets.register_asset(newcomer, "esg-scores", AssetKind.DATASET, digest, digest, 2)
+    c.assets.register_api(newcomer, "esg-scores-api", "esg", "/v1/esg/scores", "GET", "esg-scores")
+    now = c.now()
+    c.grants.create_grant(newcomer, "esg-scores", "alpha", "research", now - 60, now + 86_400)
+
+
+def gateway_health(admin_port: int, ready: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+    health: dict[str, Any] = httpx.get(f"http://127.0.0.1:{admin_port}/healthz", timeout=5).json()
+    return health if ready(health) else None
+
+
+def call_as_alpha(founders: Founders, firm: Path, port: int) -> httpx.Response:
+    """alpha's client calls the newcomer's gateway over mutual TLS, trusting the newcomer's CA (given to it: the
+    bundles the founders hold do not list it)."""
+    client = founders.directory / "orgs" / "alpha" / "users" / "client@alpha" / "msp"
+    context = ssl.create_default_context(cafile=str(firm / "orgs" / NEWCOMER / "ca" / "ca-cert.pem"))
+    context.load_cert_chain(client / "signcerts" / "cert.pem", client / "keystore" / "key.pem", PASSPHRASE)
+    with httpx.Client(verify=context, timeout=10) as http:
+        return http.get(f"https://127.0.0.1:{port}/v1/esg/scores", headers={"Consortium-Purpose": "research"})
+
+
+class Upstream:
+    """The newcomer's service behind its gateway: answers 200 and notes each (path, caller org)."""
+
+    def __init__(self) -> None:
+        self.served: list[tuple[str, str | None]] = []
+        served = self.served
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                served.append((self.path, self.headers.get("Consortium-Caller-Org")))
+                body = b'{"scores": []}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> Upstream:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
 
 
 def test_a_request_for_an_org_already_on_chain_is_refused(founders: Founders, tmp_path: Path) -> None:
@@ -331,3 +440,27 @@ def _proposals(founders: Founders) -> list[dict[str, object]]:
     out = ok(run(founders.directory, founders.passphrase_file, founders.chain, "member", "proposals", "--json"))
     proposals: list[dict[str, object]] = json.loads(out)
     return proposals
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("chain", CHAIN_ID + 1, f"has chain id {CHAIN_ID}, but"),
+        ("registry", "0x" + "42" * 20, "no ConsortiumRegistry at 0x4242"),
+    ],
+    ids=["chain-id", "registry"],
+)
+def test_join_refuses_a_description_of_another_chain(
+    founders: Founders, tmp_path: Path, field: str, value: object, reason: str
+) -> None:
+    data = json.loads((founders.directory / "consortium.json").read_text())
+    if field == "chain":
+        data["chain"]["id"] = value
+    else:
+        data["contracts"]["ConsortiumRegistry"] = value
+    copy = tmp_path / "consortium.json"
+    copy.write_text(json.dumps(data))
+    firm = tmp_path / "firm"
+    join = ["member", "join", "kappa", "--name", "Kappa Securities", "--consortium", str(copy)]
+    out = refusal(run(firm, founders.passphrase_file, founders.chain, *join))
+    assert reason in out and not firm.exists(), out

@@ -16,6 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from chain.contracts.registry import ProposalInfo, ProposalKind
+from chain.errors import MalformedError
 from chain.ids import OrgId, Role
 from contracts import CONTRACT_NAMES
 from network._pem import ENCRYPTED_PEM_HEADER
@@ -71,6 +72,8 @@ def test_join_makes_the_identity_and_a_request_that_checks(joined: Joined) -> No
     assert joined_roles(directory, ORG) == Role.MEMBER | Role.WITNESS
     assert org_roles(directory, description(), ORG) == Role.MEMBER | Role.WITNESS
     assert joined_roles(directory, "alpha") is None
+    with pytest.raises(MalformedError, match="holds no admission request of 'alpha'"):
+        org_roles(directory, description(), "alpha")
 
 
 def _set(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
