@@ -109,9 +109,7 @@ def member_join(
     admission request for the members to vote on."""
     import json
 
-    from chain.backend import RpcBackend
-    from chain.contracts import Deployment
-    from network.admission import join
+    from network.admission import join, open_registry
     from network.description import ConsortiumDescription
 
     try:
@@ -120,15 +118,7 @@ def member_join(
         fail(f"{description_file} is not a consortium description (not JSON: {exc})")
     description = ConsortiumDescription.from_json(data)
     url = join_chain_url or obj.chain_url or description.chain_url
-    backend = RpcBackend(url)
-    if backend.chain_id != description.chain_id:
-        fail(
-            f"the chain at {url} has chain id {backend.chain_id}, but {description_file} describes chain id "
-            f"{description.chain_id}: another chain, or another consortium's description"
-        )
-    registry = Deployment(description.contracts).registry(backend)
-    if not backend.web3.eth.get_code(backend.web3.to_checksum_address(description.contracts["ConsortiumRegistry"])):
-        fail(f"no ConsortiumRegistry at {description.contracts['ConsortiumRegistry']} on the chain at {url}")
+    registry = open_registry(description, url, str(description_file))
     description = dataclasses.replace(description, chain_url=url, chain_kind="external")
     wanted = Role.parse([r.strip() for r in roles.split(",") if r.strip()])
     request, path = join(obj.directory, description, org, name, wanted, obj.passphrase(), registry=registry)  # type: ignore[arg-type]

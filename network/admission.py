@@ -72,6 +72,7 @@ __all__ = [
     "join",
     "joined_roles",
     "load_request",
+    "open_registry",
     "org_roles",
 ]
 
@@ -285,6 +286,24 @@ def check_on_chain(request: AdmissionRequest, registry: ConsortiumRegistryClient
     owner = registry.org_of(request.account)
     if owner is not None:
         raise AdmissionError(f"account {request.account} already belongs to {owner!r} on chain")
+
+
+def open_registry(description: ConsortiumDescription, url: str, source: str) -> ConsortiumRegistryClient:
+    """The registry of ``description`` on the chain at ``url``, once that chain is shown to be the description's: its
+    chain id, and a contract at the registry's address (``source`` names the description in the errors)."""
+    from chain.backend import RpcBackend
+    from chain.contracts import Deployment
+
+    backend = RpcBackend(url)
+    if backend.chain_id != description.chain_id:
+        raise AdmissionError(
+            f"the chain at {url} has chain id {backend.chain_id}, but {source} describes chain id "
+            f"{description.chain_id}: another chain, or another consortium's description"
+        )
+    address = description.contracts[_REGISTRY]
+    if not backend.web3.eth.get_code(backend.web3.to_checksum_address(address)):
+        raise AdmissionError(f"no ConsortiumRegistry at {address} on the chain at {url}: {source} is another chain's")
+    return Deployment(description.contracts).registry(backend)
 
 
 def join(

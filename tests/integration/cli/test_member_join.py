@@ -464,3 +464,19 @@ def test_join_refuses_a_description_of_another_chain(
     join = ["member", "join", "kappa", "--name", "Kappa Securities", "--consortium", str(copy)]
     out = refusal(run(firm, founders.passphrase_file, founders.chain, *join))
     assert reason in out and not firm.exists(), out
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["lambda"], "give ORG and --roles (an identity created here), or --request FILE"),
+        (["--roles", "member"], "give ORG and --roles"),
+        (["lambda", "--roles", "member", "--ca-fingerprint", "0x" + "ab" * 32], "--ca-fingerprint checks a request"),
+        (["lambda", "--roles", "member"], "no identity for 'lambda'"),
+    ],
+    ids=["no-roles", "no-org", "fingerprint-without-request", "no-identity"],
+)
+def test_propose_admit_without_a_request_says_what_it_needs(founders: Founders, args: list[str], reason: str) -> None:
+    admit = ["member", "propose", "admit", *args, "--as", "op"]
+    out = refusal(run(founders.directory, founders.passphrase_file, founders.chain, *admit))
+    assert reason in out, out
