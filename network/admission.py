@@ -239,16 +239,20 @@ def create_request(
 def load_request(path: Path) -> AdmissionRequest:
     """Read a request file and check everything it says of itself (:class:`AdmissionError` naming what is wrong):
     the certificates, the fingerprints, the keys, and the admin key's signature over the rest."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise AdmissionError(f"cannot read the admission request {path}: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise AdmissionError(f"{path} is not an admission request (not JSON: {exc})") from None
+    data = _read_json(path)
     try:
         return parse_request(data)
     except AdmissionError as exc:
         raise AdmissionError(f"admission request {path}: {exc}") from None
+
+
+def _read_json(path: Path) -> object:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise AdmissionError(f"cannot read the admission request {path}: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AdmissionError(f"{path} is not an admission request (not JSON: {exc})") from None
 
 
 def parse_request(data: object) -> AdmissionRequest:
@@ -359,7 +363,13 @@ def joined_roles(directory: Path, org: str) -> Role | None:
     path = directory / FILENAME
     if not path.is_file():
         return None
-    request = load_request(path)
+    data = _read_json(path)
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise AdmissionError(f"{path} is not an admission request (its format is not {FORMAT!r})")
+    try:  # the firm's own file, read for its roles: not its signature, nor its certificates' validity today
+        request = _fields(data)
+    except (MalformedError, KeyError, TypeError, ValueError) as exc:
+        raise AdmissionError(f"admission request {path}: invalid field ({exc})") from None
     return request.roles if request.org == org else None
 
 

@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -209,3 +210,14 @@ def test_join_leaves_nothing_behind_when_it_fails(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="passphrase is too short"):
         join(directory, description(), ORG, "Epsilon Securities", Role.MEMBER, b"short")
     assert not directory.exists()
+
+
+def test_the_firm_reads_its_roles_from_its_request_after_its_certificates_expired(tmp_path: Path) -> None:
+    """Members refuse a request whose admin certificate is not valid today; the firm's own commands, which read its
+    roles from it years after admission, do not care."""
+    directory = tmp_path / "firm"
+    long_ago = datetime(2020, 1, 1, tzinfo=UTC)
+    join(directory, description(), ORG, "Epsilon Securities", Role.MEMBER | Role.WITNESS, PASS, now=long_ago)
+    with pytest.raises(AdmissionError, match=r"its admin certificate does not hold: .*expired"):
+        load_request(directory / FILENAME)
+    assert joined_roles(directory, ORG) == Role.MEMBER | Role.WITNESS
