@@ -29,6 +29,7 @@ the same :func:`network.trust.founder_keys` of its identity.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import re
@@ -74,6 +75,7 @@ __all__ = [
     "load_request",
     "open_registry",
     "org_roles",
+    "parse_request",
 ]
 
 FORMAT: Final = "consortium-ledger/admission-request/v1"
@@ -233,7 +235,7 @@ def create_request(
         signature=b"",
     )
     signature = key.sign(_signed_bytes(unsigned.body()), ec.ECDSA(hashes.SHA256()))
-    return AdmissionRequest(**{**{f: getattr(unsigned, f) for f in _FIELDS}, "signature": signature})
+    return dataclasses.replace(unsigned, signature=signature)
 
 
 def load_request(path: Path) -> AdmissionRequest:
@@ -390,8 +392,6 @@ def org_roles(directory: Path, description: ConsortiumDescription, org: str) -> 
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-_FIELDS: Final = tuple(f for f in AdmissionRequest.__dataclass_fields__ if f != "signature")
 
 
 def _published_keys(public: OrgPublic, roles: Role) -> dict[str, bytes]:
