@@ -151,8 +151,10 @@ def gateway_serve(
             param_hint="--host",
         )
     try:
+        from network.admission import org_roles
+
         description = load_description(directory)
-        description.member(org)
+        org_roles(directory, description, org)  # a founder, or the firm of this directory's admission request
     except MalformedError as exc:
         raise click.ClickException(str(exc)) from None
     options = GatewayOptions(

@@ -45,7 +45,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "member": (
         "cli.member",
         "member",
-        "Members: list, propose (admit, remove, suspend, reinstate, threshold), approve, suspend, keys.",
+        "Members: list, join, propose (admit, remove, suspend, reinstate, threshold), approve, suspend, keys.",
     ),
     "node": ("cli.node", "node", "Run one member's chain node until SIGTERM or Ctrl-C."),
     "notary": (

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from chain.ids import Role
-from cli._common import Context, as_option, emit, fail, iso, json_option, name_arg, pass_ctx
+from cli._common import Context, as_option, emit, fail, iso, json_option, name_arg, parse_digest, pass_ctx
 
 if TYPE_CHECKING:
     from chain.contracts.trust import KeyKind, KeyRecord
+    from network.admission import AdmissionRequest
 
 
 @click.group()
 def member() -> None:
-    """Members: list, propose (admit, remove, suspend, reinstate, threshold), approve, suspend, keys."""
+    """Members: list, join, propose (admit, remove, suspend, reinstate, threshold), approve, suspend, keys."""
 
 
 @member.command("list")
@@ -86,6 +88,57 @@ def member_proposals(obj: Context, as_json: bool) -> None:
     )
 
 
+@member.command("join")
+@click.argument("org", callback=name_arg("org id"))
+@click.option(
+    "--name", required=True, help="Display name of the firm (the O= of its certificates, at most 64 characters)."
+)
+@click.option(
+    "--consortium", "description_file", required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The consortium's public description (a copy of its consortium.json).",
+)  # fmt: skip
+@click.option("--roles", default="member", show_default=True, help="Comma-separated roles the firm asks for.")
+@click.option("--chain-url", "join_chain_url", default=None, help="A chain node's JSON-RPC URL [default: --chain-url "
+              "given to consortium, else the one in the description].")  # fmt: skip
+@pass_ctx
+def member_join(
+    obj: Context, org: str, name: str, description_file: Path, roles: str, join_chain_url: str | None
+) -> None:
+    """Join a running consortium from this firm's own (new, empty) --dir: create its identity and write its signed
+    admission request for the members to vote on."""
+    import json
+
+    from network.admission import join, open_registry
+    from network.description import ConsortiumDescription
+
+    try:
+        data = json.loads(description_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        fail(f"{description_file} is not a consortium description (not JSON: {exc})")
+    description = ConsortiumDescription.from_json(data)
+    url = join_chain_url or obj.chain_url or description.chain_url
+    registry = open_registry(description, url, str(description_file))
+    description = dataclasses.replace(description, chain_url=url, chain_kind="external")
+    wanted = Role.parse([r.strip() for r in roles.split(",") if r.strip()])
+    request, path = join(obj.directory, description, org, name, wanted, obj.passphrase(), registry=registry)  # type: ignore[arg-type]
+    click.echo(f"identity of {org} created in {obj.directory / 'orgs' / org} (keys encrypted with your passphrase)")
+    click.echo(f"  account         {request.account}")
+    click.echo(f"  CA fingerprint  0x{request.ca_fingerprint.hex()}")
+    click.echo(f"admission request written to {path}, signed by Admin@{org}")
+    click.echo("next:")
+    click.echo(
+        f"  1. send {path.name} to a member of {description.name} (it holds no secret), and give them the CA "
+        "fingerprint above by another channel (a call, a letter): it shows the request is yours"
+    )
+    click.echo(
+        f"  2. a member proposes: consortium member propose admit --request {path.name} "
+        "--ca-fingerprint 0x… --as MEMBER"
+    )
+    click.echo(f"     the others approve: consortium member approve ID --request {path.name} --as MEMBER")
+    click.echo(f"  3. once admitted, here: consortium --dir {obj.directory} member keys publish --as {org}")
+
+
 @member.group("propose")
 def member_propose() -> None:
     """Propose a governance change; it is carried out when enough voting members approve."""
@@ -98,19 +151,45 @@ def _proposed(pid: int, obj: Context) -> None:
 
 
 @member_propose.command("admit")
-@click.argument("org", callback=name_arg("org id"))
-@click.option("--roles", required=True, help="Comma-separated roles, e.g. member,witness.")
+@click.argument("org", required=False, callback=name_arg("org id"))
+@click.option("--roles", default=None, help="Comma-separated roles, e.g. member,witness (not with --request).")
+@click.option(
+    "--request", "request_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="The firm's admission request (`consortium member join`): its signature and contents are checked, and "
+    "exactly what it asks is proposed.",
+)  # fmt: skip
+@click.option(
+    "--ca-fingerprint", default=None, metavar="0xHEX",
+    help="The CA fingerprint the firm gave you by another channel: the request's CA must be that one.",
+)  # fmt: skip
 @as_option
 @pass_ctx
-def propose_admit(obj: Context, org: str, roles: str, as_org: str) -> None:
-    """Propose admitting ORG, whose identity was created with `consortium identity create ORG`."""
+def propose_admit(
+    obj: Context,
+    org: str | None,
+    roles: str | None,
+    request_file: Path | None,
+    ca_fingerprint: str | None,
+    as_org: str,
+) -> None:
+    """Propose admitting a firm: from its admission request (--request FILE), or ORG with --roles, whose identity
+    was created here with `consortium identity create ORG`."""
+    if request_file is not None:
+        if roles is not None:
+            fail("--roles comes from the request: its roles are proposed as they are, or not at all")
+        _propose_request(obj, request_file, org, ca_fingerprint, as_org)
+        return
+    if org is None or roles is None:
+        fail("give ORG and --roles (an identity created here), or --request FILE (a firm's admission request)")
+    if ca_fingerprint is not None:
+        fail("--ca-fingerprint checks a request: give it with --request FILE")
     from network.identity import load_org_public
 
     c = obj.consortium()
     if not (obj.directory / "orgs" / org).is_dir():
         fail(
             f"no identity for {org!r} in {obj.directory / 'orgs'}: create it first with "
-            f"`consortium identity create {org} --name NAME`"
+            f"`consortium identity create {org} --name NAME`, or propose the firm's own request with --request FILE"
         )
     public = load_org_public(obj.directory, org)  # type: ignore[arg-type]
     name = _display_name(public.admin_cert_pem, org)
@@ -123,6 +202,50 @@ def propose_admit(obj: Context, org: str, roles: str, as_org: str) -> None:
         [public.account],
     )
     _proposed(pid, obj)
+
+
+def _checked_request(obj: Context, request_file: Path, org: str | None, ca_fingerprint: str | None) -> AdmissionRequest:
+    """The request, checked in itself, against this consortium and (``--ca-fingerprint``) the fingerprint the firm
+    gave by another channel."""
+    from network.admission import load_request
+
+    request = load_request(request_file)
+    if org is not None and org != request.org:
+        fail(f"the request in {request_file} is {request.org!r}'s, not {org!r}'s")
+    if ca_fingerprint is not None:
+        expected = parse_digest(ca_fingerprint, "--ca-fingerprint")
+        if expected != request.ca_fingerprint:
+            fail(
+                f"the request's CA fingerprint is 0x{request.ca_fingerprint.hex()}, not the 0x{expected.hex()} the "
+                f"firm gave: this request is not from the CA {request.org!r} told you of"
+            )
+    request.check_consortium(obj.consortium().description)
+    return request
+
+
+def _propose_request(
+    obj: Context, request_file: Path, org: str | None, ca_fingerprint: str | None, as_org: str
+) -> None:
+    from network.admission import check_on_chain
+
+    request = _checked_request(obj, request_file, org, ca_fingerprint)
+    c = obj.consortium()
+    check_on_chain(request, c.registry)
+    click.echo(f"admission request of {request.org}: signature and contents check")
+    for line in request.summary():
+        click.echo(f"  {line}")
+    if ca_fingerprint is None:
+        click.echo(
+            "  (compare the CA fingerprint with the one the firm gives you by another channel, or pass it with "
+            "--ca-fingerprint)"
+        )
+    pid = c.registry.propose_admit(
+        obj.signer(as_org), request.org, request.name, request.roles, request.cert_fingerprint, [request.account]
+    )
+    info = c.registry.proposal(pid)
+    state = "carried out" if info is not None and info.executed else "awaiting approvals"
+    click.echo(f"proposal #{pid} created ({state}); others approve with:")
+    click.echo(f"  consortium member approve {pid} --request {request_file.name} --as ORG")
 
 
 def _display_name(admin_cert_pem: str, org: str) -> str:
@@ -177,11 +300,26 @@ def propose_threshold(obj: Context, k: int, as_org: str) -> None:
 
 @member.command("approve")
 @click.argument("proposal_id", type=click.IntRange(1))
+@click.option(
+    "--request", "request_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="An admission's request file: approve only if the proposal admits exactly what it asks.",
+)  # fmt: skip
+@click.option("--ca-fingerprint", default=None, metavar="0xHEX", help="With --request: the CA the firm gave you.")
 @as_option
 @pass_ctx
-def member_approve(obj: Context, proposal_id: int, as_org: str) -> None:
+def member_approve(
+    obj: Context, proposal_id: int, request_file: Path | None, ca_fingerprint: str | None, as_org: str
+) -> None:
     """Approve proposal PROPOSAL_ID."""
     c = obj.consortium()
+    if request_file is not None:
+        request = _checked_request(obj, request_file, None, ca_fingerprint)
+        proposal = c.registry.proposal(proposal_id)
+        if proposal is None:
+            fail(f"no proposal #{proposal_id} on chain")
+        request.check_proposal(proposal)
+    elif ca_fingerprint is not None:
+        fail("--ca-fingerprint checks a request: give it with --request FILE")
     executed = c.registry.approve(obj.signer(as_org), proposal_id)
     click.echo(f"approved proposal #{proposal_id}" + ("; it was carried out" if executed else ""))
 
@@ -340,18 +478,45 @@ def keys_retire(obj: Context, index: int, at_block: int | None, as_org: str) -> 
 
 
 @member_keys.command("revoke")
-@click.argument("serial")
+@click.argument("serial", required=False)
+@click.option(
+    "--cert", "cert_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+    help="The certificate to revoke (PEM), instead of SERIAL: it must be one your org's CA issued.",
+)  # fmt: skip
 @as_option
 @pass_ctx
-def keys_revoke(obj: Context, serial: str, as_org: str) -> None:
-    """Revoke the certificate SERIAL (hex with 0x, or decimal) of your own org's CA, from this block on."""
-    try:
-        number = int(serial, 16) if serial.lower().startswith("0x") else int(serial)
-    except ValueError:
-        fail(f"{serial!r} is not a serial number (0x-hex or decimal)")
+def keys_revoke(obj: Context, serial: str | None, cert_file: Path | None, as_org: str) -> None:
+    """Revoke the certificate SERIAL (hex with 0x, or decimal), or the one of --cert, of your own org's CA, from this
+    block on."""
+    if (serial is None) == (cert_file is None):
+        fail("give the certificate's SERIAL or --cert FILE, one of them")
+    if cert_file is not None:
+        number = _serial_of_own(obj, cert_file, as_org)
+    else:
+        try:
+            number = int(str(serial), 16) if str(serial).lower().startswith("0x") else int(str(serial))
+        except ValueError:
+            fail(f"{serial!r} is not a serial number (0x-hex or decimal)")
     c = obj.consortium()
     index = c.trust.revoke_serial(obj.signer(as_org), number)
     click.echo(f"revoked serial {number:#x} of {as_org} (record #{index})")
+
+
+def _serial_of_own(obj: Context, cert_file: Path, org: str) -> int:
+    """The serial of a certificate that ``org``'s CA (in DIR/orgs) issued; any other is refused."""
+    from cryptography.exceptions import InvalidSignature
+
+    from network.identity import OrgPaths, read_certificate
+
+    cert = read_certificate(cert_file)
+    ca = read_certificate(OrgPaths.of(obj.directory, org).ca_cert, f"CA certificate of {org}")  # type: ignore[arg-type]
+    try:
+        if cert.issuer != ca.subject:
+            raise InvalidSignature
+        cert.verify_directly_issued_by(ca)
+    except (InvalidSignature, ValueError, TypeError):
+        fail(f"{cert_file} ({cert.subject.rfc4514_string()}) was not issued by the CA of {org}: a firm revokes its own")
+    return int(cert.serial_number)
 
 
 @member_keys.command("compromise")

@@ -17,7 +17,8 @@ or writes it to FILE (mode 0600, replaced atomically). A person is revoked like 
 refuses the person's tokens within a second, and ``list`` shows them as revoked.
 
 Exit codes, as for the other commands: 2 for a command line that cannot work as typed (a malformed name, an
-unknown role, a number out of range, an org that is not a member in ``consortium.json``, ``regulator`` for an org
+unknown role, a number out of range, an org that is neither a member in ``consortium.json`` nor the firm whose
+admission request is in DIR (``consortium member join``), ``regulator`` for an org
 without the regulator role), with click's usage message; 1 with one line ``error: ...`` for a refusal by the
 state of DIR (the identity exists, no such person, a certificate without a role, expired or revoked, a wrong
 or missing passphrase). Either way nothing is written.
@@ -74,13 +75,18 @@ def _name_arg(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
 
 
 def _member_roles(directory: Path, org: str) -> Role:
-    """The roles of member ``org`` in ``DIR/consortium.json``; not a member: a usage error (exit 2)."""
+    """The roles of member ``org``: in ``DIR/consortium.json``, or, in a firm's own directory made by `consortium
+    member join`, those of its admission request; neither: a usage error (exit 2)."""
+    from network.admission import joined_roles
     from network.description import load_description
 
     description = load_description(directory)  # missing or invalid: MalformedError, `error: ...`, exit 1
     for member in description.members:
         if member.org == org:
             return member.roles
+    joined = joined_roles(directory, org)
+    if joined is not None:
+        return joined
     known = ", ".join(m.org for m in description.members)
     raise click.BadParameter(f"{org!r} is not a member of the consortium (members: {known})", param_hint="'--org'")
 

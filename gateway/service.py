@@ -28,6 +28,7 @@ from gateway.policy import ChainView
 from gateway.psi import PsiGuard, load_terms
 from gateway.quota import PostgresQuota, QuotaUnavailableError, open_quota_store, redact
 from gateway.server import Gateway, GatewaySettings
+from network.admission import org_roles
 from network.certificates import CallerAuthenticator
 from network.description import ConsortiumDescription
 from network.identity import issue_server_certificate, load_gateway_key
@@ -77,7 +78,8 @@ class GatewayOptions:
 
 async def serve(options: GatewayOptions, description: ConsortiumDescription, passphrase: bytes) -> None:
     """Run the gateway until cancelled (SIGTERM and SIGINT cancel it)."""
-    description.member(options.org)  # a clear error for an org that is not in the consortium
+    # a clear error for an org that is neither a founder nor the firm that joined from this directory
+    org_roles(options.directory, description, options.org)
     # the consortium's suite: Ed25519 under intl, SM2 under sm (its batches then carry SM2 signatures)
     key = load_gateway_key(options.directory, options.org, passphrase, description.crypto)  # type: ignore[arg-type]
     chain = ChainView(

@@ -49,6 +49,7 @@ class ProposalInfo:
     created_at: int
     expires_at: int
     executed: bool
+    cert_fingerprint: bytes = b""  # an admission's admin certificate fingerprint (32 zero bytes otherwise)
 
 
 class ConsortiumRegistryClient(ContractClient):
@@ -113,6 +114,7 @@ class ConsortiumRegistryClient(ContractClient):
             raw[9],
             raw[10],
             raw[11],
+            bytes(raw[4]),
         )
 
     def proposals(self) -> list[ProposalInfo]:

@@ -1,0 +1,482 @@
+"""A firm joins a running consortium from a directory of its own, as real processes: the founders' consortium runs
+under ``consortium up`` (chain node, notary, witnesses, explorer); the newcomer holds only a copy of
+``consortium.json`` and the chain's URL. It runs ``member join``; two members propose and approve its signed request
+from their directory; it publishes its keys and starts its own gateway from its directory; its person logs in to
+the founders' explorer with no restart; a certificate it revokes on chain is refused; governance removes it and
+its logins and transactions are refused. The refusals that need the chain (an org already on chain, a request of
+another consortium, a non-empty directory) run against the same chain.
+
+The commands run in this process (click's runner, the code the ``consortium`` script runs); what they act on is
+processes. One consortium start for the module: it is the costly part."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import http.server
+import json
+import os
+import re
+import ssl
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner, Result
+
+from chain.ids import AssetKind, OrgId, Role
+from chain.tx import Signer
+from cli.main import cli
+from network.admission import create_request
+from network.config import parse_config
+from network.consortium import Consortium, init_consortium
+from network.description import load_description
+from network.identity import create_org_identity, load_account_key
+from tests.support.small_consortium import three_member_config
+from tests.support.up_process import CHAIN_ID, UpProcess, free_port, free_port_block
+from tests.support.wait import wait_until
+
+pytestmark = pytest.mark.slow
+
+PASSPHRASE = "member-join-passphrase"
+FIRM_PASSPHRASE = "epsilon-own-passphrase"  # the newcomer's keys are its own, under its own passphrase
+CLI = ["-m", "cli.main"]
+NEWCOMER = "epsilon"
+START_TIMEOUT = 240.0
+FOLLOW_TIMEOUT = 30.0  # a follower sees a block within a poll; generous for a loaded machine
+
+
+@dataclass
+class Founders:
+    directory: Path
+    up: UpProcess
+    passphrase_file: Path
+
+    @property
+    def chain(self) -> str:
+        return self.up.url
+
+    @property
+    def explorer(self) -> str:
+        return f"http://127.0.0.1:{self.up.port + 60}"
+
+    @property
+    def notary(self) -> str:
+        return f"http://127.0.0.1:{self.up.port + 1}"
+
+
+def run(directory: Path, passphrase_file: Path, chain: str, *args: str) -> Result:
+    return CliRunner().invoke(
+        cli,
+        ["--dir", str(directory), "--chain-url", chain, "--passphrase-file", str(passphrase_file), *args],
+        catch_exceptions=True,
+    )
+
+
+def ok(result: Result) -> str:
+    assert result.exit_code == 0 and result.exception is None, (result.output, result.exception)
+    return result.output
+
+
+def refusal(result: Result) -> str:
+    """What `consortium` prints for a refusal: `error: …` (exit 1), or the exception its main turns into one."""
+    assert result.exit_code != 0, result.output
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        return f"error: {result.exception}"
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def founders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Founders]:
+    base = tmp_path_factory.mktemp("join")
+    directory = base / "founders"
+    config = {**three_member_config("join-test", CHAIN_ID), "admission_threshold": 2}  # op and alpha vote
+    init_consortium(directory, parse_config(config), PASSPHRASE.encode())
+    passphrase_file = base / "founders.pass"
+    passphrase_file.write_text(PASSPHRASE)
+    port = free_port_block()
+    env = {**os.environ, "CONSORTIUM_PASSPHRASE": PASSPHRASE, "PYTHONUNBUFFERED": "1"}
+    argv = [sys.executable, *CLI, "up", str(directory), "--port", str(port), "--traffic", "0", "--block-time", "0.2"]
+    up = UpProcess(argv, env, port)
+    try:
+        up.wait_for_summary(timeout=START_TIMEOUT)
+        yield Founders(directory, up, passphrase_file)
+    finally:
+        if up.process.poll() is None:
+            up.stop()
+
+
+def me(explorer: str, token: str) -> httpx.Response:
+    return httpx.get(f"{explorer}/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+
+def test_a_firm_joins_from_its_own_directory_works_is_revoked_and_removed(founders: Founders, tmp_path: Path) -> None:
+    firm = tmp_path / "epsilon"
+    firm_pass = tmp_path / "epsilon.pass"
+    firm_pass.write_text(FIRM_PASSPHRASE)
+    copy = tmp_path / "consortium.json"  # all the firm was given, with the chain's URL
+    copy.write_text((founders.directory / "consortium.json").read_text())
+
+    def at_firm(*args: str) -> Result:
+        return run(firm, firm_pass, founders.chain, *args)
+
+    def at_founders(*args: str) -> Result:
+        return run(founders.directory, founders.passphrase_file, founders.chain, *args)
+
+    # the firm, on its machine: identity and signed request
+    out = ok(
+        at_firm("member", "join", NEWCOMER, "--name", "Epsilon Securities", "--consortium", str(copy),
+                "--roles", "member")
+    )  # fmt: skip
+    fingerprint = re.search(r"CA fingerprint  (0x[0-9a-f]{64})", out)
+    assert fingerprint is not None and "send admission-request.json to a member of join-test" in out, out
+    request = firm / "admission-request.json"
+
+    # its person exists before admission, but no member trusts its CA yet
+    ok(at_firm("user", "add", str(firm), "--org", NEWCOMER, "--name", "eve", "--role", "compliance"))
+    ok(at_firm("user", "add", str(firm), "--org", NEWCOMER, "--name", "finn", "--role", "operator"))
+    tokens = {
+        name: ok(at_firm("user", "token", str(firm), "--org", NEWCOMER, "--name", name)).strip()
+        for name in ("eve", "finn")
+    }
+    before = me(founders.explorer, tokens["eve"])
+    assert (before.status_code, before.json()["error"]) == (401, "unknown_issuer"), before.text
+
+    # the members vote from their own directory: the request checked, then exactly it proposed and approved
+    out = ok(
+        at_founders("member", "propose", "admit", "--request", str(request), "--ca-fingerprint", fingerprint.group(1),
+                    "--as", "op")
+    )  # fmt: skip
+    assert "signature and contents check" in out and "awaiting approvals" in out, out
+    pid = re.search(r"proposal #(\d+) created", out)
+    assert pid is not None
+    assert "it was carried out" in ok(
+        at_founders("member", "approve", pid.group(1), "--request", str(request), "--as", "alpha")
+    )
+    shown = json.loads(ok(at_founders("member", "show", NEWCOMER, "--json")))
+    assert (shown["status"], shown["roles"], shown["name"]) == ("active", ["member"], "Epsilon Securities")
+
+    # admitted: the firm publishes its keys from its directory, and its person is let in with no restart
+    assert "3 key(s) published for epsilon" in ok(at_firm("member", "keys", "publish", "--as", NEWCOMER))
+    person = wait_until(
+        lambda: (r := me(founders.explorer, tokens["eve"])).status_code == 200 and r.json(),
+        "the explorer to accept the newcomer's person",
+        FOLLOW_TIMEOUT,
+        every=0.2,
+    )
+    assert (person["org"], person["role"]) == (NEWCOMER, "compliance"), person
+
+    # it offers a service (the operator's catalogue unit, its API, a grant to alpha) and starts its own gateway from
+    # its directory: alpha's client is served, and the notary logs the gateway's batches under its key from chain
+    offer_a_service(founders, firm, firm_pass)
+    gateway_port, admin_port = free_port(), free_port()
+    with Upstream() as upstream, running_gateway(firm, firm_pass, founders, upstream.url, gateway_port, admin_port):
+        health = wait_until(
+            lambda: gateway_health(admin_port, lambda h: h["chain"].get("head", 0) > 0),
+            "the newcomer's gateway to serve",
+            60,
+            every=0.2,
+            ignoring=(httpx.HTTPError,),
+        )
+        assert health["gateway"] == f"{NEWCOMER}/gateway", health
+        ok(at_founders("identity", "issue", "--org", "alpha", "--name", "client"))
+        answer = wait_until(
+            lambda: r if (r := call_as_alpha(founders, firm, gateway_port)).status_code == 200 else None,
+            "the newcomer's gateway to serve alpha under its grant",
+            FOLLOW_TIMEOUT,
+            every=0.2,
+        )
+        assert answer.headers["Consortium-Gateway"] == f"{NEWCOMER}/gateway", answer.headers
+        assert upstream.served == [("/v1/esg/scores", "alpha")]
+        shipped = wait_until(
+            lambda: gateway_health(admin_port, lambda h: h["outbox"]["shipped_seq"] >= 1),
+            "the newcomer's gateway to ship its event to the notary",
+            FOLLOW_TIMEOUT,
+            every=0.2,
+        )
+        assert "notary-refused" not in shipped["alarms"], shipped
+
+        # a certificate the firm revokes on chain is refused from that block on; its colleague's is not
+        eve_cert = firm / "orgs" / NEWCOMER / "users" / f"eve@{NEWCOMER}" / "msp" / "signcerts" / "cert.pem"
+        assert "revoked serial" in ok(at_firm("member", "keys", "revoke", "--cert", str(eve_cert), "--as", NEWCOMER))
+        refused = wait_until(
+            lambda: (r := me(founders.explorer, tokens["eve"])).status_code == 401 and r.json(),
+            "the explorer to refuse the revoked certificate",
+            FOLLOW_TIMEOUT,
+            every=0.2,
+        )
+        assert refused["error"] == "certificate_revoked", refused
+        assert me(founders.explorer, tokens["finn"]).status_code == 200
+
+        # governance removes the firm: its people, its transactions and its gateway's batches are refused
+        out = ok(at_founders("member", "propose", "remove", NEWCOMER, "--as", "op"))
+        pid = re.search(r"proposal #(\d+) created", out)
+        assert pid is not None
+        assert "it was carried out" in ok(at_founders("member", "approve", pid.group(1), "--as", "alpha"))
+        removed = wait_until(
+            lambda: (r := me(founders.explorer, tokens["finn"])).status_code == 401 and r.json(),
+            "the explorer to refuse the removed firm's person",
+            FOLLOW_TIMEOUT,
+            every=0.2,
+        )
+        # whichever of the explorer's two followers sees the removal first refuses: its CA no longer counts on chain
+        # (unknown_issuer), or its org is no longer an active member (unknown_member)
+        assert removed["error"] in ("unknown_member", "unknown_issuer"), removed
+        assert "not a member" in refusal(at_firm("member", "keys", "revoke", "0x1234", "--as", NEWCOMER))
+        # each call is recorded, allowed or not, and its batch goes to the notary; calls go on until one reaches the
+        # notary after its own follower saw the removal (it follows the chain apart from the explorer)
+        refused_batches = wait_until(
+            lambda: (
+                call_as_alpha(founders, firm, gateway_port).headers.get("Consortium-Event-Id")
+                and gateway_health(admin_port, lambda h: "notary-refused" in h["alarms"])
+            ),
+            "the notary to refuse the removed firm's gateway batches",
+            FOLLOW_TIMEOUT,
+            every=0.5,
+        )
+        assert refused_batches["outbox"]["pending"] >= 1, refused_batches
+
+
+@contextlib.contextmanager
+def running_gateway(
+    firm: Path, firm_pass: Path, founders: Founders, upstream: str, port: int, admin_port: int
+) -> Iterator[None]:
+    """`consortium gateway serve` of the newcomer, from its directory, until the block ends; it must stop cleanly."""
+    log = firm / "gateway.log"
+    with log.open("w") as out:
+        gateway = subprocess.Popen(
+            [sys.executable, *CLI, "gateway", "serve", str(firm), "--org", NEWCOMER, "--upstream", upstream,
+             "--port", str(port), "--admin-port", str(admin_port), "--notary-url", founders.notary,
+             "--chain-url", founders.chain, "--passphrase-file", str(firm_pass)],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+        )  # fmt: skip
+        try:
+            yield
+        finally:
+            gateway.terminate()
+            gateway.wait(timeout=30)
+    assert gateway.returncode == 0, log.read_text()[-3000:]
+
+
+def offer_a_service(founders: Founders, firm: Path, firm_pass: Path) -> None:
+    """The operator adds a catalogue unit; the newcomer, from its own keys, registers an asset and its API in it and
+    grants alpha its use (the CLI has no command for the catalogue: the contracts' clients, as `init` uses them)."""
+    c = Consortium.open(firm, founders.chain)
+    operator = Signer.from_key(load_account_key(founders.directory, OrgId("op"), PASSPHRASE.encode()))
+    newcomer = Signer.from_key(load_account_key(firm, OrgId(NEWCOMER), firm_pass.read_text().encode()))
+    c.assets.add_center(operator, "research", "Research")
+    c.assets.add_unit(operator, "esg", "research", "ESG")
+    digest = hashlib.sha256(b"esg scores").digest()
+    c.assets.register_asset(newcomer, "esg-scores", AssetKind.DATASET, digest, digest, 2)
+    c.assets.register_api(newcomer, "esg-scores-api", "esg", "/v1/esg/scores", "GET", "esg-scores")
+    now = c.now()
+    c.grants.create_grant(newcomer, "esg-scores", "alpha", "research", now - 60, now + 86_400)
+
+
+def gateway_health(admin_port: int, ready: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+    health: dict[str, Any] = httpx.get(f"http://127.0.0.1:{admin_port}/healthz", timeout=5).json()
+    return health if ready(health) else None
+
+
+def call_as_alpha(founders: Founders, firm: Path, port: int) -> httpx.Response:
+    """alpha's client calls the newcomer's gateway over mutual TLS, trusting the newcomer's CA (given to it: the
+    bundles the founders hold do not list it)."""
+    client = founders.directory / "orgs" / "alpha" / "users" / "client@alpha" / "msp"
+    context = ssl.create_default_context(cafile=str(firm / "orgs" / NEWCOMER / "ca" / "ca-cert.pem"))
+    context.load_cert_chain(client / "signcerts" / "cert.pem", client / "keystore" / "key.pem", PASSPHRASE)
+    with httpx.Client(verify=context, timeout=10) as http:
+        return http.get(f"https://127.0.0.1:{port}/v1/esg/scores", headers={"Consortium-Purpose": "research"})
+
+
+class Upstream:
+    """The newcomer's service behind its gateway: answers 200 and notes each (path, caller org)."""
+
+    def __init__(self) -> None:
+        self.served: list[tuple[str, str | None]] = []
+        served = self.served
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                served.append((self.path, self.headers.get("Consortium-Caller-Org")))
+                body = b'{"scores": []}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> Upstream:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def test_a_request_for_an_org_already_on_chain_is_refused(founders: Founders, tmp_path: Path) -> None:
+    """A founder's org id, in a request made offline (join itself refuses it from consortium.json and the chain)."""
+    description = load_description(founders.directory)
+    create_org_identity(tmp_path, OrgId("alpha"), "Alpha Impostor", PASSPHRASE.encode())
+    request = create_request(tmp_path, description, OrgId("alpha"), Role.MEMBER, PASSPHRASE.encode())
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps(request.to_json()))
+    out = refusal(
+        run(founders.directory, founders.passphrase_file, founders.chain,
+            "member", "propose", "admit", "--request", str(path), "--as", "op")
+    )  # fmt: skip
+    assert "org 'alpha' already exists on chain (active, 'Alpha Securities')" in out, out
+    firm = tmp_path / "firm"
+    copy = tmp_path / "consortium.json"
+    copy.write_text((founders.directory / "consortium.json").read_text())
+    out = refusal(
+        run(firm, founders.passphrase_file, founders.chain,
+            "member", "join", "alpha", "--name", "Alpha Impostor", "--consortium", str(copy))
+    )  # fmt: skip
+    assert "'alpha' is a founding member" in out and not firm.exists(), out
+
+
+@pytest.mark.parametrize("what", ["chain-id", "registry"])
+def test_a_request_for_another_consortium_is_refused(founders: Founders, tmp_path: Path, what: str) -> None:
+    description = load_description(founders.directory)
+    if what == "chain-id":
+        other = dataclasses.replace(description, chain_id=description.chain_id + 1)
+    else:
+        other = dataclasses.replace(
+            description, contracts={**description.contracts, "ConsortiumRegistry": "0x" + "42" * 20}
+        )
+    create_org_identity(tmp_path, OrgId("zeta"), "Zeta Securities", PASSPHRASE.encode())
+    request = create_request(tmp_path, other, OrgId("zeta"), Role.MEMBER, PASSPHRASE.encode())
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps(request.to_json()))
+    out = refusal(
+        run(founders.directory, founders.passphrase_file, founders.chain,
+            "member", "propose", "admit", "--request", str(path), "--as", "op")
+    )  # fmt: skip
+    assert "it was made from another consortium.json" in out, out
+
+
+def test_join_refuses_a_directory_that_is_not_empty(founders: Founders, tmp_path: Path) -> None:
+    firm = tmp_path / "firm"
+    firm.mkdir()
+    (firm / "keep.txt").write_text("the firm's own file")
+    copy = tmp_path / "consortium.json"
+    copy.write_text((founders.directory / "consortium.json").read_text())
+    out = refusal(
+        run(firm, founders.passphrase_file, founders.chain,
+            "member", "join", "zeta", "--name", "Zeta Securities", "--consortium", str(copy))
+    )  # fmt: skip
+    assert "is not empty" in out and sorted(p.name for p in firm.iterdir()) == ["keep.txt"], out
+
+
+def _request_of(founders: Founders, directory: Path, org: str) -> Path:
+    """A valid request of a new firm for this consortium, made offline (the join test makes one with the CLI)."""
+    create_org_identity(directory, OrgId(org), f"{org.title()} Securities", PASSPHRASE.encode())
+    request = create_request(directory, load_description(founders.directory), OrgId(org), Role.MEMBER,
+                             PASSPHRASE.encode())  # fmt: skip
+    path = directory / "request.json"
+    path.write_text(json.dumps(request.to_json()))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--ca-fingerprint", "0x" + "ab" * 32], "not the 0xabab"),
+        (["--roles", "member"], "--roles comes from the request"),
+        (["theta"], "is 'eta''s, not 'theta''s"),
+    ],
+    ids=["ca-fingerprint", "roles", "org"],
+)
+def test_a_proposal_that_would_not_be_the_request_is_refused(
+    founders: Founders, tmp_path: Path, args: list[str], reason: str
+) -> None:
+    path = _request_of(founders, tmp_path, "eta")
+    admit = ["member", "propose", "admit", *args, "--request", str(path), "--as", "op"]
+    out = refusal(run(founders.directory, founders.passphrase_file, founders.chain, *admit))
+    assert reason in out, out
+    assert "eta" not in [p["org"] for p in _proposals(founders)]
+
+
+def test_an_approval_against_a_request_the_proposal_does_not_match_is_refused(
+    founders: Founders, tmp_path: Path
+) -> None:
+    path = _request_of(founders, tmp_path, "iota")
+    founders_run = ("member", "propose", "threshold", "1", "--as", "op")
+    out = ok(run(founders.directory, founders.passphrase_file, founders.chain, *founders_run))
+    pid = re.search(r"proposal #(\d+) created \(awaiting approvals\)", out)
+    assert pid is not None, out
+    approve = ["member", "approve", pid.group(1), "--request", str(path), "--as", "alpha"]
+    out = refusal(run(founders.directory, founders.passphrase_file, founders.chain, *approve))
+    assert f"proposal #{pid.group(1)} is a set_threshold, not an admission" in out, out
+    assert next(p for p in _proposals(founders) if p["proposal_id"] == int(pid.group(1)))["approvals"] == 1
+
+
+def test_a_firm_revokes_only_certificates_of_its_own_ca(founders: Founders) -> None:
+    issued = ok(run(founders.directory, founders.passphrase_file, founders.chain,
+                    "identity", "issue", "--org", "alpha", "--name", "someone"))  # fmt: skip
+    cert = re.search(r"certificate  (\S+)", issued)
+    assert cert is not None, issued
+    revoke = ["member", "keys", "revoke", "--cert", cert.group(1), "--as", "op"]
+    out = refusal(run(founders.directory, founders.passphrase_file, founders.chain, *revoke))
+    assert "was not issued by the CA of op: a firm revokes its own" in out, out
+
+
+def _proposals(founders: Founders) -> list[dict[str, object]]:
+    out = ok(run(founders.directory, founders.passphrase_file, founders.chain, "member", "proposals", "--json"))
+    proposals: list[dict[str, object]] = json.loads(out)
+    return proposals
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("chain", CHAIN_ID + 1, f"has chain id {CHAIN_ID}, but"),
+        ("registry", "0x" + "42" * 20, "no ConsortiumRegistry at 0x4242"),
+    ],
+    ids=["chain-id", "registry"],
+)
+def test_join_refuses_a_description_of_another_chain(
+    founders: Founders, tmp_path: Path, field: str, value: object, reason: str
+) -> None:
+    data = json.loads((founders.directory / "consortium.json").read_text())
+    if field == "chain":
+        data["chain"]["id"] = value
+    else:
+        data["contracts"]["ConsortiumRegistry"] = value
+    copy = tmp_path / "consortium.json"
+    copy.write_text(json.dumps(data))
+    firm = tmp_path / "firm"
+    join = ["member", "join", "kappa", "--name", "Kappa Securities", "--consortium", str(copy)]
+    out = refusal(run(firm, founders.passphrase_file, founders.chain, *join))
+    assert reason in out and not firm.exists(), out
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["lambda"], "give ORG and --roles (an identity created here), or --request FILE"),
+        (["--roles", "member"], "give ORG and --roles"),
+        (["lambda", "--roles", "member", "--ca-fingerprint", "0x" + "ab" * 32], "--ca-fingerprint checks a request"),
+        (["lambda", "--roles", "member"], "no identity for 'lambda'"),
+    ],
+    ids=["no-roles", "no-org", "fingerprint-without-request", "no-identity"],
+)
+def test_propose_admit_without_a_request_says_what_it_needs(founders: Founders, args: list[str], reason: str) -> None:
+    admit = ["member", "propose", "admit", *args, "--as", "op"]
+    out = refusal(run(founders.directory, founders.passphrase_file, founders.chain, *admit))
+    assert reason in out, out
