@@ -370,11 +370,12 @@ def alarm_evaluator(
     """The alarm evaluator over what `up` started: a thread of this process, which knows every child's URL and
     needs no restarting of its own (a failed round is logged and the next one runs). Each transition is recorded
     in the notary's log as the operator's ``<operator>/alarms``, signed with the operator's gateway key."""
-    from network.alarms.audit import OUTBOX_FILE, VAULT_DIR, AlarmRecorder
+    from network.alarms.audit import OUTBOX_FILE, AlarmRecorder
     from network.alarms.probe import NodeTarget, Prober, targets_of
     from network.alarms.store import ALARMS_DIR
     from network.alarms.webhook import WebhookSender
     from network.identity import load_gateway_key
+    from network.shredding import alarms_vault
     from notary.submit.vault import SaltVault
 
     def named(kind: str) -> dict[str, str]:
@@ -394,9 +395,8 @@ def alarm_evaluator(
     if notary is not None:
         operator = next(m.org for m in description.members if Role.OPERATOR in m.roles)
         key = load_gateway_key(directory, OrgId(operator), passphrase, description.crypto)
-        folder = directory / ALARMS_DIR
-        vault = SaltVault.open(folder / VAULT_DIR, operator, passphrase, legacy_key=key)
-        recorder = AlarmRecorder(folder / OUTBOX_FILE, operator, notary, key, vault)
+        vault = SaltVault.open(alarms_vault(directory), operator, passphrase, legacy_key=key)
+        recorder = AlarmRecorder(directory / ALARMS_DIR / OUTBOX_FILE, operator, notary, key, vault)
     return Evaluator(directory, description.name, Prober(targets), webhook=sender, say=say, recorder=recorder)
 
 

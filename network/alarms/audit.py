@@ -6,7 +6,8 @@ fact (it is sequenced, witnessed and anchored like any call).
 the explorer records people's queries (``explorer.audit``): a durable outbox of its own
 (``DIR/alarms/audit.outbox.db``, ``notary.submit.outbox``), shipped in batches signed with the operator's
 gateway key (``notary.submit.shipper``) as gateway ``<operator>/alarms``, with its own sequence numbers, and
-each event's digest salt from a salt vault of the operator beside it (``DIR/alarms/vault``).
+each event's digest salt from a salt vault of the operator beside it (``DIR/alarms/vault``,
+``network.shredding.alarms_vault``), which ``consortium data reveal`` and ``data shred`` find.
 
 **The record** (layout ``v1``, docs/alarms.md "In the audit log"): an event of the one schema
 (``notary.event``), of the kind ``notary.event.is_alarm_record``:
@@ -60,7 +61,6 @@ LAYOUT: Final = "v1"
 ROUTE_PREFIX: Final = f"/alarm/{LAYOUT}/"
 METHOD: Final = "POST"
 OUTBOX_FILE: Final = "audit.outbox.db"
-VAULT_DIR: Final = "vault"
 #: Records waiting for the notary at most; beyond it a record is dropped and counted.
 MAX_PENDING: Final = 100_000
 
