@@ -107,8 +107,8 @@ def data_reveal(
 ) -> None:  # fmt: skip
     """Reveal the digest salt of EVENT_ID (a call your firm provided) to an auditor, as JSON."""
     from network.identity import load_gateway_key
-    from network.shredding import explorer_vault, gateway_vault
-    from notary.event import LEDGER_QUERY_CENTER, gateway_org, parse_entry
+    from network.shredding import alarms_vault, explorer_vault, gateway_vault
+    from notary.event import ALARM_CENTER, LEDGER_QUERY_CENTER, gateway_org, parse_entry
     from notary.log.errors import MalformedError
     from notary.submit.digest import GATEWAY_SALT_VERSION, derive_salt
     from notary.submit.reveal import reveal_document
@@ -135,8 +135,13 @@ def data_reveal(
             )
         salt = derive_salt(key)  # type: ignore[arg-type]  # an SM2 key (sm) gives its scalar as private_bytes_raw()
     else:
-        is_query = event["gateway_id"].endswith("/" + LEDGER_QUERY_CENTER)
-        folder = explorer_vault(ctx.directory) if is_query else gateway_vault(ctx.directory, provider)
+        name = event["gateway_id"].split("/", 1)[1]
+        if name == LEDGER_QUERY_CENTER:
+            folder = explorer_vault(ctx.directory)
+        elif name == ALARM_CENTER:
+            folder = alarms_vault(ctx.directory)
+        else:
+            folder = gateway_vault(ctx.directory, provider)
         if SaltVault.provider_of(folder) != provider:
             fail(f"no salt vault of {provider} in {folder}: reveal runs where the gateway keeps its data")
         try:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from chain.ids import Role
+from chain.ids import OrgId, Role
 from chain.qbft.rules import quorum
 from cli._common import Context, fail, pass_ctx
 from demo.traffic import ensure_demo_identities, write_endpoints
@@ -321,10 +321,14 @@ def up(
             click.echo("  try        " + f"consortium --dir {directory}{chain_flag} service list | head")
         click.echo("             " + f"consortium --dir {directory}{chain_flag} grant list")
         say = _say
-        evaluator = alarm_evaluator(directory, description, specs, local.url, children, alarm_webhook, say)
+        evaluator = alarm_evaluator(
+            directory, description, specs, local.url, children, alarm_webhook, say, obj.passphrase()
+        )
         evaluator.start()
         where = f"; each change POSTed to {alarm_webhook}" if alarm_webhook else ""
         click.echo(f"  alarms     {explorer.url}/#/alarms  (state in {directory}/alarms/alarms.json{where})")
+        if evaluator.recorder is not None:
+            click.echo(f"             each recorded in the audit log as {evaluator.recorder.gateway_id}")
         click.echo("  stop       Ctrl-C (every sealed block is already on disk); a component that stops is restarted")
         supervisor = Supervisor(node_children + children, say)
         # a network runs on while any of its nodes is restarted; a single node's end is the chain's
@@ -361,11 +365,18 @@ def alarm_evaluator(
     children: list[Child],
     webhook: str | None,
     say: Callable[[str], None],
+    passphrase: bytes,
 ) -> Evaluator:
     """The alarm evaluator over what `up` started: a thread of this process, which knows every child's URL and
-    needs no restarting of its own (a failed round is logged and the next one runs)."""
+    needs no restarting of its own (a failed round is logged and the next one runs). Each transition is recorded
+    in the notary's log as the operator's ``<operator>/alarms``, signed with the operator's gateway key."""
+    from network.alarms.audit import OUTBOX_FILE, AlarmRecorder
     from network.alarms.probe import NodeTarget, Prober, targets_of
+    from network.alarms.store import ALARMS_DIR
     from network.alarms.webhook import WebhookSender
+    from network.identity import load_gateway_key
+    from network.shredding import alarms_vault
+    from notary.submit.vault import SaltVault
 
     def named(kind: str) -> dict[str, str]:
         return {c.name.split()[-1]: c.url for c in children if c.name.startswith(kind + " ")}
@@ -380,7 +391,13 @@ def alarm_evaluator(
         description, named("witness"), notary, named("gateway"), nodes, notary_token=monitor_token(directory)
     )
     sender = WebhookSender(webhook) if webhook else None
-    return Evaluator(directory, description.name, Prober(targets), webhook=sender, say=say)
+    recorder = None
+    if notary is not None:
+        operator = next(m.org for m in description.members if Role.OPERATOR in m.roles)
+        key = load_gateway_key(directory, OrgId(operator), passphrase, description.crypto)
+        vault = SaltVault.open(alarms_vault(directory), operator, passphrase, legacy_key=key)
+        recorder = AlarmRecorder(directory / ALARMS_DIR / OUTBOX_FILE, operator, notary, key, vault)
+    return Evaluator(directory, description.name, Prober(targets), webhook=sender, say=say, recorder=recorder)
 
 
 def _say(line: str) -> None:

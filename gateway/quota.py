@@ -49,6 +49,8 @@ log = logging.getLogger("gateway.quota")
 #: The window of a quota counted over the grant's whole validity (the only kind there is).
 WHOLE_GRANT: Final = "grant"
 TABLE: Final = "gateway_quota"
+#: Seconds without a statement after which a health read checks that the store answers (``PostgresQuota``).
+CHECK_AFTER_S: Final = 2.0
 #: Key of the advisory lock under which a replica creates the table (two replicas starting at once would
 #: otherwise race in ``CREATE TABLE IF NOT EXISTS``).
 _SCHEMA_LOCK: Final = 0x636C_7175_6F74_61  # "clquota"
@@ -135,7 +137,13 @@ class PostgresQuota:
 
     :meth:`take` and :meth:`give_back` block (one statement each); :meth:`reserve` runs :meth:`take` on a
     pool of ``max_connections`` threads, each with its own connection, so the event loop never waits on the
-    database. ``clock`` (monotonic seconds) times the pause after a failure."""
+    database. ``clock`` (monotonic seconds) times the pause after a failure.
+
+    Whether the store can be reached is known from the statements the calls make, which a gateway without
+    calls under a quota never makes: so a :meth:`health` read (``/healthz``, ``/metrics``: the alarm
+    evaluator's probe every 2 s, Prometheus' scrapes) when no statement ran for ``check_after_s`` starts one
+    ``SELECT 1`` on the pool and returns at once; its outcome shows at the next read. A check that fails is not
+    counted as a refused call."""
 
     kind = "postgresql"
 
@@ -147,6 +155,7 @@ class PostgresQuota:
         statement_timeout_ms: int = 2000,
         max_connections: int = 8,
         retry_s: float = 1.0,
+        check_after_s: float = CHECK_AFTER_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not url.startswith(("postgresql://", "postgres://")):
@@ -157,7 +166,10 @@ class PostgresQuota:
         self.connect_timeout_s = connect_timeout_s
         self.statement_timeout_ms = statement_timeout_ms
         self.retry_s = retry_s
+        self.check_after_s = check_after_s
         self._clock = clock
+        self._last_statement: float | None = None  # when a statement last ended, well or not
+        self._checking = False
         self._local = threading.local()
         self._lock = threading.Lock()  # the connections, the state below
         self._connections: list[Any] = []
@@ -216,14 +228,43 @@ class PostgresQuota:
         """Create the table if it is missing (also done before the first statement). Blocks."""
         self._execute("SELECT 1", {})
 
-    def _execute(self, sql: str, params: dict[str, Any], *, fetch: bool = True) -> Any:
+    def check(self) -> bool:
+        """Run ``SELECT 1``: whether the store answered. Blocks; not counted as a refused call."""
+        try:
+            self._execute("SELECT 1", {}, counted=False)
+        except QuotaUnavailableError:
+            return False
+        return True
+
+    def _check_if_idle(self) -> None:
+        """Start a :meth:`check` on the pool if no statement ran for ``check_after_s`` and none is running."""
+        with self._lock:
+            now = self._clock()
+            idle = self._last_statement is None or now - self._last_statement >= self.check_after_s
+            if self._closing or self._checking or not idle or now < self._down_until:
+                return
+            self._checking = True
+        try:
+            self._executor.submit(self._background_check)
+        except RuntimeError:  # closing
+            with self._lock:
+                self._checking = False
+
+    def _background_check(self) -> None:
+        try:
+            self.check()
+        finally:
+            with self._lock:
+                self._checking = False
+
+    def _execute(self, sql: str, params: dict[str, Any], *, fetch: bool = True, counted: bool = True) -> Any:
         import psycopg
 
         with self._lock:
             if self._closed:
                 raise QuotaUnavailableError("the quota store is closed")
             if self._clock() < self._down_until:
-                self.refused += 1
+                self.refused += 1 if counted else 0
                 raise QuotaUnavailableError(f"the quota store {redact(self.url)} is unreachable: {self._last_error}")
         conn = getattr(self._local, "conn", None)
         for attempt in (0, 1):
@@ -238,12 +279,13 @@ class PostgresQuota:
                 conn = None
                 if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) and not fresh and attempt == 0:
                     continue  # a pooled connection that broke while idle: one more try on a new one
-                self._failed(exc)
+                self._failed(exc, counted=counted)
                 raise QuotaUnavailableError(
                     f"the quota store {redact(self.url)} is unreachable: {_first_line(exc)}"
                 ) from exc
-            if not self.reachable:
-                with self._lock:
+            with self._lock:
+                self._last_statement = self._clock()
+                if not self.reachable:
                     if self.reachable is False:
                         log.warning("quota store %s reachable again", redact(self.url))
                     self.reachable = True
@@ -287,11 +329,12 @@ class PostgresQuota:
         with contextlib.suppress(Exception):  # a broken connection may fail to close; it is dropped either way
             conn.close()
 
-    def _failed(self, exc: BaseException) -> None:
+    def _failed(self, exc: BaseException, *, counted: bool = True) -> None:
         with self._lock:
-            self.refused += 1
+            self.refused += 1 if counted else 0
             self._last_error = _first_line(exc)
-            self._down_until = self._clock() + self.retry_s
+            self._last_statement = self._clock()
+            self._down_until = self._last_statement + self.retry_s
             if self.reachable is not False:
                 log.error("quota store %s unreachable, calls under a quota are refused: %s", redact(self.url), exc)
             self.reachable = False
@@ -299,6 +342,7 @@ class PostgresQuota:
     # ------------------------------------------------------------------------------------------ lifecycle
 
     def health(self) -> dict[str, Any]:
+        self._check_if_idle()
         with self._lock:
             return {
                 "store": self.kind,

@@ -4,6 +4,7 @@ A provider's salt vault (``notary.submit.vault``) stays in the data directory of
 
     gateways/<org>/vault/          the vault of every gateway of <org> run from this directory
     explorer/vault/                the explorer's vault of its own audit events (provider: the operator)
+    alarms/vault/                  the vault of the alarm records ``consortium up`` makes (provider: the operator)
 
 When a provider shreds a day (``consortium data shred``) it publishes a *shred statement*, the vault's tombstone
 signed with its gateway key, beside its other public files, as it publishes its CRL:
@@ -48,12 +49,15 @@ def explorer_vault(directory: Path) -> Path:
     return Path(directory) / "explorer" / "vault"
 
 
+def alarms_vault(directory: Path) -> Path:
+    """The salt vault of the alarm records (``network.alarms.audit``; the operator's)."""
+    return Path(directory) / "alarms" / "vault"
+
+
 def vaults_of(directory: Path, org: str) -> list[Path]:
-    """Every vault of ``org`` in a consortium directory: its gateways', and the explorer's if ``org`` is the
-    operator whose audit events it records."""
-    found = [gateway_vault(directory, org)]
-    if SaltVault.provider_of(explorer_vault(directory)) == org:
-        found.append(explorer_vault(directory))
+    """Every vault of ``org`` in a consortium directory: its gateways', and the explorer's and the alarm
+    records' if ``org`` is the operator whose events they record."""
+    found = [gateway_vault(directory, org), explorer_vault(directory), alarms_vault(directory)]
     return [p for p in found if SaltVault.provider_of(p) == org]
 
 

@@ -41,6 +41,8 @@ _MAX_INT: Final = 2**53 - 1  # JCS numbers are IEEE doubles: larger integers wou
 DECISIONS: Final = ("allow", "deny")
 #: The center (and gateway name) of the explorer's records of people querying the ledger (``is_ledger_query``).
 LEDGER_QUERY_CENTER: Final = "explorer"
+#: The center (and gateway name) of the records of operational alarms (``is_alarm_record``, docs/alarms.md).
+ALARM_CENTER: Final = "alarms"
 
 #: field → (kind, nullable). Kinds are checked by ``_CHECKS``.
 FIELDS: Final[dict[str, tuple[str, bool]]] = {
@@ -174,6 +176,14 @@ def is_ledger_query(obj: Mapping[str, Any]) -> bool:
     return obj["center"] == LEDGER_QUERY_CENTER and str(obj["gateway_id"]).endswith("/" + LEDGER_QUERY_CENTER)
 
 
+def is_alarm_record(obj: Mapping[str, Any]) -> bool:
+    """The record of an operational alarm that fired, changed or resolved (center ``alarms`` from a gateway named
+    ``alarms``, ``network.alarms.audit``): raised by the operator's alarm evaluator, not allowed by a grant, so
+    it names none. Its caller is the firm whose component the alarm is about (the operator for consortium-wide
+    subjects) and its provider the operator, so :func:`parties` needs no rule of its own for it."""
+    return obj["center"] == ALARM_CENTER and str(obj["gateway_id"]).endswith("/" + ALARM_CENTER)
+
+
 def parties(obj: Mapping[str, Any]) -> tuple[str, ...]:
     """The firms an event (or a call row with its fields) belongs to: its caller and its provider; for a ledger
     query the querying firm alone, since the operator named as its provider only records it. The one rule that
@@ -183,13 +193,13 @@ def parties(obj: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def _check_decision(obj: Mapping[str, Any], loc: tuple[str | int, ...]) -> list[dict[str, Any]]:
-    """Cross-field rules: an allowed call names its grant (a ledger query excepted) and no reason; a denied
-    one names its reason."""
+    """Cross-field rules: an allowed call names its grant (a ledger query and an alarm record excepted) and no
+    reason; a denied one names its reason."""
     if obj["decision"] == "allow":
         problems = []
         if obj["denial_reason"] is not None:
             problems.append({"loc": [*loc, "denial_reason"], "msg": "must be null when decision is 'allow'"})
-        if obj["grant_id"] is None and not is_ledger_query(obj):
+        if obj["grant_id"] is None and not (is_ledger_query(obj) or is_alarm_record(obj)):
             problems.append({"loc": [*loc, "grant_id"], "msg": "an allowed call must name its grant"})
         return problems
     if obj["denial_reason"] is None:

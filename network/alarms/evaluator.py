@@ -2,8 +2,9 @@
 
 One :meth:`Evaluator.step` probes (``network.alarms.probe``), evaluates the rules against the snapshot and the
 one of ``window`` seconds before (``network.alarms.rules``), updates the :class:`AlarmBook` (hold-down), and
-for each transition: queues the webhook's document (``network.alarms.webhook``; never blocks), appends it to
-``DIR/alarms/transitions.jsonl`` and tells ``say``; then it rewrites ``DIR/alarms/alarms.json``, which the
+for each transition: queues the webhook's document (``network.alarms.webhook``; never blocks), queues its record
+for the audit log (``network.alarms.audit``; never blocks either), appends the document with the record's event
+id to ``DIR/alarms/transitions.jsonl`` and tells ``say``; then it rewrites ``DIR/alarms/alarms.json``, which the
 explorer serves. :meth:`start` runs steps on a thread until :meth:`stop`. The clock is injected.
 """
 
@@ -17,6 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
+from network.alarms.audit import AlarmRecorder
 from network.alarms.book import AlarmBook, Transition
 from network.alarms.probe import Prober
 from network.alarms.rules import Snapshot, evaluate
@@ -30,6 +32,8 @@ INTERVAL_S = 2.0
 #: Seconds back to the baseline the rising-count rules compare with.
 WINDOW_S = 60.0
 TRANSITIONS_FILE = "transitions.jsonl"
+#: The key of a transitions.jsonl line naming the event that records it in the audit log (null: not recorded).
+AUDIT_EVENT_KEY = "audit_event_id"
 
 
 class Evaluator:
@@ -42,13 +46,14 @@ class Evaluator:
         webhook: WebhookSender | None = None,
         say: Callable[[str], None] | None = None,
         *,
+        recorder: AlarmRecorder | None = None,
         interval: float = INTERVAL_S,
         window: float = WINDOW_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.directory, self.consortium = directory, consortium
         self.prober, self.book = prober, book or AlarmBook()
-        self.webhook, self.say = webhook, say
+        self.webhook, self.say, self.recorder = webhook, say, recorder
         self.interval, self.window, self.clock = interval, window, clock
         self._history: deque[tuple[float, Snapshot]] = deque()
         self._stop = threading.Event()
@@ -58,6 +63,8 @@ class Evaluator:
     def start(self) -> None:
         if self.webhook is not None:
             self.webhook.start()
+        if self.recorder is not None:
+            self.recorder.start()
         self._thread.start()
 
     def stop(self) -> None:
@@ -66,6 +73,8 @@ class Evaluator:
         self.prober.close()
         if self.webhook is not None:
             self.webhook.close()
+        if self.recorder is not None:
+            self.recorder.close()
 
     def step(self) -> list[Transition]:
         """One evaluation; the transitions it made."""
@@ -91,10 +100,13 @@ class Evaluator:
         document = alarm_document(self.consortium, transition)
         if self.webhook is not None:
             self.webhook.send(document)
+        line = dict(document)
+        if self.recorder is not None:  # queued only: a notary that is down holds up nothing here
+            line[AUDIT_EVENT_KEY] = self.recorder.record(transition, document)
         path = self.directory / ALARMS_DIR / TRANSITIONS_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as out:
-            out.write(json.dumps(document, ensure_ascii=False, sort_keys=True) + "\n")
+            out.write(json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n")
         if self.say is not None:
             alarm = transition.alarm
             self.say(f"alarm {transition.kind}: {alarm.severity} {alarm.id}: {alarm.summary}")

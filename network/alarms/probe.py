@@ -164,4 +164,14 @@ def gateway_probe(org: str, health: Mapping[str, Any] | None) -> GatewayProbe:
     if health is None:
         return GatewayProbe(org, up=False)
     outbox = health.get("outbox") or {}
-    return GatewayProbe(org, True, int(outbox.get("pending", 0)), int(outbox.get("max_pending", 0)))
+    quota = health.get("quota") or {}
+    store = quota.get("store")
+    shared = isinstance(store, str) and store != "local"  # the outbox's own count has nothing to reach
+    return GatewayProbe(
+        org,
+        True,
+        int(outbox.get("pending", 0)),
+        int(outbox.get("max_pending", 0)),
+        quota_store=store if shared else None,
+        quota_reachable=bool(quota.get("reachable", True)),
+    )

@@ -23,7 +23,9 @@ The rules (docs/alarms.md):
 - ``anchoring-behind``: the anchored size trails the published size, or anchoring steps fail.
 - ``sequence-gap``: the notary has open gaps in gateways' sequence numbers.
 - ``gateway-down``: a gateway's admin endpoint does not answer; ``gateway-outbox``: its outbox is filling
-  (warning at half, critical at :data:`OUTBOX_CRITICAL` of its capacity).
+  (warning at half, critical at :data:`OUTBOX_CRITICAL` of its capacity); ``quota-store``: the shared quota
+  store it counts quotas in (PostgreSQL) cannot be reached, so it refuses every call under a quota (503
+  ``quota_unavailable``).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ RULES = (
     "sequence-gap",
     "gateway-down",
     "gateway-outbox",
+    "quota-store",
 )
 
 
@@ -88,10 +91,15 @@ class NotaryProbe:
 
 @dataclass(frozen=True, slots=True)
 class GatewayProbe:
+    """A gateway: ``quota_store`` the kind of store of its shared quota counts (``postgresql``), None when it
+    counts them in its own outbox; ``quota_reachable`` whether that store answers."""
+
     org: str
     up: bool
     pending: int = 0
     max_pending: int = 0
+    quota_store: str | None = None
+    quota_reachable: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +245,12 @@ def gateway_conditions(snapshot: Snapshot) -> list[Condition]:
         if not gw.up:
             out.append(Condition("gateway-down", subject, "warning", f"gateway of {gw.org} does not answer", gw.org))
             continue
+        if gw.quota_store is not None and not gw.quota_reachable:
+            summary = (
+                f"gateway of {gw.org}: its quota store ({gw.quota_store}) cannot be reached; "
+                "calls under a quota are refused (503 quota_unavailable)"
+            )
+            out.append(Condition("quota-store", subject, "critical", summary, gw.org))
         if gw.max_pending <= 0:
             continue
         share = gw.pending / gw.max_pending

@@ -17,8 +17,9 @@ START_TIMEOUT = 30.0
 class ApiServer:
     """An ASGI app served by uvicorn on loopback in a thread."""
 
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
+    def __init__(self, app: Any, port: int | None = None) -> None:
+        """``port``: where to serve (again, after a :meth:`stop`); a free one if None."""
+        self.port = free_port() if port is None else port
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -8,6 +8,7 @@ chain state use their own asset ids, or undo what they did, so they do not depen
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import json
@@ -593,6 +594,57 @@ def test_a_witness_killed_with_sigkill_is_restarted_and_up_says_so(node: Node) -
     assert node.up.process.poll() is None  # the rest ran on
 
 
+def test_an_alarm_under_up_reaches_the_audit_log_signed_by_the_operator(node: Node) -> None:
+    """SIGSTOP a witness (alive, so `up` does not restart it, but silent): `witness-down` fires; SIGCONT and it
+    resolves. Both transitions are events of the operator's `bjic-cloud/alarms` in the notary's log, which the
+    operator reads with its gateway key and whose caller is the witness's firm."""
+    from chain.ids import OrgId
+    from network.identity import load_gateway_key
+    from notary.event import parse_entry
+    from notary.readauth import SignedReads
+
+    org, operator = "tonghui-sec", "bjic-cloud"
+    alarm_id = f"witness-down:witness/{org}"
+    assert any(f"each recorded in the audit log as {operator}/alarms" in x for x in node.summary), node.summary
+    pid = _the_one_running(["witness", "serve", str(node.directory), "--org", org])
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        fired = wait_until(lambda: _transition(node, "fired", alarm_id), "the witness-down alarm to fire", 120.0)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    resolved = wait_until(lambda: _transition(node, "resolved", alarm_id), "the alarm to resolve", 120.0)
+    assert _said(node, f"alarm fired: warning {alarm_id}: witness {org} does not answer")
+    notary_url = next(x.split()[1] for x in node.summary if x.lstrip().startswith("notary "))
+    key = load_gateway_key(node.directory, OrgId(operator), PASSPHRASE.encode())
+
+    with httpx.Client(base_url=notary_url, auth=SignedReads(f"{operator}/sdk", key), timeout=10.0) as client:
+
+        def logged(event_id: str) -> dict[str, Any] | None:
+            response = client.get(f"/v1/entries/{event_id}")
+            if response.status_code == 404:
+                return None
+            assert response.status_code == 200, response.text
+            return parse_entry(base64.b64decode(response.json()["entry"]))
+
+        for line in (fired, resolved):
+            event = wait_until(
+                functools.partial(logged, line["audit_event_id"]), "the record in the log", 120.0, every=0.2
+            )
+            assert (event["gateway_id"], event["caller_org"], event["provider_org"]) == (
+                f"{operator}/alarms", org, operator,
+            )  # fmt: skip
+            assert (event["api"], event["route"]) == (f"{line['transition']}.warning", f"/alarm/v1/{alarm_id}")
+            assert event["time_ms"] == line["time_ms"]
+    assert node.up.process.poll() is None
+
+
+def _transition(node: Node, transition: str, alarm_id: str) -> dict[str, Any] | None:
+    """The first line of `up`'s transitions.jsonl of ``transition`` of ``alarm_id``."""
+    path = node.directory / "alarms" / "transitions.jsonl"
+    lines = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+    return next((x for x in lines if x["transition"] == transition and x["alarm"]["id"] == alarm_id), None)
+
+
 def test_the_notary_and_a_gateway_killed_with_sigkill_come_back_and_no_event_is_lost(node: Node) -> None:
     """SIGKILL the notary and one gateway while demo traffic runs: `up` restarts both, every gateway's outbox
     ships everything it recorded (also what was recorded while the notary was down), and the notary sees no gap
@@ -672,9 +724,14 @@ def _said(node: Node, text: str) -> bool:
 
 def _kill_the_one_running(words: list[str]) -> None:
     """SIGKILL the one process whose command line holds ``words`` in a row."""
+    os.kill(_the_one_running(words), signal.SIGKILL)
+
+
+def _the_one_running(words: list[str]) -> int:
+    """The pid of the one process whose command line holds ``words`` in a row."""
     pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _has_run(_cmdline(p), words)]
     assert len(pids) == 1, (words, pids)
-    os.kill(pids[0], signal.SIGKILL)
+    return pids[0]
 
 
 def _has_run(cmdline: list[str], words: list[str]) -> bool:

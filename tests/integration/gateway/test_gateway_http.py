@@ -30,6 +30,7 @@ from chain.ids import OrgId
 from cli.demo import demo_group
 from demo.traffic import write_endpoints
 from gateway.breaker import CircuitBreaker
+from gateway.headers import REASON_HEADER
 from gateway.policy import DENIAL_REASONS
 from network.certificates import REASONS
 from network.identity import revoke_identity
@@ -498,6 +499,51 @@ def test_a_full_outbox_answers_503_and_records_nothing_more(
         assert full.gateway.health()["alarms"] == ["outbox-high"]
     finally:
         full.close()
+
+
+def test_with_the_notary_down_a_full_outbox_answers_503_keeps_what_it_accepted_and_drains_when_it_returns(
+    world: World, chain: GatewayChain, loop: LoopThread, upstream: Upstream, tmp_path: Path,
+    caller: Callable[..., Caller],
+) -> None:  # fmt: skip
+    """A gateway whose shipper has a notary that is down (its process not started yet, its port fixed): the
+    outbox fills at max_pending, then every call is answered 503 outbox_full, with its body and Retry-After,
+    unrecorded and not forwarded. The notary starts: the shipper delivers every accepted event, none lost and
+    none twice, the outbox drains, and calls are accepted again."""
+    notary = NotaryProcess(tmp_path / "notary", {PROVIDER: world.gateway_key()})
+    full = LiveGateway(
+        world, chain, loop, upstream.url, tmp_path, notary_url=notary.url, name="draining", max_pending=3
+    )
+    try:
+        beta = caller(GRANTEE)
+        accepted = [beta.call(full.url), beta.call(full.url, purpose="marketing"), beta.call(full.url)]
+        assert [a.status for a in accepted] == [200, 403, 200] and all(a.recorded for a in accepted)
+        shipper = full.shipper
+        assert shipper is not None
+        wait_until(lambda: shipper.status()["consecutive_failures"] >= 1, "the shipper to fail", 20)
+        served = len(upstream.served)
+        answer = beta.call(full.url)
+        assert (answer.status, answer.reason, answer.event_id) == (503, "outbox_full", None)
+        assert answer.body == {
+            "error": "unavailable",
+            "reason": "outbox_full",
+            "detail": "the gateway cannot record more calls until its outbox drains to the notary",
+        }
+        assert answer.headers["Retry-After"] == "5" and answer.headers[REASON_HEADER] == "outbox_full"
+        assert len(upstream.served) == served  # not forwarded
+        assert full.outbox.stats().pending == 3  # what was accepted is still there
+
+        notary.start()
+        assert shipper.drain(30), f"the outbox did not drain: {shipper.status()}"
+        assert full.outbox.stats().pending == 0
+        again = beta.call(full.url)
+        assert again.status == 200 and again.recorded
+        events = full.recorded_since(0, notary)
+        check_recorded(events, [*accepted, answer, again], GRANTEE)
+        assert [e["gateway_seq"] for e in events] == [1, 2, 3, 4]
+        assert notary.gaps()["gaps"] == []
+    finally:
+        full.close()
+        notary.stop()
 
 
 def test_an_unreachable_chain_fails_closed_after_the_staleness_bound(

@@ -17,6 +17,10 @@ from typing import Any
 
 import pytest
 
+from network.alarms.book import AlarmBook
+from network.alarms.evaluator import Evaluator
+from network.alarms.probe import Prober, Targets
+from network.alarms.store import read_alarms
 from tests.integration.gateway.gateway_chain import GRANTEE, PROVIDER, GatewayChain, gateway_chain
 from tests.integration.gateway.gateway_notary import NotaryProcess
 from tests.integration.gateway.gateway_world import (
@@ -143,3 +147,38 @@ def test_two_replicas_share_a_quota_and_refuse_when_its_store_is_down(
 def _shipped(gateway: GatewayProcess) -> bool:
     outbox = gateway.health()["outbox"]
     return bool(outbox["last_seq"] > 0 and outbox["shipped_seq"] == outbox["last_seq"])
+
+
+def test_the_alarm_evaluator_sees_the_quota_store_go_and_come_back_without_a_call(
+    tmp_path: Path, replicas: list[GatewayProcess], postgres: Any
+) -> None:
+    """The evaluator as ``consortium up`` runs it probes a gateway counting quotas in PostgreSQL; no call is
+    made, so only the gateway's own check on its health reads can see the store go: ``quota-store`` fires
+    (critical) when PostgreSQL is killed and resolves when it is back. Hold-down zero: no step waits on the
+    clock (the book's tests cover the hold-down)."""
+    gateway = replicas[0]
+    evaluator = Evaluator(
+        tmp_path, "test-consortium", Prober(Targets(gateways={PROVIDER: gateway.admin}), timeout=5.0),
+        AlarmBook(fire_after=0.0, resolve_after=0.0), interval=0.1,
+    )  # fmt: skip
+    alarm_id = f"quota-store:gateway/{PROVIDER}"
+
+    def active() -> set[str]:
+        return {a.id for a in read_alarms(tmp_path).active}
+
+    evaluator.start()
+    try:
+        wait_until(lambda: evaluator.steps >= 2, "two evaluations", 30)
+        assert active() == set()
+        postgres.kill()
+        try:
+            wait_until(lambda: alarm_id in active(), "the quota-store alarm to fire", 30, every=0.1)
+            (alarm,) = [a for a in read_alarms(tmp_path).active if a.id == alarm_id]
+            assert (alarm.severity, alarm.org) == ("critical", PROVIDER)
+            assert gateway.health()["quota"]["refused"] == 0  # seen without refusing a call
+        finally:
+            postgres.start()
+        wait_until(lambda: alarm_id not in active(), "the quota-store alarm to resolve", 30, every=0.1)
+        assert alarm_id in {a.id for a in read_alarms(tmp_path).resolved}
+    finally:
+        evaluator.stop()

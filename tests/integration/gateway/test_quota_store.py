@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from gateway.quota import TABLE, PostgresQuota, QuotaUnavailableError, redact
+from tests.support.wait import wait_until
 
 GRANT = "0x" + "ab" * 32
 
@@ -114,6 +115,31 @@ def test_an_unreachable_server_refuses_and_the_counter_recovers(
     assert not counter.take(GRANT, 3)
     assert counter.health()["reachable"] is True
     assert counter.used(GRANT) == 3  # the count survived the server's kill -9
+
+
+def test_an_idle_counter_finds_the_server_down_and_back_through_its_health_reads(
+    postgres: Any, url: str, counters: list[PostgresQuota]
+) -> None:
+    """No call under a quota, so no statement of a call: a health read (the alarm evaluator's probe, a scrape)
+    after ``check_after_s`` without a statement checks the store in the background, and the next read says so.
+    A check is not a refused call."""
+    clock = Clock()
+    counter = PostgresQuota(url, retry_s=1.0, check_after_s=2.0, clock=clock)
+    counters.append(counter)
+    assert counter.check()
+    postgres.kill()
+    try:
+        assert counter.health()["reachable"] is True  # a statement ran 0 s ago: no check yet
+        clock.now += 2.0
+        wait_until(lambda: counter.health()["reachable"] is False, "a health read to find the store down", 20)
+        health = counter.health()
+        assert health["refused"] == 0 and health["last_error"]
+    finally:
+        postgres.start()
+    assert counter.health()["reachable"] is False  # within retry_s: no check, the last one stands
+    clock.now += 2.0
+    wait_until(lambda: counter.health()["reachable"] is True, "a health read to find the store back", 20)
+    assert counter.health()["refused"] == 0
 
 
 def test_a_server_that_never_answered_is_refused_within_the_connect_timeout() -> None:

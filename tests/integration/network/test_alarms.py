@@ -6,6 +6,7 @@ hold-down is set to zero so that no step waits on the clock (the book's tests co
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -22,16 +23,19 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
+from network.alarms.audit import AlarmRecorder
 from network.alarms.book import AlarmBook
-from network.alarms.evaluator import Evaluator
+from network.alarms.evaluator import AUDIT_EVENT_KEY, TRANSITIONS_FILE, Evaluator
 from network.alarms.probe import Prober, Targets
 from network.alarms.rules import WitnessPolicyView
-from network.alarms.store import read_alarms
+from network.alarms.store import ALARMS_DIR, read_alarms
 from network.alarms.webhook import FORMAT, WebhookSender
 from notary.api.app import create_app
+from notary.event import parse_entry
 from notary.log.note import format_vkey
 from notary.logsuite import public_bytes
 from notary.service import NotaryService
+from notary.submit.vault import SaltVault
 from tests.support.apiserver import ApiServer
 from tests.support.notary_world import ORIGIN, WITNESS_ORGS, LogWorld
 from tests.support.wait import wait_until
@@ -139,13 +143,33 @@ class WitnessProcesses:
                 process.wait(TIMEOUT)
 
 
+class ServedNotary:
+    """The world's notary, its API served on one loopback port that :meth:`stop` closes and :meth:`start` opens
+    again (the service itself runs on: only its API is gone, as far as any client can tell)."""
+
+    def __init__(self, service: NotaryService) -> None:
+        self.service = service
+        self.server: ApiServer | None = ApiServer(create_app(service))
+        self.port = self.server.port
+        self.url = self.server.url
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def start(self) -> None:
+        if self.server is None:
+            self.server = ApiServer(create_app(self.service), port=self.port)
+
+
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[LogWorld, WitnessProcesses, str]]:
+def world(tmp_path: Path) -> Iterator[tuple[LogWorld, WitnessProcesses, ServedNotary]]:
     world = LogWorld(tmp_path)
     world.close()  # its in-process witnesses give way to processes on the same ports and states
     witnesses = WitnessProcesses(world, tmp_path)
     notary: NotaryService | None = None
-    server: ApiServer | None = None
+    served: ServedNotary | None = None
     try:
         for org in WITNESS_ORGS:
             witnesses.start(org)
@@ -153,20 +177,21 @@ def world(tmp_path: Path) -> Iterator[tuple[LogWorld, WitnessProcesses, str]]:
             wait_until(lambda o=org: witnesses.serving(o), f"witness {org} to serve", TIMEOUT)  # type: ignore[misc]
         notary = world.notary()
         notary.start()
-        server = ApiServer(create_app(notary))
-        yield world, witnesses, server.url
+        served = ServedNotary(notary)
+        yield world, witnesses, served
     finally:
-        if server is not None:
-            server.stop()
+        if served is not None:
+            served.stop()
         if notary is not None:
             notary.stop()
         witnesses.close()
 
 
 def test_two_witnesses_stopped_fire_the_quorum_alarm_at_the_webhook_and_their_return_resolves_it(
-    tmp_path: Path, world: tuple[LogWorld, WitnessProcesses, str]
+    tmp_path: Path, world: tuple[LogWorld, WitnessProcesses, ServedNotary]
 ) -> None:
-    _, witnesses, notary_url = world
+    _, witnesses, served = world
+    notary_url = served.url
     receiver = Receiver(fail=1)  # the first delivery fails: the sender retries
     targets = Targets(
         witnesses={org: witnesses.url(org) for org in WITNESS_ORGS},
@@ -208,3 +233,88 @@ def test_two_witnesses_stopped_fire_the_quorum_alarm_at_the_webhook_and_their_re
     finally:
         evaluator.stop()
         receiver.close()
+
+
+def logged(notary_url: str, event_id: str) -> dict[str, Any] | None:
+    """The event ``event_id`` as the notary's log holds it, None while it does not."""
+    response = httpx.get(f"{notary_url}/v1/entries/{event_id}", timeout=5.0)
+    if response.status_code == 404:
+        return None
+    response.raise_for_status()
+    event = parse_entry(base64.b64decode(response.json()["entry"]))
+    assert event["event_id"] == event_id
+    return event
+
+
+def test_every_alarm_is_recorded_in_the_log_those_raised_while_the_notary_is_down_once_it_is_back(
+    tmp_path: Path, world: tuple[LogWorld, WitnessProcesses, ServedNotary]
+) -> None:
+    """The notary's API goes away: ``notary-down`` fires, and a witness stopped meanwhile fires its own alarm;
+    the evaluator goes on evaluating while its records wait in the outbox. Once the notary and the witness are
+    back, every transition of transitions.jsonl is an event of ``shuzhi-tech/alarms`` in the log, numbered
+    without a gap, none dropped."""
+    log_world, witnesses, served = world
+    operator = "shuzhi-tech"  # the world's notary knows its gateway key
+    vault = SaltVault.open(tmp_path / "alarms-vault", operator, b"passphrase")
+    recorder = AlarmRecorder(
+        tmp_path / "audit.outbox.db", operator, served.url, log_world.gateway_key, vault,
+        backoff_initial_s=0.05, backoff_max_s=0.2,
+    )  # fmt: skip
+    targets = Targets(
+        witnesses={org: witnesses.url(org) for org in WITNESS_ORGS},
+        policy=WitnessPolicyView(2, require_regulator=True, regulators=frozenset({"reg"})),
+        notary=served.url,
+    )
+    evaluator = Evaluator(
+        tmp_path, "test-consortium", Prober(targets, timeout=1.0), AlarmBook(fire_after=0.0, resolve_after=0.0),
+        recorder=recorder, interval=0.1,
+    )  # fmt: skip
+    evaluator.start()
+    down, alpha = "notary-down:notary", "witness-down:witness/alpha"
+    try:
+        wait_until(lambda: evaluator.steps >= 1, "a first evaluation", TIMEOUT)
+        assert read_alarms(tmp_path).active == ()
+
+        served.stop()
+        wait_until(lambda: _line(tmp_path, "fired", down), "notary-down fired", TIMEOUT)
+        witnesses.stop("alpha")
+        wait_until(lambda: _line(tmp_path, "fired", alpha), "witness-down of alpha fired", TIMEOUT)
+        steps = evaluator.steps
+        wait_until(lambda: evaluator.steps >= steps + 3, "the evaluator going on", TIMEOUT)
+        wait_until(lambda: recorder.status()["consecutive_failures"] >= 1, "the shipper failing", TIMEOUT)
+        assert recorder.outbox.stats().pending >= 2  # held, not lost
+
+        served.start()
+        witnesses.start("alpha")
+        wait_until(lambda: _line(tmp_path, "resolved", down), "notary-down resolved", TIMEOUT)
+        wait_until(lambda: _line(tmp_path, "resolved", alpha), "witness-down of alpha resolved", TIMEOUT)
+        lines = _lines(tmp_path)
+        wait_until(lambda: recorder.recorded >= len(lines), "every transition on disk", TIMEOUT)
+        assert recorder.shipper.drain(TIMEOUT), "the records shipped"
+        events = [_logged_within(served.url, line[AUDIT_EVENT_KEY]) for line in lines]
+    finally:
+        evaluator.stop()
+    assert recorder.dropped == 0
+    assert [e["gateway_seq"] for e in events] == list(range(1, len(lines) + 1))
+    for line, event in zip(lines, events, strict=True):
+        alarm = line["alarm"]
+        assert event["gateway_id"] == f"{operator}/alarms" and event["route"] == f"/alarm/v1/{alarm['id']}"
+        assert event["api"] == f"{line['transition']}.{alarm['severity']}" and event["time_ms"] == line["time_ms"]
+        assert event["caller_org"] == (alarm["org"] or operator)
+    fired_down = _line(tmp_path, "fired", down)
+    assert fired_down is not None
+    assert [e["caller_org"] for e in events if e["route"].endswith(alpha)] == ["alpha", "alpha"]
+
+
+def _logged_within(notary_url: str, event_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = wait_until(lambda: logged(notary_url, event_id), f"{event_id} in the log", TIMEOUT)
+    return found
+
+
+def _lines(directory: Path) -> list[dict[str, Any]]:
+    path = directory / ALARMS_DIR / TRANSITIONS_FILE
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+def _line(directory: Path, transition: str, alarm_id: str) -> dict[str, Any] | None:
+    return next((x for x in _lines(directory) if x["transition"] == transition and x["alarm"]["id"] == alarm_id), None)

@@ -17,9 +17,19 @@ from chain.ids import OrgId, Role
 from cli.main import cli
 from contracts import CONTRACT_NAMES
 from explorer.api.calls import digests
+from network.alarms.audit import alarm_event
+from network.alarms.book import Alarm, Transition
+from network.alarms.webhook import alarm_document
 from network.description import ConsortiumDescription, MemberDescription, load_description
 from network.identity import create_org_identity, load_gateway_key, load_org_public
-from network.shredding import ShredBook, explorer_vault, gateway_vault, load_statements, statement_path
+from network.shredding import (
+    ShredBook,
+    alarms_vault,
+    explorer_vault,
+    gateway_vault,
+    load_statements,
+    statement_path,
+)
 from notary.event import canonical_entry, validate_event
 from notary.submit.digest import derive_salt, request_digest, response_digest
 from notary.submit.reveal import body_sha256
@@ -181,3 +191,23 @@ def test_explorer_vault_is_shredded_too_and_version_1_needs_asking(directory: Pa
     code, out, err = _invoke(directory, "verify", "reveal", str(tmp_path / "old.reveal"))
     assert code == 0, err
     assert "gateway-key/v1" in out
+
+
+def test_the_alarm_records_vault_is_revealed_from_and_shredded_too(directory: Path, tmp_path: Path) -> None:
+    """An alarm record's salt comes from the operator's vault of alarm records, which reveal finds by the
+    record's gateway (``<operator>/alarms``) and shred destroys a day of with the others."""
+    vault = SaltVault.open(alarms_vault(directory), PROVIDER, PASS.encode())
+    day, noon = "2026-09-02", NOON - 61 * 86_400_000
+    alarm = Alarm("witness-down:witness/beta", "witness-down", "warning", "witness/beta", OTHER, "down", noon / 1000)
+    transition = Transition("fired", alarm, noon / 1000)
+    recorded = alarm_event(transition, alarm_document("shred-test", transition), PROVIDER, vault, event_id="a-1")
+    entry = tmp_path / "a.entry"
+    entry.write_bytes(canonical_entry(validate_event({**recorded, "gateway_seq": 1})))
+    code, out, err = _invoke(directory, "data", "reveal", "a-1", "--provider", PROVIDER, "--entry", str(entry))
+    assert code == 0, err
+    assert json.loads(out)["salt"] == vault.reveal("a-1", noon).hex()
+    code, out, err = _invoke(directory, "data", "shred", "--provider", PROVIDER, "--day", day, "--json")
+    assert code == 0, err
+    assert str(alarms_vault(directory)) in {v["vault"] for v in json.loads(out)["vaults"]}
+    code, _, err = _invoke(directory, "data", "reveal", "a-1", "--provider", PROVIDER, "--entry", str(entry))
+    assert code == 1 and "shredded" in err

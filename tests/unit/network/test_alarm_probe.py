@@ -27,6 +27,15 @@ def test_a_gateway_from_its_health() -> None:
     assert gateway_probe("beta", None) == GatewayProbe("beta", up=False)
 
 
+def test_a_gateways_quota_store_from_its_health() -> None:
+    down = {"outbox": {}, "quota": {"store": "postgresql", "reachable": False, "refused": 3}}
+    assert gateway_probe("beta", down) == GatewayProbe("beta", True, quota_store="postgresql", quota_reachable=False)
+    up = {"quota": {"store": "postgresql", "reachable": True}}
+    assert gateway_probe("beta", up) == GatewayProbe("beta", True, quota_store="postgresql")
+    local = {"quota": {"store": "local", "reachable": True}}  # counted in its own outbox: nothing to reach
+    assert gateway_probe("beta", local) == GatewayProbe("beta", True)
+
+
 def test_a_full_queue_drops_its_oldest_document_and_never_blocks() -> None:
     sender = WebhookSender("http://127.0.0.1:1/never", queue_size=3)
     for n in range(5):

@@ -148,3 +148,21 @@ def test_gateway_down_and_outbox_filling() -> None:
     assert found["gateway-outbox:gateway/c"].severity == "warning"
     assert found["gateway-outbox:gateway/d"].severity == "critical"
     assert found["gateway-outbox:gateway/d"].summary == "gateway of d: outbox 80 of 100 pending (80%)"
+
+
+def test_a_shared_quota_store_that_cannot_be_reached() -> None:
+    snapshot = Snapshot(
+        gateways=(
+            GatewayProbe("a", True, quota_store="postgresql", quota_reachable=False),
+            GatewayProbe("b", True, quota_store="postgresql", quota_reachable=True),
+            GatewayProbe("c", False, quota_store="postgresql", quota_reachable=False),  # down says it all
+        )
+    )
+    found = by_id(evaluate(snapshot))
+    alarm = found["quota-store:gateway/a"]
+    assert (alarm.severity, alarm.org) == ("critical", "a")
+    assert alarm.summary == (
+        "gateway of a: its quota store (postgresql) cannot be reached; calls under a quota are refused "
+        "(503 quota_unavailable)"
+    )
+    assert set(found) == {"quota-store:gateway/a", "gateway-down:gateway/c"}
