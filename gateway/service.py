@@ -30,6 +30,7 @@ from gateway.quota import PostgresQuota, QuotaUnavailableError, open_quota_store
 from gateway.server import Gateway, GatewaySettings
 from network.certificates import CallerAuthenticator
 from network.description import ConsortiumDescription
+from network.grantterms import TermsStore
 from network.identity import issue_server_certificate, load_gateway_key
 from network.logsetup import log_origin
 from network.shredding import gateway_vault
@@ -86,6 +87,7 @@ async def serve(options: GatewayOptions, description: ConsortiumDescription, pas
         options.org,
         poll_s=options.poll_s,
         stale_s=options.stale_s,
+        terms=TermsStore(options.directory, options.org),
     )
     chain.start()
     trust = None
