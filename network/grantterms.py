@@ -156,8 +156,8 @@ class TermsStore:
         return next((r for r in self._records if r.grant_id == grant_id), None)
 
     def salt_for(self, asset: str, grantee: str, purpose: str) -> bytes | None:
-        """The salt of the newest grant of the triple, which the next grant of it reuses (same key)."""
-        found = self.find(asset, grantee, purpose)
+        """The salt of this org's newest grant of the triple, which its next grant of it reuses (same key)."""
+        found = [r for r in self.find(asset, grantee, purpose) if r.terms.grantor == self.org]
         return found[0].terms.salt if found else None
 
     def refresh(self) -> bool:
@@ -167,6 +167,9 @@ class TermsStore:
             names = frozenset(n for n in os.listdir(self.path) if n.endswith(".json") and not n.startswith("."))
         except FileNotFoundError:
             names = frozenset()
+        except OSError as exc:  # keep what was read: a store that cannot be listed must not stop a gateway
+            log.warning("grant terms store %s cannot be read: %s", self.path, exc)
+            return False
         if names == self._names:
             return False
         records = []

@@ -81,4 +81,17 @@ def test_the_store_finds_newest_first_and_follows_the_directory(tmp_path: Path) 
     assert reader.find("book", "beta", "research") == [new]
     assert reader.find("book", "gamma", "research") == []
     assert TermsStore(tmp_path, "beta").records() == []  # another org's store
+    imported = TermsStore(tmp_path, "beta")
+    imported.put(new)
+    assert imported.salt_for("book", "beta", "research") is None  # alpha's salt, not one for beta's own grants
     assert replace(new, grant_id=b"\x02" * 32).file_name == new.file_name  # the file is named by the commitment
+
+
+def test_a_store_that_cannot_be_listed_keeps_what_it_read(tmp_path: Path) -> None:
+    store = TermsStore(tmp_path, "alpha")
+    store.put(new_record(terms()))
+    folder = terms_dir(tmp_path, "alpha")
+    folder.rename(tmp_path / "moved")
+    folder.write_text("not a directory")  # listing it fails, and not because it is missing
+    assert store.refresh() is False
+    assert len(store.records()) == 1
