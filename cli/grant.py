@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -175,7 +176,7 @@ def grant_list(obj: Context, asset_id: str | None, grantee: str | None, as_json:
 
     emit(
         as_json,
-        [*items, *({**_plain_private(g), "private": True} for g in hidden)],
+        [*items, *({**asdict(g), "private": True} for g in hidden)],
         lambda: (
             [
                 f"0x{g.grant_id.hex()[:12]}.. {g.asset:<26} {g.grantor:<14} -> {g.grantee:<14} {g.purpose:<13} "
@@ -190,20 +191,6 @@ def grant_list(obj: Context, asset_id: str | None, grantee: str | None, as_json:
             or ["no grants"]
         ),
     )
-
-
-def _plain_private(g: Any) -> dict[str, Any]:
-    return {
-        "grant_id": g.grant_id,
-        "asset": g.asset,
-        "grantor": g.grantor,
-        "key": g.key,
-        "commitment": g.commitment,
-        "created_at": g.created_at,
-        "revoked_at": g.revoked_at,
-        "revoke_reason": g.revoke_reason,
-        "owner_epoch": g.owner_epoch,
-    }
 
 
 def _shown(path: Path, directory: Path) -> str:

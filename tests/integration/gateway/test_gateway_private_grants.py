@@ -279,6 +279,11 @@ def test_cli_refusals(world: World, chain: GatewayChain) -> None:
     assert not [r for r in TermsStore(world.root, PROVIDER).records() if r.terms.purpose == "refusals"]
 
     assert "holds no terms of grant" in refused(world, "grant", "terms", "export", "0x" + "ab" * 32, "--as", OTHER)
+    window = ("--not-before", "2030-01-01T00:00:00Z", "--expires", "2030-02-01T00:00:00Z")
+    ok(world, "grant", "create", ASSET, "--to", OTHER, "--purpose", "twice", *window, "--private", "--as", PROVIDER)
+    assert "exactly these terms exists already" in refused(
+        world, "grant", "create", ASSET, "--to", OTHER, "--purpose", "twice", *window, "--private", "--as", PROVIDER
+    )
     created = ok(world, "grant", "create", ASSET, "--to", OTHER, "--purpose", "handover", "--days", "1", "--private",
                  "--as", PROVIDER)  # fmt: skip
     document: dict[str, Any] = json.loads(ok(world, "grant", "terms", "export", grant_id_in(created), "--as", PROVIDER))
