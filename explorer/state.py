@@ -236,7 +236,7 @@ class ChainState:
         started = time.perf_counter()
         registry = self.deployment.registry(self._backend)
         assets = self.deployment.assets(self._backend)
-        grants = self.deployment.grants(self._backend)
+        clear, private = self.deployment.grants(self._backend).grants_of_both_kinds()
         self._snapshot = Snapshot(
             block=number,
             block_time=stamp,
@@ -245,8 +245,8 @@ class ChainState:
             centers=tuple(assets.centers()),
             units=tuple(assets.units()),
             apis=tuple(assets.apis()),
-            grants=tuple(grants.grants()),
-            private_grants=tuple(grants.private_grants()),
+            grants=tuple(clear),
+            private_grants=tuple(private),
             read_ms=int((time.perf_counter() - started) * 1000),
         )
         self.reads += 1

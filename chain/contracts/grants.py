@@ -262,9 +262,24 @@ class AccessGrantsClient(ContractClient):
 
     def grant(self, grant_id: bytes) -> GrantInfo | None:
         """The clear grant ``grant_id``; None for an unknown id or a private grant (:meth:`private_grant`)."""
+        found = self._either(grant_id)
+        return found if isinstance(found, GrantInfo) else None
+
+    def _either(self, grant_id: bytes) -> GrantInfo | PrivateGrantInfo | None:
+        """Grant ``grant_id`` of either kind (a private grant has no grantee on chain); one read for a clear one."""
         raw = self._call("grant", grant_id)
-        if raw[0] == b"\0" * 32 or raw[2] == b"\0" * 32:
+        if raw[0] == b"\0" * 32:
             return None
+        if raw[2] == b"\0" * 32:
+            key, commitment = self._call("private_grant", grant_id)
+            return PrivateGrantInfo(
+                grant_id,
+                AssetId(bytes32_to_name(raw[0])),
+                OrgId(bytes32_to_name(raw[1])),
+                bytes(key),
+                bytes(commitment),
+                *raw[7:],
+            )
         return GrantInfo(
             grant_id,
             AssetId(bytes32_to_name(raw[0])),
@@ -280,18 +295,8 @@ class AccessGrantsClient(ContractClient):
 
     def private_grant(self, grant_id: bytes) -> PrivateGrantInfo | None:
         """The private grant ``grant_id``; None for an unknown id or a clear grant."""
-        raw = self._call("grant", grant_id)
-        if raw[0] == b"\0" * 32 or raw[2] != b"\0" * 32:
-            return None
-        key, commitment = self._call("private_grant", grant_id)
-        return PrivateGrantInfo(
-            grant_id,
-            AssetId(bytes32_to_name(raw[0])),
-            OrgId(bytes32_to_name(raw[1])),
-            bytes(key),
-            bytes(commitment),
-            *raw[7:],
-        )
+        found = self._either(grant_id)
+        return found if isinstance(found, PrivateGrantInfo) else None
 
     def _ids(self) -> list[bytes]:
         return [bytes(self._call("grant_at", i)) for i in range(self._call("grant_count"))]
@@ -303,6 +308,11 @@ class AccessGrantsClient(ContractClient):
     def private_grants(self) -> list[PrivateGrantInfo]:
         """Every private grant, oldest first."""
         return [g for i in self._ids() if (g := self.private_grant(i)) is not None]
+
+    def grants_of_both_kinds(self) -> tuple[list[GrantInfo], list[PrivateGrantInfo]]:
+        """:meth:`grants` and :meth:`private_grants` in one pass over the ids."""
+        found = [g for i in self._ids() if (g := self._either(i)) is not None]
+        return [g for g in found if isinstance(g, GrantInfo)], [g for g in found if isinstance(g, PrivateGrantInfo)]
 
     def check(self, asset: str, grantee: str, purpose: str, at: int) -> CheckResult:
         code, grant_id = self._call(

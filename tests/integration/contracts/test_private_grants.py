@@ -164,6 +164,7 @@ def test_clear_and_private_grants_are_listed_apart(consortium: Consortium) -> No
     clear_id = c.grants.create_grant(c.signers["alpha"], "book", "gamma", "audit", 0, now + 600)
     assert [g.grant_id for g in c.grants.grants()] == [clear_id]
     assert [g.grant_id for g in c.grants.private_grants()] == [private_id]
+    assert c.grants.grants_of_both_kinds() == (c.grants.grants(), c.grants.private_grants())
     assert c.grants.private_grant(clear_id) is None
     assert bytes(c.grants.contract.functions.private_grant(clear_id).call()[0]) == ZERO32
     # neither check sees the other kind's grant
