@@ -197,7 +197,10 @@ def run(
     if not routes:
         fail(f"asset {asset_id} has no PSI step APIs in the catalogue (a route ending in /terms)")
     steps = routes[0][: -len("/terms")]
-    check = c.grants.check(asset_id, as_org, purpose, int(time.time()))
+    from network.grantterms import TermsStore, decide
+
+    # the grant the owner's gateway will decide under: a private one when this org holds its terms
+    check = decide(c.grants, TermsStore(obj.directory, as_org), asset_id, as_org, purpose, int(time.time())).result
     grant_id = "0x" + (check.grant_id.hex() if check.grant_id is not None else "00" * 32)
     passphrase = obj.passphrase()
     server_key = c.description.member(info.owner).identity.gateway_public_key

@@ -9,6 +9,8 @@ operator as provider, but the operator only runs the service: such a query is se
 people and by the regulator, never by the operator's people unless their firm made it. So the regulator's
 queries are seen by the regulator alone, and one firm's by no other firm. (Showing a regulator's query to the
 firm whose data it read needs that firm recorded in the event, which it is not yet; see ``docs/explorer.md``.)
+A private grant (its terms off chain) is seen, without its terms, by its grantor's people and the regulator: the
+explorer holds none of its terms and cannot tell its grantee (``sees_private_grant``).
 The call index applies the same rule to searches, exports and counts (``explorer.calls.CallFilter.party``).
 A gateway's sequence gaps and last sequence number are its own firm's and the regulator's (``sees_gateway``),
 and so are the alarms about a gateway (``sees_alarm``); every other operational alarm is every member's.
@@ -20,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chain.contracts.assets import AssetInfo
-from chain.contracts.grants import GrantInfo
+from chain.contracts.grants import GrantInfo, PrivateGrantInfo
 from explorer.state import PRIVATE_FROM, Snapshot
 from network.alarms.book import Alarm
 from network.logins import Person
@@ -40,6 +42,13 @@ def sees_call(person: Person, row: Mapping[str, Any]) -> bool:
 
 def sees_grant(person: Person, grant: GrantInfo) -> bool:
     return person.is_regulator or person.org in (grant.grantor, grant.grantee)
+
+
+def sees_private_grant(person: Person, grant: PrivateGrantInfo) -> bool:
+    """A private grant's row (asset, grantor, creation, revocation; never terms): its grantor and the regulator.
+    Its grantee is in the terms, which the explorer does not hold, so the grantee's people find it in their own
+    terms store (``consortium grant terms list``), not here."""
+    return person.is_regulator or person.org == grant.grantor
 
 
 def sees_asset_detail(person: Person, asset: AssetInfo, snapshot: Snapshot) -> bool:
@@ -83,6 +92,9 @@ def sees_transaction(person: Person, tx: Mapping[str, Any], snapshot: Snapshot) 
         grant = snapshot.grant(str(grant_id)) if grant_id is not None else None
         if grant is not None:
             named.update((grant.grantor, grant.grantee))
+        private = snapshot.private_grant(str(grant_id)) if grant_id is not None else None
+        if private is not None:
+            named.add(private.grantor)
     return person.org in named
 
 

@@ -39,7 +39,8 @@ Beside the rows, the writer keeps what the histories need, derived from the even
   (``ProposalApproved``, ``ApiRetired``) do not carry.
 
 A grant's state at a time follows ``AccessGrants.check``: revoked first, then outside its validity window
-(``not_before <= at < expires_at``). The contract also voids a grant when the asset changes owner after it;
+(``not_before <= at < expires_at``). A private grant's window is not on chain: unless revoked its state is
+``private``, and its terms are None. The contract also voids a grant when the asset changes owner after it;
 ``grant_state_at`` reports that beside the state (``void``), which keeps the four states of the interface.
 """
 
@@ -127,6 +128,7 @@ _TABLES = ("blocks", "transactions", "events", "event_keys", "owners", "versions
 _REGISTRY = "ConsortiumRegistry"
 _ASSETS = "DataAssetRegistry"
 _GRANTS = "AccessGrants"
+_GRANT_EVENTS = frozenset({"GrantCreated", "GrantRevoked", "PrivateGrantCreated", "PrivateGrantRevoked"})
 
 #: Events whose ``org`` argument is the member the event is about (ProposalApproved's ``org`` is the voter).
 _MEMBER_EVENTS = frozenset(
@@ -396,7 +398,7 @@ class ChainIndex:
                 row = db.execute("SELECT asset FROM apis WHERE api = ?", (args["api"],)).fetchone()
                 if row is not None:
                     key("asset", row[0])
-        elif contract == _GRANTS and name in ("GrantCreated", "GrantRevoked"):
+        elif contract == _GRANTS and name in _GRANT_EVENTS:
             key("grant", args.get("grant_id"))
             key("asset", args.get("asset"))
         db.executemany(
@@ -559,11 +561,15 @@ class ChainIndex:
     def grant_state_at(self, grant_id: str, at: int) -> dict[str, Any] | None:
         """The grant as it stood on chain at chain time ``at`` (seconds); None if unknown or created after."""
         history = self.history("grant", grant_id)
-        created = next((e for e in history if e["event"] == "GrantCreated"), None)
+        created = next((e for e in history if e["event"] in ("GrantCreated", "PrivateGrantCreated")), None)
         if created is None or created["timestamp"] > at:
             return None
         args = created["args"]
-        revoked = next((e for e in history if e["event"] == "GrantRevoked" and e["timestamp"] <= at), None)
+        private = created["event"] == "PrivateGrantCreated"
+        revoked = next(
+            (e for e in history if e["event"] in ("GrantRevoked", "PrivateGrantRevoked") and e["timestamp"] <= at),
+            None,
+        )
         transfer = self._query(
             "SELECT timestamp FROM owners WHERE asset = ? AND (block_number, log_index) > (?, ?) AND timestamp <= ? "
             "ORDER BY block_number, log_index LIMIT 1",
@@ -573,6 +579,8 @@ class ChainIndex:
         expires_at = _int(args.get("expires_at"))
         if revoked is not None:
             state = "revoked"
+        elif private:
+            state = "private"  # its window is in the terms, which the chain does not hold
         elif at < not_before:
             state = "not_yet_valid"
         elif at >= expires_at:
@@ -583,11 +591,12 @@ class ChainIndex:
             "grant_id": _hash(args.get("grant_id", grant_id)),
             "asset": args.get("asset"),
             "grantor": args.get("grantor"),
-            "grantee": args.get("grantee"),
-            "purpose": args.get("purpose"),
-            "not_before": not_before,
-            "expires_at": expires_at,
-            "quota": _int(args.get("quota")),
+            "grantee": None if private else args.get("grantee"),
+            "purpose": None if private else args.get("purpose"),
+            "not_before": None if private else not_before,
+            "expires_at": None if private else expires_at,
+            "quota": None if private else _int(args.get("quota")),
+            "private": private,
             "created_at": created["timestamp"],
             "created_block": created["block_number"],
             "created_tx": created["tx_hash"],

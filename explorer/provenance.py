@@ -67,6 +67,25 @@ def call_step(row: Mapping[str, Any], entry: bytes) -> tuple[dict[str, Any], dic
     return _step("call", True, f"{row['caller_org']} → {row['provider_org']} {row['api']}: {row['decision']}"), event
 
 
+def _private_grant_step(event: Mapping[str, Any], state: dict[str, Any], lifecycle: Any, at: int) -> dict[str, Any]:
+    """A private grant's link: its grantee and window are in terms the explorer does not hold, so it checks what
+    the chain holds (the grant existed, was not revoked or voided, is the provider's grant of the call's asset)
+    and says that the rest was the provider's gateway's to check (``check_private``)."""
+    if event["decision"] != "allow":
+        return _step("grant", True, f"denied ({event.get('denial_reason')}); the private grant was {lifecycle}", state)
+    if lifecycle != "private":
+        return _step("grant", False, f"allowed, but the private grant was {lifecycle} on chain at {at}", state)
+    if state.get("asset") != event.get("asset_id") or state.get("grantor") != event.get("provider_org"):
+        return _step("grant", False, "allowed, but the private grant is another provider's or of another asset", state)
+    return _step(
+        "grant",
+        True,
+        f"a private grant of {state.get('grantor')}, not revoked on chain at {at}; its grantee and window are held "
+        "by the parties and were checked by the provider's gateway against its commitment",
+        state,
+    )
+
+
 def grant_step(chain: ChainIndex, event: Mapping[str, Any]) -> dict[str, Any]:
     """The grant the gateway decided under, as it stood on chain at the call's time."""
     grant_id = event.get("grant_id")
@@ -89,8 +108,10 @@ def grant_step(chain: ChainIndex, event: Mapping[str, Any]) -> dict[str, Any]:
         if event["decision"] == "allow":
             return _step("grant", False, f"allowed under grant {grant_id}, which did not exist on chain at {at}")
         return _step("grant", None, f"grant {grant_id} did not exist on chain at {at}")
-    parties_ok = state.get("grantee") == event["caller_org"] and state.get("asset") == event.get("asset_id")
     lifecycle = "void" if state.get("void") else state.get("state")  # void: the asset changed owner since
+    if state.get("private"):
+        return _private_grant_step(event, state, lifecycle, at)
+    parties_ok = state.get("grantee") == event["caller_org"] and state.get("asset") == event.get("asset_id")
     if event["decision"] == "allow":
         if lifecycle != "active":
             return _step("grant", False, f"allowed, but the grant was {lifecycle} on chain at {at}", state)

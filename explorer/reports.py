@@ -25,13 +25,16 @@ def compliance_report(
 ) -> dict[str, Any]:
     """Calls made and served, denials, grants changed and gaps of ``org`` between ``from_ms`` and ``to_ms``."""
     grants_changed = []
-    for kind in ("GrantCreated", "GrantRevoked"):
+    for kind in ("GrantCreated", "GrantRevoked", "PrivateGrantCreated", "PrivateGrantRevoked"):
         for item in chain.events(contract="AccessGrants", event=kind, before=None, limit=10_000):
             args = item.get("args") or {}
             parties = {args.get("grantee"), args.get("grantor")}
             grant = snapshot.grant(str(args.get("grant_id")))
             if grant is not None:
                 parties |= {grant.grantor, grant.grantee}
+            private = snapshot.private_grant(str(args.get("grant_id")))
+            if private is not None:  # its grantee is not known here: the grantor's report names it
+                parties.add(private.grantor)
             if org in parties and from_ms <= int(item["timestamp"]) * 1000 < to_ms:
                 grants_changed.append({"time": item["timestamp"], "event": kind, "grant_id": args.get("grant_id"),
                                        "tx_hash": item["tx_hash"]})  # fmt: skip

@@ -29,7 +29,7 @@ from eth_utils.address import to_checksum_address
 from chain.backend import RpcBackend
 from chain.contracts.assets import ApiInfo, AssetInfo, CenterInfo, UnitInfo
 from chain.contracts.deploy import Deployment
-from chain.contracts.grants import GrantInfo
+from chain.contracts.grants import GrantInfo, PrivateGrantInfo
 from chain.contracts.registry import MemberInfo
 from chain.ids import Role
 
@@ -38,7 +38,9 @@ T = TypeVar("T")
 
 #: Classification from which an asset's detail is private to its owner, its grantees and the regulator.
 PRIVATE_FROM = 3
-GRANT_STATES = ("active", "revoked", "expired", "not_yet_valid", "void")
+GRANT_STATES = ("active", "revoked", "expired", "not_yet_valid", "void", "private")
+#: What the explorer shows of a private grant's terms: it holds none of them (docs/confidentiality.md).
+PRIVATE_TERMS_NOTE = "terms held by the parties"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,13 +55,19 @@ class Snapshot:
     units: tuple[UnitInfo, ...] = ()
     apis: tuple[ApiInfo, ...] = ()
     grants: tuple[GrantInfo, ...] = ()
+    private_grants: tuple[PrivateGrantInfo, ...] = ()
     read_ms: int = 0
     _assets_by_id: dict[str, AssetInfo] = field(default_factory=dict)
     _grants_by_id: dict[str, GrantInfo] = field(default_factory=dict)
+    _private_by_id: dict[str, PrivateGrantInfo] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._assets_by_id.update({a.asset: a for a in self.assets})
         self._grants_by_id.update({"0x" + g.grant_id.hex(): g for g in self.grants})
+        self._private_by_id.update({"0x" + g.grant_id.hex(): g for g in self.private_grants})
+
+    def private_grant(self, grant_id: str) -> PrivateGrantInfo | None:
+        return self._private_by_id.get(grant_id)
 
     def asset(self, asset_id: str) -> AssetInfo | None:
         return self._assets_by_id.get(asset_id)
@@ -101,6 +109,36 @@ def grant_json(grant: GrantInfo, asset: AssetInfo | None, now: int) -> dict[str,
         "revoked_at": grant.revoked_at or None,
         "revoke_reason": grant.revoke_reason if grant.revoked_at else None,
         "state": grant_state(grant, asset, now),
+    }
+
+
+def private_grant_state(grant: PrivateGrantInfo, asset: AssetInfo | None) -> str:
+    """What the chain tells of a private grant: revoked, void (the asset gone or transferred since), or
+    ``private`` (its window, hence whether it is active, is in the terms the parties hold)."""
+    if grant.revoked_at:
+        return "revoked"
+    if asset is None or asset.retired or asset.transfers != grant.owner_epoch:
+        return "void"
+    return "private"
+
+
+def private_grant_json(grant: PrivateGrantInfo, asset: AssetInfo | None) -> dict[str, Any]:
+    """A private grant as the explorer shows it: what is on chain, no terms."""
+    return {
+        "grant_id": "0x" + grant.grant_id.hex(),
+        "asset": grant.asset,
+        "grantor": grant.grantor,
+        "grantee": None,
+        "purpose": None,
+        "not_before": None,
+        "expires_at": None,
+        "quota": None,
+        "created_at": grant.created_at,
+        "revoked_at": grant.revoked_at or None,
+        "revoke_reason": grant.revoke_reason if grant.revoked_at else None,
+        "state": private_grant_state(grant, asset),
+        "private": True,
+        "terms": PRIVATE_TERMS_NOTE,
     }
 
 
@@ -198,7 +236,7 @@ class ChainState:
         started = time.perf_counter()
         registry = self.deployment.registry(self._backend)
         assets = self.deployment.assets(self._backend)
-        grants = self.deployment.grants(self._backend)
+        clear, private = self.deployment.grants(self._backend).grants_of_both_kinds()
         self._snapshot = Snapshot(
             block=number,
             block_time=stamp,
@@ -207,7 +245,8 @@ class ChainState:
             centers=tuple(assets.centers()),
             units=tuple(assets.units()),
             apis=tuple(assets.apis()),
-            grants=tuple(grants.grants()),
+            grants=tuple(clear),
+            private_grants=tuple(private),
             read_ms=int((time.perf_counter() - started) * 1000),
         )
         self.reads += 1

@@ -49,6 +49,13 @@ Design decisions (``docs/gateway.md`` has the why from the gateway's side):
   may have been missed, or the node may have been replaced) and the watcher reads the logs of the gap. A head
   lower than the processed one means a different chain: everything is dropped and the map reloaded.
 
+* **Private grants.** With a terms store (``network.grantterms``, the provider org's
+  ``orgs/<org>/grant-terms``), a miss is decided by ``grantterms.decide``: ``check_private`` with the terms the
+  store holds for (asset, grantee, purpose), else the clear ``check``; the window and quota of a private grant
+  come from its terms, which the chain has just said match the grant's commitment. The watcher looks at the
+  store's file names at every poll, and a file added or removed clears the decisions as a grant event does
+  (a ``create --private`` writes its file before its transaction, so neither order leaves a stale answer).
+
 * **Bounds.** The decision cache is reset when it reaches ``MAX_CACHED`` entries (a member sending arbitrary
   purposes cannot grow it without bound); names that are not valid on-chain names are decided locally
   (``unknown_asset``, ``not_a_member``, ``no_grant``) without a call and without caching.
@@ -75,6 +82,7 @@ from chain.contracts.registry import ConsortiumRegistryClient
 from chain.errors import ChainError, MalformedError
 from chain.ids import MemberStatus, bytes32_to_name, check_name, name_to_bytes32
 from gateway.errors import GatewayError
+from network.grantterms import TermsStore, decide
 
 log = logging.getLogger("gateway.policy")
 
@@ -102,6 +110,8 @@ DENIAL_REASONS: Final = {
     GrantStatus.OWNERSHIP_CHANGED: "ownership_changed",
     GrantStatus.NOT_YET_VALID: "grant_not_yet_valid",
     GrantStatus.EXPIRED: "grant_expired",
+    # the provider's own terms of a private grant do not match the chain: for the caller, there is no grant
+    GrantStatus.TERMS_MISMATCH: "no_grant",
 }
 _TIMED: Final = frozenset({GrantStatus.ALLOWED, GrantStatus.NOT_YET_VALID, GrantStatus.EXPIRED})
 _MEMBER_STATUS: Final = {MemberStatus.ACTIVE: "active", MemberStatus.SUSPENDED: "suspended"}
@@ -168,6 +178,7 @@ class ChainView:
         stale_s: float = 30.0,
         clock: Callable[[], float] = time.time,
         rpc_timeout_s: float = RPC_TIMEOUT_S,
+        terms: TermsStore | None = None,
     ) -> None:
         missing = [name for name in WATCHED if name not in contracts]
         if missing:
@@ -189,6 +200,7 @@ class ChainView:
         self._stale_s = stale_s
         self._clock = clock
         self._org_raw = name_to_bytes32(provider_org, "org id")
+        self._terms_store = terms
 
         self._lock = threading.Lock()
         self._generation = 0
@@ -277,7 +289,7 @@ class ChainView:
         return _at(entry, now_s)
 
     def member_status(self, org: str) -> str | None:
-        """"active", "suspended", or None for an org that is not (or no longer) a member. Cached."""
+        """ "active", "suspended", or None for an org that is not (or no longer) a member. Cached."""
         if self._clock() - self._last_sync > self._stale_s:
             raise self._stale_error()
         members = self._members
@@ -325,11 +337,14 @@ class ChainView:
 
     def _fetch(self, asset: str, grantee: str, purpose: str, now_s: float) -> _Entry:
         """Ask the chain; the cache entry for (asset, grantee, purpose). Raises what a failed read raises."""
-        result = self._grants.check(asset, grantee, purpose, max(0, int(now_s)))
+        decided = decide(self._grants, self._terms_store, asset, grantee, purpose, max(0, int(now_s)))
+        result, private = decided.result, decided.terms
         status = result.status
         grant_id = None if result.grant_id is None else "0x" + result.grant_id.hex()
         not_before, expires_at, quota = 0, 0, 0
-        if result.grant_id is not None:
+        if private is not None:
+            not_before, expires_at, quota = private.not_before, private.expires_at, private.quota
+        elif result.grant_id is not None and status is not GrantStatus.TERMS_MISMATCH:
             terms = self._terms.get(result.grant_id)
             if terms is None:
                 info = self._grants.grant(result.grant_id)
@@ -351,7 +366,7 @@ class ChainView:
         def denial(reason: GrantStatus, detail: str) -> Decision:
             return Decision(False, DENIAL_REASONS[reason], detail, grant_id, quota, version)
 
-        grant = f"grant of {asset} to {grantee} for {purpose}"
+        grant = ("private " if private is not None else "") + f"grant of {asset} to {grantee} for {purpose}"
         if status in _TIMED:
             before = denial(GrantStatus.NOT_YET_VALID, f"The {grant} is not valid before {_iso(not_before)}.")
             during = Decision(True, None, f"{grantee} holds a {grant}.", grant_id, quota, version)
@@ -366,6 +381,7 @@ class ChainView:
             GrantStatus.NO_GRANT: f"{grantee} has no grant of {asset} for {purpose}.",
             GrantStatus.REVOKED: f"The {grant} was revoked.",
             GrantStatus.OWNERSHIP_CHANGED: f"Asset {asset} changed owner after the {grant} was made.",
+            GrantStatus.TERMS_MISMATCH: f"The provider's terms of the private {grant} do not match the chain.",
         }
         fixed = denial(status, details[status])
         return (-math.inf, math.inf, fixed, fixed, fixed)
@@ -478,6 +494,9 @@ class ChainView:
                     self._routes = routes
                 log.debug("blocks %d-%d: %d watched logs; caches cleared", first, last, len(logs))
             self._head = last
+        if self._terms_store is not None and self._terms_store.refresh():
+            self._clear(members=False, versions=False)
+            log.info("grant terms of %s changed; decisions cleared", self.provider_org)
         if recovered:
             self._clear(everything=True)
             self._down_since = None

@@ -31,6 +31,7 @@ from gateway.server import Gateway, GatewaySettings
 from network.admission import org_roles
 from network.certificates import CallerAuthenticator
 from network.description import ConsortiumDescription
+from network.grantterms import TermsStore
 from network.identity import issue_server_certificate, load_gateway_key
 from network.logsetup import log_origin
 from network.shredding import gateway_vault
@@ -88,6 +89,7 @@ async def serve(options: GatewayOptions, description: ConsortiumDescription, pas
         options.org,
         poll_s=options.poll_s,
         stale_s=options.stale_s,
+        terms=TermsStore(options.directory, options.org),
     )
     chain.start()
     trust = None

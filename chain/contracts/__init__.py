@@ -3,7 +3,14 @@
 from chain.contracts.anchor import AnchorInfo, AuditAnchorClient
 from chain.contracts.assets import ApiInfo, AssetInfo, AssetVersionInfo, DataAssetRegistryClient
 from chain.contracts.deploy import Deployment, FoundingMember, deploy_consortium
-from chain.contracts.grants import AccessGrantsClient, CheckResult, GrantInfo, GrantStatus
+from chain.contracts.grants import (
+    AccessGrantsClient,
+    CheckResult,
+    GrantInfo,
+    GrantStatus,
+    PrivateGrantInfo,
+    PrivateTerms,
+)
 from chain.contracts.registry import ConsortiumRegistryClient, MemberInfo, ProposalInfo, ProposalKind
 from chain.contracts.trust import KeyKind, KeyRecord, KeyState, TrustDirectoryClient
 
@@ -25,6 +32,8 @@ __all__ = [
     "KeyRecord",
     "KeyState",
     "MemberInfo",
+    "PrivateGrantInfo",
+    "PrivateTerms",
     "ProposalInfo",
     "ProposalKind",
     "TrustDirectoryClient",

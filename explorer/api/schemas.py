@@ -157,15 +157,20 @@ class Grant(BaseModel):
     grant_id: str
     asset: str
     grantor: str
-    grantee: str
-    purpose: str
-    not_before: int
-    expires_at: int
-    quota: int
+    grantee: str | None = Field(description="null for a private grant: its terms are held by the parties")
+    purpose: str | None
+    not_before: int | None
+    expires_at: int | None
+    quota: int | None
     created_at: int
     revoked_at: int | None
     revoke_reason: int | None
-    state: str = Field(description="active, revoked, expired, not_yet_valid or void")
+    state: str = Field(
+        description="active, revoked, expired, not_yet_valid or void; a private grant revoked, void or private "
+        "(whether it is active depends on its window, which is in its terms)"
+    )
+    private: bool | None = None
+    terms: str | None = Field(None, description="for a private grant: what the explorer shows of its terms")
 
 
 class AssetDetail(Asset):

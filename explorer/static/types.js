@@ -78,15 +78,17 @@
  * @property {string} grant_id
  * @property {string} asset
  * @property {string} grantor
- * @property {string} grantee
- * @property {string} purpose
- * @property {number} not_before
- * @property {number} expires_at  0: no expiry
- * @property {number} quota  0: unlimited
+ * @property {string | null} grantee  null for a private grant (its terms are held by the parties)
+ * @property {string | null} purpose
+ * @property {number | null} not_before
+ * @property {number | null} expires_at  0: no expiry
+ * @property {number | null} quota  0: unlimited
  * @property {number} created_at
  * @property {number | null} revoked_at
  * @property {string | null} revoke_reason
- * @property {string} state  "active", "revoked", "expired", "not_yet_valid" or "void"
+ * @property {string} state  "active", "revoked", "expired", "not_yet_valid" or "void"; "private" for a private grant
+ * @property {boolean} [private]  a private grant: the explorer shows no terms of it
+ * @property {string | null} [terms]
  * @property {ChainEvent[]} [history]
  */
 

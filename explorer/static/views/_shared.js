@@ -203,11 +203,18 @@ export function grantColumns(withAsset) {
   const cols = [
     { label: t("col.grant"), cell: (g) => grantLink(g.grant_id) },
     { label: t("col.grantor"), cell: (g) => orgLink(g.grantor) },
-    { label: t("col.grantee"), cell: (g) => orgLink(g.grantee) },
-    { label: t("col.purpose"), cell: (g) => text(g.purpose) },
-    { label: t("col.notBefore"), cell: (g) => fmtSec(g.not_before) },
-    { label: t("col.expires"), cell: (g) => (g.expires_at ? fmtSec(g.expires_at) : t("grant.noExpiry")) },
-    { label: t("col.quota"), cell: (g) => (g.quota ? fmtNum(g.quota) : t("grant.unlimited")), class: "num" },
+    { label: t("col.grantee"), cell: (g) => (g.private ? t("grant.privateTerms") : orgLink(g.grantee)) },
+    { label: t("col.purpose"), cell: (g) => (g.private ? "—" : text(g.purpose)) },
+    { label: t("col.notBefore"), cell: (g) => (g.private ? "—" : fmtSec(g.not_before)) },
+    {
+      label: t("col.expires"),
+      cell: (g) => (g.private ? "—" : g.expires_at ? fmtSec(g.expires_at) : t("grant.noExpiry")),
+    },
+    {
+      label: t("col.quota"),
+      cell: (g) => (g.private ? "—" : g.quota ? fmtNum(g.quota) : t("grant.unlimited")),
+      class: "num",
+    },
     { label: t("col.state"), cell: (g) => stateBadge(g.state) },
   ];
   if (withAsset) cols.splice(1, 0, { label: t("col.asset"), cell: (g) => assetLink(g.asset) });

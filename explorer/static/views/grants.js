@@ -127,6 +127,25 @@ export async function viewGrant(ctx) {
   const id = ctx.args[0];
   /** @type {Grant} */
   const g = await getJson(`/grants/${encodeURIComponent(id)}`);
+  if (g.private) {
+    // a private grant: what the chain holds, and no terms (the explorer has none)
+    ctx.show(
+      pageHeader(t("grant.title"), stateBadge(g.state)),
+      section(
+        t("grant.details"),
+        kv([
+          [t("col.grant"), mono(g.grant_id)],
+          [t("col.asset"), assetLink(g.asset)],
+          [t("col.grantor"), orgLink(g.grantor)],
+          [t("col.grantee"), t("grant.privateTerms")],
+          [t("col.created"), fmtSec(g.created_at)],
+          [t("col.state"), stateBadge(g.state)],
+        ]),
+      ),
+      section(t("history"), historyTable(g.history, "grant-history")),
+    );
+    return;
+  }
   ctx.show(
     pageHeader(
       t("grant.title"),

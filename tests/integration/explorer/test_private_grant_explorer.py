@@ -1,0 +1,206 @@
+"""What the explorer shows of a private grant, on our node over JSON-RPC: the chain index's histories and
+state, the provenance link of a call under it, who sees its row and its transactions, and that nothing the
+explorer answers carries its terms (the explorer does not hold them)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+from fastapi.testclient import TestClient
+
+from chain.contracts import PrivateTerms
+from chain.ids import AssetKind
+from explorer import access
+from explorer.api import Explorer, Limits, create_app
+from explorer.chainfollow import ChainFollower
+from explorer.chainindex import ChainIndex
+from explorer.provenance import grant_step
+from explorer.state import PRIVATE_TERMS_NOTE, Snapshot, private_grant_json
+from network.logins import LoginError, Person
+from tests.integration.explorer.chainindex_chain import Deployed, LocalNode, deploy, founder_accounts
+
+ASSET = "eq-quotes"
+
+
+@dataclass
+class World:
+    consortium: Deployed
+    terms: PrivateTerms
+    grant_id: str
+    create_tx: str
+    revoked: PrivateTerms
+    revoked_id: str
+    revoke_tx: str
+    revoked_at: int
+
+
+def hx(data: bytes) -> str:
+    return "0x" + bytes(data).hex()
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[World]:
+    accounts = founder_accounts()
+    backend = LocalNode(accounts["op"])
+    try:
+        c = deploy(backend, accounts)
+        alpha = c.signers["alpha"]
+        c.assets.register_asset(alpha, ASSET, AssetKind.FEED, b"\x01" * 32, b"\x02" * 32, 2)
+        now = c.now()
+        terms = PrivateTerms.draw(ASSET, "alpha", "beta", "research", now - 60, now + 86_400, 40_404)
+        revoked = PrivateTerms.draw(ASSET, "alpha", "gamma", "audit", now - 60, now + 86_400, 0)
+        gid = c.grants.create_private_grant(alpha, terms)
+        rid = c.grants.create_private_grant(alpha, revoked)
+        receipt = c.grants.revoke(alpha, rid, 6)
+        block = backend.web3.eth.get_block(receipt["blockNumber"])
+        (created,) = c.grants.events("PrivateGrantCreated", filters={"grant_id": gid})
+        yield World(
+            c, terms, hx(gid), hx(created["transactionHash"]), revoked, hx(rid), hx(receipt["transactionHash"]),
+            int(block["timestamp"]),
+        )  # fmt: skip
+    finally:
+        backend.close()
+
+
+@pytest.fixture(scope="module")
+def index(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainIndex]:
+    idx = ChainIndex(tmp_path_factory.mktemp("chain-index") / "chain.db")
+    c = world.consortium
+    assert isinstance(c.backend, LocalNode)
+    follower = ChainFollower(idx, c.backend.server.url, dict(c.deployment.addresses))
+    head = int(c.backend.web3.eth.block_number)
+    while idx.head() < head:
+        assert follower.sync_once() > 0 or idx.head() >= head
+    yield idx
+    idx.close()
+
+
+@pytest.fixture(scope="module")
+def snapshot(world: World) -> Snapshot:
+    c = world.consortium
+    return Snapshot(
+        block=int(c.backend.web3.eth.block_number),
+        block_time=c.now(),
+        members=tuple(c.registry.members()),
+        assets=tuple(c.assets.assets()),
+        grants=tuple(c.grants.grants()),
+        private_grants=tuple(c.grants.private_grants()),
+    )
+
+
+def person(org: str, role: str = "compliance") -> Person:
+    return Person(org=org, name="p", role=role, identity="ab" * 32, display_name=f"p ({org})", expires_ms=0)
+
+
+def assert_no_terms(value: Any, t: PrivateTerms) -> None:
+    text = json.dumps(value, default=str)
+    for needle in (f'"{t.grantee}"', f'"{t.purpose}"', str(t.not_before), str(t.expires_at), str(t.quota)):
+        assert needle not in text, f"{needle} in {text}"
+
+
+def test_the_index_keeps_a_private_grants_history_without_terms(world: World, index: ChainIndex) -> None:
+    history = index.history("grant", world.grant_id)
+    assert [e["event"] for e in history] == ["PrivateGrantCreated"]
+    assert [e["event"] for e in index.history("grant", world.revoked_id)] == [
+        "PrivateGrantCreated",
+        "PrivateGrantRevoked",
+    ]
+    assert {e["event"] for e in index.history("asset", ASSET)} >= {"PrivateGrantCreated", "PrivateGrantRevoked"}
+    created = index.grant_state_at(world.grant_id, world.revoked_at)
+    assert created is not None
+    assert (created["private"], created["state"], created["asset"], created["grantor"]) == (
+        True,
+        "private",
+        ASSET,
+        "alpha",
+    )
+    assert all(created[k] is None for k in ("grantee", "purpose", "not_before", "expires_at", "quota"))
+    gone = index.grant_state_at(world.revoked_id, world.revoked_at)
+    assert gone is not None and (gone["state"], gone["revoke_reason"]) == ("revoked", 6)
+    assert_no_terms(history + index.history("grant", world.revoked_id), world.terms)
+    assert_no_terms([index.transaction(world.create_tx), index.transaction(world.revoke_tx)], world.terms)
+
+
+def call(world: World, grant_id: str, *, decision: str = "allow", provider: str = "alpha") -> dict[str, Any]:
+    return {
+        "grant_id": grant_id, "time_ms": (world.revoked_at + 1) * 1000, "decision": decision, "caller_org": "beta",
+        "provider_org": provider, "asset_id": ASSET, "denial_reason": None if decision == "allow" else "grant_revoked",
+    }  # fmt: skip
+
+
+def test_the_provenance_of_a_call_under_a_private_grant(world: World, index: ChainIndex) -> None:
+    ok = grant_step(index, call(world, world.grant_id))
+    assert ok["ok"] is True and "private grant" in ok["detail"], ok
+    assert grant_step(index, call(world, world.revoked_id))["ok"] is False  # allowed under a revoked grant
+    assert grant_step(index, call(world, world.revoked_id, decision="deny"))["ok"] is True
+    assert grant_step(index, call(world, world.grant_id, provider="gamma"))["ok"] is False
+
+
+def test_who_sees_a_private_grant(world: World, snapshot: Snapshot) -> None:
+    (first, second) = snapshot.private_grants
+    assert snapshot.grants == () and snapshot.private_grant(world.grant_id) == first
+    seen = {org: access.sees_private_grant(person(org), first) for org in ("alpha", "beta", "gamma", "op")}
+    # beta is the grantee, but that is in the terms, which the explorer does not hold
+    assert seen == {"alpha": True, "beta": False, "gamma": False, "op": False}
+    assert access.sees_private_grant(person("reg", "regulator"), first)
+    row = private_grant_json(first, snapshot.asset(ASSET))
+    assert (row["state"], row["private"], row["terms"], row["grantee"]) == ("private", True, PRIVATE_TERMS_NOTE, None)
+    assert private_grant_json(second, snapshot.asset(ASSET))["state"] == "revoked"
+    assert_no_terms(row, world.terms)
+
+
+def test_a_private_grants_transactions_are_its_grantors(world: World, index: ChainIndex, snapshot: Snapshot) -> None:
+    for tx_hash in (world.create_tx, world.revoke_tx):
+        tx = index.transaction(tx_hash)
+        assert tx is not None and tx["contract"] == "AccessGrants"
+        assert access.sees_transaction(person("alpha"), tx, snapshot)
+        assert access.sees_transaction(person("reg", "regulator"), tx, snapshot)
+        for org in ("beta", "gamma", "op"):
+            assert not access.sees_transaction(person(org), tx, snapshot), (org, tx_hash)
+        assert access.redact_transaction(tx)["args"] is None
+
+
+PEOPLE = {
+    "inspector": person("reg", "regulator"),
+    "alpha": person("alpha"),
+    "beta": person("beta"),
+}
+
+
+class StandInLogins:
+    """The token is the person's key in ``PEOPLE``."""
+
+    def authenticate(self, authorization: str | None) -> Person:
+        token = (authorization or "").removeprefix("Bearer ")
+        if token not in PEOPLE:
+            raise LoginError("no_credentials", "no credentials")
+        return PEOPLE[token]
+
+
+def test_the_grants_api(world: World, index: ChainIndex, snapshot: Snapshot) -> None:
+    """``/grants`` and ``/grants/{id}`` in process, around this chain's snapshot and index."""
+    state = SimpleNamespace(snapshot=snapshot, fresh_grant=lambda _grant_id: None)
+    stand_in = SimpleNamespace(auth=StandInLogins(), recorder=None, limits=Limits(), state=state, chain=index)
+    with TestClient(create_app(cast(Explorer, stand_in))) as client:
+
+        def get(path: str, who: str) -> Any:
+            return client.get(f"/api/v1{path}", headers={"Authorization": f"Bearer {who}"})
+
+        listed = get("/grants", "alpha").json()["grants"]
+        assert [(g["grant_id"], g["state"], g["terms"]) for g in listed] == [
+            (world.grant_id, "private", PRIVATE_TERMS_NOTE),
+            (world.revoked_id, "revoked", PRIVATE_TERMS_NOTE),
+        ]
+        assert [g["grant_id"] for g in get("/grants?state=private", "inspector").json()["grants"]] == [world.grant_id]
+        assert get("/grants?grantee=beta", "inspector").json()["grants"] == []  # the grantee is not known here
+        assert get("/grants", "beta").json()["grants"] == []
+        detail = get(f"/grants/{world.grant_id}", "alpha")
+        assert detail.status_code == 200 and detail.json()["history"][0]["event"] == "PrivateGrantCreated"
+        assert get(f"/grants/{world.grant_id}", "beta").status_code == 404
+        assert get(f"/grants/{world.grant_id}", "inspector").status_code == 200
+        assert_no_terms([listed, detail.json()], world.terms)
