@@ -78,12 +78,12 @@ VAULT_KEY_INFO: Final = b"consortium-ledger/salt-vault/key/v1"
 SHRED_FORMAT: Final = "consortium-ledger/shred/v1"
 #: The event schema version of events salted from a vault (``notary.event``).
 EVENT_VERSION: Final = 2
-#: What a reveal document calls the two salt schemes.
+#: What a reveal document calls the salt schemes: of version 2, of version 3 (``sm``), of version 1.
 SCHEME_EPOCH: Final = "epoch-hkdf/v1"
 SCHEME_EPOCH_SM3: Final = "epoch-hkdf-sm3/v1"
+SCHEME_GATEWAY: Final = "gateway-key/v1"
 #: The event schema version a vault salts for, by the consortium's suite (``consortium.json``'s ``crypto``).
 SUITE_VERSIONS: Final = {"intl": EVENT_VERSION, "sm": SM3_EVENT_VERSION}
-SCHEME_GATEWAY: Final = "gateway-key/v1"
 EPOCH_KEY_BYTES: Final = 32
 DAY_MS: Final = 86_400_000
 #: A day may be shredded this long after it ended: a gateway whose clock is a little behind may still salt with it.
