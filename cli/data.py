@@ -144,8 +144,9 @@ def data_reveal(
             folder = gateway_vault(ctx.directory, provider)
         if SaltVault.provider_of(folder) != provider:
             fail(f"no salt vault of {provider} in {folder}: reveal runs where the gateway keeps its data")
-        try:
-            salt = SaltVault.open(folder, provider, ctx.passphrase(), legacy_key=key).reveal(event_id, event["time_ms"])
+        try:  # the entry's version says the hash: HKDF-SHA256 (2), HKDF-SM3 (3, an sm consortium's events)
+            vault = SaltVault.open(folder, provider, ctx.passphrase(), legacy_key=key)
+            salt = vault.reveal(event_id, event["time_ms"], event["v"])
         except VaultError as exc:
             fail(str(exc))
     document = json.dumps(reveal_document(entry, salt), indent=1, ensure_ascii=False) + "\n"

@@ -308,7 +308,7 @@ def verify_reveal_cmd(
     import base64
     import binascii
 
-    from notary.submit.reveal import Revealed, body_sha256
+    from notary.submit.reveal import Revealed
 
     try:
         revealed = Revealed.from_json(_load_json(file, "reveal document"))
@@ -326,11 +326,11 @@ def verify_reveal_cmd(
         checks.append(("entry", same, "the entry of the evidence bundle" if same else "not the bundle's entry"))
     sent = target if target is not None else event["route"]
     body = request_body.read_bytes() if request_body is not None else b""
-    ok = revealed.request_matches(sent, body_sha256(body))
+    ok = revealed.request_matches(sent, revealed.body_hash(body))  # SHA-256, or SM3 for an sm event (version 3)
     what = f"{event['method']} {sent} with {'an empty body' if not body else f'{len(body)} bytes of body'}"
     checks.append(("request", ok, what if ok else f"{what} is NOT the request recorded"))
     if response_body is not None:
-        found = revealed.response_matches(body_sha256(response_body.read_bytes()))
+        found = revealed.response_matches(revealed.body_hash(response_body.read_bytes()))
         detail = {
             True: f"status {event['status']} with this body",
             False: f"status {event['status']} with this body is NOT the response recorded",

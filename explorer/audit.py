@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from notary.event import LEDGER_QUERY_CENTER
-from notary.submit.digest import EMPTY_BODY_SHA256, request_digest, response_digest
+from notary.submit.digest import body_digest, digest_hash, request_digest, response_digest
 from notary.submit.outbox import Outbox
 from notary.submit.shipper import Shipper
 from notary.submit.vault import GatewayKey, SaltVault
@@ -75,10 +75,22 @@ class Query:
 class AuditRecorder:
     """Records queries as events of gateway ``<operator>/explorer`` and ships them to ``notary_url``."""
 
-    def __init__(self, outbox_path: Path, operator: str, notary_url: str, key: GatewayKey, passphrase: bytes) -> None:
+    def __init__(
+        self,
+        outbox_path: Path,
+        operator: str,
+        notary_url: str,
+        key: GatewayKey,
+        passphrase: bytes,
+        *,
+        suite: str = "intl",
+    ) -> None:
         self.gateway_id = f"{operator}/{NAME}"
         self.operator = operator
-        self.vault = SaltVault.open(outbox_path.parent / VAULT_DIR, operator, passphrase, legacy_key=key)
+        vault_dir = outbox_path.parent / VAULT_DIR
+        self.vault = SaltVault.open(vault_dir, operator, passphrase, legacy_key=key, suite=suite)
+        #: The hash of the events' digests and of the bodies they cover: SHA-256, or SM3 under ``sm``.
+        self.hash_name = digest_hash(self.vault.version)
         self.outbox = Outbox(outbox_path, self.gateway_id)
         self.shipper = Shipper(self.outbox, notary_url, self.gateway_id, key)
         self.recorded = 0
@@ -105,7 +117,9 @@ class AuditRecorder:
             event_id=str(uuid.uuid4()),
         )
 
-    def event(self, query: Query, status: int, body_sha256: str) -> dict[str, Any]:
+    def event(self, query: Query, status: int, body_hash: str) -> dict[str, Any]:
+        """The event of ``query`` answered with ``status`` and a body whose hash (:attr:`hash_name`) is
+        ``body_hash``."""
         denied = status >= 400
         salt = self.vault.salt(query.event_id, query.time_ms)
         return {
@@ -126,16 +140,18 @@ class AuditRecorder:
             "grant_id": None,
             "decision": "deny" if denied else "allow",
             "denial_reason": DENIALS.get(status, "refused") if denied else None,
-            "request_digest": request_digest(salt, query.method, query.target, EMPTY_BODY_SHA256),
-            "response_digest": response_digest(salt, status, body_sha256),
+            "request_digest": request_digest(
+                salt, query.method, query.target, body_digest(b"", self.hash_name), self.hash_name
+            ),
+            "response_digest": response_digest(salt, status, body_hash, self.hash_name),
             "status": status,
             "latency_us": (time.perf_counter_ns() - query.started_ns) // 1000,
             "gateway_id": self.gateway_id,
         }
 
-    async def record(self, query: Query, status: int, body_sha256: str) -> None:
+    async def record(self, query: Query, status: int, body_hash: str) -> None:
         """Commit the event of ``query``; returns once it is durable in the outbox."""
-        await self.outbox.append_async(self.event(query, status, body_sha256))
+        await self.outbox.append_async(self.event(query, status, body_hash))
         self.recorded += 1
 
     def status(self) -> dict[str, Any]:

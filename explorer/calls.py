@@ -306,8 +306,8 @@ def _entry_bytes(
     Raises ValueError or TypeError for values of other types.
 
     ``extra`` is the caller identity, the request digest, the span id and flags (73 bytes), then the response
-    digest if there is one (32), then the event's schema version if it is not 1 (one byte; an index written
-    before version 2 holds none)."""
+    digest if there is one (32), then the event's schema version if it is not 1 (one byte, 2 or 3; an index
+    written before version 2 holds none)."""
     caller, provider, center, unit, api, method, asset, grant, reason, gateway = names
     size = len(extra)
     return encode_entry(
@@ -404,8 +404,8 @@ class _Batch:
                     raise MalformedError("a field of the wrong type")
                 if len(trace) != 16 or len(extra) not in (73, 105):
                     raise MalformedError("malformed traceparent or digests")
-                if e["v"] == 2:
-                    extra += b"\x02"
+                if e["v"] != 1:  # 2, or 3 under sm; the row keeps it as a last byte
+                    extra += bytes([e["v"]])
                 try:
                     exact = entry == _entry_bytes(
                         event_id, time_ms, strings, route, asset_version, decision, status, latency_us, trace,

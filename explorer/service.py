@@ -109,7 +109,12 @@ def build(options: ExplorerOptions) -> Explorer:
         key = load_gateway_key(options.directory, OrgId(operator), options.passphrase, description.crypto)
         if options.audit:  # an SM2 key (sm) signs the batches under sm
             recorder = AuditRecorder(
-                index_dir / "audit.outbox.db", operator, options.notary_url, key, options.passphrase
+                index_dir / "audit.outbox.db",
+                operator,
+                options.notary_url,
+                key,
+                options.passphrase,
+                suite=description.crypto,
             )
         # the same key signs its reads: the notary knows <operator>/explorer as its trusted reader
         notary_auth = SignedReads(f"{operator}/explorer", key)

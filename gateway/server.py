@@ -55,7 +55,7 @@ from gateway.policy import ChainUnavailableError, ChainView, Decision, Service
 from gateway.psi import PsiGuard
 from gateway.quota import LocalQuota, QuotaCounter, QuotaUnavailableError
 from network.certificates import AuthError, Caller, CallerAuthenticator
-from notary.submit.digest import EMPTY_BODY_SHA256, DigestSalts, GatewaySalt, request_digest, response_digest
+from notary.submit.digest import DigestSalts, GatewaySalt, body_digest, digest_hash, request_digest, response_digest
 from notary.submit.outbox import Outbox, OutboxError, OutboxFullError
 from notary.tracecontext import continue_trace
 
@@ -148,8 +148,11 @@ class Gateway:
         self.chain = chain
         self.outbox = outbox
         self.quota: QuotaCounter = quota if quota is not None else LocalQuota(outbox)
-        # each event's salt: from the provider's salt vault (schema version 2), or one salt for all (version 1)
+        # each event's salt: from the provider's salt vault (schema version 2, or 3 under sm), or one salt for all
+        # (version 1); the version fixes the hash of the digests and bodies (HMAC-SM3 and SM3 under sm)
         self._salts: DigestSalts = GatewaySalt(salt) if isinstance(salt, bytes) else salt
+        self._hash = digest_hash(self._salts.version)
+        self._empty_body = body_digest(b"", self._hash)
         self._shipper_status = shipper_status
         self._clock = clock
         self._session: aiohttp.ClientSession | None = None
@@ -233,8 +236,11 @@ class Gateway:
         return self._salts.salt(event["event_id"], event["time_ms"])
 
     def _request_digest(self, event: Mapping[str, Any], request: web.Request, body: bytes) -> str:
-        body_hash = hashlib.sha256(body).hexdigest() if body else EMPTY_BODY_SHA256
-        return request_digest(self._salt(event), request.method, request.raw_path, body_hash)
+        body_hash = body_digest(body, self._hash) if body else self._empty_body
+        return request_digest(self._salt(event), request.method, request.raw_path, body_hash, self._hash)
+
+    def _response_digest(self, event: Mapping[str, Any], status: int, body_hash_hex: str) -> str:
+        return response_digest(self._salt(event), status, body_hash_hex, self._hash)
 
     async def _admitted(
         self,
@@ -394,8 +400,8 @@ class Gateway:
                 except (TimeoutError, aiohttp.ClientError):
                     self.breaker.failure()
                     return await self._upstream_failed(event, 504, "upstream_timeout", trace, started)
-                event["response_digest"] = response_digest(
-                    self._salt(event), upstream.status, hashlib.sha256(content).hexdigest()
+                event["response_digest"] = self._response_digest(
+                    event, upstream.status, body_digest(content, self._hash)
                 )
                 await self._record(event, started)
                 return web.Response(status=upstream.status, body=content, headers=out_headers)
@@ -425,7 +431,7 @@ class Gateway:
         if upstream.content_length is not None:
             response.content_length = upstream.content_length
         await response.prepare(request)
-        digest = hashlib.sha256()
+        digest = hashlib.new(self._hash)
         held: bytes | None = None
         gone = asyncio.Event()
         watcher = asyncio.create_task(self._close_when_caller_leaves(request, upstream, gone))
@@ -455,7 +461,7 @@ class Gateway:
             event["status"] = CALLER_GONE_STATUS
             await self._record(event, started)
             raise ConnectionResetError("the caller went away mid-response")
-        event["response_digest"] = response_digest(self._salt(event), upstream.status, digest.hexdigest())
+        event["response_digest"] = self._response_digest(event, upstream.status, digest.hexdigest())
         await self._record(event, started)
         if held is not None:
             await response.write(held)
@@ -485,7 +491,7 @@ class Gateway:
         }[reason]
         body = json.dumps({"error": error, "reason": reason, "detail": detail, "event_id": event["event_id"]}).encode()
         event["status"] = status
-        event["response_digest"] = response_digest(self._salt(event), status, hashlib.sha256(body).hexdigest())
+        event["response_digest"] = self._response_digest(event, status, body_digest(body, self._hash))
         await self._record(event, started)
         headers = {**self._common, EVENT_HEADER: event["event_id"], TRACE_HEADER: trace, REASON_HEADER: reason}
         if status == 503:
@@ -522,7 +528,7 @@ class Gateway:
             return self._not_found(method, path)
         trace, _span = continue_trace(request.headers.get(TRACE_HEADER))
         event = self._event(caller, service, method, trace)
-        event["request_digest"] = request_digest(self._salt(event), method, uri, EMPTY_BODY_SHA256)
+        event["request_digest"] = request_digest(self._salt(event), method, uri, self._empty_body, self._hash)
         if self.psi is not None and self.psi.step(service) is not None:  # nginx shows no body: no size to check
             detail = "the steps of a PSI job are served by a gateway in proxy mode, which reads the request"
             return await self._deny(event, "psi_needs_proxy", 403, started, None, detail=detail)
@@ -613,7 +619,7 @@ class Gateway:
         event["denial_reason"] = reason
         event["status"] = status_recorded or status
         if self.settings.mode == "proxy":
-            event["response_digest"] = response_digest(self._salt(event), status, hashlib.sha256(body).hexdigest())
+            event["response_digest"] = self._response_digest(event, status, body_digest(body, self._hash))
         try:
             await self._record(event, started)
         except OutboxFullError:

@@ -126,7 +126,9 @@ async def serve(options: GatewayOptions, description: ConsortiumDescription, pas
             log.error("gateway %s: %s; calls under a quota are refused until it is back", settings.gateway_id, exc)
     shipper = Shipper(outbox, options.notary_url, settings.gateway_id, key)
     shipper.start()
-    vault = SaltVault.open(gateway_vault(options.directory, options.org), options.org, passphrase, legacy_key=key)
+    vault = SaltVault.open(  # its salts and the digests are of the suite: HKDF-SM3 and HMAC-SM3 under sm
+        gateway_vault(options.directory, options.org), options.org, passphrase, legacy_key=key, suite=description.crypto
+    )
     documents = load_terms(options.directory, options.org)
     psi = PsiGuard(documents, options.org) if documents else None
     if psi is not None:

@@ -23,8 +23,9 @@ from notary.log.errors import MalformedError
 
 #: The schema versions: the same fields, the digests salted differently (``notary.submit.digest``). Version 1:
 #: with the recording gateway's one salt, derived from its key; version 2: each event with its own salt from the
-#: provider's epoch key of the event's UTC day (``notary.submit.vault``), which may be revealed or destroyed.
-SCHEMA_VERSIONS: Final = (1, 2)
+#: provider's epoch key of the event's UTC day (``notary.submit.vault``), which may be revealed or destroyed;
+#: version 3: as version 2 under the national suite, with HKDF-SM3 salts, HMAC-SM3 digests and SM3 body hashes.
+SCHEMA_VERSIONS: Final = (1, 2, 3)
 #: The version of events salted from a salt vault, what the gateway and the explorer record.
 SCHEMA_VERSION: Final = 2
 

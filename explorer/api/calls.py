@@ -26,8 +26,8 @@ from explorer.errors import ApiError, InvalidCursorError, MalformedEvidenceError
 from network.logins import Person
 from network.shredding import ShredBook
 from notary.bundle import EvidenceBundle
-from notary.submit.digest import GATEWAY_SALT_VERSION
-from notary.submit.vault import SCHEME_EPOCH, SCHEME_GATEWAY, epoch_of
+from notary.submit.digest import GATEWAY_SALT_VERSION, SM3_EVENT_VERSION
+from notary.submit.vault import SCHEME_EPOCH, SCHEME_EPOCH_SM3, SCHEME_GATEWAY, epoch_of
 from notary.verify import verify_evidence
 
 router = APIRouter(tags=["calls"])
@@ -95,13 +95,15 @@ def visible_call(
 
 def digests(shreds: ShredBook, event: dict[str, Any]) -> dict[str, Any]:
     """How an event's digests were salted and whether its provider shredded that salt's epoch key. A version 1
-    event was salted with its gateway's one salt, which no day's shredding destroys."""
+    event was salted with its gateway's one salt, which no day's shredding destroys; a version 3 one (``sm``) as a
+    version 2 one, with HKDF-SM3 and HMAC-SM3."""
     day = epoch_of(event["time_ms"])
     if event["v"] == GATEWAY_SALT_VERSION:
         return {"scheme": SCHEME_GATEWAY, "day": day, "shredded": None}
     tombstone = shreds.lookup(event["provider_org"], day)
     shredded = None if tombstone is None else {k: v for k, v in tombstone.to_json().items() if k != "format"}
-    return {"scheme": SCHEME_EPOCH, "day": day, "shredded": shredded}
+    scheme = SCHEME_EPOCH_SM3 if event["v"] == SM3_EVENT_VERSION else SCHEME_EPOCH
+    return {"scheme": scheme, "day": day, "shredded": shredded}
 
 
 @router.get("/calls/{event_id}", response_model=CallDetail, response_model_exclude_unset=True)

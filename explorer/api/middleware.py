@@ -203,14 +203,14 @@ class Gatekeeper:
         if query is not None:
             data = json.dumps(found.body).encode()
             assert self.recorder is not None
-            await self.recorder.record(query, found.status, hashlib.sha256(data).hexdigest())
+            await self.recorder.record(query, found.status, hashlib.new(self.recorder.hash_name, data).hexdigest())
             headers = [*headers, (b"consortium-event-id", query.event_id.encode())]
         await _send_json(send, found.status, found.body, headers)
 
     def _recording(self, send: Send, query: Query) -> Send:
         recorder = self.recorder
         assert recorder is not None
-        digest = hashlib.sha256()
+        digest = hashlib.new(recorder.hash_name)  # SHA-256, or SM3 under sm
         status = 500
 
         async def wrapped(message: Message) -> None:

@@ -291,6 +291,7 @@ class Digests(BaseModel):
 
     scheme: str = Field(
         description="`epoch-hkdf/v1`: a salt per event from the provider's key of the day (event version 2); "
+        "`epoch-hkdf-sm3/v1`: the same with HKDF-SM3 and HMAC-SM3 digests, under the national suite (version 3); "
         "`gateway-key/v1`: the recording gateway's one salt (version 1)"
     )
     day: str = Field(description="the UTC day of the event, whose epoch key salted it")

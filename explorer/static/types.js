@@ -140,8 +140,8 @@
  */
 
 /**
- * How a call's digests were salted (``scheme``: ``epoch-hkdf/v1`` or ``gateway-key/v1``) and, when its provider
- * destroyed that day's key, its signed statement.
+ * How a call's digests were salted (``scheme``: ``epoch-hkdf/v1``, ``epoch-hkdf-sm3/v1`` or ``gateway-key/v1``)
+ * and, when its provider destroyed that day's key, its signed statement.
  * @typedef {{scheme: string, day: string,
  *   shredded: {provider: string, day: string, shredded_ms: number, by: string} | null}} Digests
  */

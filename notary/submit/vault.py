@@ -7,6 +7,10 @@ salt, with ``info = EVENT_SALT_INFO ‖ event_id`` (UTF-8), 32 bytes::
     salt(event) = HKDF-SHA256(IKM = epoch_key(provider, day(time_ms)), salt = none,
                               info = "consortium-ledger/event-salt/v1\\n" ‖ event_id, L = 32)
 
+Under the national suite (``sm``) the same construction runs with HMAC-SM3 in place of HMAC-SHA256 (HKDF-SM3, RFC
+5869 over SM3), and the events are of schema version 3 (:data:`SM3_EVENT_VERSION`), so that an entry says which
+hash its salt and digests were made with. The epoch keys and the files are the same under both suites.
+
 HKDF's output for one ``info`` says nothing about its output for another, so revealing one event's salt reveals
 nothing about any other event's, and destroying a day's epoch key ("crypto-shredding") leaves every digest of
 that day unlinkable to any payload, while the log, its proofs, checkpoints and anchors are untouched (they hold
@@ -40,7 +44,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import hmac
 import json
 import os
@@ -62,6 +65,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from notary.log.errors import MalformedError, NotaryError
+from notary.submit.digest import SM3_EVENT_VERSION, digest_hash
 from suite.sm2 import SM2PrivateKey, SM2PublicKey
 
 #: A gateway key: Ed25519 under the ``intl`` suite, SM2 under ``sm`` (its raw private bytes are the scalar).
@@ -74,9 +78,12 @@ VAULT_KEY_INFO: Final = b"consortium-ledger/salt-vault/key/v1"
 SHRED_FORMAT: Final = "consortium-ledger/shred/v1"
 #: The event schema version of events salted from a vault (``notary.event``).
 EVENT_VERSION: Final = 2
-#: What a reveal document calls the two salt schemes.
+#: What a reveal document calls the salt schemes: of version 2, of version 3 (``sm``), of version 1.
 SCHEME_EPOCH: Final = "epoch-hkdf/v1"
+SCHEME_EPOCH_SM3: Final = "epoch-hkdf-sm3/v1"
 SCHEME_GATEWAY: Final = "gateway-key/v1"
+#: The event schema version a vault salts for, by the consortium's suite (``consortium.json``'s ``crypto``).
+SUITE_VERSIONS: Final = {"intl": EVENT_VERSION, "sm": SM3_EVENT_VERSION}
 EPOCH_KEY_BYTES: Final = 32
 DAY_MS: Final = 86_400_000
 #: A day may be shredded this long after it ended: a gateway whose clock is a little behind may still salt with it.
@@ -139,20 +146,22 @@ def day_end_ms(day: str) -> int:
     return int(start.timestamp()) * 1000 + DAY_MS
 
 
-def event_salt(epoch_key: bytes, event_id: str) -> bytes:
-    """The reference derivation: HKDF-SHA256(epoch key, no salt, info = ``EVENT_SALT_INFO`` ‖ event id)."""
+def event_salt(epoch_key: bytes, event_id: str, hash_name: str = "sha256") -> bytes:
+    """The reference derivation: HKDF(epoch key, no salt, info = ``EVENT_SALT_INFO`` ‖ event id) with HMAC-SHA256,
+    or with HMAC-SM3 when ``hash_name`` is ``sm3``."""
     info = EVENT_SALT_INFO + event_id.encode("utf-8")
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(epoch_key)
+    algorithm = hashes.SM3() if hash_name == "sm3" else hashes.SHA256()
+    return HKDF(algorithm=algorithm, length=32, salt=None, info=info).derive(epoch_key)
 
 
-def _extract(epoch_key: bytes) -> bytes:
-    """HKDF-Extract without salt (RFC 5869 §2.2: a string of HashLen zeros)."""
-    return hmac.new(_ZEROS, epoch_key, hashlib.sha256).digest()
+def _extract(epoch_key: bytes, hash_name: str = "sha256") -> bytes:
+    """HKDF-Extract without salt (RFC 5869 §2.2: a string of HashLen zeros; SHA-256 and SM3 are both 32 bytes)."""
+    return hmac.new(_ZEROS, epoch_key, hash_name).digest()
 
 
-def _expand(prk: bytes, event_id: str) -> bytes:
+def _expand(prk: bytes, event_id: str, hash_name: str = "sha256") -> bytes:
     """HKDF-Expand to 32 bytes: one block, T(1) = HMAC(PRK, info ‖ 0x01); equals :func:`event_salt`."""
-    return hmac.new(prk, EVENT_SALT_INFO + event_id.encode("utf-8") + b"\x01", hashlib.sha256).digest()
+    return hmac.new(prk, EVENT_SALT_INFO + event_id.encode("utf-8") + b"\x01", hash_name).digest()
 
 
 def vault_key(gateway_key: GatewayKey) -> bytes:
@@ -341,13 +350,25 @@ def _destroy(path: Path) -> bool:
 class SaltVault:
     """The epoch keys of one provider in ``directory``; gives each event its salt (:meth:`salt`), reveals one
     (:meth:`reveal`), destroys a day (:meth:`shred`). Safe to share between threads; several processes may
-    open one directory (the first key made for a day wins)."""
+    open one directory (the first key made for a day wins). ``suite`` is the consortium's (``intl`` or ``sm``): it
+    fixes the hash of the salts handed out and the schema version (:attr:`version`) of the events they salt."""
 
-    version: Final = EVENT_VERSION
-
-    def __init__(self, directory: Path, provider: str, key: bytes, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        provider: str,
+        key: bytes,
+        *,
+        clock: Callable[[], float] = time.time,
+        suite: str = "intl",
+    ) -> None:
         if len(key) != 32:
             raise ValueError("the vault key is 32 bytes")
+        if suite not in SUITE_VERSIONS:
+            raise ValueError(f"unknown suite {suite!r}: expected intl or sm")
+        #: The schema version of the events this vault salts: 2 under ``intl``, 3 under ``sm``.
+        self.version: Final = SUITE_VERSIONS[suite]
+        self._hash = digest_hash(self.version)
         self.directory = Path(directory)
         self.provider = provider
         self._aes = AESGCM(key)
@@ -358,9 +379,15 @@ class SaltVault:
 
     @classmethod
     def for_gateway_key(
-        cls, directory: Path, provider: str, gateway_key: GatewayKey, *, clock: Callable[[], float] = time.time
+        cls,
+        directory: Path,
+        provider: str,
+        gateway_key: GatewayKey,
+        *,
+        clock: Callable[[], float] = time.time,
+        suite: str = "intl",
     ) -> SaltVault:
-        return cls(directory, provider, vault_key(gateway_key), clock=clock)
+        return cls(directory, provider, vault_key(gateway_key), clock=clock, suite=suite)
 
     @classmethod
     def open(
@@ -371,6 +398,7 @@ class SaltVault:
         *,
         legacy_key: GatewayKey | None = None,
         clock: Callable[[], float] = time.time,
+        suite: str = "intl",
     ) -> SaltVault:
         """The vault in ``directory`` under its own key: 32 random bytes made at the first open and kept in
         ``vault-key.json``, sealed (AES-256-GCM) under a scrypt key of the consortium ``passphrase``. It depends on no
@@ -392,7 +420,7 @@ class SaltVault:
                 )
             key = vault_key(legacy_key) if older and legacy_key is not None else os.urandom(32)
             _create_once(path, _seal_vault_key(key, passphrase, provider))  # another process's first key wins
-        return cls(directory, provider, _unseal_vault_key(path, passphrase, provider), clock=clock)
+        return cls(directory, provider, _unseal_vault_key(path, passphrase, provider), clock=clock, suite=suite)
 
     def _open(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True, mode=_DIR_MODE)
@@ -435,12 +463,22 @@ class SaltVault:
         prk = prks.get(day) if len(prks) == 1 else None  # with two days in memory, see whether one may go
         if prk is None:
             prk = self._prk(day, create=True)
-        return _expand(prk, event_id)
+        return _expand(prk, event_id, self._hash)
 
-    def reveal(self, event_id: str, time_ms: int) -> bytes:
-        """The salt of an existing event; never makes a key. Raises :class:`EpochShreddedError` or
-        :class:`EpochMissingError`."""
-        return _expand(self._prk(epoch_of(time_ms), create=False), event_id)
+    def reveal(self, event_id: str, time_ms: int, version: int | None = None) -> bytes:
+        """The salt of an existing event of schema ``version`` (2: HKDF-SHA256, 3: HKDF-SM3; by default the version
+        this vault salts for), whatever the vault's own suite: the entry says how it was salted. Never makes a key.
+        Raises :class:`EpochShreddedError` or :class:`EpochMissingError`, :class:`VaultError` for a version whose
+        salt no vault gives (1)."""
+        version = self.version if version is None else version
+        if version not in SUITE_VERSIONS.values():
+            raise VaultError(f"events of schema version {version} are not salted from a vault")
+        hash_name = digest_hash(version)
+        day = epoch_of(time_ms)
+        if hash_name != self._hash:  # the PRKs kept in memory are of the vault's own hash
+            with self._lock:
+                return _expand(_extract(self._epoch_key(day, create=False), hash_name), event_id, hash_name)
+        return _expand(self._prk(day, create=False), event_id, hash_name)
 
     def _prk(self, day: str, *, create: bool) -> bytes:
         with self._lock:
@@ -450,21 +488,25 @@ class SaltVault:
             prk = self._prks.get(day)
             if prk is not None:
                 return prk
-            tombstone = self.tombstone(day)
-            if tombstone is not None:
-                raise EpochShreddedError(tombstone)
-            key = self._read(day)
-            if key is None:
-                if not create:
-                    raise EpochMissingError(
-                        f"{self.directory} holds no epoch key of {self.provider} for {day}: no event of that day "
-                        "was salted by this vault"
-                    )
-                key = self._make(day)
-            prk = _extract(key)
+            prk = _extract(self._epoch_key(day, create=create), self._hash)
             if create and day_end_ms(day) + SHRED_GRACE_MS > now_ms:
                 self._prks[day] = prk
             return prk
+
+    def _epoch_key(self, day: str, *, create: bool) -> bytes:
+        """The epoch key of ``day`` from its file (made when ``create``); the caller holds the lock."""
+        tombstone = self.tombstone(day)
+        if tombstone is not None:
+            raise EpochShreddedError(tombstone)
+        key = self._read(day)
+        if key is None:
+            if not create:
+                raise EpochMissingError(
+                    f"{self.directory} holds no epoch key of {self.provider} for {day}: no event of that day "
+                    "was salted by this vault"
+                )
+            key = self._make(day)
+        return key
 
     def _read(self, day: str) -> bytes | None:
         try:

@@ -1,7 +1,9 @@
 """A consortium created with ``consortium init --demo --crypto sm`` and started with ``consortium up``, as real
 processes: a call through a gateway becomes an event that the notary logs in an SM3 tree, signs with its SM2
 note key, that the witnesses cosign with SM2 and the notary anchors (SM3 of the checkpoint); ``consortium verify
-evidence`` and ``consortium verify log`` check it from consortium.json alone, and the explorer indexes it.
+evidence`` and ``consortium verify log`` check it from consortium.json alone, and the explorer indexes it. The
+gateway digested the call with HMAC-SM3 under an HKDF-SM3 salt (event version 3), which ``consortium data reveal``
+and ``consortium verify reveal`` follow.
 
 One consortium start for the whole module: it is the costly part (init, then up's twenty-odd processes)."""
 
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from gmssl_pyx import sm3_hmac
 
 from network.description import load_description
 from network.logsetup import log_origin, log_vkey, witness_policy, witness_verifiers
@@ -26,6 +29,7 @@ from notary.log.note import open_note, parse_note
 from notary.logsuite import SM, parse_log_vkey
 from sdk import MemberClient
 from tests.integration.cli.test_cli import CLI, PASSPHRASE, assert_ok, cli_env, run_cli, shown
+from tests.support.sm3_reference import sm3
 from tests.support.up_process import UpProcess, free_port_block
 
 pytestmark = pytest.mark.slow
@@ -124,6 +128,24 @@ def test_an_sm_consortium_logs_cosigns_anchors_and_verifies_a_call(sm: SmConsort
     r = run_cli("verify", "evidence", str(path), "--consortium", str(directory / "consortium.json"))
     out = assert_ok(r)
     assert f"evidence of {result.event_id!r} verified" in out, shown(r)
+
+    # The gateway salted the call with HKDF-SM3 and digested it with HMAC-SM3 over SM3 body hashes (version 3): the
+    # provider reveals the salt from the bundle's entry, GmSSL's HMAC-SM3 recomputes the response digest from the
+    # answer the client got, and `consortium verify reveal` checks request and answer against the bundle's entry.
+    assert entry["v"] == 3, entry
+    r = run_cli("--dir", str(directory), "data", "reveal", result.event_id, "--provider", "bjic-cloud", "--entry",
+                str(path))  # fmt: skip
+    out = assert_ok(r)
+    document = json.loads(out)
+    assert document["scheme"] == "epoch-hkdf-sm3/v1", document
+    salt = bytes.fromhex(document["salt"])
+    assert entry["response_digest"] == sm3_hmac(salt, f"200\n{sm3(result.content).hex()}".encode()).hex()
+    (tmp_path / "reveal.json").write_text(out)
+    (tmp_path / "answer").write_bytes(result.content)
+    target = "/v1/market/quotes/level2?symbol=600519.SH"
+    r = run_cli("verify", "reveal", str(tmp_path / "reveal.json"), "--target", target, "--response-body",
+                str(tmp_path / "answer"), "--evidence", str(path))  # fmt: skip
+    assert "the payload matches" in assert_ok(r), shown(r)
 
     # The checkpoint is an SM2 note (type 0xff ‖ "consortium-ledger/sm2-note/v1"), cosigned with SM2 by a quorum.
     note = httpx.get(sm.notary + "/checkpoint", headers=sm.regulator(), timeout=10)

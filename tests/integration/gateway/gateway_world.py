@@ -465,7 +465,8 @@ class Upstream:
 class LiveGateway:
     """The gateway ``alpha/<name>`` in proxy mode on a loopback port, built from its real parts as
     ``gateway.service.serve`` builds it. Without ``notary_url`` nothing ships: the events stay in the
-    outbox, where :meth:`recorded_since` reads them."""
+    outbox, where :meth:`recorded_since` reads them. ``suite`` is the vault's: ``sm`` salts and digests with SM3
+    (events of schema version 3)."""
 
     def __init__(
         self,
@@ -483,6 +484,7 @@ class LiveGateway:
         settings: dict[str, Any] | None = None,
         follow_trust: bool = False,
         psi: PsiGuard | None = None,
+        suite: str = "intl",
     ) -> None:
         self._loop = loop
         self._notary_url = notary_url
@@ -518,7 +520,7 @@ class LiveGateway:
             self.auth,
             self.chain,
             self.outbox,
-            SaltVault.for_gateway_key(outbox_dir / "vault", PROVIDER, key),
+            SaltVault.for_gateway_key(outbox_dir / "vault", PROVIDER, key, suite=suite),
             shipper_status=self.shipper.status if self.shipper else None,
             psi=psi,
         )

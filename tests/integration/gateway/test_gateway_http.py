@@ -185,6 +185,44 @@ def test_an_allowed_call_reaches_the_upstream_and_its_event_the_notary(
     assert event["v"] == 2 and request_digest(salt, METHOD, ROUTE, EMPTY_BODY_SHA256) == event["request_digest"]
 
 
+def test_a_gateway_of_the_sm_suite_digests_with_hmac_sm3_over_sm3_body_hashes(
+    world: World,
+    chain: GatewayChain,
+    loop: LoopThread,
+    upstream: Upstream,
+    notary: NotaryProcess,
+    caller: Callable[..., Caller],
+    tmp_path: Path,
+) -> None:
+    """A gateway whose vault is of the ``sm`` suite records events of schema version 3, which the notary accepts:
+    the salt is HKDF-SM3 of the day's epoch key and the digests HMAC-SM3 over SM3 body hashes, recomputed here with
+    GmSSL and the plain-Python SM3, for an allowed call with a body and for a refusal the gateway answers itself."""
+    from gmssl_pyx import sm3_hmac
+
+    from tests.support.sm3_reference import sm3
+
+    live = LiveGateway(world, chain, loop, upstream.url, tmp_path, notary_url=notary.url, name="sm", suite="sm")
+    try:
+        client = caller(GRANTEE)
+        sent = b'{"symbols": ["600519.SH"]}'
+        allowed = client.http.request(METHOD, live.url + ROUTE, headers={"Consortium-Purpose": PURPOSE}, content=sent)
+        refused = client.http.request(METHOD, live.url + ROUTE, content=sent)  # no purpose: 403 purpose_missing
+        assert (allowed.status_code, refused.status_code) == (200, 403), (allowed.text, refused.text)
+        events = {e["event_id"]: e for e in live.recorded_since(0, notary)}
+        vault = SaltVault.for_gateway_key(tmp_path / "vault", PROVIDER, world.gateway_key(), suite="sm")
+        for answer in (allowed, refused):
+            event = events[answer.headers["Consortium-Event-Id"]]
+            salt = vault.reveal(event["event_id"], event["time_ms"])
+            assert event["v"] == 3, event
+            request = f"{METHOD}\n{ROUTE}\n{sm3(sent).hex()}".encode()
+            assert event["request_digest"] == sm3_hmac(salt, request).hex(), event
+            response = f"{answer.status_code}\n{sm3(answer.content).hex()}".encode()
+            assert event["response_digest"] == sm3_hmac(salt, response).hex(), event
+            assert notary.receipt(event["event_id"]).status_code == 200
+    finally:
+        live.close()
+
+
 # -- authentication: 401, no event ---------------------------------------------------------------------------------
 
 #: reason → the identity presented (org, name), or a crafted certificate, or None for no certificate at all.

@@ -211,3 +211,69 @@ def test_the_alarm_records_vault_is_revealed_from_and_shredded_too(directory: Pa
     assert str(alarms_vault(directory)) in {v["vault"] for v in json.loads(out)["vaults"]}
     code, _, err = _invoke(directory, "data", "reveal", "a-1", "--provider", PROVIDER, "--entry", str(entry))
     assert code == 1 and "shredded" in err
+
+
+def test_a_version_3_event_of_the_sm_suite_reveals_its_hkdf_sm3_salt_and_checks_with_hmac_sm3(
+    directory: Path, tmp_path: Path
+) -> None:
+    """An event an ``sm`` gateway recorded (schema version 3): ``data reveal`` gives its HKDF-SM3 salt and names the
+    scheme, ``verify reveal`` checks the payload with HMAC-SM3 over SM3 body hashes, as the entry's version says;
+    the same event digested with SHA-256 fails the check, and the explorer names the scheme."""
+    from gmssl_pyx import sm3_hmac
+
+    from notary.submit.digest import body_digest
+    from tests.support.sm3_reference import sm3
+
+    key = load_gateway_key(directory, OrgId(PROVIDER), PASS.encode())
+    vault = SaltVault.open(gateway_vault(directory, PROVIDER), PROVIDER, PASS.encode(), legacy_key=key, suite="sm")
+    noon = NOON + 3 * 86_400_000  # 2026-11-05: a day no other test shreds
+    salt = vault.salt("sm-1", noon)
+    ev = event(
+        v=3, event_id="sm-1", time_ms=noon, provider_org=PROVIDER, gateway_id=f"{PROVIDER}/gateway",
+        request_digest=sm3_hmac(salt, f"GET\n{TARGET}\n{sm3(BODY).hex()}".encode()).hex(),
+        response_digest=sm3_hmac(salt, f"200\n{sm3(ANSWER).hex()}".encode()).hex(),
+    )  # fmt: skip
+    entry = tmp_path / "sm-1.entry"
+    entry.write_bytes(canonical_entry(validate_event(ev)))
+    (tmp_path / "body").write_bytes(BODY)
+    (tmp_path / "answer").write_bytes(ANSWER)
+    payload = [
+        "--target",
+        TARGET,
+        "--request-body",
+        str(tmp_path / "body"),
+        "--response-body",
+        str(tmp_path / "answer"),
+    ]
+
+    code, out, err = _invoke(directory, "data", "reveal", "sm-1", "--provider", PROVIDER, "--entry", str(entry))
+    assert code == 0, err
+    document = json.loads(out)
+    assert (document["scheme"], document["salt"]) == ("epoch-hkdf-sm3/v1", salt.hex())
+    assert "hex(SM3(request body))" in document["request"]["message"]
+    reveal = tmp_path / "sm-1.reveal.json"
+    reveal.write_text(out)
+    code, out, err = _invoke(directory, "verify", "reveal", str(reveal), *payload)
+    assert code == 0, err
+    assert out.splitlines()[-1] == "the payload matches event 'sm-1' (epoch-hkdf-sm3/v1 salt)"
+    (tmp_path / "other").write_bytes(b'{"news": [1]}')
+    code, out, _ = _invoke(directory, "verify", "reveal", str(reveal), *payload[:4], "--response-body",
+                           str(tmp_path / "other"))  # fmt: skip
+    assert code == 1 and "✓ request" in out and "✗ response" in out
+
+    # the same call digested with HMAC-SHA256 over SHA-256 body hashes, labelled version 3: nothing checks
+    wrong = {
+        **ev,
+        "request_digest": request_digest(salt, "GET", TARGET, body_sha256(BODY)),
+        "response_digest": response_digest(salt, 200, body_sha256(ANSWER)),
+    }
+    entry.write_bytes(canonical_entry(validate_event(wrong)))
+    code, out, err = _invoke(directory, "data", "reveal", "sm-1", "--provider", PROVIDER, "--entry", str(entry))
+    assert code == 0, err
+    reveal.write_text(out)
+    code, out, _ = _invoke(directory, "verify", "reveal", str(reveal), *payload)
+    assert code == 1 and "✗ request" in out and "✗ response" in out
+    assert body_digest(BODY, "sm3") == sm3(BODY).hex()
+
+    shown = ShredBook(directory, load_description(directory), rescan_s=0)
+    assert digests(shown, ev) == {"scheme": "epoch-hkdf-sm3/v1", "day": "2026-11-05", "shredded": None}

@@ -35,7 +35,7 @@ def test_schema_lists_every_field_of_the_docs() -> None:
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("v", 3, "unsupported schema version"),
+        ("v", 4, "unsupported schema version"),
         ("v", "1", "must be an integer"),
         ("event_id", "", "1-64 characters"),
         ("event_id", "a" * 65, "1-64 characters"),
