@@ -395,7 +395,9 @@ def alarm_evaluator(
     if notary is not None:
         operator = next(m.org for m in description.members if Role.OPERATOR in m.roles)
         key = load_gateway_key(directory, OrgId(operator), passphrase, description.crypto)
-        vault = SaltVault.open(alarms_vault(directory), operator, passphrase, legacy_key=key)
+        vault = SaltVault.open(
+            alarms_vault(directory), operator, passphrase, legacy_key=key, suite=description.crypto
+        )
         recorder = AlarmRecorder(directory / ALARMS_DIR / OUTBOX_FILE, operator, notary, key, vault)
     return Evaluator(directory, description.name, Prober(targets), webhook=sender, say=say, recorder=recorder)
 

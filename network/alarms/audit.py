@@ -49,7 +49,7 @@ from typing import Any, Final
 from network.alarms.book import Transition
 from notary.event import ALARM_CENTER
 from notary.logsuite import PrivateKey
-from notary.submit.digest import DigestSalts, request_digest
+from notary.submit.digest import DigestSalts, body_digest, digest_hash, request_digest
 from notary.submit.outbox import Outbox
 from notary.submit.shipper import Shipper
 from notary.tracecontext import new_traceparent
@@ -65,11 +65,12 @@ OUTBOX_FILE: Final = "audit.outbox.db"
 MAX_PENDING: Final = 100_000
 
 
-def document_sha256(document: Mapping[str, Any]) -> str:
-    """The SHA-256 of a webhook document in canonical JSON (sorted keys, no whitespace, UTF-8): what the event's
-    request digest covers."""
+def document_hash(document: Mapping[str, Any], hash_name: str = "sha256") -> str:
+    """The hash of a webhook document in canonical JSON (sorted keys, no whitespace, UTF-8): what the event's
+    request digest covers. SHA-256, or SM3 for the events of an ``sm`` consortium (schema version 3), as the
+    gateway hashes bodies (``notary.submit.digest``)."""
     data = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    return hashlib.sha256(data).hexdigest()
+    return body_digest(data, hash_name)
 
 
 def alarm_event(
@@ -88,6 +89,7 @@ def alarm_event(
     time_ms = int(transition.at * 1000)
     route = ROUTE_PREFIX + alarm.id
     salt = salts.salt(event_id, time_ms)
+    hash_name = digest_hash(salts.version)
     return {
         "v": salts.version,
         "event_id": event_id,
@@ -106,7 +108,7 @@ def alarm_event(
         "grant_id": None,
         "decision": "allow",
         "denial_reason": None,
-        "request_digest": request_digest(salt, METHOD, route, document_sha256(document)),
+        "request_digest": request_digest(salt, METHOD, route, document_hash(document, hash_name), hash_name),
         "response_digest": None,
         "status": 200,
         "latency_us": 0,

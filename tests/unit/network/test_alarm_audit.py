@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from explorer import access
-from network.alarms.audit import ROUTE_PREFIX, AlarmRecorder, alarm_event, document_sha256
+from network.alarms.audit import ROUTE_PREFIX, AlarmRecorder, alarm_event, document_hash
 from network.alarms.book import Alarm, AlarmBook, Transition
 from network.alarms.evaluator import AUDIT_EVENT_KEY, TRANSITIONS_FILE, Evaluator
 from network.alarms.probe import Prober, Targets
@@ -88,10 +88,30 @@ def test_the_request_digest_proves_the_kept_document_and_nothing_else(vault: Sal
     document = alarm_document("test-consortium", t)
     event = alarm_event(t, document, OPERATOR, vault, event_id="alarm-1")
     salt = vault.reveal("alarm-1", event["time_ms"])
-    assert event["request_digest"] == request_digest(salt, "POST", event["route"], document_sha256(document))
+    assert event["request_digest"] == request_digest(salt, "POST", event["route"], document_hash(document))
     changed = {**document, "alarm": {**document["alarm"], "summary": "something else"}}
-    assert event["request_digest"] != request_digest(salt, "POST", event["route"], document_sha256(changed))
+    assert event["request_digest"] != request_digest(salt, "POST", event["route"], document_hash(changed))
     assert "outbox 900" not in json.dumps(event)
+
+
+def test_an_sm_consortiums_alarm_record_is_of_version_3_with_hmac_sm3_over_the_documents_sm3(tmp_path: Path) -> None:
+    """Under the ``sm`` suite the record is salted and digested as an ``sm`` gateway's events are (schema version
+    3: HKDF-SM3 salt, HMAC-SM3 over the SM3 of the document), recomputed here with GmSSL's HMAC-SM3 and an SM3
+    written from GB/T 32905."""
+    from gmssl_pyx import sm3_hmac
+
+    from tests.support.sm3_reference import sm3
+
+    vault = SaltVault.open(tmp_path / "vault", OPERATOR, b"passphrase", clock=lambda: AT, suite="sm")
+    t = transition()
+    document = alarm_document("test-consortium", t)
+    event = validate_event({**alarm_event(t, document, OPERATOR, vault, event_id="alarm-sm"), "gateway_seq": 1})
+    assert event["v"] == 3
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    assert document_hash(document, "sm3") == sm3(canonical).hex()
+    salt = vault.reveal("alarm-sm", event["time_ms"])
+    message = f"POST\n{event['route']}\n{sm3(canonical).hex()}".encode()
+    assert event["request_digest"] == sm3_hmac(salt, message).hex()
 
 
 def person(org: str, role: str = "compliance") -> Person:
