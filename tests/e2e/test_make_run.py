@@ -291,8 +291,12 @@ def check_privacy(data: Path, summary: list[str], notary: str, env: dict[str, st
     )
     assert r.returncode == 0, f"{line}\n{r.stdout}\n{r.stderr}"
     job = json.loads(r.stdout)
-    lists = {
-        org: {x for x in (data / "orgs" / org / "privacy" / "demo-customers.txt").read_text().split() if ":" in x}
+    lists = {  # one identifier a line, after lines of comment
+        org: {
+            line
+            for line in (data / "orgs" / org / "privacy" / "demo-customers.txt").read_text().splitlines()
+            if line and not line.startswith("#")
+        }
         for org in ("yanshan-sec", "jinghua-sec")
     }
     shared = lists["yanshan-sec"] & lists["jinghua-sec"]
