@@ -22,19 +22,33 @@ def demo_group() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8547, show_default=True)
 @click.option("--provider", default=None, help="Serve only this org's APIs (default: every API of the catalogue).")
-def demo_services(host: str, port: int, provider: str | None) -> None:
+@click.option(
+    "--privacy",
+    "consortium_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Also serve the owner's PSI service of the demo's identifier set of the consortium in this directory, if "
+    "it has one (demo.privacy; the passphrase from $CONSORTIUM_PASSPHRASE).",
+)
+def demo_services(host: str, port: int, provider: str | None, consortium_dir: Path | None) -> None:
     """Serve the demo catalogue's APIs with fictional, deterministic data (the gateways' upstream)."""
     import asyncio
 
     from demo import demo_config_path
+    from demo import privacy as demo_psi
+    from demo.privacy import DeferredPsi, deferred_demo_psi, is_demo_psi
     from demo.services import serve
     from network.config import load_config
 
     catalogue = load_config(demo_config_path()).catalogue
     assert catalogue is not None
-    click.echo(f"demo services on http://{host}:{port} ({len(catalogue.apis())} APIs)", err=True)
+    psi: list[DeferredPsi] = []
+    if consortium_dir is not None and is_demo_psi(consortium_dir) and provider in (None, demo_psi.OWNER):
+        psi = deferred_demo_psi(consortium_dir, load_passphrase())
+    where = "".join(f", PSI at {service.steps}/" for service in psi)
+    click.echo(f"demo services on http://{host}:{port} ({len(catalogue.apis())} APIs{where})", err=True)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(catalogue, host, port, provider=provider))
+        asyncio.run(serve(catalogue, host, port, provider=provider, psi=psi))
 
 
 @demo_group.command("traffic")

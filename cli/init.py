@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import click
 
 from cli._common import Context, pass_ctx
 from demo import demo_config_path
+from demo.privacy import load_demo_psi
 from network.config import ConsortiumConfig, load_config
 from network.consortium import init_consortium
 
@@ -34,6 +36,10 @@ def init(obj: Context, directory: Path, config_file: Path | None, demo: bool, cr
     """Create a consortium in DIRECTORY: identities, contracts, founding members."""
     config: ConsortiumConfig = load_config(config_file or demo_config_path())
     passphrase = obj.passphrase()
+    # The demo's identifier set and its grant name members of the shipped demo consortium; a job's record is signed
+    # with the firms' Ed25519 gateway keys, which a consortium on the sm suite does not have (docs/privacy.md).
+    with_psi = config_file is None and crypto == "intl"
+    demo_steps = [functools.partial(load_demo_psi, passphrase=passphrase)] if with_psi else []
     description = init_consortium(
         directory,
         config,
@@ -42,6 +48,7 @@ def init(obj: Context, directory: Path, config_file: Path | None, demo: bool, cr
         load_demo=demo,
         crypto=crypto,
         progress=lambda line: click.echo(f"  {line}"),
+        demo_steps=demo_steps,
     )
     click.echo(
         f"initialised consortium {description.name!r} in {directory} "

@@ -7,9 +7,10 @@ gateway, serving one as the owner, and disclosure proofs from the files a party 
   (``consortium asset register|version ... --metadata-file`` that file). The owner's gateway applies it.
 - ``privacy serve ASSET --as ORG --ids FILE --port P``: the owner's PSI service (``privacy.service``), the upstream
   of the three step APIs behind its gateway; job files to ``orgs/ORG/privacy/jobs/<job id>/``.
-- ``privacy run ASSET --as ORG --gateway URL --purpose P --ids FILE``: a job as the client (``sdk.privacy``): the
-  grant, the terms' digest and the steps' route read from the chain, the owner's key from ``consortium.json``;
-  prints the intersection's size and where the job files (``privacy.jobfiles``) are.
+- ``privacy run ASSET --as ORG [--gateway URL] --purpose P --ids FILE``: a job as the client (``sdk.privacy``): the
+  grant, the terms' digest and the steps' route read from the chain, the owner's key from ``consortium.json``, the
+  owner's gateway from ``--gateway`` or else ``gateways/endpoints.json`` (what ``consortium up`` started); prints
+  the intersection's size, where the job files (``privacy.jobfiles``) are and each step's event id.
 - ``privacy prove-member JOB_FILES... --id ID [--set input|result] [--out FILE]``: the disclosure document
   (``privacy.document``, ``consortium-ledger/privacy-disclosure/v1``) of whether ID was in the party's input
   (or, at the client, in the result): a proof of membership if it was, of non-membership if not. JOB_FILES are
@@ -23,25 +24,15 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from cli._common import DENIED_EXIT, Context, as_option, fail, json_option, name_arg, pass_ctx
 
-if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-
 
 @click.group("privacy")
 def privacy_group() -> None:
     """Privacy computing: PSI jobs through the gateways, and disclosure proofs from a party's kept job files."""
-
-
-def _read_ids(path: Path) -> list[str]:
-    """One identifier per line; blank lines and lines starting with ``#`` are skipped."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
 @privacy_group.command("terms")
@@ -52,54 +43,15 @@ def _read_ids(path: Path) -> list[str]:
 @pass_ctx
 def terms(obj: Context, asset_id: str, max_input: int, steps: str, as_org: str) -> None:
     """Write the PSI terms of ASSET_ID (an identifier set of the org) and print their digest."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+    from privacy.asset import terms_digest
+    from sdk.privacy import PsiSetupError, write_psi_terms
 
-    from gateway.psi import terms_dir
-    from privacy.asset import PsiAssetTerms, format_asset_terms, terms_digest
-    from privacy.errors import PrivacyError
-    from privacy.psi import PROTOCOL
-
-    folder = terms_dir(obj.directory, as_org)
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    key_path = folder / f"{asset_id}.kem.pem"
-    passphrase = obj.passphrase()
-    if key_path.exists():
-        kem = _load_kem(key_path, passphrase)
-    else:
-        kem = X25519PrivateKey.generate()
-        pem = kem.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(passphrase),
-        )
-        _write_private(key_path, pem)
     try:
-        document = format_asset_terms(
-            PsiAssetTerms(asset_id, as_org, PROTOCOL, max_input, kem.public_key().public_bytes_raw(), steps)
-        )
-    except PrivacyError as exc:
+        path, document = write_psi_terms(obj.directory, as_org, asset_id, max_input, steps, obj.passphrase())
+    except PsiSetupError as exc:
         fail(str(exc))
-    path = folder / f"{asset_id}.terms.json"
-    path.write_bytes(document)
     click.echo(f"PSI terms of {asset_id}: {path} (metadata digest 0x{terms_digest(document).hex()})")
     click.echo(f"publish them: consortium asset version {asset_id} --metadata-file {path} ... --as {as_org}")
-
-
-def _load_kem(path: Path, passphrase: bytes) -> X25519PrivateKey:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-
-    key = serialization.load_pem_private_key(path.read_bytes(), passphrase)
-    if not isinstance(key, X25519PrivateKey):
-        fail(f"{path} does not hold an X25519 key")
-    return key
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    from privacy.jobfiles import write_job_files
-
-    write_job_files(path.parent, {path.name: data})
 
 
 @privacy_group.command("serve")
@@ -118,30 +70,16 @@ def serve(
     """Serve PSI jobs on ASSET_ID as its owner, behind the org's gateway, until SIGTERM."""
     import asyncio
 
-    from chain.ids import OrgId
-    from gateway.psi import terms_dir
-    from network.description import load_description
-    from network.identity import load_ed25519_gateway_key
-    from privacy.asset import parse_asset_terms
-    from privacy.errors import PrivacyError
-    from privacy.service import PsiService
     from privacy.service import serve as serve_psi
+    from sdk.privacy import PsiSetupError, open_psi_service, read_identifiers
 
-    folder = terms_dir(obj.directory, as_org)
-    passphrase = obj.passphrase()
-    description = load_description(obj.directory)
     try:
-        asset_terms = parse_asset_terms((folder / f"{asset_id}.terms.json").read_bytes())
-        service = PsiService(
-            asset_terms,
-            load_ed25519_gateway_key(obj.directory, OrgId(as_org), passphrase),
-            _load_kem(folder / f"{asset_id}.kem.pem", passphrase),
-            _read_ids(ids_file),
-            jobs_dir or folder / "jobs",
-            member_keys={m.org: m.identity.gateway_public_key for m in description.members},
+        service = open_psi_service(
+            obj.directory, as_org, asset_id, read_identifiers(ids_file), obj.passphrase(), jobs_dir
         )
-    except PrivacyError as exc:
+    except PsiSetupError as exc:
         fail(str(exc))
+    asset_terms = service.terms
 
     def ready(bound: int) -> None:
         click.echo(f"PSI service of {asset_id} ({as_org}) on http://{host}:{bound}{asset_terms.steps}/", err=True)
@@ -152,7 +90,9 @@ def serve(
 
 @privacy_group.command("run")
 @click.argument("asset_id", callback=name_arg("asset id"))
-@click.option("--gateway", "gateway_url", required=True, help="The owner's gateway, e.g. https://host:9443.")
+@click.option("--gateway", "gateway_url", default=None,
+              help="The owner's gateway, e.g. https://host:9443; default: the owner's in DIR/gateways/endpoints.json, "
+              "which `consortium up` writes.")  # fmt: skip
 @click.option("--purpose", required=True, callback=name_arg("purpose"), help="The grant's purpose, e.g. aml-screening.")
 @click.option("--ids", "ids_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="This org's identifiers, one a line.")  # fmt: skip
@@ -166,7 +106,7 @@ def serve(
 def run(
     obj: Context,
     asset_id: str,
-    gateway_url: str,
+    gateway_url: str | None,
     purpose: str,
     ids_file: Path,
     name: str,
@@ -185,7 +125,7 @@ def run(
     from privacy.errors import PrivacyError
     from privacy.jobfiles import RECORD_FILE, write_job_files
     from sdk import MemberClient, SdkError
-    from sdk.privacy import PsiRefusedError, run_psi_job
+    from sdk.privacy import PsiRefusedError, read_identifiers, run_psi_job
 
     c = obj.consortium()
     info = c.assets.asset(asset_id)
@@ -204,6 +144,7 @@ def run(
     grant_id = "0x" + (check.grant_id.hex() if check.grant_id is not None else "00" * 32)
     passphrase = obj.passphrase()
     server_key = c.description.member(info.owner).identity.gateway_public_key
+    gateway_url = gateway_url or _gateway_of(obj.directory, info.owner)
     try:
         with MemberClient.from_directory(obj.directory, as_org, name=name, passphrase=passphrase) as client:
             job = run_psi_job(
@@ -213,7 +154,7 @@ def run(
                 org=as_org,
                 purpose=purpose,
                 grant_id=grant_id,
-                identifiers=_read_ids(ids_file),
+                identifiers=read_identifiers(ids_file),
                 signing_key=load_ed25519_gateway_key(obj.directory, OrgId(as_org), passphrase),
                 metadata_digest=version.metadata_digest,
                 server_key=server_key,
@@ -248,6 +189,23 @@ def run(
     click.echo(f"job files: {directory}")
     for step, event in job.event_ids.items():
         click.echo(f"  {step:8} event {event}")
+
+
+def _gateway_of(directory: Path, org: str) -> str:
+    """The URL of ``org``'s gateway that ``consortium up`` recorded, for a run without ``--gateway``."""
+    import json
+
+    from demo.traffic import ENDPOINTS_FILE
+
+    path = directory / "gateways" / ENDPOINTS_FILE
+    try:
+        endpoints = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        fail(f"give --gateway URL (the gateway of {org}): there is no {path}, which `consortium up` writes")
+    url = endpoints.get(org) if isinstance(endpoints, dict) else None
+    if not isinstance(url, str):
+        fail(f"give --gateway URL: {path} names no gateway of {org}")
+    return url
 
 
 @privacy_group.command("prove-member")

@@ -15,6 +15,7 @@ import click
 from chain.ids import OrgId, Role
 from chain.qbft.rules import quorum
 from cli._common import Context, fail, pass_ctx
+from demo import privacy as demo_psi
 from demo.traffic import ensure_demo_identities, write_endpoints
 from network.alarms.evaluator import Evaluator
 from network.consortium import CHAIN_DIR, Consortium
@@ -307,6 +308,13 @@ def up(
                 f'--key {client}/keystore/key.pem --pass "$CONSORTIUM_PASSPHRASE" '
                 f"-H 'Consortium-Purpose: trading' '{endpoints[org]}/v1/market/quotes/level2?symbol=600519.SH'"
             )
+            if demo_psi.OWNER in endpoints and demo_psi.is_demo_psi(directory):
+                click.echo(
+                    f"  privacy    {demo_psi.ASSET} of {demo_psi.OWNER} (PSI behind its gateway "
+                    f"{endpoints[demo_psi.OWNER]}), granted to {demo_psi.CLIENT} for {demo_psi.PURPOSE}"
+                )
+                flag = "" if port == 8545 else f" --chain-url {local.url}"
+                click.echo(f"  psi job    {demo_psi.run_command(directory, flag)}")
         click.echo(f"  explorer   {explorer.url}  (API {explorer.url}/api/docs; log {explorer.log})")
         if logins is not None:
             click.echo(f"  log in     paste a token from {logins}:")

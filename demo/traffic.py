@@ -9,7 +9,8 @@ What a call should get is worked out when it is made, by the wall clock, as the 
 expires while the traffic runs turns its calls from allowed into ``grant_expired``. A grant with a small quota
 (at most ``SMALL_QUOTA`` calls, as the demo's trial grants) is one the traffic means to use up: its calls count
 among the refused ones, and are allowed until the quota is gone. The refused share of the calls is spread evenly
-over the reasons there are calls for, so that a rare reason shows up as often as ``no_grant``.
+over the reasons there are calls for, so that a rare reason shows up as often as ``no_grant``. The APIs of an
+identifier set (the steps of a PSI job, ``demo.privacy``) are left out: a job runs them in order with real messages.
 """
 
 from __future__ import annotations
@@ -97,10 +98,13 @@ class Plan:
 def plans(directory: Path, chain_url: str | None = None) -> list[Plan]:
     """Calls worth making in this consortium, from its catalogue and the grants on chain. A call that no grant
     covers expects the chain's reason (``no_grant``, or ``asset_retired``, ``member_suspended``, ...)."""
+    from gateway.psi import TERMS_SUFFIX
     from network.consortium import Consortium
 
     consortium = Consortium.open(directory, chain_url)
-    apis = [a for a in consortium.assets.apis() if a.active]
+    # not the steps of a PSI job (demo.privacy): a call of one alone, with a made-up body, is a malformed step
+    identifier_sets = {p.name.removesuffix(TERMS_SUFFIX) for p in directory.glob(f"orgs/*/privacy/*{TERMS_SUFFIX}")}
+    apis = [a for a in consortium.assets.apis() if a.active and a.asset not in identifier_sets]
     grants = consortium.grants.grants()
     now = consortium.now()
     members = [m for m in consortium.registry.members() if Role.MEMBER in m.roles]  # business members call

@@ -22,12 +22,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from gateway.policy import Decision, Service
 from privacy.asset import FREE_STEPS, PsiAssetTerms, Step, parse_asset_terms, parse_record_step, step_of, terms_digest
 from privacy.errors import MalformedError
 from privacy.psi import inspect_request
+
+if TYPE_CHECKING:  # types only: the demo's services read the terms' layout here without the gateway's policy
+    from gateway.policy import Decision, Service
 
 TERMS_SUFFIX: Final = ".terms.json"
 

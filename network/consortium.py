@@ -12,7 +12,7 @@ import json
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,6 +58,9 @@ class ConsortiumError(NetworkError):
 
 
 Progress = Callable[[str], None]
+#: A step of ``init --demo`` after the catalogue, while init's chain still runs: it gets the directory, the chain,
+#: the contracts and every founder's signer (the demo's identifier set, ``demo.privacy``, is loaded by one).
+DemoStep = Callable[[Path, Backend, Deployment, dict[OrgId, Signer], Progress], None]
 
 
 def _quiet(_: str) -> None:
@@ -73,9 +76,11 @@ def init_consortium(
     load_demo: bool = False,
     progress: Progress = _quiet,
     crypto: str = "intl",
+    demo_steps: Sequence[DemoStep] = (),
 ) -> ConsortiumDescription:
     """Create ``directory`` with identities and ``consortium.json``, deploying to a chain. ``crypto`` is the
-    suite of the consortium's log (``intl`` or ``sm``): the type of every witness, gateway and log key."""
+    suite of the consortium's log (``intl`` or ``sm``): the type of every witness, gateway and log key. With
+    ``load_demo``, the catalogue is loaded and then each of ``demo_steps`` runs, in order."""
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise ConsortiumError(
             f"{directory} already exists and is not empty: nothing was changed; "
@@ -133,6 +138,8 @@ def init_consortium(
         if load_demo and config.catalogue is not None:
             signers = {m.org: Signer.from_key(load_account_key(directory, m.org, passphrase)) for m in config.members}
             load_catalogue(backend, deployment, config.catalogue, signers, config.operator().org, progress)
+            for step in demo_steps:
+                step(directory, backend, deployment, signers, progress)
         description.write(directory)
         (directory / "consortium.toml").write_text(_config_toml(config), encoding="utf-8")
         return description

@@ -311,8 +311,9 @@ def start_gateways(
 
 
 def start_demo_services(directory: Path, port: int, passphrase: bytes, announce: Announce | None = None) -> Child:
-    """The demo's upstream services: every API of the demo catalogue, fictional and deterministic."""
-    args = ["demo", "services", "--port", str(port)]
+    """The demo's upstream services: every API of the demo catalogue, fictional and deterministic, and the PSI
+    service of the demo's identifier set when the consortium in ``directory`` has one (``demo.privacy``)."""
+    args = ["demo", "services", "--port", str(port), "--privacy", str(directory)]
     url, log = f"http://127.0.0.1:{port}", directory / "demo-services.log"
     return start_child("demo services", args, log, url, "/healthz", passphrase, announce=announce)
 

@@ -16,15 +16,16 @@ left) and the request's size against ``max_input``, recorded the call, and names
 
 Refusals are JSON ``{"error", "reason", "detail"}``: 400 ``psi_malformed``, 403 with the privacy core's reason
 (``wrong_terms``, ``input_over_cap``, ``count_mismatch``, ``record_mismatch``) or ``wrong_client``,
-``wrong_signing_key``, ``bad_signature``, 404 ``unknown_job``, 409 ``job_exists``. Jobs whose record never
-comes are dropped after ``job_ttl_s``.
+``wrong_signing_key``, ``bad_signature``, 404 ``unknown_job``, 409 ``job_exists`` (also for the id of a job
+whose files are in ``jobs_dir``, so that a restarted service does not answer a finished job again). Jobs whose
+record never comes are dropped after ``job_ttl_s``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -33,7 +34,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from privacy.asset import PsiAssetTerms, format_asset_terms, parse_record_step
+from privacy.asset import STEP_METHODS, STEPS, PsiAssetTerms, Step, format_asset_terms, parse_record_step
 from privacy.errors import MalformedError, RefusedError
 from privacy.identifiers import normalise_set
 from privacy.jobfiles import party_files, write_job_files
@@ -81,11 +82,19 @@ class PsiService:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_REQUEST_BYTES)
-        app.router.add_get(self.terms.route("terms"), self._terms)
-        app.router.add_post(self.terms.route("request"), self._request)
-        app.router.add_post(self.terms.route("record"), self._record)
+        self.add_routes(app)
         app.router.add_get("/healthz", self._healthz)
         return app
+
+    def add_routes(self, app: web.Application) -> None:
+        """Add the three steps' routes to ``app``: this service's own, or an upstream that serves more (the demo's
+        services), which must then take request bodies of ``MAX_REQUEST_BYTES``."""
+        for step in STEPS:
+            app.router.add_route(STEP_METHODS[step], self.terms.route(step), self.handler(step))
+
+    def handler(self, step: Step) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """What answers ``step`` (``privacy.asset``)."""
+        return {"terms": self._terms, "request": self._request, "record": self._record}[step]
 
     async def _healthz(self, _request: web.Request) -> web.Response:
         return web.json_response(
@@ -113,13 +122,14 @@ class PsiService:
             )
         self._expire()
         job_id = str(summary.terms.get("job_id"))
-        if job_id in self._jobs or job_id in self._done:
-            return _refuse(409, "job_exists", f"job {job_id!r} was already requested; draw a fresh job id")
         try:
             terms = JobTerms(job_id, str(summary.terms.get("grant_id")), str(summary.terms.get("purpose")),
                              self.terms.max_input)  # fmt: skip
         except MalformedError as exc:
             return _refuse(400, "psi_malformed", str(exc))
+        # a finished job's files outlive the service: its id stays taken after a restart
+        if job_id in self._jobs or job_id in self._done or (self.jobs_dir / job_id).exists():
+            return _refuse(409, "job_exists", f"job {job_id!r} was already requested; draw a fresh job id")
         self._jobs[job_id] = (self._clock(), None)  # reserved while it is computed
 
         def respond() -> tuple[PsiServer, bytes]:

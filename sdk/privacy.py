@@ -23,6 +23,12 @@ Three calls, each authenticated, decided against the grant and recorded by the o
 ``signing_key`` is the Ed25519 key the client signs the record with: the org's gateway key, whose public half
 ``consortium.json`` publishes (so an auditor checks the record's keys against the members' published keys).
 A refusal raises :class:`PsiRefusedError` with the step and the gateway's (or the owner's) answer.
+
+The owner's side, from its consortium directory (``orgs/<org>/privacy/``, ``gateway.psi.terms_dir``):
+:func:`write_psi_terms` draws the asset's X25519 key once (kept encrypted with the consortium passphrase) and writes
+its terms document, whose SHA-256 the owner registers as the asset's metadata digest; :func:`open_psi_service`
+builds the PSI service (``privacy.service``) that answers the steps behind the owner's gateway. ``consortium
+privacy terms``/``serve`` and the demo (``demo.privacy``) use both.
 """
 
 from __future__ import annotations
@@ -30,24 +36,45 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
+from chain.ids import OrgId
+from gateway.psi import TERMS_SUFFIX, terms_dir
+from network.description import load_description
+from network.identity import load_ed25519_gateway_key
 from privacy.asset import (
     PsiAssetTerms,
     Step,
+    format_asset_terms,
     format_record_step,
     parse_asset_terms,
     terms_digest,
 )
 from privacy.errors import PrivacyError
-from privacy.jobfiles import party_files
+from privacy.jobfiles import party_files, write_job_files
 from privacy.psi import PROTOCOL, JobTerms, PsiClient
 from privacy.record import SignedRecord, key_bytes, parse_signed_record, sign_record, verify_record
+from privacy.service import PsiService
 from sdk.client import CallResult, MemberClient, SdkError
 
-__all__ = ["PsiJob", "PsiJobError", "PsiRefusedError", "run_psi_job"]
+__all__ = [
+    "KEM_SUFFIX",
+    "PsiJob",
+    "PsiJobError",
+    "PsiRefusedError",
+    "PsiSetupError",
+    "open_psi_service",
+    "read_identifiers",
+    "run_psi_job",
+    "write_psi_terms",
+]
+
+#: Beside ``<asset>.terms.json``: the asset's X25519 key, PKCS#8 encrypted with the consortium passphrase.
+KEM_SUFFIX = ".kem.pem"
 
 
 class PsiJobError(SdkError):
@@ -153,3 +180,91 @@ def run_psi_job(
     assert key_bytes(signing_key.public_key()) == record.client.signing_key
     files = party_files("client", signed, psi.committed, outcome.result)
     return PsiJob(job.job_id, terms, outcome.intersection, signed, files, events)
+
+
+class PsiSetupError(SdkError):
+    """The owner's PSI files cannot be used: a missing or unreadable terms document, key or identifier file."""
+
+
+def read_identifiers(path: Path) -> list[str]:
+    """One identifier per line; blank lines and lines starting with ``#`` are skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PsiSetupError(f"cannot read the identifiers in {path}: {exc}") from exc
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _load_kem(path: Path, passphrase: bytes) -> X25519PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), passphrase)
+    except (OSError, ValueError, TypeError) as exc:
+        raise PsiSetupError(f"cannot read the X25519 key in {path}: {exc}") from exc
+    if not isinstance(key, X25519PrivateKey):
+        raise PsiSetupError(f"{path} does not hold an X25519 key")
+    return key
+
+
+def write_psi_terms(
+    directory: Path, org: str, asset: str, max_input: int, steps: str, passphrase: bytes
+) -> tuple[Path, bytes]:
+    """Write the PSI terms document of ``org``'s identifier set ``asset`` (``privacy.asset``) and return its path
+    and bytes. The X25519 key is drawn on the first call and kept (a second call with other terms keeps the key,
+    so clients that sealed to it are not cut off by a change of cap)."""
+    folder = terms_dir(directory, org)
+    key_path = folder / f"{asset}{KEM_SUFFIX}"
+    if key_path.exists():
+        kem = _load_kem(key_path, passphrase)
+    else:
+        kem = X25519PrivateKey.generate()
+        pem = kem.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(passphrase),
+        )
+        write_job_files(folder, {key_path.name: pem})
+    try:
+        document = format_asset_terms(
+            PsiAssetTerms(asset, org, PROTOCOL, max_input, kem.public_key().public_bytes_raw(), steps)
+        )
+    except PrivacyError as exc:
+        raise PsiSetupError(str(exc)) from exc
+    path = folder / f"{asset}{TERMS_SUFFIX}"
+    path.write_bytes(document)
+    return path, document
+
+
+def open_psi_service(
+    directory: Path,
+    org: str,
+    asset: str,
+    identifiers: Sequence[str],
+    passphrase: bytes,
+    jobs_dir: Path | None = None,
+) -> PsiService:
+    """The owner's PSI service of ``asset`` from its files in ``directory``: the terms document, the X25519 key,
+    ``org``'s gateway key (which signs the job records) and the members' published keys (``consortium.json``),
+    against which it checks each record's client key. Job files go to ``jobs_dir`` (default
+    ``orgs/<org>/privacy/jobs``)."""
+    folder = terms_dir(directory, org)
+    path = folder / f"{asset}{TERMS_SUFFIX}"
+    try:
+        terms = parse_asset_terms(path.read_bytes())
+    except OSError as exc:
+        raise PsiSetupError(
+            f"no PSI terms of {asset} at {path}: write them with `consortium privacy terms {asset} --as {org}`"
+        ) from exc
+    except PrivacyError as exc:
+        raise PsiSetupError(f"{path}: {exc}") from exc
+    description = load_description(directory)
+    try:
+        return PsiService(
+            terms,
+            load_ed25519_gateway_key(directory, OrgId(org), passphrase),
+            _load_kem(folder / f"{asset}{KEM_SUFFIX}", passphrase),
+            identifiers,
+            jobs_dir or folder / "jobs",
+            member_keys={m.org: m.identity.gateway_public_key for m in description.members},
+        )
+    except PrivacyError as exc:
+        raise PsiSetupError(str(exc)) from exc

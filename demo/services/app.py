@@ -10,10 +10,10 @@ import contextlib
 import hashlib
 import json
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from aiohttp import web
 
@@ -22,6 +22,7 @@ from demo.services.request import JSON_TYPE, BadRequestError, Generator, Req, St
 from demo.services.universe import UNIVERSE
 from gateway.headers import CALLER_ORG_HEADER
 from network.config import Api, Catalogue, load_config
+from privacy.service import MAX_REQUEST_BYTES as PSI_MAX_REQUEST_BYTES
 
 CALLER_HEADER: Final = CALLER_ORG_HEADER
 MAX_BODY_BYTES: Final = 64 * 1024
@@ -149,8 +150,18 @@ class _Cache:
             self.items.popitem(last=False)
 
 
-def make_app(catalogue: Catalogue, *, provider: str | None = None) -> web.Application:
-    """The demo upstream of ``provider``'s APIs (every API of the catalogue when None)."""
+class StepRoutes(Protocol):
+    """A PSI service's step routes (``privacy.service.PsiService``, or ``demo.privacy.DeferredPsi``)."""
+
+    def add_routes(self, app: web.Application) -> None: ...
+
+
+def make_app(
+    catalogue: Catalogue, *, provider: str | None = None, psi: Sequence[StepRoutes] = ()
+) -> web.Application:
+    """The demo upstream of ``provider``'s APIs (every API of the catalogue when None), and the step routes of
+    each PSI service of ``psi`` (``demo.privacy``: an owner's identifier set, behind the owner's gateway as its
+    other APIs are), which take request bodies up to the PSI service's limit instead of ``MAX_BODY_BYTES``."""
     routes = _endpoints(catalogue, provider)
     cache = _Cache(CACHE_ENTRIES)
     health = json_bytes(
@@ -206,8 +217,11 @@ def make_app(catalogue: Catalogue, *, provider: str | None = None) -> web.Applic
             cache.put(key, body)
         return web.Response(body=body, headers=json_headers)
 
-    app = web.Application(client_max_size=MAX_BODY_BYTES + 1)
+    # the catalogue's routes read their bodies themselves, at most MAX_BODY_BYTES (_read_body)
+    app = web.Application(client_max_size=PSI_MAX_REQUEST_BYTES if psi else MAX_BODY_BYTES + 1)
     app.router.add_get("/healthz", healthz)
+    for service in psi:  # before the catch-all
+        service.add_routes(app)
     app.router.add_route("*", "/{tail:.*}", dispatch)
     return app
 
@@ -251,9 +265,11 @@ async def _stream(
 # -- running it ----------------------------------------------------------------------------------------------------
 
 
-async def serve(catalogue: Catalogue, host: str, port: int, *, provider: str | None = None) -> None:
+async def serve(
+    catalogue: Catalogue, host: str, port: int, *, provider: str | None = None, psi: Sequence[StepRoutes] = ()
+) -> None:
     """Serve the demo upstream on ``host:port`` until cancelled (``port`` 0: a free port, printed)."""
-    runner = web.AppRunner(make_app(catalogue, provider=provider), access_log=None, handle_signals=False)
+    runner = web.AppRunner(make_app(catalogue, provider=provider, psi=psi), access_log=None, handle_signals=False)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port, backlog=1024, reuse_address=True)

@@ -98,8 +98,9 @@ def run_examples(data: Path, port: int, env: dict[str, str], workdir: Path) -> i
             if command.text.startswith("make "):  # `make run` itself: what the calling test runs and checks
                 continue
             text = with_ports(command.text, port)
-            event = re.search(r"Consortium-Event-Id: (\S+)", previous)
-            if event is not None:  # the README's next step uses the event id the last call printed
+            # the README's next step uses the event id the last call printed (curl -i), or the run of a PSI job
+            event = re.search(r"(?:Consortium-Event-Id:|request +event) (\S+)", previous)
+            if event is not None:
                 text = _EXAMPLE_ID.sub(event.group(1), text)
             if "/v1/evidence/" in text:  # "once a cosigned checkpoint covers it": wait for that, as a reader would
                 found = re.search(r"http://\S+/v1/evidence/\S+", text)

@@ -125,7 +125,7 @@ def test_make_run_starts_the_demo_consortium(recipe: Recipe) -> None:
         assert summary[0] == "Consortium Ledger: beijing-capital-market-pilot", text
         assert f"JSON-RPC {url}  (chain id {CHAIN_ID}," in text, text
         assert f"  members    7: {FOUNDERS}" in summary, text
-        assert "3 service centers, 20 units, 80 APIs" in text, text
+        assert "3 service centers, 20 units, 83 APIs" in text, text
         notary = f"http://127.0.0.1:{port + 1}"
         assert f"  notary     {notary}  (log beijing-capital-market-pilot/audit-log;" in text, text
         assert "  witnesses  7: bjic-cloud http://127.0.0.1:" in text, text
@@ -150,6 +150,7 @@ def test_make_run_starts_the_demo_consortium(recipe: Recipe) -> None:
 
         check_gateways(data, summary, notary, recipe.env, port)
         check_explorer(data, summary, port)
+        check_privacy(data, summary, notary, recipe.env, port)
         # Every example of the README works against it, as a reader types it.
         assert run_examples(data, port, recipe.env, data.parent / "reader") >= 12
 
@@ -263,6 +264,65 @@ def check_gateways(data: Path, summary: list[str], notary: str, env: dict[str, s
             break
         assert time.monotonic() < deadline, outcomes
         time.sleep(1)
+
+
+def check_privacy(data: Path, summary: list[str], notary: str, env: dict[str, str], port: int) -> None:
+    """The summary's ``psi job`` line, run as printed, finds the customers the demo's two lists share, through
+    the owner's gateway (yanshan-sec, the fifth provider), and each of its three steps is an allowed call of
+    jinghua-sec under the grant, logged, cosigned and anchored, with evidence that verifies offline."""
+    from network.description import load_description
+    from sdk import MemberClient
+
+    gateway = f"https://localhost:{port + 24}"
+    text = "\n".join(summary)
+    offer = f"  privacy    customer-ids of yanshan-sec (PSI behind its gateway {gateway}), granted to jinghua-sec"
+    assert offer in text, text
+    line = next(line for line in summary if line.strip().startswith("psi job "))
+    argv = shlex.split(line.strip().removeprefix("psi job").strip())
+    assert argv[:3] == ["consortium", "--dir", str(data)], line
+    r = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "consortium"), *argv[1:], "--json"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert r.returncode == 0, f"{line}\n{r.stdout}\n{r.stderr}"
+    job = json.loads(r.stdout)
+    lists = {  # one identifier a line, after lines of comment
+        org: {
+            line
+            for line in (data / "orgs" / org / "privacy" / "demo-customers.txt").read_text().splitlines()
+            if line and not line.startswith("#")
+        }
+        for org in ("yanshan-sec", "jinghua-sec")
+    }
+    shared = lists["yanshan-sec"] & lists["jinghua-sec"]
+    assert (job["intersection"], job["client_input"], job["server_input"]) == (600, 3000, 4000) == (
+        len(shared), len(lists["jinghua-sec"]), len(lists["yanshan-sec"])
+    ), job
+    result = json.loads((Path(job["files"]) / "result.set.json").read_text())
+    assert set(result["identifiers"]) == shared
+    owner_record = data / "orgs" / "yanshan-sec" / "privacy" / "jobs" / job["job_id"] / "record.json"
+    assert owner_record.read_bytes() == Path(job["record"]).read_bytes()
+
+    description = load_description(data)
+    passphrase = env["CONSORTIUM_PASSPHRASE"].encode()
+    apis = {"terms": "psi-terms", "request": "psi-request", "record": "psi-record"}
+    with MemberClient.from_directory(
+        data, "jinghua-sec", name="client", passphrase=passphrase, notary_url=notary
+    ) as client:
+        assert set(job["events"]) == set(apis), job
+        for event_id in job["events"].values():
+            client.receipt(event_id, wait_s=30)
+        bundle = client.evidence(job["events"]["request"], wait_s=90, anchored=True)
+        report = client.verify(bundle, description)
+        assert report.ok and report.complete, report.to_text()
+        entry = json.loads(base64.b64decode(bundle["entry"]))
+        assert (entry["decision"], entry["api"], entry["asset_id"]) == ("allow", apis["request"], "customer-ids")
+        assert (entry["caller_org"], entry["grant_id"]) == ("jinghua-sec", job["grant_id"]), entry
 
 
 def check_nginx_auth_request(data: Path, env: dict[str, str], port: int, notary: str) -> None:

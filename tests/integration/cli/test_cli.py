@@ -297,17 +297,55 @@ def test_member_list_json(node: Node) -> None:
     assert members["bjcm-supervision"]["name"] == "Capital Market Supervision Office (资本市场监管办)"
 
 
-def test_service_list_json_has_3_centers_20_units_80_apis(node: Node) -> None:
+def test_service_list_json_has_3_centers_20_units_83_apis(node: Node) -> None:
     tree = node.json("service", "list")
     units = [u for c in tree for u in c["units"]]
     apis = [a for u in units for a in u["apis"]]
     assert len(tree) == 3
     assert len(units) == 20
-    assert len(apis) == 80
-    assert len({a["api"] for a in apis}) == 80
+    assert len(apis) == 83  # the catalogue's 80 and the three steps of the demo's identifier set
+    assert len({a["api"] for a in apis}) == 83
     assert {a["provider"] for a in apis} <= set(FOUNDERS)
     assert all(a["active"] and a["route"].startswith("/v1/") for a in apis)
     assert "public-business" in {c["center"] for c in tree}
+
+
+# -- the demo's identifier set (demo/privacy.py, written out here as the independent expectation) ----------------
+
+PSI_ASSET, PSI_OWNER, PSI_CLIENT, PSI_PURPOSE = "customer-ids", "yanshan-sec", "jinghua-sec", "aml-screening"
+PSI_STEPS = "/v1/privacy/customer-ids"
+PSI_SHARED = 600
+
+
+def test_the_demo_identifier_set_is_registered_with_its_terms_steps_and_grant(node: Node) -> None:
+    folder = node.directory / "orgs" / PSI_OWNER / "privacy"
+    terms = (folder / f"{PSI_ASSET}.terms.json").read_bytes()
+    assert json.loads(terms)["max_input"] == 10_000 and json.loads(terms)["steps"] == PSI_STEPS
+    info = node.json("asset", "show", PSI_ASSET)
+    assert (info["asset"]["owner"], info["asset"]["kind"]) == (PSI_OWNER, "dataset")
+    [version] = info["versions"]
+    assert version["metadata_digest"] == "0x" + sha256_hex(terms)  # the terms are fixed on chain
+    assert version["content_digest"] == "0x" + sha256_hex((folder / "demo-customers.txt").read_bytes())
+    apis = {a["route"]: a for c in node.json("service", "list") for u in c["units"] for a in u["apis"]}
+    for step, method in (("terms", "GET"), ("request", "POST"), ("record", "POST")):
+        api = apis[f"{PSI_STEPS}/{step}"]
+        assert (api["method"], api["provider"], api["asset"]) == (method, PSI_OWNER, PSI_ASSET), api
+    r = node.cli("grant", "check", PSI_ASSET, "--grantee", PSI_CLIENT, "--purpose", PSI_PURPOSE)
+    assert r.returncode == 0 and r.stdout.startswith("allowed"), shown(r)
+    r = node.cli("grant", "check", PSI_ASSET, "--grantee", "tonghui-sec", "--purpose", PSI_PURPOSE)
+    assert r.returncode == 3, shown(r)
+    for org, count in ((PSI_OWNER, 4_000), (PSI_CLIENT, 3_000)):
+        listing = node.directory / "orgs" / org / "privacy" / "demo-customers.txt"
+        assert stat.S_IMODE(listing.stat().st_mode) == 0o600
+        assert len([line for line in listing.read_text().splitlines() if not line.startswith("#")]) == count
+
+
+def psi_job(node: Node, *extra: str) -> subprocess.CompletedProcess[str]:
+    """The job the summary of `up` prints (``psi job``), as printed, with ``extra`` arguments."""
+    line = next(line for line in node.summary if line.strip().startswith("psi job "))
+    argv = line.strip().removeprefix("psi job").split()
+    assert argv[:3] == ["consortium", "--dir", str(node.directory)], line
+    return run_cli(*argv[1:], *extra)
 
 
 # -- data assets ---------------------------------------------------------------------------------------------
@@ -855,6 +893,8 @@ def test_state_survives_a_clean_restart(node: Node, tmp_path: Path) -> None:
         "jinghua-sec",
     )
     assert_ok(r)
+    before = json.loads(assert_ok(psi_job(node, "--job-id", "cli-psi-before", "--json")))
+    assert before["intersection"] == PSI_SHARED, before
     old_port, old_url = node.up.port, node.url
 
     code = node.stop()
@@ -866,3 +906,12 @@ def test_state_survives_a_clean_restart(node: Node, tmp_path: Path) -> None:
     info = node.json("asset", "show", "cli-persisted")
     assert info["asset"]["owner"] == "jinghua-sec"
     assert [v["content_digest"] for v in info["versions"]] == ["0x" + sha256_hex(model.read_bytes())]
+
+    # The demo's identifier set is served again behind its owner's gateway: the same terms, key and lists give
+    # the same intersection, and the job finished before the restart stays finished (its files are kept).
+    after = json.loads(assert_ok(psi_job(node, "--json")))
+    assert (after["intersection"], after["grant_id"]) == (PSI_SHARED, before["grant_id"]), after
+    again = psi_job(node, "--job-id", "cli-psi-before")
+    assert again.returncode == 3 and "409 job_exists" in again.stderr, shown(again)
+    owner_jobs = node.directory / "orgs" / PSI_OWNER / "privacy" / "jobs"
+    assert (owner_jobs / "cli-psi-before" / "record.json").read_bytes() == Path(before["record"]).read_bytes()
