@@ -279,7 +279,11 @@ class PostgresQuota:
             fresh = conn is None
             try:
                 if conn is None:
-                    conn = self._connect()
+                    try:
+                        conn = self._connect()
+                    except QuotaSchemaError as exc:  # refused like an outage: after a pause, tried again
+                        self._failed(exc, counted=counted)
+                        raise
                 cursor = conn.execute(sql, params)
                 row = cursor.fetchone() if fetch else None
             except psycopg.Error as exc:
@@ -344,7 +348,9 @@ class PostgresQuota:
             self._last_error = _first_line(exc)
             self._last_statement = self._clock()
             self._down_until = self._last_statement + self.retry_s
-            if self.reachable is not False:
+            if self.reachable is not False and isinstance(exc, QuotaSchemaError):
+                log.error("%s; calls under a quota are refused", exc)
+            elif self.reachable is not False:
                 log.error("quota store %s unreachable, calls under a quota are refused: %s", redact(self.url), exc)
             self.reachable = False
 

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from explorer.calls_pg import PostgresCallIndex
-from gateway.quota import PostgresQuota, QuotaSchemaError
+from gateway.quota import PostgresQuota, QuotaSchemaError, QuotaUnavailableError
 from notary.storage.schema import (
     Migration,
     Schema,
@@ -329,14 +329,22 @@ def test_the_quota_store_refuses_a_database_a_later_release_migrated(
 ) -> None:
     open_quota(url).close()
     a_later_release(connect(), "gateway_quota")
-    quota = PostgresQuota(url)
+    clock = [1000.0]
+    quota = PostgresQuota(url, clock=lambda: clock[0])
+    newer = r"database schema 2 of gateway_quota is newer than this release \(1\): upgrade the release"
     try:
-        with pytest.raises(QuotaSchemaError, match=r"database schema 2 of gateway_quota is newer than this release"):
+        with pytest.raises(QuotaSchemaError, match=newer):
             quota.ensure_schema()
-        with pytest.raises(QuotaSchemaError):  # a call under a quota is refused, never counted in that table
+        with pytest.raises(QuotaUnavailableError, match=newer):  # refused at once during the pause, as an outage
+            quota.take("g", 4)
+        assert quota.health()["reachable"] is False and "newer than this release" in quota.health()["last_error"]
+        clock[0] += quota.retry_s
+        with pytest.raises(QuotaSchemaError, match=newer):  # then the store is asked again, and refused again
             quota.take("g", 4)
     finally:
         quota.close()
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM gateway_quota").fetchone() == (0,)  # never counted there
 
 
 @pytest.mark.parametrize("readonly", [False, True], ids=["writer", "reader"])
