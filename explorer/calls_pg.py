@@ -91,6 +91,7 @@ SCHEMA: Final = Schema(
     "explorer_calls",
     (Migration(1, "the call index of the first releases", _SCHEMA_V1),),
     ("explorer_meta", "explorer_calls", "explorer_checkpoints", "explorer_gaps"),
+    legacy_lock=0x6578_706C_5F73_63,
 )
 SCHEMA_VERSION: Final = SCHEMA.latest
 _COLUMNS: Final = (

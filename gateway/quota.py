@@ -64,7 +64,10 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
 #: The store's migrations (``notary.storage.schema``: replicas starting at once take turns under its advisory
 #: lock); version 1 is the table of the releases before them.
 SCHEMA: Final = Schema(
-    "gateway_quota", (Migration(1, "the quota table of the first releases", (_SCHEMA_V1,)),), (TABLE,)
+    "gateway_quota",
+    (Migration(1, "the quota table of the first releases", (_SCHEMA_V1,)),),
+    (TABLE,),
+    legacy_lock=0x636C_7175_6F74_61,
 )
 _TAKE: Final = f"""
 INSERT INTO {TABLE} AS q (grant_id, quota_window, used) VALUES (%(grant)s, %(window)s, 1)

@@ -107,6 +107,7 @@ SCHEMA = Schema(
         "anchors",
         "alarms",
     ),
+    legacy_lock=0x6E6F74617279,
 )
 SCHEMA_VERSION = SCHEMA.latest
 

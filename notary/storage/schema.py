@@ -77,6 +77,9 @@ class Schema:
     component: str
     migrations: tuple[Migration, ...]
     tables: tuple[str, ...]
+    #: The advisory lock the component's releases before migrations took to create version 1, taken too: one of
+    #: them starting at the same moment as this release (a rolling upgrade) takes turns with it.
+    legacy_lock: int | None = None
 
     def __post_init__(self) -> None:
         versions = [m.version for m in self.migrations]
@@ -150,6 +153,8 @@ def migrate(conn: psycopg.Connection[Any], schema: Schema) -> int:
     try:
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            if schema.legacy_lock is not None:  # always after the shared lock: no two openers wait on each other
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (schema.legacy_lock,))
             conn.execute(_CREATE_VERSION_TABLE)
             version = _recorded(conn, schema.component)
             if version == 0 and _unrecorded(conn, schema) == 1:

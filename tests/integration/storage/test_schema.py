@@ -1,10 +1,11 @@
 """Schema migrations (``notary.storage.schema``) against a real PostgreSQL server: the runner with test-only
 migration lists (a fresh database, a migration applied once, a database newer than the release refused and left
 as it is, a failing migration rolled back whole, a half-made schema not adopted, openers starting at once in
-threads taking turns), and the three components that use it: the notary's store, the gateways' quota store and
-the explorer's call index each record their version 1 in a fresh database, adopt a database made by the releases
-before the version table (their version 1 statements run as those releases ran them, with data in it), and
-refuse one a later release migrated."""
+threads taking turns, and taking turns with a release from before migrations that holds its old lock), and the
+three components that use it: the notary's store, the gateways' quota store and the explorer's call index each
+record their version 1 in a fresh database, adopt a database made by the releases before the version table (their
+version 1 statements run as those releases ran them, with data in it), and refuse one a later release
+migrated."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from notary.storage.schema import (
     migrate,
     versions,
 )
+from tests.support.wait import wait_until
 
 V1 = Migration(1, "the widgets", ("CREATE TABLE widget (id INTEGER PRIMARY KEY)",))
 V2 = Migration(2, "a widget's colour", ("ALTER TABLE widget ADD COLUMN colour TEXT NOT NULL DEFAULT 'red'",))
@@ -197,6 +199,33 @@ def test_openers_starting_at_once_take_turns(connect: Callable[[], psycopg.Conne
         t.join(timeout=60)
     assert results == [2] * openers
     assert recorded(conns[0], "widgets") == [1, 2]
+
+
+def test_an_opener_takes_turns_with_a_release_from_before_migrations_holding_its_old_lock(
+    connect: Callable[[], psycopg.Connection[Any]],
+) -> None:
+    schema = Schema("widgets", (V1,), ("widget",), legacy_lock=0x7769_6467_6574)
+    old, new = connect(), connect()
+    new_pid = new.info.backend_pid
+    result: list[int | BaseException] = []
+
+    def open_new() -> None:
+        try:
+            result.append(migrate(new, schema))
+        except BaseException as exc:  # reported below
+            result.append(exc)
+
+    with old.transaction():  # an old release creating its tables under its own lock
+        old.execute("SELECT pg_advisory_xact_lock(%s)", (schema.legacy_lock,))
+        opener = threading.Thread(target=open_new)
+        opener.start()
+        waiting = "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s"
+        wait_until(lambda: old.execute(waiting, (new_pid,)).fetchone() == ("Lock",), "the opener to wait", 30)
+        old.execute(V1.statements[0])
+        assert result == []
+    opener.join(timeout=30)
+    assert result == [1]  # it found the old release's table and adopted it
+    assert recorded(old, "widgets") == [1]
 
 
 # -- the components -----------------------------------------------------------------------------------------
