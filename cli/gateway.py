@@ -127,6 +127,7 @@ def gateway_serve(
     from chain.ids import check_name
     from chain.jsonlog import configure_json_logging
     from gateway.policy import ChainUnavailableError
+    from gateway.quota import QuotaSchemaError
     from gateway.service import GatewayOptions, run
 
     try:
@@ -179,5 +180,5 @@ def gateway_serve(
     configure_json_logging("gateway")
     try:
         run(options, description, load_passphrase(file=passphrase_file))
-    except ChainUnavailableError as exc:
+    except (ChainUnavailableError, QuotaSchemaError) as exc:
         raise click.ClickException(f"cannot start: {exc}") from None

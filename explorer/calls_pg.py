@@ -37,14 +37,14 @@ from explorer.errors import IndexUnavailableError
 from notary.event import LEDGER_QUERY_CENTER
 from notary.log.compact import CompactRange
 from notary.log.hashing import SHA256, TreeHash
+from notary.storage.schema import Migration, Schema, SchemaError, check, migrate
 
-SCHEMA_VERSION: Final = "1"
-#: Advisory lock keys: the schema's creation and each append (transaction locks), the writer's lease (session).
-_SCHEMA_LOCK: Final = 0x6578_706C_5F73_63  # "expl_sc"
+#: Advisory lock keys: each append (a transaction lock), the writer's lease (session). The schema is migrated
+#: under ``notary.storage.schema``'s lock.
 _APPEND_LOCK: Final = 0x6578_706C_5F61_70  # "expl_ap"
 _LEAD_LOCK: Final = 0x6578_706C_5F6C_64  # "expl_ld"
 
-_SCHEMA: Final = (
+_SCHEMA_V1: Final = (
     "CREATE TABLE IF NOT EXISTS explorer_meta (key TEXT PRIMARY KEY, value BYTEA NOT NULL)",
     """CREATE TABLE IF NOT EXISTS explorer_calls (
         idx BIGINT PRIMARY KEY,
@@ -84,7 +84,16 @@ _SCHEMA: Final = (
         cosigners TEXT NOT NULL, note TEXT NOT NULL, anchor TEXT
     )""",
     "CREATE TABLE IF NOT EXISTS explorer_gaps (pos INTEGER PRIMARY KEY, gap TEXT NOT NULL)",
+    "INSERT INTO explorer_meta VALUES ('schema_version', '1'::bytea) ON CONFLICT DO NOTHING",
 )
+#: The index's migrations (``notary.storage.schema``); version 1 is the schema of the releases before them.
+SCHEMA: Final = Schema(
+    "explorer_calls",
+    (Migration(1, "the call index of the first releases", _SCHEMA_V1),),
+    ("explorer_meta", "explorer_calls", "explorer_checkpoints", "explorer_gaps"),
+    legacy_lock=0x6578_706C_5F73_63,
+)
+SCHEMA_VERSION: Final = SCHEMA.latest
 _COLUMNS: Final = (
     "idx, event_id, time_ms, caller_org, provider_org, center, unit, api, method, route, asset_id, asset_version, "
     "grant_id, decision, denial_reason, status, latency_us, trace_id, gateway_id, gateway_seq, leaf_hash"
@@ -192,25 +201,17 @@ class PostgresCallIndex:
         self._leader: Any = None  # the connection that holds the writer's lease
         self._closed = False
         conn = self._local.conn = self._connect()
-        if readonly:
-            row = conn.execute("SELECT to_regclass('explorer_meta') IS NOT NULL").fetchone()
-            if not row[0]:
-                self.close()
-                raise FileNotFoundError("no call index in this database")
-        else:
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                for statement in _SCHEMA:
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO explorer_meta VALUES ('schema_version', %s) ON CONFLICT DO NOTHING",
-                    (SCHEMA_VERSION.encode(),),
-                )
-        row = conn.execute("SELECT value FROM explorer_meta WHERE key = 'schema_version'").fetchone()
-        if row is None or bytes(row[0]).decode() != SCHEMA_VERSION:
+        try:  # a read-only replica never migrates: it reads this release's version or refuses
+            version = check(conn, SCHEMA) if readonly else migrate(conn, SCHEMA)
+        except SchemaError as exc:
             self.close()
-            found = None if row is None else bytes(row[0]).decode()
-            raise ValueError(f"call index schema {found}, this explorer reads {SCHEMA_VERSION}")
+            raise ValueError(f"the call index: {exc}") from exc
+        except BaseException:
+            self.close()
+            raise
+        if version == 0:
+            self.close()
+            raise FileNotFoundError("no call index in this database")
 
     # ------------------------------------------------------------------------------------------ connections
 

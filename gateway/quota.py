@@ -42,6 +42,7 @@ from collections.abc import Callable
 from typing import Any, Final, Protocol
 
 from gateway.errors import GatewayError
+from notary.storage.schema import Migration, Schema, SchemaError, migrate
 from notary.submit.outbox import Outbox
 
 log = logging.getLogger("gateway.quota")
@@ -51,11 +52,7 @@ WHOLE_GRANT: Final = "grant"
 TABLE: Final = "gateway_quota"
 #: Seconds without a statement after which a health read checks that the store answers (``PostgresQuota``).
 CHECK_AFTER_S: Final = 2.0
-#: Key of the advisory lock under which a replica creates the table (two replicas starting at once would
-#: otherwise race in ``CREATE TABLE IF NOT EXISTS``).
-_SCHEMA_LOCK: Final = 0x636C_7175_6F74_61  # "clquota"
-
-_SCHEMA: Final = f"""
+_SCHEMA_V1: Final = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
     grant_id TEXT NOT NULL,
     quota_window TEXT NOT NULL,
@@ -64,6 +61,14 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     PRIMARY KEY (grant_id, quota_window)
 )
 """
+#: The store's migrations (``notary.storage.schema``: replicas starting at once take turns under its advisory
+#: lock); version 1 is the table of the releases before them.
+SCHEMA: Final = Schema(
+    "gateway_quota",
+    (Migration(1, "the quota table of the first releases", (_SCHEMA_V1,)),),
+    (TABLE,),
+    legacy_lock=0x636C_7175_6F74_61,
+)
 _TAKE: Final = f"""
 INSERT INTO {TABLE} AS q (grant_id, quota_window, used) VALUES (%(grant)s, %(window)s, 1)
 ON CONFLICT (grant_id, quota_window) DO UPDATE SET used = q.used + 1, updated_at = now()
@@ -79,6 +84,11 @@ _USED: Final = f"SELECT used FROM {TABLE} WHERE grant_id = %(grant)s AND quota_w
 
 class QuotaUnavailableError(GatewayError):
     """The quota store cannot be reached: the call is refused (503 ``quota_unavailable``), never admitted."""
+
+
+class QuotaSchemaError(QuotaUnavailableError):
+    """The quota store's schema cannot be used by this release (a later release migrated it): calls under a
+    quota are refused, and a gateway starting against it does not start."""
 
 
 class QuotaCounter(Protocol):
@@ -225,7 +235,8 @@ class PostgresQuota:
     # ------------------------------------------------------------------------------------------ connections
 
     def ensure_schema(self) -> None:
-        """Create the table if it is missing (also done before the first statement). Blocks."""
+        """Create or migrate the table (also done before the first statement); :class:`QuotaSchemaError` if a
+        later release migrated it. Blocks."""
         self._execute("SELECT 1", {})
 
     def check(self) -> bool:
@@ -271,7 +282,11 @@ class PostgresQuota:
             fresh = conn is None
             try:
                 if conn is None:
-                    conn = self._connect()
+                    try:
+                        conn = self._connect()
+                    except QuotaSchemaError as exc:  # refused like an outage: after a pause, tried again
+                        self._failed(exc, counted=counted)
+                        raise
                 cursor = conn.execute(sql, params)
                 row = cursor.fetchone() if fetch else None
             except psycopg.Error as exc:
@@ -304,10 +319,11 @@ class PostgresQuota:
         try:
             conn.execute(f"SET statement_timeout = {int(self.statement_timeout_ms)}")
             if not self._schema_ready:
-                with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                    conn.execute(_SCHEMA)
+                migrate(conn, SCHEMA)
                 self._schema_ready = True
+        except SchemaError as exc:
+            conn.close()
+            raise QuotaSchemaError(f"the quota store {redact(self.url)}: {exc}") from exc
         except BaseException:
             conn.close()
             raise
@@ -335,7 +351,9 @@ class PostgresQuota:
             self._last_error = _first_line(exc)
             self._last_statement = self._clock()
             self._down_until = self._last_statement + self.retry_s
-            if self.reachable is not False:
+            if self.reachable is not False and isinstance(exc, QuotaSchemaError):
+                log.error("%s; calls under a quota are refused", exc)
+            elif self.reachable is not False:
                 log.error("quota store %s unreachable, calls under a quota are refused: %s", redact(self.url), exc)
             self.reachable = False
 
@@ -379,4 +397,13 @@ def open_quota_store(url: str | None, outbox: Outbox) -> QuotaCounter:
     return PostgresQuota(url)
 
 
-__all__ = ["LocalQuota", "PostgresQuota", "QuotaCounter", "QuotaUnavailableError", "open_quota_store", "redact"]
+__all__ = [
+    "SCHEMA",
+    "LocalQuota",
+    "PostgresQuota",
+    "QuotaCounter",
+    "QuotaSchemaError",
+    "QuotaUnavailableError",
+    "open_quota_store",
+    "redact",
+]

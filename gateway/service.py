@@ -26,7 +26,7 @@ from aiohttp import web
 from chain.backend import RpcBackend
 from gateway.policy import ChainView
 from gateway.psi import PsiGuard, load_terms
-from gateway.quota import PostgresQuota, QuotaUnavailableError, open_quota_store, redact
+from gateway.quota import PostgresQuota, QuotaSchemaError, QuotaUnavailableError, open_quota_store, redact
 from gateway.server import Gateway, GatewaySettings
 from network.admission import org_roles
 from network.certificates import CallerAuthenticator
@@ -122,6 +122,13 @@ async def serve(options: GatewayOptions, description: ConsortiumDescription, pas
         try:  # not fatal: until it is reachable, calls under a quota are refused (503 quota_unavailable)
             await asyncio.get_running_loop().run_in_executor(None, quota.ensure_schema)
             log.info("gateway %s counts quotas in %s", settings.gateway_id, redact(quota.url))
+        except QuotaSchemaError:  # fatal: a later release migrated the store
+            quota.close()
+            outbox.close()
+            chain.stop()
+            if trust is not None:
+                trust.stop()
+            raise
         except QuotaUnavailableError as exc:
             log.error("gateway %s: %s; calls under a quota are refused until it is back", settings.gateway_id, exc)
     shipper = Shipper(outbox, options.notary_url, settings.gateway_id, key)

@@ -46,14 +46,13 @@ from notary.storage.base import (
     TreeState,
     edge_widths,
 )
+from notary.storage.schema import Migration, Schema, migrate
 
 log = logging.getLogger("notary.storage")
 
-SCHEMA_VERSION = 1
 _HASH = 32
-_SCHEMA_LOCK = 0x6E6F74617279  # an advisory lock id: replicas creating the schema at once take turns
 
-_SCHEMA = """
+_SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tree (
     id INTEGER PRIMARY KEY CHECK (id = 1), size BIGINT NOT NULL, published BIGINT NOT NULL, last_time BIGINT NOT NULL
@@ -88,7 +87,29 @@ CREATE TABLE IF NOT EXISTS anchors (
 CREATE TABLE IF NOT EXISTS alarms (
     id BIGSERIAL PRIMARY KEY, time_ms BIGINT NOT NULL, kind TEXT NOT NULL, size BIGINT, message TEXT NOT NULL
 );
+INSERT INTO meta (key, value) VALUES ('schema_version', '1') ON CONFLICT DO NOTHING;
 """
+
+#: The store's migrations (``notary.storage.schema``); version 1 is the schema of the releases before them.
+SCHEMA = Schema(
+    "notary",
+    (Migration(1, "the tables of the first releases", (_SCHEMA_V1,)),),
+    tables=(
+        "meta",
+        "tree",
+        "edge",
+        "entries",
+        "batches",
+        "gateways",
+        "gaps",
+        "pending",
+        "checkpoints",
+        "anchors",
+        "alarms",
+    ),
+    legacy_lock=0x6E6F74617279,
+)
+SCHEMA_VERSION = SCHEMA.latest
 
 _CHECKPOINT_KEY = "checkpoint"
 _CHECKPOINT_META = "checkpoint_object"  # meta: the size of the checkpoint last written to the object store
@@ -244,20 +265,24 @@ class PostgresStore:
         self._readers_lock = threading.Lock()
         self._writer: psycopg.Connection[Any] | None = None
         self._edge: _Edge | None = None
-        with self._transaction() as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-            conn.execute(_SCHEMA)
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('schema_version', %s) ON CONFLICT DO NOTHING",
-                (str(SCHEMA_VERSION),),
-            )
-        version = self.meta("schema_version")
-        if version != str(SCHEMA_VERSION):
-            raise StoreError(f"{self._where}: schema version {version}, this notary reads {SCHEMA_VERSION}")
+        self._migrate()
         try:
             self.maintain()
         except StoreUnavailableError as exc:  # serve what is published; sequencing retries the publication
             log.warning("publication of pending objects deferred: %s", exc)
+
+    def _migrate(self) -> None:
+        """Bring the database to :data:`SCHEMA_VERSION` (refusing one a later release migrated), on a
+        connection of its own: the migration is a transaction of its own, all or nothing."""
+        conn = self._connect(autocommit=True)
+        try:
+            migrate(conn, SCHEMA)  # a SchemaError (a StoreError) as it is: SchemaNewerError says what to do
+        except psycopg.OperationalError as exc:
+            raise self._unreachable(exc) from exc
+        except psycopg.Error as exc:
+            raise StoreError(f"the notary store's schema could not be read ({self._where}): {exc}") from exc
+        finally:
+            conn.close()
 
     # ------------------------------------------------------------------------------------------ connections
 

@@ -182,3 +182,29 @@ def test_the_alarm_evaluator_sees_the_quota_store_go_and_come_back_without_a_cal
         assert alarm_id in {a.id for a in read_alarms(tmp_path).resolved}
     finally:
         evaluator.stop()
+
+
+def test_a_gateway_does_not_start_on_a_quota_store_a_later_release_migrated(
+    tmp_path: Path, world: World, upstream: Upstream, notary: NotaryProcess, postgres: Any
+) -> None:
+    import psycopg
+
+    from gateway.quota import PostgresQuota
+
+    store = postgres.create_database("quota")
+    made = PostgresQuota(store)
+    made.ensure_schema()
+    made.close()
+    with psycopg.connect(store, autocommit=True) as conn:  # as a release with a second migration would leave it
+        conn.execute("INSERT INTO schema_version (component, version) VALUES ('gateway_quota', 2)")
+    log = tmp_path / "gateway.log"
+    gateway = GatewayProcess(world, upstream.url, notary.url, log, replica="a", quota_store=store)
+    try:
+        with pytest.raises(AssertionError):  # the process ended before it served
+            gateway.start()
+        assert gateway.process is not None and gateway.process.wait(timeout=30) != 0
+        said = log.read_text()
+        assert "cannot start: the quota store" in said
+        assert "database schema 2 of gateway_quota is newer than this release (1): upgrade the release" in said
+    finally:
+        gateway.stop()

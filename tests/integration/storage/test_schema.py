@@ -1,0 +1,386 @@
+"""Schema migrations (``notary.storage.schema``) against a real PostgreSQL server: the runner with test-only
+migration lists (a fresh database, a migration applied once, a database newer than the release refused and left
+as it is, a failing migration rolled back whole, a half-made schema not adopted, openers starting at once in
+threads taking turns, and taking turns with a release from before migrations that holds its old lock), and the
+three components that use it: the notary's store, the gateways' quota store and the explorer's call index each
+record their version 1 in a fresh database, adopt a database made by the releases before the version table (their
+version 1 statements run as those releases ran them, with data in it), and refuse one a later release
+migrated."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from explorer.calls_pg import PostgresCallIndex
+from gateway.quota import PostgresQuota, QuotaSchemaError, QuotaUnavailableError
+from notary.storage.schema import (
+    Migration,
+    Schema,
+    SchemaError,
+    SchemaNewerError,
+    check,
+    current_version,
+    migrate,
+    versions,
+)
+from tests.support.wait import wait_until
+
+V1 = Migration(1, "the widgets", ("CREATE TABLE widget (id INTEGER PRIMARY KEY)",))
+V2 = Migration(2, "a widget's colour", ("ALTER TABLE widget ADD COLUMN colour TEXT NOT NULL DEFAULT 'red'",))
+V3 = Migration(3, "a widget's size", ("ALTER TABLE widget ADD COLUMN size INTEGER",))
+
+
+def widgets(*migrations: Migration) -> Schema:
+    return Schema("widgets", migrations, ("widget",))
+
+
+@pytest.fixture
+def url(postgres: Any) -> str:
+    return str(postgres.create_database("schema"))
+
+
+@pytest.fixture
+def connect(url: str) -> Iterator[Callable[[], psycopg.Connection[Any]]]:
+    opened: list[psycopg.Connection[Any]] = []
+
+    def open_one() -> psycopg.Connection[Any]:
+        conn = psycopg.connect(url, autocommit=True)
+        opened.append(conn)
+        return conn
+
+    yield open_one
+    for conn in opened:
+        conn.close()
+
+
+def recorded(conn: psycopg.Connection[Any], component: str) -> list[int]:
+    return [version for name, version, _ in versions(conn) if name == component]
+
+
+def columns(conn: psycopg.Connection[Any], table: str) -> list[str]:
+    rows = conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = %s ORDER BY ordinal_position",
+        (table,),
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+# -- the runner ---------------------------------------------------------------------------------------------
+
+
+def test_a_fresh_database_gets_every_migration_in_order(connect: Callable[[], psycopg.Connection[Any]]) -> None:
+    conn = connect()
+    assert versions(conn) == [] and current_version(conn, widgets(V1, V2)) == 0
+    assert migrate(conn, widgets(V1, V2)) == 2
+    assert recorded(conn, "widgets") == [1, 2]
+    assert columns(conn, "widget") == ["id", "colour"]
+    assert check(conn, widgets(V1, V2)) == 2
+
+
+def test_a_migration_is_applied_once(connect: Callable[[], psycopg.Connection[Any]]) -> None:
+    conn = connect()
+    migrate(conn, widgets(V1))
+    conn.execute("INSERT INTO widget (id) VALUES (7)")
+    assert migrate(conn, widgets(V1, V2)) == 2  # ADD COLUMN again would fail: it is not run again below
+    assert migrate(conn, widgets(V1, V2)) == 2
+    assert migrate(connect(), widgets(V1, V2)) == 2
+    assert recorded(conn, "widgets") == [1, 2]
+    assert conn.execute("SELECT id, colour FROM widget").fetchall() == [(7, "red")]
+
+
+def test_a_database_newer_than_the_release_is_refused_and_left_as_it_is(
+    connect: Callable[[], psycopg.Connection[Any]],
+) -> None:
+    conn = connect()
+    migrate(conn, widgets(V1, V2, V3))
+    with pytest.raises(SchemaNewerError) as refused:
+        migrate(conn, widgets(V1, V2))
+    assert str(refused.value) == "database schema 3 of widgets is newer than this release (2): upgrade the release"
+    with pytest.raises(SchemaNewerError):
+        check(conn, widgets(V1))
+    assert recorded(conn, "widgets") == [1, 2, 3]
+    assert columns(conn, "widget") == ["id", "colour", "size"]  # never downgraded
+
+
+def test_an_older_database_is_refused_by_a_reader_that_must_not_migrate(
+    connect: Callable[[], psycopg.Connection[Any]],
+) -> None:
+    conn = connect()
+    migrate(conn, widgets(V1))
+    with pytest.raises(SchemaError, match=r"database schema 1 of widgets is older than this release \(2\)"):
+        check(conn, widgets(V1, V2))
+    assert recorded(conn, "widgets") == [1]
+
+
+def test_a_failing_migration_rolls_back_whole_and_leaves_the_version(
+    connect: Callable[[], psycopg.Connection[Any]],
+) -> None:
+    conn = connect()
+    migrate(conn, widgets(V1))
+    broken = Migration(2, "a colour, then a mistake", (V2.statements[0], "SELECT 1 / 0"))
+    with pytest.raises(SchemaError, match=r"migration 2 of widgets \(a colour, then a mistake\) failed") as failed:
+        migrate(conn, widgets(V1, broken, V3))
+    assert "division by zero" in str(failed.value)
+    assert recorded(conn, "widgets") == [1]
+    assert columns(conn, "widget") == ["id"]  # the statement before the mistake is undone too
+    assert migrate(conn, widgets(V1, V2, V3)) == 3  # the fixed release migrates it
+
+
+def test_a_fresh_database_whose_first_migration_fails_keeps_nothing(
+    connect: Callable[[], psycopg.Connection[Any]],
+) -> None:
+    conn = connect()
+    with pytest.raises(SchemaError, match="migration 1 of widgets"):
+        migrate(conn, widgets(Migration(1, "the widgets", (V1.statements[0], "SELECT 1 / 0"))))
+    assert versions(conn) == [] and current_version(conn, widgets(V1)) == 0
+
+
+def test_tables_of_version_1_without_a_version_are_adopted_as_version_1(
+    connect: Callable[[], psycopg.Connection[Any]],
+) -> None:
+    conn = connect()
+    conn.execute(V1.statements[0])  # as a release before the version table made it
+    conn.execute("INSERT INTO widget (id) VALUES (1)")
+    assert current_version(conn, widgets(V1, V2)) == 1
+    assert migrate(conn, widgets(V1, V2)) == 2
+    assert recorded(conn, "widgets") == [1, 2]
+    assert conn.execute("SELECT id, colour FROM widget").fetchall() == [(1, "red")]
+
+
+def test_some_of_version_1s_tables_without_a_version_are_not_adopted(
+    connect: Callable[[], psycopg.Connection[Any]],
+) -> None:
+    conn = connect()
+    schema = Schema(
+        "pair", (Migration(1, "two tables", ("CREATE TABLE a (x INT)", "CREATE TABLE b (x INT)")),), ("a", "b")
+    )
+    conn.execute("CREATE TABLE a (x INT)")
+    with pytest.raises(SchemaError, match=r"some of the tables of pair \(a\) but not b"):
+        migrate(conn, schema)
+    assert recorded(conn, "pair") == []
+
+
+def test_migrations_must_be_numbered_from_1_without_holes() -> None:
+    with pytest.raises(ValueError, match="not numbered"):
+        widgets(V1, V3)
+    with pytest.raises(ValueError, match="not numbered"):
+        widgets(V2)
+
+
+def test_openers_starting_at_once_take_turns(connect: Callable[[], psycopg.Connection[Any]]) -> None:
+    """Plain CREATE TABLE and ADD COLUMN fail when run twice: every opener succeeds only if they take turns and
+    each after the first finds the migrations recorded. The sleep holds the first in its transaction."""
+    openers = 6
+    slow = Migration(2, "a colour, slowly", ("SELECT pg_sleep(0.3)", *V2.statements))
+    schema = widgets(V1, slow)
+    conns = [connect() for _ in range(openers)]
+    start = threading.Barrier(openers)
+    results: list[int | BaseException] = []
+    lock = threading.Lock()
+
+    def open_one(conn: psycopg.Connection[Any]) -> None:
+        start.wait()
+        try:
+            got: int | BaseException = migrate(conn, schema)
+        except BaseException as exc:  # reported below
+            got = exc
+        with lock:
+            results.append(got)
+
+    threads = [threading.Thread(target=open_one, args=(c,)) for c in conns]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert results == [2] * openers
+    assert recorded(conns[0], "widgets") == [1, 2]
+
+
+def test_an_opener_takes_turns_with_a_release_from_before_migrations_holding_its_old_lock(
+    connect: Callable[[], psycopg.Connection[Any]],
+) -> None:
+    schema = Schema("widgets", (V1,), ("widget",), legacy_lock=0x7769_6467_6574)
+    old, new = connect(), connect()
+    new_pid = new.info.backend_pid
+    result: list[int | BaseException] = []
+
+    def open_new() -> None:
+        try:
+            result.append(migrate(new, schema))
+        except BaseException as exc:  # reported below
+            result.append(exc)
+
+    with old.transaction():  # an old release creating its tables under its own lock
+        old.execute("SELECT pg_advisory_xact_lock(%s)", (schema.legacy_lock,))
+        opener = threading.Thread(target=open_new)
+        opener.start()
+        waiting = "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s"
+        wait_until(lambda: old.execute(waiting, (new_pid,)).fetchone() == ("Lock",), "the opener to wait", 30)
+        old.execute(V1.statements[0])
+        assert result == []
+    opener.join(timeout=30)
+    assert result == [1]  # it found the old release's table and adopted it
+    assert recorded(old, "widgets") == [1]
+
+
+# -- the components -----------------------------------------------------------------------------------------
+
+
+def open_notary(url: str, s3: Any) -> Any:
+    from notary.storage.postgres import ObjectStoreConfig, PostgresStore
+
+    bucket = s3.create_bucket("notary")
+    config = ObjectStoreConfig(bucket, s3.url, access_key=s3.access_key, secret_key=s3.secret_key, timeout_s=2)
+    return PostgresStore(url, config, connect_timeout=2)
+
+
+def open_quota(url: str) -> PostgresQuota:
+    quota = PostgresQuota(url)
+    try:
+        quota.ensure_schema()
+    except BaseException:
+        quota.close()
+        raise
+    return quota
+
+
+def test_the_three_components_opening_one_fresh_database_at_once_each_record_version_1(
+    url: str, s3: Any, connect: Callable[[], psycopg.Connection[Any]]
+) -> None:
+    opens: list[Callable[[], Any]] = [
+        lambda: open_notary(url, s3),
+        lambda: open_quota(url),
+        lambda: PostgresCallIndex(url),
+    ]
+    opens = opens * 2  # two replicas of each
+    start = threading.Barrier(len(opens))
+    opened: list[Any] = []
+    failed: list[BaseException] = []
+    lock = threading.Lock()
+
+    def open_one(make: Callable[[], Any]) -> None:
+        start.wait()
+        try:
+            made = make()
+        except BaseException as exc:  # reported below
+            with lock:
+                failed.append(exc)
+            return
+        with lock:
+            opened.append(made)
+
+    threads = [threading.Thread(target=open_one, args=(m,)) for m in opens]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    for made in opened:
+        made.close()
+    assert failed == []
+    assert len(opened) == len(opens)
+    assert [(c, v) for c, v, _ in versions(connect())] == [("explorer_calls", 1), ("gateway_quota", 1), ("notary", 1)]
+
+
+def test_the_notary_adopts_a_database_made_before_the_version_table(
+    url: str, s3: Any, connect: Callable[[], psycopg.Connection[Any]]
+) -> None:
+    from notary.storage.postgres import SCHEMA
+
+    conn = connect()
+    for statement in SCHEMA.migrations[0].statements:
+        conn.execute(statement)
+    conn.execute("INSERT INTO gateways (id, last_seq) VALUES ('gw-1', 41)")
+    store = open_notary(url, s3)
+    try:
+        assert store.gateways() == {"gw-1": 41}
+        assert store.meta("schema_version") == "1"
+    finally:
+        store.close()
+    assert recorded(conn, "notary") == [1]
+
+
+def test_the_quota_store_adopts_a_table_made_before_the_version_table(
+    url: str, connect: Callable[[], psycopg.Connection[Any]]
+) -> None:
+    from gateway.quota import SCHEMA
+
+    conn = connect()
+    for statement in SCHEMA.migrations[0].statements:
+        conn.execute(statement)
+    conn.execute("INSERT INTO gateway_quota (grant_id, quota_window, used) VALUES ('g', 'grant', 3)")
+    quota = open_quota(url)
+    try:
+        assert quota.used("g") == 3
+        assert quota.take("g", 4) and not quota.take("g", 4)
+    finally:
+        quota.close()
+    assert recorded(conn, "gateway_quota") == [1]
+
+
+def test_the_call_index_adopts_an_index_made_before_the_version_table(
+    url: str, connect: Callable[[], psycopg.Connection[Any]]
+) -> None:
+    from explorer.calls_pg import SCHEMA
+
+    conn = connect()
+    for statement in SCHEMA.migrations[0].statements:
+        conn.execute(statement)
+    conn.execute("INSERT INTO explorer_gaps VALUES (0, 'a gap')")
+    reader = PostgresCallIndex(url, readonly=True)  # reads it as version 1 without recording anything
+    reader.close()
+    assert recorded(conn, "explorer_calls") == []
+    index = PostgresCallIndex(url)
+    index.close()
+    assert recorded(conn, "explorer_calls") == [1]
+    assert conn.execute("SELECT gap FROM explorer_gaps").fetchall() == [("a gap",)]
+
+
+def a_later_release(conn: psycopg.Connection[Any], component: str) -> None:
+    conn.execute("INSERT INTO schema_version (component, version) VALUES (%s, 2)", (component,))
+
+
+def test_the_notary_refuses_a_database_a_later_release_migrated(
+    url: str, s3: Any, connect: Callable[[], psycopg.Connection[Any]]
+) -> None:
+    open_notary(url, s3).close()
+    a_later_release(connect(), "notary")
+    with pytest.raises(SchemaNewerError, match=r"database schema 2 of notary is newer than this release \(1\)"):
+        open_notary(url, s3)
+
+
+def test_the_quota_store_refuses_a_database_a_later_release_migrated(
+    url: str, connect: Callable[[], psycopg.Connection[Any]]
+) -> None:
+    open_quota(url).close()
+    a_later_release(connect(), "gateway_quota")
+    clock = [1000.0]
+    quota = PostgresQuota(url, clock=lambda: clock[0])
+    newer = r"database schema 2 of gateway_quota is newer than this release \(1\): upgrade the release"
+    try:
+        with pytest.raises(QuotaSchemaError, match=newer):
+            quota.ensure_schema()
+        with pytest.raises(QuotaUnavailableError, match=newer):  # refused at once during the pause, as an outage
+            quota.take("g", 4)
+        assert quota.health()["reachable"] is False and "newer than this release" in quota.health()["last_error"]
+        clock[0] += quota.retry_s
+        with pytest.raises(QuotaSchemaError, match=newer):  # then the store is asked again, and refused again
+            quota.take("g", 4)
+    finally:
+        quota.close()
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM gateway_quota").fetchone() == (0,)  # never counted there
+
+
+@pytest.mark.parametrize("readonly", [False, True], ids=["writer", "reader"])
+def test_the_call_index_refuses_a_database_a_later_release_migrated(
+    url: str, connect: Callable[[], psycopg.Connection[Any]], readonly: bool
+) -> None:
+    PostgresCallIndex(url).close()
+    a_later_release(connect(), "explorer_calls")
+    with pytest.raises(ValueError, match=r"database schema 2 of explorer_calls is newer than this release \(1\)"):
+        PostgresCallIndex(url, readonly=readonly)
