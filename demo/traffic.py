@@ -21,10 +21,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chain.contracts.grants import GrantStatus
 from chain.ids import Role
 from network.description import ConsortiumDescription
+
+if TYPE_CHECKING:
+    from chain.backend import ClientTls
 
 ENDPOINTS_FILE = "endpoints.json"  # under gateways/: {org: gateway URL}, written by `consortium up`
 CLIENT_NAME = "client"  # the identity each demo member calls with: orgs/<org>/users/client@<org>/
@@ -94,12 +98,12 @@ class Plan:
         return self.quota > 0 and expected in either and outcome in either
 
 
-def plans(directory: Path, chain_url: str | None = None) -> list[Plan]:
+def plans(directory: Path, chain_url: str | None = None, tls: ClientTls | None = None) -> list[Plan]:
     """Calls worth making in this consortium, from its catalogue and the grants on chain. A call that no grant
     covers expects the chain's reason (``no_grant``, or ``asset_retired``, ``member_suspended``, ...)."""
     from network.consortium import Consortium
 
-    consortium = Consortium.open(directory, chain_url)
+    consortium = Consortium.open(directory, chain_url, tls)  # tls: a member's certificate, for https
     apis = [a for a in consortium.assets.apis() if a.active]
     grants = consortium.grants.grants()
     now = consortium.now()
