@@ -72,8 +72,11 @@ class Context:
             if self.chain_cert is not None or self.chain_ca is not None:
                 fail(f"--chain-cert, --chain-key and --chain-ca are for an https chain URL, not {url}")
             return None
-        password = None if self.chain_key is None else passphrase or self.passphrase()
-        return client_tls(description, self.chain_cert, self.chain_key, self.chain_ca, password)
+        cert, key = self.chain_cert, self.chain_key
+        if cert is None:
+            cert, key = _admin_of_as_org(self.directory)
+        password = None if key is None else passphrase or self.passphrase()
+        return client_tls(description, cert, key, self.chain_ca, password)
 
     def passphrase(self) -> bytes:
         from network.identity import load_passphrase
@@ -83,6 +86,22 @@ class Context:
     def signer(self, org: str) -> Signer:
         """The account of ``org`` that signs this command's transaction (its key must be in DIR/orgs)."""
         return self.consortium().signer(org, self.passphrase())
+
+
+def _admin_of_as_org(directory: Path) -> tuple[Path | None, Path | None]:
+    """The admin identity (certificate, key) of the org a command signs as (``--as``), if the directory holds
+    it: the org that sends the transaction is a member, so its admin's certificate passes a node serving members
+    only. (None, None) for a command without ``--as`` (a read: it says which options to pass if refused)."""
+    from network.identity import OrgPaths
+
+    ctx = click.get_current_context(silent=True)
+    org = None if ctx is None else ctx.params.get("as_org")
+    if not isinstance(org, str):
+        return None, None
+    paths = OrgPaths.of(directory, org)
+    if not (paths.sign_cert.is_file() and paths.identity_key.is_file()):
+        return None, None
+    return paths.sign_cert, paths.identity_key
 
 
 def _refused(exc: Exception) -> bool:

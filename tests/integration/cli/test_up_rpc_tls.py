@@ -5,7 +5,8 @@ One small consortium (``tests/support/small_consortium.py``, with one API of the
 under ``up --rpc-tls`` as a real process, without demo traffic. A call through the operator's gateway is allowed
 (the gateway read the grant from the chain), logged by the notary and anchored on chain (the notary reached the
 chain); a request without a client certificate to a node gets the 401 and its JSON-RPC error; the CLI reads with
-a member's certificate, and without one says which options to pass.
+a member's certificate, and without one says which options to pass; a transaction signed ``--as`` an org presents
+that org's admin certificate by itself; the explorer indexes blocks of the members-only node.
 """
 
 from __future__ import annotations
@@ -32,11 +33,13 @@ from network.nodeaccess import CHAIN_IDENTITY
 from sdk import MemberClient
 from tests.support.small_consortium import three_member_config
 from tests.support.up_process import CHAIN_ID, UpProcess, free_port_block
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.slow
 
 PASSPHRASE = "up-rpc-tls-passphrase"
 START_TIMEOUT = 240.0
+FOLLOW_TIMEOUT = 60.0  # the explorer polls every half second; generous for a loaded machine
 ROUTE = "/v1/market/quotes/level2"
 
 
@@ -144,3 +147,18 @@ def test_up_rpc_tls_serves_members_only_and_its_components_reach_the_chain(runni
     bare = run(running, "member", "list")
     assert bare.exit_code == 1, bare.output
     assert "no_certificate" in bare.output and "--chain-cert" in bare.output, bare.output
+    # A transaction signed --as op presents op's admin certificate from the directory, with no option.
+    proposed = run(running, "member", "propose", "threshold", "1", "--as", "op")
+    assert proposed.exit_code == 0, (proposed.output, proposed.exception)
+    assert "proposal #" in proposed.output, proposed.output
+
+    # The explorer indexes the chain it reads over TLS (its figures go to a logged-in person).
+    token = next((directory / "explorer" / "logins").glob("*.token")).read_text().strip()
+    explorer = f"http://127.0.0.1:{running.up.port + 60}/healthz"
+
+    def indexed() -> int | None:
+        figures = httpx.get(explorer, headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
+        head = figures.get("chain_indexed")
+        return head if isinstance(head, int) and head > 0 else None
+
+    wait_until(indexed, "the explorer to index blocks of the members-only node", FOLLOW_TIMEOUT, every=0.2)
