@@ -92,13 +92,14 @@ def _admin_of_as_org(directory: Path) -> tuple[Path | None, Path | None]:
     """The admin identity (certificate, key) of the org a command signs as (``--as``), if the directory holds
     it: the org that sends the transaction is a member, so its admin's certificate passes a node serving members
     only. (None, None) for a command without ``--as`` (a read: it says which options to pass if refused)."""
+    from chain.ids import OrgId
     from network.identity import OrgPaths
 
     ctx = click.get_current_context(silent=True)
     org = None if ctx is None else ctx.params.get("as_org")
     if not isinstance(org, str):
         return None, None
-    paths = OrgPaths.of(directory, org)
+    paths = OrgPaths.of(directory, OrgId(org))
     if not (paths.sign_cert.is_file() and paths.identity_key.is_file()):
         return None, None
     return paths.sign_cert, paths.identity_key
