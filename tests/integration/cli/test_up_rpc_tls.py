@@ -25,11 +25,12 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli.main import cli
+from network.alarms.probe import NodeTarget, Prober, targets_of
 from network.certificates import ca_bundle_pem
 from network.config import parse_config
 from network.consortium import init_consortium
 from network.description import load_description
-from network.nodeaccess import CHAIN_IDENTITY
+from network.nodeaccess import CHAIN_IDENTITY, client_tls
 from sdk import MemberClient
 from tests.support.small_consortium import three_member_config
 from tests.support.up_process import CHAIN_ID, UpProcess, free_port_block
@@ -147,6 +148,26 @@ def test_up_rpc_tls_serves_members_only_and_its_components_reach_the_chain(runni
     bare = run(running, "member", "list")
     assert bare.exit_code == 1, bare.output
     assert "no_certificate" in bare.output and "--chain-cert" in bare.output, bare.output
+    as_alpha = [
+        "--chain-cert",
+        str(admin / "signcerts" / "cert.pem"),
+        "--chain-key",
+        str(admin / "keystore" / "key.pem"),
+    ]
+    status = run(running, *as_alpha, "chain", "status", "--json")
+    assert status.exit_code == 0, (status.output, status.exception)
+    rows = [json.loads(line) for line in status.output.splitlines()]
+    assert len(rows) == 2 and all("error" not in r and r["head"] > 0 for r in rows), rows
+    # The alarm probe asks the nodes with the operator's chain@ certificate, as `up` gives its evaluator.
+    op = directory / "orgs" / "op" / "users" / f"{CHAIN_IDENTITY}@op" / "msp"
+    node_tls = client_tls(description, op / "signcerts" / "cert.pem", op / "keystore" / "key.pem", None,
+                          PASSPHRASE.encode())  # fmt: skip
+    targets = targets_of(description, {}, None, {}, [NodeTarget("op", True, running.node)])
+    prober = Prober(targets, node_tls=node_tls.context())
+    try:
+        assert [n.up for n in prober.probe().nodes] == [True]
+    finally:
+        prober.close()
     # A transaction signed --as op presents op's admin certificate from the directory, with no option.
     proposed = run(running, "member", "propose", "threshold", "1", "--as", "op")
     assert proposed.exit_code == 0, (proposed.output, proposed.exception)
