@@ -134,6 +134,11 @@ class ClientTls:
             raise BackendError(f"cannot use the chain client certificate {self.cert} with {self.key}: {exc}") from None
         return context
 
+    def requests_session(self, url: str) -> Any:
+        """A requests session presenting this certificate to ``url``, for a web3 ``HTTPProvider`` of one's own
+        (the explorer's block follower); refusals raise :class:`BackendError` as :class:`RpcBackend`'s do."""
+        return _requests_session(self.context(), url)
+
 
 class RpcBackend:
     """Any Ethereum JSON-RPC 2.0 endpoint over HTTP.
@@ -169,6 +174,7 @@ class RpcBackend:
         if tls is not None and not url.startswith("https://"):
             raise BackendError(f"a client certificate is for an https chain URL, not {url!r}")
         self._url = url
+        self.tls = tls  # a connection of its own to the same node (the gateway's lean reads) presents the same
         self._ssl = None if tls is None else tls.context()
         self._timeout = timeout
         self._lean = lean

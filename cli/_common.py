@@ -3,6 +3,7 @@ failures, ``--json`` output, and the argument checks."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import sys
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from chain.errors import MalformedError
+from chain.errors import ChainError, MalformedError
 from chain.ids import Role, check_name
 
 if TYPE_CHECKING:  # imported when used: web3, py-evm and eth-account cost a second of CPU at every start
@@ -40,27 +41,42 @@ class Context:
     def consortium(self) -> Consortium:
         if self._consortium is None:
             from network.consortium import Consortium
+            from network.errors import NetworkError
 
-            self._consortium = Consortium.open(self.directory, self.chain_url, self.chain_tls())
+            tls = self.chain_tls()
+            try:
+                self._consortium = Consortium.open(self.directory, self.chain_url, tls)
+            except (ChainError, NetworkError) as exc:
+                if tls is None or tls.cert is not None or not _refused(exc):
+                    raise
+                fail(
+                    f"{exc}. Give a member's certificate for this https chain URL: consortium --chain-cert "
+                    f"{self.directory}/orgs/ORG/users/Admin@ORG/msp/signcerts/cert.pem --chain-key "
+                    f"{self.directory}/orgs/ORG/users/Admin@ORG/msp/keystore/key.pem ... (or $CONSORTIUM_CHAIN_CERT "
+                    "and $CONSORTIUM_CHAIN_KEY)"
+                )
         return self._consortium
 
-    def chain_tls(self) -> ClientTls | None:
-        """For an https chain URL (a node that serves its JSON-RPC to members only): the member certificate of
-        ``--chain-cert`` and ``--chain-key``, if given, and the CAs of ``--chain-ca`` or else the member CAs of
-        ``consortium.json``; None for an http URL."""
+    def chain_tls(self, url: str | None = None, passphrase: bytes | None = None) -> ClientTls | None:
+        """For an https chain URL (``url``, else ``--chain-url``, else consortium.json's; a node that serves its
+        JSON-RPC to members only): the member certificate of ``--chain-cert`` and ``--chain-key``, if given, and
+        the CAs of ``--chain-ca`` or else the member CAs of ``consortium.json``; None for an http URL."""
         from network.description import load_description
         from network.nodeaccess import client_tls
 
         if (self.chain_cert is None) != (self.chain_key is None):
             fail("--chain-cert and --chain-key go together")
         description = load_description(self.directory)
-        url = self.chain_url or description.chain_url
+        url = url or self.chain_url or description.chain_url
         if not url.startswith("https://"):
             if self.chain_cert is not None or self.chain_ca is not None:
                 fail(f"--chain-cert, --chain-key and --chain-ca are for an https chain URL, not {url}")
             return None
-        password = None if self.chain_key is None else self.passphrase()
-        return client_tls(description, self.chain_cert, self.chain_key, self.chain_ca, password)
+        cert, key = self.chain_cert, self.chain_key
+        if cert is None:
+            cert, key = _admin_of_as_org(self.directory)
+        password = None if key is None else passphrase or self.passphrase()
+        return client_tls(description, cert, key, self.chain_ca, password)
 
     def passphrase(self) -> bytes:
         from network.identity import load_passphrase
@@ -70,6 +86,38 @@ class Context:
     def signer(self, org: str) -> Signer:
         """The account of ``org`` that signs this command's transaction (its key must be in DIR/orgs)."""
         return self.consortium().signer(org, self.passphrase())
+
+
+def _admin_of_as_org(directory: Path) -> tuple[Path | None, Path | None]:
+    """The admin identity (certificate, key) of the org a command signs as (``--as``), if the directory holds
+    it: the org that sends the transaction is a member, so its admin's certificate passes a node serving members
+    only. (None, None) for a command without ``--as`` (a read: it says which options to pass if refused)."""
+    from chain.ids import OrgId
+    from network.identity import OrgPaths
+
+    ctx = click.get_current_context(silent=True)
+    org = None if ctx is None else ctx.params.get("as_org")
+    if not isinstance(org, str):
+        return None, None
+    paths = OrgPaths.of(directory, OrgId(org))
+    if not (paths.sign_cert.is_file() and paths.identity_key.is_file()):
+        return None, None
+    return paths.sign_cert, paths.identity_key
+
+
+def _refused(exc: Exception) -> bool:
+    """Whether the node refused a caller without a certificate (its 401, ``no_certificate``)."""
+    return "no_certificate" in str(exc)
+
+
+def root_chain_tls(directory: Path, url: str, passphrase: bytes) -> ClientTls | None:
+    """For a serve command of ``consortium`` reading the chain at ``url``: the client certificate of the root
+    options ``--chain-cert``, ``--chain-key`` and ``--chain-ca`` (as every other command takes them), its key
+    opened with ``passphrase`` (the serve command's own); None for an http URL."""
+    obj = click.get_current_context().find_object(Context)
+    if obj is None:
+        return None
+    return dataclasses.replace(obj, directory=directory, _consortium=None).chain_tls(url, passphrase)
 
 
 def fail(message: str) -> NoReturn:

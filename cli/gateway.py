@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from cli._common import root_chain_tls
 from network.description import load_description
 from network.identity import load_passphrase
 
@@ -158,6 +159,7 @@ def gateway_serve(
         org_roles(directory, description, org)  # a founder, or the firm of this directory's admission request
     except MalformedError as exc:
         raise click.ClickException(str(exc)) from None
+    passphrase = load_passphrase(file=passphrase_file)
     options = GatewayOptions(
         directory=directory,
         org=org,
@@ -176,9 +178,11 @@ def gateway_serve(
         breaker_cooldown_s=breaker_cooldown_s,
         max_in_flight=max_in_flight,
         quota_store=quota_store,
+        # a node serving members only: the root options' --chain-cert and --chain-key (a certificate of ORG's)
+        chain_tls=root_chain_tls(directory, chain_url or description.chain_url, passphrase),
     )
     configure_json_logging("gateway")
     try:
-        run(options, description, load_passphrase(file=passphrase_file))
+        run(options, description, passphrase)
     except (ChainUnavailableError, QuotaSchemaError) as exc:
         raise click.ClickException(f"cannot start: {exc}") from None

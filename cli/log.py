@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from cli._common import root_chain_tls
 from network.description import ConsortiumDescription, load_description
 from network.identity import load_passphrase
 from network.logsetup import (
@@ -28,6 +29,7 @@ from network.logsetup import (
 )
 
 if TYPE_CHECKING:
+    from chain.backend import ClientTls
     from notary.service import AnchorSettings
 
 DEFAULT_NOTARY_PORT = 8546
@@ -116,6 +118,8 @@ def notary_serve(
     description = load_description(directory)
     passphrase = load_passphrase(file=passphrase_file)
     url = None if no_anchor else chain_url or description.chain_url
+    # a node serving members only: the root options' --chain-cert and --chain-key (the operator's)
+    tls = root_chain_tls(directory, chain_url or description.chain_url, passphrase)
     try:
         # no chain URL here: ``notary_settings`` would connect to the chain now; the anchoring is set up below
         settings = notary_settings(
@@ -128,7 +132,9 @@ def notary_serve(
     except LogSetupError as exc:
         raise click.ClickException(str(exc)) from None
     if url:
-        anchor = _lazy_anchor_settings(directory, description, passphrase, url, anchor_interval, anchor_max_backoff)
+        anchor = _lazy_anchor_settings(
+            directory, description, passphrase, url, anchor_interval, anchor_max_backoff, tls
+        )
         settings = dataclasses.replace(settings, anchor=anchor)
     if (storage is None) != (object_store is None):
         raise click.UsageError("--storage postgresql://… and --object-store s3://… go together")
@@ -137,7 +143,7 @@ def notary_serve(
     if has_directory(description) and (chain_url or description.chain_url):
         # the gateways' keys as the chain says they are now, followed without a restart (docs/trust.md); until
         # the chain answers, or with no chain named at all, those of consortium.json
-        view = trust_view(description, chain_url)
+        view = trust_view(description, chain_url, tls=tls)
         view.start(require=False)
         source = GatewayKeySource(view, gateway_keys(description))
         settings = dataclasses.replace(settings, gateway_keys=source)
@@ -156,6 +162,7 @@ def _lazy_anchor_settings(
     url: str,
     interval: float,
     max_backoff: float,
+    tls: ClientTls | None = None,
 ) -> AnchorSettings:
     """Anchoring on the chain at ``url`` through a client made at the anchorer's first need (and again after each
     failure), never at start-up."""
@@ -170,7 +177,7 @@ def _lazy_anchor_settings(
     signer = Signer.from_key(load_account_key(directory, OrgId(notary_member(description).org), passphrase))
 
     def connect() -> AuditAnchorClient:
-        return AuditAnchorClient(RpcBackend(url, timeout=10.0), address)
+        return AuditAnchorClient(RpcBackend(url, timeout=10.0, tls=tls), address)
 
     return AnchorSettings(connect, signer, interval=interval, max_backoff=max_backoff)
 

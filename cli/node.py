@@ -12,6 +12,8 @@ import click
 from cli._common import Context, fail, pass_ctx
 
 if TYPE_CHECKING:
+    import ssl
+
     from chain.node import service
     from chain.node.verify import VerifyReport
 
@@ -293,8 +295,11 @@ def chain_status(obj: Context, as_json: bool, timeout: float) -> None:
         fail(str(exc))
     if any(not url for _, _, url in nodes):
         fail(f"the nodes in {directory} have not been started yet: run `consortium up {directory}`")
+    https = next((url for _, _, url in nodes if url.startswith("https://")), None)
+    tls = None if https is None else obj.chain_tls(https)  # nodes serving members only: --chain-cert's
+    context = None if tls is None else tls.context()
     rows: list[dict[str, Any]] = [
-        {"org": org, "role": role, "url": url, **_node_status(url, timeout)} for org, role, url in nodes
+        {"org": org, "role": role, "url": url, **_node_status(url, timeout, context)} for org, role, url in nodes
     ]
     if as_json:
         for row in rows:
@@ -319,13 +324,15 @@ def chain_status(obj: Context, as_json: bool, timeout: float) -> None:
         click.echo(f"heads differ by {max(heads) - min(heads)} block(s): a node behind catches up from its peers")
 
 
-def _node_status(url: str, timeout: float) -> dict[str, Any]:
+def _node_status(url: str, timeout: float, context: ssl.SSLContext | None = None) -> dict[str, Any]:
     """A node's ``consortium_nodeStatus``, or its head alone from a node without that method; ``error`` when it
-    does not answer."""
+    does not answer (or refuses: the reason of its JSON-RPC error). ``context``: a member's client certificate,
+    for a node serving members only."""
     import httpx
 
     def call(method: str, params: list[object]) -> object:
-        answer = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, timeout=timeout)
+        request = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+        answer = httpx.post(url, json=request, timeout=timeout, verify=context or True)
         body = answer.json()
         if "error" in body:
             raise LookupError(str(body["error"].get("message", body["error"])))

@@ -20,7 +20,7 @@ from demo.traffic import ensure_demo_identities, write_endpoints
 from network.alarms.evaluator import Evaluator
 from network.consortium import CHAIN_DIR, Consortium
 from network.localchain import stop_together
-from network.logsetup import LogSetupError, check_log_keys, log_origin, monitor_token
+from network.logsetup import LogSetupError, check_log_keys, log_origin, monitor_token, notary_member
 from network.nodes import (
     NODES_DIR,
     NodesError,
@@ -44,8 +44,9 @@ from network.supervisor import (
 )
 
 if TYPE_CHECKING:
+    from chain.backend import ClientTls
     from network.description import ConsortiumDescription
-    from network.localchain import LocalChain
+    from network.localchain import LocalChain, NodeRpcTls
 
 
 @click.command()
@@ -117,6 +118,13 @@ if TYPE_CHECKING:
     help="s3://bucket[/prefix]?endpoint=http://host:port: the notary's tiles, entry bundles and checkpoint, with "
     "--storage.",
 )
+@click.option(
+    "--rpc-tls",
+    is_flag=True,
+    help="The chain nodes serve JSON-RPC over HTTPS to members only (each with its node certificate; "
+    'docs/confidentiality.md, "The chain"); every component up starts presents a client certificate of its org, '
+    "orgs/ORG/users/chain@ORG, and consortium.json's chain URL becomes https.",
+)
 @pass_ctx
 def up(
     obj: Context,
@@ -131,6 +139,7 @@ def up(
     explorer_index: str | None,
     storage: str | None,
     object_store: str | None,
+    rpc_tls: bool,
 ) -> None:
     """Start the consortium in DIRECTORY and keep it running until Ctrl-C."""
     from network.description import load_description
@@ -144,20 +153,28 @@ def up(
     except LogSetupError as exc:
         fail(str(exc))
     try:
-        specs = node_specs(directory, port) if is_network(directory) else []
+        specs = node_specs(directory, port, "https" if rpc_tls else "http") if is_network(directory) else []
     except NodesError as exc:
         fail(str(exc))
+    operator = next(m.org for m in description.members if Role.OPERATOR in m.roles)
+    members_only = _MembersOnly(directory, description, obj.passphrase(), operator) if rpc_tls else None
     # From here on SIGTERM stops `up` the way Ctrl-C does, also while the chain is starting.
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     click.echo(f"starting {description.name} from {directory} (crypto {description.crypto})")
     began = time.monotonic()
     try:
         if specs:
-            chains = start_nodes(directory, specs, description.chain_id, obj.passphrase(), block_time)
+            tls_of = None if members_only is None else members_only.node
+            chains = start_nodes(directory, specs, description.chain_id, obj.passphrase(), block_time, rpc_tls=tls_of)
             for spec, chain in zip(specs, chains, strict=True):
                 _announce(f"node {spec.org} ({spec.entry.role})", chain.url, time.monotonic() - began)
         else:
-            chains = [start_node(directory, description.chain_id, obj.passphrase(), port=port, block_time=block_time)]
+            alone = None if members_only is None else members_only.single_node()
+            chains = [
+                start_node(
+                    directory, description.chain_id, obj.passphrase(), port=port, block_time=block_time, rpc_tls=alone
+                )
+            ]
             _announce("chain node", chains[0].url, time.monotonic() - began)
     except KeyboardInterrupt:
         click.echo("stopping")
@@ -194,6 +211,7 @@ def up(
             authenticate_reads=authenticate_reads,
             announce=_announce_child,
             notary_args=notary_args,
+            chain_options=[] if members_only is None else members_only.options(notary_member(description).org),
         )
         consortium = Consortium(directory, description, local.backend)
         for name, address in description.contracts.items():
@@ -222,11 +240,13 @@ def up(
                 [p + 20 for p in gateway_ports],
                 announce=_announce_child,
                 quota_store=quota_store,
+                chain_options=None if members_only is None else {p: members_only.options(p) for p in providers},
             )
             endpoints = {org: f"https://localhost:{p}" for org, p in zip(providers, gateway_ports, strict=True)}
             write_endpoints(directory, endpoints)
             if traffic > 0:
-                args = ["demo", "traffic", str(directory), "--rate", str(traffic), "--duration", "0"]
+                args = [] if members_only is None else members_only.options(operator)
+                args += ["demo", "traffic", str(directory), "--rate", str(traffic), "--duration", "0"]
                 args += ["--chain-url", local.url]
                 traffic_log = directory / "gateways" / "traffic.log"
                 children.append(
@@ -249,6 +269,8 @@ def up(
         explorer_args += ["--chain-url", explorer_chain]
         if explorer_index is not None:
             explorer_args += ["--index", explorer_index]
+        if members_only is not None:  # the operator's explorer: it signs its reads with the operator's key too
+            explorer_args += members_only.options(operator)
         explorer = start_child(
             "explorer",
             explorer_args,
@@ -322,15 +344,26 @@ def up(
                 if token.name.startswith(("inspector@", "compliance@jinghua-sec", "operator@jinghua-sec")):
                     click.echo(f"             {token}")
         chain_flag = "" if port == 8545 else f" --chain-url {local.url}"
+        if members_only is not None:
+            admin = f"{directory}/orgs/{operator}/users/Admin@{operator}/msp"
+            chain_flag += f" --chain-cert {admin}/signcerts/cert.pem --chain-key {admin}/keystore/key.pem"
         if specs:
-            click.echo("  try        " + f"consortium --dir {directory} chain status")
+            click.echo("  try        " + f"consortium --dir {directory}{chain_flag} chain status")
             click.echo("             " + f"consortium --dir {directory}{chain_flag} service list | head")
         else:
             click.echo("  try        " + f"consortium --dir {directory}{chain_flag} service list | head")
         click.echo("             " + f"consortium --dir {directory}{chain_flag} grant list")
         say = _say
         evaluator = alarm_evaluator(
-            directory, description, specs, local.url, children, alarm_webhook, say, obj.passphrase()
+            directory,
+            description,
+            specs,
+            local.url,
+            children,
+            alarm_webhook,
+            say,
+            obj.passphrase(),
+            None if members_only is None else members_only.client(operator),
         )
         evaluator.start()
         where = f"; each change POSTed to {alarm_webhook}" if alarm_webhook else ""
@@ -356,11 +389,11 @@ def up(
         stop_together([c.process for c in node_children] if node_children else [local.process])
 
 
-def node_specs(directory: Path, port: int) -> list[NodeSpec]:
+def node_specs(directory: Path, port: int, scheme: str = "http") -> list[NodeSpec]:
     """The nodes of a network directory on the ports of ``up --port PORT``, recorded in ``nodes.json`` for the
     commands that ask every node (``consortium chain status``)."""
     entries = read_nodes(directory)
-    specs = plan(directory, entries, up_ports(port, len(entries)))
+    specs = plan(directory, entries, up_ports(port, len(entries)), scheme)
     write_nodes(directory, [dataclasses.replace(s.entry, rpc_url=s.rpc_url, peer_url=s.peer_url) for s in specs])
     return specs
 
@@ -374,10 +407,12 @@ def alarm_evaluator(
     webhook: str | None,
     say: Callable[[str], None],
     passphrase: bytes,
+    node_tls: ClientTls | None = None,
 ) -> Evaluator:
     """The alarm evaluator over what `up` started: a thread of this process, which knows every child's URL and
     needs no restarting of its own (a failed round is logged and the next one runs). Each transition is recorded
-    in the notary's log as the operator's ``<operator>/alarms``, signed with the operator's gateway key."""
+    in the notary's log as the operator's ``<operator>/alarms``, signed with the operator's gateway key. With
+    ``node_tls`` (``up --rpc-tls``) it asks the nodes with the operator's client certificate."""
     from network.alarms.audit import OUTBOX_FILE, AlarmRecorder
     from network.alarms.probe import NodeTarget, Prober, targets_of
     from network.alarms.store import ALARMS_DIR
@@ -407,7 +442,53 @@ def alarm_evaluator(
             alarms_vault(directory), operator, passphrase, legacy_key=key, suite=description.crypto
         )
         recorder = AlarmRecorder(directory / ALARMS_DIR / OUTBOX_FILE, operator, notary, key, vault)
-    return Evaluator(directory, description.name, Prober(targets), webhook=sender, say=say, recorder=recorder)
+    prober = Prober(targets, node_tls=None if node_tls is None else node_tls.context())
+    return Evaluator(directory, description.name, prober, webhook=sender, say=say, recorder=recorder)
+
+
+class _MembersOnly:
+    """``up --rpc-tls``: each node serves JSON-RPC over HTTPS to members only with its node certificate
+    (``orgs/<org>/node/tls``, issued for 127.0.0.1 and localhost), and each component reaches it with the
+    :data:`~network.nodeaccess.CHAIN_IDENTITY` of its org: a gateway its provider's, the notary the notary
+    member's, the explorer, the alarm probe and `up` itself the operator's."""
+
+    def __init__(self, directory: Path, description: ConsortiumDescription, passphrase: bytes, operator: str) -> None:
+        self.directory = directory
+        self.description = description
+        self.passphrase = passphrase
+        self._own = self.client(operator)
+
+    def options(self, org: str) -> list[str]:
+        from network.nodeaccess import chain_options
+
+        return chain_options(self.directory, org, self.passphrase)
+
+    def client(self, org: str) -> ClientTls:
+        from network.nodeaccess import client_tls, service_identity
+
+        cert, key = service_identity(self.directory, org, self.passphrase)
+        return client_tls(self.description, cert, key, None, self.passphrase)
+
+    def node(self, spec: NodeSpec) -> NodeRpcTls:
+        """A node of a network: its certificate, written by `consortium init`."""
+        from network.identity import OrgPaths
+        from network.localchain import NodeRpcTls
+
+        paths = OrgPaths.of(self.directory, spec.org)
+        return NodeRpcTls(paths.node_tls_cert, paths.node_tls_key, self._own)
+
+    def single_node(self) -> NodeRpcTls:
+        """The node of a consortium of one: a directory of one node has no node certificate yet; its org's CA
+        issues one (as `init` does for a network's nodes)."""
+        from chain.ids import OrgId
+        from network.identity import OrgPaths, issue_node_certificate
+        from network.localchain import NodeRpcTls
+
+        org = next(m.org for m in self.description.members if Role.VALIDATOR in m.roles)
+        paths = OrgPaths.of(self.directory, OrgId(org))
+        if not paths.node_tls_cert.is_file():
+            issue_node_certificate(self.directory, OrgId(org), self.passphrase)
+        return NodeRpcTls(paths.node_tls_cert, paths.node_tls_key, self._own)
 
 
 def _say(line: str) -> None:

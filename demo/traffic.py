@@ -22,10 +22,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chain.contracts.grants import GrantStatus
 from chain.ids import Role
 from network.description import ConsortiumDescription
+
+if TYPE_CHECKING:
+    from chain.backend import ClientTls
 
 ENDPOINTS_FILE = "endpoints.json"  # under gateways/: {org: gateway URL}, written by `consortium up`
 CLIENT_NAME = "client"  # the identity each demo member calls with: orgs/<org>/users/client@<org>/
@@ -95,13 +99,13 @@ class Plan:
         return self.quota > 0 and expected in either and outcome in either
 
 
-def plans(directory: Path, chain_url: str | None = None) -> list[Plan]:
+def plans(directory: Path, chain_url: str | None = None, tls: ClientTls | None = None) -> list[Plan]:
     """Calls worth making in this consortium, from its catalogue and the grants on chain. A call that no grant
     covers expects the chain's reason (``no_grant``, or ``asset_retired``, ``member_suspended``, ...)."""
     from gateway.psi import TERMS_SUFFIX
     from network.consortium import Consortium
 
-    consortium = Consortium.open(directory, chain_url)
+    consortium = Consortium.open(directory, chain_url, tls)  # tls: a member's certificate, for https
     # not the steps of a PSI job (demo.privacy): a call of one alone, with a made-up body, is a malformed step
     identifier_sets = {p.name.removesuffix(TERMS_SUFFIX) for p in directory.glob(f"orgs/*/privacy/*{TERMS_SUFFIX}")}
     apis = [a for a in consortium.assets.apis() if a.active and a.asset not in identifier_sets]

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from explorer.service import ExplorerOptions, serve
 from network.identity import IdentityError, load_passphrase
+
+if TYPE_CHECKING:
+    from chain.backend import ClientTls
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,6 +34,17 @@ from network.identity import IdentityError, load_passphrase
     help="Keep the call index in this PostgreSQL database (postgresql://...), which several explorers share: one "
     "follows the log into it, all read it. Default: SQLite under DIR/explorer/.",
 )
+@click.option(
+    "--chain-cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A member's certificate for an https --chain-url whose node admits members only (as consortium's "
+    "--chain-cert; `consortium up --rpc-tls` gives the operator's chain@ identity).",
+)
+@click.option("--chain-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Its private key (an encrypted key is opened with the passphrase).")  # fmt: skip
+@click.option("--chain-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="CA bundle of the node's certificate [default: the member CAs of consortium.json].")  # fmt: skip
 def main(
     directory: Path,
     host: str,
@@ -39,6 +54,9 @@ def main(
     no_audit: bool,
     poll: float,
     index_url: str | None,
+    chain_cert: Path | None,
+    chain_key: Path | None,
+    chain_ca: Path | None,
 ) -> None:
     """Serve the explorer of the consortium in DIRECTORY."""
     if index_url is not None and not index_url.startswith(("postgresql://", "postgres://")):
@@ -51,6 +69,7 @@ def main(
             message = f"{exc} (the audit recorder signs with the operator's key), or pass --no-audit"
             raise click.UsageError(message) from None
         # without the key the explorer reads only a notary that serves its log openly (--open-reads)
+    tls = _chain_tls(directory, chain_url, chain_cert, chain_key, chain_ca, passphrase)
     options = ExplorerOptions(
         directory=directory,
         notary_url=notary_url,
@@ -59,8 +78,34 @@ def main(
         audit=not no_audit,
         poll=poll,
         index_url=index_url,
+        chain_tls=tls,
     )
     serve(options, host, port)
+
+
+def _chain_tls(
+    directory: Path,
+    chain_url: str | None,
+    cert: Path | None,
+    key: Path | None,
+    ca: Path | None,
+    passphrase: bytes | None,
+) -> ClientTls | None:
+    """The client certificate for an https chain URL (a node serving members only), as the CLI's; None for
+    http."""
+    from network.description import load_description
+    from network.nodeaccess import client_tls
+
+    if (cert is None) != (key is None):
+        raise click.UsageError("--chain-cert and --chain-key go together")
+    description = load_description(directory)
+    if not (chain_url or description.chain_url).startswith("https://"):
+        if cert is not None or ca is not None:
+            raise click.UsageError("--chain-cert, --chain-key and --chain-ca are for an https chain URL")
+        return None
+    if key is not None and passphrase is None:
+        raise click.UsageError("--chain-key needs CONSORTIUM_PASSPHRASE to open it")
+    return client_tls(description, cert, key, ca, passphrase)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import rlp
 from eth_abi.abi import decode as abi_decode
@@ -49,6 +49,9 @@ from chain.ids import bytes32_to_name, check_name
 from chain.seal import SEAL_FORMAT, ExtraData, block_hash, quorum
 from chain.seal import signers as seal_signers
 from contracts import CONTRACT_NAMES, load_artifact
+
+if TYPE_CHECKING:
+    from chain.backend import ClientTls
 from explorer.chainindex import ChainIndex
 from explorer.errors import ChainDivergedError, FollowError
 from notary.evidence import encode_header
@@ -308,6 +311,7 @@ class ChainFollower:
         poll: float = 0.5,
         confirmations: int = 0,
         timeout: float = 30.0,
+        tls: ClientTls | None = None,
     ) -> None:
         if confirmations < 0:
             raise ValueError("confirmations must be 0 or more")
@@ -316,7 +320,9 @@ class ChainFollower:
         self.poll = poll
         self.confirmations = confirmations
         self.decoder = ContractDecoder(contracts)
-        self._provider = HTTPProvider(rpc_url, request_kwargs={"timeout": timeout})
+        # with ``tls``, web3's requests present a member's client certificate (a node serving members only)
+        session = None if tls is None else tls.requests_session(rpc_url)
+        self._provider = HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}, session=session)
         #: Whether receipts are read a block at a time (eth_getBlockReceipts); turned off when the node lacks it.
         self.block_receipts = True
         self._tip: _Tip | None = None

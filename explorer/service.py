@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
+from chain.backend import ClientTls
 from chain.ids import OrgId, Role
 from explorer.api import Explorer, Limits
 from explorer.audit import AuditRecorder
@@ -52,6 +53,8 @@ class ExplorerOptions:
     limits: Limits = field(default_factory=Limits)
     #: The call index in PostgreSQL (postgresql://...), shared by explorer replicas; None: SQLite under DIR.
     index_url: str | None = None
+    #: A member's client certificate for a chain node serving members only (https); None: plain http.
+    chain_tls: ClientTls | None = None
 
 
 _Index = TypeVar("_Index", CallIndex, ChainIndex)
@@ -85,7 +88,7 @@ def build(options: ExplorerOptions) -> Explorer:
     else:
         calls = _open_index(partial(CallIndex, tree=description.suite.tree), index_dir / "calls.db")
     chain = _open_index(ChainIndex, index_dir / "chain.db")
-    state = ChainState(chain_url, dict(description.contracts))
+    state = ChainState(chain_url, dict(description.contracts), tls=options.chain_tls)
     regulators = {m.org for m in description.members if Role.REGULATOR in m.roles}
     founding = {m.org for m in description.members}
 
@@ -98,7 +101,7 @@ def build(options: ExplorerOptions) -> Explorer:
 
     trust = None
     if has_directory(description) and chain_url:  # login CAs and revoked serials as the chain says now (docs/trust.md)
-        trust = trust_view(description, chain_url, poll_s=options.poll)
+        trust = trust_view(description, chain_url, poll_s=options.poll, tls=options.chain_tls)
         trust.start(require=False)  # consortium.json's founders' CAs until the chain answers
     auth = Authenticator(options.directory, regulator_orgs=regulators, is_member=is_member, trust=trust)
     roots = roots_from_description(description)
@@ -141,7 +144,9 @@ def build(options: ExplorerOptions) -> Explorer:
         poll=options.poll,
         auth=notary_auth,
     )
-    explorer.followers["chain"] = ChainFollower(chain, chain_url, dict(description.contracts), poll=options.poll)
+    explorer.followers["chain"] = ChainFollower(
+        chain, chain_url, dict(description.contracts), poll=options.poll, tls=options.chain_tls
+    )
     state.start()
     for follower in explorer.followers.values():
         follower.start()

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from eth_utils.address import to_checksum_address
 
-from chain.backend import RpcBackend
+from chain.backend import ClientTls, RpcBackend
 from chain.contracts.assets import ApiInfo, AssetInfo, CenterInfo, UnitInfo
 from chain.contracts.deploy import Deployment
 from chain.contracts.grants import GrantInfo, PrivateGrantInfo
@@ -180,8 +180,10 @@ class ChainState:
         interval: float = 1.0,
         full_every: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        tls: ClientTls | None = None,
     ) -> None:
         self.chain_url = chain_url
+        self.tls = tls  # a member's client certificate, for a node serving members only
         self.deployment = Deployment(dict(addresses))
         self.interval = interval
         self.full_every = full_every
@@ -220,7 +222,7 @@ class ChainState:
     def refresh(self) -> bool:
         """Follow the head: a new snapshot if the contracts changed (True), else relabel the current one."""
         if self._backend is None:
-            self._backend = RpcBackend(self.chain_url, timeout=10.0)
+            self._backend = RpcBackend(self.chain_url, timeout=10.0, tls=self.tls)
         web3 = self._backend.web3
         head = web3.eth.get_block("latest")
         number, stamp = int(head["number"]), int(head["timestamp"])
@@ -277,7 +279,7 @@ class ChainState:
         with self._lookup_lock:
             try:
                 if self._lookups is None:
-                    self._lookups = RpcBackend(self.chain_url, timeout=10.0)
+                    self._lookups = RpcBackend(self.chain_url, timeout=10.0, tls=self.tls)
                 found = read(self._lookups)
             except Exception as exc:
                 self._lookups = None

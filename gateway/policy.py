@@ -188,7 +188,9 @@ class ChainView:
         self.provider_org = check_name(provider_org, "org id")
         url = getattr(backend, "url", None)
         reads: Backend = (
-            RpcBackend(url, rpc_timeout_s, lean=True, chain_id=backend.chain_id) if isinstance(url, str) else backend
+            RpcBackend(url, rpc_timeout_s, lean=True, chain_id=backend.chain_id, tls=getattr(backend, "tls", None))
+            if isinstance(url, str)
+            else backend
         )
         self._backend = reads
         self._registry = ConsortiumRegistryClient(reads, contracts["ConsortiumRegistry"])

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from chain.backend import RpcBackend
+from chain.backend import ClientTls, RpcBackend
 from gateway.policy import ChainView
 from gateway.psi import PsiGuard, load_terms
 from gateway.quota import PostgresQuota, QuotaSchemaError, QuotaUnavailableError, open_quota_store, redact
@@ -75,6 +75,7 @@ class GatewayOptions:
     breaker_cooldown_s: float = 10.0
     max_in_flight: int = 64
     quota_store: str | None = None  # postgresql:// URL shared by the org's replicas; None: the outbox counts
+    chain_tls: ClientTls | None = None  # a client certificate of the org's, for a node serving members only
 
 
 async def serve(options: GatewayOptions, description: ConsortiumDescription, passphrase: bytes) -> None:
@@ -84,7 +85,7 @@ async def serve(options: GatewayOptions, description: ConsortiumDescription, pas
     # the consortium's suite: Ed25519 under intl, SM2 under sm (its batches then carry SM2 signatures)
     key = load_gateway_key(options.directory, options.org, passphrase, description.crypto)  # type: ignore[arg-type]
     chain = ChainView(
-        RpcBackend(options.chain_url or description.chain_url),
+        RpcBackend(options.chain_url or description.chain_url, tls=options.chain_tls),
         description.contracts,
         options.org,
         poll_s=options.poll_s,
@@ -94,7 +95,7 @@ async def serve(options: GatewayOptions, description: ConsortiumDescription, pas
     chain.start()
     trust = None
     if has_directory(description):  # the member CAs and revoked serials as the chain says now (docs/trust.md)
-        trust = trust_view(description, options.chain_url, poll_s=options.poll_s)
+        trust = trust_view(description, options.chain_url, poll_s=options.poll_s, tls=options.chain_tls)
         try:
             trust.start()
         except BaseException:

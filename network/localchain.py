@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chain.backend import RpcBackend
+from chain.backend import ClientTls, RpcBackend
 from chain.errors import BackendError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -96,6 +96,7 @@ def start_node(
     timeout: float = 30.0,
     chain_dir: Path | None = None,
     extra: Sequence[str] = (),
+    rpc_tls: NodeRpcTls | None = None,
 ) -> LocalChain:
     """Start ``consortium node DIRECTORY`` on 127.0.0.1 and wait until it answers ``eth_chainId``.
 
@@ -103,7 +104,17 @@ def start_node(
     ``network.nodes.default_chain_dir``) holds its genesis, store and ``node.log``; ``extra`` are more options
     (``--org``, ``--peer-port``, ``--peer``...). The passphrase reaches the child in its environment only, which
     only the same user can read."""
-    return launch_node(directory, passphrase, port, block_time, chain_dir, extra).wait(chain_id, timeout)
+    return launch_node(directory, passphrase, port, block_time, chain_dir, extra, rpc_tls).wait(chain_id, timeout)
+
+
+@dataclass(frozen=True)
+class NodeRpcTls:
+    """A node's JSON-RPC for members only: its certificate and key (``consortium node --rpc-cert --rpc-key``,
+    issued for 127.0.0.1 and localhost) and the member's client certificate this process reaches it with."""
+
+    cert: Path
+    key: Path
+    client: ClientTls
 
 
 @dataclass
@@ -115,9 +126,10 @@ class Launched:
     log: Path
     command: list[str]
     env: dict[str, str]
+    tls: ClientTls | None = None
 
     def wait(self, chain_id: int, timeout: float = 30.0) -> LocalChain:
-        chain = _started(self.process, self.url, chain_id, timeout, self.log)
+        chain = _started(self.process, self.url, chain_id, timeout, self.log, self.tls)
         chain.command, chain.env = self.command, self.env
         return chain
 
@@ -129,6 +141,7 @@ def launch_node(
     block_time: float = 1.0,
     chain_dir: Path | None = None,
     extra: Sequence[str] = (),
+    rpc_tls: NodeRpcTls | None = None,
 ) -> Launched:
     """Start ``consortium node DIRECTORY`` as :func:`start_node` does, without waiting: a network's nodes are
     started together, since none of them makes a block before a quorum of the others is there."""
@@ -150,13 +163,17 @@ def launch_node(
         str(chain_dir),
         *extra,
     ]
+    if rpc_tls is not None:
+        args += ["--rpc-cert", str(rpc_tls.cert), "--rpc-key", str(rpc_tls.key)]
+    scheme = "http" if rpc_tls is None else "https"
     log = open(chain_dir / "node.log", "ab")  # noqa: SIM115 - handed to the child for its lifetime
     try:
         env = {**os.environ, "CONSORTIUM_PASSPHRASE": passphrase.decode()}
         process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
     finally:
         log.close()
-    return Launched(process, f"http://127.0.0.1:{port}", chain_dir / "node.log", args, env)
+    client = None if rpc_tls is None else rpc_tls.client
+    return Launched(process, f"{scheme}://127.0.0.1:{port}", chain_dir / "node.log", args, env, client)
 
 
 def start_anvil(chain_id: int, port: int | None = None, timeout: float = 20.0) -> LocalChain:
@@ -187,9 +204,16 @@ def _usable_port(port: int | None) -> int:
     return port
 
 
-def _started(process: subprocess.Popen[bytes], url: str, chain_id: int, timeout: float, log: Path | None) -> LocalChain:
+def _started(
+    process: subprocess.Popen[bytes],
+    url: str,
+    chain_id: int,
+    timeout: float,
+    log: Path | None,
+    tls: ClientTls | None = None,
+) -> LocalChain:
     try:
-        backend = _wait_ready(process, url, timeout, log)
+        backend = _wait_ready(process, url, timeout, log, tls)
     except BaseException:  # also KeyboardInterrupt (Ctrl-C, SIGTERM): never leave the chain running alone
         if process.poll() is None:
             process.kill()
@@ -202,7 +226,9 @@ def _started(process: subprocess.Popen[bytes], url: str, chain_id: int, timeout:
     return LocalChain(process, url, backend)
 
 
-def _wait_ready(process: subprocess.Popen[bytes], url: str, timeout: float, log: Path | None) -> RpcBackend:
+def _wait_ready(
+    process: subprocess.Popen[bytes], url: str, timeout: float, log: Path | None, tls: ClientTls | None = None
+) -> RpcBackend:
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
@@ -212,7 +238,7 @@ def _wait_ready(process: subprocess.Popen[bytes], url: str, timeout: float, log:
                 err = process.stderr.read().decode(errors="replace").strip() if process.stderr else ""
             raise BackendError(f"the chain process exited at start (code {process.returncode}): {err[-800:]}")
         try:
-            return RpcBackend(url, timeout=5)
+            return RpcBackend(url, timeout=5, tls=tls)
         except BackendError:
             if time.monotonic() > deadline:
                 raise BackendError(f"the chain did not answer at {url} within {timeout:.0f} s") from None

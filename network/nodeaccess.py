@@ -50,6 +50,30 @@ def client_tls(
     return ClientTls(cert, key, ca, None if ca is not None else ca_bundle_pem(description), passphrase)
 
 
+#: The identity a service of an org reaches a node serving members only with (``consortium up --rpc-tls``):
+#: ``orgs/<org>/users/chain@<org>/msp``, a clientAuth certificate of the org's CA like any caller's. Not the
+#: admin's: a long-running service that only reads and anchors should not hold the key that speaks for the org,
+#: and this one can be revoked by the org's CRL alone (docs/confidentiality.md).
+CHAIN_IDENTITY = "chain"
+
+
+def service_identity(directory: Path, org: str, passphrase: bytes) -> tuple[Path, Path]:
+    """The certificate and key of ``org``'s :data:`CHAIN_IDENTITY`, issued by its CA the first time."""
+    from chain.ids import OrgId
+    from network.identity import issue_identity, user_paths
+
+    paths = user_paths(directory, OrgId(org), CHAIN_IDENTITY)
+    if not paths.cert.is_file():
+        issue_identity(directory, OrgId(org), CHAIN_IDENTITY, passphrase)
+    return paths.cert, paths.key
+
+
+def chain_options(directory: Path, org: str, passphrase: bytes) -> list[str]:
+    """``consortium``'s options presenting ``org``'s :data:`CHAIN_IDENTITY` to a node serving members only."""
+    cert, key = service_identity(directory, org, passphrase)
+    return ["--chain-cert", str(cert), "--chain-key", str(key)]
+
+
 class _OwnChain:
     """The one method of a backend that contract reads use (``ContractClient._call``), over the node itself."""
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,7 +31,7 @@ from network.errors import NetworkError
 from network.identity import issue_node_certificate
 
 if TYPE_CHECKING:
-    from network.localchain import Launched, LocalChain
+    from network.localchain import Launched, LocalChain, NodeRpcTls
 
 NODES_DIR = "nodes"
 NODES_FILE = "nodes.json"
@@ -71,6 +71,8 @@ class NodeSpec:
     chain_dir: Path
     rpc_port: int
     peer_port: int
+    #: "https" for a node serving its JSON-RPC to members only (``consortium up --rpc-tls``)
+    rpc_scheme: str = "http"
 
     @property
     def org(self) -> OrgId:
@@ -78,7 +80,7 @@ class NodeSpec:
 
     @property
     def rpc_url(self) -> str:
-        return f"http://127.0.0.1:{self.rpc_port}"
+        return f"{self.rpc_scheme}://127.0.0.1:{self.rpc_port}"
 
     @property
     def peer_url(self) -> str:
@@ -188,9 +190,14 @@ def create_nodes(
     return entries
 
 
-def plan(directory: Path, entries: Sequence[NodeEntry], ports: Sequence[tuple[int, int]]) -> list[NodeSpec]:
-    """Specs of ``entries`` on the given (JSON-RPC port, peer port) pairs."""
-    return [NodeSpec(e, node_dir(directory, e.org), rpc, peer) for e, (rpc, peer) in zip(entries, ports, strict=True)]
+def plan(
+    directory: Path, entries: Sequence[NodeEntry], ports: Sequence[tuple[int, int]], rpc_scheme: str = "http"
+) -> list[NodeSpec]:
+    """Specs of ``entries`` on the given (JSON-RPC port, peer port) pairs, serving JSON-RPC over ``rpc_scheme``."""
+    return [
+        NodeSpec(e, node_dir(directory, e.org), rpc, peer, rpc_scheme)
+        for e, (rpc, peer) in zip(entries, ports, strict=True)
+    ]
 
 
 def up_ports(port: int, count: int) -> list[tuple[int, int]]:
@@ -220,9 +227,11 @@ def start_nodes(
     passphrase: bytes,
     block_time: float,
     timeout: float = 60.0,
+    rpc_tls: Callable[[NodeSpec], NodeRpcTls] | None = None,
 ) -> list[LocalChain]:
     """Start every node of ``specs`` at once and wait until each answers JSON-RPC; on any failure, stop them
-    all and raise. One spec alone runs sealing by itself, without a peer server."""
+    all and raise. One spec alone runs sealing by itself, without a peer server. ``rpc_tls``: each node's
+    JSON-RPC for members only (its certificate, and the client certificate it is reached with)."""
     from network.localchain import launch_node
 
     launched: list[Launched] = []
@@ -230,7 +239,10 @@ def start_nodes(
     try:
         for spec in specs:
             extra = node_arguments(directory, spec, specs) if len(specs) > 1 else ["--org", spec.org]
-            launched.append(launch_node(directory, passphrase, spec.rpc_port, block_time, spec.chain_dir, extra))
+            tls = None if rpc_tls is None else rpc_tls(spec)
+            launched.append(
+                launch_node(directory, passphrase, spec.rpc_port, block_time, spec.chain_dir, extra, rpc_tls=tls)
+            )
         for one in launched:
             chains.append(one.wait(chain_id, timeout))
     except BaseException:

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -217,6 +217,7 @@ def start_log_services(
     authenticate_reads: bool = False,
     announce: Announce | None = None,
     notary_args: Sequence[str] = (),
+    chain_options: Sequence[str] = (),
 ) -> list[Child]:
     """Start every witness of the consortium, then the notary pointed at them (with ``notary_args`` added to its
     ``notary serve``, e.g. its storage). On the very first start
@@ -224,7 +225,9 @@ def start_log_services(
     state is gone stays refused until an operator runs ``consortium witness init``. With
     ``authenticate_reads`` the notary serves its log to members and witnesses only (``notary serve
     --authenticate-reads``), and the notary's and the witnesses' figures go to members and the monitor token
-    only; the explorer ``up`` starts signs its reads with the operator's gateway key."""
+    only; the explorer ``up`` starts signs its reads with the operator's gateway key. ``chain_options`` go before
+    ``notary serve``: ``consortium``'s ``--chain-cert``, ``--chain-key`` and ``--chain-ca``, for a node serving
+    members only."""
     from network.description import ConsortiumDescription
     from notary.witness.state import init_witness
 
@@ -246,7 +249,7 @@ def start_log_services(
             log = directory / "witnesses" / org / "witness.log"
             children.append(start_child(f"witness {org}", args, log, url, "/healthz", passphrase, announce=announce))
             urls[org] = url
-        args = ["notary", "serve", str(directory), "--port", str(notary_port), "--chain-url", chain_url]
+        args = [*chain_options, "notary", "serve", str(directory), "--port", str(notary_port), "--chain-url", chain_url]
         for org, url in urls.items():
             args += ["--witness", f"{org}={url}"]
         if authenticate_reads:
@@ -272,15 +275,18 @@ def start_gateways(
     admin_ports: Sequence[int],
     announce: Announce | None = None,
     quota_store: str | None = None,
+    chain_options: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Child]:
     """Start one gateway (proxy mode) per providing member, in front of ``upstream_url``, each reading the
     chain at its entry of ``chain_urls`` (its own firm's node, where it runs one), counting quotas in
-    ``quota_store`` (a PostgreSQL URL) if given. A child's ``url`` is its
+    ``quota_store`` (a PostgreSQL URL) if given, and reaching it with its org's entry of ``chain_options``
+    (``consortium``'s ``--chain-cert``... for a node serving members only). A child's ``url`` is its
     admin endpoint; :func:`gateway_url` gives the TLS address callers use."""
     children: list[Child] = []
     try:
         for org, port, admin, chain_url in zip(providers, ports, admin_ports, chain_urls, strict=True):
             args = [
+                *(chain_options or {}).get(org, ()),
                 "gateway",
                 "serve",
                 str(directory),

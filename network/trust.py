@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from chain.backend import RpcBackend
+from chain.backend import ClientTls, RpcBackend
 from chain.contracts.trust import KeyKind
 from chain.ids import Role
 from network.description import ConsortiumDescription
@@ -49,12 +49,19 @@ def has_directory(description: ConsortiumDescription) -> bool:
 
 
 def trust_view(
-    description: ConsortiumDescription, chain_url: str | None = None, *, poll_s: float = 0.5, timeout_s: float = 5.0
+    description: ConsortiumDescription,
+    chain_url: str | None = None,
+    *,
+    poll_s: float = 0.5,
+    timeout_s: float = 5.0,
+    tls: ClientTls | None = None,
 ) -> TrustView:
-    """A view (not started) of the consortium's directory, read through a lean connection of its own."""
+    """A view (not started) of the consortium's directory, read through a lean connection of its own (with
+    ``tls``, a member's client certificate, for a node serving members only)."""
     from chain.trustview import TrustView
 
-    backend = RpcBackend(chain_url or description.chain_url, timeout_s, lean=True, chain_id=description.chain_id)
+    url = chain_url or description.chain_url
+    backend = RpcBackend(url, timeout_s, lean=True, chain_id=description.chain_id, tls=tls)
     return TrustView(backend, description.contracts[CONTRACT], poll_s=poll_s)
 
 

@@ -9,6 +9,7 @@ what ``up`` started and ``consortium.json``).
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -80,15 +81,18 @@ def targets_of(
 class Prober:
     """Makes a :class:`Snapshot` of ``targets`` per :meth:`probe`."""
 
-    def __init__(self, targets: Targets, timeout: float = TIMEOUT_S) -> None:
+    def __init__(self, targets: Targets, timeout: float = TIMEOUT_S, node_tls: ssl.SSLContext | None = None) -> None:
+        """``node_tls``: the TLS context (a member's client certificate) for nodes serving members only."""
         self.targets = targets
         self._client = httpx.Client(timeout=timeout)
+        self._nodes = self._client if node_tls is None else httpx.Client(timeout=timeout, verify=node_tls)
         count = len(targets.witnesses) + len(targets.nodes) + len(targets.gateways) + 1
         self._pool = ThreadPoolExecutor(max_workers=min(16, count), thread_name_prefix="alarm-probe")
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._client.close()
+        self._nodes.close()
 
     def probe(self) -> Snapshot:
         t = self.targets
@@ -118,7 +122,7 @@ class Prober:
 
     def _node_status(self, url: str) -> dict[str, Any] | None:
         try:
-            response = self._client.post(
+            response = self._nodes.post(
                 url, json={"jsonrpc": "2.0", "id": 1, "method": "consortium_nodeStatus", "params": []}
             )
             result = response.json().get("result")

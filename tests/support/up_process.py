@@ -118,9 +118,9 @@ class UpProcess:
         with self._changed:
             return "--- stdout\n" + "\n".join(self.stdout) + "\n--- stderr\n" + "\n".join(self.stderr)
 
-    def wait_for_summary(self, timeout: float = START_TIMEOUT) -> list[str]:
+    def wait_for_summary(self, timeout: float = START_TIMEOUT, plain_rpc: bool = True) -> list[str]:
         """Poll until ``up`` has printed its whole summary (the ``stop`` hint is its last line) and its
-        JSON-RPC port answers; returns the summary."""
+        JSON-RPC port answers plain HTTP (unless not ``plain_rpc``: ``up --rpc-tls``); returns the summary."""
         deadline = time.monotonic() + timeout
         with self._changed:
             while not any(line.lstrip().startswith("stop ") for line in self.stdout):
@@ -132,7 +132,7 @@ class UpProcess:
                 self._changed.wait(min(remaining, 0.1))
             start = next((i for i, line in enumerate(self.stdout) if line.startswith("Consortium Ledger: ")), 0)
             summary = self.stdout[start:]  # the lines before are the components announced as they came up
-        while rpc_chain_id(self.url) != CHAIN_ID:
+        while plain_rpc and rpc_chain_id(self.url) != CHAIN_ID:
             if time.monotonic() > deadline:
                 raise AssertionError(f"nothing answers eth_chainId {CHAIN_ID} at {self.url}:\n{self.output()}")
             time.sleep(0.05)

@@ -1,0 +1,185 @@
+"""``consortium up --rpc-tls``: the nodes serve their JSON-RPC over HTTPS to members only, and every component
+`up` starts reaches them with a client certificate of its own org.
+
+One small consortium (``tests/support/small_consortium.py``, with one API of the operator granted to alpha) runs
+under ``up --rpc-tls`` as a real process, without demo traffic. A call through the operator's gateway is allowed
+(the gateway read the grant from the chain), logged by the notary and anchored on chain (the notary reached the
+chain); a request without a client certificate to a node gets the 401 and its JSON-RPC error; the CLI reads with
+a member's certificate, and without one says which options to pass; a transaction signed ``--as`` an org presents
+that org's admin certificate by itself; the explorer indexes blocks of the members-only node.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import ssl
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner, Result
+
+from cli.main import cli
+from network.alarms.probe import NodeTarget, Prober, targets_of
+from network.certificates import ca_bundle_pem
+from network.config import parse_config
+from network.consortium import init_consortium
+from network.description import load_description
+from network.nodeaccess import CHAIN_IDENTITY, client_tls
+from sdk import MemberClient
+from tests.support.small_consortium import three_member_config
+from tests.support.up_process import CHAIN_ID, UpProcess, free_port_block
+from tests.support.wait import wait_until
+
+pytestmark = pytest.mark.slow
+
+PASSPHRASE = "up-rpc-tls-passphrase"
+START_TIMEOUT = 240.0
+FOLLOW_TIMEOUT = 60.0  # the explorer polls every half second; generous for a loaded machine
+ROUTE = "/v1/market/quotes/level2"
+
+
+def _config() -> dict[str, object]:
+    """The small consortium with one API of the operator's, which alpha may call for trading."""
+    api = {"id": "quotes", "method": "GET", "route": ROUTE, "provider": "op", "asset": "quotes", "name": "Quotes"}
+    return {
+        **three_member_config("rpc-tls-test", CHAIN_ID),
+        "catalogue": {
+            "centers": [{"id": "market", "name": "Market", "units": [{"id": "md", "name": "Data", "apis": [api]}]}],
+            "assets": [
+                {
+                    "id": "quotes",
+                    "owner": "op",
+                    "kind": "feed",
+                    "classification": 2,
+                    "title": "Quotes",
+                    "description": "Q",
+                }
+            ],
+            "grants": [{"asset": "quotes", "grantee": "alpha", "purpose": "trading", "days": 365, "quota": 0}],
+        },
+    }
+
+
+@dataclass
+class Running:
+    directory: Path
+    up: UpProcess
+    passphrase_file: Path
+    summary: list[str]
+
+    @property
+    def node(self) -> str:
+        return f"https://127.0.0.1:{self.up.port}"
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    base = tmp_path_factory.mktemp("rpc-tls")
+    directory = base / "consortium"
+    init_consortium(directory, parse_config(_config()), PASSPHRASE.encode(), load_demo=True)
+    passphrase_file = base / "pass"
+    passphrase_file.write_text(PASSPHRASE)
+    port = free_port_block()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSORTIUM_")}
+    env.update({"CONSORTIUM_PASSPHRASE": PASSPHRASE, "PYTHONUNBUFFERED": "1"})
+    argv = [sys.executable, "-m", "cli.main", "up", str(directory), "--port", str(port), "--traffic", "0",
+            "--block-time", "0.2", "--rpc-tls"]  # fmt: skip
+    up = UpProcess(argv, env, port)
+    try:
+        summary = up.wait_for_summary(timeout=START_TIMEOUT, plain_rpc=False)
+        yield Running(directory, up, passphrase_file, summary)
+    finally:
+        if up.process.poll() is None:
+            code = up.stop()
+            assert code == 0, f"`consortium up --rpc-tls` exited {code} on SIGTERM:\n{up.output()}"
+
+
+def run(running: Running, *args: str) -> Result:
+    return CliRunner().invoke(
+        cli, ["--dir", str(running.directory), "--passphrase-file", str(running.passphrase_file), *args]
+    )
+
+
+def test_up_rpc_tls_serves_members_only_and_its_components_reach_the_chain(running: Running) -> None:
+    directory = running.directory
+    description = load_description(directory)
+    assert description.chain_url == running.node, description.chain_url  # later commands read an https chain
+    nodes = json.loads((directory / "nodes" / "nodes.json").read_text())
+    assert all(n["rpc_url"].startswith("https://127.0.0.1:") for n in nodes["nodes"]), nodes
+    for org in ("op",):  # the gateway's and the notary's, explorer's and alarms' (the operator's)
+        assert (directory / "orgs" / org / "users" / f"{CHAIN_IDENTITY}@{org}" / "msp" / "signcerts").is_dir()
+
+    # Without a client certificate the node answers 401 and one JSON-RPC error saying why.
+    context = ssl.create_default_context(cadata=ca_bundle_pem(description))
+    body = {"jsonrpc": "2.0", "id": 7, "method": "eth_blockNumber", "params": []}
+    refused = httpx.post(running.node, json=body, verify=context, timeout=10)
+    assert refused.status_code == 401, refused.text
+    error = refused.json()
+    assert error["id"] == 7 and error["error"]["code"] == -32010, error
+    assert "no_certificate" in error["error"]["message"], error
+
+    # A call through the operator's gateway: the grant was read from the chain (allowed), the notary logged it
+    # and anchored a checkpoint covering it on chain.
+    notary = f"http://127.0.0.1:{running.up.port + 1}"
+    with MemberClient.from_directory(
+        directory, "alpha", name="client", passphrase=PASSPHRASE.encode(), notary_url=notary
+    ) as client:
+        result = client.call(f"https://localhost:{running.up.port + 20}", "GET", ROUTE, purpose="trading",
+                             params={"symbol": "600519.SH"})  # fmt: skip
+        assert result.status == 200, (result.status, result.content[:300])
+        assert result.event_id is not None
+        bundle = client.evidence(result.event_id, wait_s=120, anchored=True)
+    assert bundle["anchor"] is not None, bundle
+    entry = json.loads(base64.b64decode(bundle["entry"]))
+    assert entry["decision"] == "allow", entry
+
+    # The CLI reads with a member's certificate (alpha's admin identity), and without one says what to pass.
+    admin = directory / "orgs" / "alpha" / "users" / "Admin@alpha" / "msp"
+    listed = run(running, "--chain-cert", str(admin / "signcerts" / "cert.pem"), "--chain-key",
+                 str(admin / "keystore" / "key.pem"), "member", "list")  # fmt: skip
+    assert listed.exit_code == 0, (listed.output, listed.exception)
+    assert all(org in listed.output for org in ("op", "alpha", "reg")), listed.output
+    bare = run(running, "member", "list")
+    assert bare.exit_code == 1, bare.output
+    assert "no_certificate" in bare.output and "--chain-cert" in bare.output, bare.output
+    as_alpha = [
+        "--chain-cert",
+        str(admin / "signcerts" / "cert.pem"),
+        "--chain-key",
+        str(admin / "keystore" / "key.pem"),
+    ]
+    status = run(running, *as_alpha, "chain", "status", "--json")
+    assert status.exit_code == 0, (status.output, status.exception)
+    rows = [json.loads(line) for line in status.output.splitlines()]
+    assert len(rows) == 2 and all("error" not in r and r["head"] > 0 for r in rows), rows
+    # The alarm probe asks the nodes with the operator's chain@ certificate, as `up` gives its evaluator.
+    op = directory / "orgs" / "op" / "users" / f"{CHAIN_IDENTITY}@op" / "msp"
+    node_tls = client_tls(description, op / "signcerts" / "cert.pem", op / "keystore" / "key.pem", None,
+                          PASSPHRASE.encode())  # fmt: skip
+    targets = targets_of(description, {}, None, {}, [NodeTarget("op", True, running.node)])
+    prober = Prober(targets, node_tls=node_tls.context())
+    try:
+        assert [n.up for n in prober.probe().nodes] == [True]
+    finally:
+        prober.close()
+    # A transaction signed --as op presents op's admin certificate from the directory, with no option.
+    proposed = run(running, "member", "propose", "threshold", "1", "--as", "op")
+    assert proposed.exit_code == 0, (proposed.output, proposed.exception)
+    assert "proposal #" in proposed.output, proposed.output
+
+    # The explorer indexes the chain it reads over TLS (its figures go to a logged-in person).
+    token = next((directory / "explorer" / "logins").glob("*.token")).read_text().strip()
+    explorer = f"http://127.0.0.1:{running.up.port + 60}/healthz"
+
+    def indexed() -> int | None:
+        figures = httpx.get(explorer, headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
+        head = figures.get("chain_indexed")
+        return head if isinstance(head, int) and head > 0 else None
+
+    wait_until(indexed, "the explorer to index blocks of the members-only node", FOLLOW_TIMEOUT, every=0.2)

@@ -1,0 +1,73 @@
+"""The client-certificate options of the services `consortium up --rpc-tls` starts, and their refusals: the
+root options ``--chain-cert/--chain-key`` before ``notary serve`` and ``gateway serve`` (``root_chain_tls``), and
+the explorer's own. A consortium directory with no chain behind it: every case is refused before anything
+connects or listens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from chain.ids import OrgId
+from cli.main import cli
+from explorer.__main__ import main as explorer_main
+from network.identity import OrgPaths
+from tests.unit.network.test_crypto_suite import PASS, consortium
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("chain-tls")
+    consortium(directory, "intl")  # consortium.json's chain URL is http://127.0.0.1:9
+    return directory
+
+
+def admin(root: Path) -> tuple[str, str]:
+    paths = OrgPaths.of(root, OrgId("acme"))
+    return str(paths.sign_cert), str(paths.identity_key)
+
+
+def run(args: list[str], passphrase: bool = True) -> Result:
+    env = {"CONSORTIUM_PASSPHRASE": PASS.decode() if passphrase else ""}
+    return CliRunner().invoke(cli, args, env=env)
+
+
+@pytest.mark.parametrize("command", [["notary", "serve"], ["gateway", "serve"]], ids=["notary", "gateway"])
+def test_a_service_refuses_a_client_certificate_for_an_http_chain(root: Path, command: list[str]) -> None:
+    cert, key = admin(root)
+    extra = ["--org", "acme", "--upstream", "http://127.0.0.1:9"] if command[0] == "gateway" else []
+    result = run(["--chain-cert", cert, "--chain-key", key, *command, str(root), *extra])
+    assert result.exit_code == 1, result.output
+    assert "are for an https chain URL, not http://127.0.0.1:9" in result.output, result.output
+
+
+def test_a_service_refuses_a_certificate_without_its_key(root: Path) -> None:
+    cert, _ = admin(root)
+    result = run(["--chain-cert", cert, "notary", "serve", str(root)])
+    assert result.exit_code == 1, result.output
+    assert "--chain-cert and --chain-key go together" in result.output, result.output
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("cert-alone", "--chain-cert and --chain-key go together"),
+        ("http-chain", "are for an https chain URL"),
+        ("no-passphrase", "--chain-key needs CONSORTIUM_PASSPHRASE"),
+    ],
+    ids=["cert-alone", "http-chain", "no-passphrase"],
+)
+def test_the_explorer_refuses_client_certificate_options_that_cannot_work(root: Path, case: str, reason: str) -> None:
+    cert, key = admin(root)
+    args = [str(root), "--no-audit", "--chain-cert", cert]
+    env = {"CONSORTIUM_PASSPHRASE": PASS.decode()}
+    if case != "cert-alone":
+        args += ["--chain-key", key]
+    if case == "no-passphrase":
+        args += ["--chain-url", "https://127.0.0.1:9"]
+        env = {"CONSORTIUM_PASSPHRASE": ""}
+    result = CliRunner().invoke(explorer_main, args, env=env)
+    assert result.exit_code == 2, result.output
+    assert reason in result.output, result.output
