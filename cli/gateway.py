@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from chain.ids import OrgId
 from network.description import load_description
 from network.identity import load_passphrase
 
@@ -160,7 +161,7 @@ def gateway_serve(
         raise click.ClickException(str(exc)) from None
     options = GatewayOptions(
         directory=directory,
-        org=org,
+        org=OrgId(org),  # checked above: a founder, or the firm of this directory's admission request
         name=name,
         host=host,
         port=port,
