@@ -19,6 +19,7 @@ from typing import Any
 import click
 import httpx
 
+from chain.ids import OrgId
 from cli._common import Context, emit, fail, json_option, name_arg, pass_ctx
 
 
@@ -45,7 +46,7 @@ def _entry_from_file(path: Path, event_id: str) -> bytes:
     raise click.UsageError(f"{path} holds no entry of event {event_id}")
 
 
-def _entry_from_notary(ctx: Context, url: str, provider: str, event_id: str) -> bytes:
+def _entry_from_notary(ctx: Context, url: str, provider: OrgId, event_id: str) -> bytes:
     """The entry of ``event_id`` from the notary, read as ``<provider>/sdk`` (a party of its own events). The
     explorer's record of a query belongs to the querying firm alone, so the operator reads one as
     ``<operator>/explorer``, the notary's trusted reader, which signs with the same gateway key."""
@@ -54,7 +55,7 @@ def _entry_from_notary(ctx: Context, url: str, provider: str, event_id: str) -> 
     from notary.readauth import SignedReads
     from notary.submit.vault import SaltVault
 
-    key = load_gateway_key(ctx.directory, provider, ctx.passphrase())  # type: ignore[arg-type]
+    key = load_gateway_key(ctx.directory, provider, ctx.passphrase())
     readers = [f"{provider}/sdk"]
     if SaltVault.provider_of(explorer_vault(ctx.directory)) == provider:
         readers.append(f"{provider}/explorer")
@@ -102,7 +103,7 @@ def _entry_from_notary(ctx: Context, url: str, provider: str, event_id: str) -> 
 )
 @pass_ctx
 def data_reveal(
-    ctx: Context, event_id: str, provider: str, entry_file: Path | None, notary_url: str, out: Path | None,
+    ctx: Context, event_id: str, provider: OrgId, entry_file: Path | None, notary_url: str, out: Path | None,
     gateway_salt: bool,
 ) -> None:  # fmt: skip
     """Reveal the digest salt of EVENT_ID (a call your firm provided) to an auditor, as JSON."""
@@ -126,14 +127,14 @@ def data_reveal(
         fail(f"the entry given is of event {event['event_id']}, not {event_id}")
     if event["provider_org"] != provider or gateway_org(event["gateway_id"]) != provider:
         fail(f"event {event_id} was recorded by {event['gateway_id']} for {event['provider_org']}, not by {provider}")
-    key = load_gateway_key(ctx.directory, provider, ctx.passphrase())  # type: ignore[arg-type]
+    key = load_gateway_key(ctx.directory, provider, ctx.passphrase())
     if event["v"] == GATEWAY_SALT_VERSION:
         if not gateway_salt:
             fail(
                 f"event {event_id} is of schema version 1: its salt is {event['gateway_id']}'s one salt of every "
                 "version 1 event, not this event's alone; pass --gateway-salt to reveal it anyway"
             )
-        salt = derive_salt(key)  # type: ignore[arg-type]  # an SM2 key (sm) gives its scalar as private_bytes_raw()
+        salt = derive_salt(key)
     else:
         name = event["gateway_id"].split("/", 1)[1]
         if name == LEDGER_QUERY_CENTER:
@@ -163,7 +164,7 @@ def data_reveal(
 @click.option("--by", default=None, help="Who shreds, recorded in the tombstone (default: your user name).")
 @json_option
 @pass_ctx
-def data_shred(ctx: Context, provider: str, day: str, by: str | None, as_json: bool) -> None:
+def data_shred(ctx: Context, provider: OrgId, day: str, by: str | None, as_json: bool) -> None:
     """Destroy the epoch key of DAY in every salt vault of PROVIDER here, for good, and publish the tombstone."""
     from network.description import load_description
     from network.identity import load_gateway_key
@@ -182,7 +183,7 @@ def data_shred(ctx: Context, provider: str, day: str, by: str | None, as_json: b
         except (OSError, KeyError):
             raise click.UsageError("say who shreds with --by") from None
     who = by
-    key = load_gateway_key(ctx.directory, provider, ctx.passphrase())  # type: ignore[arg-type]
+    key = load_gateway_key(ctx.directory, provider, ctx.passphrase())
     folders = vaults_of(ctx.directory, provider)
     if not folders:
         fail(f"no salt vault of {provider} in {ctx.directory}: shred runs where the gateway keeps its data")

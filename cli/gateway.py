@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from chain.ids import OrgId
 from cli._common import root_chain_tls
 from network.description import load_description
 from network.identity import load_passphrase
@@ -162,7 +163,7 @@ def gateway_serve(
     passphrase = load_passphrase(file=passphrase_file)
     options = GatewayOptions(
         directory=directory,
-        org=org,
+        org=OrgId(org),  # checked above: a founder, or the firm of this directory's admission request
         name=name,
         host=host,
         port=port,

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from chain.errors import MalformedError
+from chain.ids import OrgId
 from cli._common import Context, fail, name_arg, pass_ctx
 
 
@@ -27,7 +28,7 @@ def identity() -> None:
     "or intl where there is none].",
 )
 @pass_ctx
-def identity_create(obj: Context, org: str, name: str, crypto: str | None) -> None:
+def identity_create(obj: Context, org: OrgId, name: str, crypto: str | None) -> None:
     """Create the CA, certificate and keys of ORG in DIR/orgs/ORG."""
     from network.description import DEFAULT_CRYPTO, FILENAME, load_description
     from network.identity import create_org_identity
@@ -37,7 +38,7 @@ def identity_create(obj: Context, org: str, name: str, crypto: str | None) -> No
         where = obj.directory / FILENAME
         fail(f"{where} runs the {suite!r} suite: a firm joining it needs keys of that suite, not {crypto!r}")
     crypto = crypto or suite or DEFAULT_CRYPTO
-    public = create_org_identity(obj.directory, org, name, obj.passphrase(), crypto=crypto)  # type: ignore[arg-type]
+    public = create_org_identity(obj.directory, org, name, obj.passphrase(), crypto=crypto)
     click.echo(f"identity of {org} created: account {public.account}, certificate 0x{public.cert_fingerprint.hex()}")
 
 
@@ -50,11 +51,11 @@ def _user_name_arg(_ctx: click.Context, _param: click.Parameter, value: Any) -> 
         raise click.BadParameter(str(exc)) from None
 
 
-def _require_org(obj: Context, org: str) -> None:
+def _require_org(obj: Context, org: OrgId) -> None:
     """Fail (one line, exit 1) unless DIR/orgs/ORG holds an identity: before asking for the passphrase."""
     from network.identity import OrgPaths
 
-    paths = OrgPaths.of(obj.directory, org)  # type: ignore[arg-type]
+    paths = OrgPaths.of(obj.directory, org)
     if not paths.ca_cert.is_file():
         fail(f"no identity for org {org!r} in {paths.org_dir.parent}: create it with `consortium identity create`")
 
@@ -66,7 +67,7 @@ def _require_org(obj: Context, org: str) -> None:
 )
 @click.option("--days", type=click.IntRange(1, 36500), default=365, show_default=True, help="Validity in days.")
 @pass_ctx
-def identity_issue(obj: Context, org: str, name: str, days: int) -> None:
+def identity_issue(obj: Context, org: OrgId, name: str, days: int) -> None:
     """Issue an identity certificate NAME@ORG with the CA of ORG, for calling gateways over mutual TLS.
 
     Writes DIR/orgs/ORG/users/NAME@ORG/msp/: signcerts/cert.pem, keystore/key.pem (encrypted with the
@@ -74,8 +75,8 @@ def identity_issue(obj: Context, org: str, name: str, days: int) -> None:
     from network.identity import issue_identity, read_certificate, user_paths
 
     _require_org(obj, org)
-    issue_identity(obj.directory, org, name, obj.passphrase(), days=days)  # type: ignore[arg-type]
-    paths = user_paths(obj.directory, org, name)  # type: ignore[arg-type]
+    issue_identity(obj.directory, org, name, obj.passphrase(), days=days)
+    paths = user_paths(obj.directory, org, name)
     cert = read_certificate(paths.cert, "new certificate")
     until = cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
     click.echo(f"issued {name}@{org}: serial {cert.serial_number:#x}, valid until {until}")
@@ -94,7 +95,7 @@ def identity_issue(obj: Context, org: str, name: str, days: int) -> None:
     help="PEM file of the certificate to revoke (e.g. DIR/orgs/ORG/users/NAME@ORG/msp/signcerts/cert.pem).",
 )
 @pass_ctx
-def identity_revoke(obj: Context, org: str, cert_file: Path) -> None:
+def identity_revoke(obj: Context, org: OrgId, cert_file: Path) -> None:
     """Revoke a certificate issued by the CA of ORG: add its serial to ORG's CRL (DIR/orgs/ORG/msp/crls/crl.pem).
 
     Gateways refuse the certificate within a second. Revoking a certificate twice changes nothing."""
@@ -105,10 +106,10 @@ def identity_revoke(obj: Context, org: str, cert_file: Path) -> None:
     cert = read_certificate(cert_file)
     _require_org(obj, org)
     serial, subject = cert.serial_number, cert.subject.rfc4514_string()
-    before = load_crl(obj.directory, org)  # type: ignore[arg-type]
+    before = load_crl(obj.directory, org)
     earlier = None if before is None else before.get_revoked_certificate_by_serial_number(serial)
     pem = cert.public_bytes(Encoding.PEM)
-    crl = revoke_identity(obj.directory, org, pem, obj.passphrase())  # type: ignore[arg-type]
+    crl = revoke_identity(obj.directory, org, pem, obj.passphrase())
     if earlier is not None:
         when = earlier.revocation_date_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
         click.echo(f"serial {serial:#x} ({subject}) was already revoked at {when}; {crl} unchanged")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from chain.ids import Role
+from chain.ids import OrgId, Role
 from cli._common import Context, as_option, emit, fail, iso, json_option, name_arg, parse_digest, pass_ctx
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ def member_proposals(obj: Context, as_json: bool) -> None:
               "given to consortium, else the one in the description].")  # fmt: skip
 @pass_ctx
 def member_join(
-    obj: Context, org: str, name: str, description_file: Path, roles: str, join_chain_url: str | None
+    obj: Context, org: OrgId, name: str, description_file: Path, roles: str, join_chain_url: str | None
 ) -> None:
     """Join a running consortium from this firm's own (new, empty) --dir: create its identity and write its signed
     admission request for the members to vote on."""
@@ -121,7 +121,7 @@ def member_join(
     registry = open_registry(description, url, str(description_file))
     description = dataclasses.replace(description, chain_url=url, chain_kind="external")
     wanted = Role.parse([r.strip() for r in roles.split(",") if r.strip()])
-    request, path = join(obj.directory, description, org, name, wanted, obj.passphrase(), registry=registry)  # type: ignore[arg-type]
+    request, path = join(obj.directory, description, org, name, wanted, obj.passphrase(), registry=registry)
     click.echo(f"identity of {org} created in {obj.directory / 'orgs' / org} (keys encrypted with your passphrase)")
     click.echo(f"  account         {request.account}")
     click.echo(f"  CA fingerprint  0x{request.ca_fingerprint.hex()}")
@@ -166,7 +166,7 @@ def _proposed(pid: int, obj: Context) -> None:
 @pass_ctx
 def propose_admit(
     obj: Context,
-    org: str | None,
+    org: OrgId | None,
     roles: str | None,
     request_file: Path | None,
     ca_fingerprint: str | None,
@@ -191,7 +191,7 @@ def propose_admit(
             f"no identity for {org!r} in {obj.directory / 'orgs'}: create it first with "
             f"`consortium identity create {org} --name NAME`, or propose the firm's own request with --request FILE"
         )
-    public = load_org_public(obj.directory, org)  # type: ignore[arg-type]
+    public = load_org_public(obj.directory, org)
     name = _display_name(public.admin_cert_pem, org)
     pid = c.registry.propose_admit(
         obj.signer(as_org),
@@ -410,7 +410,7 @@ def keys_list(obj: Context, org: str | None, as_json: bool) -> None:
 @member_keys.command("publish")
 @as_option
 @pass_ctx
-def keys_publish(obj: Context, as_org: str) -> None:
+def keys_publish(obj: Context, as_org: OrgId) -> None:
     """Put the keys of the org's identity in DIR/orgs (CA certificate, account, gateway key; witness and log keys
     by its roles on chain) in the directory, each that is not there yet: a member's first step once admitted."""
     from network.identity import load_org_public
@@ -422,7 +422,7 @@ def keys_publish(obj: Context, as_org: str) -> None:
         fail(f"{as_org!r} is not a member on chain: it publishes its keys once admitted")
     trust, signer = c.trust, obj.signer(as_org)
     added = 0
-    for kind, value in founder_keys(load_org_public(obj.directory, as_org), info.roles):  # type: ignore[arg-type]
+    for kind, value in founder_keys(load_org_public(obj.directory, as_org), info.roles):
         if trust.find(as_org, kind, value) is None:
             index = trust.add_key(signer, kind, value)
             click.echo(f"added #{index} {kind.name.lower().replace('_', '-')}")
@@ -485,7 +485,7 @@ def keys_retire(obj: Context, index: int, at_block: int | None, as_org: str) -> 
 )  # fmt: skip
 @as_option
 @pass_ctx
-def keys_revoke(obj: Context, serial: str | None, cert_file: Path | None, as_org: str) -> None:
+def keys_revoke(obj: Context, serial: str | None, cert_file: Path | None, as_org: OrgId) -> None:
     """Revoke the certificate SERIAL (hex with 0x, or decimal), or the one of --cert, of your own org's CA, from this
     block on."""
     if (serial is None) == (cert_file is None):
@@ -502,14 +502,14 @@ def keys_revoke(obj: Context, serial: str | None, cert_file: Path | None, as_org
     click.echo(f"revoked serial {number:#x} of {as_org} (record #{index})")
 
 
-def _serial_of_own(obj: Context, cert_file: Path, org: str) -> int:
+def _serial_of_own(obj: Context, cert_file: Path, org: OrgId) -> int:
     """The serial of a certificate that ``org``'s CA (in DIR/orgs) issued; any other is refused."""
     from cryptography.exceptions import InvalidSignature
 
     from network.identity import OrgPaths, read_certificate
 
     cert = read_certificate(cert_file)
-    ca = read_certificate(OrgPaths.of(obj.directory, org).ca_cert, f"CA certificate of {org}")  # type: ignore[arg-type]
+    ca = read_certificate(OrgPaths.of(obj.directory, org).ca_cert, f"CA certificate of {org}")
     try:
         if cert.issuer != ca.subject:
             raise InvalidSignature

@@ -24,6 +24,7 @@ from pathlib import Path
 from aiohttp import web
 
 from chain.backend import ClientTls, RpcBackend
+from chain.ids import OrgId
 from gateway.policy import ChainView
 from gateway.psi import PsiGuard, load_terms
 from gateway.quota import PostgresQuota, QuotaSchemaError, QuotaUnavailableError, open_quota_store, redact
@@ -57,7 +58,7 @@ def tls_paths(directory: Path, org: str) -> tuple[Path, Path]:
 @dataclass(frozen=True, slots=True)
 class GatewayOptions:
     directory: Path
-    org: str
+    org: OrgId
     name: str = "gateway"
     host: str = "127.0.0.1"
     port: int = 8565
@@ -83,7 +84,7 @@ async def serve(options: GatewayOptions, description: ConsortiumDescription, pas
     # a clear error for an org that is neither a founder nor the firm that joined from this directory
     org_roles(options.directory, description, options.org)
     # the consortium's suite: Ed25519 under intl, SM2 under sm (its batches then carry SM2 signatures)
-    key = load_gateway_key(options.directory, options.org, passphrase, description.crypto)  # type: ignore[arg-type]
+    key = load_gateway_key(options.directory, options.org, passphrase, description.crypto)
     chain = ChainView(
         RpcBackend(options.chain_url or description.chain_url, tls=options.chain_tls),
         description.contracts,
@@ -148,7 +149,7 @@ async def serve(options: GatewayOptions, description: ConsortiumDescription, pas
     if options.mode == "proxy":
         cert, key_file = tls_paths(options.directory, options.org)
         if not cert.exists():
-            issue_server_certificate(options.directory, options.org, passphrase)  # type: ignore[arg-type]
+            issue_server_certificate(options.directory, options.org, passphrase)
         ssl_context = authenticator.server_ssl_context(cert, key_file, passphrase)
     runner = web.AppRunner(gateway.app(), access_log=None, handle_signals=False)
     admin = web.AppRunner(gateway.admin_app(), access_log=None, handle_signals=False)

@@ -28,7 +28,6 @@ import hmac
 from typing import Final, Protocol
 
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from notary.log.errors import MalformedError
@@ -65,8 +64,15 @@ class GatewaySalt:
         return self._salt
 
 
-def derive_salt(key: Ed25519PrivateKey) -> bytes:
-    """The gateway's 32-byte digest salt of version 1 events, derived from its signing key."""
+class RawPrivateKey(Protocol):
+    """A private key that gives its raw bytes: an Ed25519 key, or an SM2 key (its 32-byte scalar)."""
+
+    def private_bytes_raw(self) -> bytes: ...
+
+
+def derive_salt(key: RawPrivateKey) -> bytes:
+    """The gateway's 32-byte digest salt of version 1 events, derived from its signing key (an SM2 key under ``sm``
+    gives its scalar)."""
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=SALT_INFO).derive(key.private_bytes_raw())
 
 
