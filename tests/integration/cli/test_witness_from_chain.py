@@ -186,6 +186,11 @@ def test_a_joined_firms_witness_is_counted_from_its_key_on_chain_until_retired(
     # each witness's state registers the log at size 0 (the firm's: a witness on chain, from its directory)
     ok(run(mine, passphrase_file, chain, "witness", "init", str(mine), "--org", "reg"))
     ok(run(firm, firm_pass, chain, "witness", "init", str(firm), "--org", NEWCOMER))
+    # an org that is not a member holding the witness role on chain is refused, as one consortium.json does not name
+    stranger = run(firm, firm_pass, chain, "witness", "init", str(firm), "--org", "zeta")
+    assert stranger.exit_code != 0, stranger.output
+    assert "'zeta' is not a witness of this consortium (op, alpha, reg) nor a member holding the witness role on " \
+        "chain" in stranger.output, stranger.output
 
     # before its key is on chain, the firm's witness is refused: not one consortium.json names, its key not listed
     refused = subprocess.run(
