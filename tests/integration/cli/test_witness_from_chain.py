@@ -12,6 +12,8 @@ and witnesses are left alone."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import os
 import shutil
 import subprocess
@@ -33,7 +35,7 @@ from network.config import parse_config
 from network.consortium import init_consortium
 from network.description import load_description
 from network.identity import load_gateway_key, load_witness_key
-from network.logsetup import witness_name
+from network.logsetup import LogSetupError, notary_settings, witness_name
 from notary.logsuite import public_bytes
 from notary.sequencer import batch_request
 from tests.support.notary_events import event
@@ -251,3 +253,22 @@ def test_a_joined_firms_witness_is_counted_from_its_key_on_chain_until_retired(
                 lambda: not_published(tmp_path / "notary.log", size), "a round without the firm", FOLLOW_TIMEOUT
             )
             assert published_note(notary, size) is None
+
+    # the refusals that need no witness running: an org the notary cannot follow without a directory to read,
+    # and a witness of an org consortium.json does not name while the chain does not answer
+    description = load_description(mine)
+    without_directory = dataclasses.replace(
+        description, contracts={k: v for k, v in description.contracts.items() if k != "TrustDirectory"}
+    )
+    with pytest.raises(LogSetupError, match="not witnesses of this consortium: epsilon"):
+        notary_settings(mine, without_directory, PASSPHRASE.encode(), {NEWCOMER: "http://127.0.0.1:1"})
+    silent = tmp_path / "silent"
+    silent.mkdir()
+    chain_of = json.loads((firm / "consortium.json").read_text())
+    chain_of["chain"]["url"] = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    (silent / "consortium.json").write_text(json.dumps(chain_of))
+    unanswered = run(silent, firm_pass, chain, "witness", "init", str(silent), "--org", NEWCOMER)
+    assert unanswered.exit_code != 0, unanswered.output
+    assert "'epsilon' is not a witness of this consortium (op, alpha, reg), and the chain did not answer" in (
+        unanswered.output
+    ), unanswered.output
