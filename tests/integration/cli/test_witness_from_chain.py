@@ -3,7 +3,9 @@ the witness role, from its own directory; until its witness key is on chain its 
 the notary (asked to use it from its start) neither asks nor counts it, so with the regulator's witness alone a
 checkpoint is not published (the policy: two witnesses, a regulator among them). Once the firm publishes its
 keys, its witness starts and the same notary, with no restart, publishes checkpoints carrying its cosignature;
-once the firm retires that key on chain, the notary stops counting it and publishes nothing more.
+once the firm retires that key on chain, the notary stops counting it and publishes nothing more. A founder's
+rotation of its witness key on the same chain: the notary's follower gives both keys during the overlap, then
+the new one.
 
 The founders run under ``consortium up`` (for its chain); the notary and the two witnesses of this test run from a
 copy of the founders' directory and from the firm's, with logs and witness state of their own, so ``up``'s notary
@@ -35,10 +37,12 @@ from network.config import parse_config
 from network.consortium import init_consortium
 from network.description import load_description
 from network.identity import load_gateway_key, load_witness_key
-from network.logsetup import LogSetupError, notary_settings, witness_name
+from network.logsetup import ChainWitnesses, LogSetupError, notary_settings, registry_roles, witness_name
+from network.trust import trust_view
 from notary.logsuite import public_bytes
 from notary.sequencer import batch_request
 from tests.support.notary_events import event
+from tests.support.notary_world import new_key
 from tests.support.small_consortium import three_member_config
 from tests.support.up_process import CHAIN_ID, UpProcess, free_port, free_port_block
 from tests.support.wait import wait_until
@@ -272,3 +276,42 @@ def test_a_joined_firms_witness_is_counted_from_its_key_on_chain_until_retired(
     assert "'epsilon' is not a witness of this consortium (op, alpha, reg), and the chain did not answer" in (
         unanswered.output
     ), unanswered.output
+
+
+def test_a_founders_witness_rotation_on_chain_gives_both_keys_then_the_new_one(
+    founders: tuple[Path, Path, UpProcess],
+) -> None:
+    """What the notary's follower answers through a rotation of op's witness key on this chain: op counted
+    throughout, asked under both keys during the overlap, then under the new one only; the count unchanged."""
+    directory, passphrase_file, up = founders
+    description = load_description(directory)
+    view = trust_view(description, up.url, poll_s=0.05)
+    view.start()
+    try:
+        urls = {org: f"http://127.0.0.1:{free_port()}" for org in ("op", "alpha", "reg")}
+        follow = ChainWitnesses(view, description, urls, registry_roles(view, description))
+
+        def op_keys() -> list[bytes]:
+            witnesses, policy = follow()
+            assert set(policy.witnesses) >= {"op", "alpha", "reg"} and policy.threshold == 2, policy
+            op = next(w for w in witnesses if w.org == "op")
+            return [v.key_id for v in op.verifiers]
+
+        def op_keys_when(count: int) -> list[bytes] | None:
+            keys = op_keys()
+            return keys if len(keys) == count else None
+
+        old = op_keys()
+        assert len(old) == 1
+        new = public_bytes(new_key(description.suite))
+        ok(run(directory, passphrase_file, up.url, "member", "keys", "add", "witness-key", "--hex", new.hex(),
+               "--as", "op"))  # fmt: skip
+        both = wait_until(lambda: op_keys_when(2), "the overlap", FOLLOW_TIMEOUT)
+        assert both[0] == old[0]
+        trust = TrustDirectoryClient(RpcBackend(up.url), description.contracts["TrustDirectory"])
+        index = trust.find("op", KeyKind.WITNESS_KEY, description.member("op").identity.witness_public_key)
+        assert index is not None
+        ok(run(directory, passphrase_file, up.url, "member", "keys", "retire", str(index), "--as", "op"))
+        assert wait_until(lambda: op_keys_when(1), "the old key's end", FOLLOW_TIMEOUT) == [both[1]]
+    finally:
+        view.stop()
