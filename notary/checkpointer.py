@@ -141,6 +141,9 @@ class Checkpointer:
             if self._follow is not None:
                 witnesses, self.policy = self._follow()
                 self.witnesses = tuple(witnesses)
+                asked = {w.org for w in self.witnesses}
+                for org in set(self.last_answers) - asked:  # /healthz shows the witnesses of the set now
+                    del self.last_answers[org]
             self.sign()
             newest = self.store.latest_checkpoint(published=False)
             published = self.store.latest_checkpoint(published=True)

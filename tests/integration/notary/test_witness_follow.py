@@ -87,6 +87,7 @@ def test_a_witness_the_follower_adds_is_asked_and_counted_from_the_next_round_an
         follower.orgs = ("reg",)  # alpha's key ended on chain: no longer asked, no longer counted
         grow(world, notary, 2)
         assert notary.checkpointer.round() is None
+        assert set(notary.checkpointer.last_answers) == {"reg"}
         assert notary.store.latest_checkpoint(published=True).size == 1  # type: ignore[union-attr]
         assert follower.asked == 3
     finally:
