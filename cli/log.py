@@ -8,11 +8,13 @@ and anchors with its chain account; each witness cosigns with its member's witne
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
+from chain.ids import Role
 from cli._common import root_chain_tls
 from network.description import ConsortiumDescription, load_description
 from network.identity import load_passphrase
@@ -56,7 +58,14 @@ def notary_group() -> None:
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_NOTARY_PORT, show_default=True)
-@click.option("--witness", "witnesses", multiple=True, metavar="ORG=URL", help="A witness to ask (repeatable).")
+@click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    metavar="ORG=URL",
+    help="A witness to ask (repeatable). With a TrustDirectory, also an org consortium.json does not name: it is "
+    "asked and counted while the chain lists a witness key of it and it holds the witness role (docs/trust.md).",
+)
 @click.option("--chain-url", default=None, help="Chain to anchor on (default: the one in consortium.json).")
 @click.option("--no-anchor", is_flag=True, help="Do not anchor checkpoints on chain.")
 @click.option("--anchor-interval", type=click.FloatRange(0.1, 3600), default=10.0, show_default=True)
@@ -110,7 +119,7 @@ def notary_serve(
 
     The notary starts and serves while the chain is unreachable: it connects to the chain only to anchor, and
     keeps retrying with backoff (see /healthz "anchoring") until the chain answers."""
-    from network.logsetup import gateway_keys
+    from network.logsetup import ChainWitnesses, gateway_keys, registry_roles
     from network.trust import GatewayKeySource, has_directory, trust_view
     from notary.api import run
     from notary.service import configure_logging
@@ -120,14 +129,17 @@ def notary_serve(
     url = None if no_anchor else chain_url or description.chain_url
     # a node serving members only: the root options' --chain-cert and --chain-key (the operator's)
     tls = root_chain_tls(directory, chain_url or description.chain_url, passphrase)
+    follows = has_directory(description) and bool(chain_url or description.chain_url)
+    urls = _witness_urls(witnesses)
     try:
         # no chain URL here: ``notary_settings`` would connect to the chain now; the anchoring is set up below
         settings = notary_settings(
             directory,
             dataclasses.replace(description, chain_url=""),
             passphrase,
-            _witness_urls(witnesses),
+            urls,
             checkpoint_interval=checkpoint_interval,
+            followed=follows,
         )
     except LogSetupError as exc:
         raise click.ClickException(str(exc)) from None
@@ -140,13 +152,14 @@ def notary_serve(
         raise click.UsageError("--storage postgresql://… and --object-store s3://… go together")
     settings = dataclasses.replace(settings, storage=storage, object_store=object_store)
     source = None
-    if has_directory(description) and (chain_url or description.chain_url):
-        # the gateways' keys as the chain says they are now, followed without a restart (docs/trust.md); until
-        # the chain answers, or with no chain named at all, those of consortium.json
+    if follows:
+        # the gateways' keys, the witnesses and their keys as the chain says they are now, followed without a
+        # restart (docs/trust.md); until the chain answers, or with no chain named at all, those of consortium.json
         view = trust_view(description, chain_url, tls=tls)
         view.start(require=False)
         source = GatewayKeySource(view, gateway_keys(description))
-        settings = dataclasses.replace(settings, gateway_keys=source)
+        chain_witnesses = ChainWitnesses(view, description, urls, registry_roles(view, description))
+        settings = dataclasses.replace(settings, gateway_keys=source, follow_witnesses=chain_witnesses)
     configure_logging()
     click.echo(f"notary of {settings.origin} serving on http://{host}:{port}", err=True)
     access = read_access(directory, description) if authenticate_reads else None
@@ -190,10 +203,40 @@ def witness_group() -> None:
     """A member's witness of the audit log: cosign checkpoints consistent with what it cosigned before."""
 
 
-def _check_witness(description: ConsortiumDescription, org: str) -> None:
+def _check_witness(
+    description: ConsortiumDescription,
+    org: str,
+    public_key: Callable[[], bytes] | None = None,
+    tls: ClientTls | None = None,
+) -> None:
+    """Refuse an org that is not a witness: one consortium.json's policy names is; one it does not (a member
+    admitted later) is when the chain says so, its witness role in the registry and, given ``public_key``, that
+    key among its witness keys the TrustDirectory lists valid now (``docs/trust.md``)."""
     orgs = witness_orgs(description)
-    if org not in orgs:
-        raise click.ClickException(f"{org!r} is not a witness of this consortium ({', '.join(orgs)})")
+    if org in orgs:
+        return
+    from network.trust import has_directory
+
+    listed = f"{org!r} is not a witness of this consortium ({', '.join(orgs)})"
+    if not has_directory(description) or any(m.org == org for m in description.members):
+        raise click.ClickException(listed)
+    from chain.contracts.trust import KeyKind
+    from network.logsetup import registry_roles
+    from network.trust import trust_view
+
+    view = trust_view(description, tls=tls)
+    try:
+        view.refresh()
+        roles = registry_roles(view, description)(org)
+    except Exception as exc:  # the transport's errors and web3's, whichever the chain gives
+        raise click.ClickException(f"{listed}, and the chain did not answer: {type(exc).__name__}: {exc}") from None
+    if roles is None or Role.WITNESS not in roles:
+        raise click.ClickException(f"{listed} nor a member holding the witness role on chain")
+    if public_key is not None and public_key() not in view.keys(KeyKind.WITNESS_KEY, org):
+        raise click.ClickException(
+            f"the witness key of {org} (orgs/{org}/keys/witness.pem) is not one the TrustDirectory lists valid now: "
+            f"publish it first (consortium member keys publish --as {org})"
+        )
 
 
 @witness_group.command("init")
@@ -243,13 +286,18 @@ def witness_serve(
     from chain.ids import OrgId
     from chain.jsonlog import configure_json_logging
     from network.identity import load_witness_key
+    from notary.logsuite import public_bytes
     from notary.witness.server import WitnessConfig, serve
 
     description = load_description(directory)
-    _check_witness(description, org)
+    passphrase = load_passphrase(file=passphrase_file)
+    private_key = load_witness_key(directory, OrgId(org), passphrase, description.crypto)
+    on_chain = org not in witness_orgs(description) and bool(description.chain_url)  # a member admitted later
+    tls = root_chain_tls(directory, description.chain_url, passphrase) if on_chain else None
+    _check_witness(description, org, lambda: public_bytes(private_key), tls)
     config = WitnessConfig(
         name=witness_name(description, org),
-        private_key=load_witness_key(directory, OrgId(org), load_passphrase(file=passphrase_file), description.crypto),
+        private_key=private_key,
         state_path=witness_state_path(directory, org),
         logs={log_origin(description): [log_verifier(description)]},
         access=read_access(directory, description) if authenticate_reads else None,

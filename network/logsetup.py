@@ -13,13 +13,17 @@ digest and the type of the log, witness and gateway keys; every function here ta
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 import secrets
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chain.backend import RpcBackend
 from chain.contracts import AuditAnchorClient
+from chain.contracts.trust import KeyKind
 from chain.ids import OrgId, Role
 from chain.tx import Signer
 from network.description import ConsortiumDescription, MemberDescription
@@ -41,6 +45,11 @@ from notary.logsuite import LogVerifier, WitnessVerifier
 from notary.readauth import ReadAccess, UnauthenticatedError
 from notary.service import AnchorSettings, NotarySettings
 from notary.verify import TrustRoots
+
+if TYPE_CHECKING:  # the follower imports web3; the commands that never follow the chain never need it
+    from chain.trustview import TrustView
+
+log = logging.getLogger("network.logsetup")
 
 NOTARY_DIR = "notary"
 WITNESS_DIR = "witnesses"
@@ -110,6 +119,84 @@ def witness_policy(description: ConsortiumDescription) -> WitnessPolicy:
         require_regulator=bool(policy["require_regulator"]),
         regulators=regulators,
     )
+
+
+#: org → its roles on chain, None when it is not a member (the ConsortiumRegistry's answer).
+RolesOf = Callable[[str], "Role | None"]
+
+
+class ChainWitnesses:
+    """The witnesses the notary asks and counts, and the policy it publishes under, as the TrustDirectory says
+    they are now (``docs/trust.md``, "Witnesses from the chain"). Callable, as the checkpointer's follower.
+
+    Counted: every org ``consortium.json``'s policy names, and every org it does not list as a member that holds
+    the witness role on chain (a member admitted later); each only while the directory lists a witness key of
+    it valid now, so a key retired or declared compromised is neither asked nor counted from the round after
+    the view passes its end, and a witness whose every key ended drops out. Asked: those of them with a URL
+    (``--witness ORG=URL``), with every key valid now (both keys of a rotation's overlap). The threshold and
+    ``require_regulator`` stay ``consortium.json``'s: an absolute number, so a consortium whose set does not
+    change publishes exactly as before. Until the view has read the chain once: ``consortium.json``'s witnesses
+    and policy."""
+
+    def __init__(
+        self, view: TrustView, description: ConsortiumDescription, urls: Mapping[str, str], roles_of: RolesOf
+    ) -> None:
+        self._view = view
+        self._description = description
+        self._urls = dict(urls)
+        self._roles_of = roles_of
+        self._policy = witness_policy(description)
+        self._founders = frozenset(m.org for m in description.members)
+        verifiers = witness_verifiers(description)
+        self._fallback = tuple(Witness(o, u, verifiers[o]) for o, u in sorted(urls.items()) if o in verifiers)
+        self._roles: dict[str, Role | None] = {}  # roles are fixed at admission: read once per org
+        self._verifiers: dict[tuple[str, bytes], WitnessVerifier] = {}
+
+    def __call__(self) -> tuple[Sequence[Witness], WitnessPolicy]:
+        if self._view.snapshot is None:
+            return self._fallback, self._policy
+        keys: dict[str, list[bytes]] = {}
+        for record in self._view.valid(KeyKind.WITNESS_KEY):
+            keys.setdefault(record.org, []).append(record.value)
+        counted = [org for org in self._policy.witnesses if keys.get(org)]
+        joined = sorted(org for org in keys if org not in self._founders and Role.WITNESS in self._roles_now(org))
+        regulators = self._policy.regulators | {o for o in joined if Role.REGULATOR in self._roles_now(o)}
+        policy = dataclasses.replace(self._policy, witnesses=(*counted, *joined), regulators=regulators)
+        witnesses = []
+        for org, url in sorted(self._urls.items()):
+            if org in policy.witnesses:
+                first, *others = [self._verifier(org, key) for key in keys[org]]
+                witnesses.append(Witness(org, url, first, tuple(others)))
+        return witnesses, policy
+
+    def _roles_now(self, org: str) -> Role:
+        if org not in self._roles:
+            try:
+                self._roles[org] = self._roles_of(org)
+            except Exception as exc:  # the chain did not answer: not counted this round, asked again the next
+                log.warning("roles of %s not read: %s: %s", org, type(exc).__name__, exc)
+                return Role(0)
+        return self._roles[org] or Role(0)
+
+    def _verifier(self, org: str, key: bytes) -> WitnessVerifier:
+        found = self._verifiers.get((org, key))
+        if found is None:
+            found = self._description.suite.cosignature_verifier(witness_name(self._description, org), key)
+            self._verifiers[(org, key)] = found
+        return found
+
+
+def registry_roles(view: TrustView, description: ConsortiumDescription) -> RolesOf:
+    """The roles of an org as the consortium's ConsortiumRegistry says, read through ``view``'s connection."""
+    from chain.contracts.registry import ConsortiumRegistryClient
+
+    registry = ConsortiumRegistryClient(view.client.backend, description.contracts["ConsortiumRegistry"])
+
+    def roles_of(org: str) -> Role | None:
+        member = registry.member(org)
+        return None if member is None else member.roles
+
+    return roles_of
 
 
 def gateway_keys(description: ConsortiumDescription) -> dict[str, bytes]:
@@ -185,14 +272,17 @@ def notary_settings(
     anchor_interval: float = 10.0,
     anchor_every: int = 100_000,
     checkpoint_interval: float = 0.5,
+    followed: bool = False,
 ) -> NotarySettings:
-    """Settings of the notary run by the consortium in ``directory``; anchoring when a chain URL is known."""
+    """Settings of the notary run by the consortium in ``directory``; anchoring when a chain URL is known. With
+    ``followed`` (the witnesses follow the chain, :class:`ChainWitnesses`), a URL of an org ``consortium.json``
+    does not name as a witness is kept for when the chain lists its key; without, it is refused."""
     member = notary_member(description)
     verifiers = witness_verifiers(description)
     unknown = sorted(set(witness_urls) - set(verifiers))
-    if unknown:
+    if unknown and not followed:
         raise LogSetupError(f"not witnesses of this consortium: {', '.join(unknown)}")
-    witnesses = [Witness(org, url, verifiers[org]) for org, url in sorted(witness_urls.items())]
+    witnesses = [Witness(org, url, verifiers[org]) for org, url in sorted(witness_urls.items()) if org in verifiers]
     anchor = None
     url = chain_url or description.chain_url
     if url:

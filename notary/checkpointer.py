@@ -11,6 +11,10 @@ Each round (every ``interval`` seconds, when the tree grew):
    the checkpoint stays unpublished; events are still sequenced and the next round tries a newer size.
 
 A witness answering 422 (inconsistent) means a split view, ours or its state: an alarm naming the size.
+
+The witnesses and the policy are fixed, or followed: a :data:`WitnessFollower` is asked before each round, so a
+witness whose key the chain starts listing is asked and counted from the next round, and one whose key the
+chain no longer lists is neither (``network.logsetup.ChainWitnesses``).
 """
 
 from __future__ import annotations
@@ -40,6 +44,11 @@ class Witness:
     org: str
     url: str  # base URL; the request goes to <url>/add-checkpoint
     verifier: WitnessVerifier  # of the log's suite: Ed25519 (intl) or SM2 (sm) cosignatures
+    others: tuple[WitnessVerifier, ...] = ()  # further keys valid now (both keys of a rotation's overlap)
+
+    @property
+    def verifiers(self) -> tuple[WitnessVerifier, ...]:
+        return (self.verifier, *self.others)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +71,10 @@ class WitnessPolicy:
         return f"{self.threshold} of {len(self.witnesses)} witnesses{regulator}"
 
 
+#: The witnesses to ask and the policy to meet, asked before each round (a follower of the chain's keys).
+WitnessFollower = Callable[[], tuple[Sequence[Witness], WitnessPolicy]]
+
+
 @dataclass(frozen=True, slots=True)
 class WitnessAnswer:
     org: str
@@ -82,6 +95,7 @@ class Checkpointer:
         current_size: Callable[[], int],
         clock: Callable[[], float] = time.time,
         timeout: float = 5.0,
+        follow: WitnessFollower | None = None,
     ) -> None:
         self.store = store
         self.reader = reader
@@ -92,7 +106,10 @@ class Checkpointer:
         self._current_size = current_size
         self._clock = clock
         self._client = httpx.Client(timeout=timeout)
-        self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.witnesses)), thread_name_prefix="witness")
+        self._follow = follow
+        # a followed set may grow: a few more workers than the witnesses at start (more only queue)
+        workers = max(1, len(self.witnesses)) + (4 if follow is not None else 0)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="witness")
         self._known_size: dict[str, int] = {}
         self.last_answers: dict[str, WitnessAnswer] = {}
         self._lock = threading.Lock()
@@ -121,6 +138,12 @@ class Checkpointer:
         """One round: sign if the tree grew, then collect cosignatures for the newest unpublished checkpoint.
         Returns the checkpoint published in this round, if any."""
         with self._lock:
+            if self._follow is not None:
+                witnesses, self.policy = self._follow()
+                self.witnesses = tuple(witnesses)
+                asked = {w.org for w in self.witnesses}
+                for org in set(self.last_answers) - asked:  # /healthz shows the witnesses of the set now
+                    del self.last_answers[org]
             self.sign()
             newest = self.store.latest_checkpoint(published=False)
             published = self.store.latest_checkpoint(published=True)
@@ -176,11 +199,12 @@ class Checkpointer:
         except MalformedError as exc:
             return WitnessAnswer(witness.org, 200, detail=f"unreadable cosignature: {exc}")
         for sig in lines:
-            if sig.name == witness.verifier.name and sig.key_id == witness.verifier.key_id:
-                if witness.verifier.verify(text, sig):
-                    self._known_size[witness.org] = checkpoint.size
-                    return WitnessAnswer(witness.org, 200, signature=sig)
-                return WitnessAnswer(witness.org, 200, detail="cosignature does not verify")
+            for verifier in witness.verifiers:
+                if sig.name == verifier.name and sig.key_id == verifier.key_id:
+                    if verifier.verify(text, sig):
+                        self._known_size[witness.org] = checkpoint.size
+                        return WitnessAnswer(witness.org, 200, signature=sig)
+                    return WitnessAnswer(witness.org, 200, detail="cosignature does not verify")
         return WitnessAnswer(witness.org, 200, detail="no cosignature by the witness's key")
 
     def _alarm(self, witness: Witness, checkpoint: CheckpointRow, detail: str) -> None:

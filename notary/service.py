@@ -22,7 +22,7 @@ from chain.jsonlog import configure_json_logging
 from chain.tx import Signer
 from notary.anchor import Anchorer, ChainClient
 from notary.bundle import EvidenceBundle
-from notary.checkpointer import Checkpointer, Witness, WitnessPolicy
+from notary.checkpointer import Checkpointer, Witness, WitnessFollower, WitnessPolicy
 from notary.errors import NotaryError, NotFoundError, StoreError
 from notary.evidence import EvidenceBuilder
 from notary.logsuite import INTL, LogSuite, PrivateKey, suite_of_vkey
@@ -73,6 +73,9 @@ class NotarySettings:
     #: may share them (``docs/notary.md``, "Storage backends").
     storage: str | None = None
     object_store: str | None = None
+    #: None: ``witnesses`` and ``policy`` throughout. Else asked before each checkpoint round: the witnesses and
+    #: the policy as the chain says they are now (``network.logsetup.ChainWitnesses``), with no restart.
+    follow_witnesses: WitnessFollower | None = None
     maintain_interval: float = 5.0  # seconds between two publications of what is pending (PostgreSQL + S3)
 
 
@@ -118,6 +121,7 @@ class NotaryService:
             settings.policy,
             lambda: self.sequencer.size,
             clock=settings.clock,
+            follow=settings.follow_witnesses,
         )
         self.anchorer: Anchorer | None = None
         if settings.anchor is not None:
