@@ -8,12 +8,17 @@ own, and a regulator's query of its data with the policy on."""
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
+from fastapi.testclient import TestClient
 
 from explorer import access
-from network.logins import Person
+from explorer.api import Explorer, Limits, create_app
+from explorer.calls import CallIndex
+from network.logins import LoginError, Person
 from notary.event import (
     LEDGER_QUERY_CENTER,
     Event,
@@ -119,3 +124,49 @@ def test_events_without_a_subject_keep_their_bytes_and_with_one_round_trip() -> 
     assert entry == canonical_entry(named)
     assert b'"status":200,"subject":"huaxin-bank,ruida-data","time_ms"' in entry
     assert Event.from_entry(entry).subject == f"{FIRM},{OTHER}"
+
+
+# -- the call detail over HTTP, in process (FastAPI's test client over a real SQLite call index) ---------------
+
+
+class StandInLogins:
+    """The token is the person's org."""
+
+    def authenticate(self, authorization: str | None) -> Person:
+        org = (authorization or "").removeprefix("Bearer ")
+        if org not in (FIRM, OTHER, REGULATOR, OPERATOR):
+            raise LoginError("no_credentials", "no credentials")
+        return person(org)
+
+
+class NoShreds:
+    def lookup(self, provider: str, day: str) -> None:
+        return None
+
+
+DETAIL_QUERIES = {
+    "regulator's query of the firm": query_by(REGULATOR, event_id="q-reg", subject=FIRM),
+    "firm's query of its call with another": query_by(FIRM, event_id="q-firm", subject=f"{FIRM},{OTHER}"),
+}
+
+
+@pytest.mark.parametrize("on", [False, True], ids=["policy-off", "policy-on"])
+def test_the_call_detail_shows_a_query_to_whom_the_policy_says(tmp_path: Path, on: bool) -> None:
+    index = CallIndex(tmp_path / "calls.db")
+    index.add_entries(0, [canonical_entry(q) for q in DETAIL_QUERIES.values()])
+    stand_in = SimpleNamespace(
+        auth=StandInLogins(), recorder=None, limits=Limits(), directory=tmp_path, calls=index, shreds=NoShreds(),
+        visibility=policy(on),
+    )  # fmt: skip
+    try:
+        with TestClient(create_app(cast(Explorer, stand_in))) as c:
+            for kind, query in DETAIL_QUERIES.items():
+                path = f"/api/v1/calls/{query['event_id']}"
+                for reader in (FIRM, OTHER, REGULATOR, OPERATOR):
+                    answer = c.get(path, headers={"Authorization": f"Bearer {reader}"})
+                    assert answer.status_code == (200 if reader in SEEN[kind][on] else 404), (kind, reader)
+                    if answer.status_code == 200:
+                        assert answer.json()["event"]["subject"] == query["subject"]
+                assert c.get(path).status_code == 401  # an outsider, without a login
+    finally:
+        index.close()
