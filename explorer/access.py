@@ -6,9 +6,9 @@ it. The regulator sees everything. What a person may not see is answered exactly
 
 The explorer's own records of people's queries (ledger queries, ``notary.event.is_ledger_query``) name the
 operator as provider, but the operator only runs the service: such a query is seen by the querying firm's
-people and by the regulator, never by the operator's people unless their firm made it. So the regulator's
-queries are seen by the regulator alone, and one firm's by no other firm. (Showing a regulator's query to the
-firm whose data it read needs that firm recorded in the event, which it is not yet; see ``docs/explorer.md``.)
+people and by the regulator, never by the operator's people unless their firm made it. A regulator's query that
+names the firms whose data it read (its ``subject``) is also seen by those firms' people when the consortium's
+``audit`` policy says so (``notary.event.QueryVisibility``, off by default); one firm's queries by no other firm.
 A private grant (its terms off chain) is seen, without its terms, by its grantor's people and the regulator: the
 explorer holds none of its terms and cannot tell its grantee (``sees_private_grant``).
 The call index applies the same rule to searches, exports and counts (``explorer.calls.CallFilter.party``).
@@ -26,7 +26,7 @@ from chain.contracts.grants import GrantInfo, PrivateGrantInfo
 from explorer.state import PRIVATE_FROM, Snapshot
 from network.alarms.book import Alarm
 from network.logins import Person
-from notary.event import parties
+from notary.event import QueryVisibility, parties
 
 
 def party(person: Person) -> str | None:
@@ -34,10 +34,11 @@ def party(person: Person) -> str | None:
     return None if person.is_regulator else person.org
 
 
-def sees_call(person: Person, row: Mapping[str, Any]) -> bool:
+def sees_call(person: Person, row: Mapping[str, Any], visibility: QueryVisibility | None = None) -> bool:
     """Whether ``person`` may see the call (or ledger query) ``row``: the regulator always; a member's people if
-    their firm is its caller or provider, a ledger query's provider (the operator) excepted."""
-    return person.is_regulator or person.org in parties(row)
+    their firm is its caller or provider, a ledger query's provider (the operator) excepted, or, under
+    ``visibility``, the subject of a regulator's query (``notary.event.parties``)."""
+    return person.is_regulator or person.org in parties(row, visibility)
 
 
 def sees_grant(person: Person, grant: GrantInfo) -> bool:

@@ -17,8 +17,12 @@ attribute and are only logged.
 
 The operator is the recorded provider only because it runs the service: a query is seen by the querying firm's
 people and the regulator, never by the operator's people unless their firm made it (``explorer.access.sees_call``,
-``docs/explorer.md``). The events record no firm whose data a query read, so a regulator's query is shown to the
-regulator alone.
+``docs/explorer.md``). A query that answered the detail of one firm's data names that firm in ``subject`` (a call:
+its parties; a grant: grantor and grantee; an asset: its owner; a report: its org; ``name_subject``, set by the
+route once it has decided the person may see what it answers, so a refused probe names nobody). Under the
+consortium's ``audit`` policy the firm then sees the regulator's queries of its data (``notary.event.parties``).
+Searches, lists and exports name no subject: one event naming every firm whose rows a regulator's search returned
+would show each of them the others.
 
 The response's last body chunk is held back until the event is committed, as the gateway does: a person never
 receives an answer whose query is not on record.
@@ -29,11 +33,12 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from notary.event import LEDGER_QUERY_CENTER
+from notary.event import LEDGER_QUERY_CENTER, MAX_SUBJECTS
 from notary.submit.digest import body_digest, digest_hash, request_digest, response_digest
 from notary.submit.outbox import Outbox
 from notary.submit.shipper import Shipper
@@ -70,6 +75,20 @@ class Query:
     started_ns: int
     time_ms: int
     event_id: str
+    #: The firms whose data the answer holds (``name_subject``); empty for a query that read no one firm's data.
+    subject: tuple[str, ...] = ()
+
+
+#: Where the query being answered is kept in the ASGI scope's state, for :func:`name_subject`.
+SCOPE_KEY = "audit_query"
+
+
+def name_subject(scope: MutableMapping[str, Any], orgs: Iterable[str]) -> None:
+    """Record in the query being answered (if it is recorded) that its answer holds the data of ``orgs``. A route
+    calls it only after deciding that the person may see that data: a query refused as not found names no one."""
+    query = scope.get("state", {}).get(SCOPE_KEY)
+    if isinstance(query, Query):
+        query.subject = tuple(sorted(set(query.subject) | set(orgs)))[:MAX_SUBJECTS]
 
 
 class AuditRecorder:
@@ -122,7 +141,9 @@ class AuditRecorder:
         ``body_hash``."""
         denied = status >= 400
         salt = self.vault.salt(query.event_id, query.time_ms)
+        subject = {"subject": ",".join(query.subject)} if query.subject and not denied else {}
         return {
+            **subject,
             "v": self.vault.version,
             "event_id": query.event_id,
             "traceparent": query.traceparent,

@@ -289,6 +289,18 @@ def _range_mask(start: int, end: int) -> int:
     return ((1 << (end - start)) - 1) << start
 
 
+def with_subject(call: dict[str, Any]) -> dict[str, Any]:
+    """``call`` (a row with its ``entry``) with the ``subject`` its entry names, if any: the firms whose data an
+    explorer query read (``notary.event.subjects``). Rows carry no subject column: such an entry does not come
+    back from the columns byte for byte, so the index keeps its bytes and the detail reads it from them."""
+    entry: bytes = call["entry"]
+    if b'"subject":' in entry:
+        subject = json.loads(entry).get("subject")
+        if isinstance(subject, str):
+            call["subject"] = subject
+    return call
+
+
 def _entry_bytes(
     event_id: str,
     time_ms: int,
@@ -773,6 +785,7 @@ class CallIndex:
         extra = r[21]
         if extra is None:
             call["entry"] = conn.execute("SELECT entry FROM entries WHERE idx = ?", (r[0],)).fetchone()[0]
+            with_subject(call)
         else:
             fields = ("caller_org", "provider_org", "center", "unit", "api", "method", "asset_id", "grant_id",
                       "denial_reason", "gateway_id")  # fmt: skip

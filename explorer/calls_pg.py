@@ -32,7 +32,16 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
-from explorer.calls import _DECISION_NAMES, MINUTE_MS, CallFilter, _Batch, _Names, checkpoint_of_row, summarize_report
+from explorer.calls import (
+    _DECISION_NAMES,
+    MINUTE_MS,
+    CallFilter,
+    _Batch,
+    _Names,
+    checkpoint_of_row,
+    summarize_report,
+    with_subject,
+)
 from explorer.errors import IndexUnavailableError
 from notary.event import LEDGER_QUERY_CENTER
 from notary.log.compact import CompactRange
@@ -400,7 +409,7 @@ class PostgresCallIndex:
             return None
         call = _row(r)
         call["entry"] = bytes(r[21])
-        return call
+        return with_subject(call)
 
     def by_event_id(self, event_id: str) -> dict[str, Any] | None:
         """The call of ``event_id`` with its entry bytes (``"entry"``), or None."""

@@ -20,6 +20,7 @@ from chain.errors import MalformedError
 from chain.ids import OrgId, Role
 from contracts import CONTRACT_NAMES
 from network.identity import OrgPublic
+from notary.event import QueryVisibility
 
 if TYPE_CHECKING:
     from notary.logsuite import LogSuite
@@ -61,6 +62,9 @@ class ConsortiumDescription:
     witness_policy: dict[str, Any]
     members: tuple[MemberDescription, ...]
     crypto: str = DEFAULT_CRYPTO  # the suite of the log: "intl" or "sm" (docs/national-suite.md)
+    #: ``audit.regulator_queries_visible_to_subject``: whether a firm sees the regulator's explorer queries of its
+    #: data (off by default: an investigation is not announced to its subject; docs/confidentiality.md).
+    regulator_queries_visible_to_subject: bool = False
 
     def __post_init__(self) -> None:
         if self.crypto not in ("intl", "sm"):
@@ -80,6 +84,12 @@ class ConsortiumDescription:
 
         return log_suite(self.crypto)
 
+    def query_visibility(self) -> QueryVisibility:
+        """Who sees the explorer's query events beyond the querying firm: the regulator orgs, and whether the
+        ``audit`` policy shows a firm the regulator's queries of its data (``notary.event.parties``)."""
+        regulators = frozenset(m.org for m in self.members if Role.REGULATOR in m.roles)
+        return QueryVisibility(regulators, self.regulator_queries_visible_to_subject)
+
     def member(self, org: str) -> MemberDescription:
         for m in self.members:
             if m.org == org:
@@ -98,6 +108,11 @@ class ConsortiumDescription:
             "admission_threshold": self.admission_threshold,
             "proposal_ttl_days": self.proposal_ttl_days,
             "witness_policy": self.witness_policy,
+            **(
+                {"audit": {"regulator_queries_visible_to_subject": True}}
+                if self.regulator_queries_visible_to_subject
+                else {}
+            ),
             "members": [m.to_json() for m in self.members],
         }
 
@@ -126,6 +141,9 @@ class ConsortiumDescription:
                 raise MalformedError(f"{FILENAME}: crypto must be 'intl' or 'sm', not {str(crypto)[:40]!r}")
             if chain["kind"] not in ("local", "external"):
                 raise MalformedError(f"{FILENAME}: chain.kind must be 'local' or 'external'")
+            subjects_see = dict(data.get("audit", {})).get("regulator_queries_visible_to_subject", False)
+            if type(subjects_see) is not bool:
+                raise MalformedError(f"{FILENAME}: audit.regulator_queries_visible_to_subject must be true or false")
             return cls(
                 str(data["name"]),
                 int(chain["id"]),
@@ -138,6 +156,7 @@ class ConsortiumDescription:
                 dict(data["witness_policy"]),
                 members,
                 crypto,
+                subjects_see,
             )
         except MalformedError:
             raise

@@ -260,6 +260,7 @@ def read_access(directory: Path, description: ConsortiumDescription) -> ReadAcce
         trusted=() if explorer is None else (explorer,),
         people=person,
         monitor_token=monitor_token(directory),
+        subjects_see_regulator=description.query_visibility().regulator_queries_visible_to_subject,
     )
 
 

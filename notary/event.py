@@ -71,6 +71,12 @@ FIELDS: Final[dict[str, tuple[str, bool]]] = {
     "gateway_id": ("gateway", False),
     "gateway_seq": ("seq", False),
 }
+#: Fields an event may leave out (absent, never null), so that events written before them stay valid and keep
+#: their entry bytes. ``subject``: on an explorer query event only (``is_ledger_query``), the firms whose data
+#: the query read, sorted and comma-separated (``subjects``); absent when it read no firm's data.
+OPTIONAL_FIELDS: Final[dict[str, str]] = {"subject": "subjects"}
+#: At most this many firms in a query's ``subject``: a detail reads one call, grant or asset (two firms at most).
+MAX_SUBJECTS: Final = 2
 
 
 class EventSchemaError(MalformedError):
@@ -97,6 +103,7 @@ _PATTERNS: Final = {
     "gateway": _GATEWAY,
     "grant": _GRANT,
 }
+_SUBJECTS = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}(,[a-z0-9][a-z0-9._-]{0,31})*\Z")
 
 
 def _check(kind: str, value: object) -> str | None:
@@ -125,6 +132,11 @@ def _check(kind: str, value: object) -> str | None:
         return None if value in _METHODS else f"must be one of {', '.join(sorted(_METHODS))}"
     if kind == "decision":
         return None if value in DECISIONS else "must be 'allow' or 'deny'"
+    if kind == "subjects":
+        names = value.split(",")
+        if _SUBJECTS.match(value) is None or names != sorted(set(names)) or len(names) > MAX_SUBJECTS:
+            return f"must be 1-{MAX_SUBJECTS} org ids (short names), sorted, distinct and comma-separated"
+        return None
     raise AssertionError(f"unknown field kind {kind}")
 
 
@@ -150,7 +162,11 @@ def validate_event(obj: object, loc: tuple[str | int, ...] = ()) -> dict[str, An
         raise EventSchemaError([{"loc": [*loc], "msg": "an event must be a JSON object"}])
     errors: list[dict[str, Any]] = []
     for key in obj:
-        if key not in FIELDS:
+        if key in OPTIONAL_FIELDS:
+            problem = _check(OPTIONAL_FIELDS[key], obj[key])
+            if problem is not None:
+                errors.append({"loc": [*loc, key], "msg": problem})
+        elif key not in FIELDS:
             errors.append({"loc": [*loc, str(key)], "msg": "unknown field"})
     for key, (kind, nullable) in FIELDS.items():
         if key not in obj:
@@ -185,17 +201,42 @@ def is_alarm_record(obj: Mapping[str, Any]) -> bool:
     return obj["center"] == ALARM_CENTER and str(obj["gateway_id"]).endswith("/" + ALARM_CENTER)
 
 
-def parties(obj: Mapping[str, Any]) -> tuple[str, ...]:
+def subjects(obj: Mapping[str, Any]) -> tuple[str, ...]:
+    """The firms whose data a ledger query read (its optional ``subject`` field); none for any other event."""
+    value = obj.get("subject")
+    return tuple(str(value).split(",")) if value else ()
+
+
+@dataclass(frozen=True, slots=True)
+class QueryVisibility:
+    """The consortium's policy on who sees the explorer's query events beyond the querying firm (the ``audit``
+    object of ``consortium.json``): ``regulators``, the regulator orgs; ``regulator_queries_visible_to_subject``,
+    whether a firm sees the regulator's queries of its data (off by default: an investigation is not announced
+    to its subject)."""
+
+    regulators: frozenset[str] = frozenset()
+    regulator_queries_visible_to_subject: bool = False
+
+
+def parties(obj: Mapping[str, Any], visibility: QueryVisibility | None = None) -> tuple[str, ...]:
     """The firms an event (or a call row with its fields) belongs to: its caller and its provider; for a ledger
-    query the querying firm alone, since the operator named as its provider only records it. The one rule that
-    the notary's reads and the explorer's views both apply (``docs/confidentiality.md``)."""
+    query the querying firm alone, since the operator named as its provider only records it, and, when the
+    ``visibility`` policy says so, the firms whose data a regulator's query read (``subjects``). A firm's own
+    queries are never shown to their subjects. The one rule that the notary's reads and the explorer's views both
+    apply (``docs/confidentiality.md``)."""
     caller = str(obj["caller_org"])
-    return (caller,) if is_ledger_query(obj) else (caller, str(obj["provider_org"]))
+    if not is_ledger_query(obj):
+        return (caller, str(obj["provider_org"]))
+    if visibility is not None and visibility.regulator_queries_visible_to_subject and caller in visibility.regulators:
+        return (caller, *(s for s in subjects(obj) if s != caller))
+    return (caller,)
 
 
 def _check_decision(obj: Mapping[str, Any], loc: tuple[str | int, ...]) -> list[dict[str, Any]]:
     """Cross-field rules: an allowed call names its grant (a ledger query and an alarm record excepted) and no
-    reason; a denied one names its reason."""
+    reason; a denied one names its reason; only a ledger query names a subject."""
+    if "subject" in obj and not is_ledger_query(obj):
+        return [{"loc": [*loc, "subject"], "msg": "only an explorer query event names a subject"}]
     if obj["decision"] == "allow":
         problems = []
         if obj["denial_reason"] is not None:
@@ -271,6 +312,7 @@ class Event:
     latency_us: int
     gateway_id: str
     gateway_seq: int
+    subject: str | None = None
 
     @classmethod
     def from_json(cls, obj: object) -> Event:
@@ -283,7 +325,10 @@ class Event:
         return cls(**parse_entry(data))
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        obj = asdict(self)
+        if obj["subject"] is None:
+            del obj["subject"]  # absent, never null (``OPTIONAL_FIELDS``)
+        return obj
 
     def to_entry(self) -> bytes:
         """The canonical entry bytes (:func:`encode_entry`)."""
@@ -291,7 +336,7 @@ class Event:
             self.api, self.asset_id, self.asset_version, self.caller_identity, self.caller_org, self.center,
             self.decision, self.denial_reason, self.event_id, self.gateway_id, self.gateway_seq, self.grant_id,
             self.latency_us, self.method, self.provider_org, self.request_digest, self.response_digest, self.route,
-            self.status, self.time_ms, self.traceparent, self.unit, self.v,
+            self.status, self.time_ms, self.traceparent, self.unit, self.v, subject=self.subject,
         )  # fmt: skip
 
 
@@ -300,11 +345,13 @@ def encode_entry(
     decision: str, denial_reason: str | None, event_id: str, gateway_id: str, gateway_seq: int,
     grant_id: str | None, latency_us: int, method: str, provider_org: str, request_digest: str,
     response_digest: str | None, route: str, status: int, time_ms: int, traceparent: str, unit: str, v: int,
+    *, subject: str | None = None,
 ) -> bytes:  # fmt: skip
     """The canonical entry bytes of an event's fields, given in the entry's key order (code-point order): the
     bytes :func:`canonical_entry` gives for the same event, written field by field without building a dict
     (the explorer rebuilds entries from its index with it). The fields are not validated; a string where an
-    integer belongs, or the reverse, raises ValueError or TypeError."""
+    integer belongs, or the reverse, raises ValueError or TypeError. ``subject`` is written only when given."""
+    sub = "" if subject is None else f'"subject":{_encode(subject)},'
     av = "null" if asset_version is None else f"{asset_version:d}"
     return (
         f'{{"api":{_encode(api)},"asset_id":{_opt_str(asset_id)},"asset_version":{av},'
@@ -313,7 +360,7 @@ def encode_entry(
         f'"gateway_id":{_encode(gateway_id)},"gateway_seq":{gateway_seq:d},"grant_id":{_opt_str(grant_id)},'
         f'"latency_us":{latency_us:d},"method":{_encode(method)},"provider_org":{_encode(provider_org)},'
         f'"request_digest":{_encode(request_digest)},"response_digest":{_opt_str(response_digest)},'
-        f'"route":{_encode(route)},"status":{status:d},"time_ms":{time_ms:d},"traceparent":{_encode(traceparent)},'
+        f'"route":{_encode(route)},"status":{status:d},{sub}"time_ms":{time_ms:d},"traceparent":{_encode(traceparent)},'
         f'"unit":{_encode(unit)},"v":{v:d}}}'
     ).encode()
 

@@ -19,8 +19,10 @@ Two kinds of credentials, both made from keys and certificates the consortium al
 The rule (:meth:`Reader.may_read_event`, :meth:`Reader.may_read_bundles`, :meth:`Reader.may_read_gateway`):
 
 - an event's entry, receipt, evidence and inclusion proof by event id: its parties (``caller_org`` and
-  ``provider_org``; for an explorer query event only the querying firm, not the operator that records it),
-  regulators and trusted readers; anyone else gets 404 exactly like a missing event;
+  ``provider_org``; for an explorer query event only the querying firm, not the operator that records it, and,
+  under the consortium's ``audit`` policy, the firms whose data a regulator's query read: ``notary.event.parties``
+  with the reader's :class:`~notary.event.QueryVisibility`), regulators and trusted readers; anyone else gets 404
+  exactly like a missing event;
 - entry bundles (``/tile/entries/...``, many firms' entries): regulators and trusted readers only (403);
 - a gateway's sequence gaps and last sequence number (``/v1/gaps``): the gateway's own org (its services and
   people), regulators and trusted readers; the gateways of other orgs are left out of the answer, as if they did
@@ -43,13 +45,14 @@ import binascii
 import hmac
 import time
 from collections.abc import Callable, Collection, Generator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from notary.errors import NotaryError
+from notary.event import QueryVisibility
 from notary.keycache import ParsedKeys
 from suite.errors import SM2Error
 from suite.sm2 import SM2PrivateKey, SM2PublicKey
@@ -79,12 +82,14 @@ class ForbiddenReadError(NotaryError):
 
 @dataclass(frozen=True, slots=True)
 class Reader:
-    """An authenticated reader: ``name`` is ``<org>/<service>`` or ``person@<org>``."""
+    """An authenticated reader: ``name`` is ``<org>/<service>`` or ``person@<org>``; ``visibility``, the
+    consortium's policy on query events that the parties of an event are computed under."""
 
     name: str
     org: str
     regulator: bool = False
     trusted: bool = False
+    visibility: QueryVisibility = field(default_factory=QueryVisibility)
 
     def may_read_event(self, parties: Collection[str]) -> bool:
         """``parties``: the event's firms (``notary.event.parties``)."""
@@ -137,7 +142,8 @@ class ReadAccess:
     point; ``regulators``: orgs whose services are
     regulators; ``trusted``: service names that may read everything (the explorer); ``people``: the check of
     a person's ``Authorization`` header, or ``None`` to accept no people; ``monitor_token``: the bearer token
-    of the consortium's monitoring, which reads the operations figures and nothing else (``None``: no monitor)."""
+    of the consortium's monitoring, which reads the operations figures and nothing else (``None``: no monitor);
+    ``subjects_see_regulator``: the ``audit`` policy ``regulator_queries_visible_to_subject``."""
 
     def __init__(
         self,
@@ -148,12 +154,14 @@ class ReadAccess:
         people: PersonCheck | None = None,
         clock: Callable[[], float] = time.time,
         monitor_token: str | None = None,
+        subjects_see_regulator: bool = False,
     ) -> None:
         self._gateway = {org: _reader_public_key(k) for org, k in gateway_keys.items()}
         self._gateway_source: Callable[[str], Sequence[bytes]] | None = None
         self._loaded = ParsedKeys(_reader_public_key, (ValueError, SM2Error))
         self._witness = {org: _reader_public_key(k) for org, k in witness_keys.items()}
         self._regulators = frozenset(regulators)
+        self.visibility = QueryVisibility(self._regulators, subjects_see_regulator)
         self._trusted = frozenset(trusted)
         self._people = people
         self._clock = clock
@@ -193,7 +201,7 @@ class ReadAccess:
             if self._people is None:
                 raise UnauthenticatedError("this notary accepts no login tokens; sign the request as a service")
             org, regulator = self._people(authorization)
-            return Reader(f"person@{org}", org, regulator=regulator)
+            return Reader(f"person@{org}", org, regulator=regulator, visibility=self.visibility)
         raise UnauthenticatedError(
             "the log is read by members and witnesses only: send Authorization: Bearer <login token>, or sign "
             f"the request ({READER_HEADER}, {TIME_HEADER}, {SIGNATURE_HEADER}) with a gateway or witness key"
@@ -226,7 +234,9 @@ class ReadAccess:
             raise UnauthenticatedError(
                 f"{SIGNATURE_HEADER} does not verify with the key of {reader!r} over this method, path and time"
             )
-        return Reader(reader, org, regulator=org in self._regulators, trusted=reader in self._trusted)
+        return Reader(
+            reader, org, regulator=org in self._regulators, trusted=reader in self._trusted, visibility=self.visibility
+        )
 
 
 def _verifies(key: Ed25519PublicKey | SM2PublicKey, signature: bytes, message: bytes) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from explorer import access
-from explorer.api.deps import CurrentPerson, ExplorerDep, Name
+from explorer.api.deps import CurrentPerson, ExplorerDep, Name, Subject
 from explorer.api.schemas import AssetDetail, Assets, Services
 from explorer.errors import NotFoundError
 from explorer.state import asset_json, grant_json
@@ -24,11 +24,12 @@ def assets(explorer: ExplorerDep) -> dict[str, Any]:
 
 
 @router.get("/assets/{asset_id}", response_model=AssetDetail, response_model_exclude_unset=True)
-def asset(explorer: ExplorerDep, p: CurrentPerson, asset_id: Name) -> dict[str, Any]:
+def asset(explorer: ExplorerDep, p: CurrentPerson, asset_id: Name, subject: Subject) -> dict[str, Any]:
     snap, chain = explorer.state.snapshot, explorer.chain
     found = snap.asset(asset_id) or explorer.state.fresh_asset(asset_id)  # registered after the snapshot
     if found is None or not access.sees_asset_detail(p, found, snap):
         raise NotFoundError(f"asset {asset_id}")
+    subject([found.owner])
     grants = [g for g in snap.grants if g.asset == asset_id and access.sees_grant(p, g)]
     versions = [chain.asset_version_at(asset_id, n) for n in range(1, found.version_count + 1)]
     return {

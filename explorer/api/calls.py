@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from explorer import access, provenance
-from explorer.api.deps import MAX_MS, CurrentPerson, Cursor, EventId, ExplorerDep, Filters, Limit
+from explorer.api.deps import MAX_MS, CurrentPerson, Cursor, EventId, Explorer, ExplorerDep, Filters, Limit, Subject
 from explorer.api.errors import CURSOR, NOTARY
 from explorer.api.schemas import CallDetail, CallPage, Evidence, Provenance
 from explorer.calls import CallFilter, CallStore
@@ -26,6 +26,7 @@ from explorer.errors import ApiError, InvalidCursorError, MalformedEvidenceError
 from network.logins import Person
 from network.shredding import ShredBook
 from notary.bundle import EvidenceBundle
+from notary.event import parties
 from notary.submit.digest import GATEWAY_SALT_VERSION, SM3_EVENT_VERSION
 from notary.submit.vault import SCHEME_EPOCH, SCHEME_EPOCH_SM3, SCHEME_GATEWAY, epoch_of
 from notary.verify import verify_evidence
@@ -77,10 +78,12 @@ def search_calls(explorer: ExplorerDep, f: Filters, limit: Limit = 50, cursor: C
 
 
 def visible_call(
-    calls: CallStore, person: Person, event_id: str, bundle: EvidenceBundle | None = None
+    explorer: Explorer, person: Person, event_id: str, subject: Subject, bundle: EvidenceBundle | None = None
 ) -> dict[str, Any]:
     """The indexed call of ``event_id`` if the person may see it, else 404. With the notary's evidence bundle,
-    found by the leaf index the bundle names (one primary-key probe), checked to be this event's."""
+    found by the leaf index the bundle names (one primary-key probe), checked to be this event's. A call shown
+    names its parties as the query's subject."""
+    calls: CallStore = explorer.calls
     row = None
     if bundle is not None:
         row = calls.by_index(bundle.index)
@@ -88,8 +91,9 @@ def visible_call(
             row = None  # the bundle names another leaf: evidence_steps will say so; find the call ourselves
     if row is None:
         row = calls.by_event_id(event_id)
-    if row is None or not access.sees_call(person, row):
+    if row is None or not access.sees_call(person, row, explorer.visibility):
         raise NotFoundError(f"call {event_id}")
+    subject(parties(row))
     return row
 
 
@@ -107,8 +111,8 @@ def digests(shreds: ShredBook, event: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/calls/{event_id}", response_model=CallDetail, response_model_exclude_unset=True)
-def call(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId) -> dict[str, Any]:
-    row = visible_call(explorer.calls, p, event_id)
+def call(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId, subject: Subject) -> dict[str, Any]:
+    row = visible_call(explorer, p, event_id, subject)
     entry = row.pop("entry")
     event = json.loads(entry)
     return {"call": row, "event": event, "digests": digests(explorer.shreds, event)}
@@ -120,7 +124,7 @@ def call(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId) -> dict[str
     response_model=Provenance,
     response_model_exclude_unset=True,
 )
-def call_provenance(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId) -> dict[str, Any]:
+def call_provenance(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId, subject: Subject) -> dict[str, Any]:
     # The bundle first: it names the call's leaf index, so the call is found by one probe (see visible_call);
     # whether the person may see the call is decided on the explorer's own row before anything is answered.
     missing: ApiError | None = None
@@ -128,7 +132,7 @@ def call_provenance(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId) 
         bundle: EvidenceBundle | None = explorer.notary.evidence(event_id)
     except ApiError as exc:
         bundle, missing = None, exc
-    row = visible_call(explorer.calls, p, event_id, bundle)
+    row = visible_call(explorer, p, event_id, subject, bundle)
     entry = row.pop("entry")
     first, event = provenance.call_step(row, entry)
     steps = [first]
@@ -156,13 +160,13 @@ def call_provenance(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId) 
     response_model=Evidence,
     responses={200: {"description": "The bundle, as a JSON attachment (`evidence-<event_id>.json`)"}, **NOTARY},
 )
-def call_evidence(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId) -> Response:
+def call_evidence(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId, subject: Subject) -> Response:
     try:
         bundle = explorer.notary.evidence(event_id)
     except ApiError:
-        visible_call(explorer.calls, p, event_id)  # a call the person may not see is a 404 whatever the notary said
+        visible_call(explorer, p, event_id, subject)  # one the person may not see is a 404 whatever the notary said
         raise
-    visible_call(explorer.calls, p, event_id, bundle)
+    visible_call(explorer, p, event_id, subject, bundle)
     body = json.dumps(bundle.to_json(), indent=1).encode()
     disposition = f'attachment; filename="evidence-{event_id.replace(":", "_")}.json"'
     return Response(body, media_type="application/json", headers={"Content-Disposition": disposition})

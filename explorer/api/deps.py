@@ -8,7 +8,9 @@ export applies it whatever else was asked.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,7 +21,7 @@ from fastapi import Path as PathParam
 from chain.trustview import TrustView
 from explorer import access
 from explorer.api.middleware import Limits
-from explorer.audit import AuditRecorder
+from explorer.audit import AuditRecorder, name_subject
 from explorer.calls import CallFilter, CallStore
 from explorer.chainindex import ChainIndex
 from explorer.errors import InvalidParameterError
@@ -29,6 +31,7 @@ from explorer.state import ChainState
 from network.description import ConsortiumDescription
 from network.logins import Authenticator, Person
 from network.shredding import ShredBook
+from notary.event import QueryVisibility
 from notary.verify import TrustRoots
 
 MAX_PAGE = 200
@@ -69,6 +72,11 @@ class Explorer:
     def close(self) -> None:
         self.notary.close()
 
+    @property
+    def visibility(self) -> QueryVisibility:
+        """Who sees the explorer's query events beyond the querying firm (``consortium.json``'s ``audit``)."""
+        return self.description.query_visibility()
+
     def keys(self) -> dict[str, Any]:
         """The consortium's public keys for verifying the log (:func:`explorer.keys.consortium_keys`)."""
         return consortium_keys(self.description, self.roots)
@@ -87,8 +95,14 @@ async def _person(request: Request) -> Person:
     return person
 
 
+async def _subject(request: Request) -> Callable[[Iterable[str]], None]:
+    return partial(name_subject, request.scope)
+
+
 ExplorerDep = Annotated[Explorer, Depends(_explorer)]
 CurrentPerson = Annotated[Person, Depends(_person)]
+#: Names the firms whose data the answer holds in the query's audit event (``explorer.audit.name_subject``).
+Subject = Annotated[Callable[[Iterable[str]], None], Depends(_subject)]
 
 # -- parameters ----------------------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from explorer import access
-from explorer.api.deps import NAME, CurrentPerson, ExplorerDep, GrantId
+from explorer.api.deps import NAME, CurrentPerson, ExplorerDep, GrantId, Subject
 from explorer.api.schemas import GrantDetail, Grants
 from explorer.errors import NotFoundError
 from explorer.state import grant_json, private_grant_json
@@ -52,12 +52,13 @@ def grants(
 
 
 @router.get("/grants/{grant_id}", response_model=GrantDetail, response_model_exclude_unset=True)
-def grant(explorer: ExplorerDep, p: CurrentPerson, grant_id: GrantId) -> dict[str, Any]:
+def grant(explorer: ExplorerDep, p: CurrentPerson, grant_id: GrantId, subject: Subject) -> dict[str, Any]:
     snap = explorer.state.snapshot
     private = snap.private_grant(grant_id)
     if private is not None:
         if not access.sees_private_grant(p, private):
             raise NotFoundError(f"grant {grant_id}")
+        subject([private.grantor])  # its grantee is in the terms, which the explorer does not hold
         return {
             **private_grant_json(private, snap.asset(private.asset)),
             "history": explorer.chain.history("grant", grant_id),
@@ -68,6 +69,7 @@ def grant(explorer: ExplorerDep, p: CurrentPerson, grant_id: GrantId) -> dict[st
         found, asset, now = fresh  # issued after the latest snapshot was read
     if found is None or not access.sees_grant(p, found):
         raise NotFoundError(f"grant {grant_id}")
+    subject([found.grantor, found.grantee])
     return {
         **grant_json(found, asset, now),
         "history": explorer.chain.history("grant", grant_id),

@@ -26,7 +26,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from explorer.api.errors import Answer, answer
-from explorer.audit import AuditRecorder, Query
+from explorer.audit import SCOPE_KEY, AuditRecorder, Query
 from explorer.errors import ApiError, AuditUnavailableError, BodyTooLargeError, RateLimitedError, ReadOnlyError
 from network.logins import Authenticator, LoginError
 from notary.tracecontext import continue_trace
@@ -180,6 +180,7 @@ class Gatekeeper:
                 ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS") else "GET",
                 "/" + _printable(raw_path.lstrip(b"/"), 255), target.decode("latin-1"), ours,
             )  # fmt: skip
+            scope["state"][SCOPE_KEY] = query  # for the route to name the query's subject (audit.name_subject)
         wait = self.limiter.take(person.org)
         if wait > 0:
             await self._refuse(send, query, RateLimitedError(math.ceil(wait)))

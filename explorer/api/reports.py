@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from explorer import access
-from explorer.api.deps import MAX_MS, CurrentPerson, ExplorerDep, Name
+from explorer.api.deps import MAX_MS, CurrentPerson, ExplorerDep, Name, Subject
 from explorer.api.exports import attachment
 from explorer.api.schemas import ComplianceReport
 from explorer.errors import InvalidParameterError, NotFoundError
@@ -35,6 +35,7 @@ def report(
     explorer: ExplorerDep,
     p: CurrentPerson,
     org: Name,
+    subject: Subject,
     from_ms: Annotated[int, Query(alias="from", ge=0, le=MAX_MS)],
     to_ms: Annotated[int, Query(alias="to", ge=0, le=MAX_MS)],
     fmt: Annotated[str, Query(alias="format", pattern="^(html|csv|json)$")] = "html",
@@ -44,6 +45,7 @@ def report(
         raise NotFoundError(f"member {org}")
     if to_ms <= from_ms:
         raise InvalidParameterError("to must be later than from")
+    subject([org])
     data = compliance_report(explorer.calls, explorer.chain, snapshot, org, from_ms, to_ms)
     name = f"report-{org}-{from_ms}-{to_ms}"
     if fmt == "json":

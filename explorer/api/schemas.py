@@ -275,6 +275,9 @@ class Event(BaseModel):
     traceparent: str
     unit: str
     v: int
+    subject: str | None = Field(
+        None, description="an explorer query's: the firms whose data it read, comma-separated; absent otherwise"
+    )
 
 
 class Shredded(BaseModel):

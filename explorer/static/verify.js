@@ -30,7 +30,7 @@ import { concat, equalBytes, fromBase64, fromHex, toBase64, toHex } from "./log/
 import { parseCheckpoint } from "./log/checkpoint.js";
 import { COSIGNATURE_V1, verifyCosignature } from "./log/cosignature.js";
 import { CheckError, quote } from "./log/errors.js";
-import { EVENT_FIELDS, canonicalJson } from "./log/event.js";
+import { EVENT_FIELDS, OPTIONAL_EVENT_FIELDS, canonicalJson } from "./log/event.js";
 import { HASH_SIZE, SHA256, SM3, hashLeaf } from "./log/hashing.js";
 import { keccak256 } from "./log/keccak.js";
 import { MAX_PROOF_NODES, verifyProof } from "./log/mpt.js";
@@ -473,7 +473,7 @@ async function stepEntry(s) {
     if (canonicalJson(event) !== text)
       problems.push("the entry is not in canonical form (RFC 8785: sorted keys, no whitespace)");
     const missing = EVENT_FIELDS.filter((f) => !Object.prototype.hasOwnProperty.call(event, f));
-    const unknown = Object.keys(event).filter((f) => !EVENT_FIELDS.includes(f));
+    const unknown = Object.keys(event).filter((f) => !EVENT_FIELDS.includes(f) && !OPTIONAL_EVENT_FIELDS.includes(f));
     if (missing.length) problems.push(`the entry lacks the event field(s) ${missing.join(", ")}`);
     if (unknown.length) problems.push(`the entry holds unknown field(s) ${unknown.join(", ")}`);
     if (event.event_id !== s.bundle.event_id) {

@@ -73,7 +73,7 @@ def _party_entry(service: Service, reader: Caller, event_id: str) -> EntryRow:
     parties = None
     if row is not None:
         event = parse_entry(row.data)
-        parties = event_parties(event)
+        parties = event_parties(event, None if reader is None else reader.visibility)
     check_event(reader, event_id, parties)
     assert row is not None
     return row

@@ -30,6 +30,9 @@ export const EVENT_FIELDS = Object.freeze([
   "gateway_seq",
 ]);
 
+/** The fields an event may leave out (notary/event.py OPTIONAL_FIELDS): an explorer query's subject. */
+export const OPTIONAL_EVENT_FIELDS = Object.freeze(["subject"]);
+
 /**
  * JCS: keys sorted by UTF-16 code units, no whitespace, ECMAScript number and string serialisation.
  * @param {unknown} value  parsed JSON

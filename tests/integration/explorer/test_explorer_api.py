@@ -10,6 +10,7 @@ import json
 import subprocess
 import zipfile
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -365,6 +366,50 @@ def test_a_query_is_seen_by_its_firm_and_the_regulator_not_by_the_operator(live:
     mine = live.get(querier, "/api/v1/calls", caller=firm, center="explorer", limit=200).json()["calls"]
     assert by_firm in {r["event_id"] for r in mine}
     assert live.get(cast["regulator"], f"/api/v1/calls/{by_firm}/provenance").status_code == 200
+
+
+def test_a_regulators_query_names_its_subject_and_stays_hidden_from_it_by_default(
+    live: Live, cast: dict[str, Any]
+) -> None:
+    """A query that answered one call's detail names the call's caller and provider as its subject; a search and
+    a refused probe name none. Under the default policy (``audit.regulator_queries_visible_to_subject`` off) the
+    subject's people see neither the regulator's query at the explorer nor its entry at the notary; the
+    regulator sees all; the firm's own query of the call stays the firm's and the regulator's, not its
+    counterpart's."""
+    call = cast["call"]
+    subject = ",".join(sorted({call["caller_org"], call["provider_org"]}))
+    ids = {
+        "detail": live.get(cast["regulator"], f"/api/v1/calls/{call['event_id']}"),
+        "search": live.get(cast["regulator"], "/api/v1/calls", caller=call["caller_org"], limit=1),
+        "probe": live.get(cast["other"], f"/api/v1/calls/{call['event_id']}"),
+        "own": live.get(cast["own"], f"/api/v1/calls/{call['event_id']}"),
+    }
+    assert [a.status_code for a in ids.values()] == [200, 200, 404, 200]
+    eids = {kind: answer.headers["consortium-event-id"] for kind, answer in ids.items()}
+
+    def entry(who: str, eid: str) -> httpx.Response:
+        return httpx.get(f"{live.notary}/v1/entries/{eid}", headers={"Authorization": f"Bearer {live.tokens[who]}"})
+
+    def logged(eid: str) -> dict[str, Any] | None:
+        found = entry(cast["regulator"], eid)
+        return found.json()["event"] if found.status_code == 200 else None
+
+    events = {kind: wait_until(partial(logged, eid), 30, f"the {kind} query in the log") for kind, eid in eids.items()}
+    assert events["detail"]["subject"] == subject and events["own"]["subject"] == subject
+    assert "subject" not in events["search"] and "subject" not in events["probe"]
+    wait_until(
+        lambda: live.get(cast["regulator"], f"/api/v1/calls/{eids['detail']}").status_code == 200,
+        30,
+        "the regulator's query in the index",
+    )
+    shown = live.get(cast["regulator"], f"/api/v1/calls/{eids['detail']}").json()
+    assert shown["event"]["subject"] == subject
+    for who in (cast["own"], cast["provider"], cast["other"]):
+        assert live.get(who, f"/api/v1/calls/{eids['detail']}").status_code == 404, who
+        assert entry(who, eids["detail"]).status_code == 404, who
+    assert live.get(cast["own"], f"/api/v1/calls/{eids['own']}").status_code == 200
+    assert live.get(cast["provider"], f"/api/v1/calls/{eids['own']}").status_code == 404
+    assert entry(cast["provider"], eids["own"]).status_code == 404
 
 
 def test_a_call_reveals_its_own_salt_and_shows_shredded_once_its_provider_says_so(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import importlib.util
 import json
 import re
@@ -481,6 +482,25 @@ def test_the_displayed_event_must_be_the_entry(evidence: Evidence, tmp_path: Pat
     assert all(results["same"][i]["ok"] for i in range(4)), show(results["same"])
     assert oks(results["other"]) == {"entry": False, "inclusion": True, "checkpoint": True, "cosignatures": True}
     assert "differ in status" in results["other"][0]["detail"]
+
+
+@needs_node
+def test_the_entry_check_takes_the_optional_subject_field_and_no_other(evidence: Evidence, tmp_path: Path) -> None:
+    """An entry with ``subject`` (an explorer query's, ``notary.event.OPTIONAL_FIELDS``) passes the entry step,
+    one with a field the schema does not know fails it, naming the field. The entries are rewritten in canonical
+    form with their leaf hash, so only the entry step's field check tells them apart (inclusion then fails)."""
+    event = parse_entry(base64.b64decode(evidence.bundle["entry"]))
+    cases = []
+    for name, extra in (("subject", {"subject": "huaxin-bank"}), ("unknown", {"subjects": "huaxin-bank"})):
+        entry = json.dumps({**event, **extra}, sort_keys=True, separators=(",", ":")).encode()
+        leaf = hashlib.sha256(b"\x00" + entry).digest()
+        encoded = {"entry": base64.b64encode(entry).decode(), "leaf_hash": base64.b64encode(leaf).decode()}
+        bundle = {**evidence.bundle, **encoded}
+        cases.append({"name": name, "bundle": bundle, "keys": evidence.keys})
+    results = run_node(tmp_path, cases)
+    assert oks(results["subject"])["entry"] is True, show(results["subject"])
+    assert oks(results["unknown"])["entry"] is False
+    assert "unknown field(s) subjects" in results["unknown"][0]["detail"]
 
 
 @needs_node

@@ -244,6 +244,23 @@ def test_entries_that_do_not_rebuild_byte_for_byte_are_kept_as_they_are(index: C
     assert index.search(CallFilter(caller=ev[0]["caller_org"]), before=None, limit=5)[0]["index"] == 0
 
 
+def test_a_query_naming_its_subject_keeps_its_entry_and_shows_the_subject_in_its_detail(index: CallIndex) -> None:
+    """The rows have no subject column: a query naming one is kept as its bytes, and its detail (by event id or
+    index) names the subject read from them; a search row does not."""
+    query = event(
+        event_id="q-1", caller_org="csrc", provider_org="op", center=LEDGER_QUERY_CENTER, unit=LEDGER_QUERY_CENTER,
+        api="calls.detail", asset_id=None, asset_version=None, grant_id=None,
+        gateway_id=f"op/{LEDGER_QUERY_CENTER}", subject="huaxin-bank,ruida-data",
+    )  # fmt: skip
+    entry = canonical_entry(parse_entry(canonical_entry(query)))
+    index.add_entries(0, [entry, canonical_entry(varied_events(1)[0])])
+    found = index.by_event_id("q-1")
+    assert found is not None and found["entry"] == entry and found["subject"] == "huaxin-bank,ruida-data"
+    assert index.by_index(0) == found
+    assert "subject" not in (index.by_index(1) or {"subject": 1})
+    assert "subject" not in index.search(CallFilter(), before=None, limit=5)[-1]
+
+
 def test_add_entries_refuses_a_wrong_start_or_a_bad_entry_and_changes_nothing(index: CallIndex) -> None:
     events = varied_events(600)
     entries = load(index, events[:300])

@@ -34,6 +34,7 @@ from network.logsetup import (
     check_log_keys,
     log_verifier,
     log_vkey,
+    read_access,
     roots_from_description,
     witness_verifiers,
     witness_vkey,
@@ -208,3 +209,18 @@ def test_an_sm2_gateway_key_keeps_a_salt_vault_and_signs_shred_statements(tmp_pa
         Tombstone.from_signed(statement, public_bytes(SM2PrivateKey.generate()))
     with pytest.raises(NotaryMalformedError, match="not signed by its gateway key"):
         Tombstone.from_signed(tombstone.signed(Ed25519PrivateKey.generate()), public_bytes(key))
+
+
+def test_the_audit_policy_of_consortium_json_is_off_unless_set(sm_root: Path) -> None:
+    """``audit.regulator_queries_visible_to_subject`` (docs/confidentiality.md): absent reads as off and is not
+    written; true round-trips and reaches the notary's read access; anything but a boolean is refused."""
+    data = json.loads((sm_root / "consortium.json").read_text())
+    assert "audit" not in data
+    assert not ConsortiumDescription.from_json(data).query_visibility().regulator_queries_visible_to_subject
+    on = ConsortiumDescription.from_json({**data, "audit": {"regulator_queries_visible_to_subject": True}})
+    assert on.query_visibility().regulator_queries_visible_to_subject
+    assert on.query_visibility().regulators == frozenset()  # neither member has the regulator role
+    assert ConsortiumDescription.from_json(on.to_json()) == on
+    assert read_access(sm_root, on).visibility == on.query_visibility()
+    with pytest.raises(MalformedError, match=r"audit.regulator_queries_visible_to_subject must be true or false"):
+        ConsortiumDescription.from_json({**data, "audit": {"regulator_queries_visible_to_subject": "yes"}})

@@ -47,7 +47,7 @@ def person(authorization: str) -> tuple[str, bool]:
 class Readers:
     """The app with one sequenced event, and the keys of every org and of the witness ``alpha``."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, subjects_see_regulator: bool = False) -> None:
         self.keys = {org: Ed25519PrivateKey.generate() for org in ORGS}
         self.witness_key = Ed25519PrivateKey.generate()
         self.service = NotaryService(
@@ -73,6 +73,7 @@ class Readers:
             people=person,
             clock=lambda: NOW,
             monitor_token=MONITOR_TOKEN,
+            subjects_see_regulator=subjects_see_regulator,
         )
         self.client = TestClient(create_app(self.service, self.access))
 
@@ -141,6 +142,46 @@ def test_an_explorer_query_is_read_by_the_querying_firm_not_by_the_operator_that
         assert r.signed("op/explorer", path) == 200  # the trusted reader indexes everything
         assert r.signed("op/gw-1", path) == 404  # the operator's own services are not a party
         assert r.bearer("person:op", path) == 404
+    finally:
+        r.service.stop()
+
+
+@pytest.mark.parametrize("on", [False, True], ids=["policy-off", "policy-on"])
+def test_a_regulators_query_is_read_by_its_subject_only_under_the_policy(tmp_path: Path, on: bool) -> None:
+    r = Readers(tmp_path, subjects_see_regulator=on)
+    try:
+        queries = {}
+        for seq, (caller, event_id) in enumerate(
+            [("csrc", "6b2e1d0f-9a63-4b8c-8e66-1c8d2e3f4a52"), ("jinghua-sec", "7c3f2e1a-0b74-4c9d-9f77-2d9e3f4a5b63")],
+            start=1,
+        ):
+            queries[caller] = event(
+                event_id=event_id, caller_org=caller, provider_org="op", center="explorer", unit="explorer",
+                api="calls.detail", method="GET", route="/api/v1/calls/x", asset_id=None, asset_version=None,
+                grant_id=None, gateway_id="op/explorer", gateway_seq=seq, subject="jinghua-sec,shuzhi-tech",
+            )  # fmt: skip
+        body, headers = batch_request("op/explorer", list(queries.values()), r.keys["op"])
+        signature = base64.b64decode(headers["Consortium-Signature"])
+        r.service.sequencer.submit(headers["Consortium-Gateway"], body, signature)
+        regulators = f"/v1/entries/{queries['csrc']['event_id']}"
+        firms = f"/v1/entries/{queries['jinghua-sec']['event_id']}"
+        subject = 200 if on else 404
+        # the regulator's query of the call between jinghua-sec and shuzhi-tech
+        assert r.bearer("person:jinghua-sec", regulators) == subject
+        assert r.signed("jinghua-sec/gw", regulators) == subject
+        assert r.bearer("person:shuzhi-tech", regulators) == subject
+        assert r.bearer("person:other-firm", regulators) == 404
+        assert r.bearer("person:csrc:regulator", regulators) == 200
+        assert r.bearer("person:op", regulators) == 404  # the operator records it, and is not its subject
+        assert r.signed("op/explorer", regulators) == 200  # the trusted reader indexes everything
+        assert r.client.get(regulators).status_code == 401  # an outsider
+        # a firm's own query is that firm's and the regulator's whatever the policy: not its subject's
+        assert r.bearer("person:jinghua-sec", firms) == 200
+        assert r.bearer("person:shuzhi-tech", firms) == 404
+        assert r.bearer("person:other-firm", firms) == 404
+        assert r.bearer("person:csrc:regulator", firms) == 200
+        assert r.bearer("person:op", firms) == 404
+        assert r.client.get(firms).status_code == 401
     finally:
         r.service.stop()
 
