@@ -266,6 +266,8 @@ export const STRINGS = {
     "prov.browserIntro": "以下各项由本页面在浏览器内重新计算（SHA-256、Ed25519 用 WebCrypto；国密日志用 SM3、SM2），不依赖服务端的结论。",
     "prov.keysNote":
       "本页使用浏览器服务提供的公钥；如需完全独立，请下载证据包，并在“验证证据包”页用自己的 consortium.json 验证。",
+    "prov.chainSteps": "本浏览器核验的链上部分",
+    "prov.chainIntro": "锚定交易及其收据各以默克尔-帕特里夏证明对应区块头的交易根与收据根，区块头哈希与收据中的锚定事件也在浏览器内重新计算（keccak-256）；交易签名与区块的验证人签名由 consortium verify evidence 核验。",
     "prov.noEvidence": "没有证据包可验证：{detail}",
     "prov.disagree": "与服务端结论不一致（服务端：{server}）",
     "prov.data": "详细数据",
@@ -282,6 +284,10 @@ export const STRINGS = {
     "step.cosignatures": "见证人联署",
     "step.anchor": "链上锚定交易",
     "step.block": "锚定所在区块",
+    "step.txInBlock": "锚定交易在区块中（交易树证明）",
+    "step.txSucceeded": "锚定交易执行成功（收据树证明）",
+    "step.blockHash": "区块头哈希即锚定区块的哈希",
+    "step.anchorLog": "收据中的锚定事件记载本检查点",
 
     "block.title": "区块 {number}",
     "block.details": "区块信息",
@@ -652,6 +658,9 @@ export const STRINGS = {
       "Recomputed by this page (SHA-256 and Ed25519 with WebCrypto; SM3 and SM2 for a national-suite log), without trusting the explorer's answer.",
     "prov.keysNote":
       "This page uses the keys the explorer serves; to be fully independent, download the bundle and verify it on the “Verify a bundle” page with your own consortium.json.",
+    "prov.chainSteps": "The chain part, checked in this browser",
+    "prov.chainIntro":
+      "The anchor transaction and its receipt, each proven by a Merkle-Patricia proof against the header's transactions and receipts roots; the header's hash and the receipt's Anchored log are recomputed here too (keccak-256). The transaction's signature and the validators' seals are checked by consortium verify evidence.",
     "prov.noEvidence": "No evidence bundle to verify: {detail}",
     "prov.disagree": "Disagrees with the explorer (explorer: {server})",
     "prov.data": "Details",
@@ -668,6 +677,10 @@ export const STRINGS = {
     "step.cosignatures": "Witness cosignatures",
     "step.anchor": "Anchor transaction on chain",
     "step.block": "The anchor's block",
+    "step.txInBlock": "The anchor transaction is in the block (transactions trie proof)",
+    "step.txSucceeded": "The anchor transaction succeeded (receipts trie proof)",
+    "step.blockHash": "The header hashes to the anchor block's hash",
+    "step.anchorLog": "The receipt's Anchored log records this checkpoint",
 
     "block.title": "Block {number}",
     "block.details": "Block",

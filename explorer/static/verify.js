@@ -2,8 +2,9 @@
 // browser, and of a v2 bundle's anchor proofs. The two formats differ only in the anchor part:
 // verifyBundle checks the log part of both; verifyAnchorProofs checks a v2 anchor's Merkle-Patricia proofs and
 // block hash (Besu's QBFT rule, as chain/seal.py) with log/keccak.js, log/rlp.js and log/mpt.js (WebCrypto has
-// no keccak-256); the transaction's signature and the header's seals are left to notary/verify.py
-// (`consortium verify evidence`).
+// no keccak-256), and verifyAnchorLog that its receipt carries AuditAnchor's Anchored log of the bundle's
+// checkpoint (verifyChain: both); the transaction's signature, the contract's address and the header's seals are
+// left to notary/verify.py (`consortium verify evidence`).
 //
 // The same checks as notary/verify.py, for the links a browser can check without a chain node:
 //   entry         H(0x00 ‖ entry) is the bundle's leaf_hash (RFC 9162 §2.1.1), and the entry is the
@@ -804,4 +805,142 @@ export function verifyAnchorProofs(bundle) {
       return { step, ok: false, detail: `malformed bundle (${error && error.name ? `${error.name}: ${error.message}` : String(exc)})` };
     }
   });
+}
+
+// -- the anchor's log (v2) ------------------------------------------------------------------------------
+
+/** The name of the step that checks the receipt's Anchored log against the bundle's checkpoint. */
+export const ANCHOR_LOG_STEP = "anchor log";
+/** @typedef {AnchorStepName | "anchor log"} ChainStepName */
+/** @typedef {{step: ChainStepName, ok: boolean | null, detail: string}} ChainStep */
+/** @type {readonly ChainStepName[]} */
+export const CHAIN_STEPS = Object.freeze([...ANCHOR_STEPS, ANCHOR_LOG_STEP]);
+
+/** AuditAnchor's event (contracts/src/AuditAnchor.vy): origin_hash and tree_size indexed, the rest in the data. */
+const ANCHORED_EVENT = "Anchored(bytes32,uint64,string,bytes32,bytes32,bytes32)";
+/** Where a typed transaction's `to` sits in its RLP list (EIP-2930, EIP-1559, EIP-4844, EIP-7702); legacy at 3. */
+const TYPED_TO = new Map([[1, 4], [2, 5], [3, 5], [4, 5]]);
+const WORD = 32;
+
+/** The address a signed raw transaction calls; its signature is left to notary/verify.py. */
+function transactionTo(/** @type {Uint8Array} */ raw) {
+  const position = raw.length && raw[0] >= 0xc0 ? 3 : TYPED_TO.get(raw[0]);
+  if (position === undefined) throw new CheckError(`the anchor transaction is of unknown type 0x${toHex(raw.subarray(0, 1))}`);
+  const fields = decodeRlp(position === 3 && raw[0] >= 0xc0 ? raw : raw.subarray(1));
+  const to = Array.isArray(fields) ? fields[position] : undefined;
+  if (!(to instanceof Uint8Array) || to.length !== 20) throw new CheckError("the anchor transaction calls no contract");
+  return to;
+}
+
+/** A uint64 as a 32-byte ABI word. */
+function word(/** @type {bigint} */ value) {
+  const out = new Uint8Array(WORD);
+  for (let i = WORD - 1, v = value; i >= 0 && v > 0n; i--, v >>= 8n) out[i] = Number(v & 0xffn);
+  return out;
+}
+
+/**
+ * The Anchored logs of a consensus-encoded receipt: [address, [topics], data] whose first topic is the event's.
+ * @param {Uint8Array} raw
+ * @returns {{address: Uint8Array, topics: Uint8Array[], data: Uint8Array}[]}
+ */
+function anchoredLogs(raw) {
+  const fields = decodeRlp(raw.length && raw[0] >= 0xc0 ? raw : raw.subarray(1));
+  if (!Array.isArray(fields) || fields.length !== 4 || !Array.isArray(fields[3])) {
+    throw new CheckError("the receipt is not RLP [status, cumulativeGasUsed, logsBloom, logs]");
+  }
+  const topic = keccak256(encoder.encode(ANCHORED_EVENT));
+  const found = [];
+  for (const item of fields[3]) {
+    if (!Array.isArray(item) || item.length !== 3) throw new CheckError("a log of the receipt is not RLP [address, topics, data]");
+    const [address, topics, data] = item;
+    if (!(address instanceof Uint8Array) || !Array.isArray(topics) || !(data instanceof Uint8Array)) {
+      throw new CheckError("a log of the receipt is not RLP [address, topics, data]");
+    }
+    const hashes = topics.filter((x) => x instanceof Uint8Array);
+    if (hashes.length && equalBytes(hashes[0], topic)) found.push({ address, topics: hashes, data });
+  }
+  return found;
+}
+
+/**
+ * What an Anchored log says differs from the checkpoint: origin, tree size, root and digest (empty when none).
+ * @param {{topics: Uint8Array[], data: Uint8Array}} log
+ * @param {Checkpoint} cp  @param {Uint8Array} digest  @param {string} digestName
+ */
+function anchoredDiffers(log, cp, digest, digestName) {
+  const origin = encoder.encode(cp.origin);
+  const { topics, data } = log;
+  const problems = [];
+  if (topics.length !== 3 || !equalBytes(topics[1], keccak256(origin)) || !equalBytes(topics[2], word(cp.size))) {
+    problems.push(`its topics are not keccak256(${quote(cp.origin)}) and tree size ${cp.size}`);
+  }
+  const at = (/** @type {number} */ i) => data.subarray(i * WORD, (i + 1) * WORD);
+  const length = data.length >= 5 * WORD ? Number(BigInt(`0x${toHex(at(4))}`)) : -1;
+  const stored = length >= 0 && data.length >= 5 * WORD + length ? data.subarray(5 * WORD, 5 * WORD + length) : null;
+  if (data.length < 5 * WORD || !equalBytes(at(0), word(4n * BigInt(WORD))) || stored === null || !equalBytes(stored, origin)) {
+    problems.push(`its data does not name the origin ${quote(cp.origin)}`);
+  }
+  if (data.length >= 3 * WORD) {
+    if (!equalBytes(at(1), cp.root)) problems.push(`it anchors root ${toHex(at(1))}, the checkpoint's is ${toHex(cp.root)}`);
+    if (!equalBytes(at(2), digest)) {
+      problems.push(`it anchors checkpoint digest ${toHex(at(2))}, ${digestName}(checkpoint body) is ${toHex(digest)}`);
+    }
+  }
+  return problems;
+}
+
+/**
+ * Check that a v2 bundle's receipt carries AuditAnchor's Anchored log of the bundle's checkpoint: emitted by the
+ * contract the anchor transaction calls, for the checkpoint's origin and size, with its root and the digest of its
+ * body (SHA-256, or SM3 for a log of the sm suite, which the keys' log vkey pins). The receipt's place in the block
+ * is the "transaction succeeded" step's; the contract's address is not pinned here (notary/verify.py compares it
+ * with consortium.json's). Never throws: ok null for a pending anchor and for a v1 bundle, as verifyAnchorProofs.
+ * @param {unknown} bundle
+ * @param {unknown} keys  of type Keys if they are
+ * @returns {Promise<ChainStep>}
+ */
+export async function verifyAnchorLog(bundle, keys) {
+  const step = ANCHOR_LOG_STEP;
+  const [proofs] = verifyAnchorProofs(bundle);
+  if (proofs.ok === null || !isObject(bundle) || bundle.format !== FORMAT) return { step, ok: proofs.ok, detail: proofs.detail };
+  try {
+    const anchor = isObject(bundle.anchor) ? bundle.anchor : {};
+    const block = isObject(anchor.block) ? anchor.block : {};
+    const transaction = isObject(anchor.transaction) ? anchor.transaction : {};
+    if (!isObject(bundle.checkpoint)) throw new CheckError("no checkpoint to compare the anchored one with");
+    const note = parseNote(bundle.checkpoint.note);
+    const cp = parseCheckpoint(note.text);
+    const tree = suiteOf(keys).tree;
+    const digest = await tree.digest(encoder.encode(note.text));
+    const to = transactionTo(hexField(transaction.raw, "anchor.transaction.raw"));
+    const logs = anchoredLogs(hexField(block.receipt, "anchor.block.receipt"));
+    const own = logs.filter((log) => equalBytes(log.address, to));
+    if (!own.length) {
+      const others = logs.map((log) => `0x${toHex(log.address)}`).join(", ");
+      throw new CheckError(
+        `the receipt carries no Anchored log of 0x${toHex(to)}, the contract the anchor transaction calls${others ? ` (only of ${others})` : ""}`,
+      );
+    }
+    const problems = own.map((log) => anchoredDiffers(log, cp, digest, tree.name));
+    if (problems.every((p) => p.length)) throw new CheckError(`the Anchored log is not the checkpoint's: ${problems[0].join("; ")}`);
+    return {
+      step,
+      ok: true,
+      detail: `0x${toHex(to)} logged Anchored(${quote(cp.origin)}, size ${cp.size}, root ${toHex(cp.root)}, ${tree.name}(checkpoint body) ${toHex(digest)})`,
+    };
+  } catch (exc) {
+    if (exc instanceof CheckError) return { step, ok: false, detail: exc.message };
+    const error = /** @type {{name?: unknown, message?: unknown} | null | undefined} */ (exc);
+    return { step, ok: false, detail: `malformed bundle (${error && error.name ? `${error.name}: ${error.message}` : String(exc)})` };
+  }
+}
+
+/**
+ * The chain part of a bundle as the browser checks it: verifyAnchorProofs's steps, then verifyAnchorLog's.
+ * @param {unknown} bundle  @param {unknown} keys
+ * @returns {Promise<ChainStep[]>}
+ */
+export async function verifyChain(bundle, keys) {
+  return [...verifyAnchorProofs(bundle), await verifyAnchorLog(bundle, keys)];
 }

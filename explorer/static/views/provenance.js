@@ -1,22 +1,31 @@
 // One call: what it was, each link of its provenance as the explorer checked it, and the log's links checked
-// again in this browser (verify.js) from the evidence bundle and the keys the explorer serves alongside.
+// again in this browser (verify.js) from the evidence bundle and the keys the explorer serves alongside, and for a
+// v2 bundle its chain part (verifyChain: the anchor's Merkle-Patricia proofs, block hash and Anchored log).
 
 import { ApiError, download, getJson, isObject, pick } from "../api.js";
 import { h, link, linkQuery } from "../dom.js";
 import { fmtMs, fmtNum, text } from "../format.js";
 import { t } from "../i18n.js";
-import { STEPS, verifyBundle } from "../verify.js";
+import { STEPS, verifyBundle, verifyChain } from "../verify.js";
 import { badge, decisionBadge, httpStatusBadge, kv, kvAll, mark, mono, rawJson, section } from "../widgets.js";
 import { assetLink, browserVerdict, orgLink, pageHeader, statusMessage, verdict } from "./_shared.js";
 
 /** @import { Ctx } from "../router.js" */
 /** @import { AuditEvent, CallDetail, Digests, Provenance, ProvenanceStep } from "../types.js" */
-/** @import { Step } from "../verify.js" */
+/** @import { ChainStep, Step } from "../verify.js" */
+
+/** The i18n keys of verify.js's chain steps, whose names have spaces (as notary/verify.py's). */
+const CHAIN_LABELS = new Map([
+  ["transaction in block", "step.txInBlock"],
+  ["transaction succeeded", "step.txSucceeded"],
+  ["block hash", "step.blockHash"],
+  ["anchor log", "step.anchorLog"],
+]);
 
 /**
  * The steps as a list: each row is <prefix>step-<step> with data-ok, and data-server-ok where the server's
  * answer for the same step is given (a note shows if they disagree).
- * @param {(ProvenanceStep | Step)[]} steps
+ * @param {(ProvenanceStep | Step | ChainStep)[]} steps
  * @param {string} prefix
  * @param {Map<string, boolean | null> | null} serverByStep
  */
@@ -42,7 +51,7 @@ function stepList(steps, prefix, serverByStep) {
           h(
             "div",
             { class: "step-name" },
-            t(`step.${s.step}`, null, s.step),
+            t(CHAIN_LABELS.get(s.step) || `step.${s.step}`, null, s.step),
             h("span", { class: "mono muted step-key" }, s.step),
           ),
           h("div", { class: "step-detail" }, text(s.detail)),
@@ -99,6 +108,10 @@ export async function viewProvenance(ctx) {
   } else {
     browserSteps = await verifyBundle(prov.evidence, prov.keys, event ? { event } : undefined);
   }
+  /** @type {ChainStep[]} */
+  const chainSteps = prov.evidence ? await verifyChain(prov.evidence, prov.keys) : [];
+  // a v1 bundle's whole block and a pending anchor are not checked here (ok null): they leave the verdict alone
+  const checkedChain = chainSteps.filter((s) => s.ok !== null);
   const downloadStatus = h("div", { testid: "download-status", "aria-live": "polite" });
   const downloadButton = h(
     "button",
@@ -181,7 +194,7 @@ export async function viewProvenance(ctx) {
           t("prov.serverUnknown"),
         ),
         verdict(
-          browserVerdict(browserSteps),
+          browserVerdict([...browserSteps, ...checkedChain]),
           "browser-verdict",
           t("prov.browserVerified"),
           t("prov.browserFailed"),
@@ -205,6 +218,13 @@ export async function viewProvenance(ctx) {
       h("p", { class: "muted" }, t("prov.browserIntro")),
       stepList(browserSteps, "browser-", serverByStep),
     ),
+    chainSteps.length
+      ? section(
+          t("prov.chainSteps"),
+          h("p", { class: "muted" }, t("prov.chainIntro")),
+          stepList(chainSteps, "chain-", null),
+        )
+      : null,
     event ? section(t("prov.event"), kvAll(event)) : null,
   );
 }

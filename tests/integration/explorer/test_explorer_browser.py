@@ -1,5 +1,6 @@
 """The explorer's web UI in Debian's chromium (headless, driven by Playwright) against a running demo consortium:
-a compliance officer logs in, opens a call and sees every provenance link ✓ — re-verified by the browser itself;
+a compliance officer logs in, opens a call and sees every provenance link ✓ — re-verified by the browser itself, the
+log part and the chain part of the v2 bundle;
 a tampered evidence bundle shows ✗ on the right link; the regulator sees another firm's call that the officer
 cannot. Screenshots go to ``build/test-artifacts/explorer/`` (or ``$TEST_ARTIFACTS``)."""
 
@@ -33,6 +34,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 LOG_STEPS = ("entry", "inclusion", "checkpoint", "cosignatures")
+CHAIN_STEPS = ("transaction in block", "transaction succeeded", "block hash", "anchor log")
 
 
 def chromium_path() -> str:
@@ -106,6 +108,9 @@ def test_officer_sees_every_provenance_link_verified_in_the_browser(browser: Any
     # True, or null while chain time and the gateway's clock cannot order the call and the grant.
     assert "false" not in step_states(page, "step", ("grant", "asset_version")).values()
     assert step_states(page, "browser-step", LOG_STEPS) == dict.fromkeys(LOG_STEPS, "true")
+    # the chain part of the v2 bundle: its Merkle-Patricia proofs, block hash and Anchored log, checked here too
+    assert step_states(page, "chain-step", CHAIN_STEPS) == dict.fromkeys(CHAIN_STEPS, "true")
+    assert page.get_by_test_id("browser-verdict").get_attribute("data-ok") == "true"
     shot(page, "officer-provenance")
     page.get_by_test_id("lang-switch").click()
     page.wait_for_timeout(300)

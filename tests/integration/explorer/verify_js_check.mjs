@@ -4,7 +4,8 @@
 //
 // CASES_JSON is {"cases": [{"name", "bundle", "keys" | "consortium", "event"?, "proofs"?}]}: with "consortium" (a
 // consortium.json) the keys are derived from it by keysFromConsortium; with "proofs": true the case's answer is
-// verifyAnchorProofs(bundle) (the v2 anchor proofs) instead of verifyBundle's. The output (stdout) is one JSON object
+// verifyAnchorProofs(bundle) (the v2 anchor proofs) instead of verifyBundle's, with "chain": true verifyChain(bundle,
+// keys) (those proofs and the receipt's Anchored log). The output (stdout) is one JSON object
 // {"results": {name: the steps verifyBundle returned, or {"threw": "..."} if it threw (which it never may)},
 //  "keys": {name: the keys derived from the case's consortium.json, or {"error": "..."} if it has none}}.
 // verify.js is loaded as an ES module from its path, with the log/ modules it imports: the repository's
@@ -17,11 +18,19 @@ const args = process.argv.slice(2);
 const casesPath = args.pop();
 const modulePath = args.length ? pathToFileURL(args[0]) : new URL("../../../explorer/static/verify.js", import.meta.url);
 
-const { keysFromConsortium, verifyAnchorProofs, verifyBundle } = await import(modulePath.href);
+const { keysFromConsortium, verifyAnchorProofs, verifyBundle, verifyChain } = await import(modulePath.href);
 const input = JSON.parse(await readFile(casesPath, "utf8"));
 const results = {};
 const derived = {};
 for (const c of input.cases) {
+  if (c.chain) {
+    try {
+      results[c.name] = await verifyChain(c.bundle, c.keys);
+    } catch (exc) {
+      results[c.name] = { threw: String((exc && exc.stack) || exc) };
+    }
+    continue;
+  }
   if (c.proofs) {
     try {
       results[c.name] = verifyAnchorProofs(c.bundle);
