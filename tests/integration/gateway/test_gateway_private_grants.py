@@ -26,14 +26,13 @@ from cli.main import cli
 from network._pem import encrypt
 from network.grantterms import TermsRecord, TermsStore, new_record, terms_dir, with_grant_id
 from network.identity import OrgPaths
-from tests.integration.gateway.gateway_chain import ASSET, GRANTEE, OTHER, PROVIDER, GatewayChain, gateway_chain
+from tests.integration.gateway.gateway_chain import ASSET, GRANTEE, OTHER, PROVIDER, GatewayChain
 from tests.integration.gateway.gateway_notary import NotaryProcess
 from tests.integration.gateway.gateway_world import (
     PASS,
     Answer,
     Caller,
     GatewayProcess,
-    LoopThread,
     Upstream,
     World,
     build_world,
@@ -44,27 +43,12 @@ PURPOSE = "research"
 
 
 @pytest.fixture(scope="module")
-def chain() -> Iterator[GatewayChain]:
-    with gateway_chain() as fresh:
-        yield fresh
-
-
-@pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, chain: GatewayChain) -> World:
     built = build_world(tmp_path_factory.mktemp("consortium"), chain)
     for org in (PROVIDER, GRANTEE, OTHER, "reg"):  # the CLI signs with the accounts the chain knows
         key = ec.derive_private_key(int.from_bytes(bytes(chain.signers[org].account.key), "big"), ec.SECP256K1())
         OrgPaths.of(built.root, OrgId(org)).account_key.write_bytes(encrypt(key, PASS))
     return built
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[Upstream]:
-    loop = LoopThread()
-    service = Upstream(loop)
-    yield service
-    service.close()
-    loop.close()
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from notary.submit.outbox import Outbox
-from tests.integration.gateway.gateway_chain import GRANTEE, OTHER, PROVIDER, QUOTA, GatewayChain, gateway_chain
+from tests.integration.gateway.gateway_chain import GRANTEE, OTHER, PROVIDER, QUOTA, GatewayChain
 from tests.integration.gateway.gateway_notary import NotaryProcess
 from tests.integration.gateway.gateway_world import (
     PASS,
@@ -28,7 +28,6 @@ from tests.integration.gateway.gateway_world import (
     Answer,
     Caller,
     GatewayProcess,
-    LoopThread,
     Upstream,
     World,
     build_world,
@@ -39,23 +38,8 @@ from tests.support.wait import wait_until
 
 
 @pytest.fixture(scope="module")
-def chain() -> Iterator[GatewayChain]:
-    with gateway_chain() as fresh:
-        yield fresh
-
-
-@pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, chain: GatewayChain) -> World:
     return build_world(tmp_path_factory.mktemp("consortium"), chain)
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[Upstream]:
-    loop = LoopThread()
-    service = Upstream(loop)
-    yield service
-    service.close()
-    loop.close()
 
 
 @pytest.fixture

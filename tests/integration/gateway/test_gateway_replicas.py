@@ -21,13 +21,12 @@ from network.alarms.book import AlarmBook
 from network.alarms.evaluator import Evaluator
 from network.alarms.probe import Prober, Targets
 from network.alarms.store import read_alarms
-from tests.integration.gateway.gateway_chain import GRANTEE, PROVIDER, GatewayChain, gateway_chain
+from tests.integration.gateway.gateway_chain import GRANTEE, PROVIDER, GatewayChain
 from tests.integration.gateway.gateway_notary import NotaryProcess
 from tests.integration.gateway.gateway_world import (
     Answer,
     Caller,
     GatewayProcess,
-    LoopThread,
     Upstream,
     World,
     build_world,
@@ -40,23 +39,8 @@ QUOTA = 7
 
 
 @pytest.fixture(scope="module")
-def chain() -> Iterator[GatewayChain]:
-    with gateway_chain() as fresh:
-        yield fresh
-
-
-@pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, chain: GatewayChain) -> World:
     return build_world(tmp_path_factory.mktemp("consortium"), chain)
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[Upstream]:
-    loop = LoopThread()
-    service = Upstream(loop)
-    yield service
-    service.close()
-    loop.close()
 
 
 @pytest.fixture
