@@ -23,13 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.support.up_process import free_port
 from tests.support.wait import wait_until
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def postgres_bindir() -> Path | None:

@@ -25,16 +25,36 @@ START_TIMEOUT = 150.0  # `up` starts about twenty processes; two test workers sh
 STOP_TIMEOUT = 30.0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 UP_PORT_SPAN = 70  # `consortium up --port P` serves on P to P + 60 (chain, notary, witnesses, gateways, explorer...)
 _BLOCKS_FROM = 10_000  # below the kernel's ephemeral ports (32768 and up), which clients and bind(0) draw from
 _WORKER_RANGE = 11_000  # ports per pytest-xdist worker: [10000, 21000) for gw0, [21000, 32000) for gw1
+_BLOCKS_SPAN = 8_000  # of a worker's range, blocks for `up`; the last 3,000 ports are handed out one by one
 _next_block = [0]
+_next_single = [0]
+
+
+def _worker_low() -> int:
+    """The first port of this pytest-xdist worker's range."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) % 2 if worker[2:].isdigit() else 0
+    return _BLOCKS_FROM + index * _WORKER_RANGE
+
+
+def free_port() -> int:
+    """A free port for a server a test starts, from this worker's own range outside the ephemeral ports.
+
+    A port found with ``bind(0)`` is one of the ephemeral ports, which every client connection draws from too: in
+    the seconds before the test's server binds it, another connection (of this worker or of the other) may take
+    it, and the server dies with ``Address already in use``. Ports here are handed out in turn, each checked by
+    binding it, and never to the other worker."""
+    low = _worker_low() + _BLOCKS_SPAN
+    count = _WORKER_RANGE - _BLOCKS_SPAN
+    for _ in range(count):
+        port = low + _next_single[0] % count
+        _next_single[0] += 1
+        if _bindable(port):
+            return port
+    raise RuntimeError(f"no free port in [{low}, {low + count})")
 
 
 def free_port_block(span: int = UP_PORT_SPAN) -> int:
@@ -44,16 +64,14 @@ def free_port_block(span: int = UP_PORT_SPAN) -> int:
     taken meanwhile by any client connection or by the other test worker's consortium (``Address already in use``
     in a witness). Blocks here come from a range of their own per xdist worker, outside the ephemeral range, each
     block once per worker process, and every port of a block is checked by binding it."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    index = int(worker[2:]) % 2 if worker[2:].isdigit() else 0
-    low = _BLOCKS_FROM + index * _WORKER_RANGE
-    blocks = _WORKER_RANGE // span
+    low = _worker_low()
+    blocks = _BLOCKS_SPAN // span
     for _ in range(blocks):
         base = low + (_next_block[0] % blocks) * span
         _next_block[0] += 1
         if all(_bindable(port) for port in range(base, base + span)):
             return base
-    raise RuntimeError(f"no block of {span} free ports in [{low}, {low + _WORKER_RANGE})")
+    raise RuntimeError(f"no block of {span} free ports in [{low}, {low + _BLOCKS_SPAN})")
 
 
 def _bindable(port: int) -> bool:

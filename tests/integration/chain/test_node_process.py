@@ -43,6 +43,7 @@ from chain.node.service import STORE_DIR, write_genesis
 from chain.node.store import open_store
 from network.identity import create_org_identity, load_account_key
 from tests.support.store_contract import STORE_INIT, STORE_RUNTIME, store_call
+from tests.support.up_process import free_port as support_free_port
 
 PASSPHRASE = "node-process-test-passphrase"
 CHAIN_ID = 20261
@@ -165,12 +166,9 @@ def nonce_of(url: str, account: LocalAccount) -> int:
 
 
 def free_port(avoid: int = 0) -> int:
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port != avoid:
-            return port
+    while (port := support_free_port()) == avoid:
+        pass
+    return port
 
 
 @dataclass(frozen=True)

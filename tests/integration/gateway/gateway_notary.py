@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -26,17 +25,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from bench.common import HOST, bound_socket
 from bench.notary_server import notary_settings, raw_public
 from notary.log.tiles import entries_path, parse_entry_bundle
+from tests.support.up_process import free_port
 from tests.support.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 ORIGIN = "gateway-test/audit-log"
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 class NotaryProcess:

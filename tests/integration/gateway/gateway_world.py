@@ -105,8 +105,9 @@ from tests.integration.gateway.gateway_chain import (
     GatewayChain,
     hex_id,
 )
-from tests.integration.gateway.gateway_notary import NotaryProcess, free_port
+from tests.integration.gateway.gateway_notary import NotaryProcess
 from tests.support.consortium import ANVIL_CHAIN_ID, Keys, NodeBackend, deploy_test_consortium
+from tests.support.up_process import free_port
 from tests.support.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -34,8 +34,9 @@ from privacy.psi import JobTerms, PsiClient, _format_message, _parse_message
 from sdk import MemberClient
 from sdk.privacy import PsiRefusedError, run_psi_job
 from tests.integration.gateway.gateway_chain import GRANTEE, OTHER, PROVIDER, GatewayChain, digest, gateway_chain
-from tests.integration.gateway.gateway_notary import NotaryProcess, free_port
+from tests.integration.gateway.gateway_notary import NotaryProcess
 from tests.integration.gateway.gateway_world import PASS, ROOT, GatewayProcess, World, build_world, notary_events
+from tests.support.up_process import free_port
 from tests.support.wait import wait_until
 
 PSI_ASSET = "customer-ids"
