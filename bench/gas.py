@@ -13,8 +13,10 @@ from web3.types import TxReceipt
 
 from chain.backend import EthTesterBackend
 from chain.contracts import FoundingMember, deploy_consortium
+from chain.contracts.grants import PrivateTerms
 from chain.ids import AssetKind, OrgId, Role
 from chain.tx import Signer
+from contracts import load_artifact
 
 RESULTS = Path(__file__).resolve().parent / "results" / "gas.json"
 D = b"\x22" * 32
@@ -36,12 +38,19 @@ def main() -> int:
         FoundingMember(OrgId("reg"), "Regulator", Role.REGULATOR | Role.WITNESS, D, (s["reg"].address,)),
     ]
     dep = deploy_consortium(backend, s["op"], founders, threshold=2)
-    # Genesis: the four deployments, five bootstrap_member calls and finish_bootstrap, in block order.
-    genesis = ["deploy"] * 4 + ["bootstrap_member"] * len(founders) + ["finish_bootstrap"]
-    names = list(dep.addresses) + ["ConsortiumRegistry"] * (len(founders) + 1)
-    for number, (contract, fn) in enumerate(zip(names, genesis, strict=True), start=1):
-        tx_hash = backend.web3.eth.get_block(number)["transactions"][0]
-        record(contract, fn, backend.web3.eth.get_transaction_receipt(tx_hash))  # type: ignore[arg-type]
+    # Genesis, in block order: each deployment, then each call, named by its contract and decoded function.
+    by_address = {address.lower(): name for name, address in dep.addresses.items()}
+    decoders = {name: backend.web3.eth.contract(abi=load_artifact(name).abi) for name in dep.addresses}
+    for number in range(1, int(backend.web3.eth.block_number) + 1):
+        for tx_hash in backend.web3.eth.get_block(number)["transactions"]:
+            receipt = backend.web3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+            if receipt["contractAddress"]:
+                record(by_address[str(receipt["contractAddress"]).lower()], "deploy", receipt)
+                continue
+            tx = backend.web3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+            contract = by_address[str(tx["to"]).lower()]
+            function, _ = decoders[contract].decode_function_input(tx["input"])
+            record(contract, str(function.fn_name), receipt)
     reg, assets, grants, anchors = dep.registry(backend), dep.assets(backend), dep.grants(backend), dep.anchors(backend)
     pid_receipt = reg._transact(
         s["alpha"], "propose_admit", b"newco".ljust(32, b"\0"), "NewCo", int(Role.MEMBER), D, [s["newco"].address]
@@ -83,6 +92,11 @@ def main() -> int:
     record("AccessGrants", "create_grant", gid_receipt)
     gid = bytes(grants.decode_events(gid_receipt, "GrantCreated")[0]["args"]["grant_id"])
     record("AccessGrants", "revoke", grants.revoke(s["alpha"], gid, 7))
+    terms = PrivateTerms("feed-a", "alpha", "beta", "research", now, now + 86400, 1000, b"\x55" * 32)
+    private_receipt = grants.submit_private_grant(s["alpha"], terms.asset, terms.key, terms.commitment)
+    record("AccessGrants", "create_private_grant", private_receipt)
+    private_id = grants.private_grant_id_of(private_receipt)
+    record("AccessGrants", "revoke (a private grant)", grants.revoke(s["alpha"], private_id, 7))
     record("DataAssetRegistry", "offer_transfer", assets.offer_transfer(s["alpha"], "feed-a", "beta"))
     record("DataAssetRegistry", "accept_transfer", assets.accept_transfer(s["beta"], "feed-a"))
     record("DataAssetRegistry", "retire_api", assets.retire_api(s["alpha"], "api-a"))
