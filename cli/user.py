@@ -77,16 +77,13 @@ def _name_arg(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
 def _member_roles(directory: Path, org: str) -> Role:
     """The roles of member ``org``: in ``DIR/consortium.json``, or, in a firm's own directory made by `consortium
     member join`, those of its admission request; neither: a usage error (exit 2)."""
-    from network.admission import joined_roles
+    from network.admission import known_roles
     from network.description import load_description
 
     description = load_description(directory)  # missing or invalid: MalformedError, `error: ...`, exit 1
-    for member in description.members:
-        if member.org == org:
-            return member.roles
-    joined = joined_roles(directory, org)
-    if joined is not None:
-        return joined
+    roles = known_roles(directory, description, org)
+    if roles is not None:
+        return roles
     known = ", ".join(m.org for m in description.members)
     raise click.BadParameter(f"{org!r} is not a member of the consortium (members: {known})", param_hint="'--org'")
 

@@ -375,15 +375,20 @@ def joined_roles(directory: Path, org: str) -> Role | None:
     return request.roles if request.org == org else None
 
 
-def org_roles(directory: Path, description: ConsortiumDescription, org: str) -> Role:
+def known_roles(directory: Path, description: ConsortiumDescription, org: str) -> Role | None:
     """The roles of ``org`` as this directory knows them: a founder's from ``consortium.json``, a joined firm's
-    from its own request; :class:`MalformedError` (the message a command shows) for neither."""
+    from its own request; None for neither."""
     for member in description.members:
         if member.org == org:
             return member.roles
-    joined = joined_roles(directory, org)
-    if joined is not None:
-        return joined
+    return joined_roles(directory, org)
+
+
+def org_roles(directory: Path, description: ConsortiumDescription, org: str) -> Role:
+    """:func:`known_roles`, and :class:`MalformedError` (the message a command shows) for neither."""
+    roles = known_roles(directory, description, org)
+    if roles is not None:
+        return roles
     known = ", ".join(m.org for m in description.members)
     raise MalformedError(
         f"no member {org!r} in {DESCRIPTION_FILENAME} (members: {known}), and {directory} holds no admission request "
