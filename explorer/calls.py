@@ -192,6 +192,7 @@ class CallStore(Protocol):
     def search(self, f: CallFilter, *, before: int | None, limit: int) -> list[dict[str, Any]]: ...
     def iter_calls(self, f: CallFilter, *, batch: int = 1000) -> Iterator[dict[str, Any]]: ...
     def checkpoint_covering(self, index: int) -> dict[str, Any] | None: ...
+    def anchored_covering(self, index: int) -> dict[str, Any] | None: ...
     def latest_checkpoint(self) -> dict[str, Any] | None: ...
     def checkpoints(self, *, before: int | None, limit: int) -> list[dict[str, Any]]: ...
     def gaps(self) -> list[dict[str, Any]]: ...
@@ -1110,6 +1111,20 @@ class CallIndex:
         row = (
             self._reader()
             .execute(f"SELECT {_CHECKPOINT_COLUMNS} FROM checkpoints WHERE size > ? ORDER BY size LIMIT 1", (index,))
+            .fetchone()
+        )
+        return None if row is None else checkpoint_of_row(row)
+
+    def anchored_covering(self, index: int) -> dict[str, Any] | None:
+        """The smallest stored checkpoint with an anchor that includes leaf ``index``: the notary anchors only some
+        checkpoints (the newest one every few seconds), so the smallest covering one may never be."""
+        row = (
+            self._reader()
+            .execute(
+                f"SELECT {_CHECKPOINT_COLUMNS} FROM checkpoints WHERE size > ? AND anchor IS NOT NULL "
+                "ORDER BY size LIMIT 1",
+                (index,),
+            )
             .fetchone()
         )
         return None if row is None else checkpoint_of_row(row)

@@ -509,6 +509,16 @@ class PostgresCallIndex:
             ).fetchone()
         return None if row is None else checkpoint_of_row(row)
 
+    def anchored_covering(self, index: int) -> dict[str, Any] | None:
+        """The smallest stored checkpoint with an anchor that includes leaf ``index`` (``CallIndex``'s)."""
+        with self._reading() as conn:
+            row = conn.execute(
+                f"SELECT {_CHECKPOINT_COLUMNS} FROM explorer_checkpoints WHERE size > %s AND anchor IS NOT NULL "
+                "ORDER BY size LIMIT 1",
+                (index,),
+            ).fetchone()
+        return None if row is None else checkpoint_of_row(row)
+
     def latest_checkpoint(self) -> dict[str, Any] | None:
         with self._reading() as conn:
             row = conn.execute(

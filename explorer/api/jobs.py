@@ -25,6 +25,7 @@ from explorer.api.deps import CurrentPerson, Explorer, ExplorerDep, Subject
 from explorer.api.schemas import PsiJob
 from explorer.errors import NotFoundError
 from explorer.state import grant_json, private_grant_json
+from network.logins import Person
 from notary.event import parties
 from privacy.asset import step_of
 
@@ -49,7 +50,7 @@ def _defining(steps: Sequence[tuple[str | None, dict[str, Any]]]) -> dict[str, A
     return steps[0][1]
 
 
-def _grant(explorer: Explorer, person: Any, grant_id: str | None) -> dict[str, Any] | None:
+def _grant(explorer: Explorer, person: Person, grant_id: str | None) -> dict[str, Any] | None:
     if grant_id is None:
         return None
     snap = explorer.state.snapshot
@@ -102,6 +103,7 @@ def job(explorer: ExplorerDep, p: CurrentPerson, tag: JobTag, subject: Subject) 
         })  # fmt: skip
     record_sha256 = next((s["record_sha256"] for s in shown if s["record_sha256"] is not None), None)
     requested = [r for s, r in steps if s == "request"]
+    last = max(r["index"] for _, r in steps)
     version_of = requested[0] if requested else first
     return {
         "tag": tag,
@@ -114,5 +116,6 @@ def job(explorer: ExplorerDep, p: CurrentPerson, tag: JobTag, subject: Subject) 
         "complete": record_sha256 is not None and any(r["decision"] == "allow" for r in requested),
         "record_sha256": record_sha256,
         "steps": shown,
-        "checkpoint": calls.checkpoint_covering(max(r["index"] for _, r in steps)),
+        "checkpoint": calls.checkpoint_covering(last),
+        "anchored": calls.anchored_covering(last),
     }

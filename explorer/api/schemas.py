@@ -747,5 +747,9 @@ class PsiJob(BaseModel):
     record_sha256: str | None
     steps: list[JobStep]
     checkpoint: Checkpoint | None = Field(
-        description="the smallest indexed checkpoint that includes every step: its cosignatures and its anchor"
+        description="the smallest indexed checkpoint that includes every step, with its cosignatures"
+    )
+    anchored: Checkpoint | None = Field(
+        description="the smallest indexed checkpoint with an anchor that includes every step (the notary anchors "
+        "only some checkpoints): the job's anchor transaction and block"
     )

@@ -332,6 +332,7 @@ export {};
  * @property {string | null} record_sha256  the SHA-256 of the record signed by both (record.json), hex
  * @property {JobStep[]} steps
  * @property {Checkpoint | null} checkpoint  the smallest checkpoint that includes every step
+ * @property {Checkpoint | null} anchored  the smallest anchored checkpoint that includes every step
  */
 
 /**

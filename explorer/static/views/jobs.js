@@ -125,7 +125,8 @@ export async function viewJob(ctx) {
   const job = await getJson(`/jobs/${encodeURIComponent(tag)}`);
   const grant = isObject(job.grant) ? job.grant : null;
   const cp = isObject(job.checkpoint) ? job.checkpoint : null;
-  const anchor = cp && isObject(cp.anchor) ? cp.anchor : null;
+  const anchored = isObject(job.anchored) ? job.anchored : null;
+  const anchor = anchored && isObject(anchored.anchor) ? anchored.anchor : null;
   const summary = kv(
     [
       [t("job.tag"), mono(job.tag)],
@@ -155,8 +156,17 @@ export async function viewJob(ctx) {
           [t("col.cosigners"), chips(cp.cosigners)],
           [
             t("col.anchor"),
-            anchor
-              ? h("span", null, anchorState(anchor.state), " ", blockLink(anchor.block_number), " ", txLink(anchor.tx_hash))
+            anchor && anchored
+              ? h(
+                  "span",
+                  { testid: "job-anchor" },
+                  anchorState(anchor.state),
+                  " ",
+                  blockLink(anchor.block_number),
+                  " ",
+                  txLink(anchor.tx_hash),
+                  anchored.size !== cp.size ? ` (${t("job.anchoredAt", { size: fmtNum(anchored.size) })})` : "",
+                )
               : h("span", { class: "muted" }, t("checkpoint.notAnchored")),
           ],
         ],

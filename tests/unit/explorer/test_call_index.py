@@ -283,6 +283,18 @@ def test_by_job_finds_the_steps_naming_a_psi_job_in_log_order(index: CallIndex) 
         assert index.by_job(nothing) == []
 
 
+def test_the_smallest_anchored_checkpoint_covering_a_leaf(index: CallIndex) -> None:
+    def checkpoint(size: int, anchored: bool) -> dict[str, Any]:
+        anchor = {"tx_hash": "0x" + "ab" * 32, "block_number": size, "state": "confirmed"} if anchored else None
+        return {"size": size, "root": "cm9vdA==", "cosigners": [], "note": "n", "anchor": anchor}
+
+    index.put_checkpoints([checkpoint(2, True), checkpoint(4, False), checkpoint(6, False), checkpoint(8, True)])
+    assert [(index.anchored_covering(i) or {}).get("size") for i in (0, 1, 2, 5, 7, 8)] == [2, 2, 8, 8, 8, None]
+    assert (index.checkpoint_covering(2) or {}).get("size") == 4
+    index.put_checkpoints([checkpoint(4, True)])  # its anchor confirmed later: the row is replaced
+    assert (index.anchored_covering(2) or {}).get("size") == 4
+
+
 def test_add_entries_refuses_a_wrong_start_or_a_bad_entry_and_changes_nothing(index: CallIndex) -> None:
     events = varied_events(600)
     entries = load(index, events[:300])

@@ -56,6 +56,7 @@ EVENTS = [
 ]  # fmt: skip
 CHECKPOINTS = [
     {"size": 3, "root": "cm9vdA==", "time_ms": 1, "published_ms": 2, "cosigners": ["w1"], "note": "n", "anchor": None},
+    {"size": 5, "root": "cm9vdA==", "time_ms": 2, "published_ms": 3, "cosigners": ["w2"], "note": "n", "anchor": None},
     {
         "size": 6, "root": "cm9vdA==", "time_ms": 3, "published_ms": 4, "cosigners": ["w1", "w2"], "note": "n",
         "anchor": {"tx_hash": "0x" + "ab" * 32, "block_number": 42, "state": "confirmed"},
@@ -138,11 +139,13 @@ def test_the_job_shows_its_parties_grant_steps_record_digest_and_place_in_the_lo
         ("terms", "ev-1", "client"), ("request", "ev-2", "message"), ("record", "ev-4", "message"),
     ]  # fmt: skip
     assert [s["call"]["index"] for s in job["steps"]] == [1, 2, 4]
-    assert [s["checkpoint"] for s in job["steps"]] == [3, 3, 6]
+    assert [s["checkpoint"] for s in job["steps"]] == [3, 3, 5]
     assert job["record_sha256"] == hashlib.sha256(RECORD).hexdigest() == job["steps"][2]["record_sha256"]
     assert job["complete"] is True
-    checkpoint = job["checkpoint"]
-    assert (checkpoint["size"], checkpoint["cosigners"], checkpoint["anchor"]["block_number"]) == (6, ["w1", "w2"], 42)
+    # the smallest checkpoint covering every step is not anchored (the notary anchors only some): the next one is
+    assert (job["checkpoint"]["size"], job["checkpoint"]["cosigners"], job["checkpoint"]["anchor"]) == (5, ["w2"], None)
+    anchored = job["anchored"]
+    assert (anchored["size"], anchored["cosigners"], anchored["anchor"]["block_number"]) == (6, ["w1", "w2"], 42)
     assert job["steps"][0]["call"]["decision"] == "allow" and job["steps"][0]["call"]["api"] == "psi-terms"
 
 
