@@ -10,7 +10,8 @@ gateway, serving one as the owner, and disclosure proofs from the files a party 
 - ``privacy run ASSET --as ORG [--gateway URL] --purpose P --ids FILE``: a job as the client (``sdk.privacy``): the
   grant, the terms' digest and the steps' route read from the chain, the owner's key from ``consortium.json``, the
   owner's gateway from ``--gateway`` or else ``gateways/endpoints.json`` (what ``consortium up`` started); prints
-  the intersection's size, where the job files (``privacy.jobfiles``) are and each step's event id.
+  the intersection's size, where the job files (``privacy.jobfiles``) are, each step's event id and the job's
+  tag (``privacy.asset.job_tag``), which names the job's page in the explorer.
 - ``privacy prove-member JOB_FILES... --id ID [--set input|result] [--out FILE]``: the disclosure document
   (``privacy.document``, ``consortium-ledger/privacy-disclosure/v1``) of whether ID was in the party's input
   (or, at the client, in the result): a proof of membership if it was, of non-membership if not. JOB_FILES are
@@ -177,6 +178,7 @@ def run(
         "record": str(directory / RECORD_FILE),
         "files": str(directory),
         "events": job.event_ids,
+        "tag": job.tag,
     }
     if as_json:
         click.echo(json.dumps(summary, indent=2))
@@ -189,6 +191,7 @@ def run(
     click.echo(f"job files: {directory}")
     for step, event in job.event_ids.items():
         click.echo(f"  {step:8} event {event}")
+    click.echo(f"job tag: {job.tag} (the explorer's page of the job: #/jobs/{job.tag})")
 
 
 def _gateway_of(directory: Path, org: str) -> str:

@@ -135,7 +135,11 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     cosigners TEXT NOT NULL, note TEXT NOT NULL, anchor TEXT
 );
 CREATE TABLE IF NOT EXISTS gaps (pos INTEGER PRIMARY KEY, gap TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS psi_jobs (tag BLOB NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (tag, idx)) WITHOUT ROWID;
 """
+#: At most this many steps of one PSI job are read (``by_job``): a job is three steps, a client retrying a refused
+#: step under the same job id adds a few; more is a client reusing a tag, whose first steps are shown.
+MAX_JOB_STEPS: Final = 32
 
 _ROW_COLUMNS: Final = (
     "idx, event_id, time_ms, caller, provider, center, unit, api, method, route, asset, asset_version, grant_id, "
@@ -184,9 +188,11 @@ class CallStore(Protocol):
     def root(self) -> bytes: ...
     def by_event_id(self, event_id: str) -> dict[str, Any] | None: ...
     def by_index(self, index: int) -> dict[str, Any] | None: ...
+    def by_job(self, tag: str) -> list[dict[str, Any]]: ...
     def search(self, f: CallFilter, *, before: int | None, limit: int) -> list[dict[str, Any]]: ...
     def iter_calls(self, f: CallFilter, *, batch: int = 1000) -> Iterator[dict[str, Any]]: ...
     def checkpoint_covering(self, index: int) -> dict[str, Any] | None: ...
+    def anchored_covering(self, index: int) -> dict[str, Any] | None: ...
     def latest_checkpoint(self) -> dict[str, Any] | None: ...
     def checkpoints(self, *, before: int | None, limit: int) -> list[dict[str, Any]]: ...
     def gaps(self) -> list[dict[str, Any]]: ...
@@ -348,6 +354,7 @@ class _Batch:
         self.next_id = len(names.by_id)
         self.rows: list[tuple[Any, ...]] = []
         self.raw: list[tuple[int, bytes]] = []
+        self.jobs: list[tuple[bytes, int]] = []  # (PSI job tag, leaf index) of the entries naming a job
         self.bits: dict[int, bytearray] = {}
         self.stats: Counter[tuple[int, ...]] = Counter()
         self.seconds: dict[tuple[int, int, int, int], list[int]] = {}
@@ -425,6 +432,11 @@ class _Batch:
                     )  # fmt: skip
                 except (ValueError, TypeError):
                     exact = False
+                job = e.get("psi_job")
+                if job is not None:
+                    if type(job) is not str or len(job) != 64:
+                        raise MalformedError("a psi_job that is not a digest")
+                    self.jobs.append((fromhex(job), index))
             except MalformedError as exc:
                 raise MalformedError(f"entry {index} is not an event: {exc}") from None
             except (ValueError, KeyError, TypeError, IndexError, AttributeError, StopIteration) as exc:
@@ -636,6 +648,8 @@ class CallIndex:
             conn.executemany("INSERT INTO names (id, name) VALUES (?, ?)", [(i, n) for n, i in batch.new_names.items()])
         if batch.raw:
             conn.executemany("INSERT INTO entries (idx, entry) VALUES (?, ?)", batch.raw)
+        if batch.jobs:
+            conn.executemany("INSERT INTO psi_jobs (tag, idx) VALUES (?, ?)", batch.jobs)
         select = "SELECT bits FROM bitmaps WHERE key = ?"
         updates = []
         for key, bits in batch.bits.items():
@@ -779,6 +793,23 @@ class CallIndex:
         with self._snapshot() as conn:
             rows = conn.execute(f"SELECT {_ROW_COLUMNS}, extra FROM calls WHERE idx = ?", (index,)).fetchall()
             return self._with_entry(conn, rows[0]) if rows else None
+
+    def by_job(self, tag: str) -> list[dict[str, Any]]:
+        """The calls whose events name the PSI job ``tag`` (``psi_job``), with their entry bytes, in log order;
+        at most ``MAX_JOB_STEPS``. None for a tag that is not 64 lower-case hex digits."""
+        if not isinstance(tag, str) or len(tag) != 64 or tag != tag.lower():
+            return []
+        try:
+            key = bytes.fromhex(tag)
+        except ValueError:
+            return []
+        with self._snapshot() as conn:
+            rows = conn.execute(
+                f"SELECT {_ROW_COLUMNS}, extra FROM calls WHERE idx IN "
+                "(SELECT idx FROM psi_jobs WHERE tag = ? ORDER BY idx LIMIT ?) ORDER BY idx",
+                (key, MAX_JOB_STEPS),
+            ).fetchall()
+            return [self._with_entry(conn, r) for r in rows]
 
     def _with_entry(self, conn: sqlite3.Connection, r: tuple[Any, ...]) -> dict[str, Any]:
         call = self._decoder(conn)(r[:21])
@@ -1080,6 +1111,20 @@ class CallIndex:
         row = (
             self._reader()
             .execute(f"SELECT {_CHECKPOINT_COLUMNS} FROM checkpoints WHERE size > ? ORDER BY size LIMIT 1", (index,))
+            .fetchone()
+        )
+        return None if row is None else checkpoint_of_row(row)
+
+    def anchored_covering(self, index: int) -> dict[str, Any] | None:
+        """The smallest stored checkpoint with an anchor that includes leaf ``index``: the notary anchors only some
+        checkpoints (the newest one every few seconds), so the smallest covering one may never be."""
+        row = (
+            self._reader()
+            .execute(
+                f"SELECT {_CHECKPOINT_COLUMNS} FROM checkpoints WHERE size > ? AND anchor IS NOT NULL "
+                "ORDER BY size LIMIT 1",
+                (index,),
+            )
             .fetchone()
         )
         return None if row is None else checkpoint_of_row(row)

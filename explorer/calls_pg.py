@@ -34,6 +34,7 @@ from typing import Any, Final
 
 from explorer.calls import (
     _DECISION_NAMES,
+    MAX_JOB_STEPS,
     MINUTE_MS,
     CallFilter,
     _Batch,
@@ -98,7 +99,18 @@ _SCHEMA_V1: Final = (
 #: The index's migrations (``notary.storage.schema``); version 1 is the schema of the releases before them.
 SCHEMA: Final = Schema(
     "explorer_calls",
-    (Migration(1, "the call index of the first releases", _SCHEMA_V1),),
+    (
+        Migration(1, "the call index of the first releases", _SCHEMA_V1),
+        Migration(
+            2,
+            "the steps of each PSI job by its tag (events' psi_job), for the explorer's job page; no log entry named "
+            "a job before, so there is nothing to fill",
+            (
+                "CREATE TABLE IF NOT EXISTS explorer_psi_jobs (tag TEXT NOT NULL, idx BIGINT NOT NULL, "
+                "PRIMARY KEY (tag, idx))",
+            ),
+        ),
+    ),
     ("explorer_meta", "explorer_calls", "explorer_checkpoints", "explorer_gaps"),
     legacy_lock=0x6578_706C_5F73_63,
 )
@@ -354,6 +366,11 @@ class PostgresCallIndex:
                     raise ValueError(f"entries must start at the index size {now}, not {start}")
                 with conn.cursor() as cursor:
                     cursor.executemany(_INSERT, rows)
+                    if batch.jobs:
+                        cursor.executemany(
+                            "INSERT INTO explorer_psi_jobs (tag, idx) VALUES (%s, %s)",
+                            [(tag.hex(), idx) for tag, idx in batch.jobs],
+                        )
                 conn.execute(
                     "INSERT INTO explorer_meta VALUES ('compact_range', %s) "
                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -423,6 +440,23 @@ class PostgresCallIndex:
             return None
         return self._one("idx = %s", (index,))
 
+    def by_job(self, tag: str) -> list[dict[str, Any]]:
+        """The calls naming the PSI job ``tag``, with their entries, in log order (``CallIndex.by_job``)."""
+        if not isinstance(tag, str) or len(tag) != 64 or any(c not in "0123456789abcdef" for c in tag):
+            return []
+        with self._reading() as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS}, entry FROM explorer_calls WHERE idx IN "
+                "(SELECT idx FROM explorer_psi_jobs WHERE tag = %s ORDER BY idx LIMIT %s) ORDER BY idx",
+                (tag, MAX_JOB_STEPS),
+            ).fetchall()
+        calls = []
+        for r in rows:
+            call = _row(r)
+            call["entry"] = bytes(r[21])
+            calls.append(with_subject(call))
+        return calls
+
     def search(self, f: CallFilter, *, before: int | None, limit: int) -> list[dict[str, Any]]:
         """The calls matching ``f``, newest first (leaf index descending), only indices below ``before`` when
         given, at most ``limit``."""
@@ -471,6 +505,16 @@ class PostgresCallIndex:
         with self._reading() as conn:
             row = conn.execute(
                 f"SELECT {_CHECKPOINT_COLUMNS} FROM explorer_checkpoints WHERE size > %s ORDER BY size LIMIT 1",
+                (index,),
+            ).fetchone()
+        return None if row is None else checkpoint_of_row(row)
+
+    def anchored_covering(self, index: int) -> dict[str, Any] | None:
+        """The smallest stored checkpoint with an anchor that includes leaf ``index`` (``CallIndex``'s)."""
+        with self._reading() as conn:
+            row = conn.execute(
+                f"SELECT {_CHECKPOINT_COLUMNS} FROM explorer_checkpoints WHERE size > %s AND anchor IS NOT NULL "
+                "ORDER BY size LIMIT 1",
                 (index,),
             ).fetchone()
         return None if row is None else checkpoint_of_row(row)

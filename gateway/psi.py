@@ -11,7 +11,15 @@ anything forwarded, :meth:`PsiGuard.check`:
    refuses a request naming other terms than the grant's and the asset's (grant id, purpose, protocol,
    ``max_input``) or another client than the caller (403 ``psi_wrong_terms``), or holding more elements than
    ``max_input`` (403 ``input_over_cap``); bytes that are not a request are 400 ``psi_malformed``;
-3. for a record: the same terms and client, read from the record.
+3. for a record: the same terms and client, read from the record;
+4. for a request or a record: that the job tag the client names in ``Consortium-Psi-Job`` (if any) is the tag of
+   the message's job (``privacy.asset.job_tag``, 403 ``psi_wrong_job``).
+
+The step's event names the job's tag (``psi_job``): the tag of the message's job when the gateway parsed a
+request or a record, else the tag the client named (the terms step, which has no body, and a step refused before
+its message was read). An allowed record step whose answer is the record signed by both, the record the client
+sent, also names the SHA-256 of that answer (``psi_record``, :func:`record_digest`): the bytes each party keeps
+as ``record.json``.
 
 Only a request counts against the grant's quota (one run); the terms and record steps are decided and recorded
 like any call but free, so the last run's record can still be countersigned.
@@ -19,14 +27,26 @@ like any call but free, so the last run's record can still be countersigned.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from privacy.asset import FREE_STEPS, PsiAssetTerms, Step, parse_asset_terms, parse_record_step, step_of, terms_digest
-from privacy.errors import MalformedError
+from privacy.asset import (
+    FREE_STEPS,
+    PsiAssetTerms,
+    Step,
+    is_job_tag,
+    job_tag,
+    parse_asset_terms,
+    parse_record_step,
+    step_of,
+    terms_digest,
+)
+from privacy.errors import MalformedError, PrivacyError
 from privacy.psi import inspect_request
+from privacy.record import JobRecord, parse_signed_record
 
 if TYPE_CHECKING:  # types only: the demo's services read the terms' layout here without the gateway's policy
     from gateway.policy import Decision, Service
@@ -52,6 +72,32 @@ class PsiDenial:
     reason: str
     status: int
     detail: str
+
+
+@dataclass(slots=True)
+class PsiStep:
+    """What the gateway knows of a step's job: the tag its event names (None: no tag, the event names none) and,
+    for a record step whose message it read, the record it forwards (to recognise the answer)."""
+
+    tag: str | None = None
+    record: JobRecord | None = None
+
+
+def claimed_tag(header: str | None) -> str | None:
+    """The job tag a client names in its header, if it is one (anything else is ignored: the event names none)."""
+    return header if header is not None and is_job_tag(header) else None
+
+
+def record_digest(step: PsiStep, status: int, answer: bytes) -> str | None:
+    """The SHA-256 (hex) of a record step's answer if it is the record signed by both that the step forwarded,
+    else None: the gateway vouches only for a record it saw both sides of."""
+    if step.record is None or status != 200:
+        return None
+    try:
+        signed = parse_signed_record(answer)
+    except PrivacyError:
+        return None
+    return hashlib.sha256(answer).hexdigest() if signed.record == step.record else None
 
 
 class PsiGuard:
@@ -88,8 +134,11 @@ class PsiGuard:
         purpose: str,
         caller_org: str,
         on_chain_digest: bytes | None,
+        job: PsiStep | None = None,
     ) -> PsiDenial | None:
-        """None if the step may go on, else why not (module docstring)."""
+        """None if the step may go on, else why not (module docstring). ``job`` holds the tag the client claimed;
+        once the message is read, it holds the message's tag and, for a record step, its record."""
+        job = PsiStep() if job is None else job
         document, terms = self._terms[service.asset]
         if on_chain_digest != terms_digest(document):
             return PsiDenial(
@@ -111,6 +160,7 @@ class PsiGuard:
                 return PsiDenial("psi_malformed", 400, f"not a PSI request message: {exc}")
             named = {key: summary.terms.get(key) for key in expected}
             client = summary.client_org
+            job_id = summary.terms.get("job_id")
         elif step == "record":
             try:
                 record, _signature = parse_record_step(body)
@@ -123,13 +173,22 @@ class PsiGuard:
                 "max_input": record.max_input,
             }
             client = record.client.org
+            job_id = record.job_id
+            job.record = record
         else:
             return None
+        claimed, grant_id = job.tag, named["grant_id"]
+        ids_ok = isinstance(job_id, str) and isinstance(grant_id, str) and (job_id + grant_id).isascii()
+        job.tag = job_tag(grant_id, job_id) if ids_ok else None  # type: ignore[arg-type]
         wrong = [f"{key} {named[key]!r} (expected {value!r})" for key, value in expected.items() if named[key] != value]
         if client != caller_org:
             wrong.append(f"client {client!r} (the caller is {caller_org!r})")
         if wrong:
             return PsiDenial("psi_wrong_terms", 403, "the job names other terms than the grant's: " + "; ".join(wrong))
+        if claimed is not None and claimed != job.tag:
+            return PsiDenial(
+                "psi_wrong_job", 403, "the job tag in the Consortium-Psi-Job header is not the tag of the message's job"
+            )
         if step == "request" and summary.count > terms.max_input:
             return PsiDenial(
                 "input_over_cap",

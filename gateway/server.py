@@ -52,12 +52,13 @@ from gateway.headers import (
 )
 from gateway.inflight import InFlightLimiter
 from gateway.policy import ChainUnavailableError, ChainView, Decision, Service
-from gateway.psi import PsiGuard
+from gateway.psi import PsiGuard, PsiStep, claimed_tag, record_digest
 from gateway.quota import LocalQuota, QuotaCounter, QuotaUnavailableError
 from network.certificates import AuthError, Caller, CallerAuthenticator
 from notary.submit.digest import DigestSalts, GatewaySalt, body_digest, digest_hash, request_digest, response_digest
 from notary.submit.outbox import Outbox, OutboxError, OutboxFullError
 from notary.tracecontext import continue_trace
+from privacy.asset import JOB_HEADER
 
 log = logging.getLogger("gateway")
 
@@ -258,6 +259,7 @@ class Gateway:
         denial: tuple[str, int] | None
         detail: str | None = None
         step = self.psi.step(service) if self.psi is not None else None
+        job = PsiStep(claimed_tag(request.headers.get(JOB_HEADER))) if step is not None else None
         if read is None:
             body, denial, decision = b"", ("body_too_large", 413), None
         else:
@@ -273,12 +275,14 @@ class Gateway:
                 except ChainUnavailableError:
                     digest, denial = None, ("chain_unavailable", 503)
                 if denial is None:
-                    refused = self.psi.check(service, step, body, decision, purpose, caller.org, digest)
+                    refused = self.psi.check(service, step, body, decision, purpose, caller.org, digest, job)
                     if refused is not None:
                         denial, detail = (refused.reason, refused.status), refused.detail
                     elif self.psi.counts_a_run(step):
                         denial = await self._reserve(decision)
         event["request_digest"] = self._request_digest(event, request, body)
+        if job is not None and job.tag is not None:
+            event["psi_job"] = job.tag
         if decision is not None:
             event["asset_version"] = decision.asset_version
             event["grant_id"] = decision.grant_id
@@ -298,7 +302,7 @@ class Gateway:
                     self.quota.release(decision.grant_id)
                 return self._outbox_full()
             try:
-                return await self._forward(request, event, body, target, trace, span, caller, started)
+                return await self._forward(request, event, body, target, trace, span, caller, started, job)
             except OutboxFullError:  # filled by the calls in flight since the check
                 if charged:
                     self.quota.release(decision.grant_id)
@@ -357,6 +361,7 @@ class Gateway:
         span: str,
         caller: Caller,
         started: int,
+        job: PsiStep | None = None,
     ) -> web.StreamResponse:
         assert self._session is not None
         headers = {
@@ -403,6 +408,9 @@ class Gateway:
                 event["response_digest"] = self._response_digest(
                     event, upstream.status, body_digest(content, self._hash)
                 )
+                psi_record = None if job is None else record_digest(job, upstream.status, content)
+                if psi_record is not None and "psi_job" in event:
+                    event["psi_record"] = psi_record
                 await self._record(event, started)
                 return web.Response(status=upstream.status, body=content, headers=out_headers)
             try:
@@ -530,6 +538,9 @@ class Gateway:
         event = self._event(caller, service, method, trace)
         event["request_digest"] = request_digest(self._salt(event), method, uri, self._empty_body, self._hash)
         if self.psi is not None and self.psi.step(service) is not None:  # nginx shows no body: no size to check
+            tag = claimed_tag(request.headers.get(JOB_HEADER))
+            if tag is not None:
+                event["psi_job"] = tag
             detail = "the steps of a PSI job are served by a gateway in proxy mode, which reads the request"
             return await self._deny(event, "psi_needs_proxy", 403, started, None, detail=detail)
         decision, denial = await self._decide(caller, service, request.headers.get(PURPOSE_HEADER))

@@ -73,8 +73,11 @@ FIELDS: Final[dict[str, tuple[str, bool]]] = {
 }
 #: Fields an event may leave out (absent, never null), so that events written before them stay valid and keep
 #: their entry bytes. ``subject``: on an explorer query event only (``is_ledger_query``), the firms whose data
-#: the query read, sorted and comma-separated (``subjects``); absent when it read no firm's data.
-OPTIONAL_FIELDS: Final[dict[str, str]] = {"subject": "subjects"}
+#: the query read, sorted and comma-separated (``subjects``); absent when it read no firm's data. ``psi_job``: on
+#: a step of a privacy-computing job only, the job's tag (``privacy.asset.job_tag``: SHA-256 over the grant id and
+#: the job id, never the job id itself); ``psi_record``: on an allowed record step only, the SHA-256 of the record
+#: signed by both parties as the owner answered it (the bytes of each party's ``record.json``).
+OPTIONAL_FIELDS: Final[dict[str, str]] = {"subject": "subjects", "psi_job": "digest", "psi_record": "digest"}
 #: At most this many firms in a query's ``subject``: a detail reads one call, grant or asset (two firms at most).
 MAX_SUBJECTS: Final = 2
 
@@ -234,9 +237,14 @@ def parties(obj: Mapping[str, Any], visibility: QueryVisibility | None = None) -
 
 def _check_decision(obj: Mapping[str, Any], loc: tuple[str | int, ...]) -> list[dict[str, Any]]:
     """Cross-field rules: an allowed call names its grant (a ledger query and an alarm record excepted) and no
-    reason; a denied one names its reason; only a ledger query names a subject."""
+    reason; a denied one names its reason; only a ledger query names a subject; only a call under a grant's asset
+    names a PSI job, and only an allowed one of a named job a PSI record."""
     if "subject" in obj and not is_ledger_query(obj):
         return [{"loc": [*loc, "subject"], "msg": "only an explorer query event names a subject"}]
+    if "psi_job" in obj and (is_ledger_query(obj) or is_alarm_record(obj) or obj["asset_id"] is None):
+        return [{"loc": [*loc, "psi_job"], "msg": "only a call of an asset's API names a PSI job"}]
+    if "psi_record" in obj and ("psi_job" not in obj or obj["decision"] != "allow"):
+        return [{"loc": [*loc, "psi_record"], "msg": "only an allowed step of a named PSI job names a record"}]
     if obj["decision"] == "allow":
         problems = []
         if obj["denial_reason"] is not None:
@@ -313,6 +321,8 @@ class Event:
     gateway_id: str
     gateway_seq: int
     subject: str | None = None
+    psi_job: str | None = None
+    psi_record: str | None = None
 
     @classmethod
     def from_json(cls, obj: object) -> Event:
@@ -326,8 +336,9 @@ class Event:
 
     def to_json(self) -> dict[str, Any]:
         obj = asdict(self)
-        if obj["subject"] is None:
-            del obj["subject"]  # absent, never null (``OPTIONAL_FIELDS``)
+        for key in OPTIONAL_FIELDS:
+            if obj[key] is None:
+                del obj[key]  # absent, never null (``OPTIONAL_FIELDS``)
         return obj
 
     def to_entry(self) -> bytes:
@@ -337,6 +348,7 @@ class Event:
             self.decision, self.denial_reason, self.event_id, self.gateway_id, self.gateway_seq, self.grant_id,
             self.latency_us, self.method, self.provider_org, self.request_digest, self.response_digest, self.route,
             self.status, self.time_ms, self.traceparent, self.unit, self.v, subject=self.subject,
+            psi_job=self.psi_job, psi_record=self.psi_record,
         )  # fmt: skip
 
 
@@ -345,20 +357,23 @@ def encode_entry(
     decision: str, denial_reason: str | None, event_id: str, gateway_id: str, gateway_seq: int,
     grant_id: str | None, latency_us: int, method: str, provider_org: str, request_digest: str,
     response_digest: str | None, route: str, status: int, time_ms: int, traceparent: str, unit: str, v: int,
-    *, subject: str | None = None,
+    *, subject: str | None = None, psi_job: str | None = None, psi_record: str | None = None,
 ) -> bytes:  # fmt: skip
     """The canonical entry bytes of an event's fields, given in the entry's key order (code-point order): the
     bytes :func:`canonical_entry` gives for the same event, written field by field without building a dict
     (the explorer rebuilds entries from its index with it). The fields are not validated; a string where an
-    integer belongs, or the reverse, raises ValueError or TypeError. ``subject`` is written only when given."""
+    integer belongs, or the reverse, raises ValueError or TypeError. ``subject``, ``psi_job`` and ``psi_record``
+    are written only when given."""
     sub = "" if subject is None else f'"subject":{_encode(subject)},'
+    psi = "" if psi_job is None else f'"psi_job":{_encode(psi_job)},'
+    psi += "" if psi_record is None else f'"psi_record":{_encode(psi_record)},'
     av = "null" if asset_version is None else f"{asset_version:d}"
     return (
         f'{{"api":{_encode(api)},"asset_id":{_opt_str(asset_id)},"asset_version":{av},'
         f'"caller_identity":{_encode(caller_identity)},"caller_org":{_encode(caller_org)},"center":{_encode(center)},'
         f'"decision":{_encode(decision)},"denial_reason":{_opt_str(denial_reason)},"event_id":{_encode(event_id)},'
         f'"gateway_id":{_encode(gateway_id)},"gateway_seq":{gateway_seq:d},"grant_id":{_opt_str(grant_id)},'
-        f'"latency_us":{latency_us:d},"method":{_encode(method)},"provider_org":{_encode(provider_org)},'
+        f'"latency_us":{latency_us:d},"method":{_encode(method)},"provider_org":{_encode(provider_org)},{psi}'
         f'"request_digest":{_encode(request_digest)},"response_digest":{_opt_str(response_digest)},'
         f'"route":{_encode(route)},"status":{status:d},{sub}"time_ms":{time_ms:d},"traceparent":{_encode(traceparent)},'
         f'"unit":{_encode(unit)},"v":{v:d}}}'

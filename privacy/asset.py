@@ -21,6 +21,10 @@ A job is three calls to the APIs of the asset, each registered in the catalogue 
   number of elements in it is within ``max_input``;
 - ``POST <steps>/record``: the record the client signed (:func:`format_record_step`); the answer is the record
   signed by both (``privacy.record.format_signed_record``). No run is counted.
+
+Each step carries the job's *tag* in the header ``Consortium-Psi-Job`` (:func:`job_tag`: SHA-256 over a context
+string, the grant id and the job id), which the owner's gateway records in the step's event (``psi_job``), so the
+explorer can show a job's steps together without the log holding the job id.
 """
 
 from __future__ import annotations
@@ -46,6 +50,10 @@ FREE_STEPS: Final = frozenset({"terms", "record"})
 _BASE: Final = re.compile(r"/[A-Za-z0-9._~/-]{1,100}\Z")
 _SIG_HEX: Final = re.compile(r"[0-9a-f]{128}\Z")
 MAX_RECORD_STEP_BYTES: Final = 32 * 1024
+#: The header in which the client names the job's tag on each step (the gateway drops it before forwarding).
+JOB_HEADER: Final = "Consortium-Psi-Job"
+JOB_TAG_CONTEXT: Final = b"consortium-ledger/psi-job-tag/v1\n"
+_TAG: Final = re.compile(r"[0-9a-f]{64}\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +118,18 @@ def parse_asset_terms(data: bytes) -> PsiAssetTerms:
 def terms_digest(document: bytes) -> bytes:
     """SHA-256 of the document's bytes: what the asset's metadata digest on chain must be."""
     return hashlib.sha256(document).digest()
+
+
+def job_tag(grant_id: str, job_id: str) -> str:
+    """The job's tag, 64 lower-case hex digits: SHA-256(``consortium-ledger/psi-job-tag/v1`` ‖ LF ‖ grant id ‖ LF
+    ‖ job id), the ids in ASCII as the record names them. The grant binds it to one grantee and one owner's asset
+    (two firms' jobs of the same id get other tags); the owner's service refuses a job id it answered before, so
+    under one grant it names one job. Anyone who holds the record computes it; the log holds only the tag."""
+    return hashlib.sha256(JOB_TAG_CONTEXT + grant_id.encode("ascii") + b"\n" + job_id.encode("ascii")).hexdigest()
+
+
+def is_job_tag(value: str) -> bool:
+    return _TAG.match(value) is not None
 
 
 def step_of(route: str) -> Step | None:

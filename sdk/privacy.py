@@ -47,17 +47,19 @@ from gateway.psi import TERMS_SUFFIX, terms_dir
 from network.description import load_description
 from network.identity import load_ed25519_gateway_key
 from privacy.asset import (
+    JOB_HEADER,
     PsiAssetTerms,
     Step,
     format_asset_terms,
     format_record_step,
+    job_tag,
     parse_asset_terms,
     terms_digest,
 )
-from privacy.errors import PrivacyError
+from privacy.errors import MalformedError, PrivacyError
 from privacy.jobfiles import party_files, write_job_files
 from privacy.psi import PROTOCOL, JobTerms, PsiClient
-from privacy.record import SignedRecord, key_bytes, parse_signed_record, sign_record, verify_record
+from privacy.record import JOB_ID, SignedRecord, key_bytes, parse_signed_record, sign_record, verify_record
 from privacy.service import PsiService
 from sdk.client import CallResult, MemberClient, SdkError
 
@@ -116,6 +118,11 @@ class PsiJob:
     files: dict[str, bytes]  # privacy.jobfiles: record.json, vrf-key.json, input.set.json, result.set.json
     event_ids: dict[str, str] = field(default_factory=dict)  # step → the gateway's event id
 
+    @property
+    def tag(self) -> str:
+        """The job's tag, which each step's event names (``privacy.asset.job_tag``): the explorer's job page."""
+        return job_tag(self.signed.record.grant_id, self.job_id)
+
 
 def run_psi_job(
     client: MemberClient,
@@ -134,9 +141,15 @@ def run_psi_job(
     """Run one job (module docstring); raises :class:`PsiRefusedError`, :class:`PsiJobError` or the SDK's
     :class:`~sdk.client.TransportError`, and the privacy core's ``InputTooLargeError`` for an input over the cap."""
     events: dict[str, str] = {}
+    job_id = job_id or f"psi-{uuid.uuid4().hex}"
+    if JOB_ID.match(job_id) is None:
+        raise MalformedError(f"job id {job_id!r} must match {JOB_ID.pattern}")
+    tag = job_tag(grant_id, job_id)  # each step names it, so the owner's gateway records it in the step's event
 
     def call(step: Step, method: str, content: bytes | None = None) -> CallResult:
-        headers = {"Content-Type": "application/octet-stream"} if content is not None else None
+        headers = {JOB_HEADER: tag}
+        if content is not None:
+            headers["Content-Type"] = "application/octet-stream"
         result = client.call(gateway_url, method, f"{steps}/{step}", purpose=purpose, content=content, headers=headers)
         if result.event_id:
             events[step] = result.event_id
@@ -156,7 +169,7 @@ def run_psi_job(
         raise PsiJobError(f"the owner's PSI terms do not parse: {exc}") from exc
     if terms.protocol != PROTOCOL:
         raise PsiJobError(f"the asset's protocol is {terms.protocol!r}; this client speaks {PROTOCOL!r}")
-    job = JobTerms(job_id or f"psi-{uuid.uuid4().hex}", grant_id, purpose, terms.max_input)
+    job = JobTerms(job_id, grant_id, purpose, terms.max_input)
     psi = PsiClient(job, org, signing_key.public_key(), identifiers, X25519PublicKey.from_public_bytes(terms.kem_key))
     response = call("request", "POST", psi.request()).content
     try:

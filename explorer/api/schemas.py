@@ -278,6 +278,12 @@ class Event(BaseModel):
     subject: str | None = Field(
         None, description="an explorer query's: the firms whose data it read, comma-separated; absent otherwise"
     )
+    psi_job: str | None = Field(
+        None, description="a PSI job's step: the job's tag (SHA-256 over the grant id and the job id); absent otherwise"
+    )
+    psi_record: str | None = Field(
+        None, description="an allowed PSI record step: the SHA-256 of the record signed by both (record.json)"
+    )
 
 
 class Shredded(BaseModel):
@@ -702,3 +708,48 @@ class Liveness(BaseModel):
     ok: bool
     indexed_size: int | None = None
     chain_indexed: int | None = None
+
+
+# -- privacy-computing jobs ----------------------------------------------------------------------------------
+
+
+class JobStep(BaseModel):
+    """One step of a PSI job: its call as indexed, and what its event says of the job."""
+
+    step: str | None = Field(description="terms, request or record (the last segment of the API's route)")
+    call: Call
+    tag_from: str = Field(
+        description="`message`: the owner's gateway computed the job's tag from the job id and grant id of the "
+        "request or record it read; `client`: the tag the client named in its header, unchecked (the terms step, "
+        "or a step refused before its message was read)"
+    )
+    record_sha256: str | None = Field(
+        description="an allowed record step's: the SHA-256 of the record signed by both, as the owner answered it"
+    )
+    checkpoint: int | None = Field(description="the size of the smallest indexed checkpoint that includes the step")
+
+
+class PsiJob(BaseModel):
+    """A privacy-computing job as the log holds it: the events of its steps, grouped by the tag they name.
+
+    The log holds no job id, no record and no count: only the tag, each step's event and the record's SHA-256.
+    Whoever holds ``record.json`` checks it against ``record_sha256`` and ``tag`` (the web UI does, in the
+    browser) and reads the counts and digests from it."""
+
+    tag: str
+    client: str = Field(description="the org that ran the client (the steps' caller)")
+    owner: str = Field(description="the org that owns the identifier set (the steps' provider)")
+    asset: str | None
+    asset_version: int | None = Field(description="the asset's version the request step (else the first) ran under")
+    grant_id: str | None
+    grant: Grant | None = Field(description="the grant as the chain holds it now; null if the explorer has none")
+    complete: bool = Field(description="an allowed request step and an allowed record step naming the record")
+    record_sha256: str | None
+    steps: list[JobStep]
+    checkpoint: Checkpoint | None = Field(
+        description="the smallest indexed checkpoint that includes every step, with its cosignatures"
+    )
+    anchored: Checkpoint | None = Field(
+        description="the smallest indexed checkpoint with an anchor that includes every step (the notary anchors "
+        "only some checkpoints): the job's anchor transaction and block"
+    )

@@ -19,6 +19,7 @@ import { viewDashboard } from "./views/dashboard.js";
 import { viewGrant, viewGrants } from "./views/grants.js";
 import { viewAlarms } from "./views/alarms.js";
 import { viewHealth } from "./views/health.js";
+import { viewJob } from "./views/jobs.js";
 import { viewLogin } from "./views/login.js";
 import { viewMember, viewMembers } from "./views/members.js";
 import { viewProvenance } from "./views/provenance.js";
@@ -42,6 +43,7 @@ const ROUTES = [
   { re: /^services$/, view: viewServices, nav: "services" },
   { re: /^calls$/, view: viewCalls, nav: "calls" },
   { re: /^calls\/([^/]+)$/, view: viewProvenance, nav: "calls" },
+  { re: /^jobs\/([0-9a-f]{64})$/, view: viewJob, nav: "calls" },
   { re: /^blocks$/, view: viewBlocks, nav: "blocks" },
   { re: /^blocks\/([^/]+)$/, view: viewBlock, nav: "blocks" },
   { re: /^transactions\/([^/]+)$/, view: viewTransaction, nav: "blocks" },

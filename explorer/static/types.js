@@ -136,7 +136,8 @@
 /**
  * The audit event a log entry holds (notary/event.py): a call's fields and a few more.
  * @typedef {Partial<Call> & {v?: number, traceparent?: string, caller_identity?: string,
- *   request_digest?: string, response_digest?: string}} AuditEvent
+ *   request_digest?: string, response_digest?: string, subject?: string, psi_job?: string,
+ *   psi_record?: string}} AuditEvent
  */
 
 /**
@@ -316,3 +317,29 @@
  */
 
 export {};
+
+/**
+ * GET /jobs/{tag}: a privacy-computing job's steps in the log, grouped by the tag their events name.
+ * @typedef {object} PsiJob
+ * @property {string} tag  SHA-256 over the grant id and the job id (privacy.asset.job_tag), hex
+ * @property {string} client
+ * @property {string} owner
+ * @property {string | null} asset
+ * @property {number | null} asset_version
+ * @property {string | null} grant_id
+ * @property {Grant | null} grant
+ * @property {boolean} complete  an allowed request and an allowed record step naming the record
+ * @property {string | null} record_sha256  the SHA-256 of the record signed by both (record.json), hex
+ * @property {JobStep[]} steps
+ * @property {Checkpoint | null} checkpoint  the smallest checkpoint that includes every step
+ * @property {Checkpoint | null} anchored  the smallest anchored checkpoint that includes every step
+ */
+
+/**
+ * @typedef {object} JobStep
+ * @property {string | null} step  "terms", "request" or "record"
+ * @property {Call} call
+ * @property {string} tag_from  "message" (the gateway computed it) or "client" (the client's header)
+ * @property {string | null} record_sha256
+ * @property {number | null} checkpoint  the size of the smallest checkpoint that includes the step
+ */

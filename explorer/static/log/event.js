@@ -30,8 +30,11 @@ export const EVENT_FIELDS = Object.freeze([
   "gateway_seq",
 ]);
 
-/** The fields an event may leave out (notary/event.py OPTIONAL_FIELDS): an explorer query's subject. */
-export const OPTIONAL_EVENT_FIELDS = Object.freeze(["subject"]);
+/**
+ * The fields an event may leave out (notary/event.py OPTIONAL_FIELDS): an explorer query's subject; a PSI job's tag
+ * and record digest.
+ */
+export const OPTIONAL_EVENT_FIELDS = Object.freeze(["subject", "psi_job", "psi_record"]);
 
 /**
  * JCS: keys sorted by UTF-16 code units, no whitespace, ECMAScript number and string serialisation.

@@ -160,6 +160,9 @@ export async function viewProvenance(ctx) {
         : "—",
     ],
     [t("col.grant"), source.grant_id ? link(["grants", source.grant_id], mono(source.grant_id)) : "—"],
+    event && event.psi_job
+      ? [t("col.psiJob"), link(["jobs", event.psi_job], mono(event.psi_job), { testid: "call-psi-job" })]
+      : null,
     [
       t("col.decision"),
       h("span", null, decisionBadge(source.decision), source.denial_reason ? [" ", mono(source.denial_reason)] : null),

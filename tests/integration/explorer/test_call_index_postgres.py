@@ -30,6 +30,7 @@ from tests.unit.explorer.test_call_index import (  # noqa: F401 - collected here
     test_a_large_batch_over_many_chunks_is_all_or_nothing,
     test_a_query_naming_its_subject_keeps_its_entry_and_shows_the_subject_in_its_detail,
     test_add_entries_refuses_a_wrong_start_or_a_bad_entry_and_changes_nothing,
+    test_by_job_finds_the_steps_naming_a_psi_job_in_log_order,
     test_checkpoints_upsert_by_size_and_answer_by_index,
     test_entries_that_do_not_rebuild_byte_for_byte_are_kept_as_they_are,
     test_gaps_are_replaced_as_a_whole,
@@ -40,6 +41,7 @@ from tests.unit.explorer.test_call_index import (  # noqa: F401 - collected here
     test_report_sums_a_firms_calls_made_and_served,
     test_rows_hold_every_field_and_the_exact_entry,
     test_the_operator_counts_no_other_firms_ledger_queries,
+    test_the_smallest_anchored_checkpoint_covering_a_leaf,
     varied_events,
     vars_of,
 )

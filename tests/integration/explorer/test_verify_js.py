@@ -46,7 +46,7 @@ from chain.seal import ExtraData
 from notary.api.schemas import Evidence as ApiEvidence
 from notary.bundle import FORMAT_V1, FORMAT_V2, EvidenceBundle
 from notary.checkpointer import WitnessPolicy
-from notary.event import parse_entry
+from notary.event import OPTIONAL_FIELDS, parse_entry
 from notary.evidence import anchor_evidence
 from notary.log.cosignature import COSIGNATURE_V1, CosignatureVerifier, format_cosigner_vkey
 from notary.log.note import ED25519, NoteVerifier, format_vkey
@@ -485,20 +485,24 @@ def test_the_displayed_event_must_be_the_entry(evidence: Evidence, tmp_path: Pat
 
 
 @needs_node
-def test_the_entry_check_takes_the_optional_subject_field_and_no_other(evidence: Evidence, tmp_path: Path) -> None:
-    """An entry with ``subject`` (an explorer query's, ``notary.event.OPTIONAL_FIELDS``) passes the entry step,
-    one with a field the schema does not know fails it, naming the field. The entries are rewritten in canonical
-    form with their leaf hash, so only the entry step's field check tells them apart (inclusion then fails)."""
+def test_the_entry_check_takes_the_optional_fields_and_no_other(evidence: Evidence, tmp_path: Path) -> None:
+    """An entry with each of ``notary.event.OPTIONAL_FIELDS`` (an explorer query's ``subject``, a PSI step's
+    ``psi_job`` and ``psi_record``) passes the entry step, one with a field the schema does not know fails it, naming
+    the field. The entries are rewritten in canonical form with their leaf hash, so only the entry step's field check
+    tells them apart (inclusion then fails)."""
     event = parse_entry(base64.b64decode(evidence.bundle["entry"]))
+    optional = {"subject": "huaxin-bank", "psi_job": "a1" * 32, "psi_record": "b2" * 32}
+    assert set(optional) == set(OPTIONAL_FIELDS)
     cases = []
-    for name, extra in (("subject", {"subject": "huaxin-bank"}), ("unknown", {"subjects": "huaxin-bank"})):
+    for name, extra in [*((k, {k: v}) for k, v in optional.items()), ("unknown", {"subjects": "huaxin-bank"})]:
         entry = json.dumps({**event, **extra}, sort_keys=True, separators=(",", ":")).encode()
         leaf = hashlib.sha256(b"\x00" + entry).digest()
         encoded = {"entry": base64.b64encode(entry).decode(), "leaf_hash": base64.b64encode(leaf).decode()}
         bundle = {**evidence.bundle, **encoded}
         cases.append({"name": name, "bundle": bundle, "keys": evidence.keys})
     results = run_node(tmp_path, cases)
-    assert oks(results["subject"])["entry"] is True, show(results["subject"])
+    for name in optional:
+        assert oks(results[name])["entry"] is True, show(results[name])
     assert oks(results["unknown"])["entry"] is False
     assert "unknown field(s) subjects" in results["unknown"][0]["detail"]
 

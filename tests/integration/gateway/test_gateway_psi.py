@@ -11,6 +11,7 @@ are spent by one test alone (a request over the cap takes none, the jobs take th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -28,7 +29,7 @@ from chain.ids import AssetKind, OrgId
 from gateway.psi import terms_dir
 from network.identity import load_ed25519_gateway_key
 from notary.event import canonical_entry
-from privacy.asset import parse_asset_terms, terms_digest
+from privacy.asset import JOB_HEADER, job_tag, parse_asset_terms, terms_digest
 from privacy.identifiers import cnid_check_character
 from privacy.psi import JobTerms, PsiClient, _format_message, _parse_message
 from sdk import MemberClient
@@ -36,6 +37,7 @@ from sdk.privacy import PsiRefusedError, run_psi_job
 from tests.integration.gateway.gateway_chain import GRANTEE, OTHER, PROVIDER, GatewayChain, digest, gateway_chain
 from tests.integration.gateway.gateway_notary import NotaryProcess
 from tests.integration.gateway.gateway_world import PASS, ROOT, GatewayProcess, World, build_world, notary_events
+from tests.support.job_explorer import get, job_explorer
 from tests.support.up_process import free_port
 from tests.support.wait import wait_until
 
@@ -187,6 +189,33 @@ def test_a_job_through_the_owners_gateway_finds_the_shared_customers_and_records
         assert (event["api"], event["method"]) == APIS[step], event
         assert (event["decision"], event["status"], event["grant_id"]) == ("allow", 200, psi.grant_id), event
         assert (event["caller_org"], event["asset_id"]) == (GRANTEE, PSI_ASSET)
+        # the job's tag on every step, never its id; the record's digest on the record step only
+        assert event["psi_job"] == summary["tag"] == job_tag(psi.grant_id, "job-1"), event
+        assert "job-1" not in json.dumps(event)
+    record_sha256 = hashlib.sha256((out / "record.json").read_bytes()).hexdigest()
+    assert events[steps["record"]]["psi_record"] == record_sha256
+    assert "psi_record" not in events[steps["request"]] and "psi_record" not in events[steps["terms"]]
+
+
+def test_the_explorer_shows_the_real_jobs_steps_to_its_parties_only(
+    psi: PsiWorld, job_1: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    """The notary's entries of the job (and of whatever else the gateway recorded) in an explorer in process."""
+    out, summary = job_1
+    entries = [canonical_entry(e) for e in psi.events()]
+    with job_explorer(tmp_path, entries, (GRANTEE, PROVIDER, OTHER)) as client:
+        status, body = get(client, f"/api/v1/jobs/{summary['tag']}", GRANTEE)
+        assert status == 200, body
+        job = json.loads(body)
+        assert (job["client"], job["owner"], job["grant_id"], job["asset"]) == (
+            GRANTEE, PROVIDER, psi.grant_id, PSI_ASSET
+        )  # fmt: skip
+        assert {s["step"]: s["call"]["event_id"] for s in job["steps"]} == summary["events"]
+        assert [s["tag_from"] for s in job["steps"]] == ["client", "message", "message"]
+        assert job["record_sha256"] == hashlib.sha256((out / "record.json").read_bytes()).hexdigest()
+        assert job["complete"] is True
+        assert get(client, f"/api/v1/jobs/{summary['tag']}", PROVIDER)[0] == 200
+        assert get(client, f"/api/v1/jobs/{summary['tag']}", OTHER)[0] == 404
 
 
 def test_a_membership_proof_from_the_jobs_files_verifies_and_a_forged_one_does_not(
@@ -231,6 +260,16 @@ def test_refusals_are_recorded_and_runs_are_counted_by_requests(psi: PsiWorld) -
     assert (answer.status, answer.denial_reason) == (403, "input_over_cap"), answer.content
     assert answer.event_id is not None
     refused["over the cap"] = (answer.event_id, "input_over_cap", 403)
+
+    with member(psi, METERED) as client:  # a header naming another job than the message's: refused, no run taken
+        request = over_cap_request(psi, METERED, psi.metered_grant_id, 10)
+        answer = client.call(
+            psi.gateway.url, "POST", f"{STEPS}/request", purpose=PSI_PURPOSE, content=request,
+            headers={JOB_HEADER: job_tag(psi.metered_grant_id, "another-job")},
+        )  # fmt: skip
+    assert (answer.status, answer.denial_reason) == (403, "psi_wrong_job"), answer.content
+    assert answer.event_id is not None
+    refused["another job named"] = (answer.event_id, "psi_wrong_job", 403)
 
     for case, org, purpose in (("no grant", OTHER, PSI_PURPOSE), ("another purpose", GRANTEE, "marketing")):
         with pytest.raises(PsiRefusedError) as denied:

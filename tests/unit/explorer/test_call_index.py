@@ -261,6 +261,40 @@ def test_a_query_naming_its_subject_keeps_its_entry_and_shows_the_subject_in_its
     assert "subject" not in index.search(CallFilter(), before=None, limit=5)[-1]
 
 
+def test_by_job_finds_the_steps_naming_a_psi_job_in_log_order(index: CallIndex) -> None:
+    """Entries naming a PSI job (``psi_job``) are kept as their bytes and found by their tag, in log order, across
+    appends; another tag, a malformed one or an entry naming none finds nothing of them."""
+    tag, other = "a1" * 32, "b2" * 32
+    record = "c3" * 32
+    plain = varied_events(4)
+    named = [
+        event(event_id="s-1", psi_job=tag),
+        event(event_id="s-2", psi_job=other),
+        event(event_id="s-3", psi_job=tag, psi_record=record),
+    ]
+    index.add_entries(0, [canonical_entry(e) for e in (plain[0], named[0], plain[1], named[1])])
+    index.add_entries(4, [canonical_entry(e) for e in (plain[2], named[2], plain[3])])
+    found = index.by_job(tag)
+    assert [(c["index"], c["event_id"]) for c in found] == [(1, "s-1"), (5, "s-3")]
+    assert [c["entry"] for c in found] == [canonical_entry(named[0]), canonical_entry(named[2])]
+    assert found[1] == index.by_index(5)
+    assert [c["event_id"] for c in index.by_job(other)] == ["s-2"]
+    for nothing in ("d4" * 32, tag.upper(), tag[:-2], "zz" * 32):
+        assert index.by_job(nothing) == []
+
+
+def test_the_smallest_anchored_checkpoint_covering_a_leaf(index: CallIndex) -> None:
+    def checkpoint(size: int, anchored: bool) -> dict[str, Any]:
+        anchor = {"tx_hash": "0x" + "ab" * 32, "block_number": size, "state": "confirmed"} if anchored else None
+        return {"size": size, "root": "cm9vdA==", "cosigners": [], "note": "n", "anchor": anchor}
+
+    index.put_checkpoints([checkpoint(2, True), checkpoint(4, False), checkpoint(6, False), checkpoint(8, True)])
+    assert [(index.anchored_covering(i) or {}).get("size") for i in (0, 1, 2, 5, 7, 8)] == [2, 2, 8, 8, 8, None]
+    assert (index.checkpoint_covering(2) or {}).get("size") == 4
+    index.put_checkpoints([checkpoint(4, True)])  # its anchor confirmed later: the row is replaced
+    assert (index.anchored_covering(2) or {}).get("size") == 4
+
+
 def test_add_entries_refuses_a_wrong_start_or_a_bad_entry_and_changes_nothing(index: CallIndex) -> None:
     events = varied_events(600)
     entries = load(index, events[:300])

@@ -1,0 +1,121 @@
+"""Privacy-computing jobs: ``/jobs/{tag}``, the steps of one PSI job as the log holds them (``docs/privacy.md``,
+"The job in the log and the explorer").
+
+A job's steps are the events naming its tag (``psi_job``, ``privacy.asset.job_tag``). The job is defined by its
+first step whose tag the owner's gateway computed from the message it read (a request or a record), else by its
+first event: the job's client, owner and grant are that step's caller, provider and grant, and only events with
+the same three belong to it. So a firm that names another job's tag in its own header (which the gateway records
+unchecked on a terms step) adds nothing to that job's page.
+
+Who sees a job: its client's and owner's people and the regulator, the rule for its calls
+(``explorer.access.sees_call``). A job the person may not see is the same 404 as a tag no event names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter
+from fastapi import Path as PathParam
+
+from explorer import access
+from explorer.api.deps import CurrentPerson, Explorer, ExplorerDep, Subject
+from explorer.api.schemas import PsiJob
+from explorer.errors import NotFoundError
+from explorer.state import grant_json, private_grant_json
+from network.logins import Person
+from notary.event import parties
+from privacy.asset import step_of
+
+router = APIRouter(tags=["jobs"])
+
+JobTag = Annotated[str, PathParam(pattern=r"^[0-9a-f]{64}$", description="the job's tag: 64 lower-case hex digits")]
+#: Refusals that come after the owner's gateway has read the step's message, and so its job's tag.
+_READ_MESSAGE: Final = frozenset({"psi_wrong_terms", "psi_wrong_job", "input_over_cap", "quota_exhausted"})
+
+
+def tag_from(step: str | None, row: Mapping[str, Any]) -> str:
+    """``message`` if the gateway computed the event's tag from the step's message, else ``client`` (module
+    docstring of ``gateway.psi``)."""
+    read = row["decision"] == "allow" or row["denial_reason"] in _READ_MESSAGE
+    return "message" if step in ("request", "record") and read else "client"
+
+
+def _defining(steps: Sequence[tuple[str | None, dict[str, Any]]]) -> dict[str, Any]:
+    for step, row in steps:
+        if tag_from(step, row) == "message":
+            return row
+    return steps[0][1]
+
+
+def _grant(explorer: Explorer, person: Person, grant_id: str | None) -> dict[str, Any] | None:
+    if grant_id is None:
+        return None
+    snap = explorer.state.snapshot
+    private = snap.private_grant(grant_id)
+    if private is not None:
+        return (
+            private_grant_json(private, snap.asset(private.asset))
+            if access.sees_private_grant(person, private)
+            else None
+        )
+    found = snap.grant(grant_id)
+    if found is None or not access.sees_grant(person, found):
+        return None
+    return grant_json(found, snap.asset(found.asset), snap.block_time)
+
+
+@router.get(
+    "/jobs/{tag}",
+    summary="One privacy-computing job's steps in the log",
+    response_model=PsiJob,
+    response_model_exclude_unset=True,
+)
+def job(explorer: ExplorerDep, p: CurrentPerson, tag: JobTag, subject: Subject) -> dict[str, Any]:
+    steps: list[tuple[str | None, dict[str, Any]]] = []
+    for row in explorer.calls.by_job(tag):
+        entry = json.loads(row.pop("entry"))
+        if entry.get("psi_job") != tag:  # the index's word is checked against the entry itself
+            continue
+        row["psi_record"] = entry.get("psi_record")
+        steps.append((step_of(row["route"]), row))
+    if not steps:
+        raise NotFoundError(f"job {tag}")
+    first = _defining(steps)
+    key = (first["caller_org"], first["provider_org"], first["grant_id"])
+    steps = [(s, r) for s, r in steps if (r["caller_org"], r["provider_org"], r["grant_id"]) == key]
+    if not access.sees_call(p, first, explorer.visibility):
+        raise NotFoundError(f"job {tag}")
+    subject(parties(first))
+    calls = explorer.calls
+    shown = []
+    for step, row in steps:
+        covering = calls.checkpoint_covering(row["index"])
+        record = row.pop("psi_record")
+        shown.append({
+            "step": step,
+            "call": row,
+            "tag_from": tag_from(step, row),
+            "record_sha256": record,
+            "checkpoint": None if covering is None else covering["size"],
+        })  # fmt: skip
+    record_sha256 = next((s["record_sha256"] for s in shown if s["record_sha256"] is not None), None)
+    requested = [r for s, r in steps if s == "request"]
+    last = max(r["index"] for _, r in steps)
+    version_of = requested[0] if requested else first
+    return {
+        "tag": tag,
+        "client": first["caller_org"],
+        "owner": first["provider_org"],
+        "asset": first["asset_id"],
+        "asset_version": version_of["asset_version"],
+        "grant_id": first["grant_id"],
+        "grant": _grant(explorer, p, first["grant_id"]),
+        "complete": record_sha256 is not None and any(r["decision"] == "allow" for r in requested),
+        "record_sha256": record_sha256,
+        "steps": shown,
+        "checkpoint": calls.checkpoint_covering(last),
+        "anchored": calls.anchored_covering(last),
+    }

@@ -1,0 +1,182 @@
+// One privacy-computing (PSI) job: its two firms, the grant, the asset's version, each step's call (with a link to
+// its provenance and evidence), its place in the log (leaf indices, the covering checkpoint, its cosignatures
+// and anchor), and, from a record.json the person holds, the record's counts and digests, checked in this browser
+// against the SHA-256 and the tag the log holds. The file never leaves the browser.
+
+import { getJson, isObject } from "../api.js";
+import { h, link } from "../dom.js";
+import { fmtMs, fmtNum, text } from "../format.js";
+import { t } from "../i18n.js";
+import { badge, decisionBadge, httpStatusBadge, kv, mono, okBadge, section, table } from "../widgets.js";
+import { checkRecord } from "../psi.js";
+import { anchorState, assetLink, blockLink, chips, orgLink, pageHeader, statusMessage, txLink } from "./_shared.js";
+
+/** @import { Ctx } from "../router.js" */
+/** @import { PsiJob, JobStep } from "../types.js" */
+
+/** The record's counts and digests, as a list. */
+function recordFacts(/** @type {Record<string, any>} */ r) {
+  /** @param {unknown} p */
+  const party = (p) =>
+    isObject(p)
+      ? h(
+          "span",
+          null,
+          orgLink(p.org),
+          ` · ${t("job.inputCount")} `,
+          h("strong", null, fmtNum(p.input_count)),
+          ` · ${t("job.inputRoot")} `,
+          mono(p.input_root),
+        )
+      : "—";
+  const messages = isObject(r.messages) ? r.messages : {};
+  const result = isObject(r.result) ? r.result : {};
+  return kv(
+    [
+      [t("job.jobId"), mono(r.job_id)],
+      [t("col.grant"), mono(r.grant_id)],
+      [t("job.purpose"), text(r.purpose)],
+      [t("job.maxInput"), fmtNum(r.max_input)],
+      [t("job.protocol"), `${text(r.protocol)} (${text(r.implementation)})`],
+      [t("job.clientSide"), party(r.client)],
+      [t("job.serverSide"), party(r.server)],
+      [t("job.requestHash"), mono(messages.request)],
+      [t("job.responseHash"), mono(messages.response)],
+      [t("job.resultCount"), h("strong", { testid: "record-result-count" }, fmtNum(result.count))],
+      [t("job.resultRoot"), mono(result.root)],
+    ],
+    { testid: "record-facts" },
+  );
+}
+
+/** The form that checks a record.json in the browser. */
+function recordCheck(/** @type {PsiJob} */ job) {
+  const input = h("input", { type: "file", id: "record-file", accept: ".json,application/json", testid: "record-file" });
+  const status = h("div", { testid: "record-status", "aria-live": "polite" });
+  const out = h("div", { testid: "record-check" });
+  input.addEventListener("change", async () => {
+    const file = input.files && input.files[0];
+    out.replaceChildren();
+    if (!file) return;
+    const checked = await checkRecord(new Uint8Array(await file.arrayBuffer()), job);
+    if (!input.isConnected) return;
+    const good = checked.digestOk === true && checked.tagOk;
+    statusMessage(
+      status,
+      checked.error
+        ? t(checked.error === "not_json" ? "job.notJson" : "job.notRecord")
+        : good
+          ? t("job.recordMatches")
+          : checked.digestOk === null
+            ? t("job.recordNoDigest")
+            : t("job.recordDiffers"),
+      good ? "ok" : checked.digestOk === null && checked.tagOk ? "warn" : "fail",
+    );
+    out.append(
+      kv([
+        [t("job.recordSha256"), h("span", null, mono(checked.digest), " ", okBadge(checked.digestOk))],
+        [t("job.tagOfRecord"), okBadge(checked.record ? checked.tagOk : false)],
+      ]),
+    );
+    if (checked.record) out.append(recordFacts(checked.record));
+    out.dataset.digestOk = String(checked.digestOk);
+    out.dataset.tagOk = String(checked.tagOk);
+  });
+  return section(
+    t("job.record"),
+    h("p", { class: "muted" }, t("job.recordIntro")),
+    h("div", { class: "field" }, h("label", { for: "record-file" }, t("job.recordFile")), input),
+    status,
+    out,
+  );
+}
+
+/** @param {JobStep[]} steps */
+function stepTable(steps) {
+  return table(
+    [
+      { label: t("job.step"), cell: (s) => h("strong", null, text(s.step)) },
+      { label: t("col.time"), cell: (s) => fmtMs(s.call.time_ms), class: "nowrap" },
+      { label: t("col.event"), cell: (s) => link(["calls", s.call.event_id], mono(s.call.event_id)) },
+      {
+        label: t("col.decision"),
+        cell: (s) =>
+          h("span", null, decisionBadge(s.call.decision), s.call.denial_reason ? [" ", mono(s.call.denial_reason)] : null),
+      },
+      { label: t("col.status"), cell: (s) => httpStatusBadge(s.call.status) },
+      { label: t("col.index"), cell: (s) => fmtNum(s.call.index), class: "num" },
+      {
+        label: t("job.tagFrom"),
+        cell: (s) =>
+          s.tag_from === "message" ? badge("ok", t("job.tagFromMessage")) : badge("warn", t("job.tagFromClient")),
+      },
+      { label: t("job.checkpoint"), cell: (s) => (s.checkpoint == null ? t("job.notYet") : fmtNum(s.checkpoint)) },
+    ],
+    steps,
+    { testid: "job-steps" },
+    (s) => ({ dataset: { step: s.step, eventId: s.call.event_id } }),
+  );
+}
+
+/** @param {Ctx} ctx */
+export async function viewJob(ctx) {
+  const tag = ctx.args[0];
+  /** @type {PsiJob} */
+  const job = await getJson(`/jobs/${encodeURIComponent(tag)}`);
+  const grant = isObject(job.grant) ? job.grant : null;
+  const cp = isObject(job.checkpoint) ? job.checkpoint : null;
+  const anchored = isObject(job.anchored) ? job.anchored : null;
+  const anchor = anchored && isObject(anchored.anchor) ? anchored.anchor : null;
+  const summary = kv(
+    [
+      [t("job.tag"), mono(job.tag)],
+      [t("job.client"), orgLink(job.client)],
+      [t("job.owner"), orgLink(job.owner)],
+      [
+        t("col.asset"),
+        job.asset ? h("span", null, assetLink(job.asset), job.asset_version ? ` v${job.asset_version}` : "") : "—",
+      ],
+      [t("col.grant"), job.grant_id ? link(["grants", job.grant_id], mono(job.grant_id), { testid: "job-grant" }) : "—"],
+      [t("job.purpose"), grant ? text(grant.purpose) : "—"],
+      [t("job.runs"), grant ? (grant.quota ? fmtNum(grant.quota) : t("grant.unlimited")) : "—"],
+      [
+        t("job.complete"),
+        job.complete ? badge("ok", t("job.completeYes"), { testid: "job-complete" }) : badge("warn", t("job.completeNo")),
+      ],
+      [t("job.recordSha256"), job.record_sha256 ? mono(job.record_sha256) : "—"],
+    ],
+    { testid: "job-summary" },
+  );
+  const place = cp
+    ? kv(
+        [
+          [t("col.size"), fmtNum(cp.size)],
+          [t("col.root"), mono(cp.root)],
+          [t("col.signed"), fmtMs(cp.time_ms)],
+          [t("col.cosigners"), chips(cp.cosigners)],
+          [
+            t("col.anchor"),
+            anchor && anchored
+              ? h(
+                  "span",
+                  { testid: "job-anchor" },
+                  anchorState(anchor.state),
+                  " ",
+                  blockLink(anchor.block_number),
+                  " ",
+                  txLink(anchor.tx_hash),
+                  anchored.size !== cp.size ? ` (${t("job.anchoredAt", { size: fmtNum(anchored.size) })})` : "",
+                )
+              : h("span", { class: "muted" }, t("checkpoint.notAnchored")),
+          ],
+        ],
+        { testid: "job-checkpoint" },
+      )
+    : h("p", { class: "muted", testid: "job-checkpoint" }, t("job.noCheckpoint"));
+  ctx.show(
+    pageHeader(t("job.title")),
+    h("div", { class: "grid-2" }, section(t("job.summary"), summary), section(t("job.place"), place)),
+    section(t("job.steps"), h("p", { class: "muted" }, t("job.stepsIntro")), stepTable(job.steps || [])),
+    recordCheck(job),
+  );
+}

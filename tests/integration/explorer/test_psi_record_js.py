@@ -1,0 +1,60 @@
+"""The job page's check of a record.json in the browser (``explorer/static/psi.js``), run under Node on a real
+record (``tests.support.privacy_job``): the tag it computes is ``privacy.asset.job_tag``'s, a party's record
+matches the digest and tag the log holds, and a record changed in one count, another job's record, a file that
+is not JSON and JSON that is not a record do not. One ``node`` process for every case."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from privacy.asset import job_tag
+from privacy.jobfiles import RECORD_FILE
+from tests.support.privacy_job import JOB_ID, small_job
+
+NODE = shutil.which("node")
+CHECK = Path(__file__).with_name("psi_record_check.mjs")
+
+
+@pytest.mark.skipif(NODE is None, reason="`node` is not on PATH: psi.js is checked with Node.js 20 or newer")
+def test_the_browser_check_of_a_record_agrees_with_the_log(tmp_path: Path) -> None:
+    record = small_job().client_files[RECORD_FILE]
+    grant_id = small_job().signed.record.grant_id
+    job = {"tag": job_tag(grant_id, JOB_ID), "record_sha256": hashlib.sha256(record).hexdigest()}
+    other = small_job("job-43").client_files[RECORD_FILE]
+    tampered = record.replace(b'"count":5,', b'"count":6,')
+    assert tampered != record
+    cases: dict[str, tuple[bytes, dict[str, Any]]] = {
+        "genuine": (record, job),
+        "one count changed": (tampered, job),
+        "another job's record": (other, job),
+        "no record step in the log": (record, {**job, "record_sha256": None}),
+        "not JSON": (b"\xff\xfe not json", job),
+        "not a record": (b'{"record": {"grant_id": 7}}', job),
+    }
+    pairs = [[grant_id, JOB_ID], ["0x" + "00" * 32, "psi-0123456789abcdef"], [grant_id, "a.b_c:d-e"]]
+    path = tmp_path / "cases.json"
+    records = [{"name": n, "bytes": base64.b64encode(b).decode(), "job": j} for n, (b, j) in cases.items()]
+    path.write_text(json.dumps({"tags": pairs, "records": records}), encoding="utf-8")
+    assert NODE is not None
+    done = subprocess.run([NODE, str(CHECK), str(path)], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["tags"] == [job_tag(g, j) for g, j in pairs]
+    got = {name: (r["digestOk"], r["tagOk"], r["error"], r["result_count"]) for name, r in out["records"].items()}
+    assert got == {
+        "genuine": (True, True, None, 5),
+        "one count changed": (False, True, None, 6),
+        "another job's record": (False, False, None, 5),
+        "no record step in the log": (None, True, None, 5),
+        "not JSON": (False, False, "not_json", None),
+        "not a record": (False, False, "not_record", None),
+    }
+    assert out["records"]["genuine"]["digest"] == job["record_sha256"]
