@@ -5,7 +5,7 @@ from __future__ import annotations
 import uvicorn
 from fastapi import FastAPI
 
-from notary.api import errors, operations, reads, tiles, write
+from notary.api import errors, operations, reads, security, tiles, write
 from notary.readauth import ReadAccess
 from notary.service import NotaryService, NotarySettings
 
@@ -26,6 +26,8 @@ def create_app(service: NotaryService, access: ReadAccess | None = None) -> Fast
     # text and bytes: the refusals are still JSON (ErrorBody is in the document through the routes above)
     app.include_router(tiles.router, responses=errors.error_responses(errors.READ_STATUSES, json_route=False))
     app.include_router(operations.router, responses=errors.error_responses((503,), json_route=False))
+    if access is not None:  # the document says how to authenticate; an open notary asks for nothing
+        security.declare(app, [*reads.router.routes, *tiles.router.routes, *operations.router.routes])
     return app
 
 

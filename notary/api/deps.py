@@ -20,7 +20,7 @@ async def _service(request: Request) -> NotaryService:  # async: resolved on the
 Service = Annotated[NotaryService, Depends(_service)]
 
 
-async def _reader(request: Request) -> Reader | None:
+async def reader(request: Request) -> Reader | None:
     """The authenticated reader of ``request``; ``None`` when the app authenticates no reads (``create_app``
     without ``access``: the log open to whoever reaches it)."""
     access: ReadAccess | None = request.app.state.access
@@ -31,7 +31,7 @@ async def _reader(request: Request) -> Reader | None:
 
 
 #: Who reads (``notary.readauth``): 401 before the route runs when the credentials are missing or wrong.
-Caller = Annotated[Reader | None, Depends(_reader)]
+Caller = Annotated[Reader | None, Depends(reader)]
 
 
 def check_event(reader: Reader | None, event_id: str, parties: tuple[str, ...] | None) -> None:

@@ -53,7 +53,8 @@ STATUS: list[tuple[type[NotaryError], int]] = [
 MEANING: dict[int, str] = {
     400: "Malformed input: what was wrong and what to do",
     401: "No valid credentials: a batch whose signature does not verify, or a read without a valid signature or login"
-    " token when the notary authenticates reads",
+    " token when the notary authenticates reads (its security schemes say what to send); `error` says what was"
+    " missing or wrong",
     403: "No key registered for that gateway, or a read the reader's role does not allow (entry bundles)",
     404: "No such event, checkpoint, tree size or tile",
     409: "A conflict with what the log already holds",

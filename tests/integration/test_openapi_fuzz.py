@@ -4,10 +4,15 @@ to the app in process, through ASGI, and every answer must be one the document p
 status code, the documented media type and a body matching the documented schema. Paths answering methods they
 do not support must say 405 with an ``Allow`` header.
 
-The notary is a real ``NotaryService`` holding a published log (``tests.support.notary_world.LogWorld``). The
-explorer is built by ``explorer.service.build`` from the running demo consortium (the ``live`` fixture), its
-indexes filled by its own followers, and every request is made as a real person with a login token of theirs.
-The budget is bounded and the generation derandomized, so a run is reproducible and takes seconds.
+The notary is a real ``NotaryService`` holding a published log (``tests.support.notary_world.LogWorld``),
+fuzzed three times: with open reads; with its reads authenticated as ``consortium up`` serves them
+(``network.logsetup.read_access`` over a consortium directory of real identities), once without credentials, when
+every answer but ``/healthz``'s liveness must be a documented refusal, and once as a member firm's compliance
+officer with a login token of theirs. The explorer is built by ``explorer.service.build`` from the running demo
+consortium (the ``live`` fixture), its indexes filled by its own followers, and fuzzed as the regulator, with a
+real login token, and without any, when it must refuse every ``/api`` request. Credentials are only those the
+test sends: schemathesis is told not to make up values for the documents' security schemes. The budget is
+bounded and the generation derandomized, so a run is reproducible and takes seconds.
 """
 
 from __future__ import annotations
@@ -23,8 +28,9 @@ import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import CheckContext, not_a_server_error
 from schemathesis.core.result import Ok
+from schemathesis.core.transport import Response
 from schemathesis.openapi import from_asgi
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -33,13 +39,17 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from chain.ids import Role
 from explorer import api as explorer_api
 from explorer import service as explorer_service
 from explorer.api import Limits
 from explorer.service import ExplorerOptions
+from network.logsetup import read_access
 from notary.api import create_app
 from notary.sequencer import batch_request
+from notary.service import NotaryService
 from tests.integration.explorer.explorer_live import PASSPHRASE, Live, wait_until
+from tests.support.member_directory import member_directory, person_token
 from tests.support.notary_events import event
 from tests.support.notary_world import GATEWAY, LogWorld
 
@@ -63,9 +73,26 @@ CHECKS = [
 ]
 
 
-def fuzz(app: FastAPI, headers: dict[str, str] | None = None) -> int:
-    """Fuzz every operation of ``app``'s OpenAPI document; the number of operations fuzzed."""
+#: The one answer an app gives without credentials that is not a refusal: liveness.
+LIVENESS = {"/healthz": {"ok": True}}
+
+
+def refused_without_credentials(_: CheckContext, response: Response, case: schemathesis.Case[Any]) -> bool | None:
+    """Without credentials, every answer is a refusal, except liveness, which says only that."""
+    path = case.operation.path
+    if path in LIVENESS and response.status_code == 200:
+        assert response.json() == LIVENESS[path], f"{path} told an anonymous reader {response.text[:200]}"
+    else:
+        assert response.status_code >= 400, f"{case.method} {path} answered {response.status_code} without credentials"
+    return None
+
+
+def fuzz(app: FastAPI, headers: dict[str, str] | None = None, *, anonymous: bool = False) -> int:
+    """Fuzz every operation of ``app``'s OpenAPI document with ``headers`` (and no credentials but those in them);
+    ``anonymous``: every answer must also be a refusal or liveness. The number of operations fuzzed."""
     schema = from_asgi("/openapi.json", app)
+    schema.config.generation.update(with_security_parameters=False)
+    checks = [*CHECKS, refused_without_credentials] if anonymous else CHECKS
     count = 0
     for result in schema.get_all_operations():
         assert isinstance(result, Ok), f"the document has an operation schemathesis cannot read: {result.err()}"
@@ -74,7 +101,7 @@ def fuzz(app: FastAPI, headers: dict[str, str] | None = None) -> int:
         @given(case=operation.as_strategy())
         @BUDGET
         def check(case: schemathesis.Case[Any]) -> None:
-            case.call_and_validate(headers=headers, checks=CHECKS)
+            case.call_and_validate(headers=headers, checks=checks)
 
         check()
         count += 1
@@ -106,22 +133,49 @@ METHODS_UPPER = {m.upper() for m in METHODS}
 
 
 @pytest.fixture(scope="module")
-def notary_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
-    """A notary whose log holds 20 events and a published checkpoint of them."""
+def notary(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NotaryService]:
+    """A notary whose log holds 20 events (``jinghua-sec`` calling ``shuzhi-tech``) and a published checkpoint."""
     world = LogWorld(Path(tmp_path_factory.mktemp("notary-fuzz")))
     service = world.notary()
     try:
-        app = create_app(service)
         now = int(time.time() * 1000)
         events = [event(event_id=f"ev-{i}", gateway_seq=i, time_ms=now) for i in range(1, 21)]
         body, headers = batch_request(GATEWAY, events, world.gateway_key)
-        with TestClient(app) as client:
+        with TestClient(create_app(service)) as client:
             assert client.post("/v1/batches", content=body, headers=headers).status_code == 200
         assert service.checkpointer.round() is not None, "the witnesses did not cosign"
-        yield app
+        yield service
     finally:
         service.stop()
         world.close()
+
+
+@pytest.fixture(scope="module")
+def notary_app(notary: NotaryService) -> FastAPI:
+    """The notary with open reads."""
+    return create_app(notary)
+
+
+#: The consortium whose people read the authenticated notary: the events' caller and provider, and a regulator.
+READERS = {
+    "jinghua-sec": ("Jinghua Securities", Role.MEMBER),
+    "shuzhi-tech": ("Shuzhi Technology", Role.MEMBER),
+    "csrc": ("Securities Regulator", Role.REGULATOR),
+}
+READERS_PASSPHRASE = b"notary-fuzz-passphrase"
+
+
+@pytest.fixture(scope="module")
+def guarded_notary(notary: NotaryService, tmp_path_factory: pytest.TempPathFactory) -> tuple[FastAPI, dict[str, str]]:
+    """The notary with its reads authenticated as ``consortium up`` serves them (``read_access`` of a consortium
+    directory), and the headers of a login of ``jinghua-sec``'s compliance officer, a party to every event."""
+    root = tmp_path_factory.mktemp("notary-readers")
+    description = member_directory(root, READERS, READERS_PASSPHRASE)
+    token = person_token(root, "jinghua-sec", "amy", "compliance", Role.MEMBER, READERS_PASSPHRASE)
+    app = create_app(notary, read_access(root, description))
+    with TestClient(app) as client:  # the token is one the notary takes: the member fuzz reaches the routes
+        assert client.get("/v1/entries/ev-1", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    return app, {"Authorization": f"Bearer {token}"}
 
 
 def test_the_notary_answers_only_what_its_openapi_document_promises(notary_app: FastAPI) -> None:
@@ -130,6 +184,20 @@ def test_the_notary_answers_only_what_its_openapi_document_promises(notary_app: 
 
 def test_the_notary_answers_405_with_allow_to_a_method_a_path_does_not_support(notary_app: FastAPI) -> None:
     assert check_unsupported_methods(notary_app) >= 14 * 5
+
+
+def test_the_authenticated_notary_refuses_whoever_brings_no_credentials_as_documented(
+    guarded_notary: tuple[FastAPI, dict[str, str]],
+) -> None:
+    app, _ = guarded_notary
+    assert fuzz(app, anonymous=True) >= 14
+
+
+def test_the_authenticated_notary_answers_a_member_as_documented(
+    guarded_notary: tuple[FastAPI, dict[str, str]],
+) -> None:
+    app, member = guarded_notary
+    assert fuzz(app, member) >= 14
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +238,14 @@ def test_the_explorer_answers_only_what_its_openapi_document_promises(
 ) -> None:
     app, headers = explorer_app
     assert fuzz(app, headers) >= 28
+
+
+@pytest.mark.slow
+def test_the_explorer_refuses_whoever_brings_no_login_token_as_documented(
+    explorer_app: tuple[FastAPI, dict[str, str]],
+) -> None:
+    app, _ = explorer_app
+    assert fuzz(app, anonymous=True) >= 28
 
 
 @pytest.mark.slow

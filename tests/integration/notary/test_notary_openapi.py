@@ -1,5 +1,7 @@
 """The notary's OpenAPI description says what every read returns: each JSON GET a 200 body with its properties
-(through ``$ref``), each text or binary GET its media type. The app is built around a real ``NotaryService``."""
+(through ``$ref``), each text or binary GET its media type; and, for a notary that authenticates reads, how: the
+security schemes of ``notary.readauth``'s credentials, referenced by every route that asks for them, which an
+anonymous request of the app itself confirms. The app is built around a real ``NotaryService``."""
 
 from __future__ import annotations
 
@@ -8,8 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from notary.api import create_app
+from notary.readauth import READER_HEADER, SIGNATURE_HEADER, TIME_HEADER, ReadAccess
+from notary.service import NotaryService
 from tests.support.notary_world import LogWorld
 
 #: The routes that do not answer JSON, and the media type each must declare.
@@ -21,14 +29,27 @@ NOT_JSON = {
 
 
 @pytest.fixture(scope="module")
-def spec(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NotaryService]:
     world = LogWorld(Path(tmp_path_factory.mktemp("openapi")))
-    service = world.notary()
+    notary = world.notary()
     try:
-        yield create_app(service).openapi()
+        yield notary
     finally:
-        service.stop()
+        notary.stop()
         world.close()
+
+
+@pytest.fixture(scope="module")
+def spec(service: NotaryService) -> dict[str, Any]:
+    return create_app(service).openapi()
+
+
+@pytest.fixture(scope="module")
+def authenticated(service: NotaryService) -> FastAPI:
+    """The app as ``consortium up`` builds it: reads authenticated (by a ``ReadAccess`` knowing one gateway key;
+    which keys does not change the document)."""
+    key = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return create_app(service, ReadAccess({"shuzhi-tech": key}, {}, (), ()))
 
 
 def resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
@@ -93,3 +114,62 @@ def test_every_refusal_is_documented_as_json_with_the_error_body(spec: dict[str,
     write = spec["paths"]["/v1/batches"]["post"]["responses"]
     assert {"400", "401", "403", "409", "413", "422", "503", "507"} <= set(write)
     assert {"400", "404", "422", "503"} <= set(spec["paths"]["/v1/proofs/inclusion"]["get"]["responses"])
+
+
+# -- how reads are authenticated -----------------------------------------------------------------------------
+
+#: A value for each path parameter, to ask every documented GET.
+PATH_VALUES = {"event_id": "no-such-event", "size": "1", "path": "0/000"}
+#: The query each route needs to get past its parameters' checks to the credentials (FastAPI resolves both
+#: before the route runs: a missing required parameter would answer 422 first).
+QUERIES = {"/v1/proofs/consistency": "?from=0&to=1"}
+
+
+def test_the_schemes_are_those_readauth_accepts(authenticated: FastAPI) -> None:
+    schemes = authenticated.openapi()["components"]["securitySchemes"]
+    bearers = {name for name, s in schemes.items() if (s["type"], s.get("scheme")) == ("http", "bearer")}
+    assert bearers == {"login", "monitor"}, schemes
+    assert schemes["login"]["bearerFormat"] == "JWT"
+    headers = {s["name"]: name for name, s in schemes.items() if s["type"] == "apiKey"}
+    assert all(schemes[n]["in"] == "header" for n in headers.values())
+    assert set(headers) == {READER_HEADER, TIME_HEADER, SIGNATURE_HEADER}
+    assert all(s["description"] for s in schemes.values())
+
+
+def test_every_authenticated_route_references_the_schemes(authenticated: FastAPI) -> None:
+    document = authenticated.openapi()
+    schemes = document["components"]["securitySchemes"]
+    signed = {name for name, s in schemes.items() if s["type"] == "apiKey"}
+    asked = 0
+    with TestClient(authenticated) as client:
+        for template, item in document["paths"].items():
+            for method, operation in item.items():
+                security = operation.get("security")
+                if method != "get":
+                    assert template == "/v1/batches" and security is None, (method, template)
+                    continue
+                path = template
+                for name, value in PATH_VALUES.items():
+                    path = path.replace("{" + name + "}", value)
+                answer = client.get(path + QUERIES.get(template, ""))
+                asked += 1
+                assert security, f"GET {template} declares no security; anonymously it answered {answer.status_code}"
+                for requirement in security:
+                    assert set(requirement) <= set(schemes), (template, requirement)
+                    # a signed read is its three headers together, never one of them alone
+                    assert not set(requirement) & signed or set(requirement) == signed, (template, requirement)
+                assert {"login": []} in security, template
+                assert {name: [] for name in signed} in security, template
+                if {} in security:  # anonymous allowed: /healthz, liveness only
+                    assert (template, answer.status_code, answer.json()) == ("/healthz", 200, {"ok": True})
+                    continue
+                assert answer.status_code == 401, (template, answer.status_code, answer.text)
+                refusal = operation["responses"]["401"]["content"]["application/json"]["schema"]
+                assert refusal == {"$ref": "#/components/schemas/ErrorBody"}, template
+                assert READER_HEADER in answer.json()["error"], answer.text  # it says what to send
+    assert asked >= 14  # ten JSON reads, the two tlog-tiles routes, /healthz and /metrics
+
+
+def test_an_open_notary_declares_no_credentials(spec: dict[str, Any]) -> None:
+    assert "securitySchemes" not in spec.get("components", {})
+    assert not [p for p, item in spec["paths"].items() for op in item.values() if "security" in op]

@@ -31,9 +31,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from chain.errors import MalformedError
 from chain.ids import OrgId, Role
-from contracts import CONTRACT_NAMES
 from network.certificates import CallerAuthenticator
-from network.description import ConsortiumDescription, MemberDescription
+from network.description import ConsortiumDescription
 from network.identity import (
     IdentityError,
     OrgPaths,
@@ -41,7 +40,6 @@ from network.identity import (
     create_org_identity,
     issue_identity,
     load_gateway_key,
-    load_org_public,
     load_user_key,
     load_witness_key,
     revoke_identity,
@@ -59,6 +57,7 @@ from network.logins import (
 )
 from network.logsetup import explorer_reader, read_access
 from notary.readauth import UnauthenticatedError, sign_read
+from tests.support.member_directory import write_description
 
 PASS = b"explorer-auth-passphrase"
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -69,27 +68,6 @@ MEMBERS: dict[str, tuple[str, Role]] = {
     "finreg": ("Financial Regulator", Role.REGULATOR | Role.WITNESS),
 }
 REGULATORS = ("finreg",)
-
-
-def write_description(root: Path, members: dict[str, tuple[str, Role]]) -> ConsortiumDescription:
-    """A ``consortium.json`` in ``root`` for orgs whose identities are in ``root/orgs`` (no chain behind it)."""
-    description = ConsortiumDescription(
-        name="explorer auth test",
-        chain_id=1,
-        chain_kind="local",
-        chain_url="http://127.0.0.1:9",
-        contracts={name: f"0x{i + 1:040x}" for i, name in enumerate(CONTRACT_NAMES)},
-        deployed_at_block=0,
-        admission_threshold=1,
-        proposal_ttl_days=7,
-        witness_policy={},
-        members=tuple(
-            MemberDescription(OrgId(org), name, roles, load_org_public(root, OrgId(org)))
-            for org, (name, roles) in members.items()
-        ),
-    )
-    description.write(root)
-    return description
 
 
 @dataclass
