@@ -38,6 +38,7 @@ from tests.integration.explorer.chainindex_chain import (
     deploy,
     founder_accounts,
 )
+from tests.support.wait import wait_until
 
 ASSET = "eq-quotes"
 OTHER_ASSET = "bond-prices"
@@ -549,10 +550,7 @@ def test_follower_thread_keeps_up_and_reports(world: World, tmp_path: Path) -> N
     try:
         receipt = world.consortium.assets.add_center(world.consortium.signers["op"], "fixed-income", "Bonds")
         target = int(receipt["blockNumber"])
-        deadline = time.monotonic() + 30
-        while follower.status["indexed_head"] < target:
-            assert time.monotonic() < deadline, follower.status
-            time.sleep(0.02)
+        wait_until(lambda: follower.status["indexed_head"] >= target, f"the follower to index block {target}", 30)
         status = follower.status
         assert status["running"] is True and status["halted"] is False and status["last_error"] is None
         assert status["head_seen"] >= target and isinstance(status["last_sync_ms"], int)
@@ -591,10 +589,7 @@ def test_a_block_that_does_not_extend_the_index_stops_the_follower(world: World,
         with pytest.raises(ChainDivergedError):  # stays stopped
             follower.sync_once()
         follower.start()  # the thread sees the halt and ends
-        deadline = time.monotonic() + 10
-        while follower.status["running"]:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        wait_until(lambda: not follower.status["running"], "the halted follower's thread to end", 10)
         follower.stop()
         assert idx.head() == 2
         idx.close()
