@@ -223,13 +223,14 @@ class _State:
 class _Crl:
     """The revocation list of one org, reread when its file changes (looked at at most once per interval)."""
 
-    __slots__ = ("_lock", "ca", "checked_at", "error", "interval", "org", "path", "revoked", "stamp")
+    __slots__ = ("_lock", "ca", "checked_at", "clock", "error", "interval", "org", "path", "revoked", "stamp")
 
-    def __init__(self, org: str, path: Path, ca: x509.Certificate, interval: float) -> None:
+    def __init__(self, org: str, path: Path, ca: x509.Certificate, interval: float, clock: Callable[[], float]) -> None:
         self.org = org
         self.path = path
         self.ca = ca
         self.interval = interval
+        self.clock = clock
         self.checked_at = -float("inf")
         self.stamp: tuple[int, int, int] | None = None
         self.revoked: frozenset[int] = frozenset()
@@ -237,13 +238,13 @@ class _Crl:
         self._lock = threading.Lock()
 
     def current(self) -> _Crl:
-        if time.monotonic() - self.checked_at >= self.interval:
+        if self.clock() - self.checked_at >= self.interval:
             self._refresh()
         return self
 
     def _refresh(self) -> None:
         with self._lock:
-            now = time.monotonic()
+            now = self.clock()
             if now - self.checked_at < self.interval:
                 return
             self.checked_at = now
@@ -286,7 +287,8 @@ class CallerAuthenticator:
 
     ``directory`` is the consortium directory holding ``orgs/<org>/msp/crls/crl.pem`` (None: no CRLs);
     ``member_status(org)`` answers ``"active"``, ``"suspended"`` or None (not a member), from the chain;
-    ``clock`` gives the time the validity periods are checked against; ``trust``, a view of the TrustDirectory,
+    ``clock`` gives the time the validity periods are checked against, ``crl_clock`` (monotonic seconds) the time
+    the CRL files' ``crl_check_interval`` is counted in; ``trust``, a view of the TrustDirectory,
     makes the chain the source of the member CAs and of revoked serials (see "The chain's trust" in the module
     docstring). Thread-safe."""
 
@@ -299,6 +301,7 @@ class CallerAuthenticator:
         clock: Callable[[], datetime] = _utc_now,
         cache_size: int = CACHE_SIZE,
         crl_check_interval: float = CRL_CHECK_INTERVAL_S,
+        crl_clock: Callable[[], float] = time.monotonic,
         trust: TrustView | None = None,
     ) -> None:
         if cache_size < 1:
@@ -308,6 +311,7 @@ class CallerAuthenticator:
         self._cache_size = cache_size
         self._directory = directory
         self._crl_check_interval = crl_check_interval
+        self._crl_clock = crl_clock
         self._pem_cache: BoundedCache[str, bytes | tuple[str, str]] = BoundedCache(cache_size)
         self._crls: dict[tuple[str, bytes], _Crl] = {}
         self._trust = trust
@@ -378,7 +382,8 @@ class CallerAuthenticator:
         crl = self._crls.get(key)
         if crl is None:
             path = OrgPaths.of(self._directory, OrgId(issuer.org)).crl
-            crl = self._crls.setdefault(key, _Crl(issuer.org, path, issuer.cert, self._crl_check_interval))
+            crl = _Crl(issuer.org, path, issuer.cert, self._crl_check_interval, self._crl_clock)
+            crl = self._crls.setdefault(key, crl)
         return crl
 
     # ------------------------------------------------------------------------------------------ per request

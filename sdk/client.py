@@ -362,7 +362,9 @@ class MemberClient:
     :meth:`evidence`; an ``https`` notary is checked against the system's CAs and the member CAs.
     ``notary_auth`` signs the reads of a notary that authenticates them (``notary.readauth.SignedReads`` with
     the org's gateway key; :meth:`from_directory` makes it as ``<org>/sdk``): the notary then answers the
-    receipts and evidence of the org's own calls, as caller or provider, and 404 for any other firm's."""
+    receipts and evidence of the org's own calls, as caller or provider, and 404 for any other firm's.
+    ``clock`` (seconds, monotonic) and ``sleep`` are what :meth:`receipt` and :meth:`evidence` count their
+    ``wait_s`` with and pause between polls with (tests pass their own)."""
 
     def __init__(
         self,
@@ -374,8 +376,11 @@ class MemberClient:
         notary_url: str | None = None,
         timeout: float = 10.0,
         notary_auth: httpx.Auth | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.cert = Path(cert)
+        self._clock, self._sleep = clock, sleep
         self.notary_auth = notary_auth
         self.ca_bundle = Path(ca_bundle)
         self.notary_url = notary_url.rstrip("/") if notary_url else None
@@ -395,12 +400,14 @@ class MemberClient:
         passphrase: bytes,
         notary_url: str | None = None,
         timeout: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> MemberClient:
         """The identity ``<name>@<org>`` of a consortium directory (``consortium init`` and
         ``consortium identity issue`` lay it out), trusting the CAs of the members in its ``consortium.json``.
 
         Writes that CA bundle to ``<directory>/ca-bundle.pem`` (atomically, only if missing or different), so
-        that curl or requests can use the same file."""
+        that curl or requests can use the same file. ``clock`` and ``sleep``: as for the constructor."""
         from chain.errors import MalformedError
 
         directory = Path(directory)
@@ -417,7 +424,14 @@ class MemberClient:
             raise ConfigurationError(str(exc)) from exc
         bundle = write_ca_bundle(directory, description)
         client = cls(
-            cert=cert, key=key, key_password=passphrase, ca_bundle=bundle, notary_url=notary_url, timeout=timeout
+            cert=cert,
+            key=key,
+            key_password=passphrase,
+            ca_bundle=bundle,
+            notary_url=notary_url,
+            timeout=timeout,
+            clock=clock,
+            sleep=sleep,
         )
         if OrgPaths.of(directory, OrgId(org)).gateway_key.is_file():  # the passphrase opened the identity's key
             client.notary_auth = SignedReads(f"{org}/sdk", load_gateway_key(directory, OrgId(org), passphrase))
@@ -529,7 +543,7 @@ class MemberClient:
 
         Raises :class:`NotReceiptedError` after ``wait_s`` seconds."""
         path = f"/v1/receipts/{_quoted(event_id)}"
-        started = time.monotonic()
+        started = self._clock()
         pause = POLL_FIRST_S
         while True:
             response = self._get_notary(path)
@@ -537,10 +551,10 @@ class MemberClient:
                 return self._document(response, "receipt")
             if response.status_code != 404:
                 raise self._unexpected(response, "receipt")
-            waited = time.monotonic() - started
+            waited = self._clock() - started
             if waited >= wait_s:
                 raise NotReceiptedError(event_id, waited)
-            time.sleep(min(pause, max(0.0, wait_s - waited)))
+            self._sleep(min(pause, max(0.0, wait_s - waited)))
             pause = min(pause * 2, POLL_MAX_S)
 
     def evidence(self, event_id: str, *, wait_s: float = 30.0, anchored: bool = False) -> dict[str, Any]:
@@ -558,7 +572,7 @@ class MemberClient:
         (``EvidenceBundle.from_json(bundle)`` gives the typed parts), and a bundle that does not raises
         :class:`NotaryResponseError` naming the malformed field."""
         path = f"/v1/evidence/{_quoted(event_id)}"
-        started = time.monotonic()
+        started = self._clock()
         pause = POLL_FIRST_S
         bundle: dict[str, Any] | None = None
         while True:
@@ -573,14 +587,14 @@ class MemberClient:
                     return bundle
             elif response.status_code != 404:
                 raise self._unexpected(response, "evidence bundle")
-            waited = time.monotonic() - started
+            waited = self._clock() - started
             if waited >= wait_s:
                 if bundle is None:
                     pending = [{"part": "entry", "reason": "the notary does not know the event yet (not shipped?)"}]
                 else:
                     pending = [p for p in bundle.get("pending") or [] if isinstance(p, dict)]
                 raise EvidenceNotReadyError(event_id, waited, pending, bundle)
-            time.sleep(min(pause, max(0.0, wait_s - waited)))
+            self._sleep(min(pause, max(0.0, wait_s - waited)))
             pause = min(pause * 2, POLL_MAX_S)
 
     # ------------------------------------------------------------------------------------------------ verification

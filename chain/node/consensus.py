@@ -90,6 +90,9 @@ class Stats:
     refused_blocks: int = 0
     round_changes: int = 0
     last_decided_at: float = 0.0
+    #: ``clock()`` at the start of the last turn that let the time act (finished): a turn at or after a moment
+    #: has seen that moment's timers and pending transactions.
+    last_tick_at: float = 0.0
     last_error: str = ""
     reasons: dict[str, int] = field(default_factory=dict)
     #: Per proposer (its address): rounds whose timer expired here before a valid proposal of that round came.
@@ -267,6 +270,7 @@ class Consensus:
             self._proposals_seen[block_hash] = now
 
     def _tick(self) -> None:
+        started = self.clock()
         if self.machine is None and (self.empty_blocks or self.node.mempool.pending) and self._clock_allows():
             self._machine()
         machine = self.machine
@@ -280,6 +284,7 @@ class Consensus:
                     more = count - missed.get(proposer, 0)
                     self.stats.missed_proposals[proposer] = self.stats.missed_proposals.get(proposer, 0) + more
                     self.stats.missed_proposals_total += more
+        self.stats.last_tick_at = started
 
     def _clock_allows(self) -> bool:
         """Whether the next block's timestamp (a second after its parent's, at least) stays within

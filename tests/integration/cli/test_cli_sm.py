@@ -13,7 +13,6 @@ import base64
 import json
 import re
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from sdk import MemberClient
 from tests.integration.cli.test_cli import CLI, PASSPHRASE, assert_ok, cli_env, run_cli, shown
 from tests.support.sm3_reference import sm3
 from tests.support.up_process import UpProcess, free_port_block
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -181,14 +181,12 @@ def test_an_sm_consortium_logs_cosigns_anchors_and_verifies_a_call(sm: SmConsort
     assert_ok(r)
 
     # The explorer follows the SM3 log with the SM2 key and shows the call to the regulator.
-    deadline = time.monotonic() + 60
-    while True:
+    def listed() -> bool:
         answer = httpx.get(sm.explorer + "/api/v1/calls?limit=200", headers=sm.regulator(), timeout=10)
         assert answer.status_code == 200, answer.text
-        if any(row["event_id"] == result.event_id for row in answer.json()["calls"]):
-            break
-        assert time.monotonic() < deadline, answer.json()
-        time.sleep(0.5)
+        return any(row["event_id"] == result.event_id for row in answer.json()["calls"])
+
+    wait_until(listed, f"the explorer to show call {result.event_id} to the regulator", 60, every=0.5)
     keys = httpx.get(sm.explorer + "/api/v1/keys", timeout=10)
     if keys.status_code == 200:
         assert keys.json()["log_vkey"] == vkey

@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +25,7 @@ from demo import demo_config_path
 from demo.services import MAX_BODY_BYTES, STREAM_THRESHOLD, UNIVERSE, make_app, serve
 from network.config import Api, Catalogue, load_config
 from network.localchain import free_port
+from tests.support.wait import wait_until
 
 CALLER = "Consortium-Caller-Org"
 
@@ -57,15 +57,12 @@ class Served:
         self.thread = threading.Thread(target=run, daemon=True)
         self.thread.start()
         assert started.wait(10)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the demo services did not start"
-            time.sleep(0.02)
+        wait_until(
+            lambda: httpx.get(self.url + "/healthz", timeout=2).status_code == 200,
+            "the demo services to start",
+            10,
+            ignoring=(httpx.TransportError,),
+        )
         self.client = httpx.Client(base_url=self.url, timeout=30)
 
     def stop(self) -> None:

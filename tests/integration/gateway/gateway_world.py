@@ -40,7 +40,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Coroutine, Iterable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -467,7 +467,7 @@ class LiveGateway:
     """The gateway ``alpha/<name>`` in proxy mode on a loopback port, built from its real parts as
     ``gateway.service.serve`` builds it. Without ``notary_url`` nothing ships: the events stay in the
     outbox, where :meth:`recorded_since` reads them. ``suite`` is the vault's: ``sm`` salts and digests with SM3
-    (events of schema version 3)."""
+    (events of schema version 3); ``crl_clock``: the authenticator's, which times its looks at the CRLs."""
 
     def __init__(
         self,
@@ -486,6 +486,7 @@ class LiveGateway:
         follow_trust: bool = False,
         psi: PsiGuard | None = None,
         suite: str = "intl",
+        crl_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._loop = loop
         self._notary_url = notary_url
@@ -496,7 +497,9 @@ class LiveGateway:
         if follow_trust:  # the member CAs and revoked serials from the TrustDirectory, as `gateway serve` does
             self.trust = TrustView(chain.backend, chain.contracts["TrustDirectory"], poll_s=poll_s)
             self.trust.start()
-        self.auth = CallerAuthenticator(world.description, world.root, self.chain.member_status, trust=self.trust)
+        self.auth = CallerAuthenticator(
+            world.description, world.root, self.chain.member_status, trust=self.trust, crl_clock=crl_clock
+        )
         gateway_settings = GatewaySettings(
             org=PROVIDER, name=name, log_origin=log_origin(world.description), mode="proxy", upstream=upstream,
             **(settings or {}),

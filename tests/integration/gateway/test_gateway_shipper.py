@@ -188,7 +188,8 @@ def test_a_notary_killed_mid_stream_and_restarted_loses_and_duplicates_nothing(
         notary.kill()  # kill -9, batches in flight
         shipped_at_kill = outbox.stats().shipped_seq
         wait_until(lambda: shipper.status()["consecutive_failures"] >= 2, "the shipper to notice", 10)
-        time.sleep(0.3)
+        failures = shipper.status()["consecutive_failures"]
+        wait_until(lambda: shipper.status()["consecutive_failures"] >= failures + 2, "two more attempts", 10)
         assert outbox.stats().shipped_seq == shipped_at_kill  # nothing marked shipped while the notary is away
         assert outbox.stats().last_seq > shipped_at_kill
         notary.start()

@@ -22,6 +22,7 @@ from notary.sequencer import Sequencer, SequencerSettings, encode_batch, sign_ba
 from notary.store import LogStore
 from tests.support.consortium import Consortium, founder_keys
 from tests.support.notary_events import event
+from tests.support.wait import wait_until
 
 ORIGIN = "trust-test/audit-log"
 GATEWAY = "beta/gw-1"
@@ -72,10 +73,7 @@ def notary(consortium: Consortium, tmp_path: Path) -> Iterator[Notary]:
 
 def caught_up(c: Consortium, view: TrustView) -> None:
     block = int(c.backend.web3.eth.block_number)
-    deadline = time.monotonic() + 10
-    while view.head < block:
-        assert time.monotonic() < deadline, f"the trust view did not reach block {block}: {view.health()}"
-        time.sleep(0.005)
+    wait_until(lambda: view.head >= block, f"the trust view to reach block {block}", 10, every=0.005)
 
 
 def test_a_gateway_key_added_on_chain_signs_accepted_batches(consortium: Consortium, notary: Notary) -> None:

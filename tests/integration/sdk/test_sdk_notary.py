@@ -21,11 +21,12 @@ import contextlib
 import dataclasses
 import datetime as dt
 import ipaddress
+import os
 import ssl
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,7 @@ from sdk import (
     ca_bundle_pem,
 )
 from tests.support.apiserver import ApiServer
+from tests.support.clock import Clock
 from tests.support.notary_events import event
 from tests.support.small_consortium import three_member_config
 
@@ -136,10 +138,37 @@ class World:
         assert response.status_code == 200, response.text
         return [e["event_id"] for e in events]
 
-    def client(self, notary: Notary | None = None, org: str = "op") -> MemberClient:
+    def client(self, notary: Notary | None = None, org: str = "op", waits: Waits | None = None) -> MemberClient:
+        """``org``'s client; with ``waits``, its polls count time on that clock instead of the machine's."""
+        if waits is None:
+            return MemberClient.from_directory(
+                self.directory, org, name="Admin", passphrase=PASSPHRASE, notary_url=(notary or self.notary).url
+            )
         return MemberClient.from_directory(
-            self.directory, org, name="Admin", passphrase=PASSPHRASE, notary_url=(notary or self.notary).url
+            self.directory,
+            org,
+            name="Admin",
+            passphrase=PASSPHRASE,
+            notary_url=(notary or self.notary).url,
+            clock=waits.clock,
+            sleep=waits.sleep,
         )
+
+
+class Waits:
+    """The client's clock and pauses, by hand: a pause moves the clock on at once and is recorded; ``between``
+    runs after the first pause (what happens while the client waits)."""
+
+    def __init__(self, between: Callable[[], object] | None = None) -> None:
+        self.clock = Clock(0.0)
+        self.pauses: list[float] = []
+        self.between = between
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.clock.now += seconds
+        if len(self.pauses) == 1 and self.between is not None:
+            self.between()
 
 
 @pytest.fixture(scope="module")
@@ -239,13 +268,10 @@ def test_call_result_reads_the_gateway_headers_and_denial_bodies() -> None:
 def test_receipt_polls_until_the_gateway_has_shipped_the_event(world: World) -> None:
     # The gateway names the event in its answer before its shipper sends the batch: the caller may ask first.
     event_id = str(uuid.uuid4())
-    shipper = threading.Timer(0.4, lambda: world.ship(world.notary, event_ids=[event_id]))
-    with world.client() as client:
-        started = time.monotonic()
-        shipper.start()
+    waits = Waits(between=lambda: world.ship(world.notary, event_ids=[event_id]))  # shipped while it waits
+    with world.client(waits=waits) as client:
         receipt = client.receipt(event_id, wait_s=10)
-        assert time.monotonic() - started >= 0.35
-    shipper.join()
+    assert waits.pauses  # the first ask found nothing: the client waited and asked again
     assert receipt["event_id"] == event_id
     statement = verify_receipt(Receipt.from_json(receipt), log_verifier(world.description))
     assert statement.origin == log_origin(world.description)
@@ -254,12 +280,12 @@ def test_receipt_polls_until_the_gateway_has_shipped_the_event(world: World) -> 
 
 def test_receipt_of_an_event_never_shipped_raises_after_the_wait(world: World) -> None:
     event_id = str(uuid.uuid4())
-    with world.client() as client:
-        started = time.monotonic()
-        with pytest.raises(NotReceiptedError, match=event_id) as raised:
-            client.receipt(event_id, wait_s=0.3)
-        assert 0.3 <= time.monotonic() - started < 3
-    assert raised.value.event_id == event_id and raised.value.waited_s >= 0.3
+    waits = Waits()
+    with world.client(waits=waits) as client, pytest.raises(NotReceiptedError, match=event_id) as raised:
+        client.receipt(event_id, wait_s=0.3)
+    assert sum(waits.pauses) == pytest.approx(0.3)  # it waited the whole 0.3 s, and no longer
+    assert raised.value.event_id == event_id and raised.value.waited_s == pytest.approx(0.3)
+    assert raised.value.waited_s >= 0.3
 
 
 def test_receipts_are_read_signed_by_the_org_and_refused_unsigned(world: World) -> None:
@@ -356,8 +382,8 @@ def test_from_directory_writes_the_ca_bundle_only_when_it_changes(world: World) 
     text = bundle.read_text()
     assert text == ca_bundle_pem(world.description)
     assert text.count("BEGIN CERTIFICATE") == len(world.description.members)
-    before = bundle.stat().st_mtime_ns
-    time.sleep(0.01)
+    before = bundle.stat().st_mtime_ns - 10**9  # a second back: a rewrite now would change it, at any granularity
+    os.utime(bundle, ns=(before, before))
     world.client(org="alpha").close()
     assert bundle.stat().st_mtime_ns == before
     bundle.write_text("stale\n")

@@ -9,7 +9,6 @@ change nothing.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Sequence
 
 import rlp
@@ -187,11 +186,16 @@ def test_a_started_validator_builds_its_first_block_once_its_peers_pending_trans
     requests end (``ready``). A block built before would be empty: the first waits for them."""
     clock, sent = Clock(), list[tuple[int, bytes]]()
     node = node_at(clock)
-    ready = threading.Event()
-    consensus = loop(node, clock, sent, ready=ready.is_set, ready_wait=60.0)
+    ready, asked = threading.Event(), threading.Event()
+
+    def is_ready() -> bool:
+        asked.set()
+        return ready.is_set()
+
+    consensus = loop(node, clock, sent, ready=is_ready, ready_wait=60.0)
 
     def peers_answer() -> None:
-        time.sleep(0.2)
+        asked.wait(30)  # until the block being built waits for the peers
         node.submit(transfer(OPERATOR, 0), gossip=False, hold=True)  # a peer's pending transaction, pulled
         ready.set()
 
@@ -199,6 +203,7 @@ def test_a_started_validator_builds_its_first_block_once_its_peers_pending_trans
     thread.start()
     block = consensus.blocks.create(0)
     thread.join()
+    assert asked.is_set()
     assert len(decode_block(block.raw).transactions) == 1
     assert consensus.ready is None  # the wait happens once, after the start
 
