@@ -17,6 +17,7 @@ from chain.qbft.rules import quorum
 from cli._common import Context, fail, pass_ctx
 from demo import privacy as demo_psi
 from demo.traffic import ensure_demo_identities, write_endpoints
+from gateway.headers import PURPOSE_HEADER
 from network.alarms.evaluator import Evaluator
 from network.consortium import CHAIN_DIR, Consortium
 from network.localchain import stop_together
@@ -328,7 +329,7 @@ def up(
             click.echo(
                 f"  call       curl --cacert {directory}/ca-bundle.pem --cert {client}/signcerts/cert.pem "
                 f'--key {client}/keystore/key.pem --pass "$CONSORTIUM_PASSPHRASE" '
-                f"-H 'Consortium-Purpose: trading' '{endpoints[org]}/v1/market/quotes/level2?symbol=600519.SH'"
+                f"-H '{PURPOSE_HEADER}: trading' '{endpoints[org]}/v1/market/quotes/level2?symbol=600519.SH'"
             )
             if demo_psi.OWNER in endpoints and demo_psi.is_demo_psi(directory):
                 click.echo(
