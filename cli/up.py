@@ -20,7 +20,7 @@ from demo.traffic import ensure_demo_identities, write_endpoints
 from gateway.headers import PURPOSE_HEADER
 from network.alarms.evaluator import Evaluator
 from network.consortium import CHAIN_DIR, Consortium
-from network.localchain import stop_together
+from network.localchain import start_nodes, stop_together
 from network.logsetup import LogSetupError, check_log_keys, log_origin, monitor_token, notary_member
 from network.nodes import (
     NODES_DIR,
@@ -29,7 +29,6 @@ from network.nodes import (
     is_network,
     plan,
     read_nodes,
-    start_nodes,
     up_ports,
     write_nodes,
 )
@@ -443,7 +442,7 @@ def alarm_evaluator(
             alarms_vault(directory), operator, passphrase, legacy_key=key, suite=description.crypto
         )
         recorder = AlarmRecorder(directory / ALARMS_DIR / OUTBOX_FILE, operator, notary, key, vault)
-    prober = Prober(targets, node_tls=None if node_tls is None else node_tls.context())
+    prober = Prober(targets, node_tls=node_tls)
     return Evaluator(directory, description.name, prober, webhook=sender, say=say, recorder=recorder)
 
 
