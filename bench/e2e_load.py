@@ -25,8 +25,7 @@ from typing import Any
 
 import aiohttp
 
-EVENT_HEADER = "Consortium-Event-Id"
-PURPOSE_HEADER = "Consortium-Purpose"
+from gateway.headers import EVENT_HEADER, PURPOSE_HEADER
 
 
 def _percentile(ordered: list[float], q: float) -> float | None:

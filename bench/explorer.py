@@ -801,8 +801,7 @@ def main(argv: list[str] | None = None) -> int:
     explorer: Process | None = None
     try:
         from network.description import load_description
-        from network.localchain import stop_together
-        from network.nodes import start_every_node
+        from network.localchain import start_every_node, stop_together
         from network.supervisor import start_log_services, stop_all
 
         if args.reuse is None:

@@ -35,6 +35,8 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives import serialization
 
+from gateway.headers import PURPOSE_HEADER
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "gateway.json"
 PASSPHRASE = "bench-passphrase-not-for-production"
@@ -86,7 +88,7 @@ def wait_up(process: subprocess.Popen[str], timeout: float = 240) -> list[str]:
 
 
 def ab(url: str, requests: int, concurrency: int, *, client_pem: Path | None = None) -> dict[str, Any]:
-    command = ["ab", "-q", "-k", "-n", str(requests), "-c", str(concurrency), "-H", f"Consortium-Purpose: {PURPOSE}"]
+    command = ["ab", "-q", "-k", "-n", str(requests), "-c", str(concurrency), "-H", f"{PURPOSE_HEADER}: {PURPOSE}"]
     if client_pem is not None:
         command += ["-E", str(client_pem)]
     out = subprocess.run([*command, url], capture_output=True, text=True, timeout=600, check=False)
@@ -111,11 +113,11 @@ def ab(url: str, requests: int, concurrency: int, *, client_pem: Path | None = N
 
 def latencies(client: httpx.Client, url: str, n: int) -> dict[str, float]:
     for _ in range(200):
-        client.get(url, headers={"Consortium-Purpose": PURPOSE})
+        client.get(url, headers={PURPOSE_HEADER: PURPOSE})
     samples = []
     for _ in range(n):
         start = time.perf_counter()
-        response = client.get(url, headers={"Consortium-Purpose": PURPOSE})
+        response = client.get(url, headers={PURPOSE_HEADER: PURPOSE})
         samples.append((time.perf_counter() - start) * 1000)
         if response.status_code != 200:
             raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:200]}")

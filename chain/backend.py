@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from chain.errors import BackendError
+from chain.errors import BackendError, RpcAnswerError
 
 if TYPE_CHECKING:
     import httpx
@@ -268,6 +268,22 @@ class RpcBackend:
             raise BackendError(f"the chain at {self._url} has no block {number}")
         return int(block["timestamp"], 16)
 
+    def request(self, method: str, params: list[Any]) -> Any:
+        """One JSON-RPC request of any method, the node's own (``consortium_nodeStatus``) too: its result. An
+        error answer or a refusal raises :class:`~chain.errors.RpcAnswerError` with the node's reason (a revert of
+        ``eth_call`` as web3 would raise it); an unreachable node raises httpx's error."""
+        return self._request(method, params)
+
+    def node_status(self) -> dict[str, Any] | None:
+        """The consortium node's ``consortium_nodeStatus`` (head, round, peers, sync and quorum), or None from a
+        node that answers it with an error (anvil, Besu: no such method; a node refusing this client) or not with
+        an object. An unreachable node raises httpx's error."""
+        try:
+            status = self._request("consortium_nodeStatus", [])
+        except RpcAnswerError:
+            return None
+        return dict(status) if isinstance(status, dict) else None
+
     def _request(self, method: str, params: list[Any]) -> Any:
         """One JSON-RPC request; an error answer raises as web3 would raise it (a revert as ContractLogicError)."""
         import httpx
@@ -304,7 +320,7 @@ def _raise_refusal(url: str, method: str, response: Any) -> None:
         reason = str(response.json()["error"]["message"])
     except (ValueError, KeyError, TypeError):
         reason = response.text[:300] or f"HTTP {response.status_code}"
-    raise BackendError(f"the chain at {url} refused {method} (HTTP {response.status_code}): {reason}")
+    raise RpcAnswerError(f"the chain at {url} refused {method} (HTTP {response.status_code}): {reason}", reason)
 
 
 def _tls_failure(exc: BaseException) -> str | None:
@@ -358,4 +374,6 @@ def _raise_rpc_error(method: str, answer: dict[str, Any]) -> None:
         from web3._utils.error_formatters_utils import raise_contract_logic_error_on_revert
 
         raise_contract_logic_error_on_revert(answer)  # type: ignore[arg-type]
-    raise BackendError(f"the chain refused {method}: {answer['error']}")
+    error = answer["error"]
+    reason = str(error.get("message", error)) if isinstance(error, dict) else str(error)
+    raise RpcAnswerError(f"the chain refused {method}: {error}", reason)

@@ -15,6 +15,14 @@ class BackendError(ChainError):
     """The chain could not be reached or answered something unusable."""
 
 
+class RpcAnswerError(BackendError):
+    """The node answered a JSON-RPC error object (a refusal of this client too); ``reason`` is its message."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class ContractRevertError(ChainError):
     """A contract refused a call; ``reason`` is the contract's own revert message."""
 

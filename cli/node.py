@@ -12,8 +12,7 @@ import click
 from cli._common import Context, fail, pass_ctx
 
 if TYPE_CHECKING:
-    import ssl
-
+    from chain.backend import ClientTls
     from chain.node import service
     from chain.node.verify import VerifyReport
 
@@ -281,25 +280,25 @@ def chain_status(obj: Context, as_json: bool, timeout: float) -> None:
     started; a node that does not answer is shown as down)."""
     import json as jsonlib
 
+    from network.description import load_description
     from network.nodes import NodesError, is_network, read_nodes
 
     directory = obj.directory
+    description = load_description(directory)
     try:
         if is_network(directory):
             nodes = [(str(e.org), e.role, e.rpc_url) for e in read_nodes(directory)]
         else:
-            from network.description import load_description
-
-            nodes = [("", "alone", obj.chain_url or load_description(directory).chain_url)]
+            nodes = [("", "alone", obj.chain_url or description.chain_url)]
     except NodesError as exc:
         fail(str(exc))
     if any(not url for _, _, url in nodes):
         fail(f"the nodes in {directory} have not been started yet: run `consortium up {directory}`")
     https = next((url for _, _, url in nodes if url.startswith("https://")), None)
     tls = None if https is None else obj.chain_tls(https)  # nodes serving members only: --chain-cert's
-    context = None if tls is None else tls.context()
     rows: list[dict[str, Any]] = [
-        {"org": org, "role": role, "url": url, **_node_status(url, timeout, context)} for org, role, url in nodes
+        {"org": org, "role": role, "url": url, **_node_status(url, description.chain_id, timeout, tls)}
+        for org, role, url in nodes
     ]
     if as_json:
         for row in rows:
@@ -324,29 +323,25 @@ def chain_status(obj: Context, as_json: bool, timeout: float) -> None:
         click.echo(f"heads differ by {max(heads) - min(heads)} block(s): a node behind catches up from its peers")
 
 
-def _node_status(url: str, timeout: float, context: ssl.SSLContext | None = None) -> dict[str, Any]:
+def _node_status(url: str, chain_id: int, timeout: float, tls: ClientTls | None = None) -> dict[str, Any]:
     """A node's ``consortium_nodeStatus``, or its head alone from a node without that method; ``error`` when it
-    does not answer (or refuses: the reason of its JSON-RPC error). ``context``: a member's client certificate,
-    for a node serving members only."""
+    does not answer (or refuses: the reason of its JSON-RPC error). ``tls``: a member's client certificate, for
+    a node serving members only."""
     import httpx
 
-    def call(method: str, params: list[object]) -> object:
-        request = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
-        answer = httpx.post(url, json=request, timeout=timeout, verify=context or True)
-        body = answer.json()
-        if "error" in body:
-            raise LookupError(str(body["error"].get("message", body["error"])))
-        return body["result"]
+    from chain.backend import RpcBackend
+    from chain.errors import BackendError, RpcAnswerError
 
     try:
-        try:
-            status = call("consortium_nodeStatus", [])
-            if isinstance(status, dict):
-                return dict(status)
-        except LookupError:
-            pass
-        block = call("eth_getBlockByNumber", ["latest", False])
+        # The chain id is consortium.json's, not asked; one attempt (lean), as a status is a snapshot.
+        node = RpcBackend(url, timeout, lean=True, chain_id=chain_id, tls=tls if url.startswith("https://") else None)
+        status = node.node_status()
+        if status is not None:
+            return status
+        block = node.request("eth_getBlockByNumber", ["latest", False])
         assert isinstance(block, dict)
         return {"head": int(str(block["number"]), 16), "hash": str(block["hash"])}
-    except (httpx.HTTPError, ValueError, LookupError, AssertionError) as exc:
+    except RpcAnswerError as exc:
+        return {"error": exc.reason}
+    except (httpx.HTTPError, ValueError, BackendError, AssertionError) as exc:
         return {"error": str(exc) or exc.__class__.__name__}

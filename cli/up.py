@@ -17,9 +17,10 @@ from chain.qbft.rules import quorum
 from cli._common import Context, fail, pass_ctx
 from demo import privacy as demo_psi
 from demo.traffic import ensure_demo_identities, write_endpoints
+from gateway.headers import PURPOSE_HEADER
 from network.alarms.evaluator import Evaluator
 from network.consortium import CHAIN_DIR, Consortium
-from network.localchain import stop_together
+from network.localchain import start_nodes, stop_together
 from network.logsetup import LogSetupError, check_log_keys, log_origin, monitor_token, notary_member
 from network.nodes import (
     NODES_DIR,
@@ -28,7 +29,6 @@ from network.nodes import (
     is_network,
     plan,
     read_nodes,
-    start_nodes,
     up_ports,
     write_nodes,
 )
@@ -328,7 +328,7 @@ def up(
             click.echo(
                 f"  call       curl --cacert {directory}/ca-bundle.pem --cert {client}/signcerts/cert.pem "
                 f'--key {client}/keystore/key.pem --pass "$CONSORTIUM_PASSPHRASE" '
-                f"-H 'Consortium-Purpose: trading' '{endpoints[org]}/v1/market/quotes/level2?symbol=600519.SH'"
+                f"-H '{PURPOSE_HEADER}: trading' '{endpoints[org]}/v1/market/quotes/level2?symbol=600519.SH'"
             )
             if demo_psi.OWNER in endpoints and demo_psi.is_demo_psi(directory):
                 click.echo(
@@ -442,7 +442,7 @@ def alarm_evaluator(
             alarms_vault(directory), operator, passphrase, legacy_key=key, suite=description.crypto
         )
         recorder = AlarmRecorder(directory / ALARMS_DIR / OUTBOX_FILE, operator, notary, key, vault)
-    prober = Prober(targets, node_tls=None if node_tls is None else node_tls.context())
+    prober = Prober(targets, node_tls=node_tls)
     return Evaluator(directory, description.name, prober, webhook=sender, say=say, recorder=recorder)
 
 

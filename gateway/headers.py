@@ -1,27 +1,22 @@
-"""The ``Consortium-*`` header protocol of a gateway: what a caller sends, what the gateway answers, what it
-passes to the upstream service, and what nginx and the gateway tell each other in ``auth_request`` mode
-(``docs/gateway.md``). The ``traceparent`` header is W3C Trace Context (:mod:`notary.tracecontext`).
-
-Caller → gateway: ``Consortium-Purpose``. Gateway → caller: ``Consortium-Event-Id``, ``Consortium-Log-Origin``,
-``Consortium-Gateway``, and on a denial ``Consortium-Denial-Reason``. Gateway → upstream: ``Consortium-Event-Id``
-and ``Consortium-Caller-Org``. nginx → gateway in auth mode: the client certificate and the original request.
+"""The ``Consortium-*`` header protocol of a gateway, as the gateway's public face: the names are defined once in
+:mod:`notary.headers` (a layer below, so that the owner's PSI service in :mod:`privacy` reads the same names) and
+re-exported here for the gateway, the SDK and the demo (``docs/gateway.md``, ``docs/architecture.md``).
 """
 
 from __future__ import annotations
 
-from typing import Final
-
-from notary.tracecontext import HEADER as TRACE_HEADER
-
-PURPOSE_HEADER: Final = "Consortium-Purpose"
-EVENT_HEADER: Final = "Consortium-Event-Id"
-ORIGIN_HEADER: Final = "Consortium-Log-Origin"
-GATEWAY_HEADER: Final = "Consortium-Gateway"
-REASON_HEADER: Final = "Consortium-Denial-Reason"
-CALLER_ORG_HEADER: Final = "Consortium-Caller-Org"
-CLIENT_CERT_HEADER: Final = "X-Client-Cert"
-ORIGINAL_METHOD_HEADER: Final = "X-Original-Method"
-ORIGINAL_URI_HEADER: Final = "X-Original-URI"
+from notary.headers import (
+    CALLER_ORG_HEADER,
+    CLIENT_CERT_HEADER,
+    EVENT_HEADER,
+    GATEWAY_HEADER,
+    ORIGIN_HEADER,
+    ORIGINAL_METHOD_HEADER,
+    ORIGINAL_URI_HEADER,
+    PURPOSE_HEADER,
+    REASON_HEADER,
+    TRACE_HEADER,
+)
 
 __all__ = [
     "CALLER_ORG_HEADER",

@@ -16,6 +16,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.headers import (
+    CALLER_ORG_HEADER,
+    CLIENT_CERT_HEADER,
+    EVENT_HEADER,
+    GATEWAY_HEADER,
+    ORIGIN_HEADER,
+    ORIGINAL_METHOD_HEADER,
+    ORIGINAL_URI_HEADER,
+    PURPOSE_HEADER,
+    REASON_HEADER,
+    TRACE_HEADER,
+)
+
 
 @dataclass(frozen=True, slots=True)
 class NginxSite:
@@ -36,18 +49,32 @@ _DENIAL = (
 )
 
 
+#: The gateway's answer headers nginx copies from the auth subrequest's response (``auth_request_set``), each
+#: into its variable, and the ones of them it adds to every answer to the caller (``add_header``).
+_FROM_AUTH: tuple[tuple[str, str], ...] = (
+    (EVENT_HEADER, "consortium_event"),
+    (REASON_HEADER, "consortium_reason"),
+    (TRACE_HEADER, "consortium_trace"),
+    (GATEWAY_HEADER, "consortium_gateway"),
+    (ORIGIN_HEADER, "consortium_origin"),
+    (CALLER_ORG_HEADER, "consortium_caller"),
+)
+_TO_CALLER: tuple[str, ...] = (EVENT_HEADER, ORIGIN_HEADER, GATEWAY_HEADER, REASON_HEADER, TRACE_HEADER)
+
+
+def _upstream_variable(header: str) -> str:
+    """nginx's variable of an upstream response header: ``$upstream_http_`` and the name lower-cased, each dash
+    an underscore."""
+    return "$upstream_http_" + header.lower().replace("-", "_")
+
+
 def render(site: NginxSite) -> str:
     r = site.runtime_dir
     password = f"        ssl_password_file {site.password_file};\n" if site.password_file else ""
-    headers = "\n".join(
-        f"            add_header {name} ${var} always;"
-        for name, var in (
-            ("Consortium-Event-Id", "consortium_event"),
-            ("Consortium-Log-Origin", "consortium_origin"),
-            ("Consortium-Gateway", "consortium_gateway"),
-            ("Consortium-Denial-Reason", "consortium_reason"),
-            ("traceparent", "consortium_trace"),
-        )
+    variable = dict(_FROM_AUTH)
+    headers = "\n".join(f"            add_header {name} ${variable[name]} always;" for name in _TO_CALLER)
+    from_auth = "\n".join(
+        f"            auth_request_set ${var} {_upstream_variable(name)};" for name, var in _FROM_AUTH
     )
     return f"""# nginx in front of a firm's shared service; the consortium gateway decides every call (auth_request).
 worker_processes {site.workers};
@@ -78,28 +105,23 @@ http {{
             proxy_set_header Connection "";
             proxy_pass_request_body off;
             proxy_set_header Content-Length "";
-            proxy_set_header X-Original-Method $request_method;
-            proxy_set_header X-Original-URI $request_uri;
-            proxy_set_header X-Client-Cert $ssl_client_escaped_cert;
+            proxy_set_header {ORIGINAL_METHOD_HEADER} $request_method;
+            proxy_set_header {ORIGINAL_URI_HEADER} $request_uri;
+            proxy_set_header {CLIENT_CERT_HEADER} $ssl_client_escaped_cert;
         }}
         location / {{
             auth_request /_consortium_auth;
-            auth_request_set $consortium_event $upstream_http_consortium_event_id;
-            auth_request_set $consortium_reason $upstream_http_consortium_denial_reason;
-            auth_request_set $consortium_trace $upstream_http_traceparent;
-            auth_request_set $consortium_gateway $upstream_http_consortium_gateway;
-            auth_request_set $consortium_origin $upstream_http_consortium_log_origin;
-            auth_request_set $consortium_caller $upstream_http_consortium_caller_org;
+{from_auth}
 {headers}
             error_page 401 = @unauthorized;
             error_page 403 = @forbidden;
             proxy_pass http://firm_service;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
-            proxy_set_header traceparent $consortium_trace;
-            proxy_set_header Consortium-Event-Id $consortium_event;
-            proxy_set_header Consortium-Caller-Org $consortium_caller;
-            proxy_set_header Consortium-Purpose "";
+            proxy_set_header {TRACE_HEADER} ${variable[TRACE_HEADER]};
+            proxy_set_header {EVENT_HEADER} ${variable[EVENT_HEADER]};
+            proxy_set_header {CALLER_ORG_HEADER} ${variable[CALLER_ORG_HEADER]};
+            proxy_set_header {PURPOSE_HEADER} "";
         }}
         location @unauthorized {{
             set $consortium_error unauthorized;

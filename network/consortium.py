@@ -36,8 +36,8 @@ from network.config import Catalogue, ConsortiumConfig, DemoGrant, config_to_dic
 from network.description import FILENAME, ConsortiumDescription, MemberDescription, load_description
 from network.errors import NetworkError
 from network.identity import OrgPublic, create_org_identity, load_account_key
-from network.localchain import DEFAULT_PORT, LocalChain, free_port, start_node, stop_together
-from network.nodes import create_nodes, plan, start_nodes
+from network.localchain import DEFAULT_PORT, LocalChain, free_port, start_node, start_nodes, stop_together
+from network.nodes import create_nodes, plan
 from network.trust import founder_keys
 
 if TYPE_CHECKING:

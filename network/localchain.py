@@ -3,6 +3,9 @@
 ``consortium init`` and ``consortium up`` run the embedded node (``consortium node DIR``) as a child process
 and talk to it over JSON-RPC like any other client. anvil (npm ``@foundry-rs/anvil``, installed into the
 repository by ``make``) is started the same way by the tests and benchmarks that compare against it.
+
+A consortium of several nodes is started here too (:func:`start_nodes`, :func:`start_every_node`), from the
+directory's layout and plan in :mod:`network.nodes`: this module imports that one, never the other way.
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from chain.backend import ClientTls, RpcBackend
 from chain.errors import BackendError
+from network.nodes import NodeSpec, default_chain_dir, is_network, node_arguments, plan, read_nodes
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PORT = 8545
@@ -101,7 +105,7 @@ def start_node(
     """Start ``consortium node DIRECTORY`` on 127.0.0.1 and wait until it answers ``eth_chainId``.
 
     ``chain_dir`` (default: ``DIRECTORY/chain``, or the operator's node in a directory of several,
-    ``network.nodes.default_chain_dir``) holds its genesis, store and ``node.log``; ``extra`` are more options
+    :func:`network.nodes.default_chain_dir`) holds its genesis, store and ``node.log``; ``extra`` are more options
     (``--org``, ``--peer-port``, ``--peer``...). The passphrase reaches the child in its environment only, which
     only the same user can read."""
     return launch_node(directory, passphrase, port, block_time, chain_dir, extra, rpc_tls).wait(chain_id, timeout)
@@ -145,8 +149,6 @@ def launch_node(
 ) -> Launched:
     """Start ``consortium node DIRECTORY`` as :func:`start_node` does, without waiting: a network's nodes are
     started together, since none of them makes a block before a quorum of the others is there."""
-    from network.nodes import default_chain_dir
-
     port = _usable_port(port)
     chain_dir = chain_dir or default_chain_dir(directory)
     args = [
@@ -243,3 +245,45 @@ def _wait_ready(
             if time.monotonic() > deadline:
                 raise BackendError(f"the chain did not answer at {url} within {timeout:.0f} s") from None
             time.sleep(0.05)
+
+
+def start_nodes(
+    directory: Path,
+    specs: Sequence[NodeSpec],
+    chain_id: int,
+    passphrase: bytes,
+    block_time: float,
+    timeout: float = 60.0,
+    rpc_tls: Callable[[NodeSpec], NodeRpcTls] | None = None,
+) -> list[LocalChain]:
+    """Start every node of ``specs`` at once and wait until each answers JSON-RPC; on any failure, stop them
+    all and raise. One spec alone runs sealing by itself, without a peer server. ``rpc_tls``: each node's
+    JSON-RPC for members only (its certificate, and the client certificate it is reached with)."""
+    launched: list[Launched] = []
+    chains: list[LocalChain] = []
+    try:
+        for spec in specs:
+            extra = node_arguments(directory, spec, specs) if len(specs) > 1 else ["--org", spec.org]
+            tls = None if rpc_tls is None else rpc_tls(spec)
+            launched.append(
+                launch_node(directory, passphrase, spec.rpc_port, block_time, spec.chain_dir, extra, rpc_tls=tls)
+            )
+        for one in launched:
+            chains.append(one.wait(chain_id, timeout))
+    except BaseException:
+        for one in launched:
+            if one.process.poll() is None:
+                one.process.kill()
+                one.process.wait()
+        raise
+    return chains
+
+
+def start_every_node(directory: Path, chain_id: int, passphrase: bytes, block_time: float = 1.0) -> list[LocalChain]:
+    """Every node of ``directory`` on free ports, the operator's first (or the single node of a consortium of
+    one): for tests and benchmarks that run a consortium without ``consortium up``."""
+    if not is_network(directory):
+        return [start_node(directory, chain_id, passphrase, block_time=block_time)]
+    entries = read_nodes(directory)
+    specs = plan(directory, entries, [(free_port(), free_port()) for _ in entries])
+    return start_nodes(directory, specs, chain_id, passphrase, block_time)

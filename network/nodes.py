@@ -21,17 +21,13 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from chain.ids import OrgId, Role
 from network.errors import NetworkError
 from network.identity import issue_node_certificate
-
-if TYPE_CHECKING:
-    from network.localchain import Launched, LocalChain, NodeRpcTls
 
 NODES_DIR = "nodes"
 NODES_FILE = "nodes.json"
@@ -218,49 +214,3 @@ def node_arguments(directory: Path, spec: NodeSpec, specs: Sequence[NodeSpec]) -
     args += ["--peer-cert", str(paths.node_tls_cert), "--peer-key", str(paths.node_tls_key)]
     args += ["--peer-ca", str(directory / NODES_DIR / PEER_CA_FILE)]
     return args
-
-
-def start_nodes(
-    directory: Path,
-    specs: Sequence[NodeSpec],
-    chain_id: int,
-    passphrase: bytes,
-    block_time: float,
-    timeout: float = 60.0,
-    rpc_tls: Callable[[NodeSpec], NodeRpcTls] | None = None,
-) -> list[LocalChain]:
-    """Start every node of ``specs`` at once and wait until each answers JSON-RPC; on any failure, stop them
-    all and raise. One spec alone runs sealing by itself, without a peer server. ``rpc_tls``: each node's
-    JSON-RPC for members only (its certificate, and the client certificate it is reached with)."""
-    from network.localchain import launch_node
-
-    launched: list[Launched] = []
-    chains: list[LocalChain] = []
-    try:
-        for spec in specs:
-            extra = node_arguments(directory, spec, specs) if len(specs) > 1 else ["--org", spec.org]
-            tls = None if rpc_tls is None else rpc_tls(spec)
-            launched.append(
-                launch_node(directory, passphrase, spec.rpc_port, block_time, spec.chain_dir, extra, rpc_tls=tls)
-            )
-        for one in launched:
-            chains.append(one.wait(chain_id, timeout))
-    except BaseException:
-        for one in launched:
-            if one.process.poll() is None:
-                one.process.kill()
-                one.process.wait()
-        raise
-    return chains
-
-
-def start_every_node(directory: Path, chain_id: int, passphrase: bytes, block_time: float = 1.0) -> list[LocalChain]:
-    """Every node of ``directory`` on free ports, the operator's first (or the single node of a consortium of
-    one): for tests and benchmarks that run a consortium without ``consortium up``."""
-    from network.localchain import free_port, start_node
-
-    if not is_network(directory):
-        return [start_node(directory, chain_id, passphrase, block_time=block_time)]
-    entries = read_nodes(directory)
-    specs = plan(directory, entries, [(free_port(), free_port()) for _ in entries])
-    return start_nodes(directory, specs, chain_id, passphrase, block_time)

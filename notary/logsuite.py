@@ -147,7 +147,7 @@ class _SM2BatchKey:
             return False
         try:
             self._key.verify(signature, message, DEFAULT_ID)
-        except SM2Error:  # InvalidSignature, or r/s out of range
+        except SM2Error:  # InvalidSignatureError, or r/s out of range
             return False
         return True
 

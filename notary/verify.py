@@ -126,12 +126,13 @@ def passed(steps: Sequence[Step]) -> bool:
     return all(step.ok is not False for step in steps)
 
 
-class _Fail(Exception):
-    """A step's check failed; the message says what was wrong."""
+class _FailError(VerificationError):
+    """A step's check failed; the message says what was wrong. Caught by :func:`_verify`, never raised out of
+    this module."""
 
 
-class _Skip(Exception):
-    """A step does not apply; the message says why."""
+class _SkipError(NotaryError):
+    """A step does not apply; the message says why. Caught by :func:`_verify`, never raised out of this module."""
 
 
 # -- small decoders (for what the bundle's parts hold: untrusted bytes) ----------------------------------------
@@ -152,15 +153,15 @@ def _rlp_list(raw: bytes, what: str) -> list[Any]:
     try:
         value = rlp.decode(raw, strict=True)
     except (rlp.DecodingError, ValueError, TypeError) as exc:
-        raise _Fail(f"{what} is not canonical RLP: {exc}") from exc
+        raise _FailError(f"{what} is not canonical RLP: {exc}") from exc
     if not isinstance(value, list):
-        raise _Fail(f"{what} is not an RLP list")
+        raise _FailError(f"{what} is not an RLP list")
     return value
 
 
 def _rlp_int(value: object, what: str) -> int:
     if not isinstance(value, bytes) or value[:1] == b"\0":
-        raise _Fail(f"{what} is not a canonical RLP integer")
+        raise _FailError(f"{what} is not a canonical RLP integer")
     return int.from_bytes(value, "big")
 
 
@@ -193,28 +194,28 @@ class DecodedTransaction:
 def decode_transaction(raw: bytes) -> DecodedTransaction:
     """Decode a signed raw transaction (legacy or EIP-2718 types 1-4) and recover its sender."""
     if not raw:
-        raise _Fail("empty transaction")
+        raise _FailError("empty transaction")
     if raw[0] >= 0xC0:  # legacy: RLP([nonce, gasPrice, gas, to, value, data, v, r, s])
         fields = _rlp_list(raw, "transaction")
         if len(fields) != 9:
-            raise _Fail(f"legacy transaction has {len(fields)} fields, expected 9")
+            raise _FailError(f"legacy transaction has {len(fields)} fields, expected 9")
         v = _rlp_int(fields[6], "v")
         kind, chain_id, to, data = 0, ((v - 35) // 2 if v >= 35 else None), fields[3], fields[5]
     elif raw[0] in _TYPED_FIELDS:
         fields = _rlp_list(raw[1:], f"type-{raw[0]} transaction")
         positions = _TYPED_FIELDS[raw[0]]
         if len(fields) <= max(positions):
-            raise _Fail(f"type-{raw[0]} transaction has too few fields")
+            raise _FailError(f"type-{raw[0]} transaction has too few fields")
         kind, to, data = raw[0], fields[positions[1]], fields[positions[2]]
         chain_id = _rlp_int(fields[positions[0]], "chain id")
     else:
-        raise _Fail(f"unknown transaction type {raw[0]:#04x}")
+        raise _FailError(f"unknown transaction type {raw[0]:#04x}")
     if not isinstance(to, bytes) or len(to) not in (0, 20) or not isinstance(data, bytes):
-        raise _Fail("transaction 'to' or data field malformed")
+        raise _FailError("transaction 'to' or data field malformed")
     try:
         sender = bytes.fromhex(str(Account.recover_transaction(raw))[2:])
     except Exception as exc:  # eth-account raises many kinds for a bad signature; all mean "no valid signer"
-        raise _Fail(f"transaction signature does not recover a sender ({exc.__class__.__name__}: {exc})") from exc
+        raise _FailError(f"transaction signature does not recover a sender ({exc.__class__.__name__}: {exc})") from exc
     return DecodedTransaction(kind, chain_id, to or None, data, sender, keccak(raw))
 
 
@@ -223,9 +224,9 @@ def receipt_status(raw: bytes) -> int:
     body = raw if raw[:1] and raw[0] >= 0xC0 else raw[1:]
     fields = _rlp_list(body, "receipt")
     if len(fields) != 4 or not isinstance(fields[0], bytes):
-        raise _Fail("receipt is not RLP [status, cumulativeGasUsed, logsBloom, logs]")
+        raise _FailError("receipt is not RLP [status, cumulativeGasUsed, logsBloom, logs]")
     if fields[0] not in (b"", b"\x01"):
-        raise _Fail("receipt carries a pre-Byzantium state root, not a status")
+        raise _FailError("receipt carries a pre-Byzantium state root, not a status")
     return 1 if fields[0] == b"\x01" else 0
 
 
@@ -254,7 +255,7 @@ def check_cosignatures(note: Note, witnesses: Mapping[str, WitnessVerifier], pol
 def _need(value: T | MalformedError) -> T:
     """A part of the bundle, or the failure of the step that needs it when the part did not parse."""
     if isinstance(value, MalformedError):
-        raise _Fail(str(value))
+        raise _FailError(str(value))
     return value
 
 
@@ -281,11 +282,11 @@ class _State:
         (a bundle may not silently leave out what it has, e.g. the inclusion proof of its checkpoint)."""
         pending = self.parts.pending
         if isinstance(pending, MalformedError):
-            return _Fail(f"the bundle has no {part}, and its pending list is malformed: {pending}")
+            return _FailError(f"the bundle has no {part}, and its pending list is malformed: {pending}")
         for item in pending:
             if item.part == part:
-                return _Skip(f"pending: {item.reason}")
-        return _Fail(f"the bundle has no {part} and does not say why it is pending")
+                return _SkipError(f"pending: {item.reason}")
+        return _FailError(f"the bundle has no {part} and does not say why it is pending")
 
     def anchor(self) -> AnchorEvidence:
         if self.parts.checkpoint is None:
@@ -310,7 +311,7 @@ def _step_entry(s: _State) -> str:
     event = parse_entry(s.entry)
     claimed = _need(s.parts.event_id)
     if event["event_id"] != claimed:
-        raise _Fail(f"the entry is event {event['event_id']!r}, the bundle claims {claimed!r}")
+        raise _FailError(f"the entry is event {event['event_id']!r}, the bundle claims {claimed!r}")
     return (
         f"event {event['event_id']}: {event['caller_org']} → {event['provider_org']} "
         f"{event['method']} {event['route']} ({event['decision']}, status {event['status']})"
@@ -319,12 +320,12 @@ def _step_entry(s: _State) -> str:
 
 def _step_leaf(s: _State) -> str:
     if s.entry is None:
-        raise _Fail("no readable entry to hash")
+        raise _FailError("no readable entry to hash")
     suite = s.roots.suite
     s.leaf = suite.tree.leaf(s.entry)
     claimed = _need(s.parts.leaf_hash)
     if claimed != s.leaf:
-        raise _Fail(f"{suite.digest_name}(0x00 ‖ entry) is {s.leaf.hex()}, the bundle claims {claimed.hex()}")
+        raise _FailError(f"{suite.digest_name}(0x00 ‖ entry) is {s.leaf.hex()}, the bundle claims {claimed.hex()}")
     return f"{suite.digest_name}(0x00 ‖ entry) = {s.leaf.hex()}"
 
 
@@ -341,7 +342,7 @@ def _step_receipt(s: _State) -> str:
     if receipt.event_id != s.parts.event_id:
         problems.append(f"it names event {receipt.event_id!r}")
     if problems:
-        raise _Fail("receipt signature and batch path verify, but " + "; ".join(problems))
+        raise _FailError("receipt signature and batch path verify, but " + "; ".join(problems))
     return (
         f"signed by {s.roots.origin}: index {receipt.index} in batch [{statement.first}, "
         f"{statement.first + statement.count}), batch path verified"
@@ -368,7 +369,7 @@ def _step_checkpoint(s: _State) -> str:
     if cp.size <= s.index:
         problems.append(f"size {cp.size} does not cover index {s.index}")
     if problems:
-        raise _Fail("; ".join(problems))
+        raise _FailError("; ".join(problems))
     return f"signed by the log key {s.roots.origin}: size {cp.size}, root {cp.root.hex()}"
 
 
@@ -377,20 +378,20 @@ def _step_cosignatures(s: _State) -> str:
     try:
         return check_cosignatures(parse_note(part.note.encode("utf-8")), s.roots.witnesses, s.roots.policy)
     except VerificationError as exc:
-        raise _Fail(str(exc)) from exc
+        raise _FailError(str(exc)) from exc
 
 
 def _step_inclusion(s: _State) -> str:
     s.checkpoint_part()  # no checkpoint: pending like it
     part = _need(s.parts.inclusion)
     if part is None:
-        raise _Fail("the bundle has a checkpoint but no inclusion proof to it")
+        raise _FailError("the bundle has a checkpoint but no inclusion proof to it")
     if s.leaf is None:
-        raise _Fail("no leaf hash to prove (the entry is unreadable)")
+        raise _FailError("no leaf hash to prove (the entry is unreadable)")
     if s.checkpoint is None:
-        raise _Fail("no readable checkpoint to prove against")
+        raise _FailError("no readable checkpoint to prove against")
     if part.size != s.checkpoint.size:
-        raise _Fail(f"the proof is for size {part.size!r}, the checkpoint's size is {s.checkpoint.size}")
+        raise _FailError(f"the proof is for size {part.size!r}, the checkpoint's size is {s.checkpoint.size}")
     verify_inclusion(s.leaf, s.index, s.checkpoint.size, part.proof, s.checkpoint.root, s.roots.suite.tree)
     return f"leaf {s.index} is in the tree of size {s.checkpoint.size} ({len(part.proof)} hashes)"
 
@@ -420,7 +421,7 @@ def _step_anchor_tx(s: _State) -> str:
                 f"its calldata is not anchor({cp.origin!r}, {cp.size}, root, {digest_name}(checkpoint body))"
             )
     if problems:
-        raise _Fail("; ".join(problems))
+        raise _FailError("; ".join(problems))
     return (
         f"0x{tx.hash.hex()} from the notary {_show(tx.sender)} calls AuditAnchor.anchor(origin, "
         f"{s.checkpoint.size if s.checkpoint else '?'}, root, {digest_name}(checkpoint body)) on chain {tx.chain_id}"
@@ -431,7 +432,9 @@ def _header(s: _State) -> list[Any]:
     if s.header is None:
         header = _rlp_list(s.block().header, "block header")
         if len(header) < HEADER_MIN_FIELDS or any(not isinstance(f, bytes) for f in header):
-            raise _Fail(f"block header has {len(header)} fields, expected at least {HEADER_MIN_FIELDS} byte strings")
+            raise _FailError(
+                f"block header has {len(header)} fields, expected at least {HEADER_MIN_FIELDS} byte strings"
+            )
         s.header = header
     return s.header
 
@@ -441,7 +444,7 @@ def _proven(root: bytes, index: int, proof: Sequence[bytes], what: str) -> bytes
     try:
         return verify_proof(root, rlp.encode(index), proof)
     except ProofError as exc:
-        raise _Fail(f"the {what} proof does not lead from the header's root to index {index}: {exc}") from exc
+        raise _FailError(f"the {what} proof does not lead from the header's root to index {index}: {exc}") from exc
 
 
 def _step_in_block(s: _State) -> str:
@@ -451,7 +454,7 @@ def _step_in_block(s: _State) -> str:
         index = s.anchor().transaction.index
         value = _proven(header[HEADER_TX_ROOT], index, block.transaction_proof, "transaction")
         if value != s.anchor().transaction.raw:
-            raise _Fail(
+            raise _FailError(
                 f"the transactions trie holds another transaction at index {index} (keccak 0x{keccak(value).hex()})"
             )
         s.position = index
@@ -473,7 +476,7 @@ def _step_in_block(s: _State) -> str:
     if s.position is None:
         problems.append("the anchor transaction is not among the block's transactions")
     if problems:
-        raise _Fail("; ".join(problems))
+        raise _FailError("; ".join(problems))
     number = _rlp_int(header[HEADER_NUMBER], "block number")
     return f"transaction {s.position} of {len(transactions)} in block {number}, transactionsRoot recomputed"
 
@@ -485,12 +488,12 @@ def _step_succeeded(s: _State) -> str:
         index = s.anchor().transaction.index
         value = _proven(header[HEADER_RECEIPT_ROOT], index, block.receipt_proof, "receipt")
         if s.position is None:
-            raise _Fail("the anchor transaction is not proven in the block, so its receipt is not proven its own")
+            raise _FailError("the anchor transaction is not proven in the block, so its receipt is not proven its own")
         if value != block.receipt:
-            raise _Fail(f"the receipts trie holds another receipt at index {index} than the bundle's")
+            raise _FailError(f"the receipts trie holds another receipt at index {index} than the bundle's")
         outcome = receipt_status(block.receipt)
         if outcome != 1:
-            raise _Fail(f"the anchor transaction failed (receipt status {outcome})")
+            raise _FailError(f"the anchor transaction failed (receipt status {outcome})")
         return f"receipt status 1, proof of {len(block.receipt_proof)} node(s) from receiptsRoot"
     receipts = block.receipts
     root = trie_root(receipts)
@@ -510,7 +513,7 @@ def _step_succeeded(s: _State) -> str:
         if status != 1:
             problems.append(f"the anchor transaction failed (receipt status {status})")
     if problems:
-        raise _Fail("; ".join(problems))
+        raise _FailError("; ".join(problems))
     return f"receipt status 1, receiptsRoot recomputed over {len(receipts)} receipts"
 
 
@@ -525,7 +528,7 @@ def _step_block_hash(s: _State) -> str:
     if block.number != number:
         problems.append(f"the header is block {number}, the bundle claims {block.number!r}")
     if problems:
-        raise _Fail("; ".join(problems))
+        raise _FailError("; ".join(problems))
     return f"block {number} hash 0x{digest.hex()} recomputed from its header"
 
 
@@ -533,21 +536,21 @@ def _step_seals(s: _State) -> str:
     header = _header(s)
     validators = [_address(v) for v in s.roots.validators]
     if not validators:
-        raise _Skip(
+        raise _SkipError(
             "the trust roots name no validators for this chain: the block is not proven to be on the chain; "
             "compare its hash with a node you trust"
         )
     try:
         extra = ExtraData.decode(header[HEADER_EXTRA])
     except ChainError as exc:
-        raise _Fail(f"the header's extra data carries no QBFT validator seals ({exc})") from exc
+        raise _FailError(f"the header's extra data carries no QBFT validator seals ({exc})") from exc
     sealed_by = signers(header, extra)
     who = ", ".join(_show(a) for a in dict.fromkeys(a for a in sealed_by if a in set(validators))) or "none of them"
     try:
         valid = count_quorum(_rlp_int(header[HEADER_NUMBER], "block number"), sealed_by, validators)
     except QuorumError as exc:
         detail = f"{exc.valid} valid seal(s) from the validators ({who}); {exc.needed} of {exc.validators} needed"
-        raise _Fail(detail) from exc
+        raise _FailError(detail) from exc
     n = len(set(validators))
     return f"sealed by {len(valid)} of {n} validators (quorum {quorum(n)}) in round {extra.round}: {who}"
 
@@ -597,9 +600,9 @@ def _verify(parts: BundleParts, roots: TrustRoots) -> list[Step]:
     for name, check in _STEPS:
         try:
             steps.append(Step(name, True, check(state)))
-        except _Skip as exc:
+        except _SkipError as exc:
             steps.append(Step(name, None, str(exc)))
-        except (_Fail, NotaryError, ChainError) as exc:
+        except (_FailError, NotaryError, ChainError) as exc:
             steps.append(Step(name, False, str(exc)))
         except (KeyError, TypeError, ValueError, AttributeError, IndexError, UnicodeError) as exc:
             steps.append(Step(name, False, f"malformed bundle ({exc.__class__.__name__}: {exc})"))

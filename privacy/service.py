@@ -34,6 +34,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from notary.headers import CALLER_ORG_HEADER
 from privacy.asset import STEP_METHODS, STEPS, PsiAssetTerms, Step, format_asset_terms, parse_record_step
 from privacy.errors import MalformedError, RefusedError
 from privacy.identifiers import normalise_set
@@ -41,8 +42,6 @@ from privacy.jobfiles import party_files, write_job_files
 from privacy.psi import JobTerms, PsiServer, inspect_request
 from privacy.record import SIGNING_CONTEXT, SignedRecord, format_record, format_signed_record, sign_record
 
-#: The header in which the owner's gateway names the calling member (``gateway.headers.CALLER_ORG_HEADER``).
-CALLER_HEADER: Final = "Consortium-Caller-Org"
 MAX_REQUEST_BYTES: Final = 256 * 1024 * 1024
 
 
@@ -110,7 +109,7 @@ class PsiService:
             self._jobs.pop(job_id, None)
 
     async def _request(self, request: web.Request) -> web.Response:
-        caller = request.headers.get(CALLER_HEADER, "")
+        caller = request.headers.get(CALLER_ORG_HEADER, "")
         body = await request.read()
         try:
             summary = inspect_request(body)
@@ -148,7 +147,7 @@ class PsiService:
         return web.Response(body=response, content_type="application/octet-stream")
 
     async def _record(self, request: web.Request) -> web.Response:
-        caller = request.headers.get(CALLER_HEADER, "")
+        caller = request.headers.get(CALLER_ORG_HEADER, "")
         try:
             record, client_signature = parse_record_step(await request.read())
         except MalformedError as exc:

@@ -6,6 +6,8 @@ is a cursor over one byte string; every read names what it expected, so an error
 
 from __future__ import annotations
 
+from suite.errors import SuiteError
+
 SEQUENCE = 0x30
 INTEGER = 0x02
 BIT_STRING = 0x03
@@ -16,8 +18,9 @@ OID = 0x06
 MAX_INPUT = 64 * 1024
 
 
-class DERError(ValueError):
-    """The bytes are not the distinguished encoding of the expected shape."""
+class DERError(SuiteError):
+    """The bytes are not the distinguished encoding of the expected shape (a ``ValueError``, as every
+    :class:`~suite.errors.SuiteError`)."""
 
 
 def _length(n: int) -> bytes:

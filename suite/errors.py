@@ -1,7 +1,9 @@
 """The suite's errors: one root, `SuiteError`, a `ValueError` because every one of them is about bad input.
 
 A malformed key, signature or ciphertext raises the algorithm's error (`SM2Error`, `SM4Error`); a well-formed
-signature that does not verify raises `InvalidSignature`, a subclass, so `except SM2Error` rejects both.
+signature that does not verify raises `InvalidSignatureError`, a subclass, so `except SM2Error` rejects both.
+(It is not `cryptography.exceptions.InvalidSignature`, which the Ed25519 and ECDSA keys raise: the name ending in
+`Error`, as every error of the project, keeps the two apart where both are caught.)
 A certificate or CRL outside the profile raises `CertificateError`; one that fails a check of its path
 `PathValidationError`, a subclass carrying the certificate's subject and serial.
 """
@@ -19,7 +21,7 @@ class SM2Error(SuiteError):
     """A bad SM2 key, signature, signer ID or encoding, or a failure inside the library."""
 
 
-class InvalidSignature(SM2Error):
+class InvalidSignatureError(SM2Error):
     """A well-formed SM2 signature that does not verify for this key, message and signer ID."""
 
 

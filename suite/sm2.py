@@ -13,7 +13,7 @@ Encodings:
 - a private key is its 32-byte scalar d (1 <= d < n - 1), or PKCS#8 PEM, plain or encrypted with SM4-CBC under a
   PBKDF2-HMAC-SM3 key (see `suite._pkcs8`).
 
-Malformed input raises `SM2Error`; a well-formed signature that does not verify raises `InvalidSignature`, a
+Malformed input raises `SM2Error`; a well-formed signature that does not verify raises `InvalidSignatureError`, a
 subclass. Signing and verifying run in OpenSSL's libcrypto (`suite._libcrypto`); ZA is also computed here, from the
 curve constants, so that it can be checked against the standard's example.
 """
@@ -26,11 +26,11 @@ import hashlib
 import re
 
 from suite import _der, _libcrypto, _pkcs8
-from suite.errors import InvalidSignature, SM2Error
+from suite.errors import InvalidSignatureError, SM2Error
 
 __all__ = [
     "DEFAULT_ID",
-    "InvalidSignature",
+    "InvalidSignatureError",
     "SM2Error",
     "SM2PrivateKey",
     "SM2PublicKey",
@@ -167,15 +167,15 @@ class SM2PublicKey:
         return _pem_encode("PUBLIC KEY", self.to_der())
 
     def verify(self, signature: bytes, message: bytes, signer_id: bytes = DEFAULT_ID) -> None:
-        """Check a 64-byte `r || s` signature; `InvalidSignature` if it does not verify, `SM2Error` if malformed."""
+        """Check a 64-byte `r || s` signature; `InvalidSignatureError` if it does not verify, `SM2Error` if bad."""
         self.verify_der(raw_to_der(signature), message, signer_id)
 
     def verify_der(self, signature: bytes, message: bytes, signer_id: bytes = DEFAULT_ID) -> None:
-        """Check a DER signature (GM/T 0009 §7.3); `InvalidSignature` if it does not verify."""
+        """Check a DER signature (GM/T 0009 §7.3); `InvalidSignatureError` if it does not verify."""
         _check_id(signer_id)
         der_to_raw(signature)  # refuses a non-canonical encoding and r, s out of [1, n - 1]
         if not _libcrypto.verify(self._pkey, signature, message, signer_id):
-            raise InvalidSignature(
+            raise InvalidSignatureError(
                 f"the SM2 signature does not verify for this message, public key {self._point[1:9].hex()}... "
                 f"and signer ID {signer_id[:32]!r}"
             )

@@ -46,7 +46,7 @@ def sm2_signature_valid(data: bytes) -> bool:
     try:
         key = SM2PublicKey.from_bytes(b"\x04" + data[:64])
         key.verify(data[64:128], data[SM2_VERIFY_HEAD:], DEFAULT_ID)
-    except SM2Error:  # InvalidSignature too; every refusal of the input is one
+    except SM2Error:  # InvalidSignatureError too; every refusal of the input is one
         return False
     return True
 

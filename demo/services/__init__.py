@@ -38,12 +38,11 @@ the chosen port is printed.
 
 from __future__ import annotations
 
-from demo.services.app import CALLER_HEADER, MAX_BODY_BYTES, MAX_STREAM_LIMIT, STREAM_THRESHOLD, main, make_app, serve
+from demo.services.app import MAX_BODY_BYTES, MAX_STREAM_LIMIT, STREAM_THRESHOLD, main, make_app, serve
 from demo.services.request import MAX_LIMIT
 from demo.services.universe import UNIVERSE
 
 __all__ = [
-    "CALLER_HEADER",
     "MAX_BODY_BYTES",
     "MAX_LIMIT",
     "MAX_STREAM_LIMIT",

@@ -24,7 +24,6 @@ from gateway.headers import CALLER_ORG_HEADER
 from network.config import Api, Catalogue, load_config
 from privacy.service import MAX_REQUEST_BYTES as PSI_MAX_REQUEST_BYTES
 
-CALLER_HEADER: Final = CALLER_ORG_HEADER
 MAX_BODY_BYTES: Final = 64 * 1024
 MAX_STREAM_LIMIT: Final = 1_000_000
 #: Rows above which a streaming route answers in chunks (chunked transfer encoding).
@@ -180,7 +179,7 @@ def make_app(
         if endpoint is None:
             allow = ", ".join(sorted(methods))
             return error_response(405, "method_not_allowed", f"{request.path} answers {allow}", {"Allow": allow})
-        caller = request.headers.get(CALLER_HEADER)
+        caller = request.headers.get(CALLER_ORG_HEADER)
         if caller is not None:
             caller = caller[:64]
         try:

@@ -9,7 +9,7 @@ what ``up`` started and ``consortium.json``).
 
 from __future__ import annotations
 
-import ssl
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,6 +17,8 @@ from typing import Any
 
 import httpx
 
+from chain.backend import ClientTls, RpcBackend
+from chain.errors import BackendError
 from chain.ids import Role
 from network.alarms.rules import (
     GatewayProbe,
@@ -50,6 +52,7 @@ class Targets:
     gateways: Mapping[str, str] = field(default_factory=dict)
     accounts: Mapping[str, str] = field(default_factory=dict)  # validator address (lower case) → org
     notary_token: str | None = None  # the monitor token: the notary's and witnesses' figures
+    chain_id: int | None = None  # the nodes' (consortium.json's), so that probing them never asks it
 
 
 def policy_of(description: ConsortiumDescription) -> WitnessPolicyView:
@@ -75,24 +78,27 @@ def targets_of(
         gateways=dict(gateways),
         accounts={m.identity.account.lower(): m.org for m in description.members},
         notary_token=notary_token,
+        chain_id=description.chain_id,
     )
 
 
 class Prober:
     """Makes a :class:`Snapshot` of ``targets`` per :meth:`probe`."""
 
-    def __init__(self, targets: Targets, timeout: float = TIMEOUT_S, node_tls: ssl.SSLContext | None = None) -> None:
-        """``node_tls``: the TLS context (a member's client certificate) for nodes serving members only."""
+    def __init__(self, targets: Targets, timeout: float = TIMEOUT_S, node_tls: ClientTls | None = None) -> None:
+        """``node_tls``: a member's client certificate for nodes serving members only (``https`` URLs)."""
         self.targets = targets
+        self._timeout = timeout
+        self._node_tls = node_tls
         self._client = httpx.Client(timeout=timeout)
-        self._nodes = self._client if node_tls is None else httpx.Client(timeout=timeout, verify=node_tls)
+        self._nodes: dict[str, RpcBackend] = {}  # one JSON-RPC connection per node, made at its first answer
+        self._nodes_lock = threading.Lock()
         count = len(targets.witnesses) + len(targets.nodes) + len(targets.gateways) + 1
         self._pool = ThreadPoolExecutor(max_workers=min(16, count), thread_name_prefix="alarm-probe")
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._client.close()
-        self._nodes.close()
 
     def probe(self) -> Snapshot:
         t = self.targets
@@ -122,13 +128,21 @@ class Prober:
 
     def _node_status(self, url: str) -> dict[str, Any] | None:
         try:
-            response = self._nodes.post(
-                url, json={"jsonrpc": "2.0", "id": 1, "method": "consortium_nodeStatus", "params": []}
-            )
-            result = response.json().get("result")
-        except (httpx.HTTPError, ValueError, AttributeError):
+            return self._node(url).node_status()
+        except (httpx.HTTPError, ValueError, KeyError, TypeError, BackendError):
             return None
-        return result if isinstance(result, dict) else None
+
+    def _node(self, url: str) -> RpcBackend:
+        """The node's backend: one attempt per request (lean), the probe's timeout, the client certificate for an
+        ``https`` URL. Without the chain id in the targets, making it asks the node (down: BackendError)."""
+        with self._nodes_lock:
+            node = self._nodes.get(url)
+        if node is None:
+            tls = self._node_tls if url.startswith("https://") else None
+            node = RpcBackend(url, self._timeout, lean=True, chain_id=self.targets.chain_id, tls=tls)
+            with self._nodes_lock:
+                node = self._nodes.setdefault(url, node)
+        return node
 
 
 def node_probe(target: NodeTarget, status: Mapping[str, Any] | None) -> NodeProbe:

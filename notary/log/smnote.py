@@ -80,7 +80,7 @@ def _verifies(key: SM2PublicKey, signature: bytes, message: bytes) -> bool:
         return False
     try:
         key.verify(signature, message, DEFAULT_ID)
-    except SM2Error:  # InvalidSignature, or r/s out of range
+    except SM2Error:  # InvalidSignatureError, or r/s out of range
         return False
     return True
 

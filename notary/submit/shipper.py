@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from notary.log.errors import NotaryError
 from notary.logsuite import PrivateKey
 from notary.sequencer import batch_request
 from notary.submit.outbox import Outbox
@@ -39,7 +40,7 @@ log = logging.getLogger("notary.submit.shipper")
 _ANSWER_CHARS = 2000  # how much of a refusal's body goes into the log and the status
 
 
-class _Refused(Exception):
+class _RefusedError(NotaryError):
     """The notary answered 4xx."""
 
     def __init__(self, status: int, answer: str) -> None:
@@ -47,7 +48,7 @@ class _Refused(Exception):
         self.status = status
 
 
-class _Unavailable(Exception):
+class _UnavailableError(NotaryError):
     """The notary could not be reached or answered 5xx (or something else than a batch answer)."""
 
 
@@ -140,12 +141,12 @@ class Shipper:
             while not self._stop.is_set():
                 try:
                     shipped = self._ship_once(client)
-                except _Refused as exc:
+                except _RefusedError as exc:
                     self._failed(str(exc), refused=True)
                     if exc.status == 413 and self._limit > 1:
                         self._limit = max(1, self._limit // 2)
                         log.warning("batch too large for the notary: sending at most %d events", self._limit)
-                except _Unavailable as exc:  # unreachable, timeout, 5xx: retry later
+                except _UnavailableError as exc:  # unreachable, timeout, 5xx: retry later
                     self._failed(str(exc), refused=False)
                 except Exception as exc:  # the outbox failing (closed, disk): retry later too
                     self._failed(f"{type(exc).__name__}: {exc}", refused=False)
@@ -168,7 +169,7 @@ class Shipper:
         try:
             response = client.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
-            raise _Unavailable(f"notary unreachable: {type(exc).__name__}: {exc}") from exc
+            raise _UnavailableError(f"notary unreachable: {type(exc).__name__}: {exc}") from exc
         if 400 <= response.status_code < 500:
             answer = response.text[:_ANSWER_CHARS]
             log.error(
@@ -179,9 +180,9 @@ class Shipper:
                 response.status_code,
                 answer,
             )
-            raise _Refused(response.status_code, answer)
+            raise _RefusedError(response.status_code, answer)
         if response.status_code != 200:
-            raise _Unavailable(f"notary answered {response.status_code}: {response.text[:_ANSWER_CHARS]}")
+            raise _UnavailableError(f"notary answered {response.status_code}: {response.text[:_ANSWER_CHARS]}")
         result = self._answer(response, len(rows))
         with self._shipped:  # marked shipped and the status updated at once: drain() returns after both
             self.outbox.mark_shipped(rows[-1][0])
@@ -205,9 +206,9 @@ class Shipper:
         try:
             result = response.json()
         except ValueError as exc:
-            raise _Unavailable(f"notary answered 200 without JSON: {exc}") from exc
+            raise _UnavailableError(f"notary answered 200 without JSON: {exc}") from exc
         if not isinstance(result, dict) or len(result.get("receipts") or []) != count:
-            raise _Unavailable(f"notary answered 200 without a receipt per event: {response.text[:200]}")
+            raise _UnavailableError(f"notary answered 200 without a receipt per event: {response.text[:200]}")
         return result
 
     def _failed(self, error: str, *, refused: bool) -> None:

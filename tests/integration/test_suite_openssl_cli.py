@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from suite.sm2 import DEFAULT_ID, InvalidSignature, SM2PrivateKey, raw_to_der
+from suite.sm2 import DEFAULT_ID, InvalidSignatureError, SM2PrivateKey, raw_to_der
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl command")
 
@@ -44,7 +44,7 @@ def test_openssl_verifies_ours_and_we_verify_openssl(tmp_path: Path) -> None:
     assert signed.returncode == 0, signed.stderr
     theirs = (tmp_path / "theirs.der").read_bytes()
     key.public_key().verify_der(theirs, b"checkpoint 42")
-    with pytest.raises(InvalidSignature):
+    with pytest.raises(InvalidSignatureError):
         key.public_key().verify_der(theirs, b"checkpoint 42", b"")
 
 

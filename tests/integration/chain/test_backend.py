@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 import requests
 
 from chain.backend import RpcBackend
-from chain.errors import BackendError
+from chain.errors import BackendError, RpcAnswerError
 
 
 @pytest.fixture
@@ -43,3 +48,69 @@ def test_a_lean_backend_has_no_middleware_and_no_retries(closed_url: str) -> Non
 def test_a_backend_url_must_be_http(closed_url: str) -> None:
     with pytest.raises(BackendError, match="http://"):
         RpcBackend("ws" + closed_url[4:], lean=True, chain_id=1)
+
+
+class _Node(BaseHTTPRequestHandler):
+    """A JSON-RPC endpoint on loopback: ``/consortium`` has ``consortium_nodeStatus``, ``/anvil`` has not,
+    ``/members`` refuses this client as a members-only node does (403 with a JSON-RPC error object)."""
+
+    def do_POST(self) -> None:
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        status, answer = 200, {"jsonrpc": "2.0", "id": request["id"]}
+        if self.path == "/members":
+            status, answer["error"] = 403, {"code": -32003, "message": "not a member's certificate"}
+        elif request["method"] == "consortium_nodeStatus" and self.path == "/consortium":
+            answer["result"] = {"head": 7, "hash": "0x" + "ab" * 32, "inSync": True}
+        elif request["method"] == "eth_getBlockByNumber":
+            answer["result"] = {"number": "0x7", "hash": "0x" + "ab" * 32}
+        else:
+            answer["error"] = {"code": -32601, "message": f"the method {request['method']} does not exist"}
+        body = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def node_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Node)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_node_status_is_the_nodes_own_method_or_none_without_it(node_url: str) -> None:
+    assert RpcBackend(node_url + "/consortium", lean=True, chain_id=1).node_status() == {
+        "head": 7,
+        "hash": "0x" + "ab" * 32,
+        "inSync": True,
+    }
+    anvil = RpcBackend(node_url + "/anvil", lean=True, chain_id=1)
+    assert anvil.node_status() is None
+    assert anvil.request("eth_getBlockByNumber", ["latest", False])["number"] == "0x7"
+    with pytest.raises(RpcAnswerError, match="the chain refused eth_chainId") as error:
+        anvil.request("eth_chainId", [])
+    assert error.value.reason == "the method eth_chainId does not exist"
+
+
+def test_a_refusal_carries_the_nodes_reason(node_url: str) -> None:
+    members = RpcBackend(node_url + "/members", lean=True, chain_id=1)
+    assert members.node_status() is None
+    with pytest.raises(RpcAnswerError, match=r"refused eth_blockNumber \(HTTP 403\)") as error:
+        members.request("eth_blockNumber", [])
+    assert error.value.reason == "not a member's certificate"
+    assert isinstance(error.value, BackendError)
+
+
+def test_an_unreachable_node_raises_the_transport_error(closed_url: str) -> None:
+    with pytest.raises(httpx.ConnectError):
+        RpcBackend(closed_url, 1.0, lean=True, chain_id=1).node_status()

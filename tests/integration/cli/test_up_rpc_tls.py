@@ -163,7 +163,7 @@ def test_up_rpc_tls_serves_members_only_and_its_components_reach_the_chain(runni
     node_tls = client_tls(description, op / "signcerts" / "cert.pem", op / "keystore" / "key.pem", None,
                           PASSPHRASE.encode())  # fmt: skip
     targets = targets_of(description, {}, None, {}, [NodeTarget("op", True, running.node)])
-    prober = Prober(targets, node_tls=node_tls.context())
+    prober = Prober(targets, node_tls=node_tls)
     try:
         assert [n.up for n in prober.probe().nodes] == [True]
     finally:

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from suite.sm2 import DEFAULT_ID, InvalidSignature, SM2PrivateKey, SM2PublicKey, der_to_raw, raw_to_der, za
+from suite.sm2 import DEFAULT_ID, InvalidSignatureError, SM2PrivateKey, SM2PublicKey, der_to_raw, raw_to_der, za
 
 # GB/T 32905-2016 Appendix A, examples 1 and 2.
 SM3_ABC = "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
@@ -79,5 +79,5 @@ def test_sm2_published_signature_verifies_raw_and_der() -> None:
 )
 def test_sm2_published_signature_fails_for_another_message_or_id(message: bytes, signer_id: bytes) -> None:
     public = SM2PublicKey.from_bytes(bytes.fromhex("04" + KAT_X + KAT_Y))
-    with pytest.raises(InvalidSignature):
+    with pytest.raises(InvalidSignatureError):
         public.verify(KAT_SIGNATURE, message, signer_id)

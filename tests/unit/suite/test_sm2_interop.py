@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pysmx import SM2 as pysmx_sm2
 
-from suite.sm2 import DEFAULT_ID, InvalidSignature, SM2PrivateKey, SM2PublicKey, der_to_raw, raw_to_der
+from suite.sm2 import DEFAULT_ID, InvalidSignatureError, SM2PrivateKey, SM2PublicKey, der_to_raw, raw_to_der
 
 IDS = [DEFAULT_ID, b"alice@consortium", b"", b"x" * 300]
 messages = st.binary(max_size=300)
@@ -58,7 +58,7 @@ def test_a_signature_under_the_empty_id_does_not_verify_under_the_default_id() -
     pure = _pysmx_sign(key, message, b"")
     for signature in (ours, pure):
         key.public_key().verify(signature, message, b"")
-        with pytest.raises(InvalidSignature):
+        with pytest.raises(InvalidSignatureError):
             key.public_key().verify(signature, message, DEFAULT_ID)
     assert not gmssl_pyx.sm2_verify(point, message, raw_to_der(ours), DEFAULT_ID)
     assert not pysmx_sm2.Verify(ours, message, point, 64, uid=DEFAULT_ID)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from suite import _der, sm2
 from suite.sm2 import (
     DEFAULT_ID,
-    InvalidSignature,
+    InvalidSignatureError,
     N,
     SM2Error,
     SM2PrivateKey,
@@ -49,7 +49,7 @@ def test_any_flipped_bit_of_signature_or_message_fails(message: bytes, data: st.
 @settings(max_examples=10, deadline=None)
 @given(message=st.binary(max_size=50), signer_id=st.binary(min_size=1, max_size=20))
 def test_a_signature_is_bound_to_its_signer_id(message: bytes, signer_id: bytes) -> None:
-    with pytest.raises(InvalidSignature):
+    with pytest.raises(InvalidSignatureError):
         KEY.public_key().verify(KEY.sign(message, signer_id), message, signer_id + b"!")
 
 

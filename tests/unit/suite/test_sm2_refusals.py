@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from suite import sm2
-from suite.sm2 import InvalidSignature, N, P, SM2Error, SM2PrivateKey, SM2PublicKey, der_to_raw, raw_to_der, za
+from suite.sm2 import InvalidSignatureError, N, P, SM2Error, SM2PrivateKey, SM2PublicKey, der_to_raw, raw_to_der, za
 
 # Fixed, not generated: parameters are built from the key, and pytest-xdist's workers must collect the same ids.
 KEY = SM2PrivateKey.from_bytes(bytes.fromhex("3945208f7b2144b13f36e38ac6d39f95889393692860b51a42fb81ef4df7c5b8"))
@@ -91,7 +91,7 @@ def test_bad_raw_signature(signature: bytes, message: str) -> None:
         raw_to_der(signature)
     with pytest.raises(SM2Error, match=message) as caught:
         PUBLIC.verify(signature, b"m")
-    assert not isinstance(caught.value, InvalidSignature)  # malformed, not merely wrong
+    assert not isinstance(caught.value, InvalidSignatureError)  # malformed, not merely wrong
 
 
 @pytest.mark.parametrize(
