@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from notary.event import canonical_entry
+from notary.headers import PSI_JOB_HEADER
 from privacy import _json
 from privacy.errors import MalformedError
 from privacy.record import NAME, JobRecord
@@ -51,7 +52,7 @@ _BASE: Final = re.compile(r"/[A-Za-z0-9._~/-]{1,100}\Z")
 _SIG_HEX: Final = re.compile(r"[0-9a-f]{128}\Z")
 MAX_RECORD_STEP_BYTES: Final = 32 * 1024
 #: The header in which the client names the job's tag on each step (the gateway drops it before forwarding).
-JOB_HEADER: Final = "Consortium-Psi-Job"
+JOB_HEADER: Final = PSI_JOB_HEADER
 JOB_TAG_CONTEXT: Final = b"consortium-ledger/psi-job-tag/v1\n"
 _TAG: Final = re.compile(r"[0-9a-f]{64}\Z")
 
