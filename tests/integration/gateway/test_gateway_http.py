@@ -25,6 +25,8 @@ import httpx
 import pytest
 from aiohttp import web
 from click.testing import CliRunner
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from chain.ids import OrgId
 from cli.demo import demo_group
@@ -204,6 +206,8 @@ def test_a_gateway_of_the_sm_suite_digests_with_hmac_sm3_over_sm3_body_hashes(
     live = LiveGateway(world, chain, loop, upstream.url, tmp_path, notary_url=notary.url, name="sm", suite="sm")
     try:
         client = caller(GRANTEE)
+        assert client.identity is not None
+        der = x509.load_pem_x509_certificate(client.identity.cert.read_bytes()).public_bytes(serialization.Encoding.DER)
         sent = b'{"symbols": ["600519.SH"]}'
         allowed = client.http.request(METHOD, live.url + ROUTE, headers={"Consortium-Purpose": PURPOSE}, content=sent)
         refused = client.http.request(METHOD, live.url + ROUTE, content=sent)  # no purpose: 403 purpose_missing
@@ -214,6 +218,7 @@ def test_a_gateway_of_the_sm_suite_digests_with_hmac_sm3_over_sm3_body_hashes(
             event = events[answer.headers["Consortium-Event-Id"]]
             salt = vault.reveal(event["event_id"], event["time_ms"])
             assert event["v"] == 3, event
+            assert event["caller_identity"] == sm3(der).hex(), event  # SM3 of the caller's certificate
             request = f"{METHOD}\n{ROUTE}\n{sm3(sent).hex()}".encode()
             assert event["request_digest"] == sm3_hmac(salt, request).hex(), event
             response = f"{answer.status_code}\n{sm3(answer.content).hex()}".encode()
