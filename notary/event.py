@@ -32,6 +32,24 @@ SCHEMA_VERSIONS: Final = (1, 2, 3)
 SCHEMA_VERSION: Final = 2
 #: The hash of ``caller_identity`` by schema version: SHA-256 (1, 2), SM3 (3, the national suite's).
 IDENTITY_HASHES: Final = {1: "sha256", 2: "sha256", 3: "sm3"}
+#: The schema versions a log of each suite (``notary.logsuite``) takes: an event's version names the hash of its
+#: digests and caller identity, and a log holds only events hashed as its suite hashes.
+LOG_VERSIONS: Final = {"intl": (1, 2), "sm": (3,)}
+_HASH_NAMES: Final = {"sha256": "SHA-256", "sm3": "SM3"}
+
+
+def version_refusal(version: int, suite: str) -> str | None:
+    """Why a log of ``suite`` refuses an event of schema ``version``, or None if it takes it."""
+    accepted = LOG_VERSIONS[suite]
+    if version in accepted:
+        return None
+    other = next(name for name, versions in LOG_VERSIONS.items() if version in versions)
+    takes = " or ".join(str(v) for v in accepted)
+    return (
+        f"schema version {version} is of the {other!r} suite ({_HASH_NAMES[IDENTITY_HASHES[version]]} digests and "
+        f"caller identity), but this log is of the {suite!r} suite and takes version {takes}: the recorder must run "
+        "the consortium's suite (consortium.json's crypto)"
+    )
 
 
 def caller_identity(certificate: bytes, version: int) -> str:
