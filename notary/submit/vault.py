@@ -537,7 +537,8 @@ class SaltVault:
                 )
             size = _KEY_SIZES[suite]
             key = vault_key(legacy_key, suite) if older and legacy_key is not None else os.urandom(size)
-            _create_once(path, _seal_vault_key(key, passphrase, provider, suite))  # another process's first key wins
+            if _create_once(path, _seal_vault_key(key, passphrase, provider, suite)):  # another process's key wins
+                return cls(directory, provider, key, clock=clock, suite=suite)  # no second run of the passphrase KDF
         key = _unseal_vault_key(path, passphrase, provider, suite)
         return cls(directory, provider, key, clock=clock, suite=suite)
 
