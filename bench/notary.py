@@ -69,6 +69,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bench.common import met, percentile, print_table, status_kib, wait_for, write_results
 from bench.notary_server import ORG, ORIGIN, THRESHOLD, WITNESS_ORGS, Cluster
+from notary.event import LOG_VERSIONS
 from notary.integrate import TileWriter
 from notary.log.hashing import SHA256, SM3, Hash32, TreeHash, hash_leaf, root_of
 from notary.log.proof import MemoryNodeReader, prove_inclusion, root_at, verify_inclusion
@@ -101,10 +102,11 @@ PUBLISHED = {"ingest": "Tessera POSIX ~2,900/s, Trillian 400-500/s (published)"}
 # ---------------------------------------------------------------------------------------------- batches
 
 
-def sample_event(gateway_id: str, event_id: str, seq: int, time_ms: int) -> dict[str, Any]:
-    """A valid audit event (``docs/notary.md``): an allowed GET of a news feed."""
+def sample_event(gateway_id: str, event_id: str, seq: int, time_ms: int, version: int = 1) -> dict[str, Any]:
+    """A valid audit event (``docs/notary.md``) of schema ``version`` (3 for a log of the ``sm`` suite, which takes
+    no other): an allowed GET of a news feed."""
     return {
-        "v": 1,
+        "v": version,
         "event_id": event_id,
         "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
         "time_ms": time_ms,
@@ -134,20 +136,20 @@ class BatchMaker:
     """Signed batch bodies of one gateway, consecutive sequence numbers, made fast from a template (checked
     once against ``encode_batch``) so the client spends its CPU on sending, not on encoding."""
 
-    def __init__(self, gateway_id: str, key: PrivateKey, size: int) -> None:
+    def __init__(self, gateway_id: str, key: PrivateKey, size: int, version: int = 1) -> None:
         self.gateway_id = gateway_id
         self.size = size
         self.next_seq = 1
         self._key = key
         self._name = gateway_id.split("/")[1]
-        marker = sample_event(gateway_id, "@ID@", 111_111_111_111_111, 222_222_222_222_222)
+        marker = sample_event(gateway_id, "@ID@", 111_111_111_111_111, 222_222_222_222_222, version)
         text = json.dumps(marker, separators=(",", ":")).replace("%", "%%")
         self._template = (
             text.replace('"@ID@"', '"%(id)s"').replace("111111111111111", "%(seq)d").replace("222222222222222", "%(t)d")
         )
         self._head = json.dumps({"gateway": gateway_id}, separators=(",", ":"))[:-1] + ',"events":['
         now = int(time.time() * 1000)
-        reference = encode_batch(gateway_id, [sample_event(gateway_id, f"{self._name}-1", 1, now)])
+        reference = encode_batch(gateway_id, [sample_event(gateway_id, f"{self._name}-1", 1, now, version)])
         if self._body(1, 1, now) != reference:
             raise AssertionError("the batch template does not encode like encode_batch")
 
@@ -760,7 +762,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"(1) in-process, suite {suite.name}: {events} events in batches of {args.batch}", flush=True)
             log = open_log(root / "inprocess", {ORG: public_bytes(key)}, suite)
             try:
-                maker = BatchMaker(f"{ORG}/gw-1", key, args.batch)
+                maker = BatchMaker(f"{ORG}/gw-1", key, args.batch, LOG_VERSIONS[suite.name][0])
                 results["ingest_inprocess" + suffix] = measure_ingest_inprocess(log, maker, n_batches)
                 print(f"(3) in-process, suite {suite.name}: {args.proofs} inclusion proofs", flush=True)
                 results["proofs_inprocess" + suffix] = measure_proofs_inprocess(log, args.proofs, rng)

@@ -107,6 +107,7 @@ def data_reveal(
     gateway_salt: bool,
 ) -> None:  # fmt: skip
     """Reveal the digest salt of EVENT_ID (a call your firm provided) to an auditor, as JSON."""
+    from network.description import load_description
     from network.identity import load_gateway_key
     from network.shredding import alarms_vault, explorer_vault, gateway_vault
     from notary.event import ALARM_CENTER, LEDGER_QUERY_CENTER, gateway_org, parse_entry
@@ -145,8 +146,9 @@ def data_reveal(
             folder = gateway_vault(ctx.directory, provider)
         if SaltVault.provider_of(folder) != provider:
             fail(f"no salt vault of {provider} in {folder}: reveal runs where the gateway keeps its data")
+        suite = load_description(ctx.directory).crypto  # what seals the vault's keys: AES-GCM, or SM4-GCM under sm
         try:  # the entry's version says the hash: HKDF-SHA256 (2), HKDF-SM3 (3, an sm consortium's events)
-            vault = SaltVault.open(folder, provider, ctx.passphrase(), legacy_key=key)
+            vault = SaltVault.open(folder, provider, ctx.passphrase(), legacy_key=key, suite=suite)
             salt = vault.reveal(event_id, event["time_ms"], event["v"])
         except VaultError as exc:
             fail(str(exc))
@@ -176,7 +178,8 @@ def data_shred(ctx: Context, provider: OrgId, day: str, by: str | None, as_json:
         check_day(day)
     except MalformedError as exc:
         raise click.BadParameter(str(exc), param_hint="--day") from None
-    load_description(ctx.directory).member(provider)
+    description = load_description(ctx.directory)
+    description.member(provider)
     if by is None:
         try:
             by = getpass.getuser()
@@ -191,7 +194,7 @@ def data_shred(ctx: Context, provider: OrgId, day: str, by: str | None, as_json:
     first: Tombstone | None = None
     for folder in folders:
         try:
-            vault = SaltVault.open(folder, provider, ctx.passphrase(), legacy_key=key)
+            vault = SaltVault.open(folder, provider, ctx.passphrase(), legacy_key=key, suite=description.crypto)
             before = vault.tombstone(day)
             tombstone, destroyed = vault.shred(day, who)
         except (VaultError, MalformedError) as exc:

@@ -28,7 +28,6 @@ For the demo, ``consortium up`` issues the demo's people and their tokens with :
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from datetime import UTC, datetime
@@ -244,8 +243,13 @@ def user_list(directory: Path, org: str | None, as_json: bool) -> None:
     People are the identities with a role, of every org in DIR/orgs or of ORG only."""
     from cryptography.hazmat.primitives.serialization import Encoding
 
+    from network.description import FILENAME, load_description
     from network.identity import OrgPaths, certificate_role, load_crl, read_certificate
+    from notary.event import caller_identity
+    from notary.submit.vault import SUITE_VERSIONS
 
+    # the caller_identity of their calls' events: the SHA-256 of the certificate, its SM3 under sm
+    suite = load_description(directory).crypto if (directory / FILENAME).is_file() else "intl"
     orgs_dir = directory / "orgs"
     if org is not None:
         if not OrgPaths.of(directory, OrgId(org)).ca_cert.is_file():
@@ -290,7 +294,7 @@ def user_list(directory: Path, org: str | None, as_json: bool) -> None:
                     "valid_until": _iso(cert.not_valid_after_utc),
                     "revoked_at": None if revoked is None else _iso(revoked.revocation_date_utc),
                     "serial": f"{cert.serial_number:#x}",
-                    "identity": hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest(),
+                    "identity": caller_identity(cert.public_bytes(Encoding.DER), SUITE_VERSIONS[suite]),
                     "certificate": str(cert_file),
                 }
             )

@@ -7,13 +7,13 @@ sequenced, witnessed and anchored like any call. The explorer is the operator's 
 and ``api`` = the endpoint's name (``calls.search``, ``calls.provenance``, ...). Such a query is
 authorised by the role in the person's certificate, not by a grant, so an allowed one names no grant
 (``notary.event.is_ledger_query``). The caller is the person's firm
-and ``caller_identity`` the SHA-256 of their certificate; request and response are recorded only as salted
-digests (``notary.submit.digest``), each event's salt from the explorer's own salt vault of the operator
-(``vault/`` beside the outbox, ``notary.submit.vault``), as a gateway's: one event's salt can be revealed and one
-day's destroyed (``consortium data reveal``, ``consortium data shred``). A request the explorer refuses is
-recorded with ``decision = deny`` and the reason (``not_found``, ``read_only``, ``invalid_request``,
-``rate_limited``), so probing shows in the log too. Requests without valid credentials have no person to
-attribute and are only logged.
+and ``caller_identity`` the SHA-256 of their certificate (its SM3 under ``sm``, in version 3 events); request
+and response are recorded only as salted digests (``notary.submit.digest``), each event's salt from the
+explorer's own salt vault of the operator (``vault/`` beside the outbox, ``notary.submit.vault``), as a gateway's:
+one event's salt can be revealed and one day's destroyed (``consortium data reveal``, ``consortium data shred``).
+A request the explorer refuses is recorded with ``decision = deny`` and the reason (``not_found``, ``read_only``,
+``invalid_request``, ``rate_limited``), so probing shows in the log too. Requests without valid credentials have
+no person to attribute and are only logged.
 
 The operator is the recorded provider only because it runs the service: a query is seen by the querying firm's
 people and the regulator, never by the operator's people unless their firm made it (``explorer.access.sees_call``,

@@ -576,7 +576,7 @@ class Gateway:
             "traceparent": trace,
             "time_ms": int(self._clock() * 1000),
             "caller_org": caller.org,
-            "caller_identity": caller.identity,
+            "caller_identity": caller.identity_for(self._salts.version),  # SHA-256, or SM3 in version 3
             "provider_org": self.settings.org,
             "center": service.center,
             "unit": service.unit,

@@ -61,14 +61,13 @@ nothing by itself: the request is refused with its reason).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Generic, TypeVar
@@ -83,6 +82,8 @@ from network._pem import cert_pem, is_ca, org_units
 from network.description import ConsortiumDescription
 from network.errors import NetworkError
 from network.identity import CertificateError, IdentityError, OrgPaths, PassphraseError, verify_crl
+from notary.event import IDENTITY_HASHES, SCHEMA_VERSION, caller_identity
+from notary.submit.digest import SM3_EVENT_VERSION
 
 if TYPE_CHECKING:
     from chain.contracts.trust import KeyRecord
@@ -137,10 +138,26 @@ class Caller:
     """An authenticated caller."""
 
     org: str  # the org id (the certificate's OU, which matches its issuing member CA)
-    identity: str  # SHA-256 of the certificate DER, 64 lower-case hex (the event's caller_identity)
+    identity: str  # SHA-256 of the certificate DER, 64 lower-case hex (the caller_identity of events of version 1, 2)
     subject: str  # RFC 4514 subject
     serial: int
     not_after: datetime
+    # SM3 of the certificate DER (the caller_identity of version 3 events, the sm suite's); as ``identity`` is of the
+    # same certificate, equality need not compare it
+    identity_sm3: str = field(default="", compare=False)
+
+    def identity_for(self, version: int) -> str:
+        """The ``caller_identity`` of an event of schema ``version`` (:func:`notary.event.caller_identity`)."""
+        return event_identity(self.identity, self.identity_sm3, version)
+
+
+def event_identity(identity: str, identity_sm3: str, version: int) -> str:
+    """Of a certificate's two identities, the ``caller_identity`` of an event of schema ``version``: ``identity``
+    (SHA-256) for versions 1 and 2, ``identity_sm3`` for version 3 (:data:`notary.event.IDENTITY_HASHES`)."""
+    if IDENTITY_HASHES[version] != "sm3":
+        return identity
+    assert identity_sm3, "a version 3 event needs the SM3 identity of the caller's certificate"
+    return identity_sm3
 
 
 class AuthError(NetworkError):
@@ -545,10 +562,11 @@ class CallerAuthenticator:
             return ("not_an_identity", f"certificate {subject} is not for client authentication (no clientAuth)")
         caller = Caller(
             org=issuer.org,
-            identity=hashlib.sha256(der).hexdigest(),
+            identity=caller_identity(der, SCHEMA_VERSION),
             subject=subject,
             serial=serial,
             not_after=not_after,
+            identity_sm3=caller_identity(der, SM3_EVENT_VERSION),
         )
         return _Verified(
             caller=caller,

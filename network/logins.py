@@ -59,11 +59,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import math
 import secrets
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -76,10 +75,12 @@ from cryptography.x509.oid import NameOID
 
 from chain.errors import MalformedError
 from network._pem import org_units, parse_cert
-from network.certificates import AuthError, BoundedCache, CallerAuthenticator
+from network.certificates import AuthError, BoundedCache, CallerAuthenticator, event_identity
 from network.description import load_description
 from network.errors import NetworkError
 from network.identity import PERSON_ROLES, certificate_role
+from notary.event import SCHEMA_VERSION, caller_identity
+from notary.submit.digest import SM3_EVENT_VERSION
 
 if TYPE_CHECKING:
     from chain.trustview import TrustView
@@ -166,6 +167,13 @@ class Person:
     identity: str  # SHA-256 of the certificate DER, 64 lower-case hex (like the gateway's caller identity)
     display_name: str  # "<name> (<firm's display name in consortium.json>)"
     expires_ms: int  # when the token expires, milliseconds since the epoch
+    # SM3 of the certificate DER (the caller_identity of version 3 events, the sm suite's); as ``identity`` is of the
+    # same certificate, equality need not compare it
+    identity_sm3: str = field(default="", compare=False)
+
+    def identity_for(self, version: int) -> str:
+        """The ``caller_identity`` of an event of schema ``version`` (:func:`notary.event.caller_identity`)."""
+        return event_identity(self.identity, self.identity_sm3, version)
 
     @property
     def is_regulator(self) -> bool:
@@ -402,9 +410,10 @@ class Authenticator:
             org=org,
             name=name,
             role=role,
-            identity=hashlib.sha256(der).hexdigest(),
+            identity=caller_identity(der, SCHEMA_VERSION),
             display_name=f"{name} ({self._firms.get(org, org)})",
             expires_ms=int(expires * 1000),
+            identity_sm3=caller_identity(der, SM3_EVENT_VERSION),
         )
         return _Verified(person, der, not_before - NBF_LEEWAY_S, expires)
 

@@ -12,6 +12,7 @@ gateway learns all that is wrong with an event at once.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -24,10 +25,42 @@ from notary.log.errors import MalformedError
 #: The schema versions: the same fields, the digests salted differently (``notary.submit.digest``). Version 1:
 #: with the recording gateway's one salt, derived from its key; version 2: each event with its own salt from the
 #: provider's epoch key of the event's UTC day (``notary.submit.vault``), which may be revealed or destroyed;
-#: version 3: as version 2 under the national suite, with HKDF-SM3 salts, HMAC-SM3 digests and SM3 body hashes.
+#: version 3: as version 2 under the national suite, with HKDF-SM3 salts, HMAC-SM3 digests and SM3 body hashes,
+#: and the caller's identity the SM3 of their certificate (:func:`caller_identity`).
 SCHEMA_VERSIONS: Final = (1, 2, 3)
 #: The version of events salted from a salt vault, what the gateway and the explorer record.
 SCHEMA_VERSION: Final = 2
+#: The hash of ``caller_identity`` by schema version: SHA-256 (1, 2), SM3 (3, the national suite's).
+IDENTITY_HASHES: Final = {1: "sha256", 2: "sha256", 3: "sm3"}
+#: The schema versions a log of each suite (``notary.logsuite``) takes: an event's version names the hash of its
+#: digests and caller identity, and a log holds only events hashed as its suite hashes.
+LOG_VERSIONS: Final = {"intl": (1, 2), "sm": (3,)}
+_HASH_NAMES: Final = {"sha256": "SHA-256", "sm3": "SM3"}
+
+
+def version_refusal(version: int, suite: str) -> str | None:
+    """Why a log of ``suite`` refuses an event of schema ``version``, or None if it takes it."""
+    accepted = LOG_VERSIONS[suite]
+    if version in accepted:
+        return None
+    other = next(name for name, versions in LOG_VERSIONS.items() if version in versions)
+    takes = " or ".join(str(v) for v in accepted)
+    return (
+        f"schema version {version} is of the {other!r} suite ({_HASH_NAMES[IDENTITY_HASHES[version]]} digests and "
+        f"caller identity), but this log is of the {suite!r} suite and takes version {takes}: the recorder must run "
+        "the consortium's suite (consortium.json's crypto)"
+    )
+
+
+def caller_identity(certificate: bytes, version: int) -> str:
+    """The ``caller_identity`` of an event of schema ``version``: the hash of the caller's certificate (its DER, or
+    the bytes that stand for it, such as an alarm's subject) of :data:`IDENTITY_HASHES`, 64 lower-case hex."""
+    try:
+        name = IDENTITY_HASHES[version]
+    except KeyError:
+        raise MalformedError(f"no caller identity for event schema version {version}") from None
+    return hashlib.new(name, certificate).hexdigest()
+
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}\Z")
 _EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}\Z")

@@ -2,9 +2,11 @@
 
 A batch is checked in this order, and refused as a whole on the first failing step (nothing is written):
 size limit → the gateway's org has a registered key → the signature over ``consortium-ledger/batch/v1\\n`` ‖ body
-→ JSON shape → every event's schema (all field errors at once), its gateway and provider, its time within the
-accepted window → duplicates → the gateway's sequence numbers. The log's suite (``notary.logsuite``) decides the
-signature (Ed25519, or SM2 with ID ``1234567812345678`` under ``sm``), the leaf hashes and the batch roots.
+→ JSON shape → every event's schema (all field errors at once), its schema version of the log's suite, its gateway
+and provider, its time within the accepted window → duplicates → the gateway's sequence numbers. The log's suite
+(``notary.logsuite``) decides the signature (Ed25519, or SM2 with ID ``1234567812345678`` under ``sm``), the leaf
+hashes and the batch roots, and which schema versions it takes (``notary.event.LOG_VERSIONS``: 1 and 2 under
+``intl``, 3 under ``sm``), so that a log never mixes events hashed with SHA-256 and with SM3.
 
 An event id seen before returns the original index and receipt (the same content) or a conflict (different
 content); it never becomes a second leaf. A gateway's sequence numbers must increase; a jump is recorded as a
@@ -32,7 +34,7 @@ from notary.errors import (
     SignatureError,
     UnknownGatewayError,
 )
-from notary.event import EventSchemaError, canonical_entry, gateway_org, validate_event
+from notary.event import LOG_VERSIONS, EventSchemaError, canonical_entry, gateway_org, validate_event, version_refusal
 from notary.integrate import TileWriter
 from notary.keycache import ParsedKeys
 from notary.log.hashing import HASH_SIZE
@@ -185,6 +187,7 @@ class Sequencer:
         errors: list[dict[str, Any]] = []
         rows: list[tuple[str, int, bytes]] = []
         seen: set[str] = set()
+        versions = LOG_VERSIONS[self.suite.name]
         for i, obj in enumerate(events):
             loc: tuple[str | int, ...] = ("events", i)
             try:
@@ -194,6 +197,8 @@ class Sequencer:
                 if len(errors) >= _MAX_ERRORS:
                     break
                 continue
+            if event["v"] not in versions:
+                errors.append({"loc": [*loc, "v"], "msg": version_refusal(event["v"], self.suite.name)})
             if event["gateway_id"] != gateway_id:
                 errors.append({"loc": [*loc, "gateway_id"], "msg": f"must be the batch's gateway {gateway_id!r}"})
             if event["provider_org"] != org:

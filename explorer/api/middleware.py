@@ -175,8 +175,9 @@ class Gatekeeper:
             target = raw_path + (b"?" + scope["query_string"] if scope.get("query_string") else b"")
             trace = headers.get("traceparent", b"").decode("latin-1")
             ours, _ = continue_trace(trace or None)
+            identity = person.identity_for(recorder.vault.version)  # of the certificate: SHA-256, SM3 under sm
             query = recorder.begin(
-                person.org, person.identity, api_name(scope["path"]), scope["method"] if scope["method"] in
+                person.org, identity, api_name(scope["path"]), scope["method"] if scope["method"] in
                 ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS") else "GET",
                 "/" + _printable(raw_path.lstrip(b"/"), 255), target.decode("latin-1"), ours,
             )  # fmt: skip

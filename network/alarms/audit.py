@@ -16,7 +16,8 @@ each event's digest salt from a salt vault of the operator beside it (``DIR/alar
   (``fired.critical``), ``method`` ``POST``, ``route`` ``/alarm/v1/<alarm id>`` (``v1`` is this layout's
   version; a later layout changes it);
 - ``caller_org`` the firm whose component the alarm is about, the operator for consortium-wide subjects
-  (witnesses, chain, notary); ``caller_identity`` the SHA-256 of the subject (``witness/alpha``);
+  (witnesses, chain, notary); ``caller_identity`` the SHA-256 of the subject (``witness/alpha``), its SM3 in
+  a version 3 record (an ``sm`` consortium's);
   ``provider_org`` the operator; so the record's parties (``notary.event.parties``) are that firm and the
   operator, and the regulator reads every record;
 - ``time_ms`` when the evaluator saw the transition; no asset, no grant, ``decision`` ``allow``, ``status`` 200,
@@ -37,7 +38,6 @@ take more than a day to reach it. Events are on disk before they are shipped, so
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
 import json
 import logging
 import threading
@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from network.alarms.book import Transition
-from notary.event import ALARM_CENTER
+from notary.event import ALARM_CENTER, caller_identity
 from notary.logsuite import PrivateKey
 from notary.submit.digest import DigestSalts, body_digest, digest_hash, request_digest
 from notary.submit.outbox import Outbox
@@ -96,7 +96,7 @@ def alarm_event(
         "traceparent": traceparent or new_traceparent(),
         "time_ms": time_ms,
         "caller_org": alarm.org or operator,
-        "caller_identity": hashlib.sha256(alarm.subject.encode("utf-8")).hexdigest(),
+        "caller_identity": caller_identity(alarm.subject.encode("utf-8"), salts.version),
         "provider_org": operator,
         "center": ALARM_CENTER,
         "unit": alarm.rule,

@@ -9,7 +9,8 @@ salt, with ``info = EVENT_SALT_INFO ‖ event_id`` (UTF-8), 32 bytes::
 
 Under the national suite (``sm``) the same construction runs with HMAC-SM3 in place of HMAC-SHA256 (HKDF-SM3, RFC
 5869 over SM3), and the events are of schema version 3 (:data:`SM3_EVENT_VERSION`), so that an entry says which
-hash its salt and digests were made with. The epoch keys and the files are the same under both suites.
+hash its salt and digests were made with. The epoch keys are the same under both suites; what seals them at rest
+is the suite's (below).
 
 HKDF's output for one ``info`` says nothing about its output for another, so revealing one event's salt reveals
 nothing about any other event's, and destroying a day's epoch key ("crypto-shredding") leaves every digest of
@@ -21,15 +22,29 @@ Files, in one directory per provider (the gateway's ``gateways/<org>/vault/``, t
 ``explorer/vault/``)::
 
     vault.json                     {"format": "consortium-ledger/salt-vault/v1", "provider": "<org>"}
-    <YYYY-MM-DD>.key               the day's epoch key, AES-256-GCM under the vault key (below)
+    vault-key.json                 the vault key, sealed under the consortium passphrase (SaltVault.open)
+    <YYYY-MM-DD>.key               the day's epoch key, sealed under the vault key (below)
     <YYYY-MM-DD>.shredded          the tombstone of a destroyed epoch key: when, by whom (JSON)
 
 Every file is written to a temporary file, fsynced and renamed (or hard-linked, for a key, so that two
 processes creating the same day's key keep the first one), then the directory is fsynced: a ``kill -9`` leaves
-the old state or the new one. Keys are encrypted at rest with AES-256-GCM under the *vault key*, HKDF-SHA256 of
-the org's gateway key (itself PKCS#8-encrypted with the consortium passphrase), with the provider and day as
-associated data: a copy of the directory without the passphrase opens nothing, and a key file renamed to another
-day does not decrypt.
+the old state or the new one. Epoch keys are encrypted at rest under the *vault key*, random and sealed under the
+consortium passphrase in ``vault-key.json`` (or, for a vault made before it had a key of its own, derived from the
+org's gateway key), with the provider and day as associated data: a copy of the directory without the passphrase
+opens nothing, and a key file renamed to another day does not decrypt. The suite fixes the algorithms, and a vault
+is of one suite for its life (opened under the other, it is refused with :class:`VaultSuiteError`):
+
+    suite  vault key  vault-key.json                                   <YYYY-MM-DD>.key (68 bytes)
+    intl   32 bytes   AES-256-GCM under scrypt (n 2^15, r 8, p 1):     "clvault1" ‖ nonce (12) ‖ AES-256-GCM
+                      {"kdf": "scrypt", "n", "r", "p", "salt",         ciphertext (32) ‖ tag (16)
+                       "nonce", "sealed"}
+    sm     16 bytes   SM4-GCM under PBKDF2-HMAC-SM3 (200,000 rounds):  "clvsm4g1" ‖ nonce (12) ‖ SM4-GCM
+                      {"kdf": "pbkdf2-hmac-sm3", "iterations",         ciphertext (32) ‖ tag (16)
+                       "cipher": "sm4-gcm", "salt", "nonce", "sealed"}
+
+(both documents also hold ``format`` and ``provider``; ``sealed`` is the ciphertext and its 16-byte tag). A key
+derived from a gateway key is HKDF-SHA256 of its raw private bytes under ``intl``, HKDF-SM3 under ``sm``
+(:func:`vault_key`).
 
 Shredding writes the tombstone first, then overwrites the key file with random bytes, fsyncs, removes it and
 fsyncs the directory; a crash in between leaves the tombstone, and the next opening of the vault finishes the
@@ -66,7 +81,9 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from notary.log.errors import MalformedError, NotaryError
 from notary.submit.digest import SM3_EVENT_VERSION, digest_hash
-from suite.sm2 import SM2PrivateKey, SM2PublicKey
+from suite import sm4
+from suite.errors import SM4Error
+from suite.sm2 import PEM_ITERATIONS, SM2PrivateKey, SM2PublicKey
 
 #: A gateway key: Ed25519 under the ``intl`` suite, SM2 under ``sm`` (its raw private bytes are the scalar).
 GatewayKey = Ed25519PrivateKey | SM2PrivateKey
@@ -93,7 +110,16 @@ META_FILE: Final = "vault.json"
 VAULT_KEY_FILE: Final = "vault-key.json"
 VAULT_KEY_FORMAT: Final = "consortium-ledger/salt-vault-key/v1"
 _SCRYPT: Final = {"n": 2**15, "r": 8, "p": 1}
-_MAGIC: Final = b"clvault1"
+#: Under ``sm``: the vault key's passphrase KDF and cipher as ``vault-key.json`` names them, and PBKDF2's rounds.
+SM_KDF: Final = "pbkdf2-hmac-sm3"
+SM_CIPHER: Final = "sm4-gcm"
+SM_ITERATIONS: Final = PEM_ITERATIONS
+_MIN_SM_ITERATIONS: Final = 10_000
+#: By suite: the vault key's size, the magic opening an epoch key file, and the algorithms in words.
+_KEY_SIZES: Final = {"intl": 32, "sm": sm4.KEY_SIZE}
+_MAGICS: Final = {"intl": b"clvault1", "sm": b"clvsm4g1"}
+_CIPHERS: Final = {"intl": "AES-256-GCM", "sm": "SM4-GCM"}
+_MAGIC: Final = _MAGICS["intl"]
 _NONCE: Final = 12
 _KEY_FILE_SIZE: Final = len(_MAGIC) + _NONCE + EPOCH_KEY_BYTES + 16
 _DAY: Final = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
@@ -104,6 +130,17 @@ _DIR_MODE: Final = 0o700
 
 class VaultError(NotaryError):
     """The vault cannot do what was asked (a day not over, an unreadable key, another provider's vault)."""
+
+
+class VaultSuiteError(VaultError):
+    """The vault is of one suite and was opened under the other (``consortium.json``'s ``crypto``)."""
+
+    def __init__(self, path: Path, found: str, expected: str) -> None:
+        self.path, self.found, self.expected = path, found, expected
+        super().__init__(
+            f"{path} is sealed with {_CIPHERS[found]}: the vault is of the {found!r} suite, but it was opened under "
+            f"{expected!r}; a vault keeps the suite of the consortium it was made in (consortium.json's crypto)"
+        )
 
 
 class EpochMissingError(VaultError):
@@ -164,45 +201,105 @@ def _expand(prk: bytes, event_id: str, hash_name: str = "sha256") -> bytes:
     return hmac.new(prk, EVENT_SALT_INFO + event_id.encode("utf-8") + b"\x01", hash_name).digest()
 
 
-def vault_key(gateway_key: GatewayKey) -> bytes:
-    """The 32-byte AES key derived from a gateway key: what sealed the epoch keys of a vault made before vaults had
-    a key of their own (:meth:`SaltVault.open`), and the key of a vault made with :meth:`SaltVault.for_gateway_key`."""
+def vault_key(gateway_key: GatewayKey, suite: str = "intl") -> bytes:
+    """The vault key derived from a gateway key: what sealed the epoch keys of a vault made before vaults had a key
+    of their own (:meth:`SaltVault.open`), and the key of a vault made with :meth:`SaltVault.for_gateway_key`. Under
+    ``intl`` 32 bytes (an AES-256 key) of HKDF-SHA256, under ``sm`` 16 bytes (an SM4 key) of HKDF-SM3, of the key's
+    raw private bytes, with ``info`` = ``VAULT_KEY_INFO``."""
     raw = gateway_key.private_bytes_raw()
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=VAULT_KEY_INFO).derive(raw)
+    algorithm = hashes.SM3() if _suite(suite) == "sm" else hashes.SHA256()
+    return HKDF(algorithm=algorithm, length=_KEY_SIZES[suite], salt=None, info=VAULT_KEY_INFO).derive(raw)
+
+
+def _suite(suite: str) -> str:
+    if suite not in SUITE_VERSIONS:
+        raise ValueError(f"unknown suite {suite!r}: expected intl or sm")
+    return suite
+
+
+def _seal(suite: str, key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    """nonce (12) ‖ ciphertext ‖ tag (16): AES-256-GCM under ``intl``, SM4-GCM (:func:`suite.sm4.seal`) under ``sm``."""
+    if suite == "sm":
+        return sm4.seal(key, plaintext, aad)
+    nonce = os.urandom(_NONCE)
+    return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+
+
+def _unseal(suite: str, key: bytes, sealed: bytes, aad: bytes) -> bytes | None:
+    """The plaintext of :func:`_seal`'s ``sealed``, or None if the key, the associated data or the bytes differ."""
+    if suite == "sm":
+        try:
+            return sm4.open_(key, sealed, aad)
+        except SM4Error:
+            return None
+    try:
+        return AESGCM(key).decrypt(sealed[:_NONCE], sealed[_NONCE:], aad)
+    except InvalidTag:
+        return None
 
 
 def _passphrase_key(passphrase: bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
     return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase)
 
 
-def _seal_vault_key(key: bytes, passphrase: bytes, provider: str) -> bytes:
-    salt, nonce = os.urandom(16), os.urandom(_NONCE)
+def _seal_vault_key(key: bytes, passphrase: bytes, provider: str, suite: str = "intl") -> bytes:
+    salt = os.urandom(16)
+    if suite == "sm":
+        box = sm4.seal(sm4.derive_key(passphrase, salt, SM_ITERATIONS), key, _aad(provider, "vault-key"))
+        document: dict[str, Any] = {"format": VAULT_KEY_FORMAT, "provider": provider, "kdf": SM_KDF}
+        document |= {"iterations": SM_ITERATIONS, "cipher": SM_CIPHER, "salt": salt.hex()}
+        document |= {"nonce": box[:_NONCE].hex(), "sealed": box[_NONCE:].hex()}
+        return json.dumps(document).encode()
+    nonce = os.urandom(_NONCE)
     sealed = AESGCM(_passphrase_key(passphrase, salt, **_SCRYPT)).encrypt(nonce, key, _aad(provider, "vault-key"))
     document = {"format": VAULT_KEY_FORMAT, "provider": provider, "kdf": "scrypt", **_SCRYPT}
     document |= {"salt": salt.hex(), "nonce": nonce.hex(), "sealed": sealed.hex()}
     return json.dumps(document).encode()
 
 
-def _unseal_vault_key(path: Path, passphrase: bytes, provider: str) -> bytes:
+def _suite_of_document(found: dict[str, Any]) -> str:
+    """The suite whose algorithms a ``vault-key.json`` names: ``scrypt`` and no ``cipher`` (AES-256-GCM) is
+    ``intl``'s, ``pbkdf2-hmac-sm3`` with ``sm4-gcm`` is ``sm``'s; anything else is ValueError."""
+    if found.get("kdf") == "scrypt" and "cipher" not in found:
+        return "intl"
+    if found.get("kdf") == SM_KDF and found.get("cipher") == SM_CIPHER:
+        return "sm"
+    raise ValueError(f"kdf {found.get('kdf')!r} and cipher {found.get('cipher', 'aes-256-gcm')!r} are of no suite")
+
+
+def _unseal_vault_key(path: Path, passphrase: bytes, provider: str, suite: str = "intl") -> bytes:
     try:
         found = json.loads(path.read_bytes())
-        if not isinstance(found, dict) or found.get("format") != VAULT_KEY_FORMAT or found.get("kdf") != "scrypt":
+        if not isinstance(found, dict) or found.get("format") != VAULT_KEY_FORMAT:
             raise ValueError(f"not a {VAULT_KEY_FORMAT} document")
-        n, r, p = (int(found[k]) for k in ("n", "r", "p"))
-        if not (2 <= n <= 2**20 and n & (n - 1) == 0 and 1 <= r <= 32 and 1 <= p <= 16):
-            raise ValueError("scrypt parameters out of range")
-        salt, nonce, sealed = (bytes.fromhex(found[k]) for k in ("salt", "nonce", "sealed"))
-        aes = AESGCM(_passphrase_key(passphrase, salt, n, r, p))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        sealed_under = _suite_of_document(found)
+    except (OSError, ValueError) as exc:
         raise VaultError(f"{path}: unreadable: {exc}") from None
+    if sealed_under != suite:
+        raise VaultSuiteError(path, sealed_under, suite)
     try:
-        key = aes.decrypt(nonce, sealed, _aad(provider, "vault-key"))
-    except InvalidTag:
+        salt, nonce, sealed = (bytes.fromhex(found[k]) for k in ("salt", "nonce", "sealed"))
+        if suite == "sm":
+            iterations = found["iterations"]
+            if type(iterations) is not int or not _MIN_SM_ITERATIONS <= iterations <= sm4.MAX_ITERATIONS:
+                raise ValueError(f"PBKDF2 iterations out of range ({_MIN_SM_ITERATIONS} to {sm4.MAX_ITERATIONS})")
+            if len(nonce) != _NONCE:
+                raise ValueError(f"the nonce is {len(nonce)} bytes, not {_NONCE}")
+            passphrase_key = sm4.derive_key(passphrase, salt, iterations)
+        else:
+            n, r, p = (int(found[k]) for k in ("n", "r", "p"))
+            if not (2 <= n <= 2**20 and n & (n - 1) == 0 and 1 <= r <= 32 and 1 <= p <= 16):
+                raise ValueError("scrypt parameters out of range")
+            passphrase_key = _passphrase_key(passphrase, salt, n, r, p)
+    except (ValueError, KeyError, TypeError) as exc:  # SM4Error is a ValueError
+        raise VaultError(f"{path}: unreadable: {exc}") from None
+    key = _unseal(suite, passphrase_key, nonce + sealed, _aad(provider, "vault-key"))
+    if key is None:
         raise VaultError(
             f"{path}: the passphrase does not open {provider}'s vault key (the consortium passphrase sealed it)"
-        ) from None
-    if len(key) != 32:
-        raise VaultError(f"{path}: the vault key is {len(key)} bytes, not 32")
+        )
+    if len(key) != _KEY_SIZES[suite]:
+        raise VaultError(f"{path}: the vault key is {len(key)} bytes, not {_KEY_SIZES[suite]}")
     return key
 
 
@@ -327,6 +424,21 @@ def _create_once(path: Path, data: bytes) -> bool:
     return True
 
 
+def _check_key_file_suite(path: Path, suite: str, data: bytes | None = None) -> None:
+    """That ``path`` (holding ``data`` if read already) is an epoch key file of ``suite``: :class:`VaultSuiteError`
+    if it is of the other suite's, :class:`VaultError` if of none."""
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise VaultError(f"{path}: unreadable: {exc}") from None
+    found = next((name for name, magic in _MAGICS.items() if data.startswith(magic)), None)
+    if len(data) != _KEY_FILE_SIZE or found is None:
+        raise VaultError(f"{path} is not an epoch key file")
+    if found != suite:
+        raise VaultSuiteError(path, found, suite)
+
+
 def _destroy(path: Path) -> bool:
     """Overwrite ``path`` with random bytes, fsync, remove it, fsync its directory; False if it did not exist."""
     try:
@@ -351,7 +463,8 @@ class SaltVault:
     """The epoch keys of one provider in ``directory``; gives each event its salt (:meth:`salt`), reveals one
     (:meth:`reveal`), destroys a day (:meth:`shred`). Safe to share between threads; several processes may
     open one directory (the first key made for a day wins). ``suite`` is the consortium's (``intl`` or ``sm``): it
-    fixes the hash of the salts handed out and the schema version (:attr:`version`) of the events they salt."""
+    fixes the hash of the salts handed out, the schema version (:attr:`version`) of the events they salt, and the
+    cipher of the epoch key files (AES-256-GCM under a 32-byte ``key``, or SM4-GCM under a 16-byte one)."""
 
     def __init__(
         self,
@@ -362,16 +475,15 @@ class SaltVault:
         clock: Callable[[], float] = time.time,
         suite: str = "intl",
     ) -> None:
-        if len(key) != 32:
-            raise ValueError("the vault key is 32 bytes")
-        if suite not in SUITE_VERSIONS:
-            raise ValueError(f"unknown suite {suite!r}: expected intl or sm")
+        if len(key) != _KEY_SIZES[_suite(suite)]:
+            raise ValueError(f"the vault key of an {suite} vault is {_KEY_SIZES[suite]} bytes")
         #: The schema version of the events this vault salts: 2 under ``intl``, 3 under ``sm``.
         self.version: Final = SUITE_VERSIONS[suite]
         self._hash = digest_hash(self.version)
         self.directory = Path(directory)
         self.provider = provider
-        self._aes = AESGCM(key)
+        self._suite = suite
+        self._key = key
         self._clock = clock
         self._lock = threading.Lock()
         self._prks: dict[str, bytes] = {}  # day → HKDF PRK of its epoch key, for the days in use
@@ -387,7 +499,7 @@ class SaltVault:
         clock: Callable[[], float] = time.time,
         suite: str = "intl",
     ) -> SaltVault:
-        return cls(directory, provider, vault_key(gateway_key), clock=clock, suite=suite)
+        return cls(directory, provider, vault_key(gateway_key, suite), clock=clock, suite=suite)
 
     @classmethod
     def open(
@@ -400,11 +512,14 @@ class SaltVault:
         clock: Callable[[], float] = time.time,
         suite: str = "intl",
     ) -> SaltVault:
-        """The vault in ``directory`` under its own key: 32 random bytes made at the first open and kept in
-        ``vault-key.json``, sealed (AES-256-GCM) under a scrypt key of the consortium ``passphrase``. It depends on no
-        other key, so the gateway key can rotate without touching the epoch keys. A vault made before it had a key
-        of its own (its epoch keys sealed under a key derived from the gateway key, :func:`vault_key`) keeps that
-        derived key as its own when opened with ``legacy_key``, the gateway key it was made with."""
+        """The vault in ``directory`` under its own key: random bytes made at the first open and kept in
+        ``vault-key.json``, sealed under a key of the consortium ``passphrase`` (AES-256-GCM under scrypt, or under
+        ``sm`` SM4-GCM under PBKDF2-HMAC-SM3). It depends on no other key, so the gateway key can rotate without
+        touching the epoch keys. A vault made before it had a key of its own (its epoch keys sealed under a key
+        derived from the gateway key, :func:`vault_key`) keeps that derived key as its own when opened with
+        ``legacy_key``, the gateway key it was made with. A vault of the other suite raises
+        :class:`VaultSuiteError` and is left as it was."""
+        _suite(suite)
         directory = Path(directory)
         owner = cls.provider_of(directory)
         if owner is not None and owner != provider:
@@ -412,15 +527,20 @@ class SaltVault:
         directory.mkdir(parents=True, exist_ok=True, mode=_DIR_MODE)
         path = directory / VAULT_KEY_FILE
         if not path.exists():
-            older = any(_DAY.match(p.stem) for p in directory.glob("*.key"))
+            older = sorted(p for p in directory.glob("*.key") if _DAY.match(p.stem))
+            for found in older[:1]:
+                _check_key_file_suite(found, suite)
             if older and legacy_key is None:
                 raise VaultError(
                     f"{directory} holds epoch keys sealed under its gateway key and no key of its own: open it once "
                     "with the gateway key it was made with"
                 )
-            key = vault_key(legacy_key) if older and legacy_key is not None else os.urandom(32)
-            _create_once(path, _seal_vault_key(key, passphrase, provider))  # another process's first key wins
-        return cls(directory, provider, _unseal_vault_key(path, passphrase, provider), clock=clock, suite=suite)
+            size = _KEY_SIZES[suite]
+            key = vault_key(legacy_key, suite) if older and legacy_key is not None else os.urandom(size)
+            if _create_once(path, _seal_vault_key(key, passphrase, provider, suite)):  # another process's key wins
+                return cls(directory, provider, key, clock=clock, suite=suite)  # no second run of the passphrase KDF
+        key = _unseal_vault_key(path, passphrase, provider, suite)
+        return cls(directory, provider, key, clock=clock, suite=suite)
 
     def _open(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True, mode=_DIR_MODE)
@@ -513,19 +633,16 @@ class SaltVault:
             data = self._key_path(day).read_bytes()
         except FileNotFoundError:
             return None
-        if len(data) != _KEY_FILE_SIZE or not data.startswith(_MAGIC):
-            raise VaultError(f"{self._key_path(day)} is not an epoch key file")
-        nonce = data[len(_MAGIC) : len(_MAGIC) + _NONCE]
-        try:
-            return self._aes.decrypt(nonce, data[len(_MAGIC) + _NONCE :], _aad(self.provider, day))
-        except InvalidTag:
-            raise VaultError(
-                f"{self._key_path(day)} does not decrypt: another org's gateway key, or the file was altered"
-            ) from None
+        path = self._key_path(day)
+        _check_key_file_suite(path, self._suite, data)
+        key = _unseal(self._suite, self._key, data[len(_MAGIC) :], _aad(self.provider, day))
+        if key is None:
+            raise VaultError(f"{path} does not decrypt: another org's gateway key, or the file was altered")
+        return key
 
     def _make(self, day: str) -> bytes:
-        key, nonce = os.urandom(EPOCH_KEY_BYTES), os.urandom(_NONCE)
-        blob = _MAGIC + nonce + self._aes.encrypt(nonce, key, _aad(self.provider, day))
+        key = os.urandom(EPOCH_KEY_BYTES)
+        blob = _MAGICS[self._suite] + _seal(self._suite, self._key, key, _aad(self.provider, day))
         if not _create_once(self._key_path(day), blob):
             found = self._read(day)  # another process made it first
             assert found is not None

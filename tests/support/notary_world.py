@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from notary.checkpointer import Witness, WitnessPolicy
+from notary.event import LOG_VERSIONS
 from notary.logsuite import INTL, SM, LogSuite, LogVerifier, PrivateKey, WitnessVerifier, public_bytes
 from notary.service import AnchorSettings, NotaryService, NotarySettings
 from notary.witness.server import WitnessConfig, WitnessServer, make_server
@@ -56,6 +57,11 @@ class LogWorld:
             self.witness_keys[org] = new_key(self.suite)
             init_witness(self.state_path(org), ORIGIN)
             self.start_witness(org)
+
+    @property
+    def event_version(self) -> int:
+        """The schema version of the events the tests log here: 1 in an ``intl`` log, 3 in an ``sm`` one."""
+        return LOG_VERSIONS[self.suite.name][0]
 
     def state_path(self, org: str) -> Path:
         return self.directory / "witnesses" / org / "witness.db"

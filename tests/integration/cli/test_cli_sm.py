@@ -18,10 +18,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from gmssl_pyx import sm3_hmac
 
+from chain.ids import OrgId
 from network.description import load_description
+from network.identity import user_paths
 from network.logsetup import log_origin, log_vkey, witness_policy, witness_verifiers
+from network.shredding import gateway_vault
 from notary.log.checkpoint import parse_checkpoint
 from notary.log.hashing import SM3
 from notary.log.note import open_note, parse_note
@@ -133,6 +138,10 @@ def test_an_sm_consortium_logs_cosigns_anchors_and_verifies_a_call(sm: SmConsort
     # provider reveals the salt from the bundle's entry, GmSSL's HMAC-SM3 recomputes the response digest from the
     # answer the client got, and `consortium verify reveal` checks request and answer against the bundle's entry.
     assert entry["v"] == 3, entry
+    cert = x509.load_pem_x509_certificate(user_paths(directory, OrgId("jinghua-sec"), "client").cert.read_bytes())
+    assert entry["caller_identity"] == sm3(cert.public_bytes(serialization.Encoding.DER)).hex(), entry
+    sealed = json.loads((gateway_vault(directory, "bjic-cloud") / "vault-key.json").read_text())
+    assert (sealed["kdf"], sealed["cipher"]) == ("pbkdf2-hmac-sm3", "sm4-gcm"), sealed  # the vault at rest: SM4
     r = run_cli("--dir", str(directory), "data", "reveal", result.event_id, "--provider", "bjic-cloud", "--entry",
                 str(path))  # fmt: skip
     out = assert_ok(r)

@@ -30,6 +30,7 @@ import jwt
 import pytest
 from click.testing import CliRunner
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from chain.ids import OrgId, Role
 from cli.main import cli
@@ -146,10 +147,10 @@ def tree(directory: Path) -> dict[str, str]:
     }
 
 
-def make_consortium(root: Path) -> Path:
+def make_consortium(root: Path, crypto: str = "intl") -> Path:
     """Org identities and a ``consortium.json`` naming them (no chain behind it: these commands need none)."""
     for org, (name, _roles) in MEMBERS.items():
-        create_org_identity(root, OrgId(org), name, PASSPHRASE.encode())
+        create_org_identity(root, OrgId(org), name, PASSPHRASE.encode(), crypto=crypto)
     ConsortiumDescription(
         name="cli user test",
         chain_id=1,
@@ -164,6 +165,7 @@ def make_consortium(root: Path) -> Path:
             MemberDescription(OrgId(org), name, roles, load_org_public(root, OrgId(org)))
             for org, (name, roles) in MEMBERS.items()
         ),
+        crypto=crypto,
     ).write(root)
     return root
 
@@ -286,6 +288,20 @@ def test_list_shows_role_validity_and_revocation(directory: Path) -> None:
     empty = make_consortium(directory.parent / "empty")
     assert assert_ok(invoke("user", "list", str(empty))).startswith("no people in ")
     assert json.loads(assert_ok(invoke("user", "list", str(empty), "--json"))) == []
+
+
+@pytest.mark.parametrize("crypto", ["intl", "sm"])
+def test_list_gives_a_persons_identity_as_the_events_of_their_queries_carry_it(tmp_path: Path, crypto: str) -> None:
+    """``identity`` is the ``caller_identity`` of the person's events: the SHA-256 of their certificate, its SM3 in
+    an ``sm`` consortium (whose events are of schema version 3)."""
+    from tests.support.sm3_reference import sm3
+
+    root = make_consortium(tmp_path, crypto)
+    issue_identity(root, OrgId("acme"), "lena", PASSPHRASE.encode(), role="compliance", org_roles=MEMBERS["acme"][1])
+    (row,) = json.loads(assert_ok(invoke("user", "list", str(root), "--json")))
+    cert = x509.load_pem_x509_certificate(user_paths(root, OrgId("acme"), "lena").cert.read_bytes())
+    der = cert.public_bytes(serialization.Encoding.DER)
+    assert row["identity"] == (sm3(der).hex() if crypto == "sm" else hashlib.sha256(der).hexdigest())
 
 
 # ------------------------------------------------------------------------------------------ refusals

@@ -44,7 +44,7 @@ def anchored_bundle(consortium: Consortium, world: LogWorld) -> dict[str, Any]:
     service = world.notary(anchor)
     try:
         now = int(time.time() * 1000)
-        events = [event(event_id=f"ev-{i}", gateway_seq=i, time_ms=now) for i in range(1, 8)]
+        events = [event(v=world.event_version, event_id=f"ev-{i}", gateway_seq=i, time_ms=now) for i in range(1, 8)]
         body = encode_batch(GATEWAY, events)
         service.sequencer.submit(GATEWAY, body, sign_batch_body(world.gateway_key, body))
         assert service.checkpointer.round() is not None

@@ -25,6 +25,8 @@ import httpx
 import pytest
 from aiohttp import web
 from click.testing import CliRunner
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from chain.ids import OrgId
 from cli.demo import demo_group
@@ -190,7 +192,7 @@ def test_an_allowed_call_reaches_the_upstream_and_its_event_the_notary(
     assert event["v"] == 2 and request_digest(salt, METHOD, ROUTE, EMPTY_BODY_SHA256) == event["request_digest"]
 
 
-def test_a_gateway_of_the_sm_suite_digests_with_hmac_sm3_over_sm3_body_hashes(
+def test_a_gateway_of_the_sm_suite_digests_with_hmac_sm3_and_an_intl_log_refuses_its_events(
     world: World,
     chain: GatewayChain,
     loop: LoopThread,
@@ -199,9 +201,12 @@ def test_a_gateway_of_the_sm_suite_digests_with_hmac_sm3_over_sm3_body_hashes(
     caller: Callable[..., Caller],
     tmp_path: Path,
 ) -> None:
-    """A gateway whose vault is of the ``sm`` suite records events of schema version 3, which the notary accepts:
-    the salt is HKDF-SM3 of the day's epoch key and the digests HMAC-SM3 over SM3 body hashes, recomputed here with
-    GmSSL and the plain-Python SM3, for an allowed call with a body and for a refusal the gateway answers itself."""
+    """A gateway whose vault is of the ``sm`` suite records events of schema version 3: the salt is HKDF-SM3 of the
+    day's epoch key, the digests HMAC-SM3 over SM3 body hashes and the caller identity the SM3 of the certificate,
+    recomputed here with GmSSL and the plain-Python SM3, for an allowed call with a body and for a refusal the
+    gateway answers itself. The notary's log is of the ``intl`` suite: it refuses the batch (422, the version named),
+    the shipper raises the gateway's ``notary-refused`` alarm with the notary's reason, and the outbox keeps every
+    event."""
     from gmssl_pyx import sm3_hmac
 
     from tests.support.sm3_reference import sm3
@@ -209,21 +214,31 @@ def test_a_gateway_of_the_sm_suite_digests_with_hmac_sm3_over_sm3_body_hashes(
     live = LiveGateway(world, chain, loop, upstream.url, tmp_path, notary_url=notary.url, name="sm", suite="sm")
     try:
         client = caller(GRANTEE)
+        assert client.identity is not None
+        der = x509.load_pem_x509_certificate(client.identity.cert.read_bytes()).public_bytes(serialization.Encoding.DER)
         sent = b'{"symbols": ["600519.SH"]}'
         allowed = client.http.request(METHOD, live.url + ROUTE, headers={"Consortium-Purpose": PURPOSE}, content=sent)
         refused = client.http.request(METHOD, live.url + ROUTE, content=sent)  # no purpose: 403 purpose_missing
         assert (allowed.status_code, refused.status_code) == (200, 403), (allowed.text, refused.text)
-        events = {e["event_id"]: e for e in live.recorded_since(0, notary)}
+        assert live.shipper is not None
+        shipper = live.shipper
+        error = wait_until(lambda: shipper.status()["refused"] and shipper.status()["last_error"], "a refusal", 20)
+        assert "notary refused the batch: 422" in error
+        assert "schema version 3 is of the 'sm' suite" in error and "this log is of the 'intl' suite" in error
+        assert "notary-refused" in live.gateway.health()["alarms"]
+        events = {(e := json.loads(data))["event_id"]: e for _, data in live.outbox.pending(100)}  # none shipped
+        assert live.outbox.stats().pending == len(events) == 2
         vault = SaltVault.for_gateway_key(tmp_path / "vault", PROVIDER, world.gateway_key(), suite="sm")
         for answer in (allowed, refused):
             event = events[answer.headers["Consortium-Event-Id"]]
             salt = vault.reveal(event["event_id"], event["time_ms"])
             assert event["v"] == 3, event
+            assert event["caller_identity"] == sm3(der).hex(), event  # SM3 of the caller's certificate
             request = f"{METHOD}\n{ROUTE}\n{sm3(sent).hex()}".encode()
             assert event["request_digest"] == sm3_hmac(salt, request).hex(), event
             response = f"{answer.status_code}\n{sm3(answer.content).hex()}".encode()
             assert event["response_digest"] == sm3_hmac(salt, response).hex(), event
-            assert notary.receipt(event["event_id"]).status_code == 200
+            assert notary.receipt(event["event_id"]).status_code == 404
     finally:
         live.close()
 

@@ -50,7 +50,10 @@ def batch(world: LogWorld, first_seq: int, count: int, prefix: str = "ev") -> tu
     import time
 
     now = int(time.time() * 1000)
-    events = [event(event_id=f"{prefix}-{first_seq + i}", gateway_seq=first_seq + i, time_ms=now) for i in range(count)]
+    events = [
+        event(v=world.event_version, event_id=f"{prefix}-{first_seq + i}", gateway_seq=first_seq + i, time_ms=now)
+        for i in range(count)
+    ]
     return batch_request(GATEWAY, events, world.gateway_key)
 
 

@@ -45,13 +45,19 @@ TARGET, BODY, ANSWER = "/v1/news/latest?n=3", b'{"q": 1}', b'{"news": []}'
 
 @pytest.fixture(scope="module")
 def directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("consortium")
+    return _consortium(tmp_path_factory.mktemp("consortium"))
+
+
+def _consortium(root: Path, crypto: str = "intl") -> Path:
+    """A consortium directory of PROVIDER (the operator) and OTHER on the suite ``crypto``."""
     for org in (PROVIDER, OTHER):
-        create_org_identity(root, OrgId(org), org.title(), PASS.encode(), now=datetime.now(UTC) - timedelta(days=1))
+        create_org_identity(
+            root, OrgId(org), org.title(), PASS.encode(), now=datetime.now(UTC) - timedelta(days=1), crypto=crypto
+        )
     ConsortiumDescription(
         name="shred-test", chain_id=1, chain_kind="external", chain_url="http://127.0.0.1:9",
         contracts={name: "0x" + "00" * 20 for name in CONTRACT_NAMES}, deployed_at_block=0, admission_threshold=1,
-        proposal_ttl_days=7, witness_policy={},
+        proposal_ttl_days=7, witness_policy={}, crypto=crypto,
         members=tuple(
             MemberDescription(OrgId(org), org.title(), Role.MEMBER | (Role.OPERATOR if org == PROVIDER else Role(0)),
                               load_org_public(root, OrgId(org)))
@@ -213,17 +219,17 @@ def test_the_alarm_records_vault_is_revealed_from_and_shredded_too(directory: Pa
     assert code == 1 and "shredded" in err
 
 
-def test_a_version_3_event_of_the_sm_suite_reveals_its_hkdf_sm3_salt_and_checks_with_hmac_sm3(
-    directory: Path, tmp_path: Path
-) -> None:
-    """An event an ``sm`` gateway recorded (schema version 3): ``data reveal`` gives its HKDF-SM3 salt and names the
-    scheme, ``verify reveal`` checks the payload with HMAC-SM3 over SM3 body hashes, as the entry's version says;
-    the same event digested with SHA-256 fails the check, and the explorer names the scheme."""
+def test_a_version_3_event_of_the_sm_suite_reveals_its_hkdf_sm3_salt_and_checks_with_hmac_sm3(tmp_path: Path) -> None:
+    """An event an ``sm`` gateway recorded (schema version 3), in an ``sm`` consortium: ``data reveal`` opens the
+    vault under the suite (SM4-GCM) and gives the event's HKDF-SM3 salt and names the scheme, ``verify reveal``
+    checks the payload with HMAC-SM3 over SM3 body hashes, as the entry's version says; the same event digested with
+    SHA-256 fails the check, and the explorer names the scheme."""
     from gmssl_pyx import sm3_hmac
 
     from notary.submit.digest import body_digest
     from tests.support.sm3_reference import sm3
 
+    directory = _consortium(tmp_path / "consortium", "sm")
     key = load_gateway_key(directory, OrgId(PROVIDER), PASS.encode())
     vault = SaltVault.open(gateway_vault(directory, PROVIDER), PROVIDER, PASS.encode(), legacy_key=key, suite="sm")
     noon = NOON + 3 * 86_400_000  # 2026-11-05: a day no other test shreds

@@ -107,6 +107,7 @@ def test_an_sm_consortiums_alarm_record_is_of_version_3_with_hmac_sm3_over_the_d
     document = alarm_document("test-consortium", t)
     event = validate_event({**alarm_event(t, document, OPERATOR, vault, event_id="alarm-sm"), "gateway_seq": 1})
     assert event["v"] == 3
+    assert event["caller_identity"] == sm3(f"gateway/{FIRM}".encode()).hex()  # of the subject, as under intl
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     assert document_hash(document, "sm3") == sm3(canonical).hex()
     salt = vault.reveal("alarm-sm", event["time_ms"])

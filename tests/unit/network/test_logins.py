@@ -212,6 +212,19 @@ def test_role_is_a_title_in_the_subject_and_gateways_still_accept_it(world: Worl
         assert caller.org == org and caller.identity == hashlib.sha256(der).hexdigest()
 
 
+def test_a_callers_and_a_persons_identity_in_an_event_is_the_sha256_of_their_certificate_or_in_version_3_its_sm3(
+    world: World,
+) -> None:
+    from tests.support.sm3_reference import sm3
+
+    gateway = CallerAuthenticator(world.description, world.root, lambda org: "active", clock=Clock())
+    der = x509.load_pem_x509_certificate(world.cert_pem("acme", "alice")).public_bytes(serialization.Encoding.DER)
+    person = world.auth().authenticate(bearer(world.token("acme", "alice")))
+    for found in (gateway.authenticate(der), person):
+        assert found.identity_for(1) == found.identity_for(2) == found.identity == hashlib.sha256(der).hexdigest()
+        assert found.identity_for(3) == found.identity_sm3 == sm3(der).hex()
+
+
 def test_issuing_a_role_is_checked_before_anything_is_written(world: World) -> None:
     users = OrgPaths.of(world.root, OrgId("acme")).users_dir
     before = sorted(p.name for p in users.iterdir())

@@ -10,7 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from notary.event import FIELDS, Event, EventSchemaError, canonical_entry, gateway_org, parse_entry, validate_event
+from notary.event import (
+    FIELDS,
+    Event,
+    EventSchemaError,
+    caller_identity,
+    canonical_entry,
+    gateway_org,
+    parse_entry,
+    validate_event,
+)
 from notary.log.errors import MalformedError
 from tests.support.notary_events import event
 
@@ -206,3 +215,16 @@ def test_a_typed_event_refuses_what_the_schema_refuses() -> None:
     bad = Event(**event(status="200"))  # constructed without validation: the encoder still refuses the type
     with pytest.raises(ValueError):
         bad.to_entry()
+
+
+def test_the_caller_identity_is_the_sha256_of_the_certificate_and_its_sm3_in_version_3() -> None:
+    import hashlib
+
+    from tests.support.sm3_reference import sm3
+
+    der = bytes(range(256)) * 3  # stands for a certificate's DER
+    assert caller_identity(der, 1) == caller_identity(der, 2) == hashlib.sha256(der).hexdigest()
+    assert caller_identity(der, 3) == sm3(der).hex() != caller_identity(der, 2)
+    for version in (0, 4):
+        with pytest.raises(MalformedError, match=f"no caller identity for event schema version {version}"):
+            caller_identity(der, version)

@@ -272,3 +272,47 @@ def test_a_key_source_is_asked_at_every_batch_and_any_key_it_names_verifies(tmp_
     with pytest.raises(UnknownGatewayError):
         h.submit([event(event_id="4f0c9d1e-8f52-4a7b-9d55-0b7c1d2e3f44", gateway_seq=3)], key=new)
     assert h.seq.size == 2
+
+
+@pytest.mark.parametrize(("suite_name", "taken", "refused"), [("intl", 2, 3), ("sm", 3, 1), ("sm", 3, 2)])
+def test_a_log_refuses_events_whose_schema_version_is_of_the_other_suite(
+    tmp_path: Path, suite_name: str, taken: int, refused: int
+) -> None:
+    """An event's version names its hashes (SHA-256 in 1 and 2, SM3 in 3): a log takes only its suite's, and a batch
+    holding one of the other suite's is refused whole, naming the event and both suites; nothing is written."""
+    from notary.logsuite import log_suite, public_bytes
+    from tests.support.notary_world import new_key
+
+    suite = log_suite(suite_name)
+    log_key, gw_key = new_key(suite), new_key(suite)
+    store = LogStore(tmp_path / "notary.db")
+    try:
+        seq = Sequencer(
+            store,
+            suite.note_signer(ORIGIN, log_key),
+            SequencerSettings(ORIGIN),
+            {"shuzhi-tech": public_bytes(gw_key)},
+            clock=lambda: NOW,
+            suite=suite,
+        )
+        batch = [{**e, "v": taken} for e in events(1, 3)]
+        batch[1]["v"] = refused
+        body = encode_batch(GW, batch)
+        with pytest.raises(EventSchemaError) as info:
+            seq.submit(GW, body, sign_batch_body(gw_key, body))
+        other = "sm" if suite_name == "intl" else "intl"
+        assert info.value.errors == [
+            {
+                "loc": ["events", 1, "v"],
+                "msg": f"schema version {refused} is of the {other!r} suite "
+                f"({'SM3' if refused == 3 else 'SHA-256'} digests and caller identity), but this log is of the "
+                f"{suite_name!r} suite and takes version {'1 or 2' if suite_name == 'intl' else '3'}: the recorder "
+                "must run the consortium's suite (consortium.json's crypto)",
+            }
+        ]
+        assert seq.size == 0
+        batch[1]["v"] = taken
+        body = encode_batch(GW, batch)
+        assert seq.submit(GW, body, sign_batch_body(gw_key, body)).new == 3
+    finally:
+        store.close()
