@@ -47,7 +47,9 @@ from network.logins import make_token
 from tests.integration.explorer.explorer_live import CLI, PASSPHRASE, REGULATOR, Live, cli_env, wait_until
 from tests.support.cleartext import needles_of_bytes, needles_of_int, needles_of_text, occurrences
 
-pytestmark = pytest.mark.slow
+#: The first test's setup may start the shared consortium (``init`` and ``up``, each allowed 240 s on a loaded
+#: machine) before this module's world (a private grant, two queries indexed and sequenced).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 API = "/api/v1"
 
