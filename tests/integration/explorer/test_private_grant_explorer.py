@@ -204,3 +204,22 @@ def test_the_grants_api(world: World, index: ChainIndex, snapshot: Snapshot) -> 
         assert get(f"/grants/{world.grant_id}", "beta").status_code == 404
         assert get(f"/grants/{world.grant_id}", "inspector").status_code == 200
         assert_no_terms([listed, detail.json()], world.terms)
+
+
+def test_a_block_shows_each_person_what_its_transaction_does(
+    world: World, index: ChainIndex, snapshot: Snapshot
+) -> None:
+    """A block's rows carry no events, and ``create_private_grant`` names no firm in its arguments: the grantor's
+    people still see its decoded arguments in ``/blocks/{n}`` as in ``/transactions/{hash}``, others neither."""
+    state = SimpleNamespace(snapshot=snapshot)
+    stand_in = SimpleNamespace(auth=StandInLogins(), recorder=None, limits=Limits(), state=state, chain=index)
+    created = index.transaction(world.create_tx)
+    assert created is not None
+    with TestClient(create_app(cast(Explorer, stand_in))) as client:
+        for who, sees in (("alpha", True), ("inspector", True), ("beta", False)):
+            headers = {"Authorization": f"Bearer {who}"}
+            block = client.get(f"/api/v1/blocks/{created['block_number']}", headers=headers).json()
+            (row,) = [t for t in block["transactions"] if t["hash"] == world.create_tx]
+            alone = client.get(f"/api/v1/transactions/{world.create_tx}", headers=headers).json()
+            assert (row["args"] is not None, alone["args"] is not None) == (sees, sees), who
+            assert bool(row.get("redacted")) == bool(alone.get("redacted")) == (not sees), who
