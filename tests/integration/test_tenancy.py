@@ -74,10 +74,13 @@ class Rule:
     sees: frozenset[str] | None = None
     hidden: int = 404
     outsider: int = 401
+    exists: bool = True  # False: an id nothing has, 404 to every reader with a login
 
     def status(self, who: Persona) -> int:
         if who.org is None:
             return self.outsider
+        if not self.exists:
+            return 404
         if who.regulator or self.sees is None or who.org in self.sees:
             return 200
         return self.hidden
@@ -119,6 +122,7 @@ class World:
     firm_query: str
     checkpoint_size: int
     chain: str
+    job: str  # the tag of a PSI job of PSI_CLIENT with PSI_OWNER
     served: dict[str, bytes] = field(default_factory=dict)  # what non-parties of the private grant were served
 
     @property
@@ -195,6 +199,22 @@ def make_private_grant(live: Live, asset: str, grantor: str, grantee: str) -> tu
     return found.group(1), terms, made.stdout
 
 
+#: The demo's PSI job: jinghua-sec (the client) finds the customers it shares with yanshan-sec (the owner).
+PSI_CLIENT, PSI_OWNER = "jinghua-sec", "yanshan-sec"
+
+
+def run_psi_job(live: Live, chain: str) -> str:
+    """``privacy run`` of the demo's identifier set through the owner's gateway; the job's tag."""
+    ids = live.directory / "orgs" / PSI_CLIENT / "privacy" / "demo-customers.txt"
+    made = subprocess.run(
+        [*CLI, "--dir", str(live.directory), "--chain-url", chain, "privacy", "run", "customer-ids",
+         "--purpose", "aml-screening", "--ids", str(ids), "--json", "--as", PSI_CLIENT],
+        env=cli_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    return str(json.loads(made.stdout)["tag"])
+
+
 def ready(live: Live, event_id: str, regulator: Persona) -> bool:
     indexed = live.get(live.regulator(), f"{API}/calls/{event_id}").status_code == 200
     return indexed and httpx.get(f"{live.notary}/v1/receipts/{event_id}", headers=regulator.headers()).is_success
@@ -235,11 +255,13 @@ def world(live: Live, tmp_path_factory: pytest.TempPathFactory) -> World:
     firm_query = live.get(f"compliance@{a}", f"{API}/calls/{call['event_id']}").headers["consortium-event-id"]
     for eid in (regulator_query, firm_query):  # indexed by the explorer, sequenced by the notary
         wait_until(partial(ready, live, eid, personas["R"]), 60, "a query in the explorer's index and the log")
-    size = live.get(regulator, f"{API}/checkpoints", limit=1).json()["checkpoints"][0]["size"]
     chain = f"http://127.0.0.1:{urlsplit(live.notary).port - 1}"  # type: ignore[operator]
+    job = run_psi_job(live, chain)
+    wait_until(lambda: live.get(regulator, f"{API}/jobs/{job}").status_code == 200, 60, "the PSI job in the explorer")
+    size = live.get(regulator, f"{API}/checkpoints", limit=1).json()["checkpoints"][0]["size"]
     return World(
         live, personas, operator, call, grant, private, terms, output, asset, public_asset, regulator_query,
-        firm_query, int(size), chain,
+        firm_query, int(size), chain, job,
     )  # fmt: skip
 
 
@@ -453,8 +475,16 @@ def explorer_cases(w: World) -> dict[str, list[Case]]:
         f"{API}/health": [Case(f"{API}/health", MEMBERS, check=check_gateways)],
         f"{API}/alarms": [Case(f"{API}/alarms", MEMBERS, check=check_alarms)],
         f"{API}/dashboard": [Case(f"{API}/dashboard", MEMBERS)],
+        f"{API}/jobs/{{tag}}": [
+            Case(f"{API}/jobs/{w.job}", parties(PSI_CLIENT, PSI_OWNER)),
+            Case(f"{API}/jobs/{'0' * 64}", Rule(exists=False), check=check_no_such_job),
+        ],
         "/healthz": [Case("/healthz", PUBLIC, check=check_healthz)],
     }
+
+
+def check_no_such_job(who: Persona, answer: httpx.Response) -> None:
+    raise AssertionError(f"{who.label} was shown a job of an unknown tag: {answer.text[:200]}")
 
 
 def check_search_rows(who: Persona, answer: httpx.Response) -> None:
