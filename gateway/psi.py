@@ -23,6 +23,11 @@ as ``record.json``.
 
 Only a request counts against the grant's quota (one run); the terms and record steps are decided and recorded
 like any call but free, so the last run's record can still be countersigned.
+
+The terms also size the transport of a request step (:meth:`PsiGuard.body_limit`, :meth:`PsiGuard.timeout_s`): its
+body may take as many bytes as a request of ``max_input`` elements can (``privacy.psi.max_request_bytes``, 35 bytes
+an identifier and at most 16 KiB of header; when that is more than the gateway's limit for every other call), and
+the upstream gets ``privacy.psi.request_time_budget_s`` to answer it (when that is longer than its usual timeout).
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from privacy.asset import (
     terms_digest,
 )
 from privacy.errors import MalformedError, PrivacyError
-from privacy.psi import inspect_request
+from privacy.psi import inspect_request, max_request_bytes, request_time_budget_s
 from privacy.record import JobRecord, parse_signed_record
 
 if TYPE_CHECKING:  # types only: the demo's services read the terms' layout here without the gateway's policy
@@ -120,6 +125,25 @@ class PsiGuard:
         if service.asset not in self._terms:
             return None
         return step_of(service.route)
+
+    def body_limit(self, service: Service) -> int | None:
+        """The most bytes a body of ``service`` may take by the asset's terms: for a request step, a request of
+        ``max_input`` elements; None for any other API (the gateway's own limit applies)."""
+        if self.step(service) != "request":
+            return None
+        return max_request_bytes(self._terms[service.asset][1].max_input)
+
+    def timeout_s(self, service: Service) -> float | None:
+        """How long the upstream may take to answer a request step of the asset (module docstring); None for any
+        other API."""
+        if self.step(service) != "request":
+            return None
+        return request_time_budget_s(self._terms[service.asset][1].max_input)
+
+    def limit_detail(self, service: Service) -> str:
+        """Why a request step's body limit is what it is, for the refusal of a larger body."""
+        terms = self._terms[service.asset][1]
+        return f"a request of at most {terms.max_input:,} identifiers, the max_input of {service.asset}'s PSI terms"
 
     @staticmethod
     def counts_a_run(step: Step) -> bool:

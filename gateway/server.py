@@ -91,7 +91,6 @@ _DETAILS: Final = {
     "quota_unavailable": "the store that counts the grant's quota cannot be reached; the call is refused rather "
     "than admitted uncounted",
     "chain_unavailable": "the chain cannot be reached and the cached grant is too old to rely on",
-    "body_too_large": "the request body is over the gateway's limit",
 }
 
 
@@ -214,7 +213,7 @@ class Gateway:
         trace, span = continue_trace(request.headers.get(TRACE_HEADER))
         event = self._event(caller, service, request.method, trace)
         if not self.inflight.acquire(caller.org):
-            body = await self._read_body(request)
+            body = await self._read_body(request, self._body_limit(service))
             event["request_digest"] = self._request_digest(event, request, body or b"")
             limit = self.inflight.limit
             detail = f"{caller.org} already has {limit} calls in flight at this gateway, its limit; retry when one ends"
@@ -224,14 +223,26 @@ class Gateway:
         finally:
             self.inflight.release(caller.org)
 
-    async def _read_body(self, request: web.Request) -> bytes | None:
-        """The request's body, or None when it is over ``max_body_bytes``."""
-        if request.content_length is not None and request.content_length > self.settings.max_body_bytes:
+    def _body_limit(self, service: Service) -> int:
+        """The most bytes a request body to ``service`` may take: ``max_body_bytes``, or more for the request step
+        of a PSI asset whose terms allow larger requests (``gateway.psi``)."""
+        derived = self.psi.body_limit(service) if self.psi is not None else None
+        return max(self.settings.max_body_bytes, derived or 0)
+
+    @staticmethod
+    async def _read_body(request: web.Request, limit: int) -> bytes | None:
+        """The request's body, or None when it is over ``limit`` bytes: refused on its declared length before
+        anything is read, or as soon as the bytes read pass the limit, so at most ``limit`` bytes are held."""
+        if request.content_length is not None and request.content_length > limit:
             return None
-        try:
-            return await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return None
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _salt(self, event: Mapping[str, Any]) -> bytes:
         return self._salts.salt(event["event_id"], event["time_ms"])
@@ -255,13 +266,17 @@ class Gateway:
     ) -> web.StreamResponse:
         """The rest of a call that holds a slot: read, decide, forward or deny, record."""
         target = request.raw_path
-        read = await self._read_body(request)
+        limit = self._body_limit(service)
+        read = await self._read_body(request, limit)
         denial: tuple[str, int] | None
         detail: str | None = None
         step = self.psi.step(service) if self.psi is not None else None
         job = PsiStep(claimed_tag(request.headers.get(JOB_HEADER))) if step is not None else None
         if read is None:
             body, denial, decision = b"", ("body_too_large", 413), None
+            detail = f"the request body is over {limit:,} bytes, the limit of {service.api}"
+            if self.psi is not None and limit > self.settings.max_body_bytes:
+                detail += f" ({self.psi.limit_detail(service)})"
         else:
             body = read
             purpose = request.headers.get(PURPOSE_HEADER)
@@ -302,7 +317,8 @@ class Gateway:
                     self.quota.release(decision.grant_id)
                 return self._outbox_full()
             try:
-                return await self._forward(request, event, body, target, trace, span, caller, started, job)
+                timeout = self.psi.timeout_s(service) if self.psi is not None else None
+                return await self._forward(request, event, body, target, trace, span, caller, started, job, timeout)
             except OutboxFullError:  # filled by the calls in flight since the check
                 if charged:
                     self.quota.release(decision.grant_id)
@@ -362,7 +378,10 @@ class Gateway:
         caller: Caller,
         started: int,
         job: PsiStep | None = None,
+        timeout_s: float | None = None,
     ) -> web.StreamResponse:
+        """Forward the call; ``timeout_s`` (a PSI request step's budget) lengthens the wait for each read from the
+        upstream when it is longer than ``upstream_timeout_s``."""
         assert self._session is not None
         headers = {
             k: v
@@ -377,13 +396,20 @@ class Gateway:
         headers["X-Forwarded-For"] = f"{forwarded}, {peer}" if forwarded else peer
         if not self.breaker.allow():
             return await self._upstream_failed(event, 503, "circuit_open", trace, started)
+        read_s = max(self.settings.upstream_timeout_s, timeout_s or 0.0)
+        timeout = aiohttp.ClientTimeout(total=None, connect=self.settings.connect_timeout_s, sock_read=read_s)
         try:
             upstream = await self._session.request(
-                request.method, self._upstream + target, headers=headers, data=body or None, allow_redirects=False
+                request.method,
+                self._upstream + target,
+                headers=headers,
+                data=body or None,
+                allow_redirects=False,
+                timeout=timeout,
             )
         except TimeoutError:
             self.breaker.failure()
-            return await self._upstream_failed(event, 504, "upstream_timeout", trace, started)
+            return await self._upstream_failed(event, 504, "upstream_timeout", trace, started, read_s)
         except aiohttp.ClientError as exc:
             self.breaker.failure()
             log.warning("upstream %s unreachable: %s", self._upstream, exc)
@@ -404,7 +430,7 @@ class Gateway:
                     content = await upstream.read()
                 except (TimeoutError, aiohttp.ClientError):
                     self.breaker.failure()
-                    return await self._upstream_failed(event, 504, "upstream_timeout", trace, started)
+                    return await self._upstream_failed(event, 504, "upstream_timeout", trace, started, read_s)
                 event["response_digest"] = self._response_digest(
                     event, upstream.status, body_digest(content, self._hash)
                 )
@@ -488,12 +514,13 @@ class Gateway:
         upstream.close()
 
     async def _upstream_failed(
-        self, event: dict[str, Any], status: int, reason: str, trace: str, started: int
+        self, event: dict[str, Any], status: int, reason: str, trace: str, started: int, read_s: float | None = None
     ) -> web.Response:
         error = {502: "bad_gateway", 503: "service_unavailable"}.get(status, "gateway_timeout")
+        waited = read_s or self.settings.upstream_timeout_s
         detail = {
             "upstream_unreachable": "the provider's service could not be reached",
-            "upstream_timeout": f"the provider's service did not answer within {self.settings.upstream_timeout_s:g} s",
+            "upstream_timeout": f"the provider's service did not answer within {waited:g} s",
             "circuit_open": f"the provider's service failed {self.breaker.threshold} times in a row; calls are cut "
             f"off for up to {self.breaker.cooldown_s:g} s, then one goes through to try it",
         }[reason]

@@ -467,8 +467,10 @@ class MemberClient:
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         traceparent: str | None = None,
+        timeout: float | None = None,
     ) -> CallResult:
         """Call ``method path`` through the gateway at ``gateway_url`` for ``purpose``; read the whole answer.
+        ``timeout`` (seconds) replaces the client's for this call (a long computation behind the gateway).
 
         Sends ``Consortium-Purpose`` and a ``traceparent`` (``traceparent`` if given, else a fresh one). A
         denial is a result, not an exception (see :attr:`CallResult.denial_reason`). Raises
@@ -485,12 +487,19 @@ class MemberClient:
             raise ValueError(f"traceparent {trace!r} is not a W3C trace context (00-<32 hex>-<16 hex>-<2 hex>)")
         sent = {**(headers or {}), PURPOSE_HEADER: purpose, TRACE_HEADER: trace}
         url = gateway_url.rstrip("/") + path
+        wait = self.timeout if timeout is None else timeout
         try:
             response = self._http.request(
-                method.upper(), url, params=dict(params) if params else None, json=json, content=content, headers=sent
+                method.upper(),
+                url,
+                params=dict(params) if params else None,
+                json=json,
+                content=content,
+                headers=sent,
+                timeout=wait,
             )
         except httpx.TimeoutException as exc:
-            raise TransportError(f"{method.upper()} {url}: no answer within {self.timeout:g} s") from exc
+            raise TransportError(f"{method.upper()} {url}: no answer within {wait:g} s") from exc
         except httpx.HTTPError as exc:
             raise TransportError(f"{method.upper()} {url}: {_describe(exc)}") from exc
         return CallResult.from_response(response)

@@ -16,7 +16,9 @@ Three calls, each authenticated, decided against the grant and recorded by the o
 1. ``GET <steps>/terms``: the terms document, checked against ``metadata_digest`` (the SHA-256 the asset's
    current version names on chain) when given;
 2. ``POST <steps>/request``: message 1; the answer, message 2, gives the intersection. Only this call counts as a
-   run against the grant's quota, and the gateway refuses a request over ``max_input`` before forwarding it;
+   run against the grant's quota, and the gateway refuses a request over ``max_input`` before forwarding it.
+   The client waits for its answer as long as the owner's gateway waits for the owner's service
+   (``privacy.psi.request_time_budget_s`` of ``max_input``, or the client's own timeout if longer);
 3. ``POST <steps>/record``: the record the client signed; the owner checks, countersigns and answers the record
    signed by both, which is checked here (both signatures, the owner's key if ``server_key`` is given).
 
@@ -58,7 +60,7 @@ from privacy.asset import (
 )
 from privacy.errors import MalformedError, PrivacyError
 from privacy.jobfiles import party_files, write_job_files
-from privacy.psi import PROTOCOL, JobTerms, PsiClient
+from privacy.psi import PROTOCOL, JobTerms, PsiClient, request_time_budget_s
 from privacy.record import JOB_ID, SignedRecord, key_bytes, parse_signed_record, sign_record, verify_record
 from privacy.service import PsiService
 from sdk.client import CallResult, MemberClient, SdkError
@@ -146,11 +148,13 @@ def run_psi_job(
         raise MalformedError(f"job id {job_id!r} must match {JOB_ID.pattern}")
     tag = job_tag(grant_id, job_id)  # each step names it, so the owner's gateway records it in the step's event
 
-    def call(step: Step, method: str, content: bytes | None = None) -> CallResult:
+    def call(step: Step, method: str, content: bytes | None = None, timeout: float | None = None) -> CallResult:
         headers = {JOB_HEADER: tag}
         if content is not None:
             headers["Content-Type"] = "application/octet-stream"
-        result = client.call(gateway_url, method, f"{steps}/{step}", purpose=purpose, content=content, headers=headers)
+        result = client.call(
+            gateway_url, method, f"{steps}/{step}", purpose=purpose, content=content, headers=headers, timeout=timeout
+        )
         if result.event_id:
             events[step] = result.event_id
         if result.status != 200:
@@ -171,7 +175,9 @@ def run_psi_job(
         raise PsiJobError(f"the asset's protocol is {terms.protocol!r}; this client speaks {PROTOCOL!r}")
     job = JobTerms(job_id, grant_id, purpose, terms.max_input)
     psi = PsiClient(job, org, signing_key.public_key(), identifiers, X25519PublicKey.from_public_bytes(terms.kem_key))
-    response = call("request", "POST", psi.request()).content
+    # the owner computes for a while before it answers: wait as long as the owner's gateway does
+    wait = max(client.timeout, request_time_budget_s(terms.max_input))
+    response = call("request", "POST", psi.request(), wait).content
     try:
         outcome = psi.finish(response)
     except PrivacyError as exc:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,22 +23,28 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import private_set_intersection.python as openmined_psi
 import pytest
 from aiohttp import web
 from click.testing import CliRunner
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from chain.ids import OrgId
+from chain.ids import AssetKind, OrgId
 from cli.demo import demo_group
 from demo.traffic import write_endpoints
 from gateway.breaker import CircuitBreaker
 from gateway.headers import REASON_HEADER
 from gateway.policy import DENIAL_REASONS
+from gateway.psi import PsiGuard
 from network.certificates import CRL_CHECK_INTERVAL_S, REASONS
 from network.identity import revoke_identity
 from notary.submit.digest import EMPTY_BODY_SHA256, request_digest
 from notary.submit.vault import SaltVault
+from privacy.asset import STEP_METHODS, PsiAssetTerms, format_asset_terms, terms_digest
+from privacy.psi import PROTOCOL, JobTerms, PsiClient, _format_message, _parse_message, max_request_bytes
 from tests.integration.gateway.gateway_chain import (
     API,
     ASSET,
@@ -51,6 +58,7 @@ from tests.integration.gateway.gateway_chain import (
     ROUTE,
     SEARCH_ROUTE,
     GatewayChain,
+    digest,
     gateway_chain,
     wait_for_head,
 )
@@ -836,5 +844,61 @@ def test_a_caller_that_goes_away_mid_response_frees_its_slot(
         gone = next(e for e in live.recorded_since(0) if e["event_id"] == event_id)
         assert (gone["decision"], gone["status"], gone["response_digest"]) == ("allow", 499, None)
         assert live.gateway.health()["upstream"]["failures_in_a_row"] == 0  # the upstream is not to blame
+    finally:
+        live.close()
+
+
+# -- a PSI job's request step: the body limit its terms give ---------------------------------------------------
+
+
+def test_a_psi_request_may_be_as_large_as_its_terms_allow_and_no_larger(
+    world: World, chain: GatewayChain, loop: LoopThread, upstream: Upstream, tmp_path: Path,
+    caller: Callable[..., Caller],
+) -> None:  # fmt: skip
+    """An identifier set whose PSI terms allow 35,000 identifiers: a request of 35,000 elements (1.2 MB, over the
+    gateway's 1 MiB limit for every other call) is forwarded whole; a body one byte over what a request of 35,000
+    can take is refused 413 ``body_too_large`` and recorded, whether it declares its length or is sent chunked;
+    the terms and record steps of the same asset keep 1 MiB."""
+    cap, asset, steps, purpose = 35_000, "big-ids", "/v1/privacy/big-ids", "psi-scale"
+    kem = X25519PrivateKey.generate()
+    terms = PsiAssetTerms(asset, PROVIDER, PROTOCOL, cap, kem.public_key().public_bytes_raw(), steps)
+    document = format_asset_terms(terms)
+    chain.consortium.assets.register_asset(
+        chain.signers[PROVIDER], asset, AssetKind.DATASET, digest("big ids"), terms_digest(document), 4
+    )
+    for step, method in STEP_METHODS.items():
+        chain.register_api(f"big-ids-{step}", terms.route(step), method, asset=asset)
+    grant_id = chain.grant(GRANTEE, purpose, asset=asset)
+    # a client's real header; the payload padded with elements up to the cap (the gateway counts, it cannot decrypt)
+    client = PsiClient(
+        JobTerms("job-big", grant_id, purpose, cap), GRANTEE, Ed25519PrivateKey.generate().public_key(),
+        ["ACCT:1", "ACCT:2"], kem.public_key(),
+    )  # fmt: skip
+    header, _payload = _parse_message(client.request(), "request")
+    padded = openmined_psi.Request(encrypted_elements=[os.urandom(33) for _ in range(cap)], reveal_intersection=True)
+    request = _format_message(header, padded.SerializeToString())
+    limit = max_request_bytes(cap)
+    assert 1024 * 1024 < len(request) <= limit
+    guard = PsiGuard({asset: document}, PROVIDER)
+    live = LiveGateway(world, chain, loop, upstream.url, tmp_path, name="psi-scale", psi=guard)
+    try:
+        wait_for_head(live.chain, chain.head())
+        c = caller(GRANTEE)
+        since = live.gateway.outbox.last_seq
+        allowed = c.call(live.url, terms.route("request"), purpose, method="POST", content=request)
+        assert allowed.status == 200 and allowed.body["bytes"] == len(request), allowed.body
+        over = c.call(live.url, terms.route("request"), purpose, method="POST", content=b"\0" * (limit + 1))
+        refused(over, 413, "body_too_large")
+        assert f"over {limit:,} bytes" in over.body["detail"] and "35,000 identifiers" in over.body["detail"]
+        headers = {"Consortium-Purpose": purpose}
+        chunks = (b"\0" * 65536 for _ in range(limit // 65536 + 1))  # no Content-Length: counted as it arrives
+        streamed = c.http.post(live.url + terms.route("request"), headers=headers, content=chunks)
+        assert (streamed.status_code, streamed.json()["reason"]) == (413, "body_too_large"), streamed.text
+        record = c.call(live.url, terms.route("record"), purpose, method="POST", content=b"{" * (1024 * 1024 + 1))
+        refused(record, 413, "body_too_large")
+        events = live.recorded_since(since)
+        streamed_answer = Answer(413, "body_too_large", streamed.headers["Consortium-Event-Id"], streamed.headers, None)
+        check_recorded(events, [allowed, over, streamed_answer, record], GRANTEE)
+        assert [e["api"] for e in events] == ["big-ids-request"] * 3 + ["big-ids-record"]
     finally:
         live.close()

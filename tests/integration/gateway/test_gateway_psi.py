@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import private_set_intersection.python as openmined_psi
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
@@ -31,7 +32,7 @@ from network.identity import load_ed25519_gateway_key
 from notary.event import canonical_entry
 from privacy.asset import JOB_HEADER, job_tag, parse_asset_terms, terms_digest
 from privacy.identifiers import cnid_check_character
-from privacy.psi import JobTerms, PsiClient, _format_message, _parse_message
+from privacy.psi import JobTerms, PsiClient, _format_message, _parse_message, max_request_bytes
 from sdk import MemberClient
 from sdk.privacy import PsiRefusedError, run_psi_job
 from tests.integration.gateway.gateway_chain import GRANTEE, OTHER, PROVIDER, GatewayChain, digest, gateway_chain
@@ -44,7 +45,7 @@ from tests.support.wait import wait_until
 PSI_ASSET = "customer-ids"
 STEPS = "/v1/privacy/customer-ids"
 PSI_PURPOSE = "aml-screening"
-CAP = 300
+CAP = 35_000  # a request of CAP elements is over the gateway's 1 MiB limit for other calls
 RUNS = 2
 METERED = "op"  # the grantee whose grant allows RUNS runs
 SHARED = 20
@@ -235,34 +236,49 @@ def test_a_membership_proof_from_the_jobs_files_verifies_and_a_forged_one_does_n
     assert bad.returncode == 1 and "does NOT verify" in bad.stderr, (bad.stdout, bad.stderr)
 
 
-def over_cap_request(psi: PsiWorld, org: str, grant_id: str, count: int) -> bytes:
-    """A request of ``count`` identifiers that claims the asset's terms: a client that skipped its own cap check."""
+def padded_request(psi: PsiWorld, org: str, grant_id: str, count: int, job_id: str) -> bytes:
+    """A request under the asset's terms whose header a client made for 2 identifiers and whose PSI payload is padded
+    to ``count`` elements: a client that skipped its own cap check (the gateway counts elements, it cannot tell a
+    padding element from a real one)."""
     document = (terms_dir(psi.world.root, PROVIDER) / f"{PSI_ASSET}.terms.json").read_bytes()
     terms = parse_asset_terms(document)
     key = load_ed25519_gateway_key(psi.world.root, OrgId(org), PASS)
-    ids = [cnid(n) for n in range(1000, 1000 + count)]
     client = PsiClient(
-        JobTerms("job-over-cap", grant_id, PSI_PURPOSE, 2**20),
+        JobTerms(job_id, grant_id, PSI_PURPOSE, CAP),
         org,
         key.public_key(),
-        ids,
+        [cnid(1000), cnid(1001)],
         X25519PublicKey.from_public_bytes(terms.kem_key),
     )
-    header, payload = _parse_message(client.request(), "request")
-    return _format_message({**header, "max_input": CAP}, payload)
+    header, _payload = _parse_message(client.request(), "request")
+    padded = openmined_psi.Request(encrypted_elements=[os.urandom(33) for _ in range(count)], reveal_intersection=True)
+    return _format_message(header, padded.SerializeToString())
+
+
+def test_a_request_over_a_mebibyte_reaches_the_owners_service_when_the_terms_allow_it(psi: PsiWorld) -> None:
+    """CAP elements take 1.2 MB, over the 1 MiB of any other call: both processes take the body (the gateway's limit
+    and the service's follow the terms), and the service refuses it only for what it holds (count_mismatch: the
+    header claims 2 elements)."""
+    request = padded_request(psi, GRANTEE, psi.grant_id, CAP, "job-large")
+    assert 1024 * 1024 < len(request) <= max_request_bytes(CAP)
+    with member(psi, GRANTEE) as client:
+        answer = client.call(psi.gateway.url, "POST", f"{STEPS}/request", purpose=PSI_PURPOSE, content=request)
+    assert (answer.status, answer.denial_reason) == (403, "count_mismatch"), answer.content
+    event = next(e for e in psi.events() if e["event_id"] == answer.event_id)
+    assert (event["api"], event["decision"], event["status"]) == ("psi-request", "allow", 403), event
 
 
 def test_refusals_are_recorded_and_runs_are_counted_by_requests(psi: PsiWorld) -> None:
     refused: dict[str, tuple[str, str, int]] = {}  # case → (event id, reason, status)
     with member(psi, METERED) as client:
-        request = over_cap_request(psi, METERED, psi.metered_grant_id, CAP + 1)
+        request = padded_request(psi, METERED, psi.metered_grant_id, CAP + 1, "job-over-cap")
         answer = client.call(psi.gateway.url, "POST", f"{STEPS}/request", purpose=PSI_PURPOSE, content=request)
     assert (answer.status, answer.denial_reason) == (403, "input_over_cap"), answer.content
     assert answer.event_id is not None
     refused["over the cap"] = (answer.event_id, "input_over_cap", 403)
 
     with member(psi, METERED) as client:  # a header naming another job than the message's: refused, no run taken
-        request = over_cap_request(psi, METERED, psi.metered_grant_id, 10)
+        request = padded_request(psi, METERED, psi.metered_grant_id, 10, "job-wrong-tag")
         answer = client.call(
             psi.gateway.url, "POST", f"{STEPS}/request", purpose=PSI_PURPOSE, content=request,
             headers={JOB_HEADER: job_tag(psi.metered_grant_id, "another-job")},

@@ -12,7 +12,16 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from privacy.disclosure import prove_disclosure, verify_disclosure
 from privacy.errors import InputTooLargeError, MalformedError, RefusedError, SignatureError
-from privacy.psi import IMPLEMENTATION, JobTerms, PsiClient, PsiOutcome, PsiServer
+from privacy.psi import (
+    IMPLEMENTATION,
+    MAX_HEADER_BYTES,
+    JobTerms,
+    PsiClient,
+    PsiOutcome,
+    PsiServer,
+    inspect_request,
+    max_request_bytes,
+)
 from privacy.record import (
     JobRecord,
     SignedRecord,
@@ -135,6 +144,24 @@ def test_over_cap_refused() -> None:
     lying = len(header).to_bytes(4, "big") + header + request[4 + size :]
     with pytest.raises(RefusedError, match="another number of elements"):
         server_big.respond(lying)
+
+
+def test_a_request_of_max_input_identifiers_fits_the_body_limit_its_terms_give(
+    job: tuple[PsiClient, PsiServer, PsiOutcome, SignedRecord],
+) -> None:
+    # the job's client holds 200 identifiers; a request is its header and 35 bytes an identifier, plus 2
+    client = job[0]
+    request = client.request()
+    header_bytes = int.from_bytes(request[:4], "big")
+    assert len(request) == 4 + header_bytes + 35 * len(CLIENT_IDS) + 2
+    assert header_bytes < MAX_HEADER_BYTES
+    assert len(request) <= max_request_bytes(len(CLIENT_IDS)) < len(request) + MAX_HEADER_BYTES
+    # a full request (as many identifiers as the terms allow) fits too, and one more identifier would not
+    full = PsiClient(TERMS, "alpha", CLIENT_KEY.public_key(), [f"acct:f{n}" for n in range(400)], KEM.public_key())
+    message = full.request()
+    assert inspect_request(message).count == TERMS.max_input
+    assert max_request_bytes(TERMS.max_input) - MAX_HEADER_BYTES < len(message) <= max_request_bytes(TERMS.max_input)
+    assert max_request_bytes(TERMS.max_input + 1) == max_request_bytes(TERMS.max_input) + 35
 
 
 def test_foreign_server_key_and_response_refused() -> None:
