@@ -194,9 +194,18 @@ def up(
         fail("--storage postgresql://… and --object-store s3://… go together")
     notary_args = [] if storage is None else ["--storage", storage, "--object-store", str(object_store)]
     try:  # from here every way out, a SIGTERM included, goes through the `finally` that stops the chain
-        if local.url != description.chain_url:
-            # consortium.json says where the local chain runs: every later command without --chain-url reads it
-            description = dataclasses.replace(description, chain_url=local.url)
+        if explorer_port is None:
+            explorer_port = 8000 if port == 8545 else port + 60
+        # consortium.json says where the local chain, the notary and the explorer run: every later command without
+        # --chain-url or --notary-url reads it (the gateways' addresses go to gateways/endpoints.json)
+        running = dataclasses.replace(
+            description,
+            chain_url=local.url,
+            notary_url=f"http://127.0.0.1:{port + 1}",
+            explorer_url=f"http://127.0.0.1:{explorer_port}",
+        )
+        if running != description:
+            description = running
             description.write(directory)
         _stop_if_asked()
         if authenticate_reads:
@@ -260,8 +269,6 @@ def up(
             others = [m.org for m in description.members if Role.REGULATOR not in m.roles]
             people = ensure_demo_people(directory, obj.passphrase(), regulators, others)
             logins = write_demo_logins(directory, obj.passphrase(), people)
-        if explorer_port is None:
-            explorer_port = 8000 if port == 8545 else port + 60
         # the regulator's explorer reads the regulator's own node, which checks every block it is given
         followers = [spec for spec in specs if not spec.entry.validator]
         explorer_chain = followers[0].rpc_url if followers else local.url

@@ -613,12 +613,20 @@ MISTAKES = {
 
 
 def test_up_on_another_port_records_where_its_chain_runs_for_later_commands(node: Node) -> None:
-    """`up --port P` writes its chain's URL into consortium.json: a command without --chain-url reaches this
-    consortium, not whatever listens on the default port."""
+    """`up --port P` writes its chain's, notary's and explorer's URLs into consortium.json: a command without
+    --chain-url or --notary-url reaches this consortium, not whatever listens on the default ports."""
     description = json.loads((node.directory / "consortium.json").read_text(encoding="utf-8"))
     assert description["chain"]["url"] == node.url != "http://127.0.0.1:8545"
+    notary = f"http://127.0.0.1:{node.up.port + 1}"
+    assert description["notary"] == {"url": notary} and any(notary in x for x in node.summary), node.summary
+    assert description["explorer"] == {"url": f"http://127.0.0.1:{node.up.port + 60}"}
     members = json.loads(assert_ok(run_cli("--dir", str(node.directory), "member", "list", "--json", env=cli_env())))
     assert members == node.json("member", "list")
+    # `data reveal` without --notary-url asks this consortium's notary, which answers (signed reads) that it has no
+    # such event of jinghua-sec: a fixed default port would have found no notary, or another consortium's
+    unknown = "0190f0a8-0000-7000-8000-00000000abcd"
+    r = run_cli("--dir", str(node.directory), "data", "reveal", unknown, "--provider", "jinghua-sec", env=cli_env())
+    assert r.returncode != 0 and f"the notary at {notary} has no event {unknown} of jinghua-sec" in r.stderr, shown(r)
 
 
 def test_a_witness_killed_with_sigkill_is_restarted_and_up_says_so(node: Node) -> None:
