@@ -46,6 +46,15 @@ def _entry_from_file(path: Path, event_id: str) -> bytes:
     raise click.UsageError(f"{path} holds no entry of event {event_id}")
 
 
+def _notary_url(ctx: Context, given: str | None) -> str:
+    from network.description import ServiceNotRecordedError, load_description
+
+    try:
+        return load_description(ctx.directory).service_url("notary", given)
+    except ServiceNotRecordedError as exc:
+        fail(str(exc))
+
+
 def _entry_from_notary(ctx: Context, url: str, provider: OrgId, event_id: str) -> bytes:
     """The entry of ``event_id`` from the notary, read as ``<provider>/sdk`` (a party of its own events). The
     explorer's record of a query belongs to the querying firm alone, so the operator reads one as
@@ -86,9 +95,9 @@ def _entry_from_notary(ctx: Context, url: str, provider: OrgId, event_id: str) -
 )
 @click.option(
     "--notary-url",
-    default="http://127.0.0.1:8546",
-    show_default=True,
-    help="Where to read the entry when --entry is not given.",
+    default=None,
+    help="Where to read the entry when --entry is not given [default: the notary URL `consortium up` recorded in "
+    "consortium.json].",
 )
 @click.option(
     "--out",
@@ -103,7 +112,7 @@ def _entry_from_notary(ctx: Context, url: str, provider: OrgId, event_id: str) -
 )
 @pass_ctx
 def data_reveal(
-    ctx: Context, event_id: str, provider: OrgId, entry_file: Path | None, notary_url: str, out: Path | None,
+    ctx: Context, event_id: str, provider: OrgId, entry_file: Path | None, notary_url: str | None, out: Path | None,
     gateway_salt: bool,
 ) -> None:  # fmt: skip
     """Reveal the digest salt of EVENT_ID (a call your firm provided) to an auditor, as JSON."""
@@ -119,7 +128,7 @@ def data_reveal(
     if entry_file is not None:
         entry = _entry_from_file(entry_file, event_id)
     else:
-        entry = _entry_from_notary(ctx, notary_url, provider, event_id)
+        entry = _entry_from_notary(ctx, _notary_url(ctx, notary_url), provider, event_id)
     try:
         event = parse_entry(entry)
     except MalformedError as exc:

@@ -47,7 +47,11 @@ def gateway_group() -> None:
     help="Loopback port of /healthz and /metrics.",
 )
 @click.option("--upstream", default=None, help="Base URL of the upstream service (proxy mode).")
-@click.option("--notary-url", default="http://127.0.0.1:8546", show_default=True)
+@click.option(
+    "--notary-url",
+    default=None,
+    help="The notary the gateway ships its events to [default: the one `consortium up` recorded in consortium.json].",
+)
 @click.option("--chain-url", default=None, help="Chain JSON-RPC URL (default: the one in consortium.json).")
 @click.option(
     "--poll",
@@ -113,7 +117,7 @@ def gateway_serve(
     port: int,
     admin_port: int,
     upstream: str | None,
-    notary_url: str,
+    notary_url: str | None,
     chain_url: str | None,
     poll_s: float,
     stale_s: float,
@@ -161,6 +165,12 @@ def gateway_serve(
     except MalformedError as exc:
         raise click.ClickException(str(exc)) from None
     passphrase = load_passphrase(file=passphrase_file)
+    # a node serving members only: the root options' --chain-cert and --chain-key (a certificate of ORG's)
+    chain_tls = root_chain_tls(directory, chain_url or description.chain_url, passphrase)
+    try:
+        notary_url = description.service_url("notary", notary_url)
+    except MalformedError as exc:  # none given, none recorded
+        raise click.ClickException(str(exc)) from None
     options = GatewayOptions(
         directory=directory,
         org=OrgId(org),  # checked above: a founder, or the firm of this directory's admission request
@@ -179,8 +189,7 @@ def gateway_serve(
         breaker_cooldown_s=breaker_cooldown_s,
         max_in_flight=max_in_flight,
         quota_store=quota_store,
-        # a node serving members only: the root options' --chain-cert and --chain-key (a certificate of ORG's)
-        chain_tls=root_chain_tls(directory, chain_url or description.chain_url, passphrase),
+        chain_tls=chain_tls,
     )
     configure_json_logging("gateway")
     try:

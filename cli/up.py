@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from network.nodes import (
 )
 from network.supervisor import (
     Child,
+    StartReport,
     Supervisor,
     SupervisorError,
     start_child,
@@ -193,10 +195,20 @@ def up(
     if (storage is None) != (object_store is None):
         fail("--storage postgresql://… and --object-store s3://… go together")
     notary_args = [] if storage is None else ["--storage", storage, "--object-store", str(object_store)]
+    report = start_report(sys.stdout.isatty())
     try:  # from here every way out, a SIGTERM included, goes through the `finally` that stops the chain
-        if local.url != description.chain_url:
-            # consortium.json says where the local chain runs: every later command without --chain-url reads it
-            description = dataclasses.replace(description, chain_url=local.url)
+        if explorer_port is None:
+            explorer_port = 8000 if port == 8545 else port + 60
+        # consortium.json says where the local chain, the notary and the explorer run: every later command without
+        # --chain-url or --notary-url reads it (the gateways' addresses go to gateways/endpoints.json)
+        running = dataclasses.replace(
+            description,
+            chain_url=local.url,
+            notary_url=f"http://127.0.0.1:{port + 1}",
+            explorer_url=f"http://127.0.0.1:{explorer_port}",
+        )
+        if running != description:
+            description = running
             description.write(directory)
         _stop_if_asked()
         if authenticate_reads:
@@ -209,7 +221,7 @@ def up(
             port + 1,
             [port + 6 + i for i in range(len(description.members))],
             authenticate_reads=authenticate_reads,
-            announce=_announce_child,
+            report=report,
             notary_args=notary_args,
             chain_options=[] if members_only is None else members_only.options(notary_member(description).org),
         )
@@ -225,7 +237,7 @@ def up(
         endpoints: dict[str, str] = {}
         if providers:
             _stop_if_asked()
-            children.append(start_demo_services(directory, port + 2, obj.passphrase(), announce=_announce_child))
+            children.append(start_demo_services(directory, port + 2, obj.passphrase(), report=report))
             ensure_demo_identities(directory, description, obj.passphrase())
             gateway_ports = [port + 20 + i for i in range(len(providers))]
             _stop_if_asked()
@@ -238,7 +250,7 @@ def up(
                 providers,
                 gateway_ports,
                 [p + 20 for p in gateway_ports],
-                announce=_announce_child,
+                report=report,
                 quota_store=quota_store,
                 chain_options=None if members_only is None else {p: members_only.options(p) for p in providers},
             )
@@ -249,9 +261,7 @@ def up(
                 args += ["demo", "traffic", str(directory), "--rate", str(traffic), "--duration", "0"]
                 args += ["--chain-url", local.url]
                 traffic_log = directory / "gateways" / "traffic.log"
-                children.append(
-                    start_child("demo traffic", args, traffic_log, "", "", obj.passphrase(), announce=_announce_child)
-                )
+                children.append(start_child("demo traffic", args, traffic_log, "", "", obj.passphrase(), report=report))
         logins = None
         if providers:
             from demo.people import ensure_demo_people, write_demo_logins
@@ -260,8 +270,6 @@ def up(
             others = [m.org for m in description.members if Role.REGULATOR not in m.roles]
             people = ensure_demo_people(directory, obj.passphrase(), regulators, others)
             logins = write_demo_logins(directory, obj.passphrase(), people)
-        if explorer_port is None:
-            explorer_port = 8000 if port == 8545 else port + 60
         # the regulator's explorer reads the regulator's own node, which checks every block it is given
         followers = [spec for spec in specs if not spec.entry.validator]
         explorer_chain = followers[0].rpc_url if followers else local.url
@@ -280,7 +288,7 @@ def up(
             obj.passphrase(),
             timeout=60.0,
             module="explorer",
-            announce=_announce_child,
+            report=report,
         )
         children.append(explorer)
         _stop_if_asked()
@@ -438,9 +446,7 @@ def alarm_evaluator(
     if notary is not None:
         operator = next(m.org for m in description.members if Role.OPERATOR in m.roles)
         key = load_gateway_key(directory, OrgId(operator), passphrase, description.crypto)
-        vault = SaltVault.open(
-            alarms_vault(directory), operator, passphrase, legacy_key=key, suite=description.crypto
-        )
+        vault = SaltVault.open(alarms_vault(directory), operator, passphrase, legacy_key=key, suite=description.crypto)
         recorder = AlarmRecorder(directory / ALARMS_DIR / OUTBOX_FILE, operator, notary, key, vault)
     prober = Prober(targets, node_tls=node_tls)
     return Evaluator(directory, description.name, prober, webhook=sender, say=say, recorder=recorder)
@@ -515,13 +521,42 @@ def _stop_on_sigterm(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _announce(name: str, url: str, seconds: float) -> None:
+def _announce(name: str, url: str, seconds: float, echo: Callable[..., None] = click.echo) -> None:
     """One line per component as it comes up, so a start that takes a minute is not a silent one."""
-    click.echo(f"  up  {name:<24} {url or '-':<28} {seconds:5.1f} s")
+    echo(f"  up  {name:<24} {url or '-':<28} {seconds:5.1f} s")
 
 
-def _announce_child(child: Child, seconds: float) -> None:
-    _announce(child.name, child.url, seconds)
+def start_report(tty: bool, echo: Callable[..., None] = click.echo) -> StartReport:
+    """What `up` prints while its children start: a line as each comes up; while one is still starting, a line
+    "waiting for NAME at URL … N s" 5 s after its start and every 5 s after (on a terminal: one line rewritten in
+    place every second, from the second second, which the component's "up" line then replaces); a line for one
+    that did not start, which the :class:`Supervisor` starts again with the others' restarts once all is up (its
+    failed start the first of the stops it gives up after)."""
+    pending = [False]  # a progress line on a terminal, not ended yet
+
+    def end_line() -> None:
+        if pending[0]:
+            echo("\r\x1b[2K", nl=False)
+            pending[0] = False
+
+    def announce(child: Child, seconds: float) -> None:
+        end_line()
+        _announce(child.name, child.url, seconds, echo)
+
+    def waiting(child: Child, seconds: float) -> None:
+        where = f" at {child.url}" if child.url else ""
+        line = f"  ..  waiting for {child.name}{where} … {seconds:.0f} s"
+        if tty:
+            echo("\r\x1b[2K" + line, nl=False)
+            pending[0] = True
+        else:
+            echo(line)
+
+    def failed(child: Child, exc: SupervisorError) -> None:
+        end_line()
+        echo(f"  !!  {child.name} did not start: {exc}; started again once the rest is up")
+
+    return StartReport(announce, waiting, failed, (2.0, 1.0) if tty else (5.0, 5.0))
 
 
 def _stop_if_asked() -> None:

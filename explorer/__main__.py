@@ -18,7 +18,11 @@ if TYPE_CHECKING:
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
-@click.option("--notary-url", default="http://127.0.0.1:8546", show_default=True, help="The notary's HTTP API.")
+@click.option(
+    "--notary-url",
+    default=None,
+    help="The notary's HTTP API [default: the one `consortium up` recorded in consortium.json].",
+)
 @click.option("--chain-url", default=None, help="JSON-RPC of the chain (default: consortium.json's).")
 @click.option(
     "--no-audit",
@@ -49,7 +53,7 @@ def main(
     directory: Path,
     host: str,
     port: int,
-    notary_url: str,
+    notary_url: str | None,
     chain_url: str | None,
     no_audit: bool,
     poll: float,
@@ -69,7 +73,13 @@ def main(
             message = f"{exc} (the audit recorder signs with the operator's key), or pass --no-audit"
             raise click.UsageError(message) from None
         # without the key the explorer reads only a notary that serves its log openly (--open-reads)
+    from network.description import ServiceNotRecordedError, load_description
+
     tls = _chain_tls(directory, chain_url, chain_cert, chain_key, chain_ca, passphrase)
+    try:
+        notary_url = load_description(directory).service_url("notary", notary_url)
+    except ServiceNotRecordedError as exc:
+        raise click.UsageError(str(exc)) from None
     options = ExplorerOptions(
         directory=directory,
         notary_url=notary_url,

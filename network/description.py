@@ -65,6 +65,11 @@ class ConsortiumDescription:
     #: ``audit.regulator_queries_visible_to_subject``: whether a firm sees the regulator's explorer queries of its
     #: data (off by default: an investigation is not announced to its subject; docs/confidentiality.md).
     regulator_queries_visible_to_subject: bool = False
+    #: Where ``consortium up`` last started the notary and the explorer (``"notary": {"url": ...}``, ``"explorer":
+    #: {"url": ...}``): the commands that talk to them read these when given no ``--notary-url``. None until an
+    #: ``up``, or for a consortium whose services run elsewhere.
+    notary_url: str | None = None
+    explorer_url: str | None = None
 
     def __post_init__(self) -> None:
         if self.crypto not in ("intl", "sm"):
@@ -113,8 +118,24 @@ class ConsortiumDescription:
                 if self.regulator_queries_visible_to_subject
                 else {}
             ),
+            **({"notary": {"url": self.notary_url}} if self.notary_url is not None else {}),
+            **({"explorer": {"url": self.explorer_url}} if self.explorer_url is not None else {}),
             "members": [m.to_json() for m in self.members],
         }
+
+    def service_url(self, service: str, given: str | None = None) -> str:
+        """Where ``service`` (``notary`` or ``explorer``) runs: ``given`` (a command's ``--notary-url``) if not
+        None, else the URL ``consortium up`` recorded here. Raises :class:`ServiceNotRecordedError` with neither:
+        a fixed default port could be another consortium's."""
+        if given is not None:
+            return given
+        recorded = {"notary": self.notary_url, "explorer": self.explorer_url}[service]
+        if recorded is None:
+            raise ServiceNotRecordedError(
+                f"{FILENAME} records no {service} URL: start the consortium with `consortium up DIR` (which records "
+                f"where its {service} runs) or pass --{service}-url"
+            )
+        return recorded
 
     @classmethod
     def from_json(cls, data: Any) -> ConsortiumDescription:
@@ -144,6 +165,7 @@ class ConsortiumDescription:
             subjects_see = dict(data.get("audit", {})).get("regulator_queries_visible_to_subject", False)
             if type(subjects_see) is not bool:
                 raise MalformedError(f"{FILENAME}: audit.regulator_queries_visible_to_subject must be true or false")
+            services = {name: _service_url(data, name) for name in ("notary", "explorer")}
             return cls(
                 str(data["name"]),
                 int(chain["id"]),
@@ -157,6 +179,8 @@ class ConsortiumDescription:
                 members,
                 crypto,
                 subjects_see,
+                services["notary"],
+                services["explorer"],
             )
         except MalformedError:
             raise
@@ -172,6 +196,19 @@ class ConsortiumDescription:
             os.fsync(f.fileno())
         tmp.replace(path)
         return path
+
+
+class ServiceNotRecordedError(MalformedError):
+    """A command needs the URL of a service that neither its option nor consortium.json gives."""
+
+
+def _service_url(data: dict[str, Any], name: str) -> str | None:
+    if name not in data:
+        return None
+    url = data[name].get("url") if isinstance(data[name], dict) else None
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")) or len(url) > 2048:
+        raise MalformedError(f"{FILENAME}: {name}.url must be an http:// or https:// URL")
+    return url
 
 
 def load_description(directory: Path) -> ConsortiumDescription:

@@ -2,9 +2,11 @@
 the members' gateways, and the :class:`Supervisor` that keeps them running.
 
 Each runs ``python -m cli.main ...`` with its log in the consortium directory, and counts as started once
-its health endpoint answers 200. The passphrase reaches children in their environment only. A child that
-stops is started again with the same command after a backoff; one that keeps stopping is reported and left
-stopped while the rest run on.
+its health endpoint answers 200; while it has not, ``up`` is told every few seconds how long it has waited. The
+passphrase reaches children in their environment only. A child that does not start, or stops, is started again
+with the same command after a backoff; one that stops :attr:`Supervisor.give_up_after` times in a row is reported
+and left stopped while the rest run on. A child being started again is looked at once per round of the
+supervisor, so waiting for its health holds up no other child.
 """
 
 from __future__ import annotations
@@ -55,6 +57,51 @@ class Child:
 
 #: Told of each child once it is up, with the seconds its start took (``consortium up`` prints a line).
 Announce = Callable[[Child, float], None]
+#: Told of a child still starting, with the seconds it has waited so far, at the cadence of a :class:`Progress`.
+Waiting = Callable[[Child, float], None]
+#: Told of a child that did not start (exited, or no answer within its timeout): it is handed to the
+#: :class:`Supervisor` stopped, which starts it again as any child that stops.
+Failed = Callable[[Child, SupervisorError], None]
+#: A child without a health endpoint counts as started once it still runs this many seconds after its start.
+SETTLE_S = 0.5
+
+
+@dataclass
+class Progress:
+    """When to tell that a child is still starting: ``first`` seconds after ``began``, then every ``every``
+    seconds (ticks missed while the caller was busy are skipped, not told in a burst). Pure: the caller gives
+    the time."""
+
+    began: float
+    first: float = 5.0
+    every: float = 5.0
+    _next: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.first <= 0 or self.every <= 0:
+            raise ValueError("Progress needs first > 0 and every > 0")
+        self._next = self.began + self.first
+
+    def due(self, now: float) -> float | None:
+        """The seconds waited, if a line is due at ``now``; else None."""
+        if now < self._next:
+            return None
+        while self._next <= now:
+            self._next += self.every
+        return now - self.began
+
+
+@dataclass(frozen=True, slots=True)
+class StartReport:
+    """Who is told what while children start: ``announce`` once one is up; ``waiting`` while one is not yet,
+    first after ``progress[0]`` seconds, then every ``progress[1]`` seconds; ``failed`` if one does not start (then
+    it is returned stopped, for the :class:`Supervisor` to start again; without ``failed``,
+    :class:`SupervisorError` is raised)."""
+
+    announce: Announce | None = None
+    waiting: Waiting | None = None
+    failed: Failed | None = None
+    progress: tuple[float, float] = (5.0, 5.0)
 
 
 def start_child(
@@ -66,24 +113,44 @@ def start_child(
     passphrase: bytes,
     timeout: float = 30.0,
     module: str = "cli.main",
-    announce: Announce | None = None,
+    report: StartReport = StartReport(),
+    clock: Callable[[], float] = time.monotonic,
 ) -> Child:
     """Start ``python -m MODULE ARGS`` (the CLI by default) and wait until ``url + health`` answers 200 (with
-    no ``health``, until it has run for half a second); then ``announce`` it with the seconds that took."""
+    no ``health``, until it has run for :data:`SETTLE_S`), telling ``report`` as it goes."""
     env = {**os.environ, "CONSORTIUM_PASSPHRASE": passphrase.decode(), "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", module, *args]
-    started = time.monotonic()
-    child = Child(name, _spawn(command, env, log), url, log, command, env, health, timeout)
-    _wait_started(child)
-    if announce is not None:
-        announce(child, time.monotonic() - started)
+    return wait_started(Child(name, _spawn(command, env, log), url, log, command, env, health, timeout), report, clock)
+
+
+def wait_started(
+    child: Child, report: StartReport = StartReport(), clock: Callable[[], float] = time.monotonic
+) -> Child:
+    """Wait until ``child``, just started, is up (:func:`check_started`), telling ``report`` as it goes."""
+    began = clock()
+    ticks = Progress(began, *report.progress)
+    try:
+        while not check_started(child, began, clock()):
+            seconds = ticks.due(clock())
+            if report.waiting is not None and seconds is not None:
+                report.waiting(child, seconds)
+            time.sleep(0.1)
+    except SupervisorError as exc:
+        if report.failed is None:
+            raise
+        report.failed(child, exc)
+        return child
+    except BaseException:  # Ctrl-C or SIGTERM while it starts: it is in no list to be stopped from yet
+        child.stop()
+        raise
+    if report.announce is not None:
+        report.announce(child, clock() - began)
     return child
 
 
 def restart(child: Child) -> None:
-    """Start ``child``'s command again, in place, and wait until it is up as :func:`start_child` does."""
+    """Start ``child``'s command again, in place, without waiting: :func:`check_started` tells when it is up."""
     child.process = _spawn(child.command, child.env, child.log)
-    _wait_started(child)
 
 
 def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -92,48 +159,54 @@ def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pop
         return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env)
 
 
-def _wait_started(child: Child) -> None:
+def check_started(child: Child, began: float, now: float) -> bool:
+    """One look at a child started at ``began``: True once its health endpoint answers 200 (without one: once it
+    still runs :data:`SETTLE_S` after ``began``), False while it may still come up. Raises
+    :class:`SupervisorError` if it exited, or if ``now`` is past its timeout (then it is stopped first). A look
+    waits at most a second for the answer."""
     process, name, log = child.process, child.name, child.log
+    if process.poll() is not None:
+        raise SupervisorError(f"{name} exited with code {process.returncode}: {_tail(log)}")
     if not child.health:  # nothing to ask: started once it is still running a moment later
-        time.sleep(0.5)
-        if process.poll() is not None:
-            raise SupervisorError(f"{name} exited with code {process.returncode}: {_tail(log)}")
-        return
-    deadline = time.monotonic() + child.timeout
-    while True:
-        if process.poll() is not None:
-            raise SupervisorError(f"{name} exited with code {process.returncode}: {_tail(log)}")
-        try:
-            if httpx.get(child.url + child.health, timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            child.stop()
-            raise SupervisorError(
-                f"{name} did not answer at {child.url}{child.health} within {child.timeout:.0f} s (log: {log})"
-            )
-        time.sleep(0.1)
+        return now - began >= SETTLE_S
+    try:
+        if httpx.get(child.url + child.health, timeout=1.0).status_code == 200:
+            return True
+    except httpx.HTTPError:
+        pass
+    if now - began > child.timeout:
+        child.stop()
+        raise SupervisorError(
+            f"{name} did not answer at {child.url}{child.health} within {child.timeout:.0f} s (log: {log})"
+        )
+    return False
 
 
 def _tail(log: Path) -> str:
-    return " | ".join(log.read_text(errors="replace").strip().splitlines()[-5:])
+    try:
+        return " | ".join(log.read_text(errors="replace").strip().splitlines()[-5:])
+    except FileNotFoundError:
+        return "(no log)"
 
 
 @dataclass
 class _Watch:
     failures: int = 0  # stops in a row, each without the child staying up ``stable_s``
     restart_at: float | None = None
+    starting_since: float | None = None  # started again at this time, not up yet
     started_at: float = 0.0
     given_up: bool = False
 
 
 class Supervisor:
-    """Keeps ``children`` running. A child that stops is started again after ``backoff_initial`` seconds,
-    doubling up to ``backoff_max`` while it keeps stopping; after ``give_up_after`` stops in a row, none of them
-    after ``stable_s`` seconds up, it is reported and left stopped. Every event is told through ``say``.
+    """Keeps ``children`` running. A child that stops, or does not start, is started again after
+    ``backoff_initial`` seconds, doubling up to ``backoff_max`` while it keeps stopping; its ``give_up_after``-th
+    stop in a row, none of them after ``stable_s`` seconds up, gets it reported and left stopped (with the
+    default 5: the first start and four more, each a crash). Every event is told through ``say``.
 
-    :meth:`step` looks once; :meth:`run` loops until the chain node ends. The clock is injected for the tests.
+    A child started again is looked at once per :meth:`step` (:func:`check_started`) until it is up, exits or
+    passes its timeout, so one slow to answer holds up no other. :meth:`step` looks once; :meth:`run` loops
+    until the chain node ends. The clock is injected for the tests.
     """
 
     def __init__(
@@ -147,6 +220,8 @@ class Supervisor:
         stable_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if give_up_after < 1:
+            raise ValueError("give_up_after must be at least 1")
         self.children = list(children)
         self.say = say
         self.backoff_initial, self.backoff_max = backoff_initial, backoff_max
@@ -165,6 +240,19 @@ class Supervisor:
             if watch.given_up:
                 continue
             now = self.clock()
+            if watch.starting_since is not None:
+                try:
+                    if not check_started(child, watch.starting_since, now):
+                        continue  # still starting: looked at again next round
+                except SupervisorError as exc:
+                    watch.starting_since = None
+                    self.say(f"{child.name} did not start again: {exc}")  # stopped: counted below
+                else:
+                    watch.starting_since, watch.started_at = None, now
+                    self.restarts += 1
+                    where = f" at {child.url}" if child.url else ""
+                    self.say(f"{child.name} restarted{where}")
+                    continue
             if child.alive():
                 if watch.failures and now - watch.started_at >= self.stable_s:
                     watch.failures = 0
@@ -172,7 +260,7 @@ class Supervisor:
             if watch.restart_at is None:
                 watch.failures += 1
                 code = child.process.returncode
-                if watch.failures > self.give_up_after:
+                if watch.failures >= self.give_up_after:
                     watch.given_up = True
                     self.say(f"{child.name} stopped {watch.failures} times in a row (exit code {code}); "
                              f"left stopped, the rest run on; see {child.log}")  # fmt: skip
@@ -182,15 +270,8 @@ class Supervisor:
                 self.say(f"{child.name} stopped (exit code {code}); restarting in {delay:g} s; see {child.log}")
             elif now >= watch.restart_at:
                 watch.restart_at = None
-                try:
-                    restart(child)
-                except SupervisorError as exc:
-                    self.say(f"{child.name} did not start again: {exc}")
-                    continue
-                watch.started_at = self.clock()
-                self.restarts += 1
-                where = f" at {child.url}" if child.url else ""
-                self.say(f"{child.name} restarted{where}")
+                restart(child)
+                watch.starting_since = now
 
     def run(
         self, chain: subprocess.Popen[bytes] | None, poll: float = 0.5, stop: threading.Event | None = None
@@ -215,7 +296,7 @@ def start_log_services(
     notary_port: int,
     witness_ports: Sequence[int],
     authenticate_reads: bool = False,
-    announce: Announce | None = None,
+    report: StartReport = StartReport(),
     notary_args: Sequence[str] = (),
     chain_options: Sequence[str] = (),
 ) -> list[Child]:
@@ -247,7 +328,7 @@ def start_log_services(
             if authenticate_reads:
                 args.append("--authenticate-reads")
             log = directory / "witnesses" / org / "witness.log"
-            children.append(start_child(f"witness {org}", args, log, url, "/healthz", passphrase, announce=announce))
+            children.append(start_child(f"witness {org}", args, log, url, "/healthz", passphrase, report=report))
             urls[org] = url
         args = [*chain_options, "notary", "serve", str(directory), "--port", str(notary_port), "--chain-url", chain_url]
         for org, url in urls.items():
@@ -257,7 +338,7 @@ def start_log_services(
         args += list(notary_args)
         url = f"http://127.0.0.1:{notary_port}"
         notary_log = directory / "notary" / "notary.log"
-        children.append(start_child("notary", args, notary_log, url, "/healthz", passphrase, announce=announce))
+        children.append(start_child("notary", args, notary_log, url, "/healthz", passphrase, report=report))
     except BaseException:
         stop_all(children)
         raise
@@ -273,7 +354,7 @@ def start_gateways(
     providers: Sequence[str],
     ports: Sequence[int],
     admin_ports: Sequence[int],
-    announce: Announce | None = None,
+    report: StartReport = StartReport(),
     quota_store: str | None = None,
     chain_options: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Child]:
@@ -307,21 +388,19 @@ def start_gateways(
                 args += ["--quota-store", quota_store]
             log = directory / "gateways" / org / "gateway.log"
             admin_url = f"http://127.0.0.1:{admin}"
-            children.append(
-                start_child(f"gateway {org}", args, log, admin_url, "/healthz", passphrase, announce=announce)
-            )
+            children.append(start_child(f"gateway {org}", args, log, admin_url, "/healthz", passphrase, report=report))
     except BaseException:
         stop_all(children)
         raise
     return children
 
 
-def start_demo_services(directory: Path, port: int, passphrase: bytes, announce: Announce | None = None) -> Child:
+def start_demo_services(directory: Path, port: int, passphrase: bytes, report: StartReport = StartReport()) -> Child:
     """The demo's upstream services: every API of the demo catalogue, fictional and deterministic, and the PSI
     service of the demo's identifier set when the consortium in ``directory`` has one (``demo.privacy``)."""
     args = ["demo", "services", "--port", str(port), "--privacy", str(directory)]
     url, log = f"http://127.0.0.1:{port}", directory / "demo-services.log"
-    return start_child("demo services", args, log, url, "/healthz", passphrase, announce=announce)
+    return start_child("demo services", args, log, url, "/healthz", passphrase, report=report)
 
 
 def stop_all(children: Sequence[Child]) -> None:

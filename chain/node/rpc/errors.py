@@ -1,8 +1,11 @@
 """The JSON-RPC server's errors, and the one place where each error becomes a JSON-RPC error object.
 
-Codes follow JSON-RPC 2.0 (-32700 to -32603) and the Ethereum execution-apis conventions (EIP-1474 -32003 and
--32005; code 3 with the revert data for a reverted call). A client the node does not admit (``chain.node.rpc.access``)
-gets -32010, from the range JSON-RPC 2.0 leaves to servers and EIP-1474 does not use, with HTTP 401 or 403.
+Codes follow JSON-RPC 2.0 (-32700 to -32603) and what Ethereum clients expect of a node (EIP-1474's -32005; code 3
+with the revert data for a reverted call). A transaction the node refuses before its mempool (permissioning, nonce,
+chain id, gas, funds) answers -32000 with the node's sentence as ``message``, as geth and Besu answer their refusals:
+web3.py raises ``Web3RPCError`` with that message, and ethers reads it where it reads geth's (EIP-1474's -32003 is
+not one ethers maps). A client the node does not admit (``chain.node.rpc.access``) gets -32010, from the range
+JSON-RPC 2.0 leaves to servers and EIP-1474 does not use, with HTTP 401 or 403.
 """
 
 from __future__ import annotations
@@ -59,6 +62,9 @@ class RpcConfigError(RpcError):
 
 #: The JSON-RPC error code of a refused client.
 REFUSED_CODE = -32010
+#: geth's and Besu's code for a request the node refuses to carry out, with its reason as the message: a refused
+#: transaction, a call the EVM will not run.
+SERVER_ERROR_CODE = -32000
 
 
 def error_object(exc: BaseException) -> dict[str, Any]:
@@ -74,12 +80,12 @@ def error_object(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, ExecutionRevertedError):
         return {"code": 3, "message": str(exc), "data": "0x" + exc.data.hex()}
     if isinstance(exc, TransactionRefusedError):
-        return {"code": -32003, "message": f"transaction rejected: {exc.reason}"}
+        return {"code": SERVER_ERROR_CODE, "message": f"transaction rejected: {exc.reason}"}
     if isinstance(exc, RpcRefusedError):
         return {"code": REFUSED_CODE, "message": f"refused: {exc.reason}"}
     if isinstance(exc, LimitExceededError):
         return {"code": -32005, "message": f"limit exceeded: {exc}"}
     if isinstance(exc, ValidationError):  # py-evm refused to run a call, e.g. a value the sender cannot afford
-        return {"code": -32000, "message": str(exc)}
+        return {"code": SERVER_ERROR_CODE, "message": str(exc)}
     log.error("internal error answering a JSON-RPC request", exc_info=exc)
     return {"code": -32603, "message": f"internal error: {exc.__class__.__name__}"}

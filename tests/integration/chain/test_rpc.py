@@ -37,7 +37,7 @@ from contracts import load_artifact
 
 CHAIN_ID = 20261
 W3 = Web3()
-ERROR_CODES = {3, -32000, -32003, -32005, -32600, -32601, -32602, -32603, -32700}
+ERROR_CODES = {3, -32000, -32005, -32600, -32601, -32602, -32603, -32700}
 ANCHORED = "0x" + keccak(text="Anchored(bytes32,uint64,string,bytes32,bytes32,bytes32)").hex()
 
 
@@ -605,19 +605,20 @@ def test_calls_the_evm_refuses_are_server_errors(world: World) -> None:
     assert world.error("eth_call", {"to": world.anchor, "gas": "0x1"})["code"] == -32000
 
 
-def test_a_refused_sender_is_32003_and_the_mempool_is_unchanged(fresh: World) -> None:
+def test_a_refused_sender_is_32000_with_the_reason_and_the_mempool_is_unchanged(fresh: World) -> None:
+    """A transaction refused before the mempool answers -32000 with the node's sentence, as geth and Besu do."""
     outsider = fresh.accounts["outsider"]
     before = dict(fresh.node.mempool.pending)
     error = fresh.error("eth_sendRawTransaction", sign(outsider, 0, fresh.anchor, "0x"))
-    assert error["code"] == -32003
-    assert error["message"] == (
-        f"transaction rejected: sender {outsider.address} is not an account of a consortium member"
-    )
+    assert error == {
+        "code": -32000,
+        "message": f"transaction rejected: sender {outsider.address} is not an account of a consortium member",
+    }
     alpha = fresh.accounts["alpha"]
     deploy = fresh.error("eth_sendRawTransaction", sign(alpha, 1, None, deploy_data("AuditAnchor", fresh.registry)))
-    assert deploy["code"] == -32003 and "reserved to the operator" in deploy["message"]
+    assert deploy["code"] == -32000 and "reserved to the operator" in deploy["message"]
     wrong_nonce = fresh.error("eth_sendRawTransaction", sign(alpha, 9, fresh.anchor, "0x"))
-    assert wrong_nonce["code"] == -32003 and "nonce 9 is not the next nonce 1" in wrong_nonce["message"]
+    assert wrong_nonce["code"] == -32000 and "nonce 9 is not the next nonce 1" in wrong_nonce["message"]
     assert fresh.node.mempool.pending == before
     raw = sign(alpha, 1, fresh.anchor, "0x")
     fresh.result("eth_sendRawTransaction", raw)
@@ -911,6 +912,31 @@ def test_web3_smoke(fresh: World, sealing: RpcServer) -> None:
     assert w3.eth.fee_history(2, "latest", [50])["baseFeePerGas"] == [0, 0, 0]
     with pytest.raises(Web3RPCError, match="is not an account of a consortium member"):
         w3.eth.send_raw_transaction(HexStr(sign(fresh.accounts["outsider"], 0, fresh.anchor, data)))
+
+
+def test_web3_raises_the_nodes_sentence_for_a_transaction_permissioning_refuses(world: World) -> None:
+    """web3.py over HTTP: a transaction of a sender no member owns, and a deployment by a member that is not the
+    operator, each raise ``Web3RPCError`` whose message is the node's sentence, from a -32000 error."""
+    rpc = RpcServer(world.node, port=0)
+    rpc.start()
+    try:
+        w3 = Web3(HTTPProvider(rpc.url, request_kwargs={"timeout": 30}))
+        outsider, alpha = world.accounts["outsider"], world.accounts["alpha"]
+        refused = {
+            f"transaction rejected: sender {outsider.address} is not an account of a consortium member": sign(
+                outsider, 0, world.anchor, "0x"
+            ),
+            f"transaction rejected: contract deployment is reserved to the operator; {alpha.address} (alpha) is "
+            "not one": sign(alpha, world.nonce("alpha"), None, deploy_data("AuditAnchor", world.registry)),
+        }
+        for sentence, raw in refused.items():
+            with pytest.raises(Web3RPCError) as caught:
+                w3.eth.send_raw_transaction(HexStr(raw))
+            assert sentence in str(caught.value)  # web3.py 7 shows the error object: {'code': ..., 'message': ...}
+            assert caught.value.rpc_response is not None
+            assert caught.value.rpc_response["error"] == {"code": -32000, "message": sentence}
+    finally:
+        rpc.stop()
 
 
 def test_a_default_backend_asks_the_chain_id_when_it_opens_not_at_each_read(world: World) -> None:

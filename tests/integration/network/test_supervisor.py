@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from network.supervisor import Child, Supervisor, stop_all
+from network.supervisor import SETTLE_S, Child, StartReport, Supervisor, stop_all, wait_started
+from tests.support.up_process import free_port
 from tests.support.wait import wait_until
 
 
@@ -58,32 +59,90 @@ def test_a_stopped_child_is_restarted_after_a_doubling_backoff_and_a_crash_loop_
         sup.step()  # before the backoff: nothing
         assert not flaky.alive()
         clock.now += 4.0
-        sup.step()  # restarts it
+        sup.step()  # starts it again
+        assert flaky.alive() and said[-1] == delays[-1]  # not up yet: it has not run SETTLE_S
+        clock.now += SETTLE_S
+        sup.step()
         assert said[-1] == "flaky restarted"
-    assert [d.split("restarting in ")[1].split(" s;")[0] for d in delays] == ["1", "2", "4"]
-    assert sup.given_up() == [flaky] and "stopped 4 times in a row (exit code 3); left stopped" in said[-1]
-    assert steady.alive() and sup.restarts == 3
+    assert [d.split("restarting in ")[1].split(" s;")[0] for d in delays] == ["1", "2"]
+    # the third stop in a row is the last: give_up_after counts stops, the first start's included
+    assert sup.given_up() == [flaky] and "stopped 3 times in a row (exit code 3); left stopped" in said[-1]
+    assert steady.alive() and sup.restarts == 2
     sup.step()
-    assert not flaky.alive() and sup.restarts == 3  # left stopped
+    assert not flaky.alive() and sup.restarts == 2  # left stopped
 
 
 def test_a_child_that_stays_up_starts_its_count_again(tmp_path: Path, children: list[Child]) -> None:
     once = child(tmp_path, "once", "import time; time.sleep(1.5); raise SystemExit(1)")
     children.append(once)
     clock, said = Clock(), list[str]()
-    sup = Supervisor(children, said.append, backoff_initial=1.0, give_up_after=1, stable_s=60.0, clock=clock)
+    sup = Supervisor(children, said.append, backoff_initial=1.0, give_up_after=2, stable_s=60.0, clock=clock)
     wait_until(lambda: not once.alive(), "the child to exit", 30.0)
+    once.command = [sys.executable, "-c", "import time; time.sleep(600)"]  # the next start stays up
     sup.step()
     clock.now += 1.0
     sup.step()
+    clock.now += SETTLE_S
+    sup.step()
     assert said[-1] == "once restarted"
-    once.command = [sys.executable, "-c", "import time; time.sleep(600)"]  # the next start stays up
     clock.now += 61.0
     sup.step()  # up 61 s: its count starts again
     once.process.kill()
     once.process.wait()
     sup.step()
     assert "restarting in 1 s" in said[-1] and sup.given_up() == []  # a first stop again, not a second
+
+
+def test_a_child_slow_to_answer_is_waited_for_visibly_then_restarted_without_holding_up_another(
+    tmp_path: Path, children: list[Child]
+) -> None:
+    """A child whose health endpoint never answers: its start tells the seconds waited once every 5 s, then that
+    it did not start, and hands it over stopped. The supervisor starts it again beside another child that stopped;
+    it looks at it once per round, so the other is back while it is still starting; past its timeout it is stopped,
+    said, and counted as its second stop."""
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there: each look is refused at once
+    never = [sys.executable, "-c", "import time; time.sleep(600)"]
+    slow = Child("slow", subprocess.Popen(never), url, tmp_path / "slow.log", never, dict(os.environ), "/healthz", 30.0)
+    children.append(slow)
+    start_clock, waited, failed = Clock(), list[float](), list[str]()
+
+    def ticking() -> float:  # one second per look: the wait runs on this clock, not the machine's
+        start_clock.now += 1.0
+        return start_clock.now
+
+    report = StartReport(
+        announce=lambda c, s: failed.append(f"announced {c.name}"),
+        waiting=lambda c, seconds: waited.append(seconds),
+        failed=lambda c, exc: failed.append(str(exc)),
+        progress=(5.0, 5.0),
+    )
+    assert wait_started(slow, report, ticking) is slow
+    assert [int(s // 5) for s in waited] == [1, 2, 3, 4, 5, 6]  # one line per 5 s, none missed, none twice
+    assert failed == [f"slow did not answer at {url}/healthz within 30 s (log: {slow.log})"]
+    assert slow.process.wait(10) == -15  # stopped, handed over
+
+    quick = child(tmp_path, "quick", "raise SystemExit(2)")
+    children.append(quick)
+    quick.command = never
+    clock, said = Clock(), list[str]()
+    sup = Supervisor(children, said.append, backoff_initial=1.0, clock=clock)
+    wait_until(lambda: not quick.alive(), "the quick child to exit", 30.0)
+    sup.step()
+    assert [x.split(";")[0] for x in said] == ["slow stopped (exit code -15)", "quick stopped (exit code 2)"]
+    clock.now += 1.0
+    sup.step()  # both started again, neither up yet
+    assert slow.alive() and quick.alive() and len(said) == 2
+    clock.now += SETTLE_S
+    sup.step()
+    assert said[2:] == ["quick restarted"]  # while slow is still starting
+    clock.now += 29.0
+    sup.step()
+    assert said[3:] == [] and slow.alive()  # 29.5 s: within its timeout
+    clock.now += 1.0
+    sup.step()
+    assert said[3] == f"slow did not start again: slow did not answer at {url}/healthz within 30 s (log: {slow.log})"
+    assert said[4].startswith("slow stopped (exit code -15); restarting in 2 s")  # its second stop in a row
+    assert not slow.alive() and quick.alive() and sup.restarts == 1
 
 
 def test_the_supervisor_runs_until_the_chain_process_ends(tmp_path: Path, children: list[Child]) -> None:

@@ -71,3 +71,12 @@ def test_the_explorer_refuses_client_certificate_options_that_cannot_work(root: 
     result = CliRunner().invoke(explorer_main, args, env=env)
     assert result.exit_code == 2, result.output
     assert reason in result.output, result.output
+
+
+def test_the_gateway_and_the_explorer_need_a_notary_url_given_or_recorded(root: Path) -> None:
+    """Neither falls back to a fixed port: without --notary-url and with none in consortium.json they say so."""
+    gateway = run(["gateway", "serve", str(root), "--org", "acme", "--upstream", "http://127.0.0.1:9"])
+    explorer = CliRunner().invoke(explorer_main, [str(root), "--no-audit"], env={"CONSORTIUM_PASSPHRASE": ""})
+    for result in (gateway, explorer):
+        assert result.exit_code != 0, result.output
+        assert "consortium.json records no notary URL" in result.output and "--notary-url" in result.output

@@ -4,6 +4,7 @@ CliRunner), on a consortium directory of two firms whose gateway vault salted a 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from chain.errors import MalformedError
 from chain.ids import OrgId, Role
 from cli.main import cli
 from contracts import CONTRACT_NAMES
@@ -283,3 +285,34 @@ def test_a_version_3_event_of_the_sm_suite_reveals_its_hkdf_sm3_salt_and_checks_
 
     shown = ShredBook(directory, load_description(directory), rescan_s=0)
     assert digests(shown, ev) == {"scheme": "epoch-hkdf-sm3/v1", "day": "2026-11-05", "shredded": None}
+
+
+def test_reveal_reads_the_notary_consortium_json_records_and_says_so_when_none_is(
+    directory: Path, tmp_path: Path
+) -> None:
+    """Without --notary-url, `data reveal` asks the notary `consortium up` recorded in consortium.json, never a fixed
+    port; with none recorded it says what to do; an explicit --notary-url wins."""
+    import shutil
+
+    event_id = "0190f0a8-0000-7000-8000-00000000abcd"
+    code, _, err = _invoke(directory, "data", "reveal", event_id, "--provider", PROVIDER)
+    assert code != 0 and "consortium.json records no notary URL" in err and "--notary-url" in err, err
+    copy = tmp_path / "recorded"
+    shutil.copytree(directory, copy)
+    recorded = load_description(copy)
+    assert recorded.notary_url is None and "notary" not in recorded.to_json()
+    running = dataclasses.replace(recorded, notary_url="http://127.0.0.1:9", explorer_url="http://127.0.0.1:10")
+    running.write(copy)
+    assert load_description(copy) == running
+    assert running.to_json()["notary"] == {"url": "http://127.0.0.1:9"}
+    assert running.to_json()["explorer"] == {"url": "http://127.0.0.1:10"}
+    code, _, err = _invoke(copy, "data", "reveal", event_id, "--provider", PROVIDER)
+    assert code != 0 and "the notary at http://127.0.0.1:9:" in err, err  # nothing listens there: refused
+    code, _, err = _invoke(
+        copy, "data", "reveal", event_id, "--provider", PROVIDER, "--notary-url", "http://127.0.0.1:11"
+    )
+    assert code != 0 and "the notary at http://127.0.0.1:11:" in err, err
+    for bad in ({"url": "ftp://x"}, {"url": 3}, "http://127.0.0.1:9"):
+        data = {**running.to_json(), "notary": bad}
+        with pytest.raises(MalformedError, match=r"notary\.url must be an http"):
+            ConsortiumDescription.from_json(data)
