@@ -27,8 +27,9 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
+from eth_utils.exceptions import ValidationError as EthValidationError
 from hexbytes import HexBytes
-from web3.exceptions import TransactionNotFound
+from web3.exceptions import TransactionNotFound, Web3RPCError
 
 from chain.contracts import AuditAnchorClient
 from chain.errors import ChainError
@@ -156,7 +157,9 @@ class Anchorer:
     def _broadcast(self, raw: bytes) -> None:
         try:
             self._web3.eth.send_raw_transaction(raw)
-        except ValueError as exc:  # "already known", "nonce too low": resolution decides what it means
+        # "already known", "nonce too low": resolution decides what it means. A node over JSON-RPC answers with an
+        # error web3.py raises as Web3RPCError; an in-process eth-tester chain raises eth_utils' ValidationError.
+        except (ValueError, Web3RPCError, EthValidationError) as exc:
             log.info("broadcast answered: %s", exc)
 
     def _resolve(self) -> None:

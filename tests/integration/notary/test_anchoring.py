@@ -99,6 +99,26 @@ def test_killed_between_sending_and_recording_the_anchor_lands_exactly_once(
     reborn.stop()
 
 
+def test_a_broadcast_the_chain_answers_with_an_error_is_left_to_resolution(
+    consortium: Consortium, world: LogWorld
+) -> None:
+    """A second broadcast of the same signed transaction ("already known", or "nonce too low" once it is mined)
+    is an error answer of the node, which web3.py raises as its own RPC error: the anchorer logs it and lets
+    resolution decide, it does not fail the round."""
+    service = anchored(consortium, world)
+    anchorer = service.anchorer
+    assert anchorer is not None
+    grow(service, world, 1, 4)
+    checkpoint = service.store.latest_checkpoint(published=True)
+    assert checkpoint is not None
+    anchorer._send(checkpoint)
+    (row,) = service.store.anchors()
+    anchorer._broadcast(bytes(row["raw_tx"]))  # the node already holds (or has mined) it
+    anchorer.step(force=True)
+    assert [a["state"] for a in service.store.anchors()] == ["confirmed"]
+    service.stop()
+
+
 def test_a_root_on_chain_that_differs_from_the_log_raises_a_tamper_alarm(
     consortium: Consortium, world: LogWorld
 ) -> None:
