@@ -8,7 +8,7 @@ import click
 
 from chain.ids import OrgId
 from cli._common import root_chain_tls
-from network.description import load_description
+from network.description import ServiceNotRecordedError, load_description
 from network.identity import load_passphrase
 
 DEFAULT_GATEWAY_PORT = 8565
@@ -169,7 +169,7 @@ def gateway_serve(
     chain_tls = root_chain_tls(directory, chain_url or description.chain_url, passphrase)
     try:
         notary_url = description.service_url("notary", notary_url)
-    except MalformedError as exc:  # none given, none recorded
+    except ServiceNotRecordedError as exc:  # none given, none recorded
         raise click.ClickException(str(exc)) from None
     options = GatewayOptions(
         directory=directory,

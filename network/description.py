@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from chain.errors import MalformedError
 from chain.ids import OrgId, Role
 from contracts import CONTRACT_NAMES
+from network.errors import NetworkError
 from network.identity import OrgPublic
 from notary.event import QueryVisibility
 
@@ -198,7 +199,7 @@ class ConsortiumDescription:
         return path
 
 
-class ServiceNotRecordedError(MalformedError):
+class ServiceNotRecordedError(NetworkError):
     """A command needs the URL of a service that neither its option nor consortium.json gives."""
 
 
