@@ -10,15 +10,21 @@ from pathlib import Path
 
 from chain.ids import OrgId, Role
 from contracts import CONTRACT_NAMES
-from network.description import ConsortiumDescription, MemberDescription
+from network.description import DEFAULT_CRYPTO, ConsortiumDescription, MemberDescription
 from network.identity import create_org_identity, issue_identity, load_org_public, load_user_key, user_paths
 from network.logins import make_token
 
 
-def write_description(root: Path, members: Mapping[str, tuple[str, Role]]) -> ConsortiumDescription:
+def write_description(
+    root: Path,
+    members: Mapping[str, tuple[str, Role]],
+    *,
+    name: str = "explorer auth test",
+    crypto: str = DEFAULT_CRYPTO,
+) -> ConsortiumDescription:
     """A ``consortium.json`` in ``root`` for orgs whose identities are in ``root/orgs`` (no chain behind it)."""
     description = ConsortiumDescription(
-        name="explorer auth test",
+        name=name,
         chain_id=1,
         chain_kind="local",
         chain_url="http://127.0.0.1:9",
@@ -28,9 +34,10 @@ def write_description(root: Path, members: Mapping[str, tuple[str, Role]]) -> Co
         proposal_ttl_days=7,
         witness_policy={},
         members=tuple(
-            MemberDescription(OrgId(org), name, roles, load_org_public(root, OrgId(org)))
-            for org, (name, roles) in members.items()
+            MemberDescription(OrgId(org), org_name, roles, load_org_public(root, OrgId(org)))
+            for org, (org_name, roles) in members.items()
         ),
+        crypto=crypto,
     )
     description.write(root)
     return description

@@ -34,18 +34,16 @@ from cryptography.hazmat.primitives import serialization
 
 from chain.ids import OrgId, Role
 from cli.main import cli
-from contracts import CONTRACT_NAMES
 from demo.people import LOGINS_DIR, ensure_demo_people, write_demo_logins
-from network.description import ConsortiumDescription, MemberDescription
 from network.identity import (
     IdentityError,
     certificate_role,
     create_org_identity,
     issue_identity,
-    load_org_public,
     user_paths,
 )
 from network.logins import Authenticator, LoginError
+from tests.support.member_directory import write_description
 
 PASSPHRASE = "cli-user-passphrase"
 COMMAND_TIMEOUT = 60.0
@@ -151,22 +149,7 @@ def make_consortium(root: Path, crypto: str = "intl") -> Path:
     """Org identities and a ``consortium.json`` naming them (no chain behind it: these commands need none)."""
     for org, (name, _roles) in MEMBERS.items():
         create_org_identity(root, OrgId(org), name, PASSPHRASE.encode(), crypto=crypto)
-    ConsortiumDescription(
-        name="cli user test",
-        chain_id=1,
-        chain_kind="local",
-        chain_url="http://127.0.0.1:9",
-        contracts={name: f"0x{i + 1:040x}" for i, name in enumerate(CONTRACT_NAMES)},
-        deployed_at_block=0,
-        admission_threshold=1,
-        proposal_ttl_days=7,
-        witness_policy={},
-        members=tuple(
-            MemberDescription(OrgId(org), name, roles, load_org_public(root, OrgId(org)))
-            for org, (name, roles) in MEMBERS.items()
-        ),
-        crypto=crypto,
-    ).write(root)
+    write_description(root, MEMBERS, name="cli user test", crypto=crypto)
     return root
 
 
