@@ -166,7 +166,9 @@ def pick_call(live: Live, operator: str) -> dict[str, Any] | None:
     return None
 
 
-def make_private_grant(live: Live, asset: str, grantor: str, grantee: str) -> tuple[str, dict[str, Any], str]:
+def make_private_grant(
+    live: Live, chain: str, asset: str, grantor: str, grantee: str
+) -> tuple[str, dict[str, Any], str]:
     """``grant create --private``: terms unlike anything else in the consortium (a random purpose and quota, a
     window starting long before the chain and ending at an odd second)."""
     purpose = f"tenancy-{secrets.token_hex(6)}"
@@ -174,7 +176,6 @@ def make_private_grant(live: Live, asset: str, grantor: str, grantee: str) -> tu
     now = datetime.now(UTC).replace(microsecond=0)
     not_before = now - timedelta(days=400, seconds=secrets.randbelow(86_400))
     expires = now + timedelta(days=500, seconds=secrets.randbelow(86_400))
-    chain = f"http://127.0.0.1:{urlsplit(live.notary).port - 1}"  # type: ignore[operator]
     made = subprocess.run(
         [*CLI, "--dir", str(live.directory), "--chain-url", chain, "grant", "create", asset, "--to", grantee,
          "--purpose", purpose, "--not-before", not_before.isoformat().replace("+00:00", "Z"),
@@ -242,7 +243,8 @@ def world(live: Live, tmp_path_factory: pytest.TempPathFactory) -> World:
     regulator = live.regulator()
     grant = live.get(regulator, f"{API}/grants/{call['grant_id']}").json()
     assert {grant["grantor"], grant["grantee"]} == {a, b}, grant
-    pgid, terms, output = make_private_grant(live, call["asset_id"], b, a)
+    chain = f"http://127.0.0.1:{urlsplit(live.notary).port - 1}"  # type: ignore[operator]
+    pgid, terms, output = make_private_grant(live, chain, call["asset_id"], b, a)
     private = wait_until(
         lambda: (r := live.get(regulator, f"{API}/grants/{pgid}")).status_code == 200 and r.json()["history"] and r,
         60,
@@ -255,7 +257,6 @@ def world(live: Live, tmp_path_factory: pytest.TempPathFactory) -> World:
     firm_query = live.get(f"compliance@{a}", f"{API}/calls/{call['event_id']}").headers["consortium-event-id"]
     for eid in (regulator_query, firm_query):  # indexed by the explorer, sequenced by the notary
         wait_until(partial(ready, live, eid, personas["R"]), 60, "a query in the explorer's index and the log")
-    chain = f"http://127.0.0.1:{urlsplit(live.notary).port - 1}"  # type: ignore[operator]
     job = run_psi_job(live, chain)
     wait_until(lambda: live.get(regulator, f"{API}/jobs/{job}").status_code == 200, 60, "the PSI job in the explorer")
     size = live.get(regulator, f"{API}/checkpoints", limit=1).json()["checkpoints"][0]["size"]
