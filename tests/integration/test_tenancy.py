@@ -255,7 +255,11 @@ def world(live: Live, tmp_path_factory: pytest.TempPathFactory) -> World:
     public_asset = next(x["asset"] for x in assets if not x["private"])
     regulator_query = live.get(regulator, f"{API}/calls/{call['event_id']}").headers["consortium-event-id"]
     firm_query = live.get(f"compliance@{a}", f"{API}/calls/{call['event_id']}").headers["consortium-event-id"]
-    for eid in (regulator_query, firm_query):  # indexed by the explorer, sequenced by the notary
+    # every firm reader's own queries are in the explorer's index before the walk searches for them
+    own_queries = [
+        live.get(f"compliance@{org}", f"{API}/members").headers["consortium-event-id"] for org in (b, c, operator)
+    ]
+    for eid in (regulator_query, firm_query, *own_queries):  # indexed by the explorer, sequenced by the notary
         wait_until(partial(ready, live, eid, personas["R"]), 60, "a query in the explorer's index and the log")
     job = run_psi_job(live, chain)
     wait_until(lambda: live.get(regulator, f"{API}/jobs/{job}").status_code == 200, 60, "the PSI job in the explorer")
