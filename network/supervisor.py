@@ -2,8 +2,9 @@
 the members' gateways, and the :class:`Supervisor` that keeps them running.
 
 Each runs ``python -m cli.main ...`` with its log in the consortium directory, and counts as started once
-its health endpoint answers 200; while it has not, ``up`` is told every few seconds how long it has waited. The
-passphrase reaches children in their environment only. A child that does not start, or stops, is started again
+its health endpoint answers 200; children of one kind (the witnesses, the gateways) start side by side. While
+one has not, ``up`` is told every few seconds how long it has waited. The passphrase reaches children in their
+environment only. A child that does not start, or stops, is started again
 with the same command after a backoff; one that stops :attr:`Supervisor.give_up_after` times in a row is reported
 and left stopped while the rest run on. A child being started again is looked at once per round of the
 supervisor, so waiting for its health holds up no other child.
@@ -118,34 +119,67 @@ def start_child(
 ) -> Child:
     """Start ``python -m MODULE ARGS`` (the CLI by default) and wait until ``url + health`` answers 200 (with
     no ``health``, until it has run for :data:`SETTLE_S`), telling ``report`` as it goes."""
+    return wait_started(spawn_child(name, args, log, url, health, passphrase, timeout, module), report, clock)
+
+
+def spawn_child(
+    name: str,
+    args: Sequence[str],
+    log: Path,
+    url: str,
+    health: str,
+    passphrase: bytes,
+    timeout: float = 30.0,
+    module: str = "cli.main",
+) -> Child:
+    """Start ``python -m MODULE ARGS`` and return at once: :func:`wait_all_started` waits for it, with others."""
     env = {**os.environ, "CONSORTIUM_PASSPHRASE": passphrase.decode(), "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", module, *args]
-    return wait_started(Child(name, _spawn(command, env, log), url, log, command, env, health, timeout), report, clock)
+    return Child(name, _spawn(command, env, log), url, log, command, env, health, timeout)
 
 
 def wait_started(
     child: Child, report: StartReport = StartReport(), clock: Callable[[], float] = time.monotonic
 ) -> Child:
     """Wait until ``child``, just started, is up (:func:`check_started`), telling ``report`` as it goes."""
-    began = clock()
-    ticks = Progress(began, *report.progress)
-    try:
-        while not check_started(child, began, clock()):
-            seconds = ticks.due(clock())
-            if report.waiting is not None and seconds is not None:
-                report.waiting(child, seconds)
-            time.sleep(0.1)
-    except SupervisorError as exc:
-        if report.failed is None:
-            raise
-        report.failed(child, exc)
-        return child
-    except BaseException:  # Ctrl-C or SIGTERM while it starts: it is in no list to be stopped from yet
-        child.stop()
-        raise
-    if report.announce is not None:
-        report.announce(child, clock() - began)
+    wait_all_started([child], report, clock)
     return child
+
+
+def wait_all_started(
+    children: Sequence[Child], report: StartReport = StartReport(), clock: Callable[[], float] = time.monotonic
+) -> None:
+    """Wait until each of ``children``, all just started, is up (:func:`check_started`) or has failed, telling
+    ``report`` of each as it goes, in the order they come up. They start side by side: seven witnesses take about
+    as long as one. A child that fails goes to ``report.failed`` (returned stopped, for the :class:`Supervisor`);
+    without one, :class:`SupervisorError` is raised and every child of ``children`` is stopped."""
+    began = clock()
+    ticks = {id(child): Progress(began, *report.progress) for child in children}
+    pending = list(children)
+    try:
+        while pending:
+            for child in list(pending):
+                try:
+                    up = check_started(child, began, clock())
+                except SupervisorError as exc:
+                    pending.remove(child)
+                    if report.failed is None:
+                        raise
+                    report.failed(child, exc)
+                    continue
+                if up:
+                    pending.remove(child)
+                    if report.announce is not None:
+                        report.announce(child, clock() - began)
+                    continue
+                seconds = ticks[id(child)].due(clock())
+                if report.waiting is not None and seconds is not None:
+                    report.waiting(child, seconds)
+            if pending:
+                time.sleep(0.1)
+    except BaseException:  # Ctrl-C, SIGTERM, or a failure nobody takes: they are in no list to be stopped from yet
+        stop_all(children)
+        raise
 
 
 def restart(child: Child) -> None:
@@ -300,8 +334,8 @@ def start_log_services(
     notary_args: Sequence[str] = (),
     chain_options: Sequence[str] = (),
 ) -> list[Child]:
-    """Start every witness of the consortium, then the notary pointed at them (with ``notary_args`` added to its
-    ``notary serve``, e.g. its storage). On the very first start
+    """Start every witness of the consortium (side by side), then the notary pointed at them (with
+    ``notary_args`` added to its ``notary serve``, e.g. its storage). On the very first start
     (no ``witnesses/`` directory yet) each witness's state is initialised at size 0; later, a witness whose
     state is gone stays refused until an operator runs ``consortium witness init``. With
     ``authenticate_reads`` the notary serves its log to members and witnesses only (``notary serve
@@ -328,8 +362,9 @@ def start_log_services(
             if authenticate_reads:
                 args.append("--authenticate-reads")
             log = directory / "witnesses" / org / "witness.log"
-            children.append(start_child(f"witness {org}", args, log, url, "/healthz", passphrase, report=report))
+            children.append(spawn_child(f"witness {org}", args, log, url, "/healthz", passphrase))
             urls[org] = url
+        wait_all_started(children, report)
         args = [*chain_options, "notary", "serve", str(directory), "--port", str(notary_port), "--chain-url", chain_url]
         for org, url in urls.items():
             args += ["--witness", f"{org}={url}"]
@@ -358,7 +393,7 @@ def start_gateways(
     quota_store: str | None = None,
     chain_options: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Child]:
-    """Start one gateway (proxy mode) per providing member, in front of ``upstream_url``, each reading the
+    """Start one gateway (proxy mode) per providing member, side by side, in front of ``upstream_url``, each reading the
     chain at its entry of ``chain_urls`` (its own firm's node, where it runs one), counting quotas in
     ``quota_store`` (a PostgreSQL URL) if given, and reaching it with its org's entry of ``chain_options``
     (``consortium``'s ``--chain-cert``... for a node serving members only). A child's ``url`` is its
@@ -388,7 +423,8 @@ def start_gateways(
                 args += ["--quota-store", quota_store]
             log = directory / "gateways" / org / "gateway.log"
             admin_url = f"http://127.0.0.1:{admin}"
-            children.append(start_child(f"gateway {org}", args, log, admin_url, "/healthz", passphrase, report=report))
+            children.append(spawn_child(f"gateway {org}", args, log, admin_url, "/healthz", passphrase))
+        wait_all_started(children, report)
     except BaseException:
         stop_all(children)
         raise
