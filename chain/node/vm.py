@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import rlp
 from eth.abc import (
@@ -26,6 +26,7 @@ from eth.abc import (
     BlockHeaderAPI,
     ReceiptAPI,
     SignedTransactionAPI,
+    StateAPI,
     WithdrawalAPI,
 )
 from eth.chains.base import Chain
@@ -42,6 +43,7 @@ from eth.vm.forks.prague.blocks import PragueBlock, PragueBlockHeader
 from eth.vm.forks.prague.headers import create_prague_header_from_parent
 from eth.vm.forks.prague.state import PragueState
 from eth.vm.forks.shanghai.withdrawals import Withdrawal
+from eth.vm.spoof import SpoofTransaction
 from eth_typing import Address, Hash32
 from eth_utils.exceptions import ValidationError
 from eth_utils.hexadecimal import encode_hex
@@ -217,13 +219,58 @@ class ReferenceVM(ConsortiumVM):
     set_block_transactions_and_withdrawals = PragueVM.set_block_transactions_and_withdrawals  # type: ignore[assignment]
 
 
+#: What a call may need beyond the gas it used when given all it wanted: the value-transfer stipend (geth adds it too).
+_CALL_STIPEND = 2_300
+
+
+def _gas_error(state: StateAPI, transaction: SignedTransactionAPI, gas: int) -> tuple[Any, int]:
+    """Run ``transaction`` with ``gas`` on ``state`` and undo it: (the VM error or None, the gas it used)."""
+    snapshot = state.snapshot()
+    try:
+        spoof = cast(SignedTransactionAPI, SpoofTransaction(transaction, gas=gas, gas_price=0))
+        computation = state.apply_transaction(spoof)
+        return (computation.error if computation.is_error else None), gas - computation.get_gas_remaining()
+    finally:
+        state.revert(snapshot)
+
+
+def estimate_gas(state: StateAPI, transaction: SignedTransactionAPI) -> int:
+    """The gas ``transaction`` needs, as geth estimates it: run it once with the block's gas limit (an error there
+    is the answer: it fails with any gas), then with what it used, scaled by 64/63 for EIP-150's withheld
+    sixty-fourth plus the call stipend; if that is enough, it is the estimate (two runs, where py-evm's binary
+    search takes about thirteen), else the binary search between the two decides. A plain transfer needs its
+    intrinsic gas."""
+    error, used = _gas_error(state, transaction, state.gas_limit)
+    if error is not None:
+        raise error
+    if used <= transaction.intrinsic_gas:
+        return int(transaction.intrinsic_gas)
+    optimistic = min((used + _CALL_STIPEND) * 64 // 63, state.gas_limit)
+    if _gas_error(state, transaction, optimistic)[0] is None:
+        return optimistic
+    low, high = used - 1, state.gas_limit  # low fails (at most what it used, less one), high succeeds
+    while high - low > 1_000:
+        middle = (low + high) // 2
+        if _gas_error(state, transaction, middle)[0] is None:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
 def chain_class(chain_id: int, reference: bool = False) -> type[Chain]:
-    """A py-evm Chain with our VM from genesis on, for ``chain_id``; with ``reference``, the ReferenceVM."""
+    """A py-evm Chain with our VM from genesis on, for ``chain_id``; with ``reference``, the ReferenceVM. Gas is
+    estimated by :func:`estimate_gas`."""
     vm = ReferenceVM if reference else ConsortiumVM
     return type(
         "ConsortiumChain",
         (Chain,),
-        {"chain_id": chain_id, "vm_configuration": ((0, vm),), "chaindb_class": ConsortiumChainDB},
+        {
+            "chain_id": chain_id,
+            "vm_configuration": ((0, vm),),
+            "chaindb_class": ConsortiumChainDB,
+            "gas_estimator": staticmethod(estimate_gas),
+        },
     )
 
 

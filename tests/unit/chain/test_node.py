@@ -380,3 +380,40 @@ def test_a_block_over_half_the_gas_limit_does_not_stop_the_chain() -> None:
     assert second is not None and second.header.base_fee_per_gas == 0
     assert node.estimate_gas(bytes.fromhex(op.address[2:]), bytes.fromhex(other[2:]), b"", 0) == 21_000
     assert verify_chain(db).head == 2
+
+
+#: A contract that stops at once if more than 500,000 gas is left at its start, else reverts: it uses a few dozen gas
+#: but needs 500,000 (GAS, PUSH3 500000, GT, PUSH1 10, JUMPI, STOP, JUMPDEST, PUSH1 0, DUP1, REVERT).
+NEEDS_GAS_LEFT = bytes.fromhex("5a6207a12011600a57005b600080fd")
+
+
+def test_an_estimate_is_close_to_the_least_gas_that_succeeds(setup: Any) -> None:
+    """The estimate is enough and at most 64/63 of the least gas that succeeds plus the call stipend (found in two
+    runs, as geth does); a call that needs far more than it uses (one that checks the gas left) is found by the
+    search, within its 1,000 gas; a call that fails with a block's gas is refused with its reason."""
+    from eth.estimators.gas import binary_gas_search_exact
+
+    node, accounts, _ = setup
+    op, reg = (bytes.fromhex(accounts[name].address[2:]) for name in ("op", "reg"))
+    init = bytes.fromhex("600f600c600039600f6000f3") + NEEDS_GAS_LEFT  # CODECOPY the runtime after it, RETURN it
+    node.submit(sign(accounts["op"], 5, None, init))
+    node.submit(sign(accounts["op"], 6, None, STORE_INIT))
+    assert node.seal() is not None
+    picky, store = contract_address(op, 5), contract_address(op, 6)
+
+    def both(sender: bytes, to: bytes, data: bytes) -> tuple[int, int]:
+        vm = node.chain.get_vm(node._child_header(node.head()))
+        tx = node._spoof(vm, vm.state, sender, to, data, 0, node.genesis.gas_limit)
+        with vm.in_costless_state() as state:
+            exact = binary_gas_search_exact(state, tx)
+        with vm.in_costless_state() as state:
+            return exact, node.chain.gas_estimator(state, tx)
+
+    for slot, value in ((1, 7), (2, 0)):  # a new slot; a slot left empty
+        exact, ours = both(reg, store, store_call(slot, value))
+        assert 21_000 < exact <= ours <= (exact + 2_300) * 64 // 63, (slot, exact, ours)
+    exact, ours = both(op, picky, b"")
+    assert 500_000 < exact <= ours <= exact + 1_000, (exact, ours)
+    assert node.estimate_gas(reg, store, store_call(3, 1)) == both(reg, store, store_call(3, 1))[1]
+    with pytest.raises(ExecutionRevertedError):
+        node.estimate_gas(op, node.genesis.registry_address, bytes.fromhex(registry_call("finish_bootstrap")[2:]))
