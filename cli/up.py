@@ -121,6 +121,14 @@ if TYPE_CHECKING:
     "--storage.",
 )
 @click.option(
+    "--restart-delay",
+    type=click.FloatRange(0.1, 30),
+    default=1.0,
+    show_default=True,
+    help="Seconds before a component that stopped is started again; doubled at each stop in a row, up to 30 s. "
+    "The fifth stop in a row leaves it stopped.",
+)
+@click.option(
     "--rpc-tls",
     is_flag=True,
     help="The chain nodes serve JSON-RPC over HTTPS to members only (each with its node certificate; "
@@ -141,6 +149,7 @@ def up(
     explorer_index: str | None,
     storage: str | None,
     object_store: str | None,
+    restart_delay: float,
     rpc_tls: bool,
 ) -> None:
     """Start the consortium in DIRECTORY and keep it running until Ctrl-C."""
@@ -379,7 +388,7 @@ def up(
         if evaluator.recorder is not None:
             click.echo(f"             each recorded in the audit log as {evaluator.recorder.gateway_id}")
         click.echo("  stop       Ctrl-C (every sealed block is already on disk); a component that stops is restarted")
-        supervisor = Supervisor(node_children + children, say)
+        supervisor = Supervisor(node_children + children, say, backoff_initial=restart_delay)
         # a network runs on while any of its nodes is restarted; a single node's end is the chain's
         stopped = supervisor.run(None if specs else local.process, stop=_STOP)
         if stopped is None:
