@@ -10,6 +10,7 @@ blocks 1 to 4) gives a member's record to prove; a contract that stores any word
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,8 +26,9 @@ from web3.providers import BaseProvider
 from web3.types import RPCEndpoint, RPCResponse
 
 from chain.ids import Role, name_to_bytes32
-from chain.node.node import contract_address
+from chain.node.node import Node, contract_address
 from chain.node.rpc import MAX_PROOF_KEYS, RpcServer
+from chain.node.store import open_store
 from tests.integration.chain.test_rpc import World, build_world, sign
 from tests.support.store_contract import STORE_INIT, store_call
 
@@ -286,6 +288,26 @@ def test_a_state_the_store_lacks_is_a_server_error_naming_the_block() -> None:
     assert error["message"].startswith("state unavailable: the node does not hold the state of block 2 ")
     assert "0x" + root.hex() in error["message"]
     assert check_account(state_root(world, "0x3"), world.result("eth_getProof", world.registry, [], "0x3"))
+
+
+def test_every_past_block_is_proven_from_a_reopened_lmdb_store(tmp_path: Path) -> None:
+    """On the node's default store, closed and opened again as at a restart: every block's proofs are the same
+    and verify against that block's state root."""
+    keys = [hex(n) for n in range(12)]
+    with open_store(tmp_path / "chain") as db:
+        world = build_world(db)
+        contracts = (world.registry, world.anchor)
+        before = {(c, n): world.result("eth_getProof", c, keys, hex(n)) for c in contracts for n in range(5)}
+    with open_store(tmp_path / "chain") as db:
+        node = Node(db)
+        again = World(node, RpcServer(node), world.accounts)
+        for (contract, number), answer in before.items():
+            assert again.result("eth_getProof", contract, keys, hex(number)) == answer
+            exists = check_account(state_root(again, hex(number)), answer)
+            assert exists == (number >= (1 if contract == world.registry else 2))
+            for key, value in check_storage(answer).items():
+                assert int(again.result("eth_getStorageAt", contract, hex(key), hex(number)), 16) == value
+        assert len({before[world.anchor, n]["storageHash"] for n in (2, 3, 4)}) == 3
 
 
 class InProcess(BaseProvider):
