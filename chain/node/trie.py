@@ -156,6 +156,40 @@ def get(db: Any, root: bytes, key: bytes) -> bytes:
     return b""
 
 
+def prove(db: Any, root: bytes, key: bytes) -> list[bytes]:
+    """The Merkle proof of ``key`` in the trie at ``root``, as EIP-1186 (``eth_getProof``) and geth give it: the
+    RLP-encoded nodes on the key's path, root first, each one its parent names by hash (a node under 32 bytes is
+    embedded in its parent, so it is not listed apart). The path ends at the key's leaf, or, for a key that is not
+    in the trie, at the node where the key's path leaves the trie, which proves its absence. The empty trie has
+    no nodes: its proof is empty. A node that is not in ``db`` raises py-trie's ``MissingTrieNode``."""
+    if root == BLANK_ROOT_HASH:
+        return []
+    proof: list[bytes] = []
+    ref: bytes | list[Any] = root
+    path = nibbles(key)
+    while True:
+        if isinstance(ref, list):
+            node = ref
+        else:
+            try:
+                encoded = bytes(db[ref])
+            except KeyError:
+                raise MissingTrieNode(ref, root, key) from None  # type: ignore[arg-type]
+            proof.append(encoded)
+            node = decode(encoded)
+        if len(node) == 17:
+            if not path:
+                return proof
+            ref, path = node[path[0]], path[1:]
+        else:
+            node_path, leaf = _hp_decode(node[0])
+            if leaf or not path.startswith(node_path):
+                return proof
+            ref, path = node[1], path[len(node_path) :]
+        if ref == b"":
+            return proof
+
+
 # -- writing -------------------------------------------------------------------------------------------------
 
 

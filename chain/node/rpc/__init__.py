@@ -29,7 +29,7 @@ from chain.node.rpc.errors import (
     ParseError,
     RpcError,
 )
-from chain.node.rpc.methods import CLIENT_VERSION, MAX_FEE_HISTORY, MAX_LOG_RANGE, MAX_LOGS
+from chain.node.rpc.methods import CLIENT_VERSION, MAX_FEE_HISTORY, MAX_LOG_RANGE, MAX_LOGS, MAX_PROOF_KEYS
 from chain.node.rpc.server import DEFAULT_HOST, DEFAULT_PORT, IDLE_TIMEOUT, MAX_BODY_BYTES, RpcServer
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "MAX_FEE_HISTORY",
     "MAX_LOGS",
     "MAX_LOG_RANGE",
+    "MAX_PROOF_KEYS",
     "CallArgs",
     "InvalidParamsError",
     "InvalidRequestError",

@@ -91,6 +91,22 @@ def parse_object(value: object, what: str) -> dict[str, Any]:
     return value
 
 
+_HEX_KEY = re.compile(r"0x[0-9a-fA-F]{1,64}")
+
+
+def parse_storage_key(value: object, what: str = "storage key") -> tuple[int, str]:
+    """An ``eth_getProof`` storage key, and how the answer names it. As geth takes them: ``0x`` and 1 to 64 hex
+    digits (a 32-byte word, or a quantity such as web3.py sends for an integer key). The answer echoes a 32-byte
+    key as 64 hex digits and names a shorter one as a quantity, as geth does."""
+    if not isinstance(value, str):
+        raise InvalidParamsError(f"{what} must be a 0x-prefixed hex string, got {json_type(value)}")
+    if not _HEX_KEY.fullmatch(value):
+        raise InvalidParamsError(f"{what} must be 0x followed by 1 to 64 hex digits, got {value[:80]!r}")
+    slot = int(value[2:], 16)
+    digits = len(value) - 2
+    return slot, format_word(slot) if (digits + 1) // 2 == 32 else hex(slot)
+
+
 @dataclass(frozen=True, slots=True)
 class CallArgs:
     """The parts of a transaction call object that execution depends on."""

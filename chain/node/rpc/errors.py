@@ -6,6 +6,8 @@ chain id, gas, funds) answers -32000 with the node's sentence as ``message``, as
 web3.py raises ``Web3RPCError`` with that message, and ethers reads it where it reads geth's (EIP-1474's -32003 is
 not one ethers maps). A client the node does not admit (``chain.node.rpc.access``) gets -32010, from the range
 JSON-RPC 2.0 leaves to servers and EIP-1474 does not use, with HTTP 401 or 403.
+A state the node lacks the trie nodes of (``eth_getProof``) answers -32000 naming the block, as geth and Besu answer
+theirs.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from eth_utils.exceptions import ValidationError
 
 from chain.errors import ChainError, MalformedError
 from chain.node.node import ExecutionRevertedError, TransactionRefusedError
+from chain.node.stateproof import StateUnavailableError
 
 log = logging.getLogger("chain.node.rpc")
 
@@ -85,6 +88,8 @@ def error_object(exc: BaseException) -> dict[str, Any]:
         return {"code": REFUSED_CODE, "message": f"refused: {exc.reason}"}
     if isinstance(exc, LimitExceededError):
         return {"code": -32005, "message": f"limit exceeded: {exc}"}
+    if isinstance(exc, StateUnavailableError):  # geth and Besu answer a state they lack with -32000 too
+        return {"code": SERVER_ERROR_CODE, "message": f"state unavailable: {exc}"}
     if isinstance(exc, ValidationError):  # py-evm refused to run a call, e.g. a value the sender cannot afford
         return {"code": SERVER_ERROR_CODE, "message": str(exc)}
     log.error("internal error answering a JSON-RPC request", exc_info=exc)

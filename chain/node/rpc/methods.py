@@ -21,6 +21,7 @@ from eth_typing import BlockNumber, Hash32
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from chain.node import stateproof
 from chain.node.health import NodeStatus, alone_status
 from chain.node.node import Node
 from chain.node.rpc.cache import CallCache, ReceiptCache, SenderCache
@@ -35,12 +36,14 @@ from chain.node.rpc.codec import (
     format_receipt,
     format_transaction,
     format_word,
+    json_type,
     parse_address,
     parse_bool,
     parse_data,
     parse_hash,
     parse_object,
     parse_quantity,
+    parse_storage_key,
 )
 from chain.node.rpc.envelope import MethodTable
 from chain.node.rpc.errors import InvalidParamsError, LimitExceededError
@@ -51,6 +54,8 @@ MAX_LOG_RANGE = 5000
 MAX_LOGS = 10_000
 #: Most blocks one eth_feeHistory reports.
 MAX_FEE_HISTORY = 1024
+#: Most storage keys one eth_getProof proves: a few kilobytes of proof each, so about 1.5 MB at most.
+MAX_PROOF_KEYS = 256
 
 try:
     CLIENT_VERSION = f"consortium-ledger/{version('consortium-ledger')}/py-evm"
@@ -99,6 +104,7 @@ class Methods:
             "eth_getBalance": (self._get_balance, 1, 1),
             "eth_getCode": (self._get_code, 1, 1),
             "eth_getStorageAt": (self._get_storage_at, 2, 1),
+            "eth_getProof": (self._get_proof, 2, 1),
             "eth_call": (self._call, 1, 2),
             "eth_estimateGas": (self._estimate_gas, 1, 2),
             "eth_sendRawTransaction": (self._send_raw_transaction, 1, 0),
@@ -311,6 +317,33 @@ class Methods:
         with self.node.lock:
             value = self.node.state_at(self._header_at(tag)).get_storage(account, position)
         return format_word(int(value))
+
+    def _get_proof(self, address: object, keys: object, tag: object = None) -> dict[str, Any]:
+        """EIP-1186: the account at a block, its storage slots ``keys``, and their Merkle proofs against the block's
+        state root. Every parameter is checked before any state is read. Trie nodes are content-addressed and
+        never deleted, so the proofs are made outside the node lock: sealing goes on meanwhile."""
+        account = parse_address(address)
+        if not isinstance(keys, list):
+            raise InvalidParamsError(f"storage keys must be an array, got {json_type(keys)}")
+        if len(keys) > MAX_PROOF_KEYS:
+            raise InvalidParamsError(f"at most {MAX_PROOF_KEYS} storage keys per eth_getProof, got {len(keys)}")
+        parsed = [parse_storage_key(key, f"storage key {i}") for i, key in enumerate(keys)]
+        header = self._header_at(tag)
+        proof = stateproof.prove(
+            self.node.db, bytes(header.state_root), header.block_number, account, [slot for slot, _ in parsed]
+        )
+        return {
+            "address": format_data(account),
+            "accountProof": [format_data(node) for node in proof.proof],
+            "balance": hex(proof.balance),
+            "codeHash": format_data(proof.code_hash),
+            "nonce": hex(proof.nonce),
+            "storageHash": format_data(proof.storage_root),
+            "storageProof": [
+                {"key": name, "value": hex(slot.value), "proof": [format_data(node) for node in slot.proof]}
+                for (_, name), slot in zip(parsed, proof.storage, strict=True)
+            ],
+        }
 
     def _call(self, call: object, tag: object = None, overrides: object = None) -> str:
         args = CallArgs.parse(call)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from eth.abc import AtomicDatabaseAPI
 from eth.db.atomic import AtomicDB
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -117,11 +118,12 @@ class World:
         return int(self.result("eth_getTransactionCount", self.accounts[who].address, "pending"), 16)
 
 
-def build_world() -> World:
+def build_world(db: AtomicDatabaseAPI | None = None) -> World:
+    """The world, in memory unless ``db`` is given."""
     accounts = {name: Account.create() for name in ("op", "alpha", "outsider")}
     op, alpha = accounts["op"], accounts["alpha"]
     genesis = Genesis(CHAIN_ID, (op.address,), op.address, int(time.time()) - 1000)
-    node = Node(AtomicDB(), genesis, bytes(op.key))
+    node = Node(AtomicDB() if db is None else db, genesis, bytes(op.key))
     world = World(node, RpcServer(node), accounts)
     world.registry = Web3.to_checksum_address(genesis.registry_address)
     world.send("deploy_registry", sign(op, 0, None, deploy_data("ConsortiumRegistry", 1, 86400)))
