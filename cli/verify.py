@@ -14,7 +14,8 @@
   against the digests of the event a reveal document (``consortium data reveal``) is about: HMAC-SHA256 under
   the revealed salt, recomputed (``notary.submit.reveal``).
 
-Exit status: 0 when every applicable check passed, 1 when one failed, 2 for unusable input.
+Exit status: 0 when every applicable check passed, 1 when one failed, 2 for unusable input (for ``verify log``,
+a credential the notary refuses the log to: nothing was verified).
 """
 
 from __future__ import annotations
