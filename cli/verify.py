@@ -4,7 +4,9 @@
   offline, without any network access (``notary.verify``);
 - ``verify log URL --consortium consortium.json [--token T]``: mirror the whole log from its C2SP tiles,
   recompute every hash, and compare the roots with the anchors on chain (``notary.mirror``); a notary that
-  authenticates reads serves the entry bundles to regulators only, so give a regulator's login token;
+  authenticates reads serves the entry bundles to regulators only: with a member's token the log is checked by
+  hash only (the leaf hashes as the level-0 tiles hold them, everything above recomputed), which the output
+  says on every line it concerns; ``--event ID`` checks the member's own events against their leaves;
 - ``verify disclosure PROOF [--record RECORD]``: a privacy disclosure document (``privacy.document``): the
   job record's signatures under the keys it names and the proof that one identifier was, or was not, in a
   party's input or in the result; ``--record`` is the auditor's own copy of the signed record;
@@ -12,7 +14,8 @@
   against the digests of the event a reveal document (``consortium data reveal``) is about: HMAC-SHA256 under
   the revealed salt, recomputed (``notary.submit.reveal``).
 
-Exit status: 0 when every applicable check passed, 1 when one failed, 2 for unusable input.
+Exit status: 0 when every applicable check passed, 1 when one failed, 2 for unusable input (for ``verify log``,
+a credential the notary refuses the log to: nothing was verified).
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ import httpx
 from network.description import ConsortiumDescription
 from network.logsetup import roots_from_description
 from notary.errors import NotaryError, NotFoundError
-from notary.mirror import AnchorClaim, Fetch, LogMismatchError, mirror_log
+from notary.mirror import AnchorClaim, EntriesMode, Fetch, LogMismatchError, MirrorReport, ReadRefusedError, mirror_log
 from notary.verify import Step, TrustRoots, passed, verify_evidence_json
 
 FAILED_EXIT = 1
+USAGE_EXIT = 2
 #: Seconds one HTTP request to the log may take.
 HTTP_TIMEOUT = 30.0
 
@@ -121,19 +125,48 @@ def verify_evidence_cmd(file: Path, consortium: Path, validators: tuple[str, ...
     "--token",
     envvar="CONSORTIUM_TOKEN",
     default=None,
-    help="A login token (`consortium user token`) for a notary that authenticates reads; mirroring reads "
-    "every entry bundle, which such a notary serves to regulators only. Default: $CONSORTIUM_TOKEN.",
+    help="A login token (`consortium user token`) for a notary that authenticates reads: a member's checks the "
+    "log by hash only, a regulator's reads every entry too. Default: $CONSORTIUM_TOKEN.",
 )
-def verify_log_cmd(url: str, consortium: Path, chain_url: str | None, no_chain: bool, token: str | None) -> None:
-    """Mirror the log served at URL from its tiles and check every hash, signature and anchor."""
+@click.option(
+    "--hashes-only",
+    is_flag=True,
+    help="Do not read the entry bundles: check the log by hash only even if this credential may read them.",
+)
+@click.option(
+    "--require-entries",
+    is_flag=True,
+    help="Fail (exit 1) if the entry bundles are refused, instead of checking by hash only: for a regulator's "
+    "scheduled check, which must not quietly check less.",
+)
+@click.option(
+    "--event",
+    "events",
+    multiple=True,
+    metavar="EVENT_ID",
+    help="An event of your firm (repeatable): its entry, read by id, is checked against its leaf in the tiles.",
+)
+def verify_log_cmd(
+    url: str, consortium: Path, chain_url: str | None, no_chain: bool, token: str | None, hashes_only: bool,
+    require_entries: bool, events: tuple[str, ...],
+) -> None:  # fmt: skip
+    """Mirror the log served at URL from its tiles and check every hash, signature and anchor.
+
+    Where the notary refuses this credential the entry bundles (a member's, under authenticated reads), the
+    log is checked by hash only, and the output says so: the checkpoint's signature and cosignatures, every
+    tile above level 0 and the root recomputed from the leaf hashes, and the anchors; not that each leaf is
+    the hash of a valid event."""
     from tqdm import tqdm
 
     if not url.startswith(("http://", "https://")):
         raise click.UsageError(f"URL must start with http:// or https://, got {url!r}")
+    if hashes_only and require_entries:
+        raise click.UsageError("--hashes-only and --require-entries contradict each other: give one")
+    mode: EntriesMode = "skip" if hashes_only else "required" if require_entries else "if-readable"
     description = ConsortiumDescription.from_json(_load_json(consortium, "consortium file"))
     roots = _roots(consortium)
     anchors = [] if no_chain else _anchors(description, roots, chain_url)
-    bar = tqdm(total=0, unit="entry", file=sys.stderr, disable=None)
+    bar = tqdm(total=0, unit="leaf", file=sys.stderr, disable=None)
     headers = {} if token is None else {"Authorization": f"Bearer {token.strip()}"}
     with httpx.Client(base_url=url.rstrip("/") + "/", timeout=HTTP_TIMEOUT, headers=headers) as client:
         try:
@@ -143,28 +176,85 @@ def verify_log_cmd(url: str, consortium: Path, chain_url: str | None, no_chain: 
                 anchors,
                 progress=bar.update,
                 on_checkpoint=lambda cp: setattr(bar, "total", cp.size),
+                entries=mode,
+                events=events,
             )
         except LogMismatchError as exc:
             bar.close()
             click.echo(f"✗ {exc.where} — {exc.detail}")
+            if require_entries and exc.detail.startswith("refused ("):
+                click.echo(
+                    "the entry bundles are refused to this credential: give a regulator's --token, or "
+                    "drop --require-entries to check the log by hash only",
+                    err=True,
+                )
             sys.exit(FAILED_EXIT)
+        except ReadRefusedError as exc:
+            bar.close()
+            click.echo(f"error: the notary refuses this credential the log, nothing was verified: {exc}", err=True)
+            sys.exit(USAGE_EXIT)
         finally:
             bar.close()
-    click.echo(f"✓ checkpoint — size {report.size}, root {report.root.hex()}, signed by {report.origin}")
+    _echo_log_report(report, no_chain)
+
+
+def _echo_log_report(report: MirrorReport, no_chain: bool) -> None:
+    """Say what was verified and what was not, one line per check, then the verdict."""
+    size = report.size
+    click.echo(f"✓ checkpoint — size {size}, root {report.root.hex()}, signed by {report.origin}")
     click.echo(f"✓ cosignatures — {report.cosigners}")
-    click.echo(f"✓ entries — {report.size} entries, each a canonical valid event, leaf hashes recomputed")
-    click.echo(f"✓ tiles — {report.tiles} tiles recomputed level by level")
-    click.echo(f"✓ root — root at size {report.size} recomputed from the entries")
+    if report.hash_only == 0:
+        click.echo(
+            f"✓ entries — {report.entries_checked} entries, each a canonical valid event, leaf hashes recomputed"
+        )
+        click.echo(f"✓ tiles — {report.tiles} tiles recomputed level by level")
+        click.echo(f"✓ root — root at size {size} recomputed from the entries")
+    else:
+        answer = "" if report.refusal is None else f" ({report.refusal})"
+        click.echo(f"- entries — NOT checked: {report.entries_refused}{answer}; the leaves are checked by hash only")
+        click.echo(
+            f"✓ leaves — {report.hash_only} leaf hashes read from {report.leaf_tiles} level-0 tiles, taken as served"
+        )
+        click.echo(f"✓ tiles — {report.tiles} tiles of level 1 and up recomputed from the leaf hashes, level by level")
+        click.echo(f"✓ root — root at size {size} recomputed from the leaf hashes")
+    if report.events_checked or report.events_pending:
+        checked = ", ".join(report.events_checked) or "none"
+        click.echo(
+            f"✓ events — {len(report.events_checked)} of your entries read by id, each a canonical valid event "
+            f"whose leaf hash is the log's ({checked})"
+        )
+        if report.events_pending:
+            pending = ", ".join(report.events_pending)
+            click.echo(
+                f"- events — {len(report.events_pending)} beyond the checkpoint's size, not checked yet ({pending})"
+            )
     if no_chain:
         click.echo("- anchors — not checked (--no-chain)")
     else:
         sizes = ", ".join(map(str, report.anchors_checked)) or "none anchored yet"
         click.echo(f"✓ anchors — {len(report.anchors_checked)} anchor(s) on chain agree with the log ({sizes})")
-    click.echo(f"log {report.origin} verified: {report.size} entries, {report.tiles} tiles")
+    click.echo(
+        "- consistency — no earlier checkpoint is kept between runs: each run recomputes the whole tree, and "
+        "the anchors on chain are the earlier roots it is checked against"
+    )
+    witnesses = f"cosigned by {report.cosigned}/{report.witnesses} witnesses"
+    if report.hash_only == 0:
+        click.echo(
+            f"log {report.origin} verified: {size} entries, {report.tiles} tiles; tree of size {size}: root matches "
+            f"the checkpoint signed by the log key and {witnesses}; {report.entries_checked} entries checked"
+        )
+    else:
+        own = len(report.events_checked)
+        click.echo(
+            f"log {report.origin} verified BY HASH ONLY: tree of size {size}: root matches the checkpoint signed by "
+            f"the log key and {witnesses}; {own} entries checked (your events), {report.hash_only} leaves checked "
+            f"by hash only: entries {report.entries_refused}"
+        )
 
 
 def _fetcher(client: httpx.Client) -> Fetch:
-    """GET each path below the log's URL; 404 → NotFoundError, anything else but 200 → NotaryError."""
+    """GET each path below the log's URL; 404 → NotFoundError, 401 and 403 → ReadRefusedError (the credential,
+    not the log), anything else but 200 → NotaryError."""
 
     def fetch(path: str) -> bytes:
         try:
@@ -178,7 +268,10 @@ def _fetcher(client: httpx.Client) -> Fetch:
                 error = str(response.json().get("error"))
             except (ValueError, AttributeError):
                 error = response.text[:200]
-            raise NotaryError(f"HTTP {response.status_code} for {path}: {error} (give a regulator's --token)")
+            message = f"HTTP {response.status_code} for {path}: {error}"
+            if response.status_code == 401:
+                message += " (give a member's or a regulator's --token)"
+            raise ReadRefusedError(message)
         if response.status_code != 200:
             raise NotaryError(f"HTTP {response.status_code} for {path}")
         return bytes(response.content)

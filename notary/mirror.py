@@ -11,6 +11,15 @@ callable (HTTP in ``cli.verify``, a dict in tests) and recomputes everything:
 - the root at the checkpoint's size, and at every anchored size up to it, which must be the root the chain
   holds for that size (an anchored size beyond the checkpoint means the log went back: a failure).
 
+**Hash only.** A notary that authenticates reads serves entry bundles (many firms' entries) to regulators and
+its trusted readers only; a member's credential gets hash tiles and checkpoints. With ``entries="if-readable"``
+a refused first bundle (``ReadRefusedError``, HTTP 403) switches to hash only, and with ``entries="skip"`` no
+bundle is asked for: the level-0 tiles are then taken as the leaf hashes, and everything above them is still
+recomputed: the higher-level tiles, the root at the checkpoint's size and at every anchored size. What is then
+not checked is that each leaf hash is the hash of a valid event; ``events`` (a member's own event ids, read one
+by one at ``v1/entries/<id>``, which the notary serves to the event's parties) are recomputed and compared with
+their leaves in either mode.
+
 Every hash is the one of the log's suite, which the log key of the trust roots pins (SHA-256 for ``intl``, SM3 for
 ``sm``: ``notary.logsuite``). Memory stays flat: one tile per level and a compact range of O(log n) hashes. The
 first inconsistency raises ``LogMismatchError`` naming where (the tile or entry path, the index, the size).
@@ -18,8 +27,13 @@ first inconsistency raises ``LogMismatchError`` naming where (the tile or entry 
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import quote
 
 from notary.event import parse_entry
 from notary.log.checkpoint import Checkpoint, parse_checkpoint
@@ -29,11 +43,20 @@ from notary.log.hashing import TreeHash
 from notary.log.note import open_note, parse_note
 from notary.log.tiles import TILE_HEIGHT, TILE_WIDTH, entries_path, parse_entry_bundle, split_tile, tile_path
 from notary.logsuite import LogSuite
-from notary.verify import TrustRoots, check_cosignatures
+from notary.verify import TrustRoots, check_cosignatures, cosigning_witnesses
 
 #: ``fetch(path)`` returns the bytes the log serves at ``path`` (``checkpoint``, ``tile/0/000``, ...), raising
 #: a NotaryError (NotFoundError for a 404) when it cannot.
 Fetch = Callable[[str], bytes]
+
+
+#: Whether ``mirror_log`` reads the entry bundles: ``"required"`` (a refusal is a failure), ``"if-readable"``
+#: (a refused first bundle switches to hash only) or ``"skip"`` (hash only, no bundle asked for).
+EntriesMode = Literal["required", "if-readable", "skip"]
+
+
+class ReadRefusedError(NotaryError):
+    """``fetch`` was refused the read under the credential it sends (HTTP 401 or 403): not a fault of the log."""
 
 
 class LogMismatchError(VerificationError):
@@ -57,11 +80,28 @@ class AnchorClaim:
 
 @dataclass(slots=True)
 class MirrorReport:
+    """What ``mirror_log`` checked. ``tiles``: tiles recomputed and compared with the served ones (in hash
+    only, those of level 1 and up); ``leaf_tiles``: level-0 tiles taken as the leaf hashes (hash only);
+    ``entries_checked``: leaves recomputed from their entry; ``hash_only``: leaves checked by hash only;
+    ``entries_refused``: why the entries were not read (``None`` when they were), ``refusal`` the notary's
+    answer when it refused them; ``events_checked``: the
+    ``events`` recomputed from their entry and found at their leaf; ``events_pending``: those sequenced beyond
+    the checkpoint's size (not in the tree it signs yet)."""
+
     origin: str
     size: int
     root: bytes
     cosigners: str
+    cosigned: int = 0
+    witnesses: int = 0
     tiles: int = 0
+    leaf_tiles: int = 0
+    entries_checked: int = 0
+    hash_only: int = 0
+    entries_refused: str | None = None
+    refusal: str | None = None
+    events_checked: list[str] = field(default_factory=list)
+    events_pending: list[str] = field(default_factory=list)
     anchors_checked: list[int] = field(default_factory=list)
 
 
@@ -87,6 +127,11 @@ class _TileChecker:
             self._next[level] += 1
             self.add(level + 1, self._tree.root_of(buffer))
 
+    def add_served_leaves(self, hashes: Sequence[bytes]) -> None:
+        """A level-0 tile taken as served (hash only): a full one's root goes up to level 1."""
+        if len(hashes) == TILE_WIDTH:
+            self.add(1, self._tree.root_of(hashes))
+
     def finish(self) -> None:
         for level, buffer in enumerate(self._buffers):
             if buffer:
@@ -110,8 +155,11 @@ class _TileChecker:
 
 
 def _get(fetch: Fetch, path: str) -> bytes:
+    """``fetch(path)``; a refusal of the credential propagates as ReadRefusedError, any other error is the log's."""
     try:
         return fetch(path)
+    except ReadRefusedError:
+        raise
     except NotaryError as exc:
         raise LogMismatchError(path, f"not served ({exc})") from exc
 
@@ -119,6 +167,12 @@ def _get(fetch: Fetch, path: str) -> bytes:
 def verify_checkpoint_note(note: bytes, roots: TrustRoots) -> tuple[Checkpoint, str]:
     """The checkpoint in a cosigned note, checked against the log key, origin, witnesses and policy; and who
     cosigned it. Raises LogMismatchError("checkpoint", why)."""
+    checkpoint, cosigners, _ = _verify_checkpoint(note, roots)
+    return checkpoint, cosigners
+
+
+def _verify_checkpoint(note: bytes, roots: TrustRoots) -> tuple[Checkpoint, str, int]:
+    """``verify_checkpoint_note``, and how many of the known witnesses cosigned."""
     try:
         opened, _ = open_note(note, [roots.log])
         checkpoint = parse_checkpoint(opened.text)
@@ -129,7 +183,7 @@ def verify_checkpoint_note(note: bytes, roots: TrustRoots) -> tuple[Checkpoint, 
         raise
     except NotaryError as exc:
         raise LogMismatchError("checkpoint", str(exc)) from exc
-    return checkpoint, cosigners
+    return checkpoint, cosigners, len(cosigning_witnesses(opened, roots.witnesses)[0])
 
 
 def mirror_log(
@@ -138,13 +192,17 @@ def mirror_log(
     anchors: Sequence[AnchorClaim] = (),
     progress: Callable[[int], None] | None = None,
     on_checkpoint: Callable[[Checkpoint], None] | None = None,
+    entries: EntriesMode = "required",
+    events: Sequence[str] = (),
 ) -> MirrorReport:
-    """Mirror and check the whole log (see the module docstring); raises LogMismatchError at the first problem.
+    """Mirror and check the whole log (see the module docstring); raises LogMismatchError at the first problem,
+    ReadRefusedError when the checkpoint or a hash tile is refused to the credential ``fetch`` sends.
 
-    ``progress(n)`` is called with the number of entries each bundle added; ``on_checkpoint`` once the
-    checkpoint is verified (to size a progress bar)."""
+    ``progress(n)`` is called with the number of leaves each tile added; ``on_checkpoint`` once the
+    checkpoint is verified (to size a progress bar). ``entries``: see ``EntriesMode``; ``events``: event ids
+    whose entries are read by id and checked against their leaves."""
     note = _get(fetch, "checkpoint")
-    checkpoint, cosigners = verify_checkpoint_note(note, roots)
+    checkpoint, cosigners, cosigned = _verify_checkpoint(note, roots)
     if on_checkpoint is not None:
         on_checkpoint(checkpoint)
     size = checkpoint.size
@@ -155,16 +213,43 @@ def mirror_log(
             f"the chain anchors size {beyond[-1]} but the log's checkpoint has only {size} entries: the log went back",
         )
     wanted = {a.size: a for a in anchors}
-    report = MirrorReport(checkpoint.origin, size, checkpoint.root, cosigners)
+    report = MirrorReport(checkpoint.origin, size, checkpoint.root, cosigners, cosigned, len(roots.witnesses))
     suite = roots.suite
+    own = _own_leaves(fetch, events, suite.tree)
+    report.events_pending = sorted(event_id for index, (event_id, _) in own.items() if index >= size)
     compact = CompactRange(tree=suite.tree)
     tiles = _TileChecker(fetch, suite.tree)
+    reading = entries != "skip"
+    if not reading:
+        report.entries_refused = "not asked for (hash only chosen)"
     for bundle_index in range((size + TILE_WIDTH - 1) // TILE_WIDTH):
         first = bundle_index * TILE_WIDTH
         width = min(TILE_WIDTH, size - first)
-        for leaf in _bundle_leaves(fetch, bundle_index, width, suite.tree):
+        leaves: list[bytes] | None = None
+        if reading:
+            try:
+                leaves = _bundle_leaves(fetch, bundle_index, width, suite.tree)
+            except ReadRefusedError as exc:
+                if entries == "required" or bundle_index > 0:  # refused after a bundle was served: not a rule
+                    raise LogMismatchError(entries_path(bundle_index, width), f"refused ({exc})") from exc
+                reading = False
+                report.entries_refused = "not readable with this credential"
+                report.refusal = str(exc)
+        if leaves is not None:
+            for leaf in leaves:
+                tiles.add(0, leaf)
+            report.entries_checked += width
+        else:
+            leaves = _served_leaves(fetch, bundle_index, width)
+            tiles.add_served_leaves(leaves)
+            report.leaf_tiles += 1
+            report.hash_only += width
+        for leaf in leaves:
+            mine = own.get(compact.size)
+            if mine is not None:
+                _check_own(mine, compact.size, leaf)
+                report.events_checked.append(mine[0])
             compact.append(leaf)
-            tiles.add(0, leaf)
             claim = wanted.get(compact.size)
             if claim is not None:
                 _check_anchor(claim, compact.root(), note if claim.size == size else None, suite)
@@ -175,11 +260,58 @@ def mirror_log(
     report.tiles = tiles.checked
     calculated = compact.root()
     if calculated != checkpoint.root:
+        source = "the entries" if report.hash_only == 0 else "the leaf hashes of the level-0 tiles"
         raise LogMismatchError(
             f"size {size}",
-            f"the entries give root {calculated.hex()}, the checkpoint holds {checkpoint.root.hex()}",
+            f"{source} give root {calculated.hex()}, the checkpoint holds {checkpoint.root.hex()}",
         )
     return report
+
+
+def _served_leaves(fetch: Fetch, index: int, width: int) -> list[bytes]:
+    """The leaf hashes of level-0 tile ``index`` as served (hash only)."""
+    path = tile_path(0, index, width)
+    try:
+        hashes = split_tile(_get(fetch, path))
+    except MalformedError as exc:
+        raise LogMismatchError(path, str(exc)) from exc
+    if len(hashes) != width:
+        raise LogMismatchError(path, f"holds {len(hashes)} hashes, the checkpoint's size needs {width}")
+    return hashes
+
+
+def _own_leaves(fetch: Fetch, events: Sequence[str], tree: TreeHash) -> dict[int, tuple[str, bytes]]:
+    """Leaf index → (event id, leaf hash recomputed from its entry) of each of ``events``, read by id."""
+    own: dict[int, tuple[str, bytes]] = {}
+    for event_id in events:
+        where = f"event {event_id!r}"
+        try:
+            body = json.loads(_get(fetch, "v1/entries/" + quote(event_id, safe="")))
+            index = body["index"]
+            entry = base64.b64decode(body["entry"], validate=True)
+        except LogMismatchError as exc:
+            raise LogMismatchError(
+                where, f"{exc.detail}: not in the log, or not an event this credential's firm is a party to"
+            ) from exc
+        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+            raise LogMismatchError(where, f"the notary's answer is not an entry ({exc.__class__.__name__})") from exc
+        try:
+            parsed = parse_entry(entry)
+        except MalformedError as exc:
+            raise LogMismatchError(where, f"entry {index} is not a canonical valid event: {exc}") from exc
+        if parsed.get("event_id") != event_id or not isinstance(index, int) or index < 0:
+            raise LogMismatchError(where, f"the notary answered entry {index!r} of event {parsed.get('event_id')!r}")
+        own[index] = (event_id, tree.leaf(entry))
+    return own
+
+
+def _check_own(mine: tuple[str, bytes], index: int, leaf: bytes) -> None:
+    event_id, recomputed = mine
+    if recomputed != leaf:
+        raise LogMismatchError(
+            f"event {event_id!r}",
+            f"its entry's leaf hash is {recomputed.hex()}, leaf {index} of the log is {leaf.hex()}",
+        )
 
 
 def _bundle_leaves(fetch: Fetch, index: int, width: int, tree: TreeHash) -> list[bytes]:

@@ -230,17 +230,23 @@ def receipt_status(raw: bytes) -> int:
     return 1 if fields[0] == b"\x01" else 0
 
 
-def check_cosignatures(note: Note, witnesses: Mapping[str, WitnessVerifier], policy: WitnessPolicy) -> str:
-    """Check each witness's cosignature on ``note`` and the policy; returns who cosigned.
-
-    A cosignature by a known witness key that does not verify fails the check even if the policy is met
-    without it (C2SP signed-note: a known key's bad signature rejects the note)."""
+def cosigning_witnesses(note: Note, witnesses: Mapping[str, WitnessVerifier]) -> tuple[set[str], set[str]]:
+    """The witnesses (org names) whose cosignature on ``note`` verifies, and those whose does not."""
     good: set[str] = set()
     bad: set[str] = set()
     for org, verifier in sorted(witnesses.items()):
         for sig in note.signatures:
             if (sig.name, sig.key_id) == (verifier.name, verifier.key_id):
                 (good if verifier.verify(note.text, sig) else bad).add(org)
+    return good, bad
+
+
+def check_cosignatures(note: Note, witnesses: Mapping[str, WitnessVerifier], policy: WitnessPolicy) -> str:
+    """Check each witness's cosignature on ``note`` and the policy; returns who cosigned.
+
+    A cosignature by a known witness key that does not verify fails the check even if the policy is met
+    without it (C2SP signed-note: a known key's bad signature rejects the note)."""
+    good, bad = cosigning_witnesses(note, witnesses)
     who = ", ".join(sorted(good)) or "nobody"
     if bad:
         raise VerificationError(f"cosignature by {', '.join(sorted(bad))} does not verify (valid: {who})")
@@ -618,6 +624,7 @@ __all__ = [
     "TrustRoots",
     "anchor_calldata",
     "check_cosignatures",
+    "cosigning_witnesses",
     "decode_transaction",
     "passed",
     "receipt_status",

@@ -47,6 +47,7 @@ from network.logsetup import (
     witness_orgs,
 )
 from notary.api import create_app
+from notary.log.tiles import entries_path, tile_path
 from notary.sequencer import batch_request, encode_batch, sign_batch_body
 from notary.service import AnchorSettings, NotaryService
 from notary.verify import STEP_NAMES, TrustRoots, verify_evidence_json
@@ -331,9 +332,13 @@ def test_verify_log_of_the_live_notary(ledger: Ledger) -> None:
 
 
 def test_verify_log_of_a_notary_that_authenticates_reads_takes_a_regulators_token(ledger: Ledger) -> None:
-    if ledger.service.store.latest_checkpoint(published=True) is None:
-        ledger.submit(5)
-        ledger.publish()
+    """The regulator's token reads every entry; a member's checks the log by hash only, its own events by id;
+    an outsider is refused with nothing verified; a tampered hash tile is caught by hash only too."""
+    own = ledger.submit(5)
+    size = ledger.publish()
+    if size % 256 == 0:  # the tampered tile below is the partial level-0 tile at the checkpoint's size
+        own += ledger.submit(1)
+        size = ledger.publish()
     people = {"ivy": ("reg", "regulator"), "amy": ("alpha", "compliance")}
     tokens = {}
     for name, (org, role) in people.items():
@@ -344,13 +349,43 @@ def test_verify_log_of_a_notary_that_authenticates_reads_takes_a_regulators_toke
     api = ApiServer(create_app(ledger.service, read_access(ledger.directory, ledger.description)))
     try:
         command = ("verify", "log", api.url, "--consortium", str(ledger.consortium_file), "--no-chain")
-        r = run_cli(*command, "--token", tokens["ivy"])
+        r = run_cli(*command, "--token", tokens["ivy"], "--require-entries")
         assert r.returncode == 0, shown(r)
-        assert "verified: " in r.stdout
-        for token, status in ((None, "401"), (tokens["amy"], "403")):  # a member, not a regulator: no bundles
-            r = run_cli(*command, *(() if token is None else ("--token", token)))
-            assert r.returncode != 0, shown(r)
-            assert f"HTTP {status}" in r.stdout + r.stderr, shown(r)
+        assert f"✓ entries — {size} entries" in r.stdout, shown(r)
+        assert f"verified: {size} entries" in r.stdout and f"{size} entries checked" in r.stdout, shown(r)
+        runner = CliRunner()
+        env = {"CONSORTIUM_TOKEN": None}
+
+        member = [*command[1:], "--token", tokens["amy"]]  # alpha, the provider of every call logged here
+        r2 = runner.invoke(verify, [*member, "--event", own[0], "--event", own[-1]], env=env)
+        assert r2.exit_code == 0, r2.output
+        assert "- entries — NOT checked: not readable with this credential (HTTP 403" in r2.output
+        assert f"✓ leaves — {size} leaf hashes" in r2.output
+        assert f"✓ root — root at size {size} recomputed from the leaf hashes" in r2.output
+        assert "✓ events — 2 of your entries read by id" in r2.output
+        verdict = r2.output.splitlines()[-1]
+        assert f"verified BY HASH ONLY: tree of size {size}: root matches the checkpoint" in verdict
+        assert f"2 entries checked (your events), {size} leaves checked by hash only" in verdict
+        assert "cosigned by 2/3 witnesses" in verdict or "cosigned by 3/3 witnesses" in verdict, verdict
+
+        required = runner.invoke(verify, [*member, "--require-entries"], env=env)
+        assert required.exit_code == 1, required.output
+        assert required.output.startswith(f"✗ {entries_path(0, min(size, 256))} — refused (HTTP 403")
+        assert "drop --require-entries" in required.output
+
+        outsider = runner.invoke(verify, list(command[1:]), env=env)
+        assert outsider.exit_code == 2, outsider.output
+        assert "refuses this credential the log, nothing was verified: HTTP 401 for checkpoint" in outsider.output
+        assert "✓" not in outsider.output
+
+        proxy = TamperingProxy(api.url, tile_path(0, size // 256, size % 256), 32 * (size % 256 - 1))
+        try:
+            tampered = runner.invoke(verify, ["log", proxy.url, *member[2:]], env=env)
+        finally:
+            proxy.close()
+        assert proxy.served_tampered
+        assert tampered.exit_code == 1, tampered.output
+        assert f"✗ size {size} — the leaf hashes of the level-0 tiles give root" in tampered.output
     finally:
         api.stop()
 
@@ -363,7 +398,8 @@ class TamperingProxy:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                response = httpx.get(upstream + self.path, timeout=30)
+                passed_on = {k: v for k, v in self.headers.items() if k.lower() == "authorization"}
+                response = httpx.get(upstream + self.path, headers=passed_on, timeout=30)
                 body = response.content
                 if self.path.lstrip("/") == path and response.status_code == 200:
                     changed = bytearray(body)

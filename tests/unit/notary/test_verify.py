@@ -45,7 +45,7 @@ from notary.log.hashing import hash_leaf, root_of
 from notary.log.note import NoteSigner, NoteVerifier, add_signatures, parse_note, sign_note
 from notary.log.proof import MemoryNodeReader, prove_inclusion
 from notary.log.tiles import EntriesAddress, format_entry_bundle, parse_tile_path, tiles_for_size
-from notary.mirror import AnchorClaim, LogMismatchError, mirror_log
+from notary.mirror import AnchorClaim, LogMismatchError, ReadRefusedError, mirror_log
 from notary.receipt import BatchStatement, batch_receipts, sign_batch
 from notary.verify import (
     FORMAT,
@@ -805,9 +805,16 @@ class Published:
         self.checkpoint = add_signatures(sign_note(text, [signer]), cosigs)
         self.overrides: dict[str, bytes | None] = {}
         self.fetched: list[str] = []
+        #: As a notary that authenticates reads answers a member: entry bundles refused (403), and the entries
+        #: of ``readable`` events served by id (the member's own); ``refuse_all``: an outsider (401).
+        self.refuse_bundles = False
+        self.readable: set[str] = set()
+        self.refuse_all = False
 
     def fetch(self, path: str) -> bytes:
         self.fetched.append(path)
+        if self.refuse_all:
+            raise ReadRefusedError(f"HTTP 401 for {path}: the log is read by members and witnesses only")
         if path in self.overrides:
             value = self.overrides[path]
             if value is None:
@@ -815,8 +822,16 @@ class Published:
             return value
         if path == "checkpoint":
             return self.checkpoint
+        if path.startswith("v1/entries/"):
+            event_id = path.removeprefix("v1/entries/")
+            index = next((i for i, e in enumerate(self.entries) if json.loads(e)["event_id"] == event_id), None)
+            if index is None or (self.refuse_bundles and event_id not in self.readable):
+                raise NotFoundError(f"404 for {path}")
+            return json.dumps({"index": index, "entry": b64(self.entries[index])}).encode()
         address = parse_tile_path(path)
         if isinstance(address, EntriesAddress):
+            if self.refuse_bundles:
+                raise ReadRefusedError(f"HTTP 403 for {path}: entry bundles are for regulators")
             first = address.index * 256
             return format_entry_bundle(self.entries[first : first + address.width])
         data = self.tiles.get((address.level, address.index))
@@ -958,3 +973,113 @@ def test_mirror_refuses_a_checkpoint_by_another_key(world: World, published: Pub
     with pytest.raises(LogMismatchError) as info:
         mirror_log(published.fetch, world.roots)
     assert info.value.where == "checkpoint"
+
+
+# -- the log mirror by hash only (a member's credential under authenticated reads) ----------------------------
+
+
+@pytest.fixture
+def member_view(published: Published) -> Published:
+    """The log as a member reads it: bundles refused, its own events ``log-3`` and ``log-300`` by id."""
+    published.refuse_bundles = True
+    published.readable = {"log-3", "log-300"}
+    return published
+
+
+def test_mirror_checks_by_hash_only_where_the_entries_are_refused(world: World, member_view: Published) -> None:
+    anchors = [claim(member_view, 5), claim(member_view, 256), claim(member_view, 513), claim(member_view, SIZE)]
+    seen: list[int] = []
+    report = mirror_log(
+        member_view.fetch,
+        world.roots,
+        anchors,
+        progress=seen.append,
+        entries="if-readable",
+        events=["log-3", "log-300"],
+    )
+    assert (report.size, report.root) == (SIZE, member_view.root)
+    assert (report.entries_checked, report.hash_only, report.leaf_tiles, report.tiles) == (0, SIZE, 3, 1)
+    assert report.entries_refused == "not readable with this credential"
+    assert report.refusal is not None and "HTTP 403" in report.refusal
+    assert report.events_checked == ["log-3", "log-300"]
+    assert report.anchors_checked == [5, 256, 513, SIZE]
+    assert (report.cosigned, report.witnesses) == (2, 3)
+    assert sum(seen) == SIZE
+    bundles = [p for p in member_view.fetched if p.startswith("tile/entries/")]
+    assert bundles == ["tile/entries/000"]  # asked once, then hash only
+    assert {"tile/0/000", "tile/0/001", "tile/0/002.p/88", "tile/1/000.p/2"} <= set(member_view.fetched)
+
+
+def test_mirror_by_hash_only_on_request_reads_no_bundle(world: World, published: Published) -> None:
+    report = mirror_log(published.fetch, world.roots, entries="skip")
+    assert (report.entries_checked, report.hash_only) == (0, SIZE)
+    assert not any(p.startswith("tile/entries/") for p in published.fetched)
+
+
+def test_mirror_reads_the_entries_where_readable_even_if_hash_only_is_allowed(
+    world: World, published: Published
+) -> None:
+    report = mirror_log(published.fetch, world.roots, entries="if-readable", events=["log-7"])
+    assert (report.entries_checked, report.hash_only, report.entries_refused) == (SIZE, 0, None)
+    assert report.events_checked == ["log-7"]
+
+
+@pytest.mark.parametrize(
+    ("path", "where"),
+    [
+        ("tile/0/002.p/88", f"size {SIZE}"),  # a partial leaf tile: only the root depends on it
+        ("tile/0/001", "tile/1/000.p/2"),  # a full leaf tile: its root is a level-1 hash
+        ("tile/1/000.p/2", "tile/1/000.p/2"),  # a level-1 hash itself
+    ],
+)
+def test_mirror_by_hash_only_catches_a_tampered_hash_tile(
+    world: World, member_view: Published, path: str, where: str
+) -> None:
+    data = bytearray(member_view.fetch(path))
+    data[40] ^= 0x01
+    member_view.overrides[path] = bytes(data)
+    with pytest.raises(LogMismatchError) as info:
+        mirror_log(member_view.fetch, world.roots, entries="if-readable")
+    assert info.value.where == where
+    if where.startswith("size"):
+        assert "leaf hashes of the level-0 tiles give root" in info.value.detail
+
+
+def test_mirror_by_hash_only_catches_an_own_entry_that_is_not_its_leaf(world: World, member_view: Published) -> None:
+    member_view.overrides["v1/entries/log-3"] = json.dumps({"index": 4, "entry": b64(member_view.entries[3])}).encode()
+    with pytest.raises(LogMismatchError) as info:
+        mirror_log(member_view.fetch, world.roots, entries="if-readable", events=["log-3"])
+    assert info.value.where == "event 'log-3'" and "leaf 4 of the log" in info.value.detail
+
+
+def test_mirror_names_an_event_the_credential_may_not_read(world: World, member_view: Published) -> None:
+    with pytest.raises(LogMismatchError) as info:
+        mirror_log(member_view.fetch, world.roots, entries="if-readable", events=["log-9"])
+    assert info.value.where == "event 'log-9'" and "not an event this credential's firm is a party to" in str(
+        info.value
+    )
+
+
+def test_mirror_that_requires_the_entries_fails_where_they_are_refused(world: World, member_view: Published) -> None:
+    with pytest.raises(LogMismatchError) as info:
+        mirror_log(member_view.fetch, world.roots)  # entries="required", as before hash only existed
+    assert info.value.where == "tile/entries/000" and info.value.detail.startswith("refused (HTTP 403")
+
+
+def test_mirror_fails_where_bundles_are_refused_after_one_was_served(world: World, published: Published) -> None:
+    fetch = published.fetch
+
+    def refuse_the_second(path: str) -> bytes:
+        if path == "tile/entries/001":
+            raise ReadRefusedError("HTTP 403 for tile/entries/001")
+        return fetch(path)
+
+    with pytest.raises(LogMismatchError) as info:
+        mirror_log(refuse_the_second, world.roots, entries="if-readable")
+    assert info.value.where == "tile/entries/001"
+
+
+def test_mirror_passes_on_the_refusal_of_an_outsider(world: World, published: Published) -> None:
+    published.refuse_all = True
+    with pytest.raises(ReadRefusedError, match="HTTP 401 for checkpoint"):
+        mirror_log(published.fetch, world.roots, entries="if-readable")
