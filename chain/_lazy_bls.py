@@ -10,7 +10,7 @@ up`` starts.
 ``G2ProofOfPossession`` is a proxy that imports the real module at its first use; ``py_ecc.bls12_381`` answers
 ``curve_order`` (the order of the BLS12-381 groups, a constant of the curve) and imports the real module for any
 other name. Either way the real module then replaces its stand-in in ``sys.modules``, so later imports get the
-real one. ``tests/unit/chain/test_lazy_bls.py`` checks the constant against py_ecc and a BLS key file end to end.
+real one. ``tests/integration/chain/test_lazy_bls.py`` checks the constant against py_ecc and a BLS key file end to end.
 """
 
 from __future__ import annotations

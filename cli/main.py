@@ -19,7 +19,7 @@ from notary.log.errors import NotaryError
 
 #: Each command: the module that defines it, its name there, and its one-line help. A command's module is
 #: imported only when the command runs (or its own help is asked for), so ``consortium --help`` and a light
-#: command do not pay for web3, py-evm or the notary. ``tests/unit/cli/test_lazy_commands.py`` checks each
+#: command do not pay for web3, py-evm or the notary. ``tests/integration/cli/test_lazy_commands.py`` checks each
 #: line against the command's own help.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "asset": ("cli.asset", "asset", "Data assets: register, version, list, show, transfer."),

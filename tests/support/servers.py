@@ -1,10 +1,12 @@
-"""Real servers the storage tests start for themselves on 127.0.0.1: PostgreSQL (Debian's package) and an
-S3-compatible object store (moto's server mode, from PyPI).
+"""Real servers tests start for themselves on 127.0.0.1: for the storage tests PostgreSQL (Debian's package) and
+an S3-compatible object store (moto's server mode, from PyPI); for any integration test a small HTTP server in
+process (``LocalHTTPServer``), the other end of a webhook, a peer, an upstream service or a tampering proxy.
 
-Each is a child process in a temporary directory, on a free port, stopped at the end; each test takes a fresh
-database or bucket from the shared server, so tests never see each other's data. PostgreSQL refuses to run as
-root, so under root the cluster belongs to (and the server runs as) the ``postgres`` account the Debian package
-creates. ``kill()`` is ``kill -9`` for crash and outage tests; ``start()`` brings the same data back.
+PostgreSQL and the S3 store are each a child process in a temporary directory, on a free port, stopped at the
+end; each test takes a fresh database or bucket from the shared server, so tests never see each other's data.
+PostgreSQL refuses to run as root, so under root the cluster belongs to (and the server runs as) the ``postgres``
+account the Debian package creates. ``kill()`` is ``kill -9`` for crash and outage tests; ``start()`` brings the
+same data back.
 """
 
 from __future__ import annotations
@@ -19,9 +21,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from socketserver import BaseRequestHandler
+from types import TracebackType
+from typing import Any, Self
 
 from tests.support.up_process import free_port
 from tests.support.wait import wait_until
@@ -251,3 +258,40 @@ class S3Server:
             self._process.kill()
             self._process.wait(timeout=15)
         self._process = None
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that writes no access-log line to stderr for each request (pytest would show them)."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class LocalHTTPServer:
+    """An HTTP server in this process on ``host`` (127.0.0.1) and a free port: ``handler`` answers each request in a
+    thread of its own (``ThreadingHTTPServer``) until ``close()``, which ``with`` calls too.
+
+    ``handler`` is a request handler class (``QuietHandler``'s subclasses keep the test output clean) or a
+    ``functools.partial`` of one, as ``SimpleHTTPRequestHandler`` with ``directory=`` takes.
+    """
+
+    def __init__(self, handler: Callable[..., BaseRequestHandler], host: str = "127.0.0.1") -> None:
+        self.server = ThreadingHTTPServer((host, 0), handler)
+        self.port: int = self.server.server_address[1]
+        self.url = f"http://{host}:{self.port}"
+        self._thread = threading.Thread(target=self.server.serve_forever, name=f"http-{self.port}", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop serving, close the listening socket, and wait (5 s at most) for the serving thread to end."""
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(5)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()

@@ -5,8 +5,9 @@ name what the tree holds and nothing it no longer holds."""
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
+
+from tests.support.gitindex import tracked_files
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = ROOT / "docs" / "failure-catalogue.md"
@@ -22,8 +23,7 @@ _CASE = re.compile(r"^(\d+)\. ", re.MULTILINE)
 
 
 def _tracked() -> list[str]:
-    out = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    return out.splitlines()
+    return tracked_files(ROOT)
 
 
 def _tracked_text_files() -> list[Path]:

@@ -11,10 +11,11 @@ import ast
 import builtins
 import functools
 import re
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.support.gitindex import tracked_files
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -146,10 +147,9 @@ def exception_problems(tree: Tree, roots: dict[str, str]) -> list[str]:
 
 @functools.cache
 def project_tree() -> Tree:
-    files = subprocess.run(["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     modules = {}
-    for path in files.splitlines():
-        if path.split("/")[0] in ("tests", "bench") or "/" not in path:
+    for path in tracked_files(ROOT):
+        if not path.endswith(".py") or path.split("/")[0] in ("tests", "bench") or "/" not in path:
             continue
         name = path.removesuffix(".py").replace("/", ".")
         source = (ROOT / path).read_text(encoding="utf-8")

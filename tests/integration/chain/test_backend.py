@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -14,6 +12,7 @@ import requests
 
 from chain.backend import RpcBackend
 from chain.errors import BackendError, RpcAnswerError
+from tests.support.servers import LocalHTTPServer, QuietHandler
 
 
 @pytest.fixture
@@ -50,7 +49,7 @@ def test_a_backend_url_must_be_http(closed_url: str) -> None:
         RpcBackend("ws" + closed_url[4:], lean=True, chain_id=1)
 
 
-class _Node(BaseHTTPRequestHandler):
+class _Node(QuietHandler):
     """A JSON-RPC endpoint on loopback: ``/consortium`` has ``consortium_nodeStatus``, ``/anvil`` has not,
     ``/members`` refuses this client as a members-only node does (403 with a JSON-RPC error object)."""
 
@@ -72,20 +71,11 @@ class _Node(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, *_args: object) -> None:
-        pass
-
 
 @pytest.fixture
 def node_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Node)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with LocalHTTPServer(_Node) as node:
+        yield node.url
 
 
 def test_node_status_is_the_nodes_own_method_or_none_without_it(node_url: str) -> None:

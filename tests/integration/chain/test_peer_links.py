@@ -7,17 +7,17 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import pytest
 import rlp
 
 from chain.node.peers import BLOCKS_PATH, STATUS_PATH, TRANSACTION_PATH, PeerLinks
+from tests.support.servers import LocalHTTPServer, QuietHandler
 from tests.support.wait import wait_until
 
 
-class _Answers(BaseHTTPRequestHandler):
+class _Answers(QuietHandler):
     """A peer at block 0 that holds no block after it."""
 
     protocol_version = "HTTP/1.1"
@@ -31,9 +31,6 @@ class _Answers(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
 
 class Hung:
@@ -67,14 +64,10 @@ class Hung:
 
 @pytest.fixture
 def peers() -> Iterator[tuple[str, str, Hung]]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    hung = Hung()
-    yield f"http://127.0.0.1:{hung.port}", f"http://127.0.0.1:{server.server_address[1]}", hung
-    hung.close()
-    server.shutdown()
-    server.server_close()
+    with LocalHTTPServer(_Answers) as answering:
+        hung = Hung()
+        yield f"http://127.0.0.1:{hung.port}", answering.url, hung
+        hung.close()
 
 
 def test_a_fetch_does_not_wait_on_a_peer_whose_last_exchange_timed_out(peers: tuple[str, str, Hung]) -> None:
@@ -95,7 +88,7 @@ def test_a_fetch_does_not_wait_on_a_peer_whose_last_exchange_timed_out(peers: tu
         links.stop()
 
 
-class _Switchable(BaseHTTPRequestHandler):
+class _Switchable(QuietHandler):
     """A peer whose status fails while ``up`` is False, and which records the transactions passed to it."""
 
     protocol_version = "HTTP/1.1"
@@ -118,19 +111,14 @@ class _Switchable(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
 
 def test_a_peer_that_answers_again_is_announced_and_sent_what_it_missed_in_order() -> None:
     """``on_connect`` fires when a peer's status answers after it had not (up for the first time, or again),
     and only then; ``send_transactions`` passes transactions to that one peer in order. The node uses the two to
     hand a restarted peer its pending transactions."""
     _Switchable.up, _Switchable.received = True, []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Switchable)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
+    server = LocalHTTPServer(_Switchable)
+    url = server.url
     announced: list[str] = []
 
     def connected(peer: str) -> None:
@@ -150,5 +138,4 @@ def test_a_peer_that_answers_again_is_announced_and_sent_what_it_missed_in_order
         assert _Switchable.received == [b"first", b"second"] * 2
     finally:
         links.stop()
-        server.shutdown()
-        server.server_close()
+        server.close()

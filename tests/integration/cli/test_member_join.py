@@ -14,14 +14,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import http.server
 import json
 import os
 import re
 import ssl
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +37,7 @@ from network.config import parse_config
 from network.consortium import Consortium, init_consortium
 from network.description import load_description
 from network.identity import create_org_identity, load_account_key
+from tests.support.servers import LocalHTTPServer, QuietHandler
 from tests.support.small_consortium import three_member_config
 from tests.support.up_process import CHAIN_ID, UpProcess, free_port, free_port_block
 from tests.support.wait import wait_until
@@ -302,7 +301,7 @@ class Upstream:
         self.served: list[tuple[str, str | None]] = []
         served = self.served
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 served.append((self.path, self.headers.get("Consortium-Caller-Org")))
                 body = b'{"scores": []}'
@@ -312,20 +311,14 @@ class Upstream:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._server = LocalHTTPServer(Handler)
+        self.url = self._server.url
 
     def __enter__(self) -> Upstream:
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()
 
 
 def test_a_request_for_an_org_already_on_chain_is_refused(founders: Founders, tmp_path: Path) -> None:

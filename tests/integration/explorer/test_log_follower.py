@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from notary.readauth import READER_HEADER, SIGNATURE_HEADER, TIME_HEADER, ReadAc
 from notary.sequencer import batch_request
 from notary.service import NotaryService, NotarySettings
 from tests.support.notary_events import event
+from tests.support.servers import LocalHTTPServer, QuietHandler
 from tests.support.up_process import free_port
 from tests.support.wait import wait_until
 
@@ -134,7 +134,7 @@ class TamperingProxy:
         self.tamper: Callable[[str, bytes], bytes] = lambda path, body: body
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 signed = {h: self.headers[h] for h in (READER_HEADER, TIME_HEADER, SIGNATURE_HEADER) if self.headers[h]}
                 answer = httpx.get(upstream + self.path, headers=signed, timeout=30)
@@ -145,18 +145,11 @@ class TamperingProxy:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer((HOST, 0), Handler)
-        self.url = f"http://{HOST}:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.http = LocalHTTPServer(Handler, HOST)
+        self.url = self.http.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        self.http.close()
 
 
 def altered_entry(k: int) -> Callable[[str, bytes], bytes]:

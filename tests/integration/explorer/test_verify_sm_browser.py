@@ -5,11 +5,9 @@ SM2 signature made by ``suite.sm2`` and a whole ``sm`` bundle, and refuses a tam
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,6 +15,7 @@ from suite.sm2 import SM2PrivateKey
 from tests.integration.explorer.test_explorer_browser import CHROMIUM_ARGS, chromium_path
 from tests.integration.explorer.test_verify_js import STATIC, STEPS
 from tests.integration.explorer.test_verify_js_suites import alter_line, build_bundle, keys_of, sm_suite
+from tests.support.servers import LocalHTTPServer, QuietHandler
 
 pytestmark = [pytest.mark.browser]
 
@@ -39,21 +38,14 @@ CHECK = """async ({point, signature, message, bundle, tampered, keys}) => {
 }"""
 
 
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+class _Quiet(QuietHandler, SimpleHTTPRequestHandler):
+    pass
 
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(STATIC)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with LocalHTTPServer(functools.partial(_Quiet, directory=str(STATIC))) as http:
+        yield http.url
 
 
 def test_the_page_verifies_sm2_and_an_sm_bundle(served: str, tmp_path: Path) -> None:

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -38,26 +37,40 @@ from notary.service import NotaryService
 from notary.submit.vault import SaltVault
 from tests.support.apiserver import ApiServer
 from tests.support.notary_world import ORIGIN, WITNESS_ORGS, LogWorld
+from tests.support.servers import LocalHTTPServer, QuietHandler
 from tests.support.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 TIMEOUT = 20.0
 
 
-class Receiver(ThreadingHTTPServer):
+class Receiver:
     """The webhook's other end: keeps every JSON document POSTed to it; the first ``fail`` POSTs get a 503."""
 
     def __init__(self, fail: int = 0) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
         self.documents: list[dict[str, Any]] = []
         self.fail = fail
         self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
-        self.thread.start()
+        receiver = self
+
+        class Handler(QuietHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with receiver.lock:
+                    refuse = receiver.fail > 0
+                    if refuse:
+                        receiver.fail -= 1
+                    else:
+                        receiver.documents.append(json.loads(body))
+                self.send_response(503 if refuse else 204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.http = LocalHTTPServer(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/alarms"
+        return f"{self.http.url}/alarms"
 
     def seen(self, transition: str, alarm_id: str, severity: str | None = None) -> dict[str, Any] | None:
         """The first document of ``transition`` (``fired`` also matches a later ``changed``) of ``alarm_id``."""
@@ -70,27 +83,7 @@ class Receiver(ThreadingHTTPServer):
         return None
 
     def close(self) -> None:
-        self.shutdown()
-        self.server_close()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: Receiver
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        with self.server.lock:
-            refuse = self.server.fail > 0
-            if refuse:
-                self.server.fail -= 1
-            else:
-                self.server.documents.append(json.loads(body))
-        self.send_response(503 if refuse else 204)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *_: object) -> None:
-        pass
+        self.http.close()
 
 
 class WitnessProcesses:

@@ -20,7 +20,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +56,7 @@ from tests.support.apiserver import ApiServer
 from tests.support.consortium import Consortium, NodeBackend
 from tests.support.notary_events import event
 from tests.support.notary_world import GATEWAY, ORIGIN, LogWorld
+from tests.support.servers import LocalHTTPServer, QuietHandler
 from tests.support.small_consortium import three_member_config
 from tests.support.wait import wait_until
 
@@ -396,7 +396,7 @@ class TamperingProxy:
     def __init__(self, upstream: str, path: str, offset: int) -> None:
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 passed_on = {k: v for k, v in self.headers.items() if k.lower() == "authorization"}
                 response = httpx.get(upstream + self.path, headers=passed_on, timeout=30)
@@ -411,19 +411,12 @@ class TamperingProxy:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
         self.served_tampered = False
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.http = LocalHTTPServer(Handler)
+        self.url = self.http.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        self.http.close()
 
 
 def test_verify_log_names_the_first_tampered_tile(ledger: Ledger) -> None:

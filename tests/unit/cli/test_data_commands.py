@@ -37,6 +37,7 @@ from notary.submit.digest import derive_salt, request_digest, response_digest
 from notary.submit.reveal import body_sha256
 from notary.submit.vault import SaltVault, epoch_of
 from tests.support.notary_events import event
+from tests.support.refused import refuse_every_connection
 
 PASS = "correct horse battery"
 PROVIDER, OTHER = "alpha", "beta"
@@ -288,11 +289,13 @@ def test_a_version_3_event_of_the_sm_suite_reveals_its_hkdf_sm3_salt_and_checks_
 
 
 def test_reveal_reads_the_notary_consortium_json_records_and_says_so_when_none_is(
-    directory: Path, tmp_path: Path
+    directory: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without --notary-url, `data reveal` asks the notary `consortium up` recorded in consortium.json, never a fixed
     port; with none recorded it says what to do; an explicit --notary-url wins."""
     import shutil
+
+    tried = refuse_every_connection(monkeypatch)
 
     event_id = "0190f0a8-0000-7000-8000-00000000abcd"
     code, _, err = _invoke(directory, "data", "reveal", event_id, "--provider", PROVIDER)
@@ -308,10 +311,12 @@ def test_reveal_reads_the_notary_consortium_json_records_and_says_so_when_none_i
     assert running.to_json()["explorer"] == {"url": "http://127.0.0.1:10"}
     code, _, err = _invoke(copy, "data", "reveal", event_id, "--provider", PROVIDER)
     assert code != 0 and "the notary at http://127.0.0.1:9:" in err, err  # nothing listens there: refused
+    assert [url.port for url in tried] == [9]
     code, _, err = _invoke(
         copy, "data", "reveal", event_id, "--provider", PROVIDER, "--notary-url", "http://127.0.0.1:11"
     )
     assert code != 0 and "the notary at http://127.0.0.1:11:" in err, err
+    assert [url.port for url in tried] == [9, 11]
     for bad in ({"url": "ftp://x"}, {"url": 3}, "http://127.0.0.1:9"):
         data = {**running.to_json(), "notary": bad}
         with pytest.raises(MalformedError, match=r"notary\.url must be an http"):

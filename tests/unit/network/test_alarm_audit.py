@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from notary.event import (
 from notary.readauth import Reader
 from notary.submit.digest import request_digest
 from notary.submit.vault import SaltVault
+from tests.support.refused import refuse_every_connection
 from tests.support.wait import wait_until
 
 OPERATOR = "shuzhi-tech"
@@ -160,18 +160,16 @@ def test_an_event_that_is_not_an_alarm_record_still_names_its_grant(
     assert caught.value.errors == [{"loc": [loc], "msg": "an allowed call must name its grant"}]
 
 
-def closed_port_url() -> str:
-    """A loopback URL nothing listens on: the notary is down."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
+#: The notary's URL in the tests where it is down (``refuse_every_connection``: no socket is opened).
+NOTARY_DOWN = "http://127.0.0.1:9"
 
 
 def test_with_the_notary_down_records_wait_in_the_outbox_up_to_its_bound_and_the_excess_is_counted(
-    tmp_path: Path, vault: SaltVault
+    tmp_path: Path, vault: SaltVault, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    tried = refuse_every_connection(monkeypatch)
     recorder = AlarmRecorder(
-        tmp_path / "audit.outbox.db", OPERATOR, closed_port_url(), Ed25519PrivateKey.generate(), vault, max_pending=2
+        tmp_path / "audit.outbox.db", OPERATOR, NOTARY_DOWN, Ed25519PrivateKey.generate(), vault, max_pending=2
     )
     recorder.start()
     try:
@@ -185,10 +183,11 @@ def test_with_the_notary_down_records_wait_in_the_outbox_up_to_its_bound_and_the
         status = recorder.status()
         assert (status["recorded"], status["dropped"], status["pending"]) == (2, 1, 2)
         wait_until(lambda: recorder.status()["consecutive_failures"] >= 1, "the shipper to have tried", 10.0)
+        assert {(url.host, url.port) for url in tried} == {("127.0.0.1", 9)}
     finally:
         recorder.close()
     reopened = AlarmRecorder(
-        tmp_path / "audit.outbox.db", OPERATOR, closed_port_url(), Ed25519PrivateKey.generate(), vault, max_pending=2
+        tmp_path / "audit.outbox.db", OPERATOR, NOTARY_DOWN, Ed25519PrivateKey.generate(), vault, max_pending=2
     )
     try:  # what waited is still there after a restart
         assert [parse_entry(e)["event_id"] for _, e in reopened.outbox.pending(10)] == ids
@@ -197,9 +196,10 @@ def test_with_the_notary_down_records_wait_in_the_outbox_up_to_its_bound_and_the
 
 
 def test_an_evaluator_with_a_recorder_and_the_notary_down_goes_on_and_notes_each_records_event(
-    tmp_path: Path, vault: SaltVault
+    tmp_path: Path, vault: SaltVault, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    notary = closed_port_url()
+    refuse_every_connection(monkeypatch)
+    notary = NOTARY_DOWN
     recorder = AlarmRecorder(tmp_path / "audit.outbox.db", OPERATOR, notary, Ed25519PrivateKey.generate(), vault)
     clock = iter(float(t) for t in range(100))
     evaluator = Evaluator(
