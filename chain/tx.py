@@ -56,6 +56,13 @@ class Signer:
             self._next_nonce += 1
             return nonce
 
+    def next_nonce(self, backend: Backend) -> int:
+        """The nonce :meth:`take_nonce` gives next, without taking it."""
+        with self._lock:
+            if self._next_nonce is None:
+                self._next_nonce = int(backend.web3.eth.get_transaction_count(self.account.address, "pending"))
+            return self._next_nonce
+
     def forget_nonce(self) -> None:
         """Ask the chain again next time (after a send failed before reaching the mempool)."""
         with self._lock:

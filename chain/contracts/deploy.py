@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import rlp
+from eth_utils.address import to_canonical_address, to_checksum_address
+from eth_utils.crypto import keccak
 
 from chain.backend import Backend
 from chain.contracts.anchor import AuditAnchorClient
@@ -13,9 +17,13 @@ from chain.contracts.assets import DataAssetRegistryClient
 from chain.contracts.grants import AccessGrantsClient
 from chain.contracts.registry import ConsortiumRegistryClient
 from chain.contracts.trust import KeyKind, TrustDirectoryClient
+from chain.errors import ChainError
 from chain.ids import OrgId, Role
 from chain.tx import Signer, pipelined, transact
 from contracts import CONTRACT_NAMES, load_artifact
+
+if TYPE_CHECKING:
+    from web3.types import TxReceipt
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,13 +62,23 @@ class Deployment:
 
 
 def deploy_contract(backend: Backend, signer: Signer, name: str, *args: Any) -> str:
-    artifact = load_artifact(name)
-    factory = backend.web3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-    data = factory.constructor(*args).data_in_transaction
-    receipt = transact(backend, signer, None, data, f"deploy {name}")
+    receipt = _send_deployment(backend, signer, name, *args)
     address = receipt["contractAddress"]
     assert address is not None
     return str(address)
+
+
+def _send_deployment(backend: Backend, signer: Signer, name: str, *args: Any) -> TxReceipt:
+    artifact = load_artifact(name)
+    factory = backend.web3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    data = factory.constructor(*args).data_in_transaction
+    return transact(backend, signer, None, data, f"deploy {name}")
+
+
+def created_address(sender: str, nonce: int) -> str:
+    """The address of the contract ``sender`` creates with its transaction of ``nonce`` (the yellow paper's
+    ``keccak(rlp([sender, nonce]))[12:]``)."""
+    return str(to_checksum_address(keccak(rlp.encode([to_canonical_address(sender), nonce]))[12:]))
 
 
 def deploy_consortium(
@@ -70,16 +88,29 @@ def deploy_consortium(
     threshold: int,
     proposal_ttl_seconds: int = 7 * 86400,
 ) -> Deployment:
-    """Deploy every contract, register the founders and their keys, then close both bootstraps for good."""
-    registry = deploy_contract(backend, deployer, "ConsortiumRegistry", threshold, proposal_ttl_seconds)
-    assets = deploy_contract(backend, deployer, "DataAssetRegistry", registry)
-    grants = deploy_contract(backend, deployer, "AccessGrants", registry, assets)
-    anchor = deploy_contract(backend, deployer, "AuditAnchor", registry)
-    trust = deploy_contract(backend, deployer, "TrustDirectory", registry)
-    deployment = Deployment(dict(zip(CONTRACT_NAMES, (registry, assets, grants, anchor, trust), strict=True)))
+    """Deploy every contract, register the founders and their keys, then close both bootstraps for good.
+
+    The five deployments go out together (``chain.tx.pipelined``): each constructor only keeps the addresses it is
+    given, which follow from the deployer's nonces; so do the founders' registrations, each of its own org."""
+    first = deployer.next_nonce(backend)
+    registry, assets, grants, anchor, trust = (created_address(deployer.address, first + i) for i in range(5))
+    with pipelined():
+        receipts = [
+            _send_deployment(backend, deployer, "ConsortiumRegistry", threshold, proposal_ttl_seconds),
+            _send_deployment(backend, deployer, "DataAssetRegistry", registry),
+            _send_deployment(backend, deployer, "AccessGrants", registry, assets),
+            _send_deployment(backend, deployer, "AuditAnchor", registry),
+            _send_deployment(backend, deployer, "TrustDirectory", registry),
+        ]
+    addresses = (registry, assets, grants, anchor, trust)
+    for name, address, receipt in zip(CONTRACT_NAMES, addresses, receipts, strict=True):
+        if receipt["contractAddress"] != address:  # another sender of the deployer's account took a nonce
+            raise ChainError(f"{name} was deployed at {receipt['contractAddress']}, not at {address} as planned")
+    deployment = Deployment(dict(zip(CONTRACT_NAMES, addresses, strict=True)))
     client = deployment.registry(backend)
-    for m in founders:
-        client.bootstrap_member(deployer, m.org, m.name, m.roles, m.cert_fingerprint, list(m.accounts))
+    with pipelined():
+        for m in founders:
+            client.bootstrap_member(deployer, m.org, m.name, m.roles, m.cert_fingerprint, list(m.accounts))
     directory = TrustDirectoryClient(backend, trust)
     with pipelined():  # independent of one another: as few blocks as the chain makes
         for m in founders:
