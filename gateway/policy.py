@@ -214,6 +214,7 @@ class ChainView:
         self._terms: dict[bytes, tuple[int, int, int]] = {}
         self._routes: dict[tuple[str, str], Service] = {}
         self._head = -1
+        self._polls = 0
         self._last_sync = -math.inf
         self._reachable = False
         self._down_since: float | None = None
@@ -410,6 +411,13 @@ class ChainView:
         return self._head
 
     @property
+    def polls(self) -> int:
+        """How many polls of the watcher have succeeded since ``start``. A poll that finishes after the one in
+        flight when block ``b`` was sealed started after it, so it has processed ``b``: once ``polls`` has grown
+        by two since, ``head >= b``."""
+        return self._polls
+
+    @property
     def last_sync(self) -> float:
         """``clock()`` at the last successful poll."""
         return self._last_sync
@@ -505,6 +513,7 @@ class ChainView:
             log.warning("chain reachable again at block %d; caches cleared", latest)
         self._last_sync = self._clock()
         self._reachable = True
+        self._polls += 1
 
     def _load_services(self, block: int) -> dict[tuple[str, str], Service]:
         """The provider's active APIs at ``block``, keyed by (METHOD, route)."""

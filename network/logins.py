@@ -61,6 +61,7 @@ import base64
 import binascii
 import math
 import secrets
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -247,8 +248,8 @@ class Authenticator:
     regulators); ``is_member(org)`` says whether an org is still a member (default: every member of
     ``consortium.json`` is); ``clock`` gives the current time (default: the system clock, UTC); ``trust``, a view
     of the TrustDirectory, makes the chain the source of the member CAs and revoked serials
-    (:class:`~network.certificates.CallerAuthenticator`). A missing or invalid ``consortium.json`` raises
-    :class:`MalformedError`."""
+    (:class:`~network.certificates.CallerAuthenticator`); ``crl_clock`` (monotonic seconds) is the one the CRLs'
+    check interval is counted in. A missing or invalid ``consortium.json`` raises :class:`MalformedError`."""
 
     def __init__(
         self,
@@ -259,6 +260,7 @@ class Authenticator:
         clock: Callable[[], datetime] | None = None,
         cache_size: int = CACHE_SIZE,
         trust: TrustView | None = None,
+        crl_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if cache_size < 1:
             raise ValueError("cache_size must be at least 1")
@@ -272,7 +274,7 @@ class Authenticator:
             return "active" if member is None or member(org) else None
 
         self._certificates = CallerAuthenticator(
-            description, Path(root), status, clock=self._clock, cache_size=cache_size, trust=trust
+            description, Path(root), status, clock=self._clock, cache_size=cache_size, trust=trust, crl_clock=crl_clock
         )
         self._cache: BoundedCache[str, _Verified | tuple[str, str]] = BoundedCache(cache_size)
         if trust is not None:  # a token refused for its issuer may pass once the chain names a new CA

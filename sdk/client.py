@@ -553,6 +553,10 @@ class MemberClient:
         Raises :class:`NotReceiptedError` after ``wait_s`` seconds."""
         path = f"/v1/receipts/{_quoted(event_id)}"
         started = self._clock()
+        # Counted to a deadline: the last pause (deadline - now, exact so near the deadline) ends on it, where the
+        # rest of wait_s counted from ``started`` can be below the clock's resolution and leave it where it was
+        # (with a clock that only the pauses move, the polling would never end).
+        deadline = started + wait_s
         pause = POLL_FIRST_S
         while True:
             response = self._get_notary(path)
@@ -560,10 +564,10 @@ class MemberClient:
                 return self._document(response, "receipt")
             if response.status_code != 404:
                 raise self._unexpected(response, "receipt")
-            waited = self._clock() - started
-            if waited >= wait_s:
-                raise NotReceiptedError(event_id, waited)
-            self._sleep(min(pause, max(0.0, wait_s - waited)))
+            now = self._clock()
+            if now >= deadline:
+                raise NotReceiptedError(event_id, now - started)
+            self._sleep(min(pause, deadline - now))
             pause = min(pause * 2, POLL_MAX_S)
 
     def evidence(self, event_id: str, *, wait_s: float = 30.0, anchored: bool = False) -> dict[str, Any]:
@@ -582,6 +586,7 @@ class MemberClient:
         :class:`NotaryResponseError` naming the malformed field."""
         path = f"/v1/evidence/{_quoted(event_id)}"
         started = self._clock()
+        deadline = started + wait_s
         pause = POLL_FIRST_S
         bundle: dict[str, Any] | None = None
         while True:
@@ -596,14 +601,14 @@ class MemberClient:
                     return bundle
             elif response.status_code != 404:
                 raise self._unexpected(response, "evidence bundle")
-            waited = self._clock() - started
-            if waited >= wait_s:
+            now = self._clock()
+            if now >= deadline:
                 if bundle is None:
                     pending = [{"part": "entry", "reason": "the notary does not know the event yet (not shipped?)"}]
                 else:
                     pending = [p for p in bundle.get("pending") or [] if isinstance(p, dict)]
-                raise EvidenceNotReadyError(event_id, waited, pending, bundle)
-            self._sleep(min(pause, max(0.0, wait_s - waited)))
+                raise EvidenceNotReadyError(event_id, now - started, pending, bundle)
+            self._sleep(min(pause, deadline - now))
             pause = min(pause * 2, POLL_MAX_S)
 
     # ------------------------------------------------------------------------------------------------ verification

@@ -467,7 +467,8 @@ class LiveGateway:
     """The gateway ``alpha/<name>`` in proxy mode on a loopback port, built from its real parts as
     ``gateway.service.serve`` builds it. Without ``notary_url`` nothing ships: the events stay in the
     outbox, where :meth:`recorded_since` reads them. ``suite`` is the vault's: ``sm`` salts and digests with SM3
-    (events of schema version 3); ``crl_clock``: the authenticator's, which times its looks at the CRLs."""
+    (events of schema version 3); ``crl_clock``: the authenticator's, which times its looks at the CRLs;
+    ``chain_clock``: the chain view's, which its staleness bound ``stale_s`` is counted in."""
 
     def __init__(
         self,
@@ -487,11 +488,14 @@ class LiveGateway:
         psi: PsiGuard | None = None,
         suite: str = "intl",
         crl_clock: Callable[[], float] = time.monotonic,
+        chain_clock: Callable[[], float] = time.time,
     ) -> None:
         self._loop = loop
         self._notary_url = notary_url
         key = world.gateway_key()
-        self.chain = ChainView(chain.backend, chain.contracts, PROVIDER, poll_s=poll_s, stale_s=stale_s)
+        self.chain = ChainView(
+            chain.backend, chain.contracts, PROVIDER, poll_s=poll_s, stale_s=stale_s, clock=chain_clock
+        )
         self.chain.start()
         self.trust: TrustView | None = None
         if follow_trust:  # the member CAs and revoked serials from the TrustDirectory, as `gateway serve` does

@@ -257,23 +257,29 @@ def test_member_status_and_what_clears_it(fresh: GatewayChain, view_of: Callable
 
 
 def test_revocation_is_seen_within_a_poll_of_its_block(fresh: GatewayChain, view_of: Callable[..., ChainView]) -> None:
+    """The second poll to finish after the revocation's block was sealed started after it, so it has processed
+    it; until the head reaches the block the cached grant may stand, and from the moment it does no decision
+    allows the call (the clear comes before the head moves)."""
     view = view_of(fresh)
     assert view.decide(ASSET, GRANTEE, PURPOSE, time.time()).allowed
     assert view.cached_decision(ASSET, GRANTEE, PURPOSE, time.time()) is not None
-    block = fresh.revoke()
-    sealed = time.monotonic()
-    # until the watcher has seen the block the cached grant stands; from then on, no call is allowed
-    while view.head < block:
-        view.decide(ASSET, GRANTEE, PURPOSE, time.time())
-        time.sleep(0.001)
-    seen = time.monotonic() - sealed
-    print(f"revocation seen {seen * 1e3:.0f} ms after its receipt")
-    assert view.cached_decision(ASSET, GRANTEE, PURPOSE, time.time()) is None  # the clear came before the head
+    block = fresh.revoke()  # returns once the block is sealed
+    polls = view.polls
+    meanwhile: list[tuple[bool, Decision]] = []
+
+    def two_polls_on() -> bool:
+        at_block = view.head >= block  # read before the decision: a head at the block means the clear is done
+        meanwhile.append((at_block, view.decide(ASSET, GRANTEE, PURPOSE, time.time())))
+        return view.polls >= polls + 2
+
+    wait_until(two_polls_on, "two polls of the watcher after the revocation's block", 30.0, every=0.001)
+    assert view.head >= block, f"two polls after block {block} was sealed the watcher is at {view.head}"
+    assert all(d.allowed or d.reason == "grant_revoked" for _, d in meanwhile), meanwhile
+    assert [d.allowed for at_block, d in meanwhile if at_block] == [False] * sum(a for a, _ in meanwhile)
     revoked = view.decide(ASSET, GRANTEE, PURPOSE, time.time())
     denied(revoked, "grant_revoked")
     assert (revoked.grant_id, revoked.quota) == (fresh.grant_id, QUOTA)
     assert view.cached_decision(ASSET, GRANTEE, PURPOSE, time.time()) == revoked
-    assert seen < 1.0, f"the watcher saw the revocation {seen:.3f} s after its block"
 
 
 class RacingView(ChainView):
@@ -327,7 +333,7 @@ def test_unreachable_chain_honours_the_cache_until_stale_then_recovers(
     server = fresh.backend.server
     port = server.port
     server.stop()
-    wait_until(lambda: not view.health()["reachable"], "the view to find the chain unreachable", 5.0, every=0.005)
+    wait_until(lambda: not view.health()["reachable"], "the view to find the chain unreachable", 30.0, every=0.005)
     # the chain goes on without the gateway: the grant is revoked through another endpoint of the same node
     side = RpcServer(fresh.backend.node, port=0)
     side.start()
@@ -360,7 +366,7 @@ def test_unreachable_chain_honours_the_cache_until_stale_then_recovers(
     server.start()
     assert server.port == port
     wait_until(
-        lambda: view.health()["reachable"] and not view.health()["stale"], "the chain to be back", 5.0, every=0.005
+        lambda: view.health()["reachable"] and not view.health()["stale"], "the chain to be back", 30.0, every=0.005
     )
     wait_for_head(view, revoked_at)
     assert view.health()["clears"] > clears

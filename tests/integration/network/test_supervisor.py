@@ -9,23 +9,30 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from network.supervisor import SETTLE_S, Child, StartReport, Supervisor, stop_all, wait_started
+from tests.support.clock import Clock
 from tests.support.up_process import free_port
 from tests.support.wait import wait_until
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
+def until_released(release: Path, code: int) -> str:
+    """Code for ``python -c``: run until the file ``release`` exists, take it away and exit with ``code``; each
+    start of the command (the supervisor's restarts too) waits for a release of its own."""
+    return (
+        f"import os, sys, time\nwhile not os.path.exists({str(release)!r}):\n    time.sleep(0.01)\n"
+        f"os.remove({str(release)!r})\nsys.exit({code})"
+    )
 
-    def __call__(self) -> float:
-        return self.now
+
+def release(child: Child, release: Path) -> None:
+    """Let ``child`` exit (see :func:`until_released`) and wait until it has."""
+    release.touch()
+    wait_until(lambda: not child.alive(), f"the {child.name} child to exit", 30.0)
 
 
 def child(tmp_path: Path, name: str, code: str) -> Child:
@@ -45,13 +52,14 @@ def test_a_stopped_child_is_restarted_after_a_doubling_backoff_and_a_crash_loop_
     tmp_path: Path, children: list[Child]
 ) -> None:
     steady = child(tmp_path, "steady", "import time; time.sleep(600)")
-    flaky = child(tmp_path, "flaky", "import time; time.sleep(1.5); raise SystemExit(3)")
+    stop = tmp_path / "flaky.stop"
+    flaky = child(tmp_path, "flaky", until_released(stop, 3))
     children += [steady, flaky]
     clock, said = Clock(), list[str]()
     sup = Supervisor(children, said.append, backoff_initial=1.0, backoff_max=4.0, give_up_after=3, clock=clock)
     delays = []
     for _round in range(4):
-        wait_until(lambda: not flaky.alive(), "the flaky child to exit", 30.0)
+        release(flaky, stop)
         sup.step()  # notices the stop
         if sup.given_up():
             break
@@ -73,11 +81,12 @@ def test_a_stopped_child_is_restarted_after_a_doubling_backoff_and_a_crash_loop_
 
 
 def test_a_child_that_stays_up_starts_its_count_again(tmp_path: Path, children: list[Child]) -> None:
-    once = child(tmp_path, "once", "import time; time.sleep(1.5); raise SystemExit(1)")
+    stop = tmp_path / "once.stop"
+    once = child(tmp_path, "once", until_released(stop, 1))
     children.append(once)
     clock, said = Clock(), list[str]()
     sup = Supervisor(children, said.append, backoff_initial=1.0, give_up_after=2, stable_s=60.0, clock=clock)
-    wait_until(lambda: not once.alive(), "the child to exit", 30.0)
+    release(once, stop)
     once.command = [sys.executable, "-c", "import time; time.sleep(600)"]  # the next start stays up
     sup.step()
     clock.now += 1.0
@@ -146,10 +155,27 @@ def test_a_child_slow_to_answer_is_waited_for_visibly_then_restarted_without_hol
 
 
 def test_the_supervisor_runs_until_the_chain_process_ends(tmp_path: Path, children: list[Child]) -> None:
-    chain = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5); raise SystemExit(7)"])
-    started = time.monotonic()
-    assert Supervisor(children, print).run(chain, poll=0.05) == "the local chain (exit code 7)"
-    assert time.monotonic() - started < 120  # returned (the deadline only guards a hang)
+    """It supervises (a child that stopped is reported) for as long as the chain runs, and returns what to say
+    about the chain once it ends."""
+    stop = tmp_path / "chain.stop"
+    chain = subprocess.Popen([sys.executable, "-c", until_released(stop, 7)])
+    quick = child(tmp_path, "quick", "raise SystemExit(2)")
+    children.append(quick)
+    said, returned = list[str](), list[str | None]()
+    supervisor = Supervisor(children, said.append, clock=Clock())  # its restart never comes due
+    running = threading.Thread(target=lambda: returned.append(supervisor.run(chain, poll=0.01)), daemon=True)
+    try:
+        running.start()
+        wait_until(lambda: said, "the supervisor to report the stopped child", 30.0)
+        assert said[0].startswith("quick stopped (exit code 2)"), said
+        assert running.is_alive() and chain.poll() is None  # the chain runs, so the supervisor does
+        stop.touch()
+        running.join(60.0)  # the deadline only bounds a hang
+        assert not running.is_alive()
+        assert returned == ["the local chain (exit code 7)"]
+    finally:
+        chain.kill()
+        chain.wait()
 
 
 def test_the_supervisor_returns_none_when_asked_to_stop(children: list[Child]) -> None:

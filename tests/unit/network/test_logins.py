@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from chain.errors import MalformedError
 from chain.ids import OrgId, Role
-from network.certificates import CallerAuthenticator
+from network.certificates import CRL_CHECK_INTERVAL_S, CallerAuthenticator
 from network.description import ConsortiumDescription
 from network.identity import (
     IdentityError,
@@ -57,8 +57,8 @@ from network.logins import (
 )
 from network.logsetup import explorer_reader, read_access
 from notary.readauth import UnauthenticatedError, sign_read
+from tests.support.clock import Clock as MonotonicClock
 from tests.support.member_directory import write_description
-from tests.support.wait import wait_until
 
 PASS = b"explorer-auth-passphrase"
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -430,20 +430,18 @@ def test_certificate_expired(world: World) -> None:
 
 
 def test_certificate_revoked(world: World) -> None:
-    auth = world.auth()
+    crl_clock = MonotonicClock()
+    auth = world.auth(crl_clock=crl_clock)
     token = world.token("acme", "carol")
     assert auth.authenticate(bearer(token)).name == "carol"  # cached from now on
     revoke_identity(world.root, OrgId("acme"), world.cert_pem("acme", "carol"), PASS)
-
-    def refusal() -> tuple[str, str] | None:
-        try:
-            auth.authenticate(bearer(token))
-        except LoginError as exc:
-            return exc.reason, exc.detail
-        return None
-
-    reason, detail = wait_until(refusal, "the revocation to be noticed", 5, every=0.05)  # the CRL is looked at
-    assert reason == "certificate_revoked", detail  # again within a second
+    crl_clock.now += CRL_CHECK_INTERVAL_S - 0.001
+    assert auth.authenticate(bearer(token)).name == "carol"  # the CRL was looked at less than an interval ago
+    crl_clock.now += 0.001
+    with pytest.raises(LoginError) as raised:  # an interval on, it is looked at again
+        auth.authenticate(bearer(token))
+    reason, detail = raised.value.reason, raised.value.detail
+    assert reason == "certificate_revoked", detail
     error = refused("certificate_revoked", lambda: world.auth().authenticate(bearer(world.token("acme", "carol"))))
     assert "CN=carol@acme" in error.detail
     assert auth.authenticate(bearer(world.token("acme", "alice"))).name == "alice"  # only carol
