@@ -13,7 +13,7 @@ export CONSORTIUM_PASSPHRASE ?= demo-passphrase-not-for-production
 ANVIL := node_modules/.bin/anvil
 TSC := node_modules/.bin/tsc
 
-.PHONY: install run test test-fast lint contracts bench-chain bench-notary bench-gateway bench-explorer bench-e2e bench-cli bench-privacy system-packages clean
+.PHONY: install run test test-fast lint contracts bench-chain bench-notary bench-gateway bench-explorer bench-e2e bench-cli bench-privacy bench-costs system-packages clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,7 @@ run: $(VENV)/.installed
 	$(BIN)/consortium up $(DATA) --port $(PORT)
 
 test: $(VENV)/.installed $(ANVIL) system-packages
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --durations=15
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --durations=15 -m "not benchmark"
 
 test-fast: $(VENV)/.installed
 	$(BIN)/python -m pytest -q -m "not anvil and not slow and not browser and not benchmark"
@@ -72,6 +72,11 @@ bench-cli: $(VENV)/.installed
 
 bench-privacy: $(VENV)/.installed
 	$(BIN)/python -m bench.privacy $(ARGS)
+
+# the tests marked benchmark: each measures one cost (a cached grant decision, a login check, a node's restart...)
+# and asserts its bound; `make test` leaves them out, for no test there may depend on how loaded the machine is
+bench-costs: $(VENV)/.installed
+	$(BIN)/python -m pytest -q -p no:cacheprovider -s -m benchmark
 
 # nginx (the auth_request tests and benchmark), ab (the gateway benchmark), chromium (the explorer's browser
 # tests, driven by Playwright, with a font for the Chinese pages) and PostgreSQL (the storage backends' tests start
