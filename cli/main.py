@@ -59,6 +59,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Privacy computing: PSI jobs through the gateways, and disclosure proofs from a party's kept job files.",
     ),
     "service": ("cli.service", "service", "The service catalogue: service centers, units and APIs."),
+    "storage": ("cli.storage", "storage_group", "Shared databases: the schema version of each component in one."),
     "up": ("cli.up", "up", "Start the consortium in DIRECTORY and keep it running until Ctrl-C."),
     "user": (
         "cli.user",

@@ -9,6 +9,7 @@ migrated."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -395,3 +396,48 @@ def test_the_call_index_refuses_a_database_a_later_release_migrated(
     newer = rf"database schema {later} of explorer_calls is newer than this release \({later - 1}\)"
     with pytest.raises(ValueError, match=newer):
         PostgresCallIndex(url, readonly=readonly)
+
+
+# -- the command that prints them ------------------------------------------------------------------------------
+
+
+def test_storage_versions_prints_each_components_version_and_what_its_openers_do(
+    url: str, connect: Callable[[], psycopg.Connection[Any]]
+) -> None:
+    """``consortium storage versions URL`` reads and changes nothing: a fresh database has no component; an index
+    at version 1 is older than this release; one a later release migrated is newer (exit status 1); a database it
+    cannot reach is one line of error."""
+    from click.testing import CliRunner
+
+    from cli.storage import _safe, storage_group
+    from explorer.calls_pg import SCHEMA as EXPLORER
+
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(storage_group, ["versions", *args])
+
+    fresh = run(url)
+    assert fresh.exit_code == 0, fresh.output
+    assert fresh.output.count("not created: its first opener creates it") == 3, fresh.output
+    assert "migrations recorded: none" in fresh.output and versions(connect()) == []  # it created nothing
+
+    conn = connect()
+    for statement in EXPLORER.migrations[0].statements:  # the index as a release of version 1 made it
+        conn.execute(statement)
+    older = json.loads(run(url, "--json").output)
+    rows = {row["component"]: row for row in older["components"]}
+    assert (rows["explorer_calls"]["database"], rows["explorer_calls"]["release"]) == (1, EXPLORER.latest)
+    assert rows["explorer_calls"]["state"].startswith("older: a writer of this release migrates it")
+    assert rows["notary"]["database"] == 0 and older["migrations"] == []
+
+    PostgresCallIndex(url).close()
+    later = a_later_release(connect(), "explorer_calls")
+    newer = run(url)
+    assert newer.exit_code == 1, newer.output
+    component, *_, migration = (line.split() for line in newer.output.splitlines() if "explorer_calls" in line)
+    assert component[:4] == ["explorer_calls", str(later), str(later - 1), "newer"], newer.output
+    assert migration[:2] == ["explorer_calls", str(later)] and migration[3:] == ["unknown", "to", "this", "release"]
+    assert _safe("postgresql://u:secret@h:5432/db") == "postgresql://u:***@h:5432/db"
+
+    refused = run("postgresql://nobody@127.0.0.1:1/none")
+    assert refused.exit_code == 1 and refused.output.startswith("error: cannot read postgresql://nobody@127.0.0.1:1/")
+    assert run("sqlite:///x.db").output.startswith("error: give a postgresql:// URL")
