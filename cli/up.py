@@ -172,18 +172,27 @@ def up(
     # From here on SIGTERM stops `up` the way Ctrl-C does, also while the chain is starting.
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     click.echo(f"starting {description.name} from {directory} (crypto {description.crypto})")
+    report = start_report(sys.stdout.isatty())
     began = time.monotonic()
     try:
         if specs:
             tls_of = None if members_only is None else members_only.node
-            chains = start_nodes(directory, specs, description.chain_id, obj.passphrase(), block_time, rpc_tls=tls_of)
+            chains = start_nodes(
+                directory, specs, description.chain_id, obj.passphrase(), block_time, rpc_tls=tls_of, report=report
+            )
             for spec, chain in zip(specs, chains, strict=True):
                 _announce(f"node {spec.org} ({spec.entry.role})", chain.url, time.monotonic() - began)
         else:
             alone = None if members_only is None else members_only.single_node()
             chains = [
                 start_node(
-                    directory, description.chain_id, obj.passphrase(), port=port, block_time=block_time, rpc_tls=alone
+                    directory,
+                    description.chain_id,
+                    obj.passphrase(),
+                    port=port,
+                    block_time=block_time,
+                    rpc_tls=alone,
+                    report=report,
                 )
             ]
             _announce("chain node", chains[0].url, time.monotonic() - began)
@@ -204,7 +213,6 @@ def up(
     if (storage is None) != (object_store is None):
         fail("--storage postgresql://… and --object-store s3://… go together")
     notary_args = [] if storage is None else ["--storage", storage, "--object-store", str(object_store)]
-    report = start_report(sys.stdout.isatty())
     try:  # from here every way out, a SIGTERM included, goes through the `finally` that stops the chain
         if explorer_port is None:
             explorer_port = 8000 if port == 8545 else port + 60

@@ -24,6 +24,7 @@ from pathlib import Path
 from chain.backend import ClientTls, RpcBackend
 from chain.errors import BackendError
 from network.nodes import NodeSpec, default_chain_dir, is_network, node_arguments, plan, read_nodes
+from network.supervisor import Child, Progress, StartReport
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PORT = 8545
@@ -101,14 +102,17 @@ def start_node(
     chain_dir: Path | None = None,
     extra: Sequence[str] = (),
     rpc_tls: NodeRpcTls | None = None,
+    report: StartReport = StartReport(),
 ) -> LocalChain:
-    """Start ``consortium node DIRECTORY`` on 127.0.0.1 and wait until it answers ``eth_chainId``.
+    """Start ``consortium node DIRECTORY`` on 127.0.0.1 and wait until it answers ``eth_chainId``, telling
+    ``report.waiting`` while it does not (as the other children of ``up``).
 
     ``chain_dir`` (default: ``DIRECTORY/chain``, or the operator's node in a directory of several,
     :func:`network.nodes.default_chain_dir`) holds its genesis, store and ``node.log``; ``extra`` are more options
     (``--org``, ``--peer-port``, ``--peer``...). The passphrase reaches the child in its environment only, which
     only the same user can read."""
-    return launch_node(directory, passphrase, port, block_time, chain_dir, extra, rpc_tls).wait(chain_id, timeout)
+    launched = launch_node(directory, passphrase, port, block_time, chain_dir, extra, rpc_tls)
+    return launched.wait(chain_id, timeout, "chain node", report)
 
 
 @dataclass(frozen=True)
@@ -132,8 +136,16 @@ class Launched:
     env: dict[str, str]
     tls: ClientTls | None = None
 
-    def wait(self, chain_id: int, timeout: float = 30.0) -> LocalChain:
-        chain = _started(self.process, self.url, chain_id, timeout, self.log, self.tls)
+    def wait(
+        self, chain_id: int, timeout: float = 30.0, name: str = "chain node", report: StartReport = StartReport()
+    ) -> LocalChain:
+        """Wait until it answers with ``chain_id``; while it does not, ``report.waiting`` is told at its cadence,
+        as ``name``."""
+        waiting = None
+        if report.waiting is not None:
+            tell, child = report.waiting, Child(name, self.process, self.url, self.log)
+            waiting = lambda seconds: tell(child, seconds)  # noqa: E731
+        chain = _started(self.process, self.url, chain_id, timeout, self.log, self.tls, waiting, report.progress)
         chain.command, chain.env = self.command, self.env
         return chain
 
@@ -213,9 +225,11 @@ def _started(
     timeout: float,
     log: Path | None,
     tls: ClientTls | None = None,
+    waiting: Callable[[float], None] | None = None,
+    cadence: tuple[float, float] = (5.0, 5.0),
 ) -> LocalChain:
     try:
-        backend = _wait_ready(process, url, timeout, log, tls)
+        backend = _wait_ready(process, url, timeout, log, tls, waiting, cadence)
     except BaseException:  # also KeyboardInterrupt (Ctrl-C, SIGTERM): never leave the chain running alone
         if process.poll() is None:
             process.kill()
@@ -229,9 +243,16 @@ def _started(
 
 
 def _wait_ready(
-    process: subprocess.Popen[bytes], url: str, timeout: float, log: Path | None, tls: ClientTls | None = None
+    process: subprocess.Popen[bytes],
+    url: str,
+    timeout: float,
+    log: Path | None,
+    tls: ClientTls | None = None,
+    waiting: Callable[[float], None] | None = None,
+    cadence: tuple[float, float] = (5.0, 5.0),
 ) -> RpcBackend:
-    deadline = time.monotonic() + timeout
+    began = time.monotonic()
+    deadline, ticks = began + timeout, Progress(began, *cadence)
     while True:
         if process.poll() is not None:
             if log is not None:
@@ -239,11 +260,16 @@ def _wait_ready(
             else:
                 err = process.stderr.read().decode(errors="replace").strip() if process.stderr else ""
             raise BackendError(f"the chain process exited at start (code {process.returncode}): {err[-800:]}")
-        try:
-            return RpcBackend(url, timeout=5, tls=tls)
+        try:  # one attempt per look (a backend's own retries would wait seconds after the node is up)
+            chain_id = RpcBackend(url, timeout=5, tls=tls, lean=True).chain_id
+            return RpcBackend(url, timeout=5, tls=tls, chain_id=chain_id)
         except BackendError:
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 raise BackendError(f"the chain did not answer at {url} within {timeout:.0f} s") from None
+            seconds = ticks.due(now)
+            if waiting is not None and seconds is not None:
+                waiting(seconds)
             time.sleep(0.05)
 
 
@@ -255,6 +281,7 @@ def start_nodes(
     block_time: float,
     timeout: float = 60.0,
     rpc_tls: Callable[[NodeSpec], NodeRpcTls] | None = None,
+    report: StartReport = StartReport(),
 ) -> list[LocalChain]:
     """Start every node of ``specs`` at once and wait until each answers JSON-RPC; on any failure, stop them
     all and raise. One spec alone runs sealing by itself, without a peer server. ``rpc_tls``: each node's
@@ -268,8 +295,8 @@ def start_nodes(
             launched.append(
                 launch_node(directory, passphrase, spec.rpc_port, block_time, spec.chain_dir, extra, rpc_tls=tls)
             )
-        for one in launched:
-            chains.append(one.wait(chain_id, timeout))
+        for spec, one in zip(specs, launched, strict=True):
+            chains.append(one.wait(chain_id, timeout, f"node {spec.org} ({spec.entry.role})", report))
     except BaseException:
         for one in launched:
             if one.process.poll() is None:

@@ -189,3 +189,24 @@ def test_the_supervisor_returns_none_when_asked_to_stop(children: list[Child]) -
     finally:
         chain.kill()
         chain.wait()
+
+
+def test_a_node_that_does_not_answer_yet_is_told_as_waiting_then_refused_at_its_timeout(
+    tmp_path: Path, children: list[Child]
+) -> None:
+    """A chain node that never answers JSON-RPC (here a process that only sleeps) is told to ``report.waiting``
+    under the name ``up`` announces it by, at the report's cadence, and refused once its timeout passes."""
+    from chain.errors import BackendError
+    from network.localchain import Launched
+
+    sleeper = child(tmp_path, "sleeper", "import time; time.sleep(600)")
+    children.append(sleeper)
+    told: list[tuple[str, str, float]] = []
+    report = StartReport(waiting=lambda c, s: told.append((c.name, c.url, s)), progress=(0.1, 0.1))
+    url = f"http://127.0.0.1:{free_port()}"
+    launched = Launched(sleeper.process, url, tmp_path / "node.log", sleeper.command, sleeper.env)
+    with pytest.raises(BackendError, match=f"the chain did not answer at {url} within 1 s"):
+        launched.wait(20261, 1.0, "node alpha (validator)", report)
+    assert told and {(name, where) for name, where, _ in told} == {("node alpha (validator)", url)}
+    assert [s for *_, s in told] == sorted(s for *_, s in told) and all(s >= 0.1 for *_, s in told)
+    assert not sleeper.alive()  # stopped, as a node that fails to start is
