@@ -100,6 +100,8 @@ def test_events_without_the_job_fields_keep_their_bytes_and_with_them_round_trip
     assert Event.from_entry(entry).psi_record == hashlib.sha256(RECORD).hexdigest()
     assert Event.from_entry(entry).psi_summary == SUMMARY
     assert b'"psi_summary":"{\\"client\\":{' in entry  # a string of canonical JSON inside the entry
+    for v in (1, 2, 3):  # an optional field of every schema version, both suites' alike
+        assert Event.from_json({**named, "v": v}).to_entry() == canonical_entry({**named, "v": v})
 
 
 def test_the_summary_is_the_record_without_its_job_id_and_purpose_and_holds_no_identifier() -> None:
