@@ -11,15 +11,19 @@ anything forwarded, :meth:`PsiGuard.check`:
    refuses a request naming other terms than the grant's and the asset's (grant id, purpose, protocol,
    ``max_input``) or another client than the caller (403 ``psi_wrong_terms``), or holding more elements than
    ``max_input`` (403 ``input_over_cap``); bytes that are not a request are 400 ``psi_malformed``;
-3. for a record: the same terms and client, read from the record;
+3. for a record: the same terms and client, read from the record, and the gateway's org as its server;
 4. for a request or a record: that the job tag the client names in ``Consortium-Psi-Job`` (if any) is the tag of
    the message's job (``privacy.asset.job_tag``, 403 ``psi_wrong_job``).
 
 The step's event names the job's tag (``psi_job``): the tag of the message's job when the gateway parsed a
 request or a record, else the tag the client named (the terms step, which has no body, and a step refused before
 its message was read). An allowed record step whose answer is the record signed by both, the record the client
-sent, also names the SHA-256 of that answer (``psi_record``, :func:`record_digest`): the bytes each party keeps
-as ``record.json``.
+sent, also names the SHA-256 of that answer (``psi_record``) and what it says in digests and counts
+(``psi_summary``, ``privacy.record.format_summary``), both from the same bytes (:func:`record_fields`): the bytes
+each party keeps as ``record.json``. The gateway vouches only for a record it saw both sides of: a 200 answer to a
+record step that is not the record and client signature the step forwarded, countersigned, or that is larger than
+a signed record may be (``privacy.record.MAX_RECORD_BYTES``), is not passed on: the caller gets 502
+``psi_record_mismatch``, and the event records that status and names no record.
 
 Only a request counts against the grant's quota (one run); the terms and record steps are decided and recorded
 like any call but free, so the last run's record can still be countersigned.
@@ -38,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from notary.event import psi_summary_problem
 from privacy.asset import (
     FREE_STEPS,
     PsiAssetTerms,
@@ -51,7 +56,7 @@ from privacy.asset import (
 )
 from privacy.errors import MalformedError, PrivacyError
 from privacy.psi import inspect_request, max_request_bytes, request_time_budget_s
-from privacy.record import JobRecord, parse_signed_record
+from privacy.record import MAX_RECORD_BYTES, JobRecord, format_summary, parse_signed_record
 
 if TYPE_CHECKING:  # types only: the demo's services read the terms' layout here without the gateway's policy
     from gateway.policy import Decision, Service
@@ -86,6 +91,7 @@ class PsiStep:
 
     tag: str | None = None
     record: JobRecord | None = None
+    client_signature: bytes | None = None
 
 
 def claimed_tag(header: str | None) -> str | None:
@@ -93,22 +99,53 @@ def claimed_tag(header: str | None) -> str | None:
     return header if header is not None and is_job_tag(header) else None
 
 
-def record_digest(step: PsiStep, status: int, answer: bytes) -> str | None:
-    """The SHA-256 (hex) of a record step's answer if it is the record signed by both that the step forwarded,
-    else None: the gateway vouches only for a record it saw both sides of."""
-    if step.record is None or status != 200:
+@dataclass(frozen=True, slots=True)
+class RecordFields:
+    """What the event of a record step names of the owner's answer: its SHA-256 (``psi_record``) and summary
+    (``psi_summary``)."""
+
+    digest: str
+    summary: str
+
+
+class RecordMismatch(Exception):
+    """The owner answered a record step with 200 but not with the record the step forwarded, signed by both."""
+
+
+def expects_record(step: PsiStep | None, status: int) -> bool:
+    """Whether an answer of ``status`` to this step must be the forwarded record signed by both (a record step the
+    gateway read, answered 200)."""
+    return step is not None and step.record is not None and status == 200
+
+
+def record_fields(step: PsiStep, status: int, answer: bytes) -> RecordFields | None:
+    """The event's ``psi_record`` and ``psi_summary`` of a record step's answer, both from ``answer``'s bytes; None
+    for an answer that is not 200 (a refusal, which names no record). Raises :class:`RecordMismatch` (saying what
+    differs) for a 200 answer that is not the record and client signature the step forwarded, countersigned."""
+    if not expects_record(step, status):
         return None
+    if len(answer) > MAX_RECORD_BYTES:
+        raise RecordMismatch(f"the answer is {len(answer):,} bytes, over the {MAX_RECORD_BYTES:,} of a signed record")
     try:
         signed = parse_signed_record(answer)
-    except PrivacyError:
-        return None
-    return hashlib.sha256(answer).hexdigest() if signed.record == step.record else None
+    except PrivacyError as exc:
+        raise RecordMismatch(f"the answer is not a signed job record: {exc}") from None
+    if signed.record != step.record:
+        raise RecordMismatch("the answer is the record of another job than the one the record step forwarded")
+    if signed.client_signature != step.client_signature:
+        raise RecordMismatch("the answer holds another client signature than the one the record step forwarded")
+    summary = format_summary(signed)
+    problem = psi_summary_problem(summary)  # the record's own checks are as strict; an event must never fail them
+    if problem is not None:
+        raise RecordMismatch(f"the record's summary is not one an event may hold: {problem}")
+    return RecordFields(hashlib.sha256(answer).hexdigest(), summary)
 
 
 class PsiGuard:
     """The PSI terms the gateway enforces, by asset (module docstring)."""
 
     def __init__(self, documents: Mapping[str, bytes], org: str) -> None:
+        self._org = org
         self._terms: dict[str, tuple[bytes, PsiAssetTerms]] = {}
         for asset, document in documents.items():
             terms = parse_asset_terms(document)
@@ -187,7 +224,7 @@ class PsiGuard:
             job_id = summary.terms.get("job_id")
         elif step == "record":
             try:
-                record, _signature = parse_record_step(body)
+                record, signature = parse_record_step(body)
             except MalformedError as exc:
                 return PsiDenial("psi_malformed", 400, f"not a PSI record step: {exc}")
             named = {
@@ -198,7 +235,7 @@ class PsiGuard:
             }
             client = record.client.org
             job_id = record.job_id
-            job.record = record
+            job.record, job.client_signature = record, signature
         else:
             return None
         claimed, grant_id = job.tag, named["grant_id"]
@@ -207,6 +244,8 @@ class PsiGuard:
         wrong = [f"{key} {named[key]!r} (expected {value!r})" for key, value in expected.items() if named[key] != value]
         if client != caller_org:
             wrong.append(f"client {client!r} (the caller is {caller_org!r})")
+        if step == "record" and job.record is not None and job.record.server.org != self._org:
+            wrong.append(f"server {job.record.server.org!r} (the owner is {self._org!r})")
         if wrong:
             return PsiDenial("psi_wrong_terms", 403, "the job names other terms than the grant's: " + "; ".join(wrong))
         if claimed is not None and claimed != job.tag:

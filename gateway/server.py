@@ -52,13 +52,14 @@ from gateway.headers import (
 )
 from gateway.inflight import InFlightLimiter
 from gateway.policy import ChainUnavailableError, ChainView, Decision, Service
-from gateway.psi import PsiGuard, PsiStep, claimed_tag, record_digest
+from gateway.psi import PsiGuard, PsiStep, RecordMismatch, claimed_tag, expects_record, record_fields
 from gateway.quota import LocalQuota, QuotaCounter, QuotaUnavailableError
 from network.certificates import AuthError, Caller, CallerAuthenticator
 from notary.submit.digest import DigestSalts, GatewaySalt, body_digest, digest_hash, request_digest, response_digest
 from notary.submit.outbox import Outbox, OutboxError, OutboxFullError
 from notary.tracecontext import continue_trace
 from privacy.asset import JOB_HEADER
+from privacy.record import MAX_RECORD_BYTES
 
 log = logging.getLogger("gateway")
 
@@ -425,18 +426,26 @@ class Gateway:
             out_headers[TRACE_HEADER] = trace
             event["status"] = upstream.status
             length = upstream.content_length
+            if expects_record(job, upstream.status) and (length is None or length > MAX_RECORD_BYTES):
+                size = "of unknown length" if length is None else f"of {length:,} bytes"
+                return await self._record_mismatch(event, f"the answer is {size}, over the {MAX_RECORD_BYTES:,} "
+                                                   "bytes of a signed record", trace, started)  # fmt: skip
             if length is not None and length <= _STREAM_ABOVE:
                 try:
                     content = await upstream.read()
                 except (TimeoutError, aiohttp.ClientError):
                     self.breaker.failure()
                     return await self._upstream_failed(event, 504, "upstream_timeout", trace, started, read_s)
+                try:
+                    fields = None if job is None else record_fields(job, upstream.status, content)
+                except RecordMismatch as exc:
+                    return await self._record_mismatch(event, str(exc), trace, started)
                 event["response_digest"] = self._response_digest(
                     event, upstream.status, body_digest(content, self._hash)
                 )
-                psi_record = None if job is None else record_digest(job, upstream.status, content)
-                if psi_record is not None and "psi_job" in event:
-                    event["psi_record"] = psi_record
+                if fields is not None and "psi_job" in event:
+                    event["psi_record"] = fields.digest
+                    event["psi_summary"] = fields.summary
                 await self._record(event, started)
                 return web.Response(status=upstream.status, body=content, headers=out_headers)
             try:
@@ -513,12 +522,30 @@ class Gateway:
         gone.set()
         upstream.close()
 
+    async def _record_mismatch(self, event: dict[str, Any], why: str, trace: str, started: int) -> web.Response:
+        """Refuse to pass on the owner's 200 answer to a record step that is not the record it forwarded signed by
+        both (``gateway.psi``): 502 ``psi_record_mismatch``, recorded without ``psi_record``."""
+        log.warning("the owner's answer to record step %s is not passed on: %s", event["event_id"], why)
+        detail = (
+            f"the owner's service answered the record step with something other than the record this gateway "
+            f"forwarded, signed by both parties: {why}; nothing was passed on and the event names no record"
+        )
+        return await self._upstream_failed(event, 502, "psi_record_mismatch", trace, started, detail=detail)
+
     async def _upstream_failed(
-        self, event: dict[str, Any], status: int, reason: str, trace: str, started: int, read_s: float | None = None
+        self,
+        event: dict[str, Any],
+        status: int,
+        reason: str,
+        trace: str,
+        started: int,
+        read_s: float | None = None,
+        *,
+        detail: str | None = None,
     ) -> web.Response:
         error = {502: "bad_gateway", 503: "service_unavailable"}.get(status, "gateway_timeout")
         waited = read_s or self.settings.upstream_timeout_s
-        detail = {
+        detail = detail or {
             "upstream_unreachable": "the provider's service could not be reached",
             "upstream_timeout": f"the provider's service did not answer within {waited:g} s",
             "circuit_open": f"the provider's service failed {self.breaker.threshold} times in a row; calls are cut "

@@ -109,8 +109,15 @@ FIELDS: Final[dict[str, tuple[str, bool]]] = {
 #: the query read, sorted and comma-separated (``subjects``); absent when it read no firm's data. ``psi_job``: on
 #: a step of a privacy-computing job only, the job's tag (``privacy.asset.job_tag``: SHA-256 over the grant id and
 #: the job id, never the job id itself); ``psi_record``: on an allowed record step only, the SHA-256 of the record
-#: signed by both parties as the owner answered it (the bytes of each party's ``record.json``).
-OPTIONAL_FIELDS: Final[dict[str, str]] = {"subject": "subjects", "psi_job": "digest", "psi_record": "digest"}
+#: signed by both parties as the owner answered it (the bytes of each party's ``record.json``); ``psi_summary``: with
+#: ``psi_record`` only, what that record says in digests and counts (:func:`psi_summary_problem`), as a string of
+#: canonical JSON so that an entry stays an object of strings, integers and ``null``.
+OPTIONAL_FIELDS: Final[dict[str, str]] = {
+    "subject": "subjects",
+    "psi_job": "digest",
+    "psi_record": "digest",
+    "psi_summary": "psi_summary",
+}
 #: At most this many firms in a query's ``subject``: a detail reads one call, grant or asset (two firms at most).
 MAX_SUBJECTS: Final = 2
 
@@ -168,12 +175,87 @@ def _check(kind: str, value: object) -> str | None:
         return None if value in _METHODS else f"must be one of {', '.join(sorted(_METHODS))}"
     if kind == "decision":
         return None if value in DECISIONS else "must be 'allow' or 'deny'"
+    if kind == "psi_summary":
+        return psi_summary_problem(value)
     if kind == "subjects":
         names = value.split(",")
         if _SUBJECTS.match(value) is None or names != sorted(set(names)) or len(names) > MAX_SUBJECTS:
             return f"must be 1-{MAX_SUBJECTS} org ids (short names), sorted, distinct and comma-separated"
         return None
     raise AssertionError(f"unknown field kind {kind}")
+
+
+#: The most bytes of a ``psi_summary`` (UTF-8): a summary of two parties with org ids of 32 characters and a
+#: protocol and implementation of 64, and every count 2^53-1, takes 1,493 (a real one ~1,300): no room for more.
+MAX_PSI_SUMMARY_BYTES: Final = 1536
+#: The version of the summary's layout (its ``v``): the job record's (``privacy.record.RECORD_VERSION``).
+PSI_SUMMARY_VERSION: Final = 1
+_PSI_TEXT = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,63}\Z")
+_PSI_SIGNATURE = re.compile(r"[0-9a-f]{128}\Z")
+_PSI_PARTY: Final = {
+    "org": "name", "signing_key": "digest", "vrf_key": "digest", "input_count": "uint", "input_root": "digest",
+}  # fmt: skip
+#: The summary's fields and their kinds (a dict: an object of its own).
+_PSI_SHAPE: Final[dict[str, Any]] = {
+    "v": "version", "grant_id": "grant", "protocol": "text", "implementation": "text", "max_input": "uint",
+    "client": _PSI_PARTY, "server": _PSI_PARTY,
+    "messages": {"request": "digest", "response": "digest"}, "result": {"count": "uint", "root": "digest"},
+    "signatures": {"client": "signature", "server": "signature"},
+}  # fmt: skip
+_PSI_TEXTS: Final = {
+    "grant": (_GRANT, "an on-chain grant id ('0x' and 64 lower-case hex digits)"),
+    "text": (_PSI_TEXT, "1-64 characters of printable ASCII"),
+    "digest": (_DIGEST, "64 lower-case hex digits"),
+    "name": (_NAME, "an org id (a short name)"),
+    "signature": (_PSI_SIGNATURE, "128 lower-case hex digits (an Ed25519 signature)"),
+}
+
+
+def psi_summary_problem(value: str) -> str | None:
+    """None if ``value`` is a PSI job summary, else what is wrong with it.
+
+    A summary is the canonical JSON (RFC 8785) of ``{"v": 1, "grant_id", "protocol", "implementation",
+    "max_input", "client": party, "server": party, "messages": {"request", "response"}, "result": {"count",
+    "root"}, "signatures": {"client", "server"}}``, a party being ``{"org", "signing_key", "vrf_key",
+    "input_count", "input_root"}``: the job record signed by both (``privacy.record``) without its job id and
+    purpose, with both signatures. Every value is a name, a count, a hex digest, key or signature, or a protocol
+    name: no identifier and no secret has a field to go in."""
+    if len(value.encode("utf-8")) > MAX_PSI_SUMMARY_BYTES:
+        return f"must be at most {MAX_PSI_SUMMARY_BYTES} bytes"
+    try:
+        obj = json.loads(value)
+    except (ValueError, RecursionError):
+        return "must be a JSON object (a PSI job summary)"
+    if not isinstance(obj, dict) or canonical_entry(obj).decode("utf-8") != value:
+        return "must be a JSON object in canonical form (RFC 8785: sorted keys, no whitespace)"
+    return _psi_shape(obj, _PSI_SHAPE, "")
+
+
+def _psi_shape(obj: dict[str, Any], shape: dict[str, Any], at: str) -> str | None:
+    if sorted(obj) != sorted(shape):
+        return f"{at or 'the summary'} must have exactly the fields {', '.join(sorted(shape))}"
+    for key, kind in shape.items():
+        value, where = obj[key], f"{at}{key}"
+        if isinstance(kind, dict):
+            problem = (
+                _psi_shape(value, kind, where + ".") if isinstance(value, dict) else f"{where} must be an object"
+            )
+        elif kind == "version":
+            problem = None if value == PSI_SUMMARY_VERSION and _is_int(value) else f"{where} must be 1"
+        elif kind == "uint":
+            problem = None if _is_int(value) and 0 <= value <= _MAX_INT else f"{where} must be a count"
+        else:
+            pattern, hint = _PSI_TEXTS[kind]
+            problem = None if isinstance(value, str) and pattern.match(value) else f"{where} must be {hint}"
+        if problem is not None:
+            return problem
+    return None
+
+
+def psi_summary(obj: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The PSI job summary an event (or entry) carries, parsed, or None."""
+    value = obj.get("psi_summary")
+    return json.loads(value) if isinstance(value, str) else None
 
 
 def _check_traceparent(value: str) -> str | None:
@@ -278,6 +360,10 @@ def _check_decision(obj: Mapping[str, Any], loc: tuple[str | int, ...]) -> list[
         return [{"loc": [*loc, "psi_job"], "msg": "only a call of an asset's API names a PSI job"}]
     if "psi_record" in obj and ("psi_job" not in obj or obj["decision"] != "allow"):
         return [{"loc": [*loc, "psi_record"], "msg": "only an allowed step of a named PSI job names a record"}]
+    if "psi_summary" in obj:
+        problem = _summary_mismatch(obj)
+        if problem is not None:
+            return [{"loc": [*loc, "psi_summary"], "msg": problem}]
     if obj["decision"] == "allow":
         problems = []
         if obj["denial_reason"] is not None:
@@ -288,6 +374,22 @@ def _check_decision(obj: Mapping[str, Any], loc: tuple[str | int, ...]) -> list[
     if obj["denial_reason"] is None:
         return [{"loc": [*loc, "denial_reason"], "msg": "a denied call must give its reason"}]
     return []
+
+
+def _summary_mismatch(obj: Mapping[str, Any]) -> str | None:
+    """Why a (well-formed) ``psi_summary`` does not belong on this event, or None: it goes with the record's digest
+    only, and names the event's grant, its caller as the client and its provider as the server."""
+    if "psi_record" not in obj:
+        return "only a step that names a PSI record (psi_record) carries its summary"
+    summary = psi_summary(obj)
+    assert summary is not None
+    named = (summary["grant_id"], summary["client"]["org"], summary["server"]["org"])
+    if named != (obj["grant_id"], obj["caller_org"], obj["provider_org"]):
+        return (
+            f"the summary names grant {named[0]}, client {named[1]} and server {named[2]}, not the event's grant, "
+            "caller and provider"
+        )
+    return None
 
 
 def canonical_entry(event: Mapping[str, Any]) -> bytes:
@@ -356,6 +458,7 @@ class Event:
     subject: str | None = None
     psi_job: str | None = None
     psi_record: str | None = None
+    psi_summary: str | None = None
 
     @classmethod
     def from_json(cls, obj: object) -> Event:
@@ -381,7 +484,7 @@ class Event:
             self.decision, self.denial_reason, self.event_id, self.gateway_id, self.gateway_seq, self.grant_id,
             self.latency_us, self.method, self.provider_org, self.request_digest, self.response_digest, self.route,
             self.status, self.time_ms, self.traceparent, self.unit, self.v, subject=self.subject,
-            psi_job=self.psi_job, psi_record=self.psi_record,
+            psi_job=self.psi_job, psi_record=self.psi_record, psi_summary=self.psi_summary,
         )  # fmt: skip
 
 
@@ -391,15 +494,17 @@ def encode_entry(
     grant_id: str | None, latency_us: int, method: str, provider_org: str, request_digest: str,
     response_digest: str | None, route: str, status: int, time_ms: int, traceparent: str, unit: str, v: int,
     *, subject: str | None = None, psi_job: str | None = None, psi_record: str | None = None,
+    psi_summary: str | None = None,
 ) -> bytes:  # fmt: skip
     """The canonical entry bytes of an event's fields, given in the entry's key order (code-point order): the
     bytes :func:`canonical_entry` gives for the same event, written field by field without building a dict
     (the explorer rebuilds entries from its index with it). The fields are not validated; a string where an
-    integer belongs, or the reverse, raises ValueError or TypeError. ``subject``, ``psi_job`` and ``psi_record``
-    are written only when given."""
+    integer belongs, or the reverse, raises ValueError or TypeError. ``subject``, ``psi_job``, ``psi_record`` and
+    ``psi_summary`` are written only when given."""
     sub = "" if subject is None else f'"subject":{_encode(subject)},'
     psi = "" if psi_job is None else f'"psi_job":{_encode(psi_job)},'
     psi += "" if psi_record is None else f'"psi_record":{_encode(psi_record)},'
+    psi += "" if psi_summary is None else f'"psi_summary":{_encode(psi_summary)},'
     av = "null" if asset_version is None else f"{asset_version:d}"
     return (
         f'{{"api":{_encode(api)},"asset_id":{_opt_str(asset_id)},"asset_version":{av},'

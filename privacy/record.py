@@ -232,6 +232,17 @@ def format_signed_record(signed: SignedRecord) -> bytes:
 _SIG: Final = re.compile(r"[0-9a-f]{128}\Z")
 
 
+def format_summary(signed: SignedRecord) -> str:
+    """What the log may hold of a signed record (``notary.event.psi_summary_problem``): its canonical JSON without
+    the job id and the purpose (the log names the job by its tag, ``privacy.asset.job_tag``), with both
+    signatures. Digests, counts, public keys, org ids and the protocol only: the record has no identifier, keyed
+    identifier or secret key to leave out."""
+    record = signed.record.to_json()
+    del record["job_id"], record["purpose"]
+    record["signatures"] = {"client": signed.client_signature.hex(), "server": signed.server_signature.hex()}
+    return canonical_entry(record).decode("utf-8")
+
+
 def parse_signed_record(data: bytes) -> SignedRecord:
     """The signed record in ``data`` (canonical form only); signatures are not checked here."""
     if len(data) > MAX_RECORD_BYTES:

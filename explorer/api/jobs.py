@@ -80,6 +80,7 @@ def job(explorer: ExplorerDep, p: CurrentPerson, tag: JobTag, subject: Subject) 
         if entry.get("psi_job") != tag:  # the index's word is checked against the entry itself
             continue
         row["psi_record"] = entry.get("psi_record")
+        row["psi_summary"] = entry.get("psi_summary")
         steps.append((step_of(row["route"]), row))
     if not steps:
         raise NotFoundError(f"job {tag}")
@@ -91,9 +92,11 @@ def job(explorer: ExplorerDep, p: CurrentPerson, tag: JobTag, subject: Subject) 
     subject(parties(first))
     calls = explorer.calls
     shown = []
+    summaries: list[str | None] = []
     for step, row in steps:
         covering = calls.checkpoint_covering(row["index"])
         record = row.pop("psi_record")
+        summaries.append(row.pop("psi_summary"))
         shown.append({
             "step": step,
             "call": row,
@@ -101,7 +104,10 @@ def job(explorer: ExplorerDep, p: CurrentPerson, tag: JobTag, subject: Subject) 
             "record_sha256": record,
             "checkpoint": None if covering is None else covering["size"],
         })  # fmt: skip
-    record_sha256 = next((s["record_sha256"] for s in shown if s["record_sha256"] is not None), None)
+    record_sha256, summary = next(
+        ((s["record_sha256"], text) for s, text in zip(shown, summaries, strict=True) if s["record_sha256"]),
+        (None, None),
+    )
     requested = [r for s, r in steps if s == "request"]
     last = max(r["index"] for _, r in steps)
     version_of = requested[0] if requested else first
@@ -115,6 +121,8 @@ def job(explorer: ExplorerDep, p: CurrentPerson, tag: JobTag, subject: Subject) 
         "grant": _grant(explorer, p, first["grant_id"]),
         "complete": record_sha256 is not None and any(r["decision"] == "allow" for r in requested),
         "record_sha256": record_sha256,
+        "summary": None if summary is None else json.loads(summary),
+        "summary_json": summary,
         "steps": shown,
         "checkpoint": calls.checkpoint_covering(last),
         "anchored": calls.anchored_covering(last),

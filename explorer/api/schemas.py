@@ -284,6 +284,11 @@ class Event(BaseModel):
     psi_record: str | None = Field(
         None, description="an allowed PSI record step: the SHA-256 of the record signed by both (record.json)"
     )
+    psi_summary: str | None = Field(
+        None,
+        description="with psi_record: that record's digests and counts without its job id and purpose, canonical "
+        "JSON in a string (docs/privacy.md)",
+    )
 
 
 class Shredded(BaseModel):
@@ -729,12 +734,54 @@ class JobStep(BaseModel):
     checkpoint: int | None = Field(description="the size of the smallest indexed checkpoint that includes the step")
 
 
+class JobParty(BaseModel):
+    """One party of a job as its signed record names it."""
+
+    org: str
+    signing_key: str = Field(description="its Ed25519 public key, hex")
+    vrf_key: str = Field(description="the public key of the VRF that keyed its identifiers for this job, hex")
+    input_count: int = Field(description="how many identifiers it put in")
+    input_root: str = Field(description="RFC 9162 Merkle root over its sorted keyed identifiers (VRF leaves), hex")
+
+
+class JobMessages(BaseModel):
+    request: str = Field(description="SHA-256 of the request message, hex")
+    response: str = Field(description="SHA-256 of the response message, hex")
+
+
+class JobResult(BaseModel):
+    count: int = Field(description="how many identifiers the two sets share")
+    root: str = Field(description="Merkle root over the result's keyed identifiers (the client's VRF), hex")
+
+
+class JobSignatures(BaseModel):
+    client: str = Field(description="the client's Ed25519 signature over the record, hex")
+    server: str = Field(description="the owner's Ed25519 signature over the record, hex")
+
+
+class JobSummary(BaseModel):
+    """What the record step's event says of the record signed by both (its ``psi_summary``): the record without its
+    job id and purpose, with both signatures. Digests, counts and public keys only."""
+
+    v: int
+    grant_id: str
+    protocol: str
+    implementation: str = Field(description="the PSI implementation and its version")
+    max_input: int = Field(description="the cap on each party's input the asset's terms set")
+    client: JobParty
+    server: JobParty
+    messages: JobMessages
+    result: JobResult
+    signatures: JobSignatures
+
+
 class PsiJob(BaseModel):
     """A privacy-computing job as the log holds it: the events of its steps, grouped by the tag they name.
 
-    The log holds no job id, no record and no count: only the tag, each step's event and the record's SHA-256.
-    Whoever holds ``record.json`` checks it against ``record_sha256`` and ``tag`` (the web UI does, in the
-    browser) and reads the counts and digests from it."""
+    The log holds no job id and no identifier: the tag, each step's event, the record's SHA-256 and, on a record
+    step the owner's gateway recorded since it writes one, the record's summary (its counts, roots, message
+    digests, keys and signatures; ``summary``). Whoever holds ``record.json`` checks it against ``record_sha256``,
+    ``tag`` and ``summary`` (the web UI does, in the browser) and reads its job id and purpose from it."""
 
     tag: str
     client: str = Field(description="the org that ran the client (the steps' caller)")
@@ -745,6 +792,14 @@ class PsiJob(BaseModel):
     grant: Grant | None = Field(description="the grant as the chain holds it now; null if the explorer has none")
     complete: bool = Field(description="an allowed request step and an allowed record step naming the record")
     record_sha256: str | None
+    summary: JobSummary | None = Field(
+        None,
+        description="the record step's psi_summary, parsed: sizes, roots, message digests, result count and root, "
+        "keys and signatures; null when the record step names no summary",
+    )
+    summary_json: str | None = Field(
+        None, description="the psi_summary exactly as the event holds it (its bytes are in the event's leaf hash)"
+    )
     steps: list[JobStep]
     checkpoint: Checkpoint | None = Field(
         description="the smallest indexed checkpoint that includes every step, with its cosignatures"

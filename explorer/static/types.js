@@ -137,7 +137,7 @@
  * The audit event a log entry holds (notary/event.py): a call's fields and a few more.
  * @typedef {Partial<Call> & {v?: number, traceparent?: string, caller_identity?: string,
  *   request_digest?: string, response_digest?: string, subject?: string, psi_job?: string,
- *   psi_record?: string}} AuditEvent
+ *   psi_record?: string, psi_summary?: string}} AuditEvent
  */
 
 /**
@@ -330,9 +330,35 @@ export {};
  * @property {Grant | null} grant
  * @property {boolean} complete  an allowed request and an allowed record step naming the record
  * @property {string | null} record_sha256  the SHA-256 of the record signed by both (record.json), hex
+ * @property {JobSummary | null} [summary]  the record step's psi_summary, parsed
+ * @property {string | null} [summary_json]  the psi_summary as the event holds it
  * @property {JobStep[]} steps
  * @property {Checkpoint | null} checkpoint  the smallest checkpoint that includes every step
  * @property {Checkpoint | null} anchored  the smallest anchored checkpoint that includes every step
+ */
+
+/**
+ * The record signed by both, as the record step's event holds it (psi_summary): without its job id and purpose.
+ * @typedef {object} JobSummary
+ * @property {number} v
+ * @property {string} grant_id
+ * @property {string} protocol
+ * @property {string} implementation
+ * @property {number} max_input
+ * @property {JobParty} client
+ * @property {JobParty} server
+ * @property {{request: string, response: string}} messages  SHA-256 of each protocol message, hex
+ * @property {{count: number, root: string}} result
+ * @property {{client: string, server: string}} signatures  Ed25519, hex
+ */
+
+/**
+ * @typedef {object} JobParty
+ * @property {string} org
+ * @property {string} signing_key
+ * @property {string} vrf_key
+ * @property {number} input_count
+ * @property {string} input_root  Merkle root over the party's sorted keyed identifiers
  */
 
 /**

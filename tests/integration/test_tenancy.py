@@ -481,11 +481,24 @@ def explorer_cases(w: World) -> dict[str, list[Case]]:
         f"{API}/alarms": [Case(f"{API}/alarms", MEMBERS, check=check_alarms)],
         f"{API}/dashboard": [Case(f"{API}/dashboard", MEMBERS)],
         f"{API}/jobs/{{tag}}": [
-            Case(f"{API}/jobs/{w.job}", parties(PSI_CLIENT, PSI_OWNER)),
+            Case(f"{API}/jobs/{w.job}", parties(PSI_CLIENT, PSI_OWNER), check=check_job_summary),
             Case(f"{API}/jobs/{'0' * 64}", Rule(exists=False), check=check_no_such_job),
         ],
         "/healthz": [Case("/healthz", PUBLIC, check=check_healthz)],
     }
+
+
+def check_job_summary(who: Persona, answer: httpx.Response) -> None:
+    """The two firms and the regulator read the job's sizes and result from the log (the record step's summary), with
+    no job id, purpose or identifier in it."""
+    job = answer.json()
+    summary, text = job["summary"], job["summary_json"]
+    assert summary is not None and json.loads(text) == summary, (who.label, job)
+    assert (summary["client"]["org"], summary["server"]["org"]) == (PSI_CLIENT, PSI_OWNER), who.label
+    assert summary["grant_id"] == job["grant_id"], who.label
+    assert summary["client"]["input_count"] > 0 and summary["server"]["input_count"] > 0, (who.label, summary)
+    assert 0 < summary["result"]["count"] <= summary["client"]["input_count"], (who.label, summary)
+    assert "job_id" not in summary and "purpose" not in summary and "aml-screening" not in text, who.label
 
 
 def check_no_such_job(who: Persona, answer: httpx.Response) -> None:

@@ -8,14 +8,14 @@ import { h, link } from "../dom.js";
 import { fmtMs, fmtNum, text } from "../format.js";
 import { t } from "../i18n.js";
 import { badge, decisionBadge, httpStatusBadge, kv, mono, okBadge, section, table } from "../widgets.js";
-import { checkRecord } from "../psi.js";
+import { checkRecord, checkSummary } from "../psi.js";
 import { anchorState, assetLink, blockLink, chips, orgLink, pageHeader, statusMessage, txLink } from "./_shared.js";
 
 /** @import { Ctx } from "../router.js" */
 /** @import { PsiJob, JobStep } from "../types.js" */
 
-/** The record's counts and digests, as a list. */
-function recordFacts(/** @type {Record<string, any>} */ r) {
+/** The record's counts and digests, as a list (a record.json's record, or the log's summary of it). */
+function recordFacts(/** @type {Record<string, any>} */ r, testid = "record-facts") {
   /** @param {unknown} p */
   const party = (p) =>
     isObject(p)
@@ -31,11 +31,12 @@ function recordFacts(/** @type {Record<string, any>} */ r) {
       : "—";
   const messages = isObject(r.messages) ? r.messages : {};
   const result = isObject(r.result) ? r.result : {};
+  const named = "job_id" in r; // a record.json's record; the log's summary names neither
   return kv(
     [
-      [t("job.jobId"), mono(r.job_id)],
+      named && [t("job.jobId"), mono(r.job_id)],
       [t("col.grant"), mono(r.grant_id)],
-      [t("job.purpose"), text(r.purpose)],
+      named && [t("job.purpose"), text(r.purpose)],
       [t("job.maxInput"), fmtNum(r.max_input)],
       [t("job.protocol"), `${text(r.protocol)} (${text(r.implementation)})`],
       [t("job.clientSide"), party(r.client)],
@@ -45,8 +46,30 @@ function recordFacts(/** @type {Record<string, any>} */ r) {
       [t("job.resultCount"), h("strong", { testid: "record-result-count" }, fmtNum(result.count))],
       [t("job.resultRoot"), mono(result.root)],
     ],
-    { testid: "record-facts" },
+    { testid },
   );
+}
+
+/** What the record step's event says of the record (its psi_summary), checked against the job in this browser. */
+function logSummary(/** @type {PsiJob} */ job) {
+  const checked = checkSummary(job);
+  if (!checked || !job.summary)
+    return section(t("job.logged"), h("p", { class: "muted", testid: "job-logged" }, t("job.noSummary")));
+  const good = checked.canonical && checked.partiesOk && checked.grantOk;
+  const s = job.summary;
+  const facts = recordFacts(s, "job-logged-facts");
+  const out = h(
+    "div",
+    { testid: "job-logged", dataset: { ok: String(good) } },
+    h("p", { class: "muted" }, t("job.loggedIntro")),
+    kv([
+      [t("job.loggedMatches"), okBadge(good)],
+      [t("job.clientSignature"), mono(s.signatures?.client)],
+      [t("job.serverSignature"), mono(s.signatures?.server)],
+    ]),
+    facts,
+  );
+  return section(t("job.logged"), out);
 }
 
 /** The form that checks a record.json in the browser. */
@@ -60,7 +83,7 @@ function recordCheck(/** @type {PsiJob} */ job) {
     if (!file) return;
     const checked = await checkRecord(new Uint8Array(await file.arrayBuffer()), job);
     if (!input.isConnected) return;
-    const good = checked.digestOk === true && checked.tagOk;
+    const good = checked.digestOk === true && checked.tagOk && checked.summaryOk !== false;
     statusMessage(
       status,
       checked.error
@@ -76,11 +99,13 @@ function recordCheck(/** @type {PsiJob} */ job) {
       kv([
         [t("job.recordSha256"), h("span", null, mono(checked.digest), " ", okBadge(checked.digestOk))],
         [t("job.tagOfRecord"), okBadge(checked.record ? checked.tagOk : false)],
+        [t("job.summaryOfRecord"), okBadge(checked.summaryOk)],
       ]),
     );
     if (checked.record) out.append(recordFacts(checked.record));
     out.dataset.digestOk = String(checked.digestOk);
     out.dataset.tagOk = String(checked.tagOk);
+    out.dataset.summaryOk = String(checked.summaryOk);
   });
   return section(
     t("job.record"),
@@ -177,6 +202,7 @@ export async function viewJob(ctx) {
     pageHeader(t("job.title")),
     h("div", { class: "grid-2" }, section(t("job.summary"), summary), section(t("job.place"), place)),
     section(t("job.steps"), h("p", { class: "muted" }, t("job.stepsIntro")), stepTable(job.steps || [])),
+    logSummary(job),
     recordCheck(job),
   );
 }

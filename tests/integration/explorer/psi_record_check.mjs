@@ -4,11 +4,12 @@
 //
 // CASES_JSON is {"tags": [[grant id, job id], ...], "records": [{"name", "bytes" (base64), "job": {"tag",
 // "record_sha256"}}]}. The output (stdout) is one JSON object {"tags": [jobTag of each pair], "records": {name:
-// checkRecord's answer without the record, plus "result_count" when it read a record}}.
+// checkRecord's answer without the record, plus "result_count" when it read a record}}. With "summaries": [{"name",
+// "job"}], also "summaries": {name: checkSummary's answer}.
 
 import { readFile } from "node:fs/promises";
 
-const { checkRecord, jobTag } = await import(new URL("../../../explorer/static/psi.js", import.meta.url).href);
+const { checkRecord, checkSummary, jobTag } = await import(new URL("../../../explorer/static/psi.js", import.meta.url).href);
 const input = JSON.parse(await readFile(process.argv[2], "utf8"));
 const tags = [];
 for (const [grantId, jobId] of input.tags) tags.push(await jobTag(grantId, jobId));
@@ -17,4 +18,6 @@ for (const c of input.records) {
   const { record, ...rest } = await checkRecord(new Uint8Array(Buffer.from(c.bytes, "base64")), c.job);
   records[c.name] = { ...rest, result_count: record ? record.result.count : null };
 }
-process.stdout.write(JSON.stringify({ tags, records }));
+const summaries = {};
+for (const c of input.summaries || []) summaries[c.name] = checkSummary(c.job);
+process.stdout.write(JSON.stringify({ tags, records, summaries }));

@@ -1,7 +1,8 @@
 """The job page's check of a record.json in the browser (``explorer/static/psi.js``), run under Node on a real
 record (``tests.support.privacy_job``): the tag it computes is ``privacy.asset.job_tag``'s, a party's record
-matches the digest and tag the log holds, and a record changed in one count, another job's record, a file that
-is not JSON and JSON that is not a record do not. One ``node`` process for every case."""
+matches the digest, tag and summary the log holds, and a record changed in one count, another job's record, a file
+that is not JSON and JSON that is not a record do not; the summary shown for a job is checked against the string
+the event holds and the job's parties. One ``node`` process for every case."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ import pytest
 
 from privacy.asset import job_tag
 from privacy.jobfiles import RECORD_FILE
-from tests.support.privacy_job import JOB_ID, small_job
+from privacy.record import format_summary
+from tests.support.privacy_job import CLIENT_ORG, JOB_ID, SERVER_ORG, small_job
 
 NODE = shutil.which("node")
 CHECK = Path(__file__).with_name("psi_record_check.mjs")
@@ -27,7 +29,10 @@ CHECK = Path(__file__).with_name("psi_record_check.mjs")
 def test_the_browser_check_of_a_record_agrees_with_the_log(tmp_path: Path) -> None:
     record = small_job().client_files[RECORD_FILE]
     grant_id = small_job().signed.record.grant_id
-    job = {"tag": job_tag(grant_id, JOB_ID), "record_sha256": hashlib.sha256(record).hexdigest()}
+    summary = format_summary(small_job().signed)
+    job = {
+        "tag": job_tag(grant_id, JOB_ID), "record_sha256": hashlib.sha256(record).hexdigest(), "summary_json": summary,
+    }  # fmt: skip
     other = small_job("job-43").client_files[RECORD_FILE]
     tampered = record.replace(b'"count":5,', b'"count":6,')
     assert tampered != record
@@ -35,26 +40,51 @@ def test_the_browser_check_of_a_record_agrees_with_the_log(tmp_path: Path) -> No
         "genuine": (record, job),
         "one count changed": (tampered, job),
         "another job's record": (other, job),
-        "no record step in the log": (record, {**job, "record_sha256": None}),
+        "no record step in the log": (record, {**job, "record_sha256": None, "summary_json": None}),
+        "another summary in the log": (record, {**job, "summary_json": format_summary(small_job("job-43").signed)}),
         "not JSON": (b"\xff\xfe not json", job),
         "not a record": (b'{"record": {"grant_id": 7}}', job),
     }
     pairs = [[grant_id, JOB_ID], ["0x" + "00" * 32, "psi-0123456789abcdef"], [grant_id, "a.b_c:d-e"]]
     path = tmp_path / "cases.json"
     records = [{"name": n, "bytes": base64.b64encode(b).decode(), "job": j} for n, (b, j) in cases.items()]
-    path.write_text(json.dumps({"tags": pairs, "records": records}), encoding="utf-8")
+    shown = {"client": CLIENT_ORG, "owner": SERVER_ORG, "grant_id": grant_id, "summary_json": summary}
+    summaries = {
+        "as logged": {**shown, "summary": json.loads(summary)},
+        "a count changed by the explorer": {
+            **shown, "summary": {**json.loads(summary), "result": {**json.loads(summary)["result"], "count": 6}}
+        },
+        "another owner": {**shown, "owner": "ruida-data", "summary": json.loads(summary)},
+        "none": {**shown, "summary": None, "summary_json": None},
+    }  # fmt: skip
+    path.write_text(
+        json.dumps({
+            "tags": pairs, "records": records, "summaries": [{"name": n, "job": j} for n, j in summaries.items()],
+        }),
+        encoding="utf-8",
+    )  # fmt: skip
     assert NODE is not None
     done = subprocess.run([NODE, str(CHECK), str(path)], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["tags"] == [job_tag(g, j) for g, j in pairs]
-    got = {name: (r["digestOk"], r["tagOk"], r["error"], r["result_count"]) for name, r in out["records"].items()}
+    got = {
+        name: (r["digestOk"], r["tagOk"], r["summaryOk"], r["error"], r["result_count"])
+        for name, r in out["records"].items()
+    }
     assert got == {
-        "genuine": (True, True, None, 5),
-        "one count changed": (False, True, None, 6),
-        "another job's record": (False, False, None, 5),
-        "no record step in the log": (None, True, None, 5),
-        "not JSON": (False, False, "not_json", None),
-        "not a record": (False, False, "not_record", None),
+        "genuine": (True, True, True, None, 5),
+        "one count changed": (False, True, False, None, 6),
+        "another job's record": (False, False, False, None, 5),
+        "no record step in the log": (None, True, None, None, 5),
+        "another summary in the log": (True, True, False, None, 5),
+        "not JSON": (False, False, False, "not_json", None),
+        "not a record": (False, False, False, "not_record", None),
+    }
+    assert out["summaries"] == {
+        "as logged": {"canonical": True, "partiesOk": True, "grantOk": True},
+        "a count changed by the explorer": {"canonical": False, "partiesOk": True, "grantOk": True},
+        "another owner": {"canonical": True, "partiesOk": False, "grantOk": True},
+        "none": None,
     }
     assert out["records"]["genuine"]["digest"] == job["record_sha256"]

@@ -13,6 +13,7 @@ gateway's watcher reaching a block, a CRL being reread), never a fixed sleep.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import threading
@@ -42,8 +43,17 @@ from network.certificates import CRL_CHECK_INTERVAL_S, REASONS
 from network.identity import revoke_identity
 from notary.submit.digest import EMPTY_BODY_SHA256, request_digest
 from notary.submit.vault import SaltVault
-from privacy.asset import STEP_METHODS, PsiAssetTerms, format_asset_terms, terms_digest
-from privacy.psi import PROTOCOL, JobTerms, PsiClient, _format_message, _parse_message, max_request_bytes
+from privacy.asset import STEP_METHODS, PsiAssetTerms, format_asset_terms, format_record_step, job_tag, terms_digest
+from privacy.psi import (
+    PROTOCOL,
+    JobTerms,
+    PsiClient,
+    PsiServer,
+    _format_message,
+    _parse_message,
+    max_request_bytes,
+)
+from privacy.record import MAX_RECORD_BYTES, SignedRecord, format_signed_record, format_summary, sign_record
 from tests.integration.gateway.gateway_chain import (
     API,
     ASSET,
@@ -909,3 +919,96 @@ def test_a_psi_request_may_be_as_large_as_its_terms_allow_and_no_larger(
         assert [e["api"] for e in events] == ["big-ids-request"] * 3 + ["big-ids-record"]
     finally:
         live.close()
+
+
+# -- a PSI job's record step: what the event records of the owner's answer -------------------------------------
+
+
+class RecordUpstream:
+    """An owner's service that answers every call with ``answer`` (200, JSON), whatever it was sent."""
+
+    def __init__(self, loop: LoopThread) -> None:
+        self.answer = b"{}"
+        self._loop = loop
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner, port = loop.run(_serve(app))
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(body=self.answer, content_type="application/json")
+
+    def close(self) -> None:
+        self._loop.run(self._runner.cleanup())
+
+
+def signed_job(terms: PsiAssetTerms, kem: X25519PrivateKey, job: JobTerms) -> tuple[bytes, SignedRecord]:
+    """A real job of GRANTEE against the asset's owner, run in process: the record step's body (the record and the
+    client's signature) and the record signed by both, as the owner's service answers it."""
+    client_key, server_key = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    ids = [f"ACCT:{n}" for n in range(12)]
+    client = PsiClient(job, GRANTEE, client_key.public_key(), ids[:8], kem.public_key())
+    server = PsiServer(job, terms.org, server_key.public_key(), ids[5:], kem)
+    record = client.finish(server.respond(client.request())).record
+    signed = SignedRecord(record, sign_record(record, "client", client_key), sign_record(record, "server", server_key))
+    return format_record_step(record, signed.client_signature), signed
+
+
+def test_a_record_step_records_the_answers_digest_and_summary_and_refuses_an_answer_that_is_not_the_record(
+    world: World, chain: GatewayChain, loop: LoopThread, tmp_path: Path, caller: Callable[..., Caller]
+) -> None:
+    """The owner answers the record step with the record the gateway forwarded, signed by both: the event names its
+    SHA-256 and its summary (counts, roots, digests, keys, signatures; no job id, purpose or identifier). An answer
+    that is another job's record, or larger than a signed record may be, is not passed on: 502
+    ``psi_record_mismatch``, recorded without a record."""
+    asset, steps, purpose = "summary-ids", "/v1/privacy/summary-ids", "psi-summary"
+    kem = X25519PrivateKey.generate()
+    terms = PsiAssetTerms(asset, PROVIDER, PROTOCOL, 100, kem.public_key().public_bytes_raw(), steps)
+    document = format_asset_terms(terms)
+    chain.consortium.assets.register_asset(
+        chain.signers[PROVIDER], asset, AssetKind.DATASET, digest("summary ids"), terms_digest(document), 4
+    )
+    for step, method in STEP_METHODS.items():
+        chain.register_api(f"summary-ids-{step}", terms.route(step), method, asset=asset)
+    grant_id = chain.grant(GRANTEE, purpose, asset=asset)
+    body, signed = signed_job(terms, kem, JobTerms("job-summary", grant_id, purpose, 100))
+    _other_body, other = signed_job(terms, kem, JobTerms("job-other", grant_id, purpose, 100))
+    owner = RecordUpstream(loop)
+    guard = PsiGuard({asset: document}, PROVIDER)
+    live = LiveGateway(world, chain, loop, owner.url, tmp_path, name="psi-summary", psi=guard)
+    try:
+        wait_for_head(live.chain, chain.head())
+        c = caller(GRANTEE)
+        since = live.gateway.outbox.last_seq
+        owner.answer = format_signed_record(signed)
+        genuine = c.call(live.url, terms.route("record"), purpose, method="POST", content=body)
+        assert genuine.status == 200, genuine.body
+        answers = {"another job's record": format_signed_record(other), "oversized": b" " * (MAX_RECORD_BYTES + 1)}
+        refused_answers = {}
+        for case, answer in answers.items():
+            owner.answer = answer
+            refused_answers[case] = c.call(live.url, terms.route("record"), purpose, method="POST", content=body)
+            refused(refused_answers[case], 502, "psi_record_mismatch")
+        assert "another job" in refused_answers["another job's record"].body["detail"]
+        assert f"over the {MAX_RECORD_BYTES:,} bytes" in refused_answers["oversized"].body["detail"]
+        events = live.recorded_since(since)
+        assert [e["event_id"] for e in events] == [
+            genuine.event_id, *(a.event_id for a in refused_answers.values())
+        ]  # fmt: skip
+        first, *rest = events
+        assert first["psi_job"] == job_tag(grant_id, "job-summary") and first["status"] == 200
+        assert first["psi_record"] == hashlib.sha256(format_signed_record(signed)).hexdigest()
+        assert first["psi_summary"] == format_summary(signed)
+        summary = json.loads(first["psi_summary"])
+        assert (summary["client"]["input_count"], summary["server"]["input_count"], summary["result"]["count"]) == (
+            8, 7, 3
+        )  # fmt: skip
+        assert "job-summary" not in first["psi_summary"] and "ACCT:" not in first["psi_summary"]
+        for event in rest:
+            assert (event["decision"], event["status"]) == ("allow", 502), event
+            assert "psi_record" not in event and "psi_summary" not in event, event
+            assert event["psi_job"] == job_tag(grant_id, "job-summary")
+    finally:
+        live.close()
+        owner.close()

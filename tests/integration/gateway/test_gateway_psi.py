@@ -33,6 +33,7 @@ from notary.event import canonical_entry
 from privacy.asset import JOB_HEADER, job_tag, parse_asset_terms, terms_digest
 from privacy.identifiers import cnid_check_character
 from privacy.psi import JobTerms, PsiClient, _format_message, _parse_message, max_request_bytes
+from privacy.record import format_summary, parse_signed_record
 from sdk import MemberClient
 from sdk.privacy import PsiRefusedError, run_psi_job
 from tests.integration.gateway.gateway_chain import GRANTEE, OTHER, PROVIDER, GatewayChain, digest, gateway_chain
@@ -195,6 +196,14 @@ def test_a_job_through_the_owners_gateway_finds_the_shared_customers_and_records
         assert "job-1" not in json.dumps(event)
     record_sha256 = hashlib.sha256((out / "record.json").read_bytes()).hexdigest()
     assert events[steps["record"]]["psi_record"] == record_sha256
+    # and what the record says, in digests and counts, from the same bytes
+    signed = parse_signed_record((out / "record.json").read_bytes())
+    assert events[steps["record"]]["psi_summary"] == format_summary(signed)
+    logged = json.loads(events[steps["record"]]["psi_summary"])
+    assert (logged["client"]["input_count"], logged["server"]["input_count"], logged["result"]["count"]) == (
+        200, 200, SHARED
+    )  # fmt: skip
+    assert all("psi_summary" not in events[steps[s]] for s in ("terms", "request"))
     assert "psi_record" not in events[steps["request"]] and "psi_record" not in events[steps["terms"]]
 
 
@@ -214,6 +223,7 @@ def test_the_explorer_shows_the_real_jobs_steps_to_its_parties_only(
         assert {s["step"]: s["call"]["event_id"] for s in job["steps"]} == summary["events"]
         assert [s["tag_from"] for s in job["steps"]] == ["client", "message", "message"]
         assert job["record_sha256"] == hashlib.sha256((out / "record.json").read_bytes()).hexdigest()
+        assert job["summary"]["result"]["count"] == SHARED and job["summary"]["client"]["org"] == GRANTEE
         assert job["complete"] is True
         assert get(client, f"/api/v1/jobs/{summary['tag']}", PROVIDER)[0] == 200
         assert get(client, f"/api/v1/jobs/{summary['tag']}", OTHER)[0] == 404

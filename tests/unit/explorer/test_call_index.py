@@ -26,7 +26,9 @@ from explorer.calls import CallFilter, CallIndex, CallStore, bulk_load
 from notary.event import LEDGER_QUERY_CENTER, canonical_entry, is_ledger_query, parse_entry
 from notary.log.errors import MalformedError
 from notary.log.hashing import hash_leaf, root_of
+from privacy.record import format_summary
 from tests.support.notary_events import event
+from tests.support.privacy_job import CLIENT_ORG, SERVER_ORG, small_job
 
 BASE_MS = 1_795_000_000_000
 ORGS = ("jinghua-sec", "shuzhi-tech", "huaxin-bank", "ruida-data")
@@ -262,16 +264,20 @@ def test_a_query_naming_its_subject_keeps_its_entry_and_shows_the_subject_in_its
 
 
 def test_by_job_finds_the_steps_naming_a_psi_job_in_log_order(index: CallIndex) -> None:
-    """Entries naming a PSI job (``psi_job``) are kept as their bytes and found by their tag, in log order, across
-    appends; another tag, a malformed one or an entry naming none finds nothing of them."""
+    """Entries naming a PSI job (``psi_job``) are kept as their bytes (a record step's with its ``psi_summary``) and
+    found by their tag, in log order, across appends; another tag, a malformed one or an entry naming none finds
+    nothing of them."""
     tag, other = "a1" * 32, "b2" * 32
-    record = "c3" * 32
+    record, job = "c3" * 32, small_job()  # the record step's entry also holds the record's summary
     plain = varied_events(4)
     named = [
         event(event_id="s-1", psi_job=tag),
         event(event_id="s-2", psi_job=other),
-        event(event_id="s-3", psi_job=tag, psi_record=record),
-    ]
+        event(
+            event_id="s-3", psi_job=tag, psi_record=record, psi_summary=format_summary(job.signed),
+            caller_org=CLIENT_ORG, provider_org=SERVER_ORG, grant_id=job.signed.record.grant_id,
+        ),
+    ]  # fmt: skip
     index.add_entries(0, [canonical_entry(e) for e in (plain[0], named[0], plain[1], named[1])])
     index.add_entries(4, [canonical_entry(e) for e in (plain[2], named[2], plain[3])])
     found = index.by_job(tag)

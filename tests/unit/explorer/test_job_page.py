@@ -1,5 +1,5 @@
 """The explorer's page of a PSI job (``/api/v1/jobs/{tag}``, ``explorer.api.jobs``) over a real SQLite call index,
-in process, and the two optional event fields it reads (``psi_job``, ``psi_record``, ``notary.event``).
+in process, and the optional event fields it reads (``psi_job``, ``psi_record``, ``psi_summary``, ``notary.event``).
 
 The job is ``tests.support.privacy_job``'s: a real record signed by both parties, whose SHA-256 the record step's
 event names. Its steps are logged between other calls: an unrelated call, another firm's terms step naming the
@@ -16,9 +16,17 @@ import pytest
 
 from chain.contracts.grants import GrantInfo
 from chain.ids import AssetId, OrgId
-from notary.event import LEDGER_QUERY_CENTER, Event, EventSchemaError, canonical_entry, validate_event
+from notary.event import (
+    LEDGER_QUERY_CENTER,
+    MAX_PSI_SUMMARY_BYTES,
+    Event,
+    EventSchemaError,
+    canonical_entry,
+    validate_event,
+)
 from privacy.asset import job_tag
 from privacy.jobfiles import RECORD_FILE
+from privacy.record import format_summary
 from tests.support.job_explorer import REGULATOR, get, job_explorer
 from tests.support.notary_events import event
 from tests.support.privacy_job import CLIENT_ORG, JOB_ID, SERVER_ORG, small_job
@@ -28,6 +36,7 @@ OTHER = "ruida-data"  # a member with no part in the job
 OPERATOR = "shuzhi-tech"  # runs the explorer; owner of another job
 ASSET, STEPS = "customer-ids", "/v1/privacy/customer-ids"
 RECORD = small_job().client_files[RECORD_FILE]
+SUMMARY = format_summary(small_job().signed)
 GRANT = small_job().signed.record.grant_id
 TAG = job_tag(GRANT, JOB_ID)
 OTHER_GRANT = "0x" + "5e" * 32
@@ -50,7 +59,7 @@ EVENTS = [
     step(1, "terms"),
     step(2, "request"),
     step(3, "terms", caller_org=OTHER, grant_id=None, decision="deny", denial_reason="no_grant", status=403),
-    step(4, "record", psi_record=hashlib.sha256(RECORD).hexdigest()),
+    step(4, "record", psi_record=hashlib.sha256(RECORD).hexdigest(), psi_summary=SUMMARY),
     step(5, "request", caller_org=OTHER, provider_org=OPERATOR, gateway_id=f"{OPERATOR}/gw-1", grant_id=OTHER_GRANT,
          psi_job=OTHER_TAG),
 ]  # fmt: skip
@@ -89,6 +98,29 @@ def test_events_without_the_job_fields_keep_their_bytes_and_with_them_round_trip
     assert entry == canonical_entry(named)
     assert f'"provider_org":"{OWNER}","psi_job":"{TAG}","psi_record":"'.encode() in entry
     assert Event.from_entry(entry).psi_record == hashlib.sha256(RECORD).hexdigest()
+    assert Event.from_entry(entry).psi_summary == SUMMARY
+    assert b'"psi_summary":"{\\"client\\":{' in entry  # a string of canonical JSON inside the entry
+    for v in (1, 2, 3):  # an optional field of every schema version, both suites' alike
+        assert Event.from_json({**named, "v": v}).to_entry() == canonical_entry({**named, "v": v})
+
+
+def test_the_summary_is_the_record_without_its_job_id_and_purpose_and_holds_no_identifier() -> None:
+    summary = json.loads(SUMMARY)
+    signed = json.loads(RECORD)
+    record = {k: v for k, v in signed["record"].items() if k not in ("job_id", "purpose")}
+    assert summary == {**record, "signatures": signed["signatures"]}
+    counts = (summary["client"]["input_count"], summary["server"]["input_count"], summary["result"]["count"])
+    assert counts == (25, 30, 5)
+    assert JOB_ID not in SUMMARY and "aml-screening" not in SUMMARY and "ACCT:" not in SUMMARY
+    assert len(SUMMARY.encode()) < MAX_PSI_SUMMARY_BYTES
+
+
+def _summary(**changes: Any) -> str:
+    return canonical_entry({**json.loads(SUMMARY), **changes}).decode()
+
+
+RECORD_STEP = {"psi_job": TAG, "psi_record": hashlib.sha256(RECORD).hexdigest()}
+PARTIES = {"caller_org": CLIENT, "provider_org": OWNER, "grant_id": GRANT}
 
 
 @pytest.mark.parametrize(
@@ -103,8 +135,27 @@ def test_events_without_the_job_fields_keep_their_bytes_and_with_them_round_trip
             "psi_record",
             "only an allowed step",
         ),
+        ({**PARTIES, "psi_job": TAG, "psi_summary": SUMMARY}, "psi_summary", "only a step that names a PSI record"),
+        ({**PARTIES, **RECORD_STEP, "caller_org": OTHER, "psi_summary": SUMMARY}, "psi_summary", f"client {CLIENT}"),
+        ({**PARTIES, **RECORD_STEP, "grant_id": OTHER_GRANT, "psi_summary": SUMMARY}, "psi_summary", "not the event's"),
+        ({**PARTIES, **RECORD_STEP, "psi_summary": SUMMARY + " "}, "psi_summary", "canonical form"),
+        ({**PARTIES, **RECORD_STEP, "psi_summary": _summary(job_id=JOB_ID)}, "psi_summary", "exactly the fields"),
+        (
+            {**PARTIES, **RECORD_STEP, "psi_summary": _summary(result={"count": -1, "root": TAG})},
+            "psi_summary",
+            "result.count must be a count",
+        ),
+        (
+            {**PARTIES, **RECORD_STEP, "psi_summary": _summary(implementation="x" * MAX_PSI_SUMMARY_BYTES)},
+            "psi_summary",
+            f"at most {MAX_PSI_SUMMARY_BYTES} bytes",
+        ),
     ],
-    ids=["upper-case", "null", "no-asset", "record-without-job", "record-on-a-denial"],
+    ids=[
+        "upper-case", "null", "no-asset", "record-without-job", "record-on-a-denial", "summary-without-record",
+        "summary-of-another-client", "summary-of-another-grant", "summary-not-canonical", "summary-with-job-id",
+        "summary-negative-count", "summary-oversized",
+    ],
 )
 def test_malformed_job_fields_are_refused(changes: dict[str, Any], loc: str, msg: str) -> None:
     with pytest.raises(EventSchemaError) as caught:
@@ -142,6 +193,10 @@ def test_the_job_shows_its_parties_grant_steps_record_digest_and_place_in_the_lo
     assert [s["checkpoint"] for s in job["steps"]] == [3, 3, 5]
     assert job["record_sha256"] == hashlib.sha256(RECORD).hexdigest() == job["steps"][2]["record_sha256"]
     assert job["complete"] is True
+    # the record's counts and digests as the log holds them, to the two parties and the regulator
+    assert job["summary_json"] == SUMMARY and job["summary"] == json.loads(SUMMARY)
+    assert (job["summary"]["client"]["input_count"], job["summary"]["server"]["input_count"]) == (25, 30)
+    assert job["summary"]["result"]["count"] == 5 and job["summary"]["client"]["org"] == CLIENT
     # the smallest checkpoint covering every step is not anchored (the notary anchors only some): the next one is
     assert (job["checkpoint"]["size"], job["checkpoint"]["cosigners"], job["checkpoint"]["anchor"]) == (5, ["w2"], None)
     anchored = job["anchored"]
@@ -164,6 +219,7 @@ def test_the_operator_sees_its_own_job_only(client: Any) -> None:
     status, body = get(client, f"/api/v1/jobs/{OTHER_TAG}", OPERATOR)
     assert status == 200 and json.loads(body)["owner"] == OPERATOR
     assert json.loads(body)["complete"] is False  # no record step
+    assert json.loads(body)["summary"] is None and json.loads(body)["summary_json"] is None
     assert get(client, f"/api/v1/jobs/{TAG}", OPERATOR)[0] == 404
 
 

@@ -111,6 +111,13 @@ def test_the_record_step_round_trips_and_the_guard_checks_its_terms() -> None:
     assert guard.check(service("record"), "record", body, ALLOWED, "aml-screening", "beta", digest) is None
     denial = guard.check(service("record"), "record", body, ALLOWED, "aml-screening", "gamma", digest)
     assert denial is not None and denial.reason == "psi_wrong_terms"
+    # a record whose server is not the gateway's org: its event could not name its summary (notary.event)
+    elsewhere = PsiServer(JOB, "gamma", server_key.public_key(), ["ACCT:2", "ACCT:3"], KEM)
+    stray = client.finish(elsewhere.respond(client.request())).record
+    stray_body = format_record_step(stray, sign_record(stray, "client", CLIENT_KEY))
+    denial = guard.check(service("record"), "record", stray_body, ALLOWED, "aml-screening", "beta", digest)
+    assert denial is not None and denial.reason == "psi_wrong_terms"
+    assert "server 'gamma' (the owner is 'alpha')" in denial.detail
     assert guard.check(service("terms"), "terms", b"", ALLOWED, "aml-screening", "beta", digest) is None
 
 
