@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from gateway.errors import GatewayError
 from notary.event import psi_summary_problem
 from privacy.asset import (
     FREE_STEPS,
@@ -108,7 +109,7 @@ class RecordFields:
     summary: str
 
 
-class RecordMismatch(Exception):
+class RecordMismatchError(GatewayError):
     """The owner answered a record step with 200 but not with the record the step forwarded, signed by both."""
 
 
@@ -120,24 +121,26 @@ def expects_record(step: PsiStep | None, status: int) -> bool:
 
 def record_fields(step: PsiStep, status: int, answer: bytes) -> RecordFields | None:
     """The event's ``psi_record`` and ``psi_summary`` of a record step's answer, both from ``answer``'s bytes; None
-    for an answer that is not 200 (a refusal, which names no record). Raises :class:`RecordMismatch` (saying what
+    for an answer that is not 200 (a refusal, which names no record). Raises :class:`RecordMismatchError` (saying what
     differs) for a 200 answer that is not the record and client signature the step forwarded, countersigned."""
     if not expects_record(step, status):
         return None
     if len(answer) > MAX_RECORD_BYTES:
-        raise RecordMismatch(f"the answer is {len(answer):,} bytes, over the {MAX_RECORD_BYTES:,} of a signed record")
+        raise RecordMismatchError(
+            f"the answer is {len(answer):,} bytes, over the {MAX_RECORD_BYTES:,} of a signed record"
+        )
     try:
         signed = parse_signed_record(answer)
     except PrivacyError as exc:
-        raise RecordMismatch(f"the answer is not a signed job record: {exc}") from None
+        raise RecordMismatchError(f"the answer is not a signed job record: {exc}") from None
     if signed.record != step.record:
-        raise RecordMismatch("the answer is the record of another job than the one the record step forwarded")
+        raise RecordMismatchError("the answer is the record of another job than the one the record step forwarded")
     if signed.client_signature != step.client_signature:
-        raise RecordMismatch("the answer holds another client signature than the one the record step forwarded")
+        raise RecordMismatchError("the answer holds another client signature than the one the record step forwarded")
     summary = format_summary(signed)
     problem = psi_summary_problem(summary)  # the record's own checks are as strict; an event must never fail them
     if problem is not None:
-        raise RecordMismatch(f"the record's summary is not one an event may hold: {problem}")
+        raise RecordMismatchError(f"the record's summary is not one an event may hold: {problem}")
     return RecordFields(hashlib.sha256(answer).hexdigest(), summary)
 
 

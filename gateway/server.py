@@ -52,7 +52,7 @@ from gateway.headers import (
 )
 from gateway.inflight import InFlightLimiter
 from gateway.policy import ChainUnavailableError, ChainView, Decision, Service
-from gateway.psi import PsiGuard, PsiStep, RecordMismatch, claimed_tag, expects_record, record_fields
+from gateway.psi import PsiGuard, PsiStep, RecordMismatchError, claimed_tag, expects_record, record_fields
 from gateway.quota import LocalQuota, QuotaCounter, QuotaUnavailableError
 from network.certificates import AuthError, Caller, CallerAuthenticator
 from notary.submit.digest import DigestSalts, GatewaySalt, body_digest, digest_hash, request_digest, response_digest
@@ -438,7 +438,7 @@ class Gateway:
                     return await self._upstream_failed(event, 504, "upstream_timeout", trace, started, read_s)
                 try:
                     fields = None if job is None else record_fields(job, upstream.status, content)
-                except RecordMismatch as exc:
+                except RecordMismatchError as exc:
                     return await self._record_mismatch(event, str(exc), trace, started)
                 event["response_digest"] = self._response_digest(
                     event, upstream.status, body_digest(content, self._hash)
