@@ -251,8 +251,33 @@ def _wait_ready(
     waiting: Callable[[float], None] | None = None,
     cadence: tuple[float, float] = (5.0, 5.0),
 ) -> RpcBackend:
+    import httpx
+
     began = time.monotonic()
     deadline, ticks = began + timeout, Progress(began, *cadence)
+    # Until the node takes connections, one client knocks (a backend per look would load the CA bundle each time,
+    # about 20 ms of CPU, twenty times a second); once it answers anything, the backend asks it properly.
+    knock = httpx.Client(timeout=5.0, verify=tls.context() if tls is not None else False)
+    payload = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
+    try:
+        while True:
+            if process.poll() is not None:
+                break
+            try:
+                knock.post(url, json=payload)
+            except httpx.TransportError:
+                pass
+            else:
+                break
+            now = time.monotonic()
+            if now > deadline:
+                raise BackendError(f"the chain did not answer at {url} within {timeout:.0f} s")
+            seconds = ticks.due(now)
+            if waiting is not None and seconds is not None:
+                waiting(seconds)
+            time.sleep(0.05)
+    finally:
+        knock.close()
     while True:
         if process.poll() is not None:
             if log is not None:
