@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chain.contracts._base import ContractClient, check_digest
-from chain.errors import MalformedError
+from chain.errors import ContractRevertError, MalformedError
 from chain.ids import OrgId, bytes32_to_name
 from chain.tx import Signer
 
@@ -103,6 +103,14 @@ class AuditAnchorClient(ContractClient):
         ``tree_size`` was checked under; None when it was anchored unchecked (``anchor``) or not at all."""
         checked, index = self._call("signature_key", _origin(origin), tree_size)
         return int(index) if checked else None
+
+    def checks_signatures(self) -> bool:
+        """Whether this AuditAnchor can check a log's SM2 signature (``anchor_signed``): it has its TrustDirectory.
+        An AuditAnchor deployed before ``anchor_signed`` existed has no such function and reverts: False."""
+        try:
+            return int(self._call("trust_directory"), 16) != 0
+        except ContractRevertError:
+            return False
 
     def set_trust_directory(self, signer: Signer, directory: str) -> TxReceipt:
         return self._transact(signer, "set_trust_directory", directory)
