@@ -9,11 +9,16 @@ from chain.contracts._base import ContractClient, check_digest
 from chain.errors import ContractRevertError, MalformedError
 from chain.ids import OrgId, bytes32_to_name
 from chain.tx import Signer
+from suite.sm2 import DEFAULT_ID, SM2PrivateKey
 
 if TYPE_CHECKING:
     from web3.types import TxReceipt
 
+    from chain.backend import Backend
+
 MAX_ORIGIN = 128
+#: The SM2-verify precompile (``chain.node.precompiles``; its address only, so that clients need not import py-evm).
+SM2_VERIFY_ADDRESS = "0x000000000000000000000000000000000000100A"
 #: What an anchor statement starts with (AuditAnchor's ANCHOR_DOMAIN): the NUL keeps it apart from signed notes.
 ANCHOR_DOMAIN = b"consortium-ledger/anchor/v1\x00"
 
@@ -47,6 +52,14 @@ def _origin(origin: str) -> str:
     if not isinstance(origin, str) or not 0 < len(origin.encode()) <= MAX_ORIGIN or not origin.isprintable():
         raise MalformedError(f"log origin must be 1-{MAX_ORIGIN} bytes of printable text")
     return origin
+
+
+def has_sm2_verify(backend: Backend) -> bool:
+    """Whether the chain answers a valid SM2 signature at 0x100a with the word 1 (a fresh key signs a probe)."""
+    key = SM2PrivateKey.generate()
+    probe = b"consortium-ledger/sm2-verify-probe"
+    data = key.public_key().public_bytes()[1:] + key.sign(probe, DEFAULT_ID) + probe
+    return backend.call(SM2_VERIFY_ADDRESS, data) == (1).to_bytes(32, "big")
 
 
 class AuditAnchorClient(ContractClient):
@@ -105,12 +118,16 @@ class AuditAnchorClient(ContractClient):
         return int(index) if checked else None
 
     def checks_signatures(self) -> bool:
-        """Whether this AuditAnchor can check a log's SM2 signature (``anchor_signed``): it has its TrustDirectory.
-        An AuditAnchor deployed before ``anchor_signed`` existed has no such function and reverts: False."""
+        """Whether ``anchor_signed`` can succeed here: this AuditAnchor has its TrustDirectory and the chain runs
+        the SM2-verify precompile. An AuditAnchor deployed before ``anchor_signed`` existed has no such function
+        and reverts; a chain without the precompile (anvil, Besu) answers a valid signature with nothing, so
+        there every ``anchor_signed`` would revert. Both answer False: the notary then anchors with ``anchor``."""
         try:
-            return int(self._call("trust_directory"), 16) != 0
+            if int(self._call("trust_directory"), 16) == 0:
+                return False
         except ContractRevertError:
             return False
+        return has_sm2_verify(self.backend)
 
     def set_trust_directory(self, signer: Signer, directory: str) -> TxReceipt:
         return self._transact(signer, "set_trust_directory", directory)

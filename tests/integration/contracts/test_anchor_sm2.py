@@ -140,6 +140,7 @@ def test_plain_anchor_is_unchanged_and_unchecked(consortium: Any) -> None:
 
 def test_the_trust_directory_is_set_once_at_genesis(consortium: Any) -> None:
     c = consortium
+    assert c.anchors.checks_signatures() is has_precompile(c)
     assert c.anchors.contract.functions.trust_directory().call() == c.trust.address
     refused("not the deployer", c.anchors.set_trust_directory, c.deployer, c.trust.address)
     refused("not the deployer", c.anchors.set_trust_directory, c.signers["op"], c.trust.address)
