@@ -12,11 +12,12 @@ from eth_account import Account
 from web3.types import TxReceipt
 
 from chain.backend import EthTesterBackend
-from chain.contracts import FoundingMember, deploy_consortium
+from chain.contracts import FoundingMember, KeyKind, anchor_message, deploy_consortium
 from chain.contracts.grants import PrivateTerms
 from chain.ids import AssetKind, OrgId, Role
 from chain.tx import Signer
 from contracts import load_artifact
+from suite.sm2 import SM2PrivateKey
 
 RESULTS = Path(__file__).resolve().parent / "results" / "gas.json"
 D = b"\x22" * 32
@@ -103,6 +104,16 @@ def main() -> int:
     record("DataAssetRegistry", "retire_asset", assets.retire_asset(s["beta"], "feed-a"))
     record("AuditAnchor", "anchor (first of an origin)", anchors.anchor(s["op"], "log/a", 10, D, D))
     record("AuditAnchor", "anchor (next)", anchors.anchor(s["op"], "log/a", 20, D, D))
+    # The same anchors of an `sm` log, checked against the log's SM2 signature (precompile 0x100a).
+    log_key = SM2PrivateKey.generate()
+    point = log_key.public_key().public_bytes()
+    trust = dep.trust(backend)
+    assert trust is not None
+    trust.add_key(s["op"], KeyKind.LOG_KEY, point)
+    for label, size in (("first of an origin", 10), ("next", 20)):
+        sig = log_key.sign(anchor_message("log/b", size, D, D))
+        receipt = anchors.anchor_signed(s["op"], "log/b", size, D, D, point, sig)
+        record("AuditAnchor", f"anchor_signed ({label})", receipt)
     print("| contract | function | gas used |\n|---|---|---:|")
     for contract, fn, gas in rows:
         print(f"| {contract} | {fn} | {gas:,} |")

@@ -3,6 +3,9 @@
 Every ``interval`` seconds, or sooner once ``every_events`` entries arrived since the last anchor, the newest
 published checkpoint larger than the last anchored one is anchored as ``anchor(origin, size, root,
 digest(checkpoint body))``, the digest SHA-256, or SM3 for a log of the ``sm`` suite (``notary.logsuite``).
+Given the log's SM2 key (an ``sm`` log), it calls ``anchor_signed`` instead, with the log key's signature over
+``chain.contracts.anchor_message`` of the same four values, which AuditAnchor checks with the SM2 precompile
+against the notary member's LOG_KEY in the TrustDirectory (docs/national-suite.md).
 Exactly once, even across crashes:
 
 1. the transaction is built, signed, and its raw bytes, hash and nonce stored (state ``sent``) *before* it is
@@ -31,7 +34,7 @@ from eth_utils.exceptions import ValidationError as EthValidationError
 from hexbytes import HexBytes
 from web3.exceptions import TransactionNotFound, Web3RPCError
 
-from chain.contracts import AuditAnchorClient
+from chain.contracts import AuditAnchorClient, anchor_message
 from chain.errors import ChainError
 from chain.tx import Signer, build_transaction
 from notary.log.checkpoint import parse_checkpoint
@@ -39,6 +42,7 @@ from notary.log.note import parse_note
 from notary.logsuite import INTL, LogSuite
 from notary.reader import LogReader
 from notary.storage.base import CheckpointRow, NotaryStorage
+from suite.sm2 import DEFAULT_ID, SM2PrivateKey
 
 log = logging.getLogger("notary.anchor")
 CHECKED_KEY = "anchors_checked"  # meta key: the largest anchored size whose on-chain root was compared
@@ -68,9 +72,15 @@ class Anchorer:
         clock: Callable[[], float] = time.time,
         max_backoff: float = 60.0,
         suite: LogSuite = INTL,
+        log_key: SM2PrivateKey | None = None,
     ) -> None:
+        """``log_key``: the log's SM2 key, for an ``sm`` log whose anchors AuditAnchor checks (``anchor_signed``);
+        None anchors unsigned (``anchor``), as an ``intl`` log does."""
         self.store = store
         self.suite = suite
+        self.log_key = log_key
+        self._signing_client: AuditAnchorClient | None = None
+        self._checks = False
         self.reader = reader
         self._client: AuditAnchorClient | None = None
         self._connect: Callable[[], AuditAnchorClient]
@@ -104,6 +114,15 @@ class Anchorer:
                 if client is None:
                     client = self._client = self._connect()
         return client
+
+    def _checks_signatures(self) -> bool:
+        """Whether the connected AuditAnchor checks SM2 signatures, asked once per client: a consortium deployed
+        before ``anchor_signed`` existed keeps anchoring unsigned rather than failing every anchor."""
+        client = self.anchors
+        if self._signing_client is not client:
+            self._checks = client.checks_signatures()
+            self._signing_client = client
+        return self._checks
 
     @property
     def connected(self) -> bool:
@@ -143,7 +162,13 @@ class Anchorer:
         assert checkpoint.cosigned is not None
         cp = parse_checkpoint(parse_note(checkpoint.note).text)
         digest = checkpoint_digest(checkpoint.note, self.suite)
-        data = self.anchors.encode("anchor", self.origin, cp.size, cp.root, digest)
+        if self.log_key is None or not self._checks_signatures():
+            data = self.anchors.encode("anchor", self.origin, cp.size, cp.root, digest)
+        else:
+            point = self.log_key.public_key().public_bytes()
+            signature = self.log_key.sign(anchor_message(self.origin, cp.size, cp.root, digest), DEFAULT_ID)
+            args = (point[1:33], point[33:], signature[:32], signature[32:])
+            data = self.anchors.encode("anchor_signed", self.origin, cp.size, cp.root, digest, *args)
         self.signer.forget_nonce()  # the chain's pending count is the truth after any restart or failure
         tx = build_transaction(self.anchors.backend, self.signer, self.anchors.address, data, label="anchor")
         signed = self.signer.account.sign_transaction(tx)  # type: ignore[arg-type]

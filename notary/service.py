@@ -30,6 +30,7 @@ from notary.reader import LogReader
 from notary.sequencer import GatewayKeySource, Sequencer, SequencerSettings
 from notary.storage.base import CheckpointRow, NotaryStorage
 from notary.storage.sqlite import LogStore
+from suite.sm2 import SM2PrivateKey
 
 log = logging.getLogger("notary")
 
@@ -137,6 +138,7 @@ class NotaryService:
                 settings.clock,
                 a.max_backoff,
                 suite,
+                settings.log_key if isinstance(settings.log_key, SM2PrivateKey) else None,
             )
         self.evidence_builder = EvidenceBuilder(
             settings.origin,

@@ -38,12 +38,15 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import rlp
+from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
+from eth_abi.exceptions import DecodingError
 from eth_account import Account
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from trie.hexary import HexaryTrie
 
+from chain.contracts.anchor import anchor_message
 from chain.errors import ChainError
 from chain.seal import ExtraData, QuorumError, block_hash, count_quorum, quorum, signers
 from notary.bundle import (
@@ -62,13 +65,19 @@ from notary.log.checkpoint import Checkpoint, parse_checkpoint
 from notary.log.errors import MalformedError, NotaryError, VerificationError
 from notary.log.note import Note, open_note, parse_note
 from notary.log.proof import verify_inclusion
+from notary.log.smnote import SM2NoteVerifier
 from notary.logsuite import LogSuite, LogVerifier, WitnessVerifier, suite_of_key
 from notary.mpt import ProofError, verify_proof
 from notary.receipt import verify_receipt
+from suite.sm2 import DEFAULT_ID, SM2Error, SM2PublicKey
 
 #: The AuditAnchor function the notary calls; its selector is the first 4 bytes of the keccak-256 of this.
 ANCHOR_SIGNATURE = "anchor(string,uint64,bytes32,bytes32)"
 ANCHOR_ARGUMENTS = ("string", "uint64", "bytes32", "bytes32")
+#: What the notary of an `sm` log calls instead: the same four values, then the log key (x, y) and its SM2
+#: signature (r, s) over ``chain.contracts.anchor_message`` of them, which AuditAnchor checks on chain.
+ANCHOR_SIGNED_SIGNATURE = "anchor_signed(string,uint64,bytes32,bytes32,bytes32,bytes32,bytes32,bytes32)"
+ANCHOR_SIGNED_ARGUMENTS = (*ANCHOR_ARGUMENTS, "bytes32", "bytes32", "bytes32", "bytes32")
 #: Header field positions in the RLP list (Yellow Paper §4.3).
 HEADER_TX_ROOT, HEADER_RECEIPT_ROOT, HEADER_NUMBER, HEADER_EXTRA = 4, 5, 8, 12
 HEADER_MIN_FIELDS = 15
@@ -177,6 +186,33 @@ def trie_root(values: Sequence[bytes]) -> bytes:
 def anchor_calldata(origin: str, size: int, root: bytes, digest: bytes) -> bytes:
     """The exact calldata of ``AuditAnchor.anchor(origin, size, root, digest)`` (Solidity ABI encoding)."""
     return keccak(text=ANCHOR_SIGNATURE)[:4] + abi_encode(list(ANCHOR_ARGUMENTS), [origin, size, root, digest])
+
+
+def signed_anchor_problem(
+    data: bytes, origin: str, size: int, root: bytes, digest: bytes, log: LogVerifier
+) -> str | None:
+    """Why ``data`` is not ``AuditAnchor.anchor_signed`` of these values under the log's SM2 key with a valid
+    signature; None when it is. An Ed25519 (``intl``) log key never signs anchors."""
+    if not isinstance(log, SM2NoteVerifier):
+        return "anchor_signed is for logs of the 'sm' suite, and this log's key is not an SM2 key"
+    if data[:4] != keccak(text=ANCHOR_SIGNED_SIGNATURE)[:4]:
+        return "it calls neither anchor nor anchor_signed"
+    try:
+        values = abi_decode(list(ANCHOR_SIGNED_ARGUMENTS), data[4:], strict=True)
+    except (DecodingError, ValueError) as exc:
+        return f"its anchor_signed arguments do not decode ({exc})"
+    if data[4:] != abi_encode(list(ANCHOR_SIGNED_ARGUMENTS), list(values)):
+        return "its anchor_signed arguments are not canonically encoded"
+    if tuple(values[:4]) != (origin, size, root, digest):
+        return "its anchor_signed arguments are not the checkpoint's origin, size, root and digest"
+    key, signature = b"\x04" + values[4] + values[5], values[6] + values[7]
+    if key != log.public_key:
+        return "its anchor_signed key is not the log's key"
+    try:
+        SM2PublicKey.from_bytes(key).verify(signature, anchor_message(origin, size, root, digest), DEFAULT_ID)
+    except SM2Error:
+        return "its SM2 signature by the log's key does not verify"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,6 +445,7 @@ def _step_anchor_tx(s: _State) -> str:
     roots = s.roots
     digest_name = roots.suite.digest_name
     problems = []
+    signed = False
     if claimed.hash != tx.hash:
         problems.append(f"its hash is 0x{tx.hash.hex()}, the bundle claims 0x{claimed.hash.hex()}")
     if tx.chain_id != roots.chain_id:
@@ -423,14 +460,22 @@ def _step_anchor_tx(s: _State) -> str:
         cp = s.checkpoint
         digest = roots.suite.digest(s.note_text.encode("utf-8"))
         if tx.data != anchor_calldata(cp.origin, cp.size, cp.root, digest):
-            problems.append(
-                f"its calldata is not anchor({cp.origin!r}, {cp.size}, root, {digest_name}(checkpoint body))"
-            )
+            why = signed_anchor_problem(tx.data, cp.origin, cp.size, cp.root, digest, roots.log)
+            if why is None:
+                signed = True
+            else:
+                problems.append(
+                    f"its calldata is not anchor({cp.origin!r}, {cp.size}, root, {digest_name}(checkpoint body))"
+                    + ("" if tx.data[:4] != keccak(text=ANCHOR_SIGNED_SIGNATURE)[:4] else f", nor signed: {why}")
+                )
     if problems:
         raise _FailError("; ".join(problems))
+    function = "anchor_signed" if signed else "anchor"
+    checked = ", the log's valid SM2 signature of them" if signed else ""
     return (
-        f"0x{tx.hash.hex()} from the notary {_show(tx.sender)} calls AuditAnchor.anchor(origin, "
-        f"{s.checkpoint.size if s.checkpoint else '?'}, root, {digest_name}(checkpoint body)) on chain {tx.chain_id}"
+        f"0x{tx.hash.hex()} from the notary {_show(tx.sender)} calls AuditAnchor.{function}(origin, "
+        f"{s.checkpoint.size if s.checkpoint else '?'}, root, {digest_name}(checkpoint body){checked}) "
+        f"on chain {tx.chain_id}"
     )
 
 

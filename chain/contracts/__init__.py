@@ -1,6 +1,6 @@
 """Typed Python clients of the consortium's contracts, one module per contract."""
 
-from chain.contracts.anchor import AnchorInfo, AuditAnchorClient
+from chain.contracts.anchor import ANCHOR_DOMAIN, AnchorInfo, AuditAnchorClient, anchor_message
 from chain.contracts.assets import ApiInfo, AssetInfo, AssetVersionInfo, DataAssetRegistryClient
 from chain.contracts.deploy import Deployment, FoundingMember, deploy_consortium
 from chain.contracts.grants import (
@@ -15,6 +15,7 @@ from chain.contracts.registry import ConsortiumRegistryClient, MemberInfo, Propo
 from chain.contracts.trust import KeyKind, KeyRecord, KeyState, TrustDirectoryClient
 
 __all__ = [
+    "ANCHOR_DOMAIN",
     "AccessGrantsClient",
     "AnchorInfo",
     "ApiInfo",
@@ -37,5 +38,6 @@ __all__ = [
     "ProposalInfo",
     "ProposalKind",
     "TrustDirectoryClient",
+    "anchor_message",
     "deploy_consortium",
 ]

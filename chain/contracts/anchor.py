@@ -6,14 +6,35 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chain.contracts._base import ContractClient, check_digest
-from chain.errors import MalformedError
+from chain.errors import ContractRevertError, MalformedError
 from chain.ids import OrgId, bytes32_to_name
 from chain.tx import Signer
+from suite.sm2 import DEFAULT_ID, SM2PrivateKey
 
 if TYPE_CHECKING:
     from web3.types import TxReceipt
 
+    from chain.backend import Backend
+
 MAX_ORIGIN = 128
+#: The SM2-verify precompile (``chain.node.precompiles``; its address only, so that clients need not import py-evm).
+SM2_VERIFY_ADDRESS = "0x000000000000000000000000000000000000100A"
+#: What an anchor statement starts with (AuditAnchor's ANCHOR_DOMAIN): the NUL keeps it apart from signed notes.
+ANCHOR_DOMAIN = b"consortium-ledger/anchor/v1\x00"
+
+
+def anchor_message(origin: str, tree_size: int, root_hash: bytes, checkpoint_digest: bytes) -> bytes:
+    """The bytes a log's SM2 key signs for ``AuditAnchor.anchor_signed``: ANCHOR_DOMAIN, the tree size as 8 bytes
+    big-endian, the root hash, the checkpoint digest, then the origin (last, so nothing is ambiguous)."""
+    if not isinstance(tree_size, int) or not 0 <= tree_size < 2**64:
+        raise MalformedError(f"tree size must be 0..2^64-1, got {tree_size!r}")
+    return (
+        ANCHOR_DOMAIN
+        + tree_size.to_bytes(8, "big")
+        + check_digest(root_hash, "root hash")
+        + check_digest(checkpoint_digest, "checkpoint digest")
+        + _origin(origin).encode()
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +54,14 @@ def _origin(origin: str) -> str:
     return origin
 
 
+def has_sm2_verify(backend: Backend) -> bool:
+    """Whether the chain answers a valid SM2 signature at 0x100a with the word 1 (a fresh key signs a probe)."""
+    key = SM2PrivateKey.generate()
+    probe = b"consortium-ledger/sm2-verify-probe"
+    data = key.public_key().public_bytes()[1:] + key.sign(probe, DEFAULT_ID) + probe
+    return backend.call(SM2_VERIFY_ADDRESS, data) == (1).to_bytes(32, "big")
+
+
 class AuditAnchorClient(ContractClient):
     NAME = "AuditAnchor"
 
@@ -49,6 +78,59 @@ class AuditAnchorClient(ContractClient):
             check_digest(root_hash, "root hash"),
             check_digest(checkpoint_digest, "checkpoint digest"),
         )
+
+    def anchor_signed(
+        self,
+        signer: Signer,
+        origin: str,
+        tree_size: int,
+        root_hash: bytes,
+        checkpoint_digest: bytes,
+        public_key: bytes,
+        signature: bytes,
+    ) -> TxReceipt:
+        """``anchor``, with the log's SM2 signature (64 bytes r ‖ s, ID 1234567812345678) over
+        ``anchor_message(...)`` under ``public_key`` (the 65-byte point ``04 ‖ x ‖ y`` of a LOG_KEY of the
+        signer's member in the TrustDirectory), which the contract checks with the precompile."""
+        if not isinstance(tree_size, int) or not 0 < tree_size < 2**64:
+            raise MalformedError(f"tree size must be 1..2^64-1, got {tree_size!r}")
+        if not isinstance(public_key, bytes) or len(public_key) != 65 or public_key[0] != 4:
+            raise MalformedError("an SM2 log key is the 65-byte uncompressed point 04 || x || y")
+        if not isinstance(signature, bytes) or len(signature) != 64:
+            raise MalformedError("an SM2 signature is 64 bytes, r || s")
+        return self._transact(
+            signer,
+            "anchor_signed",
+            _origin(origin),
+            tree_size,
+            check_digest(root_hash, "root hash"),
+            check_digest(checkpoint_digest, "checkpoint digest"),
+            public_key[1:33],
+            public_key[33:],
+            signature[:32],
+            signature[32:],
+        )
+
+    def signature_key(self, origin: str, tree_size: int) -> int | None:
+        """The TrustDirectory index (in the anchoring notary's member) of the SM2 log key the anchor of
+        ``tree_size`` was checked under; None when it was anchored unchecked (``anchor``) or not at all."""
+        checked, index = self._call("signature_key", _origin(origin), tree_size)
+        return int(index) if checked else None
+
+    def checks_signatures(self) -> bool:
+        """Whether ``anchor_signed`` can succeed here: this AuditAnchor has its TrustDirectory and the chain runs
+        the SM2-verify precompile. An AuditAnchor deployed before ``anchor_signed`` existed has no such function
+        and reverts; a chain without the precompile (anvil, Besu) answers a valid signature with nothing, so
+        there every ``anchor_signed`` would revert. Both answer False: the notary then anchors with ``anchor``."""
+        try:
+            if int(self._call("trust_directory"), 16) == 0:
+                return False
+        except ContractRevertError:
+            return False
+        return has_sm2_verify(self.backend)
+
+    def set_trust_directory(self, signer: Signer, directory: str) -> TxReceipt:
+        return self._transact(signer, "set_trust_directory", directory)
 
     def _info(self, origin: str, raw: tuple[int, bytes, bytes, bytes, int, int]) -> AnchorInfo | None:
         if raw[0] == 0:

@@ -113,6 +113,7 @@ def deploy_consortium(
             client.bootstrap_member(deployer, m.org, m.name, m.roles, m.cert_fingerprint, list(m.accounts))
     directory = TrustDirectoryClient(backend, trust)
     with pipelined():  # independent of one another: as few blocks as the chain makes
+        deployment.anchors(backend).set_trust_directory(deployer, trust)
         for m in founders:
             for kind, value in m.keys:
                 directory.bootstrap_key(deployer, m.org, kind, value)

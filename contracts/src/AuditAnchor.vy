@@ -4,11 +4,27 @@
 @notice Anchors of the audit log: for each log origin, cosigned checkpoints (tree size, root hash and the
         SHA-256 of the checkpoint note) with strictly increasing tree sizes. Only NOTARY members anchor.
         `covering` finds the first anchor whose tree contains a given leaf, for evidence bundles.
+        `anchor_signed` (for logs of the `sm` suite) also checks the log's SM2 signature over exactly what is
+        anchored, with the SM2-verify precompile at 0x100a, against a LOG_KEY of the notary's member that the
+        TrustDirectory holds valid at this block (docs/national-suite.md, "AuditAnchor checks the notary's SM2
+        signature").
 """
 from interfaces import IConsortiumRegistry
 import membership
 
 MAX_ORIGIN: constant(uint256) = 128
+SM2_VERIFY: constant(address) = 0x000000000000000000000000000000000000100A
+#: TrustDirectory's kind of a log key: the public key a notary signs its log's checkpoints with.
+LOG_KEY: constant(uint8) = 6
+MAX_KEY_VALUE: constant(uint256) = 2048
+#: The signed message starts with this: a NUL cannot occur in a signed note's text, so no checkpoint or batch
+#: statement the same key signs can be read as an anchor statement, nor the other way round.
+ANCHOR_DOMAIN: constant(Bytes[28]) = b"consortium-ledger/anchor/v1\x00"
+
+
+interface ITrustDirectory:
+    def find(org: bytes32, kind: uint8, data: Bytes[MAX_KEY_VALUE]) -> (bool, uint256): view
+    def is_valid(org: bytes32, index: uint256, at_block: uint256) -> bool: view
 
 
 struct Anchor:
@@ -29,22 +45,102 @@ event Anchored:
     notary: bytes32
 
 
+event AnchorSigned:
+    origin_hash: indexed(bytes32)
+    tree_size: indexed(uint64)
+    key_index: uint256
+    key_x: bytes32
+    key_y: bytes32
+    r: bytes32
+    s: bytes32
+
+
 registry: public(IConsortiumRegistry)
 anchors: HashMap[bytes32, HashMap[uint64, Anchor]]
 sizes: HashMap[bytes32, HashMap[uint256, uint64]]
 counts: HashMap[bytes32, uint256]
 origin_at: public(HashMap[uint256, String[MAX_ORIGIN]])
 origin_count: public(uint256)
+#: Where `anchor_signed` finds the log keys; set once by the deployer (`set_trust_directory`).
+trust_directory: public(ITrustDirectory)
+deployer: public(address)
+#: 1 + the TrustDirectory index (in the notary's member) of the log key an anchor was checked under; 0: unchecked.
+signed_with: HashMap[bytes32, HashMap[uint64, uint256]]
 
 
 @deploy
 def __init__(registry: IConsortiumRegistry):
     self.registry = registry
+    self.deployer = msg.sender
+
+
+@external
+def set_trust_directory(directory: ITrustDirectory):
+    """@notice Once, by the deployer at genesis: the TrustDirectory whose LOG_KEY records `anchor_signed` trusts."""
+    assert msg.sender == self.deployer, "not the deployer"
+    assert self.trust_directory.address == empty(address), "trust directory already set"
+    assert directory.address != empty(address), "empty trust directory"
+    self.trust_directory = directory
+    self.deployer = empty(address)
 
 
 @external
 def anchor(origin: String[MAX_ORIGIN], tree_size: uint64, root_hash: bytes32, checkpoint_digest: bytes32):
     org: bytes32 = membership.writer_org(self.registry, msg.sender, membership.NOTARY)
+    self._anchor(org, origin, tree_size, root_hash, checkpoint_digest)
+
+
+@external
+def anchor_signed(
+    origin: String[MAX_ORIGIN], tree_size: uint64, root_hash: bytes32, checkpoint_digest: bytes32,
+    key_x: bytes32, key_y: bytes32, r: bytes32, s: bytes32,
+):
+    """
+    @notice `anchor`, and the log's SM2 signature (r, s; signer ID 1234567812345678) over
+            ANCHOR_DOMAIN ‖ tree_size (8 bytes, big-endian) ‖ root_hash ‖ checkpoint_digest ‖ origin, checked with
+            the precompile under the key (key_x, key_y), which must be a LOG_KEY record of the sender's member
+            in the TrustDirectory, valid at this block.
+    """
+    org: bytes32 = membership.writer_org(self.registry, msg.sender, membership.NOTARY)
+    assert self.trust_directory.address != empty(address), "no trust directory"
+    found: bool = False
+    index: uint256 = 0
+    found, index = staticcall self.trust_directory.find(org, LOG_KEY, concat(b"\x04", key_x, key_y))
+    assert found, "not a log key of the notary's member"
+    assert staticcall self.trust_directory.is_valid(org, index, block.number), "log key not valid at this block"
+    message: Bytes[28 + 8 + 64 + MAX_ORIGIN] = concat(
+        ANCHOR_DOMAIN, convert(tree_size, bytes8), root_hash, checkpoint_digest, convert(origin, Bytes[MAX_ORIGIN])
+    )
+    success: bool = False
+    output: Bytes[32] = b""
+    success, output = raw_call(
+        SM2_VERIFY, concat(key_x, key_y, r, s, message), max_outsize=32, is_static_call=True,
+        revert_on_failure=False,
+    )
+    assert success and len(output) == 32 and convert(output, uint256) == 1, "bad SM2 signature of the log"
+    self._anchor(org, origin, tree_size, root_hash, checkpoint_digest)
+    key: bytes32 = keccak256(origin)
+    self.signed_with[key][tree_size] = index + 1
+    log AnchorSigned(origin_hash=key, tree_size=tree_size, key_index=index, key_x=key_x, key_y=key_y, r=r, s=s)
+
+
+@view
+@external
+def signature_key(origin: String[MAX_ORIGIN], tree_size: uint64) -> (bool, uint256):
+    """
+    @notice (checked, index): whether the anchor of `tree_size` was checked against the log's SM2 signature, and
+            the TrustDirectory index, in the anchoring notary's member, of the key it was checked under.
+    """
+    p: uint256 = self.signed_with[keccak256(origin)][tree_size]
+    if p == 0:
+        return False, 0
+    return True, p - 1
+
+
+@internal
+def _anchor(
+    org: bytes32, origin: String[MAX_ORIGIN], tree_size: uint64, root_hash: bytes32, checkpoint_digest: bytes32
+):
     assert len(origin) > 0, "empty origin"
     assert root_hash != empty(bytes32), "empty root hash"
     assert checkpoint_digest != empty(bytes32), "empty checkpoint digest"

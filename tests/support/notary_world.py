@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from chain.contracts import KeyKind, TrustDirectoryClient
+from chain.tx import Signer
 from notary.checkpointer import Witness, WitnessPolicy
 from notary.event import LOG_VERSIONS
 from notary.logsuite import INTL, SM, LogSuite, LogVerifier, PrivateKey, WitnessVerifier, public_bytes
@@ -122,3 +124,8 @@ class LogWorld:
 
     def notary(self, anchor: AnchorSettings | None = None, **changes: Any) -> NotaryService:
         return NotaryService(self.settings(anchor, **changes))
+
+    def register_log_key(self, trust: TrustDirectoryClient, notary: Signer) -> int:
+        """Write the log key into the TrustDirectory as a LOG_KEY of the notary's member, as ``consortium init``
+        does; AuditAnchor checks an ``sm`` log's anchors against it. Returns its index."""
+        return trust.add_key(notary, KeyKind.LOG_KEY, public_bytes(self.log_key))

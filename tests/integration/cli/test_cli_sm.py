@@ -22,6 +22,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from gmssl_pyx import sm3_hmac
 
+from chain.backend import RpcBackend
+from chain.contracts import AuditAnchorClient
 from chain.ids import OrgId
 from network.description import load_description
 from network.identity import user_paths
@@ -124,6 +126,12 @@ def test_an_sm_consortium_logs_cosigns_anchors_and_verifies_a_call(sm: SmConsort
         bundle = client.evidence(result.event_id, wait_s=120, anchored=True)
         report = client.verify(bundle, description)
         assert report.ok and report.complete, report.to_text()
+        # the anchor carried the log's SM2 signature over what it anchors (anchor_signed), checked offline too
+        assert "AuditAnchor.anchor_signed(" in report.to_text(), report.to_text()
+    # ... and AuditAnchor checked it on chain with the SM2 precompile against the notary's LOG_KEY.
+    anchors = AuditAnchorClient(RpcBackend(sm.up.url), description.contracts["AuditAnchor"])
+    latest = anchors.latest(log_origin(description))
+    assert latest is not None and anchors.signature_key(log_origin(description), latest.tree_size) is not None
     entry = json.loads(base64.b64decode(bundle["entry"]))
     assert entry["event_id"] == result.event_id and entry["decision"] == "allow", entry
 

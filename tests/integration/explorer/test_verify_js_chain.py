@@ -41,6 +41,7 @@ SUITES = {"intl": INTL, "sm": SM}
 def anchored_bundle(consortium: Consortium, world: LogWorld) -> dict[str, Any]:
     """The evidence of ev-5 once the notary has anchored the checkpoint covering it."""
     anchor = AnchorSettings(consortium.anchors, Signer(consortium.deployer.account), interval=0)
+    world.register_log_key(consortium.trust, consortium.signers["op"])
     service = world.notary(anchor)
     try:
         now = int(time.time() * 1000)

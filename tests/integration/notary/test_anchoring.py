@@ -13,14 +13,17 @@ from pathlib import Path
 import pytest
 from web3 import HTTPProvider, Web3
 
-from chain.contracts import AuditAnchorClient
+from chain.backend import EthTesterBackend
+from chain.contracts import AuditAnchorClient, anchor_message
 from chain.errors import BackendError
 from chain.tx import Signer
 from notary.anchor import Anchorer, checkpoint_digest
+from notary.logsuite import SM
 from notary.sequencer import encode_batch, sign_batch_body
 from notary.service import AnchorSettings, NotaryService
+from suite.sm2 import DEFAULT_ID, SM2PublicKey
 from tests.support.clock import Clock
-from tests.support.consortium import Consortium
+from tests.support.consortium import Consortium, NodeBackend
 from tests.support.notary_events import event
 from tests.support.notary_world import GATEWAY, ORIGIN, LogWorld
 from tests.support.wait import wait_until
@@ -233,3 +236,37 @@ def grow_only(service: NotaryService, world: LogWorld, first_seq: int, count: in
     events = [event(event_id=f"ev-{first_seq + i}", gateway_seq=first_seq + i, time_ms=now) for i in range(count)]
     body = encode_batch(GATEWAY, events)
     service.sequencer.submit(GATEWAY, body, sign_batch_body(world.gateway_key, body))
+
+
+def test_an_sm_log_anchors_with_its_sm2_signature_checked_on_chain(consortium: Consortium, tmp_path: Path) -> None:
+    """Under ``sm`` the notary calls anchor_signed with the log key's signature, which AuditAnchor checks against
+    the notary member's LOG_KEY; on anvil, which has no SM2 precompile, it anchors with plain anchor instead."""
+    world = LogWorld(tmp_path / "sm", suite=SM)
+    try:
+        index = world.register_log_key(consortium.trust, consortium.signers["op"])
+        service = anchored(consortium, world)
+        assert service.anchorer is not None
+        now = int(time.time() * 1000)
+        events = [event(v=world.event_version, event_id=f"ev-{i}", gateway_seq=i, time_ms=now) for i in range(1, 6)]
+        body = encode_batch(GATEWAY, events)
+        service.sequencer.submit(GATEWAY, body, sign_batch_body(world.gateway_key, body))
+        assert service.checkpointer.round() is not None
+        service.anchorer.step(force=True)
+        info = consortium.anchors.at_size(ORIGIN, 5)
+        row = service.store.checkpoint(5)
+        assert info is not None and row is not None and info.root_hash == service.reader.root_at(5)
+        assert info.checkpoint_digest == checkpoint_digest(row.note, SM)
+        if not isinstance(consortium.backend, EthTesterBackend | NodeBackend):
+            # anvil has no SM2 precompile: the notary saw it and anchored unchecked rather than not at all
+            assert not consortium.anchors.checks_signatures()
+            assert consortium.anchors.signature_key(ORIGIN, 5) is None
+            service.stop()
+            return
+        assert consortium.anchors.signature_key(ORIGIN, 5) == index
+        (signed,) = consortium.anchors.events("AnchorSigned")
+        signature = bytes(signed["args"]["r"]) + bytes(signed["args"]["s"])
+        key = SM2PublicKey.from_bytes(b"\x04" + bytes(signed["args"]["key_x"]) + bytes(signed["args"]["key_y"]))
+        key.verify(signature, anchor_message(ORIGIN, 5, info.root_hash, info.checkpoint_digest), DEFAULT_ID)
+        service.stop()
+    finally:
+        world.close()

@@ -29,6 +29,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 from web3 import Web3
 
+from chain.contracts import anchor_message
 from chain.node.node import Genesis, Node
 from chain.node.rpc import RpcServer
 from chain.seal import ExtraData, block_hash, commit_digest, seal_digest
@@ -44,6 +45,7 @@ from notary.log.cosignature import CosignatureSigner, CosignatureVerifier
 from notary.log.hashing import hash_leaf, root_of
 from notary.log.note import NoteSigner, NoteVerifier, add_signatures, parse_note, sign_note
 from notary.log.proof import MemoryNodeReader, prove_inclusion
+from notary.log.smnote import SM2NoteVerifier
 from notary.log.tiles import EntriesAddress, format_entry_bundle, parse_tile_path, tiles_for_size
 from notary.mirror import AnchorClaim, LogMismatchError, ReadRefusedError, mirror_log
 from notary.receipt import BatchStatement, batch_receipts, sign_batch
@@ -54,10 +56,12 @@ from notary.verify import (
     TrustRoots,
     anchor_calldata,
     passed,
+    signed_anchor_problem,
     trie_root,
     verify_evidence,
     verify_evidence_json,
 )
+from suite.sm2 import DEFAULT_ID, SM2PrivateKey
 from tests.support.notary_events import event
 
 ORIGIN = "test-consortium/audit-log"
@@ -391,6 +395,37 @@ def test_the_chain_part_recomputes_what_the_node_holds(world: World) -> None:
 def test_anchor_calldata_matches_the_contract_abi() -> None:
     args = (ORIGIN, 12345, b"\x11" * 32, b"\x22" * 32)
     assert anchor_calldata(*args) == calldata(*args)
+
+
+def signed_calldata(key: SM2PrivateKey, values: tuple[str, int, bytes, bytes], signature: bytes) -> bytes:
+    """anchor_signed(...) encoded from the contract's own ABI."""
+    point = key.public_key().public_bytes()
+    contract = Web3().eth.contract(abi=load_artifact("AuditAnchor").abi)
+    extra = [point[1:33], point[33:], signature[:32], signature[32:]]
+    return bytes.fromhex(contract.encode_abi("anchor_signed", args=[*values, *extra])[2:])
+
+
+def test_a_signed_anchor_is_checked_against_the_sm_log_key() -> None:
+    key, other = SM2PrivateKey.generate(), SM2PrivateKey.generate()
+    log = SM2NoteVerifier(ORIGIN, key.public_key().public_bytes())
+    values = (ORIGIN, 12345, b"\x11" * 32, b"\x22" * 32)
+    good = key.sign(anchor_message(*values), DEFAULT_ID)
+    assert signed_anchor_problem(signed_calldata(key, values, good), *values, log) is None
+    other_root = anchor_message(ORIGIN, 12345, b"\x33" * 32, b"\x22" * 32)
+    cases = {
+        "another signer": (signed_calldata(key, values, other.sign(anchor_message(*values), DEFAULT_ID)), "verify"),
+        "another root signed": (signed_calldata(key, values, key.sign(other_root, DEFAULT_ID)), "verify"),
+        "another key": (signed_calldata(other, values, other.sign(anchor_message(*values))), "not the log's key"),
+        "another size": (signed_calldata(key, (ORIGIN, 12346, *values[2:]), good), "not the checkpoint's"),
+        "malformed": (signed_calldata(key, values, bytes(64)), "verify"),
+        "truncated": (signed_calldata(key, values, good)[:-32], "do not decode"),
+        "plain anchor": (anchor_calldata(*values), "neither anchor nor anchor_signed"),
+    }
+    for name, (data, reason) in cases.items():
+        why = signed_anchor_problem(data, *values, log)
+        assert why is not None and reason in why, name
+    intl = NoteVerifier(ORIGIN, Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+    assert "not an SM2 key" in (signed_anchor_problem(signed_calldata(key, values, good), *values, intl) or "")
 
 
 def test_encode_header_refuses_a_block_without_a_base_field(world: World) -> None:
