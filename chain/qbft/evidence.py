@@ -13,11 +13,12 @@ record's other fields, not the node that kept it.
 :class:`EquivocationDetector` is what a node feeds with the messages it received and decoded (their authors
 recovered): it remembers the first digest each validator signed for each height, round and message type, and
 returns a record when a later message conflicts. Its memory is bounded whatever peers send: only messages from
-validators of the current set count (decoding checks each signature and recovers its author), each validator
-has at most ``per_author`` slots remembered and ``per_author_bytes`` of bodies, slots of past heights are
-dropped as the height moves on, and only the first ``keep`` records are kept (later ones are counted, not
-stored). It does no I/O: the node's consensus loop (``chain.node.consensus``) calls it where it decodes what
-peers send.
+validators of the current set count (decoding checks each signature and recovers its author), for at most
+``ahead`` heights after the current one; each validator has at most ``per_author`` slots remembered and
+``per_author_bytes`` of bodies (a message for an earlier height and round than a slot's, not yet proven, takes
+that slot's place); slots of past heights are dropped as the height moves on; and only the first ``keep``
+records are kept (later ones are counted, not stored). It does no I/O: the node's consensus loop
+(``chain.node.consensus``) calls it where it decodes what peers send.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ KEEP = 64
 PER_AUTHOR = 256
 #: Bytes of message bodies remembered per validator (a PROPOSAL carries a block and its justification).
 PER_AUTHOR_BYTES = 32 * 1024 * 1024
+#: Heights after the current one whose messages are compared (as many as ``chain.qbft.buffer`` keeps).
+AHEAD = 10
 
 
 class InvalidEvidenceError(ChainError):
@@ -144,16 +147,21 @@ class EquivocationDetector:
     """Compares each validator's messages per height, round and type; see the module's docstring for bounds."""
 
     def __init__(
-        self, *, keep: int = KEEP, per_author: int = PER_AUTHOR, per_author_bytes: int = PER_AUTHOR_BYTES
+        self,
+        *,
+        keep: int = KEEP,
+        per_author: int = PER_AUTHOR,
+        per_author_bytes: int = PER_AUTHOR_BYTES,
+        ahead: int = AHEAD,
     ) -> None:
-        self.keep, self.per_author, self.per_author_bytes = keep, per_author, per_author_bytes
+        self.keep, self.per_author, self.per_author_bytes, self.ahead = keep, per_author, per_author_bytes, ahead
         self.records: list[Equivocation] = []
         #: Equivocations detected per validator, kept or not.
         self.counts: dict[bytes, int] = {}
-        #: Messages not compared: their validator's slots or bytes were used up.
+        #: Messages not compared: too far ahead, or their validator's slots or bytes were used up by nearer ones.
         self.skipped = 0
-        self._slots: dict[tuple[bytes, int, int, int], _Slot] = {}
-        self._held: dict[bytes, tuple[int, int]] = {}  # validator → (slots, bytes of bodies) remembered
+        self._slots: dict[bytes, dict[tuple[int, int, int], _Slot]] = {}  # validator → (height, round, code) → …
+        self._bytes: dict[bytes, int] = {}  # validator → bytes of bodies remembered
         self._floor = 0
 
     def observe(
@@ -162,42 +170,61 @@ class EquivocationDetector:
         """Compare ``message`` (decoded from ``body``: its author recovered from its signature) with what its
         author signed before for its height, round and type; the new record if it conflicts for the first time
         (whether or not it is kept). Only a message of a type in :data:`EVIDENT`, from one of ``validators``
-        (the current set), for ``current`` (the height the node runs) or later counts; slots of heights below
-        ``current`` are dropped."""
+        (the current set), for ``current`` (the height the node runs) up to ``ahead`` heights later counts;
+        slots of heights below ``current`` are dropped."""
         if current > self._floor:
             self._forget_below(current)
-        if code not in EVIDENT or message.height < current or message.author not in validators:
+        if code not in EVIDENT or message.author not in validators or message.height < current:
             return None
-        key = (message.author, message.height, message.round, int(code))
+        if message.height - current > self.ahead:
+            self.skipped += 1
+            return None
+        author, key = message.author, (message.height, message.round, int(code))
         digest = digest_of(message)
-        slot = self._slots.get(key)
+        slots = self._slots.setdefault(author, {})
+        slot = slots.get(key)
         if slot is None:
-            count, used = self._held.get(message.author, (0, 0))
-            if count >= self.per_author or used + len(body) > self.per_author_bytes:
+            if not self._make_room(author, slots, key, len(body)):
                 self.skipped += 1
                 return None
-            self._slots[key] = _Slot(digest, body)
-            self._held[message.author] = (count + 1, used + len(body))
+            slots[key] = _Slot(digest, body)
+            self._bytes[author] = self._bytes.get(author, 0) + len(body)
             return None
         if slot.digest == digest or slot.recorded:
             return None
         slot.recorded = True
-        record = Equivocation(message.author, message.height, message.round, m.Code(code), slot.body, body)
-        self.counts[message.author] = self.counts.get(message.author, 0) + 1
+        record = Equivocation(author, message.height, message.round, m.Code(code), slot.body, body)
+        self.counts[author] = self.counts.get(author, 0) + 1
         if len(self.records) < self.keep:
             self.records.append(record)
         return record
 
     def remembered(self) -> int:
         """Slots held now (for tests of the bounds)."""
-        return len(self._slots)
+        return sum(len(slots) for slots in self._slots.values())
+
+    def _make_room(self, author: bytes, slots: dict[tuple[int, int, int], _Slot], key: tuple[int, int, int],
+                   size: int) -> bool:  # fmt: skip
+        """Whether a slot of ``size`` bytes for ``key`` fits in ``author``'s bounds, after dropping its slots for
+        later heights and rounds than ``key`` (not yet proven) if need be: nearer ones matter first, so a
+        validator cannot crowd out its own next rounds with messages for far ones."""
+
+        def full() -> bool:
+            return len(slots) >= self.per_author or self._bytes.get(author, 0) + size > self.per_author_bytes
+
+        while full():
+            farther = [k for k, slot in slots.items() if k[:2] > key[:2] and not slot.recorded]
+            if not farther:
+                return False
+            dropped = slots.pop(max(farther))
+            self._bytes[author] -= len(dropped.body)
+        return True
 
     def _forget_below(self, height: int) -> None:
         self._floor = height
-        for key in [k for k in self._slots if k[1] < height]:
-            slot = self._slots.pop(key)
-            count, used = self._held[key[0]]
-            if count == 1:
-                del self._held[key[0]]
-            else:
-                self._held[key[0]] = (count - 1, used - len(slot.body))
+        for author in list(self._slots):
+            slots = self._slots[author]
+            for key in [k for k in slots if k[0] < height]:
+                self._bytes[author] -= len(slots.pop(key).body)
+            if not slots:
+                del self._slots[author], self._bytes[author]

@@ -146,6 +146,17 @@ def test_memory_stays_bounded_under_a_flood() -> None:
     assert big.remembered() == 2  # a PREPARE's body is 108 bytes: two fit in 250
 
 
+def test_a_validator_cannot_crowd_out_its_next_rounds_with_far_ones() -> None:
+    detector = EquivocationDetector(per_author=8, ahead=10)
+    for round_ in range(100, 108):  # its slots filled with far rounds first
+        feed(detector, m.prepare(ALICE, 1, round_, digest(1)))
+    assert feed(detector, m.prepare(ALICE, 12, 0, digest(1))) is None and detector.skipped == 1  # too far ahead
+    feed(detector, m.prepare(ALICE, 1, 0, digest(1)))  # a nearer round takes the farthest one's place
+    assert detector.remembered() == 8
+    record = feed(detector, m.prepare(ALICE, 1, 0, digest(2)))
+    assert record is not None and verify_equivocation(record) == address(ALICE)
+
+
 def test_honest_traffic_yields_no_evidence() -> None:
     net = Network(4, seed=1)
     assert net.run_until(net.all_reach(4), until=60.0)
