@@ -17,6 +17,11 @@ as Besu's code and RLP body). Decided blocks are appended to the node, and the n
   was down. A quorum of COMMITs for a block its height's instance did not accept (an equivocating proposer sent
   it another) means the same: it asks at once, and every :data:`SYNC_INTERVAL_S` until a peer has the block.
 - **Past heights and garbage** are dropped and counted; nothing a peer sends can raise out of the loop.
+- **Equivocations** are kept as evidence: a PROPOSAL, PREPARE or COMMIT from a validator of the current set, for
+  this height or a later one, is compared with what that validator signed before for the same height, round and
+  type (``chain.qbft.evidence.EquivocationDetector``, bounded); a conflict keeps both bodies as received
+  (:attr:`Consensus.equivocations`: ``qbft_getEquivocations``, ``/metrics``). In memory only: a restart starts
+  with none.
 - **What it reports** (:meth:`ConsensusNode.report`, defined in ``chain.node.health``): whether it is in sync
   (the heads peers show: later heights' messages, their status, what a fetch returns) and in quorum (the
   validators among its connected peers), the rounds whose proposer missed them (:attr:`Stats.missed_proposals`)
@@ -51,6 +56,7 @@ from chain.node.peerauth import NodeCertificates
 from chain.node.peers import MAX_BLOCKS, MAX_BLOCKS_BYTES, STATUS_INTERVAL_S, Handlers, PeerLinks, PeerServer
 from chain.qbft import messages as m
 from chain.qbft.buffer import FutureMessages
+from chain.qbft.evidence import EquivocationDetector
 from chain.qbft.machine import Action, Broadcast, Height
 from chain.qbft.rules import RoundTimer
 from chain.seal import extra_data
@@ -131,6 +137,8 @@ class Consensus:
         self._started = clock()
         self.machine: Height | None = None
         self.buffer = FutureMessages()
+        #: Evidence of validators that signed conflicting messages, kept in memory (bounded) from the start.
+        self.equivocations = EquivocationDetector()
         self.stats = Stats(last_decided_at=clock() - period)
         self.inbox: queue.Queue[tuple[int, bytes]] = queue.Queue(INBOX)
         #: The heads peers were seen at (``chain.node.health``: "in sync").
@@ -240,8 +248,10 @@ class Consensus:
         if message.height < height:
             self.stats.stale += 1
             return
+        validators = extra_data(head).validators
+        self._check_equivocation(code, body, message, height, validators)
         if message.height > height:
-            if message.author in extra_data(head).validators:  # a validator of the set is that far: evidence
+            if message.author in validators:  # a validator of the set is that far: evidence
                 self.evidence.saw(message.height - 1, self.clock())
             self.buffer.keep(message, height)
             self._behind = self.fetch is not None
@@ -258,6 +268,17 @@ class Consensus:
             # later height's message may come to say so while the consortium is idle. It fetches the block
             # now, and every SYNC_INTERVAL_S until a peer has it.
             self._behind = self.fetch is not None
+
+    def _check_equivocation(
+        self, code: int, body: bytes, message: m.Message, height: int, validators: Sequence[bytes]
+    ) -> None:
+        """Keep the evidence if ``message`` (from a validator of the current set) conflicts with one its author
+        signed before for the same height, round and type (``chain.qbft.evidence``)."""
+        record = self.equivocations.observe(code, body, message, height, validators)
+        if record is not None:
+            fields = {"validator": to_checksum_address(record.validator), "height": record.height,
+                      "round": record.round, "type": record.code.name}  # fmt: skip
+            log.warning("validator equivocated", extra={"fields": fields})
 
     def _feed(self, machine: Height, message: m.Message, now: float) -> None:
         """Hand a message of its height to ``machine``; a proposal's arrival is remembered (time to finality)."""

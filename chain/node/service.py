@@ -48,7 +48,8 @@ STORE_DIR = "chaindata"
 @dataclass
 class Metrics:
     """Counters behind ``/metrics`` (Prometheus text format). A node in a network adds its consensus lines:
-    ``consensus`` is its report (``chain.node.health``), ``finality`` its time-to-finality histogram."""
+    ``consensus`` is its report (``chain.node.health``), ``finality`` its time-to-finality histogram,
+    ``equivocations`` the conflicting messages detected per validator."""
 
     node: Node
     started: float = field(default_factory=time.monotonic)
@@ -58,6 +59,8 @@ class Metrics:
     recent: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=120))
     consensus: Callable[[], NodeStatus] | None = None
     finality: Histogram | None = None
+    #: Equivocations detected per validator (``chain.qbft.evidence``), on a network.
+    equivocations: Callable[[], dict[bytes, int]] | None = None
 
     def record(self, transactions: int, seconds: float) -> None:
         self.sealed_blocks += 1
@@ -137,6 +140,12 @@ class Metrics:
             out += [f"# HELP {name} Rounds whose timer expired here before a valid proposal came, by proposer"]
             out += [f"# TYPE {name} counter"]
             out += [f'{name}{{proposer="{to_checksum_address(a)}"}} {n}' for a, n in state.missed_by_proposer]
+        if self.equivocations is not None:
+            name = "consortium_consensus_equivocations_total"
+            out += [f"# HELP {name} Conflicting signed QBFT messages detected here, by validator"]
+            out += [f"# TYPE {name} counter"]
+            counts = sorted(self.equivocations().items())
+            out += [f'{name}{{validator="{to_checksum_address(a)}"}} {n}' for a, n in counts]
         if self.finality is not None:
             out += self.finality.render(
                 "consortium_consensus_finality_seconds",
@@ -279,8 +288,16 @@ def run(
         if member is not None:
             metrics.consensus = status = member.report
             metrics.finality = member.consensus.stats.finality
+            detector = member.consensus.equivocations
+            metrics.equivocations = lambda: dict(detector.counts)
         server = RpcServer(
-            node, host, port, metrics.render, status, ssl_context=None if rpc_tls is None else rpc_tls.context
+            node,
+            host,
+            port,
+            metrics.render,
+            status,
+            ssl_context=None if rpc_tls is None else rpc_tls.context,
+            equivocations=None if member is None else lambda: tuple(member.consensus.equivocations.records),
         )
         if rpc_tls is not None:
             server.access = RpcAccess(rpc_tls.members(server.read), rpc_tls.public)

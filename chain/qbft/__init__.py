@@ -7,7 +7,9 @@
 - :mod:`chain.qbft.messages`: the four signed messages (PROPOSAL, PREPARE, COMMIT, ROUND-CHANGE) in Besu's wire
   encoding, their authors recovered from their signatures;
 - :mod:`chain.qbft.machine`: one validator's state machine for one height, fed messages and the time, answering
-  with messages to broadcast and the block it decided.
+  with messages to broadcast and the block it decided;
+- :mod:`chain.qbft.evidence`: evidence of a validator that signed two conflicting messages, detected within
+  bounds and checked offline.
 
 The node supplies what depends on execution (is a block valid, build one for a round); everything here is a
 function of its inputs, so the tests drive whole networks of these machines in one process with a delivery

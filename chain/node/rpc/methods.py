@@ -1,5 +1,6 @@
 """The node's JSON-RPC methods: the Ethereum execution API (``web3_*``, ``net_*``, ``eth_*``) and the
-``consortium_*`` reads of the validator set, block seals and the node's own status.
+``consortium_*`` reads of the validator set, block seals and the node's own status; ``qbft_getEquivocations``,
+the evidence the node kept of validators that signed conflicting consensus messages.
 
 Follows the Ethereum execution-apis conventions (https://github.com/ethereum/execution-apis): EIP-1898 block
 parameters; blocks have instant finality, so ``safe``, ``finalized`` and ``pending`` read the head. Fees are free
@@ -10,7 +11,7 @@ receipts and call answers are remembered by ``cache``.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -47,6 +48,7 @@ from chain.node.rpc.codec import (
 )
 from chain.node.rpc.envelope import MethodTable
 from chain.node.rpc.errors import InvalidParamsError, LimitExceededError
+from chain.qbft.evidence import Equivocation
 from chain.seal import SealError, extra_data, quorum, seal_digest, seal_signers, verify_seals
 
 #: Most blocks one eth_getLogs may scan, and most logs it may return.
@@ -67,9 +69,15 @@ class Methods:
     """The methods of one node; ``table`` is what the envelope dispatches on. ``status`` is the node's report on
     itself (its consensus loop's, given by whoever runs it); without one, the node seals alone."""
 
-    def __init__(self, node: Node, status: Callable[[], NodeStatus] | None = None) -> None:
+    def __init__(
+        self,
+        node: Node,
+        status: Callable[[], NodeStatus] | None = None,
+        equivocations: Callable[[], Sequence[Equivocation]] | None = None,
+    ) -> None:
         self.node = node
         self.status: Callable[[], NodeStatus] = status or (lambda: alone_status(node))
+        self.equivocations: Callable[[], Sequence[Equivocation]] = equivocations or tuple
         self._senders = SenderCache()
         self._receipts = ReceiptCache(node)
         self._calls = CallCache(node)
@@ -112,6 +120,7 @@ class Methods:
             "consortium_validators": (self._validators, 0, 1),
             "consortium_getSeals": (self._get_seals, 0, 1),
             "consortium_nodeStatus": (self._node_status, 0, 0),
+            "qbft_getEquivocations": (self._get_equivocations, 0, 0),
         }
 
     # -- block and state resolution ---------------------------------------------------------------------------
@@ -452,3 +461,9 @@ class Methods:
         """This node's head, mode, QBFT height and round, validator set, peers, health and counters (the
         definitions are in ``chain.node.health``)."""
         return self.status().to_json()
+
+    def _get_equivocations(self) -> list[dict[str, Any]]:
+        """The evidence this node kept of validators that signed two conflicting QBFT messages for one height,
+        round and type (``chain.qbft.evidence``): each record with both messages' bodies as received, for
+        ``verify_equivocation``. A node sealing alone keeps none."""
+        return [record.to_json() for record in self.equivocations()]

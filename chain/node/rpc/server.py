@@ -23,7 +23,7 @@ import socket
 import ssl
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -35,6 +35,7 @@ from chain.node.rpc.access import RpcAccess, public_methods, refused_body
 from chain.node.rpc.envelope import answer_body, dump
 from chain.node.rpc.errors import RpcConfigError, RpcRefusedError
 from chain.node.rpc.methods import Methods
+from chain.qbft.evidence import Equivocation
 
 log = logging.getLogger("chain.node.rpc")
 
@@ -53,7 +54,8 @@ class RpcServer:
 
     ``metrics`` renders ``GET /metrics``; ``status`` is the node's report on itself (``consortium_nodeStatus``
     and ``GET /health``), by default that of a node sealing alone. ``ssl_context`` serves HTTPS; ``access``
-    (which needs it; it may also be set before :meth:`start`) admits members and the public subset only."""
+    (which needs it; it may also be set before :meth:`start`) admits members and the public subset only.
+    ``equivocations`` gives the evidence the consensus loop kept (``qbft_getEquivocations``; none by default)."""
 
     def __init__(
         self,
@@ -64,6 +66,7 @@ class RpcServer:
         status: Callable[[], NodeStatus] | None = None,
         ssl_context: ssl.SSLContext | None = None,
         access: RpcAccess | None = None,
+        equivocations: Callable[[], Sequence[Equivocation]] | None = None,
     ) -> None:
         self.node = node
         self.host = host
@@ -73,7 +76,7 @@ class RpcServer:
         self.access = access
         self._http: _HttpServer | None = None
         self._thread: threading.Thread | None = None
-        methods = Methods(node, status)
+        methods = Methods(node, status, equivocations)
         self.status = methods.status
         self._methods = methods.table()
 

@@ -3,7 +3,8 @@
 Every message goes through the wire encoding (encode, then decode with its author recovered) on its way, as it
 would between processes. A node can be offline (it neither receives nor acts), a link can drop or delay what
 it carries, and a node can be Byzantine: an equivocator sends one proposal to some validators and a different
-one to the rest, and prepares and commits both.
+one to the rest, and prepares and commits both. Each node keeps evidence of equivocations as the node's
+consensus loop does (``chain.qbft.evidence``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from chain.errors import MalformedError
 from chain.qbft import messages as m
 from chain.qbft.block import QbftBlock
 from chain.qbft.buffer import FutureMessages
+from chain.qbft.evidence import EquivocationDetector
 from chain.qbft.machine import Broadcast, Decided, Height
 from chain.qbft.rules import RoundTimer, quorum
 from tests.unit.chain.qbft.chainlike import Chain, address, keys
@@ -34,6 +36,8 @@ class Node:
     buffer: FutureMessages = field(default_factory=FutureMessages)
     online: bool = True
     equivocates: bool = False
+    #: What the node's consensus loop keeps of validators' conflicting messages (``chain.node.consensus``).
+    evidence: EquivocationDetector = field(default_factory=EquivocationDetector)
 
     @property
     def me(self) -> bytes:
@@ -171,6 +175,8 @@ class Network:
             self.garbage += 1
             return
         self.delivered += 1
+        if message.height >= node.machine.height:
+            node.evidence.observe(code, body, message, node.machine.height, self.validators)
         if message.height > node.machine.height:
             self.catch_up(dst)  # a peer is ahead: fetch what it decided, as a node syncs
         if message.height > node.machine.height:

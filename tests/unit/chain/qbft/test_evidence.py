@@ -1,0 +1,178 @@
+"""chain.qbft.evidence: conflicting signed messages kept as evidence, checked offline from their bodies alone."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import rlp
+
+from chain.errors import MalformedError
+from chain.qbft import messages as m
+from chain.qbft.evidence import Equivocation, EquivocationDetector, InvalidEvidenceError, verify_equivocation
+from chain.qbft.rules import RoundTimer, proposer
+from tests.unit.chain.qbft.chainlike import address, keys, make_block
+from tests.unit.chain.qbft.sim import Network
+
+KEYS = keys(5)
+VALIDATORS = tuple(address(k) for k in KEYS[:4])
+STRANGER = KEYS[4]
+ALICE = KEYS[0]
+
+
+def digest(i: int) -> bytes:
+    return bytes([i]) * 32
+
+
+def wire(message: m.Message) -> tuple[int, bytes, m.Message]:
+    """The message as a peer receives it: its code, its body, and the body decoded (author recovered)."""
+    code, body = m.encode(message)
+    return int(code), body, m.decode(int(code), body)
+
+
+def feed(detector: EquivocationDetector, message: m.Message, current: int = 1) -> Equivocation | None:
+    code, body, decoded = wire(message)
+    return detector.observe(code, body, decoded, current, VALIDATORS)
+
+
+def prepares_record() -> Equivocation:
+    detector = EquivocationDetector()
+    assert feed(detector, m.prepare(ALICE, 1, 0, digest(1))) is None
+    record = feed(detector, m.prepare(ALICE, 1, 0, digest(2)))
+    assert record is not None
+    return record
+
+
+def test_two_prepares_with_different_digests_are_evidence_that_verifies_offline() -> None:
+    record = prepares_record()
+    assert (record.validator, record.height, record.round, record.code) == (address(ALICE), 1, 0, m.Code.PREPARE)
+    assert verify_equivocation(record) == address(ALICE)
+    assert verify_equivocation(record, VALIDATORS) == address(ALICE)
+    again = Equivocation.from_json(record.to_json())  # what qbft_getEquivocations answers, read back
+    assert again == record and verify_equivocation(again) == address(ALICE)
+
+
+def test_two_proposals_of_different_blocks_and_two_commits_are_evidence() -> None:
+    one = make_block(bytes(32), 1, address(ALICE), VALIDATORS, payload=b"one")
+    two = make_block(bytes(32), 1, address(ALICE), VALIDATORS, payload=b"two")
+    detector = EquivocationDetector()
+    assert feed(detector, m.proposal(ALICE, one, 0)) is None
+    proposals = feed(detector, m.proposal(ALICE, two, 0))
+    assert feed(detector, m.commit(ALICE, one, 0)) is None
+    commits = feed(detector, m.commit(ALICE, two, 0))
+    assert proposals is not None and proposals.code == m.Code.PROPOSAL
+    assert commits is not None and commits.code == m.Code.COMMIT
+    assert verify_equivocation(proposals) == verify_equivocation(commits) == address(ALICE)
+    assert detector.records == [proposals, commits] and detector.counts == {address(ALICE): 2}
+
+
+def test_a_tampered_record_fails_verification() -> None:
+    record = prepares_record()
+    body = bytearray(record.second)
+    body[-1] ^= 1  # the signature's last byte: the body still decodes, to another signer or none
+    forged = [
+        replace(record, second=bytes(body)),
+        replace(record, validator=address(KEYS[1])),
+        replace(record, height=2),
+        replace(record, round=1),
+        replace(record, second=record.first),
+        replace(record, code=m.Code.COMMIT),
+        replace(record, code=m.Code.ROUND_CHANGE),
+        replace(record, first=b"\xc0"),
+        replace(record, second=m.encode(m.prepare(KEYS[1], 1, 0, digest(2)))[1]),  # another validator's
+    ]
+    for bad in forged:
+        with pytest.raises(InvalidEvidenceError):
+            verify_equivocation(bad)
+    with pytest.raises(InvalidEvidenceError, match="not one of the given validators"):
+        verify_equivocation(record, VALIDATORS[1:])
+    with pytest.raises(MalformedError):
+        Equivocation.from_json({**record.to_json(), "first": "c0"})
+
+
+def test_duplicates_strangers_bad_signatures_round_changes_and_other_rounds_are_not_evidence() -> None:
+    detector = EquivocationDetector()
+    first = m.prepare(ALICE, 1, 0, digest(1))
+    assert feed(detector, first) is None
+    assert feed(detector, first) is None  # the same message again
+    assert feed(detector, m.prepare(ALICE, 1, 1, digest(2))) is None  # another round
+    assert feed(detector, m.prepare(ALICE, 2, 0, digest(2))) is None  # another height
+    assert feed(detector, m.commit(ALICE, make_block(bytes(32), 1, address(ALICE), VALIDATORS), 0)) is None
+    assert feed(detector, m.prepare(STRANGER, 1, 0, digest(1))) is None
+    assert feed(detector, m.prepare(STRANGER, 1, 0, digest(2))) is None  # not a validator
+    assert feed(detector, m.round_change(ALICE, 1, 3)) is None
+    assert feed(detector, m.round_change(ALICE, 1, 3, None)) is None
+    # a body whose signature was altered recovers another address (not a validator's): not ALICE's message
+    code, body, _ = wire(m.prepare(ALICE, 1, 0, digest(3)))
+    items = rlp.decode(body)
+    items[1] = items[1][:-2] + bytes([items[1][-2] ^ 1]) + items[1][-1:]
+    tampered = bytes(rlp.encode(items))
+    try:
+        decoded = m.decode(code, tampered)
+    except MalformedError:
+        pass  # recovers no key at all: it never reaches the detector
+    else:
+        assert decoded.author != address(ALICE)
+        assert detector.observe(code, tampered, decoded, 1, VALIDATORS) is None
+    assert feed(detector, m.prepare(ALICE, 0, 0, digest(9)), current=1) is None  # a past height
+    assert detector.records == [] and detector.counts == {}
+
+
+def test_one_record_per_height_round_and_type_and_the_first_body_is_kept() -> None:
+    detector = EquivocationDetector()
+    original = m.prepare(ALICE, 1, 0, digest(1))
+    feed(detector, original)
+    assert feed(detector, m.prepare(ALICE, 1, 0, digest(2))) is not None
+    assert feed(detector, m.prepare(ALICE, 1, 0, digest(3))) is None  # a third digest: the slot is proven already
+    assert len(detector.records) == 1 and detector.records[0].first == m.encode(original)[1]
+
+
+def test_memory_stays_bounded_under_a_flood() -> None:
+    detector = EquivocationDetector(keep=3, per_author=8, per_author_bytes=10_000)
+    for round_ in range(50):  # one validator equivocating in every round
+        feed(detector, m.prepare(ALICE, 1, round_, digest(1)))
+        feed(detector, m.prepare(ALICE, 1, round_, digest(2)))
+    for round_ in range(1000):  # and strangers flooding
+        feed(detector, m.prepare(STRANGER, 1, round_, digest(1)))
+    assert detector.remembered() == 8  # ALICE's slots; none for the stranger
+    assert len(detector.records) == 3 and detector.counts == {address(ALICE): 8}
+    assert detector.skipped == 2 * 42  # both of each later round's messages
+    assert all(verify_equivocation(r) == address(ALICE) for r in detector.records)
+    feed(detector, m.prepare(KEYS[1], 2, 0, digest(1)), current=2)  # the height moved on: height 1 is forgotten
+    assert detector.remembered() == 1
+    big = EquivocationDetector(per_author_bytes=250)
+    for round_ in range(10):
+        feed(big, m.prepare(ALICE, 1, round_, digest(1)))
+    assert big.remembered() == 2  # a PREPARE's body is 108 bytes: two fit in 250
+
+
+def test_a_validator_cannot_crowd_out_its_next_rounds_with_far_ones() -> None:
+    detector = EquivocationDetector(per_author=8, ahead=10)
+    for round_ in range(100, 108):  # its slots filled with far rounds first
+        feed(detector, m.prepare(ALICE, 1, round_, digest(1)))
+    assert feed(detector, m.prepare(ALICE, 12, 0, digest(1))) is None and detector.skipped == 1  # too far ahead
+    feed(detector, m.prepare(ALICE, 1, 0, digest(1)))  # a nearer round takes the farthest one's place
+    assert detector.remembered() == 8
+    record = feed(detector, m.prepare(ALICE, 1, 0, digest(2)))
+    assert record is not None and verify_equivocation(record) == address(ALICE)
+
+
+def test_honest_traffic_yields_no_evidence() -> None:
+    net = Network(4, seed=1)
+    assert net.run_until(net.all_reach(4), until=60.0)
+    assert all(node.evidence.records == [] and node.evidence.counts == {} for node in net.nodes)
+
+
+def test_an_equivocating_proposer_is_named_by_the_evidence_the_honest_validators_keep() -> None:
+    net = Network(4, seed=0, timer=RoundTimer(base=1.0, cap=4.0))
+    first = proposer(net.validators, bytes(20), 0)
+    byz = next(i for i, node in enumerate(net.nodes) if node.me == first)
+    net.nodes[byz].equivocates = True
+    assert net.run_until(net.all_reach(2), until=120.0), net.heights()
+    net.assert_agreement()
+    records = [r for node in net.honest() for r in node.evidence.records]
+    assert records  # it prepared and committed both blocks to everyone
+    assert {verify_equivocation(r, net.validators) for r in records} == {first}
+    for node in net.honest():
+        slots = [(r.height, r.round, r.code) for r in node.evidence.records]
+        assert len(slots) == len(set(slots))  # one record per height, round and type

@@ -1,0 +1,95 @@
+"""Equivocation evidence in the node: chain.node.consensus keeps it where it decodes peers' messages, the JSON-RPC
+answers it (``qbft_getEquivocations``) and ``/metrics`` counts it per validator. Stepped by hand, in process."""
+
+from __future__ import annotations
+
+import json
+
+from eth.db.atomic import AtomicDB
+from eth_keys.datatypes import PrivateKey
+from eth_utils.address import to_checksum_address
+
+from chain.node.consensus import Consensus
+from chain.node.node import Genesis, Node
+from chain.node.rpc import RpcServer
+from chain.node.service import Metrics
+from chain.qbft import messages as m
+from chain.qbft.evidence import Equivocation, verify_equivocation
+from chain.qbft.rules import RoundTimer, proposer
+from tests.unit.chain.qbft.chainlike import make_block
+
+KEYS = [PrivateKey(bytes([i]) * 32) for i in (1, 2, 3, 4)]
+STRANGER = PrivateKey(b"\x09" * 32)
+ADDRESSES = tuple(k.public_key.to_checksum_address() for k in KEYS)
+GENESIS = Genesis(20261, ADDRESSES, ADDRESSES[0], 1_700_000_000)
+BY_ADDRESS = {k.public_key.to_canonical_address(): k for k in KEYS}
+PROPOSER = BY_ADDRESS[proposer(sorted(BY_ADDRESS), b"\0" * 20, 0)]
+ME = next(k for k in KEYS if k is not PROPOSER)
+
+
+def validator() -> Consensus:
+    """Validator ``ME`` at height 1 of a four-validator chain, its clock fixed (nothing times out)."""
+    node = Node(AtomicDB(), GENESIS, clock=lambda: 1_700_000_100)
+    return Consensus(node, ME, lambda _code, _body: None, timer=RoundTimer(base=60.0, cap=60.0), clock=lambda: 100.0)
+
+
+def deliver(consensus: Consensus, *messages: m.Message) -> None:
+    for message in messages:
+        assert consensus.deliver(*m.encode(message))
+        consensus.step(wait=0)
+
+
+def block(payload: bytes) -> object:
+    validators = tuple(sorted(BY_ADDRESS))
+    return make_block(bytes(32), 1, PROPOSER.public_key.to_canonical_address(), validators, payload=payload)
+
+
+def test_an_equivocating_proposer_yields_exactly_one_record_naming_it() -> None:
+    consensus = validator()
+    one, two = block(b"one"), block(b"two")
+    proposals = [m.proposal(PROPOSER, one, 0), m.proposal(PROPOSER, two, 0)]  # type: ignore[arg-type]
+    deliver(consensus, *proposals, proposals[0], proposals[1])  # each twice: repeats add nothing
+    records = consensus.equivocations.records
+    assert len(records) == 1 and consensus.stats.last_error == ""
+    (record,) = records
+    assert record.code == m.Code.PROPOSAL and (record.height, record.round) == (1, 0)
+    assert record.first == m.encode(proposals[0])[1] and record.second == m.encode(proposals[1])[1]
+    assert verify_equivocation(record, BY_ADDRESS) == PROPOSER.public_key.to_canonical_address()
+    assert consensus.equivocations.counts == {PROPOSER.public_key.to_canonical_address(): 1}
+
+
+def test_a_later_heights_messages_count_and_strangers_stale_and_garbage_do_not() -> None:
+    consensus = validator()
+    deliver(
+        consensus,
+        m.prepare(STRANGER, 1, 0, b"\x01" * 32),
+        m.prepare(STRANGER, 1, 0, b"\x02" * 32),  # not a validator
+        m.prepare(KEYS[2], 1, 0, b"\x01" * 32),
+        m.prepare(KEYS[2], 1, 0, b"\x01" * 32),  # the same message again
+        m.prepare(KEYS[3], 0, 0, b"\x01" * 32),
+        m.prepare(KEYS[3], 0, 0, b"\x02" * 32),  # a past height
+    )
+    for body in (b"garbage", b"\xc0"):
+        consensus.deliver(int(m.Code.PREPARE), body)
+        consensus.step(wait=0)
+    assert consensus.equivocations.records == []
+    deliver(consensus, m.prepare(KEYS[3], 3, 0, b"\x01" * 32), m.prepare(KEYS[3], 3, 0, b"\x02" * 32))
+    assert [r.height for r in consensus.equivocations.records] == [3]  # a later height, kept while buffered
+
+
+def test_the_json_rpc_answers_the_records_and_the_metrics_count_them() -> None:
+    consensus = validator()
+    deliver(consensus, m.prepare(KEYS[2], 1, 0, b"\x01" * 32), m.prepare(KEYS[2], 1, 0, b"\x02" * 32))
+    server = RpcServer(consensus.node, equivocations=lambda: tuple(consensus.equivocations.records))
+    request = {"jsonrpc": "2.0", "id": 1, "method": "qbft_getEquivocations", "params": []}
+    answer = server.handle(json.dumps(request).encode())
+    assert answer is not None
+    (listed,) = json.loads(answer)["result"]
+    culprit = KEYS[2].public_key.to_canonical_address()
+    assert listed["validator"] == to_checksum_address(culprit) and listed["type"] == "PREPARE"
+    assert verify_equivocation(Equivocation.from_json(listed)) == culprit
+    alone = RpcServer(consensus.node).handle(json.dumps(request).encode())
+    assert alone is not None and json.loads(alone)["result"] == []
+    metrics = Metrics(consensus.node, equivocations=lambda: dict(consensus.equivocations.counts))
+    line = f'consortium_consensus_equivocations_total{{validator="{to_checksum_address(culprit)}"}} 1'
+    assert line in metrics.render().splitlines()
