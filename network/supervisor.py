@@ -25,7 +25,6 @@ from pathlib import Path
 import httpx
 
 from network.errors import NetworkError
-from network.logsetup import log_origin, witness_orgs, witness_state_path
 
 
 class SupervisorError(NetworkError):
@@ -361,6 +360,7 @@ def start_log_services(
     ``notary serve``: ``consortium``'s ``--chain-cert``, ``--chain-key`` and ``--chain-ca``, for a node serving
     members only."""
     from network.description import ConsortiumDescription
+    from network.logsetup import log_origin, witness_orgs, witness_state_path  # imports the notary, and web3
     from notary.witness.state import init_witness
 
     assert isinstance(description, ConsortiumDescription)

@@ -7,10 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import rlp
-from eth_utils.address import to_canonical_address, to_checksum_address
-from eth_utils.crypto import keccak
-
 from chain.backend import Backend
 from chain.contracts.anchor import AuditAnchorClient
 from chain.contracts.assets import DataAssetRegistryClient
@@ -77,7 +73,12 @@ def _send_deployment(backend: Backend, signer: Signer, name: str, *args: Any) ->
 
 def created_address(sender: str, nonce: int) -> str:
     """The address of the contract ``sender`` creates with its transaction of ``nonce`` (the yellow paper's
-    ``keccak(rlp([sender, nonce]))[12:]``)."""
+    ``keccak(rlp([sender, nonce]))[12:]``). rlp is imported here: a read-only command imports this module too,
+    and rlp's codecs pull in eth-account."""
+    import rlp
+    from eth_utils.address import to_canonical_address, to_checksum_address
+    from eth_utils.crypto import keccak
+
     return str(to_checksum_address(keccak(rlp.encode([to_canonical_address(sender), nonce]))[12:]))
 
 
