@@ -18,6 +18,7 @@ genesis without ``validator_contract``, or before the registry is bootstrapped).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -55,9 +56,19 @@ def decode_block(raw: bytes) -> BlockAPI:
     return block
 
 
-def build(node: Node, proposer: bytes, round_: int, *, allow_empty: bool = True) -> BlockAPI | None:
+def build(
+    node: Node,
+    proposer: bytes,
+    round_: int,
+    *,
+    allow_empty: bool = True,
+    budget: tuple[Callable[[], float], float] | None = None,
+) -> BlockAPI | None:
     """A new unsealed block on the head from the mempool, proposed by ``proposer`` in ``round_``; None when
-    the mempool is empty and ``allow_empty`` is not set. The block is executed and remembered as such."""
+    the mempool is empty and ``allow_empty`` is not set. The block is executed and remembered as such.
+
+    With ``budget`` (a clock and a deadline on it), no transaction is started once the clock has reached the
+    deadline, but the first always is: the block holds what the time allowed, and the rest stays pending."""
     with node.lock:
         if not node.mempool.pending and not allow_empty:
             return None
@@ -68,7 +79,7 @@ def build(node: Node, proposer: bytes, round_: int, *, allow_empty: bool = True)
             extra_data=ExtraData(b"\0" * 32, extra_data(parent).validators, round=round_).encode(),
             coinbase=proposer,
         )
-        block = _run(node, parent, header, list(node.mempool.pending.values()), skip_invalid=True)
+        block = _run(node, parent, header, list(node.mempool.pending.values()), skip_invalid=True, budget=budget)
         current = extra_data(parent).validators
         validators = node.validators_after(block.header, current)
         if validators != current:  # the registry changed the set: this block names the one deciding the next
@@ -85,16 +96,20 @@ def _run(
     transactions: list[SignedTransactionAPI],
     *,
     skip_invalid: bool,
+    budget: tuple[Callable[[], float], float] | None = None,
 ) -> BlockAPI:
     """Apply ``transactions`` on ``parent``'s state under ``header`` and finalise the block: the node's batched
-    tries and inline opcodes, as a single sealer builds. Building skips what does not apply (``skip_invalid``);
-    re-executing a proposal refuses the block instead."""
+    tries and inline opcodes, as a single sealer builds. Building skips what does not apply (``skip_invalid``),
+    and stops at the ``budget``'s deadline once a transaction is in (see :func:`build`); re-executing a proposal
+    refuses the block instead."""
     vm = node.chain.get_vm(header)
     included: list[SignedTransactionAPI] = []
     receipts: list[ReceiptAPI] = []
     current = header
     number = int(header.block_number)
     for tx in transactions:
+        if budget is not None and included and budget[0]() >= budget[1]:
+            break
         if current.gas_used + tx.gas > current.gas_limit:
             if skip_invalid:
                 break
@@ -143,8 +158,12 @@ def execute(node: Node, block: BlockAPI) -> BlockAPI:
             extra_data=unsealed.header.extra_data,
             coinbase=block.header.coinbase,
         )
+        # A transaction this node already holds is the same signed bytes (the hash covers them): its object
+        # knows its sender, which a freshly decoded one would recover from the signature again.
+        pending = node.mempool.pending
+        transactions = [pending.get(tx.hash, tx) for tx in block.transactions]
         try:
-            result = _run(node, parent, header, list(block.transactions), skip_invalid=False)
+            result = _run(node, parent, header, transactions, skip_invalid=False)
         except BlockRefusedError:
             raise
         except Exception as exc:  # py-evm's ValidationError, and what a malformed transaction raises inside it
@@ -172,6 +191,7 @@ def append(node: Node, block: BlockAPI) -> BlockAPI:
         executed = execute(node, block)
         sealed = executed.copy(header=block.header)
         node.chain.chaindb.persist_block(sealed)
+        node.remember(sealed)
         node.mempool.remove(tx.hash for tx in sealed.transactions)
         node.mempool.promote(lambda sender: node.nonce(sender))
         return sealed
@@ -188,11 +208,15 @@ class NodeBlocks:
     #: Called before a block is built (the consensus loop waits there, bounded, for its peers' pending
     #: transactions after a start: ``chain.node.consensus``).
     before_create: Callable[[], None] | None = None
+    #: Seconds on ``clock`` that executing a new block's transactions may take (see :func:`build`); None: no bound.
+    build_time: float | None = None
+    clock: Callable[[], float] = time.monotonic
 
     def create(self, round_: int) -> QbftBlock:
         if self.before_create is not None:
             self.before_create()
-        block = build(self.node, self.proposer, round_)
+        budget = None if self.build_time is None else (self.clock, self.clock() + self.build_time)
+        block = build(self.node, self.proposer, round_, budget=budget)
         assert block is not None  # allow_empty
         return QbftBlock.decode(rlp.encode(block))
 

@@ -8,14 +8,23 @@ as Besu's code and RLP body). Decided blocks are appended to the node, and the n
 - **Heights start when there is work.** Unless ``empty_blocks``, a height's machine (and so its round timer)
   starts only when this node's mempool holds a transaction or a message for that height arrives; an idle
   consortium makes no blocks, as the single sealer did. Round 0's proposer proposes ``period`` seconds after the
-  previous block was decided here, or at once if that is past.
+  parent's timestamp (Besu's block timer), or ``period`` seconds after the previous block was decided here if that
+  comes first, or at once if both are past: a block that took longer than the period to decide is followed at
+  once, with no idle period, while the mempool holds more.
+- **A proposal is built within a time budget** (``build_time``, by default :data:`BUILD_SHARE` of the round-0
+  timer, as Besu bounds its transaction selection by a share of the block period): a full mempool makes a block
+  of what the budget allows, leaving time for the other validators to re-execute it before their round timers
+  expire; the rest waits for the next block.
 - **Messages for later heights** are kept (``chain.qbft.buffer.FutureMessages``, bounded) and replayed when
   their height starts. One means peers decided a block this node lacks: it asks ``fetch`` for the sealed blocks
-  after its head and appends each (seals checked against the parent's set, transactions re-executed), so a node
-  that was down or lost its store catches up before it votes again. It also asks at start, and every
-  :data:`SYNC_INTERVAL_S` while no height runs, since the last messages of a block may have been sent while it
-  was down. A quorum of COMMITs for a block its height's instance did not accept (an equivocating proposer sent
-  it another) means the same: it asks at once, and every :data:`SYNC_INTERVAL_S` until a peer has the block.
+  after its head (for a message of the very next height, only if its own decision has not come within
+  :data:`NEXT_HEIGHT_WAIT_S`: the validators that decided first move on while the COMMITs that decide it here
+  are on their way, and a fetch then only held up the loop) and appends each (seals checked against the parent's
+  set, transactions re-executed), so a node that was down or lost its store catches up before it votes again.
+  It also asks at start, and every :data:`SYNC_INTERVAL_S` while no height runs, since the last messages of a
+  block may have been sent while it was down. A quorum of COMMITs for a block its height's instance did not
+  accept (an equivocating proposer sent it another) means the same: it asks at once, and every
+  :data:`SYNC_INTERVAL_S` until a peer has the block.
 - **Past heights and garbage** are dropped and counted; nothing a peer sends can raise out of the loop.
 - **Equivocations** are kept as evidence: a PROPOSAL, PREPARE or COMMIT from a validator of the current set, for
   this height or a later one, is compared with what that validator signed before for the same height, round and
@@ -77,6 +86,12 @@ AHEAD_S = MAX_DRIFT_S // 2
 READY_WAIT_S = 3.0
 #: Proposals of the current height whose arrival is remembered for the time to finality.
 SEEN_PROPOSALS = 64
+#: How long a node that holds messages of the next height, but not yet the decision of its own, waits for that
+#: decision before it fetches the block from its peers (a message two heights ahead: at once).
+NEXT_HEIGHT_WAIT_S = 1.0
+#: Share of the round-0 timer a proposer may spend executing the transactions of its proposal: the validators
+#: re-execute it (on a shared machine, more slowly) and vote before their own timers expire.
+BUILD_SHARE = 0.15
 
 Send = Callable[[int, bytes], None]
 #: Sealed blocks after a number, as raw RLP, from whichever peer answers.
@@ -125,7 +140,10 @@ class Consensus:
         on_decided: Callable[[int, int, float], None] | None = None,
         ready: Callable[[], bool] | None = None,
         ready_wait: float = READY_WAIT_S,
+        build_time: float | None = None,
     ) -> None:
+        """``build_time``: the seconds a proposal's transactions may take to execute (default: :data:`BUILD_SHARE`
+        of the round-0 timer); the budget is measured with ``clock``."""
         self.node, self.key, self.send, self.fetch = node, key, send, fetch
         self.ready, self.ready_wait = ready, ready_wait
         self.me = bytes(key.public_key.to_canonical_address())
@@ -133,7 +151,8 @@ class Consensus:
         self.empty_blocks, self.early_round_change = empty_blocks, early_round_change
         self.clock = clock
         self.on_decided = on_decided
-        self.blocks = NodeBlocks(node, self.me, before_create=self._wait_ready)
+        budget = self.timer.duration(0) * BUILD_SHARE if build_time is None else build_time
+        self.blocks = NodeBlocks(node, self.me, before_create=self._wait_ready, build_time=budget, clock=clock)
         self._started = clock()
         self.machine: Height | None = None
         self.buffer = FutureMessages()
@@ -145,6 +164,8 @@ class Consensus:
         self.evidence = SyncEvidence()
         self._proposals_seen: dict[bytes, float] = {}  # block hash → when its first proposal was built or received
         self._behind = False
+        #: (height, when) this node first kept a message of the height after ``height`` while at ``height``.
+        self._next_height_since: tuple[int, float] | None = None
         self._catching_up = False  # the last fetch's answer was full: more blocks wait
         self._next_sync = clock()  # at start: a node that was down asks its peers before anything else
         self._stopping = threading.Event()
@@ -229,6 +250,10 @@ class Consensus:
             pass
         else:
             self._receive(code, body)
+        since = self._next_height_since
+        if since is not None and (since[0] != self.height or self.clock() - since[1] >= NEXT_HEIGHT_WAIT_S):
+            self._next_height_since = None
+            self._behind = self._behind or (since[0] == self.height and self.fetch is not None)
         if self.fetch is not None and (self._behind or (self.clock() >= self._next_sync and self._stalled())):
             self._catch_up()
         self._tick()
@@ -254,7 +279,13 @@ class Consensus:
             if message.author in validators:  # a validator of the set is that far: evidence
                 self.evidence.saw(message.height - 1, self.clock())
             self.buffer.keep(message, height)
-            self._behind = self.fetch is not None
+            if message.height > height + 1:
+                self._behind = self.fetch is not None
+            elif self._next_height_since is None or self._next_height_since[0] != height:
+                # the next height's first messages: the validators that decided this one first have moved on,
+                # and this node's own decision is usually on its way (their COMMITs); it fetches only if it is
+                # still at this height NEXT_HEIGHT_WAIT_S later
+                self._next_height_since = (height, self.clock())
             return
         if isinstance(message, m.Commit) and not self.is_validator:
             # a node that votes in nothing learns of a decision from the commits: it fetches the sealed block
@@ -320,6 +351,9 @@ class Consensus:
             return self.machine
         head = self.node.head()
         now = self.clock()
+        # Round 0's proposer proposes a period after the parent's timestamp, as Besu's block timer does, or a
+        # period after the previous decision here if that comes first (a period under a second: bursts).
+        parent_due = now + (int(head.timestamp) + self.period - self.node.clock())
         self.machine = Height(
             self.key,
             int(head.block_number) + 1,
@@ -327,7 +361,7 @@ class Consensus:
             bytes(head.coinbase),
             self.blocks,
             now=now,
-            propose_at=max(now, self.stats.last_decided_at + self.period),
+            propose_at=max(now, min(self.stats.last_decided_at + self.period, parent_due)),
             timer=self.timer,
             early_round_change=self.early_round_change,
         )

@@ -248,6 +248,11 @@ class Node:
             self._blocks.put(block_hash, block)
         return block
 
+    def remember(self, block: BlockAPI) -> None:
+        """Keep ``block``, just stored, as the decoded block its hash reads: the receipt requests that follow a
+        block would otherwise decode it again from its transaction trie, and recover every sender again."""
+        self._blocks.put(bytes(block.hash), block)
+
     def transaction_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         with self.lock:
             try:

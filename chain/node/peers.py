@@ -7,6 +7,10 @@ Routes of :class:`PeerServer` (each node runs one beside its JSON-RPC):
   once queued for the consensus loop (which decodes and checks it), 503 when the loop's inbox is full;
 - ``POST /qbft/v1/transaction``: one raw signed transaction another node accepted; 202, or 400 with the reason
   the node refuses it (already known included). It is not passed on: every node links to every other;
+- ``POST /qbft/v1/transactions``: several of them, in order, as an RLP list of raw transactions (at most
+  :data:`MAX_PENDING`), each taken as if posted alone; 202 with how many were accepted and refused. A link sends
+  the transactions waiting in its queue this way, one request for up to :data:`GOSSIP_BATCH` of them instead of
+  one each (a peer that answers 404 to it, a node from before, gets them one by one);
 - ``GET /qbft/v1/blocks?from=N``: the sealed blocks from ``N`` to the head, at most :data:`MAX_BLOCKS` and
   :data:`MAX_BLOCKS_BYTES`, as an RLP list of raw blocks; the receiver checks every seal and re-executes;
 - ``GET /qbft/v1/status``: this node's account address, head, height, round and whether it validates, as JSON;
@@ -68,8 +72,10 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 #: Most blocks, and bytes of blocks, in one answer to ``GET /qbft/v1/blocks``.
 MAX_BLOCKS = 256
 MAX_BLOCKS_BYTES = 16 * 1024 * 1024
-#: Most pending transactions in one answer to ``GET /qbft/v1/transactions``.
+#: Most pending transactions in one answer to ``GET /qbft/v1/transactions``, and in one ``POST`` to it.
 MAX_PENDING = 4_096
+#: Most transactions a link sends in one ``POST /qbft/v1/transactions``.
+GOSSIP_BATCH = 512
 #: Messages queued per peer before new ones are dropped.
 QUEUE = 2_000
 #: Seconds between two status requests to a peer.
@@ -261,7 +267,8 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         peer = self.server.peer
         path = urlsplit(self.path).path
-        if path not in (MESSAGE_PATH, TRANSACTION_PATH):
+        if path not in (MESSAGE_PATH, TRANSACTION_PATH, TRANSACTIONS_PATH):
+            self.close_connection = True  # the body is left unread
             return self._error(404, "no such route")
         body = self._body()
         if body is None:
@@ -272,11 +279,30 @@ class _Handler(BaseHTTPRequestHandler):
             if not peer.handlers.message(body[0], body[1:]):
                 return self._error(503, "consensus inbox full")
             return self._send(202)
+        if path == TRANSACTIONS_PATH:
+            return self._transactions(body)
         try:
             peer.handlers.transaction(body)
         except (TransactionRefusedError, MalformedError) as exc:
             return self._error(400, str(exc))
         return self._send(202)
+
+    def _transactions(self, body: bytes) -> None:
+        """``POST /qbft/v1/transactions``: each raw transaction of the list, in order, as if posted alone."""
+        try:
+            items = rlp.decode(body)
+        except rlp.DecodingError as exc:
+            return self._error(400, f"not an RLP list of transactions: {exc}")
+        if not isinstance(items, list) or not all(isinstance(i, bytes) for i in items):
+            return self._error(400, "not an RLP list of transactions")
+        if len(items) > MAX_PENDING:
+            return self._error(413, f"{len(items)} transactions: at most {MAX_PENDING} a request")
+        accepted = 0
+        for raw in items:
+            with contextlib.suppress(TransactionRefusedError, MalformedError):  # known ones included, as alone
+                self.server.peer.handlers.transaction(bytes(raw))
+                accepted += 1
+        return self._send(202, json.dumps({"accepted": accepted, "refused": len(items) - accepted}).encode())
 
     def do_GET(self) -> None:
         if self._refused():
@@ -335,10 +361,16 @@ class PeerLinks:
         self.dropped = 0
         self.failures = 0
         self._stopping = threading.Event()
+        # Per peer, consensus messages and transactions wait in queues of their own, each sent from a thread of
+        # its own on a connection of its own: a message never waits behind a batch of transactions.
         self._queues = [queue.Queue[tuple[str, bytes] | None](QUEUE) for _ in self.urls]
+        self._tx_queues = [queue.Queue[tuple[str, bytes] | None](QUEUE) for _ in self.urls]
         self._threads = [
-            threading.Thread(target=self._sender, args=(url, q), name=f"peer {url}", daemon=True)
+            threading.Thread(target=self._sender, args=(url, q, "messages"), name=f"peer {url}", daemon=True)
             for url, q in zip(self.urls, self._queues, strict=True)
+        ] + [threading.Thread(target=self._sender, args=(url, q, "transactions"), name=f"peer transactions {url}",
+                              daemon=True)
+             for url, q in zip(self.urls, self._tx_queues, strict=True)
         ] + [threading.Thread(target=self._prober, args=(url,), name=f"peer status {url}", daemon=True)
              for url in self.urls]  # fmt: skip
         #: Whether the last exchange with each peer (its status, or a message to it) succeeded.
@@ -351,6 +383,10 @@ class PeerLinks:
         self.heads: dict[str, int | None] = dict.fromkeys(self.urls)
         #: Whether each peer's first status request has ended (answered, ``on_connect`` run, or failed).
         self.first_probe: dict[str, bool] = dict.fromkeys(self.urls, False)
+        #: Whether each peer takes ``POST /qbft/v1/transactions`` (until it answers 404 to one).
+        self._batches: dict[str, bool] = dict.fromkeys(self.urls, True)
+        #: Each sender thread's keep-alive connection to its peer, by (peer URL, "messages" or "transactions").
+        self._connections: dict[tuple[str, str], http.client.HTTPConnection | None] = {}
 
     def start(self) -> None:
         for thread in self._threads:
@@ -358,7 +394,7 @@ class PeerLinks:
 
     def stop(self) -> None:
         self._stopping.set()
-        for q in self._queues:
+        for q in self._queues + self._tx_queues:
             with contextlib.suppress(queue.Full):
                 q.put_nowait(None)
         for thread in self._threads:
@@ -373,22 +409,22 @@ class PeerLinks:
         return [self.addresses[url] for url in self.urls if self.connected[url]]
 
     def broadcast(self, code: int, body: bytes) -> None:
-        self._enqueue(MESSAGE_PATH, bytes([code]) + body)
+        self._enqueue(self._queues, MESSAGE_PATH, bytes([code]) + body)
 
     def gossip(self, raw_transaction: bytes) -> None:
-        self._enqueue(TRANSACTION_PATH, raw_transaction)
+        self._enqueue(self._tx_queues, TRANSACTION_PATH, raw_transaction)
 
     def send_transactions(self, url: str, raw_transactions: Sequence[bytes]) -> None:
         """Pass ``raw_transactions`` on to one peer, in order (a peer just connected: what it missed)."""
-        q = self._queues[self.urls.index(url)]
+        q = self._tx_queues[self.urls.index(url)]
         for raw in raw_transactions:
             try:
                 q.put_nowait((TRANSACTION_PATH, raw))
             except queue.Full:
                 self.dropped += 1
 
-    def _enqueue(self, path: str, body: bytes) -> None:
-        for q in self._queues:
+    def _enqueue(self, queues: list[queue.Queue[tuple[str, bytes] | None]], path: str, body: bytes) -> None:
+        for q in queues:
             try:
                 q.put_nowait((path, body))
             except queue.Full:
@@ -401,29 +437,69 @@ class PeerLinks:
             return http.client.HTTPSConnection(host, port, timeout=self.timeout, context=self.ssl_context)
         return http.client.HTTPConnection(host, port, timeout=self.timeout)
 
-    def _sender(self, url: str, q: queue.Queue[tuple[str, bytes] | None]) -> None:
-        connection: http.client.HTTPConnection | None = None
+    def _sender(self, url: str, q: queue.Queue[tuple[str, bytes] | None], kind: str) -> None:
+        """Send the queue's items to the peer in order; transactions waiting one after another go together
+        (``POST /qbft/v1/transactions``, up to :data:`GOSSIP_BATCH`)."""
+        link = (url, kind)
+        self._connections[link] = None
+        backlog: list[tuple[str, bytes] | None] = []
         while True:
-            item = q.get()
+            item = backlog.pop() if backlog else q.get()
             if item is None:
                 break
             path, body = item
-            for _ in range(2):  # one retry on a fresh connection: a peer may have closed an idle one
+            if path != TRANSACTION_PATH:
+                self._post(link, path, body)
+                continue
+            raws = [body]
+            while len(raws) < GOSSIP_BATCH:
                 try:
-                    connection = connection or self._connection(url)
-                    connection.request("POST", path, body, {"Content-Type": "application/octet-stream"})
-                    connection.getresponse().read()
-                    self._answered(url, True)
+                    more = q.get_nowait()
+                except queue.Empty:
                     break
-                except (OSError, http.client.HTTPException):
-                    if connection is not None:
-                        connection.close()
-                    connection = None
-                    self._answered(url, False)
-            else:
-                self.failures += 1
+                if more is None or more[0] != TRANSACTION_PATH:
+                    backlog.append(more)  # a message or the end: after these transactions
+                    break
+                raws.append(more[1])
+            if len(raws) > 1 and self._batches[url]:
+                status = self._post(link, TRANSACTIONS_PATH, bytes(rlp.encode(raws)))
+                if status != 404:
+                    continue
+                self._batches[url] = False  # a node from before the route: one by one from now on
+                stale = self._connections[link]
+                if stale is not None:  # that node answered without reading the body: the connection is spent
+                    stale.close()
+                    self._connections[link] = None
+            for raw in raws:
+                self._post(link, TRANSACTION_PATH, raw)
+        connection = self._connections.pop(link, None)
         if connection is not None:
             connection.close()
+
+    def _post(self, link: tuple[str, str], path: str, body: bytes) -> int | None:
+        """POST ``body`` to the peer on the link's connection (one retry on a fresh one: a peer may have closed
+        an idle one); the answer's status, None if there was none."""
+        url = link[0]
+        for _ in range(2):
+            connection = self._connections.get(link)
+            try:
+                connection = connection or self._connection(url)
+                self._connections[link] = connection
+                connection.request("POST", path, body, {"Content-Type": "application/octet-stream"})
+                answer = connection.getresponse()
+                answer.read()
+                if answer.will_close:
+                    connection.close()
+                    self._connections[link] = None
+                self._answered(url, True)
+                return int(answer.status)
+            except (OSError, http.client.HTTPException):
+                if connection is not None:
+                    connection.close()
+                self._connections[link] = None
+                self._answered(url, False)
+        self.failures += 1
+        return None
 
     def _prober(self, url: str) -> None:
         """Ask the peer's status now and every ``status_interval`` until the links stop."""

@@ -12,7 +12,7 @@ from typing import ClassVar
 import pytest
 import rlp
 
-from chain.node.peers import BLOCKS_PATH, STATUS_PATH, TRANSACTION_PATH, PeerLinks
+from chain.node.peers import BLOCKS_PATH, STATUS_PATH, TRANSACTION_PATH, TRANSACTIONS_PATH, PeerLinks
 from tests.support.servers import LocalHTTPServer, QuietHandler
 from tests.support.wait import wait_until
 
@@ -107,6 +107,8 @@ class _Switchable(QuietHandler):
         data = self.rfile.read(int(self.headers["Content-Length"]))
         if self.path == TRANSACTION_PATH:
             type(self).received.append(data)
+        elif self.path == TRANSACTIONS_PATH:
+            type(self).received.extend(rlp.decode(data))
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -136,6 +138,54 @@ def test_a_peer_that_answers_again_is_announced_and_sent_what_it_missed_in_order
         wait_until(lambda: len(announced) == 2, "the peer announced again", timeout=10)
         wait_until(lambda: len(_Switchable.received) == 4, "the transactions sent again", timeout=10)
         assert _Switchable.received == [b"first", b"second"] * 2
+    finally:
+        links.stop()
+        server.close()
+
+
+class _Before(QuietHandler):
+    """A peer from before ``POST /qbft/v1/transactions``: 404 there (without reading the body, as that version
+    did), and it records the transactions posted one by one."""
+
+    protocol_version = "HTTP/1.1"
+    received: ClassVar[list[bytes]] = []
+    refused_batches = 0
+
+    def do_GET(self) -> None:
+        body = json.dumps({"address": "0x" + "33" * 20, "head": 0}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        if self.path != TRANSACTION_PATH:
+            type(self).refused_batches += 1
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        type(self).received.append(self.rfile.read(int(self.headers["Content-Length"])))
+        self.send_response(202)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def test_transactions_waiting_together_reach_a_peer_from_before_the_batch_route_one_by_one_in_order() -> None:
+    """A link sends the transactions queued together in one request; a peer that answers 404 to it gets them, and
+    every later one, one by one, in order."""
+    _Before.received, _Before.refused_batches = [], 0
+    server = LocalHTTPServer(_Before)
+    url = server.url
+    links = PeerLinks([url], timeout=1.0, status_interval=60)
+    sent = [bytes([i]) * 8 for i in range(1, 7)]
+    links.send_transactions(url, sent[:3])  # queued before the sender runs: one batch
+    links.start()
+    try:
+        wait_until(lambda: _Before.received == sent[:3], "the first three, one by one", timeout=10)
+        links.send_transactions(url, sent[3:])
+        wait_until(lambda: _Before.received == sent, "the next three, one by one", timeout=10)
+        assert _Before.refused_batches == 1  # asked once, then not again
     finally:
         links.stop()
         server.close()

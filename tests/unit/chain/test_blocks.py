@@ -235,3 +235,22 @@ def test_execute_runs_a_block_once_whatever_its_round_and_seals() -> None:
     extra = ExtraData.decode(block.header.extra_data)
     later = block.copy(header=block.header.copy(extra_data=extra.with_seals(2, ()).encode()))
     assert later.hash == block.hash and execute(node, later) is node.executed.get(bytes(block.hash))
+
+
+def test_a_proposal_holds_what_its_build_time_allows_and_the_rest_stays_pending() -> None:
+    """``NodeBlocks.build_time`` bounds the execution of a new block's transactions, on its own clock: no
+    transaction starts once it is spent, the first always does, and the others wait for the next block."""
+    c = Consortium()
+    for nonce in range(6):
+        c.submit(transfer(c.operator, nonce))
+    machine = c.validators[0].machine
+    assert machine is not None
+    proposer = next(v for v in c.validators if v.key.public_key.to_canonical_address() == machine.proposer(0))
+    ticks = iter(range(1000))
+    proposer.blocks.build_time, proposer.blocks.clock = 2.5, lambda: float(next(ticks))  # a second per look
+    c.run_until(2)
+    blocks = c.assert_one_chain()
+    # the deadline is 2.5 after the look at 0; the looks before the 2nd, 3rd and 4th transactions read 1, 2, 3
+    assert [len(b.transactions) for b in blocks[1:3]] == [3, 3]
+    assert bytes(blocks[1].header.coinbase) == proposer.key.public_key.to_canonical_address()
+    assert all(not v.node.mempool.pending for v in c.validators) and all(v.blocks.refused == 0 for v in c.validators)

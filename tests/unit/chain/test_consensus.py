@@ -76,6 +76,24 @@ def test_one_validator_decides_blocks_only_when_there_is_work_and_after_the_bloc
     assert node.head().block_number == 2  # idle again
 
 
+def test_the_next_proposal_is_due_a_period_after_its_parents_timestamp_as_besus_block_timer() -> None:
+    """Timestamps count whole seconds: a block decided late in its second (as after a long execution) is followed
+    at the next second, a period after its timestamp, not a whole period after its decision."""
+    clock, sent = Clock(), list[tuple[int, bytes]]()
+    clock.now = 100.9
+    node = node_at(clock)
+    consensus = loop(node, clock, sent)
+    node.submit(transfer(OPERATOR, 0))
+    consensus.step(wait=0)
+    assert node.head().block_number == 1 and node.head().timestamp == 1_700_000_100
+    node.submit(transfer(OPERATOR, 1))
+    consensus.step(wait=0)
+    assert node.head().block_number == 1  # a period after the parent's timestamp is 101.0
+    clock.now = 101.0
+    consensus.step(wait=0)
+    assert node.head().block_number == 2 and node.head().timestamp == 1_700_000_101  # not at 101.9
+
+
 def test_empty_blocks_start_every_height() -> None:
     clock, sent = Clock(), list[tuple[int, bytes]]()
     node = node_at(clock)
