@@ -72,7 +72,8 @@ def versions_cmd(url: str, as_json: bool) -> None:
         with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
             conn.read_only = True
             rows: list[dict[str, Any]] = []
-            for schema in _schemas():
+            schemas = _schemas()
+            for schema in schemas:
                 try:
                     found: int | None = current_version(conn, schema)
                     state = _state(found or 0, schema.latest)
@@ -81,7 +82,7 @@ def versions_cmd(url: str, as_json: bool) -> None:
                 rows.append(
                     {"component": schema.component, "database": found, "release": schema.latest, "state": state}
                 )
-            whys = {(s.component, m.version): m.why for s in _schemas() for m in s.migrations}
+            whys = {(s.component, m.version): m.why for s in schemas for m in s.migrations}
             applied = [
                 {"component": c, "version": v, "applied_at": at, "why": whys.get((c, v), "unknown to this release")}
                 for c, v, at in versions(conn)
