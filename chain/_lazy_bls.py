@@ -10,7 +10,13 @@ up`` starts.
 ``G2ProofOfPossession`` is a proxy that imports the real module at its first use; ``py_ecc.bls12_381`` answers
 ``curve_order`` (the order of the BLS12-381 groups, a constant of the curve) and imports the real module for any
 other name. Either way the real module then replaces its stand-in in ``sys.modules``, so later imports get the
-real one. ``tests/integration/chain/test_lazy_bls.py`` checks the constant against py_ecc and a BLS key file end to end.
+real one.
+
+py-evm builds the same tables a second way: ``eth.precompiles`` imports its BLS12-381 precompiles (EIP-2537, which
+Prague, our node's fork, registers at 0x0b to 0x11), and they import py_ecc's pairing code, about 0.3 s of CPU in
+every node process and every process that runs a contract in process, for precompiles no contract of ours calls.
+So ``eth.precompiles.bls12_381`` has a stand-in too, whose seven precompiles load the real ones at their first
+run. ``tests/integration/chain/test_lazy_bls.py`` checks the constant against py_ecc and a BLS key file end to end.
 """
 
 from __future__ import annotations
@@ -24,6 +30,18 @@ from typing import Any
 
 #: r, the order of BLS12-381's G1 and G2 (py_ecc.bls12_381.curve_order).
 CURVE_ORDER = 0x73EDA753299D7D483339D80809A1D80553BDA402FFFE5BFEFFFFFFFF00000001
+
+#: py-evm's EIP-2537 precompiles (Prague's 0x0b to 0x11), as ``eth.precompiles`` imports them.
+PRECOMPILES_MODULE = "eth.precompiles.bls12_381"
+PRECOMPILES = (
+    "bls12_g1_add",
+    "bls12_g1_msm",
+    "bls12_map_fp_to_g1",
+    "bls12_g2_add",
+    "bls12_g2_msm",
+    "bls12_map_fp2_to_g2",
+    "bls12_pairing_check",
+)
 
 
 def _real(name: str) -> types.ModuleType:
@@ -39,9 +57,10 @@ class _StandIn(types.ModuleType):
         super().__init__(name)
         # A package's path, found without importing anything: ``from py_ecc.bls import X`` asks for it, and
         # py-evm imports submodules (``py_ecc.bls.hash_to_curve``) through it.
-        top = importlib.util.find_spec("py_ecc")
-        locations = top.submodule_search_locations if top is not None else None
-        self.__path__ = [os.path.join(p, name.split(".")[1]) for p in locations or ()]
+        top, *inner = name.split(".")
+        spec = importlib.util.find_spec(top)
+        locations = spec.submodule_search_locations if spec is not None else None
+        self.__path__ = [os.path.join(p, *inner) for p in locations or ()]
 
     def __getattr__(self, attribute: str) -> Any:
         if attribute.startswith("__"):
@@ -59,6 +78,16 @@ class _Deferred:
         return getattr(getattr(_real(self._module), self._name), attribute)
 
 
+def _precompile(name: str) -> Any:
+    """Stands for py-evm's precompile ``name`` of ``eth.precompiles.bls12_381`` and loads it at its first run."""
+
+    def run(computation: Any, *args: Any, **kwargs: Any) -> Any:
+        return getattr(_real(PRECOMPILES_MODULE), name)(computation, *args, **kwargs)
+
+    run.__name__ = run.__qualname__ = name
+    return run
+
+
 def defer() -> None:
     """Install the stand-ins, unless py_ecc's BLS modules are already imported. Idempotent."""
     if "py_ecc.bls" not in sys.modules:
@@ -69,3 +98,8 @@ def defer() -> None:
         curve = _StandIn("py_ecc.bls12_381")
         setattr(curve, "curve_order", CURVE_ORDER)  # noqa: B010
         sys.modules["py_ecc.bls12_381"] = curve
+    if PRECOMPILES_MODULE not in sys.modules:
+        precompiles = _StandIn(PRECOMPILES_MODULE)
+        for name in PRECOMPILES:
+            setattr(precompiles, name, _precompile(name))
+        sys.modules[PRECOMPILES_MODULE] = precompiles

@@ -81,3 +81,13 @@ class AssetKind(IntEnum):
     FEED = 2
     MODEL = 3
     API = 4
+
+
+def contract_address(sender: bytes, nonce: int) -> bytes:
+    """The address of the contract that account ``sender`` (20 bytes) creates with its transaction of ``nonce``: the
+    yellow paper's ``keccak(rlp([sender, nonce]))[12:]``. rlp is imported here, not at the top: a read-only command
+    imports this module, and rlp's codecs pull in eth-account."""
+    import rlp
+    from eth_utils.crypto import keccak
+
+    return bytes(keccak(rlp.encode([sender, nonce]))[12:])

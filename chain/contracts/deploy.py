@@ -14,7 +14,7 @@ from chain.contracts.grants import AccessGrantsClient
 from chain.contracts.registry import ConsortiumRegistryClient
 from chain.contracts.trust import KeyKind, TrustDirectoryClient
 from chain.errors import ChainError
-from chain.ids import OrgId, Role
+from chain.ids import OrgId, Role, contract_address
 from chain.tx import Signer, pipelined, transact
 from contracts import CONTRACT_NAMES, load_artifact
 
@@ -72,14 +72,10 @@ def _send_deployment(backend: Backend, signer: Signer, name: str, *args: Any) ->
 
 
 def created_address(sender: str, nonce: int) -> str:
-    """The address of the contract ``sender`` creates with its transaction of ``nonce`` (the yellow paper's
-    ``keccak(rlp([sender, nonce]))[12:]``). rlp is imported here: a read-only command imports this module too,
-    and rlp's codecs pull in eth-account."""
-    import rlp
+    """The checksummed address of the contract ``sender`` creates with its transaction of ``nonce``."""
     from eth_utils.address import to_canonical_address, to_checksum_address
-    from eth_utils.crypto import keccak
 
-    return str(to_checksum_address(keccak(rlp.encode([to_canonical_address(sender), nonce]))[12:]))
+    return str(to_checksum_address(contract_address(to_canonical_address(sender), nonce)))
 
 
 def deploy_consortium(

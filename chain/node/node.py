@@ -17,7 +17,6 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from typing import Any, Generic, TypeVar
 
-import rlp
 from eth.abc import AtomicDatabaseAPI, BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
 from eth.chains.base import Chain
 from eth.exceptions import Revert
@@ -29,7 +28,7 @@ from eth_utils.address import to_canonical_address, to_checksum_address
 from eth_utils.crypto import keccak
 
 from chain.errors import ChainError, MalformedError
-from chain.ids import MemberStatus, Role, bytes32_to_name
+from chain.ids import MemberStatus, Role, bytes32_to_name, contract_address
 from chain.node import blocks
 from chain.node.keccak import select_fast_keccak
 from chain.node.mempool import Mempool
@@ -100,11 +99,6 @@ class Genesis:
     def registry_address(self) -> bytes:
         """ConsortiumRegistry is the operator's first deployment (nonce 0): its address is known at genesis."""
         return contract_address(to_canonical_address(self.operator), 0)
-
-
-def contract_address(sender: bytes, nonce: int) -> bytes:
-    """The address of the contract that ``sender`` creates with its transaction of ``nonce``."""
-    return keccak(rlp.encode([sender, nonce]))[12:]
 
 
 K = TypeVar("K")

@@ -21,8 +21,6 @@ from typing import NewType, Protocol, cast
 from notary.log.errors import MalformedError, NotaryError
 
 Hash32 = NewType("Hash32", bytes)
-LeafIndex = NewType("LeafIndex", int)
-TreeSize = NewType("TreeSize", int)
 
 HASH_SIZE = 32
 

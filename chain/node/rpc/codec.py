@@ -20,7 +20,7 @@ from eth.vm.forks.cancun.constants import GAS_PER_BLOB, MIN_BLOB_BASE_FEE
 from eth.vm.forks.prague.constants import BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE
 from eth_bloom.bloom import BloomFilter
 
-from chain.node.node import contract_address
+from chain.ids import contract_address
 from chain.node.rpc.errors import InvalidParamsError
 
 UINT256_LIMIT = 2**256

@@ -1,7 +1,7 @@
 """py_ecc's BLS12-381 code is deferred by ``import chain`` (``chain._lazy_bls``) and still works when used: a
 BLS (version 4) key file made through the stand-ins matches one made with py_ecc imported first; py-evm's BLS
-precompiles import their submodules; the curve order the stand-in answers is py_ecc's. Each case runs in a fresh
-interpreter, where nothing has imported py_ecc yet."""
+precompiles import their submodules, and our node runs one as py_ecc computes it; the curve order the stand-in
+answers is py_ecc's. Each case runs in a fresh interpreter, where nothing has imported py_ecc yet."""
 
 from __future__ import annotations
 
@@ -53,3 +53,28 @@ def test_the_stand_ins_curve_order_is_py_eccs() -> None:
         "print(json.dumps({'same': CURVE_ORDER == real.curve_order, 'kind': type(real).__name__}))"
     )
     assert seen == {"same": True, "kind": "module"}
+
+
+#: EIP-2537's encoding of BLS12-381's G1 generator: x then y, each 48 bytes left-padded to 64.
+G1_X = 0x17F1D3A73197D7942695638C4FA9AC0FC3688C4F9774B905A14E3A3F171BAC586C55E83FF97A1AEFFB3AF00ADB22C6BB
+G1_Y = 0x08B3F481E3AAA0F1A09E30ED741D8AE4FCF5E095D5D00AF600DB18CB2C04B3EDD03CC744A2888AE40CAA232946C5E7E1
+
+
+def test_our_node_loads_no_bls_tables_until_a_bls_precompile_runs_and_then_answers_as_py_ecc() -> None:
+    generator = G1_X.to_bytes(64, "big") + G1_Y.to_bytes(64, "big")
+    seen = run(
+        "import json, sys, time\n"
+        "from chain.node.node import Genesis, Node\n"  # first, as a node process does: eth's import is deferred
+        "from eth.db.atomic import AtomicDB\n"
+        "from eth_account import Account\n"
+        "a = Account.create()\n"
+        "node = Node(AtomicDB(), Genesis(20261, (a.address,), a.address, int(time.time()) - 100), bytes(a.key))\n"
+        "before = sorted(m for m in sys.modules if m.startswith('py_ecc.optimized_bls12_381'))\n"
+        f"out = node.call(bytes.fromhex(a.address[2:]), bytes(19) + b'\\x0b', bytes.fromhex('{generator.hex() * 2}'))\n"
+        "print(json.dumps({'before': before, 'loaded': 'py_ecc.optimized_bls12_381' in sys.modules, 'out': out.hex()}))"
+    )
+    from py_ecc.optimized_bls12_381 import optimized_curve  # here, in the test's own process
+
+    x, y = optimized_curve.normalize(optimized_curve.multiply(optimized_curve.G1, 2))
+    assert seen["before"] == [] and seen["loaded"] is True
+    assert seen["out"] == (int(x).to_bytes(64, "big") + int(y).to_bytes(64, "big")).hex()  # G1ADD(G, G) = 2G

@@ -37,8 +37,8 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_canonical_address, to_checksum_address
 
-from chain.ids import OrgId
-from chain.node.node import Genesis, contract_address
+from chain.ids import OrgId, contract_address
+from chain.node.node import Genesis
 from chain.node.service import STORE_DIR, write_genesis
 from chain.node.store import open_store
 from network.identity import create_org_identity, load_account_key

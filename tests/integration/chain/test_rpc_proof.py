@@ -25,8 +25,8 @@ from web3 import Web3
 from web3.providers import BaseProvider
 from web3.types import RPCEndpoint, RPCResponse
 
-from chain.ids import Role, name_to_bytes32
-from chain.node.node import Node, contract_address
+from chain.ids import Role, contract_address, name_to_bytes32
+from chain.node.node import Node
 from chain.node.rpc import MAX_PROOF_KEYS, RpcServer
 from chain.node.store import open_store
 from tests.integration.chain.test_rpc import World, build_world, sign

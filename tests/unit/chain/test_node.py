@@ -12,8 +12,8 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from chain.errors import ChainError, MalformedError
-from chain.ids import Role, name_to_bytes32
-from chain.node.node import ExecutionRevertedError, Genesis, Node, TransactionRefusedError, contract_address
+from chain.ids import Role, contract_address, name_to_bytes32
+from chain.node.node import ExecutionRevertedError, Genesis, Node, TransactionRefusedError
 from chain.seal import ExtraData, verify_seals
 from contracts import load_artifact
 from tests.support.store_contract import STORE_INIT, STORE_RUNTIME, store_call

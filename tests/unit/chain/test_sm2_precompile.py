@@ -26,8 +26,9 @@ from eth_typing import Address
 from web3 import Web3
 
 from chain.backend import EthTesterBackend
+from chain.ids import contract_address
 from chain.node.evm import InlineComputation
-from chain.node.node import Genesis, Node, contract_address
+from chain.node.node import Genesis, Node
 from chain.node.precompiles import (
     SM2_VERIFY_ADDRESS,
     SM2_VERIFY_GAS,
