@@ -40,15 +40,19 @@ def privacy_group() -> None:
 @click.argument("asset_id", callback=name_arg("asset id"))
 @click.option("--max-input", type=click.IntRange(1, 2**31), required=True, help="Most identifiers per party.")
 @click.option("--steps", required=True, help="Base route of the step APIs, e.g. /v1/privacy/customer-ids.")
+@click.option("--dp-epsilon", default=None, metavar="EPSILON",
+              help="The log holds each job's result count only as ε-differentially private (e.g. 1).")  # fmt: skip
 @as_option
 @pass_ctx
-def terms(obj: Context, asset_id: str, max_input: int, steps: str, as_org: str) -> None:
+def terms(obj: Context, asset_id: str, max_input: int, steps: str, dp_epsilon: str | None, as_org: str) -> None:
     """Write the PSI terms of ASSET_ID (an identifier set of the org) and print their digest."""
     from privacy.asset import terms_digest
     from sdk.privacy import PsiSetupError, write_psi_terms
 
     try:
-        path, document = write_psi_terms(obj.directory, as_org, asset_id, max_input, steps, obj.passphrase())
+        path, document = write_psi_terms(
+            obj.directory, as_org, asset_id, max_input, steps, obj.passphrase(), dp_epsilon
+        )
     except PsiSetupError as exc:
         fail(str(exc))
     click.echo(f"PSI terms of {asset_id}: {path} (metadata digest 0x{terms_digest(document).hex()})")

@@ -9,8 +9,9 @@ anything forwarded, :meth:`PsiGuard.check`:
    the gateway applies are the ones on chain, or none (503 ``psi_terms_mismatch``);
 2. for a request: parses the message header and counts the elements of its PSI payload (no key needed), and
    refuses a request naming other terms than the grant's and the asset's (grant id, purpose, protocol,
-   ``max_input``) or another client than the caller (403 ``psi_wrong_terms``), or holding more elements than
-   ``max_input`` (403 ``input_over_cap``); bytes that are not a request are 400 ``psi_malformed``;
+   ``max_input``, and the ``dp_epsilon`` of the differentially private count, or none) or another client than
+   the caller (403 ``psi_wrong_terms``), or holding more elements than ``max_input`` (403 ``input_over_cap``);
+   bytes that are not a request are 400 ``psi_malformed``;
 3. for a record: the same terms and client, read from the record, and the gateway's org as its server;
 4. for a request or a record: that the job tag the client names in ``Consortium-Psi-Job`` (if any) is the tag of
    the message's job (``privacy.asset.job_tag``, 403 ``psi_wrong_job``).
@@ -216,6 +217,7 @@ class PsiGuard:
             "purpose": purpose,
             "protocol": terms.protocol,
             "max_input": terms.max_input,
+            "dp_epsilon": terms.dp_epsilon,  # a request or record without the ε the terms set is refused
         }
         if step == "request":
             try:
@@ -235,6 +237,7 @@ class PsiGuard:
                 "purpose": record.purpose,
                 "protocol": record.protocol,
                 "max_input": record.max_input,
+                "dp_epsilon": None if record.dp is None else record.dp.epsilon,
             }
             client = record.client.org
             job_id = record.job_id

@@ -185,9 +185,10 @@ def _check(kind: str, value: object) -> str | None:
     raise AssertionError(f"unknown field kind {kind}")
 
 
-#: The most bytes of a ``psi_summary`` (UTF-8): a summary of two parties with org ids of 32 characters and a
-#: protocol and implementation of 64, and every count 2^53-1, takes 1,493 (a real one ~1,300): no room for more.
-MAX_PSI_SUMMARY_BYTES: Final = 1536
+#: The most bytes of a ``psi_summary`` (UTF-8): a summary of two parties with org ids of 32 characters, a
+#: protocol and implementations of 64, every count 2^53-1 and the longest ε takes 1,634 with a differentially
+#: private count and 1,493 without (a real one ~1,300 and ~1,450): no room for more.
+MAX_PSI_SUMMARY_BYTES: Final = 1664
 #: The version of the summary's layout (its ``v``): the job record's (``privacy.record.RECORD_VERSION``).
 PSI_SUMMARY_VERSION: Final = 1
 _PSI_TEXT = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,63}\Z")
@@ -202,12 +203,23 @@ _PSI_SHAPE: Final[dict[str, Any]] = {
     "messages": {"request": "digest", "response": "digest"}, "result": {"count": "uint", "root": "digest"},
     "signatures": {"client": "signature", "server": "signature"},
 }  # fmt: skip
+#: With a differentially private count (``privacy.dp``): that count and its ε, and no exact count of the result.
+_PSI_SHAPE_DP: Final[dict[str, Any]] = {
+    **_PSI_SHAPE,
+    "result": {"root": "digest"},
+    "dp": {"mechanism": "mechanism", "implementation": "text", "epsilon": "epsilon", "count": "uint"},
+}
 _PSI_TEXTS: Final = {
     "grant": (_GRANT, "an on-chain grant id ('0x' and 64 lower-case hex digits)"),
     "text": (_PSI_TEXT, "1-64 characters of printable ASCII"),
     "digest": (_DIGEST, "64 lower-case hex digits"),
     "name": (_NAME, "an org id (a short name)"),
     "signature": (_PSI_SIGNATURE, "128 lower-case hex digits (an Ed25519 signature)"),
+    "mechanism": (re.compile(r"discrete-laplace\Z"), "'discrete-laplace'"),
+    "epsilon": (
+        re.compile(r"(?!0(?:\.0*)?\Z)(?:0|[1-9][0-9]?)(?:\.[0-9]{1,3})?\Z"),
+        "a decimal string above 0, such as '1' or '0.25'",
+    ),
 }
 
 
@@ -218,8 +230,10 @@ def psi_summary_problem(value: str) -> str | None:
     "max_input", "client": party, "server": party, "messages": {"request", "response"}, "result": {"count",
     "root"}, "signatures": {"client", "server"}}``, a party being ``{"org", "signing_key", "vrf_key",
     "input_count", "input_root"}``: the job record signed by both (``privacy.record``) without its job id and
-    purpose, with both signatures. Every value is a name, a count, a hex digest, key or signature, or a protocol
-    name: no identifier and no secret has a field to go in."""
+    purpose, with both signatures. With a differentially private count (``privacy.dp``) it has ``"dp":
+    {"mechanism", "implementation", "epsilon", "count"}`` and its ``result`` only the root. Every value is a
+    name, a count, a hex digest, key or signature, or a protocol name: no identifier and no secret has a field to
+    go in."""
     if len(value.encode("utf-8")) > MAX_PSI_SUMMARY_BYTES:
         return f"must be at most {MAX_PSI_SUMMARY_BYTES} bytes"
     try:
@@ -228,18 +242,16 @@ def psi_summary_problem(value: str) -> str | None:
         return "must be a JSON object (a PSI job summary)"
     if not isinstance(obj, dict) or canonical_entry(obj).decode("utf-8") != value:
         return "must be a JSON object in canonical form (RFC 8785: sorted keys, no whitespace)"
-    return _psi_shape(obj, _PSI_SHAPE, "")
+    return _psi_shape(obj, _PSI_SHAPE_DP if "dp" in obj else _PSI_SHAPE, "")
 
 
 def _psi_shape(obj: dict[str, Any], shape: dict[str, Any], at: str) -> str | None:
     if sorted(obj) != sorted(shape):
-        return f"{at or 'the summary'} must have exactly the fields {', '.join(sorted(shape))}"
+        return f"{at.rstrip('.') or 'the summary'} must have exactly the fields {', '.join(sorted(shape))}"
     for key, kind in shape.items():
         value, where = obj[key], f"{at}{key}"
         if isinstance(kind, dict):
-            problem = (
-                _psi_shape(value, kind, where + ".") if isinstance(value, dict) else f"{where} must be an object"
-            )
+            problem = _psi_shape(value, kind, where + ".") if isinstance(value, dict) else f"{where} must be an object"
         elif kind == "version":
             problem = None if value == PSI_SUMMARY_VERSION and _is_int(value) else f"{where} must be 1"
         elif kind == "uint":

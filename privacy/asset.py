@@ -7,7 +7,9 @@ canonical JSON and one line feed, byte strings in standard base64 with padding::
     {"asset": "customer-ids", "format": "consortium-ledger/psi-asset/v1", "kem_key": base64 (32 bytes, X25519),
      "max_input": 1000, "org": "alpha", "protocol": "ecdh-psi-p256", "steps": "/v1/privacy/customer-ids"}
 
-So the protocol, the cap on each party's input (``max_input``) and the server's X25519 key (to which the client
+An owner may add ``"dp_epsilon": "1"`` (a decimal string, above 0 and at most 10): the log then holds each job's
+result count only as ε-differentially private (``privacy.dp``). So the protocol, the cap on each party's input
+(``max_input``), that ε and the server's X25519 key (to which the client
 seals the job secret) are fixed on chain by the digest of the asset's current version: a gateway holding the
 document checks it against the chain before it applies it, a client checks the document it was given the same
 way, and changing a term is a new asset version, itself on chain. The grant (``AccessGrants``) names the grantee,
@@ -38,6 +40,7 @@ from typing import Any, Final, Literal
 from notary.event import canonical_entry
 from notary.headers import PSI_JOB_HEADER
 from privacy import _json
+from privacy.dp import check_epsilon
 from privacy.errors import MalformedError
 from privacy.record import NAME, JobRecord
 
@@ -67,6 +70,7 @@ class PsiAssetTerms:
     max_input: int
     kem_key: bytes  # the server's X25519 public key
     steps: str  # the base route of the three step APIs
+    dp_epsilon: str | None = None  # the log holds a noisy count of each result with this ε (privacy.dp)
 
     def __post_init__(self) -> None:
         for value, what in ((self.asset, "asset"), (self.org, "org"), (self.protocol, "protocol")):
@@ -78,6 +82,8 @@ class PsiAssetTerms:
             raise MalformedError("kem_key must be 32 bytes (an X25519 public key)")
         if _BASE.match(self.steps) is None or self.steps.endswith("/"):
             raise MalformedError(f"steps {self.steps!r} must be a route such as /v1/privacy/customer-ids")
+        if self.dp_epsilon is not None:
+            check_epsilon(self.dp_epsilon)
 
     def route(self, step: Step) -> str:
         return f"{self.steps}/{step}"
@@ -91,6 +97,8 @@ class PsiAssetTerms:
             "max_input": self.max_input,
             "kem_key": _json.to_b64(self.kem_key),
             "steps": self.steps,
+            # absent without one, so a document written before keeps its bytes and its digest on chain
+            **({"dp_epsilon": self.dp_epsilon} if self.dp_epsilon is not None else {}),
         }
 
 
@@ -101,10 +109,12 @@ def format_asset_terms(terms: PsiAssetTerms) -> bytes:
 
 def parse_asset_terms(data: bytes) -> PsiAssetTerms:
     """The terms in ``data`` (canonical form only); raises MalformedError naming the field."""
+    document = _json.parse_document(data, "PSI terms document", ASSET_FORMAT, MAX_TERMS_BYTES)
+    optional = {"dp_epsilon"} if "dp_epsilon" in document else set()
     obj = _json.fields(
-        _json.parse_document(data, "PSI terms document", ASSET_FORMAT, MAX_TERMS_BYTES),
+        document,
         "PSI terms document",
-        {"format", "asset", "org", "protocol", "max_input", "kem_key", "steps"},
+        optional | {"format", "asset", "org", "protocol", "max_input", "kem_key", "steps"},
     )
     return PsiAssetTerms(
         asset=_json.text(obj["asset"], "asset", NAME),
@@ -113,6 +123,7 @@ def parse_asset_terms(data: bytes) -> PsiAssetTerms:
         max_input=_json.uint(obj["max_input"], "max_input"),
         kem_key=_json.from_b64(obj["kem_key"], "kem_key", 32),
         steps=_json.text(obj["steps"], "steps"),
+        dp_epsilon=check_epsilon(obj["dp_epsilon"]) if "dp_epsilon" in obj else None,
     )
 
 

@@ -37,6 +37,7 @@ from google.protobuf.message import DecodeError
 from notary.event import canonical_entry
 from notary.log.hashing import Hash32
 from privacy.disclosure import Commitment, CommittedSet, commit_set
+from privacy.dp import MECHANISM, check_epsilon, noisy_count
 from privacy.errors import InputTooLargeError, MalformedError, RefusedError
 from privacy.identifiers import JOB_SECRET_SIZE, derive_job_key, key_identifiers, normalise_set
 from privacy.record import GRANT_ID, JOB_ID, NAME, JobRecord, PartyEntry, key_bytes
@@ -68,6 +69,7 @@ class JobTerms:
     grant_id: str
     purpose: str
     max_input: int
+    dp_epsilon: str | None = None  # the owner's terms ask for a differentially private count (privacy.dp)
 
     def __post_init__(self) -> None:
         if JOB_ID.match(self.job_id) is None:
@@ -78,8 +80,11 @@ class JobTerms:
             raise MalformedError(f"purpose {self.purpose!r} must be a short name such as 'aml-screening'")
         if not 0 < self.max_input <= 2**31:
             raise MalformedError(f"max_input {self.max_input} must be between 1 and 2^31")
+        if self.dp_epsilon is not None:
+            check_epsilon(self.dp_epsilon)
 
     def to_json(self) -> dict[str, Any]:
+        """The terms as the request's header names them (``dp_epsilon`` only when set)."""
         return {
             "job_id": self.job_id,
             "grant_id": self.grant_id,
@@ -87,6 +92,7 @@ class JobTerms:
             "max_input": self.max_input,
             "protocol": PROTOCOL,
             "implementation": IMPLEMENTATION,
+            **({"dp_epsilon": self.dp_epsilon} if self.dp_epsilon is not None else {}),
         }
 
 
@@ -192,7 +198,8 @@ def inspect_request(request: bytes) -> RequestSummary:
     Raises MalformedError for bytes that are not a request message."""
     header, payload = _parse_message(request, "request")
     terms = {
-        key: header.get(key) for key in ("job_id", "grant_id", "purpose", "max_input", "protocol", "implementation")
+        key: header.get(key)
+        for key in ("job_id", "grant_id", "purpose", "max_input", "protocol", "implementation", "dp_epsilon")
     }
     commitment = _commitment_from(header.get("client_commitment"), "client_commitment")
     psi_request = _parse_proto(openmined_psi.Request, payload, "PSI request")
@@ -301,6 +308,7 @@ class PsiClient(_Side):
             response_hash=message_hash(response),
             result_count=result.commitment.count,
             result_root=result.commitment.root,
+            dp=None if self.terms.dp_epsilon is None else noisy_count(result.commitment.count, self.terms.dp_epsilon),
         )
         return PsiOutcome(intersection, result, record)
 
@@ -327,7 +335,8 @@ class PsiServer(_Side):
         """Read message 1 and answer with message 2; raises RefusedError (terms, cap) or MalformedError."""
         header, payload = _parse_message(request, "request")
         terms = self.terms.to_json()
-        for key, value in terms.items():
+        for key in ("dp_epsilon", *terms):  # a request without the ε the owner's terms set, or with one they do not
+            value = terms.get(key)
             if header.get(key) != value:
                 raise RefusedError("wrong_terms", f"request names {key} {header.get(key)!r}; the job has {value!r}")
         client_commitment = _commitment_from(header.get("client_commitment"), "client_commitment")
@@ -366,7 +375,8 @@ class PsiServer(_Side):
     def check_record(self, record: JobRecord) -> None:
         """Refuse to countersign a record whose fields differ from what this server sent and saw.
 
-        The result's count and root are the client's statement: the server cannot check them.
+        The result's count and root are the client's statement: the server cannot check them, nor the noise of a
+        differentially private count; it checks that the count is there exactly when its terms set an ε, with that ε.
         """
         if self._seen is None:
             raise RefusedError("no_job", "no request has been answered, so there is no record to countersign")
@@ -380,7 +390,10 @@ class PsiServer(_Side):
                 record.protocol,
                 record.implementation,
             )
-            == tuple(self.terms.to_json().values()),
+            == tuple(self.terms.to_json().values())[:6],
+            "dp": (record.dp.epsilon, record.dp.mechanism) == (self.terms.dp_epsilon, MECHANISM)
+            if record.dp is not None
+            else self.terms.dp_epsilon is None,
             "messages": (record.request_hash, record.response_hash) == (request_hash, response_hash),
             "server": record.server == PartyEntry(self._org, self._signing_key, self.committed.commitment),
             "client": (record.client.org, record.client.signing_key.hex(), _commitment_json(record.client.input))

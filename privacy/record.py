@@ -3,7 +3,8 @@
 The record names the job (id, grant, purpose, the grant's ``max_input``), the protocol and the implementation's
 version, each party (org, Ed25519 signing key, and the commitment to its input of ``privacy.disclosure``: VRF
 public key, count, RFC 9162 Merkle root over the sorted VRF leaves), the SHA-256 of both protocol messages, and
-the result (count and root, under the client's VRF key). No identifier, keyed identifier or key is in it.
+the result (count and root, under the client's VRF key), and, when the owner's terms set an ε, a differentially
+private count of the result (``privacy.dp``). No identifier, keyed identifier or key is in it.
 
 Bytes: the record as JSON in RFC 8785 canonical form (``notary.event.canonical_entry``: sorted keys, no
 whitespace, integers in plain decimal); byte strings are lower-case hex. A party signs, with Ed25519 (RFC 8032),
@@ -26,6 +27,7 @@ from notary.event import canonical_entry
 from notary.log.hashing import Hash32
 from privacy import _json
 from privacy.disclosure import Commitment, Party, SetName
+from privacy.dp import DpCount
 from privacy.errors import MalformedError, SignatureError
 
 RECORD_VERSION: Final = 1
@@ -69,6 +71,7 @@ class JobRecord:
     response_hash: bytes
     result_count: int
     result_root: Hash32
+    dp: DpCount | None = None  # when the owner's terms set dp_epsilon (privacy.dp)
 
     def party(self, role: Party) -> PartyEntry:
         return self.client if role == "client" else self.server
@@ -91,7 +94,7 @@ class JobRecord:
                 "input_root": p.input.root.hex(),
             }
 
-        return {
+        obj: dict[str, Any] = {
             "v": RECORD_VERSION,
             "job_id": self.job_id,
             "grant_id": self.grant_id,
@@ -104,14 +107,19 @@ class JobRecord:
             "messages": {"request": self.request_hash.hex(), "response": self.response_hash.hex()},
             "result": {"count": self.result_count, "root": self.result_root.hex()},
         }
+        if self.dp is not None:  # absent otherwise, so a record without one keeps its bytes
+            obj["dp"] = self.dp.to_json()
+        return obj
 
     @classmethod
     def from_json(cls, obj: object) -> JobRecord:
         """The record ``obj`` holds; raises MalformedError naming the first field that is wrong."""
+        optional = {"dp"} if isinstance(obj, dict) and "dp" in obj else set()
         top = _json.fields(
             obj,
             "record",
-            {
+            optional
+            | {
                 "v",
                 "job_id",
                 "grant_id",
@@ -142,6 +150,7 @@ class JobRecord:
             response_hash=_hex32(messages["response"], "record.messages.response"),
             result_count=_json.uint(result["count"], "record.result.count"),
             result_root=Hash32(_hex32(result["root"], "record.result.root")),
+            dp=DpCount.from_json(top["dp"], "record.dp") if "dp" in top else None,
         )
 
 
@@ -236,9 +245,12 @@ def format_summary(signed: SignedRecord) -> str:
     """What the log may hold of a signed record (``notary.event.psi_summary_problem``): its canonical JSON without
     the job id and the purpose (the log names the job by its tag, ``privacy.asset.job_tag``), with both
     signatures. Digests, counts, public keys, org ids and the protocol only: the record has no identifier, keyed
-    identifier or secret key to leave out."""
+    identifier or secret key to leave out. With a differentially private count (``privacy.dp``) the summary holds
+    that one and its ε, and leaves the exact count of the result out."""
     record = signed.record.to_json()
     del record["job_id"], record["purpose"]
+    if signed.record.dp is not None:
+        del record["result"]["count"]
     record["signatures"] = {"client": signed.client_signature.hex(), "server": signed.server_signature.hex()}
     return canonical_entry(record).decode("utf-8")
 

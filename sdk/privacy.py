@@ -58,6 +58,7 @@ from privacy.asset import (
     parse_asset_terms,
     terms_digest,
 )
+from privacy.dp import check_epsilon
 from privacy.errors import MalformedError, PrivacyError
 from privacy.jobfiles import party_files, write_job_files
 from privacy.psi import PROTOCOL, JobTerms, PsiClient, request_time_budget_s
@@ -173,7 +174,7 @@ def run_psi_job(
         raise PsiJobError(f"the owner's PSI terms do not parse: {exc}") from exc
     if terms.protocol != PROTOCOL:
         raise PsiJobError(f"the asset's protocol is {terms.protocol!r}; this client speaks {PROTOCOL!r}")
-    job = JobTerms(job_id, grant_id, purpose, terms.max_input)
+    job = JobTerms(job_id, grant_id, purpose, terms.max_input, terms.dp_epsilon)
     psi = PsiClient(job, org, signing_key.public_key(), identifiers, X25519PublicKey.from_public_bytes(terms.kem_key))
     # the owner computes for a while before it answers: wait as long as the owner's gateway does
     wait = max(client.timeout, request_time_budget_s(terms.max_input))
@@ -225,11 +226,23 @@ def _load_kem(path: Path, passphrase: bytes) -> X25519PrivateKey:
 
 
 def write_psi_terms(
-    directory: Path, org: str, asset: str, max_input: int, steps: str, passphrase: bytes
+    directory: Path,
+    org: str,
+    asset: str,
+    max_input: int,
+    steps: str,
+    passphrase: bytes,
+    dp_epsilon: str | None = None,
 ) -> tuple[Path, bytes]:
     """Write the PSI terms document of ``org``'s identifier set ``asset`` (``privacy.asset``) and return its path
-    and bytes. The X25519 key is drawn on the first call and kept (a second call with other terms keeps the key,
-    so clients that sealed to it are not cut off by a change of cap)."""
+    and bytes; with ``dp_epsilon`` the log holds each job's result count only as ε-differentially private. The
+    X25519 key is drawn on the first call and kept (a second call with other terms keeps the key, so clients that
+    sealed to it are not cut off by a change of cap)."""
+    if dp_epsilon is not None:  # before a key is drawn: a refused ε leaves the folder as it was
+        try:
+            check_epsilon(dp_epsilon, "--dp-epsilon")
+        except PrivacyError as exc:
+            raise PsiSetupError(str(exc)) from exc
     folder = terms_dir(directory, org)
     key_path = folder / f"{asset}{KEM_SUFFIX}"
     if key_path.exists():
@@ -244,7 +257,7 @@ def write_psi_terms(
         write_job_files(folder, {key_path.name: pem})
     try:
         document = format_asset_terms(
-            PsiAssetTerms(asset, org, PROTOCOL, max_input, kem.public_key().public_bytes_raw(), steps)
+            PsiAssetTerms(asset, org, PROTOCOL, max_input, kem.public_key().public_bytes_raw(), steps, dp_epsilon)
         )
     except PrivacyError as exc:
         raise PsiSetupError(str(exc)) from exc

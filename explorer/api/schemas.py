@@ -750,8 +750,21 @@ class JobMessages(BaseModel):
 
 
 class JobResult(BaseModel):
-    count: int = Field(description="how many identifiers the two sets share")
+    count: int | None = Field(
+        None,
+        description="how many identifiers the two sets share; absent from a summary with a differentially private "
+        "count (dp), which the log holds instead",
+    )
     root: str = Field(description="Merkle root over the result's keyed identifiers (the client's VRF), hex")
+
+
+class JobDp(BaseModel):
+    """The result's count as ε-differentially private (``privacy.dp``), when the owner's terms set an ε."""
+
+    mechanism: str = Field(description="'discrete-laplace': OpenDP's Laplace mechanism on integers, scale 1/ε")
+    implementation: str = Field(description="the DP library and its version")
+    epsilon: str = Field(description="ε, a decimal string, spent once per job (sensitivity: one identifier)")
+    count: int = Field(description="the noisy count of the result, clamped to zero from below")
 
 
 class JobSignatures(BaseModel):
@@ -772,6 +785,7 @@ class JobSummary(BaseModel):
     server: JobParty
     messages: JobMessages
     result: JobResult
+    dp: JobDp | None = Field(None, description="the differentially private count, when the asset's terms ask for one")
     signatures: JobSignatures
 
 

@@ -26,13 +26,18 @@ export async function jobTag(grantId, jobId) {
 
 /**
  * The summary the log holds of a signed record (privacy.record.format_summary): the record's canonical JSON without
- * its job id and purpose, with both signatures.
+ * its job id and purpose, with both signatures; with a differentially private count (``dp``), without the exact
+ * count of the result either.
  * @param {Record<string, any>} record  the record.json's ``record``
  * @param {unknown} signatures  the record.json's ``signatures``
  * @returns {string}
  */
 export function summaryOf(record, signatures) {
   const { job_id: _jobId, purpose: _purpose, ...rest } = record;
+  if (rest.dp && rest.result && typeof rest.result === "object") {
+    const { count: _count, ...result } = rest.result;
+    rest.result = result;
+  }
   return canonicalJson({ ...rest, signatures });
 }
 

@@ -31,6 +31,7 @@ function recordFacts(/** @type {Record<string, any>} */ r, testid = "record-fact
       : "—";
   const messages = isObject(r.messages) ? r.messages : {};
   const result = isObject(r.result) ? r.result : {};
+  const dp = isObject(r.dp) ? r.dp : null; // a differentially private count; the log's summary then has no exact one
   const named = "job_id" in r; // a record.json's record; the log's summary names neither
   return kv(
     [
@@ -43,7 +44,19 @@ function recordFacts(/** @type {Record<string, any>} */ r, testid = "record-fact
       [t("job.serverSide"), party(r.server)],
       [t("job.requestHash"), mono(messages.request)],
       [t("job.responseHash"), mono(messages.response)],
-      [t("job.resultCount"), h("strong", { testid: "record-result-count" }, fmtNum(result.count))],
+      (!dp || "count" in result) && [
+        t("job.resultCount"),
+        h("strong", { testid: "record-result-count" }, fmtNum(result.count)),
+      ],
+      dp && [
+        t("job.dpCount"),
+        h(
+          "span",
+          null,
+          h("strong", { testid: "record-dp-count" }, fmtNum(dp.count)),
+          ` · ε ${text(dp.epsilon)} · ${text(dp.mechanism)} (${text(dp.implementation)})`,
+        ),
+      ],
       [t("job.resultRoot"), mono(result.root)],
     ],
     { testid },

@@ -1,7 +1,8 @@
 """The job page's check of a record.json in the browser (``explorer/static/psi.js``), run under Node on a real
 record (``tests.support.privacy_job``): the tag it computes is ``privacy.asset.job_tag``'s, a party's record
 matches the digest, tag and summary the log holds, and a record changed in one count, another job's record, a file
-that is not JSON and JSON that is not a record do not; the summary shown for a job is checked against the string
+that is not JSON and JSON that is not a record do not; a record with a differentially private count matches the
+summary that holds only the noisy one; the summary shown for a job is checked against the string
 the event holds and the job's parties. One ``node`` process for every case."""
 
 from __future__ import annotations
@@ -34,10 +35,20 @@ def test_the_browser_check_of_a_record_agrees_with_the_log(tmp_path: Path) -> No
         "tag": job_tag(grant_id, JOB_ID), "record_sha256": hashlib.sha256(record).hexdigest(), "summary_json": summary,
     }  # fmt: skip
     other = small_job("job-43").client_files[RECORD_FILE]
+    private = small_job("job-44", dp_epsilon="1")  # its summary holds a noisy count and no exact one
+    private_record = private.client_files[RECORD_FILE]
+    private_job = {
+        "tag": job_tag(grant_id, "job-44"),
+        "record_sha256": hashlib.sha256(private_record).hexdigest(),
+        "summary_json": format_summary(private.signed),
+    }
+    held = json.loads(private_job["summary_json"])
+    assert "count" not in held["result"] and held["dp"]["epsilon"] == "1"
     tampered = record.replace(b'"count":5,', b'"count":6,')
     assert tampered != record
     cases: dict[str, tuple[bytes, dict[str, Any]]] = {
         "genuine": (record, job),
+        "genuine, with a differentially private count": (private_record, private_job),
         "one count changed": (tampered, job),
         "another job's record": (other, job),
         "no record step in the log": (record, {**job, "record_sha256": None, "summary_json": None}),
@@ -74,6 +85,7 @@ def test_the_browser_check_of_a_record_agrees_with_the_log(tmp_path: Path) -> No
     }
     assert got == {
         "genuine": (True, True, True, None, 5),
+        "genuine, with a differentially private count": (True, True, True, None, 5),
         "one count changed": (False, True, False, None, 6),
         "another job's record": (False, False, False, None, 5),
         "no record step in the log": (None, True, None, None, 5),

@@ -3,7 +3,8 @@ real processes: the owner's gateway (``consortium gateway serve``), its PSI serv
 serve``), the notary, and the client as ``consortium privacy run``.
 
 One world for the module: the chain of ``gateway_chain`` plus the identifier set ``customer-ids`` of ``alpha``,
-whose metadata digest is its PSI terms document (cap ``CAP``), its three step APIs, a grant to ``beta`` for
+whose metadata digest is its PSI terms document (cap ``CAP``, and ε ``EPSILON``: the log holds each result's count only
+as differentially private; the demo's jobs hold the exact one), its three step APIs, a grant to ``beta`` for
 ``aml-screening`` (no limit on runs) and one to ``op`` for the same purpose with ``RUNS`` runs. Each test depends
 only on the fixtures it names: ``job_1`` is beta's job through ``consortium privacy run``; the runs of op's grant
 are spent by one test alone (a request over the cap takes none, the jobs take them all, the next is refused).
@@ -48,6 +49,7 @@ STEPS = "/v1/privacy/customer-ids"
 PSI_PURPOSE = "aml-screening"
 CAP = 35_000  # a request of CAP elements is over the gateway's 1 MiB limit for other calls
 RUNS = 2
+EPSILON = "1"  # the terms' ε: the log holds each job's result count only as differentially private
 METERED = "op"  # the grantee whose grant allows RUNS runs
 SHARED = 20
 APIS = {"terms": ("psi-terms", "GET"), "request": ("psi-request", "POST"), "record": ("psi-record", "POST")}
@@ -103,7 +105,10 @@ def psi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PsiWorld]:
         (files / "alpha.txt").write_text("\n".join(ALPHA_IDS) + "\n")
         (files / "beta.txt").write_text("# beta's customers\n" + "\n".join(BETA_IDS) + "\n")
         partial = PsiWorld(world, chain, None, None, "", "", files)  # type: ignore[arg-type]
-        partial.cli("privacy", "terms", PSI_ASSET, "--max-input", str(CAP), "--steps", STEPS, "--as", PROVIDER)
+        partial.cli(
+            "privacy", "terms", PSI_ASSET, "--max-input", str(CAP), "--steps", STEPS, "--dp-epsilon", EPSILON,
+            "--as", PROVIDER,
+        )  # fmt: skip
         document = (terms_dir(world.root, PROVIDER) / f"{PSI_ASSET}.terms.json").read_bytes()
         assets = chain.consortium.assets
         assets.register_asset(
@@ -200,9 +205,11 @@ def test_a_job_through_the_owners_gateway_finds_the_shared_customers_and_records
     signed = parse_signed_record((out / "record.json").read_bytes())
     assert events[steps["record"]]["psi_summary"] == format_summary(signed)
     logged = json.loads(events[steps["record"]]["psi_summary"])
-    assert (logged["client"]["input_count"], logged["server"]["input_count"], logged["result"]["count"]) == (
-        200, 200, SHARED
-    )  # fmt: skip
+    assert (logged["client"]["input_count"], logged["server"]["input_count"]) == (200, 200)
+    # the exact count is in the parties' record only; the log holds the noisy one, with its ε
+    assert signed.record.result_count == SHARED and "count" not in logged["result"]
+    assert signed.record.dp is not None and logged["dp"] == signed.record.dp.to_json()
+    assert (logged["dp"]["epsilon"], logged["dp"]["mechanism"]) == (EPSILON, "discrete-laplace")
     assert all("psi_summary" not in events[steps[s]] for s in ("terms", "request"))
     assert "psi_record" not in events[steps["request"]] and "psi_record" not in events[steps["terms"]]
 
@@ -223,7 +230,8 @@ def test_the_explorer_shows_the_real_jobs_steps_to_its_parties_only(
         assert {s["step"]: s["call"]["event_id"] for s in job["steps"]} == summary["events"]
         assert [s["tag_from"] for s in job["steps"]] == ["client", "message", "message"]
         assert job["record_sha256"] == hashlib.sha256((out / "record.json").read_bytes()).hexdigest()
-        assert job["summary"]["result"]["count"] == SHARED and job["summary"]["client"]["org"] == GRANTEE
+        assert job["summary"]["dp"]["epsilon"] == EPSILON and job["summary"]["client"]["org"] == GRANTEE
+        assert "count" not in job["summary"]["result"]
         assert job["complete"] is True
         assert get(client, f"/api/v1/jobs/{summary['tag']}", PROVIDER)[0] == 200
         assert get(client, f"/api/v1/jobs/{summary['tag']}", OTHER)[0] == 404
@@ -246,7 +254,9 @@ def test_a_membership_proof_from_the_jobs_files_verifies_and_a_forged_one_does_n
     assert bad.returncode == 1 and "does NOT verify" in bad.stderr, (bad.stdout, bad.stderr)
 
 
-def padded_request(psi: PsiWorld, org: str, grant_id: str, count: int, job_id: str) -> bytes:
+def padded_request(
+    psi: PsiWorld, org: str, grant_id: str, count: int, job_id: str, epsilon: str | None = EPSILON
+) -> bytes:
     """A request under the asset's terms whose header a client made for 2 identifiers and whose PSI payload is padded
     to ``count`` elements: a client that skipped its own cap check (the gateway counts elements, it cannot tell a
     padding element from a real one)."""
@@ -254,7 +264,7 @@ def padded_request(psi: PsiWorld, org: str, grant_id: str, count: int, job_id: s
     terms = parse_asset_terms(document)
     key = load_ed25519_gateway_key(psi.world.root, OrgId(org), PASS)
     client = PsiClient(
-        JobTerms(job_id, grant_id, PSI_PURPOSE, CAP),
+        JobTerms(job_id, grant_id, PSI_PURPOSE, CAP, epsilon),
         org,
         key.public_key(),
         [cnid(1000), cnid(1001)],
@@ -296,6 +306,13 @@ def test_refusals_are_recorded_and_runs_are_counted_by_requests(psi: PsiWorld) -
     assert (answer.status, answer.denial_reason) == (403, "psi_wrong_job"), answer.content
     assert answer.event_id is not None
     refused["another job named"] = (answer.event_id, "psi_wrong_job", 403)
+
+    with member(psi, METERED) as client:  # a request without the ε of the terms: the log would get the exact count
+        request = padded_request(psi, METERED, psi.metered_grant_id, 2, "job-no-dp", epsilon=None)
+        answer = client.call(psi.gateway.url, "POST", f"{STEPS}/request", purpose=PSI_PURPOSE, content=request)
+    assert (answer.status, answer.denial_reason) == (403, "psi_wrong_terms"), answer.content
+    assert b"dp_epsilon" in answer.content and answer.event_id is not None
+    refused["without the terms' epsilon"] = (answer.event_id, "psi_wrong_terms", 403)
 
     for case, org, purpose in (("no grant", OTHER, PSI_PURPOSE), ("another purpose", GRANTEE, "marketing")):
         with pytest.raises(PsiRefusedError) as denied:
