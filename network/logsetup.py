@@ -38,6 +38,7 @@ from network.identity import (
     load_witness_key,
 )
 from network.logins import Authenticator, LoginError
+from network.trust import endpoint_url
 from notary.checkpointer import Witness, WitnessPolicy
 from notary.log.cosignature import format_cosigner_vkey
 from notary.log.smnote import SM2CosignatureVerifier
@@ -123,21 +124,6 @@ def witness_policy(description: ConsortiumDescription) -> WitnessPolicy:
 
 #: org → its roles on chain, None when it is not a member (the ConsortiumRegistry's answer).
 RolesOf = Callable[[str], "Role | None"]
-
-
-def endpoint_url(value: bytes) -> str | None:
-    """The URL a witness-endpoint record holds, or None when it is not one a notary can send to (not UTF-8, not
-    http(s)://host…, spaces or control characters): a record the chain took but no follower uses."""
-    try:
-        url = value.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme not in ("http", "https") or not rest or rest.startswith("/"):
-        return None
-    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
-        return None
-    return url
 
 
 def chain_witness_urls(snapshot: TrustSnapshot, head: int) -> dict[str, str]:

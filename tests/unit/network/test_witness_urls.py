@@ -17,7 +17,8 @@ from chain.trustview import TrustSnapshot, TrustView
 from contracts import CONTRACT_NAMES
 from network.description import ConsortiumDescription, MemberDescription
 from network.identity import create_org_identity
-from network.logsetup import ChainWitnesses, chain_witness_set, chain_witness_urls, endpoint_url
+from network.logsetup import ChainWitnesses, chain_witness_set, chain_witness_urls
+from network.trust import endpoint_url
 from notary.checkpointer import WitnessPolicy
 from notary.logsuite import INTL, WitnessVerifier
 
