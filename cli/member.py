@@ -357,14 +357,11 @@ ENDPOINT_KINDS = ("node-endpoint", "witness-endpoint")
 
 def _endpoint(url: str, option: str) -> bytes:
     """The value of an endpoint record: ``url`` checked as a follower will read it, at most the contract's bound."""
-    from chain.contracts.trust import MAX_URL
-    from network.trust import endpoint_url
+    from chain.ids import MAX_URL, endpoint_url
 
     value = url.encode("utf-8")
     if endpoint_url(value) is None:
-        fail(f"{option} {url!r}: expected http://HOST[:PORT][/PATH] or https://…, with no spaces")
-    if len(value) > MAX_URL:
-        fail(f"{option}: {len(value)} bytes, at most {MAX_URL}")
+        fail(f"{option} {url!r}: expected http://HOST[:PORT][/PATH] or https://…, no spaces, at most {MAX_URL} bytes")
     return value
 
 

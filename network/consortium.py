@@ -106,8 +106,9 @@ def init_consortium(
                     f"{config.chain_id}: fix one of them"
                 )
         operator = Signer.from_key(load_account_key(directory, config.operator().org, passphrase))
-        # the founders' witnesses at the URLs ``consortium up`` serves them on (docs/trust.md)
+        # each witness of the policy at its witness_url, or at the URL ``consortium up`` serves it on (docs/trust.md)
         endpoints = dict(genesis_witness_endpoints(config.witness_policy.witnesses, DEFAULT_PORT))
+        endpoints |= {m.org: m.witness_url.encode() for m in config.members if m.witness_url is not None}
         founders = [
             FoundingMember(
                 m.org,

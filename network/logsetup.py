@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from chain.backend import RpcBackend
 from chain.contracts import AuditAnchorClient
 from chain.contracts.trust import KeyKind
-from chain.ids import MemberStatus, OrgId, Role
+from chain.ids import MemberStatus, OrgId, Role, endpoint_url
 from chain.tx import Signer
 from network.description import ConsortiumDescription, MemberDescription
 from network.errors import NetworkError
@@ -38,7 +38,6 @@ from network.identity import (
     load_witness_key,
 )
 from network.logins import Authenticator, LoginError
-from network.trust import endpoint_url
 from notary.checkpointer import Witness, WitnessPolicy
 from notary.log.cosignature import format_cosigner_vkey
 from notary.log.smnote import SM2CosignatureVerifier

@@ -54,24 +54,9 @@ def witness_ports(port: int, count: int) -> list[int]:
 
 def genesis_witness_endpoints(witness_orgs: Sequence[str], port: int) -> tuple[tuple[str, bytes], ...]:
     """(org, URL) of each witness of the policy as ``consortium up --port PORT`` serves it: the witness endpoints
-    ``consortium init`` writes at genesis (a witness served elsewhere publishes its own and retires this one)."""
+    ``consortium init`` writes at genesis for a witness whose ``witness_url`` the consortium file does not give."""
     ports = witness_ports(port, len(witness_orgs))
     return tuple((org, f"http://127.0.0.1:{p}".encode()) for org, p in zip(witness_orgs, ports, strict=True))
-
-
-def endpoint_url(value: bytes) -> str | None:
-    """The URL an endpoint record holds, or None when it is not one a client can send to (not UTF-8, not
-    ``http(s)://`` and a host, spaces or control characters): a record the chain took but no follower uses."""
-    try:
-        url = value.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme not in ("http", "https") or not rest or rest.startswith("/"):
-        return None
-    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
-        return None
-    return url
 
 
 def has_directory(description: ConsortiumDescription) -> bool:

@@ -30,10 +30,6 @@ class KeyKind(IntEnum):
     WITNESS_ENDPOINT = 8  # the URL (UTF-8) a notary sends the member's witness its checkpoints at
 
 
-#: The longest URL an endpoint record holds (the contract refuses a longer one).
-MAX_URL = 512
-
-
 class KeyState(IntEnum):
     OPEN = 0
     RETIRED = 1

@@ -32,6 +32,7 @@ from tests.support.wait import wait_until
 PASSPHRASE = b"trust-init-passphrase-1"
 CHAIN_ID = 20267
 CONFIG = three_member_config("trust-test", CHAIN_ID)
+CONFIG["members"][2]["witness_url"] = "https://witness.reg.example:8551"  # reg's witness served elsewhere
 
 
 @pytest.fixture(scope="module")
@@ -72,11 +73,12 @@ def test_the_chain_holds_the_keys_of_consortium_json(
         expected_log = [identity.notary_public_key] if Role.NOTARY in member.roles else []
         assert view.keys(KeyKind.LOG_KEY, member.org) == expected_log
         assert all(r.valid_from == 0 and r.valid_until is None for r in snapshot.records[member.org])
-    # each witness of the policy at the URL `consortium up` (default port) serves it on, in the policy's order
+    # each witness of the policy at the URL `consortium up` (default port) serves it on, in the policy's order,
+    # or at the consortium file's witness_url
     assert {org: view.keys(KeyKind.WITNESS_ENDPOINT, org) for org in ("op", "alpha", "reg")} == {
         "op": [b"http://127.0.0.1:8551"],
         "alpha": [b"http://127.0.0.1:8552"],
-        "reg": [b"http://127.0.0.1:8553"],
+        "reg": [b"https://witness.reg.example:8551"],
     }
 
 

@@ -12,13 +12,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from chain.contracts.trust import KeyKind, KeyRecord, KeyState
-from chain.ids import MemberStatus, OrgId, Role
+from chain.ids import MemberStatus, OrgId, Role, endpoint_url
 from chain.trustview import TrustSnapshot, TrustView
 from contracts import CONTRACT_NAMES
 from network.description import ConsortiumDescription, MemberDescription
 from network.identity import create_org_identity
 from network.logsetup import ChainWitnesses, chain_witness_set, chain_witness_urls
-from network.trust import endpoint_url
 from notary.checkpointer import WitnessPolicy
 from notary.logsuite import INTL, WitnessVerifier
 
