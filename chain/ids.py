@@ -44,6 +44,28 @@ def bytes32_to_name(raw: bytes) -> str:
     return text.decode("ascii", errors="strict")
 
 
+#: The longest URL an endpoint record of the TrustDirectory holds (the contract refuses a longer one).
+MAX_URL = 512
+
+
+def endpoint_url(value: bytes) -> str | None:
+    """The URL an endpoint record holds, or None when it is not one a client can send to (longer than
+    :data:`MAX_URL` bytes, not UTF-8, not ``http(s)://`` and a host, spaces or control characters): what a
+    command refuses to publish, and a record the chain took but no follower uses."""
+    if len(value) > MAX_URL:
+        return None
+    try:
+        url = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("http", "https") or not rest or rest.startswith("/"):
+        return None
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        return None
+    return url
+
+
 class Role(IntFlag):
     """Roles of a member, as the bit set stored in ConsortiumRegistry."""
 

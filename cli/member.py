@@ -348,7 +348,21 @@ def member_reinstate(obj: Context, org: str, as_org: str) -> None:
 
 # -- keys on chain (docs/trust.md) ---------------------------------------------------------------------------
 
-KINDS = ("ca-cert", "revoked-serial", "account", "witness-key", "gateway-key", "log-key", "node-endpoint")
+KINDS = (
+    "ca-cert", "revoked-serial", "account", "witness-key", "gateway-key", "log-key", "node-endpoint",
+    "witness-endpoint",
+)  # fmt: skip
+ENDPOINT_KINDS = ("node-endpoint", "witness-endpoint")
+
+
+def _endpoint(url: str, option: str) -> bytes:
+    """The value of an endpoint record: ``url`` checked as a follower will read it, at most the contract's bound."""
+    from chain.ids import MAX_URL, endpoint_url
+
+    value = url.encode("utf-8")
+    if endpoint_url(value) is None:
+        fail(f"{option} {url!r}: expected http://HOST[:PORT][/PATH] or https://…, no spaces, at most {MAX_URL} bytes")
+    return value
 
 
 def _kind(name: str) -> KeyKind:
@@ -375,7 +389,7 @@ def _summary(record: KeyRecord) -> str:
         from eth_utils.address import to_checksum_address
 
         return to_checksum_address(value)
-    if record.kind is KeyKind.NODE_ENDPOINT:
+    if record.kind in (KeyKind.NODE_ENDPOINT, KeyKind.WITNESS_ENDPOINT):
         return value.decode("utf-8", "replace")
     return value.hex()[:16] + "…"
 
@@ -408,26 +422,52 @@ def keys_list(obj: Context, org: str | None, as_json: bool) -> None:
 
 
 @member_keys.command("publish")
+@click.option(
+    "--witness-url",
+    default=None,
+    metavar="URL",
+    help="Where the org's witness is served (its `witness serve` address as the notary reaches it): published as "
+    "its witness endpoint, so the notary asks it with no restart. An org with the witness role only.",
+)
 @as_option
 @pass_ctx
-def keys_publish(obj: Context, as_org: OrgId) -> None:
+def keys_publish(obj: Context, witness_url: str | None, as_org: OrgId) -> None:
     """Put the keys of the org's identity in DIR/orgs (CA certificate, account, gateway key; witness and log keys
-    by its roles on chain) in the directory, each that is not there yet: a member's first step once admitted."""
+    by its roles on chain) in the directory, each that is not there yet, and with --witness-url its witness's
+    endpoint: a member's first step once admitted."""
+    from chain.contracts.trust import KeyKind
+    from chain.ids import Role
     from network.identity import load_org_public
     from network.trust import founder_keys
 
+    endpoint = None if witness_url is None else _endpoint(witness_url, "--witness-url")
     c = obj.consortium()
     info = c.registry.member(as_org)
     if info is None:
         fail(f"{as_org!r} is not a member on chain: it publishes its keys once admitted")
+    if endpoint is not None and Role.WITNESS not in info.roles:
+        fail(f"{as_org} does not hold the witness role on chain: it has no witness endpoint to publish")
     trust, signer = c.trust, obj.signer(as_org)
+    keys = list(founder_keys(load_org_public(obj.directory, as_org), info.roles))
+    if endpoint is not None:
+        keys.append((KeyKind.WITNESS_ENDPOINT, endpoint))
     added = 0
-    for kind, value in founder_keys(load_org_public(obj.directory, as_org), info.roles):
+    for kind, value in keys:
         if trust.find(as_org, kind, value) is None:
             index = trust.add_key(signer, kind, value)
             click.echo(f"added #{index} {kind.name.lower().replace('_', '-')}")
             added += 1
     click.echo(f"{added} key(s) published for {as_org}" if added else f"every key of {as_org} is already on chain")
+    if Role.WITNESS in info.roles:
+        head = int(c.backend.web3.eth.block_number)
+        urls = [r for r in trust.records(as_org) if r.kind is KeyKind.WITNESS_ENDPOINT and r.valid_at(head + 1)]
+        if endpoint is not None and len(urls) > 1:
+            others = ", ".join(f"#{r.index} {_summary(r)}" for r in urls if r.value != endpoint)
+            click.echo(f"the notary asks the witness at the endpoint added last; retire the others ({others}) with "
+                       f"`member keys retire INDEX --as {as_org}` once they no longer answer")  # fmt: skip
+        elif not urls:
+            click.echo(f"no witness endpoint of {as_org} on chain: a notary asks its witness only once one is "
+                       "(--witness-url URL) or it is given `--witness ORG=URL`")  # fmt: skip
 
 
 @member_keys.command("add")
@@ -437,16 +477,30 @@ def keys_publish(obj: Context, as_org: OrgId) -> None:
     "--file", "value_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A PEM or DER certificate (ca-cert), or the value's raw bytes.",
 )  # fmt: skip
+@click.option("--url", default=None, help="The URL of a node-endpoint or witness-endpoint (http:// or https://).")
 @click.option("--from-block", type=click.IntRange(0), default=None, help="Valid from this block (default: now).")
 @as_option
 @pass_ctx
 def keys_add(
-    obj: Context, kind: str, hex_value: str | None, value_file: Path | None, from_block: int | None, as_org: str
+    obj: Context,
+    kind: str,
+    hex_value: str | None,
+    value_file: Path | None,
+    url: str | None,
+    from_block: int | None,
+    as_org: str,
 ) -> None:
-    """Add a key of your own org, valid from now or from a later block (an overlap for a rotation)."""
-    if (hex_value is None) == (value_file is None):
+    """Add a key of your own org, valid from now or from a later block (an overlap for a rotation); an endpoint
+    (node-endpoint, witness-endpoint) by its --url."""
+    if kind in ENDPOINT_KINDS:
+        if url is None or hex_value is not None or value_file is not None:
+            fail(f"give a {kind} with --url URL (only)")
+        value = _endpoint(str(url), "--url")
+    elif url is not None:
+        fail(f"--url is for {' and '.join(ENDPOINT_KINDS)}; give a {kind} with --hex or --file")
+    elif (hex_value is None) == (value_file is None):
         fail("give the value with exactly one of --hex or --file")
-    if value_file is not None:
+    elif value_file is not None:
         value = value_file.read_bytes()
         if value.lstrip().startswith(b"-----BEGIN CERTIFICATE-----"):
             from cryptography import x509

@@ -44,6 +44,7 @@ from network.supervisor import (
     start_log_services,
     stop_all,
 )
+from network.trust import witness_ports
 
 if TYPE_CHECKING:
     from chain.backend import ClientTls
@@ -236,7 +237,7 @@ def up(
             obj.passphrase(),
             local.url,
             port + 1,
-            [port + 6 + i for i in range(len(description.members))],
+            witness_ports(port, len(description.members)),
             authenticate_reads=authenticate_reads,
             report=report,
             notary_args=notary_args,

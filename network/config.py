@@ -17,6 +17,7 @@ A consortium file is TOML::
     org = "bjic-cloud"                       # short name, unique
     name = "Beijing Industry Cloud Infrastructure Co."   # display name, 1..64 characters (64 UTF-8 bytes)
     roles = ["member", "operator", "validator", "notary", "witness"]
+    witness_url = "https://witness.bjic.example:8551"   # optional: where the notary reaches its witness
 
 The catalogue (inline as ``[catalogue]`` or in its own file, either at the top level of that file or under a
 single ``[catalogue]`` table) holds ``[[centers]]`` with ``[[centers.units]]`` with ``apis = [...]``, and the
@@ -42,7 +43,7 @@ from typing import Any, TypeVar
 import tomli_w
 
 from chain.errors import MalformedError
-from chain.ids import AssetKind, OrgId, Role, check_name
+from chain.ids import MAX_URL, AssetKind, OrgId, Role, check_name, endpoint_url
 
 __all__ = [
     "ALL_MEMBERS",
@@ -101,6 +102,9 @@ class Member:
     org: OrgId
     name: str
     roles: Role
+    #: Where the notary reaches its witness (a witness of the policy only): ``consortium init`` writes it on chain
+    #: as the witness endpoint. None: where ``consortium up`` serves it.
+    witness_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,7 +290,11 @@ def config_to_dict(cfg: ConsortiumConfig) -> dict[str, Any]:
             "witnesses": list(cfg.witness_policy.witnesses),
             "require_regulator": cfg.witness_policy.require_regulator,
         },
-        "members": [{"org": m.org, "name": m.name, "roles": [n.lower() for n in m.roles.names()]} for m in cfg.members],
+        "members": [
+            {"org": m.org, "name": m.name, "roles": [n.lower() for n in m.roles.names()]}
+            | ({} if m.witness_url is None else {"witness_url": m.witness_url})
+            for m in cfg.members
+        ],
     }
     if cfg.catalogue is not None:
         cat = cfg.catalogue
@@ -360,7 +368,7 @@ def _members(top: Mapping[str, Any]) -> tuple[Member, ...]:
     for i, raw in enumerate(rows):
         where = f"members[{i}]"
         row = _table(raw, where)
-        _keys(row, where, required=("org", "name", "roles"))
+        _keys(row, where, required=("org", "name", "roles"), optional=("witness_url",))
         org = OrgId(_short(row, "org", where, "org id"))
         if org == ALL_MEMBERS:
             raise MalformedError(f"{where}.org: {ALL_MEMBERS!r} is reserved for witness_policy.witnesses")
@@ -374,7 +382,17 @@ def _members(top: Mapping[str, Any]) -> tuple[Member, ...]:
                 f"{where}.roles: regulator {org!r} must not also hold 'member' or 'operator' "
                 "(a regulator reads everything and writes no business state); drop those roles"
             )
-        members.append(Member(org=org, name=name, roles=roles))
+        witness_url = None
+        if "witness_url" in row:
+            witness_url = _str(row, "witness_url", where)
+            if Role.WITNESS not in roles:
+                raise MalformedError(f"{where}.witness_url: {org!r} does not hold the 'witness' role; remove the URL")
+            if endpoint_url(witness_url.encode("utf-8")) is None:
+                raise MalformedError(
+                    f"{where}.witness_url: {witness_url!r} is not a URL a notary can reach a witness at; give "
+                    f"http://HOST[:PORT][/PATH] or https://…, no spaces, at most {MAX_URL} bytes"
+                )
+        members.append(Member(org=org, name=name, roles=roles, witness_url=witness_url))
     operators = [m.org for m in members if Role.OPERATOR in m.roles]
     if len(operators) != 1:
         found = ", ".join(repr(o) for o in operators) or "none"

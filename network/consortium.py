@@ -25,6 +25,7 @@ from chain.contracts import (
     DataAssetRegistryClient,
     Deployment,
     FoundingMember,
+    KeyKind,
     TrustDirectoryClient,
     deploy_consortium,
 )
@@ -38,7 +39,7 @@ from network.errors import NetworkError
 from network.identity import OrgPublic, create_org_identity, load_account_key
 from network.localchain import DEFAULT_PORT, LocalChain, free_port, start_node, start_nodes, stop_together
 from network.nodes import create_nodes, plan
-from network.trust import founder_keys
+from network.trust import founder_keys, genesis_witness_endpoints
 
 if TYPE_CHECKING:
     from web3.types import TxReceipt
@@ -105,6 +106,9 @@ def init_consortium(
                     f"{config.chain_id}: fix one of them"
                 )
         operator = Signer.from_key(load_account_key(directory, config.operator().org, passphrase))
+        # each witness of the policy at its witness_url, or at the URL ``consortium up`` serves it on (docs/trust.md)
+        endpoints = dict(genesis_witness_endpoints(config.witness_policy.witnesses, DEFAULT_PORT))
+        endpoints |= {m.org: m.witness_url.encode() for m in config.members if m.witness_url is not None}
         founders = [
             FoundingMember(
                 m.org,
@@ -112,7 +116,8 @@ def init_consortium(
                 m.roles,
                 identities[m.org].cert_fingerprint,
                 (identities[m.org].account,),
-                founder_keys(identities[m.org], m.roles),
+                founder_keys(identities[m.org], m.roles)
+                + (((KeyKind.WITNESS_ENDPOINT, endpoints[m.org]),) if m.org in endpoints else ()),
             )
             for m in config.members
         ]

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from chain.backend import RpcBackend
 from chain.contracts import AuditAnchorClient
 from chain.contracts.trust import KeyKind
-from chain.ids import OrgId, Role
+from chain.ids import MemberStatus, OrgId, Role, endpoint_url
 from chain.tx import Signer
 from network.description import ConsortiumDescription, MemberDescription
 from network.errors import NetworkError
@@ -47,7 +47,7 @@ from notary.service import AnchorSettings, NotarySettings
 from notary.verify import TrustRoots
 
 if TYPE_CHECKING:  # the follower imports web3; the commands that never follow the chain never need it
-    from chain.trustview import TrustView
+    from chain.trustview import TrustSnapshot, TrustView
 
 log = logging.getLogger("network.logsetup")
 
@@ -125,18 +125,64 @@ def witness_policy(description: ConsortiumDescription) -> WitnessPolicy:
 RolesOf = Callable[[str], "Role | None"]
 
 
+def chain_witness_urls(snapshot: TrustSnapshot, head: int) -> dict[str, str]:
+    """org → the URL of its witness the directory lists valid at ``head``: of an active member only, the newest
+    valid record when a move overlaps (the one added last), a record that is no usable URL skipped."""
+    urls: dict[str, str] = {}
+    for record in snapshot.valid(KeyKind.WITNESS_ENDPOINT, head):  # in index order: the last one wins
+        url = endpoint_url(record.value)
+        if url is not None and _active(snapshot, record.org):
+            urls[record.org] = url
+    return urls
+
+
+def _active(snapshot: TrustSnapshot, org: str) -> bool:
+    """A member the registry lists active (a snapshot read without statuses: every org with records)."""
+    return snapshot.statuses is None or snapshot.statuses.get(org) == MemberStatus.ACTIVE
+
+
+def chain_witness_set(
+    snapshot: TrustSnapshot,
+    head: int,
+    policy: WitnessPolicy,
+    founders: Collection[str],
+    roles_of: Callable[[str], Role],
+    given_urls: Mapping[str, str],
+    verifier: Callable[[str, bytes], WitnessVerifier],
+) -> tuple[list[Witness], WitnessPolicy]:
+    """The witnesses to ask and the policy to count them under, as ``snapshot`` says at block ``head``
+    (``docs/trust.md``, "Witnesses from the chain"):
+
+    - counted: the orgs ``policy`` names (the founders ``consortium.json`` names), and the orgs not among
+      ``founders`` that hold the witness role (``roles_of``), each only while it is an active member with a
+      witness key valid at ``head``; the threshold and ``require_regulator`` stay ``policy``'s;
+    - asked: those of them with a URL, ``given_urls``'s (the command line's ``--witness``) when it has one, else
+      the witness endpoint the directory lists valid at ``head``; a URL record retired drops the witness from the
+      round after (unless the command line names it);
+    - keys: every witness key of the org valid at ``head`` (both keys of a rotation's overlap)."""
+    keys: dict[str, list[bytes]] = {}
+    for record in snapshot.valid(KeyKind.WITNESS_KEY, head):
+        if _active(snapshot, record.org):
+            keys.setdefault(record.org, []).append(record.value)
+    counted = [org for org in policy.witnesses if keys.get(org)]
+    joined = sorted(org for org in keys if org not in founders and Role.WITNESS in roles_of(org))
+    regulators = policy.regulators | {o for o in joined if Role.REGULATOR in roles_of(o)}
+    followed = dataclasses.replace(policy, witnesses=(*counted, *joined), regulators=regulators)
+    urls = {**chain_witness_urls(snapshot, head), **given_urls}  # the command line wins
+    witnesses = []
+    for org in sorted(followed.witnesses):
+        url = urls.get(org)
+        if url is not None:
+            first, *others = [verifier(org, key) for key in keys[org]]
+            witnesses.append(Witness(org, url, first, tuple(others)))
+    return witnesses, followed
+
+
 class ChainWitnesses:
     """The witnesses the notary asks and counts, and the policy it publishes under, as the TrustDirectory says
-    they are now (``docs/trust.md``, "Witnesses from the chain"). Callable, as the checkpointer's follower.
-
-    Counted: every org ``consortium.json``'s policy names, and every org it does not list as a member that holds
-    the witness role on chain (a member admitted later); each only while the directory lists a witness key of
-    it valid now, so a key retired or declared compromised is neither asked nor counted from the round after
-    the view passes its end, and a witness whose every key ended drops out. Asked: those of them with a URL
-    (``--witness ORG=URL``), with every key valid now (both keys of a rotation's overlap). The threshold and
-    ``require_regulator`` stay ``consortium.json``'s: an absolute number, so a consortium whose set does not
-    change publishes exactly as before. Until the view has read the chain once: ``consortium.json``'s witnesses
-    and policy."""
+    they are now (:func:`chain_witness_set`). Callable, as the checkpointer's follower: asked before each round,
+    so the set follows the chain with no restart. Until the view has read the chain once: ``consortium.json``'s
+    witnesses and policy, asked at ``urls`` (the command line's)."""
 
     def __init__(
         self, view: TrustView, description: ConsortiumDescription, urls: Mapping[str, str], roles_of: RolesOf
@@ -151,22 +197,23 @@ class ChainWitnesses:
         self._fallback = tuple(Witness(o, u, verifiers[o]) for o, u in sorted(urls.items()) if o in verifiers)
         self._roles: dict[str, Role | None] = {}  # roles are fixed at admission: read once per org
         self._verifiers: dict[tuple[str, bytes], WitnessVerifier] = {}
+        self._asked: dict[str, str] = {}
 
     def __call__(self) -> tuple[Sequence[Witness], WitnessPolicy]:
-        if self._view.snapshot is None:
+        snapshot = self._view.snapshot
+        if snapshot is None:
             return self._fallback, self._policy
-        keys: dict[str, list[bytes]] = {}
-        for record in self._view.valid(KeyKind.WITNESS_KEY):
-            keys.setdefault(record.org, []).append(record.value)
-        counted = [org for org in self._policy.witnesses if keys.get(org)]
-        joined = sorted(org for org in keys if org not in self._founders and Role.WITNESS in self._roles_now(org))
-        regulators = self._policy.regulators | {o for o in joined if Role.REGULATOR in self._roles_now(o)}
-        policy = dataclasses.replace(self._policy, witnesses=(*counted, *joined), regulators=regulators)
-        witnesses = []
-        for org, url in sorted(self._urls.items()):
-            if org in policy.witnesses:
-                first, *others = [self._verifier(org, key) for key in keys[org]]
-                witnesses.append(Witness(org, url, first, tuple(others)))
+        witnesses, policy = chain_witness_set(
+            snapshot, self._view.head, self._policy, self._founders, self._roles_now, self._urls, self._verifier
+        )
+        asked = {w.org: w.url for w in witnesses}
+        if asked != self._asked:
+            log.info(
+                "witnesses asked: %s; counted: %s",
+                ", ".join(f"{o} at {u}" for o, u in sorted(asked.items())) or "none",
+                policy.describe(),
+            )
+            self._asked = asked
         return witnesses, policy
 
     def _roles_now(self, org: str) -> Role:

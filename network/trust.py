@@ -1,9 +1,10 @@
 """The consortium's keys on chain (the TrustDirectory, ``docs/trust.md``), as the rest of ``network`` uses them.
 
 :func:`founder_keys` is what ``consortium init`` writes for each founder, the same keys ``consortium.json``
-lists; :func:`trust_view` follows the directory of a consortium; :class:`GatewayKeySource` answers the notary's
-question "which keys may sign for the gateways of org X now" from it, falling back to ``consortium.json`` until
-the chain has been read once.
+lists, and :func:`genesis_witness_endpoints` the URLs its founders' witnesses are served at; :func:`trust_view`
+follows the directory of a consortium; :class:`GatewayKeySource` answers the notary's question "which keys may
+sign for the gateways of org X now" from it, falling back to ``consortium.json`` until the chain has been read
+once.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ if TYPE_CHECKING:  # the follower imports web3; `init` and the read-only command
 
 #: The contract name of the directory in ``consortium.json``'s ``contracts``.
 CONTRACT = "TrustDirectory"
+#: ``consortium up --port PORT`` serves the witness of the ``i``-th org of the witness policy on
+#: PORT + WITNESS_PORT_OFFSET + ``i`` (loopback).
+WITNESS_PORT_OFFSET = 6
 
 
 def founder_keys(identity: OrgPublic, roles: Role) -> tuple[tuple[KeyKind, bytes], ...]:
@@ -41,6 +45,18 @@ def founder_keys(identity: OrgPublic, roles: Role) -> tuple[tuple[KeyKind, bytes
     if Role.NOTARY in roles:
         keys.append((KeyKind.LOG_KEY, identity.notary_public_key))
     return tuple(keys)
+
+
+def witness_ports(port: int, count: int) -> list[int]:
+    """The ports ``consortium up --port PORT`` serves its ``count`` witnesses on, in the policy's order."""
+    return [port + WITNESS_PORT_OFFSET + i for i in range(count)]
+
+
+def genesis_witness_endpoints(witness_orgs: Sequence[str], port: int) -> tuple[tuple[str, bytes], ...]:
+    """(org, URL) of each witness of the policy as ``consortium up --port PORT`` serves it: the witness endpoints
+    ``consortium init`` writes at genesis for a witness whose ``witness_url`` the consortium file does not give."""
+    ports = witness_ports(port, len(witness_orgs))
+    return tuple((org, f"http://127.0.0.1:{p}".encode()) for org, p in zip(witness_orgs, ports, strict=True))
 
 
 def has_directory(description: ConsortiumDescription) -> bool:

@@ -1,5 +1,5 @@
 """Client of TrustDirectory: each member's key records (CA certificates, revoked serials, account, witness,
-gateway and log keys, node endpoints), valid from a block and, once ended, until a block."""
+gateway and log keys, node and witness endpoints), valid from a block and, once ended, until a block."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ class KeyKind(IntEnum):
     GATEWAY_KEY = 5  # the raw public key the member's gateways sign batches and reads with
     LOG_KEY = 6  # the raw public key a notary signs the log's checkpoints with
     NODE_ENDPOINT = 7  # a URL of the member's chain node (UTF-8)
+    WITNESS_ENDPOINT = 8  # the URL (UTF-8) a notary sends the member's witness its checkpoints at
 
 
 class KeyState(IntEnum):

@@ -2,9 +2,9 @@
 """
 @title TrustDirectory
 @notice The consortium's trust configuration: for each member, a list of key records (CA certificates, revoked
-        certificate serials, account, witness, gateway and log keys, node endpoints), each valid from a block
-        and, once retired or declared compromised, until a block. Records are never deleted, so the question
-        "was this key valid at block B" has one answer for ever (an evidence verifier asks it).
+        certificate serials, account, witness, gateway and log keys, node and witness endpoints), each valid from
+        a block and, once retired or declared compromised, until a block. Records are never deleted, so the
+        question "was this key valid at block B" has one answer for ever (an evidence verifier asks it).
         A member changes its own records with any of its accounts: it adds a key (valid from now or from a
         later block, so that old and new overlap), retires one (now or at a later block) and revokes its own
         certificates by serial. A regulator may declare any member's key compromised as of a block, earlier
@@ -20,7 +20,11 @@ WITNESS_KEY: constant(uint8) = 4
 GATEWAY_KEY: constant(uint8) = 5
 LOG_KEY: constant(uint8) = 6
 NODE_ENDPOINT: constant(uint8) = 7
-MAX_KIND: constant(uint8) = 7
+#: The URL (UTF-8) a notary sends the member's witness its checkpoints at (C2SP tlog-witness).
+WITNESS_ENDPOINT: constant(uint8) = 8
+MAX_KIND: constant(uint8) = 8
+#: An endpoint's URL is short; a longer one is a mistake, not a URL.
+MAX_URL: constant(uint256) = 512
 
 OPEN: constant(uint8) = 0
 RETIRED: constant(uint8) = 1
@@ -268,6 +272,8 @@ def _add(org: bytes32, kind: uint8, data: Bytes[MAX_VALUE], valid_from: uint256)
         assert len(data) == 20, "an account is 20 bytes"
     elif kind == REVOKED_SERIAL:
         assert len(data) <= 20, "a serial is at most 20 bytes"
+    elif kind == NODE_ENDPOINT or kind == WITNESS_ENDPOINT:
+        assert len(data) <= MAX_URL, "an endpoint is at most 512 bytes"
     key: bytes32 = keccak256(concat(convert(kind, bytes1), data))
     assert self.position[org][key] == 0, "key already recorded"
     n: uint256 = self.record_count[org]

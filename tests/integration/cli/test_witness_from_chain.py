@@ -1,8 +1,9 @@
 """The notary's witnesses follow the chain, as real processes: a firm joins the running founders' consortium with
 the witness role, from its own directory; until its witness key is on chain its ``witness serve`` is refused and
-the notary (asked to use it from its start) neither asks nor counts it, so with the regulator's witness alone a
+the notary (given the regulator's witness only) neither asks nor counts it, so with the regulator's witness alone a
 checkpoint is not published (the policy: two witnesses, a regulator among them). Once the firm publishes its
-keys, its witness starts and the same notary, with no restart, publishes checkpoints carrying its cosignature;
+keys and its witness's URL, its witness starts and the same notary, with no restart and no ``--witness`` for the
+firm, asks it at that URL and publishes checkpoints carrying its cosignature;
 once the firm retires that key on chain, the notary stops counting it and publishes nothing more. A founder's
 rotation of its witness key on the same chain: the notary's follower gives both keys during the overlap, then
 the new one.
@@ -185,9 +186,16 @@ def test_a_joined_firms_witness_is_counted_from_its_key_on_chain_until_retired(
     witness_reg = ["witness", "serve", str(mine), "--org", "reg", "--port", str(reg_port)]
     witness_epsilon = ["--chain-url", chain, "witness", "serve", str(firm), "--org", NEWCOMER,
                        "--port", str(epsilon_port)]  # fmt: skip
+    # the firm's witness URL is not on the command line: the notary learns it from the chain once published
     notary_argv = ["notary", "serve", str(mine), "--port", str(notary_port), "--chain-url", chain, "--no-anchor",
-                   "--checkpoint-interval", "0.1", "--witness", f"reg=http://127.0.0.1:{reg_port}",
-                   "--witness", f"{NEWCOMER}=http://127.0.0.1:{epsilon_port}"]  # fmt: skip
+                   "--checkpoint-interval", "0.1", "--witness", f"reg=http://127.0.0.1:{reg_port}"]  # fmt: skip
+    # genesis listed op's and alpha's witnesses where `consortium up` on its default port serves them, not where
+    # this test's `up` does: they retire those endpoints, and the notary asks neither of them
+    for org, genesis_url in (("op", b"http://127.0.0.1:8551"), ("alpha", b"http://127.0.0.1:8552")):
+        trust = TrustDirectoryClient(RpcBackend(chain), load_description(mine).contracts["TrustDirectory"])
+        genesis_index = trust.find(org, KeyKind.WITNESS_ENDPOINT, genesis_url)
+        assert genesis_index is not None
+        ok(run(mine, passphrase_file, chain, "member", "keys", "retire", str(genesis_index), "--as", org))
 
     # each witness's state registers the log at size 0 (the firm's: a witness on chain, from its directory)
     ok(run(mine, passphrase_file, chain, "witness", "init", str(mine), "--org", "reg"))
@@ -195,8 +203,10 @@ def test_a_joined_firms_witness_is_counted_from_its_key_on_chain_until_retired(
     # an org that is not a member holding the witness role on chain is refused, as one consortium.json does not name
     stranger = run(firm, firm_pass, chain, "witness", "init", str(firm), "--org", "zeta")
     assert stranger.exit_code != 0, stranger.output
-    assert "'zeta' is not a witness of this consortium (op, alpha, reg) nor a member holding the witness role on " \
-        "chain" in stranger.output, stranger.output
+    assert (
+        "'zeta' is not a witness of this consortium (op, alpha, reg) nor a member holding the witness role on "
+        "chain" in stranger.output
+    ), stranger.output
 
     # before its key is on chain, the firm's witness is refused: not one consortium.json names, its key not listed
     refused = subprocess.run(
@@ -222,10 +232,12 @@ def test_a_joined_firms_witness_is_counted_from_its_key_on_chain_until_retired(
         assert health(notary)["policy"] == "2 of 3 witnesses including a regulator"
         assert published_note(notary, size) is None
 
-        # the firm publishes its keys and starts its witness from its own directory; the notary was not restarted
-        assert "4 key(s) published for epsilon" in ok(
-            run(firm, firm_pass, chain, "member", "keys", "publish", "--as", NEWCOMER)
-        )
+        # the firm publishes its keys and its witness's URL and starts its witness from its own directory; the
+        # notary was not restarted
+        assert "5 key(s) published for epsilon" in ok(
+            run(firm, firm_pass, chain, "member", "keys", "publish", "--as", NEWCOMER,
+                "--witness-url", f"http://127.0.0.1:{epsilon_port}")
+        )  # fmt: skip
         with process(witness_epsilon, FIRM_PASSPHRASE, tmp_path / "epsilon.log") as epsilon:
             wait_until(
                 lambda: served(f"http://127.0.0.1:{epsilon_port}", epsilon, tmp_path / "epsilon.log"),
@@ -253,9 +265,7 @@ def test_a_joined_firms_witness_is_counted_from_its_key_on_chain_until_retired(
                 every=0.1,
             )
             size = traffic.grow()
-            wait_until(
-                lambda: not_published(tmp_path / "notary.log", size), "a round without the firm", FOLLOW_TIMEOUT
-            )
+            wait_until(lambda: not_published(tmp_path / "notary.log", size), "a round without the firm", FOLLOW_TIMEOUT)
             assert published_note(notary, size) is None
 
     # the refusals that need no witness running: an org the notary cannot follow without a directory to read,

@@ -93,12 +93,14 @@ def test_a_member_adds_its_own_key_from_the_block_that_records_it(consortium: Co
     ("kind", "value", "reason"),
     [
         (0, b"x", "unknown key kind"),
-        (8, b"x", "unknown key kind"),
+        (9, b"x", "unknown key kind"),
         (int(KeyKind.GATEWAY_KEY), b"", "empty value"),
         (int(KeyKind.ACCOUNT), b"\1" * 19, "an account is 20 bytes"),
         (int(KeyKind.REVOKED_SERIAL), b"\1" * 21, "a serial is at most 20 bytes"),
+        (int(KeyKind.WITNESS_ENDPOINT), b"h" * 513, "an endpoint is at most 512 bytes"),
+        (int(KeyKind.NODE_ENDPOINT), b"h" * 513, "an endpoint is at most 512 bytes"),
     ],
-    ids=["kind-0", "kind-8", "empty", "short-account", "long-serial"],
+    ids=["kind-0", "kind-9", "empty", "short-account", "long-serial", "long-witness-url", "long-node-url"],
 )
 def test_add_key_validates_the_record(consortium: Consortium, kind: int, value: bytes, reason: str) -> None:
     c = consortium
@@ -258,3 +260,27 @@ def test_a_member_admitted_by_governance_adds_its_own_keys(consortium: Consortiu
     refused("not a member", c.trust.retire_key, delta, 0)
     assert c.trust.record_count("delta") == 2
     assert c.trust.follow_state() == (count, (1, 3))
+
+
+def test_a_witness_endpoint_is_a_record_of_its_own_kind(consortium: Consortium) -> None:
+    """A member publishes its witness's URL (kind 8), moves it (the new URL added, the old retired) and takes it
+    down; a URL at the 512-byte bound is taken, the same URL as a node endpoint is another record."""
+    c = consortium
+    beta = c.signers["beta"]
+    url = b"https://witness.beta.example:8551"
+    first = c.trust.add_key(beta, KeyKind.WITNESS_ENDPOINT, url)
+    rec = known(c.trust.record("beta", first))
+    assert (rec.kind, rec.value, rec.state) == (KeyKind.WITNESS_ENDPOINT, url, KeyState.OPEN)
+    assert c.trust.find("beta", KeyKind.WITNESS_ENDPOINT, url) == first
+    assert c.trust.find("beta", KeyKind.NODE_ENDPOINT, url) is None
+    refused("key already recorded", c.trust.add_key, beta, KeyKind.WITNESS_ENDPOINT, url)
+    as_node = c.trust.add_key(beta, KeyKind.NODE_ENDPOINT, url)
+    assert as_node != first
+    moved = c.trust.add_key(beta, KeyKind.WITNESS_ENDPOINT, b"https://w2.beta.example/" + b"p" * 488)
+    assert len(known(c.trust.record("beta", moved)).value) == 512
+    receipt = c.trust.retire_key(beta, first)
+    ended = known(c.trust.record("beta", first))
+    assert (ended.state, ended.valid_until) == (KeyState.RETIRED, block_of(receipt))
+    assert not c.trust.is_valid("beta", first, block_of(receipt))
+    assert c.trust.is_valid("beta", moved, block_of(receipt))
+    refused("not a member", c.trust.add_key, c.outsider, KeyKind.WITNESS_ENDPOINT, b"https://o.example")

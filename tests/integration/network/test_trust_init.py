@@ -32,6 +32,7 @@ from tests.support.wait import wait_until
 PASSPHRASE = b"trust-init-passphrase-1"
 CHAIN_ID = 20267
 CONFIG = three_member_config("trust-test", CHAIN_ID)
+CONFIG["members"][2]["witness_url"] = "https://witness.reg.example:8551"  # reg's witness served elsewhere
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +73,13 @@ def test_the_chain_holds_the_keys_of_consortium_json(
         expected_log = [identity.notary_public_key] if Role.NOTARY in member.roles else []
         assert view.keys(KeyKind.LOG_KEY, member.org) == expected_log
         assert all(r.valid_from == 0 and r.valid_until is None for r in snapshot.records[member.org])
+    # each witness of the policy at the URL `consortium up` (default port) serves it on, in the policy's order,
+    # or at the consortium file's witness_url
+    assert {org: view.keys(KeyKind.WITNESS_ENDPOINT, org) for org in ("op", "alpha", "reg")} == {
+        "op": [b"http://127.0.0.1:8551"],
+        "alpha": [b"http://127.0.0.1:8552"],
+        "reg": [b"https://witness.reg.example:8551"],
+    }
 
 
 def test_a_key_was_valid_at_a_moment(
@@ -132,10 +140,15 @@ def test_a_member_admitted_later_publishes_its_keys_with_the_cli(
 
     identity = create_org_identity(directory, OrgId("delta"), "Delta Securities", PASSPHRASE)
     run("member", "propose", "admit", "delta", "--roles", "member,witness", "--as", "op")  # threshold 1: admitted
-    assert "4 key(s) published for delta" in run("member", "keys", "publish", "--as", "delta")
+    published = run("member", "keys", "publish", "--as", "delta")
+    assert "4 key(s) published for delta" in published and "no witness endpoint of delta on chain" in published
     assert "already on chain" in run("member", "keys", "publish", "--as", "delta")
+    assert "added #4 witness-endpoint" in run(
+        "member", "keys", "publish", "--witness-url", "http://127.0.0.1:8599", "--as", "delta"
+    )
     view.refresh()
     assert view.gateway_keys("delta") == [identity.gateway_public_key]
+    assert view.keys(KeyKind.WITNESS_ENDPOINT, "delta") == [b"http://127.0.0.1:8599"]
     assert len(view.ca_certs("delta")) == 1
     assert "revoked serial 0x1234 of delta" in run("member", "keys", "revoke", "0x1234", "--as", "delta")
     assert "retired #3 of delta" in run("member", "keys", "retire", "3", "--as", "delta")
@@ -144,6 +157,23 @@ def test_a_member_admitted_later_publishes_its_keys_with_the_cli(
     view.refresh()
     assert view.is_revoked("delta", 0x1234)
     assert view.gateway_keys("delta") == []
+    moved = run("member", "keys", "add", "witness-endpoint", "--url", "https://witness.delta.example", "--as", "delta")
+    assert "added #6 witness-endpoint of delta" in moved
+    assert "retired #4 of delta" in run("member", "keys", "retire", "4", "--as", "delta")
+    view.refresh()
+    assert view.keys(KeyKind.WITNESS_ENDPOINT, "delta") == [b"https://witness.delta.example"]
+    for bad in (
+        ["witness-endpoint", "--url", "witness.delta.example"],
+        ["witness-endpoint", "--hex", "00"],
+        ["gateway-key", "--url", "https://x.example"],
+    ):
+        refused = CliRunner().invoke(
+            cli,
+            ["--dir", str(directory), "--chain-url", chain.url, "--passphrase-file", str(passphrase),
+             "member", "keys", "add", *bad, "--as", "delta"],
+        )  # fmt: skip
+        assert refused.exit_code == 1 and "error:" in refused.output, refused.output
     listed = run("member", "keys", "list", "delta")
     assert "ca-cert" in listed and "O=Delta Securities" in listed and "compromised" in listed and "retired" in listed
+    assert "https://witness.delta.example" in listed
     assert json.loads(run("member", "keys", "list", "delta", "--json"))[2]["state"] == "compromised"

@@ -240,6 +240,27 @@ def test_unknown_member_key() -> None:
     rejects(d, "members[1]: unknown key 'rolse' (did you mean 'roles'?)")
 
 
+def test_a_witness_url_is_kept_and_checked() -> None:
+    d = demo_data()
+    witness = next(i for i, m in enumerate(d["members"]) if "witness" in m["roles"])
+    d["members"][witness]["witness_url"] = "https://witness.example:8551/log"
+    cfg = parse_config(d)
+    assert cfg.members[witness].witness_url == "https://witness.example:8551/log"
+    assert all(m.witness_url is None for i, m in enumerate(cfg.members) if i != witness)
+    assert parse_config(tomllib.loads(config_to_toml(cfg))) == cfg
+    for bad in ("witness.example:8551", "ftp://w.example", "https://w .example", "https://" + "w" * 505):
+        d["members"][witness]["witness_url"] = bad
+        rejects(d, f"members[{witness}].witness_url: ")
+    d["members"][witness]["witness_url"] = 8551
+    rejects(d, f"members[{witness}].witness_url: ")
+    del d["members"][witness]["witness_url"]
+    d["members"][witness]["roles"] = [r for r in d["members"][witness]["roles"] if r != "witness"]
+    d["witness_policy"]["witnesses"] = [m["org"] for m in d["members"] if "witness" in m["roles"]]
+    d["witness_policy"]["threshold"] = 1
+    d["members"][witness]["witness_url"] = "https://witness.example"
+    rejects(d, "does not hold the 'witness' role; remove the URL")
+
+
 def test_unknown_witness_policy_key() -> None:
     d = demo_data()
     d["witness_policy"]["treshold"] = 4
