@@ -202,7 +202,7 @@ def _rpc_tls(
 
 @click.group("chain")
 def chain_group() -> None:
-    """The chain: verify every node's store; status of every node; equivocation evidence."""
+    """The chain: verify every node's store; status of every node; equivocations."""
 
 
 @chain_group.command("verify")
@@ -387,6 +387,7 @@ def chain_equivocations(
         allowed = [_address_bytes(v) for v in validators] or None
     except ValueError as exc:
         fail(str(exc))
+    found: list[tuple[Equivocation, list[str]]]
     if source is not None:
         try:
             found = [(record, []) for record in _records_of(jsonlib.loads(source.read()))]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import cast
 
 import pytest
 from eth.abc import AtomicDatabaseAPI
@@ -21,6 +22,7 @@ from chain.node.rpc import RpcServer
 from chain.node.service import Metrics
 from chain.node.store import StoreError, open_store
 from chain.qbft import messages as m
+from chain.qbft.block import QbftBlock
 from chain.qbft.evidence import Equivocation, verify_equivocation
 from chain.qbft.rules import RoundTimer, proposer
 from tests.unit.chain.qbft.chainlike import make_block
@@ -122,10 +124,11 @@ def answer(consensus: Consensus) -> list[dict[str, object]]:
 @pytest.mark.parametrize("kind", ["lmdb", "sqlite"])
 def test_the_evidence_survives_closing_and_reopening_the_store(tmp_path: Path, kind: str) -> None:
     culprit, other = KEYS[2], KEYS[3]
-    prepared = (0, block(b"one"), tuple(m.prepare(k, 1, 0, block(b"one").hash) for k in KEYS[:3]))  # type: ignore[attr-defined]
-    conflicts = [
+    one = cast(QbftBlock, block(b"one"))
+    prepared = (0, one, tuple(m.prepare(k, 1, 0, one.hash) for k in KEYS[:3]))
+    conflicts: list[m.Message] = [
         m.prepare(culprit, 1, 0, b"\x01" * 32), m.prepare(culprit, 1, 0, b"\x02" * 32),
-        m.round_change(other, 1, 1), m.round_change(other, 1, 1, prepared),  # type: ignore[arg-type]
+        m.round_change(other, 1, 1), m.round_change(other, 1, 1, prepared),
     ]  # fmt: skip
     with open_store(tmp_path / "chain", kind) as store:
         consensus = validator_on(store)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import pytest
 import rlp
+from eth_keys.datatypes import PrivateKey
 
 from chain.errors import MalformedError
 from chain.qbft import messages as m
+from chain.qbft.block import QbftBlock
 from chain.qbft.evidence import Equivocation, EquivocationDetector, InvalidEvidenceError, verify_equivocation
 from chain.qbft.rules import RoundTimer, proposer
 from tests.unit.chain.qbft.chainlike import address, keys, make_block
@@ -181,8 +184,8 @@ def test_an_equivocating_proposer_is_named_by_the_evidence_the_honest_validators
 # -- ROUND-CHANGEs ----------------------------------------------------------------------------------------------
 
 
-def certificate(block: object, round_: int, signers: list[object]) -> tuple[m.Prepare, ...]:
-    return tuple(m.prepare(k, 1, round_, block.hash) for k in signers)  # type: ignore[attr-defined]
+def certificate(block: QbftBlock, round_: int, signers: Sequence[PrivateKey]) -> tuple[m.Prepare, ...]:
+    return tuple(m.prepare(k, 1, round_, block.hash) for k in signers)
 
 
 def test_two_round_changes_with_different_prepared_parts_are_evidence_that_verifies_offline() -> None:
