@@ -46,7 +46,7 @@ EVIDENT = (m.Code.PROPOSAL, m.Code.PREPARE, m.Code.COMMIT, m.Code.ROUND_CHANGE)
 #: Records a detector keeps: the first ones, one per (validator, height, round, type).
 KEEP = 64
 #: Records kept of one validator (the first ones): the evidence against another still finds room.
-KEEP_PER_VALIDATOR = 8
+KEEP_PER_VALIDATOR = 16
 #: Bytes of message bodies in the records kept, in all (two PROPOSALs may each carry a large block).
 KEEP_BYTES = 64 * 1024 * 1024
 #: Height, round and type slots remembered per validator; beyond, its new messages are not compared.
