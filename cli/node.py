@@ -1,11 +1,12 @@
-"""``consortium node`` and ``consortium chain``: run the embedded chain node; re-execute and check its chain."""
+"""``consortium node`` and ``consortium chain``: run the embedded chain node; re-execute and check its chain; list
+and check the equivocation evidence its nodes kept."""
 
 from __future__ import annotations
 
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from chain.backend import ClientTls
     from chain.node import service
     from chain.node.verify import VerifyReport
+    from chain.qbft.evidence import Equivocation
 
 
 @click.command()
@@ -200,7 +202,7 @@ def _rpc_tls(
 
 @click.group("chain")
 def chain_group() -> None:
-    """The chain: verify every node's store; status of every node."""
+    """The chain: verify every node's store; status of every node; equivocations."""
 
 
 @chain_group.command("verify")
@@ -345,3 +347,155 @@ def _node_status(url: str, chain_id: int, timeout: float, tls: ClientTls | None 
         return {"error": exc.reason}
     except (httpx.HTTPError, ValueError, BackendError, AssertionError) as exc:
         return {"error": str(exc) or exc.__class__.__name__}
+
+
+@chain_group.command("equivocations")
+@click.option(
+    "--file",
+    "source",
+    type=click.File("r"),
+    help="Read the records from this file (or - for stdin) instead of asking the nodes: a saved "
+    "qbft_getEquivocations answer, this command's --json output, or one record. Nothing else is read.",
+)
+@click.option("--verify", "check", is_flag=True, help="Check each record offline from its two signed messages.")
+@click.option(
+    "--validator",
+    "validators",
+    multiple=True,
+    help="With --verify: the validator set of the records' heights (repeat for each); a record naming "
+    "another address fails.",
+)
+@click.option("--json", "as_json", is_flag=True, help="The records as a JSON list (readable again with --file).")
+@click.option("--timeout", type=click.FloatRange(0.1, 30), default=5.0, show_default=True, help="Seconds per node.")
+@pass_ctx
+def chain_equivocations(
+    obj: Context, source: TextIO | None, check: bool, validators: tuple[str, ...], as_json: bool, timeout: float
+) -> None:
+    """The evidence of validators that signed two conflicting QBFT messages: what every node kept (each node's
+    qbft_getEquivocations, one line per record, with the nodes that hold it), or the records of --file.
+
+    With --verify each record is checked from its two message bodies alone (both decode, both signatures recover
+    the record's validator, same height, round and type, different content): nothing the node says is trusted.
+    Exits with 1 if a record fails."""
+    import json as jsonlib
+
+    from chain.errors import MalformedError
+
+    if validators and not check:
+        fail("--validator is for --verify: give both")
+    try:
+        allowed = [_address_bytes(v) for v in validators] or None
+    except ValueError as exc:
+        fail(str(exc))
+    found: list[tuple[Equivocation, list[str]]]
+    if source is not None:
+        try:
+            found = [(record, []) for record in _records_of(jsonlib.loads(source.read()))]
+        except (ValueError, MalformedError) as exc:
+            fail(f"{source.name}: {exc}")
+    else:
+        found = _records_of_nodes(obj, timeout)
+    rows: list[dict[str, Any]] = []
+    failed = 0
+    for record, holders in found:
+        row: dict[str, Any] = {**record.to_json(), "seenBy": holders}
+        if check:
+            verdict = _verdict(record, allowed)
+            row["verified"] = verdict is None
+            if verdict is not None:
+                row["error"], failed = verdict, failed + 1
+        rows.append(row)
+    if as_json:
+        click.echo(jsonlib.dumps(rows, indent=1))
+    elif not rows:
+        click.echo("no equivocation evidence")
+    else:
+        click.echo(f"{'validator':<42} {'height':>8} {'round':>5}  {'type':<12} {'checked':<8} seen by")
+        for row in rows:
+            checked = "-" if "verified" not in row else "ok" if row["verified"] else "FAILED"
+            click.echo(
+                f"{row['validator']:<42} {int(row['height'], 16):>8} {int(row['round'], 16):>5}  {row['type']:<12} "
+                f"{checked:<8} {', '.join(row['seenBy']) or '-'}"
+            )
+            if "error" in row:
+                click.echo(f"  {row['error']}")
+    if check and failed:
+        fail(f"{failed} of {len(rows)} record(s) do NOT prove an equivocation")
+    if check and rows and not as_json:
+        click.echo(f"{len(rows)} record(s) verified: each proves its validator signed two conflicting messages")
+
+
+def _address_bytes(text: str) -> bytes:
+    if not (text.startswith("0x") and len(text) == 42):
+        raise ValueError(f"{text!r} is not an address (0x and 40 hex digits)")
+    return bytes.fromhex(text[2:])
+
+
+def _records_of(data: object) -> list[Equivocation]:
+    """The records in a JSON document: a list of records, a JSON-RPC answer whose result is one, or one record."""
+    from chain.errors import MalformedError
+    from chain.qbft.evidence import Equivocation
+
+    if isinstance(data, dict) and "result" in data:
+        data = data["result"]
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        raise MalformedError("expected equivocation records: a JSON list of objects, or one object")
+    return [Equivocation.from_json(item) for item in data]
+
+
+def _records_of_nodes(obj: Context, timeout: float) -> list[tuple[Equivocation, list[str]]]:
+    """Every node's records (the nodes `consortium up` last started, or the chain URL of a single node), one per
+    validator, height, round and type (the first node's bodies), with the nodes that hold one."""
+    import httpx
+
+    from chain.backend import RpcBackend
+    from chain.errors import BackendError, MalformedError, RpcAnswerError
+    from network.description import load_description
+    from network.nodes import NodesError, is_network, read_nodes
+
+    directory = obj.directory
+    description = load_description(directory)
+    try:
+        if is_network(directory):
+            nodes = [(str(e.org), e.rpc_url) for e in read_nodes(directory)]
+        else:
+            nodes = [("node", obj.chain_url or description.chain_url)]
+    except NodesError as exc:
+        fail(str(exc))
+    if any(not url for _, url in nodes):
+        fail(f"the nodes in {directory} have not been started yet: run `consortium up {directory}`")
+    https = next((url for _, url in nodes if url.startswith("https://")), None)
+    tls = None if https is None else obj.chain_tls(https)
+    merged: dict[tuple[bytes, int, int, int], tuple[Equivocation, list[str]]] = {}
+    answered = 0
+    for org, url in nodes:
+        try:
+            node = RpcBackend(url, timeout, lean=True, chain_id=description.chain_id,
+                              tls=tls if url.startswith("https://") else None)  # fmt: skip
+            answer = node.request("qbft_getEquivocations", [])
+            records = _records_of(answer)
+        except RpcAnswerError as exc:
+            click.echo(f"{org}: {exc.reason}", err=True)
+            continue
+        except (httpx.HTTPError, ValueError, BackendError, MalformedError) as exc:
+            click.echo(f"{org}: not answering: {exc or exc.__class__.__name__}", err=True)
+            continue
+        answered += 1
+        for record in records:
+            merged.setdefault(record.slot, (record, []))[1].append(org)
+    if not answered:
+        fail("no node answered")
+    return list(merged.values())
+
+
+def _verdict(record: Equivocation, validators: list[bytes] | None) -> str | None:
+    """None if ``record`` proves its equivocation, else why not."""
+    from chain.qbft.evidence import InvalidEvidenceError, verify_equivocation
+
+    try:
+        verify_equivocation(record, validators)
+    except InvalidEvidenceError as exc:
+        return str(exc)
+    return None

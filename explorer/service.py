@@ -17,13 +17,14 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-from chain.backend import ClientTls
+from chain.backend import ClientTls, RpcBackend
 from chain.ids import OrgId, Role
 from explorer.api import Explorer, Limits
 from explorer.audit import AuditRecorder
 from explorer.calls import CallIndex, CallStore
 from explorer.chainfollow import ChainFollower
 from explorer.chainindex import ChainIndex
+from explorer.equivocations import EquivocationBook
 from explorer.logfollow import LogFollower
 from explorer.state import ChainState
 from network.description import load_description
@@ -134,6 +135,7 @@ def build(options: ExplorerOptions) -> Explorer:
         limits=options.limits,
         notary_auth=notary_auth,
         trust=trust,
+        equivocations=EquivocationBook(_equivocations_of(chain_url, description.chain_id, options.chain_tls)),
     )
     origin = log_origin(description)
     explorer.followers["log"] = LogFollower(
@@ -153,6 +155,18 @@ def build(options: ExplorerOptions) -> Explorer:
     if recorder is not None:
         recorder.start()
     return explorer
+
+
+def _equivocations_of(chain_url: str, chain_id: int, tls: ClientTls | None) -> Callable[[], object]:
+    """What the chain node answers to ``qbft_getEquivocations`` (one connection, made at the first ask)."""
+    backends: list[RpcBackend] = []
+
+    def fetch() -> object:
+        if not backends:
+            backends.append(RpcBackend(chain_url, 10.0, lean=True, chain_id=chain_id, tls=tls))
+        return backends[0].request("qbft_getEquivocations", [])
+
+    return fetch
 
 
 def stop(explorer: Explorer) -> None:

@@ -29,8 +29,9 @@ as Besu's code and RLP body). Decided blocks are appended to the node, and the n
 - **Equivocations** are kept as evidence: a PROPOSAL, PREPARE or COMMIT from a validator of the current set, for
   this height or a later one, is compared with what that validator signed before for the same height, round and
   type (``chain.qbft.evidence.EquivocationDetector``, bounded); a conflict keeps both bodies as received
-  (:attr:`Consensus.equivocations`: ``qbft_getEquivocations``, ``/metrics``). In memory only: a restart starts
-  with none.
+  (:attr:`Consensus.equivocations`: ``qbft_getEquivocations``, ``/metrics``). ROUND-CHANGEs are compared too
+  (their signed prepared round and digest). The records and counts are kept in the node's store
+  (``chain.node.equivocations``) as they are detected and read back at start: a restart keeps them.
 - **What it reports** (:meth:`ConsensusNode.report`, defined in ``chain.node.health``): whether it is in sync
   (the heads peers show: later heights' messages, their status, what a fetch returns) and in quorum (the
   validators among its connected peers), the rounds whose proposer missed them (:attr:`Stats.missed_proposals`)
@@ -59,10 +60,12 @@ from eth_utils.address import to_checksum_address
 
 from chain.errors import ChainError, MalformedError
 from chain.node.blocks import MAX_DRIFT_S, BlockRefusedError, NodeBlocks, append, decode_block
+from chain.node.equivocations import EquivocationLog
 from chain.node.health import Histogram, NodeStatus, SyncEvidence, in_quorum, last_block_age
 from chain.node.node import Node, TransactionRefusedError
 from chain.node.peerauth import NodeCertificates
 from chain.node.peers import MAX_BLOCKS, MAX_BLOCKS_BYTES, STATUS_INTERVAL_S, Handlers, PeerLinks, PeerServer
+from chain.node.store import StoreError
 from chain.qbft import messages as m
 from chain.qbft.buffer import FutureMessages
 from chain.qbft.evidence import EquivocationDetector
@@ -156,8 +159,10 @@ class Consensus:
         self._started = clock()
         self.machine: Height | None = None
         self.buffer = FutureMessages()
-        #: Evidence of validators that signed conflicting messages, kept in memory (bounded) from the start.
+        #: Evidence of validators that signed conflicting messages (bounded), kept in the node's store.
         self.equivocations = EquivocationDetector()
+        self.equivocation_log = EquivocationLog(node.db)
+        self.equivocation_log.load(self.equivocations)
         self.stats = Stats(last_decided_at=clock() - period)
         self.inbox: queue.Queue[tuple[int, bytes]] = queue.Queue(INBOX)
         #: The heads peers were seen at (``chain.node.health``: "in sync").
@@ -310,6 +315,11 @@ class Consensus:
             fields = {"validator": to_checksum_address(record.validator), "height": record.height,
                       "round": record.round, "type": record.code.name}  # fmt: skip
             log.warning("validator equivocated", extra={"fields": fields})
+            try:
+                self.equivocation_log.save(self.equivocations)
+            except StoreError as exc:  # kept in memory: the next record's save writes it too
+                self.stats.last_error = f"evidence not stored: {exc}"
+                log.error("equivocation evidence not stored", extra={"fields": {"reason": str(exc)}})
 
     def _feed(self, machine: Height, message: m.Message, now: float) -> None:
         """Hand a message of its height to ``machine``; a proposal's arrival is remembered (time to finality)."""

@@ -1,7 +1,10 @@
 """The chain: ``/blocks`` (newest first), one block with its transactions, one transaction with its events, and
 ``/validators``, what the validators did over the newest blocks (:mod:`explorer.validators`). The arguments of a
 grant's transaction are shown only to the grant's parties and the regulator; anyone else sees the transaction
-``redacted``. Whoever may list the blocks may see the validators: both come from the blocks alone."""
+``redacted``. Whoever may list the blocks may see the validators: both come from the blocks alone. And
+``/validators/equivocations``, the equivocation evidence of the explorer's chain node, each record checked here
+(:mod:`explorer.equivocations`): it is about validators' keys, not a tenant's data, so everyone logged in sees it
+(docs/confidentiality.md)."""
 
 from __future__ import annotations
 
@@ -12,7 +15,8 @@ from fastapi import Path as PathParam
 
 from explorer import access
 from explorer.api.deps import MAX_MS, Before, CurrentPerson, ExplorerDep, Limit, TxHash
-from explorer.api.schemas import BlockDetail, BlockPage, Transaction, ValidatorActivity
+from explorer.api.schemas import BlockDetail, BlockPage, Equivocations, Transaction, ValidatorActivity
+from explorer.equivocations import validators_from_index
 from explorer.errors import NotFoundError
 from explorer.validators import DEFAULT_WINDOW, MAX_WINDOW, activity
 
@@ -66,3 +70,12 @@ def validators(explorer: ExplorerDep, window: Window = DEFAULT_WINDOW) -> dict[s
     chain = explorer.chain
     # the window's blocks and the parent of its oldest, whose set and proposer decide who missed in it
     return activity(chain.blocks(before=None, limit=window + 1), window, chain.account_org)
+
+
+@router.get("/validators/equivocations", response_model=Equivocations)
+def equivocations(explorer: ExplorerDep) -> dict[str, Any]:
+    book = explorer.equivocations
+    if book is None:
+        return {"equivocations": [], "refused": [], "source": {"ok": False, "error": "no chain node to ask"}}
+    chain = explorer.chain
+    return book.view(validators_from_index(chain.blocks), chain.account_org)

@@ -24,6 +24,7 @@ from explorer.api.middleware import Limits
 from explorer.audit import AuditRecorder, name_subject
 from explorer.calls import CallFilter, CallStore
 from explorer.chainindex import ChainIndex
+from explorer.equivocations import EquivocationBook
 from explorer.errors import InvalidParameterError
 from explorer.keys import consortium_keys
 from explorer.notary_client import NotaryClient
@@ -63,6 +64,7 @@ class Explorer:
     evidence_cache_size: int = 4096
     notary_auth: httpx.Auth | None = None  # how the explorer signs its reads of the notary (notary.readauth)
     trust: TrustView | None = None  # the TrustDirectory followed for the login CAs (docs/trust.md)
+    equivocations: EquivocationBook | None = None  # the chain node's equivocation evidence, checked here
 
     def __post_init__(self) -> None:
         self.notary = NotaryClient(self.notary_url, cache_size=self.evidence_cache_size, auth=self.notary_auth)

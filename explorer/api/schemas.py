@@ -564,6 +564,52 @@ class ValidatorActivity(BaseModel):
     set_changes_total: int
 
 
+class EquivocationJson(BaseModel):
+    """A record as ``qbft_getEquivocations`` answers it (``chain.qbft.evidence.Equivocation.to_json``): what
+    ``consortium chain equivocations --file F --verify`` checks offline."""
+
+    validator: str
+    height: str = Field(description="hex quantity")
+    round: str = Field(description="hex quantity")
+    type: str = Field(description="PROPOSAL, PREPARE, COMMIT or ROUND_CHANGE")
+    code: str = Field(description="the QBFT message code, hex (0x12 to 0x15)")
+    first: str = Field(description="the first message's body (RLP, hex) as the node received it")
+    second: str = Field(description="the second message's body (RLP, hex) as the node received it")
+
+
+class EquivocationListed(BaseModel):
+    """A record that proves its validator signed two conflicting messages (checked by the explorer)."""
+
+    index: int = Field(description="its place in the node's answer")
+    validator: Validator
+    height: int
+    round: int
+    type: str
+    set_checked: bool = Field(description="its validator was checked against the set its height's parent names")
+    record: EquivocationJson
+
+
+class EquivocationRefused(BaseModel):
+    """A record the node served that does not prove an equivocation."""
+
+    index: int
+    reason: str
+
+
+class EvidenceSource(BaseModel):
+    ok: bool = Field(description="the node answered qbft_getEquivocations at the last ask")
+    error: str | None
+
+
+class Equivocations(BaseModel):
+    """The equivocation evidence the explorer's chain node kept, each record checked by the explorer
+    (``explorer.equivocations``)."""
+
+    equivocations: list[EquivocationListed]
+    refused: list[EquivocationRefused]
+    source: EvidenceSource
+
+
 # -- the log -------------------------------------------------------------------------------------------------
 
 

@@ -227,6 +227,26 @@
  */
 
 /**
+ * One record of GET /validators/equivocations, checked by the explorer before it is listed.
+ * @typedef {object} EquivocationListed
+ * @property {number} index  its place in the node's answer
+ * @property {NamedValidator} validator
+ * @property {number} height
+ * @property {number} round
+ * @property {string} type  PROPOSAL, PREPARE, COMMIT or ROUND_CHANGE
+ * @property {boolean} set_checked  checked against the set its height's parent names (that block is indexed)
+ * @property {Record<string, string>} record  as qbft_getEquivocations answers it: both signed bodies, hex
+ */
+
+/**
+ * GET /validators/equivocations: the chain node's equivocation evidence, each record checked by the explorer.
+ * @typedef {object} Equivocations
+ * @property {EquivocationListed[]} equivocations
+ * @property {{index: number, reason: string}[]} refused  records the node served that prove nothing
+ * @property {{ok: boolean, error: string | null}} source  whether the node answered at the last ask
+ */
+
+/**
  * GET /transactions/{hash}, and a block's transactions (without events); redacted for a person who may not see it.
  * @typedef {object} Transaction
  * @property {string} hash

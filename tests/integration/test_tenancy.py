@@ -477,6 +477,7 @@ def explorer_cases(w: World) -> dict[str, list[Case]]:
             Case(f"{API}/transactions/{private_tx['tx_hash']}", MEMBERS, check=check_transaction(private_parties)),
         ],
         f"{API}/validators": [Case(f"{API}/validators", MEMBERS)],
+        f"{API}/validators/equivocations": [Case(f"{API}/validators/equivocations", MEMBERS)],
         f"{API}/health": [Case(f"{API}/health", MEMBERS, check=check_gateways)],
         f"{API}/alarms": [Case(f"{API}/alarms", MEMBERS, check=check_alarms)],
         f"{API}/dashboard": [Case(f"{API}/dashboard", MEMBERS)],

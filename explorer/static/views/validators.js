@@ -1,8 +1,10 @@
 // The validators over the newest blocks: the current set with each one's proposals, seals and missed proposals,
 // the blocks decided after a round change (who missed), and the blocks where the set changed. Everything is
-// counted from the blocks' seals (GET /validators), so anyone holding the chain can recount it.
+// counted from the blocks' seals (GET /validators), so anyone holding the chain can recount it. Then the
+// equivocation evidence of the explorer's chain node (GET /validators/equivocations), each record checked by the
+// explorer, and downloadable for `consortium chain equivocations --file FILE --verify`.
 
-import { getJson, isObject, listOf } from "../api.js";
+import { getJson, isObject, listOf, saveBlob } from "../api.js";
 import { h, linkQuery } from "../dom.js";
 import { fmtNum } from "../format.js";
 import { t } from "../i18n.js";
@@ -11,7 +13,8 @@ import { blockLink, orgLink, pageHeader } from "./_shared.js";
 
 /** @import { Child } from "../dom.js" */
 /** @import { Ctx } from "../router.js" */
-/** @import { NamedValidator, RoundChange, SetChange, ValidatorActivity, ValidatorCounts } from "../types.js" */
+/** @import { EquivocationListed, Equivocations, NamedValidator, RoundChange, SetChange } from "../types.js" */
+/** @import { ValidatorActivity, ValidatorCounts } from "../types.js" */
 
 /** The windows offered; the API takes any from 1 to MAX_WINDOW. */
 const WINDOWS = [100, 1000, 10000];
@@ -41,8 +44,11 @@ function whoList(/** @type {unknown} */ list) {
 export async function viewValidators(ctx) {
   const asked = Number(ctx.params.get("window"));
   const span = Number.isInteger(asked) && asked >= 1 ? Math.min(asked, MAX_WINDOW) : DEFAULT_WINDOW;
-  /** @type {ValidatorActivity} */
-  const answer = await getJson("/validators", { window: span });
+  /** @type {[ValidatorActivity, Equivocations]} */
+  const [answer, evidence] = await Promise.all([
+    getJson("/validators", { window: span }),
+    getJson("/validators/equivocations", {}),
+  ]);
   /** @type {ValidatorCounts[]} */
   const validators = listOf(answer, "validators");
   /** @type {RoundChange[]} */
@@ -132,6 +138,74 @@ export async function viewValidators(ctx) {
         (s) => ({ dataset: { number: s.number } }),
       ),
     ),
+    equivocationSection(evidence),
+  );
+}
+
+/** The equivocation evidence: one row per record the explorer checked, with its record to download. */
+function equivocationSection(/** @type {Equivocations} */ evidence) {
+  /** @type {EquivocationListed[]} */
+  const records = listOf(evidence, "equivocations");
+  /** @type {{index: number, reason: string}[]} */
+  const refused = listOf(evidence, "refused");
+  /** @type {Child[]} */
+  const notes = [];
+  if (isObject(evidence.source) && !evidence.source.ok)
+    notes.push(h("p", { class: "note note-warn" }, t("validators.sourceDown", { error: evidence.source.error ?? "" })));
+  if (refused.length)
+    notes.push(
+      h(
+        "p",
+        { class: "note note-warn", testid: "equivocations-refused" },
+        t("validators.refused", {
+          n: refused.length,
+          reasons: refused.map((r) => `#${r.index}: ${r.reason}`).join("; "),
+        }),
+      ),
+    );
+  return section(
+    t("validators.equivocations"),
+    h("p", { class: "muted" }, t("validators.equivocationsNote")),
+    notes,
+    records.length
+      ? table(
+          [
+            { label: t("col.org"), cell: (r) => who(r.validator) },
+            { label: t("validators.height"), cell: (r) => fmtNum(r.height), class: "num" },
+            { label: t("col.round"), cell: (r) => fmtNum(r.round), class: "num" },
+            { label: t("validators.type"), cell: (r) => r.type },
+            {
+              label: t("validators.setChecked"),
+              cell: (r) =>
+                r.set_checked
+                  ? badge("ok", t("validators.setChecked.yes"))
+                  : badge("muted", t("validators.setChecked.no")),
+            },
+            {
+              label: t("validators.record"),
+              cell: (r) =>
+                h(
+                  "button",
+                  {
+                    class: "btn btn-ghost",
+                    type: "button",
+                    on: {
+                      click: () =>
+                        saveBlob(
+                          new Blob([JSON.stringify([r.record], null, 1)], { type: "application/json" }),
+                          `equivocation-${r.height}-${r.round}-${r.type.toLowerCase()}.json`,
+                        ),
+                    },
+                  },
+                  t("validators.download"),
+                ),
+            },
+          ],
+          records,
+          { testid: "validators-equivocations" },
+          (r) => ({ dataset: { address: r.validator.address, height: r.height } }),
+        )
+      : h("p", { class: "muted", testid: "validators-no-equivocations" }, t("validators.noEquivocations")),
   );
 }
 

@@ -5,8 +5,9 @@ v4's account key and peer certificate, listening on v4's peer port, following th
 whose round-0 proposer it is, it sends each honest node a different valid block and PREPAREs and COMMITs for all
 of them to everyone; at each round change it hears, it sends ROUND-CHANGEs with forged and stale prepared
 certificates. No block gathers a quorum of prepares, so the honest three must time the round out and decide
-another proposer's block; one transfer at a time makes enough heights for v4 to have several turns. Every wait
-polls a condition against a deadline.
+another proposer's block; one transfer at a time makes enough heights for v4 to have several turns. Each honest
+node keeps evidence naming v4 alone (``qbft_getEquivocations``, every record verified), and its store holds the
+same records once it has stopped. Every wait polls a condition against a deadline.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from typing import Any
 
 import pytest
 
+from chain.node.equivocations import EquivocationLog
 from chain.node.service import STORE_DIR, load_genesis
 from chain.node.store import open_store
 from chain.node.verify import verify_chain
+from chain.qbft.evidence import Equivocation, EquivocationDetector, verify_equivocation
 from chain.qbft.rules import proposer
 from tests.integration.chain.test_consensus_partition import head, status
 from tests.integration.chain.test_consensus_processes import (
@@ -135,6 +138,12 @@ def test_an_equivocating_validator_process_makes_no_fork_and_the_honest_three_de
     assert set(their_turns) <= {a["height"] for a in in_round_0}, "the byzantine validator missed one of its turns"
     assert all(len(set(a["blocks"])) == 3 for a in in_round_0), "the same block to two honest nodes"
     assert any(a["count"] >= 2 for a in network.byzantine.acts("forged round changes"))
+    # every honest node kept evidence naming v4 alone, each record checkable from its two messages
+    evidence = {i: rpc(c.url(i), "qbft_getEquivocations") for i in HONEST}
+    for i, records in evidence.items():
+        assert records, f"node {i} kept no evidence of v4's equivocations"
+        assert {r["type"] for r in records} <= {"PROPOSAL", "PREPARE", "COMMIT", "ROUND_CHANGE"}
+        assert {verify_equivocation(Equivocation.from_json(r), validators) for r in records} == {byzantine}
 
     for node in network.honest:
         assert node.terminate() == 0, node.output()
@@ -144,3 +153,6 @@ def test_an_equivocating_validator_process_makes_no_fork_and_the_honest_three_de
     for i in HONEST:
         with open_store(c.chain_dir(i) / STORE_DIR) as store:
             assert verify_chain(store).head >= top
+            kept = EquivocationDetector()
+            EquivocationLog(store).load(kept)  # what the node reads back at its next start
+            assert [r.to_json() for r in kept.records] == evidence[i], f"node {i}'s store lacks evidence it served"

@@ -285,6 +285,16 @@ def test_chain_status_shows_the_four_validators_and_the_regulators_node_side_by_
     assert out.splitlines()[0].split()[:3] == ["node", "role", "JSON-RPC"], out
 
 
+def test_chain_equivocations_asks_every_node_and_whatever_they_kept_verifies(node: Node) -> None:
+    # An honest consortium keeps none, unless a validator restarted mid-height (docs/consensus.md): then the
+    # records must still verify, and each names the nodes that hold it.
+    out = assert_ok(node.cli("chain", "equivocations", "--verify"))
+    rows = json.loads(assert_ok(node.cli("chain", "equivocations", "--json", "--verify")))
+    if not rows:
+        assert out.strip() == "no equivocation evidence", out
+    assert all(r["verified"] and r["seenBy"] for r in rows), rows
+
+
 def test_member_list_json(node: Node) -> None:
     members = {m["org"]: m for m in node.json("member", "list")}
     assert set(members) - {NEWCO} == set(FOUNDERS)

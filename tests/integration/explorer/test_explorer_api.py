@@ -80,6 +80,7 @@ SHARED = [
     "/api/v1/blocks",
     "/api/v1/blocks/1",
     "/api/v1/validators",
+    "/api/v1/validators/equivocations",
     "/api/v1/checkpoints",
     "/api/v1/anchors",
     "/api/v1/gaps",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import pytest
 import rlp
+from eth_keys.datatypes import PrivateKey
 
 from chain.errors import MalformedError
 from chain.qbft import messages as m
+from chain.qbft.block import QbftBlock
 from chain.qbft.evidence import Equivocation, EquivocationDetector, InvalidEvidenceError, verify_equivocation
 from chain.qbft.rules import RoundTimer, proposer
 from tests.unit.chain.qbft.chainlike import address, keys, make_block
@@ -176,3 +179,95 @@ def test_an_equivocating_proposer_is_named_by_the_evidence_the_honest_validators
     for node in net.honest():
         slots = [(r.height, r.round, r.code) for r in node.evidence.records]
         assert len(slots) == len(set(slots))  # one record per height, round and type
+
+
+# -- ROUND-CHANGEs ----------------------------------------------------------------------------------------------
+
+
+def certificate(block: QbftBlock, round_: int, signers: Sequence[PrivateKey]) -> tuple[m.Prepare, ...]:
+    return tuple(m.prepare(k, 1, round_, block.hash) for k in signers)
+
+
+def test_two_round_changes_with_different_prepared_parts_are_evidence_that_verifies_offline() -> None:
+    one = make_block(bytes(32), 1, address(ALICE), VALIDATORS, payload=b"one")
+    two = make_block(bytes(32), 1, address(ALICE), VALIDATORS, payload=b"two")
+    cert_one, cert_two = certificate(one, 0, KEYS[:3]), certificate(two, 1, KEYS[:3])
+    cases = [
+        (m.round_change(ALICE, 1, 2), m.round_change(ALICE, 1, 2, (0, one, cert_one))),  # none, then prepared
+        (m.round_change(ALICE, 1, 2, (0, one, cert_one)), m.round_change(ALICE, 1, 2, (1, two, cert_two))),
+        (m.round_change(ALICE, 1, 2, (0, one, cert_one)), m.round_change(ALICE, 1, 2, (1, one, cert_one))),  # round
+    ]
+    for first, second in cases:
+        detector = EquivocationDetector()
+        assert feed(detector, first) is None
+        record = feed(detector, second)
+        assert record is not None and record.code == m.Code.ROUND_CHANGE
+        assert (record.height, record.round) == (1, 2)
+        assert record.first == m.encode(first)[1] and record.second == m.encode(second)[1]  # bodies as received
+        assert verify_equivocation(record, VALIDATORS) == address(ALICE)
+        assert Equivocation.from_rlp(record.to_rlp()) == Equivocation.from_json(record.to_json()) == record
+
+
+def test_a_round_change_sent_again_identically_or_with_another_certificate_is_not_evidence() -> None:
+    block = make_block(bytes(32), 1, address(ALICE), VALIDATORS, payload=b"one")
+    signed = m.round_change(ALICE, 1, 2, (0, block, certificate(block, 0, KEYS[:3])))
+    other_cert = m.round_change(ALICE, 1, 2, (0, block, certificate(block, 0, KEYS[1:4])))  # unsigned part differs
+    detector = EquivocationDetector()
+    for message in (signed, signed, other_cert, m.round_change(ALICE, 1, 3), m.round_change(ALICE, 2, 2)):
+        assert feed(detector, message, current=1) is None
+    assert detector.records == [] and detector.counts == {}
+    # a record made of them anyway (forged) is refused: the signed prepared parts are the same
+    forged = Equivocation(address(ALICE), 1, 2, m.Code.ROUND_CHANGE, m.encode(signed)[1], m.encode(other_cert)[1])
+    with pytest.raises(InvalidEvidenceError, match="same prepared round and digest"):
+        verify_equivocation(forged)
+
+
+def test_a_forged_or_mismatched_round_change_record_is_refused() -> None:
+    block = make_block(bytes(32), 1, address(ALICE), VALIDATORS, payload=b"one")
+    detector = EquivocationDetector()
+    feed(detector, m.round_change(ALICE, 1, 2))
+    record = feed(detector, m.round_change(ALICE, 1, 2, (0, block, certificate(block, 0, KEYS[:3]))))
+    assert record is not None
+    bob = KEYS[1]
+    forged = [
+        replace(record, second=record.first),  # one message twice
+        replace(record, second=m.encode(m.round_change(bob, 1, 2))[1]),  # another validator's
+        replace(record, first=m.encode(m.round_change(ALICE, 1, 3))[1]),  # another round
+        replace(record, first=m.encode(m.round_change(ALICE, 2, 2))[1]),  # another height
+        replace(record, code=m.Code.PREPARE),  # the bodies are not PREPAREs
+        replace(record, validator=address(bob)),
+    ]
+    for bad in forged:
+        with pytest.raises(InvalidEvidenceError):
+            verify_equivocation(bad)
+    for raw in (b"", b"\xc0", record.to_rlp()[:-1], rlp.encode([b"\x01" * 20, 1, 2, 0x99, b"", b""])):
+        with pytest.raises(MalformedError):
+            Equivocation.from_rlp(bytes(raw))
+
+
+def test_one_validator_cannot_crowd_out_the_evidence_against_another_and_restored_conflicts_are_not_new() -> None:
+    detector = EquivocationDetector(keep=4, keep_per_validator=2)
+    for round_ in range(5):  # ALICE equivocates in five rounds: two records kept, five counted
+        feed(detector, m.prepare(ALICE, 1, round_, digest(1)))
+        feed(detector, m.prepare(ALICE, 1, round_, digest(2)))
+    bob = KEYS[1]
+    feed(detector, m.prepare(bob, 1, 0, digest(1)))
+    assert feed(detector, m.prepare(bob, 1, 0, digest(2))) is not None
+    assert [r.validator for r in detector.records] == [address(ALICE), address(ALICE), address(bob)]
+    assert detector.counts == {address(ALICE): 5, address(bob): 1}
+    small = EquivocationDetector(keep_bytes=3 * 108)  # a PREPARE's body is 108 bytes: one record of two fits
+    for round_ in range(3):
+        feed(small, m.prepare(ALICE, 1, round_, digest(1)))
+        feed(small, m.prepare(ALICE, 1, round_, digest(2)))
+    assert len(small.records) == 1 and small.counts == {address(ALICE): 3}
+    # after a restart: the records and counts come back, and the same conflicts seen again add nothing
+    restored = EquivocationDetector(keep=4, keep_per_validator=2)
+    restored.restore(detector.records, detector.counts)
+    feed(restored, m.prepare(bob, 1, 0, digest(1)))
+    assert feed(restored, m.prepare(bob, 1, 0, digest(2))) is None
+    assert restored.records == detector.records and restored.counts == detector.counts
+    feed(restored, m.prepare(bob, 1, 1, digest(1)))
+    assert feed(restored, m.prepare(bob, 1, 1, digest(2))) is not None  # a new slot is new evidence
+    assert restored.counts[address(bob)] == 2 and len(restored.records) == 4
+    with pytest.raises(AssertionError):
+        restored.restore([], {})

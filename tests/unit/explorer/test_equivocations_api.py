@@ -1,0 +1,193 @@
+"""``GET /api/v1/validators/equivocations`` in process (FastAPI's test client, no socket): the records come from a
+real validator's consensus loop that saw conflicting messages, answered by its JSON-RPC server's ``handle`` (no
+socket either), and the explorer checks each one itself before it lists it (``explorer.equivocations``): against
+the validator set its height's parent names in the chain index when that block is indexed. A record the node
+serves that does not prove an equivocation is listed apart with the reason; a node that stops answering is said
+to, and the last good answer stays; everyone logged in sees it, no one else."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+from eth.db.atomic import AtomicDB
+from eth_keys.datatypes import PrivateKey
+from fastapi.testclient import TestClient
+
+from chain.node.consensus import Consensus
+from chain.node.node import Genesis, Node
+from chain.node.rpc import RpcServer
+from chain.qbft import messages as m
+from chain.qbft.evidence import Equivocation
+from chain.qbft.rules import RoundTimer
+from explorer.api import Explorer, Limits, create_app
+from explorer.api.schemas import Equivocations
+from explorer.chainindex import ChainIndex
+from explorer.equivocations import EquivocationBook
+from tests.support.validator_blocks import row
+from tests.unit.chain.qbft.chainlike import make_block
+from tests.unit.explorer.test_validators_api import TOKEN, StandInLogins
+
+KEYS = [PrivateKey(bytes([i]) * 32) for i in (1, 2, 3, 4)]
+STRANGER = PrivateKey(b"\x09" * 32)
+ADDRESSES = [k.public_key.to_checksum_address() for k in KEYS]
+ORGS = dict(zip(ADDRESSES, ("alpha", "beta", "gamma", "delta"), strict=True))
+GENESIS = Genesis(20261, tuple(ADDRESSES), ADDRESSES[0], 1_700_000_000)
+CULPRIT, OTHER = KEYS[2], KEYS[3]
+REGISTRY = "ConsortiumRegistry"
+
+
+def node_that_saw_equivocations() -> Consensus:
+    """Validator KEYS[0] at height 1: KEYS[2] signed two PREPAREs at height 1, KEYS[3] two ROUND-CHANGEs for round
+    1 at height 3 (a later height, whose parent the explorer has not indexed), one with a prepared block."""
+    consensus = Consensus(Node(AtomicDB(), GENESIS, clock=lambda: 1_700_000_100), KEYS[0], lambda _c, _b: None,
+                          timer=RoundTimer(base=60.0, cap=60.0), clock=lambda: 100.0)  # fmt: skip
+    validators = tuple(sorted(k.public_key.to_canonical_address() for k in KEYS))
+    block = make_block(b"\x05" * 32, 3, OTHER.public_key.to_canonical_address(), validators, payload=b"three")
+    prepares = tuple(m.prepare(k, 3, 0, block.hash) for k in KEYS[:3])
+    for message in (
+        m.prepare(CULPRIT, 1, 0, b"\x01" * 32), m.prepare(CULPRIT, 1, 0, b"\x02" * 32),
+        m.round_change(OTHER, 3, 1), m.round_change(OTHER, 3, 1, (0, block, prepares)),
+    ):  # fmt: skip
+        consensus.deliver(*m.encode(message))
+        consensus.step(wait=0)
+    return consensus
+
+
+def answer_of(consensus: Consensus) -> list[dict[str, Any]]:
+    """What its JSON-RPC answers to ``qbft_getEquivocations``."""
+    server = RpcServer(consensus.node, equivocations=lambda: tuple(consensus.equivocations.records))
+    raw = server.handle(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "qbft_getEquivocations"}).encode())
+    assert raw is not None
+    result: list[dict[str, Any]] = json.loads(raw)["result"]
+    return result
+
+
+def indexed(path: Path) -> ChainIndex:
+    """Blocks 0 and 1, both naming the four validators; block 1 adds their accounts to the members."""
+    index = ChainIndex(path)
+    index.add_block({**row(0, ADDRESSES, None), "parent_hash": "0x" + "00" * 32}, [], [])
+    txs: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    for i, (account, org) in enumerate(ORGS.items()):
+        tx_hash, args = f"0x{i + 1:064x}", {"org": org, "account": account}
+        txs.append({"hash": tx_hash, "index": i, "from": account, "to": None, "contract": REGISTRY,
+                    "function": "add_account", "args": args, "status": 1})  # fmt: skip
+        events.append({"tx_hash": tx_hash, "log_index": i, "contract": REGISTRY, "event": "AccountAdded",
+                       "args": args})  # fmt: skip
+    index.add_block({**row(1, ADDRESSES, ADDRESSES[0]), "parent_hash": "0x" + "00" * 32}, txs, events)
+    return index
+
+
+def client_of(index: ChainIndex, book: EquivocationBook | None) -> TestClient:
+    stand_in = SimpleNamespace(auth=StandInLogins(), recorder=None, limits=Limits(), chain=index,
+                               state=SimpleNamespace(snapshot=None), equivocations=book)  # fmt: skip
+    return TestClient(create_app(cast(Explorer, stand_in)), headers={"Authorization": f"Bearer {TOKEN}"})
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Iterator[ChainIndex]:
+    found = indexed(tmp_path / "chain.db")
+    yield found
+    found.close()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_nodes_records_are_checked_and_listed_with_their_validators_named(index: ChainIndex) -> None:
+    answer = answer_of(node_that_saw_equivocations())
+    with client_of(index, EquivocationBook(lambda: answer)) as client:
+        reply = client.get("/api/v1/validators/equivocations")
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    Equivocations.model_validate(body)
+    assert list(body) == list(Equivocations.model_fields)
+    assert body["source"] == {"ok": True, "error": None} and body["refused"] == []
+    listed = body["equivocations"]
+    assert [(r["index"], r["validator"], r["height"], r["round"], r["type"], r["set_checked"]) for r in listed] == [
+        (0, {"address": ADDRESSES[2], "org": "gamma"}, 1, 0, "PREPARE", True),  # block 0 is indexed: its set
+        (1, {"address": ADDRESSES[3], "org": "delta"}, 3, 1, "ROUND_CHANGE", False),  # block 2 is not
+    ]
+    assert [r["record"] for r in listed] == answer  # as the node answered it: for `chain equivocations --file`
+
+
+def test_a_record_that_proves_nothing_is_listed_apart_with_the_reason(index: ChainIndex) -> None:
+    answer = answer_of(node_that_saw_equivocations())
+    good = Equivocation.from_json(answer[0])
+    stranger = Equivocation(STRANGER.public_key.to_canonical_address(), 1, 0, m.Code.PREPARE,
+                            m.encode(m.prepare(STRANGER, 1, 0, b"\x01" * 32))[1],
+                            m.encode(m.prepare(STRANGER, 1, 0, b"\x02" * 32))[1])  # fmt: skip
+    lying = [
+        *answer,
+        {**answer[0], "second": answer[0]["first"]},  # the same message twice
+        {**answer[0], "validator": ADDRESSES[1]},  # claims another signer
+        stranger.to_json(),  # a real conflict, but by no validator of block 0's set
+        {"validator": "nonsense"},
+        "text",
+    ]
+    with client_of(index, EquivocationBook(lambda: lying)) as client:
+        body = client.get("/api/v1/validators/equivocations").json()
+    assert [r["index"] for r in body["equivocations"]] == [0, 1]
+    assert Equivocation.from_json(body["equivocations"][0]["record"]) == good
+    reasons = {r["index"]: r["reason"] for r in body["refused"]}
+    assert sorted(reasons) == [2, 3, 4, 5, 6]
+    assert "no conflict" in reasons[2] and "is signed by" in reasons[3]
+    assert "not one of the given validators" in reasons[4]
+    assert "not an equivocation record" in reasons[5] and "JSON object" in reasons[6]
+
+
+def test_a_node_that_stops_answering_is_said_to_and_its_last_answer_stays(index: ChainIndex) -> None:
+    answer = answer_of(node_that_saw_equivocations())
+    clock, asked = Clock(), []
+
+    def fetch() -> object:
+        asked.append(clock.now)
+        if len(asked) > 1:
+            raise ConnectionError("connection refused")
+        return answer
+
+    with client_of(index, EquivocationBook(fetch, max_age=10.0, clock=clock)) as client:
+        first = client.get("/api/v1/validators/equivocations").json()
+        clock.now = 5.0
+        assert client.get("/api/v1/validators/equivocations").json() == first and asked == [0.0]  # cached
+        clock.now = 10.0
+        later = client.get("/api/v1/validators/equivocations").json()
+    assert asked == [0.0, 10.0]
+    assert later["source"] == {"ok": False, "error": "ConnectionError: connection refused"}
+    assert later["equivocations"] == first["equivocations"]
+
+
+def test_without_a_node_or_a_method_there_is_no_evidence_and_the_reason_is_given(index: ChainIndex) -> None:
+    def lacking() -> object:
+        raise LookupError("the method qbft_getEquivocations does not exist")
+
+    for book, error in ((None, "no chain node to ask"), (EquivocationBook(lacking), "LookupError: the method")):
+        with client_of(index, book) as client:
+            body = client.get("/api/v1/validators/equivocations").json()
+        assert body["equivocations"] == [] and body["source"]["ok"] is False
+        assert body["source"]["error"].startswith(error)
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer someone-else"])
+def test_everyone_logged_in_sees_it_and_no_one_else(index: ChainIndex, authorization: str | None) -> None:
+    asked: list[int] = []
+
+    def fetch() -> object:
+        asked.append(1)
+        return []
+
+    with client_of(index, EquivocationBook(fetch)) as client:
+        refused = client.get("/api/v1/validators/equivocations", headers={"Authorization": authorization or ""})
+        assert refused.status_code == 401 and refused.json()["error"] in ("no_credentials", "invalid_token")
+        assert asked == []  # the node is not asked for one who may not see
+        assert client.get("/api/v1/validators/equivocations").status_code == 200 and asked == [1]
