@@ -18,7 +18,7 @@ import pytest
 from web3 import Web3
 
 from chain.backend import EthTesterBackend
-from chain.contracts import AuditAnchorClient, KeyKind, anchor_message, deploy_consortium
+from chain.contracts import KeyKind, anchor_message, deploy_consortium
 from chain.contracts.deploy import deploy_contract
 from chain.errors import ChainError, MalformedError
 from suite.sm2 import DEFAULT_ID, N, SM2PrivateKey, der_to_raw, raw_to_der
@@ -151,18 +151,9 @@ def test_the_trust_directory_is_set_once_at_genesis(consortium: Any) -> None:
 UNSIGNED = "unsigned anchors refused: use anchor_signed"
 
 
-def signed_only_anchor(c: Any) -> AuditAnchorClient:
-    """A second AuditAnchor of the consortium, deployed ``signed_only`` and given its TrustDirectory, as
-    ``deploy_consortium(..., signed_anchors=True)`` deploys it for an ``sm`` consortium."""
-    registry = c.deployment.addresses["ConsortiumRegistry"]
-    anchors = AuditAnchorClient(c.backend, deploy_contract(c.backend, c.deployer, "AuditAnchor", registry, True))
-    anchors.set_trust_directory(c.deployer, c.trust.address)
-    return anchors
-
-
 def test_a_signed_only_anchor_refuses_plain_anchors_and_takes_checked_ones(consortium: Any) -> None:
     c = consortium
-    anchors = signed_only_anchor(c)
+    anchors = c.signed_only_anchors()
     assert anchors.signed_only() and not c.anchors.signed_only()
     assert anchors.trust_directory() == c.trust.address
     index = register(c)
@@ -197,8 +188,7 @@ def test_a_signed_only_anchor_refuses_plain_anchors_and_takes_checked_ones(conso
 
 def test_a_trust_directory_of_another_registry_is_refused(consortium: Any) -> None:
     c = consortium
-    registry = c.deployment.addresses["ConsortiumRegistry"]
-    anchors = AuditAnchorClient(c.backend, deploy_contract(c.backend, c.deployer, "AuditAnchor", registry, True))
+    anchors = c.deploy_audit_anchor(signed_only=True)
     foreign = deploy_contract(c.backend, c.deployer, "TrustDirectory", c.deployment.addresses["DataAssetRegistry"])
     refused("trust directory of another registry", anchors.set_trust_directory, c.deployer, foreign)
     assert anchors.trust_directory() is None
