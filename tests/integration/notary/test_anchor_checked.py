@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 
 from chain.contracts import AuditAnchorClient, KeyKind, anchor_message
-from chain.contracts.deploy import deploy_contract
 from chain.tx import Signer
 from cli.verify import ChainAnchors, anchor_signature_lines, read_anchors
 from notary.logsuite import SM
@@ -46,8 +45,7 @@ DEADLINE = 30.0
 
 def old_audit_anchor(c: Consortium) -> AuditAnchorClient:
     """An AuditAnchor that takes plain anchors and cannot check signatures (no TrustDirectory)."""
-    registry = c.deployment.addresses["ConsortiumRegistry"]
-    return AuditAnchorClient(c.backend, deploy_contract(c.backend, c.deployer, "AuditAnchor", registry, False))
+    return c.deploy_audit_anchor(signed_only=False)
 
 
 @pytest.fixture
@@ -91,7 +89,9 @@ def anchor_step(c: Consortium, world: LogWorld, anchors: AuditAnchorClient, bund
 
 
 @pytest.mark.parametrize("backend", [pytest.param("node")], indirect=True)
-def test_evidence_says_whether_the_anchor_was_checked_on_chain(consortium: Consortium, sm_world: LogWorld) -> None:
+def test_evidence_says_whether_the_anchor_was_checked_on_chain(
+    consortium: Consortium, sm_world: LogWorld, tmp_path: Path
+) -> None:
     c = consortium
     sm_world.register_log_key(c.trust, c.signers["op"])
     signed_only = c.signed_only_anchors()
@@ -100,7 +100,11 @@ def test_evidence_says_whether_the_anchor_was_checked_on_chain(consortium: Conso
     assert ANCHOR_NOT_CHECKED_ON_CHAIN not in detail
 
     old = old_audit_anchor(c)
-    detail = anchor_step(c, sm_world, old, evidence(c, sm_world, old))
+    world = LogWorld(tmp_path / "old", suite=SM)  # another log: its own store and event ids
+    try:
+        detail = anchor_step(c, world, old, evidence(c, world, old))
+    finally:
+        world.close()
     assert "AuditAnchor.anchor(" in detail and ANCHOR_NOT_CHECKED_ON_CHAIN in detail, detail
     assert old.signature_key(ORIGIN, 5) is None
 
