@@ -3,7 +3,8 @@
 - ``verify evidence FILE --consortium consortium.json``: an evidence bundle (``GET /v1/evidence/<event id>``),
   offline, without any network access (``notary.verify``);
 - ``verify log URL --consortium consortium.json [--token T]``: mirror the whole log from its C2SP tiles,
-  recompute every hash, and compare the roots with the anchors on chain (``notary.mirror``); a notary that
+  recompute every hash, and compare the roots with the anchors on chain (``notary.mirror``), saying for an ``sm``
+  log which anchors AuditAnchor checked against the notary's SM2 log key and which it took unchecked; a notary that
   authenticates reads serves the entry bundles to regulators only: with a member's token the log is checked by
   hash only (the leaf hashes as the level-0 tiles hold them, everything above recomputed), which the output
   says on every line it concerns; ``--event ID`` checks the member's own events against their leaves;
