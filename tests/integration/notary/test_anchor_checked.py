@@ -5,13 +5,15 @@ shows) and ``consortium verify log`` (``cli.verify.read_anchors`` and ``anchor_s
 AuditAnchor checked against the notary's SM2 log key (``anchor_signed``) from one it took unchecked (plain
 ``anchor``, which only an AuditAnchor deployed before ``signed_only`` takes). Such an unchecked anchor still verifies
 offline: its values are the checkpoint's, which the log's SM2 key signs. The chain is the in-process node (evidence)
-and eth-tester (the anchors' reading); an "old" AuditAnchor is one deployed without ``signed_only`` and without a
-TrustDirectory, on which the notary of an ``sm`` log anchors unchecked, as on a consortium deployed before
-``anchor_signed`` existed.
+and eth-tester (the anchors' reading). The "old" AuditAnchor is the one consortia deployed before ``anchor_signed``
+existed, from its artifact of then (``tests/support/AuditAnchor-before-anchor_signed.json``): the notary of an
+``sm`` log anchors unchecked there; the consortium's own AuditAnchor of the tests (deployed without ``signed_only``,
+with its TrustDirectory) stands for one deployed between ``anchor_signed`` and ``signed_only``.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +22,7 @@ from typing import Any
 import pytest
 
 from chain.contracts import AuditAnchorClient, KeyKind, anchor_message
-from chain.tx import Signer
+from chain.tx import Signer, transact
 from cli.verify import ChainAnchors, anchor_signature_lines, read_anchors
 from notary.logsuite import SM
 from notary.mirror import LogMismatchError
@@ -43,9 +45,19 @@ from tests.support.wait import wait_until
 DEADLINE = 30.0
 
 
+OLD_ARTIFACT = Path(__file__).parents[2] / "support" / "AuditAnchor-before-anchor_signed.json"
+
+
 def old_audit_anchor(c: Consortium) -> AuditAnchorClient:
-    """An AuditAnchor that takes plain anchors and cannot check signatures (no TrustDirectory)."""
-    return c.deploy_audit_anchor(signed_only=False)
+    """AuditAnchor as a consortium deployed it before ``anchor_signed`` existed (its committed artifact of then):
+    it takes plain anchors and has no ``anchor_signed``, ``signature_key``, ``trust_directory`` or ``signed_only``."""
+    artifact = json.loads(OLD_ARTIFACT.read_text(encoding="utf-8"))
+    factory = c.backend.web3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+    data = factory.constructor(c.deployment.addresses["ConsortiumRegistry"]).data_in_transaction
+    c.forget_nonces()
+    receipt = transact(c.backend, c.deployer, None, data, "deploy the old AuditAnchor")
+    c.forget_nonces()
+    return AuditAnchorClient(c.backend, str(receipt["contractAddress"]))
 
 
 @pytest.fixture
@@ -106,7 +118,13 @@ def test_evidence_says_whether_the_anchor_was_checked_on_chain(
     finally:
         world.close()
     assert "AuditAnchor.anchor(" in detail and ANCHOR_NOT_CHECKED_ON_CHAIN in detail, detail
-    assert old.signature_key(ORIGIN, 5) is None
+    # verify log reads it too: no signed_only, no trust_directory, no signature_key; every anchor unchecked
+    assert not old.signed_only() and old.trust_directory() is None and not old.checks_signatures()
+    unable = read_anchors(old, ORIGIN, True, c.trust.address)
+    assert [(a.size, a.signature_key) for a in unable.claims] == [(5, None)]
+    assert (unable.signed_only, unable.signatures) == (False, False)
+    (line,) = anchor_signature_lines(unable, True)
+    assert line.startswith("- anchor signatures — 1 anchor(s) NOT checked on chain (this AuditAnchor cannot check")
 
 
 LOG_KEY = SM2PrivateKey.generate()
