@@ -314,7 +314,7 @@ def read_anchors(client: AuditAnchorClient, origin: str, sm: bool, trust_directo
     if sm:
         signed_only = client.signed_only()
         directory = client.trust_directory()
-        if directory is not None:  # None: an AuditAnchor deployed before anchor_signed, every anchor unchecked
+        if directory is not None:  # None: deployed before anchor_signed, or without a TrustDirectory: unchecked
             keys = {size: client.signature_key(origin, size) for size in sizes}
             signatures = True
         relied_on = signed_only or any(k is not None for k in keys.values())
