@@ -12,7 +12,8 @@ from eth_account import Account
 from web3.types import TxReceipt
 
 from chain.backend import EthTesterBackend
-from chain.contracts import FoundingMember, KeyKind, anchor_message, deploy_consortium
+from chain.contracts import AuditAnchorClient, FoundingMember, KeyKind, anchor_message, deploy_consortium
+from chain.contracts.deploy import deploy_contract
 from chain.contracts.grants import PrivateTerms
 from chain.ids import AssetKind, OrgId, Role
 from chain.tx import Signer
@@ -114,6 +115,19 @@ def main() -> int:
         sig = log_key.sign(anchor_message("log/b", size, D, D))
         receipt = anchors.anchor_signed(s["op"], "log/b", size, D, D, point, sig)
         record("AuditAnchor", f"anchor_signed ({label})", receipt)
+    # An `sm` consortium's own AuditAnchor, deployed signed-only (deploy_consortium(..., signed_anchors=True)):
+    # plain anchor is refused there, so these are the anchors such a consortium pays for.
+    registry = dep.addresses["ConsortiumRegistry"]
+    signed_only = AuditAnchorClient(backend, deploy_contract(backend, s["op"], "AuditAnchor", registry, True))
+    for tx_hash in backend.web3.eth.get_block("latest")["transactions"]:
+        receipt = backend.web3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+        if str(receipt["contractAddress"]).lower() == signed_only.address.lower():
+            record("AuditAnchor", "deploy (signed only, an sm consortium)", receipt)
+    record("AuditAnchor", "set_trust_directory (signed only)", signed_only.set_trust_directory(s["op"], trust.address))
+    for label, size in (("first of an origin", 10), ("next", 20)):
+        sig = log_key.sign(anchor_message("log/c", size, D, D))
+        receipt = signed_only.anchor_signed(s["op"], "log/c", size, D, D, point, sig)
+        record("AuditAnchor", f"anchor_signed (signed only, {label})", receipt)
     print("| contract | function | gas used |\n|---|---|---:|")
     for contract, fn, gas in rows:
         print(f"| {contract} | {fn} | {gas:,} |")

@@ -3,7 +3,8 @@
 - ``verify evidence FILE --consortium consortium.json``: an evidence bundle (``GET /v1/evidence/<event id>``),
   offline, without any network access (``notary.verify``);
 - ``verify log URL --consortium consortium.json [--token T]``: mirror the whole log from its C2SP tiles,
-  recompute every hash, and compare the roots with the anchors on chain (``notary.mirror``); a notary that
+  recompute every hash, and compare the roots with the anchors on chain (``notary.mirror``), saying for an ``sm``
+  log which anchors AuditAnchor checked against the notary's SM2 log key and which it took unchecked; a notary that
   authenticates reads serves the entry bundles to regulators only: with a member's token the log is checked by
   hash only (the leaf hashes as the level-0 tiles hold them, everything above recomputed), which the output
   says on every line it concerns; ``--event ID`` checks the member's own events against their leaves;
@@ -24,7 +25,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 import httpx
@@ -34,6 +35,9 @@ from network.logsetup import roots_from_description
 from notary.errors import NotaryError, NotFoundError
 from notary.mirror import AnchorClaim, EntriesMode, Fetch, LogMismatchError, MirrorReport, ReadRefusedError, mirror_log
 from notary.verify import Step, TrustRoots, passed, verify_evidence_json
+
+if TYPE_CHECKING:
+    from chain.contracts import AuditAnchorClient
 
 FAILED_EXIT = 1
 USAGE_EXIT = 2
@@ -165,7 +169,7 @@ def verify_log_cmd(
     mode: EntriesMode = "skip" if hashes_only else "required" if require_entries else "if-readable"
     description = ConsortiumDescription.from_json(_load_json(consortium, "consortium file"))
     roots = _roots(consortium)
-    anchors = [] if no_chain else _anchors(description, roots, chain_url)
+    chain = ChainAnchors([]) if no_chain else _anchors(description, roots, chain_url)
     bar = tqdm(total=0, unit="leaf", file=sys.stderr, disable=None)
     headers = {} if token is None else {"Authorization": f"Bearer {token.strip()}"}
     with httpx.Client(base_url=url.rstrip("/") + "/", timeout=HTTP_TIMEOUT, headers=headers) as client:
@@ -173,7 +177,7 @@ def verify_log_cmd(
             report = mirror_log(
                 _fetcher(client),
                 roots,
-                anchors,
+                chain.claims,
                 progress=bar.update,
                 on_checkpoint=lambda cp: setattr(bar, "total", cp.size),
                 entries=mode,
@@ -195,10 +199,10 @@ def verify_log_cmd(
             sys.exit(USAGE_EXIT)
         finally:
             bar.close()
-    _echo_log_report(report, no_chain)
+    _echo_log_report(report, no_chain, chain, roots.suite.name == "sm")
 
 
-def _echo_log_report(report: MirrorReport, no_chain: bool) -> None:
+def _echo_log_report(report: MirrorReport, no_chain: bool, chain: ChainAnchors, sm: bool) -> None:
     """Say what was verified and what was not, one line per check, then the verdict."""
     size = report.size
     click.echo(f"✓ checkpoint — size {size}, root {report.root.hex()}, signed by {report.origin}")
@@ -233,6 +237,8 @@ def _echo_log_report(report: MirrorReport, no_chain: bool) -> None:
     else:
         sizes = ", ".join(map(str, report.anchors_checked)) or "none anchored yet"
         click.echo(f"✓ anchors — {len(report.anchors_checked)} anchor(s) on chain agree with the log ({sizes})")
+        for line in anchor_signature_lines(chain, sm):
+            click.echo(line)
     click.echo(
         "- consistency — no earlier checkpoint is kept between runs: each run recomputes the whole tree, and "
         "the anchors on chain are the earlier roots it is checked against"
@@ -279,32 +285,109 @@ def _fetcher(client: httpx.Client) -> Fetch:
     return fetch
 
 
-def _anchors(description: ConsortiumDescription, roots: TrustRoots, chain_url: str | None) -> list[AnchorClaim]:
-    """Every anchor of the log's origin on chain (AuditAnchor ``anchor_count``/``size_at``/``at_size``), checked
-    against ``latest``; a chain that cannot be read ends the command with exit status 1."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class ChainAnchors:
+    """The anchors of the log's origin on chain, and for an ``sm`` log whether AuditAnchor checked each one's SM2
+    signature (``AnchorClaim.signature_key``). ``signed_only``: the AuditAnchor refuses unchecked anchors (every
+    ``sm`` consortium deployed since it could); ``signatures``: whether the question applies (an ``sm`` log and an
+    AuditAnchor with ``anchor_signed``)."""
+
+    claims: list[AnchorClaim]
+    signed_only: bool = False
+    signatures: bool = False
+
+
+def _anchor_mismatch(detail: str) -> LogMismatchError:
+    return LogMismatchError("anchors", detail)
+
+
+def read_anchors(client: AuditAnchorClient, origin: str, sm: bool, trust_directory: str | None) -> ChainAnchors:
+    """Every anchor of ``origin`` (AuditAnchor ``anchor_count``/``size_at``/``at_size``), checked against ``latest``;
+    for an ``sm`` log (``sm``) also whether each was checked on chain, the AuditAnchor's ``signed_only``, and that
+    the TrustDirectory it checks log keys in is the consortium's (``trust_directory``, from ``consortium.json``).
+    Raises LogMismatchError (where: ``anchors``) when they disagree, the chain client's errors when it cannot read."""
+    sizes = [int(client.contract.functions.size_at(origin, i).call()) for i in range(client.count(origin))]
+    found = [(size, client.at_size(origin, size)) for size in sizes]
+    latest = client.latest(origin)
+    signed_only = signatures = False
+    keys: dict[int, int | None] = {}
+    if sm:
+        signed_only = client.signed_only()
+        directory = client.trust_directory()
+        if directory is not None:  # None: deployed before anchor_signed, or without a TrustDirectory: unchecked
+            keys = {size: client.signature_key(origin, size) for size in sizes}
+            signatures = True
+        relied_on = signed_only or any(k is not None for k in keys.values())
+        if relied_on and trust_directory is not None and int(directory or "0x0", 16) != int(trust_directory, 16):
+            raise _anchor_mismatch(
+                f"AuditAnchor checks log keys in the TrustDirectory {directory}, not in the consortium's "
+                f"{trust_directory}: its signature checks prove nothing"
+            )
+    claims = []
+    for size, info in found:
+        if info is None:
+            raise _anchor_mismatch(f"AuditAnchor lists size {size} for {origin} but holds no anchor of that size")
+        key = keys.get(size)
+        if signed_only and key is None:
+            raise _anchor_mismatch(f"AuditAnchor refuses unsigned anchors, yet holds size {size} unchecked")
+        claims.append(AnchorClaim(size, info.root_hash, info.checkpoint_digest, info.block_number, key))
+    if claims and (latest is None or (latest.tree_size, latest.root_hash) != (claims[-1].size, claims[-1].root)):
+        raise _anchor_mismatch(f"AuditAnchor.latest disagrees with its own list of anchors for {origin}")
+    return ChainAnchors(claims, signed_only, signatures)
+
+
+def _anchors(description: ConsortiumDescription, roots: TrustRoots, chain_url: str | None) -> ChainAnchors:
+    """``read_anchors`` from the chain at ``chain_url`` (default: consortium.json's); a chain that cannot be read,
+    or anchors that disagree, end the command with exit status 1."""
     from chain.backend import RpcBackend
     from chain.contracts import AuditAnchorClient
 
     url = chain_url or description.chain_url
-    origin = roots.origin
+    sm = roots.suite.name == "sm"
     try:
         backend = RpcBackend(url)
+        if backend.chain_id != roots.chain_id:
+            _fail_anchors(f"the chain at {url} has chain id {backend.chain_id}, consortium.json says {roots.chain_id}")
         client = AuditAnchorClient(backend, roots.anchor_address)
-        sizes = [int(client.contract.functions.size_at(origin, i).call()) for i in range(client.count(origin))]
-        found = [(size, client.at_size(origin, size)) for size in sizes]
-        latest = client.latest(origin)
+        return read_anchors(client, roots.origin, sm, description.contracts.get("TrustDirectory"))
+    except LogMismatchError as exc:
+        _fail_anchors(exc.detail)
     except Exception as exc:  # web3, requests and our ChainError alike: the anchors could not be read
         _fail_anchors(f"cannot read AuditAnchor {roots.anchor_address} at {url}: {exc.__class__.__name__}: {exc}")
-    if backend.chain_id != roots.chain_id:
-        _fail_anchors(f"the chain at {url} has chain id {backend.chain_id}, consortium.json says {roots.chain_id}")
-    claims = []
-    for size, info in found:
-        if info is None:
-            _fail_anchors(f"AuditAnchor lists size {size} for {origin} but holds no anchor of that size")
-        claims.append(AnchorClaim(size, info.root_hash, info.checkpoint_digest, info.block_number))
-    if claims and (latest is None or (latest.tree_size, latest.root_hash) != (claims[-1].size, claims[-1].root)):
-        _fail_anchors(f"AuditAnchor.latest disagrees with its own list of anchors for {origin}")
-    return claims
+
+
+def anchor_signature_lines(chain: ChainAnchors, sm: bool) -> list[str]:
+    """What ``verify log`` says of the anchors' signatures: which were checked on chain and which were not."""
+    if not sm:
+        return [
+            "- anchor signatures — not applicable: an intl log's Ed25519 key has no on-chain check (the chain has no "
+            "Ed25519 precompile); the anchors' roots are checked above"
+        ]
+    checked = [c for c in chain.claims if c.signature_key is not None]
+    unchecked = [c for c in chain.claims if c.signature_key is None]
+    lines = []
+    if checked:
+        keys = ", ".join(str(k) for k in sorted({c.signature_key for c in checked if c.signature_key is not None}))
+        only = "AuditAnchor takes signed anchors only; " if chain.signed_only else ""
+        lines.append(
+            f"✓ anchor signatures — {only}{len(checked)} of {len(chain.claims)} anchor(s) checked on chain against "
+            f"the notary's SM2 log key (anchor_signed; TrustDirectory record {keys}): "
+            + ", ".join(str(c.size) for c in checked)
+        )
+    elif chain.signed_only:
+        lines.append("✓ anchor signatures — AuditAnchor takes signed anchors only; none anchored yet")
+    if unchecked:
+        why = (
+            "this AuditAnchor cannot check signatures: deployed before anchor_signed, or without a TrustDirectory"
+            if not chain.signatures
+            else "plain anchor, which this AuditAnchor, deployed before sm consortia refused it, still takes"
+        )
+        lines.append(
+            f"- anchor signatures — {len(unchecked)} anchor(s) NOT checked on chain ({why}): "
+            + ", ".join(str(c.size) for c in unchecked)
+            + "; checked offline instead: their roots against the tree whose checkpoint the log's SM2 key signs"
+        )
+    return lines
 
 
 def _fail_anchors(message: str) -> NoReturn:

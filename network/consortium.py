@@ -123,7 +123,12 @@ def init_consortium(
         ]
         start_block = int(backend.web3.eth.block_number)
         deployment = deploy_consortium(
-            backend, operator, founders, config.admission_threshold, config.proposal_ttl_days * DAY
+            backend,
+            operator,
+            founders,
+            config.admission_threshold,
+            config.proposal_ttl_days * DAY,
+            signed_anchors=crypto == "sm",  # AuditAnchor then refuses anchors it cannot check (docs/decisions.md)
         )
         progress(f"contracts deployed: {', '.join(f'{k} {v}' for k, v in deployment.addresses.items())}")
         policy = config_to_dict(config)["witness_policy"]

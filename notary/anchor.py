@@ -3,9 +3,12 @@
 Every ``interval`` seconds, or sooner once ``every_events`` entries arrived since the last anchor, the newest
 published checkpoint larger than the last anchored one is anchored as ``anchor(origin, size, root,
 digest(checkpoint body))``, the digest SHA-256, or SM3 for a log of the ``sm`` suite (``notary.logsuite``).
-Given the log's SM2 key (an ``sm`` log), it calls ``anchor_signed`` instead, with the log key's signature over
+A log of the ``sm`` suite, given its SM2 key, calls ``anchor_signed`` instead, with the log key's signature over
 ``chain.contracts.anchor_message`` of the same four values, which AuditAnchor checks with the SM2 precompile
-against the notary member's LOG_KEY in the TrustDirectory (docs/national-suite.md).
+against the notary member's LOG_KEY in the TrustDirectory (docs/national-suite.md). An AuditAnchor of an ``sm``
+consortium refuses plain ``anchor`` (``signed_only``), and the notary never sends it one. Only an AuditAnchor
+deployed before ``signed_only`` that cannot check (no ``anchor_signed``, or a chain without the precompile) gets
+plain ``anchor`` from an ``sm`` log, so that an old consortium keeps anchoring, unchecked.
 Exactly once, even across crashes:
 
 1. the transaction is built, signed, and its raw bytes, hash and nonce stored (state ``sent``) *before* it is
@@ -35,11 +38,13 @@ from hexbytes import HexBytes
 from web3.exceptions import TransactionNotFound, Web3RPCError
 
 from chain.contracts import AuditAnchorClient, anchor_message
+from chain.contracts.anchor import SM2_VERIFY_ADDRESS, has_sm2_verify
 from chain.errors import ChainError
 from chain.tx import Signer, build_transaction
 from notary.log.checkpoint import parse_checkpoint
+from notary.log.errors import MalformedError
 from notary.log.note import parse_note
-from notary.logsuite import INTL, LogSuite
+from notary.logsuite import INTL, SM, LogSuite
 from notary.reader import LogReader
 from notary.storage.base import CheckpointRow, NotaryStorage
 from suite.sm2 import DEFAULT_ID, SM2PrivateKey
@@ -74,8 +79,10 @@ class Anchorer:
         suite: LogSuite = INTL,
         log_key: SM2PrivateKey | None = None,
     ) -> None:
-        """``log_key``: the log's SM2 key, for an ``sm`` log whose anchors AuditAnchor checks (``anchor_signed``);
-        None anchors unsigned (``anchor``), as an ``intl`` log does."""
+        """``log_key``: the log's SM2 key, which an ``sm`` log needs to anchor (``anchor_signed``); None for an
+        ``intl`` log, which anchors unsigned (``anchor``)."""
+        if suite.name == SM.name and not isinstance(log_key, SM2PrivateKey):
+            raise MalformedError("a log of the 'sm' suite anchors with its SM2 log key's signature: give log_key")
         self.store = store
         self.suite = suite
         self.log_key = log_key
@@ -115,12 +122,32 @@ class Anchorer:
                     client = self._client = self._connect()
         return client
 
-    def _checks_signatures(self) -> bool:
-        """Whether the connected AuditAnchor checks SM2 signatures, asked once per client: a consortium deployed
-        before ``anchor_signed`` existed keeps anchoring unsigned rather than failing every anchor."""
+    def _signs(self) -> bool:
+        """Whether to anchor with ``anchor_signed``, decided once per client. An ``sm`` log always does where
+        AuditAnchor can check: one deployed ``signed_only`` (every ``sm`` consortium since) takes nothing else, and
+        a chain without the precompile is then an error that pauses anchoring rather than a string of reverted
+        transactions. One deployed before the flag gets ``anchor_signed`` when it has a TrustDirectory and the
+        chain the precompile, and plain ``anchor`` otherwise, so an old ``sm`` consortium keeps anchoring."""
         client = self.anchors
         if self._signing_client is not client:
-            self._checks = client.checks_signatures()
+            signed_only = client.signed_only()
+            if self.log_key is None:
+                if signed_only:
+                    raise ChainError(
+                        f"AuditAnchor {client.address} refuses unsigned anchors (signed_only), and this log of the "
+                        f"{self.suite.name!r} suite has no SM2 key to sign them"
+                    )
+                checks = False
+            elif signed_only:
+                if not has_sm2_verify(client.backend):
+                    raise ChainError(
+                        f"AuditAnchor {client.address} takes only anchors it checks, and this chain has no "
+                        f"SM2-verify precompile at {SM2_VERIFY_ADDRESS}: nothing can be anchored on it"
+                    )
+                checks = True
+            else:
+                checks = client.checks_signatures()
+            self._checks = checks
             self._signing_client = client
         return self._checks
 
@@ -162,11 +189,12 @@ class Anchorer:
         assert checkpoint.cosigned is not None
         cp = parse_checkpoint(parse_note(checkpoint.note).text)
         digest = checkpoint_digest(checkpoint.note, self.suite)
-        if self.log_key is None or not self._checks_signatures():
+        key = self.log_key if self._signs() else None
+        if key is None:
             data = self.anchors.encode("anchor", self.origin, cp.size, cp.root, digest)
         else:
-            point = self.log_key.public_key().public_bytes()
-            signature = self.log_key.sign(anchor_message(self.origin, cp.size, cp.root, digest), DEFAULT_ID)
+            point = key.public_key().public_bytes()
+            signature = key.sign(anchor_message(self.origin, cp.size, cp.root, digest), DEFAULT_ID)
             args = (point[1:33], point[33:], signature[:32], signature[32:])
             data = self.anchors.encode("anchor_signed", self.origin, cp.size, cp.root, digest, *args)
         self.signer.forget_nonce()  # the chain's pending count is the truth after any restart or failure

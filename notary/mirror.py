@@ -76,6 +76,9 @@ class AnchorClaim:
     root: bytes
     checkpoint_digest: bytes
     block_number: int = 0
+    #: For an ``sm`` log: the TrustDirectory index of the notary's SM2 log key that AuditAnchor checked this
+    #: anchor's signature under (``anchor_signed``); None when the chain took it unchecked (plain ``anchor``).
+    signature_key: int | None = None
 
 
 @dataclass(slots=True)

@@ -78,6 +78,16 @@ ANCHOR_ARGUMENTS = ("string", "uint64", "bytes32", "bytes32")
 #: signature (r, s) over ``chain.contracts.anchor_message`` of them, which AuditAnchor checks on chain.
 ANCHOR_SIGNED_SIGNATURE = "anchor_signed(string,uint64,bytes32,bytes32,bytes32,bytes32,bytes32,bytes32)"
 ANCHOR_SIGNED_ARGUMENTS = (*ANCHOR_ARGUMENTS, "bytes32", "bytes32", "bytes32", "bytes32")
+#: What the anchor step adds for an ``sm`` log: whether AuditAnchor checked the log's SM2 signature itself.
+ANCHOR_CHECKED_ON_CHAIN = (
+    "checked on chain: anchor_signed succeeds only once AuditAnchor has verified this SM2 signature against a log "
+    "key of the notary's member valid at its block"
+)
+ANCHOR_NOT_CHECKED_ON_CHAIN = (
+    "NOT checked on chain (plain anchor, taken only by an AuditAnchor deployed before sm consortia refused "
+    "unsigned anchors); checked offline instead: its values are the checkpoint's, whose SM2 signature by the log "
+    "key is verified in the checkpoint step"
+)
 #: Header field positions in the RLP list (Yellow Paper §4.3).
 HEADER_TX_ROOT, HEADER_RECEIPT_ROOT, HEADER_NUMBER, HEADER_EXTRA = 4, 5, 8, 12
 HEADER_MIN_FIELDS = 15
@@ -472,11 +482,16 @@ def _step_anchor_tx(s: _State) -> str:
         raise _FailError("; ".join(problems))
     function = "anchor_signed" if signed else "anchor"
     checked = ", the log's valid SM2 signature of them" if signed else ""
-    return (
+    text = (
         f"0x{tx.hash.hex()} from the notary {_show(tx.sender)} calls AuditAnchor.{function}(origin, "
         f"{s.checkpoint.size if s.checkpoint else '?'}, root, {digest_name}(checkpoint body){checked}) "
         f"on chain {tx.chain_id}"
     )
+    if signed:
+        return text + f"; {ANCHOR_CHECKED_ON_CHAIN}"
+    if isinstance(roots.log, SM2NoteVerifier):
+        return text + f"; {ANCHOR_NOT_CHECKED_ON_CHAIN}"
+    return text
 
 
 def _header(s: _State) -> list[Any]:

@@ -117,17 +117,29 @@ class AuditAnchorClient(ContractClient):
         checked, index = self._call("signature_key", _origin(origin), tree_size)
         return int(index) if checked else None
 
+    def signed_only(self) -> bool:
+        """Whether this AuditAnchor refuses plain ``anchor`` (deployed so for a consortium of the ``sm`` suite).
+        False for one deployed before the flag existed: it has no ``signed_only`` and reverts."""
+        try:
+            return bool(self._call("signed_only"))
+        except ContractRevertError:
+            return False
+
+    def trust_directory(self) -> str | None:
+        """The TrustDirectory ``anchor_signed`` finds log keys in; None when it is not set, or for an AuditAnchor
+        deployed before ``anchor_signed`` existed (no such function: it reverts)."""
+        try:
+            address = str(self._call("trust_directory"))
+        except ContractRevertError:
+            return None
+        return None if int(address, 16) == 0 else address
+
     def checks_signatures(self) -> bool:
         """Whether ``anchor_signed`` can succeed here: this AuditAnchor has its TrustDirectory and the chain runs
         the SM2-verify precompile. An AuditAnchor deployed before ``anchor_signed`` existed has no such function
         and reverts; a chain without the precompile (anvil, Besu) answers a valid signature with nothing, so
         there every ``anchor_signed`` would revert. Both answer False: the notary then anchors with ``anchor``."""
-        try:
-            if int(self._call("trust_directory"), 16) == 0:
-                return False
-        except ContractRevertError:
-            return False
-        return has_sm2_verify(self.backend)
+        return self.trust_directory() is not None and has_sm2_verify(self.backend)
 
     def set_trust_directory(self, signer: Signer, directory: str) -> TxReceipt:
         return self._transact(signer, "set_trust_directory", directory)

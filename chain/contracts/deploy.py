@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chain.backend import Backend
-from chain.contracts.anchor import AuditAnchorClient
+from chain.contracts.anchor import SM2_VERIFY_ADDRESS, AuditAnchorClient, has_sm2_verify
 from chain.contracts.assets import DataAssetRegistryClient
 from chain.contracts.grants import AccessGrantsClient
 from chain.contracts.registry import ConsortiumRegistryClient
@@ -84,11 +84,22 @@ def deploy_consortium(
     founders: Sequence[FoundingMember],
     threshold: int,
     proposal_ttl_seconds: int = 7 * 86400,
+    signed_anchors: bool = False,
 ) -> Deployment:
     """Deploy every contract, register the founders and their keys, then close both bootstraps for good.
 
+    ``signed_anchors`` (a consortium of the ``sm`` suite): AuditAnchor is deployed refusing plain ``anchor``, so
+    that every anchor is checked against the notary's SM2 log key; a chain without the SM2-verify precompile could
+    then anchor nothing, and is refused with ChainError before anything is deployed.
+
     The five deployments go out together (``chain.tx.pipelined``): each constructor only keeps the addresses it is
     given, which follow from the deployer's nonces; so do the founders' registrations, each of its own org."""
+    if signed_anchors and not has_sm2_verify(backend):
+        raise ChainError(
+            f"this chain has no SM2-verify precompile at {SM2_VERIFY_ADDRESS}: a consortium of the 'sm' suite "
+            "has AuditAnchor check the notary's SM2 signature on every anchor, which such a chain would refuse "
+            "all; nothing was deployed (use the consortium's own chain node)"
+        )
     first = deployer.next_nonce(backend)
     registry, assets, grants, anchor, trust = (created_address(deployer.address, first + i) for i in range(5))
     with pipelined():
@@ -96,7 +107,7 @@ def deploy_consortium(
             _send_deployment(backend, deployer, "ConsortiumRegistry", threshold, proposal_ttl_seconds),
             _send_deployment(backend, deployer, "DataAssetRegistry", registry),
             _send_deployment(backend, deployer, "AccessGrants", registry, assets),
-            _send_deployment(backend, deployer, "AuditAnchor", registry),
+            _send_deployment(backend, deployer, "AuditAnchor", registry, signed_anchors),
             _send_deployment(backend, deployer, "TrustDirectory", registry),
         ]
     addresses = (registry, assets, grants, anchor, trust)

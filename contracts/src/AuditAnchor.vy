@@ -8,6 +8,9 @@
         anchored, with the SM2-verify precompile at 0x100a, against a LOG_KEY of the notary's member that the
         TrustDirectory holds valid at this block (docs/national-suite.md, "AuditAnchor checks the notary's SM2
         signature").
+        An AuditAnchor deployed with `signed_only` (every consortium of the `sm` suite) refuses plain `anchor`:
+        each anchor it holds was checked so. The flag is fixed at deployment and cannot change
+        (docs/decisions.md, "AuditAnchor: signed-only anchors are a constructor flag").
 """
 from interfaces import IConsortiumRegistry
 import membership
@@ -25,6 +28,7 @@ ANCHOR_DOMAIN: constant(Bytes[28]) = b"consortium-ledger/anchor/v1\x00"
 interface ITrustDirectory:
     def find(org: bytes32, kind: uint8, data: Bytes[MAX_KEY_VALUE]) -> (bool, uint256): view
     def is_valid(org: bytes32, index: uint256, at_block: uint256) -> bool: view
+    def registry() -> address: view
 
 
 struct Anchor:
@@ -56,6 +60,8 @@ event AnchorSigned:
 
 
 registry: public(IConsortiumRegistry)
+#: True: `anchor` is refused, every anchor goes through `anchor_signed`. Set at deployment, never changed.
+signed_only: public(immutable(bool))
 anchors: HashMap[bytes32, HashMap[uint64, Anchor]]
 sizes: HashMap[bytes32, HashMap[uint256, uint64]]
 counts: HashMap[bytes32, uint256]
@@ -69,9 +75,10 @@ signed_with: HashMap[bytes32, HashMap[uint64, uint256]]
 
 
 @deploy
-def __init__(registry: IConsortiumRegistry):
+def __init__(registry: IConsortiumRegistry, require_signed: bool):
     self.registry = registry
     self.deployer = msg.sender
+    signed_only = require_signed
 
 
 @external
@@ -80,12 +87,15 @@ def set_trust_directory(directory: ITrustDirectory):
     assert msg.sender == self.deployer, "not the deployer"
     assert self.trust_directory.address == empty(address), "trust directory already set"
     assert directory.address != empty(address), "empty trust directory"
+    assert staticcall directory.registry() == self.registry.address, "trust directory of another registry"
     self.trust_directory = directory
     self.deployer = empty(address)
 
 
 @external
 def anchor(origin: String[MAX_ORIGIN], tree_size: uint64, root_hash: bytes32, checkpoint_digest: bytes32):
+    """@notice An anchor the contract does not check against the log's key; refused when `signed_only`."""
+    assert not signed_only, "unsigned anchors refused: use anchor_signed"
     org: bytes32 = membership.writer_org(self.registry, msg.sender, membership.NOTARY)
     self._anchor(org, origin, tree_size, root_hash, checkpoint_digest)
 

@@ -818,6 +818,8 @@ export const CHAIN_STEPS = Object.freeze([...ANCHOR_STEPS, ANCHOR_LOG_STEP]);
 
 /** AuditAnchor's event (contracts/src/AuditAnchor.vy): origin_hash and tree_size indexed, the rest in the data. */
 const ANCHORED_EVENT = "Anchored(bytes32,uint64,string,bytes32,bytes32,bytes32)";
+/** What AuditAnchor.anchor_signed logs beside Anchored once it has checked the log's SM2 signature on chain. */
+const ANCHOR_SIGNED_EVENT = "AnchorSigned(bytes32,uint64,uint256,bytes32,bytes32,bytes32,bytes32)";
 /** Where a typed transaction's `to` sits in its RLP list (EIP-2930, EIP-1559, EIP-4844, EIP-7702); legacy at 3. */
 const TYPED_TO = new Map([[1, 4], [2, 5], [3, 5], [4, 5]]);
 const WORD = 32;
@@ -840,16 +842,17 @@ function word(/** @type {bigint} */ value) {
 }
 
 /**
- * The Anchored logs of a consensus-encoded receipt: [address, [topics], data] whose first topic is the event's.
- * @param {Uint8Array} raw
+ * The logs of an event (Anchored unless named) in a consensus-encoded receipt: [address, [topics], data] whose
+ * first topic is the event's.
+ * @param {Uint8Array} raw  @param {string} [event]
  * @returns {{address: Uint8Array, topics: Uint8Array[], data: Uint8Array}[]}
  */
-function anchoredLogs(raw) {
+function anchoredLogs(raw, event = ANCHORED_EVENT) {
   const fields = decodeRlp(raw.length && raw[0] >= 0xc0 ? raw : raw.subarray(1));
   if (!Array.isArray(fields) || fields.length !== 4 || !Array.isArray(fields[3])) {
     throw new CheckError("the receipt is not RLP [status, cumulativeGasUsed, logsBloom, logs]");
   }
-  const topic = keccak256(encoder.encode(ANCHORED_EVENT));
+  const topic = keccak256(encoder.encode(event));
   const found = [];
   for (const item of fields[3]) {
     if (!Array.isArray(item) || item.length !== 3) throw new CheckError("a log of the receipt is not RLP [address, topics, data]");
@@ -891,6 +894,27 @@ function anchoredDiffers(log, cp, digest, digestName) {
 }
 
 /**
+ * For a log of the sm suite: whether AuditAnchor checked the log's SM2 signature of this anchor on chain, which its
+ * AnchorSigned log beside Anchored says (anchor_signed), and under which key; an anchor without one was taken
+ * unchecked, by an AuditAnchor deployed before sm consortia refused unsigned anchors.
+ * @param {Uint8Array} receipt  @param {Uint8Array} to  @param {Checkpoint} cp  @param {unknown} keys
+ */
+function signatureCheckedOnChain(receipt, to, cp, keys) {
+  const origin = keccak256(encoder.encode(cp.origin));
+  const signed = anchoredLogs(receipt, ANCHOR_SIGNED_EVENT).filter(
+    (log) => equalBytes(log.address, to) && log.topics.length === 3 && equalBytes(log.topics[1], origin) && equalBytes(log.topics[2], word(cp.size)),
+  );
+  if (!signed.length) {
+    return "; NOT checked on chain (no AnchorSigned log: a plain anchor, which only an AuditAnchor deployed before sm consortia refused unsigned anchors takes); the checkpoint's SM2 signature by the log key is checked offline in the checkpoint step";
+  }
+  const data = signed[0].data;
+  const vkey = isObject(keys) && typeof keys.log_vkey === "string" ? keys.log_vkey : "";
+  const blob = vkeyTypeByte(vkey) === null ? new Uint8Array() : fromBase64(vkey.split("+").slice(2).join("+"), "vkey");
+  const logKey = data.length >= 3 * WORD && blob.length >= 64 && equalBytes(data.subarray(WORD, 3 * WORD), blob.subarray(blob.length - 64));
+  return `; checked on chain: AuditAnchor verified the SM2 signature of what it anchors (AnchorSigned) under ${logKey ? "the log's key" : "a log key of the notary's member other than the log vkey's"}`;
+}
+
+/**
  * Check that a v2 bundle's receipt carries AuditAnchor's Anchored log of the bundle's checkpoint: emitted by the
  * contract the anchor transaction calls, for the checkpoint's origin and size, with its root and the digest of its
  * body (SHA-256, or SM3 for a log of the sm suite, which the keys' log vkey pins). The receipt's place in the block
@@ -927,7 +951,9 @@ export async function verifyAnchorLog(bundle, keys) {
     return {
       step,
       ok: true,
-      detail: `0x${toHex(to)} logged Anchored(${quote(cp.origin)}, size ${cp.size}, root ${toHex(cp.root)}, ${tree.name}(checkpoint body) ${toHex(digest)})`,
+      detail:
+        `0x${toHex(to)} logged Anchored(${quote(cp.origin)}, size ${cp.size}, root ${toHex(cp.root)}, ${tree.name}(checkpoint body) ${toHex(digest)})` +
+        (suiteOf(keys) === SM ? signatureCheckedOnChain(hexField(block.receipt, "anchor.block.receipt"), to, cp, keys) : ""),
     };
   } catch (exc) {
     if (exc instanceof CheckError) return { step, ok: false, detail: exc.message };

@@ -26,6 +26,7 @@ from chain.contracts import (
     TrustDirectoryClient,
     deploy_consortium,
 )
+from chain.contracts.deploy import deploy_contract
 from chain.ids import OrgId, Role
 from chain.node.node import Genesis, Node
 from chain.node.rpc import RpcServer
@@ -194,6 +195,28 @@ class Consortium:
             tx_hash = w3.eth.send_raw_transaction(self.faucet.account.sign_transaction(tx).raw_transaction)
             assert w3.eth.wait_for_transaction_receipt(tx_hash, poll_latency=0.05)["status"] == 1
         return signer
+
+    def signed_only_anchors(self) -> AuditAnchorClient:
+        """A second AuditAnchor of this consortium, deployed ``signed_only`` and given its TrustDirectory, as
+        ``deploy_consortium(..., signed_anchors=True)`` deploys it for an ``sm`` consortium."""
+        anchors = self.deploy_audit_anchor(signed_only=True)
+        anchors.set_trust_directory(self.deployer, self.trust.address)
+        self.forget_nonces()
+        return anchors
+
+    def deploy_audit_anchor(self, signed_only: bool) -> AuditAnchorClient:
+        """Another AuditAnchor of this consortium's registry, without a TrustDirectory yet."""
+        self.forget_nonces()
+        registry = self.deployment.addresses["ConsortiumRegistry"]
+        address = deploy_contract(self.backend, self.deployer, "AuditAnchor", registry, signed_only)
+        self.forget_nonces()
+        return AuditAnchorClient(self.backend, address)
+
+    def forget_nonces(self) -> None:
+        """The deployer is the operator's account (``Keys.create``): after one of them sends, the other asks the
+        chain for its nonce again."""
+        for signer in (self.deployer, *self.signers.values()):
+            signer.forget_nonce()
 
     def with_fresh_signers(self) -> Consortium:
         """The same consortium with new Signer objects: no nonce remembered from before a chain revert."""

@@ -141,7 +141,7 @@ def build_world(db: AtomicDatabaseAPI | None = None) -> World:
         world.send(f"bootstrap_{org}", sign(op, nonce, world.registry, call))
     world.send("finish", sign(op, 3, world.registry, encode("ConsortiumRegistry", "finish_bootstrap")))
     world.seal()  # block 1
-    world.send("deploy_anchor", sign(op, 4, None, deploy_data("AuditAnchor", world.registry)))
+    world.send("deploy_anchor", sign(op, 4, None, deploy_data("AuditAnchor", world.registry, False)))
     world.seal()  # block 2
     receipt = world.result("eth_getTransactionReceipt", world.tx["deploy_anchor"])
     world.anchor = Web3.to_checksum_address(receipt["contractAddress"])
@@ -291,7 +291,7 @@ def test_a_deployment_reads_back_through_receipt_and_code(world: World) -> None:
     assert receipt["blockNumber"] == "0x1" and receipt["transactionIndex"] == "0x0"
     assert receipt["gasUsed"] == receipt["cumulativeGasUsed"] and receipt["effectiveGasPrice"] == "0x0"
     code = world.result("eth_getCode", world.registry, "latest")
-    creation = {"from": world.accounts["op"].address, "data": deploy_data("AuditAnchor", world.registry)}
+    creation = {"from": world.accounts["op"].address, "data": deploy_data("AuditAnchor", world.registry, False)}
     runtime = world.result("eth_call", creation)
     assert len(code) > 1000 and runtime.startswith("0x") and len(runtime) > 1000
     assert world.result("eth_getCode", world.registry, "earliest") == "0x"
@@ -617,7 +617,9 @@ def test_a_refused_sender_is_32000_with_the_reason_and_the_mempool_is_unchanged(
         "message": f"transaction rejected: sender {outsider.address} is not an account of a consortium member",
     }
     alpha = fresh.accounts["alpha"]
-    deploy = fresh.error("eth_sendRawTransaction", sign(alpha, 1, None, deploy_data("AuditAnchor", fresh.registry)))
+    deploy = fresh.error(
+        "eth_sendRawTransaction", sign(alpha, 1, None, deploy_data("AuditAnchor", fresh.registry, False))
+    )
     assert deploy["code"] == -32000 and "reserved to the operator" in deploy["message"]
     wrong_nonce = fresh.error("eth_sendRawTransaction", sign(alpha, 9, fresh.anchor, "0x"))
     assert wrong_nonce["code"] == -32000 and "nonce 9 is not the next nonce 1" in wrong_nonce["message"]
@@ -929,7 +931,7 @@ def test_web3_raises_the_nodes_sentence_for_a_transaction_permissioning_refuses(
                 outsider, 0, world.anchor, "0x"
             ),
             f"transaction rejected: contract deployment is reserved to the operator; {alpha.address} (alpha) is "
-            "not one": sign(alpha, world.nonce("alpha"), None, deploy_data("AuditAnchor", world.registry)),
+            "not one": sign(alpha, world.nonce("alpha"), None, deploy_data("AuditAnchor", world.registry, False)),
         }
         for sentence, raw in refused.items():
             with pytest.raises(Web3RPCError) as caught:

@@ -128,10 +128,13 @@ def test_an_sm_consortium_logs_cosigns_anchors_and_verifies_a_call(sm: SmConsort
         assert report.ok and report.complete, report.to_text()
         # the anchor carried the log's SM2 signature over what it anchors (anchor_signed), checked offline too
         assert "AuditAnchor.anchor_signed(" in report.to_text(), report.to_text()
+        assert "checked on chain: anchor_signed succeeds" in report.to_text(), report.to_text()
     # ... and AuditAnchor checked it on chain with the SM2 precompile against the notary's LOG_KEY.
     anchors = AuditAnchorClient(RpcBackend(sm.up.url), description.contracts["AuditAnchor"])
     latest = anchors.latest(log_origin(description))
     assert latest is not None and anchors.signature_key(log_origin(description), latest.tree_size) is not None
+    # `init --crypto sm` deployed it signed-only: no anchor of this consortium can be unchecked
+    assert anchors.signed_only()
     entry = json.loads(base64.b64decode(bundle["entry"]))
     assert entry["event_id"] == result.event_id and entry["decision"] == "allow", entry
 
@@ -195,7 +198,9 @@ def test_an_sm_consortium_logs_cosigns_anchors_and_verifies_a_call(sm: SmConsort
         "--token",
         token,
     )
-    assert_ok(r)
+    out = assert_ok(r)
+    assert "✓ anchor signatures — AuditAnchor takes signed anchors only; " in out, shown(r)
+    assert "NOT checked on chain" not in out, shown(r)
 
     # The explorer follows the SM3 log with the SM2 key and shows the call to the regulator.
     def listed() -> bool:

@@ -4,8 +4,9 @@ The signature is over ``chain.contracts.anchor_message`` (domain ‖ size ‖ ro
 ``1234567812345678``, under a LOG_KEY of the notary's member in the TrustDirectory. Signatures made by
 ``suite.sm2`` and by GmSSL (``gmssl-pyx``, an independent implementation) are accepted; a signature by another
 key, over another root, a malformed one, or under a key that is not (or no longer) the member's log key is
-refused with its reason. Plain ``anchor`` (the ``intl`` path) is unchanged. Anvil has no SM2 precompile: there
-every signature is refused, never accepted.
+refused with its reason. Plain ``anchor`` (the ``intl`` path) is unchanged on an AuditAnchor deployed without
+``signed_only``, and refused on one deployed with it (every ``sm`` consortium's). Anvil has no SM2 precompile: there
+every signature is refused, never accepted, and ``deploy_consortium`` refuses to deploy a signed-only AuditAnchor.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import pytest
 from web3 import Web3
 
 from chain.backend import EthTesterBackend
-from chain.contracts import KeyKind, anchor_message
-from chain.errors import MalformedError
+from chain.contracts import KeyKind, anchor_message, deploy_consortium
+from chain.contracts.deploy import deploy_contract
+from chain.errors import ChainError, MalformedError
 from suite.sm2 import DEFAULT_ID, N, SM2PrivateKey, der_to_raw, raw_to_der
 from tests.integration.contracts.contract_helpers import digest, known, refused
 from tests.support.consortium import NodeBackend
@@ -144,3 +146,69 @@ def test_the_trust_directory_is_set_once_at_genesis(consortium: Any) -> None:
     assert c.anchors.contract.functions.trust_directory().call() == c.trust.address
     refused("not the deployer", c.anchors.set_trust_directory, c.deployer, c.trust.address)
     refused("not the deployer", c.anchors.set_trust_directory, c.signers["op"], c.trust.address)
+
+
+UNSIGNED = "unsigned anchors refused: use anchor_signed"
+
+
+def test_a_signed_only_anchor_refuses_plain_anchors_and_takes_checked_ones(consortium: Any) -> None:
+    c = consortium
+    anchors = c.signed_only_anchors()
+    assert anchors.signed_only() and not c.anchors.signed_only()
+    assert anchors.trust_directory() == c.trust.address
+    index = register(c)
+    # Plain anchor, by the notary itself, of values its log key would sign: refused, and nothing is stored.
+    refused(UNSIGNED, anchors.anchor, c.signers["op"], *args(5))
+    refused(UNSIGNED, anchors.anchor, c.signers["alpha"], *args(5))
+    assert anchors.count(ORIGIN) == 0 and anchors.latest(ORIGIN) is None
+    a = args(5)
+    if not has_precompile(c):  # no chain without the precompile anchors anything here: never unchecked
+        refused(BAD, anchors.anchor_signed, c.signers["op"], *a, point(LOG_KEY), LOG_KEY.sign(anchor_message(*a)))
+        assert anchors.count(ORIGIN) == 0
+        return
+    anchors.anchor_signed(c.signers["op"], *a, point(LOG_KEY), LOG_KEY.sign(anchor_message(*a)))
+    assert known(anchors.latest(ORIGIN)).tree_size == 5
+    assert anchors.signature_key(ORIGIN, 5) == index
+    # Its refusals are anchor_signed's: another key's signature, a key not the member's.
+    b = args(6)
+    refused(BAD, anchors.anchor_signed, c.signers["op"], *b, point(LOG_KEY), OTHER_KEY.sign(anchor_message(*b)))
+    refused(
+        "not a log key of the notary's member",
+        anchors.anchor_signed,
+        c.signers["op"],
+        *b,
+        point(OTHER_KEY),
+        OTHER_KEY.sign(anchor_message(*b)),
+    )
+    refused(UNSIGNED, anchors.anchor, c.signers["op"], *b)
+    assert anchors.count(ORIGIN) == 1
+    # The flag is immutable: no function sets it, so the deployed contract answers the same for ever.
+    assert not [f for f in anchors.contract.abi if f.get("name", "").startswith("set_signed")]
+
+
+def test_a_trust_directory_of_another_registry_is_refused(consortium: Any) -> None:
+    c = consortium
+    anchors = c.deploy_audit_anchor(signed_only=True)
+    foreign = deploy_contract(c.backend, c.deployer, "TrustDirectory", c.deployment.addresses["DataAssetRegistry"])
+    refused("trust directory of another registry", anchors.set_trust_directory, c.deployer, foreign)
+    assert anchors.trust_directory() is None
+    # Without its TrustDirectory a signed-only AuditAnchor anchors nothing at all.
+    a = args(5)
+    refused("no trust directory", anchors.anchor_signed, c.signers["op"], *a, point(LOG_KEY), LOG_KEY.sign(b"x"))
+
+
+def test_deploy_consortium_with_signed_anchors(consortium: Any) -> None:
+    """The genesis of an ``sm`` consortium: AuditAnchor deployed signed-only and pointed at the TrustDirectory; on a
+    chain without the precompile nothing is deployed."""
+    c = consortium
+    if not has_precompile(c):
+        before = c.backend.web3.eth.get_transaction_count(c.deployer.address)
+        with pytest.raises(ChainError, match="no SM2-verify precompile"):
+            deploy_consortium(c.backend, c.deployer, c.founders, threshold=2, signed_anchors=True)
+        assert c.backend.web3.eth.get_transaction_count(c.deployer.address) == before
+        return
+    deployment = deploy_consortium(c.backend, c.deployer, c.founders, threshold=2, signed_anchors=True)
+    anchors = deployment.anchors(c.backend)
+    assert anchors.signed_only()
+    assert anchors.trust_directory() == deployment.addresses["TrustDirectory"]
+    refused(UNSIGNED, anchors.anchor, c.signers["op"], *args(5))

@@ -288,6 +288,8 @@ def test_transactions_decode_to_their_calls(world: World, index: ChainIndex) -> 
     assert constructors[0]["to"] is None and constructors[0]["created"] == c.registry.address
     assert constructors[0]["args"] == {"threshold": THRESHOLD, "proposal_ttl": PROPOSAL_TTL}
     assert constructors[2]["args"] == {"registry": c.registry.address, "assets": c.assets.address}
+    # AuditAnchor's signed_only flag is read from its deployment: false for this (intl) consortium
+    assert constructors[3]["args"] == {"registry": c.registry.address, "require_signed": False}
     bootstrap = [tx for tx in deployed if tx["function"] == "bootstrap_member"]
     assert [tx["args"]["org"] for tx in bootstrap] == ["op", "alpha", "beta", "gamma", "reg"]
     assert bootstrap[1]["args"]["name"] == "Alpha Securities"

@@ -15,9 +15,10 @@ from web3 import HTTPProvider, Web3
 
 from chain.backend import EthTesterBackend
 from chain.contracts import AuditAnchorClient, anchor_message
-from chain.errors import BackendError
+from chain.errors import BackendError, ChainError
 from chain.tx import Signer
 from notary.anchor import Anchorer, checkpoint_digest
+from notary.log.errors import MalformedError
 from notary.logsuite import SM
 from notary.sequencer import encode_batch, sign_batch_body
 from notary.service import AnchorSettings, NotaryService
@@ -270,3 +271,75 @@ def test_an_sm_log_anchors_with_its_sm2_signature_checked_on_chain(consortium: C
         service.stop()
     finally:
         world.close()
+
+
+def test_an_sm_log_anchors_only_signed_on_a_signed_only_audit_anchor(consortium: Consortium, tmp_path: Path) -> None:
+    """An ``sm`` consortium's AuditAnchor (``signed_only``) takes nothing but anchor_signed, and the notary of an
+    ``sm`` log sends nothing else; on a chain without the precompile it pauses anchoring with the reason instead
+    of sending anchors that would all revert."""
+    anchors = consortium.signed_only_anchors()
+    world = LogWorld(tmp_path / "sm", suite=SM)
+    try:
+        index = world.register_log_key(consortium.trust, consortium.signers["op"])
+        service = world.notary(AnchorSettings(anchors, Signer(consortium.deployer.account), interval=0))
+        assert service.anchorer is not None
+        try:
+            grow_v(service, world, 1, 5)
+            if not isinstance(consortium.backend, EthTesterBackend | NodeBackend):
+                with pytest.raises(ChainError, match="no SM2-verify precompile"):
+                    service.anchorer.step(force=True)
+                assert service.store.anchors() == [] and anchors.count(ORIGIN) == 0
+                return
+            service.anchorer.step(force=True)
+            assert [(a["size"], a["state"]) for a in service.store.anchors()] == [(5, "confirmed")]
+            info = anchors.at_size(ORIGIN, 5)
+            assert info is not None and info.root_hash == service.reader.root_at(5)
+            assert anchors.signature_key(ORIGIN, 5) == index
+            grow_v(service, world, 6, 3)
+            service.anchorer.step(force=True)
+            assert anchors.signature_key(ORIGIN, 8) == index and anchors.count(ORIGIN) == 2
+            assert service.store.alarms() == []
+        finally:
+            service.stop()
+    finally:
+        world.close()
+
+
+def test_an_intl_log_cannot_anchor_on_a_signed_only_audit_anchor(consortium: Consortium, world: LogWorld) -> None:
+    """An Ed25519 log key signs nothing the chain can check: pointed at a signed-only AuditAnchor, the notary says
+    so and sends nothing (the intent is never stored)."""
+    anchors = consortium.signed_only_anchors()
+    service = world.notary(AnchorSettings(anchors, Signer(consortium.deployer.account), interval=0))
+    assert service.anchorer is not None
+    try:
+        grow(service, world, 1, 5)
+        with pytest.raises(ChainError, match="refuses unsigned anchors"):
+            service.anchorer.step(force=True)
+        assert service.store.anchors() == [] and anchors.count(ORIGIN) == 0
+    finally:
+        service.stop()
+
+
+def test_an_sm_log_without_its_sm2_key_does_not_anchor(consortium: Consortium, tmp_path: Path) -> None:
+    world = LogWorld(tmp_path / "sm", suite=SM)
+    try:
+        service = world.notary()
+        try:
+            with pytest.raises(MalformedError, match="SM2 log key"):
+                Anchorer(service.store, service.reader, consortium.anchors, consortium.deployer, ORIGIN, suite=SM)
+        finally:
+            service.stop()
+    finally:
+        world.close()
+
+
+def grow_v(service: NotaryService, world: LogWorld, first_seq: int, count: int) -> None:
+    """``grow`` with events of the world's suite's schema version, published by a checkpointer round."""
+    now = int(time.time() * 1000)
+    events = [
+        event(v=world.event_version, event_id=f"ev-{first_seq + i}", gateway_seq=first_seq + i, time_ms=now)
+        for i in range(count)
+    ]
+    body = encode_batch(GATEWAY, events)
+    service.sequencer.submit(GATEWAY, body, sign_batch_body(world.gateway_key, body))
+    assert service.checkpointer.round() is not None

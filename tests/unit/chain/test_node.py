@@ -147,8 +147,8 @@ def test_a_non_member_is_refused_and_nothing_enters_the_mempool(setup: Any) -> N
 def test_only_the_operator_deploys(setup: Any) -> None:
     node, accounts, _ = setup
     with pytest.raises(TransactionRefusedError, match="deployment is reserved to the operator"):
-        node.submit(sign(accounts["alpha"], 0, None, deploy_data("AuditAnchor", accounts["op"].address)))
-    node.submit(sign(accounts["op"], 5, None, deploy_data("AuditAnchor", accounts["op"].address)))
+        node.submit(sign(accounts["alpha"], 0, None, deploy_data("AuditAnchor", accounts["op"].address, False)))
+    node.submit(sign(accounts["op"], 5, None, deploy_data("AuditAnchor", accounts["op"].address, False)))
 
 
 def test_a_suspended_member_is_refused(setup: Any) -> None:
