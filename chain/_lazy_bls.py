@@ -15,13 +15,18 @@ real one.
 py-evm builds the same tables a second way: ``eth.precompiles`` imports its BLS12-381 precompiles (EIP-2537, which
 Prague, our node's fork, registers at 0x0b to 0x11), and they import py_ecc's pairing code, about 0.3 s of CPU in
 every node process and every process that runs a contract in process, for precompiles no contract of ours calls.
-So ``eth.precompiles.bls12_381`` has a stand-in too, whose seven precompiles load the real ones at their first
-run. ``tests/integration/chain/test_lazy_bls.py`` checks the constant against py_ecc and a BLS key file end to end.
+So ``eth.precompiles.bls12_381`` has a stand-in too, made by an import finder when py-evm imports it, whose seven
+precompiles load the real ones at their first run.
+
+``tests/integration/chain/test_lazy_bls.py`` checks the constant against py_ecc, a BLS key file end to end, and a
+BLS precompile run by our node against py_ecc.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import os
 import sys
@@ -49,6 +54,8 @@ def _real(name: str) -> types.ModuleType:
     if isinstance(module, _StandIn):
         del sys.modules[name]
         module = None
+    if name == PRECOMPILES_MODULE:
+        _PrecompilesFinder.released = True  # from now on the import finds the real module
     return module if module is not None else importlib.import_module(name)
 
 
@@ -88,6 +95,29 @@ def _precompile(name: str) -> Any:
     return run
 
 
+class _PrecompilesFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Answers the import of ``eth.precompiles.bls12_381`` with its stand-in, until the real one is needed.
+
+    A finder rather than an entry in ``sys.modules``: the stand-in then exists only in a process that imports
+    py-evm's precompiles, and a process that never does (a read-only command) has no ``eth`` module of any kind."""
+
+    released = False
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname != PRECOMPILES_MODULE or _PrecompilesFinder.released:
+            return None
+        return importlib.util.spec_from_loader(fullname, self, is_package=True)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        precompiles = _StandIn(PRECOMPILES_MODULE)
+        for name in PRECOMPILES:
+            setattr(precompiles, name, _precompile(name))
+        return precompiles
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        pass
+
+
 def defer() -> None:
     """Install the stand-ins, unless py_ecc's BLS modules are already imported. Idempotent."""
     if "py_ecc.bls" not in sys.modules:
@@ -98,8 +128,5 @@ def defer() -> None:
         curve = _StandIn("py_ecc.bls12_381")
         setattr(curve, "curve_order", CURVE_ORDER)  # noqa: B010
         sys.modules["py_ecc.bls12_381"] = curve
-    if PRECOMPILES_MODULE not in sys.modules:
-        precompiles = _StandIn(PRECOMPILES_MODULE)
-        for name in PRECOMPILES:
-            setattr(precompiles, name, _precompile(name))
-        sys.modules[PRECOMPILES_MODULE] = precompiles
+    if PRECOMPILES_MODULE not in sys.modules and not any(isinstance(f, _PrecompilesFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _PrecompilesFinder())
