@@ -8,7 +8,7 @@ in with a bearer token, checked by a stand-in of the network's login check (``Be
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,14 @@ def person(authorization: str) -> tuple[str, bool]:
     return parts[1], parts[2:] == ["regulator"]
 
 
+def certificate(pem: str) -> tuple[str, str, bool]:
+    """A stand-in of the network's client certificate check: ``cert:<name>@<org>[:regulator]``."""
+    parts = pem.split(":")
+    if parts[0] != "cert" or len(parts) < 2 or "@" not in parts[1]:
+        raise UnauthenticatedError("client certificate refused: unknown_issuer: not a member's")
+    return parts[1], parts[1].partition("@")[2], parts[2:] == ["regulator"]
+
+
 class Readers:
     """The app with one sequenced event, and the keys of every org and of the witness ``alpha``."""
 
@@ -74,6 +82,7 @@ class Readers:
             clock=lambda: NOW,
             monitor_token=MONITOR_TOKEN,
             subjects_see_regulator=subjects_see_regulator,
+            certificates=certificate,
         )
         self.client = TestClient(create_app(self.service, self.access))
 
@@ -505,3 +514,69 @@ def test_the_listing_scans_a_bounded_window_per_request(readers: Readers, monkey
     assert ([e["event_id"] for e in body["events"]], body["next"]) == (["e-2"], 2)
     body = readers.client.get("/v1/events?from=2", headers={"Authorization": "Bearer person:other-firm"}).json()
     assert ([e["event_id"] for e in body["events"]], body["next"]) == (["e-3"], None)
+
+
+# -- members' client certificates (mutual TLS) -------------------------------------------------------------------
+
+
+def over_tls(r: Readers, client_cert: str | None) -> TestClient:
+    """The app as a TLS server hands it requests: the connection's client certificate in the scope's TLS
+    extension (what ``notary.api.tlspeer`` adds; the handshake itself is in the integration tests)."""
+    app = create_app(r.service, r.access)
+
+    async def with_tls(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            chain = [] if client_cert is None else [client_cert]
+            scope = {**scope, "extensions": {**scope.get("extensions", {}), "tls": {"client_cert_chain": chain}}}
+        await app(scope, receive, send)
+
+    return TestClient(with_tls)
+
+
+def test_a_members_client_certificate_reads_as_its_firm(readers: Readers) -> None:
+    party = over_tls(readers, "cert:amy@jinghua-sec")
+    other = over_tls(readers, "cert:bob@other-firm")
+    regulator = over_tls(readers, "cert:ivy@csrc:regulator")
+    for path in EVENT_READS:
+        assert party.get(path).status_code == 200, path
+        assert other.get(path).status_code == 404, path  # the 404 of a missing event, as for a token
+        assert regulator.get(path).status_code == 200, path
+    for path in MEMBER_READS:
+        assert other.get(path).status_code == 200, path
+    assert party.get("/tile/entries/000.p/1").status_code == 403
+    assert regulator.get("/tile/entries/000.p/1").status_code == 200
+    assert [e["event_id"] for e in party.get("/v1/events").json()["events"]] == [EVENT]
+    assert other.get("/v1/events").json()["events"] == []
+    refused = other.get("/v1/events?org=jinghua-sec")
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "bob@other-firm lists the events of its own org (other-firm), not of jinghua-sec"
+
+
+def test_a_certificate_the_check_refuses_is_401_and_no_certificate_is_no_credential(readers: Readers) -> None:
+    refused = over_tls(readers, "self-signed").get(EVENT_READS[0])
+    assert refused.status_code == 401
+    assert refused.json()["error"] == "client certificate refused: unknown_issuer: not a member's"
+    anonymous = over_tls(readers, None).get(EVENT_READS[0])
+    assert anonymous.status_code == 401
+    assert "or present a member's client certificate" in anonymous.json()["error"]
+
+
+def test_credentials_in_headers_come_before_the_certificate(readers: Readers) -> None:
+    client = over_tls(readers, "cert:bob@other-firm")
+    path = EVENT_READS[0]
+    assert client.get(path).status_code == 404
+    assert client.get(path, headers={"Authorization": "Bearer person:jinghua-sec"}).status_code == 200
+    assert client.get(path, headers={"Authorization": "Bearer broken"}).status_code == 401
+
+
+def test_a_notary_that_takes_no_certificates_says_so(tmp_path: Path) -> None:
+    r = Readers(tmp_path)
+    try:
+        r.access = ReadAccess(
+            gateway_keys={}, witness_keys={}, regulators={"csrc"}, trusted=(), people=person, clock=lambda: NOW
+        )
+        response = over_tls(r, "cert:amy@jinghua-sec").get(EVENT_READS[0])
+        assert response.status_code == 401
+        assert response.json()["error"] == "this notary accepts no client certificates; send a login token"
+    finally:
+        r.service.stop()
