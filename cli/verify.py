@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import ssl
 import sys
 import time
 from datetime import UTC, datetime
@@ -95,6 +96,78 @@ consortium_option = click.option(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="The consortium's public description (consortium.json): the keys and addresses to trust.",
 )
+
+
+def client_cert_options(f: Any) -> Any:
+    """``--cert``, ``--key``, ``--passphrase-file`` and ``--ca``: a member's client certificate for a notary
+    served over HTTPS (mutual TLS), and the CAs its server certificate is checked against."""
+    f = click.option(
+        "--ca",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="CA certificates (PEM) to check an https notary's server certificate with (default: the member CAs "
+        "of consortium.json).",
+    )(f)
+    f = click.option(
+        "--passphrase-file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="The file holding the passphrase of --key (default: $CONSORTIUM_PASSPHRASE).",
+    )(f)
+    f = click.option(
+        "--key",
+        "key_file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="The private key of --cert (encrypted with the consortium passphrase).",
+    )(f)
+    return click.option(
+        "--cert",
+        "cert_file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="A member's client certificate (PEM, e.g. orgs/ORG/users/NAME@ORG/msp/signcerts/cert.pem) for a notary "
+        "served over https that accepts them (notary serve --tls-cert): the firm reads as with a login token.",
+    )(f)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClientCert:
+    """What the command line says about TLS to the notary."""
+
+    cert: Path | None
+    key: Path | None
+    passphrase_file: Path | None
+    ca: Path | None
+
+    def context(self, url: str, consortium: Path | None) -> ssl.SSLContext | None:
+        """The client's TLS context for an https ``url``: the server checked against ``ca`` or else the member
+        CAs of ``consortium`` (or the system's without either), presenting ``cert`` if given; None for http."""
+        if (self.cert is None) != (self.key is None):
+            raise click.UsageError("--cert and --key go together")
+        if not url.startswith("https://"):
+            if self.cert is not None or self.ca is not None:
+                raise click.UsageError(f"--cert, --key and --ca are for an https URL, not {url}")
+            return None
+        if self.ca is not None:
+            context = ssl.create_default_context(cafile=str(self.ca))
+        elif consortium is not None:
+            from network.certificates import ca_bundle_pem
+
+            description = ConsortiumDescription.from_json(_load_json(consortium, "consortium file"))
+            context = ssl.create_default_context(cadata=ca_bundle_pem(description))
+        else:
+            context = ssl.create_default_context()
+        if self.cert is not None and self.key is not None:
+            from network.errors import NetworkError
+            from network.identity import load_passphrase
+
+            try:
+                passphrase = load_passphrase(file=self.passphrase_file)
+                context.load_cert_chain(str(self.cert), str(self.key), password=passphrase)
+            except (NetworkError, ssl.SSLError, OSError) as exc:
+                raise click.UsageError(f"cannot use --cert {self.cert} with --key {self.key}: {exc}") from None
+        return context
 
 
 @click.group("verify")
@@ -183,9 +256,11 @@ def verify_evidence_cmd(file: Path, consortium: Path, validators: tuple[str, ...
     is_flag=True,
     help="Neither compare with a checkpoint verified before nor keep this one.",
 )
+@client_cert_options
 def verify_log_cmd(
     url: str, consortium: Path, chain_url: str | None, no_chain: bool, token: str | None, hashes_only: bool,
     require_entries: bool, events: tuple[str, ...], mine: bool, state_file: Path | None, no_state: bool,
+    cert_file: Path | None, key_file: Path | None, passphrase_file: Path | None, ca: Path | None,
 ) -> None:  # fmt: skip
     """Mirror the log served at URL from its tiles and check every hash, signature and anchor.
 
@@ -206,6 +281,7 @@ def verify_log_cmd(
     if no_state and state_file is not None:
         raise click.UsageError("--state and --no-state contradict each other: give one")
     mode: EntriesMode = "skip" if hashes_only else "required" if require_entries else "if-readable"
+    tls = ClientCert(cert_file, key_file, passphrase_file, ca).context(url, consortium)
     description = ConsortiumDescription.from_json(_load_json(consortium, "consortium file"))
     roots = _roots(consortium)
     state_path = None if no_state else state_file or default_state_path(consortium, roots.origin)
@@ -218,7 +294,7 @@ def verify_log_cmd(
             sys.exit(USAGE_EXIT)
     anchors = [] if no_chain else _anchors(description, roots, chain_url)
     bar = tqdm(total=0, unit="leaf", file=sys.stderr, disable=None)
-    with log_client(url, token) as client:
+    with log_client(url, token, tls) as client:
         fetch = _fetcher(client)
         try:
             if mine:
@@ -263,10 +339,12 @@ def verify_log_cmd(
         sys.exit(USAGE_EXIT)
 
 
-def log_client(url: str, token: str | None) -> httpx.Client:
-    """The HTTP client of the log at ``url``, sending ``token`` as a bearer login token when given."""
+def log_client(url: str, token: str | None, tls: ssl.SSLContext | None = None) -> httpx.Client:
+    """The HTTP client of the log at ``url``, sending ``token`` as a bearer login token when given, over the TLS
+    context ``tls`` (``ClientCert.context``) for an https URL."""
     headers = {} if token is None else {"Authorization": f"Bearer {token.strip()}"}
-    return httpx.Client(base_url=url.rstrip("/") + "/", timeout=HTTP_TIMEOUT, headers=headers)
+    verify: ssl.SSLContext | bool = True if tls is None else tls
+    return httpx.Client(base_url=url.rstrip("/") + "/", timeout=HTTP_TIMEOUT, headers=headers, verify=verify)
 
 
 def _when(ms: int) -> str:
@@ -349,13 +427,25 @@ def list_events(fetch: Fetch, org: str | None = None, since_ms: int | None = Non
     help="Only events at or after TIME: an ISO 8601 date or time (UTC unless it says otherwise), or unix ms.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON array instead of one line per event.")
-def verify_events_cmd(url: str, token: str | None, org: str | None, since: str | None, as_json: bool) -> None:
+@click.option(
+    "--consortium",
+    "consortium",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="consortium.json, whose member CAs check an https notary's server certificate.",
+)
+@client_cert_options
+def verify_events_cmd(
+    url: str, token: str | None, org: str | None, since: str | None, as_json: bool, consortium: Path | None,
+    cert_file: Path | None, key_file: Path | None, passphrase_file: Path | None, ca: Path | None,
+) -> None:  # fmt: skip
     """List the events of your firm in the log served at URL: those it is caller or provider of, as the notary
     filters them for this credential. Their ids go to `verify log --event`, or use `verify log --mine`."""
     if not url.startswith(("http://", "https://")):
         raise click.UsageError(f"URL must start with http:// or https://, got {url!r}")
     since_ms = None if since is None else _parse_since(since)
-    with log_client(url, token) as client:
+    tls = ClientCert(cert_file, key_file, passphrase_file, ca).context(url, consortium)
+    with log_client(url, token, tls) as client:
         try:
             found = list_events(_fetcher(client), org, since_ms)
         except ReadRefusedError as exc:
@@ -473,7 +563,7 @@ def _fetcher(client: httpx.Client) -> Fetch:
                 error = response.text[:200]
             message = f"HTTP {response.status_code} for {path}: {error}"
             if response.status_code == 401:
-                message += " (give a member's or a regulator's --token)"
+                message += " (give a member's or a regulator's --token, or a member's --cert and --key over https)"
             raise ReadRefusedError(message)
         if response.status_code != 200:
             raise NotaryError(f"HTTP {response.status_code} for {path}")

@@ -33,13 +33,22 @@ from cli.verify import verify
 from network.config import parse_config
 from network.consortium import init_consortium
 from network.description import ConsortiumDescription
-from network.identity import issue_identity, load_gateway_key, load_user_key, load_witness_key
+from network.identity import (
+    create_org_identity,
+    issue_identity,
+    issue_server_certificate,
+    load_gateway_key,
+    load_user_key,
+    load_witness_key,
+)
 from network.localchain import LocalChain, start_node
 from network.logins import make_token
 from network.logsetup import (
     log_origin,
     log_verifier,
+    notary_member,
     notary_settings,
+    notary_tls,
     read_access,
     roots_from_description,
     witness_name,
@@ -403,6 +412,73 @@ def test_verify_log_of_a_notary_that_authenticates_reads_takes_a_regulators_toke
         assert proxy.served_tampered
         assert tampered.exit_code == 1, tampered.output
         assert f"✗ size {size} — the leaf hashes of the level-0 tiles give root" in tampered.output
+    finally:
+        api.stop()
+
+
+def test_members_verify_the_log_with_their_client_certificates(ledger: Ledger, tmp_path: Path) -> None:
+    """A notary served over HTTPS takes a member's client certificate (mutual TLS) as it takes a login token: a
+    member's checks the log by hash only and lists its own events; the regulator's reads every entry; a
+    certificate of no member CA fails the handshake; none at all is 401."""
+    own = ledger.submit(2)
+    size = ledger.publish()
+    notary_org = notary_member(ledger.description).org
+    server_cert, server_key = issue_server_certificate(ledger.directory, OrgId(notary_org), PASSPHRASE)
+    context = notary_tls(ledger.directory, ledger.description, server_cert, server_key, PASSPHRASE)
+    certs = {}
+    for name, (org, role) in {"cat": ("alpha", "compliance"), "reg-ivy": ("reg", "regulator")}.items():
+        roles = ledger.description.member(org).roles
+        msp = issue_identity(ledger.directory, OrgId(org), name, PASSPHRASE, role=role, org_roles=roles)
+        certs[name] = [
+            "--cert", str(msp / "signcerts" / "cert.pem"), "--key", str(msp / "keystore" / "key.pem"),
+        ]  # fmt: skip
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_bytes(PASSPHRASE)
+    api = ApiServer(create_app(ledger.service, read_access(ledger.directory, ledger.description)), ssl_context=context)
+    try:
+        assert api.url.startswith("https://")
+        runner = CliRunner()
+        env = {"CONSORTIUM_TOKEN": None, "CONSORTIUM_PASSPHRASE": None}
+        command = ["log", api.url, "--consortium", str(ledger.consortium_file), "--no-chain", "--no-state"]
+        key = ["--passphrase-file", str(passphrase)]
+        member = runner.invoke(verify, [*command, *certs["cat"], *key, "--event", own[-1]], env=env)
+        assert member.exit_code == 0, member.output
+        assert "- entries — NOT checked: not readable with this credential (HTTP 403" in member.output
+        assert f"verified BY HASH ONLY: tree of size {size}" in member.output
+        assert "✓ events — 1 of your entries read by id" in member.output
+
+        regulator = runner.invoke(verify, [*command, *certs["reg-ivy"], *key, "--require-entries"], env=env)
+        assert regulator.exit_code == 0, regulator.output
+        assert f"✓ entries — {size} entries" in regulator.output
+
+        listed = runner.invoke(
+            verify,
+            ["events", api.url, "--consortium", str(ledger.consortium_file), *certs["cat"], *key, "--json"],
+            env=env,
+        )
+        assert listed.exit_code == 0, listed.output
+        assert {e["provider_org"] for e in json.loads(listed.stdout)} == {"alpha"}
+        assert own[-1] in [e["event_id"] for e in json.loads(listed.stdout)]
+
+        anonymous = runner.invoke(verify, command, env=env)
+        assert anonymous.exit_code == 2, anonymous.output
+        assert "HTTP 401 for checkpoint" in anonymous.output and "--cert and --key over https" in anonymous.output
+
+        stranger_root = tmp_path / "stranger"
+        create_org_identity(stranger_root, OrgId("alpha"), "Alpha, forged", PASSPHRASE)  # a CA of no member
+        stranger = issue_identity(stranger_root, OrgId("alpha"), "eve", PASSPHRASE)
+        stranger_cert = [
+            "--cert",
+            str(stranger / "signcerts" / "cert.pem"),
+            "--key",
+            str(stranger / "keystore" / "key.pem"),
+        ]
+        forged = runner.invoke(verify, [*command, *stranger_cert, *key], env=env)
+        assert forged.exit_code != 0, forged.output
+        assert "✓" not in forged.output
+
+        plain = runner.invoke(verify, [*command[:1], ledger.api.url, *command[2:], *certs["cat"], *key], env=env)
+        assert plain.exit_code == 2 and "--cert, --key and --ca are for an https URL" in plain.output
     finally:
         api.stop()
 
