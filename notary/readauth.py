@@ -180,6 +180,11 @@ class ReadAccess:
         self._clock = clock
         self._monitor = None if monitor_token is None else f"Bearer {monitor_token}".encode()
 
+    @property
+    def accepts_certificates(self) -> bool:
+        """Whether a member's client certificate (mutual TLS) is a credential here."""
+        return self._certificates is not None
+
     def authenticate_operations(self, method: str, target: str, headers: Mapping[str, str]) -> None:
         """Whether a request may read the operations figures: the monitor token, or any reader's credentials
         (:meth:`authenticate`); ``UnauthenticatedError`` otherwise."""

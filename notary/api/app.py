@@ -30,7 +30,8 @@ def create_app(service: NotaryService, access: ReadAccess | None = None) -> Fast
     app.include_router(tiles.router, responses=errors.error_responses(errors.READ_STATUSES, json_route=False))
     app.include_router(operations.router, responses=errors.error_responses((503,), json_route=False))
     if access is not None:  # the document says how to authenticate; an open notary asks for nothing
-        security.declare(app, [*reads.router.routes, *tiles.router.routes, *operations.router.routes])
+        routes = [*reads.router.routes, *tiles.router.routes, *operations.router.routes]
+        security.declare(app, routes, certificates=access.accepts_certificates)
     return app
 
 
