@@ -9,6 +9,7 @@ command's own HTTP fetch over the app in process."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 from collections.abc import Iterator
@@ -32,11 +33,12 @@ from notary.logstate import (
     save_refused,
     save_state,
 )
-from notary.logsuite import public_bytes
+from notary.logsuite import INTL, SM, LogSuite, PrivateKey, parse_log_vkey, public_bytes
 from notary.mirror import CheckpointConflictError, Fetch, LogMismatchError, MirrorReport, mirror_log
 from notary.sequencer import batch_request
 from notary.service import NotaryService, NotarySettings
 from notary.verify import TrustRoots
+from suite.sm2 import SM2PrivateKey
 from tests.support.notary_events import event
 
 ORIGIN = "test-consortium/audit-log"
@@ -55,18 +57,23 @@ ROOTS = TrustRoots(
 
 
 class Log:
-    """A notary of the one origin and log key, its events submitted by the one gateway, read in process."""
+    """A notary of the one origin and log key, its events submitted by the one gateway, read in process (under
+    ``suite``, with its own keys, when given)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(
+        self, directory: Path, suite: LogSuite = INTL, keys: tuple[PrivateKey, PrivateKey] | None = None
+    ) -> None:
+        self.log_key, self.gateway_key = keys or (LOG_KEY, GATEWAY_KEY)
         self.service = NotaryService(
             NotarySettings(
                 directory=directory,
                 origin=ORIGIN,
-                log_key=LOG_KEY,
-                gateway_keys={"shuzhi-tech": public_bytes(GATEWAY_KEY)},
+                log_key=self.log_key,
+                gateway_keys={"shuzhi-tech": public_bytes(self.gateway_key)},
                 witnesses=[],
                 policy=WitnessPolicy(0, (), False, frozenset()),
                 clock=lambda: NOW,
+                suite=suite,
             )
         )
         self.client = TestClient(create_app(self.service))
@@ -78,8 +85,9 @@ class Log:
         events = []
         for _ in range(count):
             self.seq += 1
-            events.append(event(event_id=f"{tag}-{self.seq}", gateway_seq=self.seq, time_ms=int(NOW * 1000)))
-        body, headers = batch_request(GATEWAY, events, GATEWAY_KEY)
+            version = {"intl": 1, "sm": 3}[self.service.suite.name]
+            events.append(event(v=version, event_id=f"{tag}-{self.seq}", gateway_seq=self.seq, time_ms=int(NOW * 1000)))
+        body, headers = batch_request(GATEWAY, events, self.gateway_key)
         self.service.sequencer.submit(GATEWAY, body, base64.b64decode(headers["Consortium-Signature"]))
         assert self.service.checkpointer.round() is not None
 
@@ -243,6 +251,30 @@ def test_a_log_that_serves_no_consistency_proof_fails(logs: dict[str, Log], tmp_
     assert not isinstance(info.value, CheckpointConflictError)
     assert info.value.where == "v1/proofs/consistency?from=5&to=6"
     assert "not a consistency proof" in info.value.detail
+
+
+def test_under_the_sm_suite_the_proof_is_of_sm3_trees(tmp_path: Path) -> None:
+    keys = (SM2PrivateKey.generate(), SM2PrivateKey.generate())
+    honest, fork = Log(tmp_path / "honest", SM, keys), Log(tmp_path / "fork", SM, keys)
+    try:
+        roots = dataclasses.replace(ROOTS, log=parse_log_vkey(honest.service.vkey))
+        honest.add(5, "ev")
+        fork.add(5, "other")
+        state = tmp_path / "log.json"
+        save_state(state, verified(mirror_log(honest.fetch, roots)))
+        honest.add(3, "ev")
+        previous = load_state(state, roots.log)
+        assert previous is not None
+        report = mirror_log(honest.fetch, roots, previous=previous.checkpoint)
+        assert report.consistency is not None and "consistency proof of" in report.consistency
+        with pytest.raises(CheckpointConflictError) as info:
+            mirror_log(fork.fetch, roots, previous=previous.checkpoint)
+        assert info.value.kind == "fork"
+        with pytest.raises(LogStateError):  # a state of the sm log is not one of the intl log's key
+            load_state(state, ROOTS.log)
+    finally:
+        honest.close()
+        fork.close()
 
 
 # -- a state file that cannot be trusted ------------------------------------------------------------------------
