@@ -33,6 +33,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import quote
 
 import click
 import httpx
@@ -298,7 +299,8 @@ def verify_log_cmd(
         fetch = _fetcher(client)
         try:
             if mine:
-                events = tuple(dict.fromkeys([*events, *(str(e["event_id"]) for e in list_events(fetch))]))
+                listed = list_events(fetch, own=True)
+                events = tuple(dict.fromkeys([*events, *(str(e["event_id"]) for e in listed)]))
             report = mirror_log(
                 fetch,
                 roots,
@@ -388,17 +390,16 @@ def _keep(state_path: Path, report: MirrorReport, url: str, roots: TrustRoots) -
     return f"checkpoint of size {checkpoint.size} kept in {state_path} for the next run", None
 
 
-def list_events(fetch: Fetch, org: str | None = None, since_ms: int | None = None) -> list[dict[str, object]]:
+def list_events(
+    fetch: Fetch, org: str | None = None, since_ms: int | None = None, own: bool = False
+) -> list[dict[str, object]]:
     """Every event the notary lists for this credential (``GET /v1/events``, page after page): its firm's, or
-    ``org``'s for a regulator."""
+    ``org``'s (every firm's without it) for a regulator; with ``own``, the credential's own firm's whoever it is."""
     found: list[dict[str, object]] = []
     start: int | None = 0
     while start is not None:
-        query = (
-            f"v1/events?from={start}"
-            + (f"&org={org}" if org else "")
-            + (f"&since_ms={since_ms}" if since_ms is not None else "")
-        )
+        query = f"v1/events?from={start}" + (f"&org={quote(org, safe='')}" if org else "")
+        query += (f"&since_ms={since_ms}" if since_ms is not None else "") + ("&own=true" if own else "")
         try:
             page = json.loads(fetch(query))
             found.extend(page["events"])

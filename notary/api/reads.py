@@ -110,16 +110,22 @@ def events(
     start: Annotated[int, Query(alias="from", ge=0, lt=2**63)] = 0,
     org: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     since_ms: Annotated[int | None, Query(ge=0, lt=2**63)] = None,
+    own: bool = False,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
 ) -> dict[str, Any]:
     """The events from index ``from`` on whose parties include the reader's org (``notary.event.parties``, as for
     ``/v1/entries/{event}``), or ``org`` for regulators and trusted readers (every event without it); a member
-    asking for another org gets 403. ``since_ms``: only events whose ``time_ms`` is at least that. The log is
+    asking for another org gets 403. ``own``: the reader's own org's events, whoever reads (a regulator's own
+    calls). ``since_ms``: only events whose ``time_ms`` is at least that. The log is
     scanned, :data:`MAX_SCAN` entries at most per request: a page may hold fewer than ``limit`` events, even
     none, with ``next`` to go on from."""
     everyone = reader is None or reader.may_read_bundles()
     if reader is not None and not everyone and org not in (None, reader.org):
         raise ForbiddenReadError(f"{reader.name} lists the events of its own org ({reader.org}), not of {org}")
+    if own and reader is not None:
+        if org not in (None, reader.org):
+            raise MalformedError(f"own=true lists {reader.org}'s events: give no other org")
+        org = reader.org
     wanted = org if org is not None or everyone else None if reader is None else reader.org
     visibility = None if reader is None else reader.visibility
     end = min(service.sequencer.size, start + MAX_SCAN)

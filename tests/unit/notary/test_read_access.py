@@ -463,6 +463,11 @@ def test_each_firm_lists_its_own_events_and_the_regulator_every_firms(readers: R
     assert _listed(readers, f"{path}?org=other-firm", "csrc/audit") == (200, ["e-2", "e-3"])
     assert _listed(readers, f"{path}?org=other-firm", token="person:csrc:regulator") == (200, ["e-2", "e-3"])
     assert _listed(readers, f"{path}?org=jinghua-sec", "jinghua-sec/gw") == (200, [EVENT, "e-3"])
+    # own=true: the reader's own firm's, the regulator's too (verify log --mine)
+    assert _listed(readers, f"{path}?own=true", "csrc/audit") == (200, ["e-4"])
+    assert _listed(readers, f"{path}?own=true", token="person:csrc:regulator") == (200, ["e-4"])
+    assert _listed(readers, f"{path}?own=true", "other-firm/gw") == (200, ["e-2", "e-3"])
+    assert _listed(readers, f"{path}?own=true&org=other-firm", "csrc/audit")[0] == 400
 
 
 def test_a_firm_cannot_list_another_firms_events(readers: Readers) -> None:
