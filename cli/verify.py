@@ -296,7 +296,7 @@ def verify_log_cmd(
     anchors = [] if no_chain else _anchors(description, roots, chain_url)
     bar = tqdm(total=0, unit="leaf", file=sys.stderr, disable=None)
     with log_client(url, token, tls) as client:
-        fetch = _fetcher(client)
+        fetch = _fetcher(client, cert_file is not None)
         try:
             if mine:
                 listed = list_events(fetch, own=True)
@@ -448,7 +448,7 @@ def verify_events_cmd(
     tls = ClientCert(cert_file, key_file, passphrase_file, ca).context(url, consortium)
     with log_client(url, token, tls) as client:
         try:
-            found = list_events(_fetcher(client), org, since_ms)
+            found = list_events(_fetcher(client, cert_file is not None), org, since_ms)
         except ReadRefusedError as exc:
             click.echo(f"error: the notary refuses this credential the listing: {exc}", err=True)
             sys.exit(USAGE_EXIT)
@@ -546,14 +546,37 @@ def _echo_log_report(
         )
 
 
-def _fetcher(client: httpx.Client) -> Fetch:
+def _certificate_alert(exc: BaseException) -> str | None:
+    """The TLS alert by which a server refused the client's certificate, if that is what ended ``exc``."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError) and "ALERT" in str(seen.reason or ""):
+            return str(seen.reason)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _fetcher(client: httpx.Client, with_certificate: bool = False) -> Fetch:
     """GET each path below the log's URL; 404 → NotFoundError, 401 and 403 → ReadRefusedError (the credential,
-    not the log), anything else but 200 → NotaryError."""
+    not the log), and so is, when the client presents a certificate (``with_certificate``), a TLS alert about it
+    or a connection the notary closes without an answer (under TLS 1.3 a server refuses a client certificate
+    after the client's side of the handshake, so the client sees only that); anything else but 200 →
+    NotaryError."""
 
     def fetch(path: str) -> bytes:
         try:
             response = client.get(path)
         except httpx.HTTPError as exc:
+            alert = _certificate_alert(exc)
+            if with_certificate and alert is not None:
+                raise ReadRefusedError(
+                    f"TLS handshake for {path} refused: {alert} (give a member CA's --cert)"
+                ) from exc
+            if with_certificate and isinstance(exc, httpx.RemoteProtocolError):
+                raise ReadRefusedError(
+                    f"the notary closed the connection for {path} without an answer, as it does with a client "
+                    "certificate no member CA issued (give a member's --cert and --key)"
+                ) from exc
             raise NotaryError(f"cannot fetch {path}: {exc.__class__.__name__}: {exc}") from exc
         if response.status_code == 404:
             raise NotFoundError(f"404 for {path}")

@@ -474,7 +474,9 @@ def test_members_verify_the_log_with_their_client_certificates(ledger: Ledger, t
             str(stranger / "keystore" / "key.pem"),
         ]
         forged = runner.invoke(verify, [*command, *stranger_cert, *key], env=env)
-        assert forged.exit_code != 0, forged.output
+        assert forged.exit_code == 2, forged.output
+        assert "refuses this credential the log, nothing was verified: " in forged.output, forged.output
+        assert "client certificate no member CA issued" in forged.output or "UNKNOWN_CA" in forged.output
         assert "✓" not in forged.output
 
         plain = runner.invoke(verify, [*command[:1], ledger.api.url, *command[2:], *certs["cat"], *key], env=env)
