@@ -185,9 +185,11 @@ class ReadAccess:
         """Whether a member's client certificate (mutual TLS) is a credential here."""
         return self._certificates is not None
 
-    def authenticate_operations(self, method: str, target: str, headers: Mapping[str, str]) -> None:
+    def authenticate_operations(
+        self, method: str, target: str, headers: Mapping[str, str], client_cert: str | None = None
+    ) -> None:
         """Whether a request may read the operations figures: the monitor token, or any reader's credentials
-        (:meth:`authenticate`); ``UnauthenticatedError`` otherwise."""
+        (:meth:`authenticate`, a client certificate among them); ``UnauthenticatedError`` otherwise."""
         authorization = headers.get("Authorization")
         if (
             self._monitor is not None
@@ -195,7 +197,7 @@ class ReadAccess:
             and hmac.compare_digest(authorization.encode("utf-8", "replace"), self._monitor)
         ):
             return
-        self.authenticate(method, target, headers)
+        self.authenticate(method, target, headers, client_cert)
 
     def follow_gateway_keys(self, source: Callable[[str], Sequence[bytes]]) -> None:
         """Take the gateway keys from ``source`` (org → the raw keys valid now) at every read from now on: a

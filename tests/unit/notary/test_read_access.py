@@ -548,6 +548,9 @@ def test_a_members_client_certificate_reads_as_its_firm(readers: Readers) -> Non
         assert regulator.get(path).status_code == 200, path
     for path in MEMBER_READS:
         assert other.get(path).status_code == 200, path
+    assert set(other.get("/healthz").json()) > {"ok"}  # the figures, as to any authenticated reader
+    assert other.get("/metrics").status_code == 200
+    assert over_tls(readers, "self-signed").get("/metrics").status_code == 401
     assert party.get("/tile/entries/000.p/1").status_code == 403
     assert regulator.get("/tile/entries/000.p/1").status_code == 200
     assert [e["event_id"] for e in party.get("/v1/events").json()["events"]] == [EVENT]
