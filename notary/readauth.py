@@ -30,6 +30,8 @@ The rule (:meth:`Reader.may_read_event`, :meth:`Reader.may_read_bundles`, :meth:
   under the consortium's ``audit`` policy, the firms whose data a regulator's query read: ``notary.event.parties``
   with the reader's :class:`~notary.event.QueryVisibility`), regulators and trusted readers; anyone else gets 404
   exactly like a missing event;
+- the listing of events (``/v1/events``): each reader its own org's events (the parties as above); regulators
+  and trusted readers every org's or a named one's; another org's 403;
 - entry bundles (``/tile/entries/...``, many firms' entries): regulators and trusted readers only (403);
 - a gateway's sequence gaps and last sequence number (``/v1/gaps``): the gateway's own org (its services and
   people), regulators and trusted readers; the gateways of other orgs are left out of the answer, as if they did
