@@ -100,6 +100,19 @@ def notary_group() -> None:
     help="s3://bucket[/prefix]?endpoint=http://host:port&region=…: where a PostgreSQL-backed notary writes tiles, "
     "entry bundles and its checkpoint (credentials from the AWS environment variables or profile).",
 )
+@click.option(
+    "--tls-cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Serve HTTPS with this server certificate (PEM, of a member CA, e.g. orgs/ORG/gateway/tls/cert.pem) and "
+    "accept members' client certificates as read credentials (mutual TLS, with --authenticate-reads).",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The private key of --tls-cert (encrypted with the consortium passphrase).",
+)
 def notary_serve(
     directory: Path,
     host: str,
@@ -114,18 +127,25 @@ def notary_serve(
     passphrase_file: Path | None,
     storage: str | None,
     object_store: str | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
 ) -> None:
     """Run the notary of the consortium in DIRECTORY until SIGTERM or Ctrl-C.
 
     The notary starts and serves while the chain is unreachable: it connects to the chain only to anchor, and
     keeps retrying with backoff (see /healthz "anchoring") until the chain answers."""
-    from network.logsetup import ChainWitnesses, gateway_keys, registry_roles
+    from network.logsetup import ChainWitnesses, gateway_keys, notary_tls, registry_roles
     from network.trust import GatewayKeySource, has_directory, trust_view
     from notary.api import run
     from notary.service import configure_logging
 
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("--tls-cert and --tls-key go together")
     description = load_description(directory)
     passphrase = load_passphrase(file=passphrase_file)
+    server_tls = None
+    if tls_cert is not None and tls_key is not None:
+        server_tls = notary_tls(directory, description, tls_cert, tls_key, passphrase)
     url = None if no_anchor else chain_url or description.chain_url
     # a node serving members only: the root options' --chain-cert and --chain-key (the operator's)
     tls = root_chain_tls(directory, chain_url or description.chain_url, passphrase)
@@ -161,11 +181,12 @@ def notary_serve(
         chain_witnesses = ChainWitnesses(view, description, urls, registry_roles(view, description))
         settings = dataclasses.replace(settings, gateway_keys=source, follow_witnesses=chain_witnesses)
     configure_logging()
-    click.echo(f"notary of {settings.origin} serving on http://{host}:{port}", err=True)
+    scheme = "http" if server_tls is None else "https"
+    click.echo(f"notary of {settings.origin} serving on {scheme}://{host}:{port}", err=True)
     access = read_access(directory, description) if authenticate_reads else None
     if access is not None and source is not None:
         access.follow_gateway_keys(source)  # gateways sign their reads with the same keys
-    run(settings, host, port, access)
+    run(settings, host, port, access, server_tls)
 
 
 def _lazy_anchor_settings(

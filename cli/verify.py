@@ -7,7 +7,12 @@
   log which anchors AuditAnchor checked against the notary's SM2 log key and which it took unchecked; a notary that
   authenticates reads serves the entry bundles to regulators only: with a member's token the log is checked by
   hash only (the leaf hashes as the level-0 tiles hold them, everything above recomputed), which the output
-  says on every line it concerns; ``--event ID`` checks the member's own events against their leaves;
+  says on every line it concerns; ``--event ID`` checks the member's own events against their leaves,
+  ``--mine`` every event of the credential's firm (``GET /v1/events``); the checkpoint verified last is kept
+  in a state file (``notary.logstate``, ``--state``/``--no-state``) and the next run requires the log to extend
+  it (a consistency proof), refusing a log that went back or forked;
+- ``verify events URL --consortium consortium.json [--token T]``: list the events of the credential's firm (its
+  caller or provider), as the notary's read API filters them;
 - ``verify disclosure PROOF [--record RECORD]``: a privacy disclosure document (``privacy.document``): the
   job record's signatures under the keys it names and the proof that one identifier was, or was not, in a
   party's input or in the result; ``--record`` is the auditor's own copy of the signed record;
@@ -16,16 +21,20 @@
   the revealed salt, recomputed (``notary.submit.reveal``).
 
 Exit status: 0 when every applicable check passed, 1 when one failed, 2 for unusable input (for ``verify log``,
-a credential the notary refuses the log to: nothing was verified).
+a credential the notary refuses the log to, or a state file that cannot be read or written).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import ssl
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import quote
 
 import click
 import httpx
@@ -33,7 +42,18 @@ import httpx
 from network.description import ConsortiumDescription
 from network.logsetup import roots_from_description
 from notary.errors import NotaryError, NotFoundError
-from notary.mirror import AnchorClaim, EntriesMode, Fetch, LogMismatchError, MirrorReport, ReadRefusedError, mirror_log
+from notary.logstate import LogStateError, VerifiedCheckpoint, default_state_path, load_state, save_refused, save_state
+from notary.mirror import (
+    AnchorClaim,
+    CheckpointConflictError,
+    EntriesMode,
+    Fetch,
+    LogMismatchError,
+    MirrorReport,
+    ReadRefusedError,
+    describe_checkpoint,
+    mirror_log,
+)
 from notary.verify import Step, TrustRoots, passed, verify_evidence_json
 
 if TYPE_CHECKING:
@@ -81,6 +101,78 @@ consortium_option = click.option(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="The consortium's public description (consortium.json): the keys and addresses to trust.",
 )
+
+
+def client_cert_options(f: Any) -> Any:
+    """``--cert``, ``--key``, ``--passphrase-file`` and ``--ca``: a member's client certificate for a notary
+    served over HTTPS (mutual TLS), and the CAs its server certificate is checked against."""
+    f = click.option(
+        "--ca",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="CA certificates (PEM) to check an https notary's server certificate with (default: the member CAs "
+        "of consortium.json).",
+    )(f)
+    f = click.option(
+        "--passphrase-file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="The file holding the passphrase of --key (default: $CONSORTIUM_PASSPHRASE).",
+    )(f)
+    f = click.option(
+        "--key",
+        "key_file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="The private key of --cert (encrypted with the consortium passphrase).",
+    )(f)
+    return click.option(
+        "--cert",
+        "cert_file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="A member's client certificate (PEM, e.g. orgs/ORG/users/NAME@ORG/msp/signcerts/cert.pem) for a notary "
+        "served over https that accepts them (notary serve --tls-cert): the firm reads as with a login token.",
+    )(f)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClientCert:
+    """What the command line says about TLS to the notary."""
+
+    cert: Path | None
+    key: Path | None
+    passphrase_file: Path | None
+    ca: Path | None
+
+    def context(self, url: str, consortium: Path | None) -> ssl.SSLContext | None:
+        """The client's TLS context for an https ``url``: the server checked against ``ca`` or else the member
+        CAs of ``consortium`` (or the system's without either), presenting ``cert`` if given; None for http."""
+        if (self.cert is None) != (self.key is None):
+            raise click.UsageError("--cert and --key go together")
+        if not url.startswith("https://"):
+            if self.cert is not None or self.ca is not None:
+                raise click.UsageError(f"--cert, --key and --ca are for an https URL, not {url}")
+            return None
+        if self.ca is not None:
+            context = ssl.create_default_context(cafile=str(self.ca))
+        elif consortium is not None:
+            from network.certificates import ca_bundle_pem
+
+            description = ConsortiumDescription.from_json(_load_json(consortium, "consortium file"))
+            context = ssl.create_default_context(cadata=ca_bundle_pem(description))
+        else:
+            context = ssl.create_default_context()
+        if self.cert is not None and self.key is not None:
+            from network.errors import NetworkError
+            from network.identity import load_passphrase
+
+            try:
+                passphrase = load_passphrase(file=self.passphrase_file)
+                context.load_cert_chain(str(self.cert), str(self.key), password=passphrase)
+            except (NetworkError, ssl.SSLError, OSError) as exc:
+                raise click.UsageError(f"cannot use --cert {self.cert} with --key {self.key}: {exc}") from None
+        return context
 
 
 @click.group("verify")
@@ -150,39 +242,84 @@ def verify_evidence_cmd(file: Path, consortium: Path, validators: tuple[str, ...
     metavar="EVENT_ID",
     help="An event of your firm (repeatable): its entry, read by id, is checked against its leaf in the tiles.",
 )
+@click.option(
+    "--mine",
+    is_flag=True,
+    help="Check every event of this credential's firm (its caller or provider), listed by the notary "
+    "(GET /v1/events), against its leaf, as --event does for one.",
+)
+@click.option(
+    "--state",
+    "state_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The file that keeps the checkpoint verified last (default: verified-log/<origin>-<hash>.json beside "
+    "consortium.json). The next run requires the log to extend it.",
+)
+@click.option(
+    "--no-state",
+    is_flag=True,
+    help="Neither compare with a checkpoint verified before nor keep this one.",
+)
+@client_cert_options
 def verify_log_cmd(
     url: str, consortium: Path, chain_url: str | None, no_chain: bool, token: str | None, hashes_only: bool,
-    require_entries: bool, events: tuple[str, ...],
+    require_entries: bool, events: tuple[str, ...], mine: bool, state_file: Path | None, no_state: bool,
+    cert_file: Path | None, key_file: Path | None, passphrase_file: Path | None, ca: Path | None,
 ) -> None:  # fmt: skip
     """Mirror the log served at URL from its tiles and check every hash, signature and anchor.
 
     Where the notary refuses this credential the entry bundles (a member's, under authenticated reads), the
     log is checked by hash only, and the output says so: the checkpoint's signature and cosignatures, every
     tile above level 0 and the root recomputed from the leaf hashes, and the anchors; not that each leaf is
-    the hash of a valid event."""
+    the hash of a valid event.
+
+    The checkpoint verified is kept in a state file; the next run refuses a log whose checkpoint does not
+    extend it (a smaller tree, another root at the same size, or no valid consistency proof) and exits 1,
+    leaving the file unchanged. The first run trusts the log's checkpoint on first use."""
     from tqdm import tqdm
 
     if not url.startswith(("http://", "https://")):
         raise click.UsageError(f"URL must start with http:// or https://, got {url!r}")
     if hashes_only and require_entries:
         raise click.UsageError("--hashes-only and --require-entries contradict each other: give one")
+    if no_state and state_file is not None:
+        raise click.UsageError("--state and --no-state contradict each other: give one")
     mode: EntriesMode = "skip" if hashes_only else "required" if require_entries else "if-readable"
+    tls = ClientCert(cert_file, key_file, passphrase_file, ca).context(url, consortium)
     description = ConsortiumDescription.from_json(_load_json(consortium, "consortium file"))
     roots = _roots(consortium)
+    state_path = None if no_state else state_file or default_state_path(consortium, roots.origin)
+    previous = None
+    if state_path is not None:
+        try:
+            previous = load_state(state_path, roots.log)
+        except LogStateError as exc:
+            click.echo(f"error: {exc}; nothing was verified", err=True)
+            sys.exit(USAGE_EXIT)
     chain = ChainAnchors([]) if no_chain else _anchors(description, roots, chain_url)
     bar = tqdm(total=0, unit="leaf", file=sys.stderr, disable=None)
-    headers = {} if token is None else {"Authorization": f"Bearer {token.strip()}"}
-    with httpx.Client(base_url=url.rstrip("/") + "/", timeout=HTTP_TIMEOUT, headers=headers) as client:
+    with log_client(url, token, tls) as client:
+        fetch = _fetcher(client, cert_file is not None)
         try:
+            if mine:
+                listed = list_events(fetch, own=True)
+                events = tuple(dict.fromkeys([*events, *(str(e["event_id"]) for e in listed)]))
             report = mirror_log(
-                _fetcher(client),
+                fetch,
                 roots,
                 chain.claims,
                 progress=bar.update,
                 on_checkpoint=lambda cp: setattr(bar, "total", cp.size),
                 entries=mode,
                 events=events,
+                previous=None if previous is None else previous.checkpoint,
             )
+        except CheckpointConflictError as exc:
+            bar.close()
+            assert previous is not None and state_path is not None
+            _echo_conflict(exc, previous, state_path)
+            sys.exit(FAILED_EXIT)
         except LogMismatchError as exc:
             bar.close()
             click.echo(f"✗ {exc.where} — {exc.detail}")
@@ -199,10 +336,159 @@ def verify_log_cmd(
             sys.exit(USAGE_EXIT)
         finally:
             bar.close()
-    _echo_log_report(report, no_chain, chain, roots.suite.name == "sm")
+    kept, problem = (None, None) if state_path is None else _keep(state_path, report, url, roots)
+    _echo_log_report(report, no_chain, chain, roots.suite.name == "sm", state_path, previous, kept)
+    if problem is not None:
+        click.echo(
+            f"error: the log verified, but {problem}: the next run cannot check against this checkpoint", err=True
+        )
+        sys.exit(USAGE_EXIT)
 
 
-def _echo_log_report(report: MirrorReport, no_chain: bool, chain: ChainAnchors, sm: bool) -> None:
+def log_client(url: str, token: str | None, tls: ssl.SSLContext | None = None) -> httpx.Client:
+    """The HTTP client of the log at ``url``, sending ``token`` as a bearer login token when given, over the TLS
+    context ``tls`` (``ClientCert.context``) for an https URL."""
+    headers = {} if token is None else {"Authorization": f"Bearer {token.strip()}"}
+    verify: ssl.SSLContext | bool = True if tls is None else tls
+    return httpx.Client(base_url=url.rstrip("/") + "/", timeout=HTTP_TIMEOUT, headers=headers, verify=verify)
+
+
+def _when(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _echo_conflict(exc: CheckpointConflictError, previous: VerifiedCheckpoint, state_path: Path) -> None:
+    """Say which two checkpoints disagree and keep the refused one beside the state file."""
+    click.echo(f"✗ consistency — {exc.detail}")
+    click.echo(
+        f"  verified before: {describe_checkpoint(exc.previous)} (read from {previous.url} on "
+        f"{_when(previous.verified_ms)}, kept in {state_path})"
+    )
+    click.echo(f"  the log now:     {describe_checkpoint(exc.current)}")
+    try:
+        kept = f"kept as evidence in {save_refused(state_path, exc.note, exc.current)}"
+    except LogStateError as error:
+        kept = f"not kept: {error}"
+    click.echo(
+        f"log {exc.current.origin} REFUSED ({exc.kind}): the state file is unchanged; the log's signed "
+        f"checkpoint is {kept}",
+        err=True,
+    )
+
+
+def _keep(state_path: Path, report: MirrorReport, url: str, roots: TrustRoots) -> tuple[str | None, str | None]:
+    """Keep the checkpoint just verified for the next run, unless a run that ended meanwhile kept a larger one
+    (which extends this one: both were checked against the log). Returns the line that says what the state file
+    holds now, or the problem that kept it from being written."""
+    from notary.log.checkpoint import parse_checkpoint
+    from notary.log.note import parse_note
+
+    checkpoint = parse_checkpoint(parse_note(report.note).text)
+    try:
+        kept = load_state(state_path, roots.log)
+        if kept is not None and kept.checkpoint.size > checkpoint.size:
+            return f"a larger checkpoint ({describe_checkpoint(kept.checkpoint)}) is kept in {state_path}", None
+        save_state(state_path, VerifiedCheckpoint(checkpoint, report.note, int(time.time() * 1000), url))
+    except LogStateError as exc:
+        return None, str(exc)
+    return f"checkpoint of size {checkpoint.size} kept in {state_path} for the next run", None
+
+
+def list_events(
+    fetch: Fetch, org: str | None = None, since_ms: int | None = None, own: bool = False
+) -> list[dict[str, object]]:
+    """Every event the notary lists for this credential (``GET /v1/events``, page after page): its firm's, or
+    ``org``'s (every firm's without it) for a regulator; with ``own``, the credential's own firm's whoever it is."""
+    found: list[dict[str, object]] = []
+    start: int | None = 0
+    while start is not None:
+        query = f"v1/events?from={start}" + (f"&org={quote(org, safe='')}" if org else "")
+        query += (f"&since_ms={since_ms}" if since_ms is not None else "") + ("&own=true" if own else "")
+        try:
+            page = json.loads(fetch(query))
+            found.extend(page["events"])
+            start = page["next"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise NotaryError(f"the notary's answer to {query} is not a list of events ({exc})") from exc
+    return found
+
+
+@verify.command("events")
+@click.argument("url")
+@click.option(
+    "--token",
+    envvar="CONSORTIUM_TOKEN",
+    default=None,
+    help="A login token (`consortium user token`): a member's lists its firm's events, a regulator's every "
+    "firm's. Default: $CONSORTIUM_TOKEN.",
+)
+@click.option(
+    "--org", default=None, help="A regulator's: list this firm's events only (a member's own is the default)."
+)
+@click.option(
+    "--since",
+    default=None,
+    metavar="TIME",
+    help="Only events at or after TIME: an ISO 8601 date or time (UTC unless it says otherwise), or unix ms.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON array instead of one line per event.")
+@click.option(
+    "--consortium",
+    "consortium",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="consortium.json, whose member CAs check an https notary's server certificate.",
+)
+@client_cert_options
+def verify_events_cmd(
+    url: str, token: str | None, org: str | None, since: str | None, as_json: bool, consortium: Path | None,
+    cert_file: Path | None, key_file: Path | None, passphrase_file: Path | None, ca: Path | None,
+) -> None:  # fmt: skip
+    """List the events of your firm in the log served at URL: those it is caller or provider of, as the notary
+    filters them for this credential. Their ids go to `verify log --event`, or use `verify log --mine`."""
+    if not url.startswith(("http://", "https://")):
+        raise click.UsageError(f"URL must start with http:// or https://, got {url!r}")
+    since_ms = None if since is None else _parse_since(since)
+    tls = ClientCert(cert_file, key_file, passphrase_file, ca).context(url, consortium)
+    with log_client(url, token, tls) as client:
+        try:
+            found = list_events(_fetcher(client, cert_file is not None), org, since_ms)
+        except ReadRefusedError as exc:
+            click.echo(f"error: the notary refuses this credential the listing: {exc}", err=True)
+            sys.exit(USAGE_EXIT)
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    for e in found:
+        click.echo(
+            f"{e['index']}\t{e['event_id']}\t{_when(int(str(e['time_ms'])))}\t{e['caller_org']} → "
+            f"{e['provider_org']}\t{e['decision']}\t{e['status']}"
+        )
+    click.echo(f"{len(found)} event(s)", err=True)
+
+
+def _parse_since(text: str) -> int:
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        why = f"{text!r} is neither an ISO 8601 date or time nor unix ms"
+        raise click.BadParameter(why, param_hint="--since") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def _echo_log_report(
+    report: MirrorReport,
+    no_chain: bool,
+    chain: ChainAnchors,
+    sm: bool,
+    state_path: Path | None,
+    previous: VerifiedCheckpoint | None,
+    kept: str | None = None,
+) -> None:
     """Say what was verified and what was not, one line per check, then the verdict."""
     size = report.size
     click.echo(f"✓ checkpoint — size {size}, root {report.root.hex()}, signed by {report.origin}")
@@ -239,10 +525,20 @@ def _echo_log_report(report: MirrorReport, no_chain: bool, chain: ChainAnchors, 
         click.echo(f"✓ anchors — {len(report.anchors_checked)} anchor(s) on chain agree with the log ({sizes})")
         for line in anchor_signature_lines(chain, sm):
             click.echo(line)
-    click.echo(
-        "- consistency — no earlier checkpoint is kept between runs: each run recomputes the whole tree, and "
-        "the anchors on chain are the earlier roots it is checked against"
-    )
+    if state_path is None:
+        click.echo(
+            "- consistency — not checked (--no-state): no checkpoint verified before is compared and none is kept; "
+            "the anchors on chain are the earlier roots it is checked against"
+        )
+    elif previous is None:
+        click.echo(
+            f"- consistency — first use: no checkpoint verified before in {state_path}; this one is trusted on "
+            "first use and kept, and the next run requires the log to extend it"
+        )
+    else:
+        click.echo(f"✓ consistency — {report.consistency}, verified on {_when(previous.verified_ms)}")
+    if kept is not None:
+        click.echo(f"✓ state — {kept}")
     witnesses = f"cosigned by {report.cosigned}/{report.witnesses} witnesses"
     if report.hash_only == 0:
         click.echo(
@@ -258,14 +554,37 @@ def _echo_log_report(report: MirrorReport, no_chain: bool, chain: ChainAnchors, 
         )
 
 
-def _fetcher(client: httpx.Client) -> Fetch:
+def _certificate_alert(exc: BaseException) -> str | None:
+    """The TLS alert by which a server refused the client's certificate, if that is what ended ``exc``."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError) and "ALERT" in str(seen.reason or ""):
+            return str(seen.reason)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _fetcher(client: httpx.Client, with_certificate: bool = False) -> Fetch:
     """GET each path below the log's URL; 404 → NotFoundError, 401 and 403 → ReadRefusedError (the credential,
-    not the log), anything else but 200 → NotaryError."""
+    not the log), and so is, when the client presents a certificate (``with_certificate``), a TLS alert about it
+    or a connection the notary closes without an answer (under TLS 1.3 a server refuses a client certificate
+    after the client's side of the handshake, so the client sees only that); anything else but 200 →
+    NotaryError."""
 
     def fetch(path: str) -> bytes:
         try:
             response = client.get(path)
         except httpx.HTTPError as exc:
+            alert = _certificate_alert(exc)
+            if with_certificate and alert is not None:
+                raise ReadRefusedError(
+                    f"TLS handshake for {path} refused: {alert} (give a member CA's --cert)"
+                ) from exc
+            if with_certificate and isinstance(exc, httpx.RemoteProtocolError):
+                raise ReadRefusedError(
+                    f"the notary closed the connection for {path} without an answer, as it does with a client "
+                    "certificate no member CA issued (give a member's --cert and --key)"
+                ) from exc
             raise NotaryError(f"cannot fetch {path}: {exc.__class__.__name__}: {exc}") from exc
         if response.status_code == 404:
             raise NotFoundError(f"404 for {path}")
@@ -276,7 +595,7 @@ def _fetcher(client: httpx.Client) -> Fetch:
                 error = response.text[:200]
             message = f"HTTP {response.status_code} for {path}: {error}"
             if response.status_code == 401:
-                message += " (give a member's or a regulator's --token)"
+                message += " (give a member's or a regulator's --token, or a member's --cert and --key over https)"
             raise ReadRefusedError(message)
         if response.status_code != 200:
             raise NotaryError(f"HTTP {response.status_code} for {path}")

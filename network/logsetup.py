@@ -17,6 +17,7 @@ import dataclasses
 import logging
 import os
 import secrets
+import ssl
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -287,8 +288,9 @@ def monitor_token(directory: Path, create: bool = False) -> str | None:
 def read_access(directory: Path, description: ConsortiumDescription) -> ReadAccess:
     """Who may read the log of the consortium in ``directory`` (``notary.readauth``): services by the gateway and
     witness keys of ``consortium.json``, people by their login tokens checked against the member CAs (as the
-    explorer checks them), the regulator orgs' readers as regulators, the explorer as the trusted reader, and the
-    monitor token, if the directory has one, for the operations figures."""
+    explorer checks them), members by their client certificates over mutual TLS (:func:`certificate_check`), the
+    regulator orgs' readers as regulators, the explorer as the trusted reader, and the monitor token, if the
+    directory has one, for the operations figures."""
     regulators = frozenset(m.org for m in description.members if Role.REGULATOR in m.roles)
     people = Authenticator(directory, regulator_orgs=regulators)
 
@@ -308,7 +310,58 @@ def read_access(directory: Path, description: ConsortiumDescription) -> ReadAcce
         people=person,
         monitor_token=monitor_token(directory),
         subjects_see_regulator=description.query_visibility().regulator_queries_visible_to_subject,
+        certificates=certificate_check(directory, description, regulators),
     )
+
+
+def _every_member_active(description: ConsortiumDescription) -> Callable[[str], str | None]:
+    members = frozenset(m.org for m in description.members)
+    return lambda org: "active" if org in members else None
+
+
+def certificate_check(
+    directory: Path, description: ConsortiumDescription, regulators: Collection[str]
+) -> Callable[[str], tuple[str, str, bool]]:
+    """The notary's check of a member's client certificate (``notary.readauth.CertificateCheck``): the gateways'
+    checks (``network.certificates.CallerAuthenticator``: a member CA issued it, clientAuth, its validity, its
+    org's CRL), the org a member of ``consortium.json``; it reads as a regulator when its org is a regulator and
+    it is a person's certificate with the ``regulator`` role, or a service's (no role), as a service of a
+    regulator org reads. Its name is the certificate's common name."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    from network.certificates import AuthError, CallerAuthenticator
+    from network.identity import certificate_role
+
+    authenticator = CallerAuthenticator(description, directory, _every_member_active(description))
+    regulator_orgs = frozenset(regulators)
+
+    def check(pem: str) -> tuple[str, str, bool]:
+        try:
+            caller = authenticator.authenticate_pem(pem)
+            cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
+            role = certificate_role(cert)
+        except AuthError as exc:
+            raise UnauthenticatedError(f"client certificate refused: {exc.reason}: {exc.detail}") from None
+        except ValueError as exc:  # not a certificate, or a role that is none (chain's MalformedError)
+            raise UnauthenticatedError(f"client certificate refused: {exc}") from None
+        names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        name = str(names[0].value) if names else caller.subject
+        return name, caller.org, caller.org in regulator_orgs and role in (None, "regulator")
+
+    return check
+
+
+def notary_tls(
+    directory: Path, description: ConsortiumDescription, cert: Path, key: Path, passphrase: bytes
+) -> ssl.SSLContext:
+    """The notary's TLS server context for mutual TLS (``notary serve --tls-cert``): its certificate and key
+    (``passphrase`` opens an encrypted key), client certificates asked for, not required, and verified against the
+    member CAs of ``consortium.json``, as a gateway's (``CallerAuthenticator.server_ssl_context``)."""
+    from network.certificates import CallerAuthenticator
+
+    authenticator = CallerAuthenticator(description, directory, _every_member_active(description))
+    return authenticator.server_ssl_context(cert, key, passphrase)
 
 
 def notary_settings(

@@ -20,6 +20,13 @@ not checked is that each leaf hash is the hash of a valid event; ``events`` (a m
 by one at ``v1/entries/<id>``, which the notary serves to the event's parties) are recomputed and compared with
 their leaves in either mode.
 
+**Since an earlier checkpoint.** Given ``previous`` (the checkpoint a member verified on an earlier run,
+``notary.logstate``), the new checkpoint must extend it before anything else is read: a smaller tree is a log
+that went back (``rollback``), another root at the same size a split view (``fork``), and a larger tree must
+come with a consistency proof (RFC 9162 §2.1.4, ``v1/proofs/consistency``) from the earlier size and root to
+the new ones that verifies (``inconsistent`` otherwise). Each raises ``CheckpointConflictError`` naming both
+checkpoints.
+
 Every hash is the one of the log's suite, which the log key of the trust roots pins (SHA-256 for ``intl``, SM3 for
 ``sm``: ``notary.logsuite``). Memory stays flat: one tile per level and a compact range of O(log n) hashes. The
 first inconsistency raises ``LogMismatchError`` naming where (the tile or entry path, the index, the size).
@@ -41,6 +48,7 @@ from notary.log.compact import CompactRange
 from notary.log.errors import MalformedError, NotaryError, VerificationError
 from notary.log.hashing import TreeHash
 from notary.log.note import open_note, parse_note
+from notary.log.proof import verify_consistency
 from notary.log.tiles import TILE_HEIGHT, TILE_WIDTH, entries_path, parse_entry_bundle, split_tile, tile_path
 from notary.logsuite import LogSuite
 from notary.verify import TrustRoots, check_cosignatures, cosigning_witnesses
@@ -66,6 +74,29 @@ class LogMismatchError(VerificationError):
         super().__init__(f"{where}: {detail}")
         self.where = where
         self.detail = detail
+
+
+#: Why a checkpoint does not extend the one verified before: ``rollback`` (a smaller tree), ``fork`` (another
+#: root at the same size), ``inconsistent`` (a larger tree whose consistency proof does not verify).
+ConflictKind = Literal["rollback", "fork", "inconsistent"]
+
+
+def describe_checkpoint(checkpoint: Checkpoint) -> str:
+    """``size N, root <hex>``: how a message names a checkpoint."""
+    return f"size {checkpoint.size}, root {checkpoint.root.hex()}"
+
+
+class CheckpointConflictError(LogMismatchError):
+    """The log's checkpoint does not extend the one verified on an earlier run. ``previous`` is that earlier
+    checkpoint, ``current`` the log's now, and ``note`` the log-signed note of ``current`` as served (evidence:
+    two checkpoints signed by the log key that cannot both be true)."""
+
+    def __init__(self, kind: ConflictKind, previous: Checkpoint, current: Checkpoint, note: bytes, detail: str) -> None:
+        super().__init__("consistency", detail)
+        self.kind = kind
+        self.previous = previous
+        self.current = current
+        self.note = note
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +137,8 @@ class MirrorReport:
     events_checked: list[str] = field(default_factory=list)
     events_pending: list[str] = field(default_factory=list)
     anchors_checked: list[int] = field(default_factory=list)
+    note: bytes = b""
+    consistency: str | None = None
 
 
 class _TileChecker:
@@ -197,15 +230,18 @@ def mirror_log(
     on_checkpoint: Callable[[Checkpoint], None] | None = None,
     entries: EntriesMode = "required",
     events: Sequence[str] = (),
+    previous: Checkpoint | None = None,
 ) -> MirrorReport:
     """Mirror and check the whole log (see the module docstring); raises LogMismatchError at the first problem,
     ReadRefusedError when the checkpoint or a hash tile is refused to the credential ``fetch`` sends.
 
     ``progress(n)`` is called with the number of leaves each tile added; ``on_checkpoint`` once the
     checkpoint is verified (to size a progress bar). ``entries``: see ``EntriesMode``; ``events``: event ids
-    whose entries are read by id and checked against their leaves."""
+    whose entries are read by id and checked against their leaves; ``previous``: the checkpoint verified on an
+    earlier run, which this one must extend (CheckpointConflictError otherwise)."""
     note = _get(fetch, "checkpoint")
     checkpoint, cosigners, cosigned = _verify_checkpoint(note, roots)
+    consistency = None if previous is None else check_extends(fetch, previous, checkpoint, note, roots.suite)
     if on_checkpoint is not None:
         on_checkpoint(checkpoint)
     size = checkpoint.size
@@ -217,6 +253,8 @@ def mirror_log(
         )
     wanted = {a.size: a for a in anchors}
     report = MirrorReport(checkpoint.origin, size, checkpoint.root, cosigners, cosigned, len(roots.witnesses))
+    report.note = note
+    report.consistency = consistency
     suite = roots.suite
     own = _own_leaves(fetch, events, suite.tree)
     report.events_pending = sorted(event_id for index, (event_id, _) in own.items() if index >= size)
@@ -269,6 +307,49 @@ def mirror_log(
             f"{source} give root {calculated.hex()}, the checkpoint holds {checkpoint.root.hex()}",
         )
     return report
+
+
+def check_extends(fetch: Fetch, previous: Checkpoint, current: Checkpoint, note: bytes, suite: LogSuite) -> str:
+    """Check that ``current`` (verified, signed as ``note``) extends ``previous``, asking the log for the
+    consistency proof between them; returns what was checked. CheckpointConflictError when it does not,
+    LogMismatchError when the log serves no usable proof."""
+    before, now = describe_checkpoint(previous), describe_checkpoint(current)
+    if previous.origin != current.origin:
+        raise LogMismatchError("consistency", f"the earlier checkpoint is of log {previous.origin!r}, not this one")
+    if current.size < previous.size:
+        raise CheckpointConflictError(
+            "rollback", previous, current, note,
+            f"the log went back: its checkpoint ({now}) is smaller than the one verified before ({before})",
+        )  # fmt: skip
+    if current.size == previous.size:
+        if current.root != previous.root:
+            raise CheckpointConflictError(
+                "fork", previous, current, note,
+                f"the log forked: its checkpoint ({now}) has another root than the one verified before at the "
+                f"same size ({before}); the log key signed both",
+            )  # fmt: skip
+        return f"the same tree as the checkpoint verified before ({before})"
+    if previous.size == 0:
+        return f"extends the empty tree verified before ({before})"
+    path = f"v1/proofs/consistency?from={previous.size}&to={current.size}"
+    try:
+        body = json.loads(_get(fetch, path))
+        if body.get("from") != previous.size or body.get("to") != current.size:
+            raise ValueError(f"it answers from {body.get('from')!r} to {body.get('to')!r}")
+        proof = [base64.b64decode(h, validate=True) for h in body["proof"]]
+    except LogMismatchError as exc:
+        detail = f"no consistency proof from the checkpoint verified before ({exc.detail})"
+        raise LogMismatchError(path, detail) from exc
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
+        raise LogMismatchError(path, f"the notary's answer is not a consistency proof ({exc})") from exc
+    try:
+        verify_consistency(previous.size, current.size, proof, previous.root, current.root, suite.tree)
+    except VerificationError as exc:
+        raise CheckpointConflictError(
+            "inconsistent", previous, current, note,
+            f"the log's checkpoint ({now}) is not consistent with the one verified before ({before}): {exc}",
+        ) from exc  # fmt: skip
+    return f"extends the checkpoint verified before ({before}): consistency proof of {len(proof)} hashes verified"
 
 
 def _served_leaves(fetch: Fetch, index: int, width: int) -> list[bytes]:

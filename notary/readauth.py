@@ -15,6 +15,13 @@ Two kinds of credentials, both made from keys and certificates the consortium al
   (``network.logins``: ES256 JWT, x5c chained to a member's CA). The notary does not import ``network``; the
   check is a function handed in by whoever builds the notary (``network.logsetup``), returning the person's
   org and whether the person is a regulator.
+- **A member presents its client certificate** (mutual TLS, a notary served over HTTPS): an identity
+  certificate of a member's CA, as a gateway's callers present (``network.certificates.CallerAuthenticator``:
+  issuer, clientAuth, validity, the org's CRL). The TLS layer hands the certificate to the app
+  (``notary.api.tlspeer``, the ASGI TLS extension's ``client_cert_chain``); the check is again a function
+  handed in (``network.logsetup``), returning the certificate's name, its org and whether it reads as a
+  regulator (a person's certificate with the ``regulator`` role, or one without a role, a service's, of a
+  regulator org). Credentials sent in headers take precedence over the certificate.
 
 The rule (:meth:`Reader.may_read_event`, :meth:`Reader.may_read_bundles`, :meth:`Reader.may_read_gateway`):
 
@@ -23,6 +30,8 @@ The rule (:meth:`Reader.may_read_event`, :meth:`Reader.may_read_bundles`, :meth:
   under the consortium's ``audit`` policy, the firms whose data a regulator's query read: ``notary.event.parties``
   with the reader's :class:`~notary.event.QueryVisibility`), regulators and trusted readers; anyone else gets 404
   exactly like a missing event;
+- the listing of events (``/v1/events``): each reader its own org's events (the parties as above); regulators
+  and trusted readers every org's or a named one's; another org's 403;
 - entry bundles (``/tile/entries/...``, many firms' entries): regulators and trusted readers only (403);
 - a gateway's sequence gaps and last sequence number (``/v1/gaps``): the gateway's own org (its services and
   people), regulators and trusted readers; the gateways of other orgs are left out of the answer, as if they did
@@ -70,6 +79,9 @@ WITNESS_NAME = "witness"  # <org>/witness signs with the org's witness key
 
 #: A person's login check: the ``Authorization`` header → (org, is regulator); raises ``UnauthenticatedError``.
 PersonCheck = Callable[[str], tuple[str, bool]]
+#: A member's client certificate check: the PEM certificate the TLS layer received → (name, org, is regulator);
+#: raises ``UnauthenticatedError``.
+CertificateCheck = Callable[[str], tuple[str, str, bool]]
 
 
 class UnauthenticatedError(NotaryError):
@@ -143,7 +155,8 @@ class ReadAccess:
     regulators; ``trusted``: service names that may read everything (the explorer); ``people``: the check of
     a person's ``Authorization`` header, or ``None`` to accept no people; ``monitor_token``: the bearer token
     of the consortium's monitoring, which reads the operations figures and nothing else (``None``: no monitor);
-    ``subjects_see_regulator``: the ``audit`` policy ``regulator_queries_visible_to_subject``."""
+    ``subjects_see_regulator``: the ``audit`` policy ``regulator_queries_visible_to_subject``; ``certificates``: the
+    check of a member's client certificate (mutual TLS), or ``None`` to accept none."""
 
     def __init__(
         self,
@@ -155,6 +168,7 @@ class ReadAccess:
         clock: Callable[[], float] = time.time,
         monitor_token: str | None = None,
         subjects_see_regulator: bool = False,
+        certificates: CertificateCheck | None = None,
     ) -> None:
         self._gateway = {org: _reader_public_key(k) for org, k in gateway_keys.items()}
         self._gateway_source: Callable[[str], Sequence[bytes]] | None = None
@@ -164,12 +178,20 @@ class ReadAccess:
         self.visibility = QueryVisibility(self._regulators, subjects_see_regulator)
         self._trusted = frozenset(trusted)
         self._people = people
+        self._certificates = certificates
         self._clock = clock
         self._monitor = None if monitor_token is None else f"Bearer {monitor_token}".encode()
 
-    def authenticate_operations(self, method: str, target: str, headers: Mapping[str, str]) -> None:
+    @property
+    def accepts_certificates(self) -> bool:
+        """Whether a member's client certificate (mutual TLS) is a credential here."""
+        return self._certificates is not None
+
+    def authenticate_operations(
+        self, method: str, target: str, headers: Mapping[str, str], client_cert: str | None = None
+    ) -> None:
         """Whether a request may read the operations figures: the monitor token, or any reader's credentials
-        (:meth:`authenticate`); ``UnauthenticatedError`` otherwise."""
+        (:meth:`authenticate`, a client certificate among them); ``UnauthenticatedError`` otherwise."""
         authorization = headers.get("Authorization")
         if (
             self._monitor is not None
@@ -177,7 +199,7 @@ class ReadAccess:
             and hmac.compare_digest(authorization.encode("utf-8", "replace"), self._monitor)
         ):
             return
-        self.authenticate(method, target, headers)
+        self.authenticate(method, target, headers, client_cert)
 
     def follow_gateway_keys(self, source: Callable[[str], Sequence[bytes]]) -> None:
         """Take the gateway keys from ``source`` (org → the raw keys valid now) at every read from now on: a
@@ -190,9 +212,11 @@ class ReadAccess:
             return [] if key is None else [key]
         return self._loaded.of(self._gateway_source(org))  # a key this notary cannot read verifies nothing
 
-    def authenticate(self, method: str, target: str, headers: Mapping[str, str]) -> Reader:
-        """The reader of a request with ``headers`` (a case-insensitive mapping, as the server's), or
-        ``UnauthenticatedError`` saying what is missing or wrong."""
+    def authenticate(
+        self, method: str, target: str, headers: Mapping[str, str], client_cert: str | None = None
+    ) -> Reader:
+        """The reader of a request with ``headers`` (a case-insensitive mapping, as the server's) and, over mutual
+        TLS, the PEM ``client_cert`` it presented; or ``UnauthenticatedError`` saying what is missing or wrong."""
         reader = headers.get(READER_HEADER)
         if reader is not None:
             return self._service(reader, method, target, headers)
@@ -202,9 +226,16 @@ class ReadAccess:
                 raise UnauthenticatedError("this notary accepts no login tokens; sign the request as a service")
             org, regulator = self._people(authorization)
             return Reader(f"person@{org}", org, regulator=regulator, visibility=self.visibility)
+        if client_cert is not None:
+            if self._certificates is None:
+                raise UnauthenticatedError("this notary accepts no client certificates; send a login token")
+            name, org, regulator = self._certificates(client_cert)
+            return Reader(name, org, regulator=regulator, visibility=self.visibility)
+        certificate = ", or present a member's client certificate" if self._certificates is not None else ""
         raise UnauthenticatedError(
             "the log is read by members and witnesses only: send Authorization: Bearer <login token>, or sign "
             f"the request ({READER_HEADER}, {TIME_HEADER}, {SIGNATURE_HEADER}) with a gateway or witness key"
+            f"{certificate}"
         )
 
     def _service(self, reader: str, method: str, target: str, headers: Mapping[str, str]) -> Reader:

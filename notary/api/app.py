@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ssl
+from typing import Any
+
 import uvicorn
 from fastapi import FastAPI
 
@@ -27,16 +30,35 @@ def create_app(service: NotaryService, access: ReadAccess | None = None) -> Fast
     app.include_router(tiles.router, responses=errors.error_responses(errors.READ_STATUSES, json_route=False))
     app.include_router(operations.router, responses=errors.error_responses((503,), json_route=False))
     if access is not None:  # the document says how to authenticate; an open notary asks for nothing
-        security.declare(app, [*reads.router.routes, *tiles.router.routes, *operations.router.routes])
+        routes = [*reads.router.routes, *tiles.router.routes, *operations.router.routes]
+        security.declare(app, routes, certificates=access.accepts_certificates)
     return app
 
 
-def run(settings: NotarySettings, host: str, port: int, access: ReadAccess | None = None) -> None:
+def run(
+    settings: NotarySettings,
+    host: str,
+    port: int,
+    access: ReadAccess | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+) -> None:
     """Serve a notary built from ``settings`` until interrupted, its checkpoint and anchor loops running; reads
-    checked by ``access`` when given (``create_app``)."""
+    checked by ``access`` when given (``create_app``). With ``ssl_context`` (``network.logsetup.notary_tls``) it
+    serves HTTPS and hands each connection's client certificate to ``access`` (``tlspeer``)."""
     service = NotaryService(settings)
     service.start()
     try:
-        uvicorn.run(create_app(service, access), host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(create_app(service, access), host=host, port=port, log_level="warning", access_log=False,
+                    **tls_options(ssl_context))  # fmt: skip
     finally:
         service.stop()
+
+
+def tls_options(ssl_context: ssl.SSLContext | None) -> dict[str, Any]:
+    """uvicorn's options serving HTTPS with ``ssl_context`` and the client certificate in each request's scope
+    (``tlspeer.PeerCertificateH11``); none for plain HTTP."""
+    if ssl_context is None:
+        return {}
+    from notary.api.tlspeer import PeerCertificateH11
+
+    return {"http": PeerCertificateH11, "ssl_context_factory": lambda _config, _default: ssl_context}

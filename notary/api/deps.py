@@ -27,7 +27,15 @@ async def reader(request: Request) -> Reader | None:
     if access is None:
         return None
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return access.authenticate(request.method, target, request.headers)
+    return access.authenticate(request.method, target, request.headers, client_certificate(request))
+
+
+def client_certificate(request: Request) -> str | None:
+    """The PEM client certificate the request's TLS connection presented (the ASGI TLS extension's
+    ``client_cert_chain``, which ``notary.api.tlspeer`` fills in), or None."""
+    tls = (request.scope.get("extensions") or {}).get("tls") or {}
+    chain = tls.get("client_cert_chain") or ()
+    return str(chain[0]) if chain else None
 
 
 #: Who reads (``notary.readauth``): 401 before the route runs when the credentials are missing or wrong.

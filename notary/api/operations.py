@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
 from notary.api import errors
-from notary.api.deps import Service
+from notary.api.deps import Service, client_certificate
 from notary.api.schemas import Health
 from notary.readauth import ReadAccess, UnauthenticatedError
 
@@ -25,7 +25,7 @@ def _check(request: Request) -> None:
     access: ReadAccess | None = request.app.state.access
     if access is not None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        access.authenticate_operations(request.method, target, request.headers)
+        access.authenticate_operations(request.method, target, request.headers, client_certificate(request))
 
 
 @router.get(

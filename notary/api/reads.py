@@ -5,11 +5,13 @@ When the app authenticates reads (``notary.readauth``), every route here needs a
 credentials (401 without), and an event's receipt, entry, evidence and inclusion proof by event id are for its
 parties (caller and provider org), regulators and trusted readers only: anyone else gets the 404 of a missing
 event, so the answer does not even tell that the event exists. ``/v1/gaps`` answers each reader with its own
-org's gateways only (all of them for regulators and trusted readers)."""
+org's gateways only (all of them for regulators and trusted readers). ``/v1/events`` lists the events of the
+reader's own org (every org's, or one named org's, for regulators and trusted readers; another org's is 403)."""
 
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -23,6 +25,7 @@ from notary.api.schemas import (
     CheckpointPage,
     ConsistencyProof,
     Entry,
+    EventPage,
     Evidence,
     Gaps,
     InclusionProof,
@@ -31,11 +34,14 @@ from notary.api.schemas import (
 from notary.errors import MalformedError, NotFoundError
 from notary.event import gateway_org, parse_entry
 from notary.event import parties as event_parties
+from notary.readauth import ForbiddenReadError
 from notary.storage.base import CheckpointRow, EntryRow, NotaryStorage
 
 router = APIRouter(tags=["read"])
 
 MAX_PAGE = 1000
+#: Entries ``/v1/events`` reads at most per request (the notary keeps no index by org: it scans the log).
+MAX_SCAN = 4096
 
 
 def _b64(data: bytes) -> str:
@@ -95,6 +101,59 @@ def entry(service: Service, reader: Caller, event_id: str) -> dict[str, Any]:
         "leaf_hash": _b64(service.suite.tree.leaf(row.data)),
         "event": parse_entry(row.data),
     }
+
+
+@router.get("/v1/events", response_model=EventPage, summary="The events of the reader's org, a page at a time")
+def events(
+    service: Service,
+    reader: Caller,
+    start: Annotated[int, Query(alias="from", ge=0, lt=2**63)] = 0,
+    org: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    since_ms: Annotated[int | None, Query(ge=0, lt=2**63)] = None,
+    own: bool = False,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
+) -> dict[str, Any]:
+    """The events from index ``from`` on whose parties include the reader's org (``notary.event.parties``, as for
+    ``/v1/entries/{event}``), or ``org`` for regulators and trusted readers (every event without it); a member
+    asking for another org gets 403. ``own``: the reader's own org's events, whoever reads (a regulator's own
+    calls). ``since_ms``: only events whose ``time_ms`` is at least that. The log is
+    scanned, :data:`MAX_SCAN` entries at most per request: a page may hold fewer than ``limit`` events, even
+    none, with ``next`` to go on from."""
+    everyone = reader is None or reader.may_read_bundles()
+    if reader is not None and not everyone and org not in (None, reader.org):
+        raise ForbiddenReadError(f"{reader.name} lists the events of its own org ({reader.org}), not of {org}")
+    if own and reader is not None:
+        if org not in (None, reader.org):
+            raise MalformedError(f"own=true lists {reader.org}'s events: give no other org")
+        org = reader.org
+    wanted = org if org is not None or everyone else None if reader is None else reader.org
+    visibility = None if reader is None else reader.visibility
+    end = min(service.sequencer.size, start + MAX_SCAN)
+    found: list[dict[str, Any]] = []
+    index = start
+    for index, data in enumerate(service.store.entries(start, end - start) if start < end else [], start):
+        event = json.loads(data)  # canonical, valid: checked when sequenced
+        if wanted is not None and wanted not in event_parties(event, visibility):
+            continue
+        if since_ms is not None and event["time_ms"] < since_ms:
+            continue
+        found.append(
+            {
+                "index": index,
+                "event_id": event["event_id"],
+                "time_ms": event["time_ms"],
+                "caller_org": event["caller_org"],
+                "provider_org": event["provider_org"],
+                "decision": event["decision"],
+                "status": event["status"],
+            }
+        )
+        if len(found) == limit:
+            break
+    else:
+        index = end - 1
+    following = index + 1
+    return {"events": found, "next": following if following < service.sequencer.size else None}
 
 
 @router.get(

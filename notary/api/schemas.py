@@ -62,6 +62,23 @@ class Entry(_Body):
     event: dict[str, Any] = Field(description="The event, parsed from the entry")
 
 
+class EventRow(_Body):
+    """One event of a listing: where it is in the log and who its parties are."""
+
+    index: int = Field(description="The event's leaf index")
+    event_id: str
+    time_ms: int
+    caller_org: str
+    provider_org: str
+    decision: str
+    status: int | None
+
+
+class EventPage(_Body):
+    events: list[EventRow] = Field(description="The events of the page the reader may read, in index order")
+    next: int | None = Field(description="``from`` for the next page; null when the scan reached the log's end")
+
+
 class InclusionProof(_Body):
     index: int
     size: int = Field(description="The size of the published checkpoint proven against")

@@ -7,11 +7,14 @@ The credentials are those ``notary.readauth`` accepts, as ``components.securityS
   explorer's);
 - ``reader``, ``readTime``, ``readSignature``: a service's signed read, three headers that go together (one
   security requirement naming the three: OpenAPI's "and");
-- ``monitor``: ``Authorization: Bearer <notary/monitor.token>``, for the operations figures only.
+- ``monitor``: ``Authorization: Bearer <notary/monitor.token>``, for the operations figures only;
+- ``memberCertificate`` (OpenAPI's ``mutualTLS``), when the access takes client certificates: a member's identity
+  certificate presented in the TLS handshake of a notary served over HTTPS (``notary serve --tls-cert``).
 
 Each operation then names the requirements it accepts, any one of which is enough (OpenAPI's "or"):
 
-- every route that depends on ``deps.Caller`` (the JSON reads, the checkpoint, the tiles): a login or a signed read;
+- every route that depends on ``deps.Caller`` (the JSON reads, the checkpoint, the tiles): a login, a signed read
+  or, where accepted, a member's certificate;
 - ``/metrics``: those or the monitor token;
 - ``/healthz``: the same, or nothing at all (``{}``): without credentials it answers liveness only;
 - ``POST /v1/batches``: none here. A batch is authenticated by its own signature, over the body, in the
@@ -38,6 +41,7 @@ READER: Final = "reader"
 READ_TIME: Final = "readTime"
 READ_SIGNATURE: Final = "readSignature"
 MONITOR: Final = "monitor"
+CERTIFICATE: Final = "memberCertificate"
 
 _SIGNED = (
     f"A service's signed read: `{READER_HEADER}`, `{TIME_HEADER}` and `{SIGNATURE_HEADER}` together, the signature "
@@ -80,6 +84,14 @@ SCHEMES: Final[dict[str, dict[str, Any]]] = {
     },
 }
 
+#: Declared only by a notary whose access takes client certificates (``ReadAccess.accepts_certificates``).
+CERTIFICATE_SCHEME: Final[dict[str, Any]] = {
+    "type": "mutualTLS",
+    "description": "A member's identity certificate (issued by a member CA, clientAuth), presented in the TLS "
+    "handshake of a notary served over HTTPS: the firm reads as with a login token; the regulator's people with "
+    "the regulator role, and its services' certificates, as the regulator",
+}
+
 Requirement = dict[str, list[str]]
 #: A person's login, or a service's signed read.
 READS: Final[list[Requirement]] = [{LOGIN: []}, {READER: [], READ_TIME: [], READ_SIGNATURE: []}]
@@ -93,29 +105,31 @@ def _depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
     return any(d.call is call or _depends_on(d, call) for d in dependant.dependencies)
 
 
-def requirements(route: APIRoute) -> list[Requirement] | None:
-    """The security requirements of ``route`` when reads are authenticated; ``None`` for one that takes no
-    reader's credentials."""
+def requirements(route: APIRoute, certificates: bool = False) -> list[Requirement] | None:
+    """The security requirements of ``route`` when reads are authenticated (with ``certificates``, a member's
+    client certificate among them); ``None`` for one that takes no reader's credentials."""
+    extra: list[Requirement] = [{CERTIFICATE: []}] if certificates else []
     if route.endpoint is operations.health:
-        return HEALTH
+        return [*HEALTH, *extra]
     if route.endpoint is operations.metrics:
-        return FIGURES
+        return [*FIGURES, *extra]
     if _depends_on(route.dependant, deps.reader):
-        return READS
+        return [*READS, *extra]
     return None
 
 
-def declare(app: FastAPI, routes: Iterable[Any]) -> None:
-    """Make ``app``'s OpenAPI document declare :data:`SCHEMES` and, per operation of ``routes`` (the routes of
-    the routers ``app`` includes without a prefix), its :func:`requirements` (added once, to the document FastAPI
-    generates and caches)."""
+def declare(app: FastAPI, routes: Iterable[Any], certificates: bool = False) -> None:
+    """Make ``app``'s OpenAPI document declare :data:`SCHEMES` (and :data:`CERTIFICATE_SCHEME` with
+    ``certificates``) and, per operation of ``routes`` (the routes of the routers ``app`` includes without a
+    prefix), its :func:`requirements` (added once, to the document FastAPI generates and caches)."""
     generate = app.openapi
-    found = [(r, requirements(r)) for r in routes if isinstance(r, APIRoute) and r.include_in_schema]
+    found = [(r, requirements(r, certificates)) for r in routes if isinstance(r, APIRoute) and r.include_in_schema]
+    schemes = {**SCHEMES, CERTIFICATE: CERTIFICATE_SCHEME} if certificates else SCHEMES
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = generate()
-            document.setdefault("components", {})["securitySchemes"] = SCHEMES
+            document.setdefault("components", {})["securitySchemes"] = schemes
             for route, required in found:
                 if required is None:
                     continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 from typing import Any
 
@@ -17,11 +18,15 @@ START_TIMEOUT = 30.0
 class ApiServer:
     """An ASGI app served by uvicorn on loopback in a thread."""
 
-    def __init__(self, app: Any, port: int | None = None) -> None:
-        """``port``: where to serve (again, after a :meth:`stop`); a free one if None."""
+    def __init__(self, app: Any, port: int | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
+        """``port``: where to serve (again, after a :meth:`stop`); a free one if None. ``ssl_context``: serve
+        HTTPS as ``notary serve --tls-cert`` does, each connection's client certificate handed to the app."""
+        from notary.api.app import tls_options
+
         self.port = free_port() if port is None else port
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.url = f"{'http' if ssl_context is None else 'https'}://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", **tls_options(ssl_context))
+        self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         wait_until(lambda: self.server.started, "the notary API to start", START_TIMEOUT)

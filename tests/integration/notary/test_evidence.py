@@ -33,13 +33,22 @@ from cli.verify import verify
 from network.config import parse_config
 from network.consortium import init_consortium
 from network.description import ConsortiumDescription
-from network.identity import issue_identity, load_gateway_key, load_user_key, load_witness_key
+from network.identity import (
+    create_org_identity,
+    issue_identity,
+    issue_server_certificate,
+    load_gateway_key,
+    load_user_key,
+    load_witness_key,
+)
 from network.localchain import LocalChain, start_node
 from network.logins import make_token
 from network.logsetup import (
     log_origin,
     log_verifier,
+    notary_member,
     notary_settings,
+    notary_tls,
     read_access,
     roots_from_description,
     witness_name,
@@ -370,6 +379,23 @@ def test_verify_log_of_a_notary_that_authenticates_reads_takes_a_regulators_toke
         assert f"2 entries checked (your events), {size} leaves checked by hash only" in verdict
         assert "cosigned by 2/3 witnesses" in verdict or "cosigned by 3/3 witnesses" in verdict, verdict
 
+        listed = runner.invoke(verify, ["events", api.url, "--token", tokens["amy"], "--json"], env=env)
+        assert listed.exit_code == 0, listed.output
+        alphas = [e["event_id"] for e in json.loads(listed.stdout)]
+        assert own[0] in alphas and own[-1] in alphas and len(alphas) == ledger.service.sequencer.size
+        regulator = runner.invoke(verify, ["events", api.url, "--token", tokens["ivy"], "--org", "op"], env=env)
+        assert regulator.exit_code == 0, regulator.output  # op is the caller of every call logged here
+        assert f"{len(alphas)} event(s)" in regulator.output
+        nosy = runner.invoke(verify, ["events", api.url, "--token", tokens["amy"], "--org", "op"], env=env)
+        assert nosy.exit_code == 2, nosy.output
+        assert "HTTP 403" in nosy.output and "lists the events of its own org (alpha), not of op" in nosy.output
+        outsider_list = runner.invoke(verify, ["events", api.url], env=env)
+        assert outsider_list.exit_code == 2 and "HTTP 401" in outsider_list.output
+        mine = runner.invoke(verify, [*member, "--mine", "--hashes-only", "--no-state"], env=env)
+        assert mine.exit_code == 0, mine.output
+        in_tree = sum(1 for e in json.loads(listed.stdout) if e["index"] < size)
+        assert f"✓ events — {in_tree} of your entries read by id" in mine.output
+
         required = runner.invoke(verify, [*member, "--require-entries"], env=env)
         assert required.exit_code == 1, required.output
         assert required.output.startswith(f"✗ {entries_path(0, min(size, 256))} — refused (HTTP 403")
@@ -390,6 +416,154 @@ def test_verify_log_of_a_notary_that_authenticates_reads_takes_a_regulators_toke
         assert f"✗ size {size} — the leaf hashes of the level-0 tiles give root" in tampered.output
     finally:
         api.stop()
+
+
+def test_members_verify_the_log_with_their_client_certificates(ledger: Ledger, tmp_path: Path) -> None:
+    """A notary served over HTTPS takes a member's client certificate (mutual TLS) as it takes a login token: a
+    member's checks the log by hash only and lists its own events; the regulator's reads every entry; a
+    certificate of no member CA fails the handshake; none at all is 401."""
+    own = ledger.submit(2)
+    size = ledger.publish()
+    notary_org = notary_member(ledger.description).org
+    server_cert, server_key = issue_server_certificate(ledger.directory, OrgId(notary_org), PASSPHRASE)
+    context = notary_tls(ledger.directory, ledger.description, server_cert, server_key, PASSPHRASE)
+    certs = {}
+    for name, (org, role) in {"cat": ("alpha", "compliance"), "reg-ivy": ("reg", "regulator")}.items():
+        roles = ledger.description.member(org).roles
+        msp = issue_identity(ledger.directory, OrgId(org), name, PASSPHRASE, role=role, org_roles=roles)
+        certs[name] = [
+            "--cert", str(msp / "signcerts" / "cert.pem"), "--key", str(msp / "keystore" / "key.pem"),
+        ]  # fmt: skip
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_bytes(PASSPHRASE)
+    api = ApiServer(create_app(ledger.service, read_access(ledger.directory, ledger.description)), ssl_context=context)
+    try:
+        assert api.url.startswith("https://")
+        runner = CliRunner()
+        env = {"CONSORTIUM_TOKEN": None, "CONSORTIUM_PASSPHRASE": None}
+        command = ["log", api.url, "--consortium", str(ledger.consortium_file), "--no-chain", "--no-state"]
+        key = ["--passphrase-file", str(passphrase)]
+        member = runner.invoke(verify, [*command, *certs["cat"], *key, "--event", own[-1]], env=env)
+        assert member.exit_code == 0, member.output
+        assert "- entries — NOT checked: not readable with this credential (HTTP 403" in member.output
+        assert f"verified BY HASH ONLY: tree of size {size}" in member.output
+        assert "✓ events — 1 of your entries read by id" in member.output
+
+        regulator = runner.invoke(verify, [*command, *certs["reg-ivy"], *key, "--require-entries"], env=env)
+        assert regulator.exit_code == 0, regulator.output
+        assert f"✓ entries — {size} entries" in regulator.output
+
+        listed = runner.invoke(
+            verify,
+            ["events", api.url, "--consortium", str(ledger.consortium_file), *certs["cat"], *key, "--json"],
+            env=env,
+        )
+        assert listed.exit_code == 0, listed.output
+        assert {e["provider_org"] for e in json.loads(listed.stdout)} == {"alpha"}
+        assert own[-1] in [e["event_id"] for e in json.loads(listed.stdout)]
+
+        anonymous = runner.invoke(verify, command, env=env)
+        assert anonymous.exit_code == 2, anonymous.output
+        assert "HTTP 401 for checkpoint" in anonymous.output and "--cert and --key over https" in anonymous.output
+
+        stranger_root = tmp_path / "stranger"
+        create_org_identity(stranger_root, OrgId("alpha"), "Alpha, forged", PASSPHRASE)  # a CA of no member
+        stranger = issue_identity(stranger_root, OrgId("alpha"), "eve", PASSPHRASE)
+        stranger_cert = [
+            "--cert",
+            str(stranger / "signcerts" / "cert.pem"),
+            "--key",
+            str(stranger / "keystore" / "key.pem"),
+        ]
+        forged = runner.invoke(verify, [*command, *stranger_cert, *key], env=env)
+        assert forged.exit_code == 2, forged.output
+        assert "refuses this credential the log, nothing was verified: " in forged.output, forged.output
+        assert "client certificate no member CA issued" in forged.output or "UNKNOWN_CA" in forged.output
+        assert "✓" not in forged.output
+
+        plain = runner.invoke(verify, [*command[:1], ledger.api.url, *command[2:], *certs["cat"], *key], env=env)
+        assert plain.exit_code == 2 and "--cert, --key and --ca are for an https URL" in plain.output
+    finally:
+        api.stop()
+
+
+class CheckpointProxy:
+    """Serves the notary's log, but ``checkpoint`` as ``note``: a log that went back to an earlier checkpoint
+    it signed (and its witnesses cosigned) and serves it again."""
+
+    def __init__(self, upstream: str, note: bytes) -> None:
+        class Handler(QuietHandler):
+            def do_GET(self) -> None:
+                if self.path == "/checkpoint":
+                    status, body = 200, note
+                else:
+                    response = httpx.get(upstream + self.path, timeout=30)
+                    status, body = response.status_code, response.content
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.http = LocalHTTPServer(Handler)
+        self.url = self.http.url
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def test_verify_log_keeps_the_checkpoint_verified_and_refuses_a_log_that_went_back(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """First use at an earlier checkpoint, then the log grown (a consistency proof), then the earlier checkpoint
+    served again (a rollback: refused, the state kept, the refused note kept); a damaged state file; --no-state."""
+    ledger.submit(3)
+    earlier = ledger.publish()
+    ledger.submit(2)
+    later = ledger.publish()
+    row = ledger.service.store.checkpoint(earlier)
+    assert row is not None and row.cosigned is not None
+    state = tmp_path / "state" / "log.json"
+    command = ["log", "--consortium", str(ledger.consortium_file), "--no-chain", "--state", str(state)]
+    runner = CliRunner()
+    env = {"CONSORTIUM_TOKEN": None}
+    proxy = CheckpointProxy(ledger.api.url, row.cosigned)
+    try:
+        first = runner.invoke(verify, [command[0], proxy.url, *command[1:]], env=env)
+        assert first.exit_code == 0, first.output
+        assert f"- consistency — first use: no checkpoint verified before in {state}" in first.output
+        assert f"checkpoint of size {earlier} kept in {state}" in first.output
+
+        grown = runner.invoke(verify, [command[0], ledger.api.url, *command[1:]], env=env)
+        assert grown.exit_code == 0, grown.output
+        assert f"✓ consistency — extends the checkpoint verified before (size {earlier}, root " in grown.output
+        assert "consistency proof of" in grown.output
+        assert f"checkpoint of size {later} kept in {state}" in grown.output
+        kept = state.read_bytes()
+
+        back = runner.invoke(verify, [command[0], proxy.url, *command[1:]], env=env)
+    finally:
+        proxy.close()
+    assert back.exit_code == 1, back.output
+    assert f"✗ consistency — the log went back: its checkpoint (size {earlier}, root " in back.output
+    assert f"  verified before: size {later}, root " in back.output and f"kept in {state})" in back.output
+    assert f"  the log now:     size {earlier}, root {row.root.hex()}" in back.output
+    assert "REFUSED (rollback): the state file is unchanged" in back.output
+    assert state.read_bytes() == kept
+    refused = [p for p in state.parent.iterdir() if p.name.startswith(f"log.json.refused-{earlier}-")]
+    assert len(refused) == 1 and refused[0].read_bytes() == row.cosigned
+
+    state.write_bytes(kept[: len(kept) // 2])
+    damaged = runner.invoke(verify, [command[0], ledger.api.url, *command[1:]], env=env)
+    assert damaged.exit_code == 2, damaged.output
+    assert f"the state file {state} is not a checkpoint verified before: not JSON" in damaged.output
+    assert "nothing was verified" in damaged.output and "✓" not in damaged.output
+    assert state.read_bytes() == kept[: len(kept) // 2]
+
+    skipped = runner.invoke(verify, [command[0], ledger.api.url, *command[1:4], "--no-state"], env=env)
+    assert skipped.exit_code == 0, skipped.output
+    assert "- consistency — not checked (--no-state)" in skipped.output and "kept in" not in skipped.output
+    both = runner.invoke(verify, [command[0], ledger.api.url, *command[1:], "--no-state"], env=env)
+    assert both.exit_code == 2 and "--state and --no-state contradict each other" in both.output
 
 
 class TamperingProxy:

@@ -8,7 +8,7 @@ in with a bearer token, checked by a stand-in of the network's login check (``Be
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,14 @@ def person(authorization: str) -> tuple[str, bool]:
     return parts[1], parts[2:] == ["regulator"]
 
 
+def certificate(pem: str) -> tuple[str, str, bool]:
+    """A stand-in of the network's client certificate check: ``cert:<name>@<org>[:regulator]``."""
+    parts = pem.split(":")
+    if parts[0] != "cert" or len(parts) < 2 or "@" not in parts[1]:
+        raise UnauthenticatedError("client certificate refused: unknown_issuer: not a member's")
+    return parts[1], parts[1].partition("@")[2], parts[2:] == ["regulator"]
+
+
 class Readers:
     """The app with one sequenced event, and the keys of every org and of the witness ``alpha``."""
 
@@ -74,6 +82,7 @@ class Readers:
             clock=lambda: NOW,
             monitor_token=MONITOR_TOKEN,
             subjects_see_regulator=subjects_see_regulator,
+            certificates=certificate,
         )
         self.client = TestClient(create_app(self.service, self.access))
 
@@ -394,3 +403,188 @@ def test_gateway_keys_followed_from_a_source_change_at_once(readers: Readers) ->
     assert readers.signed("jinghua-sec/gw", path) == 401
     assert readers.signed("shuzhi-tech/gw-1", path) == 401  # no key on the source, whatever consortium.json says
     assert readers.signed("alpha/witness", f"/v1/entries/{EVENT}") == 404  # witnesses keep their fixed keys
+
+
+# -- listing a firm's events -------------------------------------------------------------------------------------
+
+
+def _listed(r: Readers, path: str, reader: str | None = None, token: str | None = None) -> tuple[int, list[str]]:
+    """Status and event ids of ``GET path`` signed by ``reader`` or with ``token``."""
+    if reader is not None:
+        org, _, name = reader.partition("/")
+        key = r.witness_key if name == "witness" else r.keys[org]
+        response = r.client.get(path, headers=sign_read(reader, key, "GET", path, NOW))
+    else:
+        response = r.client.get(path, headers={} if token is None else {"Authorization": f"Bearer {token}"})
+    if response.status_code != 200:
+        return response.status_code, []
+    return 200, [e["event_id"] for e in response.json()["events"]]
+
+
+def _more_events(r: Readers) -> None:
+    """Three more events, ``time_ms`` one second apart after the first event's: e-2 other-firm → shuzhi-tech, e-3
+    jinghua-sec → other-firm (recorded by other-firm's gateway), e-4 a call of the regulator csrc."""
+    base = int(NOW * 1000)
+    for gateway, made in (
+        ("shuzhi-tech/gw-1", [event(event_id="e-2", caller_org="other-firm", gateway_seq=2, time_ms=base + 1000)]),
+        (
+            "other-firm/gw-2",
+            [
+                event(
+                    event_id="e-3",
+                    provider_org="other-firm",
+                    gateway_id="other-firm/gw-2",
+                    gateway_seq=1,
+                    time_ms=base + 2000,
+                )
+            ],
+        ),
+        ("shuzhi-tech/gw-1", [event(event_id="e-4", caller_org="csrc", gateway_seq=3, time_ms=base + 3000)]),
+    ):
+        body, headers = batch_request(gateway, made, r.keys[gateway.partition("/")[0]])
+        signature = base64.b64decode(headers["Consortium-Signature"])
+        r.service.sequencer.submit(headers["Consortium-Gateway"], body, signature)
+
+
+def test_each_firm_lists_its_own_events_and_the_regulator_every_firms(readers: Readers) -> None:
+    _more_events(readers)
+    path = "/v1/events"
+    assert _listed(readers, path, "jinghua-sec/gw") == (200, [EVENT, "e-3"])
+    assert _listed(readers, path, "shuzhi-tech/gw-1") == (200, [EVENT, "e-2", "e-4"])
+    assert _listed(readers, path, "other-firm/gw") == (200, ["e-2", "e-3"])
+    assert _listed(readers, path, "op/gw-1") == (200, [])  # the operator is no party to any
+    assert _listed(readers, path, "alpha/witness") == (200, [])
+    assert _listed(readers, path, token="person:other-firm") == (200, ["e-2", "e-3"])
+    assert _listed(readers, path, token="person:jinghua-sec") == (200, [EVENT, "e-3"])
+    every = [EVENT, "e-2", "e-3", "e-4"]
+    assert _listed(readers, path, "csrc/audit") == (200, every)
+    assert _listed(readers, path, token="person:csrc:regulator") == (200, every)
+    assert _listed(readers, path, "op/explorer") == (200, every)
+    assert _listed(readers, f"{path}?org=other-firm", "csrc/audit") == (200, ["e-2", "e-3"])
+    assert _listed(readers, f"{path}?org=other-firm", token="person:csrc:regulator") == (200, ["e-2", "e-3"])
+    assert _listed(readers, f"{path}?org=jinghua-sec", "jinghua-sec/gw") == (200, [EVENT, "e-3"])
+    # own=true: the reader's own firm's, the regulator's too (verify log --mine)
+    assert _listed(readers, f"{path}?own=true", "csrc/audit") == (200, ["e-4"])
+    assert _listed(readers, f"{path}?own=true", token="person:csrc:regulator") == (200, ["e-4"])
+    assert _listed(readers, f"{path}?own=true", "other-firm/gw") == (200, ["e-2", "e-3"])
+    assert _listed(readers, f"{path}?own=true&org=other-firm", "csrc/audit")[0] == 400
+
+
+def test_a_firm_cannot_list_another_firms_events(readers: Readers) -> None:
+    path = "/v1/events?org=jinghua-sec"
+    for reader in ("other-firm/gw", "op/gw-1", "alpha/witness"):
+        assert _listed(readers, path, reader) == (403, []), reader
+    assert _listed(readers, path, token="person:other-firm") == (403, [])
+    response = readers.client.get(path, headers={"Authorization": "Bearer person:other-firm"})
+    assert (
+        response.json()["error"] == "person@other-firm lists the events of its own org (other-firm), not of jinghua-sec"
+    )
+    assert _listed(readers, "/v1/events")[0] == 401  # an outsider
+    assert _listed(readers, "/v1/events", token="not-a-token")[0] == 401
+
+
+def test_events_page_by_index_and_filter_by_time(readers: Readers) -> None:
+    _more_events(readers)
+    first = readers.client.get("/v1/events?limit=1", headers={"Authorization": "Bearer person:csrc:regulator"})
+    row = {
+        "index": 0,
+        "event_id": EVENT,
+        "time_ms": int(NOW * 1000),
+        "caller_org": "jinghua-sec",
+        "provider_org": "shuzhi-tech",
+        "decision": "allow",
+        "status": 200,
+    }
+    assert first.json() == {"events": [row], "next": 1}
+    pages, start = [], 0
+    while start is not None:
+        path = f"/v1/events?from={start}&limit=1"
+        body = readers.client.get(
+            path, headers=sign_read("other-firm/gw", readers.keys["other-firm"], "GET", path, NOW)
+        )
+        pages.append([e["event_id"] for e in body.json()["events"]])
+        start = body.json()["next"]
+    assert pages == [["e-2"], ["e-3"], []]  # the last page scanned the log's end and found none
+    since = f"/v1/events?since_ms={int(NOW * 1000) + 2000}"
+    assert _listed(readers, since, token="person:csrc:regulator") == (200, ["e-3", "e-4"])
+    assert _listed(readers, "/v1/events?from=99", "csrc/audit") == (200, [])
+
+
+def test_the_listing_scans_a_bounded_window_per_request(readers: Readers, monkeypatch: pytest.MonkeyPatch) -> None:
+    from notary.api import reads
+
+    _more_events(readers)
+    monkeypatch.setattr(reads, "MAX_SCAN", 2)
+    body = readers.client.get("/v1/events", headers={"Authorization": "Bearer person:other-firm"}).json()
+    assert ([e["event_id"] for e in body["events"]], body["next"]) == (["e-2"], 2)
+    body = readers.client.get("/v1/events?from=2", headers={"Authorization": "Bearer person:other-firm"}).json()
+    assert ([e["event_id"] for e in body["events"]], body["next"]) == (["e-3"], None)
+
+
+# -- members' client certificates (mutual TLS) -------------------------------------------------------------------
+
+
+def over_tls(r: Readers, client_cert: str | None) -> TestClient:
+    """The app as a TLS server hands it requests: the connection's client certificate in the scope's TLS
+    extension (what ``notary.api.tlspeer`` adds; the handshake itself is in the integration tests)."""
+    app = create_app(r.service, r.access)
+
+    async def with_tls(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            chain = [] if client_cert is None else [client_cert]
+            scope = {**scope, "extensions": {**scope.get("extensions", {}), "tls": {"client_cert_chain": chain}}}
+        await app(scope, receive, send)
+
+    return TestClient(with_tls)
+
+
+def test_a_members_client_certificate_reads_as_its_firm(readers: Readers) -> None:
+    party = over_tls(readers, "cert:amy@jinghua-sec")
+    other = over_tls(readers, "cert:bob@other-firm")
+    regulator = over_tls(readers, "cert:ivy@csrc:regulator")
+    for path in EVENT_READS:
+        assert party.get(path).status_code == 200, path
+        assert other.get(path).status_code == 404, path  # the 404 of a missing event, as for a token
+        assert regulator.get(path).status_code == 200, path
+    for path in MEMBER_READS:
+        assert other.get(path).status_code == 200, path
+    assert set(other.get("/healthz").json()) > {"ok"}  # the figures, as to any authenticated reader
+    assert other.get("/metrics").status_code == 200
+    assert over_tls(readers, "self-signed").get("/metrics").status_code == 401
+    assert party.get("/tile/entries/000.p/1").status_code == 403
+    assert regulator.get("/tile/entries/000.p/1").status_code == 200
+    assert [e["event_id"] for e in party.get("/v1/events").json()["events"]] == [EVENT]
+    assert other.get("/v1/events").json()["events"] == []
+    refused = other.get("/v1/events?org=jinghua-sec")
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "bob@other-firm lists the events of its own org (other-firm), not of jinghua-sec"
+
+
+def test_a_certificate_the_check_refuses_is_401_and_no_certificate_is_no_credential(readers: Readers) -> None:
+    refused = over_tls(readers, "self-signed").get(EVENT_READS[0])
+    assert refused.status_code == 401
+    assert refused.json()["error"] == "client certificate refused: unknown_issuer: not a member's"
+    anonymous = over_tls(readers, None).get(EVENT_READS[0])
+    assert anonymous.status_code == 401
+    assert "or present a member's client certificate" in anonymous.json()["error"]
+
+
+def test_credentials_in_headers_come_before_the_certificate(readers: Readers) -> None:
+    client = over_tls(readers, "cert:bob@other-firm")
+    path = EVENT_READS[0]
+    assert client.get(path).status_code == 404
+    assert client.get(path, headers={"Authorization": "Bearer person:jinghua-sec"}).status_code == 200
+    assert client.get(path, headers={"Authorization": "Bearer broken"}).status_code == 401
+
+
+def test_a_notary_that_takes_no_certificates_says_so(tmp_path: Path) -> None:
+    r = Readers(tmp_path)
+    try:
+        r.access = ReadAccess(
+            gateway_keys={}, witness_keys={}, regulators={"csrc"}, trusted=(), people=person, clock=lambda: NOW
+        )
+        response = over_tls(r, "cert:amy@jinghua-sec").get(EVENT_READS[0])
+        assert response.status_code == 401
+        assert response.json()["error"] == "this notary accepts no client certificates; send a login token"
+    finally:
+        r.service.stop()
