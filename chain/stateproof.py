@@ -198,7 +198,8 @@ def verify_account_proof(state_root: bytes, address: bytes, slots: Sequence[int]
             _data(answer.get("codeHash"), "codeHash", 32),
         )
         if leaf is None:
-            if claimed[:2] != (0, 0) or claimed[2] not in (ZERO_HASH, EMPTY_TRIE_ROOT):
+            absent_hashes = claimed[2] in (ZERO_HASH, EMPTY_TRIE_ROOT) and claimed[3] in (ZERO_HASH, EMPTY_CODE_HASH)
+            if claimed[:2] != (0, 0) or not absent_hashes:
                 raise MalformedError("the proof shows no such account, yet the answer gives it a state")
             account = (0, 0, EMPTY_TRIE_ROOT, EMPTY_CODE_HASH)
         else:

@@ -19,6 +19,7 @@ from eth_account import Account
 from chain.backend import RpcBackend
 from chain.contracts import GrantStatus, KeyKind
 from chain.contracts.proven import ProvenState
+from chain.errors import RpcAnswerError
 from chain.ids import AssetKind, OrgId, Role
 from chain.lightclient import block_at, follow, trust_genesis
 from cli.main import cli
@@ -113,6 +114,15 @@ def test_proven_records_are_what_the_contracts_answer(world: World) -> None:
         "later": GrantStatus.NOT_YET_VALID,
     }
     assert state.grant(b"\x42" * 32) is None
+
+
+def test_a_batch_answers_in_the_order_asked_and_an_error_raises(world: World) -> None:
+    rpc = RpcBackend(world.node.server.url)
+    numbers = rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in (3, 1, 2)])
+    assert [int(b["number"], 16) for b in numbers] == [3, 1, 2]
+    assert rpc.batch([]) == []
+    with pytest.raises(RpcAnswerError, match="no_such_method"):
+        rpc.batch([("eth_blockNumber", []), ("no_such_method", [])])
 
 
 def run(*args: str) -> Any:
