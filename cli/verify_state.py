@@ -193,60 +193,35 @@ def _hex(data: bytes) -> str:
     return "0x" + data.hex()
 
 
-def _member_json(info: MemberInfo | None) -> Any:
-    if info is None:
-        return None
-    return {
-        "org": info.org, "name": info.name, "roles": [r.lower() for r in info.roles.names()],
-        "status": info.status.name.lower(), "cert_fingerprint": _hex(info.cert_fingerprint),
-        "accounts": list(info.accounts), "admitted_at": info.admitted_at,
-    }  # fmt: skip
-
-
 def _keys_json(keys: ProvenKeys) -> Any:
+    from cli._common import _plain
+
     return {
         "org": keys.org,
         "status": keys.status.name.lower(),
-        "records": [
-            {
-                "index": r.index,
-                "kind": r.kind.name.lower().replace("_", "-"),
-                "value": _hex(r.value),
-                "valid_from": r.valid_from,
-                "valid_until": r.valid_until,
-                "state": r.state.name.lower(),
-                "added_at": r.added_at,
-                "ended_by": r.ended_by,
-                "counts": keys.counts(r),
-            }
-            for r in keys.records
-        ],
+        "records": [{**_plain(r), "counts": keys.counts(r)} for r in keys.records],
     }
 
 
 def _grant_json(proven: ProvenGrant | None) -> Any:
     from chain.contracts.grants import GrantInfo
+    from cli._common import _plain
 
     if proven is None:
         return None
-    g = proven.grant
-    common = {
-        "asset": g.asset, "grantor": g.grantor, "created_at": g.created_at, "revoked_at": g.revoked_at,
-        "revoke_reason": g.revoke_reason, "owner_epoch": g.owner_epoch, "current": proven.current, "at": proven.at,
+    return {
+        **_plain(proven.grant),
+        "private": not isinstance(proven.grant, GrantInfo),
+        "current": proven.current,
+        "at": proven.at,
         "check": None if proven.status is None else proven.status.name.lower(),
-    }  # fmt: skip
-    if isinstance(g, GrantInfo):
-        return {
-            "private": False, "grantee": g.grantee, "purpose": g.purpose, "not_before": g.not_before,
-            "expires_at": g.expires_at, "quota": g.quota, **common,
-        }  # fmt: skip
-    return {"private": True, "key": _hex(g.key), "commitment": _hex(g.commitment), **common}
+    }
 
 
 def _report(
     header: VerifiedHeader, start_text: str, state: ProvenState, results: dict[str, dict[str, Any]], as_json: bool
 ) -> None:
-    from cli._common import iso
+    from cli._common import _plain, iso
 
     resume = f"{header.number}:{_hex(header.hash)}"
     if as_json:
@@ -264,13 +239,14 @@ def _report(
                         "validators_next": [_hex(a) for a in header.validators],
                     },
                     "start": start_text,
-                    "members": {org: _member_json(m) for org, m in results["members"].items()},
+                    "members": {org: _plain(m) for org, m in results["members"].items()},
                     "keys": {org: _keys_json(k) for org, k in results["keys"].items()},
                     "grants": {gid: _grant_json(g) for gid, g in results["grants"].items()},
                     "proven_slots": state.proven_slots,
                     "trusted_block": resume,
                 },
                 indent=2,
+                ensure_ascii=False,
             )
         )
         return
