@@ -171,7 +171,12 @@ def _headers(
     else:
         first = lightclient.trust_header(lightclient.block_at(rpc, start[0]), *start)
         text = f"block {first.number} is the trusted 0x{first.hash.hex()}"
-    target = int(str(rpc.request("eth_blockNumber", [])), 16) if block is None else block
+    head = int(str(rpc.request("eth_blockNumber", [])), 16)
+    target = head if block is None else block
+    if target > head:
+        _unusable(f"block {target} is beyond the node's head, block {head}")
+    if target < first.number:
+        _unusable(f"block {target} is before the trusted block {first.number}: give an earlier --trusted-block")
     bar = tqdm(total=max(0, target - first.number), unit="header", file=sys.stderr, disable=None)
 
     def progress(done: int, _total: int) -> None:

@@ -148,6 +148,8 @@ def test_the_command_proves_members_keys_and_grants(world: World) -> None:
     assert data["verified"] is True and data["start"] == f"block {resume.split(':')[0]} is the trusted {resume[-66:]}"
     assert data["grants"][grant]["check"] == "allowed" and data["grants"][grant]["grantee"] == "beta"
     assert data["proven_slots"] > 0
+    earlier = run("--consortium", str(world.description), "--trusted-block", resume, "--block", "1")
+    assert earlier.exit_code == 2 and "before the trusted block" in earlier.output
 
 
 def test_the_command_refuses_a_genesis_of_other_validators_and_a_wrong_trusted_hash(world: World) -> None:
@@ -160,6 +162,8 @@ def test_the_command_refuses_a_genesis_of_other_validators_and_a_wrong_trusted_h
 
 
 def test_unusable_input_is_exit_status_2(world: World, tmp_path: Path) -> None:
+    beyond = run("--consortium", str(world.description), "--block", "100000")
+    assert beyond.exit_code == 2 and "block 100000 is beyond the node's head, block " in beyond.output
     bad = run("--consortium", str(world.description), "--grant", "0x12")
     assert bad.exit_code == 2 and "not a 0x-prefixed 32-byte grant id" in bad.output
     other = json.loads(world.description.read_text())
