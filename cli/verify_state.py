@@ -175,6 +175,8 @@ def _headers(
     target = head if block is None else block
     if target > head:
         _unusable(f"block {target} is beyond the node's head, block {head}")
+    if target == 0 and start is None:
+        _unusable("block 0 carries no seals (block 1's parent link is what proves it): prove block 1 or later")
     if target < first.number:
         _unusable(f"block {target} is before the trusted block {first.number}: give an earlier --trusted-block")
     bar = tqdm(total=max(0, target - first.number), unit="header", file=sys.stderr, disable=None)

@@ -164,6 +164,8 @@ def test_the_command_refuses_a_genesis_of_other_validators_and_a_wrong_trusted_h
 def test_unusable_input_is_exit_status_2(world: World, tmp_path: Path) -> None:
     beyond = run("--consortium", str(world.description), "--block", "100000")
     assert beyond.exit_code == 2 and "block 100000 is beyond the node's head, block " in beyond.output
+    genesis = run("--consortium", str(world.description), "--block", "0")
+    assert genesis.exit_code == 2 and "block 0 carries no seals" in genesis.output
     bad = run("--consortium", str(world.description), "--grant", "0x12")
     assert bad.exit_code == 2 and "not a 0x-prefixed 32-byte grant id" in bad.output
     other = json.loads(world.description.read_text())
