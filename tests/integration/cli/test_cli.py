@@ -577,8 +577,11 @@ def test_verify_state_proves_records_through_a_node_trusting_only_consortium_jso
     proven = node.json("verify", "state", "--consortium", description, "--chain-url", node.url, *args)
     assert proven["verified"] is True and len(proven["block"]["sealed_by"]) >= 3, proven["block"]
     assert proven["start"] == "block 0 names the 4 founding validator(s) of consortium.json"
-    members = {m["org"]: m for m in node.json("member", "list")}
-    assert proven["members"]["yanshan-sec"] == members["yanshan-sec"]
+    published = {m["org"]: m for m in json.loads(Path(description).read_text(encoding="utf-8"))["members"]}
+    member = proven["members"]["yanshan-sec"]
+    assert (member["status"], set(member["roles"])) == ("active", FOUNDERS["yanshan-sec"])
+    assert member["accounts"] == [published["yanshan-sec"]["account"]]
+    assert member["cert_fingerprint"] == published["yanshan-sec"]["cert_fingerprint"]
     records = proven["keys"]["jinghua-sec"]["records"]
     assert [{k: v for k, v in r.items() if k != "counts"} for r in records] == node.json(
         "member", "keys", "list", "jinghua-sec"
