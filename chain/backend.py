@@ -19,7 +19,7 @@ from __future__ import annotations
 import ssl
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -274,6 +274,26 @@ class RpcBackend:
         ``eth_call`` as web3 would raise it); an unreachable node raises httpx's error."""
         return self._request(method, params)
 
+    def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
+        """Several JSON-RPC requests in one batch (JSON-RPC 2.0): their results, in the order of ``calls``. An
+        error answer to any of them raises as :meth:`request` raises it; an answer that does not give exactly one
+        result per request raises :class:`BackendError`."""
+        if not calls:
+            return []
+        payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
+        answers = self._post(payload, calls[0][0])
+        if not isinstance(answers, list):
+            raise BackendError(f"the chain at {self._url} answered a batch with a single object")
+        by_id = {a.get("id"): a for a in answers if isinstance(a, dict)}
+        if sorted(k for k in by_id if isinstance(k, int)) != list(range(len(calls))):
+            raise BackendError(f"the chain at {self._url} did not answer each request of the batch once")
+        results = []
+        for i, (method, _) in enumerate(calls):
+            if "error" in by_id[i]:
+                _raise_rpc_error(method, by_id[i])
+            results.append(by_id[i].get("result"))
+        return results
+
     def node_status(self) -> dict[str, Any] | None:
         """The consortium node's ``consortium_nodeStatus`` (head, round, peers, sync and quorum), or None from a
         node that answers it with an error (anvil, Besu: no such method; a node refusing this client) or not with
@@ -286,13 +306,19 @@ class RpcBackend:
 
     def _request(self, method: str, params: list[Any]) -> Any:
         """One JSON-RPC request; an error answer raises as web3 would raise it (a revert as ContractLogicError)."""
+        answer = self._post({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, method)
+        if "error" in answer:
+            _raise_rpc_error(method, answer)
+        return answer["result"]
+
+    def _post(self, payload: Any, method: str) -> Any:
+        """POST one JSON-RPC body, retried as the class says; the decoded answer."""
         import httpx
 
         with self._lock:
             if self._http is None:
                 self._http = httpx.Client(timeout=self._timeout, verify=self._ssl or True)
             http = self._http
-        payload = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
         for attempt in range(1 if self._lean else self.RETRIES + 1):
             try:
                 response = http.post(self._url, json=payload)
@@ -304,10 +330,7 @@ class RpcBackend:
                 if attempt == (0 if self._lean else self.RETRIES):
                     raise
                 time.sleep(self.BACKOFF_S * 2**attempt)
-        answer = response.json()
-        if "error" in answer:
-            _raise_rpc_error(method, answer)
-        return answer["result"]
+        return response.json()
 
     def close(self) -> None:
         """HTTP connections are pooled (by httpx for reads, by web3 for the rest) and closed with the process."""

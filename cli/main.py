@@ -69,7 +69,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "verify": (
         "cli.verify",
         "verify",
-        "Verify evidence bundles, the whole audit log, privacy disclosure documents and revealed digest salts.",
+        "Verify evidence bundles, the audit log, disclosure documents, revealed salts and the chain's state.",
     ),
     "witness": (
         "cli.log",

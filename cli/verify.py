@@ -18,7 +18,9 @@
   party's input or in the result; ``--record`` is the auditor's own copy of the signed record;
 - ``verify reveal FILE [--target T] [--request-body F] [--response-body F] [--evidence BUNDLE]``: a payload
   against the digests of the event a reveal document (``consortium data reveal``) is about: HMAC-SHA256 under
-  the revealed salt, recomputed (``notary.submit.reveal``).
+  the revealed salt, recomputed (``notary.submit.reveal``);
+- ``verify state --consortium consortium.json [--member ORG] [--keys ORG] [--grant ID]``: records of the
+  consortium at a block, proven through any chain node from the genesis validators (``cli.verify_state``).
 
 Exit status: 0 when every applicable check passed, 1 when one failed, 2 for unusable input (for ``verify log``,
 a credential the notary refuses the log to, or a state file that cannot be read or written).
@@ -39,6 +41,7 @@ from urllib.parse import quote
 import click
 import httpx
 
+from cli.verify_state import verify_state_cmd
 from network.description import ConsortiumDescription
 from network.logsetup import roots_from_description
 from notary.errors import NotaryError, NotFoundError
@@ -177,7 +180,7 @@ class ClientCert:
 
 @click.group("verify")
 def verify() -> None:
-    """Verify evidence bundles, the whole audit log, privacy disclosure documents and revealed digest salts."""
+    """Verify evidence bundles, the audit log, disclosure documents, revealed salts and the chain's state."""
 
 
 @verify.command("evidence")
@@ -854,3 +857,6 @@ def verify_reveal_cmd(
         sys.exit(FAILED_EXIT)
     if not as_json:
         click.echo(f"the payload matches event {event['event_id']!r} ({revealed.scheme} salt)")
+
+
+verify.add_command(verify_state_cmd)

@@ -1,7 +1,8 @@
 """The consortium's Vyper contracts and their committed build artifacts.
 
 ``contracts/src/*.vy`` are compiled by ``make contracts`` (``python -m contracts.compile``) into
-``contracts/artifacts/<Name>.json`` holding ``abi``, ``bytecode``, ``compiler`` and ``source_sha256``.
+``contracts/artifacts/<Name>.json`` holding ``abi``, ``bytecode``, ``compiler``, ``source_sha256`` and ``storage`` (the
+storage layout: each variable's slot and type, struct members with their offsets; ``contracts.compile``).
 Artifacts are committed so that nothing compiles at run time; a test fails when one is stale.
 """
 
@@ -34,6 +35,7 @@ class Artifact:
     bytecode: str
     compiler: str
     source_sha256: str
+    storage: dict[str, Any]
 
 
 @cache
@@ -48,4 +50,5 @@ def load_artifact(name: str) -> Artifact:
         bytecode=data["bytecode"],
         compiler=data["compiler"],
         source_sha256=data["source_sha256"],
+        storage=data["storage"],
     )

@@ -3,6 +3,11 @@
 ``source_sha256`` covers everything the compiler reads for a contract: its own source, the shared
 ``membership`` module and the interfaces, so editing any of them makes the artifact stale.
 ``python -m contracts.compile --check`` exits 1 and names every stale artifact without writing anything.
+
+Each artifact also holds ``storage``, the contract's storage layout as the compiler allocates it: for each storage
+variable its slot (``vyper -f layout``) and its type, with every struct member's offset in words and the size of
+each type computed by the compiler's own type objects. A verifier that reads a contract's storage through Merkle
+proofs (``chain.contracts.layout``) computes its slots from it instead of hard-coding them.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from typing import Any
 
 from contracts import ARTIFACT_DIR, CONTRACT_NAMES, CONTRACTS_DIR, SOURCE_DIR
 
@@ -58,7 +64,74 @@ def compile_contract(name: str, version: str) -> dict[str, object]:
         "bytecode": entry["bytecode"],
         "compiler": f"vyper {version}",
         "source_sha256": source_sha256(name),
+        "storage": storage_layout(name),
     }
+
+
+def storage_layout(name: str) -> dict[str, Any]:
+    """Every storage variable of contract ``name``: ``{"slot": n, "type": T}`` in slot order (see the module)."""
+    import vyper.ast as vy_ast
+    from vyper.compiler.input_bundle import FilesystemInputBundle
+    from vyper.compiler.phases import CompilerData
+
+    bundle = FilesystemInputBundle([CONTRACTS_DIR])
+    data = CompilerData(bundle.load_file(SOURCE_DIR / f"{name}.vy"), bundle)
+    slots = data.storage_layout["storage_layout"]
+    types = {}
+    for node in data.annotated_vyper_module.get_children(vy_ast.VariableDecl):
+        info = node.target._metadata.get("varinfo")
+        if info is not None and info.location.name == "STORAGE":
+            types[node.target.id] = info.typ
+    if set(types) != set(slots):
+        raise AssertionError(f"{name}: storage variables {sorted(types)} but layout {sorted(slots)}")
+    layout = {}
+    for var, entry in sorted(slots.items(), key=lambda item: int(item[1]["slot"])):
+        if entry["n_slots"] != types[var].storage_size_in_words:
+            raise AssertionError(f"{name}.{var}: {entry['n_slots']} slots in the layout, type says otherwise")
+        layout[var] = {"slot": int(entry["slot"]), "type": _describe(types[var])}
+    return layout
+
+
+def _describe(typ: Any) -> Any:
+    """A storage type as JSON: a value type's name, or an object for a string, bytes, array, map or struct."""
+    from vyper.semantics.types import (
+        AddressT,
+        BoolT,
+        BytesM_T,
+        BytesT,
+        DArrayT,
+        FlagT,
+        HashMapT,
+        IntegerT,
+        InterfaceT,
+        SArrayT,
+        StringT,
+        StructT,
+    )
+
+    if isinstance(typ, AddressT | InterfaceT):
+        return "address"
+    if isinstance(typ, FlagT):
+        return "uint256"
+    if isinstance(typ, IntegerT | BoolT | BytesM_T):
+        return str(typ)
+    if isinstance(typ, StringT | BytesT):
+        return {"kind": "string" if isinstance(typ, StringT) else "bytes", "max": typ.length}
+    if isinstance(typ, DArrayT):
+        return {"kind": "dynarray", "of": _describe(typ.value_type), "max": typ.length}
+    if isinstance(typ, SArrayT):
+        return {"kind": "array", "of": _describe(typ.value_type), "length": typ.length}
+    if isinstance(typ, HashMapT):
+        return {"kind": "hashmap", "key": _describe(typ.key_type), "value": _describe(typ.value_type)}
+    if isinstance(typ, StructT):
+        members, offset = [], 0
+        for member, member_type in typ.members.items():
+            members.append({"name": member, "offset": offset, "type": _describe(member_type)})
+            offset += member_type.storage_size_in_words
+        if offset != typ.storage_size_in_words:
+            raise AssertionError(f"struct {typ._id}: members take {offset} words, the type {typ.storage_size_in_words}")
+        return {"kind": "struct", "name": typ._id, "words": offset, "members": members}
+    raise AssertionError(f"a storage type this layout does not describe: {typ}")
 
 
 def stale_artifacts() -> list[str]:

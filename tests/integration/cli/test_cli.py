@@ -563,6 +563,33 @@ def test_regulator_suspends_and_reinstates_a_member(node: Node) -> None:
     assert assert_ok(node.cli(*check)).startswith("allowed (grant 0x")
 
 
+def test_verify_state_proves_records_through_a_node_trusting_only_consortium_json(node: Node) -> None:
+    """``verify state`` walks the demo chain's headers from the four validators ``consortium init`` named (QBFT
+    seals of real validator processes) and proves, through the operator's node, what the contracts answer."""
+    check = assert_ok(
+        node.cli("grant", "check", "equity-quotes-l1", "--grantee", "yanshan-sec", "--purpose", "research")
+    )
+    found = re.search(r"grant (0x[0-9a-f]{64})", check)
+    assert found is not None, check
+    grant = found.group(1)
+    description = str(node.directory / "consortium.json")
+    args = ("--member", "yanshan-sec", "--keys", "jinghua-sec", "--grant", grant)
+    proven = node.json("verify", "state", "--consortium", description, "--chain-url", node.url, *args)
+    assert proven["verified"] is True and len(proven["block"]["sealed_by"]) >= 3, proven["block"]
+    assert proven["start"] == "block 0 names the 4 founding validator(s) of consortium.json"
+    published = {m["org"]: m for m in json.loads(Path(description).read_text(encoding="utf-8"))["members"]}
+    member = proven["members"]["yanshan-sec"]
+    assert (member["status"], set(member["roles"])) == ("active", FOUNDERS["yanshan-sec"])
+    assert member["accounts"] == [published["yanshan-sec"]["account"]]
+    assert member["cert_fingerprint"] == published["yanshan-sec"]["cert_fingerprint"]
+    records = proven["keys"]["jinghua-sec"]["records"]
+    assert [{k: v for k, v in r.items() if k != "counts"} for r in records] == node.json(
+        "member", "keys", "list", "jinghua-sec"
+    )
+    assert records and all(r["counts"] for r in records if r["state"] == "open")
+    assert (proven["grants"][grant]["grantee"], proven["grants"][grant]["check"]) == ("yanshan-sec", "allowed")
+
+
 def chain_validators(url: str) -> list[str]:
     """The validator set the head names (it decides the next block), from the operator's node."""
     body = {"jsonrpc": "2.0", "id": 1, "method": "consortium_validators", "params": ["latest"]}
