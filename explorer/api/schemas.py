@@ -158,8 +158,9 @@ class Grant(BaseModel):
     asset: str
     grantor: str
     grantee: str | None = Field(
-        description="a private grant's: the caller of an allowed call under it, as the log shows it (its grantor's "
-        "gateway checked the terms naming that caller against the grant's commitment); null while no call used it"
+        description="the grantee; for a private grant the caller of an allowed call under it, as the log shows it (its "
+        "grantor's gateway checked the terms naming that caller against the grant's commitment), null while no call "
+        "used it"
     )
     purpose: str | None
     not_before: int | None
@@ -174,6 +175,14 @@ class Grant(BaseModel):
     )
     private: bool | None = None
     terms: str | None = Field(None, description="for a private grant: what the explorer shows of its terms")
+    key: str | None = Field(
+        None, description="a private grant's locator on chain: keccak256(abi_encode(salt, asset, grantee, purpose))"
+    )
+    commitment: str | None = Field(
+        None,
+        description="a private grant's commitment on chain: keccak256(abi_encode(salt, grantee, purpose, not_before, "
+        "expires_at, quota)); a party's browser checks its terms document against it",
+    )
 
 
 class AssetDetail(Asset):
