@@ -13,7 +13,7 @@ from typing import Any, cast
 import pytest
 from fastapi.testclient import TestClient
 
-from explorer.api import Explorer, Limits, create_app
+from explorer.api import Explorer, Limits, create_app, records
 from explorer.api.middleware import api_name
 from explorer.calls import CallIndex
 from network.alarms.audit import alarm_event
@@ -72,7 +72,7 @@ QUERIES = {
     "q-other": query_by(OTHER, "q-other", 5, subject=OTHER),
     "q-operator": query_by(OPERATOR, "q-operator", 6, subject=FIRM),
 }
-#: query event id → who lists it (the policy does not widen the listing: docs/explorer.md).
+#: query event id → who lists it with the ``audit`` policy off (on, the regulator's queries' subjects too).
 QUERY_READERS = {
     "q-reg-firm": {REGULATOR},
     "q-reg-search": {REGULATOR},
@@ -90,8 +90,19 @@ ALARM_READERS = {
 }
 
 
+def query_readers(event_id: str, on: bool) -> set[str]:
+    subject = QUERIES[event_id].get("subject", "")
+    named = set(subject.split(",")) if on and subject and QUERIES[event_id]["caller_org"] == REGULATOR else set()
+    return QUERY_READERS[event_id] | named
+
+
 @pytest.fixture(params=[False, True], ids=["policy-off", "policy-on"])
-def client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestClient]:
+def on(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
+
+
+@pytest.fixture
+def client(on: bool, tmp_path: Path) -> Iterator[TestClient]:
     vault = SaltVault.open(tmp_path / "vault", OPERATOR, b"passphrase", clock=lambda: AT)
     alarms = [
         alarm_record(vault, "fired", "witness-quorum", "witnesses", None, 1),
@@ -102,7 +113,7 @@ def client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestClien
     index = CallIndex(tmp_path / "calls.db")
     ordinary = event(caller_org=FIRM, provider_org=OTHER, gateway_id=f"{OTHER}/gw-1", event_id="call-1")
     index.add_entries(0, [canonical_entry(e) for e in [ordinary, *QUERIES.values(), *alarms]])
-    visibility = QueryVisibility(frozenset({REGULATOR}), regulator_queries_visible_to_subject=request.param)
+    visibility = QueryVisibility(frozenset({REGULATOR}), regulator_queries_visible_to_subject=on)
     stand_in = SimpleNamespace(
         auth=StandInLogins(), recorder=None, limits=Limits(), directory=tmp_path, calls=index, visibility=visibility
     )
@@ -120,10 +131,12 @@ def get(client: TestClient, who: str, path: str, **params: Any) -> Any:
 
 
 @pytest.mark.parametrize("reader", [FIRM, OTHER, REGULATOR, OPERATOR])
-def test_each_reader_lists_the_queries_the_model_gives_it_with_their_subject(client: TestClient, reader: str) -> None:
+def test_each_reader_lists_the_queries_the_model_gives_it_with_their_subject(
+    client: TestClient, on: bool, reader: str
+) -> None:
     body = get(client, reader, "/queries")
     listed = [q["event_id"] for q in body["queries"]]
-    expected = [e for e in reversed(list(QUERIES)) if reader in QUERY_READERS[e]]
+    expected = [e for e in reversed(list(QUERIES)) if reader in query_readers(e, on)]
     assert listed == expected  # newest first
     for row in body["queries"]:
         source = QUERIES[row["event_id"]]
@@ -144,6 +157,7 @@ def test_the_queries_filter_and_paginate(client: TestClient) -> None:
     rest = get(client, REGULATOR, "/queries", limit=4, cursor=first["next"])
     assert [q["event_id"] for q in first["queries"] + rest["queries"]] == list(reversed(list(QUERIES)))
     assert get(client, OTHER, "/queries", caller=FIRM)["queries"] == []  # another firm's: nothing, not an error
+    assert get(client, FIRM, "/queries", caller=OTHER)["queries"] == []
     wrong = client.get(
         "/api/v1/alarms/records", params={"cursor": first["next"]}, headers={"Authorization": f"Bearer {REGULATOR}"}
     )
@@ -197,3 +211,53 @@ def test_the_listings_have_names_of_their_own_in_the_audit() -> None:
     assert api_name("/api/v1/queries") == "queries.list"
     assert api_name("/api/v1/alarms/records") == "alarms.records"
     assert api_name("/api/v1/alarms") == "alarms.list"
+
+
+def test_under_the_policy_a_firms_pages_merge_its_queries_with_the_regulators_of_its_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many regulator queries, one in three naming the firm, among the firm's own: read a few at a time
+    (``SUBJECT_SCAN`` lowered to 3) and two rows a page, the pages hold every row the firm may see, newest first,
+    once each, and none it may not; with the policy off, the firm's own only."""
+    monkeypatch.setattr(records, "SUBJECT_SCAN", 3)
+    events: list[dict[str, Any]] = []
+    for i in range(1, 25):
+        if i % 4 == 0:
+            events.append(query_by(FIRM, f"own-{i}", i, subject=FIRM))
+        elif i % 3 == 0:
+            events.append(query_by(REGULATOR, f"reg-of-firm-{i}", i, subject=f"{FIRM},{OTHER}"))
+        else:
+            events.append(query_by(REGULATOR, f"reg-other-{i}", i, subject=OTHER))
+    index = CallIndex(tmp_path / "calls.db")
+    index.add_entries(0, [canonical_entry(e) for e in events])
+    try:
+        for on in (True, False):
+            visibility = QueryVisibility(frozenset({REGULATOR}), regulator_queries_visible_to_subject=on)
+            stand_in = SimpleNamespace(
+                auth=StandInLogins(), recorder=None, limits=Limits(), directory=tmp_path, calls=index,
+                visibility=visibility,
+            )  # fmt: skip
+            with TestClient(create_app(cast(Explorer, stand_in))) as c:
+                seen: list[str] = []
+                cursor: str | None = None
+                pages = 0
+                while True:
+                    params: dict[str, Any] = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+                    body = get(c, FIRM, "/queries", **params)
+                    assert len(body["queries"]) <= 2
+                    seen += [q["event_id"] for q in body["queries"]]
+                    cursor = body["next"]
+                    pages += 1
+                    if cursor is None:
+                        break
+                    assert pages < 50
+            wanted = [e["event_id"] for e in reversed(events) if e["caller_org"] == FIRM]
+            if on:
+                wanted = [
+                    e["event_id"]
+                    for e in reversed(events)
+                    if e["caller_org"] == FIRM or FIRM in e["subject"].split(",")
+                ]
+            assert seen == wanted, on
+    finally:
+        index.close()
