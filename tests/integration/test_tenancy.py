@@ -449,7 +449,7 @@ def explorer_cases(w: World) -> dict[str, list[Case]]:
     grant_tx, private_tx = w.grant["history"][0], w.private["history"][0]
     grant_parties, private_parties = frozenset({a, b}), frozenset({b})
     per_call = [(eid, parties(a, b)), (w.regulator_query, parties()), (w.firm_query, parties(a))]
-    queried = [w.live.get(w.live.regulator(), f"{API}/calls/{q}").json()["call"]["time_ms"] for q in per_call[1:]]
+    queried = [w.live.get(w.live.regulator(), f"{API}/calls/{q}").json()["call"]["time_ms"] for q, _ in per_call[1:]]
     around = {"from": min(queried) - 1000, "to": max(queried) + 1000, "limit": 200}  # the two queries' second
     return {
         f"{API}/me": [Case(f"{API}/me", MEMBERS, check=check_me)],
