@@ -9,8 +9,9 @@ operator as provider, but the operator only runs the service: such a query is se
 people and by the regulator, never by the operator's people unless their firm made it. A regulator's query that
 names the firms whose data it read (its ``subject``) is also seen by those firms' people when the consortium's
 ``audit`` policy says so (``notary.event.QueryVisibility``, off by default); one firm's queries by no other firm.
-A private grant (its terms off chain) is seen, without its terms, by its grantor's people and the regulator: the
-explorer holds none of its terms and cannot tell its grantee (``sees_private_grant``).
+A private grant (its terms off chain) is seen, without its terms, by its grantor's people, the regulator, and its
+grantee's people once the log shows the grantee calling under it: the explorer holds none of its terms
+(``sees_private_grant``).
 The call index applies the same rule to searches, exports and counts (``explorer.calls.CallFilter.party``).
 A gateway's sequence gaps and last sequence number are its own firm's and the regulator's (``sees_gateway``),
 and so are the alarms about a gateway (``sees_alarm``); every other operational alarm is every member's.
@@ -45,11 +46,12 @@ def sees_grant(person: Person, grant: GrantInfo) -> bool:
     return person.is_regulator or person.org in (grant.grantor, grant.grantee)
 
 
-def sees_private_grant(person: Person, grant: PrivateGrantInfo) -> bool:
-    """A private grant's row (asset, grantor, creation, revocation; never terms): its grantor and the regulator.
-    Its grantee is in the terms, which the explorer does not hold, so the grantee's people find it in their own
-    terms store (``consortium grant terms list``), not here."""
-    return person.is_regulator or person.org == grant.grantor
+def sees_private_grant(person: Person, grant: PrivateGrantInfo, grantee: str | None = None) -> bool:
+    """A private grant's row (asset, grantor, creation, revocation; never terms): its grantor, its ``grantee``
+    when the explorer knows it, and the regulator. The grantee is in the terms, which the explorer does not hold;
+    it knows it from the log (``private_grantee``: the caller of an allowed call under the grant, which the
+    grantor's gateway allowed only after the terms naming that caller matched the grant's commitment)."""
+    return person.is_regulator or person.org == grant.grantor or (grantee is not None and person.org == grantee)
 
 
 def sees_asset_detail(person: Person, asset: AssetInfo, snapshot: Snapshot) -> bool:

@@ -123,7 +123,8 @@ def private_grant_state(grant: PrivateGrantInfo, asset: AssetInfo | None) -> str
 
 
 def private_grant_json(grant: PrivateGrantInfo, asset: AssetInfo | None) -> dict[str, Any]:
-    """A private grant as the explorer shows it: what is on chain, no terms."""
+    """A private grant as the explorer shows it: what is on chain (its key and commitment included, against which
+    a party's browser checks the terms document it holds: ``static/grantterms.js``), no terms."""
     return {
         "grant_id": "0x" + grant.grant_id.hex(),
         "asset": grant.asset,
@@ -139,6 +140,8 @@ def private_grant_json(grant: PrivateGrantInfo, asset: AssetInfo | None) -> dict
         "state": private_grant_state(grant, asset),
         "private": True,
         "terms": PRIVATE_TERMS_NOTE,
+        "key": "0x" + grant.key.hex(),
+        "commitment": "0x" + grant.commitment.hex(),
     }
 
 

@@ -1,7 +1,7 @@
 """The explorer's HTTP app: the JSON API under ``/api/v1``, exports, reports, and the web UI at ``/``.
 
 :func:`create_app` assembles one router per resource (``me``, ``members``, ``assets``, ``grants``, ``calls``, ``jobs``,
-``exports``, ``reports``, ``chain``, ``log``, ``operations``), each route with the response model of
+``exports``, ``reports``, ``chain``, ``log``, ``operations``, ``records``), each route with the response model of
 :mod:`explorer.api.schemas` that the OpenAPI document shows. Every ``/api`` request first passes the
 gatekeeper (:mod:`explorer.api.middleware`: body limit, login, rate limit, read-only rule, audit of the
 query); the OpenAPI document declares that login as the HTTP bearer scheme (:data:`BEARER`) of every ``/api``
@@ -19,7 +19,21 @@ from fastapi.responses import FileResponse
 from fastapi.security import HTTPBearer
 from starlette.staticfiles import StaticFiles
 
-from explorer.api import assets, calls, chain, errors, exports, grants, jobs, log, me, members, operations, reports
+from explorer.api import (
+    assets,
+    calls,
+    chain,
+    errors,
+    exports,
+    grants,
+    jobs,
+    log,
+    me,
+    members,
+    operations,
+    records,
+    reports,
+)
 from explorer.api.deps import Explorer
 from explorer.api.middleware import API, Gatekeeper, Limits, SecurityHeaders
 
@@ -51,7 +65,7 @@ def create_app(explorer: Explorer) -> FastAPI:
     errors.install(app)
 
     api = APIRouter(prefix=API, responses=errors.RESPONSES, dependencies=[Security(BEARER)])
-    for module in (me, log, members, assets, grants, calls, jobs, exports, reports, chain, operations):
+    for module in (me, log, members, assets, grants, calls, jobs, exports, reports, chain, operations, records):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(operations.probe)

@@ -1,6 +1,6 @@
 """Grants of access: ``/grants`` (filtered by asset, grantee, grantor, state) and ``/grants/{grant_id}`` with
 its history; a member's people see the grants where their firm is grantor or grantee, and the private grants
-(no terms) where it is grantor."""
+(no terms) where it is grantor, or grantee as the log shows it (:func:`private_grantee`)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,43 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from chain.contracts.grants import PrivateGrantInfo
 from explorer import access
-from explorer.api.deps import NAME, CurrentPerson, ExplorerDep, GrantId, Subject
+from explorer.api.deps import NAME, CurrentPerson, Explorer, ExplorerDep, GrantId, Subject
 from explorer.api.schemas import GrantDetail, Grants
+from explorer.calls import CallFilter
 from explorer.errors import NotFoundError
 from explorer.state import grant_json, private_grant_json
+from network.logins import Person
 
 router = APIRouter(tags=["grants"])
+
+
+def private_grantee(explorer: Explorer, grant: PrivateGrantInfo, caller: str | None = None) -> str | None:
+    """The grantee of a private grant as the log shows it, or None: the caller of an allowed call under the grant
+    served by its grantor, since the grantor's gateway allows a call under a private grant only when the terms it
+    holds for (asset, caller, purpose) match the grant's commitment on chain (``check_private``), so the terms'
+    grantee is that caller. ``caller`` asks only whether that firm is the grantee (one probe of its own calls).
+    The grantee of a grant no call has used yet is not known here."""
+    f = CallFilter(
+        caller=caller, provider=grant.grantor, asset=grant.asset, grant="0x" + grant.grant_id.hex(), decision="allow"
+    )
+    rows = explorer.calls.search(f, before=None, limit=1)
+    return str(rows[0]["caller_org"]) if rows else None
+
+
+def private_row(explorer: Explorer, person: Person, grant: PrivateGrantInfo) -> dict[str, Any] | None:
+    """A private grant's row for ``person``, or None if they may not see it; with ``grantee`` when the log shows
+    it (:func:`private_grantee`): its grantor and its grantee know it, and the regulator reads every call."""
+    if person.is_regulator or person.org == grant.grantor:
+        grantee = private_grantee(explorer, grant)
+    else:
+        grantee = private_grantee(explorer, grant, person.org)
+    if not access.sees_private_grant(person, grant, grantee):
+        return None
+    snap = explorer.state.snapshot
+    return {**private_grant_json(grant, snap.asset(grant.asset)), "grantee": grantee}
+
 
 GrantState = Annotated[
     str | None, Query(alias="state", pattern="^(active|revoked|expired|not_yet_valid|void|private)$")
@@ -40,14 +70,14 @@ def grants(
         row = grant_json(g, snap.asset(g.asset), snap.block_time)
         if grant_state is None or row["state"] == grant_state:
             out.append(row)
-    for pg in snap.private_grants:  # its grantee is not known here: a grantee filter leaves it out
-        if not access.sees_private_grant(p, pg) or grantee or (asset and pg.asset != asset):
+    for pg in snap.private_grants:
+        if (asset and pg.asset != asset) or (grantor and pg.grantor != grantor):
             continue
-        if grantor and pg.grantor != grantor:
+        shown = private_row(explorer, p, pg)
+        if shown is None or (grantee and shown["grantee"] != grantee):
             continue
-        row = private_grant_json(pg, snap.asset(pg.asset))
-        if grant_state is None or row["state"] == grant_state:
-            out.append(row)
+        if grant_state is None or shown["state"] == grant_state:
+            out.append(shown)
     return {"block": snap.block, "grants": out}
 
 
@@ -56,13 +86,11 @@ def grant(explorer: ExplorerDep, p: CurrentPerson, grant_id: GrantId, subject: S
     snap = explorer.state.snapshot
     private = snap.private_grant(grant_id)
     if private is not None:
-        if not access.sees_private_grant(p, private):
+        row = private_row(explorer, p, private)
+        if row is None:
             raise NotFoundError(f"grant {grant_id}")
-        subject([private.grantor])  # its grantee is in the terms, which the explorer does not hold
-        return {
-            **private_grant_json(private, snap.asset(private.asset)),
-            "history": explorer.chain.history("grant", grant_id),
-        }
+        subject([private.grantor, *([row["grantee"]] if row["grantee"] else [])])
+        return {**row, "history": explorer.chain.history("grant", grant_id)}
     found = snap.grant(grant_id)
     asset, now = (snap.asset(found.asset), snap.block_time) if found is not None else (None, 0)
     if found is None and (fresh := explorer.state.fresh_grant(grant_id)) is not None:

@@ -22,9 +22,10 @@ from fastapi import Path as PathParam
 
 from explorer import access
 from explorer.api.deps import CurrentPerson, Explorer, ExplorerDep, Subject
+from explorer.api.grants import private_row
 from explorer.api.schemas import PsiJob
 from explorer.errors import NotFoundError
-from explorer.state import grant_json, private_grant_json
+from explorer.state import grant_json
 from network.logins import Person
 from notary.event import parties
 from privacy.asset import step_of
@@ -56,11 +57,7 @@ def _grant(explorer: Explorer, person: Person, grant_id: str | None) -> dict[str
     snap = explorer.state.snapshot
     private = snap.private_grant(grant_id)
     if private is not None:
-        return (
-            private_grant_json(private, snap.asset(private.asset))
-            if access.sees_private_grant(person, private)
-            else None
-        )
+        return private_row(explorer, person, private)
     found = snap.grant(grant_id)
     if found is None or not access.sees_grant(person, found):
         return None

@@ -79,7 +79,7 @@ def api_name(path: str) -> str:
     head = parts[0] if parts[0].replace("-", "").isalnum() else "unknown"
     if len(parts) == 1:
         name = f"{head}.search" if head == "calls" else f"{head}.list"
-    elif head in ("exports", "stats"):
+    elif head in ("exports", "stats") or (head == "alarms" and parts[1] == "records"):
         name = f"{head}.{parts[1].split('.')[0]}"
     elif len(parts) == 2:
         name = f"{head}.get"

@@ -157,7 +157,11 @@ class Grant(BaseModel):
     grant_id: str
     asset: str
     grantor: str
-    grantee: str | None = Field(description="null for a private grant: its terms are held by the parties")
+    grantee: str | None = Field(
+        description="the grantee; for a private grant the caller of an allowed call under it, as the log shows it (its "
+        "grantor's gateway checked the terms naming that caller against the grant's commitment), null while no call "
+        "used it"
+    )
     purpose: str | None
     not_before: int | None
     expires_at: int | None
@@ -171,6 +175,14 @@ class Grant(BaseModel):
     )
     private: bool | None = None
     terms: str | None = Field(None, description="for a private grant: what the explorer shows of its terms")
+    key: str | None = Field(
+        None, description="a private grant's locator on chain: keccak256(abi_encode(salt, asset, grantee, purpose))"
+    )
+    commitment: str | None = Field(
+        None,
+        description="a private grant's commitment on chain: keccak256(abi_encode(salt, grantee, purpose, not_before, "
+        "expires_at, quota)); a party's browser checks its terms document against it",
+    )
 
 
 class AssetDetail(Asset):
@@ -729,6 +741,53 @@ class Alarms(BaseModel):
     evaluated_ms: int | None = Field(description="when the alarms were last evaluated; null: never in this directory")
     active: list[Alarm] = Field(description="most severe first")
     resolved: list[Alarm] = Field(description="recently resolved, newest first")
+
+
+class AlarmRecord(BaseModel):
+    """The audit log's record of one alarm transition (``network.alarms.audit``; docs/alarms.md)."""
+
+    index: int = Field(description="leaf index in the log")
+    event_id: str
+    time_ms: int = Field(description="when the evaluator saw the transition")
+    alarm_id: str = Field(description="`<rule>:<subject>`")
+    rule: str
+    subject: str = Field(description="the component: `witness/<org>`, `gateway/<org>`, `witnesses`, `notary`, ...")
+    transition: str = Field(description="`fired`, `changed` or `resolved`")
+    severity: str = Field(description="`info`, `warning` or `critical`")
+    org: str = Field(description="the firm whose component the alarm is about; the operator for consortium-wide ones")
+    operator: str = Field(description="the firm whose evaluator raised and recorded it")
+    leaf_hash: str = Field(description="RFC 9162 leaf hash, base64")
+
+
+class AlarmRecordPage(BaseModel):
+    records: list[AlarmRecord]
+    next: str | None = Field(description="cursor of the next page, None on the last")
+    limit: int
+
+
+class QueryRecord(BaseModel):
+    """The explorer's record of one person's query (``explorer.audit``; docs/explorer.md "Audit of the auditors")."""
+
+    index: int = Field(description="leaf index in the log")
+    event_id: str
+    time_ms: int
+    caller_org: str = Field(description="the querying person's firm")
+    api: str = Field(description="the endpoint: `calls.search`, `calls.provenance`, `grants.get`, ...")
+    method: str
+    route: str
+    decision: str = Field(description="`allow`, or `deny` for a refused query")
+    denial_reason: str | None
+    status: int
+    subject: list[str] = Field(
+        description="the firms whose data the query read; empty for a search, a list, an export or a refused query"
+    )
+    leaf_hash: str = Field(description="RFC 9162 leaf hash, base64")
+
+
+class QueryPage(BaseModel):
+    queries: list[QueryRecord]
+    next: str | None = Field(description="cursor of the next page, None on the last")
+    limit: int
 
 
 class Head(BaseModel):

@@ -23,6 +23,7 @@ import { viewJob } from "./views/jobs.js";
 import { viewLogin } from "./views/login.js";
 import { viewMember, viewMembers } from "./views/members.js";
 import { viewProvenance } from "./views/provenance.js";
+import { viewQueries } from "./views/queries.js";
 import { viewServices } from "./views/services.js";
 import { viewValidators } from "./views/validators.js";
 import { viewVerify } from "./views/verify.js";
@@ -52,6 +53,7 @@ const ROUTES = [
   { re: /^anchors$/, view: viewAnchors, nav: "anchors" },
   { re: /^health$/, view: viewHealth, nav: "health" },
   { re: /^alarms$/, view: viewAlarms, nav: "alarms" },
+  { re: /^queries$/, view: viewQueries, nav: "queries" },
   { re: /^verify$/, view: viewVerify, public: true, nav: "verify" },
 ];
 
@@ -68,6 +70,7 @@ const NAV = [
   "anchors",
   "health",
   "alarms",
+  "queries",
   "verify",
 ];
 /** @type {Record<string, string>} */

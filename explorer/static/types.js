@@ -78,7 +78,8 @@
  * @property {string} grant_id
  * @property {string} asset
  * @property {string} grantor
- * @property {string | null} grantee  null for a private grant (its terms are held by the parties)
+ * @property {string | null} grantee  a private grant's: the caller of an allowed call under it, as the log shows it;
+ *   null while no call used it
  * @property {string | null} purpose
  * @property {number | null} not_before
  * @property {number | null} expires_at  0: no expiry
@@ -89,6 +90,8 @@
  * @property {string} state  "active", "revoked", "expired", "not_yet_valid" or "void"; "private" for a private grant
  * @property {boolean} [private]  a private grant: the explorer shows no terms of it
  * @property {string | null} [terms]
+ * @property {string} [key]  a private grant's on-chain locator: keccak256(abi_encode(salt, asset, grantee, purpose))
+ * @property {string} [commitment]  a private grant's on-chain commitment to its terms
  * @property {ChainEvent[]} [history]
  */
 
@@ -334,6 +337,49 @@
  * @property {number | null} evaluated_ms
  * @property {Alarm[]} active
  * @property {Alarm[]} resolved
+ */
+
+/**
+ * The audit log's record of one alarm transition (GET /alarms/records; docs/alarms.md, "In the audit log").
+ * @typedef {object} AlarmRecord
+ * @property {number} index  leaf index in the log
+ * @property {string} event_id
+ * @property {number} time_ms
+ * @property {string} alarm_id  `<rule>:<subject>`
+ * @property {string} rule
+ * @property {string} subject
+ * @property {string} transition  "fired", "changed" or "resolved"
+ * @property {string} severity
+ * @property {string} org  the firm whose component it is about; the operator for consortium-wide ones
+ * @property {string} operator
+ * @property {string} leaf_hash
+ */
+
+/**
+ * GET /alarms/records.
+ * @typedef {{records: AlarmRecord[], next: string | null, limit: number}} AlarmRecordPage
+ */
+
+/**
+ * The explorer's record of one person's query (GET /queries; docs/explorer.md, "Audit of the auditors").
+ * @typedef {object} QueryRecord
+ * @property {number} index
+ * @property {string} event_id
+ * @property {number} time_ms
+ * @property {string} caller_org  the querying person's firm
+ * @property {string} api
+ * @property {string} method
+ * @property {string} route
+ * @property {string} decision
+ * @property {string | null} denial_reason
+ * @property {number} status
+ * @property {string[]} subject  the firms whose data the query read
+ * @property {string} leaf_hash
+ */
+
+/**
+ * GET /queries.
+ * @typedef {{queries: QueryRecord[], next: string | null, limit: number}} QueryPage
  */
 
 export {};

@@ -1,11 +1,21 @@
 // What more than one page shows: the page's head and its error box, links to members, assets, grants, blocks and
 // transactions, the tables of calls, grants, witnesses and chain history, and the verdict of a verification.
 
-import { ApiError, isObject } from "../api.js";
+import { ApiError, getJson, isObject, listOf } from "../api.js";
 import { h, link, mount } from "../dom.js";
 import { fmtMs, fmtNum, fmtSec, text } from "../format.js";
 import { t } from "../i18n.js";
-import { badge, decisionBadge, httpStatusBadge, mark, mono, short, stateBadge, table } from "../widgets.js";
+import {
+  appendRows,
+  badge,
+  decisionBadge,
+  httpStatusBadge,
+  mark,
+  mono,
+  short,
+  stateBadge,
+  table,
+} from "../widgets.js";
 
 /** @import { Child } from "../dom.js" */
 /** @import { Ctx } from "../router.js" */
@@ -203,7 +213,10 @@ export function grantColumns(withAsset) {
   const cols = [
     { label: t("col.grant"), cell: (g) => grantLink(g.grant_id) },
     { label: t("col.grantor"), cell: (g) => orgLink(g.grantor) },
-    { label: t("col.grantee"), cell: (g) => (g.private ? t("grant.privateTerms") : orgLink(g.grantee)) },
+    {
+      label: t("col.grantee"),
+      cell: (g) => (g.private && !g.grantee ? t("grant.privateTerms") : orgLink(g.grantee)),
+    },
     { label: t("col.purpose"), cell: (g) => (g.private ? "—" : text(g.purpose)) },
     { label: t("col.notBefore"), cell: (g) => (g.private ? "—" : fmtSec(g.not_before)) },
     {
@@ -288,4 +301,49 @@ export function browserVerdict(steps) {
   if (steps.some((s) => s.ok === false)) return false;
   if (steps.every((s) => s.ok === true)) return true;
   return null;
+}
+
+/**
+ * A table of the rows of a paginated listing (`{<key>: [...], next}`), its count above and a button for the next
+ * page below: the audit log's records of queries and of alarms.
+ * @template R
+ * @param {Ctx} ctx
+ * @param {{path: string, key: string, params: Record<string, string | number>, columns: Column<R>[],
+ *   rowAttrs: (row: R) => import("../dom.js").Attrs, testid: string}} listing
+ * @returns {Promise<Child[]>}
+ */
+export async function pagedTable(ctx, listing) {
+  const { path, key, params, columns, rowAttrs, testid } = listing;
+  /** @type {{next?: string | null}} */
+  const answer = await getJson(path, params);
+  const rows = /** @type {R[]} */ (listOf(answer, key).filter(isObject));
+  const tableNode = table(columns, rows, { testid }, rowAttrs);
+  const tbody = /** @type {HTMLTableSectionElement} */ (tableNode.querySelector("tbody"));
+  const count = h("span", { class: "muted", testid: `${testid}-count` }, t("calls.shown", { n: rows.length }));
+  const problem = h("div", { class: "download-status", "aria-live": "polite" });
+  let next = answer.next ?? null;
+  let shown = rows.length;
+  const more = h("button", { type: "button", class: "btn", testid: `${testid}-more`, hidden: !next }, t("more"));
+  more.addEventListener("click", async () => {
+    more.disabled = true;
+    try {
+      /** @type {{next?: string | null}} */
+      const page = await getJson(path, { ...params, cursor: next ?? "" });
+      if (!ctx.alive()) return;
+      const extra = /** @type {R[]} */ (listOf(page, key).filter(isObject));
+      const empty = tbody.querySelector("tr.empty");
+      if (empty && extra.length) empty.remove();
+      appendRows(tbody, columns, extra, rowAttrs);
+      shown += extra.length;
+      count.textContent = t("calls.shown", { n: shown });
+      next = page.next ?? null;
+      more.hidden = !next;
+    } catch (exc) {
+      if (!(exc instanceof ApiError && exc.status === 401))
+        statusMessage(problem, /** @type {Error} */ (exc).message, "fail");
+    } finally {
+      more.disabled = false;
+    }
+  });
+  return [h("div", { class: "table-head" }, count), tableNode, h("div", { class: "table-foot" }, more, problem)];
 }

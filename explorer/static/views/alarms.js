@@ -1,15 +1,17 @@
 // Alarms: the operational alarms of the consortium's components, active ones first (most severe first), then
 // the recently resolved ones, as the evaluator of `consortium up` last saw them; refreshed every few seconds.
+// Below them, the audit log's records of alarm transitions (GET /alarms/records), page by page.
 
 import { getJson, isObject, listOf } from "../api.js";
-import { h, mount } from "../dom.js";
-import { fmtMs, text } from "../format.js";
+import { h, link, mount } from "../dom.js";
+import { fmtMs, fmtNum, text } from "../format.js";
 import { t } from "../i18n.js";
-import { badge, section, table } from "../widgets.js";
-import { pageHeader } from "./_shared.js";
+import { badge, section, short, table } from "../widgets.js";
+import { loadInto, orgLink, pageHeader, pagedTable } from "./_shared.js";
 
 /** @import { Ctx } from "../router.js" */
-/** @import { Alarm, Alarms } from "../types.js" */
+/** @import { Alarm, AlarmRecord, Alarms } from "../types.js" */
+/** @import { Column } from "../widgets.js" */
 
 const REFRESH_MS = 5000;
 /** @type {Record<string, "fail" | "warn" | "info">} */
@@ -38,6 +40,18 @@ function alarmTable(rows, resolved, testid) {
   return table(columns, rows, { testid }, (a) => ({ dataset: { alarm: a.id } }));
 }
 
+/** @returns {Column<AlarmRecord>[]} */
+const recordColumns = () => [
+  { label: t("col.time"), cell: (r) => fmtMs(r.time_ms), class: "nowrap" },
+  { label: t("col.event"), cell: (r) => link(["calls", r.event_id], short(r.event_id, 8), { testid: "record-link" }) },
+  { label: t("alarms.transition"), cell: (r) => text(t(`alarms.transition.${r.transition}`)) },
+  { label: t("alarms.severity"), cell: (r) => severityBadge(r.severity) },
+  { label: t("alarms.rule"), cell: (r) => text(r.rule) },
+  { label: t("alarms.subject"), cell: (r) => text(r.subject) },
+  { label: t("alarms.org"), cell: (r) => orgLink(r.org) },
+  { label: t("col.index"), cell: (r) => fmtNum(r.index), class: "num" },
+];
+
 /** @param {Ctx} ctx */
 export async function viewAlarms(ctx) {
   const body = h("div", { testid: "alarms" });
@@ -65,6 +79,21 @@ export async function viewAlarms(ctx) {
     );
   };
   await refresh();
-  ctx.show(pageHeader(t("nav.alarms"), stamp), body);
+  const records = h("div", { testid: "alarm-records" });
+  ctx.show(
+    pageHeader(t("nav.alarms"), stamp),
+    body,
+    section(t("alarms.records"), h("p", { class: "muted" }, t("alarms.recordsIntro")), records),
+  );
   ctx.repeat(refresh, REFRESH_MS);
+  await loadInto(ctx, records, () =>
+    pagedTable(ctx, {
+      path: "/alarms/records",
+      key: "records",
+      params: { limit: 50 },
+      columns: recordColumns(),
+      rowAttrs: (r) => ({ dataset: { alarm: r.alarm_id, transition: r.transition } }),
+      testid: "alarm-records-table",
+    }),
+  );
 }

@@ -7,7 +7,17 @@ import { fmtNum, fmtSec, text } from "../format.js";
 import { t } from "../i18n.js";
 import { go, queryHash } from "../router.js";
 import { kv, mono, section, stateBadge, table } from "../widgets.js";
-import { assetLink, grantColumns, historyTable, loadInto, orgLink, pageHeader, txLink } from "./_shared.js";
+import { checkTerms } from "../grantterms.js";
+import {
+  assetLink,
+  grantColumns,
+  historyTable,
+  loadInto,
+  orgLink,
+  pageHeader,
+  statusMessage,
+  txLink,
+} from "./_shared.js";
 
 /** @import { Child } from "../dom.js" */
 /** @import { Ctx } from "../router.js" */
@@ -122,26 +132,102 @@ function grantLifecycle(/** @type {Grant} */ g) {
   );
 }
 
+/**
+ * The form that checks a private grant's terms document (`consortium grant terms export`) in this browser: the
+ * document is read here and never sent; its terms are shown once they hash to the chain's key and commitment.
+ */
+function termsCheck(/** @type {Grant} */ g) {
+  const input = h("input", { type: "file", id: "terms-file", accept: ".json,application/json", testid: "terms-file" });
+  const status = h("div", { testid: "terms-status", "aria-live": "polite" });
+  const out = h("div", { testid: "terms-check" });
+  input.addEventListener("change", async () => {
+    const file = input.files && input.files[0];
+    out.replaceChildren();
+    if (!file) return;
+    /** @type {unknown} */
+    let doc;
+    try {
+      doc = JSON.parse(await file.text());
+    } catch {
+      doc = null;
+    }
+    if (!input.isConnected) return;
+    const checked = checkTerms(doc, {
+      grant_id: g.grant_id,
+      asset: g.asset,
+      grantor: g.grantor,
+      key: g.key,
+      commitment: g.commitment,
+    });
+    out.dataset.ok = String(checked.ok);
+    if (!checked.ok) {
+      const [problem, field] = checked.problem.split(":");
+      statusMessage(status, t(`terms.${problem}`, { field: field || "" }), "fail");
+      return;
+    }
+    statusMessage(status, t("terms.matches"), "ok");
+    const terms = checked.terms;
+    out.append(
+      kv(
+        [
+          [t("col.grantee"), orgLink(terms.grantee)],
+          [t("col.purpose"), text(terms.purpose)],
+          [t("col.notBefore"), fmtSec(terms.not_before)],
+          [t("col.expires"), terms.expires_at ? fmtSec(terms.expires_at) : t("grant.noExpiry")],
+          [t("col.quota"), terms.quota ? fmtNum(terms.quota) : t("grant.unlimited")],
+        ],
+        { testid: "terms-facts" },
+      ),
+    );
+  });
+  return section(
+    t("terms.title"),
+    h("p", { class: "muted" }, t("terms.intro")),
+    h("div", { class: "field" }, h("label", { for: "terms-file" }, t("terms.file")), input),
+    status,
+    out,
+  );
+}
+
 /** @param {Ctx} ctx */
 export async function viewGrant(ctx) {
   const id = ctx.args[0];
   /** @type {Grant} */
   const g = await getJson(`/grants/${encodeURIComponent(id)}`);
   if (g.private) {
-    // a private grant: what the chain holds, and no terms (the explorer has none)
+    // a private grant: what the chain holds (and its grantee if the log shows it), no terms (the explorer has
+    // none); a party's own terms document is checked against the chain's key and commitment in this browser
     ctx.show(
-      pageHeader(t("grant.title"), stateBadge(g.state)),
+      pageHeader(
+        t("grant.title"),
+        stateBadge(g.state),
+        linkQuery(["calls"], { grant: g.grant_id || id }, t("grant.calls"), { class: "btn" }),
+      ),
       section(
         t("grant.details"),
         kv([
           [t("col.grant"), mono(g.grant_id)],
           [t("col.asset"), assetLink(g.asset)],
           [t("col.grantor"), orgLink(g.grantor)],
-          [t("col.grantee"), t("grant.privateTerms")],
+          [
+            t("col.grantee"),
+            g.grantee
+              ? h(
+                  "span",
+                  { testid: "grant-grantee" },
+                  orgLink(g.grantee),
+                  " ",
+                  h("span", { class: "muted" }, t("grant.granteeFromLog")),
+                )
+              : h("span", { testid: "grant-grantee" }, t("grant.privateTerms")),
+          ],
+          [t("grant.key"), mono(g.key)],
+          [t("grant.commitment"), mono(g.commitment)],
           [t("col.created"), fmtSec(g.created_at)],
           [t("col.state"), stateBadge(g.state)],
         ]),
       ),
+      termsCheck(g),
       section(t("history"), historyTable(g.history, "grant-history")),
     );
     return;

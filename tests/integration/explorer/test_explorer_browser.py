@@ -192,3 +192,39 @@ def test_the_regulator_sees_another_firms_call_the_officer_cannot(browser: Any, 
     )
     assert call["event_id"] not in ids
     officer.close()
+
+
+def test_the_query_audit_shows_whose_data_the_regulators_query_read(browser: Any, live: Live) -> None:
+    """The regulator reads one call; its query's record, once in the log, is listed on the Query audit page with
+    the call's two firms as its subject. The caller's compliance officer does not find it there (the demo's
+    ``audit`` policy is off). The Alarms page lists the audit log's alarm records below the live alarms."""
+    regulator = f"inspector@{REGULATOR}"
+    rows = live.get(regulator, "/api/v1/calls", limit=200, decision="allow").json()["calls"]
+    call = next(r for r in rows if r["center"] != "explorer" and r["caller_org"] != r["provider_org"])
+    read = live.get(regulator, f"/api/v1/calls/{call['event_id']}")
+    assert read.status_code == 200
+    query_id = read.headers["consortium-event-id"]
+    subject = sorted({call["caller_org"], call["provider_org"]})
+
+    def listed() -> dict[str, Any] | None:
+        page = live.get(regulator, "/api/v1/queries", caller=REGULATOR, limit=200).json()["queries"]
+        return next((q for q in page if q["event_id"] == query_id), None)
+
+    row = wait_until(listed, 90, "the regulator's query in the query audit")
+    assert row["subject"] == subject and row["api"] == "calls.get"
+    officer = f"compliance@{call['caller_org']}"
+    theirs = live.get(officer, "/api/v1/queries", limit=200).json()["queries"]
+    assert query_id not in {q["event_id"] for q in theirs}
+    assert {q["caller_org"] for q in theirs} <= {call["caller_org"]}
+
+    page = login(browser, live, regulator)
+    page.goto(f"{live.url}/#/queries?caller={REGULATOR}")
+    cell = page.locator(f'[data-testid="queries-table"] [data-event-id="{query_id}"] [data-testid="query-subject"]')
+    cell.wait_for(timeout=20_000)
+    assert cell.locator(".chip").all_inner_texts() == subject
+    shot(page, "regulator-query-audit")
+    page.goto(f"{live.url}/#/alarms")
+    page.get_by_test_id("alarm-records-table").wait_for(timeout=20_000)
+    shot(page, "alarm-records")
+    assert not page.errors, page.errors
+    page.close()

@@ -5,8 +5,11 @@ explorer answers carries its terms (the explorer does not hold them)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -17,12 +20,15 @@ from chain.contracts import PrivateTerms
 from chain.ids import AssetKind
 from explorer import access
 from explorer.api import Explorer, Limits, create_app
+from explorer.calls import CallIndex
 from explorer.chainfollow import ChainFollower
 from explorer.chainindex import ChainIndex
 from explorer.provenance import grant_step
 from explorer.state import PRIVATE_TERMS_NOTE, Snapshot, private_grant_json
 from network.logins import LoginError, Person
+from notary.event import canonical_entry, validate_event
 from tests.integration.explorer.chainindex_chain import Deployed, LocalNode, deploy, founder_accounts
+from tests.support.notary_events import event
 
 ASSET = "eq-quotes"
 
@@ -99,8 +105,15 @@ def person(org: str, role: str = "compliance") -> Person:
 
 def assert_no_terms(value: Any, t: PrivateTerms) -> None:
     text = json.dumps(value, default=str)
-    for needle in (f'"{t.grantee}"', f'"{t.purpose}"', str(t.not_before), str(t.expires_at), str(t.quota)):
+    for needle in (f'"{t.grantee}"', f'"{t.purpose}"'):
         assert needle not in text, f"{needle} in {text}"
+    assert_no_numbers(text, t)
+
+
+def assert_no_numbers(text: str, t: PrivateTerms) -> None:
+    """No window or quota of ``t`` as a number of its own (not a run of digits inside a key or commitment's hex)."""
+    for number in (t.not_before, t.expires_at, t.quota):
+        assert not re.search(rf"(?<![0-9a-fx]){number}(?![0-9a-f])", text), f"{number} in {text}"
 
 
 def test_the_index_keeps_a_private_grants_history_without_terms(world: World, index: ChainIndex) -> None:
@@ -148,6 +161,9 @@ def test_who_sees_a_private_grant(world: World, snapshot: Snapshot) -> None:
     # beta is the grantee, but that is in the terms, which the explorer does not hold
     assert seen == {"alpha": True, "beta": False, "gamma": False, "op": False}
     assert access.sees_private_grant(person("reg", "regulator"), first)
+    # once the log shows beta calling under it (explorer.api.grants.private_grantee), beta too, and still no other
+    shown = {org: access.sees_private_grant(person(org), first, "beta") for org in ("alpha", "beta", "gamma", "op")}
+    assert shown == {"alpha": True, "beta": True, "gamma": False, "op": False}
     row = private_grant_json(first, snapshot.asset(ASSET))
     assert (row["state"], row["private"], row["terms"], row["grantee"]) == ("private", True, PRIVATE_TERMS_NOTE, None)
     assert private_grant_json(second, snapshot.asset(ASSET))["state"] == "revoked"
@@ -169,6 +185,8 @@ PEOPLE = {
     "inspector": person("reg", "regulator"),
     "alpha": person("alpha"),
     "beta": person("beta"),
+    "gamma": person("gamma"),
+    "op": person("op"),
 }
 
 
@@ -182,11 +200,16 @@ class StandInLogins:
         return PEOPLE[token]
 
 
-def test_the_grants_api(world: World, index: ChainIndex, snapshot: Snapshot) -> None:
-    """``/grants`` and ``/grants/{id}`` in process, around this chain's snapshot and index."""
+def test_the_grants_api(world: World, index: ChainIndex, snapshot: Snapshot, tmp_path: Path) -> None:
+    """``/grants`` and ``/grants/{id}`` in process, around this chain's snapshot and index, before any call under
+    the private grant is in the log: its grantee's people do not see it, since nothing tells the explorer who
+    that is."""
     state = SimpleNamespace(snapshot=snapshot, fresh_grant=lambda _grant_id: None)
-    stand_in = SimpleNamespace(auth=StandInLogins(), recorder=None, limits=Limits(), state=state, chain=index)
-    with TestClient(create_app(cast(Explorer, stand_in))) as client:
+    calls = CallIndex(tmp_path / "calls.db")
+    stand_in = SimpleNamespace(
+        auth=StandInLogins(), recorder=None, limits=Limits(), state=state, chain=index, calls=calls
+    )
+    with closing(calls), TestClient(create_app(cast(Explorer, stand_in))) as client:
 
         def get(path: str, who: str) -> Any:
             return client.get(f"/api/v1{path}", headers={"Authorization": f"Bearer {who}"})
@@ -204,6 +227,60 @@ def test_the_grants_api(world: World, index: ChainIndex, snapshot: Snapshot) -> 
         assert get(f"/grants/{world.grant_id}", "beta").status_code == 404
         assert get(f"/grants/{world.grant_id}", "inspector").status_code == 200
         assert_no_terms([listed, detail.json()], world.terms)
+
+
+def logged_call(world: World, grant_id: str, caller: str, seq: int, **changes: Any) -> bytes:
+    """The entry of a call ``caller`` made to alpha's gateway under ``grant_id``, as the log holds it."""
+    fields: dict[str, Any] = {
+        "event_id": f"call-{seq}", "caller_org": caller, "provider_org": "alpha", "asset_id": ASSET,
+        "asset_version": 1, "grant_id": grant_id, "gateway_id": "alpha/gw-1", "gateway_seq": seq,
+        "time_ms": (world.revoked_at + seq) * 1000, **changes,
+    }  # fmt: skip
+    return canonical_entry(validate_event(event(**fields)))
+
+
+def test_the_grantee_sees_the_private_grant_once_the_log_shows_it_calling_under_it(
+    world: World, index: ChainIndex, snapshot: Snapshot, tmp_path: Path
+) -> None:
+    """beta (the grantee) made an allowed call under the grant to alpha (its grantor); gamma was refused under it
+    and op called under it at another provider: the log names beta alone as the grantee. Each reader: the
+    grantor, the grantee, another firm, the operator, the regulator, and an outsider without a login."""
+    state = SimpleNamespace(snapshot=snapshot, fresh_grant=lambda _grant_id: None)
+    calls = CallIndex(tmp_path / "calls.db")
+    calls.add_entries(0, [
+        logged_call(world, world.grant_id, "gamma", 1, decision="deny", denial_reason="terms_mismatch", status=403,
+                    response_digest=None),
+        logged_call(world, world.grant_id, "op", 2, provider_org="delta", gateway_id="delta/gw-1"),
+        logged_call(world, world.grant_id, "beta", 3),
+    ])  # fmt: skip
+    stand_in = SimpleNamespace(
+        auth=StandInLogins(), recorder=None, limits=Limits(), state=state, chain=index, calls=calls
+    )
+    with closing(calls), TestClient(create_app(cast(Explorer, stand_in))) as client:
+
+        def get(path: str, who: str) -> Any:
+            return client.get(f"/api/v1{path}", headers={"Authorization": f"Bearer {who}"})
+
+        for who in ("alpha", "beta", "inspector"):
+            listed = {g["grant_id"]: g for g in get("/grants", who).json()["grants"]}
+            assert listed[world.grant_id]["grantee"] == "beta", who
+            assert listed[world.grant_id]["terms"] == PRIVATE_TERMS_NOTE
+            assert (world.revoked_id in listed) == (who != "beta"), who  # beta is not gamma's grant's grantee
+            detail = get(f"/grants/{world.grant_id}", who)
+            assert detail.status_code == 200 and detail.json()["grantee"] == "beta", who
+            assert_no_window([detail.json(), listed], world.terms)
+        assert [g["grant_id"] for g in get("/grants?grantee=beta", "inspector").json()["grants"]] == [world.grant_id]
+        for who in ("gamma", "op"):
+            assert get("/grants", who).json()["grants"] == [], who
+            assert get(f"/grants/{world.grant_id}", who).status_code == 404, who
+        assert client.get(f"/api/v1/grants/{world.grant_id}").status_code == 401
+
+
+def assert_no_window(value: Any, t: PrivateTerms) -> None:
+    """No purpose, window or quota of ``t`` (its grantee the log may show, to its parties and the regulator)."""
+    text = json.dumps(value, default=str)
+    assert f'"{t.purpose}"' not in text, text
+    assert_no_numbers(text, t)
 
 
 def test_a_block_shows_each_person_what_its_transaction_does(

@@ -1,8 +1,9 @@
 """Alarms with real processes: three witness processes (``python -m notary.witness``), the notary on loopback
 (policy: 2 of 3 witnesses, the regulator's ``reg`` among them), the evaluator as ``consortium up`` runs it and a
-local HTTP receiver as the webhook. Stopping two witnesses fires the quorum alarm, at the webhook and in the
-file the explorer serves; starting them again resolves it. Every wait polls a condition with a deadline; the
-hold-down is set to zero so that no step waits on the clock (the book's tests cover the hold-down)."""
+local HTTP receiver as the webhook. Stopping two witnesses fires the quorum alarm, at the webhook and at the
+explorer's ``GET /api/v1/alarms`` (the explorer's app served on loopback over the evaluator's directory, asked
+as a person of the regulator and of a firm); starting them again resolves it. Every wait polls a condition with a
+deadline; the hold-down is set to zero so that no step waits on the clock (the book's tests cover the hold-down)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,16 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
+from explorer.api import Explorer, Limits
+from explorer.api import create_app as create_explorer_app
 from network.alarms.audit import AlarmRecorder
 from network.alarms.book import AlarmBook
 from network.alarms.evaluator import AUDIT_EVENT_KEY, TRANSITIONS_FILE, Evaluator
@@ -29,6 +33,7 @@ from network.alarms.probe import Prober, Targets
 from network.alarms.rules import WitnessPolicyView
 from network.alarms.store import ALARMS_DIR, read_alarms
 from network.alarms.webhook import FORMAT, WebhookSender
+from network.logins import LoginError, Person
 from notary.api.app import create_app
 from notary.event import parse_entry
 from notary.log.note import format_vkey
@@ -84,6 +89,43 @@ class Receiver:
 
     def close(self) -> None:
         self.http.close()
+
+
+PEOPLE = {
+    org: Person(org=org, name="p", role=role, identity="ab" * 32, display_name=org, expires_ms=0)
+    for org, role in (("reg", "regulator"), ("alpha", "compliance"))
+}
+
+
+class StandInLogins:
+    """The token is the org of the person asking: the regulator ``reg`` or the firm ``alpha``."""
+
+    def authenticate(self, authorization: str | None) -> Person:
+        token = (authorization or "").removeprefix("Bearer ")
+        if token not in PEOPLE:
+            raise LoginError("no_credentials", "no credentials")
+        return PEOPLE[token]
+
+
+class ExplorerAlarms:
+    """The explorer's alarms endpoint over ``directory`` (where the evaluator writes), served on loopback."""
+
+    def __init__(self, directory: Path) -> None:
+        stand_in = SimpleNamespace(auth=StandInLogins(), recorder=None, limits=Limits(), directory=directory)
+        self.server = ApiServer(create_explorer_app(cast(Explorer, stand_in)))
+
+    def get(self, who: str = "reg") -> dict[str, Any]:
+        answer = httpx.get(f"{self.server.url}/api/v1/alarms", headers={"Authorization": f"Bearer {who}"}, timeout=5)
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+
+    def active(self, who: str = "reg") -> dict[str, str]:
+        """The active alarms ``who`` is shown: id → severity."""
+        return {a["id"]: a["severity"] for a in self.get(who)["active"]}
+
+    def close(self) -> None:
+        self.server.stop()
 
 
 class WitnessProcesses:
@@ -197,10 +239,12 @@ def test_two_witnesses_stopped_fire_the_quorum_alarm_at_the_webhook_and_their_re
         interval=0.1,
     )  # fmt: skip
     evaluator.start()
+    explorer = ExplorerAlarms(tmp_path)
     quorum = "witness-quorum:witnesses"
     try:
         wait_until(lambda: evaluator.steps >= 1, "a first evaluation", TIMEOUT)
-        assert read_alarms(tmp_path).active == ()  # all three up: none (3 = the 2 needed plus one)
+        first_look = explorer.get()
+        assert first_look["evaluated_ms"] is not None and first_look["active"] == []  # 3 up = the 2 needed plus one
 
         witnesses.stop("alpha")
         witnesses.stop("beta")
@@ -213,17 +257,27 @@ def test_two_witnesses_stopped_fire_the_quorum_alarm_at_the_webhook_and_their_re
         assert first is not None and first["transition"] == "fired"
         assert fired["alarm"]["summary"] == "checkpoints cannot be published: 1 of 3 witnesses up, the policy needs 2"
         assert receiver.seen("fired", "witness-down:witness/alpha") is not None
-        active = {a.id: a for a in read_alarms(tmp_path).active}  # what the explorer serves
-        assert active[quorum].severity == "critical" and "witness-down:witness/beta" in active
+        # the explorer serves what the webhook received, to the regulator and to a firm alike (no gateway here)
+        wait_until(
+            lambda: explorer.active().get(quorum) == "critical", "the critical quorum alarm in the explorer", TIMEOUT
+        )
+        for who in ("reg", "alpha"):
+            active = explorer.active(who)
+            assert active[quorum] == "critical" and "witness-down:witness/beta" in active, who
+        (served,) = [a for a in explorer.get()["active"] if a["id"] == quorum]
+        assert served["summary"] == fired["alarm"]["summary"] and served["resolved_ms"] is None
+        assert httpx.get(f"{explorer.server.url}/api/v1/alarms", timeout=5).status_code == 401  # no login
 
         witnesses.start("alpha")
         witnesses.start("beta")
         resolved = wait_until(lambda: receiver.seen("resolved", quorum), "the quorum alarm resolved", TIMEOUT)
         assert resolved["alarm"]["resolved_ms"] >= resolved["alarm"]["since_ms"]
-        wait_until(lambda: not read_alarms(tmp_path).active, "no active alarm in the file", TIMEOUT)
-        assert quorum in {a.id for a in read_alarms(tmp_path).resolved}
+        wait_until(lambda: not explorer.get()["active"], "no active alarm in the explorer", TIMEOUT)
+        (gone,) = [a for a in explorer.get()["resolved"] if a["id"] == quorum]
+        assert gone["resolved_ms"] is not None and gone["resolved_ms"] >= gone["since_ms"]
         assert webhook.status()["dropped"] == 0
     finally:
+        explorer.close()
         evaluator.stop()
         receiver.close()
 

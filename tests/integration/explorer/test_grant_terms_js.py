@@ -1,0 +1,83 @@
+"""The grant page's check of a private grant's terms document in the browser (``explorer/static/grantterms.js``),
+run under Node: a document ``consortium grant terms export`` prints (``network.grantterms.TermsRecord``) hashes to
+the key and commitment that ``chain.contracts.grants.PrivateTerms`` computes (what the chain holds), and a
+document with one term changed, another grant's, another salt, a malformed one, and a grant served without its
+commitment do not pass. One ``node`` process for every case."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chain.contracts import PrivateTerms
+from network.grantterms import TermsRecord
+
+NODE = shutil.which("node")
+CHECK = Path(__file__).with_name("grant_terms_check.mjs")
+GRANT_ID = bytes.fromhex("ab" * 32)
+
+
+def served(terms: PrivateTerms, grant_id: bytes = GRANT_ID) -> dict[str, Any]:
+    """The private grant as ``GET /grants/{id}`` serves it (``explorer.state.private_grant_json``'s chain part)."""
+    return {
+        "grant_id": "0x" + grant_id.hex(), "asset": terms.asset, "grantor": terms.grantor, "grantee": None,
+        "key": "0x" + terms.key.hex(), "commitment": "0x" + terms.commitment.hex(), "private": True,
+    }  # fmt: skip
+
+
+@pytest.mark.skipif(NODE is None, reason="`node` is not on PATH: grantterms.js is checked with Node.js 20 or newer")
+def test_the_browser_check_of_a_terms_document_agrees_with_the_chain(tmp_path: Path) -> None:
+    terms = PrivateTerms.draw("eq-quotes", "alpha", "beta", "research", 1_767_225_600, 1_798_761_600, 40_404)
+    doc = TermsRecord(terms, GRANT_ID, 1).to_json()
+    grant = served(terms)
+    other = PrivateTerms.draw("eq-quotes", "alpha", "beta", "research", 1_767_225_600, 1_798_761_600, 40_404)
+    big = PrivateTerms.draw("eq-quotes", "alpha", "gamma.x_y-z", "a" * 32, 0, 2**53 - 1, 0)
+    cases: dict[str, tuple[Any, dict[str, Any]]] = {
+        "genuine": (doc, grant),
+        "no grant id yet": ({**doc, "grant_id": None}, grant),
+        "extreme values": (TermsRecord(big, GRANT_ID, 1).to_json(), served(big)),
+        "quota changed": ({**doc, "quota": 40_405}, grant),
+        "window changed": ({**doc, "expires_at": doc["expires_at"] + 1}, grant),
+        "grantee changed": ({**doc, "grantee": "gamma"}, grant),
+        "purpose changed": ({**doc, "purpose": "audit"}, grant),
+        "another salt": ({**doc, "salt": "0x" + other.salt.hex()}, grant),
+        "another grant's id": ({**doc, "grant_id": "0x" + "cd" * 32}, grant),
+        "another grantor": ({**doc, "grantor": "gamma"}, grant),
+        "not a document": ({"format": "something-else"}, grant),
+        "not an object": ([1, 2], grant),
+        "a name not a name": ({**doc, "grantee": "Beta"}, grant),
+        "a negative quota": ({**doc, "quota": -1}, grant),
+        "a salt too short": ({**doc, "salt": "0x1234"}, grant),
+        "no commitment served": (doc, {k: v for k, v in grant.items() if k != "commitment"}),
+    }
+    path = tmp_path / "cases.json"
+    path.write_text(json.dumps({"cases": [{"name": n, "doc": d, "grant": g} for n, (d, g) in cases.items()]}))
+    assert NODE is not None
+    done = subprocess.run([NODE, str(CHECK), str(path)], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    shown = {"grantee": "beta", "purpose": "research", "not_before": 1_767_225_600, "expires_at": 1_798_761_600}
+    assert out["genuine"] == {"ok": True, "terms": {**shown, "quota": 40_404}}
+    assert out["no grant id yet"] == out["genuine"]
+    assert out["extreme values"]["ok"] is True and out["extreme values"]["terms"]["expires_at"] == 2**53 - 1
+    problems = {name: answer.get("problem") for name, answer in out.items() if not answer["ok"]}
+    assert problems == {
+        "quota changed": "commitment_mismatch",
+        "window changed": "commitment_mismatch",
+        "grantee changed": "key_mismatch",
+        "purpose changed": "key_mismatch",
+        "another salt": "key_mismatch",
+        "another grant's id": "other_grant",
+        "another grantor": "other_grant",
+        "not a document": "not_a_document",
+        "not an object": "not_a_document",
+        "a name not a name": "malformed:grantee",
+        "a negative quota": "malformed:quota",
+        "a salt too short": "malformed:salt",
+        "no commitment served": "no_commitment",
+    }

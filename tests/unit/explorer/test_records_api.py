@@ -1,0 +1,263 @@
+"""``GET /api/v1/queries`` (the explorer's records of people's queries, with their subject) and
+``GET /api/v1/alarms/records`` (the audit log's records of alarm transitions), in process: FastAPI's test client
+over a real SQLite call index holding those events as the log does. Each read path is tried as a firm, another
+firm, the regulator, the operator and an outsider (docs/confidentiality.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+from fastapi.testclient import TestClient
+
+from explorer.api import Explorer, Limits, create_app, records
+from explorer.api.middleware import api_name
+from explorer.calls import CallIndex
+from network.alarms.audit import alarm_event
+from network.alarms.book import Alarm, Transition
+from network.alarms.webhook import alarm_document
+from network.logins import LoginError, Person
+from notary.event import LEDGER_QUERY_CENTER, QueryVisibility, canonical_entry, validate_event
+from notary.submit.vault import SaltVault
+from tests.support.notary_events import event
+
+OPERATOR = "shuzhi-tech"  # runs the explorer and the alarm evaluator
+REGULATOR = "csrc"
+FIRM = "huaxin-bank"
+OTHER = "ruida-data"
+OUTSIDER = "no-member"
+AT = 1_767_225_600.0
+
+
+def person(org: str) -> Person:
+    role = "regulator" if org == REGULATOR else "compliance"
+    return Person(org=org, name="p", role=role, identity="ab" * 32, display_name=f"p ({org})", expires_ms=0)
+
+
+class StandInLogins:
+    """The token is the person's org; an outsider has none that verifies."""
+
+    def authenticate(self, authorization: str | None) -> Person:
+        org = (authorization or "").removeprefix("Bearer ")
+        if org not in (FIRM, OTHER, REGULATOR, OPERATOR):
+            raise LoginError("no_credentials", "no credentials")
+        return person(org)
+
+
+def query_by(org: str, event_id: str, seq: int, **changes: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "event_id": event_id, "caller_org": org, "provider_org": OPERATOR, "center": LEDGER_QUERY_CENTER,
+        "unit": LEDGER_QUERY_CENTER, "api": "calls.get", "route": f"/api/v1/calls/{event_id}", "asset_id": None,
+        "asset_version": None, "grant_id": None, "gateway_id": f"{OPERATOR}/{LEDGER_QUERY_CENTER}",
+        "gateway_seq": seq, "time_ms": 1_795_000_000_000 + seq,
+    }  # fmt: skip
+    return validate_event(event(**{**fields, **changes}))
+
+
+def alarm_record(vault: SaltVault, kind: str, rule: str, subject: str, org: str | None, seq: int) -> dict[str, Any]:
+    alarm = Alarm(f"{rule}:{subject}", rule, "critical", subject, org, "a summary", AT - 4)
+    t = Transition(kind, alarm, AT + seq)  # type: ignore[arg-type]
+    document = alarm_document("test-consortium", t)
+    return {**alarm_event(t, document, OPERATOR, vault, event_id=f"alarm-{seq}"), "gateway_seq": seq}
+
+
+QUERIES = {
+    "q-reg-firm": query_by(REGULATOR, "q-reg-firm", 1, subject=FIRM),
+    "q-reg-search": query_by(REGULATOR, "q-reg-search", 2, api="calls.search", route="/api/v1/calls"),
+    "q-firm": query_by(FIRM, "q-firm", 3, subject=f"{FIRM},{OTHER}"),
+    "q-firm-refused": query_by(FIRM, "q-firm-refused", 4, decision="deny", denial_reason="not_found", status=404),
+    "q-other": query_by(OTHER, "q-other", 5, subject=OTHER),
+    "q-operator": query_by(OPERATOR, "q-operator", 6, subject=FIRM),
+}
+#: query event id → who lists it with the ``audit`` policy off (on, the regulator's queries' subjects too).
+QUERY_READERS = {
+    "q-reg-firm": {REGULATOR},
+    "q-reg-search": {REGULATOR},
+    "q-firm": {REGULATOR, FIRM},
+    "q-firm-refused": {REGULATOR, FIRM},
+    "q-other": {REGULATOR, OTHER},
+    "q-operator": {REGULATOR, OPERATOR},
+}
+#: alarm record event id → who lists it: its component's firm, the operator that raised it, the regulator.
+ALARM_READERS = {
+    "alarm-1": {REGULATOR, OPERATOR},  # the witness quorum: consortium-wide, the operator's
+    "alarm-2": {REGULATOR, OPERATOR, FIRM},  # the firm's gateway
+    "alarm-3": {REGULATOR, OPERATOR, FIRM},
+    "alarm-4": {REGULATOR, OPERATOR, OTHER},  # the other firm's witness
+}
+
+
+def query_readers(event_id: str, on: bool) -> set[str]:
+    subject = QUERIES[event_id].get("subject", "")
+    named = set(subject.split(",")) if on and subject and QUERIES[event_id]["caller_org"] == REGULATOR else set()
+    return QUERY_READERS[event_id] | named
+
+
+@pytest.fixture(params=[False, True], ids=["policy-off", "policy-on"])
+def on(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
+
+
+@pytest.fixture
+def client(on: bool, tmp_path: Path) -> Iterator[TestClient]:
+    vault = SaltVault.open(tmp_path / "vault", OPERATOR, b"passphrase", clock=lambda: AT)
+    alarms = [
+        alarm_record(vault, "fired", "witness-quorum", "witnesses", None, 1),
+        alarm_record(vault, "fired", "gateway-outbox", f"gateway/{FIRM}", FIRM, 2),
+        alarm_record(vault, "resolved", "gateway-outbox", f"gateway/{FIRM}", FIRM, 3),
+        alarm_record(vault, "fired", "witness-down", f"witness/{OTHER}", OTHER, 4),
+    ]
+    index = CallIndex(tmp_path / "calls.db")
+    ordinary = event(caller_org=FIRM, provider_org=OTHER, gateway_id=f"{OTHER}/gw-1", event_id="call-1")
+    index.add_entries(0, [canonical_entry(e) for e in [ordinary, *QUERIES.values(), *alarms]])
+    visibility = QueryVisibility(frozenset({REGULATOR}), regulator_queries_visible_to_subject=on)
+    stand_in = SimpleNamespace(
+        auth=StandInLogins(), recorder=None, limits=Limits(), directory=tmp_path, calls=index, visibility=visibility
+    )
+    try:
+        with TestClient(create_app(cast(Explorer, stand_in))) as c:
+            yield c
+    finally:
+        index.close()
+
+
+def get(client: TestClient, who: str, path: str, **params: Any) -> Any:
+    answer = client.get(f"/api/v1{path}", params=params, headers={"Authorization": f"Bearer {who}"})
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+@pytest.mark.parametrize("reader", [FIRM, OTHER, REGULATOR, OPERATOR])
+def test_each_reader_lists_the_queries_the_model_gives_it_with_their_subject(
+    client: TestClient, on: bool, reader: str
+) -> None:
+    body = get(client, reader, "/queries")
+    listed = [q["event_id"] for q in body["queries"]]
+    expected = [e for e in reversed(list(QUERIES)) if reader in query_readers(e, on)]
+    assert listed == expected  # newest first
+    for row in body["queries"]:
+        source = QUERIES[row["event_id"]]
+        assert row["subject"] == (source["subject"].split(",") if "subject" in source else [])
+        assert (row["caller_org"], row["api"], row["decision"], row["status"]) == (
+            source["caller_org"], source["api"], source["decision"], source["status"],
+        )  # fmt: skip
+    assert body["next"] is None
+
+
+def test_the_queries_filter_and_paginate(client: TestClient) -> None:
+    firm = get(client, REGULATOR, "/queries", caller=FIRM)
+    assert [q["event_id"] for q in firm["queries"]] == ["q-firm-refused", "q-firm"]
+    refused = get(client, REGULATOR, "/queries", decision="deny")["queries"]
+    assert [(q["event_id"], q["subject"], q["denial_reason"]) for q in refused] == [("q-firm-refused", [], "not_found")]
+    first = get(client, REGULATOR, "/queries", limit=4)
+    assert len(first["queries"]) == 4 and first["next"]
+    rest = get(client, REGULATOR, "/queries", limit=4, cursor=first["next"])
+    assert [q["event_id"] for q in first["queries"] + rest["queries"]] == list(reversed(list(QUERIES)))
+    assert get(client, OTHER, "/queries", caller=FIRM)["queries"] == []  # another firm's: nothing, not an error
+    assert get(client, FIRM, "/queries", caller=OTHER)["queries"] == []
+    wrong = client.get(
+        "/api/v1/alarms/records", params={"cursor": first["next"]}, headers={"Authorization": f"Bearer {REGULATOR}"}
+    )
+    assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_cursor"  # bound to the other listing
+
+
+@pytest.mark.parametrize("reader", [FIRM, OTHER, REGULATOR, OPERATOR])
+def test_each_reader_lists_the_alarm_records_the_model_gives_it(client: TestClient, reader: str) -> None:
+    body = get(client, reader, "/alarms/records")
+    expected = [e for e in reversed(list(ALARM_READERS)) if reader in ALARM_READERS[e]]
+    assert [r["event_id"] for r in body["records"]] == expected
+    if reader == REGULATOR:
+        assert body["records"][-1] == {
+            "index": 7, "event_id": "alarm-1", "time_ms": int((AT + 1) * 1000),
+            "alarm_id": "witness-quorum:witnesses", "rule": "witness-quorum", "subject": "witnesses",
+            "transition": "fired", "severity": "critical", "org": OPERATOR, "operator": OPERATOR,
+            "leaf_hash": body["records"][-1]["leaf_hash"],
+        }  # fmt: skip
+        assert [(r["transition"], r["subject"]) for r in body["records"][1:3]] == [
+            ("resolved", f"gateway/{FIRM}"),
+            ("fired", f"gateway/{FIRM}"),
+        ]
+
+
+def test_no_query_and_no_call_is_listed_as_an_alarm_record_nor_the_reverse(client: TestClient) -> None:
+    records = get(client, REGULATOR, "/alarms/records")["records"]
+    queries = get(client, REGULATOR, "/queries")["queries"]
+    assert {r["event_id"] for r in records} == set(ALARM_READERS)
+    assert {q["event_id"] for q in queries} == set(QUERIES)
+
+
+@pytest.mark.parametrize("path", ["/queries", "/alarms/records"])
+def test_an_outsider_gets_nothing(client: TestClient, path: str) -> None:
+    for headers in ({}, {"Authorization": f"Bearer {OUTSIDER}"}):
+        answer = client.get(f"/api/v1{path}", headers=headers)
+        assert answer.status_code == 401 and answer.json()["error"] == "no_credentials", (path, headers)
+
+
+def test_bad_parameters_are_refused_with_their_name(client: TestClient) -> None:
+    for path, params in (
+        ("/queries", {"caller": "NOT A NAME"}),
+        ("/queries", {"limit": 201}),
+        ("/alarms/records", {"from": 10, "to": 5}),
+        ("/alarms/records", {"limit": 0}),
+    ):
+        answer = client.get(f"/api/v1{path}", params=params, headers={"Authorization": f"Bearer {REGULATOR}"})
+        assert answer.status_code == 422 and answer.json()["error"] == "invalid_parameter", (path, params)
+
+
+def test_the_listings_have_names_of_their_own_in_the_audit() -> None:
+    assert api_name("/api/v1/queries") == "queries.list"
+    assert api_name("/api/v1/alarms/records") == "alarms.records"
+    assert api_name("/api/v1/alarms") == "alarms.list"
+
+
+def test_under_the_policy_a_firms_pages_merge_its_queries_with_the_regulators_of_its_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many regulator queries, one in three naming the firm, among the firm's own: read a few at a time
+    (``SUBJECT_SCAN`` lowered to 3) and two rows a page, the pages hold every row the firm may see, newest first,
+    once each, and none it may not; with the policy off, the firm's own only."""
+    monkeypatch.setattr(records, "SUBJECT_SCAN", 3)
+    events: list[dict[str, Any]] = []
+    for i in range(1, 25):
+        if i % 4 == 0:
+            events.append(query_by(FIRM, f"own-{i}", i, subject=FIRM))
+        elif i % 3 == 0:
+            events.append(query_by(REGULATOR, f"reg-of-firm-{i}", i, subject=f"{FIRM},{OTHER}"))
+        else:
+            events.append(query_by(REGULATOR, f"reg-other-{i}", i, subject=OTHER))
+    index = CallIndex(tmp_path / "calls.db")
+    index.add_entries(0, [canonical_entry(e) for e in events])
+    try:
+        for on in (True, False):
+            visibility = QueryVisibility(frozenset({REGULATOR}), regulator_queries_visible_to_subject=on)
+            stand_in = SimpleNamespace(
+                auth=StandInLogins(), recorder=None, limits=Limits(), directory=tmp_path, calls=index,
+                visibility=visibility,
+            )  # fmt: skip
+            with TestClient(create_app(cast(Explorer, stand_in))) as c:
+                seen: list[str] = []
+                cursor: str | None = None
+                pages = 0
+                while True:
+                    params: dict[str, Any] = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+                    body = get(c, FIRM, "/queries", **params)
+                    assert len(body["queries"]) <= 2
+                    seen += [q["event_id"] for q in body["queries"]]
+                    cursor = body["next"]
+                    pages += 1
+                    if cursor is None:
+                        break
+                    assert pages < 50
+            wanted = [e["event_id"] for e in reversed(events) if e["caller_org"] == FIRM]
+            if on:
+                wanted = [
+                    e["event_id"]
+                    for e in reversed(events)
+                    if e["caller_org"] == FIRM or FIRM in e["subject"].split(",")
+                ]
+            assert seen == wanted, on
+    finally:
+        index.close()
