@@ -555,6 +555,11 @@ def notary_cases(w: World) -> dict[str, list[Case]]:
         "/v1/receipts/{event_id}": [Case(f"/v1/receipts/{e}", r) for e, r in per_event],
         "/v1/entries/{event_id}": [Case(f"/v1/entries/{e}", r) for e, r in per_event],
         "/v1/evidence/{event_id}": [Case(f"/v1/evidence/{eid}", parties(a, b))],
+        "/v1/events": [
+            Case("/v1/events", MEMBERS, {"from": w.call["index"], "limit": 1}, check=check_event_list(w)),
+            Case("/v1/events", MEMBERS, {"own": "true", "limit": 1}),
+            Case("/v1/events", Rule(sees=frozenset({a}), hidden=403), {"org": a, "limit": 1}),
+        ],
         "/v1/proofs/inclusion": [
             Case("/v1/proofs/inclusion", parties(a, b), {"event_id": eid}),
             Case("/v1/proofs/inclusion", MEMBERS, {"index": w.call["index"]}),
@@ -570,6 +575,17 @@ def notary_cases(w: World) -> dict[str, list[Case]]:
         "/healthz": [Case("/healthz", PUBLIC, check=check_healthz)],
         "/metrics": [Case("/metrics", MEMBERS)],
     }
+
+
+def check_event_list(w: World) -> Check:
+    """A page of ``/v1/events`` from the call's index, one event long: the call is on it for its two parties and
+    the regulator, and for no other reader (a member's page holds its own org's events only)."""
+
+    def check(who: Persona, answer: httpx.Response) -> None:
+        ids = {event["event_id"] for event in answer.json()["events"]}
+        assert (w.call["event_id"] in ids) == (who.regulator or who.org in (w.a, w.b)), (who.label, ids)
+
+    return check
 
 
 def get_routes(base: str) -> set[str]:
