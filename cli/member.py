@@ -437,16 +437,34 @@ def keys_publish(obj: Context, as_org: OrgId) -> None:
     "--file", "value_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A PEM or DER certificate (ca-cert), or the value's raw bytes.",
 )  # fmt: skip
+@click.option("--url", help="node-endpoint: the peer URL of your node (https://host:port), as other nodes reach it.")
 @click.option("--from-block", type=click.IntRange(0), default=None, help="Valid from this block (default: now).")
 @as_option
 @pass_ctx
 def keys_add(
-    obj: Context, kind: str, hex_value: str | None, value_file: Path | None, from_block: int | None, as_org: str
+    obj: Context,
+    kind: str,
+    hex_value: str | None,
+    value_file: Path | None,
+    url: str | None,
+    from_block: int | None,
+    as_org: str,
 ) -> None:
-    """Add a key of your own org, valid from now or from a later block (an overlap for a rotation)."""
-    if (hex_value is None) == (value_file is None):
-        fail("give the value with exactly one of --hex or --file")
-    if value_file is not None:
+    """Add a key of your own org, valid from now or from a later block (an overlap for a rotation). A node
+    endpoint (`node-endpoint --url https://host:port`) makes every running node of the consortium link to your
+    node and admit its certificate (docs/trust.md)."""
+    if sum(v is not None for v in (hex_value, value_file, url)) != 1:
+        fail("give the value with exactly one of --hex, --file or --url")
+    if url is not None:
+        from urllib.parse import urlsplit
+
+        if kind != "node-endpoint":
+            fail("--url is the value of a node-endpoint")
+        parts = urlsplit(url)
+        if parts.scheme != "https" or not parts.hostname or parts.port is None or parts.path not in ("", "/"):
+            fail(f"--url {url!r}: give the node's peer URL as https://host:port (its peer server speaks mutual TLS)")
+        value = url.rstrip("/").encode()
+    elif value_file is not None:
         value = value_file.read_bytes()
         if value.lstrip().startswith(b"-----BEGIN CERTIFICATE-----"):
             from cryptography import x509
