@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
 from pathlib import Path
@@ -171,7 +172,9 @@ def node(
                 "directory": description.contracts["TrustDirectory"],
                 "org": org or sealer_org,
                 "bootstrap_url": None if peers else bootstrap,
-                "bootstrap_tls": None if peers or not bootstrap.startswith("https://") else obj.chain_tls(bootstrap),
+                "bootstrap_tls": None
+                if peers or not bootstrap.startswith("https://")
+                else dataclasses.replace(obj, directory=directory).chain_tls(bootstrap),
                 "own_tls": ClientTls(Path(peer_cert), Path(peer_key), Path(peer_ca), password=obj.passphrase())
                 if rpc_tls is not None and peer_cert and peer_key and peer_ca
                 else None,
@@ -239,7 +242,8 @@ def _prepare_joined(obj: Context, directory: Path, org: str, description: Consor
         fail(f"no identity of {org!r} in {directory / 'orgs'}: run the node from the directory the firm joined from")
     url = obj.chain_url or description.chain_url
     try:
-        backend = RpcBackend(url, tls=obj.chain_tls(url))
+        tls = dataclasses.replace(obj, directory=directory).chain_tls(url) if url.startswith("https://") else None
+        backend = RpcBackend(url, tls=tls)
         return prepare_member_node(directory, OrgId(org), description, backend, obj.passphrase())
     except (ChainError, NetworkError, httpx.HTTPError, requests.RequestException, Web3Exception, OSError,
             ValueError) as exc:  # fmt: skip

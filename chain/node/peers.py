@@ -205,17 +205,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     #: Why this connection's client certificate may not use the routes; None when it may.
     refusal: str | None = None
+    #: The client certificate (DER) of a TLS connection, and the rule its refusal was decided by: the rule can
+    #: change while a connection is open (a node that follows the chain's endpoints), so each request checks it.
+    client_der: bytes | None = None
+    decided_by: NodeCertificates | None = None
 
     def setup(self) -> None:
         if isinstance(self.request, ssl.SSLSocket):
             self.request.settimeout(self.timeout)
             self.request.do_handshake()  # here, in the connection's thread, not in the accepting one
-            certificates = self.server.peer.certificates
-            if certificates is not None:
-                try:
-                    certificates.admit(self.request.getpeercert(binary_form=True))
-                except PeerRefusedError as exc:
-                    self.refusal = exc.reason
+            self.client_der = self.request.getpeercert(binary_form=True)
+            self._decide()
         with self.server.connections_lock:
             self.server.connections.add(self.request)
         super().setup()
@@ -251,8 +251,22 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return self.rfile.read(length)
 
+    def _decide(self) -> None:
+        """Decide the connection's refusal by the server's rule now (again only when the rule changed)."""
+        certificates = self.server.peer.certificates
+        if certificates is None or certificates is self.decided_by:
+            return
+        self.decided_by = certificates
+        try:
+            certificates.admit(self.client_der)
+            self.refusal = None
+        except PeerRefusedError as exc:
+            self.refusal = exc.reason
+
     def _refused(self) -> bool:
-        """Answer 403 and close if the connection's certificate may not use the routes."""
+        """Answer 403 and close if the connection's certificate may not use the routes (by the rule now)."""
+        if isinstance(self.request, ssl.SSLSocket):
+            self._decide()
         if self.refusal is None:
             return False
         self.server.peer.refused += 1
