@@ -31,7 +31,7 @@ from network.errors import NetworkError
 from network.identity import issue_node_certificate
 
 if TYPE_CHECKING:
-    from chain.backend import Backend
+    from chain.backend import RpcBackend
     from chain.node.node import Genesis
     from network.description import ConsortiumDescription
 
@@ -239,7 +239,7 @@ class GenesisMismatchError(NodesError):
     check failed: ``consortium.json``'s record, or the chain at the URL)."""
 
 
-def member_genesis(description: ConsortiumDescription, backend: Backend) -> Genesis:
+def member_genesis(description: ConsortiumDescription, backend: RpcBackend) -> Genesis:
     """The genesis of the consortium's chain for a node started from a member's directory: ``consortium.json``'s
     (``genesis``, recorded by ``init``), else rebuilt from the chain's block 0 (its timestamp, gas limit and
     validators) and the operator ``consortium.json`` names. Either way the block it makes must hash to the
@@ -252,8 +252,10 @@ def member_genesis(description: ConsortiumDescription, backend: Backend) -> Gene
     from chain.node.node import Genesis, Node, contract_address
     from chain.qbft.extradata import ExtraData
 
-    block = backend.web3.eth.get_block(0)
-    on_chain = bytes(block["hash"])
+    block = backend.request("eth_getBlockByNumber", ["0x0", False])  # raw: web3's PoA middleware drops extraData
+    if not isinstance(block, dict):
+        raise GenesisMismatchError("the chain has no block 0")
+    on_chain = bytes.fromhex(str(block["hash"]).removeprefix("0x"))
     recorded: bytes | None = None
     if description.genesis is not None:
         data = {k: v for k, v in description.genesis.items() if k != "hash"}
@@ -269,13 +271,13 @@ def member_genesis(description: ConsortiumDescription, backend: Backend) -> Gene
         operator = next((m for m in description.members if Role.OPERATOR in m.roles), None)
         if operator is None:
             raise GenesisMismatchError("consortium.json names no operator: the genesis cannot be rebuilt")
-        validators = ExtraData.decode(bytes(block["extraData"])).validators
+        validators = ExtraData.decode(bytes.fromhex(str(block["extraData"]).removeprefix("0x"))).validators
         genesis = Genesis(
             description.chain_id,
             tuple(to_checksum_address(v) for v in validators),
             to_checksum_address(operator.identity.account),
-            int(block["timestamp"]),
-            int(block["gasLimit"]),
+            int(str(block["timestamp"]), 16),
+            int(str(block["gasLimit"]), 16),
             validator_contract=True,
         )
         where = "the genesis rebuilt from the chain's block 0"
@@ -304,7 +306,7 @@ def member_genesis(description: ConsortiumDescription, backend: Backend) -> Gene
 
 
 def prepare_member_node(
-    directory: Path, org: OrgId, description: ConsortiumDescription, backend: Backend, passphrase: bytes
+    directory: Path, org: OrgId, description: ConsortiumDescription, backend: RpcBackend, passphrase: bytes
 ) -> Path:
     """Make ``directory`` (a firm's own, e.g. the one it joined from) ready to run ``org``'s node: its genesis in
     ``nodes/<org>/genesis.json`` (:func:`member_genesis`), its node certificate (``orgs/<org>/node/tls/``) and the

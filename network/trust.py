@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 
 from chain.backend import ClientTls, RpcBackend
 from chain.contracts.trust import KeyKind, KeyState, TrustDirectoryClient
-from chain.ids import Role
+from chain.ids import OrgId, Role
 from network.description import ConsortiumDescription
 from network.identity import OrgPublic
 
@@ -82,7 +82,7 @@ class GatewayKeySource:
 
 
 def publish_node_endpoints(
-    client: TrustDirectoryClient, wanted: Mapping[str, str], signers: Mapping[str, Signer]
+    client: TrustDirectoryClient, wanted: Mapping[OrgId, str], signers: Mapping[OrgId, Signer]
 ) -> list[str]:
     """Make each org's open node endpoint on chain the URL of ``wanted`` (``consortium up`` starting the founders'
     nodes on other ports than ``init`` wrote): add it, signed by the org's own account, and retire the org's other

@@ -12,9 +12,11 @@ endpoint, the founders' nodes stop linking to it and refuse it, still without a 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -28,12 +30,13 @@ from click.testing import CliRunner, Result
 from chain.backend import RpcBackend
 from chain.contracts.trust import KeyKind
 from chain.ids import OrgId
+from chain.node.node import Genesis
 from cli.main import cli
 from network.config import parse_config
 from network.consortium import Consortium, init_consortium
 from network.description import load_description
 from network.localchain import LocalChain, start_nodes, stop_together
-from network.nodes import NodeSpec, default_endpoints, plan, read_nodes
+from network.nodes import NodeSpec, default_endpoints, member_genesis, plan, read_nodes
 from network.trust import publish_node_endpoints
 from tests.support.small_consortium import three_member_config
 from tests.support.up_process import free_port
@@ -89,16 +92,16 @@ def founders(tmp_path: Path) -> Iterator[Founders]:
         stop_together([c.process for c in chains])
 
 
-def test_a_joined_firm_runs_a_node_from_its_directory_peers_from_the_chain(
-    founders: Founders, tmp_path: Path
-) -> None:
+def test_a_joined_firm_runs_a_node_from_its_directory_peers_from_the_chain(founders: Founders, tmp_path: Path) -> None:
     description = load_description(founders.directory)
-    consortium = Consortium(founders.directory, description, RpcBackend(founders.url))
+    backend = RpcBackend(founders.url)
+    consortium = Consortium(founders.directory, description, backend)
     trust = consortium.trust
     # init recorded the genesis and wrote each founder node's endpoint (up's default ports) at genesis
-    assert description.genesis is not None and description.genesis["hash"] == "0x" + bytes(
-        consortium.backend.web3.eth.get_block(0)["hash"]
-    ).hex()
+    assert (
+        description.genesis is not None
+        and description.genesis["hash"] == "0x" + bytes(consortium.backend.web3.eth.get_block(0)["hash"]).hex()
+    )
     at_init = default_endpoints(read_nodes(founders.directory))
     for org, url in at_init.items():
         endpoints = [r for r in trust.records(org) if r.kind is KeyKind.NODE_ENDPOINT]
@@ -129,6 +132,20 @@ def test_a_joined_firm_runs_a_node_from_its_directory_peers_from_the_chain(
     assert f"added #3 node-endpoint of {NEWCOMER}" in run(
         firm, firm_pass, founders.url, "member", "keys", "add", "node-endpoint", "--url", firm_peer, "--as", NEWCOMER
     )
+
+    # a copy of consortium.json whose genesis was altered is refused before anything is written; a file without
+    # the genesis (written before init recorded it) has it rebuilt from the chain's block 0, the same
+    altered = tmp_path / "altered"
+    shutil.copytree(firm, altered)
+    data = json.loads((altered / "consortium.json").read_text())
+    data["genesis"]["timestamp"] += 1
+    (altered / "consortium.json").write_text(json.dumps(data))
+    refused = CliRunner().invoke(cli, ["--passphrase-file", str(firm_pass), "node", str(altered), "--org", NEWCOMER,
+                                       "--peer-port", str(free_port())])  # fmt: skip
+    assert refused.exit_code == 1 and "but consortium.json records 0x" in refused.output, refused.output
+    assert not (altered / "nodes" / NEWCOMER / "genesis.json").exists()
+    recorded = Genesis.from_json(json.dumps({k: v for k, v in description.genesis.items() if k != "hash"}))
+    assert member_genesis(dataclasses.replace(description, genesis=None), backend) == recorded
 
     # its node, from its directory: no --peer, no genesis file given
     env = {**os.environ, "CONSORTIUM_PASSPHRASE": FIRM_PASSPHRASE, "PYTHONUNBUFFERED": "1"}
@@ -165,11 +182,12 @@ def test_a_joined_firm_runs_a_node_from_its_directory_peers_from_the_chain(
         block = int(consortium.backend.web3.eth.block_number)
         firm_chain = RpcBackend(firm_url, 5.0, lean=True, chain_id=CHAIN_ID)
         wait_until(lambda: firm_chain.web3.eth.block_number >= block, f"block {block} at the firm's node", TIMEOUT)
-        assert firm_chain.request("eth_getBlockByNumber", [hex(block), False])["hash"] == "0x" + bytes(
-            consortium.backend.web3.eth.get_block(block)["hash"]
-        ).hex()
+        assert (
+            firm_chain.request("eth_getBlockByNumber", [hex(block), False])["hash"]
+            == "0x" + bytes(consortium.backend.web3.eth.get_block(block)["hash"]).hex()
+        )
         assert status(op)["peers"] == 2 and status(founders.chains[1].url)["peers"] == 2
-        index = [r.index for r in trust.records(NEWCOMER) if r.kind is KeyKind.NODE_ENDPOINT][0]
+        index = next(r.index for r in trust.records(NEWCOMER) if r.kind is KeyKind.NODE_ENDPOINT)
 
         # the firm retires its endpoint: the founders' nodes drop it and refuse it, with no restart
         run(firm, firm_pass, founders.url, "member", "keys", "retire", str(index), "--as", NEWCOMER)
