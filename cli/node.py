@@ -100,7 +100,11 @@ def node(
         key is opened with the consortium passphrase). Only node certificates (CN=node.<org>, issued by that org's
     CA) of the orgs that run a node may use its peer routes; a person's or a gateway's certificate gets 403. A
     node that is not a validator (the regulator's) votes in
-        nothing and checks every block it receives. Without --peer-port the node seals every block alone, which only
+        nothing and checks every block it receives. It also links to the node endpoints the other members publish on
+    chain and admits their node certificates through their CAs on chain (not with --static-peers). Run from the
+    directory a firm joined from (`member join`) with --org and --peer-port, it writes its genesis (from
+    consortium.json, checked against the chain), node certificate and peer bundle there on its first start and
+    takes its peers from the chain. Without --peer-port the node seals every block alone, which only
         a chain of one validator allows.
 
     With --rpc-cert and --rpc-key, JSON-RPC is HTTPS and answers only clients presenting a certificate of a member

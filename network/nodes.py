@@ -12,8 +12,13 @@ demo all of them live in one directory, each with its own store:
 - ``orgs/<org>/node/tls/``: the node's TLS certificate (server and client) and its encrypted key.
 
 A firm running its own node on its own machine needs only its own ``nodes/<org>`` directory, its keys and the
-bundle (README, "Production deployment"). A consortium with a single node (one validator, no regulator) keeps
-the layout from before the network: ``chain/``, sealed alone.
+bundle (README, "Production deployment"); a firm admitted after ``init`` gets them written into the directory it
+joined from by :func:`prepare_member_node`, its genesis from ``consortium.json`` checked against the chain
+(:func:`member_genesis`). Where each node runs is on chain too, as the members' node endpoints
+(``docs/trust.md``, "Nodes from the chain"): ``init`` writes the founders' (:func:`default_endpoints`).
+
+A consortium with a single node (one validator, no regulator) keeps the layout from before the network:
+``chain/``, sealed alone.
 """
 
 from __future__ import annotations
