@@ -26,7 +26,7 @@ import logging
 import ssl
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -48,7 +48,8 @@ class PeerPlan:
     certificates of every member (DER, the ``OU`` of each checked against its org), and the orgs with records
     that are no longer members."""
 
-    block: int
+    #: Not compared: a plan equal but for the block changes nothing (the follower rebuilds no rule for it).
+    block: int = field(compare=False)
     endpoints: Mapping[str, tuple[str, ...]]
     cas: Mapping[str, tuple[bytes, ...]]
     removed: frozenset[str]

@@ -142,7 +142,9 @@ def test_a_published_endpoint_is_linked_and_its_node_admitted_until_it_is_retire
     assert node.follow(directory, 3) == ([URLS["reg"]], [])
     assert node.links.urls == [URLS["reg"]]
     assert node.admits(pki, "reg") and not node.admits(pki, NEWCOMER)
-    assert node.follow(directory, 4) == ([], [])  # nothing changed: nothing done
+    rule = node.rule
+    assert node.follow(directory, 4) == ([], [])  # nothing changed but the block: nothing done
+    assert node.rule is rule  # the same rule: open connections are not decided again
 
     directory.add(NEWCOMER, KeyKind.CA_CERT, ca_der(pki, NEWCOMER))
     assert not node.trusts(ca_der(pki, NEWCOMER))
