@@ -111,6 +111,8 @@ def test_a_joined_firm_runs_a_node_from_its_directory_peers_from_the_chain(found
     said = publish_node_endpoints(trust, {spec.org: spec.peer_url for spec in founders.specs}, signers)
     assert len(said) == 2, said
     assert publish_node_endpoints(trust, {spec.org: spec.peer_url for spec in founders.specs}, signers) == []
+    back = publish_node_endpoints(trust, at_init, signers)  # a URL is recorded once: init's were retired above
+    assert len(back) == 2 and all("was retired on chain before and cannot be recorded again" in x for x in back), back
 
     # the firm joins from its own directory and is admitted (threshold 1)
     firm, firm_pass = tmp_path / "epsilon", tmp_path / "epsilon.pass"
