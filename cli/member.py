@@ -477,7 +477,9 @@ def keys_publish(obj: Context, witness_url: str | None, as_org: OrgId) -> None:
     "--file", "value_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A PEM or DER certificate (ca-cert), or the value's raw bytes.",
 )  # fmt: skip
-@click.option("--url", default=None, help="The URL of a node-endpoint or witness-endpoint (http:// or https://).")
+@click.option("--url", default=None,
+              help="The value of a node-endpoint (the node's peer URL, https://host:port, as other nodes reach it) "
+              "or of a witness-endpoint (http:// or https://).")  # fmt: skip
 @click.option("--from-block", type=click.IntRange(0), default=None, help="Valid from this block (default: now).")
 @as_option
 @pass_ctx
@@ -491,15 +493,25 @@ def keys_add(
     as_org: str,
 ) -> None:
     """Add a key of your own org, valid from now or from a later block (an overlap for a rotation); an endpoint
-    (node-endpoint, witness-endpoint) by its --url."""
+    (node-endpoint, witness-endpoint) by its --url. A node endpoint (`node-endpoint --url https://host:port`) makes
+    every running node of the consortium link to your node and admit its certificate (docs/trust.md)."""
+    if sum(v is not None for v in (hex_value, value_file, url)) != 1:
+        fail("give the value with exactly one of --hex, --file or --url")
     if kind in ENDPOINT_KINDS:
-        if url is None or hex_value is not None or value_file is not None:
-            fail(f"give a {kind} with --url URL (only)")
+        if url is None:
+            fail(f"give a {kind} with --url URL")
         value = _endpoint(str(url), "--url")
+        if kind == "node-endpoint":
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(url)
+            if parts.scheme != "https" or not parts.hostname or parts.port is None or parts.path not in ("", "/"):
+                fail(
+                    f"--url {url!r}: give the node's peer URL as https://host:port (its peer server speaks mutual TLS)"
+                )
+            value = url.rstrip("/").encode()
     elif url is not None:
-        fail(f"--url is for {' and '.join(ENDPOINT_KINDS)}; give a {kind} with --hex or --file")
-    elif (hex_value is None) == (value_file is None):
-        fail("give the value with exactly one of --hex or --file")
+        fail(f"--url is the value of a node-endpoint or a witness-endpoint; give a {kind} with --hex or --file")
     elif value_file is not None:
         value = value_file.read_bytes()
         if value.lstrip().startswith(b"-----BEGIN CERTIFICATE-----"):

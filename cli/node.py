@@ -3,6 +3,7 @@ and check the equivocation evidence its nodes kept."""
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from chain.node import service
     from chain.node.verify import VerifyReport
     from chain.qbft.evidence import Equivocation
+    from network.description import ConsortiumDescription
 
 
 @click.command()
@@ -46,6 +48,12 @@ if TYPE_CHECKING:
     multiple=True,
     help="An org whose node certificate may use this node's peer routes (repeat for each; default: the orgs of "
     "DIRECTORY/nodes/nodes.json, or any member whose CA is in --peer-ca when there is none).",
+)
+@click.option(
+    "--static-peers",
+    is_flag=True,
+    help="Link only to --peer, and admit only the bundle's CAs: do not follow the members' node endpoints and CAs "
+    "in the TrustDirectory (followed by default on the network, docs/trust.md).",
 )
 @click.option(
     "--round-timeout", type=click.FloatRange(0.1, 60), default=2.0, show_default=True, help="Round 0's timer, s."
@@ -81,6 +89,7 @@ def node(
     peer_key: str | None,
     peer_ca: str | None,
     peer_orgs: tuple[str, ...],
+    static_peers: bool,
     round_timeout: float,
     rpc_cert: str | None,
     rpc_key: str | None,
@@ -93,7 +102,11 @@ def node(
         key is opened with the consortium passphrase). Only node certificates (CN=node.<org>, issued by that org's
     CA) of the orgs that run a node may use its peer routes; a person's or a gateway's certificate gets 403. A
     node that is not a validator (the regulator's) votes in
-        nothing and checks every block it receives. Without --peer-port the node seals every block alone, which only
+        nothing and checks every block it receives. It also links to the node endpoints the other members publish on
+    chain and admits their node certificates through their CAs on chain (not with --static-peers). Run from the
+    directory a firm joined from (`member join`) with --org and --peer-port, it writes its genesis (from
+    consortium.json, checked against the chain), node certificate and peer bundle there on its first start and
+    takes its peers from the chain. Without --peer-port the node seals every block alone, which only
         a chain of one validator allows.
 
     With --rpc-cert and --rpc-key, JSON-RPC is HTTPS and answers only clients presenting a certificate of a member
@@ -105,6 +118,22 @@ def node(
     from chain.node import service
     from network.nodes import NodesError, default_chain_dir, is_network, read_nodes
 
+    description = _description(directory)
+    founders = set() if description is None else {m.org for m in description.members}
+    joined = description is not None and org is not None and org not in founders and not is_network(directory)
+    if chain_dir is None and joined:
+        # a firm admitted after init, in its own directory: genesis from consortium.json (checked against the
+        # chain), its node certificate and a bundle of the founders' CAs and its own; peers from the chain
+        if peer_port is None:
+            fail(f"{org} is not a founder: its node runs on the consortium's network, give --peer-port")
+        chain_dir = _prepare_joined(obj, directory, org, description)  # type: ignore[arg-type]
+        from network.identity import OrgPaths
+        from network.nodes import NODES_DIR, PEER_CA_FILE
+
+        if not any((peer_cert, peer_key, peer_ca)):
+            paths = OrgPaths.of(directory, org)  # type: ignore[arg-type]
+            peer_cert, peer_key = str(paths.node_tls_cert), str(paths.node_tls_key)
+            peer_ca = str(directory / NODES_DIR / PEER_CA_FILE)
     if chain_dir is None:
         try:
             chain_dir = default_chain_dir(directory, org)
@@ -140,6 +169,22 @@ def node(
     if peer_orgs and peer_port is None:
         fail("--peer-org needs --peer-port: it is for a node on the consortium's network")
     if peer_port is not None:
+        follow: dict[str, Any] = {}
+        if not static_peers and description is not None and "TrustDirectory" in description.contracts:
+            from chain.backend import ClientTls
+
+            bootstrap = obj.chain_url or description.chain_url
+            follow = {
+                "directory": description.contracts["TrustDirectory"],
+                "org": org or sealer_org,
+                "bootstrap_url": None if peers else bootstrap,
+                "bootstrap_tls": None
+                if peers or not bootstrap.startswith("https://")
+                else dataclasses.replace(obj, directory=directory).chain_tls(bootstrap),
+                "own_tls": ClientTls(Path(peer_cert), Path(peer_key), Path(peer_ca), password=obj.passphrase())
+                if rpc_tls is not None and peer_cert and peer_key and peer_ca
+                else None,
+            }
         settings = service.PeerSettings(
             port=peer_port,
             peers=peers,
@@ -148,6 +193,7 @@ def node(
             tls_password=obj.passphrase(),
             round_timeout=round_timeout,
             orgs=orgs,
+            **follow,
         )
     stop = threading.Event()
 
@@ -169,6 +215,45 @@ def node(
         peers=settings,
         rpc_tls=rpc_tls,
     )
+
+
+def _description(directory: Path) -> ConsortiumDescription | None:
+    """DIRECTORY's consortium.json, or None while it has none (``init`` starts the nodes before writing it)."""
+    from network.description import FILENAME, load_description
+
+    if not (directory / FILENAME).is_file():
+        return None
+    from chain.errors import ChainError
+    from network.errors import NetworkError
+
+    try:
+        return load_description(directory)
+    except (ChainError, NetworkError) as exc:
+        fail(str(exc))
+
+
+def _prepare_joined(obj: Context, directory: Path, org: str, description: ConsortiumDescription) -> Path:
+    """The chain directory of a joined firm's node, written on its first start (``prepare_member_node``)."""
+    import httpx
+    import requests
+    from web3.exceptions import Web3Exception
+
+    from chain.backend import RpcBackend
+    from chain.errors import ChainError
+    from chain.ids import OrgId
+    from network.errors import NetworkError
+    from network.nodes import prepare_member_node
+
+    if not (directory / "orgs" / org).is_dir():
+        fail(f"no identity of {org!r} in {directory / 'orgs'}: run the node from the directory the firm joined from")
+    url = obj.chain_url or description.chain_url
+    try:
+        tls = dataclasses.replace(obj, directory=directory).chain_tls(url) if url.startswith("https://") else None
+        backend = RpcBackend(url, tls=tls)
+        return prepare_member_node(directory, OrgId(org), description, backend, obj.passphrase())
+    except (ChainError, NetworkError, httpx.HTTPError, requests.RequestException, Web3Exception, OSError,
+            ValueError) as exc:  # fmt: skip
+        fail(f"cannot prepare the node of {org} from {url}: {exc}")
 
 
 def _rpc_tls(

@@ -250,6 +250,8 @@ def up(
                     f"no {name} contract at {address} on the local chain: the chain state in "
                     f"{directory / CHAIN_DIR} does not match consortium.json"
                 )
+        if specs and "TrustDirectory" in description.contracts:
+            _publish_endpoints(consortium, specs, obj.passphrase())
         notary = children[-1]
         providers = sorted({a.provider for a in consortium.assets.apis() if a.active})
         endpoints: dict[str, str] = {}
@@ -413,6 +415,18 @@ def up(
         stop_all(children)
         # every node at once; a node the supervisor started again runs under its child's process
         stop_together([c.process for c in node_children] if node_children else [local.process])
+
+
+def _publish_endpoints(consortium: Consortium, specs: list[NodeSpec], passphrase: bytes) -> None:
+    """The chain says where each founder's node runs (its node endpoint, docs/trust.md): ``init`` wrote the URLs of
+    ``up``'s default port; with another port, each node's org publishes its new one (and retires the old), so a
+    firm that joined links to the nodes where they are."""
+    from network.trust import publish_node_endpoints
+
+    wanted = {spec.org: spec.peer_url for spec in specs}
+    signers = {org: consortium.signer(org, passphrase) for org in wanted}
+    for line in publish_node_endpoints(consortium.trust, wanted, signers):
+        click.echo(f"  endpoints  {line}")
 
 
 def node_specs(directory: Path, port: int, scheme: str = "http") -> list[NodeSpec]:

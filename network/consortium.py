@@ -38,7 +38,7 @@ from network.description import FILENAME, ConsortiumDescription, MemberDescripti
 from network.errors import NetworkError
 from network.identity import OrgPublic, create_org_identity, load_account_key
 from network.localchain import DEFAULT_PORT, LocalChain, free_port, start_node, start_nodes, stop_together
-from network.nodes import create_nodes, plan
+from network.nodes import create_nodes, default_endpoints, is_network, node_dir, node_entries, plan
 from network.trust import founder_keys, genesis_witness_endpoints
 
 if TYPE_CHECKING:
@@ -95,9 +95,12 @@ def init_consortium(
         for m in config.members:
             identities[m.org] = create_org_identity(directory, m.org, m.name, passphrase, crypto=crypto)
             progress(f"identity {m.org}: CA, admin certificate, account {identities[m.org].account}")
+        endpoints: dict[OrgId, str] = {}
+        genesis: dict[str, object] | None = None
         if chain_url is None:
-            nodes = _start_chain(directory, config, identities, passphrase, progress)
+            nodes, endpoints = _start_chain(directory, config, identities, passphrase, progress)
             backend: Backend = nodes[0].backend
+            genesis = _genesis_record(directory, config, backend)
         else:
             backend = RpcBackend(chain_url)
             if backend.chain_id != config.chain_id:
@@ -107,8 +110,8 @@ def init_consortium(
                 )
         operator = Signer.from_key(load_account_key(directory, config.operator().org, passphrase))
         # each witness of the policy at its witness_url, or at the URL ``consortium up`` serves it on (docs/trust.md)
-        endpoints = dict(genesis_witness_endpoints(config.witness_policy.witnesses, DEFAULT_PORT))
-        endpoints |= {m.org: m.witness_url.encode() for m in config.members if m.witness_url is not None}
+        witness_urls = dict(genesis_witness_endpoints(config.witness_policy.witnesses, DEFAULT_PORT))
+        witness_urls |= {m.org: m.witness_url.encode() for m in config.members if m.witness_url is not None}
         founders = [
             FoundingMember(
                 m.org,
@@ -117,7 +120,8 @@ def init_consortium(
                 identities[m.org].cert_fingerprint,
                 (identities[m.org].account,),
                 founder_keys(identities[m.org], m.roles)
-                + (((KeyKind.WITNESS_ENDPOINT, endpoints[m.org]),) if m.org in endpoints else ()),
+                + (((KeyKind.NODE_ENDPOINT, endpoints[m.org].encode()),) if m.org in endpoints else ())
+                + (((KeyKind.WITNESS_ENDPOINT, witness_urls[m.org]),) if m.org in witness_urls else ()),
             )
             for m in config.members
         ]
@@ -144,6 +148,7 @@ def init_consortium(
             witness_policy=policy,
             members=tuple(MemberDescription(m.org, m.name, m.roles, identities[m.org]) for m in config.members),
             crypto=crypto,
+            genesis=genesis,
         )
         if load_demo and config.catalogue is not None:
             signers = {m.org: Signer.from_key(load_account_key(directory, m.org, passphrase)) for m in config.members}
@@ -166,11 +171,24 @@ def init_consortium(
         stop_together([n.process for n in nodes])
 
 
+def _genesis_record(directory: Path, config: ConsortiumConfig, backend: Backend) -> dict[str, object]:
+    """The genesis the nodes were given, with the hash of the block it makes (read from the running chain), as
+    ``consortium.json`` records it: a firm that joins later starts its node from it."""
+    from chain.node.service import load_genesis
+
+    entries = node_entries([(m.org, m.roles) for m in config.members])
+    chain_dir = node_dir(directory, entries[0].org) if is_network(directory) else directory / CHAIN_DIR
+    genesis, _ = load_genesis(chain_dir)
+    block = backend.web3.eth.get_block(0)
+    return {**json.loads(genesis.to_json()), "hash": "0x" + bytes(block["hash"]).hex()}
+
+
 def _start_chain(
     directory: Path, config: ConsortiumConfig, identities: dict[OrgId, OrgPublic], passphrase: bytes, say: Progress
-) -> list[LocalChain]:
+) -> tuple[list[LocalChain], dict[OrgId, str]]:
     """Write the genesis of every node and start the validators' (on free ports, with short blocks) for init to
-    deploy through; the regulator's node catches up when ``consortium up`` first starts it."""
+    deploy through; the regulator's node catches up when ``consortium up`` first starts it. Also the node
+    endpoints genesis writes on chain: where ``consortium up`` with its default port starts each node."""
     members = [(m.org, m.roles) for m in config.members]
     operator_account = identities[config.operator().org].account
     accounts = {org: identity.account for org, identity in identities.items()}
@@ -180,7 +198,7 @@ def _start_chain(
     if len(entries) == 1:
         local = start_node(directory, config.chain_id, passphrase, block_time=INIT_BLOCK_TIME)
         say(f"chain node started at {local.url} (genesis validator and operator {operator_account})")
-        return [local]
+        return [local], {}
     specs = plan(directory, validators, [(free_port(), free_port()) for _ in validators])
     chains = start_nodes(directory, specs, config.chain_id, passphrase, INIT_BLOCK_TIME)
     followers = [e.org for e in entries if not e.validator]
@@ -189,7 +207,7 @@ def _start_chain(
         f"{quorum(len(validators))} of {len(validators)})"
         + (f"; the node of {', '.join(followers)} follows from `consortium up` on" if followers else "")
     )
-    return chains
+    return chains, default_endpoints(entries)
 
 
 def _config_toml(config: ConsortiumConfig) -> str:

@@ -71,6 +71,10 @@ class ConsortiumDescription:
     #: ``up``, or for a consortium whose services run elsewhere.
     notary_url: str | None = None
     explorer_url: str | None = None
+    #: The genesis of the consortium's own chain (``chain.node.node.Genesis`` as JSON) and ``hash``, the hash of
+    #: the block it makes: what a firm that joins later starts its node from. None on an external chain, and in a
+    #: file written before ``init`` recorded it.
+    genesis: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.crypto not in ("intl", "sm"):
@@ -121,6 +125,7 @@ class ConsortiumDescription:
             ),
             **({"notary": {"url": self.notary_url}} if self.notary_url is not None else {}),
             **({"explorer": {"url": self.explorer_url}} if self.explorer_url is not None else {}),
+            **({"genesis": dict(self.genesis)} if self.genesis is not None else {}),
             "members": [m.to_json() for m in self.members],
         }
 
@@ -167,6 +172,9 @@ class ConsortiumDescription:
             if type(subjects_see) is not bool:
                 raise MalformedError(f"{FILENAME}: audit.regulator_queries_visible_to_subject must be true or false")
             services = {name: _service_url(data, name) for name in ("notary", "explorer")}
+            genesis = data.get("genesis")
+            if genesis is not None and not (isinstance(genesis, dict) and isinstance(genesis.get("hash"), str)):
+                raise MalformedError(f"{FILENAME}: genesis must be an object with the genesis block's hash")
             return cls(
                 str(data["name"]),
                 int(chain["id"]),
@@ -182,6 +190,7 @@ class ConsortiumDescription:
                 subjects_see,
                 services["notary"],
                 services["explorer"],
+                None if genesis is None else dict(genesis),
             )
         except MalformedError:
             raise

@@ -12,8 +12,13 @@ demo all of them live in one directory, each with its own store:
 - ``orgs/<org>/node/tls/``: the node's TLS certificate (server and client) and its encrypted key.
 
 A firm running its own node on its own machine needs only its own ``nodes/<org>`` directory, its keys and the
-bundle (README, "Production deployment"). A consortium with a single node (one validator, no regulator) keeps
-the layout from before the network: ``chain/``, sealed alone.
+bundle (README, "Production deployment"); a firm admitted after ``init`` gets them written into the directory it
+joined from by :func:`prepare_member_node`, its genesis from ``consortium.json`` checked against the chain
+(:func:`member_genesis`). Where each node runs is on chain too, as the members' node endpoints
+(``docs/trust.md``, "Nodes from the chain"): ``init`` writes the founders' (:func:`default_endpoints`).
+
+A consortium with a single node (one validator, no regulator) keeps the layout from before the network:
+``chain/``, sealed alone.
 """
 
 from __future__ import annotations
@@ -24,10 +29,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chain.ids import OrgId, Role
 from network.errors import NetworkError
 from network.identity import issue_node_certificate
+
+if TYPE_CHECKING:
+    from chain.backend import RpcBackend
+    from chain.node.node import Genesis
+    from network.description import ConsortiumDescription
 
 NODES_DIR = "nodes"
 NODES_FILE = "nodes.json"
@@ -38,6 +49,9 @@ SINGLE_CHAIN_DIR = "chain"
 #: PORT + RPC_OFFSET + i; node ``i``'s peer server listens on PORT + PEER_OFFSET + i.
 RPC_OFFSET = 30
 PEER_OFFSET = 50
+#: ``consortium up``'s default ``--port``: ``init`` publishes the founders' node endpoints where ``up`` then starts
+#: them (``up`` with another port publishes the new ones, ``publish_endpoints``).
+DEFAULT_UP_PORT = 8545
 MAX_NODES = 10
 
 
@@ -196,6 +210,15 @@ def plan(
     ]
 
 
+def default_endpoints(entries: Sequence[NodeEntry], port: int = DEFAULT_UP_PORT) -> dict[OrgId, str]:
+    """The peer URL of each node of ``entries`` under ``consortium up --port PORT``: what ``init`` writes on chain
+    as the founders' node endpoints. None for a consortium of one node (it has no peer server)."""
+    if len(entries) < 2:
+        return {}
+    ports = up_ports(port, len(entries))
+    return {e.org: f"https://127.0.0.1:{peer}" for e, (_, peer) in zip(entries, ports, strict=True)}
+
+
 def up_ports(port: int, count: int) -> list[tuple[int, int]]:
     """The ports of ``consortium up --port PORT``: see :data:`RPC_OFFSET`."""
     return [(port if i == 0 else port + RPC_OFFSET + i, port + PEER_OFFSET + i) for i in range(count)]
@@ -214,3 +237,100 @@ def node_arguments(directory: Path, spec: NodeSpec, specs: Sequence[NodeSpec]) -
     args += ["--peer-cert", str(paths.node_tls_cert), "--peer-key", str(paths.node_tls_key)]
     args += ["--peer-ca", str(directory / NODES_DIR / PEER_CA_FILE)]
     return args
+
+
+class GenesisMismatchError(NodesError):
+    """The genesis a firm would start its node from does not make the chain's first block (the message says which
+    check failed: ``consortium.json``'s record, or the chain at the URL)."""
+
+
+def member_genesis(description: ConsortiumDescription, backend: RpcBackend) -> Genesis:
+    """The genesis of the consortium's chain for a node started from a member's directory: ``consortium.json``'s
+    (``genesis``, recorded by ``init``), else rebuilt from the chain's block 0 (its timestamp, gas limit and
+    validators) and the operator ``consortium.json`` names. Either way the block it makes must hash to the
+    chain's block 0 (read through ``backend``), and to the hash ``consortium.json`` records when it records one;
+    the operator must be the one whose first contract is the description's ConsortiumRegistry.
+    :class:`GenesisMismatchError` otherwise."""
+    from eth.db.atomic import AtomicDB
+    from eth_utils.address import to_canonical_address, to_checksum_address
+
+    from chain.ids import contract_address
+    from chain.node.node import Genesis, Node
+    from chain.qbft.extradata import ExtraData
+
+    block = backend.request("eth_getBlockByNumber", ["0x0", False])  # raw: web3's PoA middleware drops extraData
+    if not isinstance(block, dict):
+        raise GenesisMismatchError("the chain has no block 0")
+    on_chain = bytes.fromhex(str(block["hash"]).removeprefix("0x"))
+    recorded: bytes | None = None
+    if description.genesis is not None:
+        data = {k: v for k, v in description.genesis.items() if k != "hash"}
+        try:
+            genesis = Genesis.from_json(json.dumps(data))
+            recorded = bytes.fromhex(str(description.genesis["hash"]).removeprefix("0x"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise GenesisMismatchError(
+                f"consortium.json's genesis is malformed ({exc}): ask a member for the file"
+            ) from None
+        where = "consortium.json's genesis"
+    else:
+        operator = next((m for m in description.members if Role.OPERATOR in m.roles), None)
+        if operator is None:
+            raise GenesisMismatchError("consortium.json names no operator: the genesis cannot be rebuilt")
+        validators = ExtraData.decode(bytes.fromhex(str(block["extraData"]).removeprefix("0x"))).validators
+        genesis = Genesis(
+            description.chain_id,
+            tuple(to_checksum_address(v) for v in validators),
+            to_checksum_address(operator.identity.account),
+            int(str(block["timestamp"]), 16),
+            int(str(block["gasLimit"]), 16),
+            validator_contract=True,
+        )
+        where = "the genesis rebuilt from the chain's block 0"
+    if genesis.chain_id != description.chain_id:
+        raise GenesisMismatchError(
+            f"{where} is of chain {genesis.chain_id}, consortium.json says {description.chain_id}"
+        )
+    registry = description.contracts.get("ConsortiumRegistry", "")
+    if contract_address(to_canonical_address(genesis.operator), 0) != to_canonical_address(registry):
+        raise GenesisMismatchError(
+            f"{where} names operator {genesis.operator}, whose first contract is not consortium.json's "
+            f"ConsortiumRegistry {registry}"
+        )
+    computed = bytes(Node(AtomicDB(), genesis).head().hash)
+    if recorded is not None and computed != recorded:
+        raise GenesisMismatchError(
+            f"{where} makes block 0x{computed.hex()}, but consortium.json records 0x{recorded.hex()}: the file was "
+            "altered; ask a member for it again"
+        )
+    if computed != on_chain:
+        raise GenesisMismatchError(
+            f"{where} makes block 0x{computed.hex()}, but the chain's block 0 is 0x{on_chain.hex()}: this chain URL "
+            "is not the consortium's chain"
+        )
+    return genesis
+
+
+def prepare_member_node(
+    directory: Path, org: OrgId, description: ConsortiumDescription, backend: RpcBackend, passphrase: bytes
+) -> Path:
+    """Make ``directory`` (a firm's own, e.g. the one it joined from) ready to run ``org``'s node: its genesis in
+    ``nodes/<org>/genesis.json`` (:func:`member_genesis`), its node certificate (``orgs/<org>/node/tls/``) and the
+    CA bundle its peer links start with (``nodes/ca-bundle.pem``: the founders' CAs of ``consortium.json`` and its
+    own; the CAs of members admitted later come from the chain while the node runs). What exists already is kept.
+    Returns the node's chain directory."""
+    from chain.node.service import GENESIS_FILE, write_genesis
+    from network.identity import OrgPaths, load_org_public
+
+    chain_dir = node_dir(directory, org)
+    if not (chain_dir / GENESIS_FILE).is_file():
+        write_genesis(chain_dir, member_genesis(description, backend), org)
+    paths = OrgPaths.of(directory, org)
+    if not (paths.node_tls_cert.is_file() and paths.node_tls_key.is_file()):
+        issue_node_certificate(directory, org, passphrase)
+    bundle = directory / NODES_DIR / PEER_CA_FILE
+    if not bundle.is_file():
+        own = load_org_public(directory, org).ca_cert_pem
+        pems = [m.identity.ca_cert_pem for m in description.members if m.org != org] + [own]
+        bundle.write_text("".join(pems), encoding="ascii")
+    return chain_dir

@@ -16,13 +16,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from chain.backend import ClientTls, RpcBackend
-from chain.contracts.trust import KeyKind
-from chain.ids import Role
+from chain.contracts.trust import KeyKind, KeyState, TrustDirectoryClient
+from chain.ids import OrgId, Role
 from network.description import ConsortiumDescription
 from network.identity import OrgPublic
 
 if TYPE_CHECKING:  # the follower imports web3; `init` and the read-only commands never need it
     from chain.trustview import TrustView
+    from chain.tx import Signer
 
 #: The contract name of the directory in ``consortium.json``'s ``contracts``.
 CONTRACT = "TrustDirectory"
@@ -94,3 +95,32 @@ class GatewayKeySource:
             key = self._fallback.get(org)
             return () if key is None else (key,)
         return self._view.gateway_keys(org)
+
+
+def publish_node_endpoints(
+    client: TrustDirectoryClient, wanted: Mapping[OrgId, str], signers: Mapping[OrgId, Signer]
+) -> list[str]:
+    """Make each org's open node endpoint on chain the URL of ``wanted`` (``consortium up`` starting the founders'
+    nodes on other ports than ``init`` wrote): add it, signed by the org's own account, and retire the org's other
+    open endpoints, all in one pipelined round. A URL recorded before and retired since cannot be recorded again
+    (the directory records a value once): that org is left as it is. One line per org changed or left."""
+    from chain.tx import pipelined
+
+    said: list[str] = []
+    with pipelined():
+        for org, url in wanted.items():
+            value = url.encode()
+            endpoints = [r for r in client.records(org) if r.kind is KeyKind.NODE_ENDPOINT]
+            current = [r for r in endpoints if r.state is KeyState.OPEN and r.valid_until is None]
+            if any(r.value == value for r in current) and len(current) == 1:
+                continue
+            if not any(r.value == value for r in current):
+                if any(r.value == value for r in endpoints):
+                    said.append(f"{org}: node endpoint {url} was retired on chain before and cannot be recorded again")
+                    continue
+                client.submit_key(signers[org], KeyKind.NODE_ENDPOINT, value)
+            for r in current:
+                if r.value != value:
+                    client.retire_key(signers[org], r.index)
+            said.append(f"{org}: node endpoint {url} published")
+    return said

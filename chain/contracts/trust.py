@@ -147,6 +147,10 @@ class TrustDirectoryClient(ContractClient):
         receipt = self._transact(signer, "add_key", int(kind), _value(value), _block(valid_from))
         return int(self.decode_events(receipt, "KeyAdded")[0]["args"]["index"])
 
+    def submit_key(self, signer: Signer, kind: KeyKind, value: bytes, valid_from: int | None = None) -> TxReceipt:
+        """:meth:`add_key` without reading the index back: it can go in a ``chain.tx.pipelined`` block."""
+        return self._transact(signer, "add_key", int(kind), _value(value), _block(valid_from))
+
     def retire_key(self, signer: Signer, index: int, valid_until: int | None = None) -> TxReceipt:
         """End a key of the signer's member at ``valid_until`` (None: the block that records it)."""
         return self._transact(signer, "retire_key", index, _block(valid_until))

@@ -506,6 +506,17 @@ class ConsensusNode:
         self.links = links  # before the links start: a peer's first answer already calls _connected
         links.start()
 
+    def add_peer(self, url: str) -> bool:
+        """Link to one more node while running (its endpoint was published on chain); False if it is this node or
+        linked already."""
+        if self.links is None or url == self.url:
+            return False
+        return self.links.add(url)
+
+    def remove_peer(self, url: str) -> bool:
+        """Stop linking to a node while running (its endpoint ended on chain); False if it was not linked."""
+        return self.links is not None and self.links.remove(url)
+
     def stop(self) -> None:
         self.consensus.stop()
         if self.links is not None:

@@ -205,17 +205,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     #: Why this connection's client certificate may not use the routes; None when it may.
     refusal: str | None = None
+    #: The client certificate (DER) of a TLS connection, and the rule its refusal was decided by: the rule can
+    #: change while a connection is open (a node that follows the chain's endpoints), so each request checks it.
+    client_der: bytes | None = None
+    decided_by: NodeCertificates | None = None
 
     def setup(self) -> None:
         if isinstance(self.request, ssl.SSLSocket):
             self.request.settimeout(self.timeout)
             self.request.do_handshake()  # here, in the connection's thread, not in the accepting one
-            certificates = self.server.peer.certificates
-            if certificates is not None:
-                try:
-                    certificates.admit(self.request.getpeercert(binary_form=True))
-                except PeerRefusedError as exc:
-                    self.refusal = exc.reason
+            self.client_der = self.request.getpeercert(binary_form=True)
+            self._decide()
         with self.server.connections_lock:
             self.server.connections.add(self.request)
         super().setup()
@@ -251,8 +251,22 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return self.rfile.read(length)
 
+    def _decide(self) -> None:
+        """Decide the connection's refusal by the server's rule now (again only when the rule changed)."""
+        certificates = self.server.peer.certificates
+        if certificates is None or certificates is self.decided_by:
+            return
+        self.decided_by = certificates
+        try:
+            certificates.admit(self.client_der)
+            self.refusal = None
+        except PeerRefusedError as exc:
+            self.refusal = exc.reason
+
     def _refused(self) -> bool:
-        """Answer 403 and close if the connection's certificate may not use the routes."""
+        """Answer 403 and close if the connection's certificate may not use the routes (by the rule now)."""
+        if isinstance(self.request, ssl.SSLSocket):
+            self._decide()
         if self.refusal is None:
             return False
         self.server.peer.refused += 1
@@ -336,6 +350,24 @@ def tls_contexts(cert: str, key: str, ca: str, password: bytes | None = None) ->
     return server, client
 
 
+class _Link:
+    """One peer's queues and threads: consensus messages and transactions each from a thread and a connection of
+    their own (a message never waits behind a batch of transactions), and its status prober."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.messages = queue.Queue[tuple[str, bytes] | None](QUEUE)
+        self.transactions = queue.Queue[tuple[str, bytes] | None](QUEUE)
+        self.stopping = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def end(self) -> None:
+        self.stopping.set()
+        for q in (self.messages, self.transactions):
+            with contextlib.suppress(queue.Full):
+                q.put_nowait(None)
+
+
 class PeerLinks:
     """Outgoing links to the other nodes: broadcast, gossip, fetch, and each peer's status.
 
@@ -343,7 +375,11 @@ class PeerLinks:
     with a peer's URL when its status answers and the last exchange with it had not (it is up for the first
     time, or again): the node sends it what it missed meanwhile (``send_transactions``), and asks it for what
     this node may have missed (``fetch_transactions``). :meth:`probed` says whether every peer's first status
-    request has ended, ``on_connect`` included: by then this node holds what the peers that answered hold."""
+    request has ended, ``on_connect`` included: by then this node holds what the peers that answered hold.
+
+    Peers can be added and removed while the links run (:meth:`add`, :meth:`remove`: a node that follows the
+    members' node endpoints on chain). The per-peer dicts below change their keys only by being replaced whole,
+    under a lock, so a reader iterating one never sees it change size."""
 
     def __init__(
         self,
@@ -355,50 +391,91 @@ class PeerLinks:
         on_head: Callable[[str, int], None] | None = None,
         on_connect: Callable[[str], None] | None = None,
     ) -> None:
-        self.urls = list(urls)
         self.ssl_context, self.timeout = ssl_context, timeout
         self.status_interval, self.on_head, self.on_connect = status_interval, on_head, on_connect
         self.dropped = 0
         self.failures = 0
         self._stopping = threading.Event()
-        # Per peer, consensus messages and transactions wait in queues of their own, each sent from a thread of
-        # its own on a connection of its own: a message never waits behind a batch of transactions.
-        self._queues = [queue.Queue[tuple[str, bytes] | None](QUEUE) for _ in self.urls]
-        self._tx_queues = [queue.Queue[tuple[str, bytes] | None](QUEUE) for _ in self.urls]
-        self._threads = [
-            threading.Thread(target=self._sender, args=(url, q, "messages"), name=f"peer {url}", daemon=True)
-            for url, q in zip(self.urls, self._queues, strict=True)
-        ] + [threading.Thread(target=self._sender, args=(url, q, "transactions"), name=f"peer transactions {url}",
-                              daemon=True)
-             for url, q in zip(self.urls, self._tx_queues, strict=True)
-        ] + [threading.Thread(target=self._prober, args=(url,), name=f"peer status {url}", daemon=True)
-             for url in self.urls]  # fmt: skip
+        self._started = False
+        self._lock = threading.Lock()
+        self._links: dict[str, _Link] = {}
         #: Whether the last exchange with each peer (its status, or a message to it) succeeded.
-        self.connected: dict[str, bool] = dict.fromkeys(self.urls, False)
+        self.connected: dict[str, bool] = {}
         #: Whether the last exchange with each peer failed (False until one did): fetches skip such a peer.
-        self.down: dict[str, bool] = dict.fromkeys(self.urls, False)
+        self.down: dict[str, bool] = {}
         #: The account address each peer's last status named; None until one did.
-        self.addresses: dict[str, bytes | None] = dict.fromkeys(self.urls)
+        self.addresses: dict[str, bytes | None] = {}
         #: The head each peer's last status named; None until one did.
-        self.heads: dict[str, int | None] = dict.fromkeys(self.urls)
+        self.heads: dict[str, int | None] = {}
         #: Whether each peer's first status request has ended (answered, ``on_connect`` run, or failed).
-        self.first_probe: dict[str, bool] = dict.fromkeys(self.urls, False)
+        self.first_probe: dict[str, bool] = {}
         #: Whether each peer takes ``POST /qbft/v1/transactions`` (until it answers 404 to one).
-        self._batches: dict[str, bool] = dict.fromkeys(self.urls, True)
+        self._batches: dict[str, bool] = {}
         #: Each sender thread's keep-alive connection to its peer, by (peer URL, "messages" or "transactions").
         self._connections: dict[tuple[str, str], http.client.HTTPConnection | None] = {}
+        for url in urls:
+            self.add(url)
+
+    @property
+    def urls(self) -> list[str]:
+        """The peers linked now, in the order they were added."""
+        return list(self._links)
+
+    def add(self, url: str) -> bool:
+        """Link to one more peer (its threads start at once if the links run); False if it is linked already."""
+        with self._lock:
+            if url in self._links or self._stopping.is_set():
+                return False
+            link = _Link(url)
+            link.threads = [
+                threading.Thread(target=self._sender, args=(link, link.messages, "messages"), name=f"peer {url}",
+                                 daemon=True),
+                threading.Thread(target=self._sender, args=(link, link.transactions, "transactions"),
+                                 name=f"peer transactions {url}", daemon=True),
+                threading.Thread(target=self._prober, args=(link,), name=f"peer status {url}", daemon=True),
+            ]  # fmt: skip
+            self.connected = {**self.connected, url: False}
+            self.down = {**self.down, url: False}
+            self.addresses = {**self.addresses, url: None}
+            self.heads = {**self.heads, url: None}
+            self.first_probe = {**self.first_probe, url: False}
+            self._batches = {**self._batches, url: True}
+            self._links = {**self._links, url: link}
+            if self._started:
+                for thread in link.threads:
+                    thread.start()
+        return True
+
+    def remove(self, url: str) -> bool:
+        """Stop linking to a peer: what is queued for it is dropped, its threads end by themselves; False if it
+        was not linked."""
+        with self._lock:
+            link = self._links.get(url)
+            if link is None:
+                return False
+            self._links = {u: v for u, v in self._links.items() if u != url}
+            for name in ("connected", "down", "addresses", "heads", "first_probe", "_batches"):
+                setattr(self, name, {u: v for u, v in getattr(self, name).items() if u != url})
+        link.end()
+        return True
 
     def start(self) -> None:
-        for thread in self._threads:
-            thread.start()
+        with self._lock:
+            self._started = True
+            for link in self._links.values():
+                for thread in link.threads:
+                    thread.start()
 
     def stop(self) -> None:
-        self._stopping.set()
-        for q in self._queues + self._tx_queues:
-            with contextlib.suppress(queue.Full):
-                q.put_nowait(None)
-        for thread in self._threads:
-            thread.join(timeout=5)
+        with self._lock:
+            self._stopping.set()
+            links = list(self._links.values())
+        for link in links:
+            link.end()
+        for link in links:
+            for thread in link.threads:
+                if thread.is_alive():
+                    thread.join(timeout=5)
 
     def probed(self) -> bool:
         """Whether every peer's first status request has ended (see the class's docstring)."""
@@ -406,17 +483,21 @@ class PeerLinks:
 
     def connected_addresses(self) -> list[bytes | None]:
         """The addresses of the peers connected now (None for one whose status named none yet)."""
-        return [self.addresses[url] for url in self.urls if self.connected[url]]
+        connected, addresses = self.connected, self.addresses
+        return [addresses.get(url) for url, up in connected.items() if up]
 
     def broadcast(self, code: int, body: bytes) -> None:
-        self._enqueue(self._queues, MESSAGE_PATH, bytes([code]) + body)
+        self._enqueue([link.messages for link in self._links.values()], MESSAGE_PATH, bytes([code]) + body)
 
     def gossip(self, raw_transaction: bytes) -> None:
-        self._enqueue(self._tx_queues, TRANSACTION_PATH, raw_transaction)
+        self._enqueue([link.transactions for link in self._links.values()], TRANSACTION_PATH, raw_transaction)
 
     def send_transactions(self, url: str, raw_transactions: Sequence[bytes]) -> None:
         """Pass ``raw_transactions`` on to one peer, in order (a peer just connected: what it missed)."""
-        q = self._tx_queues[self.urls.index(url)]
+        link = self._links.get(url)
+        if link is None:  # removed meanwhile
+            return
+        q = link.transactions
         for raw in raw_transactions:
             try:
                 q.put_nowait((TRANSACTION_PATH, raw))
@@ -437,15 +518,16 @@ class PeerLinks:
             return http.client.HTTPSConnection(host, port, timeout=self.timeout, context=self.ssl_context)
         return http.client.HTTPConnection(host, port, timeout=self.timeout)
 
-    def _sender(self, url: str, q: queue.Queue[tuple[str, bytes] | None], kind: str) -> None:
+    def _sender(self, peer: _Link, q: queue.Queue[tuple[str, bytes] | None], kind: str) -> None:
         """Send the queue's items to the peer in order; transactions waiting one after another go together
         (``POST /qbft/v1/transactions``, up to :data:`GOSSIP_BATCH`)."""
+        url = peer.url
         link = (url, kind)
         self._connections[link] = None
         backlog: list[tuple[str, bytes] | None] = []
         while True:
             item = backlog.pop() if backlog else q.get()
-            if item is None:
+            if item is None or peer.stopping.is_set():
                 break
             path, body = item
             if path != TRANSACTION_PATH:
@@ -461,11 +543,13 @@ class PeerLinks:
                     backlog.append(more)  # a message or the end: after these transactions
                     break
                 raws.append(more[1])
-            if len(raws) > 1 and self._batches[url]:
+            if len(raws) > 1 and self._batches.get(url, False):
                 status = self._post(link, TRANSACTIONS_PATH, bytes(rlp.encode(raws)))
                 if status != 404:
                     continue
-                self._batches[url] = False  # a node from before the route: one by one from now on
+                with self._lock:  # a node from before the route: one by one from now on
+                    if url in self._batches:
+                        self._batches[url] = False
                 stale = self._connections[link]
                 if stale is not None:  # that node answered without reading the body: the connection is spent
                     stale.close()
@@ -501,10 +585,11 @@ class PeerLinks:
         self.failures += 1
         return None
 
-    def _prober(self, url: str) -> None:
-        """Ask the peer's status now and every ``status_interval`` until the links stop."""
+    def _prober(self, peer: _Link) -> None:
+        """Ask the peer's status now and every ``status_interval`` until the links stop or the peer is removed."""
+        url = peer.url
         connection: http.client.HTTPConnection | None = None
-        while not self._stopping.is_set():
+        while not (self._stopping.is_set() or peer.stopping.is_set()):
             try:
                 connection = connection or self._connection(url)
                 connection.request("GET", STATUS_PATH)
@@ -519,11 +604,11 @@ class PeerLinks:
                 if connection is not None:
                     connection.close()
                 connection = None
-                if self.connected[url]:
+                if self.connected.get(url):
                     log.info("peer %s does not answer its status: %s", url, exc)
                 self._answered(url, False)
             else:
-                was_connected = self.connected[url]
+                was_connected = self.connected.get(url, False)
                 self._answered(url, True)
                 self._learn(url, status)
                 if not was_connected and self.on_connect is not None:
@@ -531,13 +616,17 @@ class PeerLinks:
                         self.on_connect(url)
                     except Exception:  # the prober must go on whatever the callback does
                         log.exception("handling peer %s's connection failed", url)
-            self.first_probe[url] = True
-            self._stopping.wait(self.status_interval)
+            with self._lock:
+                if url in self.first_probe:
+                    self.first_probe[url] = True
+            peer.stopping.wait(self.status_interval)
         if connection is not None:
             connection.close()
 
     def _answered(self, url: str, ok: bool) -> None:
-        self.connected[url], self.down[url] = ok, not ok
+        with self._lock:  # a peer removed meanwhile is not put back
+            if url in self.connected:
+                self.connected[url], self.down[url] = ok, not ok
 
     def _learn(self, url: str, status: dict[str, Any]) -> None:
         address, head = status.get("address"), status.get("head")
@@ -545,9 +634,14 @@ class PeerLinks:
         if isinstance(address, str) and len(address) == 42 and address[:2] == "0x":
             with contextlib.suppress(ValueError):
                 known = bytes.fromhex(address[2:])
-        self.addresses[url] = known
+        with self._lock:
+            if url not in self.addresses:
+                return
+            self.addresses[url] = known
         if isinstance(head, int) and not isinstance(head, bool) and head >= 0:
-            self.heads[url] = head
+            with self._lock:
+                if url in self.heads:
+                    self.heads[url] = head
             if self.on_head is not None:
                 self.on_head(url, head)
 
@@ -574,7 +668,7 @@ class PeerLinks:
         """Sealed blocks from ``first`` on, from the first peer that has any; [] if none does. A peer whose last
         exchange failed is not asked (see the module's docstring)."""
         for url in self.urls:
-            if self.down[url]:
+            if self.down.get(url, True):
                 continue
             connection = self._connection(url)
             try:

@@ -36,7 +36,9 @@ from chain.node.node import Genesis, Node
 from chain.qbft.rules import RoundTimer
 
 if TYPE_CHECKING:
+    from chain.backend import ClientTls
     from chain.node.consensus import ConsensusNode
+    from chain.node.peerfollow import PeerFollower
     from chain.node.rpc.access import Admit
 
 log = logging.getLogger("consortium.node")
@@ -221,6 +223,16 @@ class PeerSettings:
     round_timeout_cap: float = 30.0
     #: The orgs whose node certificates may use the peer routes; None: any member with a CA in the bundle.
     orgs: tuple[str, ...] | None = None
+    #: Follow the members' node endpoints in the TrustDirectory at this address (``chain.node.peerfollow``).
+    directory: str | None = None
+    #: This node's org: its own endpoints are not peers.
+    org: str | None = None
+    #: Another node's JSON-RPC, read once for the endpoints when the node starts without ``peers``.
+    bootstrap_url: str | None = None
+    bootstrap_tls: ClientTls | None = None
+    #: How the follower reads this node's own JSON-RPC when it serves members only.
+    own_tls: ClientTls | None = None
+    follow_poll_s: float = 1.0
 
 
 #: Reads a contract at the head of the node's chain: (address, calldata) -> the data it returns.
@@ -304,9 +316,12 @@ def run(
             log.info("JSON-RPC for members only; public methods: %s", ", ".join(sorted(rpc_tls.public)) or "none")
         server.start()
         loop = None
+        follower = None
         if member is not None:
             member.start()
             member.connect(peers.peers if peers else ())
+            if peers is not None and peers.directory is not None:
+                follower = _follow(member, server.url, genesis.chain_id, peers)
         else:
             loop = SealingLoop(node, metrics, block_time, empty_blocks)
             loop.start()
@@ -332,6 +347,8 @@ def run(
         finally:
             if loop is not None:
                 loop.stop()
+            if follower is not None:
+                follower.stop()
             if member is not None:
                 member.stop()
             server.stop()
@@ -366,3 +383,51 @@ def _member(
         empty_blocks=empty_blocks,
         on_decided=lambda _number, transactions, seconds: metrics.record(transactions, seconds),
     )
+
+
+def _follow(member: ConsensusNode, rpc_url: str, chain_id: int, peers: PeerSettings) -> PeerFollower:
+    """Follow the node endpoints of the directory on this node's own chain (and, for a node started without
+    peers, through ``bootstrap_url`` until its own chain reaches the block read there)."""
+    from chain.backend import RpcBackend
+    from chain.contracts.trust import TrustDirectoryClient
+    from chain.node.peerfollow import PeerFollower
+    from chain.trustview import TrustSnapshot, TrustView, load_snapshot
+
+    assert peers.directory is not None
+    contexts = [c for c in (member.server.ssl_context, member.client_ssl) if c is not None]
+    follower = PeerFollower(
+        peers.org or "",
+        member.add_peer,
+        member.remove_peer,
+        lambda rule: setattr(member.server, "certificates", rule),
+        static=peers.peers,
+        base=member.server.certificates,
+        contexts=contexts,
+        poll_s=peers.follow_poll_s,
+    )
+    own_url = rpc_url.replace("://0.0.0.0:", "://127.0.0.1:")
+    own = RpcBackend(own_url, 5.0, lean=True, chain_id=chain_id, tls=peers.own_tls)
+    view = TrustView(own, peers.directory, poll_s=peers.follow_poll_s)
+    boot: tuple[TrustSnapshot, int] | None = None
+    if not peers.peers and peers.bootstrap_url:
+        try:
+            other = RpcBackend(peers.bootstrap_url, 10.0, lean=True, chain_id=chain_id, tls=peers.bootstrap_tls)
+            head = int(other.web3.eth.block_number)
+            boot = (load_snapshot(TrustDirectoryClient(other, peers.directory), head), head)
+            log.info("node endpoints read through %s at block %d", peers.bootstrap_url, head)
+        except Exception as exc:  # the transport's, web3's or a decoder's: the node still follows its own chain
+            log.warning("node endpoints not read through %s: %s: %s", peers.bootstrap_url, type(exc).__name__, exc)
+
+    def from_own_chain() -> tuple[TrustSnapshot, int] | None:
+        snapshot = view.snapshot
+        if snapshot is None or (boot is not None and view.head < boot[1]):
+            return None
+        return snapshot, view.head
+
+    def from_bootstrap() -> tuple[TrustSnapshot, int] | None:
+        return boot
+
+    view.start(require=False)
+    follower.closers.append(view.stop)
+    follower.follow(from_own_chain, from_bootstrap)
+    return follower

@@ -1,0 +1,212 @@
+"""A firm admitted after ``init`` runs a chain node from its own directory, as real processes, with its peers taken
+from the chain's node endpoints and nothing restarted.
+
+The founders (``op`` validates alone, ``reg`` follows) run their two nodes; ``init`` wrote their endpoints and the
+genesis, and here the nodes run on other ports, so each org publishes its endpoint where its node is (what
+``consortium up --port`` does). The firm joins with ``member join`` from a copy of ``consortium.json``, is admitted,
+publishes its keys and its node's endpoint, and starts ``consortium node`` from its directory with no ``--peer``:
+its genesis comes from its copy of ``consortium.json`` (checked against the chain's block 0), its peers from the
+endpoints on chain. It syncs to the head (seals checked, blocks re-executed), both founders' nodes link to it and
+admit its node certificate through its CA on chain, and it keeps following new blocks. Once the firm retires its
+endpoint, the founders' nodes stop linking to it and refuse it, still without a restart."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from chain.backend import RpcBackend
+from chain.contracts.trust import KeyKind
+from chain.ids import OrgId
+from chain.node.node import Genesis
+from cli.main import cli
+from network.config import parse_config
+from network.consortium import Consortium, init_consortium
+from network.description import load_description
+from network.localchain import LocalChain, start_nodes, stop_together
+from network.nodes import NodeSpec, default_endpoints, member_genesis, plan, read_nodes
+from network.trust import publish_node_endpoints
+from tests.support.small_consortium import three_member_config
+from tests.support.up_process import free_port
+from tests.support.wait import wait_until
+
+pytestmark = pytest.mark.slow
+
+CHAIN_ID = 20271
+PASSPHRASE = "joined-node-passphrase"
+FIRM_PASSPHRASE = "epsilon-node-passphrase"
+NEWCOMER = "epsilon"
+TIMEOUT = 90.0  # generous: two cores shared with other tests
+
+
+@dataclass
+class Founders:
+    directory: Path
+    passphrase_file: Path
+    specs: list[NodeSpec]
+    chains: list[LocalChain]
+
+    @property
+    def url(self) -> str:
+        return self.chains[0].url
+
+
+def run(directory: Path, passphrase_file: Path, chain: str, *args: str) -> str:
+    result: Result = CliRunner().invoke(
+        cli, ["--dir", str(directory), "--chain-url", chain, "--passphrase-file", str(passphrase_file), *args]
+    )
+    assert result.exit_code == 0 and result.exception is None, (result.output, result.exception)
+    return result.output
+
+
+def status(url: str) -> dict[str, Any]:
+    answer = RpcBackend(url, 5.0, lean=True, chain_id=CHAIN_ID).node_status()
+    assert answer is not None
+    return answer
+
+
+@pytest.fixture
+def founders(tmp_path: Path) -> Iterator[Founders]:
+    directory = tmp_path / "founders"
+    init_consortium(directory, parse_config(three_member_config("joined-node", CHAIN_ID)), PASSPHRASE.encode())
+    passphrase_file = tmp_path / "founders.pass"
+    passphrase_file.write_text(PASSPHRASE)
+    entries = read_nodes(directory)
+    specs = plan(directory, entries, [(free_port(), free_port()) for _ in entries])
+    chains = start_nodes(directory, specs, CHAIN_ID, PASSPHRASE.encode(), 0.2)
+    try:
+        yield Founders(directory, passphrase_file, specs, chains)
+    finally:
+        stop_together([c.process for c in chains])
+
+
+def test_a_joined_firm_runs_a_node_from_its_directory_peers_from_the_chain(founders: Founders, tmp_path: Path) -> None:
+    description = load_description(founders.directory)
+    backend = RpcBackend(founders.url)
+    consortium = Consortium(founders.directory, description, backend)
+    trust = consortium.trust
+    # init recorded the genesis and wrote each founder node's endpoint (up's default ports) at genesis
+    assert (
+        description.genesis is not None
+        and description.genesis["hash"] == "0x" + bytes(consortium.backend.web3.eth.get_block(0)["hash"]).hex()
+    )
+    at_init = default_endpoints(read_nodes(founders.directory))
+    for org, url in at_init.items():
+        endpoints = [r for r in trust.records(org) if r.kind is KeyKind.NODE_ENDPOINT]
+        assert [(r.value.decode(), r.valid_from) for r in endpoints] == [(url, 0)]
+    # the nodes run elsewhere: each org publishes where (up --port does the same)
+    signers = {spec.org: consortium.signer(spec.org, PASSPHRASE.encode()) for spec in founders.specs}
+    said = publish_node_endpoints(trust, {spec.org: spec.peer_url for spec in founders.specs}, signers)
+    assert len(said) == 2, said
+    assert publish_node_endpoints(trust, {spec.org: spec.peer_url for spec in founders.specs}, signers) == []
+    back = publish_node_endpoints(trust, at_init, signers)  # a URL is recorded once: init's were retired above
+    assert len(back) == 2 and all("was retired on chain before and cannot be recorded again" in x for x in back), back
+
+    # the firm joins from its own directory and is admitted (threshold 1)
+    firm, firm_pass = tmp_path / "epsilon", tmp_path / "epsilon.pass"
+    firm_pass.write_text(FIRM_PASSPHRASE)
+    copy = tmp_path / "consortium.json"
+    copy.write_text((founders.directory / "consortium.json").read_text())
+    out = run(firm, firm_pass, founders.url, "member", "join", NEWCOMER, "--name", "Epsilon Securities",
+              "--consortium", str(copy), "--roles", "member")  # fmt: skip
+    fingerprint = re.search(r"CA fingerprint  (0x[0-9a-f]{64})", out)
+    assert fingerprint is not None, out
+    run(founders.directory, founders.passphrase_file, founders.url, "member", "propose", "admit", "--request",
+        str(firm / "admission-request.json"), "--ca-fingerprint", fingerprint.group(1), "--as", "op")  # fmt: skip
+    shown = json.loads(run(founders.directory, founders.passphrase_file, founders.url, "member", "show", NEWCOMER,
+                           "--json"))  # fmt: skip
+    assert shown["status"] == "active", shown
+    run(firm, firm_pass, founders.url, "member", "keys", "publish", "--as", NEWCOMER)
+    rpc_port, peer_port = free_port(), free_port()
+    firm_peer = f"https://127.0.0.1:{peer_port}"
+    assert f"added #3 node-endpoint of {NEWCOMER}" in run(
+        firm, firm_pass, founders.url, "member", "keys", "add", "node-endpoint", "--url", firm_peer, "--as", NEWCOMER
+    )
+
+    # a copy of consortium.json whose genesis was altered is refused before anything is written; a file without
+    # the genesis (written before init recorded it) has it rebuilt from the chain's block 0, the same
+    altered = tmp_path / "altered"
+    shutil.copytree(firm, altered)
+    data = json.loads((altered / "consortium.json").read_text())
+    data["genesis"]["timestamp"] += 1
+    (altered / "consortium.json").write_text(json.dumps(data))
+    refused = CliRunner().invoke(cli, ["--passphrase-file", str(firm_pass), "node", str(altered), "--org", NEWCOMER,
+                                       "--peer-port", str(free_port())])  # fmt: skip
+    assert refused.exit_code == 1 and "but consortium.json records 0x" in refused.output, refused.output
+    assert not (altered / "nodes" / NEWCOMER / "genesis.json").exists()
+    recorded = Genesis.from_json(json.dumps({k: v for k, v in description.genesis.items() if k != "hash"}))
+    assert member_genesis(dataclasses.replace(description, genesis=None), backend) == recorded
+
+    # its node, from its directory: no --peer, no genesis file given
+    env = {**os.environ, "CONSORTIUM_PASSPHRASE": FIRM_PASSPHRASE, "PYTHONUNBUFFERED": "1"}
+    log = tmp_path / "epsilon-node.log"
+    argv = [sys.executable, "-m", "cli.main", "node", str(firm), "--org", NEWCOMER, "--port", str(rpc_port),
+            "--peer-port", str(peer_port), "--block-time", "0.2"]  # fmt: skip
+    with log.open("wb") as out_file:
+        node = subprocess.Popen(argv, env=env, stdout=out_file, stderr=out_file, stdin=subprocess.DEVNULL)
+    firm_url = f"http://127.0.0.1:{rpc_port}"
+    try:
+        head = int(consortium.backend.web3.eth.block_number)
+
+        def synced() -> dict[str, Any] | None:
+            assert node.poll() is None, log.read_text()
+            try:
+                answer = status(firm_url)
+            except Exception:  # not serving yet
+                return None
+            return answer if answer["head"] >= head and answer["peersConnected"] == 2 else None
+
+        mine = wait_until(synced, "the firm's node to sync to the head with both founders' nodes", TIMEOUT, every=0.2)
+        assert mine["mode"] == "follower" and mine["peers"] == 2, mine
+        assert (firm / "nodes" / NEWCOMER / "genesis.json").is_file()
+        op = founders.chains[0].url
+        wait_until(
+            lambda: all(status(c.url)["peersConnected"] == 2 for c in founders.chains),
+            "both founders' nodes to link to the firm's node and be admitted by it",
+            TIMEOUT,
+            every=0.2,
+        )
+
+        # it keeps following: a transaction through op's node, its block at the firm's node, same hash
+        trust.revoke_serial(consortium.signer("op", PASSPHRASE.encode()), 0x1234)  # the CLI used op's nonces
+        block = int(consortium.backend.web3.eth.block_number)
+        firm_chain = RpcBackend(firm_url, 5.0, lean=True, chain_id=CHAIN_ID)
+        wait_until(lambda: firm_chain.web3.eth.block_number >= block, f"block {block} at the firm's node", TIMEOUT)
+        assert (
+            firm_chain.request("eth_getBlockByNumber", [hex(block), False])["hash"]
+            == "0x" + bytes(consortium.backend.web3.eth.get_block(block)["hash"]).hex()
+        )
+        assert status(op)["peers"] == 2 and status(founders.chains[1].url)["peers"] == 2
+        index = next(r.index for r in trust.records(NEWCOMER) if r.kind is KeyKind.NODE_ENDPOINT)
+
+        # the firm retires its endpoint: the founders' nodes drop it and refuse it, with no restart
+        run(firm, firm_pass, founders.url, "member", "keys", "retire", str(index), "--as", NEWCOMER)
+        wait_until(
+            lambda: all(status(c.url)["peers"] == 1 for c in founders.chains),
+            "the founders' nodes to drop the firm's node",
+            TIMEOUT,
+            every=0.2,
+        )
+        wait_until(
+            lambda: status(firm_url)["peersConnected"] == 0,
+            "the founders' nodes to refuse the firm's node",
+            TIMEOUT,
+            every=0.2,
+        )
+        text = log.read_text(errors="replace")
+        assert "peer added from the chain" in text and "Traceback" not in text, text[-3000:]
+    finally:
+        stop_together([node])
+    assert OrgId(NEWCOMER) not in {spec.org for spec in founders.specs}
