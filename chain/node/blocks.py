@@ -8,6 +8,13 @@ checks the seals against the parent's validator set and makes it the head; a blo
 is not executed again (:attr:`Node.executed`, keyed by the block hash, which neither the round nor the seals
 change).
 
+None of them holds the node's lock while a block executes. Each takes the head (and the pending transactions)
+under the lock, then executes on that head's state without it: the state's trie nodes stay in the store whatever
+is appended meanwhile, and what execution writes (trie nodes) is content-addressed, so readers never see a
+partial block. :func:`append` takes the lock again only to store the block, in one atomic batch, if the head it
+executed on is still the head (otherwise it refuses the block), and to take its transactions out of the mempool.
+So clients' transactions and reads, and peers' gossip, go on while a block executes.
+
 A proposal is valid when it decodes as our block, extends the head (number and parent hash), carries no vote,
 is at most :data:`MAX_DRIFT_S` ahead of this node's clock, re-executing it reproduces its header exactly
 (py-evm's header rules: gas limit, zero base fee, timestamps after the parent's, extra data size; its
@@ -67,26 +74,30 @@ def build(
     """A new unsealed block on the head from the mempool, proposed by ``proposer`` in ``round_``; None when
     the mempool is empty and ``allow_empty`` is not set. The block is executed and remembered as such.
 
+    The node's lock is held only to take the head and the pending transactions: the execution runs on the head's
+    state without it, so clients' transactions and reads, and peers' gossip, go on meanwhile.
+
     With ``budget`` (a clock and a deadline on it), no transaction is started once the clock has reached the
     deadline, but the first always is: the block holds what the time allowed, and the rest stays pending."""
     with node.lock:
         if not node.mempool.pending and not allow_empty:
             return None
         parent = node.chain.get_canonical_head()
-        header = node.chain.create_header_from_parent(
-            parent,
-            timestamp=max(int(node.clock()), parent.timestamp + 1),
-            extra_data=ExtraData(b"\0" * 32, extra_data(parent).validators, round=round_).encode(),
-            coinbase=proposer,
-        )
-        block = _run(node, parent, header, list(node.mempool.pending.values()), skip_invalid=True, budget=budget)
-        current = extra_data(parent).validators
-        validators = node.validators_after(block.header, current)
-        if validators != current:  # the registry changed the set: this block names the one deciding the next
-            named = ExtraData(b"\0" * 32, validators, round=round_).encode()
-            block = block.copy(header=block.header.copy(extra_data=named))
-        node.executed.put(bytes(block.hash), block)
-        return block
+        transactions = list(node.mempool.pending.values())
+    header = node.chain.create_header_from_parent(
+        parent,
+        timestamp=max(int(node.clock()), parent.timestamp + 1),
+        extra_data=ExtraData(b"\0" * 32, extra_data(parent).validators, round=round_).encode(),
+        coinbase=proposer,
+    )
+    block = _run(node, parent, header, transactions, skip_invalid=True, budget=budget)
+    current = extra_data(parent).validators
+    validators = node.validators_after(block.header, current)
+    if validators != current:  # the registry changed the set: this block names the one deciding the next
+        named = ExtraData(b"\0" * 32, validators, round=round_).encode()
+        block = block.copy(header=block.header.copy(extra_data=named))
+    node.executed.put(bytes(block.hash), block)
+    return block
 
 
 def _run(
@@ -136,65 +147,76 @@ def _run(
 
 def execute(node: Node, block: BlockAPI) -> BlockAPI:
     """Check ``block`` as the next block of the head by executing it (once per block hash); returns it as
-    executed. Raises :class:`BlockRefusedError` with the reason."""
+    executed. Raises :class:`BlockRefusedError` with the reason. The node's lock is not held while it executes."""
+    return _execute_on(node, node.head(), block)
+
+
+def _execute_on(node: Node, parent: BlockHeaderAPI, block: BlockAPI) -> BlockAPI:
+    """:func:`execute` on ``parent``, a header the caller took as the head: it runs on ``parent``'s state, which
+    stays in the store whatever is appended meanwhile (trie nodes are never deleted), so nothing is locked but the
+    look at the mempool."""
     number = int(block.number)
+    if number != parent.block_number + 1 or block.header.parent_hash != parent.hash:
+        raise BlockRefusedError(number, f"does not extend the head (block {parent.block_number})")
+    try:
+        extra = extra_data(block.header)
+    except MalformedError as exc:
+        raise BlockRefusedError(number, str(exc)) from exc
+    if extra.vote is not None:
+        raise BlockRefusedError(number, "carries a validator vote (the set comes from ConsortiumRegistry)")
+    done = node.executed.get(bytes(block.hash))
+    if done is not None:
+        return done
+    unsealed = block.copy(header=block.header.copy(extra_data=extra.with_seals(extra.round, ()).encode()))
+    header = node.chain.create_header_from_parent(
+        parent,
+        timestamp=block.header.timestamp,
+        extra_data=unsealed.header.extra_data,
+        coinbase=block.header.coinbase,
+    )
+    # A transaction this node already holds is the same signed bytes (the hash covers them): its object
+    # knows its sender, which a freshly decoded one would recover from the signature again.
     with node.lock:
-        parent = node.chain.get_canonical_head()
-        if number != parent.block_number + 1 or block.header.parent_hash != parent.hash:
-            raise BlockRefusedError(number, f"does not extend the head (block {parent.block_number})")
-        try:
-            extra = extra_data(block.header)
-        except MalformedError as exc:
-            raise BlockRefusedError(number, str(exc)) from exc
-        if extra.vote is not None:
-            raise BlockRefusedError(number, "carries a validator vote (the set comes from ConsortiumRegistry)")
-        done = node.executed.get(bytes(block.hash))
-        if done is not None:
-            return done
-        unsealed = block.copy(header=block.header.copy(extra_data=extra.with_seals(extra.round, ()).encode()))
-        header = node.chain.create_header_from_parent(
-            parent,
-            timestamp=block.header.timestamp,
-            extra_data=unsealed.header.extra_data,
-            coinbase=block.header.coinbase,
-        )
-        # A transaction this node already holds is the same signed bytes (the hash covers them): its object
-        # knows its sender, which a freshly decoded one would recover from the signature again.
         pending = node.mempool.pending
         transactions = [pending.get(tx.hash, tx) for tx in block.transactions]
-        try:
-            result = _run(node, parent, header, transactions, skip_invalid=False)
-        except BlockRefusedError:
-            raise
-        except Exception as exc:  # py-evm's ValidationError, and what a malformed transaction raises inside it
-            raise BlockRefusedError(number, f"re-execution failed: {exc.__class__.__name__}: {exc}") from exc
-        if result != unsealed:
-            raise BlockRefusedError(number, "re-execution gives another header (state, receipts, gas or bloom)")
-        if extra.validators != node.validators_after(result.header, extra_data(parent).validators):
-            raise BlockRefusedError(number, "names another validator set than ConsortiumRegistry lists after it")
-        node.executed.put(bytes(result.hash), result)
-        return result
+    try:
+        result = _run(node, parent, header, transactions, skip_invalid=False)
+    except BlockRefusedError:
+        raise
+    except Exception as exc:  # py-evm's ValidationError, and what a malformed transaction raises inside it
+        raise BlockRefusedError(number, f"re-execution failed: {exc.__class__.__name__}: {exc}") from exc
+    if result != unsealed:
+        raise BlockRefusedError(number, "re-execution gives another header (state, receipts, gas or bloom)")
+    if extra.validators != node.validators_after(result.header, extra_data(parent).validators):
+        raise BlockRefusedError(number, "names another validator set than ConsortiumRegistry lists after it")
+    node.executed.put(bytes(result.hash), result)
+    return result
 
 
 def append(node: Node, block: BlockAPI) -> BlockAPI:
     """Make ``block``, sealed by a quorum of the head's validators, the new head; returns it as stored.
 
-    Its seals are checked against the head's validator set, it is executed unless it already was, and its
-    transactions leave the mempool. Raises :class:`BlockRefusedError` (bad seals included)."""
+    Its seals are checked against the head's validator set, it is executed unless it already was (without the
+    node's lock), and then, under the lock, it is stored in one atomic batch if the head it was executed on is
+    still the head, and its transactions leave the mempool. Raises :class:`BlockRefusedError` (bad seals
+    included, and a head that moved meanwhile: the block was executed on a state that is no longer the head's)."""
     number = int(block.number)
+    parent = node.head()
+    try:
+        verify_seals(block.header, extra_data(parent).validators)
+    except (ChainError, MalformedError) as exc:
+        raise BlockRefusedError(number, f"seals: {exc}") from exc
+    executed = _execute_on(node, parent, block)
+    sealed = executed.copy(header=block.header)
     with node.lock:
-        parent = node.chain.get_canonical_head()
-        try:
-            verify_seals(block.header, extra_data(parent).validators)
-        except (ChainError, MalformedError) as exc:
-            raise BlockRefusedError(number, f"seals: {exc}") from exc
-        executed = execute(node, block)
-        sealed = executed.copy(header=block.header)
+        head = node.chain.get_canonical_head()
+        if head.hash != parent.hash:
+            raise BlockRefusedError(number, f"the head moved to block {head.block_number} while it executed")
         node.chain.chaindb.persist_block(sealed)
         node.remember(sealed)
         node.mempool.remove(tx.hash for tx in sealed.transactions)
         node.mempool.promote(lambda sender: node.nonce(sender))
-        return sealed
+    return sealed
 
 
 @dataclass

@@ -1,9 +1,12 @@
 """The embedded consortium chain node: py-evm state over a persistent store, a mempool, sealed blocks,
 and permissioning against ConsortiumRegistry.
 
-One lock guards the chain: JSON-RPC threads read and submit, the sealing loop seals. A block is visible (as
-``latest`` and by number) only after py-evm's ``persist_block`` batch has been committed to the store, which
-makes it durable, so every block ever reported is on disk.
+One lock guards the chain: JSON-RPC threads read and submit under it, and a block is made the head under it. A
+block is executed without it (``chain.node.blocks``: on the state of the head it was built or proposed on, which
+stays in the store), so transactions and reads go on while one executes; the lock is taken again to store the
+result, if that head is still the head. A block is visible (as ``latest`` and by number) only after py-evm's
+``persist_block`` batch has been committed to the store, which makes it durable, so every block ever reported is
+on disk.
 """
 
 from __future__ import annotations
@@ -505,20 +508,20 @@ class Node:
         ``chain.node.blocks`` instead.)"""
         if self.sealer is None:
             raise ChainError("this node has no sealing key")
-        with self.lock:
-            me = self.sealer.public_key.to_canonical_address()
-            validators = extra_data(self.head()).validators
-            if validators != (me,):
-                among = "among them" if me in validators else "not among them"
-                raise ChainError(
-                    f"the next block needs a quorum of {len(validators)} validator(s), this node's account "
-                    f"{among}: it cannot seal alone; run each validator's node on the network (--peer-port)"
-                )
-            block = blocks.build(self, me, 0, allow_empty=allow_empty)
-            if block is None:
-                return None
-            sealed = add_seals(block.header, [sign_seal(block.header, self.sealer.to_bytes())])
-            return blocks.append(self, block.copy(header=sealed))
+        me = self.sealer.public_key.to_canonical_address()
+        validators = extra_data(self.head()).validators
+        if validators != (me,):
+            among = "among them" if me in validators else "not among them"
+            raise ChainError(
+                f"the next block needs a quorum of {len(validators)} validator(s), this node's account "
+                f"{among}: it cannot seal alone; run each validator's node on the network (--peer-port)"
+            )
+        # Neither holds the lock while the block executes (``chain.node.blocks``): transactions keep coming in.
+        block = blocks.build(self, me, 0, allow_empty=allow_empty)
+        if block is None:
+            return None
+        sealed = add_seals(block.header, [sign_seal(block.header, self.sealer.to_bytes())])
+        return blocks.append(self, block.copy(header=sealed))
 
 
 def _revert_message(output: bytes, error: object) -> str:

@@ -10,6 +10,7 @@ set) is clean on each store.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from eth_keys.datatypes import PrivateKey
 from eth_typing import BlockNumber
 
 from chain.errors import MalformedError
-from chain.node.blocks import BlockRefusedError, NodeBlocks, append, decode_block, execute
+from chain.node.blocks import BlockRefusedError, NodeBlocks, append, build, decode_block, execute
 from chain.node.node import Genesis, Node
 from chain.node.verify import verify_chain
 from chain.qbft import messages as m
@@ -254,3 +255,41 @@ def test_a_proposal_holds_what_its_build_time_allows_and_the_rest_stays_pending(
     assert [len(b.transactions) for b in blocks[1:3]] == [3, 3]
     assert bytes(blocks[1].header.coinbase) == proposer.key.public_key.to_canonical_address()
     assert all(not v.node.mempool.pending for v in c.validators) and all(v.blocks.refused == 0 for v in c.validators)
+
+
+def test_transactions_enter_the_mempool_while_a_block_executes() -> None:
+    """Building a block does not hold the node's lock while its transactions execute: a transaction submitted from
+    another thread in the middle of the execution (when the build budget's clock is read, between two
+    transactions) is admitted there and then, a read answers, and both see the head the block is built on. The
+    transaction stays pending for the next block; the block, sealed and appended, takes only its own out."""
+    c = Consortium()
+    for nonce in range(3):
+        c.submit(transfer(c.operator, nonce))
+    v = c.validators[1]
+    proposer = v.key.public_key.to_canonical_address()
+    late = transfer(c.operator, 3)
+    during: list[tuple[bool, int]] = []
+    heads: list[int] = []
+
+    def submit_and_read() -> None:
+        v.node.submit(late)
+        heads.append(int(v.node.head().block_number))
+
+    def clock() -> float:
+        if not during:
+            thread = threading.Thread(target=submit_and_read)
+            thread.start()
+            thread.join(timeout=30)  # a deadline: with the lock held during execution it would wait until the end
+            during.append((not thread.is_alive(), len(v.node.mempool.pending)))
+        return 0.0
+
+    block = build(v.node, proposer, 0, budget=(clock, 100.0))
+    assert block is not None
+    assert during == [(True, 4)] and heads == [0]
+    assert [tx.nonce for tx in block.transactions] == [0, 1, 2]  # what was pending when the build took the head
+    sealed = add_seals(block.header, [sign_seal(block.header, k.to_bytes()) for k in c.keys[:3]])
+    append(v.node, block.copy(header=sealed))
+    assert [tx.nonce for tx in v.node.mempool.pending.values()] == [3]
+    assert v.node.nonce(bytes.fromhex(c.operator.address[2:]), pending=True) == 4
+    following = build(v.node, proposer, 0)
+    assert following is not None and [tx.nonce for tx in following.transactions] == [3]
