@@ -44,6 +44,7 @@ test-fast: $(VENV)/.installed
 
 lint: $(VENV)/.installed $(ANVIL)
 	$(BIN)/ruff check suite chain contracts notary privacy network gateway sdk explorer demo cli tests bench
+	$(BIN)/ruff format --check suite chain contracts notary privacy network gateway sdk explorer demo cli tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(TSC) -p explorer/static

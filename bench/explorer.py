@@ -485,9 +485,15 @@ class SearchRun:
                 for k, v in sorted(kinds.items())
             },
             "slowest": [
-                {"kind": p.kind, "who": p.who, "page": p.page, "ms": _ms(p.seconds), "rows": p.rows,
-             **({} if p.cpu is None else {"cpu_ms": _ms(p.cpu)})}
-            for p in slowest
+                {
+                    "kind": p.kind,
+                    "who": p.who,
+                    "page": p.page,
+                    "ms": _ms(p.seconds),
+                    "rows": p.rows,
+                    **({} if p.cpu is None else {"cpu_ms": _ms(p.cpu)}),
+                }
+                for p in slowest
             ],
         }
 

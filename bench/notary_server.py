@@ -149,7 +149,11 @@ class Cluster:
         stderr = (directory / "stderr.log").open("w+")
         popen = subprocess.Popen(
             [sys.executable, "-m", "bench.notary_server", role, str(directory)],
-            stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=ROOT, env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            cwd=ROOT,
+            env=env,
         )
         process = Process(f"{role} {directory.name}", popen, stderr)
         self.processes.append(process)

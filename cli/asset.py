@@ -203,5 +203,3 @@ def asset_transfer(obj: Context, action: str, asset_id: str, to_org: str | None,
     else:
         c.assets.cancel_transfer(signer, asset_id)
         click.echo(f"transfer offer of {asset_id} cancelled")
-
-

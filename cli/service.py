@@ -52,5 +52,3 @@ def service_list(obj: Context, center: str | None, provider: str | None, as_json
         return out or ["no services"]
 
     emit(as_json, tree, lines)
-
-

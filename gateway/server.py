@@ -545,12 +545,15 @@ class Gateway:
     ) -> web.Response:
         error = {502: "bad_gateway", 503: "service_unavailable"}.get(status, "gateway_timeout")
         waited = read_s or self.settings.upstream_timeout_s
-        detail = detail or {
-            "upstream_unreachable": "the provider's service could not be reached",
-            "upstream_timeout": f"the provider's service did not answer within {waited:g} s",
-            "circuit_open": f"the provider's service failed {self.breaker.threshold} times in a row; calls are cut "
-            f"off for up to {self.breaker.cooldown_s:g} s, then one goes through to try it",
-        }[reason]
+        detail = (
+            detail
+            or {
+                "upstream_unreachable": "the provider's service could not be reached",
+                "upstream_timeout": f"the provider's service did not answer within {waited:g} s",
+                "circuit_open": f"the provider's service failed {self.breaker.threshold} times in a row; calls are cut "
+                f"off for up to {self.breaker.cooldown_s:g} s, then one goes through to try it",
+            }[reason]
+        )
         body = json.dumps({"error": error, "reason": reason, "detail": detail, "event_id": event["event_id"]}).encode()
         event["status"] = status
         event["response_digest"] = self._response_digest(event, status, body_digest(body, self._hash))

@@ -160,7 +160,10 @@ class Checkpointer:
         if not self.policy.satisfied(set(signatures)):
             log.warning(
                 "checkpoint %d not published: %d cosignature(s) (%s), policy needs %s",
-                checkpoint.size, len(signatures), ", ".join(sorted(signatures)) or "none", self.policy.describe(),
+                checkpoint.size,
+                len(signatures),
+                ", ".join(sorted(signatures)) or "none",
+                self.policy.describe(),
             )
             return None
         cosigned = add_signatures(checkpoint.note, [signatures[org] for org in sorted(signatures)])

@@ -46,9 +46,7 @@ class BatchStatement:
 
     def to_text(self) -> str:
         root = base64.b64encode(self.root).decode("ascii")
-        return (
-            f"{RECEIPT_HEADER}\n{self.origin}\n{self.first} {self.count}\n{root}\n{self.time_ms}\n{self.mmd_s}\n"
-        )
+        return f"{RECEIPT_HEADER}\n{self.origin}\n{self.first} {self.count}\n{root}\n{self.time_ms}\n{self.mmd_s}\n"
 
     @classmethod
     def from_text(cls, text: str) -> BatchStatement:
@@ -125,9 +123,7 @@ def batch_receipts(
     """Receipts for a batch committed at ``first`` with these leaf hashes (all of the batch, in index order),
     its paths hashed with the log's ``tree``."""
     paths = _all_inclusion_proofs(leaf_hashes, tree)
-    return [
-        Receipt(event_id, first + i, leaf_hashes[i], note, paths[i]) for i, event_id in enumerate(event_ids)
-    ]
+    return [Receipt(event_id, first + i, leaf_hashes[i], note, paths[i]) for i, event_id in enumerate(event_ids)]
 
 
 def _all_inclusion_proofs(leaf_hashes: Sequence[bytes], tree: TreeHash) -> list[tuple[bytes, ...]]:

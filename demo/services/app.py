@@ -155,9 +155,7 @@ class StepRoutes(Protocol):
     def add_routes(self, app: web.Application) -> None: ...
 
 
-def make_app(
-    catalogue: Catalogue, *, provider: str | None = None, psi: Sequence[StepRoutes] = ()
-) -> web.Application:
+def make_app(catalogue: Catalogue, *, provider: str | None = None, psi: Sequence[StepRoutes] = ()) -> web.Application:
     """The demo upstream of ``provider``'s APIs (every API of the catalogue when None), and the step routes of
     each PSI service of ``psi`` (``demo.privacy``: an owner's identifier set, behind the owner's gateway as its
     other APIs are), which take request bodies up to the PSI service's limit instead of ``MAX_BODY_BYTES``."""

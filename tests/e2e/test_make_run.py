@@ -301,8 +301,10 @@ def check_privacy(data: Path, summary: list[str], notary: str, env: dict[str, st
         for org in ("yanshan-sec", "jinghua-sec")
     }
     shared = lists["yanshan-sec"] & lists["jinghua-sec"]
-    assert (job["intersection"], job["client_input"], job["server_input"]) == (600, 3000, 4000) == (
-        len(shared), len(lists["jinghua-sec"]), len(lists["yanshan-sec"])
+    assert (
+        (job["intersection"], job["client_input"], job["server_input"])
+        == (600, 3000, 4000)
+        == (len(shared), len(lists["jinghua-sec"]), len(lists["yanshan-sec"]))
     ), job
     result = json.loads((Path(job["files"]) / "result.set.json").read_text())
     assert set(result["identifiers"]) == shared

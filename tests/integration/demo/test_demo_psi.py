@@ -65,9 +65,7 @@ def catalogue() -> Catalogue:
 
 def psi_service(jobs: Path) -> PsiService:
     terms = PsiAssetTerms(ASSET, OWNER, PROTOCOL, CAP, KEM.public_key().public_bytes_raw(), STEPS)
-    return PsiService(
-        terms, OWNER_KEY, KEM, OWNER_IDS, jobs, member_keys={CLIENT: key_bytes(CLIENT_KEY.public_key())}
-    )
+    return PsiService(terms, OWNER_KEY, KEM, OWNER_IDS, jobs, member_keys={CLIENT: key_bytes(CLIENT_KEY.public_key())})
 
 
 class Served:
@@ -172,7 +170,6 @@ def test_a_service_started_again_refuses_a_finished_jobs_id_and_takes_a_new_one(
         assert refused.status_code == 409 and refused.json()["reason"] == "job_exists", refused.text
         intersection, _record = run_job(again, "demo-job-2")
         assert list(intersection) == SHARED_IDS
-
 
 
 def test_a_deferred_service_that_cannot_be_opened_answers_each_step_503_and_the_catalogue_is_served() -> None:

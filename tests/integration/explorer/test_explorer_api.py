@@ -401,6 +401,7 @@ def test_a_regulators_query_names_its_subject_and_stays_hidden_from_it_by_defaul
     events = {kind: wait_until(partial(logged, eid), 30, f"the {kind} query in the log") for kind, eid in eids.items()}
     assert events["detail"]["subject"] == subject and events["own"]["subject"] == subject
     assert "subject" not in events["search"] and "subject" not in events["probe"]
+
     def indexed(eid: str) -> bool:
         return live.get(cast["regulator"], f"/api/v1/calls/{eid}").status_code == 200
 

@@ -152,9 +152,18 @@ PARTIES = {"caller_org": CLIENT, "provider_org": OWNER, "grant_id": GRANT}
         ),
     ],
     ids=[
-        "upper-case", "null", "no-asset", "record-without-job", "record-on-a-denial", "summary-without-record",
-        "summary-of-another-client", "summary-of-another-grant", "summary-not-canonical", "summary-with-job-id",
-        "summary-negative-count", "summary-oversized",
+        "upper-case",
+        "null",
+        "no-asset",
+        "record-without-job",
+        "record-on-a-denial",
+        "summary-without-record",
+        "summary-of-another-client",
+        "summary-of-another-grant",
+        "summary-not-canonical",
+        "summary-with-job-id",
+        "summary-negative-count",
+        "summary-oversized",
     ],
 )
 def test_malformed_job_fields_are_refused(changes: dict[str, Any], loc: str, msg: str) -> None:

@@ -215,7 +215,7 @@ def test_an_evaluator_with_a_recorder_and_the_notary_down_goes_on_and_notes_each
         assert len(lines) == 1
         event_id = json.loads(lines[0])[AUDIT_EVENT_KEY]
         wait_until(lambda: recorder.recorded == 1, "the record on disk", 10.0)
-        (_, entry), = recorder.outbox.pending(10)
+        ((_, entry),) = recorder.outbox.pending(10)
         event = parse_entry(entry)
         assert (event["event_id"], event["api"], event["caller_org"]) == (event_id, "fired.critical", OPERATOR)
     finally:
