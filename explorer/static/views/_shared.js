@@ -305,25 +305,29 @@ export function browserVerdict(steps) {
 
 /**
  * A table of the rows of a paginated listing (`{<key>: [...], next}`), its count above and a button for the next
- * page below: the audit log's records of queries and of alarms.
+ * page below: the calls, and the audit log's records of queries and of alarms. The count and the button are named
+ * after the table (`calls-table`: `calls-count`, `calls-more`).
  * @template R
  * @param {Ctx} ctx
  * @param {{path: string, key: string, params: Record<string, string | number>, columns: Column<R>[],
- *   rowAttrs: (row: R) => import("../dom.js").Attrs, testid: string}} listing
+ *   rowAttrs: (row: R) => import("../dom.js").Attrs, testid: string, head?: Child[], problem?: HTMLElement}} listing
+ *   ``head``: more in the head beside the count; ``problem``: where a failure to load more is shown (by default
+ *   beside the button)
  * @returns {Promise<Child[]>}
  */
 export async function pagedTable(ctx, listing) {
-  const { path, key, params, columns, rowAttrs, testid } = listing;
+  const { path, key, params, columns, rowAttrs, testid, head = [] } = listing;
+  const base = testid.replace(/-table$/, "");
   /** @type {{next?: string | null}} */
   const answer = await getJson(path, params);
   const rows = /** @type {R[]} */ (listOf(answer, key).filter(isObject));
   const tableNode = table(columns, rows, { testid }, rowAttrs);
   const tbody = /** @type {HTMLTableSectionElement} */ (tableNode.querySelector("tbody"));
-  const count = h("span", { class: "muted", testid: `${testid}-count` }, t("calls.shown", { n: rows.length }));
-  const problem = h("div", { class: "download-status", "aria-live": "polite" });
+  const count = h("span", { class: "muted", testid: `${base}-count` }, t("calls.shown", { n: rows.length }));
+  const problem = listing.problem ?? h("div", { class: "download-status", "aria-live": "polite" });
   let next = answer.next ?? null;
   let shown = rows.length;
-  const more = h("button", { type: "button", class: "btn", testid: `${testid}-more`, hidden: !next }, t("more"));
+  const more = h("button", { type: "button", class: "btn", testid: `${base}-more`, hidden: !next }, t("more"));
   more.addEventListener("click", async () => {
     more.disabled = true;
     try {
@@ -345,5 +349,6 @@ export async function pagedTable(ctx, listing) {
       more.disabled = false;
     }
   });
-  return [h("div", { class: "table-head" }, count), tableNode, h("div", { class: "table-foot" }, more, problem)];
+  const foot = listing.problem ? [more] : [more, problem];
+  return [h("div", { class: "table-head" }, count, ...head), tableNode, h("div", { class: "table-foot" }, ...foot)];
 }

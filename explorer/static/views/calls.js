@@ -1,17 +1,16 @@
 // The calls: a search form (parties, service, asset, grant, decision, status, time, trace), the matching calls
 // newest first, page by page, and their export as CSV, JSON or a zip of evidence bundles.
 
-import { ApiError, download, getJson, listOf } from "../api.js";
+import { ApiError, download } from "../api.js";
 import { h } from "../dom.js";
 import { fmtNum } from "../format.js";
 import { t } from "../i18n.js";
 import { go, queryHash } from "../router.js";
-import { appendRows, section, table } from "../widgets.js";
-import { callColumns, callRowAttrs, loadInto, pageHeader, statusMessage } from "./_shared.js";
+import { section } from "../widgets.js";
+import { callColumns, callRowAttrs, loadInto, pageHeader, pagedTable, statusMessage } from "./_shared.js";
 
 /** @import { Attrs, Child } from "../dom.js" */
 /** @import { Ctx } from "../router.js" */
-/** @import { CallPage } from "../types.js" */
 
 const CALL_FILTERS = [
   "caller",
@@ -198,36 +197,14 @@ export async function viewCalls(ctx) {
  * @returns {Promise<Child[]>}
  */
 async function callResults(ctx, filters, limit, exports, downloadStatus) {
-  /** @type {CallPage} */
-  const answer = await getJson("/calls", { ...filters, limit });
-  const columns = callColumns(false);
-  const rows = listOf(answer, "calls");
-  const tableNode = table(columns, rows, { testid: "calls-table" }, callRowAttrs);
-  const tbody = /** @type {HTMLTableSectionElement} */ (tableNode.querySelector("tbody"));
-  const count = h("span", { class: "muted", testid: "calls-count" }, t("calls.shown", { n: rows.length }));
-  let next = answer.next ?? null;
-  let shown = rows.length;
-  const more = h("button", { type: "button", class: "btn", testid: "calls-more", hidden: !next }, t("more"));
-  more.addEventListener("click", async () => {
-    more.disabled = true;
-    try {
-      /** @type {CallPage} */
-      const page = await getJson("/calls", { ...filters, limit, cursor: next });
-      if (!ctx.alive()) return;
-      const extra = listOf(page, "calls");
-      const empty = tbody.querySelector("tr.empty");
-      if (empty && extra.length) empty.remove();
-      appendRows(tbody, columns, extra, callRowAttrs);
-      shown += extra.length;
-      count.textContent = t("calls.shown", { n: shown });
-      next = page.next ?? null;
-      more.hidden = !next;
-    } catch (exc) {
-      if (!(exc instanceof ApiError && exc.status === 401))
-        statusMessage(downloadStatus, /** @type {Error} */ (exc).message, "fail");
-    } finally {
-      more.disabled = false;
-    }
+  return pagedTable(ctx, {
+    path: "/calls",
+    key: "calls",
+    params: { ...filters, limit },
+    columns: callColumns(false),
+    rowAttrs: callRowAttrs,
+    testid: "calls-table",
+    head: [exports],
+    problem: downloadStatus,
   });
-  return [h("div", { class: "table-head" }, count, exports), tableNode, h("div", { class: "table-foot" }, more)];
 }
