@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,13 +16,18 @@ from chain.tx import Signer
 from notary.checkpointer import Witness, WitnessPolicy
 from notary.event import LOG_VERSIONS
 from notary.logsuite import INTL, SM, LogSuite, LogVerifier, PrivateKey, WitnessVerifier, public_bytes
+from notary.sequencer import encode_batch, sign_batch_body
 from notary.service import AnchorSettings, NotaryService, NotarySettings
 from notary.witness.server import WitnessConfig, WitnessServer, make_server
 from notary.witness.state import init_witness
 from suite.sm2 import SM2PrivateKey
+from tests.support.notary_events import event
+from tests.support.wait import wait_until
 
 ORIGIN = "test-consortium/audit-log"
 GATEWAY = "shuzhi-tech/gw-1"
+#: Seconds a notary of the world has to confirm an anchor (``LogWorld.anchored_evidence``).
+ANCHOR_DEADLINE = 30.0
 WITNESS_ORGS = ("alpha", "beta", "reg")
 SUITES = (INTL, SM)
 
@@ -129,3 +135,25 @@ class LogWorld:
         """Write the log key into the TrustDirectory as a LOG_KEY of the notary's member, as ``consortium init``
         does; AuditAnchor checks an ``sm`` log's anchors against it. Returns its index."""
         return trust.add_key(notary, KeyKind.LOG_KEY, public_bytes(self.log_key))
+
+    def anchored_evidence(self, anchor: AnchorSettings, events: int, event_id: str) -> dict[str, Any]:
+        """The evidence bundle of ``event_id`` once a notary of this world, anchoring with ``anchor``, has logged
+        ``events`` events (``ev-1``, ``ev-2``, …) in one batch, published a checkpoint and anchored it."""
+        service = self.notary(anchor)
+        try:
+            now = int(time.time() * 1000)
+            batch = [
+                event(v=self.event_version, event_id=f"ev-{i}", gateway_seq=i, time_ms=now)
+                for i in range(1, events + 1)
+            ]
+            body = encode_batch(GATEWAY, batch)
+            service.sequencer.submit(GATEWAY, body, sign_batch_body(self.gateway_key, body))
+            assert service.checkpointer.round() is not None
+            assert service.anchorer is not None
+            service.anchorer.step(force=True)
+            wait_until(lambda: service.store.anchors(state="confirmed"), "the anchor to be confirmed", ANCHOR_DEADLINE)
+            bundle: dict[str, Any] = service.evidence(event_id).to_json()
+        finally:
+            service.stop()
+        assert bundle["anchor"] is not None
+        return bundle

@@ -12,7 +12,6 @@ import base64
 import copy
 import json
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,18 +23,14 @@ from eth_utils.crypto import keccak
 from chain.tx import Signer
 from notary.bundle import FORMAT_V1
 from notary.logsuite import INTL, SM, LogSuite
-from notary.sequencer import encode_batch, sign_batch_body
 from notary.service import AnchorSettings
 from tests.integration.explorer.test_verify_js import CHECK_SCRIPT, NODE, VERIFY_JS, needs_node, show
 from tests.support.consortium import Consortium
-from tests.support.notary_events import event
-from tests.support.notary_world import GATEWAY, ORIGIN, LogWorld
-from tests.support.wait import wait_until
+from tests.support.notary_world import ORIGIN, LogWorld
 
 pytestmark = needs_node
 
 CHAIN_STEPS = ("transaction in block", "transaction succeeded", "block hash", "anchor log")
-DEADLINE = 30.0
 SUITES = {"intl": INTL, "sm": SM}
 
 
@@ -43,20 +38,8 @@ def anchored_bundle(consortium: Consortium, world: LogWorld) -> dict[str, Any]:
     """The evidence of ev-5 once the notary has anchored the checkpoint covering it."""
     anchor = AnchorSettings(consortium.anchors, Signer(consortium.deployer.account), interval=0)
     world.register_log_key(consortium.trust, consortium.signers["op"])
-    service = world.notary(anchor)
-    try:
-        now = int(time.time() * 1000)
-        events = [event(v=world.event_version, event_id=f"ev-{i}", gateway_seq=i, time_ms=now) for i in range(1, 8)]
-        body = encode_batch(GATEWAY, events)
-        service.sequencer.submit(GATEWAY, body, sign_batch_body(world.gateway_key, body))
-        assert service.checkpointer.round() is not None
-        assert service.anchorer is not None
-        service.anchorer.step(force=True)
-        wait_until(lambda: service.store.anchors(state="confirmed"), "the anchor to be confirmed", DEADLINE)
-        bundle: dict[str, Any] = service.evidence("ev-5").to_json()
-    finally:
-        service.stop()
-    assert bundle["anchor"] is not None and bundle["pending"] == []
+    bundle = world.anchored_evidence(anchor, 7, "ev-5")
+    assert bundle["pending"] == []
     return bundle
 
 

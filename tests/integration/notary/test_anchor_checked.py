@@ -14,7 +14,6 @@ with its TrustDirectory) stands for one deployed between ``anchor_signed`` and `
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,6 @@ from chain.tx import Signer, transact
 from cli.verify import ChainAnchors, anchor_signature_lines, read_anchors
 from notary.logsuite import SM
 from notary.mirror import LogMismatchError
-from notary.sequencer import encode_batch, sign_batch_body
 from notary.service import AnchorSettings
 from notary.verify import (
     ANCHOR_CHECKED_ON_CHAIN,
@@ -38,12 +36,7 @@ from notary.verify import (
 from suite.sm2 import SM2PrivateKey
 from tests.integration.contracts.contract_helpers import digest
 from tests.support.consortium import Consortium
-from tests.support.notary_events import event
-from tests.support.notary_world import GATEWAY, ORIGIN, LogWorld
-from tests.support.wait import wait_until
-
-DEADLINE = 30.0
-
+from tests.support.notary_world import ORIGIN, LogWorld
 
 OLD_ARTIFACT = Path(__file__).parents[2] / "support" / "AuditAnchor-before-anchor_signed.json"
 
@@ -68,21 +61,7 @@ def sm_world(tmp_path: Path) -> Iterator[LogWorld]:
 
 
 def evidence(c: Consortium, world: LogWorld, anchors: AuditAnchorClient) -> dict[str, Any]:
-    service = world.notary(AnchorSettings(anchors, Signer(c.deployer.account), interval=0))
-    try:
-        now = int(time.time() * 1000)
-        events = [event(v=world.event_version, event_id=f"ev-{i}", gateway_seq=i, time_ms=now) for i in range(1, 6)]
-        body = encode_batch(GATEWAY, events)
-        service.sequencer.submit(GATEWAY, body, sign_batch_body(world.gateway_key, body))
-        assert service.checkpointer.round() is not None
-        assert service.anchorer is not None
-        service.anchorer.step(force=True)
-        wait_until(lambda: service.store.anchors(state="confirmed"), "the anchor to be confirmed", DEADLINE)
-        bundle: dict[str, Any] = service.evidence("ev-3").to_json()
-    finally:
-        service.stop()
-    assert bundle["anchor"] is not None
-    return bundle
+    return world.anchored_evidence(AnchorSettings(anchors, Signer(c.deployer.account), interval=0), 5, "ev-3")
 
 
 def anchor_step(c: Consortium, world: LogWorld, anchors: AuditAnchorClient, bundle: dict[str, Any]) -> str:
