@@ -274,7 +274,8 @@ def _store_record(obj: Context, org: str, grant_id: str) -> TermsRecord:
 def terms_export(obj: Context, grant_id: str, out: Path | None, as_org: str) -> None:
     """Print (or write) the terms and salt of private grant GRANT_ID from ORG's store, for its grantee or the
     regulator. They are confidential: send them over a channel only the parties read."""
-    from network._pem import PRIVATE_FILE_MODE, replace_file
+    from network._pem import PRIVATE_FILE_MODE
+    from notary.durable import replace_file
 
     record = _store_record(obj, as_org, grant_id)
     text = json.dumps(record.to_json(), indent=1) + "\n"

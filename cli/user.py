@@ -184,9 +184,9 @@ def user_token(
     `Authorization: Bearer TOKEN`, or paste it into the explorer's login page."""
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from network._pem import replace_file
     from network.identity import certificate_role, load_crl, load_user_key, read_certificate, user_paths
     from network.logins import make_token
+    from notary.durable import replace_file
 
     _member_roles(directory, org)
     paths = user_paths(directory, OrgId(org), name)

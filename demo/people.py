@@ -56,9 +56,9 @@ def write_demo_logins(
     """Write a fresh login token, valid for ``hours``, for each of ``people`` (``(org, name, role)``, as
     :func:`ensure_demo_people` returns them) to ``ROOT/explorer/logins/<name>@<org>.token`` (mode 0600, the
     folder 0700), replacing older ones; return the folder."""
-    from network._pem import replace_file
     from network.identity import load_user_key, user_paths
     from network.logins import make_token
+    from notary.durable import replace_file
 
     folder = Path(root) / LOGINS_DIR
     folder.mkdir(parents=True, exist_ok=True)

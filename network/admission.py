@@ -47,7 +47,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from chain.errors import MalformedError
 from chain.ids import OrgId, Role, check_name
-from network._pem import PUBLIC_FILE_MODE, display_name_of, org_units, parse_cert, replace_file
+from network._pem import PUBLIC_FILE_MODE, display_name_of, org_units, parse_cert
 from network.description import FILENAME as DESCRIPTION_FILENAME
 from network.description import ConsortiumDescription
 from network.errors import NetworkError
@@ -59,6 +59,7 @@ from network.identity import (
     load_org_public,
     verify_identity_certificate,
 )
+from notary.durable import replace_file
 
 if TYPE_CHECKING:
     from chain.contracts.registry import ConsortiumRegistryClient, ProposalInfo

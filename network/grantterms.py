@@ -36,7 +36,8 @@ from typing import Any, Final
 from chain.contracts.grants import AccessGrantsClient, CheckResult, GrantStatus, PrivateTerms
 from chain.errors import MalformedError
 from chain.ids import check_name
-from network._pem import PRIVATE_FILE_MODE, replace_file
+from network._pem import PRIVATE_FILE_MODE
+from notary.durable import replace_file
 
 log = logging.getLogger("network.grantterms")
 

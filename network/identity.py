@@ -122,16 +122,15 @@ from network._pem import (
     display_name_of,
     encrypt,
     eth_address,
-    fsync_dir,
     is_ca,
     org_units,
     parse_cert,
-    replace_file,
     secp256k1_scalar,
     titles,
     write_file,
 )
 from network.errors import NetworkError
+from notary.durable import fsync_dir, replace_file
 
 if TYPE_CHECKING:  # the SM2 binding and the log suites load at first use: commands without log keys skip them
     from notary.logsuite import PrivateKey

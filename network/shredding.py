@@ -27,8 +27,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
-from network._pem import PUBLIC_FILE_MODE, replace_file
+from network._pem import PUBLIC_FILE_MODE
 from network.description import ConsortiumDescription
+from notary.durable import replace_file
 from notary.log.errors import MalformedError
 from notary.submit.vault import SaltVault, Tombstone, check_day
 

@@ -22,15 +22,13 @@ The comparison itself (the consistency proof, the refusal of a smaller tree or o
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from notary.durable import replace_file
 from notary.log.checkpoint import Checkpoint, parse_checkpoint
 from notary.log.errors import NotaryError
 from notary.log.note import open_note
@@ -39,6 +37,8 @@ from notary.logsuite import LogVerifier
 FORMAT = "consortium-ledger/verified-checkpoint/v1"
 #: Directory beside ``consortium.json`` that holds one state file per log origin.
 STATE_DIR = "verified-log"
+#: The state file is the member's own: read and written by its owner only.
+STATE_FILE_MODE = 0o600
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -115,23 +115,10 @@ def save_state(path: Path, state: VerifiedCheckpoint) -> None:
     its directory. LogStateError when it cannot be written; the old file is then unchanged."""
     path = Path(path)
     data = (json.dumps(state.to_json(), indent=1, ensure_ascii=False) + "\n").encode("utf-8")
-    tmp: str | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-        tmp = None
-        _fsync_directory(path.parent)
+        replace_file(path, data, STATE_FILE_MODE)
     except OSError as exc:
         raise LogStateError(f"cannot write the state file {path}: {exc}") from exc
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
 
 
 def save_refused(path: Path, note: bytes, checkpoint: Checkpoint) -> Path:
@@ -144,17 +131,3 @@ def save_refused(path: Path, note: bytes, checkpoint: Checkpoint) -> Path:
     except OSError as exc:
         raise LogStateError(f"cannot keep the refused checkpoint in {target}: {exc}") from exc
     return target
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make a rename durable (POSIX; a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -32,6 +31,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, cast
 
+from notary.durable import fsync_dir
 from notary.log.checkpoint import Checkpoint
 from notary.log.errors import MalformedError, NotaryError
 from notary.log.hashing import EMPTY_ROOT, HASH_SIZE, Hash32
@@ -189,20 +189,6 @@ def _rollback(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")
 
 
-def _fsync_directory(directory: Path) -> None:
-    """Make a newly created file's directory entry durable (POSIX; a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _log_state(row: Sequence[Any]) -> LogState:
     origin, size, root, note, cosigned_at = row
     return LogState(
@@ -309,7 +295,7 @@ def init_witness(
     finally:
         conn.close()
     if created:
-        _fsync_directory(path.parent)
+        fsync_dir(path.parent)
     log.info("witness state %s: registered origin %s at size %d", path.name, origin, size)
     return LogState(origin, size, cast(Hash32, bytes(root)), note, None)
 
