@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os
-import queue
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,6 +25,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from chain.errors import ChainError, MalformedError
 from chain.node.store import KINDS, MAX_KEY_BYTES, Store, StoreError, available_kinds, open_store
+from tests.support.killed import child_env, run_until_killed
 
 ROOT = Path(__file__).resolve().parents[3]
 ALL_KINDS = [
@@ -46,10 +44,6 @@ def kind(request: pytest.FixtureRequest) -> str:
 def store(kind: str, tmp_path: Path) -> Iterator[Store]:
     with open_store(tmp_path / "store", kind) as db:
         yield db
-
-
-def _child_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
 
 
 # -- the MutableMapping contract ------------------------------------------------------------------------------
@@ -281,7 +275,7 @@ def test_second_opener_is_refused(kind: str, tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             cwd=ROOT,
-            env=_child_env(),
+            env=child_env(),
             timeout=60,
         )
         assert child.returncode == 3, child.stderr
@@ -423,53 +417,11 @@ DEADLINE_S = 30.0
 
 def _write_until_killed(path: Path, kind: str, batches: int) -> tuple[int, list[int]]:
     """Start the writer, kill -9 it once it has reported ``batches`` batches; its start and every i it printed."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _WRITER, str(path), kind],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env=_child_env(),
-    )
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
-    deadline = time.monotonic() + DEADLINE_S
-    start = -1
-    printed: list[int] = []
-    try:
-        while len(printed) < batches:
-            try:
-                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                pytest.fail(f"the writer reported {len(printed)} of {batches} batches within {DEADLINE_S} s")
-            if line is None:
-                assert proc.stderr is not None
-                pytest.fail(f"the writer exited early: {proc.stderr.read()}")
-            if line.startswith("start"):
-                start = int(line.split()[1])
-            else:
-                printed.append(int(line))
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait(timeout=DEADLINE_S)
-    reader.join(timeout=DEADLINE_S)
-    while (line := lines.get_nowait()) is not None:  # lines printed between the last read and the kill
-        printed.append(int(line))
-    assert proc.returncode == -signal.SIGKILL
-    assert proc.stderr is not None
-    proc.stderr.close()
-    assert proc.stdout is not None
-    proc.stdout.close()
-    return start, printed
+    lines = run_until_killed(
+        _WRITER, [str(path), kind], lambda got: len(got) > batches, "the writer", DEADLINE_S
+    )  # its start line, then a line a batch
+    assert lines[0].startswith("start")
+    return int(lines[0].split()[1]), [int(line) for line in lines[1:]]
 
 
 @pytest.mark.parametrize("kind", ALL_KINDS)
