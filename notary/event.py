@@ -203,6 +203,10 @@ _PSI_SHAPE: Final[dict[str, Any]] = {
     "messages": {"request": "digest", "response": "digest"}, "result": {"count": "uint", "root": "digest"},
     "signatures": {"client": "signature", "server": "signature"},
 }  # fmt: skip
+#: The mechanism of a differentially private count (``privacy.dp``), and its ε as written: a decimal above 0 with
+#: at most two digits before the point and three after.
+DP_MECHANISM: Final = "discrete-laplace"
+DP_EPSILON: Final = re.compile(r"(?!0(?:\.0*)?\Z)(?:0|[1-9][0-9]?)(?:\.[0-9]{1,3})?\Z")
 #: With a differentially private count (``privacy.dp``): that count and its ε, and no exact count of the result.
 _PSI_SHAPE_DP: Final[dict[str, Any]] = {
     **_PSI_SHAPE,
@@ -215,11 +219,8 @@ _PSI_TEXTS: Final = {
     "digest": (_DIGEST, "64 lower-case hex digits"),
     "name": (_NAME, "an org id (a short name)"),
     "signature": (_PSI_SIGNATURE, "128 lower-case hex digits (an Ed25519 signature)"),
-    "mechanism": (re.compile(r"discrete-laplace\Z"), "'discrete-laplace'"),
-    "epsilon": (
-        re.compile(r"(?!0(?:\.0*)?\Z)(?:0|[1-9][0-9]?)(?:\.[0-9]{1,3})?\Z"),
-        "a decimal string above 0, such as '1' or '0.25'",
-    ),
+    "mechanism": (re.compile(re.escape(DP_MECHANISM) + r"\Z"), f"'{DP_MECHANISM}'"),
+    "epsilon": (DP_EPSILON, "a decimal string above 0, such as '1' or '0.25'"),
 }
 
 

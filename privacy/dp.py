@@ -27,12 +27,14 @@ from decimal import Decimal
 from importlib import metadata
 from typing import Any, Final
 
+from notary.event import DP_EPSILON, DP_MECHANISM
 from privacy import _json
 from privacy.errors import MalformedError
 
-MECHANISM: Final = "discrete-laplace"
-#: ε as written in terms and records: a decimal with at most three places, above 0 and at most 10.
-_EPSILON: Final = re.compile(r"(?:0|[1-9][0-9]?)(?:\.[0-9]{1,3})?\Z")
+MECHANISM: Final = DP_MECHANISM
+#: ε as written in terms and records (as the log's summary holds it): a decimal with at most three places, above 0
+#: and at most 10.
+_EPSILON: Final = DP_EPSILON
 MAX_EPSILON: Final = Decimal(10)
 _FIELDS: Final = {"mechanism", "implementation", "epsilon", "count"}
 _TEXT: Final = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,63}\Z")
