@@ -176,7 +176,7 @@ class Network:
             return
         self.delivered += 1
         if message.height >= node.machine.height:
-            node.evidence.observe(code, body, message, node.machine.height, self.validators)
+            node.evidence.observe_all(code, body, message, node.machine.height, self.validators)
         if message.height > node.machine.height:
             self.catch_up(dst)  # a peer is ahead: fetch what it decided, as a node syncs
         if message.height > node.machine.height:
