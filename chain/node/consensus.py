@@ -33,6 +33,8 @@ as Besu's code and RLP body). Decided blocks are appended to the node, and the n
   (:attr:`Consensus.equivocations`: ``qbft_getEquivocations``, ``/metrics``). The records and counts are kept in
   the node's store (``chain.node.equivocations``) as they are detected and read back at start: a restart keeps
   them.
+- **What this validator signs** is kept in the node's store before it is sent (``chain.node.signed``): after a
+  restart mid-height it sends again what it signed before rather than sign a conflicting message.
 - **What it reports** (:meth:`ConsensusNode.report`, defined in ``chain.node.health``): whether it is in sync
   (the heads peers show: later heights' messages, their status, what a fetch returns) and in quorum (the
   validators among its connected peers), the rounds whose proposer missed them (:attr:`Stats.missed_proposals`)
@@ -66,6 +68,7 @@ from chain.node.health import Histogram, NodeStatus, SyncEvidence, in_quorum, la
 from chain.node.node import Node, TransactionRefusedError
 from chain.node.peerauth import NodeCertificates
 from chain.node.peers import MAX_BLOCKS, MAX_BLOCKS_BYTES, STATUS_INTERVAL_S, Handlers, PeerLinks, PeerServer
+from chain.node.signed import SignedLog
 from chain.node.store import StoreError
 from chain.qbft import messages as m
 from chain.qbft.buffer import FutureMessages
@@ -164,6 +167,9 @@ class Consensus:
         self.equivocations = EquivocationDetector()
         self.equivocation_log = EquivocationLog(node.db)
         self.equivocation_log.load(self.equivocations)
+        #: What this validator signed, kept in the node's store before it is sent (a restart cannot contradict it).
+        self.signed = SignedLog(node.db)
+        self.signed.load()
         self.stats = Stats(last_decided_at=clock() - period)
         self.inbox: queue.Queue[tuple[int, bytes]] = queue.Queue(INBOX)
         #: The heads peers were seen at (``chain.node.health``: "in sync").
@@ -377,6 +383,7 @@ class Consensus:
             propose_at=max(now, min(self.stats.last_decided_at + self.period, parent_due)),
             timer=self.timer,
             early_round_change=self.early_round_change,
+            signed=self.signed,
         )
         machine = self.machine
         for message in self.buffer.take(machine.height):

@@ -31,6 +31,10 @@ PREPARE is attached) or the block is the one named by a round change with the hi
 PREPAREs from distinct validators for that round and block come with it. A ROUND-CHANGE's certificate is
 checked the same way. Messages from non-validators, for other heights, duplicates and anything malformed are
 ignored; prepares and commits that arrive before their proposal are kept (bounded) and counted once it does.
+
+**What it signs** passes through ``signed`` (:class:`Signed`, the node's ``chain.node.signed.SignedLog``) before
+it is applied here or broadcast: kept durably first, and after a restart a message that conflicts with one this
+validator signed before for the same height, round and type is replaced by that one.
 """
 
 from __future__ import annotations
@@ -65,6 +69,14 @@ class Blocks(Protocol):
 
     def create(self, round_: int) -> QbftBlock:
         """A new block for this height proposed by this validator in ``round_`` (unsealed)."""
+        ...
+
+
+class Signed(Protocol):
+    def keep(self, message: m.Message) -> m.Message | None:
+        """What to send for ``message``, which this validator has just signed: ``message`` once it is kept durably;
+        the message this validator signed before for the same height, round and type if ``message`` conflicts
+        with it (after a restart); None to send nothing."""
         ...
 
 
@@ -116,6 +128,7 @@ class Height:
         propose_at: float | None = None,
         timer: RoundTimer | None = None,
         early_round_change: bool = True,
+        signed: Signed | None = None,
     ) -> None:
         if height < 1:
             raise ValueError("consensus starts at height 1")
@@ -129,6 +142,7 @@ class Height:
         self.blocks = blocks
         self.timer = timer or RoundTimer()
         self.early_round_change = early_round_change
+        self.signed = signed
         self.quorum = quorum(len(self.validators))
         self.faults = faults(len(self.validators))
         self.round = 0
@@ -429,6 +443,13 @@ class Height:
         self._send(m.round_change(self.key, self.height, self.round, prepared))
 
     def _send(self, message: m.Message) -> None:
+        if self.signed is not None:
+            kept = self.signed.keep(message)
+            if kept is None:
+                return self._ignore("own message not kept, so not sent")
+            if kept is not message:
+                self._ignore("own message conflicts with one signed before: that one sent again")
+            message = kept
         self._out.append(Broadcast(message))
         if isinstance(message, m.Proposal):
             self._on_proposal(message, self.round_started)
