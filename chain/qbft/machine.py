@@ -34,7 +34,9 @@ ignored; prepares and commits that arrive before their proposal are kept (bounde
 
 **What it signs** passes through ``signed`` (:class:`Signed`, the node's ``chain.node.signed.SignedLog``) before
 it is applied here or broadcast: kept durably first, and after a restart a message that conflicts with one this
-validator signed before for the same height, round and type is replaced by that one.
+validator signed before for the same height, round and type is replaced by that one. A COMMIT is kept with the
+certificate it follows from, and a machine started on a height it committed in before a restart starts prepared
+with it: its ROUND-CHANGEs carry it, as QBFT's locking requires.
 """
 
 from __future__ import annotations
@@ -72,11 +74,20 @@ class Blocks(Protocol):
         ...
 
 
+#: A prepared certificate: the round, the block, the PREPAREs of a quorum.
+Certificate = tuple[int, QbftBlock, tuple[m.Prepare, ...]]
+
+
 class Signed(Protocol):
-    def keep(self, message: m.Message) -> m.Message | None:
-        """What to send for ``message``, which this validator has just signed: ``message`` once it is kept durably;
-        the message this validator signed before for the same height, round and type if ``message`` conflicts
-        with it (after a restart); None to send nothing."""
+    def keep(self, message: m.Message, prepared: Certificate | None = None) -> m.Message | None:
+        """What to send for ``message``, which this validator has just signed: ``message`` once it is kept durably
+        (a COMMIT with the certificate ``prepared`` it follows from); the message this validator signed before
+        for the same height, round and type if ``message`` conflicts with it (after a restart); None to send
+        nothing."""
+        ...
+
+    def prepared(self, height: int) -> Certificate | None:
+        """The certificate kept with this validator's last COMMIT at ``height``, if it sent one."""
         ...
 
 
@@ -149,6 +160,9 @@ class Height:
         self.round_started = now
         self.propose_at = now if propose_at is None else propose_at
         self.prepared: Prepared | None = None
+        restored = signed.prepared(height) if signed is not None else None
+        if restored is not None:  # what it prepared before a restart: its ROUND-CHANGEs carry it again
+            self.prepared = Prepared(*restored)
         self.decided: QbftBlock | None = None
         self.counters = Counters()
         self._accepted: dict[int, m.Proposal] = {}
@@ -288,9 +302,11 @@ class Height:
         votes = [by_digest[digest] for by_digest in self._prepares.get(round_, {}).values() if digest in by_digest]
         if len(votes) < self.quorum:
             return
-        self.prepared = Prepared(round_, accepted.block, tuple(sorted(votes, key=lambda v: v.author)))
+        certificate = (round_, accepted.block, tuple(sorted(votes, key=lambda v: v.author)))
+        if self.prepared is None or round_ > self.prepared.round:  # one restored after a restart may be as late
+            self.prepared = Prepared(*certificate)
         self._committed_in.add(round_)
-        self._send(m.commit(self.key, accepted.block, round_))
+        self._send(m.commit(self.key, accepted.block, round_), certificate)
 
     def _check_committed(self, round_: int) -> None:
         accepted = self._accepted.get(round_)
@@ -442,9 +458,9 @@ class Height:
             prepared = (self.prepared.round, self.prepared.block, self.prepared.prepares)
         self._send(m.round_change(self.key, self.height, self.round, prepared))
 
-    def _send(self, message: m.Message) -> None:
+    def _send(self, message: m.Message, prepared: Certificate | None = None) -> None:
         if self.signed is not None:
-            kept = self.signed.keep(message)
+            kept = self.signed.keep(message, prepared)
             if kept is None:
                 return self._ignore("own message not kept, so not sent")
             if kept is not message:

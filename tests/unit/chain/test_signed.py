@@ -12,7 +12,7 @@ from eth.db.atomic import AtomicDB
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chain.node.signed import INDEX_KEY, SignedLog, slot_key
+from chain.node.signed import INDEX_KEY, SignedLog, prepared_key, slot_key
 from chain.node.store import StoreError, open_store
 from chain.qbft import messages as m
 from chain.qbft.evidence import EquivocationDetector, digest_of
@@ -160,19 +160,49 @@ def test_a_restarted_proposer_proposes_the_block_it_proposed_before() -> None:
 def test_a_validator_restarted_mid_height_is_recorded_as_equivocating_only_without_the_log(keep_signed: bool) -> None:
     """Every validator prepared round 0's block, its COMMITs lost, and sent a ROUND-CHANGE for round 1 with that
     certificate; one is restarted. Without the log it times out in round 0 again and signs a ROUND-CHANGE for round
-    1 without the certificate: each honest peer records it. With the log it sends the first one again."""
+    1 without the certificate: each honest peer records it. With the log it starts prepared with the certificate
+    kept with its COMMIT, and what it sends agrees with what it sent before."""
     net = Network(4, seed=3, timer=RoundTimer(base=2.0, cap=16.0), keep_signed=keep_signed)
     net.drop = lambda _src, _dst, msg: isinstance(msg, m.Commit) and net.now < 20.0
     restarted = 1
     assert net.run_until(lambda: all(node.machine.round >= 1 for node in net.nodes), until=30.0)
     net.restart(restarted)
+    if keep_signed:  # it starts prepared with round 0's certificate again
+        assert net.nodes[restarted].machine.prepared is not None
     assert net.run_until(net.all_reach(3), until=120.0), net.heights()
     net.assert_agreement()
     records = [r for node in net.nodes if node.index != restarted for r in node.evidence.records]
     if keep_signed:
-        log = net.nodes[restarted].signed
-        assert records == [] and log is not None and log.replaced >= 1
+        assert records == []
     else:
         assert {(r.validator, r.code, r.height, r.round) for r in records} == {
             (net.nodes[restarted].me, m.Code.ROUND_CHANGE, 1, 1)
         }
+
+
+def test_a_validator_restarted_after_its_commit_still_carries_its_prepared_certificate() -> None:
+    """It prepared and committed round 0's block, then restarted before its round timer expired: the ROUND-CHANGE
+    it sends when that timer expires after the restart carries the certificate, not nothing."""
+    db = AtomicDB()
+    chain = Chain(address(ME), VALIDATORS)
+    first = Height(ME, 1, VALIDATORS, bytes(20), chain, now=0.0, timer=RoundTimer(base=2.0), signed=SignedLog(db))
+    proposer = next(k for k in KEYS if address(k) == first.proposer(0))
+    proposed = Chain(address(proposer), VALIDATORS).create(0)
+    first.receive(m.proposal(proposer, proposed, 0), 0.0)
+    for key in KEYS:
+        if key is not ME:
+            first.receive(m.prepare(key, 1, 0, proposed.hash), 0.0)
+    assert first.prepared is not None and first.prepared.block.hash == proposed.hash
+    log = SignedLog(db)  # restarted
+    log.load()
+    assert log.prepared(1) is not None and log.prepared(1)[0] == 0  # type: ignore[index]
+    after = Height(ME, 1, VALIDATORS, bytes(20), chain, now=10.0, timer=RoundTimer(base=2.0), signed=log)
+    (action,) = [a for a in after.tick(12.0) if isinstance(a, Broadcast)]
+    rc = action.message
+    assert isinstance(rc, m.RoundChange) and rc.round == 1
+    assert (rc.prepared_round, rc.prepared_digest) == (0, proposed.hash) and len(rc.prepares) == 3
+    log.keep(message("prepare", 2, 0, 0))  # the next height: the certificate is pruned with its slots
+    assert log.prepared(1) is None and not db.exists(prepared_key(1))
+    again = SignedLog(db)
+    again.load()
+    assert again.prepared(1) is None
