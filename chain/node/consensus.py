@@ -26,12 +26,15 @@ as Besu's code and RLP body). Decided blocks are appended to the node, and the n
   accept (an equivocating proposer sent it another) means the same: it asks at once, and every
   :data:`SYNC_INTERVAL_S` until a peer has the block.
 - **Past heights and garbage** are dropped and counted; nothing a peer sends can raise out of the loop.
-- **Equivocations** are kept as evidence: a PROPOSAL, PREPARE or COMMIT from a validator of the current set, for
-  this height or a later one, is compared with what that validator signed before for the same height, round and
+- **Equivocations** are kept as evidence: a PROPOSAL, PREPARE, COMMIT or ROUND-CHANGE from a validator of the
+  current set, for this height or a later one, and each signed message it carries (a proposal's justification, a
+  round change's certificate), is compared with what its author signed before for the same height, round and
   type (``chain.qbft.evidence.EquivocationDetector``, bounded); a conflict keeps both bodies as received
-  (:attr:`Consensus.equivocations`: ``qbft_getEquivocations``, ``/metrics``). ROUND-CHANGEs are compared too
-  (their signed prepared round and digest). The records and counts are kept in the node's store
-  (``chain.node.equivocations``) as they are detected and read back at start: a restart keeps them.
+  (:attr:`Consensus.equivocations`: ``qbft_getEquivocations``, ``/metrics``). The records and counts are kept in
+  the node's store (``chain.node.equivocations``) as they are detected and read back at start: a restart keeps
+  them.
+- **What this validator signs** is kept in the node's store before it is sent (``chain.node.signed``): after a
+  restart mid-height it sends again what it signed before rather than sign a conflicting message.
 - **What it reports** (:meth:`ConsensusNode.report`, defined in ``chain.node.health``): whether it is in sync
   (the heads peers show: later heights' messages, their status, what a fetch returns) and in quorum (the
   validators among its connected peers), the rounds whose proposer missed them (:attr:`Stats.missed_proposals`)
@@ -65,6 +68,7 @@ from chain.node.health import Histogram, NodeStatus, SyncEvidence, in_quorum, la
 from chain.node.node import Node, TransactionRefusedError
 from chain.node.peerauth import NodeCertificates
 from chain.node.peers import MAX_BLOCKS, MAX_BLOCKS_BYTES, STATUS_INTERVAL_S, Handlers, PeerLinks, PeerServer
+from chain.node.signed import SignedLog
 from chain.node.store import StoreError
 from chain.qbft import messages as m
 from chain.qbft.buffer import FutureMessages
@@ -163,6 +167,9 @@ class Consensus:
         self.equivocations = EquivocationDetector()
         self.equivocation_log = EquivocationLog(node.db)
         self.equivocation_log.load(self.equivocations)
+        #: What this validator signed, kept in the node's store before it is sent (a restart cannot contradict it).
+        self.signed = SignedLog(node.db)
+        self.signed.load()
         self.stats = Stats(last_decided_at=clock() - period)
         self.inbox: queue.Queue[tuple[int, bytes]] = queue.Queue(INBOX)
         #: The heads peers were seen at (``chain.node.health``: "in sync").
@@ -308,13 +315,15 @@ class Consensus:
     def _check_equivocation(
         self, code: int, body: bytes, message: m.Message, height: int, validators: Sequence[bytes]
     ) -> None:
-        """Keep the evidence if ``message`` (from a validator of the current set) conflicts with one its author
-        signed before for the same height, round and type (``chain.qbft.evidence``)."""
-        record = self.equivocations.observe(code, body, message, height, validators)
-        if record is not None:
+        """Keep the evidence if ``message``, or a signed message it carries (a justification's, a certificate's),
+        conflicts with one its author (a validator of the current set) signed before for the same height, round
+        and type (``chain.qbft.evidence``)."""
+        records = self.equivocations.observe_all(code, body, message, height, validators)
+        for record in records:
             fields = {"validator": to_checksum_address(record.validator), "height": record.height,
                       "round": record.round, "type": record.code.name}  # fmt: skip
             log.warning("validator equivocated", extra={"fields": fields})
+        if records:
             try:
                 self.equivocation_log.save(self.equivocations)
             except StoreError as exc:  # kept in memory: the next record's save writes it too
@@ -374,6 +383,7 @@ class Consensus:
             propose_at=max(now, min(self.stats.last_decided_at + self.period, parent_due)),
             timer=self.timer,
             early_round_change=self.early_round_change,
+            signed=self.signed,
         )
         machine = self.machine
         for message in self.buffer.take(machine.height):

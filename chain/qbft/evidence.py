@@ -9,6 +9,12 @@ that round), so two such messages prove that the key was used against the protoc
 ROUND-CHANGE carries unsigned (the prepared block and its PREPAREs) does not count: the same signed payload sent
 again with another certificate attached is not evidence.
 
+Messages travel inside others too: a PROPOSAL carries the signed ROUND-CHANGE payloads and PREPAREs that justify
+it, a ROUND-CHANGE the PREPAREs of its prepared certificate, each signed by its own author. Those count like
+messages received directly (:meth:`EquivocationDetector.observe_all`); a record keeps such a message as its signed
+part alone (``RLP([payload, signature])``, ``chain.qbft.messages.signed_body``: for a PREPARE its wire body, for a
+ROUND-CHANGE its signed payload without block or certificate), which :func:`verify_equivocation` decodes too.
+
 An :class:`Equivocation` holds the two messages as their wire bodies (the bytes a peer sent, code alongside), so
 anyone can check it offline with :func:`verify_equivocation`: it decodes both bodies, recovers each signer from
 its signature and checks that one key signed both and that they conflict. Nothing else is trusted: not the
@@ -145,16 +151,17 @@ def digest_of(message: m.Message) -> bytes:
 
 def verify_equivocation(record: Equivocation, validators: Collection[bytes] | None = None) -> bytes:
     """The address of the validator ``record`` proves equivocated, checked from the two bodies alone: both decode
-    as messages of ``record.code``, their signatures recover the same address (``record.validator``), they are
-    for ``record.height`` and ``record.round``, and their digests differ. With ``validators`` (the set of that
-    height, e.g. from its parent block's extra data), the address must be one of them.
+    as messages of ``record.code`` (a ROUND-CHANGE as its wire body or as its signed part alone, as a proposal's
+    justification carries it), their signatures recover the same address (``record.validator``), they are for
+    ``record.height`` and ``record.round``, and their digests differ. With ``validators`` (the set of that height,
+    e.g. from its parent block's extra data), the address must be one of them.
     :class:`InvalidEvidenceError` says which check failed."""
     if record.code not in EVIDENT:
         raise InvalidEvidenceError(f"message type {record.code!r} is not one whose conflicts are evidence")
     decoded = []
     for name, body in (("first", record.first), ("second", record.second)):
         try:
-            decoded.append(m.decode(int(record.code), body))
+            decoded.append(m.decode_signed(int(record.code), body))
         except MalformedError as exc:
             raise InvalidEvidenceError(f"the {name} message does not decode as a {record.code.name}: {exc}") from exc
     first, second = decoded
@@ -259,6 +266,19 @@ class EquivocationDetector:
             self._proven.add(record.slot)
             self._kept_bytes += len(record.first) + len(record.second)
         return record
+
+    def observe_all(
+        self, code: int, body: bytes, message: m.Message, current: int, validators: Collection[bytes]
+    ) -> list[Equivocation]:
+        """:meth:`observe` ``message`` and then each signed message it carries (``chain.qbft.messages.inner``: a
+        PROPOSAL's ROUND-CHANGE payloads and PREPAREs, a ROUND-CHANGE's certificate), each under its own author
+        and within the same bounds, its body the signed part as received; the new records, in that order."""
+        found = []
+        for inner_code, inner_body, inner_message in [(code, body, message), *m.inner(message)]:
+            record = self.observe(int(inner_code), inner_body, inner_message, current, validators)
+            if record is not None:
+                found.append(record)
+        return found
 
     def _has_room(self, record: Equivocation) -> bool:
         """Whether ``record`` fits in the bounds of the records kept."""

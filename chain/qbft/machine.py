@@ -31,6 +31,12 @@ PREPARE is attached) or the block is the one named by a round change with the hi
 PREPAREs from distinct validators for that round and block come with it. A ROUND-CHANGE's certificate is
 checked the same way. Messages from non-validators, for other heights, duplicates and anything malformed are
 ignored; prepares and commits that arrive before their proposal are kept (bounded) and counted once it does.
+
+**What it signs** passes through ``signed`` (:class:`Signed`, the node's ``chain.node.signed.SignedLog``) before
+it is applied here or broadcast: kept durably first, and after a restart a message that conflicts with one this
+validator signed before for the same height, round and type is replaced by that one. A COMMIT is kept with the
+certificate it follows from, and a machine started on a height it committed in before a restart starts prepared
+with it: its ROUND-CHANGEs carry it, as QBFT's locking requires.
 """
 
 from __future__ import annotations
@@ -65,6 +71,23 @@ class Blocks(Protocol):
 
     def create(self, round_: int) -> QbftBlock:
         """A new block for this height proposed by this validator in ``round_`` (unsealed)."""
+        ...
+
+
+#: A prepared certificate: the round, the block, the PREPAREs of a quorum.
+Certificate = tuple[int, QbftBlock, tuple[m.Prepare, ...]]
+
+
+class Signed(Protocol):
+    def keep(self, message: m.Message, prepared: Certificate | None = None) -> m.Message | None:
+        """What to send for ``message``, which this validator has just signed: ``message`` once it is kept durably
+        (a COMMIT with the certificate ``prepared`` it follows from); the message this validator signed before
+        for the same height, round and type if ``message`` conflicts with it (after a restart); None to send
+        nothing."""
+        ...
+
+    def prepared(self, height: int) -> Certificate | None:
+        """The certificate kept with this validator's last COMMIT at ``height``, if it sent one."""
         ...
 
 
@@ -116,6 +139,7 @@ class Height:
         propose_at: float | None = None,
         timer: RoundTimer | None = None,
         early_round_change: bool = True,
+        signed: Signed | None = None,
     ) -> None:
         if height < 1:
             raise ValueError("consensus starts at height 1")
@@ -129,12 +153,16 @@ class Height:
         self.blocks = blocks
         self.timer = timer or RoundTimer()
         self.early_round_change = early_round_change
+        self.signed = signed
         self.quorum = quorum(len(self.validators))
         self.faults = faults(len(self.validators))
         self.round = 0
         self.round_started = now
         self.propose_at = now if propose_at is None else propose_at
         self.prepared: Prepared | None = None
+        restored = signed.prepared(height) if signed is not None else None
+        if restored is not None:  # what it prepared before a restart: its ROUND-CHANGEs carry it again
+            self.prepared = Prepared(*restored)
         self.decided: QbftBlock | None = None
         self.counters = Counters()
         self._accepted: dict[int, m.Proposal] = {}
@@ -274,9 +302,11 @@ class Height:
         votes = [by_digest[digest] for by_digest in self._prepares.get(round_, {}).values() if digest in by_digest]
         if len(votes) < self.quorum:
             return
-        self.prepared = Prepared(round_, accepted.block, tuple(sorted(votes, key=lambda v: v.author)))
+        certificate = (round_, accepted.block, tuple(sorted(votes, key=lambda v: v.author)))
+        if self.prepared is None or round_ > self.prepared.round:  # one restored after a restart may be as late
+            self.prepared = Prepared(*certificate)
         self._committed_in.add(round_)
-        self._send(m.commit(self.key, accepted.block, round_))
+        self._send(m.commit(self.key, accepted.block, round_), certificate)
 
     def _check_committed(self, round_: int) -> None:
         accepted = self._accepted.get(round_)
@@ -428,7 +458,14 @@ class Height:
             prepared = (self.prepared.round, self.prepared.block, self.prepared.prepares)
         self._send(m.round_change(self.key, self.height, self.round, prepared))
 
-    def _send(self, message: m.Message) -> None:
+    def _send(self, message: m.Message, prepared: Certificate | None = None) -> None:
+        if self.signed is not None:
+            kept = self.signed.keep(message, prepared)
+            if kept is None:
+                return self._ignore("own message not kept, so not sent")
+            if kept is not message:
+                self._ignore("own message conflicts with one signed before: that one sent again")
+            message = kept
         self._out.append(Broadcast(message))
         if isinstance(message, m.Proposal):
             self._on_proposal(message, self.round_started)

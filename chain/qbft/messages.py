@@ -169,6 +169,37 @@ def encode(message: Message) -> tuple[Code, bytes]:
     return code, bytes(rlp.encode(_signed_items(message)))
 
 
+def signed_body(message: Message) -> bytes:
+    """``RLP([payload, signature])``: the part of ``message`` its author signed, as it travels inside another
+    message (a PROPOSAL's justification, a ROUND-CHANGE's certificate). Decoding is strict and canonical, so for a
+    decoded message these are the very bytes received. A PREPARE's or COMMIT's wire body is this."""
+    return bytes(rlp.encode(_signed_items(message)))
+
+
+def inner(message: Message) -> list[tuple[Code, bytes, Message]]:
+    """The signed messages ``message`` carries, each signed by its own author: a PROPOSAL's ROUND-CHANGE payloads
+    and PREPAREs, a ROUND-CHANGE's certificate PREPAREs; each with its code and :func:`signed_body`."""
+    carried: list[Message] = []
+    if isinstance(message, Proposal):
+        carried = [*message.round_changes, *message.prepares]
+    elif isinstance(message, RoundChange):
+        carried = list(message.prepares)
+    return [(_CODES[type(m)], signed_body(m), m) for m in carried]
+
+
+def decode_signed(code: int, body: bytes) -> Message:
+    """A message from its wire body (:func:`decode`) or, for a ROUND-CHANGE, also from the signed part alone
+    (:func:`signed_body`, as a PROPOSAL's justification carries it: no prepared block or certificate)."""
+    if code == Code.ROUND_CHANGE and len(body) <= MAX_MESSAGE_BYTES:
+        try:
+            items = rlp.decode(body, strict=True)
+        except (rlp.DecodingError, ValueError, TypeError) as exc:
+            raise MalformedError(f"message is not RLP: {exc}") from exc
+        if isinstance(items, list) and len(items) == 2:
+            return _round_change(items)
+    return decode(code, body)
+
+
 def decode(code: int, body: bytes) -> Message:
     """The message ``body`` with ``code``, its author and those of its certificates recovered."""
     if len(body) > MAX_MESSAGE_BYTES:

@@ -153,6 +153,24 @@ def test_the_evidence_survives_closing_and_reopening_the_store(tmp_path: Path, k
             verify_equivocation(Equivocation.from_json(record), BY_ADDRESS)
 
 
+def test_messages_inside_a_round_changes_certificate_are_evidence_kept_in_the_store(tmp_path: Path) -> None:
+    culprit, carrier = KEYS[2], KEYS[3]
+    one = cast(QbftBlock, block(b"one"))
+    certificate = tuple(m.prepare(k, 1, 0, one.hash) for k in KEYS[:3])  # the culprit's PREPARE for `one` in it
+    direct = m.prepare(culprit, 1, 0, b"\x02" * 32)
+    with open_store(tmp_path / "chain") as store:
+        consensus = validator_on(store)
+        deliver(consensus, direct, m.round_change(carrier, 1, 1, (0, one, certificate)))
+        (record,) = answer(consensus)
+    assert record["type"] == "PREPARE" and record["validator"] == culprit.public_key.to_checksum_address()
+    assert record["first"] == "0x" + m.encode(direct)[1].hex()
+    assert record["second"] == "0x" + m.signed_body(certificate[2]).hex()  # the inner message as received
+    with open_store(tmp_path / "chain") as store:
+        (again,) = answer(validator_on(store))
+    assert again == record
+    assert verify_equivocation(Equivocation.from_json(again), BY_ADDRESS) == culprit.public_key.to_canonical_address()
+
+
 def test_evidence_the_store_cannot_read_stops_the_node_at_start_and_is_left_as_it_is(tmp_path: Path) -> None:
     with open_store(tmp_path / "chain") as store:
         consensus = validator_on(store)

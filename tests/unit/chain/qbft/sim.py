@@ -4,7 +4,8 @@ Every message goes through the wire encoding (encode, then decode with its autho
 would between processes. A node can be offline (it neither receives nor acts), a link can drop or delay what
 it carries, and a node can be Byzantine: an equivocator sends one proposal to some validators and a different
 one to the rest, and prepares and commits both. Each node keeps evidence of equivocations as the node's
-consensus loop does (``chain.qbft.evidence``).
+consensus loop does (``chain.qbft.evidence``), and, if the network is made with ``keep_signed``, what it signed
+as the node does (``chain.node.signed``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from eth.db.atomic import AtomicDB
 from eth_keys.datatypes import PrivateKey
 
 from chain.errors import MalformedError
+from chain.node.signed import SignedLog
 from chain.qbft import messages as m
 from chain.qbft.block import QbftBlock
 from chain.qbft.buffer import FutureMessages
@@ -38,6 +41,8 @@ class Node:
     equivocates: bool = False
     #: What the node's consensus loop keeps of validators' conflicting messages (``chain.node.consensus``).
     evidence: EquivocationDetector = field(default_factory=EquivocationDetector)
+    #: What it signed, kept in its own store across restarts (``chain.node.signed``), when the network keeps it.
+    signed: SignedLog | None = None
 
     @property
     def me(self) -> bytes:
@@ -57,13 +62,17 @@ class Network:
         early_round_change: bool = True,
         seed: int = 0,
         latency: tuple[float, float] = (0.01, 0.05),
+        keep_signed: bool = False,
     ) -> None:
+        """``keep_signed``: each validator keeps what it signs in a store of its own that a restart keeps
+        (``chain.node.signed.SignedLog`` over an in-memory database), as a node does; otherwise it keeps nothing."""
         self.now = 0.0
         self.period = period
         self.timer = timer or RoundTimer(base=2.0, cap=16.0)
         self.early_round_change = early_round_change
         self.random = random.Random(seed)
         self.latency = latency
+        self.stores: dict[int, AtomicDB] | None = {} if keep_signed else None
         self.keys = keys(n)
         self.validators = tuple(sorted(address(k) for k in self.keys))
         self.nodes = [self._fresh(i) for i in range(n)]
@@ -76,13 +85,17 @@ class Network:
     def _fresh(self, i: int, chain: Chain | None = None) -> Node:
         key = self.keys[i]
         chain = chain or Chain(address(key), self.validators, payload=bytes([i + 1]))
-        return Node(i, key, chain, self._machine(key, chain))
+        signed = None
+        if self.stores is not None:
+            signed = SignedLog(self.stores.setdefault(i, AtomicDB()))
+            signed.load()
+        return Node(i, key, chain, self._machine(key, chain, signed), signed=signed)
 
-    def _machine(self, key: PrivateKey, chain: Chain) -> Height:
+    def _machine(self, key: PrivateKey, chain: Chain, signed: SignedLog | None = None) -> Height:
         head = chain.head
         return Height(key, head.number + 1, self.validators, head.proposer, chain, now=self.now,
                       propose_at=self.now + self.period, timer=self.timer,
-                      early_round_change=self.early_round_change)  # fmt: skip
+                      early_round_change=self.early_round_change, signed=signed)  # fmt: skip
 
     # -- faults ----------------------------------------------------------------------------------------------
 
@@ -93,6 +106,8 @@ class Network:
         """Bring node ``i`` back as after a process restart: it keeps its chain (unless wiped), not its round."""
         old = self.nodes[i]
         chain = None if wipe else old.chain
+        if wipe and self.stores is not None:
+            self.stores.pop(i, None)
         node = self._fresh(i, chain)
         node.equivocates = old.equivocates
         self.nodes[i] = node
@@ -113,7 +128,7 @@ class Network:
                     raise AssertionError(f"block {block.number} does not extend node {i}'s chain")
                 node.chain.blocks.append(block)
         if node.machine.height != node.chain.head.number + 1:
-            node.machine = self._machine(node.key, node.chain)
+            node.machine = self._machine(node.key, node.chain, node.signed)
             node.buffer = FutureMessages()
 
     # -- delivery ----------------------------------------------------------------------------------------------
@@ -176,7 +191,7 @@ class Network:
             return
         self.delivered += 1
         if message.height >= node.machine.height:
-            node.evidence.observe(code, body, message, node.machine.height, self.validators)
+            node.evidence.observe_all(code, body, message, node.machine.height, self.validators)
         if message.height > node.machine.height:
             self.catch_up(dst)  # a peer is ahead: fetch what it decided, as a node syncs
         if message.height > node.machine.height:
@@ -193,7 +208,7 @@ class Network:
 
     def _decide(self, node: Node, block: QbftBlock) -> None:
         node.chain.blocks.append(block)
-        node.machine = self._machine(node.key, node.chain)
+        node.machine = self._machine(node.key, node.chain, node.signed)
         for message in node.buffer.take(node.machine.height):
             self._apply(node, node.machine.receive(message, self.now))
 

@@ -271,3 +271,87 @@ def test_one_validator_cannot_crowd_out_the_evidence_against_another_and_restore
     assert restored.counts[address(bob)] == 2 and len(restored.records) == 4
     with pytest.raises(AssertionError):
         restored.restore([], {})
+
+
+# -- signed messages carried inside others --------------------------------------------------------------------
+
+
+def feed_all(detector: EquivocationDetector, message: m.Message, current: int = 1) -> list[Equivocation]:
+    code, body, decoded = wire(message)
+    return detector.observe_all(code, body, decoded, current, VALIDATORS)
+
+
+def test_a_prepare_inside_a_justification_that_conflicts_with_one_received_directly_is_evidence() -> None:
+    bob, carol = KEYS[1], KEYS[2]
+    one = make_block(bytes(32), 1, address(ALICE), VALIDATORS, payload=b"one")
+    detector = EquivocationDetector()
+    direct = m.prepare(carol, 1, 0, digest(9))
+    assert feed_all(detector, direct) == []
+    rcs = tuple(m.round_change(k, 1, 1, (0, one, certificate(one, 0, KEYS[:3]))) for k in KEYS[:3])
+    proposal = m.proposal(bob, one.with_round(1), 1, rcs, certificate(one, 0, KEYS[:3]))
+    (record,) = feed_all(detector, proposal)  # carol's PREPARE for `one` in the justification: one record
+    assert (record.validator, record.code, record.height, record.round) == (address(carol), m.Code.PREPARE, 1, 0)
+    assert record.first == m.encode(direct)[1]
+    assert record.second == m.signed_body(m.prepare(carol, 1, 0, one.hash)) == m.encode(proposal.prepares[2])[1]
+    assert verify_equivocation(Equivocation.from_json(record.to_json()), VALIDATORS) == address(carol)
+    assert feed_all(detector, proposal) == []  # the same proposal again adds nothing
+
+
+def test_round_change_payloads_inside_proposals_are_compared_with_full_round_changes() -> None:
+    bob = KEYS[1]
+    one = make_block(bytes(32), 1, address(ALICE), VALIDATORS, payload=b"one")
+    prepared = m.round_change(ALICE, 1, 1, (0, one, certificate(one, 0, KEYS[:3])))
+    forgot = m.round_change(ALICE, 1, 1)  # signed as if nothing was prepared: a conflict
+    others = tuple(m.round_change(k, 1, 1) for k in KEYS[1:3])
+    detector = EquivocationDetector()
+    assert feed_all(detector, prepared) == []
+    (record,) = feed_all(detector, m.proposal(bob, make_block(bytes(32), 1, address(bob), VALIDATORS, 1), 1,
+                                              (forgot, *others)))  # fmt: skip
+    assert (record.validator, record.code, record.round) == (address(ALICE), m.Code.ROUND_CHANGE, 1)
+    assert record.first == m.encode(prepared)[1] and record.second == m.signed_body(forgot)  # as received
+    assert verify_equivocation(record, VALIDATORS) == address(ALICE)
+    assert m.decode_signed(int(m.Code.ROUND_CHANGE), record.second) == m.decode_signed(
+        int(m.Code.ROUND_CHANGE), m.signed_body(forgot))  # fmt: skip
+    tampered = replace(record, second=record.second[:-1] + bytes([record.second[-1] ^ 1]))
+    with pytest.raises(InvalidEvidenceError):
+        verify_equivocation(tampered)
+
+
+def test_two_certificates_carrying_conflicting_prepares_of_one_validator_are_evidence() -> None:
+    carol = KEYS[2]
+    one = make_block(bytes(32), 1, address(ALICE), VALIDATORS, payload=b"one")
+    two = make_block(bytes(32), 1, address(ALICE), VALIDATORS, payload=b"two")
+    detector = EquivocationDetector()
+    assert feed_all(detector, m.round_change(ALICE, 1, 1, (0, one, certificate(one, 0, KEYS[:3])))) == []
+    records = feed_all(detector, m.round_change(KEYS[1], 1, 1, (0, two, certificate(two, 0, KEYS[:3]))))
+    assert {r.validator for r in records} == {address(k) for k in KEYS[:3]}  # each signed a PREPARE for both
+    assert all(r.code == m.Code.PREPARE and verify_equivocation(r, VALIDATORS) == r.validator for r in records)
+    assert address(carol) in detector.counts
+
+
+def test_inner_messages_repeated_identical_or_of_other_rounds_are_not_evidence() -> None:
+    one = make_block(bytes(32), 1, address(ALICE), VALIDATORS, payload=b"one")
+    two = make_block(bytes(32), 1, address(ALICE), VALIDATORS, payload=b"two")
+    detector = EquivocationDetector()
+    rcs = tuple(m.round_change(k, 1, 2, (0, one, certificate(one, 0, KEYS[:3]))) for k in KEYS[:3])
+    messages: list[m.Message] = [
+        rcs[0],
+        m.round_change(KEYS[1], 1, 2, (0, one, certificate(one, 0, KEYS[1:4]))),  # the same PREPAREs, others
+        *certificate(one, 0, KEYS[:4]),  # the same PREPAREs received directly
+        m.round_change(KEYS[3], 1, 3, (1, two, certificate(two, 1, KEYS[:3]))),  # PREPAREs of another round
+        m.proposal(KEYS[1], one.with_round(2), 2, rcs, certificate(one, 0, KEYS[:3])),  # the same ones inside
+        m.round_change(ALICE, 2, 2, (0, two, tuple(m.prepare(k, 2, 0, two.hash) for k in KEYS[:3]))),  # height 2
+    ]
+    for message in messages:
+        assert feed_all(detector, message) == [], message
+    assert detector.records == [] and detector.counts == {}
+
+
+def test_inner_messages_count_within_their_authors_bounds() -> None:
+    detector = EquivocationDetector(per_author=2)
+    one = make_block(bytes(32), 1, address(ALICE), VALIDATORS, payload=b"one")
+    for round_ in range(4):  # four rounds of certificates: each signer's slots stay at two
+        feed_all(detector, m.round_change(KEYS[3], 1, round_ + 1, (round_, one, certificate(one, round_, KEYS[:3]))))
+    assert detector.remembered() <= 2 * 4 and detector.skipped > 0
+    feed_all(detector, m.prepare(STRANGER, 1, 0, digest(1)))  # a stranger's: not remembered
+    assert detector.remembered() <= 2 * 4

@@ -1,0 +1,193 @@
+"""What this validator signed, in the node's own store, kept before it leaves the node: a restart mid-height never
+makes it sign a conflicting message (``chain.qbft.machine.Signed``).
+
+A validator that is restarted in the middle of a height forgets its round state: without this it could sign, for
+a height and round it already signed in, a PROPOSAL of another block (a round-0 block built again with another
+timestamp), a PREPARE or COMMIT for another digest, or a ROUND-CHANGE without the prepared certificate it had sent
+before. Its peers would rightly keep that as evidence of equivocation (``chain.qbft.evidence``), and a lost
+prepared certificate is what QBFT's locking relies on.
+
+So every message the QBFT machine signs passes through :meth:`SignedLog.keep` before it is applied or sent: the
+first message of each (height, round, type) is written to the store, in one atomic batch that is durable when it
+returns (fsync'd: docs/chain-store.md), and only then sent. A later message for the same slot that says the same
+(the same digest: ``chain.qbft.evidence.digest_of``) is sent as it is; one that conflicts is not: the message kept
+before is sent again instead, exactly as it was (a ROUND-CHANGE with the prepared block and certificate it carried
+then). If the write fails, nothing is sent (safety before liveness) and the error is logged.
+
+The keys, beside the chain, under a prefix py-evm never uses:
+
+``consortium-node:signed:<height><round><code>``
+    (8 bytes, 4 bytes, 1 byte, big-endian) the message's wire body (``chain.qbft.messages.encode``);
+``consortium-node:signed``
+    ``RLP([[height, round, code], ...])``: the slots kept;
+``consortium-node:prepared:<height>``
+    (8 bytes) ``RLP([round, block, [PREPARE, ...]])``: the prepared certificate (the round, the block's RLP, each
+    PREPARE's wire body) of this validator's last COMMIT at that height, written in the COMMIT's batch. A validator
+    restarted in that height starts prepared with it (:meth:`SignedLog.prepared`), so its ROUND-CHANGEs still
+    carry the certificate QBFT's locking relies on, even for a round it had not reached before the restart.
+
+Slots of heights below the one being signed for are deleted in the same batch as the next write (those heights
+are decided: this validator signs only for the height after its head). :meth:`SignedLog.load` reads the slots back
+at start; a store whose record does not decode raises :class:`~chain.node.store.StoreError` (the node does not
+start on it). A data directory wiped or replaced loses the record, as it loses the chain.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import rlp
+from eth.abc import AtomicDatabaseAPI
+from eth_utils.address import to_checksum_address
+
+from chain.errors import MalformedError
+from chain.node.store import StoreError
+from chain.qbft import messages as m
+from chain.qbft.block import QbftBlock
+from chain.qbft.evidence import digest_of
+from chain.qbft.machine import Certificate
+
+log = logging.getLogger("consortium.node.consensus")
+
+PREFIX = b"consortium-node:signed:"
+INDEX_KEY = b"consortium-node:signed"
+PREPARED_PREFIX = b"consortium-node:prepared:"
+
+Slot = tuple[int, int, int]  # height, round, message code
+
+
+def slot_key(slot: Slot) -> bytes:
+    height, round_, code = slot
+    return PREFIX + height.to_bytes(8, "big") + round_.to_bytes(4, "big") + code.to_bytes(1, "big")
+
+
+def prepared_key(height: int) -> bytes:
+    return PREPARED_PREFIX + height.to_bytes(8, "big")
+
+
+def format_certificate(certificate: Certificate) -> bytes:
+    round_, block, prepares = certificate
+    return bytes(rlp.encode([round_, block.raw, [m.encode(p)[1] for p in prepares]]))
+
+
+def parse_certificate(raw: bytes) -> Certificate:
+    """:func:`format_certificate`'s bytes read back (signatures checked); :class:`MalformedError` otherwise."""
+    try:
+        round_raw, block_raw, bodies = rlp.decode(raw, strict=True)
+        if not isinstance(round_raw, bytes) or round_raw[:1] == b"\0" or not isinstance(block_raw, bytes):
+            raise ValueError("a round and a block")
+        prepares = []
+        for body in bodies:
+            prepare = m.decode(int(m.Code.PREPARE), body)
+            if not isinstance(prepare, m.Prepare):
+                raise MalformedError("not a prepared certificate: expected PREPAREs")
+            prepares.append(prepare)
+    except (rlp.DecodingError, ValueError, TypeError) as exc:
+        raise MalformedError(f"not a prepared certificate: {exc}") from exc
+    return int.from_bytes(round_raw, "big"), QbftBlock.decode(block_raw), tuple(prepares)
+
+
+def format_index(slots: list[Slot]) -> bytes:
+    return bytes(rlp.encode([list(slot) for slot in sorted(slots)]))
+
+
+def parse_index(raw: bytes) -> list[Slot]:
+    """:func:`format_index`'s bytes read back; :class:`MalformedError` for anything else."""
+    try:
+        items = rlp.decode(raw, strict=True)
+        slots = []
+        for item in items:
+            if len(item) != 3 or any(not isinstance(v, bytes) or v[:1] == b"\0" for v in item):
+                raise ValueError("three scalars without leading zeros")
+            height, round_, code = (int.from_bytes(v, "big") for v in item)
+            slots.append((height, round_, code))
+    except (rlp.DecodingError, ValueError, TypeError) as exc:
+        raise MalformedError(f"not an index of signed messages: {exc}") from exc
+    return slots
+
+
+class SignedLog:
+    """The messages this validator signed, per (height, round, type), in ``db``; :meth:`load` once at start."""
+
+    def __init__(self, db: AtomicDatabaseAPI) -> None:
+        self.db = db
+        self._kept: dict[Slot, m.Message] = {}
+        self._prepared: dict[int, Certificate] = {}  # height → the certificate of its last COMMIT
+        #: Messages not sent because they conflicted with one signed before (that one was sent instead).
+        self.replaced = 0
+        #: Messages not sent because the store refused the write.
+        self.withheld = 0
+
+    def load(self) -> None:
+        if not self.db.exists(INDEX_KEY):
+            return
+        try:
+            kept = {}
+            for slot in parse_index(self.db[INDEX_KEY]):
+                key = slot_key(slot)
+                if not self.db.exists(key):
+                    raise MalformedError(f"the message of height {slot[0]} round {slot[1]} is missing")
+                message = m.decode(slot[2], self.db[key])
+                if (message.height, message.round) != slot[:2]:
+                    raise MalformedError(f"the message kept for height {slot[0]} round {slot[1]} is for another")
+                kept[slot] = message
+            prepared = {}
+            for height in {slot[0] for slot in kept}:
+                if self.db.exists(prepared_key(height)):
+                    prepared[height] = parse_certificate(self.db[prepared_key(height)])
+        except MalformedError as exc:
+            raise StoreError(
+                f"the messages this validator signed cannot be read from the store ({exc}): restore the data "
+                "directory from a backup; starting without them risks signing conflicting messages"
+            ) from exc
+        self._kept, self._prepared = kept, prepared
+
+    def prepared(self, height: int) -> Certificate | None:
+        """The certificate kept with this validator's last COMMIT at ``height`` (None if it sent none)."""
+        return self._prepared.get(height)
+
+    def slots(self) -> list[Slot]:
+        """The slots kept now, in order (for tests and the store's record)."""
+        return sorted(self._kept)
+
+    def keep(self, message: m.Message, prepared: Certificate | None = None) -> m.Message | None:
+        """What to send for ``message``, just signed: itself once kept in the store (or if the one kept for its
+        slot says the same), the message kept for its slot if it conflicts with that one, None if the store
+        refused the write. ``prepared``: a COMMIT's certificate, kept in the same batch."""
+        code, body = m.encode(message)
+        slot = (message.height, message.round, int(code))
+        before = self._kept.get(slot)
+        if before is not None:
+            if digest_of(before) == digest_of(message):
+                return message
+            self.replaced += 1
+            fields = {"height": message.height, "round": message.round, "type": code.name,
+                      "validator": to_checksum_address(message.author)}  # fmt: skip
+            log.warning("not signing a conflicting message: sending the one signed before", extra={"fields": fields})
+            return before
+        current = self._prepared.get(message.height)
+        if prepared is not None and current is not None and prepared[0] < current[0]:
+            prepared = None  # the certificate kept is of a later round: it stays
+        stale = [s for s in self._kept if s[0] < message.height]
+        remaining = [s for s in self._kept if s[0] >= message.height]
+        try:
+            with self.db.atomic_batch() as batch:
+                for old in stale:
+                    del batch[slot_key(old)]
+                for height in {old[0] for old in stale} & set(self._prepared):
+                    del batch[prepared_key(height)]
+                batch[slot_key(slot)] = body
+                if prepared is not None:
+                    batch[prepared_key(message.height)] = format_certificate(prepared)
+                batch[INDEX_KEY] = format_index([*remaining, slot])
+        except StoreError as exc:
+            self.withheld += 1
+            log.error("signed message not kept, so not sent", extra={"fields": {"reason": str(exc)}})
+            return None
+        for old in stale:
+            del self._kept[old]
+            self._prepared.pop(old[0], None)
+        self._kept[slot] = message
+        if prepared is not None:
+            self._prepared[message.height] = prepared
+        return message

@@ -1,0 +1,208 @@
+"""chain.node.signed: what a validator signed is kept in its store before it is sent, so a validator restarted in
+the middle of a height sends again what it signed rather than sign a conflicting message: its peers record no
+equivocation. The log alone, a property over random messages and restarts, the QBFT machine using it, and a
+simulated network in which a validator restarts mid-height (with and without the log)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from eth.db.atomic import AtomicDB
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chain.node.signed import INDEX_KEY, SignedLog, prepared_key, slot_key
+from chain.node.store import StoreError, open_store
+from chain.qbft import messages as m
+from chain.qbft.evidence import EquivocationDetector, digest_of
+from chain.qbft.machine import Broadcast, Height
+from chain.qbft.rules import RoundTimer
+from tests.unit.chain.qbft.chainlike import Chain, address, keys, make_block
+from tests.unit.chain.qbft.sim import Network
+
+KEYS = keys(4)
+ME = KEYS[0]
+VALIDATORS = tuple(sorted(address(k) for k in KEYS))
+BLOCKS = [make_block(bytes(32), h, address(ME), VALIDATORS, payload=bytes([p])) for h in (1, 2, 3) for p in (1, 2)]
+
+
+def message(kind: str, height: int, round_: int, variant: int) -> m.Message:
+    """One of the four messages ``ME`` signs; ``variant`` 0 or 1 picks one of two conflicting ones."""
+    b = BLOCKS[(height - 1) * 2 + variant]
+    if kind == "proposal":
+        return m.proposal(ME, b.with_round(round_), round_)
+    if kind == "prepare":
+        return m.prepare(ME, height, round_, b.hash)
+    if kind == "commit":
+        return m.commit(ME, b, round_)
+    if round_ == 0 or variant == 0:
+        return m.round_change(ME, height, max(round_, 1))
+    prepares = tuple(m.prepare(k, height, 0, b.hash) for k in KEYS[1:])
+    return m.round_change(ME, height, round_, (0, b, prepares))
+
+
+def test_the_first_message_of_a_slot_is_kept_and_a_conflicting_one_is_replaced_by_it_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "chain"
+    first, conflicting = m.prepare(ME, 1, 0, b"\x01" * 32), m.prepare(ME, 1, 0, b"\x02" * 32)
+    with open_store(path) as store:
+        log = SignedLog(store)
+        log.load()
+        assert log.keep(first) is first
+        assert log.keep(first) is first  # the same again: sent as it is
+        assert log.slots() == [(1, 0, int(m.Code.PREPARE))]
+    with open_store(path) as store:  # the process restarted: a new log on the same store
+        log = SignedLog(store)
+        log.load()
+        sent = log.keep(conflicting)
+        assert sent is not None and m.encode(sent) == m.encode(first) and log.replaced == 1
+        assert log.keep(m.prepare(ME, 1, 1, b"\x02" * 32)) is not None  # another round: its own slot
+        assert store[slot_key((1, 0, int(m.Code.PREPARE)))] == m.encode(first)[1]
+
+
+def test_a_round_change_is_sent_again_with_the_certificate_it_carried() -> None:
+    db = AtomicDB()
+    log = SignedLog(db)
+    prepared = message("round_change", 1, 2, 1)
+    assert log.keep(prepared) is prepared
+    again = SignedLog(db)
+    again.load()
+    sent = again.keep(m.round_change(ME, 1, 2))  # forgot its prepared certificate
+    assert sent is not None and m.encode(sent) == m.encode(prepared)
+    assert isinstance(sent, m.RoundChange) and isinstance(prepared, m.RoundChange)
+    assert sent.block == prepared.block and len(sent.prepares) == 3
+
+
+def test_slots_below_the_height_being_signed_for_are_deleted_in_the_same_batch() -> None:
+    db = AtomicDB()
+    log = SignedLog(db)
+    for kind in ("proposal", "prepare", "commit"):
+        log.keep(message(kind, 1, 0, 0))
+    log.keep(message("round_change", 1, 1, 0))
+    assert len(log.slots()) == 4
+    log.keep(message("prepare", 2, 0, 0))
+    assert log.slots() == [(2, 0, int(m.Code.PREPARE))]
+    assert not any(db.exists(slot_key(s)) for s in [(1, 0, int(m.Code.PROPOSAL)), (1, 1, int(m.Code.ROUND_CHANGE))])
+    reloaded = SignedLog(db)
+    reloaded.load()
+    assert reloaded.slots() == log.slots()
+
+
+def test_an_unreadable_record_stops_the_start_and_a_refused_write_sends_nothing(tmp_path: Path) -> None:
+    db = AtomicDB()
+    SignedLog(db).keep(message("prepare", 1, 0, 0))
+    db[slot_key((1, 0, int(m.Code.PREPARE)))] = b"\xc0"
+    with pytest.raises(StoreError, match="cannot be read"):
+        SignedLog(db).load()
+    db[INDEX_KEY] = b"garbage"
+    with pytest.raises(StoreError, match="cannot be read"):
+        SignedLog(db).load()
+    store = open_store(tmp_path / "chain")
+    log = SignedLog(store)
+    store.close()
+    assert log.keep(message("prepare", 1, 0, 0)) is None and log.withheld == 1
+
+
+KIND = st.sampled_from(["proposal", "prepare", "commit", "round_change"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 3), st.integers(0, 2), KIND, st.integers(0, 1), st.booleans()), max_size=30))
+def test_whatever_is_signed_and_however_often_it_restarts_nothing_sent_conflicts(
+    steps: list[tuple[int, int, str, int, bool]],
+) -> None:
+    """Messages in height order (as a validator signs them), a restart before any of them: what leaves the node,
+    fed to a peer's detector, is never evidence, and each slot's first message is the one sent ever after."""
+    db = AtomicDB()
+    log = SignedLog(db)
+    peer = EquivocationDetector()
+    first: dict[tuple[int, int, int], bytes] = {}
+    for height, round_, kind, variant, restart in sorted(steps, key=lambda s: s[0]):
+        if restart:
+            log = SignedLog(db)
+            log.load()
+        signed = message(kind, height, round_, variant)
+        sent = log.keep(signed)
+        assert sent is not None
+        code, body = m.encode(sent)
+        slot = (sent.height, sent.round, int(code))
+        assert digest_of(sent) == digest_of(m.decode(int(code), first.setdefault(slot, body)))
+        assert peer.observe_all(int(code), body, m.decode(int(code), body), 1, VALIDATORS) == []
+    assert peer.records == []
+
+
+def test_a_restarted_proposer_proposes_the_block_it_proposed_before() -> None:
+    db = AtomicDB()
+    chain = Chain(address(ME), VALIDATORS, payload=b"\x01")
+    proposer = next(k for k in KEYS if address(k) == Height(ME, 1, VALIDATORS, bytes(20), chain, now=0).proposer(0))
+    chain = Chain(address(proposer), VALIDATORS, payload=b"\x01")
+
+    def machine(payload: bytes) -> tuple[Height, SignedLog]:
+        log = SignedLog(db)
+        log.load()
+        chain.payload = payload
+        return Height(proposer, 1, VALIDATORS, bytes(20), chain, now=0.0, timer=RoundTimer(base=60.0), signed=log), log
+
+    before, _ = machine(b"\x01")
+    sent = before.tick(0.0)
+    after, log = machine(b"\x02")  # restarted: it would build another block
+    again = after.tick(0.0)
+    assert all(isinstance(a, Broadcast) for a in [*sent, *again])
+    assert [m.encode(a.message) for a in again] == [m.encode(a.message) for a in sent]  # type: ignore[union-attr]
+    proposal, prepare = (a.message for a in again)  # type: ignore[union-attr]
+    assert isinstance(proposal, m.Proposal) and isinstance(prepare, m.Prepare)
+    assert prepare.digest == proposal.block.hash and log.replaced == 1  # and it prepares that block
+
+
+@pytest.mark.parametrize("keep_signed", [False, True])
+def test_a_validator_restarted_mid_height_is_recorded_as_equivocating_only_without_the_log(keep_signed: bool) -> None:
+    """Every validator prepared round 0's block, its COMMITs lost, and sent a ROUND-CHANGE for round 1 with that
+    certificate; one is restarted. Without the log it times out in round 0 again and signs a ROUND-CHANGE for round
+    1 without the certificate: each honest peer records it. With the log it starts prepared with the certificate
+    kept with its COMMIT, and what it sends agrees with what it sent before."""
+    net = Network(4, seed=3, timer=RoundTimer(base=2.0, cap=16.0), keep_signed=keep_signed)
+    net.drop = lambda _src, _dst, msg: isinstance(msg, m.Commit) and net.now < 20.0
+    restarted = 1
+    assert net.run_until(lambda: all(node.machine.round >= 1 for node in net.nodes), until=30.0)
+    net.restart(restarted)
+    if keep_signed:  # it starts prepared with round 0's certificate again
+        assert net.nodes[restarted].machine.prepared is not None
+    assert net.run_until(net.all_reach(3), until=120.0), net.heights()
+    net.assert_agreement()
+    records = [r for node in net.nodes if node.index != restarted for r in node.evidence.records]
+    if keep_signed:
+        assert records == []
+    else:
+        assert {(r.validator, r.code, r.height, r.round) for r in records} == {
+            (net.nodes[restarted].me, m.Code.ROUND_CHANGE, 1, 1)
+        }
+
+
+def test_a_validator_restarted_after_its_commit_still_carries_its_prepared_certificate() -> None:
+    """It prepared and committed round 0's block, then restarted before its round timer expired: the ROUND-CHANGE
+    it sends when that timer expires after the restart carries the certificate, not nothing."""
+    db = AtomicDB()
+    chain = Chain(address(ME), VALIDATORS)
+    first = Height(ME, 1, VALIDATORS, bytes(20), chain, now=0.0, timer=RoundTimer(base=2.0), signed=SignedLog(db))
+    proposer = next(k for k in KEYS if address(k) == first.proposer(0))
+    proposed = Chain(address(proposer), VALIDATORS).create(0)
+    first.receive(m.proposal(proposer, proposed, 0), 0.0)
+    for key in KEYS:
+        if key is not ME:
+            first.receive(m.prepare(key, 1, 0, proposed.hash), 0.0)
+    assert first.prepared is not None and first.prepared.block.hash == proposed.hash
+    log = SignedLog(db)  # restarted
+    log.load()
+    assert log.prepared(1) is not None and log.prepared(1)[0] == 0  # type: ignore[index]
+    after = Height(ME, 1, VALIDATORS, bytes(20), chain, now=10.0, timer=RoundTimer(base=2.0), signed=log)
+    (action,) = [a for a in after.tick(12.0) if isinstance(a, Broadcast)]
+    rc = action.message
+    assert isinstance(rc, m.RoundChange) and rc.round == 1
+    assert (rc.prepared_round, rc.prepared_digest) == (0, proposed.hash) and len(rc.prepares) == 3
+    log.keep(message("prepare", 2, 0, 0))  # the next height: the certificate is pruned with its slots
+    assert log.prepared(1) is None and not db.exists(prepared_key(1))
+    again = SignedLog(db)
+    again.load()
+    assert again.prepared(1) is None
