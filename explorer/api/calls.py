@@ -21,7 +21,7 @@ from explorer import access, provenance
 from explorer.api.deps import MAX_MS, CurrentPerson, Cursor, EventId, Explorer, ExplorerDep, Filters, Limit, Subject
 from explorer.api.errors import CURSOR, NOTARY
 from explorer.api.schemas import CallDetail, CallPage, Evidence, Provenance
-from explorer.calls import CallFilter, CallStore
+from explorer.calls import CallFilter, CallRow, CallStore
 from explorer.errors import ApiError, InvalidCursorError, MalformedEvidenceError, NotFoundError
 from network.logins import Person
 from network.shredding import ShredBook
@@ -79,7 +79,7 @@ def search_calls(explorer: ExplorerDep, f: Filters, limit: Limit = 50, cursor: C
 
 def visible_call(
     explorer: Explorer, person: Person, event_id: str, subject: Subject, bundle: EvidenceBundle | None = None
-) -> dict[str, Any]:
+) -> CallRow:
     """The indexed call of ``event_id`` if the person may see it, else 404. With the notary's evidence bundle,
     found by the leaf index the bundle names (one primary-key probe), checked to be this event's. A call shown
     names its parties as the query's subject."""
