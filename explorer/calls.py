@@ -58,9 +58,9 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Se
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Final, NotRequired, Protocol, TypedDict
+from typing import Any, Final, NotRequired, Protocol, TypedDict, cast
 
-from notary.event import LEDGER_QUERY_CENTER, encode_entry
+from notary.event import LEDGER_QUERY_CENTER, EventJSON, encode_entry
 from notary.log.compact import CompactRange
 from notary.log.errors import MalformedError
 from notary.log.hashing import SHA256, TreeHash
@@ -419,9 +419,12 @@ class _Batch:
                 entry = bytes(entry)
             try:
                 text = entry.decode("utf-8")
-                e, end = scan(text, 0)
-                if end != len(text) or type(e) is not dict:
+                obj, end = scan(text, 0)
+                if end != len(text) or type(obj) is not dict:
                     raise MalformedError("not one JSON object")
+                # the notary validated the entry (its log's witnesses cosigned it), so it is read as an event; a
+                # key it lacks raises KeyError below, a value of the wrong type fails the checks or re-encoding
+                e = cast(EventJSON, obj)
                 tp = e["traceparent"]
                 response = e["response_digest"]
                 extra = (
