@@ -56,7 +56,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 
 from notary.event import (
     EventJSON,
@@ -284,7 +284,7 @@ class Outbox:
             if self._closed:
                 future.set_exception(OutboxClosedError(f"the outbox {self.path} is closed"))
                 return future
-            self._queue.put(_Append(event.copy(), future, counted))
+            self._queue.put(_Append(cast(UnsequencedEvent, dict(event)), future, counted))  # any mapping, copied
         return future
 
     async def append_async(self, event: UnsequencedEvent, *, counted: bool = True) -> int:
