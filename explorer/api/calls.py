@@ -26,7 +26,7 @@ from explorer.errors import ApiError, InvalidCursorError, MalformedEvidenceError
 from network.logins import Person
 from network.shredding import ShredBook
 from notary.bundle import EvidenceBundle
-from notary.event import parties
+from notary.event import EventJSON, parties
 from notary.submit.digest import GATEWAY_SALT_VERSION, SM3_EVENT_VERSION
 from notary.submit.vault import SCHEME_EPOCH, SCHEME_EPOCH_SM3, SCHEME_GATEWAY, epoch_of
 from notary.verify import verify_evidence
@@ -97,7 +97,7 @@ def visible_call(
     return row
 
 
-def digests(shreds: ShredBook, event: dict[str, Any]) -> dict[str, Any]:
+def digests(shreds: ShredBook, event: EventJSON) -> dict[str, Any]:
     """How an event's digests were salted and whether its provider shredded that salt's epoch key. A version 1
     event was salted with its gateway's one salt, which no day's shredding destroys; a version 3 one (``sm``) as a
     version 2 one, with HKDF-SM3 and HMAC-SM3."""
@@ -114,7 +114,7 @@ def digests(shreds: ShredBook, event: dict[str, Any]) -> dict[str, Any]:
 def call(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId, subject: Subject) -> dict[str, Any]:
     row = visible_call(explorer, p, event_id, subject)
     entry = row.pop("entry")
-    event = json.loads(entry)
+    event: EventJSON = json.loads(entry)  # the entry the notary validated, as the index keeps it
     return {"call": row, "event": event, "digests": digests(explorer.shreds, event)}
 
 
