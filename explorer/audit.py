@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from notary.event import LEDGER_QUERY_CENTER, MAX_SUBJECTS
+from notary.event import LEDGER_QUERY_CENTER, MAX_SUBJECTS, UnsequencedEvent
 from notary.submit.digest import body_digest, digest_hash, request_digest, response_digest
 from notary.submit.outbox import Outbox
 from notary.submit.shipper import Shipper
@@ -136,14 +136,12 @@ class AuditRecorder:
             event_id=str(uuid.uuid4()),
         )
 
-    def event(self, query: Query, status: int, body_hash: str) -> dict[str, Any]:
+    def event(self, query: Query, status: int, body_hash: str) -> UnsequencedEvent:
         """The event of ``query`` answered with ``status`` and a body whose hash (:attr:`hash_name`) is
         ``body_hash``."""
         denied = status >= 400
         salt = self.vault.salt(query.event_id, query.time_ms)
-        subject = {"subject": ",".join(query.subject)} if query.subject and not denied else {}
-        return {
-            **subject,
+        event: UnsequencedEvent = {
             "v": self.vault.version,
             "event_id": query.event_id,
             "traceparent": query.traceparent,
@@ -169,6 +167,9 @@ class AuditRecorder:
             "latency_us": (time.perf_counter_ns() - query.started_ns) // 1000,
             "gateway_id": self.gateway_id,
         }
+        if query.subject and not denied:
+            event["subject"] = ",".join(query.subject)
+        return event
 
     async def record(self, query: Query, status: int, body_hash: str) -> None:
         """Commit the event of ``query``; returns once it is durable in the outbox."""

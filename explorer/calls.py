@@ -58,9 +58,9 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Se
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final, NotRequired, Protocol, TypedDict, cast
 
-from notary.event import LEDGER_QUERY_CENTER, encode_entry
+from notary.event import LEDGER_QUERY_CENTER, EventJSON, encode_entry
 from notary.log.compact import CompactRange
 from notary.log.errors import MalformedError
 from notary.log.hashing import SHA256, TreeHash
@@ -170,6 +170,37 @@ class CallFilter:
     party: str | None = None  # caller_org == party OR (provider_org == party AND not a ledger query)
 
 
+class CallRow(TypedDict):
+    """A call as the index answers it: the event's fields (``notary.event.EventJSON``) but the digests and the
+    caller identity, the traceparent as its trace id, and where the entry sits in the log (``index``, and
+    ``leaf_hash`` in base64). ``entry`` (the entry's bytes) and ``subject`` (a ledger query's, from them) come
+    with a single call's read (``by_event_id``, ``by_index``, ``by_job``), not with a search's rows."""
+
+    index: int
+    event_id: str
+    time_ms: int
+    caller_org: str
+    provider_org: str
+    center: str
+    unit: str
+    api: str
+    method: str
+    route: str
+    asset_id: str | None
+    asset_version: int | None
+    grant_id: str | None
+    decision: str
+    denial_reason: str | None
+    status: int
+    latency_us: int
+    trace_id: str
+    gateway_id: str
+    gateway_seq: int
+    leaf_hash: str
+    entry: NotRequired[bytes]
+    subject: NotRequired[str]
+
+
 class CallStore(Protocol):
     """What the explorer asks of a call index: :class:`CallIndex` (SQLite, one per explorer) or
     ``explorer.calls_pg.PostgresCallIndex`` (PostgreSQL, shared by explorer replicas). Both answer every read
@@ -186,11 +217,11 @@ class CallStore(Protocol):
     def size(self) -> int: ...
     def compact_range(self) -> CompactRange: ...
     def root(self) -> bytes: ...
-    def by_event_id(self, event_id: str) -> dict[str, Any] | None: ...
-    def by_index(self, index: int) -> dict[str, Any] | None: ...
-    def by_job(self, tag: str) -> list[dict[str, Any]]: ...
-    def search(self, f: CallFilter, *, before: int | None, limit: int) -> list[dict[str, Any]]: ...
-    def iter_calls(self, f: CallFilter, *, batch: int = 1000) -> Iterator[dict[str, Any]]: ...
+    def by_event_id(self, event_id: str) -> CallRow | None: ...
+    def by_index(self, index: int) -> CallRow | None: ...
+    def by_job(self, tag: str) -> list[CallRow]: ...
+    def search(self, f: CallFilter, *, before: int | None, limit: int) -> list[CallRow]: ...
+    def iter_calls(self, f: CallFilter, *, batch: int = 1000) -> Iterator[CallRow]: ...
     def checkpoint_covering(self, index: int) -> dict[str, Any] | None: ...
     def anchored_covering(self, index: int) -> dict[str, Any] | None: ...
     def latest_checkpoint(self) -> dict[str, Any] | None: ...
@@ -295,11 +326,11 @@ def _range_mask(start: int, end: int) -> int:
     return ((1 << (end - start)) - 1) << start
 
 
-def with_subject(call: dict[str, Any]) -> dict[str, Any]:
+def with_subject(call: CallRow) -> CallRow:
     """``call`` (a row with its ``entry``) with the ``subject`` its entry names, if any: the firms whose data an
     explorer query read (``notary.event.subjects``). Rows carry no subject column: such an entry does not come
     back from the columns byte for byte, so the index keeps its bytes and the detail reads it from them."""
-    entry: bytes = call["entry"]
+    entry = call["entry"]
     if b'"subject":' in entry:
         subject = json.loads(entry).get("subject")
         if isinstance(subject, str):
@@ -388,9 +419,12 @@ class _Batch:
                 entry = bytes(entry)
             try:
                 text = entry.decode("utf-8")
-                e, end = scan(text, 0)
-                if end != len(text) or type(e) is not dict:
+                obj, end = scan(text, 0)
+                if end != len(text) or type(obj) is not dict:
                     raise MalformedError("not one JSON object")
+                # the notary validated the entry (its log's witnesses cosigned it), so it is read as an event; a
+                # key it lacks raises KeyError below, a value of the wrong type fails the checks or re-encoding
+                e = cast(EventJSON, obj)
                 tp = e["traceparent"]
                 response = e["response_digest"]
                 extra = (
@@ -734,10 +768,10 @@ class CallIndex:
             by_id = self._names.by_id
         return by_id[id_]
 
-    def _decoder(self, conn: sqlite3.Connection) -> Callable[[tuple[Any, ...]], dict[str, Any]]:
+    def _decoder(self, conn: sqlite3.Connection) -> Callable[[tuple[Any, ...]], CallRow]:
         names = self._names
 
-        def decode(r: tuple[Any, ...]) -> dict[str, Any]:
+        def decode(r: tuple[Any, ...]) -> CallRow:
             n = names.by_id
             if max(r[3], r[4], r[5], r[6], r[7], r[8], r[10], r[12], r[14], r[18]) >= len(n):
                 names.refresh(conn)
@@ -769,7 +803,7 @@ class CallIndex:
 
         return decode
 
-    def by_event_id(self, event_id: str) -> dict[str, Any] | None:
+    def by_event_id(self, event_id: str) -> CallRow | None:
         """The call of ``event_id`` with its entry bytes (``"entry"``), or None.
 
         One probe of the ``ekey`` index per chunk of the log (153 at 10 M entries): fast while the index's pages are
@@ -788,13 +822,13 @@ class CallIndex:
             ).fetchall()
             return self._with_entry(conn, rows[0]) if rows else None
 
-    def by_index(self, index: int) -> dict[str, Any] | None:
+    def by_index(self, index: int) -> CallRow | None:
         """The call at leaf ``index`` with its entry bytes (``"entry"``), or None."""
         with self._snapshot() as conn:
             rows = conn.execute(f"SELECT {_ROW_COLUMNS}, extra FROM calls WHERE idx = ?", (index,)).fetchall()
             return self._with_entry(conn, rows[0]) if rows else None
 
-    def by_job(self, tag: str) -> list[dict[str, Any]]:
+    def by_job(self, tag: str) -> list[CallRow]:
         """The calls whose events name the PSI job ``tag`` (``psi_job``), with their entry bytes, in log order;
         at most ``MAX_JOB_STEPS``. None for a tag that is not 64 lower-case hex digits."""
         if not isinstance(tag, str) or len(tag) != 64 or tag != tag.lower():
@@ -811,18 +845,18 @@ class CallIndex:
             ).fetchall()
             return [self._with_entry(conn, r) for r in rows]
 
-    def _with_entry(self, conn: sqlite3.Connection, r: tuple[Any, ...]) -> dict[str, Any]:
+    def _with_entry(self, conn: sqlite3.Connection, r: tuple[Any, ...]) -> CallRow:
         call = self._decoder(conn)(r[:21])
         extra = r[21]
         if extra is None:
             call["entry"] = conn.execute("SELECT entry FROM entries WHERE idx = ?", (r[0],)).fetchone()[0]
             with_subject(call)
         else:
-            fields = ("caller_org", "provider_org", "center", "unit", "api", "method", "asset_id", "grant_id",
-                      "denial_reason", "gateway_id")  # fmt: skip
-            call["entry"] = _entry_bytes(
-                r[1], r[2], [call[k] for k in fields], r[9], r[11], r[13], r[15], r[16], r[17], r[19], extra
-            )
+            names = (
+                call["caller_org"], call["provider_org"], call["center"], call["unit"], call["api"], call["method"],
+                call["asset_id"], call["grant_id"], call["denial_reason"], call["gateway_id"],
+            )  # fmt: skip
+            call["entry"] = _entry_bytes(r[1], r[2], names, r[9], r[11], r[13], r[15], r[16], r[17], r[19], extra)
         return call
 
     # --------------------------------------------------------------------------------------------- search
@@ -1058,7 +1092,7 @@ class CallIndex:
             rows = self._fetch(conn, ids, columns, descending)
             yield from (rows if check is None else filter(check, rows))
 
-    def search(self, f: CallFilter, *, before: int | None, limit: int) -> list[dict[str, Any]]:
+    def search(self, f: CallFilter, *, before: int | None, limit: int) -> list[CallRow]:
         """The calls matching ``f``, newest first (leaf index descending), only indices below ``before`` when
         given, at most ``limit``."""
         if limit <= 0:
@@ -1068,7 +1102,7 @@ class CallIndex:
             if plan is None:
                 return []
             decode = self._decoder(conn)
-            out: list[dict[str, Any]] = []
+            out: list[CallRow] = []
             page = limit if self._residual(plan) is None else max(2 * limit, 64)
             with contextlib.closing(self._rows(conn, plan, True, page)) as rows:
                 for row in rows:
@@ -1077,7 +1111,7 @@ class CallIndex:
                         break
             return out
 
-    def iter_calls(self, f: CallFilter, *, batch: int = 1000) -> Iterator[dict[str, Any]]:
+    def iter_calls(self, f: CallFilter, *, batch: int = 1000) -> Iterator[CallRow]:
         """Every call matching ``f``, by ascending leaf index, up to the size when iteration starts.
 
         Reads ``batch`` rows per short read transaction (keyset pagination on the leaf index): memory stays
@@ -1090,7 +1124,7 @@ class CallIndex:
         while plan.lo < plan.hi:
             with self._snapshot() as conn:
                 decode = self._decoder(conn)
-                rows: list[dict[str, Any]] = []
+                rows: list[CallRow] = []
                 last = None
                 with contextlib.closing(self._rows(conn, plan, False, batch)) as found:
                     for r in found:

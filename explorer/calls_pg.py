@@ -37,6 +37,7 @@ from explorer.calls import (
     MAX_JOB_STEPS,
     MINUTE_MS,
     CallFilter,
+    CallRow,
     _Batch,
     _Names,
     checkpoint_of_row,
@@ -128,7 +129,7 @@ _PARTY: Final = "(caller_org = %(party)s OR (provider_org = %(party)s AND NOT is
 _PARTY_BY_CENTER: Final = "(caller_org = %(party)s OR (provider_org = %(party)s AND center <> %(query_center)s))"
 
 
-def _row(r: Sequence[Any]) -> dict[str, Any]:
+def _row(r: Sequence[Any]) -> CallRow:
     return {
         "index": r[0],
         "event_id": r[1],
@@ -417,7 +418,7 @@ class PostgresCallIndex:
     def root(self) -> bytes:
         return self.compact_range().root()
 
-    def _one(self, where: str, params: Sequence[Any]) -> dict[str, Any] | None:
+    def _one(self, where: str, params: Sequence[Any]) -> CallRow | None:
         with self._reading() as conn:
             r = conn.execute(
                 f"SELECT {_COLUMNS}, entry FROM explorer_calls WHERE {where} ORDER BY idx LIMIT 1", params
@@ -428,19 +429,19 @@ class PostgresCallIndex:
         call["entry"] = bytes(r[21])
         return with_subject(call)
 
-    def by_event_id(self, event_id: str) -> dict[str, Any] | None:
+    def by_event_id(self, event_id: str) -> CallRow | None:
         """The call of ``event_id`` with its entry bytes (``"entry"``), or None."""
         if not isinstance(event_id, str):
             return None
         return self._one("event_id = %s", (event_id,))
 
-    def by_index(self, index: int) -> dict[str, Any] | None:
+    def by_index(self, index: int) -> CallRow | None:
         """The call at leaf ``index`` with its entry bytes (``"entry"``), or None."""
         if type(index) is not int or not 0 <= index <= _MAX_INT:
             return None
         return self._one("idx = %s", (index,))
 
-    def by_job(self, tag: str) -> list[dict[str, Any]]:
+    def by_job(self, tag: str) -> list[CallRow]:
         """The calls naming the PSI job ``tag``, with their entries, in log order (``CallIndex.by_job``)."""
         if not isinstance(tag, str) or len(tag) != 64 or any(c not in "0123456789abcdef" for c in tag):
             return []
@@ -457,7 +458,7 @@ class PostgresCallIndex:
             calls.append(with_subject(call))
         return calls
 
-    def search(self, f: CallFilter, *, before: int | None, limit: int) -> list[dict[str, Any]]:
+    def search(self, f: CallFilter, *, before: int | None, limit: int) -> list[CallRow]:
         """The calls matching ``f``, newest first (leaf index descending), only indices below ``before`` when
         given, at most ``limit``."""
         if limit <= 0:
@@ -477,7 +478,7 @@ class PostgresCallIndex:
             ).fetchall()
         return [_row(r) for r in rows]
 
-    def iter_calls(self, f: CallFilter, *, batch: int = 1000) -> Iterator[dict[str, Any]]:
+    def iter_calls(self, f: CallFilter, *, batch: int = 1000) -> Iterator[CallRow]:
         """Every call matching ``f``, by ascending leaf index, up to the size when iteration starts; ``batch``
         rows per statement (keyset pagination on the leaf index), no transaction held open between them."""
         batch = max(1, batch)

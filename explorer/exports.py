@@ -15,7 +15,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-from explorer.calls import CallFilter, CallStore
+from explorer.calls import CallFilter, CallRow, CallStore
 from explorer.errors import ApiError
 from notary.bundle import EvidenceBundle
 
@@ -27,7 +27,14 @@ CSV_COLUMNS = (
 CHUNK_ROWS = 500
 
 
-def export_rows(calls: CallStore, f: CallFilter) -> Iterator[dict[str, Any]]:
+class ExportRow(CallRow):
+    """A call as an export writes it: the index's row and the smallest checkpoint covering it."""
+
+    checkpoint_size: int | None
+    checkpoint_root: str | None
+
+
+def export_rows(calls: CallStore, f: CallFilter) -> Iterator[ExportRow]:
     """The calls of ``f`` in log order, each with the size and root of the smallest checkpoint covering it."""
     covering: dict[str, Any] | None = None
     for row in calls.iter_calls(f):

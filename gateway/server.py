@@ -55,6 +55,7 @@ from gateway.policy import ChainUnavailableError, ChainView, Decision, Service
 from gateway.psi import PsiGuard, PsiStep, RecordMismatchError, claimed_tag, expects_record, record_fields
 from gateway.quota import LocalQuota, QuotaCounter, QuotaUnavailableError
 from network.certificates import AuthError, Caller, CallerAuthenticator
+from notary.event import UnsequencedEvent
 from notary.submit.digest import DigestSalts, GatewaySalt, body_digest, digest_hash, request_digest, response_digest
 from notary.submit.outbox import Outbox, OutboxError, OutboxFullError
 from notary.tracecontext import continue_trace
@@ -260,7 +261,7 @@ class Gateway:
         request: web.Request,
         caller: Caller,
         service: Service,
-        event: dict[str, Any],
+        event: UnsequencedEvent,
         trace: str,
         span: str,
         started: int,
@@ -371,7 +372,7 @@ class Gateway:
     async def _forward(
         self,
         request: web.Request,
-        event: dict[str, Any],
+        event: UnsequencedEvent,
         body: bytes,
         target: str,
         trace: str,
@@ -459,7 +460,7 @@ class Gateway:
         self,
         request: web.Request,
         upstream: aiohttp.ClientResponse,
-        event: dict[str, Any],
+        event: UnsequencedEvent,
         headers: dict[str, str],
         started: int,
     ) -> web.StreamResponse:
@@ -522,7 +523,7 @@ class Gateway:
         gone.set()
         upstream.close()
 
-    async def _record_mismatch(self, event: dict[str, Any], why: str, trace: str, started: int) -> web.Response:
+    async def _record_mismatch(self, event: UnsequencedEvent, why: str, trace: str, started: int) -> web.Response:
         """Refuse to pass on the owner's 200 answer to a record step that is not the record it forwarded signed by
         both (``gateway.psi``): 502 ``psi_record_mismatch``, recorded without ``psi_record``."""
         log.warning("the owner's answer to record step %s is not passed on: %s", event["event_id"], why)
@@ -534,7 +535,7 @@ class Gateway:
 
     async def _upstream_failed(
         self,
-        event: dict[str, Any],
+        event: UnsequencedEvent,
         status: int,
         reason: str,
         trace: str,
@@ -626,7 +627,9 @@ class Gateway:
 
     # ------------------------------------------------------------------------------------------ shared
 
-    def _event(self, caller: Caller, service: Service, method: str, trace: str) -> dict[str, Any]:
+    def _event(self, caller: Caller, service: Service, method: str, trace: str) -> UnsequencedEvent:
+        """The event of a call as it starts: denied, with no status yet; the request digest is set once the body
+        is read (an event recorded without it is refused by the outbox: not 64 hex digits)."""
         return {
             "v": self._salts.version,
             "event_id": str(uuid.uuid4()),
@@ -645,14 +648,14 @@ class Gateway:
             "grant_id": None,
             "decision": "deny",
             "denial_reason": None,
-            "request_digest": None,
+            "request_digest": "",
             "response_digest": None,
             "status": 0,
             "latency_us": 0,
             "gateway_id": self.settings.gateway_id,
         }
 
-    async def _record(self, event: dict[str, Any], started: int) -> None:
+    async def _record(self, event: UnsequencedEvent, started: int) -> None:
         event["latency_us"] = (time.perf_counter_ns() - started) // 1000
         await self.outbox.append_async(event, counted=event["event_id"] not in self._uncounted)
         self.metrics.calls[(event["decision"], event["denial_reason"] or "")] += 1
@@ -661,7 +664,7 @@ class Gateway:
 
     async def _deny(
         self,
-        event: dict[str, Any],
+        event: UnsequencedEvent,
         reason: str,
         status: int,
         started: int,

@@ -17,7 +17,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Final
+from typing import Any, Final, NotRequired, TypedDict, cast
 
 from notary import tracecontext
 from notary.log.errors import MalformedError
@@ -122,10 +122,111 @@ OPTIONAL_FIELDS: Final[dict[str, str]] = {
 MAX_SUBJECTS: Final = 2
 
 
+class UnsequencedEvent(TypedDict):
+    """What a recorder (a gateway, the explorer's query audit, the alarm evaluator) hands its outbox: every field
+    of :data:`FIELDS` but ``gateway_seq``, which the outbox assigns, and the optional fields of
+    :data:`OPTIONAL_FIELDS` where they apply (absent, never null). Every kind of event (a call under a grant, a
+    denied call, a ledger query, an alarm record, a step of a PSI job) has these fields: the kinds differ in
+    their values, which :func:`validate_event`'s cross-field rules check, not in their shape."""
+
+    v: int
+    event_id: str
+    traceparent: str
+    time_ms: int
+    caller_org: str
+    caller_identity: str
+    provider_org: str
+    center: str
+    unit: str
+    api: str
+    method: str
+    route: str
+    asset_id: str | None
+    asset_version: int | None
+    grant_id: str | None
+    decision: str
+    denial_reason: str | None
+    request_digest: str
+    response_digest: str | None
+    status: int
+    latency_us: int
+    gateway_id: str
+    subject: NotRequired[str]
+    psi_job: NotRequired[str]
+    psi_record: NotRequired[str]
+    psi_summary: NotRequired[str]
+
+
+class EventJSON(UnsequencedEvent):
+    """A valid event as JSON, what :func:`validate_event` and :func:`parse_entry` return and an entry holds: the
+    recorder's fields and the ``gateway_seq`` its outbox gave it. :class:`Event` is the same as a frozen value."""
+
+    gateway_seq: int
+
+
+class FieldError(TypedDict):
+    """One problem of an event: where (``loc``, the path of keys and positions) and what (``msg``)."""
+
+    loc: list[str | int]
+    msg: str
+
+
+class PsiParty(TypedDict):
+    """A party of a PSI job summary (``_PSI_PARTY``)."""
+
+    org: str
+    signing_key: str
+    vrf_key: str
+    input_count: int
+    input_root: str
+
+
+class PsiMessages(TypedDict):
+    request: str
+    response: str
+
+
+class PsiResult(TypedDict):
+    """The result of a PSI job: its root, and its count unless the count is differentially private."""
+
+    root: str
+    count: NotRequired[int]
+
+
+class PsiSignatures(TypedDict):
+    client: str
+    server: str
+
+
+class PsiDp(TypedDict):
+    """A differentially private count of the result (``privacy.dp``) and its ε, as written."""
+
+    mechanism: str
+    implementation: str
+    epsilon: str
+    count: int
+
+
+class PsiSummary(TypedDict):
+    """A PSI job summary (:func:`psi_summary_problem`), parsed: ``_PSI_SHAPE``, or ``_PSI_SHAPE_DP`` with ``dp``."""
+
+    v: int
+    grant_id: str
+    protocol: str
+    implementation: str
+    max_input: int
+    client: PsiParty
+    server: PsiParty
+    messages: PsiMessages
+    result: PsiResult
+    signatures: PsiSignatures
+    dp: NotRequired[PsiDp]
+
+
 class EventSchemaError(MalformedError):
     """An event failed validation; ``errors`` lists each problem as ``{"loc": [...], "msg": ...}``."""
 
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
+    def __init__(self, errors: list[FieldError]) -> None:
         self.errors = errors
         first = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
@@ -265,10 +366,11 @@ def _psi_shape(obj: dict[str, Any], shape: dict[str, Any], at: str) -> str | Non
     return None
 
 
-def psi_summary(obj: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The PSI job summary an event (or entry) carries, parsed, or None."""
+def psi_summary(obj: Mapping[str, Any]) -> PsiSummary | None:
+    """The PSI job summary a valid event (or entry) carries, parsed, or None. Validation checked its shape
+    (:func:`psi_summary_problem`), which :class:`PsiSummary` writes as a type."""
     value = obj.get("psi_summary")
-    return json.loads(value) if isinstance(value, str) else None
+    return cast(PsiSummary, json.loads(value)) if isinstance(value, str) else None
 
 
 def _check_traceparent(value: str) -> str | None:
@@ -287,11 +389,11 @@ _HINTS: Final = {
 }
 
 
-def validate_event(obj: object, loc: tuple[str | int, ...] = ()) -> dict[str, Any]:
-    """Return ``obj`` if it is a valid event, else raise :class:`EventSchemaError` listing every problem."""
+def validate_event(obj: object, loc: tuple[str | int, ...] = ()) -> EventJSON:
+    """``obj`` as a valid event (a copy, typed), else raise :class:`EventSchemaError` listing every problem."""
     if not isinstance(obj, Mapping):
         raise EventSchemaError([{"loc": [*loc], "msg": "an event must be a JSON object"}])
-    errors: list[dict[str, Any]] = []
+    errors: list[FieldError] = []
     for key in obj:
         if key in OPTIONAL_FIELDS:
             problem = _check(OPTIONAL_FIELDS[key], obj[key])
@@ -315,7 +417,7 @@ def validate_event(obj: object, loc: tuple[str | int, ...] = ()) -> dict[str, An
         errors.extend(_check_decision(obj, loc))
     if errors:
         raise EventSchemaError(errors)
-    return dict(obj)
+    return cast(EventJSON, dict(obj))  # every field of FIELDS and OPTIONAL_FIELDS checked above, nothing else
 
 
 def is_ledger_query(obj: Mapping[str, Any]) -> bool:
@@ -363,7 +465,7 @@ def parties(obj: Mapping[str, Any], visibility: QueryVisibility | None = None) -
     return (caller,)
 
 
-def _check_decision(obj: Mapping[str, Any], loc: tuple[str | int, ...]) -> list[dict[str, Any]]:
+def _check_decision(obj: Mapping[str, Any], loc: tuple[str | int, ...]) -> list[FieldError]:
     """Cross-field rules: an allowed call names its grant (a ledger query and an alarm record excepted) and no
     reason; a denied one names its reason; only a ledger query names a subject; only a call under a grant's asset
     names a PSI job, and only an allowed one of a named job a PSI record."""
@@ -378,7 +480,7 @@ def _check_decision(obj: Mapping[str, Any], loc: tuple[str | int, ...]) -> list[
         if problem is not None:
             return [{"loc": [*loc, "psi_summary"], "msg": problem}]
     if obj["decision"] == "allow":
-        problems = []
+        problems: list[FieldError] = []
         if obj["denial_reason"] is not None:
             problems.append({"loc": [*loc, "denial_reason"], "msg": "must be null when decision is 'allow'"})
         if obj["grant_id"] is None and not (is_ledger_query(obj) or is_alarm_record(obj)):
@@ -416,7 +518,7 @@ def canonical_entry(event: Mapping[str, Any]) -> bytes:
     return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def parse_entry(data: bytes) -> dict[str, Any]:
+def parse_entry(data: bytes) -> EventJSON:
     """The event held by entry bytes; raises :class:`MalformedError` unless they are a valid event in
     canonical form (so two different byte strings never claim to be the same event)."""
     try:
@@ -483,12 +585,12 @@ class Event:
         """The event held by entry bytes in canonical form; raises :class:`MalformedError` otherwise."""
         return cls(**parse_entry(data))
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> EventJSON:
         obj = asdict(self)
         for key in OPTIONAL_FIELDS:
             if obj[key] is None:
                 del obj[key]  # absent, never null (``OPTIONAL_FIELDS``)
-        return obj
+        return cast(EventJSON, obj)  # the fields of a valid event, which an Event always holds
 
     def to_entry(self) -> bytes:
         """The canonical entry bytes (:func:`encode_entry`)."""

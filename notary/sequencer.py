@@ -34,7 +34,14 @@ from notary.errors import (
     SignatureError,
     UnknownGatewayError,
 )
-from notary.event import LOG_VERSIONS, EventSchemaError, canonical_entry, gateway_org, validate_event, version_refusal
+from notary.event import (
+    EventSchemaError,
+    FieldError,
+    canonical_entry,
+    gateway_org,
+    validate_event,
+    version_refusal,
+)
 from notary.integrate import TileWriter
 from notary.keycache import ParsedKeys
 from notary.log.hashing import HASH_SIZE
@@ -184,10 +191,9 @@ class Sequencer:
         org = gateway_org(gateway_id)
         now = self.now_ms()
         low, high = now - self.settings.window_past_ms, now + self.settings.window_future_ms
-        errors: list[dict[str, Any]] = []
+        errors: list[FieldError] = []
         rows: list[tuple[str, int, bytes]] = []
         seen: set[str] = set()
-        versions = LOG_VERSIONS[self.suite.name]
         for i, obj in enumerate(events):
             loc: tuple[str | int, ...] = ("events", i)
             try:
@@ -197,8 +203,9 @@ class Sequencer:
                 if len(errors) >= _MAX_ERRORS:
                     break
                 continue
-            if event["v"] not in versions:
-                errors.append({"loc": [*loc, "v"], "msg": version_refusal(event["v"], self.suite.name)})
+            refusal = version_refusal(event["v"], self.suite.name)
+            if refusal is not None:
+                errors.append({"loc": [*loc, "v"], "msg": refusal})
             if event["gateway_id"] != gateway_id:
                 errors.append({"loc": [*loc, "gateway_id"], "msg": f"must be the batch's gateway {gateway_id!r}"})
             if event["provider_org"] != org:

@@ -21,12 +21,12 @@ from explorer import access, provenance
 from explorer.api.deps import MAX_MS, CurrentPerson, Cursor, EventId, Explorer, ExplorerDep, Filters, Limit, Subject
 from explorer.api.errors import CURSOR, NOTARY
 from explorer.api.schemas import CallDetail, CallPage, Evidence, Provenance
-from explorer.calls import CallFilter, CallStore
+from explorer.calls import CallFilter, CallRow, CallStore
 from explorer.errors import ApiError, InvalidCursorError, MalformedEvidenceError, NotFoundError
 from network.logins import Person
 from network.shredding import ShredBook
 from notary.bundle import EvidenceBundle
-from notary.event import parties
+from notary.event import EventJSON, parties
 from notary.submit.digest import GATEWAY_SALT_VERSION, SM3_EVENT_VERSION
 from notary.submit.vault import SCHEME_EPOCH, SCHEME_EPOCH_SM3, SCHEME_GATEWAY, epoch_of
 from notary.verify import verify_evidence
@@ -79,7 +79,7 @@ def search_calls(explorer: ExplorerDep, f: Filters, limit: Limit = 50, cursor: C
 
 def visible_call(
     explorer: Explorer, person: Person, event_id: str, subject: Subject, bundle: EvidenceBundle | None = None
-) -> dict[str, Any]:
+) -> CallRow:
     """The indexed call of ``event_id`` if the person may see it, else 404. With the notary's evidence bundle,
     found by the leaf index the bundle names (one primary-key probe), checked to be this event's. A call shown
     names its parties as the query's subject."""
@@ -97,7 +97,7 @@ def visible_call(
     return row
 
 
-def digests(shreds: ShredBook, event: dict[str, Any]) -> dict[str, Any]:
+def digests(shreds: ShredBook, event: EventJSON) -> dict[str, Any]:
     """How an event's digests were salted and whether its provider shredded that salt's epoch key. A version 1
     event was salted with its gateway's one salt, which no day's shredding destroys; a version 3 one (``sm``) as a
     version 2 one, with HKDF-SM3 and HMAC-SM3."""
@@ -114,7 +114,7 @@ def digests(shreds: ShredBook, event: dict[str, Any]) -> dict[str, Any]:
 def call(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId, subject: Subject) -> dict[str, Any]:
     row = visible_call(explorer, p, event_id, subject)
     entry = row.pop("entry")
-    event = json.loads(entry)
+    event: EventJSON = json.loads(entry)  # the entry the notary validated, as the index keeps it
     return {"call": row, "event": event, "digests": digests(explorer.shreds, event)}
 
 

@@ -24,6 +24,7 @@ from explorer import access
 from explorer.api.deps import CurrentPerson, Explorer, ExplorerDep, Subject
 from explorer.api.grants import private_row
 from explorer.api.schemas import PsiJob
+from explorer.calls import CallRow
 from explorer.errors import NotFoundError
 from explorer.state import grant_json
 from network.logins import Person
@@ -44,7 +45,7 @@ def tag_from(step: str | None, row: Mapping[str, Any]) -> str:
     return "message" if step in ("request", "record") and read else "client"
 
 
-def _defining(steps: Sequence[tuple[str | None, dict[str, Any]]]) -> dict[str, Any]:
+def _defining(steps: Sequence[tuple[str | None, CallRow]]) -> CallRow:
     for step, row in steps:
         if tag_from(step, row) == "message":
             return row
@@ -71,13 +72,13 @@ def _grant(explorer: Explorer, person: Person, grant_id: str | None) -> dict[str
     response_model_exclude_unset=True,
 )
 def job(explorer: ExplorerDep, p: CurrentPerson, tag: JobTag, subject: Subject) -> dict[str, Any]:
-    steps: list[tuple[str | None, dict[str, Any]]] = []
+    steps: list[tuple[str | None, CallRow]] = []
+    psi: dict[int, tuple[str | None, str | None]] = {}  # leaf index → its entry's psi_record and psi_summary
     for row in explorer.calls.by_job(tag):
         entry = json.loads(row.pop("entry"))
         if entry.get("psi_job") != tag:  # the index's word is checked against the entry itself
             continue
-        row["psi_record"] = entry.get("psi_record")
-        row["psi_summary"] = entry.get("psi_summary")
+        psi[row["index"]] = (entry.get("psi_record"), entry.get("psi_summary"))
         steps.append((step_of(row["route"]), row))
     if not steps:
         raise NotFoundError(f"job {tag}")
@@ -92,8 +93,8 @@ def job(explorer: ExplorerDep, p: CurrentPerson, tag: JobTag, subject: Subject) 
     summaries: list[str | None] = []
     for step, row in steps:
         covering = calls.checkpoint_covering(row["index"])
-        record = row.pop("psi_record")
-        summaries.append(row.pop("psi_summary"))
+        record, summary_text = psi[row["index"]]
+        summaries.append(summary_text)
         shown.append({
             "step": step,
             "call": row,

@@ -23,7 +23,7 @@ from explorer.api.calls import decode_cursor, encode_cursor, filter_hash
 from explorer.api.deps import Caller, CurrentPerson, Cursor, Decision, Explorer, ExplorerDep, From, Limit, To
 from explorer.api.errors import CURSOR
 from explorer.api.schemas import AlarmRecordPage, QueryPage
-from explorer.calls import CallFilter
+from explorer.calls import CallFilter, CallRow
 from explorer.errors import InvalidParameterError
 from network.alarms.audit import ROUTE_PREFIX
 from network.logins import Person
@@ -42,14 +42,14 @@ def _filter(
     )
 
 
-def _page(explorer: Explorer, f: CallFilter, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+def _page(explorer: Explorer, f: CallFilter, limit: int, cursor: str | None) -> tuple[list[CallRow], str | None]:
     bound = filter_hash(f)
     rows = explorer.calls.search(f, before=decode_cursor(cursor, bound), limit=limit)
     after = encode_cursor(rows[-1]["index"], bound) if len(rows) == limit and rows[-1]["index"] > 0 else None
     return rows, after
 
 
-def query_row(row: dict[str, Any]) -> dict[str, Any]:
+def query_row(row: CallRow) -> dict[str, Any]:
     """A query record as the audit listing shows it (``row`` with its entry: ``CallStore.by_index``)."""
     return {
         "index": row["index"],
@@ -67,11 +67,11 @@ def query_row(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def alarm_record_row(row: dict[str, Any]) -> dict[str, Any]:
+def alarm_record_row(row: CallRow) -> dict[str, Any]:
     """An alarm record as its listing shows it: the alarm, the transition and severity its event names."""
-    route = str(row["route"])
+    route = row["route"]
     alarm_id = route[len(ROUTE_PREFIX) :] if route.startswith(ROUTE_PREFIX) else route
-    transition, _, severity = str(row["api"]).partition(".")
+    transition, _, severity = row["api"].partition(".")
     return {
         "index": row["index"],
         "event_id": row["event_id"],
@@ -132,14 +132,14 @@ def queries(
 SUBJECT_SCAN = 500
 
 
-def _full(explorer: Explorer, index: int) -> dict[str, Any] | None:
+def _full(explorer: Explorer, index: int) -> CallRow | None:
     """The row at ``index`` with its entry, whose bytes name the subject (``explorer.calls.with_subject``)."""
     return explorer.calls.by_index(index)
 
 
 def _merged(
     explorer: Explorer, f: CallFilter, before: int | None, limit: int, regulators: list[str]
-) -> tuple[list[dict[str, Any] | None], int | None]:
+) -> tuple[list[CallRow | None], int | None]:
     """One page of a firm's query listing under the policy that shows it the regulator's queries of its data: its
     own queries (``f``, restricted to the firm) merged by leaf index with the regulator's queries naming the firm
     as subject, found by reading at most :data:`SUBJECT_SCAN` of them. When the scan stops before the regulator's
@@ -147,7 +147,7 @@ def _merged(
     page starts there. Returns the rows (with their entries) and where the next page starts (None: no more)."""
     org = f.party
     own = explorer.calls.search(f, before=before, limit=limit)
-    found: list[dict[str, Any] | None] = [_full(explorer, r["index"]) for r in own]
+    found: list[CallRow | None] = [_full(explorer, r["index"]) for r in own]
     floor: int | None = None  # the lowest index the scan of the regulator's queries reached, if it stopped early
     for regulator in regulators:
         if f.caller not in (None, regulator) or f.decision == "deny":  # a refused query names no subject

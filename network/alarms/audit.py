@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from network.alarms.book import Transition
-from notary.event import ALARM_CENTER, caller_identity
+from notary.event import ALARM_CENTER, UnsequencedEvent, caller_identity
 from notary.logsuite import PrivateKey
 from notary.submit.digest import DigestSalts, body_digest, digest_hash, request_digest
 from notary.submit.outbox import Outbox
@@ -81,7 +81,7 @@ def alarm_event(
     *,
     event_id: str | None = None,
     traceparent: str | None = None,
-) -> dict[str, Any]:
+) -> UnsequencedEvent:
     """The event (without ``gateway_seq``, which the outbox assigns) recording ``transition``, whose webhook
     document is ``document``; see the module's layout."""
     alarm = transition.alarm
@@ -164,7 +164,7 @@ class AlarmRecorder:
             self._dropped(transition, exc)
             return None
         future.add_done_callback(lambda f: self._committed(transition, f))
-        return str(event["event_id"])
+        return event["event_id"]
 
     def _committed(self, transition: Transition, future: concurrent.futures.Future[int]) -> None:
         exc = future.exception()

@@ -32,7 +32,7 @@ from notary.api.schemas import (
     Receipt,
 )
 from notary.errors import MalformedError, NotFoundError
-from notary.event import gateway_org, parse_entry
+from notary.event import EventJSON, gateway_org, parse_entry
 from notary.event import parties as event_parties
 from notary.readauth import ForbiddenReadError
 from notary.storage.base import CheckpointRow, EntryRow, NotaryStorage
@@ -132,7 +132,7 @@ def events(
     found: list[dict[str, Any]] = []
     index = start
     for index, data in enumerate(service.store.entries(start, end - start) if start < end else [], start):
-        event = json.loads(data)  # canonical, valid: checked when sequenced
+        event: EventJSON = json.loads(data)  # canonical, valid: checked when sequenced
         if wanted is not None and wanted not in event_parties(event, visibility):
             continue
         if since_ms is not None and event["time_ms"] < since_ms:

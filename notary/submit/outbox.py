@@ -56,9 +56,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Final, cast
 
-from notary.event import EventSchemaError, canonical_entry, gateway_org, validate_event
+from notary.event import (
+    EventJSON,
+    EventSchemaError,
+    FieldError,
+    UnsequencedEvent,
+    canonical_entry,
+    gateway_org,
+    validate_event,
+)
 from notary.log.errors import MalformedError, NotaryError
 
 log = logging.getLogger("notary.submit.outbox")
@@ -111,7 +119,7 @@ class OutboxStats:
 
 @dataclass(slots=True)
 class _Append:
-    event: dict[str, Any]
+    event: UnsequencedEvent
     future: concurrent.futures.Future[int]
     counted: bool = True  # an allowed event counts against its grant's quota
 
@@ -263,7 +271,7 @@ class Outbox:
 
     # ------------------------------------------------------------------------------------------ appends
 
-    def append(self, event: dict[str, Any], *, counted: bool = True) -> concurrent.futures.Future[int]:
+    def append(self, event: UnsequencedEvent, *, counted: bool = True) -> concurrent.futures.Future[int]:
         """Queue ``event`` (complete but for ``gateway_seq``); the future resolves to its seq once committed.
         An allowed event counts as one use of its grant's quota unless ``counted`` is False (a call the gateway
         admitted without reserving a unit: the free steps of a PSI job).
@@ -276,10 +284,10 @@ class Outbox:
             if self._closed:
                 future.set_exception(OutboxClosedError(f"the outbox {self.path} is closed"))
                 return future
-            self._queue.put(_Append(dict(event), future, counted))
+            self._queue.put(_Append(cast(UnsequencedEvent, dict(event)), future, counted))  # any mapping, copied
         return future
 
-    async def append_async(self, event: dict[str, Any], *, counted: bool = True) -> int:
+    async def append_async(self, event: UnsequencedEvent, *, counted: bool = True) -> int:
         """:meth:`append` for asyncio: the event's gateway_seq once it is durable."""
         return await asyncio.wrap_future(self.append(event, counted=counted))
 
@@ -386,11 +394,11 @@ class Outbox:
         for future in waiting:
             future.set_result(ship_to)
 
-    def _validate(self, raw: dict[str, Any], seq: int) -> dict[str, Any]:
+    def _validate(self, raw: UnsequencedEvent, seq: int) -> EventJSON:
         if "gateway_seq" in raw:
             raise EventSchemaError([{"loc": ["gateway_seq"], "msg": "is assigned by the outbox; leave it out"}])
         event = validate_event({**raw, "gateway_seq": seq})
-        errors = []
+        errors: list[FieldError] = []
         if event["gateway_id"] != self.gateway_id:
             errors.append({"loc": ["gateway_id"], "msg": f"must be this outbox's gateway {self.gateway_id!r}"})
         if event["provider_org"] != self._org:

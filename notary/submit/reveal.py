@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from notary.event import parse_entry
+from notary.event import EventJSON, parse_entry
 from notary.log.errors import MalformedError
 from notary.submit.digest import (
     EMPTY_BODY_SHA256,
@@ -86,7 +86,7 @@ def reveal_document(entry: bytes, salt: bytes) -> dict[str, Any]:
 class Revealed:
     """A parsed reveal document: the event, its entry bytes and the salt."""
 
-    event: dict[str, Any]
+    event: EventJSON
     entry: bytes
     salt: bytes
     scheme: str

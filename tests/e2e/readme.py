@@ -5,7 +5,9 @@ the lines up to the next command are what it prints, ``…`` standing for any te
 as a script. They run in a folder where ``demo-data`` is the test's consortium and ``.venv`` the repository's,
 with the README's default ports (8545 and the ports derived from it) replaced by the test's. The consortium
 file names the chain's URL at the default port, so the commands get the test's through
-``CONSORTIUM_CHAIN_URL``, as a reader running a second consortium would set it.
+``CONSORTIUM_CHAIN_URL``, as a reader running a second consortium would set it. A block of commands of another
+kind is not run here: ``tests/unit/cli/test_readme_commands.py`` requires it to say why just above it, and every
+``consortium`` command of the README, run or not, to parse.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
+from notary.event import EventJSON
 from tests.support.up_process import CHAIN_ID, UpProcess, free_port, free_port_block, rpc_chain_id
 from tests.support.wait import wait_until
 
@@ -712,7 +713,7 @@ def test_an_alarm_under_up_reaches_the_audit_log_signed_by_the_operator(node: No
 
     with httpx.Client(base_url=notary_url, auth=SignedReads(f"{operator}/sdk", key), timeout=10.0) as client:
 
-        def logged(event_id: str) -> dict[str, Any] | None:
+        def logged(event_id: str) -> EventJSON | None:
             response = client.get(f"/v1/entries/{event_id}")
             if response.status_code == 404:
                 return None

@@ -14,12 +14,12 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from notary.event import canonical_entry
+from notary.event import UnsequencedEvent, canonical_entry
 from notary.submit.outbox import Outbox
 from notary.submit.shipper import Shipper
 from tests.integration.gateway.gateway_notary import NotaryProcess
@@ -30,12 +30,12 @@ GATEWAY = "shuzhi-tech/gw-1"
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def call(event_id: str, gateway: str = GATEWAY) -> dict[str, Any]:
+def call(event_id: str, gateway: str = GATEWAY) -> UnsequencedEvent:
     """A call recorded now (the notary accepts events of the last 7 days), without its gateway_seq."""
     org = gateway.split("/")[0]
     recorded = event(event_id=event_id, time_ms=int(time.time() * 1000), gateway_id=gateway, provider_org=org)
     del recorded["gateway_seq"]
-    return recorded
+    return cast(UnsequencedEvent, recorded)
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ from network.alarms.store import ALARMS_DIR, read_alarms
 from network.alarms.webhook import FORMAT, WebhookSender
 from network.logins import LoginError, Person
 from notary.api.app import create_app
-from notary.event import parse_entry
+from notary.event import EventJSON, parse_entry
 from notary.log.note import format_vkey
 from notary.logsuite import public_bytes
 from notary.service import NotaryService
@@ -282,7 +282,7 @@ def test_two_witnesses_stopped_fire_the_quorum_alarm_at_the_webhook_and_their_re
         receiver.close()
 
 
-def logged(notary_url: str, event_id: str) -> dict[str, Any] | None:
+def logged(notary_url: str, event_id: str) -> EventJSON | None:
     """The event ``event_id`` as the notary's log holds it, None while it does not."""
     response = httpx.get(f"{notary_url}/v1/entries/{event_id}", timeout=5.0)
     if response.status_code == 404:
@@ -353,8 +353,8 @@ def test_every_alarm_is_recorded_in_the_log_those_raised_while_the_notary_is_dow
     assert [e["caller_org"] for e in events if e["route"].endswith(alpha)] == ["alpha", "alpha"]
 
 
-def _logged_within(notary_url: str, event_id: str) -> dict[str, Any]:
-    found: dict[str, Any] = wait_until(lambda: logged(notary_url, event_id), f"{event_id} in the log", TIMEOUT)
+def _logged_within(notary_url: str, event_id: str) -> EventJSON:
+    found: EventJSON = wait_until(lambda: logged(notary_url, event_id), f"{event_id} in the log", TIMEOUT)
     return found
 
 

@@ -162,7 +162,7 @@ def test_reveal_verify_shred_and_refuse(directory: Path, tmp_path: Path) -> None
         "provider": PROVIDER, "day": DAY, "shredded_ms": statements[(PROVIDER, DAY)].shredded_ms, "by": "dpo@alpha"
     }  # fmt: skip
     assert digests(shown, json.loads(kept)) == {"scheme": "epoch-hkdf/v1", "day": "2026-11-03", "shredded": None}
-    old = event(v=1, time_ms=NOON, provider_org=PROVIDER)
+    old = validate_event(event(v=1, time_ms=NOON, provider_org=PROVIDER))
     assert digests(shown, old) == {"scheme": "gateway-key/v1", "day": DAY, "shredded": None}
     forged_statement = statement_path(directory, OTHER, DAY)  # beta's folder, alpha's statement: ignored
     forged_statement.parent.mkdir(parents=True)
@@ -285,7 +285,7 @@ def test_a_version_3_event_of_the_sm_suite_reveals_its_hkdf_sm3_salt_and_checks_
     assert body_digest(BODY, "sm3") == sm3(BODY).hex()
 
     shown = ShredBook(directory, load_description(directory), rescan_s=0)
-    assert digests(shown, ev) == {"scheme": "epoch-hkdf-sm3/v1", "day": "2026-11-05", "shredded": None}
+    assert digests(shown, validate_event(ev)) == {"scheme": "epoch-hkdf-sm3/v1", "day": "2026-11-05", "shredded": None}
 
 
 def test_reveal_reads_the_notary_consortium_json_records_and_says_so_when_none_is(

@@ -6,6 +6,7 @@ firm made it), and no other firm does. Ordinary calls are seen by their caller's
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from explorer import access
 from network.identity import PERSON_ROLES
 from network.logins import Person
-from notary.event import LEDGER_QUERY_CENTER, is_ledger_query, validate_event
+from notary.event import LEDGER_QUERY_CENTER, EventJSON, is_ledger_query, validate_event
 from tests.support.notary_events import event
 
 OPERATOR = "shuzhi-tech"  # runs the explorer
@@ -26,7 +27,7 @@ def person(org: str, role: str) -> Person:
     return Person(org=org, name="p", role=role, identity="ab" * 32, display_name=f"p ({org})", expires_ms=0)
 
 
-def query_by(org: str, **changes: Any) -> dict[str, Any]:
+def query_by(org: str, **changes: Any) -> EventJSON:
     """A ledger query of ``org``'s person, as the explorer of OPERATOR records it."""
     return validate_event(
         event(
@@ -37,7 +38,7 @@ def query_by(org: str, **changes: Any) -> dict[str, Any]:
     )  # fmt: skip
 
 
-EVENTS: dict[str, dict[str, Any]] = {
+EVENTS: dict[str, Mapping[str, Any]] = {
     "regulator's query": query_by(REGULATOR),
     "regulator's refused query": query_by(REGULATOR, decision="deny", denial_reason="not_found", status=404),
     "firm's query": query_by(FIRM),

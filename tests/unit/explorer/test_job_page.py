@@ -20,6 +20,7 @@ from notary.event import (
     LEDGER_QUERY_CENTER,
     MAX_PSI_SUMMARY_BYTES,
     Event,
+    EventJSON,
     EventSchemaError,
     canonical_entry,
     validate_event,
@@ -44,7 +45,7 @@ OTHER_TAG = job_tag(OTHER_GRANT, "job-7")
 UNKNOWN_TAG = "0f" * 32
 
 
-def step(n: int, name: str, **changes: Any) -> dict[str, Any]:
+def step(n: int, name: str, **changes: Any) -> EventJSON:
     fields = {
         "v": 2, "event_id": f"ev-{n}", "time_ms": 1_795_000_000_000 + n, "gateway_seq": n + 1, "caller_org": CLIENT,
         "provider_org": OWNER, "gateway_id": f"{OWNER}/gw-1", "center": "compliance", "unit": "screening",

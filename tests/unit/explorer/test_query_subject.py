@@ -22,6 +22,7 @@ from network.logins import LoginError, Person
 from notary.event import (
     LEDGER_QUERY_CENTER,
     Event,
+    EventJSON,
     EventSchemaError,
     QueryVisibility,
     canonical_entry,
@@ -43,7 +44,7 @@ def person(org: str) -> Person:
     return Person(org=org, name="p", role=role, identity="ab" * 32, display_name=f"p ({org})", expires_ms=0)
 
 
-def query_by(org: str, **changes: Any) -> dict[str, Any]:
+def query_by(org: str, **changes: Any) -> EventJSON:
     """A ledger query of ``org``'s person, as the explorer of OPERATOR records it."""
     return validate_event(
         event(
@@ -54,7 +55,7 @@ def query_by(org: str, **changes: Any) -> dict[str, Any]:
     )  # fmt: skip
 
 
-QUERIES: dict[str, dict[str, Any]] = {
+QUERIES: dict[str, EventJSON] = {
     "regulator's query of the firm": query_by(REGULATOR, subject=FIRM),
     "regulator's query of a call of the firm and another": query_by(REGULATOR, subject=f"{FIRM},{OTHER}"),
     "regulator's query of the operator": query_by(REGULATOR, subject=OPERATOR),

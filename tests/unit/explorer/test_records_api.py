@@ -20,7 +20,7 @@ from network.alarms.audit import alarm_event
 from network.alarms.book import Alarm, Transition
 from network.alarms.webhook import alarm_document
 from network.logins import LoginError, Person
-from notary.event import LEDGER_QUERY_CENTER, QueryVisibility, canonical_entry, validate_event
+from notary.event import LEDGER_QUERY_CENTER, EventJSON, QueryVisibility, canonical_entry, validate_event
 from notary.submit.vault import SaltVault
 from tests.support.notary_events import event
 
@@ -47,7 +47,7 @@ class StandInLogins:
         return person(org)
 
 
-def query_by(org: str, event_id: str, seq: int, **changes: Any) -> dict[str, Any]:
+def query_by(org: str, event_id: str, seq: int, **changes: Any) -> EventJSON:
     fields: dict[str, Any] = {
         "event_id": event_id, "caller_org": org, "provider_org": OPERATOR, "center": LEDGER_QUERY_CENTER,
         "unit": LEDGER_QUERY_CENTER, "api": "calls.get", "route": f"/api/v1/calls/{event_id}", "asset_id": None,
@@ -220,7 +220,7 @@ def test_under_the_policy_a_firms_pages_merge_its_queries_with_the_regulators_of
     (``SUBJECT_SCAN`` lowered to 3) and two rows a page, the pages hold every row the firm may see, newest first,
     once each, and none it may not; with the policy off, the firm's own only."""
     monkeypatch.setattr(records, "SUBJECT_SCAN", 3)
-    events: list[dict[str, Any]] = []
+    events: list[EventJSON] = []
     for i in range(1, 25):
         if i % 4 == 0:
             events.append(query_by(FIRM, f"own-{i}", i, subject=FIRM))

@@ -12,11 +12,11 @@ import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from notary.event import EventSchemaError, canonical_entry
+from notary.event import EventSchemaError, UnsequencedEvent, canonical_entry
 from notary.submit.outbox import DuplicateEventError, Outbox, OutboxClosedError, OutboxError, OutboxFullError
 from tests.support.notary_events import event
 
@@ -24,14 +24,15 @@ GATEWAY = "shuzhi-tech/gw-1"
 GRANTS = ("0x" + "a" * 64, "0x" + "b" * 64, "0x" + "c" * 64)
 
 
-def call(event_id: str, **changes: Any) -> dict[str, Any]:
-    """A recorded call as the gateway hands it to the outbox: everything but gateway_seq."""
+def call(event_id: str, **changes: Any) -> UnsequencedEvent:
+    """A recorded call as the gateway hands it to the outbox: everything but gateway_seq (invalid with some
+    ``changes``: the outbox validates what it is given)."""
     recorded = event(event_id=event_id, **changes)
     del recorded["gateway_seq"]
-    return recorded
+    return cast(UnsequencedEvent, recorded)
 
 
-def crash_event(event_id: str) -> dict[str, Any]:
+def crash_event(event_id: str) -> UnsequencedEvent:
     """A call whose content follows from its id alone (the crash test recomputes the bytes): allowed under one
     of ``GRANTS`` or denied."""
     pick = zlib.crc32(event_id.encode())
@@ -40,7 +41,7 @@ def crash_event(event_id: str) -> dict[str, Any]:
     return call(event_id, grant_id=GRANTS[pick % 3], latency_us=pick % 100_000)
 
 
-def entry(recorded: dict[str, Any], seq: int) -> bytes:
+def entry(recorded: UnsequencedEvent, seq: int) -> bytes:
     data: bytes = canonical_entry({**recorded, "gateway_seq": seq})
     return data
 
@@ -165,7 +166,7 @@ def test_an_invalid_event_fails_only_its_own_append(path: Path) -> None:
     futures = {
         "good-1": outbox.append(good1),
         "bad-status": outbox.append(call("bad-status", status=99)),
-        "seq-given": outbox.append({**call("seq-given"), "gateway_seq": 7}),
+        "seq-given": outbox.append(cast(UnsequencedEvent, {**call("seq-given"), "gateway_seq": 7})),
         "other-gateway": outbox.append(call("other-gateway", gateway_id="shuzhi-tech/gw-2")),
         "other-provider": outbox.append(call("other-provider", provider_org="jinghua-sec")),
         "duplicate-in-group": outbox.append(call("good-1", status=500)),
