@@ -306,7 +306,7 @@ def test_service_certificate_refusals_write_nothing(tmp_path: Path) -> None:
     with pytest.raises(IdentityError, match="no identity for org 'initech'"):
         issue_service_certificate(tmp_path, OrgId("initech"), "explorer", PASS, now=NOW)
     OrgPaths.of(tmp_path, ACME).ca_key.unlink()  # a member whose CA key is kept elsewhere
-    with pytest.raises(IdentityError, match="ca-key.pem is missing"):
+    with pytest.raises(IdentityError, match=r"ca-key\.pem is missing"):
         issue_service_certificate(tmp_path, ACME, NOTARY_SERVICE, PASS, now=NOW)
     after = snapshot(tmp_path)
     del before[str(OrgPaths.of(tmp_path, ACME).ca_key.relative_to(tmp_path))]
