@@ -153,7 +153,7 @@ def notary_serve(
     description = load_description(directory)
     passphrase = load_passphrase(file=passphrase_file)
     server_tls = None
-    if tls_cert is not None and tls_key is not None:
+    if tls_cert is not None and tls_key is not None:  # before anything starts: a bad file or passphrase is said now
         server_tls = notary_tls(directory, description, tls_cert, tls_key, passphrase, require_client_cert)
     url = None if no_anchor else chain_url or description.chain_url
     # a node serving members only: the root options' --chain-cert and --chain-key (the operator's)
@@ -189,6 +189,8 @@ def notary_serve(
         source = GatewayKeySource(view, gateway_keys(description))
         chain_witnesses = ChainWitnesses(view, description, urls, registry_roles(view, description))
         settings = dataclasses.replace(settings, gateway_keys=source, follow_witnesses=chain_witnesses)
+        if tls_cert is not None and tls_key is not None:  # the member CAs of the handshake follow the chain too
+            server_tls = notary_tls(directory, description, tls_cert, tls_key, passphrase, require_client_cert, view)
     configure_logging()
     scheme = "http" if server_tls is None else "https"
     click.echo(f"notary of {settings.origin} serving on {scheme}://{host}:{port}", err=True)

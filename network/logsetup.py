@@ -359,14 +359,17 @@ def notary_tls(
     key: Path,
     passphrase: bytes,
     require_client_cert: bool = False,
+    trust: TrustView | None = None,
 ) -> ssl.SSLContext:
     """The notary's TLS server context for mutual TLS (``notary serve --tls-cert``): its certificate and key
     (``passphrase`` opens an encrypted key), client certificates asked for and verified against the member CAs of
     ``consortium.json``, as a gateway's (``CallerAuthenticator.server_ssl_context``); with ``require_client_cert``
-    a client without one fails the handshake too (``--require-client-cert``), as one of another CA always does."""
+    a client without one fails the handshake too (``--require-client-cert``), as one of another CA always does.
+    With ``trust``, a view of the TrustDirectory, the CAs of the handshake are the chain's, as a gateway's: a member
+    admitted later is let in once the chain lists its CA, without a restart."""
     from network.certificates import CallerAuthenticator
 
-    authenticator = CallerAuthenticator(description, directory, _every_member_active(description))
+    authenticator = CallerAuthenticator(description, directory, _every_member_active(description), trust=trust)
     context = authenticator.server_ssl_context(cert, key, passphrase)
     if require_client_cert:
         context.verify_mode = ssl.CERT_REQUIRED
