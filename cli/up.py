@@ -398,6 +398,13 @@ def up(
         else:
             click.echo("  try        " + f"consortium --dir {directory}{chain_flag} service list | head")
         click.echo("             " + f"consortium --dir {directory}{chain_flag} grant list")
+        if log_tls is not None:  # the notary takes a member's certificate: the operator's log@ identity, say
+            msp = f"{directory}/orgs/{operator}/users/log@{operator}/msp"
+            click.echo(
+                "             "
+                + f"consortium{chain_flag} verify log {notary.url} --consortium {directory}/consortium.json "
+                + f"--cert {msp}/signcerts/cert.pem --key {msp}/keystore/key.pem"
+            )
         say = _say
         evaluator = alarm_evaluator(
             directory,

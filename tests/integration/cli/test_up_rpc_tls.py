@@ -131,6 +131,7 @@ def test_up_rpc_tls_serves_members_only_and_its_components_reach_the_chain(runni
     # The notary serves HTTPS to members only: no TLS handshake without a member's client certificate.
     notary = f"https://127.0.0.1:{running.up.port + 1}"
     assert description.notary_url == notary, description.notary_url
+    assert any(f"verify log {notary} --consortium" in line for line in running.summary), running.summary
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{notary}/healthz", verify=context, timeout=10)
 
