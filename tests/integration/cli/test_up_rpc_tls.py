@@ -149,6 +149,10 @@ def test_up_rpc_tls_serves_members_only_and_its_components_reach_the_chain(runni
     assert bundle["anchor"] is not None, bundle
     entry = json.loads(base64.b64decode(bundle["entry"]))
     assert entry["decision"] == "allow", entry
+    # The provider reveals the call's digest salt, reading its entry from the notary with its log@ identity.
+    revealed = run(running, "data", "reveal", result.event_id, "--provider", "op")
+    assert revealed.exit_code == 0, (revealed.output, revealed.exception)
+    assert json.loads(revealed.stdout)["event_id"] == result.event_id, revealed.output
 
     # The CLI reads with a member's certificate (alpha's admin identity), and without one says what to pass.
     admin = directory / "orgs" / "alpha" / "users" / "Admin@alpha" / "msp"
