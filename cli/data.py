@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import getpass
 import json
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -65,12 +66,19 @@ def _entry_from_notary(ctx: Context, url: str, provider: OrgId, event_id: str) -
     from notary.submit.vault import SaltVault
 
     key = load_gateway_key(ctx.directory, provider, ctx.passphrase())
+    verify: ssl.SSLContext | bool = True
+    if url.startswith("https://"):  # a notary served over mutual TLS (up --notary-tls): the provider's log@
+        from network.description import load_description
+        from network.logsetup import notary_client_tls
+
+        verify = notary_client_tls(ctx.directory, load_description(ctx.directory), provider, ctx.passphrase())
     readers = [f"{provider}/sdk"]
     if SaltVault.provider_of(explorer_vault(ctx.directory)) == provider:
         readers.append(f"{provider}/explorer")
     for reader in readers:
         try:
-            with httpx.Client(base_url=url.rstrip("/"), auth=SignedReads(reader, key), timeout=30) as client:
+            auth = SignedReads(reader, key)
+            with httpx.Client(base_url=url.rstrip("/"), auth=auth, timeout=30, verify=verify) as client:
                 response = client.get(f"/v1/entries/{event_id}")
         except httpx.HTTPError as exc:
             fail(f"the notary at {url}: {exc}")

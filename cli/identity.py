@@ -115,3 +115,74 @@ def identity_revoke(obj: Context, org: OrgId, cert_file: Path) -> None:
         click.echo(f"serial {serial:#x} ({subject}) was already revoked at {when}; {crl} unchanged")
     else:
         click.echo(f"revoked serial {serial:#x} ({subject}) in {crl}")
+
+
+@identity.command("server-cert")
+@click.option("--org", required=True, callback=name_arg("org id"), help="Member whose CA issues the certificate.")
+@click.option(
+    "--service",
+    default="notary",
+    show_default=True,
+    help="The member's HTTP service the certificate is for: notary, gateway, explorer, or another name "
+    "(lower-case letters, digits, '-'). Written to DIR/orgs/ORG/SERVICE/tls/.",
+)
+@click.option(
+    "--san",
+    "sans",
+    multiple=True,
+    metavar="HOST|IP",
+    help="A host name or IP address the service is reached at (repeatable) [default: localhost and 127.0.0.1].",
+)
+@click.option("--days", type=click.IntRange(1, 36500), default=365, show_default=True, help="Validity in days.")
+@pass_ctx
+def identity_server_cert(obj: Context, org: OrgId, service: str, sans: tuple[str, ...], days: int) -> None:
+    """Issue the TLS server certificate of ORG's SERVICE with the CA of ORG (CN=SERVICE.ORG, serverAuth).
+
+    The CA must be the one DIR/consortium.json lists for ORG (the one on chain), so that every member's client
+    trusts the certificate. Writes cert.pem and key.pem (encrypted with the passphrase, mode 0600), each replaced
+    atomically, to DIR/orgs/ORG/SERVICE/tls/; re-issuing replaces them. Bad input writes nothing."""
+    import ipaddress
+
+    from network.identity import issue_service_certificate, read_certificate
+
+    hosts: list[str] = []
+    ips: list[str] = []
+    for san in sans or ("localhost", "127.0.0.1"):
+        try:
+            ips.append(str(ipaddress.ip_address(san)))
+        except ValueError:
+            hosts.append(san)
+    _require_org(obj, org)
+    _require_listed_ca(obj, org)
+    try:
+        cert_path, key_path = issue_service_certificate(
+            obj.directory, org, service, obj.passphrase(), hostnames=hosts, ips=ips, days=days
+        )
+    except MalformedError as exc:
+        fail(str(exc))
+    cert = read_certificate(cert_path, "new certificate")
+    until = cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    click.echo(
+        f"issued {service}.{org}: serial {cert.serial_number:#x}, valid until {until}, for {', '.join(hosts + ips)}"
+    )
+    click.echo(f"  certificate  {cert_path}")
+    click.echo(f"  key          {key_path}")
+
+
+def _require_listed_ca(obj: Context, org: OrgId) -> None:
+    """Fail unless ORG is a member of DIR/consortium.json whose CA there is the one in DIR/orgs/ORG (a directory
+    without consortium.json yet, being set up, is taken as it is)."""
+    from cryptography import x509
+
+    from network.description import FILENAME, load_description
+    from network.identity import OrgPaths, read_certificate
+
+    if not (obj.directory / FILENAME).is_file():
+        return
+    try:
+        listed = load_description(obj.directory).member(org).identity.ca_cert_pem
+    except MalformedError as exc:
+        fail(str(exc))
+    paths = OrgPaths.of(obj.directory, org)
+    if x509.load_pem_x509_certificate(listed.encode("ascii")) != read_certificate(paths.ca_cert, "CA certificate"):
+        fail(f"{paths.ca_cert} is not the CA {FILENAME} lists for {org}: no member would trust what it issues")

@@ -113,6 +113,12 @@ def notary_group() -> None:
     default=None,
     help="The private key of --tls-cert (encrypted with the consortium passphrase).",
 )
+@click.option(
+    "--require-client-cert",
+    is_flag=True,
+    help="With --tls-cert: complete a TLS handshake only with a client presenting a certificate of a member CA "
+    "(every gateway, witness, explorer and member client then presents its own; consortium up --notary-tls).",
+)
 def notary_serve(
     directory: Path,
     host: str,
@@ -129,6 +135,7 @@ def notary_serve(
     object_store: str | None,
     tls_cert: Path | None,
     tls_key: Path | None,
+    require_client_cert: bool,
 ) -> None:
     """Run the notary of the consortium in DIRECTORY until SIGTERM or Ctrl-C.
 
@@ -141,11 +148,13 @@ def notary_serve(
 
     if (tls_cert is None) != (tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together")
+    if require_client_cert and tls_cert is None:
+        raise click.UsageError("--require-client-cert needs --tls-cert and --tls-key")
     description = load_description(directory)
     passphrase = load_passphrase(file=passphrase_file)
     server_tls = None
-    if tls_cert is not None and tls_key is not None:
-        server_tls = notary_tls(directory, description, tls_cert, tls_key, passphrase)
+    if tls_cert is not None and tls_key is not None:  # before anything starts: a bad file or passphrase is said now
+        server_tls = notary_tls(directory, description, tls_cert, tls_key, passphrase, require_client_cert)
     url = None if no_anchor else chain_url or description.chain_url
     # a node serving members only: the root options' --chain-cert and --chain-key (the operator's)
     tls = root_chain_tls(directory, chain_url or description.chain_url, passphrase)
@@ -180,6 +189,8 @@ def notary_serve(
         source = GatewayKeySource(view, gateway_keys(description))
         chain_witnesses = ChainWitnesses(view, description, urls, registry_roles(view, description))
         settings = dataclasses.replace(settings, gateway_keys=source, follow_witnesses=chain_witnesses)
+        if tls_cert is not None and tls_key is not None:  # the member CAs of the handshake follow the chain too
+            server_tls = notary_tls(directory, description, tls_cert, tls_key, passphrase, require_client_cert, view)
     configure_logging()
     scheme = "http" if server_tls is None else "https"
     click.echo(f"notary of {settings.origin} serving on {scheme}://{host}:{port}", err=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -21,6 +22,7 @@ from demo.traffic import ensure_demo_identities, write_endpoints
 from gateway.headers import PURPOSE_HEADER
 from network.alarms.evaluator import Evaluator
 from network.consortium import CHAIN_DIR, Consortium
+from network.errors import NetworkError
 from network.localchain import start_nodes, stop_together
 from network.logsetup import LogSetupError, check_log_keys, log_origin, monitor_token, notary_member
 from network.nodes import (
@@ -136,6 +138,13 @@ if TYPE_CHECKING:
     'docs/confidentiality.md, "The chain"); every component up starts presents a client certificate of its org, '
     "orgs/ORG/users/chain@ORG, and consortium.json's chain URL becomes https.",
 )
+@click.option(
+    "--notary-tls",
+    is_flag=True,
+    help="The notary serves HTTPS with its certificate (orgs/ORG/notary/tls, which `consortium init` issues) and "
+    "completes a handshake only with a member's client certificate: every gateway, the explorer and the alarms "
+    "present their org's log@ORG identity (docs/confidentiality.md); consortium.json's notary URL becomes https.",
+)
 @pass_ctx
 def up(
     obj: Context,
@@ -152,6 +161,7 @@ def up(
     object_store: str | None,
     restart_delay: float,
     rpc_tls: bool,
+    notary_tls: bool,
 ) -> None:
     """Start the consortium in DIRECTORY and keep it running until Ctrl-C."""
     from network.description import load_description
@@ -170,6 +180,12 @@ def up(
         fail(str(exc))
     operator = next(m.org for m in description.members if Role.OPERATOR in m.roles)
     members_only = _MembersOnly(directory, description, obj.passphrase(), operator) if rpc_tls else None
+    log_tls = None
+    if notary_tls:  # before anything starts: a missing CA key or a wrong passphrase is said here
+        try:
+            log_tls = notary_server_tls(directory, description, obj.passphrase(), operator)
+        except (LogSetupError, NetworkError) as exc:
+            fail(str(exc))
     # From here on SIGTERM stops `up` the way Ctrl-C does, also while the chain is starting.
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     click.echo(f"starting {description.name} from {directory} (crypto {description.crypto})")
@@ -222,7 +238,7 @@ def up(
         running = dataclasses.replace(
             description,
             chain_url=local.url,
-            notary_url=f"http://127.0.0.1:{port + 1}",
+            notary_url=f"{'https' if notary_tls else 'http'}://127.0.0.1:{port + 1}",
             explorer_url=f"http://127.0.0.1:{explorer_port}",
         )
         if running != description:
@@ -242,6 +258,7 @@ def up(
             report=report,
             notary_args=notary_args,
             chain_options=[] if members_only is None else members_only.options(notary_member(description).org),
+            notary_tls=log_tls,
         )
         consortium = Consortium(directory, description, local.backend)
         for name, address in description.contracts.items():
@@ -381,6 +398,13 @@ def up(
         else:
             click.echo("  try        " + f"consortium --dir {directory}{chain_flag} service list | head")
         click.echo("             " + f"consortium --dir {directory}{chain_flag} grant list")
+        if log_tls is not None:  # the notary takes a member's certificate: the operator's log@ identity, say
+            msp = f"{directory}/orgs/{operator}/users/log@{operator}/msp"
+            click.echo(
+                "             "
+                + f"consortium{chain_flag} verify log {notary.url} --consortium {directory}/consortium.json "
+                + f"--cert {msp}/signcerts/cert.pem --key {msp}/keystore/key.pem"
+            )
         say = _say
         evaluator = alarm_evaluator(
             directory,
@@ -392,6 +416,7 @@ def up(
             say,
             obj.passphrase(),
             None if members_only is None else members_only.client(operator),
+            None if log_tls is None else log_tls[2],
         )
         evaluator.start()
         where = f"; each change POSTed to {alarm_webhook}" if alarm_webhook else ""
@@ -448,11 +473,13 @@ def alarm_evaluator(
     say: Callable[[str], None],
     passphrase: bytes,
     node_tls: ClientTls | None = None,
+    notary_tls: ssl.SSLContext | None = None,
 ) -> Evaluator:
     """The alarm evaluator over what `up` started: a thread of this process, which knows every child's URL and
     needs no restarting of its own (a failed round is logged and the next one runs). Each transition is recorded
     in the notary's log as the operator's ``<operator>/alarms``, signed with the operator's gateway key. With
-    ``node_tls`` (``up --rpc-tls``) it asks the nodes with the operator's client certificate."""
+    ``node_tls`` (``up --rpc-tls``) it asks the nodes with the operator's client certificate; with ``notary_tls``
+    (``up --notary-tls``) it reaches the notary with that client context (the operator's ``log@`` identity)."""
     from network.alarms.audit import OUTBOX_FILE, AlarmRecorder
     from network.alarms.probe import NodeTarget, Prober, targets_of
     from network.alarms.store import ALARMS_DIR
@@ -479,9 +506,27 @@ def alarm_evaluator(
         operator = next(m.org for m in description.members if Role.OPERATOR in m.roles)
         key = load_gateway_key(directory, OrgId(operator), passphrase, description.crypto)
         vault = SaltVault.open(alarms_vault(directory), operator, passphrase, legacy_key=key, suite=description.crypto)
-        recorder = AlarmRecorder(directory / ALARMS_DIR / OUTBOX_FILE, operator, notary, key, vault)
-    prober = Prober(targets, node_tls=node_tls)
+        recorder = AlarmRecorder(
+            directory / ALARMS_DIR / OUTBOX_FILE, operator, notary, key, vault, notary_tls=notary_tls
+        )
+    prober = Prober(targets, node_tls=node_tls, notary_tls=notary_tls)
     return Evaluator(directory, description.name, prober, webhook=sender, say=say, recorder=recorder)
+
+
+def notary_server_tls(
+    directory: Path, description: ConsortiumDescription, passphrase: bytes, operator: str
+) -> tuple[Path, Path, ssl.SSLContext]:
+    """``up --notary-tls``: the notary's server certificate and key (``orgs/<notary member>/notary/tls``, issued by
+    its CA for 127.0.0.1 and localhost if a directory made before `init` issued it has none), and the client
+    context `up` asks the notary's health with (the operator's ``log@`` identity)."""
+    from network.identity import NOTARY_SERVICE, OrgPaths, issue_service_certificate
+    from network.logsetup import notary_client_tls
+
+    org = OrgId(notary_member(description).org)
+    cert, key = OrgPaths.of(directory, org).service_tls(NOTARY_SERVICE)
+    if not (cert.is_file() and key.is_file()):
+        issue_service_certificate(directory, org, NOTARY_SERVICE, passphrase)
+    return cert, key, notary_client_tls(directory, description, operator, passphrase)
 
 
 class _MembersOnly:

@@ -31,6 +31,7 @@ receives an answer whose query is not on record.
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 import uuid
 from collections.abc import Iterable, MutableMapping
@@ -92,7 +93,8 @@ def name_subject(scope: MutableMapping[str, Any], orgs: Iterable[str]) -> None:
 
 
 class AuditRecorder:
-    """Records queries as events of gateway ``<operator>/explorer`` and ships them to ``notary_url``."""
+    """Records queries as events of gateway ``<operator>/explorer`` and ships them to ``notary_url`` (an https one
+    with ``notary_tls``, the TLS client context)."""
 
     def __init__(
         self,
@@ -103,6 +105,7 @@ class AuditRecorder:
         passphrase: bytes,
         *,
         suite: str = "intl",
+        notary_tls: ssl.SSLContext | None = None,
     ) -> None:
         self.gateway_id = f"{operator}/{NAME}"
         self.operator = operator
@@ -111,7 +114,7 @@ class AuditRecorder:
         #: The hash of the events' digests and of the bodies they cover: SHA-256, or SM3 under ``sm``.
         self.hash_name = digest_hash(self.vault.version)
         self.outbox = Outbox(outbox_path, self.gateway_id)
-        self.shipper = Shipper(self.outbox, notary_url, self.gateway_id, key)
+        self.shipper = Shipper(self.outbox, notary_url, self.gateway_id, key, tls=notary_tls)
         self.recorded = 0
 
     def start(self) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import itertools
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -85,6 +86,7 @@ class LogFollower:
         poll: float = 0.5,
         client: httpx.Client | None = None,
         auth: httpx.Auth | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.index = index
         self.notary_url = notary_url.rstrip("/")
@@ -94,6 +96,7 @@ class LogFollower:
         self.poll = poll
         self._given_client = client
         self._auth = auth
+        self._tls = tls
         self._client: httpx.Client | None = client
         self._pool: ThreadPoolExecutor | None = None
         self._sync_lock = threading.Lock()
@@ -158,7 +161,8 @@ class LogFollower:
 
     def _http(self) -> httpx.Client:
         if self._client is None:
-            self._client = httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0), auth=self._auth)
+            verify: ssl.SSLContext | bool = self._tls if self._tls is not None else True
+            self._client = httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0), auth=self._auth, verify=verify)
         return self._client
 
     def _run(self) -> None:

@@ -9,6 +9,7 @@ unreachable notary or an unexpected answer (a bundle that does not parse too) is
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections import OrderedDict
@@ -29,8 +30,11 @@ class NotaryClient:
     first out). ``auth`` signs each request (``notary.readauth.SignedReads`` as the explorer, a trusted reader)
     for a notary that authenticates reads."""
 
-    def __init__(self, url: str, *, cache_size: int = 4096, auth: httpx.Auth | None = None) -> None:
-        self.http = httpx.Client(base_url=url.rstrip("/"), timeout=10.0, auth=auth)
+    def __init__(
+        self, url: str, *, cache_size: int = 4096, auth: httpx.Auth | None = None, tls: ssl.SSLContext | None = None
+    ) -> None:
+        verify: ssl.SSLContext | bool = tls if tls is not None else True
+        self.http = httpx.Client(base_url=url.rstrip("/"), timeout=10.0, auth=auth, verify=verify)
         self.cache_size = cache_size
         self._evidence: OrderedDict[str, EvidenceBundle] = OrderedDict()
         self._evidence_lock = threading.Lock()

@@ -30,7 +30,7 @@ from explorer.state import ChainState
 from network.description import load_description
 from network.identity import load_gateway_key
 from network.logins import Authenticator
-from network.logsetup import log_origin, roots_from_description
+from network.logsetup import log_origin, notary_client_tls, roots_from_description
 from network.trust import has_directory, trust_view
 from notary.readauth import SignedReads
 
@@ -108,8 +108,11 @@ def build(options: ExplorerOptions) -> Explorer:
     roots = roots_from_description(description)
     recorder = None
     notary_auth = None
+    notary_tls = None
     if options.passphrase is not None:
         operator = next(m.org for m in description.members if Role.OPERATOR in m.roles)
+        if options.notary_url.startswith("https://"):  # a notary served over mutual TLS: the operator's log@
+            notary_tls = notary_client_tls(options.directory, description, operator, options.passphrase)
         key = load_gateway_key(options.directory, OrgId(operator), options.passphrase, description.crypto)
         if options.audit:  # an SM2 key (sm) signs the batches under sm
             recorder = AuditRecorder(
@@ -119,6 +122,7 @@ def build(options: ExplorerOptions) -> Explorer:
                 key,
                 options.passphrase,
                 suite=description.crypto,
+                notary_tls=notary_tls,
             )
         # the same key signs its reads: the notary knows <operator>/explorer as its trusted reader
         notary_auth = SignedReads(f"{operator}/explorer", key)
@@ -134,6 +138,7 @@ def build(options: ExplorerOptions) -> Explorer:
         recorder=recorder,
         limits=options.limits,
         notary_auth=notary_auth,
+        notary_tls=notary_tls,
         trust=trust,
         equivocations=EquivocationBook(_equivocations_of(chain_url, description.chain_id, options.chain_tls)),
     )
@@ -145,6 +150,7 @@ def build(options: ExplorerOptions) -> Explorer:
         origin=origin,
         poll=options.poll,
         auth=notary_auth,
+        tls=notary_tls,
     )
     explorer.followers["chain"] = ChainFollower(
         chain, chain_url, dict(description.contracts), poll=options.poll, tls=options.chain_tls

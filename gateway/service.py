@@ -34,7 +34,7 @@ from network.certificates import CallerAuthenticator
 from network.description import ConsortiumDescription
 from network.grantterms import TermsStore
 from network.identity import issue_server_certificate, load_gateway_key
-from network.logsetup import log_origin
+from network.logsetup import log_origin, notary_client_tls
 from network.shredding import gateway_vault
 from network.trust import has_directory, trust_view
 from notary.submit.outbox import Outbox
@@ -133,7 +133,10 @@ async def serve(options: GatewayOptions, description: ConsortiumDescription, pas
             raise
         except QuotaUnavailableError as exc:
             log.error("gateway %s: %s; calls under a quota are refused until it is back", settings.gateway_id, exc)
-    shipper = Shipper(outbox, options.notary_url, settings.gateway_id, key)
+    notary_tls = None
+    if options.notary_url.startswith("https://"):  # a notary served over mutual TLS: its org's log identity
+        notary_tls = notary_client_tls(options.directory, description, options.org, passphrase)
+    shipper = Shipper(outbox, options.notary_url, settings.gateway_id, key, tls=notary_tls)
     shipper.start()
     vault = SaltVault.open(  # its salts and the digests are of the suite: HKDF-SM3 and HMAC-SM3 under sm
         gateway_vault(options.directory, options.org), options.org, passphrase, legacy_key=key, suite=description.crypto

@@ -116,6 +116,12 @@ class OrgPaths:
         """Its private key (encrypted); the ``tls`` directory is 0o700."""
         return self.org_dir / "gateway" / "tls" / "key.pem"
 
+    def service_tls(self, service: str) -> tuple[Path, Path]:
+        """The TLS certificate of the org's ``service`` (``gateway``, ``node``, ``notary``...) and its private key
+        (encrypted), under ``<service>/tls/`` (0o700); the caller checks ``service``."""
+        tls = self.org_dir / service / "tls"
+        return tls / "cert.pem", tls / "key.pem"
+
     @property
     def node_tls_cert(self) -> Path:
         """The TLS certificate of the org's chain node, for its links with the other nodes (server and client)."""

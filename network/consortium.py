@@ -30,13 +30,19 @@ from chain.contracts import (
     deploy_consortium,
 )
 from chain.errors import ChainError
-from chain.ids import OrgId
+from chain.ids import OrgId, Role
 from chain.qbft.rules import quorum
 from chain.tx import Signer, pipelined
 from network.config import Catalogue, ConsortiumConfig, DemoGrant, config_to_dict, config_to_toml
 from network.description import FILENAME, ConsortiumDescription, MemberDescription, load_description
 from network.errors import NetworkError
-from network.identity import OrgPublic, create_org_identity, load_account_key
+from network.identity import (
+    NOTARY_SERVICE,
+    OrgPublic,
+    create_org_identity,
+    issue_service_certificate,
+    load_account_key,
+)
 from network.localchain import DEFAULT_PORT, LocalChain, free_port, start_node, start_nodes, stop_together
 from network.nodes import create_nodes, default_endpoints, is_network, node_dir, node_entries, plan
 from network.trust import founder_keys, genesis_witness_endpoints
@@ -157,6 +163,10 @@ def init_consortium(
                 step(directory, backend, deployment, signers, progress)
         description.write(directory)
         (directory / "consortium.toml").write_text(_config_toml(config), encoding="utf-8")
+        # the notary's TLS certificate, by its member's CA, for `up --notary-tls` (localhost, 127.0.0.1)
+        for org in [m.org for m in config.members if Role.NOTARY in m.roles][:1]:
+            cert, _ = issue_service_certificate(directory, org, NOTARY_SERVICE, passphrase)
+            progress(f"notary TLS certificate of {org}: {cert.relative_to(directory)}")
         return description
     except BaseException:
         stop_together([n.process for n in nodes])

@@ -141,6 +141,7 @@ __all__ = [
     "CRL_VALIDITY_DAYS",
     "IDENTITY_VALIDITY_DAYS",
     "MIN_PASSPHRASE_BYTES",
+    "NOTARY_SERVICE",
     "PASSPHRASE_ENV",
     "PERSON_ROLES",
     "SERVER_VALIDITY_DAYS",
@@ -160,6 +161,7 @@ __all__ = [
     "issue_identity",
     "issue_node_certificate",
     "issue_server_certificate",
+    "issue_service_certificate",
     "key_suite",
     "load_account_key",
     "load_crl",
@@ -181,6 +183,12 @@ PASSPHRASE_ENV: Final = "CONSORTIUM_PASSPHRASE"
 MIN_PASSPHRASE_BYTES: Final = 8
 IDENTITY_VALIDITY_DAYS: Final = 365
 SERVER_VALIDITY_DAYS: Final = 365
+#: The notary's service name: its TLS certificate is ``orgs/<notary member>/notary/tls/cert.pem``.
+NOTARY_SERVICE: Final = "notary"
+#: A service's name: ``orgs/<org>/<service>/tls/`` holds its certificate, ``CN=<service>.<org>`` names it.
+_SERVICE = re.compile(r"[a-z][a-z0-9-]{0,31}")
+#: Directories of an org that hold no service's TLS files.
+_NOT_SERVICES: Final = frozenset({"ca", "msp", "users", "keys"})
 CRL_VALIDITY_DAYS: Final = 30
 #: The roles a person's identity certificate may carry (its subject's ``title``).
 PERSON_ROLES: Final = ("compliance", "operator", "regulator")
@@ -691,6 +699,32 @@ def issue_node_certificate(
     return _issue_tls(root, org_id, passphrase, "node", hostnames, ips, now, days)
 
 
+def issue_service_certificate(
+    root: Path,
+    org_id: OrgId,
+    service: str,
+    passphrase: bytes,
+    *,
+    hostnames: Sequence[str] = ("localhost",),
+    ips: Sequence[str] = ("127.0.0.1",),
+    now: datetime | None = None,
+    days: int = SERVER_VALIDITY_DAYS,
+) -> tuple[Path, Path]:
+    """Issue the TLS server certificate of ``org_id``'s ``service`` (``CN=<service>.<org id>``, serverAuth, SAN
+    ``hostnames`` and ``ips``) with the org's CA; return ``(cert path, key path)`` under ``<service>/tls/``: the
+    notary's (``notary``), the explorer's, any HTTP service the member runs. ``gateway`` and ``node`` are those of
+    :func:`issue_server_certificate` and :func:`issue_node_certificate`. A bad service name, host name or IP
+    address raises :class:`MalformedError`, a missing CA or a wrong passphrase :class:`IdentityError`, each before
+    anything is written; otherwise as :func:`issue_server_certificate`."""
+    if not isinstance(service, str) or _SERVICE.fullmatch(service) is None or service in _NOT_SERVICES:
+        reserved = ", ".join(sorted(_NOT_SERVICES))
+        raise MalformedError(
+            f"invalid service name {service!r}: use 1-32 lower-case letters, digits and '-', starting with a "
+            f"letter, other than {reserved}"
+        )
+    return _issue_tls(root, org_id, passphrase, service, hostnames, ips, now, days)
+
+
 def _issue_tls(
     root: Path,
     org_id: OrgId,
@@ -702,9 +736,7 @@ def _issue_tls(
     days: int,
 ) -> tuple[Path, Path]:
     paths = OrgPaths.of(root, org_id)
-    node = service == "node"
-    cert_path = paths.node_tls_cert if node else paths.gateway_tls_cert
-    key_path = paths.node_tls_key if node else paths.gateway_tls_key
+    cert_path, key_path = paths.service_tls(service)
     _check_passphrase(passphrase, f"{service} TLS key of org {org_id!r}")
     _check_days(days)
     if isinstance(hostnames, str) or isinstance(ips, str):

@@ -353,15 +353,54 @@ def certificate_check(
 
 
 def notary_tls(
-    directory: Path, description: ConsortiumDescription, cert: Path, key: Path, passphrase: bytes
+    directory: Path,
+    description: ConsortiumDescription,
+    cert: Path,
+    key: Path,
+    passphrase: bytes,
+    require_client_cert: bool = False,
+    trust: TrustView | None = None,
 ) -> ssl.SSLContext:
     """The notary's TLS server context for mutual TLS (``notary serve --tls-cert``): its certificate and key
-    (``passphrase`` opens an encrypted key), client certificates asked for, not required, and verified against the
-    member CAs of ``consortium.json``, as a gateway's (``CallerAuthenticator.server_ssl_context``)."""
+    (``passphrase`` opens an encrypted key), client certificates asked for and verified against the member CAs of
+    ``consortium.json``, as a gateway's (``CallerAuthenticator.server_ssl_context``); with ``require_client_cert``
+    a client without one fails the handshake too (``--require-client-cert``), as one of another CA always does.
+    With ``trust``, a view of the TrustDirectory, the CAs of the handshake are the chain's, as a gateway's: a member
+    admitted later is let in once the chain lists its CA, without a restart."""
     from network.certificates import CallerAuthenticator
 
-    authenticator = CallerAuthenticator(description, directory, _every_member_active(description))
-    return authenticator.server_ssl_context(cert, key, passphrase)
+    authenticator = CallerAuthenticator(description, directory, _every_member_active(description), trust=trust)
+    context = authenticator.server_ssl_context(cert, key, passphrase)
+    if require_client_cert:
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+#: The identity a service of an org presents to a notary served over mutual TLS (``consortium up --notary-tls``):
+#: ``orgs/<org>/users/log@<org>/msp``, a clientAuth certificate of the org's CA. Not the admin's, for the reason
+#: of the chain's (``network.nodeaccess.CHAIN_IDENTITY``): a service that ships and reads the log should not hold
+#: the key that speaks for the org, and its org's CRL alone revokes it.
+LOG_IDENTITY = "log"
+
+
+def notary_client_tls(
+    directory: Path, description: ConsortiumDescription, org: str, passphrase: bytes
+) -> ssl.SSLContext:
+    """The TLS client context a service of ``org`` reaches an https notary with: the notary's server certificate
+    checked against the member CAs of ``consortium.json``, and ``org``'s :data:`LOG_IDENTITY` presented (issued
+    by its CA the first time)."""
+    from network.certificates import ca_bundle_pem
+    from network.identity import issue_identity, user_paths
+
+    paths = user_paths(directory, OrgId(org), LOG_IDENTITY)
+    if not paths.cert.is_file():
+        issue_identity(directory, OrgId(org), LOG_IDENTITY, passphrase)
+    context = ssl.create_default_context(cadata=ca_bundle_pem(description))
+    try:
+        context.load_cert_chain(str(paths.cert), str(paths.key), password=lambda: passphrase)
+    except ssl.SSLError as exc:
+        raise LogSetupError(f"cannot use {paths.cert} with {paths.key}: {exc.reason or exc}") from None
+    return context
 
 
 def notary_settings(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -41,6 +42,9 @@ class Child:
     env: dict[str, str] = field(default_factory=dict)
     health: str = ""
     timeout: float = 30.0
+    #: The TLS client context its health is asked with, for a child serving over mutual TLS (the notary of
+    #: ``up --notary-tls``); None: plain HTTP, or TLS without a client certificate.
+    tls: ssl.SSLContext | None = None
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -115,10 +119,14 @@ def start_child(
     module: str = "cli.main",
     report: StartReport = StartReport(),
     clock: Callable[[], float] = time.monotonic,
+    tls: ssl.SSLContext | None = None,
 ) -> Child:
     """Start ``python -m MODULE ARGS`` (the CLI by default) and wait until ``url + health`` answers 200 (with
-    no ``health``, until it has run for :data:`SETTLE_S`), telling ``report`` as it goes."""
-    return wait_started(spawn_child(name, args, log, url, health, passphrase, timeout, module), report, clock)
+    no ``health``, until it has run for :data:`SETTLE_S`; asked over ``tls``, if given), telling ``report`` as it
+    goes."""
+    child = spawn_child(name, args, log, url, health, passphrase, timeout, module)
+    child.tls = tls
+    return wait_started(child, report, clock)
 
 
 def spawn_child(
@@ -206,7 +214,7 @@ def check_started(child: Child, began: float, now: float, allowance: float = 1.0
     if not child.health:  # nothing to ask: started once it is still running a moment later
         return now - began >= SETTLE_S
     try:
-        if _health_client().get(child.url + child.health).status_code == 200:
+        if _health_client(child.tls).get(child.url + child.health).status_code == 200:
             return True
     except httpx.HTTPError:
         pass
@@ -218,18 +226,20 @@ def check_started(child: Child, began: float, now: float, allowance: float = 1.0
     return False
 
 
-_health: list[httpx.Client] = []
+_health: dict[int, tuple[ssl.SSLContext | None, httpx.Client]] = {}
 _health_lock = threading.Lock()
 
 
-def _health_client() -> httpx.Client:
+def _health_client(tls: ssl.SSLContext | None = None) -> httpx.Client:
     """One client for every look at a child's health, for the life of the process: a new httpx client loads the
     CA bundle (about 20 ms of CPU), which at ten looks a second at seven children took more than half a core
-    from the children starting. Health endpoints are plain HTTP on loopback, so it verifies no certificate."""
+    from the children starting. Health endpoints are plain HTTP on loopback, so it verifies no certificate;
+    except a child's that serves over mutual TLS, asked with its ``tls`` context (one client per context)."""
     with _health_lock:
-        if not _health:
-            _health.append(httpx.Client(timeout=1.0, verify=False))
-        return _health[0]
+        key = 0 if tls is None else id(tls)
+        if key not in _health:  # the context is kept with its client, so its id is not reused
+            _health[key] = (tls, httpx.Client(timeout=1.0, verify=False if tls is None else tls))
+        return _health[key][1]
 
 
 def _tail(log: Path) -> str:
@@ -349,6 +359,7 @@ def start_log_services(
     report: StartReport = StartReport(),
     notary_args: Sequence[str] = (),
     chain_options: Sequence[str] = (),
+    notary_tls: tuple[Path, Path, ssl.SSLContext] | None = None,
 ) -> list[Child]:
     """Start every witness of the consortium (side by side), then the notary pointed at them (with
     ``notary_args`` added to its ``notary serve``, e.g. its storage). On the very first start
@@ -358,7 +369,8 @@ def start_log_services(
     --authenticate-reads``), and the notary's and the witnesses' figures go to members and the monitor token
     only; the explorer ``up`` starts signs its reads with the operator's gateway key. ``chain_options`` go before
     ``notary serve``: ``consortium``'s ``--chain-cert``, ``--chain-key`` and ``--chain-ca``, for a node serving
-    members only."""
+    members only. With ``notary_tls`` (its server certificate, its key, and the client context its health is
+    asked with) the notary serves HTTPS to members' client certificates only (``--require-client-cert``)."""
     from network.description import ConsortiumDescription
     from network.logsetup import log_origin, witness_orgs, witness_state_path  # imports the notary, and web3
     from notary.witness.state import init_witness
@@ -388,13 +400,33 @@ def start_log_services(
         if authenticate_reads:
             args.append("--authenticate-reads")
         args += list(notary_args)
-        url = f"http://127.0.0.1:{notary_port}"
-        notary_log = directory / "notary" / "notary.log"
-        children.append(start_child("notary", args, notary_log, url, "/healthz", passphrase, report=report))
+        children.append(start_notary(directory, args, notary_port, passphrase, report, notary_tls))
     except BaseException:
         stop_all(children)
         raise
     return children
+
+
+def start_notary(
+    directory: Path,
+    args: Sequence[str],
+    port: int,
+    passphrase: bytes,
+    report: StartReport = StartReport(),
+    tls: tuple[Path, Path, ssl.SSLContext] | None = None,
+) -> Child:
+    """Start the notary (``consortium ARGS``, its ``notary serve`` on ``port``) and wait for its health; with
+    ``tls`` (its server certificate, its key, and a member's client context), over HTTPS to members' client
+    certificates only (``--tls-cert``, ``--tls-key``, ``--require-client-cert``), its health asked with that
+    context."""
+    args, scheme, context = list(args), "http", None
+    if tls is not None:
+        cert, key, context = tls
+        args += ["--tls-cert", str(cert), "--tls-key", str(key), "--require-client-cert"]
+        scheme = "https"
+    url = f"{scheme}://127.0.0.1:{port}"
+    log = directory / "notary" / "notary.log"
+    return start_child("notary", args, log, url, "/healthz", passphrase, report=report, tls=context)
 
 
 def start_gateways(

@@ -359,7 +359,8 @@ class MemberClient:
     ``key_password``). ``ca_bundle``: the consortium's member CA certificates, which issue the gateways' server
     certificates. One TLS context and one keep-alive connection pool serve every call; close the client (or
     use it as a context manager) when done. ``notary_url`` is needed only for :meth:`receipt` and
-    :meth:`evidence`; an ``https`` notary is checked against the system's CAs and the member CAs.
+    :meth:`evidence`; an ``https`` notary is checked against the system's CAs and the member CAs, and is shown the
+    member's certificate (a notary served over mutual TLS, ``consortium up --notary-tls``, requires one).
     ``notary_auth`` signs the reads of a notary that authenticates them (``notary.readauth.SignedReads`` with
     the org's gateway key; :meth:`from_directory` makes it as ``<org>/sdk``): the notary then answers the
     receipts and evidence of the org's own calls, as caller or provider, and 404 for any other firm's.
@@ -386,6 +387,7 @@ class MemberClient:
         self.notary_url = notary_url.rstrip("/") if notary_url else None
         self.timeout = timeout
         self._context = _client_context(self.cert, Path(key), key_password, self.ca_bundle)
+        self._identity = (self.cert, Path(key), key_password)  # presented to an https notary too
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30)
         self._http = httpx.Client(verify=self._context, timeout=timeout, limits=limits, follow_redirects=False)
         self._notary: httpx.Client | None = None
@@ -512,6 +514,8 @@ class MemberClient:
         if self._notary is None:
             context = ssl.create_default_context()
             context.load_verify_locations(cafile=str(self.ca_bundle))
+            cert, key, password = self._identity
+            context.load_cert_chain(str(cert), str(key), password=password if password is not None else _no_password)
             self._notary = httpx.Client(
                 base_url=self.notary_url, verify=context, timeout=self.timeout, auth=self.notary_auth
             )

@@ -8,6 +8,7 @@ export applies it whatever else was asked.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
@@ -63,11 +64,14 @@ class Explorer:
     followers: dict[str, Any] = field(default_factory=dict)
     evidence_cache_size: int = 4096
     notary_auth: httpx.Auth | None = None  # how the explorer signs its reads of the notary (notary.readauth)
+    notary_tls: ssl.SSLContext | None = None  # its TLS client context for an https notary (up --notary-tls)
     trust: TrustView | None = None  # the TrustDirectory followed for the login CAs (docs/trust.md)
     equivocations: EquivocationBook | None = None  # the chain node's equivocation evidence, checked here
 
     def __post_init__(self) -> None:
-        self.notary = NotaryClient(self.notary_url, cache_size=self.evidence_cache_size, auth=self.notary_auth)
+        self.notary = NotaryClient(
+            self.notary_url, cache_size=self.evidence_cache_size, auth=self.notary_auth, tls=self.notary_tls
+        )
         # the providers' signed shred statements (orgs/<org>/shreds/), to show a shredded day's calls as such
         self.shreds = ShredBook(self.directory, self.description)
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import logging
+import ssl
 import threading
 import uuid
 from collections.abc import Mapping
@@ -118,7 +119,8 @@ def alarm_event(
 
 class AlarmRecorder:
     """Records transitions as events of gateway ``<operator>/alarms`` in the outbox at ``outbox_path`` and ships
-    them to ``notary_url`` signed with ``key`` (the operator's gateway key); see the module."""
+    them to ``notary_url`` signed with ``key`` (the operator's gateway key), over ``notary_tls`` for an https
+    notary; see the module."""
 
     def __init__(
         self,
@@ -131,6 +133,7 @@ class AlarmRecorder:
         max_pending: int = MAX_PENDING,
         backoff_initial_s: float = 0.2,
         backoff_max_s: float = 10.0,
+        notary_tls: ssl.SSLContext | None = None,
     ) -> None:
         self.operator = operator
         self.gateway_id = f"{operator}/{ALARM_CENTER}"
@@ -138,7 +141,7 @@ class AlarmRecorder:
         self.outbox = Outbox(outbox_path, self.gateway_id, max_pending=max_pending)
         self.shipper = Shipper(
             self.outbox, notary_url, self.gateway_id, key,
-            backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s,
+            backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s, tls=notary_tls,
         )  # fmt: skip
         self._lock = threading.Lock()
         self.recorded = 0  # committed to the outbox

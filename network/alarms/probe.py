@@ -9,6 +9,7 @@ what ``up`` started and ``consortium.json``).
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -85,12 +86,20 @@ def targets_of(
 class Prober:
     """Makes a :class:`Snapshot` of ``targets`` per :meth:`probe`."""
 
-    def __init__(self, targets: Targets, timeout: float = TIMEOUT_S, node_tls: ClientTls | None = None) -> None:
-        """``node_tls``: a member's client certificate for nodes serving members only (``https`` URLs)."""
+    def __init__(
+        self,
+        targets: Targets,
+        timeout: float = TIMEOUT_S,
+        node_tls: ClientTls | None = None,
+        notary_tls: ssl.SSLContext | None = None,
+    ) -> None:
+        """``node_tls``: a member's client certificate for nodes serving members only (``https`` URLs);
+        ``notary_tls``: the TLS client context for a notary served over mutual TLS (``up --notary-tls``)."""
         self.targets = targets
         self._timeout = timeout
         self._node_tls = node_tls
         self._client = httpx.Client(timeout=timeout)
+        self._notary_client = self._client if notary_tls is None else httpx.Client(timeout=timeout, verify=notary_tls)
         self._nodes: dict[str, RpcBackend] = {}  # one JSON-RPC connection per node, made at its first answer
         self._nodes_lock = threading.Lock()
         count = len(targets.witnesses) + len(targets.nodes) + len(targets.gateways) + 1
@@ -99,6 +108,8 @@ class Prober:
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._client.close()
+        if self._notary_client is not self._client:
+            self._notary_client.close()
 
     def probe(self) -> Snapshot:
         t = self.targets
@@ -106,7 +117,7 @@ class Prober:
         witnesses = {org: self._pool.submit(self._get, url + "/healthz", monitor) for org, url in t.witnesses.items()}
         gateways = {org: self._pool.submit(self._get, url + "/healthz") for org, url in t.gateways.items()}
         nodes = [self._pool.submit(self._node_status, n.url) for n in t.nodes]
-        notary = self._pool.submit(self._get, t.notary + "/healthz", monitor) if t.notary else None
+        notary = self._pool.submit(self._get, t.notary + "/healthz", monitor, self._notary_client) if t.notary else None
         return Snapshot(
             witnesses=tuple(WitnessProbe(org, f.result() is not None) for org, f in witnesses.items()),
             policy=t.policy,
@@ -116,9 +127,11 @@ class Prober:
             accounts=t.accounts,
         )
 
-    def _get(self, url: str, headers: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+    def _get(
+        self, url: str, headers: Mapping[str, str] | None = None, client: httpx.Client | None = None
+    ) -> dict[str, Any] | None:
         try:
-            response = self._client.get(url, headers=headers)
+            response = (client or self._client).get(url, headers=headers)
             if response.status_code != 200:
                 return None
             body = response.json()

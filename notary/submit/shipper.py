@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import threading
 import time
 from typing import Any
@@ -53,7 +54,8 @@ class _UnavailableError(NotaryError):
 
 
 class Shipper:
-    """Ships ``outbox`` to the notary at ``notary_url`` as gateway ``gateway_id``, signing with ``key``."""
+    """Ships ``outbox`` to the notary at ``notary_url`` as gateway ``gateway_id``, signing with ``key``; to an https
+    notary with ``tls`` (the TLS client context: the CAs trusted, the client certificate presented), if given."""
 
     def __init__(
         self,
@@ -67,6 +69,7 @@ class Shipper:
         backoff_initial_s: float = 0.2,
         backoff_max_s: float = 10.0,
         timeout_s: float = 10.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         if batch_max < 1:
             raise ValueError("batch_max must be at least 1")
@@ -79,6 +82,7 @@ class Shipper:
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self.timeout_s = timeout_s
+        self._tls = tls
         self._limit = batch_max
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -137,7 +141,8 @@ class Shipper:
 
     def _run(self) -> None:
         backoff = self.backoff_initial_s
-        with httpx.Client(timeout=self.timeout_s) as client:
+        verify: ssl.SSLContext | bool = self._tls if self._tls is not None else True
+        with httpx.Client(timeout=self.timeout_s, verify=verify) as client:
             while not self._stop.is_set():
                 try:
                     shipped = self._ship_once(client)

@@ -1,4 +1,5 @@
-"""``consortium identity issue`` and ``consortium identity revoke`` as an operator runs them: real subprocesses.
+"""``consortium identity issue``, ``identity revoke`` and ``identity server-cert`` as an operator runs them: real
+subprocesses.
 
 The org identities are created once for the module (in process, with ``create_org_identity``: these tests are
 about the two commands); every command passes ``--dir DIR`` and takes its passphrase from
@@ -23,8 +24,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from chain.ids import OrgId
+from chain.ids import OrgId, Role
 from network.identity import OrgPaths, create_org_identity, issue_identity, load_crl, user_paths
+from tests.support.member_directory import write_description
 
 PASSPHRASE = "cli-identity-passphrase"
 COMMAND_TIMEOUT = 60.0
@@ -224,3 +226,79 @@ def test_revoke_refusals(directory: Path, tmp_path: Path) -> None:
         assert acme.crl.read_bytes() == tampered
     finally:
         acme.crl.write_bytes(good)
+
+
+SERVER_ISSUED = re.compile(
+    r"issued (?P<who>\S+): serial (?P<serial>0x[0-9a-f]+), valid until (?P<until>\S+Z), for (?P<sans>.+)\n"
+    r"  certificate  (?P<cert>.+)\n"
+    r"  key          (?P<key>.+)\n"
+)
+
+
+@pytest.fixture(scope="module")
+def consortium(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """acme and globex with a consortium.json naming acme only (globex is an identity, not a member)."""
+    d = tmp_path_factory.mktemp("cli-server-cert")
+    for org, name in [("acme", "ACME Securities"), ("globex", "Globex Capital")]:
+        create_org_identity(d, OrgId(org), name, PASSPHRASE.encode())
+    write_description(d, {"acme": ("ACME Securities", Role.NOTARY)})
+    return d
+
+
+def test_server_cert_of_the_notary_and_of_another_service(consortium: Path) -> None:
+    ca = x509.load_pem_x509_certificate(OrgPaths.of(consortium, OrgId("acme")).ca_cert.read_bytes())
+    for args, service, dns, ips in [
+        ((), "notary", ["localhost"], ["127.0.0.1"]),
+        (("--service", "explorer", "--san", "explorer.acme.example", "--san", "10.1.2.3", "--days", "30"),
+         "explorer", ["explorer.acme.example"], ["10.1.2.3"]),
+    ]:  # fmt: skip
+        out = assert_ok(run_cli(consortium, "identity", "server-cert", "--org", "acme", *args))
+        match = SERVER_ISSUED.fullmatch(out)
+        assert match, out
+        cert_path, key_path = OrgPaths.of(consortium, OrgId("acme")).service_tls(service)
+        assert (Path(match["cert"]), Path(match["key"])) == (cert_path, key_path)
+        assert match["who"] == f"{service}.acme" and match["sans"] == ", ".join(dns + ips)
+        assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        cert.verify_directly_issued_by(ca)
+        assert match["serial"] == hex(cert.serial_number)
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert san.get_values_for_type(x509.DNSName) == dns
+        assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ips
+        key = serialization.load_pem_private_key(key_path.read_bytes(), PASSPHRASE.encode())
+        assert key.public_key() == cert.public_key()
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc == timedelta(days=30)
+
+
+def test_server_cert_refusals_write_nothing(consortium: Path, tmp_path: Path) -> None:
+    orphan = tmp_path / "orphan"  # acme's CA key kept elsewhere
+    create_org_identity(orphan, OrgId("acme"), "ACME Securities", PASSPHRASE.encode())
+    write_description(orphan, {"acme": ("ACME Securities", Role.NOTARY)})
+    OrgPaths.of(orphan, OrgId("acme")).ca_key.unlink()
+    swapped = tmp_path / "swapped"  # an acme CA that is not the one consortium.json lists
+    create_org_identity(swapped, OrgId("acme"), "ACME Securities", PASSPHRASE.encode())
+    (swapped / "consortium.json").write_bytes((consortium / "consortium.json").read_bytes())
+    before = {d: tree(d) for d in (consortium, orphan, swapped)}
+    cases: dict[str, tuple[Path, tuple[str, ...], str | None]] = {
+        "not a member": (consortium, ("--org", "globex"), PASSPHRASE),
+        "unknown org": (consortium, ("--org", "initech"), PASSPHRASE),
+        "bad san": (consortium, ("--org", "acme", "--san", "bad host"), PASSPHRASE),
+        "bad service": (consortium, ("--org", "acme", "--service", "ca"), PASSPHRASE),
+        "wrong passphrase": (consortium, ("--org", "acme"), "n0pe-n0pe"),
+        "no ca key": (orphan, ("--org", "acme"), PASSPHRASE),
+        "swapped ca": (swapped, ("--org", "acme"), PASSPHRASE),
+    }
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {
+            name: pool.submit(run_cli, d, "identity", "server-cert", *args, passphrase=passphrase)
+            for name, (d, args, passphrase) in cases.items()
+        }
+        r = {name: future.result() for name, future in futures.items()}
+    assert_error(r["not a member"], "no member 'globex'")
+    assert_error(r["unknown org"], "no identity for org 'initech'")
+    assert_error(r["bad san"], "invalid host name 'bad host'")
+    assert_error(r["bad service"], "invalid service name 'ca'")
+    assert_error(r["wrong passphrase"], "cannot decrypt", "ca-key.pem")
+    assert_error(r["no ca key"], "ca-key.pem is missing")
+    assert_error(r["swapped ca"], "is not the CA consortium.json lists for acme")
+    assert {d: tree(d) for d in (consortium, orphan, swapped)} == before

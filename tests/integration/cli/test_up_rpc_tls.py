@@ -1,12 +1,15 @@
-"""``consortium up --rpc-tls``: the nodes serve their JSON-RPC over HTTPS to members only, and every component
-`up` starts reaches them with a client certificate of its own org.
+"""``consortium up --rpc-tls --notary-tls``: the nodes serve their JSON-RPC, and the notary its log, over HTTPS to
+members only, and every component `up` starts reaches them with a client certificate of its own org.
 
 One small consortium (``tests/support/small_consortium.py``, with one API of the operator granted to alpha) runs
 under ``up --rpc-tls`` as a real process, without demo traffic. A call through the operator's gateway is allowed
 (the gateway read the grant from the chain), logged by the notary and anchored on chain (the notary reached the
 chain); a request without a client certificate to a node gets the 401 and its JSON-RPC error; the CLI reads with
 a member's certificate, and without one says which options to pass; a transaction signed ``--as`` an org presents
-that org's admin certificate by itself; the explorer indexes blocks of the members-only node.
+that org's admin certificate by itself; the explorer indexes blocks of the members-only node. The notary completes
+a TLS handshake only with a member's certificate: the operator's gateway shipped the call's event to it, the SDK
+read the evidence with alpha's client's certificate, the explorer indexed the log with the operator's log@
+identity, the CLI verifies the log with alpha's, the alarm probe finds it up with the operator's.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from network.certificates import ca_bundle_pem
 from network.config import parse_config
 from network.consortium import init_consortium
 from network.description import load_description
+from network.logsetup import notary_client_tls
 from network.nodeaccess import CHAIN_IDENTITY, client_tls
 from sdk import MemberClient
 from tests.support.small_consortium import three_member_config
@@ -89,7 +93,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONSORTIUM_")}
     env.update({"CONSORTIUM_PASSPHRASE": PASSPHRASE, "PYTHONUNBUFFERED": "1"})
     argv = [sys.executable, "-m", "cli.main", "up", str(directory), "--port", str(port), "--traffic", "0",
-            "--block-time", "0.2", "--rpc-tls"]  # fmt: skip
+            "--block-time", "0.2", "--rpc-tls", "--notary-tls"]  # fmt: skip
     up = UpProcess(argv, env, port)
     try:
         summary = up.wait_for_summary(timeout=START_TIMEOUT, plain_rpc=False)
@@ -124,9 +128,16 @@ def test_up_rpc_tls_serves_members_only_and_its_components_reach_the_chain(runni
     assert error["id"] == 7 and error["error"]["code"] == -32010, error
     assert "no_certificate" in error["error"]["message"], error
 
+    # The notary serves HTTPS to members only: no TLS handshake without a member's client certificate.
+    notary = f"https://127.0.0.1:{running.up.port + 1}"
+    assert description.notary_url == notary, description.notary_url
+    assert any(f"verify log {notary} --consortium" in line for line in running.summary), running.summary
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{notary}/healthz", verify=context, timeout=10)
+
     # A call through the operator's gateway: the grant was read from the chain (allowed), the notary logged it
-    # and anchored a checkpoint covering it on chain.
-    notary = f"http://127.0.0.1:{running.up.port + 1}"
+    # (the gateway shipped it over mutual TLS) and anchored a checkpoint covering it on chain; the SDK reads the
+    # evidence presenting alpha's client certificate.
     with MemberClient.from_directory(
         directory, "alpha", name="client", passphrase=PASSPHRASE.encode(), notary_url=notary
     ) as client:
@@ -138,6 +149,10 @@ def test_up_rpc_tls_serves_members_only_and_its_components_reach_the_chain(runni
     assert bundle["anchor"] is not None, bundle
     entry = json.loads(base64.b64decode(bundle["entry"]))
     assert entry["decision"] == "allow", entry
+    # The provider reveals the call's digest salt, reading its entry from the notary with its log@ identity.
+    revealed = run(running, "data", "reveal", result.event_id, "--provider", "op")
+    assert revealed.exit_code == 0, (revealed.output, revealed.exception)
+    assert json.loads(revealed.stdout)["event_id"] == result.event_id, revealed.output
 
     # The CLI reads with a member's certificate (alpha's admin identity), and without one says what to pass.
     admin = directory / "orgs" / "alpha" / "users" / "Admin@alpha" / "msp"
@@ -183,3 +198,28 @@ def test_up_rpc_tls_serves_members_only_and_its_components_reach_the_chain(runni
         return head if isinstance(head, int) and head > 0 else None
 
     wait_until(indexed, "the explorer to index blocks of the members-only node", FOLLOW_TIMEOUT, every=0.2)
+
+    # The explorer follows the notary's log over mutual TLS (the operator's log@ identity).
+    def logged() -> int | None:
+        figures = httpx.get(explorer, headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
+        size = figures.get("indexed_size")
+        return size if isinstance(size, int) and size > 0 else None
+
+    wait_until(logged, "the explorer to index the log of the members-only notary", FOLLOW_TIMEOUT, every=0.2)
+    # The alarm probe finds the notary up with the operator's log@ identity, as `up` gives its evaluator.
+    op_log = notary_client_tls(directory, description, "op", PASSPHRASE.encode())
+    prober = Prober(targets_of(description, {}, notary, {}, []), notary_tls=op_log)
+    try:
+        probed = prober.probe().notary
+        assert probed is not None and probed.up, probed
+    finally:
+        prober.close()
+    # The CLI verifies the log with a member's certificate (alpha's log@ identity, which its services use).
+    alpha_log = directory / "orgs" / "alpha" / "users" / "log@alpha" / "msp"
+    notary_client_tls(directory, description, "alpha", PASSPHRASE.encode())  # issued at its first use
+    verified = run(running, "verify", "log", notary, "--consortium", str(directory / "consortium.json"), "--no-chain",
+                   "--no-state", "--cert", str(alpha_log / "signcerts" / "cert.pem"),
+                   "--key", str(alpha_log / "keystore" / "key.pem"),
+                   "--passphrase-file", str(running.passphrase_file))  # fmt: skip
+    assert verified.exit_code == 0, (verified.output, verified.exception)
+    assert "verified" in verified.output, verified.output

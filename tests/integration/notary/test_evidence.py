@@ -13,7 +13,9 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -27,9 +29,11 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from chain.ids import OrgId
+from chain.ids import OrgId, Role
 from chain.tx import Signer
+from cli.up import notary_server_tls
 from cli.verify import verify
+from network.certificates import ca_bundle_pem
 from network.config import parse_config
 from network.consortium import init_consortium
 from network.description import ConsortiumDescription
@@ -41,11 +45,12 @@ from network.identity import (
     load_user_key,
     load_witness_key,
 )
-from network.localchain import LocalChain, start_node
+from network.localchain import LocalChain, free_port, start_node
 from network.logins import make_token
 from network.logsetup import (
     log_origin,
     log_verifier,
+    notary_client_tls,
     notary_member,
     notary_settings,
     notary_tls,
@@ -54,6 +59,7 @@ from network.logsetup import (
     witness_name,
     witness_orgs,
 )
+from network.supervisor import start_notary
 from notary.api import create_app
 from notary.log.tiles import entries_path, tile_path
 from notary.sequencer import batch_request, encode_batch, sign_batch_body
@@ -485,6 +491,64 @@ def test_members_verify_the_log_with_their_client_certificates(ledger: Ledger, t
         assert plain.exit_code == 2 and "--cert, --key and --ca are for an https URL" in plain.output
     finally:
         api.stop()
+
+
+def tls_refusal(port: int, context: ssl.SSLContext) -> str:
+    """What the server at ``port`` answers ``GET /healthz`` over ``context``: its status line; the reason of the
+    TLS alert it ends the connection with (in the handshake, or, under TLS 1.3, at the first read after it); or
+    "" when it closes the connection without a word (asyncio's TLS drops a refused handshake unannounced)."""
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+        ):
+            tls.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            return tls.recv(4096).split(b"\r\n", 1)[0].decode("ascii", "replace")
+    except ssl.SSLError as exc:
+        return str(exc.reason)
+
+
+def test_the_notary_of_up_notary_tls_serves_members_only(ledger: Ledger, tmp_path: Path) -> None:
+    """`consortium up --notary-tls`: a `notary serve` process with the certificate `init` issued to the notary
+    member, started and health-checked as `up` starts it, completes a TLS handshake only with a member's client
+    certificate: none, or one of a CA that is no member's, is refused before any HTTP; a member's log@ identity
+    reads its events, its server certificate checked against the consortium's CAs for 127.0.0.1."""
+    own = tmp_path / "consortium"  # the directory without the running notary's, witnesses' and chain's state
+
+    def state(where: str, names: list[str]) -> list[str]:
+        return [n for n in names if Path(where) == ledger.directory and n in {"notary", "witnesses", "chain"}]
+
+    shutil.copytree(ledger.directory, own, ignore=state)
+    operator = next(m.org for m in ledger.description.members if Role.OPERATOR in m.roles)
+    cert, key, operator_tls = notary_server_tls(own, ledger.description, PASSPHRASE, operator)
+    assert cert == own / "orgs" / notary_member(ledger.description).org / "notary" / "tls" / "cert.pem"
+    port = free_port()
+    args = ["notary", "serve", str(own), "--port", str(port), "--no-anchor", "--authenticate-reads"]
+    notary = start_notary(own, args, port, PASSPHRASE, tls=(cert, key, operator_tls))
+    try:
+        assert notary.url == f"https://127.0.0.1:{port}"
+        member_tls = notary_client_tls(own, ledger.description, "alpha", PASSPHRASE)
+        with httpx.Client(verify=member_tls, timeout=10) as member:
+            events = member.get(f"{notary.url}/v1/events")  # a read only an authenticated reader gets (else 401)
+            assert events.status_code == 200, events.text
+            assert member.get(f"{notary.url}/healthz").status_code == 200
+
+        anonymous = ssl.create_default_context(cadata=ca_bundle_pem(ledger.description))
+        with pytest.raises(httpx.TransportError), httpx.Client(verify=anonymous, timeout=10) as client:
+            client.get(f"{notary.url}/healthz")  # no answer at all
+        assert tls_refusal(port, anonymous) in ("", "TLSV13_ALERT_CERTIFICATE_REQUIRED")
+
+        stranger_root = tmp_path / "stranger"
+        create_org_identity(stranger_root, OrgId("alpha"), "Alpha, forged", PASSPHRASE)  # a CA of no member
+        stranger = issue_identity(stranger_root, OrgId("alpha"), "eve", PASSPHRASE)
+        forged = ssl.create_default_context(cadata=ca_bundle_pem(ledger.description))
+        forged.load_cert_chain(stranger / "signcerts" / "cert.pem", stranger / "keystore" / "key.pem", PASSPHRASE)
+        with pytest.raises(httpx.TransportError), httpx.Client(verify=forged, timeout=10) as client:
+            client.get(f"{notary.url}/healthz")
+        assert tls_refusal(port, forged) in ("", "TLSV1_ALERT_UNKNOWN_CA")
+        assert tls_refusal(port, member_tls) == "HTTP/1.1 200 OK"
+    finally:
+        notary.stop()
 
 
 class CheckpointProxy:

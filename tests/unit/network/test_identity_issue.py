@@ -19,6 +19,7 @@ from chain.errors import MalformedError
 from chain.ids import OrgId
 from network.identity import (
     CRL_VALIDITY_DAYS,
+    NOTARY_SERVICE,
     CertificateError,
     IdentityError,
     OrgPaths,
@@ -27,6 +28,7 @@ from network.identity import (
     create_org_identity,
     issue_identity,
     issue_server_certificate,
+    issue_service_certificate,
     load_crl,
     read_certificate,
     revoke_identity,
@@ -264,6 +266,53 @@ def test_server_certificate_refusals_leave_the_old_one(root: Path, acme: OrgPubl
     assert snapshot(tls) == before
     with pytest.raises(IdentityError, match="no identity for org 'initech'"):
         issue_server_certificate(root, OrgId("initech"), PASS, now=NOW)
+
+
+def test_service_certificate_of_the_notary(root: Path, acme: OrgPublic) -> None:
+    cert_file, key_file = issue_service_certificate(root, ACME, NOTARY_SERVICE, PASS, now=NOW)
+    assert (cert_file, key_file) == OrgPaths.of(root, ACME).service_tls("notary")
+    assert cert_file == OrgPaths.of(root, ACME).org_dir / "notary" / "tls" / "cert.pem"
+    assert mode(cert_file.parent) == 0o700 and mode(key_file) == 0o600 and mode(cert_file) == 0o644
+    key = serialization.load_pem_private_key(key_file.read_bytes(), PASS)
+    cert = cert_at(cert_file)
+    assert cert.public_key() == key.public_key()
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "notary.acme"
+    assert list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
+        ExtendedKeyUsageOID.SERVER_AUTH
+    ]
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["localhost"]
+    assert san.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("127.0.0.1")]
+    cert.verify_directly_issued_by(x509.load_pem_x509_certificate(acme.ca_cert_pem.encode()))
+    # the gateway's and the node's are the same function's: same place as before
+    assert issue_service_certificate(root, ACME, "gateway", PASS, now=NOW) == (
+        OrgPaths.of(root, ACME).gateway_tls_cert,
+        OrgPaths.of(root, ACME).gateway_tls_key,
+    )
+
+
+def test_service_certificate_refusals_write_nothing(tmp_path: Path) -> None:
+    create_org_identity(tmp_path, ACME, "ACME Securities", PASS, now=NOW)
+    before = snapshot(tmp_path)
+    for service in ("", "Notary", "ca", "msp", "keys", "users", "../x", "a/b", "x" * 33, "1st"):
+        with pytest.raises(MalformedError, match="invalid service name"):
+            issue_service_certificate(tmp_path, ACME, service, PASS, now=NOW)
+    with pytest.raises(MalformedError, match="invalid host name"):
+        issue_service_certificate(tmp_path, ACME, "explorer", PASS, hostnames=("bad host",), now=NOW)
+    with pytest.raises(MalformedError, match="invalid IP address"):
+        issue_service_certificate(tmp_path, ACME, "explorer", PASS, ips=("10.0.0.300",), now=NOW)
+    with pytest.raises(PassphraseError):
+        issue_service_certificate(tmp_path, ACME, "explorer", WRONG, now=NOW)
+    with pytest.raises(IdentityError, match="no identity for org 'initech'"):
+        issue_service_certificate(tmp_path, OrgId("initech"), "explorer", PASS, now=NOW)
+    OrgPaths.of(tmp_path, ACME).ca_key.unlink()  # a member whose CA key is kept elsewhere
+    with pytest.raises(IdentityError, match=r"ca-key\.pem is missing"):
+        issue_service_certificate(tmp_path, ACME, NOTARY_SERVICE, PASS, now=NOW)
+    after = snapshot(tmp_path)
+    del before[str(OrgPaths.of(tmp_path, ACME).ca_key.relative_to(tmp_path))]
+    assert after == before
+    assert not (OrgPaths.of(tmp_path, ACME).org_dir / "explorer").exists()
+    assert not (OrgPaths.of(tmp_path, ACME).org_dir / "notary").exists()
 
 
 # ------------------------------------------------------------------------------------------ revocation
