@@ -30,9 +30,9 @@ Only a request counts against the grant's quota (one run); the terms and record 
 like any call but free, so the last run's record can still be countersigned. When the asset's terms set a privacy
 budget (``dp_budget``), a request that passed these checks also spends the job's ε of the grant's budget
 (:meth:`PsiGuard.budget`: ε for each count the job releases with noise, sequential composition) once its run is
-counted, and is refused (its run given back), 403 ``dp_budget_exhausted``, recorded like any refusal, when that would take the ε the
-grant's jobs spent over the budget (``gateway.quota``: kept in the outbox with the request's event, or shared by the
-replicas in PostgreSQL).
+counted, and is refused (its run given back), 403 ``dp_budget_exhausted``, recorded like any refusal, when that
+would take the ε the grant's jobs spent over the budget (``gateway.quota``: kept in the outbox with the request's
+event, or shared by the replicas in PostgreSQL).
 
 The terms also size the transport of a request step (:meth:`PsiGuard.body_limit`, :meth:`PsiGuard.timeout_s`): its
 body may take as many bytes as a request of ``max_input`` elements can (``privacy.psi.max_request_bytes``, 35 bytes
