@@ -246,11 +246,11 @@ def write_psi_terms(
             check_epsilon(dp_epsilon, "--dp-epsilon")
         if dp_budget is not None:
             check_budget(dp_budget, "--dp-budget")
+        if dp_epsilon is None and (dp_budget is not None or dp_inputs):
+            raise PsiSetupError("--dp-budget and --dp-inputs need --dp-epsilon: they are about the noisy counts")
         check_dp_terms(dp_epsilon, dp_budget, dp_inputs)
     except PrivacyError as exc:
-        raise PsiSetupError(
-            str(exc).replace("dp_budget and dp_inputs need dp_epsilon", "--dp-budget and --dp-inputs need --dp-epsilon")
-        ) from exc
+        raise PsiSetupError(str(exc)) from exc
     folder = terms_dir(directory, org)
     key_path = folder / f"{asset}{KEM_SUFFIX}"
     if key_path.exists():

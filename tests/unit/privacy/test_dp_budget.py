@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -20,6 +21,7 @@ from privacy.dp import check_budget, check_dp_terms, format_milli, job_cost, mil
 from privacy.errors import MalformedError, RefusedError
 from privacy.psi import PROTOCOL, JobTerms, PsiClient, PsiServer, _format_message, _parse_message
 from privacy.record import JobRecord, SignedRecord, format_summary, sign_record
+from sdk.privacy import PsiSetupError, write_psi_terms
 
 GRANT = "0x" + "4d" * 32
 TERMS = JobTerms("job-in", GRANT, "aml-screening", 400, "0.5", dp_inputs=True)
@@ -233,3 +235,32 @@ def test_the_gateway_refuses_a_request_or_record_that_leaves_out_the_noisy_input
         refused = gate.check(service, step, body, DECISION, "aml-screening", "alpha", step_digest)  # type: ignore[arg-type]
         assert refused is not None and (refused.reason, refused.status) == ("psi_wrong_terms", 403), (step, refused)
         assert "dp_inputs" in refused.detail
+
+
+@pytest.mark.parametrize(
+    ("epsilon", "budget", "inputs", "said"),
+    [
+        (None, "10", False, "--dp-budget and --dp-inputs need --dp-epsilon"),
+        (None, None, True, "--dp-budget and --dp-inputs need --dp-epsilon"),
+        ("1", "0", False, "--dp-budget must be a decimal string"),
+        ("1", "1e3", True, "--dp-budget must be a decimal string"),
+        ("1", "2", True, "less than the ε one job spends (3)"),
+        ("0", "10", False, "--dp-epsilon must be a decimal string"),
+    ],
+)
+def test_the_owner_cannot_write_terms_with_a_budget_no_job_fits_or_without_an_epsilon(
+    tmp_path: Path, epsilon: str | None, budget: str | None, inputs: bool, said: str
+) -> None:
+    with pytest.raises(PsiSetupError) as refused:
+        write_psi_terms(tmp_path, "beta", "customer-ids", 100, "/v1/privacy/ids", b"pass", epsilon, budget, inputs)
+    assert said in str(refused.value)
+    assert list(tmp_path.iterdir()) == []  # refused before a key is drawn: nothing written
+
+
+def test_the_owner_writes_terms_with_a_budget_and_noisy_inputs(tmp_path: Path) -> None:
+    path, document = write_psi_terms(
+        tmp_path, "beta", "customer-ids", 100, "/v1/privacy/ids", b"pass", "0.25", "12", True
+    )
+    assert path.read_bytes() == document
+    terms = parse_asset_terms(document)
+    assert (terms.dp_epsilon, terms.dp_budget, terms.dp_inputs) == ("0.25", "12", True)
