@@ -42,16 +42,30 @@ def privacy_group() -> None:
 @click.option("--steps", required=True, help="Base route of the step APIs, e.g. /v1/privacy/customer-ids.")
 @click.option("--dp-epsilon", default=None, metavar="EPSILON",
               help="The log holds each job's result count only as ε-differentially private (e.g. 1).")  # fmt: skip
+@click.option("--dp-inputs", is_flag=True, default=False,
+              help="With --dp-epsilon: each party's input count gets noise too (a job spends 3ε).")  # fmt: skip
+@click.option("--dp-budget", default=None, metavar="BUDGET",
+              help="With --dp-epsilon: the total ε the jobs of one grant may spend (e.g. 10); the owner's gateway "
+                   "refuses a job past it.")  # fmt: skip
 @as_option
 @pass_ctx
-def terms(obj: Context, asset_id: str, max_input: int, steps: str, dp_epsilon: str | None, as_org: str) -> None:
+def terms(
+    obj: Context,
+    asset_id: str,
+    max_input: int,
+    steps: str,
+    dp_epsilon: str | None,
+    dp_inputs: bool,
+    dp_budget: str | None,
+    as_org: str,
+) -> None:
     """Write the PSI terms of ASSET_ID (an identifier set of the org) and print their digest."""
     from privacy.asset import terms_digest
     from sdk.privacy import PsiSetupError, write_psi_terms
 
     try:
         path, document = write_psi_terms(
-            obj.directory, as_org, asset_id, max_input, steps, obj.passphrase(), dp_epsilon
+            obj.directory, as_org, asset_id, max_input, steps, obj.passphrase(), dp_epsilon, dp_budget, dp_inputs
         )
     except PsiSetupError as exc:
         fail(str(exc))

@@ -27,7 +27,12 @@ a signed record may be (``privacy.record.MAX_RECORD_BYTES``), is not passed on: 
 ``psi_record_mismatch``, and the event records that status and names no record.
 
 Only a request counts against the grant's quota (one run); the terms and record steps are decided and recorded
-like any call but free, so the last run's record can still be countersigned.
+like any call but free, so the last run's record can still be countersigned. When the asset's terms set a privacy
+budget (``dp_budget``), a request that passed these checks also spends the job's ε of the grant's budget
+(:meth:`PsiGuard.budget`: ε for each count the job releases with noise, sequential composition) once its run is
+counted, and is refused (its run given back), 403 ``dp_budget_exhausted``, recorded like any refusal, when that
+would take the ε the grant's jobs spent over the budget (``gateway.quota``: kept in the outbox with the request's
+event, or shared by the replicas in PostgreSQL).
 
 The terms also size the transport of a request step (:meth:`PsiGuard.body_limit`, :meth:`PsiGuard.timeout_s`): its
 body may take as many bytes as a request of ``max_input`` elements can (``privacy.psi.max_request_bytes``, 35 bytes
@@ -56,6 +61,7 @@ from privacy.asset import (
     step_of,
     terms_digest,
 )
+from privacy.dp import COUNTS_RESULT_ONLY, COUNTS_WITH_INPUTS, format_milli, job_cost, milli
 from privacy.errors import MalformedError, PrivacyError
 from privacy.psi import inspect_request, max_request_bytes, request_time_budget_s
 from privacy.record import MAX_RECORD_BYTES, JobRecord, format_summary, parse_signed_record
@@ -145,6 +151,25 @@ def record_fields(step: PsiStep, status: int, answer: bytes) -> RecordFields | N
     return RecordFields(hashlib.sha256(answer).hexdigest(), summary)
 
 
+@dataclass(frozen=True, slots=True)
+class DpBudget:
+    """What one job of an asset spends of each grant's privacy budget, and the budget, in thousandths of ε
+    (``privacy.dp``)."""
+
+    epsilon: str
+    counts: int  # the counts a job releases with noise, each with ``epsilon``
+    cost: int
+    limit: int
+
+    def refusal(self, grant_id: str, spent: int) -> str:
+        """Why a job is refused when ``spent`` is what the grant's jobs spent."""
+        return (
+            f"the job would spend ε {format_milli(self.cost)} ({self.counts} noisy counts of ε {self.epsilon}, "
+            f"sequential composition) of the privacy budget of grant {grant_id}, {format_milli(self.limit)}: "
+            f"{format_milli(spent)} spent, {format_milli(max(0, self.limit - spent))} left"
+        )
+
+
 class PsiGuard:
     """The PSI terms the gateway enforces, by asset (module docstring)."""
 
@@ -186,6 +211,14 @@ class PsiGuard:
         terms = self._terms[service.asset][1]
         return f"a request of at most {terms.max_input:,} identifiers, the max_input of {service.asset}'s PSI terms"
 
+    def budget(self, service: Service) -> DpBudget | None:
+        """What a job of ``service``'s asset spends of a grant's privacy budget, or None when its terms set none."""
+        terms = self._terms[service.asset][1]
+        if terms.dp_budget is None or terms.dp_epsilon is None:
+            return None
+        counts = COUNTS_WITH_INPUTS if terms.dp_inputs else COUNTS_RESULT_ONLY
+        return DpBudget(terms.dp_epsilon, counts, job_cost(terms.dp_epsilon, terms.dp_inputs), milli(terms.dp_budget))
+
     @staticmethod
     def counts_a_run(step: Step) -> bool:
         return step not in FREE_STEPS
@@ -218,6 +251,7 @@ class PsiGuard:
             "protocol": terms.protocol,
             "max_input": terms.max_input,
             "dp_epsilon": terms.dp_epsilon,  # a request or record without the ε the terms set is refused
+            "dp_inputs": True if terms.dp_inputs else None,  # and one without the noisy input counts they ask for
         }
         if step == "request":
             try:
@@ -238,6 +272,7 @@ class PsiGuard:
                 "protocol": record.protocol,
                 "max_input": record.max_input,
                 "dp_epsilon": None if record.dp is None else record.dp.epsilon,
+                "dp_inputs": True if record.dp is not None and record.dp.inputs is not None else None,
             }
             client = record.client.org
             job_id = record.job_id

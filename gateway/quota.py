@@ -26,6 +26,14 @@ once, not in the outbox's transaction: a replica that dies between taking a unit
 used a unit for a call nobody received, and a release that cannot reach PostgreSQL leaves its unit used. Both err
 towards admitting fewer calls than the quota, never more.
 
+**Privacy budgets.** A grant of a PSI asset whose terms set ``dp_budget`` (``privacy.dp``) is admitted a job only
+while the ε its jobs spent, plus the job's, stays within the budget (:meth:`QuotaCounter.reserve_budget`, in
+thousandths of ε). :class:`LocalQuota` keeps the spent total in the outbox, written in the transaction of the job's
+request event (``notary.submit.outbox``); :class:`PostgresQuota` in a second table, ``gateway_dp_budget``, one row
+per grant, taken by one statement (``... SET spent = spent + cost WHERE spent + cost <= budget``) like a unit of
+quota, so the replicas together never spend more than the budget; like a unit, it errs towards spending: a replica
+that dies between taking the cost and recording its event has spent ε on a job nobody ran.
+
 **Windows.** Quotas count over a grant's whole validity, so every row has the window ``grant``; the window is
 part of the key so that quotas per period can be counted in the same table.
 """
@@ -50,6 +58,7 @@ log = logging.getLogger("gateway.quota")
 #: The window of a quota counted over the grant's whole validity (the only kind there is).
 WHOLE_GRANT: Final = "grant"
 TABLE: Final = "gateway_quota"
+BUDGET_TABLE: Final = "gateway_dp_budget"
 #: Seconds without a statement after which a health read checks that the store answers (``PostgresQuota``).
 CHECK_AFTER_S: Final = 2.0
 _SCHEMA_V1: Final = f"""
@@ -63,9 +72,19 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
 """
 #: The store's migrations (``notary.storage.schema``: replicas starting at once take turns under its advisory
 #: lock); version 1 is the table of the releases before them.
+_SCHEMA_V2: Final = f"""
+CREATE TABLE IF NOT EXISTS {BUDGET_TABLE} (
+    grant_id TEXT PRIMARY KEY,
+    spent BIGINT NOT NULL CHECK (spent >= 0),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+)
+"""
 SCHEMA: Final = Schema(
     "gateway_quota",
-    (Migration(1, "the quota table of the first releases", (_SCHEMA_V1,)),),
+    (
+        Migration(1, "the quota table of the first releases", (_SCHEMA_V1,)),
+        Migration(2, "the privacy budget spent per grant, in thousandths of ε", (_SCHEMA_V2,)),
+    ),
     (TABLE,),
     legacy_lock=0x636C_7175_6F74_61,
 )
@@ -80,6 +99,16 @@ UPDATE {TABLE} SET used = used - 1, updated_at = now()
 WHERE grant_id = %(grant)s AND quota_window = %(window)s AND used > 0
 """
 _USED: Final = f"SELECT used FROM {TABLE} WHERE grant_id = %(grant)s AND quota_window = %(window)s"
+_SPEND: Final = f"""
+INSERT INTO {BUDGET_TABLE} AS b (grant_id, spent) SELECT %(grant)s, %(cost)s WHERE %(cost)s <= %(budget)s
+ON CONFLICT (grant_id) DO UPDATE SET spent = b.spent + %(cost)s, updated_at = now()
+WHERE b.spent + %(cost)s <= %(budget)s
+RETURNING spent
+"""
+_REFUND: Final = f"""
+UPDATE {BUDGET_TABLE} SET spent = GREATEST(0, spent - %(cost)s), updated_at = now() WHERE grant_id = %(grant)s
+"""
+_SPENT: Final = f"SELECT spent FROM {BUDGET_TABLE} WHERE grant_id = %(grant)s"
 
 
 class QuotaUnavailableError(GatewayError):
@@ -105,6 +134,21 @@ class QuotaCounter(Protocol):
         """Give back a unit whose call could not be recorded (never blocks)."""
         ...
 
+    async def reserve_budget(self, grant_id: str, cost: int, budget: int) -> tuple[bool, int]:
+        """Reserve ``cost`` thousandths of ε of ``grant_id``'s privacy ``budget``: (True iff the spent total with it
+        stays within the budget; the spent total before it, as far as this counter knows). Raises
+        :class:`QuotaUnavailableError` when the total cannot be read."""
+        ...
+
+    def release_budget(self, grant_id: str, cost: int) -> None:
+        """Give back a reserved cost whose call could not be recorded (never blocks)."""
+        ...
+
+    def spends_in_event(self) -> bool:
+        """Whether the reserved cost is spent by the call's event (its ``dp_cost`` in the outbox) rather than
+        already in the store."""
+        ...
+
     def health(self) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
@@ -124,6 +168,15 @@ class LocalQuota:
 
     def release(self, grant_id: str) -> None:
         self.outbox.release(grant_id)
+
+    async def reserve_budget(self, grant_id: str, cost: int, budget: int) -> tuple[bool, int]:
+        return self.outbox.reserve_budget(grant_id, cost, budget)  # no await: check and reservation in one step
+
+    def release_budget(self, grant_id: str, cost: int) -> None:
+        self.outbox.release_budget(grant_id, cost)
+
+    def spends_in_event(self) -> bool:
+        return True
 
     def health(self) -> dict[str, Any]:
         return {"store": self.kind, "reachable": True}
@@ -207,6 +260,47 @@ class PostgresQuota:
         except RuntimeError:  # closed
             with self._lock:
                 self.lost_releases += 1
+
+    async def reserve_budget(self, grant_id: str, cost: int, budget: int) -> tuple[bool, int]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.spend, grant_id, cost, budget)
+
+    def release_budget(self, grant_id: str, cost: int) -> None:
+        try:
+            self._executor.submit(self._refund_logged, grant_id, cost)
+        except RuntimeError:  # closed
+            with self._lock:
+                self.lost_releases += 1
+
+    def spends_in_event(self) -> bool:
+        return False
+
+    def spend(self, grant_id: str, cost: int, budget: int) -> tuple[bool, int]:
+        """Spend ``cost`` of ``grant_id``'s ``budget`` if the total stays within it: (whether it did, the total
+        before). Blocks."""
+        if cost < 0 or budget < 0:
+            raise ValueError("a cost and a budget are counts of thousandths of ε, not negative")
+        row = self._execute(_SPEND, {"grant": grant_id, "cost": cost, "budget": budget})
+        if row is not None:
+            return True, int(row[0]) - cost
+        return False, self.spent(grant_id)
+
+    def spent(self, grant_id: str) -> int:
+        """The thousandths of ε spent under ``grant_id``. Blocks."""
+        row = self._execute(_SPENT, {"grant": grant_id})
+        return 0 if row is None else int(row[0])
+
+    def refund(self, grant_id: str, cost: int) -> None:
+        """Give back ``cost`` (never below 0). Blocks."""
+        self._execute(_REFUND, {"grant": grant_id, "cost": cost}, fetch=False)
+
+    def _refund_logged(self, grant_id: str, cost: int) -> None:
+        try:
+            self.refund(grant_id, cost)
+        except QuotaUnavailableError as exc:
+            with self._lock:
+                self.lost_releases += 1
+            log.warning("ε of grant %s could not be given back (it stays spent): %s", grant_id, exc)
 
     def take(self, grant_id: str, quota: int, window: str = WHOLE_GRANT) -> bool:
         """Take one unit of ``grant_id``'s ``quota`` in ``window``: True if one was left. Blocks."""

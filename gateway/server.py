@@ -165,6 +165,7 @@ class Gateway:
         self.inflight = InFlightLimiter(settings.max_in_flight)
         self.psi = psi  # the PSI terms of the org's identifier sets (gateway.psi), checked before forwarding a step
         self._uncounted: set[str] = set()  # event ids of allowed calls that took no unit of quota (free PSI steps)
+        self._dp_costs: dict[str, int] = {}  # event id → thousandths of ε its event spends of its grant's budget
 
     # ------------------------------------------------------------------------------------------ apps
 
@@ -274,6 +275,7 @@ class Gateway:
         detail: str | None = None
         step = self.psi.step(service) if self.psi is not None else None
         job = PsiStep(claimed_tag(request.headers.get(JOB_HEADER))) if step is not None else None
+        dp_cost = 0  # thousandths of ε reserved of the grant's privacy budget (a PSI request step under a budget)
         if read is None:
             body, denial, decision = b"", ("body_too_large", 413), None
             detail = f"the request body is over {limit:,} bytes, the limit of {service.api}"
@@ -295,8 +297,12 @@ class Gateway:
                     refused = self.psi.check(service, step, body, decision, purpose, caller.org, digest, job)
                     if refused is not None:
                         denial, detail = (refused.reason, refused.status), refused.detail
-                    elif self.psi.counts_a_run(step):
+                    elif self.psi.counts_a_run(step):  # one run, then the job's ε of the grant's privacy budget
                         denial = await self._reserve(decision)
+                        if denial is None:
+                            denial, detail, dp_cost = await self._reserve_budget(service, decision)
+                            if denial is not None:
+                                self.quota.release(decision.grant_id or "")
         event["request_digest"] = self._request_digest(event, request, body)
         if job is not None and job.tag is not None:
             event["psi_job"] = job.tag
@@ -313,24 +319,32 @@ class Gateway:
         charged = step is None or (self.psi is not None and self.psi.counts_a_run(step))
         if not charged:
             self._uncounted.add(event["event_id"])
+        if dp_cost and self.quota.spends_in_event():
+            self._dp_costs[event["event_id"]] = dp_cost
+        grant_id = decision.grant_id
+
+        def give_back() -> None:
+            if charged:
+                self.quota.release(grant_id)
+            if dp_cost:
+                self.quota.release_budget(grant_id, dp_cost)
+
         try:
             if self.outbox.pending_count >= self.outbox.max_pending:  # the call could not be recorded: not forwarded
-                if charged:
-                    self.quota.release(decision.grant_id)
+                give_back()
                 return self._outbox_full()
             try:
                 timeout = self.psi.timeout_s(service) if self.psi is not None else None
                 return await self._forward(request, event, body, target, trace, span, caller, started, job, timeout)
             except OutboxFullError:  # filled by the calls in flight since the check
-                if charged:
-                    self.quota.release(decision.grant_id)
+                give_back()
                 return self._outbox_full()
             except BaseException:
-                if charged:
-                    self.quota.release(decision.grant_id)
+                give_back()
                 raise
         finally:
             self._uncounted.discard(event["event_id"])
+            self._dp_costs.pop(event["event_id"], None)
 
     async def _decide(
         self, caller: Caller, service: Service, purpose: str | None, *, charge: bool = True
@@ -355,6 +369,25 @@ class Gateway:
         if not charge:
             return decision, None
         return decision, await self._reserve(decision)
+
+    async def _reserve_budget(
+        self, service: Service, decision: Decision
+    ) -> tuple[tuple[str, int] | None, str | None, int]:
+        """Reserve the ε a PSI job of ``service`` spends of the grant's privacy budget, when the asset's terms set
+        one (``gateway.psi``, ``privacy.dp``): (None, None, the cost reserved), or (reason and status, detail, 0)
+        when the job would take the grant's spent total over the budget or the store cannot be reached."""
+        assert self.psi is not None and decision.grant_id is not None
+        budget = self.psi.budget(service)
+        if budget is None:
+            return None, None, 0
+        try:
+            admitted, spent = await self.quota.reserve_budget(decision.grant_id, budget.cost, budget.limit)
+        except QuotaUnavailableError as exc:
+            log.warning("PSI job under grant %s refused: %s", decision.grant_id, exc)
+            return ("quota_unavailable", 503), None, 0
+        if not admitted:
+            return ("dp_budget_exhausted", 403), budget.refusal(decision.grant_id, spent), 0
+        return None, None, budget.cost
 
     async def _reserve(self, decision: Decision) -> tuple[str, int] | None:
         """Reserve one unit of the allowed ``decision``'s quota; (reason, status) if none is left or the store
@@ -657,7 +690,11 @@ class Gateway:
 
     async def _record(self, event: UnsequencedEvent, started: int) -> None:
         event["latency_us"] = (time.perf_counter_ns() - started) // 1000
-        await self.outbox.append_async(event, counted=event["event_id"] not in self._uncounted)
+        await self.outbox.append_async(
+            event,
+            counted=event["event_id"] not in self._uncounted,
+            dp_cost=self._dp_costs.get(event["event_id"], 0) if event["decision"] == "allow" else 0,
+        )
         self.metrics.calls[(event["decision"], event["denial_reason"] or "")] += 1
         self.metrics.latency_us_sum += event["latency_us"]
         self.metrics.latency_count += 1

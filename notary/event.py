@@ -314,6 +314,14 @@ _PSI_SHAPE_DP: Final[dict[str, Any]] = {
     "result": {"root": "digest"},
     "dp": {"mechanism": "mechanism", "implementation": "text", "epsilon": "epsilon", "count": "uint"},
 }
+#: With the input counts drawn with noise too: the parties without their exact ``input_count``.
+_PSI_PARTY_DP: Final = {key: kind for key, kind in _PSI_PARTY.items() if key != "input_count"}
+_PSI_SHAPE_DP_INPUTS: Final[dict[str, Any]] = {
+    **_PSI_SHAPE_DP,
+    "client": _PSI_PARTY_DP,
+    "server": _PSI_PARTY_DP,
+    "dp": {**_PSI_SHAPE_DP["dp"], "inputs": {"client": "uint", "server": "uint"}},
+}
 _PSI_TEXTS: Final = {
     "grant": (_GRANT, "an on-chain grant id ('0x' and 64 lower-case hex digits)"),
     "text": (_PSI_TEXT, "1-64 characters of printable ASCII"),
@@ -333,7 +341,9 @@ def psi_summary_problem(value: str) -> str | None:
     "root"}, "signatures": {"client", "server"}}``, a party being ``{"org", "signing_key", "vrf_key",
     "input_count", "input_root"}``: the job record signed by both (``privacy.record``) without its job id and
     purpose, with both signatures. With a differentially private count (``privacy.dp``) it has ``"dp":
-    {"mechanism", "implementation", "epsilon", "count"}`` and its ``result`` only the root. Every value is a
+    {"mechanism", "implementation", "epsilon", "count"}`` and its ``result`` only the root; with the input counts
+    drawn with noise too, ``dp`` also has ``"inputs": {"client", "server"}`` and the parties no ``input_count``
+    (a summary holds each count exactly or with noise, never both). Every value is a
     name, a count, a hex digest, key or signature, or a protocol name: no identifier and no secret has a field to
     go in."""
     if len(value.encode("utf-8")) > MAX_PSI_SUMMARY_BYTES:
@@ -344,7 +354,12 @@ def psi_summary_problem(value: str) -> str | None:
         return "must be a JSON object (a PSI job summary)"
     if not isinstance(obj, dict) or canonical_entry(obj).decode("utf-8") != value:
         return "must be a JSON object in canonical form (RFC 8785: sorted keys, no whitespace)"
-    return _psi_shape(obj, _PSI_SHAPE_DP if "dp" in obj else _PSI_SHAPE, "")
+    if "dp" not in obj:
+        shape = _PSI_SHAPE
+    else:
+        noisy_inputs = isinstance(obj["dp"], dict) and "inputs" in obj["dp"]
+        shape = _PSI_SHAPE_DP_INPUTS if noisy_inputs else _PSI_SHAPE_DP
+    return _psi_shape(obj, shape, "")
 
 
 def _psi_shape(obj: dict[str, Any], shape: dict[str, Any], at: str) -> str | None:

@@ -8,12 +8,14 @@ canonical JSON and one line feed, byte strings in standard base64 with padding::
      "max_input": 1000, "org": "alpha", "protocol": "ecdh-psi-p256", "steps": "/v1/privacy/customer-ids"}
 
 An owner may add ``"dp_epsilon": "1"`` (a decimal string, above 0 and at most 10): the log then holds each job's
-result count only as ε-differentially private (``privacy.dp``). So the protocol, the cap on each party's input
-(``max_input``), that ε and the server's X25519 key (to which the client
-seals the job secret) are fixed on chain by the digest of the asset's current version: a gateway holding the
-document checks it against the chain before it applies it, a client checks the document it was given the same
-way, and changing a term is a new asset version, itself on chain. The grant (``AccessGrants``) names the grantee,
-the purpose and the window as for any asset; its quota is the number of jobs (runs) the grantee may start.
+result count only as ε-differentially private (``privacy.dp``); with it, ``"dp_inputs": true`` releases each
+party's input count the same way (a job then spends 3ε), and ``"dp_budget": "10"`` (a decimal string, above 0 and
+at most 10,000) is the total ε the owner's gateway lets the jobs of one grant spend. So the protocol, the cap on
+each party's input (``max_input``), those and the server's X25519 key (to which the client seals the job secret)
+are fixed on chain by the digest of the asset's current version: a gateway holding the document checks it against
+the chain before it applies it, a client checks the document it was given the same way, and changing a term is a
+new asset version, itself on chain. The grant (``AccessGrants``) names the grantee, the purpose and the window as
+for any asset; its quota is the number of jobs (runs) the grantee may start.
 
 A job is three calls to the APIs of the asset, each registered in the catalogue under ``steps`` (the base route):
 
@@ -40,7 +42,7 @@ from typing import Any, Final, Literal
 from notary.event import canonical_entry
 from notary.headers import PSI_JOB_HEADER
 from privacy import _json
-from privacy.dp import check_epsilon
+from privacy.dp import check_budget, check_dp_terms, check_epsilon
 from privacy.errors import MalformedError
 from privacy.record import NAME, JobRecord
 
@@ -71,6 +73,8 @@ class PsiAssetTerms:
     kem_key: bytes  # the server's X25519 public key
     steps: str  # the base route of the three step APIs
     dp_epsilon: str | None = None  # the log holds a noisy count of each result with this ε (privacy.dp)
+    dp_budget: str | None = None  # the total ε the jobs of one grant may spend (privacy.dp); None: no bound
+    dp_inputs: bool = False  # the log holds each party's input count with noise too (privacy.dp)
 
     def __post_init__(self) -> None:
         for value, what in ((self.asset, "asset"), (self.org, "org"), (self.protocol, "protocol")):
@@ -82,8 +86,7 @@ class PsiAssetTerms:
             raise MalformedError("kem_key must be 32 bytes (an X25519 public key)")
         if _BASE.match(self.steps) is None or self.steps.endswith("/"):
             raise MalformedError(f"steps {self.steps!r} must be a route such as /v1/privacy/customer-ids")
-        if self.dp_epsilon is not None:
-            check_epsilon(self.dp_epsilon)
+        check_dp_terms(self.dp_epsilon, self.dp_budget, self.dp_inputs)
 
     def route(self, step: Step) -> str:
         return f"{self.steps}/{step}"
@@ -99,6 +102,8 @@ class PsiAssetTerms:
             "steps": self.steps,
             # absent without one, so a document written before keeps its bytes and its digest on chain
             **({"dp_epsilon": self.dp_epsilon} if self.dp_epsilon is not None else {}),
+            **({"dp_budget": self.dp_budget} if self.dp_budget is not None else {}),
+            **({"dp_inputs": True} if self.dp_inputs else {}),
         }
 
 
@@ -110,7 +115,7 @@ def format_asset_terms(terms: PsiAssetTerms) -> bytes:
 def parse_asset_terms(data: bytes) -> PsiAssetTerms:
     """The terms in ``data`` (canonical form only); raises MalformedError naming the field."""
     document = _json.parse_document(data, "PSI terms document", ASSET_FORMAT, MAX_TERMS_BYTES)
-    optional = {"dp_epsilon"} if "dp_epsilon" in document else set()
+    optional = {key for key in ("dp_epsilon", "dp_budget", "dp_inputs") if key in document}
     obj = _json.fields(
         document,
         "PSI terms document",
@@ -124,7 +129,18 @@ def parse_asset_terms(data: bytes) -> PsiAssetTerms:
         kem_key=_json.from_b64(obj["kem_key"], "kem_key", 32),
         steps=_json.text(obj["steps"], "steps"),
         dp_epsilon=check_epsilon(obj["dp_epsilon"]) if "dp_epsilon" in obj else None,
+        dp_budget=check_budget(obj["dp_budget"]) if "dp_budget" in obj else None,
+        dp_inputs=_dp_inputs(obj),
     )
+
+
+def _dp_inputs(obj: dict[str, Any]) -> bool:
+    """``dp_inputs`` is written only as ``true`` (absent is false), so one set of terms has one document."""
+    if "dp_inputs" not in obj:
+        return False
+    if obj["dp_inputs"] is not True:
+        raise MalformedError("dp_inputs must be true, or absent")
+    return True
 
 
 def terms_digest(document: bytes) -> bytes:

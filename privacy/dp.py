@@ -10,9 +10,18 @@ removing one customer from either party's set moves the exact count by at most o
 is built for). The exact count stays in the two parties' ``record.json``, where a disclosure proof about the result
 needs it (the Merkle tree's size).
 
-The count is clamped to zero from below, which is post-processing and costs no privacy. One job spends ε once:
-the grant's number of runs (its quota) bounds how often a grantee can ask again, so the regulator reads the total
-privacy loss of one grant as ε times its runs, and the log shows every run.
+The count is clamped to zero from below, which is post-processing and costs no privacy. The terms may also ask
+for each party's input count to be released the same way (``dp_inputs``): the server draws its own in message 2,
+the client its own, each a discrete Laplace draw with the same ε, and the summary in the log then holds no exact
+count at all. The accounting is sequential composition, the sum of the ε of every count a job releases
+(:func:`job_cost`): ε for the result alone, 3ε with both input counts (an upper bound: one identifier is in one
+party's set, so it moves at most two of the three counts, and 2ε would hold too).
+
+A grant's *budget* (``dp_budget`` in the terms, :func:`check_budget`) bounds the sum of the costs of the jobs the
+owner's gateway admits under it (``notary.submit.outbox``, ``gateway.quota``): a job whose cost would take the
+grant's spent total over the budget is refused (403 ``dp_budget_exhausted``). Without a budget the grant's runs (its
+quota) bound the jobs, and the total is at most the cost times the runs. Amounts are kept in thousandths of ε
+(:func:`milli`), exact integers, since ε and budget have at most three decimal places.
 
 OpenDP is imported at the first draw (about 0.1 s of CPU): a gateway, the notary or a command that only reads a
 record never imports it.
@@ -36,7 +45,14 @@ MECHANISM: Final = DP_MECHANISM
 #: and at most 10.
 _EPSILON: Final = DP_EPSILON
 MAX_EPSILON: Final = Decimal(10)
+#: A grant's budget as written in terms: a decimal with at most three places, above 0 and at most 10,000.
+_BUDGET: Final = re.compile(r"(?!0(?:\.0*)?\Z)(?:0|[1-9][0-9]{0,4})(?:\.[0-9]{1,3})?\Z")
+MAX_BUDGET: Final = Decimal(10_000)
+#: The counts a job releases with noise: the result's, and with ``dp_inputs`` each party's input count.
+COUNTS_RESULT_ONLY: Final = 1
+COUNTS_WITH_INPUTS: Final = 3
 _FIELDS: Final = {"mechanism", "implementation", "epsilon", "count"}
+_INPUTS: Final = {"client", "server"}
 _TEXT: Final = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,63}\Z")
 
 
@@ -46,6 +62,43 @@ def check_epsilon(value: object, loc: str = "dp_epsilon") -> str:
     if not isinstance(value, str) or _EPSILON.match(value) is None or not 0 < Decimal(value) <= MAX_EPSILON:
         raise MalformedError(f'{loc} must be a decimal string above 0 and at most 10, such as "1" or "0.25"')
     return value
+
+
+def check_budget(value: object, loc: str = "dp_budget") -> str:
+    """``value`` if it is a budget as terms write it (a string such as ``"10"`` or ``"2.5"``), else raise
+    MalformedError."""
+    if not isinstance(value, str) or _BUDGET.match(value) is None or not 0 < Decimal(value) <= MAX_BUDGET:
+        raise MalformedError(f'{loc} must be a decimal string above 0 and at most 10000, such as "10" or "2.5"')
+    return value
+
+
+def milli(value: str) -> int:
+    """An ε or a budget (at most three places) in thousandths, exactly."""
+    return int(Decimal(value) * 1000)
+
+
+def job_cost(epsilon: str, dp_inputs: bool) -> int:
+    """What one job spends, in thousandths of ε, by sequential composition: ε for each count it releases."""
+    return milli(epsilon) * (COUNTS_WITH_INPUTS if dp_inputs else COUNTS_RESULT_ONLY)
+
+
+def format_milli(amount: int) -> str:
+    """Thousandths of ε as a decimal string (``2500`` → ``"2.5"``)."""
+    whole, frac = divmod(amount, 1000)
+    return f"{whole}.{frac:03d}".rstrip("0").rstrip(".") if frac else str(whole)
+
+
+def check_dp_terms(epsilon: str | None, budget: str | None, inputs: bool) -> None:
+    """The differentially private parts of terms together: a budget or noisy inputs only with an ε, and a budget
+    that lets at least one job run."""
+    if epsilon is None:
+        if budget is not None or inputs:
+            raise MalformedError("dp_budget and dp_inputs need dp_epsilon: they are about the noisy counts")
+        return
+    check_epsilon(epsilon)
+    if budget is not None and milli(check_budget(budget)) < job_cost(epsilon, inputs):
+        cost = format_milli(job_cost(epsilon, inputs))
+        raise MalformedError(f"dp_budget {budget} is less than the ε one job spends ({cost}): no job could run")
 
 
 @functools.cache
@@ -62,6 +115,8 @@ class DpCount:
     implementation: str
     epsilon: str
     count: int
+    #: with ``dp_inputs``: (client's, server's) input counts with noise, drawn each by its party with the same ε
+    inputs: tuple[int, int] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -69,11 +124,26 @@ class DpCount:
             "implementation": self.implementation,
             "epsilon": self.epsilon,
             "count": self.count,
+            # absent without, so a record of the result's count alone keeps its bytes
+            **({} if self.inputs is None else {"inputs": {"client": self.inputs[0], "server": self.inputs[1]}}),
         }
+
+    @property
+    def cost(self) -> int:
+        """What the counts it releases spend, in thousandths of ε (:func:`job_cost`)."""
+        return job_cost(self.epsilon, self.inputs is not None)
 
     @classmethod
     def from_json(cls, obj: object, loc: str) -> DpCount:
-        top = _json.fields(obj, loc, _FIELDS)
+        optional = {"inputs"} if isinstance(obj, dict) and "inputs" in obj else set()
+        top = _json.fields(obj, loc, _FIELDS | optional)
+        inputs = None
+        if "inputs" in top:
+            pair = _json.fields(top["inputs"], f"{loc}.inputs", _INPUTS)
+            inputs = (
+                _json.uint(pair["client"], f"{loc}.inputs.client"),
+                _json.uint(pair["server"], f"{loc}.inputs.server"),
+            )
         mechanism = _json.text(top["mechanism"], f"{loc}.mechanism", _TEXT)
         if mechanism != MECHANISM:
             raise MalformedError(f"{loc}.mechanism must be {MECHANISM!r}, not {mechanism!r}")
@@ -82,6 +152,7 @@ class DpCount:
             implementation=_json.text(top["implementation"], f"{loc}.implementation", _TEXT),
             epsilon=check_epsilon(top["epsilon"], f"{loc}.epsilon"),
             count=_json.uint(top["count"], f"{loc}.count"),
+            inputs=inputs,
         )
 
 
@@ -101,8 +172,13 @@ def measurement(epsilon: str) -> Any:
     return made
 
 
-def noisy_count(count: int, epsilon: str) -> DpCount:
+def draw(count: int, epsilon: str) -> int:
     """``count`` with discrete Laplace noise of scale 1/ε (sensitivity 1), clamped to zero from below."""
     if count < 0:
         raise MalformedError(f"a count cannot be negative: {count}")
-    return DpCount(MECHANISM, implementation(), epsilon, max(0, int(measurement(epsilon)(count))))
+    return max(0, int(measurement(epsilon)(count)))
+
+
+def noisy_count(count: int, epsilon: str, inputs: tuple[int, int] | None = None) -> DpCount:
+    """``count`` drawn with noise (:func:`draw`); ``inputs``, the parties' input counts already drawn, go beside."""
+    return DpCount(MECHANISM, implementation(), epsilon, draw(count, epsilon), inputs)

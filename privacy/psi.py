@@ -37,7 +37,7 @@ from google.protobuf.message import DecodeError
 from notary.event import canonical_entry
 from notary.log.hashing import Hash32
 from privacy.disclosure import Commitment, CommittedSet, commit_set
-from privacy.dp import MECHANISM, check_epsilon, noisy_count
+from privacy.dp import MECHANISM, check_dp_terms, draw, noisy_count
 from privacy.errors import InputTooLargeError, MalformedError, RefusedError
 from privacy.identifiers import JOB_SECRET_SIZE, derive_job_key, key_identifiers, normalise_set
 from privacy.record import GRANT_ID, JOB_ID, NAME, JobRecord, PartyEntry, key_bytes
@@ -70,6 +70,7 @@ class JobTerms:
     purpose: str
     max_input: int
     dp_epsilon: str | None = None  # the owner's terms ask for a differentially private count (privacy.dp)
+    dp_inputs: bool = False  # and for each party's input count with noise (privacy.dp)
 
     def __post_init__(self) -> None:
         if JOB_ID.match(self.job_id) is None:
@@ -80,8 +81,7 @@ class JobTerms:
             raise MalformedError(f"purpose {self.purpose!r} must be a short name such as 'aml-screening'")
         if not 0 < self.max_input <= 2**31:
             raise MalformedError(f"max_input {self.max_input} must be between 1 and 2^31")
-        if self.dp_epsilon is not None:
-            check_epsilon(self.dp_epsilon)
+        check_dp_terms(self.dp_epsilon, None, self.dp_inputs)
 
     def to_json(self) -> dict[str, Any]:
         """The terms as the request's header names them (``dp_epsilon`` only when set)."""
@@ -93,6 +93,7 @@ class JobTerms:
             "protocol": PROTOCOL,
             "implementation": IMPLEMENTATION,
             **({"dp_epsilon": self.dp_epsilon} if self.dp_epsilon is not None else {}),
+            **({"dp_inputs": True} if self.dp_inputs else {}),
         }
 
 
@@ -199,8 +200,10 @@ def inspect_request(request: bytes) -> RequestSummary:
     header, payload = _parse_message(request, "request")
     terms = {
         key: header.get(key)
-        for key in ("job_id", "grant_id", "purpose", "max_input", "protocol", "implementation", "dp_epsilon")
-    }
+        for key in (
+            "job_id", "grant_id", "purpose", "max_input", "protocol", "implementation", "dp_epsilon", "dp_inputs"
+        )
+    }  # fmt: skip
     commitment = _commitment_from(header.get("client_commitment"), "client_commitment")
     psi_request = _parse_proto(openmined_psi.Request, payload, "PSI request")
     return RequestSummary(terms, str(header.get("client_org")), commitment.count, len(psi_request.encrypted_elements))
@@ -287,6 +290,15 @@ class PsiClient(_Side):
             )
         if len(psi_response.encrypted_elements) != len(self._ids):
             raise RefusedError("count_mismatch", "the server's response answers another number of elements")
+        inputs = None
+        if self.terms.dp_inputs:  # the server drew its own input count; the client draws its own
+            assert self.terms.dp_epsilon is not None
+            server_noisy = header.get("server_dp_input")
+            if type(server_noisy) is not int or server_noisy < 0:
+                raise RefusedError("wrong_terms", "the response has no noisy input count of the server (dp_inputs)")
+            inputs = (draw(len(self._ids), self.terms.dp_epsilon), server_noisy)
+        elif "server_dp_input" in header:
+            raise RefusedError("wrong_terms", "the response has a noisy input count the job's terms do not ask for")
         indices = self._psi.GetIntersection(setup, psi_response)
         intersection = tuple(sorted(self._ids[i] for i in indices))
         result = self.committed.subset(intersection)
@@ -308,7 +320,9 @@ class PsiClient(_Side):
             response_hash=message_hash(response),
             result_count=result.commitment.count,
             result_root=result.commitment.root,
-            dp=None if self.terms.dp_epsilon is None else noisy_count(result.commitment.count, self.terms.dp_epsilon),
+            dp=None
+            if self.terms.dp_epsilon is None
+            else noisy_count(result.commitment.count, self.terms.dp_epsilon, inputs),
         )
         return PsiOutcome(intersection, result, record)
 
@@ -330,12 +344,13 @@ class PsiServer(_Side):
         self._kem_key = kem_key
         self.committed = commit_set(terms.job_id, vrf_secret or os.urandom(SECRET_KEY_SIZE), self._ids)
         self._seen: tuple[bytes, bytes, dict[str, Any]] | None = None
+        self._noisy_input: int | None = None  # its own input count with noise, drawn once (dp_inputs)
 
     def respond(self, request: bytes) -> bytes:
         """Read message 1 and answer with message 2; raises RefusedError (terms, cap) or MalformedError."""
         header, payload = _parse_message(request, "request")
         terms = self.terms.to_json()
-        for key in ("dp_epsilon", *terms):  # a request without the ε the owner's terms set, or with one they do not
+        for key in ("dp_epsilon", "dp_inputs", *terms):  # a request without the ε the terms set, or with another
             value = terms.get(key)
             if header.get(key) != value:
                 raise RefusedError("wrong_terms", f"request names {key} {header.get(key)!r}; the job has {value!r}")
@@ -366,6 +381,11 @@ class PsiServer(_Side):
             "server_signing_key": self._signing_key.hex(),
             "server_commitment": _commitment_json(self.committed.commitment),
         }
+        if self.terms.dp_inputs:
+            assert self.terms.dp_epsilon is not None
+            if self._noisy_input is None:  # one draw per job: a second request may not average the noise away
+                self._noisy_input = draw(self.committed.commitment.count, self.terms.dp_epsilon)
+            response_header["server_dp_input"] = self._noisy_input
         response = _format_message(
             response_header, _U32.pack(len(psi_response)) + psi_response + setup.SerializeToString()
         )
@@ -392,6 +412,8 @@ class PsiServer(_Side):
             )
             == tuple(self.terms.to_json().values())[:6],
             "dp": (record.dp.epsilon, record.dp.mechanism) == (self.terms.dp_epsilon, MECHANISM)
+            and (record.dp.inputs is not None) == self.terms.dp_inputs
+            and (record.dp.inputs is None or record.dp.inputs[1] == self._noisy_input)
             if record.dp is not None
             else self.terms.dp_epsilon is None,
             "messages": (record.request_hash, record.response_hash) == (request_hash, response_hash),

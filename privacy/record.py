@@ -246,11 +246,14 @@ def format_summary(signed: SignedRecord) -> str:
     the job id and the purpose (the log names the job by its tag, ``privacy.asset.job_tag``), with both
     signatures. Digests, counts, public keys, org ids and the protocol only: the record has no identifier, keyed
     identifier or secret key to leave out. With a differentially private count (``privacy.dp``) the summary holds
-    that one and its ε, and leaves the exact count of the result out."""
+    that one and its ε, and leaves the exact count of the result out; when it holds the input counts with noise too,
+    the exact input counts are left out as well."""
     record = signed.record.to_json()
     del record["job_id"], record["purpose"]
     if signed.record.dp is not None:
         del record["result"]["count"]
+        if signed.record.dp.inputs is not None:  # the input counts too are in the log only with noise
+            del record["client"]["input_count"], record["server"]["input_count"]
     record["signatures"] = {"client": signed.client_signature.hex(), "server": signed.server_signature.hex()}
     return canonical_entry(record).decode("utf-8")
 

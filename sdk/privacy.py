@@ -58,7 +58,7 @@ from privacy.asset import (
     parse_asset_terms,
     terms_digest,
 )
-from privacy.dp import check_epsilon
+from privacy.dp import check_budget, check_dp_terms, check_epsilon
 from privacy.errors import MalformedError, PrivacyError
 from privacy.jobfiles import party_files, write_job_files
 from privacy.psi import PROTOCOL, JobTerms, PsiClient, request_time_budget_s
@@ -174,7 +174,7 @@ def run_psi_job(
         raise PsiJobError(f"the owner's PSI terms do not parse: {exc}") from exc
     if terms.protocol != PROTOCOL:
         raise PsiJobError(f"the asset's protocol is {terms.protocol!r}; this client speaks {PROTOCOL!r}")
-    job = JobTerms(job_id, grant_id, purpose, terms.max_input, terms.dp_epsilon)
+    job = JobTerms(job_id, grant_id, purpose, terms.max_input, terms.dp_epsilon, terms.dp_inputs)
     psi = PsiClient(job, org, signing_key.public_key(), identifiers, X25519PublicKey.from_public_bytes(terms.kem_key))
     # the owner computes for a while before it answers: wait as long as the owner's gateway does
     wait = max(client.timeout, request_time_budget_s(terms.max_input))
@@ -233,16 +233,24 @@ def write_psi_terms(
     steps: str,
     passphrase: bytes,
     dp_epsilon: str | None = None,
+    dp_budget: str | None = None,
+    dp_inputs: bool = False,
 ) -> tuple[Path, bytes]:
     """Write the PSI terms document of ``org``'s identifier set ``asset`` (``privacy.asset``) and return its path
-    and bytes; with ``dp_epsilon`` the log holds each job's result count only as ε-differentially private. The
+    and bytes; with ``dp_epsilon`` the log holds each job's result count only as ε-differentially private, with
+    ``dp_inputs`` each party's input count too, and ``dp_budget`` bounds the ε the jobs of one grant spend. The
     X25519 key is drawn on the first call and kept (a second call with other terms keeps the key, so clients that
     sealed to it are not cut off by a change of cap)."""
-    if dp_epsilon is not None:  # before a key is drawn: a refused ε leaves the folder as it was
-        try:
+    try:  # before a key is drawn: a refused ε or budget leaves the folder as it was
+        if dp_epsilon is not None:
             check_epsilon(dp_epsilon, "--dp-epsilon")
-        except PrivacyError as exc:
-            raise PsiSetupError(str(exc)) from exc
+        if dp_budget is not None:
+            check_budget(dp_budget, "--dp-budget")
+        if dp_epsilon is None and (dp_budget is not None or dp_inputs):
+            raise PsiSetupError("--dp-budget and --dp-inputs need --dp-epsilon: they are about the noisy counts")
+        check_dp_terms(dp_epsilon, dp_budget, dp_inputs)
+    except PrivacyError as exc:
+        raise PsiSetupError(str(exc)) from exc
     folder = terms_dir(directory, org)
     key_path = folder / f"{asset}{KEM_SUFFIX}"
     if key_path.exists():
@@ -257,8 +265,11 @@ def write_psi_terms(
         write_job_files(folder, {key_path.name: pem})
     try:
         document = format_asset_terms(
-            PsiAssetTerms(asset, org, PROTOCOL, max_input, kem.public_key().public_bytes_raw(), steps, dp_epsilon)
-        )
+            PsiAssetTerms(
+                asset, org, PROTOCOL, max_input, kem.public_key().public_bytes_raw(), steps, dp_epsilon, dp_budget,
+                dp_inputs,
+            )
+        )  # fmt: skip
     except PrivacyError as exc:
         raise PsiSetupError(str(exc)) from exc
     path = folder / f"{asset}{TERMS_SUFFIX}"

@@ -845,7 +845,10 @@ class JobParty(BaseModel):
     org: str
     signing_key: str = Field(description="its Ed25519 public key, hex")
     vrf_key: str = Field(description="the public key of the VRF that keyed its identifiers for this job, hex")
-    input_count: int = Field(description="how many identifiers it put in")
+    input_count: int | None = Field(
+        None,
+        description="how many identifiers it put in; absent from a summary whose dp holds the input counts with noise",
+    )
     input_root: str = Field(description="RFC 9162 Merkle root over its sorted keyed identifiers (VRF leaves), hex")
 
 
@@ -863,13 +866,25 @@ class JobResult(BaseModel):
     root: str = Field(description="Merkle root over the result's keyed identifiers (the client's VRF), hex")
 
 
+class JobDpInputs(BaseModel):
+    client: int = Field(description="the client's input count with noise (drawn by the client)")
+    server: int = Field(description="the owner's input count with noise (drawn by the owner's service)")
+
+
 class JobDp(BaseModel):
-    """The result's count as ε-differentially private (``privacy.dp``), when the owner's terms set an ε."""
+    """The result's count as ε-differentially private (``privacy.dp``), when the owner's terms set an ε, and with
+    ``inputs`` each party's input count the same way."""
 
     mechanism: str = Field(description="'discrete-laplace': OpenDP's Laplace mechanism on integers, scale 1/ε")
     implementation: str = Field(description="the DP library and its version")
-    epsilon: str = Field(description="ε, a decimal string, spent once per job (sensitivity: one identifier)")
+    epsilon: str = Field(
+        description="ε of each noisy count, a decimal string (sensitivity: one identifier); a job spends it once per "
+        "count it releases (sequential composition: ε, or 3ε with inputs)"
+    )
     count: int = Field(description="the noisy count of the result, clamped to zero from below")
+    inputs: JobDpInputs | None = Field(
+        None, description="each party's input count with noise, when the asset's terms ask for it (dp_inputs)"
+    )
 
 
 class JobSignatures(BaseModel):

@@ -27,7 +27,7 @@ export async function jobTag(grantId, jobId) {
 /**
  * The summary the log holds of a signed record (privacy.record.format_summary): the record's canonical JSON without
  * its job id and purpose, with both signatures; with a differentially private count (``dp``), without the exact
- * count of the result either.
+ * count of the result either, and with noisy input counts (``dp.inputs``), without the exact input counts.
  * @param {Record<string, any>} record  the record.json's ``record``
  * @param {unknown} signatures  the record.json's ``signatures``
  * @returns {string}
@@ -37,6 +37,14 @@ export function summaryOf(record, signatures) {
   if (rest.dp && rest.result && typeof rest.result === "object") {
     const { count: _count, ...result } = rest.result;
     rest.result = result;
+    if (rest.dp.inputs) {
+      for (const side of ["client", "server"]) {
+        if (rest[side] && typeof rest[side] === "object") {
+          const { input_count: _input, ...party } = rest[side];
+          rest[side] = party;
+        }
+      }
+    }
   }
   return canonicalJson({ ...rest, signatures });
 }

@@ -423,7 +423,7 @@ export {};
  * @property {string} org
  * @property {string} signing_key
  * @property {string} vrf_key
- * @property {number} input_count
+ * @property {number} [input_count]  absent when the summary's dp holds the input counts with noise
  * @property {string} input_root  Merkle root over the party's sorted keyed identifiers
  */
 

@@ -24,6 +24,12 @@ ambiguous case remains: an asyncio caller cancelled while its event is being com
 although the event is recorded; if it then releases, the grant's in-flight count is one too low until the
 grant's other calls in flight have committed (one call too many could be admitted meanwhile).
 
+**Privacy budget.** The ε a grant's PSI jobs spent (``privacy.dp``, in thousandths) is counted the same way, in
+``dp_spent``: an allowed event appended with a ``dp_cost`` adds it to its grant's total in the same transaction as
+its own row, and :meth:`Outbox.reserve_budget` admits a job iff spent + in flight + its cost <= the budget. The
+table is created when an outbox is opened (an outbox of an earlier release gets it empty: no job spent anything
+under a budget before there was one).
+
 **Shipping state.** ``state`` holds ``last_seq`` and ``shipped_seq`` (a CHECK keeps ``shipped_seq <=
 last_seq``). :meth:`Outbox.mark_shipped` goes through the writer thread too (it rides along in the next group),
 moves ``shipped_seq`` forward only, and deletes the shipped rows in the same transaction: the notary holds them
@@ -52,7 +58,7 @@ import queue
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +94,7 @@ CREATE TABLE IF NOT EXISTS events (
     data BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS quota (grant_id TEXT PRIMARY KEY, used INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dp_spent (grant_id TEXT PRIMARY KEY, spent INTEGER NOT NULL) WITHOUT ROWID;
 """
 
 
@@ -122,6 +129,7 @@ class _Append:
     event: UnsequencedEvent
     future: concurrent.futures.Future[int]
     counted: bool = True  # an allowed event counts against its grant's quota
+    dp_cost: int = 0  # thousandths of ε an allowed event spends of its grant's privacy budget
 
 
 @dataclass(slots=True)
@@ -146,6 +154,42 @@ def _connect(path: Path) -> sqlite3.Connection:
 def _rollback(conn: sqlite3.Connection) -> None:
     with contextlib.suppress(sqlite3.Error):  # no transaction open (BEGIN itself failed)
         conn.execute("ROLLBACK")
+
+
+class _Tally:
+    """Per grant, a persisted amount (lazily read with the last_seq its snapshot covers) and the amounts reserved
+    in flight: what :meth:`Outbox.reserve` and :meth:`Outbox.reserve_budget` admit against (module docstring).
+    Its caller holds the lock."""
+
+    def __init__(self, read: Callable[[str], tuple[int, int]]) -> None:
+        self._read = read
+        self._persisted: dict[str, int] = {}  # grant → persisted amount (lazily read)
+        self._loaded_at: dict[str, int] = {}  # grant → last_seq covered by the read that initialised it
+        self._inflight: dict[str, int] = {}  # grant → amounts reserved whose events have not committed yet
+
+    def reserve(self, grant_id: str, amount: int, limit: int) -> tuple[bool, int]:
+        """(whether persisted + in flight + ``amount`` <= ``limit``, and then it is in flight; persisted + in flight
+        before this reservation)."""
+        persisted = self._persisted.get(grant_id)
+        if persisted is None:
+            persisted, covered = self._read(grant_id)
+            self._persisted[grant_id], self._loaded_at[grant_id] = persisted, covered
+        inflight = self._inflight.get(grant_id, 0)
+        if persisted + inflight + amount > limit:
+            return False, persisted + inflight
+        self._inflight[grant_id] = inflight + amount
+        return True, persisted + inflight
+
+    def release(self, grant_id: str, amount: int) -> None:
+        self._inflight[grant_id] = max(0, self._inflight.get(grant_id, 0) - amount)
+
+    def committed(self, grants: Counter[str], seq: int) -> None:
+        """After a commit up to ``seq``: each grant's reservations become persisted amounts, in one step."""
+        for grant, n in grants.items():
+            if grant not in self._persisted or self._loaded_at[grant] >= seq:
+                continue  # not read yet (the read will see this commit), or read after this commit
+            self._persisted[grant] += n
+            self._inflight[grant] = max(0, self._inflight.get(grant, 0) - n)
 
 
 class Outbox:
@@ -174,10 +218,9 @@ class Outbox:
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._lock = threading.Lock()  # open/closed state, enqueueing, last_seq/shipped_seq/high
         self._read_lock = threading.Lock()  # the read connection
-        self._quota_lock = threading.Lock()  # the quota counters
-        self._used: dict[str, int] = {}  # grant → persisted uses (lazily read)
-        self._loaded_at: dict[str, int] = {}  # grant → last_seq covered by the read that initialised _used
-        self._inflight: dict[str, int] = {}  # grant → reservations whose events have not committed yet
+        self._quota_lock = threading.Lock()  # the quota counters and the privacy budgets
+        self._quota = _Tally(lambda grant: self._read_amount("quota", "used", grant))
+        self._budget = _Tally(lambda grant: self._read_amount("dp_spent", "spent", grant))
         self._thread: threading.Thread | None = None
         self._closed = False
         self._reader_closed = False
@@ -271,10 +314,13 @@ class Outbox:
 
     # ------------------------------------------------------------------------------------------ appends
 
-    def append(self, event: UnsequencedEvent, *, counted: bool = True) -> concurrent.futures.Future[int]:
+    def append(
+        self, event: UnsequencedEvent, *, counted: bool = True, dp_cost: int = 0
+    ) -> concurrent.futures.Future[int]:
         """Queue ``event`` (complete but for ``gateway_seq``); the future resolves to its seq once committed.
         An allowed event counts as one use of its grant's quota unless ``counted`` is False (a call the gateway
-        admitted without reserving a unit: the free steps of a PSI job).
+        admitted without reserving a unit: the free steps of a PSI job), and spends ``dp_cost`` (thousandths of ε,
+        reserved with :meth:`reserve_budget`) of its grant's privacy budget.
 
         The future fails with :class:`~notary.event.EventSchemaError` (invalid event), :class:`DuplicateEventError`,
         :class:`OutboxFullError`, :class:`OutboxClosedError` or :class:`OutboxError` (the disk failed); in every
@@ -284,12 +330,13 @@ class Outbox:
             if self._closed:
                 future.set_exception(OutboxClosedError(f"the outbox {self.path} is closed"))
                 return future
-            self._queue.put(_Append(cast(UnsequencedEvent, dict(event)), future, counted))  # any mapping, copied
+            # any mapping, copied
+            self._queue.put(_Append(cast(UnsequencedEvent, dict(event)), future, counted, dp_cost))
         return future
 
-    async def append_async(self, event: UnsequencedEvent, *, counted: bool = True) -> int:
+    async def append_async(self, event: UnsequencedEvent, *, counted: bool = True, dp_cost: int = 0) -> int:
         """:meth:`append` for asyncio: the event's gateway_seq once it is durable."""
-        return await asyncio.wrap_future(self.append(event, counted=counted))
+        return await asyncio.wrap_future(self.append(event, counted=counted, dp_cost=dp_cost))
 
     def mark_shipped(self, last_seq: int) -> None:
         """Record durably that every seq <= ``last_seq`` has been accepted by the notary (never moves back), and
@@ -339,6 +386,7 @@ class Outbox:
         ids: set[str] = set()
         rows: list[tuple[int, str, int, bytes]] = []
         grants: Counter[str] = Counter()
+        spent: Counter[str] = Counter()
         accepted: list[tuple[concurrent.futures.Future[int], int]] = []
         for item in appends:
             try:
@@ -361,8 +409,9 @@ class Outbox:
             seq += 1
             ids.add(event_id)
             rows.append((seq, event_id, event["time_ms"], canonical_entry(event)))
-            if item.counted and event["decision"] == "allow" and event["grant_id"] is not None:  # a query names none
-                grants[event["grant_id"]] += 1
+            if event["decision"] == "allow" and event["grant_id"] is not None:  # a query names none
+                grants[event["grant_id"]] += item.counted
+                spent[event["grant_id"]] += item.dp_cost
             accepted.append((item.future, seq))
         ship_to = shipped
         for ship in ships:
@@ -375,7 +424,7 @@ class Outbox:
         waiting = [s.future for s in ships if not s.future.done()]
         if rows or ship_to > shipped:
             try:
-                self._write(rows, grants, shipped, ship_to, seq)
+                self._write(rows, grants, spent, shipped, ship_to, seq)
             except sqlite3.Error as exc:
                 log.error("outbox commit failed, %d appends refused: %s", len(rows), exc)
                 failure = OutboxError(f"the outbox could not commit ({exc}); nothing was written")
@@ -387,7 +436,9 @@ class Outbox:
         with self._lock:
             self._last_seq, self._shipped_seq = seq, ship_to
             self._commits += bool(rows or waiting)
-        self._count_quota(grants, seq)
+        with self._quota_lock:
+            self._quota.committed(+grants, seq)
+            self._budget.committed(+spent, seq)
         self._check_alarm(seq - ship_to)
         for future, assigned in accepted:
             future.set_result(assigned)
@@ -418,7 +469,13 @@ class Outbox:
         return {r[0] for r in rows}
 
     def _write(
-        self, rows: list[tuple[int, str, int, bytes]], grants: Counter[str], shipped: int, ship_to: int, seq: int
+        self,
+        rows: list[tuple[int, str, int, bytes]],
+        grants: Counter[str],
+        spent: Counter[str],
+        shipped: int,
+        ship_to: int,
+        seq: int,
     ) -> None:
         conn = self._writer
         try:
@@ -427,7 +484,12 @@ class Outbox:
             conn.executemany(
                 "INSERT INTO quota (grant_id, used) VALUES (?, ?) "
                 "ON CONFLICT (grant_id) DO UPDATE SET used = used + excluded.used",
-                list(grants.items()),
+                list((+grants).items()),
+            )
+            conn.executemany(
+                "INSERT INTO dp_spent (grant_id, spent) VALUES (?, ?) "
+                "ON CONFLICT (grant_id) DO UPDATE SET spent = spent + excluded.spent",
+                list((+spent).items()),
             )
             if ship_to > shipped:
                 conn.execute("DELETE FROM events WHERE seq > ? AND seq <= ?", (shipped, ship_to))
@@ -436,17 +498,6 @@ class Outbox:
         except BaseException:
             _rollback(conn)
             raise
-
-    def _count_quota(self, grants: Counter[str], seq: int) -> None:
-        """After a commit up to ``seq``: each grant's reservations become persisted uses, in one step."""
-        if not grants:
-            return
-        with self._quota_lock:
-            for grant, n in grants.items():
-                if grant not in self._used or self._loaded_at[grant] >= seq:
-                    continue  # not read yet (the read will see this commit), or read after this commit
-                self._used[grant] += n
-                self._inflight[grant] = max(0, self._inflight.get(grant, 0) - n)
 
     def _is_high(self, pending: int) -> bool:
         return pending >= self.alarm_ratio * self.max_pending
@@ -472,29 +523,34 @@ class Outbox:
         if quota <= 0:
             return True
         with self._quota_lock:
-            used = self._used.get(grant_id)
-            if used is None:
-                used, covered = self._read_quota(grant_id)
-                self._used[grant_id], self._loaded_at[grant_id] = used, covered
-            inflight = self._inflight.get(grant_id, 0)
-            if used + inflight >= quota:
-                return False
-            self._inflight[grant_id] = inflight + 1
-            return True
+            return self._quota.reserve(grant_id, 1, quota)[0]
 
     def release(self, grant_id: str) -> None:
         """Give back a reservation whose event could not be recorded."""
         with self._quota_lock:
-            inflight = self._inflight.get(grant_id, 0)
-            if inflight > 0:
-                self._inflight[grant_id] = inflight - 1
+            self._quota.release(grant_id, 1)
 
-    def _read_quota(self, grant_id: str) -> tuple[int, int]:
-        """A grant's persisted uses and the last_seq of the same snapshot."""
+    def reserve_budget(self, grant_id: str, cost: int, budget: int) -> tuple[bool, int]:
+        """Reserve ``cost`` (thousandths of ε) of ``grant_id``'s privacy ``budget`` for a job about to be forwarded:
+        (True iff spent + in flight + ``cost`` <= ``budget``, and then ``cost`` is in flight; spent + in flight
+        before it). Thread-safe, does not wait for the writer; the event that spends it is appended with
+        ``dp_cost=cost``, or the reservation given back with :meth:`release_budget`."""
+        if cost < 0 or budget < 0:
+            raise ValueError("a cost and a budget are counts of thousandths of ε, not negative")
+        with self._quota_lock:
+            return self._budget.reserve(grant_id, cost, budget)
+
+    def release_budget(self, grant_id: str, cost: int) -> None:
+        """Give back a reserved cost whose event could not be recorded."""
+        with self._quota_lock:
+            self._budget.release(grant_id, cost)
+
+    def _read_amount(self, table: str, column: str, grant_id: str) -> tuple[int, int]:
+        """A grant's persisted amount in ``table`` and the last_seq of the same snapshot."""
         with self._reading() as conn:
             conn.execute("BEGIN")
             try:
-                row = conn.execute("SELECT used FROM quota WHERE grant_id = ?", (grant_id,)).fetchone()
+                row = conn.execute(f"SELECT {column} FROM {table} WHERE grant_id = ?", (grant_id,)).fetchone()
                 (covered,) = conn.execute("SELECT last_seq FROM state").fetchone()
             finally:
                 conn.execute("COMMIT")
@@ -502,9 +558,11 @@ class Outbox:
 
     def quota_used(self, grant_id: str) -> int:
         """Committed events with decision ``allow`` under ``grant_id`` (from the database)."""
-        with self._reading() as conn:
-            row = conn.execute("SELECT used FROM quota WHERE grant_id = ?", (grant_id,)).fetchone()
-        return 0 if row is None else int(row[0])
+        return self._read_amount("quota", "used", grant_id)[0]
+
+    def dp_spent(self, grant_id: str) -> int:
+        """Thousandths of ε the committed events under ``grant_id`` spent of its privacy budget (from the database)."""
+        return self._read_amount("dp_spent", "spent", grant_id)[0]
 
     # ------------------------------------------------------------------------------------------ reads
 

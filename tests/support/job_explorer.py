@@ -10,6 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from chain.contracts.grants import GrantInfo
@@ -46,14 +47,14 @@ class NoShreds:
 
 
 @contextmanager
-def job_explorer(
+def job_explorer_app(
     directory: Path,
     entries: Sequence[bytes],
     orgs: Iterable[str],
     grants: Sequence[GrantInfo] = (),
     checkpoints: Sequence[dict[str, object]] = (),
-) -> Iterator[TestClient]:
-    """A test client of the explorer whose index holds ``entries`` (leaves 0, 1, ...) and ``checkpoints``."""
+) -> Iterator[FastAPI]:
+    """The explorer's app whose index holds ``entries`` (leaves 0, 1, ...) and ``checkpoints``."""
     index = CallIndex(directory / "calls.db")
     index.add_entries(0, list(entries))
     if checkpoints:
@@ -64,10 +65,22 @@ def job_explorer(
         state=SimpleNamespace(snapshot=Snapshot(block=7, block_time=1_795_000_000, grants=tuple(grants))),
     )  # fmt: skip
     try:
-        with TestClient(create_app(cast(Explorer, stand_in))) as client:
-            yield client
+        yield create_app(cast(Explorer, stand_in))
     finally:
         index.close()
+
+
+@contextmanager
+def job_explorer(
+    directory: Path,
+    entries: Sequence[bytes],
+    orgs: Iterable[str],
+    grants: Sequence[GrantInfo] = (),
+    checkpoints: Sequence[dict[str, object]] = (),
+) -> Iterator[TestClient]:
+    """A test client of the explorer whose index holds ``entries`` (leaves 0, 1, ...) and ``checkpoints``."""
+    with job_explorer_app(directory, entries, orgs, grants, checkpoints) as app, TestClient(app) as client:
+        yield client
 
 
 def get(client: TestClient, path: str, org: str | None) -> tuple[int, bytes]:

@@ -26,10 +26,11 @@ class Job:
 
 
 @functools.cache
-def small_job(job_id: str = JOB_ID, dp_epsilon: str | None = None) -> Job:
+def small_job(job_id: str = JOB_ID, dp_epsilon: str | None = None, dp_inputs: bool = False) -> Job:
     """25 client identifiers, 30 at the server, 5 shared (``ACCT:S0`` to ``ACCT:S4``); with ``dp_epsilon``, the
-    record holds a differentially private count too (``privacy.dp``)."""
-    terms = JobTerms(job_id, "0x" + "3f" * 32, "aml-screening", 100, dp_epsilon)
+    record holds a differentially private count too (``privacy.dp``), and with ``dp_inputs`` each party's input count
+    with noise."""
+    terms = JobTerms(job_id, "0x" + "3f" * 32, "aml-screening", 100, dp_epsilon, dp_inputs)
     client_key, server_key, kem = (
         Ed25519PrivateKey.generate(),
         Ed25519PrivateKey.generate(),

@@ -14,24 +14,43 @@ import { anchorState, assetLink, blockLink, chips, orgLink, pageHeader, statusMe
 /** @import { Ctx } from "../router.js" */
 /** @import { PsiJob, JobStep } from "../types.js" */
 
+/**
+ * ``epsilon`` (a decimal string of at most three places) times ``n``, exactly, in the same form.
+ * @param {string} epsilon
+ * @param {number} n
+ */
+export function epsilonTimes(epsilon, n) {
+  const [whole, frac = ""] = epsilon.split(".");
+  const milli = (Number(whole) * 1000 + Number(frac.padEnd(3, "0"))) * n;
+  const rest = String(milli % 1000).padStart(3, "0").replace(/0+$/, "");
+  return rest ? `${Math.floor(milli / 1000)}.${rest}` : String(Math.floor(milli / 1000));
+}
+
 /** The record's counts and digests, as a list (a record.json's record, or the log's summary of it). */
 function recordFacts(/** @type {Record<string, any>} */ r, testid = "record-facts") {
-  /** @param {unknown} p */
-  const party = (p) =>
+  const dp = isObject(r.dp) ? r.dp : null; // a differentially private count; the log's summary then has no exact one
+  const noisyInputs = dp && isObject(dp.inputs) ? dp.inputs : null; // and the input counts with noise too
+  /** @param {unknown} p  @param {"client" | "server"} side */
+  const party = (p, side) =>
     isObject(p)
       ? h(
           "span",
           null,
           orgLink(p.org),
           ` · ${t("job.inputCount")} `,
-          h("strong", null, fmtNum(p.input_count)),
+          "input_count" in p && h("strong", { testid: `record-input-count-${side}` }, fmtNum(p.input_count)),
+          noisyInputs && [
+            "input_count" in p ? " · " : "",
+            h("strong", { testid: `record-dp-input-${side}` }, fmtNum(noisyInputs[side])),
+            ` (${t("job.noisy")})`,
+          ],
           ` · ${t("job.inputRoot")} `,
           mono(p.input_root),
         )
       : "—";
   const messages = isObject(r.messages) ? r.messages : {};
   const result = isObject(r.result) ? r.result : {};
-  const dp = isObject(r.dp) ? r.dp : null; // a differentially private count; the log's summary then has no exact one
+  const counts = noisyInputs ? 3 : 1; // the counts a job releases with noise, each with ε (privacy.dp)
   const named = "job_id" in r; // a record.json's record; the log's summary names neither
   return kv(
     [
@@ -40,8 +59,8 @@ function recordFacts(/** @type {Record<string, any>} */ r, testid = "record-fact
       named && [t("job.purpose"), text(r.purpose)],
       [t("job.maxInput"), fmtNum(r.max_input)],
       [t("job.protocol"), `${text(r.protocol)} (${text(r.implementation)})`],
-      [t("job.clientSide"), party(r.client)],
-      [t("job.serverSide"), party(r.server)],
+      [t("job.clientSide"), party(r.client, "client")],
+      [t("job.serverSide"), party(r.server, "server")],
       [t("job.requestHash"), mono(messages.request)],
       [t("job.responseHash"), mono(messages.response)],
       (!dp || "count" in result) && [
@@ -54,7 +73,17 @@ function recordFacts(/** @type {Record<string, any>} */ r, testid = "record-fact
           "span",
           null,
           h("strong", { testid: "record-dp-count" }, fmtNum(dp.count)),
-          ` · ε ${text(dp.epsilon)} · ${text(dp.mechanism)} (${text(dp.implementation)})`,
+          " · ε ",
+          h("span", { testid: "record-dp-epsilon" }, text(dp.epsilon)),
+          ` · ${text(dp.mechanism)} (${text(dp.implementation)})`,
+        ),
+      ],
+      dp && [
+        t("job.dpSpent"),
+        h(
+          "span",
+          { testid: "record-dp-spent" },
+          `ε ${epsilonTimes(String(dp.epsilon), counts)} (${counts} × ε ${text(dp.epsilon)}, ${t("job.dpComposition")})`,
         ),
       ],
       [t("job.resultRoot"), mono(result.root)],

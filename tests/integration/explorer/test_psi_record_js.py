@@ -2,8 +2,9 @@
 record (``tests.support.privacy_job``): the tag it computes is ``privacy.asset.job_tag``'s, a party's record
 matches the digest, tag and summary the log holds, and a record changed in one count, another job's record, a file
 that is not JSON and JSON that is not a record do not; a record with a differentially private count matches the
-summary that holds only the noisy one; the summary shown for a job is checked against the string
-the event holds and the job's parties. One ``node`` process for every case."""
+summary that holds only the noisy one, and one with noisy input counts too the summary without the exact ones (not
+one with them); the summary shown for a job is checked against the string the event holds and the job's parties.
+One ``node`` process for every case."""
 
 from __future__ import annotations
 
@@ -42,6 +43,14 @@ def test_the_browser_check_of_a_record_agrees_with_the_log(tmp_path: Path) -> No
         "record_sha256": hashlib.sha256(private_record).hexdigest(),
         "summary_json": format_summary(private.signed),
     }
+    noisy = small_job("job-45", dp_epsilon="1", dp_inputs=True)  # its summary holds no exact count at all
+    noisy_record = noisy.client_files[RECORD_FILE]
+    noisy_job = {
+        "tag": job_tag(grant_id, "job-45"),
+        "record_sha256": hashlib.sha256(noisy_record).hexdigest(),
+        "summary_json": format_summary(noisy.signed),
+    }
+    assert "input_count" not in json.loads(noisy_job["summary_json"])["client"]
     held = json.loads(private_job["summary_json"])
     assert "count" not in held["result"] and held["dp"]["epsilon"] == "1"
     tampered = record.replace(b'"count":5,', b'"count":6,')
@@ -49,6 +58,16 @@ def test_the_browser_check_of_a_record_agrees_with_the_log(tmp_path: Path) -> No
     cases: dict[str, tuple[bytes, dict[str, Any]]] = {
         "genuine": (record, job),
         "genuine, with a differentially private count": (private_record, private_job),
+        "genuine, with noisy input counts": (noisy_record, noisy_job),
+        "noisy input counts, the log's summary with exact ones": (
+            noisy_record,
+            {
+                **noisy_job,
+                "summary_json": format_summary(noisy.signed).replace(
+                    '"input_root"', '"input_count":25,"input_root"', 1
+                ),
+            },
+        ),
         "one count changed": (tampered, job),
         "another job's record": (other, job),
         "no record step in the log": (record, {**job, "record_sha256": None, "summary_json": None}),
@@ -86,6 +105,8 @@ def test_the_browser_check_of_a_record_agrees_with_the_log(tmp_path: Path) -> No
     assert got == {
         "genuine": (True, True, True, None, 5),
         "genuine, with a differentially private count": (True, True, True, None, 5),
+        "genuine, with noisy input counts": (True, True, True, None, 5),
+        "noisy input counts, the log's summary with exact ones": (True, True, False, None, 5),
         "one count changed": (False, True, False, None, 6),
         "another job's record": (False, False, False, None, 5),
         "no record step in the log": (None, True, None, None, 5),

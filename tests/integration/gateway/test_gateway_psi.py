@@ -3,11 +3,13 @@ real processes: the owner's gateway (``consortium gateway serve``), its PSI serv
 serve``), the notary, and the client as ``consortium privacy run``.
 
 One world for the module: the chain of ``gateway_chain`` plus the identifier set ``customer-ids`` of ``alpha``,
-whose metadata digest is its PSI terms document (cap ``CAP``, and ε ``EPSILON``: the log holds each result's count only
-as differentially private; the demo's jobs hold the exact one), its three step APIs, a grant to ``beta`` for
-``aml-screening`` (no limit on runs) and one to ``op`` for the same purpose with ``RUNS`` runs. Each test depends
-only on the fixtures it names: ``job_1`` is beta's job through ``consortium privacy run``; the runs of op's grant
-are spent by one test alone (a request over the cap takes none, the jobs take them all, the next is refused).
+whose metadata digest is its PSI terms document (cap ``CAP``, and ε ``EPSILON``: the log holds each result's count and
+both input counts only as differentially private, a job spending 3ε of its grant's privacy budget ``BUDGET``; the
+demo's jobs hold the exact ones), its three step APIs, a grant to ``beta`` for ``aml-screening`` (no limit on runs),
+one to ``op`` for the same purpose with ``RUNS`` runs and one to ``gamma`` for ``fraud-screening`` (no limit on
+runs). Each test depends only on the fixtures it names: ``job_1`` is beta's job through ``consortium privacy run``;
+the runs of op's grant are spent by one test alone (a request over the cap takes none, the jobs take them all, the
+next is refused), and the budget of gamma's grant by another (two jobs spend 6 of 7, the next is refused).
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ STEPS = "/v1/privacy/customer-ids"
 PSI_PURPOSE = "aml-screening"
 CAP = 35_000  # a request of CAP elements is over the gateway's 1 MiB limit for other calls
 RUNS = 2
-EPSILON = "1"  # the terms' ε: the log holds each job's result count only as differentially private
+EPSILON = "1"  # the terms' ε: the log holds each job's counts only as differentially private
+BUDGET = "7"  # the terms' privacy budget per grant: two jobs of 3ε each fit, a third does not
+BUDGETED, BUDGET_PURPOSE = OTHER, "fraud-screening"  # the grant whose privacy budget one test spends
 METERED = "op"  # the grantee whose grant allows RUNS runs
 SHARED = 20
 APIS = {"terms": ("psi-terms", "GET"), "request": ("psi-request", "POST"), "record": ("psi-record", "POST")}
@@ -74,6 +78,7 @@ class PsiWorld:
     gateway: GatewayProcess
     grant_id: str
     metered_grant_id: str
+    budgeted_grant_id: str
     files: Path
 
     def env(self) -> dict[str, str]:
@@ -104,10 +109,10 @@ def psi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PsiWorld]:
         files.mkdir()
         (files / "alpha.txt").write_text("\n".join(ALPHA_IDS) + "\n")
         (files / "beta.txt").write_text("# beta's customers\n" + "\n".join(BETA_IDS) + "\n")
-        partial = PsiWorld(world, chain, None, None, "", "", files)  # type: ignore[arg-type]
+        partial = PsiWorld(world, chain, None, None, "", "", "", files)  # type: ignore[arg-type]
         partial.cli(
             "privacy", "terms", PSI_ASSET, "--max-input", str(CAP), "--steps", STEPS, "--dp-epsilon", EPSILON,
-            "--as", PROVIDER,
+            "--dp-inputs", "--dp-budget", BUDGET, "--as", PROVIDER,
         )  # fmt: skip
         document = (terms_dir(world.root, PROVIDER) / f"{PSI_ASSET}.terms.json").read_bytes()
         assets = chain.consortium.assets
@@ -118,6 +123,7 @@ def psi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PsiWorld]:
             chain.register_api(api, f"{STEPS}/{step}", method, asset=PSI_ASSET)
         grant_id = chain.grant(GRANTEE, PSI_PURPOSE, asset=PSI_ASSET)
         metered_grant_id = chain.grant(METERED, PSI_PURPOSE, asset=PSI_ASSET, quota=RUNS)
+        budgeted_grant_id = chain.grant(BUDGETED, BUDGET_PURPOSE, asset=PSI_ASSET)
         notary = NotaryProcess(tmp / "notary", {PROVIDER: world.gateway_key()})
         notary.start()
         port = free_port()
@@ -137,7 +143,7 @@ def psi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PsiWorld]:
                 ignoring=(httpx.HTTPError,),
             )
             gateway.start()
-            yield PsiWorld(world, chain, notary, gateway, grant_id, metered_grant_id, files)
+            yield PsiWorld(world, chain, notary, gateway, grant_id, metered_grant_id, budgeted_grant_id, files)
         finally:
             gateway.stop()
             service.terminate()
@@ -205,11 +211,13 @@ def test_a_job_through_the_owners_gateway_finds_the_shared_customers_and_records
     signed = parse_signed_record((out / "record.json").read_bytes())
     assert events[steps["record"]]["psi_summary"] == format_summary(signed)
     logged = json.loads(events[steps["record"]]["psi_summary"])
-    assert (logged["client"]["input_count"], logged["server"]["input_count"]) == (200, 200)
-    # the exact count is in the parties' record only; the log holds the noisy one, with its ε
+    # the exact counts are in the parties' record only; the log holds the noisy ones, with their ε
+    assert (signed.record.client.input.count, signed.record.server.input.count) == (200, 200)
+    assert "input_count" not in logged["client"] and "input_count" not in logged["server"]
     assert signed.record.result_count == SHARED and "count" not in logged["result"]
     assert signed.record.dp is not None and logged["dp"] == signed.record.dp.to_json()
     assert (logged["dp"]["epsilon"], logged["dp"]["mechanism"]) == (EPSILON, "discrete-laplace")
+    assert sorted(logged["dp"]["inputs"]) == ["client", "server"]
     assert all("psi_summary" not in events[steps[s]] for s in ("terms", "request"))
     assert "psi_record" not in events[steps["request"]] and "psi_record" not in events[steps["terms"]]
 
@@ -255,7 +263,13 @@ def test_a_membership_proof_from_the_jobs_files_verifies_and_a_forged_one_does_n
 
 
 def padded_request(
-    psi: PsiWorld, org: str, grant_id: str, count: int, job_id: str, epsilon: str | None = EPSILON
+    psi: PsiWorld,
+    org: str,
+    grant_id: str,
+    count: int,
+    job_id: str,
+    epsilon: str | None = EPSILON,
+    purpose: str = PSI_PURPOSE,
 ) -> bytes:
     """A request under the asset's terms whose header a client made for 2 identifiers and whose PSI payload is padded
     to ``count`` elements: a client that skipped its own cap check (the gateway counts elements, it cannot tell a
@@ -264,7 +278,7 @@ def padded_request(
     terms = parse_asset_terms(document)
     key = load_ed25519_gateway_key(psi.world.root, OrgId(org), PASS)
     client = PsiClient(
-        JobTerms(job_id, grant_id, PSI_PURPOSE, CAP, epsilon),
+        JobTerms(job_id, grant_id, purpose, CAP, epsilon, epsilon is not None),
         org,
         key.public_key(),
         [cnid(1000), cnid(1001)],
@@ -338,3 +352,32 @@ def test_refusals_are_recorded_and_runs_are_counted_by_requests(psi: PsiWorld) -
     metered = [e for e in events.values() if e["grant_id"] == psi.metered_grant_id and e["decision"] == "allow"]
     apis = [e["api"] for e in metered]  # the refused job's terms step is allowed too: it is free
     assert (apis.count("psi-terms"), apis.count("psi-request"), apis.count("psi-record")) == (RUNS + 1, RUNS, RUNS)
+
+
+def test_a_grants_privacy_budget_admits_jobs_until_the_next_would_pass_it(psi: PsiWorld) -> None:
+    """Each job spends 3ε (three noisy counts of ε 1): two fit in the budget of 7; after a kill -9 of the gateway
+    the third is refused before the owner's service sees it, recorded, and says what was spent; a request that names
+    the terms' ε without the noisy input counts they ask for is refused as other terms."""
+    with member(psi, BUDGETED) as client:
+        request = padded_request(psi, BUDGETED, psi.budgeted_grant_id, 2, "job-no-inputs", purpose=BUDGET_PURPOSE)
+        header, payload = _parse_message(request, "request")
+        del header["dp_inputs"]
+        request = _format_message(header, payload)
+        answer = client.call(psi.gateway.url, "POST", f"{STEPS}/request", purpose=BUDGET_PURPOSE, content=request)
+    assert (answer.status, answer.denial_reason) == (403, "psi_wrong_terms"), answer.content
+    assert b"dp_inputs" in answer.content
+    for _ in range(2):
+        done = sdk_job(psi, BUDGETED, psi.budgeted_grant_id, BUDGET_PURPOSE)
+        assert sorted(done.intersection) == SHARED_IDS
+    psi.gateway.kill()  # kill -9: what the grant spent is in the outbox, with the jobs' request events
+    psi.gateway.start()
+    with pytest.raises(PsiRefusedError) as spent:
+        sdk_job(psi, BUDGETED, psi.budgeted_grant_id, BUDGET_PURPOSE)
+    assert (spent.value.step, spent.value.reason) == ("request", "dp_budget_exhausted"), str(spent.value)
+    assert "6 spent, 1 left" in str(spent.value), str(spent.value)
+    event_id = spent.value.result.event_id
+    events = {e["event_id"]: e for e in psi.events()}
+    event = events[event_id]
+    assert (event["decision"], event["denial_reason"], event["status"]) == ("deny", "dp_budget_exhausted", 403)
+    allowed = [e["api"] for e in events.values() if e["grant_id"] == psi.budgeted_grant_id and e["decision"] == "allow"]
+    assert allowed.count("psi-request") == 2

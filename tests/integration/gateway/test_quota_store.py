@@ -1,6 +1,7 @@
 """The quota counter in PostgreSQL (``gateway.quota.PostgresQuota``) against a real server: many threads, each
 with its own connection, and two counters (as two gateway replicas) never take more units than the quota, and
-take exactly the quota; a unit given back can be taken again; an unreachable server refuses instead of admitting,
+take exactly the quota, and the same for the privacy budget of a PSI grant (the ε its jobs spend); a unit given
+back can be taken again; an unreachable server refuses instead of admitting,
 at once after the first failure, and the counter works again once the server is back."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from gateway.quota import TABLE, PostgresQuota, QuotaUnavailableError, redact
+from gateway.quota import BUDGET_TABLE, TABLE, PostgresQuota, QuotaUnavailableError, redact
 from tests.support.wait import wait_until
 
 GRANT = "0x" + "ab" * 32
@@ -89,6 +90,45 @@ def test_the_gateway_side_reserves_on_its_threads_and_gives_back(url: str, count
     for _ in range(6):
         after.give_back(GRANT)
     assert after.used(GRANT) == 0  # never below zero
+
+
+def test_threads_of_two_counters_spend_a_privacy_budget_and_never_more(url: str, counters: list[PostgresQuota]) -> None:
+    """A budget of 10 (10,000 thousandths of ε) and jobs of 1.5: six fit, 36 tries across two replicas."""
+    budget, cost, threads, tries = 10_000, 1500, 12, 3
+    replicas = [PostgresQuota(url), PostgresQuota(url)]
+    counters.extend(replicas)
+    taken: list[bool] = []
+    lock = threading.Lock()
+    start = threading.Barrier(threads)
+
+    def worker(i: int) -> None:
+        counter = replicas[i % 2]
+        start.wait()
+        for _ in range(tries):
+            got, before = counter.spend(GRANT, cost, budget)
+            assert before + (cost if got else 0) <= budget
+            with lock:
+                taken.append(got)
+
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(60)
+    assert len(taken) == threads * tries and sum(taken) == 6
+    assert replicas[0].spent(GRANT) == 9000
+    assert replicas[1].spend(GRANT, cost, budget) == (False, 9000)
+    assert replicas[1].spend(GRANT, 1000, budget) == (True, 9000)  # exactly the budget
+    assert replicas[0].spend(GRANT, 1, budget) == (False, 10_000)
+    replicas[0].refund(GRANT, 1000)  # a job whose call could not be recorded gives its ε back
+    assert replicas[1].spent(GRANT) == 9000
+    assert asyncio.run(replicas[1].reserve_budget(GRANT, 1000, budget)) == (True, 9000)
+    replicas[1].release_budget(GRANT, 1000)  # from the event loop: queued on the counter's threads
+    replicas[1].close()  # waits for the queued refund
+    assert replicas[0].spent(GRANT) == 9000
+    assert replicas[0].spend("0x" + "cd" * 32, 10_001, budget) == (False, 0)  # a first job over the budget
+    with psycopg.connect(url) as conn:  # one row per grant, never one for a refused first job
+        assert conn.execute(f"SELECT grant_id, spent FROM {BUDGET_TABLE}").fetchall() == [(GRANT, 9000)]
 
 
 def test_an_unreachable_server_refuses_and_the_counter_recovers(

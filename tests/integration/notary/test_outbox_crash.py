@@ -1,5 +1,6 @@
 """``kill -9`` of a process appending to the gateway's outbox (notary.submit.outbox) at random moments: every
-acknowledged event survives, seqs stay contiguous, and quota units match the committed events."""
+acknowledged event survives, seqs stay contiguous, and quota units and the privacy budget spent match the committed
+events."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from notary.submit.outbox import Outbox
-from tests.unit.notary.test_outbox import GATEWAY, GRANTS, crash_event, entry
+from tests.unit.notary.test_outbox import GATEWAY, GRANTS, crash_dp_cost, crash_event, entry
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -27,7 +28,7 @@ def path(tmp_path: Path) -> Path:
 _CHILD = """
 import sys, threading
 from pathlib import Path
-from tests.unit.notary.test_outbox import GATEWAY, crash_event
+from tests.unit.notary.test_outbox import GATEWAY, crash_dp_cost, crash_event
 from notary.submit.outbox import Outbox
 
 outbox = Outbox(Path(sys.argv[1]), GATEWAY)
@@ -39,7 +40,7 @@ def appender(n):
     i = 0
     while True:
         event_id = f"crash-{round_}-{n}-{i}"
-        seq = outbox.append(crash_event(event_id)).result()
+        seq = outbox.append(crash_event(event_id), dp_cost=crash_dp_cost(event_id)).result()
         with out:
             sys.stdout.write(f"{seq} {event_id}\\n")
             sys.stdout.flush()
@@ -91,10 +92,16 @@ def test_kill_9_while_appending_loses_no_acknowledged_event(path: Path) -> None:
             for seq, event_id in acknowledged.items():
                 assert stored[seq] == entry(crash_event(event_id), seq), f"seq {seq} differs after the crash"
             # every committed allowed event has its quota unit, and no unit exists without its event
+            # and the ε its event spent, and no ε is spent without its event
             allowed: dict[str, int] = {}
+            spent: dict[str, int] = {}
             for data in stored.values():
                 recorded = json.loads(data)
                 if recorded["decision"] == "allow":
-                    allowed[recorded["grant_id"]] = allowed.get(recorded["grant_id"], 0) + 1
+                    grant = recorded["grant_id"]
+                    allowed[grant] = allowed.get(grant, 0) + 1
+                    spent[grant] = spent.get(grant, 0) + crash_dp_cost(recorded["event_id"])
             assert {g: reopened.quota_used(g) for g in GRANTS} == {g: allowed.get(g, 0) for g in GRANTS}
+            assert {g: reopened.dp_spent(g) for g in GRANTS} == {g: spent.get(g, 0) for g in GRANTS}
+            assert sum(spent.values()) > 0
         assert len(acknowledged) >= 500 * (round_ + 1)

@@ -285,7 +285,8 @@ def test_the_three_components_opening_one_fresh_database_at_once_each_record_the
     assert failed == []
     assert len(opened) == len(opens)
     assert [(c, v) for c, v, _ in versions(connect())] == [
-        ("explorer_calls", 1), ("explorer_calls", 2), ("gateway_quota", 1), ("notary", 1),
+        ("explorer_calls", 1), ("explorer_calls", 2), ("gateway_quota", 1), ("gateway_quota", 2),
+        ("notary", 1),
     ]  # fmt: skip
 
 
@@ -322,7 +323,7 @@ def test_the_quota_store_adopts_a_table_made_before_the_version_table(
         assert quota.take("g", 4) and not quota.take("g", 4)
     finally:
         quota.close()
-    assert recorded(conn, "gateway_quota") == [1]
+    assert recorded(conn, "gateway_quota") == [1, 2]
 
 
 def test_the_call_index_adopts_an_index_made_before_the_version_table(
@@ -371,7 +372,7 @@ def test_the_quota_store_refuses_a_database_a_later_release_migrated(
     a_later_release(connect(), "gateway_quota")
     clock = [1000.0]
     quota = PostgresQuota(url, clock=lambda: clock[0])
-    newer = r"database schema 2 of gateway_quota is newer than this release \(1\): upgrade the release"
+    newer = r"database schema 3 of gateway_quota is newer than this release \(2\): upgrade the release"
     try:
         with pytest.raises(QuotaSchemaError, match=newer):
             quota.ensure_schema()

@@ -41,6 +41,11 @@ def crash_event(event_id: str) -> UnsequencedEvent:
     return call(event_id, grant_id=GRANTS[pick % 3], latency_us=pick % 100_000)
 
 
+def crash_dp_cost(event_id: str) -> int:
+    """The thousandths of ε the crash test's call spends of its grant's privacy budget (0 to 3,000), from its id."""
+    return (zlib.crc32(event_id.encode()) // 4) % 13 * 250
+
+
 def entry(recorded: UnsequencedEvent, seq: int) -> bytes:
     data: bytes = canonical_entry({**recorded, "gateway_seq": seq})
     return data
@@ -413,3 +418,57 @@ def test_a_ledger_query_without_a_grant_is_recorded_and_counts_against_no_quota(
         assert box.pending(10)[0][1] == entry(query, 1)
     finally:
         box.close()
+
+
+# ---------------------------------------------------------------------------------------------- privacy budget
+
+
+def test_a_budget_admits_costs_up_to_it_and_spends_them_with_their_events(path: Path) -> None:
+    """Thousandths of ε: a budget of 7 (7,000) admits two jobs of 3 and not a third; a cost is spent when its
+    allowed event commits, in the same transaction, and survives a reopen."""
+    grant = GRANTS[0]
+    with Outbox(path, GATEWAY) as box:
+        assert box.reserve_budget(grant, 3000, 7000) == (True, 0)
+        assert box.reserve_budget(grant, 3000, 7000) == (True, 3000)
+        assert box.reserve_budget(grant, 3000, 7000) == (False, 6000)  # 9 > 7, in flight counts
+        assert box.dp_spent(grant) == 0  # reserved, not yet recorded
+        box.append(call("job-1", grant_id=grant), dp_cost=3000).result(timeout=10)
+        box.release_budget(grant, 3000)  # the second job's call could not be recorded
+        assert box.dp_spent(grant) == 3000
+        assert box.reserve_budget(grant, 4000, 7000) == (True, 3000)  # exactly the budget
+        box.append(call("job-2", grant_id=grant), dp_cost=4000).result(timeout=10)
+        assert box.reserve_budget(grant, 1, 7000) == (False, 7000)
+        assert box.reserve_budget(GRANTS[1], 7000, 7000) == (True, 0)  # per grant
+    with Outbox(path, GATEWAY) as again:
+        assert again.dp_spent(grant) == 7000 and again.dp_spent(GRANTS[1]) == 0
+        assert again.reserve_budget(grant, 1, 7000) == (False, 7000)
+        assert again.reserve_budget(grant, 1, 7001) == (True, 7000)
+
+
+def test_a_denied_event_spends_nothing_and_a_negative_cost_is_refused(outbox: Outbox) -> None:
+    grant = GRANTS[1]
+    outbox.append(
+        call("refused", grant_id=grant, decision="deny", denial_reason="dp_budget_exhausted", status=403),
+        dp_cost=3000,
+    ).result(timeout=10)
+    assert outbox.dp_spent(grant) == 0 and outbox.quota_used(grant) == 0
+    with pytest.raises(ValueError, match="not negative"):
+        outbox.reserve_budget(grant, -1, 10)
+
+
+def test_exactly_as_many_jobs_as_the_budget_holds_win_a_race_of_40_threads(outbox: Outbox) -> None:
+    grant = GRANTS[2]
+    barrier = threading.Barrier(40)
+    won: list[int] = []
+
+    def racer(n: int) -> None:
+        barrier.wait()
+        if outbox.reserve_budget(grant, 1500, 10_000)[0]:
+            won.append(n)
+
+    run_threads(40, racer)
+    assert len(won) == 6  # 6 × 1.5 = 9 <= 10 < 10.5
+    for f in [outbox.append(call(f"won-{n}", grant_id=grant), dp_cost=1500) for n in won]:
+        f.result(timeout=10)
+    assert outbox.dp_spent(grant) == 9000
+    assert outbox.reserve_budget(grant, 1000, 10_000) == (True, 9000)

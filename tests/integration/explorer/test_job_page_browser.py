@@ -1,0 +1,119 @@
+"""The explorer's page of a PSI job in Debian's chromium (headless, driven by Playwright): the explorer's app over a
+real SQLite call index served on loopback (``tests.support.job_explorer``), holding the steps of a real job whose
+owner's terms release its three counts with noise (``privacy.dp``). The job's client logs in and opens the job's
+page: it shows the noisy counts, their ε and what the job spent, the summary checked in the browser, and none of the
+exact counts, which only the parties' ``record.json`` holds. A screenshot goes to ``build/test-artifacts/explorer/``
+(or ``$TEST_ARTIFACTS``)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from notary.event import canonical_entry
+from privacy.asset import job_tag
+from privacy.jobfiles import RECORD_FILE
+from privacy.record import format_summary
+from tests.integration.explorer.test_explorer_browser import CHROMIUM_ARGS, chromium_path, shot
+from tests.support.apiserver import ApiServer
+from tests.support.job_explorer import job_explorer_app
+from tests.support.privacy_job import CLIENT_ORG, SERVER_ORG, Job, small_job
+from tests.unit.explorer.test_job_page import CHECKPOINTS, GRANTS, ORGS, step
+
+pytestmark = [pytest.mark.browser]
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+EPSILON = "0.5"
+EXACT = {"client": 25, "server": 30, "result": 5}  # small_job's sets: 25 and 30 identifiers, 5 shared
+NUMBER = re.compile(r"\b\d[\d,.]*\b")
+
+
+def noisy_job() -> tuple[str, Job]:
+    """A job whose three noisy counts all differ from the three exact ones (the noise is 0 a quarter of the time at
+    ε 0.5), so that a page showing an exact count cannot pass for one showing a noisy count."""
+    for n in range(200):
+        job_id = f"job-dp-{n}"
+        job = small_job(job_id, dp_epsilon=EPSILON, dp_inputs=True)
+        dp = job.signed.record.dp
+        assert dp is not None and dp.inputs is not None
+        if not {dp.count, *dp.inputs} & set(EXACT.values()):
+            return job_id, job
+    raise AssertionError("200 jobs in a row drew a noisy count equal to an exact one")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Job]]:
+    job_id, job = noisy_job()
+    record = job.client_files[RECORD_FILE]
+    grant = job.signed.record.grant_id
+    tag = job_tag(grant, job_id)
+    events = [
+        step(0, "terms", psi_job=tag),
+        step(1, "request", psi_job=tag),
+        step(
+            2,
+            "record",
+            psi_job=tag,
+            psi_record=hashlib.sha256(record).hexdigest(),
+            psi_summary=format_summary(job.signed),
+        ),
+    ]
+    entries = [canonical_entry(e) for e in events]
+    with job_explorer_app(tmp_path_factory.mktemp("explorer"), entries, ORGS, GRANTS, CHECKPOINTS[:1]) as app:
+        server = ApiServer(app)
+        try:
+            yield server.url, tag, job
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with playwright_api.sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+def test_the_job_page_shows_the_noisy_counts_and_their_epsilon_and_no_exact_count(
+    browser: Any, served: tuple[str, str, Job]
+) -> None:
+    url, tag, job = served
+    dp = job.signed.record.dp
+    assert dp is not None and dp.inputs is not None
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        # the stand-in's login takes the org as the token, which the login form (it wants a JWT) would not send:
+        # the token goes where the form puts it, the tab's session storage
+        page.add_init_script(f"sessionStorage.setItem('explorer.token', '{CLIENT_ORG}')")
+        page.goto(f"{url}/#/jobs/{tag}")
+        assert CLIENT_ORG in page.get_by_test_id("whoami").inner_text()
+        logged = page.get_by_test_id("job-logged")
+        logged.wait_for()
+        page.get_by_test_id("record-dp-count").first.wait_for()
+        shot(page, "psi-job-dp")
+        assert logged.get_attribute("data-ok") == "true"  # the summary checked in this browser against the log
+        facts = page.get_by_test_id("job-logged-facts")
+        assert facts.get_by_test_id("record-dp-count").inner_text() == str(dp.count)
+        assert facts.get_by_test_id("record-dp-epsilon").inner_text() == EPSILON
+        assert facts.get_by_test_id("record-dp-input-client").inner_text() == str(dp.inputs[0])
+        assert facts.get_by_test_id("record-dp-input-server").inner_text() == str(dp.inputs[1])
+        assert facts.get_by_test_id("record-dp-spent").inner_text().startswith("ε 1.5 (3 × ε 0.5")
+        for exact in ("record-result-count", "record-input-count-client", "record-input-count-server"):
+            assert facts.get_by_test_id(exact).count() == 0, exact
+        shown = set(NUMBER.findall(page.get_by_test_id("job-logged").inner_text()))
+        assert not shown & {str(n) for n in EXACT.values()}, shown
+        assert {str(dp.count), str(dp.inputs[0]), str(dp.inputs[1]), EPSILON} <= shown
+        assert SERVER_ORG in page.inner_text("body")
+        assert errors == []
+    finally:
+        page.close()
