@@ -454,4 +454,5 @@ def roots_from_description(description: ConsortiumDescription) -> TrustRoots:
         anchor_address=description.contracts["AuditAnchor"],
         chain_id=description.chain_id,
         validators=validators,
+        retired_anchors=tuple((r.address, r.last_size) for r in description.retired_anchors),
     )
