@@ -146,8 +146,9 @@ def build(options: ExplorerOptions) -> Explorer:
         poll=options.poll,
         auth=notary_auth,
     )
+    retired = {r.address: "AuditAnchor" for r in description.retired_anchors}  # their anchors stay readable
     explorer.followers["chain"] = ChainFollower(
-        chain, chain_url, dict(description.contracts), poll=options.poll, tls=options.chain_tls
+        chain, chain_url, dict(description.contracts), poll=options.poll, tls=options.chain_tls, retired=retired
     )
     state.start()
     for follower in explorer.followers.values():

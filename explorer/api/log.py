@@ -7,7 +7,8 @@ explorer's index of the chain: the anchor transaction's logs hold, beside the ``
 origin and size, an ``AnchorSigned`` log of the same origin and size when ``anchor_signed`` succeeded
 (``checked``), and none when the anchor was a plain ``anchor`` (``unchecked``: an ``intl`` log's, or an ``sm``
 log's on an AuditAnchor deployed before ``signed_only``, docs/national-suite.md); ``unknown`` while the chain
-index does not hold that ``Anchored`` log (the transaction not yet indexed, not confirmed, or failed)."""
+index does not hold that ``Anchored`` log (the transaction not yet indexed, not confirmed, or failed). Both logs
+must come from the same AuditAnchor: the consortium's, or a retired one the chain follower decodes too."""
 
 from __future__ import annotations
 
@@ -76,9 +77,16 @@ def signature_check(chain: ChainIndex, origin: str, size: int, tx_hash: object) 
         args = event["args"]
         return args.get("tree_size") == size and str(args.get("origin_hash", "")).lower() == origin_hash
 
-    if not any(e["event"] == "Anchored" and e["args"].get("origin") == origin and at_size(e) for e in ours):
+    anchored = next(
+        (e for e in ours if e["event"] == "Anchored" and e["args"].get("origin") == origin and at_size(e)), None
+    )
+    if anchored is None:
         return "unknown"
-    return "checked" if any(e["event"] == "AnchorSigned" and at_size(e) for e in ours) else "unchecked"
+    by = str(anchored.get("address") or "").lower()
+    signed = any(
+        e["event"] == "AnchorSigned" and at_size(e) and str(e.get("address") or "").lower() == by for e in ours
+    )
+    return "checked" if signed else "unchecked"
 
 
 @router.get("/gaps", tags=["log"], response_model=Gaps, response_model_exclude_unset=True)

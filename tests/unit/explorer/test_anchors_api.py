@@ -31,6 +31,7 @@ NAME = "test-consortium"
 ORIGIN = f"{NAME}/audit-log"
 ANCHOR = "0x" + "aa" * 20  # AuditAnchor's address in consortium.json
 OTHER_CONTRACT = "0x" + "bb" * 20  # not ours: its logs are stored undecoded
+RETIRED = "0x" + "dd" * 20  # an AuditAnchor the consortium anchored on before (consortium.json's retired_anchors)
 NOTARY = "0x" + "cc" * 20
 
 
@@ -75,8 +76,10 @@ def anchor_signed(origin: str, size: int) -> tuple[list[bytes], bytes]:
 
 
 #: The anchor transactions, one a block: what each emitted, (address, log) per log, in order.
-TX = {size: f"0x{size:064x}" for size in (10, 20, 30, 40, 50, 60)}
+TX = {size: f"0x{size:064x}" for size in (5, 6, 10, 20, 30, 40, 50, 60)}
 LOGS: dict[int, list[tuple[str, tuple[list[bytes], bytes]]]] = {
+    5: [(RETIRED, anchored(ORIGIN, 5))],  # on the retired AuditAnchor: decoded too, unchecked
+    6: [(RETIRED, anchored(ORIGIN, 6)), (ANCHOR, anchor_signed(ORIGIN, 6))],  # the two logs of two contracts
     10: [(ANCHOR, anchored(ORIGIN, 10))],  # a plain anchor: unchecked
     20: [(ANCHOR, anchored(ORIGIN, 20)), (ANCHOR, anchor_signed(ORIGIN, 20))],  # anchor_signed: checked
     30: [],  # failed: no log
@@ -88,7 +91,7 @@ NOT_INDEXED = 70  # its transaction is not in the chain index yet
 
 
 def fill_chain(index: ChainIndex) -> None:
-    decoder = ContractDecoder({"AuditAnchor": ANCHOR})
+    decoder = ContractDecoder({"AuditAnchor": ANCHOR}, {RETIRED: "AuditAnchor"})
     for number, (size, logs) in enumerate(LOGS.items()):
         tx = {"hash": TX[size], "index": 0, "from": NOTARY, "to": ANCHOR, "contract": "AuditAnchor",
               "function": None, "args": None, "status": 0 if size == 30 else 1}  # fmt: skip
@@ -154,6 +157,8 @@ def test_each_anchor_says_whether_its_signature_was_checked_on_chain(client: Tes
         30: "unknown",  # failed
         20: "checked",
         10: "unchecked",
+        6: "unchecked",  # an AnchorSigned log of another contract than the Anchored one's
+        5: "unchecked",
     }
     assert all(set(AnchoredCheckpoint.model_fields) <= set(a) for a in body["anchors"])
     assert [a["size"] for a in client.get("/api/v1/anchors", params={"limit": 2}).json()["anchors"]] == [70, 60]
