@@ -213,7 +213,8 @@ def _lazy_anchor_settings(
     def connect() -> AuditAnchorClient:
         return AuditAnchorClient(RpcBackend(url, timeout=10.0, tls=tls), address)
 
-    return AnchorSettings(connect, signer, interval=interval, max_backoff=max_backoff)
+    retired = tuple((r.address, r.last_size) for r in description.retired_anchors)
+    return AnchorSettings(connect, signer, interval=interval, max_backoff=max_backoff, retired=retired)
 
 
 @notary_group.command("migrate-anchor")
