@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import click
 
 from chain.ids import Role
-from cli._common import root_chain_tls
+from cli._common import Context, as_option, emit, json_option, pass_ctx, root_chain_tls
 from network.description import ConsortiumDescription, load_description
 from network.identity import load_passphrase
 from network.logsetup import (
@@ -224,7 +224,38 @@ def _lazy_anchor_settings(
     def connect() -> AuditAnchorClient:
         return AuditAnchorClient(RpcBackend(url, timeout=10.0, tls=tls), address)
 
-    return AnchorSettings(connect, signer, interval=interval, max_backoff=max_backoff)
+    retired = tuple((r.address, r.last_size) for r in description.retired_anchors)
+    return AnchorSettings(connect, signer, interval=interval, max_backoff=max_backoff, retired=retired)
+
+
+@notary_group.command("migrate-anchor")
+@as_option
+@json_option
+@pass_ctx
+def migrate_anchor(obj: Context, as_org: str, as_json: bool) -> None:
+    """Move an sm consortium to a signed-only AuditAnchor (docs/national-suite.md, "Migration").
+
+    Deploys AuditAnchor(registry, signed_only) from the account of --as (the account that deployed the
+    consortium's contracts: it alone may set the TrustDirectory), sets the consortium's TrustDirectory on it,
+    and rewrites consortium.json: contracts.AuditAnchor names the new contract, and retired_anchors the old one
+    with the last anchor of the log it holds, which `verify evidence` and `verify log` still take from it. Stop
+    the notary first; restart it, and hand the new consortium.json to the members, after."""
+    from network.anchormove import move_to_signed_only
+
+    c = obj.consortium()
+    moved = move_to_signed_only(c.backend, obj.signer(as_org), c.description)
+    written = moved.description.write(obj.directory)
+    r = moved.retired
+    emit(
+        as_json,
+        {"audit_anchor": moved.address, "retired": r.to_json()},
+        lambda: [
+            f"AuditAnchor {moved.address} deployed, signed only, checking log keys in TrustDirectory "
+            f"{c.description.contracts['TrustDirectory']}",
+            f"retired AuditAnchor {r.address}: its anchors up to size {r.last_size} still count",
+            f"{written} rewritten: restart the notary and hand the file to the members",
+        ],
+    )
 
 
 # -- witnesses -----------------------------------------------------------------------------------------------

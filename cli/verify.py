@@ -42,7 +42,7 @@ import click
 import httpx
 
 from cli.verify_state import verify_state_cmd
-from network.description import ConsortiumDescription
+from network.description import ConsortiumDescription, RetiredAnchor
 from network.logsetup import roots_from_description
 from notary.errors import NotaryError, NotFoundError
 from notary.logstate import LogStateError, VerifiedCheckpoint, default_state_path, load_state, save_refused, save_state
@@ -60,6 +60,9 @@ from notary.mirror import (
 from notary.verify import Step, TrustRoots, passed, verify_evidence_json
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from chain.backend import Backend
     from chain.contracts import AuditAnchorClient
 
 FAILED_EXIT = 1
@@ -617,6 +620,10 @@ class ChainAnchors:
     claims: list[AnchorClaim]
     signed_only: bool = False
     signatures: bool = False
+    #: ``verify log``'s lines on the retired AuditAnchors read beside the current one (``read_all_anchors``).
+    retired_lines: tuple[str, ...] = ()
+    #: The largest size anchored on a retired AuditAnchor that counts (0: none).
+    retired_size: int = 0
 
 
 def _anchor_mismatch(detail: str) -> LogMismatchError:
@@ -658,11 +665,46 @@ def read_anchors(client: AuditAnchorClient, origin: str, sm: bool, trust_directo
     return ChainAnchors(claims, signed_only, signatures)
 
 
+def read_all_anchors(
+    backend: Backend, address: str, retired: Sequence[RetiredAnchor], origin: str, sm: bool, trust_directory: str | None
+) -> ChainAnchors:
+    """``read_anchors`` of the AuditAnchor at ``address`` and of each retired one (``consortium.json``'s
+    ``retired_anchors``): a retired one's anchors count up to the last size recorded when the consortium moved off
+    it, whose root must still be the one recorded; any it took later are left out and said so. Raises
+    LogMismatchError as ``read_anchors`` does, and when a retired AuditAnchor lacks its recorded last anchor."""
+    from chain.contracts import AuditAnchorClient
+
+    current = read_anchors(AuditAnchorClient(backend, address), origin, sm, trust_directory)
+    claims: dict[int, AnchorClaim] = {}
+    lines: list[str] = []
+    signatures = current.signatures
+    for r in retired:
+        old = read_anchors(AuditAnchorClient(backend, r.address), origin, sm, trust_directory)
+        signatures = signatures or old.signatures
+        kept = [c for c in old.claims if c.size <= r.last_size]
+        last = next((c for c in kept if c.size == r.last_size), None)
+        if r.last_size and (last is None or last.root != r.last_root):
+            found = "no anchor" if last is None else "root 0x" + last.root.hex()
+            raise _anchor_mismatch(
+                f"the retired AuditAnchor {r.address} holds {found} at size {r.last_size}, where consortium.json "
+                f"records its last anchor with root 0x{(r.last_root or b'').hex()}"
+            )
+        later = [c.size for c in old.claims if c.size > r.last_size]
+        lines.append(
+            f"✓ retired AuditAnchor {r.address} — {len(kept)} anchor(s) up to its recorded last size {r.last_size}"
+            + ("" if not later else f"; {len(later)} it took later left out: " + ", ".join(map(str, later)))
+        )
+        claims.update((c.size, c) for c in kept)
+    retired_size = max((r.last_size for r in retired), default=0)
+    claims.update((c.size, c) for c in current.claims)
+    merged = [claims[size] for size in sorted(claims)]
+    return ChainAnchors(merged, current.signed_only, signatures, tuple(lines), retired_size)
+
+
 def _anchors(description: ConsortiumDescription, roots: TrustRoots, chain_url: str | None) -> ChainAnchors:
     """``read_anchors`` from the chain at ``chain_url`` (default: consortium.json's); a chain that cannot be read,
     or anchors that disagree, end the command with exit status 1."""
     from chain.backend import RpcBackend
-    from chain.contracts import AuditAnchorClient
 
     url = chain_url or description.chain_url
     sm = roots.suite.name == "sm"
@@ -670,8 +712,8 @@ def _anchors(description: ConsortiumDescription, roots: TrustRoots, chain_url: s
         backend = RpcBackend(url)
         if backend.chain_id != roots.chain_id:
             _fail_anchors(f"the chain at {url} has chain id {backend.chain_id}, consortium.json says {roots.chain_id}")
-        client = AuditAnchorClient(backend, roots.anchor_address)
-        return read_anchors(client, roots.origin, sm, description.contracts.get("TrustDirectory"))
+        trust = description.contracts.get("TrustDirectory")
+        return read_all_anchors(backend, roots.anchor_address, description.retired_anchors, roots.origin, sm, trust)
     except LogMismatchError as exc:
         _fail_anchors(exc.detail)
     except Exception as exc:  # web3, requests and our ChainError alike: the anchors could not be read
@@ -687,7 +729,7 @@ def anchor_signature_lines(chain: ChainAnchors, sm: bool) -> list[str]:
         ]
     checked = [c for c in chain.claims if c.signature_key is not None]
     unchecked = [c for c in chain.claims if c.signature_key is None]
-    lines = []
+    lines = list(chain.retired_lines)
     if checked:
         keys = ", ".join(str(k) for k in sorted({c.signature_key for c in checked if c.signature_key is not None}))
         only = "AuditAnchor takes signed anchors only; " if chain.signed_only else ""
@@ -700,7 +742,9 @@ def anchor_signature_lines(chain: ChainAnchors, sm: bool) -> list[str]:
         lines.append("✓ anchor signatures — AuditAnchor takes signed anchors only; none anchored yet")
     if unchecked:
         why = (
-            "this AuditAnchor cannot check signatures: deployed before anchor_signed, or without a TrustDirectory"
+            "anchored on a retired AuditAnchor, before the move to one that takes signed anchors only"
+            if chain.retired_size and all(c.size <= chain.retired_size for c in unchecked)
+            else "this AuditAnchor cannot check signatures: deployed before anchor_signed, or without a TrustDirectory"
             if not chain.signatures
             else "plain anchor, which this AuditAnchor, deployed before sm consortia refused it, still takes"
         )

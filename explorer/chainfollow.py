@@ -157,13 +157,16 @@ def _abi(entry: Mapping[str, Any]) -> _Abi:
 
 
 class ContractDecoder:
-    """Decodes calls, deployments and logs of our contracts at the given addresses."""
+    """Decodes calls, deployments and logs of our contracts at the given addresses, and at ``retired`` ones
+    (address → name: an AuditAnchor the consortium anchored on before, ``consortium.json``'s
+    ``retired_anchors``), whose calls and logs decode as those of the contract of that name."""
 
-    def __init__(self, contracts: Mapping[str, str]) -> None:
-        unknown = set(contracts) - set(CONTRACT_NAMES)
+    def __init__(self, contracts: Mapping[str, str], retired: Mapping[str, str] | None = None) -> None:
+        unknown = (set(contracts) | set((retired or {}).values())) - set(CONTRACT_NAMES)
         if unknown:
             raise ValueError(f"unknown contract(s) {', '.join(sorted(unknown))}: ours are {', '.join(CONTRACT_NAMES)}")
-        self.names = {str(address).lower(): name for name, address in contracts.items()}
+        self.names = {str(address).lower(): name for address, name in (retired or {}).items()}
+        self.names.update((str(address).lower(), name) for name, address in contracts.items())
         self._functions: dict[tuple[str, bytes], _Abi] = {}
         self._events: dict[tuple[str, bytes], _Abi] = {}
         self._constructors: dict[str, tuple[_Abi, bytes]] = {}
@@ -312,6 +315,7 @@ class ChainFollower:
         confirmations: int = 0,
         timeout: float = 30.0,
         tls: ClientTls | None = None,
+        retired: Mapping[str, str] | None = None,
     ) -> None:
         if confirmations < 0:
             raise ValueError("confirmations must be 0 or more")
@@ -319,7 +323,7 @@ class ChainFollower:
         self.rpc_url = rpc_url
         self.poll = poll
         self.confirmations = confirmations
-        self.decoder = ContractDecoder(contracts)
+        self.decoder = ContractDecoder(contracts, retired)
         # with ``tls``, web3's requests present a member's client certificate (a node serving members only)
         session = None if tls is None else tls.requests_session(rpc_url)
         self._provider = HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}, session=session)

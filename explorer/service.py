@@ -152,8 +152,9 @@ def build(options: ExplorerOptions) -> Explorer:
         auth=notary_auth,
         tls=notary_tls,
     )
+    retired = {r.address: "AuditAnchor" for r in description.retired_anchors}  # their anchors stay readable
     explorer.followers["chain"] = ChainFollower(
-        chain, chain_url, dict(description.contracts), poll=options.poll, tls=options.chain_tls
+        chain, chain_url, dict(description.contracts), poll=options.poll, tls=options.chain_tls, retired=retired
     )
     state.start()
     for follower in explorer.followers.values():

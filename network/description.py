@@ -51,6 +51,40 @@ class MemberDescription:
 
 
 @dataclass(frozen=True, slots=True)
+class RetiredAnchor:
+    """An AuditAnchor the consortium anchored on before it moved to another (``consortium notary migrate-anchor``,
+    docs/national-suite.md): its ``address``, and the last anchor of the log it held then (``last_size`` and
+    ``last_root``, 0 and None if it held none). Verifiers take its anchors up to ``last_size`` and no others."""
+
+    address: str
+    last_size: int
+    last_root: bytes | None
+
+    def to_json(self) -> dict[str, Any]:
+        root = None if self.last_root is None else "0x" + self.last_root.hex()
+        return {"address": self.address, "last_size": self.last_size, "last_root": root}
+
+    @classmethod
+    def from_json(cls, data: Any) -> RetiredAnchor:
+        where = f"{FILENAME}: retired_anchors"
+        if not isinstance(data, dict):
+            raise MalformedError(f"{where}: each must be an object with address, last_size and last_root")
+        address, size, root = data.get("address"), data.get("last_size"), data.get("last_root")
+        if not (isinstance(address, str) and len(address) == 42 and address.startswith("0x")):
+            raise MalformedError(f"{where}: address must be a 0x-hex contract address, not {str(address)[:50]!r}")
+        int(address, 16)
+        if type(size) is not int or size < 0:
+            raise MalformedError(f"{where}: last_size must be a tree size (an integer >= 0), not {str(size)[:40]!r}")
+        if root is None:
+            if size:
+                raise MalformedError(f"{where}: last_size {size} needs the root of that anchor (last_root)")
+            return cls(address, 0, None)
+        if not (isinstance(root, str) and len(root) == 66 and root.startswith("0x")) or not size:
+            raise MalformedError(f"{where}: last_root must be 0x and 64 hex digits, for a last_size above 0")
+        return cls(address, size, bytes.fromhex(root[2:]))
+
+
+@dataclass(frozen=True, slots=True)
 class ConsortiumDescription:
     name: str
     chain_id: int
@@ -75,6 +109,9 @@ class ConsortiumDescription:
     #: the block it makes: what a firm that joins later starts its node from. None on an external chain, and in a
     #: file written before ``init`` recorded it.
     genesis: dict[str, Any] | None = None
+    #: The AuditAnchors anchored on before ``contracts.AuditAnchor``, oldest first, each with its last anchor:
+    #: verifiers check anchors there up to that size (``consortium notary migrate-anchor``).
+    retired_anchors: tuple[RetiredAnchor, ...] = ()
 
     def __post_init__(self) -> None:
         if self.crypto not in ("intl", "sm"):
@@ -126,6 +163,7 @@ class ConsortiumDescription:
             **({"notary": {"url": self.notary_url}} if self.notary_url is not None else {}),
             **({"explorer": {"url": self.explorer_url}} if self.explorer_url is not None else {}),
             **({"genesis": dict(self.genesis)} if self.genesis is not None else {}),
+            **({"retired_anchors": [r.to_json() for r in self.retired_anchors]} if self.retired_anchors else {}),
             "members": [m.to_json() for m in self.members],
         }
 
@@ -175,6 +213,9 @@ class ConsortiumDescription:
             genesis = data.get("genesis")
             if genesis is not None and not (isinstance(genesis, dict) and isinstance(genesis.get("hash"), str)):
                 raise MalformedError(f"{FILENAME}: genesis must be an object with the genesis block's hash")
+            retired = data.get("retired_anchors", [])
+            if not isinstance(retired, list):
+                raise MalformedError(f"{FILENAME}: retired_anchors must be a list")
             return cls(
                 str(data["name"]),
                 int(chain["id"]),
@@ -191,6 +232,7 @@ class ConsortiumDescription:
                 services["notary"],
                 services["explorer"],
                 None if genesis is None else dict(genesis),
+                tuple(RetiredAnchor.from_json(r) for r in retired),
             )
         except MalformedError:
             raise

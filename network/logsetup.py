@@ -429,7 +429,8 @@ def notary_settings(
         backend = RpcBackend(url)
         client = AuditAnchorClient(backend, description.contracts["AuditAnchor"])
         signer = Signer.from_key(load_account_key(directory, OrgId(member.org), passphrase))
-        anchor = AnchorSettings(client, signer, anchor_interval, anchor_every)
+        retired = tuple((r.address, r.last_size) for r in description.retired_anchors)
+        anchor = AnchorSettings(client, signer, anchor_interval, anchor_every, retired=retired)
     return NotarySettings(
         directory=directory / NOTARY_DIR,
         origin=log_origin(description),
@@ -493,4 +494,5 @@ def roots_from_description(description: ConsortiumDescription) -> TrustRoots:
         anchor_address=description.contracts["AuditAnchor"],
         chain_id=description.chain_id,
         validators=validators,
+        retired_anchors=tuple((r.address, r.last_size) for r in description.retired_anchors),
     )

@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeAlias
 
 from eth_utils.exceptions import ValidationError as EthValidationError
@@ -78,14 +78,18 @@ class Anchorer:
         max_backoff: float = 60.0,
         suite: LogSuite = INTL,
         log_key: SM2PrivateKey | None = None,
+        retired: Sequence[tuple[str, int]] = (),
     ) -> None:
         """``log_key``: the log's SM2 key, which an ``sm`` log needs to anchor (``anchor_signed``); None for an
-        ``intl`` log, which anchors unsigned (``anchor``)."""
+        ``intl`` log, which anchors unsigned (``anchor``). ``retired``: AuditAnchors this log was anchored on
+        before ``anchors`` (address, last size anchored there; ``consortium notary migrate-anchor``), where the
+        roots of the anchors up to that size are compared."""
         if suite.name == SM.name and not isinstance(log_key, SM2PrivateKey):
             raise MalformedError("a log of the 'sm' suite anchors with its SM2 log key's signature: give log_key")
         self.store = store
         self.suite = suite
         self.log_key = log_key
+        self.retired = tuple(retired)
         self._signing_client: AuditAnchorClient | None = None
         self._checks = False
         self.reader = reader
@@ -274,7 +278,7 @@ class Anchorer:
         checked = int(self.store.meta(CHECKED_KEY) or 0)
         for row in self.store.anchors(state="confirmed", after=checked, limit=100):
             size = int(row["size"])
-            info = self.anchors.at_size(self.origin, size)
+            info = self._holder(size).at_size(self.origin, size)
             ours = self.reader.root_at(size)
             if info is None or info.root_hash != ours:
                 found = "no anchor" if info is None else "root " + info.root_hash.hex()
@@ -282,6 +286,15 @@ class Anchorer:
                 log.error("ALARM %s", message)
                 self.store.add_alarm(int(self._clock() * 1000), "anchor-mismatch", size, message)
             self.store.set_meta(CHECKED_KEY, str(size))
+
+    def _holder(self, size: int) -> AuditAnchorClient:
+        """The AuditAnchor that holds the anchor of ``size``: the retired one it was anchored on, if it is no larger
+        than the last size anchored there, else the current one."""
+        client = self.anchors
+        for address, last in self.retired:
+            if size <= last:
+                return AuditAnchorClient(client.backend, address)
+        return client
 
     def run(self, stop: threading.Event, tick: float = 0.5) -> None:
         """Step every ``tick`` seconds; after a failed step wait twice as long as before (at least 1 s, at most

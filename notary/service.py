@@ -48,6 +48,9 @@ class AnchorSettings:
     interval: float = 10.0
     every_events: int = 100_000
     max_backoff: float = 60.0  # the longest wait between two anchoring steps while the chain fails
+    #: AuditAnchors anchored on before ``client``'s (``consortium.json``'s ``retired_anchors``): (address, last
+    #: size). The root of an anchor up to that size is compared with the chain there.
+    retired: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,7 @@ class NotaryService:
                 a.max_backoff,
                 suite,
                 settings.log_key if isinstance(settings.log_key, SM2PrivateKey) else None,
+                a.retired,
             )
         self.evidence_builder = EvidenceBuilder(
             settings.origin,

@@ -9,7 +9,8 @@ proof is rejected). Every step runs even after an earlier one failed, so the rep
 5. the witnesses' cosignatures (C2SP tlog-cosignature) verify and meet the witness policy;
 6. the inclusion proof (RFC 9162 §2.1.3.2) leads from the leaf to the checkpoint's root;
 7. the anchor transaction's signature recovers the notary's account, it calls AuditAnchor on our chain with
-   ``anchor(origin, size, root, D(checkpoint body))`` of exactly this checkpoint;
+   ``anchor(origin, size, root, D(checkpoint body))`` of exactly this checkpoint (or a retired AuditAnchor of the
+   trust roots, for a checkpoint no larger than the last size anchored there);
 8. it is in its block and 9. succeeded (its receipt has status 1): in a v2 bundle, its Merkle-Patricia proof
    leads from the header's transactionsRoot along key rlp(index) to exactly this transaction, and its receipt's
    from receiptsRoot to exactly that receipt (``notary.mpt``); in a v1 bundle, both trie roots are recomputed
@@ -113,6 +114,9 @@ class TrustRoots:
     anchor_address: str
     chain_id: int
     validators: tuple[str, ...] = ()
+    #: AuditAnchors the consortium anchored on before ``anchor_address`` (``consortium.json``'s
+    #: ``retired_anchors``): (address, last size). An anchor there counts for a checkpoint up to that size only.
+    retired_anchors: tuple[tuple[str, int], ...] = ()
 
     @property
     def origin(self) -> str:
@@ -462,7 +466,14 @@ def _step_anchor_tx(s: _State) -> str:
         problems.append(f"it is for chain id {tx.chain_id}, not {roots.chain_id}")
     if tx.sender != _address(roots.notary_account):
         problems.append(f"it was signed by {_show(tx.sender)}, not the notary's account {roots.notary_account}")
-    if tx.to != _address(roots.anchor_address):
+    retired = next((r for r in roots.retired_anchors if tx.to == _address(r[0])), None)
+    size = s.checkpoint.size if s.checkpoint is not None else None
+    if retired is not None and size is not None and size > retired[1]:
+        problems.append(
+            f"it calls the retired AuditAnchor {retired[0]}, whose anchors count up to size {retired[1]} only, "
+            f"for size {size}"
+        )
+    elif retired is None and tx.to != _address(roots.anchor_address):
         problems.append(f"it calls {_show(tx.to) if tx.to else 'no contract'}, not AuditAnchor {roots.anchor_address}")
     if s.checkpoint is None or s.note_text is None:
         problems.append("no readable checkpoint to compare its calldata with")
@@ -487,6 +498,8 @@ def _step_anchor_tx(s: _State) -> str:
         f"{s.checkpoint.size if s.checkpoint else '?'}, root, {digest_name}(checkpoint body){checked}) "
         f"on chain {tx.chain_id}"
     )
+    if retired is not None:
+        text += f" (the retired AuditAnchor {retired[0]}, which holds the log's anchors up to size {retired[1]})"
     if signed:
         return text + f"; {ANCHOR_CHECKED_ON_CHAIN}"
     if isinstance(roots.log, SM2NoteVerifier):

@@ -1,16 +1,27 @@
 """The log: the consortium's public keys and witness policy (``/keys``, not recorded as a query), the
 checkpoints the explorer has indexed (largest first) with their anchors, and the gaps in gateways' sequence
-numbers (of the person's own firm's gateways; all of them for the regulator)."""
+numbers (of the person's own firm's gateways; all of them for the regulator).
+
+Each anchor also says whether AuditAnchor checked the log key's signature on it (``signature``), read from the
+explorer's index of the chain: the anchor transaction's logs hold, beside the ``Anchored`` log of the checkpoint's
+origin and size, an ``AnchorSigned`` log of the same origin and size when ``anchor_signed`` succeeded
+(``checked``), and none when the anchor was a plain ``anchor`` (``unchecked``: an ``intl`` log's, or an ``sm``
+log's on an AuditAnchor deployed before ``signed_only``, docs/national-suite.md); ``unknown`` while the chain
+index does not hold that ``Anchored`` log (the transaction not yet indexed, not confirmed, or failed). Both logs
+must come from the same AuditAnchor: the consortium's, or a retired one the chain follower decodes too."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
+from eth_utils.crypto import keccak
 from fastapi import APIRouter
 
 from explorer import access
 from explorer.api.deps import MAX_PAGE, Before, CurrentPerson, ExplorerDep, Limit
 from explorer.api.schemas import Anchors, CheckpointPage, Gaps, Keys
+from explorer.chainindex import ChainIndex
+from network.logsetup import log_origin
 
 router = APIRouter()
 
@@ -35,7 +46,47 @@ def checkpoints(explorer: ExplorerDep, before: Before = None, limit: Limit = 20)
 @router.get("/anchors", tags=["log"], response_model=Anchors, response_model_exclude_unset=True)
 def anchors(explorer: ExplorerDep, limit: Limit = 50) -> dict[str, Any]:
     rows = [c for c in explorer.calls.checkpoints(before=None, limit=MAX_PAGE) if c.get("anchor")][:limit]
-    return {"anchors": [{"size": c["size"], "root": c["root"], **c["anchor"]} for c in rows]}
+    origin = log_origin(explorer.description)
+    return {
+        "crypto": explorer.description.crypto,
+        "anchors": [
+            {
+                "size": c["size"],
+                "root": c["root"],
+                **c["anchor"],
+                "signature": signature_check(explorer.chain, origin, int(c["size"]), c["anchor"].get("tx_hash")),
+            }
+            for c in rows
+        ],
+    }
+
+
+SignatureCheck = Literal["checked", "unchecked", "unknown"]
+
+
+def signature_check(chain: ChainIndex, origin: str, size: int, tx_hash: object) -> SignatureCheck:
+    """Whether AuditAnchor checked the signature of the anchor of ``origin`` at ``size`` sent in ``tx_hash``, as
+    the logs of that transaction in the chain index say (the module docstring)."""
+    tx = chain.transaction(tx_hash) if isinstance(tx_hash, str) and tx_hash else None
+    if tx is None:
+        return "unknown"
+    origin_hash = "0x" + keccak(text=origin).hex()
+    ours = [e for e in tx["events"] if e.get("contract") == "AuditAnchor" and isinstance(e.get("args"), dict)]
+
+    def at_size(event: dict[str, Any]) -> bool:
+        args = event["args"]
+        return args.get("tree_size") == size and str(args.get("origin_hash", "")).lower() == origin_hash
+
+    anchored = next(
+        (e for e in ours if e["event"] == "Anchored" and e["args"].get("origin") == origin and at_size(e)), None
+    )
+    if anchored is None:
+        return "unknown"
+    by = str(anchored.get("address") or "").lower()
+    signed = any(
+        e["event"] == "AnchorSigned" and at_size(e) and str(e.get("address") or "").lower() == by for e in ours
+    )
+    return "checked" if signed else "unchecked"
 
 
 @router.get("/gaps", tags=["log"], response_model=Gaps, response_model_exclude_unset=True)

@@ -665,9 +665,16 @@ class AnchoredCheckpoint(Relayed):
     block_number: int | None = None
     block_hash: str | None = None
     confirmed_ms: int | None = None
+    signature: Literal["checked", "unchecked", "unknown"] = Field(
+        description="whether AuditAnchor checked the log key's signature on this anchor, from the explorer's chain "
+        "index: checked (an anchor_signed, its AnchorSigned log in the transaction), unchecked (a plain anchor: "
+        "an intl log's, or an sm log's on an AuditAnchor deployed before signed_only), unknown (the transaction's "
+        "Anchored log is not indexed: not yet, not confirmed, or failed)"
+    )
 
 
 class Anchors(BaseModel):
+    crypto: Literal["intl", "sm"] = Field(description="the consortium's suite (consortium.json's crypto)")
     anchors: list[AnchoredCheckpoint]
 
 

@@ -87,6 +87,7 @@ export const STRINGS = {
     "col.version": "版本",
     "col.registered": "登记时间",
     "col.state": "状态",
+    "col.signatureCheck": "链上验签",
     "col.grant": "授权编号",
     "col.grantor": "授权方",
     "col.grantee": "被授权方",
@@ -154,6 +155,10 @@ export const STRINGS = {
     "anchorState.sent": "已发送",
     "anchorState.confirmed": "已确认",
     "anchorState.failed": "失败",
+    "anchorCheck.checked": "已在链上验签",
+    "anchorCheck.unchecked": "未在链上验签",
+    "anchorCheck.notApplicable": "不适用（intl）",
+    "anchorCheck.unknown": "尚未索引",
     "policy.plain": "{n} 个见证人中至少 {k} 个联署",
     "policy.withRegulator": "{n} 个见证人中至少 {k} 个联署，且须包含监管机构",
 
@@ -405,6 +410,8 @@ export const STRINGS = {
     "job.serverSignature": "数据方签名",
     "job.summaryOfRecord": "记录的摘要与日志所记一致",
     "anchor.intro": "记录在 AuditAnchor 合约中的检查点根哈希。",
+    "anchor.checkIntro":
+      "链上验签：AuditAnchor 是否用 SM2 预编译合约核验了日志密钥对该锚定的签名（anchor_signed，交易回执中有 AnchorSigned 日志）。未在链上验签的锚定（旧合约的普通 anchor）仍可离线核验：其根哈希对应的检查点由日志的 SM2 密钥签名。",
 
     "health.chain": "区块链",
     "health.notary": "公证服务",
@@ -569,6 +576,7 @@ export const STRINGS = {
     "col.version": "Version",
     "col.registered": "Registered",
     "col.state": "State",
+    "col.signatureCheck": "Signature on chain",
     "col.grant": "Grant",
     "col.grantor": "Grantor",
     "col.grantee": "Grantee",
@@ -637,6 +645,10 @@ export const STRINGS = {
     "anchorState.sent": "sent",
     "anchorState.confirmed": "confirmed",
     "anchorState.failed": "failed",
+    "anchorCheck.checked": "checked on chain",
+    "anchorCheck.unchecked": "NOT checked on chain",
+    "anchorCheck.notApplicable": "not applicable (intl)",
+    "anchorCheck.unknown": "not indexed yet",
     "policy.plain": "{k} of {n} witnesses",
     "policy.withRegulator": "{k} of {n} witnesses, including a regulator",
 
@@ -895,6 +907,8 @@ export const STRINGS = {
     "job.serverSignature": "Owner's signature",
     "job.summaryOfRecord": "The record's summary is the log's",
     "anchor.intro": "Checkpoint roots recorded in the AuditAnchor contract.",
+    "anchor.checkIntro":
+      "Signature on chain: whether AuditAnchor verified the log key's SM2 signature on the anchor with the precompile (anchor_signed, an AnchorSigned log in its receipt). An anchor NOT checked on chain (a plain anchor of an older contract) is still checked offline: the checkpoint of its root is signed by the log's SM2 key.",
 
     "health.chain": "Chain",
     "health.notary": "Notary",

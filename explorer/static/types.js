@@ -289,6 +289,8 @@
  * @property {number | null} block_number
  * @property {number | null} sent_ms
  * @property {number | null} confirmed_ms
+ * @property {"checked" | "unchecked" | "unknown"} [signature]  GET /anchors: whether AuditAnchor checked the log
+ *   key's signature on it (an AnchorSigned log in the transaction), from the explorer's chain index
  */
 
 /**

@@ -272,6 +272,20 @@ export function anchorState(/** @type {unknown} */ state) {
   return badge(kinds[String(state)] || "muted", t(`anchorState.${state}`, null, text(state)));
 }
 
+/**
+ * Whether AuditAnchor checked the log key's signature on an anchor (GET /anchors' "signature"), with data-check.
+ * A plain anchor of an intl consortium is "not applicable": nothing on chain checks an Ed25519 log key.
+ * @param {unknown} check  "checked", "unchecked" or "unknown"
+ * @param {unknown} crypto  the consortium's suite
+ */
+export function anchorCheck(check, crypto) {
+  const attrs = { dataset: { check: String(check) } };
+  if (check === "checked") return badge("ok", t("anchorCheck.checked"), attrs);
+  if (check === "unchecked" && crypto === "sm") return badge("warn", t("anchorCheck.unchecked"), attrs);
+  if (check === "unchecked") return badge("muted", t("anchorCheck.notApplicable"), attrs);
+  return badge("muted", t("anchorCheck.unknown"), attrs);
+}
+
 // -- verification -----------------------------------------------------------------------------------------
 
 /**

@@ -201,6 +201,13 @@ def test_an_sm_consortium_logs_cosigns_anchors_and_verifies_a_call(sm: SmConsort
     out = assert_ok(r)
     assert "✓ anchor signatures — AuditAnchor takes signed anchors only; " in out, shown(r)
     assert "NOT checked on chain" not in out, shown(r)
+    # An sm consortium's AuditAnchor is signed-only from init: `notary migrate-anchor` has nothing to move, and
+    # says so before deploying anything (the move itself: tests/integration/notary/test_anchor_move.py).
+    r = run_cli(
+        "--dir", str(directory), "--chain-url", sm.up.url, "notary", "migrate-anchor", "--as", "bjic-cloud"
+    )  # fmt: skip
+    assert r.returncode == 1 and "takes signed anchors only already: nothing to move" in r.stderr, shown(r)
+    assert "retired_anchors" not in (directory / "consortium.json").read_text()
 
     # The explorer follows the SM3 log with the SM2 key and shows the call to the regulator.
     def listed() -> bool:

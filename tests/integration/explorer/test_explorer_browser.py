@@ -115,6 +115,18 @@ def test_officer_sees_every_provenance_link_verified_in_the_browser(browser: Any
     page.get_by_test_id("lang-switch").click()
     page.wait_for_timeout(300)
     shot(page, "officer-provenance-other-language")
+    # The Anchors page says of each anchor whether AuditAnchor checked the log key's signature on it: the demo is
+    # intl, whose plain anchors nothing on chain checks ("not applicable"), once the chain index holds them.
+    wait_until(
+        lambda: any(a["signature"] == "unchecked" for a in live.get(who, "/api/v1/anchors").json()["anchors"]),
+        60,
+        "an anchor in the explorer's chain index",
+    )
+    page.goto(f"{live.url}/#/anchors")
+    page.get_by_test_id("anchors-table").wait_for(timeout=20_000)
+    badges = page.locator('[data-testid="anchors-table"] [data-check="unchecked"]')
+    assert {*badges.all_inner_texts()} == {"not applicable (intl)"} or {*badges.all_inner_texts()} == {"不适用（intl）"}
+    shot(page, "officer-anchors")
     assert not page.errors, page.errors
     page.close()
 

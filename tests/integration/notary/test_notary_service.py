@@ -313,6 +313,37 @@ def test_a_store_never_changes_its_suite(world: LogWorld, suite: LogSuite) -> No
         world.notary(log_key=new_key(other), suite=other, gateway_keys={})
 
 
+def test_an_sm_log_on_postgres_and_s3(tmp_path: Path, postgres: Any, s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The PostgreSQL + S3 backend (``tests/integration/storage/test_conformance.py`` runs its own tests under
+    both suites) behind a whole ``sm`` notary: its SM2-cosigned checkpoint, SM3 tiles read back from the bucket
+    and receipts make an evidence bundle that verifies offline, and the store, which records the log's SM2 vkey
+    in the database, refuses to open under ``intl``."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)
+    bucket = s3.create_bucket("notary")
+    storage = {
+        "storage": postgres.create_database("notary"),
+        "object_store": f"s3://{bucket}?endpoint={s3.url}&region={s3.region}",
+    }
+    world = LogWorld(tmp_path, SM)
+    try:
+        service = world.notary(**storage)
+        with TestClient(create_app(service)) as client:
+            published_log(world, service, client)
+            steps = {s.name: s for s in verify_evidence(service.evidence("ev-5"), trust_roots(world))}
+        service.stop()
+        log_steps = ("entry", "leaf hash", "receipt", "checkpoint", "cosignatures", "inclusion")
+        assert all(steps[name].ok for name in log_steps), [steps[n].to_text() for n in log_steps]
+        assert "SM3(0x00 ‖ entry)" in steps["leaf hash"].detail
+        published = s3.client().get_object(Bucket=bucket, Key="checkpoint")["Body"].read()
+        note, verified = open_note(published, [world.log_verifier(), *world.cosigners().values()])
+        assert parse_checkpoint(note.text).size == 8 and len(verified) >= 3  # the log's SM2 signature and 2 of 3
+        with pytest.raises(NotaryError, match="the store's suite is sm, these settings' intl"):
+            world.notary(log_key=new_key(INTL), suite=INTL, gateway_keys={}, **storage)
+    finally:
+        world.close()
+
+
 def gmssl_verifies(public_point: bytes, signature: bytes, message: bytes) -> bool:
     """GmSSL's SM2 verification (an implementation independent of ours), under the profile's ID."""
     return bool(sm2_verify(public_point[1:], message, raw_to_der(signature), signer_id=DEFAULT_ID))

@@ -5,6 +5,13 @@ Each test opens stores through ``backend.open()`` (several calls: several replic
 sequences signed batches and checks what a reader of the log sees: proofs from the stored tiles against the
 checkpoint root, no gap and no duplicate when two replicas append at once, a crash between the commit and the
 publication recovered, and outages reported as such with nothing acknowledged lost.
+
+PostgreSQL + S3 runs under both suites (``notary.logsuite``): ``intl``, and ``sm``, whose log keeps SM3 tiles,
+SM2-signed checkpoints and receipts, and events of its own schema version in the same tables and objects; a
+reader that has only the object store then proves the root with SM3 and opens the published ``checkpoint``
+object with the log's SM2 key. The tests of a server's outage or of bytes changed in the bucket do not depend on
+the suite and run under ``intl`` only. The embedded store runs under ``intl`` here; the notary's own tests run it
+under ``sm`` (``tests/support/notary_world.py``'s ``each_suite``).
 """
 
 from __future__ import annotations
@@ -18,28 +25,33 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from notary.checkpointer import Checkpointer, WitnessPolicy
-from notary.log.hashing import hash_leaf
-from notary.log.note import NoteSigner, NoteVerifier
+from notary.event import LOG_VERSIONS
+from notary.log.checkpoint import parse_checkpoint
+from notary.log.note import open_note
 from notary.log.proof import root_at, verify_consistency, verify_inclusion
 from notary.log.tiles import TILE_WIDTH, TileNodeReader, entries_path, parse_entry_bundle, tile_path
+from notary.logsuite import INTL, SM, LogSuite, PrivateKey, public_bytes
 from notary.reader import LogReader
 from notary.receipt import Receipt, verify_receipt
 from notary.sequencer import Sequencer, SequencerSettings, encode_batch, sign_batch_body
 from notary.storage.base import NotaryStorage, StoreError, StoreUnavailableError
+from suite.sm2 import SM2PrivateKey
 from tests.support.notary_events import event
 
 ORIGIN = "test-consortium/audit-log"
 NOW = 1_795_000_000.0
-LOG_KEY = Ed25519PrivateKey.from_private_bytes(b"\x01" * 32)
-GW_KEY = Ed25519PrivateKey.from_private_bytes(b"\x02" * 32)
+#: The log's and the gateway's keys under each suite.
+LOG_KEYS: dict[str, PrivateKey] = {
+    INTL.name: Ed25519PrivateKey.from_private_bytes(b"\x01" * 32),
+    SM.name: SM2PrivateKey.from_bytes(b"\x01" * 32),
+}
+GW_KEYS: dict[str, PrivateKey] = {
+    INTL.name: Ed25519PrivateKey.from_private_bytes(b"\x02" * 32),
+    SM.name: SM2PrivateKey.from_bytes(b"\x02" * 32),
+}
 NO_WITNESSES = WitnessPolicy(0, (), False, frozenset())
-
-
-def raw(key: Ed25519PrivateKey) -> bytes:
-    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
 @dataclass
@@ -48,6 +60,7 @@ class Backend:
 
     name: str
     open: Callable[[], NotaryStorage]
+    suite: LogSuite = INTL
     servers: dict[str, Any] = field(default_factory=dict)
     bucket: str = ""
     opened: list[NotaryStorage] = field(default_factory=list)
@@ -57,8 +70,12 @@ class Backend:
         self.opened.append(store)
         return store
 
+    def log(self, store: NotaryStorage | None = None) -> Log:
+        """A replica of the log under the backend's suite, over ``store`` or a newly opened one."""
+        return Log(self.store() if store is None else store, self.suite)
 
-@pytest.fixture(params=["sqlite", "postgres+s3"])
+
+@pytest.fixture(params=["sqlite", "postgres+s3", "postgres+s3-sm"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     if request.param == "sqlite":
         from notary.storage.sqlite import LogStore
@@ -73,6 +90,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         found = Backend(
             "postgres+s3",
             lambda: PostgresStore(url, config, connect_timeout=2),
+            SM if request.param.endswith("-sm") else INTL,
             {"postgres": postgres, "s3": s3},
             bucket,
         )
@@ -85,25 +103,34 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 
 
 class Log:
-    """A sequencer, reader and checkpointer over one store (one notary replica)."""
+    """A sequencer, reader and checkpointer of the backend's suite over one store (one notary replica)."""
 
-    def __init__(self, store: NotaryStorage) -> None:
+    def __init__(self, store: NotaryStorage, suite: LogSuite) -> None:
         self.store = store
-        self.reader = LogReader(store)
-        signer = NoteSigner(ORIGIN, LOG_KEY)
+        self.suite = suite
+        self.gateway_key = GW_KEYS[suite.name]
+        self.reader = LogReader(store, tree=suite.tree)
+        signer = suite.note_signer(ORIGIN, LOG_KEYS[suite.name])
         self.sequencer = Sequencer(
-            store, signer, SequencerSettings(ORIGIN), {"shuzhi-tech": raw(GW_KEY)}, clock=lambda: NOW,
-            on_commit=self.reader.invalidate,
+            store, signer, SequencerSettings(ORIGIN), {"shuzhi-tech": public_bytes(self.gateway_key)},
+            clock=lambda: NOW, on_commit=self.reader.invalidate, suite=suite,
         )  # fmt: skip
         self.checkpointer = Checkpointer(store, self.reader, signer, ORIGIN, [], NO_WITNESSES, store.size)
 
+    def event(self, **changes: Any) -> dict[str, Any]:
+        """An event of the schema version the log's suite takes (1 under intl, 3 under sm)."""
+        return event(v=LOG_VERSIONS[self.suite.name][0], **changes)
+
+    def sign(self, body: bytes) -> bytes:
+        return sign_batch_body(self.gateway_key, body)
+
     def submit(self, gateway: str, first_seq: int, count: int, tag: str = "") -> list[Receipt]:
         events = [
-            event(event_id=f"{gateway.replace('/', '.')}-{tag}{seq}", gateway_id=gateway, gateway_seq=seq)
+            self.event(event_id=f"{gateway.replace('/', '.')}-{tag}{seq}", gateway_id=gateway, gateway_seq=seq)
             for seq in range(first_seq, first_seq + count)
         ]
         body = encode_batch(gateway, events)
-        return self.sequencer.submit(gateway, body, sign_batch_body(GW_KEY, body)).receipts
+        return self.sequencer.submit(gateway, body, self.sign(body)).receipts
 
     def checkpoint(self) -> tuple[int, bytes]:
         self.checkpointer.round()
@@ -118,21 +145,22 @@ class Log:
 def check_log(log: Log, receipts: list[Receipt], size: int, root: bytes) -> None:
     """Every acknowledged event is leaf ``receipt.index`` of the checkpointed tree, proven from the stored tiles;
     the indexes are 0..size-1, each once; the entry bundles hold the entries."""
-    verifier = NoteVerifier(ORIGIN, raw(LOG_KEY))
+    tree = log.suite.tree
+    verifier = log.suite.note_verifier(ORIGIN, public_bytes(LOG_KEYS[log.suite.name]))
     assert sorted(r.index for r in receipts) == list(range(size))
     entries = log.store.entries(0, size)
     assert len(entries) == size
     for receipt in receipts:
-        verify_receipt(receipt, verifier)
-        leaf = hash_leaf(entries[receipt.index])
-        verify_inclusion(leaf, receipt.index, size, log.reader.inclusion(receipt.index, size), root)
+        verify_receipt(receipt, verifier, tree)
+        leaf = tree.leaf(entries[receipt.index])
+        verify_inclusion(leaf, receipt.index, size, log.reader.inclusion(receipt.index, size), root, tree)
     for index in range(0, (size + TILE_WIDTH - 1) // TILE_WIDTH):
         width = min(TILE_WIDTH, size - index * TILE_WIDTH)
         assert parse_entry_bundle(log.reader.entry_bundle(index, width)) == entries[index * TILE_WIDTH :][:width]
 
 
 def test_proofs_from_stored_tiles_match_the_checkpoint_root(backend: Backend) -> None:
-    log = Log(backend.store())
+    log = backend.log()
     receipts = log.submit("shuzhi-tech/gw-1", 1, 200)
     size1, root1 = log.checkpoint()
     receipts += log.submit("shuzhi-tech/gw-1", 201, 150)  # across the first full tile
@@ -140,7 +168,7 @@ def test_proofs_from_stored_tiles_match_the_checkpoint_root(backend: Backend) ->
     size2, root2 = log.checkpoint()
     assert (size1, size2) == (200, 357)
     check_log(log, receipts, size2, root2)
-    verify_consistency(size1, size2, log.reader.consistency(size1, size2), root1, root2)
+    verify_consistency(size1, size2, log.reader.consistency(size1, size2), root1, root2, backend.suite.tree)
     duplicate = log.submit("shuzhi-tech/gw-2", 1, 7)  # the same events again: the same receipts, no new leaf
     assert duplicate == receipts[-7:] and log.store.size() == size2
     if backend.name == "postgres+s3":  # the object store alone, C2SP paths, proves the root
@@ -152,13 +180,20 @@ def test_proofs_from_stored_tiles_match_the_checkpoint_root(backend: Backend) ->
             got = client.get_object(Bucket=backend.bucket, Key=tile_path(level, index, width))
             return bytes(got["Body"].read())
 
-        assert root_at(size2, TileNodeReader(read_tile)) == root2
+        tree = backend.suite.tree
+        assert root_at(size2, TileNodeReader(read_tile, tree=tree), tree) == root2
         bundle = client.get_object(Bucket=backend.bucket, Key=entries_path(1, size2 - TILE_WIDTH))["Body"].read()
         assert parse_entry_bundle(bundle) == log.store.entries(TILE_WIDTH, size2 - TILE_WIDTH)
+        # the published checkpoint object opens with the log's key of the suite (an SM2 signed note under sm)
+        note = bytes(client.get_object(Bucket=backend.bucket, Key="checkpoint")["Body"].read())
+        verifier = backend.suite.note_verifier(ORIGIN, public_bytes(LOG_KEYS[backend.suite.name]))
+        opened, _ = open_note(note, [verifier])
+        checkpoint = parse_checkpoint(opened.text)
+        assert (checkpoint.origin, checkpoint.size, checkpoint.root) == (ORIGIN, size2, root2)
 
 
 def test_two_replicas_appending_at_once_leave_no_gap_and_no_duplicate(backend: Backend) -> None:
-    replicas = [Log(backend.store()), Log(backend.store())]
+    replicas = [backend.log(), backend.log()]
     receipts: list[Receipt] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
@@ -191,15 +226,15 @@ def test_two_replicas_appending_at_once_leave_no_gap_and_no_duplicate(backend: B
 def test_a_failed_batch_leaves_nothing_and_the_log_goes_on(backend: Backend) -> None:
     """A batch refused inside the sequencing transaction (here: a conflict found under the lock) writes nothing;
     a reopened store (a restart) continues the same tree."""
-    log = Log(backend.store())
+    log = backend.log()
     receipts = log.submit("shuzhi-tech/gw-1", 1, 10)
-    conflicting = [event(event_id="shuzhi-tech.gw-1-1", gateway_seq=11, status=500)]  # an old id, other content
+    conflicting = [log.event(event_id="shuzhi-tech.gw-1-1", gateway_seq=11, status=500)]  # an old id, other content
     body = encode_batch("shuzhi-tech/gw-1", conflicting)
     with pytest.raises(Exception, match="already logged"):
-        log.sequencer.submit("shuzhi-tech/gw-1", body, sign_batch_body(GW_KEY, body))
+        log.sequencer.submit("shuzhi-tech/gw-1", body, log.sign(body))
     assert log.store.size() == 10
     log.store.close()
-    again = Log(backend.store())
+    again = backend.log()
     receipts += again.submit("shuzhi-tech/gw-1", 11, 5)
     size, root = again.checkpoint()
     check_log(again, receipts, size, root)
@@ -209,7 +244,7 @@ def test_a_crash_between_commit_and_publication_is_recovered(backend: Backend) -
     """PostgreSQL + S3: the batch committed, then the process died before writing its objects (here the object
     store fails every write after the commit, and the store is abandoned as a dead process would leave it). The
     next store to open publishes the pending objects. SQLite commits tiles with the entries: nothing to recover."""
-    log = Log(backend.store())
+    log = backend.log()
     receipts = log.submit("shuzhi-tech/gw-1", 1, 20)
     if backend.name == "postgres+s3":
         from notary.storage.postgres import PostgresStore
@@ -226,7 +261,7 @@ def test_a_crash_between_commit_and_publication_is_recovered(backend: Backend) -
         assert store.size() == 20  # committed but not readable: readers see the published size only
     else:
         receipts += log.submit("shuzhi-tech/gw-1", 21, 30)
-    restarted = Log(backend.store())  # opening publishes what is pending
+    restarted = backend.log()  # opening publishes what is pending
     assert restarted.store.size() == 50
     receipts = receipts[:20] + restarted.submit("shuzhi-tech/gw-1", 21, 30)  # resubmitted: receipts, no new leaf
     assert restarted.store.size() == 50
@@ -238,11 +273,13 @@ def test_a_crash_between_commit_and_publication_is_recovered(backend: Backend) -
 def servers(backend: Backend) -> dict[str, Any]:
     if backend.name == "sqlite":
         pytest.skip("the embedded store has no server to lose")
+    if backend.suite is not INTL:
+        pytest.skip("an outage of a server, or bytes changed under it, is the same under either suite: run under intl")
     return backend.servers
 
 
 def test_a_database_outage_is_reported_and_loses_nothing(backend: Backend, servers: dict[str, Any]) -> None:
-    log = Log(backend.store())
+    log = backend.log()
     receipts = log.submit("shuzhi-tech/gw-1", 1, 10)
     servers["postgres"].kill()
     try:
@@ -260,7 +297,7 @@ def test_a_database_outage_is_reported_and_loses_nothing(backend: Backend, serve
 def test_an_object_store_outage_is_reported_and_loses_nothing(backend: Backend, servers: dict[str, Any]) -> None:
     """moto keeps its objects in memory: the outage comes before anything was published, and the bucket is made
     again (empty) when the server is back; everything the database committed is then published from it."""
-    log = Log(backend.store())
+    log = backend.log()
     s3 = servers["s3"]
     s3.kill()
     try:
@@ -279,7 +316,7 @@ def test_an_object_store_outage_is_reported_and_loses_nothing(backend: Backend, 
 
 
 def test_other_bytes_under_an_immutable_key_raise_an_integrity_alarm(backend: Backend, servers: dict[str, Any]) -> None:
-    log = Log(backend.store())
+    log = backend.log()
     log.submit("shuzhi-tech/gw-1", 1, 3)
     servers["s3"].client().put_object(Bucket=backend.bucket, Key=tile_path(0, 0, 5), Body=b"\x00" * 160)
     with pytest.raises(StoreError, match=r"integrity alarm.*tile/0/000\.p/5"):
@@ -297,7 +334,7 @@ def test_the_watermark_catches_up_when_another_replica_published_the_objects(
 
     from notary.storage.postgres import PostgresStore
 
-    log = Log(backend.store())
+    log = backend.log()
     store = log.store
     assert isinstance(store, PostgresStore)
     real_put = store.objects.put_immutable
@@ -315,6 +352,6 @@ def test_the_watermark_catches_up_when_another_replica_published_the_objects(
     assert store.size() == 0
     other = backend.store()
     assert other.size() == 10
-    receipts = Log(other).submit("shuzhi-tech/gw-1", 1, 10)
-    size, root = Log(other).checkpoint()
-    check_log(Log(other), receipts, size, root)
+    receipts = backend.log(other).submit("shuzhi-tech/gw-1", 1, 10)
+    size, root = backend.log(other).checkpoint()
+    check_log(backend.log(other), receipts, size, root)

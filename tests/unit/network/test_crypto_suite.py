@@ -18,7 +18,7 @@ from chain.ids import OrgId, Role
 from cli.main import cli
 from contracts import CONTRACT_NAMES
 from network._pem import encrypt
-from network.description import ConsortiumDescription, MemberDescription, load_description
+from network.description import ConsortiumDescription, MemberDescription, RetiredAnchor, load_description
 from network.identity import (
     IdentityError,
     OrgPaths,
@@ -224,3 +224,31 @@ def test_the_audit_policy_of_consortium_json_is_off_unless_set(sm_root: Path) ->
     assert read_access(sm_root, on).visibility == on.query_visibility()
     with pytest.raises(MalformedError, match=r"audit.regulator_queries_visible_to_subject must be true or false"):
         ConsortiumDescription.from_json({**data, "audit": {"regulator_queries_visible_to_subject": "yes"}})
+
+
+def test_the_retired_anchors_of_consortium_json_round_trip_and_reach_the_trust_roots(sm_root: Path) -> None:
+    """``retired_anchors`` (``consortium notary migrate-anchor``): absent reads as none and is not written; a record
+    round-trips and reaches the trust roots as (address, last size); a malformed one is refused, naming the field."""
+    data = json.loads((sm_root / "consortium.json").read_text())
+    assert "retired_anchors" not in data and ConsortiumDescription.from_json(data).retired_anchors == ()
+    old = "0x" + "ab" * 20
+    record = {"address": old, "last_size": 5, "last_root": "0x" + "cd" * 32}
+    moved = ConsortiumDescription.from_json(
+        {**data, "retired_anchors": [record, {**record, "last_size": 0, "last_root": None}]}
+    )
+    assert moved.retired_anchors == (RetiredAnchor(old, 5, b"\xcd" * 32), RetiredAnchor(old, 0, None))
+    assert moved.to_json()["retired_anchors"][0] == record
+    assert ConsortiumDescription.from_json(moved.to_json()) == moved
+    assert roots_from_description(moved).retired_anchors == ((old, 5), (old, 0))
+    refused = {
+        "address must be a 0x-hex contract address": {**record, "address": "0xab"},
+        "last_size must be a tree size": {**record, "last_size": -1},
+        "last_size 5 needs the root of that anchor": {**record, "last_root": None},
+        "last_root must be 0x and 64 hex digits": {**record, "last_root": "0x" + "cd" * 31},
+        "each must be an object": "0x" + "ab" * 20,
+    }
+    for message, bad in refused.items():
+        with pytest.raises(MalformedError, match=f"consortium.json: retired_anchors: {message}"):
+            ConsortiumDescription.from_json({**data, "retired_anchors": [bad]})
+    with pytest.raises(MalformedError, match="retired_anchors must be a list"):
+        ConsortiumDescription.from_json({**data, "retired_anchors": record})

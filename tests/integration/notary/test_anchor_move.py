@@ -1,0 +1,154 @@
+"""An old ``sm`` consortium moved to a signed-only AuditAnchor (``network.anchormove``, the core of ``consortium
+notary migrate-anchor``), on the in-process chain node.
+
+The old AuditAnchor is one deployed before ``anchor_signed`` (its committed artifact of then): an ``sm`` notary
+anchors there unchecked. After the move, ``consortium.json`` names the new, signed-only AuditAnchor and records the
+old one with the last anchor of the log it held; the same notary anchors its next checkpoint on the new one, checked
+on chain; ``verify evidence`` takes an anchor on the old contract up to the recorded size only, and ``verify log``
+reads both contracts, leaving out what the old one took after the move."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chain.contracts import AuditAnchorClient
+from chain.tx import Signer
+from cli.verify import anchor_signature_lines, read_all_anchors
+from network.anchormove import AnchorMoveError, move_to_signed_only
+from network.description import ConsortiumDescription, RetiredAnchor, load_description
+from notary.anchor import CHECKED_KEY
+from notary.logsuite import SM
+from notary.mirror import LogMismatchError
+from notary.sequencer import encode_batch, sign_batch_body
+from notary.service import AnchorSettings
+from notary.verify import (
+    ANCHOR_CHECKED_ON_CHAIN,
+    ANCHOR_NOT_CHECKED_ON_CHAIN,
+    STEP_NAMES,
+    TrustRoots,
+    verify_evidence_json,
+)
+from tests.integration.contracts.contract_helpers import digest
+from tests.integration.notary.test_anchor_checked import old_audit_anchor
+from tests.support.consortium import Consortium
+from tests.support.notary_events import event
+from tests.support.notary_world import ANCHOR_DEADLINE, GATEWAY, ORIGIN, LogWorld
+from tests.support.wait import wait_until
+
+NAME = ORIGIN.removesuffix("/audit-log")
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[LogWorld]:
+    w = LogWorld(tmp_path, suite=SM)
+    yield w
+    w.close()
+
+
+def description_of(c: Consortium, anchor: str, crypto: str = "sm") -> ConsortiumDescription:
+    """The public description of the test consortium as far as the move reads it: its contracts and suite."""
+    return ConsortiumDescription(
+        NAME, c.backend.chain_id, "external", "http://127.0.0.1:1", {**c.deployment.addresses, "AuditAnchor": anchor},
+        0, 1, 7, {}, (), crypto,
+    )  # fmt: skip
+
+
+def roots(c: Consortium, world: LogWorld, anchor: str, retired: tuple[tuple[str, int], ...]) -> TrustRoots:
+    return TrustRoots(
+        log=world.log_verifier(), witnesses=world.cosigners(), policy=world.policy(),
+        notary_account=c.deployer.address, anchor_address=anchor, chain_id=c.backend.chain_id,
+        validators=(c.deployer.address,), retired_anchors=retired,
+    )  # fmt: skip
+
+
+def steps(bundle: dict[str, object], trust: TrustRoots) -> dict[str, tuple[bool | None, str]]:
+    return {s.name: (s.ok, s.detail) for s in verify_evidence_json(bundle, trust)}
+
+
+def anchor_more(
+    c: Consortium, world: LogWorld, anchors: AuditAnchorClient, retired: tuple[tuple[str, int], ...]
+) -> dict[str, dict[str, object]]:
+    """Events ev-6..ev-8 logged by the world's notary (same store), checkpointed and anchored on ``anchors``; the
+    bundles of ev-3 (under the first anchor) and ev-7 (under this one) built after. The notary compares every
+    confirmed anchor's root with the chain, the first one's on the retired AuditAnchor."""
+    service = world.notary(AnchorSettings(anchors, Signer(c.deployer.account), interval=0, retired=retired))
+    try:
+        now = int(time.time() * 1000)
+        batch = [event(v=world.event_version, event_id=f"ev-{i}", gateway_seq=i, time_ms=now) for i in range(6, 9)]
+        body = encode_batch(GATEWAY, batch)
+        service.sequencer.submit(GATEWAY, body, sign_batch_body(world.gateway_key, body))
+        assert service.checkpointer.round() is not None
+        assert service.anchorer is not None
+        service.anchorer.step(force=True)
+        wait_until(lambda: len(service.store.anchors(state="confirmed")) == 2, "the new anchor", ANCHOR_DEADLINE)
+        assert service.store.alarms() == []  # no root compared on the wrong contract
+        return {e: service.evidence(e).to_json() for e in ("ev-3", "ev-7")}
+    finally:
+        service.stop()
+
+
+@pytest.mark.parametrize("backend", [pytest.param("node")], indirect=True)
+def test_an_old_sm_consortium_moves_to_a_signed_only_anchor(
+    consortium: Consortium, world: LogWorld, tmp_path: Path
+) -> None:
+    c = consortium
+    old = old_audit_anchor(c)
+    before = world.anchored_evidence(AnchorSettings(old, Signer(c.deployer.account), interval=0), 5, "ev-3")
+    world.register_log_key(c.trust, c.signers["op"])
+    c.forget_nonces()
+    with pytest.raises(AnchorMoveError, match="crypto is 'intl'"):
+        move_to_signed_only(c.backend, c.deployer, description_of(c, old.address, "intl"))
+
+    moved = move_to_signed_only(c.backend, c.deployer, description_of(c, old.address))
+    c.forget_nonces()
+    new = AuditAnchorClient(c.backend, moved.address)
+    assert new.signed_only() and new.trust_directory() == c.trust.address
+    last = old.at_size(ORIGIN, 5)
+    assert last is not None and moved.retired == RetiredAnchor(old.address, 5, last.root_hash)
+    assert moved.description.contracts["AuditAnchor"] == moved.address
+    assert moved.description.retired_anchors == (moved.retired,)
+    moved.description.write(tmp_path)  # consortium.json keeps the record
+    assert load_description(tmp_path) == moved.description
+    with pytest.raises(AnchorMoveError, match="takes signed anchors only already"):
+        move_to_signed_only(c.backend, c.deployer, moved.description)
+
+    # The notary stopped after confirming the first anchor and before comparing its root with the chain (it does
+    # both in one step, so this is a crash between the two): it compares it now, on the retired AuditAnchor.
+    stopped = world.notary()
+    assert stopped.store.meta(CHECKED_KEY) == "5"
+    stopped.store.set_meta(CHECKED_KEY, "0")
+    stopped.stop()
+    after = anchor_more(c, world, new, ((old.address, 5),))
+    trust = roots(c, world, moved.address, ((old.address, 5),))
+    for bundle in (before, after["ev-3"]):  # built before the move and after it: both name the old contract
+        checked = steps(bundle, trust)
+        assert all(checked[name][0] for name in STEP_NAMES), checked
+        detail = checked["anchor transaction"][1]
+        assert f"the retired AuditAnchor {old.address}" in detail and ANCHOR_NOT_CHECKED_ON_CHAIN in detail
+    checked = steps(after["ev-7"], trust)
+    assert all(checked[name][0] for name in STEP_NAMES), checked
+    assert ANCHOR_CHECKED_ON_CHAIN in checked["anchor transaction"][1]
+    # Without the record, or with a smaller last size, the old contract's anchor does not count.
+    assert steps(before, roots(c, world, moved.address, ()))["anchor transaction"][0] is False
+    smaller = steps(before, roots(c, world, moved.address, ((old.address, 4),)))["anchor transaction"]
+    assert smaller[0] is False and "count up to size 4 only, for size 5" in smaller[1]
+
+    # verify log reads both contracts; what the old one took after the move is left out.
+    c.forget_nonces()
+    old.anchor(c.signers["op"], ORIGIN, 9, digest("root 9"), digest("checkpoint 9"))
+    chain = read_all_anchors(c.backend, moved.address, moved.description.retired_anchors, ORIGIN, True, c.trust.address)
+    assert [(a.size, a.signature_key is not None) for a in chain.claims] == [(5, False), (8, True)]
+    retired, checked_line, unchecked_line = anchor_signature_lines(chain, True)
+    assert retired == (
+        f"✓ retired AuditAnchor {old.address} — 1 anchor(s) up to its recorded last size 5; 1 it took later left out: 9"
+    )
+    assert checked_line.startswith("✓ anchor signatures — AuditAnchor takes signed anchors only; 1 of 2 anchor(s)")
+    assert unchecked_line.startswith("- anchor signatures — 1 anchor(s) NOT checked on chain (anchored on a retired")
+    # A record that the old contract contradicts fails.
+    wrong = (RetiredAnchor(old.address, 5, digest("another root")),)
+    with pytest.raises(LogMismatchError, match=r"holds root 0x[0-9a-f]{64} at size 5, where consortium\.json records"):
+        read_all_anchors(c.backend, moved.address, wrong, ORIGIN, True, c.trust.address)
