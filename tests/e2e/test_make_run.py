@@ -255,7 +255,7 @@ def check_gateways(data: Path, summary: list[str], notary: str, env: dict[str, s
     # The demo traffic flows through the gateways into the log.
 
     def recorded() -> bool:
-        outcomes = [
+        outcomes: list[int] = [
             httpx.get(f"http://127.0.0.1:{port + 40 + i}/healthz", timeout=5).json()["outbox"]["last_seq"]
             for i in range(6)
         ]
