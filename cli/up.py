@@ -20,7 +20,7 @@ from demo import privacy as demo_psi
 from demo.traffic import ensure_demo_identities, write_endpoints
 from gateway.headers import PURPOSE_HEADER
 from network.alarms.evaluator import Evaluator
-from network.alarms.server import AlarmServer, token_path
+from network.alarms.server import PORT_OFFSET, AlarmServer, api_token, token_path
 from network.consortium import CHAIN_DIR, Consortium
 from network.localchain import start_nodes, stop_together
 from network.logsetup import LogSetupError, check_log_keys, log_origin, monitor_token, notary_member
@@ -233,8 +233,8 @@ def up(
         _stop_if_asked()
         if authenticate_reads:
             monitor_token(directory, create=True)
-        # the live alarms' endpoint takes its port now, before anything starts; it serves "never evaluated" until
-        # the evaluator is attached below (docs/alarms.md, "In the explorer")
+        # the live alarms' endpoint takes its port now, before the notary and the rest start; it serves "never
+        # evaluated" until the evaluator is attached below (docs/alarms.md, "In the explorer")
         alarm_server = alarm_endpoint(directory, port)
         children = start_log_services(
             directory,
@@ -451,9 +451,7 @@ def node_specs(directory: Path, port: int, scheme: str = "http") -> list[NodeSpe
 
 def alarm_endpoint(directory: Path, port: int) -> AlarmServer:
     """The live alarms' endpoint of ``up --port PORT``: on 127.0.0.1:PORT+3, its token made at the first start
-    (``network.alarms.server``). A port in use stops `up` with one line, before anything starts."""
-    from network.alarms.server import PORT_OFFSET, AlarmServer, api_token
-
+    (``network.alarms.server``). A port in use stops `up` with one line, before the notary starts."""
     token = api_token(directory, create=True)
     assert token is not None  # made when missing
     try:

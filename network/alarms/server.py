@@ -15,7 +15,7 @@ learns nothing, not even whether an alarm is active. ``GET /healthz`` answers ``
 without sockets; :class:`AlarmServer` is the standard library's ``ThreadingHTTPServer`` around it, a thread of
 ``up``. What it serves is whatever the source it is given returns at the time of each request: :data:`NEVER`
 until ``up`` attaches the evaluator (:meth:`AlarmServer.attach`), which ``up`` does once its children are up,
-so the port is taken (and a port in use reported) before anything starts.
+so the port is taken (and a port in use reported) before the notary and the rest start.
 """
 
 from __future__ import annotations

@@ -156,3 +156,17 @@ def test_the_answer_shows_each_person_only_what_they_may_see() -> None:
     body = view.to_json(lambda a: not a.subject.startswith("gateway/"))
     assert [a["id"] for a in body["active"]] == [QUORUM.id] and body["resolved"] == []
     assert body["stale_after_ms"] == int(STALE_AFTER_S * 1000)
+
+
+def test_the_explorer_takes_only_a_loopback_alarms_url_and_needs_the_token(tmp_path: Path) -> None:
+    """``python -m explorer DIR --alarms-url URL`` refuses another host, and a directory without the token that
+    ``consortium up`` makes, before it opens anything."""
+    from click.testing import CliRunner
+
+    from explorer.__main__ import main
+
+    runner = CliRunner()
+    far = runner.invoke(main, [str(tmp_path), "--alarms-url", "http://alarms.example/v1/alarms"])
+    assert far.exit_code == 2 and "--alarms-url" in far.output, far.output
+    tokenless = runner.invoke(main, [str(tmp_path), "--alarms-url", URL])
+    assert tokenless.exit_code == 2 and "alarms/api.token" in tokenless.output, tokenless.output
