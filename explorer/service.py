@@ -1,11 +1,12 @@
 """Running the explorer: ``python -m explorer DIR --port 8000`` (what ``consortium up`` starts).
 
 It opens its two indexes under ``DIR/explorer/`` (the call index in PostgreSQL instead with ``--index``, shared
-by explorer replicas, one of which follows the log into it), starts the followers of the log and the chain, the chain
-state reader and, when it has the operator's gateway key (the consortium passphrase), the audit recorder of
-queries, which signs its reads of the notary with that key too (``<operator>/explorer``, the notary's trusted
-reader); then serves the app with uvicorn. The explorer holds no secret beyond that key: every page it serves
-comes from the log, the chain, and the consortium's public description.
+by explorer replicas, one of which follows the log into it), starts the followers of the log and the chain, the
+chain state reader, the client of ``up``'s alarm endpoint when given its URL, and, when it has the operator's
+gateway key (the consortium passphrase), the audit recorder of queries, which signs its reads of the notary with
+that key too (``<operator>/explorer``, the notary's trusted reader); then serves the app with uvicorn. The
+explorer holds no secret beyond that key and the alarm endpoint's token: every page it serves comes from the
+log, the chain, the consortium's public description and the alarms of ``up``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TypeVar
 
 from chain.backend import ClientTls, RpcBackend
 from chain.ids import OrgId, Role
+from explorer.alarmsource import EndpointAlarms
 from explorer.api import Explorer, Limits
 from explorer.audit import AuditRecorder
 from explorer.calls import CallIndex, CallStore
@@ -56,6 +58,10 @@ class ExplorerOptions:
     index_url: str | None = None
     #: A member's client certificate for a chain node serving members only (https); None: plain http.
     chain_tls: ClientTls | None = None
+    #: The alarm endpoint of ``consortium up`` and its token (``DIR/alarms/api.token``); None: the live alarms
+    #: are read from ``DIR/alarms/alarms.json`` (docs/alarms.md).
+    alarms_url: str | None = None
+    alarms_token: str | None = None
 
 
 _Index = TypeVar("_Index", CallIndex, ChainIndex)
@@ -141,6 +147,7 @@ def build(options: ExplorerOptions) -> Explorer:
         notary_tls=notary_tls,
         trust=trust,
         equivocations=EquivocationBook(_equivocations_of(chain_url, description.chain_id, options.chain_tls)),
+        alarms=None if options.alarms_url is None else EndpointAlarms(options.alarms_url, options.alarms_token or ""),
     )
     origin = log_origin(description)
     explorer.followers["log"] = LogFollower(

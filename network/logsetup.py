@@ -269,7 +269,12 @@ MONITOR_TOKEN_FILE = Path(NOTARY_DIR) / "monitor.token"
 def monitor_token(directory: Path, create: bool = False) -> str | None:
     """The monitor token of the consortium in ``directory`` (None if there is none); with ``create``, made (256
     random bits, readable by the owner only) when missing."""
-    path = directory / MONITOR_TOKEN_FILE
+    return secret_token(directory / MONITOR_TOKEN_FILE, create)
+
+
+def secret_token(path: Path, create: bool = False) -> str | None:
+    """The bearer token kept in ``path`` (None if there is none); with ``create``, made (256 random bits, the
+    file readable by the owner only) when missing."""
     try:
         return path.read_text(encoding="ascii").strip() or None
     except FileNotFoundError:

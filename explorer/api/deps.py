@@ -21,6 +21,7 @@ from fastapi import Path as PathParam
 
 from chain.trustview import TrustView
 from explorer import access
+from explorer.alarmsource import AlarmSource, FileAlarms
 from explorer.api.middleware import Limits
 from explorer.audit import AuditRecorder, name_subject
 from explorer.calls import CallFilter, CallStore
@@ -67,6 +68,8 @@ class Explorer:
     notary_tls: ssl.SSLContext | None = None  # its TLS client context for an https notary (up --notary-tls)
     trust: TrustView | None = None  # the TrustDirectory followed for the login CAs (docs/trust.md)
     equivocations: EquivocationBook | None = None  # the chain node's equivocation evidence, checked here
+    #: The live alarms: up's alarm endpoint (``--alarms-url``); None: ``DIR/alarms/alarms.json`` (docs/alarms.md).
+    alarms: AlarmSource | None = None
 
     def __post_init__(self) -> None:
         self.notary = NotaryClient(
@@ -74,9 +77,13 @@ class Explorer:
         )
         # the providers' signed shred statements (orgs/<org>/shreds/), to show a shredded day's calls as such
         self.shreds = ShredBook(self.directory, self.description)
+        if self.alarms is None:
+            self.alarms = FileAlarms(self.directory)
 
     def close(self) -> None:
         self.notary.close()
+        if self.alarms is not None:
+            self.alarms.close()
 
     @property
     def visibility(self) -> QueryVisibility:

@@ -745,9 +745,20 @@ class Alarm(BaseModel):
 
 
 class Alarms(BaseModel):
-    evaluated_ms: int | None = Field(description="when the alarms were last evaluated; null: never in this directory")
-    active: list[Alarm] = Field(description="most severe first")
-    resolved: list[Alarm] = Field(description="recently resolved, newest first")
+    status: Literal["live", "stale", "unreachable", "never"] = Field(
+        description="`live`: evaluated within `stale_after_ms`; `stale`: evaluated longer ago, shown as they were; "
+        "`unreachable`: the alarm source gave no usable answer (`error` says why), the lists are its last answer "
+        "or null; `never`: no evaluation yet, the lists are null"
+    )
+    source: Literal["endpoint", "file"] = Field(
+        description="`endpoint`: the alarm endpoint of `consortium up`; `file`: DIR/alarms/alarms.json"
+    )
+    evaluated_ms: int | None = Field(description="when the alarms shown were evaluated; null: never")
+    age_ms: int | None = Field(description="how long ago, by the explorer's clock")
+    stale_after_ms: int = Field(description="the age beyond which they are `stale`")
+    error: str | None = Field(description="why the source is unreachable")
+    active: list[Alarm] | None = Field(description="most severe first; null: not known")
+    resolved: list[Alarm] | None = Field(description="recently resolved, newest first; null: not known")
 
 
 class AlarmRecord(BaseModel):
