@@ -169,8 +169,15 @@ class PostgresLeader:
             keepalives_count=3,
             tcp_user_timeout=int(self.lease * 1000),
         )
-        conn.execute(f"SET idle_session_timeout = {int(self.lease * 1000)}")
         conn.execute("SET application_name = 'notary-leader'")
+        try:
+            conn.execute(f"SET idle_session_timeout = {int(self.lease * 1000)}")
+        except psycopg.errors.UndefinedObject:  # before PostgreSQL 14: a silent leader keeps its session longer
+            log.warning(
+                "this PostgreSQL has no idle_session_timeout (14 and later have it): a paused or cut-off leader "
+                "keeps the lead until the server's TCP keepalives end its session; it stops leading after %g s",
+                self.lease,
+            )
         return conn
 
     def step(self) -> bool:

@@ -1,9 +1,9 @@
 """Leader election among notary replicas on one PostgreSQL database (``notary.storage.leader``), against the real
 server the storage tests start: of several replicas exactly one leads; a leader whose connection is cut
-(``pg_terminate_backend``) loses the lead to another, and its writes under the old fencing token are refused
-even before it notices (a paused leader); a size has one checkpoint, published once, with one root. The same
-with ``kill -9`` of a whole ``notary serve`` process is in ``test_replicas.py`` (slow: two notaries start);
-here a small process that only takes part in the election is killed."""
+(``pg_terminate_backend``) or that falls silent for its lease loses the lead to another, and its writes under the
+old fencing token are refused even before it notices (a paused leader); a size has one checkpoint, published
+once, with one root. The same with ``kill -9`` of a whole ``notary serve`` process is in ``test_replicas.py``
+(slow: two notaries start); here a small process that only takes part in the election is killed."""
 
 from __future__ import annotations
 
@@ -163,3 +163,14 @@ def test_kill_9_of_the_leader_process_hands_the_lead_to_a_follower(replicas: tup
     print(f"lead taken over {time.monotonic() - killed:.3f} s after the kill -9")
     assert new.leader.fencing_token() == token + 1
     assert sum(r.leader.leading() for r in followers) == 1
+
+
+def test_a_silent_leader_loses_its_session_after_the_lease(replicas: tuple[str, list[Replica]]) -> None:
+    _, (a, b, _c) = replicas
+    assert a.leader.step() and not b.leader.step()
+    # a says nothing more (paused, cut off): the server ends its idle session after the lease, and the lock with it
+    wait_until(b.leader.step, "the server to end the silent leader's session", 10 * a.leader.lease)
+    assert b.leader.fencing_token() == 2
+    with pytest.raises(NotLeaderError):
+        a.store.add_checkpoint(1, bytes(32), 0, b"")
+    assert not a.leader.step() and a.changes == [(True, 1), (False, None)]
