@@ -134,7 +134,7 @@ def test_a_stopping_leader_hands_over_at_once(replicas: tuple[str, list[Replica]
 LEADING_CHILD = """
 import sys, time
 from notary.storage.leader import PostgresLeader
-leader = PostgresLeader(sys.argv[1], lease=1.0, replica="child")
+leader = PostgresLeader(sys.argv[1], lease=5.0, replica="child")
 while not leader.step():
     time.sleep(0.05)
 print("leading", leader.fencing_token(), flush=True)
