@@ -223,6 +223,7 @@ class Checkpointer:
         shared store checkpoints; the others skip their rounds)."""
         while not stop.wait(interval):
             if not leading():
+                self.last_answers.clear()  # a follower asks no witness: /healthz and /metrics show none
                 continue
             try:
                 self.round()
