@@ -41,9 +41,11 @@ from urllib.parse import quote
 import click
 import httpx
 
+from cli._common import chain_backend, chain_tls_options
 from cli.verify_state import verify_state_cmd
 from network.description import ConsortiumDescription
 from network.logsetup import roots_from_description
+from network.witnesskeys import CheckpointWitnesses, claimed_checkpoint_size, offline_witnesses
 from notary.errors import NotaryError, NotFoundError
 from notary.logstate import LogStateError, VerifiedCheckpoint, default_state_path, load_state, save_refused, save_state
 from notary.mirror import (
@@ -178,6 +180,36 @@ class ClientCert:
         return context
 
 
+def _unusable(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(USAGE_EXIT)
+
+
+def witness_keys_for(
+    description: ConsortiumDescription, backend: Any, roots: TrustRoots, size: int | None
+) -> tuple[TrustRoots, CheckpointWitnesses]:
+    """``roots`` with the witnesses valid on chain for the checkpoint of ``size`` (``network.witnesskeys``); exit
+    status 2 when the chain cannot tell them."""
+    from network.witnesskeys import ChainWitnessKeys, WitnessKeysError
+
+    try:
+        return ChainWitnessKeys(description, backend).roots(roots, size)
+    except WitnessKeysError as exc:
+        _unusable(str(exc))
+    except Exception as exc:  # web3, requests and our ChainError alike: the directory could not be read
+        _unusable(
+            f"cannot read the witness keys from the chain at {backend.url}: {exc.__class__.__name__}: {exc} "
+            "(give --offline to count consortium.json's witnesses instead)"
+        )
+
+
+def echo_witness_keys(chosen: CheckpointWitnesses) -> None:
+    """Say which witness keys the cosignatures are counted under, and where they come from."""
+    listed = "; ".join(f"{org} ({len(keys)} key{'s' if len(keys) > 1 else ''})" for org, keys in chosen.keys.items())
+    mark = "-" if chosen.block is None else "✓"
+    click.echo(f"{mark} witness keys — {chosen.describe()}: {listed or 'none'}; policy {chosen.policy.describe()}")
+
+
 @click.group("verify")
 def verify() -> None:
     """Verify evidence bundles, the audit log, disclosure documents, revealed salts and the chain's state."""
@@ -193,8 +225,27 @@ def verify() -> None:
     metavar="ADDRESS",
     help="A validator account whose seals count (repeatable; replaces the set derived from consortium.json).",
 )
-def verify_evidence_cmd(file: Path, consortium: Path, validators: tuple[str, ...]) -> None:
-    """Check the evidence bundle in FILE offline: exit 0 if every applicable step passed, 1 if one failed."""
+@click.option(
+    "--chain-url",
+    default=None,
+    help="The chain to read the witness keys valid at the anchor's block from (default: consortium.json's).",
+)
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Read nothing from the chain: count the witnesses consortium.json lists, trusting the file (a key "
+    "rotated, retired or compromised on chain, a later witness or a suspended member is not seen).",
+)
+@chain_tls_options
+def verify_evidence_cmd(
+    file: Path, consortium: Path, validators: tuple[str, ...], chain_url: str | None, offline: bool,
+    chain_cert: Path | None, chain_key: Path | None, chain_ca: Path | None,
+) -> None:  # fmt: skip
+    """Check the evidence bundle in FILE: exit 0 if every applicable step passed, 1 if one failed.
+
+    Every step is checked offline from the bundle and consortium.json, but the cosignatures: they count under the
+    witness keys valid on chain at the block that anchored the checkpoint (at the head for one not anchored yet),
+    of members active then, read from the chain; with --offline, under consortium.json's."""
     roots = _roots(consortium)
     if validators:
         for address in validators:
@@ -202,6 +253,15 @@ def verify_evidence_cmd(file: Path, consortium: Path, validators: tuple[str, ...
                 raise click.BadParameter(f"{address!r} is not a 0x-prefixed 20-byte address", param_hint="--validator")
         roots = dataclasses.replace(roots, validators=validators)
     bundle = _load_json(file, "evidence bundle")
+    description = ConsortiumDescription.from_json(_load_json(consortium, "consortium file"))
+    if offline:
+        if chain_url is not None or chain_cert is not None or chain_ca is not None:
+            raise click.UsageError("--offline reads no chain: drop --chain-url, --chain-cert and --chain-ca")
+        chosen = offline_witnesses(description)
+    else:
+        backend = chain_backend(description, chain_url, chain_cert, chain_key, chain_ca)
+        roots, chosen = witness_keys_for(description, backend, roots, claimed_checkpoint_size(bundle))
+    echo_witness_keys(chosen)
     steps = verify_evidence_json(bundle, roots)  # a malformed part fails its steps, as a tampered one does
     event_id = bundle.get("event_id") if isinstance(bundle, dict) else None
     for step in steps:
@@ -219,7 +279,16 @@ def verify_evidence_cmd(file: Path, consortium: Path, validators: tuple[str, ...
 @click.argument("url")
 @consortium_option
 @click.option("--chain-url", default=None, help="Chain to read the anchors from (default: the one in consortium.json).")
-@click.option("--no-chain", is_flag=True, help="Do not compare with the anchors on chain.")
+@click.option(
+    "--no-chain",
+    "--offline",
+    "no_chain",
+    is_flag=True,
+    help="Read nothing from the chain: do not compare with the anchors, and count the witnesses consortium.json "
+    "lists, trusting the file (a key rotated, retired or compromised on chain, a later witness or a suspended "
+    "member is not seen). Without it, the cosignatures count under the witness keys valid on chain at the block "
+    "that anchored the checkpoint (the head for one not anchored yet).",
+)
 @click.option(
     "--token",
     envvar="CONSORTIUM_TOKEN",
@@ -265,10 +334,12 @@ def verify_evidence_cmd(file: Path, consortium: Path, validators: tuple[str, ...
     help="Neither compare with a checkpoint verified before nor keep this one.",
 )
 @client_cert_options
+@chain_tls_options
 def verify_log_cmd(
     url: str, consortium: Path, chain_url: str | None, no_chain: bool, token: str | None, hashes_only: bool,
     require_entries: bool, events: tuple[str, ...], mine: bool, state_file: Path | None, no_state: bool,
     cert_file: Path | None, key_file: Path | None, passphrase_file: Path | None, ca: Path | None,
+    chain_cert: Path | None, chain_key: Path | None, chain_ca: Path | None,
 ) -> None:  # fmt: skip
     """Mirror the log served at URL from its tiles and check every hash, signature and anchor.
 
@@ -300,7 +371,20 @@ def verify_log_cmd(
         except LogStateError as exc:
             click.echo(f"error: {exc}; nothing was verified", err=True)
             sys.exit(USAGE_EXIT)
-    chain = ChainAnchors([]) if no_chain else _anchors(description, roots, chain_url)
+    chosen: list[CheckpointWitnesses] = []
+    roots_for = None
+    if no_chain:
+        chain = ChainAnchors([])
+        chosen.append(offline_witnesses(description))
+    else:
+        backend = chain_backend(description, chain_url, chain_cert, chain_key, chain_ca, passphrase_file)
+        chain = _anchors(description, roots, chain_url, backend)
+
+        def roots_for(size: int) -> TrustRoots:
+            counted, witnesses = witness_keys_for(description, backend, roots, size)
+            chosen.append(witnesses)
+            return counted
+
     bar = tqdm(total=0, unit="leaf", file=sys.stderr, disable=None)
     with log_client(url, token, tls) as client:
         fetch = _fetcher(client, cert_file is not None)
@@ -317,6 +401,7 @@ def verify_log_cmd(
                 entries=mode,
                 events=events,
                 previous=None if previous is None else previous.checkpoint,
+                roots_for=roots_for,
             )
         except CheckpointConflictError as exc:
             bar.close()
@@ -340,6 +425,8 @@ def verify_log_cmd(
         finally:
             bar.close()
     kept, problem = (None, None) if state_path is None else _keep(state_path, report, url, roots)
+    if chosen:
+        echo_witness_keys(chosen[-1])
     _echo_log_report(report, no_chain, chain, roots.suite.name == "sm", state_path, previous, kept)
     if problem is not None:
         click.echo(
@@ -658,16 +745,18 @@ def read_anchors(client: AuditAnchorClient, origin: str, sm: bool, trust_directo
     return ChainAnchors(claims, signed_only, signatures)
 
 
-def _anchors(description: ConsortiumDescription, roots: TrustRoots, chain_url: str | None) -> ChainAnchors:
-    """``read_anchors`` from the chain at ``chain_url`` (default: consortium.json's); a chain that cannot be read,
-    or anchors that disagree, end the command with exit status 1."""
+def _anchors(
+    description: ConsortiumDescription, roots: TrustRoots, chain_url: str | None, backend: Any = None
+) -> ChainAnchors:
+    """``read_anchors`` from the chain at ``chain_url`` (default: consortium.json's), through ``backend`` if given;
+    a chain that cannot be read, or anchors that disagree, end the command with exit status 1."""
     from chain.backend import RpcBackend
     from chain.contracts import AuditAnchorClient
 
     url = chain_url or description.chain_url
     sm = roots.suite.name == "sm"
     try:
-        backend = RpcBackend(url)
+        backend = backend or RpcBackend(url)
         if backend.chain_id != roots.chain_id:
             _fail_anchors(f"the chain at {url} has chain id {backend.chain_id}, consortium.json says {roots.chain_id}")
         client = AuditAnchorClient(backend, roots.anchor_address)

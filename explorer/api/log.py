@@ -4,15 +4,17 @@ numbers (of the person's own firm's gateways; all of them for the regulator)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from explorer import access
 from explorer.api.deps import MAX_PAGE, Before, CurrentPerson, ExplorerDep, Limit
 from explorer.api.schemas import Anchors, CheckpointPage, Gaps, Keys
 
 router = APIRouter()
+
+MAX_SIZE = 2**63 - 1
 
 
 @router.get(
@@ -22,8 +24,15 @@ router = APIRouter()
     response_model=Keys,
     response_model_exclude_unset=True,
 )
-def keys(explorer: ExplorerDep) -> dict[str, Any]:
-    return explorer.keys()
+def keys(
+    explorer: ExplorerDep,
+    size: Annotated[
+        int | None,
+        Query(ge=0, le=MAX_SIZE, description="the checkpoint's size: its witnesses are those valid on chain at the "
+              "block that anchored it (at the head if it is not anchored); without it, those valid now"),
+    ] = None,
+) -> dict[str, Any]:  # fmt: skip
+    return explorer.keys(size)
 
 
 @router.get("/checkpoints", tags=["log"], response_model=CheckpointPage, response_model_exclude_unset=True)
