@@ -45,7 +45,7 @@ from cli._common import chain_backend, chain_tls_options
 from cli.verify_state import verify_state_cmd
 from network.description import ConsortiumDescription
 from network.logsetup import roots_from_description
-from network.witnesskeys import CheckpointWitnesses, claimed_checkpoint_size, offline_witnesses
+from network.witnesskeys import CheckpointWitnesses, claimed_checkpoint_size, offline_witnesses, with_witnesses
 from notary.errors import NotaryError, NotFoundError
 from notary.logstate import LogStateError, VerifiedCheckpoint, default_state_path, load_state, save_refused, save_state
 from notary.mirror import (
@@ -203,13 +203,6 @@ def witness_keys_for(
         )
 
 
-def echo_witness_keys(chosen: CheckpointWitnesses) -> None:
-    """Say which witness keys the cosignatures are counted under, and where they come from."""
-    listed = "; ".join(f"{org} ({len(keys)} key{'s' if len(keys) > 1 else ''})" for org, keys in chosen.keys.items())
-    mark = "-" if chosen.block is None else "✓"
-    click.echo(f"{mark} witness keys — {chosen.describe()}: {listed or 'none'}; policy {chosen.policy.describe()}")
-
-
 @click.group("verify")
 def verify() -> None:
     """Verify evidence bundles, the audit log, disclosure documents, revealed salts and the chain's state."""
@@ -257,11 +250,10 @@ def verify_evidence_cmd(
     if offline:
         if chain_url is not None or chain_cert is not None or chain_ca is not None:
             raise click.UsageError("--offline reads no chain: drop --chain-url, --chain-cert and --chain-ca")
-        chosen = offline_witnesses(description)
+        roots = with_witnesses(roots, description, offline_witnesses(description))
     else:
         backend = chain_backend(description, chain_url, chain_cert, chain_key, chain_ca)
-        roots, chosen = witness_keys_for(description, backend, roots, claimed_checkpoint_size(bundle))
-    echo_witness_keys(chosen)
+        roots, _ = witness_keys_for(description, backend, roots, claimed_checkpoint_size(bundle))
     steps = verify_evidence_json(bundle, roots)  # a malformed part fails its steps, as a tampered one does
     event_id = bundle.get("event_id") if isinstance(bundle, dict) else None
     for step in steps:
@@ -371,19 +363,19 @@ def verify_log_cmd(
         except LogStateError as exc:
             click.echo(f"error: {exc}; nothing was verified", err=True)
             sys.exit(USAGE_EXIT)
-    chosen: list[CheckpointWitnesses] = []
-    roots_for = None
     if no_chain:
         chain = ChainAnchors([])
-        chosen.append(offline_witnesses(description))
+        offline = with_witnesses(roots, description, offline_witnesses(description))
+
+        def roots_for(size: int) -> TrustRoots:  # consortium.json's, whatever the checkpoint
+            return offline
+
     else:
         backend = chain_backend(description, chain_url, chain_cert, chain_key, chain_ca, passphrase_file)
         chain = _anchors(description, roots, chain_url, backend)
 
-        def roots_for(size: int) -> TrustRoots:
-            counted, witnesses = witness_keys_for(description, backend, roots, size)
-            chosen.append(witnesses)
-            return counted
+        def roots_for(size: int) -> TrustRoots:  # the witnesses valid on chain for the checkpoint of that size
+            return witness_keys_for(description, backend, roots, size)[0]
 
     bar = tqdm(total=0, unit="leaf", file=sys.stderr, disable=None)
     with log_client(url, token, tls) as client:
@@ -425,8 +417,6 @@ def verify_log_cmd(
         finally:
             bar.close()
     kept, problem = (None, None) if state_path is None else _keep(state_path, report, url, roots)
-    if chosen:
-        echo_witness_keys(chosen[-1])
     _echo_log_report(report, no_chain, chain, roots.suite.name == "sm", state_path, previous, kept)
     if problem is not None:
         click.echo(

@@ -103,8 +103,13 @@ def witness_verifiers_of(
 
 
 def with_witnesses(roots: TrustRoots, description: ConsortiumDescription, chosen: CheckpointWitnesses) -> TrustRoots:
-    """``roots`` with the witnesses and policy of ``chosen``."""
-    return dataclasses.replace(roots, witnesses=witness_verifiers_of(description, chosen), policy=chosen.policy)
+    """``roots`` with the witnesses and policy of ``chosen``, which say where they come from."""
+    return dataclasses.replace(
+        roots,
+        witnesses=witness_verifiers_of(description, chosen),
+        policy=chosen.policy,
+        witness_source=chosen.describe(),
+    )
 
 
 class ChainWitnessKeys:

@@ -214,11 +214,11 @@ def _verify_checkpoint(note: bytes, roots: TrustRoots) -> tuple[Checkpoint, str,
         checkpoint = parse_checkpoint(opened.text)
         if checkpoint.origin != roots.origin:
             raise LogMismatchError("checkpoint", f"origin {checkpoint.origin!r}, the log's is {roots.origin!r}")
-        cosigners = check_cosignatures(opened, roots.witnesses, roots.policy)
+        cosigners = roots.counted_under(check_cosignatures(opened, roots.witnesses, roots.policy))
     except LogMismatchError:
         raise
     except NotaryError as exc:
-        raise LogMismatchError("checkpoint", str(exc)) from exc
+        raise LogMismatchError("checkpoint", roots.counted_under(str(exc))) from exc
     return checkpoint, cosigners, len(cosigning_witnesses(opened, roots.witnesses)[0])
 
 

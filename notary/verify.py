@@ -122,6 +122,13 @@ class TrustRoots:
     anchor_address: str
     chain_id: int
     validators: tuple[str, ...] = ()
+    #: where ``witnesses`` and ``policy`` come from, said with the cosignatures' verdict (``network.witnesskeys``:
+    #: the chain at which block, or consortium.json offline); None: not said
+    witness_source: str | None = None
+
+    def counted_under(self, verdict: str) -> str:
+        """``verdict`` on the cosignatures, with the source of the witness keys it was reached under."""
+        return verdict if self.witness_source is None else f"{verdict}; counted under the {self.witness_source}"
 
     @property
     def origin(self) -> str:
@@ -440,9 +447,10 @@ def _step_checkpoint(s: _State) -> str:
 def _step_cosignatures(s: _State) -> str:
     part = s.checkpoint_part()
     try:
-        return check_cosignatures(parse_note(part.note.encode("utf-8")), s.roots.witnesses, s.roots.policy)
+        verdict = check_cosignatures(parse_note(part.note.encode("utf-8")), s.roots.witnesses, s.roots.policy)
     except VerificationError as exc:
-        raise _FailError(str(exc)) from exc
+        raise _FailError(s.roots.counted_under(str(exc))) from exc
+    return s.roots.counted_under(verdict)
 
 
 def _step_inclusion(s: _State) -> str:
