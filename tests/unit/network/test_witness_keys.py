@@ -20,7 +20,7 @@ from notary.checkpointer import WitnessPolicy
 from notary.log.cosignature import CosignatureSigner
 from notary.log.errors import VerificationError
 from notary.log.note import NoteSigner, add_signatures, parse_note, sign_note
-from notary.logsuite import INTL, public_bytes
+from notary.logsuite import INTL, WitnessVerifier, public_bytes
 from notary.verify import check_cosignatures, cosigning_witnesses
 
 ACTIVE, SUSPENDED, REMOVED = MemberStatus.ACTIVE, MemberStatus.SUSPENDED, MemberStatus.REMOVED
@@ -137,7 +137,7 @@ def _note(signers: Mapping[str, list[int]]) -> bytes:
     return add_signatures(note, cosignatures)
 
 
-def _counted(chosen: CheckpointWitnesses) -> dict[str, tuple[object, ...]]:
+def _counted(chosen: CheckpointWitnesses) -> dict[str, tuple[WitnessVerifier, ...]]:
     return {
         org: tuple(INTL.cosignature_verifier(f"t/witness/{org}", k) for k in keys) for org, keys in chosen.keys.items()
     }
