@@ -1,7 +1,9 @@
 """``consortium verify ...``: check the audit log without trusting its operator, from ``consortium.json`` alone.
 
 - ``verify evidence FILE --consortium consortium.json``: an evidence bundle (``GET /v1/evidence/<event id>``),
-  offline, without any network access (``notary.verify``);
+  every step from the bundle (``notary.verify``), the cosignatures counted under the witness keys valid on chain
+  at the anchor's block (``network.witnesskeys``, read from the chain); with ``--offline``, no network access at
+  all, under the witness keys ``consortium.json`` lists;
 - ``verify log URL --consortium consortium.json [--token T]``: mirror the whole log from its C2SP tiles,
   recompute every hash, and compare the roots with the anchors on chain (``notary.mirror``), saying for an ``sm``
   log which anchors AuditAnchor checked against the notary's SM2 log key and which it took unchecked; a notary that
@@ -10,7 +12,8 @@
   says on every line it concerns; ``--event ID`` checks the member's own events against their leaves,
   ``--mine`` every event of the credential's firm (``GET /v1/events``); the checkpoint verified last is kept
   in a state file (``notary.logstate``, ``--state``/``--no-state``) and the next run requires the log to extend
-  it (a consistency proof), refusing a log that went back or forked;
+  it (a consistency proof), refusing a log that went back or forked; the cosignatures count under the witness keys
+  valid on chain for the checkpoint, or with ``--no-chain`` (``--offline``) under ``consortium.json``'s;
 - ``verify events URL --consortium consortium.json [--token T]``: list the events of the credential's firm (its
   caller or provider), as the notary's read API filters them;
 - ``verify disclosure PROOF [--record RECORD]``: a privacy disclosure document (``privacy.document``): the
@@ -20,7 +23,9 @@
   against the digests of the event a reveal document (``consortium data reveal``) is about: HMAC-SHA256 under
   the revealed salt, recomputed (``notary.submit.reveal``);
 - ``verify state --consortium consortium.json [--member ORG] [--keys ORG] [--grant ID]``: records of the
-  consortium at a block, proven through any chain node from the genesis validators (``cli.verify_state``).
+  consortium at a block, proven through any chain node from the genesis validators (``cli.verify_state``); a node
+  serving members only is asked with ``--chain-cert``/``--chain-key``, as ``verify evidence`` and ``verify log``
+  read the chain.
 
 Exit status: 0 when every applicable check passed, 1 when one failed, 2 for unusable input (for ``verify log``,
 a credential the notary refuses the log to, or a state file that cannot be read or written).
