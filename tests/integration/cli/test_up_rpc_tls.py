@@ -192,7 +192,7 @@ def test_verify_state_reaches_a_members_only_node_with_a_client_certificate(runn
     consortium = str(running.directory / "consortium.json")
     admin = running.directory / "orgs" / "alpha" / "users" / "Admin@alpha" / "msp"
     cert, key = str(admin / "signcerts" / "cert.pem"), str(admin / "keystore" / "key.pem")
-    args = ["verify", "state", "--consortium", consortium, "--block", "3", "--member", "alpha", "--json"]
+    args = ["verify", "state", "--consortium", consortium, "--member", "alpha", "--json"]  # at the head
     env = {"CONSORTIUM_PASSPHRASE": PASSPHRASE}
     bare = CliRunner().invoke(cli, args, env=env)
     assert bare.exit_code == 2, bare.output
@@ -201,7 +201,7 @@ def test_verify_state_reaches_a_members_only_node_with_a_client_certificate(runn
         proven = CliRunner().invoke(cli, given, env=env)
         assert proven.exit_code == 0, (proven.output, proven.exception)
         found = json.loads(proven.output)
-        assert found["verified"] is True and found["block"]["number"] == 3, found
+        assert found["verified"] is True and found["block"]["number"] > 0, found
         assert found["members"]["alpha"]["status"] == "active", found
     alone = CliRunner().invoke(cli, [*args, "--chain-cert", cert], env=env)
     assert alone.exit_code == 2 and "--chain-cert and --chain-key go together" in alone.output, alone.output
