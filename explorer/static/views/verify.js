@@ -95,7 +95,11 @@ export async function viewVerify(ctx) {
     return { keys: data, source: file.name };
   }
 
+  let latest = 0; // the verification started last: an earlier one still running never shows its answer over it
+
   async function verifyNow() {
+    const mine = ++latest;
+    const current = () => mine === latest && ctx.alive();
     const file = bundleInput.files && bundleInput.files[0];
     if (!file) {
       mount(out, h("p", { class: "muted" }, t("verify.chooseFile")));
@@ -110,15 +114,17 @@ export async function viewVerify(ctx) {
     } catch (exc) {
       problem = t("verify.notJson", { detail: /** @type {Error} */ (exc).message });
     }
+    if (!current()) return;
     const claimed = isObject(bundle) && isObject(bundle.checkpoint) ? bundle.checkpoint.size : undefined;
     let loaded;
     try {
       loaded = await loadKeys(Number.isSafeInteger(claimed) && claimed >= 0 ? claimed : undefined);
     } catch (exc) {
-      if (!(exc instanceof ApiError && exc.status === 401)) showProblem(/** @type {Error} */ (exc).message);
+      const refused = exc instanceof ApiError && exc.status === 401; // the login is over: api.js handles it
+      if (current() && !refused) showProblem(/** @type {Error} */ (exc).message);
       return;
     }
-    if (!ctx.alive()) return;
+    if (!current()) return;
     const keys = loaded.keys;
     mount(
       keysInfo,
@@ -134,7 +140,7 @@ export async function viewVerify(ctx) {
     const steps = problem
       ? STEPS.map((step) => ({ step, ok: false, detail: problem }))
       : await verifyBundle(bundle, loaded.keys);
-    if (!ctx.alive()) return;
+    if (!current()) return;
     const ok = browserVerdict(steps);
     const info =
       isObject(bundle) && FORMATS.includes(bundle.format)
