@@ -32,8 +32,9 @@ from explorer.state import ChainState
 from network.description import load_description
 from network.identity import load_gateway_key
 from network.logins import Authenticator
-from network.logsetup import log_origin, notary_client_tls, roots_from_description
+from network.logsetup import log_origin, log_vkey, notary_client_tls, roots_from_description
 from network.trust import has_directory, trust_view
+from network.witnesskeys import ChainWitnessKeys
 from notary.readauth import SignedReads
 
 log = logging.getLogger("explorer.service")
@@ -111,6 +112,10 @@ def build(options: ExplorerOptions) -> Explorer:
         trust = trust_view(description, chain_url, poll_s=options.poll, tls=options.chain_tls)
         trust.start(require=False)  # consortium.json's founders' CAs until the chain answers
     auth = Authenticator(options.directory, regulator_orgs=regulators, is_member=is_member, trust=trust)
+    witness_keys = None
+    if trust is not None:  # the witnesses counted for a checkpoint: the chain's at its anchor's block
+        backend = RpcBackend(chain_url, 10.0, chain_id=description.chain_id, tls=options.chain_tls)
+        witness_keys = ChainWitnessKeys(description, backend, view=trust)
     roots = roots_from_description(description)
     recorder = None
     notary_auth = None
@@ -146,6 +151,7 @@ def build(options: ExplorerOptions) -> Explorer:
         notary_auth=notary_auth,
         notary_tls=notary_tls,
         trust=trust,
+        witness_keys=witness_keys,
         equivocations=EquivocationBook(_equivocations_of(chain_url, description.chain_id, options.chain_tls)),
         alarms=None if options.alarms_url is None else EndpointAlarms(options.alarms_url, options.alarms_token or ""),
     )
@@ -153,7 +159,7 @@ def build(options: ExplorerOptions) -> Explorer:
     explorer.followers["log"] = LogFollower(
         calls,
         options.notary_url,
-        log_vkey=explorer.keys()["log_vkey"],
+        log_vkey=log_vkey(description),
         origin=origin,
         poll=options.poll,
         auth=notary_auth,

@@ -102,10 +102,11 @@ def witness_verifiers(description: ConsortiumDescription) -> dict[str, WitnessVe
     }
 
 
-def witness_vkey(description: ConsortiumDescription, org: str) -> str:
-    """The cosigner vkey of the witness of ``org``: C2SP tlog-cosignature's under ``intl``, the SM2 profile's under
-    ``sm``."""
-    name, public_key = witness_name(description, org), description.member(org).identity.witness_public_key
+def witness_vkey(description: ConsortiumDescription, org: str, key: bytes | None = None) -> str:
+    """The cosigner vkey of the witness of ``org`` with ``key`` (default: ``consortium.json``'s): C2SP
+    tlog-cosignature's under ``intl``, the SM2 profile's under ``sm``."""
+    name = witness_name(description, org)
+    public_key = description.member(org).identity.witness_public_key if key is None else key
     if description.crypto == "sm":
         return SM2CosignatureVerifier(name, public_key).vkey()
     return format_cosigner_vkey(name, public_key)
@@ -142,6 +143,35 @@ def _active(snapshot: TrustSnapshot, org: str) -> bool:
     return snapshot.statuses is None or snapshot.statuses.get(org) == MemberStatus.ACTIVE
 
 
+def chain_witness_keys(
+    snapshot: TrustSnapshot,
+    at_block: int,
+    policy: WitnessPolicy,
+    founders: Collection[str],
+    roles_of: Callable[[str], Role],
+) -> tuple[dict[str, list[bytes]], WitnessPolicy]:
+    """The witness keys that count at block ``at_block`` as ``snapshot`` says, and the policy to count them under:
+    the one selection the notary (:func:`chain_witness_set`), ``consortium verify``, the explorer and the SDK
+    (:mod:`network.witnesskeys`) make (``docs/trust.md``, "Witnesses from the chain").
+
+    - counted: the orgs ``policy`` names (``consortium.json``'s founders), and the orgs not among ``founders`` that
+      hold the witness role (``roles_of``), each only while ``snapshot`` lists it an active member (a suspended
+      member's witness counts for nothing; a snapshot read without statuses: every org) and a witness key of it is
+      valid at ``at_block``; the threshold and ``require_regulator`` stay ``policy``'s, a joined regulator is one;
+    - keys: org → every witness key of it valid at ``at_block``, in directory order (both keys of a rotation's
+      overlap; a key retired or declared compromised before ``at_block``, or valid only from a later block, is
+      not among them)."""
+    keys: dict[str, list[bytes]] = {}
+    for record in snapshot.valid(KeyKind.WITNESS_KEY, at_block):
+        if _active(snapshot, record.org):
+            keys.setdefault(record.org, []).append(record.value)
+    counted = [org for org in policy.witnesses if keys.get(org)]
+    joined = sorted(org for org in keys if org not in founders and Role.WITNESS in roles_of(org))
+    regulators = policy.regulators | {o for o in joined if Role.REGULATOR in roles_of(o)}
+    followed = dataclasses.replace(policy, witnesses=(*counted, *joined), regulators=regulators)
+    return {org: keys[org] for org in followed.witnesses}, followed
+
+
 def chain_witness_set(
     snapshot: TrustSnapshot,
     head: int,
@@ -161,14 +191,7 @@ def chain_witness_set(
       the witness endpoint the directory lists valid at ``head``; a URL record retired drops the witness from the
       round after (unless the command line names it);
     - keys: every witness key of the org valid at ``head`` (both keys of a rotation's overlap)."""
-    keys: dict[str, list[bytes]] = {}
-    for record in snapshot.valid(KeyKind.WITNESS_KEY, head):
-        if _active(snapshot, record.org):
-            keys.setdefault(record.org, []).append(record.value)
-    counted = [org for org in policy.witnesses if keys.get(org)]
-    joined = sorted(org for org in keys if org not in founders and Role.WITNESS in roles_of(org))
-    regulators = policy.regulators | {o for o in joined if Role.REGULATOR in roles_of(o)}
-    followed = dataclasses.replace(policy, witnesses=(*counted, *joined), regulators=regulators)
+    keys, followed = chain_witness_keys(snapshot, head, policy, founders, roles_of)
     urls = {**chain_witness_urls(snapshot, head), **given_urls}  # the command line wins
     witnesses = []
     for org in sorted(followed.witnesses):

@@ -214,12 +214,21 @@ def _verify_checkpoint(note: bytes, roots: TrustRoots) -> tuple[Checkpoint, str,
         checkpoint = parse_checkpoint(opened.text)
         if checkpoint.origin != roots.origin:
             raise LogMismatchError("checkpoint", f"origin {checkpoint.origin!r}, the log's is {roots.origin!r}")
-        cosigners = check_cosignatures(opened, roots.witnesses, roots.policy)
+        cosigners = roots.counted_under(check_cosignatures(opened, roots.witnesses, roots.policy))
     except LogMismatchError:
         raise
     except NotaryError as exc:
-        raise LogMismatchError("checkpoint", str(exc)) from exc
+        raise LogMismatchError("checkpoint", roots.counted_under(str(exc))) from exc
     return checkpoint, cosigners, len(cosigning_witnesses(opened, roots.witnesses)[0])
+
+
+def _signed_size(note: bytes, roots: TrustRoots) -> int:
+    """The size of the checkpoint ``note`` holds, once the log key's signature on it is checked."""
+    try:
+        opened, _ = open_note(note, [roots.log])
+        return parse_checkpoint(opened.text).size
+    except NotaryError as exc:
+        raise LogMismatchError("checkpoint", str(exc)) from exc
 
 
 def mirror_log(
@@ -231,6 +240,7 @@ def mirror_log(
     entries: EntriesMode = "required",
     events: Sequence[str] = (),
     previous: Checkpoint | None = None,
+    roots_for: Callable[[int], TrustRoots] | None = None,
 ) -> MirrorReport:
     """Mirror and check the whole log (see the module docstring); raises LogMismatchError at the first problem,
     ReadRefusedError when the checkpoint or a hash tile is refused to the credential ``fetch`` sends.
@@ -238,8 +248,13 @@ def mirror_log(
     ``progress(n)`` is called with the number of leaves each tile added; ``on_checkpoint`` once the
     checkpoint is verified (to size a progress bar). ``entries``: see ``EntriesMode``; ``events``: event ids
     whose entries are read by id and checked against their leaves; ``previous``: the checkpoint verified on an
-    earlier run, which this one must extend (CheckpointConflictError otherwise)."""
+    earlier run, which this one must extend (CheckpointConflictError otherwise); ``roots_for(size)``: the trust
+    roots whose witnesses and policy count the cosignatures of the checkpoint of that size (those valid on chain
+    for it, ``network.witnesskeys``), asked once the log key's signature on the checkpoint was checked; without
+    it, ``roots``'s."""
     note = _get(fetch, "checkpoint")
+    if roots_for is not None:
+        roots = roots_for(_signed_size(note, roots))
     checkpoint, cosigners, cosigned = _verify_checkpoint(note, roots)
     consistency = None if previous is None else check_extends(fetch, previous, checkpoint, note, roots.suite)
     if on_checkpoint is not None:

@@ -98,9 +98,18 @@ _TYPED_FIELDS = {1: (0, 4, 6), 2: (0, 5, 7), 3: (0, 5, 7), 4: (0, 5, 7)}
 T = TypeVar("T")
 
 
+#: org → its witness key, or every key of it that counts (both keys of a rotation's overlap).
+WitnessKeys = Mapping[str, WitnessVerifier | tuple[WitnessVerifier, ...]]
+
+
+def verifiers_of(keys: WitnessVerifier | tuple[WitnessVerifier, ...]) -> tuple[WitnessVerifier, ...]:
+    return keys if isinstance(keys, tuple) else (keys,)
+
+
 @dataclass(frozen=True, slots=True)
 class TrustRoots:
-    """What a verifier trusts, all public: from ``consortium.json`` (``network.logsetup.roots_from_description``).
+    """What a verifier trusts, all public: from ``consortium.json`` (``network.logsetup.roots_from_description``),
+    its witnesses and policy replaced by those valid on chain for the checkpoint (``network.witnesskeys``).
 
     ``validators`` empty means the trust roots hold no validator set for this chain (an external chain with its
     own seal format, or a development chain without seals): the seal step is then not applicable. The log key's
@@ -108,7 +117,7 @@ class TrustRoots:
     """
 
     log: LogVerifier
-    witnesses: Mapping[str, WitnessVerifier]
+    witnesses: WitnessKeys
     policy: WitnessPolicy
     notary_account: str
     anchor_address: str
@@ -117,6 +126,13 @@ class TrustRoots:
     #: AuditAnchors the consortium anchored on before ``anchor_address`` (``consortium.json``'s
     #: ``retired_anchors``): (address, last size). An anchor there counts for a checkpoint up to that size only.
     retired_anchors: tuple[tuple[str, int], ...] = ()
+    #: where ``witnesses`` and ``policy`` come from, said with the cosignatures' verdict (``network.witnesskeys``:
+    #: the chain at which block, or consortium.json offline); None: not said
+    witness_source: str | None = None
+
+    def counted_under(self, verdict: str) -> str:
+        """``verdict`` on the cosignatures, with the source of the witness keys it was reached under."""
+        return verdict if self.witness_source is None else f"{verdict}; counted under the {self.witness_source}"
 
     @property
     def origin(self) -> str:
@@ -280,18 +296,21 @@ def receipt_status(raw: bytes) -> int:
     return 1 if fields[0] == b"\x01" else 0
 
 
-def cosigning_witnesses(note: Note, witnesses: Mapping[str, WitnessVerifier]) -> tuple[set[str], set[str]]:
-    """The witnesses (org names) whose cosignature on ``note`` verifies, and those whose does not."""
+def cosigning_witnesses(note: Note, witnesses: WitnessKeys) -> tuple[set[str], set[str]]:
+    """The witnesses (org names) whose cosignature on ``note`` verifies under one of their keys, and those whose
+    does not. A cosignature under a key that is not among ``witnesses`` (another org's, or a key of the org that no
+    longer counts) is not looked at: it counts for nobody."""
     good: set[str] = set()
     bad: set[str] = set()
-    for org, verifier in sorted(witnesses.items()):
-        for sig in note.signatures:
-            if (sig.name, sig.key_id) == (verifier.name, verifier.key_id):
-                (good if verifier.verify(note.text, sig) else bad).add(org)
+    for org, keys in sorted(witnesses.items()):
+        for verifier in verifiers_of(keys):
+            for sig in note.signatures:
+                if (sig.name, sig.key_id) == (verifier.name, verifier.key_id):
+                    (good if verifier.verify(note.text, sig) else bad).add(org)
     return good, bad
 
 
-def check_cosignatures(note: Note, witnesses: Mapping[str, WitnessVerifier], policy: WitnessPolicy) -> str:
+def check_cosignatures(note: Note, witnesses: WitnessKeys, policy: WitnessPolicy) -> str:
     """Check each witness's cosignature on ``note`` and the policy; returns who cosigned.
 
     A cosignature by a known witness key that does not verify fails the check even if the policy is met
@@ -432,9 +451,10 @@ def _step_checkpoint(s: _State) -> str:
 def _step_cosignatures(s: _State) -> str:
     part = s.checkpoint_part()
     try:
-        return check_cosignatures(parse_note(part.note.encode("utf-8")), s.roots.witnesses, s.roots.policy)
+        verdict = check_cosignatures(parse_note(part.note.encode("utf-8")), s.roots.witnesses, s.roots.policy)
     except VerificationError as exc:
-        raise _FailError(str(exc)) from exc
+        raise _FailError(s.roots.counted_under(str(exc))) from exc
+    return s.roots.counted_under(verdict)
 
 
 def _step_inclusion(s: _State) -> str:
@@ -695,6 +715,7 @@ __all__ = [
     "DecodedTransaction",
     "Step",
     "TrustRoots",
+    "WitnessKeys",
     "anchor_calldata",
     "check_cosignatures",
     "cosigning_witnesses",
@@ -702,6 +723,7 @@ __all__ = [
     "passed",
     "receipt_status",
     "trie_root",
+    "verifiers_of",
     "verify_evidence",
     "verify_evidence_json",
 ]

@@ -64,7 +64,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 
@@ -73,11 +73,15 @@ from gateway.headers import EVENT_HEADER, GATEWAY_HEADER, ORIGIN_HEADER, PURPOSE
 from network.certificates import ca_bundle_pem
 from network.description import ConsortiumDescription, load_description
 from network.identity import OrgPaths, load_gateway_key
+from network.witnesskeys import ChainWitnessKeys
 from notary.bundle import EvidenceBundle
 from notary.errors import MalformedError
 from notary.readauth import SignedReads
 from notary.tracecontext import is_well_formed, new_traceparent
 from notary.verify import Step, TrustRoots, passed, verify_evidence, verify_evidence_json
+
+if TYPE_CHECKING:
+    from chain.backend import ClientTls
 
 __all__ = [
     "CA_BUNDLE_NAME",
@@ -246,6 +250,9 @@ class VerificationReport:
 
     event_id: str | None
     steps: tuple[Step, ...]
+    #: where the witness keys the cosignatures were counted under come from (``CheckpointWitnesses.to_json``:
+    #: the chain at the anchor's block or the head, or consortium.json offline); None for trust roots given whole
+    witness_keys: Mapping[str, object] | None = None
 
     @property
     def ok(self) -> bool:
@@ -623,8 +630,11 @@ class MemberClient:
         description: ConsortiumDescription | TrustRoots,
         *,
         check: bool = True,
+        chain: str | ChainWitnessKeys | None = None,
+        chain_tls: ClientTls | None = None,
+        offline: bool = False,
     ) -> VerificationReport:
-        """Verify an evidence bundle offline (no network) against the consortium's public keys.
+        """Verify an evidence bundle against the consortium's public keys, as ``consortium verify evidence`` does.
 
         ``evidence``: the JSON document (what :meth:`evidence` returns, or a saved bundle read back with
         ``json.load``; a malformed part fails the steps that need it) or a parsed
@@ -632,21 +642,47 @@ class MemberClient:
 
         ``description``: the consortium's ``consortium.json`` (the trust roots are derived from it exactly as
         ``consortium verify evidence`` does), or ready-made :class:`~notary.verify.TrustRoots` (e.g. with other
-        validators). Raises :class:`VerificationFailedError` when a step fails, unless ``check`` is False; steps
-        that are still pending (no anchor yet) do not fail it: see :attr:`VerificationReport.complete`."""
-        from network.logsetup import roots_from_description
+        validators), used as given. Raises :class:`VerificationFailedError` when a step fails, unless ``check`` is
+        False; steps that are still pending (no anchor yet) do not fail it: see :attr:`VerificationReport.complete`.
 
-        roots = description if isinstance(description, TrustRoots) else roots_from_description(description)
+        With a ``description``, the cosignatures count under the witness keys valid on chain at the block that
+        anchored the checkpoint (the head for one not anchored), of members active then
+        (:class:`network.witnesskeys.ChainWitnessKeys`), read from ``chain``: a URL (with ``chain_tls``, a member's
+        client certificate for a node serving members only), a ready ``ChainWitnessKeys``, or by default
+        consortium.json's chain URL. ``offline=True`` reads no chain and counts consortium.json's witnesses,
+        trusting the file. Every other step is offline."""
+        from network.logsetup import roots_from_description
+        from network.witnesskeys import claimed_checkpoint_size, offline_witnesses
+
+        witness_keys = None
+        if isinstance(description, TrustRoots):
+            roots = description
+        elif offline:
+            roots = roots_from_description(description)
+            witness_keys = offline_witnesses(description).to_json()
+        else:
+            keys = chain if isinstance(chain, ChainWitnessKeys) else _chain_witness_keys(description, chain, chain_tls)
+            roots, chosen = keys.roots(roots_from_description(description), claimed_checkpoint_size(evidence))
+            witness_keys = chosen.to_json()
         if isinstance(evidence, EvidenceBundle):
             event_id: object = evidence.event_id
             steps = verify_evidence(evidence, roots)
         else:
             event_id = evidence.get("event_id") if isinstance(evidence, Mapping) else None
             steps = verify_evidence_json(evidence, roots)
-        report = VerificationReport(event_id=event_id if isinstance(event_id, str) else None, steps=tuple(steps))
+        report = VerificationReport(
+            event_id=event_id if isinstance(event_id, str) else None, steps=tuple(steps), witness_keys=witness_keys
+        )
         if check and not report.ok:
             raise VerificationFailedError(report)
         return report
+
+
+def _chain_witness_keys(description: ConsortiumDescription, url: str | None, tls: ClientTls | None) -> ChainWitnessKeys:
+    """The witness keys of the chain at ``url`` (default: consortium.json's)."""
+    from chain.backend import RpcBackend
+
+    return ChainWitnessKeys(description, RpcBackend(url or description.chain_url, tls=tls))
 
 
 def _quoted(event_id: str) -> str:

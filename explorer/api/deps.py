@@ -27,13 +27,21 @@ from explorer.audit import AuditRecorder, name_subject
 from explorer.calls import CallFilter, CallStore
 from explorer.chainindex import ChainIndex
 from explorer.equivocations import EquivocationBook
-from explorer.errors import InvalidParameterError
+from explorer.errors import ChainUnavailableError, InvalidParameterError
 from explorer.keys import consortium_keys
 from explorer.notary_client import NotaryClient
 from explorer.state import ChainState
 from network.description import ConsortiumDescription
 from network.logins import Authenticator, Person
 from network.shredding import ShredBook
+from network.witnesskeys import (
+    ChainWitnessKeys,
+    CheckpointWitnesses,
+    claimed_checkpoint_size,
+    offline_witnesses,
+    with_witnesses,
+)
+from notary.bundle import EvidenceBundle
 from notary.event import QueryVisibility
 from notary.verify import TrustRoots
 
@@ -70,6 +78,8 @@ class Explorer:
     equivocations: EquivocationBook | None = None  # the chain node's equivocation evidence, checked here
     #: The live alarms: up's alarm endpoint (``--alarms-url``); None: ``DIR/alarms/alarms.json`` (docs/alarms.md).
     alarms: AlarmSource | None = None
+    #: the witness keys valid on chain for a checkpoint (network.witnesskeys); None: consortium.json's, said so
+    witness_keys: ChainWitnessKeys | None = None
 
     def __post_init__(self) -> None:
         self.notary = NotaryClient(
@@ -90,9 +100,29 @@ class Explorer:
         """Who sees the explorer's query events beyond the querying firm (``consortium.json``'s ``audit``)."""
         return self.description.query_visibility()
 
-    def keys(self) -> dict[str, Any]:
-        """The consortium's public keys for verifying the log (:func:`explorer.keys.consortium_keys`)."""
-        return consortium_keys(self.description, self.roots)
+    def witnesses_for(self, size: int | None) -> CheckpointWitnesses:
+        """The witness keys and policy the checkpoint of ``size`` is counted under: valid on chain at the block
+        that anchored it (at the head for one not anchored, or ``size`` None); consortium.json's when the explorer
+        reads no TrustDirectory. :class:`ChainUnavailableError` (503) when the chain does not answer: the file's
+        keys are never put in their place silently."""
+        if self.witness_keys is None:
+            return offline_witnesses(self.description)
+        try:
+            return self.witness_keys.for_checkpoint(size)
+        except Exception as exc:  # web3, requests and our ChainError alike
+            raise ChainUnavailableError(
+                f"the witness keys cannot be read from the chain: {exc.__class__.__name__}: {exc}"
+            ) from exc
+
+    def roots_for(self, bundle: EvidenceBundle) -> TrustRoots:
+        """The trust roots ``bundle`` is verified against: :attr:`roots` with the witnesses of its checkpoint."""
+        chosen = self.witnesses_for(claimed_checkpoint_size(bundle))
+        return with_witnesses(self.roots, self.description, chosen)
+
+    def keys(self, size: int | None = None) -> dict[str, Any]:
+        """The consortium's public keys for verifying the log's checkpoint of ``size`` (the witnesses valid now
+        without it): :func:`explorer.keys.consortium_keys`."""
+        return consortium_keys(self.description, self.witnesses_for(size))
 
 
 # -- the explorer and the person asking --------------------------------------------------------------------

@@ -51,6 +51,17 @@ class Me(BaseModel):
 class WitnessPolicy(BaseModel):
     threshold: int
     require_regulator: bool
+    witnesses: list[str] | None = Field(default=None, description="the orgs counted")
+    regulators: list[str] | None = Field(default=None, description="the regulators among them")
+
+
+class WitnessKeySource(BaseModel):
+    """Where the witness keys come from: the chain at a block, or consortium.json."""
+
+    source: str = Field(description="chain, or consortium.json (the explorer reads no TrustDirectory)")
+    block: int | None = Field(description="the block the keys are valid at")
+    anchored: bool = Field(description="the block is the one that anchored the checkpoint (else the head)")
+    detail: str
 
 
 class WitnessKey(BaseModel):
@@ -60,12 +71,14 @@ class WitnessKey(BaseModel):
 
 
 class Keys(BaseModel):
-    """The consortium's public keys for verifying the log, from consortium.json."""
+    """The consortium's public keys for verifying the log: its origin and key from consortium.json, the witness
+    keys (one entry per key) valid on chain for the checkpoint."""
 
     origin: str
     log_vkey: str = Field(description="C2SP signed-note vkey of the log")
     witnesses: list[WitnessKey]
     policy: WitnessPolicy
+    witness_keys: WitnessKeySource | None = None
 
 
 # -- the consortium ------------------------------------------------------------------------------------------
