@@ -44,6 +44,7 @@ __all__ = [
     "PointError",
     "decode_point",
     "encode_point",
+    "encode_to_curve",
     "expand_message_xmd",
     "hash_to_curve",
     "hash_to_field",
@@ -282,3 +283,10 @@ def hash_to_curve(msg: bytes, dst: bytes, c: Curve = SM2) -> tuple[int, int]:
     if point is None:
         raise PointError("hash_to_curve gave the point at infinity (probability about 2^-256)")
     return point
+
+
+def encode_to_curve(msg: bytes, dst: bytes, c: Curve = SM2) -> tuple[int, int]:
+    """RFC 9380 §3's ``encode_to_curve`` (nonuniform, suite ``SM2_XMD:SM3_SSWU_NU_`` on SM2): one field element,
+    mapped (cofactor 1). The map never gives the identity."""
+    (u,) = hash_to_field(msg, 1, dst, c)
+    return map_to_curve(u, c)
