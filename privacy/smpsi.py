@@ -26,7 +26,8 @@ the server learns the client's input size. Message bytes (integers big-endian):
 
 What this module does not do yet, and the ``intl`` job does: carrying the job secret to the server (HPKE over
 X25519 there; SM2 public-key encryption, GB/T 32918.4, would be the national counterpart), the message headers,
-the signed job record, the gateway steps and the VRF commitments and membership proofs (``privacy.disclosure``).
+the signed job record, the gateway steps and the VRF commitments and membership proofs (``privacy.disclosure``;
+``privacy.smvrf`` is the VRF those would use, not wired in yet).
 For the record it offers :func:`commit_keyed`, a Merkle root over SM3 (``notary.log.hashing.SM3``) of a set's
 sorted keyed identifiers; docs/privacy.md says what that does and does not let a party prove.
 """
