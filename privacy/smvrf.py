@@ -19,7 +19,9 @@ RFC's own ECVRF-P256-SHA256-SSWU (suite 0x02) is, with the SM2 curve for P-256 a
 
 :func:`verify` validates the key as §5.4.5 asks (on the curve, not the identity; with cofactor 1 there is no
 small-order point), decodes Gamma with the same checks, refuses s ≥ q, and raises VrfError on any failure.
-Arithmetic is ``suite.sm2group``'s, in Python integers and not constant-time (docs/national-suite.md).
+Scalar multiplications run in OpenSSL (``suite.sm2group.multiply``); s = k + c·x mod n and the nonce's
+comparisons are Python integer arithmetic, whose timing is not guaranteed independent of the secrets
+(docs/national-suite.md).
 """
 
 from __future__ import annotations

@@ -19,10 +19,11 @@ integers, over the curve constants of ``suite.sm2``:
   written for any prime p ≡ 3 mod 4 with a, b ≠ 0 (:class:`Curve`), so the tests run them over P-256 against
   the RFC's own vectors (Appendix J.1.1) as well.
 
-Arithmetic is in Jacobian coordinates with Python integers. It is not constant-time: the running time of a
-scalar multiplication depends on the scalar's bits, and of the map on the input. A party's blinding scalar lives
-for one job and its timing is observable only to whoever measures that party's process; docs/national-suite.md
-states this limit.
+Scalar multiplication on the SM2 curve, the one operation on a secret (a PSI blinding scalar, a VRF key), runs in
+OpenSSL's libcrypto (``EC_POINT_mul`` on its SM2 group, ``suite._libcrypto``): for a single point OpenSSL uses its
+Montgomery ladder, written to take the same time for every scalar. The rest is Python integers in Jacobian
+coordinates and not constant-time: point addition and the map depend on their inputs, which are public points or
+keyed identifiers (HMAC outputs under a job key), never a scalar; docs/national-suite.md states this limit.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Final
 
-from suite import sm2
+from suite import _libcrypto, sm2
 from suite.errors import SuiteError
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "hash_to_field",
     "map_to_curve",
     "multiply",
+    "multiply_python",
     "random_scalar",
 ]
 
@@ -168,7 +170,22 @@ def add(c: Curve, p1: Point, p2: Point) -> Point:
 
 
 def multiply(c: Curve, k: int, point: Point) -> Point:
-    """k·point (k taken mod n; not constant-time, see the module docstring)."""
+    """k·point (k taken mod n). On the SM2 curve through OpenSSL's ``EC_POINT_mul`` (its ladder, see the module
+    docstring); on another curve (the tests' P-256) by :func:`multiply_python`."""
+    k %= c.n
+    if point is None or k == 0:
+        return None
+    if c is not SM2:
+        return multiply_python(c, k, point)
+    x, y = point
+    product = _libcrypto.sm2_multiply(k.to_bytes(32, "big"), b"\x04" + x.to_bytes(32, "big") + y.to_bytes(32, "big"))
+    if product is None:
+        return None
+    return (int.from_bytes(product[1:33], "big"), int.from_bytes(product[33:], "big"))
+
+
+def multiply_python(c: Curve, k: int, point: Point) -> Point:
+    """k·point by double-and-add in Python integers (k taken mod n; not constant-time)."""
     k %= c.n
     if point is None or k == 0:
         return None

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pysmx.SM2 import _SM2 as pysmx_sm2
 from pysmx.SM3 import digest as pysmx_sm3
 
-from suite import sm2group
+from suite import _libcrypto, sm2group
 from suite.errors import SuiteError
 from suite.sm2 import SM2PrivateKey
 from suite.sm2group import SM2, Curve, PointError, decode_point, encode_point, hash_to_curve, multiply
@@ -220,3 +220,16 @@ def test_z_satisfies_rfc_9380_h2_criteria_that_can_be_checked_cheaply() -> None:
     x = SM2.b * pow(z * SM2.a, -1, p) % p
     assert pow((x**3 + SM2.a * x + SM2.b) % p, (p - 1) // 2, p) == 1  # g(B / (Z·A)) is a square
     assert hashlib.new("sm3").block_size == 64
+
+
+@_SLOW
+@given(st.integers(1, SM2.n - 1), st.binary(max_size=16))
+def test_openssl_and_python_scalar_multiplication_agree(k: int, msg: bytes) -> None:
+    h = hash_to_curve(msg, SM2_DST)
+    assert multiply(SM2, k, h) == sm2group.multiply_python(SM2, k, h)
+
+
+def test_openssl_multiplication_by_the_order_is_the_identity() -> None:
+    g = b"\x04" + SM2.gx.to_bytes(32, "big") + SM2.gy.to_bytes(32, "big")
+    assert _libcrypto.sm2_multiply(SM2.n.to_bytes(32, "big"), g) is None
+    assert _libcrypto.sm2_multiply((1).to_bytes(32, "big"), g) == g
