@@ -155,9 +155,9 @@ def _run(
         current = vm.increment_blob_gas_used(vm.add_receipt_to_header(current, receipt), tx)
         included.append(tx)
         receipts.append(receipt)
-    # The block's trie nodes (transactions, receipts; storage, then accounts) are written in three batches by
-    # py-evm: joined, they cost one durable commit (one fsync) instead of three. Nothing refers to them before the
-    # block is stored, and a commit that never happens (an exception) leaves nothing.
+    # The block's trie nodes are written in three batches (the transaction and receipt tries; py-evm's storage
+    # tries, then account trie): joined, they cost one durable commit (one fsync) instead of three. Nothing
+    # refers to them before the block is stored, and a commit that never happens (an exception) leaves nothing.
     joined = getattr(node.db, "joined_batches", None)
     with joined() if joined is not None else contextlib.nullcontext():
         block = vm.set_block_transactions_and_withdrawals(vm.get_block(), current, included, receipts, withdrawals=())
