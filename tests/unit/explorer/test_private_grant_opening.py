@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from chain.contracts.assets import AssetInfo
 from chain.contracts.grants import PrivateGrantInfo, PrivateTerms
-from chain.ids import AssetKind
+from chain.ids import AssetId, AssetKind, OrgId
 from explorer.api import Explorer, Limits, create_app
 from explorer.api.grants import OPENING_HEADER
 from explorer.calls import CallIndex
@@ -59,11 +59,11 @@ def opening(salt: bytes, purpose: str) -> str:
 
 def world(tmp_path: Path, calls: list[dict[str, Any]]) -> Any:
     asset = AssetInfo(
-        asset=ASSET, owner=GRANTOR, kind=AssetKind.DATASET, classification=3, version_count=1, pending_owner=None,
-        registered_at=1_789_000_000, retired=False, transfers=0,
+        asset=AssetId(ASSET), owner=OrgId(GRANTOR), kind=AssetKind.DATASET, classification=3, version_count=1,
+        pending_owner=None, registered_at=1_789_000_000, retired=False, transfers=0,
     )  # fmt: skip
     grant = PrivateGrantInfo(
-        grant_id=GRANT_ID, asset=ASSET, grantor=GRANTOR, key=TERMS.key, commitment=TERMS.commitment,
+        grant_id=GRANT_ID, asset=AssetId(ASSET), grantor=OrgId(GRANTOR), key=TERMS.key, commitment=TERMS.commitment,
         created_at=1_790_000_000, revoked_at=0, revoke_reason=0, owner_epoch=0,
     )  # fmt: skip
     index = CallIndex(tmp_path / "calls.db")
