@@ -209,7 +209,8 @@ def test_the_regulator_sees_another_firms_call_the_officer_cannot(browser: Any, 
 def test_the_query_audit_shows_whose_data_the_regulators_query_read(browser: Any, live: Live) -> None:
     """The regulator reads one call; its query's record, once in the log, is listed on the Query audit page with
     the call's two firms as its subject. The caller's compliance officer does not find it there (the demo's
-    ``audit`` policy is off). The Alarms page lists the audit log's alarm records below the live alarms."""
+    ``audit`` policy is off). The calls search marks the call with a link to that query. The Alarms page lists
+    the audit log's alarm records below the live alarms."""
     regulator = f"inspector@{REGULATOR}"
     rows = live.get(regulator, "/api/v1/calls", limit=200, decision="allow").json()["calls"]
     call = next(r for r in rows if r["center"] != "explorer" and r["caller_org"] != r["provider_org"])
@@ -235,6 +236,13 @@ def test_the_query_audit_shows_whose_data_the_regulators_query_read(browser: Any
     cell.wait_for(timeout=20_000)
     assert cell.locator(".chip").all_inner_texts() == subject
     shot(page, "regulator-query-audit")
+    # the calls search marks the call with the regulator's query of it, linking to the query's record
+    page.goto(f"{live.url}/#/calls?trace={call['trace_id']}")
+    marks = page.locator(
+        f'[data-testid="calls-table"] [data-event-id="{call["event_id"]}"] [data-testid="regulator-query-link"]'
+    )
+    marks.first.wait_for(timeout=20_000)
+    assert f"#/calls/{query_id}" in marks.evaluate_all("links => links.map(a => a.getAttribute('href'))")
     page.goto(f"{live.url}/#/alarms")
     page.get_by_test_id("alarm-records-table").wait_for(timeout=20_000)
     shot(page, "alarm-records")
