@@ -292,7 +292,7 @@ function showPrivate(ctx, g, id, opened) {
                 { testid: "grant-grantee" },
                 orgLink(g.grantee),
                 " ",
-                h("span", { class: "muted" }, t("grant.granteeFromLog")),
+                h("span", { class: "muted" }, t(opened === undefined ? "grant.granteeFromLog" : "grant.granteeOpened")),
               )
             : h("span", { testid: "grant-grantee" }, t("grant.privateTerms")),
         ],
