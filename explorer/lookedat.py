@@ -57,8 +57,8 @@ def regulator_looks(
     """The regulator's queries of each call, by the call's event id, oldest first, as ``reader`` may see them:
     ``reader`` None is the regulator (every one); a firm sees those naming it as subject, under the policy only.
     ``event_ids`` restricts the answer to those calls (None: every call the scan finds)."""
-    if reader is not None and not visibility.regulator_queries_visible_to_subject:
-        return {}
+    if (reader is not None and not visibility.regulator_queries_visible_to_subject) or event_ids == set():
+        return {}  # nothing the reader may be shown, or no call to mark: no scan
     found: dict[str, list[Look]] = {}
     for regulator in sorted(visibility.regulators):
         for api in CALL_QUERY_APIS:
