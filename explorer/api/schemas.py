@@ -268,7 +268,7 @@ class SearchedCall(Call):
     regulator_queries: list[RegulatorQuery] = Field(
         description="the regulator's queries of this call that the person may see, oldest first: a firm's people "
         "see those of its calls only when the consortium's audit policy shows the regulator's queries to their "
-        "subject (docs/explorer.md, \"Audit of the auditors\"); from the newest 500 of each kind of query"
+        'subject (docs/explorer.md, "Audit of the auditors"); from the newest 500 of each kind of query'
     )
 
 
