@@ -24,11 +24,13 @@ from notary.logsuite import INTL, SM, LogSuite
 from notary.receipt import BatchStatement, Receipt, verify_receipt
 from notary.sequencer import batch_request, encode_batch, sign_batch_body
 from notary.service import NotaryService
+from notary.storage.leader import PostgresLeader
 from notary.verify import STEP_NAMES, TrustRoots, verify_evidence
 from suite.sm2 import DEFAULT_ID, raw_to_der
 from tests.support import merkle_reference, sm3_reference
 from tests.support.notary_events import event
 from tests.support.notary_world import GATEWAY, ORIGIN, LogWorld, each_suite, new_key
+from tests.support.wait import wait_until
 
 NOW_MS = 1_795_000_000_000
 
@@ -329,6 +331,10 @@ def test_an_sm_log_on_postgres_and_s3(tmp_path: Path, postgres: Any, s3: Any, mo
     try:
         service = world.notary(**storage)
         with TestClient(create_app(service)) as client:
+            # on PostgreSQL the notary checkpoints once it leads: it is elected there (notary.storage.leader)
+            leader = service.leader
+            assert isinstance(leader, PostgresLeader), leader
+            wait_until(leader.step, "the notary to win its replicas' election", 30.0)
             published_log(world, service, client)
             steps = {s.name: s for s in verify_evidence(service.evidence("ev-5"), trust_roots(world))}
         service.stop()
