@@ -46,6 +46,7 @@ from network.description import ConsortiumDescription, RetiredAnchor
 from network.logsetup import roots_from_description
 from notary.errors import NotaryError, NotFoundError
 from notary.logstate import LogStateError, VerifiedCheckpoint, default_state_path, load_state, save_refused, save_state
+from notary.logsuite import LogVerifier
 from notary.mirror import (
     AnchorClaim,
     CheckpointConflictError,
@@ -196,9 +197,19 @@ def verify() -> None:
     metavar="ADDRESS",
     help="A validator account whose seals count (repeatable; replaces the set derived from consortium.json).",
 )
-def verify_evidence_cmd(file: Path, consortium: Path, validators: tuple[str, ...]) -> None:
+@click.option(
+    "--chain-url",
+    default=None,
+    help="Read the log's keys from the TrustDirectory of this chain: a checkpoint and receipt are then checked "
+    "under the log key valid at the bundle's anchor block (a log whose key rotated; docs/trust.md). Default: "
+    "offline, under consortium.json's log key.",
+)
+def verify_evidence_cmd(file: Path, consortium: Path, validators: tuple[str, ...], chain_url: str | None) -> None:
     """Check the evidence bundle in FILE offline: exit 0 if every applicable step passed, 1 if one failed."""
     roots = _roots(consortium)
+    if chain_url is not None:
+        description = ConsortiumDescription.from_json(_load_json(consortium, "consortium file"))
+        roots = _with_log_keys(description, roots, chain_url)
     if validators:
         for address in validators:
             if not (address.startswith("0x") and len(address) == 42 and _is_hex(address[2:])):
@@ -296,10 +307,12 @@ def verify_log_cmd(
     description = ConsortiumDescription.from_json(_load_json(consortium, "consortium file"))
     roots = _roots(consortium)
     state_path = None if no_state else state_file or default_state_path(consortium, roots.origin)
+    if not no_chain:
+        roots = _with_log_keys(description, roots, chain_url)
     previous = None
     if state_path is not None:
         try:
-            previous = load_state(state_path, roots.log)
+            previous = load_state(state_path, roots.log, _rotated(roots))
         except LogStateError as exc:
             click.echo(f"error: {exc}; nothing was verified", err=True)
             sys.exit(USAGE_EXIT)
@@ -391,7 +404,7 @@ def _keep(state_path: Path, report: MirrorReport, url: str, roots: TrustRoots) -
 
     checkpoint = parse_checkpoint(parse_note(report.note).text)
     try:
-        kept = load_state(state_path, roots.log)
+        kept = load_state(state_path, roots.log, _rotated(roots))
         if kept is not None and kept.checkpoint.size > checkpoint.size:
             return f"a larger checkpoint ({describe_checkpoint(kept.checkpoint)}) is kept in {state_path}", None
         save_state(state_path, VerifiedCheckpoint(checkpoint, report.note, int(time.time() * 1000), url))
@@ -718,6 +731,28 @@ def _anchors(description: ConsortiumDescription, roots: TrustRoots, chain_url: s
         _fail_anchors(exc.detail)
     except Exception as exc:  # web3, requests and our ChainError alike: the anchors could not be read
         _fail_anchors(f"cannot read AuditAnchor {roots.anchor_address} at {url}: {exc.__class__.__name__}: {exc}")
+
+
+def _with_log_keys(description: ConsortiumDescription, roots: TrustRoots, chain_url: str | None) -> TrustRoots:
+    """``roots`` with the log's keys of the TrustDirectory (a log whose key rotated, docs/trust.md); a chain that
+    cannot be read ends the command with exit status 2, nothing verified."""
+    from chain.backend import RpcBackend
+    from network.logsetup import read_chain_log_keys
+
+    url = chain_url or description.chain_url
+    if not url:
+        return roots
+    try:
+        keys = read_chain_log_keys(description, RpcBackend(url))
+    except Exception as exc:  # web3, requests and our ChainError alike: the keys could not be read
+        click.echo(f"error: cannot read the log's keys at {url}: {exc.__class__.__name__}: {exc}", err=True)
+        sys.exit(USAGE_EXIT)
+    return roots if keys is None else dataclasses.replace(roots, log_keys=keys)
+
+
+def _rotated(roots: TrustRoots) -> list[LogVerifier]:
+    """Every log key on chain, for a state file kept under one of them."""
+    return [] if roots.log_keys is None else [k.verifier for k in roots.log_keys.keys]
 
 
 def anchor_signature_lines(chain: ChainAnchors, sm: bool) -> list[str]:

@@ -50,7 +50,7 @@ from notary.log.hashing import TreeHash
 from notary.log.note import open_note, parse_note
 from notary.log.proof import verify_consistency
 from notary.log.tiles import TILE_HEIGHT, TILE_WIDTH, entries_path, parse_entry_bundle, split_tile, tile_path
-from notary.logsuite import LogSuite
+from notary.logsuite import LogSuite, LogVerifier
 from notary.verify import TrustRoots, check_cosignatures, cosigning_witnesses
 
 #: ``fetch(path)`` returns the bytes the log serves at ``path`` (``checkpoint``, ``tile/0/000``, ...), raising
@@ -200,17 +200,31 @@ def _get(fetch: Fetch, path: str) -> bytes:
         raise LogMismatchError(path, f"not served ({exc})") from exc
 
 
-def verify_checkpoint_note(note: bytes, roots: TrustRoots) -> tuple[Checkpoint, str]:
+def verify_checkpoint_note(
+    note: bytes, roots: TrustRoots, anchors: Sequence[AnchorClaim] = ()
+) -> tuple[Checkpoint, str]:
     """The checkpoint in a cosigned note, checked against the log key, origin, witnesses and policy; and who
-    cosigned it. Raises LogMismatchError("checkpoint", why)."""
-    checkpoint, cosigners, _ = _verify_checkpoint(note, roots)
+    cosigned it. Raises LogMismatchError("checkpoint", why). For a log whose key rotated (``roots.log_keys``),
+    the key the note names must be valid at the block of the anchor of its size among ``anchors``, or at the
+    chain head when none anchors it (``notary.logkeys``)."""
+    checkpoint, cosigners, _ = _verify_checkpoint(note, roots, anchors)
     return checkpoint, cosigners
 
 
-def _verify_checkpoint(note: bytes, roots: TrustRoots) -> tuple[Checkpoint, str, int]:
+def _log_key(note: bytes, roots: TrustRoots, anchors: Sequence[AnchorClaim]) -> LogVerifier:
+    if roots.log_keys is None:
+        return roots.log
+    size = parse_checkpoint(parse_note(note).text).size
+    block = next((a.block_number for a in anchors if a.size == size), None)
+    return roots.log_keys.for_checkpoint(note, block).verifier
+
+
+def _verify_checkpoint(
+    note: bytes, roots: TrustRoots, anchors: Sequence[AnchorClaim] = ()
+) -> tuple[Checkpoint, str, int]:
     """``verify_checkpoint_note``, and how many of the known witnesses cosigned."""
     try:
-        opened, _ = open_note(note, [roots.log])
+        opened, _ = open_note(note, [_log_key(note, roots, anchors)])
         checkpoint = parse_checkpoint(opened.text)
         if checkpoint.origin != roots.origin:
             raise LogMismatchError("checkpoint", f"origin {checkpoint.origin!r}, the log's is {roots.origin!r}")
@@ -240,7 +254,7 @@ def mirror_log(
     whose entries are read by id and checked against their leaves; ``previous``: the checkpoint verified on an
     earlier run, which this one must extend (CheckpointConflictError otherwise)."""
     note = _get(fetch, "checkpoint")
-    checkpoint, cosigners, cosigned = _verify_checkpoint(note, roots)
+    checkpoint, cosigners, cosigned = _verify_checkpoint(note, roots, anchors)
     consistency = None if previous is None else check_extends(fetch, previous, checkpoint, note, roots.suite)
     if on_checkpoint is not None:
         on_checkpoint(checkpoint)

@@ -67,6 +67,7 @@ from notary.log.errors import MalformedError, NotaryError, VerificationError
 from notary.log.note import Note, open_note, parse_note
 from notary.log.proof import verify_inclusion
 from notary.log.smnote import SM2NoteVerifier
+from notary.logkeys import LogKeys
 from notary.logsuite import LogSuite, LogVerifier, WitnessVerifier, suite_of_key
 from notary.mpt import ProofError, verify_proof
 from notary.receipt import verify_receipt
@@ -117,6 +118,10 @@ class TrustRoots:
     #: AuditAnchors the consortium anchored on before ``anchor_address`` (``consortium.json``'s
     #: ``retired_anchors``): (address, last size). An anchor there counts for a checkpoint up to that size only.
     retired_anchors: tuple[tuple[str, int], ...] = ()
+    #: The log's keys as the TrustDirectory records them (``notary.logkeys``), for a log whose key rotated: the
+    #: checkpoint and the receipt are then checked under the key their signature line names, valid by the rule of
+    #: ``notary.logkeys`` at the bundle's anchor block. None: ``log`` alone (``consortium.json``'s key).
+    log_keys: LogKeys | None = None
 
     @property
     def origin(self) -> str:
@@ -328,6 +333,7 @@ class _State:
         self.anchor_tx: DecodedTransaction | None = None
         self.header: list[Any] | None = None
         self.position: int | None = None
+        self.log_keys_used: list[str] = []
 
     @property
     def index(self) -> int:
@@ -354,6 +360,25 @@ class _State:
 
     def block(self) -> AnchorProofs | AnchorBlock:
         return self.anchor().block
+
+    def anchor_block_number(self) -> int | None:
+        """The number of the block the bundle says anchors its checkpoint; None when it has none (pending) or
+        it cannot be read (the anchor steps say why)."""
+        try:
+            return _rlp_int(_header(self)[HEADER_NUMBER], "block number")
+        except (_FailError, _SkipError, IndexError):
+            return None
+
+    def log_key(self, note: bytes, receipt: bool = False) -> LogVerifier:
+        """The log key ``note`` must verify under: the trust roots' one, or for a log whose key rotated the key on
+        chain its signature line names, valid by the rule of ``notary.logkeys`` (LogKeyError otherwise)."""
+        keys = self.roots.log_keys
+        if keys is None:
+            return self.roots.log
+        block = self.anchor_block_number()
+        chosen = keys.for_receipt(note, block) if receipt else keys.for_checkpoint(note, block)
+        self.log_keys_used.append(chosen.describe())
+        return chosen.verifier
 
     def checkpoint_part(self) -> EvidenceCheckpoint:
         part = _need(self.parts.checkpoint)
@@ -387,7 +412,7 @@ def _step_leaf(s: _State) -> str:
 
 def _step_receipt(s: _State) -> str:
     receipt = _need(s.parts.receipt).receipt()
-    statement = verify_receipt(receipt, s.roots.log)
+    statement = verify_receipt(receipt, s.log_key(receipt.note, receipt=True))
     problems = []
     if statement.origin != s.roots.origin:
         problems.append(f"it is for log {statement.origin!r}, not {s.roots.origin!r}")
@@ -411,7 +436,8 @@ def _step_checkpoint(s: _State) -> str:
     s.note_text = note.text
     s.checkpoint = parse_checkpoint(note.text)
     cp = s.checkpoint
-    open_note(part.note.encode("utf-8"), [s.roots.log])  # raises unless the log key signed it
+    key = s.log_key(part.note.encode("utf-8"))
+    open_note(part.note.encode("utf-8"), [key])  # raises unless the log key signed it
     problems = []
     if cp.origin != s.roots.origin:
         problems.append(f"its origin is {cp.origin!r}, the log's is {s.roots.origin!r}")
@@ -426,7 +452,8 @@ def _step_checkpoint(s: _State) -> str:
         problems.append(f"size {cp.size} does not cover index {s.index}")
     if problems:
         raise _FailError("; ".join(problems))
-    return f"signed by the log key {s.roots.origin}: size {cp.size}, root {cp.root.hex()}"
+    which = f" ({s.log_keys_used[-1]})" if s.roots.log_keys is not None else ""
+    return f"signed by the log key {s.roots.origin}{which}: size {cp.size}, root {cp.root.hex()}"
 
 
 def _step_cosignatures(s: _State) -> str:
@@ -481,7 +508,10 @@ def _step_anchor_tx(s: _State) -> str:
         cp = s.checkpoint
         digest = roots.suite.digest(s.note_text.encode("utf-8"))
         if tx.data != anchor_calldata(cp.origin, cp.size, cp.root, digest):
-            why = signed_anchor_problem(tx.data, cp.origin, cp.size, cp.root, digest, roots.log)
+            block = s.anchor_block_number()
+            anchoring = [roots.log] if roots.log_keys is None or block is None else roots.log_keys.valid(block)
+            whys = [signed_anchor_problem(tx.data, cp.origin, cp.size, cp.root, digest, k) for k in anchoring]
+            why = None if None in whys else (whys[0] if whys else "no log key is valid at the anchor's block")
             if why is None:
                 signed = True
             else:
