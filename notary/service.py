@@ -209,11 +209,11 @@ class NotaryService:
         """Sign checkpoints and receipts with ``key`` from now on (a log key of this suite; the anchors of an
         ``sm`` log too): the running notary's half of a rotation, once the key is valid on chain."""
         signer = self.suite.note_signer(self.origin, key)  # MalformedError for a key of another suite
-        before = self.vkey
-        self.signer.rotate(signer)
+        before, after = self.vkey, self.suite.format_vkey(signer.name, signer.public_key)
+        self._record_rotation(before, after)  # first: a store that cannot record it keeps the key it knows
         if self.anchorer is not None and isinstance(key, SM2PrivateKey):
             self.anchorer.log_key = key
-        self._record_rotation(before, self.vkey)
+        self.signer.rotate(signer)
 
     @property
     def vkey(self) -> str:
