@@ -185,7 +185,8 @@ class NotaryService:
             change = f"the store's suite is {was}, these settings' {now}" if was != now else "another origin or key"
             raise NotaryError(
                 f"this notary store belongs to the log {known!r}, not {vkey!r} ({change}): a log may not change its "
-                "origin or suite, nor its key but by a rotation on chain; start a new log in a new directory"
+                "origin or key (but its key by a rotation on chain), nor so its suite; start a new log in a new "
+                "directory"
             )
 
     def _rotated_from(self, known: str) -> bool:

@@ -55,6 +55,7 @@ exception: :meth:`MemberClient.call` returns the :class:`CallResult` (status 401
 
 from __future__ import annotations
 
+import dataclasses
 import json as jsonlib
 import os
 import ssl
@@ -623,6 +624,7 @@ class MemberClient:
         description: ConsortiumDescription | TrustRoots,
         *,
         check: bool = True,
+        chain_url: str | None = None,
     ) -> VerificationReport:
         """Verify an evidence bundle offline (no network) against the consortium's public keys.
 
@@ -633,10 +635,20 @@ class MemberClient:
         ``description``: the consortium's ``consortium.json`` (the trust roots are derived from it exactly as
         ``consortium verify evidence`` does), or ready-made :class:`~notary.verify.TrustRoots` (e.g. with other
         validators). Raises :class:`VerificationFailedError` when a step fails, unless ``check`` is False; steps
-        that are still pending (no anchor yet) do not fail it: see :attr:`VerificationReport.complete`."""
-        from network.logsetup import roots_from_description
+        that are still pending (no anchor yet) do not fail it: see :attr:`VerificationReport.complete`.
+
+        ``chain_url``: read the log's keys from the TrustDirectory of the chain there (the one network access), so
+        that a bundle signed after the log's key rotated verifies under the key valid at its anchor's block, as
+        ``consortium verify evidence --chain-url`` does (docs/trust.md, "The log's key over time")."""
+        from network.logsetup import read_chain_log_keys, roots_from_description
 
         roots = description if isinstance(description, TrustRoots) else roots_from_description(description)
+        if chain_url is not None and isinstance(description, ConsortiumDescription):
+            from chain.backend import RpcBackend
+
+            keys = read_chain_log_keys(description, RpcBackend(chain_url))
+            if keys is not None:
+                roots = dataclasses.replace(roots, log_keys=keys)
         if isinstance(evidence, EvidenceBundle):
             event_id: object = evidence.event_id
             steps = verify_evidence(evidence, roots)

@@ -143,7 +143,7 @@ def call_provenance(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId, 
         ok = False if isinstance(missing, MalformedEvidenceError) else None  # malformed fails, as tampered does
         steps += [{"step": s, "ok": ok, "detail": detail, "data": None} for s, _ in provenance.EVIDENCE_LINKS]
     if bundle is not None:
-        steps += provenance.evidence_steps(verify_evidence(bundle, explorer.roots), bundle, row)
+        steps += provenance.evidence_steps(verify_evidence(bundle, explorer.evidence_roots()), bundle, row)
     return {
         "event_id": event_id,
         "call": row,

@@ -32,8 +32,10 @@ from explorer.notary_client import NotaryClient
 from explorer.state import ChainState
 from network.description import ConsortiumDescription
 from network.logins import Authenticator, Person
+from network.logsetup import roots_with_chain_keys
 from network.shredding import ShredBook
 from notary.event import QueryVisibility
+from notary.logkeys import LogKeys
 from notary.verify import TrustRoots
 
 MAX_PAGE = 200
@@ -82,6 +84,18 @@ class Explorer:
     def visibility(self) -> QueryVisibility:
         """Who sees the explorer's query events beyond the querying firm (``consortium.json``'s ``audit``)."""
         return self.description.query_visibility()
+
+    def evidence_roots(self) -> TrustRoots:
+        """The trust roots evidence is verified under here: ``roots`` with the log's keys of the TrustDirectory as
+        the followed view read them last (a log whose key rotated: each checkpoint under the key valid at its
+        anchor's block, docs/trust.md), or ``roots`` alone until it has read the chain."""
+        if self.trust is None:
+            return self.roots
+        return roots_with_chain_keys(self.roots, self.trust, self.description)
+
+    def log_keys(self) -> LogKeys | None:
+        """The log's keys on chain as the followed view read them last; None until then, or without a chain."""
+        return self.evidence_roots().log_keys
 
     def keys(self) -> dict[str, Any]:
         """The consortium's public keys for verifying the log (:func:`explorer.keys.consortium_keys`)."""
