@@ -553,7 +553,11 @@ class ChainLogKey:
         """Whether ``public_key`` is a LOG_KEY of the notary's member valid at the head (read once if the view
         has read nothing yet)."""
         if self._view.snapshot is None:
-            self._view.refresh()
+            try:
+                self._view.refresh()
+            except Exception as exc:  # the chain unreachable: the key cannot be shown to be on chain now
+                log.warning("cannot read the log's keys on chain: %s: %s", exc.__class__.__name__, exc)
+                return False
         return self._view.was_valid(self._org, KeyKind.LOG_KEY, public_key, self._view.head)
 
     def __call__(self) -> PrivateKey | None:
