@@ -430,7 +430,8 @@ def witness_serve(
         logs={log_origin(description): [log_verifier(description)]},
         access=read_access(directory, description) if authenticate_reads else None,
         follow_logs=_followed_log_keys(
-            description, tls or root_chain_tls(directory, description.chain_url, passphrase)
+            description,
+            tls or (root_chain_tls(directory, description.chain_url, passphrase) if description.chain_url else None),
         ),
     )
     configure_json_logging("notary.witness")
@@ -456,6 +457,7 @@ def _followed_log_keys(
         snapshot = view.snapshot
         if asked != origin or snapshot is None:
             return None
-        return chain_log_keys(snapshot, description, view.head).valid()
+        keys = chain_log_keys(snapshot, description, view.head)
+        return keys.valid() if keys.keys else None  # a directory without the log's key: consortium.json's
 
     return follow

@@ -514,7 +514,8 @@ def chain_log_keys(snapshot: TrustSnapshot, description: ConsortiumDescription, 
 
 def read_chain_log_keys(description: ConsortiumDescription, backend: Backend) -> LogKeys | None:
     """The log's keys read from the TrustDirectory through ``backend`` at its head, as a node answers them (not
-    proven: ``consortium verify state --keys ORG`` proves the records); None for a consortium without one."""
+    proven: ``consortium verify state --keys ORG`` proves the records); None for a consortium without one, or
+    whose directory holds no log key (``consortium.json``'s key is then the log's)."""
     from chain.contracts.trust import TrustDirectoryClient
 
     if "TrustDirectory" not in description.contracts:
@@ -522,8 +523,8 @@ def read_chain_log_keys(description: ConsortiumDescription, backend: Backend) ->
     client = TrustDirectoryClient(backend, description.contracts["TrustDirectory"])
     head = int(backend.web3.eth.block_number)
     org = notary_member(description).org
-    records = client.records(org, head)
-    return LogKeys.from_records(log_origin(description), description.suite, records, head)
+    keys = LogKeys.from_records(log_origin(description), description.suite, client.records(org, head), head)
+    return keys if keys.keys else None  # no log key on chain (a directory written without it): consortium.json's
 
 
 def roots_with_chain_keys(roots: TrustRoots, view: TrustView, description: ConsortiumDescription) -> TrustRoots:
@@ -532,7 +533,8 @@ def roots_with_chain_keys(roots: TrustRoots, view: TrustView, description: Conso
     snapshot = view.snapshot
     if snapshot is None:
         return roots
-    return dataclasses.replace(roots, log_keys=chain_log_keys(snapshot, description, view.head))
+    keys = chain_log_keys(snapshot, description, view.head)
+    return dataclasses.replace(roots, log_keys=keys) if keys.keys else roots
 
 
 class ChainLogKey:
