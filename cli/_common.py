@@ -20,12 +20,15 @@ from chain.errors import ChainError, MalformedError
 from chain.ids import Role, check_name
 
 if TYPE_CHECKING:  # imported when used: web3, py-evm and eth-account cost a second of CPU at every start
-    from chain.backend import ClientTls
+    from chain.backend import ClientTls, RpcBackend
     from chain.tx import Signer
     from network.consortium import Consortium
+    from network.description import ConsortiumDescription
 
 F = TypeVar("F", bound=Callable[..., Any])
 DENIED_EXIT = 3
+#: The exit status of ``consortium verify`` for unusable input (``cli.verify``).
+USAGE_EXIT = 2
 
 
 @dataclass
@@ -118,6 +121,85 @@ def root_chain_tls(directory: Path, url: str, passphrase: bytes) -> ClientTls | 
     if obj is None:
         return None
     return dataclasses.replace(obj, directory=directory, _consortium=None).chain_tls(url, passphrase)
+
+
+def chain_tls_options(f: Any) -> Any:
+    """``--chain-cert``, ``--chain-key`` and ``--chain-ca``, the names the root options of ``consortium`` give the
+    same thing (and their default): a member's client certificate for an https chain URL whose node serves its
+    JSON-RPC to members only (``consortium up --rpc-tls``), and the CAs of the node's certificate."""
+    f = click.option(
+        "--chain-ca",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="CA bundle of the node's certificate (default: the root option's, else the member CAs of "
+        "consortium.json).",
+    )(f)
+    f = click.option(
+        "--chain-key",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="The private key of --chain-cert (an encrypted key is opened with the passphrase: the root "
+        "--passphrase-file, else $CONSORTIUM_PASSPHRASE).",
+    )(f)
+    return click.option(
+        "--chain-cert",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="A member's certificate for an https chain URL whose node admits members only, e.g. "
+        "orgs/ORG/users/Admin@ORG/msp/signcerts/cert.pem (default: the root option's, or $CONSORTIUM_CHAIN_CERT).",
+    )(f)
+
+
+def chain_backend(
+    description: ConsortiumDescription,
+    chain_url: str | None,
+    cert: Path | None,
+    key: Path | None,
+    ca: Path | None,
+    passphrase_file: Path | None = None,
+) -> RpcBackend:
+    """An ``RpcBackend`` of the chain at ``chain_url`` (default: consortium.json's), presenting ``cert`` and ``key``
+    (default: the root options ``--chain-cert`` and ``--chain-key``) to an https node; its chain id checked against
+    consortium.json's. Exit status 2, saying why, when it cannot be used."""
+    from chain.backend import RpcBackend
+    from chain.errors import BackendError
+    from network.errors import NetworkError
+    from network.identity import load_passphrase
+    from network.nodeaccess import client_tls
+
+    ctx = click.get_current_context(silent=True)
+    root = None if ctx is None else ctx.find_object(Context)
+    if root is not None:
+        cert, key, ca = cert or root.chain_cert, key or root.chain_key, ca or root.chain_ca
+        passphrase_file = passphrase_file or root.passphrase_file
+    if (cert is None) != (key is None):
+        raise click.UsageError("--chain-cert and --chain-key go together")
+    url = chain_url or description.chain_url
+    if not url:
+        _chain_unusable("consortium.json names no chain URL: give --chain-url")
+    tls = None
+    if url.startswith("https://"):
+        try:
+            password = None if key is None else load_passphrase(file=passphrase_file)
+        except NetworkError as exc:
+            raise click.UsageError(f"cannot open --chain-key {key}: {exc}") from None
+        tls = client_tls(description, cert, key, ca, password)
+    elif cert is not None or ca is not None:
+        raise click.UsageError(f"--chain-cert, --chain-key and --chain-ca are for an https chain URL, not {url}")
+    try:
+        backend = RpcBackend(url, tls=tls)
+    except BackendError as exc:
+        _chain_unusable(f"cannot read the chain at {url}: {exc}")
+    if backend.chain_id != description.chain_id:
+        _chain_unusable(
+            f"the chain at {url} has chain id {backend.chain_id}, consortium.json says {description.chain_id}"
+        )
+    return backend
+
+
+def _chain_unusable(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(USAGE_EXIT)
 
 
 def fail(message: str) -> NoReturn:

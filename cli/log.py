@@ -102,6 +102,15 @@ def notary_group() -> None:
     "entry bundles and its checkpoint (credentials from the AWS environment variables or profile).",
 )
 @click.option(
+    "--leader-lease",
+    type=click.FloatRange(0.5, 600),
+    default=10.0,
+    show_default=True,
+    help="With --storage: replicas elect one leader to checkpoint and anchor; a leader silent this long (s) loses "
+    "the lead to another replica, which also takes over at once when the leader exits or loses its database "
+    "connection (docs/notary.md, 'Replicas and their leader').",
+)
+@click.option(
     "--tls-cert",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
@@ -134,6 +143,7 @@ def notary_serve(
     passphrase_file: Path | None,
     storage: str | None,
     object_store: str | None,
+    leader_lease: float,
     tls_cert: Path | None,
     tls_key: Path | None,
     require_client_cert: bool,
@@ -180,7 +190,7 @@ def notary_serve(
         settings = dataclasses.replace(settings, anchor=anchor)
     if (storage is None) != (object_store is None):
         raise click.UsageError("--storage postgresql://… and --object-store s3://… go together")
-    settings = dataclasses.replace(settings, storage=storage, object_store=object_store)
+    settings = dataclasses.replace(settings, storage=storage, object_store=object_store, leader_lease=leader_lease)
     source = None
     if follows:
         # the gateways' keys, the witnesses and their keys as the chain says they are now, followed without a

@@ -21,6 +21,7 @@ from demo import privacy as demo_psi
 from demo.traffic import ensure_demo_identities, write_endpoints
 from gateway.headers import PURPOSE_HEADER
 from network.alarms.evaluator import Evaluator
+from network.alarms.server import PORT_OFFSET, AlarmServer, api_token, token_path
 from network.consortium import CHAIN_DIR, Consortium
 from network.errors import NetworkError
 from network.localchain import start_nodes, stop_together
@@ -221,6 +222,7 @@ def up(
     chain_urls = {spec.org: spec.rpc_url for spec in specs}
     children: list[Child] = []
     evaluator: Evaluator | None = None
+    alarm_server: AlarmServer | None = None
     if alarm_webhook is not None and not alarm_webhook.startswith(("http://", "https://")):
         fail(f"--alarm-webhook {alarm_webhook!r}: give an http:// or https:// URL")
     if quota_store is not None and not quota_store.startswith(("postgresql://", "postgres://")):
@@ -247,6 +249,9 @@ def up(
         _stop_if_asked()
         if authenticate_reads:
             monitor_token(directory, create=True)
+        # the live alarms' endpoint takes its port now, before the notary and the rest start; it serves "never
+        # evaluated" until the evaluator is attached below (docs/alarms.md, "In the explorer")
+        alarm_server = alarm_endpoint(directory, port)
         children = start_log_services(
             directory,
             description,
@@ -311,7 +316,7 @@ def up(
         followers = [spec for spec in specs if not spec.entry.validator]
         explorer_chain = followers[0].rpc_url if followers else local.url
         explorer_args = [str(directory), "--port", str(explorer_port), "--notary-url", notary.url]
-        explorer_args += ["--chain-url", explorer_chain]
+        explorer_args += ["--chain-url", explorer_chain, "--alarms-url", alarm_server.url]
         if explorer_index is not None:
             explorer_args += ["--index", explorer_index]
         if members_only is not None:  # the operator's explorer: it signs its reads with the operator's key too
@@ -419,8 +424,12 @@ def up(
             None if log_tls is None else log_tls[2],
         )
         evaluator.start()
+        alarm_server.attach(evaluator.state)
         where = f"; each change POSTed to {alarm_webhook}" if alarm_webhook else ""
-        click.echo(f"  alarms     {explorer.url}/#/alarms  (state in {directory}/alarms/alarms.json{where})")
+        click.echo(
+            f"  alarms     {explorer.url}/#/alarms  (served to the explorer at {alarm_server.url} with the token "
+            f"of {token_path(directory)}{where})"
+        )
         if evaluator.recorder is not None:
             click.echo(f"             each recorded in the audit log as {evaluator.recorder.gateway_id}")
         click.echo("  stop       Ctrl-C (every sealed block is already on disk); a component that stops is restarted")
@@ -435,6 +444,8 @@ def up(
     except KeyboardInterrupt:
         click.echo("stopping")
     finally:
+        if alarm_server is not None:
+            alarm_server.close()
         if evaluator is not None:
             evaluator.stop()
         stop_all(children)
@@ -461,6 +472,19 @@ def node_specs(directory: Path, port: int, scheme: str = "http") -> list[NodeSpe
     specs = plan(directory, entries, up_ports(port, len(entries)), scheme)
     write_nodes(directory, [dataclasses.replace(s.entry, rpc_url=s.rpc_url, peer_url=s.peer_url) for s in specs])
     return specs
+
+
+def alarm_endpoint(directory: Path, port: int) -> AlarmServer:
+    """The live alarms' endpoint of ``up --port PORT``: on 127.0.0.1:PORT+3, its token made at the first start
+    (``network.alarms.server``). A port in use stops `up` with one line, before the notary starts."""
+    token = api_token(directory, create=True)
+    assert token is not None  # made when missing
+    try:
+        server = AlarmServer(token, port + PORT_OFFSET)
+    except OSError as exc:
+        fail(f"the alarm endpoint cannot listen on 127.0.0.1:{port + PORT_OFFSET}: {exc.strerror or exc}")
+    server.start()
+    return server
 
 
 def alarm_evaluator(

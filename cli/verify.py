@@ -1,7 +1,10 @@
 """``consortium verify ...``: check the audit log without trusting its operator, from ``consortium.json`` alone.
 
 - ``verify evidence FILE --consortium consortium.json``: an evidence bundle (``GET /v1/evidence/<event id>``),
-  offline, without any network access (``notary.verify``);
+  every step from the bundle (``notary.verify``), the cosignatures counted under the witness keys, the checkpoint
+  and receipt checked under the log key, both valid on chain at the anchor's block (``network.witnesskeys``, read
+  from the chain); with ``--offline``, no network access at all, under the witness keys and the log key
+  ``consortium.json`` lists;
 - ``verify log URL --consortium consortium.json [--token T]``: mirror the whole log from its C2SP tiles,
   recompute every hash, and compare the roots with the anchors on chain (``notary.mirror``), saying for an ``sm``
   log which anchors AuditAnchor checked against the notary's SM2 log key and which it took unchecked; a notary that
@@ -10,7 +13,9 @@
   says on every line it concerns; ``--event ID`` checks the member's own events against their leaves,
   ``--mine`` every event of the credential's firm (``GET /v1/events``); the checkpoint verified last is kept
   in a state file (``notary.logstate``, ``--state``/``--no-state``) and the next run requires the log to extend
-  it (a consistency proof), refusing a log that went back or forked;
+  it (a consistency proof), refusing a log that went back or forked; the checkpoint is checked under the log key
+  and its cosignatures counted under the witness keys valid on chain at its anchor's block, or with ``--no-chain``
+  (``--offline``) under ``consortium.json``'s;
 - ``verify events URL --consortium consortium.json [--token T]``: list the events of the credential's firm (its
   caller or provider), as the notary's read API filters them;
 - ``verify disclosure PROOF [--record RECORD]``: a privacy disclosure document (``privacy.document``): the
@@ -20,7 +25,9 @@
   against the digests of the event a reveal document (``consortium data reveal``) is about: HMAC-SHA256 under
   the revealed salt, recomputed (``notary.submit.reveal``);
 - ``verify state --consortium consortium.json [--member ORG] [--keys ORG] [--grant ID]``: records of the
-  consortium at a block, proven through any chain node from the genesis validators (``cli.verify_state``).
+  consortium at a block, proven through any chain node from the genesis validators (``cli.verify_state``); a node
+  serving members only is asked with ``--chain-cert``/``--chain-key``, as ``verify evidence`` and ``verify log``
+  read the chain.
 
 Exit status: 0 when every applicable check passed, 1 when one failed, 2 for unusable input (for ``verify log``,
 a credential the notary refuses the log to, or a state file that cannot be read or written).
@@ -41,9 +48,17 @@ from urllib.parse import quote
 import click
 import httpx
 
+from cli._common import chain_backend, chain_tls_options
 from cli.verify_state import verify_state_cmd
 from network.description import ConsortiumDescription, RetiredAnchor
 from network.logsetup import roots_from_description
+from network.witnesskeys import (
+    ChainWitnessKeys,
+    CheckpointWitnesses,
+    claimed_checkpoint_size,
+    offline_witnesses,
+    with_witnesses,
+)
 from notary.errors import NotaryError, NotFoundError
 from notary.logstate import LogStateError, VerifiedCheckpoint, default_state_path, load_state, save_refused, save_state
 from notary.logsuite import LogVerifier
@@ -182,6 +197,50 @@ class ClientCert:
         return context
 
 
+def _unusable(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(USAGE_EXIT)
+
+
+def chain_keys(description: ConsortiumDescription, backend: Any) -> ChainWitnessKeys:
+    """The witness and log keys of the consortium's chain through ``backend`` (``network.witnesskeys``); exit
+    status 2 for a consortium that keeps no keys on chain."""
+    from network.witnesskeys import ChainWitnessKeys, WitnessKeysError
+
+    try:
+        return ChainWitnessKeys(description, backend)
+    except WitnessKeysError as exc:
+        _unusable(str(exc))
+
+
+def _chain_unreadable(backend: Any, exc: Exception) -> NoReturn:
+    _unusable(
+        f"cannot read the witness and log keys from the chain at {backend.url}: {exc.__class__.__name__}: {exc} "
+        "(give --offline to trust consortium.json's witnesses and log key instead)"
+    )
+
+
+def witness_keys_for(
+    keys: ChainWitnessKeys, roots: TrustRoots, size: int | None
+) -> tuple[TrustRoots, CheckpointWitnesses]:
+    """``roots`` with the witnesses and log keys valid on chain for the checkpoint of ``size``, both at the one
+    block that anchored it (``network.witnesskeys``); exit status 2 when the chain cannot tell them."""
+    try:
+        return keys.roots(roots, size)
+    except Exception as exc:  # web3, requests and our ChainError alike: the directory could not be read
+        _chain_unreadable(keys.backend, exc)
+
+
+def all_log_keys(keys: ChainWitnessKeys, roots: TrustRoots) -> TrustRoots:
+    """``roots`` with every log key the chain records (judged at its head), to open a checkpoint kept or served
+    before the keys for its size are chosen; exit status 2 when the chain cannot tell them."""
+    try:
+        found = keys.log_keys()
+    except Exception as exc:  # as above
+        _chain_unreadable(keys.backend, exc)
+    return roots if found is None else dataclasses.replace(roots, log_keys=found)
+
+
 @click.group("verify")
 def verify() -> None:
     """Verify evidence bundles, the audit log, disclosure documents, revealed salts and the chain's state."""
@@ -200,22 +259,43 @@ def verify() -> None:
 @click.option(
     "--chain-url",
     default=None,
-    help="Read the log's keys from the TrustDirectory of this chain: a checkpoint and receipt are then checked "
-    "under the log key valid at the bundle's anchor block (a log whose key rotated; docs/trust.md). Default: "
-    "offline, under consortium.json's log key.",
+    help="The chain to read the witness keys and log keys valid at the anchor's block from (default: "
+    "consortium.json's).",
 )
-def verify_evidence_cmd(file: Path, consortium: Path, validators: tuple[str, ...], chain_url: str | None) -> None:
-    """Check the evidence bundle in FILE offline: exit 0 if every applicable step passed, 1 if one failed."""
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Read nothing from the chain: count the witnesses consortium.json lists and check the log key it names, "
+    "trusting the file (a witness or log key rotated, retired or compromised on chain, a later witness or a "
+    "suspended member is not seen).",
+)
+@chain_tls_options
+def verify_evidence_cmd(
+    file: Path, consortium: Path, validators: tuple[str, ...], chain_url: str | None, offline: bool,
+    chain_cert: Path | None, chain_key: Path | None, chain_ca: Path | None,
+) -> None:  # fmt: skip
+    """Check the evidence bundle in FILE: exit 0 if every applicable step passed, 1 if one failed.
+
+    Every step is checked offline from the bundle and consortium.json, but the keys: the cosignatures count under
+    the witness keys valid on chain at the block that anchored the checkpoint (at the head for one not anchored
+    yet), of members active then, and the checkpoint and receipt are checked under the log key valid at that same
+    block (a log whose key rotated), read from the chain; with --offline, under consortium.json's witnesses and
+    log key."""
     roots = _roots(consortium)
-    if chain_url is not None:
-        description = ConsortiumDescription.from_json(_load_json(consortium, "consortium file"))
-        roots = _with_log_keys(description, roots, chain_url)
     if validators:
         for address in validators:
             if not (address.startswith("0x") and len(address) == 42 and _is_hex(address[2:])):
                 raise click.BadParameter(f"{address!r} is not a 0x-prefixed 20-byte address", param_hint="--validator")
         roots = dataclasses.replace(roots, validators=validators)
     bundle = _load_json(file, "evidence bundle")
+    description = ConsortiumDescription.from_json(_load_json(consortium, "consortium file"))
+    if offline:
+        if chain_url is not None or chain_cert is not None or chain_ca is not None:
+            raise click.UsageError("--offline reads no chain: drop --chain-url, --chain-cert and --chain-ca")
+        roots = with_witnesses(roots, description, offline_witnesses(description))
+    else:
+        backend = chain_backend(description, chain_url, chain_cert, chain_key, chain_ca)
+        roots, _ = witness_keys_for(chain_keys(description, backend), roots, claimed_checkpoint_size(bundle))
     steps = verify_evidence_json(bundle, roots)  # a malformed part fails its steps, as a tampered one does
     event_id = bundle.get("event_id") if isinstance(bundle, dict) else None
     for step in steps:
@@ -233,7 +313,17 @@ def verify_evidence_cmd(file: Path, consortium: Path, validators: tuple[str, ...
 @click.argument("url")
 @consortium_option
 @click.option("--chain-url", default=None, help="Chain to read the anchors from (default: the one in consortium.json).")
-@click.option("--no-chain", is_flag=True, help="Do not compare with the anchors on chain.")
+@click.option(
+    "--no-chain",
+    "--offline",
+    "no_chain",
+    is_flag=True,
+    help="Read nothing from the chain: do not compare with the anchors, and count the witnesses consortium.json "
+    "lists under the log key it names, trusting the file (a witness or log key rotated, retired or compromised on "
+    "chain, a later witness or a suspended member is not seen). Without it, the checkpoint is checked under the log "
+    "key and the cosignatures under the witness keys valid on chain at the block that anchored it (the head for "
+    "one not anchored yet).",
+)
 @click.option(
     "--token",
     envvar="CONSORTIUM_TOKEN",
@@ -279,10 +369,12 @@ def verify_evidence_cmd(file: Path, consortium: Path, validators: tuple[str, ...
     help="Neither compare with a checkpoint verified before nor keep this one.",
 )
 @client_cert_options
+@chain_tls_options
 def verify_log_cmd(
     url: str, consortium: Path, chain_url: str | None, no_chain: bool, token: str | None, hashes_only: bool,
     require_entries: bool, events: tuple[str, ...], mine: bool, state_file: Path | None, no_state: bool,
     cert_file: Path | None, key_file: Path | None, passphrase_file: Path | None, ca: Path | None,
+    chain_cert: Path | None, chain_key: Path | None, chain_ca: Path | None,
 ) -> None:  # fmt: skip
     """Mirror the log served at URL from its tiles and check every hash, signature and anchor.
 
@@ -307,8 +399,22 @@ def verify_log_cmd(
     description = ConsortiumDescription.from_json(_load_json(consortium, "consortium file"))
     roots = _roots(consortium)
     state_path = None if no_state else state_file or default_state_path(consortium, roots.origin)
-    if not no_chain:
-        roots = _with_log_keys(description, roots, chain_url)
+    if no_chain:
+        # consortium.json's witnesses and log key, whatever the checkpoint
+        roots = with_witnesses(roots, description, offline_witnesses(description))
+        chain = ChainAnchors([])
+
+        def roots_for(size: int) -> TrustRoots:
+            return roots
+
+    else:
+        backend = chain_backend(description, chain_url, chain_cert, chain_key, chain_ca, passphrase_file)
+        keys = chain_keys(description, backend)
+        roots = all_log_keys(keys, roots)  # the state file's and the served note's key may be any of them
+
+        def roots_for(size: int) -> TrustRoots:  # the witness and log keys valid at the anchor's block of that size
+            return witness_keys_for(keys, roots, size)[0]
+
     previous = None
     if state_path is not None:
         try:
@@ -316,7 +422,9 @@ def verify_log_cmd(
         except LogStateError as exc:
             click.echo(f"error: {exc}; nothing was verified", err=True)
             sys.exit(USAGE_EXIT)
-    chain = ChainAnchors([]) if no_chain else _anchors(description, roots, chain_url)
+    if not no_chain:
+        chain = _anchors(description, roots, chain_url, backend)
+
     bar = tqdm(total=0, unit="leaf", file=sys.stderr, disable=None)
     with log_client(url, token, tls) as client:
         fetch = _fetcher(client, cert_file is not None)
@@ -333,6 +441,7 @@ def verify_log_cmd(
                 entries=mode,
                 events=events,
                 previous=None if previous is None else previous.checkpoint,
+                roots_for=roots_for,
             )
         except CheckpointConflictError as exc:
             bar.close()
@@ -510,7 +619,8 @@ def _echo_log_report(
 ) -> None:
     """Say what was verified and what was not, one line per check, then the verdict."""
     size = report.size
-    click.echo(f"✓ checkpoint — size {size}, root {report.root.hex()}, signed by {report.origin}")
+    key = f" ({report.log_key})" if report.log_key else ""
+    click.echo(f"✓ checkpoint — size {size}, root {report.root.hex()}, signed by {report.origin}{key}")
     click.echo(f"✓ cosignatures — {report.cosigners}")
     if report.hash_only == 0:
         click.echo(
@@ -714,15 +824,17 @@ def read_all_anchors(
     return ChainAnchors(merged, current.signed_only, signatures, tuple(lines), retired_size)
 
 
-def _anchors(description: ConsortiumDescription, roots: TrustRoots, chain_url: str | None) -> ChainAnchors:
-    """``read_anchors`` from the chain at ``chain_url`` (default: consortium.json's); a chain that cannot be read,
-    or anchors that disagree, end the command with exit status 1."""
+def _anchors(
+    description: ConsortiumDescription, roots: TrustRoots, chain_url: str | None, backend: Any = None
+) -> ChainAnchors:
+    """``read_anchors`` from the chain at ``chain_url`` (default: consortium.json's), through ``backend`` if given;
+    a chain that cannot be read, or anchors that disagree, end the command with exit status 1."""
     from chain.backend import RpcBackend
 
     url = chain_url or description.chain_url
     sm = roots.suite.name == "sm"
     try:
-        backend = RpcBackend(url)
+        backend = backend or RpcBackend(url)
         if backend.chain_id != roots.chain_id:
             _fail_anchors(f"the chain at {url} has chain id {backend.chain_id}, consortium.json says {roots.chain_id}")
         trust = description.contracts.get("TrustDirectory")
@@ -731,23 +843,6 @@ def _anchors(description: ConsortiumDescription, roots: TrustRoots, chain_url: s
         _fail_anchors(exc.detail)
     except Exception as exc:  # web3, requests and our ChainError alike: the anchors could not be read
         _fail_anchors(f"cannot read AuditAnchor {roots.anchor_address} at {url}: {exc.__class__.__name__}: {exc}")
-
-
-def _with_log_keys(description: ConsortiumDescription, roots: TrustRoots, chain_url: str | None) -> TrustRoots:
-    """``roots`` with the log's keys of the TrustDirectory (a log whose key rotated, docs/trust.md); a chain that
-    cannot be read ends the command with exit status 2, nothing verified."""
-    from chain.backend import RpcBackend
-    from network.logsetup import read_chain_log_keys
-
-    url = chain_url or description.chain_url
-    if not url:
-        return roots
-    try:
-        keys = read_chain_log_keys(description, RpcBackend(url))
-    except Exception as exc:  # web3, requests and our ChainError alike: the keys could not be read
-        click.echo(f"error: cannot read the log's keys at {url}: {exc.__class__.__name__}: {exc}", err=True)
-        sys.exit(USAGE_EXIT)
-    return roots if keys is None else dataclasses.replace(roots, log_keys=keys)
 
 
 def _rotated(roots: TrustRoots) -> list[LogVerifier]:

@@ -8,6 +8,10 @@ storage word proven against the header's ``stateRoot``: a member's registry reco
 records in the TrustDirectory with their validity at the block (``--keys``), a grant with ``AccessGrants.check``'s
 answer at the block's time (``--grant``). Exit status: 0 when everything was proven, 1 when a check failed (the
 node answered something the chain of trust does not lead to), 2 for unusable input or a node that cannot be read.
+
+A node that serves its JSON-RPC to members only (``consortium up --rpc-tls``) is asked with a member's client
+certificate: ``--chain-cert`` and ``--chain-key`` (or the root options of the same names), the node's certificate
+checked against ``--chain-ca`` or the member CAs of ``consortium.json``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
+
+from cli._common import chain_backend, chain_tls_options
 
 if TYPE_CHECKING:
     from chain.contracts.proven import ProvenGrant, ProvenKeys, ProvenState
@@ -102,16 +108,16 @@ def _refused(message: str, as_json: bool) -> NoReturn:
 @click.option("--keys", "key_orgs", multiple=True, metavar="ORG", help="Prove ORG's key records (repeatable).")
 @click.option("--grant", "grants", multiple=True, metavar="0xID", help="Prove a grant and its check (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@chain_tls_options
 def verify_state_cmd(
     consortium: Path, chain_url: str | None, block: int | None, trusted_block: str | None,
     validators: tuple[str, ...], members: tuple[str, ...], key_orgs: tuple[str, ...], grants: tuple[str, ...],
-    as_json: bool,
+    as_json: bool, chain_cert: Path | None, chain_key: Path | None, chain_ca: Path | None,
 ) -> None:  # fmt: skip
     """Prove records of the consortium at a block through any node, trusting only consortium.json: exit 0 if
     every header and proof checked, 1 if one did not."""
     import httpx
 
-    from chain.backend import RpcBackend
     from chain.errors import BackendError, ChainError, MalformedError
     from chain.ids import Role, check_name
     from network.description import ConsortiumDescription
@@ -135,12 +141,7 @@ def verify_state_cmd(
     if not founders and start is None:
         _unusable("consortium.json names no validator (an external chain?): name them with --validator")
     url = chain_url or description.chain_url
-    try:
-        rpc = RpcBackend(url)
-    except BackendError as exc:
-        _unusable(str(exc))
-    if rpc.chain_id != description.chain_id:
-        _unusable(f"the chain at {url} has chain id {rpc.chain_id}, consortium.json says {description.chain_id}")
+    rpc = chain_backend(description, chain_url, chain_cert, chain_key, chain_ca)  # exit 2 if it cannot be read
     try:
         header, start_text = _headers(rpc, founders, start, block)
         state = _state(rpc, header, description.contracts)

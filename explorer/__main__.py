@@ -1,4 +1,5 @@
-"""``python -m explorer DIR [--port 8000] [--notary-url URL] [--chain-url URL] [--no-audit] [--index URL]``."""
+"""``python -m explorer DIR [--port 8000] [--notary-url URL] [--chain-url URL] [--no-audit] [--index URL]
+[--alarms-url URL]``."""
 
 from __future__ import annotations
 
@@ -49,6 +50,13 @@ if TYPE_CHECKING:
               help="Its private key (an encrypted key is opened with the passphrase).")  # fmt: skip
 @click.option("--chain-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="CA bundle of the node's certificate [default: the member CAs of consortium.json].")  # fmt: skip
+@click.option(
+    "--alarms-url",
+    metavar="URL",
+    default=None,
+    help="The live alarms from the alarm endpoint of `consortium up` (http://127.0.0.1:PORT+3/v1/alarms; its token "
+    "is read from DIR/alarms/api.token). Default: DIR/alarms/alarms.json, which the evaluator also writes.",
+)
 def main(
     directory: Path,
     host: str,
@@ -61,8 +69,20 @@ def main(
     chain_cert: Path | None,
     chain_key: Path | None,
     chain_ca: Path | None,
+    alarms_url: str | None,
 ) -> None:
     """Serve the explorer of the consortium in DIRECTORY."""
+    alarms_token = None
+    if alarms_url is not None:
+        from network.alarms.server import api_token, token_path
+
+        if not alarms_url.startswith("http://127.0.0.1:"):
+            raise click.BadParameter(
+                "the endpoint of `consortium up`, http://127.0.0.1:PORT/...", param_hint="--alarms-url"
+            )
+        alarms_token = api_token(directory)
+        if alarms_token is None:
+            raise click.UsageError(f"--alarms-url: no token in {token_path(directory)} (`consortium up` makes it)")
     if index_url is not None and not index_url.startswith(("postgresql://", "postgres://")):
         raise click.BadParameter("a postgresql:// URL", param_hint="--index")
     passphrase = None
@@ -89,6 +109,8 @@ def main(
         poll=poll,
         index_url=index_url,
         chain_tls=tls,
+        alarms_url=alarms_url,
+        alarms_token=alarms_token,
     )
     serve(options, host, port)
 

@@ -46,6 +46,10 @@ class NotaryUnavailableError(ApiError):
     """The notary cannot be reached."""
 
 
+class ChainUnavailableError(ApiError):
+    """The chain cannot be read for what the answer needs (the witness keys valid for a checkpoint)."""
+
+
 class IndexUnavailableError(ApiError):
     """The call index's database (PostgreSQL, ``--index``) cannot be reached."""
 

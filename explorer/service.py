@@ -1,11 +1,12 @@
 """Running the explorer: ``python -m explorer DIR --port 8000`` (what ``consortium up`` starts).
 
 It opens its two indexes under ``DIR/explorer/`` (the call index in PostgreSQL instead with ``--index``, shared
-by explorer replicas, one of which follows the log into it), starts the followers of the log and the chain, the chain
-state reader and, when it has the operator's gateway key (the consortium passphrase), the audit recorder of
-queries, which signs its reads of the notary with that key too (``<operator>/explorer``, the notary's trusted
-reader); then serves the app with uvicorn. The explorer holds no secret beyond that key: every page it serves
-comes from the log, the chain, and the consortium's public description.
+by explorer replicas, one of which follows the log into it), starts the followers of the log and the chain, the
+chain state reader, the client of ``up``'s alarm endpoint when given its URL, and, when it has the operator's
+gateway key (the consortium passphrase), the audit recorder of queries, which signs its reads of the notary with
+that key too (``<operator>/explorer``, the notary's trusted reader); then serves the app with uvicorn. The
+explorer holds no secret beyond that key and the alarm endpoint's token: every page it serves comes from the
+log, the chain, the consortium's public description and the alarms of ``up``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TypeVar
 
 from chain.backend import ClientTls, RpcBackend
 from chain.ids import OrgId, Role
+from explorer.alarmsource import EndpointAlarms
 from explorer.api import Explorer, Limits
 from explorer.audit import AuditRecorder
 from explorer.calls import CallIndex, CallStore
@@ -30,8 +32,9 @@ from explorer.state import ChainState
 from network.description import load_description
 from network.identity import load_gateway_key
 from network.logins import Authenticator
-from network.logsetup import log_origin, notary_client_tls, roots_from_description
+from network.logsetup import log_origin, log_vkey, notary_client_tls, roots_from_description
 from network.trust import has_directory, trust_view
+from network.witnesskeys import ChainWitnessKeys
 from notary.readauth import SignedReads
 
 log = logging.getLogger("explorer.service")
@@ -56,6 +59,10 @@ class ExplorerOptions:
     index_url: str | None = None
     #: A member's client certificate for a chain node serving members only (https); None: plain http.
     chain_tls: ClientTls | None = None
+    #: The alarm endpoint of ``consortium up`` and its token (``DIR/alarms/api.token``); None: the live alarms
+    #: are read from ``DIR/alarms/alarms.json`` (docs/alarms.md).
+    alarms_url: str | None = None
+    alarms_token: str | None = None
 
 
 _Index = TypeVar("_Index", CallIndex, ChainIndex)
@@ -105,6 +112,10 @@ def build(options: ExplorerOptions) -> Explorer:
         trust = trust_view(description, chain_url, poll_s=options.poll, tls=options.chain_tls)
         trust.start(require=False)  # consortium.json's founders' CAs until the chain answers
     auth = Authenticator(options.directory, regulator_orgs=regulators, is_member=is_member, trust=trust)
+    witness_keys = None
+    if trust is not None:  # the witnesses counted for a checkpoint: the chain's at its anchor's block
+        backend = RpcBackend(chain_url, 10.0, chain_id=description.chain_id, tls=options.chain_tls)
+        witness_keys = ChainWitnessKeys(description, backend, view=trust)
     roots = roots_from_description(description)
     recorder = None
     notary_auth = None
@@ -140,13 +151,15 @@ def build(options: ExplorerOptions) -> Explorer:
         notary_auth=notary_auth,
         notary_tls=notary_tls,
         trust=trust,
+        witness_keys=witness_keys,
         equivocations=EquivocationBook(_equivocations_of(chain_url, description.chain_id, options.chain_tls)),
+        alarms=None if options.alarms_url is None else EndpointAlarms(options.alarms_url, options.alarms_token or ""),
     )
     origin = log_origin(description)
     explorer.followers["log"] = LogFollower(
         calls,
         options.notary_url,
-        log_vkey=explorer.keys()["log_vkey"],
+        log_vkey=log_vkey(description),
         origin=origin,
         poll=options.poll,
         auth=notary_auth,

@@ -22,7 +22,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chain.backend import Backend, RpcBackend
+from chain.backend import RpcBackend
 from chain.contracts import AuditAnchorClient
 from chain.contracts.trust import KeyKind
 from chain.ids import MemberStatus, OrgId, Role, endpoint_url
@@ -45,7 +45,7 @@ from notary.log.smnote import SM2CosignatureVerifier
 from notary.logkeys import LogKeys
 from notary.logsuite import LogVerifier, PrivateKey, WitnessVerifier, public_bytes
 from notary.readauth import ReadAccess, UnauthenticatedError
-from notary.service import AnchorSettings, NotarySettings
+from notary.service import DB_NAME, AnchorSettings, NotarySettings
 from notary.verify import TrustRoots
 
 if TYPE_CHECKING:  # the follower imports web3; the commands that never follow the chain never need it
@@ -103,10 +103,11 @@ def witness_verifiers(description: ConsortiumDescription) -> dict[str, WitnessVe
     }
 
 
-def witness_vkey(description: ConsortiumDescription, org: str) -> str:
-    """The cosigner vkey of the witness of ``org``: C2SP tlog-cosignature's under ``intl``, the SM2 profile's under
-    ``sm``."""
-    name, public_key = witness_name(description, org), description.member(org).identity.witness_public_key
+def witness_vkey(description: ConsortiumDescription, org: str, key: bytes | None = None) -> str:
+    """The cosigner vkey of the witness of ``org`` with ``key`` (default: ``consortium.json``'s): C2SP
+    tlog-cosignature's under ``intl``, the SM2 profile's under ``sm``."""
+    name = witness_name(description, org)
+    public_key = description.member(org).identity.witness_public_key if key is None else key
     if description.crypto == "sm":
         return SM2CosignatureVerifier(name, public_key).vkey()
     return format_cosigner_vkey(name, public_key)
@@ -143,6 +144,35 @@ def _active(snapshot: TrustSnapshot, org: str) -> bool:
     return snapshot.statuses is None or snapshot.statuses.get(org) == MemberStatus.ACTIVE
 
 
+def chain_witness_keys(
+    snapshot: TrustSnapshot,
+    at_block: int,
+    policy: WitnessPolicy,
+    founders: Collection[str],
+    roles_of: Callable[[str], Role],
+) -> tuple[dict[str, list[bytes]], WitnessPolicy]:
+    """The witness keys that count at block ``at_block`` as ``snapshot`` says, and the policy to count them under:
+    the one selection the notary (:func:`chain_witness_set`), ``consortium verify``, the explorer and the SDK
+    (:mod:`network.witnesskeys`) make (``docs/trust.md``, "Witnesses from the chain").
+
+    - counted: the orgs ``policy`` names (``consortium.json``'s founders), and the orgs not among ``founders`` that
+      hold the witness role (``roles_of``), each only while ``snapshot`` lists it an active member (a suspended
+      member's witness counts for nothing; a snapshot read without statuses: every org) and a witness key of it is
+      valid at ``at_block``; the threshold and ``require_regulator`` stay ``policy``'s, a joined regulator is one;
+    - keys: org → every witness key of it valid at ``at_block``, in directory order (both keys of a rotation's
+      overlap; a key retired or declared compromised before ``at_block``, or valid only from a later block, is
+      not among them)."""
+    keys: dict[str, list[bytes]] = {}
+    for record in snapshot.valid(KeyKind.WITNESS_KEY, at_block):
+        if _active(snapshot, record.org):
+            keys.setdefault(record.org, []).append(record.value)
+    counted = [org for org in policy.witnesses if keys.get(org)]
+    joined = sorted(org for org in keys if org not in founders and Role.WITNESS in roles_of(org))
+    regulators = policy.regulators | {o for o in joined if Role.REGULATOR in roles_of(o)}
+    followed = dataclasses.replace(policy, witnesses=(*counted, *joined), regulators=regulators)
+    return {org: keys[org] for org in followed.witnesses}, followed
+
+
 def chain_witness_set(
     snapshot: TrustSnapshot,
     head: int,
@@ -162,14 +192,7 @@ def chain_witness_set(
       the witness endpoint the directory lists valid at ``head``; a URL record retired drops the witness from the
       round after (unless the command line names it);
     - keys: every witness key of the org valid at ``head`` (both keys of a rotation's overlap)."""
-    keys: dict[str, list[bytes]] = {}
-    for record in snapshot.valid(KeyKind.WITNESS_KEY, head):
-        if _active(snapshot, record.org):
-            keys.setdefault(record.org, []).append(record.value)
-    counted = [org for org in policy.witnesses if keys.get(org)]
-    joined = sorted(org for org in keys if org not in founders and Role.WITNESS in roles_of(org))
-    regulators = policy.regulators | {o for o in joined if Role.REGULATOR in roles_of(o)}
-    followed = dataclasses.replace(policy, witnesses=(*counted, *joined), regulators=regulators)
+    keys, followed = chain_witness_keys(snapshot, head, policy, founders, roles_of)
     urls = {**chain_witness_urls(snapshot, head), **given_urls}  # the command line wins
     witnesses = []
     for org in sorted(followed.witnesses):
@@ -270,7 +293,12 @@ MONITOR_TOKEN_FILE = Path(NOTARY_DIR) / "monitor.token"
 def monitor_token(directory: Path, create: bool = False) -> str | None:
     """The monitor token of the consortium in ``directory`` (None if there is none); with ``create``, made (256
     random bits, readable by the owner only) when missing."""
-    path = directory / MONITOR_TOKEN_FILE
+    return secret_token(directory / MONITOR_TOKEN_FILE, create)
+
+
+def secret_token(path: Path, create: bool = False) -> str | None:
+    """The bearer token kept in ``path`` (None if there is none); with ``create``, made (256 random bits, the
+    file readable by the owner only) when missing."""
     try:
         return path.read_text(encoding="ascii").strip() or None
     except FileNotFoundError:
@@ -450,9 +478,10 @@ def check_log_keys(
 ) -> None:
     """Refuse (:class:`LogSetupError`) to run a consortium whose private log keys are not of its suite, before
     anything starts: the notary's log key, every witness's key and the gateway keys of ``gateway_orgs``, each
-    but the log key also checked to be the key ``consortium.json`` lists (so a key file swapped for one of the
-    other suite, or a ``crypto`` edited by hand, is named here rather than in a child's log). The log key may have
-    rotated since (``notary rotate-key``): the notary checks it on chain as it starts."""
+    also checked to be the key ``consortium.json`` lists (so a key file swapped for one of the other suite, or a
+    ``crypto`` edited by hand, is named here rather than in a child's log). The log key only until the log has
+    started (its store ``notary/notary.db`` exists): since, it may have rotated (``notary rotate-key``), and the
+    notary checks a key other than its store's on chain as it starts."""
     crypto = description.crypto
     checks: list[tuple[str, str]] = [(notary_member(description).org, "notary")]
     checks += [(org, "witness") for org in witness_orgs(description)]
@@ -468,8 +497,9 @@ def check_log_keys(
         path = getattr(OrgPaths.of(directory, OrgId(org)), f"{kind}_key")
         try:
             key = loaders[kind](directory, OrgId(org), passphrase)
-            # the log key may have rotated since consortium.json (the notary checks it on chain as it starts)
-            check_log_key_suite(key, crypto, path, None if kind == "notary" else expected)
+            # a started log's key may have rotated since consortium.json (the notary checks it on chain)
+            rotatable = kind == "notary" and (directory / NOTARY_DIR / DB_NAME).exists()
+            check_log_key_suite(key, crypto, path, None if rotatable else expected)
         except IdentityError as exc:
             raise LogSetupError(f"the {kind} key of {org}: {exc}") from None
 
@@ -510,31 +540,6 @@ def chain_log_keys(snapshot: TrustSnapshot, description: ConsortiumDescription, 
     still say which key signed what while it ran the log."""
     org = notary_member(description).org
     return LogKeys.from_records(log_origin(description), description.suite, snapshot.records.get(org, ()), head)
-
-
-def read_chain_log_keys(description: ConsortiumDescription, backend: Backend) -> LogKeys | None:
-    """The log's keys read from the TrustDirectory through ``backend`` at its head, as a node answers them (not
-    proven: ``consortium verify state --keys ORG`` proves the records); None for a consortium without one, or
-    whose directory holds no log key (``consortium.json``'s key is then the log's)."""
-    from chain.contracts.trust import TrustDirectoryClient
-
-    if "TrustDirectory" not in description.contracts:
-        return None
-    client = TrustDirectoryClient(backend, description.contracts["TrustDirectory"])
-    head = int(backend.web3.eth.block_number)
-    org = notary_member(description).org
-    keys = LogKeys.from_records(log_origin(description), description.suite, client.records(org, head), head)
-    return keys if keys.keys else None  # no log key on chain (a directory written without it): consortium.json's
-
-
-def roots_with_chain_keys(roots: TrustRoots, view: TrustView, description: ConsortiumDescription) -> TrustRoots:
-    """``roots`` with the log's keys of the chain ``view`` has read (``TrustRoots.log_keys``); ``roots`` as they
-    are while it has read nothing or the consortium has no directory."""
-    snapshot = view.snapshot
-    if snapshot is None:
-        return roots
-    keys = chain_log_keys(snapshot, description, view.head)
-    return dataclasses.replace(roots, log_keys=keys) if keys.keys else roots
 
 
 class ChainLogKey:

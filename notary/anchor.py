@@ -46,7 +46,7 @@ from notary.log.errors import MalformedError
 from notary.log.note import parse_note
 from notary.logsuite import INTL, SM, LogSuite
 from notary.reader import LogReader
-from notary.storage.base import CheckpointRow, NotaryStorage
+from notary.storage.base import CheckpointRow, NotaryStorage, NotLeaderError
 from suite.sm2 import DEFAULT_ID, SM2PrivateKey
 
 log = logging.getLogger("notary.anchor")
@@ -296,14 +296,21 @@ class Anchorer:
                 return AuditAnchorClient(client.backend, address)
         return client
 
-    def run(self, stop: threading.Event, tick: float = 0.5) -> None:
-        """Step every ``tick`` seconds; after a failed step wait twice as long as before (at least 1 s, at most
-        ``max_backoff``), reconnecting to the chain at the next step. Nothing is lost while waiting: the
-        checkpoints to anchor and any sent anchor are in the store."""
+    def run(self, stop: threading.Event, tick: float = 0.5, leading: Callable[[], bool] = lambda: True) -> None:
+        """Step every ``tick`` seconds while ``leading()`` (one replica of a shared store anchors); after a failed
+        step wait twice as long as before (at least 1 s, at most ``max_backoff``), reconnecting to the chain at
+        the next step. Nothing is lost while waiting: the checkpoints to anchor and any sent anchor are in the
+        store, and a new leader resolves the anchors its predecessor sent."""
         delay = tick
         while not stop.wait(delay):
+            if not leading():
+                delay = tick
+                continue
             try:
                 self.step()
+            except NotLeaderError as exc:  # lost the lead during the step: its write was refused
+                log.info("anchoring step stopped: %s", exc)
+                delay = tick
             except Exception as exc:  # the chain client raises many kinds (requests', web3's, ours): keep trying
                 delay = min(self.max_backoff, max(delay * 2, 1.0))
                 self._failed(exc, delay)

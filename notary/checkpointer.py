@@ -34,7 +34,7 @@ from notary.log.note import NoteSignature, Signer, add_signatures, sign_note
 from notary.log.witnessing import format_add_checkpoint, parse_cosignature_lines, parse_size_body
 from notary.logsuite import WitnessVerifier
 from notary.reader import LogReader
-from notary.storage.base import CheckpointRow, NotaryStorage
+from notary.storage.base import CheckpointRow, NotaryStorage, NotLeaderError
 
 log = logging.getLogger("notary.checkpointer")
 
@@ -218,9 +218,16 @@ class Checkpointer:
         log.error("ALARM %s", message)
         self.store.add_alarm(int(self._clock() * 1000), "split-view", checkpoint.size, message)
 
-    def run(self, stop: threading.Event, interval: float = 0.5) -> None:
+    def run(self, stop: threading.Event, interval: float = 0.5, leading: Callable[[], bool] = lambda: True) -> None:
+        """A round every ``interval`` seconds while ``leading()`` (``notary.storage.leader``: one replica of a
+        shared store checkpoints; the others skip their rounds)."""
         while not stop.wait(interval):
+            if not leading():
+                self.last_answers.clear()  # a follower asks no witness: /healthz and /metrics show none
+                continue
             try:
                 self.round()
+            except NotLeaderError as exc:  # lost the lead during the round: its write was refused
+                log.info("checkpoint round stopped: %s", exc)
             except Exception:  # a round must never kill the loop; the next one retries
                 log.exception("checkpoint round failed")

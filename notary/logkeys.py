@@ -22,6 +22,7 @@ signed before. A key not on chain counts for nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -61,11 +62,14 @@ class LogKey:
 
 @dataclass(frozen=True, slots=True)
 class LogKeys:
-    """Every log key of one log (origin) the chain records, read at block ``head``."""
+    """Every log key of one log (origin) the chain records, judged at block ``head`` when a note's anchor block is
+    not given: the chain head as read, or, once :meth:`at` the block chosen for one checkpoint (its anchor's block,
+    ``anchored``; the same block its witness keys are chosen at, ``network.witnesskeys``)."""
 
     origin: str
     keys: tuple[LogKey, ...]
     head: int
+    anchored: bool = False
 
     @classmethod
     def from_records(cls, origin: str, suite: LogSuite, records: Iterable[KeyRecord], head: int) -> LogKeys:
@@ -81,6 +85,14 @@ class LogKeys:
                 continue
             keys.append(LogKey(verifier, r.valid_from, r.valid_until, r.state is KeyState.COMPROMISED, r.index))
         return cls(origin, tuple(keys), head)
+
+    def at(self, block: int, anchored: bool) -> LogKeys:
+        """These keys judged at ``block``: the anchor's block of the checkpoint (``anchored``), or a head."""
+        return dataclasses.replace(self, head=block, anchored=anchored)
+
+    def where(self) -> str:
+        """What block notes are judged at when no anchor block is given."""
+        return f"its anchor's block {self.head}" if self.anchored else f"the chain head {self.head}"
 
     def valid(self, block: int | None = None) -> list[LogVerifier]:
         """The verifiers of the keys valid at ``block`` (the head by default): what a witness trusts now."""
@@ -103,11 +115,13 @@ class LogKeys:
 
     def for_checkpoint(self, note: bytes, anchored_at: int | None) -> LogKey:
         """The key a checkpoint note must verify under: the one it names, valid at the block that anchors it
-        (``anchored_at``) or, not anchored, at the head. LogKeyError otherwise."""
+        (``anchored_at``) or, not given, at :attr:`head` (:meth:`where`). LogKeyError otherwise."""
         key = self.signer_of(note)
-        block, what = (self.head, "the chain head") if anchored_at is None else (anchored_at, "its anchor's block")
+        block, what = (
+            (self.head, self.where()) if anchored_at is None else (anchored_at, f"its anchor's block {anchored_at}")
+        )
         if not key.valid_at(block):
-            raise LogKeyError(f"the checkpoint is signed by {key.describe()}, not valid at {what} {block}")
+            raise LogKeyError(f"the checkpoint is signed by {key.describe()}, not valid at {what}")
         return key
 
     def for_receipt(self, note: bytes, bound: int | None) -> LogKey:

@@ -139,6 +139,9 @@ class MirrorReport:
     anchors_checked: list[int] = field(default_factory=list)
     note: bytes = b""
     consistency: str | None = None
+    #: which log key the checkpoint verified under: the one on chain it names (``roots.log_keys``) and where the
+    #: log key came from (``roots.log_key_source``); empty: consortium.json's, not said
+    log_key: str = ""
 
 
 class _TileChecker:
@@ -200,40 +203,53 @@ def _get(fetch: Fetch, path: str) -> bytes:
         raise LogMismatchError(path, f"not served ({exc})") from exc
 
 
-def verify_checkpoint_note(
-    note: bytes, roots: TrustRoots, anchors: Sequence[AnchorClaim] = ()
-) -> tuple[Checkpoint, str]:
+def verify_checkpoint_note(note: bytes, roots: TrustRoots) -> tuple[Checkpoint, str]:
     """The checkpoint in a cosigned note, checked against the log key, origin, witnesses and policy; and who
     cosigned it. Raises LogMismatchError("checkpoint", why). For a log whose key rotated (``roots.log_keys``),
-    the key the note names must be valid at the block of the anchor of its size among ``anchors``, or at the
-    chain head when none anchors it (``notary.logkeys``)."""
-    checkpoint, cosigners, _ = _verify_checkpoint(note, roots, anchors)
+    the key the note names must be valid at the block the roots' keys were chosen at (``network.witnesskeys``:
+    the anchor's block of its size, or the chain head when none anchors it; ``notary.logkeys``)."""
+    checkpoint, cosigners, _ = _verify_checkpoint(note, roots)
     return checkpoint, cosigners
 
 
-def _log_key(note: bytes, roots: TrustRoots, anchors: Sequence[AnchorClaim]) -> LogVerifier:
+def _log_key(note: bytes, roots: TrustRoots) -> LogVerifier:
     if roots.log_keys is None:
         return roots.log
-    size = parse_checkpoint(parse_note(note).text).size
-    block = next((a.block_number for a in anchors if a.size == size), None)
-    return roots.log_keys.for_checkpoint(note, block).verifier
+    return roots.log_keys.for_checkpoint(note, None).verifier
 
 
-def _verify_checkpoint(
-    note: bytes, roots: TrustRoots, anchors: Sequence[AnchorClaim] = ()
-) -> tuple[Checkpoint, str, int]:
+def _log_key_said(note: bytes, roots: TrustRoots) -> str:
+    """Which log key ``note`` verified under, and where it came from, as ``verify log`` says it."""
+    parts = [] if roots.log_keys is None else [roots.log_keys.for_checkpoint(note, None).describe()]
+    parts += [] if roots.log_key_source is None else [f"under the {roots.log_key_source}"]
+    return "; ".join(parts)
+
+
+def _verify_checkpoint(note: bytes, roots: TrustRoots) -> tuple[Checkpoint, str, int]:
     """``verify_checkpoint_note``, and how many of the known witnesses cosigned."""
     try:
-        opened, _ = open_note(note, [_log_key(note, roots, anchors)])
+        opened, _ = open_note(note, [_log_key(note, roots)])
         checkpoint = parse_checkpoint(opened.text)
         if checkpoint.origin != roots.origin:
             raise LogMismatchError("checkpoint", f"origin {checkpoint.origin!r}, the log's is {roots.origin!r}")
-        cosigners = check_cosignatures(opened, roots.witnesses, roots.policy)
+        cosigners = roots.counted_under(check_cosignatures(opened, roots.witnesses, roots.policy))
     except LogMismatchError:
         raise
     except NotaryError as exc:
-        raise LogMismatchError("checkpoint", str(exc)) from exc
+        raise LogMismatchError("checkpoint", roots.counted_under(str(exc))) from exc
     return checkpoint, cosigners, len(cosigning_witnesses(opened, roots.witnesses)[0])
+
+
+def _signed_size(note: bytes, roots: TrustRoots) -> int:
+    """The size of the checkpoint ``note`` holds, once the log key's signature on it is checked: under
+    consortium.json's key, or one of the log's keys on chain (``roots.log_keys``) whatever its validity, which is
+    judged at the block the keys for this size are chosen at (``mirror_log``'s ``roots_for``)."""
+    rotated = [] if roots.log_keys is None else [k.verifier for k in roots.log_keys.keys]
+    try:
+        opened, _ = open_note(note, [roots.log, *rotated])
+        return parse_checkpoint(opened.text).size
+    except NotaryError as exc:
+        raise LogMismatchError("checkpoint", str(exc)) from exc
 
 
 def mirror_log(
@@ -245,6 +261,7 @@ def mirror_log(
     entries: EntriesMode = "required",
     events: Sequence[str] = (),
     previous: Checkpoint | None = None,
+    roots_for: Callable[[int], TrustRoots] | None = None,
 ) -> MirrorReport:
     """Mirror and check the whole log (see the module docstring); raises LogMismatchError at the first problem,
     ReadRefusedError when the checkpoint or a hash tile is refused to the credential ``fetch`` sends.
@@ -252,9 +269,14 @@ def mirror_log(
     ``progress(n)`` is called with the number of leaves each tile added; ``on_checkpoint`` once the
     checkpoint is verified (to size a progress bar). ``entries``: see ``EntriesMode``; ``events``: event ids
     whose entries are read by id and checked against their leaves; ``previous``: the checkpoint verified on an
-    earlier run, which this one must extend (CheckpointConflictError otherwise)."""
+    earlier run, which this one must extend (CheckpointConflictError otherwise); ``roots_for(size)``: the trust
+    roots whose witnesses, policy and log keys the checkpoint of that size is checked under (those valid on chain
+    at its anchor's block, one lookup for both, ``network.witnesskeys``), asked once a log key's signature on the
+    checkpoint was checked; without it, ``roots``'s."""
     note = _get(fetch, "checkpoint")
-    checkpoint, cosigners, cosigned = _verify_checkpoint(note, roots, anchors)
+    if roots_for is not None:
+        roots = roots_for(_signed_size(note, roots))
+    checkpoint, cosigners, cosigned = _verify_checkpoint(note, roots)
     consistency = None if previous is None else check_extends(fetch, previous, checkpoint, note, roots.suite)
     if on_checkpoint is not None:
         on_checkpoint(checkpoint)
@@ -269,6 +291,7 @@ def mirror_log(
     report = MirrorReport(checkpoint.origin, size, checkpoint.root, cosigners, cosigned, len(roots.witnesses))
     report.note = note
     report.consistency = consistency
+    report.log_key = _log_key_said(note, roots)
     suite = roots.suite
     own = _own_leaves(fetch, events, suite.tree)
     report.events_pending = sorted(event_id for index, (event_id, _) in own.items() if index >= size)

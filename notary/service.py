@@ -30,6 +30,7 @@ from notary.logsuite import INTL, LogSuite, PrivateKey, suite_of_vkey
 from notary.reader import LogReader
 from notary.sequencer import GatewayKeySource, Sequencer, SequencerSettings
 from notary.storage.base import CheckpointRow, NotaryStorage
+from notary.storage.leader import Leadership, SoleLeader
 from notary.storage.sqlite import LogStore
 from suite.sm2 import SM2PrivateKey
 
@@ -91,6 +92,9 @@ class NotarySettings:
     next_log_key: Callable[[], PrivateKey | None] | None = None
     log_key_interval: float = 1.0
     maintain_interval: float = 5.0  # seconds between two publications of what is pending (PostgreSQL + S3)
+    #: Replicas on PostgreSQL elect one leader to checkpoint and anchor (``notary.storage.leader``): a leader
+    #: silent this long (paused, cut off) loses the lead; the replicas try or confirm it every fifth of it.
+    leader_lease: float = 10.0
 
 
 def open_store(settings: NotarySettings) -> NotaryStorage:
@@ -116,6 +120,7 @@ class NotaryService:
         self.signer = RotatingSigner(suite.note_signer(settings.origin, settings.log_key))
         self.store: NotaryStorage = open_store(settings)
         self._check_identity()
+        self.leader: Leadership = self._leadership(settings)
         self.sequencer = Sequencer(
             self.store,
             self.signer,
@@ -165,6 +170,19 @@ class NotaryService:
         )
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+
+    def _leadership(self, settings: NotarySettings) -> Leadership:
+        """One notary on an embedded store leads alone; replicas on PostgreSQL elect a leader there, and the
+        store fences their leader-only writes with its token."""
+        if settings.storage is None:
+            return SoleLeader(settings.clock)
+        from notary.storage.leader import PostgresLeader
+        from notary.storage.postgres import PostgresStore
+
+        leader = PostgresLeader(settings.storage, settings.leader_lease, clock=settings.clock)
+        if isinstance(self.store, PostgresStore):
+            self.store.fence = leader.fencing_token
+        return leader
 
     def _committed(self, tiles: dict[tuple[int, int], bytes]) -> None:
         self.reader.invalidate(tiles)
@@ -223,14 +241,16 @@ class NotaryService:
     # ------------------------------------------------------------------------------------------ loops
 
     def start(self) -> None:
+        leading = self.leader.leading
         loops: list[tuple[str, Callable[[], None]]] = [
-            ("checkpointer", lambda: self.checkpointer.run(self._stop, self.settings.checkpoint_interval)),
+            ("checkpointer", lambda: self.checkpointer.run(self._stop, self.settings.checkpoint_interval, leading)),
         ]
         if self.anchorer is not None:
             anchorer = self.anchorer
-            loops.append(("anchorer", lambda: anchorer.run(self._stop)))
+            loops.append(("anchorer", lambda: anchorer.run(self._stop, leading=leading)))
         if self.settings.storage is not None:
             loops.append(("storage", self._maintain))
+            loops.append(("leader", lambda: self.leader.run(self._stop)))
         if self.settings.next_log_key is not None:
             loops.append(("log-key", self._follow_log_key))
         for name, target in loops:
@@ -266,6 +286,7 @@ class NotaryService:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=10)
+        self.leader.close()  # after the loops: a follower takes over at its next step
         self.checkpointer.close()
         self.store.close()
 
@@ -307,6 +328,7 @@ class NotaryService:
             "anchoring": None if self.anchorer is None else self.anchorer.status(),
             "gaps": sum(len(v) for v in self.sequencer.gaps().values()),
             "alarms": len(self.store.alarms()),
+            "leader": self.leader.status(),
         }
 
 

@@ -99,9 +99,18 @@ _TYPED_FIELDS = {1: (0, 4, 6), 2: (0, 5, 7), 3: (0, 5, 7), 4: (0, 5, 7)}
 T = TypeVar("T")
 
 
+#: org → its witness key, or every key of it that counts (both keys of a rotation's overlap).
+WitnessKeys = Mapping[str, WitnessVerifier | tuple[WitnessVerifier, ...]]
+
+
+def verifiers_of(keys: WitnessVerifier | tuple[WitnessVerifier, ...]) -> tuple[WitnessVerifier, ...]:
+    return keys if isinstance(keys, tuple) else (keys,)
+
+
 @dataclass(frozen=True, slots=True)
 class TrustRoots:
-    """What a verifier trusts, all public: from ``consortium.json`` (``network.logsetup.roots_from_description``).
+    """What a verifier trusts, all public: from ``consortium.json`` (``network.logsetup.roots_from_description``),
+    its witnesses and policy replaced by those valid on chain for the checkpoint (``network.witnesskeys``).
 
     ``validators`` empty means the trust roots hold no validator set for this chain (an external chain with its
     own seal format, or a development chain without seals): the seal step is then not applicable. The log key's
@@ -109,7 +118,7 @@ class TrustRoots:
     """
 
     log: LogVerifier
-    witnesses: Mapping[str, WitnessVerifier]
+    witnesses: WitnessKeys
     policy: WitnessPolicy
     notary_account: str
     anchor_address: str
@@ -118,10 +127,20 @@ class TrustRoots:
     #: AuditAnchors the consortium anchored on before ``anchor_address`` (``consortium.json``'s
     #: ``retired_anchors``): (address, last size). An anchor there counts for a checkpoint up to that size only.
     retired_anchors: tuple[tuple[str, int], ...] = ()
-    #: The log's keys as the TrustDirectory records them (``notary.logkeys``), for a log whose key rotated: the
-    #: checkpoint and the receipt are then checked under the key their signature line names, valid by the rule of
-    #: ``notary.logkeys`` at the bundle's anchor block. None: ``log`` alone (``consortium.json``'s key).
+    #: where ``witnesses`` and ``policy`` come from, said with the cosignatures' verdict (``network.witnesskeys``:
+    #: the chain at which block, or consortium.json offline); None: not said
+    witness_source: str | None = None
+    #: The log's keys as the TrustDirectory records them (``notary.logkeys``), judged at the block the witness keys
+    #: were chosen at (``network.witnesskeys``: the anchor's block, or the head): the checkpoint and the receipt
+    #: are checked under the key their signature line names, valid by the rule of ``notary.logkeys`` there. None:
+    #: ``log`` alone (``consortium.json``'s key).
     log_keys: LogKeys | None = None
+    #: where the log key comes from, said with the checkpoint's verdict (``network.witnesskeys``); None: not said
+    log_key_source: str | None = None
+
+    def counted_under(self, verdict: str) -> str:
+        """``verdict`` on the cosignatures, with the source of the witness keys it was reached under."""
+        return verdict if self.witness_source is None else f"{verdict}; counted under the {self.witness_source}"
 
     @property
     def origin(self) -> str:
@@ -285,18 +304,21 @@ def receipt_status(raw: bytes) -> int:
     return 1 if fields[0] == b"\x01" else 0
 
 
-def cosigning_witnesses(note: Note, witnesses: Mapping[str, WitnessVerifier]) -> tuple[set[str], set[str]]:
-    """The witnesses (org names) whose cosignature on ``note`` verifies, and those whose does not."""
+def cosigning_witnesses(note: Note, witnesses: WitnessKeys) -> tuple[set[str], set[str]]:
+    """The witnesses (org names) whose cosignature on ``note`` verifies under one of their keys, and those whose
+    does not. A cosignature under a key that is not among ``witnesses`` (another org's, or a key of the org that no
+    longer counts) is not looked at: it counts for nobody."""
     good: set[str] = set()
     bad: set[str] = set()
-    for org, verifier in sorted(witnesses.items()):
-        for sig in note.signatures:
-            if (sig.name, sig.key_id) == (verifier.name, verifier.key_id):
-                (good if verifier.verify(note.text, sig) else bad).add(org)
+    for org, keys in sorted(witnesses.items()):
+        for verifier in verifiers_of(keys):
+            for sig in note.signatures:
+                if (sig.name, sig.key_id) == (verifier.name, verifier.key_id):
+                    (good if verifier.verify(note.text, sig) else bad).add(org)
     return good, bad
 
 
-def check_cosignatures(note: Note, witnesses: Mapping[str, WitnessVerifier], policy: WitnessPolicy) -> str:
+def check_cosignatures(note: Note, witnesses: WitnessKeys, policy: WitnessPolicy) -> str:
     """Check each witness's cosignature on ``note`` and the policy; returns who cosigned.
 
     A cosignature by a known witness key that does not verify fails the check even if the policy is met
@@ -361,22 +383,14 @@ class _State:
     def block(self) -> AnchorProofs | AnchorBlock:
         return self.anchor().block
 
-    def anchor_block_number(self) -> int | None:
-        """The number of the block the bundle says anchors its checkpoint; None when it has none (pending) or
-        it cannot be read (the anchor steps say why)."""
-        try:
-            return _rlp_int(_header(self)[HEADER_NUMBER], "block number")
-        except (_FailError, _SkipError, IndexError):
-            return None
-
     def log_key(self, note: bytes, receipt: bool = False) -> LogVerifier:
         """The log key ``note`` must verify under: the trust roots' one, or for a log whose key rotated the key on
-        chain its signature line names, valid by the rule of ``notary.logkeys`` (LogKeyError otherwise)."""
+        chain its signature line names, valid by the rule of ``notary.logkeys`` at the block the roots' keys were
+        chosen at (the checkpoint's anchor block, or the head; LogKeyError otherwise)."""
         keys = self.roots.log_keys
         if keys is None:
             return self.roots.log
-        block = self.anchor_block_number()
-        chosen = keys.for_receipt(note, block) if receipt else keys.for_checkpoint(note, block)
+        chosen = keys.for_receipt(note, None) if receipt else keys.for_checkpoint(note, None)
         self.log_keys_used.append(chosen.describe())
         return chosen.verifier
 
@@ -453,15 +467,17 @@ def _step_checkpoint(s: _State) -> str:
     if problems:
         raise _FailError("; ".join(problems))
     which = f" ({s.log_keys_used[-1]})" if s.roots.log_keys is not None else ""
-    return f"signed by the log key {s.roots.origin}{which}: size {cp.size}, root {cp.root.hex()}"
+    source = "" if s.roots.log_key_source is None else f"; under the {s.roots.log_key_source}"
+    return f"signed by the log key {s.roots.origin}{which}: size {cp.size}, root {cp.root.hex()}{source}"
 
 
 def _step_cosignatures(s: _State) -> str:
     part = s.checkpoint_part()
     try:
-        return check_cosignatures(parse_note(part.note.encode("utf-8")), s.roots.witnesses, s.roots.policy)
+        verdict = check_cosignatures(parse_note(part.note.encode("utf-8")), s.roots.witnesses, s.roots.policy)
     except VerificationError as exc:
-        raise _FailError(str(exc)) from exc
+        raise _FailError(s.roots.counted_under(str(exc))) from exc
+    return s.roots.counted_under(verdict)
 
 
 def _step_inclusion(s: _State) -> str:
@@ -508,10 +524,11 @@ def _step_anchor_tx(s: _State) -> str:
         cp = s.checkpoint
         digest = roots.suite.digest(s.note_text.encode("utf-8"))
         if tx.data != anchor_calldata(cp.origin, cp.size, cp.root, digest):
-            block = s.anchor_block_number()
-            anchoring = [roots.log] if roots.log_keys is None or block is None else roots.log_keys.valid(block)
+            keys = roots.log_keys
+            anchoring = [roots.log] if keys is None else keys.valid()
             whys = [signed_anchor_problem(tx.data, cp.origin, cp.size, cp.root, digest, k) for k in anchoring]
-            why = None if None in whys else (whys[0] if whys else "no log key is valid at the anchor's block")
+            none_valid = "no log key is valid" if keys is None else f"no log key is valid at {keys.where()}"
+            why = None if None in whys else (whys[0] if whys else none_valid)
             if why is None:
                 signed = True
             else:
@@ -725,6 +742,7 @@ __all__ = [
     "DecodedTransaction",
     "Step",
     "TrustRoots",
+    "WitnessKeys",
     "anchor_calldata",
     "check_cosignatures",
     "cosigning_witnesses",
@@ -732,6 +750,7 @@ __all__ = [
     "passed",
     "receipt_status",
     "trie_root",
+    "verifiers_of",
     "verify_evidence",
     "verify_evidence_json",
 ]

@@ -71,3 +71,14 @@ class RecordMismatchError(VerificationError):
         super().__init__(message)
         self.expected = expected
         self.calculated = calculated
+
+
+class InvalidPointError(MalformedError):
+    """A protocol message carries bytes that are not a valid group element (off the curve, the identity, not in
+    the compressed form); ``field`` names the list and ``index`` the element's place in it."""
+
+    def __init__(self, field: str, index: int, reason: str) -> None:
+        super().__init__(f"{field}[{index}] is not a valid point: {reason}")
+        self.field = field
+        self.index = index
+        self.reason = reason

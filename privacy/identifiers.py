@@ -20,11 +20,14 @@ HKDF-SHA256 (RFC 5869) of a 32-byte job secret that the client draws and seals t
 message (``privacy.psi``, RFC 9180 HPKE); neither the secret nor the key appears in any message in the clear,
 in the job record or in the log, so neither the operator nor the notary can test a guessed identifier against
 the keyed sets, and keyed values of two jobs cannot be linked.
+
+Under the national suite (``suite="sm"``) the same two steps use SM3 (GB/T 32905): the job key is HKDF (RFC 5869)
+instantiated with HMAC-SM3, under its own label, and the keyed form is HMAC-SM3 (the HMAC construction of
+RFC 2104 / GB/T 15852.2 over SM3), 32 bytes as well.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import unicodedata
@@ -43,6 +46,9 @@ _ACCT = re.compile(r"[A-Z0-9]{1,64}\Z")
 _CNID_WEIGHTS: Final = tuple(pow(2, 17 - i, 11) for i in range(17))
 _MAX_RAW: Final = 256
 _KEY_INFO: Final = b"consortium-ledger psi job key v1\x00"
+_KEY_INFO_SM: Final = b"consortium-ledger psi job key sm3 v1\x00"
+#: Per suite: the hash of the job key's HKDF and of the identifiers' HMAC (hashlib and cryptography names).
+_HASHES: Final = {"intl": ("sha256", hashes.SHA256()), "sm": ("sm3", hashes.SM3())}
 
 
 def cnid_check_character(digits17: str) -> str:
@@ -88,19 +94,33 @@ def normalise_set(raws: Iterable[str]) -> list[str]:
     return sorted({normalise_identifier(raw) for raw in raws})
 
 
-def derive_job_key(job_secret: bytes, job_id: str) -> bytes:
-    """The 32-byte HMAC key of one job: HKDF-SHA256(secret, info = label ‖ job id), no salt."""
+def _hashes(suite: str) -> tuple[str, hashes.HashAlgorithm]:
+    try:
+        return _HASHES[suite]
+    except KeyError:
+        raise MalformedError(
+            f"unknown suite {suite!r} for keying identifiers: choose one of {sorted(_HASHES)}"
+        ) from None
+
+
+def derive_job_key(job_secret: bytes, job_id: str, suite: str = "intl") -> bytes:
+    """The 32-byte HMAC key of one job: HKDF(secret, info = label ‖ job id), no salt; over SHA-256 (``intl``) or
+    SM3 (``sm``, another label)."""
     if len(job_secret) != JOB_SECRET_SIZE:
         raise MalformedError(f"job secret is {len(job_secret)} bytes, not {JOB_SECRET_SIZE}")
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_KEY_INFO + job_id.encode("utf-8"))
+    _, algorithm = _hashes(suite)
+    label = _KEY_INFO_SM if suite == "sm" else _KEY_INFO
+    hkdf = HKDF(algorithm=algorithm, length=32, salt=None, info=label + job_id.encode("utf-8"))
     return hkdf.derive(job_secret)
 
 
-def key_identifier(job_key: bytes, identifier: str) -> bytes:
-    """HMAC-SHA256(job key, UTF-8 normal form): 32 bytes."""
-    return hmac.new(job_key, identifier.encode("utf-8"), hashlib.sha256).digest()
+def key_identifier(job_key: bytes, identifier: str, suite: str = "intl") -> bytes:
+    """HMAC-SHA256 (``intl``) or HMAC-SM3 (``sm``) of the UTF-8 normal form under the job key: 32 bytes."""
+    name, _ = _hashes(suite)
+    return hmac.new(job_key, identifier.encode("utf-8"), name).digest()
 
 
-def key_identifiers(job_key: bytes, identifiers: Iterable[str]) -> list[bytes]:
+def key_identifiers(job_key: bytes, identifiers: Iterable[str], suite: str = "intl") -> list[bytes]:
     """:func:`key_identifier` of each of ``identifiers``, in order."""
-    return [key_identifier(job_key, identifier) for identifier in identifiers]
+    name, _ = _hashes(suite)
+    return [hmac.new(job_key, identifier.encode("utf-8"), name).digest() for identifier in identifiers]

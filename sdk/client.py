@@ -55,7 +55,6 @@ exception: :meth:`MemberClient.call` returns the :class:`CallResult` (status 401
 
 from __future__ import annotations
 
-import dataclasses
 import json as jsonlib
 import os
 import ssl
@@ -65,7 +64,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 
@@ -74,11 +73,15 @@ from gateway.headers import EVENT_HEADER, GATEWAY_HEADER, ORIGIN_HEADER, PURPOSE
 from network.certificates import ca_bundle_pem
 from network.description import ConsortiumDescription, load_description
 from network.identity import OrgPaths, load_gateway_key
+from network.witnesskeys import ChainWitnessKeys
 from notary.bundle import EvidenceBundle
 from notary.errors import MalformedError
 from notary.readauth import SignedReads
 from notary.tracecontext import is_well_formed, new_traceparent
 from notary.verify import Step, TrustRoots, passed, verify_evidence, verify_evidence_json
+
+if TYPE_CHECKING:
+    from chain.backend import ClientTls
 
 __all__ = [
     "CA_BUNDLE_NAME",
@@ -247,6 +250,10 @@ class VerificationReport:
 
     event_id: str | None
     steps: tuple[Step, ...]
+    #: where the witness keys the cosignatures were counted under and the log key the checkpoint was checked under
+    #: come from (``CheckpointWitnesses.to_json``: the chain at the anchor's block or the head, or consortium.json
+    #: offline); None for trust roots given whole
+    witness_keys: Mapping[str, object] | None = None
 
     @property
     def ok(self) -> bool:
@@ -624,9 +631,11 @@ class MemberClient:
         description: ConsortiumDescription | TrustRoots,
         *,
         check: bool = True,
-        chain_url: str | None = None,
+        chain: str | ChainWitnessKeys | None = None,
+        chain_tls: ClientTls | None = None,
+        offline: bool = False,
     ) -> VerificationReport:
-        """Verify an evidence bundle offline (no network) against the consortium's public keys.
+        """Verify an evidence bundle against the consortium's public keys, as ``consortium verify evidence`` does.
 
         ``evidence``: the JSON document (what :meth:`evidence` returns, or a saved bundle read back with
         ``json.load``; a malformed part fails the steps that need it) or a parsed
@@ -634,31 +643,50 @@ class MemberClient:
 
         ``description``: the consortium's ``consortium.json`` (the trust roots are derived from it exactly as
         ``consortium verify evidence`` does), or ready-made :class:`~notary.verify.TrustRoots` (e.g. with other
-        validators). Raises :class:`VerificationFailedError` when a step fails, unless ``check`` is False; steps
-        that are still pending (no anchor yet) do not fail it: see :attr:`VerificationReport.complete`.
+        validators), used as given. Raises :class:`VerificationFailedError` when a step fails, unless ``check`` is
+        False; steps that are still pending (no anchor yet) do not fail it: see :attr:`VerificationReport.complete`.
 
-        ``chain_url``: read the log's keys from the TrustDirectory of the chain there (the one network access), so
-        that a bundle signed after the log's key rotated verifies under the key valid at its anchor's block, as
-        ``consortium verify evidence --chain-url`` does (docs/trust.md, "The log's key over time")."""
-        from network.logsetup import read_chain_log_keys, roots_from_description
+        With a ``description``, the cosignatures count under the witness keys valid on chain at the block that
+        anchored the checkpoint (the head for one not anchored), of members active then, and the checkpoint and
+        receipt are checked under the log key valid at that same block (a log whose key rotated, docs/trust.md,
+        "The log's key over time"), both read from ``chain`` (:class:`network.witnesskeys.ChainWitnessKeys`): a URL
+        (with ``chain_tls``, a member's client certificate for a node serving members only), a ready
+        ``ChainWitnessKeys``, or by default consortium.json's chain URL. ``offline=True`` reads no chain and counts
+        consortium.json's witnesses under consortium.json's log key, trusting the file. Every other step is
+        offline."""
+        from network.logsetup import roots_from_description
+        from network.witnesskeys import claimed_checkpoint_size, offline_witnesses, with_witnesses
 
-        roots = description if isinstance(description, TrustRoots) else roots_from_description(description)
-        if chain_url is not None and isinstance(description, ConsortiumDescription):
-            from chain.backend import RpcBackend
-
-            keys = read_chain_log_keys(description, RpcBackend(chain_url))
-            if keys is not None:
-                roots = dataclasses.replace(roots, log_keys=keys)
+        witness_keys = None
+        if isinstance(description, TrustRoots):
+            roots = description
+        elif offline:
+            chosen = offline_witnesses(description)
+            roots = with_witnesses(roots_from_description(description), description, chosen)
+            witness_keys = chosen.to_json()
+        else:
+            keys = chain if isinstance(chain, ChainWitnessKeys) else _chain_witness_keys(description, chain, chain_tls)
+            roots, chosen = keys.roots(roots_from_description(description), claimed_checkpoint_size(evidence))
+            witness_keys = chosen.to_json()
         if isinstance(evidence, EvidenceBundle):
             event_id: object = evidence.event_id
             steps = verify_evidence(evidence, roots)
         else:
             event_id = evidence.get("event_id") if isinstance(evidence, Mapping) else None
             steps = verify_evidence_json(evidence, roots)
-        report = VerificationReport(event_id=event_id if isinstance(event_id, str) else None, steps=tuple(steps))
+        report = VerificationReport(
+            event_id=event_id if isinstance(event_id, str) else None, steps=tuple(steps), witness_keys=witness_keys
+        )
         if check and not report.ok:
             raise VerificationFailedError(report)
         return report
+
+
+def _chain_witness_keys(description: ConsortiumDescription, url: str | None, tls: ClientTls | None) -> ChainWitnessKeys:
+    """The witness keys of the chain at ``url`` (default: consortium.json's)."""
+    from chain.backend import RpcBackend
+
+    return ChainWitnessKeys(description, RpcBackend(url or description.chain_url, tls=tls))
 
 
 def _quoted(event_id: str) -> str:

@@ -11,6 +11,8 @@ A consortium picks one suite for all its members:
   - SM3 (GB/T 32905): hashing, through ``hashlib.new("sm3")``;
   - ``suite.sm4``: SM4-GCM sealing and a PBKDF2-HMAC-SM3 passphrase key (GB/T 32907): keys and secrets at rest,
     and the SM4-CBC encryption of PKCS#8 private keys;
+  - ``suite.sm2group``: the SM2 curve's group for protocols other than signing: compressed points with
+    validation, scalar multiplication, RFC 9380 hash-to-curve with our suite ``SM2_XMD:SM3_SSWU_RO_``;
   - ``suite.x509``: SM2 X.509 certificates and CRLs (RFC 5280 as GM/T 0015 profiles it): issue, parse, verify a
     path.
 

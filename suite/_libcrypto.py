@@ -20,6 +20,9 @@ from ctypes import POINTER, byref, c_char_p, c_int, c_size_t, c_ulong, c_void_p
 from suite.errors import SM2Error
 
 _BIO_CTRL_INFO = 3  # BIO_get_mem_data is BIO_ctrl(bio, BIO_CTRL_INFO, 0, &pointer)
+_NID_SM2 = 1172  # obj_mac.h
+_POINT_CONVERSION_UNCOMPRESSED = 4
+_BN_FLG_CONSTTIME = 0x04
 
 
 def _declare(lib: ctypes.CDLL) -> None:
@@ -56,6 +59,17 @@ def _declare(lib: ctypes.CDLL) -> None:
         "d2i_PUBKEY": (c_void_p, [c_void_p, POINTER(c_char_p), ctypes.c_long]),
         "d2i_AutoPrivateKey": (c_void_p, [c_void_p, POINTER(c_char_p), ctypes.c_long]),
         "PEM_read_bio_PrivateKey": (c_void_p, [c_void_p, c_void_p, c_void_p, c_char_p]),
+        "BN_bin2bn": (c_void_p, [c_char_p, c_int, c_void_p]),
+        "BN_set_flags": (None, [c_void_p, c_int]),
+        "BN_CTX_new": (c_void_p, []),
+        "BN_CTX_free": (None, [c_void_p]),
+        "EC_GROUP_new_by_curve_name": (c_void_p, [c_int]),
+        "EC_POINT_new": (c_void_p, [c_void_p]),
+        "EC_POINT_clear_free": (None, [c_void_p]),
+        "EC_POINT_oct2point": (c_int, [c_void_p, c_void_p, c_char_p, c_size_t, c_void_p]),
+        "EC_POINT_point2oct": (c_size_t, [c_void_p, c_void_p, c_int, c_char_p, c_size_t, c_void_p]),
+        "EC_POINT_mul": (c_int, [c_void_p, c_void_p, c_void_p, c_void_p, c_void_p, c_void_p]),
+        "EC_POINT_is_at_infinity": (c_int, [c_void_p, c_void_p]),
         "PEM_write_bio_PKCS8PrivateKey": (
             c_int,
             [c_void_p, c_void_p, c_void_p, c_char_p, c_int, c_void_p, c_void_p],
@@ -262,3 +276,45 @@ def verify(key: PKey, der_signature: bytes, message: bytes, signer_id: bytes) ->
     finally:
         lib.EVP_MD_CTX_free(mdctx)
         lib.EVP_PKEY_CTX_free(pctx)
+
+
+@functools.cache
+def _sm2_group() -> int:
+    """The SM2 curve's EC_GROUP, built once and kept for the process (read-only once built)."""
+    group = _lib().EC_GROUP_new_by_curve_name(_NID_SM2)
+    if not group:
+        raise _error("OpenSSL has no SM2 curve group")
+    return int(group)
+
+
+def sm2_multiply(scalar: bytes, point: bytes) -> bytes | None:
+    """scalar·point on the SM2 curve by ``EC_POINT_mul``, points as 65-byte uncompressed ``04 || x || y``; None for
+    the point at infinity. For one point and no generator term OpenSSL runs its Montgomery ladder, meant to take
+    the same time for every scalar of the group's size; the scalar is flagged constant-time and cleared after."""
+    lib = _lib()
+    lib.ERR_clear_error()
+    group = _sm2_group()
+    ctx = lib.BN_CTX_new()
+    bn = lib.BN_bin2bn(scalar, len(scalar), None)
+    p = lib.EC_POINT_new(group)
+    r = lib.EC_POINT_new(group)
+    try:
+        if not (ctx and bn and p and r):
+            raise _error("cannot allocate for an SM2 scalar multiplication")
+        lib.BN_set_flags(bn, _BN_FLG_CONSTTIME)
+        if lib.EC_POINT_oct2point(group, p, point, len(point), ctx) != 1:
+            raise _error("OpenSSL refuses the point")
+        if lib.EC_POINT_mul(group, r, None, p, bn, ctx) != 1:
+            raise _error("SM2 scalar multiplication failed")
+        if lib.EC_POINT_is_at_infinity(group, r) == 1:
+            return None
+        out = ctypes.create_string_buffer(65)
+        if lib.EC_POINT_point2oct(group, r, _POINT_CONVERSION_UNCOMPRESSED, out, len(out), ctx) != 65:
+            raise _error("cannot encode the product")
+        return out.raw
+    finally:
+        for free, pointer in ((lib.EC_POINT_clear_free, r), (lib.EC_POINT_clear_free, p), (lib.BN_clear_free, bn)):
+            if pointer:
+                free(pointer)
+        if ctx:
+            lib.BN_CTX_free(ctx)

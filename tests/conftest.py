@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from chain.backend import Backend, EthTesterBackend, RpcBackend
 from chain.errors import BackendError
@@ -31,6 +32,12 @@ from tests.support.consortium import (
 )
 
 #: Directories whose tests start child processes or bind server sockets; tests/unit/ and tests/property/ never do.
+# Hypothesis fails an example that runs longer than 200 ms by default: a property would then fail on a
+# loaded machine and pass on an idle one. No test here may depend on the machine's speed, so examples have
+# no deadline; a test that needs fewer or more examples says so with its own @settings.
+settings.register_profile("consortium", deadline=None)
+settings.load_profile("consortium")
+
 PROCESS_DIRECTORIES = frozenset({"integration", "e2e"})
 
 

@@ -143,14 +143,15 @@ def call_provenance(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId, 
         ok = False if isinstance(missing, MalformedEvidenceError) else None  # malformed fails, as tampered does
         steps += [{"step": s, "ok": ok, "detail": detail, "data": None} for s, _ in provenance.EVIDENCE_LINKS]
     if bundle is not None:
-        steps += provenance.evidence_steps(verify_evidence(bundle, explorer.evidence_roots()), bundle, row)
+        steps += provenance.evidence_steps(verify_evidence(bundle, explorer.roots_for(bundle)), bundle, row)
     return {
         "event_id": event_id,
         "call": row,
         "verified": all(s["ok"] is True for s in steps if s["step"] not in ("grant", "asset_version")),
         "steps": steps,
         "evidence": None if bundle is None else bundle.to_json(),
-        "keys": explorer.keys(),
+        # the keys the browser checks the bundle against: the witnesses valid on chain for its checkpoint
+        "keys": explorer.keys(None if bundle is None or bundle.checkpoint is None else bundle.checkpoint.size),
     }
 
 

@@ -21,19 +21,28 @@ from fastapi import Path as PathParam
 
 from chain.trustview import TrustView
 from explorer import access
+from explorer.alarmsource import AlarmSource, FileAlarms
 from explorer.api.middleware import Limits
 from explorer.audit import AuditRecorder, name_subject
 from explorer.calls import CallFilter, CallStore
 from explorer.chainindex import ChainIndex
 from explorer.equivocations import EquivocationBook
-from explorer.errors import InvalidParameterError
+from explorer.errors import ChainUnavailableError, InvalidParameterError
 from explorer.keys import consortium_keys
 from explorer.notary_client import NotaryClient
 from explorer.state import ChainState
 from network.description import ConsortiumDescription
 from network.logins import Authenticator, Person
-from network.logsetup import roots_with_chain_keys
+from network.logsetup import chain_log_keys
 from network.shredding import ShredBook
+from network.witnesskeys import (
+    ChainWitnessKeys,
+    CheckpointWitnesses,
+    claimed_checkpoint_size,
+    offline_witnesses,
+    with_witnesses,
+)
+from notary.bundle import EvidenceBundle
 from notary.event import QueryVisibility
 from notary.logkeys import LogKeys
 from notary.verify import TrustRoots
@@ -69,6 +78,10 @@ class Explorer:
     notary_tls: ssl.SSLContext | None = None  # its TLS client context for an https notary (up --notary-tls)
     trust: TrustView | None = None  # the TrustDirectory followed for the login CAs (docs/trust.md)
     equivocations: EquivocationBook | None = None  # the chain node's equivocation evidence, checked here
+    #: The live alarms: up's alarm endpoint (``--alarms-url``); None: ``DIR/alarms/alarms.json`` (docs/alarms.md).
+    alarms: AlarmSource | None = None
+    #: the witness keys valid on chain for a checkpoint (network.witnesskeys); None: consortium.json's, said so
+    witness_keys: ChainWitnessKeys | None = None
 
     def __post_init__(self) -> None:
         self.notary = NotaryClient(
@@ -76,30 +89,53 @@ class Explorer:
         )
         # the providers' signed shred statements (orgs/<org>/shreds/), to show a shredded day's calls as such
         self.shreds = ShredBook(self.directory, self.description)
+        if self.alarms is None:
+            self.alarms = FileAlarms(self.directory)
 
     def close(self) -> None:
         self.notary.close()
+        if self.alarms is not None:
+            self.alarms.close()
 
     @property
     def visibility(self) -> QueryVisibility:
         """Who sees the explorer's query events beyond the querying firm (``consortium.json``'s ``audit``)."""
         return self.description.query_visibility()
 
-    def evidence_roots(self) -> TrustRoots:
-        """The trust roots evidence is verified under here: ``roots`` with the log's keys of the TrustDirectory as
-        the followed view read them last (a log whose key rotated: each checkpoint under the key valid at its
-        anchor's block, docs/trust.md), or ``roots`` alone until it has read the chain."""
-        if self.trust is None:
-            return self.roots
-        return roots_with_chain_keys(self.roots, self.trust, self.description)
+    def witnesses_for(self, size: int | None) -> CheckpointWitnesses:
+        """The witness keys and policy the checkpoint of ``size`` is counted under, and the log keys it is checked
+        under: valid on chain at the block that anchored it (at the head for one not anchored, or ``size`` None);
+        consortium.json's when the explorer reads no TrustDirectory. :class:`ChainUnavailableError` (503) when the
+        chain does not answer: the file's keys are never put in their place silently."""
+        if self.witness_keys is None:
+            return offline_witnesses(self.description)
+        try:
+            return self.witness_keys.for_checkpoint(size)
+        except Exception as exc:  # web3, requests and our ChainError alike
+            raise ChainUnavailableError(
+                f"the witness and log keys cannot be read from the chain: {exc.__class__.__name__}: {exc}"
+            ) from exc
+
+    def roots_for(self, bundle: EvidenceBundle) -> TrustRoots:
+        """The trust roots ``bundle`` is verified against: :attr:`roots` with the witnesses and log keys of its
+        checkpoint."""
+        chosen = self.witnesses_for(claimed_checkpoint_size(bundle))
+        return with_witnesses(self.roots, self.description, chosen)
+
+    def keys(self, size: int | None = None) -> dict[str, Any]:
+        """The consortium's public keys for verifying the log's checkpoint of ``size`` (the witnesses valid now
+        without it): :func:`explorer.keys.consortium_keys`."""
+        return consortium_keys(self.description, self.witnesses_for(size))
 
     def log_keys(self) -> LogKeys | None:
-        """The log's keys on chain as the followed view read them last; None until then, or without a chain."""
-        return self.evidence_roots().log_keys
-
-    def keys(self) -> dict[str, Any]:
-        """The consortium's public keys for verifying the log (:func:`explorer.keys.consortium_keys`)."""
-        return consortium_keys(self.description, self.roots)
+        """The log's keys on chain as the followed view read them last, judged at its head (the log follower checks
+        each listed checkpoint at its anchor's block); None until then, without a chain, or when the directory
+        holds no log key (``consortium.json``'s key)."""
+        snapshot = None if self.trust is None else self.trust.snapshot
+        if self.trust is None or snapshot is None:
+            return None
+        keys = chain_log_keys(snapshot, self.description, self.trust.head)
+        return keys if keys.keys else None
 
 
 # -- the explorer and the person asking --------------------------------------------------------------------

@@ -25,6 +25,7 @@ from explorer.errors import (
     ApiError,
     AuditUnavailableError,
     BodyTooLargeError,
+    ChainUnavailableError,
     IndexUnavailableError,
     InvalidCursorError,
     InvalidParameterError,
@@ -50,6 +51,7 @@ STATUS: dict[type[ApiError], tuple[int, str]] = {
     NotaryUnavailableError: (503, "notary_unavailable"),
     AuditUnavailableError: (503, "audit_unavailable"),
     IndexUnavailableError: (503, "index_unavailable"),
+    ChainUnavailableError: (503, "chain_unavailable"),
 }
 #: The refusals any ``/api`` route may answer, for the OpenAPI document.
 RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -60,7 +62,8 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     429: {"model": ErrorBody, "description": "The firm's rate limit (`Retry-After`)"},
     503: {
         "model": ErrorBody,
-        "description": "Queries cannot be recorded, or the notary or the call index's database cannot be reached",
+        "description": "Queries cannot be recorded, or the notary, the call index's database or the chain cannot "
+        "be reached",
     },
 }
 #: The refusal of a route that takes a ``cursor``.

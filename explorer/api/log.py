@@ -12,10 +12,10 @@ must come from the same AuditAnchor: the consortium's, or a retired one the chai
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from eth_utils.crypto import keccak
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from explorer import access
 from explorer.api.deps import MAX_PAGE, Before, CurrentPerson, ExplorerDep, Limit
@@ -25,6 +25,8 @@ from network.logsetup import log_origin
 
 router = APIRouter()
 
+MAX_SIZE = 2**63 - 1
+
 
 @router.get(
     "/keys",
@@ -33,8 +35,15 @@ router = APIRouter()
     response_model=Keys,
     response_model_exclude_unset=True,
 )
-def keys(explorer: ExplorerDep) -> dict[str, Any]:
-    return explorer.keys()
+def keys(
+    explorer: ExplorerDep,
+    size: Annotated[
+        int | None,
+        Query(ge=0, le=MAX_SIZE, description="the checkpoint's size: its witnesses are those valid on chain at the "
+              "block that anchored it (at the head if it is not anchored); without it, those valid now"),
+    ] = None,
+) -> dict[str, Any]:  # fmt: skip
+    return explorer.keys(size)
 
 
 @router.get("/checkpoints", tags=["log"], response_model=CheckpointPage, response_model_exclude_unset=True)

@@ -11,10 +11,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from explorer import access
+from explorer.alarmsource import FileAlarms
 from explorer.api.deps import MAX_PAGE, CurrentPerson, ExplorerDep
 from explorer.api.schemas import Alarms, Dashboard, Health, Liveness
 from explorer.calls import CallFilter
-from network.alarms.store import read_alarms
 from network.logins import LoginError
 
 router = APIRouter(tags=["operations"])
@@ -40,14 +40,11 @@ def health(explorer: ExplorerDep, p: CurrentPerson) -> dict[str, Any]:
 
 @router.get("/alarms", response_model=Alarms, summary="Operational alarms, active and recently resolved")
 def alarms(explorer: ExplorerDep, p: CurrentPerson) -> dict[str, Any]:
-    """The alarms the evaluator of ``consortium up`` last wrote (docs/alarms.md): the regulator's people see all,
-    anyone else all but those about another firm's gateway."""
-    state = read_alarms(explorer.directory)
-    return {
-        "evaluated_ms": state.evaluated_ms,
-        "active": [a.to_json() for a in state.active if access.sees_alarm(p, a)],
-        "resolved": [a.to_json() for a in state.resolved if access.sees_alarm(p, a)],
-    }
+    """The alarms the evaluator of ``consortium up`` last evaluated, from its endpoint (or its file), with how
+    fresh they are (docs/alarms.md): the regulator's people see all, anyone else all but those about another
+    firm's gateway."""
+    source = explorer.alarms if explorer.alarms is not None else FileAlarms(explorer.directory)
+    return source.read().to_json(lambda a: access.sees_alarm(p, a))
 
 
 @router.get("/dashboard", response_model=Dashboard, response_model_exclude_unset=True)

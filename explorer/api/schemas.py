@@ -51,6 +51,23 @@ class Me(BaseModel):
 class WitnessPolicy(BaseModel):
     threshold: int
     require_regulator: bool
+    witnesses: list[str] | None = Field(default=None, description="the orgs counted")
+    regulators: list[str] | None = Field(default=None, description="the regulators among them")
+
+
+class WitnessKeySource(BaseModel):
+    """Where the witness keys come from: the chain at a block, or consortium.json."""
+
+    source: str = Field(description="chain, or consortium.json (the explorer reads no TrustDirectory)")
+    block: int | None = Field(description="the block the keys are valid at")
+    anchored: bool = Field(description="the block is the one that anchored the checkpoint (else the head)")
+    detail: str
+    log_key: str | None = Field(
+        default=None,
+        description="where the server's log key comes from: chain (the log keys valid at the same block; `log_vkey` "
+        "stays consortium.json's), or consortium.json",
+    )
+    log_key_detail: str | None = None
 
 
 class WitnessKey(BaseModel):
@@ -60,12 +77,14 @@ class WitnessKey(BaseModel):
 
 
 class Keys(BaseModel):
-    """The consortium's public keys for verifying the log, from consortium.json."""
+    """The consortium's public keys for verifying the log: its origin and key from consortium.json, the witness
+    keys (one entry per key) valid on chain for the checkpoint."""
 
     origin: str
     log_vkey: str = Field(description="C2SP signed-note vkey of the log")
     witnesses: list[WitnessKey]
     policy: WitnessPolicy
+    witness_keys: WitnessKeySource | None = None
 
 
 # -- the consortium ------------------------------------------------------------------------------------------
@@ -745,9 +764,20 @@ class Alarm(BaseModel):
 
 
 class Alarms(BaseModel):
-    evaluated_ms: int | None = Field(description="when the alarms were last evaluated; null: never in this directory")
-    active: list[Alarm] = Field(description="most severe first")
-    resolved: list[Alarm] = Field(description="recently resolved, newest first")
+    status: Literal["live", "stale", "unreachable", "never"] = Field(
+        description="`live`: evaluated within `stale_after_ms`; `stale`: evaluated longer ago, shown as they were; "
+        "`unreachable`: the alarm source gave no usable answer (`error` says why), the lists are its last answer "
+        "or null; `never`: no evaluation yet, the lists are null"
+    )
+    source: Literal["endpoint", "file"] = Field(
+        description="`endpoint`: the alarm endpoint of `consortium up`; `file`: DIR/alarms/alarms.json"
+    )
+    evaluated_ms: int | None = Field(description="when the alarms shown were evaluated; null: never")
+    age_ms: int | None = Field(description="how long ago, by the explorer's clock")
+    stale_after_ms: int = Field(description="the age beyond which they are `stale`")
+    error: str | None = Field(description="why the source is unreachable")
+    active: list[Alarm] | None = Field(description="most severe first; null: not known")
+    resolved: list[Alarm] | None = Field(description="recently resolved, newest first; null: not known")
 
 
 class AlarmRecord(BaseModel):

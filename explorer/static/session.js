@@ -1,5 +1,5 @@
-// Who is logged in: the person GET /api/v1/me describes, the keys GET /api/v1/keys serves (fetched once per
-// login), and what the login page needs across a reload: why the last session ended and where to go next.
+// Who is logged in: the person GET /api/v1/me describes, the keys GET /api/v1/keys serves (those valid now
+// fetched once per login; a checkpoint's, each time), and what the login page needs across a reload: why the last session ended and where to go next.
 
 import { clearToken, getJson } from "./api.js";
 
@@ -26,8 +26,15 @@ export async function fetchPerson() {
   return me;
 }
 
-/** GET /keys, once per login. */
-export async function fetchKeys() {
+/**
+ * GET /keys: the log's key and the witness keys the server reads from the chain. Without ``size``, those valid
+ * now (once per login); with it, those valid for the checkpoint of that size (at the block that anchored it, at
+ * the head while it is not anchored), asked each time, since the answer moves once the checkpoint is anchored.
+ * @param {number} [size]
+ * @returns {Promise<Keys>}
+ */
+export async function fetchKeys(size) {
+  if (size !== undefined) return /** @type {Keys} */ (await getJson("/keys", { size }));
   if (!keysCache) keysCache = /** @type {Keys} */ (await getJson("/keys"));
   return keysCache;
 }

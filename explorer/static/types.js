@@ -334,11 +334,16 @@
  */
 
 /**
- * GET /alarms.
+ * GET /alarms: the alarms as last evaluated, and how fresh that is.
  * @typedef {object} Alarms
+ * @property {"live" | "stale" | "unreachable" | "never"} status
+ * @property {"endpoint" | "file"} source
  * @property {number | null} evaluated_ms
- * @property {Alarm[]} active
- * @property {Alarm[]} resolved
+ * @property {number | null} age_ms
+ * @property {number} stale_after_ms
+ * @property {string | null} error  why the source is unreachable
+ * @property {Alarm[] | null} active  null: not known
+ * @property {Alarm[] | null} resolved  null: not known
  */
 
 /**

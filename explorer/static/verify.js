@@ -79,7 +79,11 @@ const LOG_SUFFIX = "/audit-log";
  * @property {string} log_vkey  the log's C2SP vkey: Ed25519 (type 0x01) or SM2 (0xff ‖ "consortium-ledger/sm2-note/v1")
  * @property {{org: string, vkey: string, regulator: boolean}[]} witnesses  cosigner vkeys of the log's suite (type
  *   0x04, or 0xff ‖ "consortium-ledger/sm2-cosignature/v1")
- * @property {{threshold: number, require_regulator: boolean}} policy
+ * @property {{threshold: number, require_regulator: boolean, witnesses?: string[], regulators?: string[]}} policy
+ *   ``witnesses``: the orgs counted (default: those of ``witnesses``); ``regulators``: the regulators among them
+ * @property {{source: string, block: number | null, anchored: boolean, detail: string}} [witness_keys]  where the
+ *   witness keys come from, as the server read them: the chain at a block, or consortium.json. The browser checks
+ *   the signatures against these keys and trusts the server for which keys were valid on chain then.
  */
 
 /**

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from network.alarms.rules import Condition, Severity
+from network.alarms.rules import SEVERITIES, Condition, Severity
 
 Kind = Literal["fired", "changed", "resolved"]
 
@@ -62,6 +62,8 @@ class Alarm:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Alarm:
         resolved = data.get("resolved_ms")
+        if data["severity"] not in SEVERITIES:
+            raise ValueError(f"severity {data['severity']!r} is none of {', '.join(SEVERITIES)}")
         return cls(
             id=str(data["id"]),
             rule=str(data["rule"]),

@@ -4,8 +4,10 @@ One :meth:`Evaluator.step` probes (``network.alarms.probe``), evaluates the rule
 one of ``window`` seconds before (``network.alarms.rules``), updates the :class:`AlarmBook` (hold-down), and
 for each transition: queues the webhook's document (``network.alarms.webhook``; never blocks), queues its record
 for the audit log (``network.alarms.audit``; never blocks either), appends the document with the record's event
-id to ``DIR/alarms/transitions.jsonl`` and tells ``say``; then it rewrites ``DIR/alarms/alarms.json``, which the
-explorer serves. :meth:`start` runs steps on a thread until :meth:`stop`. The clock is injected.
+id to ``DIR/alarms/transitions.jsonl`` and tells ``say``; then it keeps the state of the round, with the time it
+was evaluated, for :meth:`Evaluator.state` (what ``up``'s alarm endpoint serves the explorer,
+``network.alarms.server``) and rewrites ``DIR/alarms/alarms.json`` with it. :meth:`start` runs steps on a thread
+until :meth:`stop`. The clock is injected.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from network.alarms.audit import AlarmRecorder
 from network.alarms.book import AlarmBook, Transition
 from network.alarms.probe import Prober
 from network.alarms.rules import Snapshot, evaluate
-from network.alarms.store import ALARMS_DIR, write_alarms
+from network.alarms.store import ALARMS_DIR, NEVER, AlarmState, state_of, write_alarms
 from network.alarms.webhook import WebhookSender, alarm_document
 
 log = logging.getLogger("network.alarms")
@@ -59,6 +61,11 @@ class Evaluator:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="alarm-evaluator", daemon=True)
         self.steps = 0
+        self._state = NEVER
+
+    def state(self) -> AlarmState:
+        """The alarms of the last round, with when it was evaluated (:data:`NEVER` before the first)."""
+        return self._state
 
     def start(self) -> None:
         if self.webhook is not None:
@@ -69,7 +76,8 @@ class Evaluator:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(self.interval + 10)
+        if self._thread.ident is not None:  # started
+            self._thread.join(self.interval + 10)
         self.prober.close()
         if self.webhook is not None:
             self.webhook.close()
@@ -84,7 +92,9 @@ class Evaluator:
         transitions = self.book.update(evaluate(snapshot, baseline), now)
         for transition in transitions:
             self._tell(transition)
-        write_alarms(self.directory, now, self.book.active(), self.book.resolved())
+        active, resolved = self.book.active(), self.book.resolved()
+        self._state = state_of(now, active, resolved)  # one reference replaced whole: a reader sees one round
+        write_alarms(self.directory, now, active, resolved)
         self.steps += 1
         return transitions
 

@@ -66,6 +66,8 @@ def metrics_text(health: dict[str, Any]) -> str:
         f"notary_gaps {health['gaps']}",
         "# TYPE notary_alarms gauge",
         f"notary_alarms {health['alarms']}",
+        "# TYPE notary_leader gauge",
+        f"notary_leader {1 if health['leader']['leader'] else 0}",
         "# TYPE notary_witness_up gauge",
     ]
     for org, answer in health["witnesses"].items():

@@ -253,6 +253,14 @@ class Anchoring(_Body):
     connected: bool
 
 
+class LeaderStatus(_Body):
+    leader: bool = Field(description="Whether this replica leads: signs, witnesses, publishes and anchors checkpoints")
+    token: int | None = Field(description="The fencing token of its leader-only writes; null unless leader")
+    since_ms: int | None = Field(description="When it became leader; null unless leader")
+    replica: str = Field(description="This replica (host:pid)")
+    election: str = Field(description="postgresql (replicas share the store), or none (an embedded store)")
+
+
 class Health(_Body):
     """Liveness, and to authenticated readers and the monitor the figures (``notary.api.operations``)."""
 
@@ -269,3 +277,4 @@ class Health(_Body):
     anchoring: Anchoring | None = Field(None, description="null when this notary does not anchor")
     gaps: int | None = None
     alarms: int | None = None
+    leader: LeaderStatus | None = None

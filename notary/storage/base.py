@@ -33,6 +33,12 @@ class StoreUnavailableError(StoreError):
     that was acknowledged is lost: a write either committed before the outage or was refused."""
 
 
+class NotLeaderError(StoreError):
+    """A leader-only write (a checkpoint, its publication, an anchor) was refused: this replica does not hold the
+    current fencing token (``notary.storage.leader``). Another replica leads now; this one stops its leader
+    duties and keeps sequencing and serving."""
+
+
 class IntegrityError(StoreError):
     """The object store holds other bytes under an immutable key than the database says it must: tampering, or
     two logs sharing a bucket. An alarm, never retried away."""

@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +40,7 @@ from notary.storage.base import (
     CheckpointRow,
     EntryRow,
     IntegrityError,
+    NotLeaderError,
     Plan,
     StoreError,
     StoreUnavailableError,
@@ -90,10 +91,25 @@ CREATE TABLE IF NOT EXISTS alarms (
 INSERT INTO meta (key, value) VALUES ('schema_version', '1') ON CONFLICT DO NOTHING;
 """
 
+_SCHEMA_V2 = """
+CREATE TABLE IF NOT EXISTS leader (
+    id INTEGER PRIMARY KEY CHECK (id = 1), token BIGINT NOT NULL, holder TEXT, since TIMESTAMPTZ
+);
+INSERT INTO leader (id, token) VALUES (1, 0) ON CONFLICT DO NOTHING;
+"""
+
 #: The store's migrations (``notary.storage.schema``); version 1 is the schema of the releases before them.
 SCHEMA = Schema(
     "notary",
-    (Migration(1, "the tables of the first releases", (_SCHEMA_V1,)),),
+    (
+        Migration(1, "the tables of the first releases", (_SCHEMA_V1,)),
+        Migration(
+            2,
+            "leader election among replicas: the fencing token of the current leader, checked by every "
+            "leader-only write (notary.storage.leader)",
+            (_SCHEMA_V2,),
+        ),
+    ),
     tables=(
         "meta",
         "tree",
@@ -265,6 +281,9 @@ class PostgresStore:
         self._readers_lock = threading.Lock()
         self._writer: psycopg.Connection[Any] | None = None
         self._edge: _Edge | None = None
+        #: The fencing token this replica holds as leader (``notary.storage.leader``), None when it does not
+        #: lead. Unset (None here): no election, every leader-only write is let through (one replica, tests).
+        self.fence: Callable[[], int | None] | None = None
         self._migrate()
         try:
             self.maintain()
@@ -627,24 +646,59 @@ class PostgresStore:
             )
         return [(str(g), int(a), int(b), int(t)) for g, a, b, t in rows]
 
+    # ------------------------------------------------------------------------------------------ leader-only
+
+    def _fenced(self, conn: psycopg.Connection[Any], what: str) -> None:
+        """Refuse (:class:`NotLeaderError`) a leader-only write, in its own transaction, unless this replica holds
+        the leader row's fencing token. The row is read ``FOR SHARE``: a replica taking over (which raises the
+        token with an ``UPDATE``) waits until this write commits, so every write is made under a token that was
+        current when it committed, and none of a leader that was replaced, paused or cut off gets through."""
+        if self.fence is None:
+            return
+        mine = self.fence()
+        row = conn.execute("SELECT token FROM leader WHERE id = 1 FOR SHARE").fetchone()
+        current = None if row is None else int(row[0])
+        if mine is None or mine != current:
+            held = "no fencing token" if mine is None else f"fencing token {mine}"
+            raise NotLeaderError(
+                f"{what} refused: this replica holds {held}, the current leader's is {current} ({self._where}); "
+                "another replica leads the log's checkpoints and anchors"
+            )
+
     # ------------------------------------------------------------------------------------------ checkpoints
 
     def add_checkpoint(self, size: int, root: bytes, time_ms: int, note: bytes) -> CheckpointRow:
+        """Record the checkpoint of ``size`` (leader-only). One of that size already recorded is kept as it is;
+        one with another root is refused (an integrity alarm): a size has one root for ever."""
         with self._transaction() as conn:
+            self._fenced(conn, f"checkpoint {size}")
             conn.execute(
                 "INSERT INTO checkpoints (size, root, time_ms, note) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
                 (size, root, time_ms, note),
             )
         row = self.checkpoint(size)
         assert row is not None
+        if row.root != root:
+            message = (
+                f"integrity alarm: checkpoint {size} was recorded with root {row.root.hex()}, and a replica signed "
+                f"root {root.hex()} for it: two trees of one size"
+            )
+            self.add_alarm(int(time.time() * 1000), "checkpoint-mismatch", size, message)
+            raise IntegrityError(message)
         return row
 
     def publish_checkpoint(self, size: int, cosigned: bytes, published_ms: int, cosigners: str) -> None:
+        """Publish the checkpoint of ``size`` with its cosignatures (leader-only), once: a checkpoint already
+        published keeps the bytes it was published with."""
         with self._transaction() as conn:
-            conn.execute(
-                "UPDATE checkpoints SET cosigned = %s, published_ms = %s, cosigners = %s WHERE size = %s",
+            self._fenced(conn, f"publication of checkpoint {size}")
+            updated = conn.execute(
+                "UPDATE checkpoints SET cosigned = %s, published_ms = %s, cosigners = %s "
+                "WHERE size = %s AND cosigned IS NULL",
                 (cosigned, published_ms, cosigners, size),
-            )
+            ).rowcount
+        if not updated:
+            log.info("checkpoint %d was published already; its publication is kept as it was", size)
         self._publish_checkpoint_object()
 
     _CHECKPOINT_COLUMNS = "size, root, time_ms, note, cosigned, published_ms, cosigners"
@@ -670,6 +724,7 @@ class PostgresStore:
 
     def anchor_sent(self, size: int, tx_hash: str, raw_tx: bytes, nonce: int, sent_ms: int) -> None:
         with self._transaction() as conn:
+            self._fenced(conn, f"anchor of checkpoint {size}")
             conn.execute("DELETE FROM anchors WHERE size = %s AND state = 'failed'", (size,))
             conn.execute(
                 "INSERT INTO anchors (size, tx_hash, raw_tx, nonce, state, sent_ms)"
@@ -679,6 +734,7 @@ class PostgresStore:
 
     def anchor_confirmed(self, size: int, block_number: int, block_hash: str, confirmed_ms: int) -> None:
         with self._transaction() as conn:
+            self._fenced(conn, f"confirmation of the anchor of checkpoint {size}")
             conn.execute(
                 "UPDATE anchors SET state = 'confirmed', block_number = %s, block_hash = %s, confirmed_ms = %s "
                 "WHERE size = %s",
@@ -687,6 +743,7 @@ class PostgresStore:
 
     def anchor_failed(self, size: int) -> None:
         with self._transaction() as conn:
+            self._fenced(conn, f"failure of the anchor of checkpoint {size}")
             conn.execute("UPDATE anchors SET state = 'failed' WHERE size = %s", (size,))
 
     def anchors(

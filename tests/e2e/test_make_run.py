@@ -13,9 +13,9 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -134,14 +134,13 @@ def test_make_run_starts_the_demo_consortium(recipe: Recipe) -> None:
         # Its figures go to the consortium's monitoring (the monitor token `up` wrote), not to outsiders.
         assert httpx.get(notary + "/healthz", timeout=5).json() == {"ok": True}
         monitor = {"Authorization": "Bearer " + (data / "notary" / "monitor.token").read_text().strip()}
-        deadline = time.monotonic() + 30
-        while True:
-            health = httpx.get(notary + "/healthz", headers=monitor, timeout=5).json()
+
+        def witnessed() -> dict[str, Any] | None:
+            health: dict[str, Any] = httpx.get(notary + "/healthz", headers=monitor, timeout=5).json()
             statuses = {w["status"] for w in health["witnesses"].values()}
-            if len(health["witnesses"]) == 7 and statuses == {200} and health["published_ms"]:
-                break
-            assert time.monotonic() < deadline, health
-            time.sleep(0.2)
+            return health if len(health["witnesses"]) == 7 and statuses == {200} and health["published_ms"] else None
+
+        wait_until(witnessed, "7 witnesses answering 200 and a checkpoint published", 30, every=0.2)
         # The log is for members only: an outsider is refused, a member's person (login token) reads it.
         assert httpx.get(notary + "/checkpoint", timeout=5).status_code == 401
         token = (data / "explorer" / "logins" / "compliance@jinghua-sec.token").read_text().strip()
@@ -194,13 +193,12 @@ def check_explorer(data: Path, summary: list[str], port: int) -> None:
     officer = {"Authorization": "Bearer " + (logins / "compliance@yanshan-sec.token").read_text().strip()}
     assert httpx.get(explorer + "/", timeout=10).text.startswith("<!doctype html>")
     assert httpx.get(explorer + "/api/v1/calls", timeout=10).status_code == 401
-    deadline = time.monotonic() + 60
-    while True:
+
+    def two_callers() -> bool:
         calls = httpx.get(explorer + "/api/v1/calls?limit=200", headers=regulator, timeout=10).json()["calls"]
-        if len({r["caller_org"] for r in calls if r["center"] != "explorer"}) >= 2:
-            break
-        assert time.monotonic() < deadline, calls
-        time.sleep(0.5)
+        return len({r["caller_org"] for r in calls if r["center"] != "explorer"}) >= 2
+
+    wait_until(two_callers, "calls of two firms in the explorer", 60, every=0.5)
     own = httpx.get(explorer + "/api/v1/calls?limit=200", headers=officer, timeout=10).json()["calls"]
     assert all("yanshan-sec" in (r["caller_org"], r["provider_org"]) for r in own), own
 
@@ -255,16 +253,15 @@ def check_gateways(data: Path, summary: list[str], notary: str, env: dict[str, s
     check_nginx_auth_request(data, env, port, notary)
 
     # The demo traffic flows through the gateways into the log.
-    deadline = time.monotonic() + 60
-    while True:
-        outcomes = [
+
+    def recorded() -> bool:
+        outcomes: list[int] = [
             httpx.get(f"http://127.0.0.1:{port + 40 + i}/healthz", timeout=5).json()["outbox"]["last_seq"]
             for i in range(6)
         ]
-        if sum(outcomes) >= 12:
-            break
-        assert time.monotonic() < deadline, outcomes
-        time.sleep(1)
+        return sum(outcomes) >= 12
+
+    wait_until(recorded, "12 calls recorded by the six gateways", 60, every=1)
 
 
 def check_privacy(data: Path, summary: list[str], notary: str, env: dict[str, str], port: int) -> None:
@@ -381,15 +378,12 @@ def check_nginx_auth_request(data: Path, env: dict[str, str], port: int, notary:
     )
     server = subprocess.Popen([nginx, "-c", str(runtime / "nginx.conf"), "-p", str(runtime)], stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{admin_port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert auth.poll() is None and time.monotonic() < deadline, (runtime / "gateway.log").read_text()
-            time.sleep(0.2)
+
+        def admin_serving() -> bool:
+            assert auth.poll() is None, (runtime / "gateway.log").read_text()
+            return httpx.get(f"http://127.0.0.1:{admin_port}/healthz", timeout=1).status_code == 200
+
+        wait_until(admin_serving, "the gateway's admin endpoint", 60, every=0.2, ignoring=(httpx.HTTPError,))
         url = f"https://localhost:{nginx_port}"
         passphrase = env["CONSORTIUM_PASSPHRASE"].encode()
         with MemberClient.from_directory(
@@ -426,11 +420,12 @@ def test_sigterm_while_up_starts_leaves_no_chain_running(recipe: Recipe) -> None
     try:
         # the node answers before `up` has read the catalogue and printed its summary: stop it in that window,
         # as a service manager (or a test harness) would if it gave up waiting.
-        deadline = time.monotonic() + START_TIMEOUT
-        while rpc_chain_id(url) != CHAIN_ID:
+
+        def node_answers() -> bool:
             assert up.process.poll() is None, up.output()
-            assert time.monotonic() < deadline, up.output()
-            time.sleep(0.005)
+            return rpc_chain_id(url) == CHAIN_ID
+
+        wait_until(node_answers, "the chain node to answer", START_TIMEOUT, every=0.005)
         code = up.stop()
         if any(line.lstrip().startswith("stop ") for line in up.stdout):
             pytest.skip("the SIGTERM came only after `up` had printed its summary: the start-up window was missed")

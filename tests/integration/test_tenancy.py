@@ -372,7 +372,7 @@ def check_gateways(who: Persona, answer: httpx.Response) -> None:
 
 def check_alarms(who: Persona, answer: httpx.Response) -> None:
     body = answer.json()
-    for alarm in body["active"] + body["resolved"]:
+    for alarm in (body["active"] or []) + (body["resolved"] or []):  # null: not known (source unreachable)
         if alarm["subject"].startswith("gateway/"):
             assert who.regulator or alarm["org"] == who.org, (who.label, alarm)
 

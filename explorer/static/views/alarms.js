@@ -1,5 +1,7 @@
 // Alarms: the operational alarms of the consortium's components, active ones first (most severe first), then
 // the recently resolved ones, as the evaluator of `consortium up` last saw them; refreshed every few seconds.
+// Above them, how fresh they are: live, stale (shown as they were), the alarm source unreachable (with its
+// last answer, if any), or never evaluated; a list that is not known is said to be so, never shown empty.
 // Below them, the audit log's records of alarm transitions (GET /alarms/records), page by page.
 
 import { getJson, isObject, listOf } from "../api.js";
@@ -52,29 +54,52 @@ const recordColumns = () => [
   { label: t("col.index"), cell: (r) => fmtNum(r.index), class: "num" },
 ];
 
+/** @type {Record<Alarms["status"], "ok" | "warn" | "fail" | "muted">} */
+const STATUS_BADGE = { live: "ok", stale: "warn", unreachable: "fail", never: "muted" };
+
+/**
+ * The freshness line: a badge of the status, when they were evaluated, and why the source is unreachable.
+ * @param {Alarms} answer
+ */
+function freshness(answer) {
+  const status = STATUS_BADGE[answer.status] ? answer.status : "unreachable";
+  /** @type {(Node | string)[]} */
+  const parts = [badge(STATUS_BADGE[status], t(`alarms.status.${status}`), { testid: "alarms-status" }), " "];
+  parts.push(
+    answer.evaluated_ms === null || answer.evaluated_ms === undefined
+      ? t("alarms.never")
+      : t("alarms.evaluated", { time: fmtMs(answer.evaluated_ms) }),
+  );
+  if (status === "stale") parts.push(" — ", t("alarms.staleNote"));
+  if (answer.error) parts.push(" — ", h("span", { testid: "alarms-error" }, text(answer.error)));
+  return parts;
+}
+
 /** @param {Ctx} ctx */
 export async function viewAlarms(ctx) {
   const body = h("div", { testid: "alarms" });
-  const stamp = h("span", { class: "muted", testid: "alarms-evaluated" });
+  const stamp = h("span", { testid: "alarms-evaluated" });
   const refresh = async () => {
     /** @type {Alarms} */
     const answer = await getJson("/alarms");
     if (!ctx.alive()) return;
+    mount(stamp, ...freshness(answer));
+    stamp.dataset.status = answer.status;
+    const known = Array.isArray(answer.active) && Array.isArray(answer.resolved);
     const active = /** @type {Alarm[]} */ (listOf(answer, "active").filter(isObject));
     const resolved = /** @type {Alarm[]} */ (listOf(answer, "resolved").filter(isObject));
-    stamp.textContent =
-      answer.evaluated_ms === null || answer.evaluated_ms === undefined
-        ? t("alarms.never")
-        : t("alarms.evaluated", { time: fmtMs(answer.evaluated_ms) });
+    const unknown = () => h("p", { class: "muted", testid: "alarms-active" }, t("alarms.unknown"));
     mount(
       body,
       section(
         t("alarms.active"),
-        active.length
-          ? alarmTable(active, false, "alarms-active")
-          : h("p", { class: "muted", testid: "alarms-active" }, t("alarms.none")),
+        !known
+          ? unknown()
+          : active.length
+            ? alarmTable(active, false, "alarms-active")
+            : h("p", { class: "muted", testid: "alarms-active" }, t("alarms.none")),
       ),
-      section(t("alarms.recent"), alarmTable(resolved, true, "alarms-resolved")),
+      section(t("alarms.recent"), known ? alarmTable(resolved, true, "alarms-resolved") : unknown()),
       h("p", { class: "muted" }, t("alarms.intro")),
     );
   };

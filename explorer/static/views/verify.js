@@ -24,6 +24,17 @@ function readFile(/** @type {File} */ file) {
   });
 }
 
+/**
+ * The policy of ``keys`` with the orgs it counts: ``policy.witnesses`` as the explorer serves it (one org may have
+ * two keys during a rotation), else the orgs of the witnesses listed (a keys file).
+ * @param {Record<string, any>} keys
+ */
+function policyOf(keys) {
+  const policy = isObject(keys.policy) ? keys.policy : {};
+  const orgs = Array.isArray(keys.witnesses) ? keys.witnesses.map((w) => (isObject(w) ? w.org : w)) : [];
+  return { ...policy, witnesses: Array.isArray(policy.witnesses) ? policy.witnesses : [...new Set(orgs)] };
+}
+
 /** @param {Ctx} ctx */
 export async function viewVerify(ctx) {
   const loggedIn = Boolean(getToken());
@@ -64,9 +75,13 @@ export async function viewVerify(ctx) {
   const showProblem = (/** @type {string} */ message) =>
     mount(out, h("div", { class: "alert alert-fail", testid: "verify-error", role: "alert" }, message));
 
-  /** @returns {Promise<{keys: unknown, source: string}>} */
-  async function loadKeys() {
-    if (fromApi.checked) return { keys: await fetchKeys(), source: t("verify.keysFromApi") };
+  /**
+   * The explorer's keys are those valid on chain for the bundle's checkpoint (``size``), as its server reads them.
+   * @param {number | undefined} size
+   * @returns {Promise<{keys: unknown, source: string}>}
+   */
+  async function loadKeys(size) {
+    if (fromApi.checked) return { keys: await fetchKeys(size), source: t("verify.keysFromApi") };
     const file = keysInput.files && keysInput.files[0];
     if (!file) throw new Error(t("verify.needKeys"));
     let data;
@@ -80,30 +95,17 @@ export async function viewVerify(ctx) {
     return { keys: data, source: file.name };
   }
 
+  let latest = 0; // the verification started last: an earlier one still running never shows its answer over it
+
   async function verifyNow() {
+    const mine = ++latest;
+    const current = () => mine === latest && ctx.alive();
     const file = bundleInput.files && bundleInput.files[0];
     if (!file) {
       mount(out, h("p", { class: "muted" }, t("verify.chooseFile")));
       return;
     }
     mount(out, h("p", { class: "loading" }, t("verify.busy")));
-    let loaded;
-    try {
-      loaded = await loadKeys();
-    } catch (exc) {
-      if (!(exc instanceof ApiError && exc.status === 401)) showProblem(/** @type {Error} */ (exc).message);
-      return;
-    }
-    if (!ctx.alive()) return;
-    const keys = loaded.keys;
-    mount(
-      keysInfo,
-      kv([
-        [t("verify.keysSource"), text(loaded.source)],
-        [t("verify.origin"), mono(isObject(keys) ? keys.origin : null)],
-        [t("verify.policy"), isObject(keys) ? describePolicy({ ...keys.policy, witnesses: keys.witnesses }) : "—"],
-      ]),
-    );
     /** @type {unknown} */
     let bundle;
     let problem = null;
@@ -112,11 +114,33 @@ export async function viewVerify(ctx) {
     } catch (exc) {
       problem = t("verify.notJson", { detail: /** @type {Error} */ (exc).message });
     }
+    if (!current()) return;
+    const claimed = isObject(bundle) && isObject(bundle.checkpoint) ? bundle.checkpoint.size : undefined;
+    let loaded;
+    try {
+      loaded = await loadKeys(Number.isSafeInteger(claimed) && claimed >= 0 ? claimed : undefined);
+    } catch (exc) {
+      const refused = exc instanceof ApiError && exc.status === 401; // the login is over: api.js handles it
+      if (current() && !refused) showProblem(/** @type {Error} */ (exc).message);
+      return;
+    }
+    if (!current()) return;
+    const keys = loaded.keys;
+    mount(
+      keysInfo,
+      kv([
+        [t("verify.keysSource"), text(loaded.source)],
+        [t("verify.origin"), mono(isObject(keys) ? keys.origin : null)],
+        [t("verify.policy"), isObject(keys) ? describePolicy(policyOf(keys)) : "—"],
+        // where the witness keys come from: the chain at which block (the server's read), or consortium.json
+        [t("verify.witnessKeys"), text(isObject(keys) && isObject(keys.witness_keys) ? keys.witness_keys.detail : null)],
+      ]),
+    );
     /** @type {Step[]} */
     const steps = problem
       ? STEPS.map((step) => ({ step, ok: false, detail: problem }))
       : await verifyBundle(bundle, loaded.keys);
-    if (!ctx.alive()) return;
+    if (!current()) return;
     const ok = browserVerdict(steps);
     const info =
       isObject(bundle) && FORMATS.includes(bundle.format)

@@ -44,6 +44,7 @@ from chain.node.store import open_store
 from network.identity import create_org_identity, load_account_key
 from tests.support.store_contract import STORE_INIT, STORE_RUNTIME, store_call
 from tests.support.up_process import free_port as support_free_port
+from tests.support.wait import wait_until
 
 PASSPHRASE = "node-process-test-passphrase"
 CHAIN_ID = 20261
@@ -107,15 +108,12 @@ def receipts(url: str, tx_hashes: list[str]) -> dict[str, dict[str, Any] | None]
 
 
 def wait_for_receipts(url: str, tx_hashes: list[str], timeout: float = SEAL_TIMEOUT) -> dict[str, dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while True:
+    def sealed() -> dict[str, dict[str, Any]] | None:
         found = receipts(url, tx_hashes)
-        missing = [h for h, r in found.items() if r is None]
-        if not missing:
-            return {h: r for h, r in found.items() if r is not None}
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{len(missing)} of {len(tx_hashes)} transactions not sealed in {timeout:.0f} s")
-        time.sleep(0.02)
+        return None if any(r is None for r in found.values()) else {h: r for h, r in found.items() if r is not None}
+
+    assert tx_hashes
+    return wait_until(sealed, f"{len(tx_hashes)} transactions sealed", timeout)
 
 
 # -- transactions -------------------------------------------------------------------------------------------------

@@ -689,9 +689,10 @@ def test_a_witness_killed_with_sigkill_is_restarted_and_up_says_so(node: Node) -
 
 
 def test_an_alarm_under_up_reaches_the_audit_log_signed_by_the_operator(node: Node) -> None:
-    """SIGSTOP a witness (alive, so `up` does not restart it, but silent): `witness-down` fires; SIGCONT and it
-    resolves. Both transitions are events of the operator's `bjic-cloud/alarms` in the notary's log, which the
-    operator reads with its gateway key and whose caller is the witness's firm."""
+    """SIGSTOP a witness (alive, so `up` does not restart it, but silent): `witness-down` fires, and the explorer
+    shows it live, read from `up`'s alarm endpoint (which answers its token only); SIGCONT and it resolves. Both
+    transitions are events of the operator's `bjic-cloud/alarms` in the notary's log, which the operator reads
+    with its gateway key and whose caller is the witness's firm."""
     from chain.ids import OrgId
     from network.identity import load_gateway_key
     from notary.event import parse_entry
@@ -701,9 +702,23 @@ def test_an_alarm_under_up_reaches_the_audit_log_signed_by_the_operator(node: No
     alarm_id = f"witness-down:witness/{org}"
     assert any(f"each recorded in the audit log as {operator}/alarms" in x for x in node.summary), node.summary
     pid = _the_one_running(["witness", "serve", str(node.directory), "--org", org])
+    endpoint = f"http://127.0.0.1:{node.up.port + 3}/v1/alarms"
+    assert any(f"served to the explorer at {endpoint}" in x for x in node.summary), node.summary
+    assert httpx.get(endpoint, headers=_regulator_login(node.directory), timeout=10.0).status_code == 401
+    explorer = f"http://127.0.0.1:{node.up.port + 60}/api/v1/alarms"
+
+    def shown() -> dict[str, Any] | None:
+        body: dict[str, Any] = httpx.get(explorer, headers=_regulator_login(node.directory), timeout=10.0).json()
+        return body if alarm_id in {a["id"] for a in body["active"] or []} else None
+
     os.kill(pid, signal.SIGSTOP)
     try:
         fired = wait_until(lambda: _transition(node, "fired", alarm_id), "the witness-down alarm to fire", 120.0)
+        in_explorer = wait_until(shown, "the alarm in the explorer", 60.0, every=0.2)
+        assert (in_explorer["status"], in_explorer["source"]) == ("live", "endpoint"), in_explorer
+        token = (node.directory / "alarms" / "api.token").read_text().strip()
+        served = httpx.get(endpoint, headers={"Authorization": f"Bearer {token}"}, timeout=10.0).json()
+        assert alarm_id in {a["id"] for a in served["active"]}
     finally:
         os.kill(pid, signal.SIGCONT)
     resolved = wait_until(lambda: _transition(node, "resolved", alarm_id), "the alarm to resolve", 120.0)

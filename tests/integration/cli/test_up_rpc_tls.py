@@ -223,3 +223,25 @@ def test_up_rpc_tls_serves_members_only_and_its_components_reach_the_chain(runni
                    "--passphrase-file", str(running.passphrase_file))  # fmt: skip
     assert verified.exit_code == 0, (verified.output, verified.exception)
     assert "verified" in verified.output, verified.output
+
+
+def test_verify_state_reaches_a_members_only_node_with_a_client_certificate(running: Running) -> None:
+    """``verify state`` through the node serving members only: refused without a certificate (exit 2, the node's
+    ``no_certificate``), proven with a member's, given as the command's ``--chain-cert``/``--chain-key`` or as the
+    root options of the same names."""
+    consortium = str(running.directory / "consortium.json")
+    admin = running.directory / "orgs" / "alpha" / "users" / "Admin@alpha" / "msp"
+    cert, key = str(admin / "signcerts" / "cert.pem"), str(admin / "keystore" / "key.pem")
+    args = ["verify", "state", "--consortium", consortium, "--member", "alpha", "--json"]  # at the head
+    env = {"CONSORTIUM_PASSPHRASE": PASSPHRASE}
+    bare = CliRunner().invoke(cli, args, env=env)
+    assert bare.exit_code == 2, bare.output
+    assert f"cannot read the chain at {running.node}" in bare.output and "no_certificate" in bare.output, bare.output
+    for given in ([*args, "--chain-cert", cert, "--chain-key", key], ["--chain-cert", cert, "--chain-key", key, *args]):
+        proven = CliRunner().invoke(cli, given, env=env)
+        assert proven.exit_code == 0, (proven.output, proven.exception)
+        found = json.loads(proven.output)
+        assert found["verified"] is True and found["block"]["number"] > 0, found
+        assert found["members"]["alpha"]["status"] == "active", found
+    alone = CliRunner().invoke(cli, [*args, "--chain-cert", cert], env=env)
+    assert alone.exit_code == 2 and "--chain-cert and --chain-key go together" in alone.output, alone.output

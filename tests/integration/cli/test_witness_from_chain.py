@@ -19,16 +19,20 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from click.testing import CliRunner, Result
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from chain.backend import RpcBackend
 from chain.contracts.trust import KeyKind, TrustDirectoryClient
@@ -37,10 +41,21 @@ from cli.main import cli
 from network.config import parse_config
 from network.consortium import init_consortium
 from network.description import load_description
-from network.identity import load_gateway_key, load_witness_key
-from network.logsetup import ChainWitnesses, LogSetupError, notary_settings, registry_roles, witness_name
+from network.identity import OrgPaths, _encrypt_log_key, load_gateway_key, load_witness_key
+from network.logsetup import (
+    ChainWitnesses,
+    LogSetupError,
+    log_origin,
+    notary_settings,
+    registry_roles,
+    witness_name,
+    witness_vkey,
+)
 from network.trust import trust_view
+from notary.log.cosignature import CosignatureSigner, CosignatureVerifier
+from notary.log.note import Note, parse_note
 from notary.logsuite import public_bytes
+from notary.readauth import SignedReads
 from notary.sequencer import batch_request
 from tests.support.notary_events import event
 from tests.support.notary_world import new_key
@@ -325,3 +340,141 @@ def test_a_founders_witness_rotation_on_chain_gives_both_keys_then_the_new_one(
         assert wait_until(lambda: op_keys_when(1), "the old key's end", FOLLOW_TIMEOUT) == [both[1]]
     finally:
         view.stop()
+
+
+def _running_pid(words: list[str]) -> int:
+    """The pid of the one process whose command line holds ``words`` in a row."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+        except OSError:
+            continue
+        if any(cmdline[i : i + len(words)] == words for i in range(len(cmdline))):
+            found.append(int(proc.name))
+    assert len(found) == 1, (words, found)
+    return found[0]
+
+
+def _cosigned_by(note: str, name: str, public_key: bytes) -> bool:
+    verifier = CosignatureVerifier(name, public_key)
+    return any((s.name, s.key_id) == (name, verifier.key_id) for s in parse_note(note.encode()).signatures)
+
+
+def test_verify_evidence_counts_a_rotated_witness_key_and_refuses_the_old_ones_cosignature_later(
+    founders: tuple[Path, Path, UpProcess], tmp_path: Path
+) -> None:
+    """alpha rotates its witness key with the CLI (`member keys add witness-key`, its witness restarted on the new
+    key by `up`, then `member keys retire` of the old one). `verify evidence` of a checkpoint anchored before the
+    rotation counts the old key (valid at its anchor's block); of one anchored after, the new key, read from the
+    chain though consortium.json still lists the old one; the same later checkpoint with alpha's cosignature made
+    by the old key instead is refused (the old key counts for nobody at its anchor's block), and passes only with
+    --offline, which says it trusts the file. The explorer hands the browser the same keys."""
+    directory, passphrase_file, up = founders
+    description = load_description(directory)
+    consortium = str(directory / "consortium.json")
+    notary = f"http://127.0.0.1:{up.port + 1}"
+    alpha_name = witness_name(description, "alpha")
+    gateway_key = load_gateway_key(directory, OrgId("op"), PASSPHRASE.encode())
+    reads = SignedReads("op/gw-rotation", gateway_key)
+    seq = iter(range(1, 10_000))
+    trust = TrustDirectoryClient(RpcBackend(up.url), description.contracts["TrustDirectory"])
+
+    def logged() -> str:
+        event_id = str(uuid.uuid4())
+        one = event(
+            event_id=event_id,
+            gateway_id="op/gw-rotation",
+            gateway_seq=next(seq),
+            provider_org="op",
+            caller_org="alpha",
+            time_ms=int(time.time() * 1000),
+        )
+        body, headers = batch_request("op/gw-rotation", [one], gateway_key)
+        response = httpx.post(notary + "/v1/batches", content=body, headers=headers, timeout=10)
+        assert response.status_code == 200, response.text
+        return event_id
+
+    def anchored(event_id: str) -> dict[str, Any] | None:
+        response = httpx.get(f"{notary}/v1/evidence/{event_id}", auth=reads, timeout=10)
+        assert response.status_code in (200, 404), response.text
+        bundle: dict[str, Any] | None = response.json() if response.status_code == 200 else None
+        return bundle if bundle and bundle.get("anchor") is not None else None
+
+    def verify(bundle: dict[str, Any], name: str, *extra: str) -> Result:
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(bundle))
+        return CliRunner().invoke(cli, ["verify", "evidence", str(path), "--consortium", consortium, *extra])
+
+    # before the rotation: a checkpoint anchored under the old key, which consortium.json lists too
+    old_private = load_witness_key(directory, OrgId("alpha"), PASSPHRASE.encode())
+    old = public_bytes(old_private)
+    assert old == description.member("alpha").identity.witness_public_key
+    first = logged()
+    before = wait_until(lambda: anchored(first), "an anchored checkpoint before the rotation", FOLLOW_TIMEOUT * 2)
+    checked = verify(before, "before")
+    assert checked.exit_code == 0, checked.output
+    assert "(the anchor's block), of members active then" in checked.output, checked.output
+
+    # the rotation, by the CLI: the new key on chain, alpha's witness restarted on it, the old key retired
+    new_private = new_key(description.suite)
+    new = public_bytes(new_private)
+    ok(run(directory, passphrase_file, up.url, "member", "keys", "add", "witness-key", "--hex", new.hex(),
+           "--as", "alpha"))  # fmt: skip
+    paths = OrgPaths.of(directory, OrgId("alpha"))
+    paths.witness_key.write_bytes(_encrypt_log_key(new_private, PASSPHRASE.encode()))
+    paths.witness_pub.write_text(new.hex() + "\n")
+    os.kill(_running_pid(["witness", "serve", str(directory), "--org", "alpha"]), signal.SIGKILL)  # `up` restarts it
+    index = trust.find("alpha", KeyKind.WITNESS_KEY, old)
+    assert index is not None
+    ok(run(directory, passphrase_file, up.url, "member", "keys", "retire", str(index), "--as", "alpha"))
+    retired = trust.records("alpha")[index].valid_until
+    assert retired is not None
+
+    # a later checkpoint, anchored after the old key's end, that alpha cosigned with its new key
+    deadline = time.monotonic() + FOLLOW_TIMEOUT * 4
+    while True:  # an event logged while alpha's witness restarts may be in a checkpoint it did not cosign: the next
+        later = logged()
+        after = wait_until(partial(anchored, later), "an anchored checkpoint after the rotation", FOLLOW_TIMEOUT * 2)
+        if after["anchor"]["block"]["number"] >= retired and _cosigned_by(after["checkpoint"]["note"], alpha_name, new):
+            break
+        assert time.monotonic() < deadline, f"no checkpoint cosigned by alpha's new key: {after['checkpoint']}"
+    block = after["anchor"]["block"]["number"]
+    checked = verify(after, "after")
+    assert checked.exit_code == 0, checked.output
+    cosignatures = next(line for line in checked.output.splitlines() if line.startswith("✓ cosignatures — "))
+    assert "alpha" in cosignatures.split("(policy")[0], cosignatures
+    assert f"witness keys valid on chain at block {block} (the anchor's block)" in cosignatures, cosignatures
+
+    # the same checkpoint with alpha's cosignature made by its old key, and no other witness's but the regulator's
+    note = parse_note(after["checkpoint"]["note"].encode())
+    regulator = witness_name(description, "reg")
+    kept = [s for s in note.signatures if s.name in (log_origin(description), regulator)]
+    assert isinstance(old_private, Ed25519PrivateKey)  # the suite of this consortium: intl
+    stale = CosignatureSigner(alpha_name, old_private).cosign(note.text, int(time.time()))
+    forged = {**after, "checkpoint": {**after["checkpoint"], "cosigners": ["alpha", "reg"]}}
+    forged["checkpoint"]["note"] = Note(note.text, (*kept, stale)).to_bytes().decode()
+    refused = verify(forged, "stale")
+    assert refused.exit_code == 1, refused.output
+    assert "✗ cosignatures — cosigned by reg: the policy needs 2 of" in refused.output, refused.output
+    assert f"counted under the witness keys valid on chain at block {block}" in refused.output
+    trusting = verify(forged, "stale-offline", "--offline")
+    assert trusting.exit_code == 0, trusting.output
+    assert "cosigned by alpha, reg" in trusting.output
+    assert "witness keys of consortium.json, trusted because the file says so (offline)" in trusting.output
+
+    # the checkpoint from before the rotation still verifies: the old key was valid at its anchor's block
+    assert verify(before, "before-again").exit_code == 0
+
+    # the explorer `up` runs hands the browser the keys valid for that checkpoint: alpha's new one only
+    ok(run(directory, passphrase_file, up.url, "user", "add", str(directory), "--org", "alpha", "--name",
+           "rotation-check", "--role", "compliance"))  # fmt: skip
+    token = ok(run(directory, passphrase_file, up.url, "user", "token", str(directory), "--org", "alpha", "--name",
+                   "rotation-check")).strip()  # fmt: skip
+    keys = httpx.get(f"http://127.0.0.1:{up.port + 60}/api/v1/keys", params={"size": after["checkpoint"]["size"]},
+                     headers={"Authorization": f"Bearer {token}"}, timeout=30).json()  # fmt: skip
+    assert keys["witness_keys"]["source"] == "chain" and keys["witness_keys"]["block"] == block, keys
+    alpha_keys = [w["vkey"] for w in keys["witnesses"] if w["org"] == "alpha"]
+    assert alpha_keys == [witness_vkey(description, "alpha", new)], keys

@@ -209,7 +209,8 @@ def test_the_regulator_sees_another_firms_call_the_officer_cannot(browser: Any, 
 def test_the_query_audit_shows_whose_data_the_regulators_query_read(browser: Any, live: Live) -> None:
     """The regulator reads one call; its query's record, once in the log, is listed on the Query audit page with
     the call's two firms as its subject. The caller's compliance officer does not find it there (the demo's
-    ``audit`` policy is off). The Alarms page lists the audit log's alarm records below the live alarms."""
+    ``audit`` policy is off). The Alarms page lists the audit log's alarm records below the live alarms, which it
+    marks live."""
     regulator = f"inspector@{REGULATOR}"
     rows = live.get(regulator, "/api/v1/calls", limit=200, decision="allow").json()["calls"]
     call = next(r for r in rows if r["center"] != "explorer" and r["caller_org"] != r["provider_org"])
@@ -237,6 +238,9 @@ def test_the_query_audit_shows_whose_data_the_regulators_query_read(browser: Any
     shot(page, "regulator-query-audit")
     page.goto(f"{live.url}/#/alarms")
     page.get_by_test_id("alarm-records-table").wait_for(timeout=20_000)
+    # the live alarms come from up's endpoint, evaluated moments ago: marked live
+    page.locator('[data-testid="alarms-evaluated"][data-status="live"]').wait_for(timeout=20_000)
+    assert page.get_by_test_id("alarms-status").is_visible()
     shot(page, "alarm-records")
     assert not page.errors, page.errors
     page.close()

@@ -1,9 +1,11 @@
 """Alarms with real processes: three witness processes (``python -m notary.witness``), the notary on loopback
 (policy: 2 of 3 witnesses, the regulator's ``reg`` among them), the evaluator as ``consortium up`` runs it and a
 local HTTP receiver as the webhook. Stopping two witnesses fires the quorum alarm, at the webhook and at the
-explorer's ``GET /api/v1/alarms`` (the explorer's app served on loopback over the evaluator's directory, asked
-as a person of the regulator and of a firm); starting them again resolves it. Every wait polls a condition with a
-deadline; the hold-down is set to zero so that no step waits on the clock (the book's tests cover the hold-down)."""
+explorer's ``GET /api/v1/alarms`` (the explorer's app served on loopback, reading the evaluator's alarm endpoint
+over HTTP with its token as under ``consortium up``, asked as a person of the regulator and of a firm); starting
+them again resolves it; the endpoint closed, the explorer says the alarm source is unreachable. Every wait polls a
+condition with a deadline; the hold-down is set to zero so that no step waits on the clock (the book's tests cover
+the hold-down)."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
+from explorer.alarmsource import AlarmSource, EndpointAlarms
 from explorer.api import Explorer, Limits
 from explorer.api import create_app as create_explorer_app
 from network.alarms.audit import AlarmRecorder
@@ -31,6 +34,7 @@ from network.alarms.book import AlarmBook
 from network.alarms.evaluator import AUDIT_EVENT_KEY, TRANSITIONS_FILE, Evaluator
 from network.alarms.probe import Prober, Targets
 from network.alarms.rules import WitnessPolicyView
+from network.alarms.server import AlarmServer, api_token
 from network.alarms.store import ALARMS_DIR, read_alarms
 from network.alarms.webhook import FORMAT, WebhookSender
 from network.logins import LoginError, Person
@@ -108,10 +112,12 @@ class StandInLogins:
 
 
 class ExplorerAlarms:
-    """The explorer's alarms endpoint over ``directory`` (where the evaluator writes), served on loopback."""
+    """The explorer's alarms endpoint reading ``source``, served on loopback."""
 
-    def __init__(self, directory: Path) -> None:
-        stand_in = SimpleNamespace(auth=StandInLogins(), recorder=None, limits=Limits(), directory=directory)
+    def __init__(self, directory: Path, source: AlarmSource) -> None:
+        stand_in = SimpleNamespace(
+            auth=StandInLogins(), recorder=None, limits=Limits(), directory=directory, alarms=source
+        )
         self.server = ApiServer(create_explorer_app(cast(Explorer, stand_in)))
 
     def get(self, who: str = "reg") -> dict[str, Any]:
@@ -238,13 +244,23 @@ def test_two_witnesses_stopped_fire_the_quorum_alarm_at_the_webhook_and_their_re
         tmp_path, "test-consortium", Prober(targets), AlarmBook(fire_after=0.0, resolve_after=0.0), webhook,
         interval=0.1,
     )  # fmt: skip
-    evaluator.start()
-    explorer = ExplorerAlarms(tmp_path)
+    token = api_token(tmp_path, create=True)
+    assert token is not None
+    endpoint = AlarmServer(token)  # as `up` runs it: its port first, "never evaluated" until the evaluator is attached
+    endpoint.start()
+    source = EndpointAlarms(endpoint.url, token)
+    explorer = ExplorerAlarms(tmp_path, source)
     quorum = "witness-quorum:witnesses"
     try:
+        assert explorer.get()["status"] == "never" and explorer.get()["active"] is None
+        assert httpx.get(endpoint.url, timeout=5).status_code == 401  # no token
+        assert httpx.get(endpoint.url, headers={"Authorization": "Bearer reg"}, timeout=5).status_code == 401
+        endpoint.attach(evaluator.state)
+        evaluator.start()
         wait_until(lambda: evaluator.steps >= 1, "a first evaluation", TIMEOUT)
         first_look = explorer.get()
         assert first_look["evaluated_ms"] is not None and first_look["active"] == []  # 3 up = the 2 needed plus one
+        assert (first_look["status"], first_look["source"]) == ("live", "endpoint")
 
         witnesses.stop("alpha")
         witnesses.stop("beta")
@@ -276,8 +292,15 @@ def test_two_witnesses_stopped_fire_the_quorum_alarm_at_the_webhook_and_their_re
         (gone,) = [a for a in explorer.get()["resolved"] if a["id"] == quorum]
         assert gone["resolved_ms"] is not None and gone["resolved_ms"] >= gone["since_ms"]
         assert webhook.status()["dropped"] == 0
+
+        endpoint.close()  # `up` gone: the explorer says so, with the last alarms it was given, not an empty "all well"
+        gone_away = explorer.get("alpha")
+        assert gone_away["status"] == "unreachable" and "alarm source unreachable" in gone_away["error"]
+        assert quorum in {a["id"] for a in gone_away["resolved"]}
     finally:
         explorer.close()
+        endpoint.close()
+        source.close()
         evaluator.stop()
         receiver.close()
 

@@ -17,7 +17,8 @@ from contracts import CONTRACT_NAMES
 from network.description import ConsortiumDescription, MemberDescription
 from network.identity import OrgPaths, create_org_identity, load_notary_key
 from network.logrotation import LogRotationError, rotate_log_key
-from network.logsetup import ChainLogKey, read_chain_log_keys
+from network.logsetup import ChainLogKey
+from network.witnesskeys import ChainWitnessKeys
 from notary.logsuite import public_bytes
 from tests.support.consortium import Consortium
 
@@ -40,7 +41,7 @@ def description_of(c: Consortium, directory: Path, with_directory: bool = True) 
         deployed_at_block=0,
         admission_threshold=1,
         proposal_ttl_days=7,
-        witness_policy={},
+        witness_policy={"witnesses": [], "threshold": 0, "require_regulator": False},  # no witnesses here
         members=(MemberDescription(OrgId("op"), "Operator", Role.MEMBER | Role.NOTARY, identity),),
     )
 
@@ -74,10 +75,15 @@ def test_rotate_key_publishes_the_new_key_and_replaces_the_key_file(consortium: 
     old_id, new_id = rotation.key_ids("rot/audit-log", 1)
     assert old_id != new_id
 
-    keys = read_chain_log_keys(description, c.backend)
+    # what the verifiers read: the log keys beside the witness keys, from the same records at the same block
+    chain_keys = ChainWitnessKeys(description, c.backend)
+    keys = chain_keys.log_keys()
     assert keys is not None
     head = keys.head
     assert {k.index for k in keys.keys if k.valid_at(head)} == {old_index, rotation.new_index}  # the overlap
+    chosen = chain_keys.at_block(head)
+    assert chosen.block == head and chosen.log_keys is not None
+    assert {v.public_key for v in chosen.log_keys.valid()} == {old, new}
 
     # the running notary's side: the key file, once its key is valid on chain
     from chain.trustview import TrustView

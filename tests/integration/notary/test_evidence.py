@@ -220,7 +220,9 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
 
 def verify_file(ledger: Ledger, bundle: dict[str, Any], path: Path) -> subprocess.CompletedProcess[str]:
     path.write_text(json.dumps(bundle, indent=1), encoding="utf-8")
-    return run_cli("verify", "evidence", str(path), "--consortium", str(ledger.consortium_file))
+    return run_cli(
+        "verify", "evidence", str(path), "--consortium", str(ledger.consortium_file), "--chain-url", ledger.chain.url
+    )
 
 
 # -- the life of one event, verified at each stage --------------------------------------------------------------
@@ -245,6 +247,9 @@ def test_evidence_at_each_stage_verifies_with_the_consortium_file(ledger: Ledger
     assert r.returncode == 0, shown(r)
     assert [marks(r.stdout)[n] for n in STEP_NAMES] == ["✓"] * 6 + ["-"] * 5
     assert "anchored yet" in r.stdout
+    # not anchored: its cosignatures count under the witness keys valid on chain now
+    assert "counted under the witness keys valid on chain at block " in r.stdout
+    assert "(the head: the checkpoint is not anchored), of members active then" in r.stdout
 
     ledger.anchor(260)
     anchored = ledger.evidence(target)
@@ -255,6 +260,8 @@ def test_evidence_at_each_stage_verifies_with_the_consortium_file(ledger: Ledger
     assert marks(r.stdout) == dict.fromkeys(STEP_NAMES, "✓"), shown(r)
     assert "sealed by 1 of 1 validators" in r.stdout
     assert "cosigned by alpha, op, reg" in r.stdout
+    anchor_block = anchored["anchor"]["block"]["number"]
+    assert f"witness keys valid on chain at block {anchor_block} (the anchor's block)" in r.stdout, r.stdout
 
 
 def test_the_smallest_anchored_checkpoint_covering_the_event_is_chosen(ledger: Ledger) -> None:
@@ -299,7 +306,8 @@ def test_seals_count_only_from_the_validators_given(ledger: Ledger, tmp_path: Pa
     alpha = ledger.description.member("alpha").identity.account
     path = tmp_path / "bundle.json"
     path.write_text(json.dumps(ledger.evidence("call-4")), encoding="utf-8")
-    r = run_cli("verify", "evidence", str(path), "--consortium", str(ledger.consortium_file), "--validator", alpha)
+    r = run_cli("verify", "evidence", str(path), "--consortium", str(ledger.consortium_file), "--validator", alpha,
+                "--chain-url", ledger.chain.url)  # fmt: skip
     assert r.returncode == 1, shown(r)
     assert [n for n, m in marks(r.stdout).items() if m != "✓"] == ["seals"]
     assert "0 valid seal(s)" in r.stdout
@@ -311,7 +319,10 @@ def test_an_unknown_event_is_404(ledger: Ledger) -> None:
     assert "no-such-event" in response.json()["error"]
 
 
-def test_verify_evidence_needs_no_network(ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_verify_evidence_offline_needs_no_network(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--offline``: every step from the bundle and consortium.json alone, the witnesses the file's, said so."""
     if not ledger.service.store.anchors(state="confirmed"):
         ledger.submit(5)
         ledger.anchor(ledger.publish())
@@ -323,9 +334,16 @@ def test_verify_evidence_needs_no_network(ledger: Ledger, tmp_path: Path, monkey
 
     monkeypatch.setattr(socket, "socket", no_network)
     monkeypatch.setattr(socket, "create_connection", no_network)
-    result = CliRunner().invoke(verify, ["evidence", str(path), "--consortium", str(ledger.consortium_file)])
+    result = CliRunner().invoke(
+        verify, ["evidence", str(path), "--consortium", str(ledger.consortium_file), "--offline"]
+    )
     assert result.exit_code == 0, result.output
     assert marks(result.output) == dict.fromkeys(STEP_NAMES, "✓")
+    assert "counted under the witness keys of consortium.json, trusted because the file says so" in result.output
+    # without --offline it reads the chain: here none answers, and it says so and what to do (exit 2)
+    unread = CliRunner().invoke(verify, ["evidence", str(path), "--consortium", str(ledger.consortium_file)])
+    assert unread.exit_code == 2, unread.output
+    assert "cannot read the chain at http://127.0.0.1:" in unread.output, unread.output
 
 
 # -- verify log ----------------------------------------------------------------------------------------------

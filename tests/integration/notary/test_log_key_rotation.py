@@ -27,7 +27,7 @@ from notary.log.note import parse_note, sign_note
 from notary.log.witnessing import format_add_checkpoint
 from notary.logkeys import LogKeyError, LogKeys
 from notary.logsuite import INTL, LogVerifier, PrivateKey, public_bytes
-from notary.mirror import LogMismatchError, mirror_log
+from notary.mirror import AnchorClaim, LogMismatchError, mirror_log
 from notary.service import AnchorSettings, NotaryService
 from notary.verify import STEP_NAMES, TrustRoots, verify_evidence_json
 from notary.witness.server import Witness as WitnessProtocol
@@ -80,6 +80,14 @@ def roots(c: Consortium, world: LogWorld) -> TrustRoots:
         validators=(c.deployer.address,),
         log_keys=chain_keys(c),
     )
+
+
+def at_anchor(r: TrustRoots, claims: Sequence[AnchorClaim], size: int) -> TrustRoots:
+    """``r`` with its log keys judged at the block that anchored ``size``, as ``network.witnesskeys`` chooses them
+    for a checkpoint (with its witness keys, from the same lookup)."""
+    assert r.log_keys is not None
+    block = next(a.block_number for a in claims if a.size == size)
+    return dataclasses.replace(r, log_keys=r.log_keys.at(block, anchored=True))
 
 
 def log_events(service: NotaryService, world: LogWorld, first: int, count: int) -> None:
@@ -153,10 +161,16 @@ def test_the_log_key_rotates_mid_log_and_both_sides_verify(consortium: Consortiu
             advance_time(c.backend, 1)
         r = roots(c, world)
         assert r.log_keys is not None and r.log_keys.head >= valid_from + 3
-        old_detail = passes(before, r)["checkpoint"]
-        new_detail = passes(after, r)["checkpoint"]
+        claims = read_anchors(c.anchors, ORIGIN, False, c.trust.address).claims  # sizes 3 and 6, with blocks
+        assert [a.size for a in claims] == [3, 6]
+        # each bundle under the log keys judged at its checkpoint's anchor block
+        old_detail = passes(before, at_anchor(r, claims, 3))["checkpoint"]
+        new_detail = passes(after, at_anchor(r, claims, 6))["checkpoint"]
         assert f"record {old_index}" in old_detail and "(retired)" in old_detail, old_detail
         assert f"record {new_index}" in new_detail, new_detail
+        # judged at the head instead, the old key's checkpoint is past its retirement: refused
+        steps = {s.name: s for s in verify_evidence_json(before, r)}
+        assert steps["checkpoint"].ok is False and "not valid at the chain head" in steps["checkpoint"].detail
         # the receipt of ev-5 is signed by the new key, the one of ev-2 by the old
         assert key_id_of(after["receipt"]["batch_note"]) != key_id_of(before["receipt"]["batch_note"])
 
@@ -168,9 +182,7 @@ def test_the_log_key_rotates_mid_log_and_both_sides_verify(consortium: Consortiu
         # verify log: the whole log mirrored from the notary's API, under the key valid at the anchor's block
         client = TestClient(create_app(service), base_url="http://testserver/")
         fetch = _fetcher(client)
-        claims = read_anchors(c.anchors, ORIGIN, False, c.trust.address).claims  # sizes 3 and 6, with blocks
-        assert [a.size for a in claims] == [3, 6]
-        report = mirror_log(fetch, r, claims, entries="required")
+        report = mirror_log(fetch, r, claims, entries="required", roots_for=lambda size: at_anchor(r, claims, size))
         assert report.size == 6 and report.entries_checked == 6
         # each checkpoint under the key valid at its anchor's block: size 3 the old key, size 6 the new one
         assert (

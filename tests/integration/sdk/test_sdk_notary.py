@@ -307,7 +307,7 @@ def test_evidence_waits_for_a_cosigned_checkpoint_then_for_the_anchor_and_verifi
     with world.client() as client:
         published = client.evidence(event_id, wait_s=DEADLINE)
         assert published["event_id"] == event_id and published["checkpoint"]["size"] > published["index"]
-        report = MemberClient.verify(published, world.description)
+        report = MemberClient.verify(published, world.description, chain=world.chain.url)
         assert report.ok and report.event_id == event_id
         assert [report.step(n).ok for n in STEP_NAMES[:6]] == [True] * 6
         if published["anchor"] is None:  # the anchor usually follows a moment later
@@ -315,9 +315,26 @@ def test_evidence_waits_for_a_cosigned_checkpoint_then_for_the_anchor_and_verifi
 
         anchored = client.evidence(event_id, wait_s=DEADLINE, anchored=True)
     assert anchored["anchor"] is not None and anchored["pending"] == []
-    report = MemberClient.verify(anchored, world.description)
+    report = MemberClient.verify(anchored, world.description, chain=world.chain.url)
     assert report.complete, report.to_text()
     assert "sealed by 1 of 1 validators" in report.step("seals").detail
+    # the cosignatures counted under the witness keys, the checkpoint checked under the log key (genesis recorded
+    # it in the TrustDirectory), both valid on chain at the anchor's block: one lookup
+    block = anchored["anchor"]["block"]["number"]
+    assert report.witness_keys == {
+        "source": "chain",
+        "block": block,
+        "anchored": True,
+        "detail": f"witness keys valid on chain at block {block} (the anchor's block), of members active then",
+        "log_key": "chain",
+        "log_key_detail": f"log key valid on chain at block {block} (the anchor's block)",
+    }
+    assert report.step("cosignatures").detail.endswith(f"counted under the {report.witness_keys['detail']}")
+    assert report.step("checkpoint").detail.endswith(f"under the {report.witness_keys['log_key_detail']}")
+    offline = MemberClient.verify(anchored, world.description, offline=True)
+    assert offline.complete and offline.witness_keys is not None and offline.witness_keys["source"] == "consortium.json"
+    assert offline.witness_keys["log_key"] == "consortium.json"
+    assert "log key of consortium.json, trusted because the file says so (offline)" in offline.step("checkpoint").detail
     assert report.to_text().endswith(f"evidence of {event_id!r} verified")
 
 
@@ -331,11 +348,11 @@ def test_a_tampered_bundle_fails_verification_naming_the_step(world: World) -> N
     raw[0] ^= 0x80
     proof[0] = base64.b64encode(bytes(raw)).decode()
     with pytest.raises(VerificationFailedError, match="does NOT verify: inclusion") as raised:
-        MemberClient.verify(bundle, world.description)
+        MemberClient.verify(bundle, world.description, chain=world.chain.url)
     report = raised.value.report
     assert report.failed == ("inclusion",) and not report.ok
     assert "✗ inclusion — " in report.to_text()
-    unchecked = MemberClient.verify(bundle, world.description, check=False)
+    unchecked = MemberClient.verify(bundle, world.description, check=False, chain=world.chain.url)
     assert unchecked.failed == ("inclusion",)
 
 
@@ -364,7 +381,7 @@ def test_evidence_not_ready_says_what_is_pending(world: World) -> None:
         assert [p["part"] for p in missing.pending] == ["checkpoint", "anchor"]
         assert missing.bundle is not None and missing.bundle["checkpoint"] is None
         # What there is verifies: the entry, its leaf hash and the signed receipt; the rest is pending.
-        report = MemberClient.verify(missing.bundle, world.description)
+        report = MemberClient.verify(missing.bundle, world.description, chain=world.chain.url)
         assert report.ok and not report.complete
         assert [n for n in STEP_NAMES if report.step(n).ok] == ["entry", "leaf hash", "receipt"]
 

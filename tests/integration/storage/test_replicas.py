@@ -3,7 +3,9 @@ gateway-like clients post signed batches to both, alternately. Every receipted e
 indexes leave no gap, and either replica serves the same log: entry bundles and tiles that agree, and a
 checkpoint whose root the entries recompute. Then one replica is killed (``kill -9``) while a gateway sends it
 batches: the gateway sends the unanswered batch to the other replica, which serves everything, the killed
-one's last commit included."""
+one's last commit included. And leader election: of two replicas exactly one leads (checkpoints); ``kill -9`` of
+the leader hands the lead to the other within a deadline, which goes on checkpointing, every checkpoint with
+the root its entries recompute."""
 
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ from tests.support.wait import wait_until
 
 BATCH = 40
 BATCHES = 8  # per client
+LEASE = 3.0  # the replicas' leader lease (s): they try or confirm the lead every 0.6 s
 
 
 class Replica(NotaryProcess):
@@ -64,7 +67,7 @@ class Replica(NotaryProcess):
     def start(self) -> None:
         port = free_port()
         args = [sys.executable, "-m", "cli.main", "notary", "serve", str(self.directory), "--port", str(port)]
-        args += ["--no-anchor", "--checkpoint-interval", "0.05"]
+        args += ["--no-anchor", "--checkpoint-interval", "0.05", "--leader-lease", str(LEASE)]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CONSORTIUM_", "AWS_"))}
         env.update({
             "CONSORTIUM_PASSPHRASE": PASSPHRASE.decode(), "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
@@ -188,6 +191,59 @@ def test_two_notary_processes_share_postgres_and_s3(tmp_path: Path, postgres: An
         size = len(receipts)
         assert sorted(receipts.values()) == list(range(size))  # the resent batch kept its indexes if committed
         check_served(b.url, size, a.log_key)
+    finally:
+        a.stop()
+        b.stop()
+
+
+def leader_of(replica: Replica) -> dict[str, Any]:
+    found: dict[str, Any] = httpx.get(replica.url + "/healthz", timeout=10).json()["leader"]
+    return found
+
+
+@pytest.mark.slow
+def test_kill_9_of_the_leader_hands_the_lead_to_the_other_replica(tmp_path: Path, postgres: Any, s3: Any) -> None:
+    import psycopg
+
+    storage = postgres.create_database("notary")
+    object_store = f"s3://{s3.create_bucket('notary')}?endpoint={s3.url}"
+    directory = tmp_path / "consortium"
+    a = Replica(directory, storage, object_store, s3, first=True)
+    b = Replica(directory, storage, object_store, s3, first=False)
+    try:
+        starting = threading.Thread(target=b.start)  # both at once: each takes seconds to import and open
+        starting.start()
+        a.start()
+        starting.join(90)
+        assert b.url and b.serving()
+
+        def one_leader() -> tuple[Replica, Replica, int] | None:
+            first, second = leader_of(a), leader_of(b)
+            if first["leader"] == second["leader"]:
+                return None
+            return (a, b, first["token"]) if first["leader"] else (b, a, second["token"])
+
+        leader, follower, old_token = wait_until(one_leader, "exactly one leader", 30)
+        assert leader_of(follower)["leader"] is False  # and it stays so while the leader lives
+        post(follower.url, f"{GATEWAY_ORG}/gw-1", 1, a.gateway_key)  # any replica sequences; the leader checkpoints
+        check_served(follower.url, BATCH, a.log_key)
+        assert "published checkpoint" in leader.log.read_text()
+        assert "published checkpoint" not in follower.log.read_text()  # a follower skips its checkpoint rounds
+
+        leader.kill()
+        token = wait_until(lambda: leader_of(follower)["token"], "the other replica to lead", 15)
+        assert token > old_token
+        post(follower.url, f"{GATEWAY_ORG}/gw-1", 1 + BATCH, a.gateway_key)
+        check_served(follower.url, 2 * BATCH, a.log_key)  # the new leader checkpoints
+
+        said = [follower.log.read_text(), leader.log.read_text()]
+        assert f"became leader, fencing token {token}" in said[0]
+        assert f"became leader, fencing token {old_token}" in said[1]
+        with psycopg.connect(storage) as conn:  # every checkpoint recorded has the root of the entries it covers
+            rows = conn.execute("SELECT size, root FROM checkpoints ORDER BY size").fetchall()
+        bundle = httpx.get(f"{follower.url}/tile/entries/000.p/{2 * BATCH}", timeout=10).content
+        leaves = [hash_leaf(entry) for entry in parse_entry_bundle(bundle)]
+        assert rows and all(bytes(root) == root_of(leaves[:size]) for size, root in rows)
     finally:
         a.stop()
         b.stop()

@@ -286,7 +286,7 @@ def test_the_three_components_opening_one_fresh_database_at_once_each_record_the
     assert len(opened) == len(opens)
     assert [(c, v) for c, v, _ in versions(connect())] == [
         ("explorer_calls", 1), ("explorer_calls", 2), ("gateway_quota", 1), ("gateway_quota", 2),
-        ("notary", 1),
+        ("notary", 1), ("notary", 2),
     ]  # fmt: skip
 
 
@@ -305,7 +305,7 @@ def test_the_notary_adopts_a_database_made_before_the_version_table(
         assert store.meta("schema_version") == "1"
     finally:
         store.close()
-    assert recorded(conn, "notary") == [1]
+    assert recorded(conn, "notary") == [1, 2]  # adopted as 1, migrated to 2 (the leader row)
 
 
 def test_the_quota_store_adopts_a_table_made_before_the_version_table(
@@ -361,7 +361,7 @@ def test_the_notary_refuses_a_database_a_later_release_migrated(
 ) -> None:
     open_notary(url, s3).close()
     a_later_release(connect(), "notary")
-    with pytest.raises(SchemaNewerError, match=r"database schema 2 of notary is newer than this release \(1\)"):
+    with pytest.raises(SchemaNewerError, match=r"database schema 3 of notary is newer than this release \(2\)"):
         open_notary(url, s3)
 
 

@@ -80,3 +80,35 @@ def test_the_gateway_and_the_explorer_need_a_notary_url_given_or_recorded(root: 
     for result in (gateway, explorer):
         assert result.exit_code != 0, result.output
         assert "consortium.json records no notary URL" in result.output and "--notary-url" in result.output
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("cert-alone", "--chain-cert and --chain-key go together"),
+        ("http-chain", "--chain-cert, --chain-key and --chain-ca are for an https chain URL, not http://127.0.0.1:9"),
+        ("no-passphrase", "cannot open --chain-key"),
+        ("offline-with-chain", "--offline reads no chain"),
+    ],
+    ids=["cert-alone", "http-chain", "no-passphrase", "offline-with-chain"],
+)
+def test_verify_refuses_client_certificate_options_that_cannot_work(root: Path, case: str, reason: str) -> None:
+    """``verify state`` and ``verify evidence`` take a member's certificate for a node serving members only
+    (``--chain-cert``/``--chain-key``, as the root options): refused, before anything connects, where it cannot
+    work."""
+    cert, key = admin(root)
+    consortium = str(root / "consortium.json")
+    args = ["verify", "state", "--consortium", consortium, "--validator", "0x" + "11" * 20, "--chain-cert", cert]
+    env = {"CONSORTIUM_PASSPHRASE": PASS.decode()}
+    if case != "cert-alone":
+        args += ["--chain-key", key]
+    if case == "no-passphrase":
+        args += ["--chain-url", "https://127.0.0.1:9"]
+        env = {"CONSORTIUM_PASSPHRASE": ""}
+    if case == "offline-with-chain":
+        bundle = root / "bundle.json"
+        bundle.write_text("{}")
+        args = ["verify", "evidence", str(bundle), "--consortium", consortium, "--offline", "--chain-url", "http://x"]
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 2, result.output
+    assert reason in result.output, result.output

@@ -1,0 +1,226 @@
+"""The witness keys a verifier counts for a checkpoint, and the log key it checks the checkpoint under: those valid
+on chain at the checkpoint's anchor block, not those ``consortium.json`` lists.
+
+``consortium verify evidence``, ``consortium verify log``, the explorer (its server side, and the keys it hands
+the browser) and the SDK all count cosignatures under :meth:`ChainWitnessKeys.for_checkpoint`'s answer, which is
+the notary's own selection (``network.logsetup.chain_witness_keys``) made at the checkpoint's block:
+
+- **the block**: the one AuditAnchor says anchored the checkpoint's size; for a checkpoint not anchored (yet), the
+  chain's head, and the answer says which (``CheckpointWitnesses.anchored``);
+- **the keys**: the TrustDirectory's records as read at the head (so a compromise declared after the checkpoint
+  but as of a block before it is seen), each counted when valid at that block: a key rotated in counts from its
+  ``valid_from``, a key retired or declared compromised stops counting at its ``valid_until``;
+- **the members**: the registry's statuses at that block: a member suspended then counts for nothing, one
+  admitted later with the witness role counts once its key is valid; the threshold stays ``consortium.json``'s;
+- **the log's keys**: the notary member's LOG_KEY records of the same read, judged at the same block
+  (``notary.logkeys``: the key a checkpoint names must be valid at its anchor's block; a log whose key rotated,
+  ``consortium notary rotate-key``). A directory that holds no log key leaves ``consortium.json``'s.
+
+The block is looked up once per checkpoint (:meth:`ChainWitnessKeys.for_checkpoint`) and serves both.
+:func:`offline_witnesses` is the explicit fallback without a chain (``--offline``): the witness keys and the log
+key ``consortium.json`` lists, trusted because the file says so, which sees no rotation, retirement, compromise or
+suspension.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from chain.ids import Role
+from network.description import ConsortiumDescription
+from network.errors import NetworkError
+from network.logsetup import chain_log_keys, chain_witness_keys, log_origin, witness_name, witness_policy
+from notary.checkpointer import WitnessPolicy
+from notary.logkeys import LogKeys
+from notary.logsuite import WitnessVerifier
+from notary.verify import TrustRoots
+
+if TYPE_CHECKING:
+    from chain.backend import Backend
+    from chain.trustview import TrustSnapshot, TrustView
+
+#: What ``CheckpointWitnesses.describe`` says of the offline fallback.
+OFFLINE = (
+    "witness keys of consortium.json, trusted because the file says so (offline): a witness key rotated, retired "
+    "or declared compromised on chain, a witness admitted later and a suspended member are not seen"
+)
+#: What ``CheckpointWitnesses.describe_log_key`` says of the offline fallback.
+OFFLINE_LOG_KEY = (
+    "log key of consortium.json, trusted because the file says so (offline): a log key rotated, retired or "
+    "declared compromised on chain is not seen"
+)
+
+
+class WitnessKeysError(NetworkError):
+    """The witness keys cannot be read from the chain as this consortium is described."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CheckpointWitnesses:
+    """The witness keys (org → raw public keys) and the policy a checkpoint's cosignatures are counted under, the
+    log's keys its signature is checked under, and where they come from: valid on chain at ``block`` (the anchor's
+    when ``anchored``, else the head), or ``consortium.json``'s (``block`` None, :func:`offline_witnesses`).
+    ``log_keys`` None: ``consortium.json``'s log key (offline, or a directory that holds no log key)."""
+
+    keys: Mapping[str, tuple[bytes, ...]]
+    policy: WitnessPolicy
+    block: int | None
+    anchored: bool = False
+    log_keys: LogKeys | None = None
+
+    def describe(self) -> str:
+        if self.block is None:
+            return OFFLINE
+        where = "the anchor's block" if self.anchored else "the head: the checkpoint is not anchored"
+        return f"witness keys valid on chain at block {self.block} ({where}), of members active then"
+
+    def describe_log_key(self) -> str:
+        if self.block is None:
+            return OFFLINE_LOG_KEY
+        if self.log_keys is None:
+            return "log key of consortium.json: the TrustDirectory holds no log key"
+        where = "the anchor's block" if self.anchored else "the head: the checkpoint is not anchored"
+        return f"log key valid on chain at block {self.block} ({where})"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "source": "consortium.json" if self.block is None else "chain",
+            "block": self.block,
+            "anchored": self.anchored,
+            "detail": self.describe(),
+            "log_key": "chain" if self.log_keys is not None else "consortium.json",
+            "log_key_detail": self.describe_log_key(),
+        }
+
+
+def claimed_checkpoint_size(bundle: object) -> int | None:
+    """The size of the checkpoint an evidence bundle (parsed, or its JSON) proves against, as it claims it (the
+    checkpoint step checks the claim against the signed note); None when it has none (pending) or it is malformed."""
+    from notary.bundle import EvidenceBundle
+
+    if isinstance(bundle, EvidenceBundle):
+        return None if bundle.checkpoint is None else bundle.checkpoint.size
+    part = bundle.get("checkpoint") if isinstance(bundle, Mapping) else None
+    size = part.get("size") if isinstance(part, Mapping) else None
+    return size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None
+
+
+def offline_witnesses(description: ConsortiumDescription) -> CheckpointWitnesses:
+    """``consortium.json``'s witnesses, keys and policy: the explicit offline fallback."""
+    policy = witness_policy(description)
+    keys = {org: (description.member(org).identity.witness_public_key,) for org in policy.witnesses}
+    return CheckpointWitnesses(keys, policy, None)
+
+
+def witness_verifiers_of(
+    description: ConsortiumDescription, chosen: CheckpointWitnesses
+) -> dict[str, tuple[WitnessVerifier, ...]]:
+    """org → a verifier of the log's suite for each of its keys in ``chosen``."""
+    suite = description.suite
+    return {
+        org: tuple(suite.cosignature_verifier(witness_name(description, org), key) for key in keys)
+        for org, keys in chosen.keys.items()
+    }
+
+
+def with_witnesses(roots: TrustRoots, description: ConsortiumDescription, chosen: CheckpointWitnesses) -> TrustRoots:
+    """``roots`` with the witnesses, policy and log keys of ``chosen``, which say where they come from."""
+    return dataclasses.replace(
+        roots,
+        witnesses=witness_verifiers_of(description, chosen),
+        policy=chosen.policy,
+        witness_source=chosen.describe(),
+        log_keys=chosen.log_keys,
+        log_key_source=chosen.describe_log_key(),
+    )
+
+
+class ChainWitnessKeys:
+    """The witness keys and log keys valid for a checkpoint, read from the consortium's chain through ``backend``
+    (``TrustDirectory``, ``ConsortiumRegistry`` and ``AuditAnchor`` of ``consortium.json``). With ``view`` (a
+    started :class:`~chain.trustview.TrustView`, as the explorer keeps), its snapshot supplies the records once it
+    has read them. Thread-safe; the records are read again only when the directory's change count moved."""
+
+    def __init__(self, description: ConsortiumDescription, backend: Backend, view: TrustView | None = None) -> None:
+        from chain.contracts import AuditAnchorClient
+        from chain.contracts.registry import ConsortiumRegistryClient
+        from chain.contracts.trust import TrustDirectoryClient
+
+        contracts = description.contracts
+        if "TrustDirectory" not in contracts:
+            raise WitnessKeysError(
+                "consortium.json names no TrustDirectory: this consortium keeps no keys on chain (use its file: "
+                "--offline)"
+            )
+        self.description = description
+        self.backend = backend
+        self._view = view
+        self._trust = TrustDirectoryClient(backend, contracts["TrustDirectory"])
+        self._registry = ConsortiumRegistryClient(backend, contracts["ConsortiumRegistry"])
+        self._anchors = AuditAnchorClient(backend, contracts["AuditAnchor"])
+        self._policy = witness_policy(description)
+        self._founders = frozenset(m.org for m in description.members)
+        self._origin = log_origin(description)
+        self._lock = threading.Lock()
+        self._records: TrustSnapshot | None = None
+        self._roles: dict[str, Role] = {}
+
+    def head(self) -> int:
+        return int(self.backend.web3.eth.block_number)
+
+    def anchor_block(self, size: int) -> int | None:
+        """The block AuditAnchor says anchored the log's checkpoint of ``size``; None when it holds no such one."""
+        found = self._anchors.at_size(self._origin, size)
+        return None if found is None else found.block_number
+
+    def for_checkpoint(self, size: int | None) -> CheckpointWitnesses:
+        """The witness keys and log keys for the checkpoint of ``size``: valid at its anchor's block (looked up
+        once, for both), or at the head when it is not anchored (or ``size`` is None: the keys valid now)."""
+        block = None if size is None else self.anchor_block(size)
+        if block is not None:
+            return self.at_block(block, anchored=True)
+        return self.at_block(self.head())
+
+    def at_block(self, block: int, anchored: bool = False) -> CheckpointWitnesses:
+        """The witness keys valid at ``block``, of the members active at ``block``, and the log's keys judged at
+        ``block``."""
+        records = self._current_records()
+        orgs = [str(org) for org in self._trust.orgs(block)]
+        _, statuses = self._trust.follow_state(block)
+        snapshot = dataclasses.replace(records, statuses=dict(zip(orgs, statuses, strict=True)))
+        keys, policy = chain_witness_keys(snapshot, block, self._policy, self._founders, self._roles_of)
+        log_keys = chain_log_keys(records, self.description, block).at(block, anchored)
+        witnesses = {org: tuple(k) for org, k in keys.items()}
+        return CheckpointWitnesses(witnesses, policy, block, anchored, log_keys if log_keys.keys else None)
+
+    def log_keys(self) -> LogKeys | None:
+        """Every log key the directory records, judged at the head; None when it holds none."""
+        keys = chain_log_keys(self._current_records(), self.description, self.head())
+        return keys if keys.keys else None
+
+    def roots(self, roots: TrustRoots, size: int | None) -> tuple[TrustRoots, CheckpointWitnesses]:
+        """``roots`` with the witnesses valid for the checkpoint of ``size``, and those witnesses."""
+        chosen = self.for_checkpoint(size)
+        return with_witnesses(roots, self.description, chosen), chosen
+
+    def _current_records(self) -> TrustSnapshot:
+        """Every record of the directory, as last read at a head (the view's, when it has read the chain)."""
+        from chain.trustview import load_snapshot
+
+        if self._view is not None and self._view.snapshot is not None:
+            return self._view.snapshot
+        with self._lock:
+            count = self._trust.change_count()
+            if self._records is None or self._records.change_count != count:
+                self._records = load_snapshot(self._trust, self.head())
+            return self._records
+
+    def _roles_of(self, org: str) -> Role:
+        """The roles of ``org`` in the registry (fixed at admission: read once)."""
+        if org not in self._roles:
+            member = self._registry.member(org)
+            self._roles[org] = Role(0) if member is None else member.roles
+        return self._roles[org]
