@@ -10,7 +10,8 @@ people and by the regulator, never by the operator's people unless their firm ma
 names the firms whose data it read (its ``subject``) is also seen by those firms' people when the consortium's
 ``audit`` policy says so (``notary.event.QueryVisibility``, off by default); one firm's queries by no other firm.
 A private grant (its terms off chain) is seen, without its terms, by its grantor's people, the regulator, and its
-grantee's people once the log shows the grantee calling under it: the explorer holds none of its terms
+grantee's people once the log shows the grantee calling under it, or, on the grant's page, once they open the
+grant's key with their own terms (``explorer.api.grants.opens_key``): the explorer holds none of its terms
 (``sees_private_grant``).
 The call index applies the same rule to searches, exports and counts (``explorer.calls.CallFilter.party``).
 A gateway's sequence gaps and last sequence number are its own firm's and the regulator's (``sees_gateway``),
@@ -50,7 +51,8 @@ def sees_private_grant(person: Person, grant: PrivateGrantInfo, grantee: str | N
     """A private grant's row (asset, grantor, creation, revocation; never terms): its grantor, its ``grantee``
     when the explorer knows it, and the regulator. The grantee is in the terms, which the explorer does not hold;
     it knows it from the log (``private_grantee``: the caller of an allowed call under the grant, which the
-    grantor's gateway allowed only after the terms naming that caller matched the grant's commitment)."""
+    grantor's gateway allowed only after the terms naming that caller matched the grant's commitment) or from the
+    person's opening of the grant's key with their own firm as grantee (``opens_key``)."""
     return person.is_regulator or person.org == grant.grantor or (grantee is not None and person.org == grantee)
 
 

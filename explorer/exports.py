@@ -12,30 +12,34 @@ import io
 import json
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
 
 from explorer.calls import CallFilter, CallRow, CallStore
 from explorer.errors import ApiError
+from explorer.lookedat import Look
 from notary.bundle import EvidenceBundle
 
 CSV_COLUMNS = (
     "index", "event_id", "time_ms", "caller_org", "provider_org", "center", "unit", "api", "method", "route",
     "asset_id", "asset_version", "grant_id", "decision", "denial_reason", "status", "latency_us", "trace_id",
-    "gateway_id", "gateway_seq", "leaf_hash", "checkpoint_size", "checkpoint_root",
+    "gateway_id", "gateway_seq", "leaf_hash", "checkpoint_size", "checkpoint_root", "regulator_queries",
 )  # fmt: skip
 CHUNK_ROWS = 500
 
 
 class ExportRow(CallRow):
-    """A call as an export writes it: the index's row and the smallest checkpoint covering it."""
+    """A call as an export writes it: the index's row, the smallest checkpoint covering it and the regulator's
+    queries of it that the reader may see (``explorer.lookedat``)."""
 
     checkpoint_size: int | None
     checkpoint_root: str | None
+    regulator_queries: list[Look]
 
 
-def export_rows(calls: CallStore, f: CallFilter) -> Iterator[ExportRow]:
-    """The calls of ``f`` in log order, each with the size and root of the smallest checkpoint covering it."""
+def export_rows(calls: CallStore, f: CallFilter, looks: Mapping[str, list[Look]]) -> Iterator[ExportRow]:
+    """The calls of ``f`` in log order, each with the size and root of the smallest checkpoint covering it and
+    its regulator's queries from ``looks`` (by the call's event id)."""
     covering: dict[str, Any] | None = None
     for row in calls.iter_calls(f):
         if covering is None or row["index"] >= covering["size"]:
@@ -44,16 +48,18 @@ def export_rows(calls: CallStore, f: CallFilter) -> Iterator[ExportRow]:
             **row,
             "checkpoint_size": covering["size"] if covering else None,
             "checkpoint_root": covering["root"] if covering else None,
+            "regulator_queries": list(looks.get(row["event_id"], ())),
         }
 
 
-def csv_stream(calls: CallStore, f: CallFilter) -> Iterator[bytes]:
-    """CSV with a header of :data:`CSV_COLUMNS`, CRLF line ends."""
+def csv_stream(calls: CallStore, f: CallFilter, looks: Mapping[str, list[Look]]) -> Iterator[bytes]:
+    """CSV with a header of :data:`CSV_COLUMNS`, CRLF line ends; ``regulator_queries`` the event ids of the
+    regulator's queries of the call, separated by spaces."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\r\n")
     writer.writeheader()
-    for n, row in enumerate(export_rows(calls, f), 1):
-        writer.writerow(row)
+    for n, row in enumerate(export_rows(calls, f, looks), 1):
+        writer.writerow({**row, "regulator_queries": " ".join(q["event_id"] for q in row["regulator_queries"])})
         if n % CHUNK_ROWS == 0:
             yield buffer.getvalue().encode()
             buffer.seek(0)
@@ -61,12 +67,12 @@ def csv_stream(calls: CallStore, f: CallFilter) -> Iterator[bytes]:
     yield buffer.getvalue().encode()
 
 
-def json_stream(calls: CallStore, f: CallFilter) -> Iterator[bytes]:
+def json_stream(calls: CallStore, f: CallFilter, looks: Mapping[str, list[Look]]) -> Iterator[bytes]:
     """A JSON array, one compact object per line."""
     yield b"["
     chunk: list[str] = []
     first = True
-    for row in export_rows(calls, f):
+    for row in export_rows(calls, f, looks):
         chunk.append(("\n" if first else ",\n") + json.dumps(row, separators=(",", ":")))
         first = False
         if len(chunk) >= CHUNK_ROWS:

@@ -521,7 +521,7 @@ class Node:
         if block is None:
             return None
         sealed = add_seals(block.header, [sign_seal(block.header, self.sealer.to_bytes())])
-        return blocks.append(self, block.copy(header=sealed))
+        return blocks.append(self, blocks.with_header(block, sealed))
 
 
 def _revert_message(output: bytes, error: object) -> str:

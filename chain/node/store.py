@@ -27,6 +27,9 @@ Semantics, the same for every kind:
   and is durable when the ``with`` statement returns; when it exits by an exception nothing is written. A
   ``kill -9`` (or power loss, given a disk that honours flushes) at any moment leaves either all of a batch
   or none of it.
+- ``with store.joined_batches():`` holds the calling thread's writes (batches included) in memory and commits
+  them in one transaction when the block exits normally (nothing on an exception); the thread reads its own
+  writes meanwhile, other threads see them after the commit.
 - One process at a time: opening takes an exclusive ``flock`` on ``store.lock`` in the store directory, so a
   second opener, in this process or another, gets :class:`StoreError` at once. The lock dies with the process.
 - Keys are ``bytes`` of 1 to 511 bytes (LMDB's limit, applied to every kind so that they stay
@@ -196,6 +199,8 @@ class Store(BaseAtomicDB):
         self.path = Path(path)
         self._closed = True
         self._write_lock = threading.Lock()
+        #: Per thread, inside :meth:`joined_batches`: its writes not yet committed (None: deleted).
+        self._joined = threading.local()
         self._lock_fd = _claim(self.path, self.kind)
         try:
             self._open()
@@ -232,34 +237,46 @@ class Store(BaseAtomicDB):
 
     # -- AtomicDatabaseAPI -----------------------------------------------------------------------------------
 
-    def __getitem__(self, key: bytes) -> bytes:
+    def _read(self, key: bytes) -> bytes | None:
         if self._closed:
             raise self._closed_error()
-        value = self._get(key)
+        joined = self._joined.__dict__.get("pending")
+        if joined is not None and key in joined:
+            return joined[key]  # type: ignore[no-any-return]
+        return self._get(key)
+
+    def __getitem__(self, key: bytes) -> bytes:
+        value = self._read(key)
         if value is None:
             raise KeyError(key)
         return value
 
     def get(self, key: bytes, default: Any = None) -> Any:
-        if self._closed:
-            raise self._closed_error()
-        value = self._get(key)
+        value = self._read(key)
         return default if value is None else value
 
     def _exists(self, key: bytes) -> bool:
-        if self._closed:
-            raise self._closed_error()
-        return self._get(key) is not None
+        return self._read(key) is not None
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
         _check_key(key)
         _check_value(value)
+        joined = self._joined.__dict__.get("pending")
+        if joined is not None:
+            joined[key] = value
+            return
         with self._write_lock:
             if self._closed:
                 raise self._closed_error()
             self._apply(((key, value),), ())
 
     def __delitem__(self, key: bytes) -> None:
+        joined = self._joined.__dict__.get("pending")
+        if joined is not None:
+            if not self._exists(key):
+                raise KeyError(key)
+            joined[key] = None
+            return
         with self._write_lock:
             if self._closed:
                 raise self._closed_error()
@@ -287,6 +304,10 @@ class Store(BaseAtomicDB):
         batch = _WriteBatch(self)
         try:
             yield batch
+            joined = self._joined.__dict__.get("pending")
+            if joined is not None:
+                joined.update(batch._pending)
+                return
             puts, deletes = batch._changes()
             if puts or deletes:
                 with self._write_lock:
@@ -295,6 +316,33 @@ class Store(BaseAtomicDB):
                     self._apply(puts, deletes)
         finally:
             batch._end()
+
+    @contextlib.contextmanager
+    def joined_batches(self) -> Iterator[None]:
+        """Within this block, the calling thread's writes (its batches, and single writes) are held in memory and
+        committed together, in one transaction, when the block exits normally: one durable write (one fsync)
+        instead of one per batch. Nothing is written if it exits by an exception. Meanwhile the thread's own
+        reads see them; other threads do not, until the commit. Nested, the inner block joins the outer one.
+
+        For writes that no reader needs before a later point, and that are atomic enough one by one: the trie
+        nodes written while a block executes are content-addressed, and nothing refers to them before the block
+        is stored, after the commit."""
+        if self._joined.__dict__.get("pending") is not None:
+            yield
+            return
+        pending: dict[bytes, bytes | None] = {}
+        self._joined.pending = pending
+        try:
+            yield
+        finally:
+            self._joined.pending = None
+        puts = sorted((k, v) for k, v in pending.items() if v is not None)
+        deletes = sorted(k for k, v in pending.items() if v is None)
+        if puts or deletes:
+            with self._write_lock:
+                if self._closed:
+                    raise self._closed_error()
+                self._apply(puts, deletes)
 
     # -- lifetime ------------------------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from explorer import access, provenance
+from explorer import access, lookedat, provenance
 from explorer.api.deps import MAX_MS, CurrentPerson, Cursor, EventId, Explorer, ExplorerDep, Filters, Limit, Subject
 from explorer.api.errors import CURSOR, NOTARY
 from explorer.api.schemas import CallDetail, CallPage, Evidence, Provenance
@@ -70,11 +70,18 @@ def decode_cursor(cursor: str | None, bound: str) -> int | None:
     response_model_exclude_unset=True,
     responses=CURSOR,
 )
-def search_calls(explorer: ExplorerDep, f: Filters, limit: Limit = 50, cursor: Cursor = None) -> dict[str, Any]:
+def search_calls(
+    explorer: ExplorerDep, p: CurrentPerson, f: Filters, limit: Limit = 50, cursor: Cursor = None
+) -> dict[str, Any]:
+    """Each call carries ``regulator_queries``: the regulator's queries of it the person may see
+    (``explorer.lookedat``; a firm's people only under the consortium's ``audit`` policy)."""
     bound = filter_hash(f)
     rows = explorer.calls.search(f, before=decode_cursor(cursor, bound), limit=limit)
     after = encode_cursor(rows[-1]["index"], bound) if len(rows) == limit and rows[-1]["index"] > 0 else None
-    return {"calls": rows, "next": after, "limit": limit}
+    shown = {r["event_id"] for r in rows}
+    looks = lookedat.regulator_looks(explorer.calls, explorer.visibility, access.party(p), shown)
+    calls = [{**r, "regulator_queries": looks.get(r["event_id"], [])} for r in rows]
+    return {"calls": calls, "next": after, "limit": limit}
 
 
 def visible_call(

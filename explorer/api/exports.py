@@ -8,9 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from explorer import exports
-from explorer.api.deps import MAX_ZIP, ExplorerDep, Filters
+from explorer import access, exports, lookedat
+from explorer.api.deps import MAX_ZIP, CurrentPerson, Explorer, ExplorerDep, Filters
 from explorer.api.schemas import ExportedCall
+from network.logins import Person
 
 router = APIRouter(tags=["exports"])
 
@@ -29,6 +30,11 @@ class JsonStream(StreamingResponse):
     media_type = "application/json"
 
 
+def _looks(explorer: Explorer, p: Person) -> dict[str, list[lookedat.Look]]:
+    """The regulator's queries of calls the person may see (``explorer.lookedat``), for the export's rows."""
+    return lookedat.regulator_looks(explorer.calls, explorer.visibility, access.party(p))
+
+
 _TEXT = {"type": "string"}
 _BINARY = {"type": "string", "format": "binary"}
 
@@ -39,8 +45,8 @@ _BINARY = {"type": "string", "format": "binary"}
     response_class=StreamingResponse,
     responses=_streamed("text/csv", _TEXT),
 )
-def export_csv(explorer: ExplorerDep, f: Filters) -> StreamingResponse:
-    stream = exports.csv_stream(explorer.calls, f)
+def export_csv(explorer: ExplorerDep, p: CurrentPerson, f: Filters) -> StreamingResponse:
+    stream = exports.csv_stream(explorer.calls, f, _looks(explorer, p))
     return StreamingResponse(stream, media_type="text/csv; charset=utf-8", headers=attachment("calls.csv"))
 
 
@@ -50,8 +56,8 @@ def export_csv(explorer: ExplorerDep, f: Filters) -> StreamingResponse:
     response_class=JsonStream,
     responses={200: {"description": "Streamed as an attachment, one call per line", "model": list[ExportedCall]}},
 )
-def export_json(explorer: ExplorerDep, f: Filters) -> JsonStream:
-    stream = exports.json_stream(explorer.calls, f)
+def export_json(explorer: ExplorerDep, p: CurrentPerson, f: Filters) -> JsonStream:
+    stream = exports.json_stream(explorer.calls, f, _looks(explorer, p))
     return JsonStream(stream, media_type="application/json", headers=attachment("calls.json"))
 
 

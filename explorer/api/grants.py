@@ -1,14 +1,16 @@
 """Grants of access: ``/grants`` (filtered by asset, grantee, grantor, state) and ``/grants/{grant_id}`` with
 its history; a member's people see the grants where their firm is grantor or grantee, and the private grants
-(no terms) where it is grantor, or grantee as the log shows it (:func:`private_grantee`)."""
+(no terms) where it is grantor, or grantee as the log shows it (:func:`private_grantee`) or as the person proves
+with the opening of the grant's key (:func:`opens_key`, one grant's page only)."""
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query
 
-from chain.contracts.grants import PrivateGrantInfo
+from chain.contracts.grants import PrivateGrantInfo, private_key
 from explorer import access
 from explorer.api.deps import NAME, CurrentPerson, Explorer, ExplorerDep, GrantId, Subject
 from explorer.api.schemas import GrantDetail, Grants
@@ -33,13 +35,37 @@ def private_grantee(explorer: Explorer, grant: PrivateGrantInfo, caller: str | N
     return str(rows[0]["caller_org"]) if rows else None
 
 
-def private_row(explorer: Explorer, person: Person, grant: PrivateGrantInfo) -> dict[str, Any] | None:
+#: The request header in which a private grant's grantee opens the grant's key: ``0x<salt, 64 hex> <purpose>``.
+OPENING_HEADER = "consortium-grant-opening"
+OPENING = r"^0x[0-9a-f]{64} [a-z0-9][a-z0-9._-]{0,31}$"
+
+
+def opens_key(person: Person, grant: PrivateGrantInfo, opening: str | None) -> bool:
+    """Whether ``opening`` (the salt and purpose of the person's terms, :data:`OPENING`) opens the grant's key
+    with the person's own firm as grantee: ``keccak256(salt, asset, org, purpose)`` is the key the chain holds.
+    The key binds the grantee, so only the grantee's terms open it for the grantee's people; another firm holding
+    them (or guessing) opens it for no one but that grantee. Nothing of the opening is kept, logged or recorded
+    (the audit event digests the request's method and target, not its headers)."""
+    if opening is None:
+        return False
+    salt_hex, purpose = opening.split(" ", 1)
+    key = private_key(bytes.fromhex(salt_hex[2:]), grant.asset, person.org, purpose)
+    return hmac.compare_digest(key, grant.key)
+
+
+def private_row(
+    explorer: Explorer, person: Person, grant: PrivateGrantInfo, opening: str | None = None
+) -> dict[str, Any] | None:
     """A private grant's row for ``person``, or None if they may not see it; with ``grantee`` when the log shows
-    it (:func:`private_grantee`): its grantor and its grantee know it, and the regulator reads every call."""
+    it (:func:`private_grantee`): its grantor and its grantee know it, and the regulator reads every call. Before
+    the log shows it, a person whose ``opening`` opens the grant's key for their firm (:func:`opens_key`) is its
+    grantee's."""
     if person.is_regulator or person.org == grant.grantor:
         grantee = private_grantee(explorer, grant)
     else:
         grantee = private_grantee(explorer, grant, person.org)
+        if grantee is None and opens_key(person, grant, opening):
+            grantee = person.org
     if not access.sees_private_grant(person, grant, grantee):
         return None
     snap = explorer.state.snapshot
@@ -82,11 +108,26 @@ def grants(
 
 
 @router.get("/grants/{grant_id}", response_model=GrantDetail, response_model_exclude_unset=True)
-def grant(explorer: ExplorerDep, p: CurrentPerson, grant_id: GrantId, subject: Subject) -> dict[str, Any]:
+def grant(
+    explorer: ExplorerDep,
+    p: CurrentPerson,
+    grant_id: GrantId,
+    subject: Subject,
+    opening: Annotated[
+        str | None,
+        Header(
+            alias=OPENING_HEADER,
+            pattern=OPENING,
+            description="a private grant's grantee proves it is one before the log shows it: the salt and purpose "
+            "of its terms (`0x<64 hex> <purpose>`), which must open the grant's key with the person's firm as "
+            "grantee; kept nowhere",
+        ),
+    ] = None,
+) -> dict[str, Any]:
     snap = explorer.state.snapshot
     private = snap.private_grant(grant_id)
     if private is not None:
-        row = private_row(explorer, p, private)
+        row = private_row(explorer, p, private, opening)
         if row is None:
             raise NotFoundError(f"grant {grant_id}")
         subject([private.grantor, *([row["grantee"]] if row["grantee"] else [])])

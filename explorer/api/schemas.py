@@ -274,8 +274,25 @@ class Call(BaseModel):
     leaf_hash: str = Field(description="RFC 9162 leaf hash, base64")
 
 
+class RegulatorQuery(BaseModel):
+    """One of the regulator's queries of a call (its detail, provenance or evidence): the query record's event id,
+    which the reader opens as a call (``/calls/{event_id}``), its time and endpoint."""
+
+    event_id: str
+    time_ms: int
+    api: str
+
+
+class SearchedCall(Call):
+    regulator_queries: list[RegulatorQuery] = Field(
+        description="the regulator's queries of this call that the person may see, oldest first: a firm's people "
+        "see those of its calls only when the consortium's audit policy shows the regulator's queries to their "
+        'subject (docs/explorer.md, "Audit of the auditors"); from the newest 500 of each kind of query'
+    )
+
+
 class CallPage(BaseModel):
-    calls: list[Call]
+    calls: list[SearchedCall]
     next: str | None = Field(description="cursor of the next page, None on the last")
     limit: int
 
@@ -405,6 +422,9 @@ class Provenance(BaseModel):
 class ExportedCall(Call):
     checkpoint_size: int | None = Field(description="the smallest checkpoint covering the call")
     checkpoint_root: str | None
+    regulator_queries: list[RegulatorQuery] = Field(
+        description="as in the search: the regulator's queries of this call that the person may see"
+    )
 
 
 # -- reports -------------------------------------------------------------------------------------------------

@@ -79,8 +79,9 @@ async function body(/** @type {Response} */ response) {
  * @param {string} path
  * @param {Params} params
  * @param {string} accept
+ * @param {Record<string, string>} [extra]  more request headers
  */
-async function request(path, params, accept) {
+async function request(path, params, accept, extra) {
   const token = getToken();
   if (!token) {
     const error = { code: "no_token", detail: null };
@@ -90,7 +91,7 @@ async function request(path, params, accept) {
   let response;
   try {
     response = await fetch(apiUrl(path, params), {
-      headers: { Authorization: `Bearer ${token}`, Accept: accept },
+      headers: { ...extra, Authorization: `Bearer ${token}`, Accept: accept },
       cache: "no-store",
       credentials: "omit",
     });
@@ -119,10 +120,11 @@ async function request(path, params, accept) {
  * GET a JSON answer, of the type types.js gives for ``path``.
  * @param {string} path
  * @param {Params} [params]
+ * @param {Record<string, string>} [headers]  more request headers (a private grant's opening)
  * @returns {Promise<any>}
  */
-export async function getJson(path, params) {
-  const response = await request(path, params, "application/json");
+export async function getJson(path, params, headers) {
+  const response = await request(path, params, "application/json", headers);
   return response.json();
 }
 

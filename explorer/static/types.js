@@ -132,6 +132,13 @@
  * @property {string} gateway_id
  * @property {number} gateway_seq
  * @property {string} leaf_hash
+ * @property {RegulatorQuery[]} [regulator_queries]  in a search's rows: the regulator's queries of the call the
+ *   person may see (a firm's people under the consortium's audit policy only)
+ */
+
+/**
+ * One of the regulator's queries of a call: the query record's event id, its time and endpoint.
+ * @typedef {{event_id: string, time_ms: number, api: string}} RegulatorQuery
  */
 
 /** @typedef {{calls: Call[], next: string | null, limit: number}} CallPage  GET /calls; next: the cursor */

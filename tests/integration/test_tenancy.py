@@ -291,6 +291,22 @@ def check_calls(w: World, rows: list[dict[str, Any]], who: Persona) -> None:
         assert w.call["event_id"] in ids, who.label  # the own call is there: not vacuous
     else:
         assert w.call["event_id"] not in ids, who.label
+    check_regulator_marks(w, rows, who)
+
+
+def check_regulator_marks(w: World, rows: list[dict[str, Any]], who: Persona) -> None:
+    """A call row's ``regulator_queries`` (search, CSV, JSON; an evidence zip's rows are entries and have none):
+    under the demo's ``audit`` policy (off) a firm is shown none, not even of its own call, which the regulator
+    read; the regulator is shown its query of the call."""
+    for r in rows:
+        if "regulator_queries" not in r:
+            continue
+        marks = r["regulator_queries"]
+        shown = marks.split() if isinstance(marks, str) else [q["event_id"] for q in marks]
+        if not who.regulator:
+            assert shown == [], (who.label, r["event_id"], shown)
+        elif r["event_id"] == w.call["event_id"]:
+            assert w.regulator_query in shown, (who.label, shown)
 
 
 def window(w: World) -> dict[str, Any]:
@@ -700,6 +716,39 @@ def service_logs(w: World) -> dict[str, bytes]:
         served[f"log {relative}"] = path.read_bytes()
     assert len(served) > 3, served.keys()
     return served
+
+
+def test_a_private_grants_grantee_opens_its_page_with_its_terms_and_nobody_else_does(world: World) -> None:
+    """Before any call under it, the grantee's people (A) open the private grant's page by sending the salt and
+    purpose of their terms (``consortium-grant-opening``); the same opening gets another firm, the operator's
+    people and outsiders what a grant that does not exist gets; a forged one gets A nothing. The terms scan of the
+    next test then finds the salt in no service's log."""
+    w = world
+    url = f"{w.live.url}{API}/grants/{w.private['grant_id']}"
+    salt, purpose = w.terms["salt"], w.terms["purpose"]
+    assert isinstance(salt, bytes) and isinstance(purpose, str), w.terms
+    opening = f"0x{salt.hex()} {purpose}"
+    forged = f"0x{secrets.token_hex(32)} {purpose}"
+    with httpx.Client(timeout=30.0) as client:
+
+        def get(label: str, header: str | None) -> httpx.Response:
+            extra = {} if header is None else {"consortium-grant-opening": header}
+            return client.get(url, headers={**w.personas[label].headers(), **extra})
+
+        assert get("A", None).status_code == 404  # the log shows no call of A's under it
+        answer = get("A", opening)
+        assert answer.status_code == 200, answer.text
+        row = answer.json()
+        assert (row["grantee"], row["grantor"], row["purpose"], row["quota"]) == (w.a, w.b, None, None)
+        assert salt.hex() not in answer.text
+        assert get("A", forged).status_code == 404
+        assert get("A", opening[2:]).status_code == 422  # malformed: no 0x
+        for label in ("C", "O"):
+            assert get(label, opening).status_code == 404, label
+            assert get(label, opening).json() == get(label, None).json(), label
+        for label in ("none", "forged", "expired"):
+            assert get(label, opening).status_code == 401, label
+        assert get("B", opening).json()["grantee"] is None  # the grantor's view is the log's: no call yet
 
 
 def test_a_private_grants_terms_reach_no_non_party(world: World) -> None:

@@ -2,8 +2,8 @@
 // newest first, page by page, and their export as CSV, JSON or a zip of evidence bundles.
 
 import { ApiError, download } from "../api.js";
-import { h } from "../dom.js";
-import { fmtNum } from "../format.js";
+import { h, link } from "../dom.js";
+import { fmtMs, fmtNum } from "../format.js";
 import { t } from "../i18n.js";
 import { go, queryHash } from "../router.js";
 import { section } from "../widgets.js";
@@ -11,6 +11,8 @@ import { callColumns, callRowAttrs, loadInto, pageHeader, pagedTable, statusMess
 
 /** @import { Attrs, Child } from "../dom.js" */
 /** @import { Ctx } from "../router.js" */
+/** @import { Call } from "../types.js" */
+/** @import { Column } from "../widgets.js" */
 
 const CALL_FILTERS = [
   "caller",
@@ -201,10 +203,37 @@ async function callResults(ctx, filters, limit, exports, downloadStatus) {
     path: "/calls",
     key: "calls",
     params: { ...filters, limit },
-    columns: callColumns(false),
+    columns: [...callColumns(false), regulatorColumn()],
     rowAttrs: callRowAttrs,
     testid: "calls-table",
     head: [exports],
     problem: downloadStatus,
   });
+}
+
+/**
+ * The column of the regulator's queries of each call the person may see (docs/explorer.md, "Audit of the
+ * auditors"): a link to each query's record, titled with its time and endpoint; "—" for none.
+ * @returns {Column<Call>}
+ */
+function regulatorColumn() {
+  return {
+    label: t("col.regulatorQueries"),
+    cell: (c) => {
+      const queries = Array.isArray(c.regulator_queries) ? c.regulator_queries : [];
+      if (queries.length === 0) return "—";
+      return h(
+        "span",
+        { testid: "regulator-queries" },
+        queries.map((q) =>
+          h(
+            "span",
+            { title: `${fmtMs(q.time_ms)} ${q.api}` },
+            link(["calls", q.event_id], t(`regulatorQuery.${q.api}`, undefined, q.api), { testid: "regulator-query-link" }),
+            " ",
+          ),
+        ),
+      );
+    },
+  };
 }

@@ -1,7 +1,7 @@
 // The grants, filtered by asset, grantor, grantee and state, and one grant: its details, its lifecycle as a
 // timeline, and its history.
 
-import { getJson, listOf } from "../api.js";
+import { ApiError, getJson, isObject, listOf } from "../api.js";
 import { h, linkQuery } from "../dom.js";
 import { fmtNum, fmtSec, text } from "../format.js";
 import { t } from "../i18n.js";
@@ -136,22 +136,11 @@ function grantLifecycle(/** @type {Grant} */ g) {
  * The form that checks a private grant's terms document (`consortium grant terms export`) in this browser: the
  * document is read here and never sent; its terms are shown once they hash to the chain's key and commitment.
  */
-function termsCheck(/** @type {Grant} */ g) {
+function termsCheck(/** @type {Grant} */ g, /** @type {unknown} */ opened) {
   const input = h("input", { type: "file", id: "terms-file", accept: ".json,application/json", testid: "terms-file" });
   const status = h("div", { testid: "terms-status", "aria-live": "polite" });
   const out = h("div", { testid: "terms-check" });
-  input.addEventListener("change", async () => {
-    const file = input.files && input.files[0];
-    out.replaceChildren();
-    if (!file) return;
-    /** @type {unknown} */
-    let doc;
-    try {
-      doc = JSON.parse(await file.text());
-    } catch {
-      doc = null;
-    }
-    if (!input.isConnected) return;
+  const check = (/** @type {unknown} */ doc) => {
     const checked = checkTerms(doc, {
       grant_id: g.grant_id,
       asset: g.asset,
@@ -179,7 +168,15 @@ function termsCheck(/** @type {Grant} */ g) {
         { testid: "terms-facts" },
       ),
     );
+  };
+  input.addEventListener("change", async () => {
+    const file = input.files && input.files[0];
+    out.replaceChildren();
+    if (!file) return;
+    const doc = await readDocument(file);
+    if (input.isConnected) check(doc);
   });
+  if (opened !== undefined) check(opened); // the document that opened the page: checked at once
   return section(
     t("terms.title"),
     h("p", { class: "muted" }, t("terms.intro")),
@@ -189,49 +186,134 @@ function termsCheck(/** @type {Grant} */ g) {
   );
 }
 
+/** A terms document's JSON, or null when the file is not JSON. */
+async function readDocument(/** @type {File} */ file) {
+  try {
+    return /** @type {unknown} */ (JSON.parse(await file.text()));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A grant the explorer answered as not found, which may be a private grant whose grantee the log does not show
+ * yet: its grantee's people open it with their terms document, whose salt and purpose go to the explorer in the
+ * `consortium-grant-opening` header of this one request (the explorer checks they open the grant's key with the
+ * person's firm as grantee and keeps nothing); the rest of the document stays in the page.
+ * @param {Ctx} ctx
+ * @param {string} id
+ * @param {ApiError} exc
+ */
+function notFoundWithOpening(ctx, id, exc) {
+  const input = h("input", { type: "file", id: "open-file", accept: ".json,application/json", testid: "open-file" });
+  const status = h("div", { testid: "open-status", "aria-live": "polite" });
+  input.addEventListener("change", async () => {
+    const file = input.files && input.files[0];
+    if (!file) return;
+    const doc = await readDocument(file);
+    if (!input.isConnected) return;
+    const salt = isObject(doc) ? doc.salt : null;
+    const purpose = isObject(doc) ? doc.purpose : null;
+    if (!isObject(doc) || doc.grant_id !== id || typeof salt !== "string" || typeof purpose !== "string") {
+      statusMessage(status, t("open.notThisGrant"), "fail");
+      return;
+    }
+    try {
+      /** @type {Grant} */
+      const g = await getJson(`/grants/${encodeURIComponent(id)}`, undefined, {
+        "consortium-grant-opening": `${salt.toLowerCase()} ${purpose}`,
+      });
+      if (input.isConnected) showPrivate(ctx, g, id, doc);
+    } catch (err) {
+      if (input.isConnected) statusMessage(status, t("open.refused"), "fail");
+      if (!(err instanceof ApiError) || (err.status !== 404 && err.status !== 422)) throw err;
+    }
+  });
+  ctx.show(
+    pageHeader(t("grant.title")),
+    section(null, h("p", { class: "muted", testid: "grant-not-found" }, exc.message)),
+    section(
+      t("open.title"),
+      h("p", { class: "muted" }, t("open.intro")),
+      h("div", { class: "field" }, h("label", { for: "open-file" }, t("terms.file")), input),
+      status,
+    ),
+  );
+}
+
 /** @param {Ctx} ctx */
 export async function viewGrant(ctx) {
   const id = ctx.args[0];
   /** @type {Grant} */
-  const g = await getJson(`/grants/${encodeURIComponent(id)}`);
-  if (g.private) {
-    // a private grant: what the chain holds (and its grantee if the log shows it), no terms (the explorer has
-    // none); a party's own terms document is checked against the chain's key and commitment in this browser
-    ctx.show(
-      pageHeader(
-        t("grant.title"),
-        stateBadge(g.state),
-        linkQuery(["calls"], { grant: g.grant_id || id }, t("grant.calls"), { class: "btn" }),
-      ),
-      section(
-        t("grant.details"),
-        kv([
-          [t("col.grant"), mono(g.grant_id)],
-          [t("col.asset"), assetLink(g.asset)],
-          [t("col.grantor"), orgLink(g.grantor)],
-          [
-            t("col.grantee"),
-            g.grantee
-              ? h(
-                  "span",
-                  { testid: "grant-grantee" },
-                  orgLink(g.grantee),
-                  " ",
-                  h("span", { class: "muted" }, t("grant.granteeFromLog")),
-                )
-              : h("span", { testid: "grant-grantee" }, t("grant.privateTerms")),
-          ],
-          [t("grant.key"), mono(g.key)],
-          [t("grant.commitment"), mono(g.commitment)],
-          [t("col.created"), fmtSec(g.created_at)],
-          [t("col.state"), stateBadge(g.state)],
-        ]),
-      ),
-      termsCheck(g),
-      section(t("history"), historyTable(g.history, "grant-history")),
-    );
+  let g;
+  try {
+    g = await getJson(`/grants/${encodeURIComponent(id)}`);
+  } catch (exc) {
+    if (!(exc instanceof ApiError && exc.status === 404)) throw exc;
+    notFoundWithOpening(ctx, id, exc);
     return;
   }
+  if (g.private) {
+    showPrivate(ctx, g, id);
+    return;
+  }
+  showClear(ctx, g, id);
+}
+
+/**
+ * A private grant: what the chain holds (and its grantee if the log shows it, or the person's terms opened it),
+ * no terms (the explorer has none); a party's own terms document is checked against the chain's key and
+ * commitment in this browser, the one that opened the page at once.
+ * @param {Ctx} ctx
+ * @param {Grant} g
+ * @param {string} id
+ * @param {unknown} [opened]
+ */
+function showPrivate(ctx, g, id, opened) {
+  // a private grant: what the chain holds (and its grantee if the log shows it), no terms (the explorer has
+  // none); a party's own terms document is checked against the chain's key and commitment in this browser
+  ctx.show(
+    pageHeader(
+      t("grant.title"),
+      stateBadge(g.state),
+      linkQuery(["calls"], { grant: g.grant_id || id }, t("grant.calls"), { class: "btn" }),
+    ),
+    section(
+      t("grant.details"),
+      kv([
+        [t("col.grant"), mono(g.grant_id)],
+        [t("col.asset"), assetLink(g.asset)],
+        [t("col.grantor"), orgLink(g.grantor)],
+        [
+          t("col.grantee"),
+          g.grantee
+            ? h(
+                "span",
+                { testid: "grant-grantee" },
+                orgLink(g.grantee),
+                " ",
+                h("span", { class: "muted" }, t(opened === undefined ? "grant.granteeFromLog" : "grant.granteeOpened")),
+              )
+            : h("span", { testid: "grant-grantee" }, t("grant.privateTerms")),
+        ],
+        [t("grant.key"), mono(g.key)],
+        [t("grant.commitment"), mono(g.commitment)],
+        [t("col.created"), fmtSec(g.created_at)],
+        [t("col.state"), stateBadge(g.state)],
+      ]),
+    ),
+    termsCheck(g, opened),
+    section(t("history"), historyTable(g.history, "grant-history")),
+  );
+}
+
+/**
+ * A clear grant: its terms as the chain holds them, its lifecycle and history.
+ * @param {Ctx} ctx
+ * @param {Grant} g
+ * @param {string} id
+ */
+function showClear(ctx, g, id) {
   ctx.show(
     pageHeader(
       t("grant.title"),

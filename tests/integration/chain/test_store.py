@@ -235,6 +235,46 @@ class StoreMachine(RuleBasedStateMachine):
 
 
 @pytest.mark.parametrize("kind", ALL_KINDS)
+def test_joined_batches_commit_once_and_only_on_success(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    store[b"old"] = b"0"
+    commits: list[int] = []
+    apply = store._apply
+
+    def counted(puts: Any, deletes: Any) -> None:
+        commits.append(len(puts) + len(deletes))
+        apply(puts, deletes)
+
+    monkeypatch.setattr(store, "_apply", counted)
+    seen_elsewhere: list[bytes | None] = []
+    with store.joined_batches():
+        with store.atomic_batch() as batch:
+            batch[b"a"] = b"1"
+        with store.atomic_batch() as batch:
+            assert batch[b"a"] == b"1"  # the first batch, not committed yet, is seen by this thread
+            batch[b"b"] = b"2"
+            del batch[b"old"]
+        store[b"c"] = b"3"
+        with store.joined_batches():  # nested: joins
+            store[b"d"] = b"4"
+        assert (store[b"a"], store.get(b"b"), store.exists(b"c"), store.get(b"old")) == (b"1", b"2", True, None)
+        other = threading.Thread(target=lambda: seen_elsewhere.append(store.get(b"a")))
+        other.start()
+        other.join()
+        assert commits == []
+    assert seen_elsewhere == [None]  # another thread sees nothing before the commit
+    assert commits == [5]  # one commit: a, b, c, d and the delete
+    assert [store.get(k) for k in (b"a", b"b", b"c", b"d", b"old")] == [b"1", b"2", b"3", b"4", None]
+
+    with pytest.raises(RuntimeError), store.joined_batches():
+        with store.atomic_batch() as batch:
+            batch[b"e"] = b"5"
+        raise RuntimeError("the block's execution failed")
+    assert store.get(b"e") is None
+    assert commits == [5]
+    store[b"f"] = b"6"  # after the block, writes are direct again
+    assert commits == [5, 1]
+
+
 def test_store_matches_a_dict_model(kind: str) -> None:
     machine: type[StoreMachine] = type(f"{kind}Machine", (StoreMachine,), {"kind": kind})
     machine.TestCase.settings = settings(max_examples=30, stateful_step_count=15, deadline=None)

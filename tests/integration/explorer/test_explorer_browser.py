@@ -209,8 +209,8 @@ def test_the_regulator_sees_another_firms_call_the_officer_cannot(browser: Any, 
 def test_the_query_audit_shows_whose_data_the_regulators_query_read(browser: Any, live: Live) -> None:
     """The regulator reads one call; its query's record, once in the log, is listed on the Query audit page with
     the call's two firms as its subject. The caller's compliance officer does not find it there (the demo's
-    ``audit`` policy is off). The Alarms page lists the audit log's alarm records below the live alarms, which it
-    marks live."""
+    ``audit`` policy is off). The calls search marks the call with a link to that query. The Alarms page lists
+    the audit log's alarm records below the live alarms, which it marks live."""
     regulator = f"inspector@{REGULATOR}"
     rows = live.get(regulator, "/api/v1/calls", limit=200, decision="allow").json()["calls"]
     call = next(r for r in rows if r["center"] != "explorer" and r["caller_org"] != r["provider_org"])
@@ -236,11 +236,59 @@ def test_the_query_audit_shows_whose_data_the_regulators_query_read(browser: Any
     cell.wait_for(timeout=20_000)
     assert cell.locator(".chip").all_inner_texts() == subject
     shot(page, "regulator-query-audit")
+    # the calls search marks the call with the regulator's query of it, linking to the query's record
+    page.goto(f"{live.url}/#/calls?trace={call['trace_id']}")
+    marks = page.locator(
+        f'[data-testid="calls-table"] [data-event-id="{call["event_id"]}"] [data-testid="regulator-query-link"]'
+    )
+    marks.first.wait_for(timeout=20_000)
+    assert f"#/calls/{query_id}" in marks.evaluate_all("links => links.map(a => a.getAttribute('href'))")
     page.goto(f"{live.url}/#/alarms")
     page.get_by_test_id("alarm-records-table").wait_for(timeout=20_000)
     # the live alarms come from up's endpoint, evaluated moments ago: marked live
     page.locator('[data-testid="alarms-evaluated"][data-status="live"]').wait_for(timeout=20_000)
     assert page.get_by_test_id("alarms-status").is_visible()
     shot(page, "alarm-records")
+    assert not page.errors, page.errors
+    page.close()
+
+
+def test_a_private_grants_grantee_opens_its_page_with_its_terms_document(
+    browser: Any, live: Live, tmp_path: Path
+) -> None:
+    """A private grant made here (``grant create --private``, as the tenancy suite makes one) has no call under
+    it, so its page answers the grantee's officer "not found"; the officer opens the terms document, the page
+    shows the grant with the officer's firm as grantee and checks the document against key and commitment."""
+    from urllib.parse import urlsplit
+
+    from network.grantterms import TermsStore
+    from tests.integration.test_tenancy import make_private_grant
+
+    regulator = f"inspector@{REGULATOR}"
+    officers = {t.split("@")[1] for t in live.tokens if t.startswith("compliance@")}
+    rows = live.get(regulator, "/api/v1/calls", limit=200, decision="allow").json()["calls"]
+    call = next(
+        r
+        for r in rows
+        if r["center"] != "explorer" and r["grant_id"] and r["caller_org"] != r["provider_org"]
+        and {r["caller_org"], r["provider_org"]} <= officers
+    )  # fmt: skip
+    grantor, grantee = call["provider_org"], call["caller_org"]
+    chain = f"http://127.0.0.1:{urlsplit(live.notary).port - 1}"  # type: ignore[operator]
+    grant_id, terms, _ = make_private_grant(live, chain, call["asset_id"], grantor, grantee)
+    wait_until(lambda: live.get(regulator, f"/api/v1/grants/{grant_id}").status_code == 200, 60, "the grant")
+    (record,) = [r for r in TermsStore(live.directory, grantor).records() if r.terms.purpose == terms["purpose"]]
+    document = tmp_path / "terms.json"
+    document.write_text(json.dumps(record.to_json()))
+
+    page = login(browser, live, f"compliance@{grantee}")
+    page.goto(f"{live.url}/#/grants/{grant_id}")
+    page.get_by_test_id("grant-not-found").wait_for(timeout=20_000)
+    page.get_by_test_id("open-file").set_input_files(str(document))
+    page.get_by_test_id("terms-facts").wait_for(timeout=20_000)
+    shown = page.get_by_test_id("grant-grantee").inner_text()
+    assert grantee in shown and "条款文件打开了此授权的键" in shown, shown  # not "from the log": no call yet
+    assert page.get_by_test_id("terms-check").get_attribute("data-ok") == "true"
+    shot(page, "private-grant-opened")
     assert not page.errors, page.errors
     page.close()
