@@ -8,14 +8,14 @@ and anchors with its chain account; each witness cosigns with its member's witne
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from chain.ids import Role
-from cli._common import Context, as_option, emit, json_option, pass_ctx, root_chain_tls
+from cli._common import Context, as_option, emit, fail, json_option, pass_ctx, root_chain_tls
 from network.description import ConsortiumDescription, load_description
 from network.identity import load_passphrase
 from network.logsetup import (
@@ -32,6 +32,7 @@ from network.logsetup import (
 
 if TYPE_CHECKING:
     from chain.backend import ClientTls
+    from notary.logsuite import LogVerifier
     from notary.service import AnchorSettings
 
 DEFAULT_NOTARY_PORT = 8546
@@ -151,7 +152,7 @@ def notary_serve(
 
     The notary starts and serves while the chain is unreachable: it connects to the chain only to anchor, and
     keeps retrying with backoff (see /healthz "anchoring") until the chain answers."""
-    from network.logsetup import ChainWitnesses, gateway_keys, notary_tls, registry_roles
+    from network.logsetup import ChainLogKey, ChainWitnesses, gateway_keys, notary_tls, registry_roles
     from network.trust import GatewayKeySource, has_directory, trust_view
     from notary.api import run
     from notary.service import configure_logging
@@ -199,6 +200,10 @@ def notary_serve(
         source = GatewayKeySource(view, gateway_keys(description))
         chain_witnesses = ChainWitnesses(view, description, urls, registry_roles(view, description))
         settings = dataclasses.replace(settings, gateway_keys=source, follow_witnesses=chain_witnesses)
+        # the log's key: a store signed under an earlier key is served under a rotated one valid on chain, and the
+        # key file rewritten by `notary rotate-key` is signed with from the block its record is valid from
+        log_key = ChainLogKey(view, directory, description, passphrase)
+        settings = dataclasses.replace(settings, log_key_on_chain=log_key.on_chain, next_log_key=log_key)
         if tls_cert is not None and tls_key is not None:  # the member CAs of the handshake follow the chain too
             server_tls = notary_tls(directory, description, tls_cert, tls_key, passphrase, require_client_cert, view)
     configure_logging()
@@ -264,6 +269,66 @@ def migrate_anchor(obj: Context, as_org: str, as_json: bool) -> None:
             f"{c.description.contracts['TrustDirectory']}",
             f"retired AuditAnchor {r.address}: its anchors up to size {r.last_size} still count",
             f"{written} rewritten: restart the notary and hand the file to the members",
+        ],
+    )
+
+
+@notary_group.command("rotate-key")
+@click.option(
+    "--from-block", type=click.IntRange(0), default=None, help="The new key is valid from this block (default: now)."
+)
+@click.option(
+    "--overlap-blocks",
+    type=click.IntRange(1),
+    default=100,
+    show_default=True,
+    help="Blocks during which both keys are valid; the old key is retired that many blocks after the new one "
+    "becomes valid.",
+)
+@as_option
+@json_option
+@pass_ctx
+def rotate_key(obj: Context, from_block: int | None, overlap_blocks: int, as_org: str, as_json: bool) -> None:
+    """Rotate the log's key (the notary's checkpoint and receipt key; docs/trust.md, "The log's key over time").
+
+    Makes a new key of the consortium's suite, adds it on chain as a LOG_KEY of the notary's member (--as, its
+    account) valid from --from-block, retires the current one --overlap-blocks later, and replaces
+    orgs/ORG/keys/notary.pem (written atomically, 0600). A running `notary serve` with a chain signs with the new
+    key from the block it is valid from, with no restart; checkpoints signed before stay valid under the old one."""
+    from network.logrotation import LogRotationError, rotate_log_key
+    from network.logsetup import log_origin, notary_member
+
+    c = obj.consortium()
+    if notary_member(c.description).org != as_org:
+        fail(f"{as_org} does not run the notary; the log's key is {notary_member(c.description).org}'s to rotate")
+    try:
+        r = rotate_log_key(
+            obj.directory,
+            c.description,
+            obj.passphrase(),
+            c.trust,
+            obj.signer(as_org),
+            from_block=from_block,
+            overlap_blocks=overlap_blocks,
+        )
+    except LogRotationError as exc:
+        fail(str(exc))
+    origin = log_origin(c.description)
+    vkeys = [c.description.suite.format_vkey(origin, k) for k in (r.old_public, r.new_public)]
+    emit(
+        as_json,
+        {
+            "org": r.org,
+            "old": {"index": r.old_index, "vkey": vkeys[0], "valid_until": r.old_valid_until},
+            "new": {"index": r.new_index, "vkey": vkeys[1], "valid_from": r.valid_from},
+        },
+        lambda: [
+            f"log key #{r.new_index} of {r.org} valid from block {r.valid_from}: {vkeys[1]}",
+            f"log key #{r.old_index} retired at block {r.old_valid_until}: {vkeys[0]}",
+            "orgs/"
+            + r.org
+            + "/keys/notary.pem replaced: a running notary signs with it from block "
+            + str(r.valid_from),
         ],
     )
 
@@ -374,6 +439,35 @@ def witness_serve(
         state_path=witness_state_path(directory, org),
         logs={log_origin(description): [log_verifier(description)]},
         access=read_access(directory, description) if authenticate_reads else None,
+        follow_logs=_followed_log_keys(
+            description,
+            tls or (root_chain_tls(directory, description.chain_url, passphrase) if description.chain_url else None),
+        ),
     )
     configure_json_logging("notary.witness")
     serve(config, host, port)
+
+
+def _followed_log_keys(
+    description: ConsortiumDescription, tls: ClientTls | None
+) -> Callable[[str], Sequence[LogVerifier] | None] | None:
+    """For a consortium with a TrustDirectory and a chain: origin → the log keys valid now on chain (the log's key
+    may rotate, ``notary rotate-key``), read by a view of the chain followed while the witness runs; None until
+    it has read it (``consortium.json``'s key then). None: no chain to follow."""
+    from network.logsetup import chain_log_keys
+    from network.trust import has_directory, trust_view
+
+    if not has_directory(description) or not description.chain_url:
+        return None
+    view = trust_view(description, tls=tls)
+    view.start(require=False)
+    origin = log_origin(description)
+
+    def follow(asked: str) -> Sequence[LogVerifier] | None:
+        snapshot = view.snapshot
+        if asked != origin or snapshot is None:
+            return None
+        keys = chain_log_keys(snapshot, description, view.head)
+        return keys.valid() if keys.keys else None  # a directory without the log's key: consortium.json's
+
+    return follow

@@ -1,9 +1,10 @@
 """``consortium verify ...``: check the audit log without trusting its operator, from ``consortium.json`` alone.
 
 - ``verify evidence FILE --consortium consortium.json``: an evidence bundle (``GET /v1/evidence/<event id>``),
-  every step from the bundle (``notary.verify``), the cosignatures counted under the witness keys valid on chain
-  at the anchor's block (``network.witnesskeys``, read from the chain); with ``--offline``, no network access at
-  all, under the witness keys ``consortium.json`` lists;
+  every step from the bundle (``notary.verify``), the cosignatures counted under the witness keys, the checkpoint
+  and receipt checked under the log key, both valid on chain at the anchor's block (``network.witnesskeys``, read
+  from the chain); with ``--offline``, no network access at all, under the witness keys and the log key
+  ``consortium.json`` lists;
 - ``verify log URL --consortium consortium.json [--token T]``: mirror the whole log from its C2SP tiles,
   recompute every hash, and compare the roots with the anchors on chain (``notary.mirror``), saying for an ``sm``
   log which anchors AuditAnchor checked against the notary's SM2 log key and which it took unchecked; a notary that
@@ -12,8 +13,9 @@
   says on every line it concerns; ``--event ID`` checks the member's own events against their leaves,
   ``--mine`` every event of the credential's firm (``GET /v1/events``); the checkpoint verified last is kept
   in a state file (``notary.logstate``, ``--state``/``--no-state``) and the next run requires the log to extend
-  it (a consistency proof), refusing a log that went back or forked; the cosignatures count under the witness keys
-  valid on chain for the checkpoint, or with ``--no-chain`` (``--offline``) under ``consortium.json``'s;
+  it (a consistency proof), refusing a log that went back or forked; the checkpoint is checked under the log key
+  and its cosignatures counted under the witness keys valid on chain at its anchor's block, or with ``--no-chain``
+  (``--offline``) under ``consortium.json``'s;
 - ``verify events URL --consortium consortium.json [--token T]``: list the events of the credential's firm (its
   caller or provider), as the notary's read API filters them;
 - ``verify disclosure PROOF [--record RECORD]``: a privacy disclosure document (``privacy.document``): the
@@ -50,9 +52,16 @@ from cli._common import chain_backend, chain_tls_options
 from cli.verify_state import verify_state_cmd
 from network.description import ConsortiumDescription, RetiredAnchor
 from network.logsetup import roots_from_description
-from network.witnesskeys import CheckpointWitnesses, claimed_checkpoint_size, offline_witnesses, with_witnesses
+from network.witnesskeys import (
+    ChainWitnessKeys,
+    CheckpointWitnesses,
+    claimed_checkpoint_size,
+    offline_witnesses,
+    with_witnesses,
+)
 from notary.errors import NotaryError, NotFoundError
 from notary.logstate import LogStateError, VerifiedCheckpoint, default_state_path, load_state, save_refused, save_state
+from notary.logsuite import LogVerifier
 from notary.mirror import (
     AnchorClaim,
     CheckpointConflictError,
@@ -193,22 +202,43 @@ def _unusable(message: str) -> NoReturn:
     sys.exit(USAGE_EXIT)
 
 
-def witness_keys_for(
-    description: ConsortiumDescription, backend: Any, roots: TrustRoots, size: int | None
-) -> tuple[TrustRoots, CheckpointWitnesses]:
-    """``roots`` with the witnesses valid on chain for the checkpoint of ``size`` (``network.witnesskeys``); exit
-    status 2 when the chain cannot tell them."""
+def chain_keys(description: ConsortiumDescription, backend: Any) -> ChainWitnessKeys:
+    """The witness and log keys of the consortium's chain through ``backend`` (``network.witnesskeys``); exit
+    status 2 for a consortium that keeps no keys on chain."""
     from network.witnesskeys import ChainWitnessKeys, WitnessKeysError
 
     try:
-        return ChainWitnessKeys(description, backend).roots(roots, size)
+        return ChainWitnessKeys(description, backend)
     except WitnessKeysError as exc:
         _unusable(str(exc))
+
+
+def _chain_unreadable(backend: Any, exc: Exception) -> NoReturn:
+    _unusable(
+        f"cannot read the witness and log keys from the chain at {backend.url}: {exc.__class__.__name__}: {exc} "
+        "(give --offline to trust consortium.json's witnesses and log key instead)"
+    )
+
+
+def witness_keys_for(
+    keys: ChainWitnessKeys, roots: TrustRoots, size: int | None
+) -> tuple[TrustRoots, CheckpointWitnesses]:
+    """``roots`` with the witnesses and log keys valid on chain for the checkpoint of ``size``, both at the one
+    block that anchored it (``network.witnesskeys``); exit status 2 when the chain cannot tell them."""
+    try:
+        return keys.roots(roots, size)
     except Exception as exc:  # web3, requests and our ChainError alike: the directory could not be read
-        _unusable(
-            f"cannot read the witness keys from the chain at {backend.url}: {exc.__class__.__name__}: {exc} "
-            "(give --offline to count consortium.json's witnesses instead)"
-        )
+        _chain_unreadable(keys.backend, exc)
+
+
+def all_log_keys(keys: ChainWitnessKeys, roots: TrustRoots) -> TrustRoots:
+    """``roots`` with every log key the chain records (judged at its head), to open a checkpoint kept or served
+    before the keys for its size are chosen; exit status 2 when the chain cannot tell them."""
+    try:
+        found = keys.log_keys()
+    except Exception as exc:  # as above
+        _chain_unreadable(keys.backend, exc)
+    return roots if found is None else dataclasses.replace(roots, log_keys=found)
 
 
 @click.group("verify")
@@ -229,13 +259,15 @@ def verify() -> None:
 @click.option(
     "--chain-url",
     default=None,
-    help="The chain to read the witness keys valid at the anchor's block from (default: consortium.json's).",
+    help="The chain to read the witness keys and log keys valid at the anchor's block from (default: "
+    "consortium.json's).",
 )
 @click.option(
     "--offline",
     is_flag=True,
-    help="Read nothing from the chain: count the witnesses consortium.json lists, trusting the file (a key "
-    "rotated, retired or compromised on chain, a later witness or a suspended member is not seen).",
+    help="Read nothing from the chain: count the witnesses consortium.json lists and check the log key it names, "
+    "trusting the file (a witness or log key rotated, retired or compromised on chain, a later witness or a "
+    "suspended member is not seen).",
 )
 @chain_tls_options
 def verify_evidence_cmd(
@@ -244,9 +276,11 @@ def verify_evidence_cmd(
 ) -> None:  # fmt: skip
     """Check the evidence bundle in FILE: exit 0 if every applicable step passed, 1 if one failed.
 
-    Every step is checked offline from the bundle and consortium.json, but the cosignatures: they count under the
-    witness keys valid on chain at the block that anchored the checkpoint (at the head for one not anchored yet),
-    of members active then, read from the chain; with --offline, under consortium.json's."""
+    Every step is checked offline from the bundle and consortium.json, but the keys: the cosignatures count under
+    the witness keys valid on chain at the block that anchored the checkpoint (at the head for one not anchored
+    yet), of members active then, and the checkpoint and receipt are checked under the log key valid at that same
+    block (a log whose key rotated), read from the chain; with --offline, under consortium.json's witnesses and
+    log key."""
     roots = _roots(consortium)
     if validators:
         for address in validators:
@@ -261,7 +295,7 @@ def verify_evidence_cmd(
         roots = with_witnesses(roots, description, offline_witnesses(description))
     else:
         backend = chain_backend(description, chain_url, chain_cert, chain_key, chain_ca)
-        roots, _ = witness_keys_for(description, backend, roots, claimed_checkpoint_size(bundle))
+        roots, _ = witness_keys_for(chain_keys(description, backend), roots, claimed_checkpoint_size(bundle))
     steps = verify_evidence_json(bundle, roots)  # a malformed part fails its steps, as a tampered one does
     event_id = bundle.get("event_id") if isinstance(bundle, dict) else None
     for step in steps:
@@ -285,9 +319,10 @@ def verify_evidence_cmd(
     "no_chain",
     is_flag=True,
     help="Read nothing from the chain: do not compare with the anchors, and count the witnesses consortium.json "
-    "lists, trusting the file (a key rotated, retired or compromised on chain, a later witness or a suspended "
-    "member is not seen). Without it, the cosignatures count under the witness keys valid on chain at the block "
-    "that anchored the checkpoint (the head for one not anchored yet).",
+    "lists under the log key it names, trusting the file (a witness or log key rotated, retired or compromised on "
+    "chain, a later witness or a suspended member is not seen). Without it, the checkpoint is checked under the log "
+    "key and the cosignatures under the witness keys valid on chain at the block that anchored it (the head for "
+    "one not anchored yet).",
 )
 @click.option(
     "--token",
@@ -364,26 +399,31 @@ def verify_log_cmd(
     description = ConsortiumDescription.from_json(_load_json(consortium, "consortium file"))
     roots = _roots(consortium)
     state_path = None if no_state else state_file or default_state_path(consortium, roots.origin)
-    previous = None
-    if state_path is not None:
-        try:
-            previous = load_state(state_path, roots.log)
-        except LogStateError as exc:
-            click.echo(f"error: {exc}; nothing was verified", err=True)
-            sys.exit(USAGE_EXIT)
     if no_chain:
+        # consortium.json's witnesses and log key, whatever the checkpoint
+        roots = with_witnesses(roots, description, offline_witnesses(description))
         chain = ChainAnchors([])
-        offline = with_witnesses(roots, description, offline_witnesses(description))
 
-        def roots_for(size: int) -> TrustRoots:  # consortium.json's, whatever the checkpoint
-            return offline
+        def roots_for(size: int) -> TrustRoots:
+            return roots
 
     else:
         backend = chain_backend(description, chain_url, chain_cert, chain_key, chain_ca, passphrase_file)
-        chain = _anchors(description, roots, chain_url, backend)
+        keys = chain_keys(description, backend)
+        roots = all_log_keys(keys, roots)  # the state file's and the served note's key may be any of them
 
-        def roots_for(size: int) -> TrustRoots:  # the witnesses valid on chain for the checkpoint of that size
-            return witness_keys_for(description, backend, roots, size)[0]
+        def roots_for(size: int) -> TrustRoots:  # the witness and log keys valid at the anchor's block of that size
+            return witness_keys_for(keys, roots, size)[0]
+
+    previous = None
+    if state_path is not None:
+        try:
+            previous = load_state(state_path, roots.log, _rotated(roots))
+        except LogStateError as exc:
+            click.echo(f"error: {exc}; nothing was verified", err=True)
+            sys.exit(USAGE_EXIT)
+    if not no_chain:
+        chain = _anchors(description, roots, chain_url, backend)
 
     bar = tqdm(total=0, unit="leaf", file=sys.stderr, disable=None)
     with log_client(url, token, tls) as client:
@@ -473,7 +513,7 @@ def _keep(state_path: Path, report: MirrorReport, url: str, roots: TrustRoots) -
 
     checkpoint = parse_checkpoint(parse_note(report.note).text)
     try:
-        kept = load_state(state_path, roots.log)
+        kept = load_state(state_path, roots.log, _rotated(roots))
         if kept is not None and kept.checkpoint.size > checkpoint.size:
             return f"a larger checkpoint ({describe_checkpoint(kept.checkpoint)}) is kept in {state_path}", None
         save_state(state_path, VerifiedCheckpoint(checkpoint, report.note, int(time.time() * 1000), url))
@@ -579,7 +619,8 @@ def _echo_log_report(
 ) -> None:
     """Say what was verified and what was not, one line per check, then the verdict."""
     size = report.size
-    click.echo(f"✓ checkpoint — size {size}, root {report.root.hex()}, signed by {report.origin}")
+    key = f" ({report.log_key})" if report.log_key else ""
+    click.echo(f"✓ checkpoint — size {size}, root {report.root.hex()}, signed by {report.origin}{key}")
     click.echo(f"✓ cosignatures — {report.cosigners}")
     if report.hash_only == 0:
         click.echo(
@@ -802,6 +843,11 @@ def _anchors(
         _fail_anchors(exc.detail)
     except Exception as exc:  # web3, requests and our ChainError alike: the anchors could not be read
         _fail_anchors(f"cannot read AuditAnchor {roots.anchor_address} at {url}: {exc.__class__.__name__}: {exc}")
+
+
+def _rotated(roots: TrustRoots) -> list[LogVerifier]:
+    """Every log key on chain, for a state file kept under one of them."""
+    return [] if roots.log_keys is None else [k.verifier for k in roots.log_keys.keys]
 
 
 def anchor_signature_lines(chain: ChainAnchors, sm: bool) -> list[str]:

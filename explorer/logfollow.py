@@ -42,7 +42,8 @@ from notary.log.compact import CompactRange
 from notary.log.errors import NotaryError
 from notary.log.note import open_note
 from notary.log.tiles import TILE_WIDTH, TileNodeReader, entries_path, parse_entry_bundle, tile_path, tile_widths
-from notary.logsuite import parse_log_vkey, suite_of_vkey
+from notary.logkeys import LogKeys
+from notary.logsuite import LogVerifier, parse_log_vkey, suite_of_vkey
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +88,10 @@ class LogFollower:
         client: httpx.Client | None = None,
         auth: httpx.Auth | None = None,
         tls: ssl.SSLContext | None = None,
+        log_keys: Callable[[], LogKeys | None] | None = None,
     ) -> None:
         self.index = index
+        self.log_keys = log_keys  # the log's keys on chain (docs/trust.md); None: ``log_vkey`` alone
         self.notary_url = notary_url.rstrip("/")
         self.verifier = parse_log_vkey(log_vkey)
         self.tree = suite_of_vkey(log_vkey).tree  # the log key's type pins the tree hash (SHA-256 or SM3)
@@ -237,7 +240,7 @@ class LogFollower:
         if response.status_code == 404:
             return None
         try:
-            note, _ = open_note(response.content, [self.verifier])
+            note, _ = open_note(response.content, [self._verifier_of(response.content, None)])
             checkpoint = parse_checkpoint(note.text)
         except NotaryError as exc:
             raise LogAlarmError(f"the notary's checkpoint does not verify with the log key: {exc}") from exc
@@ -358,9 +361,17 @@ class LogFollower:
                 return 0
             before = int(page[-1]["size"])
 
+    def _verifier_of(self, note: bytes, anchored_at: int | None) -> LogVerifier:
+        """The log key ``note`` must verify under: ``log_vkey``'s, or for a log whose key rotated the key on chain
+        the note names, valid at its anchor's block (the head when not anchored: the latest checkpoint), by the
+        rule of ``notary.logkeys``; LogKeyError (a NotaryError) otherwise."""
+        keys = None if self.log_keys is None else self.log_keys()
+        return self.verifier if keys is None else keys.for_checkpoint(note, anchored_at).verifier
+
     def _listed_checkpoint_ok(self, row: dict[str, Any]) -> bool:
         try:
-            note, _ = open_note(str(row["note"]).encode(), [self.verifier])
+            raw = str(row["note"]).encode()
+            note, _ = open_note(raw, [self._verifier_of(raw, _anchor_block(row))])
             checkpoint = parse_checkpoint(note.text)
             listed = (int(row["size"]), base64.b64decode(str(row["root"]), validate=True))
         except (NotaryError, KeyError, ValueError, TypeError) as exc:
@@ -386,3 +397,12 @@ class LogFollower:
         response = self._get("v1/gaps")
         if response.status_code == 200:
             self.index.put_gaps(list(response.json().get("gaps") or []))
+
+
+def _anchor_block(row: dict[str, Any]) -> int | None:
+    """The block the notary lists a checkpoint's confirmed anchor in (the explorer's chain follower checks the
+    anchors against the chain itself); None when it lists none."""
+    anchor = row.get("anchor")
+    if isinstance(anchor, dict) and anchor.get("state") == "confirmed" and isinstance(anchor.get("block_number"), int):
+        return int(anchor["block_number"])
+    return None

@@ -164,6 +164,7 @@ def build(options: ExplorerOptions) -> Explorer:
         poll=options.poll,
         auth=notary_auth,
         tls=notary_tls,
+        log_keys=explorer.log_keys,
     )
     retired = {r.address: "AuditAnchor" for r in description.retired_anchors}  # their anchors stay readable
     explorer.followers["chain"] = ChainFollower(

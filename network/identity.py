@@ -158,6 +158,7 @@ __all__ = [
     "check_person_role",
     "check_user_name",
     "create_org_identity",
+    "encrypted_log_key",
     "issue_identity",
     "issue_node_certificate",
     "issue_server_certificate",
@@ -172,6 +173,7 @@ __all__ = [
     "load_passphrase",
     "load_user_key",
     "load_witness_key",
+    "new_log_key",
     "read_certificate",
     "revoke_identity",
     "user_paths",
@@ -911,6 +913,16 @@ def _generate(
         (paths.notary_pub, f"{public.notary_public_key.hex()}\n".encode("ascii"), False),
     ]
     return public, files
+
+
+def new_log_key(crypto: str) -> PrivateKey:
+    """A fresh witness, gateway or log key of the suite ``crypto``: Ed25519 (``intl``) or SM2 (``sm``)."""
+    return _new_log_key(crypto)
+
+
+def encrypted_log_key(key: PrivateKey, passphrase: bytes) -> bytes:
+    """``key`` as its key file holds it: PKCS#8 PEM encrypted with ``passphrase``."""
+    return _encrypt_log_key(key, passphrase)
 
 
 def _new_log_key(crypto: str) -> PrivateKey:

@@ -42,9 +42,10 @@ from network.logins import Authenticator, LoginError
 from notary.checkpointer import Witness, WitnessPolicy
 from notary.log.cosignature import format_cosigner_vkey
 from notary.log.smnote import SM2CosignatureVerifier
-from notary.logsuite import LogVerifier, WitnessVerifier
+from notary.logkeys import LogKeys
+from notary.logsuite import LogVerifier, PrivateKey, WitnessVerifier, public_bytes
 from notary.readauth import ReadAccess, UnauthenticatedError
-from notary.service import AnchorSettings, NotarySettings
+from notary.service import DB_NAME, AnchorSettings, NotarySettings
 from notary.verify import TrustRoots
 
 if TYPE_CHECKING:  # the follower imports web3; the commands that never follow the chain never need it
@@ -477,8 +478,10 @@ def check_log_keys(
 ) -> None:
     """Refuse (:class:`LogSetupError`) to run a consortium whose private log keys are not of its suite, before
     anything starts: the notary's log key, every witness's key and the gateway keys of ``gateway_orgs``, each
-    also checked to be the key ``consortium.json`` lists (so a key file swapped for one of the other suite, or
-    a ``crypto`` edited by hand, is named here rather than in a child's log)."""
+    also checked to be the key ``consortium.json`` lists (so a key file swapped for one of the other suite, or a
+    ``crypto`` edited by hand, is named here rather than in a child's log). The log key only until the log has
+    started (its store ``notary/notary.db`` exists): since, it may have rotated (``notary rotate-key``), and the
+    notary checks a key other than its store's on chain as it starts."""
     crypto = description.crypto
     checks: list[tuple[str, str]] = [(notary_member(description).org, "notary")]
     checks += [(org, "witness") for org in witness_orgs(description)]
@@ -494,7 +497,9 @@ def check_log_keys(
         path = getattr(OrgPaths.of(directory, OrgId(org)), f"{kind}_key")
         try:
             key = loaders[kind](directory, OrgId(org), passphrase)
-            check_log_key_suite(key, crypto, path, expected)
+            # a started log's key may have rotated since consortium.json (the notary checks it on chain)
+            rotatable = kind == "notary" and (directory / NOTARY_DIR / DB_NAME).exists()
+            check_log_key_suite(key, crypto, path, None if rotatable else expected)
         except IdentityError as exc:
             raise LogSetupError(f"the {kind} key of {org}: {exc}") from None
 
@@ -524,3 +529,53 @@ def roots_from_description(description: ConsortiumDescription) -> TrustRoots:
         validators=validators,
         retired_anchors=tuple((r.address, r.last_size) for r in description.retired_anchors),
     )
+
+
+# -- the log's key over time ------------------------------------------------------------------------------------
+
+
+def chain_log_keys(snapshot: TrustSnapshot, description: ConsortiumDescription, head: int) -> LogKeys:
+    """The log's keys as the TrustDirectory records them (the notary member's LOG_KEY records) in ``snapshot``,
+    judged at ``head`` when a note is not anchored (``notary.logkeys``). The records of a member since removed
+    still say which key signed what while it ran the log."""
+    org = notary_member(description).org
+    return LogKeys.from_records(log_origin(description), description.suite, snapshot.records.get(org, ()), head)
+
+
+class ChainLogKey:
+    """Whether a log key is valid now on chain, and the notary's next key: the key file
+    ``orgs/ORG/keys/notary.pem`` read again whenever it changes (``consortium notary rotate-key`` rewrites it),
+    given to the running notary once the chain says that key is valid (``NotarySettings.next_log_key``)."""
+
+    def __init__(self, view: TrustView, directory: Path, description: ConsortiumDescription, passphrase: bytes):
+        self._view = view
+        self._directory = directory
+        self._description = description
+        self._org = OrgId(notary_member(description).org)
+        self._passphrase = passphrase
+        self._stamp: tuple[int, int, int] | None = None
+        self._key: PrivateKey | None = None
+
+    def on_chain(self, public_key: bytes) -> bool:
+        """Whether ``public_key`` is a LOG_KEY of the notary's member valid at the head (read once if the view
+        has read nothing yet)."""
+        if self._view.snapshot is None:
+            try:
+                self._view.refresh()
+            except Exception as exc:  # the chain unreachable: the key cannot be shown to be on chain now
+                log.warning("cannot read the log's keys on chain: %s: %s", exc.__class__.__name__, exc)
+                return False
+        return self._view.was_valid(self._org, KeyKind.LOG_KEY, public_key, self._view.head)
+
+    def __call__(self) -> PrivateKey | None:
+        path = OrgPaths.of(self._directory, self._org).notary_key
+        stat = path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        if stamp != self._stamp:
+            self._key = load_notary_key(self._directory, self._org, self._passphrase, self._description.crypto)
+            self._stamp = stamp
+        if self._key is not None and self._view.was_valid(
+            self._org, KeyKind.LOG_KEY, public_bytes(self._key), self._view.head
+        ):
+            return self._key
+        return None

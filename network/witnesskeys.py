@@ -1,4 +1,5 @@
-"""The witness keys a verifier counts for a checkpoint: those valid on chain, not those ``consortium.json`` lists.
+"""The witness keys a verifier counts for a checkpoint, and the log key it checks the checkpoint under: those valid
+on chain at the checkpoint's anchor block, not those ``consortium.json`` lists.
 
 ``consortium verify evidence``, ``consortium verify log``, the explorer (its server side, and the keys it hands
 the browser) and the SDK all count cosignatures under :meth:`ChainWitnessKeys.for_checkpoint`'s answer, which is
@@ -10,10 +11,15 @@ the notary's own selection (``network.logsetup.chain_witness_keys``) made at the
   but as of a block before it is seen), each counted when valid at that block: a key rotated in counts from its
   ``valid_from``, a key retired or declared compromised stops counting at its ``valid_until``;
 - **the members**: the registry's statuses at that block: a member suspended then counts for nothing, one
-  admitted later with the witness role counts once its key is valid; the threshold stays ``consortium.json``'s.
+  admitted later with the witness role counts once its key is valid; the threshold stays ``consortium.json``'s;
+- **the log's keys**: the notary member's LOG_KEY records of the same read, judged at the same block
+  (``notary.logkeys``: the key a checkpoint names must be valid at its anchor's block; a log whose key rotated,
+  ``consortium notary rotate-key``). A directory that holds no log key leaves ``consortium.json``'s.
 
-:func:`offline_witnesses` is the explicit fallback without a chain (``--offline``): the keys ``consortium.json``
-lists, trusted because the file says so, which sees no rotation, retirement, compromise or suspension.
+The block is looked up once per checkpoint (:meth:`ChainWitnessKeys.for_checkpoint`) and serves both.
+:func:`offline_witnesses` is the explicit fallback without a chain (``--offline``): the witness keys and the log
+key ``consortium.json`` lists, trusted because the file says so, which sees no rotation, retirement, compromise or
+suspension.
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ from typing import TYPE_CHECKING
 from chain.ids import Role
 from network.description import ConsortiumDescription
 from network.errors import NetworkError
-from network.logsetup import chain_witness_keys, log_origin, witness_name, witness_policy
+from network.logsetup import chain_log_keys, chain_witness_keys, log_origin, witness_name, witness_policy
 from notary.checkpointer import WitnessPolicy
+from notary.logkeys import LogKeys
 from notary.logsuite import WitnessVerifier
 from notary.verify import TrustRoots
 
@@ -40,6 +47,11 @@ OFFLINE = (
     "witness keys of consortium.json, trusted because the file says so (offline): a witness key rotated, retired "
     "or declared compromised on chain, a witness admitted later and a suspended member are not seen"
 )
+#: What ``CheckpointWitnesses.describe_log_key`` says of the offline fallback.
+OFFLINE_LOG_KEY = (
+    "log key of consortium.json, trusted because the file says so (offline): a log key rotated, retired or "
+    "declared compromised on chain is not seen"
+)
 
 
 class WitnessKeysError(NetworkError):
@@ -48,14 +60,16 @@ class WitnessKeysError(NetworkError):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class CheckpointWitnesses:
-    """The witness keys (org → raw public keys) and the policy a checkpoint's cosignatures are counted under, and
-    where they come from: valid on chain at ``block`` (the anchor's when ``anchored``, else the head), or
-    ``consortium.json``'s (``block`` None, :func:`offline_witnesses`)."""
+    """The witness keys (org → raw public keys) and the policy a checkpoint's cosignatures are counted under, the
+    log's keys its signature is checked under, and where they come from: valid on chain at ``block`` (the anchor's
+    when ``anchored``, else the head), or ``consortium.json``'s (``block`` None, :func:`offline_witnesses`).
+    ``log_keys`` None: ``consortium.json``'s log key (offline, or a directory that holds no log key)."""
 
     keys: Mapping[str, tuple[bytes, ...]]
     policy: WitnessPolicy
     block: int | None
     anchored: bool = False
+    log_keys: LogKeys | None = None
 
     def describe(self) -> str:
         if self.block is None:
@@ -63,12 +77,22 @@ class CheckpointWitnesses:
         where = "the anchor's block" if self.anchored else "the head: the checkpoint is not anchored"
         return f"witness keys valid on chain at block {self.block} ({where}), of members active then"
 
+    def describe_log_key(self) -> str:
+        if self.block is None:
+            return OFFLINE_LOG_KEY
+        if self.log_keys is None:
+            return "log key of consortium.json: the TrustDirectory holds no log key"
+        where = "the anchor's block" if self.anchored else "the head: the checkpoint is not anchored"
+        return f"log key valid on chain at block {self.block} ({where})"
+
     def to_json(self) -> dict[str, object]:
         return {
             "source": "consortium.json" if self.block is None else "chain",
             "block": self.block,
             "anchored": self.anchored,
             "detail": self.describe(),
+            "log_key": "chain" if self.log_keys is not None else "consortium.json",
+            "log_key_detail": self.describe_log_key(),
         }
 
 
@@ -103,17 +127,19 @@ def witness_verifiers_of(
 
 
 def with_witnesses(roots: TrustRoots, description: ConsortiumDescription, chosen: CheckpointWitnesses) -> TrustRoots:
-    """``roots`` with the witnesses and policy of ``chosen``, which say where they come from."""
+    """``roots`` with the witnesses, policy and log keys of ``chosen``, which say where they come from."""
     return dataclasses.replace(
         roots,
         witnesses=witness_verifiers_of(description, chosen),
         policy=chosen.policy,
         witness_source=chosen.describe(),
+        log_keys=chosen.log_keys,
+        log_key_source=chosen.describe_log_key(),
     )
 
 
 class ChainWitnessKeys:
-    """The witness keys valid for a checkpoint, read from the consortium's chain through ``backend``
+    """The witness keys and log keys valid for a checkpoint, read from the consortium's chain through ``backend``
     (``TrustDirectory``, ``ConsortiumRegistry`` and ``AuditAnchor`` of ``consortium.json``). With ``view`` (a
     started :class:`~chain.trustview.TrustView`, as the explorer keeps), its snapshot supplies the records once it
     has read them. Thread-safe; the records are read again only when the directory's change count moved."""
@@ -151,21 +177,29 @@ class ChainWitnessKeys:
         return None if found is None else found.block_number
 
     def for_checkpoint(self, size: int | None) -> CheckpointWitnesses:
-        """The witness keys for the checkpoint of ``size``: valid at its anchor's block, or at the head when it is
-        not anchored (or ``size`` is None: the keys valid now)."""
+        """The witness keys and log keys for the checkpoint of ``size``: valid at its anchor's block (looked up
+        once, for both), or at the head when it is not anchored (or ``size`` is None: the keys valid now)."""
         block = None if size is None else self.anchor_block(size)
         if block is not None:
             return self.at_block(block, anchored=True)
         return self.at_block(self.head())
 
     def at_block(self, block: int, anchored: bool = False) -> CheckpointWitnesses:
-        """The witness keys valid at ``block``, of the members active at ``block``."""
+        """The witness keys valid at ``block``, of the members active at ``block``, and the log's keys judged at
+        ``block``."""
         records = self._current_records()
         orgs = [str(org) for org in self._trust.orgs(block)]
         _, statuses = self._trust.follow_state(block)
         snapshot = dataclasses.replace(records, statuses=dict(zip(orgs, statuses, strict=True)))
         keys, policy = chain_witness_keys(snapshot, block, self._policy, self._founders, self._roles_of)
-        return CheckpointWitnesses({org: tuple(k) for org, k in keys.items()}, policy, block, anchored)
+        log_keys = chain_log_keys(records, self.description, block).at(block, anchored)
+        witnesses = {org: tuple(k) for org, k in keys.items()}
+        return CheckpointWitnesses(witnesses, policy, block, anchored, log_keys if log_keys.keys else None)
+
+    def log_keys(self) -> LogKeys | None:
+        """Every log key the directory records, judged at the head; None when it holds none."""
+        keys = chain_log_keys(self._current_records(), self.description, self.head())
+        return keys if keys.keys else None
 
     def roots(self, roots: TrustRoots, size: int | None) -> tuple[TrustRoots, CheckpointWitnesses]:
         """``roots`` with the witnesses valid for the checkpoint of ``size``, and those witnesses."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,9 +76,11 @@ def default_state_path(consortium_file: Path, origin: str) -> Path:
     return Path(consortium_file).absolute().parent / STATE_DIR / f"{name}-{digest}.json"
 
 
-def load_state(path: Path, log: LogVerifier) -> VerifiedCheckpoint | None:
+def load_state(path: Path, log: LogVerifier, rotated: Sequence[LogVerifier] = ()) -> VerifiedCheckpoint | None:
     """The checkpoint verified last, from ``path``; None when there is no such file (the first run). The note
-    must open under ``log`` (the log key of ``consortium.json``) and agree with the file's size and root."""
+    must open under ``log`` (the log key of ``consortium.json``), or one of the log's keys on chain ``rotated``
+    (it was checked against them, by the rule of ``notary.logkeys``, when it was kept), and agree with the file's
+    size and root."""
     try:
         raw = Path(path).read_bytes()
     except FileNotFoundError:
@@ -92,7 +95,7 @@ def load_state(path: Path, log: LogVerifier) -> VerifiedCheckpoint | None:
             found = data.get("format") if isinstance(data, dict) else type(data).__name__
             raise ValueError(f"its format is {found!r}, expected {FORMAT!r}")
         note = str(data["note"]).encode("utf-8")
-        opened, _ = open_note(note, [log])
+        opened, _ = open_note(note, [log, *rotated])
         checkpoint = parse_checkpoint(opened.text)
         if checkpoint.origin != log.name:
             raise ValueError(f"it is of log {checkpoint.origin!r}, not {log.name!r}")

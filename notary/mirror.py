@@ -50,7 +50,7 @@ from notary.log.hashing import TreeHash
 from notary.log.note import open_note, parse_note
 from notary.log.proof import verify_consistency
 from notary.log.tiles import TILE_HEIGHT, TILE_WIDTH, entries_path, parse_entry_bundle, split_tile, tile_path
-from notary.logsuite import LogSuite
+from notary.logsuite import LogSuite, LogVerifier
 from notary.verify import TrustRoots, check_cosignatures, cosigning_witnesses
 
 #: ``fetch(path)`` returns the bytes the log serves at ``path`` (``checkpoint``, ``tile/0/000``, ...), raising
@@ -139,6 +139,9 @@ class MirrorReport:
     anchors_checked: list[int] = field(default_factory=list)
     note: bytes = b""
     consistency: str | None = None
+    #: which log key the checkpoint verified under: the one on chain it names (``roots.log_keys``) and where the
+    #: log key came from (``roots.log_key_source``); empty: consortium.json's, not said
+    log_key: str = ""
 
 
 class _TileChecker:
@@ -202,15 +205,30 @@ def _get(fetch: Fetch, path: str) -> bytes:
 
 def verify_checkpoint_note(note: bytes, roots: TrustRoots) -> tuple[Checkpoint, str]:
     """The checkpoint in a cosigned note, checked against the log key, origin, witnesses and policy; and who
-    cosigned it. Raises LogMismatchError("checkpoint", why)."""
+    cosigned it. Raises LogMismatchError("checkpoint", why). For a log whose key rotated (``roots.log_keys``),
+    the key the note names must be valid at the block the roots' keys were chosen at (``network.witnesskeys``:
+    the anchor's block of its size, or the chain head when none anchors it; ``notary.logkeys``)."""
     checkpoint, cosigners, _ = _verify_checkpoint(note, roots)
     return checkpoint, cosigners
+
+
+def _log_key(note: bytes, roots: TrustRoots) -> LogVerifier:
+    if roots.log_keys is None:
+        return roots.log
+    return roots.log_keys.for_checkpoint(note, None).verifier
+
+
+def _log_key_said(note: bytes, roots: TrustRoots) -> str:
+    """Which log key ``note`` verified under, and where it came from, as ``verify log`` says it."""
+    parts = [] if roots.log_keys is None else [roots.log_keys.for_checkpoint(note, None).describe()]
+    parts += [] if roots.log_key_source is None else [f"under the {roots.log_key_source}"]
+    return "; ".join(parts)
 
 
 def _verify_checkpoint(note: bytes, roots: TrustRoots) -> tuple[Checkpoint, str, int]:
     """``verify_checkpoint_note``, and how many of the known witnesses cosigned."""
     try:
-        opened, _ = open_note(note, [roots.log])
+        opened, _ = open_note(note, [_log_key(note, roots)])
         checkpoint = parse_checkpoint(opened.text)
         if checkpoint.origin != roots.origin:
             raise LogMismatchError("checkpoint", f"origin {checkpoint.origin!r}, the log's is {roots.origin!r}")
@@ -223,9 +241,12 @@ def _verify_checkpoint(note: bytes, roots: TrustRoots) -> tuple[Checkpoint, str,
 
 
 def _signed_size(note: bytes, roots: TrustRoots) -> int:
-    """The size of the checkpoint ``note`` holds, once the log key's signature on it is checked."""
+    """The size of the checkpoint ``note`` holds, once the log key's signature on it is checked: under
+    consortium.json's key, or one of the log's keys on chain (``roots.log_keys``) whatever its validity, which is
+    judged at the block the keys for this size are chosen at (``mirror_log``'s ``roots_for``)."""
+    rotated = [] if roots.log_keys is None else [k.verifier for k in roots.log_keys.keys]
     try:
-        opened, _ = open_note(note, [roots.log])
+        opened, _ = open_note(note, [roots.log, *rotated])
         return parse_checkpoint(opened.text).size
     except NotaryError as exc:
         raise LogMismatchError("checkpoint", str(exc)) from exc
@@ -249,9 +270,9 @@ def mirror_log(
     checkpoint is verified (to size a progress bar). ``entries``: see ``EntriesMode``; ``events``: event ids
     whose entries are read by id and checked against their leaves; ``previous``: the checkpoint verified on an
     earlier run, which this one must extend (CheckpointConflictError otherwise); ``roots_for(size)``: the trust
-    roots whose witnesses and policy count the cosignatures of the checkpoint of that size (those valid on chain
-    for it, ``network.witnesskeys``), asked once the log key's signature on the checkpoint was checked; without
-    it, ``roots``'s."""
+    roots whose witnesses, policy and log keys the checkpoint of that size is checked under (those valid on chain
+    at its anchor's block, one lookup for both, ``network.witnesskeys``), asked once a log key's signature on the
+    checkpoint was checked; without it, ``roots``'s."""
     note = _get(fetch, "checkpoint")
     if roots_for is not None:
         roots = roots_for(_signed_size(note, roots))
@@ -270,6 +291,7 @@ def mirror_log(
     report = MirrorReport(checkpoint.origin, size, checkpoint.root, cosigners, cosigned, len(roots.witnesses))
     report.note = note
     report.consistency = consistency
+    report.log_key = _log_key_said(note, roots)
     suite = roots.suite
     own = _own_leaves(fetch, events, suite.tree)
     report.events_pending = sorted(event_id for index, (event_id, _) in own.items() if index >= size)

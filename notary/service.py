@@ -25,6 +25,7 @@ from notary.bundle import EvidenceBundle
 from notary.checkpointer import Checkpointer, Witness, WitnessFollower, WitnessPolicy
 from notary.errors import NotaryError, NotFoundError, StoreError
 from notary.evidence import EvidenceBuilder
+from notary.logkeys import RotatingSigner
 from notary.logsuite import INTL, LogSuite, PrivateKey, suite_of_vkey
 from notary.reader import LogReader
 from notary.sequencer import GatewayKeySource, Sequencer, SequencerSettings
@@ -81,6 +82,15 @@ class NotarySettings:
     #: None: ``witnesses`` and ``policy`` throughout. Else asked before each checkpoint round: the witnesses and
     #: the policy as the chain says they are now (``network.logsetup.ChainWitnesses``), with no restart.
     follow_witnesses: WitnessFollower | None = None
+    #: Whether a raw public key is a log key of the notary's member on chain (the TrustDirectory's LOG_KEY
+    #: records). None: the log's key never changes. Given, a store recorded under another key of the same origin
+    #: and suite is served under ``log_key`` when it is on chain: the key was rotated (``notary rotate-key``).
+    log_key_on_chain: Callable[[bytes], bool] | None = None
+    #: Asked every ``log_key_interval`` s while the notary runs: a log key to sign with from now on, or None to
+    #: keep the current one (``consortium notary serve`` answers the key file rewritten by ``notary rotate-key``
+    #: once the chain says the new key is valid). None: never asked.
+    next_log_key: Callable[[], PrivateKey | None] | None = None
+    log_key_interval: float = 1.0
     maintain_interval: float = 5.0  # seconds between two publications of what is pending (PostgreSQL + S3)
     #: Replicas on PostgreSQL elect one leader to checkpoint and anchor (``notary.storage.leader``): a leader
     #: silent this long (paused, cut off) loses the lead; the replicas try or confirm it every fifth of it.
@@ -107,7 +117,7 @@ class NotaryService:
         self.settings = settings
         self.origin = settings.origin
         self.suite = suite = settings.suite
-        self.signer = suite.note_signer(settings.origin, settings.log_key)
+        self.signer = RotatingSigner(suite.note_signer(settings.origin, settings.log_key))
         self.store: NotaryStorage = open_store(settings)
         self._check_identity()
         self.leader: Leadership = self._leadership(settings)
@@ -186,16 +196,47 @@ class NotaryService:
         if known is None:
             self.store.set_meta("vkey", vkey)
         elif known != vkey:
+            if self._rotated_from(known):
+                self._record_rotation(known, vkey)
+                return
             was, now = suite_of_vkey(known).name, self.suite.name
             change = f"the store's suite is {was}, these settings' {now}" if was != now else "another origin or key"
             raise NotaryError(
                 f"this notary store belongs to the log {known!r}, not {vkey!r} ({change}): a log may not change its "
-                "origin or key, nor so its suite; start a new log in a new directory"
+                "origin or key (but its key by a rotation on chain), nor so its suite; start a new log in a new "
+                "directory"
             )
+
+    def _rotated_from(self, known: str) -> bool:
+        """Whether the store's key ``known`` may give way to this notary's: same origin and suite, and the new
+        key a log key of the notary's member on chain."""
+        if self.settings.log_key_on_chain is None or suite_of_vkey(known) is not self.suite:
+            return False
+        if known.split("+", 1)[0] != self.origin:
+            return False
+        return self.settings.log_key_on_chain(self.signer.public_key)
+
+    def _record_rotation(self, before: str, after: str) -> None:
+        history = [v for v in (self.store.meta("previous_vkeys") or "").split("\n") if v]
+        if before not in history:
+            history.append(before)
+        self.store.set_meta("previous_vkeys", "\n".join(history))
+        self.store.set_meta("vkey", after)
+        log.info("the log key was rotated: %s, before %s", after, before)
+
+    def rotate_log_key(self, key: PrivateKey) -> None:
+        """Sign checkpoints and receipts with ``key`` from now on (a log key of this suite; the anchors of an
+        ``sm`` log too): the running notary's half of a rotation, once the key is valid on chain."""
+        signer = self.suite.note_signer(self.origin, key)  # MalformedError for a key of another suite
+        before, after = self.vkey, self.suite.format_vkey(signer.name, signer.public_key)
+        self._record_rotation(before, after)  # first: a store that cannot record it keeps the key it knows
+        if self.anchorer is not None and isinstance(key, SM2PrivateKey):
+            self.anchorer.log_key = key
+        self.signer.rotate(signer)
 
     @property
     def vkey(self) -> str:
-        return self.suite.vkey(self.signer)
+        return self.suite.format_vkey(self.signer.name, self.signer.public_key)
 
     # ------------------------------------------------------------------------------------------ loops
 
@@ -210,6 +251,8 @@ class NotaryService:
         if self.settings.storage is not None:
             loops.append(("storage", self._maintain))
             loops.append(("leader", lambda: self.leader.run(self._stop)))
+        if self.settings.next_log_key is not None:
+            loops.append(("log-key", self._follow_log_key))
         for name, target in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -224,6 +267,20 @@ class NotaryService:
                 log.warning("storage maintenance failed, retrying: %s", exc)
             except Exception:
                 log.exception("storage maintenance failed")
+
+    def _follow_log_key(self) -> None:
+        """Rotate to the key ``next_log_key`` gives, when it is another than the one signing now."""
+        ask = self.settings.next_log_key
+        assert ask is not None
+        while not self._stop.wait(self.settings.log_key_interval):
+            try:
+                key = ask()
+                if key is not None and self.suite.note_signer(self.origin, key).public_key != self.signer.public_key:
+                    self.rotate_log_key(key)
+            except NotaryError as exc:
+                log.warning("the next log key cannot be used yet: %s", exc)
+            except Exception:
+                log.exception("following the log key failed")
 
     def stop(self) -> None:
         self._stop.set()

@@ -67,6 +67,7 @@ from notary.log.errors import MalformedError, NotaryError, VerificationError
 from notary.log.note import Note, open_note, parse_note
 from notary.log.proof import verify_inclusion
 from notary.log.smnote import SM2NoteVerifier
+from notary.logkeys import LogKeys
 from notary.logsuite import LogSuite, LogVerifier, WitnessVerifier, suite_of_key
 from notary.mpt import ProofError, verify_proof
 from notary.receipt import verify_receipt
@@ -129,6 +130,13 @@ class TrustRoots:
     #: where ``witnesses`` and ``policy`` come from, said with the cosignatures' verdict (``network.witnesskeys``:
     #: the chain at which block, or consortium.json offline); None: not said
     witness_source: str | None = None
+    #: The log's keys as the TrustDirectory records them (``notary.logkeys``), judged at the block the witness keys
+    #: were chosen at (``network.witnesskeys``: the anchor's block, or the head): the checkpoint and the receipt
+    #: are checked under the key their signature line names, valid by the rule of ``notary.logkeys`` there. None:
+    #: ``log`` alone (``consortium.json``'s key).
+    log_keys: LogKeys | None = None
+    #: where the log key comes from, said with the checkpoint's verdict (``network.witnesskeys``); None: not said
+    log_key_source: str | None = None
 
     def counted_under(self, verdict: str) -> str:
         """``verdict`` on the cosignatures, with the source of the witness keys it was reached under."""
@@ -347,6 +355,7 @@ class _State:
         self.anchor_tx: DecodedTransaction | None = None
         self.header: list[Any] | None = None
         self.position: int | None = None
+        self.log_keys_used: list[str] = []
 
     @property
     def index(self) -> int:
@@ -373,6 +382,17 @@ class _State:
 
     def block(self) -> AnchorProofs | AnchorBlock:
         return self.anchor().block
+
+    def log_key(self, note: bytes, receipt: bool = False) -> LogVerifier:
+        """The log key ``note`` must verify under: the trust roots' one, or for a log whose key rotated the key on
+        chain its signature line names, valid by the rule of ``notary.logkeys`` at the block the roots' keys were
+        chosen at (the checkpoint's anchor block, or the head; LogKeyError otherwise)."""
+        keys = self.roots.log_keys
+        if keys is None:
+            return self.roots.log
+        chosen = keys.for_receipt(note, None) if receipt else keys.for_checkpoint(note, None)
+        self.log_keys_used.append(chosen.describe())
+        return chosen.verifier
 
     def checkpoint_part(self) -> EvidenceCheckpoint:
         part = _need(self.parts.checkpoint)
@@ -406,7 +426,7 @@ def _step_leaf(s: _State) -> str:
 
 def _step_receipt(s: _State) -> str:
     receipt = _need(s.parts.receipt).receipt()
-    statement = verify_receipt(receipt, s.roots.log)
+    statement = verify_receipt(receipt, s.log_key(receipt.note, receipt=True))
     problems = []
     if statement.origin != s.roots.origin:
         problems.append(f"it is for log {statement.origin!r}, not {s.roots.origin!r}")
@@ -430,7 +450,8 @@ def _step_checkpoint(s: _State) -> str:
     s.note_text = note.text
     s.checkpoint = parse_checkpoint(note.text)
     cp = s.checkpoint
-    open_note(part.note.encode("utf-8"), [s.roots.log])  # raises unless the log key signed it
+    key = s.log_key(part.note.encode("utf-8"))
+    open_note(part.note.encode("utf-8"), [key])  # raises unless the log key signed it
     problems = []
     if cp.origin != s.roots.origin:
         problems.append(f"its origin is {cp.origin!r}, the log's is {s.roots.origin!r}")
@@ -445,7 +466,9 @@ def _step_checkpoint(s: _State) -> str:
         problems.append(f"size {cp.size} does not cover index {s.index}")
     if problems:
         raise _FailError("; ".join(problems))
-    return f"signed by the log key {s.roots.origin}: size {cp.size}, root {cp.root.hex()}"
+    which = f" ({s.log_keys_used[-1]})" if s.roots.log_keys is not None else ""
+    source = "" if s.roots.log_key_source is None else f"; under the {s.roots.log_key_source}"
+    return f"signed by the log key {s.roots.origin}{which}: size {cp.size}, root {cp.root.hex()}{source}"
 
 
 def _step_cosignatures(s: _State) -> str:
@@ -501,7 +524,11 @@ def _step_anchor_tx(s: _State) -> str:
         cp = s.checkpoint
         digest = roots.suite.digest(s.note_text.encode("utf-8"))
         if tx.data != anchor_calldata(cp.origin, cp.size, cp.root, digest):
-            why = signed_anchor_problem(tx.data, cp.origin, cp.size, cp.root, digest, roots.log)
+            keys = roots.log_keys
+            anchoring = [roots.log] if keys is None else keys.valid()
+            whys = [signed_anchor_problem(tx.data, cp.origin, cp.size, cp.root, digest, k) for k in anchoring]
+            none_valid = "no log key is valid" if keys is None else f"no log key is valid at {keys.where()}"
+            why = None if None in whys else (whys[0] if whys else none_valid)
             if why is None:
                 signed = True
             else:

@@ -250,8 +250,9 @@ class VerificationReport:
 
     event_id: str | None
     steps: tuple[Step, ...]
-    #: where the witness keys the cosignatures were counted under come from (``CheckpointWitnesses.to_json``:
-    #: the chain at the anchor's block or the head, or consortium.json offline); None for trust roots given whole
+    #: where the witness keys the cosignatures were counted under and the log key the checkpoint was checked under
+    #: come from (``CheckpointWitnesses.to_json``: the chain at the anchor's block or the head, or consortium.json
+    #: offline); None for trust roots given whole
     witness_keys: Mapping[str, object] | None = None
 
     @property
@@ -646,20 +647,23 @@ class MemberClient:
         False; steps that are still pending (no anchor yet) do not fail it: see :attr:`VerificationReport.complete`.
 
         With a ``description``, the cosignatures count under the witness keys valid on chain at the block that
-        anchored the checkpoint (the head for one not anchored), of members active then
-        (:class:`network.witnesskeys.ChainWitnessKeys`), read from ``chain``: a URL (with ``chain_tls``, a member's
-        client certificate for a node serving members only), a ready ``ChainWitnessKeys``, or by default
-        consortium.json's chain URL. ``offline=True`` reads no chain and counts consortium.json's witnesses,
-        trusting the file. Every other step is offline."""
+        anchored the checkpoint (the head for one not anchored), of members active then, and the checkpoint and
+        receipt are checked under the log key valid at that same block (a log whose key rotated, docs/trust.md,
+        "The log's key over time"), both read from ``chain`` (:class:`network.witnesskeys.ChainWitnessKeys`): a URL
+        (with ``chain_tls``, a member's client certificate for a node serving members only), a ready
+        ``ChainWitnessKeys``, or by default consortium.json's chain URL. ``offline=True`` reads no chain and counts
+        consortium.json's witnesses under consortium.json's log key, trusting the file. Every other step is
+        offline."""
         from network.logsetup import roots_from_description
-        from network.witnesskeys import claimed_checkpoint_size, offline_witnesses
+        from network.witnesskeys import claimed_checkpoint_size, offline_witnesses, with_witnesses
 
         witness_keys = None
         if isinstance(description, TrustRoots):
             roots = description
         elif offline:
-            roots = roots_from_description(description)
-            witness_keys = offline_witnesses(description).to_json()
+            chosen = offline_witnesses(description)
+            roots = with_witnesses(roots_from_description(description), description, chosen)
+            witness_keys = chosen.to_json()
         else:
             keys = chain if isinstance(chain, ChainWitnessKeys) else _chain_witness_keys(description, chain, chain_tls)
             roots, chosen = keys.roots(roots_from_description(description), claimed_checkpoint_size(evidence))

@@ -33,6 +33,7 @@ from explorer.notary_client import NotaryClient
 from explorer.state import ChainState
 from network.description import ConsortiumDescription
 from network.logins import Authenticator, Person
+from network.logsetup import chain_log_keys
 from network.shredding import ShredBook
 from network.witnesskeys import (
     ChainWitnessKeys,
@@ -43,6 +44,7 @@ from network.witnesskeys import (
 )
 from notary.bundle import EvidenceBundle
 from notary.event import QueryVisibility
+from notary.logkeys import LogKeys
 from notary.verify import TrustRoots
 
 MAX_PAGE = 200
@@ -101,21 +103,22 @@ class Explorer:
         return self.description.query_visibility()
 
     def witnesses_for(self, size: int | None) -> CheckpointWitnesses:
-        """The witness keys and policy the checkpoint of ``size`` is counted under: valid on chain at the block
-        that anchored it (at the head for one not anchored, or ``size`` None); consortium.json's when the explorer
-        reads no TrustDirectory. :class:`ChainUnavailableError` (503) when the chain does not answer: the file's
-        keys are never put in their place silently."""
+        """The witness keys and policy the checkpoint of ``size`` is counted under, and the log keys it is checked
+        under: valid on chain at the block that anchored it (at the head for one not anchored, or ``size`` None);
+        consortium.json's when the explorer reads no TrustDirectory. :class:`ChainUnavailableError` (503) when the
+        chain does not answer: the file's keys are never put in their place silently."""
         if self.witness_keys is None:
             return offline_witnesses(self.description)
         try:
             return self.witness_keys.for_checkpoint(size)
         except Exception as exc:  # web3, requests and our ChainError alike
             raise ChainUnavailableError(
-                f"the witness keys cannot be read from the chain: {exc.__class__.__name__}: {exc}"
+                f"the witness and log keys cannot be read from the chain: {exc.__class__.__name__}: {exc}"
             ) from exc
 
     def roots_for(self, bundle: EvidenceBundle) -> TrustRoots:
-        """The trust roots ``bundle`` is verified against: :attr:`roots` with the witnesses of its checkpoint."""
+        """The trust roots ``bundle`` is verified against: :attr:`roots` with the witnesses and log keys of its
+        checkpoint."""
         chosen = self.witnesses_for(claimed_checkpoint_size(bundle))
         return with_witnesses(self.roots, self.description, chosen)
 
@@ -123,6 +126,16 @@ class Explorer:
         """The consortium's public keys for verifying the log's checkpoint of ``size`` (the witnesses valid now
         without it): :func:`explorer.keys.consortium_keys`."""
         return consortium_keys(self.description, self.witnesses_for(size))
+
+    def log_keys(self) -> LogKeys | None:
+        """The log's keys on chain as the followed view read them last, judged at its head (the log follower checks
+        each listed checkpoint at its anchor's block); None until then, without a chain, or when the directory
+        holds no log key (``consortium.json``'s key)."""
+        snapshot = None if self.trust is None else self.trust.snapshot
+        if self.trust is None or snapshot is None:
+            return None
+        keys = chain_log_keys(snapshot, self.description, self.trust.head)
+        return keys if keys.keys else None
 
 
 # -- the explorer and the person asking --------------------------------------------------------------------

@@ -62,6 +62,12 @@ class WitnessKeySource(BaseModel):
     block: int | None = Field(description="the block the keys are valid at")
     anchored: bool = Field(description="the block is the one that anchored the checkpoint (else the head)")
     detail: str
+    log_key: str | None = Field(
+        default=None,
+        description="where the server's log key comes from: chain (the log keys valid at the same block; `log_vkey` "
+        "stays consortium.json's), or consortium.json",
+    )
+    log_key_detail: str | None = None
 
 
 class WitnessKey(BaseModel):

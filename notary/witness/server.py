@@ -133,6 +133,9 @@ class WitnessConfig:
     clock: Callable[[], float] = time.time
     max_body_bytes: int = MAX_BODY_BYTES
     access: ReadAccess | None = None
+    #: origin → the log's keys valid now, as the chain says (a log whose key rotates, ``notary.logkeys``), or None
+    #: until it has been read: ``logs`` then. None: ``logs`` always.
+    follow_logs: Callable[[str], Sequence[LogVerifier] | None] | None = None
 
 
 # -- the protocol ---------------------------------------------------------------------------------------------
@@ -248,7 +251,8 @@ class Witness:
         verifiers = self._verifiers.get(checkpoint.origin)
         if verifiers is None:
             raise UnknownOriginError(checkpoint.origin, "this witness is not configured for it")
-        note, _ = open_note(note_bytes, verifiers)
+        followed = None if self.config.follow_logs is None else self.config.follow_logs(checkpoint.origin)
+        note, _ = open_note(note_bytes, verifiers if followed is None else followed)
         if old_size > checkpoint.size:
             raise MalformedError(f"old size {old_size} is larger than the checkpoint's size {checkpoint.size}")
         if checkpoint.size > MAX_TREE_SIZE:

@@ -420,3 +420,45 @@ def test_explorer_replicas_on_one_postgresql_index_follow_the_log_one_at_a_time(
     finally:
         first.close()
         second.close()
+
+
+def test_after_a_rotation_the_checkpoint_is_taken_under_the_log_key_valid_on_chain(
+    notary: LoopbackNotary, index: CallIndex
+) -> None:
+    """The log's key rotated (``NotaryService.rotate_log_key``, as ``notary serve`` does when the key file changes):
+    the follower given the log's keys on chain (``log_keys``, the explorer's view of the TrustDirectory) takes the
+    new key's checkpoint, a follower knowing only consortium.json's key raises the alarm, and so does one whose
+    chain says the new key is not valid at the head."""
+    from chain.contracts.trust import KeyKind, KeyRecord, KeyState
+    from chain.ids import OrgId
+    from notary.logkeys import LogKeys
+    from notary.logsuite import INTL
+
+    assert notary.service is not None
+    old = notary.service.signer.public_key
+    notary.submit(5)
+    notary.publish()
+    new_key = Ed25519PrivateKey.generate()
+    new = new_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    notary.service.rotate_log_key(new_key)
+    notary.submit(5)
+    assert notary.publish() == 10
+
+    def keys(head: int, new_until: int | None = None) -> LogKeys:
+        state = KeyState.OPEN if new_until is None else KeyState.RETIRED
+        records = [
+            KeyRecord(OrgId("op"), 0, KeyKind.LOG_KEY, old, 0, 40, KeyState.RETIRED, 0, None),  # overlap
+            KeyRecord(OrgId("op"), 1, KeyKind.LOG_KEY, new, 10, new_until, state, 10, None),
+        ]
+        return LogKeys.from_records(ORIGIN, INTL, records, head)
+
+    plain = follower_of(index, notary.url, notary)
+    assert plain.sync_once() == 0
+    assert "does not verify with the log key" in plain.status["alarm"]
+    ended = follower_of(index, notary.url, notary, log_keys=lambda: keys(30, new_until=25))
+    assert ended.sync_once() == 0
+    assert "not valid at the chain head 30" in ended.status["alarm"]
+    assert index.size() == 0
+    following = follower_of(index, notary.url, notary, log_keys=lambda: keys(30))
+    assert following.sync_once() == 10
+    assert following.status["alarm"] is None and index.size() == 10

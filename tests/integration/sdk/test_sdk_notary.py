@@ -318,17 +318,23 @@ def test_evidence_waits_for_a_cosigned_checkpoint_then_for_the_anchor_and_verifi
     report = MemberClient.verify(anchored, world.description, chain=world.chain.url)
     assert report.complete, report.to_text()
     assert "sealed by 1 of 1 validators" in report.step("seals").detail
-    # the cosignatures counted under the witness keys valid on chain at the anchor's block
+    # the cosignatures counted under the witness keys, the checkpoint checked under the log key (genesis recorded
+    # it in the TrustDirectory), both valid on chain at the anchor's block: one lookup
     block = anchored["anchor"]["block"]["number"]
     assert report.witness_keys == {
         "source": "chain",
         "block": block,
         "anchored": True,
         "detail": f"witness keys valid on chain at block {block} (the anchor's block), of members active then",
+        "log_key": "chain",
+        "log_key_detail": f"log key valid on chain at block {block} (the anchor's block)",
     }
     assert report.step("cosignatures").detail.endswith(f"counted under the {report.witness_keys['detail']}")
+    assert report.step("checkpoint").detail.endswith(f"under the {report.witness_keys['log_key_detail']}")
     offline = MemberClient.verify(anchored, world.description, offline=True)
     assert offline.complete and offline.witness_keys is not None and offline.witness_keys["source"] == "consortium.json"
+    assert offline.witness_keys["log_key"] == "consortium.json"
+    assert "log key of consortium.json, trusted because the file says so (offline)" in offline.step("checkpoint").detail
     assert report.to_text().endswith(f"evidence of {event_id!r} verified")
 
 

@@ -178,6 +178,13 @@ def test_up_refuses_a_log_key_that_is_not_the_one_consortium_json_lists(tmp_path
     path.write_bytes(SM2PrivateKey.generate().to_pem(PASS))
     with pytest.raises(LogSetupError, match=r"the notary key of acme: .* is not the key whose public key"):
         check_log_keys(tmp_path, description, PASS)
+    # once the log has started (its store exists) the key may have been rotated on chain: the notary checks that
+    (tmp_path / "notary").mkdir(exist_ok=True)
+    (tmp_path / "notary" / "notary.db").write_bytes(b"")
+    check_log_keys(tmp_path, description, PASS)
+    path.write_bytes(encrypt(Ed25519PrivateKey.generate(), PASS))
+    with pytest.raises(LogSetupError, match="the notary key of acme"):  # but never one of the other suite
+        check_log_keys(tmp_path, description, PASS)
 
 
 def test_identity_create_gives_a_new_firm_keys_of_the_consortiums_suite(tmp_path: Path) -> None:

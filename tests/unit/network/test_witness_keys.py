@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from chain.contracts.trust import KeyKind, KeyRecord, KeyState
@@ -20,6 +21,7 @@ from notary.checkpointer import WitnessPolicy
 from notary.log.cosignature import CosignatureSigner
 from notary.log.errors import VerificationError
 from notary.log.note import NoteSigner, add_signatures, parse_note, sign_note
+from notary.logkeys import LogKeyError, LogKeys
 from notary.logsuite import INTL, WitnessVerifier, public_bytes
 from notary.verify import check_cosignatures, cosigning_witnesses
 
@@ -181,3 +183,28 @@ def test_the_size_a_bundle_claims() -> None:
     assert claimed_checkpoint_size({"checkpoint": {"size": True}}) is None
     assert claimed_checkpoint_size({"checkpoint": {"size": -1}}) is None
     assert claimed_checkpoint_size([]) is None
+
+
+def test_the_log_keys_are_judged_at_the_block_the_witness_keys_are_chosen_at() -> None:
+    """The one lookup: the log keys of a ``CheckpointWitnesses`` are judged at its block (the anchor's), the key a
+    checkpoint names refused when it is not valid there, and the offline fallback says it trusts the file's log key
+    too."""
+    old, new = key(40), key(41)
+    records = (
+        KeyRecord(OrgId("op"), 0, KeyKind.LOG_KEY, public_bytes(old), 0, 20, KeyState.RETIRED, 0, None),
+        KeyRecord(OrgId("op"), 1, KeyKind.LOG_KEY, public_bytes(new), 15, None, KeyState.OPEN, 0, None),
+    )
+    log_keys = LogKeys.from_records(ORIGIN, INTL, records, 1000).at(25, anchored=True)
+    chosen = CheckpointWitnesses({}, POLICY, 25, True, log_keys)
+    assert chosen.describe_log_key() == "log key valid on chain at block 25 (the anchor's block)"
+    assert chosen.to_json()["log_key"] == "chain"
+    text = "t/audit-log\n3\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
+    by_new = sign_note(text, [INTL.note_signer(ORIGIN, new)])
+    by_old = sign_note(text, [INTL.note_signer(ORIGIN, old)])
+    assert chosen.log_keys is not None and chosen.log_keys.for_checkpoint(by_new, None).index == 1
+    with pytest.raises(LogKeyError, match="not valid at its anchor's block 25"):
+        chosen.log_keys.for_checkpoint(by_old, None)  # retired at 20, before the anchor's block
+    assert chosen.log_keys.at(18, anchored=True).for_checkpoint(by_old, None).index == 0  # within the overlap
+    offline = CheckpointWitnesses({}, POLICY, None)
+    assert offline.to_json()["log_key"] == "consortium.json"
+    assert offline.describe_log_key().startswith("log key of consortium.json, trusted because the file says so")

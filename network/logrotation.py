@@ -1,0 +1,104 @@
+"""Rotating the log's key (``consortium notary rotate-key``): a new key for the notary's checkpoints and receipts,
+published in the TrustDirectory, with an overlap during which both keys are valid.
+
+1. the new key is made (of the consortium's suite) and written, encrypted, beside the current one
+   (``keys/notary.next.pem``, atomically, mode 0600), so a failure later leaves it to be used or removed;
+2. it is added on chain as a LOG_KEY of the notary's member, valid from ``from_block`` (default: the block that
+   records it);
+3. the current key's record is retired ``overlap_blocks`` blocks after the new key becomes valid: until then both
+   are valid, which covers the checkpoints the notary signed with the old key and anchors meanwhile;
+4. the new key replaces ``keys/notary.pem`` (atomically, 0600) and ``keys/notary.pub``. The running notary
+   (``notary serve`` with a chain) reads the key file again when it changes and signs with the new key from the
+   block its record is valid from; a notary started later starts with it. The old private key is not kept: what
+   it signed is checked with its public key, which stays on chain.
+
+The verifiers' rule (which key a checkpoint must be signed by) is ``notary.logkeys``'s (``docs/trust.md``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from chain.contracts.trust import KeyKind, TrustDirectoryClient
+from chain.ids import OrgId
+from chain.tx import Signer
+from network.description import ConsortiumDescription
+from network.errors import NetworkError
+from network.identity import OrgPaths, encrypted_log_key, load_notary_key, new_log_key
+from network.logsetup import notary_member
+from network.trust import has_directory
+from notary.durable import replace_file
+from notary.log.note import key_id
+from notary.logsuite import public_bytes
+
+#: The blocks both keys are valid for by default: the notary follows the chain each second and anchors every
+#: ten seconds by default, far within this many blocks of a chain making a block a second or slower.
+DEFAULT_OVERLAP_BLOCKS = 100
+KEY_MODE = 0o600
+
+
+class LogRotationError(NetworkError):
+    """The log's key cannot be rotated as asked (no directory, not the notary's member, a key not on chain)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogKeyRotation:
+    org: str
+    old_index: int
+    new_index: int
+    old_public: bytes
+    new_public: bytes
+    valid_from: int  # the first block of the new key
+    old_valid_until: int  # the first block at which the old key no longer counts
+
+    def key_ids(self, origin: str, key_type: int) -> tuple[str, str]:
+        return key_id(origin, key_type, self.old_public).hex(), key_id(origin, key_type, self.new_public).hex()
+
+
+def rotate_log_key(
+    directory: Path,
+    description: ConsortiumDescription,
+    passphrase: bytes,
+    trust: TrustDirectoryClient,
+    signer: Signer,
+    *,
+    from_block: int | None = None,
+    overlap_blocks: int = DEFAULT_OVERLAP_BLOCKS,
+) -> LogKeyRotation:
+    """Rotate the log key of the consortium in ``directory`` (above), ``signer`` an account of the notary's
+    member. Raises LogRotationError before anything is written or sent when it cannot."""
+    if not has_directory(description):
+        raise LogRotationError("consortium.json names no TrustDirectory: the log's keys are not on chain to rotate")
+    if overlap_blocks < 1:
+        raise LogRotationError("the overlap must be at least one block (both keys valid while the notary switches)")
+    org = OrgId(notary_member(description).org)
+    paths = OrgPaths.of(directory, org)
+    current = load_notary_key(directory, org, passphrase, description.crypto)
+    old_public = public_bytes(current)
+    head = int(trust.backend.web3.eth.block_number)
+    if from_block is not None and from_block < head:
+        raise LogRotationError(f"--from-block {from_block} is in the past (the chain is at block {head})")
+    open_records = [
+        r
+        for r in trust.records(org)
+        if r.kind is KeyKind.LOG_KEY and r.value == old_public and r.valid_until is None and r.valid_at(head)
+    ]
+    if not open_records:
+        raise LogRotationError(
+            f"the log key in {paths.notary_key} is no open LOG_KEY of {org} valid now on chain: nothing to rotate "
+            "from (`consortium member keys list` shows its records)"
+        )
+    new_key = new_log_key(description.crypto)
+    new_public = public_bytes(new_key)
+    staged = paths.notary_key.with_name("notary.next.pem")
+    replace_file(staged, encrypted_log_key(new_key, passphrase), KEY_MODE)
+    new_index = trust.add_key(signer, KeyKind.LOG_KEY, new_public, from_block)
+    record = trust.record(org, new_index)
+    valid_from = record.valid_from if record is not None else (from_block or head)
+    until = valid_from + overlap_blocks
+    trust.retire_key(signer, open_records[0].index, until)
+    replace_file(paths.notary_key, staged.read_bytes(), KEY_MODE)
+    staged.unlink()
+    replace_file(paths.notary_pub, f"{new_public.hex()}\n".encode("ascii"), 0o644)
+    return LogKeyRotation(org, open_records[0].index, new_index, old_public, new_public, valid_from, until)

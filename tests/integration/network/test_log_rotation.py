@@ -1,0 +1,100 @@
+"""``network.logrotation.rotate_log_key`` (``consortium notary rotate-key``) against the in-process chain node: the
+new key made of the consortium's suite and written atomically with mode 0600 in place of ``keys/notary.pem``, added
+on chain as a LOG_KEY of the notary's member, the old one retired after the overlap; refusals before anything is
+written or sent."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from chain.contracts import KeyKind
+from chain.contracts.trust import KeyState
+from chain.ids import OrgId, Role
+from contracts import CONTRACT_NAMES
+from network.description import ConsortiumDescription, MemberDescription
+from network.identity import OrgPaths, create_org_identity, load_notary_key
+from network.logrotation import LogRotationError, rotate_log_key
+from network.logsetup import ChainLogKey
+from network.witnesskeys import ChainWitnessKeys
+from notary.logsuite import public_bytes
+from tests.support.consortium import Consortium
+
+PASS = b"log-rotation-passphrase"
+
+pytestmark = pytest.mark.parametrize("backend", [pytest.param("node")], indirect=True)
+
+
+def description_of(c: Consortium, directory: Path, with_directory: bool = True) -> ConsortiumDescription:
+    identity = create_org_identity(directory, OrgId("op"), "Operator", PASS)
+    contracts = {name: c.deployment.addresses.get(name, f"0x{i + 1:040x}") for i, name in enumerate(CONTRACT_NAMES)}
+    if not with_directory:
+        del contracts["TrustDirectory"]
+    return ConsortiumDescription(
+        name="rot",
+        chain_id=c.backend.chain_id,
+        chain_kind="external",
+        chain_url="",
+        contracts=contracts,
+        deployed_at_block=0,
+        admission_threshold=1,
+        proposal_ttl_days=7,
+        witness_policy={"witnesses": [], "threshold": 0, "require_regulator": False},  # no witnesses here
+        members=(MemberDescription(OrgId("op"), "Operator", Role.MEMBER | Role.NOTARY, identity),),
+    )
+
+
+def test_rotate_key_publishes_the_new_key_and_replaces_the_key_file(consortium: Consortium, tmp_path: Path) -> None:
+    c = consortium
+    op = c.signers["op"]
+    description = description_of(c, tmp_path)
+    paths = OrgPaths.of(tmp_path, OrgId("op"))
+    old = public_bytes(load_notary_key(tmp_path, OrgId("op"), PASS))
+
+    with pytest.raises(LogRotationError, match="no open LOG_KEY of op valid now on chain"):
+        rotate_log_key(tmp_path, description, PASS, c.trust, op)  # its key is not on chain yet
+    assert not paths.notary_key.with_name("notary.next.pem").exists()
+    with pytest.raises(LogRotationError, match="names no TrustDirectory"):
+        rotate_log_key(tmp_path, description_of(c, tmp_path / "no-dir", False), PASS, c.trust, op)
+
+    old_index = c.trust.add_key(op, KeyKind.LOG_KEY, old)
+    rotation = rotate_log_key(tmp_path, description, PASS, c.trust, op, overlap_blocks=5)
+    new = public_bytes(load_notary_key(tmp_path, OrgId("op"), PASS, "intl"))
+    assert new != old and rotation.new_public == new and rotation.old_public == old
+    assert stat.S_IMODE(paths.notary_key.stat().st_mode) == 0o600
+    assert paths.notary_pub.read_text().strip() == new.hex()
+    assert not paths.notary_key.with_name("notary.next.pem").exists()
+
+    records = c.trust.records("op")
+    added, retired = records[rotation.new_index], records[old_index]
+    assert (added.kind, added.value, added.valid_until) == (KeyKind.LOG_KEY, new, None)
+    assert added.valid_from == rotation.valid_from
+    assert retired.state is KeyState.RETIRED and retired.valid_until == rotation.valid_from + 5
+    old_id, new_id = rotation.key_ids("rot/audit-log", 1)
+    assert old_id != new_id
+
+    # what the verifiers read: the log keys beside the witness keys, from the same records at the same block
+    chain_keys = ChainWitnessKeys(description, c.backend)
+    keys = chain_keys.log_keys()
+    assert keys is not None
+    head = keys.head
+    assert {k.index for k in keys.keys if k.valid_at(head)} == {old_index, rotation.new_index}  # the overlap
+    chosen = chain_keys.at_block(head)
+    assert chosen.block == head and chosen.log_keys is not None
+    assert {v.public_key for v in chosen.log_keys.valid()} == {old, new}
+
+    # the running notary's side: the key file, once its key is valid on chain
+    from chain.trustview import TrustView
+
+    view = TrustView(c.backend, c.trust.address)
+    view.refresh()
+    follow = ChainLogKey(view, tmp_path, description, PASS)
+    key = follow()
+    assert key is not None and public_bytes(key) == new
+    assert follow.on_chain(new) and follow.on_chain(old)  # both during the overlap
+
+    # a second rotation now starts from the new key; one asked to start in the past is refused
+    with pytest.raises(LogRotationError, match="in the past"):
+        rotate_log_key(tmp_path, description, PASS, c.trust, op, from_block=0)
