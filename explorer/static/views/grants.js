@@ -261,6 +261,19 @@ export async function viewGrant(ctx) {
 }
 
 /**
+ * A grant page's header: its title, state and the link to its calls.
+ * @param {Grant} g
+ * @param {string} id
+ */
+function grantHeader(g, id) {
+  return pageHeader(
+    t("grant.title"),
+    stateBadge(g.state),
+    linkQuery(["calls"], { grant: g.grant_id || id }, t("grant.calls"), { class: "btn" }),
+  );
+}
+
+/**
  * A private grant: what the chain holds (and its grantee if the log shows it, or the person's terms opened it),
  * no terms (the explorer has none); a party's own terms document is checked against the chain's key and
  * commitment in this browser, the one that opened the page at once.
@@ -270,14 +283,8 @@ export async function viewGrant(ctx) {
  * @param {unknown} [opened]
  */
 function showPrivate(ctx, g, id, opened) {
-  // a private grant: what the chain holds (and its grantee if the log shows it), no terms (the explorer has
-  // none); a party's own terms document is checked against the chain's key and commitment in this browser
   ctx.show(
-    pageHeader(
-      t("grant.title"),
-      stateBadge(g.state),
-      linkQuery(["calls"], { grant: g.grant_id || id }, t("grant.calls"), { class: "btn" }),
-    ),
+    grantHeader(g, id),
     section(
       t("grant.details"),
       kv([
@@ -315,11 +322,7 @@ function showPrivate(ctx, g, id, opened) {
  */
 function showClear(ctx, g, id) {
   ctx.show(
-    pageHeader(
-      t("grant.title"),
-      stateBadge(g.state),
-      linkQuery(["calls"], { grant: g.grant_id || id }, t("grant.calls"), { class: "btn" }),
-    ),
+    grantHeader(g, id),
     section(
       t("grant.details"),
       kv([
