@@ -22,35 +22,20 @@ from explorer.api.grants import OPENING_HEADER
 from explorer.calls import CallIndex
 from explorer.chainindex import ChainIndex
 from explorer.state import Snapshot
-from network.logins import LoginError, Person
 from notary.event import QueryVisibility, canonical_entry
 from tests.support.notary_events import event
+from tests.support.org_logins import REGULATOR, OrgTokenLogins
 
 GRANTOR = "ruida-data"
 GRANTEE = "huaxin-bank"
 THIRD = "jinghua-sec"
-REGULATOR = "csrc"
 ASSET = "risk-scores"
 PURPOSE = "credit-risk"
 GRANT_ID = bytes.fromhex("5a" * 32)
 URL = "/api/v1/grants/0x" + GRANT_ID.hex()
 
 TERMS = PrivateTerms(ASSET, GRANTOR, GRANTEE, PURPOSE, 1_790_000_000, 1_800_000_000, 1000, bytes.fromhex("c3" * 32))
-
-
-def person(org: str) -> Person:
-    role = "regulator" if org == REGULATOR else "compliance"
-    return Person(org=org, name="p", role=role, identity="ab" * 32, display_name=f"p ({org})", expires_ms=0)
-
-
-class StandInLogins:
-    """The token is the person's org; an outsider has none that verifies."""
-
-    def authenticate(self, authorization: str | None) -> Person:
-        org = (authorization or "").removeprefix("Bearer ")
-        if org not in (GRANTOR, GRANTEE, THIRD, REGULATOR):
-            raise LoginError("no_credentials", "no credentials")
-        return person(org)
+LOGINS = OrgTokenLogins(GRANTOR, GRANTEE, THIRD, REGULATOR)
 
 
 def opening(salt: bytes, purpose: str) -> str:
@@ -72,7 +57,7 @@ def world(tmp_path: Path, calls: list[dict[str, Any]]) -> Any:
     chain = ChainIndex(tmp_path / "chain.db")
     snapshot = Snapshot(block=7, block_time=1_790_000_100, assets=(asset,), private_grants=(grant,))
     return SimpleNamespace(
-        auth=StandInLogins(), recorder=None, limits=Limits(), directory=tmp_path, calls=index, chain=chain,
+        auth=LOGINS, recorder=None, limits=Limits(), directory=tmp_path, calls=index, chain=chain,
         state=SimpleNamespace(snapshot=snapshot), visibility=QueryVisibility(frozenset({REGULATOR})),
     )  # fmt: skip
 

@@ -18,7 +18,6 @@ from fastapi.testclient import TestClient
 from explorer import access
 from explorer.api import Explorer, Limits, create_app
 from explorer.calls import CallIndex
-from network.logins import LoginError, Person
 from notary.event import (
     LEDGER_QUERY_CENTER,
     Event,
@@ -31,17 +30,13 @@ from notary.event import (
     validate_event,
 )
 from tests.support.notary_events import event
+from tests.support.org_logins import REGULATOR, OrgTokenLogins, person
 
 OPERATOR = "shuzhi-tech"  # runs the explorer
-REGULATOR = "csrc"
 FIRM = "huaxin-bank"
 OTHER = "ruida-data"  # a member with no part in the queries, unless named
 OUTSIDER = "no-member"  # an org the consortium does not know
-
-
-def person(org: str) -> Person:
-    role = "regulator" if org == REGULATOR else "compliance"
-    return Person(org=org, name="p", role=role, identity="ab" * 32, display_name=f"p ({org})", expires_ms=0)
+LOGINS = OrgTokenLogins(FIRM, OTHER, REGULATOR, OPERATOR)
 
 
 def query_by(org: str, **changes: Any) -> EventJSON:
@@ -130,16 +125,6 @@ def test_events_without_a_subject_keep_their_bytes_and_with_one_round_trip() -> 
 # -- the call detail over HTTP, in process (FastAPI's test client over a real SQLite call index) ---------------
 
 
-class StandInLogins:
-    """The token is the person's org."""
-
-    def authenticate(self, authorization: str | None) -> Person:
-        org = (authorization or "").removeprefix("Bearer ")
-        if org not in (FIRM, OTHER, REGULATOR, OPERATOR):
-            raise LoginError("no_credentials", "no credentials")
-        return person(org)
-
-
 class NoShreds:
     def lookup(self, provider: str, day: str) -> None:
         return None
@@ -156,7 +141,7 @@ def test_the_call_detail_shows_a_query_to_whom_the_policy_says(tmp_path: Path, o
     index = CallIndex(tmp_path / "calls.db")
     index.add_entries(0, [canonical_entry(q) for q in DETAIL_QUERIES.values()])
     stand_in = SimpleNamespace(
-        auth=StandInLogins(), recorder=None, limits=Limits(), directory=tmp_path, calls=index, shreds=NoShreds(),
+        auth=LOGINS, recorder=None, limits=Limits(), directory=tmp_path, calls=index, shreds=NoShreds(),
         visibility=policy(on),
     )  # fmt: skip
     try:

@@ -19,32 +19,17 @@ from explorer.calls import CallIndex
 from network.alarms.audit import alarm_event
 from network.alarms.book import Alarm, Transition
 from network.alarms.webhook import alarm_document
-from network.logins import LoginError, Person
 from notary.event import LEDGER_QUERY_CENTER, EventJSON, QueryVisibility, canonical_entry, validate_event
 from notary.submit.vault import SaltVault
 from tests.support.notary_events import event
+from tests.support.org_logins import REGULATOR, OrgTokenLogins
 
 OPERATOR = "shuzhi-tech"  # runs the explorer and the alarm evaluator
-REGULATOR = "csrc"
 FIRM = "huaxin-bank"
 OTHER = "ruida-data"
 OUTSIDER = "no-member"
 AT = 1_767_225_600.0
-
-
-def person(org: str) -> Person:
-    role = "regulator" if org == REGULATOR else "compliance"
-    return Person(org=org, name="p", role=role, identity="ab" * 32, display_name=f"p ({org})", expires_ms=0)
-
-
-class StandInLogins:
-    """The token is the person's org; an outsider has none that verifies."""
-
-    def authenticate(self, authorization: str | None) -> Person:
-        org = (authorization or "").removeprefix("Bearer ")
-        if org not in (FIRM, OTHER, REGULATOR, OPERATOR):
-            raise LoginError("no_credentials", "no credentials")
-        return person(org)
+LOGINS = OrgTokenLogins(FIRM, OTHER, REGULATOR, OPERATOR)
 
 
 def query_by(org: str, event_id: str, seq: int, **changes: Any) -> EventJSON:
@@ -115,7 +100,7 @@ def client(on: bool, tmp_path: Path) -> Iterator[TestClient]:
     index.add_entries(0, [canonical_entry(e) for e in [ordinary, *QUERIES.values(), *alarms]])
     visibility = QueryVisibility(frozenset({REGULATOR}), regulator_queries_visible_to_subject=on)
     stand_in = SimpleNamespace(
-        auth=StandInLogins(), recorder=None, limits=Limits(), directory=tmp_path, calls=index, visibility=visibility
+        auth=LOGINS, recorder=None, limits=Limits(), directory=tmp_path, calls=index, visibility=visibility
     )
     try:
         with TestClient(create_app(cast(Explorer, stand_in))) as c:
@@ -234,7 +219,7 @@ def test_under_the_policy_a_firms_pages_merge_its_queries_with_the_regulators_of
         for on in (True, False):
             visibility = QueryVisibility(frozenset({REGULATOR}), regulator_queries_visible_to_subject=on)
             stand_in = SimpleNamespace(
-                auth=StandInLogins(), recorder=None, limits=Limits(), directory=tmp_path, calls=index,
+                auth=LOGINS, recorder=None, limits=Limits(), directory=tmp_path, calls=index,
                 visibility=visibility,
             )  # fmt: skip
             with TestClient(create_app(cast(Explorer, stand_in))) as c:

@@ -19,31 +19,16 @@ from fastapi.testclient import TestClient
 from explorer.api import Explorer, Limits, create_app
 from explorer.calls import CallIndex
 from explorer.lookedat import call_of_route
-from network.logins import LoginError, Person
 from notary.event import LEDGER_QUERY_CENTER, EventJSON, QueryVisibility, canonical_entry, validate_event
 from tests.support.notary_events import event
+from tests.support.org_logins import REGULATOR, OrgTokenLogins
 
 OPERATOR = "shuzhi-tech"  # runs the explorer
-REGULATOR = "csrc"
 FIRM = "huaxin-bank"
 OTHER = "ruida-data"
 THIRD = "jinghua-sec"
 OUTSIDER = "no-member"
-
-
-def person(org: str) -> Person:
-    role = "regulator" if org == REGULATOR else "compliance"
-    return Person(org=org, name="p", role=role, identity="ab" * 32, display_name=f"p ({org})", expires_ms=0)
-
-
-class StandInLogins:
-    """The token is the person's org; an outsider has none that verifies."""
-
-    def authenticate(self, authorization: str | None) -> Person:
-        org = (authorization or "").removeprefix("Bearer ")
-        if org not in (FIRM, OTHER, THIRD, REGULATOR, OPERATOR):
-            raise LoginError("no_credentials", "no credentials")
-        return person(org)
+LOGINS = OrgTokenLogins(FIRM, OTHER, THIRD, REGULATOR, OPERATOR)
 
 
 def call(event_id: str, caller: str, provider: str, seq: int) -> EventJSON:
@@ -98,7 +83,7 @@ def client(on: bool, tmp_path: Path) -> Iterator[TestClient]:
     index.add_entries(0, [canonical_entry(e) for e in [*CALLS, *QUERIES]])
     visibility = QueryVisibility(frozenset({REGULATOR}), regulator_queries_visible_to_subject=on)
     stand_in = SimpleNamespace(
-        auth=StandInLogins(), recorder=None, limits=Limits(), directory=tmp_path, calls=index, visibility=visibility
+        auth=LOGINS, recorder=None, limits=Limits(), directory=tmp_path, calls=index, visibility=visibility
     )
     try:
         with TestClient(create_app(cast(Explorer, stand_in))) as c:
