@@ -40,8 +40,8 @@ from google.protobuf.message import DecodeError
 
 from notary.event import canonical_entry
 from notary.log.hashing import Hash32
-from privacy.disclosure import Commitment, CommittedSet, commit_set
 from privacy import smpsi
+from privacy.disclosure import Commitment, CommittedSet, commit_set
 from privacy.dp import MECHANISM, check_dp_terms, draw, noisy_count
 from privacy.errors import InputTooLargeError, MalformedError, RefusedError
 from privacy.identifiers import JOB_SECRET_SIZE, derive_job_key, key_identifiers, normalise_set

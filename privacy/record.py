@@ -12,7 +12,8 @@ whitespace, integers in plain decimal); byte strings are lower-case hex. A party
 (``privacy.suites``): Ed25519 (RFC 8032) under ``intl``; SM2 with SM3 (GB/T 32918.2) under ``sm``, signer ID
 ``1234567812345678`` passed explicitly, ``r ‖ s``. Keys are of the suite: a 32-byte Ed25519 signing key and VRF key
 under ``intl``, a 65-byte SM2 signing key (``04 ‖ x ‖ y``) and a 33-byte VRF key under ``sm``; the message digests
-are SHA-256 or SM3, and the roots RFC 9162 trees over SHA-256 or SM3. :func:`parse_record` accepts only the canonical form, so one record has
+are SHA-256 or SM3, and the roots RFC 9162 trees over SHA-256 or SM3.
+:func:`parse_record` accepts only the canonical form, so one record has
 one byte string and one signature covers every field.
 """
 

@@ -21,6 +21,7 @@ is refused with :class:`~privacy.errors.SuiteMismatchError` saying which suite e
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, TypeAlias
@@ -137,9 +138,8 @@ class PsiSuite:
 
 
 def _kind(key: object) -> str:
-    return {"SM2PrivateKey": "an SM2 key", "Ed25519PrivateKey": "an Ed25519 key", "X25519PrivateKey": "an X25519 key"}.get(
-        type(key).__name__, type(key).__name__
-    )
+    names = {"SM2PrivateKey": "an SM2 key", "Ed25519PrivateKey": "an Ed25519 key", "X25519PrivateKey": "an X25519 key"}
+    return names.get(type(key).__name__, type(key).__name__)
 
 
 def _ed25519(key: SigningKey) -> Ed25519PrivateKey:
@@ -152,7 +152,9 @@ def _ed25519(key: SigningKey) -> Ed25519PrivateKey:
 
 def _sm2(key: object, what: str) -> SM2PrivateKey:
     if not isinstance(key, SM2PrivateKey):
-        raise SuiteMismatchError(f"{what} of the sm suite is an SM2 key, not {_kind(key)}: the key is of the intl suite")
+        raise SuiteMismatchError(
+            f"{what} of the sm suite is an SM2 key, not {_kind(key)}: the key is of the intl suite"
+        )
     return key
 
 
@@ -184,7 +186,7 @@ INTL: Final = PsiSuite(
     vrf_prove=vrf.prove,
     vrf_proof_to_hash=vrf.proof_to_hash,
     vrf_verify=vrf.verify,
-    new_vrf_secret=lambda: __import__("os").urandom(vrf.SECRET_KEY_SIZE),
+    new_vrf_secret=lambda: os.urandom(vrf.SECRET_KEY_SIZE),
     vrf_evaluator=_ed25519_evaluator,
 )
 SM: Final = PsiSuite(
