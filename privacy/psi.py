@@ -46,7 +46,7 @@ from privacy.dp import MECHANISM, check_dp_terms, draw, noisy_count
 from privacy.errors import InputTooLargeError, MalformedError, RefusedError
 from privacy.identifiers import JOB_SECRET_SIZE, derive_job_key, key_identifiers, normalise_set
 from privacy.record import GRANT_ID, JOB_ID, NAME, JobRecord, PartyEntry, key_bytes
-from privacy.suites import INTL, SM, KemKey, PsiSuite, check_same_suite, suite_of_protocol
+from privacy.suites import INTL, SM, KemKey, PsiSuite, check_same_suite, raw_public, suite_of_protocol
 from suite import sm2group
 from suite.sm2 import SM2PublicKey
 
@@ -285,7 +285,7 @@ class PsiClient(_Side):
         self._keyed_raw = key_identifiers(derive_job_key(self._secret, terms.job_id, suite.name), self._ids, suite.name)
         self._keyed = [k.hex() for k in self._keyed_raw]
         self.committed = commit_set(terms.job_id, vrf_secret or suite.new_vrf_secret(), self._ids, suite)
-        self._server_kem_key = key_bytes(server_kem_key)
+        self._server_kem_key = raw_public(server_kem_key)
         if len(self._server_kem_key) != suite.kem_key_size:
             check_same_suite(suite, SM if suite is INTL else INTL, "the server's job-secret key")
         self._psi = openmined_psi.client.CreateWithNewKey(True) if suite is INTL else None
