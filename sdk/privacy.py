@@ -49,6 +49,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from chain.ids import OrgId
 from gateway.psi import TERMS_SUFFIX, terms_dir
+from network.description import FILENAME as DESCRIPTION_FILE
 from network.description import load_description
 from network.identity import IdentityError, load_gateway_key
 from privacy.asset import (
@@ -290,9 +291,11 @@ def write_psi_terms(
     dp_epsilon: str | None = None,
     dp_budget: str | None = None,
     dp_inputs: bool = False,
+    crypto: str | None = None,
 ) -> tuple[Path, bytes]:
     """Write the PSI terms document of ``org``'s identifier set ``asset`` (``privacy.asset``) and return its path
-    and bytes; with ``dp_epsilon`` the log holds each job's result count only as ε-differentially private, with
+    and bytes, under the suite ``crypto`` (default: ``consortium.json``'s in ``directory``, ``intl`` for a directory
+    that holds none); with ``dp_epsilon`` the log holds each job's result count only as ε-differentially private, with
     ``dp_inputs`` each party's input count too, and ``dp_budget`` bounds the ε the jobs of one grant spend. The
     X25519 key is drawn on the first call and kept (a second call with other terms keeps the key, so clients that
     sealed to it are not cut off by a change of cap)."""
@@ -306,7 +309,12 @@ def write_psi_terms(
         check_dp_terms(dp_epsilon, dp_budget, dp_inputs)
     except PrivacyError as exc:
         raise PsiSetupError(str(exc)) from exc
-    suite = consortium_suite(directory)
+    if crypto is None and not (directory / DESCRIPTION_FILE).is_file():
+        crypto = INTL.name
+    try:
+        suite = psi_suite(crypto) if crypto is not None else consortium_suite(directory)
+    except PrivacyError as exc:
+        raise PsiSetupError(str(exc)) from exc
     folder = terms_dir(directory, org)
     key_path = folder / f"{asset}{KEM_SUFFIX}"
     if key_path.exists():
