@@ -163,8 +163,7 @@ def _ed25519_evaluator(secret: bytes) -> Callable[[bytes], bytes]:
 
 
 def _sm2_evaluator(secret: bytes) -> Callable[[bytes], bytes]:
-    smvrf.public_key(secret)  # refuses a secret that is not a scalar of the curve before any output
-    return lambda alpha: smvrf.output(secret, alpha)
+    return smvrf.Evaluator(secret).output
 
 
 def _sm3(data: bytes) -> bytes:
