@@ -255,7 +255,7 @@ def test_a_psi_job_runs_on_the_national_suite_and_its_disclosure_verifies_offlin
     record = signed["record"]
     assert record["protocol"] == "ecdh-psi-sm2"
     description = load_description(directory)
-    published = {m.org: m.identity.gateway_public_key.hex() for m in description.members}
+    published = {str(m.org): m.identity.gateway_public_key.hex() for m in description.members}
     assert record["client"]["signing_key"] == published["jinghua-sec"]  # 65-byte SM2 keys
     assert record["server"]["signing_key"] == published["yanshan-sec"]
     owner_record = directory / "orgs" / "yanshan-sec" / "privacy" / "jobs" / job["job_id"] / "record.json"
