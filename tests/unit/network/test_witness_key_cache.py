@@ -15,35 +15,15 @@ import pytest
 
 from chain.backend import EthTesterBackend
 from chain.contracts import KeyKind
-from chain.ids import OrgId, Role
+from chain.ids import OrgId
 from chain.trustview import TrustView
-from contracts import CONTRACT_NAMES
-from network.description import ConsortiumDescription, MemberDescription
-from network.identity import create_org_identity
 from network.witnesskeys import ChainWitnessKeys, WitnessKeysError
 from notary.logsuite import public_bytes
-from tests.support.consortium import Consortium, revert_to_snapshot, take_snapshot
+from tests.support.consortium import Consortium, described, revert_to_snapshot, take_snapshot
 
 pytestmark = pytest.mark.parametrize("backend", [pytest.param("eth-tester")], indirect=True)
 
 PASS = b"witness-key-cache"
-
-
-def description_of(c: Consortium, directory: Path) -> ConsortiumDescription:
-    identity = create_org_identity(directory, OrgId("op"), "Operator", PASS)
-    contracts = {name: c.deployment.addresses.get(name, f"0x{i + 1:040x}") for i, name in enumerate(CONTRACT_NAMES)}
-    return ConsortiumDescription(
-        name="cache",
-        chain_id=c.backend.chain_id,
-        chain_kind="external",
-        chain_url="",
-        contracts=contracts,
-        deployed_at_block=0,
-        admission_threshold=1,
-        proposal_ttl_days=7,
-        witness_policy={"witnesses": [], "threshold": 0, "require_regulator": False},
-        members=(MemberDescription(OrgId("op"), "Operator", Role.MEMBER | Role.NOTARY, identity),),
-    )
 
 
 @pytest.fixture
@@ -76,7 +56,7 @@ def test_a_block_kept_by_its_hash_is_not_read_again_and_a_replaced_one_is(
     consortium: Consortium, tmp_path: Path, requests: Counter[str]
 ) -> None:
     c = consortium
-    description = description_of(c, tmp_path)
+    description = described(c, tmp_path, "cache", PASS)
     c.trust.add_key(c.signers["op"], KeyKind.LOG_KEY, public_bytes(_notary_key(tmp_path)))
     view = TrustView(c.backend, c.trust.address)
     view.refresh()
@@ -118,7 +98,7 @@ def test_the_cache_holds_at_most_its_size_and_new_records_make_it_stale(
     consortium: Consortium, tmp_path: Path, requests: Counter[str]
 ) -> None:
     c = consortium
-    description = description_of(c, tmp_path)
+    description = described(c, tmp_path, "cache", PASS)
     with pytest.raises(WitnessKeysError, match="at least one block"):
         ChainWitnessKeys(description, c.backend, cache_size=0)
     c.trust.add_key(c.signers["op"], KeyKind.LOG_KEY, public_bytes(_notary_key(tmp_path)))
