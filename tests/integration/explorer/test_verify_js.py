@@ -584,7 +584,7 @@ def test_python_and_the_browser_agree_on_the_log_keys_on_chain(evidence: Evidenc
         assert python_oks(bundle, keys) == want, f"{name}: notary.verify disagrees"
 
     def detail(name: str) -> str:
-        return next(s["detail"] for s in results[name] if s["step"] == "checkpoint")
+        return str(next(s["detail"] for s in results[name] if s["step"] == "checkpoint"))
 
     new_id, old_id = new_key.key_id.hex(), old_key.key_id.hex()
     assert f"log key {new_id} (record 1) valid from block 8, valid on chain at its anchor's block 12" in detail(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from web3.types import Wei
 
 from chain.contracts import KeyKind
 from chain.ids import OrgId
@@ -85,7 +86,7 @@ def test_the_zip_holds_the_keys_of_each_bundles_anchor_block(
     retired = rotation.old_valid_until
     web3 = c.backend.web3
     while int(web3.eth.block_number) < retired:  # blocks pass: a transfer each
-        tx = web3.eth.send_transaction({"from": web3.eth.accounts[0], "to": c.outsider.address, "value": 1})
+        tx = web3.eth.send_transaction({"from": web3.eth.accounts[0], "to": c.outsider.address, "value": Wei(1)})
         web3.eth.wait_for_transaction_receipt(tx)
     after = int(c.anchors.anchor(op, origin, 4, b"\x03" * 32, b"\x04" * 32)["blockNumber"])
     assert before < rotation.valid_from and after >= retired

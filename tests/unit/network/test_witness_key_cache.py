@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from web3.types import Wei
 
 from chain.backend import EthTesterBackend
 from chain.contracts import KeyKind
@@ -48,7 +49,7 @@ def requests(consortium: Consortium) -> Iterator[Counter[str]]:
 def transfer(c: Consortium, wei: int) -> int:
     """A plain transfer mined into a block of its own (eth-tester's); that block's number."""
     web3 = c.backend.web3
-    tx = web3.eth.send_transaction({"from": web3.eth.accounts[0], "to": c.outsider.address, "value": wei})
+    tx = web3.eth.send_transaction({"from": web3.eth.accounts[0], "to": c.outsider.address, "value": Wei(wei)})
     return int(web3.eth.wait_for_transaction_receipt(tx)["blockNumber"])
 
 
