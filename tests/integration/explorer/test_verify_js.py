@@ -43,6 +43,7 @@ from eth_utils.crypto import keccak
 from chain.node.node import Genesis, Node
 from chain.node.rpc import RpcServer
 from chain.seal import ExtraData
+from explorer.exports import EVIDENCE_KEYS_FORMAT
 from explorer.keys import log_keys_json
 from notary.api.schemas import Evidence as ApiEvidence
 from notary.bundle import FORMAT_V1, FORMAT_V2, EvidenceBundle
@@ -600,6 +601,24 @@ def test_python_and_the_browser_agree_on_the_log_keys_on_chain(evidence: Evidenc
     )
     assert f"signed by no log key of {origin} on chain" in detail("a key not on chain")
     assert f"on chain: {old_id}, {new_id}" in detail("a key not on chain")
+
+    # an evidence zip's consortium-keys.json (explorer.exports): the keys of each bundle's checkpoint, by its size
+    size = str(evidence.bundle["checkpoint"]["size"])
+    zipped = {"format": EVIDENCE_KEYS_FORMAT, "checkpoints": {size: keys_at(12)}, "latest": keys_at(12, False)}
+    other = {**zipped, "checkpoints": {"3": keys_at(12)}}
+    answer = run_node_full(
+        tmp_path,
+        [
+            {"name": "zip", "bundle": rotated, "keys_file": zipped},
+            {"name": "zip, pending", "bundle": evidence.pending, "keys_file": zipped},
+            {"name": "zip of another checkpoint", "bundle": rotated, "keys_file": other},
+        ],
+    )
+    assert oks(answer["results"]["zip"]) == ok, show(answer["results"]["zip"])
+    assert answer["keys"]["zip, pending"]["log_keys"]["anchored"] is False
+    assert answer["keys"]["zip of another checkpoint"] == {
+        "error": f"the keys file holds no keys for the checkpoint of size {size} (it holds sizes: 3)"
+    }
 
 
 def retype(vkey: str) -> str:
