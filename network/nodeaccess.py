@@ -108,6 +108,7 @@ class NodeMembers:
         self._own: OwnChain | None = None
         self._trust: TrustView | None = None
         self._tried = -1  # the last head the directory was read (or failed to be read) at
+        self._failure: str | None = None  # why the last read failed
         self._lock = threading.Lock()
         self.authenticator = CallerAuthenticator(description, directory, self._member_status)
 
@@ -160,8 +161,12 @@ class NodeMembers:
                 return
             try:
                 view.refresh()
+                self._failure = None
             except Exception as exc:  # a chain still syncing may not hold the directory yet: keep the last answer
-                log.warning("trust directory not read at block %d: %s: %s", head, type(exc).__name__, exc)
+                failure = f"{type(exc).__name__}: {exc}"
+                if failure != self._failure:  # once, not at every block
+                    log.warning("trust directory not read at block %d (tried again at each block): %s", head, failure)
+                self._failure = failure
             self._tried = head
 
     def _member_status(self, org: str) -> str | None:
