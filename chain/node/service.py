@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from eth_utils.address import to_checksum_address
 
@@ -235,8 +235,17 @@ class PeerSettings:
     follow_poll_s: float = 1.0
 
 
-#: Reads a contract at the head of the node's chain: (address, calldata) -> the data it returns.
-ContractRead = Callable[[str, bytes], bytes]
+class OwnChain(Protocol):
+    """The node's own chain, read in this process (``RpcServer``): how the member rule of its JSON-RPC reads the
+    registry and the TrustDirectory."""
+
+    def read(self, to: str, data: bytes, block: int | str = "latest") -> bytes:
+        """What the contract at ``to`` returns for calldata ``data`` at ``block``."""
+        ...
+
+    def head(self) -> int:
+        """The number of the node's head block."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -246,7 +255,7 @@ class RpcTls:
     this node's own chain (the registry says which orgs are members), and the methods anyone may call."""
 
     context: ssl.SSLContext
-    members: Callable[[ContractRead], Admit]
+    members: Callable[[OwnChain], Admit]
     public: frozenset[str] = frozenset()
 
 
@@ -312,7 +321,7 @@ def run(
             equivocations=None if member is None else lambda: tuple(member.consensus.equivocations.records),
         )
         if rpc_tls is not None:
-            server.access = RpcAccess(rpc_tls.members(server.read), rpc_tls.public)
+            server.access = RpcAccess(rpc_tls.members(server), rpc_tls.public)
             log.info("JSON-RPC for members only; public methods: %s", ", ".join(sorted(rpc_tls.public)) or "none")
         server.start()
         loop = None
