@@ -134,7 +134,7 @@ def test_a_leader_deposed_mid_anchoring_is_fenced_and_its_successor_anchors_once
     pause = a.clock
     assert isinstance(pause, Pause)
     web3 = a.chain.web3
-    account = a.anchorer.signer.address
+    account = a.anchorer.signer.account.address
     nonce_before = int(web3.eth.get_transaction_count(account))
 
     assert a.leader.step() and not b.leader.step()  # a leads with token 1
