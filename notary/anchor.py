@@ -46,11 +46,11 @@ from notary.log.errors import MalformedError
 from notary.log.note import parse_note
 from notary.logsuite import INTL, SM, LogSuite
 from notary.reader import LogReader
-from notary.storage.base import CheckpointRow, NotaryStorage, NotLeaderError
+from notary.storage.base import ANCHORS_CHECKED_KEY, CheckpointRow, NotaryStorage, NotLeaderError
 from suite.sm2 import DEFAULT_ID, SM2PrivateKey
 
 log = logging.getLogger("notary.anchor")
-CHECKED_KEY = "anchors_checked"  # meta key: the largest anchored size whose on-chain root was compared
+CHECKED_KEY = ANCHORS_CHECKED_KEY  # meta key: the largest anchored size whose on-chain root was compared
 
 
 def checkpoint_digest(note: bytes, suite: LogSuite = INTL) -> bytes:
@@ -274,18 +274,21 @@ class Anchorer:
         """Compare each confirmed anchor's on-chain root with the log's root at that size, once per anchor: the
         store remembers the largest size checked (``anchors_checked``), so a step reads only anchors confirmed
         since, and a restart does not check every anchor of the log's life again (anchors are confirmed in size
-        order: one is sent only once the one before is resolved)."""
+        order: one is sent only once the one before is resolved). Each mark, with its alarm, is a leader-only
+        write (``NotaryStorage.anchor_checked``)."""
         checked = int(self.store.meta(CHECKED_KEY) or 0)
         for row in self.store.anchors(state="confirmed", after=checked, limit=100):
             size = int(row["size"])
             info = self._holder(size).at_size(self.origin, size)
             ours = self.reader.root_at(size)
+            message = None
             if info is None or info.root_hash != ours:
                 found = "no anchor" if info is None else "root " + info.root_hash.hex()
                 message = f"tamper alarm: the chain holds {found} for size {size}; the log's root is {ours.hex()}"
                 log.error("ALARM %s", message)
-                self.store.add_alarm(int(self._clock() * 1000), "anchor-mismatch", size, message)
-            self.store.set_meta(CHECKED_KEY, str(size))
+            # fenced (leader-only), the alarm with the mark: a replaced leader records neither, its successor
+            # compares this anchor again and raises the alarm once
+            self.store.anchor_checked(size, int(self._clock() * 1000), message)
 
     def _holder(self, size: int) -> AuditAnchorClient:
         """The AuditAnchor that holds the anchor of ``size``: the retired one it was anchored on, if it is no larger

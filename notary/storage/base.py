@@ -34,7 +34,8 @@ class StoreUnavailableError(StoreError):
 
 
 class NotLeaderError(StoreError):
-    """A leader-only write (a checkpoint, its publication, an anchor) was refused: this replica does not hold the
+    """A leader-only write (a checkpoint, its publication, an anchor, the mark of the anchors checked, an alarm of
+    those duties) or action (asking the witnesses) was refused: this replica does not hold the
     current fencing token (``notary.storage.leader``). Another replica leads now; this one stops its leader
     duties and keeps sequencing and serving."""
 
@@ -182,6 +183,12 @@ class NotaryStorage(Protocol):
 
     def anchor_progress(self) -> tuple[int, bool]: ...
 
+    def anchor_checked(self, size: int, time_ms: int, mismatch: str | None) -> None:
+        """Record that the on-chain root of the confirmed anchor of ``size`` was compared with the log's
+        (leader-only): the ``anchors_checked`` mark moves up to ``size`` (never down) and, when the roots differed,
+        an ``anchor-mismatch`` alarm with the message ``mismatch`` is added, both in one transaction."""
+        ...
+
     # -- the rest
     def meta(self, key: str) -> str | None: ...
 
@@ -189,7 +196,17 @@ class NotaryStorage(Protocol):
 
     def alarms(self, limit: int = 100) -> list[dict[str, Any]]: ...
 
-    def add_alarm(self, time_ms: int, kind: str, size: int | None, message: str) -> None: ...
+    def add_alarm(self, time_ms: int, kind: str, size: int | None, message: str, *, leader_only: bool = False) -> None:
+        """Record an alarm. ``leader_only``: the alarm comes of a leader's duty (a witness's answer to the
+        checkpointer), so it is fenced like the duty's writes (:class:`NotLeaderError`); the leader after this one
+        does the duty again and so raises it again if it still holds."""
+        ...
+
+    def check_leader(self, what: str) -> None:
+        """Refuse (:class:`NotLeaderError`, naming ``what``) a leader-only action that writes nothing here (asking
+        the witnesses), unless this replica holds the current fencing token; nothing to check for a store with
+        one notary."""
+        ...
 
     def maintain(self) -> None:
         """Repair what a crash or an outage left behind (an object store backend publishes pending objects);
@@ -198,6 +215,9 @@ class NotaryStorage(Protocol):
 
     def close(self) -> None: ...
 
+
+#: The meta key of the largest anchored size whose on-chain root was compared with the log's (``anchor_checked``).
+ANCHORS_CHECKED_KEY = "anchors_checked"
 
 ANCHOR_COLUMNS = (
     "size", "tx_hash", "raw_tx", "nonce", "state", "sent_ms", "block_number", "block_hash", "confirmed_ms"

@@ -28,6 +28,7 @@ from typing import Any
 from notary.log.tiles import format_entry_bundle
 from notary.storage.base import (
     ANCHOR_COLUMNS,
+    ANCHORS_CHECKED_KEY,
     BatchRow,
     BatchWrite,
     CheckpointRow,
@@ -439,10 +440,27 @@ class LogStore:
         rows = self._query("SELECT id, time_ms, kind, size, message FROM alarms ORDER BY id DESC LIMIT ?", (limit,))
         return [dict(zip(("id", "time_ms", "kind", "size", "message"), r, strict=True)) for r in rows]
 
-    def add_alarm(self, time_ms: int, kind: str, size: int | None, message: str) -> None:
+    def add_alarm(self, time_ms: int, kind: str, size: int | None, message: str, *, leader_only: bool = False) -> None:
+        """``leader_only`` changes nothing: the one notary of an embedded store always leads."""
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO alarms (time_ms, kind, size, message) VALUES (?, ?, ?, ?)", (time_ms, kind, size, message)
+            )
+
+    def check_leader(self, what: str) -> None:
+        """The one notary of an embedded store always leads."""
+
+    def anchor_checked(self, size: int, time_ms: int, mismatch: str | None) -> None:
+        with self.transaction() as conn:
+            if mismatch is not None:
+                conn.execute(
+                    "INSERT INTO alarms (time_ms, kind, size, message) VALUES (?, 'anchor-mismatch', ?, ?)",
+                    (time_ms, size, mismatch),
+                )
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value "
+                "WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER)",
+                (ANCHORS_CHECKED_KEY, str(size)),
             )
 
 
