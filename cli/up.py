@@ -207,20 +207,6 @@ def up(
         specs = node_specs(directory, port, "https" if rpc_tls else "http") if is_network(directory) else []
     except NodesError as exc:
         fail(str(exc))
-    operator = next(m.org for m in description.members if Role.OPERATOR in m.roles)
-    members_only = _MembersOnly(directory, description, obj.passphrase(), operator) if rpc_tls else None
-    log_tls = None
-    if notary_tls:  # before anything starts: a missing CA key or a wrong passphrase is said here
-        try:
-            log_tls = notary_server_tls(directory, description, obj.passphrase(), operator)
-        except (LogSetupError, NetworkError) as exc:
-            fail(str(exc))
-    alarms_tls = None
-    if not is_loopback(alarms_host):  # its certificate, issued or checked before anything starts
-        try:
-            alarms_tls = endpoint_tls(directory, description, obj.passphrase(), operator, alarms_host)
-        except (AlarmEndpointError, NetworkError, MalformedError) as exc:
-            fail(str(exc))
     if explorer_port is None:
         explorer_port = 8000 if port == 8545 else port + 60
     # every port of the plan is free, or nothing starts (network/portplan.py)
@@ -237,6 +223,22 @@ def up(
         check_free(planned, bind_free)
     except PortTakenError as exc:
         fail(str(exc))
+    operator = next(m.org for m in description.members if Role.OPERATOR in m.roles)
+    members_only = _MembersOnly(directory, description, obj.passphrase(), operator) if rpc_tls else None
+    log_tls = None
+    if notary_tls:  # before anything starts: a missing CA key or a wrong passphrase is said here
+        try:
+            log_tls = notary_server_tls(directory, description, obj.passphrase(), operator)
+        except (LogSetupError, NetworkError) as exc:
+            fail(str(exc))
+    alarms_tls = None
+    if not is_loopback(alarms_host):  # its certificate, issued or checked before anything starts
+        try:
+            alarms_tls = endpoint_tls(directory, description, obj.passphrase(), operator, alarms_host)
+        except (AlarmEndpointError, NetworkError, MalformedError) as exc:
+            fail(str(exc))
+    if specs:  # nodes.json changes only once `up` is going to start them
+        record_nodes(directory, specs)
     # From here on SIGTERM stops `up` the way Ctrl-C does, also while the chain is starting.
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     click.echo(f"starting {description.name} from {directory} (crypto {description.crypto})")
@@ -515,12 +517,16 @@ def _publish_endpoints(consortium: Consortium, specs: list[NodeSpec], passphrase
 
 
 def node_specs(directory: Path, port: int, scheme: str = "http") -> list[NodeSpec]:
-    """The nodes of a network directory on the ports of ``up --port PORT``, recorded in ``nodes.json`` for the
-    commands that ask every node (``consortium chain status``)."""
+    """The nodes of a network directory on the ports of ``up --port PORT`` (:func:`record_nodes` writes them
+    down once their ports are known to be free)."""
     entries = read_nodes(directory)
-    specs = plan(directory, entries, up_ports(port, len(entries)), scheme)
+    return plan(directory, entries, up_ports(port, len(entries)), scheme)
+
+
+def record_nodes(directory: Path, specs: list[NodeSpec]) -> None:
+    """Where the nodes of ``specs`` run, in ``nodes.json``, for the commands that ask every node (``consortium
+    chain status``)."""
     write_nodes(directory, [dataclasses.replace(s.entry, rpc_url=s.rpc_url, peer_url=s.peer_url) for s in specs])
-    return specs
 
 
 def alarm_endpoint(
