@@ -230,6 +230,7 @@ class AlarmServer(ThreadingHTTPServer):
         if tls is None and not is_loopback(host):
             raise AlarmEndpointError(f"the alarm endpoint listens beyond loopback ({host}) over mutual TLS only")
         self.token = token
+        self.host = host
         self.tls = tls
         self.client_check = client_check
         self._source: Callable[[], AlarmState] = source or (lambda: NEVER)
@@ -240,7 +241,8 @@ class AlarmServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        return endpoint_url_at(str(self.server_address[0]), int(self.server_address[1]), self.tls is not None)
+        # the host as given, a name included: the name the server certificate names, not the address it resolved to
+        return endpoint_url_at(self.host, int(self.server_address[1]), self.tls is not None)
 
     def attach(self, source: Callable[[], AlarmState]) -> None:
         """Serve what ``source`` returns from now on (``up`` gives the evaluator's ``state``)."""
