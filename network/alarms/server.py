@@ -99,8 +99,8 @@ def is_wildcard(host: str) -> bool:
 def endpoint_url_at(host: str, port: int, tls: bool) -> str:
     """The URL a client reaches the endpoint listening on ``host:port`` at (a wildcard address is reached on
     loopback; an IPv6 address in brackets)."""
-    if is_wildcard(host):
-        host = HOST if ":" not in host else "::1"
+    if is_wildcard(host):  # "::" listens on IPv4 too (dual stack): 127.0.0.1, which the certificate must name
+        host = HOST
     shown = f"[{host}]" if ":" in host else host
     return f"{'https' if tls else 'http'}://{shown}:{port}{PATH}"
 

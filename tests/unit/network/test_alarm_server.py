@@ -128,6 +128,7 @@ def test_where_the_endpoint_listens_and_is_reached() -> None:
     assert endpoint_url(8545) == "http://127.0.0.1:8548/v1/alarms"
     assert endpoint_url(8545, "10.0.0.5") == "https://10.0.0.5:8548/v1/alarms"
     assert endpoint_url(9000, "0.0.0.0") == "https://127.0.0.1:9003/v1/alarms"  # up's own explorer: on loopback
+    assert endpoint_url(9000, "::") == "https://127.0.0.1:9003/v1/alarms"
     assert endpoint_url(9000, "fd00::5") == "https://[fd00::5]:9003/v1/alarms"
     assert endpoint_url(9000, "ops.example") == "https://ops.example:9003/v1/alarms"
 
