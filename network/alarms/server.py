@@ -122,7 +122,6 @@ def endpoint_tls(
     for a wildcard ``host`` (``0.0.0.0``) the names explorers reach the machine by are not known here, so it
     must be issued first (``consortium identity server-cert --service alarms --san NAME``): else, and when the
     certificate there does not name ``host``, :class:`AlarmEndpointError`."""
-    from cryptography import x509
 
     from network.certificates import AuthError, CallerAuthenticator
     from network.identity import OrgPaths, issue_service_certificate
@@ -143,16 +142,11 @@ def endpoint_tls(
         issue_service_certificate(directory, org, TLS_SERVICE, passphrase, hostnames=names, ips=ips)
     else:
         reached = HOST if is_wildcard(host) else host
-        san = (
-            x509.load_pem_x509_certificate(cert.read_bytes())
-            .extensions.get_extension_for_class(x509.SubjectAlternativeName)
-            .value
-        )
-        named = {str(ip) for ip in san.get_values_for_type(x509.IPAddress)} | set(san.get_values_for_type(x509.DNSName))
+        named = _names_of(cert)
         if reached not in named:
             raise AlarmEndpointError(
                 f"the alarm endpoint's certificate {cert} does not name {reached} "
-                f"(it names {', '.join(sorted(named))}); "
+                f"(it names {', '.join(sorted(named)) or 'nothing readable'}); "
                 f"issue it again with --san {reached}: consortium --dir {directory} identity server-cert --org "
                 f"{operator} --service {TLS_SERVICE} --san {reached} ..."
             )
@@ -171,6 +165,18 @@ def endpoint_tls(
         return None
 
     return context, check
+
+
+def _names_of(cert: Path) -> set[str]:
+    """The host names and IP addresses a server certificate names (none if it cannot be read as one)."""
+    from cryptography import x509
+
+    try:
+        found = x509.load_pem_x509_certificate(cert.read_bytes()).extensions
+        san = found.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (OSError, ValueError, x509.ExtensionNotFound):
+        return set()
+    return {str(ip) for ip in san.get_values_for_type(x509.IPAddress)} | set(san.get_values_for_type(x509.DNSName))
 
 
 def _is_ip(host: str) -> bool:
