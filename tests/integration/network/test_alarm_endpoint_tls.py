@@ -9,6 +9,7 @@ The consortium (``tests/support/member_pki.py``) has members acme, globex and in
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import socket
 import ssl
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from chain.ids import OrgId
+from contracts import CONTRACT_NAMES
 from explorer.alarmsource import EndpointAlarms
 from network.alarms.book import Alarm
 from network.alarms.server import TLS_SERVICE, AlarmEndpointError, AlarmServer, endpoint_tls
@@ -121,3 +123,22 @@ def test_a_port_a_socket_listens_on_stops_the_plan_and_a_freed_one_does_not() ->
         holder.close()
     assert bind_free("127.0.0.1", port)
     check_free([p for p in plan if p.port == port], bind_free)
+
+
+def test_the_explorers_options_make_the_client_that_reads_it(world: World, server: AlarmServer) -> None:
+    """``python -m explorer --alarms-url https://… --alarms-cert F --alarms-key F [--alarms-ca F]``: the context
+    its options make reads the endpoint; a CA bundle that is not the endpoint's fails the handshake."""
+    from explorer.__main__ import _alarms_tls
+
+    # the consortium.json the explorer reads its member CAs from (contract addresses: any, none is called)
+    contracts = {name: f"0x{i + 1:040x}" for i, name in enumerate(CONTRACT_NAMES)}
+    dataclasses.replace(world.description, contracts=contracts).write(world.root)
+    cert, key = world.cert("acme", "carol"), world.key("acme", "carol")
+    context = _alarms_tls(world.root, server.url, cert, key, None, PASS)
+    assert context is not None and read(server, context) == ("live", None)
+    other_ca = OrgPaths.of(world.outside, OrgId("umbrella")).ca_cert
+    foreign = _alarms_tls(world.root, server.url, cert, key, other_ca, PASS)
+    assert foreign is not None
+    status, error = read(server, foreign)
+    assert status == "unreachable" and "CERTIFICATE_VERIFY_FAILED" in (error or ""), error
+    assert _alarms_tls(world.root, "http://127.0.0.1:9/v1/alarms", None, None, None, PASS) is None
