@@ -35,6 +35,11 @@ as Besu's code and RLP body). Decided blocks are appended to the node, and the n
   them.
 - **What this validator signs** is kept in the node's store before it is sent (``chain.node.signed``): after a
   restart mid-height it sends again what it signed before rather than sign a conflicting message.
+- **A fresh record abstains.** A node whose store held no record of signed messages (a wiped or new data
+  directory) starts no height and keeps every message of its next height in the buffer until it is at the head
+  (:meth:`Consensus.at_head`: every peer's first status request ended, no fetch pending, no peer known ahead of
+  its head); the record then fixes the height in progress as the last one it abstains in, and it votes from the
+  next (``chain.node.signed``). Meanwhile it follows: its machine counts the others' COMMITs, and it fetches.
 - **What it reports** (:meth:`ConsensusNode.report`, defined in ``chain.node.health``): whether it is in sync
   (the heads peers show: later heights' messages, their status, what a fetch returns) and in quorum (the
   validators among its connected peers), the rounds whose proposer missed them (:attr:`Stats.missed_proposals`)
@@ -85,6 +90,8 @@ INBOX = 10_000
 IDLE_WAIT_S = 0.05
 #: While no height runs, how often the node asks its peers for blocks it lacks (and once at start).
 SYNC_INTERVAL_S = 5.0
+#: While a fresh record waits to be at the head, how often it fetches a block its peers are known to be ahead by.
+PENDING_SYNC_S = 0.5
 #: How far ahead of this node's clock the next block's timestamp may be for a height to start by itself: half
 #: the drift validators accept (``chain.node.blocks.MAX_DRIFT_S``), the rest a margin for their clocks.
 AHEAD_S = MAX_DRIFT_S // 2
@@ -153,6 +160,8 @@ class Consensus:
         of the round-0 timer); the budget is measured with ``clock``."""
         self.node, self.key, self.send, self.fetch = node, key, send, fetch
         self.ready, self.ready_wait = ready, ready_wait
+        #: Whether every peer's first status request has ended (``ready``, kept: a fresh record waits for it).
+        self._probed = ready
         self.me = bytes(key.public_key.to_canonical_address())
         self.period, self.timer = period, timer or RoundTimer()
         self.empty_blocks, self.early_round_change = empty_blocks, early_round_change
@@ -180,6 +189,7 @@ class Consensus:
         self._next_height_since: tuple[int, float] | None = None
         self._catching_up = False  # the last fetch's answer was full: more blocks wait
         self._next_sync = clock()  # at start: a node that was down asks its peers before anything else
+        self._pending_fetch_at = clock()  # a fresh record's next fetch of a block a peer is ahead by
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="consensus", daemon=True)
 
@@ -233,6 +243,32 @@ class Consensus:
             time.sleep(0.01)
         self.ready = None  # once is enough: from then on the peers pass on what they accept
 
+    def at_head(self) -> bool:
+        """Whether this node is at the head its peers show: every peer's first status request has ended (their
+        heads are in :attr:`evidence`), no fetch is pending or running, and no peer is known to be ahead of its
+        head. A node without ``fetch`` has no peers: it always is."""
+        if self.fetch is None:
+            return True
+        if self._probed is not None and not self._probed():
+            return False
+        if self._behind or self._catching_up or self._next_sync <= self._started:
+            return False  # a first fetch has not run yet
+        return self.evidence.ahead(int(self.node.head().block_number), self.clock()) == 0
+
+    def _settle_record(self) -> None:
+        """A fresh record of signed messages, once this node is at the head: fix the height it abstains in, then
+        start the height that waited (its messages are in the buffer)."""
+        if not self.signed.pending:
+            return
+        if not self.at_head():
+            ahead = self.evidence.ahead(int(self.node.head().block_number), self.clock())
+            if ahead and self.fetch is not None and not self._catching_up and self.clock() >= self._pending_fetch_at:
+                self._behind = True  # a peer one block ahead: fetch it now rather than at the next sync interval
+                self._pending_fetch_at = self.clock() + PENDING_SYNC_S
+            return
+        if self.signed.at_head(int(self.node.head().block_number)) and self.machine is None and len(self.buffer):
+            self._machine()
+
     def in_sync(self) -> bool:
         """In sync (``chain.node.health``): no live evidence that peers are more than one block ahead of this
         node's head, and no catch-up running. While a fetched answer is appended, its last block is the
@@ -268,6 +304,7 @@ class Consensus:
             self._behind = self._behind or (since[0] == self.height and self.fetch is not None)
         if self.fetch is not None and (self._behind or (self.clock() >= self._next_sync and self._stalled())):
             self._catch_up()
+        self._settle_record()
         self._tick()
 
     def _stalled(self) -> bool:
@@ -287,6 +324,9 @@ class Consensus:
             return
         validators = extra_data(head).validators
         self._check_equivocation(code, body, message, height, validators)
+        if message.height == height and self.signed.pending:  # kept for the height it starts once at the head
+            self.buffer.keep(message, height - 1)
+            return
         if message.height > height:
             if message.author in validators:  # a validator of the set is that far: evidence
                 self.evidence.saw(message.height - 1, self.clock())
@@ -342,7 +382,8 @@ class Consensus:
 
     def _tick(self) -> None:
         started = self.clock()
-        if self.machine is None and (self.empty_blocks or self.node.mempool.pending) and self._clock_allows():
+        if (self.machine is None and not self.signed.pending and (self.empty_blocks or self.node.mempool.pending)
+                and self._clock_allows()):  # fmt: skip
             self._machine()
         machine = self.machine
         if machine is not None:
@@ -467,7 +508,7 @@ class Consensus:
         self._catching_up = full and appended == len(raws)
         if self._catching_up:
             self._behind = True
-        if self.machine is None and len(self.buffer):
+        if self.machine is None and len(self.buffer) and not self.signed.pending:
             self._machine()
 
 

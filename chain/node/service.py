@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from chain.node.consensus import ConsensusNode
     from chain.node.peerfollow import PeerFollower
     from chain.node.rpc.access import Admit
+    from chain.node.signed import SignedCounts
 
 log = logging.getLogger("consortium.node")
 
@@ -51,7 +52,8 @@ STORE_DIR = "chaindata"
 class Metrics:
     """Counters behind ``/metrics`` (Prometheus text format). A node in a network adds its consensus lines:
     ``consensus`` is its report (``chain.node.health``), ``finality`` its time-to-finality histogram,
-    ``equivocations`` the conflicting messages detected per validator."""
+    ``equivocations`` the conflicting messages detected per validator, ``signed`` what its record of signed
+    messages did (``chain.node.signed``: sent again, conflicts refused, abstained)."""
 
     node: Node
     started: float = field(default_factory=time.monotonic)
@@ -63,6 +65,8 @@ class Metrics:
     finality: Histogram | None = None
     #: Equivocations detected per validator (``chain.qbft.evidence``), on a network.
     equivocations: Callable[[], dict[bytes, int]] | None = None
+    #: What this validator's record of signed messages did (``chain.node.signed.SignedCounts``), on a network.
+    signed: Callable[[], SignedCounts] | None = None
 
     def record(self, transactions: int, seconds: float) -> None:
         self.sealed_blocks += 1
@@ -132,6 +136,46 @@ class Metrics:
                     "gauge",
                     "1 if this node and its connected peers hold a quorum of validators",
                     int(state.in_quorum),
+                ),
+            ]
+        if self.signed is not None:
+            signed = self.signed()
+            lines += [
+                (
+                    "consortium_consensus_signed_resent_total",
+                    "counter",
+                    "Messages sent again as this validator signed them before (after a restart)",
+                    signed.resent,
+                ),
+                (
+                    "consortium_consensus_signed_conflicts_refused_total",
+                    "counter",
+                    "Messages not signed because they conflicted with one signed before (that one sent again)",
+                    signed.conflicts_refused,
+                ),
+                (
+                    "consortium_consensus_signed_withheld_total",
+                    "counter",
+                    "Messages not sent because the store refused to keep them",
+                    signed.withheld,
+                ),
+                (
+                    "consortium_consensus_abstained_messages_total",
+                    "counter",
+                    "Messages not signed because the record of signed messages was fresh",
+                    signed.abstained,
+                ),
+                (
+                    "consortium_consensus_abstained_heights_total",
+                    "counter",
+                    "Heights in which this validator abstained because its record was fresh",
+                    signed.abstained_heights,
+                ),
+                (
+                    "consortium_consensus_abstaining",
+                    "gauge",
+                    "1 while a fresh record keeps this validator from voting in its next height",
+                    signed.abstaining,
                 ),
             ]
         out = []
@@ -302,6 +346,8 @@ def run(
             metrics.finality = member.consensus.stats.finality
             detector = member.consensus.equivocations
             metrics.equivocations = lambda: dict(detector.counts)
+            signed_log = member.consensus.signed
+            metrics.signed = lambda: signed_log.counts(int(node.head().block_number))
         server = RpcServer(
             node,
             host,
