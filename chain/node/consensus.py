@@ -245,15 +245,19 @@ class Consensus:
 
     def at_head(self) -> bool:
         """Whether this node is at the head its peers show: every peer's first status request has ended (their
-        heads are in :attr:`evidence`), no fetch is pending or running, and no peer is known to be ahead of its
-        head. A node without ``fetch`` has no peers: it always is."""
+        heads are in :attr:`evidence`), some peer's head is known, no fetch is pending or running, and no peer
+        is known to be ahead of its head. A node without ``fetch`` has no peers, and a validator alone in its
+        set needs none: they always are. A node with no peer yet (one that finds them on its chain) is not."""
         if self.fetch is None:
             return True
         if self._probed is not None and not self._probed():
             return False
         if self._behind or self._catching_up or self._next_sync <= self._started:
             return False  # a first fetch has not run yet
-        return self.evidence.ahead(int(self.node.head().block_number), self.clock()) == 0
+        head, now = self.node.head(), self.clock()
+        if not self.evidence.known(now) and tuple(extra_data(head).validators) != (self.me,):
+            return False
+        return self.evidence.ahead(int(head.block_number), now) == 0
 
     def _settle_record(self) -> None:
         """A fresh record of signed messages, once this node is at the head: fix the height it abstains in, then

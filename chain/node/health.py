@@ -176,6 +176,11 @@ class SyncEvidence:
             if self._head is None or head >= self._head or now - self._seen > self.ttl:
                 self._head, self._seen = head, now
 
+    def known(self, now: float) -> bool:
+        """Whether some peer's head is live evidence at ``now``."""
+        with self._lock:
+            return self._head is not None and now - self._seen <= self.ttl
+
     def ahead(self, mine: int, now: float) -> int:
         """How many blocks the peers are known to be ahead of head ``mine`` (0 without live evidence)."""
         with self._lock:

@@ -188,6 +188,7 @@ def test_a_validator_that_accepted_another_proposal_fetches_the_block_a_quorum_c
 
     node = Node(AtomicDB(), genesis, clock=lambda: 1_700_000_000 + clock.now)
     consensus = loop(node, clock, [], me, fetch=fetch, empty_blocks=True)
+    consensus.peer_at(0)  # its peers' statuses: all at the genesis (its record, fresh, needs to know)
     run(consensus, clock, 0.5)
     assert consensus.machine is not None and node.head().block_number == 0  # height 1 runs; no proposal came
 
@@ -299,3 +300,28 @@ def test_a_validator_on_a_wiped_store_abstains_in_the_height_in_progress_and_vot
     assert {"consortium_consensus_abstained_heights_total 1", "consortium_consensus_abstaining 0"} <= set(lines)
     assert {"consortium_consensus_signed_resent_total 0", "consortium_consensus_signed_conflicts_refused_total 0",
             "consortium_consensus_signed_withheld_total 0"} <= set(lines)  # fmt: skip
+
+
+def test_a_fresh_record_with_no_peer_known_waits_and_at_the_genesis_does_not_abstain() -> None:
+    """A node that finds its peers on its chain has none at first: an empty fetch proves nothing, so its fresh
+    record waits for a peer's head. At the genesis (every validator of a new consortium starts fresh) it votes."""
+    keys = [PrivateKey(bytes([i]) * 32) for i in (1, 2, 3, 4)]
+    addresses = tuple(k.public_key.to_checksum_address() for k in keys)
+    genesis = Genesis(20261, addresses, addresses[0], 1_700_000_000)
+    clock, sent = Clock(), list[tuple[int, bytes]]()
+    node = Node(AtomicDB(), genesis, clock=lambda: 1_700_000_000 + clock.now)
+    author = next(k for k in keys if k.public_key.to_canonical_address() == proposer(
+        sorted(k.public_key.to_canonical_address() for k in keys), bytes(20), 0))  # fmt: skip
+    me = next(k for k in keys if k is not author)
+    consensus = loop(node, clock, sent, me, fetch=lambda _first: [], ready=lambda: True, empty_blocks=True)
+    block = NodeBlocks(
+        Node(AtomicDB(), genesis, clock=lambda: 1_700_000_000 + clock.now), author.public_key.to_canonical_address()
+    ).create(0)
+    consensus.deliver(*m.encode(m.proposal(author, block, 0)))
+    run(consensus, clock, 6.0)
+    assert consensus.signed.pending and consensus.machine is None and sent == []
+    consensus.peer_at(0)
+    run(consensus, clock, 0.5)
+    assert not consensus.signed.pending and consensus.signed.abstain_through == 0
+    votes = [m.decode(code, body) for code, body in sent]
+    assert any(isinstance(v, m.Prepare) and v.height == 1 and v.digest == block.hash for v in votes)  # kept, then fed
