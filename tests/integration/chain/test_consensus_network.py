@@ -196,6 +196,8 @@ def test_one_of_four_down_keeps_deciding_and_a_wiped_node_syncs_and_votes_again(
     network.running()[0].node.submit(transfer(2))
     wait_until(lambda: _included(fresh.node, 3), "the wiped node to sync and follow", 30)
     assert fresh.consensus.stats.synced >= before
+    # its record was fresh: it sat out the height in progress once it held its peers' head (chain.node.signed)
+    assert fresh.consensus.signed.abstain_through >= before + 1
     me = bytes(KEYS[3].public_key.to_canonical_address())
     for nonce in range(3, 8):  # it votes again: its commit seals appear in the blocks decided after it is back
         network.running()[0].node.submit(transfer(nonce))
