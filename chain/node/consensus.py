@@ -37,8 +37,8 @@ as Besu's code and RLP body). Decided blocks are appended to the node, and the n
   restart mid-height it sends again what it signed before rather than sign a conflicting message.
 - **A fresh record abstains.** A node whose store held no record of signed messages (a wiped or new data
   directory) starts no height and keeps every message of its next height in the buffer until it is at the head
-  (:meth:`Consensus.at_head`: every peer's first status request ended, no fetch pending, no peer known ahead of
-  its head); the record then fixes the height in progress as the last one it abstains in, and it votes from the
+  (:meth:`Consensus.at_head`: every peer's first status request ended, some peer's head known, no fetch pending,
+  no peer known ahead of its head); the record then fixes the height in progress as the last one it abstains in, and it votes from the
   next (``chain.node.signed``). Meanwhile it follows: its machine counts the others' COMMITs, and it fetches.
 - **What it reports** (:meth:`ConsensusNode.report`, defined in ``chain.node.health``): whether it is in sync
   (the heads peers show: later heights' messages, their status, what a fetch returns) and in quorum (the
