@@ -36,10 +36,11 @@ as Besu's code and RLP body). Decided blocks are appended to the node, and the n
 - **What this validator signs** is kept in the node's store before it is sent (``chain.node.signed``): after a
   restart mid-height it sends again what it signed before rather than sign a conflicting message.
 - **A fresh record abstains.** A node whose store held no record of signed messages (a wiped or new data
-  directory) starts no height and keeps every message of its next height in the buffer until it is at the head
-  (:meth:`Consensus.at_head`: every peer's first status request ended, some peer's head known, no fetch pending,
-  no peer known ahead of its head); the record then fixes the height in progress as the last one it abstains in, and it votes from the
-  next (``chain.node.signed``). Meanwhile it follows: its machine counts the others' COMMITs, and it fetches.
+  directory) starts no height and keeps every message of its next height in the buffer until it knows the head
+  its peers are at (:meth:`Consensus.peers_head`: every peer's first status request has ended and some peer's
+  head is known); the record then fixes the height in progress, the one after the higher of that head and its
+  own, as the last one it abstains in, and it votes from the next (``chain.node.signed``). Meanwhile it syncs as
+  any node does, and its machine counts the others' COMMITs.
 - **What it reports** (:meth:`ConsensusNode.report`, defined in ``chain.node.health``): whether it is in sync
   (the heads peers show: later heights' messages, their status, what a fetch returns) and in quorum (the
   validators among its connected peers), the rounds whose proposer missed them (:attr:`Stats.missed_proposals`)
@@ -90,8 +91,6 @@ INBOX = 10_000
 IDLE_WAIT_S = 0.05
 #: While no height runs, how often the node asks its peers for blocks it lacks (and once at start).
 SYNC_INTERVAL_S = 5.0
-#: While a fresh record waits to be at the head, how often it fetches a block its peers are known to be ahead by.
-PENDING_SYNC_S = 0.5
 #: How far ahead of this node's clock the next block's timestamp may be for a height to start by itself: half
 #: the drift validators accept (``chain.node.blocks.MAX_DRIFT_S``), the rest a margin for their clocks.
 AHEAD_S = MAX_DRIFT_S // 2
@@ -189,7 +188,6 @@ class Consensus:
         self._next_height_since: tuple[int, float] | None = None
         self._catching_up = False  # the last fetch's answer was full: more blocks wait
         self._next_sync = clock()  # at start: a node that was down asks its peers before anything else
-        self._pending_fetch_at = clock()  # a fresh record's next fetch of a block a peer is ahead by
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="consensus", daemon=True)
 
@@ -243,34 +241,27 @@ class Consensus:
             time.sleep(0.01)
         self.ready = None  # once is enough: from then on the peers pass on what they accept
 
-    def at_head(self) -> bool:
-        """Whether this node is at the head its peers show: every peer's first status request has ended (their
-        heads are in :attr:`evidence`), some peer's head is known, no fetch is pending or running, and no peer
-        is known to be ahead of its head. A node without ``fetch`` has no peers, and a validator alone in its
-        set needs none: they always are. A node with no peer yet (one that finds them on its chain) is not."""
-        if self.fetch is None:
-            return True
+    def peers_head(self) -> int | None:
+        """The head this node's peers are at, as far as it can know: the highest one seen once every peer's first
+        status request has ended (None before, or while no peer's head is known: a node that finds its peers on
+        its chain has none at first, and an empty fetch proves nothing), or at least its own. A node without
+        ``fetch`` has no peers, and a validator alone in its set needs none: its own head."""
+        head = self.node.head()
+        mine = int(head.block_number)
+        if self.fetch is None or tuple(extra_data(head).validators) == (self.me,):
+            return mine
         if self._probed is not None and not self._probed():
-            return False
-        if self._behind or self._catching_up or self._next_sync <= self._started:
-            return False  # a first fetch has not run yet
-        head, now = self.node.head(), self.clock()
-        if not self.evidence.known(now) and tuple(extra_data(head).validators) != (self.me,):
-            return False
-        return self.evidence.ahead(int(head.block_number), now) == 0
+            return None
+        seen = self.evidence.head(self.clock())
+        return None if seen is None else max(seen, mine)
 
     def _settle_record(self) -> None:
-        """A fresh record of signed messages, once this node is at the head: fix the height it abstains in, then
-        start the height that waited (its messages are in the buffer)."""
+        """A fresh record of signed messages, once the head its peers are at is known: fix the height it abstains
+        through, then start the height that waited (its messages are in the buffer)."""
         if not self.signed.pending:
             return
-        if not self.at_head():
-            ahead = self.evidence.ahead(int(self.node.head().block_number), self.clock())
-            if ahead and self.fetch is not None and not self._catching_up and self.clock() >= self._pending_fetch_at:
-                self._behind = True  # a peer one block ahead: fetch it now rather than at the next sync interval
-                self._pending_fetch_at = self.clock() + PENDING_SYNC_S
-            return
-        if self.signed.at_head(int(self.node.head().block_number)) and self.machine is None and len(self.buffer):
+        head = self.peers_head()
+        if head is not None and self.signed.at_head(head) and self.machine is None and len(self.buffer):
             self._machine()
 
     def in_sync(self) -> bool:

@@ -39,13 +39,14 @@ start on it).
 validator restarted on it could sign, at the height it was voting in, what conflicts with what it signed before.
 So a store that holds no record at all (neither the index nor the abstain key) is taken as fresh: :meth:`load`
 writes the abstain key empty (*pending*) before anything is signed, and while it is pending :meth:`keep` sends
-nothing. Once the node is at the head its peers show (``chain.node.consensus``), it calls :meth:`at_head` with
-that head ``H``: the abstain key becomes ``H + 1``, the height in progress, and :meth:`keep` sends nothing for
-that height or below, in any round; it votes again from ``H + 2``, the first height that begins after it is at
-the head. At the genesis (``H = 0``) it does not abstain: every validator of a new consortium starts with a fresh
-record, and all of them abstaining would stop the first block. A restart before the height is fixed stays
-pending; one after keeps the height. A store with a record (the index written by a first signed message) never
-abstains. The argument, and its limits, are in ``docs/decisions.md``.
+nothing. Once the node knows the head its peers are at (``chain.node.consensus``: every peer's first status
+answer in, some peer's head known), it calls :meth:`at_head` with that head ``H``: the abstain key becomes
+``H + 1``, the height in progress, and :meth:`keep` sends nothing for that height or below, in any round; it votes
+again from ``H + 2``, the first height that begins after it knew that head (by then it has synced to it, as any
+node does before it votes). At the genesis (``H = 0``) it does not abstain: every validator of a new consortium
+starts with a fresh record, and all of them abstaining would stop the first block. A restart before the height
+is fixed stays pending; one after keeps the height. A store with a record (the index written by a first signed
+message) never abstains. The argument, and its limits, are in ``docs/decisions.md``.
 """
 
 from __future__ import annotations
@@ -207,9 +208,10 @@ class SignedLog:
             )
 
     def at_head(self, head: int) -> bool:
-        """The node is at the head its peers show, ``head``: fix the abstain height of a pending record (the
-        height in progress, ``head + 1``; none at the genesis) durably. False if the store refused the write (it
-        stays pending and sends nothing); True otherwise, and at once if nothing was pending."""
+        """The head this node's peers are at (or its own, if higher) is ``head``: fix the abstain height of a
+        pending record (the height in progress, ``head + 1``; none at the genesis) durably. False if the store
+        refused the write (it stays pending and sends nothing); True otherwise, and at once if nothing was
+        pending."""
         if not self.pending:
             return True
         through = head + 1 if head >= 1 else 0
