@@ -33,6 +33,7 @@ from eth_utils.address import to_checksum_address
 from chain.jsonlog import configure_json_logging
 from chain.node.health import Histogram, NodeStatus, alone_status
 from chain.node.node import Genesis, Node
+from chain.node.signed import mark_new
 from chain.qbft.rules import RoundTimer
 
 if TYPE_CHECKING:
@@ -46,6 +47,9 @@ log = logging.getLogger("consortium.node")
 
 GENESIS_FILE = "genesis.json"
 STORE_DIR = "chaindata"
+#: Written with the genesis into a new chain directory: its node has signed nothing yet, so its first start does
+#: not abstain (``chain.node.signed``); consumed by that start. A store wiped later starts without it.
+NEW_DIRECTORY_FILE = "new-directory"
 
 
 @dataclass
@@ -304,6 +308,12 @@ def write_genesis(chain_dir: Path, genesis: Genesis, sealer_org: str) -> None:
     chain_dir.mkdir(parents=True, exist_ok=True)
     text = json.dumps({"genesis": json.loads(genesis.to_json()), "sealer_org": sealer_org}, indent=2) + "\n"
     (chain_dir / GENESIS_FILE).write_text(text, encoding="utf-8")
+    if not (chain_dir / STORE_DIR).exists():  # a new directory: its node has signed nothing
+        (chain_dir / NEW_DIRECTORY_FILE).write_text(
+            "This chain directory is new: its node has signed no consensus message yet. The node's first start\n"
+            "reads this file and removes it.\n",
+            encoding="utf-8",
+        )
 
 
 def configure_logging() -> None:
@@ -334,6 +344,10 @@ def run(
     with open_store(chain_dir / STORE_DIR) as store:
         started = time.perf_counter()
         node = Node(store, genesis, None if peers else sealer_key)
+        new_directory = chain_dir / NEW_DIRECTORY_FILE
+        if new_directory.exists():  # its store's record of signed messages starts empty, not fresh
+            mark_new(store)
+            new_directory.unlink()
         metrics = Metrics(node)
         member = _member(node, sealer_key, metrics, block_time, empty_blocks, peers) if peers else None
 

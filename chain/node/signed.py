@@ -46,7 +46,10 @@ again from ``H + 2``, the first height that begins after it knew that head (by t
 node does before it votes). At the genesis (``H = 0``) it does not abstain: every validator of a new consortium
 starts with a fresh record, and all of them abstaining would stop the first block. A restart before the height
 is fixed stays pending; one after keeps the height. A store with a record (the index written by a first signed
-message) never abstains. The argument, and its limits, are in ``docs/decisions.md``.
+message) never abstains, nor does the store of a chain directory just made: ``consortium init`` writes a file
+beside the genesis that the node's first start turns into an empty record (:func:`mark_new`; a node of a new
+consortium that starts after the others decided a block would otherwise sit out the next). The argument, and its
+limits, are in ``docs/decisions.md``.
 """
 
 from __future__ import annotations
@@ -123,6 +126,14 @@ def parse_index(raw: bytes) -> list[Slot]:
     except (rlp.DecodingError, ValueError, TypeError) as exc:
         raise MalformedError(f"not an index of signed messages: {exc}") from exc
     return slots
+
+
+def mark_new(db: AtomicDatabaseAPI) -> None:
+    """Mark the store of a node that has signed nothing, in a directory just made (``consortium init``), as holding
+    an empty record rather than none: its first start does not abstain. A store with a record is left as it is."""
+    if not db.exists(INDEX_KEY) and not db.exists(ABSTAIN_KEY):
+        with db.atomic_batch() as batch:
+            batch[ABSTAIN_KEY] = (0).to_bytes(8, "big")
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,9 @@ from eth.db.atomic import AtomicDB
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chain.node.signed import ABSTAIN_KEY, INDEX_KEY, SignedLog, prepared_key, slot_key
+from chain.node.node import Genesis
+from chain.node.service import NEW_DIRECTORY_FILE, STORE_DIR, write_genesis
+from chain.node.signed import ABSTAIN_KEY, INDEX_KEY, SignedLog, mark_new, prepared_key, slot_key
 from chain.node.store import StoreError, open_store
 from chain.qbft import messages as m
 from chain.qbft.evidence import EquivocationDetector, digest_of
@@ -305,3 +307,25 @@ def test_a_validator_wiped_mid_height_signs_nothing_there_and_votes_from_the_nex
     # a block decided after it came back holds its seal or was its proposal (a block keeps the first quorum's seals)
     assert any(me in b.committers() or b.proposer == me for b in net.nodes[0].chain.blocks[height + 1 :])
     assert log.abstained_heights == 1 and log.abstained >= 1
+
+
+def test_a_new_chain_directory_starts_with_an_empty_record_and_a_wiped_store_with_none(tmp_path: Path) -> None:
+    genesis = Genesis(20261, tuple(k.public_key.to_checksum_address() for k in KEYS), "0x" + "00" * 20, 0)
+    directory = tmp_path / "chain"
+    write_genesis(directory, genesis, "op")
+    assert (directory / NEW_DIRECTORY_FILE).exists()  # made now: its node has signed nothing
+    new = AtomicDB()
+    mark_new(new)
+    log = SignedLog(new)
+    log.load()
+    assert not log.pending and log.abstain_through == 0
+    (directory / STORE_DIR).mkdir()
+    (directory / NEW_DIRECTORY_FILE).unlink()  # consumed by the first start
+    write_genesis(directory, genesis, "op")  # written again over a directory with a store: not new
+    assert not (directory / NEW_DIRECTORY_FILE).exists()
+    pending = AtomicDB()
+    SignedLog(pending).load()
+    mark_new(pending)  # a fresh record stays fresh
+    again = SignedLog(pending)
+    again.load()
+    assert again.pending
