@@ -304,11 +304,14 @@ def load_genesis(chain_dir: Path) -> tuple[Genesis, str]:
     return Genesis.from_json(json.dumps(data["genesis"])), str(data["sealer_org"])
 
 
-def write_genesis(chain_dir: Path, genesis: Genesis, sealer_org: str) -> None:
+def write_genesis(chain_dir: Path, genesis: Genesis, sealer_org: str, *, new: bool = True) -> None:
+    """Write the genesis record into ``chain_dir``. ``new``: the directory is being made for a node that has never
+    run (``consortium init``), so, unless it already holds a store, :data:`NEW_DIRECTORY_FILE` is written too. A
+    node that writes its own genesis as it starts passes False: it may be starting on a wiped directory."""
     chain_dir.mkdir(parents=True, exist_ok=True)
     text = json.dumps({"genesis": json.loads(genesis.to_json()), "sealer_org": sealer_org}, indent=2) + "\n"
     (chain_dir / GENESIS_FILE).write_text(text, encoding="utf-8")
-    if not (chain_dir / STORE_DIR).exists():  # a new directory: its node has signed nothing
+    if new and not (chain_dir / STORE_DIR).exists():  # a new directory: its node has signed nothing
         (chain_dir / NEW_DIRECTORY_FILE).write_text(
             "This chain directory is new: its node has signed no consensus message yet. The node's first start\n"
             "reads this file and removes it.\n",

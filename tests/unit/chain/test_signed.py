@@ -323,6 +323,8 @@ def test_a_new_chain_directory_starts_with_an_empty_record_and_a_wiped_store_wit
     (directory / NEW_DIRECTORY_FILE).unlink()  # consumed by the first start
     write_genesis(directory, genesis, "op")  # written again over a directory with a store: not new
     assert not (directory / NEW_DIRECTORY_FILE).exists()
+    write_genesis(tmp_path / "joined", genesis, "op", new=False)  # by a node as it starts: maybe on a wiped one
+    assert not (tmp_path / "joined" / NEW_DIRECTORY_FILE).exists()
     pending = AtomicDB()
     SignedLog(pending).load()
     mark_new(pending)  # a fresh record stays fresh
