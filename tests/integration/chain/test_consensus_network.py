@@ -30,6 +30,7 @@ from chain.node.consensus import ConsensusNode
 from chain.node.node import Genesis, Node
 from chain.node.rpc import RpcServer
 from chain.node.service import Metrics
+from chain.node.signed import mark_new
 from chain.node.verify import verify_chain
 from chain.qbft.rules import RoundTimer, proposer
 from chain.seal import extra_data, seal_signers
@@ -61,7 +62,9 @@ class Network:
         self.servers: list[RpcServer | None] = [None] * len(self.keys)
         self.ports = [0] * len(self.keys)
         for i in range(len(self.keys)):
-            self.start(i, Node(AtomicDB(), GENESIS))
+            store = AtomicDB()
+            mark_new(store)  # as a directory made by `consortium init`: its first start does not abstain
+            self.start(i, Node(store, GENESIS))
         self.connect()
 
     def start(self, i: int, node: Node) -> ConsensusNode:
