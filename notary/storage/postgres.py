@@ -34,7 +34,10 @@ import psycopg
 
 from notary.log.tiles import TILE_WIDTH, entries_path, format_entry_bundle, parse_entry_bundle, tile_path
 from notary.storage.base import (
+    ALARM_COLUMNS,
     ANCHOR_COLUMNS,
+    AlarmRow,
+    AnchorRow,
     BatchRow,
     BatchWrite,
     CheckpointRow,
@@ -45,6 +48,8 @@ from notary.storage.base import (
     StoreError,
     StoreUnavailableError,
     TreeState,
+    alarm_row,
+    anchor_row,
     edge_widths,
 )
 from notary.storage.schema import Migration, Schema, migrate
@@ -748,7 +753,7 @@ class PostgresStore:
 
     def anchors(
         self, state: str | None = None, *, after: int = 0, limit: int = -1, sizes: Sequence[int] | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[AnchorRow]:
         where: list[str] = ["size > %s"]
         params: list[Any] = [after]
         if state is not None:
@@ -762,20 +767,20 @@ class PostgresStore:
             f"SELECT {', '.join(ANCHOR_COLUMNS)} FROM anchors WHERE {' AND '.join(where)} ORDER BY size LIMIT %s",
             params,
         )
-        return [_anchor(r) for r in rows]
+        return [anchor_row(r) for r in rows]
 
     def anchored_size(self) -> int:
         rows = self._query("SELECT MAX(size) FROM anchors WHERE state = 'confirmed'")
         return int(rows[0][0] or 0)
 
-    def anchor_covering(self, index: int, state: str = "confirmed") -> dict[str, Any] | None:
+    def anchor_covering(self, index: int, state: str = "confirmed") -> AnchorRow | None:
         picked = ", ".join("a." + c for c in ANCHOR_COLUMNS)
         rows = self._query(
             f"SELECT {picked} FROM anchors a JOIN checkpoints c ON c.size = a.size"
             " WHERE a.size > %s AND a.state = %s AND c.cosigned IS NOT NULL ORDER BY a.size LIMIT 1",
             (index, state),
         )
-        return _anchor(rows[0]) if rows else None
+        return anchor_row(rows[0]) if rows else None
 
     def anchor_progress(self) -> tuple[int, bool]:
         rows = self._query(
@@ -796,9 +801,9 @@ class PostgresStore:
                 (key, value),
             )
 
-    def alarms(self, limit: int = 100) -> list[dict[str, Any]]:
-        rows = self._query("SELECT id, time_ms, kind, size, message FROM alarms ORDER BY id DESC LIMIT %s", (limit,))
-        return [dict(zip(("id", "time_ms", "kind", "size", "message"), r, strict=True)) for r in rows]
+    def alarms(self, limit: int = 100) -> list[AlarmRow]:
+        rows = self._query(f"SELECT {', '.join(ALARM_COLUMNS)} FROM alarms ORDER BY id DESC LIMIT %s", (limit,))
+        return [alarm_row(r) for r in rows]
 
     def add_alarm(self, time_ms: int, kind: str, size: int | None, message: str) -> None:
         with self._transaction() as conn:
@@ -812,12 +817,6 @@ def _one(row: Any) -> Any:
     if row is None:
         raise StoreError("the database returned no row where one must be")
     return row
-
-
-def _anchor(row: Sequence[Any]) -> dict[str, Any]:
-    found = dict(zip(ANCHOR_COLUMNS, row, strict=True))
-    found["raw_tx"] = bytes(found["raw_tx"])
-    return found
 
 
 def _checkpoint_row(row: Sequence[Any]) -> CheckpointRow:
