@@ -19,6 +19,7 @@ from explorer.calls import CallFilter, CallRow, CallStore
 from explorer.errors import ApiError
 from explorer.lookedat import Look
 from notary.bundle import EvidenceBundle
+from notary.storage.base import CheckpointJSON
 
 CSV_COLUMNS = (
     "index", "event_id", "time_ms", "caller_org", "provider_org", "center", "unit", "api", "method", "route",
@@ -40,7 +41,7 @@ class ExportRow(CallRow):
 def export_rows(calls: CallStore, f: CallFilter, looks: Mapping[str, list[Look]]) -> Iterator[ExportRow]:
     """The calls of ``f`` in log order, each with the size and root of the smallest checkpoint covering it and
     its regulator's queries from ``looks`` (by the call's event id)."""
-    covering: dict[str, Any] | None = None
+    covering: CheckpointJSON | None = None
     for row in calls.iter_calls(f):
         if covering is None or row["index"] >= covering["size"]:
             covering = calls.checkpoint_covering(row["index"])

@@ -46,7 +46,7 @@ from notary.log.errors import MalformedError
 from notary.log.note import parse_note
 from notary.logsuite import INTL, SM, LogSuite
 from notary.reader import LogReader
-from notary.storage.base import ANCHORS_CHECKED_KEY, CheckpointRow, NotaryStorage, NotLeaderError
+from notary.storage.base import ANCHORS_CHECKED_KEY, AnchorRow, CheckpointRow, NotaryStorage, NotLeaderError
 from suite.sm2 import DEFAULT_ID, SM2PrivateKey
 
 log = logging.getLogger("notary.anchor")
@@ -223,8 +223,8 @@ class Anchorer:
         for row in self.store.anchors(state="sent"):
             self._resolve_one(row)
 
-    def _resolve_one(self, row: dict[str, Any]) -> None:
-        size = int(row["size"])
+    def _resolve_one(self, row: AnchorRow) -> None:
+        size = row["size"]
         receipt = self._receipt(row["tx_hash"]) or self._wait(row["tx_hash"], 2.0)
         if receipt is None:
             on_chain = self.anchors.at_size(self.origin, size)
@@ -232,10 +232,10 @@ class Anchorer:
                 block = self._web3.eth.get_block(on_chain.block_number)
                 self._confirm(size, on_chain.block_number, "0x" + bytes(block["hash"]).hex())
                 return
-            if self._nonce_used(int(row["nonce"])):
+            if self._nonce_used(row["nonce"]):
                 self._fail(size, "nonce taken by another transaction")
                 return
-            self._broadcast(bytes(row["raw_tx"]))  # never reached the chain, or dropped: the same bytes again
+            self._broadcast(row["raw_tx"])  # never reached the chain, or dropped: the same bytes again
             receipt = self._wait(row["tx_hash"], 5.0)
             if receipt is None:
                 return  # still pending; the next step looks again
@@ -278,7 +278,7 @@ class Anchorer:
         write (``NotaryStorage.anchor_checked``)."""
         checked = int(self.store.meta(CHECKED_KEY) or 0)
         for row in self.store.anchors(state="confirmed", after=checked, limit=100):
-            size = int(row["size"])
+            size = row["size"]
             info = self._holder(size).at_size(self.origin, size)
             ours = self.reader.root_at(size)
             message = None

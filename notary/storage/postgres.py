@@ -37,8 +37,11 @@ from notary.log.errors import MalformedError
 from notary.log.note import parse_note
 from notary.log.tiles import TILE_WIDTH, entries_path, format_entry_bundle, parse_entry_bundle, tile_path
 from notary.storage.base import (
+    ALARM_COLUMNS,
     ANCHOR_COLUMNS,
     ANCHORS_CHECKED_KEY,
+    AlarmRow,
+    AnchorRow,
     BatchRow,
     BatchWrite,
     CheckpointRow,
@@ -49,6 +52,8 @@ from notary.storage.base import (
     StoreError,
     StoreUnavailableError,
     TreeState,
+    alarm_row,
+    anchor_row,
     edge_widths,
 )
 from notary.storage.schema import Migration, Schema, migrate
@@ -830,7 +835,7 @@ class PostgresStore:
 
     def anchors(
         self, state: str | None = None, *, after: int = 0, limit: int = -1, sizes: Sequence[int] | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[AnchorRow]:
         where: list[str] = ["size > %s"]
         params: list[Any] = [after]
         if state is not None:
@@ -844,20 +849,20 @@ class PostgresStore:
             f"SELECT {', '.join(ANCHOR_COLUMNS)} FROM anchors WHERE {' AND '.join(where)} ORDER BY size LIMIT %s",
             params,
         )
-        return [_anchor(r) for r in rows]
+        return [anchor_row(r) for r in rows]
 
     def anchored_size(self) -> int:
         rows = self._query("SELECT MAX(size) FROM anchors WHERE state = 'confirmed'")
         return int(rows[0][0] or 0)
 
-    def anchor_covering(self, index: int, state: str = "confirmed") -> dict[str, Any] | None:
+    def anchor_covering(self, index: int, state: str = "confirmed") -> AnchorRow | None:
         picked = ", ".join("a." + c for c in ANCHOR_COLUMNS)
         rows = self._query(
             f"SELECT {picked} FROM anchors a JOIN checkpoints c ON c.size = a.size"
             " WHERE a.size > %s AND a.state = %s AND c.cosigned IS NOT NULL ORDER BY a.size LIMIT 1",
             (index, state),
         )
-        return _anchor(rows[0]) if rows else None
+        return anchor_row(rows[0]) if rows else None
 
     def anchor_progress(self) -> tuple[int, bool]:
         rows = self._query(
@@ -894,9 +899,9 @@ class PostgresStore:
                 (key, value),
             )
 
-    def alarms(self, limit: int = 100) -> list[dict[str, Any]]:
-        rows = self._query("SELECT id, time_ms, kind, size, message FROM alarms ORDER BY id DESC LIMIT %s", (limit,))
-        return [dict(zip(("id", "time_ms", "kind", "size", "message"), r, strict=True)) for r in rows]
+    def alarms(self, limit: int = 100) -> list[AlarmRow]:
+        rows = self._query(f"SELECT {', '.join(ALARM_COLUMNS)} FROM alarms ORDER BY id DESC LIMIT %s", (limit,))
+        return [alarm_row(r) for r in rows]
 
     def add_alarm(self, time_ms: int, kind: str, size: int | None, message: str, *, leader_only: bool = False) -> None:
         """An alarm; one of a leader's duty (``leader_only``) is fenced in its transaction. Those any replica
@@ -914,12 +919,6 @@ def _one(row: Any) -> Any:
     if row is None:
         raise StoreError("the database returned no row where one must be")
     return row
-
-
-def _anchor(row: Sequence[Any]) -> dict[str, Any]:
-    found = dict(zip(ANCHOR_COLUMNS, row, strict=True))
-    found["raw_tx"] = bytes(found["raw_tx"])
-    return found
 
 
 def _checkpoint_row(row: Sequence[Any]) -> CheckpointRow:

@@ -55,6 +55,7 @@ from notary.log.note import ED25519, Note, NoteSigner, NoteVerifier, format_vkey
 from notary.logkeys import LogKey, LogKeys
 from notary.logsuite import INTL
 from notary.sequencer import encode_batch, sign_batch_body
+from notary.storage.base import AnchorRow
 from notary.verify import FORMAT, TrustRoots, verify_evidence_json
 from tests.support.notary_events import event
 
@@ -757,7 +758,10 @@ def anchored(evidence: Evidence) -> Anchored:
         sent.append(signed)
     assert node.seal() is not None
     target = sent[2]
-    row = {"raw_tx": bytes(target.raw_transaction), "tx_hash": "0x" + bytes(target.hash).hex(), "size": 7}
+    row = AnchorRow(
+        size=7, tx_hash="0x" + bytes(target.hash).hex(), raw_tx=bytes(target.raw_transaction), nonce=2,
+        state="confirmed", sent_ms=0, block_number=None, block_hash=None, confirmed_ms=None,
+    )  # fmt: skip
     part = anchor_evidence(rpc, row, CHAIN_ID, ANCHOR_TO)
     assert part.transaction.index == 2
     bundle = {**evidence.bundle, "anchor": part.to_json(), "format": FORMAT_V2}

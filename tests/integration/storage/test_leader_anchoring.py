@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from eth_typing import HexStr
 
 from chain.backend import RpcBackend
 from chain.contracts import AuditAnchorClient
@@ -194,7 +195,7 @@ def test_a_leader_deposed_mid_anchoring_is_fenced_and_its_successor_anchors_once
     rows = b.store.anchors()
     assert [(row["size"], row["state"]) for row in rows] == [(20, "confirmed"), (30, "confirmed")]
     for row in rows:
-        assert web3.eth.get_transaction_receipt(row["tx_hash"])["status"] == 1
+        assert web3.eth.get_transaction_receipt(HexStr(row["tx_hash"]))["status"] == 1
     assert b.store.alarms() == []
     assert sorted(r.index for r in receipts) == list(range(30))
     # the bucket's checkpoint object is the newest published checkpoint
