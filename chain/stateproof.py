@@ -13,6 +13,9 @@ name a node of at least 32 bytes, an embedded node must be under 32 bytes, and n
 values reported are those the proven leaves hold: what the node claims beside the proof (its ``value``,
 ``balance``, ``storageHash``) must agree with them, or the answer is refused. The empty trie has no nodes: its
 proof is empty, and everything is absent from it.
+
+``walk`` is the project's one Merkle-Patricia proof walker: the evidence bundle's proofs of the anchor transaction
+and its receipt in their block's tries (``notary.mpt``) are walked by it too.
 """
 
 from __future__ import annotations
@@ -133,7 +136,8 @@ def walk(root: bytes, key: bytes, proof: Sequence[bytes]) -> bytes | None:
             break  # the key's path leaves the trie here: absent
         ref, depth = node[1], depth + len(segment)
     if used != len(proof):
-        raise MalformedError(f"the proof has {len(proof) - used} node(s) beyond the end of the key's path")
+        absent = " (the key is not in the trie: its path ends there)" if value is None or value == b"" else ""
+        raise MalformedError(f"the proof has {len(proof) - used} node(s) beyond the end of the key's path{absent}")
     if value is None or value == b"":
         return None
     if not isinstance(value, bytes):
@@ -249,8 +253,11 @@ def _verify_storage(where: str, storage_root: bytes, slots: Sequence[int], entri
 __all__ = [
     "EMPTY_CODE_HASH",
     "EMPTY_TRIE_ROOT",
+    "HASH_SIZE",
+    "MAX_PROOF_NODES",
     "ProvenAccount",
     "StateProofError",
+    "nibbles",
     "verify_account_proof",
     "walk",
 ]

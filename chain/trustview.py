@@ -111,7 +111,9 @@ def load_snapshot(client: TrustDirectoryClient, block: int) -> TrustSnapshot:
 
 class TrustView:
     """The directory at ``address`` on ``backend``, followed (see the module docstring). Thread-safe: readers
-    take no lock and see one snapshot or the next, never half of one."""
+    take no lock and see one snapshot or the next, never half of one. ``head`` says the chain's head block number
+    (``eth_blockNumber`` of ``backend`` by default). Without :meth:`start`, no thread follows: the owner calls
+    :meth:`refresh` when it wants the view fresh (a node's JSON-RPC, at each new block of its own chain)."""
 
     def __init__(
         self,
@@ -120,8 +122,12 @@ class TrustView:
         *,
         poll_s: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
+        head: Callable[[], int] | None = None,
     ) -> None:
         self._backend = backend
+        #: The chain's head block number: ``eth_blockNumber`` by default; a node reading its own chain in process
+        #: gives its own.
+        self._read_head = head if head is not None else lambda: int(backend.web3.eth.block_number)
         self.client = TrustDirectoryClient(backend, address)
         self._poll_s = poll_s
         self._clock = clock
@@ -177,7 +183,7 @@ class TrustView:
             return self._refresh()
 
     def _refresh(self) -> bool:
-        head = int(self._backend.web3.eth.block_number)
+        head = self._read_head()
         snapshot = self._snapshot
         if snapshot is not None and head >= self._head:
             if head == self._head or self.client.follow_state(head) == snapshot.follow_state():

@@ -152,7 +152,14 @@ def notary_serve(
 
     The notary starts and serves while the chain is unreachable: it connects to the chain only to anchor, and
     keeps retrying with backoff (see /healthz "anchoring") until the chain answers."""
-    from network.logsetup import ChainLogKey, ChainWitnesses, gateway_keys, notary_tls, registry_roles
+    from network.logsetup import (
+        ChainLogKey,
+        ChainWitnesses,
+        gateway_keys,
+        notary_authenticator,
+        notary_tls,
+        registry_roles,
+    )
     from network.trust import GatewayKeySource, has_directory, trust_view
     from notary.api import run
     from notary.service import configure_logging
@@ -164,8 +171,12 @@ def notary_serve(
     description = load_description(directory)
     passphrase = load_passphrase(file=passphrase_file)
     server_tls = None
+    # the one verdict on members' client certificates: at the handshake, at each request and for the reads
+    authenticator = notary_authenticator(directory, description)
     if tls_cert is not None and tls_key is not None:  # before anything starts: a bad file or passphrase is said now
-        server_tls = notary_tls(directory, description, tls_cert, tls_key, passphrase, require_client_cert)
+        server_tls = notary_tls(
+            directory, description, tls_cert, tls_key, passphrase, require_client_cert, authenticator=authenticator
+        )
     url = None if no_anchor else chain_url or description.chain_url
     # a node serving members only: the root options' --chain-cert and --chain-key (the operator's)
     tls = root_chain_tls(directory, chain_url or description.chain_url, passphrase)
@@ -204,15 +215,19 @@ def notary_serve(
         # key file rewritten by `notary rotate-key` is signed with from the block its record is valid from
         log_key = ChainLogKey(view, directory, description, passphrase)
         settings = dataclasses.replace(settings, log_key_on_chain=log_key.on_chain, next_log_key=log_key)
-        if tls_cert is not None and tls_key is not None:  # the member CAs of the handshake follow the chain too
-            server_tls = notary_tls(directory, description, tls_cert, tls_key, passphrase, require_client_cert, view)
+        # the member CAs, revoked serials and members of the handshake and of the reads follow the chain too
+        authenticator = notary_authenticator(directory, description, view)
+        if tls_cert is not None and tls_key is not None:
+            server_tls = notary_tls(
+                directory, description, tls_cert, tls_key, passphrase, require_client_cert, authenticator=authenticator
+            )
     configure_logging()
     scheme = "http" if server_tls is None else "https"
     click.echo(f"notary of {settings.origin} serving on {scheme}://{host}:{port}", err=True)
-    access = read_access(directory, description) if authenticate_reads else None
+    access = read_access(directory, description, authenticator) if authenticate_reads else None
     if access is not None and source is not None:
         access.follow_gateway_keys(source)  # gateways sign their reads with the same keys
-    run(settings, host, port, access, server_tls)
+    run(settings, host, port, access, server_tls, authenticator.handshake_refusal)
 
 
 def _lazy_anchor_settings(

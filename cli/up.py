@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from chain.errors import MalformedError
 from chain.ids import OrgId, Role
 from chain.qbft.rules import quorum
 from cli._common import Context, fail, pass_ctx
@@ -21,11 +22,26 @@ from demo import privacy as demo_psi
 from demo.traffic import ensure_demo_identities, write_endpoints
 from gateway.headers import PURPOSE_HEADER
 from network.alarms.evaluator import Evaluator
-from network.alarms.server import PORT_OFFSET, AlarmServer, api_token, token_path
+from network.alarms.server import (
+    PORT_OFFSET,
+    AlarmEndpointError,
+    AlarmServer,
+    api_token,
+    endpoint_tls,
+    is_loopback,
+    token_path,
+)
 from network.consortium import CHAIN_DIR, Consortium
 from network.errors import NetworkError
 from network.localchain import start_nodes, stop_together
-from network.logsetup import LogSetupError, check_log_keys, log_origin, monitor_token, notary_member
+from network.logsetup import (
+    LogSetupError,
+    check_log_keys,
+    log_origin,
+    monitor_token,
+    notary_member,
+    witness_orgs,
+)
 from network.nodes import (
     NODES_DIR,
     NodesError,
@@ -36,6 +52,7 @@ from network.nodes import (
     up_ports,
     write_nodes,
 )
+from network.portplan import PortTakenError, bind_free, check_free, up_plan
 from network.supervisor import (
     Child,
     StartReport,
@@ -146,6 +163,16 @@ if TYPE_CHECKING:
     "completes a handshake only with a member's client certificate: every gateway, the explorer and the alarms "
     "present their org's log@ORG identity (docs/confidentiality.md); consortium.json's notary URL becomes https.",
 )
+@click.option(
+    "--alarms-host",
+    metavar="HOST",
+    default="127.0.0.1",
+    show_default=True,
+    help="Where the live alarms' endpoint (PORT+3) listens. Beyond loopback (an explorer on another machine; "
+    "0.0.0.0 for every address) it serves HTTPS over mutual TLS only: the operator's alarms certificate "
+    "(orgs/OPERATOR/alarms/tls), a client certificate of the operator's org required, and the token of "
+    'DIR/alarms/api.token on top (docs/alarms.md, "From another machine").',
+)
 @pass_ctx
 def up(
     obj: Context,
@@ -163,6 +190,7 @@ def up(
     restart_delay: float,
     rpc_tls: bool,
     notary_tls: bool,
+    alarms_host: str,
 ) -> None:
     """Start the consortium in DIRECTORY and keep it running until Ctrl-C."""
     from network.description import load_description
@@ -179,6 +207,22 @@ def up(
         specs = node_specs(directory, port, "https" if rpc_tls else "http") if is_network(directory) else []
     except NodesError as exc:
         fail(str(exc))
+    if explorer_port is None:
+        explorer_port = 8000 if port == 8545 else port + 60
+    # every port of the plan is free, or nothing starts (network/portplan.py)
+    nodes: list[tuple[str, int, int | None]] = [(f"node {s.org}", s.rpc_port, s.peer_port) for s in specs]
+    planned = up_plan(
+        port,
+        nodes=nodes or [("chain node", port, None)],
+        witnesses=witness_orgs(description),
+        members=len(description.members),
+        explorer_port=explorer_port,
+        alarms_host=alarms_host,
+    )
+    try:
+        check_free(planned, bind_free)
+    except PortTakenError as exc:
+        fail(str(exc))
     operator = next(m.org for m in description.members if Role.OPERATOR in m.roles)
     members_only = _MembersOnly(directory, description, obj.passphrase(), operator) if rpc_tls else None
     log_tls = None
@@ -187,6 +231,14 @@ def up(
             log_tls = notary_server_tls(directory, description, obj.passphrase(), operator)
         except (LogSetupError, NetworkError) as exc:
             fail(str(exc))
+    alarms_tls = None
+    if not is_loopback(alarms_host):  # its certificate, issued or checked before anything starts
+        try:
+            alarms_tls = endpoint_tls(directory, description, obj.passphrase(), operator, alarms_host)
+        except (AlarmEndpointError, NetworkError, MalformedError) as exc:
+            fail(str(exc))
+    if specs:  # nodes.json changes only once `up` is going to start them
+        record_nodes(directory, specs)
     # From here on SIGTERM stops `up` the way Ctrl-C does, also while the chain is starting.
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     click.echo(f"starting {description.name} from {directory} (crypto {description.crypto})")
@@ -233,8 +285,6 @@ def up(
         fail("--storage postgresql://… and --object-store s3://… go together")
     notary_args = [] if storage is None else ["--storage", storage, "--object-store", str(object_store)]
     try:  # from here every way out, a SIGTERM included, goes through the `finally` that stops the chain
-        if explorer_port is None:
-            explorer_port = 8000 if port == 8545 else port + 60
         # consortium.json says where the local chain, the notary and the explorer run: every later command without
         # --chain-url or --notary-url reads it (the gateways' addresses go to gateways/endpoints.json)
         running = dataclasses.replace(
@@ -251,7 +301,7 @@ def up(
             monitor_token(directory, create=True)
         # the live alarms' endpoint takes its port now, before the notary and the rest start; it serves "never
         # evaluated" until the evaluator is attached below (docs/alarms.md, "In the explorer")
-        alarm_server = alarm_endpoint(directory, port)
+        alarm_server = alarm_endpoint(directory, port, alarms_host, alarms_tls)
         children = start_log_services(
             directory,
             description,
@@ -426,9 +476,10 @@ def up(
         evaluator.start()
         alarm_server.attach(evaluator.state)
         where = f"; each change POSTed to {alarm_webhook}" if alarm_webhook else ""
+        mutual = f"over mutual TLS to a certificate of {operator} " if alarms_tls is not None else ""
         click.echo(
-            f"  alarms     {explorer.url}/#/alarms  (served to the explorer at {alarm_server.url} with the token "
-            f"of {token_path(directory)}{where})"
+            f"  alarms     {explorer.url}/#/alarms  (served to the explorer at {alarm_server.url} {mutual}with the "
+            f"token of {token_path(directory)}{where})"
         )
         if evaluator.recorder is not None:
             click.echo(f"             each recorded in the audit log as {evaluator.recorder.gateway_id}")
@@ -466,23 +517,35 @@ def _publish_endpoints(consortium: Consortium, specs: list[NodeSpec], passphrase
 
 
 def node_specs(directory: Path, port: int, scheme: str = "http") -> list[NodeSpec]:
-    """The nodes of a network directory on the ports of ``up --port PORT``, recorded in ``nodes.json`` for the
-    commands that ask every node (``consortium chain status``)."""
+    """The nodes of a network directory on the ports of ``up --port PORT`` (:func:`record_nodes` writes them
+    down once their ports are known to be free)."""
     entries = read_nodes(directory)
-    specs = plan(directory, entries, up_ports(port, len(entries)), scheme)
+    return plan(directory, entries, up_ports(port, len(entries)), scheme)
+
+
+def record_nodes(directory: Path, specs: list[NodeSpec]) -> None:
+    """Where the nodes of ``specs`` run, in ``nodes.json``, for the commands that ask every node (``consortium
+    chain status``)."""
     write_nodes(directory, [dataclasses.replace(s.entry, rpc_url=s.rpc_url, peer_url=s.peer_url) for s in specs])
-    return specs
 
 
-def alarm_endpoint(directory: Path, port: int) -> AlarmServer:
-    """The live alarms' endpoint of ``up --port PORT``: on 127.0.0.1:PORT+3, its token made at the first start
-    (``network.alarms.server``). A port in use stops `up` with one line, before the notary starts."""
+def alarm_endpoint(
+    directory: Path,
+    port: int,
+    host: str = "127.0.0.1",
+    tls: tuple[ssl.SSLContext, Callable[[str], str | None]] | None = None,
+) -> AlarmServer:
+    """The live alarms' endpoint of ``up --port PORT``: on HOST:PORT+3 (loopback unless ``--alarms-host``; then
+    over mutual TLS, ``tls`` from :func:`~network.alarms.server.endpoint_tls`), its token made at the first start
+    (``network.alarms.server``). A port taken since the check of the plan stops `up` with one line, before the
+    notary starts."""
     token = api_token(directory, create=True)
     assert token is not None  # made when missing
+    context, check = tls if tls is not None else (None, None)
     try:
-        server = AlarmServer(token, port + PORT_OFFSET)
+        server = AlarmServer(token, port + PORT_OFFSET, host=host, tls=context, client_check=check)
     except OSError as exc:
-        fail(f"the alarm endpoint cannot listen on 127.0.0.1:{port + PORT_OFFSET}: {exc.strerror or exc}")
+        fail(f"the alarm endpoint cannot listen on {host}:{port + PORT_OFFSET}: {exc.strerror or exc}")
     server.start()
     return server
 

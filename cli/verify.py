@@ -981,9 +981,8 @@ def verify_reveal_cmd(
 ) -> None:  # fmt: skip
     """Check a payload against the digests of the event a reveal document (`data reveal`) is about: exit 0 if
     every check made passed, 1 if one failed."""
-    import base64
-    import binascii
-
+    from notary.bundle import BundleParts
+    from notary.log.errors import MalformedError
     from notary.submit.reveal import Revealed
 
     try:
@@ -994,12 +993,13 @@ def verify_reveal_cmd(
     checks: list[tuple[str, bool | None, str]] = []
     if evidence is not None:
         bundle = _load_json(evidence, "evidence bundle")
-        try:
-            bundled = base64.b64decode(bundle["entry"], validate=True) if isinstance(bundle, dict) else None
-        except (KeyError, TypeError, binascii.Error):
-            bundled = None
-        same = bundled == revealed.entry
-        checks.append(("entry", same, "the entry of the evidence bundle" if same else "not the bundle's entry"))
+        bundled = BundleParts.from_json(bundle).entry if isinstance(bundle, dict) else None
+        if bundled is None or isinstance(bundled, MalformedError):
+            why = "not a JSON object" if bundled is None else str(bundled)
+            checks.append(("entry", False, f"the evidence bundle's entry cannot be read: {why}"))
+        else:
+            same = bundled == revealed.entry
+            checks.append(("entry", same, "the entry of the evidence bundle" if same else "not the bundle's entry"))
     sent = target if target is not None else event["route"]
     body = request_body.read_bytes() if request_body is not None else b""
     ok = revealed.request_matches(sent, revealed.body_hash(body))  # SHA-256, or SM3 for an sm event (version 3)

@@ -8,7 +8,8 @@
 
 Both give an :class:`AlarmView`, whose ``status`` says what the list is worth:
 
-- ``live``: evaluated less than ``stale_after`` seconds ago;
+- ``live``: evaluated at most ``stale_after`` seconds ago (:data:`STALE_AFTER_S` unless the explorer is started
+  with ``--alarms-stale-after``; :func:`stale_after` checks a value given);
 - ``stale``: evaluated longer ago (the evaluator stopped, or its rounds keep failing): the alarms are shown as
   they were then, marked stale;
 - ``unreachable``: the source gave no usable answer (no connection, a timeout, a refusal, a malformed
@@ -17,11 +18,16 @@ Both give an :class:`AlarmView`, whose ``status`` says what the list is worth:
   as "no alarm";
 - ``never``: the source answers but no evaluation ran yet (lists null too).
 
+The endpoint is plain HTTP on loopback, or HTTPS over mutual TLS when ``up`` serves it beyond loopback
+(``up --alarms-host``): :class:`EndpointAlarms` then presents the client certificate of its ``tls`` context.
+
 The clock is injected, so a test ages an answer without waiting.
 """
 
 from __future__ import annotations
 
+import math
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +48,33 @@ Status = Literal["live", "stale", "unreachable", "never"]
 STALE_AFTER_S = 15.0
 #: Seconds the explorer waits for the endpoint, which answers from memory.
 TIMEOUT_S = 2.0
+#: The longest ``stale_after`` taken: a day. Alarms a day old are no live view of anything.
+MAX_STALE_AFTER_S = 86_400.0
+
+
+class StaleAfterError(ExplorerError, ValueError):
+    """A stale threshold that is not a number of seconds above 0 and at most :data:`MAX_STALE_AFTER_S`."""
+
+
+def stale_after(value: object) -> float:
+    """``value`` (a number, or its text as given on the command line) as a stale threshold in seconds, or
+    :class:`StaleAfterError` saying what is wrong with it: not a number, not finite, 0 or below, over a day."""
+    if isinstance(value, bool):
+        raise StaleAfterError(f"stale threshold {value!r}: give a number of seconds, e.g. 15")
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise StaleAfterError(f"stale threshold {value!r}: give a number of seconds, e.g. 15") from None
+    if not math.isfinite(seconds):
+        raise StaleAfterError(f"stale threshold {value!r}: give a finite number of seconds, e.g. 15")
+    if seconds <= 0:
+        raise StaleAfterError(
+            f"stale threshold {value!r}: give a number of seconds above 0 (the evaluator runs every 2 s; "
+            "the default is 15)"
+        )
+    if seconds > MAX_STALE_AFTER_S:
+        raise StaleAfterError(f"stale threshold {value!r}: at most {MAX_STALE_AFTER_S:g} seconds (a day)")
+    return seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +104,8 @@ class AlarmView:
 
 
 class _Freshness:
-    def __init__(self, source: Literal["endpoint", "file"], clock: Callable[[], float], stale_after: float) -> None:
-        self.source, self.clock, self.stale_after = source, clock, stale_after
+    def __init__(self, source: Literal["endpoint", "file"], clock: Callable[[], float], seconds: float) -> None:
+        self.source, self.clock, self.stale_after = source, clock, stale_after(seconds)
 
     def view(self, state: AlarmState | None, error: str | None = None) -> AlarmView:
         """The view of ``state`` now; with ``error``, the source is unreachable and ``state`` is its last answer."""
@@ -91,7 +124,9 @@ class _Freshness:
 
 class EndpointAlarms:
     """The alarms ``consortium up`` serves at ``url``, asked with ``token`` (``DIR/alarms/api.token``) at each
-    read; the last good answer is kept for when the endpoint stops answering."""
+    read; the last good answer is kept for when the endpoint stops answering. For an https ``url``, ``tls`` is
+    the client context: the CAs the endpoint's certificate is checked against and the client certificate
+    presented (mutual TLS)."""
 
     def __init__(
         self,
@@ -102,11 +137,16 @@ class EndpointAlarms:
         stale_after: float = STALE_AFTER_S,
         timeout: float = TIMEOUT_S,
         transport: httpx.BaseTransport | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.url = url
         self._fresh = _Freshness("endpoint", clock, stale_after)
         self._http = httpx.Client(
-            timeout=timeout, headers={"Authorization": f"Bearer {token}"}, transport=transport, trust_env=False
+            timeout=timeout,
+            headers={"Authorization": f"Bearer {token}"},
+            transport=transport,
+            trust_env=False,
+            verify=tls if tls is not None else True,
         )
         self._last: AlarmState | None = None
 

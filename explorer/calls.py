@@ -64,6 +64,7 @@ from notary.event import LEDGER_QUERY_CENTER, EventJSON, encode_entry
 from notary.log.compact import CompactRange
 from notary.log.errors import MalformedError
 from notary.log.hashing import SHA256, TreeHash
+from notary.storage.base import CheckpointJSON
 
 SCHEMA_VERSION: Final = 2
 CHUNK_BITS = 16  # (module variables rather than constants: the tests shrink the chunk)
@@ -222,10 +223,10 @@ class CallStore(Protocol):
     def by_job(self, tag: str) -> list[CallRow]: ...
     def search(self, f: CallFilter, *, before: int | None, limit: int) -> list[CallRow]: ...
     def iter_calls(self, f: CallFilter, *, batch: int = 1000) -> Iterator[CallRow]: ...
-    def checkpoint_covering(self, index: int) -> dict[str, Any] | None: ...
-    def anchored_covering(self, index: int) -> dict[str, Any] | None: ...
-    def latest_checkpoint(self) -> dict[str, Any] | None: ...
-    def checkpoints(self, *, before: int | None, limit: int) -> list[dict[str, Any]]: ...
+    def checkpoint_covering(self, index: int) -> CheckpointJSON | None: ...
+    def anchored_covering(self, index: int) -> CheckpointJSON | None: ...
+    def latest_checkpoint(self) -> CheckpointJSON | None: ...
+    def checkpoints(self, *, before: int | None, limit: int) -> list[CheckpointJSON]: ...
     def gaps(self) -> list[dict[str, Any]]: ...
     def per_minute(self, since_ms: int, party: str | None) -> list[dict[str, Any]]: ...
     def report(self, org: str, from_ms: int, to_ms: int) -> dict[str, Any]: ...
@@ -1140,7 +1141,7 @@ class CallIndex:
 
     # ------------------------------------------------------------------------------------------- checkpoints
 
-    def checkpoint_covering(self, index: int) -> dict[str, Any] | None:
+    def checkpoint_covering(self, index: int) -> CheckpointJSON | None:
         """The smallest stored checkpoint that includes leaf ``index`` (size > index)."""
         row = (
             self._reader()
@@ -1149,7 +1150,7 @@ class CallIndex:
         )
         return None if row is None else checkpoint_of_row(row)
 
-    def anchored_covering(self, index: int) -> dict[str, Any] | None:
+    def anchored_covering(self, index: int) -> CheckpointJSON | None:
         """The smallest stored checkpoint with an anchor that includes leaf ``index``: the notary anchors only some
         checkpoints (the newest one every few seconds), so the smallest covering one may never be."""
         row = (
@@ -1163,7 +1164,7 @@ class CallIndex:
         )
         return None if row is None else checkpoint_of_row(row)
 
-    def latest_checkpoint(self) -> dict[str, Any] | None:
+    def latest_checkpoint(self) -> CheckpointJSON | None:
         row = (
             self._reader()
             .execute(f"SELECT {_CHECKPOINT_COLUMNS} FROM checkpoints ORDER BY size DESC LIMIT 1")
@@ -1171,7 +1172,7 @@ class CallIndex:
         )
         return None if row is None else checkpoint_of_row(row)
 
-    def checkpoints(self, *, before: int | None, limit: int) -> list[dict[str, Any]]:
+    def checkpoints(self, *, before: int | None, limit: int) -> list[CheckpointJSON]:
         """Stored checkpoints, largest size first, only sizes below ``before`` when given."""
         if limit <= 0:
             return []
@@ -1286,18 +1287,18 @@ class CallIndex:
             return summarize_report(org, o, from_ms, to_ms, counts, lambda id_: self._name(conn, id_))
 
 
-def checkpoint_of_row(r: Sequence[Any]) -> dict[str, Any]:
+def checkpoint_of_row(r: Sequence[Any]) -> CheckpointJSON:
     """A stored checkpoint as the API answers it, from its row (``size, root, time_ms, published_ms, cosigners,
-    note, anchor``), in either call index."""
-    return {
-        "size": r[0],
-        "root": r[1],
-        "time_ms": r[2],
-        "published_ms": r[3],
-        "cosigners": json.loads(r[4]),
-        "note": r[5],
-        "anchor": None if r[6] is None else json.loads(r[6]),
-    }
+    note, anchor``), in either call index: as the notary's ``/v1/checkpoints`` listed it."""
+    return CheckpointJSON(
+        size=r[0],
+        root=r[1],
+        time_ms=r[2],
+        published_ms=r[3],
+        cosigners=json.loads(r[4]),
+        note=r[5],
+        anchor=None if r[6] is None else json.loads(r[6]),
+    )
 
 
 def summarize_report(

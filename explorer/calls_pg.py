@@ -48,6 +48,7 @@ from explorer.errors import IndexUnavailableError
 from notary.event import LEDGER_QUERY_CENTER
 from notary.log.compact import CompactRange
 from notary.log.hashing import SHA256, TreeHash
+from notary.storage.base import CheckpointJSON
 from notary.storage.schema import Migration, Schema, SchemaError, check, migrate
 
 #: Advisory lock keys: each append (a transaction lock), the writer's lease (session). The schema is migrated
@@ -501,7 +502,7 @@ class PostgresCallIndex:
 
     # ------------------------------------------------------------------------------------------- checkpoints
 
-    def checkpoint_covering(self, index: int) -> dict[str, Any] | None:
+    def checkpoint_covering(self, index: int) -> CheckpointJSON | None:
         """The smallest stored checkpoint that includes leaf ``index`` (size > index)."""
         with self._reading() as conn:
             row = conn.execute(
@@ -510,7 +511,7 @@ class PostgresCallIndex:
             ).fetchone()
         return None if row is None else checkpoint_of_row(row)
 
-    def anchored_covering(self, index: int) -> dict[str, Any] | None:
+    def anchored_covering(self, index: int) -> CheckpointJSON | None:
         """The smallest stored checkpoint with an anchor that includes leaf ``index`` (``CallIndex``'s)."""
         with self._reading() as conn:
             row = conn.execute(
@@ -520,14 +521,14 @@ class PostgresCallIndex:
             ).fetchone()
         return None if row is None else checkpoint_of_row(row)
 
-    def latest_checkpoint(self) -> dict[str, Any] | None:
+    def latest_checkpoint(self) -> CheckpointJSON | None:
         with self._reading() as conn:
             row = conn.execute(
                 f"SELECT {_CHECKPOINT_COLUMNS} FROM explorer_checkpoints ORDER BY size DESC LIMIT 1"
             ).fetchone()
         return None if row is None else checkpoint_of_row(row)
 
-    def checkpoints(self, *, before: int | None, limit: int) -> list[dict[str, Any]]:
+    def checkpoints(self, *, before: int | None, limit: int) -> list[CheckpointJSON]:
         """Stored checkpoints, largest size first, only sizes below ``before`` when given."""
         if limit <= 0:
             return []

@@ -19,6 +19,7 @@ from explorer.calls import CallFilter, CallRow, CallStore
 from explorer.errors import ApiError
 from explorer.lookedat import Look
 from notary.bundle import EvidenceBundle
+from notary.storage.base import CheckpointJSON
 
 CSV_COLUMNS = (
     "index", "event_id", "time_ms", "caller_org", "provider_org", "center", "unit", "api", "method", "route",
@@ -40,7 +41,7 @@ class ExportRow(CallRow):
 def export_rows(calls: CallStore, f: CallFilter, looks: Mapping[str, list[Look]]) -> Iterator[ExportRow]:
     """The calls of ``f`` in log order, each with the size and root of the smallest checkpoint covering it and
     its regulator's queries from ``looks`` (by the call's event id)."""
-    covering: dict[str, Any] | None = None
+    covering: CheckpointJSON | None = None
     for row in calls.iter_calls(f):
         if covering is None or row["index"] >= covering["size"]:
             covering = calls.checkpoint_covering(row["index"])
@@ -81,25 +82,39 @@ def json_stream(calls: CallStore, f: CallFilter, looks: Mapping[str, list[Look]]
     yield ("".join(chunk) + "\n]\n").encode()
 
 
+#: The format of an evidence zip's ``consortium-keys.json``: the keys of each bundle's checkpoint.
+EVIDENCE_KEYS_FORMAT = "consortium-ledger/evidence-keys/v1"
+
+
 def evidence_zip(
     calls: CallStore,
     f: CallFilter,
     limit: int,
-    keys: dict[str, Any],
+    keys: Callable[[int | None], dict[str, Any]],
     evidence: Callable[[str], EvidenceBundle],
 ) -> IO[bytes]:
-    """A zip of ``consortium-keys.json`` and the evidence bundles of the newest ``limit`` calls of ``f``
-    (``<index>-<event_id>.json``; a bundle the notary cannot give is ``{event_id, error}``), rewound; the
-    caller closes it."""
+    """A zip of the evidence bundles of the newest ``limit`` calls of ``f`` (``<index>-<event_id>.json``; a bundle
+    the notary cannot give is ``{event_id, error}``) and ``consortium-keys.json``: ``{format, checkpoints: {size:
+    keys}, latest: keys}``, where ``keys(size)`` is what ``GET /api/v1/keys?size=`` serves, the keys valid at the
+    anchor block of each checkpoint a bundle proves against (so a bundle anchored before a rotation is checked under
+    the keys of then), and ``latest`` those valid now, for a bundle without a checkpoint yet. Rewound; the caller
+    closes it."""
     spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - the caller closes it
+    sizes: set[int] = set()
     with zipfile.ZipFile(spool, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("consortium-keys.json", json.dumps(keys, indent=1))
         for row in calls.search(f, before=None, limit=limit):
             try:
-                bundle = evidence(row["event_id"]).to_json()
+                found = evidence(row["event_id"])
             except ApiError as exc:
-                bundle = {"event_id": row["event_id"], "error": exc.detail}
+                bundle: dict[str, Any] = {"event_id": row["event_id"], "error": exc.detail}
+            else:
+                bundle = found.to_json()
+                if found.checkpoint is not None:
+                    sizes.add(found.checkpoint.size)
             archive.writestr(f"{row['index']:012d}-{row['event_id']}.json", json.dumps(bundle, indent=1))
+        by_size = {str(size): keys(size) for size in sorted(sizes)}
+        document = {"format": EVIDENCE_KEYS_FORMAT, "checkpoints": by_size, "latest": keys(None)}
+        archive.writestr("consortium-keys.json", json.dumps(document, indent=1))
     spool.seek(0)
     return spool
 

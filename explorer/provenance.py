@@ -16,8 +16,9 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
+from explorer.calls import CallRow
 from explorer.chainindex import ChainIndex
 from notary.bundle import EvidenceBundle
 from notary.verify import Step
@@ -38,11 +39,22 @@ CLOCK_SKEW_S = 300
 STEP_ORDER = ("call", "grant", "asset_version", *(name for name, _ in EVIDENCE_LINKS))
 
 
-def _step(step: str, ok: bool | None, detail: str, data: Any = None) -> dict[str, Any]:
-    return {"step": step, "ok": ok, "detail": detail, "data": data}
+class ProvenanceStep(TypedDict):
+    """One link of a call's provenance (``explorer.api.schemas.Step``): its name (``STEP_ORDER``), whether it was
+    checked (``ok``, see the module doc), what was found, and what it was checked on (a grant's state, an asset's
+    version, the evidence steps behind it) or null."""
+
+    step: str
+    ok: bool | None
+    detail: str
+    data: Any
 
 
-def _combine(step: str, checks: Sequence[Step]) -> dict[str, Any]:
+def _step(name: str, ok: bool | None, detail: str, data: Any = None) -> ProvenanceStep:
+    return ProvenanceStep(step=name, ok=ok, detail=detail, data=data)
+
+
+def _combine(step: str, checks: Sequence[Step]) -> ProvenanceStep:
     if any(c.ok is False for c in checks):
         ok: bool | None = False
     elif any(c.ok is None for c in checks):
@@ -54,7 +66,7 @@ def _combine(step: str, checks: Sequence[Step]) -> dict[str, Any]:
     return _step(step, ok, detail, {"checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks]})
 
 
-def call_step(row: Mapping[str, Any], entry: bytes) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def call_step(row: CallRow, entry: bytes) -> tuple[ProvenanceStep, dict[str, Any] | None]:
     """The entry decodes to an event whose fields are the ones indexed (and shown) for this call."""
     try:
         event = json.loads(entry)
@@ -67,7 +79,7 @@ def call_step(row: Mapping[str, Any], entry: bytes) -> tuple[dict[str, Any], dic
     return _step("call", True, f"{row['caller_org']} → {row['provider_org']} {row['api']}: {row['decision']}"), event
 
 
-def _private_grant_step(event: Mapping[str, Any], state: dict[str, Any], lifecycle: Any, at: int) -> dict[str, Any]:
+def _private_grant_step(event: Mapping[str, Any], state: dict[str, Any], lifecycle: Any, at: int) -> ProvenanceStep:
     """A private grant's link: its grantee and window are in terms the explorer does not hold, so it checks what
     the chain holds (the grant existed, was not revoked or voided, is the provider's grant of the call's asset)
     and says that the rest was the provider's gateway's to check (``check_private``)."""
@@ -86,7 +98,7 @@ def _private_grant_step(event: Mapping[str, Any], state: dict[str, Any], lifecyc
     )
 
 
-def grant_step(chain: ChainIndex, event: Mapping[str, Any]) -> dict[str, Any]:
+def grant_step(chain: ChainIndex, event: Mapping[str, Any]) -> ProvenanceStep:
     """The grant the gateway decided under, as it stood on chain at the call's time."""
     grant_id = event.get("grant_id")
     at = int(event["time_ms"]) // 1000
@@ -121,7 +133,7 @@ def grant_step(chain: ChainIndex, event: Mapping[str, Any]) -> dict[str, Any]:
     return _step("grant", True, f"denied ({event.get('denial_reason')}); the grant was {lifecycle} at {at}", state)
 
 
-def asset_step(chain: ChainIndex, event: Mapping[str, Any]) -> dict[str, Any]:
+def asset_step(chain: ChainIndex, event: Mapping[str, Any]) -> ProvenanceStep:
     """The asset behind the service: registered, owned by the provider at the call's time, and its version."""
     asset = event.get("asset_id")
     if asset is None:
@@ -146,7 +158,7 @@ def asset_step(chain: ChainIndex, event: Mapping[str, Any]) -> dict[str, Any]:
     return _step("asset_version", True, f"{asset} owned by {owner} at {at}, {which}", version)
 
 
-def evidence_steps(checks: Sequence[Step], bundle: EvidenceBundle, row: Mapping[str, Any]) -> list[dict[str, Any]]:
+def evidence_steps(checks: Sequence[Step], bundle: EvidenceBundle, row: CallRow) -> list[ProvenanceStep]:
     by_name = {c.name: c for c in checks}
     steps = [_combine(link, [by_name[n] for n in names if n in by_name]) for link, names in EVIDENCE_LINKS]
     if bundle.index != row["index"]:

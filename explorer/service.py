@@ -12,6 +12,7 @@ log, the chain, the consortium's public description and the alarms of ``up``.
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -20,7 +21,7 @@ from typing import TypeVar
 
 from chain.backend import ClientTls, RpcBackend
 from chain.ids import OrgId, Role
-from explorer.alarmsource import EndpointAlarms
+from explorer.alarmsource import STALE_AFTER_S, AlarmSource, EndpointAlarms, FileAlarms
 from explorer.api import Explorer, Limits
 from explorer.audit import AuditRecorder
 from explorer.calls import CallIndex, CallStore
@@ -63,6 +64,11 @@ class ExplorerOptions:
     #: are read from ``DIR/alarms/alarms.json`` (docs/alarms.md).
     alarms_url: str | None = None
     alarms_token: str | None = None
+    #: The client context for an https ``alarms_url`` (``up --alarms-host``): the endpoint's CAs and the client
+    #: certificate presented.
+    alarms_tls: ssl.SSLContext | None = None
+    #: Seconds after which the last evaluation shows as stale (``--alarms-stale-after``).
+    alarms_stale_after: float = STALE_AFTER_S
 
 
 _Index = TypeVar("_Index", CallIndex, ChainIndex)
@@ -153,7 +159,7 @@ def build(options: ExplorerOptions) -> Explorer:
         trust=trust,
         witness_keys=witness_keys,
         equivocations=EquivocationBook(_equivocations_of(chain_url, description.chain_id, options.chain_tls)),
-        alarms=None if options.alarms_url is None else EndpointAlarms(options.alarms_url, options.alarms_token or ""),
+        alarms=_alarm_source(options),
     )
     origin = log_origin(description)
     explorer.followers["log"] = LogFollower(
@@ -213,3 +219,12 @@ def serve(options: ExplorerOptions, host: str, port: int) -> None:
         uvicorn.run(create_app(explorer), host=host, port=port, log_level="warning", access_log=False)
     finally:
         stop(explorer)
+
+
+def _alarm_source(options: ExplorerOptions) -> AlarmSource:
+    """Where the live alarms are read: up's endpoint (``--alarms-url``), else ``DIR/alarms/alarms.json``."""
+    if options.alarms_url is None:
+        return FileAlarms(options.directory, stale_after=options.alarms_stale_after)
+    return EndpointAlarms(
+        options.alarms_url, options.alarms_token or "", stale_after=options.alarms_stale_after, tls=options.alarms_tls
+    )

@@ -331,7 +331,7 @@ class CallerAuthenticator:
         self._crl_clock = crl_clock
         self._pem_cache: BoundedCache[str, bytes | tuple[str, str]] = BoundedCache(cache_size)
         self._crls: dict[tuple[str, bytes], _Crl] = {}
-        self._trust = trust
+        self._trust: TrustView | None = None  # set by follow()
         self._contexts: list[ssl.SSLContext] = []
         self._loaded: set[str] = set()  # the CA PEMs in the trust store of every context made
         self._lock = threading.Lock()
@@ -340,7 +340,15 @@ class CallerAuthenticator:
         cas = [(m.org, m.identity.ca_cert_pem.encode("ascii"), None) for m in description.members]
         self._state = self._tables(cas)
         if trust is not None:
-            trust.subscribe(self._follow)
+            self.follow(trust)
+
+    def follow(self, trust: TrustView) -> None:
+        """Make ``trust`` the source of the member CAs and revoked serials from now on (as if given at
+        construction; for a server whose view of the chain exists only once it serves, a node's JSON-RPC)."""
+        if self._trust is not None:
+            raise RuntimeError("the authenticator already follows a trust view")
+        self._trust = trust
+        trust.subscribe(self._follow)
 
     def _tables(self, cas: Sequence[tuple[str, bytes, KeyRecord | None]]) -> _State:
         """The issuers of ``cas`` (org, PEM or DER, record) by subject, and an empty cache of verified
@@ -453,6 +461,24 @@ class CallerAuthenticator:
             raise AuthError("unknown_member", f"org {caller.org!r} is not a member of the consortium on chain")
         return caller
 
+    def admit(self, der: bytes | None) -> Caller:
+        """The verdict of a server that serves members only (the notary over mutual TLS, a node's JSON-RPC, the
+        peer routes): :meth:`authenticate`, and a member suspended on chain refused too (``unknown_member``),
+        since such a server has nothing to serve it. :class:`AuthError` says why not."""
+        return self._not_suspended(self.authenticate(der))
+
+    def handshake_refusal(self, der: bytes | None) -> str | None:
+        """Why the peer of a TLS handshake just completed, presenting ``der``, must be disconnected before any
+        request of it is read (``"reason: detail"`` of :meth:`admit`), or None. No certificate is not refused
+        here: the server's own rule answers it (401, or a public subset)."""
+        if not der:
+            return None
+        try:
+            self.admit(der)
+        except AuthError as exc:
+            return f"{exc.reason}: {exc.detail}"
+        return None
+
     def authenticate_pem(self, pem: str | None) -> Caller:
         """The caller presenting the PEM certificate ``pem`` (nginx's ``$ssl_client_escaped_cert``, already
         URL-decoded; leading whitespace on lines, as in ``$ssl_client_cert``, is accepted), or
@@ -466,6 +492,15 @@ class CallerAuthenticator:
         if isinstance(der, tuple):
             raise AuthError(*der)
         return self.authenticate(der)
+
+    def admit_pem(self, pem: str | None) -> Caller:
+        """:meth:`admit` for the PEM form of :meth:`authenticate_pem`."""
+        return self._not_suspended(self.authenticate_pem(pem))
+
+    def _not_suspended(self, caller: Caller) -> Caller:
+        if self._member_status(caller.org) == "suspended":
+            raise AuthError("unknown_member", f"org {caller.org!r} is suspended on chain")
+        return caller
 
     # ------------------------------------------------------------------------------------------ TLS
 

@@ -50,6 +50,7 @@ from notary.verify import TrustRoots
 
 if TYPE_CHECKING:  # the follower imports web3; the commands that never follow the chain never need it
     from chain.trustview import TrustSnapshot, TrustView
+    from network.certificates import CallerAuthenticator
 
 log = logging.getLogger("network.logsetup")
 
@@ -314,12 +315,15 @@ def secret_token(path: Path, create: bool = False) -> str | None:
     return token
 
 
-def read_access(directory: Path, description: ConsortiumDescription) -> ReadAccess:
+def read_access(
+    directory: Path, description: ConsortiumDescription, authenticator: CallerAuthenticator | None = None
+) -> ReadAccess:
     """Who may read the log of the consortium in ``directory`` (``notary.readauth``): services by the gateway and
     witness keys of ``consortium.json``, people by their login tokens checked against the member CAs (as the
     explorer checks them), members by their client certificates over mutual TLS (:func:`certificate_check`), the
     regulator orgs' readers as regulators, the explorer as the trusted reader, and the monitor token, if the
-    directory has one, for the operations figures."""
+    directory has one, for the operations figures. ``authenticator``: the verdict on client certificates
+    (:func:`notary_authenticator`, the one the notary's TLS server asks too)."""
     regulators = frozenset(m.org for m in description.members if Role.REGULATOR in m.roles)
     people = Authenticator(directory, regulator_orgs=regulators)
 
@@ -339,7 +343,7 @@ def read_access(directory: Path, description: ConsortiumDescription) -> ReadAcce
         people=person,
         monitor_token=monitor_token(directory),
         subjects_see_regulator=description.query_visibility().regulator_queries_visible_to_subject,
-        certificates=certificate_check(directory, description, regulators),
+        certificates=certificate_check(directory, description, regulators, authenticator),
     )
 
 
@@ -349,25 +353,29 @@ def _every_member_active(description: ConsortiumDescription) -> Callable[[str], 
 
 
 def certificate_check(
-    directory: Path, description: ConsortiumDescription, regulators: Collection[str]
+    directory: Path,
+    description: ConsortiumDescription,
+    regulators: Collection[str],
+    authenticator: CallerAuthenticator | None = None,
 ) -> Callable[[str], tuple[str, str, bool]]:
     """The notary's check of a member's client certificate (``notary.readauth.CertificateCheck``): the gateways'
     checks (``network.certificates.CallerAuthenticator``: a member CA issued it, clientAuth, its validity, its
     org's CRL), the org a member of ``consortium.json``; it reads as a regulator when its org is a regulator and
     it is a person's certificate with the ``regulator`` role, or a service's (no role), as a service of a
-    regulator org reads. Its name is the certificate's common name."""
+    regulator org reads. Its name is the certificate's common name. ``authenticator``: the verdict
+    (:func:`notary_authenticator` by default); a suspended member reads nothing (``CallerAuthenticator.admit``)."""
     from cryptography import x509
     from cryptography.x509.oid import NameOID
 
-    from network.certificates import AuthError, CallerAuthenticator
+    from network.certificates import AuthError
     from network.identity import certificate_role
 
-    authenticator = CallerAuthenticator(description, directory, _every_member_active(description))
+    verdict = authenticator if authenticator is not None else notary_authenticator(directory, description)
     regulator_orgs = frozenset(regulators)
 
     def check(pem: str) -> tuple[str, str, bool]:
         try:
-            caller = authenticator.authenticate_pem(pem)
+            caller = verdict.admit_pem(pem)
             cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
             role = certificate_role(cert)
         except AuthError as exc:
@@ -381,6 +389,23 @@ def certificate_check(
     return check
 
 
+def notary_authenticator(
+    directory: Path, description: ConsortiumDescription, trust: TrustView | None = None
+) -> CallerAuthenticator:
+    """The notary's one verdict on a member's client certificate, at the TLS handshake, at each request on the
+    connection, and for its reads (:func:`certificate_check`): the gateways' checks
+    (``network.certificates.CallerAuthenticator``: a member CA issued it, clientAuth, its validity, its org's
+    CRL). With ``trust``, a view of the TrustDirectory, the member CAs, the serials revoked on chain and who is a
+    member (active or suspended) are the chain's as the view last read them, so a revocation takes effect from
+    the view's next read, without a restart; without it, the CAs and members of ``consortium.json``."""
+    from network.certificates import CallerAuthenticator
+    from network.trust import ChainMemberStatus
+
+    founders = [m.org for m in description.members]
+    status = _every_member_active(description) if trust is None else ChainMemberStatus(trust, founders)
+    return CallerAuthenticator(description, directory, status, trust=trust)
+
+
 def notary_tls(
     directory: Path,
     description: ConsortiumDescription,
@@ -389,16 +414,18 @@ def notary_tls(
     passphrase: bytes,
     require_client_cert: bool = False,
     trust: TrustView | None = None,
+    authenticator: CallerAuthenticator | None = None,
 ) -> ssl.SSLContext:
     """The notary's TLS server context for mutual TLS (``notary serve --tls-cert``): its certificate and key
     (``passphrase`` opens an encrypted key), client certificates asked for and verified against the member CAs of
-    ``consortium.json``, as a gateway's (``CallerAuthenticator.server_ssl_context``); with ``require_client_cert``
-    a client without one fails the handshake too (``--require-client-cert``), as one of another CA always does.
-    With ``trust``, a view of the TrustDirectory, the CAs of the handshake are the chain's, as a gateway's: a member
-    admitted later is let in once the chain lists its CA, without a restart."""
-    from network.certificates import CallerAuthenticator
-
-    authenticator = CallerAuthenticator(description, directory, _every_member_active(description), trust=trust)
+    ``authenticator`` (by default :func:`notary_authenticator` over ``trust``), as a gateway's
+    (``CallerAuthenticator.server_ssl_context``); with ``require_client_cert`` a client without one fails the
+    handshake too (``--require-client-cert``), as one of another CA always does. With ``trust``, a view of the
+    TrustDirectory, the CAs of the handshake are the chain's, as a gateway's: a member admitted later is let in once
+    the chain lists its CA, without a restart. OpenSSL checks the issuer only: the server also asks
+    ``authenticator.handshake_refusal`` once the handshake is done (``notary.api.app.tls_options``)."""
+    if authenticator is None:
+        authenticator = notary_authenticator(directory, description, trust)
     context = authenticator.server_ssl_context(cert, key, passphrase)
     if require_client_cert:
         context.verify_mode = ssl.CERT_REQUIRED

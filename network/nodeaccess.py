@@ -1,15 +1,20 @@
 """Who is a member, for a chain node's JSON-RPC over TLS (``chain.node.rpc.access``): the gateways' check of a
 caller's certificate, with membership read from the node's own chain.
 
-A client certificate is a member's when :class:`~network.certificates.CallerAuthenticator` accepts it (issued by
-the CA of the org it names, among the member CAs of ``consortium.json``; an identity with clientAuth, not a CA;
-within its validity; not revoked by its org's CRL in the consortium directory, ``orgs/<org>/msp/crls/crl.pem``)
-and the ConsortiumRegistry on the node's own chain says the org is an active member: a member removed or
-suspended by governance is refused from the block that says so, without a restart. Every certificate of a member
-passes: an admin's, a person's, a service's, a node's (a member's people read the chain as its services do;
-docs/confidentiality.md).
+A client certificate is a member's when :meth:`~network.certificates.CallerAuthenticator.admit` accepts it
+(issued by the CA of the org it names, among the member CAs; an identity with clientAuth, not a CA; within its
+validity; not revoked, by its org's CRL in the consortium directory, ``orgs/<org>/msp/crls/crl.pem``, nor on
+chain) and the ConsortiumRegistry on the node's own chain says the org is an active member: a member removed or
+suspended by governance is refused from the block that says so, without a restart. With a TrustDirectory in
+``consortium.json`` (``docs/trust.md``) the member CAs and the revoked serials are the directory's at the node's
+head, read in process from its own chain whenever its head moved (one call when the directory did not change),
+so a serial revoked, or a CA retired, on chain is refused from the block that says so; until the directory has
+been read, the CAs of ``consortium.json``. Every certificate of a member passes: an admin's, a person's, a
+service's, a node's (a member's people read the chain as its services do; docs/confidentiality.md).
 
-The refusals carry the authenticator's reason code and sentence: 401 for ``no_certificate``, 403 for every other
+The server asks this rule once each TLS handshake is done, and disconnects a client whose certificate it refuses
+before reading any request (``chain.node.rpc.server``); it asks again at every request, where the refusals carry
+the authenticator's reason code and sentence: 401 for ``no_certificate``, 403 for every other
 (``unknown_issuer``, ``certificate_revoked``, ``unknown_member``...). A certificate of a CA that is not a
 member's never gets that far: OpenSSL refuses it in the TLS handshake (alert ``unknown_ca``), as at the gateways,
 because Python's TLS cannot complete a handshake with a certificate it cannot verify. The Python client
@@ -18,6 +23,8 @@ because Python's TLS cannot complete a handshake with a certificate it cannot ve
 
 from __future__ import annotations
 
+import logging
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -28,13 +35,18 @@ from chain.ids import MemberStatus
 from chain.node.rpc.errors import RpcRefusedError
 from network.certificates import AuthError, CallerAuthenticator, ca_bundle_pem
 from network.description import ConsortiumDescription
+from network.trust import CONTRACT as TRUST_CONTRACT
+from network.trust import has_directory
 
 if TYPE_CHECKING:
     import ssl
 
     from chain.backend import Backend
     from chain.node.rpc.access import Admit
-    from chain.node.service import ContractRead
+    from chain.node.service import OwnChain
+    from chain.trustview import TrustView
+
+log = logging.getLogger("network.nodeaccess")
 
 REGISTRY = "ConsortiumRegistry"
 _STATUS = {MemberStatus.ACTIVE: "active", MemberStatus.SUSPENDED: "suspended"}
@@ -77,11 +89,13 @@ def chain_options(directory: Path, org: str, passphrase: bytes) -> list[str]:
 class _OwnChain:
     """The one method of a backend that contract reads use (``ContractClient._call``), over the node itself."""
 
-    def __init__(self, read: ContractRead) -> None:
-        self._read = read
+    description = "this node's own chain"
+
+    def __init__(self, own: OwnChain) -> None:
+        self._own = own
 
     def call(self, to: str, data: bytes, block: object = "latest") -> bytes:
-        return self._read(to, data)
+        return self._own.read(to, data, block if isinstance(block, int | str) else "latest")
 
 
 class NodeMembers:
@@ -91,6 +105,11 @@ class NodeMembers:
     def __init__(self, directory: Path, description: ConsortiumDescription) -> None:
         self.description = description
         self._registry: ConsortiumRegistryClient | None = None
+        self._own: OwnChain | None = None
+        self._trust: TrustView | None = None
+        self._tried = -1  # the last head the directory was read (or failed to be read) at
+        self._failure: str | None = None  # why the last read failed
+        self._lock = threading.Lock()
         self.authenticator = CallerAuthenticator(description, directory, self._member_status)
 
     def server_context(self, cert: Path, key: Path, password: bytes | None) -> ssl.SSLContext:
@@ -98,18 +117,27 @@ class NodeMembers:
         for, not required, and verified against the member CAs (``CallerAuthenticator.server_ssl_context``)."""
         return self.authenticator.server_ssl_context(cert, key, password)
 
-    def admit(self, read: ContractRead) -> Admit:
-        """The rule over the node's chain that ``read`` reads: a member's certificate DER -> its org."""
+    def admit(self, own: OwnChain) -> Admit:
+        """The rule over the node's chain that ``own`` reads: a member's certificate DER -> its org. With a
+        TrustDirectory in ``consortium.json``, the member CAs and the serials revoked on chain are the directory's
+        as the node's own chain says at its head, read again (only when it changed) at each new block."""
         address = self.description.contracts.get(REGISTRY)
         if address is None:
             raise ChainError(f"consortium.json names no {REGISTRY}: the node cannot tell who is a member")
-        self._registry = ConsortiumRegistryClient(cast("Backend", _OwnChain(read)), address)
+        chain = _OwnChain(own)
+        self._own = own
+        self._registry = ConsortiumRegistryClient(cast("Backend", chain), address)
+        if has_directory(self.description):
+            from chain.trustview import TrustView
+
+            view = TrustView(cast("Backend", chain), self.description.contracts[TRUST_CONTRACT], head=own.head)
+            self._trust = view
+            self.authenticator.follow(view)
 
         def admit(der: bytes | None) -> str:
+            self._follow()
             try:
-                caller = self.authenticator.authenticate(der)
-                if self._member_status(caller.org) == "suspended":
-                    raise AuthError("unknown_member", f"org {caller.org!r} is suspended on chain")
+                caller = self.authenticator.admit(der)
             except AuthError as exc:
                 status = 401 if exc.reason == "no_certificate" else 403
                 raise RpcRefusedError(
@@ -118,6 +146,28 @@ class NodeMembers:
             return caller.org
 
         return admit
+
+    def _follow(self) -> None:
+        """Read the directory again when the node's head moved since the last read (one in-process call when
+        nothing changed in it); a failed read keeps the last snapshot and is tried again at the next block."""
+        view, own = self._trust, self._own
+        if view is None or own is None:
+            return
+        head = own.head()
+        if head == self._tried:
+            return
+        with self._lock:
+            if head == self._tried:
+                return
+            try:
+                view.refresh()
+                self._failure = None
+            except Exception as exc:  # a chain still syncing may not hold the directory yet: keep the last answer
+                failure = f"{type(exc).__name__}: {exc}"
+                if failure != self._failure:  # once, not at every block
+                    log.warning("trust directory not read at block %d (tried again at each block): %s", head, failure)
+                self._failure = failure
+            self._tried = head
 
     def _member_status(self, org: str) -> str | None:
         """``active``, ``suspended`` or None, from the registry at the node's head (an in-process read; the

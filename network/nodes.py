@@ -324,7 +324,7 @@ def prepare_member_node(
 
     chain_dir = node_dir(directory, org)
     if not (chain_dir / GENESIS_FILE).is_file():
-        write_genesis(chain_dir, member_genesis(description, backend), org)
+        write_genesis(chain_dir, member_genesis(description, backend), org, new=False)  # at the node's start
     paths = OrgPaths.of(directory, org)
     if not (paths.node_tls_cert.is_file() and paths.node_tls_key.is_file()):
         issue_node_certificate(directory, org, passphrase)

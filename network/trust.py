@@ -9,15 +9,15 @@ once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Final
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from chain.backend import ClientTls, RpcBackend
 from chain.contracts.trust import KeyKind, KeyState, TrustDirectoryClient
-from chain.ids import OrgId, Role
+from chain.ids import MemberStatus, OrgId, Role
 from network.description import ConsortiumDescription
 from network.identity import OrgPublic
 
@@ -95,6 +95,25 @@ class GatewayKeySource:
             key = self._fallback.get(org)
             return () if key is None else (key,)
         return self._view.gateway_keys(org)
+
+
+class ChainMemberStatus:
+    """org → ``"active"``, ``"suspended"`` or None (not, or no longer, a member), as the registry statuses ``view``
+    read with the directory say; until it has read them once, the founders of ``consortium.json`` are active.
+    What :class:`~network.certificates.CallerAuthenticator` asks of a service that follows the chain (the notary)."""
+
+    def __init__(self, view: TrustView, founders: Collection[str]) -> None:
+        self._view = view
+        self._founders = frozenset(founders)
+
+    def __call__(self, org: str) -> str | None:
+        snapshot = self._view.snapshot
+        if snapshot is None or snapshot.statuses is None:
+            return "active" if org in self._founders else None
+        return _STATUS.get(snapshot.statuses.get(org, 0))
+
+
+_STATUS: Final[dict[int, str]] = {MemberStatus.ACTIVE: "active", MemberStatus.SUSPENDED: "suspended"}
 
 
 def publish_node_endpoints(

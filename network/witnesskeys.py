@@ -16,7 +16,12 @@ the notary's own selection (``network.logsetup.chain_witness_keys``) made at the
   (``notary.logkeys``: the key a checkpoint names must be valid at its anchor's block; a log whose key rotated,
   ``consortium notary rotate-key``). A directory that holds no log key leaves ``consortium.json``'s.
 
-The block is looked up once per checkpoint (:meth:`ChainWitnessKeys.for_checkpoint`) and serves both.
+The block is looked up once per checkpoint (:meth:`ChainWitnessKeys.for_checkpoint`) and serves both. The answer
+for a block is kept (at most :data:`CACHE_SIZE` blocks, the least recently used dropped first) under the block's
+*hash*, not its number, with the directory's records it was judged from: a block replaced by another at the same
+height (a reorganisation, a test's chain reverted to a snapshot) has another hash and is read again, and records
+read again (the directory's change count moved) make every kept answer stale. A lookup of a block kept costs the
+read of its header (its hash), no contract call.
 :func:`offline_witnesses` is the explicit fallback without a chain (``--offline``): the witness keys and the log
 key ``consortium.json`` lists, trusted because the file says so, which sees no rotation, retirement, compromise or
 suspension.
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -52,6 +58,10 @@ OFFLINE_LOG_KEY = (
     "log key of consortium.json, trusted because the file says so (offline): a log key rotated, retired or "
     "declared compromised on chain is not seen"
 )
+
+#: How many blocks' answers :class:`ChainWitnessKeys` keeps (each a few keys; the explorer asks for the anchor
+#: blocks of the checkpoints people look at, a handful at a time).
+CACHE_SIZE = 256
 
 
 class WitnessKeysError(NetworkError):
@@ -142,9 +152,16 @@ class ChainWitnessKeys:
     """The witness keys and log keys valid for a checkpoint, read from the consortium's chain through ``backend``
     (``TrustDirectory``, ``ConsortiumRegistry`` and ``AuditAnchor`` of ``consortium.json``). With ``view`` (a
     started :class:`~chain.trustview.TrustView`, as the explorer keeps), its snapshot supplies the records once it
-    has read them. Thread-safe; the records are read again only when the directory's change count moved."""
+    has read them. Thread-safe; the records are read again only when the directory's change count moved, and the
+    answer for a block is kept under its hash (the module docstring; ``cache_size`` blocks at most)."""
 
-    def __init__(self, description: ConsortiumDescription, backend: Backend, view: TrustView | None = None) -> None:
+    def __init__(
+        self,
+        description: ConsortiumDescription,
+        backend: Backend,
+        view: TrustView | None = None,
+        cache_size: int = CACHE_SIZE,
+    ) -> None:
         from chain.contracts import AuditAnchorClient
         from chain.contracts.registry import ConsortiumRegistryClient
         from chain.contracts.trust import TrustDirectoryClient
@@ -167,6 +184,11 @@ class ChainWitnessKeys:
         self._lock = threading.Lock()
         self._records: TrustSnapshot | None = None
         self._roles: dict[str, Role] = {}
+        if cache_size < 1:
+            raise WitnessKeysError(f"the cache keeps at least one block, not {cache_size}")
+        self._cache_size = cache_size
+        #: (block hash, anchored) -> (the records it was judged from, the answer)
+        self._cache: OrderedDict[tuple[bytes, bool], tuple[TrustSnapshot, CheckpointWitnesses]] = OrderedDict()
 
     def head(self) -> int:
         return int(self.backend.web3.eth.block_number)
@@ -186,8 +208,29 @@ class ChainWitnessKeys:
 
     def at_block(self, block: int, anchored: bool = False) -> CheckpointWitnesses:
         """The witness keys valid at ``block``, of the members active at ``block``, and the log's keys judged at
-        ``block``."""
+        ``block``; kept under the block's hash (the module docstring)."""
         records = self._current_records()
+        key = (self._block_hash(block), anchored)
+        with self._lock:
+            kept = self._cache.get(key)
+            if kept is not None and kept[0] is records:
+                self._cache.move_to_end(key)
+                return kept[1]
+        chosen = self._read_at(records, block, anchored)
+        with self._lock:
+            self._cache[key] = (records, chosen)
+            self._cache.move_to_end(key)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return chosen
+
+    def _block_hash(self, block: int) -> bytes:
+        """The hash of the block at height ``block`` on the chain the backend reads now."""
+        return bytes(self.backend.web3.eth.get_block(block)["hash"])
+
+    def _read_at(self, records: TrustSnapshot, block: int, anchored: bool) -> CheckpointWitnesses:
+        """The answer of :meth:`at_block` read from the chain: the directory's orgs and their statuses at
+        ``block``, each key judged there."""
         orgs = [str(org) for org in self._trust.orgs(block)]
         _, statuses = self._trust.follow_state(block)
         snapshot = dataclasses.replace(records, statuses=dict(zip(orgs, statuses, strict=True)))

@@ -46,11 +46,11 @@ from notary.log.errors import MalformedError
 from notary.log.note import parse_note
 from notary.logsuite import INTL, SM, LogSuite
 from notary.reader import LogReader
-from notary.storage.base import CheckpointRow, NotaryStorage, NotLeaderError
+from notary.storage.base import ANCHORS_CHECKED_KEY, AnchorRow, CheckpointRow, NotaryStorage, NotLeaderError
 from suite.sm2 import DEFAULT_ID, SM2PrivateKey
 
 log = logging.getLogger("notary.anchor")
-CHECKED_KEY = "anchors_checked"  # meta key: the largest anchored size whose on-chain root was compared
+CHECKED_KEY = ANCHORS_CHECKED_KEY  # meta key: the largest anchored size whose on-chain root was compared
 
 
 def checkpoint_digest(note: bytes, suite: LogSuite = INTL) -> bytes:
@@ -223,8 +223,8 @@ class Anchorer:
         for row in self.store.anchors(state="sent"):
             self._resolve_one(row)
 
-    def _resolve_one(self, row: dict[str, Any]) -> None:
-        size = int(row["size"])
+    def _resolve_one(self, row: AnchorRow) -> None:
+        size = row["size"]
         receipt = self._receipt(row["tx_hash"]) or self._wait(row["tx_hash"], 2.0)
         if receipt is None:
             on_chain = self.anchors.at_size(self.origin, size)
@@ -232,10 +232,10 @@ class Anchorer:
                 block = self._web3.eth.get_block(on_chain.block_number)
                 self._confirm(size, on_chain.block_number, "0x" + bytes(block["hash"]).hex())
                 return
-            if self._nonce_used(int(row["nonce"])):
+            if self._nonce_used(row["nonce"]):
                 self._fail(size, "nonce taken by another transaction")
                 return
-            self._broadcast(bytes(row["raw_tx"]))  # never reached the chain, or dropped: the same bytes again
+            self._broadcast(row["raw_tx"])  # never reached the chain, or dropped: the same bytes again
             receipt = self._wait(row["tx_hash"], 5.0)
             if receipt is None:
                 return  # still pending; the next step looks again
@@ -274,18 +274,21 @@ class Anchorer:
         """Compare each confirmed anchor's on-chain root with the log's root at that size, once per anchor: the
         store remembers the largest size checked (``anchors_checked``), so a step reads only anchors confirmed
         since, and a restart does not check every anchor of the log's life again (anchors are confirmed in size
-        order: one is sent only once the one before is resolved)."""
+        order: one is sent only once the one before is resolved). Each mark, with its alarm, is a leader-only
+        write (``NotaryStorage.anchor_checked``)."""
         checked = int(self.store.meta(CHECKED_KEY) or 0)
         for row in self.store.anchors(state="confirmed", after=checked, limit=100):
-            size = int(row["size"])
+            size = row["size"]
             info = self._holder(size).at_size(self.origin, size)
             ours = self.reader.root_at(size)
+            message = None
             if info is None or info.root_hash != ours:
                 found = "no anchor" if info is None else "root " + info.root_hash.hex()
                 message = f"tamper alarm: the chain holds {found} for size {size}; the log's root is {ours.hex()}"
                 log.error("ALARM %s", message)
-                self.store.add_alarm(int(self._clock() * 1000), "anchor-mismatch", size, message)
-            self.store.set_meta(CHECKED_KEY, str(size))
+            # fenced (leader-only), the alarm with the mark: a replaced leader records neither, its successor
+            # compares this anchor again and raises the alarm once
+            self.store.anchor_checked(size, int(self._clock() * 1000), message)
 
     def _holder(self, size: int) -> AuditAnchorClient:
         """The AuditAnchor that holds the anchor of ``size``: the retired one it was anchored on, if it is no larger

@@ -149,6 +149,9 @@ class Checkpointer:
             published = self.store.latest_checkpoint(published=True)
             if newest is None or (published is not None and published.size >= newest.size):
                 return None
+            # a leader-only action that writes nothing to the store: fenced before the requests leave, so a
+            # replaced leader that has not noticed yet asks no witness (its cosignatures could not be published)
+            self.store.check_leader(f"asking the witnesses to cosign checkpoint {newest.size}")
             return self._witness(newest)
 
     def _witness(self, checkpoint: CheckpointRow) -> CheckpointRow | None:
@@ -216,7 +219,8 @@ class Checkpointer:
             f"(split view or corrupted witness state): {detail[:200]}"
         )
         log.error("ALARM %s", message)
-        self.store.add_alarm(int(self._clock() * 1000), "split-view", checkpoint.size, message)
+        # fenced: a replaced leader's round is void; the leader's next round asks this witness again
+        self.store.add_alarm(int(self._clock() * 1000), "split-view", checkpoint.size, message, leader_only=True)
 
     def run(self, stop: threading.Event, interval: float = 0.5, leading: Callable[[], bool] = lambda: True) -> None:
         """A round every ``interval`` seconds while ``leading()`` (``notary.storage.leader``: one replica of a

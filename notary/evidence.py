@@ -57,7 +57,7 @@ from notary.errors import NotaryError, NotFoundError
 from notary.log.hashing import SHA256, TreeHash
 from notary.mpt import build_proof
 from notary.receipt import Receipt
-from notary.storage.base import CheckpointRow, NotaryStorage
+from notary.storage.base import AnchorRow, CheckpointRow, NotaryStorage
 from notary.verify import HEADER_EXTRA, HEADER_RECEIPT_ROOT, HEADER_TX_ROOT
 
 #: Header fields in RLP order (Yellow Paper §4.3), then the fields later forks appended, in order:
@@ -87,12 +87,12 @@ def _hex(data: bytes) -> str:
 # -- which checkpoint ---------------------------------------------------------------------------------------
 
 
-def choose_checkpoint(store: NotaryStorage, index: int) -> tuple[CheckpointRow | None, dict[str, Any] | None]:
+def choose_checkpoint(store: NotaryStorage, index: int) -> tuple[CheckpointRow | None, AnchorRow | None]:
     """The smallest published checkpoint covering ``index`` with a confirmed anchor, and that anchor; else the
     latest published checkpoint (no anchor) if it covers ``index``; else nothing."""
     anchor = store.anchor_covering(index)
     if anchor is not None:
-        row = store.checkpoint(int(anchor["size"]))
+        row = store.checkpoint(anchor["size"])
         if row is not None:
             return row, anchor
     latest = store.latest_checkpoint(published=True)
@@ -114,8 +114,8 @@ class AnchorParts:
         self._parts: OrderedDict[tuple[str, str], AnchorEvidence] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, anchor: dict[str, Any], build: Callable[[], AnchorEvidence]) -> AnchorEvidence:
-        key = (str(anchor["tx_hash"]), str(anchor.get("block_hash")))
+    def get(self, anchor: AnchorRow, build: Callable[[], AnchorEvidence]) -> AnchorEvidence:
+        key = (anchor["tx_hash"], str(anchor["block_hash"]))
         with self._lock:
             part = self._parts.get(key)
             if part is not None:
@@ -244,14 +244,14 @@ def _raw_rpc(web3: Any) -> Rpc:
 
 
 def anchor_evidence(
-    rpc: Rpc, anchor: dict[str, Any], chain_id: int, contract: str, *, whole_block: bool = False
+    rpc: Rpc, anchor: AnchorRow, chain_id: int, contract: str, *, whole_block: bool = False
 ) -> AnchorEvidence:
     """The anchor part of a bundle: the stored raw transaction, the header of the block that holds it and the
     proofs of the transaction and its receipt in the block's tries (v2), or, ``whole_block``, every transaction
     and receipt of the block (v1)."""
-    raw_tx = bytes(anchor["raw_tx"])
+    raw_tx = anchor["raw_tx"]
     tx_hash = keccak(raw_tx)
-    if _hex(tx_hash) != str(anchor["tx_hash"]).lower():
+    if _hex(tx_hash) != anchor["tx_hash"].lower():
         raise EvidenceChainError(f"the stored anchor transaction does not hash to {anchor['tx_hash']}")
     receipt = rpc("eth_getTransactionReceipt", [_hex(tx_hash)])
     if receipt is None or receipt.get("blockHash") is None:
@@ -281,7 +281,7 @@ def anchor_evidence(
     return AnchorEvidence(
         chain_id=chain_id,
         contract=contract,
-        size=int(anchor["size"]),
+        size=anchor["size"],
         transaction=AnchorTransaction(hash=tx_hash, raw=raw_tx, index=index),
         block=part,
         seals=describe_seals(fields[HEADER_EXTRA]),

@@ -601,24 +601,25 @@ class MemberClient:
         deadline = started + wait_s
         pause = POLL_FIRST_S
         bundle: dict[str, Any] | None = None
+        parsed: EvidenceBundle | None = None
         while True:
             response = self._get_notary(path)
             if response.status_code == 200:
                 bundle = self._document(response, "evidence bundle")
                 try:
-                    EvidenceBundle.from_json(bundle)
+                    parsed = EvidenceBundle.from_json(bundle)
                 except MalformedError as exc:
                     raise NotaryResponseError(f"the notary's evidence bundle is malformed: {exc}", 200) from exc
-                if bundle.get("checkpoint") is not None and (not anchored or bundle.get("anchor") is not None):
+                if parsed.checkpoint is not None and (not anchored or parsed.anchor is not None):
                     return bundle
             elif response.status_code != 404:
                 raise self._unexpected(response, "evidence bundle")
             now = self._clock()
             if now >= deadline:
-                if bundle is None:
+                if parsed is None:
                     pending = [{"part": "entry", "reason": "the notary does not know the event yet (not shipped?)"}]
                 else:
-                    pending = [p for p in bundle.get("pending") or [] if isinstance(p, dict)]
+                    pending = [p.to_json() for p in parsed.pending]
                 raise EvidenceNotReadyError(event_id, now - started, pending, bundle)
             self._sleep(min(pause, deadline - now))
             pause = min(pause * 2, POLL_MAX_S)

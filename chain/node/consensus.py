@@ -35,6 +35,12 @@ as Besu's code and RLP body). Decided blocks are appended to the node, and the n
   them.
 - **What this validator signs** is kept in the node's store before it is sent (``chain.node.signed``): after a
   restart mid-height it sends again what it signed before rather than sign a conflicting message.
+- **A fresh record abstains.** A node whose store held no record of signed messages (a wiped or new data
+  directory) starts no height and keeps every message of its next height in the buffer until it knows the head
+  its peers are at (:meth:`Consensus.peers_head`: every peer's first status request has ended and some peer's
+  head is known); the record then fixes the height in progress, the one after the higher of that head and its
+  own, as the last one it abstains in, and it votes from the next (``chain.node.signed``). Meanwhile it syncs as
+  any node does, and its machine counts the others' COMMITs.
 - **What it reports** (:meth:`ConsensusNode.report`, defined in ``chain.node.health``): whether it is in sync
   (the heads peers show: later heights' messages, their status, what a fetch returns) and in quorum (the
   validators among its connected peers), the rounds whose proposer missed them (:attr:`Stats.missed_proposals`)
@@ -153,6 +159,8 @@ class Consensus:
         of the round-0 timer); the budget is measured with ``clock``."""
         self.node, self.key, self.send, self.fetch = node, key, send, fetch
         self.ready, self.ready_wait = ready, ready_wait
+        #: Whether every peer's first status request has ended (``ready``, kept: a fresh record waits for it).
+        self._probed = ready
         self.me = bytes(key.public_key.to_canonical_address())
         self.period, self.timer = period, timer or RoundTimer()
         self.empty_blocks, self.early_round_change = empty_blocks, early_round_change
@@ -233,6 +241,29 @@ class Consensus:
             time.sleep(0.01)
         self.ready = None  # once is enough: from then on the peers pass on what they accept
 
+    def peers_head(self) -> int | None:
+        """The head this node's peers are at, as far as it can know: the highest one seen once every peer's first
+        status request has ended (None before, or while no peer's head is known: a node that finds its peers on
+        its chain has none at first, and an empty fetch proves nothing), or at least its own. A node without
+        ``fetch`` has no peers, and a validator alone in its set needs none: its own head."""
+        head = self.node.head()
+        mine = int(head.block_number)
+        if self.fetch is None or tuple(extra_data(head).validators) == (self.me,):
+            return mine
+        if self._probed is not None and not self._probed():
+            return None
+        seen = self.evidence.head(self.clock())
+        return None if seen is None else max(seen, mine)
+
+    def _settle_record(self) -> None:
+        """A fresh record of signed messages, once the head its peers are at is known: fix the height it abstains
+        through, then start the height that waited (its messages are in the buffer)."""
+        if not self.signed.pending:
+            return
+        head = self.peers_head()
+        if head is not None and self.signed.at_head(head) and self.machine is None and len(self.buffer):
+            self._machine()
+
     def in_sync(self) -> bool:
         """In sync (``chain.node.health``): no live evidence that peers are more than one block ahead of this
         node's head, and no catch-up running. While a fetched answer is appended, its last block is the
@@ -268,6 +299,7 @@ class Consensus:
             self._behind = self._behind or (since[0] == self.height and self.fetch is not None)
         if self.fetch is not None and (self._behind or (self.clock() >= self._next_sync and self._stalled())):
             self._catch_up()
+        self._settle_record()
         self._tick()
 
     def _stalled(self) -> bool:
@@ -287,6 +319,9 @@ class Consensus:
             return
         validators = extra_data(head).validators
         self._check_equivocation(code, body, message, height, validators)
+        if message.height == height and self.signed.pending:  # kept for the height it starts once at the head
+            self.buffer.keep(message, height - 1)
+            return
         if message.height > height:
             if message.author in validators:  # a validator of the set is that far: evidence
                 self.evidence.saw(message.height - 1, self.clock())
@@ -342,7 +377,8 @@ class Consensus:
 
     def _tick(self) -> None:
         started = self.clock()
-        if self.machine is None and (self.empty_blocks or self.node.mempool.pending) and self._clock_allows():
+        if (self.machine is None and not self.signed.pending and (self.empty_blocks or self.node.mempool.pending)
+                and self._clock_allows()):  # fmt: skip
             self._machine()
         machine = self.machine
         if machine is not None:
@@ -467,7 +503,7 @@ class Consensus:
         self._catching_up = full and appended == len(raws)
         if self._catching_up:
             self._behind = True
-        if self.machine is None and len(self.buffer):
+        if self.machine is None and len(self.buffer) and not self.signed.pending:
             self._machine()
 
 

@@ -176,6 +176,11 @@ class SyncEvidence:
             if self._head is None or head >= self._head or now - self._seen > self.ttl:
                 self._head, self._seen = head, now
 
+    def head(self, now: float) -> int | None:
+        """The highest head some peer was seen at, if that is live evidence at ``now``."""
+        with self._lock:
+            return self._head if self._head is not None and now - self._seen <= self.ttl else None
+
     def ahead(self, mine: int, now: float) -> int:
         """How many blocks the peers are known to be ahead of head ``mine`` (0 without live evidence)."""
         with self._lock:

@@ -12,16 +12,22 @@ therefore admits a connection's certificate only when it is a node certificate, 
   serverAuth alone): a node serves its peers and calls them;
 - it is issued (its signature checked here) by the CA in the bundle whose subject names that same org as ``OU``,
   so one member's CA cannot vouch for another member's node;
-- when the org list is known (``nodes/nodes.json``, or ``consortium node --peer-org``), that org runs a node.
+- when the org list is known (``nodes/nodes.json``, or ``consortium node --peer-org``), that org runs a node;
+- its serial is not among those its org revoked on chain (the TrustDirectory's revoked serials, which a node that
+  follows the directory puts in the rule, ``chain.node.peerfollow``).
+
+Its validity period is OpenSSL's to check: the peer contexts verify it in the handshake.
 
 The rule is pure: :meth:`NodeCertificates.admit` takes the certificate's DER and returns the org or raises
-:class:`PeerRefusedError` saying why. The server answers a refused connection's every request with 403.
+:class:`PeerRefusedError` saying why. The server asks it once each TLS handshake is done and disconnects a
+refused client before reading any request of it; it asks again at each request on a connection it let in (the
+rule changes with the chain), and answers a refused request with 403.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -53,6 +59,8 @@ class NodeCertificates:
 
     cas: Mapping[str, tuple[x509.Certificate, ...]]
     orgs: frozenset[str] | None = None
+    #: org -> the serials of its certificates revoked on chain
+    revoked: Mapping[str, frozenset[int]] = field(default_factory=dict)
 
     @classmethod
     def from_bundle(cls, pem: bytes, orgs: Collection[str] | None = None) -> NodeCertificates:
@@ -93,6 +101,8 @@ class NodeCertificates:
             raise PeerRefusedError(f"{subject} is not issued by the CA of {org!r} in the peer CA bundle")
         if self.orgs is not None and org not in self.orgs:
             raise PeerRefusedError(f"{org!r} runs no node in this consortium (nodes.json): its certificate is refused")
+        if cert.serial_number in self.revoked.get(org, ()):
+            raise PeerRefusedError(f"{subject} (serial {cert.serial_number:#x}) is revoked by {org!r} on chain")
         return org
 
 

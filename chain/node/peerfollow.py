@@ -14,10 +14,11 @@ the bundle the node was started with; a CA new to the node is added to the trust
 member's node is refused, whether its CA came from the bundle or the chain.
 
 :func:`plan_peers` is the pure part: a snapshot of the directory and a block in, the endpoints and CAs valid at
-that block out. :class:`PeerFollower` applies one plan after another to the node's links and rule. Where the
-plans come from: the node's own chain, read through its own JSON-RPC (``chain.trustview.TrustView``); for a node
-that starts with no peer at all (a firm's first start: its store holds only the genesis), a snapshot read once
-through another node's JSON-RPC counts until its own chain reaches the block that snapshot was read at.
+that block out, with the serials revoked on chain by then, which the rule refuses. :class:`PeerFollower` applies
+one plan after another to the node's links and rule. Where the plans come from: the node's own chain, read
+through its own JSON-RPC (``chain.trustview.TrustView``); for a node that starts with no peer at all (a firm's
+first start: its store holds only the genesis), a snapshot read once through another node's JSON-RPC counts
+until its own chain reaches the block that snapshot was read at.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class PeerPlan:
     endpoints: Mapping[str, tuple[str, ...]]
     cas: Mapping[str, tuple[bytes, ...]]
     removed: frozenset[str]
+    #: org -> the serials of its certificates revoked on chain at ``block`` (an org with none is left out)
+    revoked: Mapping[str, frozenset[int]] = field(default_factory=dict)
 
     @property
     def urls(self) -> frozenset[str]:
@@ -89,7 +92,12 @@ def plan_peers(snapshot: TrustSnapshot, block: int, own_org: str) -> PeerPlan:
         if certificates:
             cas[org] = certificates
     removed = frozenset(org for org in snapshot.orgs() if not snapshot.member(org))
-    return PeerPlan(block, endpoints, cas, removed)
+    revoked = {
+        org: serials
+        for org, since in snapshot.revocations.items()
+        if (serials := frozenset(s for s, first in since.items() if first <= block))
+    }
+    return PeerPlan(block, endpoints, cas, removed, revoked)
 
 
 #: A source of plans: the latest snapshot and the block "now" means for it, or None while there is none.
@@ -171,7 +179,7 @@ class PeerFollower:
             known = {c.public_bytes(serialization.Encoding.DER) for c in cas.get(org, ())}
             cas[org] = (*cas.get(org, ()), *(x509.load_der_x509_certificate(d) for d in ders if d not in known))
         orgs = set(base.orgs if base.orgs is not None else base.cas) | set(plan.endpoints)
-        return NodeCertificates(cas, frozenset(orgs - plan.removed))
+        return NodeCertificates(cas, frozenset(orgs - plan.removed), plan.revoked)
 
     # ------------------------------------------------------------------------------------------ following
 

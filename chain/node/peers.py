@@ -22,10 +22,13 @@ Routes of :class:`PeerServer` (each node runs one beside its JSON-RPC):
 The server's ``ssl.SSLContext`` decides who may connect: ``consortium node`` gives one that requires a client
 certificate from the consortium's member CAs. Those CAs also issue their people's and services' certificates,
 so the server then admits only node certificates of members that run a node (``chain.node.peerauth``, given
-as ``certificates``): any other certificate gets 403 at every route, with a log line, and nothing is served or
-queued. What a peer sends is never trusted for its link: messages are signed by validator accounts, blocks
-carry their seals, transactions their signatures. Stopping the server also closes the connections it holds
-open, so a stopped node stops answering on them.
+as ``certificates``): a connection with any other certificate (or one revoked on chain) is answered 403 with
+the reason and closed, with a log line, once its handshake is done and before any request of it is read; one
+let in is checked again at each request by the rule of the moment (it follows the chain) and answered 403 once
+refused. Nothing of a refused
+client is served or queued. What a peer sends is never trusted for its link: messages are signed by validator
+accounts, blocks carry their seals, transactions their signatures. Stopping the server also closes the
+connections it holds open, so a stopped node stops answering on them.
 
 :class:`PeerLinks` sends to every peer from one thread per peer, through a bounded queue (a peer that is down
 costs its queue, never the consensus loop's time); :meth:`PeerLinks.fetch_blocks` asks the peers in turn. One
@@ -57,6 +60,7 @@ from urllib.parse import parse_qs, urlsplit
 import rlp
 
 from chain.errors import MalformedError
+from chain.node.linger import discard_until_closed
 from chain.node.node import Node, TransactionRefusedError
 from chain.node.peerauth import NodeCertificates, PeerRefusedError
 
@@ -108,7 +112,7 @@ class PeerServer:
         self.node, self.handlers = node, handlers
         self.host, self.port, self.ssl_context = host, port, ssl_context
         self.certificates = certificates
-        #: Requests refused for their client certificate.
+        #: Connections refused at the handshake and requests refused for their client certificate.
         self.refused = 0
         self._http: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -219,6 +223,19 @@ class _Handler(BaseHTTPRequestHandler):
         with self.server.connections_lock:
             self.server.connections.add(self.request)
         super().setup()
+
+    def handle(self) -> None:
+        if self.refusal is None or not isinstance(self.request, ssl.SSLSocket):
+            super().handle()
+            return
+        # Refused once the handshake is done: answered 403 at once, no request of it read, nothing served or
+        # queued; what it sent meanwhile is dropped unparsed (``chain.node.linger``).
+        self.server.peer.refused += 1
+        log.warning("peer connection from %s refused at the handshake: %s", self.client_address[0], self.refusal)
+        self.close_connection = True
+        self.request_version, self.requestline = "HTTP/1.1", ""  # what send_response uses, before any request
+        self._error(403, f"refused: {self.refusal}")
+        discard_until_closed(self.request)
 
     def finish(self) -> None:
         with self.server.connections_lock:

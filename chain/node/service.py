@@ -26,13 +26,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from eth_utils.address import to_checksum_address
 
 from chain.jsonlog import configure_json_logging
 from chain.node.health import Histogram, NodeStatus, alone_status
 from chain.node.node import Genesis, Node
+from chain.node.signed import mark_new
 from chain.qbft.rules import RoundTimer
 
 if TYPE_CHECKING:
@@ -40,18 +41,23 @@ if TYPE_CHECKING:
     from chain.node.consensus import ConsensusNode
     from chain.node.peerfollow import PeerFollower
     from chain.node.rpc.access import Admit
+    from chain.node.signed import SignedCounts
 
 log = logging.getLogger("consortium.node")
 
 GENESIS_FILE = "genesis.json"
 STORE_DIR = "chaindata"
+#: Written with the genesis into a new chain directory: its node has signed nothing yet, so its first start does
+#: not abstain (``chain.node.signed``); consumed by that start. A store wiped later starts without it.
+NEW_DIRECTORY_FILE = "new-directory"
 
 
 @dataclass
 class Metrics:
     """Counters behind ``/metrics`` (Prometheus text format). A node in a network adds its consensus lines:
     ``consensus`` is its report (``chain.node.health``), ``finality`` its time-to-finality histogram,
-    ``equivocations`` the conflicting messages detected per validator."""
+    ``equivocations`` the conflicting messages detected per validator, ``signed`` what its record of signed
+    messages did (``chain.node.signed``: sent again, conflicts refused, abstained)."""
 
     node: Node
     started: float = field(default_factory=time.monotonic)
@@ -63,6 +69,8 @@ class Metrics:
     finality: Histogram | None = None
     #: Equivocations detected per validator (``chain.qbft.evidence``), on a network.
     equivocations: Callable[[], dict[bytes, int]] | None = None
+    #: What this validator's record of signed messages did (``chain.node.signed.SignedCounts``), on a network.
+    signed: Callable[[], SignedCounts] | None = None
 
     def record(self, transactions: int, seconds: float) -> None:
         self.sealed_blocks += 1
@@ -132,6 +140,46 @@ class Metrics:
                     "gauge",
                     "1 if this node and its connected peers hold a quorum of validators",
                     int(state.in_quorum),
+                ),
+            ]
+        if self.signed is not None:
+            signed = self.signed()
+            lines += [
+                (
+                    "consortium_consensus_signed_resent_total",
+                    "counter",
+                    "Messages sent again as this validator signed them before (after a restart)",
+                    signed.resent,
+                ),
+                (
+                    "consortium_consensus_signed_conflicts_refused_total",
+                    "counter",
+                    "Messages not signed because they conflicted with one signed before (that one sent again)",
+                    signed.conflicts_refused,
+                ),
+                (
+                    "consortium_consensus_signed_withheld_total",
+                    "counter",
+                    "Messages not sent because the store refused to keep them",
+                    signed.withheld,
+                ),
+                (
+                    "consortium_consensus_abstained_messages_total",
+                    "counter",
+                    "Messages not signed because the record of signed messages was fresh",
+                    signed.abstained,
+                ),
+                (
+                    "consortium_consensus_abstained_heights_total",
+                    "counter",
+                    "Heights in which this validator abstained because its record was fresh",
+                    signed.abstained_heights,
+                ),
+                (
+                    "consortium_consensus_abstaining",
+                    "gauge",
+                    "1 while a fresh record keeps this validator from voting in its next height",
+                    signed.abstaining,
                 ),
             ]
         out = []
@@ -235,8 +283,17 @@ class PeerSettings:
     follow_poll_s: float = 1.0
 
 
-#: Reads a contract at the head of the node's chain: (address, calldata) -> the data it returns.
-ContractRead = Callable[[str, bytes], bytes]
+class OwnChain(Protocol):
+    """The node's own chain, read in this process (``RpcServer``): how the member rule of its JSON-RPC reads the
+    registry and the TrustDirectory."""
+
+    def read(self, to: str, data: bytes, block: int | str = "latest") -> bytes:
+        """What the contract at ``to`` returns for calldata ``data`` at ``block``."""
+        ...
+
+    def head(self) -> int:
+        """The number of the node's head block."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -246,7 +303,7 @@ class RpcTls:
     this node's own chain (the registry says which orgs are members), and the methods anyone may call."""
 
     context: ssl.SSLContext
-    members: Callable[[ContractRead], Admit]
+    members: Callable[[OwnChain], Admit]
     public: frozenset[str] = frozenset()
 
 
@@ -256,10 +313,19 @@ def load_genesis(chain_dir: Path) -> tuple[Genesis, str]:
     return Genesis.from_json(json.dumps(data["genesis"])), str(data["sealer_org"])
 
 
-def write_genesis(chain_dir: Path, genesis: Genesis, sealer_org: str) -> None:
+def write_genesis(chain_dir: Path, genesis: Genesis, sealer_org: str, *, new: bool = True) -> None:
+    """Write the genesis record into ``chain_dir``. ``new``: the directory is being made for a node that has never
+    run (``consortium init``), so, unless it already holds a store, :data:`NEW_DIRECTORY_FILE` is written too. A
+    node that writes its own genesis as it starts passes False: it may be starting on a wiped directory."""
     chain_dir.mkdir(parents=True, exist_ok=True)
     text = json.dumps({"genesis": json.loads(genesis.to_json()), "sealer_org": sealer_org}, indent=2) + "\n"
     (chain_dir / GENESIS_FILE).write_text(text, encoding="utf-8")
+    if new and not (chain_dir / STORE_DIR).exists():  # a new directory: its node has signed nothing
+        (chain_dir / NEW_DIRECTORY_FILE).write_text(
+            "This chain directory is new: its node has signed no consensus message yet. The node's first start\n"
+            "reads this file and removes it.\n",
+            encoding="utf-8",
+        )
 
 
 def configure_logging() -> None:
@@ -290,6 +356,10 @@ def run(
     with open_store(chain_dir / STORE_DIR) as store:
         started = time.perf_counter()
         node = Node(store, genesis, None if peers else sealer_key)
+        new_directory = chain_dir / NEW_DIRECTORY_FILE
+        if new_directory.exists():  # its store's record of signed messages starts empty, not fresh
+            mark_new(store)
+            new_directory.unlink()
         metrics = Metrics(node)
         member = _member(node, sealer_key, metrics, block_time, empty_blocks, peers) if peers else None
 
@@ -302,6 +372,8 @@ def run(
             metrics.finality = member.consensus.stats.finality
             detector = member.consensus.equivocations
             metrics.equivocations = lambda: dict(detector.counts)
+            signed_log = member.consensus.signed
+            metrics.signed = lambda: signed_log.counts(int(node.head().block_number))
         server = RpcServer(
             node,
             host,
@@ -312,7 +384,7 @@ def run(
             equivocations=None if member is None else lambda: tuple(member.consensus.equivocations.records),
         )
         if rpc_tls is not None:
-            server.access = RpcAccess(rpc_tls.members(server.read), rpc_tls.public)
+            server.access = RpcAccess(rpc_tls.members(server), rpc_tls.public)
             log.info("JSON-RPC for members only; public methods: %s", ", ".join(sorted(rpc_tls.public)) or "none")
         server.start()
         loop = None

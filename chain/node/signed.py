@@ -26,15 +26,36 @@ The keys, beside the chain, under a prefix py-evm never uses:
     restarted in that height starts prepared with it (:meth:`SignedLog.prepared`), so its ROUND-CHANGEs still
     carry the certificate QBFT's locking relies on, even for a round it had not reached before the restart.
 
+``consortium-node:abstain``
+    the height through which this validator abstains (8 bytes, big-endian; 0: it does not), or empty while that
+    height is not fixed yet: see below.
+
 Slots of heights below the one being signed for are deleted in the same batch as the next write (those heights
 are decided: this validator signs only for the height after its head). :meth:`SignedLog.load` reads the slots back
 at start; a store whose record does not decode raises :class:`~chain.node.store.StoreError` (the node does not
-start on it). A data directory wiped or replaced loses the record, as it loses the chain.
+start on it).
+
+**A fresh record abstains.** A data directory wiped or replaced loses the record, as it loses the chain, and a
+validator restarted on it could sign, at the height it was voting in, what conflicts with what it signed before.
+So a store that holds no record at all (neither the index nor the abstain key) is taken as fresh: :meth:`load`
+writes the abstain key empty (*pending*) before anything is signed, and while it is pending :meth:`keep` sends
+nothing. Once the node knows the head its peers are at (``chain.node.consensus``: every peer's first status
+answer in, some peer's head known), it calls :meth:`at_head` with that head ``H``: the abstain key becomes
+``H + 1``, the height in progress, and :meth:`keep` sends nothing for that height or below, in any round; it votes
+again from ``H + 2``, the first height that begins after it knew that head (by then it has synced to it, as any
+node does before it votes). At the genesis (``H = 0``) it does not abstain: every validator of a new consortium
+starts with a fresh record, and all of them abstaining would stop the first block. A restart before the height
+is fixed stays pending; one after keeps the height. A store with a record (the index written by a first signed
+message) never abstains, nor does the store of a chain directory just made: ``consortium init`` writes a file
+beside the genesis that the node's first start turns into an empty record (:func:`mark_new`; a node of a new
+consortium that starts after the others decided a block would otherwise sit out the next). The argument, and its
+limits, are in ``docs/decisions.md``.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import rlp
 from eth.abc import AtomicDatabaseAPI
@@ -52,6 +73,7 @@ log = logging.getLogger("consortium.node.consensus")
 PREFIX = b"consortium-node:signed:"
 INDEX_KEY = b"consortium-node:signed"
 PREPARED_PREFIX = b"consortium-node:prepared:"
+ABSTAIN_KEY = b"consortium-node:abstain"
 
 Slot = tuple[int, int, int]  # height, round, message code
 
@@ -106,6 +128,33 @@ def parse_index(raw: bytes) -> list[Slot]:
     return slots
 
 
+def mark_new(db: AtomicDatabaseAPI) -> None:
+    """Mark the store of a node that has signed nothing, in a directory just made (``consortium init``), as holding
+    an empty record rather than none: its first start does not abstain. A store with a record is left as it is."""
+    if not db.exists(INDEX_KEY) and not db.exists(ABSTAIN_KEY):
+        with db.atomic_batch() as batch:
+            batch[ABSTAIN_KEY] = (0).to_bytes(8, "big")
+
+
+@dataclass(frozen=True, slots=True)
+class SignedCounts:
+    """What :class:`SignedLog` did since the node started (``/metrics``: ``chain.node.service.Metrics``)."""
+
+    #: Messages sent again as kept before, for a slot signed before (the same message, or the one kept in place
+    #: of a conflicting one).
+    resent: int
+    #: Messages not sent because they conflicted with the one kept for their slot (that one was sent instead).
+    conflicts_refused: int
+    #: Messages not sent because the store refused the write.
+    withheld: int
+    #: Messages not signed because the record was fresh (pending, or at or below the abstain height).
+    abstained: int
+    #: Heights in which it abstained from at least one message.
+    abstained_heights: int
+    #: 1 while it abstains (pending, or its head below the abstain height), else 0.
+    abstaining: int
+
+
 class SignedLog:
     """The messages this validator signed, per (height, round, type), in ``db``; :meth:`load` once at start."""
 
@@ -115,10 +164,26 @@ class SignedLog:
         self._prepared: dict[int, Certificate] = {}  # height → the certificate of its last COMMIT
         #: Messages not sent because they conflicted with one signed before (that one was sent instead).
         self.replaced = 0
+        #: Messages sent again as kept before (the same, or in place of a conflicting one).
+        self.resent = 0
         #: Messages not sent because the store refused the write.
         self.withheld = 0
+        #: Messages not signed because the record is fresh, and the heights they were for.
+        self.abstained = 0
+        self.abstained_heights = 0
+        self._last_abstained = -1
+        #: True while the record is fresh and the abstain height not fixed yet (:meth:`at_head`).
+        self.pending = False
+        #: The height through which this validator abstains (0: it does not).
+        self.abstain_through = 0
 
     def load(self) -> None:
+        if self.db.exists(ABSTAIN_KEY):
+            self._load_abstain(self.db[ABSTAIN_KEY])
+        elif not self.db.exists(INDEX_KEY):  # a fresh store: abstain until the height in progress is known
+            with self.db.atomic_batch() as batch:
+                batch[ABSTAIN_KEY] = b""
+            self.pending = True
         if not self.db.exists(INDEX_KEY):
             return
         try:
@@ -142,6 +207,48 @@ class SignedLog:
             ) from exc
         self._kept, self._prepared = kept, prepared
 
+    def _load_abstain(self, raw: bytes) -> None:
+        if raw == b"":
+            self.pending = True
+        elif len(raw) == 8:
+            self.abstain_through = int.from_bytes(raw, "big")
+        else:
+            raise StoreError(
+                "the height this validator abstains through cannot be read from the store: restore the data "
+                "directory from a backup"
+            )
+
+    def at_head(self, head: int) -> bool:
+        """The head this node's peers are at (or its own, if higher) is ``head``: fix the abstain height of a
+        pending record (the height in progress, ``head + 1``; none at the genesis) durably. False if the store
+        refused the write (it stays pending and sends nothing); True otherwise, and at once if nothing was
+        pending."""
+        if not self.pending:
+            return True
+        through = head + 1 if head >= 1 else 0
+        try:
+            with self.db.atomic_batch() as batch:
+                batch[ABSTAIN_KEY] = through.to_bytes(8, "big")
+        except StoreError as exc:
+            log.error("abstain height not kept: still abstaining", extra={"fields": {"reason": str(exc)}})
+            return False
+        self.pending, self.abstain_through = False, through
+        if through:
+            fields = {"head": head, "through": through}
+            log.warning(
+                "fresh record of signed messages: abstaining in the height in progress", extra={"fields": fields}
+            )
+        return True
+
+    def abstains(self, height: int) -> bool:
+        """Whether this validator sends nothing for ``height`` (its record is fresh)."""
+        return self.pending or height <= self.abstain_through
+
+    def counts(self, head: int) -> SignedCounts:
+        """The counters, with the node at ``head``."""
+        return SignedCounts(self.resent, self.replaced, self.withheld, self.abstained, self.abstained_heights,
+                            int(self.abstains(head + 1)))  # fmt: skip
+
     def prepared(self, height: int) -> Certificate | None:
         """The certificate kept with this validator's last COMMIT at ``height`` (None if it sent none)."""
         return self._prepared.get(height)
@@ -153,11 +260,19 @@ class SignedLog:
     def keep(self, message: m.Message, prepared: Certificate | None = None) -> m.Message | None:
         """What to send for ``message``, just signed: itself once kept in the store (or if the one kept for its
         slot says the same), the message kept for its slot if it conflicts with that one, None if the store
-        refused the write. ``prepared``: a COMMIT's certificate, kept in the same batch."""
+        refused the write or the record is fresh and this validator abstains at the message's height. ``prepared``:
+        a COMMIT's certificate, kept in the same batch."""
         code, body = m.encode(message)
+        if self.abstains(message.height):
+            self.abstained += 1
+            if message.height != self._last_abstained:
+                self._last_abstained = message.height
+                self.abstained_heights += 1
+            return None
         slot = (message.height, message.round, int(code))
         before = self._kept.get(slot)
         if before is not None:
+            self.resent += 1
             if digest_of(before) == digest_of(message):
                 return message
             self.replaced += 1

@@ -23,6 +23,7 @@ from explorer.api.errors import CURSOR, NOTARY
 from explorer.api.schemas import CallDetail, CallPage, Evidence, Provenance
 from explorer.calls import CallFilter, CallRow, CallStore
 from explorer.errors import ApiError, InvalidCursorError, MalformedEvidenceError, NotFoundError
+from explorer.provenance import EVIDENCE_LINKS, ProvenanceStep
 from network.logins import Person
 from network.shredding import ShredBook
 from notary.bundle import EvidenceBundle
@@ -148,7 +149,7 @@ def call_provenance(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId, 
     if missing is not None:
         detail = missing.detail
         ok = False if isinstance(missing, MalformedEvidenceError) else None  # malformed fails, as tampered does
-        steps += [{"step": s, "ok": ok, "detail": detail, "data": None} for s, _ in provenance.EVIDENCE_LINKS]
+        steps += [ProvenanceStep(step=s, ok=ok, detail=detail, data=None) for s, _ in EVIDENCE_LINKS]
     if bundle is not None:
         steps += provenance.evidence_steps(verify_evidence(bundle, explorer.roots_for(bundle)), bundle, row)
     return {

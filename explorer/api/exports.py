@@ -70,7 +70,7 @@ def export_json(explorer: ExplorerDep, p: CurrentPerson, f: Filters) -> JsonStre
 def export_zip(
     explorer: ExplorerDep, f: Filters, limit: Annotated[int, Query(ge=1, le=MAX_ZIP)] = 100
 ) -> StreamingResponse:
-    archive = exports.evidence_zip(explorer.calls, f, limit, explorer.keys(), explorer.notary.evidence)
+    archive = exports.evidence_zip(explorer.calls, f, limit, explorer.keys, explorer.notary.evidence)
     return StreamingResponse(
         exports.read_chunks(archive), media_type="application/zip", headers=attachment("evidence.zip")
     )

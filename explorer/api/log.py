@@ -54,7 +54,7 @@ def checkpoints(explorer: ExplorerDep, before: Before = None, limit: Limit = 20)
 
 @router.get("/anchors", tags=["log"], response_model=Anchors, response_model_exclude_unset=True)
 def anchors(explorer: ExplorerDep, limit: Limit = 50) -> dict[str, Any]:
-    rows = [c for c in explorer.calls.checkpoints(before=None, limit=MAX_PAGE) if c.get("anchor")][:limit]
+    rows = [(c, a) for c in explorer.calls.checkpoints(before=None, limit=MAX_PAGE) if (a := c["anchor"])][:limit]
     origin = log_origin(explorer.description)
     return {
         "crypto": explorer.description.crypto,
@@ -62,10 +62,10 @@ def anchors(explorer: ExplorerDep, limit: Limit = 50) -> dict[str, Any]:
             {
                 "size": c["size"],
                 "root": c["root"],
-                **c["anchor"],
-                "signature": signature_check(explorer.chain, origin, int(c["size"]), c["anchor"].get("tx_hash")),
+                **a,
+                "signature": signature_check(explorer.chain, origin, int(c["size"]), a.get("tx_hash")),
             }
-            for c in rows
+            for c, a in rows
         ],
     }
 

@@ -64,8 +64,8 @@ class WitnessKeySource(BaseModel):
     detail: str
     log_key: str | None = Field(
         default=None,
-        description="where the server's log key comes from: chain (the log keys valid at the same block; `log_vkey` "
-        "stays consortium.json's), or consortium.json",
+        description="where the log key comes from: chain (`log_keys`, judged at the same block; `log_vkey` stays "
+        "consortium.json's), or consortium.json",
     )
     log_key_detail: str | None = None
 
@@ -76,15 +76,46 @@ class WitnessKey(BaseModel):
     regulator: bool
 
 
+class LogKeyEntry(BaseModel):
+    """One log key as the TrustDirectory records it."""
+
+    vkey: str = Field(description="C2SP signed-note vkey (the SM2 profile's under sm), named by the log's origin")
+    key_id: str = Field(description="its C2SP key id in hex, as a checkpoint's signature line names it")
+    record: int = Field(description="its record's index among the notary member's records")
+    valid_from: int = Field(description="the first block it is valid at")
+    valid_until: int | None = Field(description="the first block it is no longer valid at (retired or compromised)")
+    compromised: bool = Field(description="declared compromised as of valid_until")
+    valid: bool = Field(description="valid at the block the keys are judged at")
+
+
+class LogKeysOnChain(BaseModel):
+    """The log's keys on chain, judged at the block the witness keys are chosen at: a checkpoint counts only under
+    the key its signature line names, valid at that block (docs/trust.md)."""
+
+    block: int = Field(description="the block the keys are judged at: the checkpoint's anchor block, or the head")
+    anchored: bool = Field(description="the block is the one that anchored the checkpoint (else the head)")
+    detail: str
+    keys: list[LogKeyEntry] = Field(description="every log key of the log the directory records")
+
+
 class Keys(BaseModel):
-    """The consortium's public keys for verifying the log: its origin and key from consortium.json, the witness
-    keys (one entry per key) valid on chain for the checkpoint."""
+    """The consortium's public keys for verifying the log: its origin and first key from consortium.json, the
+    witness keys (one entry per key) valid on chain for the checkpoint and, when the chain holds them, the log's
+    keys judged at the same block."""
 
     origin: str
-    log_vkey: str = Field(description="C2SP signed-note vkey of the log")
+    log_vkey: str = Field(
+        description="C2SP signed-note vkey of the log as consortium.json holds it (the key it started with); a "
+        "checkpoint is checked under it only when `log_keys` is absent"
+    )
     witnesses: list[WitnessKey]
     policy: WitnessPolicy
     witness_keys: WitnessKeySource | None = None
+    log_keys: LogKeysOnChain | None = Field(
+        default=None,
+        description="the log's keys on chain, judged at `witness_keys.block`; absent when the explorer reads no "
+        "TrustDirectory or it holds no log key",
+    )
 
 
 # -- the consortium ------------------------------------------------------------------------------------------

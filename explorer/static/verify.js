@@ -84,6 +84,19 @@ const LOG_SUFFIX = "/audit-log";
  * @property {{source: string, block: number | null, anchored: boolean, detail: string}} [witness_keys]  where the
  *   witness keys come from, as the server read them: the chain at a block, or consortium.json. The browser checks
  *   the signatures against these keys and trusts the server for which keys were valid on chain then.
+ * @property {ChainLogKeys} [log_keys]  the log's keys on chain (a log whose key rotated), judged at a block: when
+ *   given, the checkpoint is checked under the key its signature line names, which must be valid at that block,
+ *   and log_vkey (consortium.json's, the key the log started with) is not used for it.
+ */
+
+/**
+ * The log's keys as the TrustDirectory records them, as GET /api/v1/keys serves them (notary/logkeys.py).
+ * @typedef {object} ChainLogKeys
+ * @property {number} block  the block they are judged at: the checkpoint's anchor block, or the chain head
+ * @property {boolean} anchored  the block is the anchor's
+ * @property {string} [detail]
+ * @property {{vkey: string, key_id?: string, record: number, valid_from: number, valid_until: number | null,
+ *   compromised?: boolean, valid?: boolean}[]} keys  each key with its validity: from valid_from, until valid_until
  */
 
 /**
@@ -224,6 +237,32 @@ export async function keysFromConsortium(description) {
   };
 }
 
+/** The format of an evidence zip's consortium-keys.json (explorer/exports.py). */
+export const EVIDENCE_KEYS_FORMAT = "consortium-ledger/evidence-keys/v1";
+
+/**
+ * The keys a bundle of checkpoint ``size`` is checked against, from a keys file: an evidence zip's
+ * consortium-keys.json (EVIDENCE_KEYS_FORMAT) holds the keys valid at each of its bundles' checkpoints
+ * ({checkpoints: {size: keys}}) and those valid when it was made ({latest: keys}, for a bundle without a checkpoint);
+ * any other file is the keys themselves. Throws an Error when the zip's file holds no keys for ``size``.
+ * @param {unknown} data  the keys file, parsed
+ * @param {number | undefined} size  the bundle's checkpoint size (undefined: it has none)
+ * @returns {unknown}
+ */
+export function keysForCheckpoint(data, size) {
+  if (!isObject(data) || data.format !== EVIDENCE_KEYS_FORMAT) return data;
+  if (size === undefined) {
+    if (data.latest === undefined) throw new Error("the keys file holds no keys for a bundle without a checkpoint");
+    return data.latest;
+  }
+  const checkpoints = isObject(data.checkpoints) ? data.checkpoints : {};
+  if (!Object.prototype.hasOwnProperty.call(checkpoints, String(size))) {
+    const sizes = Object.keys(checkpoints).join(", ") || "none";
+    throw new Error(`the keys file holds no keys for the checkpoint of size ${size} (it holds sizes: ${sizes})`);
+  }
+  return checkpoints[String(size)];
+}
+
 /**
  * The log's key; keys.log_vkey in C2SP form, of the suite's type.
  * @param {unknown} keys
@@ -233,29 +272,128 @@ export async function keysFromConsortium(description) {
 async function parseLogKey(keys, suite) {
   if (!isObject(keys))
     throw new CheckError("no keys to check against (expected {origin, log_vkey, witnesses, policy})");
-  const what = "the log's vkey (keys.log_vkey)";
+  const { name, keyId: id, verify } = await parseLogVkey(keys.log_vkey, suite, "the log's vkey (keys.log_vkey)");
+  const origin = keys.origin === undefined ? name : keys.origin;
+  if (origin !== name)
+    throw new CheckError(`the log's vkey is named ${quote(name)}, but keys.origin is ${quote(origin)}`);
+  return { origin, name, keyId: id, verify };
+}
+
+/**
+ * A log key's vkey, of the suite's type: its name, key id and signature check.
+ * @param {unknown} vkey  @param {Suite} suite  @param {string} what
+ * @returns {Promise<{name: string, keyId: Uint8Array, verify: SignatureCheck}>}
+ */
+async function parseLogVkey(vkey, suite, what) {
   let name;
   let id;
   /** @type {SignatureCheck} */
   let verify;
   if (suite === SM) {
-    const sm2 = await decodeSm2Vkey(keys.log_vkey, what);
+    const sm2 = await decodeSm2Vkey(vkey, what);
     if (sm2.kind !== "note") {
       throw new CheckError(`${what} is an SM2 cosigner key: a log signs with an SM2 note key (consortium-ledger/sm2-note/v1)`);
     }
     ({ name, keyId: id } = sm2);
     verify = (text, signature) => verifySm2Note(sm2.key, text, signature);
   } else {
-    const decoded = await decodeVkey(keys.log_vkey, ED25519, what);
+    const decoded = await decodeVkey(vkey, ED25519, what);
     name = decoded.name;
     id = await keyId(name, ED25519, decoded.publicKey);
-    const key = await importEd25519(decoded.publicKey, "the log's vkey");
+    const key = await importEd25519(decoded.publicKey, what);
     verify = (text, signature) => verifyEd25519(key, signature, encoder.encode(text));
   }
-  const origin = keys.origin === undefined ? name : keys.origin;
-  if (origin !== name)
-    throw new CheckError(`the log's vkey is named ${quote(name)}, but keys.origin is ${quote(origin)}`);
-  return { origin, name, keyId: id, verify };
+  return { name, keyId: id, verify };
+}
+
+/**
+ * One log key on chain: its vkey parsed, and its record's validity.
+ * @typedef {{name: string, keyId: Uint8Array, verify: SignatureCheck, record: number, validFrom: number,
+ *   validUntil: number | null, compromised: boolean}} ChainLogKey
+ */
+
+/**
+ * The log's keys on chain (keys.log_keys), or null when the keys give none (consortium.json's log_vkey is used).
+ * Each must be a key of the suite named by the log's origin.
+ * @param {unknown} keys  @param {Suite} suite
+ * @returns {Promise<{block: number, anchored: boolean, origin: string, keys: ChainLogKey[]} | null>}
+ */
+async function parseChainLogKeys(keys, suite) {
+  if (!isObject(keys) || keys.log_keys === undefined || keys.log_keys === null) return null;
+  const part = keys.log_keys;
+  if (!isObject(part) || !Array.isArray(part.keys))
+    throw new CheckError("keys.log_keys must be {block, anchored, keys: [{vkey, record, valid_from, valid_until}]}");
+  const block = part.block;
+  if (!Number.isSafeInteger(block) || block < 0)
+    throw new CheckError(`keys.log_keys.block must be a non-negative integer, not ${quote(block)}`);
+  const origin = keys.origin;
+  if (typeof origin !== "string") throw new CheckError("keys.origin must name the log when keys.log_keys is given");
+  /** @type {ChainLogKey[]} */
+  const parsed = [];
+  for (let i = 0; i < part.keys.length; i++) {
+    const k = part.keys[i];
+    const what = `keys.log_keys.keys[${i}]`;
+    if (!isObject(k)) throw new CheckError(`${what} must be {vkey, record, valid_from, valid_until}`);
+    const { valid_from: from, valid_until: until } = k;
+    if (!Number.isSafeInteger(from) || from < 0) throw new CheckError(`${what}.valid_from must be a non-negative integer`);
+    if (until !== null && until !== undefined && !Number.isSafeInteger(until))
+      throw new CheckError(`${what}.valid_until must be an integer or null`);
+    const key = await parseLogVkey(k.vkey, suite, `the vkey of ${what}`);
+    if (key.name !== origin) throw new CheckError(`the vkey of ${what} is named ${quote(key.name)}, not the log's ${quote(origin)}`);
+    parsed.push({
+      ...key,
+      record: Number.isSafeInteger(k.record) ? k.record : i,
+      validFrom: from,
+      validUntil: until === undefined || until === null ? null : until,
+      compromised: k.compromised === true,
+    });
+  }
+  return { block, anchored: part.anchored === true, origin, keys: parsed };
+}
+
+/** As notary/logkeys.py's LogKey.describe. @param {ChainLogKey} k */
+function describeLogKey(k) {
+  const until = k.validUntil === null ? "" : ` until block ${k.validUntil}`;
+  const end = k.compromised ? " (declared compromised)" : k.validUntil !== null ? " (retired)" : "";
+  return `log key ${toHex(k.keyId)} (record ${k.record}) valid from block ${k.validFrom}${until}${end}`;
+}
+
+/**
+ * The checkpoint step under the log's keys on chain, by the rule of notary/logkeys.py: the key the note's
+ * signature line names (by the log's origin and key id), valid at the block the keys are judged at (the anchor's,
+ * or the head), and its signature verifies. What it says names the key and the block.
+ * @param {{text: string, signatures: {name: string, keyId: Uint8Array, signature: Uint8Array<ArrayBuffer>}[]}} note
+ * @param {{block: number, anchored: boolean, origin: string, keys: ChainLogKey[]}} chain
+ */
+async function checkUnderChainLogKeys(note, chain) {
+  const where = chain.anchored ? `its anchor's block ${chain.block}` : `the chain head ${chain.block}`;
+  const named = note.signatures.filter((sig) => sig.name === chain.origin);
+  /** @type {ChainLogKey | undefined} */
+  let key;
+  /** @type {{name: string, keyId: Uint8Array, signature: Uint8Array<ArrayBuffer>} | undefined} */
+  let line;
+  for (const sig of named) {
+    key = chain.keys.find((k) => equalBytes(k.keyId, sig.keyId));
+    if (key) {
+      line = sig;
+      break;
+    }
+  }
+  if (!key || !line) {
+    const ids = [...new Set(named.map((sig) => toHex(sig.keyId)))].sort().join(", ") || "none";
+    const onChain = chain.keys.map((k) => toHex(k.keyId)).join(", ") || "none";
+    throw new CheckError(
+      `signed by no log key of ${chain.origin} on chain (key ids of the log's name on the note: ${ids}; on chain: ${onChain})`,
+    );
+  }
+  const valid = key.validFrom <= chain.block && (key.validUntil === null || chain.block < key.validUntil);
+  if (!valid) throw new CheckError(`the checkpoint is signed by ${describeLogKey(key)}, not valid at ${where}`);
+  if (!(await key.verify(note.text, line.signature))) {
+    throw new CheckError(
+      `the log's signature by ${line.name} (key id ${toHex(line.keyId)}) does not verify over the checkpoint body`,
+    );
+  }
+  return { name: key.name, describe: `${describeLogKey(key)}, valid on chain at ${where}` };
 }
 
 /** @typedef {{org: string, name: string, regulator: boolean, keyId: Uint8Array, verify: SignatureCheck}} Witness */
@@ -510,8 +648,14 @@ async function stepCheckpoint(s) {
   const note = parseNote(part.note);
   const cp = parseCheckpoint(note.text);
   s.checkpoint = cp;
-  const log = await parseLogKey(s.keys, s.suite);
   const label = s.suite.logKey;
+  const chain = await parseChainLogKeys(s.keys, s.suite);
+  if (chain !== null) {
+    const signer = await checkUnderChainLogKeys(note, chain);
+    checkpointClaims(s, part, cp, chain.origin);
+    return `signed by ${label} ${signer.name} (${signer.describe}): size ${cp.size}, root ${toHex(cp.root)}`;
+  }
+  const log = await parseLogKey(s.keys, s.suite);
   let signed = false;
   for (const sig of note.signatures) {
     if (sig.name !== log.name || !equalBytes(sig.keyId, log.keyId)) continue;
@@ -526,16 +670,24 @@ async function stepCheckpoint(s) {
     const names = note.signatures.map((sig) => `${sig.name} (${toHex(sig.keyId)})`).join(", ");
     throw new CheckError(`no signature by ${label} ${log.name} (key id ${toHex(log.keyId)}); signed by: ${names}`);
   }
+  checkpointClaims(s, part, cp, log.origin);
+  return `signed by ${label} ${log.name} (key id ${toHex(log.keyId)}): size ${cp.size}, root ${toHex(cp.root)}`;
+}
+
+/**
+ * What the signed checkpoint must agree with: the log's origin, the bundle's origin and size, and the entry's index.
+ * @param {State} s  @param {Record<string, any>} part  @param {Checkpoint} cp  @param {string} origin
+ */
+function checkpointClaims(s, part, cp, origin) {
   const problems = [];
-  if (cp.origin !== log.origin) problems.push(`its origin is ${quote(cp.origin)}, the log's is ${quote(log.origin)}`);
-  if (s.bundle.origin !== log.origin) problems.push(`the bundle names origin ${quote(s.bundle.origin)}`);
+  if (cp.origin !== origin) problems.push(`its origin is ${quote(cp.origin)}, the log's is ${quote(origin)}`);
+  if (s.bundle.origin !== origin) problems.push(`the bundle names origin ${quote(s.bundle.origin)}`);
   if (!(Number.isSafeInteger(part.size) && BigInt(part.size) === cp.size)) {
     problems.push(`the bundle claims size ${quote(part.size)}, the note says ${cp.size}`);
   }
   const index = s.index();
   if (cp.size <= index) problems.push(`size ${cp.size} does not cover index ${index}`);
   if (problems.length) throw new CheckError(problems.join("; "));
-  return `signed by ${label} ${log.name} (key id ${toHex(log.keyId)}): size ${cp.size}, root ${toHex(cp.root)}`;
 }
 
 /** @param {State} s */
@@ -912,10 +1064,15 @@ function signatureCheckedOnChain(receipt, to, cp, keys) {
     return "; NOT checked on chain (no AnchorSigned log: a plain anchor, which only an AuditAnchor deployed before sm consortia refused unsigned anchors takes); the checkpoint's SM2 signature by the log key is checked offline in the checkpoint step";
   }
   const data = signed[0].data;
-  const vkey = isObject(keys) && typeof keys.log_vkey === "string" ? keys.log_vkey : "";
-  const blob = vkeyTypeByte(vkey) === null ? new Uint8Array() : fromBase64(vkey.split("+").slice(2).join("+"), "vkey");
-  const logKey = data.length >= 3 * WORD && blob.length >= 64 && equalBytes(data.subarray(WORD, 3 * WORD), blob.subarray(blob.length - 64));
-  return `; checked on chain: AuditAnchor verified the SM2 signature of what it anchors (AnchorSigned) under ${logKey ? "the log's key" : "a log key of the notary's member other than the log vkey's"}`;
+  // the log's vkey, and its keys on chain when the keys list them (a log whose key rotated)
+  const chainKeys = isObject(keys) && isObject(keys.log_keys) && Array.isArray(keys.log_keys.keys) ? keys.log_keys.keys : [];
+  const vkeys = [isObject(keys) ? keys.log_vkey : undefined, ...chainKeys.map((/** @type {unknown} */ k) => (isObject(k) ? k.vkey : undefined))];
+  const logKey = vkeys.some((vkey) => {
+    if (typeof vkey !== "string" || vkeyTypeByte(vkey) === null) return false;
+    const blob = fromBase64(vkey.split("+").slice(2).join("+"), "vkey");
+    return data.length >= 3 * WORD && blob.length >= 64 && equalBytes(data.subarray(WORD, 3 * WORD), blob.subarray(blob.length - 64));
+  });
+  return `; checked on chain: AuditAnchor verified the SM2 signature of what it anchors (AnchorSigned) under ${logKey ? "the log's key" : "a log key of the notary's member other than the log's keys given"}`;
 }
 
 /**

@@ -1,36 +1,52 @@
-"""The evaluator's live alarms over HTTP: ``GET /v1/alarms`` on loopback, served by ``consortium up``.
+"""The evaluator's live alarms over HTTP: ``GET /v1/alarms``, served by ``consortium up`` on PORT+3.
 
 The answer is the alarms document (``network.alarms.store``): every alarm in force and the recently resolved
 ones, with ``evaluated_ms``, when the evaluator last finished a round (null before its first). It is the whole
-list: the one client is the explorer, which holds the token and shows each person only the alarms that person
-may see (``explorer.access.sees_alarm``, docs/alarms.md), as it filters everything else it reads from the log.
+list: the one client is the operator's explorer, which holds the token and shows each person only the alarms
+that person may see (``explorer.access.sees_alarm``, docs/alarms.md), as it filters everything else it reads.
 
-Who may ask: the server binds to 127.0.0.1 only, and every request must carry ``Authorization: Bearer <token>``,
-the token of ``DIR/alarms/api.token`` (256 random bits, readable by the owner only, made by ``up`` at its first
-start), as the notary's operations figures ask for the monitor token (``notary/monitor.token``). A process of
-another account on the machine reaches the port but not the file; a request without the token gets 401 and
-learns nothing, not even whether an alarm is active. ``GET /healthz`` answers ``{"ok": true}`` to anyone.
+Who may ask. By default the server binds to 127.0.0.1 only, and every request must carry ``Authorization: Bearer
+<token>``, the token of ``DIR/alarms/api.token`` (256 random bits, readable by the owner only, made by ``up`` at
+its first start), as the notary's operations figures ask for the monitor token (``notary/monitor.token``). A
+process of another account on the machine reaches the port but not the file; a request without the token gets
+401 and learns nothing, not even whether an alarm is active. ``GET /healthz`` answers ``{"ok": true}`` to anyone
+who reaches the port.
 
-:func:`answer` is the whole protocol (method, path and Authorization in; status and JSON body out), testable
-without sockets; :class:`AlarmServer` is the standard library's ``ThreadingHTTPServer`` around it, a thread of
-``up``. What it serves is whatever the source it is given returns at the time of each request: :data:`NEVER`
-until ``up`` attaches the evaluator (:meth:`AlarmServer.attach`), which ``up`` does once its children are up,
-so the port is taken (and a port in use reported) before the notary and the rest start.
+Beyond loopback (``up --alarms-host``, for an explorer on another machine) it is HTTPS only, over mutual TLS
+(:func:`endpoint_tls`): the operator's ``alarms`` service certificate, a client certificate of a member CA
+required in the handshake (as the notary's ``--require-client-cert``), checked at each request as the gateways
+check callers (validity, the org's CRL) and required to be the operator's (403 otherwise), and the token on top
+(401 without). A stolen token alone is worth nothing off the machine; a member's certificate alone neither.
+Plain HTTP beyond loopback is refused (:class:`AlarmEndpointError`).
+
+:func:`answer` is the whole protocol (method, path, Authorization and the client certificate's verdict in;
+status and JSON body out), testable without sockets; :class:`AlarmServer` is the standard library's
+``ThreadingHTTPServer`` around it, a thread of ``up``. What it serves is whatever the source it is given returns
+at the time of each request: :data:`NEVER` until ``up`` attaches the evaluator (:meth:`AlarmServer.attach`),
+which ``up`` does once its children are up.
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import logging
+import socket
+import ssl
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from chain.ids import OrgId
 from network.alarms.store import ALARMS_DIR, NEVER, AlarmState
+from network.errors import NetworkError
 from network.logsetup import secret_token
+
+if TYPE_CHECKING:
+    from network.description import ConsortiumDescription
 
 log = logging.getLogger("network.alarms")
 
@@ -53,16 +69,135 @@ def api_token(directory: Path, create: bool = False) -> str | None:
     return secret_token(token_path(directory), create)
 
 
-def endpoint_url(port: int) -> str:
-    """The URL of the endpoint of ``consortium up --port PORT``."""
-    return f"http://{HOST}:{port + PORT_OFFSET}{PATH}"
+#: The service whose TLS certificate the endpoint serves beyond loopback: ``orgs/<operator>/alarms/tls/``.
+TLS_SERVICE = "alarms"
+
+
+class AlarmEndpointError(NetworkError):
+    """The alarm endpoint cannot be served as asked (beyond loopback without TLS, no certificate for the address
+    it is reached at); the message is the one line ``up`` prints."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (or ``localhost``): what only this machine reaches."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def is_wildcard(host: str) -> bool:
+    """Whether listening on ``host`` listens on every address of the machine (``0.0.0.0``, ``::``)."""
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
+def endpoint_url_at(host: str, port: int, tls: bool) -> str:
+    """The URL a client reaches the endpoint listening on ``host:port`` at (a wildcard address is reached on
+    loopback; an IPv6 address in brackets)."""
+    if is_wildcard(host):  # "::" listens on IPv4 too (dual stack): 127.0.0.1, which the certificate must name
+        host = HOST
+    shown = f"[{host}]" if ":" in host else host
+    return f"{'https' if tls else 'http'}://{shown}:{port}{PATH}"
+
+
+def endpoint_url(port: int, host: str = HOST) -> str:
+    """The URL of the endpoint of ``consortium up --port PORT [--alarms-host HOST]``: HTTPS beyond loopback."""
+    return endpoint_url_at(host, port + PORT_OFFSET, not is_loopback(host))
+
+
+def endpoint_tls(
+    directory: Path, description: ConsortiumDescription, passphrase: bytes, operator: str, host: str
+) -> tuple[ssl.SSLContext, Callable[[str], str | None]]:
+    """The endpoint's mutual TLS beyond loopback: the server context (the operator's ``alarms`` service certificate,
+    ``orgs/<operator>/alarms/tls/``; a client certificate of a member CA required in the handshake) and the check
+    of the client's certificate at each request: the gateways' checks (a member CA issued it, clientAuth, its
+    validity, its org's CRL), and its org the operator's, whose whole alarm list this is.
+
+    The certificate is issued by the operator's CA when missing, for ``localhost``, ``127.0.0.1`` and ``host``;
+    for a wildcard ``host`` (``0.0.0.0``) the names explorers reach the machine by are not known here, so it
+    must be issued first (``consortium identity server-cert --service alarms --san NAME``): else, and when the
+    certificate there does not name ``host``, :class:`AlarmEndpointError`."""
+
+    from network.certificates import AuthError, CallerAuthenticator
+    from network.identity import OrgPaths, issue_service_certificate
+
+    org = OrgId(operator)
+    cert, key = OrgPaths.of(directory, org).service_tls(TLS_SERVICE)
+    if not (cert.is_file() and key.is_file()):
+        if is_wildcard(host):
+            raise AlarmEndpointError(
+                f"--alarms-host {host}: no certificate in {cert.parent} for the names explorers reach this machine "
+                f"by; issue it first: consortium --dir {directory} identity server-cert --org {operator} "
+                f"--service {TLS_SERVICE} --san NAME --san 127.0.0.1"
+            )
+        names, ips = ["localhost"], ["127.0.0.1"]
+        listed = ips if _is_ip(host) else names
+        if host not in listed:
+            listed.append(host)
+        issue_service_certificate(directory, org, TLS_SERVICE, passphrase, hostnames=names, ips=ips)
+    else:
+        reached = HOST if is_wildcard(host) else host
+        named = _names_of(cert)
+        if reached not in named:
+            raise AlarmEndpointError(
+                f"the alarm endpoint's certificate {cert} does not name {reached} "
+                f"(it names {', '.join(sorted(named)) or 'nothing readable'}); "
+                f"issue it again with --san {reached}: consortium --dir {directory} identity server-cert --org "
+                f"{operator} --service {TLS_SERVICE} --san {reached} ..."
+            )
+    members = frozenset(m.org for m in description.members)
+    authenticator = CallerAuthenticator(description, directory, lambda o: "active" if o in members else None)
+    context = authenticator.server_ssl_context(cert, key, passphrase)
+    context.verify_mode = ssl.CERT_REQUIRED
+
+    def check(pem: str) -> str | None:
+        try:
+            caller = authenticator.authenticate_pem(pem)
+        except AuthError as exc:
+            return f"client certificate refused: {exc.reason}: {exc.detail}"
+        if caller.org != operator:
+            return f"the alarms are the operator's ({operator}); a certificate of {caller.org} may not read them"
+        return None
+
+    return context, check
+
+
+def _names_of(cert: Path) -> set[str]:
+    """The host names and IP addresses a server certificate names (none if it cannot be read as one)."""
+    from cryptography import x509
+
+    try:
+        found = x509.load_pem_x509_certificate(cert.read_bytes()).extensions
+        san = found.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (OSError, ValueError, x509.ExtensionNotFound):
+        return set()
+    return {str(ip) for ip in san.get_values_for_type(x509.IPAddress)} | set(san.get_values_for_type(x509.DNSName))
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def answer(
-    state: Callable[[], AlarmState], token: str, method: str, path: str, authorization: str | None
+    state: Callable[[], AlarmState],
+    token: str,
+    method: str,
+    path: str,
+    authorization: str | None,
+    client_refused: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """The status and JSON body of a request: 404 for another path, 405 for another method, 401 without the
-    token (checked in constant time), else 200 and the document of ``state()``."""
+    """The status and JSON body of a request: 404 for another path, 405 for another method, 403 when the
+    endpoint is served over mutual TLS and the client certificate is refused (``client_refused`` says why), 401
+    without the token (checked in constant time), else 200 and the document of ``state()``."""
     route = path.split("?", 1)[0]
     if route not in (PATH, HEALTH_PATH):
         return 404, {"error": "not_found", "detail": f"no {route}: the alarms are at {PATH}"}
@@ -70,6 +205,8 @@ def answer(
         return 405, {"error": "method_not_allowed", "detail": f"{route} answers GET only"}
     if route == HEALTH_PATH:
         return 200, {"ok": True}
+    if client_refused is not None:
+        return 403, {"error": "forbidden", "detail": client_refused}
     expected = f"Bearer {token}".encode()
     if authorization is None or not hmac.compare_digest(authorization.encode("latin-1", "replace"), expected):
         return 401, {"error": "unauthenticated", "detail": f"give Authorization: Bearer <the token of {ALARMS_DIR}/"
@@ -78,19 +215,40 @@ def answer(
 
 
 class AlarmServer(ThreadingHTTPServer):
-    """The endpoint on ``127.0.0.1:port`` (0: a free port), serving from a thread of its own."""
+    """The endpoint on ``host:port`` (port 0: a free port), serving from a thread of its own; plain HTTP on
+    loopback, or with ``tls`` (:func:`endpoint_tls`) HTTPS to client certificates that ``client_check`` (given the
+    certificate's PEM, it answers None or why it is refused) lets through."""
 
     daemon_threads = True
+    #: Seconds a client has to complete its TLS handshake and its request.
+    request_timeout = 10.0
 
-    def __init__(self, token: str, port: int = 0, source: Callable[[], AlarmState] | None = None) -> None:
+    def __init__(
+        self,
+        token: str,
+        port: int = 0,
+        source: Callable[[], AlarmState] | None = None,
+        *,
+        host: str = HOST,
+        tls: ssl.SSLContext | None = None,
+        client_check: Callable[[str], str | None] | None = None,
+    ) -> None:
+        if tls is None and not is_loopback(host):
+            raise AlarmEndpointError(f"the alarm endpoint listens beyond loopback ({host}) over mutual TLS only")
         self.token = token
+        self.host = host
+        self.tls = tls
+        self.client_check = client_check
         self._source: Callable[[], AlarmState] = source or (lambda: NEVER)
-        super().__init__((HOST, port), _Handler)
+        if ":" in host:
+            self.address_family = socket.AF_INET6
+        super().__init__((host, port), _Handler)
         self._thread = threading.Thread(target=self.serve_forever, name="alarm-endpoint", daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.server_address[1]}{PATH}"
+        # the host as given, a name included: the name the server certificate names, not the address it resolved to
+        return endpoint_url_at(self.host, int(self.server_address[1]), self.tls is not None)
 
     def attach(self, source: Callable[[], AlarmState]) -> None:
         """Serve what ``source`` returns from now on (``up`` gives the evaluator's ``state``)."""
@@ -101,6 +259,23 @@ class AlarmServer(ThreadingHTTPServer):
 
     def start(self) -> None:
         self._thread.start()
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """Over TLS, the handshake is made here, in the request's own thread, so a client that stalls in it holds
+        up no other; a failed handshake (no certificate, one of another CA) ends the connection, unanswered."""
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        request.settimeout(self.request_timeout)
+        try:
+            wrapped = self.tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as exc:
+            log.info("alarm endpoint: TLS handshake with %s failed: %s", client_address[0], exc)
+            return
+        try:
+            super().finish_request(wrapped, client_address)
+        finally:
+            wrapped.close()
 
     def close(self) -> None:
         if self._thread.is_alive():
@@ -129,8 +304,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _reply(self, method: str) -> None:
         try:
+            refused = self._client_refused()
             status, body = answer(
-                self.server.state, self.server.token, method, self.path, self.headers.get("Authorization")
+                self.server.state, self.server.token, method, self.path, self.headers.get("Authorization"), refused
             )
         except Exception:  # a source that fails answers 500, and the server goes on
             log.exception("alarm endpoint failed")
@@ -142,6 +318,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
         self.wfile.write(data)
+
+    def _client_refused(self) -> str | None:
+        """Over mutual TLS, why the client's certificate may not read the alarms (None: it may)."""
+        if self.server.tls is None or self.server.client_check is None:
+            return None
+        der = self.connection.getpeercert(binary_form=True) if isinstance(self.connection, ssl.SSLSocket) else None
+        if der is None:
+            return "a client certificate is required"
+        return self.server.client_check(ssl.DER_cert_to_PEM_cert(der))
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("alarm endpoint: " + format, *args)

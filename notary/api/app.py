@@ -9,6 +9,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from notary.api import errors, operations, reads, security, tiles, write
+from notary.api.tlspeer import Gate
 from notary.readauth import ReadAccess
 from notary.service import NotaryService, NotarySettings
 
@@ -41,24 +42,28 @@ def run(
     port: int,
     access: ReadAccess | None = None,
     ssl_context: ssl.SSLContext | None = None,
+    gate: Gate | None = None,
 ) -> None:
     """Serve a notary built from ``settings`` until interrupted, its checkpoint and anchor loops running; reads
     checked by ``access`` when given (``create_app``). With ``ssl_context`` (``network.logsetup.notary_tls``) it
-    serves HTTPS and hands each connection's client certificate to ``access`` (``tlspeer``)."""
+    serves HTTPS and hands each connection's client certificate to ``access`` (``tlspeer``), after ``gate``
+    (``CallerAuthenticator.handshake_refusal``) let it in at the handshake and at each request."""
     service = NotaryService(settings)
     service.start()
     try:
         uvicorn.run(create_app(service, access), host=host, port=port, log_level="warning", access_log=False,
-                    **tls_options(ssl_context))  # fmt: skip
+                    **tls_options(ssl_context, gate))  # fmt: skip
     finally:
         service.stop()
 
 
-def tls_options(ssl_context: ssl.SSLContext | None) -> dict[str, Any]:
+def tls_options(ssl_context: ssl.SSLContext | None, gate: Gate | None = None) -> dict[str, Any]:
     """uvicorn's options serving HTTPS with ``ssl_context`` and the client certificate in each request's scope
-    (``tlspeer.PeerCertificateH11``); none for plain HTTP."""
+    (``tlspeer.PeerCertificateH11``), a connection whose certificate ``gate`` refuses closed at the handshake;
+    none for plain HTTP."""
     if ssl_context is None:
         return {}
-    from notary.api.tlspeer import PeerCertificateH11
+    from notary.api.tlspeer import PeerCertificateH11, gated
 
-    return {"http": PeerCertificateH11, "ssl_context_factory": lambda _config, _default: ssl_context}
+    protocol = PeerCertificateH11 if gate is None else gated(gate)
+    return {"http": protocol, "ssl_context_factory": lambda _config, _default: ssl_context}

@@ -35,7 +35,7 @@ from notary.errors import MalformedError, NotFoundError
 from notary.event import EventJSON, gateway_org, parse_entry
 from notary.event import parties as event_parties
 from notary.readauth import ForbiddenReadError
-from notary.storage.base import CheckpointRow, EntryRow, NotaryStorage
+from notary.storage.base import CheckpointJSON, CheckpointRow, EntryRow, NotaryStorage, anchor_json
 
 router = APIRouter(tags=["read"])
 
@@ -48,15 +48,10 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _anchor_json(anchor: dict[str, Any]) -> dict[str, Any]:
-    """An anchor as the API shows it: without its raw transaction (the evidence bundle carries that)."""
-    return {k: v for k, v in anchor.items() if k != "raw_tx"}
-
-
-def checkpoints_json(store: NotaryStorage, rows: Sequence[CheckpointRow]) -> list[dict[str, Any]]:
+def checkpoints_json(store: NotaryStorage, rows: Sequence[CheckpointRow]) -> list[CheckpointJSON]:
     """Checkpoints as the API shows them, each with its anchor (those anchors are read in one query)."""
     anchors = {a["size"]: a for a in store.anchors(sizes=[row.size for row in rows])}
-    out = []
+    out: list[CheckpointJSON] = []
     for row in rows:
         anchor = anchors.get(row.size)
         out.append(
@@ -67,7 +62,7 @@ def checkpoints_json(store: NotaryStorage, rows: Sequence[CheckpointRow]) -> lis
                 "published_ms": row.published_ms,
                 "cosigners": row.cosigners.split(",") if row.cosigners else [],
                 "note": (row.cosigned or row.note).decode("utf-8"),
-                "anchor": None if anchor is None else _anchor_json(anchor),
+                "anchor": None if anchor is None else anchor_json(anchor),
             }
         )
     return out
@@ -213,7 +208,7 @@ def checkpoints(
 
 
 @router.get("/v1/checkpoints/{size}", response_model=Checkpoint)
-def checkpoint_at(service: Service, _: Caller, size: Annotated[int, Path(ge=0, lt=2**63)]) -> dict[str, Any]:
+def checkpoint_at(service: Service, _: Caller, size: Annotated[int, Path(ge=0, lt=2**63)]) -> CheckpointJSON:
     row = service.store.checkpoint(size)
     if row is None or row.cosigned is None:
         raise NotFoundError(f"no published checkpoint of size {size}")
@@ -229,7 +224,7 @@ def anchors(
 ) -> dict[str, Any]:
     rows = service.store.anchors(after=after, limit=limit)
     return {
-        "anchors": [_anchor_json(r) for r in rows],
+        "anchors": [anchor_json(r) for r in rows],
         "next": rows[-1]["size"] if len(rows) == limit else None,
     }
 

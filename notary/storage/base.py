@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, TypedDict, runtime_checkable
 
 from notary.log.errors import NotaryError
 
@@ -34,7 +34,8 @@ class StoreUnavailableError(StoreError):
 
 
 class NotLeaderError(StoreError):
-    """A leader-only write (a checkpoint, its publication, an anchor) was refused: this replica does not hold the
+    """A leader-only write (a checkpoint, its publication, an anchor, the mark of the anchors checked, an alarm of
+    those duties) or action (asking the witnesses) was refused: this replica does not hold the
     current fencing token (``notary.storage.leader``). Another replica leads now; this one stops its leader
     duties and keeps sequencing and serving."""
 
@@ -73,6 +74,62 @@ class CheckpointRow:
     cosigned: bytes | None
     published_ms: int | None
     cosigners: str | None
+
+
+AnchorState = Literal["sent", "confirmed", "failed"]
+
+
+class AnchorRow(TypedDict):
+    """One anchor of a checkpoint on the chain, as the ``anchors`` table holds it (``ANCHOR_COLUMNS``): the signed
+    transaction and its nonce from when it was sent, the block once it is confirmed. The notary's API writes it
+    (``GET /v1/anchors``, the checkpoints' ``anchor``) with ``raw_tx`` left out."""
+
+    size: int
+    tx_hash: str
+    raw_tx: bytes
+    nonce: int
+    state: AnchorState
+    sent_ms: int
+    block_number: int | None
+    block_hash: str | None
+    confirmed_ms: int | None
+
+
+class AnchorJSON(TypedDict):
+    """An anchor as the notary's API lists it (``GET /v1/anchors``, a checkpoint's ``anchor``): the row without
+    its raw transaction, which the evidence bundle carries."""
+
+    size: int
+    tx_hash: str
+    nonce: int
+    state: AnchorState
+    sent_ms: int
+    block_number: int | None
+    block_hash: str | None
+    confirmed_ms: int | None
+
+
+class CheckpointJSON(TypedDict):
+    """A checkpoint as the notary's API lists it (``GET /v1/checkpoints``) and the explorer stores and answers it:
+    the root in base64, the cosigned note as text, the cosigners' names, and its anchor if one was sent."""
+
+    size: int
+    root: str
+    time_ms: int
+    published_ms: int | None
+    cosigners: list[str]
+    note: str
+    anchor: AnchorJSON | None
+
+
+class AlarmRow(TypedDict):
+    """One alarm the notary raised (``alarms`` table; ``GET /v1/alarms``)."""
+
+    id: int
+    time_ms: int
+    kind: str
+    size: int | None
+    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,22 +231,38 @@ class NotaryStorage(Protocol):
 
     def anchors(
         self, state: str | None = None, *, after: int = 0, limit: int = -1, sizes: Sequence[int] | None = None
-    ) -> list[dict[str, Any]]: ...
+    ) -> list[AnchorRow]: ...
 
     def anchored_size(self) -> int: ...
 
-    def anchor_covering(self, index: int, state: str = "confirmed") -> dict[str, Any] | None: ...
+    def anchor_covering(self, index: int, state: str = "confirmed") -> AnchorRow | None: ...
 
     def anchor_progress(self) -> tuple[int, bool]: ...
+
+    def anchor_checked(self, size: int, time_ms: int, mismatch: str | None) -> None:
+        """Record that the on-chain root of the confirmed anchor of ``size`` was compared with the log's
+        (leader-only): the ``anchors_checked`` mark moves up to ``size`` (never down) and, when the roots differed,
+        an ``anchor-mismatch`` alarm with the message ``mismatch`` is added, both in one transaction."""
+        ...
 
     # -- the rest
     def meta(self, key: str) -> str | None: ...
 
     def set_meta(self, key: str, value: str) -> None: ...
 
-    def alarms(self, limit: int = 100) -> list[dict[str, Any]]: ...
+    def alarms(self, limit: int = 100) -> list[AlarmRow]: ...
 
-    def add_alarm(self, time_ms: int, kind: str, size: int | None, message: str) -> None: ...
+    def add_alarm(self, time_ms: int, kind: str, size: int | None, message: str, *, leader_only: bool = False) -> None:
+        """Record an alarm. ``leader_only``: the alarm comes of a leader's duty (a witness's answer to the
+        checkpointer), so it is fenced like the duty's writes (:class:`NotLeaderError`); the leader after this one
+        does the duty again and so raises it again if it still holds."""
+        ...
+
+    def check_leader(self, what: str) -> None:
+        """Refuse (:class:`NotLeaderError`, naming ``what``) a leader-only action that writes nothing here (asking
+        the witnesses), unless this replica holds the current fencing token; nothing to check for a store with
+        one notary."""
+        ...
 
     def maintain(self) -> None:
         """Repair what a crash or an outage left behind (an object store backend publishes pending objects);
@@ -199,9 +272,44 @@ class NotaryStorage(Protocol):
     def close(self) -> None: ...
 
 
+#: The meta key of the largest anchored size whose on-chain root was compared with the log's (``anchor_checked``).
+ANCHORS_CHECKED_KEY = "anchors_checked"
+
 ANCHOR_COLUMNS = (
     "size", "tx_hash", "raw_tx", "nonce", "state", "sent_ms", "block_number", "block_hash", "confirmed_ms"
 )  # fmt: skip
+ALARM_COLUMNS = ("id", "time_ms", "kind", "size", "message")
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def anchor_row(row: Sequence[Any]) -> AnchorRow:
+    """The row of ``ANCHOR_COLUMNS`` a backend read, typed (``raw_tx`` as bytes whatever the driver returns)."""
+    size, tx_hash, raw_tx, nonce, state, sent_ms, block_number, block_hash, confirmed_ms = row
+    if state not in ("sent", "confirmed", "failed"):
+        raise StoreError(f"the anchor of checkpoint {size} is in an unknown state {state!r}")
+    return AnchorRow(
+        size=int(size), tx_hash=str(tx_hash), raw_tx=bytes(raw_tx), nonce=int(nonce), state=state,
+        sent_ms=int(sent_ms), block_number=_optional_int(block_number),
+        block_hash=None if block_hash is None else str(block_hash), confirmed_ms=_optional_int(confirmed_ms),
+    )  # fmt: skip
+
+
+def anchor_json(anchor: AnchorRow) -> AnchorJSON:
+    """An anchor as the API shows it: without its raw transaction (the evidence bundle carries that)."""
+    return AnchorJSON(
+        size=anchor["size"], tx_hash=anchor["tx_hash"], nonce=anchor["nonce"], state=anchor["state"],
+        sent_ms=anchor["sent_ms"], block_number=anchor["block_number"], block_hash=anchor["block_hash"],
+        confirmed_ms=anchor["confirmed_ms"],
+    )  # fmt: skip
+
+
+def alarm_row(row: Sequence[Any]) -> AlarmRow:
+    """The row of ``ALARM_COLUMNS`` a backend read, typed."""
+    id_, time_ms, kind, size, message = row
+    return AlarmRow(id=int(id_), time_ms=int(time_ms), kind=str(kind), size=_optional_int(size), message=str(message))
 
 
 def edge_widths(size: int) -> dict[int, int]:

@@ -32,9 +32,16 @@ from typing import Any
 
 import psycopg
 
+from notary.log.checkpoint import parse_checkpoint
+from notary.log.errors import MalformedError
+from notary.log.note import parse_note
 from notary.log.tiles import TILE_WIDTH, entries_path, format_entry_bundle, parse_entry_bundle, tile_path
 from notary.storage.base import (
+    ALARM_COLUMNS,
     ANCHOR_COLUMNS,
+    ANCHORS_CHECKED_KEY,
+    AlarmRow,
+    AnchorRow,
     BatchRow,
     BatchWrite,
     CheckpointRow,
@@ -45,6 +52,8 @@ from notary.storage.base import (
     StoreError,
     StoreUnavailableError,
     TreeState,
+    alarm_row,
+    anchor_row,
     edge_widths,
 )
 from notary.storage.schema import Migration, Schema, migrate
@@ -129,6 +138,15 @@ SCHEMA_VERSION = SCHEMA.latest
 
 _CHECKPOINT_KEY = "checkpoint"
 _CHECKPOINT_META = "checkpoint_object"  # meta: the size of the checkpoint last written to the object store
+_CAS_ATTEMPTS = 8  # conditional writes of the checkpoint object before giving up until the next publication
+
+
+def _checkpoint_size(data: bytes) -> int | None:
+    """The size of the checkpoint in a cosigned note, or None if it holds none."""
+    try:
+        return parse_checkpoint(parse_note(data).text).size
+    except (MalformedError, UnicodeDecodeError):
+        return None
 
 
 def _redacted(url: str) -> str:
@@ -174,7 +192,8 @@ class ObjectStoreConfig:
 
 
 class ObjectStore:
-    """The bucket, through boto3: immutable conditional writes, reads, and one overwritten object."""
+    """The bucket, through boto3: immutable conditional writes, reads, and one object replaced by compare-and-swap
+    on its ETag."""
 
     def __init__(self, config: ObjectStoreConfig) -> None:
         import boto3
@@ -250,9 +269,35 @@ class ObjectStore:
                 f"immutable key {key} than the log committed (tampering, or another log writing this bucket)"
             )
 
-    def put(self, key: str, data: bytes) -> None:
+    def get_tagged(self, key: str) -> tuple[bytes, str] | None:
+        """The object's bytes and ETag (the version a conditional write names), or None if there is none."""
+        from botocore.exceptions import ClientError
+
+        with self._calls(f"reading {key}"):
+            try:
+                response = self._client.get_object(Bucket=self.config.bucket, Key=self.config.prefix + key)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                    return None
+                raise
+            return bytes(response["Body"].read()), str(response["ETag"])
+
+    def replace(self, key: str, data: bytes, etag: str | None) -> bool:
+        """Write ``data`` under ``key`` only if the object is still the version ``etag`` names (``If-Match``), or,
+        with None, only if there is none (``If-None-Match: *``); False when another write came first."""
+        from botocore.exceptions import ClientError
+
+        condition = {"IfNoneMatch": "*"} if etag is None else {"IfMatch": etag}
         with self._calls(f"writing {key}"):
-            self._client.put_object(Bucket=self.config.bucket, Key=self.config.prefix + key, Body=data)
+            try:
+                self._client.put_object(Bucket=self.config.bucket, Key=self.config.prefix + key, Body=data, **condition)
+            except ClientError as exc:
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                # 412: the condition failed; 409: a concurrent conditional write; 404: deleted meanwhile
+                if status in (404, 409, 412):
+                    return False
+                raise
+        return True
 
 
 # ---------------------------------------------------------------------------------------------- the store
@@ -529,13 +574,44 @@ class PostgresStore:
             return
         if self.meta(_CHECKPOINT_META) == str(latest.size):
             return
-        self.objects.put(_CHECKPOINT_KEY, latest.cosigned)
+        self._raise_checkpoint_object(latest.size, latest.cosigned)
         with self._transaction() as conn:  # only forward: a slower replica never records an older one
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = "
                 "EXCLUDED.value WHERE meta.value::BIGINT < EXCLUDED.value::BIGINT",
                 (_CHECKPOINT_META, str(latest.size)),
             )
+
+    def _raise_checkpoint_object(self, size: int, cosigned: bytes) -> None:
+        """Make the ``checkpoint`` object the published checkpoint of ``size`` unless it holds a larger one: a
+        compare-and-swap on the object's ETag (``If-Match``; ``If-None-Match: *`` while there is none), so a slower
+        replica, or a leader deposed after its publication committed, never writes an older checkpoint over a
+        newer one. The bytes come from the database, where a size is published once (a fenced write)."""
+        for _ in range(_CAS_ATTEMPTS):
+            found = self.objects.get_tagged(_CHECKPOINT_KEY)
+            etag = None
+            if found is not None:
+                data, etag = found
+                there = _checkpoint_size(data)
+                if there == size and data != cosigned:
+                    message = (
+                        f"integrity alarm: the object store ({self.objects.config.describe()}) holds other bytes "
+                        f"as checkpoint {size} than the log published (tampering, or another log writing this bucket)"
+                    )
+                    self.add_alarm(int(time.time() * 1000), "object-mismatch", size, message)
+                    raise IntegrityError(message)
+                if there is not None and there >= size:
+                    return  # this checkpoint, or a newer one, is there already
+                if there is None:
+                    log.warning(
+                        "the object store's checkpoint object is unreadable; replacing it with checkpoint %d", size
+                    )
+            if self.objects.replace(_CHECKPOINT_KEY, cosigned, etag):
+                return
+        raise StoreError(
+            f"the checkpoint object changed under each of {_CAS_ATTEMPTS} conditional writes of checkpoint {size} "
+            f"({self.objects.config.describe()}); the next publication or maintenance writes it"
+        )
 
     # ------------------------------------------------------------------------------------------ tree reads
 
@@ -665,26 +741,37 @@ class PostgresStore:
                 "another replica leads the log's checkpoints and anchors"
             )
 
+    def check_leader(self, what: str) -> None:
+        """The fence of a leader-only action that writes nothing here (asking the witnesses to cosign)."""
+        with self._transaction() as conn:
+            self._fenced(conn, what)
+
     # ------------------------------------------------------------------------------------------ checkpoints
 
     def add_checkpoint(self, size: int, root: bytes, time_ms: int, note: bytes) -> CheckpointRow:
         """Record the checkpoint of ``size`` (leader-only). One of that size already recorded is kept as it is;
         one with another root is refused (an integrity alarm): a size has one root for ever."""
+        message = None
         with self._transaction() as conn:
             self._fenced(conn, f"checkpoint {size}")
             conn.execute(
                 "INSERT INTO checkpoints (size, root, time_ms, note) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
                 (size, root, time_ms, note),
             )
+            recorded = bytes(_one(conn.execute("SELECT root FROM checkpoints WHERE size = %s", (size,)).fetchone())[0])
+            if recorded != root:  # the alarm in the same fenced transaction: a replaced leader raises none
+                message = (
+                    f"integrity alarm: checkpoint {size} was recorded with root {recorded.hex()}, and a replica signed "
+                    f"root {root.hex()} for it: two trees of one size"
+                )
+                conn.execute(
+                    "INSERT INTO alarms (time_ms, kind, size, message) VALUES (%s, 'checkpoint-mismatch', %s, %s)",
+                    (int(time.time() * 1000), size, message),
+                )
+        if message is not None:
+            raise IntegrityError(message)
         row = self.checkpoint(size)
         assert row is not None
-        if row.root != root:
-            message = (
-                f"integrity alarm: checkpoint {size} was recorded with root {row.root.hex()}, and a replica signed "
-                f"root {root.hex()} for it: two trees of one size"
-            )
-            self.add_alarm(int(time.time() * 1000), "checkpoint-mismatch", size, message)
-            raise IntegrityError(message)
         return row
 
     def publish_checkpoint(self, size: int, cosigned: bytes, published_ms: int, cosigners: str) -> None:
@@ -748,7 +835,7 @@ class PostgresStore:
 
     def anchors(
         self, state: str | None = None, *, after: int = 0, limit: int = -1, sizes: Sequence[int] | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[AnchorRow]:
         where: list[str] = ["size > %s"]
         params: list[Any] = [after]
         if state is not None:
@@ -762,26 +849,42 @@ class PostgresStore:
             f"SELECT {', '.join(ANCHOR_COLUMNS)} FROM anchors WHERE {' AND '.join(where)} ORDER BY size LIMIT %s",
             params,
         )
-        return [_anchor(r) for r in rows]
+        return [anchor_row(r) for r in rows]
 
     def anchored_size(self) -> int:
         rows = self._query("SELECT MAX(size) FROM anchors WHERE state = 'confirmed'")
         return int(rows[0][0] or 0)
 
-    def anchor_covering(self, index: int, state: str = "confirmed") -> dict[str, Any] | None:
+    def anchor_covering(self, index: int, state: str = "confirmed") -> AnchorRow | None:
         picked = ", ".join("a." + c for c in ANCHOR_COLUMNS)
         rows = self._query(
             f"SELECT {picked} FROM anchors a JOIN checkpoints c ON c.size = a.size"
             " WHERE a.size > %s AND a.state = %s AND c.cosigned IS NOT NULL ORDER BY a.size LIMIT 1",
             (index, state),
         )
-        return _anchor(rows[0]) if rows else None
+        return anchor_row(rows[0]) if rows else None
 
     def anchor_progress(self) -> tuple[int, bool]:
         rows = self._query(
             "SELECT MAX(size), COUNT(*) FILTER (WHERE state = 'sent') FROM anchors WHERE state IN ('sent', 'confirmed')"
         )
         return int(rows[0][0] or 0), bool(rows[0][1])
+
+    def anchor_checked(self, size: int, time_ms: int, mismatch: str | None) -> None:
+        """Leader-only, fenced with the alarm in the same transaction: a replaced leader neither moves the mark
+        nor raises the alarm, and its successor, starting below the mark, compares that anchor again."""
+        with self._transaction() as conn:
+            self._fenced(conn, f"the check of the anchor of checkpoint {size}")
+            if mismatch is not None:
+                conn.execute(
+                    "INSERT INTO alarms (time_ms, kind, size, message) VALUES (%s, 'anchor-mismatch', %s, %s)",
+                    (time_ms, size, mismatch),
+                )
+            conn.execute(  # only forward: a slower replica never takes the mark back
+                "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = "
+                "EXCLUDED.value WHERE meta.value::BIGINT < EXCLUDED.value::BIGINT",
+                (ANCHORS_CHECKED_KEY, str(size)),
+            )
 
     # ------------------------------------------------------------------------------------------ the rest
 
@@ -796,12 +899,16 @@ class PostgresStore:
                 (key, value),
             )
 
-    def alarms(self, limit: int = 100) -> list[dict[str, Any]]:
-        rows = self._query("SELECT id, time_ms, kind, size, message FROM alarms ORDER BY id DESC LIMIT %s", (limit,))
-        return [dict(zip(("id", "time_ms", "kind", "size", "message"), r, strict=True)) for r in rows]
+    def alarms(self, limit: int = 100) -> list[AlarmRow]:
+        rows = self._query(f"SELECT {', '.join(ALARM_COLUMNS)} FROM alarms ORDER BY id DESC LIMIT %s", (limit,))
+        return [alarm_row(r) for r in rows]
 
-    def add_alarm(self, time_ms: int, kind: str, size: int | None, message: str) -> None:
+    def add_alarm(self, time_ms: int, kind: str, size: int | None, message: str, *, leader_only: bool = False) -> None:
+        """An alarm; one of a leader's duty (``leader_only``) is fenced in its transaction. Those any replica
+        raises while publishing (``object-mismatch``) are not: every replica publishes."""
         with self._transaction() as conn:
+            if leader_only:
+                self._fenced(conn, f"the {kind} alarm")
             conn.execute(
                 "INSERT INTO alarms (time_ms, kind, size, message) VALUES (%s, %s, %s, %s)",
                 (time_ms, kind, size, message),
@@ -812,12 +919,6 @@ def _one(row: Any) -> Any:
     if row is None:
         raise StoreError("the database returned no row where one must be")
     return row
-
-
-def _anchor(row: Sequence[Any]) -> dict[str, Any]:
-    found = dict(zip(ANCHOR_COLUMNS, row, strict=True))
-    found["raw_tx"] = bytes(found["raw_tx"])
-    return found
 
 
 def _checkpoint_row(row: Sequence[Any]) -> CheckpointRow:

@@ -27,7 +27,11 @@ from typing import Any
 
 from notary.log.tiles import format_entry_bundle
 from notary.storage.base import (
+    ALARM_COLUMNS,
     ANCHOR_COLUMNS,
+    ANCHORS_CHECKED_KEY,
+    AlarmRow,
+    AnchorRow,
     BatchRow,
     BatchWrite,
     CheckpointRow,
@@ -36,6 +40,8 @@ from notary.storage.base import (
     StorageFullError,
     StoreError,
     TreeState,
+    alarm_row,
+    anchor_row,
 )
 
 SCHEMA_VERSION = 1
@@ -398,7 +404,7 @@ class LogStore:
 
     def anchors(
         self, state: str | None = None, *, after: int = 0, limit: int = -1, sizes: Sequence[int] | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[AnchorRow]:
         """Anchors in size order: those above size ``after`` (at most ``limit``; -1: all), in ``state`` if given,
         or only those of ``sizes``."""
         where: list[str] = ["size > ?"]
@@ -413,14 +419,14 @@ class LogStore:
             f"SELECT {', '.join(_ANCHOR_COLUMNS)} FROM anchors WHERE {' AND '.join(where)} ORDER BY size LIMIT ?",
             (*params, limit),
         )
-        return [dict(zip(_ANCHOR_COLUMNS, r, strict=True)) for r in rows]
+        return [anchor_row(r) for r in rows]
 
     def anchored_size(self) -> int:
         """The largest size with a confirmed anchor (0 if none)."""
         rows = self._query("SELECT MAX(size) FROM anchors WHERE state = 'confirmed'")
         return int(rows[0][0] or 0)
 
-    def anchor_covering(self, index: int, state: str = "confirmed") -> dict[str, Any] | None:
+    def anchor_covering(self, index: int, state: str = "confirmed") -> AnchorRow | None:
         """The anchor in ``state`` of the smallest published checkpoint covering leaf ``index``, or None."""
         picked = ", ".join("a." + c for c in _ANCHOR_COLUMNS)
         rows = self._query(
@@ -428,21 +434,38 @@ class LogStore:
             " WHERE a.size > ? AND a.state = ? AND c.cosigned IS NOT NULL ORDER BY a.size LIMIT 1",
             (index, state),
         )
-        return dict(zip(_ANCHOR_COLUMNS, rows[0], strict=True)) if rows else None
+        return anchor_row(rows[0]) if rows else None
 
     def anchor_progress(self) -> tuple[int, bool]:
         """The largest size sent or confirmed (0 if none), and whether a sent anchor awaits resolution."""
         rows = self._query("SELECT MAX(size), SUM(state = 'sent') FROM anchors WHERE state IN ('sent', 'confirmed')")
         return int(rows[0][0] or 0), bool(rows[0][1])
 
-    def alarms(self, limit: int = 100) -> list[dict[str, Any]]:
-        rows = self._query("SELECT id, time_ms, kind, size, message FROM alarms ORDER BY id DESC LIMIT ?", (limit,))
-        return [dict(zip(("id", "time_ms", "kind", "size", "message"), r, strict=True)) for r in rows]
+    def alarms(self, limit: int = 100) -> list[AlarmRow]:
+        rows = self._query(f"SELECT {', '.join(ALARM_COLUMNS)} FROM alarms ORDER BY id DESC LIMIT ?", (limit,))
+        return [alarm_row(r) for r in rows]
 
-    def add_alarm(self, time_ms: int, kind: str, size: int | None, message: str) -> None:
+    def add_alarm(self, time_ms: int, kind: str, size: int | None, message: str, *, leader_only: bool = False) -> None:
+        """``leader_only`` changes nothing: the one notary of an embedded store always leads."""
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO alarms (time_ms, kind, size, message) VALUES (?, ?, ?, ?)", (time_ms, kind, size, message)
+            )
+
+    def check_leader(self, what: str) -> None:
+        """The one notary of an embedded store always leads."""
+
+    def anchor_checked(self, size: int, time_ms: int, mismatch: str | None) -> None:
+        with self.transaction() as conn:
+            if mismatch is not None:
+                conn.execute(
+                    "INSERT INTO alarms (time_ms, kind, size, message) VALUES (?, 'anchor-mismatch', ?, ?)",
+                    (time_ms, size, mismatch),
+                )
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value "
+                "WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER)",
+                (ANCHORS_CHECKED_KEY, str(size)),
             )
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, replace
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from eth.db.atomic import AtomicDB
@@ -32,6 +33,9 @@ from chain.node.node import Genesis, Node
 from chain.node.rpc import RpcServer
 from chain.node.service import Metrics, SealingLoop
 from chain.tx import Signer, fee_fields
+
+if TYPE_CHECKING:
+    from network.description import ConsortiumDescription
 
 ANVIL_CHAIN_ID = 20261
 
@@ -257,4 +261,27 @@ def deploy_test_consortium(backend: Backend, keys: Keys) -> Consortium:
         deployer=deployer,
         founders=founders,
         faucet=Signer(keys.faucet),
+    )
+
+
+def described(c: Consortium, directory: Path, name: str, passphrase: bytes) -> ConsortiumDescription:
+    """A ``consortium.json`` over ``c``'s contracts whose one member, ``op`` (the notary), has its identity created
+    in ``directory`` under ``passphrase``; no witnesses. The log's origin is ``<name>/audit-log``."""
+    from contracts import CONTRACT_NAMES
+    from network.description import ConsortiumDescription, MemberDescription
+    from network.identity import create_org_identity
+
+    identity = create_org_identity(directory, OrgId("op"), "Operator", passphrase)
+    contracts = {n: c.deployment.addresses.get(n, f"0x{i + 1:040x}") for i, n in enumerate(CONTRACT_NAMES)}
+    return ConsortiumDescription(
+        name=name,
+        chain_id=c.backend.chain_id,
+        chain_kind="external",
+        chain_url="",
+        contracts=contracts,
+        deployed_at_block=0,
+        admission_threshold=1,
+        proposal_ttl_days=7,
+        witness_policy={"witnesses": [], "threshold": 0, "require_regulator": False},
+        members=(MemberDescription(OrgId("op"), "Operator", Role.MEMBER | Role.NOTARY, identity),),
     )

@@ -10,9 +10,12 @@ node of a network that is not, so that load balancers and ``curl -f`` see it.
 
 With an ``ssl_context`` the server speaks HTTPS; with an ``access`` (``chain.node.rpc.access``, which needs TLS)
 it answers members only, and anyone else the public subset, ``GET /health``'s status and ``{"ok": ...}``, and
-otherwise 401 or 403 with the reason. The TLS handshake runs in the connection's thread, not the accepting one,
-and the rule is applied to every request, so that a certificate revoked while its connection is open is refused
-from its next request.
+otherwise 401 or 403 with the reason. The TLS handshake runs in the connection's thread, not the accepting one.
+OpenSSL checks only that a member CA issued the client's certificate; once the handshake is done, a client that
+presented a certificate the rule refuses (revoked, expired, not yet valid, of a member removed or suspended) is
+disconnected before any request of it is read, whatever it meant to call, public methods and writes alike (a
+client without a certificate goes on to the public subset). The rule is applied again to every request, so that
+a certificate revoked while its connection is open is refused from its next request.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any
 
 from chain.errors import ChainError
 from chain.node.health import NodeStatus
+from chain.node.linger import discard_until_closed
 from chain.node.node import Node
 from chain.node.rpc.access import RpcAccess, public_methods, refused_body
 from chain.node.rpc.envelope import answer_body, dump
@@ -88,11 +92,17 @@ class RpcServer:
         """Answer a JSON-RPC body (one request or a batch); None when it held only notifications."""
         return answer_body(body, self._methods)
 
-    def read(self, to: str, data: bytes) -> bytes:
-        """What the contract at ``to`` returns for ``data`` at the head of this node's chain (``eth_call`` in
-        process, through the same cache as the JSON-RPC's): how the rule of ``access`` reads the registry."""
+    def read(self, to: str, data: bytes, block: int | str = "latest") -> bytes:
+        """What the contract at ``to`` returns for ``data`` at ``block`` of this node's chain (``eth_call`` in
+        process, through the same cache as the JSON-RPC's): how the rule of ``access`` reads the registry and the
+        TrustDirectory."""
         call = self._methods["eth_call"][0]
-        return bytes.fromhex(str(call({"to": to, "data": "0x" + data.hex()}, "latest"))[2:])
+        tag = hex(block) if isinstance(block, int) else block
+        return bytes.fromhex(str(call({"to": to, "data": "0x" + data.hex()}, tag))[2:])
+
+    def head(self) -> int:
+        """The number of this node's head block."""
+        return int(self.node.head().block_number)
 
     # -- HTTP -------------------------------------------------------------------------------------------------
 
@@ -182,13 +192,40 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = IDLE_TIMEOUT
     server: _HttpServer
 
+    #: Why this connection was refused once its handshake was done; None when it was not.
+    refused_at_handshake: RpcRefusedError | None = None
+
     def setup(self) -> None:
         if isinstance(self.request, ssl.SSLSocket):
             self.request.settimeout(self.timeout)
             self.request.do_handshake()  # here, in the connection's thread, not in the accepting one
+            self.refused_at_handshake = self._handshake_refusal()
         super().setup()
         with self.server.connections_lock:
             self.server.connections.add(self.connection)
+
+    def _handshake_refusal(self) -> RpcRefusedError | None:
+        """Why the certificate the client presented is refused by the rule now (None: none presented, no rule,
+        or admitted)."""
+        access = self.server.rpc.access
+        der = self.request.getpeercert(binary_form=True)
+        if access is None or not der:
+            return None
+        return access.refusal(der)
+
+    def handle(self) -> None:
+        refusal = self.refused_at_handshake
+        if refusal is None:
+            super().handle()
+            return
+        # Answered at once, before any request is read: the refusal's status and one JSON-RPC error object, and
+        # the connection closed. What the client sent meanwhile is discarded unparsed (a close with unread data
+        # would reset the connection and lose the answer).
+        log.warning("JSON-RPC connection from %s refused at the handshake: %s", self.client_address[0],
+                    refusal.reason)  # fmt: skip
+        self.command, self.close_connection = "", True
+        self._send(refusal.status, refused_body(b"", refusal), _JSON)
+        discard_until_closed(self.request)
 
     def _refusal(self) -> RpcRefusedError | None:
         """Why this request's client is not a member, or None when it is (or the server admits anyone)."""

@@ -7,7 +7,7 @@ import { h, link, mount } from "../dom.js";
 import { fmtNum, text } from "../format.js";
 import { t } from "../i18n.js";
 import { fetchKeys } from "../session.js";
-import { FORMATS, STEPS, keysFromConsortium, verifyBundle } from "../verify.js";
+import { FORMATS, STEPS, keysForCheckpoint, keysFromConsortium, verifyBundle } from "../verify.js";
 import { kv, mark, mono, section } from "../widgets.js";
 import { browserVerdict, describePolicy, pageHeader, verdict } from "./_shared.js";
 
@@ -33,6 +33,38 @@ function policyOf(keys) {
   const policy = isObject(keys.policy) ? keys.policy : {};
   const orgs = Array.isArray(keys.witnesses) ? keys.witnesses.map((w) => (isObject(w) ? w.org : w)) : [];
   return { ...policy, witnesses: Array.isArray(policy.witnesses) ? policy.witnesses : [...new Set(orgs)] };
+}
+
+/**
+ * The log keys the checkpoint is checked under: those on chain judged at a block (the server's read: which block,
+ * and each key with its validity), or the keys' log_vkey (consortium.json's) when they give none.
+ * @param {unknown} keys
+ */
+function logKeysInfo(keys) {
+  const chain = isObject(keys) && isObject(keys.log_keys) ? keys.log_keys : null;
+  if (!chain || !Array.isArray(chain.keys)) return h("span", { testid: "verify-log-keys" }, t("verify.logKeysFile"));
+  return h(
+    "div",
+    { testid: "verify-log-keys", dataset: { block: String(chain.block) } },
+    text(chain.detail),
+    h(
+      "ul",
+      { class: "plain" },
+      chain.keys.filter(isObject).map((/** @type {Record<string, any>} */ k) =>
+        h(
+          "li",
+          { class: "mono", dataset: { valid: String(k.valid === true), keyId: String(k.key_id) } },
+          t("verify.logKeyEntry", {
+            id: String(k.key_id),
+            record: String(k.record),
+            from: String(k.valid_from),
+            until: k.valid_until === null || k.valid_until === undefined ? "" : t("verify.logKeyUntil", { block: String(k.valid_until) }),
+          }),
+          k.valid === true ? "" : t("verify.logKeyNotValid"),
+        ),
+      ),
+    ),
+  );
 }
 
 /** @param {Ctx} ctx */
@@ -92,7 +124,8 @@ export async function viewVerify(ctx) {
     }
     if (isObject(data) && data.format === "consortium-ledger/1")
       return { keys: await keysFromConsortium(data), source: file.name };
-    return { keys: data, source: file.name };
+    // an evidence zip's consortium-keys.json holds the keys of each of its bundles' checkpoints
+    return { keys: keysForCheckpoint(data, size), source: file.name };
   }
 
   let latest = 0; // the verification started last: an earlier one still running never shows its answer over it
@@ -134,6 +167,8 @@ export async function viewVerify(ctx) {
         [t("verify.policy"), isObject(keys) ? describePolicy(policyOf(keys)) : "—"],
         // where the witness keys come from: the chain at which block (the server's read), or consortium.json
         [t("verify.witnessKeys"), text(isObject(keys) && isObject(keys.witness_keys) ? keys.witness_keys.detail : null)],
+        // which log keys the checkpoint is checked under, judged at which block (the checkpoint step names the one)
+        [t("verify.logKeys"), logKeysInfo(keys)],
       ]),
     );
     /** @type {Step[]} */

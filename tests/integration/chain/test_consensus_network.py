@@ -30,6 +30,7 @@ from chain.node.consensus import ConsensusNode
 from chain.node.node import Genesis, Node
 from chain.node.rpc import RpcServer
 from chain.node.service import Metrics
+from chain.node.signed import mark_new
 from chain.node.verify import verify_chain
 from chain.qbft.rules import RoundTimer, proposer
 from chain.seal import extra_data, seal_signers
@@ -61,7 +62,9 @@ class Network:
         self.servers: list[RpcServer | None] = [None] * len(self.keys)
         self.ports = [0] * len(self.keys)
         for i in range(len(self.keys)):
-            self.start(i, Node(AtomicDB(), GENESIS))
+            store = AtomicDB()
+            mark_new(store)  # as a directory made by `consortium init`: its first start does not abstain
+            self.start(i, Node(store, GENESIS))
         self.connect()
 
     def start(self, i: int, node: Node) -> ConsensusNode:
@@ -196,6 +199,8 @@ def test_one_of_four_down_keeps_deciding_and_a_wiped_node_syncs_and_votes_again(
     network.running()[0].node.submit(transfer(2))
     wait_until(lambda: _included(fresh.node, 3), "the wiped node to sync and follow", 30)
     assert fresh.consensus.stats.synced >= before
+    # its record was fresh: it sat out the height in progress once it held its peers' head (chain.node.signed)
+    assert fresh.consensus.signed.abstain_through >= before + 1
     me = bytes(KEYS[3].public_key.to_canonical_address())
     for nonce in range(3, 8):  # it votes again: its commit seals appear in the blocks decided after it is back
         network.running()[0].node.submit(transfer(nonce))

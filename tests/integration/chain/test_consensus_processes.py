@@ -193,6 +193,9 @@ def test_four_node_processes_agree_and_one_killed_with_sigkill_catches_up(
     assert seals["valid"] is True and seals["quorum"] == 3 and len(seals["signers"]) >= 3
     metrics = urllib.request.urlopen(f"{c.url(0)}/metrics", timeout=5).read().decode()
     assert "consortium_consensus_validator 1" in metrics and "consortium_consensus_peers_connected" in metrics
+    assert "consortium_consensus_abstaining 0" in metrics.splitlines()  # a new consortium's fresh records do not
+    restarted = urllib.request.urlopen(f"{c.url(3)}/metrics", timeout=5).read().decode().splitlines()
+    assert "consortium_consensus_abstained_heights_total 0" in restarted  # killed, not wiped: its record is kept
 
     for node in live:
         assert node.terminate() == 0, node.output()

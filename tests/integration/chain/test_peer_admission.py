@@ -1,17 +1,20 @@
 """The peer routes of a node over real mutual TLS on loopback, with the certificates ``network.identity`` issues:
 only a node certificate of a member that runs a node is served; the same member's person and admin
 certificates, a gateway certificate with clientAuth, and the node certificate of a member that runs none, are
-refused at every route (403, a log line, nothing served or queued). The gateway's server certificate (serverAuth
-only) does not get through the TLS handshake.
+refused at every route, and so is a node certificate revoked on chain: answered 403 as soon as the handshake is
+done, before any request is read (a log line, nothing served or queued). The gateway's server certificate
+(serverAuth only) does not get through the TLS handshake.
 
 ``acme-sec`` runs the node under test; ``beta-sec`` is a member whose CA is in the bundle but that runs no node.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 import logging
+import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -173,10 +176,35 @@ def test_other_certificates_of_the_consortiums_cas_are_refused_at_every_route(
             assert json.loads(answer)["error"].startswith("refused: "), (who, path)
     assert (received.messages, received.transactions, received.statuses) == before  # nothing served or queued
     assert world.server.refused == refused + len(ROUTES)
-    lines = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    lines = [r.getMessage() for r in caplog.records if "refused at the handshake" in r.getMessage()]
     assert len(lines) == len(ROUTES)
     expected = "runs no node" if who == "other node" else "not a node certificate"
     assert all(expected in line for line in lines), lines
+
+
+def test_the_refusal_comes_before_any_request(world: World) -> None:
+    """A person's certificate: the 403 arrives though the client sends nothing after the handshake."""
+    with (
+        socket.create_connection(("127.0.0.1", world.server.port), timeout=5) as raw,
+        world.client("person").wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        assert tls.recv(4096).startswith(b"HTTP/1.1 403 ")
+
+
+def test_a_node_certificate_revoked_on_chain_is_refused(world: World) -> None:
+    """The rule a node following the directory makes (``peerfollow``) names the serials revoked on chain: the
+    node certificate is refused from the next connection, and served again by a rule without the revocation."""
+    rule = world.server.certificates
+    assert rule is not None
+    serial = x509.load_pem_x509_certificate(world.certs["node"][0].read_bytes()).serial_number
+    assert world.ask("node", "GET", "/qbft/v1/status", None)[0] == 200
+    world.server.certificates = dataclasses.replace(rule, revoked={NODE_ORG: frozenset({serial})})
+    try:
+        status, answer = world.ask("node", "POST", "/qbft/v1/message", b"\x12\xc0")
+        assert status == 403 and "revoked by 'acme-sec' on chain" in json.loads(answer)["error"]
+    finally:
+        world.server.certificates = rule
+    assert world.ask("node", "GET", "/qbft/v1/status", None)[0] == 200
 
 
 def test_the_gateways_server_certificate_does_not_even_complete_tls(world: World) -> None:

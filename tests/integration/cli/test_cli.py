@@ -677,6 +677,24 @@ def test_up_on_another_port_records_where_its_chain_runs_for_later_commands(node
     assert r.returncode != 0 and f"the notary at {notary} has no event {unknown} of jinghua-sec" in r.stderr, shown(r)
 
 
+def test_up_with_a_planned_port_taken_stops_before_anything_starts(node: Node) -> None:
+    """A second `up` of the directory on another block whose alarm endpoint port (PORT+3) a socket holds: one
+    line naming the port and the component, nothing started (no chain on PORT), consortium.json and nodes.json
+    as they were (the running consortium is still where they say)."""
+    port = free_port_block()
+    recorded = [node.directory / "consortium.json", node.directory / "nodes" / "nodes.json"]
+    before = [path.read_bytes() for path in recorded]
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", port + 3))
+        holder.listen()
+        r = run_cli("up", str(node.directory), "--port", str(port))
+    assert_error(r, f"port {port + 3} on 127.0.0.1, planned for the alarm endpoint, is already in use", "nothing")
+    assert "starting" not in r.stdout, shown(r)
+    assert [path.read_bytes() for path in recorded] == before
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0, "a chain node was started"
+
+
 def test_a_witness_killed_with_sigkill_is_restarted_and_up_says_so(node: Node) -> None:
     line = next(x for x in node.summary if x.lstrip().startswith("witnesses"))
     org, url = line.split(": ", 1)[1].split(", ")[0].split(" ")

@@ -173,6 +173,14 @@ def test_a_tampered_bundle_fails_on_the_right_step(
         states = step_states(page, "browser-step", LOG_STEPS)
         if expected is not None:
             assert states == expected
+            # the log keys on chain judged at the anchor's block (the founders' key is in the TrustDirectory since
+            # init), and the checkpoint step names the key that signed, valid at that block
+            block = bundle["anchor"]["block"]["number"]
+            log_keys = page.get_by_test_id("verify-log-keys")
+            assert log_keys.get_attribute("data-block") == str(block)
+            assert log_keys.locator('li[data-valid="true"]').count() == 1
+            detail = page.get_by_test_id("step-checkpoint").inner_text()
+            assert f"valid on chain at its anchor's block {block}" in detail, detail
         else:
             assert states[failing] == "false", states
             assert states["entry"] == "true" and states["checkpoint"] == "true", states

@@ -43,14 +43,19 @@ from eth_utils.crypto import keccak
 from chain.node.node import Genesis, Node
 from chain.node.rpc import RpcServer
 from chain.seal import ExtraData
+from explorer.exports import EVIDENCE_KEYS_FORMAT
+from explorer.keys import log_keys_json
 from notary.api.schemas import Evidence as ApiEvidence
 from notary.bundle import FORMAT_V1, FORMAT_V2, EvidenceBundle
 from notary.checkpointer import WitnessPolicy
 from notary.event import OPTIONAL_FIELDS, parse_entry
 from notary.evidence import anchor_evidence
 from notary.log.cosignature import COSIGNATURE_V1, CosignatureVerifier, format_cosigner_vkey
-from notary.log.note import ED25519, NoteVerifier, format_vkey
+from notary.log.note import ED25519, Note, NoteSigner, NoteVerifier, format_vkey, parse_note
+from notary.logkeys import LogKey, LogKeys
+from notary.logsuite import INTL
 from notary.sequencer import encode_batch, sign_batch_body
+from notary.storage.base import AnchorRow
 from notary.verify import FORMAT, TrustRoots, verify_evidence_json
 from tests.support.notary_events import event
 
@@ -177,7 +182,21 @@ def roots_of(keys: dict[str, Any]) -> TrustRoots:
         regulators=frozenset(w["org"] for w in keys["witnesses"] if w["regulator"]),
     )
     zero = "0x" + "00" * 20
-    return TrustRoots(log=log, witnesses=witnesses, policy=policy, notary_account=zero, anchor_address=zero, chain_id=1)
+    log_keys = None
+    if "log_keys" in keys:  # the log's keys on chain, judged at their block (notary.logkeys)
+        part = keys["log_keys"]
+        on_chain = tuple(
+            LogKey(
+                NoteVerifier(*decode_vkey(k["vkey"], ED25519)), k["valid_from"], k["valid_until"], k["compromised"],
+                k["record"],
+            )
+            for k in part["keys"]
+        )  # fmt: skip
+        log_keys = LogKeys(keys["origin"], on_chain, part["block"], part["anchored"])
+    return TrustRoots(
+        log=log, witnesses=witnesses, policy=policy, notary_account=zero, anchor_address=zero, chain_id=1,
+        log_keys=log_keys,
+    )  # fmt: skip
 
 
 # -- tampering ----------------------------------------------------------------------------------------------
@@ -517,6 +536,92 @@ def test_a_bundle_without_a_checkpoint_yet_is_pending(evidence: Evidence, tmp_pa
     assert all(s["detail"].startswith("pending: ") for s in steps[1:]), show(steps)
 
 
+def resigned(bundle: dict[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:
+    """``bundle`` with its checkpoint's log signature made by ``key`` instead (the cosignatures, over the body
+    only, still hold): a checkpoint of the same log after its key rotated."""
+    origin = bundle["origin"]
+    note = parse_note(bundle["checkpoint"]["note"].encode())
+    signature = NoteSigner(origin, key).sign(note.text)
+    signatures = tuple(signature if s.name == origin else s for s in note.signatures)
+    changed = copy.deepcopy(bundle)
+    changed["checkpoint"]["note"] = Note(note.text, signatures).to_bytes().decode()
+    return changed
+
+
+def test_python_and_the_browser_agree_on_the_log_keys_on_chain(evidence: Evidence, tmp_path: Path) -> None:
+    """Keys with ``log_keys`` as ``GET /api/v1/keys`` serves them for a log whose key rotated
+    (``explorer.keys.log_keys_json``): the world's first key (record 0) retired at block 10, the new one (record 1)
+    valid from block 8. A checkpoint is checked under the key its signature line names, valid at the block the keys
+    are judged at (its anchor's): the new key's checkpoint anchored at 12 passes, where ``log_vkey`` alone
+    (consortium.json's) refuses it; the old key's passes at 9 and is refused at 12; the new key's is refused at 5,
+    before it counts; a key not on chain is refused at any block. notary.verify agrees on every case."""
+    if SKIP_REASON is not None:
+        pytest.skip(SKIP_REASON)
+    origin = evidence.keys["origin"]
+    old_key = NoteVerifier(*decode_vkey(evidence.keys["log_vkey"], ED25519))
+    new = Ed25519PrivateKey.generate()
+    new_key = NoteVerifier(origin, new.public_key().public_bytes_raw())
+    on_chain = (LogKey(old_key, 1, 10, False, 0), LogKey(new_key, 8, None, False, 1))
+
+    def keys_at(block: int, anchored: bool = True) -> dict[str, Any]:
+        judged = LogKeys(origin, on_chain, block, anchored)
+        return {**evidence.keys, "log_keys": log_keys_json(INTL, judged, block, f"log key valid on chain at {block}")}
+
+    rotated = resigned(evidence.bundle, new)
+    stranger = resigned(evidence.bundle, Ed25519PrivateKey.generate())
+    ok = {step: True for step in STEPS}
+    refused = {**ok, "checkpoint": False}
+    cases = {
+        "the new key, anchored after the rotation": (rotated, keys_at(12), ok),
+        "the new key, unanchored: judged at the head": (rotated, keys_at(12, anchored=False), ok),
+        "the new key under consortium.json's log_vkey alone": (rotated, evidence.keys, refused),
+        "the old key, anchored before its retirement": (evidence.bundle, keys_at(9), ok),
+        "the old key, anchored after its retirement": (evidence.bundle, keys_at(12), refused),
+        "the new key, anchored before it counts": (rotated, keys_at(5), refused),
+        "a key not on chain": (stranger, keys_at(12), refused),
+    }
+    results = run_node(tmp_path, [{"name": n, "bundle": b, "keys": k} for n, (b, k, _) in cases.items()])
+    for name, (bundle, keys, want) in cases.items():
+        assert oks(results[name]) == want, f"{name}:\n{show(results[name])}"
+        assert python_oks(bundle, keys) == want, f"{name}: notary.verify disagrees"
+
+    def detail(name: str) -> str:
+        return str(next(s["detail"] for s in results[name] if s["step"] == "checkpoint"))
+
+    new_id, old_id = new_key.key_id.hex(), old_key.key_id.hex()
+    assert f"log key {new_id} (record 1) valid from block 8, valid on chain at its anchor's block 12" in detail(
+        "the new key, anchored after the rotation"
+    )
+    assert "valid on chain at the chain head 12" in detail("the new key, unanchored: judged at the head")
+    assert (
+        f"the checkpoint is signed by log key {old_id} (record 0) valid from block 1 until block 10 (retired), not "
+        "valid at its anchor's block 12" in detail("the old key, anchored after its retirement")
+    )
+    assert f"log key {new_id} (record 1) valid from block 8, not valid at its anchor's block 5" in detail(
+        "the new key, anchored before it counts"
+    )
+    assert f"signed by no log key of {origin} on chain" in detail("a key not on chain")
+    assert f"on chain: {old_id}, {new_id}" in detail("a key not on chain")
+
+    # an evidence zip's consortium-keys.json (explorer.exports): the keys of each bundle's checkpoint, by its size
+    size = str(evidence.bundle["checkpoint"]["size"])
+    zipped = {"format": EVIDENCE_KEYS_FORMAT, "checkpoints": {size: keys_at(12)}, "latest": keys_at(12, False)}
+    other = {**zipped, "checkpoints": {"3": keys_at(12)}}
+    answer = run_node_full(
+        tmp_path,
+        [
+            {"name": "zip", "bundle": rotated, "keys_file": zipped},
+            {"name": "zip, pending", "bundle": evidence.pending, "keys_file": zipped},
+            {"name": "zip of another checkpoint", "bundle": rotated, "keys_file": other},
+        ],
+    )
+    assert oks(answer["results"]["zip"]) == ok, show(answer["results"]["zip"])
+    assert answer["keys"]["zip, pending"]["log_keys"]["anchored"] is False
+    assert answer["keys"]["zip of another checkpoint"] == {
+        "error": f"the keys file holds no keys for the checkpoint of size {size} (it holds sizes: 3)"
+    }
+
+
 def retype(vkey: str) -> str:
     """A cosigner vkey turned into one of signature type 0x01 (same name, key id and key)."""
     name, key_id, encoded = vkey.split("+", 2)
@@ -653,7 +758,10 @@ def anchored(evidence: Evidence) -> Anchored:
         sent.append(signed)
     assert node.seal() is not None
     target = sent[2]
-    row = {"raw_tx": bytes(target.raw_transaction), "tx_hash": "0x" + bytes(target.hash).hex(), "size": 7}
+    row = AnchorRow(
+        size=7, tx_hash="0x" + bytes(target.hash).hex(), raw_tx=bytes(target.raw_transaction), nonce=2,
+        state="confirmed", sent_ms=0, block_number=None, block_hash=None, confirmed_ms=None,
+    )  # fmt: skip
     part = anchor_evidence(rpc, row, CHAIN_ID, ANCHOR_TO)
     assert part.transaction.index == 2
     bundle = {**evidence.bundle, "anchor": part.to_json(), "format": FORMAT_V2}

@@ -2,8 +2,10 @@
 //
 //   node verify_js_check.mjs [VERIFY_JS] CASES_JSON
 //
-// CASES_JSON is {"cases": [{"name", "bundle", "keys" | "consortium", "event"?, "proofs"?}]}: with "consortium" (a
-// consortium.json) the keys are derived from it by keysFromConsortium; with "proofs": true the case's answer is
+// CASES_JSON is {"cases": [{"name", "bundle", "keys" | "consortium" | "keys_file", "event"?, "proofs"?}]}: with
+// "consortium" (a consortium.json) the keys are derived from it by keysFromConsortium, with "keys_file" (a keys file
+// as the verify page reads it: an evidence zip's consortium-keys.json) picked by keysForCheckpoint for the bundle's
+// checkpoint size; with "proofs": true the case's answer is
 // verifyAnchorProofs(bundle) (the v2 anchor proofs) instead of verifyBundle's, with "chain": true verifyChain(bundle,
 // keys) (those proofs and the receipt's Anchored log). The output (stdout) is one JSON object
 // {"results": {name: the steps verifyBundle returned, or {"threw": "..."} if it threw (which it never may)},
@@ -18,7 +20,7 @@ const args = process.argv.slice(2);
 const casesPath = args.pop();
 const modulePath = args.length ? pathToFileURL(args[0]) : new URL("../../../explorer/static/verify.js", import.meta.url);
 
-const { keysFromConsortium, verifyAnchorProofs, verifyBundle, verifyChain } = await import(modulePath.href);
+const { keysForCheckpoint, keysFromConsortium, verifyAnchorProofs, verifyBundle, verifyChain } = await import(modulePath.href);
 const input = JSON.parse(await readFile(casesPath, "utf8"));
 const results = {};
 const derived = {};
@@ -40,6 +42,15 @@ for (const c of input.cases) {
     continue;
   }
   let keys = c.keys;
+  if (c.keys_file !== undefined) {
+    const checkpoint = c.bundle && typeof c.bundle === "object" ? c.bundle.checkpoint : undefined;
+    try {
+      keys = derived[c.name] = keysForCheckpoint(c.keys_file, checkpoint && typeof checkpoint === "object" ? checkpoint.size : undefined);
+    } catch (exc) {
+      derived[c.name] = { error: String((exc && exc.message) || exc) };
+      continue;
+    }
+  }
   if (c.consortium !== undefined) {
     try {
       keys = derived[c.name] = await keysFromConsortium(c.consortium);

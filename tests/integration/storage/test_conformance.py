@@ -240,6 +240,23 @@ def test_a_failed_batch_leaves_nothing_and_the_log_goes_on(backend: Backend) -> 
     check_log(again, receipts, size, root)
 
 
+def test_the_mark_of_the_anchors_checked_moves_only_forward_with_its_alarm(backend: Backend) -> None:
+    """``anchor_checked`` records the comparison of an anchor's on-chain root and, when it differed, the alarm,
+    together; the mark never goes back (a slower replica's older check). Without an election (one notary, or no
+    fence set) the leader-only writes and ``check_leader`` let everything through."""
+    store, other = backend.store(), backend.store()
+    store.check_leader("asking the witnesses")
+    store.anchor_checked(5, 1, None)
+    other.anchor_checked(9, 2, "tamper alarm: the chain holds root 66 for size 9")
+    store.anchor_checked(7, 3, None)
+    store.add_alarm(4, "split-view", 9, "witness w1 refused checkpoint 9", leader_only=True)
+    reopened = backend.store()
+    assert reopened.meta("anchors_checked") == "9"
+    assert [(a["kind"], a["size"], a["time_ms"]) for a in reopened.alarms()] == [
+        ("split-view", 9, 4), ("anchor-mismatch", 9, 2),
+    ]  # fmt: skip
+
+
 def test_a_crash_between_commit_and_publication_is_recovered(backend: Backend) -> None:
     """PostgreSQL + S3: the batch committed, then the process died before writing its objects (here the object
     store fails every write after the commit, and the store is abandoned as a dead process would leave it). The

@@ -7,6 +7,7 @@ once, with one root. The same with ``kill -9`` of a whole ``notary serve`` proce
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import time
 from collections.abc import Iterator
@@ -15,8 +16,10 @@ from typing import Any
 import psycopg
 import pytest
 
+from notary.anchor import CHECKED_KEY
+from notary.checkpointer import Checkpointer, Witness, WitnessPolicy
 from notary.log.checkpoint import parse_checkpoint
-from notary.log.note import NoteVerifier, open_note
+from notary.log.note import NoteVerifier, open_note, parse_note
 from notary.logsuite import INTL, public_bytes
 from notary.storage.base import IntegrityError, NotLeaderError
 from notary.storage.leader import PostgresLeader
@@ -175,3 +178,94 @@ def test_a_silent_leader_loses_its_session_after_the_lease(replicas: tuple[str, 
     with pytest.raises(NotLeaderError):
         a.store.add_checkpoint(1, bytes(32), 0, b"")
     assert not a.leader.step() and a.changes == [(True, 1), (False, None)]
+
+
+def test_a_replaced_leader_asks_no_witness_marks_no_anchor_checked_and_raises_no_alarm_of_its_duties(
+    replicas: tuple[str, list[Replica]],
+) -> None:
+    url, (a, b, c) = replicas
+    assert a.leader.step() and not b.leader.step()
+    a.log.submit("shuzhi-tech/gw-1", 1, 20)
+    # a checkpointer with one witness that never answers (nothing listens on the discard port): the checkpoint
+    # of 20 is signed and recorded, and stays unpublished
+    verifier = INTL.cosignature_verifier("test-consortium/witness/w1", public_bytes(LOG_KEYS[INTL.name]))
+    asking = Checkpointer(
+        a.store, a.log.reader, INTL.note_signer(ORIGIN, LOG_KEYS[INTL.name]), ORIGIN,
+        [Witness("w1", "http://127.0.0.1:9", verifier)], WitnessPolicy(1, ("w1",), False, frozenset()), a.store.size,
+        timeout=1.0,
+    )  # fmt: skip
+    try:
+        assert asking.round() is None and asking.last_answers["w1"].status == 0
+        a.store.anchor_checked(5, 1, None)  # the leader's mark of the anchors it compared
+
+        with psycopg.connect(url, autocommit=True) as admin:  # a's connection is cut; another replica leads
+            admin.execute("SELECT pg_terminate_backend(%s)", (a.leader.backend_pid,))
+        wait_until(lambda: b.leader.step() or c.leader.step(), "a follower to take the lead", 10)
+        new = b if b.leader.leading() else c
+        assert a.leader.fencing_token() == 1  # a has not noticed
+
+        # a's next round asks no witness: refused before any request leaves
+        asking.last_answers.clear()
+        with pytest.raises(NotLeaderError, match="asking the witnesses to cosign checkpoint 20 refused"):
+            asking.round()
+        assert asking.last_answers == {}
+    finally:
+        asking.close()
+    # nor does it move the mark of the anchors checked, nor raise the alarm of a duty that is no longer its own
+    with pytest.raises(NotLeaderError, match="the check of the anchor of checkpoint 20 refused"):
+        a.store.anchor_checked(20, 2, "tamper alarm: the chain holds no anchor for size 20")
+    with pytest.raises(NotLeaderError, match="the split-view alarm refused"):
+        a.store.add_alarm(2, "split-view", 20, "witness w1 refused checkpoint 20 as inconsistent", leader_only=True)
+    a.store.add_alarm(2, "object-mismatch", 20, "found while publishing")  # any replica's alarm: kept
+    assert new.store.meta(CHECKED_KEY) == "5"
+    assert [alarm["kind"] for alarm in new.store.alarms()] == ["object-mismatch"]
+
+    # the new leader's: the alarm with the mark, and the mark only forward
+    new.store.check_leader("asking the witnesses")
+    new.store.anchor_checked(20, 3, "tamper alarm: the chain holds no anchor for size 20")
+    new.store.anchor_checked(10, 4, None)  # a slower check of an older anchor never takes the mark back
+    new.store.add_alarm(5, "split-view", 20, "witness w1 refused checkpoint 20 as inconsistent", leader_only=True)
+    assert new.store.meta(CHECKED_KEY) == "20"
+    kinds = [(alarm["kind"], alarm["size"]) for alarm in new.store.alarms()]
+    assert kinds == [("split-view", 20), ("anchor-mismatch", 20), ("object-mismatch", 20)]
+
+
+def test_the_checkpoint_object_is_replaced_only_by_a_newer_checkpoint(replicas: tuple[str, list[Replica]]) -> None:
+    _, (a, b, _c) = replicas
+    assert a.leader.step()
+    objects = a.store.objects
+    a.log.submit("shuzhi-tech/gw-1", 1, 20)
+    assert a.log.checkpoint()[0] == 20
+    first = a.store.checkpoint(20)
+    assert first is not None and first.cosigned is not None
+    tagged = objects.get_tagged("checkpoint")
+    assert tagged is not None and tagged[0] == first.cosigned
+    a.log.submit("shuzhi-tech/gw-1", 21, 10)
+    assert a.log.checkpoint()[0] == 30
+    second = a.store.checkpoint(30)
+    assert second is not None and second.cosigned is not None
+    assert objects.get("checkpoint") == second.cosigned
+
+    # a write conditional on the version of checkpoint 20, or on there being none, is refused now
+    assert not objects.replace("checkpoint", first.cosigned, tagged[1])
+    assert not objects.replace("checkpoint", first.cosigned, None)
+    # a replica that read checkpoint 20 as the newest and was slowed down (or a leader deposed after publishing
+    # it) writes it late: the object keeps 30
+    b.store._raise_checkpoint_object(20, first.cosigned)
+    assert objects.get("checkpoint") == second.cosigned
+
+    # other bytes as checkpoint 30 in the bucket: an integrity alarm, the bucket left as found
+    forged = (
+        parse_note(second.cosigned).text.encode() + b"\n\xe2\x80\x94 someone " + base64.b64encode(bytes(68)) + b"\n"
+    )
+    current = objects.get_tagged("checkpoint")
+    assert current is not None and objects.replace("checkpoint", forged, current[1])
+    with pytest.raises(IntegrityError, match="other bytes as checkpoint 30"):
+        b.store._raise_checkpoint_object(30, second.cosigned)
+    assert objects.get("checkpoint") == forged
+    assert [(alarm["kind"], alarm["size"]) for alarm in b.store.alarms()] == [("object-mismatch", 30)]
+    # an object that holds no checkpoint at all is replaced by the newest published one
+    current = objects.get_tagged("checkpoint")
+    assert current is not None and objects.replace("checkpoint", b"not a checkpoint", current[1])
+    b.store._raise_checkpoint_object(30, second.cosigned)
+    assert objects.get("checkpoint") == second.cosigned

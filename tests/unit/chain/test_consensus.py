@@ -19,7 +19,9 @@ from eth_keys.datatypes import PrivateKey
 from chain.node.blocks import NodeBlocks, append, decode_block
 from chain.node.consensus import AHEAD_S, Consensus
 from chain.node.node import Genesis, Node
+from chain.node.service import Metrics
 from chain.qbft import messages as m
+from chain.qbft.block import QbftBlock
 from chain.qbft.rules import RoundTimer, proposer
 from tests.support.transfers import transfer
 
@@ -186,6 +188,7 @@ def test_a_validator_that_accepted_another_proposal_fetches_the_block_a_quorum_c
 
     node = Node(AtomicDB(), genesis, clock=lambda: 1_700_000_000 + clock.now)
     consensus = loop(node, clock, [], me, fetch=fetch, empty_blocks=True)
+    consensus.peer_at(0)  # its peers' statuses: all at the genesis (its record, fresh, needs to know)
     run(consensus, clock, 0.5)
     assert consensus.machine is not None and node.head().block_number == 0  # height 1 runs; no proposal came
 
@@ -231,3 +234,94 @@ def test_the_wait_for_the_peers_is_bounded() -> None:
     consensus = Consensus(node, KEY, lambda code, body: None, ready=lambda: False, ready_wait=0.2)
     assert decode_block(consensus.blocks.create(0).raw).transactions == ()
     assert consensus.ready is None
+
+
+def test_a_validator_on_a_wiped_store_abstains_in_the_height_in_progress_and_votes_from_the_next() -> None:
+    """Its store is fresh (``chain.node.signed``) and its peers have decided two blocks. It starts no height and
+    signs nothing until its peers' first statuses are in and it holds their head; then it sits out height 3, the
+    one in progress (messages of it that came meanwhile were kept, and its machine follows the others' COMMITs),
+    and votes at height 4."""
+    keys = [PrivateKey(bytes([i]) * 32) for i in (1, 2, 3, 4)]
+    addresses = tuple(k.public_key.to_checksum_address() for k in keys)
+    genesis = Genesis(20261, addresses, addresses[0], 1_700_000_000)
+    clock = Clock()
+    by_address = {k.public_key.to_canonical_address(): k for k in keys}
+    me = keys[1]
+    elsewhere = Node(AtomicDB(), genesis, clock=lambda: 1_700_000_000 + clock.now)
+
+    def next_block() -> tuple[QbftBlock, list[m.Commit], PrivateKey]:
+        head = elsewhere.head()
+        author = by_address[proposer(sorted(by_address), bytes(head.coinbase), 0)]
+        block = NodeBlocks(elsewhere, author.public_key.to_canonical_address()).create(0)
+        return block, [m.commit(k, block, 0) for k in keys if k is not me], author
+
+    for _ in range(2):
+        block, commits, _ = next_block()
+        append(elsewhere, decode_block(block.sealed(0, [c.seal for c in commits]).raw))
+
+    def fetch(first: int) -> Sequence[bytes]:
+        return [
+            bytes(rlp.encode(elsewhere.block_by_number(n))) for n in range(first, elsewhere.head().block_number + 1)
+        ]
+
+    probed = threading.Event()
+    sent: list[tuple[int, bytes]] = []
+    node = Node(AtomicDB(), genesis, clock=lambda: 1_700_000_000 + clock.now)
+    consensus = loop(node, clock, sent, me, fetch=fetch, ready=probed.is_set, empty_blocks=True)
+    block, commits, author = next_block()
+    consensus.deliver(*m.encode(m.proposal(author, block, 0)))
+    run(consensus, clock, 1.0)
+    assert node.head().block_number == 2 and consensus.signed.pending  # synced; its peers' heads not all in yet
+    assert consensus.machine is None and sent == []  # no height started, nothing signed
+    probed.set()
+    consensus.peer_at(2)
+    run(consensus, clock, 0.5)
+    assert not consensus.signed.pending and consensus.signed.abstain_through == 3
+    assert consensus.machine is not None and consensus.machine.height == 3
+    run(consensus, clock, 6.0)  # its round timers expire: no ROUND-CHANGE either
+    assert sent == [] and consensus.signed.abstained_heights == 1
+    metrics = Metrics(node, signed=lambda: consensus.signed.counts(int(node.head().block_number)))
+    lines = metrics.render().splitlines()
+    assert {"consortium_consensus_abstained_heights_total 1", "consortium_consensus_abstaining 1"} <= set(lines)
+    assert f"consortium_consensus_abstained_messages_total {consensus.signed.abstained}" in lines
+    assert consensus.signed.abstained >= 3  # a PREPARE for the proposal kept meanwhile, ROUND-CHANGEs
+    append(elsewhere, decode_block(block.sealed(0, [c.seal for c in commits]).raw))
+    for commit in commits:
+        consensus.deliver(*m.encode(commit))
+    run(consensus, clock, 1.0)  # a message a turn
+    assert node.head().hash == elsewhere.head().hash and consensus.stats.synced == 2  # by COMMITs, not fetched
+    block, _, author = next_block()
+    consensus.deliver(*m.encode(m.proposal(author, block, 0)))
+    run(consensus, clock, 0.5)
+    votes = [m.decode(code, body) for code, body in sent]
+    assert any(isinstance(v, m.Prepare) and v.height == 4 and v.digest == block.hash for v in votes)
+    assert all(v.height == 4 for v in votes)
+    lines = metrics.render().splitlines()
+    assert {"consortium_consensus_abstained_heights_total 1", "consortium_consensus_abstaining 0"} <= set(lines)
+    assert {"consortium_consensus_signed_resent_total 0", "consortium_consensus_signed_conflicts_refused_total 0",
+            "consortium_consensus_signed_withheld_total 0"} <= set(lines)  # fmt: skip
+
+
+def test_a_fresh_record_with_no_peer_known_waits_and_at_the_genesis_does_not_abstain() -> None:
+    """A node that finds its peers on its chain has none at first: an empty fetch proves nothing, so its fresh
+    record waits for a peer's head. At the genesis (every validator of a new consortium starts fresh) it votes."""
+    keys = [PrivateKey(bytes([i]) * 32) for i in (1, 2, 3, 4)]
+    addresses = tuple(k.public_key.to_checksum_address() for k in keys)
+    genesis = Genesis(20261, addresses, addresses[0], 1_700_000_000)
+    clock, sent = Clock(), list[tuple[int, bytes]]()
+    node = Node(AtomicDB(), genesis, clock=lambda: 1_700_000_000 + clock.now)
+    author = next(k for k in keys if k.public_key.to_canonical_address() == proposer(
+        sorted(k.public_key.to_canonical_address() for k in keys), bytes(20), 0))  # fmt: skip
+    me = next(k for k in keys if k is not author)
+    consensus = loop(node, clock, sent, me, fetch=lambda _first: [], ready=lambda: True, empty_blocks=True)
+    block = NodeBlocks(
+        Node(AtomicDB(), genesis, clock=lambda: 1_700_000_000 + clock.now), author.public_key.to_canonical_address()
+    ).create(0)
+    consensus.deliver(*m.encode(m.proposal(author, block, 0)))
+    run(consensus, clock, 6.0)
+    assert consensus.signed.pending and consensus.machine is None and sent == []
+    consensus.peer_at(0)
+    run(consensus, clock, 0.5)
+    assert not consensus.signed.pending and consensus.signed.abstain_through == 0
+    votes = [m.decode(code, body) for code, body in sent]
+    assert any(isinstance(v, m.Prepare) and v.height == 1 and v.digest == block.hash for v in votes)  # kept, then fed

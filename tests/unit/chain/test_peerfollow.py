@@ -214,3 +214,18 @@ def test_a_node_certificate_of_another_name_is_still_refused(pki: Pki) -> None:
     der = x509.load_pem_x509_certificate(person.read_bytes()).public_bytes(serialization.Encoding.DER)
     with pytest.raises(PeerRefusedError, match="not a node certificate"):
         node.rule.admit(der)
+
+
+def test_a_node_certificate_revoked_on_chain_is_refused_from_the_block_that_revokes_it(pki: Pki) -> None:
+    directory, node = Directory(pki), Node(pki)
+    node.follow(directory, 3)
+    assert node.admits(pki, "reg")
+    serial = x509.load_der_x509_certificate(node_der(pki, "reg")).serial_number
+    directory.add("reg", KeyKind.REVOKED_SERIAL, serial.to_bytes(20, "big"), valid_from=6)
+    assert plan_peers(directory.snapshot(5), 5, "op").revoked == {}  # revoked from block 6
+    node.follow(directory, 5)
+    assert node.admits(pki, "reg")
+    node.follow(directory, 6)
+    assert plan_peers(directory.snapshot(6), 6, "op").revoked == {"reg": frozenset({serial})}
+    with pytest.raises(PeerRefusedError, match="revoked by 'reg' on chain"):
+        node.rule.admit(node_der(pki, "reg"))

@@ -6,13 +6,16 @@ simulated network in which a validator restarts mid-height (with and without the
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth.db.atomic import AtomicDB
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chain.node.signed import INDEX_KEY, SignedLog, prepared_key, slot_key
+from chain.node.node import Genesis
+from chain.node.service import NEW_DIRECTORY_FILE, STORE_DIR, write_genesis
+from chain.node.signed import ABSTAIN_KEY, INDEX_KEY, SignedLog, mark_new, prepared_key, slot_key
 from chain.node.store import StoreError, open_store
 from chain.qbft import messages as m
 from chain.qbft.evidence import EquivocationDetector, digest_of
@@ -25,6 +28,14 @@ KEYS = keys(4)
 ME = KEYS[0]
 VALIDATORS = tuple(sorted(address(k) for k in KEYS))
 BLOCKS = [make_block(bytes(32), h, address(ME), VALIDATORS, payload=bytes([p])) for h in (1, 2, 3) for p in (1, 2)]
+
+
+def opened(db: AtomicDB | Any) -> SignedLog:
+    """The log of a node started on ``db`` at the genesis (a fresh record there does not abstain)."""
+    log = SignedLog(db)
+    log.load()
+    assert log.at_head(0)
+    return log
 
 
 def message(kind: str, height: int, round_: int, variant: int) -> m.Message:
@@ -48,16 +59,16 @@ def test_the_first_message_of_a_slot_is_kept_and_a_conflicting_one_is_replaced_b
     path = tmp_path / "chain"
     first, conflicting = m.prepare(ME, 1, 0, b"\x01" * 32), m.prepare(ME, 1, 0, b"\x02" * 32)
     with open_store(path) as store:
-        log = SignedLog(store)
-        log.load()
+        log = opened(store)
         assert log.keep(first) is first
         assert log.keep(first) is first  # the same again: sent as it is
         assert log.slots() == [(1, 0, int(m.Code.PREPARE))]
     with open_store(path) as store:  # the process restarted: a new log on the same store
-        log = SignedLog(store)
-        log.load()
+        log = opened(store)
         sent = log.keep(conflicting)
         assert sent is not None and m.encode(sent) == m.encode(first) and log.replaced == 1
+        counts = log.counts(0)
+        assert (counts.resent, counts.conflicts_refused, counts.withheld, counts.abstained) == (1, 1, 0, 0)
         assert log.keep(m.prepare(ME, 1, 1, b"\x02" * 32)) is not None  # another round: its own slot
         assert store[slot_key((1, 0, int(m.Code.PREPARE)))] == m.encode(first)[1]
 
@@ -121,8 +132,7 @@ def test_whatever_is_signed_and_however_often_it_restarts_nothing_sent_conflicts
     first: dict[tuple[int, int, int], bytes] = {}
     for height, round_, kind, variant, restart in sorted(steps, key=lambda s: s[0]):
         if restart:
-            log = SignedLog(db)
-            log.load()
+            log = opened(db)
         signed = message(kind, height, round_, variant)
         sent = log.keep(signed)
         assert sent is not None
@@ -140,8 +150,7 @@ def test_a_restarted_proposer_proposes_the_block_it_proposed_before() -> None:
     chain = Chain(address(proposer), VALIDATORS, payload=b"\x01")
 
     def machine(payload: bytes) -> tuple[Height, SignedLog]:
-        log = SignedLog(db)
-        log.load()
+        log = opened(db)
         chain.payload = payload
         return Height(proposer, 1, VALIDATORS, bytes(20), chain, now=0.0, timer=RoundTimer(base=60.0), signed=log), log
 
@@ -206,3 +215,119 @@ def test_a_validator_restarted_after_its_commit_still_carries_its_prepared_certi
     again = SignedLog(db)
     again.load()
     assert again.prepared(1) is None
+
+
+# -- a fresh record abstains ---------------------------------------------------------------------------------------
+
+
+def test_a_fresh_record_abstains_until_at_the_head_then_through_the_height_in_progress() -> None:
+    db = AtomicDB()
+    log = SignedLog(db)
+    log.load()
+    assert log.pending and db[ABSTAIN_KEY] == b""  # written before anything could be signed
+    assert log.keep(message("prepare", 2, 0, 0)) is None  # pending: nothing is signed at any height
+    restarted = SignedLog(db)
+    restarted.load()
+    assert restarted.pending  # a restart before the height is fixed stays pending
+    assert restarted.at_head(1) and not restarted.pending and restarted.abstain_through == 2
+    for round_ in (0, 1, 3):
+        for kind in ("proposal", "prepare", "commit", "round_change"):
+            assert restarted.keep(message(kind, 2, round_, 0)) is None  # the height in progress, every round
+    sent = message("prepare", 3, 0, 0)
+    assert restarted.keep(sent) is sent  # the first height that begins after it is at the head
+    counts = restarted.counts(2)
+    assert (counts.abstained, counts.abstained_heights, counts.abstaining) == (12, 1, 0)
+    assert restarted.counts(1).abstaining == 1
+    again = SignedLog(db)
+    again.load()  # a restart after: the height it abstains through is kept, the record too
+    assert not again.pending and again.abstain_through == 2 and again.slots() == [(3, 0, int(m.Code.PREPARE))]
+    assert again.keep(message("commit", 2, 2, 0)) is None
+
+
+def test_a_record_abstains_neither_at_the_genesis_nor_when_the_store_holds_one() -> None:
+    genesis = SignedLog(AtomicDB())
+    genesis.load()
+    assert genesis.at_head(0) and genesis.abstain_through == 0  # every validator of a new consortium is fresh
+    sent = message("prepare", 1, 0, 0)
+    assert genesis.keep(sent) is sent
+    db = AtomicDB()
+    SignedLog(db).keep(message("prepare", 2, 0, 0))  # a store written before abstaining existed: a record
+    assert db.exists(INDEX_KEY) and not db.exists(ABSTAIN_KEY)
+    kept = SignedLog(db)
+    kept.load()
+    assert not kept.pending and kept.abstain_through == 0
+    assert kept.keep(message("prepare", 2, 1, 0)) is not None
+
+
+def test_an_unreadable_abstain_height_stops_the_start() -> None:
+    db = AtomicDB()
+    db[ABSTAIN_KEY] = b"\x01\x02"
+    with pytest.raises(StoreError, match="abstains through"):
+        SignedLog(db).load()
+
+
+def test_a_validator_wiped_mid_height_signs_nothing_there_and_votes_from_the_next() -> None:
+    """Three blocks decided; at height 4 every validator prepared round 0's block, its COMMITs lost, and sent a
+    ROUND-CHANGE for round 1 with that certificate. One is stopped and restarted on a wiped directory: it syncs
+    the three blocks and, its record fresh, signs nothing more at height 4, in any round (without the rule it times
+    out in round 0 again and signs a ROUND-CHANGE for round 1 without the certificate, which its peers record as
+    an equivocation). The other three decide height 4; it votes from height 5, and the chain goes on."""
+    net = Network(4, seed=3, timer=RoundTimer(base=2.0, cap=16.0), keep_signed=True)
+    wiped = 1
+    assert net.run_until(net.all_reach(3), until=60.0)
+    height, lost_until = 4, net.now + 20.0
+    net.drop = lambda _src, _dst, msg: isinstance(msg, m.Commit) and msg.height == height and net.now < lost_until
+    sent: list[m.Message] = []
+    broadcast = net.broadcast
+
+    def recording(src: int, msg: m.Message) -> None:
+        if src == wiped:
+            sent.append(msg)
+        broadcast(src, msg)
+
+    net.broadcast = recording  # type: ignore[method-assign,assignment]
+    assert net.run_until(lambda: all(n.machine.height == height and n.machine.round >= 1 for n in net.nodes),
+                         until=net.now + 30.0)  # fmt: skip
+    before = {(msg.height, msg.round, type(msg).__name__) for msg in sent if msg.height == height}
+    assert ("RoundChange", 1) in {(kind, round_) for _, round_, kind in before}  # it signed in rounds 0 and 1
+    net.stop(wiped)
+    restarted_at = len(sent)  # what it sends from here on, it sends after the restart
+    net.restart(wiped, wipe=True)
+    back = net.now
+    log = net.nodes[wiped].signed
+    assert log is not None and net.nodes[wiped].chain.head.number == height - 1
+    assert log.abstain_through == height  # fixed at the head its peers show: the height in progress
+    assert net.run_until(net.all_reach(height + 3), until=back + 120.0), net.heights()
+    net.assert_agreement()
+    assert [r for node in net.nodes if node.index != wiped for r in node.evidence.records] == []  # no evidence
+    after = sent[restarted_at:]
+    assert [msg for msg in after if msg.height <= height] == []  # nothing at the height it was voting in
+    assert any(isinstance(msg, m.Commit) and msg.height == height + 1 for msg in after)  # it votes at the next
+    me = net.nodes[wiped].me
+    # a block decided after it came back holds its seal or was its proposal (a block keeps the first quorum's seals)
+    assert any(me in b.committers() or b.proposer == me for b in net.nodes[0].chain.blocks[height + 1 :])
+    assert log.abstained_heights == 1 and log.abstained >= 1
+
+
+def test_a_new_chain_directory_starts_with_an_empty_record_and_a_wiped_store_with_none(tmp_path: Path) -> None:
+    genesis = Genesis(20261, tuple(k.public_key.to_checksum_address() for k in KEYS), "0x" + "00" * 20, 0)
+    directory = tmp_path / "chain"
+    write_genesis(directory, genesis, "op")
+    assert (directory / NEW_DIRECTORY_FILE).exists()  # made now: its node has signed nothing
+    new = AtomicDB()
+    mark_new(new)
+    log = SignedLog(new)
+    log.load()
+    assert not log.pending and log.abstain_through == 0
+    (directory / STORE_DIR).mkdir()
+    (directory / NEW_DIRECTORY_FILE).unlink()  # consumed by the first start
+    write_genesis(directory, genesis, "op")  # written again over a directory with a store: not new
+    assert not (directory / NEW_DIRECTORY_FILE).exists()
+    write_genesis(tmp_path / "joined", genesis, "op", new=False)  # by a node as it starts: maybe on a wiped one
+    assert not (tmp_path / "joined" / NEW_DIRECTORY_FILE).exists()
+    pending = AtomicDB()
+    SignedLog(pending).load()
+    mark_new(pending)  # a fresh record stays fresh
+    again = SignedLog(pending)
+    again.load()
+    assert again.pending

@@ -10,8 +10,9 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 
-from explorer.alarmsource import STALE_AFTER_S, EndpointAlarms, FileAlarms
+from explorer.alarmsource import STALE_AFTER_S, EndpointAlarms, FileAlarms, StaleAfterError, stale_after
 from network.alarms.book import Alarm
 from network.alarms.server import PATH, answer
 from network.alarms.store import NEVER, AlarmState, alarms_path, state_of, write_alarms
@@ -170,3 +171,71 @@ def test_the_explorer_takes_only_a_loopback_alarms_url_and_needs_the_token(tmp_p
     assert far.exit_code == 2 and "--alarms-url" in far.output, far.output
     tokenless = runner.invoke(main, [str(tmp_path), "--alarms-url", URL])
     assert tokenless.exit_code == 2 and "alarms/api.token" in tokenless.output, tokenless.output
+
+
+def test_an_https_alarms_url_is_taken_and_plain_http_beyond_loopback_is_not(tmp_path: Path) -> None:
+    """Beyond loopback the endpoint is served over mutual TLS only, so the explorer takes an https URL of any host
+    and refuses plain http to one; the client certificate options go with an https URL only."""
+    from click.testing import CliRunner
+
+    from explorer.__main__ import main
+
+    runner = CliRunner()
+    plain = runner.invoke(main, [str(tmp_path), "--alarms-url", "http://10.1.2.3:8548/v1/alarms"])
+    assert plain.exit_code == 2 and "plain http beyond loopback" in plain.output, plain.output
+    far = runner.invoke(main, [str(tmp_path), "--alarms-url", "https://ops.example:8548/v1/alarms"])
+    assert far.exit_code == 2 and "alarms/api.token" in far.output, far.output  # the URL taken; the token missing
+    cert = tmp_path / "cert.pem"
+    cert.write_text("x")
+    stray = runner.invoke(main, [str(tmp_path), "--alarms-url", URL, "--alarms-ca", str(cert)])
+    assert stray.exit_code == 2 and "https --alarms-url" in stray.output, stray.output
+    alone = runner.invoke(main, [str(tmp_path), "--alarms-ca", str(cert)])
+    assert alone.exit_code == 2 and "https --alarms-url" in alone.output, alone.output
+
+
+def test_the_stale_threshold_is_the_one_given(tmp_path: Path) -> None:
+    endpoint = Endpoint(state_of(100.0, [QUORUM], [GONE]))
+    clock = Clock(100.0 + 4.0)
+    source = EndpointAlarms(URL, TOKEN, clock=clock, stale_after=3.5, transport=httpx.MockTransport(endpoint.handle))
+    view = source.read()
+    assert view.status == "stale" and view.stale_after_ms == 3500 and view.active == (QUORUM,)
+    clock.now = 103.5  # exactly the limit: live
+    assert source.read().status == "live"
+    relaxed = FileAlarms(tmp_path, clock=clock, stale_after=120)
+    assert relaxed.read().stale_after_ms == 120_000
+
+
+def test_a_stale_threshold_that_is_no_positive_number_of_seconds_is_refused() -> None:
+    assert stale_after("15") == 15.0 and stale_after(0.5) == 0.5 and stale_after("86400") == 86_400.0
+    for bad, says in [
+        ("0", "above 0"),
+        ("-3", "above 0"),
+        (0, "above 0"),
+        ("-0.0", "above 0"),
+        ("abc", "number of seconds"),
+        ("", "number of seconds"),
+        ("15s", "number of seconds"),
+        ("nan", "finite"),
+        ("inf", "finite"),
+        (None, "number of seconds"),
+        (True, "number of seconds"),
+        ("86401", "at most"),
+    ]:
+        with pytest.raises(StaleAfterError, match=says):
+            stale_after(bad)
+    with pytest.raises(StaleAfterError):
+        EndpointAlarms(URL, TOKEN, stale_after=0)
+    with pytest.raises(StaleAfterError):
+        FileAlarms(Path("consortium"), stale_after=-1)
+
+
+def test_the_explorer_refuses_a_bad_stale_threshold_before_anything(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from explorer.__main__ import main
+
+    runner = CliRunner()
+    for bad in ("0", "-1", "soon", "nan"):
+        result = runner.invoke(main, [str(tmp_path), "--alarms-stale-after", bad])
+        assert result.exit_code == 2 and "--alarms-stale-after" in result.output, (bad, result.output)
+        assert "stale threshold" in result.output, result.output

@@ -26,6 +26,7 @@ from explorer.calls import CallFilter, CallIndex, CallStore, bulk_load
 from notary.event import LEDGER_QUERY_CENTER, canonical_entry, is_ledger_query, parse_entry
 from notary.log.errors import MalformedError
 from notary.log.hashing import hash_leaf, root_of
+from notary.storage.base import CheckpointJSON
 from privacy.record import format_summary
 from tests.support.notary_events import event
 from tests.support.privacy_job import CLIENT_ORG, SERVER_ORG, small_job
@@ -290,15 +291,18 @@ def test_by_job_finds_the_steps_naming_a_psi_job_in_log_order(index: CallIndex) 
 
 
 def test_the_smallest_anchored_checkpoint_covering_a_leaf(index: CallIndex) -> None:
+    def size(found: CheckpointJSON | None) -> int | None:
+        return None if found is None else found["size"]
+
     def checkpoint(size: int, anchored: bool) -> dict[str, Any]:
         anchor = {"tx_hash": "0x" + "ab" * 32, "block_number": size, "state": "confirmed"} if anchored else None
         return {"size": size, "root": "cm9vdA==", "cosigners": [], "note": "n", "anchor": anchor}
 
     index.put_checkpoints([checkpoint(2, True), checkpoint(4, False), checkpoint(6, False), checkpoint(8, True)])
-    assert [(index.anchored_covering(i) or {}).get("size") for i in (0, 1, 2, 5, 7, 8)] == [2, 2, 8, 8, 8, None]
-    assert (index.checkpoint_covering(2) or {}).get("size") == 4
+    assert [size(index.anchored_covering(i)) for i in (0, 1, 2, 5, 7, 8)] == [2, 2, 8, 8, 8, None]
+    assert size(index.checkpoint_covering(2)) == 4
     index.put_checkpoints([checkpoint(4, True)])  # its anchor confirmed later: the row is replaced
-    assert (index.anchored_covering(2) or {}).get("size") == 4
+    assert size(index.anchored_covering(2)) == 4
 
 
 def test_add_entries_refuses_a_wrong_start_or_a_bad_entry_and_changes_nothing(index: CallIndex) -> None:

@@ -16,8 +16,19 @@ from network.alarms.book import Alarm, AlarmBook
 from network.alarms.evaluator import Evaluator
 from network.alarms.probe import Prober, Targets
 from network.alarms.rules import WitnessPolicyView
-from network.alarms.server import PATH, answer, api_token, endpoint_url, token_path
+from network.alarms.server import (
+    PATH,
+    AlarmEndpointError,
+    AlarmServer,
+    answer,
+    api_token,
+    endpoint_url,
+    is_loopback,
+    is_wildcard,
+    token_path,
+)
 from network.alarms.store import FORMAT, NEVER, AlarmState, parse_alarms, read_alarms, state_of
+from network.errors import NetworkError
 from tests.support.refused import refuse_every_connection
 
 QUORUM = Alarm("witness-quorum:witnesses", "witness-quorum", "critical", "witnesses", None, "1 of 3 up", 10.0)
@@ -97,3 +108,33 @@ def test_the_token_is_made_once_and_is_the_owners(tmp_path: Path) -> None:
     assert made and len(made) >= 40 and api_token(tmp_path) == made == api_token(tmp_path, create=True)
     assert stat.S_IMODE(token_path(tmp_path).stat().st_mode) == 0o600
     assert endpoint_url(8545) == "http://127.0.0.1:8548/v1/alarms"
+
+
+def test_a_refused_client_certificate_gets_403_whatever_the_token() -> None:
+    """Over mutual TLS (``up --alarms-host``) the server's check of the client certificate comes first: a
+    certificate of another org, or none, is refused with the reason, token or not; the health stays open."""
+    why = "the alarms are the operator's (acme); a certificate of globex may not read them"
+    for authorization in (f"Bearer {TOKEN}", None):
+        status, body = answer(lambda: STATE, TOKEN, "GET", PATH, authorization, why)
+        assert status == 403 and body == {"error": "forbidden", "detail": why}
+    assert answer(lambda: STATE, TOKEN, "GET", "/healthz", None, why) == (200, {"ok": True})
+    assert answer(lambda: STATE, TOKEN, "GET", PATH, "Bearer nope", None)[0] == 401  # the certificate passed
+
+
+def test_where_the_endpoint_listens_and_is_reached() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("127.0.0.2") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("10.0.0.5") and not is_loopback("ops.example")
+    assert is_wildcard("0.0.0.0") and is_wildcard("::") and not is_wildcard("10.0.0.5")
+    assert endpoint_url(8545) == "http://127.0.0.1:8548/v1/alarms"
+    assert endpoint_url(8545, "10.0.0.5") == "https://10.0.0.5:8548/v1/alarms"
+    assert endpoint_url(9000, "0.0.0.0") == "https://127.0.0.1:9003/v1/alarms"  # up's own explorer: on loopback
+    assert endpoint_url(9000, "::") == "https://127.0.0.1:9003/v1/alarms"
+    assert endpoint_url(9000, "fd00::5") == "https://[fd00::5]:9003/v1/alarms"
+    assert endpoint_url(9000, "ops.example") == "https://ops.example:9003/v1/alarms"
+
+
+def test_plain_http_beyond_loopback_is_refused_before_a_socket_is_opened() -> None:
+    for host in ("0.0.0.0", "10.0.0.5", "ops.example"):
+        with pytest.raises(AlarmEndpointError, match="mutual TLS only"):
+            AlarmServer(TOKEN, 0, host=host)
+    assert issubclass(AlarmEndpointError, NetworkError)

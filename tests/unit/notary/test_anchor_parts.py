@@ -7,10 +7,14 @@ from collections.abc import Callable
 from typing import Any
 
 from notary.evidence import AnchorParts
+from notary.storage.base import AnchorRow
 
 
-def anchor(tx: str, block: str = "0xb1") -> dict[str, Any]:
-    return {"tx_hash": tx, "block_hash": block, "size": 10}
+def anchor(tx: str, block: str = "0xb1") -> AnchorRow:
+    return AnchorRow(
+        size=10, tx_hash=tx, raw_tx=b"", nonce=0, state="confirmed", sent_ms=0, block_number=1, block_hash=block,
+        confirmed_ms=0,
+    )  # fmt: skip
 
 
 def read(what: str) -> Any:

@@ -38,7 +38,7 @@ def test_pages_in_size_order(tmp_path: Path) -> None:
 
 def test_the_covering_anchor_and_the_anchored_size(tmp_path: Path) -> None:
     store = store_with_anchors(tmp_path)
-    covering = {i: (a or {}).get("size") for i in (0, 9, 10, 29, 30, 45, 60) for a in [store.anchor_covering(i)]}
+    covering = {i: a and a["size"] for i in (0, 9, 10, 29, 30, 45, 60) for a in [store.anchor_covering(i)]}
     assert covering == {0: 10, 9: 10, 10: 30, 29: 30, 30: None, 45: None, 60: None}  # 40 is not published
     sent = store.anchor_covering(30, state="sent")
     assert sent is not None and sent["size"] == 50

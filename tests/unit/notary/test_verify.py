@@ -49,6 +49,7 @@ from notary.log.smnote import SM2NoteVerifier
 from notary.log.tiles import EntriesAddress, format_entry_bundle, parse_tile_path, tiles_for_size
 from notary.mirror import AnchorClaim, LogMismatchError, ReadRefusedError, mirror_log
 from notary.receipt import BatchStatement, batch_receipts, sign_batch
+from notary.storage.base import AnchorRow
 from notary.verify import (
     FORMAT,
     STEP_NAMES,
@@ -131,8 +132,12 @@ class Chain:
         return signed
 
 
-def anchor_row(signed: Any, size: int) -> dict[str, Any]:
-    return {"raw_tx": bytes(signed.raw_transaction), "tx_hash": "0x" + bytes(signed.hash).hex(), "size": size}
+def anchor_row(signed: Any, size: int) -> AnchorRow:
+    """The notary's row of an anchor sent as ``signed`` (``anchor_evidence`` reads its transaction and size)."""
+    return AnchorRow(
+        size=size, tx_hash="0x" + bytes(signed.hash).hex(), raw_tx=bytes(signed.raw_transaction), nonce=0,
+        state="confirmed", sent_ms=0, block_number=None, block_hash=None, confirmed_ms=None,
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -76,6 +76,9 @@ class Network:
         self.keys = keys(n)
         self.validators = tuple(sorted(address(k) for k in self.keys))
         self.nodes = [self._fresh(i) for i in range(n)]
+        for node in self.nodes:  # a new consortium: every record is fresh, at the genesis
+            if node.signed is not None:
+                node.signed.at_head(0)
         self.drop: Link = lambda _src, _dst, _msg: False
         self.delivered = 0
         self.garbage = 0
@@ -130,6 +133,8 @@ class Network:
         if node.machine.height != node.chain.head.number + 1:
             node.machine = self._machine(node.key, node.chain, node.signed)
             node.buffer = FutureMessages()
+        if node.signed is not None:
+            node.signed.at_head(node.chain.head.number)  # it holds every block its peers decided: at the head
 
     # -- delivery ----------------------------------------------------------------------------------------------
 

@@ -1,0 +1,131 @@
+"""``ChainWitnessKeys`` keeps its answer for a block under the block's hash (``network.witnesskeys``): a second
+lookup of the same block reads only that block's header, no contract; a block replaced at the same height (the
+chain reverted to a snapshot, then another transaction mined) has another hash and is read again; the cache
+holds at most its size; records read again make a kept answer stale. On the in-process py-evm chain (eth-tester),
+every JSON-RPC request web3 makes of it counted."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from web3.types import Wei
+
+from chain.backend import EthTesterBackend
+from chain.contracts import KeyKind
+from chain.ids import OrgId
+from chain.trustview import TrustView
+from network.witnesskeys import ChainWitnessKeys, WitnessKeysError
+from notary.logsuite import public_bytes
+from tests.support.consortium import Consortium, described, revert_to_snapshot, take_snapshot
+
+pytestmark = pytest.mark.parametrize("backend", [pytest.param("eth-tester")], indirect=True)
+
+PASS = b"witness-key-cache"
+
+
+@pytest.fixture
+def requests(consortium: Consortium) -> Iterator[Counter[str]]:
+    """The JSON-RPC methods the chain's provider is asked, by count (reset by the test as it goes)."""
+    assert isinstance(consortium.backend, EthTesterBackend)
+    manager: Any = consortium.backend.web3.manager
+    real = manager._make_request
+    seen: Counter[str] = Counter()
+
+    def counted(method: Any, params: Any) -> Any:
+        seen[str(method)] += 1
+        return real(method, params)
+
+    manager._make_request = counted
+    try:
+        yield seen
+    finally:
+        del manager._make_request
+
+
+def transfer(c: Consortium, wei: int) -> int:
+    """A plain transfer mined into a block of its own (eth-tester's); that block's number."""
+    web3 = c.backend.web3
+    tx = web3.eth.send_transaction({"from": web3.eth.accounts[0], "to": c.outsider.address, "value": Wei(wei)})
+    return int(web3.eth.wait_for_transaction_receipt(tx)["blockNumber"])
+
+
+def test_a_block_kept_by_its_hash_is_not_read_again_and_a_replaced_one_is(
+    consortium: Consortium, tmp_path: Path, requests: Counter[str]
+) -> None:
+    c = consortium
+    description = described(c, tmp_path, "cache", PASS)
+    c.trust.add_key(c.signers["op"], KeyKind.LOG_KEY, public_bytes(_notary_key(tmp_path)))
+    view = TrustView(c.backend, c.trust.address)
+    view.refresh()
+    keys = ChainWitnessKeys(description, c.backend, view=view)
+
+    before = take_snapshot(c.backend)
+    block = transfer(c, 1)
+    first_hash = bytes(c.backend.web3.eth.get_block(block)["hash"])
+    requests.clear()
+    first = keys.at_block(block)
+    assert requests["eth_call"] >= 3, requests  # org_count, org_at per org, follow_state
+    assert first.block == block and first.log_keys is not None
+
+    requests.clear()
+    again = keys.at_block(block)
+    assert again is first
+    assert dict(requests) == {"eth_getBlockByNumber": 1}, requests  # its hash; no contract read
+
+    # the chain reverted to before that block, and another transaction mined at the same height
+    revert_to_snapshot(c.backend, before)
+    assert transfer(c, 2) == block
+    assert bytes(c.backend.web3.eth.get_block(block)["hash"]) != first_hash
+    requests.clear()
+    replaced = keys.at_block(block)
+    assert replaced is not first and replaced.keys == first.keys  # the same records: the same answer, read again
+    assert replaced.log_keys is not None and first.log_keys is not None
+    assert [k.key_id for k in replaced.log_keys.keys] == [k.key_id for k in first.log_keys.keys]
+    assert requests["eth_call"] >= 3, requests
+    requests.clear()
+    assert keys.at_block(block) is replaced and requests["eth_call"] == 0
+
+    # anchored or not is part of what is kept: the same block as an anchor's is another answer
+    requests.clear()
+    anchored = keys.at_block(block, anchored=True)
+    assert anchored.anchored and requests["eth_call"] >= 3
+
+
+def test_the_cache_holds_at_most_its_size_and_new_records_make_it_stale(
+    consortium: Consortium, tmp_path: Path, requests: Counter[str]
+) -> None:
+    c = consortium
+    description = described(c, tmp_path, "cache", PASS)
+    with pytest.raises(WitnessKeysError, match="at least one block"):
+        ChainWitnessKeys(description, c.backend, cache_size=0)
+    c.trust.add_key(c.signers["op"], KeyKind.LOG_KEY, public_bytes(_notary_key(tmp_path)))
+    view = TrustView(c.backend, c.trust.address)
+    view.refresh()
+    keys = ChainWitnessKeys(description, c.backend, view=view, cache_size=1)
+    a, b = transfer(c, 1), transfer(c, 2)
+    kept_a = keys.at_block(a)
+    requests.clear()
+    assert keys.at_block(a) is kept_a and requests["eth_call"] == 0
+    keys.at_block(b)  # pushes a out
+    requests.clear()
+    assert keys.at_block(a) is not kept_a and requests["eth_call"] >= 3
+
+    # a record added: the view reads the directory again, and the kept answer is not served under new records
+    kept = keys.at_block(a)
+    c.trust.add_key(c.signers["op"], KeyKind.LOG_KEY, bytes(range(32)))
+    view.refresh()
+    requests.clear()
+    fresh = keys.at_block(a)
+    assert fresh is not kept and requests["eth_call"] >= 3
+    assert fresh.log_keys is not None and kept.log_keys is not None
+    assert len(fresh.log_keys.keys) == len(kept.log_keys.keys) + 1
+
+
+def _notary_key(directory: Path) -> Any:
+    from network.identity import load_notary_key
+
+    return load_notary_key(directory, OrgId("op"), PASS)
