@@ -36,10 +36,10 @@ def init(obj: Context, directory: Path, config_file: Path | None, demo: bool, cr
     """Create a consortium in DIRECTORY: identities, contracts, founding members."""
     config: ConsortiumConfig = load_config(config_file or demo_config_path())
     passphrase = obj.passphrase()
-    # The demo's identifier set and its grant name members of the shipped demo consortium; a job's record is signed
-    # with the firms' Ed25519 gateway keys, which a consortium on the sm suite does not have (docs/privacy.md).
-    with_psi = config_file is None and crypto == "intl"
-    demo_steps = [functools.partial(load_demo_psi, passphrase=passphrase)] if with_psi else []
+    # The demo's identifier set and its grant name members of the shipped demo consortium; its terms are of the
+    # consortium's suite (ecdh-psi-sm2 and an SM2 job-secret key under sm, docs/privacy.md).
+    with_psi = config_file is None
+    demo_steps = [functools.partial(load_demo_psi, passphrase=passphrase, crypto=crypto)] if with_psi else []
     description = init_consortium(
         directory,
         config,

@@ -7,7 +7,8 @@ gateway, serving one as the owner, and disclosure proofs from the files a party 
   (``consortium asset register|version ... --metadata-file`` that file). The owner's gateway applies it.
 - ``privacy serve ASSET --as ORG --ids FILE --port P``: the owner's PSI service (``privacy.service``), the upstream
   of the three step APIs behind its gateway; job files to ``orgs/ORG/privacy/jobs/<job id>/``.
-- ``privacy run ASSET --as ORG [--gateway URL] --purpose P --ids FILE``: a job as the client (``sdk.privacy``): the
+- ``privacy run ASSET --as ORG [--gateway URL] --purpose P --ids FILE``: a job as the client (``sdk.privacy``), under
+  the suite ``consortium.json`` names (``ecdh-psi-sm2`` and SM2-signed records under ``sm``, ``privacy.suites``): the
   grant, the terms' digest and the steps' route read from the chain, the owner's key from ``consortium.json``, the
   owner's gateway from ``--gateway`` or else ``gateways/endpoints.json`` (what ``consortium up`` started); prints
   the intersection's size, where the job files (``privacy.jobfiles``) are, each step's event id and the job's
@@ -138,13 +139,11 @@ def run(
     import json
     import time
 
-    from chain.ids import OrgId
     from gateway.psi import terms_dir
-    from network.identity import load_ed25519_gateway_key
     from privacy.errors import PrivacyError
     from privacy.jobfiles import RECORD_FILE, write_job_files
     from sdk import MemberClient, SdkError
-    from sdk.privacy import PsiRefusedError, read_identifiers, run_psi_job
+    from sdk.privacy import PsiRefusedError, PsiSetupError, load_signing_key, read_identifiers, run_psi_job
 
     c = obj.consortium()
     info = c.assets.asset(asset_id)
@@ -165,6 +164,10 @@ def run(
     server_key = c.description.member(info.owner).identity.gateway_public_key
     gateway_url = gateway_url or _gateway_of(obj.directory, info.owner)
     try:
+        signing_key = load_signing_key(obj.directory, as_org, passphrase)  # of the suite consortium.json names
+    except PsiSetupError as exc:
+        fail(str(exc))
+    try:
         with MemberClient.from_directory(obj.directory, as_org, name=name, passphrase=passphrase) as client:
             job = run_psi_job(
                 client,
@@ -174,10 +177,11 @@ def run(
                 purpose=purpose,
                 grant_id=grant_id,
                 identifiers=read_identifiers(ids_file),
-                signing_key=load_ed25519_gateway_key(obj.directory, OrgId(as_org), passphrase),
+                signing_key=signing_key,
                 metadata_digest=version.metadata_digest,
                 server_key=server_key,
                 job_id=job_id,
+                suite=c.description.crypto,
             )
     except PsiRefusedError as exc:
         click.echo(f"refused: {exc}", err=True)

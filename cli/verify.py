@@ -925,6 +925,7 @@ def verify_disclosure_cmd(proof: Path, record: Path | None, as_json: bool) -> No
                     "record_sha256": claim.record_sha256.hex(),
                     "client_key": claim.client_key.hex(),
                     "server_key": claim.server_key.hex(),
+                    "suite": job.suite.name,
                     "statement": claim.sentence(),
                 },
                 indent=2,
@@ -938,6 +939,9 @@ def verify_disclosure_cmd(proof: Path, record: Path | None, as_json: bool) -> No
         f"✓ signatures — client {job.client.org} (key {claim.client_key.hex()}), server {job.server.org} "
         f"(key {claim.server_key.hex()}): valid under the keys the record names; compare those with the firms' keys"
     )
+    suite = job.suite  # the record's protocol names it (privacy.suites)
+    sign = "SM2 with SM3" if suite.name == "sm" else "Ed25519"
+    click.echo(f"✓ suite — {suite.name} ({job.protocol}: {sign} signatures, {suite.digest_name} trees)")
     size = job.result_count if claim.set == "result" else job.party(claim.party).input.count
     shown = {0: "no leaf (an empty set)", 1: "1 leaf"}.get(len(document.proof.leaves), "2 leaves")
     click.echo(f"✓ proof — the VRF proof and {shown} against the committed set of {size} identifiers")

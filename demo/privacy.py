@@ -99,9 +99,11 @@ def load_demo_psi(
     progress: Callable[[str], None],
     *,
     passphrase: bytes,
+    crypto: str = "intl",
 ) -> None:
     """Write the two lists and the owner's PSI terms, and register the asset, its step APIs and the grant
-    (module docstring); after the demo catalogue, whose unit ``UNIT`` the APIs join."""
+    (module docstring); after the demo catalogue, whose unit ``UNIT`` the APIs join. The terms are of the suite
+    ``crypto`` the consortium is created with (``consortium.json`` is written after this step)."""
     from chain.ids import AssetKind, OrgId
     from chain.tx import pipelined
     from privacy.asset import STEP_METHODS, terms_digest
@@ -112,7 +114,7 @@ def load_demo_psi(
     owner_list = _format_list(OWNER, owner_ids)
     for org, data in ((OWNER, owner_list), (CLIENT, _format_list(CLIENT, client_ids))):
         write_job_files(ids_path(directory, org).parent, {IDS_FILE: data})
-    _path, document = write_psi_terms(directory, OWNER, ASSET, MAX_INPUT, STEPS, passphrase)
+    _path, document = write_psi_terms(directory, OWNER, ASSET, MAX_INPUT, STEPS, passphrase, crypto=crypto)
     assets, grants = deployment.assets(backend), deployment.grants(backend)
     owner = signers[OrgId(OWNER)]
     assets.register_asset(

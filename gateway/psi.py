@@ -1,9 +1,11 @@
 """What the owner's gateway checks on the steps of a PSI job (``privacy.asset``) before it forwards them.
 
 The gateway holds the PSI terms document of each identifier set its org owns (``orgs/<org>/privacy/
-<asset>.terms.json``, :func:`load_terms`). A call to an API of such an asset is a step, named by the last segment
-of its route (``terms``, ``request``, ``record``). After the grant decision, and before any quota is counted or
-anything forwarded, :meth:`PsiGuard.check`:
+<asset>.terms.json``, :func:`load_terms`), each of the consortium's suite (a document naming the other suite's
+protocol is refused at start, ``privacy.suites``; under ``sm`` a request's payload is the points of
+``privacy.smpsi``, whose count it checks the same way). A call to an API of such an asset is a step, named by
+the last segment of its route (``terms``, ``request``, ``record``). After the grant decision, and before any quota
+is counted or anything forwarded, :meth:`PsiGuard.check`:
 
 1. compares the document's SHA-256 with the metadata digest of the asset's current version on chain: the terms
    the gateway applies are the ones on chain, or none (503 ``psi_terms_mismatch``);
@@ -65,6 +67,7 @@ from privacy.dp import COUNTS_RESULT_ONLY, COUNTS_WITH_INPUTS, format_milli, job
 from privacy.errors import MalformedError, PrivacyError
 from privacy.psi import inspect_request, max_request_bytes, request_time_budget_s
 from privacy.record import MAX_RECORD_BYTES, JobRecord, format_summary, parse_signed_record
+from privacy.suites import check_same_suite, psi_suite
 
 if TYPE_CHECKING:  # types only: the demo's services read the terms' layout here without the gateway's policy
     from gateway.policy import Decision, Service
@@ -173,13 +176,15 @@ class DpBudget:
 class PsiGuard:
     """The PSI terms the gateway enforces, by asset (module docstring)."""
 
-    def __init__(self, documents: Mapping[str, bytes], org: str) -> None:
+    def __init__(self, documents: Mapping[str, bytes], org: str, crypto: str = "intl") -> None:
         self._org = org
         self._terms: dict[str, tuple[bytes, PsiAssetTerms]] = {}
+        suite = psi_suite(crypto)
         for asset, document in documents.items():
             terms = parse_asset_terms(document)
             if terms.asset != asset or terms.org != org:
                 raise MalformedError(f"the PSI terms of {asset} name asset {terms.asset} of {terms.org}")
+            check_same_suite(suite, terms.suite, f"the PSI terms of {asset}")
             self._terms[asset] = (document, terms)
 
     @property

@@ -142,7 +142,7 @@ async def serve(options: GatewayOptions, description: ConsortiumDescription, pas
         gateway_vault(options.directory, options.org), options.org, passphrase, legacy_key=key, suite=description.crypto
     )
     documents = load_terms(options.directory, options.org)
-    psi = PsiGuard(documents, options.org) if documents else None
+    psi = PsiGuard(documents, options.org, description.crypto) if documents else None
     if psi is not None:
         log.info("gateway %s enforces the PSI terms of %s", settings.gateway_id, ", ".join(psi.assets))
     gateway = Gateway(

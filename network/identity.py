@@ -443,8 +443,8 @@ def load_ed25519_gateway_key(root: Path, org_id: OrgId, passphrase: bytes) -> ed
     key = load_gateway_key(root, org_id, passphrase)
     if not isinstance(key, ed25519.Ed25519PrivateKey):
         raise IdentityError(
-            f"{org_id}'s gateway key is SM2 (the consortium runs the sm suite): privacy jobs are signed with Ed25519 "
-            "keys, and running them on the national suite is not built yet (docs/privacy.md)"
+            f"{org_id}'s gateway key is SM2 (the consortium runs the sm suite), not Ed25519: load it with "
+            "load_gateway_key and the consortium's suite"
         )
     return key
 

@@ -288,14 +288,19 @@ def _check(kind: str, value: object) -> str | None:
 
 #: The most bytes of a ``psi_summary`` (UTF-8): a summary of two parties with org ids of 32 characters, a
 #: protocol and implementations of 64, every count 2^53-1 and the longest ε takes 1,634 with a differentially
-#: private count and 1,493 without (a real one ~1,300 and ~1,450): no room for more.
-MAX_PSI_SUMMARY_BYTES: Final = 1664
+#: private count and 1,493 without (a real one ~1,300 and ~1,450); under the national suite the keys are longer
+#: (an SM2 signing key 130 hex digits instead of 64, a VRF key 66), 136 more: 1,770 at most.
+MAX_PSI_SUMMARY_BYTES: Final = 1800
 #: The version of the summary's layout (its ``v``): the job record's (``privacy.record.RECORD_VERSION``).
 PSI_SUMMARY_VERSION: Final = 1
 _PSI_TEXT = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,63}\Z")
 _PSI_SIGNATURE = re.compile(r"[0-9a-f]{128}\Z")
+#: A party's signing key: Ed25519 (32 bytes) or SM2 (65, ``04 ‖ x ‖ y``); its VRF key: Ed25519 or a compressed SM2
+#: point (33 bytes), by the suite the summary's protocol names (``privacy.suites``).
+_PSI_SIGNING_KEY = re.compile(r"(?:[0-9a-f]{64}|04[0-9a-f]{128})\Z")
+_PSI_VRF_KEY = re.compile(r"(?:[0-9a-f]{64}|0[23][0-9a-f]{64})\Z")
 _PSI_PARTY: Final = {
-    "org": "name", "signing_key": "digest", "vrf_key": "digest", "input_count": "uint", "input_root": "digest",
+    "org": "name", "signing_key": "signing_key", "vrf_key": "vrf_key", "input_count": "uint", "input_root": "digest",
 }  # fmt: skip
 #: The summary's fields and their kinds (a dict: an object of its own).
 _PSI_SHAPE: Final[dict[str, Any]] = {
@@ -327,7 +332,9 @@ _PSI_TEXTS: Final = {
     "text": (_PSI_TEXT, "1-64 characters of printable ASCII"),
     "digest": (_DIGEST, "64 lower-case hex digits"),
     "name": (_NAME, "an org id (a short name)"),
-    "signature": (_PSI_SIGNATURE, "128 lower-case hex digits (an Ed25519 signature)"),
+    "signature": (_PSI_SIGNATURE, "128 lower-case hex digits (an Ed25519 signature, or SM2's r ‖ s)"),
+    "signing_key": (_PSI_SIGNING_KEY, "an Ed25519 (64 lower-case hex digits) or SM2 public key ('04' and 128)"),
+    "vrf_key": (_PSI_VRF_KEY, "an Ed25519 (64 lower-case hex digits) or compressed SM2 point (66) VRF key"),
     "mechanism": (re.compile(re.escape(DP_MECHANISM) + r"\Z"), f"'{DP_MECHANISM}'"),
     "epsilon": (DP_EPSILON, "a decimal string above 0, such as '1' or '0.25'"),
 }

@@ -7,6 +7,9 @@ canonical JSON and one line feed, byte strings in standard base64 with padding::
     {"asset": "customer-ids", "format": "consortium-ledger/psi-asset/v1", "kem_key": base64 (32 bytes, X25519),
      "max_input": 1000, "org": "alpha", "protocol": "ecdh-psi-p256", "steps": "/v1/privacy/customer-ids"}
 
+In a consortium on the national suite the protocol is ``ecdh-psi-sm2`` and ``kem_key`` the owner's SM2 public key
+(65 bytes, ``04 ‖ x ‖ y``), to which the client encrypts the job secret (``privacy.suites``).
+
 An owner may add ``"dp_epsilon": "1"`` (a decimal string, above 0 and at most 10): the log then holds each job's
 result count only as ε-differentially private (``privacy.dp``); with it, ``"dp_inputs": true`` releases each
 party's input count the same way (a job then spends 3ε), and ``"dp_budget": "10"`` (a decimal string, above 0 and
@@ -45,6 +48,7 @@ from privacy import _json
 from privacy.dp import check_budget, check_dp_terms, check_epsilon
 from privacy.errors import MalformedError
 from privacy.record import NAME, JobRecord
+from privacy.suites import PsiSuite, suite_of_protocol
 
 ASSET_FORMAT: Final = "consortium-ledger/psi-asset/v1"
 MAX_TERMS_BYTES: Final = 4096
@@ -82,11 +86,18 @@ class PsiAssetTerms:
                 raise MalformedError(f"{what} {value!r} must be a short name")
         if not 0 < self.max_input <= 2**31:
             raise MalformedError(f"max_input {self.max_input} must be between 1 and 2^31")
-        if len(self.kem_key) != 32:
-            raise MalformedError("kem_key must be 32 bytes (an X25519 public key)")
+        suite = suite_of_protocol(self.protocol)
+        if len(self.kem_key) != suite.kem_key_size:
+            kind = "an X25519 public key" if suite.name == "intl" else "an SM2 public key, 04 || x || y"
+            raise MalformedError(f"kem_key must be {suite.kem_key_size} bytes ({kind}) under {self.protocol}")
         if _BASE.match(self.steps) is None or self.steps.endswith("/"):
             raise MalformedError(f"steps {self.steps!r} must be a route such as /v1/privacy/customer-ids")
         check_dp_terms(self.dp_epsilon, self.dp_budget, self.dp_inputs)
+
+    @property
+    def suite(self) -> PsiSuite:
+        """The suite the terms' protocol pins (``privacy.suites``)."""
+        return suite_of_protocol(self.protocol)
 
     def route(self, step: Step) -> str:
         return f"{self.steps}/{step}"
@@ -126,7 +137,7 @@ def parse_asset_terms(data: bytes) -> PsiAssetTerms:
         org=_json.text(obj["org"], "org", NAME),
         protocol=_json.text(obj["protocol"], "protocol", NAME),
         max_input=_json.uint(obj["max_input"], "max_input"),
-        kem_key=_json.from_b64(obj["kem_key"], "kem_key", 32),
+        kem_key=_json.from_b64(obj["kem_key"], "kem_key"),
         steps=_json.text(obj["steps"], "steps"),
         dp_epsilon=check_epsilon(obj["dp_epsilon"]) if "dp_epsilon" in obj else None,
         dp_budget=check_budget(obj["dp_budget"]) if "dp_budget" in obj else None,

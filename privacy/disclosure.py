@@ -1,9 +1,11 @@
 """Set commitments and selective disclosure: prove that one identifier was, or was not, in a committed set.
 
 A party commits to a set of normalised identifiers under a per-job VRF key (``privacy.vrf``, RFC 9381
-ECVRF-EDWARDS25519-SHA512-TAI): each identifier X becomes the leaf ``beta(X)``, the VRF output for
-``alpha = job id ‖ 0x00 ‖ X``; the leaves are sorted by byte value and the commitment is the RFC 9162 Merkle
-tree hash (§2.1.1, ``notary.log.hashing``) over their leaf hashes, with the count and the VRF public key.
+ECVRF-EDWARDS25519-SHA512-TAI; under the national suite ``privacy.smvrf``, ECVRF-SM2-SM3-SSWU): each identifier
+X becomes the leaf ``beta(X)``, the VRF output for ``alpha = job id ‖ 0x00 ‖ X``; the leaves are sorted by byte
+value and the commitment is the RFC 9162 Merkle tree hash (§2.1.1, ``notary.log.hashing``, with SHA-256 or, under
+``sm``, SM3) over their leaf hashes, with the count and the VRF public key. The VRF key's size names the suite
+(``privacy.suites.suite_of_vrf_key``): 32 bytes Ed25519, 33 a compressed SM2 point.
 
 A disclosure for X reveals X, its VRF proof (so anyone with the public key computes beta(X), and the party
 cannot choose another leaf for X: full uniqueness) and
@@ -26,11 +28,11 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from notary.log import errors as log_errors
-from notary.log.hashing import EMPTY_ROOT, Hash32, hash_leaf, root_of
+from notary.log.hashing import Hash32
 from notary.log.proof import MemoryNodeReader, prove_inclusion, verify_inclusion
-from privacy import vrf
 from privacy.errors import DisclosureError, MalformedError, VrfError
 from privacy.identifiers import is_normal
+from privacy.suites import INTL, PsiSuite, suite_of_vrf_key
 
 Party = Literal["client", "server"]
 SetName = Literal["input", "result"]
@@ -68,29 +70,30 @@ class CommittedSet:
         pairs = [(leaf, i) for leaf, i in zip(self.leaves, self.identifiers, strict=True) if i in wanted]
         if len(pairs) != len(wanted):
             raise MalformedError("a subset names identifiers that are not in the committed set")
-        return _build(self.job_id, self.vrf_secret, pairs)
+        return _build(self.job_id, self.vrf_secret, pairs, suite_of_vrf_key(self.commitment.vrf_key))
 
 
-def _build(job_id: str, vrf_secret: bytes, pairs: list[tuple[bytes, str]]) -> CommittedSet:
+def _build(job_id: str, vrf_secret: bytes, pairs: list[tuple[bytes, str]], suite: PsiSuite) -> CommittedSet:
     pairs.sort()
     leaves = tuple(leaf for leaf, _ in pairs)
-    root = root_of([hash_leaf(leaf) for leaf in leaves])
+    root = suite.tree.root_of([suite.tree.leaf(leaf) for leaf in leaves])
     return CommittedSet(
         job_id=job_id,
         vrf_secret=vrf_secret,
         leaves=leaves,
         identifiers=tuple(identifier for _, identifier in pairs),
-        commitment=Commitment(vrf_key=vrf.public_key(vrf_secret), count=len(leaves), root=root),
+        commitment=Commitment(vrf_key=suite.vrf_public_key(vrf_secret), count=len(leaves), root=root),
     )
 
 
-def commit_set(job_id: str, vrf_secret: bytes, identifiers: Iterable[str]) -> CommittedSet:
-    """Commit to distinct normalised ``identifiers`` under ``vrf_secret`` (one VRF evaluation each)."""
+def commit_set(job_id: str, vrf_secret: bytes, identifiers: Iterable[str], suite: PsiSuite = INTL) -> CommittedSet:
+    """Commit to distinct normalised ``identifiers`` under ``vrf_secret`` (one VRF evaluation each), with the VRF
+    and the tree hash of ``suite``."""
     ids = list(identifiers)
     if len(set(ids)) != len(ids):
         raise MalformedError("a committed set must not repeat an identifier")
-    evaluator = vrf.Evaluator(vrf_secret)
-    return _build(job_id, vrf_secret, [(evaluator.output(vrf_input(job_id, i)), i) for i in ids])
+    output = suite.vrf_evaluator(vrf_secret)
+    return _build(job_id, vrf_secret, [(output(vrf_input(job_id, i)), i) for i in ids], suite)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,26 +127,29 @@ def prove_disclosure(committed: CommittedSet, party: Party, set_name: SetName, i
     """The proof, made by the holder of ``committed``, of whether ``identifier`` is in it."""
     if not is_normal(identifier):
         raise MalformedError(f"identifier {identifier!r} is not in normal form (privacy.identifiers)")
+    suite = suite_of_vrf_key(committed.commitment.vrf_key)
     alpha = vrf_input(committed.job_id, identifier)
-    pi = vrf.prove(committed.vrf_secret, alpha)
-    beta = vrf.proof_to_hash(pi)
+    pi = suite.vrf_prove(committed.vrf_secret, alpha)
+    beta = suite.vrf_proof_to_hash(pi)
     leaves = committed.leaves
     size = len(leaves)
     pos = bisect.bisect_left(leaves, beta)
     member = pos < size and leaves[pos] == beta
     indices = [pos] if member else [i for i in (pos - 1, pos) if 0 <= i < size]
-    reader = MemoryNodeReader([hash_leaf(leaf) for leaf in leaves]) if size else None
+    tree = suite.tree
+    reader = MemoryNodeReader([tree.leaf(leaf) for leaf in leaves], tree) if size else None
     proofs = []
     for index in indices:
         assert reader is not None
-        path = tuple(prove_inclusion(index, size, reader))
+        path = tuple(prove_inclusion(index, size, reader, tree))
         proofs.append(LeafProof(index=index, value=leaves[index], path=path))
     return DisclosureProof(committed.job_id, party, set_name, identifier, member, pi, tuple(proofs))
 
 
-def _check_leaf(claim: str, leaf: LeafProof, commitment: Commitment) -> None:
+def _check_leaf(claim: str, leaf: LeafProof, commitment: Commitment, suite: PsiSuite) -> None:
+    tree = suite.tree
     try:
-        verify_inclusion(hash_leaf(leaf.value), leaf.index, commitment.count, leaf.path, commitment.root)
+        verify_inclusion(tree.leaf(leaf.value), leaf.index, commitment.count, leaf.path, commitment.root, tree)
     except log_errors.VerificationError as exc:
         raise DisclosureError(claim, f"leaf {leaf.index} is not in the committed tree: {exc}") from exc
 
@@ -159,15 +165,16 @@ def verify_disclosure(proof: DisclosureProof, commitment: Commitment) -> bytes:
     if not is_normal(proof.identifier):
         raise DisclosureError(claim, "the identifier is not in normal form")
     try:
-        beta = vrf.verify(commitment.vrf_key, proof.vrf_proof, vrf_input(proof.job_id, proof.identifier))
-    except VrfError as exc:
+        suite = suite_of_vrf_key(commitment.vrf_key)
+        beta = suite.vrf_verify(commitment.vrf_key, proof.vrf_proof, vrf_input(proof.job_id, proof.identifier))
+    except (VrfError, MalformedError) as exc:
         raise DisclosureError(claim, f"the VRF proof does not verify: {exc}") from exc
     for leaf in proof.leaves:
-        _check_leaf(claim, leaf, commitment)
+        _check_leaf(claim, leaf, commitment, suite)
     if proof.member:
         _check_member(claim, proof.leaves, beta)
     else:
-        _check_non_member(claim, proof.leaves, beta, commitment)
+        _check_non_member(claim, proof.leaves, beta, commitment, suite)
     return beta
 
 
@@ -178,10 +185,12 @@ def _check_member(claim: str, leaves: Sequence[LeafProof], beta: bytes) -> None:
         raise DisclosureError(claim, f"leaf {leaves[0].index} is not the identifier's VRF output")
 
 
-def _check_non_member(claim: str, leaves: Sequence[LeafProof], beta: bytes, commitment: Commitment) -> None:
+def _check_non_member(
+    claim: str, leaves: Sequence[LeafProof], beta: bytes, commitment: Commitment, suite: PsiSuite
+) -> None:
     size = commitment.count
     if size == 0:
-        if leaves or commitment.root != EMPTY_ROOT:
+        if leaves or commitment.root != suite.tree.empty_root:
             raise DisclosureError(claim, "an empty set shows no leaves and has the empty root")
         return
     lower = [leaf for leaf in leaves if leaf.value < beta]

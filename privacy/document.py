@@ -14,6 +14,9 @@ padding (RFC 4648 §4)::
       "leaves": [{"index": i, "value": base64 (64 bytes), "path": [base64 (32 bytes), ...]}, ...]
     }
 
+Under the national suite (the record's protocol ``ecdh-psi-sm2``, ``privacy.suites``) beta and the leaves are
+32 bytes and pi 81 (ECVRF-SM2-SM3-SSWU), the paths are over SM3 and the record's signatures SM2.
+
 ``leaves`` holds one leaf (member), or the neighbours below and above the identifier's VRF output (non-member;
 one at an end of the tree, none for an empty set), each with its RFC 9162 inclusion proof. Only the client
 commits to a result, so ``server`` with ``result`` is refused. :func:`verify_document` checks the record's
@@ -27,8 +30,6 @@ import hashlib
 from dataclasses import dataclass
 from typing import Final
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from privacy import _json
 from privacy.disclosure import (
     PARTIES,
@@ -41,9 +42,8 @@ from privacy.disclosure import (
     prove_disclosure,
     verify_disclosure,
 )
-from privacy.errors import DisclosureError, MalformedError, RecordMismatchError, SignatureError
+from privacy.errors import DisclosureError, MalformedError, RecordMismatchError
 from privacy.record import JOB_ID, SignedRecord, format_signed_record, parse_signed_record, verify_record
-from privacy.vrf import OUTPUT_SIZE, PROOF_SIZE
 
 FORMAT: Final = "consortium-ledger/privacy-disclosure/v1"
 MAX_DOCUMENT_BYTES: Final = 64 * 1024
@@ -124,11 +124,7 @@ def verify_document(document: DisclosureDocument, record: bytes | None = None) -
             )
     job = signed.record
     keys = (job.client.signing_key, job.server.signing_key)
-    try:
-        client_key, server_key = (Ed25519PublicKey.from_public_bytes(k) for k in keys)
-    except ValueError as exc:
-        raise SignatureError("client", f"the record names a signing key that is not an Ed25519 key: {exc}") from exc
-    verify_record(signed, client_key, server_key)
+    verify_record(signed, *keys)  # with the suite the record's protocol names (privacy.suites)
     if proof.job_id != job.job_id:
         raise DisclosureError(proof.claim, f"the claim is about job {proof.job_id}, the record about {job.job_id}")
     beta = verify_disclosure(proof, job.commitment(proof.party, proof.set))
@@ -178,6 +174,12 @@ def parse_document(data: bytes) -> DisclosureDocument:
     if len(identifier) > _MAX_IDENTIFIER:
         raise MalformedError(f"claim.identifier: longer than {_MAX_IDENTIFIER} characters")
     vrf = _json.fields(top["vrf"], "vrf", {"output", "proof"})
+    try:
+        record = parse_signed_record(_json.from_b64(top["record"], "record"))
+    except MalformedError as exc:
+        raise MalformedError(f"record: {exc}") from exc
+    suite = record.record.suite  # the sizes of the VRF's output and proof are the record's suite's
+    OUTPUT_SIZE, PROOF_SIZE = suite.vrf_output_size, suite.vrf_proof_size
     leaves = []
     for i, item in enumerate(_json.array(top["leaves"], "leaves", 2)):
         loc = f"leaves[{i}]"
@@ -199,10 +201,6 @@ def parse_document(data: bytes) -> DisclosureDocument:
         vrf_proof=_json.from_b64(vrf["proof"], "vrf.proof", PROOF_SIZE),
         leaves=tuple(leaves),
     )
-    try:
-        record = parse_signed_record(_json.from_b64(top["record"], "record"))
-    except MalformedError as exc:
-        raise MalformedError(f"record: {exc}") from exc
     return DisclosureDocument(
         record=record,
         record_sha256=_json.from_b64(top["record_sha256"], "record_sha256", 32),

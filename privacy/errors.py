@@ -82,3 +82,8 @@ class InvalidPointError(MalformedError):
         self.field = field
         self.index = index
         self.reason = reason
+
+
+class SuiteMismatchError(MalformedError):
+    """A key, message, record or terms document of another cryptographic suite than the job's (``privacy.suites``):
+    a consortium runs one suite, and a job does not mix two."""

@@ -4,7 +4,8 @@ Per job and party, in one directory the party keeps private (names as :func:`par
 
 - ``record.json``: the signed job record, ``privacy.record.format_signed_record``'s bytes; public (it names
   digests only), the same file at both parties;
-- ``vrf-key.json``: the party's VRF secret key for the job, ``consortium-ledger/privacy-vrf-key/v1``; secret:
+- ``vrf-key.json``: the party's VRF secret key for the job (of the record's suite: an RFC 8032 seed under ``intl``,
+  an SM2 scalar under ``sm``), ``consortium-ledger/privacy-vrf-key/v1``; secret:
   whoever holds it can evaluate the VRF and so test guesses against the party's leaves;
 - ``input.set.json`` (and, at the client, ``result.set.json``): the committed set,
   ``consortium-ledger/privacy-committed-set/v1``: the party's normalised identifiers in the order of their
@@ -18,6 +19,9 @@ Bytes of both formats: RFC 8785 canonical JSON and one line feed; byte strings s
     {"format": "consortium-ledger/privacy-committed-set/v1", "job_id": "...", "party": "client" | "server",
      "set": "input" | "result", "vrf_key": base64 (32 bytes), "root": base64 (32 bytes),
      "identifiers": ["<normal form>", ...], "leaves": [base64 (64 bytes), ...]}
+
+Under ``sm`` the VRF key is 33 bytes (a compressed SM2 point), the leaves 32 bytes (ECVRF-SM2-SM3-SSWU) and the
+root is the RFC 9162 root over SM3: the VRF key's size names the suite (``privacy.suites.suite_of_vrf_key``).
 
 :func:`parse_committed_set` refuses leaves out of order or repeated, identifiers not in normal form or
 repeated, and a root that is not the RFC 9162 root of the leaves; :meth:`JobFiles.committed` refuses a set
@@ -33,12 +37,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from notary.log.hashing import Hash32, hash_leaf, root_of
-from privacy import _json, vrf
+from notary.log.hashing import Hash32
+from privacy import _json
 from privacy.disclosure import PARTIES, SETS, Commitment, CommittedSet, Party, SetName
 from privacy.errors import MalformedError
 from privacy.identifiers import is_normal
 from privacy.record import JOB_ID, SignedRecord, format_signed_record, parse_signed_record
+from privacy.suites import INTL, suite_of_vrf_key
 
 KEY_FORMAT: Final = "consortium-ledger/privacy-vrf-key/v1"
 SET_FORMAT: Final = "consortium-ledger/privacy-committed-set/v1"
@@ -86,7 +91,7 @@ def parse_vrf_key(data: bytes) -> VrfKeyFile:
     return VrfKeyFile(
         job_id=_json.text(obj["job_id"], "job_id", JOB_ID),
         party=_json.choice(obj["party"], "party", PARTIES),  # type: ignore[arg-type]
-        secret_key=_json.from_b64(obj["secret_key"], "secret_key", vrf.SECRET_KEY_SIZE),
+        secret_key=_json.from_b64(obj["secret_key"], "secret_key", 32),
     )
 
 
@@ -122,20 +127,25 @@ def parse_committed_set(data: bytes) -> SetFile:
             raise MalformedError(f"identifiers[{i}]: {identifier!r} is not in normal form (privacy.identifiers)")
     if len(set(ids)) != len(ids):
         raise MalformedError("identifiers: an identifier is repeated")
-    leaves = tuple(_json.from_b64(leaf, f"leaves[{i}]", vrf.OUTPUT_SIZE) for i, leaf in enumerate(raw))
+    vrf_key = _json.from_b64(obj["vrf_key"], "vrf_key")
+    try:
+        suite = suite_of_vrf_key(vrf_key)
+    except MalformedError as exc:
+        raise MalformedError(f"vrf_key: {exc}") from None
+    leaves = tuple(_json.from_b64(leaf, f"leaves[{i}]", suite.vrf_output_size) for i, leaf in enumerate(raw))
     for i in range(1, len(leaves)):
         if leaves[i - 1] >= leaves[i]:
             raise MalformedError(f"leaves[{i}]: not above leaves[{i - 1}]; the leaves are sorted and distinct")
     root = Hash32(_json.from_b64(obj["root"], "root", 32))
-    if root_of([hash_leaf(leaf) for leaf in leaves]) != root:
-        raise MalformedError("root: not the RFC 9162 root of the leaves")
+    if suite.tree.root_of([suite.tree.leaf(leaf) for leaf in leaves]) != root:
+        raise MalformedError(f"root: not the RFC 9162 root of the leaves ({suite.digest_name})")
     return SetFile(
         job_id=_json.text(obj["job_id"], "job_id", JOB_ID),
         party=_json.choice(obj["party"], "party", PARTIES),  # type: ignore[arg-type]
         set=_json.choice(obj["set"], "set", SETS),  # type: ignore[arg-type]
         identifiers=tuple(ids),
         leaves=leaves,
-        commitment=Commitment(_json.from_b64(obj["vrf_key"], "vrf_key", vrf.PUBLIC_KEY_SIZE), len(leaves), root),
+        commitment=Commitment(vrf_key, len(leaves), root),
     )
 
 
@@ -198,7 +208,10 @@ class JobFiles:
             raise MalformedError(f"the set file is the {s.party}'s, the VRF key the {self.key.party}'s")
         if s.commitment != job.commitment(s.party, s.set):
             raise MalformedError(f"the {set_name} set file is not the {s.party}'s {set_name} the record commits to")
-        if vrf.public_key(self.key.secret_key) != s.commitment.vrf_key:
+        suite = self.record.record.suite
+        if suite is not INTL and suite_of_vrf_key(s.commitment.vrf_key) is not suite:
+            raise MalformedError(f"the set file's VRF key is not of the record's {suite.name} suite")
+        if suite.vrf_public_key(self.key.secret_key) != s.commitment.vrf_key:
             raise MalformedError("the VRF key file does not hold the secret key of the record's VRF key")
         return CommittedSet(job.job_id, self.key.secret_key, s.leaves, s.identifiers, s.commitment)
 

@@ -1,13 +1,17 @@
-"""Two-party private set intersection as explicit messages, over ``openmined.psi`` (ECDH-PSI on P-256).
+"""Two-party private set intersection as explicit messages: over ``openmined.psi`` (ECDH-PSI on P-256) under the
+``intl`` suite, over ``privacy.smpsi`` (ECDH-PSI on the SM2 curve) under ``sm`` (``privacy.suites``).
 
 The client learns which of its identifiers the server also holds; the server learns the client's input size
 (and, when it countersigns the record, the result's size). Both are semi-honest: each follows the protocol
-on its stated input. Each message is bytes a transport carries and hashes; the record keeps their SHA-256.
+on its stated input. Each message is bytes a transport carries and hashes; the record keeps their SHA-256 (SM3
+under ``sm``). The job's suite is ``JobTerms.suite``; the header's ``protocol`` names it, and a message, key or
+record of the other suite is refused (``privacy.errors.SuiteMismatchError``).
 
 1. ``PsiClient.request()`` → request: a header and the client's PSI request (its keyed identifiers, blinded by
-   its ECDH key). The header names the job's terms, the client's org, Ed25519 key and input commitment
+   its ECDH key). The header names the job's terms, the client's org, signing key and input commitment
    (``privacy.disclosure``), and the job secret sealed to the server's X25519 key with RFC 9180 HPKE
-   (DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305, ``info`` = label ‖ job id).
+   (DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305, ``info`` = label ‖ job id); under ``sm``, SM2
+   encryption (GB/T 32918.4) of label ‖ job id ‖ secret to the server's SM2 key.
 2. ``PsiServer.respond(request)`` → response: the server refuses a request for other terms or claiming more than
    ``max_input`` identifiers, opens the secret, keys its own set, and answers with a header (its org, key and
    commitment, the request's hash) and the PSI response and setup (the RAW data structure: no false positives).
@@ -15,7 +19,8 @@ on its stated input. Each message is bytes a transport carries and hashes; the r
    the client signs and the server checks (:meth:`PsiServer.check_record`) and countersigns.
 
 Message bytes: a 4-byte big-endian header length, the header as RFC 8785 canonical JSON, then the payload
-(request: the PSI request; response: 4-byte length of the PSI response, the response, then the setup).
+(request: the PSI request; response: 4-byte length of the PSI response, the response, then the setup; under ``sm``
+the request and response of ``privacy.smpsi``: count-prefixed lists of compressed points).
 """
 
 from __future__ import annotations
@@ -29,22 +34,26 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import private_set_intersection.python as openmined_psi
-from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from google.protobuf.message import DecodeError
 
 from notary.event import canonical_entry
 from notary.log.hashing import Hash32
+from privacy import smpsi
 from privacy.disclosure import Commitment, CommittedSet, commit_set
 from privacy.dp import MECHANISM, check_dp_terms, draw, noisy_count
 from privacy.errors import InputTooLargeError, MalformedError, RefusedError
 from privacy.identifiers import JOB_SECRET_SIZE, derive_job_key, key_identifiers, normalise_set
 from privacy.record import GRANT_ID, JOB_ID, NAME, JobRecord, PartyEntry, key_bytes
-from privacy.vrf import SECRET_KEY_SIZE
+from privacy.suites import INTL, SM, KemKey, PsiSuite, check_same_suite, raw_public, suite_of_protocol
+from suite import sm2group
+from suite.sm2 import SM2PublicKey
 
-PROTOCOL: Final = "ecdh-psi-p256"
+PROTOCOL: Final = INTL.protocol
 IMPLEMENTATION: Final = f"openmined.psi {openmined_psi.__version__}"
+#: The implementation each suite's record names.
+IMPLEMENTATIONS: Final = {INTL.name: IMPLEMENTATION, SM.name: smpsi.IMPLEMENTATION}
 MESSAGE_VERSION: Final = 1
 MAX_HEADER_BYTES: Final = 16 * 1024
 #: Bytes one identifier takes in a request's PSI payload: a compressed P-256 point (33 bytes) after its protobuf
@@ -56,7 +65,6 @@ _REQUEST_PAYLOAD_EXTRA: Final = 2
 #: 31 s for 100,000 each); a 2-core machine shared with a load average of 35 stretched that to 221 s of wall
 #: time, so the wait allows some sixteen times the CPU.
 REQUEST_SECONDS_PER_ELEMENT: Final = 0.005
-_HPKE: Final = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
 _HPKE_INFO: Final = b"consortium-ledger psi job secret v1\x00"
 _U32: Final = struct.Struct(">I")
 
@@ -71,6 +79,7 @@ class JobTerms:
     max_input: int
     dp_epsilon: str | None = None  # the owner's terms ask for a differentially private count (privacy.dp)
     dp_inputs: bool = False  # and for each party's input count with noise (privacy.dp)
+    suite: PsiSuite = INTL  # the consortium's suite (privacy.suites): protocol, keys, hashes
 
     def __post_init__(self) -> None:
         if JOB_ID.match(self.job_id) is None:
@@ -90,8 +99,8 @@ class JobTerms:
             "grant_id": self.grant_id,
             "purpose": self.purpose,
             "max_input": self.max_input,
-            "protocol": PROTOCOL,
-            "implementation": IMPLEMENTATION,
+            "protocol": self.suite.protocol,
+            "implementation": IMPLEMENTATIONS[self.suite.name],
             **({"dp_epsilon": self.dp_epsilon} if self.dp_epsilon is not None else {}),
             **({"dp_inputs": True} if self.dp_inputs else {}),
         }
@@ -109,9 +118,9 @@ def request_time_budget_s(max_input: int) -> float:
     return REQUEST_SECONDS_PER_ELEMENT * max_input
 
 
-def message_hash(message: bytes) -> bytes:
-    """SHA-256 of a message's bytes, as the record and the audit events name it."""
-    return hashlib.sha256(message).digest()
+def message_hash(message: bytes, suite: PsiSuite = INTL) -> bytes:
+    """SHA-256 (SM3 under ``sm``) of a message's bytes, as the record names it."""
+    return suite.message_hash(message) if suite is not INTL else hashlib.sha256(message).digest()
 
 
 def _format_message(header: dict[str, Any], payload: bytes) -> bytes:
@@ -141,13 +150,14 @@ def _commitment_json(c: Commitment) -> dict[str, Any]:
     return {"vrf_key": c.vrf_key.hex(), "count": c.count, "root": c.root.hex()}
 
 
-def _commitment_from(obj: object, loc: str) -> Commitment:
+def _commitment_from(obj: object, loc: str, suite: PsiSuite | None = None) -> Commitment:
     try:
         assert isinstance(obj, dict)
         count = obj["count"]
         assert type(count) is int and count >= 0
         c = Commitment(bytes.fromhex(obj["vrf_key"]), count, Hash32(bytes.fromhex(obj["root"])))
-        assert len(c.vrf_key) == 32 and len(c.root) == 32
+        assert len(c.vrf_key) in (INTL.vrf_public_size, SM.vrf_public_size) and len(c.root) == 32
+        assert suite is None or len(c.vrf_key) == suite.vrf_public_size
         return c
     except (AssertionError, KeyError, TypeError, ValueError) as exc:
         raise MalformedError(f"{loc}: not a commitment (vrf_key, count, root)") from exc
@@ -205,8 +215,16 @@ def inspect_request(request: bytes) -> RequestSummary:
         )
     }  # fmt: skip
     commitment = _commitment_from(header.get("client_commitment"), "client_commitment")
-    psi_request = _parse_proto(openmined_psi.Request, payload, "PSI request")
-    return RequestSummary(terms, str(header.get("client_org")), commitment.count, len(psi_request.encrypted_elements))
+    suite = suite_of_protocol(str(header.get("protocol")))
+    if suite is SM:  # a count and that many 33-byte points; the owner's service validates each point
+        if len(payload) < 4:
+            raise MalformedError("the request payload ends before its count of points")
+        (elements,) = _U32.unpack_from(payload)
+        if len(payload) != 4 + elements * sm2group.POINT_SIZE:
+            raise MalformedError(f"the request payload is not {elements} points of {sm2group.POINT_SIZE} bytes")
+    else:
+        elements = len(_parse_proto(openmined_psi.Request, payload, "PSI request").encrypted_elements)
+    return RequestSummary(terms, str(header.get("client_org")), commitment.count, elements)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,13 +240,30 @@ class _Side:
     """What both parties hold: the job's terms, their input normalised (and within the cap), org and signing key."""
 
     def __init__(
-        self, side: str, terms: JobTerms, org: str, signing_key: Ed25519PublicKey, identifiers: Sequence[str]
+        self,
+        side: str,
+        terms: JobTerms,
+        org: str,
+        signing_key: Ed25519PublicKey | SM2PublicKey | bytes,
+        identifiers: Sequence[str],
     ) -> None:
         self.terms = terms
+        self.suite = terms.suite
         self._ids = normalise_set(identifiers)
         _check_cap(side, len(self._ids), terms)
         self._org = org
         self._signing_key = key_bytes(signing_key)
+        if len(self._signing_key) != self.suite.signing_key_size:
+            other = SM if self.suite is INTL else INTL
+            check_same_suite(self.suite, other, f"the {side}'s signing key")
+        self._scalar = sm2group.random_scalar() if self.suite is SM else 0  # the sm protocol's blinding scalar
+
+    def _keyed_points(self, keyed: Sequence[bytes]) -> list[bytes]:
+        """Under ``sm``: scalar·H(k) of each keyed identifier, encoded (``privacy.smpsi``)."""
+        return smpsi.blind(self._scalar, [smpsi.element(k) for k in keyed])
+
+    def _hash(self, message: bytes) -> bytes:
+        return message_hash(message, self.suite)
 
 
 class PsiClient(_Side):
@@ -238,24 +273,27 @@ class PsiClient(_Side):
         self,
         terms: JobTerms,
         org: str,
-        signing_key: Ed25519PublicKey,
+        signing_key: Ed25519PublicKey | SM2PublicKey | bytes,
         identifiers: Sequence[str],
-        server_kem_key: X25519PublicKey,
+        server_kem_key: X25519PublicKey | bytes,
         *,
         vrf_secret: bytes | None = None,
     ) -> None:
         super().__init__("client", terms, org, signing_key, identifiers)
+        suite = self.suite
         self._secret = os.urandom(JOB_SECRET_SIZE)
-        keyed = key_identifiers(derive_job_key(self._secret, terms.job_id), self._ids)
-        self._keyed = [k.hex() for k in keyed]
-        self.committed = commit_set(terms.job_id, vrf_secret or os.urandom(SECRET_KEY_SIZE), self._ids)
-        self._server_kem_key = server_kem_key
-        self._psi = openmined_psi.client.CreateWithNewKey(True)
+        self._keyed_raw = key_identifiers(derive_job_key(self._secret, terms.job_id, suite.name), self._ids, suite.name)
+        self._keyed = [k.hex() for k in self._keyed_raw]
+        self.committed = commit_set(terms.job_id, vrf_secret or suite.new_vrf_secret(), self._ids, suite)
+        self._server_kem_key = raw_public(server_kem_key)
+        if len(self._server_kem_key) != suite.kem_key_size:
+            check_same_suite(suite, SM if suite is INTL else INTL, "the server's job-secret key")
+        self._psi = openmined_psi.client.CreateWithNewKey(True) if suite is INTL else None
         self._request: bytes | None = None
 
     def request(self) -> bytes:
         """Message 1 (see the module docstring)."""
-        sealed = _HPKE.encrypt(self._secret, self._server_kem_key, _HPKE_INFO + self.terms.job_id.encode())
+        sealed = self.suite.seal(self._server_kem_key, self._secret, _HPKE_INFO + self.terms.job_id.encode())
         header = {
             "v": MESSAGE_VERSION,
             "type": "request",
@@ -265,7 +303,11 @@ class PsiClient(_Side):
             "client_commitment": _commitment_json(self.committed.commitment),
             "sealed_secret": sealed.hex(),
         }
-        self._request = _format_message(header, self._psi.CreateRequest(self._keyed).SerializeToString())
+        if self._psi is not None:
+            payload = self._psi.CreateRequest(self._keyed).SerializeToString()
+        else:
+            payload = smpsi.format_points(self._keyed_points(self._keyed_raw))
+        self._request = _format_message(header, payload)
         return self._request
 
     def finish(self, response: bytes) -> PsiOutcome:
@@ -275,21 +317,11 @@ class PsiClient(_Side):
         header, payload = _parse_message(response, "response")
         if header.get("job_id") != self.terms.job_id:
             raise RefusedError("wrong_job", f"response is for job {header.get('job_id')!r}, not {self.terms.job_id}")
-        if _hex_field(header, "request_hash", 32) != message_hash(self._request):
+        if _hex_field(header, "request_hash", 32) != self._hash(self._request):
             raise RefusedError("wrong_request", "response answers another request than the one sent")
-        server_commitment = _commitment_from(header.get("server_commitment"), "server_commitment")
+        server_commitment = _commitment_from(header.get("server_commitment"), "server_commitment", self.suite)
         _check_cap("server", server_commitment.count, self.terms)
-        if len(payload) < 4:
-            raise MalformedError("response payload is truncated")
-        (size,) = _U32.unpack_from(payload)
-        psi_response = _parse_proto(openmined_psi.Response, payload[4 : 4 + size], "PSI response")
-        setup = _parse_proto(openmined_psi.ServerSetup, payload[4 + size :], "PSI setup")
-        if len(setup.raw.encrypted_elements) != server_commitment.count:
-            raise RefusedError(
-                "count_mismatch", "the server's setup holds another number of elements than it committed"
-            )
-        if len(psi_response.encrypted_elements) != len(self._ids):
-            raise RefusedError("count_mismatch", "the server's response answers another number of elements")
+        indices = self._intersect(payload, server_commitment.count)
         inputs = None
         if self.terms.dp_inputs:  # the server drew its own input count; the client draws its own
             assert self.terms.dp_epsilon is not None
@@ -299,12 +331,11 @@ class PsiClient(_Side):
             inputs = (draw(len(self._ids), self.terms.dp_epsilon), server_noisy)
         elif "server_dp_input" in header:
             raise RefusedError("wrong_terms", "the response has a noisy input count the job's terms do not ask for")
-        indices = self._psi.GetIntersection(setup, psi_response)
         intersection = tuple(sorted(self._ids[i] for i in indices))
         result = self.committed.subset(intersection)
         server = PartyEntry(
             org=str(header.get("server_org")),
-            signing_key=_hex_field(header, "server_signing_key", 32),
+            signing_key=_hex_field(header, "server_signing_key", self.suite.signing_key_size),
             input=server_commitment,
         )
         record = JobRecord(
@@ -312,12 +343,12 @@ class PsiClient(_Side):
             grant_id=self.terms.grant_id,
             purpose=self.terms.purpose,
             max_input=self.terms.max_input,
-            protocol=PROTOCOL,
-            implementation=IMPLEMENTATION,
+            protocol=self.suite.protocol,
+            implementation=IMPLEMENTATIONS[self.suite.name],
             client=PartyEntry(self._org, self._signing_key, self.committed.commitment),
             server=server,
-            request_hash=message_hash(self._request),
-            response_hash=message_hash(response),
+            request_hash=self._hash(self._request),
+            response_hash=self._hash(response),
             result_count=result.commitment.count,
             result_root=result.commitment.root,
             dp=None
@@ -325,6 +356,34 @@ class PsiClient(_Side):
             else noisy_count(result.commitment.count, self.terms.dp_epsilon, inputs),
         )
         return PsiOutcome(intersection, result, record)
+
+    def _intersect(self, payload: bytes, server_count: int) -> list[int]:
+        """The indices of the client's identifiers the response shows the server holds too."""
+        if self._psi is None:  # sm: b·a·H(k) in the request's order, then b·H(k') of the server's set
+            doubled, offset = smpsi.parse_points(payload, 0, "response.client_elements", len(self._ids))
+            if len(doubled) != len(self._ids):
+                raise RefusedError("count_mismatch", "the server's response answers another number of elements")
+            theirs, end = smpsi.parse_points(payload, offset, "response.server_elements", self.terms.max_input)
+            if end != len(payload):
+                raise MalformedError(f"the response has {len(payload) - end} bytes after its last point")
+            if len(theirs) != server_count:
+                raise RefusedError(
+                    "count_mismatch", "the server's setup holds another number of elements than it committed"
+                )
+            blinded = set(smpsi.blind(self._scalar, theirs))
+            return [i for i, point in enumerate(doubled) if sm2group.encode_point(point) in blinded]
+        if len(payload) < 4:
+            raise MalformedError("response payload is truncated")
+        (size,) = _U32.unpack_from(payload)
+        psi_response = _parse_proto(openmined_psi.Response, payload[4 : 4 + size], "PSI response")
+        setup = _parse_proto(openmined_psi.ServerSetup, payload[4 + size :], "PSI setup")
+        if len(setup.raw.encrypted_elements) != server_count:
+            raise RefusedError(
+                "count_mismatch", "the server's setup holds another number of elements than it committed"
+            )
+        if len(psi_response.encrypted_elements) != len(self._ids):
+            raise RefusedError("count_mismatch", "the server's response answers another number of elements")
+        return list(self._psi.GetIntersection(setup, psi_response))
 
 
 class PsiServer(_Side):
@@ -334,15 +393,16 @@ class PsiServer(_Side):
         self,
         terms: JobTerms,
         org: str,
-        signing_key: Ed25519PublicKey,
+        signing_key: Ed25519PublicKey | SM2PublicKey | bytes,
         identifiers: Sequence[str],
-        kem_key: X25519PrivateKey,
+        kem_key: KemKey,
         *,
         vrf_secret: bytes | None = None,
     ) -> None:
         super().__init__("server", terms, org, signing_key, identifiers)
+        self.suite.kem_public(kem_key)  # refuses a key of the other suite
         self._kem_key = kem_key
-        self.committed = commit_set(terms.job_id, vrf_secret or os.urandom(SECRET_KEY_SIZE), self._ids)
+        self.committed = commit_set(terms.job_id, vrf_secret or self.suite.new_vrf_secret(), self._ids, self.suite)
         self._seen: tuple[bytes, bytes, dict[str, Any]] | None = None
         self._noisy_input: int | None = None  # its own input count with noise, drawn once (dp_inputs)
 
@@ -350,33 +410,54 @@ class PsiServer(_Side):
         """Read message 1 and answer with message 2; raises RefusedError (terms, cap) or MalformedError."""
         header, payload = _parse_message(request, "request")
         terms = self.terms.to_json()
+        protocol = header.get("protocol")
+        if protocol != self.suite.protocol and isinstance(protocol, str):
+            try:
+                check_same_suite(self.suite, suite_of_protocol(protocol), "the request")
+            except MalformedError as exc:
+                raise RefusedError("wrong_suite", str(exc)) from None
         for key in ("dp_epsilon", "dp_inputs", *terms):  # a request without the ε the terms set, or with another
             value = terms.get(key)
             if header.get(key) != value:
                 raise RefusedError("wrong_terms", f"request names {key} {header.get(key)!r}; the job has {value!r}")
-        client_commitment = _commitment_from(header.get("client_commitment"), "client_commitment")
+        client_commitment = _commitment_from(header.get("client_commitment"), "client_commitment", self.suite)
         _check_cap("client", client_commitment.count, self.terms)
-        psi_request = _parse_proto(openmined_psi.Request, payload, "PSI request")
-        if len(psi_request.encrypted_elements) != client_commitment.count:
-            raise RefusedError("count_mismatch", "the request holds another number of elements than it claims")
-        if not psi_request.reveal_intersection:
-            raise RefusedError(
-                "wrong_terms", "the request asks for the cardinality protocol; this job reveals elements"
-            )
+        if len(_hex_field(header, "client_signing_key")) != self.suite.signing_key_size:
+            raise RefusedError("wrong_suite", f"the client's signing key is not a key of the {self.suite.name} suite")
+        if self.suite is SM:
+            points, end = smpsi.parse_points(payload, 0, "request.client_elements", self.terms.max_input)
+            if end != len(payload):
+                raise MalformedError(f"the request has {len(payload) - end} bytes after its last point")
+            if len(points) != client_commitment.count:
+                raise RefusedError("count_mismatch", "the request holds another number of elements than it claims")
+        else:
+            psi_request = _parse_proto(openmined_psi.Request, payload, "PSI request")
+            if len(psi_request.encrypted_elements) != client_commitment.count:
+                raise RefusedError("count_mismatch", "the request holds another number of elements than it claims")
+            if not psi_request.reveal_intersection:
+                raise RefusedError(
+                    "wrong_terms", "the request asks for the cardinality protocol; this job reveals elements"
+                )
         sealed = _hex_field(header, "sealed_secret")
-        try:
-            secret = _HPKE.decrypt(sealed, self._kem_key, _HPKE_INFO + self.terms.job_id.encode())
-        except Exception as exc:  # cryptography raises InvalidTag or ValueError for a bad or foreign seal
-            raise MalformedError("the sealed job secret does not open with this server's key") from exc
-        keyed = [k.hex() for k in key_identifiers(derive_job_key(secret, self.terms.job_id), self._ids)]
-        server = openmined_psi.server.CreateWithNewKey(True)
-        setup = server.CreateSetupMessage(0.0, client_commitment.count, keyed, openmined_psi.DataStructure.RAW)
-        psi_response = server.ProcessRequest(psi_request).SerializeToString()
+        secret = self.suite.open(self._kem_key, sealed, _HPKE_INFO + self.terms.job_id.encode())
+        if len(secret) != JOB_SECRET_SIZE:
+            raise MalformedError(f"the sealed job secret is {len(secret)} bytes, not {JOB_SECRET_SIZE}")
+        name = self.suite.name
+        keyed = key_identifiers(derive_job_key(secret, self.terms.job_id, name), self._ids, name)
+        if self.suite is SM:
+            own = sorted(self._keyed_points(keyed))
+            body = smpsi.format_points(smpsi.blind(self._scalar, points)) + smpsi.format_points(own)
+        else:
+            server = openmined_psi.server.CreateWithNewKey(True)
+            hexed = [k.hex() for k in keyed]
+            setup = server.CreateSetupMessage(0.0, client_commitment.count, hexed, openmined_psi.DataStructure.RAW)
+            psi_response = server.ProcessRequest(psi_request).SerializeToString()
+            body = _U32.pack(len(psi_response)) + psi_response + setup.SerializeToString()
         response_header = {
             "v": MESSAGE_VERSION,
             "type": "response",
             "job_id": self.terms.job_id,
-            "request_hash": message_hash(request).hex(),
+            "request_hash": self._hash(request).hex(),
             "server_org": self._org,
             "server_signing_key": self._signing_key.hex(),
             "server_commitment": _commitment_json(self.committed.commitment),
@@ -386,10 +467,8 @@ class PsiServer(_Side):
             if self._noisy_input is None:  # one draw per job: a second request may not average the noise away
                 self._noisy_input = draw(self.committed.commitment.count, self.terms.dp_epsilon)
             response_header["server_dp_input"] = self._noisy_input
-        response = _format_message(
-            response_header, _U32.pack(len(psi_response)) + psi_response + setup.SerializeToString()
-        )
-        self._seen = (message_hash(request), message_hash(response), header)
+        response = _format_message(response_header, body)
+        self._seen = (self._hash(request), self._hash(response), header)
         return response
 
     def check_record(self, record: JobRecord) -> None:

@@ -1,14 +1,19 @@
 """The job record of one private set intersection: digests only, signed by both parties.
 
 The record names the job (id, grant, purpose, the grant's ``max_input``), the protocol and the implementation's
-version, each party (org, Ed25519 signing key, and the commitment to its input of ``privacy.disclosure``: VRF
+version, each party (org, signing key, and the commitment to its input of ``privacy.disclosure``: VRF
 public key, count, RFC 9162 Merkle root over the sorted VRF leaves), the SHA-256 of both protocol messages, and
 the result (count and root, under the client's VRF key), and, when the owner's terms set an ε, a differentially
 private count of the result (``privacy.dp``). No identifier, keyed identifier or key is in it.
 
 Bytes: the record as JSON in RFC 8785 canonical form (``notary.event.canonical_entry``: sorted keys, no
-whitespace, integers in plain decimal); byte strings are lower-case hex. A party signs, with Ed25519 (RFC 8032),
-``SIGNING_CONTEXT ‖ canonical record``. :func:`parse_record` accepts only the canonical form, so one record has
+whitespace, integers in plain decimal); byte strings are lower-case hex. A party signs
+``SIGNING_CONTEXT ‖ canonical record`` with the signature of the job's suite, which the record's ``protocol`` names
+(``privacy.suites``): Ed25519 (RFC 8032) under ``intl``; SM2 with SM3 (GB/T 32918.2) under ``sm``, signer ID
+``1234567812345678`` passed explicitly, ``r ‖ s``. Keys are of the suite: a 32-byte Ed25519 signing key and VRF key
+under ``intl``, a 65-byte SM2 signing key (``04 ‖ x ‖ y``) and a 33-byte VRF key under ``sm``; the message digests
+are SHA-256 or SM3, and the roots RFC 9162 trees over SHA-256 or SM3.
+:func:`parse_record` accepts only the canonical form, so one record has
 one byte string and one signature covers every field.
 """
 
@@ -19,9 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from notary.event import canonical_entry
 from notary.log.hashing import Hash32
@@ -29,6 +32,8 @@ from privacy import _json
 from privacy.disclosure import Commitment, Party, SetName
 from privacy.dp import DpCount
 from privacy.errors import MalformedError, SignatureError
+from privacy.suites import PsiSuite, SigningKey, raw_public, suite_of_protocol
+from suite.sm2 import SM2PublicKey
 
 RECORD_VERSION: Final = 1
 SIGNING_CONTEXT: Final = b"consortium-ledger/psi-job-record/v1\n"
@@ -41,9 +46,9 @@ TEXT: Final = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,63}\Z")
 _HEX32: Final = re.compile(r"[0-9a-f]{64}\Z")
 
 
-def key_bytes(key: Ed25519PublicKey) -> bytes:
-    """The raw 32 bytes of an Ed25519 public key."""
-    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+def key_bytes(key: Ed25519PublicKey | SM2PublicKey | bytes) -> bytes:
+    """The raw bytes of a signing public key: 32 (Ed25519) or 65 (SM2, ``04 ‖ x ‖ y``)."""
+    return raw_public(key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +77,11 @@ class JobRecord:
     result_count: int
     result_root: Hash32
     dp: DpCount | None = None  # when the owner's terms set dp_epsilon (privacy.dp)
+
+    @property
+    def suite(self) -> PsiSuite:
+        """The suite the record's protocol pins (``privacy.suites``)."""
+        return suite_of_protocol(self.protocol)
 
     def party(self, role: Party) -> PartyEntry:
         return self.client if role == "client" else self.server
@@ -137,15 +147,20 @@ class JobRecord:
             raise MalformedError(f"record.v: unsupported version {top['v']!r}; expected {RECORD_VERSION}")
         messages = _json.fields(top["messages"], "record.messages", {"request", "response"})
         result = _json.fields(top["result"], "record.result", {"count", "root"})
+        protocol = _json.text(top["protocol"], "record.protocol", NAME)
+        try:
+            suite = suite_of_protocol(protocol)
+        except MalformedError as exc:
+            raise MalformedError(f"record.protocol: {exc}") from None
         return cls(
             job_id=_json.text(top["job_id"], "record.job_id", JOB_ID),
             grant_id=_json.text(top["grant_id"], "record.grant_id", GRANT_ID),
             purpose=_json.text(top["purpose"], "record.purpose", NAME),
             max_input=_json.uint(top["max_input"], "record.max_input"),
-            protocol=_json.text(top["protocol"], "record.protocol", NAME),
+            protocol=protocol,
             implementation=_json.text(top["implementation"], "record.implementation", TEXT),
-            client=_party(top["client"], "record.client"),
-            server=_party(top["server"], "record.server"),
+            client=_party(top["client"], "record.client", suite),
+            server=_party(top["server"], "record.server", suite),
             request_hash=_hex32(messages["request"], "record.messages.request"),
             response_hash=_hex32(messages["response"], "record.messages.response"),
             result_count=_json.uint(result["count"], "record.result.count"),
@@ -158,13 +173,20 @@ def _hex32(value: object, loc: str) -> bytes:
     return bytes.fromhex(_json.text(value, loc, _HEX32))
 
 
-def _party(obj: object, loc: str) -> PartyEntry:
+def _hex_key(value: object, loc: str, size: int, suite: PsiSuite) -> bytes:
+    text = _json.text(value, loc)
+    if len(text) != 2 * size or re.fullmatch(r"[0-9a-f]*", text) is None:
+        raise MalformedError(f"{loc}: must be {size} bytes in lower-case hex (a key of the {suite.name} suite)")
+    return bytes.fromhex(text)
+
+
+def _party(obj: object, loc: str, suite: PsiSuite) -> PartyEntry:
     p = _json.fields(obj, loc, {"org", "signing_key", "vrf_key", "input_count", "input_root"})
     return PartyEntry(
         org=_json.text(p["org"], f"{loc}.org", NAME),
-        signing_key=_hex32(p["signing_key"], f"{loc}.signing_key"),
+        signing_key=_hex_key(p["signing_key"], f"{loc}.signing_key", suite.signing_key_size, suite),
         input=Commitment(
-            vrf_key=_hex32(p["vrf_key"], f"{loc}.vrf_key"),
+            vrf_key=_hex_key(p["vrf_key"], f"{loc}.vrf_key", suite.vrf_public_size, suite),
             count=_json.uint(p["input_count"], f"{loc}.input_count"),
             root=Hash32(_hex32(p["input_root"], f"{loc}.input_root")),
         ),
@@ -190,11 +212,13 @@ def parse_record(data: bytes) -> JobRecord:
     return record
 
 
-def sign_record(record: JobRecord, role: Party, private_key: Ed25519PrivateKey) -> bytes:
-    """``role``'s Ed25519 signature over the record; the key must be the one the record names for ``role``."""
-    if key_bytes(private_key.public_key()) != record.party(role).signing_key:
+def sign_record(record: JobRecord, role: Party, private_key: SigningKey) -> bytes:
+    """``role``'s signature over the record with the record's suite (module docstring); the key must be the one
+    the record names for ``role``, and of that suite (SuiteMismatchError otherwise)."""
+    suite = record.suite
+    if suite.public_key(private_key) != record.party(role).signing_key:
         raise MalformedError(f"this key is not the {role}'s signing key named in the record")
-    return private_key.sign(SIGNING_CONTEXT + format_record(record))
+    return suite.sign(private_key, SIGNING_CONTEXT + format_record(record))
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,22 +233,26 @@ class SignedRecord:
         return self.client_signature if role == "client" else self.server_signature
 
 
-def verify_record(signed: SignedRecord, client_key: Ed25519PublicKey, server_key: Ed25519PublicKey) -> JobRecord:
-    """Check both signatures with the parties' keys known from elsewhere (the member registry, later).
+def verify_record(
+    signed: SignedRecord,
+    client_key: Ed25519PublicKey | SM2PublicKey | bytes,
+    server_key: Ed25519PublicKey | SM2PublicKey | bytes,
+) -> JobRecord:
+    """Check both signatures, with the record's suite, under the parties' keys known from elsewhere (the members'
+    published keys).
 
     Raises SignatureError if the record names other keys or a signature does not verify over its bytes.
     """
     data = SIGNING_CONTEXT + format_record(signed.record)
+    suite = signed.record.suite
     roles: tuple[Party, Party] = ("client", "server")
     for role, key in zip(roles, (client_key, server_key), strict=True):
         if key_bytes(key) != signed.record.party(role).signing_key:
             raise SignatureError(role, f"the record names another signing key for the {role} than the one given")
-        try:
-            key.verify(signed.signature(role), data)
-        except InvalidSignature as exc:
+        if not suite.verify(key_bytes(key), signed.signature(role), data):
             raise SignatureError(
-                role, f"the {role}'s signature does not verify over job {signed.record.job_id}"
-            ) from exc
+                role, f"the {role}'s {suite.name} signature does not verify over job {signed.record.job_id}"
+            )
     return signed.record
 
 

@@ -15,7 +15,8 @@ left) and the request's size against ``max_input``, recorded the call, and names
   answers the record signed by both.
 
 Refusals are JSON ``{"error", "reason", "detail"}``: 400 ``psi_malformed``, 403 with the privacy core's reason
-(``wrong_terms``, ``input_over_cap``, ``count_mismatch``, ``record_mismatch``) or ``wrong_client``,
+(``wrong_terms``, ``input_over_cap``, ``count_mismatch``, ``record_mismatch``) or ``wrong_client``, ``wrong_suite``
+(a request or record of another suite than the terms' protocol, ``privacy.suites``),
 ``wrong_signing_key``, ``bad_signature``, 404 ``unknown_job``, 409 ``job_exists`` (also for the id of a job
 whose files are in ``jobs_dir``, so that a restarted service does not answer a finished job again). Jobs whose
 record never comes are dropped after ``job_ttl_s``.
@@ -30,9 +31,6 @@ from pathlib import Path
 from typing import Final
 
 from aiohttp import web
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from notary.headers import CALLER_ORG_HEADER
 from privacy.asset import STEP_METHODS, STEPS, PsiAssetTerms, Step, format_asset_terms, parse_record_step
@@ -41,6 +39,7 @@ from privacy.identifiers import normalise_set
 from privacy.jobfiles import party_files, write_job_files
 from privacy.psi import JobTerms, PsiServer, inspect_request, max_request_bytes
 from privacy.record import SIGNING_CONTEXT, SignedRecord, format_record, format_signed_record, sign_record
+from privacy.suites import KemKey, SigningKey, check_same_suite, suite_of_protocol
 
 #: The body limit of an upstream that serves the steps beside other routes (the demo's services): requests of up to
 #: 7.6 million identifiers. The service's own application takes what its terms allow (``max_request_bytes``).
@@ -58,8 +57,8 @@ class PsiService:
     def __init__(
         self,
         terms: PsiAssetTerms,
-        signing_key: Ed25519PrivateKey,
-        kem_key: X25519PrivateKey,
+        signing_key: SigningKey,
+        kem_key: KemKey,
         identifiers: Sequence[str],
         jobs_dir: Path,
         *,
@@ -67,8 +66,10 @@ class PsiService:
         job_ttl_s: float = 600.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if kem_key.public_key().public_bytes_raw() != terms.kem_key:
-            raise MalformedError("the X25519 key is not the one the terms document publishes")
+        self.suite = terms.suite
+        self._signing_public = self.suite.public_key(signing_key)  # refuses a key of the other suite
+        if self.suite.kem_public(kem_key) != terms.kem_key:
+            raise MalformedError("the job-secret key is not the one the terms document publishes")
         self.terms = terms
         self.document = format_asset_terms(terms)
         self._signing_key = signing_key
@@ -124,8 +125,13 @@ class PsiService:
         self._expire()
         job_id = str(summary.terms.get("job_id"))
         try:
+            check_same_suite(self.suite, suite_of_protocol(str(summary.terms.get("protocol"))), "the request")
+        except MalformedError as exc:
+            return _refuse(403, "wrong_suite", str(exc))
+        try:
             terms = JobTerms(job_id, str(summary.terms.get("grant_id")), str(summary.terms.get("purpose")),
-                             self.terms.max_input, self.terms.dp_epsilon, self.terms.dp_inputs)  # fmt: skip
+                             self.terms.max_input, self.terms.dp_epsilon, self.terms.dp_inputs,
+                             suite=self.suite)  # fmt: skip
         except MalformedError as exc:
             return _refuse(400, "psi_malformed", str(exc))
         # a finished job's files outlive the service: its id stays taken after a restart
@@ -134,7 +140,7 @@ class PsiService:
         self._jobs[job_id] = (self._clock(), None)  # reserved while it is computed
 
         def respond() -> tuple[PsiServer, bytes]:
-            server = PsiServer(terms, self.terms.org, self._signing_key.public_key(), self._ids, self._kem_key)
+            server = PsiServer(terms, self.terms.org, self._signing_public, self._ids, self._kem_key)
             return server, server.respond(body)
 
         try:
@@ -164,11 +170,10 @@ class PsiService:
             )
         if self._member_keys is not None and self._member_keys.get(caller) != record.client.signing_key:
             return _refuse(403, "wrong_signing_key", f"the record's client key is not the key {caller} publishes")
-        try:
-            Ed25519PublicKey.from_public_bytes(record.client.signing_key).verify(
-                client_signature, SIGNING_CONTEXT + format_record(record)
-            )
-        except (InvalidSignature, ValueError):
+        if record.suite is not self.suite:
+            detail = f"the record is of the {record.suite.name} suite, the job of the {self.suite.name} suite"
+            return _refuse(403, "wrong_suite", detail)
+        if not self.suite.verify(record.client.signing_key, client_signature, SIGNING_CONTEXT + format_record(record)):
             return _refuse(403, "bad_signature", "the client's signature does not verify over the record")
         try:
             server.check_record(record)

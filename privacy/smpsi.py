@@ -24,10 +24,10 @@ the server learns the client's input size. Message bytes (integers big-endian):
 - response: 4-byte count n, then n points (b·a·H(k_i), same order), 4-byte count m, then m points (b·H(k'_j),
   sorted by their bytes).
 
-What this module does not do yet, and the ``intl`` job does: carrying the job secret to the server (HPKE over
-X25519 there; SM2 public-key encryption, GB/T 32918.4, would be the national counterpart), the message headers,
-the signed job record, the gateway steps and the VRF commitments and membership proofs (``privacy.disclosure``;
-``privacy.smvrf`` is the VRF those would use, not wired in yet).
+``privacy.psi`` runs these messages as the payloads of a job under ``sm`` (``privacy.suites``: ``blind``,
+``element``, ``format_points``, ``parse_points``), with the job secret SM2-encrypted to the owner, the message
+headers, the SM2-signed record and the ECVRF-SM2-SM3 commitments of ``privacy.disclosure``; :class:`SmPsiClient`
+and :class:`SmPsiServer` run the core alone over a given job key (the tests and ``bench/smpsi.py``).
 For the record it offers :func:`commit_keyed`, a Merkle root over SM3 (``notary.log.hashing.SM3``) of a set's
 sorted keyed identifiers; docs/privacy.md says what that does and does not let a party prove.
 """

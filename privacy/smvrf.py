@@ -144,5 +144,22 @@ def verify(public: bytes, pi: bytes, alpha: bytes) -> bytes:
 
 def output(secret_key: bytes, alpha: bytes) -> bytes:
     """beta for ``alpha`` without building a proof: SM3 over x·H (what a committer computes for each leaf)."""
-    x = _scalar(secret_key)
-    return _output(multiply(SM2, x, _encode_to_curve(public_key(secret_key), alpha)))
+    return Evaluator(secret_key).output(alpha)
+
+
+class Evaluator:
+    """One secret key, its public key computed once, for many outputs (a set commitment evaluates the VRF once per
+    leaf): each output is one encode_to_curve and one scalar multiplication."""
+
+    __slots__ = ("_public", "_x")
+
+    def __init__(self, secret_key: bytes) -> None:
+        self._x = _scalar(secret_key)
+        self._public = encode_point(multiply(SM2, self._x, SM2.generator))
+
+    @property
+    def public_key(self) -> bytes:
+        return self._public
+
+    def output(self, alpha: bytes) -> bytes:
+        return _output(multiply(SM2, self._x, _encode_to_curve(self._public, alpha)))

@@ -22,12 +22,15 @@ Three calls, each authenticated, decided against the grant and recorded by the o
 3. ``POST <steps>/record``: the record the client signed; the owner checks, countersigns and answers the record
    signed by both, which is checked here (both signatures, the owner's key if ``server_key`` is given).
 
-``signing_key`` is the Ed25519 key the client signs the record with: the org's gateway key, whose public half
-``consortium.json`` publishes (so an auditor checks the record's keys against the members' published keys).
+``signing_key`` is the key the client signs the record with: the org's gateway key, whose public half
+``consortium.json`` publishes (so an auditor checks the record's keys against the members' published keys). Its
+type is the consortium's suite (``privacy.suites``): Ed25519 under ``intl``, SM2 under ``sm``, where the job runs
+``ecdh-psi-sm2`` with SM2-signed records; terms of the other suite's protocol are refused before any run.
 A refusal raises :class:`PsiRefusedError` with the step and the gateway's (or the owner's) answer.
 
-The owner's side, from its consortium directory (``orgs/<org>/privacy/``, ``gateway.psi.terms_dir``):
-:func:`write_psi_terms` draws the asset's X25519 key once (kept encrypted with the consortium passphrase) and writes
+The owner's side, from its consortium directory (``orgs/<org>/privacy/``, ``gateway.psi.terms_dir``), under the
+suite ``consortium.json`` names: :func:`write_psi_terms` draws the asset's job-secret key (X25519, or SM2 under
+``sm``) once (kept encrypted with the consortium passphrase) and writes
 its terms document, whose SHA-256 the owner registers as the asset's metadata digest; :func:`open_psi_service`
 builds the PSI service (``privacy.service``) that answers the steps behind the owner's gateway. ``consortium
 privacy terms``/``serve`` and the demo (``demo.privacy``) use both.
@@ -41,13 +44,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from chain.ids import OrgId
 from gateway.psi import TERMS_SUFFIX, terms_dir
+from network.description import FILENAME as DESCRIPTION_FILE
 from network.description import load_description
-from network.identity import load_ed25519_gateway_key
+from network.identity import IdentityError, load_gateway_key
 from privacy.asset import (
     JOB_HEADER,
     PsiAssetTerms,
@@ -61,10 +65,13 @@ from privacy.asset import (
 from privacy.dp import check_budget, check_dp_terms, check_epsilon
 from privacy.errors import MalformedError, PrivacyError
 from privacy.jobfiles import party_files, write_job_files
-from privacy.psi import PROTOCOL, JobTerms, PsiClient, request_time_budget_s
+from privacy.psi import JobTerms, PsiClient, request_time_budget_s
 from privacy.record import JOB_ID, SignedRecord, key_bytes, parse_signed_record, sign_record, verify_record
 from privacy.service import PsiService
+from privacy.suites import INTL, SM, KemKey, PsiSuite, SigningKey, check_same_suite, psi_suite
 from sdk.client import CallResult, MemberClient, SdkError
+from suite.errors import SuiteError
+from suite.sm2 import SM2PrivateKey
 
 __all__ = [
     "KEM_SUFFIX",
@@ -72,13 +79,16 @@ __all__ = [
     "PsiJobError",
     "PsiRefusedError",
     "PsiSetupError",
+    "consortium_suite",
+    "load_signing_key",
     "open_psi_service",
     "read_identifiers",
     "run_psi_job",
     "write_psi_terms",
 ]
 
-#: Beside ``<asset>.terms.json``: the asset's X25519 key, PKCS#8 encrypted with the consortium passphrase.
+#: Beside ``<asset>.terms.json``: the asset's job-secret key (X25519, or SM2 under ``sm``), PKCS#8 encrypted with
+#: the consortium passphrase (SM4-CBC for an SM2 key, ``suite.sm2``).
 KEM_SUFFIX = ".kem.pem"
 
 
@@ -136,13 +146,20 @@ def run_psi_job(
     purpose: str,
     grant_id: str,
     identifiers: Sequence[str],
-    signing_key: Ed25519PrivateKey,
+    signing_key: SigningKey,
     metadata_digest: bytes | None = None,
     server_key: bytes | None = None,
     job_id: str | None = None,
+    suite: str | None = None,
 ) -> PsiJob:
     """Run one job (module docstring); raises :class:`PsiRefusedError`, :class:`PsiJobError` or the SDK's
-    :class:`~sdk.client.TransportError`, and the privacy core's ``InputTooLargeError`` for an input over the cap."""
+    :class:`~sdk.client.TransportError`, and the privacy core's ``InputTooLargeError`` for an input over the cap.
+    ``suite`` is the consortium's (``consortium.json``'s ``crypto``); by default the signing key's."""
+    psi = psi_suite(suite) if suite is not None else (SM if isinstance(signing_key, SM2PrivateKey) else INTL)
+    try:
+        client_public = psi.public_key(signing_key)
+    except PrivacyError as exc:
+        raise PsiJobError(f"the client's signing key: {exc}") from exc
     events: dict[str, str] = {}
     job_id = job_id or f"psi-{uuid.uuid4().hex}"
     if JOB_ID.match(job_id) is None:
@@ -172,15 +189,17 @@ def run_psi_job(
         terms = parse_asset_terms(document)
     except PrivacyError as exc:
         raise PsiJobError(f"the owner's PSI terms do not parse: {exc}") from exc
-    if terms.protocol != PROTOCOL:
-        raise PsiJobError(f"the asset's protocol is {terms.protocol!r}; this client speaks {PROTOCOL!r}")
-    job = JobTerms(job_id, grant_id, purpose, terms.max_input, terms.dp_epsilon, terms.dp_inputs)
-    psi = PsiClient(job, org, signing_key.public_key(), identifiers, X25519PublicKey.from_public_bytes(terms.kem_key))
+    try:
+        check_same_suite(psi, terms.suite, f"the PSI terms of {terms.asset} (protocol {terms.protocol})")
+    except PrivacyError as exc:
+        raise PsiJobError(str(exc)) from exc
+    job = JobTerms(job_id, grant_id, purpose, terms.max_input, terms.dp_epsilon, terms.dp_inputs, suite=psi)
+    client_psi = PsiClient(job, org, client_public, identifiers, terms.kem_key)
     # the owner computes for a while before it answers: wait as long as the owner's gateway does
     wait = max(client.timeout, request_time_budget_s(terms.max_input))
-    response = call("request", "POST", psi.request(), wait).content
+    response = call("request", "POST", client_psi.request(), wait).content
     try:
-        outcome = psi.finish(response)
+        outcome = client_psi.finish(response)
     except PrivacyError as exc:
         raise PsiJobError(f"the owner's response fails a check: {exc}") from exc
     record = outcome.record
@@ -194,11 +213,11 @@ def run_psi_job(
         signed = parse_signed_record(answer)
         if signed.record != record or signed.client_signature != client_signature:
             raise PsiJobError("the countersigned record is not the record this client signed")
-        verify_record(signed, signing_key.public_key(), Ed25519PublicKey.from_public_bytes(record.server.signing_key))
+        verify_record(signed, client_public, record.server.signing_key)
     except PrivacyError as exc:
         raise PsiJobError(f"the countersigned record does not verify: {exc}") from exc
-    assert key_bytes(signing_key.public_key()) == record.client.signing_key
-    files = party_files("client", signed, psi.committed, outcome.result)
+    assert key_bytes(client_public) == record.client.signing_key
+    files = party_files("client", signed, client_psi.committed, outcome.result)
     return PsiJob(job.job_id, terms, outcome.intersection, signed, files, events)
 
 
@@ -215,13 +234,50 @@ def read_identifiers(path: Path) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
-def _load_kem(path: Path, passphrase: bytes) -> X25519PrivateKey:
+def _load_kem(path: Path, passphrase: bytes, suite: PsiSuite = INTL) -> KemKey:
+    """The asset's job-secret key of ``suite``; PsiSetupError for a key of the other suite or an unreadable file."""
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), passphrase)
-    except (OSError, ValueError, TypeError) as exc:
-        raise PsiSetupError(f"cannot read the X25519 key in {path}: {exc}") from exc
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PsiSetupError(f"cannot read the job-secret key in {path}: {exc}") from exc
+    if suite is SM:
+        try:
+            return SM2PrivateKey.from_pem(data, passphrase)
+        except SuiteError as exc:
+            raise PsiSetupError(
+                f"{path} does not hold an SM2 key this passphrase opens (the consortium runs the sm suite): {exc}"
+            ) from exc
+    try:
+        key = serialization.load_pem_private_key(data, passphrase)
+    except (ValueError, TypeError) as exc:
+        raise PsiSetupError(f"cannot read the X25519 key in {path} (the intl suite): {exc}") from exc
     if not isinstance(key, X25519PrivateKey):
-        raise PsiSetupError(f"{path} does not hold an X25519 key")
+        raise PsiSetupError(f"{path} does not hold an X25519 key (the consortium runs the intl suite)")
+    return key
+
+
+def _kem_pem(key: KemKey, passphrase: bytes) -> bytes:
+    if isinstance(key, SM2PrivateKey):
+        return key.to_pem(passphrase)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(passphrase)
+    )
+
+
+def consortium_suite(directory: Path) -> PsiSuite:
+    """The suite of the consortium in ``directory``: ``consortium.json``'s ``crypto`` (``privacy.suites``)."""
+    return psi_suite(load_description(directory).crypto)
+
+
+def load_signing_key(directory: Path, org: str, passphrase: bytes) -> SigningKey:
+    """``org``'s gateway key, which signs its job records, of the consortium's suite (Ed25519 or SM2); a key of the
+    other suite raises PsiSetupError."""
+    crypto = load_description(directory).crypto
+    try:
+        key = load_gateway_key(directory, OrgId(org), passphrase, crypto)
+    except IdentityError as exc:
+        raise PsiSetupError(str(exc)) from exc
+    assert isinstance(key, Ed25519PrivateKey | SM2PrivateKey)
     return key
 
 
@@ -235,9 +291,11 @@ def write_psi_terms(
     dp_epsilon: str | None = None,
     dp_budget: str | None = None,
     dp_inputs: bool = False,
+    crypto: str | None = None,
 ) -> tuple[Path, bytes]:
     """Write the PSI terms document of ``org``'s identifier set ``asset`` (``privacy.asset``) and return its path
-    and bytes; with ``dp_epsilon`` the log holds each job's result count only as ε-differentially private, with
+    and bytes, under the suite ``crypto`` (default: ``consortium.json``'s in ``directory``, ``intl`` for a directory
+    that holds none); with ``dp_epsilon`` the log holds each job's result count only as ε-differentially private, with
     ``dp_inputs`` each party's input count too, and ``dp_budget`` bounds the ε the jobs of one grant spend. The
     X25519 key is drawn on the first call and kept (a second call with other terms keeps the key, so clients that
     sealed to it are not cut off by a change of cap)."""
@@ -251,22 +309,23 @@ def write_psi_terms(
         check_dp_terms(dp_epsilon, dp_budget, dp_inputs)
     except PrivacyError as exc:
         raise PsiSetupError(str(exc)) from exc
+    if crypto is None and not (directory / DESCRIPTION_FILE).is_file():
+        crypto = INTL.name
+    try:
+        suite = psi_suite(crypto) if crypto is not None else consortium_suite(directory)
+    except PrivacyError as exc:
+        raise PsiSetupError(str(exc)) from exc
     folder = terms_dir(directory, org)
     key_path = folder / f"{asset}{KEM_SUFFIX}"
     if key_path.exists():
-        kem = _load_kem(key_path, passphrase)
+        kem = _load_kem(key_path, passphrase, suite)
     else:
-        kem = X25519PrivateKey.generate()
-        pem = kem.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(passphrase),
-        )
-        write_job_files(folder, {key_path.name: pem})
+        kem = suite.generate_kem()
+        write_job_files(folder, {key_path.name: _kem_pem(kem, passphrase)})
     try:
         document = format_asset_terms(
             PsiAssetTerms(
-                asset, org, PROTOCOL, max_input, kem.public_key().public_bytes_raw(), steps, dp_epsilon, dp_budget,
+                asset, org, suite.protocol, max_input, suite.kem_public(kem), steps, dp_epsilon, dp_budget,
                 dp_inputs,
             )
         )  # fmt: skip
@@ -300,11 +359,16 @@ def open_psi_service(
     except PrivacyError as exc:
         raise PsiSetupError(f"{path}: {exc}") from exc
     description = load_description(directory)
+    suite = psi_suite(description.crypto)
+    try:
+        check_same_suite(suite, terms.suite, f"the PSI terms in {path}")
+    except PrivacyError as exc:
+        raise PsiSetupError(str(exc)) from exc
     try:
         return PsiService(
             terms,
-            load_ed25519_gateway_key(directory, OrgId(org), passphrase),
-            _load_kem(folder / f"{asset}{KEM_SUFFIX}", passphrase),
+            load_signing_key(directory, org, passphrase),
+            _load_kem(folder / f"{asset}{KEM_SUFFIX}", passphrase, suite),
             identifiers,
             jobs_dir or folder / "jobs",
             member_keys={m.org: m.identity.gateway_public_key for m in description.members},

@@ -7,7 +7,8 @@ A consortium picks one suite for all its members:
 - ``sm``: the Chinese national commercial algorithms, in this package:
 
   - ``suite.sm2``: SM2 signatures with SM3 (GB/T 32918.2, GB/T 32918.5 curve; GB/T 35276 signer ID; GM/T 0009
-    encodings): member, node and notary signing keys;
+    encodings): member, node and notary signing keys; and SM2 public-key encryption (GB/T 32918.4, OpenSSL's,
+    GM/T 0009's DER ciphertext): a PSI job's secret to the owner (``privacy.suites``);
   - SM3 (GB/T 32905): hashing, through ``hashlib.new("sm3")``;
   - ``suite.sm4``: SM4-GCM sealing and a PBKDF2-HMAC-SM3 passphrase key (GB/T 32907): keys and secrets at rest,
     and the SM4-CBC encryption of PKCS#8 private keys;

@@ -49,6 +49,10 @@ def _declare(lib: ctypes.CDLL) -> None:
         "EVP_PKEY_CTX_set1_id": (c_int, [c_void_p, c_void_p, c_int]),
         "EVP_PKEY_keygen_init": (c_int, [c_void_p]),
         "EVP_PKEY_generate": (c_int, [c_void_p, POINTER(c_void_p)]),
+        "EVP_PKEY_encrypt_init": (c_int, [c_void_p]),
+        "EVP_PKEY_encrypt": (c_int, [c_void_p, c_char_p, POINTER(c_size_t), c_char_p, c_size_t]),
+        "EVP_PKEY_decrypt_init": (c_int, [c_void_p]),
+        "EVP_PKEY_decrypt": (c_int, [c_void_p, c_char_p, POINTER(c_size_t), c_char_p, c_size_t]),
         "EVP_MD_CTX_new": (c_void_p, []),
         "EVP_MD_CTX_free": (None, [c_void_p]),
         "EVP_MD_CTX_set_pkey_ctx": (None, [c_void_p, c_void_p]),
@@ -276,6 +280,43 @@ def verify(key: PKey, der_signature: bytes, message: bytes, signer_id: bytes) ->
     finally:
         lib.EVP_MD_CTX_free(mdctx)
         lib.EVP_PKEY_CTX_free(pctx)
+
+
+def _crypt(key: PKey, data: bytes, decrypt: bool) -> bytes:
+    lib = _lib()
+    lib.ERR_clear_error()
+    what = "SM2 decryption" if decrypt else "SM2 encryption"
+    pctx = lib.EVP_PKEY_CTX_new(key.pointer, None)
+    if not pctx:
+        raise _error("cannot make a key context")
+    try:
+        init, run = (
+            (lib.EVP_PKEY_decrypt_init, lib.EVP_PKEY_decrypt)
+            if decrypt
+            else (lib.EVP_PKEY_encrypt_init, lib.EVP_PKEY_encrypt)
+        )
+        if init(pctx) != 1:
+            raise _error(f"cannot start {what}")
+        size = c_size_t(0)
+        if run(pctx, None, byref(size), data, len(data)) != 1:  # the size the output needs at most
+            raise _error(f"{what} failed")
+        out = ctypes.create_string_buffer(size.value)
+        if run(pctx, out, byref(size), data, len(data)) != 1:
+            raise _error(f"{what} failed")
+        return out.raw[: size.value]
+    finally:
+        lib.EVP_PKEY_CTX_free(pctx)
+
+
+def encrypt(key: PKey, plaintext: bytes) -> bytes:
+    """SM2 public-key encryption (GB/T 32918.4, SM3 as its hash and KDF) of ``plaintext``: OpenSSL's DER
+    ciphertext SEQUENCE{x, y, C3, C2} (GM/T 0009 §7.2)."""
+    return _crypt(key, plaintext, decrypt=False)
+
+
+def decrypt(key: PKey, ciphertext: bytes) -> bytes:
+    """The plaintext of an SM2 ciphertext of :func:`encrypt`; raises SM2Error if it does not open with ``key``."""
+    return _crypt(key, ciphertext, decrypt=True)
 
 
 @functools.cache

@@ -180,6 +180,10 @@ class SM2PublicKey:
                 f"and signer ID {signer_id[:32]!r}"
             )
 
+    def encrypt(self, plaintext: bytes) -> bytes:
+        """SM2 public-key encryption (GB/T 32918.4, SM3 as hash and KDF): the DER ciphertext of GM/T 0009 §7.2."""
+        return _libcrypto.encrypt(self._pkey, plaintext)
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, SM2PublicKey) and other._point == self._point
 
@@ -268,6 +272,10 @@ class SM2PrivateKey:
         """The 64-byte `r || s` signature of `message` under `signer_id`."""
         _check_id(signer_id)
         return der_to_raw(_libcrypto.sign(self._pkey, message, signer_id))
+
+    def decrypt(self, ciphertext: bytes) -> bytes:
+        """The plaintext of an SM2 ciphertext (:meth:`SM2PublicKey.encrypt`); SM2Error if it does not open."""
+        return _libcrypto.decrypt(self._pkey, ciphertext)
 
     def sign_der(self, message: bytes, signer_id: bytes = DEFAULT_ID) -> bytes:
         """The DER signature SEQUENCE { r, s } (GM/T 0009 §7.3) of `message` under `signer_id`."""

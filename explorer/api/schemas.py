@@ -931,7 +931,9 @@ class JobParty(BaseModel):
     """One party of a job as its signed record names it."""
 
     org: str
-    signing_key: str = Field(description="its Ed25519 public key, hex")
+    signing_key: str = Field(
+        description="its signing key, hex: Ed25519, or SM2 (04 || x || y) under the national suite"
+    )
     vrf_key: str = Field(description="the public key of the VRF that keyed its identifiers for this job, hex")
     input_count: int | None = Field(
         None,
@@ -976,8 +978,8 @@ class JobDp(BaseModel):
 
 
 class JobSignatures(BaseModel):
-    client: str = Field(description="the client's Ed25519 signature over the record, hex")
-    server: str = Field(description="the owner's Ed25519 signature over the record, hex")
+    client: str = Field(description="the client's signature over the record, hex: Ed25519, or SM2 r || s under sm")
+    server: str = Field(description="the owner's signature over the record, hex: Ed25519, or SM2 r || s under sm")
 
 
 class JobSummary(BaseModel):

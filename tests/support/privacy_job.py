@@ -6,11 +6,12 @@ import functools
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from privacy.jobfiles import party_files
 from privacy.psi import JobTerms, PsiClient, PsiServer
 from privacy.record import SignedRecord, sign_record
+from privacy.suites import INTL, psi_suite
+from suite.sm2 import SM2PrivateKey
 
 JOB_ID = "job-42"
 CLIENT_ORG, SERVER_ORG = "yanshan-sec", "jinghua-sec"
@@ -26,18 +27,16 @@ class Job:
 
 
 @functools.cache
-def small_job(job_id: str = JOB_ID, dp_epsilon: str | None = None, dp_inputs: bool = False) -> Job:
+def small_job(job_id: str = JOB_ID, dp_epsilon: str | None = None, dp_inputs: bool = False, suite: str = "intl") -> Job:
     """25 client identifiers, 30 at the server, 5 shared (``ACCT:S0`` to ``ACCT:S4``); with ``dp_epsilon``, the
     record holds a differentially private count too (``privacy.dp``), and with ``dp_inputs`` each party's input count
-    with noise."""
-    terms = JobTerms(job_id, "0x" + "3f" * 32, "aml-screening", 100, dp_epsilon, dp_inputs)
-    client_key, server_key, kem = (
-        Ed25519PrivateKey.generate(),
-        Ed25519PrivateKey.generate(),
-        X25519PrivateKey.generate(),
-    )
-    client = PsiClient(terms, CLIENT_ORG, client_key.public_key(), CLIENT_IDS, kem.public_key())
-    server = PsiServer(terms, SERVER_ORG, server_key.public_key(), SERVER_IDS, kem)
+    with noise; under ``suite`` (``privacy.suites``: ``sm`` signs with SM2 and commits with ECVRF-SM2-SM3)."""
+    psi = psi_suite(suite)
+    terms = JobTerms(job_id, "0x" + "3f" * 32, "aml-screening", 100, dp_epsilon, dp_inputs, suite=psi)
+    signing = Ed25519PrivateKey.generate if psi is INTL else SM2PrivateKey.generate
+    client_key, server_key, kem = signing(), signing(), psi.generate_kem()
+    client = PsiClient(terms, CLIENT_ORG, psi.public_key(client_key), CLIENT_IDS, psi.kem_public(kem))
+    server = PsiServer(terms, SERVER_ORG, psi.public_key(server_key), SERVER_IDS, kem)
     outcome = client.finish(server.respond(client.request()))
     server.check_record(outcome.record)
     signed = SignedRecord(

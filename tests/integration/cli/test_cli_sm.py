@@ -219,3 +219,61 @@ def test_an_sm_consortium_logs_cosigns_anchors_and_verifies_a_call(sm: SmConsort
     keys = httpx.get(sm.explorer + "/api/v1/keys", timeout=10)
     if keys.status_code == 200:
         assert keys.json()["log_vkey"] == vkey
+
+
+def test_a_psi_job_runs_on_the_national_suite_and_its_disclosure_verifies_offline(
+    sm: SmConsortium, tmp_path: Path
+) -> None:
+    """``init --demo --crypto sm`` loaded the demo's identifier set with ``ecdh-psi-sm2`` terms: jinghua-sec runs a job
+    on ten of its customers (five of them shared) through yanshan-sec's gateway; the record is SM2-signed by both,
+    its step's event (SM2 keys in its summary) is logged, and a disclosure from the client's files verifies offline."""
+    directory = sm.directory
+    lists = {
+        org: {
+            line
+            for line in (directory / "orgs" / org / "privacy" / "demo-customers.txt").read_text().splitlines()
+            if line and not line.startswith("#")
+        }
+        for org in ("yanshan-sec", "jinghua-sec")
+    }
+    shared = sorted(lists["yanshan-sec"] & lists["jinghua-sec"])[:5]
+    mine = shared + sorted(lists["jinghua-sec"] - lists["yanshan-sec"])[:5]
+    ids = tmp_path / "ids.txt"
+    ids.write_text("\n".join(mine) + "\n")
+    terms = json.loads((directory / "orgs" / "yanshan-sec" / "privacy" / "customer-ids.terms.json").read_text())
+    assert terms["protocol"] == "ecdh-psi-sm2" and len(base64.b64decode(terms["kem_key"])) == 65
+    r = run_cli(
+        "--dir", str(directory), "privacy", "run", "customer-ids", "--purpose", "aml-screening", "--ids", str(ids),
+        "--as", "jinghua-sec", "--json",
+    )  # fmt: skip
+    job = json.loads(assert_ok(r))
+    assert (job["intersection"], job["client_input"], job["server_input"]) == (5, 10, 4000), job
+    files = Path(job["files"])
+    result = json.loads((files / "result.set.json").read_text())
+    assert sorted(result["identifiers"]) == shared
+    signed = json.loads(Path(job["record"]).read_text())
+    record = signed["record"]
+    assert record["protocol"] == "ecdh-psi-sm2"
+    description = load_description(directory)
+    published = {str(m.org): m.identity.gateway_public_key.hex() for m in description.members}
+    assert record["client"]["signing_key"] == published["jinghua-sec"]  # 65-byte SM2 keys
+    assert record["server"]["signing_key"] == published["yanshan-sec"]
+    owner_record = directory / "orgs" / "yanshan-sec" / "privacy" / "jobs" / job["job_id"] / "record.json"
+    assert owner_record.read_bytes() == Path(job["record"]).read_bytes()
+    with MemberClient.from_directory(
+        directory, "jinghua-sec", name="client", passphrase=PASSPHRASE.encode(), notary_url=sm.notary
+    ) as client:
+        client.receipt(job["events"]["record"], wait_s=30)  # the notary took the event and its summary
+
+    proof = tmp_path / "proof.json"
+    made = run_cli(
+        "privacy", "prove-member", *[str(p) for p in sorted(files.iterdir())], "--id", shared[0], "--set", "result",
+        "--out", str(proof),
+    )  # fmt: skip
+    assert_ok(made)
+    checked = run_cli("verify", "disclosure", str(proof), "--record", str(owner_record))
+    out = assert_ok(checked)
+    assert "✓ suite — sm (ecdh-psi-sm2: SM2 with SM3 signatures, SM3 trees)" in out, shown(checked)
+    assert out.splitlines()[-1] == f"identifier {shared[0]} was in the result of job {job['job_id']} (committed by " + (
+        "jinghua-sec)"
+    )

@@ -4,7 +4,9 @@
 A whole job through its step routes, the caller named in ``Consortium-Caller-Org`` as the owner's gateway names it
 (the gateway's own checks are ``tests/integration/gateway/test_gateway_psi.py``'s); a request over the catalogue
 routes' 64 KiB limit taken on the PSI routes and still refused on a catalogue route; and a service started again
-over the same job files refusing a finished job's id while it takes a new one.
+over the same job files refusing a finished job's id while it takes a new one. The whole job runs under both suites
+(``privacy.suites``; under ``sm`` on 100 of the client's identifiers, the 70 shared among them, to keep it cheap),
+and a service of one suite refuses a request of the other.
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ from network.config import Catalogue, load_config
 from network.localchain import free_port
 from privacy.asset import PsiAssetTerms, format_record_step
 from privacy.identifiers import cnid_check_character
-from privacy.psi import PROTOCOL, JobTerms, PsiClient
-from privacy.record import key_bytes, parse_signed_record, sign_record
+from privacy.psi import JobTerms, PsiClient
+from privacy.record import parse_signed_record, sign_record
 from privacy.service import PsiService
+from privacy.suites import KemKey, PsiSuite, SigningKey, psi_suite
+from suite.sm2 import SM2PrivateKey
 
 CALLER = "Consortium-Caller-Org"
 OWNER, CLIENT = "yanshan-sec", "jinghua-sec"
@@ -54,6 +58,16 @@ SHARED_IDS = sorted(set(OWNER_IDS) & set(CLIENT_IDS))
 OWNER_KEY = Ed25519PrivateKey.generate()
 CLIENT_KEY = Ed25519PrivateKey.generate()
 KEM = X25519PrivateKey.generate()
+#: The client's identifiers a job under ``sm`` runs on: the 70 shared ones among them.
+SM_CLIENT_IDS = CLIENT_IDS[:100]
+
+
+@functools.cache
+def keys(suite: str) -> tuple[PsiSuite, SigningKey, SigningKey, KemKey]:
+    """(the suite, the owner's signing key, the client's, the owner's job-secret key) of ``suite``."""
+    if suite == "intl":
+        return psi_suite(suite), OWNER_KEY, CLIENT_KEY, KEM
+    return psi_suite(suite), SM2PrivateKey.generate(), SM2PrivateKey.generate(), SM2PrivateKey.generate()
 
 
 @functools.cache
@@ -63,9 +77,11 @@ def catalogue() -> Catalogue:
     return found
 
 
-def psi_service(jobs: Path) -> PsiService:
-    terms = PsiAssetTerms(ASSET, OWNER, PROTOCOL, CAP, KEM.public_key().public_bytes_raw(), STEPS)
-    return PsiService(terms, OWNER_KEY, KEM, OWNER_IDS, jobs, member_keys={CLIENT: key_bytes(CLIENT_KEY.public_key())})
+def psi_service(jobs: Path, suite: str = "intl") -> PsiService:
+    psi, owner_key, client_key, kem = keys(suite)
+    terms = PsiAssetTerms(ASSET, OWNER, psi.protocol, CAP, psi.kem_public(kem), STEPS)
+    member_keys = {CLIENT: psi.public_key(client_key)}
+    return PsiService(terms, owner_key, kem, OWNER_IDS, jobs, member_keys=member_keys)
 
 
 class Served:
@@ -99,8 +115,8 @@ class Served:
 
 
 @contextlib.contextmanager
-def served(jobs: Path, deferred: bool = False) -> Iterator[Served]:
-    service = psi_service(jobs)
+def served(jobs: Path, deferred: bool = False, suite: str = "intl") -> Iterator[Served]:
+    service = psi_service(jobs, suite)
     server = Served(DeferredPsi(STEPS, lambda: service) if deferred else service)
     try:
         yield server
@@ -112,14 +128,16 @@ def request_step(server: Served, client: PsiClient) -> httpx.Response:
     return server.client.post(f"{STEPS}/request", content=client.request(), headers={CALLER: CLIENT})
 
 
-def run_job(server: Served, job_id: str) -> tuple[tuple[str, ...], bytes]:
+def run_job(server: Served, job_id: str, suite: str = "intl") -> tuple[tuple[str, ...], bytes]:
     """A whole job as the client: (the intersection, the record signed by both as the owner answered it)."""
-    client = PsiClient(JobTerms(job_id, GRANT, PURPOSE, CAP), CLIENT, CLIENT_KEY.public_key(), CLIENT_IDS,
-                       KEM.public_key())  # fmt: skip
+    psi, _owner_key, client_key, kem = keys(suite)
+    ids = CLIENT_IDS if suite == "intl" else SM_CLIENT_IDS
+    client = PsiClient(JobTerms(job_id, GRANT, PURPOSE, CAP, suite=psi), CLIENT, psi.public_key(client_key), ids,
+                       psi.kem_public(kem))  # fmt: skip
     answer = request_step(server, client)
     assert answer.status_code == 200, answer.text
     outcome = client.finish(answer.content)
-    signature = sign_record(outcome.record, "client", CLIENT_KEY)
+    signature = sign_record(outcome.record, "client", client_key)
     body = format_record_step(outcome.record, signature)
     signed = server.client.post(f"{STEPS}/record", content=body, headers={CALLER: CLIENT})
     assert signed.status_code == 200, signed.text
@@ -127,17 +145,28 @@ def run_job(server: Served, job_id: str) -> tuple[tuple[str, ...], bytes]:
     return outcome.intersection, signed.content
 
 
-@pytest.mark.parametrize("deferred", [False, True], ids=["opened", "deferred"])
+@pytest.mark.parametrize(
+    ("suite", "deferred"), [("intl", False), ("intl", True), ("sm", False)], ids=["opened", "deferred", "sm"]
+)
 def test_a_job_through_the_demo_services_finds_the_shared_customers_and_leaves_the_owners_files(
-    tmp_path: Path, deferred: bool
+    tmp_path: Path, suite: str, deferred: bool
 ) -> None:
     jobs = tmp_path / "jobs"
-    with served(jobs, deferred) as server:
+    with served(jobs, deferred, suite) as server:
         terms = server.client.get(f"{STEPS}/terms")
         assert terms.status_code == 200 and b'"org":"yanshan-sec"' in terms.content, terms.text
-        intersection, record = run_job(server, "demo-job-1")
+        intersection, record = run_job(server, "demo-job-1", suite)
         assert list(intersection) == SHARED_IDS
         assert (jobs / "demo-job-1" / "record.json").read_bytes() == record
+        assert parse_signed_record(record).record.protocol == keys(suite)[0].protocol
+        # a request of the other suite's job is refused before any computation
+        other = "sm" if suite == "intl" else "intl"
+        psi, _owner, client_key, _kem = keys(other)
+        foreign_kem = keys(other)[3]
+        theirs = PsiClient(JobTerms("demo-job-x", GRANT, PURPOSE, CAP, suite=psi), CLIENT, psi.public_key(client_key),
+                           CLIENT_IDS[:3], psi.kem_public(foreign_kem))  # fmt: skip
+        refused = request_step(server, theirs)
+        assert refused.status_code == 403 and refused.json()["reason"] == "wrong_suite", refused.text
         assert {p.name for p in (jobs / "demo-job-1").iterdir()} == {"record.json", "vrf-key.json", "input.set.json"}
         # the catalogue's APIs are still served beside the PSI routes
         quotes = server.client.get("/v1/market/quotes/level1", params={"symbol": "600519.SH"})

@@ -7,6 +7,7 @@ import base64
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
@@ -20,8 +21,9 @@ def _write(directory: Path, files: dict[str, bytes]) -> list[str]:
     return [str(directory / name) for name in sorted(files)]
 
 
-def test_prove_and_verify_membership_and_non_membership(tmp_path: Path) -> None:
-    job = small_job()
+@pytest.mark.parametrize("suite", ["intl", "sm"])
+def test_prove_and_verify_membership_and_non_membership(tmp_path: Path, suite: str) -> None:
+    job = small_job(suite=suite)
     server = _write(tmp_path / "server", job.server_files)
     client = _write(tmp_path / "client", job.client_files)
     runner = CliRunner()
@@ -35,6 +37,11 @@ def test_prove_and_verify_membership_and_non_membership(tmp_path: Path) -> None:
     assert checked.exit_code == 0, checked.stderr
     assert checked.stdout.splitlines()[-1] == f"identifier ACCT:S17 was in {SERVER_ORG}'s input of job {JOB_ID}"
     assert "✓ signatures — client yanshan-sec" in checked.stdout
+    protocol = {
+        "intl": "ecdh-psi-p256: Ed25519 signatures, SHA-256",
+        "sm": "ecdh-psi-sm2: SM2 with SM3 signatures, SM3",
+    }
+    assert f"✓ suite — {suite} ({protocol[suite]} trees)" in checked.stdout
 
     out = tmp_path / "c7.json"
     made = runner.invoke(
@@ -45,12 +52,13 @@ def test_prove_and_verify_membership_and_non_membership(tmp_path: Path) -> None:
     checked = runner.invoke(cli, ["verify", "disclosure", str(out), "--json"])
     assert checked.exit_code == 0, checked.stderr
     shown = json.loads(checked.stdout)
-    assert (shown["member"], shown["set"], shown["org"]) == (False, "result", CLIENT_ORG)
+    assert (shown["member"], shown["set"], shown["org"], shown["suite"]) == (False, "result", CLIENT_ORG, suite)
     assert shown["statement"] == f"identifier ACCT:C7 was not in the result of job {JOB_ID} (committed by {CLIENT_ORG})"
 
 
-def test_forged_or_foreign_documents_fail_with_exit_1(tmp_path: Path) -> None:
-    job = small_job()
+@pytest.mark.parametrize("suite", ["intl", "sm"])
+def test_forged_or_foreign_documents_fail_with_exit_1(tmp_path: Path, suite: str) -> None:
+    job = small_job(suite=suite)
     client = _write(tmp_path / "client", job.client_files)
     runner = CliRunner()
     made = runner.invoke(cli, ["privacy", "prove-member", *client, "--id", "ACCT:C1"])
@@ -71,7 +79,7 @@ def test_forged_or_foreign_documents_fail_with_exit_1(tmp_path: Path) -> None:
     assert refused.exit_code == 1 and "format is 'v0'" in refused.stderr
 
     other = tmp_path / "other-record.json"
-    other.write_bytes(small_job("job-43").client_files["record.json"])
+    other.write_bytes(small_job("job-43", suite=suite).client_files["record.json"])
     genuine = tmp_path / "genuine.json"
     genuine.write_text(made.stdout)
     refused = runner.invoke(cli, ["verify", "disclosure", str(genuine), "--record", str(other)])

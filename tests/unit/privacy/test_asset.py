@@ -21,9 +21,11 @@ from privacy.asset import (
     step_of,
     terms_digest,
 )
-from privacy.errors import MalformedError
+from privacy.errors import MalformedError, SuiteMismatchError
 from privacy.psi import PROTOCOL, JobTerms, PsiClient, PsiServer, _format_message, _parse_message, inspect_request
 from privacy.record import sign_record
+from privacy.suites import SM, KemKey, SigningKey
+from suite.sm2 import SM2PrivateKey
 
 KEM = X25519PrivateKey.generate()
 TERMS = PsiAssetTerms("customer-ids", "alpha", PROTOCOL, 50, KEM.public_key().public_bytes_raw(), "/v1/psi/ids")
@@ -32,6 +34,13 @@ GRANT = "0x" + "ab" * 32
 JOB = JobTerms("job-1", GRANT, "aml-screening", 50)
 CLIENT_KEY = Ed25519PrivateKey.generate()
 ALLOWED = Decision(True, None, "beta holds a grant", GRANT, 3, 1)
+SM_KEM, SM_CLIENT_KEY = SM2PrivateKey.generate(), SM2PrivateKey.generate()
+SM_TERMS = dataclasses.replace(TERMS, protocol=SM.protocol, kem_key=SM.kem_public(SM_KEM))
+#: Per suite (consortium.json's crypto): the terms, their document, a job, the client's key and the owner's KEM key.
+WORLDS: dict[str, tuple[PsiAssetTerms, bytes, JobTerms, SigningKey, KemKey]] = {
+    "intl": (TERMS, DOCUMENT, JOB, CLIENT_KEY, KEM),
+    "sm": (SM_TERMS, format_asset_terms(SM_TERMS), dataclasses.replace(JOB, suite=SM), SM_CLIENT_KEY, SM_KEM),
+}
 
 
 def service(step: str) -> Service:
@@ -40,8 +49,9 @@ def service(step: str) -> Service:
 
 
 def request(count: int, job: JobTerms = JOB, org: str = "beta") -> bytes:
+    _terms, _document, _job, client_key, kem = WORLDS[job.suite.name]
     ids = [f"ACCT:C{n}" for n in range(count)]
-    return PsiClient(job, org, CLIENT_KEY.public_key(), ids, KEM.public_key()).request()
+    return PsiClient(job, org, job.suite.public_key(client_key), ids, job.suite.kem_public(kem)).request()
 
 
 def test_the_terms_document_round_trips_in_canonical_form_only() -> None:
@@ -59,17 +69,20 @@ def test_the_terms_document_round_trips_in_canonical_form_only() -> None:
     ]
 
 
-def test_inspect_request_counts_the_elements_without_a_key() -> None:
-    summary = inspect_request(request(7))
+@pytest.mark.parametrize("crypto", ["intl", "sm"])
+def test_inspect_request_counts_the_elements_without_a_key(crypto: str) -> None:
+    summary = inspect_request(request(7, WORLDS[crypto][2]))
     assert (summary.claimed_count, summary.element_count, summary.client_org) == (7, 7, "beta")
     assert summary.terms["max_input"] == 50 and summary.terms["grant_id"] == GRANT
     with pytest.raises(MalformedError):
         inspect_request(b"\x00\x00\x00\x02{}")
 
 
-def test_the_guard_forwards_a_request_within_the_terms_and_refuses_each_departure() -> None:
-    guard = PsiGuard({"customer-ids": DOCUMENT}, "alpha")
-    digest = terms_digest(DOCUMENT)
+@pytest.mark.parametrize("crypto", ["intl", "sm"])
+def test_the_guard_forwards_a_request_within_the_terms_and_refuses_each_departure(crypto: str) -> None:
+    _terms, document, job, _client_key, _kem = WORLDS[crypto]
+    guard = PsiGuard({"customer-ids": document}, "alpha", crypto)
+    digest = terms_digest(document)
     assert guard.step(service("request")) == "request" and guard.counts_a_run("request")
     assert not guard.counts_a_run("terms") and not guard.counts_a_run("record")
 
@@ -77,23 +90,25 @@ def test_the_guard_forwards_a_request_within_the_terms_and_refuses_each_departur
         denial = guard.check(service("request"), "request", body, ALLOWED, purpose, caller, on_chain)
         return "forwarded" if denial is None else f"{denial.status} {denial.reason}"
 
-    assert check(request(50)) == "forwarded"
-    assert check(request(10), on_chain=b"\x00" * 32) == "503 psi_terms_mismatch"
+    assert check(request(50, job)) == "forwarded"
+    assert check(request(10, job), on_chain=b"\x00" * 32) == "503 psi_terms_mismatch"
     assert check(b"not a request") == "400 psi_malformed"
-    assert check(request(10), purpose="marketing") == "403 psi_wrong_terms"
-    assert check(request(10), caller="gamma") == "403 psi_wrong_terms"
-    assert check(request(10, dataclasses.replace(JOB, grant_id="0x" + "cd" * 32))) == "403 psi_wrong_terms"
-    assert check(request(10, dataclasses.replace(JOB, max_input=60))) == "403 psi_wrong_terms"
+    assert check(request(10, job), purpose="marketing") == "403 psi_wrong_terms"
+    assert check(request(10, job), caller="gamma") == "403 psi_wrong_terms"
+    assert check(request(10, dataclasses.replace(job, grant_id="0x" + "cd" * 32))) == "403 psi_wrong_terms"
+    assert check(request(10, dataclasses.replace(job, max_input=60))) == "403 psi_wrong_terms"
     # a client that skipped its own check: 51 elements under the asset's terms
-    header, payload = _parse_message(request(51, dataclasses.replace(JOB, max_input=60)), "request")
+    header, payload = _parse_message(request(51, dataclasses.replace(job, max_input=60)), "request")
     assert check(_format_message({**header, "max_input": 50}, payload)) == "403 input_over_cap"
     # a header that claims fewer elements than the payload holds is counted by its payload
-    big = request(51, dataclasses.replace(JOB, max_input=60))
+    big = request(51, dataclasses.replace(job, max_input=60))
     header, payload = _parse_message(big, "request")
     small = header["client_commitment"] | {"count": 3}
     assert check(_format_message({**header, "max_input": 50, "client_commitment": small}, payload)) == (
         "403 input_over_cap"
     )
+    other = "sm" if crypto == "intl" else "intl"  # a request of the other suite's job names its protocol
+    assert check(request(10, WORLDS[other][2])) == "403 psi_wrong_terms"
 
 
 def test_the_record_step_round_trips_and_the_guard_checks_its_terms() -> None:
@@ -126,3 +141,13 @@ def test_the_guard_refuses_terms_of_another_asset_or_owner() -> None:
         PsiGuard({"other-ids": DOCUMENT}, "alpha")
     with pytest.raises(MalformedError):
         PsiGuard({"customer-ids": DOCUMENT}, "gamma")
+
+
+def test_the_guard_refuses_terms_of_another_suite_than_the_consortiums() -> None:
+    PsiGuard({"customer-ids": WORLDS["sm"][1]}, "alpha", "sm")
+    with pytest.raises(SuiteMismatchError, match=r"of the 'intl' suite .* under the 'sm' suite"):
+        PsiGuard({"customer-ids": DOCUMENT}, "alpha", "sm")
+    with pytest.raises(SuiteMismatchError, match="of the 'sm' suite"):
+        PsiGuard({"customer-ids": WORLDS["sm"][1]}, "alpha", "intl")
+    with pytest.raises(MalformedError, match="kem_key must be 65 bytes"):
+        dataclasses.replace(SM_TERMS, kem_key=TERMS.kem_key)

@@ -32,13 +32,13 @@ from privacy.record import format_signed_record
 from tests.support.privacy_job import CLIENT_ORG, JOB_ID, SERVER_ORG, small_job
 
 
-def _files(party: str) -> JobFiles:
-    job = small_job()
+def _files(party: str, suite: str = "intl") -> JobFiles:
+    job = small_job(suite=suite)
     return read_job_files(job.client_files if party == "client" else job.server_files)
 
 
-def _document(party: str, set_name: str, identifier: str) -> DisclosureDocument:
-    files = _files(party)
+def _document(party: str, set_name: str, identifier: str, suite: str = "intl") -> DisclosureDocument:
+    files = _files(party, suite)
     return prove_document(files.record, files.committed(set_name), files.key.party, set_name, identifier)  # type: ignore[arg-type]
 
 
@@ -53,14 +53,18 @@ CASES = [
 ]  # fmt: skip
 
 
+@pytest.mark.parametrize("suite", ["intl", "sm"])
 @pytest.mark.parametrize(("party", "set_name", "identifier", "member", "sentence"), CASES)
-def test_round_trip_and_what_it_proves(party: str, set_name: str, identifier: str, member: bool, sentence: str) -> None:
-    document = _document(party, set_name, identifier)
+def test_round_trip_and_what_it_proves(
+    party: str, set_name: str, identifier: str, member: bool, sentence: str, suite: str
+) -> None:
+    document = _document(party, set_name, identifier, suite)
     data = format_document(document)
     assert data.endswith(b"}\n") and b"\n" not in data[:-1]
     assert parse_document(data) == document and parse_document(data[:-1]) == document
     assert format_document(parse_document(data)) == data
-    claim = verify_document(parse_document(data), format_signed_record(small_job().signed))
+    claim = verify_document(parse_document(data), format_signed_record(small_job(suite=suite).signed))
+    assert document.record.record.protocol == ("ecdh-psi-sm2" if suite == "sm" else "ecdh-psi-p256")
     assert (claim.member, claim.party, claim.set) == (member, party, set_name)
     assert claim.sentence() == sentence
     assert json.loads(data)["format"] == FORMAT == "consortium-ledger/privacy-disclosure/v1"
@@ -99,9 +103,10 @@ def _set(obj: Any, path: tuple[str | int, ...], value: Any) -> Any:
     return changed
 
 
+@pytest.mark.parametrize("suite", ["intl", "sm"])
 @pytest.mark.parametrize(("party", "set_name", "identifier"), [(p, s, i) for p, s, i, _, _ in CASES])
-def test_every_forged_field_is_refused(party: str, set_name: str, identifier: str) -> None:
-    original = json.loads(format_document(_document(party, set_name, identifier)))
+def test_every_forged_field_is_refused(party: str, set_name: str, identifier: str, suite: str) -> None:
+    original = json.loads(format_document(_document(party, set_name, identifier, suite)))
     count = 0
     for path, value in _mutations(original):
         forged = json.dumps(_set(original, path, value), sort_keys=True, separators=(",", ":")).encode()
@@ -198,8 +203,9 @@ def test_bad_fields_are_named() -> None:
         parse(("record",), base64.b64encode(b'{"record":1}').decode())
 
 
-def test_job_files_round_trip_and_refuse_what_does_not_fit() -> None:
-    job = small_job()
+@pytest.mark.parametrize("suite", ["intl", "sm"])
+def test_job_files_round_trip_and_refuse_what_does_not_fit(suite: str) -> None:
+    job = small_job(suite=suite)
     client = read_job_files(job.client_files)
     for name, data in job.client_files.items():
         if name.endswith(".set.json"):
@@ -212,9 +218,14 @@ def test_job_files_round_trip_and_refuse_what_does_not_fit() -> None:
     mixed = {**job.client_files, "vrf-key.json": job.server_files["vrf-key.json"]}
     with pytest.raises(MalformedError, match="the set file is the client's, the VRF key the server's"):
         read_job_files(mixed).committed("input")
-    foreign = {**job.client_files, "record.json": format_signed_record(small_job("job-43").signed)}
+    foreign = {**job.client_files, "record.json": format_signed_record(small_job("job-43", suite=suite).signed)}
     with pytest.raises(MalformedError, match="of job job-42, the key of job-42, the record of job-43"):
         read_job_files(foreign).committed("input")
+    # the files of the same job under the other suite, with this suite's record: suites are not mixed
+    other = small_job(suite="intl" if suite == "sm" else "sm")
+    mixed_suites = {**other.client_files, "record.json": job.client_files["record.json"]}
+    with pytest.raises(MalformedError, match=r"the input set file is not the client's input the record commits to"):
+        read_job_files(mixed_suites).committed("input")
     with pytest.raises(MalformedError, match=r"lack vrf-key\.json"):
         read_job_files({k: v for k, v in job.client_files.items() if k != "vrf-key.json"})
     with pytest.raises(MalformedError, match=r"again\.json: a second VRF key file"):

@@ -68,3 +68,25 @@ def test_a_gmssl_key_pair_loads_and_matches() -> None:
     point, scalar = gmssl_pyx.sm2_key_generate()
     key = SM2PrivateKey.from_bytes(scalar)
     assert key.public_key() == SM2PublicKey.from_bytes(b"\x04" + point)
+
+
+@settings(max_examples=5, deadline=None)
+@given(message=st.binary(min_size=1, max_size=200))
+def test_gmssl_opens_our_sm2_encryption_and_we_open_its(message: bytes) -> None:
+    # GB/T 32918.4 encryption with SM3, the ciphertext in GM/T 0009's DER (what a PSI job's secret travels in)
+    key = SM2PrivateKey.generate()
+    point = key.public_key().public_bytes()[1:]
+    assert gmssl_pyx.sm2_decrypt(key.private_bytes(), key.public_key().encrypt(message)) == message
+    assert key.decrypt(gmssl_pyx.sm2_encrypt(point, message)) == message
+
+
+def test_an_sm2_ciphertext_opens_with_its_key_only_and_not_once_changed() -> None:
+    from suite.errors import SM2Error
+
+    key = SM2PrivateKey.generate()
+    sealed = bytearray(key.public_key().encrypt(b"x" * 48))
+    with pytest.raises(SM2Error, match="SM2 decryption failed"):
+        SM2PrivateKey.generate().decrypt(bytes(sealed))
+    sealed[-1] ^= 1  # in C2: C3 = SM3(x2 || M || y2) no longer matches
+    with pytest.raises(SM2Error, match="SM2 decryption failed"):
+        key.decrypt(bytes(sealed))
