@@ -99,17 +99,37 @@ class NotarySettings:
 
 def open_store(settings: NotarySettings) -> NotaryStorage:
     """The store ``settings`` name: SQLite in the notary's directory, or PostgreSQL + an object store."""
-    if settings.storage is None:
-        if settings.object_store is not None:
+    return _open_store(settings.directory, settings.storage, settings.object_store, settings.max_pages)
+
+
+def _open_store(
+    directory: Path, storage: str | None, object_store: str | None, max_pages: int | None = None
+) -> NotaryStorage:
+    if storage is None:
+        if object_store is not None:
             raise StoreError("an object store is used with a PostgreSQL storage (--storage postgresql://…) only")
-        return LogStore(settings.directory / DB_NAME, max_pages=settings.max_pages)
-    if not settings.storage.startswith(("postgresql://", "postgres://")):
-        raise StoreError(f"storage {settings.storage.split('@')[-1]!r}: expected postgresql://…")
-    if settings.object_store is None:
+        return LogStore(directory / DB_NAME, max_pages=max_pages)
+    if not storage.startswith(("postgresql://", "postgres://")):
+        raise StoreError(f"storage {storage.split('@')[-1]!r}: expected postgresql://…")
+    if object_store is None:
         raise StoreError("a PostgreSQL storage needs an object store for tiles and bundles (--object-store s3://…)")
     from notary.storage.postgres import ObjectStoreConfig, PostgresStore
 
-    return PostgresStore(settings.storage, ObjectStoreConfig.parse(settings.object_store))
+    return PostgresStore(storage, ObjectStoreConfig.parse(object_store))
+
+
+def log_started(directory: Path, storage: str | None = None, object_store: str | None = None) -> bool:
+    """Whether the store a notary of ``directory`` would open (``NotarySettings.storage`` and ``object_store``)
+    holds a started log (:meth:`NotaryStorage.holds_log`), asked of its backend: the embedded store only if its
+    file exists (nothing is created here); PostgreSQL by its ``meta`` table. Raises :class:`StoreError` (a
+    :class:`StoreUnavailableError` naming the server) when the backend cannot answer."""
+    if storage is None and object_store is None and not (directory / DB_NAME).exists():
+        return False
+    store = _open_store(directory, storage, object_store)
+    try:
+        return store.holds_log()
+    finally:
+        store.close()
 
 
 class NotaryService:
