@@ -298,12 +298,21 @@ def migrate_anchor(obj: Context, as_org: str, as_json: bool) -> None:
     default=100,
     show_default=True,
     help="Blocks during which both keys are valid; the old key is retired that many blocks after the new one "
-    "becomes valid.",
+    "becomes valid. Refused if shorter than the anchoring interval in blocks of the chain.",
+)
+@click.option(
+    "--anchor-interval",
+    type=click.FloatRange(0.1, 3600),
+    default=10.0,
+    show_default=True,
+    help="The notary's --anchor-interval (s), which the overlap must cover at the chain's measured block time.",
 )
 @as_option
 @json_option
 @pass_ctx
-def rotate_key(obj: Context, from_block: int | None, overlap_blocks: int, as_org: str, as_json: bool) -> None:
+def rotate_key(
+    obj: Context, from_block: int | None, overlap_blocks: int, anchor_interval: float, as_org: str, as_json: bool
+) -> None:
     """Rotate the log's key (the notary's checkpoint and receipt key; docs/trust.md, "The log's key over time").
 
     Makes a new key of the consortium's suite, adds it on chain as a LOG_KEY of the notary's member (--as, its
@@ -325,6 +334,7 @@ def rotate_key(obj: Context, from_block: int | None, overlap_blocks: int, as_org
             obj.signer(as_org),
             from_block=from_block,
             overlap_blocks=overlap_blocks,
+            anchor_interval_s=anchor_interval,
         )
     except LogRotationError as exc:
         fail(str(exc))

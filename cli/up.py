@@ -199,8 +199,17 @@ def up(
     description = load_description(directory)
     if description.chain_kind != "local":
         fail(f"this consortium runs on an external chain ({description.chain_url}); nothing to start here")
+    if (storage is None) != (object_store is None):
+        fail("--storage postgresql://… and --object-store s3://… go together")
     try:  # the log's keys are of the consortium's suite (consortium.json "crypto"), or nothing starts
-        check_log_keys(directory, description, obj.passphrase(), gateway_orgs=[m.org for m in description.members])
+        check_log_keys(
+            directory,
+            description,
+            obj.passphrase(),
+            gateway_orgs=[m.org for m in description.members],
+            storage=storage,
+            object_store=object_store,
+        )
     except LogSetupError as exc:
         fail(str(exc))
     try:
@@ -281,8 +290,6 @@ def up(
         fail(f"--quota-store: give a postgresql:// URL, not {quota_store!r}")
     if explorer_index is not None and not explorer_index.startswith(("postgresql://", "postgres://")):
         fail(f"--explorer-index: give a postgresql:// URL, not {explorer_index!r}")
-    if (storage is None) != (object_store is None):
-        fail("--storage postgresql://… and --object-store s3://… go together")
     notary_args = [] if storage is None else ["--storage", storage, "--object-store", str(object_store)]
     try:  # from here every way out, a SIGTERM included, goes through the `finally` that stops the chain
         # consortium.json says where the local chain, the notary and the explorer run: every later command without

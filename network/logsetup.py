@@ -40,12 +40,13 @@ from network.identity import (
 )
 from network.logins import Authenticator, LoginError
 from notary.checkpointer import Witness, WitnessPolicy
+from notary.errors import StoreError
 from notary.log.cosignature import format_cosigner_vkey
 from notary.log.smnote import SM2CosignatureVerifier
 from notary.logkeys import LogKeys
 from notary.logsuite import LogVerifier, PrivateKey, WitnessVerifier, public_bytes
 from notary.readauth import ReadAccess, UnauthenticatedError
-from notary.service import DB_NAME, AnchorSettings, NotarySettings
+from notary.service import AnchorSettings, NotarySettings, log_started
 from notary.verify import TrustRoots
 
 if TYPE_CHECKING:  # the follower imports web3; the commands that never follow the chain never need it
@@ -501,19 +502,31 @@ def notary_settings(
 
 
 def check_log_keys(
-    directory: Path, description: ConsortiumDescription, passphrase: bytes, gateway_orgs: Collection[str] = ()
+    directory: Path,
+    description: ConsortiumDescription,
+    passphrase: bytes,
+    gateway_orgs: Collection[str] = (),
+    *,
+    storage: str | None = None,
+    object_store: str | None = None,
 ) -> None:
     """Refuse (:class:`LogSetupError`) to run a consortium whose private log keys are not of its suite, before
     anything starts: the notary's log key, every witness's key and the gateway keys of ``gateway_orgs``, each
     also checked to be the key ``consortium.json`` lists (so a key file swapped for one of the other suite, or a
     ``crypto`` edited by hand, is named here rather than in a child's log). The log key only until the log has
-    started (its store ``notary/notary.db`` exists): since, it may have rotated (``notary rotate-key``), and the
-    notary checks a key other than its store's on chain as it starts."""
+    started (its store holds a log: ``notary/notary.db``, or with ``storage`` and ``object_store`` the PostgreSQL
+    database the notary will open, asked by ``notary.service.log_started``): since, it may have rotated
+    (``notary rotate-key``), and the notary checks a key other than its store's on chain as it starts. A store
+    that does not answer is refused here, named, before anything starts."""
     crypto = description.crypto
     checks: list[tuple[str, str]] = [(notary_member(description).org, "notary")]
     checks += [(org, "witness") for org in witness_orgs(description)]
     checks += [(org, "gateway") for org in sorted(set(gateway_orgs))]
     loaders = {"notary": load_notary_key, "witness": load_witness_key, "gateway": load_gateway_key}
+    try:
+        started = log_started(directory / NOTARY_DIR, storage, object_store)
+    except StoreError as exc:
+        raise LogSetupError(f"cannot tell whether the notary's log has started: {exc}") from None
     for org, kind in checks:
         identity = description.member(org).identity
         expected = {
@@ -525,7 +538,7 @@ def check_log_keys(
         try:
             key = loaders[kind](directory, OrgId(org), passphrase)
             # a started log's key may have rotated since consortium.json (the notary checks it on chain)
-            rotatable = kind == "notary" and (directory / NOTARY_DIR / DB_NAME).exists()
+            rotatable = kind == "notary" and started
             check_log_key_suite(key, crypto, path, None if rotatable else expected)
         except IdentityError as exc:
             raise LogSetupError(f"the {kind} key of {org}: {exc}") from None

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from chain.contracts.trust import KeyKind, KeyRecord, KeyState
-from notary.log.errors import MalformedError, VerificationError
+from notary.log.errors import MalformedError, NotaryError, VerificationError
 from notary.log.note import NoteSignature, parse_note
 from notary.logsuite import LogSigner, LogSuite, LogVerifier
 
@@ -140,13 +140,25 @@ class LogKeys:
         return key
 
 
+class StaleLogKeyError(NotaryError):
+    """This notary holds a log key the log has rotated away from (another replica of its shared store rotated):
+    it signs nothing more (no receipt, no checkpoint) until it is given the key the log signs with now."""
+
+
 class RotatingSigner:
     """The notary's log signer, whose key can change while it runs (:meth:`rotate`): each signature is made by
-    the key current at that moment. It has the attributes of a ``LogSigner`` (name, key id, public key)."""
+    the key current at that moment. It has the attributes of a ``LogSigner`` (name, key id, public key). A key
+    found stale (:meth:`stale`) signs nothing until the next rotation."""
 
     def __init__(self, signer: LogSigner) -> None:
         self._signer = signer
+        self._stale: str | None = None
         self._lock = threading.Lock()
+
+    def stale(self, reason: str | None) -> None:
+        """Refuse every signature (:class:`StaleLogKeyError` saying ``reason``) from now on; None: sign again."""
+        with self._lock:
+            self._stale = reason
 
     @property
     def current(self) -> LogSigner:
@@ -166,12 +178,16 @@ class RotatingSigner:
         return self.current.public_key
 
     def sign(self, text: str) -> NoteSignature:
-        return self.current.sign(text)
+        with self._lock:
+            signer, stale = self._signer, self._stale
+        if stale is not None:
+            raise StaleLogKeyError(stale)
+        return signer.sign(text)
 
     def rotate(self, signer: LogSigner) -> LogSigner:
         """Sign with ``signer`` from now on (same name: the log's origin); the signer before."""
         if signer.name != self.name:
             raise MalformedError(f"a log key is named by the log's origin {self.name!r}, not {signer.name!r}")
         with self._lock:
-            before, self._signer = self._signer, signer
+            before, self._signer, self._stale = self._signer, signer, None
         return before

@@ -99,17 +99,37 @@ class NotarySettings:
 
 def open_store(settings: NotarySettings) -> NotaryStorage:
     """The store ``settings`` name: SQLite in the notary's directory, or PostgreSQL + an object store."""
-    if settings.storage is None:
-        if settings.object_store is not None:
+    return _open_store(settings.directory, settings.storage, settings.object_store, settings.max_pages)
+
+
+def _open_store(
+    directory: Path, storage: str | None, object_store: str | None, max_pages: int | None = None
+) -> NotaryStorage:
+    if storage is None:
+        if object_store is not None:
             raise StoreError("an object store is used with a PostgreSQL storage (--storage postgresql://…) only")
-        return LogStore(settings.directory / DB_NAME, max_pages=settings.max_pages)
-    if not settings.storage.startswith(("postgresql://", "postgres://")):
-        raise StoreError(f"storage {settings.storage.split('@')[-1]!r}: expected postgresql://…")
-    if settings.object_store is None:
+        return LogStore(directory / DB_NAME, max_pages=max_pages)
+    if not storage.startswith(("postgresql://", "postgres://")):
+        raise StoreError(f"storage {storage.split('@')[-1]!r}: expected postgresql://…")
+    if object_store is None:
         raise StoreError("a PostgreSQL storage needs an object store for tiles and bundles (--object-store s3://…)")
     from notary.storage.postgres import ObjectStoreConfig, PostgresStore
 
-    return PostgresStore(settings.storage, ObjectStoreConfig.parse(settings.object_store))
+    return PostgresStore(storage, ObjectStoreConfig.parse(object_store))
+
+
+def log_started(directory: Path, storage: str | None = None, object_store: str | None = None) -> bool:
+    """Whether the store a notary of ``directory`` would open (``NotarySettings.storage`` and ``object_store``)
+    holds a started log (:meth:`NotaryStorage.holds_log`), asked of its backend: the embedded store only if its
+    file exists (nothing is created here); PostgreSQL by its ``meta`` table. Raises :class:`StoreError` (a
+    :class:`StoreUnavailableError` naming the server) when the backend cannot answer."""
+    if storage is None and object_store is None and not (directory / DB_NAME).exists():
+        return False
+    store = _open_store(directory, storage, object_store)
+    try:
+        return store.holds_log()
+    finally:
+        store.close()
 
 
 class NotaryService:
@@ -119,6 +139,8 @@ class NotaryService:
         self.suite = suite = settings.suite
         self.signer = RotatingSigner(suite.note_signer(settings.origin, settings.log_key))
         self.store: NotaryStorage = open_store(settings)
+        #: Why this replica signs nothing now (another replica rotated the log's key past its own), or None.
+        self.stale_key: str | None = None
         self._check_identity()
         self.leader: Leadership = self._leadership(settings)
         self.sequencer = Sequencer(
@@ -179,7 +201,10 @@ class NotaryService:
         from notary.storage.leader import PostgresLeader
         from notary.storage.postgres import PostgresStore
 
-        leader = PostgresLeader(settings.storage, settings.leader_lease, clock=settings.clock)
+        # a replica whose log key the log rotated away from signs no checkpoint: it leaves the lead to one that can
+        leader = PostgresLeader(
+            settings.storage, settings.leader_lease, clock=settings.clock, eligible=lambda: self.stale_key is None
+        )
         if isinstance(self.store, PostgresStore):
             self.store.fence = leader.fencing_token
         return leader
@@ -196,6 +221,12 @@ class NotaryService:
         if known is None:
             self.store.set_meta("vkey", vkey)
         elif known != vkey:
+            if vkey in self._previous_vkeys():
+                raise NotaryError(
+                    f"this notary store belongs to the log {known!r}, not {vkey!r}: the log rotated away from that "
+                    "key (`notary rotate-key`, maybe by another replica of this store); start this notary with the "
+                    "log's current key file"
+                )
             if self._rotated_from(known):
                 self._record_rotation(known, vkey)
                 return
@@ -216,8 +247,11 @@ class NotaryService:
             return False
         return self.settings.log_key_on_chain(self.signer.public_key)
 
+    def _previous_vkeys(self) -> list[str]:
+        return [v for v in (self.store.meta("previous_vkeys") or "").split("\n") if v]
+
     def _record_rotation(self, before: str, after: str) -> None:
-        history = [v for v in (self.store.meta("previous_vkeys") or "").split("\n") if v]
+        history = self._previous_vkeys()
         if before not in history:
             history.append(before)
         self.store.set_meta("previous_vkeys", "\n".join(history))
@@ -233,6 +267,7 @@ class NotaryService:
         if self.anchorer is not None and isinstance(key, SM2PrivateKey):
             self.anchorer.log_key = key
         self.signer.rotate(signer)
+        self.stale_key = None
 
     @property
     def vkey(self) -> str:
@@ -251,7 +286,7 @@ class NotaryService:
         if self.settings.storage is not None:
             loops.append(("storage", self._maintain))
             loops.append(("leader", lambda: self.leader.run(self._stop)))
-        if self.settings.next_log_key is not None:
+        if self.settings.next_log_key is not None or self.settings.storage is not None:
             loops.append(("log-key", self._follow_log_key))
         for name, target in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -269,18 +304,47 @@ class NotaryService:
                 log.exception("storage maintenance failed")
 
     def _follow_log_key(self) -> None:
-        """Rotate to the key ``next_log_key`` gives, when it is another than the one signing now."""
-        ask = self.settings.next_log_key
-        assert ask is not None
+        """:meth:`follow_log_key` every ``log_key_interval`` seconds."""
         while not self._stop.wait(self.settings.log_key_interval):
             try:
-                key = ask()
-                if key is not None and self.suite.note_signer(self.origin, key).public_key != self.signer.public_key:
-                    self.rotate_log_key(key)
-            except NotaryError as exc:
-                log.warning("the next log key cannot be used yet: %s", exc)
+                self.follow_log_key()
             except Exception:
                 log.exception("following the log key failed")
+
+    def follow_log_key(self) -> None:
+        """Rotate to the key ``next_log_key`` gives, when it is another than the one signing now; then, with a
+        store shared by replicas, check that the log still signs with this replica's key. When another replica
+        rotated it away (the store's vkey moved on, this one's among the earlier), this replica leaves the lead at
+        once (its checkpoints would be anchored after the old key's overlap), and once the chain no longer says
+        its key is valid (the overlap over, or the chain not answering) it signs no receipt either
+        (``POST /v1/batches`` answers 503, the gateways retry), until it is given the log's key (its key file,
+        :meth:`rotate_log_key`)."""
+        ask = self.settings.next_log_key
+        try:
+            key = ask() if ask is not None else None
+            if key is not None and self.suite.note_signer(self.origin, key).public_key != self.signer.public_key:
+                self.rotate_log_key(key)
+        except NotaryError as exc:
+            log.warning("the next log key cannot be used yet: %s", exc)
+        self._check_stale()
+
+    def _check_stale(self) -> None:
+        own, known = self.vkey, self.store.meta("vkey")
+        stale = None
+        if known is not None and known != own and own in self._previous_vkeys():
+            stale = (
+                f"this replica's log key {own!r} was rotated away from: the log signs under {known!r} now (rotated "
+                "by another replica of this store); give this replica the log's key file"
+            )
+        on_chain = self.settings.log_key_on_chain
+        refused = stale is not None and (on_chain is None or not on_chain(self.signer.public_key))
+        if stale != self.stale_key:
+            if stale is not None:
+                log.error("%s; it leaves the lead until then", stale)
+            else:
+                log.info("this replica's log key is the log's again: %s", own)
+        self.stale_key = stale
+        self.signer.stale(f"{stale}; its key is no longer valid on chain" if refused else None)
 
     def stop(self) -> None:
         self._stop.set()

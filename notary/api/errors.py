@@ -1,12 +1,12 @@
 """The one place the notary's errors become HTTP statuses.
 
 Malformed event → 422 with field errors; other malformed input → 400; bad signature or a read without valid
-credentials → 401; unknown gateway or a read the rule forbids → 403; not found → 404; conflict → 409; too large
-→ 413; storage full → 507; storage failing → 503; any other NotaryError → 500. The body is ``{"error": message}``
-(``schemas.ErrorBody``), and so are FastAPI's own refusals, which :func:`install` rewrites: a query parameter or
-header that fails its declared type or range → 422 with the field errors in ``detail``; an unknown path → 404; a
-method the path does not support → 405 with an ``Allow`` header naming the ones it does. :func:`error_responses`
-documents, per route, the statuses it can answer.
+credentials → 401; unknown gateway or a read the rule forbids → 403; not found → 404; conflict → 409; too large →
+413; storage full → 507; storage failing, or a replica whose log key the log rotated away from → 503; any other
+NotaryError → 500. The body is ``{"error": message}`` (``schemas.ErrorBody``), and so are FastAPI's own refusals,
+which :func:`install` rewrites: a query parameter or header that fails its declared type or range → 422 with the
+field errors in ``detail``; an unknown path → 404; a method the path does not support → 405 with an ``Allow`` header
+naming the ones it does. :func:`error_responses` documents, per route, the statuses it can answer.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from notary.errors import (
     UnknownGatewayError,
 )
 from notary.event import EventSchemaError
+from notary.logkeys import StaleLogKeyError
 from notary.readauth import ForbiddenReadError, UnauthenticatedError
 
 #: First match wins: subclasses before their bases.
@@ -45,6 +46,7 @@ STATUS: list[tuple[type[NotaryError], int]] = [
     (BatchTooLargeError, 413),
     (StorageFullError, 507),
     (StoreError, 503),
+    (StaleLogKeyError, 503),
     (MalformedError, 400),
 ]
 
@@ -60,7 +62,8 @@ MEANING: dict[int, str] = {
     409: "A conflict with what the log already holds",
     413: "The batch body is over the limit",
     422: "A parameter, header or event that fails its declared type or range; `detail` lists the field errors",
-    503: "The notary's storage is failing",
+    503: "The notary's storage is failing, or this replica holds a log key the log rotated away from (another"
+    " replica serves)",
     507: "The notary's storage is full",
 }
 #: The refusals of the read routes (reads, tiles, operations).

@@ -110,6 +110,7 @@ class PostgresLeader:
         monotonic: Callable[[], float] = time.monotonic,
         clock: Callable[[], float] = time.time,
         connect_timeout: int = 5,
+        eligible: Callable[[], bool] | None = None,
     ) -> None:
         if lease < 0.5:
             raise StoreError(f"a leader lease of {lease:g} s is too short (at least 0.5 s)")
@@ -121,6 +122,8 @@ class PostgresLeader:
         self._monotonic = monotonic
         self._clock = clock
         self._connect_timeout = connect_timeout
+        #: Whether this replica may lead now (None: always): one that may not never tries, and gives up the lead.
+        self._eligible = eligible
         self._conn: psycopg.Connection[Any] | None = None
         self._token: int | None = None
         self._since_ms: int | None = None
@@ -187,8 +190,13 @@ class PostgresLeader:
                 if self._conn is None or self._conn.closed or self._conn.broken:
                     self._drop("its connection to the database was lost")
                     self._conn = self._connect()
+                eligible = self._eligible is None or self._eligible()
                 if self._token is None:
-                    self._try_to_lead(self._conn)
+                    if eligible:
+                        self._try_to_lead(self._conn)
+                elif not eligible:
+                    self._drop("this replica may not lead now (its log key is stale)")
+                    self._conn.execute("SELECT pg_advisory_unlock_all()")
                 else:
                     self._heartbeat(self._conn)
             except psycopg.Error as exc:

@@ -888,6 +888,9 @@ class PostgresStore:
 
     # ------------------------------------------------------------------------------------------ the rest
 
+    def holds_log(self) -> bool:
+        return self.meta("vkey") is not None
+
     def meta(self, key: str) -> str | None:
         rows = self._query("SELECT value FROM meta WHERE key = %s", (key,))
         return str(rows[0][0]) if rows else None

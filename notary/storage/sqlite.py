@@ -304,6 +304,9 @@ class LogStore:
         except sqlite3.Error as exc:
             raise _wrap(exc, "notary store read failed") from exc
 
+    def holds_log(self) -> bool:
+        return self.meta("vkey") is not None
+
     def meta(self, key: str) -> str | None:
         rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
         return str(rows[0][0]) if rows else None

@@ -16,7 +16,7 @@ from chain.ids import OrgId, Role
 from contracts import CONTRACT_NAMES
 from network.description import ConsortiumDescription, MemberDescription
 from network.identity import OrgPaths, create_org_identity, load_notary_key
-from network.logrotation import LogRotationError, rotate_log_key
+from network.logrotation import BLOCK_TIME_WINDOW, LogRotationError, anchoring_interval, rotate_log_key
 from network.logsetup import ChainLogKey
 from network.witnesskeys import ChainWitnessKeys
 from notary.logsuite import public_bytes
@@ -98,3 +98,36 @@ def test_rotate_key_publishes_the_new_key_and_replaces_the_key_file(consortium: 
     # a second rotation now starts from the new key; one asked to start in the past is refused
     with pytest.raises(LogRotationError, match="in the past"):
         rotate_log_key(tmp_path, description, PASS, c.trust, op, from_block=0)
+
+
+def test_rotate_key_refuses_an_overlap_shorter_than_the_anchoring_interval(
+    consortium: Consortium, tmp_path: Path
+) -> None:
+    c = consortium
+    op = c.signers["op"]
+    description = description_of(c, tmp_path)
+    paths = OrgPaths.of(tmp_path, OrgId("op"))
+    old = public_bytes(load_notary_key(tmp_path, OrgId("op"), PASS))
+    old_index = c.trust.add_key(op, KeyKind.LOG_KEY, old)
+    for _ in range(BLOCK_TIME_WINDOW):  # a chain making a block every 21 s or slower
+        c.advance_time(20)
+    anchoring = anchoring_interval(c.backend, 10.0)
+    assert anchoring is not None and anchoring.window == BLOCK_TIME_WINDOW and anchoring.block_time_s >= 21
+    assert anchoring.blocks == 2  # 10 s of anchoring and 2 s of switching within one block, and the confirming one
+    records = c.trust.records("op")
+
+    with pytest.raises(LogRotationError, match=r"--overlap-blocks 1 is shorter than the anchoring interval") as info:
+        rotate_log_key(tmp_path, description, PASS, c.trust, op, overlap_blocks=1, anchor_interval_s=10.0)
+    assert "give --overlap-blocks 2 or more" in str(info.value) and "every 10 s" in str(info.value)
+    # refused before anything is written or sent
+    assert c.trust.records("op") == records and not paths.notary_key.with_name("notary.next.pem").exists()
+    assert public_bytes(load_notary_key(tmp_path, OrgId("op"), PASS)) == old
+
+    # a longer anchor interval needs more blocks: 100 s is more than four blocks of 21 s
+    slow = anchoring_interval(c.backend, 100.0)
+    assert slow is not None and slow.blocks > anchoring.blocks
+    with pytest.raises(LogRotationError, match=rf"give --overlap-blocks {slow.blocks} or more"):
+        rotate_log_key(tmp_path, description, PASS, c.trust, op, overlap_blocks=2, anchor_interval_s=100.0)
+
+    rotation = rotate_log_key(tmp_path, description, PASS, c.trust, op, overlap_blocks=2, anchor_interval_s=10.0)
+    assert c.trust.records("op")[old_index].valid_until == rotation.valid_from + 2

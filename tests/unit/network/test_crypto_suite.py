@@ -42,6 +42,7 @@ from network.logsetup import (
 from notary.log.errors import MalformedError as NotaryMalformedError
 from notary.log.smnote import SM2CosignatureVerifier, SM2NoteVerifier
 from notary.logsuite import INTL, SM, public_bytes, suite_of_vkey
+from notary.storage.sqlite import LogStore
 from notary.submit.vault import SaltVault, Tombstone
 from suite.sm2 import SM2PrivateKey
 
@@ -178,9 +179,15 @@ def test_up_refuses_a_log_key_that_is_not_the_one_consortium_json_lists(tmp_path
     path.write_bytes(SM2PrivateKey.generate().to_pem(PASS))
     with pytest.raises(LogSetupError, match=r"the notary key of acme: .* is not the key whose public key"):
         check_log_keys(tmp_path, description, PASS)
-    # once the log has started (its store exists) the key may have been rotated on chain: the notary checks that
+    # a store that holds no log yet (made, never started) is no started log: still consortium.json's key
     (tmp_path / "notary").mkdir(exist_ok=True)
-    (tmp_path / "notary" / "notary.db").write_bytes(b"")
+    store = LogStore(tmp_path / "notary" / "notary.db")
+    with pytest.raises(LogSetupError, match=r"the notary key of acme: .* is not the key whose public key"):
+        check_log_keys(tmp_path, description, PASS)
+    # once the log has started (its store records its key) the key may have been rotated on chain: the notary
+    # checks that
+    store.set_meta("vkey", "an earlier key")
+    store.close()
     check_log_keys(tmp_path, description, PASS)
     path.write_bytes(encrypt(Ed25519PrivateKey.generate(), PASS))
     with pytest.raises(LogSetupError, match="the notary key of acme"):  # but never one of the other suite
