@@ -18,6 +18,11 @@ logged as an error with the notary's answer and raises the ``refused`` flag (the
 alarm), and is retried with the same backoff: it needs an operator (a key registered, a clock fixed), and
 skipping the batch would leave a hole in the gateway's sequence. A 413 (batch too large) also halves the batch
 size for the next tries, which a refusal of size alone can then get past.
+
+**A rotated key, without a restart.** With ``next_key`` (``network.gatewaykeys.following_gateway_key``: the key
+file read again when it changes, given once the chain says its key is valid), each batch is signed with the key
+it gives, once it gives one, and with the key of the start until then; the shipper never goes back to an older
+key. A batch signed just before the switch is accepted by the notary during the rotation's overlap.
 """
 
 from __future__ import annotations
@@ -27,12 +32,13 @@ import logging
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from notary.log.errors import NotaryError
-from notary.logsuite import PrivateKey
+from notary.logsuite import PrivateKey, public_bytes
 from notary.sequencer import batch_request
 from notary.submit.outbox import Outbox
 
@@ -54,8 +60,9 @@ class _UnavailableError(NotaryError):
 
 
 class Shipper:
-    """Ships ``outbox`` to the notary at ``notary_url`` as gateway ``gateway_id``, signing with ``key``; to an https
-    notary with ``tls`` (the TLS client context: the CAs trusted, the client certificate presented), if given."""
+    """Ships ``outbox`` to the notary at ``notary_url`` as gateway ``gateway_id``, signing with ``key``, or with the
+    key ``next_key`` gives once it gives one (a rotated key valid on chain; None: not yet); to an https notary with
+    ``tls`` (the TLS client context: the CAs trusted, the client certificate presented), if given."""
 
     def __init__(
         self,
@@ -70,6 +77,7 @@ class Shipper:
         backoff_max_s: float = 10.0,
         timeout_s: float = 10.0,
         tls: ssl.SSLContext | None = None,
+        next_key: Callable[[], PrivateKey | None] | None = None,
     ) -> None:
         if batch_max < 1:
             raise ValueError("batch_max must be at least 1")
@@ -77,6 +85,8 @@ class Shipper:
         self.url = notary_url.rstrip("/") + "/v1/batches"
         self.gateway_id = gateway_id
         self._key = key
+        self._public = public_bytes(key)
+        self._next_key = next_key
         self.batch_max = batch_max
         self.idle_s = idle_s
         self.backoff_initial_s = backoff_initial_s
@@ -135,7 +145,32 @@ class Shipper:
                 "last_error": self._last_error,
                 "last_success_ms": self._last_success_ms,
                 "refused": self._refused,
+                "key": self._public.hex(),
             }
+
+    @property
+    def public_key(self) -> bytes:
+        """The public key of the key the next batch is signed with (before a switch :meth:`_signing_key` makes)."""
+        with self._lock:
+            return self._public
+
+    def _signing_key(self) -> PrivateKey:
+        """The key to sign the next batch with: ``next_key``'s when it gives one, else the current one."""
+        if self._next_key is not None:
+            try:
+                offered = self._next_key()
+            except Exception as exc:  # an unreadable key file: keep signing with the key in use
+                log.warning("cannot read the next gateway key, signing with the current one: %s: %s",
+                            type(exc).__name__, exc)  # fmt: skip
+                offered = None
+            if offered is not None:
+                public = public_bytes(offered)
+                if public != self._public:
+                    log.warning("gateway %s signs its batches with its new key %s from now on", self.gateway_id,
+                                public.hex())  # fmt: skip
+                    with self._lock:
+                        self._key, self._public = offered, public
+        return self._key
 
     # ------------------------------------------------------------------------------------------ loop
 
@@ -169,7 +204,7 @@ class Shipper:
         if not rows:
             return 0
         events = [json.loads(data) for _, data in rows]
-        body, signed = batch_request(self.gateway_id, events, self._key)
+        body, signed = batch_request(self.gateway_id, events, self._signing_key())
         headers = {"Content-Type": "application/json", **signed}
         try:
             response = client.post(self.url, content=body, headers=headers)
