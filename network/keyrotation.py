@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chain.contracts.trust import KeyKind, TrustDirectoryClient
-from chain.tx import Signer
+from chain.contracts.trust import KeyKind
 from network.errors import NetworkError
 from network.identity import encrypted_log_key, new_log_key
 from notary.durable import replace_file
@@ -32,7 +31,9 @@ from notary.log.note import key_id
 from notary.logsuite import PrivateKey, public_bytes
 
 if TYPE_CHECKING:
+    from chain.contracts.trust import TrustDirectoryClient
     from chain.trustview import TrustView
+    from chain.tx import Signer
 
 log = logging.getLogger("network.keyrotation")
 
