@@ -21,8 +21,11 @@ size for the next tries, which a refusal of size alone can then get past.
 
 **A rotated key, without a restart.** With ``next_key`` (``network.gatewaykeys.following_gateway_key``: the key
 file read again when it changes, given once the chain says its key is valid), each batch is signed with the key
-it gives, once it gives one, and with the key of the start until then; the shipper never goes back to an older
-key. A batch signed just before the switch is accepted by the notary during the rotation's overlap.
+it gives, once it gives one, and with the last key it gave (the key of the start until then) while it gives none.
+A batch signed just before the switch is accepted by the notary during the rotation's overlap. The notary follows
+the chain on its own: a batch signed with the new key that it refuses (401) because its view has not reached the
+block the key is valid from yet is sent again at once signed with the previous key, still valid then, until the
+notary has taken one batch under the new key.
 """
 
 from __future__ import annotations
@@ -87,6 +90,7 @@ class Shipper:
         self._key = key
         self._public = public_bytes(key)
         self._next_key = next_key
+        self._previous: PrivateKey | None = None  # the key before a switch, until the notary took the new one
         self.batch_max = batch_max
         self.idle_s = idle_s
         self.backoff_initial_s = backoff_initial_s
@@ -150,7 +154,7 @@ class Shipper:
 
     @property
     def public_key(self) -> bytes:
-        """The public key of the key the next batch is signed with (before a switch :meth:`_signing_key` makes)."""
+        """The public key of the key the shipper signs with now (the key of the start until a switch)."""
         with self._lock:
             return self._public
 
@@ -166,9 +170,10 @@ class Shipper:
             if offered is not None:
                 public = public_bytes(offered)
                 if public != self._public:
-                    log.warning("gateway %s signs its batches with its new key %s from now on", self.gateway_id,
+                    log.info("gateway %s signs its batches with its new key %s from now on", self.gateway_id,
                                 public.hex())  # fmt: skip
                     with self._lock:
+                        self._previous = self._key
                         self._key, self._public = offered, public
         return self._key
 
@@ -204,12 +209,18 @@ class Shipper:
         if not rows:
             return 0
         events = [json.loads(data) for _, data in rows]
-        body, signed = batch_request(self.gateway_id, events, self._signing_key())
-        headers = {"Content-Type": "application/json", **signed}
-        try:
-            response = client.post(self.url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise _UnavailableError(f"notary unreachable: {type(exc).__name__}: {exc}") from exc
+        key = self._signing_key()
+        response = self._post(client, events, key)
+        previous = self._previous
+        if response.status_code == 401 and previous is not None:
+            # switched to a new key the notary's view of the chain does not hold valid yet: the previous key is
+            # still valid during the overlap, so this batch goes signed with it
+            log.info("the notary does not take the new key yet; batch seq %d-%d signed with the previous key",
+                     rows[0][0], rows[-1][0])  # fmt: skip
+            response = self._post(client, events, previous)
+        elif response.status_code == 200 and previous is not None:
+            with self._lock:
+                self._previous = None  # the notary takes the new key: no going back
         if 400 <= response.status_code < 500:
             answer = response.text[:_ANSWER_CHARS]
             log.error(
@@ -239,6 +250,14 @@ class Shipper:
         if was_refused:
             log.warning("the notary accepts this gateway's batches again (up to seq %d)", rows[-1][0])
         return len(rows)
+
+    def _post(self, client: httpx.Client, events: list[Any], key: PrivateKey) -> httpx.Response:
+        body, signed = batch_request(self.gateway_id, events, key)
+        headers = {"Content-Type": "application/json", **signed}
+        try:
+            return client.post(self.url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise _UnavailableError(f"notary unreachable: {type(exc).__name__}: {exc}") from exc
 
     @staticmethod
     def _answer(response: httpx.Response, count: int) -> dict[str, Any]:
