@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from chain.ids import OrgId
-from cli._common import root_chain_tls
+from cli._common import Context, as_option, emit, fail, json_option, pass_ctx, root_chain_tls
 from network.description import ServiceNotRecordedError, load_description
 from network.identity import load_passphrase
 
@@ -196,3 +196,59 @@ def gateway_serve(
         run(options, description, passphrase)
     except (ChainUnavailableError, QuotaSchemaError) as exc:
         raise click.ClickException(f"cannot start: {exc}") from None
+
+
+@gateway_group.command("rotate-key")
+@click.option(
+    "--from-block", type=click.IntRange(0), default=None, help="The new key is valid from this block (default: now)."
+)
+@click.option(
+    "--overlap-blocks",
+    type=click.IntRange(1),
+    default=100,
+    show_default=True,
+    help="Blocks during which both keys are valid; the old key is retired that many blocks after the new one "
+    "becomes valid.",
+)
+@as_option
+@json_option
+@pass_ctx
+def rotate_key(obj: Context, from_block: int | None, overlap_blocks: int, as_org: str, as_json: bool) -> None:
+    """Rotate the gateway key of --as (the key its gateways sign batches and reads with; docs/trust.md, "Rotating
+    a gateway key").
+
+    Makes a new key of the consortium's suite, adds it on chain as a GATEWAY_KEY of --as (its account) valid from
+    --from-block, retires the current one --overlap-blocks later, and replaces orgs/ORG/keys/gateway.pem (written
+    atomically, 0600) and gateway.pub. The org's salt vaults are made to depend on no gateway key first, so every
+    earlier salt is still revealed. A running `gateway serve` signs with the new key from the block it is valid
+    from, with no restart; the notary accepts batches under either key during the overlap, and under the old key
+    no more after it."""
+    from network.gatewaykeys import GatewayRotationError, rotate_gateway_key
+
+    c = obj.consortium()
+    try:
+        r = rotate_gateway_key(
+            obj.directory,
+            c.description,
+            obj.passphrase(),
+            c.trust,
+            obj.signer(as_org),
+            as_org,
+            from_block=from_block,
+            overlap_blocks=overlap_blocks,
+        )
+    except GatewayRotationError as exc:
+        fail(str(exc))
+    emit(
+        as_json,
+        {
+            "org": r.org,
+            "old": {"index": r.old_index, "public_key": r.old_public.hex(), "valid_until": r.old_valid_until},
+            "new": {"index": r.new_index, "public_key": r.new_public.hex(), "valid_from": r.valid_from},
+        },
+        lambda: [
+            f"gateway key #{r.new_index} of {r.org} valid from block {r.valid_from}: {r.new_public.hex()}",
+            f"gateway key #{r.old_index} retired at block {r.old_valid_until}: {r.old_public.hex()}",
+            f"orgs/{r.org}/keys/gateway.pem replaced: a running gateway signs with it from block {r.valid_from}",
+        ],
+    )

@@ -32,6 +32,7 @@ from gateway.server import Gateway, GatewaySettings
 from network.admission import org_roles
 from network.certificates import CallerAuthenticator
 from network.description import ConsortiumDescription
+from network.gatewaykeys import following_gateway_key
 from network.grantterms import TermsStore
 from network.identity import issue_server_certificate, load_gateway_key
 from network.logsetup import log_origin, notary_client_tls
@@ -136,7 +137,10 @@ async def serve(options: GatewayOptions, description: ConsortiumDescription, pas
     notary_tls = None
     if options.notary_url.startswith("https://"):  # a notary served over mutual TLS: its org's log identity
         notary_tls = notary_client_tls(options.directory, description, options.org, passphrase)
-    shipper = Shipper(outbox, options.notary_url, settings.gateway_id, key, tls=notary_tls)
+    next_key = None
+    if trust is not None:  # a key rotated on chain (`gateway rotate-key`) is signed with once valid, no restart
+        next_key = following_gateway_key(trust, options.directory, options.org, passphrase, description.crypto)
+    shipper = Shipper(outbox, options.notary_url, settings.gateway_id, key, tls=notary_tls, next_key=next_key)
     shipper.start()
     vault = SaltVault.open(  # its salts and the digests are of the suite: HKDF-SM3 and HMAC-SM3 under sm
         gateway_vault(options.directory, options.org), options.org, passphrase, legacy_key=key, suite=description.crypto

@@ -29,26 +29,25 @@ from chain.contracts.trust import KeyKind, TrustDirectoryClient
 from chain.ids import OrgId
 from chain.tx import Signer
 from network.description import ConsortiumDescription
-from network.errors import NetworkError
-from network.identity import OrgPaths, encrypted_log_key, load_notary_key, new_log_key
+from network.identity import OrgPaths, load_notary_key
+from network.keyrotation import KeyFile, KeyRotation, KeyRotationError, rotate_key_file
 from network.logsetup import notary_member
 from network.trust import has_directory
-from notary.durable import replace_file
-from notary.log.note import key_id
-from notary.logsuite import public_bytes
 
 #: The blocks both keys are valid for by default: the notary follows the chain each second and anchors every
 #: ten seconds by default, far within this many blocks of a chain making a block a second or slower.
 DEFAULT_OVERLAP_BLOCKS = 100
-KEY_MODE = 0o600
 #: The seconds from the new key's first block to the notary signing with it: its view of the chain follows every
 #: 0.5 s and it asks for the next key every second (``NotarySettings.log_key_interval``), rounded up.
 SWITCH_SECONDS = 2.0
 #: The blocks before the head over which the chain's block time is measured.
 BLOCK_TIME_WINDOW = 64
 
+#: What a rotation of the log's key returns (the steps are ``network.keyrotation``'s).
+LogKeyRotation = KeyRotation
 
-class LogRotationError(NetworkError):
+
+class LogRotationError(KeyRotationError):
     """The log's key cannot be rotated as asked (no directory, not the notary's member, a key not on chain)."""
 
 
@@ -88,20 +87,6 @@ def anchoring_interval(
     return AnchoringInterval(anchor_interval_s, block_time, spanned, blocks)
 
 
-@dataclass(frozen=True, slots=True)
-class LogKeyRotation:
-    org: str
-    old_index: int
-    new_index: int
-    old_public: bytes
-    new_public: bytes
-    valid_from: int  # the first block of the new key
-    old_valid_until: int  # the first block at which the old key no longer counts
-
-    def key_ids(self, origin: str, key_type: int) -> tuple[str, str]:
-        return key_id(origin, key_type, self.old_public).hex(), key_id(origin, key_type, self.new_public).hex()
-
-
 def rotate_log_key(
     directory: Path,
     description: ConsortiumDescription,
@@ -119,16 +104,11 @@ def rotate_log_key(
     when it cannot."""
     if not has_directory(description):
         raise LogRotationError("consortium.json names no TrustDirectory: the log's keys are not on chain to rotate")
-    if overlap_blocks < 1:
-        raise LogRotationError("the overlap must be at least one block (both keys valid while the notary switches)")
     org = OrgId(notary_member(description).org)
     paths = OrgPaths.of(directory, org)
     current = load_notary_key(directory, org, passphrase, description.crypto)
-    old_public = public_bytes(current)
-    head = int(trust.backend.web3.eth.block_number)
-    if from_block is not None and from_block < head:
-        raise LogRotationError(f"--from-block {from_block} is in the past (the chain is at block {head})")
     if anchor_interval_s is not None:
+        head = int(trust.backend.web3.eth.block_number)
         anchoring = anchoring_interval(trust.backend, anchor_interval_s, head)
         if anchoring is not None and overlap_blocks < anchoring.blocks:
             raise LogRotationError(
@@ -136,26 +116,15 @@ def rotate_log_key(
                 "A checkpoint the old key signs before the switch and anchored after it is retired counts for no "
                 f"verifier; give --overlap-blocks {anchoring.blocks} or more"
             )
-    open_records = [
-        r
-        for r in trust.records(org)
-        if r.kind is KeyKind.LOG_KEY and r.value == old_public and r.valid_until is None and r.valid_at(head)
-    ]
-    if not open_records:
-        raise LogRotationError(
-            f"the log key in {paths.notary_key} is no open LOG_KEY of {org} valid now on chain: nothing to rotate "
-            "from (`consortium member keys list` shows its records)"
-        )
-    new_key = new_log_key(description.crypto)
-    new_public = public_bytes(new_key)
-    staged = paths.notary_key.with_name("notary.next.pem")
-    replace_file(staged, encrypted_log_key(new_key, passphrase), KEY_MODE)
-    new_index = trust.add_key(signer, KeyKind.LOG_KEY, new_public, from_block)
-    record = trust.record(org, new_index)
-    valid_from = record.valid_from if record is not None else (from_block or head)
-    until = valid_from + overlap_blocks
-    trust.retire_key(signer, open_records[0].index, until)
-    replace_file(paths.notary_key, staged.read_bytes(), KEY_MODE)
-    staged.unlink()
-    replace_file(paths.notary_pub, f"{new_public.hex()}\n".encode("ascii"), 0o644)
-    return LogKeyRotation(org, open_records[0].index, new_index, old_public, new_public, valid_from, until)
+    key_file = KeyFile(org, KeyKind.LOG_KEY, paths.notary_key, paths.notary_pub)
+    return rotate_key_file(
+        key_file,
+        current,
+        description.crypto,
+        passphrase,
+        trust,
+        signer,
+        from_block=from_block,
+        overlap_blocks=overlap_blocks,
+        error=LogRotationError,
+    )

@@ -44,7 +44,7 @@ from notary.errors import StoreError
 from notary.log.cosignature import format_cosigner_vkey
 from notary.log.smnote import SM2CosignatureVerifier
 from notary.logkeys import LogKeys
-from notary.logsuite import LogVerifier, PrivateKey, WitnessVerifier, public_bytes
+from notary.logsuite import LogVerifier, PrivateKey, WitnessVerifier
 from notary.readauth import ReadAccess, UnauthenticatedError
 from notary.service import AnchorSettings, NotarySettings, log_started
 from notary.verify import TrustRoots
@@ -588,13 +588,16 @@ class ChainLogKey:
     given to the running notary once the chain says that key is valid (``NotarySettings.next_log_key``)."""
 
     def __init__(self, view: TrustView, directory: Path, description: ConsortiumDescription, passphrase: bytes):
+        from network.keyrotation import ChainKeyFile, KeyFile
+
         self._view = view
-        self._directory = directory
-        self._description = description
         self._org = OrgId(notary_member(description).org)
-        self._passphrase = passphrase
-        self._stamp: tuple[int, int, int] | None = None
-        self._key: PrivateKey | None = None
+        paths = OrgPaths.of(directory, self._org)
+        self._file = ChainKeyFile(
+            view,
+            KeyFile(self._org, KeyKind.LOG_KEY, paths.notary_key, paths.notary_pub),
+            lambda: load_notary_key(directory, self._org, passphrase, description.crypto),
+        )
 
     def on_chain(self, public_key: bytes) -> bool:
         """Whether ``public_key`` is a LOG_KEY of the notary's member valid at the head (read once if the view
@@ -608,14 +611,4 @@ class ChainLogKey:
         return self._view.was_valid(self._org, KeyKind.LOG_KEY, public_key, self._view.head)
 
     def __call__(self) -> PrivateKey | None:
-        path = OrgPaths.of(self._directory, self._org).notary_key
-        stat = path.stat()
-        stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-        if stamp != self._stamp:
-            self._key = load_notary_key(self._directory, self._org, self._passphrase, self._description.crypto)
-            self._stamp = stamp
-        if self._key is not None and self._view.was_valid(
-            self._org, KeyKind.LOG_KEY, public_bytes(self._key), self._view.head
-        ):
-            return self._key
-        return None
+        return self._file()

@@ -18,6 +18,14 @@ logged as an error with the notary's answer and raises the ``refused`` flag (the
 alarm), and is retried with the same backoff: it needs an operator (a key registered, a clock fixed), and
 skipping the batch would leave a hole in the gateway's sequence. A 413 (batch too large) also halves the batch
 size for the next tries, which a refusal of size alone can then get past.
+
+**A rotated key, without a restart.** With ``next_key`` (``network.gatewaykeys.following_gateway_key``: the key
+file read again when it changes, given once the chain says its key is valid), each batch is signed with the key
+it gives, once it gives one, and with the last key it gave (the key of the start until then) while it gives none.
+A batch signed just before the switch is accepted by the notary during the rotation's overlap. The notary follows
+the chain on its own: a batch signed with the new key that it refuses (401) because its view has not reached the
+block the key is valid from yet is sent again at once signed with the previous key, still valid then, until the
+notary has taken one batch under the new key.
 """
 
 from __future__ import annotations
@@ -27,12 +35,13 @@ import logging
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from notary.log.errors import NotaryError
-from notary.logsuite import PrivateKey
+from notary.logsuite import PrivateKey, public_bytes
 from notary.sequencer import batch_request
 from notary.submit.outbox import Outbox
 
@@ -54,8 +63,9 @@ class _UnavailableError(NotaryError):
 
 
 class Shipper:
-    """Ships ``outbox`` to the notary at ``notary_url`` as gateway ``gateway_id``, signing with ``key``; to an https
-    notary with ``tls`` (the TLS client context: the CAs trusted, the client certificate presented), if given."""
+    """Ships ``outbox`` to the notary at ``notary_url`` as gateway ``gateway_id``, signing with ``key``, or with the
+    key ``next_key`` gives once it gives one (a rotated key valid on chain; None: not yet); to an https notary with
+    ``tls`` (the TLS client context: the CAs trusted, the client certificate presented), if given."""
 
     def __init__(
         self,
@@ -70,6 +80,7 @@ class Shipper:
         backoff_max_s: float = 10.0,
         timeout_s: float = 10.0,
         tls: ssl.SSLContext | None = None,
+        next_key: Callable[[], PrivateKey | None] | None = None,
     ) -> None:
         if batch_max < 1:
             raise ValueError("batch_max must be at least 1")
@@ -77,6 +88,9 @@ class Shipper:
         self.url = notary_url.rstrip("/") + "/v1/batches"
         self.gateway_id = gateway_id
         self._key = key
+        self._public = public_bytes(key)
+        self._next_key = next_key
+        self._previous: PrivateKey | None = None  # the key before a switch, until the notary took the new one
         self.batch_max = batch_max
         self.idle_s = idle_s
         self.backoff_initial_s = backoff_initial_s
@@ -135,7 +149,33 @@ class Shipper:
                 "last_error": self._last_error,
                 "last_success_ms": self._last_success_ms,
                 "refused": self._refused,
+                "key": self._public.hex(),
             }
+
+    @property
+    def public_key(self) -> bytes:
+        """The public key of the key the shipper signs with now (the key of the start until a switch)."""
+        with self._lock:
+            return self._public
+
+    def _signing_key(self) -> PrivateKey:
+        """The key to sign the next batch with: ``next_key``'s when it gives one, else the current one."""
+        if self._next_key is not None:
+            try:
+                offered = self._next_key()
+            except Exception as exc:  # an unreadable key file: keep signing with the key in use
+                log.warning("cannot read the next gateway key, signing with the current one: %s: %s",
+                            type(exc).__name__, exc)  # fmt: skip
+                offered = None
+            if offered is not None:
+                public = public_bytes(offered)
+                if public != self._public:
+                    log.info("gateway %s signs its batches with its new key %s from now on", self.gateway_id,
+                                public.hex())  # fmt: skip
+                    with self._lock:
+                        self._previous = self._key
+                        self._key, self._public = offered, public
+        return self._key
 
     # ------------------------------------------------------------------------------------------ loop
 
@@ -169,12 +209,18 @@ class Shipper:
         if not rows:
             return 0
         events = [json.loads(data) for _, data in rows]
-        body, signed = batch_request(self.gateway_id, events, self._key)
-        headers = {"Content-Type": "application/json", **signed}
-        try:
-            response = client.post(self.url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise _UnavailableError(f"notary unreachable: {type(exc).__name__}: {exc}") from exc
+        key = self._signing_key()
+        response = self._post(client, events, key)
+        previous = self._previous
+        if response.status_code == 401 and previous is not None:
+            # switched to a new key the notary's view of the chain does not hold valid yet: the previous key is
+            # still valid during the overlap, so this batch goes signed with it
+            log.info("the notary does not take the new key yet; batch seq %d-%d signed with the previous key",
+                     rows[0][0], rows[-1][0])  # fmt: skip
+            response = self._post(client, events, previous)
+        elif response.status_code == 200 and previous is not None:
+            with self._lock:
+                self._previous = None  # the notary takes the new key: no going back
         if 400 <= response.status_code < 500:
             answer = response.text[:_ANSWER_CHARS]
             log.error(
@@ -204,6 +250,14 @@ class Shipper:
         if was_refused:
             log.warning("the notary accepts this gateway's batches again (up to seq %d)", rows[-1][0])
         return len(rows)
+
+    def _post(self, client: httpx.Client, events: list[Any], key: PrivateKey) -> httpx.Response:
+        body, signed = batch_request(self.gateway_id, events, key)
+        headers = {"Content-Type": "application/json", **signed}
+        try:
+            return client.post(self.url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise _UnavailableError(f"notary unreachable: {type(exc).__name__}: {exc}") from exc
 
     @staticmethod
     def _answer(response: httpx.Response, count: int) -> dict[str, Any]:

@@ -177,3 +177,27 @@ def test_a_member_admitted_later_publishes_its_keys_with_the_cli(
     assert "ca-cert" in listed and "O=Delta Securities" in listed and "compromised" in listed and "retired" in listed
     assert "https://witness.delta.example" in listed
     assert json.loads(run("member", "keys", "list", "delta", "--json"))[2]["state"] == "compromised"
+
+
+def test_gateway_rotate_key_with_the_cli(
+    consortium: tuple[Path, ConsortiumDescription, LocalChain], view: TrustView, tmp_path: Path
+) -> None:
+    """`gateway rotate-key`: the new key on chain beside the old one for the overlap, the key files replaced."""
+    directory, description, chain = consortium
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_bytes(PASSPHRASE)
+    old = next(m.identity.gateway_public_key for m in description.members if m.org == "alpha")
+    args = ["--dir", str(directory), "--chain-url", chain.url, "--passphrase-file", str(passphrase)]
+    result = CliRunner().invoke(
+        cli, [*args, "gateway", "rotate-key", "--overlap-blocks", "1000", "--as", "alpha", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output)
+    new = bytes.fromhex(answer["new"]["public_key"])
+    assert answer["old"]["public_key"] == old.hex() and new != old
+    assert answer["old"]["valid_until"] == answer["new"]["valid_from"] + 1000
+    assert (directory / "orgs" / "alpha" / "keys" / "gateway.pub").read_text().strip() == new.hex()
+    view.refresh()
+    assert set(view.gateway_keys("alpha")) == {old, new}  # the overlap
+    refused = CliRunner().invoke(cli, [*args, "gateway", "rotate-key", "--from-block", "0", "--as", "alpha"])
+    assert refused.exit_code != 0 and "in the past" in refused.output
