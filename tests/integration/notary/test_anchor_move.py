@@ -147,7 +147,7 @@ def steps(bundle: dict[str, object], trust: TrustRoots) -> dict[str, tuple[bool 
 
 def anchor_more(
     c: Consortium, world: LogWorld, anchors: AuditAnchorClient, retired: tuple[tuple[str, int], ...]
-) -> dict[str, dict[str, object]]:
+) -> dict[str, dict[str, Any]]:
     """Events ev-6..ev-8 logged by the world's notary (same store), checkpointed and anchored on ``anchors``; the
     bundles of ev-3 (under the first anchor) and ev-7 (under this one) built after. The notary compares every
     confirmed anchor's root with the chain, the first one's on the retired AuditAnchor."""
