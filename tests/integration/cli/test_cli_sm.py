@@ -15,6 +15,7 @@ import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -216,6 +217,24 @@ def test_an_sm_consortium_logs_cosigns_anchors_and_verifies_a_call(sm: SmConsort
         return any(row["event_id"] == result.event_id for row in answer.json()["calls"])
 
     wait_until(listed, f"the explorer to show call {result.event_id} to the regulator", 60, every=0.5)
+
+    # The explorer's anchor list says AuditAnchor checked the log key's SM2 signature on the call's anchor (its
+    # transaction holds an AnchorSigned log beside Anchored), once its chain follower has indexed that block; an
+    # sm consortium's AuditAnchor is signed-only, so no anchor it lists is unchecked.
+    anchored = bundle["anchor"]
+
+    def listed_anchor() -> dict[str, Any] | None:
+        answer = httpx.get(sm.explorer + "/api/v1/anchors?limit=200", headers=sm.regulator(), timeout=10)
+        assert answer.status_code == 200, answer.text
+        document = answer.json()
+        assert document["crypto"] == "sm", document
+        assert all(row["signature"] != "unchecked" for row in document["anchors"]), document
+        row = next((row for row in document["anchors"] if row["size"] == anchored["size"]), None)
+        return None if row is None or row["signature"] == "unknown" else cast(dict[str, Any], row)
+
+    row = wait_until(listed_anchor, f"the explorer to index the anchor of size {anchored['size']}", 60, every=0.5)
+    assert row["signature"] == "checked", row
+    assert str(row["tx_hash"]).lower() == anchored["transaction"]["hash"].lower(), (row, anchored)
     keys = httpx.get(sm.explorer + "/api/v1/keys", timeout=10)
     if keys.status_code == 200:
         assert keys.json()["log_vkey"] == vkey

@@ -12,14 +12,24 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from chain.contracts import AuditAnchorClient
+from chain.ids import OrgId
 from chain.tx import Signer
+from cli.main import cli
 from cli.verify import anchor_signature_lines, read_all_anchors
-from network.anchormove import AnchorMoveError, move_to_signed_only
+from explorer.api.log import signature_check
+from explorer.chainfollow import ChainFollower
+from explorer.chainindex import ChainIndex
+from network.anchormove import AnchorMove, AnchorMoveError, move_to_signed_only
 from network.description import ConsortiumDescription, RetiredAnchor, load_description
+from network.identity import OrgPaths
 from notary.anchor import CHECKED_KEY
 from notary.logsuite import SM
 from notary.mirror import LogMismatchError
@@ -34,12 +44,13 @@ from notary.verify import (
 )
 from tests.integration.contracts.contract_helpers import digest
 from tests.integration.notary.test_anchor_checked import old_audit_anchor
-from tests.support.consortium import Consortium
+from tests.support.consortium import Consortium, NodeBackend
 from tests.support.notary_events import event
 from tests.support.notary_world import ANCHOR_DEADLINE, GATEWAY, ORIGIN, LogWorld
 from tests.support.wait import wait_until
 
 NAME = ORIGIN.removesuffix("/audit-log")
+PASSPHRASE = b"anchor-move-passphrase"
 
 
 @pytest.fixture
@@ -57,6 +68,71 @@ def description_of(c: Consortium, anchor: str, crypto: str = "sm") -> Consortium
     )  # fmt: skip
 
 
+def operator_directory(c: Consortium, directory: Path, anchor: str) -> Path:
+    """The operator's consortium directory as far as ``notary migrate-anchor`` reads it: ``consortium.json``
+    naming ``anchor`` as the AuditAnchor, and the account key of the deployer (org ``op``) encrypted under
+    ``PASSPHRASE`` where ``consortium init`` puts an org's account key."""
+    directory.mkdir()
+    description_of(c, anchor).write(directory)
+    paths = OrgPaths.of(directory, OrgId("op"))
+    paths.account_key.parent.mkdir(parents=True, mode=0o700)
+    key = ec.derive_private_key(int.from_bytes(bytes(c.deployer.account.key), "big"), ec.SECP256K1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(PASSPHRASE),
+    )
+    paths.account_key.write_bytes(pem)
+    paths.account_key.chmod(0o600)
+    return directory
+
+
+def migrate_anchor_through_the_cli(c: Consortium, directory: Path) -> AnchorMove:
+    """``consortium --dir DIRECTORY --chain-url URL notary migrate-anchor --as op --json`` in this process,
+    against the node's JSON-RPC; what it did, read back from its answer and from the ``consortium.json`` it
+    rewrote."""
+    assert isinstance(c.backend, NodeBackend)
+    before = load_description(directory)
+    argv = ["--dir", str(directory), "--chain-url", c.backend.server.url, "notary", "migrate-anchor", "--as", "op"]
+    env = {"CONSORTIUM_PASSPHRASE": PASSPHRASE.decode()}
+    text = CliRunner().invoke(cli, argv, env=env, catch_exceptions=False)
+    assert text.exit_code == 0, text.output
+    answer = CliRunner().invoke(cli, argv, env=env)
+    # a second run finds the new AuditAnchor signed-only already and changes nothing
+    assert isinstance(answer.exception, AnchorMoveError), answer.output
+    assert "takes signed anchors only already: nothing to move" in str(answer.exception)
+    after = load_description(directory)
+    assert after.contracts["AuditAnchor"] != before.contracts["AuditAnchor"]
+    (retired,) = after.retired_anchors
+    address = after.contracts["AuditAnchor"]
+    assert text.output.splitlines() == [
+        f"AuditAnchor {address} deployed, signed only, checking log keys in TrustDirectory "
+        f"{before.contracts['TrustDirectory']}",
+        f"retired AuditAnchor {retired.address}: its anchors up to size {retired.last_size} still count",
+        f"{directory / 'consortium.json'} rewritten: restart the notary and hand the file to the members",
+    ], text.output
+    return AnchorMove(address, retired, after)
+
+
+def explorer_signatures(c: Consortium, directory: Path, index_path: Path, bundles: list[dict[str, Any]]) -> list[str]:
+    """What the explorer's anchor list says of each bundle's anchor (``signature``), once its chain follower,
+    set up from ``directory``'s consortium.json as ``explorer serve`` sets it up (the retired AuditAnchors
+    decoded too), has indexed the node's chain to its head."""
+    assert isinstance(c.backend, NodeBackend)
+    description = load_description(directory)
+    retired = {r.address: "AuditAnchor" for r in description.retired_anchors}
+    index = ChainIndex(index_path)
+    try:
+        follower = ChainFollower(index, c.backend.server.url, dict(description.contracts), retired=retired)
+        while follower.sync_once() > 0:
+            pass
+        return [
+            signature_check(index, ORIGIN, b["anchor"]["size"], b["anchor"]["transaction"]["hash"]) for b in bundles
+        ]
+    finally:
+        index.close()
+
+
 def roots(c: Consortium, world: LogWorld, anchor: str, retired: tuple[tuple[str, int], ...]) -> TrustRoots:
     return TrustRoots(
         log=world.log_verifier(), witnesses=world.cosigners(), policy=world.policy(),
@@ -71,7 +147,7 @@ def steps(bundle: dict[str, object], trust: TrustRoots) -> dict[str, tuple[bool 
 
 def anchor_more(
     c: Consortium, world: LogWorld, anchors: AuditAnchorClient, retired: tuple[tuple[str, int], ...]
-) -> dict[str, dict[str, object]]:
+) -> dict[str, dict[str, Any]]:
     """Events ev-6..ev-8 logged by the world's notary (same store), checkpointed and anchored on ``anchors``; the
     bundles of ev-3 (under the first anchor) and ev-7 (under this one) built after. The notary compares every
     confirmed anchor's root with the chain, the first one's on the retired AuditAnchor."""
@@ -103,7 +179,10 @@ def test_an_old_sm_consortium_moves_to_a_signed_only_anchor(
     with pytest.raises(AnchorMoveError, match="crypto is 'intl'"):
         move_to_signed_only(c.backend, c.deployer, description_of(c, old.address, "intl"))
 
-    moved = move_to_signed_only(c.backend, c.deployer, description_of(c, old.address))
+    # The operator runs `consortium notary migrate-anchor` on the directory whose consortium.json names the old
+    # AuditAnchor, against the node's JSON-RPC, signing as the deployer (its key in orgs/op).
+    directory = operator_directory(c, tmp_path / "consortium", old.address)
+    moved = migrate_anchor_through_the_cli(c, directory)
     c.forget_nonces()
     new = AuditAnchorClient(c.backend, moved.address)
     assert new.signed_only() and new.trust_directory() == c.trust.address
@@ -111,8 +190,7 @@ def test_an_old_sm_consortium_moves_to_a_signed_only_anchor(
     assert last is not None and moved.retired == RetiredAnchor(old.address, 5, last.root_hash)
     assert moved.description.contracts["AuditAnchor"] == moved.address
     assert moved.description.retired_anchors == (moved.retired,)
-    moved.description.write(tmp_path)  # consortium.json keeps the record
-    assert load_description(tmp_path) == moved.description
+    assert load_description(directory) == moved.description  # consortium.json keeps the record
     with pytest.raises(AnchorMoveError, match="takes signed anchors only already"):
         move_to_signed_only(c.backend, c.deployer, moved.description)
 
@@ -132,6 +210,15 @@ def test_an_old_sm_consortium_moves_to_a_signed_only_anchor(
     checked = steps(after["ev-7"], trust)
     assert all(checked[name][0] for name in STEP_NAMES), checked
     assert ANCHOR_CHECKED_ON_CHAIN in checked["anchor transaction"][1]
+    assert new.signature_key(ORIGIN, 8) is not None
+    assert after["ev-7"]["anchor"]["contract"].lower() == moved.address.lower()
+    assert before["anchor"]["contract"].lower() == old.address.lower()
+    # The explorer lists the anchor before the move (on the retired AuditAnchor) as unchecked, the one after as
+    # checked: AuditAnchor checked the log key's SM2 signature on it.
+    assert explorer_signatures(c, directory, tmp_path / "chain.db", [before, after["ev-7"]]) == [
+        "unchecked",
+        "checked",
+    ]
     # Without the record, or with a smaller last size, the old contract's anchor does not count.
     assert steps(before, roots(c, world, moved.address, ()))["anchor transaction"][0] is False
     smaller = steps(before, roots(c, world, moved.address, ((old.address, 4),)))["anchor transaction"]

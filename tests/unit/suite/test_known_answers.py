@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import hashlib
 
+import gmssl_pyx
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from pysmx import SM2 as pysmx_sm2
+from pysmx import SM3 as pysmx_sm3
+from pysmx import SM4 as pysmx_sm4
 
 from suite.sm2 import DEFAULT_ID, InvalidSignatureError, SM2PrivateKey, SM2PublicKey, der_to_raw, raw_to_der, za
 
@@ -81,3 +85,32 @@ def test_sm2_published_signature_fails_for_another_message_or_id(message: bytes,
     public = SM2PublicKey.from_bytes(bytes.fromhex("04" + KAT_X + KAT_Y))
     with pytest.raises(InvalidSignatureError):
         public.verify(KAT_SIGNATURE, message, signer_id)
+
+
+# The same examples through the two independent implementations of the cross-library matrix
+# (tests/unit/suite/test_sm2_interop.py): GmSSL (gmssl-pyx) and the pure-Python snowland-smx. They agree with
+# the standards here, so agreeing with them there is agreeing with the standards.
+
+
+def test_sm3_examples_of_gbt_32905_in_gmssl_and_snowland_smx() -> None:
+    for message, digest in ((b"abc", SM3_ABC), (b"abcd" * 16, SM3_ABCD16)):
+        assert gmssl_pyx.sm3_hash(message).hex() == digest
+        assert pysmx_sm3.hexdigest(message) == digest
+
+
+def test_sm4_example_1_of_gbt_32907_in_gmssl_and_snowland_smx() -> None:
+    # GmSSL exposes no single-block SM4: CTR with the plaintext as the counter block, over a zero block, is E(P).
+    assert gmssl_pyx.sm4_ctr_encrypt(SM4_KEY, SM4_KEY, bytes(16)).hex() == SM4_ONCE
+    # snowland-smx pads in ECB (PKCS#7): the first block is the one encryption.
+    assert pysmx_sm4.sm4_crypt_ecb(pysmx_sm4.ENCRYPT, SM4_KEY, SM4_KEY)[:16].hex() == SM4_ONCE
+
+
+def test_sm2_example_za_and_signature_in_gmssl_and_snowland_smx() -> None:
+    point = bytes.fromhex(KAT_X + KAT_Y)
+    assert pysmx_sm2.get_za(b"1234567812345678", point).upper() == KAT_ZA
+    assert pysmx_sm2.Verify(KAT_SIGNATURE, KAT_MESSAGE, point, 64, uid=b"1234567812345678")
+    assert gmssl_pyx.sm2_verify(point, KAT_MESSAGE, raw_to_der(KAT_SIGNATURE), b"1234567812345678")
+    # and neither takes it for another message or under OpenSSL's empty default ID
+    assert not pysmx_sm2.Verify(KAT_SIGNATURE, b"message digesT", point, 64, uid=b"1234567812345678")
+    assert not pysmx_sm2.Verify(KAT_SIGNATURE, KAT_MESSAGE, point, 64, uid=b"")
+    assert not gmssl_pyx.sm2_verify(point, b"message digesT", raw_to_der(KAT_SIGNATURE), b"1234567812345678")
