@@ -260,6 +260,7 @@ class S3Server:
 
     def start(self) -> None:
         log = open(self.directory / "s3.log", "ab")  # noqa: SIM115 - the child holds it
+        before = log.tell()  # what this start writes follows
         env = {**os.environ, "AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
         self._process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
@@ -273,7 +274,7 @@ class S3Server:
             timeout=60,
         )
         if process.poll() is not None:
-            said = (self.directory / "s3.log").read_text(errors="replace")[-2000:]
+            said = (self.directory / "s3.log").read_bytes()[before:].decode(errors="replace")[-2000:]
             error = PortTakenError if "Address already in use" in said else RuntimeError
             raise error(f"the S3 server on port {self.port} exited: {said}")
 
