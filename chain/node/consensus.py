@@ -597,6 +597,7 @@ class ConsensusNode:
         validators = tuple(extra_data(head).validators)
         machine = consensus.machine
         connected = links.connected_addresses() if links is not None else []
+        signed = consensus.signed.counts(number)
         return NodeStatus(
             head=number,
             hash=bytes(head.hash),
@@ -614,6 +615,9 @@ class ConsensusNode:
             synced=consensus.stats.synced,
             last_block_age_seconds=last_block_age(self.node, head),
             missed_by_proposer=tuple(sorted(consensus.stats.missed_proposals.items())),
+            abstaining=bool(signed.abstaining) and consensus.me in validators,
+            abstained_heights=signed.abstained_heights,
+            signed_conflicts_refused=signed.conflicts_refused,
         )
 
     def _broadcast(self, code: int, body: bytes) -> None:

@@ -34,6 +34,11 @@ The definitions, the same wherever they are reported:
 - **time to finality**: for each block this node decided, the seconds from the first proposal of it being
   built here (this node proposed) or handed to this height's QBFT instance (another did) to the block being
   appended here. Blocks a node fetched (a follower's, a catch-up's) are not observed.
+- **abstaining**: this validator sends no QBFT message for the height in progress because its record of signed
+  messages is fresh (a data directory wiped or lost: ``chain.node.signed``); **abstained heights** counts the
+  heights it sat out so since it started, **signed conflicts refused** the messages it did not sign because
+  they conflicted with one it had signed before (the earlier one was sent again). A follower, or a node
+  sealing alone, reports false and zeros.
 - **last block age**: seconds from the head block's timestamp to the node's clock; null while the head is the
   genesis block. It grows while a consortium is idle (no empty blocks), so it is reported, never judged.
 
@@ -86,6 +91,9 @@ class NodeStatus:
     synced: int
     last_block_age_seconds: float | None
     missed_by_proposer: tuple[tuple[bytes, int], ...] = ()
+    abstaining: bool = False
+    abstained_heights: int = 0
+    signed_conflicts_refused: int = 0
 
     @property
     def healthy(self) -> bool:
@@ -111,6 +119,9 @@ class NodeStatus:
             "missedProposalsBy": {to_checksum_address(a): n for a, n in self.missed_by_proposer},
             "synced": self.synced,
             "lastBlockAgeSeconds": self.last_block_age_seconds,
+            "abstaining": self.abstaining,
+            "abstainedHeights": self.abstained_heights,
+            "signedConflictsRefused": self.signed_conflicts_refused,
         }
 
     def health_json(self) -> dict[str, Any]:

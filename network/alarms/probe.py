@@ -170,6 +170,9 @@ def node_probe(target: NodeTarget, status: Mapping[str, Any] | None) -> NodeProb
         in_sync=bool(status.get("inSync", True)),
         in_quorum=bool(status.get("inQuorum", True)),
         missed_by={str(a).lower(): int(n) for a, n in missed.items()} if isinstance(missed, dict) else {},
+        abstaining=bool(status.get("abstaining", False)),
+        abstained_heights=int(status.get("abstainedHeights") or 0),
+        conflicts_refused=int(status.get("signedConflictsRefused") or 0),
     )
 
 

@@ -19,6 +19,10 @@ The rules (docs/alarms.md):
   ``quorum(n)`` (critical: no block can be decided).
 - ``missed-proposals``: a validator's missed proposals (``missedProposalsBy`` as any node counts them) rose
   since the baseline.
+- ``validator-abstaining``: a validator sits out voting, or sat out a height since the baseline, because its
+  record of signed messages is fresh (its data directory was wiped or lost: ``chain.node.signed``).
+- ``signed-conflicts``: a validator's count of messages it refused to sign, since they conflicted with ones it
+  had signed before, rose since the baseline.
 - ``notary-down``: the notary does not answer.
 - ``anchoring-behind``: the anchored size trails the published size, or anchoring steps fail.
 - ``sequence-gap``: the notary has open gaps in gateways' sequence numbers.
@@ -51,6 +55,8 @@ RULES = (
     "node-unhealthy",
     "chain-quorum",
     "missed-proposals",
+    "validator-abstaining",
+    "signed-conflicts",
     "notary-down",
     "anchoring-behind",
     "sequence-gap",
@@ -76,6 +82,9 @@ class NodeProbe:
     in_sync: bool = True
     in_quorum: bool = True
     missed_by: Mapping[str, int] = field(default_factory=dict)  # proposer address (lower case) → count
+    abstaining: bool = False  # a validator sitting out the height in progress (a fresh record of signed messages)
+    abstained_heights: int = 0  # heights it sat out so since it started
+    conflicts_refused: int = 0  # messages it did not sign: they conflicted with one it had signed before
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +153,7 @@ def evaluate(snapshot: Snapshot, baseline: Snapshot | None = None) -> list[Condi
         *witness_conditions(snapshot),
         *node_conditions(snapshot),
         *missed_proposal_conditions(snapshot, baseline),
+        *signed_record_conditions(snapshot, baseline),
         *notary_conditions(snapshot),
         *gateway_conditions(snapshot),
     ]
@@ -208,6 +218,35 @@ def missed_proposal_conditions(snapshot: Snapshot, baseline: Snapshot | None) ->
             name = org or address
             summary = f"validator {name} missed {rise} proposal(s) recently ({count} counted in all)"
             out.append(Condition("missed-proposals", f"node/{name}", "warning", summary, org))
+    return out
+
+
+def signed_record_conditions(snapshot: Snapshot, baseline: Snapshot | None) -> list[Condition]:
+    """What a validator's record of signed messages did: it sits out voting now, or sat out a height since
+    ``baseline`` (a sit-out lasts a block or two, shorter than a hold-down, so the rise keeps it in view for the
+    window); it refused to sign messages that conflicted with ones it had signed before, since ``baseline``. A node
+    restarted since (its counts back at zero) shows no rise until it counts again."""
+    before = {n.org: n for n in baseline.nodes if n.up} if baseline is not None else {}
+    out = []
+    for node in snapshot.nodes:
+        if not (node.up and node.validator):
+            continue
+        subject, earlier = f"node/{node.org}", before.get(node.org)
+        sat_out = 0 if earlier is None else node.abstained_heights - earlier.abstained_heights
+        if node.abstaining or sat_out > 0:
+            now = "sits out voting" if node.abstaining else f"sat out {sat_out} height(s) recently"
+            summary = (
+                f"validator {node.org} {now}: its record of signed messages is fresh (its data directory was wiped "
+                "or lost); it votes again from the height after its peers' head"
+            )
+            out.append(Condition("validator-abstaining", subject, "warning", summary, node.org))
+        refused = 0 if earlier is None else node.conflicts_refused - earlier.conflicts_refused
+        if refused > 0:
+            summary = (
+                f"validator {node.org} refused to sign {refused} message(s) recently that conflicted with what it "
+                f"had signed before ({node.conflicts_refused} in all); it sent the earlier ones again"
+            )
+            out.append(Condition("signed-conflicts", subject, "warning", summary, node.org))
     return out
 
 

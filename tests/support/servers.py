@@ -49,6 +49,35 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds the socket listening on 127.0.0.1:``port``: an open port alone does not say
+    the server a test started is there. Another pytest run on the machine hands out the same ports (each run's
+    ``free_port`` walks the same range), and in the seconds before a child binds its port another run's server may
+    bind it: the child exits with ``Address already in use`` while the port answers, and the test would use a
+    stranger's server, whose data goes when that run stops or kills it."""
+    sockets: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # LISTEN
+                sockets.add(f"socket:[{fields[9]}]")
+    if not sockets:
+        return False
+    try:
+        descriptors = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in descriptors:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in sockets:
+                return True
+    return False
+
+
 def _alive(pid: int) -> bool:
     """Whether process ``pid`` still runs (a zombie does not: nobody may be there to reap an orphan)."""
     try:
@@ -62,6 +91,10 @@ def _alive(pid: int) -> bool:
             return False
         return True
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+class PortTakenError(RuntimeError):
+    """A server a test started exited because another program had bound its port first."""
 
 
 class PostgresServer:
@@ -88,7 +121,14 @@ class PostgresServer:
             [self.bindir / "initdb", "-D", self.data, "-U", self.user, "-A", "trust", "-E", "UTF8", "--no-locale"],
             check=True, capture_output=True, **self._as,
         )  # fmt: skip
-        self.start()
+        for attempt in range(3):
+            try:
+                self.start()
+                return
+            except PortTakenError:
+                if attempt == 2:
+                    raise
+                self.port = free_port()  # another program bound it first: the cluster has no port of its own yet
 
     def _open_parents(self) -> None:
         """The server must reach its directory through every parent. Again at each start: another pytest run on
@@ -113,7 +153,8 @@ class PostgresServer:
         if self._process is not None and self._process.poll() is not None:
             lines = (self.directory / "server.log").read_text(errors="replace").splitlines()
             said = [line for line in lines if "the database system is starting up" not in line]
-            raise RuntimeError("PostgreSQL exited: " + "\n".join(said[-20:]))
+            error = PortTakenError if "Address already in use" in "\n".join(said[-5:]) else RuntimeError
+            raise error(f"PostgreSQL on port {self.port} exited: " + "\n".join(said[-20:]))
 
     def _start_once(self) -> bool:
         if self._as:
@@ -136,7 +177,7 @@ class PostgresServer:
         return process.poll() is None
 
     def _ready(self) -> bool:
-        if not _port_open(self.port):
+        if self._process is None or not _listens(self._process.pid, self.port):
             return False
         import psycopg
 
@@ -203,9 +244,15 @@ class S3Server:
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
-        self.start()
+        for attempt in range(3):
+            self.port = free_port()
+            try:
+                self.start()
+                return
+            except PortTakenError:
+                if attempt == 2:
+                    raise
 
     @property
     def url(self) -> str:
@@ -213,6 +260,7 @@ class S3Server:
 
     def start(self) -> None:
         log = open(self.directory / "s3.log", "ab")  # noqa: SIM115 - the child holds it
+        before = log.tell()  # what this start writes follows
         env = {**os.environ, "AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
         self._process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
@@ -221,10 +269,14 @@ class S3Server:
         log.close()
         process = self._process
         wait_until(
-            lambda: process.poll() is not None or _port_open(self.port), f"the S3 server on {self.port}", timeout=60
+            lambda: process.poll() is not None or _listens(process.pid, self.port),
+            f"the S3 server on {self.port}",
+            timeout=60,
         )
         if process.poll() is not None:
-            raise RuntimeError(f"the S3 server exited: {(self.directory / 's3.log').read_text()[-2000:]}")
+            said = (self.directory / "s3.log").read_bytes()[before:].decode(errors="replace")[-2000:]
+            error = PortTakenError if "Address already in use" in said else RuntimeError
+            raise error(f"the S3 server on port {self.port} exited: {said}")
 
     def client(self) -> Any:
         import boto3

@@ -284,6 +284,7 @@ def node_status(server: RpcServer) -> dict[str, Any]:
 FIELDS = {
     "head", "hash", "mode", "height", "round", "validators", "peers", "peersConnected", "inSync", "inQuorum",
     "roundChanges", "proposed", "missedProposals", "missedProposalsBy", "synced", "lastBlockAgeSeconds",
+    "abstaining", "abstainedHeights", "signedConflictsRefused",
 }  # fmt: skip
 
 

@@ -51,6 +51,12 @@ from tests.support.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 TIMEOUT = 20.0
+#: Seconds a probe, and the explorer's read of the alarm endpoint, may take before the evaluator counts the component
+#: down (the explorer: the source unreachable). A component the test stops refuses connections at once, so this
+#: bound only decides how slow a running one may be: seconds on a loaded machine, where the default 2 s (and 1 s)
+#: fired a witness-down or notary-down alarm at the first evaluation that nothing in the test had caused. Below
+#: the explorer's stale threshold, so that a round slowed by it still reads as live.
+PROBE_TIMEOUT = 10.0
 
 
 class Receiver:
@@ -121,7 +127,9 @@ class ExplorerAlarms:
         self.server = ApiServer(create_explorer_app(cast(Explorer, stand_in)))
 
     def get(self, who: str = "reg") -> dict[str, Any]:
-        answer = httpx.get(f"{self.server.url}/api/v1/alarms", headers={"Authorization": f"Bearer {who}"}, timeout=5)
+        answer = httpx.get(
+            f"{self.server.url}/api/v1/alarms", headers={"Authorization": f"Bearer {who}"}, timeout=TIMEOUT
+        )
         assert answer.status_code == 200, answer.text
         body: dict[str, Any] = answer.json()
         return body
@@ -241,20 +249,20 @@ def test_two_witnesses_stopped_fire_the_quorum_alarm_at_the_webhook_and_their_re
     )
     webhook = WebhookSender(receiver.url, backoff_initial=0.05, backoff_max=0.2)
     evaluator = Evaluator(
-        tmp_path, "test-consortium", Prober(targets), AlarmBook(fire_after=0.0, resolve_after=0.0), webhook,
-        interval=0.1,
+        tmp_path, "test-consortium", Prober(targets, timeout=PROBE_TIMEOUT),
+        AlarmBook(fire_after=0.0, resolve_after=0.0), webhook, interval=0.1,
     )  # fmt: skip
     token = api_token(tmp_path, create=True)
     assert token is not None
     endpoint = AlarmServer(token)  # as `up` runs it: its port first, "never evaluated" until the evaluator is attached
     endpoint.start()
-    source = EndpointAlarms(endpoint.url, token)
+    source = EndpointAlarms(endpoint.url, token, timeout=PROBE_TIMEOUT)
     explorer = ExplorerAlarms(tmp_path, source)
     quorum = "witness-quorum:witnesses"
     try:
         assert explorer.get()["status"] == "never" and explorer.get()["active"] is None
-        assert httpx.get(endpoint.url, timeout=5).status_code == 401  # no token
-        assert httpx.get(endpoint.url, headers={"Authorization": "Bearer reg"}, timeout=5).status_code == 401
+        assert httpx.get(endpoint.url, timeout=TIMEOUT).status_code == 401  # no token
+        assert httpx.get(endpoint.url, headers={"Authorization": "Bearer reg"}, timeout=TIMEOUT).status_code == 401
         endpoint.attach(evaluator.state)
         evaluator.start()
         wait_until(lambda: evaluator.steps >= 1, "a first evaluation", TIMEOUT)
@@ -282,7 +290,7 @@ def test_two_witnesses_stopped_fire_the_quorum_alarm_at_the_webhook_and_their_re
             assert active[quorum] == "critical" and "witness-down:witness/beta" in active, who
         (served,) = [a for a in explorer.get()["active"] if a["id"] == quorum]
         assert served["summary"] == fired["alarm"]["summary"] and served["resolved_ms"] is None
-        assert httpx.get(f"{explorer.server.url}/api/v1/alarms", timeout=5).status_code == 401  # no login
+        assert httpx.get(f"{explorer.server.url}/api/v1/alarms", timeout=TIMEOUT).status_code == 401  # no login
 
         witnesses.start("alpha")
         witnesses.start("beta")
@@ -307,7 +315,7 @@ def test_two_witnesses_stopped_fire_the_quorum_alarm_at_the_webhook_and_their_re
 
 def logged(notary_url: str, event_id: str) -> EventJSON | None:
     """The event ``event_id`` as the notary's log holds it, None while it does not."""
-    response = httpx.get(f"{notary_url}/v1/entries/{event_id}", timeout=5.0)
+    response = httpx.get(f"{notary_url}/v1/entries/{event_id}", timeout=TIMEOUT)
     if response.status_code == 404:
         return None
     response.raise_for_status()
@@ -336,8 +344,8 @@ def test_every_alarm_is_recorded_in_the_log_those_raised_while_the_notary_is_dow
         notary=served.url,
     )
     evaluator = Evaluator(
-        tmp_path, "test-consortium", Prober(targets, timeout=1.0), AlarmBook(fire_after=0.0, resolve_after=0.0),
-        recorder=recorder, interval=0.1,
+        tmp_path, "test-consortium", Prober(targets, timeout=PROBE_TIMEOUT),
+        AlarmBook(fire_after=0.0, resolve_after=0.0), recorder=recorder, interval=0.1,
     )  # fmt: skip
     evaluator.start()
     down, alpha = "notary-down:notary", "witness-down:witness/alpha"

@@ -122,6 +122,7 @@ def test_node_status_is_camel_case_json_and_health_is_503_for_a_network_node_out
         "validators": [to_checksum_address(a) for a in ADDRESSES], "peers": 4, "peersConnected": 4,
         "inSync": True, "inQuorum": True, "roundChanges": 1, "proposed": 2, "missedProposals": 1,
         "missedProposalsBy": {to_checksum_address(ADDRESSES[1]): 1}, "synced": 3, "lastBlockAgeSeconds": 0.5,
+        "abstaining": False, "abstainedHeights": 0, "signedConflictsRefused": 0,
     }  # fmt: skip
     status, body = server.health()
     assert status == 200 and json.loads(body) == {"head": 7, "mode": "validator", "inSync": True, "inQuorum": True}
@@ -154,6 +155,7 @@ def test_a_node_sealing_alone_is_in_sync_and_in_quorum_with_no_peers_and_its_las
         "validators": [key.public_key.to_checksum_address()], "peers": 0, "peersConnected": 0, "inSync": True,
         "inQuorum": True, "roundChanges": 0, "proposed": 0, "missedProposals": 0, "missedProposalsBy": {},
         "synced": 0, "lastBlockAgeSeconds": None,
+        "abstaining": False, "abstainedHeights": 0, "signedConflictsRefused": 0,
     }  # fmt: skip
     node.submit(transfer(Account.from_key(key.to_bytes()), 0))
     assert node.seal() is not None
@@ -329,3 +331,21 @@ def test_a_members_report_counts_the_validators_its_peers_named_and_metrics_show
         assert line in text.splitlines(), line
     follower = ConsensusNode(node_at(clock), STRANGER, clock=clock)
     assert follower.report().mode == "follower"
+
+
+def test_a_validators_report_says_whether_its_fresh_record_keeps_it_abstaining_and_what_its_record_did() -> None:
+    """The record of signed messages (``chain.node.signed``) in the report: abstaining while a fresh record waits
+    for its peers' head, not once that head is known (at the genesis it abstains in no height); the counts of
+    heights sat out and of conflicting messages refused as the record keeps them. A follower never abstains."""
+    clock = Clock()
+    member = ConsensusNode(node_at(clock), KEYS[0], clock=clock)  # never started: no socket
+    signed = member.consensus.signed
+    assert signed.pending and member.report().abstaining  # fresh, its peers' head not known yet
+    assert signed.at_head(0)
+    report = member.report()
+    assert not report.abstaining and (report.abstained_heights, report.signed_conflicts_refused) == (0, 0)
+    signed.abstained_heights, signed.replaced = 2, 3  # as a sit-out and refused conflicts leave them
+    expected = {"abstaining": False, "abstainedHeights": 2, "signedConflictsRefused": 3}
+    assert expected.items() <= member.report().to_json().items()
+    follower = ConsensusNode(node_at(clock), STRANGER, clock=clock)
+    assert follower.consensus.signed.pending and not follower.report().abstaining

@@ -13,6 +13,10 @@ def test_a_node_from_its_status_or_its_silence() -> None:
     status = {"inSync": True, "inQuorum": False, "missedProposalsBy": {"0xAbC": 3}}
     assert node_probe(target, status) == NodeProbe("alpha", True, True, True, False, {"0xabc": 3})
     assert node_probe(target, None) == NodeProbe("alpha", True, up=False)
+    record = {"abstaining": True, "abstainedHeights": 1, "signedConflictsRefused": 2}
+    assert node_probe(target, record) == NodeProbe(
+        "alpha", True, True, abstaining=True, abstained_heights=1, conflicts_refused=2
+    )
 
 
 def test_the_notary_from_its_health() -> None:

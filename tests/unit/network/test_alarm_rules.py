@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from network.alarms.rules import (
     Condition,
     GatewayProbe,
@@ -108,6 +110,35 @@ def test_missed_proposals_not_rising_or_without_a_baseline_are_no_alarm() -> Non
     assert evaluate(missed(5), baseline=missed(5)) == []
     assert evaluate(missed(5)) == []
     assert evaluate(missed(0), baseline=missed(5)) == []  # the counting node restarted
+
+
+def record(org: str = "alpha", validator: bool = True, up: bool = True, **counts: Any) -> Snapshot:
+    return Snapshot(nodes=(NodeProbe(org, validator, up, **counts),))
+
+
+def test_a_validator_sitting_out_or_that_sat_out_a_height_since_the_baseline_is_abstaining() -> None:
+    condition = by_id(evaluate(record(abstaining=True)))["validator-abstaining:node/alpha"]
+    assert condition.org == "alpha" and condition.severity == "warning"
+    assert condition.summary.startswith("validator alpha sits out voting: its record of signed messages is fresh")
+    # the sit-out ended between two rounds (it lasts a block or two): the rise keeps it in view for the window
+    found = by_id(evaluate(record(abstained_heights=1), baseline=record()))
+    assert "sat out 1 height(s) recently" in found["validator-abstaining:node/alpha"].summary
+    assert evaluate(record(abstained_heights=1), baseline=record(abstained_heights=1)) == []
+    assert evaluate(record(abstained_heights=1)) == []  # no baseline: no rise
+    assert evaluate(record(validator=False, abstaining=True)) == []  # a follower votes in no height
+
+
+def test_conflicting_messages_refused_since_the_baseline_name_the_validator() -> None:
+    found = by_id(evaluate(record(conflicts_refused=3), baseline=record(conflicts_refused=1)))
+    condition = found["signed-conflicts:node/alpha"]
+    assert condition.org == "alpha" and condition.severity == "warning"
+    assert "refused to sign 2 message(s) recently" in condition.summary and "(3 in all)" in condition.summary
+    assert evaluate(record(conflicts_refused=3), baseline=record(conflicts_refused=3)) == []
+    assert evaluate(record(conflicts_refused=0), baseline=record(conflicts_refused=3)) == []  # it restarted
+    assert evaluate(record(conflicts_refused=3)) == []
+    assert "signed-conflicts:node/alpha" not in by_id(
+        evaluate(record(up=False), baseline=record(conflicts_refused=1))
+    )  # down: node-down says it
 
 
 def test_notary_down_is_critical() -> None:
