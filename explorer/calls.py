@@ -27,6 +27,9 @@ The log only grows, so the index is built for appending and for reading newest f
   second, center, caller and provider, so the dashboard's window start costs a second of rows at most. What
   the aggregates cannot answer exactly (a period's ends within a minute or second) is counted from the rows:
   one SQL scan of the leaf-index range their time bundles give.
+- **queries.** For each allowed ledger query, ``query_calls`` keeps the call its route names (``call_of_route``)
+  and ``query_subjects`` each firm its ``subject`` names, keyed (value, leaf index), so the regulator's queries of
+  a call, or naming a firm, are found exactly (``looks``, ``subject_counts``; ``explorer.lookedat``).
 - **the tree.** ``meta`` keeps the compact range (RFC 9162 right edge) of the indexed entries, updated in the
   transaction that adds them, so the log follower can check each new checkpoint's root against the index.
 

@@ -8,6 +8,8 @@ Plain relational tables (prefixed ``explorer_``, so the database can hold others
   party, asset, API, grant, trace or time reads newest first and stops at its page. ``is_query`` marks a ledger
   query (``notary.event.is_ledger_query``), for the tenant restriction;
 - ``explorer_checkpoints``, ``explorer_gaps``: as the notary lists them;
+- ``explorer_query_calls``, ``explorer_query_subjects`` (migration 3): what each allowed ledger query read, as
+  SQLite's ``query_calls`` and ``query_subjects``; filled from the entries indexed before by the first writer;
 - ``explorer_meta``: the schema version and the compact range (RFC 9162 right edge) of the indexed entries,
   updated in the transaction that adds them.
 

@@ -189,7 +189,8 @@ def test_the_sqlite_index_always_leads(tmp_path: Path) -> None:
 def test_the_regulators_looks_and_counts_give_what_the_sqlite_index_gives(postgres: Any, tmp_path: Path) -> None:
     """``looks`` and ``subject_counts`` (``explorer.lookedat``) on the events of the unit tests of the counts; and
     an index migrated from schema 2, whose query tables start empty, is filled from its entries when opened."""
-    from tests.unit.explorer.test_regulator_counts import BY_FIRM, CALLS, FROM_MS, QUERIES, REGULATOR, TO_MS
+    from tests.support.org_logins import REGULATOR
+    from tests.unit.explorer.test_regulator_counts import BY_FIRM, CALLS, FROM_MS, QUERIES, TO_MS
 
     entries = [canonical_entry(e) for e in [*CALLS, *QUERIES]]
     sqlite = CallIndex(tmp_path / "calls.db")

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from chain.contracts.registry import MemberInfo
-from chain.ids import MemberStatus, Role
+from chain.ids import MemberStatus, OrgId, Role
 from explorer import lookedat
 from explorer.api import Explorer, Limits, create_app
 from explorer.api.operations import _regulator_counts
@@ -178,7 +178,9 @@ def test_the_dashboard_shows_each_person_their_counts(index: CallIndex, on: bool
 def client(index: CallIndex, on: bool, tmp_path: Path) -> Iterator[TestClient]:
     chain = ChainIndex(tmp_path / "chain.db")
     members = tuple(
-        MemberInfo(org, org, Role.REGULATOR if org == REGULATOR else Role.MEMBER, MemberStatus.ACTIVE, b"", (), 0)
+        MemberInfo(
+            OrgId(org), org, Role.REGULATOR if org == REGULATOR else Role.MEMBER, MemberStatus.ACTIVE, b"", (), 0
+        )
         for org in (FIRM, OTHER, THIRD, OPERATOR, REGULATOR)
     )
     stand_in = SimpleNamespace(
