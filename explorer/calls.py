@@ -145,6 +145,7 @@ CREATE TABLE IF NOT EXISTS psi_jobs (tag BLOB NOT NULL, idx INTEGER NOT NULL, PR
 CREATE TABLE IF NOT EXISTS query_calls (
     call TEXT NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (call, idx)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS query_calls_idx ON query_calls (idx);
 CREATE TABLE IF NOT EXISTS query_subjects (
     subject INTEGER NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (subject, idx)
 ) WITHOUT ROWID;
@@ -1364,18 +1365,27 @@ class CallIndex:
             s = None if subject is None else self._names.lookup(conn, subject)
             if not ids or (subject is not None and s is None):
                 return []
-            sql = (
-                "SELECT q.call, c.event_id, c.time_ms, c.api, c.caller FROM query_calls q JOIN calls c ON c.idx = q.idx"
-            )
+            # CROSS JOIN fixes the order SQLite reads in: the calls asked about first (one range of ``query_calls``'s
+            # primary key each), else the subject's queries (one of ``query_subjects``'s), then each query's row
+            select = "SELECT q.call, c.event_id, c.time_ms, c.api, c.caller FROM "
             params: list[Any] = []
-            if s is not None:
-                sql += " JOIN query_subjects s ON s.idx = q.idx AND s.subject = ?"
-                params.append(s)
-            sql += " WHERE c.caller IN (SELECT value FROM json_each(?))"
-            params.append(json.dumps(ids))
             if calls is not None:
-                sql += " AND q.call IN (SELECT value FROM json_each(?))"
+                sql = select + "json_each(?) j CROSS JOIN query_calls q"
                 params.append(json.dumps(sorted(set(calls))))
+                if s is not None:
+                    sql += " CROSS JOIN query_subjects s"
+                sql += " CROSS JOIN calls c WHERE q.call = j.value"
+                if s is not None:
+                    sql += " AND s.subject = ? AND s.idx = q.idx"
+                    params.append(s)
+            elif s is not None:
+                sql = select + "query_subjects s CROSS JOIN query_calls q CROSS JOIN calls c WHERE s.subject = ?"
+                sql += " AND q.idx = s.idx"  # one probe of ``query_calls_idx`` per query
+                params.append(s)
+            else:
+                sql = select + "query_calls q CROSS JOIN calls c WHERE 1"
+            sql += " AND c.idx = q.idx AND c.caller IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(ids))
             if from_ms is not None:
                 sql += " AND c.time_ms >= ?"
                 params.append(from_ms)

@@ -124,6 +124,7 @@ SCHEMA: Final = Schema(
             (
                 "CREATE TABLE IF NOT EXISTS explorer_query_calls (call TEXT NOT NULL, idx BIGINT NOT NULL, "
                 "PRIMARY KEY (call, idx))",
+                "CREATE INDEX IF NOT EXISTS explorer_query_calls_idx ON explorer_query_calls (idx)",
                 "CREATE TABLE IF NOT EXISTS explorer_query_subjects (subject TEXT NOT NULL, idx BIGINT NOT NULL, "
                 "PRIMARY KEY (subject, idx))",
             ),
