@@ -27,6 +27,9 @@ The log only grows, so the index is built for appending and for reading newest f
   second, center, caller and provider, so the dashboard's window start costs a second of rows at most. What
   the aggregates cannot answer exactly (a period's ends within a minute or second) is counted from the rows:
   one SQL scan of the leaf-index range their time bundles give.
+- **queries.** For each allowed ledger query, ``query_calls`` keeps the call its route names (``call_of_route``)
+  and ``query_subjects`` each firm its ``subject`` names, keyed (value, leaf index), so the regulator's queries of
+  a call, or naming a firm, are found exactly (``looks``, ``subject_counts``; ``explorer.lookedat``).
 - **the tree.** ``meta`` keeps the compact range (RFC 9162 right edge) of the indexed entries, updated in the
   transaction that adds them, so the log follower can check each new checkpoint's root against the index.
 
@@ -54,19 +57,20 @@ import threading
 import zlib
 from array import array
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final, NotRequired, Protocol, TypedDict, cast
+from urllib.parse import unquote
 
-from notary.event import LEDGER_QUERY_CENTER, EventJSON, encode_entry
+from notary.event import LEDGER_QUERY_CENTER, EventJSON, encode_entry, subjects
 from notary.log.compact import CompactRange
 from notary.log.errors import MalformedError
 from notary.log.hashing import SHA256, TreeHash
 from notary.storage.base import CheckpointJSON
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 CHUNK_BITS = 16  # (module variables rather than constants: the tests shrink the chunk)
 CHUNK = 1 << CHUNK_BITS  # entries per chunk (one bitmap of 8 KiB per value and chunk)
 BUNDLE: Final = 256  # entries per time bundle: a C2SP entry bundle
@@ -77,6 +81,7 @@ _CALLER, _PROVIDER, _CENTER, _API, _ASSET, _DECISION, _STATUS, _REASON = range(1
 _DECISIONS: Final = {"allow": 0, "deny": 1}
 _DECISION_NAMES: Final = ("allow", "deny")
 _MAX_VALUE: Final = 1 << 34
+_QUERY_GATEWAY: Final = "/" + LEDGER_QUERY_CENTER  # a ledger query's gateway ends so (``is_ledger_query``)
 _scan_json: Final[Callable[[str, int], tuple[Any, int]]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 _SCHEMA = """
@@ -137,6 +142,13 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 );
 CREATE TABLE IF NOT EXISTS gaps (pos INTEGER PRIMARY KEY, gap TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS psi_jobs (tag BLOB NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (tag, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS query_calls (
+    call TEXT NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (call, idx)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS query_calls_idx ON query_calls (idx);
+CREATE TABLE IF NOT EXISTS query_subjects (
+    subject INTEGER NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (subject, idx)
+) WITHOUT ROWID;
 """
 #: At most this many steps of one PSI job are read (``by_job``): a job is three steps, a client retrying a refused
 #: step under the same job id adds a few; more is a client reusing a tag, whose first steps are shown.
@@ -148,6 +160,33 @@ _ROW_COLUMNS: Final = (
 )
 _INSERT_CALL: Final = "INSERT INTO calls VALUES (" + ", ".join("?" * 25) + ")"
 _CHECKPOINT_COLUMNS: Final = "size, root, time_ms, published_ms, cosigners, note, anchor"
+
+
+#: The audit events' ``api`` of a ledger query that read one call, and the route's tail after the call's event id.
+CALL_QUERY_APIS: Final = {"calls.get": "", "calls.provenance": "provenance", "calls.evidence": "evidence"}
+CALLS_ROUTE: Final = "/api/v1/calls/"
+
+
+def call_of_route(route: str, api: str) -> str | None:
+    """The event id of the call a query of ``api`` read, from its route; None for another route."""
+    tail = CALL_QUERY_APIS.get(api)
+    if tail is None or not route.startswith(CALLS_ROUTE):
+        return None
+    parts = route[len(CALLS_ROUTE) :].split("/")
+    if parts[1:] != ([tail] if tail else []) or not parts[0]:
+        return None
+    return unquote(parts[0])
+
+
+class QueryLook(TypedDict):
+    """One ledger query that read a call (``CallStore.looks``): the call's event id, the query's event id, time,
+    endpoint and querying firm."""
+
+    call: str
+    event_id: str
+    time_ms: int
+    api: str
+    caller_org: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +269,11 @@ class CallStore(Protocol):
     def gaps(self) -> list[dict[str, Any]]: ...
     def per_minute(self, since_ms: int, party: str | None) -> list[dict[str, Any]]: ...
     def report(self, org: str, from_ms: int, to_ms: int) -> dict[str, Any]: ...
+    def looks(
+        self, callers: Collection[str], *, calls: Collection[str] | None = None, subject: str | None = None,
+        from_ms: int | None = None, to_ms: int | None = None,
+    ) -> list[QueryLook]: ...  # fmt: skip
+    def subject_counts(self, callers: Collection[str], from_ms: int, to_ms: int) -> dict[str, int]: ...
     def close(self) -> None: ...
 
 
@@ -387,6 +431,8 @@ class _Batch:
         self.rows: list[tuple[Any, ...]] = []
         self.raw: list[tuple[int, bytes]] = []
         self.jobs: list[tuple[bytes, int]] = []  # (PSI job tag, leaf index) of the entries naming a job
+        self.query_calls: list[tuple[str, int]] = []  # (call's event id, leaf index) of a ledger query of one call
+        self.query_subjects: list[tuple[int, int]] = []  # (subject's name id, leaf index) of a ledger query
         self.bits: dict[int, bytearray] = {}
         self.stats: Counter[tuple[int, ...]] = Counter()
         self.seconds: dict[tuple[int, int, int, int], list[int]] = {}
@@ -472,6 +518,8 @@ class _Batch:
                     if type(job) is not str or len(job) != 64:
                         raise MalformedError("a psi_job that is not a digest")
                     self.jobs.append((fromhex(job), index))
+                if decision == 0 and strings[2] == LEDGER_QUERY_CENTER and strings[9].endswith(_QUERY_GATEWAY):
+                    self._query(index, e, route, strings[4])
             except MalformedError as exc:
                 raise MalformedError(f"entry {index} is not an event: {exc}") from None
             except (ValueError, KeyError, TypeError, IndexError, AttributeError, StopIteration) as exc:
@@ -497,6 +545,19 @@ class _Batch:
                 second[1] += decision
         self.crange.extend(leaves)
         self._summarize(start, len(entries))
+
+    def _query(self, index: int, e: EventJSON, route: str, api: str) -> None:
+        """Note what the allowed ledger query at ``index`` read: the call its route names (``call_of_route``) and
+        the firms its ``subject`` names (``notary.event.subjects``), each once."""
+        call = call_of_route(route, api)
+        if call is not None:
+            self.query_calls.append((call, index))
+        subject = e.get("subject")
+        if subject is not None:
+            if type(subject) is not str:
+                raise MalformedError("a subject that is not a string")
+            for name in dict.fromkeys(subjects(e)):
+                self.query_subjects.append((self.code(name), index))
 
     def _summarize(self, start: int, count: int) -> None:
         """Add the rows of leaves [start, start + count) to the batch's bitmaps (per chunk) and time bundles."""
@@ -685,6 +746,10 @@ class CallIndex:
             conn.executemany("INSERT INTO entries (idx, entry) VALUES (?, ?)", batch.raw)
         if batch.jobs:
             conn.executemany("INSERT INTO psi_jobs (tag, idx) VALUES (?, ?)", batch.jobs)
+        if batch.query_calls:
+            conn.executemany("INSERT INTO query_calls (call, idx) VALUES (?, ?)", batch.query_calls)
+        if batch.query_subjects:
+            conn.executemany("INSERT INTO query_subjects (subject, idx) VALUES (?, ?)", batch.query_subjects)
         select = "SELECT bits FROM bitmaps WHERE key = ?"
         updates = []
         for key, bits in batch.bits.items():
@@ -1285,6 +1350,69 @@ class CallIndex:
                 for start, end in edges:
                     counts += [r[1:] for r in self._edge_counts(conn, o, start, end)]
             return summarize_report(org, o, from_ms, to_ms, counts, lambda id_: self._name(conn, id_))
+
+    def looks(
+        self, callers: Collection[str], *, calls: Collection[str] | None = None, subject: str | None = None,
+        from_ms: int | None = None, to_ms: int | None = None,
+    ) -> list[QueryLook]:  # fmt: skip
+        """The allowed ledger queries by ``callers`` (orgs) that read one call (``query_calls``), oldest first:
+        only of ``calls`` (event ids) if given, only those naming ``subject`` (``query_subjects``) if given, only
+        those with ``from_ms <= time_ms < to_ms`` if given. Exact: every such query the index holds."""
+        if (calls is not None and not calls) or not callers:
+            return []
+        with self._snapshot() as conn:
+            ids = [i for i in (self._names.lookup(conn, c) for c in sorted(set(callers))) if i is not None]
+            s = None if subject is None else self._names.lookup(conn, subject)
+            if not ids or (subject is not None and s is None):
+                return []
+            # CROSS JOIN fixes the order SQLite reads in: the calls asked about first (one range of ``query_calls``'s
+            # primary key each), else the subject's queries (one of ``query_subjects``'s), then each query's row
+            select = "SELECT q.call, c.event_id, c.time_ms, c.api, c.caller FROM "
+            params: list[Any] = []
+            if calls is not None:
+                sql = select + "json_each(?) j CROSS JOIN query_calls q"
+                params.append(json.dumps(sorted(set(calls))))
+                if s is not None:
+                    sql += " CROSS JOIN query_subjects s"
+                sql += " CROSS JOIN calls c WHERE q.call = j.value"
+                if s is not None:
+                    sql += " AND s.subject = ? AND s.idx = q.idx"
+                    params.append(s)
+            elif s is not None:
+                sql = select + "query_subjects s CROSS JOIN query_calls q CROSS JOIN calls c WHERE s.subject = ?"
+                sql += " AND q.idx = s.idx"  # one probe of ``query_calls_idx`` per query
+                params.append(s)
+            else:
+                sql = select + "query_calls q CROSS JOIN calls c WHERE 1"
+            sql += " AND c.idx = q.idx AND c.caller IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(ids))
+            if from_ms is not None:
+                sql += " AND c.time_ms >= ?"
+                params.append(from_ms)
+            if to_ms is not None:
+                sql += " AND c.time_ms < ?"
+                params.append(to_ms)
+            rows = conn.execute(sql + " ORDER BY c.time_ms, c.event_id", params).fetchall()
+            return [
+                {"call": r[0], "event_id": r[1], "time_ms": r[2], "api": self._name(conn, r[3]) or "",
+                 "caller_org": self._name(conn, r[4]) or ""}
+                for r in rows
+            ]  # fmt: skip
+
+    def subject_counts(self, callers: Collection[str], from_ms: int, to_ms: int) -> dict[str, int]:
+        """How many allowed ledger queries by ``callers`` with ``from_ms <= time_ms < to_ms`` name each firm as
+        their subject (any endpoint: a call, a grant, an asset, a report), by firm."""
+        with self._snapshot() as conn:
+            ids = [i for i in (self._names.lookup(conn, c) for c in sorted(set(callers))) if i is not None]
+            if not ids or from_ms >= to_ms:
+                return {}
+            rows = conn.execute(
+                "SELECT s.subject, count(*) FROM query_subjects s JOIN calls c ON c.idx = s.idx "
+                "WHERE c.caller IN (SELECT value FROM json_each(?)) AND c.time_ms >= ? AND c.time_ms < ? "
+                "GROUP BY s.subject",
+                (json.dumps(ids), from_ms, to_ms),
+            ).fetchall()
+            return {str(self._name(conn, subject)): n for subject, n in rows}
 
 
 def checkpoint_of_row(r: Sequence[Any]) -> CheckpointJSON:

@@ -8,6 +8,8 @@ Plain relational tables (prefixed ``explorer_``, so the database can hold others
   party, asset, API, grant, trace or time reads newest first and stops at its page. ``is_query`` marks a ledger
   query (``notary.event.is_ledger_query``), for the tenant restriction;
 - ``explorer_checkpoints``, ``explorer_gaps``: as the notary lists them;
+- ``explorer_query_calls``, ``explorer_query_subjects`` (migration 3): what each allowed ledger query read, as
+  SQLite's ``query_calls`` and ``query_subjects``; filled from the entries indexed before by the first writer;
 - ``explorer_meta``: the schema version and the compact range (RFC 9162 right edge) of the indexed entries,
   updated in the transaction that adds them.
 
@@ -29,7 +31,7 @@ import base64
 import contextlib
 import json
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from explorer.calls import (
@@ -38,14 +40,16 @@ from explorer.calls import (
     MINUTE_MS,
     CallFilter,
     CallRow,
+    QueryLook,
     _Batch,
     _Names,
+    call_of_route,
     checkpoint_of_row,
     summarize_report,
     with_subject,
 )
 from explorer.errors import IndexUnavailableError
-from notary.event import LEDGER_QUERY_CENTER
+from notary.event import LEDGER_QUERY_CENTER, subjects
 from notary.log.compact import CompactRange
 from notary.log.hashing import SHA256, TreeHash
 from notary.storage.base import CheckpointJSON
@@ -112,6 +116,19 @@ SCHEMA: Final = Schema(
                 "PRIMARY KEY (tag, idx))",
             ),
         ),
+        Migration(
+            3,
+            "what each allowed ledger query read: the call its route names and the firms its subject names, so that "
+            "the regulator's queries of a call are found exactly (explorer.lookedat); the rows indexed before are "
+            "filled from their entries by the first writer that opens the index (PostgresCallIndex._fill_queries)",
+            (
+                "CREATE TABLE IF NOT EXISTS explorer_query_calls (call TEXT NOT NULL, idx BIGINT NOT NULL, "
+                "PRIMARY KEY (call, idx))",
+                "CREATE INDEX IF NOT EXISTS explorer_query_calls_idx ON explorer_query_calls (idx)",
+                "CREATE TABLE IF NOT EXISTS explorer_query_subjects (subject TEXT NOT NULL, idx BIGINT NOT NULL, "
+                "PRIMARY KEY (subject, idx))",
+            ),
+        ),
     ),
     ("explorer_meta", "explorer_calls", "explorer_checkpoints", "explorer_gaps"),
     legacy_lock=0x6578_706C_5F73_63,
@@ -122,6 +139,10 @@ _COLUMNS: Final = (
     "grant_id, decision, denial_reason, status, latency_us, trace_id, gateway_id, gateway_seq, leaf_hash"
 )
 _INSERT: Final = f"INSERT INTO explorer_calls ({_COLUMNS}, is_query, entry) VALUES (" + ", ".join(["%s"] * 23) + ")"
+_INSERT_QUERY_CALL: Final = "INSERT INTO explorer_query_calls (call, idx) VALUES (%s, %s) ON CONFLICT DO NOTHING"
+_INSERT_QUERY_SUBJECT: Final = (
+    "INSERT INTO explorer_query_subjects (subject, idx) VALUES (%s, %s) ON CONFLICT DO NOTHING"
+)
 _CHECKPOINT_COLUMNS: Final = "size, root, time_ms, published_ms, cosigners, note, anchor"
 _MAX_INT: Final = (1 << 63) - 1
 #: The tenant restriction in SQL: the party's calls but other firms' ledger queries (``CallFilter.party``).
@@ -235,6 +256,38 @@ class PostgresCallIndex:
         if version == 0:
             self.close()
             raise FileNotFoundError("no call index in this database")
+        if not readonly:
+            try:
+                self._fill_queries()
+            except BaseException:
+                self.close()
+                raise
+
+    def _fill_queries(self) -> None:
+        """Once, after migration 3: index what the ledger queries indexed before it read (``explorer_query_calls``,
+        ``explorer_query_subjects``), from their entries, parsed as ``calls._Batch`` does. Under the append lock,
+        marked done in ``explorer_meta`` in the same transaction; idempotent if it is cut short."""
+        conn = self._local.conn
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_APPEND_LOCK,))
+            if conn.execute("SELECT 1 FROM explorer_meta WHERE key = 'queries_indexed'").fetchone() is not None:
+                return
+            rows = conn.execute(
+                "SELECT idx, route, api, entry FROM explorer_calls WHERE is_query AND decision = 0 ORDER BY idx"
+            ).fetchall()
+            looks: list[tuple[str, int]] = []
+            named: list[tuple[str, int]] = []
+            for idx, route, api, entry in rows:
+                call = call_of_route(route, api)
+                if call is not None:
+                    looks.append((call, idx))
+                named.extend((name, idx) for name in dict.fromkeys(subjects(json.loads(bytes(entry)))))
+            with conn.cursor() as cursor:
+                if looks:
+                    cursor.executemany(_INSERT_QUERY_CALL, looks)
+                if named:
+                    cursor.executemany(_INSERT_QUERY_SUBJECT, named)
+            conn.execute("INSERT INTO explorer_meta VALUES ('queries_indexed', '1'::bytea) ON CONFLICT DO NOTHING")
 
     # ------------------------------------------------------------------------------------------ connections
 
@@ -373,6 +426,10 @@ class PostgresCallIndex:
                             "INSERT INTO explorer_psi_jobs (tag, idx) VALUES (%s, %s)",
                             [(tag.hex(), idx) for tag, idx in batch.jobs],
                         )
+                    if batch.query_calls:
+                        cursor.executemany(_INSERT_QUERY_CALL, batch.query_calls)
+                    if batch.query_subjects:
+                        cursor.executemany(_INSERT_QUERY_SUBJECT, [(names[s], i) for s, i in batch.query_subjects])
                 conn.execute(
                     "INSERT INTO explorer_meta VALUES ('compact_range', %s) "
                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -577,6 +634,48 @@ class PostgresCallIndex:
                     {"from_ms": from_ms, "to_ms": to_ms, "party": org, "query_center": LEDGER_QUERY_CENTER},
                 ).fetchall()
         return summarize_report(org, org, from_ms, to_ms, counts, lambda name: name)
+
+    def looks(
+        self, callers: Collection[str], *, calls: Collection[str] | None = None, subject: str | None = None,
+        from_ms: int | None = None, to_ms: int | None = None,
+    ) -> list[QueryLook]:  # fmt: skip
+        """As ``CallIndex.looks``."""
+        if (calls is not None and not calls) or not callers:
+            return []
+        sql = (
+            "SELECT q.call, c.event_id, c.time_ms, c.api, c.caller_org FROM explorer_query_calls q "
+            "JOIN explorer_calls c ON c.idx = q.idx"
+        )
+        params: dict[str, Any] = {"callers": sorted(set(callers))}
+        if subject is not None:
+            sql += " JOIN explorer_query_subjects s ON s.idx = q.idx AND s.subject = %(subject)s"
+            params["subject"] = subject
+        sql += " WHERE c.caller_org = ANY(%(callers)s)"
+        if calls is not None:
+            sql += " AND q.call = ANY(%(calls)s)"
+            params["calls"] = sorted(set(calls))
+        if from_ms is not None:
+            sql += " AND c.time_ms >= %(from_ms)s"
+            params["from_ms"] = from_ms
+        if to_ms is not None:
+            sql += " AND c.time_ms < %(to_ms)s"
+            params["to_ms"] = to_ms
+        with self._reading() as conn:
+            rows = conn.execute(sql + " ORDER BY c.time_ms, c.event_id", params).fetchall()
+        return [{"call": r[0], "event_id": r[1], "time_ms": int(r[2]), "api": r[3], "caller_org": r[4]} for r in rows]
+
+    def subject_counts(self, callers: Collection[str], from_ms: int, to_ms: int) -> dict[str, int]:
+        """As ``CallIndex.subject_counts``."""
+        if not callers or from_ms >= to_ms:
+            return {}
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT s.subject, count(*) FROM explorer_query_subjects s JOIN explorer_calls c ON c.idx = s.idx "
+                "WHERE c.caller_org = ANY(%(callers)s) AND c.time_ms >= %(from_ms)s AND c.time_ms < %(to_ms)s "
+                "GROUP BY s.subject",
+                {"callers": sorted(set(callers)), "from_ms": from_ms, "to_ms": to_ms},
+            ).fetchall()
+        return {str(subject): int(n) for subject, n in rows}
 
 
 def _first_line(exc: BaseException) -> str:

@@ -2,7 +2,9 @@
 
 The report (:func:`compliance_report`) holds the calls the firm made and served (from the call index's
 per-minute counts, exact at the period's edges), the grants created or revoked where it is grantor or grantee,
-and the gaps in its gateways' sequence numbers. :func:`report_csv` flattens it to ``field,value`` rows;
+and the gaps in its gateways' sequence numbers; for the regulator, and for the firm's own people under the
+consortium's ``audit`` policy, how many of its calls the regulator's queries read in the period
+(``regulator_looks``, ``explorer.lookedat.look_counts``). :func:`report_csv` flattens it to ``field,value`` rows;
 :func:`report_html` nests it in tables, every value escaped.
 """
 
@@ -17,13 +19,16 @@ from typing import Any
 
 from explorer.calls import CallStore
 from explorer.chainindex import ChainIndex
+from explorer.lookedat import LookCounts
 from explorer.state import Snapshot
 
 
 def compliance_report(
-    calls: CallStore, chain: ChainIndex, snapshot: Snapshot, org: str, from_ms: int, to_ms: int
-) -> dict[str, Any]:
-    """Calls made and served, denials, grants changed and gaps of ``org`` between ``from_ms`` and ``to_ms``."""
+    calls: CallStore, chain: ChainIndex, snapshot: Snapshot, org: str, from_ms: int, to_ms: int,
+    regulator_looks: LookCounts | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Calls made and served, denials, grants changed and gaps of ``org`` between ``from_ms`` and ``to_ms``, and
+    ``regulator_looks`` when the reader may know it (absent otherwise)."""
     grants_changed = []
     for kind in ("GrantCreated", "GrantRevoked", "PrivateGrantCreated", "PrivateGrantRevoked"):
         for item in chain.events(contract="AccessGrants", event=kind, before=None, limit=10_000):
@@ -39,7 +44,7 @@ def compliance_report(
                 grants_changed.append({"time": item["timestamp"], "event": kind, "grant_id": args.get("grant_id"),
                                        "tx_hash": item["tx_hash"]})  # fmt: skip
     gaps = [g for g in calls.gaps() if str(g.get("gateway", "")).split("/")[0] == org]
-    return {
+    report: dict[str, Any] = {
         "org": org,
         "from_ms": from_ms,
         "to_ms": to_ms,
@@ -49,6 +54,9 @@ def compliance_report(
         "grants_changed": sorted(grants_changed, key=lambda g: g["time"]),
         "gaps": gaps,
     }
+    if regulator_looks is not None:
+        report["regulator_looks"] = regulator_looks
+    return report
 
 
 def _flatten(prefix: str, value: Any, out: list[tuple[str, str]]) -> None:

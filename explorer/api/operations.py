@@ -10,12 +10,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from explorer import access
+from explorer import access, lookedat
 from explorer.alarmsource import FileAlarms
-from explorer.api.deps import MAX_PAGE, CurrentPerson, ExplorerDep
+from explorer.api.deps import MAX_MS, MAX_PAGE, CurrentPerson, Explorer, ExplorerDep
 from explorer.api.schemas import Alarms, Dashboard, Health, Liveness
 from explorer.calls import CallFilter
-from network.logins import LoginError
+from network.logins import LoginError, Person
 
 router = APIRouter(tags=["operations"])
 #: Outside ``/api``: neither authenticated nor recorded.
@@ -64,7 +64,21 @@ def dashboard(
         "witnesses": notary.get("witnesses", {}),
         "calls_per_minute": calls.per_minute(now_ms - minutes * 60_000, access.party(p)),
         "denials": calls.search(CallFilter(decision="deny", party=access.party(p)), before=None, limit=10),
+        **_regulator_counts(explorer, p, now_ms - minutes * 60_000, MAX_MS + 1),
     }
+
+
+def _regulator_counts(explorer: Explorer, p: Person, from_ms: int, to_ms: int) -> dict[str, Any]:
+    """The dashboard's counts of the regulator's queries in its window (``explorer.lookedat``): for the
+    regulator, its queries naming each firm (``regulator_queries_by_firm``); for a firm's people under the
+    consortium's ``audit`` policy, how many of their firm's calls the regulator's queries read
+    (``regulator_looks``); nothing for anyone else."""
+    party = access.party(p)
+    if party is None:
+        by_firm = lookedat.queries_by_firm(explorer.calls, explorer.visibility, None, from_ms, to_ms) or {}
+        return {"regulator_queries_by_firm": [{"org": o, "queries": n} for o, n in sorted(by_firm.items())]}
+    looks = lookedat.look_counts(explorer.calls, explorer.visibility, party, party, from_ms, to_ms)
+    return {} if looks is None else {"regulator_looks": looks}
 
 
 @probe.get(

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from explorer import access
+from explorer import access, lookedat
 from explorer.api.deps import MAX_MS, CurrentPerson, ExplorerDep, Name, Subject
 from explorer.api.exports import attachment
 from explorer.api.schemas import ComplianceReport
@@ -46,7 +46,8 @@ def report(
     if to_ms <= from_ms:
         raise InvalidParameterError("to must be later than from")
     subject([org])
-    data = compliance_report(explorer.calls, explorer.chain, snapshot, org, from_ms, to_ms)
+    looks = lookedat.look_counts(explorer.calls, explorer.visibility, access.party(p), org, from_ms, to_ms)
+    data = compliance_report(explorer.calls, explorer.chain, snapshot, org, from_ms, to_ms, looks)
     name = f"report-{org}-{from_ms}-{to_ms}"
     if fmt == "json":
         return data

@@ -515,6 +515,21 @@ class Gap(Relayed):
     found_ms: int | None = None
 
 
+class RegulatorLookCounts(BaseModel):
+    """Of one firm's calls in a period, how many the regulator's queries (detail, provenance, evidence) naming
+    the firm read, and how many such queries (``explorer.lookedat.look_counts``)."""
+
+    calls: int = Field(ge=0, description="the firm's calls the regulator's queries read")
+    queries: int = Field(ge=0, description="the regulator's queries of those calls")
+
+
+class FirmQueryCount(BaseModel):
+    """The regulator's queries in a period that name one firm as subject (``explorer.lookedat.queries_by_firm``)."""
+
+    org: str
+    queries: int = Field(ge=0)
+
+
 class ComplianceReport(BaseModel):
     org: str
     from_ms: int
@@ -524,6 +539,12 @@ class ComplianceReport(BaseModel):
     calls: CallReport
     grants_changed: list[GrantChange]
     gaps: list[Gap]
+    regulator_looks: RegulatorLookCounts | None = Field(
+        None,
+        description="how many of the firm's calls the regulator's queries read in the period: to the regulator, and "
+        "to the firm's own people when the consortium's `audit` policy shows a firm the regulator's queries of its "
+        "data; absent otherwise",
+    )
 
 
 # -- the chain -----------------------------------------------------------------------------------------------
@@ -898,6 +919,15 @@ class Dashboard(BaseModel):
     witnesses: dict[str, WitnessAnswer]
     calls_per_minute: list[MinuteCount]
     denials: list[Call]
+    regulator_looks: RegulatorLookCounts | None = Field(
+        None,
+        description="to a firm's people under the consortium's `audit` policy: how many of their firm's calls the "
+        "regulator's queries read in the window; absent otherwise",
+    )
+    regulator_queries_by_firm: list[FirmQueryCount] | None = Field(
+        None, description="to the regulator's people: its queries in the window naming each firm, by firm; absent "
+        "to anyone else",
+    )  # fmt: skip
 
 
 class Liveness(BaseModel):

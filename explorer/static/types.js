@@ -315,6 +315,15 @@
  * @property {Record<string, Omit<WitnessStatus, "org">> | WitnessStatus[]} witnesses
  * @property {unknown} calls_per_minute  rows of {minute_ms, center, count}, see views/dashboard.js
  * @property {Call[]} denials
+ * @property {RegulatorLookCounts} [regulator_looks]  to a firm's people under the `audit` policy only
+ * @property {{org: string, queries: number}[]} [regulator_queries_by_firm]  to the regulator's people only
+ */
+
+/**
+ * Of one firm's calls in a period: how many the regulator's queries read, and how many such queries.
+ * @typedef {object} RegulatorLookCounts
+ * @property {number} calls
+ * @property {number} queries
  */
 
 /**

@@ -196,8 +196,39 @@ function dashboardParts(d, policy) {
     testid: "calls-chart",
   });
   const denials = listOf(d.denials, "calls");
+  const looks = isObject(d.regulator_looks) ? d.regulator_looks : null;
+  if (looks) {
+    cards.append(
+      card(
+        t("dashboard.regulatorLooks"),
+        "stat-regulator-looks",
+        h("div", { class: "stat-value" }, fmtNum(looks.calls)),
+        h(
+          "div",
+          { class: "stat-sub" },
+          t("dashboard.regulatorLooksSub", { calls: fmtNum(looks.calls), queries: fmtNum(looks.queries) }),
+        ),
+      ),
+    );
+  }
+  const byFirm = Array.isArray(d.regulator_queries_by_firm) ? d.regulator_queries_by_firm : null;
   return [
     cards,
+    byFirm
+      ? section(
+          t("dashboard.regulatorByFirm"),
+          byFirm.length
+            ? table(
+                [
+                  { label: t("col.org"), cell: (r) => r.org },
+                  { label: t("dashboard.queries"), cell: (r) => fmtNum(r.queries) },
+                ],
+                byFirm,
+                { testid: "regulator-by-firm" },
+              )
+            : h("p", { class: "muted" }, t("dashboard.regulatorByFirmEmpty")),
+        )
+      : null,
     h(
       "div",
       { class: "grid-2" },

@@ -184,3 +184,43 @@ def test_the_sqlite_index_always_leads(tmp_path: Path) -> None:
     finally:
         reader.close()
         index.close()
+
+
+def test_the_regulators_looks_and_counts_give_what_the_sqlite_index_gives(postgres: Any, tmp_path: Path) -> None:
+    """``looks`` and ``subject_counts`` (``explorer.lookedat``) on the events of the unit tests of the counts; and
+    an index migrated from schema 2, whose query tables start empty, is filled from its entries when opened."""
+    from tests.support.org_logins import REGULATOR
+    from tests.unit.explorer.test_regulator_counts import BY_FIRM, CALLS, FROM_MS, QUERIES, TO_MS
+
+    entries = [canonical_entry(e) for e in [*CALLS, *QUERIES]]
+    sqlite = CallIndex(tmp_path / "calls.db")
+    url = postgres.create_database("explorer")
+    pg = PostgresCallIndex(url)
+    try:
+        for idx in (sqlite, pg):
+            idx.add_entries(0, entries[:3])
+            idx.add_entries(3, entries[3:])
+        for kwargs in (
+            {},
+            {"calls": {"call-ab", "call-old"}},
+            {"subject": "huaxin-bank"},
+            {"from_ms": QUERIES[1]["time_ms"]},
+        ):
+            assert pg.looks({REGULATOR, "huaxin-bank"}, **kwargs) == sqlite.looks({REGULATOR, "huaxin-bank"}, **kwargs)
+        assert pg.subject_counts({REGULATOR}, FROM_MS, TO_MS) == sqlite.subject_counts({REGULATOR}, FROM_MS, TO_MS)
+        assert pg.subject_counts({REGULATOR}, FROM_MS, TO_MS) == BY_FIRM
+        want = pg.looks({REGULATOR})
+        with pg._writing() as conn:  # as an index written before migration 3 holds them
+            conn.execute("DELETE FROM explorer_query_calls")
+            conn.execute("DELETE FROM explorer_query_subjects")
+            conn.execute("DELETE FROM explorer_meta WHERE key = 'queries_indexed'")
+        assert pg.looks({REGULATOR}) == []
+    finally:
+        sqlite.close()
+        pg.close()
+    reopened = PostgresCallIndex(url)
+    try:
+        assert reopened.looks({REGULATOR}) == want
+        assert reopened.subject_counts({REGULATOR}, FROM_MS, TO_MS) == BY_FIRM
+    finally:
+        reopened.close()
