@@ -5,19 +5,20 @@
   and receipt checked under the log key, both valid on chain at the anchor's block (``network.witnesskeys``, read
   from the chain); with ``--offline``, no network access at all, under the witness keys and the log key
   ``consortium.json`` lists;
-- ``verify log URL --consortium consortium.json [--token T]``: mirror the whole log from its C2SP tiles,
+- ``verify log URL --consortium consortium.json [--token T | --as ORG]``: mirror the whole log from its C2SP tiles,
   recompute every hash, and compare the roots with the anchors on chain (``notary.mirror``), saying for an ``sm``
   log which anchors AuditAnchor checked against the notary's SM2 log key and which it took unchecked; a notary that
-  authenticates reads serves the entry bundles to regulators only: with a member's token the log is checked by
-  hash only (the leaf hashes as the level-0 tiles hold them, everything above recomputed), which the output
-  says on every line it concerns; ``--event ID`` checks the member's own events against their leaves,
-  ``--mine`` every event of the credential's firm (``GET /v1/events``); the checkpoint verified last is kept
-  in a state file (``notary.logstate``, ``--state``/``--no-state``) and the next run requires the log to extend
-  it (a consistency proof), refusing a log that went back or forked; the checkpoint is checked under the log key
-  and its cosignatures counted under the witness keys valid on chain at its anchor's block, or with ``--no-chain``
-  (``--offline``) under ``consortium.json``'s;
-- ``verify events URL --consortium consortium.json [--token T]``: list the events of the credential's firm (its
-  caller or provider), as the notary's read API filters them;
+  authenticates reads serves the entry bundles to regulators only (``--as ORG`` signs each read as ``ORG/verify``
+  with ORG's gateway key, ``notary.readauth.SignedReads``, reading as a token of that org does): with a member's
+  credential the log is checked by hash only (the leaf hashes as the level-0 tiles hold them, everything above
+  recomputed), which the output says on every line it concerns; ``--event ID`` checks the member's own events
+  against their leaves, ``--mine`` every event of the credential's firm (``GET /v1/events``); the checkpoint
+  verified last is kept in a state file (``notary.logstate``, ``--state``/``--no-state``) and the next run requires
+  the log to extend it (a consistency proof), refusing a log that went back or forked; the checkpoint is checked
+  under the log key and its cosignatures counted under the witness keys valid on chain at its anchor's block, or
+  with ``--no-chain`` (``--offline``) under ``consortium.json``'s;
+- ``verify events URL --consortium consortium.json [--token T | --as ORG]``: list the events of the credential's firm
+  (its caller or provider), as the notary's read API filters them;
 - ``verify disclosure PROOF [--record RECORD]``: a privacy disclosure document (``privacy.document``): the
   job record's signatures under the keys it names and the proof that one identifier was, or was not, in a
   party's input or in the result; ``--record`` is the auditor's own copy of the signed record;
@@ -77,7 +78,7 @@ from notary.mirror import (
 from notary.verify import Step, TrustRoots, passed, verify_evidence_json
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from chain.backend import Backend
     from chain.contracts import AuditAnchorClient
@@ -202,7 +203,7 @@ class ClientCert:
 VERIFY_READER = "verify"
 
 
-def reader_option(what: str) -> Any:
+def reader_option(what: str) -> Callable[[Any], Any]:
     """``--as ORG``: sign every read with ORG's gateway key, as ``ORG/verify`` (``notary.readauth.SignedReads``)."""
     return click.option(
         "--as",
