@@ -5,19 +5,20 @@
   and receipt checked under the log key, both valid on chain at the anchor's block (``network.witnesskeys``, read
   from the chain); with ``--offline``, no network access at all, under the witness keys and the log key
   ``consortium.json`` lists;
-- ``verify log URL --consortium consortium.json [--token T]``: mirror the whole log from its C2SP tiles,
+- ``verify log URL --consortium consortium.json [--token T | --as ORG]``: mirror the whole log from its C2SP tiles,
   recompute every hash, and compare the roots with the anchors on chain (``notary.mirror``), saying for an ``sm``
   log which anchors AuditAnchor checked against the notary's SM2 log key and which it took unchecked; a notary that
-  authenticates reads serves the entry bundles to regulators only: with a member's token the log is checked by
-  hash only (the leaf hashes as the level-0 tiles hold them, everything above recomputed), which the output
-  says on every line it concerns; ``--event ID`` checks the member's own events against their leaves,
-  ``--mine`` every event of the credential's firm (``GET /v1/events``); the checkpoint verified last is kept
-  in a state file (``notary.logstate``, ``--state``/``--no-state``) and the next run requires the log to extend
-  it (a consistency proof), refusing a log that went back or forked; the checkpoint is checked under the log key
-  and its cosignatures counted under the witness keys valid on chain at its anchor's block, or with ``--no-chain``
-  (``--offline``) under ``consortium.json``'s;
-- ``verify events URL --consortium consortium.json [--token T]``: list the events of the credential's firm (its
-  caller or provider), as the notary's read API filters them;
+  authenticates reads serves the entry bundles to regulators only (``--as ORG`` signs each read as ``ORG/verify``
+  with ORG's gateway key, ``notary.readauth.SignedReads``, reading as a token of that org does): with a member's
+  credential the log is checked by hash only (the leaf hashes as the level-0 tiles hold them, everything above
+  recomputed), which the output says on every line it concerns; ``--event ID`` checks the member's own events
+  against their leaves, ``--mine`` every event of the credential's firm (``GET /v1/events``); the checkpoint
+  verified last is kept in a state file (``notary.logstate``, ``--state``/``--no-state``) and the next run requires
+  the log to extend it (a consistency proof), refusing a log that went back or forked; the checkpoint is checked
+  under the log key and its cosignatures counted under the witness keys valid on chain at its anchor's block, or
+  with ``--no-chain`` (``--offline``) under ``consortium.json``'s;
+- ``verify events URL --consortium consortium.json [--token T | --as ORG]``: list the events of the credential's firm
+  (its caller or provider), as the notary's read API filters them;
 - ``verify disclosure PROOF [--record RECORD]``: a privacy disclosure document (``privacy.document``): the
   job record's signatures under the keys it names and the proof that one identifier was, or was not, in a
   party's input or in the result; ``--record`` is the auditor's own copy of the signed record;
@@ -47,8 +48,9 @@ from urllib.parse import quote
 
 import click
 import httpx
+from click.core import ParameterSource
 
-from cli._common import chain_backend, chain_tls_options
+from cli._common import chain_backend, chain_tls_options, name_arg
 from cli.verify_state import verify_state_cmd
 from network.description import ConsortiumDescription, RetiredAnchor
 from network.logsetup import roots_from_description
@@ -76,7 +78,7 @@ from notary.mirror import (
 from notary.verify import Step, TrustRoots, passed, verify_evidence_json
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from chain.backend import Backend
     from chain.contracts import AuditAnchorClient
@@ -195,6 +197,67 @@ class ClientCert:
             except (NetworkError, ssl.SSLError, OSError) as exc:
                 raise click.UsageError(f"cannot use --cert {self.cert} with --key {self.key}: {exc}") from None
         return context
+
+
+#: The service name a member's ``verify`` signs its reads as: ``<org>/verify`` (``notary.readauth``).
+VERIFY_READER = "verify"
+
+
+def reader_option(what: str) -> Callable[[Any], Any]:
+    """``--as ORG``: sign every read with ORG's gateway key, as ``ORG/verify`` (``notary.readauth.SignedReads``)."""
+    return click.option(
+        "--as",
+        "as_org",
+        default=None,
+        metavar="ORG",
+        callback=name_arg("org id"),
+        help=f"Sign each read with the gateway key of member ORG (DIR/orgs/ORG, DIR the directory of consortium.json; "
+        f"the passphrase from --passphrase-file or $CONSORTIUM_PASSPHRASE), as the reader ORG/{VERIFY_READER}, for a "
+        f"notary that authenticates reads: {what}",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Credential:
+    """Who reads the log: the signer of signed reads (``auth``, named ``reader``), and the words that name the
+    credential in an error."""
+
+    auth: httpx.Auth | None = None
+    reader: str | None = None
+
+    @property
+    def named(self) -> str:
+        if self.reader is None:
+            return "this credential"
+        return f"{self.reader} (reads signed with the gateway key of {self.reader.partition('/')[0]})"
+
+
+def signed_reader(
+    ctx: click.Context, consortium: Path | None, as_org: str | None, token: str | None, passphrase_file: Path | None
+) -> Credential:
+    """The credential of ``--as``: the reads signed with ORG's gateway key from the directory of ``consortium``; a
+    usage error for ``--as`` beside an explicit ``--token`` (one identity per run: a ``$CONSORTIUM_TOKEN`` in the
+    environment is left unsent), without ``--consortium``, or with a key that cannot be loaded."""
+    if as_org is None:
+        return Credential()
+    if token is not None and ctx.get_parameter_source("token") is not ParameterSource.ENVIRONMENT:
+        raise click.UsageError("--as and --token are two identities: give one")
+    if consortium is None:
+        raise click.UsageError("--as reads ORG's gateway key beside consortium.json: give --consortium")
+    from chain.ids import OrgId
+    from network.errors import NetworkError
+    from network.identity import load_gateway_key, load_passphrase
+    from notary.readauth import SignedReads
+
+    directory = consortium.parent
+    try:
+        key = load_gateway_key(directory, OrgId(as_org), load_passphrase(file=passphrase_file))
+    except NetworkError as exc:
+        raise click.UsageError(
+            f"--as {as_org}: cannot load its gateway key from {directory}/orgs/{as_org}: {exc}"
+        ) from None
+    reader = f"{as_org}/{VERIFY_READER}"
+    return Credential(SignedReads(reader, key), reader)
 
 
 def _unusable(message: str) -> NoReturn:
@@ -368,13 +431,15 @@ def verify_evidence_cmd(
     is_flag=True,
     help="Neither compare with a checkpoint verified before nor keep this one.",
 )
+@reader_option("a member's checks the log by hash only and reads its own events, a regulator's every entry too.")
 @client_cert_options
 @chain_tls_options
+@click.pass_context
 def verify_log_cmd(
-    url: str, consortium: Path, chain_url: str | None, no_chain: bool, token: str | None, hashes_only: bool,
-    require_entries: bool, events: tuple[str, ...], mine: bool, state_file: Path | None, no_state: bool,
-    cert_file: Path | None, key_file: Path | None, passphrase_file: Path | None, ca: Path | None,
-    chain_cert: Path | None, chain_key: Path | None, chain_ca: Path | None,
+    ctx: click.Context, url: str, consortium: Path, chain_url: str | None, no_chain: bool, token: str | None,
+    hashes_only: bool, require_entries: bool, events: tuple[str, ...], mine: bool, state_file: Path | None,
+    no_state: bool, as_org: str | None, cert_file: Path | None, key_file: Path | None, passphrase_file: Path | None,
+    ca: Path | None, chain_cert: Path | None, chain_key: Path | None, chain_ca: Path | None,
 ) -> None:  # fmt: skip
     """Mirror the log served at URL from its tiles and check every hash, signature and anchor.
 
@@ -395,6 +460,7 @@ def verify_log_cmd(
     if no_state and state_file is not None:
         raise click.UsageError("--state and --no-state contradict each other: give one")
     mode: EntriesMode = "skip" if hashes_only else "required" if require_entries else "if-readable"
+    credential = signed_reader(ctx, consortium, as_org, token, passphrase_file)
     tls = ClientCert(cert_file, key_file, passphrase_file, ca).context(url, consortium)
     description = ConsortiumDescription.from_json(_load_json(consortium, "consortium file"))
     roots = _roots(consortium)
@@ -426,8 +492,8 @@ def verify_log_cmd(
         chain = _anchors(description, roots, chain_url, backend)
 
     bar = tqdm(total=0, unit="leaf", file=sys.stderr, disable=None)
-    with log_client(url, token, tls) as client:
-        fetch = _fetcher(client, cert_file is not None)
+    with log_client(url, token, tls, credential) as client:
+        fetch = _fetcher(client, cert_file is not None, credential)
         try:
             if mine:
                 listed = list_events(fetch, own=True)
@@ -453,14 +519,14 @@ def verify_log_cmd(
             click.echo(f"✗ {exc.where} — {exc.detail}")
             if require_entries and exc.detail.startswith("refused ("):
                 click.echo(
-                    "the entry bundles are refused to this credential: give a regulator's --token, or "
+                    f"the entry bundles are refused to {credential.named}: give a regulator's --token or --as, or "
                     "drop --require-entries to check the log by hash only",
                     err=True,
                 )
             sys.exit(FAILED_EXIT)
         except ReadRefusedError as exc:
             bar.close()
-            click.echo(f"error: the notary refuses this credential the log, nothing was verified: {exc}", err=True)
+            click.echo(f"error: the notary refuses {credential.named} the log, nothing was verified: {exc}", err=True)
             sys.exit(USAGE_EXIT)
         finally:
             bar.close()
@@ -473,12 +539,16 @@ def verify_log_cmd(
         sys.exit(USAGE_EXIT)
 
 
-def log_client(url: str, token: str | None, tls: ssl.SSLContext | None = None) -> httpx.Client:
-    """The HTTP client of the log at ``url``, sending ``token`` as a bearer login token when given, over the TLS
-    context ``tls`` (``ClientCert.context``) for an https URL."""
-    headers = {} if token is None else {"Authorization": f"Bearer {token.strip()}"}
+def log_client(
+    url: str, token: str | None, tls: ssl.SSLContext | None = None, credential: Credential | None = None
+) -> httpx.Client:
+    """The HTTP client of the log at ``url``, sending ``token`` as a bearer login token when given, or signing
+    each read as ``credential`` says (``--as``; the token is then left unsent), over the TLS context ``tls``
+    (``ClientCert.context``) for an https URL."""
+    auth = None if credential is None else credential.auth
+    headers = {} if token is None or auth is not None else {"Authorization": f"Bearer {token.strip()}"}
     verify: ssl.SSLContext | bool = True if tls is None else tls
-    return httpx.Client(base_url=url.rstrip("/") + "/", timeout=HTTP_TIMEOUT, headers=headers, verify=verify)
+    return httpx.Client(base_url=url.rstrip("/") + "/", timeout=HTTP_TIMEOUT, headers=headers, verify=verify, auth=auth)
 
 
 def _when(ms: int) -> str:
@@ -567,22 +637,26 @@ def list_events(
     default=None,
     help="consortium.json, whose member CAs check an https notary's server certificate.",
 )
+@reader_option("a member's lists its firm's events, a regulator's every firm's (needs --consortium).")
 @client_cert_options
+@click.pass_context
 def verify_events_cmd(
-    url: str, token: str | None, org: str | None, since: str | None, as_json: bool, consortium: Path | None,
-    cert_file: Path | None, key_file: Path | None, passphrase_file: Path | None, ca: Path | None,
+    ctx: click.Context, url: str, token: str | None, org: str | None, since: str | None, as_json: bool,
+    consortium: Path | None, as_org: str | None, cert_file: Path | None, key_file: Path | None,
+    passphrase_file: Path | None, ca: Path | None,
 ) -> None:  # fmt: skip
     """List the events of your firm in the log served at URL: those it is caller or provider of, as the notary
     filters them for this credential. Their ids go to `verify log --event`, or use `verify log --mine`."""
     if not url.startswith(("http://", "https://")):
         raise click.UsageError(f"URL must start with http:// or https://, got {url!r}")
     since_ms = None if since is None else _parse_since(since)
+    credential = signed_reader(ctx, consortium, as_org, token, passphrase_file)
     tls = ClientCert(cert_file, key_file, passphrase_file, ca).context(url, consortium)
-    with log_client(url, token, tls) as client:
+    with log_client(url, token, tls, credential) as client:
         try:
-            found = list_events(_fetcher(client, cert_file is not None), org, since_ms)
+            found = list_events(_fetcher(client, cert_file is not None, credential), org, since_ms)
         except ReadRefusedError as exc:
-            click.echo(f"error: the notary refuses this credential the listing: {exc}", err=True)
+            click.echo(f"error: the notary refuses {credential.named} the listing: {exc}", err=True)
             sys.exit(USAGE_EXIT)
     if as_json:
         click.echo(json.dumps(found, indent=2))
@@ -693,12 +767,12 @@ def _certificate_alert(exc: BaseException) -> str | None:
     return None
 
 
-def _fetcher(client: httpx.Client, with_certificate: bool = False) -> Fetch:
+def _fetcher(client: httpx.Client, with_certificate: bool = False, credential: Credential | None = None) -> Fetch:
     """GET each path below the log's URL; 404 → NotFoundError, 401 and 403 → ReadRefusedError (the credential,
-    not the log), and so is, when the client presents a certificate (``with_certificate``), a TLS alert about it
-    or a connection the notary closes without an answer (under TLS 1.3 a server refuses a client certificate
-    after the client's side of the handshake, so the client sees only that); anything else but 200 →
-    NotaryError."""
+    not the log; for signed reads, ``credential``, the hint of a 401 is about its key), and so is, when the client
+    presents a certificate (``with_certificate``), a TLS alert about it or a connection the notary closes without
+    an answer (under TLS 1.3 a server refuses a client certificate after the client's side of the handshake, so
+    the client sees only that); anything else but 200 → NotaryError."""
 
     def fetch(path: str) -> bytes:
         try:
@@ -723,8 +797,16 @@ def _fetcher(client: httpx.Client, with_certificate: bool = False) -> Fetch:
             except (ValueError, AttributeError):
                 error = response.text[:200]
             message = f"HTTP {response.status_code} for {path}: {error}"
-            if response.status_code == 401:
-                message += " (give a member's or a regulator's --token, or a member's --cert and --key over https)"
+            if response.status_code == 401 and credential is not None and credential.reader is not None:
+                org = credential.reader.partition("/")[0]
+                message += (
+                    f" (--as {org} signs with the gateway key in orgs/{org} beside consortium.json: the notary takes "
+                    "a member's gateway key valid now)"
+                )
+            elif response.status_code == 401:
+                message += (
+                    " (give a member's or a regulator's --token or --as ORG, or a member's --cert and --key over https)"
+                )
             raise ReadRefusedError(message)
         if response.status_code != 200:
             raise NotaryError(f"HTTP {response.status_code} for {path}")

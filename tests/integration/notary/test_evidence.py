@@ -442,6 +442,83 @@ def test_verify_log_of_a_notary_that_authenticates_reads_takes_a_regulators_toke
         api.stop()
 
 
+def test_members_verify_the_log_with_signed_reads(ledger: Ledger, tmp_path: Path) -> None:
+    """`verify log --as ORG` signs every read with ORG's gateway key, found beside consortium.json, as ORG/verify: a
+    member checks the log by hash only and its own events by id, the regulator reads every entry, `verify events`
+    lists the member's own; a key the consortium does not hold for the org it names is refused in one line that
+    names the reader, with nothing verified and no state file written."""
+    own = ledger.submit(2)
+    size = ledger.publish()
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_bytes(PASSPHRASE)
+    api = ApiServer(create_app(ledger.service, read_access(ledger.directory, ledger.description)))
+    try:
+        runner = CliRunner()
+        env = {"CONSORTIUM_TOKEN": None, "CONSORTIUM_PASSPHRASE": None}
+        key = ["--passphrase-file", str(passphrase)]
+        command = ["log", api.url, "--consortium", str(ledger.consortium_file), "--no-chain"]
+        state = tmp_path / "alpha-state.json"
+        member = runner.invoke(
+            verify, [*command, "--as", "alpha", *key, "--event", own[-1], "--state", str(state)], env=env
+        )
+        assert member.exit_code == 0, member.output
+        assert "- entries — NOT checked: not readable with this credential (HTTP 403" in member.output
+        assert f"✓ leaves — {size} leaf hashes" in member.output
+        assert "✓ events — 1 of your entries read by id" in member.output
+        assert f"verified BY HASH ONLY: tree of size {size}" in member.output
+        assert state.is_file()
+
+        regulator = runner.invoke(verify, [*command, "--no-state", "--as", "reg", *key, "--require-entries"], env=env)
+        assert regulator.exit_code == 0, regulator.output
+        assert f"✓ entries — {size} entries" in regulator.output
+
+        events = ["events", api.url, "--consortium", str(ledger.consortium_file), "--as", "alpha", *key]
+        listed = runner.invoke(verify, [*events, "--json"], env=env)
+        assert listed.exit_code == 0, listed.output
+        assert {e["provider_org"] for e in json.loads(listed.stdout)} == {"alpha"}
+        assert own[-1] in [e["event_id"] for e in json.loads(listed.stdout)]
+        nosy = runner.invoke(verify, [*events, "--org", "op"], env=env)
+        assert nosy.exit_code == 2, nosy.output
+        assert nosy.output.strip().splitlines() == [
+            "error: the notary refuses alpha/verify (reads signed with the gateway key of alpha) the listing: HTTP "
+            "403 for v1/events?from=0&org=op: alpha/verify lists the events of its own org (alpha), not of op"
+        ]
+
+        both = runner.invoke(verify, [*command, "--no-state", "--as", "alpha", *key, "--token", "t"], env=env)
+        assert both.exit_code == 2 and "--as and --token are two identities" in both.output
+
+        # an outsider: an org of its own beside a copy of consortium.json, and a key that claims to be alpha's
+        outside = tmp_path / "outsider"
+        outside.mkdir()
+        shutil.copy(ledger.consortium_file, outside / "consortium.json")
+        create_org_identity(outside, OrgId("eve"), "Eve Data", PASSPHRASE)
+        create_org_identity(outside, OrgId("alpha"), "Alpha, forged", PASSPHRASE)
+        stolen_state = outside / "state.json"
+        refusals = {
+            "eve": "reader 'eve/verify': org 'eve' has no gateway key in the consortium",
+            "alpha": "Consortium-Read-Signature does not verify with the key of 'alpha/verify'",
+        }
+        for org, why in refusals.items():
+            refused = runner.invoke(
+                verify,
+                ["log", api.url, "--consortium", str(outside / "consortium.json"), "--no-chain", "--as", org, *key,
+                 "--state", str(stolen_state)],
+                env=env,
+            )  # fmt: skip
+            assert refused.exit_code == 2, refused.output
+            lines = refused.output.strip().splitlines()
+            assert len(lines) == 1, refused.output
+            assert lines[0].startswith(
+                f"error: the notary refuses {org}/verify (reads signed with the gateway key of {org}) the log, nothing "
+                f"was verified: HTTP 401 for checkpoint: {why}"
+            ), lines[0]
+            assert f"(--as {org} signs with the gateway key in orgs/{org} beside consortium.json" in lines[0]
+        assert sorted(p.name for p in outside.iterdir()) == ["consortium.json", "orgs"]  # no state written
+        assert not stolen_state.exists()
+    finally:
+        api.stop()
+
+
 def test_members_verify_the_log_with_their_client_certificates(ledger: Ledger, tmp_path: Path) -> None:
     """A notary served over HTTPS takes a member's client certificate (mutual TLS) as it takes a login token: a
     member's checks the log by hash only and lists its own events; the regulator's reads every entry; a
