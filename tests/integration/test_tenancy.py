@@ -5,7 +5,8 @@ shared with the explorer's API, browser and fuzz tests: this module starts no co
 The readers are people with login tokens: the compliance officers of a call's caller (A) and provider (B), of a
 firm with no part in it (C), of the operator firm (O), the regulator's inspector (R), and outsiders: no token, a
 token forged under a CA made elsewhere with the regulator's org name, and an expired token of a member. The
-objects are real: a call from A to B, the clear grant it ran under, a private grant from B to A made here with
+objects are real: a call from A to B, the demo's grant it ran under (private, as every grant ``init --demo``
+makes), a private grant from B to A made here with
 ``consortium grant create --private``, their transactions and blocks, the call's asset, A's compliance report,
 the log's tiles, checkpoints and entry bundles, exports, the explorer's audit events of a query by the
 regulator and by A (also as its query audit lists them, with their subject), and the alarm records.
@@ -112,7 +113,7 @@ class World:
     personas: dict[str, Persona]
     operator: str
     call: dict[str, Any]
-    grant: dict[str, Any]  # the clear grant the call ran under, as the regulator reads it
+    grant: dict[str, Any]  # the demo's grant the call ran under (private), as the regulator reads it
     private: dict[str, Any]  # the private grant made here, as the regulator reads it
     terms: dict[str, bytes | int | str]  # its terms and salt
     grant_create_output: str
@@ -154,7 +155,8 @@ def _token(directory: Path, org: str, name: str, now: datetime, hours: float) ->
 
 
 def pick_call(live: Live, operator: str) -> dict[str, Any] | None:
-    """An allowed call under a clear grant between two firms, neither the operator, whose evidence is ready."""
+    """An allowed call under a grant (the demo's are private) between two firms, neither the operator, whose
+    evidence is ready."""
     rows = live.get(live.regulator(), f"{API}/calls", limit=200, decision="allow").json()["calls"]
     for row in reversed(rows):  # the oldest first: anchored soonest
         if row["center"] == "explorer" or not row["grant_id"]:
@@ -459,11 +461,14 @@ def explorer_cases(w: World) -> dict[str, list[Case]]:
     call, eid, a, b = w.call, w.call["event_id"], w.a, w.b
     asset = w.asset
     asset_rule = MEMBERS
-    if asset["private"]:  # a private asset's detail: its owner, its grantees (clear grants) and the regulator
+    if asset["private"]:  # a private asset's detail: its owner, its grantees (a private grant's: once the log
+        # shows it, as the regulator's rows do) and the regulator
         grants = w.live.get(w.live.regulator(), f"{API}/grants", asset=asset["asset"]).json()["grants"]
-        asset_rule = parties(asset["owner"], *(g["grantee"] for g in grants if g["state"] != "private"))
+        asset_rule = parties(asset["owner"], *(g["grantee"] for g in grants if g["grantee"]))
     grant_tx, private_tx = w.grant["history"][0], w.private["history"][0]
-    grant_parties, private_parties = frozenset({a, b}), frozenset({b})
+    # a private grant's transactions name its grantor only: their decoded arguments to it and the regulator
+    grant_parties = frozenset({w.grant["grantor"]}) if w.grant.get("private") else frozenset({a, b})
+    private_parties = frozenset({b})
     per_call = [(eid, parties(a, b)), (w.regulator_query, parties()), (w.firm_query, parties(a))]
     queried = [w.live.get(w.live.regulator(), f"{API}/calls/{q}").json()["call"]["time_ms"] for q, _ in per_call[1:]]
     around = {"from": min(queried) - 1000, "to": max(queried) + 1000, "limit": 200}  # the two queries' second
@@ -779,3 +784,88 @@ def test_a_private_grants_terms_reach_no_non_party(world: World) -> None:
     tx = rpc(world.chain, "eth_getTransactionByHash", [world.private["history"][0]["tx_hash"]])
     receipt = rpc(world.chain, "eth_getTransactionReceipt", [tx["hash"]])
     assert grantee not in tx["input"] and grantee not in json.dumps(receipt["logs"])
+
+
+def demo_terms(w: World) -> list[Any]:
+    """The terms of the grants ``init --demo`` made (catalogue and PSI): every one is private, and the regulator's
+    terms store holds them (the demo hands them to grantor, grantee and regulator)."""
+    records = [r for r in TermsStore(w.live.directory, REGULATOR).records() if r.grant_id is not None]
+    assert len(records) >= 22, len(records)  # the catalogue's 21 and the PSI job's
+    return records
+
+
+def test_the_demos_grants_are_private_and_their_terms_reach_no_non_party(world: World) -> None:
+    """The grants the demo makes are private: on chain (blocks, receipts, every AccessGrants log) none of their
+    grantees, purposes, windows, quotas or salts; the explorer shows each to its grantor, the regulator and the
+    grantee the log shows, never with its terms, and to another firm, the operator's people and outsiders not at
+    all; their salts are in nothing served to a non-party (the walks above, a non-party's own evidence bundles
+    and evidence zip) and in no service's log. The grantor's, grantee's and regulator's stores hold the terms
+    (the needles find them there)."""
+    w = world
+    records = demo_terms(w)
+    regulator = w.live.regulator()
+    words: dict[str, list[bytes]] = {}  # what the chain must not hold: 32-byte ABI words and the salts
+    salts: dict[str, list[bytes]] = {}
+    creations = []
+    for r in records:
+        t, gid = r.terms, "0x" + bytes(r.grant_id or b"").hex()
+        detail = live_grant(w, regulator, gid)
+        assert detail.get("private") is True, detail  # a private grant on chain, not a clear one
+        assert all(detail[k] is None for k in ("purpose", "quota", "not_before", "expires_at")), detail
+        creations.append(detail["history"][0]["tx_hash"])
+        salts[f"salt of {gid}"] = needles_of_bytes(t.salt)
+        words[f"terms of {gid}"] = [
+            t.grantee.encode().ljust(32, b"\0").hex().encode(),
+            t.purpose.encode().ljust(32, b"\0").hex().encode(),
+            *(v.to_bytes(32, "big").hex().encode() for v in (t.not_before, t.expires_at, t.quota) if v),
+        ]
+        # the parties' stores hold them: the needles find the salt where it is
+        for org in (t.grantor, t.grantee):
+            held = {str(p): p.read_bytes() for p in (w.live.directory / "orgs" / org / "grant-terms").iterdir()}
+            assert occurrences(held, {"salt": salts[f"salt of {gid}"]}), (org, gid)
+        # the grant's page: 404 to every non-party; to a party (the grantee once the log shows it), no terms
+        for who in w.personas.values():
+            answer = httpx.get(f"{w.live.url}{API}/grants/{gid}", headers=who.headers(), timeout=30.0)
+            party = who.regulator or who.org == t.grantor or (who.org == t.grantee and answer.status_code == 200)
+            want = 401 if who.org is None else (200 if party else 404)
+            assert answer.status_code == want, (who.label, gid, answer.status_code)
+            if answer.status_code == 200:
+                assert all(answer.json()[k] is None for k in ("purpose", "quota", "not_before", "expires_at"))
+            else:
+                w.served[f"{who.label} GET {API}/grants/{gid}"] = answer.content
+    # the chain: every log of AccessGrants, the demo grants' creating transactions and their receipts
+    chain = {"chain logs of AccessGrants": chain_reads(w)["chain logs of AccessGrants"]}
+    for tx_hash in creations:
+        tx = rpc(w.chain, "eth_getTransactionByHash", [tx_hash])
+        chain[f"tx {tx_hash}"] = json.dumps(tx).encode()
+        chain[f"receipt {tx_hash}"] = json.dumps(rpc(w.chain, "eth_getTransactionReceipt", [tx_hash])).encode()
+    leaks = occurrences(chain, {**words, **salts})
+    assert not leaks, "\n".join(leaks)
+    # a non-party's own evidence: C's bundles of its allowed calls and its evidence zip carry no other grant's salt
+    c = w.personas["C"]
+    own = w.live.get(f"compliance@{c.org}", f"{API}/calls", limit=20, caller=c.org, decision="allow").json()["calls"]
+    assert own, "C made no allowed call"
+    served = dict(w.served)
+    for row in own[:5]:
+        bundle = w.live.get(f"compliance@{c.org}", f"{API}/calls/{row['event_id']}/evidence")
+        if bundle.status_code == 200:
+            served[f"C evidence {row['event_id']}"] = bundle.content
+    zipped = w.live.get(f"compliance@{c.org}", f"{API}/exports/evidence.zip", limit=20, caller=c.org)
+    assert zipped.status_code == 200, zipped.text[:200]
+    served["C evidence.zip"] = zipped.content
+    not_cs = {k: v for k, v in salts.items() if c.org not in _parties_of(records, k)}
+    assert not_cs, "C is a party to every demo grant"
+    leaks = occurrences({**served, **service_logs(w)}, not_cs)
+    assert not leaks, "\n".join(leaks[:20])
+
+
+def live_grant(w: World, who: str, gid: str) -> dict[str, Any]:
+    answer = w.live.get(who, f"{API}/grants/{gid}")
+    assert answer.status_code == 200, (gid, answer.text[:200])
+    return dict(answer.json())
+
+
+def _parties_of(records: list[Any], key: str) -> set[str]:
+    gid = key.removeprefix("salt of ")
+    (r,) = [r for r in records if "0x" + bytes(r.grant_id or b"").hex() == gid]
+    return {r.terms.grantor, r.terms.grantee}

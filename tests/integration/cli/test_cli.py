@@ -561,7 +561,7 @@ def test_regulator_suspends_and_reinstates_a_member(node: Node) -> None:
         r = node.cli("member", "reinstate", "yanshan-sec", "--as", "bjcm-supervision")
     assert assert_ok(r).strip() == "reinstated yanshan-sec"
     assert yanshan in chain_validators(node.url) and len(chain_validators(node.url)) == 4
-    assert assert_ok(node.cli(*check)).startswith("allowed (grant 0x")
+    assert assert_ok(node.cli(*check)).startswith("allowed (private grant 0x")
 
 
 def test_verify_state_proves_records_through_a_node_trusting_only_consortium_json(node: Node) -> None:
