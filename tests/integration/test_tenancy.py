@@ -243,7 +243,11 @@ def world(live: Live, tmp_path_factory: pytest.TempPathFactory) -> World:
         "expired": Persona("expired", expired, None),
     }
     regulator = live.regulator()
-    grant = live.get(regulator, f"{API}/grants/{call['grant_id']}").json()
+    grant = wait_until(
+        lambda: (r := live.get(regulator, f"{API}/grants/{call['grant_id']}")).status_code == 200 and r,
+        60,
+        "the call's grant in the explorer",
+    ).json()
     assert {grant["grantor"], grant["grantee"]} == {a, b}, grant
     chain = f"http://127.0.0.1:{urlsplit(live.notary).port - 1}"  # type: ignore[operator]
     pgid, terms, output = make_private_grant(live, chain, call["asset_id"], b, a)
@@ -869,3 +873,81 @@ def _parties_of(records: list[Any], key: str) -> set[str]:
     gid = key.removeprefix("salt of ")
     (r,) = [r for r in records if "0x" + bytes(r.grant_id or b"").hex() == gid]
     return {r.terms.grantor, r.terms.grantee}
+
+
+def test_with_the_audit_policy_on_a_firm_is_shown_the_regulators_queries_of_its_calls(
+    world: World, tmp_path: Path
+) -> None:
+    """The demo runs with the ``audit`` policy off (what the walks above check). With it on, the same records are
+    read in process: a copy of the call index the running explorer built from the log (the regulator's and A's
+    real queries of the call among them), served by the explorer's app with the policy on and the consortium's own
+    logins. The call's parties are shown the regulator's query of it, in the search and both exports; another
+    firm and the operator's people are shown neither the call nor any mark the query audit does not list to them
+    (the same rule); A's own query marks nothing; the regulator is shown its query, as with the policy off."""
+    import sqlite3
+    from types import SimpleNamespace
+    from typing import cast
+
+    from fastapi.testclient import TestClient
+
+    from explorer.api import Explorer, Limits, create_app
+    from explorer.calls import CallIndex
+    from network.logins import Authenticator
+    from notary.event import QueryVisibility
+
+    w = world
+    copy = tmp_path / "calls.db"
+    with sqlite3.connect(w.live.directory / "explorer" / "calls.db") as source, sqlite3.connect(copy) as target:
+        source.backup(target)  # a consistent copy while the running explorer writes
+    description = load_description(w.live.directory)
+    regulators = frozenset(m.org for m in description.members if Role.REGULATOR in m.roles)
+    index = CallIndex(copy, readonly=True, tree=description.suite.tree)
+    stand_in = SimpleNamespace(
+        auth=Authenticator(w.live.directory, regulator_orgs=regulators),
+        recorder=None,
+        limits=Limits(),
+        directory=w.live.directory,
+        calls=index,
+        visibility=QueryVisibility(regulators, regulator_queries_visible_to_subject=True),
+    )
+    try:
+        with TestClient(create_app(cast(Explorer, stand_in))) as client:
+
+            def get(who: Persona, path: str, **params: Any) -> httpx.Response:
+                answer: httpx.Response = client.get(f"{API}{path}", params=params, headers=who.headers())
+                assert answer.status_code == 200, (who.label, path, answer.text[:200])
+                return answer
+
+            at = index_time(w, w.regulator_query)
+            for label in ("A", "B", "C", "O", "R"):
+                who = w.personas[label]
+                searched = get(who, "/calls", limit=200, **window(w)).json()["calls"]
+                exported = json.loads(get(who, "/exports/calls.json", **window(w)).text)
+                table = list(csv.DictReader(io.StringIO(get(who, "/exports/calls.csv", **window(w)).text)))
+                audit = get(who, "/queries", limit=200, **{"from": at - 1000, "to": at + 1000}).json()["queries"]
+                listed = {q["event_id"] for q in audit}
+                # the query audit, by the same rule: the regulator's query of the call to its parties now
+                assert (w.regulator_query in listed) == (label in ("A", "B", "R")), (label, listed)
+                for name, rows in (("search", searched), ("json", exported), ("csv", table)):
+                    assert all(sees_call_row(who, r) for r in rows), (label, name)
+                    marks = {
+                        r["event_id"]: (
+                            r["regulator_queries"].split()
+                            if isinstance(r["regulator_queries"], str)
+                            else [q["event_id"] for q in r["regulator_queries"]]
+                        )
+                        for r in rows
+                    }
+                    shown = {q for m in marks.values() for q in m}
+                    assert w.firm_query not in shown, (label, name)  # a firm's query is no regulator's
+                    if label in ("A", "B", "R"):
+                        assert w.regulator_query in marks[w.call["event_id"]], (label, name, marks)
+                    else:
+                        assert w.call["event_id"] not in marks and w.regulator_query not in shown, (label, name)
+    finally:
+        index.close()
+
+
+def index_time(w: World, event_id: str) -> int:
+    """When the explorer's record ``event_id`` was made (ms), as the regulator reads it."""
+    return int(w.live.get(w.live.regulator(), f"{API}/calls/{event_id}").json()["call"]["time_ms"])
