@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from eth_utils.crypto import keccak
 
 from chain.ids import OrgId, Role
 from network.description import load_description
@@ -809,20 +810,22 @@ def test_the_demos_grants_are_private_and_their_terms_reach_no_non_party(world: 
     records = demo_terms(w)
     regulator = w.live.regulator()
     words: dict[str, list[bytes]] = {}  # what the chain must not hold: 32-byte ABI words and the salts
+    grantees: dict[str, list[bytes]] = {}  # and, in a grant's own transaction and receipt, its grantee's name
     salts: dict[str, list[bytes]] = {}
-    creations = []
+    creations: dict[str, str] = {}
     for r in records:
         t, gid = r.terms, "0x" + bytes(r.grant_id or b"").hex()
         detail = live_grant(w, regulator, gid)
         assert detail.get("private") is True, detail  # a private grant on chain, not a clear one
         assert all(detail[k] is None for k in ("purpose", "quota", "not_before", "expires_at")), detail
-        creations.append(detail["history"][0]["tx_hash"])
+        creations[gid] = detail["history"][0]["tx_hash"]
         salts[f"salt of {gid}"] = needles_of_bytes(t.salt)
         words[f"terms of {gid}"] = [
-            t.grantee.encode().ljust(32, b"\0").hex().encode(),
             t.purpose.encode().ljust(32, b"\0").hex().encode(),
             *(v.to_bytes(32, "big").hex().encode() for v in (t.not_before, t.expires_at, t.quota) if v),
         ]
+        # every member's name is on chain as some grant's grantor: a grantee is a leak in its own grant's data
+        grantees[gid] = [t.grantee.encode().ljust(32, b"\0").hex().encode()]
         # the parties' stores hold them: the needles find the salt where it is
         for org in (t.grantor, t.grantee):
             held = {str(p): p.read_bytes() for p in (w.live.directory / "orgs" / org / "grant-terms").iterdir()}
@@ -838,11 +841,16 @@ def test_the_demos_grants_are_private_and_their_terms_reach_no_non_party(world: 
             else:
                 w.served[f"{who.label} GET {API}/grants/{gid}"] = answer.content
     # the chain: every log of AccessGrants, the demo grants' creating transactions and their receipts
-    chain = {"chain logs of AccessGrants": chain_reads(w)["chain logs of AccessGrants"]}
-    for tx_hash in creations:
-        tx = rpc(w.chain, "eth_getTransactionByHash", [tx_hash])
-        chain[f"tx {tx_hash}"] = json.dumps(tx).encode()
-        chain[f"receipt {tx_hash}"] = json.dumps(rpc(w.chain, "eth_getTransactionReceipt", [tx_hash])).encode()
+    logs = chain_reads(w)["chain logs of AccessGrants"]
+    clear = "0x" + keccak(text="GrantCreated(bytes32,bytes32,bytes32,bytes32,bytes32,uint64,uint64,uint256)").hex()
+    assert clear not in logs.decode(), "a clear grant was created in the demo consortium"
+    chain = {"chain logs of AccessGrants": logs}
+    for gid, tx_hash in creations.items():
+        tx = json.dumps(rpc(w.chain, "eth_getTransactionByHash", [tx_hash])).encode()
+        receipt = json.dumps(rpc(w.chain, "eth_getTransactionReceipt", [tx_hash])).encode()
+        chain |= {f"tx {tx_hash}": tx, f"receipt {tx_hash}": receipt}
+        own = occurrences({f"tx {tx_hash}": tx, f"receipt {tx_hash}": receipt}, {f"grantee of {gid}": grantees[gid]})
+        assert not own, own
     leaks = occurrences(chain, {**words, **salts})
     assert not leaks, "\n".join(leaks)
     # a non-party's own evidence: C's bundles of its allowed calls and its evidence zip carry no other grant's salt
