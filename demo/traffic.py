@@ -193,7 +193,7 @@ def _reason(status: GrantStatus) -> str:
 @dataclass
 class Summary:
     """What the gateways answered: calls made, their outcomes (``allow`` or a reason), and how many of them the
-    grants on chain did not predict."""
+    grants (on chain, and the grantors' terms of private ones) did not predict."""
 
     outcomes: Counter[str] = field(default_factory=Counter)
     unexpected: int = 0
