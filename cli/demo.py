@@ -101,4 +101,4 @@ def demo_traffic(
     else:
         click.echo(f"{total} calls: " + ", ".join(f"{k} {v}" for k, v in seen.most_common()))
         if mismatched:
-            click.echo(f"{mismatched} calls were answered differently than the grants on chain predicted")
+            click.echo(f"{mismatched} calls were answered differently than the grants predicted")

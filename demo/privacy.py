@@ -4,10 +4,10 @@ both firms' made-up customer lists.
 ``consortium init DIR --demo`` (:func:`load_demo_psi`, a step of ``network.consortium.init_consortium``) writes
 the two lists, ``OWNER``'s PSI terms (``sdk.privacy.write_psi_terms``: cap ``MAX_INPUT``, steps under ``STEPS``)
 and registers on chain the asset ``ASSET`` (its content digest the SHA-256 of the owner's list file, its metadata
-digest the terms document's), its three step APIs in the unit ``UNIT`` and a grant to ``CLIENT`` for ``PURPOSE``
-of ``RUNS`` runs. ``consortium up`` serves the owner's PSI service inside the demo's upstream services
-(:func:`deferred_demo_psi`), behind the owner's gateway like its other APIs, and prints the command that runs a job
-(:func:`run_command`).
+digest the terms document's), its three step APIs in the unit ``UNIT`` and a private grant to ``CLIENT`` for
+``PURPOSE`` of ``RUNS`` runs (its terms in the stores of both firms and the regulators, ``network.grantterms``).
+``consortium up`` serves the owner's PSI service inside the demo's upstream services (:func:`deferred_demo_psi`),
+behind the owner's gateway like its other APIs, and prints the command that runs a job (:func:`run_command`).
 
 The lists (:func:`demo_customers`) are deterministic: ``OWNER_SIZE`` and ``CLIENT_SIZE`` resident identity
 numbers (GB 11643-1999, with a valid check character) drawn from a fixed seed, ``SHARED`` of them in both lists.
@@ -104,8 +104,10 @@ def load_demo_psi(
     """Write the two lists and the owner's PSI terms, and register the asset, its step APIs and the grant
     (module docstring); after the demo catalogue, whose unit ``UNIT`` the APIs join. The terms are of the suite
     ``crypto`` the consortium is created with (``consortium.json`` is written after this step)."""
-    from chain.ids import AssetKind, OrgId
+    from chain.contracts.grants import PrivateTerms
+    from chain.ids import AssetKind, OrgId, Role
     from chain.tx import pipelined
+    from network.grantterms import TermsStore, new_record, with_grant_id
     from privacy.asset import STEP_METHODS, terms_digest
     from privacy.jobfiles import write_job_files
     from sdk.privacy import write_psi_terms
@@ -130,9 +132,18 @@ def load_demo_psi(
             assets.register_api(owner, api, UNIT, f"{STEPS}/{step}", STEP_METHODS[step], ASSET)
         # as the catalogue's grants: from the earlier of the chain's clock and the wall clock, which gateways use
         now = min(int(backend.web3.eth.get_block("latest")["timestamp"]), int(time.time()))
-        grants.submit_grant(owner, ASSET, CLIENT, PURPOSE, now, now + DAYS * 86_400, RUNS)
+        # private, as the catalogue's: its terms to the stores of the owner, the client and the regulators
+        terms = PrivateTerms.draw(ASSET, OWNER, CLIENT, PURPOSE, now, now + DAYS * 86_400, RUNS)
+        record = new_record(terms)
+        TermsStore(directory, OWNER).put(record)
+        receipt = grants.submit_private_grant(owner, ASSET, terms.key, terms.commitment)
+    regulators = [m.org for m in deployment.registry(backend).members() if m.roles & Role.REGULATOR]
+    done = with_grant_id(record, grants.private_grant_id_of(receipt))
+    for org in dict.fromkeys([OWNER, CLIENT, *regulators]):
+        TermsStore(directory, org).put(done)
     progress(
-        f"identifier set {ASSET} of {OWNER} ({OWNER_SIZE} made-up customers), granted to {CLIENT} for {PURPOSE} "
+        f"identifier set {ASSET} of {OWNER} ({OWNER_SIZE} made-up customers), granted privately to {CLIENT} for "
+        f"{PURPOSE} "
         f"({RUNS} runs; {CLIENT_SIZE} customers of its own, {SHARED} shared)"
     )
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chain.contracts.grants import GrantStatus
+from chain.contracts.grants import CheckResult, GrantStatus
 from chain.ids import Role
 from network.description import ConsortiumDescription
 
@@ -100,42 +100,66 @@ class Plan:
 
 
 def plans(directory: Path, chain_url: str | None = None, tls: ClientTls | None = None) -> list[Plan]:
-    """Calls worth making in this consortium, from its catalogue and the grants on chain. A call that no grant
-    covers expects the chain's reason (``no_grant``, or ``asset_retired``, ``member_suspended``, ...)."""
+    """Calls worth making in this consortium, from its catalogue and the grants on chain: the clear ones as the
+    chain holds them, the private ones from the terms their grantors keep (``network.grantterms``: the demo's
+    grants are private, and ``init --demo`` leaves each grantor's terms in its store). Each call is judged as
+    the provider's gateway judges it (``grantterms.decide`` with the provider's terms store). A call that no
+    grant covers expects the chain's reason (``no_grant``, or ``asset_retired``, ``member_suspended``, ...)."""
     from gateway.psi import TERMS_SUFFIX
     from network.consortium import Consortium
+    from network.grantterms import TermsStore, decide
 
     consortium = Consortium.open(directory, chain_url, tls)  # tls: a member's certificate, for https
     # not the steps of a PSI job (demo.privacy): a call of one alone, with a made-up body, is a malformed step
     identifier_sets = {p.name.removesuffix(TERMS_SUFFIX) for p in directory.glob(f"orgs/*/privacy/*{TERMS_SUFFIX}")}
     apis = [a for a in consortium.assets.apis() if a.active and a.asset not in identifier_sets]
-    grants = consortium.grants.grants()
+    clear, private = consortium.grants.grants_of_both_kinds()
     now = consortium.now()
     members = [m for m in consortium.registry.members() if Role.MEMBER in m.roles]  # business members call
+    owners: dict[str, str] = {a.asset: a.owner for a in consortium.assets.assets()}
+    stores: dict[str, TermsStore] = {}
+
+    def store(org: str) -> TermsStore:
+        if org not in stores:
+            stores[org] = TermsStore(directory, org)
+        return stores[org]
+
+    def check(asset: str, grantee: str, purpose: str) -> CheckResult:
+        owner = owners.get(asset)
+        return decide(consortium.grants, None if owner is None else store(owner), asset, grantee, purpose, now).result
 
     def refusal(asset: str, grantee: str, purpose: str) -> str | None:
-        """The reason the chain refuses ``grantee`` ``asset`` for ``purpose``; None if a grant covers it."""
-        status = consortium.grants.check(asset, grantee, purpose, now).status
+        """The reason the gateway refuses ``grantee`` ``asset`` for ``purpose``; None if a grant covers it."""
+        status = check(asset, grantee, purpose).status
         return None if status in _TIMED else _reason(status)
 
+    # (grant id, asset, grantee, purpose, not before, expires at, quota) of every grant whose terms are known
+    known: list[tuple[bytes, str, str, str, int, int, int]] = [
+        (g.grant_id, g.asset, g.grantee, g.purpose, g.not_before, g.expires_at, g.quota) for g in clear
+    ]
+    for p in private:
+        record = store(p.grantor).by_grant(p.grant_id)
+        if record is not None:
+            t = record.terms
+            known.append((p.grant_id, t.asset, t.grantee, t.purpose, t.not_before, t.expires_at, t.quota))
     out: list[Plan] = []
     granted: set[tuple[str, str]] = set()
-    for g in grants:
-        check = consortium.grants.check(g.asset, g.grantee, g.purpose, now)
-        if check.grant_id is not None and check.grant_id != g.grant_id:
+    for grant_id, asset, grantee, purpose, not_before, expires_at, quota in known:
+        answer = check(asset, grantee, purpose)
+        if answer.grant_id is not None and answer.grant_id != grant_id:
             continue  # a later grant for the same asset, grantee and purpose answers: it has its own plans
-        other_purpose = refusal(g.asset, g.grantee, "marketing")
+        other_purpose = refusal(asset, grantee, "marketing")
         for api in apis:
-            if api.asset != g.asset:
+            if api.asset != asset:
                 continue
-            call = (g.grantee, api.provider, api.method, api.route)
-            if check.status in _TIMED:
-                out.append(Plan(*call, g.purpose, "allow", g.not_before, g.expires_at, g.quota))
+            call = (grantee, api.provider, api.method, api.route)
+            if answer.status in _TIMED:
+                out.append(Plan(*call, purpose, "allow", not_before, expires_at, quota))
             else:
-                out.append(Plan(*call, g.purpose, _reason(check.status)))
+                out.append(Plan(*call, purpose, _reason(answer.status)))
             if other_purpose is not None:
                 out.append(Plan(*call, "marketing", other_purpose))
-            granted.add((g.grantee, g.asset))
+            granted.add((grantee, asset))
     rng = random.Random(7)
     for api in rng.sample(apis, min(12, len(apis))):
         for m in members:
@@ -169,7 +193,7 @@ def _reason(status: GrantStatus) -> str:
 @dataclass
 class Summary:
     """What the gateways answered: calls made, their outcomes (``allow`` or a reason), and how many of them the
-    grants on chain did not predict."""
+    grants (on chain, and the grantors' terms of private ones) did not predict."""
 
     outcomes: Counter[str] = field(default_factory=Counter)
     unexpected: int = 0

@@ -20,7 +20,7 @@ and so are the alarms about a gateway (``sees_alarm``); every other operational 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from chain.contracts.assets import AssetInfo
@@ -56,10 +56,22 @@ def sees_private_grant(person: Person, grant: PrivateGrantInfo, grantee: str | N
     return person.is_regulator or person.org == grant.grantor or (grantee is not None and person.org == grantee)
 
 
-def sees_asset_detail(person: Person, asset: AssetInfo, snapshot: Snapshot) -> bool:
+def sees_asset_detail(
+    person: Person,
+    asset: AssetInfo,
+    snapshot: Snapshot,
+    private_grantee: Callable[[PrivateGrantInfo], bool] | None = None,
+) -> bool:
+    """A private asset's detail: its owner, the regulator, the grantee of a clear grant on it, and the grantee of a
+    private grant on it that ``private_grantee`` says the person's firm is (what the explorer knows of that, the
+    log or an opening: :func:`sees_private_grant`)."""
     if person.is_regulator or asset.classification < PRIVATE_FROM or asset.owner == person.org:
         return True
-    return any(g.asset == asset.asset and g.grantee == person.org for g in snapshot.grants)
+    if any(g.asset == asset.asset and g.grantee == person.org for g in snapshot.grants):
+        return True
+    return private_grantee is not None and any(
+        g.asset == asset.asset and private_grantee(g) for g in snapshot.private_grants
+    )
 
 
 def sees_org_report(person: Person, org: str) -> bool:

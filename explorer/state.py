@@ -272,6 +272,14 @@ class ChainState:
 
         return self._lookup(f"grant {grant_id}", read)
 
+    def fresh_private_grant(self, grant_id: str) -> PrivateGrantInfo | None:
+        """The private grant ``grant_id`` read from the chain now, as :meth:`fresh_grant` reads a clear one; None if
+        the chain has no such private grant or cannot be read."""
+        return self._lookup(
+            f"grant {grant_id}",
+            lambda backend: self.deployment.grants(backend).private_grant(bytes.fromhex(grant_id[2:])),
+        )
+
     def fresh_asset(self, asset_id: str) -> AssetInfo | None:
         """The asset ``asset_id`` read from the chain now; None if there is none or the chain cannot be read."""
         return self._lookup(f"asset {asset_id}", lambda backend: self.deployment.assets(backend).asset(asset_id))

@@ -29,6 +29,7 @@ from chain.contracts import (
     TrustDirectoryClient,
     deploy_consortium,
 )
+from chain.contracts.grants import PrivateTerms
 from chain.errors import ChainError
 from chain.ids import OrgId, Role
 from chain.qbft.rules import quorum
@@ -158,7 +159,15 @@ def init_consortium(
         )
         if load_demo and config.catalogue is not None:
             signers = {m.org: Signer.from_key(load_account_key(directory, m.org, passphrase)) for m in config.members}
-            load_catalogue(backend, deployment, config.catalogue, signers, config.operator().org, progress)
+            load_catalogue(
+                backend,
+                deployment,
+                config.catalogue,
+                signers,
+                config.operator().org,
+                progress,
+                terms_to=(directory, tuple(m.org for m in config.regulators())),
+            )
             for step in demo_steps:
                 step(directory, backend, deployment, signers, progress)
         description.write(directory)
@@ -236,14 +245,32 @@ def load_catalogue(
     signers: dict[OrgId, Signer],
     operator: OrgId,
     progress: Progress = _quiet,
+    terms_to: tuple[Path, Sequence[OrgId]] | None = None,
 ) -> None:
     """Register the service centers, units, data assets, APIs and grants of a catalogue on chain.
+
+    With ``terms_to`` (the consortium directory and its regulators, as ``init --demo`` gives it) every grant is
+    *private* (``grant create --private``, docs/confidentiality.md): only its asset, grantor, key and salted
+    commitment go on chain, and its terms and salt to the terms stores of its grantor (whose gateway decides the
+    calls under it), its grantee and the regulators, as ``grant terms export/import`` would hand them over
+    (``network.grantterms``). Without, every grant is clear: its terms on chain for every member to read.
 
     A grant in state "revoked" is revoked by its grantor right after its creation. One in state "expired" was
     valid for its ``days`` and ends ``EXPIRING_S`` seconds after the block before it, by which time a consortium
     that runs it refuses calls under it as expired."""
+    from network.grantterms import TermsRecord, TermsStore, new_record, with_grant_id
+
     assets = deployment.assets(backend)
     grants = deployment.grants(backend)
+    stores: dict[str, TermsStore] = {}
+    regulators = () if terms_to is None else tuple(terms_to[1])
+
+    def store(org: str) -> TermsStore:
+        assert terms_to is not None
+        if org not in stores:
+            stores[org] = TermsStore(terms_to[0], org)
+        return stores[org]
+
     # Four rounds of transactions sent together (``chain.tx.pipelined``), each round only what the earlier
     # ones made possible: on a network of validators every block takes a round of votes.
     with pipelined():
@@ -262,7 +289,7 @@ def load_catalogue(
         for center in catalogue.centers:
             assets.add_center(signers[operator], center.id, center.name)
     progress(f"data assets registered: {len(catalogue.assets)}")
-    created: list[tuple[DemoGrant, TxReceipt]] = []
+    created: list[tuple[DemoGrant, TxReceipt, TermsRecord | None]] = []
     with pipelined():
         # first the grants: blocks made while this round is sent move the chain's clock on
         latest = int(backend.web3.eth.get_block("latest")["timestamp"])
@@ -271,10 +298,21 @@ def load_catalogue(
         # run ahead of the wall clock, and gateways judge calls by the wall clock.
         now = min(latest, int(time.time()))
         for g in sorted(catalogue.grants, key=lambda g: g.state != "expired"):
-            owner = signers[catalogue.asset(g.asset).owner]
+            grantor = catalogue.asset(g.asset).owner
             start, stop = (end - g.days * DAY, end) if g.state == "expired" else (now, now + g.days * DAY)
-            receipt = grants.submit_grant(owner, g.asset, g.grantee, g.purpose, start, stop, g.quota)
-            created.append((g, receipt))
+            if terms_to is None:
+                receipt = grants.submit_grant(signers[grantor], g.asset, g.grantee, g.purpose, start, stop, g.quota)
+                created.append((g, receipt, None))
+                continue
+            # the triple's salt if it has one (the same key on chain: the later grant replaces the earlier)
+            salt = store(grantor).salt_for(g.asset, g.grantee, g.purpose)
+            terms = PrivateTerms.draw(g.asset, grantor, g.grantee, g.purpose, start, stop, g.quota)
+            if salt is not None:
+                terms = PrivateTerms(g.asset, grantor, g.grantee, g.purpose, start, stop, g.quota, salt)
+            record = new_record(terms)
+            store(grantor).put(record)  # before the transaction, as `grant create --private`: no salt lost
+            receipt = grants.submit_private_grant(signers[grantor], g.asset, terms.key, terms.commitment)
+            created.append((g, receipt, record))
         for center in catalogue.centers:
             for unit in center.units:
                 assets.add_unit(signers[operator], unit.id, center.id, unit.name)
@@ -283,17 +321,25 @@ def load_catalogue(
             for unit in center.units:
                 for api in unit.apis:
                     assets.register_api(signers[api.provider], api.id, unit.id, api.route, api.method, api.asset)
-        for g, receipt in created:
+        for g, receipt, pending in created:
+            if pending is None:
+                grant_id = grants.grant_id_of(receipt)
+            else:
+                grant_id = grants.private_grant_id_of(receipt)
+                done = with_grant_id(pending, grant_id)
+                for org in dict.fromkeys([pending.terms.grantor, pending.terms.grantee, *regulators]):
+                    store(org).put(done)
             if g.state == "revoked":
                 owner = signers[catalogue.asset(g.asset).owner]
-                grants.revoke(owner, grants.grant_id_of(receipt), DEMO_REVOKE_REASON)
+                grants.revoke(owner, grant_id, DEMO_REVOKE_REASON)
     progress(
         f"service catalogue registered: {len(catalogue.centers)} centers, {len(catalogue.units())} units, "
         f"{len(catalogue.apis())} APIs"
     )
     states = Counter(g.state for g in catalogue.grants if g.state != "active")
     detail = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
-    progress(f"access grants created: {len(catalogue.grants)}" + (f" ({detail})" if detail else ""))
+    kind = "private access grants" if terms_to is not None else "access grants"
+    progress(f"{kind} created: {len(catalogue.grants)}" + (f" ({detail})" if detail else ""))
 
 
 @dataclass

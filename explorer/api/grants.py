@@ -126,6 +126,10 @@ def grant(
 ) -> dict[str, Any]:
     snap = explorer.state.snapshot
     private = snap.private_grant(grant_id)
+    fresh = None
+    if private is None and snap.grant(grant_id) is None:  # made after the latest snapshot was read: either kind
+        fresh = explorer.state.fresh_grant(grant_id)
+        private = None if fresh is not None else explorer.state.fresh_private_grant(grant_id)
     if private is not None:
         row = private_row(explorer, p, private, opening)
         if row is None:
@@ -134,7 +138,7 @@ def grant(
         return {**row, "history": explorer.chain.history("grant", grant_id)}
     found = snap.grant(grant_id)
     asset, now = (snap.asset(found.asset), snap.block_time) if found is not None else (None, 0)
-    if found is None and (fresh := explorer.state.fresh_grant(grant_id)) is not None:
+    if found is None and fresh is not None:
         found, asset, now = fresh  # issued after the latest snapshot was read
     if found is None or not access.sees_grant(p, found):
         raise NotFoundError(f"grant {grant_id}")

@@ -5,7 +5,8 @@ shared with the explorer's API, browser and fuzz tests: this module starts no co
 The readers are people with login tokens: the compliance officers of a call's caller (A) and provider (B), of a
 firm with no part in it (C), of the operator firm (O), the regulator's inspector (R), and outsiders: no token, a
 token forged under a CA made elsewhere with the regulator's org name, and an expired token of a member. The
-objects are real: a call from A to B, the clear grant it ran under, a private grant from B to A made here with
+objects are real: a call from A to B, the demo's grant it ran under (private, as every grant ``init --demo``
+makes), a private grant from B to A made here with
 ``consortium grant create --private``, their transactions and blocks, the call's asset, A's compliance report,
 the log's tiles, checkpoints and entry bundles, exports, the explorer's audit events of a query by the
 regulator and by A (also as its query audit lists them, with their subject), and the alarm records.
@@ -38,6 +39,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from eth_utils.crypto import keccak
 
 from chain.ids import OrgId, Role
 from network.description import load_description
@@ -112,7 +114,7 @@ class World:
     personas: dict[str, Persona]
     operator: str
     call: dict[str, Any]
-    grant: dict[str, Any]  # the clear grant the call ran under, as the regulator reads it
+    grant: dict[str, Any]  # the demo's grant the call ran under (private), as the regulator reads it
     private: dict[str, Any]  # the private grant made here, as the regulator reads it
     terms: dict[str, bytes | int | str]  # its terms and salt
     grant_create_output: str
@@ -154,7 +156,8 @@ def _token(directory: Path, org: str, name: str, now: datetime, hours: float) ->
 
 
 def pick_call(live: Live, operator: str) -> dict[str, Any] | None:
-    """An allowed call under a clear grant between two firms, neither the operator, whose evidence is ready."""
+    """An allowed call under a grant (the demo's are private) between two firms, neither the operator, whose
+    evidence is ready."""
     rows = live.get(live.regulator(), f"{API}/calls", limit=200, decision="allow").json()["calls"]
     for row in reversed(rows):  # the oldest first: anchored soonest
         if row["center"] == "explorer" or not row["grant_id"]:
@@ -241,7 +244,11 @@ def world(live: Live, tmp_path_factory: pytest.TempPathFactory) -> World:
         "expired": Persona("expired", expired, None),
     }
     regulator = live.regulator()
-    grant = live.get(regulator, f"{API}/grants/{call['grant_id']}").json()
+    grant = wait_until(
+        lambda: (r := live.get(regulator, f"{API}/grants/{call['grant_id']}")).status_code == 200 and r,
+        60,
+        "the call's grant in the explorer",
+    ).json()
     assert {grant["grantor"], grant["grantee"]} == {a, b}, grant
     chain = f"http://127.0.0.1:{urlsplit(live.notary).port - 1}"  # type: ignore[operator]
     pgid, terms, output = make_private_grant(live, chain, call["asset_id"], b, a)
@@ -459,11 +466,14 @@ def explorer_cases(w: World) -> dict[str, list[Case]]:
     call, eid, a, b = w.call, w.call["event_id"], w.a, w.b
     asset = w.asset
     asset_rule = MEMBERS
-    if asset["private"]:  # a private asset's detail: its owner, its grantees (clear grants) and the regulator
+    if asset["private"]:  # a private asset's detail: its owner, its grantees (a private grant's: once the log
+        # shows it, as the regulator's rows do) and the regulator
         grants = w.live.get(w.live.regulator(), f"{API}/grants", asset=asset["asset"]).json()["grants"]
-        asset_rule = parties(asset["owner"], *(g["grantee"] for g in grants if g["state"] != "private"))
+        asset_rule = parties(asset["owner"], *(g["grantee"] for g in grants if g["grantee"]))
     grant_tx, private_tx = w.grant["history"][0], w.private["history"][0]
-    grant_parties, private_parties = frozenset({a, b}), frozenset({b})
+    # a private grant's transactions name its grantor only: their decoded arguments to it and the regulator
+    grant_parties = frozenset({w.grant["grantor"]}) if w.grant.get("private") else frozenset({a, b})
+    private_parties = frozenset({b})
     per_call = [(eid, parties(a, b)), (w.regulator_query, parties()), (w.firm_query, parties(a))]
     queried = [w.live.get(w.live.regulator(), f"{API}/calls/{q}").json()["call"]["time_ms"] for q, _ in per_call[1:]]
     around = {"from": min(queried) - 1000, "to": max(queried) + 1000, "limit": 200}  # the two queries' second
@@ -779,3 +789,173 @@ def test_a_private_grants_terms_reach_no_non_party(world: World) -> None:
     tx = rpc(world.chain, "eth_getTransactionByHash", [world.private["history"][0]["tx_hash"]])
     receipt = rpc(world.chain, "eth_getTransactionReceipt", [tx["hash"]])
     assert grantee not in tx["input"] and grantee not in json.dumps(receipt["logs"])
+
+
+def demo_terms(w: World) -> list[Any]:
+    """The terms of the grants ``init --demo`` made (catalogue and PSI): every one is private, and the regulator's
+    terms store holds them (the demo hands them to grantor, grantee and regulator)."""
+    records = [r for r in TermsStore(w.live.directory, REGULATOR).records() if r.grant_id is not None]
+    assert len(records) >= 22, len(records)  # the catalogue's 21 and the PSI job's
+    return records
+
+
+def test_the_demos_grants_are_private_and_their_terms_reach_no_non_party(world: World) -> None:
+    """The grants the demo makes are private: on chain (blocks, receipts, every AccessGrants log) none of their
+    grantees, purposes, windows, quotas or salts; the explorer shows each to its grantor, the regulator and the
+    grantee the log shows, never with its terms, and to another firm, the operator's people and outsiders not at
+    all; their salts are in nothing served to a non-party (the walks above, a non-party's own evidence bundles
+    and evidence zip) and in no service's log. The grantor's, grantee's and regulator's stores hold the terms
+    (the needles find them there)."""
+    w = world
+    records = demo_terms(w)
+    regulator = w.live.regulator()
+    words: dict[str, list[bytes]] = {}  # what the chain must not hold: 32-byte ABI words and the salts
+    grantees: dict[str, list[bytes]] = {}  # and, in a grant's own transaction and receipt, its grantee's name
+    salts: dict[str, list[bytes]] = {}
+    creations: dict[str, str] = {}
+    for r in records:
+        t, gid = r.terms, "0x" + bytes(r.grant_id or b"").hex()
+        detail = live_grant(w, regulator, gid)
+        assert detail.get("private") is True, detail  # a private grant on chain, not a clear one
+        assert all(detail[k] is None for k in ("purpose", "quota", "not_before", "expires_at")), detail
+        creations[gid] = detail["history"][0]["tx_hash"]
+        salts[f"salt of {gid}"] = needles_of_bytes(t.salt)
+        words[f"terms of {gid}"] = [
+            t.purpose.encode().ljust(32, b"\0").hex().encode(),
+            *(v.to_bytes(32, "big").hex().encode() for v in (t.not_before, t.expires_at, t.quota) if v),
+        ]
+        # every member's name is on chain as some grant's grantor: a grantee is a leak in its own grant's data
+        grantees[gid] = [t.grantee.encode().ljust(32, b"\0").hex().encode()]
+        # the parties' stores hold them: the needles find the salt where it is
+        for org in (t.grantor, t.grantee):
+            held = {str(p): p.read_bytes() for p in (w.live.directory / "orgs" / org / "grant-terms").iterdir()}
+            assert occurrences(held, {"salt": salts[f"salt of {gid}"]}), (org, gid)
+        # the grant's page: 404 to every non-party; to a party (the grantee once the log shows it), no terms
+        for who in w.personas.values():
+            answer = httpx.get(f"{w.live.url}{API}/grants/{gid}", headers=who.headers(), timeout=30.0)
+            party = who.regulator or who.org == t.grantor or (who.org == t.grantee and answer.status_code == 200)
+            want = 401 if who.org is None else (200 if party else 404)
+            assert answer.status_code == want, (who.label, gid, answer.status_code)
+            if answer.status_code == 200:
+                assert all(answer.json()[k] is None for k in ("purpose", "quota", "not_before", "expires_at"))
+            else:
+                w.served[f"{who.label} GET {API}/grants/{gid}"] = answer.content
+    # the chain: every log of AccessGrants, the demo grants' creating transactions and their receipts
+    logs = chain_reads(w)["chain logs of AccessGrants"]
+    clear = "0x" + keccak(text="GrantCreated(bytes32,bytes32,bytes32,bytes32,bytes32,uint64,uint64,uint256)").hex()
+    assert clear not in logs.decode(), "a clear grant was created in the demo consortium"
+    chain = {"chain logs of AccessGrants": logs}
+    for gid, tx_hash in creations.items():
+        tx = json.dumps(rpc(w.chain, "eth_getTransactionByHash", [tx_hash])).encode()
+        receipt = json.dumps(rpc(w.chain, "eth_getTransactionReceipt", [tx_hash])).encode()
+        chain |= {f"tx {tx_hash}": tx, f"receipt {tx_hash}": receipt}
+        own = occurrences({f"tx {tx_hash}": tx, f"receipt {tx_hash}": receipt}, {f"grantee of {gid}": grantees[gid]})
+        assert not own, own
+    leaks = occurrences(chain, {**words, **salts})
+    assert not leaks, "\n".join(leaks)
+    # a non-party's own evidence: C's bundles of its allowed calls and its evidence zip carry no other grant's salt
+    c = w.personas["C"]
+    own = w.live.get(f"compliance@{c.org}", f"{API}/calls", limit=20, caller=c.org, decision="allow").json()["calls"]
+    assert own, "C made no allowed call"
+    served = dict(w.served)
+    for row in own[:5]:
+        bundle = w.live.get(f"compliance@{c.org}", f"{API}/calls/{row['event_id']}/evidence")
+        if bundle.status_code == 200:
+            served[f"C evidence {row['event_id']}"] = bundle.content
+    zipped = w.live.get(f"compliance@{c.org}", f"{API}/exports/evidence.zip", limit=20, caller=c.org)
+    assert zipped.status_code == 200, zipped.text[:200]
+    served["C evidence.zip"] = zipped.content
+    not_cs = {k: v for k, v in salts.items() if c.org not in _parties_of(records, k)}
+    assert not_cs, "C is a party to every demo grant"
+    leaks = occurrences({**served, **service_logs(w)}, not_cs)
+    assert not leaks, "\n".join(leaks[:20])
+
+
+def live_grant(w: World, who: str, gid: str) -> dict[str, Any]:
+    answer = w.live.get(who, f"{API}/grants/{gid}")
+    assert answer.status_code == 200, (gid, answer.text[:200])
+    return dict(answer.json())
+
+
+def _parties_of(records: list[Any], key: str) -> set[str]:
+    gid = key.removeprefix("salt of ")
+    (r,) = [r for r in records if "0x" + bytes(r.grant_id or b"").hex() == gid]
+    return {r.terms.grantor, r.terms.grantee}
+
+
+def test_with_the_audit_policy_on_a_firm_is_shown_the_regulators_queries_of_its_calls(
+    world: World, tmp_path: Path
+) -> None:
+    """The demo runs with the ``audit`` policy off (what the walks above check). With it on, the same records are
+    read in process: a copy of the call index the running explorer built from the log (the regulator's and A's
+    real queries of the call among them), served by the explorer's app with the policy on and the consortium's own
+    logins. The call's parties are shown the regulator's query of it, in the search and both exports; another
+    firm and the operator's people are shown neither the call nor any mark the query audit does not list to them
+    (the same rule); A's own query marks nothing; the regulator is shown its query, as with the policy off."""
+    import sqlite3
+    from types import SimpleNamespace
+    from typing import cast
+
+    from fastapi.testclient import TestClient
+
+    from explorer.api import Explorer, Limits, create_app
+    from explorer.calls import CallIndex
+    from network.logins import Authenticator
+    from notary.event import QueryVisibility
+
+    w = world
+    copy = tmp_path / "calls.db"
+    with sqlite3.connect(w.live.directory / "explorer" / "calls.db") as source, sqlite3.connect(copy) as target:
+        source.backup(target)  # a consistent copy while the running explorer writes
+    description = load_description(w.live.directory)
+    regulators = frozenset(m.org for m in description.members if Role.REGULATOR in m.roles)
+    index = CallIndex(copy, readonly=True, tree=description.suite.tree)
+    stand_in = SimpleNamespace(
+        auth=Authenticator(w.live.directory, regulator_orgs=regulators),
+        recorder=None,
+        limits=Limits(),
+        directory=w.live.directory,
+        calls=index,
+        visibility=QueryVisibility(regulators, regulator_queries_visible_to_subject=True),
+    )
+    try:
+        with TestClient(create_app(cast(Explorer, stand_in))) as client:
+
+            def get(who: Persona, path: str, **params: Any) -> httpx.Response:
+                answer: httpx.Response = client.get(f"{API}{path}", params=params, headers=who.headers())
+                assert answer.status_code == 200, (who.label, path, answer.text[:200])
+                return answer
+
+            at = index_time(w, w.regulator_query)
+            for label in ("A", "B", "C", "O", "R"):
+                who = w.personas[label]
+                searched = get(who, "/calls", limit=200, **window(w)).json()["calls"]
+                exported = json.loads(get(who, "/exports/calls.json", **window(w)).text)
+                table = list(csv.DictReader(io.StringIO(get(who, "/exports/calls.csv", **window(w)).text)))
+                audit = get(who, "/queries", limit=200, **{"from": at - 1000, "to": at + 1000}).json()["queries"]
+                listed = {q["event_id"] for q in audit}
+                # the query audit, by the same rule: the regulator's query of the call to its parties now
+                assert (w.regulator_query in listed) == (label in ("A", "B", "R")), (label, listed)
+                for name, rows in (("search", searched), ("json", exported), ("csv", table)):
+                    assert all(sees_call_row(who, r) for r in rows), (label, name)
+                    marks = {
+                        r["event_id"]: (
+                            r["regulator_queries"].split()
+                            if isinstance(r["regulator_queries"], str)
+                            else [q["event_id"] for q in r["regulator_queries"]]
+                        )
+                        for r in rows
+                    }
+                    shown = {q for m in marks.values() for q in m}
+                    assert w.firm_query not in shown, (label, name)  # a firm's query is no regulator's
+                    if label in ("A", "B", "R"):
+                        assert w.regulator_query in marks[w.call["event_id"]], (label, name, marks)
+                    else:
+                        assert w.call["event_id"] not in marks and w.regulator_query not in shown, (label, name)
+    finally:
+        index.close()
+
+
+def index_time(w: World, event_id: str) -> int:
+    """When the explorer's record ``event_id`` was made (ms), as the regulator reads it."""
+    return int(w.live.get(w.live.regulator(), f"{API}/calls/{event_id}").json()["call"]["time_ms"])

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from chain.contracts.grants import PrivateTerms
 from chain.ids import AssetKind, MemberStatus
 from explorer.state import ChainState, grant_state
 from tests.integration.explorer.chainindex_chain import Deployed, LocalNode, deploy, founder_accounts
@@ -114,6 +115,15 @@ def test_a_grant_or_asset_newer_than_the_snapshot_is_read_from_the_chain_for_its
     assert state.lookups == 2
 
     assert state.fresh_grant("0x" + "00" * 32) is None and state.fresh_asset("no-such-asset") is None
+
+    # a private grant, as the demo makes them: read on its own too, and only as what it is
+    terms = PrivateTerms.draw("state-fresh", "alpha", "beta", "audit", now - 60, now + 600)
+    private_id = "0x" + c.grants.create_private_grant(s["alpha"], terms).hex()
+    assert state.snapshot.private_grant(private_id) is None
+    private = state.fresh_private_grant(private_id)
+    assert private is not None and (private.asset, private.grantor, private.key) == ("state-fresh", "alpha", terms.key)
+    assert state.fresh_grant(private_id) is None and state.fresh_private_grant(grant_id) is None
+    assert state.fresh_private_grant("0x" + "00" * 32) is None
     assert state.reads == 1  # none of it read a whole snapshot
 
 

@@ -204,7 +204,9 @@ def test_the_grants_api(world: World, index: ChainIndex, snapshot: Snapshot, tmp
     """``/grants`` and ``/grants/{id}`` in process, around this chain's snapshot and index, before any call under
     the private grant is in the log: its grantee's people do not see it, since nothing tells the explorer who
     that is."""
-    state = SimpleNamespace(snapshot=snapshot, fresh_grant=lambda _grant_id: None)
+    state = SimpleNamespace(
+        snapshot=snapshot, fresh_grant=lambda _grant_id: None, fresh_private_grant=lambda _grant_id: None
+    )
     calls = CallIndex(tmp_path / "calls.db")
     stand_in = SimpleNamespace(
         auth=StandInLogins(), recorder=None, limits=Limits(), state=state, chain=index, calls=calls
@@ -245,7 +247,9 @@ def test_the_grantee_sees_the_private_grant_once_the_log_shows_it_calling_under_
     """beta (the grantee) made an allowed call under the grant to alpha (its grantor); gamma was refused under it
     and op called under it at another provider: the log names beta alone as the grantee. Each reader: the
     grantor, the grantee, another firm, the operator, the regulator, and an outsider without a login."""
-    state = SimpleNamespace(snapshot=snapshot, fresh_grant=lambda _grant_id: None)
+    state = SimpleNamespace(
+        snapshot=snapshot, fresh_grant=lambda _grant_id: None, fresh_private_grant=lambda _grant_id: None
+    )
     calls = CallIndex(tmp_path / "calls.db")
     calls.add_entries(0, [
         logged_call(world, world.grant_id, "gamma", 1, decision="deny", denial_reason="terms_mismatch", status=403,
