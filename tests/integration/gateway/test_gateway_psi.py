@@ -278,7 +278,15 @@ def padded_request(
     terms = parse_asset_terms(document)
     key = load_ed25519_gateway_key(psi.world.root, OrgId(org), PASS)
     client = PsiClient(
-        JobTerms(job_id, grant_id, purpose, CAP, epsilon, epsilon is not None),
+        JobTerms(
+            job_id,
+            grant_id,
+            purpose,
+            CAP,
+            epsilon,
+            epsilon is not None,
+            dp_budget=None if epsilon is None else terms.dp_budget,
+        ),
         org,
         key.public_key(),
         [cnid(1000), cnid(1001)],
