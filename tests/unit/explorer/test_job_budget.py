@@ -11,12 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
 from chain.contracts.grants import GrantInfo
 from chain.ids import AssetId, OrgId
+from explorer.api import Explorer, Limits, create_app
 from explorer.api.schemas import PsiJob
 from notary.event import EventJSON, canonical_entry, validate_event
 from privacy.asset import job_tag
@@ -144,3 +146,18 @@ def test_whoever_is_not_a_party_nor_the_regulator_sees_nothing(client: Any, read
     unknown = get(client, f"/api/v1/jobs/{'0f' * 32}", reader)
     assert hidden[0] == unknown[0] == 404
     assert b"budget" not in hidden[1]
+
+
+def test_the_openapi_document_describes_the_budget() -> None:
+    stand_in = SimpleNamespace(auth=None, recorder=None, limits=Limits())
+    spec = create_app(cast(Explorer, stand_in)).openapi()
+    schemas = spec["components"]["schemas"]
+    field = schemas["PsiJob"]["properties"]["privacy_budget"]
+    assert {"$ref": "#/components/schemas/JobPrivacyBudget"} in field["anyOf"] and field["description"]
+    budget = schemas["JobPrivacyBudget"]["properties"]
+    assert sorted(budget) == sorted(
+        ["epsilon", "noisy_counts", "cost", "budget", "spent", "remaining", "spent_total", "remaining_total", "jobs",
+         "unrecorded_requests"]
+    )  # fmt: skip
+    assert all(prop.get("description") for prop in budget.values())
+    assert "budget" in schemas["JobDp"]["properties"]

@@ -128,20 +128,25 @@ def test_the_largest_summary_with_noisy_inputs_fits_the_logs_bound(job: tuple[Ps
     summary = format_summary(dataclasses.replace(signed, record=largest))
     assert len(summary.encode()) <= MAX_PSI_SUMMARY_BYTES and psi_summary_problem(summary) is None
     # with the national suite's longer keys (an SM2 signing key of 65 bytes, a compressed VRF point of 33)
-    sm_keys = {"signing_key": b"\x04" + b"\xee" * 64}
+    sm_key = b"\x04" + b"\xee" * 64
     national = dataclasses.replace(
         largest,
         client=dataclasses.replace(
-            largest.client, **sm_keys, input=dataclasses.replace(largest.client.input, vrf_key=b"\x02" + b"\xee" * 32)
+            largest.client,
+            signing_key=sm_key,
+            input=dataclasses.replace(largest.client.input, vrf_key=b"\x02" + b"\xee" * 32),
         ),
         server=dataclasses.replace(
-            largest.server, **sm_keys, input=dataclasses.replace(largest.server.input, vrf_key=b"\x03" + b"\xee" * 32)
+            largest.server,
+            signing_key=sm_key,
+            input=dataclasses.replace(largest.server.input, vrf_key=b"\x03" + b"\xee" * 32),
         ),
     )
     summary = format_summary(dataclasses.replace(signed, record=national))
     assert len(summary.encode()) <= MAX_PSI_SUMMARY_BYTES and psi_summary_problem(summary) is None, len(summary)
     # and without noisy inputs: exact input counts instead
-    exact = dataclasses.replace(national, dp=dataclasses.replace(national.dp, inputs=None))  # type: ignore[arg-type]
+    assert national.dp is not None
+    exact = dataclasses.replace(national, dp=dataclasses.replace(national.dp, inputs=None))
     summary = format_summary(dataclasses.replace(signed, record=exact))
     assert len(summary.encode()) <= MAX_PSI_SUMMARY_BYTES and psi_summary_problem(summary) is None, len(summary)
 
