@@ -354,17 +354,16 @@ _PSI_TEXTS: Final = {
 def psi_summary_problem(value: str) -> str | None:
     """None if ``value`` is a PSI job summary, else what is wrong with it.
 
-        A summary is the canonical JSON (RFC 8785) of ``{"v": 1, "grant_id", "protocol", "implementation",
-        "max_input", "client": party, "server": party, "messages": {"request", "response"}, "result": {"count",
-        "root"}, "signatures": {"client", "server"}}``, a party being ``{"org", "signing_key", "vrf_key",
-        "input_count", "input_root"}``: the job record signed by both (``privacy.record``) without its job id and
-        purpose, with both signatures. With a differentially private count (``privacy.dp``) it has ``"dp":
-        {"mechanism", "implementation", "epsilon", "count"}`` and its ``result`` only the root; with the input counts
-        drawn with noise too, ``dp`` also has ``"inputs": {"client", "server"}`` and the parties no ``input_count``
-        (a summary holds each count exactly or with noise, never both); when the owner's terms set a privacy budget,
-    ``dp`` also has ``"budget"``, the grant's total ε (``privacy.dp``). Every value is a
-        name, a count, a hex digest, key or signature, or a protocol name: no identifier and no secret has a field to
-        go in."""
+    A summary is the canonical JSON (RFC 8785) of ``{"v": 1, "grant_id", "protocol", "implementation",
+    "max_input", "client": party, "server": party, "messages": {"request", "response"}, "result": {"count",
+    "root"}, "signatures": {"client", "server"}}``, a party being ``{"org", "signing_key", "vrf_key",
+    "input_count", "input_root"}``: the job record signed by both (``privacy.record``) without its job id and
+    purpose, with both signatures. With a differentially private count (``privacy.dp``) it has ``"dp":
+    {"mechanism", "implementation", "epsilon", "count"}`` and its ``result`` only the root; with the input counts
+    drawn with noise too, ``dp`` also has ``"inputs": {"client", "server"}`` and the parties no ``input_count``
+    (a summary holds each count exactly or with noise, never both); when the owner's terms set a privacy budget,
+    ``dp`` also has ``"budget"``, the grant's total ε (``privacy.dp``). Every value is a name, a count, a hex
+    digest, key or signature, or a protocol name: no identifier and no secret has a field to go in."""
     if len(value.encode("utf-8")) > MAX_PSI_SUMMARY_BYTES:
         return f"must be at most {MAX_PSI_SUMMARY_BYTES} bytes"
     try:

@@ -25,9 +25,9 @@ quota) bound the jobs, and the total is at most the cost times the runs. Amounts
 
 The record states the budget too (``budget`` beside the ε, when the terms set one; absent otherwise, so a record
 without one keeps its bytes and one written before there was the field still parses): the server signs a record
-only with its terms' budget, and the owner's gateway countersigns a record step only with it. So the log says,
-per job, the ε it spent and the grant's budget, and whoever may see a grant's jobs computes what its jobs spent
-and what remains (:func:`summary_cost`; the explorer's job page, ``docs/privacy.md``).
+only with its terms' budget, and the owner's gateway forwards a request or a record step only with it. So the log
+says, per job, the ε it spent and the grant's budget, and whoever may see a grant's jobs computes what its jobs
+spent and what remains (:func:`summary_cost`; the explorer's job page, ``docs/privacy.md``).
 
 OpenDP is imported at the first draw (about 0.1 s of CPU): a gateway, the notary or a command that only reads a
 record never imports it.
