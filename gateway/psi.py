@@ -11,8 +11,9 @@ is counted or anything forwarded, :meth:`PsiGuard.check`:
    the gateway applies are the ones on chain, or none (503 ``psi_terms_mismatch``);
 2. for a request: parses the message header and counts the elements of its PSI payload (no key needed), and
    refuses a request naming other terms than the grant's and the asset's (grant id, purpose, protocol,
-   ``max_input``, and the ``dp_epsilon`` of the differentially private count, or none) or another client than
-   the caller (403 ``psi_wrong_terms``), or holding more elements than ``max_input`` (403 ``input_over_cap``);
+   ``max_input``, the ``dp_epsilon`` of the differentially private count and the grant's ``dp_budget``, or none)
+   or another client than the caller (403 ``psi_wrong_terms``), or holding more elements than ``max_input`` (403
+   ``input_over_cap``);
    bytes that are not a request are 400 ``psi_malformed``;
 3. for a record: the same terms and client, read from the record, and the gateway's org as its server;
 4. for a request or a record: that the job tag the client names in ``Consortium-Psi-Job`` (if any) is the tag of
@@ -257,6 +258,7 @@ class PsiGuard:
             "max_input": terms.max_input,
             "dp_epsilon": terms.dp_epsilon,  # a request or record without the ε the terms set is refused
             "dp_inputs": True if terms.dp_inputs else None,  # and one without the noisy input counts they ask for
+            "dp_budget": terms.dp_budget,  # and one that states another privacy budget than the terms'
         }
         if step == "request":
             try:
@@ -278,6 +280,7 @@ class PsiGuard:
                 "max_input": record.max_input,
                 "dp_epsilon": None if record.dp is None else record.dp.epsilon,
                 "dp_inputs": True if record.dp is not None and record.dp.inputs is not None else None,
+                "dp_budget": None if record.dp is None else record.dp.budget,
             }
             client = record.client.org
             job_id = record.job_id

@@ -205,6 +205,8 @@ class PsiDp(TypedDict):
     implementation: str
     epsilon: str
     count: int
+    inputs: NotRequired[dict[str, int]]
+    budget: NotRequired[str]  # the grant's privacy budget (privacy.dp), when the owner's terms set one
 
 
 class PsiSummary(TypedDict):
@@ -289,7 +291,9 @@ def _check(kind: str, value: object) -> str | None:
 #: The most bytes of a ``psi_summary`` (UTF-8): a summary of two parties with org ids of 32 characters, a
 #: protocol and implementations of 64, every count 2^53-1 and the longest ε takes 1,634 with a differentially
 #: private count and 1,493 without (a real one ~1,300 and ~1,450); under the national suite the keys are longer
-#: (an SM2 signing key 130 hex digits instead of 64, a VRF key 66), 136 more: 1,770 at most.
+#: (an SM2 signing key 130 hex digits instead of 64, a VRF key 66), 136 more: 1,770 at most. The grant's budget in
+#: ``dp`` (``"budget":"10000.000"``) adds 21: the largest national summaries with it, ε "10.000" and every count
+#: 2^53-1, take 1,733 with exact input counts and 1,760 with noisy ones (``tests/unit/privacy/test_dp_budget.py``).
 MAX_PSI_SUMMARY_BYTES: Final = 1800
 #: The version of the summary's layout (its ``v``): the job record's (``privacy.record.RECORD_VERSION``).
 PSI_SUMMARY_VERSION: Final = 1
@@ -313,6 +317,9 @@ _PSI_SHAPE: Final[dict[str, Any]] = {
 #: at most two digits before the point and three after.
 DP_MECHANISM: Final = "discrete-laplace"
 DP_EPSILON: Final = re.compile(r"(?!0(?:\.0*)?\Z)(?:0|[1-9][0-9]?)(?:\.[0-9]{1,3})?\Z")
+#: A grant's privacy budget as written (``privacy.dp``): a decimal above 0 and at most 10,000, with at most three
+#: places.
+DP_BUDGET: Final = re.compile(r"(?!0(?:\.0*)?\Z)(?:(?:0|[1-9][0-9]{0,3})(?:\.[0-9]{1,3})?|10000(?:\.0{1,3})?)\Z")
 #: With a differentially private count (``privacy.dp``): that count and its ε, and no exact count of the result.
 _PSI_SHAPE_DP: Final[dict[str, Any]] = {
     **_PSI_SHAPE,
@@ -327,6 +334,9 @@ _PSI_SHAPE_DP_INPUTS: Final[dict[str, Any]] = {
     "server": _PSI_PARTY_DP,
     "dp": {**_PSI_SHAPE_DP["dp"], "inputs": {"client": "uint", "server": "uint"}},
 }
+#: The variants of each dp shape with the grant's budget (``dp.budget``), which records carry when the owner's
+#: terms set one; a summary without it (of a record without a budget, or written before there was one) stays valid.
+_PSI_DP_BUDGET: Final = {"budget": "budget"}
 _PSI_TEXTS: Final = {
     "grant": (_GRANT, "an on-chain grant id ('0x' and 64 lower-case hex digits)"),
     "text": (_PSI_TEXT, "1-64 characters of printable ASCII"),
@@ -337,6 +347,7 @@ _PSI_TEXTS: Final = {
     "vrf_key": (_PSI_VRF_KEY, "an Ed25519 (64 lower-case hex digits) or compressed SM2 point (66) VRF key"),
     "mechanism": (re.compile(re.escape(DP_MECHANISM) + r"\Z"), f"'{DP_MECHANISM}'"),
     "epsilon": (DP_EPSILON, "a decimal string above 0, such as '1' or '0.25'"),
+    "budget": (DP_BUDGET, "a decimal string above 0 and at most 10000, such as '10' or '2.5'"),
 }
 
 
@@ -350,9 +361,9 @@ def psi_summary_problem(value: str) -> str | None:
     purpose, with both signatures. With a differentially private count (``privacy.dp``) it has ``"dp":
     {"mechanism", "implementation", "epsilon", "count"}`` and its ``result`` only the root; with the input counts
     drawn with noise too, ``dp`` also has ``"inputs": {"client", "server"}`` and the parties no ``input_count``
-    (a summary holds each count exactly or with noise, never both). Every value is a
-    name, a count, a hex digest, key or signature, or a protocol name: no identifier and no secret has a field to
-    go in."""
+    (a summary holds each count exactly or with noise, never both); when the owner's terms set a privacy budget,
+    ``dp`` also has ``"budget"``, the grant's total ε (``privacy.dp``). Every value is a name, a count, a hex
+    digest, key or signature, or a protocol name: no identifier and no secret has a field to go in."""
     if len(value.encode("utf-8")) > MAX_PSI_SUMMARY_BYTES:
         return f"must be at most {MAX_PSI_SUMMARY_BYTES} bytes"
     try:
@@ -366,6 +377,8 @@ def psi_summary_problem(value: str) -> str | None:
     else:
         noisy_inputs = isinstance(obj["dp"], dict) and "inputs" in obj["dp"]
         shape = _PSI_SHAPE_DP_INPUTS if noisy_inputs else _PSI_SHAPE_DP
+        if isinstance(obj["dp"], dict) and "budget" in obj["dp"]:
+            shape = {**shape, "dp": {**shape["dp"], **_PSI_DP_BUDGET}}
     return _psi_shape(obj, shape, "")
 
 

@@ -23,6 +23,12 @@ grant's spent total over the budget is refused (403 ``dp_budget_exhausted``). Wi
 quota) bound the jobs, and the total is at most the cost times the runs. Amounts are kept in thousandths of ε
 (:func:`milli`), exact integers, since ε and budget have at most three decimal places.
 
+The record states the budget too (``budget`` beside the ε, when the terms set one; absent otherwise, so a record
+without one keeps its bytes and one written before there was the field still parses): the server signs a record
+only with its terms' budget, and the owner's gateway forwards a request or a record step only with it. So the log
+says, per job, the ε it spent and the grant's budget, and whoever may see a grant's jobs computes what its jobs
+spent and what remains (:func:`summary_cost`; the explorer's job page, ``docs/privacy.md``).
+
 OpenDP is imported at the first draw (about 0.1 s of CPU): a gateway, the notary or a command that only reads a
 record never imports it.
 """
@@ -31,12 +37,13 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from importlib import metadata
 from typing import Any, Final
 
-from notary.event import DP_EPSILON, DP_MECHANISM
+from notary.event import DP_BUDGET, DP_EPSILON, DP_MECHANISM
 from privacy import _json
 from privacy.errors import MalformedError
 
@@ -46,7 +53,7 @@ MECHANISM: Final = DP_MECHANISM
 _EPSILON: Final = DP_EPSILON
 MAX_EPSILON: Final = Decimal(10)
 #: A grant's budget as written in terms: a decimal with at most three places, above 0 and at most 10,000.
-_BUDGET: Final = re.compile(r"(?!0(?:\.0*)?\Z)(?:0|[1-9][0-9]{0,4})(?:\.[0-9]{1,3})?\Z")
+_BUDGET: Final = DP_BUDGET
 MAX_BUDGET: Final = Decimal(10_000)
 #: The counts a job releases with noise: the result's, and with ``dp_inputs`` each party's input count.
 COUNTS_RESULT_ONLY: Final = 1
@@ -117,6 +124,9 @@ class DpCount:
     count: int
     #: with ``dp_inputs``: (client's, server's) input counts with noise, drawn each by its party with the same ε
     inputs: tuple[int, int] | None = None
+    #: the grant's privacy budget (``dp_budget`` of the owner's terms), when they set one: the total ε the grant's
+    #: jobs may spend, so that the log states it beside what each job spent
+    budget: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -126,6 +136,7 @@ class DpCount:
             "count": self.count,
             # absent without, so a record of the result's count alone keeps its bytes
             **({} if self.inputs is None else {"inputs": {"client": self.inputs[0], "server": self.inputs[1]}}),
+            **({} if self.budget is None else {"budget": self.budget}),  # likewise absent without
         }
 
     @property
@@ -135,7 +146,7 @@ class DpCount:
 
     @classmethod
     def from_json(cls, obj: object, loc: str) -> DpCount:
-        optional = {"inputs"} if isinstance(obj, dict) and "inputs" in obj else set()
+        optional = {key for key in ("inputs", "budget") if isinstance(obj, dict) and key in obj}
         top = _json.fields(obj, loc, _FIELDS | optional)
         inputs = None
         if "inputs" in top:
@@ -153,6 +164,7 @@ class DpCount:
             epsilon=check_epsilon(top["epsilon"], f"{loc}.epsilon"),
             count=_json.uint(top["count"], f"{loc}.count"),
             inputs=inputs,
+            budget=check_budget(top["budget"], f"{loc}.budget") if "budget" in top else None,
         )
 
 
@@ -179,6 +191,12 @@ def draw(count: int, epsilon: str) -> int:
     return max(0, int(measurement(epsilon)(count)))
 
 
-def noisy_count(count: int, epsilon: str, inputs: tuple[int, int] | None = None) -> DpCount:
-    """``count`` drawn with noise (:func:`draw`); ``inputs``, the parties' input counts already drawn, go beside."""
-    return DpCount(MECHANISM, implementation(), epsilon, draw(count, epsilon), inputs)
+def noisy_count(count: int, epsilon: str, inputs: tuple[int, int] | None = None, budget: str | None = None) -> DpCount:
+    """``count`` drawn with noise (:func:`draw`); ``inputs``, the parties' input counts already drawn, and the
+    grant's ``budget`` go beside."""
+    return DpCount(MECHANISM, implementation(), epsilon, draw(count, epsilon), inputs, budget)
+
+
+def summary_cost(dp: Mapping[str, Any]) -> int:
+    """What the job of a summary's (or record's) ``dp`` spent, in thousandths of ε (:func:`job_cost`)."""
+    return job_cost(str(dp["epsilon"]), "inputs" in dp)

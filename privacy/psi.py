@@ -80,6 +80,7 @@ class JobTerms:
     dp_epsilon: str | None = None  # the owner's terms ask for a differentially private count (privacy.dp)
     dp_inputs: bool = False  # and for each party's input count with noise (privacy.dp)
     suite: PsiSuite = INTL  # the consortium's suite (privacy.suites): protocol, keys, hashes
+    dp_budget: str | None = None  # the grant's privacy budget the owner's terms set, which the record states
 
     def __post_init__(self) -> None:
         if JOB_ID.match(self.job_id) is None:
@@ -90,10 +91,11 @@ class JobTerms:
             raise MalformedError(f"purpose {self.purpose!r} must be a short name such as 'aml-screening'")
         if not 0 < self.max_input <= 2**31:
             raise MalformedError(f"max_input {self.max_input} must be between 1 and 2^31")
-        check_dp_terms(self.dp_epsilon, None, self.dp_inputs)
+        check_dp_terms(self.dp_epsilon, self.dp_budget, self.dp_inputs)
 
     def to_json(self) -> dict[str, Any]:
-        """The terms as the request's header names them (``dp_epsilon`` only when set)."""
+        """The terms as the request's header names them (``dp_epsilon``, ``dp_inputs``, ``dp_budget`` only when
+        set)."""
         return {
             "job_id": self.job_id,
             "grant_id": self.grant_id,
@@ -103,6 +105,7 @@ class JobTerms:
             "implementation": IMPLEMENTATIONS[self.suite.name],
             **({"dp_epsilon": self.dp_epsilon} if self.dp_epsilon is not None else {}),
             **({"dp_inputs": True} if self.dp_inputs else {}),
+            **({"dp_budget": self.dp_budget} if self.dp_budget is not None else {}),
         }
 
 
@@ -211,7 +214,8 @@ def inspect_request(request: bytes) -> RequestSummary:
     terms = {
         key: header.get(key)
         for key in (
-            "job_id", "grant_id", "purpose", "max_input", "protocol", "implementation", "dp_epsilon", "dp_inputs"
+            "job_id", "grant_id", "purpose", "max_input", "protocol", "implementation", "dp_epsilon", "dp_inputs",
+            "dp_budget",
         )
     }  # fmt: skip
     commitment = _commitment_from(header.get("client_commitment"), "client_commitment")
@@ -353,7 +357,7 @@ class PsiClient(_Side):
             result_root=result.commitment.root,
             dp=None
             if self.terms.dp_epsilon is None
-            else noisy_count(result.commitment.count, self.terms.dp_epsilon, inputs),
+            else noisy_count(result.commitment.count, self.terms.dp_epsilon, inputs, self.terms.dp_budget),
         )
         return PsiOutcome(intersection, result, record)
 
@@ -416,7 +420,8 @@ class PsiServer(_Side):
                 check_same_suite(self.suite, suite_of_protocol(protocol), "the request")
             except MalformedError as exc:
                 raise RefusedError("wrong_suite", str(exc)) from None
-        for key in ("dp_epsilon", "dp_inputs", *terms):  # a request without the ε the terms set, or with another
+        # a request without the ε, the noisy inputs or the budget the terms set, or with others
+        for key in ("dp_epsilon", "dp_inputs", "dp_budget", *terms):
             value = terms.get(key)
             if header.get(key) != value:
                 raise RefusedError("wrong_terms", f"request names {key} {header.get(key)!r}; the job has {value!r}")
@@ -493,6 +498,7 @@ class PsiServer(_Side):
             "dp": (record.dp.epsilon, record.dp.mechanism) == (self.terms.dp_epsilon, MECHANISM)
             and (record.dp.inputs is not None) == self.terms.dp_inputs
             and (record.dp.inputs is None or record.dp.inputs[1] == self._noisy_input)
+            and record.dp.budget == self.terms.dp_budget
             if record.dp is not None
             else self.terms.dp_epsilon is None,
             "messages": (record.request_hash, record.response_hash) == (request_hash, response_hash),

@@ -131,7 +131,7 @@ class PsiService:
         try:
             terms = JobTerms(job_id, str(summary.terms.get("grant_id")), str(summary.terms.get("purpose")),
                              self.terms.max_input, self.terms.dp_epsilon, self.terms.dp_inputs,
-                             suite=self.suite)  # fmt: skip
+                             suite=self.suite, dp_budget=self.terms.dp_budget)  # fmt: skip
         except MalformedError as exc:
             return _refuse(400, "psi_malformed", str(exc))
         # a finished job's files outlive the service: its id stays taken after a restart

@@ -193,7 +193,10 @@ def run_psi_job(
         check_same_suite(psi, terms.suite, f"the PSI terms of {terms.asset} (protocol {terms.protocol})")
     except PrivacyError as exc:
         raise PsiJobError(str(exc)) from exc
-    job = JobTerms(job_id, grant_id, purpose, terms.max_input, terms.dp_epsilon, terms.dp_inputs, suite=psi)
+    job = JobTerms(
+        job_id, grant_id, purpose, terms.max_input, terms.dp_epsilon, terms.dp_inputs, suite=psi,
+        dp_budget=terms.dp_budget,
+    )  # fmt: skip
     client_psi = PsiClient(job, org, client_public, identifiers, terms.kem_key)
     # the owner computes for a while before it answers: wait as long as the owner's gateway does
     wait = max(client.timeout, request_time_budget_s(terms.max_input))

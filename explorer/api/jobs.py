@@ -9,6 +9,15 @@ unchecked on a terms step) adds nothing to that job's page.
 
 Who sees a job: its client's and owner's people and the regulator, the rule for its calls
 (``explorer.access.sees_call``). A job the person may not see is the same 404 as a tag no event names.
+
+The privacy budget (``privacy_budget``, ``privacy.dp``): a job whose record has a differentially private count
+states in its summary the ε of each noisy count (so what the job spent, :func:`privacy.dp.summary_cost`) and, when
+the owner's terms set one, the grant's budget. The page adds up what the jobs of the same grant, client and owner
+spent, from the summaries of their allowed record steps (one per job tag, the first), in log order: through this
+job, and through every job indexed. Those steps share the job's caller and provider, so whoever sees the job sees
+them; each is checked with the same rule anyway. The owner's gateway spends a job's ε when it admits the request
+(``gateway.psi``); a job admitted whose record step never came is in the log as an allowed request only, without its
+ε, and is counted apart (``unrecorded_requests``).
 """
 
 from __future__ import annotations
@@ -24,12 +33,13 @@ from explorer import access
 from explorer.api.deps import CurrentPerson, Explorer, ExplorerDep, Subject
 from explorer.api.grants import private_row
 from explorer.api.schemas import PsiJob
-from explorer.calls import CallRow
+from explorer.calls import CallFilter, CallRow
 from explorer.errors import NotFoundError
 from explorer.state import grant_json
 from network.logins import Person
-from notary.event import parties
+from notary.event import parties, psi_summary
 from privacy.asset import step_of
+from privacy.dp import COUNTS_RESULT_ONLY, COUNTS_WITH_INPUTS, format_milli, milli, summary_cost
 
 router = APIRouter(tags=["jobs"])
 
@@ -65,6 +75,71 @@ def _grant(explorer: Explorer, person: Person, grant_id: str | None) -> dict[str
     return grant_json(found, snap.asset(found.asset), snap.block_time)
 
 
+JobKey = tuple[str, str, str | None]  # a job's client, owner and grant
+
+
+def _recorded(explorer: Explorer, person: Person, key: JobKey) -> tuple[dict[str, tuple[int, int]], int]:
+    """The jobs under the grant ``key`` names (client, owner, grant): each recorded job's tag → (the index of its
+    first allowed record step with a summary, what it spent in thousandths of ε), and how many allowed requests
+    name a tag with no such record step."""
+    caller, provider, grant_id = key
+    recorded: dict[str, tuple[int, int]] = {}
+    requested: set[str] = set()
+    if grant_id is None:
+        return recorded, 0
+    found = CallFilter(caller=caller, provider=provider, grant=grant_id, decision="allow")
+    for row in explorer.calls.iter_calls(found):
+        step = step_of(row["route"])
+        if step not in ("request", "record") or not access.sees_call(person, row, explorer.visibility):
+            continue
+        full = explorer.calls.by_index(row["index"])
+        if full is None or "entry" not in full:
+            continue
+        entry = json.loads(full["entry"])
+        tag = entry.get("psi_job")
+        if not isinstance(tag, str):
+            continue
+        if step == "request":
+            requested.add(tag)
+            continue
+        summary = psi_summary(entry)
+        if summary is None or tag in recorded:
+            continue
+        dp = summary.get("dp")
+        recorded[tag] = (row["index"], 0 if dp is None else summary_cost(dp))
+    return recorded, len(requested - recorded.keys())
+
+
+def _privacy_budget(
+    explorer: Explorer, person: Person, key: JobKey, tag: str, summary: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """What the job spent of its grant's privacy budget, and what the grant's jobs spent (module docstring); None
+    for a job without a differentially private count."""
+    dp = summary.get("dp")
+    if not isinstance(dp, Mapping):
+        return None
+    cost = summary_cost(dp)
+    budget = dp.get("budget")
+    recorded, unrecorded = _recorded(explorer, person, key)
+    recorded.setdefault(tag, (max((i for i, _ in recorded.values()), default=0), cost))
+    at = recorded[tag][0]
+    spent = sum(c for i, c in recorded.values() if i <= at)  # through this job, in log order
+    total = sum(c for _, c in recorded.values())
+    limit = None if budget is None else milli(budget)
+    return {
+        "epsilon": dp["epsilon"],
+        "noisy_counts": COUNTS_WITH_INPUTS if "inputs" in dp else COUNTS_RESULT_ONLY,
+        "cost": format_milli(cost),
+        "budget": budget,
+        "spent": format_milli(spent),
+        "remaining": None if limit is None else format_milli(max(0, limit - spent)),
+        "spent_total": format_milli(total),
+        "remaining_total": None if limit is None else format_milli(max(0, limit - total)),
+        "jobs": len(recorded),
+        "unrecorded_requests": unrecorded,
+    }
+
+
 @router.get(
     "/jobs/{tag}",
     summary="One privacy-computing job's steps in the log",
@@ -83,7 +158,7 @@ def job(explorer: ExplorerDep, p: CurrentPerson, tag: JobTag, subject: Subject) 
     if not steps:
         raise NotFoundError(f"job {tag}")
     first = _defining(steps)
-    key = (first["caller_org"], first["provider_org"], first["grant_id"])
+    key: JobKey = (first["caller_org"], first["provider_org"], first["grant_id"])
     steps = [(s, r) for s, r in steps if (r["caller_org"], r["provider_org"], r["grant_id"]) == key]
     if not access.sees_call(p, first, explorer.visibility):
         raise NotFoundError(f"job {tag}")
@@ -109,6 +184,7 @@ def job(explorer: ExplorerDep, p: CurrentPerson, tag: JobTag, subject: Subject) 
     requested = [r for s, r in steps if s == "request"]
     last = max(r["index"] for _, r in steps)
     version_of = requested[0] if requested else first
+    parsed = None if summary is None else json.loads(summary)
     return {
         "tag": tag,
         "client": first["caller_org"],
@@ -119,7 +195,8 @@ def job(explorer: ExplorerDep, p: CurrentPerson, tag: JobTag, subject: Subject) 
         "grant": _grant(explorer, p, first["grant_id"]),
         "complete": record_sha256 is not None and any(r["decision"] == "allow" for r in requested),
         "record_sha256": record_sha256,
-        "summary": None if summary is None else json.loads(summary),
+        "summary": parsed,
+        "privacy_budget": None if parsed is None else _privacy_budget(explorer, p, key, tag, parsed),
         "summary_json": summary,
         "steps": shown,
         "checkpoint": calls.checkpoint_covering(last),

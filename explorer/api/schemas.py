@@ -1005,6 +1005,11 @@ class JobDp(BaseModel):
     inputs: JobDpInputs | None = Field(
         None, description="each party's input count with noise, when the asset's terms ask for it (dp_inputs)"
     )
+    budget: str | None = Field(
+        None,
+        description="the grant's privacy budget (the total ε its jobs may spend), when the owner's terms set one; "
+        "absent from records without one",
+    )
 
 
 class JobSignatures(BaseModel):
@@ -1027,6 +1032,30 @@ class JobSummary(BaseModel):
     result: JobResult
     dp: JobDp | None = Field(None, description="the differentially private count, when the asset's terms ask for one")
     signatures: JobSignatures
+
+
+class JobPrivacyBudget(BaseModel):
+    """What a job with a differentially private count spent of its grant's privacy budget, and what the grant's
+    jobs spent, computed from the summaries the log holds (``privacy.dp``; amounts are decimal strings of ε, with at
+    most three places). Only the jobs of the same grant, client and owner whose record step the explorer indexed
+    are counted."""
+
+    epsilon: str = Field(description="ε of each noisy count the job released")
+    noisy_counts: int = Field(description="how many counts it released with noise: 1 (the result) or 3 (with inputs)")
+    cost: str = Field(description="the ε this job spent: epsilon times noisy_counts (sequential composition)")
+    budget: str | None = Field(
+        description="the grant's privacy budget as the job's record states it (the owner's terms' dp_budget); null "
+        "when the terms set none (then the grant's runs alone bound what its jobs spend) or the record predates it"
+    )
+    spent: str = Field(description="the ε the grant's recorded jobs spent through this one, in log order")
+    remaining: str | None = Field(description="budget minus spent (not below 0); null without a budget")
+    spent_total: str = Field(description="the ε every recorded job of the grant spent, as far as the explorer indexed")
+    remaining_total: str | None = Field(description="budget minus spent_total (not below 0); null without a budget")
+    jobs: int = Field(description="the grant's recorded jobs counted in spent_total")
+    unrecorded_requests: int = Field(
+        description="allowed requests of the grant whose job has no record step in the log: the owner's gateway spent "
+        "each one's ε when it admitted it, which the log states only in a record, so they are not in spent"
+    )
 
 
 class PsiJob(BaseModel):
@@ -1053,6 +1082,11 @@ class PsiJob(BaseModel):
     )
     summary_json: str | None = Field(
         None, description="the psi_summary exactly as the event holds it (its bytes are in the event's leaf hash)"
+    )
+    privacy_budget: JobPrivacyBudget | None = Field(
+        None,
+        description="with a differentially private count in the summary: the ε the job spent, the grant's budget, "
+        "what its recorded jobs spent and what remains; null for a job without one or without a summary",
     )
     steps: list[JobStep]
     checkpoint: Checkpoint | None = Field(

@@ -421,9 +421,25 @@ export {};
  * @property {string | null} record_sha256  the SHA-256 of the record signed by both (record.json), hex
  * @property {JobSummary | null} [summary]  the record step's psi_summary, parsed
  * @property {string | null} [summary_json]  the psi_summary as the event holds it
+ * @property {JobPrivacyBudget | null} [privacy_budget]  with a differentially private count: the grant's budget
  * @property {JobStep[]} steps
  * @property {Checkpoint | null} checkpoint  the smallest checkpoint that includes every step
  * @property {Checkpoint | null} anchored  the smallest anchored checkpoint that includes every step
+ */
+
+/**
+ * What a job with a differentially private count spent of its grant's privacy budget (decimal strings of ε).
+ * @typedef {object} JobPrivacyBudget
+ * @property {string} epsilon  ε of each noisy count
+ * @property {number} noisy_counts  1 (the result) or 3 (with the input counts)
+ * @property {string} cost  the ε this job spent
+ * @property {string | null} budget  the grant's budget as the record states it; null when the terms set none
+ * @property {string} spent  what the grant's recorded jobs spent through this one, in log order
+ * @property {string | null} remaining
+ * @property {string} spent_total  what every recorded job of the grant spent
+ * @property {string | null} remaining_total
+ * @property {number} jobs  the grant's recorded jobs
+ * @property {number} unrecorded_requests  allowed requests whose job has no record step
  */
 
 /**

@@ -185,6 +185,39 @@ function stepTable(steps) {
   );
 }
 
+/** The job's ε and its grant's privacy budget, as the explorer adds them up from the log; null without DP. */
+function budgetSection(/** @type {PsiJob} */ job) {
+  const b = isObject(job.privacy_budget) ? job.privacy_budget : null;
+  if (!b) return null;
+  const limited = b.budget != null;
+  return section(
+    t("job.budget"),
+    h("p", { class: "muted" }, t("job.budgetIntro")),
+    kv(
+      [
+        [t("job.budgetTotal"), limited ? h("strong", { testid: "budget-total" }, text(b.budget)) : t("job.budgetNone")],
+        [
+          t("job.budgetCost"),
+          h("span", { testid: "budget-cost" }, `ε ${text(b.cost)} (${fmtNum(b.noisy_counts)} × ε ${text(b.epsilon)})`),
+        ],
+        [t("job.budgetSpent"), h("span", { testid: "budget-spent" }, `ε ${text(b.spent)}`)],
+        limited && [t("job.budgetRemaining"), h("strong", { testid: "budget-remaining" }, `ε ${text(b.remaining)}`)],
+        [t("job.budgetSpentTotal"), h("span", { testid: "budget-spent-total" }, `ε ${text(b.spent_total)}`)],
+        limited && [
+          t("job.budgetRemainingTotal"),
+          h("span", { testid: "budget-remaining-total" }, `ε ${text(b.remaining_total)}`),
+        ],
+        [t("job.budgetJobs"), fmtNum(b.jobs)],
+        b.unrecorded_requests > 0 && [
+          t("job.budgetUnrecorded"),
+          badge("warn", fmtNum(b.unrecorded_requests), { testid: "budget-unrecorded" }),
+        ],
+      ],
+      { testid: "job-budget" },
+    ),
+  );
+}
+
 /** @param {Ctx} ctx */
 export async function viewJob(ctx) {
   const tag = ctx.args[0];
@@ -244,6 +277,7 @@ export async function viewJob(ctx) {
     pageHeader(t("job.title")),
     h("div", { class: "grid-2" }, section(t("job.summary"), summary), section(t("job.place"), place)),
     section(t("job.steps"), h("p", { class: "muted" }, t("job.stepsIntro")), stepTable(job.steps || [])),
+    budgetSection(job),
     logSummary(job),
     recordCheck(job),
   );

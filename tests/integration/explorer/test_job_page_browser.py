@@ -29,6 +29,7 @@ pytestmark = [pytest.mark.browser]
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 EPSILON = "0.5"
+BUDGET = "9"  # the grant's privacy budget: the job spends 1.5 of it
 EXACT = {"client": 25, "server": 30, "result": 5}  # small_job's sets: 25 and 30 identifiers, 5 shared
 NUMBER = re.compile(r"\b\d[\d,.]*\b")
 
@@ -38,7 +39,7 @@ def noisy_job() -> tuple[str, Job]:
     ε 0.5), so that a page showing an exact count cannot pass for one showing a noisy count."""
     for n in range(200):
         job_id = f"job-dp-{n}"
-        job = small_job(job_id, dp_epsilon=EPSILON, dp_inputs=True)
+        job = small_job(job_id, dp_epsilon=EPSILON, dp_inputs=True, dp_budget=BUDGET)
         dp = job.signed.record.dp
         assert dp is not None and dp.inputs is not None
         if not {dp.count, *dp.inputs} & set(EXACT.values()):
@@ -114,6 +115,14 @@ def test_the_job_page_shows_the_noisy_counts_and_their_epsilon_and_no_exact_coun
         assert not shown & {str(n) for n in EXACT.values()}, shown
         assert {str(dp.count), str(dp.inputs[0]), str(dp.inputs[1]), EPSILON} <= shown
         assert SERVER_ORG in page.inner_text("body")
+        # the grant's privacy budget, and what its one recorded job spent of it
+        budget = page.get_by_test_id("job-budget")
+        assert budget.get_by_test_id("budget-total").inner_text() == BUDGET
+        assert budget.get_by_test_id("budget-cost").inner_text() == "ε 1.5 (3 × ε 0.5)"
+        assert budget.get_by_test_id("budget-spent").inner_text() == "ε 1.5"
+        assert budget.get_by_test_id("budget-remaining").inner_text() == "ε 7.5"
+        assert budget.get_by_test_id("budget-remaining-total").inner_text() == "ε 7.5"
+        assert budget.get_by_test_id("budget-unrecorded").count() == 0
         assert errors == []
     finally:
         page.close()

@@ -218,6 +218,7 @@ def test_a_job_through_the_owners_gateway_finds_the_shared_customers_and_records
     assert signed.record.dp is not None and logged["dp"] == signed.record.dp.to_json()
     assert (logged["dp"]["epsilon"], logged["dp"]["mechanism"]) == (EPSILON, "discrete-laplace")
     assert sorted(logged["dp"]["inputs"]) == ["client", "server"]
+    assert logged["dp"]["budget"] == BUDGET  # the grant's privacy budget, as the terms set it
     assert all("psi_summary" not in events[steps[s]] for s in ("terms", "request"))
     assert "psi_record" not in events[steps["request"]] and "psi_record" not in events[steps["terms"]]
 
@@ -241,6 +242,15 @@ def test_the_explorer_shows_the_real_jobs_steps_to_its_parties_only(
         assert job["summary"]["dp"]["epsilon"] == EPSILON and job["summary"]["client"]["org"] == GRANTEE
         assert "count" not in job["summary"]["result"]
         assert job["complete"] is True
+        # the grant's budget, and what its first job spent of it (3 noisy counts of ε 1)
+        budget = job["privacy_budget"]
+        assert (budget["budget"], budget["epsilon"], budget["noisy_counts"], budget["cost"]) == (
+            BUDGET,
+            EPSILON,
+            3,
+            "3",
+        )
+        assert (budget["spent"], budget["remaining"]) == ("3", "4")
         assert get(client, f"/api/v1/jobs/{summary['tag']}", PROVIDER)[0] == 200
         assert get(client, f"/api/v1/jobs/{summary['tag']}", OTHER)[0] == 404
 
@@ -278,7 +288,15 @@ def padded_request(
     terms = parse_asset_terms(document)
     key = load_ed25519_gateway_key(psi.world.root, OrgId(org), PASS)
     client = PsiClient(
-        JobTerms(job_id, grant_id, purpose, CAP, epsilon, epsilon is not None),
+        JobTerms(
+            job_id,
+            grant_id,
+            purpose,
+            CAP,
+            epsilon,
+            epsilon is not None,
+            dp_budget=None if epsilon is None else terms.dp_budget,
+        ),
         org,
         key.public_key(),
         [cnid(1000), cnid(1001)],

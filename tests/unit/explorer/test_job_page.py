@@ -207,6 +207,7 @@ def test_the_job_shows_its_parties_grant_steps_record_digest_and_place_in_the_lo
     assert job["summary_json"] == SUMMARY and job["summary"] == json.loads(SUMMARY)
     assert (job["summary"]["client"]["input_count"], job["summary"]["server"]["input_count"]) == (25, 30)
     assert job["summary"]["result"]["count"] == 5 and job["summary"]["client"]["org"] == CLIENT
+    assert job["privacy_budget"] is None  # no differentially private count: no budget to show
     # the smallest checkpoint covering every step is not anchored (the notary anchors only some): the next one is
     assert (job["checkpoint"]["size"], job["checkpoint"]["cosigners"], job["checkpoint"]["anchor"]) == (5, ["w2"], None)
     anchored = job["anchored"]

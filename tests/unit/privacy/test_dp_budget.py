@@ -17,14 +17,14 @@ from gateway.policy import Decision, Service
 from gateway.psi import PsiGuard
 from notary.event import MAX_PSI_SUMMARY_BYTES, psi_summary_problem
 from privacy.asset import PsiAssetTerms, format_asset_terms, format_record_step, parse_asset_terms, terms_digest
-from privacy.dp import check_budget, check_dp_terms, format_milli, job_cost, milli
+from privacy.dp import check_budget, check_dp_terms, format_milli, job_cost, milli, summary_cost
 from privacy.errors import MalformedError, RefusedError
 from privacy.psi import PROTOCOL, JobTerms, PsiClient, PsiServer, _format_message, _parse_message
-from privacy.record import JobRecord, SignedRecord, format_summary, sign_record
+from privacy.record import JobRecord, SignedRecord, format_record, format_summary, parse_record, sign_record
 from sdk.privacy import PsiSetupError, write_psi_terms
 
 GRANT = "0x" + "4d" * 32
-TERMS = JobTerms("job-in", GRANT, "aml-screening", 400, "0.5", dp_inputs=True)
+TERMS = JobTerms("job-in", GRANT, "aml-screening", 400, "0.5", dp_inputs=True, dp_budget="4")
 CLIENT_KEY, SERVER_KEY = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
 KEM = X25519PrivateKey.generate()
 CLIENT_IDS = [f"acct:c{n}" for n in range(170)] + [f"acct:s{n}" for n in range(30)]  # 200, 30 shared
@@ -121,10 +121,89 @@ def test_the_largest_summary_with_noisy_inputs_fits_the_logs_bound(job: tuple[Ps
         max_input=big,
         client=dataclasses.replace(record.client, org="c" * 32),
         server=dataclasses.replace(record.server, org="s" * 32),
-        dp=dataclasses.replace(record.dp, implementation="o" * 64, epsilon="0.125", count=big, inputs=(big, big)),
+        dp=dataclasses.replace(
+            record.dp, implementation="o" * 64, epsilon="10.000", count=big, inputs=(big, big), budget="10000.000"
+        ),
     )
     summary = format_summary(dataclasses.replace(signed, record=largest))
     assert len(summary.encode()) <= MAX_PSI_SUMMARY_BYTES and psi_summary_problem(summary) is None
+    # with the national suite's longer keys (an SM2 signing key of 65 bytes, a compressed VRF point of 33)
+    sm_key = b"\x04" + b"\xee" * 64
+    national = dataclasses.replace(
+        largest,
+        client=dataclasses.replace(
+            largest.client,
+            signing_key=sm_key,
+            input=dataclasses.replace(largest.client.input, vrf_key=b"\x02" + b"\xee" * 32),
+        ),
+        server=dataclasses.replace(
+            largest.server,
+            signing_key=sm_key,
+            input=dataclasses.replace(largest.server.input, vrf_key=b"\x03" + b"\xee" * 32),
+        ),
+    )
+    summary = format_summary(dataclasses.replace(signed, record=national))
+    assert len(summary.encode()) <= MAX_PSI_SUMMARY_BYTES and psi_summary_problem(summary) is None, len(summary)
+    # and without noisy inputs: exact input counts instead
+    assert national.dp is not None
+    exact = dataclasses.replace(national, dp=dataclasses.replace(national.dp, inputs=None))
+    summary = format_summary(dataclasses.replace(signed, record=exact))
+    assert len(summary.encode()) <= MAX_PSI_SUMMARY_BYTES and psi_summary_problem(summary) is None, len(summary)
+
+
+def test_the_record_states_the_grants_budget_and_one_without_keeps_its_bytes(
+    job: tuple[PsiServer, SignedRecord],
+) -> None:
+    _, signed = job
+    record = signed.record
+    assert record.dp is not None and record.dp.budget == "4"
+    held = json.loads(format_summary(signed))
+    assert held["dp"]["budget"] == "4" and held["dp"]["epsilon"] == "0.5" and "inputs" in held["dp"]
+    assert summary_cost(held["dp"]) == 1500
+    # a record written before the field, or under terms without a budget, parses and has no budget
+    older = dataclasses.replace(record, dp=dataclasses.replace(record.dp, budget=None))
+    data = format_record(older)
+    assert b"budget" not in data and parse_record(data) == older
+    assert "budget" not in json.loads(format_summary(dataclasses.replace(signed, record=older)))["dp"]
+    assert psi_summary_problem(format_summary(dataclasses.replace(signed, record=older))) is None
+    for bad in ("0", "10001", "1e3", 4):
+        forged = json.loads(format_record(record))
+        forged["dp"]["budget"] = bad
+        with pytest.raises(MalformedError, match=r"record\.dp\.budget must be a decimal string"):
+            JobRecord.from_json(forged)
+        wrong = dict(held, dp={**held["dp"], "budget": bad})
+        assert psi_summary_problem(json.dumps(wrong, separators=(",", ":"), sort_keys=True)) == (
+            "dp.budget must be a decimal string above 0 and at most 10000, such as '10' or '2.5'"
+        )
+
+
+def test_the_owner_and_its_gateway_refuse_a_job_that_states_another_budget(
+    job: tuple[PsiServer, SignedRecord],
+) -> None:
+    server, signed = job
+    dp = signed.record.dp
+    assert dp is not None
+    for other in (None, "5"):
+        with pytest.raises(RefusedError, match="dp") as refused:
+            server.check_record(dataclasses.replace(signed.record, dp=dataclasses.replace(dp, budget=other)))
+        assert refused.value.reason == "record_mismatch"
+    for other in (None, "5"):  # a request whose terms name another budget than the owner's
+        client_terms = dataclasses.replace(TERMS, job_id="job-bud", dp_budget=other)
+        client = PsiClient(client_terms, "alpha", CLIENT_KEY.public_key(), CLIENT_IDS, KEM.public_key())
+        fresh = PsiServer(
+            dataclasses.replace(TERMS, job_id="job-bud"), "beta", SERVER_KEY.public_key(), SERVER_IDS, KEM
+        )
+        with pytest.raises(RefusedError, match="dp_budget") as refused:
+            fresh.respond(client.request())
+        assert refused.value.reason == "wrong_terms"
+        gate, digest = guard(dp_epsilon="0.5", dp_budget="4", dp_inputs=True)
+        denied = gate.check(SERVICE, "request", client.request(), DECISION, "aml-screening", "alpha", digest)
+        assert denied is not None and denied.reason == "psi_wrong_terms" and "dp_budget" in denied.detail
+        record_step = format_record_step(
+            dataclasses.replace(signed.record, dp=dataclasses.replace(dp, budget=other)), signed.client_signature
+        )
+        denied = gate.check(RECORD_SERVICE, "record", record_step, DECISION, "aml-screening", "alpha", digest)
+        assert denied is not None and denied.reason == "psi_wrong_terms" and "dp_budget" in denied.detail
 
 
 def test_the_log_refuses_a_summary_with_an_exact_and_a_noisy_input_count(job: tuple[PsiServer, SignedRecord]) -> None:
