@@ -43,7 +43,7 @@ import logging
 import ssl
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -119,8 +119,9 @@ def alarm_event(
 
 class AlarmRecorder:
     """Records transitions as events of gateway ``<operator>/alarms`` in the outbox at ``outbox_path`` and ships
-    them to ``notary_url`` signed with ``key`` (the operator's gateway key), over ``notary_tls`` for an https
-    notary; see the module."""
+    them to ``notary_url`` signed with ``key`` (the operator's gateway key), or with the key ``next_key`` gives once
+    it gives one (the operator's rotated gateway key, valid on chain: ``network.gatewaykeys.following_gateway_key``),
+    over ``notary_tls`` for an https notary; see the module."""
 
     def __init__(
         self,
@@ -134,6 +135,7 @@ class AlarmRecorder:
         backoff_initial_s: float = 0.2,
         backoff_max_s: float = 10.0,
         notary_tls: ssl.SSLContext | None = None,
+        next_key: Callable[[], PrivateKey | None] | None = None,
     ) -> None:
         self.operator = operator
         self.gateway_id = f"{operator}/{ALARM_CENTER}"
@@ -141,7 +143,7 @@ class AlarmRecorder:
         self.outbox = Outbox(outbox_path, self.gateway_id, max_pending=max_pending)
         self.shipper = Shipper(
             self.outbox, notary_url, self.gateway_id, key,
-            backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s, tls=notary_tls,
+            backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s, tls=notary_tls, next_key=next_key,
         )  # fmt: skip
         self._lock = threading.Lock()
         self.recorded = 0  # committed to the outbox
