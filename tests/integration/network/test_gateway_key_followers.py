@@ -1,6 +1,7 @@
 """What follows a rotated gateway key besides the gateway (``docs/trust.md``, "Rotating a gateway key"), against the
 in-process chain node: the explorer's query-audit recorder, its signed reads of the notary and the alarm records
-`consortium up` ships switch to the operator's new key once it is valid on chain, so their batches and reads are
+`consortium up` ships switch to the operator's new key once it is valid on chain, and the SDK's signed reads to the
+key file's new key (falling back to the old one while the notary refuses it), so their batches and reads are
 accepted after the old key retired;
 shred statements are judged by the org's gateway keys on chain valid at the statement's time."""
 
@@ -21,7 +22,7 @@ from explorer.audit import AuditRecorder
 from network.alarms.audit import AlarmRecorder
 from network.alarms.book import Alarm, Transition
 from network.alarms.webhook import alarm_document
-from network.gatewaykeys import following_gateway_key, rotate_gateway_key
+from network.gatewaykeys import following_gateway_key, rereading_gateway_key, rotate_gateway_key
 from network.identity import load_gateway_key
 from network.shredding import ShredBook, load_statements, publish, statement_path
 from network.trust import GatewayKeySource
@@ -143,9 +144,16 @@ def test_the_explorer_follows_the_operators_rotated_key(
     assert recorder.shipper.drain(DRAIN_S) and alarms.shipper.drain(DRAIN_S)
     assert read(notary, reads) == 200
 
+    # the SDK's reads (`MemberClient.from_directory`): the key file read again, no view of the chain
+    sdk = SignedReads(f"{ORG}/sdk", old_key, next_key=rereading_gateway_key(tmp_path, ORG, PASS, "intl"))
+    assert read(notary, sdk) == 200
+
     rotation = rotate_gateway_key(tmp_path, description, PASS, c.trust, op, ORG, overlap_blocks=3)
     new = public_bytes(load_gateway_key(tmp_path, OrgId(ORG), PASS, "intl"))
     assert rotation.new_public == new
+    # the SDK takes the new key from the file at once; the notary refuses it, the read goes again under the old
+    assert read(notary, sdk) == 200
+    assert public_bytes(sdk.key) == new
 
     # the explorer sees the new key valid before the notary does: its read under the new key is refused and
     # signed again with the old one, still valid
@@ -167,6 +175,7 @@ def test_the_explorer_follows_the_operators_rotated_key(
     shipped = alarms.shipper.status()
     assert (shipped["key"], shipped["shipped_total"], shipped["refused"]) == (new.hex(), 2, False)
     assert read(notary, reads) == 200
+    assert read(notary, sdk) == 200
     assert read(notary, SignedReads(EXPLORER, old_key)) == 401  # what the explorer of the start would now get
     assert notary.service.store.size() == 6
 
