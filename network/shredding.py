@@ -139,7 +139,8 @@ def _on_chain(signed: object, org: str, trust: TrustView, snapshot: TrustSnapsho
 
 class ShredBook:
     """The shred statements of a consortium directory, read again at most every ``rescan_s`` seconds, each judged
-    by the gateway keys on chain of ``trust`` if given (:func:`load_statements`)."""
+    by the gateway keys on chain of ``trust`` if given (:func:`load_statements`). When the chain does not answer
+    (the time of a block), the statements read before are kept until the next read."""
 
     def __init__(
         self,
@@ -163,6 +164,10 @@ class ShredBook:
         with self._lock:
             now = self._clock()
             if self._at is None or now - self._at >= self.rescan_s:
-                self._found = load_statements(self.directory, self.description, self.trust)
+                try:
+                    self._found = load_statements(self.directory, self.description, self.trust)
+                except Exception as exc:  # the chain not answering a block's time: the statements read last
+                    log.warning("shred statements not read again (%s: %s); keeping the %d read before",
+                                type(exc).__name__, exc, len(self._found))  # fmt: skip
                 self._at = now
             return self._found.get((provider, day))
