@@ -45,7 +45,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from network.alarms.book import Transition
 from notary.event import ALARM_CENTER, UnsequencedEvent, caller_identity
@@ -54,6 +54,9 @@ from notary.submit.digest import DigestSalts, body_digest, digest_hash, request_
 from notary.submit.outbox import Outbox
 from notary.submit.shipper import Shipper
 from notary.tracecontext import new_traceparent
+
+if TYPE_CHECKING:
+    from chain.trustview import TrustView
 
 log = logging.getLogger("network.alarms")
 
@@ -136,8 +139,10 @@ class AlarmRecorder:
         backoff_max_s: float = 10.0,
         notary_tls: ssl.SSLContext | None = None,
         next_key: Callable[[], PrivateKey | None] | None = None,
+        follows: TrustView | None = None,
     ) -> None:
         self.operator = operator
+        self.follows = follows  # the trust view ``next_key`` reads, started by the caller, stopped on close
         self.gateway_id = f"{operator}/{ALARM_CENTER}"
         self.salts = salts
         self.outbox = Outbox(outbox_path, self.gateway_id, max_pending=max_pending)
@@ -157,6 +162,8 @@ class AlarmRecorder:
         """Stop shipping and close the outbox; records not yet shipped stay in it for the next start."""
         self.shipper.stop()
         self.outbox.close()
+        if self.follows is not None:
+            self.follows.stop()
 
     def record(self, transition: Transition, document: Mapping[str, Any]) -> str | None:
         """Queue the record of ``transition``, whose webhook document is ``document``; its event id, or None if

@@ -7,17 +7,20 @@ shred statements are judged by the org's gateway keys on chain valid at the stat
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from chain.contracts import KeyKind
-from chain.ids import OrgId
+from chain.ids import OrgId, Role
 from chain.trustview import TrustView
+from cli.up import alarm_evaluator
 from explorer.audit import AuditRecorder
 from network.alarms.audit import AlarmRecorder
 from network.alarms.book import Alarm, Transition
@@ -25,6 +28,7 @@ from network.alarms.webhook import alarm_document
 from network.gatewaykeys import following_gateway_key, rereading_gateway_key, rotate_gateway_key
 from network.identity import load_gateway_key
 from network.shredding import ShredBook, load_statements, publish, statement_path
+from network.supervisor import Child
 from network.trust import GatewayKeySource
 from notary.api.app import create_app
 from notary.checkpointer import WitnessPolicy
@@ -178,6 +182,41 @@ def test_the_explorer_follows_the_operators_rotated_key(
     assert read(notary, sdk) == 200
     assert read(notary, SignedReads(EXPLORER, old_key)) == 401  # what the explorer of the start would now get
     assert notary.service.store.size() == 6
+
+
+def test_ups_alarm_records_follow_the_operators_rotated_key(consortium: Consortium, tmp_path: Path) -> None:
+    """The alarm recorder as `consortium up` builds it (``cli.up.alarm_evaluator``, its own view of the chain):
+    after the operator's rotation and the old key's retirement, its records are shipped under the new key."""
+    c = consortium
+    op = c.signers[ORG]
+    plain = description_of(c, tmp_path)
+    (member,) = plain.members
+    description = dataclasses.replace(
+        plain, members=(dataclasses.replace(member, roles=Role.MEMBER | Role.OPERATOR | Role.VALIDATOR),)
+    )
+    old_key = load_gateway_key(tmp_path, OrgId(ORG), PASS, "intl")
+    c.trust.add_key(op, KeyKind.GATEWAY_KEY, public_bytes(old_key))
+    notary_view = TrustView(c.backend, c.trust.address)
+    notary_view.refresh()
+    notary = Notary(tmp_path / "notary", notary_view, public_bytes(old_key))
+    url = c.backend.url  # type: ignore[attr-defined]
+    child = Child("notary", cast(Any, None), notary.url, tmp_path / "notary.log")
+    evaluator = alarm_evaluator(tmp_path, description, [], url, [child], None, lambda _: None, PASS)
+    recorder = evaluator.recorder
+    assert recorder is not None and recorder.follows is not None
+    try:
+        recorder.start()
+        alarm(recorder, 1)
+        assert recorder.shipper.drain(DRAIN_S)
+        rotation = rotate_gateway_key(tmp_path, description, PASS, c.trust, op, ORG, overlap_blocks=2)
+        mine_to(c, rotation.old_valid_until, notary_view, recorder.follows)
+        alarm(recorder, 2)
+        assert recorder.shipper.drain(DRAIN_S)
+        shipped = recorder.shipper.status()
+        assert (shipped["key"], shipped["shipped_total"], shipped["refused"]) == (rotation.new_public.hex(), 2, False)
+    finally:
+        evaluator.stop()
+        notary.close()
 
 
 def shred(directory: Path, key: PrivateKey, day: str, shredded_ms: int) -> Path:
