@@ -22,9 +22,11 @@ from chain.ids import OrgId, Role
 from chain.trustview import TrustView
 from cli.up import alarm_evaluator
 from explorer.audit import AuditRecorder
+from explorer.service import ExplorerOptions, build, stop
 from network.alarms.audit import AlarmRecorder
 from network.alarms.book import Alarm, Transition
 from network.alarms.webhook import alarm_document
+from network.description import ConsortiumDescription
 from network.gatewaykeys import following_gateway_key, rereading_gateway_key, rotate_gateway_key
 from network.identity import load_gateway_key
 from network.shredding import ShredBook, load_statements, publish, statement_path
@@ -184,16 +186,21 @@ def test_the_explorer_follows_the_operators_rotated_key(
     assert notary.service.store.size() == 6
 
 
+def operator_description(c: Consortium, directory: Path) -> ConsortiumDescription:
+    """A consortium of one org that operates it, runs its notary and validates its chain."""
+    plain = description_of(c, directory)
+    (member,) = plain.members
+    return dataclasses.replace(
+        plain, members=(dataclasses.replace(member, roles=Role.MEMBER | Role.OPERATOR | Role.VALIDATOR | Role.NOTARY),)
+    )
+
+
 def test_ups_alarm_records_follow_the_operators_rotated_key(consortium: Consortium, tmp_path: Path) -> None:
     """The alarm recorder as `consortium up` builds it (``cli.up.alarm_evaluator``, its own view of the chain):
     after the operator's rotation and the old key's retirement, its records are shipped under the new key."""
     c = consortium
     op = c.signers[ORG]
-    plain = description_of(c, tmp_path)
-    (member,) = plain.members
-    description = dataclasses.replace(
-        plain, members=(dataclasses.replace(member, roles=Role.MEMBER | Role.OPERATOR | Role.VALIDATOR),)
-    )
+    description = operator_description(c, tmp_path)
     old_key = load_gateway_key(tmp_path, OrgId(ORG), PASS, "intl")
     c.trust.add_key(op, KeyKind.GATEWAY_KEY, public_bytes(old_key))
     notary_view = TrustView(c.backend, c.trust.address)
@@ -216,6 +223,38 @@ def test_ups_alarm_records_follow_the_operators_rotated_key(consortium: Consorti
         assert (shipped["key"], shipped["shipped_total"], shipped["refused"]) == (rotation.new_public.hex(), 2, False)
     finally:
         evaluator.stop()
+        notary.close()
+
+
+def test_the_explorer_service_follows_the_operators_rotated_key(consortium: Consortium, tmp_path: Path) -> None:
+    """The explorer as ``python -m explorer`` builds it (``explorer.service.build``, its own view of the chain):
+    after the operator's rotation and the old key's retirement, its audit batches and its reads are accepted."""
+    c = consortium
+    op = c.signers[ORG]
+    description = operator_description(c, tmp_path)
+    description.write(tmp_path)
+    old_key = load_gateway_key(tmp_path, OrgId(ORG), PASS, "intl")
+    c.trust.add_key(op, KeyKind.GATEWAY_KEY, public_bytes(old_key))
+    notary_view = TrustView(c.backend, c.trust.address)
+    notary_view.refresh()
+    notary = Notary(tmp_path / "notary", notary_view, public_bytes(old_key))
+    url = c.backend.url  # type: ignore[attr-defined]
+    explorer = build(ExplorerOptions(tmp_path, notary.url, url, passphrase=PASS, poll=0.1))
+    try:
+        recorder, reads, view = explorer.recorder, explorer.notary_auth, explorer.trust
+        assert recorder is not None and isinstance(reads, SignedReads) and view is not None
+        assert explorer.shreds.trust is view  # the calls page's shred statements are judged on chain too
+        query(recorder, 0)
+        assert recorder.shipper.drain(DRAIN_S)
+        rotation = rotate_gateway_key(tmp_path, description, PASS, c.trust, op, ORG, overlap_blocks=2)
+        mine_to(c, rotation.old_valid_until, notary_view, view)
+        query(recorder, 1)
+        assert recorder.shipper.drain(DRAIN_S)
+        status = recorder.status()
+        assert (status["key"], status["shipped_total"], status["refused"]) == (rotation.new_public.hex(), 2, False)
+        assert read(notary, reads) == 200 and public_bytes(reads.key) == rotation.new_public
+    finally:
+        stop(explorer)
         notary.close()
 
 
