@@ -27,8 +27,8 @@ from network.alarms.audit import AlarmRecorder
 from network.alarms.book import Alarm, Transition
 from network.alarms.webhook import alarm_document
 from network.description import ConsortiumDescription
-from network.gatewaykeys import following_gateway_key, rereading_gateway_key, rotate_gateway_key
-from network.identity import load_gateway_key
+from network.gatewaykeys import following_gateway_key, rotate_gateway_key
+from network.identity import issue_identity, load_gateway_key
 from network.shredding import ShredBook, load_statements, publish, statement_path
 from network.supervisor import Child
 from network.trust import GatewayKeySource
@@ -39,6 +39,7 @@ from notary.readauth import ReadAccess, SignedReads
 from notary.service import NotaryService, NotarySettings
 from notary.submit.vault import SaltVault, Tombstone
 from notary.tracecontext import new_traceparent
+from sdk.client import MemberClient
 from tests.integration.network.test_gateway_key_rotation import ORG, ORIGIN, PASS, description_of, mine_to
 from tests.support.apiserver import ApiServer
 from tests.support.consortium import Consortium
@@ -76,8 +77,8 @@ class Notary:
 
 
 @pytest.fixture
-def closing() -> Iterator[list[AuditRecorder | AlarmRecorder | Notary]]:
-    opened: list[AuditRecorder | AlarmRecorder | Notary] = []
+def closing() -> Iterator[list[AuditRecorder | AlarmRecorder | Notary | MemberClient]]:
+    opened: list[AuditRecorder | AlarmRecorder | Notary | MemberClient] = []
     yield opened
     for thing in reversed(opened):
         thing.close()
@@ -105,7 +106,7 @@ def read(notary: Notary, auth: SignedReads) -> int:
 
 
 def test_the_explorer_follows_the_operators_rotated_key(
-    consortium: Consortium, tmp_path: Path, closing: list[AuditRecorder | AlarmRecorder | Notary]
+    consortium: Consortium, tmp_path: Path, closing: list[AuditRecorder | AlarmRecorder | Notary | MemberClient]
 ) -> None:
     c = consortium
     op = c.signers[ORG]
@@ -151,7 +152,12 @@ def test_the_explorer_follows_the_operators_rotated_key(
     assert read(notary, reads) == 200
 
     # the SDK's reads (`MemberClient.from_directory`): the key file read again, no view of the chain
-    sdk = SignedReads(f"{ORG}/sdk", old_key, next_key=rereading_gateway_key(tmp_path, ORG, PASS, "intl"))
+    description.write(tmp_path)
+    issue_identity(tmp_path, OrgId(ORG), "client", PASS)
+    client = MemberClient.from_directory(tmp_path, ORG, name="client", passphrase=PASS, notary_url=notary.url)
+    closing.append(client)
+    sdk = client.notary_auth
+    assert isinstance(sdk, SignedReads) and sdk.reader == f"{ORG}/sdk"
     assert read(notary, sdk) == 200
 
     rotation = rotate_gateway_key(tmp_path, description, PASS, c.trust, op, ORG, overlap_blocks=3)
