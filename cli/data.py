@@ -15,13 +15,16 @@ import getpass
 import json
 import ssl
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import httpx
 
 from chain.ids import OrgId
 from cli._common import Context, emit, fail, json_option, name_arg, pass_ctx
+
+if TYPE_CHECKING:
+    from notary.submit.vault import Tombstone
 
 
 @click.group("data")
@@ -187,9 +190,9 @@ def data_shred(ctx: Context, provider: OrgId, day: str, by: str | None, as_json:
     """Destroy the epoch key of DAY in every salt vault of PROVIDER here, for good, and publish the tombstone."""
     from network.description import load_description
     from network.identity import load_gateway_key
-    from network.shredding import publish, vaults_of
+    from network.shredding import publish, statement_path, vaults_of
     from notary.log.errors import MalformedError
-    from notary.submit.vault import SaltVault, Tombstone, VaultError, check_day
+    from notary.submit.vault import SaltVault, VaultError, check_day
 
     try:
         check_day(day)
@@ -226,7 +229,9 @@ def data_shred(ctx: Context, provider: OrgId, day: str, by: str | None, as_json:
             }
         )
     assert first is not None
-    statement = publish(ctx.directory, first.signed(key))
+    statement = statement_path(ctx.directory, provider, day)
+    if _published(statement) != first:  # a repeat keeps the statement of the first, signed by the key valid then
+        statement = publish(ctx.directory, first.signed(key))
     data = {**first.to_json(), "vaults": results, "statement": str(statement)}
 
     def lines() -> list[str]:
@@ -239,3 +244,16 @@ def data_shred(ctx: Context, provider: OrgId, day: str, by: str | None, as_json:
         return [*out, f"{provider} {day} shredded by {first.by}; statement {statement}"]
 
     emit(as_json, data, lines)
+
+
+def _published(path: Path) -> Tombstone | None:
+    """The tombstone of the shred statement published at ``path``, None if there is none that reads. A repeated
+    shred leaves it as it is: re-signed after a gateway key rotation, its time would be before the new key's and the
+    explorer would no longer take it (docs/shredding.md)."""
+    from notary.log.errors import MalformedError
+    from notary.submit.vault import Tombstone
+
+    try:
+        return Tombstone.from_json(json.loads(path.read_bytes()))
+    except (OSError, ValueError, MalformedError):
+        return None

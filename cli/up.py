@@ -578,8 +578,10 @@ def alarm_evaluator(
     from network.alarms.probe import NodeTarget, Prober, targets_of
     from network.alarms.store import ALARMS_DIR
     from network.alarms.webhook import WebhookSender
+    from network.gatewaykeys import following_gateway_key
     from network.identity import load_gateway_key
     from network.shredding import alarms_vault
+    from network.trust import has_directory, trust_view
     from notary.submit.vault import SaltVault
 
     def named(kind: str) -> dict[str, str]:
@@ -600,8 +602,22 @@ def alarm_evaluator(
         operator = next(m.org for m in description.members if Role.OPERATOR in m.roles)
         key = load_gateway_key(directory, OrgId(operator), passphrase, description.crypto)
         vault = SaltVault.open(alarms_vault(directory), operator, passphrase, legacy_key=key, suite=description.crypto)
+        # the operator's key rotated on chain is signed with once valid, no restart: the key file followed through a
+        # view of the directory, a thread of this process as the evaluator's (until it reads: the key above)
+        view = trust_view(description, chain_url, tls=node_tls) if has_directory(description) else None
+        if view is not None:
+            view.start(require=False)
         recorder = AlarmRecorder(
-            directory / ALARMS_DIR / OUTBOX_FILE, operator, notary, key, vault, notary_tls=notary_tls
+            directory / ALARMS_DIR / OUTBOX_FILE,
+            operator,
+            notary,
+            key,
+            vault,
+            notary_tls=notary_tls,
+            next_key=None
+            if view is None
+            else following_gateway_key(view, directory, operator, passphrase, description.crypto),
+            follows=view,
         )
     prober = Prober(targets, node_tls=node_tls, notary_tls=notary_tls)
     return Evaluator(directory, description.name, prober, webhook=sender, say=say, recorder=recorder)

@@ -34,7 +34,7 @@ import logging
 import ssl
 import time
 import uuid
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,7 +94,8 @@ def name_subject(scope: MutableMapping[str, Any], orgs: Iterable[str]) -> None:
 
 class AuditRecorder:
     """Records queries as events of gateway ``<operator>/explorer`` and ships them to ``notary_url`` (an https one
-    with ``notary_tls``, the TLS client context)."""
+    with ``notary_tls``, the TLS client context), signed with ``key``, or with the key ``next_key`` gives once it
+    gives one (``network.gatewaykeys.following_gateway_key``: the operator's rotated gateway key, valid on chain)."""
 
     def __init__(
         self,
@@ -106,6 +107,7 @@ class AuditRecorder:
         *,
         suite: str = "intl",
         notary_tls: ssl.SSLContext | None = None,
+        next_key: Callable[[], GatewayKey | None] | None = None,
     ) -> None:
         self.gateway_id = f"{operator}/{NAME}"
         self.operator = operator
@@ -114,7 +116,8 @@ class AuditRecorder:
         #: The hash of the events' digests and of the bodies they cover: SHA-256, or SM3 under ``sm``.
         self.hash_name = digest_hash(self.vault.version)
         self.outbox = Outbox(outbox_path, self.gateway_id)
-        self.shipper = Shipper(self.outbox, notary_url, self.gateway_id, key, tls=notary_tls)
+        # with ``next_key`` (the operator's key file followed on chain), a rotated key is signed with once valid
+        self.shipper = Shipper(self.outbox, notary_url, self.gateway_id, key, tls=notary_tls, next_key=next_key)
         self.recorded = 0
 
     def start(self) -> None:

@@ -31,7 +31,9 @@ from explorer.equivocations import EquivocationBook
 from explorer.logfollow import LogFollower
 from explorer.state import ChainState
 from network.description import load_description
+from network.gatewaykeys import following_gateway_key
 from network.identity import load_gateway_key
+from network.keyrotation import ChainKeyFile
 from network.logins import Authenticator
 from network.logsetup import log_origin, log_vkey, notary_client_tls, roots_from_description
 from network.trust import has_directory, trust_view
@@ -126,23 +128,32 @@ def build(options: ExplorerOptions) -> Explorer:
     recorder = None
     notary_auth = None
     notary_tls = None
-    if options.passphrase is not None:
+    passphrase = options.passphrase
+    if passphrase is not None:
         operator = next(m.org for m in description.members if Role.OPERATOR in m.roles)
         if options.notary_url.startswith("https://"):  # a notary served over mutual TLS: the operator's log@
-            notary_tls = notary_client_tls(options.directory, description, operator, options.passphrase)
-        key = load_gateway_key(options.directory, OrgId(operator), options.passphrase, description.crypto)
+            notary_tls = notary_client_tls(options.directory, description, operator, passphrase)
+        key = load_gateway_key(options.directory, OrgId(operator), passphrase, description.crypto)
+
+        def follow_key() -> ChainKeyFile | None:
+            """The operator's key file followed on chain (`gateway rotate-key`), no restart; one per user."""
+            if trust is None:
+                return None
+            return following_gateway_key(trust, options.directory, operator, passphrase, description.crypto)
+
         if options.audit:  # an SM2 key (sm) signs the batches under sm
             recorder = AuditRecorder(
                 index_dir / "audit.outbox.db",
                 operator,
                 options.notary_url,
                 key,
-                options.passphrase,
+                passphrase,
                 suite=description.crypto,
                 notary_tls=notary_tls,
+                next_key=follow_key(),
             )
         # the same key signs its reads: the notary knows <operator>/explorer as its trusted reader
-        notary_auth = SignedReads(f"{operator}/explorer", key)
+        notary_auth = SignedReads(f"{operator}/explorer", key, next_key=follow_key())
     explorer = Explorer(
         directory=options.directory,
         description=description,

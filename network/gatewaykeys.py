@@ -28,7 +28,14 @@ from chain.ids import OrgId
 from chain.tx import Signer
 from network.description import ConsortiumDescription
 from network.identity import OrgPaths, load_gateway_key
-from network.keyrotation import ChainKeyFile, KeyFile, KeyRotation, KeyRotationError, rotate_key_file
+from network.keyrotation import (
+    ChainKeyFile,
+    KeyFile,
+    KeyFileReader,
+    KeyRotation,
+    KeyRotationError,
+    rotate_key_file,
+)
 from network.shredding import vaults_of
 from network.trust import has_directory
 from notary.submit.vault import SaltVault, VaultError
@@ -95,4 +102,12 @@ def following_gateway_key(
         view,
         gateway_key_file(directory, org),
         lambda: load_gateway_key(directory, OrgId(org), passphrase, crypto),
+    )
+
+
+def rereading_gateway_key(directory: Path, org: str, passphrase: bytes, crypto: str | None = None) -> KeyFileReader:
+    """The org's gateway key file, read again when it changes, with no view of the chain (the SDK's signed reads:
+    ``notary.readauth.SignedReads`` signs with it and falls back to the key before while the notary refuses it)."""
+    return KeyFileReader(
+        gateway_key_file(directory, org), lambda: load_gateway_key(directory, OrgId(org), passphrase, crypto)
     )

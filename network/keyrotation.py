@@ -12,7 +12,8 @@ during which both keys are valid: the steps ``consortium notary rotate-key`` (th
    kept: what it signed is checked with its public key, which stays on chain.
 
 :class:`ChainKeyFile` is the running service's side: the key file read again whenever it changes, handed over
-once the chain says its key is valid.
+once the chain says its key is valid (:class:`KeyFileReader`, without the chain, for a holder that has no view of
+it).
 """
 
 from __future__ import annotations
@@ -119,28 +120,42 @@ def rotate_key_file(
     return KeyRotation(org, open_records[0].index, new_index, old_public, new_public, valid_from, until)
 
 
-class ChainKeyFile:
-    """The key of ``key_file`` once the chain says it is valid: the file read again (with ``load``) whenever it
-    changes, its key handed over while it is a key of its kind of its org valid at the head ``view`` last read,
-    None otherwise (a key file rewritten by a rotation whose new key is not valid yet)."""
+class KeyFileReader:
+    """The key of ``key_file``, the file read again (with ``load``) whenever it changes. Called, it hands the key
+    over with no look at the chain: for a holder with no view of it (the SDK), whose reads fall back to the key
+    before while the notary refuses the new one (``notary.readauth.SignedReads``)."""
 
-    def __init__(self, view: TrustView, key_file: KeyFile, load: Callable[[], PrivateKey]) -> None:
-        self._view = view
+    def __init__(self, key_file: KeyFile, load: Callable[[], PrivateKey]) -> None:
         self._file = key_file
         self._load = load
         self._stamp: tuple[int, int, int] | None = None
         self._key: PrivateKey | None = None
         self._public = b""
 
-    def __call__(self) -> PrivateKey | None:
+    def read(self) -> tuple[PrivateKey, bytes]:
+        """The key in the file now and its public key (read again only if the file changed)."""
         stat = self._file.path.stat()
         stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-        if stamp != self._stamp:
-            self._key = self._load()
-            self._public = public_bytes(self._key)
-            self._stamp = stamp
-        if self._key is not None and self._view.was_valid(
-            self._file.org, self._file.kind, self._public, self._view.head
-        ):
-            return self._key
+        if stamp != self._stamp or self._key is None:
+            key = self._load()
+            self._key, self._public, self._stamp = key, public_bytes(key), stamp
+        return self._key, self._public
+
+    def __call__(self) -> PrivateKey | None:
+        return self.read()[0]
+
+
+class ChainKeyFile(KeyFileReader):
+    """The key of ``key_file`` once the chain says it is valid: the file read again (with ``load``) whenever it
+    changes, its key handed over while it is a key of its kind of its org valid at the head ``view`` last read,
+    None otherwise (a key file rewritten by a rotation whose new key is not valid yet)."""
+
+    def __init__(self, view: TrustView, key_file: KeyFile, load: Callable[[], PrivateKey]) -> None:
+        super().__init__(key_file, load)
+        self._view = view
+
+    def __call__(self) -> PrivateKey | None:
+        key, public = self.read()
+        if self._view.was_valid(self._file.org, self._file.kind, public, self._view.head):
+            return key
         return None

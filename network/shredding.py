@@ -11,10 +11,13 @@ signed with its gateway key, beside its other public files, as it publishes its 
 
     orgs/<org>/shreds/<YYYY-MM-DD>.json
 
-Anyone holding ``consortium.json`` checks a statement against the org's gateway key there; the explorer reads
-them (:class:`ShredBook`) to show the calls of a shredded day as shredded. A statement is a claim by the provider
-about its own keys: the explorer cannot see whether a key is really gone, only that its owner says so and signed
-it. Nothing in the log or on chain changes.
+A statement is checked against the org's gateway keys on chain (the TrustDirectory's GATEWAY_KEY records), the key
+valid at the statement's time, so a gateway key rotated (``consortium gateway rotate-key``) signs statements from
+then on; offline, against the org's gateway key in ``consortium.json``. The explorer reads them
+(:class:`ShredBook`) to show the calls of a shredded day as shredded. The time is the statement's own: a key
+retired or declared compromised can still sign a statement that claims a time from before its end. A statement is
+a claim by the provider about its own keys: the explorer cannot see whether a key is really gone, only that its
+owner says so and signed it. Nothing in the log or on chain changes.
 """
 
 from __future__ import annotations
@@ -25,13 +28,17 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
+from chain.contracts.trust import KeyKind
 from network._pem import PUBLIC_FILE_MODE
 from network.description import ConsortiumDescription
 from notary.durable import replace_file
 from notary.log.errors import MalformedError
 from notary.submit.vault import SaltVault, Tombstone, check_day
+
+if TYPE_CHECKING:
+    from chain.trustview import TrustSnapshot, TrustView
 
 log = logging.getLogger("network.shredding")
 
@@ -73,18 +80,35 @@ def publish(directory: Path, statement: dict[str, Any]) -> Path:
     return path
 
 
-def load_statements(directory: Path, description: ConsortiumDescription) -> dict[tuple[str, str], Tombstone]:
-    """Every published shred statement whose signature verifies under its org's gateway key in
-    ``consortium.json``, by (provider, day). Others are left out with a warning."""
+def load_statements(
+    directory: Path, description: ConsortiumDescription, trust: TrustView | None = None
+) -> dict[tuple[str, str], Tombstone]:
+    """Every published shred statement signed by its org's gateway key, by (provider, day). Others are left out
+    with a warning.
+
+    With ``trust`` (the TrustDirectory followed) once it has read the chain: the key must be a GATEWAY_KEY of the
+    org on chain valid at the statement's time (the block :meth:`~chain.trustview.TrustView.block_at_time` gives for
+    its ``shredded_ms``), so a statement signed after a rotation with the new key counts, one signed with a key
+    after its retirement or declared compromise does not, and the statements of a member admitted later are read.
+    Without (offline), or until the view has read the chain, the gateway key in ``consortium.json``."""
+    snapshot = None if trust is None else trust.snapshot
+    orgs: list[str] = [m.org for m in description.members]
+    if snapshot is not None:
+        orgs += [org for org in snapshot.orgs() if org not in orgs]
+    fallback: dict[str, bytes] = {m.org: m.identity.gateway_public_key for m in description.members}
     found: dict[tuple[str, str], Tombstone] = {}
-    for member in description.members:
-        folder = Path(directory) / "orgs" / member.org / STATEMENTS_DIR
+    for org in orgs:
+        folder = Path(directory) / "orgs" / org / STATEMENTS_DIR
         if not folder.is_dir():
             continue
         for path in sorted(folder.glob("*.json")):
             try:
-                tombstone = Tombstone.from_signed(json.loads(path.read_bytes()), member.identity.gateway_public_key)
-                if tombstone.provider != member.org or path.stem != tombstone.day:
+                signed = json.loads(path.read_bytes())
+                if trust is None or snapshot is None:
+                    tombstone = Tombstone.from_signed(signed, fallback[org])
+                else:
+                    tombstone = _on_chain(signed, org, trust, snapshot)
+                if tombstone.provider != org or path.stem != tombstone.day:
                     raise MalformedError(f"it is the statement of {tombstone.provider} for {tombstone.day}")
             except (OSError, ValueError, MalformedError) as exc:
                 log.warning("ignoring shred statement %s: %s", path, exc)
@@ -93,8 +117,30 @@ def load_statements(directory: Path, description: ConsortiumDescription) -> dict
     return found
 
 
+def _on_chain(signed: object, org: str, trust: TrustView, snapshot: TrustSnapshot) -> Tombstone:
+    """The tombstone of ``signed`` if one of ``org``'s gateway keys on chain signed it and was valid at the block
+    of its time, else MalformedError."""
+    keys = [r for r in snapshot.records.get(org, ()) if r.kind is KeyKind.GATEWAY_KEY]
+    for record in keys:
+        try:
+            tombstone = Tombstone.from_signed(signed, record.value)
+        except MalformedError:
+            continue
+        block = trust.block_at_time(tombstone.shredded_ms / 1000)
+        if block is None or not record.valid_at(block):
+            when = "before the chain's first block" if block is None else f"at block {block}"
+            raise MalformedError(
+                f"signed by {org}'s gateway key #{record.index}, not valid {when} (the statement's time, "
+                f"shredded_ms {tombstone.shredded_ms})"
+            )
+        return tombstone
+    raise MalformedError(f"not signed by a gateway key of {org} on chain")
+
+
 class ShredBook:
-    """The shred statements of a consortium directory, read again at most every ``rescan_s`` seconds."""
+    """The shred statements of a consortium directory, read again at most every ``rescan_s`` seconds, each judged
+    by the gateway keys on chain of ``trust`` if given (:func:`load_statements`). When the chain does not answer
+    (the time of a block), the statements read before are kept until the next read."""
 
     def __init__(
         self,
@@ -103,9 +149,11 @@ class ShredBook:
         *,
         rescan_s: float = RESCAN_S,
         clock: Callable[[], float] = time.monotonic,
+        trust: TrustView | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.description = description
+        self.trust = trust
         self.rescan_s = rescan_s
         self._clock = clock
         self._lock = threading.Lock()
@@ -116,6 +164,10 @@ class ShredBook:
         with self._lock:
             now = self._clock()
             if self._at is None or now - self._at >= self.rescan_s:
-                self._found = load_statements(self.directory, self.description)
+                try:
+                    self._found = load_statements(self.directory, self.description, self.trust)
+                except Exception as exc:  # the chain not answering a block's time: the statements read last
+                    log.warning("shred statements not read again (%s: %s); keeping the %d read before",
+                                type(exc).__name__, exc, len(self._found))  # fmt: skip
                 self._at = now
             return self._found.get((provider, day))

@@ -72,6 +72,7 @@ from chain.ids import OrgId
 from gateway.headers import EVENT_HEADER, GATEWAY_HEADER, ORIGIN_HEADER, PURPOSE_HEADER, TRACE_HEADER
 from network.certificates import ca_bundle_pem
 from network.description import ConsortiumDescription, load_description
+from network.gatewaykeys import rereading_gateway_key
 from network.identity import OrgPaths, load_gateway_key
 from network.witnesskeys import ChainWitnessKeys
 from notary.bundle import EvidenceBundle
@@ -444,7 +445,13 @@ class MemberClient:
             sleep=sleep,
         )
         if OrgPaths.of(directory, OrgId(org)).gateway_key.is_file():  # the passphrase opened the identity's key
-            client.notary_auth = SignedReads(f"{org}/sdk", load_gateway_key(directory, OrgId(org), passphrase))
+            # the key file read again when it changes: a gateway key rotated (`gateway rotate-key`) while the
+            # client lives is signed with, the key before while the notary refuses the new one (docs/trust.md)
+            client.notary_auth = SignedReads(
+                f"{org}/sdk",
+                load_gateway_key(directory, OrgId(org), passphrase),
+                next_key=rereading_gateway_key(directory, org, passphrase),
+            )
         return client
 
     # ------------------------------------------------------------------------------------------------ lifecycle

@@ -88,7 +88,7 @@ class Explorer:
             self.notary_url, cache_size=self.evidence_cache_size, auth=self.notary_auth, tls=self.notary_tls
         )
         # the providers' signed shred statements (orgs/<org>/shreds/), to show a shredded day's calls as such
-        self.shreds = ShredBook(self.directory, self.description)
+        self.shreds = ShredBook(self.directory, self.description, trust=self.trust)
         if self.alarms is None:
             self.alarms = FileAlarms(self.directory)
 

@@ -43,9 +43,9 @@ import logging
 import ssl
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from network.alarms.book import Transition
 from notary.event import ALARM_CENTER, UnsequencedEvent, caller_identity
@@ -54,6 +54,9 @@ from notary.submit.digest import DigestSalts, body_digest, digest_hash, request_
 from notary.submit.outbox import Outbox
 from notary.submit.shipper import Shipper
 from notary.tracecontext import new_traceparent
+
+if TYPE_CHECKING:
+    from chain.trustview import TrustView
 
 log = logging.getLogger("network.alarms")
 
@@ -119,8 +122,9 @@ def alarm_event(
 
 class AlarmRecorder:
     """Records transitions as events of gateway ``<operator>/alarms`` in the outbox at ``outbox_path`` and ships
-    them to ``notary_url`` signed with ``key`` (the operator's gateway key), over ``notary_tls`` for an https
-    notary; see the module."""
+    them to ``notary_url`` signed with ``key`` (the operator's gateway key), or with the key ``next_key`` gives once
+    it gives one (the operator's rotated gateway key, valid on chain: ``network.gatewaykeys.following_gateway_key``),
+    over ``notary_tls`` for an https notary; see the module."""
 
     def __init__(
         self,
@@ -134,14 +138,17 @@ class AlarmRecorder:
         backoff_initial_s: float = 0.2,
         backoff_max_s: float = 10.0,
         notary_tls: ssl.SSLContext | None = None,
+        next_key: Callable[[], PrivateKey | None] | None = None,
+        follows: TrustView | None = None,
     ) -> None:
         self.operator = operator
+        self.follows = follows  # the trust view ``next_key`` reads, started by the caller, stopped on close
         self.gateway_id = f"{operator}/{ALARM_CENTER}"
         self.salts = salts
         self.outbox = Outbox(outbox_path, self.gateway_id, max_pending=max_pending)
         self.shipper = Shipper(
             self.outbox, notary_url, self.gateway_id, key,
-            backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s, tls=notary_tls,
+            backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s, tls=notary_tls, next_key=next_key,
         )  # fmt: skip
         self._lock = threading.Lock()
         self.recorded = 0  # committed to the outbox
@@ -155,6 +162,8 @@ class AlarmRecorder:
         """Stop shipping and close the outbox; records not yet shipped stay in it for the next start."""
         self.shipper.stop()
         self.outbox.close()
+        if self.follows is not None:
+            self.follows.stop()
 
     def record(self, transition: Transition, document: Mapping[str, Any]) -> str | None:
         """Queue the record of ``transition``, whose webhook document is ``document``; its event id, or None if

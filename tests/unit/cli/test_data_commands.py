@@ -23,7 +23,14 @@ from network.alarms.audit import alarm_event
 from network.alarms.book import Alarm, Transition
 from network.alarms.webhook import alarm_document
 from network.description import ConsortiumDescription, MemberDescription, load_description
-from network.identity import create_org_identity, load_gateway_key, load_org_public
+from network.identity import (
+    OrgPaths,
+    create_org_identity,
+    encrypted_log_key,
+    load_gateway_key,
+    load_org_public,
+    new_log_key,
+)
 from network.shredding import (
     ShredBook,
     alarms_vault,
@@ -146,8 +153,14 @@ def test_reveal_verify_shred_and_refuse(directory: Path, tmp_path: Path) -> None
     assert code == 0, err
     assert f"{PROVIDER} {DAY} shredded by dpo@alpha" in out and "destroyed" in out
     assert not (gateway_vault(directory, PROVIDER) / f"{DAY}.key").exists()
+    # a repeat after the gateway key changed (a rotation) leaves the published statement, signed by the key then
+    key_file = OrgPaths.of(directory, OrgId(PROVIDER)).gateway_key
+    published, original_key = statement_path(directory, PROVIDER, DAY).read_bytes(), key_file.read_bytes()
+    key_file.write_bytes(encrypted_log_key(new_log_key("intl"), PASS.encode()))
     code, out, err = _invoke(directory, "data", "shred", "--provider", PROVIDER, "--day", DAY, "--by", "someone")
     assert code == 0 and "already shredded" in out and "shredded by dpo@alpha" in out, err  # the first one stands
+    assert statement_path(directory, PROVIDER, DAY).read_bytes() == published
+    key_file.write_bytes(original_key)
     code, _, err = _invoke(directory, "data", "reveal", "e-1", "--provider", PROVIDER, "--entry", str(files["e-1"]))
     assert code == 1 and "was shredded at" in err and "by dpo@alpha" in err and "not found" not in err
     code, out, err = _invoke(directory, "data", "reveal", "e-next-day", "--provider", PROVIDER, "--entry",
