@@ -195,8 +195,13 @@ def test_a_tampered_proof_or_value_fails_the_third_party_verifier(world: World) 
         return "0x" + raw.hex()
 
     def in_a_child_hash(node: str) -> int:
-        """A byte of a 32-byte child reference (0xa0 and the hash), so that the node stays a valid node."""
-        return bytes.fromhex(node[2:]).index(0xA0, 3) + 1
+        """The first byte of the node's first 32-byte child hash, so that the node stays a valid node. (Found by
+        decoding: a search for the 0xa0 prefix in the encoding may land on a byte inside a hash.)"""
+        raw = bytes.fromhex(node[2:])
+        child = next(c for c in rlp.decode(raw) if isinstance(c, bytes) and len(c) == 32)
+        at = raw.index(b"\xa0" + child) + 1
+        assert raw[at : at + 32] == child
+        return at
 
     last = entry["proof"][-1]
     with pytest.raises(BadTrieProof):  # a changed node no longer hashes to what its parent names
