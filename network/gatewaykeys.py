@@ -23,11 +23,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chain.contracts.trust import KeyKind, TrustDirectoryClient
+from chain.contracts.trust import TrustDirectoryClient
 from chain.ids import OrgId
 from chain.tx import Signer
 from network.description import ConsortiumDescription
-from network.identity import OrgPaths, load_gateway_key
+from network.identity import load_gateway_key
 from network.keyrotation import (
     ChainKeyFile,
     KeyFile,
@@ -50,11 +50,6 @@ DEFAULT_OVERLAP_BLOCKS = 100
 
 class GatewayRotationError(KeyRotationError):
     """A gateway key cannot be rotated as asked (no directory, a key not on chain, a vault that does not open)."""
-
-
-def gateway_key_file(directory: Path, org: str) -> KeyFile:
-    paths = OrgPaths.of(directory, OrgId(org))
-    return KeyFile(org, KeyKind.GATEWAY_KEY, paths.gateway_key, paths.gateway_pub)
 
 
 def rotate_gateway_key(
@@ -81,7 +76,7 @@ def rotate_gateway_key(
         except VaultError as exc:
             raise GatewayRotationError(f"the salt vault {vault} does not open, nothing rotated: {exc}") from None
     return rotate_key_file(
-        gateway_key_file(directory, org),
+        KeyFile.of_gateway(directory, org),
         current,
         description.crypto,
         passphrase,
@@ -100,7 +95,7 @@ def following_gateway_key(
     is a GATEWAY_KEY of ``org`` valid now."""
     return ChainKeyFile(
         view,
-        gateway_key_file(directory, org),
+        KeyFile.of_gateway(directory, org),
         lambda: load_gateway_key(directory, OrgId(org), passphrase, crypto),
     )
 
@@ -109,5 +104,5 @@ def rereading_gateway_key(directory: Path, org: str, passphrase: bytes, crypto: 
     """The org's gateway key file, read again when it changes, with no view of the chain (the SDK's signed reads:
     ``notary.readauth.SignedReads`` signs with it and falls back to the key before while the notary refuses it)."""
     return KeyFileReader(
-        gateway_key_file(directory, org), lambda: load_gateway_key(directory, OrgId(org), passphrase, crypto)
+        KeyFile.of_gateway(directory, org), lambda: load_gateway_key(directory, OrgId(org), passphrase, crypto)
     )

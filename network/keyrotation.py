@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chain.contracts.trust import KeyKind
+from chain.ids import OrgId
 from network.errors import NetworkError
-from network.identity import encrypted_log_key, new_log_key
+from network.identity import OrgPaths, encrypted_log_key, new_log_key
 from notary.durable import replace_file
 from notary.log.note import key_id
 from notary.logsuite import PrivateKey, public_bytes
@@ -69,6 +70,18 @@ class KeyFile:
     kind: KeyKind
     path: Path
     public_path: Path
+
+    @classmethod
+    def of_log(cls, directory: Path, org: str) -> KeyFile:
+        """The log's key of the notary's member ``org`` (``orgs/ORG/keys/notary.pem``)."""
+        paths = OrgPaths.of(directory, OrgId(org))
+        return cls(org, KeyKind.LOG_KEY, paths.notary_key, paths.notary_pub)
+
+    @classmethod
+    def of_gateway(cls, directory: Path, org: str) -> KeyFile:
+        """``org``'s gateway key (``orgs/ORG/keys/gateway.pem``)."""
+        paths = OrgPaths.of(directory, OrgId(org))
+        return cls(org, KeyKind.GATEWAY_KEY, paths.gateway_key, paths.gateway_pub)
 
     @property
     def staged(self) -> Path:

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chain.backend import Backend
-from chain.contracts.trust import KeyKind, TrustDirectoryClient
+from chain.contracts.trust import TrustDirectoryClient
 from chain.ids import OrgId
 from chain.tx import Signer
 from network.description import ConsortiumDescription
-from network.identity import OrgPaths, load_notary_key
+from network.identity import load_notary_key
 from network.keyrotation import KeyFile, KeyRotation, KeyRotationError, rotate_key_file
 from network.logsetup import notary_member
 from network.trust import has_directory
@@ -105,7 +105,6 @@ def rotate_log_key(
     if not has_directory(description):
         raise LogRotationError("consortium.json names no TrustDirectory: the log's keys are not on chain to rotate")
     org = OrgId(notary_member(description).org)
-    paths = OrgPaths.of(directory, org)
     current = load_notary_key(directory, org, passphrase, description.crypto)
     if anchor_interval_s is not None:
         head = int(trust.backend.web3.eth.block_number)
@@ -116,9 +115,8 @@ def rotate_log_key(
                 "A checkpoint the old key signs before the switch and anchored after it is retired counts for no "
                 f"verifier; give --overlap-blocks {anchoring.blocks} or more"
             )
-    key_file = KeyFile(org, KeyKind.LOG_KEY, paths.notary_key, paths.notary_pub)
     return rotate_key_file(
-        key_file,
+        KeyFile.of_log(directory, org),
         current,
         description.crypto,
         passphrase,

@@ -592,10 +592,9 @@ class ChainLogKey:
 
         self._view = view
         self._org = OrgId(notary_member(description).org)
-        paths = OrgPaths.of(directory, self._org)
         self._file = ChainKeyFile(
             view,
-            KeyFile(self._org, KeyKind.LOG_KEY, paths.notary_key, paths.notary_pub),
+            KeyFile.of_log(directory, self._org),
             lambda: load_notary_key(directory, self._org, passphrase, description.crypto),
         )
 
