@@ -264,15 +264,25 @@ def deploy_test_consortium(backend: Backend, keys: Keys) -> Consortium:
     )
 
 
-def described(c: Consortium, directory: Path, name: str, passphrase: bytes) -> ConsortiumDescription:
-    """A ``consortium.json`` over ``c``'s contracts whose one member, ``op`` (the notary), has its identity created
-    in ``directory`` under ``passphrase``; no witnesses. The log's origin is ``<name>/audit-log``."""
+def described(
+    c: Consortium,
+    directory: Path,
+    name: str,
+    passphrase: bytes,
+    roles: Role = Role.MEMBER | Role.NOTARY,
+    with_directory: bool = True,
+) -> ConsortiumDescription:
+    """A ``consortium.json`` over ``c``'s contracts whose one member, ``op`` (with ``roles``: the notary by
+    default), has its identity created in ``directory`` under ``passphrase``; no witnesses. The log's origin is
+    ``<name>/audit-log``. Without ``with_directory`` it names no TrustDirectory."""
     from contracts import CONTRACT_NAMES
     from network.description import ConsortiumDescription, MemberDescription
     from network.identity import create_org_identity
 
     identity = create_org_identity(directory, OrgId("op"), "Operator", passphrase)
     contracts = {n: c.deployment.addresses.get(n, f"0x{i + 1:040x}") for i, n in enumerate(CONTRACT_NAMES)}
+    if not with_directory:
+        del contracts["TrustDirectory"]
     return ConsortiumDescription(
         name=name,
         chain_id=c.backend.chain_id,
@@ -283,5 +293,5 @@ def described(c: Consortium, directory: Path, name: str, passphrase: bytes) -> C
         admission_threshold=1,
         proposal_ttl_days=7,
         witness_policy={"witnesses": [], "threshold": 0, "require_regulator": False},
-        members=(MemberDescription(OrgId("op"), "Operator", Role.MEMBER | Role.NOTARY, identity),),
+        members=(MemberDescription(OrgId("op"), "Operator", roles, identity),),
     )

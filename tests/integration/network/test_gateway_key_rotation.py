@@ -20,10 +20,9 @@ from chain.contracts import KeyKind
 from chain.contracts.trust import KeyState
 from chain.ids import OrgId, Role
 from chain.trustview import TrustView
-from contracts import CONTRACT_NAMES
-from network.description import ConsortiumDescription, MemberDescription
+from network.description import ConsortiumDescription
 from network.gatewaykeys import GatewayRotationError, following_gateway_key, rotate_gateway_key
-from network.identity import OrgPaths, create_org_identity, load_gateway_key
+from network.identity import OrgPaths, load_gateway_key
 from network.shredding import gateway_vault
 from network.trust import GatewayKeySource
 from notary.api.app import create_app
@@ -36,7 +35,7 @@ from notary.submit.outbox import Outbox
 from notary.submit.shipper import Shipper
 from notary.submit.vault import VAULT_KEY_FILE, SaltVault
 from tests.support.apiserver import ApiServer
-from tests.support.consortium import Consortium
+from tests.support.consortium import Consortium, described
 from tests.support.notary_events import event
 
 PASS = b"gateway-rotation-passphrase"
@@ -51,22 +50,7 @@ pytestmark = pytest.mark.parametrize("backend", [pytest.param("node")], indirect
 
 
 def description_of(c: Consortium, directory: Path, with_directory: bool = True) -> ConsortiumDescription:
-    identity = create_org_identity(directory, OrgId(ORG), "Operator", PASS)
-    contracts = {name: c.deployment.addresses.get(name, f"0x{i + 1:040x}") for i, name in enumerate(CONTRACT_NAMES)}
-    if not with_directory:
-        del contracts["TrustDirectory"]
-    return ConsortiumDescription(
-        name="rot",
-        chain_id=c.backend.chain_id,
-        chain_kind="external",
-        chain_url="",
-        contracts=contracts,
-        deployed_at_block=0,
-        admission_threshold=1,
-        proposal_ttl_days=7,
-        witness_policy={"witnesses": [], "threshold": 0, "require_regulator": False},
-        members=(MemberDescription(OrgId(ORG), "Operator", Role.MEMBER, identity),),
-    )
+    return described(c, directory, "rot", PASS, Role.MEMBER, with_directory=with_directory)
 
 
 def call(event_id: str, gateway: str = GATEWAY, seq: int | None = None) -> UnsequencedEvent:

@@ -12,15 +12,14 @@ import pytest
 
 from chain.contracts import KeyKind
 from chain.contracts.trust import KeyState
-from chain.ids import OrgId, Role
-from contracts import CONTRACT_NAMES
-from network.description import ConsortiumDescription, MemberDescription
-from network.identity import OrgPaths, create_org_identity, load_notary_key
+from chain.ids import OrgId
+from network.description import ConsortiumDescription
+from network.identity import OrgPaths, load_notary_key
 from network.logrotation import BLOCK_TIME_WINDOW, LogRotationError, anchoring_interval, rotate_log_key
 from network.logsetup import ChainLogKey
 from network.witnesskeys import ChainWitnessKeys
 from notary.logsuite import public_bytes
-from tests.support.consortium import Consortium
+from tests.support.consortium import Consortium, described
 
 PASS = b"log-rotation-passphrase"
 
@@ -28,22 +27,7 @@ pytestmark = pytest.mark.parametrize("backend", [pytest.param("node")], indirect
 
 
 def description_of(c: Consortium, directory: Path, with_directory: bool = True) -> ConsortiumDescription:
-    identity = create_org_identity(directory, OrgId("op"), "Operator", PASS)
-    contracts = {name: c.deployment.addresses.get(name, f"0x{i + 1:040x}") for i, name in enumerate(CONTRACT_NAMES)}
-    if not with_directory:
-        del contracts["TrustDirectory"]
-    return ConsortiumDescription(
-        name="rot",
-        chain_id=c.backend.chain_id,
-        chain_kind="external",
-        chain_url="",
-        contracts=contracts,
-        deployed_at_block=0,
-        admission_threshold=1,
-        proposal_ttl_days=7,
-        witness_policy={"witnesses": [], "threshold": 0, "require_regulator": False},  # no witnesses here
-        members=(MemberDescription(OrgId("op"), "Operator", Role.MEMBER | Role.NOTARY, identity),),
-    )
+    return described(c, directory, "rot", PASS, with_directory=with_directory)
 
 
 def test_rotate_key_publishes_the_new_key_and_replaces_the_key_file(consortium: Consortium, tmp_path: Path) -> None:
