@@ -11,37 +11,12 @@ from typing import Any
 
 import pytest
 
-from chain.ids import OrgId, Role
-from contracts import CONTRACT_NAMES
-from network.description import ConsortiumDescription, MemberDescription
-from network.identity import OrgPaths, create_org_identity, encrypted_log_key, new_log_key
+from chain.ids import OrgId
+from network.identity import OrgPaths, encrypted_log_key, new_log_key
 from network.logsetup import LogSetupError, check_log_keys
 from notary.service import log_started
 from notary.storage.postgres import ObjectStoreConfig, PostgresStore
-
-PASS = b"log started test passphrase"
-MEMBERS = {"acme": Role.MEMBER | Role.NOTARY | Role.WITNESS | Role.OPERATOR, "globex": Role.MEMBER | Role.WITNESS}
-
-
-def consortium(root: Path) -> ConsortiumDescription:
-    members = []
-    for org, roles in MEMBERS.items():
-        public = create_org_identity(root, OrgId(org), org.upper(), PASS)
-        members.append(MemberDescription(OrgId(org), org.upper(), roles, public))
-    description = ConsortiumDescription(
-        name="log-started-test",
-        chain_id=4711,
-        chain_kind="local",
-        chain_url="http://127.0.0.1:9",
-        contracts={name: "0x" + f"{n + 1:02x}" * 20 for n, name in enumerate(CONTRACT_NAMES)},
-        deployed_at_block=0,
-        admission_threshold=1,
-        proposal_ttl_days=7,
-        witness_policy={"threshold": 2, "witnesses": list(MEMBERS), "require_regulator": False},
-        members=tuple(members),
-    )
-    description.write(root)
-    return description
+from tests.unit.network.test_crypto_suite import PASS, consortium
 
 
 def test_up_asks_postgresql_whether_the_log_started(
@@ -51,7 +26,7 @@ def test_up_asks_postgresql_whether_the_log_started(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)
     url, bucket = postgres.create_database("started"), s3.create_bucket("started")
     object_store = f"s3://{bucket}?endpoint={s3.url}"
-    description = consortium(tmp_path)
+    description = consortium(tmp_path, "intl")
     # the key rewritten as `notary rotate-key` does: no longer the one consortium.json lists
     OrgPaths.of(tmp_path, OrgId("acme")).notary_key.write_bytes(encrypted_log_key(new_log_key("intl"), PASS))
 
@@ -77,7 +52,7 @@ def test_up_asks_postgresql_whether_the_log_started(
 
 
 def test_up_names_a_database_that_does_not_answer(tmp_path: Path, s3: Any) -> None:
-    description = consortium(tmp_path)
+    description = consortium(tmp_path, "intl")
     dead = "postgresql://nobody@127.0.0.1:9/none?connect_timeout=1"
     with pytest.raises(LogSetupError, match=r"cannot tell whether the notary's log has started: .*"):
         check_log_keys(tmp_path, description, PASS, storage=dead, object_store=f"s3://b?endpoint={s3.url}")
