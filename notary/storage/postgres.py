@@ -232,16 +232,8 @@ class ObjectStore:
             raise self._unreachable(exc) from exc
 
     def get(self, key: str) -> bytes | None:
-        from botocore.exceptions import ClientError
-
-        with self._calls(f"reading {key}"):
-            try:
-                response = self._client.get_object(Bucket=self.config.bucket, Key=self.config.prefix + key)
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                    return None
-                raise
-            return bytes(response["Body"].read())
+        found = self.get_tagged(key)
+        return None if found is None else found[0]
 
     def put_immutable(self, key: str, data: bytes) -> None:
         """Create ``key`` with ``data`` unless it exists; if it does, it must hold ``data`` (IntegrityError)."""
