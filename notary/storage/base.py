@@ -79,22 +79,6 @@ class CheckpointRow:
 AnchorState = Literal["sent", "confirmed", "failed"]
 
 
-class AnchorRow(TypedDict):
-    """One anchor of a checkpoint on the chain, as the ``anchors`` table holds it (``ANCHOR_COLUMNS``): the signed
-    transaction and its nonce from when it was sent, the block once it is confirmed. The notary's API writes it
-    (``GET /v1/anchors``, the checkpoints' ``anchor``) with ``raw_tx`` left out."""
-
-    size: int
-    tx_hash: str
-    raw_tx: bytes
-    nonce: int
-    state: AnchorState
-    sent_ms: int
-    block_number: int | None
-    block_hash: str | None
-    confirmed_ms: int | None
-
-
 class AnchorJSON(TypedDict):
     """An anchor as the notary's API lists it (``GET /v1/anchors``, a checkpoint's ``anchor``): the row without
     its raw transaction, which the evidence bundle carries."""
@@ -107,6 +91,14 @@ class AnchorJSON(TypedDict):
     block_number: int | None
     block_hash: str | None
     confirmed_ms: int | None
+
+
+class AnchorRow(AnchorJSON):
+    """One anchor of a checkpoint on the chain, as the ``anchors`` table holds it (``ANCHOR_COLUMNS``): the signed
+    transaction and its nonce from when it was sent, the block once it is confirmed. The notary's API writes it
+    (``GET /v1/anchors``, the checkpoints' ``anchor``) with ``raw_tx`` left out."""
+
+    raw_tx: bytes
 
 
 class CheckpointJSON(TypedDict):
