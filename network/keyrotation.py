@@ -226,10 +226,10 @@ class ChainKeyFile(KeyFileReader):
             return
         stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         if self._kept is None or self._kept[0] != stamp:
-            kept = self.previous()
-            if kept is None:
-                return
-            self._kept = (stamp, public_bytes(kept))
+            kept = self.previous()  # one that cannot be read is said once per version of the file
+            self._kept = (stamp, b"" if kept is None else public_bytes(kept))
+        if not self._kept[1]:
+            return
         record = snapshot.find(self._file.org, self._file.kind, self._kept[1])
         head = self._view.head
         if record is not None and record.valid_until is not None and record.valid_until <= head:
