@@ -316,6 +316,10 @@ class TrustView:
                 high = middle
         return low
 
+    def block_time(self, block: int) -> int:
+        """The timestamp (Unix seconds) of ``block``, a block the chain has made; read once, then kept."""
+        return self._timestamp(block)
+
     def _timestamp(self, block: int) -> int:
         known = self._times.get(block)
         if known is None:

@@ -218,11 +218,12 @@ def rotate_key(obj: Context, from_block: int | None, overlap_blocks: int, as_org
     a gateway key").
 
     Makes a new key of the consortium's suite, adds it on chain as a GATEWAY_KEY of --as (its account) valid from
-    --from-block, retires the current one --overlap-blocks later, and replaces orgs/ORG/keys/gateway.pem (written
-    atomically, 0600) and gateway.pub. The org's salt vaults are made to depend on no gateway key first, so every
-    earlier salt is still revealed. A running `gateway serve` signs with the new key from the block it is valid
-    from, with no restart; the notary accepts batches under either key during the overlap, and under the old key
-    no more after it."""
+    --from-block, retires the current one --overlap-blocks later, keeps it as orgs/ORG/keys/gateway.previous.pem
+    (0600) until it is retired, for a gateway or SDK client started before the new key's block, and replaces
+    orgs/ORG/keys/gateway.pem (written atomically, 0600) and gateway.pub. The org's salt vaults are made to depend
+    on no gateway key first, so every earlier salt is still revealed. A running `gateway serve` signs with the new
+    key from the block it is valid from, with no restart; the notary accepts batches under either key during the
+    overlap, and under the old key no more after it."""
     from network.gatewaykeys import GatewayRotationError, rotate_gateway_key
 
     c = obj.consortium()
@@ -250,5 +251,6 @@ def rotate_key(obj: Context, from_block: int | None, overlap_blocks: int, as_org
             f"gateway key #{r.new_index} of {r.org} valid from block {r.valid_from}: {r.new_public.hex()}",
             f"gateway key #{r.old_index} retired at block {r.old_valid_until}: {r.old_public.hex()}",
             f"orgs/{r.org}/keys/gateway.pem replaced: a running gateway signs with it from block {r.valid_from}",
+            f"orgs/{r.org}/keys/gateway.previous.pem keeps the old key until block {r.old_valid_until}",
         ],
     )

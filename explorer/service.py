@@ -152,8 +152,10 @@ def build(options: ExplorerOptions) -> Explorer:
                 notary_tls=notary_tls,
                 next_key=follow_key(),
             )
-        # the same key signs its reads: the notary knows <operator>/explorer as its trusted reader
-        notary_auth = SignedReads(f"{operator}/explorer", key, next_key=follow_key())
+        # the same key signs its reads: the notary knows <operator>/explorer as its trusted reader; started between a
+        # rotation and its new key's block, from the key kept, valid then
+        follow = follow_key()
+        notary_auth = SignedReads(f"{operator}/explorer", key if follow is None else follow.start(), next_key=follow)
     explorer = Explorer(
         directory=options.directory,
         description=description,

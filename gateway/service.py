@@ -137,10 +137,11 @@ async def serve(options: GatewayOptions, description: ConsortiumDescription, pas
     notary_tls = None
     if options.notary_url.startswith("https://"):  # a notary served over mutual TLS: its org's log identity
         notary_tls = notary_client_tls(options.directory, description, options.org, passphrase)
-    next_key = None
+    next_key, signing = None, key
     if trust is not None:  # a key rotated on chain (`gateway rotate-key`) is signed with once valid, no restart
         next_key = following_gateway_key(trust, options.directory, options.org, passphrase, description.crypto)
-    shipper = Shipper(outbox, options.notary_url, settings.gateway_id, key, tls=notary_tls, next_key=next_key)
+        signing = next_key.start()  # started between a rotation and its new key's block: the key kept, valid then
+    shipper = Shipper(outbox, options.notary_url, settings.gateway_id, signing, tls=notary_tls, next_key=next_key)
     shipper.start()
     vault = SaltVault.open(  # its salts and the digests are of the suite: HKDF-SM3 and HMAC-SM3 under sm
         gateway_vault(options.directory, options.org), options.org, passphrase, legacy_key=key, suite=description.crypto

@@ -97,6 +97,11 @@ class OrgPaths:
         return (self.ca_key.parent, self.identity_key.parent, self.account_key.parent)
 
     @property
+    def gateway_key_previous(self) -> Path:
+        """The gateway key before the last rotation, kept until that key is retired (``gateway rotate-key``)."""
+        return self.gateway_key.with_name("gateway.previous.pem")
+
+    @property
     def users_dir(self) -> Path:
         """Where the identities issued by the org's CA live, one ``<name>@<org>`` folder each."""
         return self.org_dir / "users"

@@ -4,7 +4,8 @@ both keys are valid (``docs/trust.md``, "Rotating a gateway key").
 
 The steps are ``network.keyrotation``'s: the new key staged as ``keys/gateway.next.pem``, added on chain as a
 GATEWAY_KEY of the org valid from ``from_block``, the current key retired ``overlap_blocks`` blocks after that,
-then ``keys/gateway.pem`` and ``keys/gateway.pub`` replaced. Before anything is written or sent, every salt vault
+then the current key kept as ``keys/gateway.previous.pem`` (0600) until it is retired, and ``keys/gateway.pem``
+and ``keys/gateway.pub`` replaced. Before anything is written or sent, every salt vault
 of the org in the directory (``network.shredding.vaults_of``) is opened under the current key: a vault made
 before vaults had a key of their own (its epoch keys sealed under a key derived from the gateway key) is given
 that derived key as its own, sealed under the passphrase, so that it opens the same after the gateway key
@@ -12,7 +13,10 @@ changed and every salt of an earlier event is revealed as before. A vault with a
 gateway key and is left as it is.
 
 The running gateway's side is :func:`following_gateway_key`: its shipper reads the key file again when it changes
-and signs with the new key from the block the chain says it is valid (``notary.submit.shipper``). A batch it
+and signs with the new key from the block the chain says it is valid (``notary.submit.shipper``). A holder that
+starts between the rotation and that block starts from the key kept (``KeyFileReader.start``), valid on chain then,
+and switches as a running one does; the SDK (:func:`rereading_gateway_key`) too, with no view of the chain. The
+first follower that sees the kept key's record ended removes its file. A batch it
 signed with the old key just before (in flight, or sent again after a lost answer) is still accepted during the
 overlap: the notary takes any of the org's gateway keys valid at the chain's head
 (``network.trust.GatewayKeySource``). After the overlap, a batch signed with the old key is refused.
@@ -27,7 +31,7 @@ from chain.contracts.trust import TrustDirectoryClient
 from chain.ids import OrgId
 from chain.tx import Signer
 from network.description import ConsortiumDescription
-from network.identity import load_gateway_key
+from network.identity import load_gateway_key, load_previous_gateway_key
 from network.keyrotation import (
     ChainKeyFile,
     KeyFile,
@@ -97,12 +101,16 @@ def following_gateway_key(
         view,
         KeyFile.of_gateway(directory, org),
         lambda: load_gateway_key(directory, OrgId(org), passphrase, crypto),
+        lambda: load_previous_gateway_key(directory, OrgId(org), passphrase, crypto),
     )
 
 
 def rereading_gateway_key(directory: Path, org: str, passphrase: bytes, crypto: str | None = None) -> KeyFileReader:
     """The org's gateway key file, read again when it changes, with no view of the chain (the SDK's signed reads:
-    ``notary.readauth.SignedReads`` signs with it and falls back to the key before while the notary refuses it)."""
+    ``notary.readauth.SignedReads`` starts from its :meth:`~KeyFileReader.start`, signs with the file's key and
+    falls back to the key before while the notary refuses it)."""
     return KeyFileReader(
-        KeyFile.of_gateway(directory, org), lambda: load_gateway_key(directory, OrgId(org), passphrase, crypto)
+        KeyFile.of_gateway(directory, org),
+        lambda: load_gateway_key(directory, OrgId(org), passphrase, crypto),
+        lambda: load_previous_gateway_key(directory, OrgId(org), passphrase, crypto),
     )

@@ -171,6 +171,7 @@ __all__ = [
     "load_notary_key",
     "load_org_public",
     "load_passphrase",
+    "load_previous_gateway_key",
     "load_user_key",
     "load_witness_key",
     "new_log_key",
@@ -435,6 +436,17 @@ def load_gateway_key(root: Path, org_id: OrgId, passphrase: bytes, crypto: str |
     ``crypto``, a key of the other suite raises :class:`IdentityError`."""
     paths = OrgPaths.of(root, org_id)
     return _load_log_key(paths, paths.gateway_key, passphrase, crypto)
+
+
+def load_previous_gateway_key(
+    root: Path, org_id: OrgId, passphrase: bytes, crypto: str | None = None
+) -> PrivateKey | None:
+    """The org's gateway key before its last rotation, kept beside the new one until it is retired on chain
+    (``keys/gateway.previous.pem``, ``network.gatewaykeys``); None when there is none."""
+    paths = OrgPaths.of(root, org_id)
+    if not paths.gateway_key_previous.is_file():
+        return None
+    return _load_log_key(paths, paths.gateway_key_previous, passphrase, crypto)
 
 
 def load_ed25519_gateway_key(root: Path, org_id: OrgId, passphrase: bytes) -> ed25519.Ed25519PrivateKey:

@@ -20,6 +20,7 @@ from chain.contracts.trust import KeyKind, KeyState, TrustDirectoryClient
 from chain.ids import MemberStatus, OrgId, Role
 from network.description import ConsortiumDescription
 from network.identity import OrgPublic
+from notary.sequencer import CompromisedGatewayKey
 
 if TYPE_CHECKING:  # the follower imports web3; `init` and the read-only commands never need it
     from chain.trustview import TrustView
@@ -95,6 +96,24 @@ class GatewayKeySource:
             key = self._fallback.get(org)
             return () if key is None else (key,)
         return self._view.gateway_keys(org)
+
+    def compromised(self, org: str) -> list[CompromisedGatewayKey]:
+        """The gateway keys of ``org`` a regulator declared compromised as of a block the view's head has passed,
+        each with the times it was valid between (``Sequencer`` takes a batch one signs only for events dated
+        then); none of an org that is no longer a member, nor before the chain has been read."""
+        snapshot = self._view.snapshot
+        if snapshot is None or not snapshot.member(org):
+            return []
+        head = self._view.head
+        at = self._view.block_time
+        return [
+            CompromisedGatewayKey(r.value, at(r.valid_from) * 1000, at(r.valid_until) * 1000, r.valid_until)
+            for r in snapshot.records.get(org, ())
+            if r.kind is KeyKind.GATEWAY_KEY
+            and r.state == KeyState.COMPROMISED
+            and r.valid_until is not None
+            and r.valid_until <= head
+        ]
 
 
 class ChainMemberStatus:

@@ -17,6 +17,7 @@ from notary.storage.base import StorageFullError, StoreError, StoreUnavailableEr
 
 __all__ = [
     "BatchTooLargeError",
+    "CompromisedKeyError",
     "ConflictError",
     "ConsistencyProofError",
     "InclusionProofError",
@@ -36,6 +37,11 @@ __all__ = [
 
 class UnknownGatewayError(NotaryError):
     """A batch came from a gateway whose org has no gateway key in the consortium."""
+
+
+class CompromisedKeyError(SignatureError):
+    """A batch signed by a gateway key declared compromised carries an event dated at or after the compromise (or
+    before the key was valid): the key does not count for it."""
 
 
 class BatchTooLargeError(NotaryError):

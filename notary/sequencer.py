@@ -24,10 +24,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from notary.errors import (
     BatchTooLargeError,
+    CompromisedKeyError,
     ConflictError,
     MalformedError,
     NotFoundError,
@@ -47,7 +48,7 @@ from notary.keycache import ParsedKeys
 from notary.log.hashing import HASH_SIZE
 from notary.log.note import Signer
 from notary.log.tiles import TILE_WIDTH
-from notary.logsuite import INTL, BatchKey, LogSuite, PrivateKey, suite_of_key
+from notary.logsuite import INTL, LogSuite, PrivateKey, suite_of_key
 from notary.receipt import BatchStatement, Receipt, batch_receipt, batch_receipts, sign_batch
 from notary.storage.base import BatchWrite, EntryRow, NotaryStorage, TreeState
 
@@ -105,10 +106,41 @@ def batch_request(
 GatewayKeySource = Callable[[str], Sequence[bytes]]
 
 
+@dataclass(frozen=True, slots=True)
+class CompromisedGatewayKey:
+    """A gateway key of an org declared compromised and no longer valid: it counts for an event only if the event's
+    time is within ``[valid_from_ms, compromised_ms)``, the times of the blocks its record is valid from and is not
+    valid from (the compromise's block, ``as_of_block``)."""
+
+    key: bytes
+    valid_from_ms: int
+    compromised_ms: int
+    as_of_block: int
+
+    def counts_for(self, time_ms: int) -> bool:
+        return self.valid_from_ms <= time_ms < self.compromised_ms
+
+
+@runtime_checkable
+class FollowedGatewayKeys(Protocol):
+    """A :data:`GatewayKeySource` that also names the org's gateway keys declared compromised
+    (``network.trust.GatewayKeySource`` over the chain's TrustDirectory)."""
+
+    def __call__(self, org: str) -> Sequence[bytes]: ...
+
+    def compromised(self, org: str) -> Sequence[CompromisedGatewayKey]: ...
+
+
 class Sequencer:
     """Turns verified batches into entries; one writer at a time, reads from any thread. ``gateway_keys`` are
     raw public keys of the log's ``suite`` (32-byte Ed25519, or 65-byte SM2 points): one per org, fixed, or a
     :data:`GatewayKeySource` asked at every batch (a batch verifying with any key it names is accepted).
+
+    A source that also names the keys declared compromised (:class:`FollowedGatewayKeys`) has a batch that
+    verifies under none of the keys valid now checked under those: one that verifies under a compromised key is
+    taken only if every event's time is when that key was valid, before the compromise
+    (:meth:`CompromisedGatewayKey.counts_for`); otherwise it is refused as a whole, :class:`CompromisedKeyError`
+    naming the events, and nothing is written (``docs/trust.md``, "A gateway key declared compromised").
 
     It keeps no tree state of its own: each batch is planned against the state the store reads under its
     sequencing lock (``NotaryStorage.sequence``), so several sequencers, in several processes, may append to one
@@ -153,23 +185,56 @@ class Sequencer:
     def submit(self, gateway_id: str, body: bytes, signature: bytes) -> BatchResult:
         if len(body) > MAX_BATCH_BYTES:
             raise BatchTooLargeError(f"batch of {len(body)} bytes exceeds the limit of {MAX_BATCH_BYTES}; split it")
-        keys = self._gateway_keys(gateway_id)
-        if not any(key.verify(signature, BATCH_CONTEXT + body) for key in keys):
-            raise SignatureError(f"batch signature does not verify with the gateway key of {gateway_id!r}")
+        org, raw = self._gateway_keys(gateway_id)
+        message = BATCH_CONTEXT + body
+        under: CompromisedGatewayKey | None = None
+        if not any(key.verify(signature, message) for key in self._batch_keys.of(raw)):
+            compromised = self._compromised(org)
+            if not raw and not compromised:
+                raise UnknownGatewayError(f"gateway {gateway_id!r}: org {org!r} has no gateway key in the consortium")
+            under = self._compromised_signer(compromised, signature, message)
+            if under is None:
+                raise SignatureError(f"batch signature does not verify with the gateway key of {gateway_id!r}")
         events = self._parse(gateway_id, body)
         rows = self._validate(gateway_id, events)
+        if under is not None:
+            self._check_compromised(org, under, events)
         with self._lock:
             return self._sequence(gateway_id, rows)
 
-    def _gateway_keys(self, gateway_id: str) -> list[BatchKey]:
+    def _gateway_keys(self, gateway_id: str) -> tuple[str, Sequence[bytes]]:
+        """The gateway's org and the raw keys valid now (a key of another suite, or malformed, verifies nothing)."""
         try:
             org = gateway_org(gateway_id)
         except MalformedError as exc:
             raise UnknownGatewayError(str(exc)) from None
-        raw = self._key_source(org)
-        if not raw:
-            raise UnknownGatewayError(f"gateway {gateway_id!r}: org {org!r} has no gateway key in the consortium")
-        return self._batch_keys.of(raw)  # a key of another suite, or malformed, verifies nothing
+        return org, self._key_source(org)
+
+    def _compromised(self, org: str) -> Sequence[CompromisedGatewayKey]:
+        source = self._key_source
+        return source.compromised(org) if isinstance(source, FollowedGatewayKeys) else ()
+
+    def _compromised_signer(
+        self, compromised: Sequence[CompromisedGatewayKey], signature: bytes, message: bytes
+    ) -> CompromisedGatewayKey | None:
+        """The key declared compromised that ``signature`` verifies under, if any."""
+        for candidate in compromised:
+            if any(key.verify(signature, message) for key in self._batch_keys.of([candidate.key])):
+                return candidate
+        return None
+
+    @staticmethod
+    def _check_compromised(org: str, key: CompromisedGatewayKey, events: list[Any]) -> None:
+        """Refuse the batch (nothing written) if ``key``, declared compromised, does not count for each event."""
+        late = [e["event_id"] for e in events if not key.counts_for(e["time_ms"])]
+        if late:
+            shown = ", ".join(late[:5]) + (f" and {len(late) - 5} more" if len(late) > 5 else "")
+            raise CompromisedKeyError(
+                f"batch signed with gateway key {key.key.hex()} of {org!r}, declared compromised as of block "
+                f"{key.as_of_block} (time_ms {key.compromised_ms}): it counts only for events dated within "
+                f"[{key.valid_from_ms}, {key.compromised_ms}); refused, nothing logged, for {len(late)} event(s) "
+                f"outside: {shown}. Sign with a gateway key valid now (`consortium gateway rotate-key`)"
+            )
 
     def _parse(self, gateway_id: str, body: bytes) -> list[Any]:
         try:

@@ -73,7 +73,7 @@ from gateway.headers import EVENT_HEADER, GATEWAY_HEADER, ORIGIN_HEADER, PURPOSE
 from network.certificates import ca_bundle_pem
 from network.description import ConsortiumDescription, load_description
 from network.gatewaykeys import rereading_gateway_key
-from network.identity import OrgPaths, load_gateway_key
+from network.identity import OrgPaths
 from network.witnesskeys import ChainWitnessKeys
 from notary.bundle import EvidenceBundle
 from notary.errors import MalformedError
@@ -446,12 +446,10 @@ class MemberClient:
         )
         if OrgPaths.of(directory, OrgId(org)).gateway_key.is_file():  # the passphrase opened the identity's key
             # the key file read again when it changes: a gateway key rotated (`gateway rotate-key`) while the
-            # client lives is signed with, the key before while the notary refuses the new one (docs/trust.md)
-            client.notary_auth = SignedReads(
-                f"{org}/sdk",
-                load_gateway_key(directory, OrgId(org), passphrase),
-                next_key=rereading_gateway_key(directory, org, passphrase),
-            )
+            # client lives is signed with, the key before while the notary refuses the new one; a client made
+            # after a rotation starts from the key it kept until that key retires (docs/trust.md)
+            reader = rereading_gateway_key(directory, org, passphrase)
+            client.notary_auth = SignedReads(f"{org}/sdk", reader.start(), next_key=reader)
         return client
 
     # ------------------------------------------------------------------------------------------------ lifecycle

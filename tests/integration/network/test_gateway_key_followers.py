@@ -8,6 +8,8 @@ shred statements are judged by the org's gateway keys on chain valid at the stat
 from __future__ import annotations
 
 import dataclasses
+import logging
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +30,7 @@ from network.alarms.book import Alarm, Transition
 from network.alarms.webhook import alarm_document
 from network.description import ConsortiumDescription
 from network.gatewaykeys import following_gateway_key, rotate_gateway_key
-from network.identity import issue_identity, load_gateway_key
+from network.identity import OrgPaths, issue_identity, load_gateway_key, load_previous_gateway_key
 from network.shredding import ShredBook, load_statements, publish, statement_path
 from network.supervisor import Child
 from network.trust import GatewayKeySource
@@ -190,6 +192,77 @@ def test_the_explorer_follows_the_operators_rotated_key(
     assert read(notary, sdk) == 200
     assert read(notary, SignedReads(EXPLORER, old_key)) == 401  # what the explorer of the start would now get
     assert notary.service.store.size() == 6
+
+
+def test_an_sdk_client_made_before_the_new_keys_block_reads_with_the_key_kept(
+    consortium: Consortium,
+    tmp_path: Path,
+    closing: list[AuditRecorder | AlarmRecorder | Notary | MemberClient],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The rotation keeps the key before (``keys/gateway.previous.pem``, 0600) until it retires: an SDK client made
+    between the rotation and the new key's first block starts from it and reads; from that block it signs with the
+    new key; once the old key retired, the first follower of the key file removes the kept one."""
+    c = consortium
+    op = c.signers[ORG]
+    description = description_of(c, tmp_path)
+    description.write(tmp_path)
+    issue_identity(tmp_path, OrgId(ORG), "client", PASS)
+    paths = OrgPaths.of(tmp_path, OrgId(ORG))
+    old_key = load_gateway_key(tmp_path, OrgId(ORG), PASS, "intl")
+    old = public_bytes(old_key)
+    c.trust.add_key(op, KeyKind.GATEWAY_KEY, old)
+    view = TrustView(c.backend, c.trust.address)
+    view.refresh()
+    notary = Notary(tmp_path / "notary", view, old)
+    closing.append(notary)
+
+    def client() -> SignedReads:
+        made = MemberClient.from_directory(tmp_path, ORG, name="client", passphrase=PASS, notary_url=notary.url)
+        closing.append(made)
+        assert isinstance(made.notary_auth, SignedReads)
+        return made.notary_auth
+
+    head = int(c.backend.web3.eth.block_number)
+    rotation = rotate_gateway_key(tmp_path, description, PASS, c.trust, op, ORG, from_block=head + 3, overlap_blocks=3)
+    new_key = load_gateway_key(tmp_path, OrgId(ORG), PASS, "intl")
+    new = public_bytes(new_key)
+    kept = paths.gateway_key_previous
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    previous = load_previous_gateway_key(tmp_path, OrgId(ORG), PASS, "intl")
+    assert previous is not None and public_bytes(previous) == old
+
+    # made in the window: the notary holds only the old key valid, which the client starts from
+    view.refresh()
+    assert view.head < rotation.valid_from
+    assert read(notary, SignedReads(f"{ORG}/sdk", new_key)) == 401  # what the new key alone would get
+    sdk = client()
+    assert public_bytes(sdk.key) == old
+    caplog.set_level(logging.INFO, logger="notary.readauth")
+    for _ in range(2):  # the file's key tried, refused, and the read signed again with the key kept
+        assert read(notary, sdk) == 200
+    assert public_bytes(sdk.key) == new
+    fallen_back = sum("signed with the previous one" in r.getMessage() for r in caplog.records)
+    assert fallen_back == 2
+
+    # from the new key's block: signed with the new key, taken the first time
+    mine_to(c, rotation.valid_from, view)
+    assert read(notary, sdk) == 200 and public_bytes(sdk.key) == new
+    assert sum("signed with the previous one" in r.getMessage() for r in caplog.records) == fallen_back
+    follower = following_gateway_key(view, tmp_path, ORG, PASS, "intl")
+    assert follower() is not None and kept.exists()  # the old key is valid still: kept
+
+    # after the old key's retirement: a client made while the file is there signs with the new key first
+    mine_to(c, rotation.old_valid_until, view)
+    late = client()
+    assert read(notary, late) == 200 and public_bytes(late.key) == new
+    assert sum("signed with the previous one" in r.getMessage() for r in caplog.records) == fallen_back
+    # the first follower to look removes it; a client made then starts from the file's key
+    assert follower() is not None and not kept.exists()
+    assert load_previous_gateway_key(tmp_path, OrgId(ORG), PASS, "intl") is None
+    after = client()
+    assert public_bytes(after.key) == new and read(notary, after) == 200
+    assert read(notary, SignedReads(f"{ORG}/sdk", old_key)) == 401
 
 
 def operator_description(c: Consortium, directory: Path) -> ConsortiumDescription:

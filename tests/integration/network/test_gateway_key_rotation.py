@@ -252,3 +252,51 @@ def test_rotation_is_refused_before_anything_is_written(consortium: Consortium, 
         rotate_gateway_key(tmp_path, description, PASS, c.trust, op, ORG)
     assert paths.gateway_key.read_bytes() == before
     assert not paths.gateway_key.with_name("gateway.next.pem").exists()
+
+
+def test_a_compromised_gateway_key_counts_only_for_events_before_the_compromise(
+    consortium: Consortium, tmp_path: Path, closing: list[Shipper | Outbox | Notary]
+) -> None:
+    """A regulator declares the org's only gateway key compromised as of a block in the past: the notary takes a
+    batch it signed whose events are all dated before that block's time, and refuses, writing nothing, one with
+    an event dated at or after it (failure catalogue item 36)."""
+    c = consortium
+    description_of(c, tmp_path)
+    key = load_gateway_key(tmp_path, OrgId(ORG), PASS, "intl")
+    index = c.trust.add_key(c.signers[ORG], KeyKind.GATEWAY_KEY, public_bytes(key))
+    c.advance_time(2)
+    compromised_ms = c.advance_time(2) * 1000  # block R's time: the key is not valid from R on
+    as_of = int(c.backend.web3.eth.block_number)
+    c.advance_time(2)
+    c.trust.declare_compromised(c.signers["reg"], ORG, index, as_of)
+    view = TrustView(c.backend, c.trust.address)
+    view.refresh()
+    assert view.gateway_keys(ORG) == []  # valid now: none
+    notary = Notary(tmp_path / "notary", view, public_bytes(key))
+    closing.append(notary)
+
+    def send(seq: int, *times_ms: int, signer: PrivateKey = key) -> httpx.Response:
+        events = [
+            event(event_id=f"ev-{seq}-{i}", time_ms=t, gateway_id=PROBE, provider_org=ORG, gateway_seq=seq + i)
+            for i, t in enumerate(times_ms)
+        ]
+        body, headers = batch_request(PROBE, events, signer)
+        return httpx.post(f"{notary.url}/v1/batches", content=body, headers=headers, timeout=30)
+
+    # dated before the compromise (after the key's first block): taken
+    before = send(1, compromised_ms - 1500, compromised_ms - 1)
+    assert before.status_code == 200, before.text
+    assert notary.service.store.size() == 2
+
+    # one event dated at the compromise, or after it, refuses the whole batch: nothing is written
+    for times in [(compromised_ms,), (compromised_ms - 1, compromised_ms + 2000)]:
+        refused = send(3, *times)
+        assert refused.status_code == 401, refused.text
+        error = refused.json()["error"]
+        assert f"declared compromised as of block {as_of}" in error and "ev-3-" in error and "nothing logged" in error
+    assert notary.service.store.size() == 2
+
+    # a key that is no key of the org, whatever the time, as before
+    stranger = send(3, compromised_ms - 1, signer=Ed25519PrivateKey.generate())
+    assert stranger.status_code == 401 and "does not verify" in stranger.json()["error"]
+    assert notary.service.store.size() == 2

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from notary.errors import (
     BatchTooLargeError,
+    CompromisedKeyError,
     ConflictError,
     NotFoundError,
     SignatureError,
@@ -24,7 +25,7 @@ from notary.log.hashing import hash_leaf, root_of
 from notary.log.note import NoteSigner, NoteVerifier
 from notary.reader import LogReader
 from notary.receipt import Receipt, verify_receipt
-from notary.sequencer import Sequencer, SequencerSettings, encode_batch, sign_batch_body
+from notary.sequencer import CompromisedGatewayKey, Sequencer, SequencerSettings, encode_batch, sign_batch_body
 from notary.store import LogStore
 from tests.support.notary_events import event
 
@@ -272,6 +273,40 @@ def test_a_key_source_is_asked_at_every_batch_and_any_key_it_names_verifies(tmp_
     with pytest.raises(UnknownGatewayError):
         h.submit([event(event_id="4f0c9d1e-8f52-4a7b-9d55-0b7c1d2e3f44", gateway_seq=3)], key=new)
     assert h.seq.size == 2
+
+
+class CompromisedSource:
+    """A key source naming no key valid now and one key declared compromised (as ``network.trust.GatewayKeySource``
+    answers once the chain says so), valid between the times of its first block and of the compromise's block."""
+
+    def __init__(self, key: bytes, valid_from_ms: int, compromised_ms: int) -> None:
+        self.key = CompromisedGatewayKey(key, valid_from_ms, compromised_ms, as_of_block=42)
+
+    def __call__(self, org: str) -> list[bytes]:
+        return []
+
+    def compromised(self, org: str) -> list[CompromisedGatewayKey]:
+        return [self.key] if org == "shuzhi-tech" else []
+
+
+def test_a_compromised_key_counts_only_for_events_dated_while_it_was_valid(h: Harness) -> None:
+    t = int(NOW * 1000)
+    h.seq = Sequencer(
+        h.store, NoteSigner(ORIGIN, h.log_key), SequencerSettings(ORIGIN),
+        CompromisedSource(raw(h.gw_key), t - 60_000, t - 1000), clock=lambda: h.now,
+    )  # fmt: skip
+    before = h.snapshot()
+    for refused in (t - 1000, t - 60_001):  # at the compromise; before the key's first block
+        with pytest.raises(CompromisedKeyError, match=r"declared compromised as of block 42") as caught:
+            h.submit([event(event_id="ev-1", gateway_seq=1, time_ms=t - 2000), event(event_id="ev-2", gateway_seq=2,
+                      time_ms=refused)])  # fmt: skip
+        assert "ev-2" in str(caught.value) and "ev-1" not in str(caught.value)
+        assert h.snapshot() == before
+    with pytest.raises(SignatureError, match="does not verify"):  # another key: as before
+        h.submit([event(event_id="ev-1", gateway_seq=1, time_ms=t - 2000)], key=Ed25519PrivateKey.generate())
+    result = h.submit([event(event_id="ev-1", gateway_seq=1, time_ms=t - 60_000), event(event_id="ev-2",
+                       gateway_seq=2, time_ms=t - 1001)])  # fmt: skip
+    assert (result.new, h.seq.size) == (2, 2)
 
 
 @pytest.mark.parametrize(("suite_name", "taken", "refused"), [("intl", 2, 3), ("sm", 3, 1), ("sm", 3, 2)])
