@@ -13,7 +13,10 @@ The chain part is read over plain Ethereum JSON-RPC (raw responses, no client-si
 the consortium's node, anvil or Besu. Raw transactions come from ``eth_getRawTransactionByHash`` where the node
 has it, else are re-encoded from their fields (EIP-2718); either way each must hash to its transaction hash,
 the re-encoded header must hash to the block hash, and the tries built from them must have the header's roots
-(the proofs are cut from those tries), or the bundle says which part could not be rebuilt.
+(the proofs are cut from those tries), or the bundle says which part could not be rebuilt. Each answer is
+checked where it is read (:func:`parse_block`, :func:`parse_transaction`, :func:`parse_receipt`: a JSON object
+with the fields the encoders read, as text) and typed from there on (:class:`RpcBlock`, :class:`RpcTransaction`,
+:class:`RpcReceipt`); a malformed answer raises ``EvidenceChainError`` naming the method and the field.
 
 A part that does not exist yet (no published checkpoint covers the event, the checkpoint is not anchored yet,
 the chain is unreachable) is ``null``, and ``pending`` says why; an unknown event raises NotFoundError.
@@ -26,9 +29,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
 import rlp
 from eth_utils.crypto import keccak
@@ -73,11 +76,153 @@ _HEADER_OPTIONAL = (
     ("parentBeaconBlockRoot", False), ("requestsHash", False),
 )  # fmt: skip
 
-Rpc = Callable[[str, list[Any]], Any]
+#: A JSON-RPC call: the method, its parameters, the answer's ``result`` (unparsed: see ``parse_*``).
+Rpc = Callable[[str, list[Any]], object]
 
 
 class EvidenceChainError(NotaryError, ChainError):
-    """The chain did not answer, or answered with something that does not hash to what it claims."""
+    """The chain did not answer, answered something malformed, or something that does not hash to what it claims."""
+
+
+# -- the chain's answers, as read -----------------------------------------------------------------------------
+# Quantities and data are JSON-RPC hex text ("0x..."); the encoders below decode them, refusing what is not hex.
+
+
+class RpcAccess(TypedDict):
+    """One entry of a transaction's access list (EIP-2930)."""
+
+    address: str
+    storageKeys: list[str]
+
+
+class RpcAuthorization(TypedDict):
+    """One entry of a type-4 transaction's authorization list (EIP-7702)."""
+
+    chainId: str
+    address: str
+    nonce: str
+    yParity: str
+    r: str
+    s: str
+
+
+class RpcTransaction(TypedDict):
+    """A transaction as ``eth_getBlockByHash(hash, true)`` lists it: the fields its type encodes (see
+    ``_TRANSACTION_FIELDS``), checked present by :func:`parse_transaction`."""
+
+    hash: str
+    type: NotRequired[str]
+    chainId: NotRequired[str]
+    nonce: str
+    gasPrice: NotRequired[str]
+    maxPriorityFeePerGas: NotRequired[str]
+    maxFeePerGas: NotRequired[str]
+    gas: str
+    to: NotRequired[str | None]
+    value: str
+    input: str
+    accessList: NotRequired[list[RpcAccess]]
+    maxFeePerBlobGas: NotRequired[str]
+    blobVersionedHashes: NotRequired[list[str]]
+    authorizationList: NotRequired[list[RpcAuthorization]]
+    v: NotRequired[str]
+    yParity: NotRequired[str]
+    r: str
+    s: str
+
+
+class RpcLog(TypedDict):
+    address: str
+    topics: list[str]
+    data: str
+
+
+class RpcReceipt(TypedDict):
+    """A receipt as ``eth_getTransactionReceipt`` or ``eth_getBlockReceipts`` answers it: ``status`` (EIP-658), or
+    before Byzantium ``root``; ``blockHash`` null while the transaction is pending."""
+
+    blockHash: str | None
+    transactionIndex: str
+    type: NotRequired[str]
+    status: NotRequired[str]
+    root: NotRequired[str]
+    cumulativeGasUsed: str
+    logsBloom: str
+    logs: list[RpcLog]
+
+
+class RpcBlock(TypedDict):
+    """A block as ``eth_getBlockByHash(hash, true)`` answers it: its hash and number, its transactions in full,
+    and the header's fields (``_HEADER_FIELDS``, read by name by :func:`encode_header`)."""
+
+    hash: str
+    number: str
+    transactions: list[RpcTransaction]
+
+
+#: The fields each transaction type encodes, besides ``hash``, ``r``, ``s`` and the signature's ``v``/``yParity``.
+_TRANSACTION_FIELDS: dict[int, tuple[str, ...]] = {
+    0: ("nonce", "gasPrice", "gas", "value", "input", "v"),
+    1: ("chainId", "nonce", "gasPrice", "gas", "value", "input"),
+    2: ("chainId", "nonce", "maxPriorityFeePerGas", "maxFeePerGas", "gas", "value", "input"),
+    3: ("chainId", "nonce", "maxPriorityFeePerGas", "maxFeePerGas", "gas", "value", "input", "maxFeePerBlobGas",
+        "blobVersionedHashes"),
+    4: ("chainId", "nonce", "maxPriorityFeePerGas", "maxFeePerGas", "gas", "value", "input", "authorizationList"),
+}  # fmt: skip
+_LIST_FIELDS = frozenset({"accessList", "blobVersionedHashes", "authorizationList", "logs", "transactions", "topics"})
+
+
+def _kind(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _answer(value: object, what: str, fields: Sequence[str]) -> dict[str, object]:
+    """``value`` as a JSON object holding ``fields`` (lists where ``_LIST_FIELDS`` says, else text), or
+    ``EvidenceChainError`` naming ``what`` and the first field that is missing or of the wrong kind."""
+    if not isinstance(value, dict):
+        raise EvidenceChainError(f"{what}: expected a JSON object, got {_kind(value)}")
+    for name in fields:
+        field = value.get(name)
+        wanted = list if name in _LIST_FIELDS else str
+        if not isinstance(field, wanted):
+            raise EvidenceChainError(f"{what}: the field {name} must be {wanted.__name__}, got {_kind(field)}")
+    return value
+
+
+def parse_transaction(value: object, what: str = "transaction") -> RpcTransaction:
+    """A transaction of a block's answer, with the fields its type encodes (``EvidenceChainError`` if not)."""
+    tx = _answer(value, what, ("hash", "r", "s"))
+    what = f"{what} ({tx['hash']})"
+    kind = _quantity(tx.get("type", "0x0"))
+    fields = _TRANSACTION_FIELDS.get(kind)
+    if fields is None:
+        raise EvidenceChainError(f"{what}: unknown type {kind}")
+    _answer(tx, what, fields)
+    if kind and not isinstance(tx.get("yParity", tx.get("v")), str):
+        raise EvidenceChainError(f"{what}: the field yParity (or v) must be str")
+    return cast(RpcTransaction, tx)
+
+
+def parse_block(value: object, what: str) -> RpcBlock:
+    """A block's answer (``eth_getBlockByHash`` with full transactions); its header fields are checked by
+    :func:`encode_header`, which reads them."""
+    block = _answer(value, what, ("hash", "number", "transactions"))
+    transactions = cast(list[object], block["transactions"])
+    for i, tx in enumerate(transactions):
+        parse_transaction(tx, f"{what}: transaction {i}")
+    return cast(RpcBlock, block)
+
+
+def parse_receipt(value: object, what: str) -> RpcReceipt:
+    """A receipt's answer, with what its consensus encoding needs (``EvidenceChainError`` if not)."""
+    receipt = _answer(value, what, ("transactionIndex", "cumulativeGasUsed", "logsBloom", "logs"))
+    if not isinstance(receipt.get("blockHash"), str | None):
+        raise EvidenceChainError(f"{what}: the field blockHash must be str or null, got {_kind(receipt['blockHash'])}")
+    if not isinstance(receipt.get("status", receipt.get("root")), str):
+        raise EvidenceChainError(f"{what}: the field status (or root, before Byzantium) must be str")
+    for i, log in enumerate(cast(list[object], receipt["logs"])):
+        _answer(log, f"{what}: log {i}", ("address", "topics", "data"))
+    return cast(RpcReceipt, receipt)
 
 
 def _hex(data: bytes) -> str:
@@ -253,26 +398,28 @@ def anchor_evidence(
     tx_hash = keccak(raw_tx)
     if _hex(tx_hash) != anchor["tx_hash"].lower():
         raise EvidenceChainError(f"the stored anchor transaction does not hash to {anchor['tx_hash']}")
-    receipt = rpc("eth_getTransactionReceipt", [_hex(tx_hash)])
-    if receipt is None or receipt.get("blockHash") is None:
+    answer = rpc("eth_getTransactionReceipt", [_hex(tx_hash)])
+    receipt = None if answer is None else parse_receipt(answer, "eth_getTransactionReceipt")
+    if receipt is None or receipt["blockHash"] is None:
         raise EvidenceChainError(f"the chain does not know the anchor transaction {_hex(tx_hash)}")
-    block = rpc("eth_getBlockByHash", [receipt["blockHash"], True])
-    if block is None:
+    answer = rpc("eth_getBlockByHash", [receipt["blockHash"], True])
+    if answer is None:
         raise EvidenceChainError(f"the chain does not know block {receipt['blockHash']}")
+    block = parse_block(answer, "eth_getBlockByHash")
     header = encode_header(block)
     fields = rlp.decode(header)
     if _hex(header_hash(fields)) != block["hash"]:
         raise EvidenceChainError(f"block {block['hash']}: its fields do not re-encode to its hash (unknown fork?)")
     transactions = [_raw_transaction(rpc, tx) for tx in block["transactions"]]
     receipts = [encode_receipt(r) for r in _block_receipts(rpc, block)]
-    index = int(receipt["transactionIndex"], 16)
+    index = _quantity(receipt["transactionIndex"])
     if not 0 <= index < len(transactions) or transactions[index] != raw_tx:
         raise EvidenceChainError(f"block {block['hash']}: its transaction {index} is not the anchor transaction")
     tx_root, tx_proof = build_proof(transactions, index)
     receipt_root, receipt_proof = build_proof(receipts, index)
     if tx_root != fields[HEADER_TX_ROOT] or receipt_root != fields[HEADER_RECEIPT_ROOT]:
         raise EvidenceChainError(f"block {block['hash']}: transactions or receipts do not match its header")
-    number, block_hash = int(block["number"], 16), _data(block["hash"])
+    number, block_hash = _quantity(block["number"]), _data(block["hash"])
     part: AnchorProofs | AnchorBlock
     if whole_block:
         part = AnchorBlock(number, block_hash, header, tuple(transactions), tuple(receipts))
@@ -302,21 +449,21 @@ def describe_seals(extra_data: bytes) -> Seals | NoSeals:
     )
 
 
-def _quantity(value: Any) -> int:
+def _quantity(value: object) -> int:
     if not isinstance(value, str) or not value.startswith("0x"):
         raise EvidenceChainError(f"expected a hex quantity, got {value!r}")
     return int(value, 16)
 
 
-def _data(value: Any) -> bytes:
+def _data(value: object) -> bytes:
     if not isinstance(value, str) or not value.startswith("0x"):
         raise EvidenceChainError(f"expected hex data, got {value!r}")
     return bytes.fromhex(value[2:])
 
 
-def encode_header(block: dict[str, Any]) -> bytes:
+def encode_header(block: Mapping[str, object]) -> bytes:
     """The RLP header of a block in JSON-RPC form: the base fields, then each later fork's fields present."""
-    fields: list[Any] = []
+    fields: list[int | bytes] = []
     for name, is_quantity in _HEADER_FIELDS:
         if block.get(name) is None:
             raise EvidenceChainError(f"block {block.get('hash')} lacks the header field {name}")
@@ -328,16 +475,18 @@ def encode_header(block: dict[str, Any]) -> bytes:
     return bytes(rlp.encode(fields))
 
 
-def _access_list(tx: dict[str, Any]) -> list[Any]:
+def _access_list(tx: RpcTransaction) -> list[list[bytes | list[bytes]]]:
     return [[_data(a["address"]), [_data(k) for k in a["storageKeys"]]] for a in tx.get("accessList") or []]
 
 
-def _to(tx: dict[str, Any]) -> bytes:
-    return b"" if tx.get("to") is None else _data(tx["to"])
+def _to(tx: RpcTransaction) -> bytes:
+    to = tx.get("to")
+    return b"" if to is None else _data(to)
 
 
-def encode_transaction(tx: dict[str, Any]) -> bytes:
-    """The signed raw bytes of a transaction in JSON-RPC form (legacy, or EIP-2718 types 1 to 4)."""
+def encode_transaction(tx: RpcTransaction) -> bytes:
+    """The signed raw bytes of a transaction in JSON-RPC form (legacy, or EIP-2718 types 1 to 4; see
+    :func:`parse_transaction`, which checks the fields its type needs are there)."""
     kind = _quantity(tx.get("type", "0x0"))
     q, d = _quantity, _data
     signature = [q(tx.get("yParity", tx.get("v"))), q(tx["r"]), q(tx["s"])]
@@ -347,7 +496,7 @@ def encode_transaction(tx: dict[str, Any]) -> bytes:
     head = [q(tx["chainId"]), q(tx["nonce"])]
     call = [q(tx["gas"]), _to(tx), q(tx["value"]), d(tx["input"]), _access_list(tx)]
     if kind == 1:
-        body = [*head, q(tx["gasPrice"]), *call]
+        body: list[object] = [*head, q(tx["gasPrice"]), *call]
     elif kind in (2, 3, 4):
         body = [*head, q(tx["maxPriorityFeePerGas"]), q(tx["maxFeePerGas"]), *call]
         if kind == 3:
@@ -364,19 +513,17 @@ def encode_transaction(tx: dict[str, Any]) -> bytes:
     return bytes([kind]) + bytes(rlp.encode([*body, *signature]))
 
 
-def encode_receipt(receipt: dict[str, Any]) -> bytes:
+def encode_receipt(receipt: RpcReceipt) -> bytes:
     """The consensus encoding of a receipt in JSON-RPC form (EIP-658 status; EIP-2718 type prefix)."""
     kind = _quantity(receipt.get("type", "0x0"))
-    if receipt.get("status") is not None:
-        outcome: Any = _quantity(receipt["status"])
-    else:  # pre-Byzantium: an intermediate state root
-        outcome = _data(receipt["root"])
+    status = receipt.get("status")  # else, before Byzantium, an intermediate state root
+    outcome = _quantity(status) if status is not None else _data(receipt.get("root"))
     logs = [[_data(log["address"]), [_data(t) for t in log["topics"]], _data(log["data"])] for log in receipt["logs"]]
     body = bytes(rlp.encode([outcome, _quantity(receipt["cumulativeGasUsed"]), _data(receipt["logsBloom"]), logs]))
     return body if kind == 0 else bytes([kind]) + body
 
 
-def _raw_transaction(rpc: Rpc, tx: dict[str, Any]) -> bytes:
+def _raw_transaction(rpc: Rpc, tx: RpcTransaction) -> bytes:
     """The raw bytes of a block's transaction, checked against its hash."""
     raw = encode_transaction(tx)
     if _hex(keccak(raw)) != tx["hash"]:
@@ -390,13 +537,18 @@ def _raw_transaction(rpc: Rpc, tx: dict[str, Any]) -> bytes:
     return raw
 
 
-def _block_receipts(rpc: Rpc, block: dict[str, Any]) -> Sequence[dict[str, Any]]:
+def _block_receipts(rpc: Rpc, block: RpcBlock) -> list[RpcReceipt]:
     try:
-        receipts = rpc("eth_getBlockReceipts", [block["number"]])
+        answer = rpc("eth_getBlockReceipts", [block["number"]])
     except EvidenceChainError:
-        receipts = None
-    if receipts is None:
-        receipts = [rpc("eth_getTransactionReceipt", [tx["hash"]]) for tx in block["transactions"]]
-    if len(receipts) != len(block["transactions"]) or any(r is None for r in receipts):
+        answer = None
+    if answer is None:
+        answers = [rpc("eth_getTransactionReceipt", [tx["hash"]]) for tx in block["transactions"]]
+        method = "eth_getTransactionReceipt"
+    elif isinstance(answer, list):
+        answers, method = answer, "eth_getBlockReceipts"
+    else:
+        raise EvidenceChainError(f"eth_getBlockReceipts: expected a list, got {_kind(answer)}")
+    if len(answers) != len(block["transactions"]) or any(r is None for r in answers):
         raise EvidenceChainError(f"block {block['hash']}: the chain gave no receipt for every transaction")
-    return list(receipts)
+    return [parse_receipt(r, f"{method}: receipt {i}") for i, r in enumerate(answers)]

@@ -7,6 +7,7 @@ certificate and the on-chain grant, forwards or denies, and records the call in 
 answer names the event (``Consortium-Event-Id``); with it the caller fetches the notary's signed receipt and,
 once a witnessed checkpoint covers the event, an evidence bundle that anyone can check offline::
 
+    import json
     from pathlib import Path
     from network.description import load_description
     from sdk import MemberClient
@@ -23,6 +24,7 @@ once a witnessed checkpoint covers the event, an evidence bundle that anyone can
         bundle = client.evidence(result.event_id)           # waits for a published, cosigned checkpoint
         report = client.verify(bundle, load_description(directory))   # offline; raises VerificationFailedError
         print(report.to_text())
+        Path("bundle.json").write_text(json.dumps(bundle.to_json()))   # for `consortium verify evidence`
 
 The same certificate files work with any HTTP client that speaks mutual TLS. With curl (the key is encrypted
 with the consortium passphrase; ``ca-bundle.pem`` is every member's CA certificate, which
@@ -75,7 +77,7 @@ from network.description import ConsortiumDescription, load_description
 from network.gatewaykeys import rereading_gateway_key
 from network.identity import OrgPaths
 from network.witnesskeys import ChainWitnessKeys
-from notary.bundle import EvidenceBundle
+from notary.bundle import EvidenceBundle, Pending
 from notary.errors import MalformedError
 from notary.readauth import SignedReads
 from notary.tracecontext import is_well_formed, new_traceparent
@@ -147,15 +149,19 @@ class NotReceiptedError(SdkError):
 
 
 class EvidenceNotReadyError(SdkError):
-    """The evidence bundle is not complete enough after the wait; ``pending`` holds the notary's reasons."""
+    """The evidence bundle is not complete enough after the wait: ``bundle`` is the bundle so far (None when the
+    notary does not know the event yet) and ``pending`` its parts still missing, each with the notary's reason."""
 
-    def __init__(self, event_id: str, waited_s: float, pending: list[dict[str, Any]], bundle: dict[str, Any] | None):
-        reasons = "; ".join(f"{p.get('part')}: {p.get('reason')}" for p in pending) or "no reason given"
+    def __init__(self, event_id: str, waited_s: float, bundle: EvidenceBundle | None) -> None:
+        if bundle is None:
+            reasons = "entry: the notary does not know the event yet (not shipped?)"
+        else:
+            reasons = "; ".join(f"{p.part}: {p.reason}" for p in bundle.pending) or "no reason given"
         super().__init__(f"evidence of event {event_id!r} not ready after {waited_s:.1f} s ({reasons})")
         self.event_id = event_id
         self.waited_s = waited_s
-        self.pending = pending
-        self.bundle = bundle  # the incomplete bundle, or None when the notary does not know the event yet
+        self.bundle = bundle
+        self.pending: tuple[Pending, ...] = () if bundle is None else bundle.pending
 
 
 class VerificationFailedError(SdkError):
@@ -587,45 +593,40 @@ class MemberClient:
             self._sleep(min(pause, deadline - now))
             pause = min(pause * 2, POLL_MAX_S)
 
-    def evidence(self, event_id: str, *, wait_s: float = 30.0, anchored: bool = False) -> dict[str, Any]:
+    def evidence(self, event_id: str, *, wait_s: float = 30.0, anchored: bool = False) -> EvidenceBundle:
         """The evidence bundle of ``event_id`` (``GET /v1/evidence/{event_id}``), once it is worth verifying.
 
-        The notary answers 404 until the event is in its log, then a bundle whose ``checkpoint`` is null (with
+        The notary answers 404 until the event is in its log, then a bundle whose ``checkpoint`` is None (with
         ``pending`` saying why) until a checkpoint covering the event is published with its witnesses'
-        cosignatures (within the log's maximum merge delay), then one whose ``anchor`` is null until that
+        cosignatures (within the log's maximum merge delay), then one whose ``anchor`` is None until that
         checkpoint, or a later one, is anchored on chain. This polls until the checkpoint is there or, with
         ``anchored=True``, until the anchor is too. Raises :class:`EvidenceNotReadyError` (with the notary's
         reasons and the bundle so far) after ``wait_s`` seconds.
 
-        The bundle is returned as the notary's JSON document, ready to save (``json.dump``) or to pass to
-        :meth:`verify`; it is first checked to parse as a :class:`~notary.bundle.EvidenceBundle`
-        (``EvidenceBundle.from_json(bundle)`` gives the typed parts), and a bundle that does not raises
-        :class:`NotaryResponseError` naming the malformed field."""
+        The bundle is returned parsed, a :class:`~notary.bundle.EvidenceBundle` of typed parts, ready to pass to
+        :meth:`verify`; ``bundle.to_json()`` is the notary's JSON document, to save (``json.dump``) for
+        ``consortium verify evidence``. A bundle that does not parse raises :class:`NotaryResponseError` naming
+        the malformed field."""
         path = f"/v1/evidence/{_quoted(event_id)}"
         started = self._clock()
         deadline = started + wait_s
         pause = POLL_FIRST_S
-        bundle: dict[str, Any] | None = None
-        parsed: EvidenceBundle | None = None
+        bundle: EvidenceBundle | None = None
         while True:
             response = self._get_notary(path)
             if response.status_code == 200:
-                bundle = self._document(response, "evidence bundle")
+                document = self._document(response, "evidence bundle")
                 try:
-                    parsed = EvidenceBundle.from_json(bundle)
+                    bundle = EvidenceBundle.from_json(document)
                 except MalformedError as exc:
                     raise NotaryResponseError(f"the notary's evidence bundle is malformed: {exc}", 200) from exc
-                if parsed.checkpoint is not None and (not anchored or parsed.anchor is not None):
+                if bundle.checkpoint is not None and (not anchored or bundle.anchor is not None):
                     return bundle
             elif response.status_code != 404:
                 raise self._unexpected(response, "evidence bundle")
             now = self._clock()
             if now >= deadline:
-                if parsed is None:
-                    pending = [{"part": "entry", "reason": "the notary does not know the event yet (not shipped?)"}]
-                else:
-                    pending = [p.to_json() for p in parsed.pending]
-                raise EvidenceNotReadyError(event_id, now - started, pending, bundle)
+                raise EvidenceNotReadyError(event_id, now - started, bundle)
             self._sleep(min(pause, deadline - now))
             pause = min(pause * 2, POLL_MAX_S)
 
@@ -643,9 +644,9 @@ class MemberClient:
     ) -> VerificationReport:
         """Verify an evidence bundle against the consortium's public keys, as ``consortium verify evidence`` does.
 
-        ``evidence``: the JSON document (what :meth:`evidence` returns, or a saved bundle read back with
-        ``json.load``; a malformed part fails the steps that need it) or a parsed
-        :class:`~notary.bundle.EvidenceBundle`.
+        ``evidence``: a parsed :class:`~notary.bundle.EvidenceBundle` (what :meth:`evidence` returns) or the
+        JSON document (a saved bundle read back with ``json.load``; a malformed part fails the steps that need
+        it).
 
         ``description``: the consortium's ``consortium.json`` (the trust roots are derived from it exactly as
         ``consortium verify evidence`` does), or ready-made :class:`~notary.verify.TrustRoots` (e.g. with other

@@ -20,13 +20,14 @@ from fastapi import APIRouter, Response
 from explorer import access, lookedat, provenance
 from explorer.api.deps import MAX_MS, CurrentPerson, Cursor, EventId, Explorer, ExplorerDep, Filters, Limit, Subject
 from explorer.api.errors import CURSOR, NOTARY
-from explorer.api.schemas import CallDetail, CallPage, Evidence, Provenance
+from explorer.api.schemas import CallDetail, CallPage, Provenance
 from explorer.calls import CallFilter, CallRow, CallStore
 from explorer.errors import ApiError, InvalidCursorError, MalformedEvidenceError, NotFoundError
 from explorer.provenance import EVIDENCE_LINKS, ProvenanceStep
 from network.logins import Person
 from network.shredding import ShredBook
 from notary.bundle import EvidenceBundle
+from notary.bundleschema import Evidence
 from notary.event import EventJSON, parties
 from notary.submit.digest import GATEWAY_SALT_VERSION, SM3_EVENT_VERSION
 from notary.submit.vault import SCHEME_EPOCH, SCHEME_EPOCH_SM3, SCHEME_GATEWAY, epoch_of

@@ -3,9 +3,11 @@
 Each model lists the keys an answer has today, in the order it has them. Routes serialise with
 ``response_model_exclude_unset``, so a key is in an answer exactly when the code put it there: a field with a
 default (``redacted``, a transaction's ``events``) is one some answers leave out, never a ``null`` added.
-Objects the explorer relays from another part of the consortium (the notary's evidence bundles, health,
-anchors and gaps, a block's seals, the followers' and the recorder's status) are :class:`Relayed`: their
-known keys are described, and any other key they hold is passed on unchanged.
+Objects the explorer relays from another part of the consortium (health, anchors and gaps, a block's seals,
+the followers' and the recorder's status) are :class:`Relayed`: their known keys are described, and any other
+key they hold is passed on unchanged. The notary's evidence bundle is parsed at the explorer's edge
+(``notary.bundle.EvidenceBundle``), so it is described exactly, every part with its properties, by the notary's own
+models (``notary.bundleschema.Evidence``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from explorer.validators import SHOWN
+from notary.bundleschema import Evidence
 
 
 class Relayed(BaseModel):
@@ -400,38 +403,6 @@ class CallDetail(BaseModel):
     digests: Digests
 
 
-class EvidenceCheckpoint(Relayed):
-    size: int | None = None
-    note: str | None = Field(None, description="the cosigned checkpoint, C2SP signed-note")
-    cosigners: list[str] | None = None
-
-
-class Inclusion(Relayed):
-    size: int | None = None
-    proof: list[str] | None = Field(None, description="RFC 9162 inclusion proof, base64 hashes")
-
-
-class Pending(Relayed):
-    part: str | None = None
-    reason: str | None = None
-
-
-class Evidence(Relayed):
-    """The notary's evidence bundle of a call, to verify offline (``notary.evidence``)."""
-
-    format: str | None = None
-    origin: str | None = None
-    event_id: str | None = None
-    index: int | None = None
-    entry: str | None = Field(None, description="the log entry, base64")
-    leaf_hash: str | None = None
-    receipt: dict[str, Any] | None = None
-    checkpoint: EvidenceCheckpoint | None = None
-    inclusion: Inclusion | None = None
-    anchor: dict[str, Any] | None = Field(None, description="anchor transaction, receipt, block and seals")
-    pending: list[Pending] | None = Field(None, description="the parts not there yet, and why")
-
-
 class Step(BaseModel):
     """One link of the provenance: ``ok`` true (checked), false (the check failed) or null (not yet, or n/a)."""
 
@@ -555,7 +526,7 @@ class Signer(Relayed):
     org: str | None = None
 
 
-class Seals(Relayed):
+class BlockSeals(Relayed):
     """What a block's extra data says about its seals (``explorer.chainfollow.block_seals``)."""
 
     format: str | None = None
@@ -574,7 +545,7 @@ class Block(BaseModel):
     parent_hash: str
     timestamp: int
     tx_count: int
-    seals: Seals | None
+    seals: BlockSeals | None
 
 
 class BlockPage(BaseModel):

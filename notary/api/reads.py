@@ -26,11 +26,10 @@ from notary.api.schemas import (
     ConsistencyProof,
     Entry,
     EventPage,
-    Evidence,
     Gaps,
     InclusionProof,
-    Receipt,
 )
+from notary.bundleschema import Evidence, Receipt
 from notary.errors import MalformedError, NotFoundError
 from notary.event import EventJSON, gateway_org, parse_entry
 from notary.event import parties as event_parties

@@ -2,7 +2,8 @@
 
 The fields are listed in the order the routes have always written them; a model forbids keys it does not
 declare, so a route that starts returning something else fails its tests instead of changing the JSON quietly.
-Bytes of the log (hashes, entries) are base64; bytes of the chain (transactions, headers) are 0x-hex.
+Bytes of the log (hashes, entries) are base64; bytes of the chain (transactions, headers) are 0x-hex. The receipt
+and the evidence bundle are ``notary.bundleschema``'s, which the explorer's API shares.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Base64 = str
-Hex = str
+from notary.bundleschema import Base64, Hex, Receipt
 
 
 class _Body(BaseModel):
@@ -25,19 +25,6 @@ class ErrorBody(_Body):
 
 
 # -- write ---------------------------------------------------------------------------------------------------
-
-
-class Receipt(_Body):
-    """The notary's promise to include an event (``notary.receipt.Receipt.to_json``)."""
-
-    event_id: str
-    origin: str
-    index: int = Field(description="The event's leaf index")
-    leaf_hash: Base64
-    time_ms: int = Field(description="When the batch was sequenced")
-    mmd_s: int = Field(description="Maximum merge delay: the event is in a published checkpoint within this")
-    batch_note: str = Field(description="The batch statement, a signed note by the log key")
-    batch_proof: list[Base64] = Field(description="Inclusion proof of the leaf in the batch's tree")
 
 
 class BatchGap(_Body):
@@ -151,91 +138,6 @@ class Alarm(_Body):
 
 class Alarms(_Body):
     alarms: list[Alarm] = Field(description="The latest alarms, newest first")
-
-
-# -- evidence (see notary.evidence) ---------------------------------------------------------------------------
-
-
-class EvidenceCheckpoint(_Body):
-    size: int
-    note: str
-    cosigners: list[str]
-
-
-class EvidenceInclusion(_Body):
-    size: int
-    proof: list[Base64]
-
-
-class AnchorTransaction(_Body):
-    hash: Hex
-    raw: Hex = Field(description="The signed transaction")
-    index: int = Field(description="Its position in the block")
-
-
-class AnchorProofs(_Body):
-    """The anchor's block in v2: its header and the proofs of the anchor transaction and its receipt."""
-
-    number: int
-    hash: Hex
-    header: Hex = Field(description="The RLP header")
-    transaction_proof: list[Hex] = Field(
-        description="The transaction's Merkle-Patricia proof: the nodes on key rlp(index) from transactionsRoot"
-    )
-    receipt: Hex = Field(description="The transaction's receipt, consensus-encoded")
-    receipt_proof: list[Hex] = Field(description="The receipt's Merkle-Patricia proof, same key, from receiptsRoot")
-
-
-class AnchorBlock(_Body):
-    """The anchor's block in v1: its header and all its transactions and receipts."""
-
-    number: int
-    hash: Hex
-    header: Hex = Field(description="The RLP header")
-    transactions: list[Hex] = Field(description="Every transaction of the block, raw")
-    receipts: list[Hex] = Field(description="Every receipt of the block, consensus-encoded")
-
-
-class Seals(_Body):
-    format: str
-    round: int
-    seals: int
-    validators: list[Hex]
-
-
-class NoSeals(_Body):
-    format: None = Field(description="null: the chain's extra data is not in our seal format")
-    note: str
-
-
-class AnchorEvidence(_Body):
-    chain_id: int
-    contract: Hex = Field(description="The AuditAnchor contract")
-    size: int
-    transaction: AnchorTransaction
-    block: AnchorProofs | AnchorBlock = Field(description="v2: the proofs; v1: the whole block")
-    seals: Seals | NoSeals
-
-
-class Pending(_Body):
-    part: Literal["checkpoint", "anchor"]
-    reason: str
-
-
-class Evidence(_Body):
-    """An evidence bundle (``consortium-ledger/evidence/v2``): everything to prove one event offline."""
-
-    format: str
-    origin: str
-    event_id: str
-    index: int
-    entry: Base64
-    leaf_hash: Base64
-    receipt: Receipt
-    checkpoint: EvidenceCheckpoint | None
-    inclusion: EvidenceInclusion | None
-    anchor: AnchorEvidence | None
-    pending: list[Pending] = Field(description="Why each missing part is missing")
 
 
 # -- operations ----------------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ then runs those very commands itself, only with a free port in place of the defa
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shlex
@@ -247,7 +246,7 @@ def check_gateways(data: Path, summary: list[str], notary: str, env: dict[str, s
             bundle = client.evidence(result.event_id, wait_s=90, anchored=True)
             report = client.verify(bundle, description)
             assert report.ok and report.complete, report.to_text()
-            entry = json.loads(base64.b64decode(bundle["entry"]))
+            entry = json.loads(bundle.entry)
             assert entry["decision"] == decision and entry["event_id"] == result.event_id, entry
 
     check_nginx_auth_request(data, env, port, notary)
@@ -320,7 +319,7 @@ def check_privacy(data: Path, summary: list[str], notary: str, env: dict[str, st
         bundle = client.evidence(job["events"]["request"], wait_s=90, anchored=True)
         report = client.verify(bundle, description)
         assert report.ok and report.complete, report.to_text()
-        entry = json.loads(base64.b64decode(bundle["entry"]))
+        entry = json.loads(bundle.entry)
         assert (entry["decision"], entry["api"], entry["asset_id"]) == ("allow", apis["request"], "customer-ids")
         assert (entry["caller_org"], entry["grant_id"]) == ("jinghua-sec", job["grant_id"]), entry
 

@@ -11,7 +11,6 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from notary.api.schemas import Evidence
 from notary.bundle import (
     FORMAT,
     FORMAT_V1,
@@ -29,6 +28,7 @@ from notary.bundle import (
     Pending,
     Seals,
 )
+from notary.bundleschema import Evidence
 from notary.log.errors import MalformedError
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -136,12 +136,12 @@ def test_an_sm_consortium_logs_cosigns_anchors_and_verifies_a_call(sm: SmConsort
     assert latest is not None and anchors.signature_key(log_origin(description), latest.tree_size) is not None
     # `init --crypto sm` deployed it signed-only: no anchor of this consortium can be unchecked
     assert anchors.signed_only()
-    entry = json.loads(base64.b64decode(bundle["entry"]))
+    entry = json.loads(bundle.entry)
     assert entry["event_id"] == result.event_id and entry["decision"] == "allow", entry
 
     # `consortium verify evidence` checks the SM bundle from consortium.json alone.
     path = tmp_path / "evidence.json"
-    path.write_text(json.dumps(bundle))
+    path.write_text(json.dumps(bundle.to_json()))
     r = run_cli("verify", "evidence", str(path), "--consortium", str(directory / "consortium.json"))
     out = assert_ok(r)
     assert f"evidence of {result.event_id!r} verified" in out, shown(r)
@@ -221,7 +221,8 @@ def test_an_sm_consortium_logs_cosigns_anchors_and_verifies_a_call(sm: SmConsort
     # The explorer's anchor list says AuditAnchor checked the log key's SM2 signature on the call's anchor (its
     # transaction holds an AnchorSigned log beside Anchored), once its chain follower has indexed that block; an
     # sm consortium's AuditAnchor is signed-only, so no anchor it lists is unchecked.
-    anchored = bundle["anchor"]
+    anchored = bundle.anchor
+    assert anchored is not None
 
     def listed_anchor() -> dict[str, Any] | None:
         answer = httpx.get(sm.explorer + "/api/v1/anchors?limit=200", headers=sm.regulator(), timeout=10)
@@ -229,12 +230,12 @@ def test_an_sm_consortium_logs_cosigns_anchors_and_verifies_a_call(sm: SmConsort
         document = answer.json()
         assert document["crypto"] == "sm", document
         assert all(row["signature"] != "unchecked" for row in document["anchors"]), document
-        row = next((row for row in document["anchors"] if row["size"] == anchored["size"]), None)
+        row = next((row for row in document["anchors"] if row["size"] == anchored.size), None)
         return None if row is None or row["signature"] == "unknown" else cast(dict[str, Any], row)
 
-    row = wait_until(listed_anchor, f"the explorer to index the anchor of size {anchored['size']}", 60, every=0.5)
+    row = wait_until(listed_anchor, f"the explorer to index the anchor of size {anchored.size}", 60, every=0.5)
     assert row["signature"] == "checked", row
-    assert str(row["tx_hash"]).lower() == anchored["transaction"]["hash"].lower(), (row, anchored)
+    assert str(row["tx_hash"]).lower() == "0x" + anchored.transaction.hash.hex(), (row, anchored)
     keys = httpx.get(sm.explorer + "/api/v1/keys", timeout=10)
     if keys.status_code == 200:
         assert keys.json()["log_vkey"] == vkey

@@ -14,7 +14,6 @@ identity, the CLI verifies the log with alpha's, the alarm probe finds it up wit
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import ssl
@@ -146,8 +145,8 @@ def test_up_rpc_tls_serves_members_only_and_its_components_reach_the_chain(runni
         assert result.status == 200, (result.status, result.content[:300])
         assert result.event_id is not None
         bundle = client.evidence(result.event_id, wait_s=120, anchored=True)
-    assert bundle["anchor"] is not None, bundle
-    entry = json.loads(base64.b64decode(bundle["entry"]))
+    assert bundle.anchor is not None, bundle
+    entry = json.loads(bundle.entry)
     assert entry["decision"] == "allow", entry
     # The provider reveals the call's digest salt, reading its entry from the notary with its log@ identity.
     revealed = run(running, "data", "reveal", result.event_id, "--provider", "op")

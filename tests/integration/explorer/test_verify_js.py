@@ -45,8 +45,8 @@ from chain.node.rpc import RpcServer
 from chain.seal import ExtraData
 from explorer.exports import EVIDENCE_KEYS_FORMAT
 from explorer.keys import log_keys_json
-from notary.api.schemas import Evidence as ApiEvidence
 from notary.bundle import FORMAT_V1, FORMAT_V2, EvidenceBundle
+from notary.bundleschema import Evidence as ApiEvidence
 from notary.checkpointer import WitnessPolicy
 from notary.event import OPTIONAL_FIELDS, parse_entry
 from notary.evidence import anchor_evidence

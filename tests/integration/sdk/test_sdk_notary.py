@@ -57,6 +57,7 @@ from network.logsetup import (
     witness_orgs,
 )
 from notary.api import create_app
+from notary.bundle import EvidenceBundle
 from notary.receipt import Receipt, verify_receipt
 from notary.sequencer import batch_request
 from notary.service import NotaryService
@@ -306,21 +307,23 @@ def test_evidence_waits_for_a_cosigned_checkpoint_then_for_the_anchor_and_verifi
     [event_id] = world.ship(world.notary)
     with world.client() as client:
         published = client.evidence(event_id, wait_s=DEADLINE)
-        assert published["event_id"] == event_id and published["checkpoint"]["size"] > published["index"]
+        assert isinstance(published, EvidenceBundle) and EvidenceBundle.from_json(published.to_json()) == published
+        assert published.event_id == event_id
+        assert published.checkpoint is not None and published.checkpoint.size > published.index
         report = MemberClient.verify(published, world.description, chain=world.chain.url)
         assert report.ok and report.event_id == event_id
         assert [report.step(n).ok for n in STEP_NAMES[:6]] == [True] * 6
-        if published["anchor"] is None:  # the anchor usually follows a moment later
+        if published.anchor is None:  # the anchor usually follows a moment later
             assert not report.complete and "seals" in report.pending
 
         anchored = client.evidence(event_id, wait_s=DEADLINE, anchored=True)
-    assert anchored["anchor"] is not None and anchored["pending"] == []
+    assert anchored.anchor is not None and anchored.pending == ()
     report = MemberClient.verify(anchored, world.description, chain=world.chain.url)
     assert report.complete, report.to_text()
     assert "sealed by 1 of 1 validators" in report.step("seals").detail
     # the cosignatures counted under the witness keys, the checkpoint checked under the log key (genesis recorded
     # it in the TrustDirectory), both valid on chain at the anchor's block: one lookup
-    block = anchored["anchor"]["block"]["number"]
+    block = anchored.anchor.block.number
     assert report.witness_keys == {
         "source": "chain",
         "block": block,
@@ -341,7 +344,7 @@ def test_evidence_waits_for_a_cosigned_checkpoint_then_for_the_anchor_and_verifi
 def test_a_tampered_bundle_fails_verification_naming_the_step(world: World) -> None:
     [event_id] = world.ship(world.notary)
     with world.client() as client:
-        bundle = client.evidence(event_id, wait_s=DEADLINE, anchored=True)
+        bundle = client.evidence(event_id, wait_s=DEADLINE, anchored=True).to_json()  # the JSON, to tamper with
     proof = bundle["inclusion"]["proof"]
     assert proof, "a tree of one leaf has no proof to tamper with"
     raw = bytearray(base64.b64decode(proof[0]))
@@ -378,8 +381,8 @@ def test_evidence_not_ready_says_what_is_pending(world: World) -> None:
         assert sum(waits.pauses) == pytest.approx(0.5)  # it waited the whole 0.5 s on its clock, and no longer
         missing = raised.value
         assert missing.waited_s == pytest.approx(0.5)
-        assert [p["part"] for p in missing.pending] == ["checkpoint", "anchor"]
-        assert missing.bundle is not None and missing.bundle["checkpoint"] is None
+        assert [p.part for p in missing.pending] == ["checkpoint", "anchor"]
+        assert missing.bundle is not None and missing.bundle.checkpoint is None
         # What there is verifies: the entry, its leaf hash and the signed receipt; the rest is pending.
         report = MemberClient.verify(missing.bundle, world.description, chain=world.chain.url)
         assert report.ok and not report.complete
@@ -387,7 +390,7 @@ def test_evidence_not_ready_says_what_is_pending(world: World) -> None:
 
         with pytest.raises(EvidenceNotReadyError, match="does not know the event") as unknown:
             client.evidence("no-such-event", wait_s=0.2)
-        assert unknown.value.bundle is None
+        assert unknown.value.bundle is None and unknown.value.pending == ()
 
 
 # -- the client's configuration -------------------------------------------------------------------------------------

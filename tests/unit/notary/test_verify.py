@@ -101,6 +101,8 @@ class World:
     block_header: Any  # the py-evm header of the anchor's block
     witness_signers: dict[str, CosignatureSigner]
     log_signer: NoteSigner
+    chain: Chain  # the node that sealed the anchor's block, to read it again
+    anchor: AnchorRow  # the notary's row of the anchor transaction
 
 
 class Chain:
@@ -207,7 +209,7 @@ def world() -> World:
     transactions = [bytes(t.encode()) for t in block.transactions]
     return World(
         bundle, bundle_v1, roots, failed, failed_v1.to_json(), transactions, reverter, block.header,
-        witness_signers, log_signer,
+        witness_signers, log_signer, chain, anchor_row(anchor_tx, size),
     )  # fmt: skip
 
 
@@ -438,6 +440,75 @@ def test_encode_header_refuses_a_block_without_a_base_field(world: World) -> Non
 
     with pytest.raises(EvidenceChainError, match="stateRoot"):
         encode_header({"hash": "0x00", "parentHash": "0x00", "sha3Uncles": "0x00", "miner": "0x00"})
+
+
+def without(answer: dict[str, Any], field: str) -> dict[str, Any]:
+    return {k: v for k, v in answer.items() if k != field}
+
+
+def answering(world: World, method: str, change: Callable[[Any], Any]) -> Callable[[str, list[Any]], Any]:
+    """The chain's JSON-RPC with the answer to ``method`` changed by ``change`` (given a copy, it returns the
+    answer to give)."""
+
+    def rpc(name: str, params: list[Any]) -> Any:
+        answer = world.chain.rpc(name, params)
+        return change(copy.deepcopy(answer)) if name == method else answer
+
+    return rpc
+
+
+@pytest.mark.parametrize(
+    ("method", "change", "refusal"),
+    [
+        ("eth_getTransactionReceipt", lambda r: [r], "eth_getTransactionReceipt: expected a JSON object, got list"),
+        ("eth_getTransactionReceipt", lambda r: {**r, "logs": None}, "the field logs must be list, got null"),
+        (
+            "eth_getTransactionReceipt",
+            lambda r: {**r, "logs": [{"address": r["to"], "data": "0x"}]},
+            "eth_getTransactionReceipt: log 0: the field topics must be list, got null",
+        ),
+        ("eth_getTransactionReceipt", lambda r: without(r, "status"), "the field status (or root, before Byzantium)"),
+        ("eth_getBlockByHash", lambda b: "0x01", "eth_getBlockByHash: expected a JSON object, got str"),
+        ("eth_getBlockByHash", lambda b: {**b, "number": 7}, "eth_getBlockByHash: the field number must be str"),
+        (
+            "eth_getBlockByHash",
+            lambda b: {**b, "transactions": [tx["hash"] for tx in b["transactions"]]},
+            "eth_getBlockByHash: transaction 0: expected a JSON object, got str",
+        ),
+        (
+            "eth_getBlockByHash",
+            lambda b: {**b, "transactions": [{**tx, "r": None} for tx in b["transactions"]]},
+            "eth_getBlockByHash: transaction 0: the field r must be str, got null",
+        ),
+        (
+            "eth_getBlockByHash",
+            lambda b: {**b, "transactions": [without(tx, "maxFeePerGas") for tx in b["transactions"]]},
+            "eth_getBlockByHash: transaction 1 (0x",  # the first of type 2 (the anchor), and the field named
+        ),
+        (
+            "eth_getBlockByHash",
+            lambda b: {**b, "transactions": [without(tx, "maxFeePerGas") for tx in b["transactions"]]},
+            "): the field maxFeePerGas must be str, got null",
+        ),
+        ("eth_getBlockReceipts", lambda rs: {"receipts": rs}, "eth_getBlockReceipts: expected a list, got dict"),
+        (
+            "eth_getBlockReceipts",
+            lambda rs: [{**r, "cumulativeGasUsed": None} for r in rs],
+            "eth_getBlockReceipts: receipt 0: the field cumulativeGasUsed must be str, got null",
+        ),
+    ],
+)
+def test_a_malformed_chain_answer_is_refused_naming_the_method_and_field(
+    world: World, method: str, change: Callable[[Any], Any], refusal: str
+) -> None:
+    from notary.evidence import EvidenceChainError
+
+    rpc = answering(world, method, change)
+    with pytest.raises(EvidenceChainError) as refused:
+        anchor_evidence(rpc, world.anchor, CHAIN_ID, ANCHOR_ADDRESS)
+    assert refusal in str(refused.value)
+    # the chain's own answers build the same part as the bundle's
+    assert anchor_evidence(world.chain.rpc, world.anchor, CHAIN_ID, ANCHOR_ADDRESS).to_json() == world.bundle["anchor"]
 
 
 # -- each tampered part fails its step and what depends on it ------------------------------------------------
