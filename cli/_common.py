@@ -280,6 +280,31 @@ def name_arg(what: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
     return check
 
 
+def overlap_options(refused: str = "") -> Callable[[F], F]:
+    """``--from-block`` and ``--overlap-blocks`` of a key's rotation (``network.keyrotation``), as the
+    ``rotate-key`` commands of the gateway key and of the log's key take them; ``refused`` ends the help of
+    ``--overlap-blocks`` with what the command refuses besides (a sentence, or nothing)."""
+    from network.keyrotation import DEFAULT_OVERLAP_BLOCKS  # imported by the commands that rotate, when loaded
+
+    def add(f: F) -> F:
+        f = click.option(
+            "--overlap-blocks",
+            type=click.IntRange(1),
+            default=DEFAULT_OVERLAP_BLOCKS,
+            show_default=True,
+            help="Blocks during which both keys are valid; the old key is retired that many blocks after the new "
+            "one becomes valid." + (f" {refused}" if refused else ""),
+        )(f)
+        return click.option(
+            "--from-block",
+            type=click.IntRange(0),
+            default=None,
+            help="The new key is valid from this block (default: now).",
+        )(f)
+
+    return add
+
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 as_option = click.option(
     "--as",

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from chain.ids import OrgId
-from cli._common import Context, as_option, emit, fail, json_option, pass_ctx, root_chain_tls
+from cli._common import Context, as_option, emit, fail, json_option, overlap_options, pass_ctx, root_chain_tls
 from network.description import ServiceNotRecordedError, load_description
 from network.identity import load_passphrase
 
@@ -199,17 +199,7 @@ def gateway_serve(
 
 
 @gateway_group.command("rotate-key")
-@click.option(
-    "--from-block", type=click.IntRange(0), default=None, help="The new key is valid from this block (default: now)."
-)
-@click.option(
-    "--overlap-blocks",
-    type=click.IntRange(1),
-    default=100,
-    show_default=True,
-    help="Blocks during which both keys are valid; the old key is retired that many blocks after the new one "
-    "becomes valid.",
-)
+@overlap_options()
 @as_option
 @json_option
 @pass_ctx

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import click
 
 from chain.ids import Role
-from cli._common import Context, as_option, emit, fail, json_option, pass_ctx, root_chain_tls
+from cli._common import Context, as_option, emit, fail, json_option, overlap_options, pass_ctx, root_chain_tls
 from network.description import ConsortiumDescription, load_description
 from network.identity import load_passphrase
 from network.logsetup import (
@@ -289,17 +289,7 @@ def migrate_anchor(obj: Context, as_org: str, as_json: bool) -> None:
 
 
 @notary_group.command("rotate-key")
-@click.option(
-    "--from-block", type=click.IntRange(0), default=None, help="The new key is valid from this block (default: now)."
-)
-@click.option(
-    "--overlap-blocks",
-    type=click.IntRange(1),
-    default=100,
-    show_default=True,
-    help="Blocks during which both keys are valid; the old key is retired that many blocks after the new one "
-    "becomes valid. Refused if shorter than the anchoring interval in blocks of the chain.",
-)
+@overlap_options("Refused if shorter than the anchoring interval in blocks of the chain.")
 @click.option(
     "--anchor-interval",
     type=click.FloatRange(0.1, 3600),

@@ -33,6 +33,7 @@ from chain.tx import Signer
 from network.description import ConsortiumDescription
 from network.identity import load_gateway_key, load_previous_gateway_key
 from network.keyrotation import (
+    DEFAULT_OVERLAP_BLOCKS,
     ChainKeyFile,
     KeyFile,
     KeyFileReader,
@@ -46,10 +47,6 @@ from notary.submit.vault import SaltVault, VaultError
 
 if TYPE_CHECKING:
     from chain.trustview import TrustView
-
-#: The blocks both keys are valid for by default: a gateway follows the chain every 0.1 s by default and its
-#: shipper sends a batch within seconds, far within this many blocks of a chain making a block a second or slower.
-DEFAULT_OVERLAP_BLOCKS = 100
 
 
 class GatewayRotationError(KeyRotationError):

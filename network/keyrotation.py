@@ -46,6 +46,12 @@ log = logging.getLogger("network.keyrotation")
 KEY_MODE = 0o600
 PUBLIC_MODE = 0o644
 
+#: The blocks both keys are valid for by default (``consortium notary rotate-key`` and ``consortium gateway
+#: rotate-key``), far within either holder's switch on a chain making a block a second or slower: the notary
+#: follows the chain each second and anchors every ten seconds by default (the log's key); a gateway follows the
+#: chain every 0.1 s by default and its shipper sends a batch within seconds (a gateway key).
+DEFAULT_OVERLAP_BLOCKS = 100
+
 
 class KeyRotationError(NetworkError):
     """A key cannot be rotated as asked (no directory, a key not on chain, a block in the past)."""

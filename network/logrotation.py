@@ -30,13 +30,16 @@ from chain.ids import OrgId
 from chain.tx import Signer
 from network.description import ConsortiumDescription
 from network.identity import load_notary_key
-from network.keyrotation import KeyFile, KeyRotation, KeyRotationError, rotate_key_file
+from network.keyrotation import (
+    DEFAULT_OVERLAP_BLOCKS,
+    KeyFile,
+    KeyRotation,
+    KeyRotationError,
+    rotate_key_file,
+)
 from network.logsetup import notary_member
 from network.trust import has_directory
 
-#: The blocks both keys are valid for by default: the notary follows the chain each second and anchors every
-#: ten seconds by default, far within this many blocks of a chain making a block a second or slower.
-DEFAULT_OVERLAP_BLOCKS = 100
 #: The seconds from the new key's first block to the notary signing with it: its view of the chain follows every
 #: 0.5 s and it asks for the next key every second (``NotarySettings.log_key_interval``), rounded up.
 SWITCH_SECONDS = 2.0

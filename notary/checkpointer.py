@@ -219,8 +219,16 @@ class Checkpointer:
             f"(split view or corrupted witness state): {detail[:200]}"
         )
         log.error("ALARM %s", message)
-        # fenced: a replaced leader's round is void; the leader's next round asks this witness again
-        self.store.add_alarm(int(self._clock() * 1000), "split-view", checkpoint.size, message, leader_only=True)
+        # fenced: a replaced leader's round is void; the leader's next round asks this witness again. One alarm
+        # per witness: its refusals at every round after are counted on it (docs/notary.md, "Alarms")
+        self.store.add_alarm(
+            int(self._clock() * 1000),
+            "split-view",
+            checkpoint.size,
+            message,
+            subject=f"witness {witness.org}",
+            leader_only=True,
+        )
 
     def run(self, stop: threading.Event, interval: float = 0.5, leading: Callable[[], bool] = lambda: True) -> None:
         """A round every ``interval`` seconds while ``leading()`` (``notary.storage.leader``: one replica of a

@@ -53,7 +53,6 @@ import base64
 import binascii
 import hmac
 import logging
-import threading
 import time
 from collections.abc import Callable, Collection, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,7 +64,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from notary.errors import NotaryError
 from notary.event import QueryVisibility
 from notary.keycache import ParsedKeys
-from notary.logsuite import public_bytes
+from notary.keyswitch import KeySwitch
 from suite.errors import SM2Error
 from suite.sm2 import SM2PrivateKey, SM2PublicKey
 
@@ -143,7 +142,8 @@ class SignedReads(httpx.Auth):
     valid, None until then), each read is signed with the key it gives, once it gives one, else with the last key
     it gave (``key`` until then). The notary follows the chain on its own: a read under the new key it refuses
     (401) because its view has not reached the block the key is valid from is signed again at once with the
-    previous key, still valid then, until the notary has taken one read under the new key."""
+    previous key, still valid then, until the notary has taken one read under the new key
+    (``notary.keyswitch.KeySwitch``, as the shipper's batches do)."""
 
     def __init__(
         self,
@@ -154,43 +154,23 @@ class SignedReads(httpx.Auth):
         next_key: Callable[[], ReaderKey | None] | None = None,
     ) -> None:
         self.reader = reader
-        self._key = key
         self._clock = clock
-        self._next_key = next_key
-        self._previous: ReaderKey | None = None  # the key before a switch, until the notary took the new one
-        self._lock = threading.Lock()  # reads are signed from several threads; next_key is asked by one at a time
+        self._keys = KeySwitch(key, next_key, signer=reader, signs="reads")
 
     @property
     def key(self) -> ReaderKey:
         """The key reads are signed with now (``key`` until a switch)."""
-        return self._key
-
-    def _signing_key(self) -> tuple[ReaderKey, ReaderKey | None]:
-        """The key to sign with, and the one to fall back to if the notary refuses it."""
-        with self._lock:
-            if self._next_key is not None:
-                try:
-                    offered = self._next_key()
-                except Exception as exc:  # an unreadable key file: keep signing with the key in use
-                    log.warning("cannot read the next key of %s, signing with the current one: %s: %s",
-                                self.reader, type(exc).__name__, exc)  # fmt: skip
-                    offered = None
-                if offered is not None and public_bytes(offered) != public_bytes(self._key):
-                    log.info("%s signs its reads with its new key from now on", self.reader)
-                    self._previous, self._key = self._key, offered
-            return self._key, self._previous
+        return self._keys.key
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         target = request.url.raw_path.decode("ascii")
-        key, previous = self._signing_key()
+        key, previous = self._keys.signing()
         request.headers.update(sign_read(self.reader, key, request.method, target, self._clock()))
         response = yield request
         if previous is None:
             return
         if response.status_code != 401:
-            with self._lock:  # the notary took the new key: no falling back any more
-                if self._key is key:
-                    self._previous = None
+            self._keys.taken(key)  # the notary took the new key: no falling back any more
             return
         log.info("the notary does not take the new key of %s yet; this read signed with the previous one", self.reader)
         request.headers.update(sign_read(self.reader, previous, request.method, target, self._clock()))

@@ -129,15 +129,20 @@ class Gaps(_Body):
 
 
 class Alarm(_Body):
+    """One alarm per ``kind`` and ``subject``: the same condition found again counts on it, adds no alarm."""
+
     id: int
-    time_ms: int
+    time_ms: int = Field(description="When it was first found (ms since the epoch)")
     kind: str
-    size: int | None
-    message: str
+    size: int | None = Field(description="The tree size it named when first found")
+    message: str = Field(description="What was found the first time")
+    subject: str = Field(description="What it is about: an object's key, a witness, a checkpoint's or anchor's size")
+    last_ms: int = Field(description="When it was last found (ms since the epoch)")
+    count: int = Field(description="How many times it was found")
 
 
 class Alarms(_Body):
-    alarms: list[Alarm] = Field(description="The latest alarms, newest first")
+    alarms: list[Alarm] = Field(description="The latest alarms, the last found first")
 
 
 # -- operations ----------------------------------------------------------------------------------------------

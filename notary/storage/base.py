@@ -115,13 +115,18 @@ class CheckpointJSON(TypedDict):
 
 
 class AlarmRow(TypedDict):
-    """One alarm the notary raised (``alarms`` table; ``GET /v1/alarms``)."""
+    """One alarm the notary raised (``alarms`` table; ``GET /v1/alarms``): one row per ``kind`` and ``subject``
+    (what it is about), the same condition found again counting on it (``count``, ``last_ms``) instead of adding a
+    row. ``time_ms``, ``size`` and ``message`` are those of the first finding."""
 
     id: int
     time_ms: int
     kind: str
     size: int | None
     message: str
+    subject: str
+    last_ms: int
+    count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,10 +254,22 @@ class NotaryStorage(Protocol):
 
     def alarms(self, limit: int = 100) -> list[AlarmRow]: ...
 
-    def add_alarm(self, time_ms: int, kind: str, size: int | None, message: str, *, leader_only: bool = False) -> None:
-        """Record an alarm. ``leader_only``: the alarm comes of a leader's duty (a witness's answer to the
-        checkpointer), so it is fenced like the duty's writes (:class:`NotLeaderError`); the leader after this one
-        does the duty again and so raises it again if it still holds."""
+    def add_alarm(
+        self,
+        time_ms: int,
+        kind: str,
+        size: int | None,
+        message: str,
+        *,
+        subject: str | None = None,
+        leader_only: bool = False,
+    ) -> None:
+        """Record an alarm about ``subject`` (None: the message itself). An alarm of that ``kind`` and subject
+        already recorded is found again: its ``count`` goes up by one and its ``last_ms`` to ``time_ms`` (its
+        ``time_ms`` down to it, were it earlier), the rest kept, so a condition found at every round is one row.
+        ``leader_only``: the alarm comes of a leader's duty (a witness's answer to the checkpointer), so it is
+        fenced like the duty's writes (:class:`NotLeaderError`); the leader after this one does the duty again and
+        so raises it again if it still holds."""
         ...
 
     def check_leader(self, what: str) -> None:
@@ -275,7 +292,12 @@ ANCHORS_CHECKED_KEY = "anchors_checked"
 ANCHOR_COLUMNS = (
     "size", "tx_hash", "raw_tx", "nonce", "state", "sent_ms", "block_number", "block_hash", "confirmed_ms"
 )  # fmt: skip
-ALARM_COLUMNS = ("id", "time_ms", "kind", "size", "message")
+ALARM_COLUMNS = ("id", "time_ms", "kind", "size", "message", "subject", "last_ms", "count")
+
+#: The subject of the ``anchor-mismatch`` alarm of the anchor of checkpoint ``size``, and of the
+#: ``checkpoint-mismatch`` alarm of a second root for ``size`` (one alarm per size, however often found).
+ANCHOR_SUBJECT = "anchor {size}"
+CHECKPOINT_SUBJECT = "checkpoint {size}"
 
 
 def _optional_int(value: Any) -> int | None:
@@ -305,8 +327,11 @@ def anchor_json(anchor: AnchorRow) -> AnchorJSON:
 
 def alarm_row(row: Sequence[Any]) -> AlarmRow:
     """The row of ``ALARM_COLUMNS`` a backend read, typed."""
-    id_, time_ms, kind, size, message = row
-    return AlarmRow(id=int(id_), time_ms=int(time_ms), kind=str(kind), size=_optional_int(size), message=str(message))
+    id_, time_ms, kind, size, message, subject, last_ms, count = row
+    return AlarmRow(
+        id=int(id_), time_ms=int(time_ms), kind=str(kind), size=_optional_int(size), message=str(message),
+        subject=str(subject), last_ms=int(last_ms), count=int(count),
+    )  # fmt: skip
 
 
 def edge_widths(size: int) -> dict[int, int]:

@@ -39,7 +39,9 @@ from notary.log.tiles import TILE_WIDTH, entries_path, format_entry_bundle, pars
 from notary.storage.base import (
     ALARM_COLUMNS,
     ANCHOR_COLUMNS,
+    ANCHOR_SUBJECT,
     ANCHORS_CHECKED_KEY,
+    CHECKPOINT_SUBJECT,
     AlarmRow,
     AnchorRow,
     BatchRow,
@@ -107,6 +109,40 @@ CREATE TABLE IF NOT EXISTS leader (
 INSERT INTO leader (id, token) VALUES (1, 0) ON CONFLICT DO NOTHING;
 """
 
+#: The subject of an alarm recorded before alarms had one: the size for the kinds of one alarm per size, the
+#: witness of a ``split-view``, the object's key of an ``object-mismatch`` (the checkpoint object's size), else
+#: the message.
+_LEGACY_SUBJECT = r"""CASE
+    WHEN kind = 'anchor-mismatch' AND size IS NOT NULL THEN 'anchor ' || size
+    WHEN kind = 'checkpoint-mismatch' AND size IS NOT NULL THEN 'checkpoint ' || size
+    WHEN kind = 'split-view' AND message LIKE 'witness % refused %' THEN 'witness ' || split_part(message, ' ', 2)
+    WHEN kind = 'object-mismatch' AND message ~ 'under the immutable key \S+ than'
+        THEN substring(message from 'under the immutable key (\S+) than')
+    WHEN kind = 'object-mismatch' AND message ~ 'as checkpoint \d+ than'
+        THEN 'checkpoint ' || substring(message from 'as checkpoint (\d+) than')
+    ELSE message
+END"""
+
+_SCHEMA_V3 = (
+    "ALTER TABLE alarms ADD COLUMN subject TEXT, ADD COLUMN last_ms BIGINT, ADD COLUMN count BIGINT NOT NULL DEFAULT 1",
+    f"UPDATE alarms SET subject = {_LEGACY_SUBJECT}, last_ms = time_ms",
+    """UPDATE alarms SET time_ms = found.first_ms, last_ms = found.last_ms, count = found.n FROM (
+        SELECT MIN(id) AS id, MIN(time_ms) AS first_ms, MAX(time_ms) AS last_ms, COUNT(*) AS n
+        FROM alarms GROUP BY kind, subject
+    ) AS found WHERE alarms.id = found.id""",
+    "DELETE FROM alarms a USING alarms b WHERE a.kind = b.kind AND a.subject = b.subject AND a.id > b.id",
+    "ALTER TABLE alarms ALTER COLUMN subject SET NOT NULL, ALTER COLUMN last_ms SET NOT NULL",
+    "CREATE UNIQUE INDEX alarms_subject ON alarms (kind, subject)",
+    "UPDATE meta SET value = '3' WHERE key = 'schema_version'",
+)
+
+#: An alarm found: a new row, or the count and the last time of the one of its kind and subject.
+_ADD_ALARM = (
+    "INSERT INTO alarms (time_ms, kind, size, message, subject, last_ms, count) VALUES (%s, %s, %s, %s, %s, %s, 1) "
+    "ON CONFLICT (kind, subject) DO UPDATE SET count = alarms.count + 1, "
+    "last_ms = GREATEST(alarms.last_ms, EXCLUDED.last_ms), time_ms = LEAST(alarms.time_ms, EXCLUDED.time_ms)"
+)
+
 #: The store's migrations (``notary.storage.schema``); version 1 is the schema of the releases before them.
 SCHEMA = Schema(
     "notary",
@@ -117,6 +153,14 @@ SCHEMA = Schema(
             "leader election among replicas: the fencing token of the current leader, checked by every "
             "leader-only write (notary.storage.leader)",
             (_SCHEMA_V2,),
+        ),
+        Migration(
+            3,
+            "one alarm per kind and subject, counted and with the time it was last found, instead of a row each "
+            "time the same condition is found (a changed object at every publication); the alarms of before "
+            "folded by the subject they were about; the meta schema_version 3, which the releases before the "
+            "version table refuse",
+            _SCHEMA_V3,
         ),
     ),
     tables=(
@@ -537,7 +581,7 @@ class PostgresStore:
                     try:
                         self.objects.put_immutable(key, data)
                     except IntegrityError as exc:
-                        self.add_alarm(int(time.time() * 1000), "object-mismatch", end_size, str(exc))
+                        self.add_alarm(int(time.time() * 1000), "object-mismatch", end_size, str(exc), subject=key)
                         raise
                 self._advance(end_size)
             if not groups:
@@ -590,7 +634,8 @@ class PostgresStore:
                         f"integrity alarm: the object store ({self.objects.config.describe()}) holds other bytes "
                         f"as checkpoint {size} than the log published (tampering, or another log writing this bucket)"
                     )
-                    self.add_alarm(int(time.time() * 1000), "object-mismatch", size, message)
+                    subject = CHECKPOINT_SUBJECT.format(size=size)  # the one object holds each size in turn
+                    self.add_alarm(int(time.time() * 1000), "object-mismatch", size, message, subject=subject)
                     raise IntegrityError(message)
                 if there is not None and there >= size:
                     return  # this checkpoint, or a newer one, is there already
@@ -756,10 +801,8 @@ class PostgresStore:
                     f"integrity alarm: checkpoint {size} was recorded with root {recorded.hex()}, and a replica signed "
                     f"root {root.hex()} for it: two trees of one size"
                 )
-                conn.execute(
-                    "INSERT INTO alarms (time_ms, kind, size, message) VALUES (%s, 'checkpoint-mismatch', %s, %s)",
-                    (int(time.time() * 1000), size, message),
-                )
+                now_ms, subject = int(time.time() * 1000), CHECKPOINT_SUBJECT.format(size=size)
+                conn.execute(_ADD_ALARM, (now_ms, "checkpoint-mismatch", size, message, subject, now_ms))
         if message is not None:
             raise IntegrityError(message)
         row = self.checkpoint(size)
@@ -868,10 +911,8 @@ class PostgresStore:
         with self._transaction() as conn:
             self._fenced(conn, f"the check of the anchor of checkpoint {size}")
             if mismatch is not None:
-                conn.execute(
-                    "INSERT INTO alarms (time_ms, kind, size, message) VALUES (%s, 'anchor-mismatch', %s, %s)",
-                    (time_ms, size, mismatch),
-                )
+                subject = ANCHOR_SUBJECT.format(size=size)
+                conn.execute(_ADD_ALARM, (time_ms, "anchor-mismatch", size, mismatch, subject, time_ms))
             conn.execute(  # only forward: a slower replica never takes the mark back
                 "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = "
                 "EXCLUDED.value WHERE meta.value::BIGINT < EXCLUDED.value::BIGINT",
@@ -895,19 +936,28 @@ class PostgresStore:
             )
 
     def alarms(self, limit: int = 100) -> list[AlarmRow]:
-        rows = self._query(f"SELECT {', '.join(ALARM_COLUMNS)} FROM alarms ORDER BY id DESC LIMIT %s", (limit,))
+        rows = self._query(
+            f"SELECT {', '.join(ALARM_COLUMNS)} FROM alarms ORDER BY last_ms DESC, id DESC LIMIT %s", (limit,)
+        )
         return [alarm_row(r) for r in rows]
 
-    def add_alarm(self, time_ms: int, kind: str, size: int | None, message: str, *, leader_only: bool = False) -> None:
+    def add_alarm(
+        self,
+        time_ms: int,
+        kind: str,
+        size: int | None,
+        message: str,
+        *,
+        subject: str | None = None,
+        leader_only: bool = False,
+    ) -> None:
         """An alarm; one of a leader's duty (``leader_only``) is fenced in its transaction. Those any replica
-        raises while publishing (``object-mismatch``) are not: every replica publishes."""
+        raises while publishing (``object-mismatch``) are not: every replica publishes. Replicas finding the same
+        condition at once count on one row (the upsert on its kind and subject)."""
         with self._transaction() as conn:
             if leader_only:
                 self._fenced(conn, f"the {kind} alarm")
-            conn.execute(
-                "INSERT INTO alarms (time_ms, kind, size, message) VALUES (%s, %s, %s, %s)",
-                (time_ms, kind, size, message),
-            )
+            conn.execute(_ADD_ALARM, (time_ms, kind, size, message, message if subject is None else subject, time_ms))
 
 
 def _one(row: Any) -> Any:

@@ -29,6 +29,7 @@ from notary.log.tiles import format_entry_bundle
 from notary.storage.base import (
     ALARM_COLUMNS,
     ANCHOR_COLUMNS,
+    ANCHOR_SUBJECT,
     ANCHORS_CHECKED_KEY,
     AlarmRow,
     AnchorRow,
@@ -43,8 +44,12 @@ from notary.storage.base import (
     alarm_row,
     anchor_row,
 )
+from notary.storage.schema import Migration
 
-SCHEMA_VERSION = 1
+#: Version 1 is ``_SCHEMA`` as the first releases made it; later versions are ``_MIGRATIONS``, run in order when a
+#: store opens (a new one is made at version 1 and migrated at once), each in one transaction with the ``meta``
+#: key ``schema_version`` that releases before it check, so they refuse a store they cannot read.
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -83,6 +88,48 @@ CREATE TABLE IF NOT EXISTS alarms (
 """
 
 
+#: The subject of an alarm recorded before alarms had one: the size for the kinds of one alarm per size, the
+#: witness of a ``split-view`` (its message begins ``witness <org> refused``), else the message.
+_LEGACY_SUBJECT = """CASE
+    WHEN kind = 'anchor-mismatch' AND size IS NOT NULL THEN 'anchor ' || size
+    WHEN kind = 'checkpoint-mismatch' AND size IS NOT NULL THEN 'checkpoint ' || size
+    WHEN kind = 'split-view' AND message LIKE 'witness % refused %'
+        THEN 'witness ' || substr(message, 9, instr(substr(message, 9), ' ') - 1)
+    ELSE message
+END"""
+
+_MIGRATIONS = (
+    Migration(
+        2,
+        "one alarm per kind and subject, counted and with the time it was last found, instead of a row each time "
+        "the same condition is found; the alarms of before folded by the subject they were about",
+        (
+            """CREATE TABLE alarms_v2 (
+                id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, kind TEXT NOT NULL, size INTEGER,
+                message TEXT NOT NULL, subject TEXT NOT NULL, last_ms INTEGER NOT NULL, count INTEGER NOT NULL,
+                UNIQUE (kind, subject)
+            )""",
+            f"""INSERT INTO alarms_v2 (id, time_ms, kind, size, message, subject, last_ms, count)
+                WITH subjects AS (SELECT id, time_ms, kind, {_LEGACY_SUBJECT} AS subject FROM alarms),
+                found AS (
+                    SELECT MIN(id) AS id, subject, MIN(time_ms) AS first_ms, MAX(time_ms) AS last_ms, COUNT(*) AS n
+                    FROM subjects GROUP BY kind, subject
+                )
+                SELECT a.id, f.first_ms, a.kind, a.size, a.message, f.subject, f.last_ms, f.n
+                FROM found f JOIN alarms a ON a.id = f.id""",
+            "DROP TABLE alarms",
+            "ALTER TABLE alarms_v2 RENAME TO alarms",
+        ),
+    ),
+)
+
+#: An alarm found: a new row, or the count and the last time of the one of its kind and subject.
+_ADD_ALARM = (
+    "INSERT INTO alarms (time_ms, kind, size, message, subject, last_ms, count) VALUES (?, ?, ?, ?, ?, ?, 1) "
+    "ON CONFLICT (kind, subject) DO UPDATE SET count = alarms.count + 1, "
+    "last_ms = max(alarms.last_ms, excluded.last_ms), time_ms = min(alarms.time_ms, excluded.time_ms)"
+)
+
 _ANCHOR_COLUMNS = ANCHOR_COLUMNS
 
 
@@ -107,16 +154,29 @@ class LogStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = self._connect()
             self._writer.executescript(_SCHEMA)
-            self._writer.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
+            self._writer.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1')")
             self._writer.commit()
         except sqlite3.Error as exc:
             raise _wrap(exc, f"cannot open the notary store {self.path}") from exc
+        self._migrate()
         version = self.meta("schema_version")
         if version != str(SCHEMA_VERSION):
             raise StoreError(f"{self.path}: schema version {version}, this notary reads {SCHEMA_VERSION}")
         self._state: _Cached | None = None
+
+    def _migrate(self) -> None:
+        """Bring the store to :data:`SCHEMA_VERSION`: each missing migration in order, all of them in one
+        transaction (another process opening the store at once waits, then finds it migrated). A store of a later
+        release is left as it is (refused just after)."""
+        with self.transaction() as conn:
+            found = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            version = int(found[0]) if found is not None and str(found[0]).isdigit() else None
+            if version is None or version >= SCHEMA_VERSION:
+                return
+            for migration in _MIGRATIONS[version - 1 :]:
+                for statement in migration.statements:
+                    conn.execute(statement)
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(migration.version),))
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -445,15 +505,24 @@ class LogStore:
         return int(rows[0][0] or 0), bool(rows[0][1])
 
     def alarms(self, limit: int = 100) -> list[AlarmRow]:
-        rows = self._query(f"SELECT {', '.join(ALARM_COLUMNS)} FROM alarms ORDER BY id DESC LIMIT ?", (limit,))
+        rows = self._query(
+            f"SELECT {', '.join(ALARM_COLUMNS)} FROM alarms ORDER BY last_ms DESC, id DESC LIMIT ?", (limit,)
+        )
         return [alarm_row(r) for r in rows]
 
-    def add_alarm(self, time_ms: int, kind: str, size: int | None, message: str, *, leader_only: bool = False) -> None:
+    def add_alarm(
+        self,
+        time_ms: int,
+        kind: str,
+        size: int | None,
+        message: str,
+        *,
+        subject: str | None = None,
+        leader_only: bool = False,
+    ) -> None:
         """``leader_only`` changes nothing: the one notary of an embedded store always leads."""
         with self.transaction() as conn:
-            conn.execute(
-                "INSERT INTO alarms (time_ms, kind, size, message) VALUES (?, ?, ?, ?)", (time_ms, kind, size, message)
-            )
+            conn.execute(_ADD_ALARM, (time_ms, kind, size, message, message if subject is None else subject, time_ms))
 
     def check_leader(self, what: str) -> None:
         """The one notary of an embedded store always leads."""
@@ -461,10 +530,8 @@ class LogStore:
     def anchor_checked(self, size: int, time_ms: int, mismatch: str | None) -> None:
         with self.transaction() as conn:
             if mismatch is not None:
-                conn.execute(
-                    "INSERT INTO alarms (time_ms, kind, size, message) VALUES (?, 'anchor-mismatch', ?, ?)",
-                    (time_ms, size, mismatch),
-                )
+                subject = ANCHOR_SUBJECT.format(size=size)
+                conn.execute(_ADD_ALARM, (time_ms, "anchor-mismatch", size, mismatch, subject, time_ms))
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value "
                 "WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER)",

@@ -25,7 +25,7 @@ it gives, once it gives one, and with the last key it gave (the key of the start
 A batch signed just before the switch is accepted by the notary during the rotation's overlap. The notary follows
 the chain on its own: a batch signed with the new key that it refuses (401) because its view has not reached the
 block the key is valid from yet is sent again at once signed with the previous key, still valid then, until the
-notary has taken one batch under the new key.
+notary has taken one batch under the new key (``notary.keyswitch.KeySwitch``, as the signed reads do).
 """
 
 from __future__ import annotations
@@ -40,8 +40,9 @@ from typing import Any
 
 import httpx
 
+from notary.keyswitch import KeySwitch
 from notary.log.errors import NotaryError
-from notary.logsuite import PrivateKey, public_bytes
+from notary.logsuite import PrivateKey
 from notary.sequencer import batch_request
 from notary.submit.outbox import Outbox
 
@@ -87,10 +88,7 @@ class Shipper:
         self.outbox = outbox
         self.url = notary_url.rstrip("/") + "/v1/batches"
         self.gateway_id = gateway_id
-        self._key = key
-        self._public = public_bytes(key)
-        self._next_key = next_key
-        self._previous: PrivateKey | None = None  # the key before a switch, until the notary took the new one
+        self._keys = KeySwitch(key, next_key, signer=f"gateway {gateway_id}", signs="batches")
         self.batch_max = batch_max
         self.idle_s = idle_s
         self.backoff_initial_s = backoff_initial_s
@@ -149,33 +147,13 @@ class Shipper:
                 "last_error": self._last_error,
                 "last_success_ms": self._last_success_ms,
                 "refused": self._refused,
-                "key": self._public.hex(),
+                "key": self._keys.public.hex(),
             }
 
     @property
     def public_key(self) -> bytes:
         """The public key of the key the shipper signs with now (the key of the start until a switch)."""
-        with self._lock:
-            return self._public
-
-    def _signing_key(self) -> PrivateKey:
-        """The key to sign the next batch with: ``next_key``'s when it gives one, else the current one."""
-        if self._next_key is not None:
-            try:
-                offered = self._next_key()
-            except Exception as exc:  # an unreadable key file: keep signing with the key in use
-                log.warning("cannot read the next gateway key, signing with the current one: %s: %s",
-                            type(exc).__name__, exc)  # fmt: skip
-                offered = None
-            if offered is not None:
-                public = public_bytes(offered)
-                if public != self._public:
-                    log.info("gateway %s signs its batches with its new key %s from now on", self.gateway_id,
-                                public.hex())  # fmt: skip
-                    with self._lock:
-                        self._previous = self._key
-                        self._key, self._public = offered, public
-        return self._key
+        return self._keys.public
 
     # ------------------------------------------------------------------------------------------ loop
 
@@ -209,9 +187,8 @@ class Shipper:
         if not rows:
             return 0
         events = [json.loads(data) for _, data in rows]
-        key = self._signing_key()
+        key, previous = self._keys.signing()
         response = self._post(client, events, key)
-        previous = self._previous
         if response.status_code == 401 and previous is not None:
             # switched to a new key the notary's view of the chain does not hold valid yet: the previous key is
             # still valid during the overlap, so this batch goes signed with it
@@ -219,8 +196,7 @@ class Shipper:
                      rows[0][0], rows[-1][0])  # fmt: skip
             response = self._post(client, events, previous)
         elif response.status_code == 200 and previous is not None:
-            with self._lock:
-                self._previous = None  # the notary takes the new key: no going back
+            self._keys.taken(key)  # the notary takes the new key: no going back
         if 400 <= response.status_code < 500:
             answer = response.text[:_ANSWER_CHARS]
             log.error(

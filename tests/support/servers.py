@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from socketserver import BaseRequestHandler
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 from tests.support.up_process import free_port
 from tests.support.wait import wait_until
@@ -97,6 +97,26 @@ class PortTakenError(RuntimeError):
     """A server a test started exited because another program had bound its port first."""
 
 
+class _OnAPort(Protocol):
+    port: int
+
+    def start(self) -> None: ...
+
+
+def start_on_a_free_port(server: _OnAPort, attempts: int = 3) -> None:
+    """``server.start()`` on its ``port``; when another program bound that port first (``PortTakenError``), on
+    another free port, ``attempts`` times in all. Nothing but the port is chosen again: a server whose data does
+    not name its port (PostgreSQL's cluster, made before) keeps it."""
+    for attempt in range(attempts):
+        try:
+            server.start()
+            return
+        except PortTakenError:
+            if attempt == attempts - 1:
+                raise
+            server.port = free_port()
+
+
 class PostgresServer:
     """A PostgreSQL cluster in ``directory``, serving 127.0.0.1:``port`` with trust authentication."""
 
@@ -121,14 +141,7 @@ class PostgresServer:
             [self.bindir / "initdb", "-D", self.data, "-U", self.user, "-A", "trust", "-E", "UTF8", "--no-locale"],
             check=True, capture_output=True, **self._as,
         )  # fmt: skip
-        for attempt in range(3):
-            try:
-                self.start()
-                return
-            except PortTakenError:
-                if attempt == 2:
-                    raise
-                self.port = free_port()  # another program bound it first: the cluster has no port of its own yet
+        start_on_a_free_port(self)  # the cluster, made before, has no port of its own
 
     def _open_parents(self) -> None:
         """The server must reach its directory through every parent. Again at each start: another pytest run on
@@ -245,14 +258,8 @@ class S3Server:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self._process: subprocess.Popen[bytes] | None = None
-        for attempt in range(3):
-            self.port = free_port()
-            try:
-                self.start()
-                return
-            except PortTakenError:
-                if attempt == 2:
-                    raise
+        self.port = free_port()
+        start_on_a_free_port(self)
 
     @property
     def url(self) -> str:

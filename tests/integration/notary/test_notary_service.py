@@ -217,6 +217,10 @@ def test_a_notary_whose_history_was_rewritten_is_refused_by_the_witnesses(world:
         assert {a.status for a in forked.checkpointer.last_answers.values()} == {422}
         alarms = client.get("/v1/alarms").json()["alarms"]
         assert alarms and alarms[0]["kind"] == "split-view" and alarms[0]["size"] == 6
+        assert all(a["subject"] == f"witness {a['message'].split()[1]}" and a["count"] == 1 for a in alarms)
+        assert forked.checkpointer.round() is None  # the next round finds the same: no new alarm, counted
+        again = client.get("/v1/alarms").json()["alarms"]
+        assert sorted((a["subject"], a["count"]) for a in again) == sorted((a["subject"], 2) for a in alarms)
         assert client.get("/checkpoint").status_code == 404
     forked.stop()
 

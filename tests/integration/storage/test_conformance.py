@@ -257,6 +257,69 @@ def test_the_mark_of_the_anchors_checked_moves_only_forward_with_its_alarm(backe
     ]  # fmt: skip
 
 
+def alarm_counts(store: NotaryStorage) -> list[tuple[str, str, int, int, int]]:
+    """Each alarm as (kind, subject, count, first found, last found), the last found first."""
+    return [(a["kind"], a["subject"], a["count"], a["time_ms"], a["last_ms"]) for a in store.alarms()]
+
+
+def test_the_same_alarm_found_again_is_counted_on_its_one_row(backend: Backend) -> None:
+    """An alarm of a kind and subject already recorded, found again by any replica, by a leader-only duty or by
+    the check of an anchor, adds no row: its count and the time it was last found go up; its first time, size
+    and message stay. Another subject, or another kind of the same subject, is another alarm; an alarm without a
+    subject is about its message."""
+    store, other = backend.store(), backend.store()
+    first = "integrity alarm: other bytes under tile/0/000.p/5"
+    store.add_alarm(10, "object-mismatch", 5, first, subject="tile/0/000.p/5")
+    other.add_alarm(30, "object-mismatch", 7, "found again, by another replica", subject="tile/0/000.p/5")
+    store.add_alarm(20, "object-mismatch", 9, "found again, a slower clock", subject="tile/0/000.p/5")
+    store.add_alarm(15, "object-mismatch", 5, "another object changed", subject="tile/0/001.p/5")
+    for round_ms in (40, 41, 42):  # a split view found at every round of the checkpointer
+        other.add_alarm(round_ms, "split-view", 12, f"witness w1 refused at {round_ms}", subject="witness w1",
+                        leader_only=True)  # fmt: skip
+    store.add_alarm(43, "split-view", 12, "witness w2 refused", subject="witness w2", leader_only=True)
+    store.anchor_checked(9, 50, "tamper alarm: the chain holds root 66 for size 9")
+    other.anchor_checked(9, 55, "tamper alarm: the chain holds root 66 for size 9")  # a second leader's check
+    store.add_alarm(60, "test", None, "the same words")
+    store.add_alarm(61, "test", None, "the same words")
+    store.add_alarm(62, "test", None, "other words")
+    reopened = backend.store()
+    assert alarm_counts(reopened) == [
+        ("test", "other words", 1, 62, 62),
+        ("test", "the same words", 2, 60, 61),
+        ("anchor-mismatch", "anchor 9", 2, 50, 55),
+        ("split-view", "witness w2", 1, 43, 43),
+        ("split-view", "witness w1", 3, 40, 42),
+        ("object-mismatch", "tile/0/000.p/5", 3, 10, 30),
+        ("object-mismatch", "tile/0/001.p/5", 1, 15, 15),
+    ]
+    changed = {a["subject"]: a for a in reopened.alarms()}["tile/0/000.p/5"]
+    assert (changed["size"], changed["message"]) == (5, first)
+    assert [a["subject"] for a in reopened.alarms(limit=2)] == ["other words", "the same words"]
+
+
+def test_alarms_found_at_once_by_many_threads_count_every_finding(backend: Backend) -> None:
+    """Replicas finding the same condition at the same moment: one row, no finding lost."""
+    stores = [backend.store() for _ in range(4)]
+    start = threading.Barrier(len(stores))
+    failed: list[BaseException] = []
+
+    def find(store: NotaryStorage, n: int) -> None:
+        start.wait()
+        try:
+            for i in range(10):
+                store.add_alarm(100 + n * 10 + i, "object-mismatch", 3, "changed", subject="tile/0/000.p/3")
+        except BaseException as exc:  # reported below
+            failed.append(exc)
+
+    threads = [threading.Thread(target=find, args=(store, n)) for n, store in enumerate(stores)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert failed == []
+    assert alarm_counts(backend.store()) == [("object-mismatch", "tile/0/000.p/3", 40, 100, 139)]
+
+
 def test_a_crash_between_commit_and_publication_is_recovered(backend: Backend) -> None:
     """PostgreSQL + S3: the batch committed, then the process died before writing its objects (here the object
     store fails every write after the commit, and the store is abandoned as a dead process would leave it). The
@@ -338,7 +401,17 @@ def test_other_bytes_under_an_immutable_key_raise_an_integrity_alarm(backend: Ba
     servers["s3"].client().put_object(Bucket=backend.bucket, Key=tile_path(0, 0, 5), Body=b"\x00" * 160)
     with pytest.raises(StoreError, match=r"integrity alarm.*tile/0/000\.p/5"):
         log.submit("shuzhi-tech/gw-1", 4, 2)
-    assert [a["kind"] for a in log.store.alarms()] == ["object-mismatch"]
+    assert [(a["kind"], a["subject"], a["count"]) for a in log.store.alarms()] == [
+        ("object-mismatch", "tile/0/000.p/5", 1)
+    ]
+    # found again at each try, and by another replica's maintenance when it opens: the one alarm counts them
+    with pytest.raises(StoreError, match=r"integrity alarm.*tile/0/000\.p/5"):
+        log.submit("shuzhi-tech/gw-1", 4, 2)
+    with pytest.raises(StoreError, match=r"integrity alarm.*tile/0/000\.p/5"):
+        backend.store()
+    assert [(a["kind"], a["subject"], a["count"]) for a in log.store.alarms()] == [
+        ("object-mismatch", "tile/0/000.p/5", 3)
+    ]
 
 
 def test_the_watermark_catches_up_when_another_replica_published_the_objects(

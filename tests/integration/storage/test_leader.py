@@ -228,6 +228,8 @@ def test_a_replaced_leader_asks_no_witness_marks_no_anchor_checked_and_raises_no
     assert new.store.meta(CHECKED_KEY) == "20"
     kinds = [(alarm["kind"], alarm["size"]) for alarm in new.store.alarms()]
     assert kinds == [("split-view", 20), ("anchor-mismatch", 20), ("object-mismatch", 20)]
+    # the replaced leader's refused findings counted on nothing: each alarm found once, by the leader
+    assert [alarm["count"] for alarm in new.store.alarms()] == [1, 1, 1]
 
 
 def test_the_checkpoint_object_is_replaced_only_by_a_newer_checkpoint(replicas: tuple[str, list[Replica]]) -> None:

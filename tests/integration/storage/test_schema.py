@@ -5,7 +5,7 @@ threads taking turns, and taking turns with a release from before migrations tha
 three components that use it: the notary's store, the gateways' quota store and the explorer's call index each
 record their version 1 in a fresh database, adopt a database made by the releases before the version table (their
 version 1 statements run as those releases ran them, with data in it), and refuse one a later release
-migrated."""
+migrated; the notary's alarms of before, a row per finding, folded into one per kind and subject."""
 
 from __future__ import annotations
 
@@ -284,9 +284,11 @@ def test_the_three_components_opening_one_fresh_database_at_once_each_record_the
         made.close()
     assert failed == []
     assert len(opened) == len(opens)
+    from notary.storage.postgres import SCHEMA as NOTARY
+
     assert [(c, v) for c, v, _ in versions(connect())] == [
         ("explorer_calls", 1), ("explorer_calls", 2), ("explorer_calls", 3), ("gateway_quota", 1),
-        ("gateway_quota", 2), ("notary", 1), ("notary", 2),
+        ("gateway_quota", 2), *(("notary", v) for v in range(1, NOTARY.latest + 1)),
     ]  # fmt: skip
 
 
@@ -302,10 +304,51 @@ def test_the_notary_adopts_a_database_made_before_the_version_table(
     store = open_notary(url, s3)
     try:
         assert store.gateways() == {"gw-1": 41}
-        assert store.meta("schema_version") == "1"
+        assert store.meta("schema_version") == str(SCHEMA.latest)  # the marker those releases refuse
     finally:
         store.close()
-    assert recorded(conn, "notary") == [1, 2]  # adopted as 1, migrated to 2 (the leader row)
+    assert recorded(conn, "notary") == list(range(1, SCHEMA.latest + 1))  # adopted as 1, then migrated
+
+
+def test_the_notary_folds_the_alarms_of_before_into_one_per_kind_and_subject(
+    url: str, s3: Any, connect: Callable[[], psycopg.Connection[Any]]
+) -> None:
+    """A database at version 2, whose alarms table got a row each time a condition was found: the migration
+    to alarms with a subject keeps one per kind and subject, its first time, size and message, the count of the
+    rows it folds and the last time among them; later findings count on it."""
+    from notary.storage.postgres import SCHEMA
+
+    conn = connect()
+    migrate(conn, Schema(SCHEMA.component, SCHEMA.migrations[:2], SCHEMA.tables))
+    store_of = "integrity alarm: the object store (s3://b) holds other bytes under the immutable key {} than the log"
+    rows = [
+        (1, "object-mismatch", 5, store_of.format("tile/0/000.p/5")),
+        (2, "split-view", 9, "witness w1 refused checkpoint 9 as inconsistent with what it cosigned: 422"),
+        (3, "object-mismatch", 7, store_of.format("tile/0/000.p/5")),
+        (4, "split-view", 12, "witness w1 refused checkpoint 12 as inconsistent with what it cosigned: 422"),
+        (5, "anchor-mismatch", 9, "tamper alarm: the chain holds root 66 for size 9"),
+        (6, "anchor-mismatch", 9, "tamper alarm: the chain holds no root for size 9"),
+        (7, "object-mismatch", 4, "integrity alarm: the object store holds other bytes as checkpoint 4 than the log"),
+        (8, "split-view", 12, "witness w2 refused checkpoint 12 as inconsistent with what it cosigned: 422"),
+    ]
+    for row in rows:
+        conn.execute("INSERT INTO alarms (time_ms, kind, size, message) VALUES (%s, %s, %s, %s)", row)
+    store = open_notary(url, s3)
+    try:
+        found = [(a["kind"], a["subject"], a["count"], a["time_ms"], a["last_ms"], a["size"]) for a in store.alarms()]
+        assert found == [
+            ("split-view", "witness w2", 1, 8, 8, 12),
+            ("object-mismatch", "checkpoint 4", 1, 7, 7, 4),
+            ("anchor-mismatch", "anchor 9", 2, 5, 6, 9),
+            ("split-view", "witness w1", 2, 2, 4, 9),
+            ("object-mismatch", "tile/0/000.p/5", 2, 1, 3, 5),
+        ]
+        assert store.alarms()[-1]["message"] == store_of.format("tile/0/000.p/5")
+        store.add_alarm(9, "split-view", 13, "witness w1 refused checkpoint 13", subject="witness w1")
+        assert [(a["subject"], a["count"], a["last_ms"]) for a in store.alarms(limit=1)] == [("witness w1", 3, 9)]
+    finally:
+        store.close()
+    assert recorded(conn, "notary") == list(range(1, SCHEMA.latest + 1))
 
 
 def test_the_quota_store_adopts_a_table_made_before_the_version_table(
@@ -361,7 +404,11 @@ def test_the_notary_refuses_a_database_a_later_release_migrated(
 ) -> None:
     open_notary(url, s3).close()
     a_later_release(connect(), "notary")
-    with pytest.raises(SchemaNewerError, match=r"database schema 3 of notary is newer than this release \(2\)"):
+    from notary.storage.postgres import SCHEMA
+
+    later = SCHEMA.latest + 1
+    newer = rf"database schema {later} of notary is newer than this release \({SCHEMA.latest}\)"
+    with pytest.raises(SchemaNewerError, match=newer):
         open_notary(url, s3)
 
 

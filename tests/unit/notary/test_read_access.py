@@ -405,6 +405,29 @@ def test_gateway_keys_followed_from_a_source_change_at_once(readers: Readers) ->
     assert readers.signed("alpha/witness", f"/v1/entries/{EVENT}") == 404  # witnesses keep their fixed keys
 
 
+def test_signed_reads_fall_back_to_the_previous_key_until_the_notary_takes_the_new_one(readers: Readers) -> None:
+    """A reader whose key file gave a rotated key before the notary's view of the chain holds it valid: each read
+    goes under the new key, refused (401), and again at once under the previous key; once the notary took one
+    read under the new key, the previous one is not used again."""
+    old, new = readers.keys["jinghua-sec"], Ed25519PrivateKey.generate()
+    keys: dict[str, list[bytes]] = {"jinghua-sec": [raw(old)]}
+    readers.access.follow_gateway_keys(lambda org: keys.get(org, []))
+    offered: list[Ed25519PrivateKey | None] = [None]
+    auth = SignedReads("jinghua-sec/explorer", old, clock=lambda: NOW, next_key=lambda: offered[0])
+    sent: list[str] = []
+    readers.client.event_hooks["request"] = [lambda request: sent.append(request.headers["Consortium-Read-Signature"])]
+    path = EVENT_READS[0]
+
+    assert readers.client.get(path, auth=auth).status_code == 200 and len(sent) == 1
+    offered[0] = new  # the key file's new key, valid on the reader's chain, not yet on the notary's
+    assert readers.client.get(path, auth=auth).status_code == 200  # refused under the new key, then the old
+    assert len(sent) == 3 and auth.key is new
+    keys["jinghua-sec"] = [raw(old), raw(new)]  # the notary's view reaches the overlap
+    assert readers.client.get(path, auth=auth).status_code == 200 and len(sent) == 4
+    keys["jinghua-sec"] = [raw(old)]  # were the notary to refuse the new key again: no going back to the old one
+    assert readers.client.get(path, auth=auth).status_code == 401 and len(sent) == 5
+
+
 # -- listing a firm's events -------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,88 @@
+"""The embedded notary store's schema versions (``notary.storage.sqlite``): a store of version 1, whose alarms
+table got a row each time a condition was found, is migrated when it opens (its alarms folded into one per kind
+and subject), a store of a later release is refused as it is, and a new store is made at the latest version."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from notary.storage import sqlite as embedded
+from notary.storage.base import StoreError
+from notary.storage.sqlite import SCHEMA_VERSION, LogStore
+
+
+def version_1(path: Path, alarms: list[tuple[int, str, int | None, str]]) -> None:
+    """A store as the releases of version 1 made it, holding ``alarms``."""
+    conn = sqlite3.connect(path)
+    conn.executescript(embedded._SCHEMA)
+    conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
+    conn.executemany("INSERT INTO alarms (time_ms, kind, size, message) VALUES (?, ?, ?, ?)", alarms)
+    conn.commit()
+    conn.close()
+
+
+def test_a_new_store_is_at_the_latest_version(tmp_path: Path) -> None:
+    store = LogStore(tmp_path / "notary.db")
+    try:
+        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "2"
+        store.add_alarm(1, "split-view", 3, "witness w1 refused checkpoint 3", subject="witness w1")
+        store.add_alarm(2, "split-view", 4, "witness w1 refused checkpoint 4", subject="witness w1")
+        ((alarm),) = store.alarms()
+        assert (alarm["count"], alarm["time_ms"], alarm["last_ms"], alarm["size"]) == (2, 1, 2, 3)
+    finally:
+        store.close()
+
+
+def test_a_store_of_version_1_is_migrated_and_its_alarms_folded(tmp_path: Path) -> None:
+    path = tmp_path / "notary.db"
+    version_1(
+        path,
+        [
+            (1, "split-view", 9, "witness w1 refused checkpoint 9 as inconsistent with what it cosigned: 422"),
+            (2, "anchor-mismatch", 9, "tamper alarm: the chain holds root 66 for size 9"),
+            (3, "split-view", 12, "witness w1 refused checkpoint 12 as inconsistent with what it cosigned: 422"),
+            (4, "anchor-mismatch", 9, "tamper alarm: the chain holds no root for size 9"),
+            (5, "split-view", 12, "witness w2 refused checkpoint 12 as inconsistent with what it cosigned: 422"),
+            (6, "anchor-mismatch", 10, "tamper alarm: the chain holds root 67 for size 10"),
+            (7, "test", None, "the same words"),
+            (8, "test", None, "the same words"),
+        ],
+    )
+    store = LogStore(path)
+    try:
+        assert store.meta("schema_version") == "2"
+        found = [(a["kind"], a["subject"], a["count"], a["time_ms"], a["last_ms"], a["size"]) for a in store.alarms()]
+        assert found == [
+            ("test", "the same words", 2, 7, 8, None),
+            ("anchor-mismatch", "anchor 10", 1, 6, 6, 10),
+            ("split-view", "witness w2", 1, 5, 5, 12),
+            ("anchor-mismatch", "anchor 9", 2, 2, 4, 9),
+            ("split-view", "witness w1", 2, 1, 3, 9),
+        ]
+        assert store.alarms()[-1]["message"].startswith("witness w1 refused checkpoint 9 ")
+        store.anchor_checked(9, 20, "tamper alarm: the chain holds root 66 for size 9")  # found again: counted
+        assert [(a["subject"], a["count"], a["last_ms"]) for a in store.alarms(limit=1)] == [("anchor 9", 3, 20)]
+    finally:
+        store.close()
+    again = LogStore(path)  # opened again: nothing more to migrate
+    try:
+        assert again.meta("schema_version") == "2" and len(again.alarms()) == 5
+    finally:
+        again.close()
+
+
+def test_a_store_of_a_later_release_is_refused_as_it_is(tmp_path: Path) -> None:
+    path = tmp_path / "notary.db"
+    version_1(path, [(1, "test", None, "an alarm")])
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="schema version 3, this notary reads 2"):
+        LogStore(path)
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT time_ms, kind, message FROM alarms").fetchall() == [(1, "test", "an alarm")]
+    conn.close()
