@@ -155,7 +155,14 @@ def parse_up_settings(data: Mapping[str, Any], path: Path, directory: Path) -> U
     window = _seconds(alarms, "window_s", path, WINDOW_S, interval, MAX_WINDOW_S, low_name="alarms.interval_s")
     stale = None
     if "stale_after_s" in alarms:
-        stale = _seconds(alarms, "stale_after_s", path, STALE_AFTER_S, 0.0, MAX_SECONDS, above_low=True)
+        stale = _seconds(alarms, "stale_after_s", path, STALE_AFTER_S, interval, MAX_SECONDS, above_low=True,
+                         low_name="alarms.interval_s")  # fmt: skip
+    elif interval >= STALE_AFTER_S:  # the explorer would show every round stale before the next one
+        raise MalformedError(
+            f"{path}: alarms.interval_s: {alarms['interval_s']!r} is out of range; give seconds from "
+            f"{MIN_INTERVAL_S:g} to below the explorer's stale threshold, {STALE_AFTER_S:g} (or set "
+            "alarms.stale_after_s above it)"
+        )
     rule_fire = dict(RULE_FIRE_AFTER_S)
     rule_resolve: dict[str, float] = {}
     warning, critical = OUTBOX_WARNING, OUTBOX_CRITICAL

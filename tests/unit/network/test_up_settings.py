@@ -134,7 +134,15 @@ REFUSED = [
         "[alarms]\ninterval_s = 10\nwindow_s = 5\n",
         "alarms.window_s: 5 is out of range; give seconds from 10 (alarms.interval_s) to 3600",
     ),
-    ("[alarms]\nstale_after_s = 0\n", "alarms.stale_after_s: 0 is out of range; give seconds above 0 to 86400"),
+    (
+        "[alarms]\nstale_after_s = 2\n",
+        "alarms.stale_after_s: 2 is out of range; give seconds above 2 (alarms.interval_s) to 86400",
+    ),
+    (
+        "[alarms]\ninterval_s = 15\n",
+        "alarms.interval_s: 15 is out of range; give seconds from 0.5 to below the explorer's stale threshold, 15 "
+        "(or set alarms.stale_after_s above it)",
+    ),
     ("[alarms]\nrules = 1\n", "alarms.rules: expected a table of rules ([alarms.rules.RULE]), got an integer"),
     (
         "[alarms.rules.witness-dwn]\nfire_after_s = 1\n",
