@@ -150,6 +150,11 @@ def endpoint_tls(
     else:
         reached = HOST if is_wildcard(host) else host
         named = _names_of(cert)
+        if reached not in named and given is not None:
+            raise AlarmEndpointError(
+                f"the alarm endpoint's certificate {cert} does not name {reached} "
+                f"(it names {', '.join(sorted(named)) or 'nothing readable'}); give one that does"
+            )
         if reached not in named:
             raise AlarmEndpointError(
                 f"the alarm endpoint's certificate {cert} does not name {reached} "
