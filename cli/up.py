@@ -65,6 +65,7 @@ from network.supervisor import (
     stop_all,
 )
 from network.trust import witness_ports
+from network.upsettings import AlarmSettings, UpSettings, load_up_settings
 
 if TYPE_CHECKING:
     from chain.backend import ClientTls
@@ -109,7 +110,7 @@ if TYPE_CHECKING:
     metavar="URL",
     default=None,
     help="POST each alarm fired, changed or resolved to URL as JSON (docs/alarms.md). Alarms are evaluated and "
-    "shown in the explorer without it.",
+    "shown in the explorer without it. [default: alarms.webhook of DIR/up.toml, else none]",
 )
 @click.option(
     "--quota-store",
@@ -166,12 +167,12 @@ if TYPE_CHECKING:
 @click.option(
     "--alarms-host",
     metavar="HOST",
-    default="127.0.0.1",
-    show_default=True,
+    default=None,
     help="Where the live alarms' endpoint (PORT+3) listens. Beyond loopback (an explorer on another machine; "
     "0.0.0.0 for every address) it serves HTTPS over mutual TLS only: the operator's alarms certificate "
-    "(orgs/OPERATOR/alarms/tls), a client certificate of the operator's org required, and the token of "
-    'DIR/alarms/api.token on top (docs/alarms.md, "From another machine").',
+    "(orgs/OPERATOR/alarms/tls, or tls_cert of DIR/up.toml), a client certificate of the operator's org required, "
+    'and the token of DIR/alarms/api.token on top (docs/alarms.md, "From another machine"). '
+    "[default: alarms.host of DIR/up.toml, else 127.0.0.1]",
 )
 @pass_ctx
 def up(
@@ -190,17 +191,37 @@ def up(
     restart_delay: float,
     rpc_tls: bool,
     notary_tls: bool,
-    alarms_host: str,
+    alarms_host: str | None,
 ) -> None:
-    """Start the consortium in DIRECTORY and keep it running until Ctrl-C."""
+    """Start the consortium in DIRECTORY and keep it running until Ctrl-C.
+
+    Settings set once for the consortium (the alarms' host, webhook, endpoint certificate, thresholds and
+    hold-downs) are read from DIRECTORY/up.toml if there is one; an option given here wins over the file
+    (docs/alarms.md, "Settings")."""
     from network.description import load_description
     from network.localchain import start_node
 
+    try:  # before anything else: a malformed settings file starts nothing
+        settings = load_up_settings(directory)
+    except MalformedError as exc:
+        fail(str(exc))
+    alarm_settings = settings.alarms
+    alarm_webhook, webhook_from = _setting(alarm_webhook, "--alarm-webhook", alarm_settings.webhook, settings,
+                                           "alarms.webhook")  # fmt: skip
+    alarms_host, host_from = _setting(alarms_host, "--alarms-host", alarm_settings.host, settings, "alarms.host")
+    if alarms_host is None:
+        alarms_host, host_from = "127.0.0.1", "default"
     description = load_description(directory)
     if description.chain_kind != "local":
         fail(f"this consortium runs on an external chain ({description.chain_url}); nothing to start here")
     if (storage is None) != (object_store is None):
         fail("--storage postgresql://… and --object-store s3://… go together")
+    if alarm_webhook is not None and not alarm_webhook.startswith(("http://", "https://")):
+        fail(f"--alarm-webhook {alarm_webhook!r}: give an http:// or https:// URL")
+    if quota_store is not None and not quota_store.startswith(("postgresql://", "postgres://")):
+        fail(f"--quota-store: give a postgresql:// URL, not {quota_store!r}")
+    if explorer_index is not None and not explorer_index.startswith(("postgresql://", "postgres://")):
+        fail(f"--explorer-index: give a postgresql:// URL, not {explorer_index!r}")
     try:  # the log's keys are of the consortium's suite (consortium.json "crypto"), or nothing starts
         check_log_keys(
             directory,
@@ -243,14 +264,24 @@ def up(
     alarms_tls = None
     if not is_loopback(alarms_host):  # its certificate, issued or checked before anything starts
         try:
-            alarms_tls = endpoint_tls(directory, description, obj.passphrase(), operator, alarms_host)
+            alarms_tls = endpoint_tls(
+                directory, description, obj.passphrase(), operator, alarms_host, alarm_settings.tls
+            )
         except (AlarmEndpointError, NetworkError, MalformedError) as exc:
-            fail(str(exc))
+            where = f" ({settings.where('alarms.tls_cert')})" if alarm_settings.tls is not None else ""
+            fail(f"{exc}{where}")
     if specs:  # nodes.json changes only once `up` is going to start them
         record_nodes(directory, specs)
     # From here on SIGTERM stops `up` the way Ctrl-C does, also while the chain is starting.
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     click.echo(f"starting {description.name} from {directory} (crypto {description.crypto})")
+    if settings.source is not None:  # where each setting comes from
+        click.echo(f"  settings   {settings.source}: {', '.join(settings.keys) or 'none'}")
+        click.echo(f"             alarms host {alarms_host} ({host_from}), webhook {alarm_webhook or 'none'} "
+                   f"({webhook_from})")  # fmt: skip
+        if alarm_settings.tls is not None and alarms_tls is None:
+            click.echo(f"             alarms.tls_cert unused: the endpoint listens on loopback ({alarms_host}), "
+                       "plain HTTP with the token")  # fmt: skip
     report = start_report(sys.stdout.isatty())
     began = time.monotonic()
     try:
@@ -284,12 +315,6 @@ def up(
     children: list[Child] = []
     evaluator: Evaluator | None = None
     alarm_server: AlarmServer | None = None
-    if alarm_webhook is not None and not alarm_webhook.startswith(("http://", "https://")):
-        fail(f"--alarm-webhook {alarm_webhook!r}: give an http:// or https:// URL")
-    if quota_store is not None and not quota_store.startswith(("postgresql://", "postgres://")):
-        fail(f"--quota-store: give a postgresql:// URL, not {quota_store!r}")
-    if explorer_index is not None and not explorer_index.startswith(("postgresql://", "postgres://")):
-        fail(f"--explorer-index: give a postgresql:// URL, not {explorer_index!r}")
     notary_args = [] if storage is None else ["--storage", storage, "--object-store", str(object_store)]
     try:  # from here every way out, a SIGTERM included, goes through the `finally` that stops the chain
         # consortium.json says where the local chain, the notary and the explorer run: every later command without
@@ -374,6 +399,8 @@ def up(
         explorer_chain = followers[0].rpc_url if followers else local.url
         explorer_args = [str(directory), "--port", str(explorer_port), "--notary-url", notary.url]
         explorer_args += ["--chain-url", explorer_chain, "--alarms-url", alarm_server.url]
+        if alarm_settings.stale_after_s is not None:
+            explorer_args += ["--alarms-stale-after", repr(alarm_settings.stale_after_s)]
         if explorer_index is not None:
             explorer_args += ["--index", explorer_index]
         if members_only is not None:  # the operator's explorer: it signs its reads with the operator's key too
@@ -479,6 +506,7 @@ def up(
             obj.passphrase(),
             None if members_only is None else members_only.client(operator),
             None if log_tls is None else log_tls[2],
+            alarm_settings,
         )
         evaluator.start()
         alarm_server.attach(evaluator.state)
@@ -568,13 +596,16 @@ def alarm_evaluator(
     passphrase: bytes,
     node_tls: ClientTls | None = None,
     notary_tls: ssl.SSLContext | None = None,
+    settings: AlarmSettings | None = None,
 ) -> Evaluator:
     """The alarm evaluator over what `up` started: a thread of this process, which knows every child's URL and
     needs no restarting of its own (a failed round is logged and the next one runs). Each transition is recorded
     in the notary's log as the operator's ``<operator>/alarms``, signed with the operator's gateway key. With
     ``node_tls`` (``up --rpc-tls``) it asks the nodes with the operator's client certificate; with ``notary_tls``
-    (``up --notary-tls``) it reaches the notary with that client context (the operator's ``log@`` identity)."""
+    (``up --notary-tls``) it reaches the notary with that client context (the operator's ``log@`` identity).
+    ``settings`` (``DIR/up.toml``) its interval, window, thresholds and hold-downs."""
     from network.alarms.audit import OUTBOX_FILE, AlarmRecorder
+    from network.alarms.book import AlarmBook
     from network.alarms.probe import NodeTarget, Prober, targets_of
     from network.alarms.store import ALARMS_DIR
     from network.alarms.webhook import WebhookSender
@@ -620,7 +651,25 @@ def alarm_evaluator(
             follows=view,
         )
     prober = Prober(targets, node_tls=node_tls, notary_tls=notary_tls)
-    return Evaluator(directory, description.name, prober, webhook=sender, say=say, recorder=recorder)
+    s = settings or AlarmSettings()
+    book = AlarmBook(
+        s.fire_after_s,
+        s.resolve_after_s,
+        rule_fire_after=s.rule_fire_after_s,
+        rule_resolve_after=s.rule_resolve_after_s,
+    )
+    return Evaluator(
+        directory,
+        description.name,
+        prober,
+        book,
+        webhook=sender,
+        say=say,
+        recorder=recorder,
+        interval=s.interval_s,
+        window=s.window_s,
+        limits=s.limits,
+    )
 
 
 def notary_server_tls(
@@ -682,6 +731,17 @@ class _MembersOnly:
         if not paths.node_tls_cert.is_file():
             issue_node_certificate(self.directory, OrgId(org), self.passphrase)
         return NodeRpcTls(paths.node_tls_cert, paths.node_tls_key, self._own)
+
+
+def _setting(
+    given: str | None, option: str, in_file: str | None, settings: UpSettings, key: str
+) -> tuple[str | None, str]:
+    """An option's value and where it comes from: the command line wins over ``DIR/up.toml``."""
+    if given is not None:
+        return given, option
+    if in_file is not None:
+        return in_file, settings.where(key)
+    return None, "default"
 
 
 def _say(line: str) -> None:

@@ -255,6 +255,7 @@ class _Watch:
     restart_at: float | None = None
     starting_since: float | None = None  # started again at this time, not up yet
     started_at: float = 0.0
+    stopped_at: float = 0.0  # when its last stop was seen
     given_up: bool = False
 
 
@@ -262,7 +263,9 @@ class Supervisor:
     """Keeps ``children`` running. A child that stops, or does not start, is started again after
     ``backoff_initial`` seconds, doubling up to ``backoff_max`` while it keeps stopping; its ``give_up_after``-th
     stop in a row, none of them after ``stable_s`` seconds up, gets it reported and left stopped (with the
-    default 5: the first start and four more, each a crash). Every event is told through ``say``.
+    default 5: the first start and four more, each a crash). Every event is told through ``say``: a stop with the
+    child's exit code and the delay before its restart, a restart with the seconds the child was down (from the
+    look that saw it stopped to the one that found it up).
 
     A child started again is looked at once per :meth:`step` (:func:`check_started`) until it is up, exits or
     passes its timeout, so one slow to answer holds up no other. :meth:`step` looks once; :meth:`run` loops
@@ -311,7 +314,8 @@ class Supervisor:
                     watch.starting_since, watch.started_at = None, now
                     self.restarts += 1
                     where = f" at {child.url}" if child.url else ""
-                    self.say(f"{child.name} restarted{where}")
+                    down = now - watch.stopped_at
+                    self.say(f"{child.name} restarted{where}, back {down:.1f} s after its stop was seen")
                     continue
             if child.alive():
                 if watch.failures and now - watch.started_at >= self.stable_s:
@@ -319,6 +323,7 @@ class Supervisor:
                 continue
             if watch.restart_at is None:
                 watch.failures += 1
+                watch.stopped_at = now
                 code = child.process.returncode
                 if watch.failures >= self.give_up_after:
                     watch.given_up = True

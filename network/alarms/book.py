@@ -5,7 +5,8 @@ returns the transitions:
 
 - a condition fires once it has held, at every evaluation, for ``fire_after`` seconds (per rule: anchoring
   lags behind for a while in normal work, a witness down is news at once);
-- an alarm resolves once its condition has been absent, at every evaluation, for ``resolve_after`` seconds;
+- an alarm resolves once its condition has been absent, at every evaluation, for ``resolve_after`` seconds
+  (per rule too);
   a condition that comes back in that time leaves the alarm as it was;
 - an active alarm whose severity changes (the witness quorum from at risk to lost) makes a ``changed``
   transition; its summary follows the condition without one.
@@ -98,9 +99,11 @@ class AlarmBook:
         resolve_after: float = RESOLVE_AFTER_S,
         rule_fire_after: Mapping[str, float] = RULE_FIRE_AFTER_S,
         keep_resolved: int = KEEP_RESOLVED,
+        rule_resolve_after: Mapping[str, float] | None = None,
     ) -> None:
         self.fire_after, self.resolve_after = fire_after, resolve_after
         self.rule_fire_after = dict(rule_fire_after)
+        self.rule_resolve_after = dict(rule_resolve_after or {})
         self._pending: dict[str, _Pending] = {}
         self._active: dict[str, Alarm] = {}
         self._absent_since: dict[str, float] = {}
@@ -142,7 +145,7 @@ class AlarmBook:
                 out.append(Transition("fired", alarm, now))
         for key in [k for k in self._active if k not in holding]:
             absent = self._absent_since.setdefault(key, now)
-            if now - absent >= self.resolve_after:
+            if now - absent >= self.rule_resolve_after.get(self._active[key].rule, self.resolve_after):
                 del self._absent_since[key]
                 alarm = replace(self._active.pop(key), resolved=now)
                 self._resolved.appendleft(alarm)

@@ -23,7 +23,7 @@ from pathlib import Path
 from network.alarms.audit import AlarmRecorder
 from network.alarms.book import AlarmBook, Transition
 from network.alarms.probe import Prober
-from network.alarms.rules import Snapshot, evaluate
+from network.alarms.rules import DEFAULT_LIMITS, Limits, Snapshot, evaluate
 from network.alarms.store import ALARMS_DIR, NEVER, AlarmState, state_of, write_alarms
 from network.alarms.webhook import WebhookSender, alarm_document
 
@@ -51,12 +51,13 @@ class Evaluator:
         recorder: AlarmRecorder | None = None,
         interval: float = INTERVAL_S,
         window: float = WINDOW_S,
+        limits: Limits = DEFAULT_LIMITS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.directory, self.consortium = directory, consortium
         self.prober, self.book = prober, book or AlarmBook()
         self.webhook, self.say, self.recorder = webhook, say, recorder
-        self.interval, self.window, self.clock = interval, window, clock
+        self.interval, self.window, self.limits, self.clock = interval, window, limits, clock
         self._history: deque[tuple[float, Snapshot]] = deque()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="alarm-evaluator", daemon=True)
@@ -89,7 +90,7 @@ class Evaluator:
         snapshot = self.prober.probe()
         now = self.clock()
         baseline = self._baseline(now, snapshot)
-        transitions = self.book.update(evaluate(snapshot, baseline), now)
+        transitions = self.book.update(evaluate(snapshot, baseline, self.limits), now)
         for transition in transitions:
             self._tell(transition)
         active, resolved = self.book.active(), self.book.resolved()

@@ -27,9 +27,9 @@ The rules (docs/alarms.md):
 - ``anchoring-behind``: the anchored size trails the published size, or anchoring steps fail.
 - ``sequence-gap``: the notary has open gaps in gateways' sequence numbers.
 - ``gateway-down``: a gateway's admin endpoint does not answer; ``gateway-outbox``: its outbox is filling
-  (warning at half, critical at :data:`OUTBOX_CRITICAL` of its capacity); ``quota-store``: the shared quota
-  store it counts quotas in (PostgreSQL) cannot be reached, so it refuses every call under a quota (503
-  ``quota_unavailable``).
+  (warning at half, critical at :data:`OUTBOX_CRITICAL` of its capacity, or at the :class:`Limits` given);
+  ``quota-store``: the shared quota store it counts quotas in (PostgreSQL) cannot be reached, so it refuses
+  every call under a quota (503 ``quota_unavailable``).
 """
 
 from __future__ import annotations
@@ -64,6 +64,18 @@ RULES = (
     "gateway-outbox",
     "quota-store",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The rules' thresholds an operator may set (``DIR/up.toml``, ``network.upsettings``): the shares of a gateway's
+    outbox capacity at which ``gateway-outbox`` is a warning and critical."""
+
+    outbox_warning: float = OUTBOX_WARNING
+    outbox_critical: float = OUTBOX_CRITICAL
+
+
+DEFAULT_LIMITS = Limits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,15 +159,16 @@ class Condition:
         return f"{self.rule}:{self.subject}"
 
 
-def evaluate(snapshot: Snapshot, baseline: Snapshot | None = None) -> list[Condition]:
-    """Every condition that holds in ``snapshot`` (``baseline``: the snapshot a window ago, for rising counts)."""
+def evaluate(snapshot: Snapshot, baseline: Snapshot | None = None, limits: Limits = DEFAULT_LIMITS) -> list[Condition]:
+    """Every condition that holds in ``snapshot`` (``baseline``: the snapshot a window ago, for rising counts;
+    ``limits``: the thresholds)."""
     return [
         *witness_conditions(snapshot),
         *node_conditions(snapshot),
         *missed_proposal_conditions(snapshot, baseline),
         *signed_record_conditions(snapshot, baseline),
         *notary_conditions(snapshot),
-        *gateway_conditions(snapshot),
+        *gateway_conditions(snapshot, limits),
     ]
 
 
@@ -277,7 +290,7 @@ def notary_conditions(snapshot: Snapshot) -> list[Condition]:
     return out
 
 
-def gateway_conditions(snapshot: Snapshot) -> list[Condition]:
+def gateway_conditions(snapshot: Snapshot, limits: Limits = DEFAULT_LIMITS) -> list[Condition]:
     out = []
     for gw in snapshot.gateways:
         subject = f"gateway/{gw.org}"
@@ -293,8 +306,8 @@ def gateway_conditions(snapshot: Snapshot) -> list[Condition]:
         if gw.max_pending <= 0:
             continue
         share = gw.pending / gw.max_pending
-        if share >= OUTBOX_WARNING:
-            severity: Severity = "critical" if share >= OUTBOX_CRITICAL else "warning"
+        if share >= limits.outbox_warning:
+            severity: Severity = "critical" if share >= limits.outbox_critical else "warning"
             summary = f"gateway of {gw.org}: outbox {gw.pending} of {gw.max_pending} pending ({share:.0%})"
             out.append(Condition("gateway-outbox", subject, severity, summary, gw.org))
     return out

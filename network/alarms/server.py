@@ -111,7 +111,12 @@ def endpoint_url(port: int, host: str = HOST) -> str:
 
 
 def endpoint_tls(
-    directory: Path, description: ConsortiumDescription, passphrase: bytes, operator: str, host: str
+    directory: Path,
+    description: ConsortiumDescription,
+    passphrase: bytes,
+    operator: str,
+    host: str,
+    given: tuple[Path, Path] | None = None,
 ) -> tuple[ssl.SSLContext, Callable[[str], str | None]]:
     """The endpoint's mutual TLS beyond loopback: the server context (the operator's ``alarms`` service certificate,
     ``orgs/<operator>/alarms/tls/``; a client certificate of a member CA required in the handshake) and the check
@@ -121,14 +126,16 @@ def endpoint_tls(
     The certificate is issued by the operator's CA when missing, for ``localhost``, ``127.0.0.1`` and ``host``;
     for a wildcard ``host`` (``0.0.0.0``) the names explorers reach the machine by are not known here, so it
     must be issued first (``consortium identity server-cert --service alarms --san NAME``): else, and when the
-    certificate there does not name ``host``, :class:`AlarmEndpointError`."""
+    certificate there does not name ``host``, :class:`AlarmEndpointError`. ``given`` (``tls_cert`` and ``tls_key``
+    of ``DIR/up.toml``) is another certificate and key to serve, never issued here, which must name ``host`` as
+    well; its key encrypted with the passphrase or not encrypted."""
 
     from network.certificates import AuthError, CallerAuthenticator
     from network.identity import OrgPaths, issue_service_certificate
 
     org = OrgId(operator)
-    cert, key = OrgPaths.of(directory, org).service_tls(TLS_SERVICE)
-    if not (cert.is_file() and key.is_file()):
+    cert, key = given or OrgPaths.of(directory, org).service_tls(TLS_SERVICE)
+    if given is None and not (cert.is_file() and key.is_file()):
         if is_wildcard(host):
             raise AlarmEndpointError(
                 f"--alarms-host {host}: no certificate in {cert.parent} for the names explorers reach this machine "
@@ -143,6 +150,11 @@ def endpoint_tls(
     else:
         reached = HOST if is_wildcard(host) else host
         named = _names_of(cert)
+        if reached not in named and given is not None:
+            raise AlarmEndpointError(
+                f"the alarm endpoint's certificate {cert} does not name {reached} "
+                f"(it names {', '.join(sorted(named)) or 'nothing readable'}); give one that does"
+            )
         if reached not in named:
             raise AlarmEndpointError(
                 f"the alarm endpoint's certificate {cert} does not name {reached} "
@@ -150,9 +162,16 @@ def endpoint_tls(
                 f"issue it again with --san {reached}: consortium --dir {directory} identity server-cert --org "
                 f"{operator} --service {TLS_SERVICE} --san {reached} ..."
             )
+    key_password = passphrase
+    if given is not None:
+        try:
+            encrypted = b"ENCRYPTED" in key.read_bytes()
+        except OSError as exc:
+            raise AlarmEndpointError(f"the alarm endpoint's key {key}: {exc.strerror or exc}") from None
+        key_password = passphrase if encrypted else b""
     members = frozenset(m.org for m in description.members)
     authenticator = CallerAuthenticator(description, directory, lambda o: "active" if o in members else None)
-    context = authenticator.server_ssl_context(cert, key, passphrase)
+    context = authenticator.server_ssl_context(cert, key, key_password)
     context.verify_mode = ssl.CERT_REQUIRED
 
     def check(pem: str) -> str | None:

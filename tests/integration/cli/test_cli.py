@@ -709,6 +709,7 @@ def test_a_witness_killed_with_sigkill_is_restarted_and_up_says_so(node: Node) -
     said = f"witness {org} restarted at {url}"
     wait_until(functools.partial(_said, node, said), f"`up` to restart witness {org}", 120.0)
     assert _said(node, f"witness {org} stopped (exit code -9); restarting in 1 s")
+    print(next(x for x in node.up.stdout if said in x))  # `up` says how long it was down
     assert httpx.get(url + "/healthz", timeout=10.0).status_code == 200
     assert node.up.process.poll() is None  # the rest ran on
 
@@ -793,6 +794,8 @@ def test_the_notary_and_a_gateway_killed_with_sigkill_come_back_and_no_event_is_
         _kill_the_one_running(words)
     for name in targets:
         wait_until(functools.partial(_said, node, f"{name} restarted at"), f"`up` to restart {name}", 120.0)
+        assert _said(node, f"{name} stopped (exit code -9); restarting in "), node.up.output()
+        print(next(x for x in node.up.stdout if f"{name} restarted at" in x))  # `up` says how long it was down
 
     def outboxes() -> dict[str, dict[str, int]]:
         return {g: httpx.get(url + "/healthz", timeout=10.0).json()["outbox"] for g, url in gateways.items()}

@@ -10,6 +10,11 @@ that org's admin certificate by itself; the explorer indexes blocks of the membe
 a TLS handshake only with a member's certificate: the operator's gateway shipped the call's event to it, the SDK
 read the evidence with alpha's client's certificate, the explorer indexed the log with the operator's log@
 identity, the CLI verifies the log with alpha's, the alarm probe finds it up with the operator's.
+
+The same `up` serves the live alarms beyond loopback as its settings file says (``DIR/up.toml``: ``host =
+"0.0.0.0"`` and a certificate of the operator's CA at ``tls_cert``/``tls_key``, no command-line option): over
+mutual TLS, the operator's certificate with the token reads them, another member's gets 403 and no certificate
+gets no handshake; `up`'s own explorer reads them from there.
 """
 
 from __future__ import annotations
@@ -26,14 +31,18 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 
+from chain.ids import OrgId
 from cli.main import cli
 from network.alarms.probe import NodeTarget, Prober, targets_of
+from network.alarms.server import api_token
 from network.certificates import ca_bundle_pem
 from network.config import parse_config
 from network.consortium import init_consortium
 from network.description import load_description
-from network.logsetup import notary_client_tls
+from network.identity import issue_identity, issue_service_certificate, user_paths
+from network.logsetup import LOG_IDENTITY, notary_client_tls
 from network.nodeaccess import CHAIN_IDENTITY, client_tls
+from network.upsettings import SETTINGS_FILE
 from sdk import MemberClient
 from tests.support.small_consortium import three_member_config
 from tests.support.up_process import CHAIN_ID, UpProcess, free_port_block
@@ -45,6 +54,8 @@ PASSPHRASE = "up-rpc-tls-passphrase"
 START_TIMEOUT = 240.0
 FOLLOW_TIMEOUT = 60.0  # the explorer polls every half second; generous for a loaded machine
 ROUTE = "/v1/market/quotes/level2"
+#: Where the settings file has `up` serve the alarms: every address, so HTTPS over mutual TLS only.
+ALARMS_HOST = "0.0.0.0"
 
 
 def _config() -> dict[str, object]:
@@ -88,6 +99,14 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     init_consortium(directory, parse_config(_config()), PASSPHRASE.encode(), load_demo=True)
     passphrase_file = base / "pass"
     passphrase_file.write_text(PASSPHRASE)
+    # The alarm endpoint's host and certificate from the settings file: a certificate of the operator's CA for
+    # 127.0.0.1 (where up's explorer reaches a wildcard's endpoint), not at the default path orgs/op/alarms/tls.
+    cert, key = issue_service_certificate(directory, OrgId("op"), "alarms-remote", PASSPHRASE.encode(),
+                                          hostnames=["localhost"], ips=["127.0.0.1"])  # fmt: skip
+    (directory / SETTINGS_FILE).write_text(
+        f'[alarms]\nhost = "{ALARMS_HOST}"\ntls_cert = "{cert.relative_to(directory)}"\n'
+        f'tls_key = "{key.relative_to(directory)}"\ninterval_s = 1\n'
+    )
     port = free_port_block()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONSORTIUM_")}
     env.update({"CONSORTIUM_PASSPHRASE": PASSPHRASE, "PYTHONUNBUFFERED": "1"})
@@ -244,3 +263,64 @@ def test_verify_state_reaches_a_members_only_node_with_a_client_certificate(runn
         assert found["members"]["alpha"]["status"] == "active", found
     alone = CliRunner().invoke(cli, [*args, "--chain-cert", cert], env=env)
     assert alone.exit_code == 2 and "--chain-cert and --chain-key go together" in alone.output, alone.output
+
+
+def test_the_settings_file_has_up_serve_the_alarms_over_mutual_tls_to_the_operator_only(running: Running) -> None:
+    """``DIR/up.toml`` says ``host = "0.0.0.0"`` with a certificate of its own: `up` says where each setting came
+    from and serves the alarms there over mutual TLS. The operator's log@ certificate with the token gets 200 and
+    the evaluator's alarms; alpha's certificate 403 with the reason; no certificate no TLS handshake at all; and
+    the explorer `up` started reads them from that endpoint."""
+    directory = running.directory
+    description = load_description(directory)
+    settings = directory / SETTINGS_FILE
+    said = "\n".join(running.up.stdout)  # the settings' lines come before the summary
+    assert f"settings   {settings}: alarms.host, alarms.tls_cert, alarms.tls_key, alarms.interval_s" in said, said
+    assert f"alarms host {ALARMS_HOST} ({settings} alarms.host)" in said, said
+    url = f"https://127.0.0.1:{running.up.port + 3}/v1/alarms"
+    assert f"{url} over mutual TLS to a certificate of op" in said, said
+    token = api_token(directory)
+    assert token is not None
+    bearer = {"Authorization": f"Bearer {token}"}
+
+    def presenting(org: str | None) -> ssl.SSLContext:
+        context = ssl.create_default_context(cadata=ca_bundle_pem(description))
+        if org is not None:
+            paths = user_paths(directory, OrgId(org), LOG_IDENTITY)
+            if not paths.cert.is_file():
+                issue_identity(directory, OrgId(org), LOG_IDENTITY, PASSPHRASE.encode())
+            context.load_cert_chain(paths.cert, paths.key, password=PASSPHRASE)
+        return context
+
+    def evaluated() -> dict[str, object] | None:
+        answer = httpx.get(url, headers=bearer, verify=presenting("op"), timeout=10)
+        assert answer.status_code == 200, answer.text
+        document = answer.json()
+        return document if isinstance(document.get("evaluated_ms"), int) else None
+
+    document = wait_until(evaluated, "the alarm endpoint to serve an evaluated round", FOLLOW_TIMEOUT, every=0.5)
+    assert document["format"] == "consortium-ledger/alarms/v1", document
+    assert isinstance(document["active"], list) and isinstance(document["resolved"], list), document
+    for alarm in document["active"]:
+        assert isinstance(alarm, dict) and alarm["id"] == f"{alarm['rule']}:{alarm['subject']}", alarm
+    # the operator's certificate without the token: 401
+    bare = httpx.get(url, verify=presenting("op"), timeout=10)
+    assert bare.status_code == 401, bare.text
+    # another member's certificate, the token with it: 403 with the reason, no alarm
+    other = httpx.get(url, headers=bearer, verify=presenting("alpha"), timeout=10)
+    assert other.status_code == 403, other.text
+    assert "a certificate of alpha may not read them" in other.json()["detail"], other.text
+    assert "active" not in other.json()
+    # no client certificate: the handshake is refused, no HTTP answer at all
+    with pytest.raises(httpx.TransportError):
+        httpx.get(url, headers=bearer, verify=presenting(None), timeout=10)
+
+    # up's explorer reads the alarms from that endpoint over https (source endpoint), live once evaluated
+    login = next((directory / "explorer" / "logins").glob("*.token")).read_text().strip()
+    explorer = f"http://127.0.0.1:{running.up.port + 60}/api/v1/alarms"
+
+    def live() -> dict[str, object] | None:
+        view = httpx.get(explorer, headers={"Authorization": f"Bearer {login}"}, timeout=10).json()
+        return view if view.get("status") == "live" else None
+
+    view = wait_until(live, "the explorer to read the live alarms from the endpoint", FOLLOW_TIMEOUT, every=0.5)
+    assert view["source"] == "endpoint" and view["error"] is None, view

@@ -743,6 +743,12 @@ def test_the_circuit_breaker_cuts_off_a_failing_then_a_hanging_upstream_and_lets
         }  # fmt: skip
         events = live.recorded_since(since)
         assert [e["status"] for e in events] == [500, 500, 500, 503, 504, 503, 200, 200]  # every call, refusals too
+
+        bad.mode = "hang"  # a hanging upstream alone opens it too: timeouts in a row, then no call reaches it
+        assert [client.call(live.url).status for _ in range(3)] == [504, 504, 504]
+        reached = bad.reached
+        refused(client.call(live.url), 503, "circuit_open")
+        assert bad.reached == reached and live.gateway.health()["upstream"]["opened"] == 3
         assert live.gateway.inflight.in_flight() == 0  # every path gave its slot back
     finally:
         live.close()

@@ -142,3 +142,32 @@ def test_the_explorers_options_make_the_client_that_reads_it(world: World, serve
     status, error = read(server, foreign)
     assert status == "unreachable" and "CERTIFICATE_VERIFY_FAILED" in (error or ""), error
     assert _alarms_tls(world.root, "http://127.0.0.1:9/v1/alarms", None, None, None, PASS) is None
+
+
+def test_a_certificate_and_key_given_are_served_instead_of_the_operators_alarms_one(world: World) -> None:
+    """``tls_cert``/``tls_key`` of ``DIR/up.toml``: served as given (its key encrypted with the passphrase, or a
+    plain copy), the operator's ``alarms`` certificate neither issued nor read; one that does not name the host is
+    refused with the line ``up`` prints."""
+    from cryptography.hazmat.primitives import serialization
+
+    cert, key = issue_service_certificate(world.root, OrgId("initech"), "alarms-ext", PASS, ips=["127.0.0.1"])
+    plain = key.with_name("plain-key.pem")
+    loaded = serialization.load_pem_private_key(key.read_bytes(), password=PASS)
+    plain.write_bytes(
+        loaded.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    for given_key in (key, plain):
+        context, check = endpoint_tls(world.root, world.description, PASS, "initech", "127.0.0.1", (cert, given_key))
+        endpoint = AlarmServer(TOKEN, 0, lambda: STATE, host="127.0.0.1", tls=context, client_check=check)
+        endpoint.start()
+        try:
+            assert read(endpoint, client(world, "initech", "erin")) == ("live", None)
+            status, error = read(endpoint, client(world, "acme", "alice"))
+            assert status == "unreachable" and "a certificate of acme may not read them" in (error or ""), error
+        finally:
+            endpoint.close()
+    assert not OrgPaths.of(world.root, OrgId("initech")).service_tls(TLS_SERVICE)[0].exists()
+    with pytest.raises(AlarmEndpointError, match=re.escape(f"certificate {cert} does not name 10.0.0.5")):
+        endpoint_tls(world.root, world.description, PASS, "initech", "10.0.0.5", (cert, key))

@@ -71,7 +71,7 @@ def test_a_stopped_child_is_restarted_after_a_doubling_backoff_and_a_crash_loop_
         assert flaky.alive() and said[-1] == delays[-1]  # not up yet: it has not run SETTLE_S
         clock.now += SETTLE_S
         sup.step()
-        assert said[-1] == "flaky restarted"
+        assert said[-1] == f"flaky restarted, back {4.0 + SETTLE_S:.1f} s after its stop was seen"
     assert [d.split("restarting in ")[1].split(" s;")[0] for d in delays] == ["1", "2"]
     # the third stop in a row is the last: give_up_after counts stops, the first start's included
     assert sup.given_up() == [flaky] and "stopped 3 times in a row (exit code 3); left stopped" in said[-1]
@@ -93,7 +93,7 @@ def test_a_child_that_stays_up_starts_its_count_again(tmp_path: Path, children: 
     sup.step()
     clock.now += SETTLE_S
     sup.step()
-    assert said[-1] == "once restarted"
+    assert said[-1] == f"once restarted, back {1.0 + SETTLE_S:.1f} s after its stop was seen"
     clock.now += 61.0
     sup.step()  # up 61 s: its count starts again
     once.process.kill()
@@ -143,7 +143,7 @@ def test_a_child_slow_to_answer_is_waited_for_visibly_then_restarted_without_hol
     assert slow.alive() and quick.alive() and len(said) == 2
     clock.now += SETTLE_S
     sup.step()
-    assert said[2:] == ["quick restarted"]  # while slow is still starting
+    assert said[2:] == [f"quick restarted, back {1.0 + SETTLE_S:.1f} s after its stop was seen"]  # slow: starting
     clock.now += 29.0
     sup.step()
     assert said[3:] == [] and slow.alive()  # 29.5 s: within its timeout
