@@ -907,16 +907,18 @@ class HandshakeGate(asyncio.Protocol):
     """One connection to the calls' listener: ``gateway`` judges its client certificate once the TLS handshake is
     done (:meth:`Gateway.handshake_refusal`); a refused connection is answered and closed without a request of it
     being read (what the client sends meanwhile is dropped, ``chain.node.linger.Discard``), any other is handed
-    to ``inner``, aiohttp's protocol, which checks the certificate again at each request."""
+    to a protocol of ``protocols`` (aiohttp's, made then), which checks the certificate again at each request."""
 
-    def __init__(self, gateway: Gateway, inner: asyncio.Protocol) -> None:
+    def __init__(self, gateway: Gateway, protocols: Callable[[], asyncio.Protocol]) -> None:
         self._gateway = gateway
-        self._inner = inner
+        self._protocols = protocols
+        self._inner: asyncio.Protocol = asyncio.Protocol()  # until the connection is let in
         self._refused: Discard | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         answer = self._gateway.handshake_refusal(transport)
         if answer is None:
+            self._inner = self._protocols()
             self._inner.connection_made(transport)
         else:
             self._refused = Discard(transport, answer)
@@ -961,9 +963,8 @@ async def listen(
     server = runner.server
     if server is None:
         raise RuntimeError("set the runner up before listening")
-    factory = server  # the aiohttp protocol of each connection
     return await asyncio.get_running_loop().create_server(
-        lambda: HandshakeGate(gateway, factory()), host, port, ssl=ssl_context, backlog=backlog
+        lambda: HandshakeGate(gateway, server), host, port, ssl=ssl_context, backlog=backlog
     )
 
 
