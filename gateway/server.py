@@ -1,10 +1,17 @@
 """The gateway's HTTP side: a reverse proxy that checks and records every call, or an nginx ``auth_request``
 endpoint that does the same for an nginx in front of the service.
 
+A connection, in proxy mode: once its TLS handshake is done, before any request of it is read, the certificate
+the client presented is put to the verdict of every server of ours that serves members over mutual TLS
+(``CallerAuthenticator.handshake_verdict``, the same cache as step 1): a revoked, expired or not yet valid
+certificate, or one of a member removed or suspended, is answered 403 with the reason and the connection closed
+(:class:`HandshakeGate`, :func:`listen`). No event: no call was read, so there is no API, route or request to
+record; the refusal is a log line and ``consortium_gateway_handshake_refused_total`` (``docs/gateway.md``).
+
 One call, in proxy mode (``docs/gateway.md`` has the reasons and statuses):
 
-1. authenticate the caller from its TLS client certificate (:mod:`network.certificates`) — a failure is a 401
-   and no event (there is no caller to name);
+1. authenticate the caller from its TLS client certificate (:mod:`network.certificates`), again at each request
+   of the connection — a failure is a 401 and no event (there is no caller to name);
 2. find the API by method and route in the provider's service map — none is a 404 and no event;
    take one of the caller's slots of calls in flight (:mod:`gateway.inflight`) — none left is a 429, recorded;
 3. decide from the on-chain grant (:mod:`gateway.policy`, cached; a miss is answered by a worker
@@ -26,6 +33,7 @@ import hashlib
 import json
 import logging
 import re
+import ssl
 import time
 import uuid
 from collections import Counter
@@ -37,6 +45,7 @@ from urllib.parse import unquote
 import aiohttp
 from aiohttp import web
 
+from chain.node.linger import Discard, refusal_answer
 from gateway.breaker import CircuitBreaker
 from gateway.headers import (
     CALLER_ORG_HEADER,
@@ -119,6 +128,7 @@ class _Metrics:
     def __init__(self) -> None:
         self.calls: Counter[tuple[str, str]] = Counter()  # (decision, reason or "") → count
         self.unauthenticated: Counter[str] = Counter()
+        self.handshake_refused: Counter[str] = Counter()  # reason → connections refused once the handshake was done
         self.not_found = 0
         self.latency_us_sum = 0
         self.latency_count = 0
@@ -197,6 +207,29 @@ class Gateway:
     async def _close_session(self, _app: web.Application) -> None:
         if self._session is not None:
             await self._session.close()
+
+    # ------------------------------------------------------------------------------------------ at the handshake
+
+    def handshake_refusal(self, transport: asyncio.BaseTransport) -> bytes | None:
+        """The whole answer to a TLS connection whose handshake just completed when the client's certificate is
+        refused (``CallerAuthenticator.handshake_verdict``: 403 with the reason, ``Connection: close``), or None to
+        serve it: a connection without TLS or without a certificate (each request is answered 401), and one whose
+        member's status cannot be read now (each request is answered 503 ``chain_unavailable``). A refusal is
+        logged and counted: there is no call to record as an event."""
+        ssl_object = transport.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        try:
+            refusal = self.auth.handshake_verdict(der)
+        except ChainUnavailableError:
+            return None
+        if refusal is None:
+            return None
+        self.metrics.handshake_refused[refusal.reason] += 1
+        peer = transport.get_extra_info("peername")
+        log.warning("gateway %s refused a TLS connection from %s at the handshake: %s: %s", self.settings.gateway_id,
+                    peer[0] if peer else "?", refusal.reason, refusal.detail)  # fmt: skip
+        body = {"error": "forbidden", "reason": refusal.reason, "detail": refusal.detail}
+        return refusal_answer(403, body, [*self._common.items(), (REASON_HEADER, refusal.reason)])
 
     # ------------------------------------------------------------------------------------------ proxy mode
 
@@ -837,6 +870,11 @@ class Gateway:
                 f'consortium_gateway_unauthenticated_total{{reason="{r}"}} {n}'
                 for r, n in sorted(self.metrics.unauthenticated.items())
             ),
+            "# TYPE consortium_gateway_handshake_refused_total counter",
+            *(
+                f'consortium_gateway_handshake_refused_total{{reason="{r}"}} {n}'
+                for r, n in sorted(self.metrics.handshake_refused.items())
+            ),
             "# TYPE consortium_gateway_not_found_total counter",
             f"consortium_gateway_not_found_total {self.metrics.not_found}",
             "# TYPE consortium_gateway_latency_us_sum counter",
@@ -865,4 +903,69 @@ class Gateway:
         return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
 
-__all__ = ["Gateway", "GatewaySettings", "OutboxError"]
+class HandshakeGate(asyncio.Protocol):
+    """One connection to the calls' listener: ``gateway`` judges its client certificate once the TLS handshake is
+    done (:meth:`Gateway.handshake_refusal`); a refused connection is answered and closed without a request of it
+    being read (what the client sends meanwhile is dropped, ``chain.node.linger.Discard``), any other is handed
+    to a protocol of ``protocols`` (aiohttp's, made then), which checks the certificate again at each request."""
+
+    def __init__(self, gateway: Gateway, protocols: Callable[[], asyncio.Protocol]) -> None:
+        self._gateway = gateway
+        self._protocols = protocols
+        self._inner: asyncio.Protocol = asyncio.Protocol()  # until the connection is let in
+        self._refused: Discard | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        answer = self._gateway.handshake_refusal(transport)
+        if answer is None:
+            self._inner = self._protocols()
+            self._inner.connection_made(transport)
+        else:
+            self._refused = Discard(transport, answer)
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused is None:
+            self._inner.data_received(data)
+        else:
+            self._refused.received(data)
+
+    def eof_received(self) -> bool | None:
+        if self._refused is None:
+            return self._inner.eof_received()
+        self._refused.close()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._refused is None:
+            self._inner.connection_lost(exc)
+        else:
+            self._refused.close()
+
+    def pause_writing(self) -> None:
+        if self._refused is None:
+            self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self._refused is None:
+            self._inner.resume_writing()
+
+
+async def listen(
+    gateway: Gateway,
+    runner: web.AppRunner,
+    host: str,
+    port: int,
+    ssl_context: ssl.SSLContext | None = None,
+    backlog: int = 1024,
+) -> asyncio.Server:
+    """Serve ``runner`` (set up, :meth:`Gateway.app`'s) on ``host``:``port``, each connection through a
+    :class:`HandshakeGate` of ``gateway``. Close the server returned before cleaning the runner up."""
+    server = runner.server
+    if server is None:
+        raise RuntimeError("set the runner up before listening")
+    return await asyncio.get_running_loop().create_server(
+        lambda: HandshakeGate(gateway, server), host, port, ssl=ssl_context, backlog=backlog
+    )
+
+
+__all__ = ["Gateway", "GatewaySettings", "HandshakeGate", "OutboxError", "listen"]

@@ -28,7 +28,7 @@ from chain.ids import OrgId
 from gateway.policy import ChainView
 from gateway.psi import PsiGuard, load_terms
 from gateway.quota import PostgresQuota, QuotaSchemaError, QuotaUnavailableError, open_quota_store, redact
-from gateway.server import Gateway, GatewaySettings
+from gateway.server import Gateway, GatewaySettings, listen
 from network.admission import org_roles
 from network.certificates import CallerAuthenticator
 from network.description import ConsortiumDescription
@@ -163,8 +163,10 @@ async def serve(options: GatewayOptions, description: ConsortiumDescription, pas
     admin = web.AppRunner(gateway.admin_app(), access_log=None, handle_signals=False)
     await runner.setup()
     await admin.setup()
+    calls: asyncio.Server | None = None
     try:
-        await web.TCPSite(runner, options.host, options.port, ssl_context=ssl_context, backlog=1024).start()
+        # a connection whose certificate the verdict refuses is answered and closed once its handshake is done
+        calls = await listen(gateway, runner, options.host, options.port, ssl_context)
         await web.TCPSite(admin, "127.0.0.1", options.admin_port).start()
         scheme = "https" if ssl_context else "http"
         log.info(
@@ -184,7 +186,9 @@ async def serve(options: GatewayOptions, description: ConsortiumDescription, pas
         await stop.wait()
         log.info("gateway %s stopping", settings.gateway_id)
     finally:
-        await runner.cleanup()  # stops accepting, waits for the calls in flight
+        if calls is not None:
+            calls.close()  # stops accepting
+        await runner.cleanup()  # closes idle connections, waits for the calls in flight
         await admin.cleanup()
         outbox_drained = await asyncio.get_running_loop().run_in_executor(None, shipper.drain, 2.0)
         shipper.stop()

@@ -467,17 +467,23 @@ class CallerAuthenticator:
         since such a server has nothing to serve it. :class:`AuthError` says why not."""
         return self._not_suspended(self.authenticate(der))
 
-    def handshake_refusal(self, der: bytes | None) -> str | None:
+    def handshake_verdict(self, der: bytes | None) -> AuthError | None:
         """Why the peer of a TLS handshake just completed, presenting ``der``, must be disconnected before any
-        request of it is read (``"reason: detail"`` of :meth:`admit`), or None. No certificate is not refused
-        here: the server's own rule answers it (401, or a public subset)."""
+        request of it is read (the :class:`AuthError` of :meth:`admit`), or None. No certificate is not refused
+        here: the server's own rule answers it (401, or a public subset). The one verdict of every server of ours
+        that serves members over mutual TLS (the notary, a node's JSON-RPC, the gateways), with its cache."""
         if not der:
             return None
         try:
             self.admit(der)
         except AuthError as exc:
-            return f"{exc.reason}: {exc.detail}"
+            return exc
         return None
+
+    def handshake_refusal(self, der: bytes | None) -> str | None:
+        """:meth:`handshake_verdict` as ``"reason: detail"``, or None."""
+        refusal = self.handshake_verdict(der)
+        return None if refusal is None else f"{refusal.reason}: {refusal.detail}"
 
     def authenticate_pem(self, pem: str | None) -> Caller:
         """The caller presenting the PEM certificate ``pem`` (nginx's ``$ssl_client_escaped_cert``, already

@@ -6,7 +6,8 @@ is its h11 protocol with two additions. When a connection is made (the handshake
 certificate's issuer against the trust store of the server's context, the member CAs, and nothing else), the
 certificate the client presented is read from the TLS object and, when the protocol has a :attr:`gate`, put to
 it: a refusal answers 403 with ``{"error": ...}`` saying why at once and closes the connection there, before any
-request of it is read (what the client sends meanwhile is dropped unparsed), with a log line (a revoked, expired
+request of it is read (what the client sends meanwhile is dropped unparsed, ``chain.node.linger.Discard``), with a
+log line (a revoked, expired
 or not yet valid certificate, a removed or suspended member). Otherwise the certificate is put,
 as PEM, in ``scope["extensions"]["tls"]["client_cert_chain"]`` of every request on that connection, and the gate
 is asked again at each request, so that a certificate revoked while its connection is open is refused from its
@@ -26,6 +27,8 @@ from typing import Any, ClassVar
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from chain.node.linger import Discard, refusal_answer
+
 Scope = dict[str, Any]
 #: The certificate's DER -> why its connection is refused ("reason: detail"), or None.
 Gate = Callable[[bytes], str | None]
@@ -39,12 +42,23 @@ class PeerCertificateH11(H11Protocol):
 
     #: None: every certificate OpenSSL accepted goes on to the app.
     gate: ClassVar[Gate | None] = None
-    #: Whether this connection was refused at the handshake.
-    refused = False
+    #: What drops the requests of a connection refused at the handshake (None: not refused).
+    refused: Discard | None = None
 
     def data_received(self, data: bytes) -> None:
-        if not self.refused:
+        if self.refused is None:
             super().data_received(data)
+        else:
+            self.refused.received(data)
+
+    def eof_received(self) -> None:
+        if self.refused is not None:
+            self.refused.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.refused is not None:
+            self.refused.close()
+        super().connection_lost(exc)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -54,12 +68,10 @@ class PeerCertificateH11(H11Protocol):
         if der and gate is not None:
             refusal = gate(der)
             if refusal is not None:
-                # Answered at once, before any request is read: 403 and the reason, the connection closed. What
-                # the client sent meanwhile never reaches h11 nor the app (data_received drops it).
+                # Answered at once, before any request is read: 403 and the reason, the connection closed once the
+                # client has read it. What the client sends meanwhile never reaches h11 nor the app (Discard).
                 log.warning("TLS connection from %s refused at the handshake: %s", self.client, refusal)
-                self.refused = True
-                transport.write(_refusal(f"client certificate refused: {refusal}"))
-                transport.close()
+                self.refused = Discard(transport, _refusal(f"client certificate refused: {refusal}"))
                 return
         chain = [ssl.DER_cert_to_PEM_cert(der)] if der else []
         app = self.app
@@ -86,10 +98,7 @@ def gated(gate: Gate) -> type[PeerCertificateH11]:
 
 def _refusal(message: str) -> bytes:
     """The whole HTTP answer of a connection refused at the handshake."""
-    body = json.dumps({"error": message}).encode()
-    head = (f"HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
-            "connection: close\r\n\r\n")  # fmt: skip
-    return head.encode("ascii") + body
+    return refusal_answer(403, {"error": message})
 
 
 async def _refuse(send: Any, message: str) -> None:

@@ -66,7 +66,7 @@ from chain.trustview import TrustView
 from chain.tx import build_transaction, send_transaction, wait_receipt
 from gateway.policy import ChainView
 from gateway.psi import PsiGuard
-from gateway.server import Gateway, GatewaySettings
+from gateway.server import Gateway, GatewaySettings, listen
 from network.certificates import CallerAuthenticator
 from network.description import ConsortiumDescription, MemberDescription
 from network.identity import (
@@ -434,6 +434,20 @@ async def _serve(app: web.Application, ssl_context: ssl.SSLContext | None = None
     return runner, int(runner.addresses[0][1])
 
 
+async def _serve_gateway(gateway: Gateway, ssl_context: ssl.SSLContext) -> tuple[web.AppRunner, asyncio.Server, int]:
+    """``gateway``'s calls served as ``gateway.service.serve`` serves them (``gateway.server.listen``: each
+    connection judged once its handshake is done)."""
+    runner = web.AppRunner(gateway.app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    listener = await listen(gateway, runner, "127.0.0.1", 0, ssl_context)
+    return runner, listener, int(listener.sockets[0].getsockname()[1])
+
+
+async def _stop_gateway(runner: web.AppRunner, listener: asyncio.Server) -> None:
+    listener.close()
+    await runner.cleanup()
+
+
 class Upstream:
     """The provider's service behind the gateway: answers every request with JSON describing it."""
 
@@ -534,7 +548,7 @@ class LiveGateway:
         )
         paths = OrgPaths.of(world.root, OrgId(PROVIDER))
         context = self.auth.server_ssl_context(paths.gateway_tls_cert, paths.gateway_tls_key, PASS)
-        self._runner, port = loop.run(_serve(self.gateway.app(), context))
+        self._runner, self._listener, port = loop.run(_serve_gateway(self.gateway, context))
         self.url = f"https://localhost:{port}"
 
     def recorded_since(self, seq: int, notary: NotaryProcess | None = None) -> list[dict[str, Any]]:
@@ -546,7 +560,7 @@ class LiveGateway:
         return [e for e in notary_events(notary, self.gateway_id) if e["gateway_seq"] > seq]
 
     def close(self) -> None:
-        self._loop.run(self._runner.cleanup())
+        self._loop.run(_stop_gateway(self._runner, self._listener))
         if self.shipper is not None:
             self.shipper.stop()
         self.outbox.close()

@@ -260,7 +260,7 @@ def test_a_gateway_of_the_sm_suite_digests_with_hmac_sm3_and_an_intl_log_refuses
         live.close()
 
 
-# -- authentication: 401, no event ---------------------------------------------------------------------------------
+# -- authentication: 403 once the handshake is done, or 401; no event ----------------------------------------------
 
 #: reason → the identity presented (org, name), or a crafted certificate, or None for no certificate at all.
 AUTH_CASES: dict[str, tuple[str, str] | str | None] = {
@@ -274,17 +274,23 @@ AUTH_CASES: dict[str, tuple[str, str] | str | None] = {
 
 
 @pytest.mark.parametrize("reason", list(AUTH_CASES))
-def test_a_caller_that_fails_authentication_gets_401_with_its_reason_and_no_event(
+def test_a_caller_that_fails_authentication_is_refused_with_its_reason_and_no_event(
     reason: str, world: World, gateway: LiveGateway, upstream: Upstream, notary: NotaryProcess
 ) -> None:
+    """A certificate the verdict refuses is answered 403 as soon as the handshake is done, the connection closed;
+    no certificate at all is answered 401 at each request."""
     assert reason in REASONS
     case = AUTH_CASES[reason]
     identity = world.identity(*case) if isinstance(case, tuple) else None if case is None else world.crafted[case]
     since, served = gateway.outbox.last_seq, len(upstream.served)
     with Caller(world, identity) as c:
         answer = c.call(gateway.url)
-    refused(answer, 401, reason)
-    assert answer.body["error"] == "unauthorized"
+    if case is None:
+        refused(answer, 401, reason)
+        assert answer.body["error"] == "unauthorized"
+    else:
+        refused(answer, 403, reason)
+        assert answer.body["error"] == "forbidden" and answer.headers["Connection"] == "close"
     assert answer.event_id is None and "Consortium-Event-Id" not in answer.headers
     assert len(upstream.served) == served
     assert gateway.recorded_since(since, notary) == []
@@ -336,6 +342,7 @@ class Denied:
     status: int = 403
     grant_id: str | None = None  # the grant the event names
     allowed_first: int = 0  # calls that are allowed before the refused one
+    midway: Callable[[], int] | None = None  # done after those, the connection kept; returns the block to wait for
     restore: Callable[[], int] | None = None  # undo the setup; returns the block to wait for
 
 
@@ -365,8 +372,13 @@ def _grant_not_yet_valid(chain: GatewayChain) -> Denied:
 
 
 def _member_suspended(chain: GatewayChain) -> Denied:
-    chain.suspend(GRANTEE)  # a suspended member authenticates, and is refused by the grant check
-    return Denied(GRANTEE, PURPOSE, restore=lambda: chain.reinstate(GRANTEE))
+    """A member suspended while its connection is open: the next call on it authenticates, and is refused by the
+    grant check (a new connection is refused once its handshake is done, ``test_gateway_handshake``)."""
+    chain.grant(GRANTEE, "suspended-case")
+    return Denied(
+        GRANTEE, "suspended-case", allowed_first=1, midway=lambda: chain.suspend(GRANTEE),
+        restore=lambda: chain.reinstate(GRANTEE),
+    )  # fmt: skip
 
 
 def _provider_suspended(chain: GatewayChain) -> Denied:
@@ -426,10 +438,11 @@ def test_a_refused_call_gets_its_reason_and_exactly_one_event(
     since, served = gateway.outbox.last_seq, len(upstream.served)
     try:
         c = caller(case.org)
-        answers = [
-            c.call(gateway.url, case.route, case.purpose, method=case.method, content=case.content)
-            for _ in range(case.allowed_first + 1)
-        ]
+        answers = []
+        for i in range(case.allowed_first + 1):
+            if i == case.allowed_first and case.midway is not None:
+                wait_for_head(gateway.chain, case.midway())
+            answers.append(c.call(gateway.url, case.route, case.purpose, method=case.method, content=case.content))
     finally:
         if case.restore is not None:
             wait_for_head(gateway.chain, case.restore())

@@ -218,6 +218,10 @@ def test_a_certificate_revoked_with_the_cli_is_refused_by_the_running_gateway(
     assert {(a.status, a.reason) for a in answers[:-1]} == {(403, "no_grant")}  # authenticated until then
     assert (answers[-1].status, answers[-1].reason) == (401, "certificate_revoked")
     assert answers[-1].event_id is None
+    with Caller(world, identity) as fresh:  # a new connection is refused once its handshake is done
+        again = fresh.call(gateway.url, purpose="marketing")
+    assert (again.status, again.reason, again.event_id) == (403, "certificate_revoked", None), again.body
+    assert again.headers["Connection"] == "close"
     with Caller(world, world.identity(GRANTEE)) as beta:
         other = beta.call(gateway.url)  # another certificate of the same org
     assert other.status == 200, other.body
