@@ -4,9 +4,11 @@ endpoint that does the same for an nginx in front of the service.
 A connection, in proxy mode: once its TLS handshake is done, before any request of it is read, the certificate
 the client presented is put to the verdict of every server of ours that serves members over mutual TLS
 (``CallerAuthenticator.handshake_verdict``, the same cache as step 1): a revoked, expired or not yet valid
-certificate, or one of a member removed or suspended, is answered 403 with the reason and the connection closed
+certificate, or one of a member removed, is answered 403 with the reason and the connection closed
 (:class:`HandshakeGate`, :func:`listen`). No event: no call was read, so there is no API, route or request to
-record; the refusal is a log line and ``consortium_gateway_handshake_refused_total`` (``docs/gateway.md``).
+record; the refusal is a log line and ``consortium_gateway_handshake_refused_total`` (``docs/gateway.md``). A
+suspended member's connection is let in, and each of its calls denied ``member_suspended`` and recorded (step 3),
+so that what a suspended firm still tries is in the log.
 
 One call, in proxy mode (``docs/gateway.md`` has the reasons and statuses):
 
@@ -213,13 +215,14 @@ class Gateway:
     def handshake_refusal(self, transport: asyncio.BaseTransport) -> bytes | None:
         """The whole answer to a TLS connection whose handshake just completed when the client's certificate is
         refused (``CallerAuthenticator.handshake_verdict``: 403 with the reason, ``Connection: close``), or None to
-        serve it: a connection without TLS or without a certificate (each request is answered 401), and one whose
-        member's status cannot be read now (each request is answered 503 ``chain_unavailable``). A refusal is
+        serve it: a connection without TLS or without a certificate (each request is answered 401), one of a
+        suspended member (each call denied ``member_suspended`` and recorded), and one whose member's status
+        cannot be read now (each request is answered 503 ``chain_unavailable``). A refusal is
         logged and counted: there is no call to record as an event."""
         ssl_object = transport.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
         try:
-            refusal = self.auth.handshake_verdict(der)
+            refusal = self.auth.handshake_verdict(der, suspended=False)  # a suspended member's calls are recorded
         except ChainUnavailableError:
             return None
         if refusal is None:

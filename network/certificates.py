@@ -467,15 +467,22 @@ class CallerAuthenticator:
         since such a server has nothing to serve it. :class:`AuthError` says why not."""
         return self._not_suspended(self.authenticate(der))
 
-    def handshake_verdict(self, der: bytes | None) -> AuthError | None:
+    def handshake_verdict(self, der: bytes | None, *, suspended: bool = True) -> AuthError | None:
         """Why the peer of a TLS handshake just completed, presenting ``der``, must be disconnected before any
         request of it is read (the :class:`AuthError` of :meth:`admit`), or None. No certificate is not refused
         here: the server's own rule answers it (401, or a public subset). The one verdict of every server of ours
-        that serves members over mutual TLS (the notary, a node's JSON-RPC, the gateways), with its cache."""
+        that serves members over mutual TLS (the notary, a node's JSON-RPC, the gateways), with its cache.
+
+        ``suspended=False`` lets a suspended member's valid certificate through (:meth:`authenticate` alone): a
+        gateway denies and records each call of a suspended member (``member_suspended``), so the regulator sees
+        what a suspended firm still tried, which a refusal at the handshake, with no call read, could not show."""
         if not der:
             return None
         try:
-            self.admit(der)
+            if suspended:
+                self.admit(der)
+            else:
+                self.authenticate(der)
         except AuthError as exc:
             return exc
         return None

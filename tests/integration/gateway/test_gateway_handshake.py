@@ -2,7 +2,7 @@
 before any request of it is read, as the notary and a node's JSON-RPC do (``CallerAuthenticator.handshake_verdict``,
 ``gateway.server.HandshakeGate``): 403 with the reason, the connection closed, no event (no call was read) but a
 log line and a count. A connection let in is checked again at each request: a certificate revoked while it is
-open is refused at its next request (401), a member suspended meanwhile has its next call denied and recorded.
+open is refused at its next request (401). A suspended member is let in: each of its calls is denied and recorded.
 
 The gateway of ``alpha`` is built from its real parts (``gateway_world.LiveGateway``, following the chain's
 TrustDirectory as ``gateway serve`` does) and served in process on loopback over real TLS; its chain is a real node.
@@ -172,27 +172,33 @@ def test_a_certificate_revoked_on_chain_is_refused_at_the_handshake_and_at_the_n
         assert other.call(gateway.url).status == 200
 
 
-def test_a_suspended_members_certificate_is_refused_at_the_handshake_until_it_is_reinstated(
+def test_a_suspended_members_connections_are_let_in_and_each_call_is_denied_and_recorded_until_it_is_reinstated(
     world: World, chain: GatewayChain, gateway: LiveGateway, upstream: Upstream
 ) -> None:
-    """A new connection of a suspended member is refused before any request (no call, so no event); a connection
-    open when the suspension took effect has its next call denied by the grant check, and recorded."""
+    """Unlike the notary and a node's JSON-RPC, a gateway lets a suspended member's valid certificate through the
+    handshake: each call, on a connection open when the suspension took effect and on a new one, is denied by the
+    grant check and recorded, so the log shows what a suspended firm still tried."""
     purpose = "suspension"
     wait_for_head(gateway.chain, chain.grant_block(chain.grant(OTHER, purpose)), timeout=15)
     gamma = world.identity(OTHER)
+    counted = sum(gateway.gateway.metrics.handshake_refused.values())
     try:
         with Caller(world, gamma) as kept_alive:
             assert kept_alive.call(gateway.url, purpose=purpose).status == 200
             wait_for_head(gateway.chain, chain.suspend(OTHER), timeout=15)
-            since = gateway.outbox.last_seq
-            denied = kept_alive.call(gateway.url, purpose=purpose)
-            assert (denied.status, denied.reason) == (403, "member_suspended") and denied.recorded, denied.body
-            recorded = [json.loads(data) for _, data in gateway.outbox.pending(1_000_000)]
-            event = next(e for e in recorded if e["gateway_seq"] > since)
-            assert (event["event_id"], event["denial_reason"], event["caller_org"]) == (
-                denied.event_id, "member_suspended", OTHER,
-            )  # fmt: skip
-        assert_refused_at_the_handshake(world, gateway, upstream, gamma, "unknown_member", "suspended")
+            since, served = gateway.outbox.last_seq, len(upstream.served)
+            denied = [kept_alive.call(gateway.url, purpose=purpose)]
+        with Caller(world, gamma) as new_connection:
+            denied.append(new_connection.call(gateway.url, purpose=purpose))
+        for answer in denied:
+            assert (answer.status, answer.reason) == (403, "member_suspended") and answer.recorded, answer.body
+        recorded = [json.loads(data) for _, data in gateway.outbox.pending(1_000_000)]
+        events = [e for e in recorded if e["gateway_seq"] > since]
+        assert [(e["event_id"], e["denial_reason"], e["caller_org"]) for e in events] == [
+            (answer.event_id, "member_suspended", OTHER) for answer in denied
+        ]
+        assert len(upstream.served) == served
+        assert sum(gateway.gateway.metrics.handshake_refused.values()) == counted  # nothing refused at the handshake
     finally:
         wait_for_head(gateway.chain, chain.reinstate(OTHER), timeout=15)
     with Caller(world, gamma) as reinstated:
