@@ -298,5 +298,22 @@ def test_a_private_grants_grantee_opens_its_page_with_its_terms_document(
     assert grantee in shown and "条款文件打开了此授权的键" in shown, shown  # not "from the log": no call yet
     assert page.get_by_test_id("terms-check").get_attribute("data-ok") == "true"
     shot(page, "private-grant-opened")
+    # the tab holds the document: its grants list sends the opening and shows the grant with its terms
+    page.goto(f"{live.url}/#/grants?grantee={grantee}")
+    row = page.locator(f'[data-testid="grants-table"] tr[data-grant-id="{grant_id}"]')
+    row.wait_for(timeout=20_000)
+    assert terms["purpose"] in row.inner_text() and grantee in row.inner_text()
+    assert not page.errors, page.errors
+    page.close()
+
+    # a new tab holds nothing: the list shows the grant once the officer opens the document there
+    page = login(browser, live, f"compliance@{grantee}")
+    page.goto(f"{live.url}/#/grants")
+    page.get_by_test_id("grants-table").wait_for(timeout=20_000)
+    assert page.locator(f'tr[data-grant-id="{grant_id}"]').count() == 0
+    page.get_by_test_id("open-files").set_input_files([str(document)])
+    page.locator(f'[data-testid="grants-table"] tr[data-grant-id="{grant_id}"]').wait_for(timeout=20_000)
+    assert "1" in page.get_by_test_id("open-files-status").inner_text()
+    shot(page, "private-grants-listed")
     assert not page.errors, page.errors
     page.close()
