@@ -7,7 +7,7 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -155,33 +155,90 @@ def grant_revoke(obj: Context, grant_id: str, reason: int, as_org: str) -> None:
 @grant.command("list")
 @click.option("--asset", "asset_id", callback=name_arg("asset id"), help="Only grants on this asset.")
 @click.option("--grantee", callback=name_arg("org id"), help="Only grants to this member.")
+@click.option(
+    "--as",
+    "as_org",
+    callback=name_arg("org id"),
+    help="Show the terms of the private grants whose terms ORG's store holds (DIR/orgs/ORG/grant-terms), each "
+    "checked against its key and commitment on chain: a grantee's list holds them once it imported their terms.",
+)
 @json_option
 @pass_ctx
-def grant_list(obj: Context, asset_id: str | None, grantee: str | None, as_json: bool) -> None:
-    """List grants. A private grant shows its asset and grantor only (its terms are held by its parties:
-    `grant terms list`); --grantee leaves private grants out."""
+def grant_list(obj: Context, asset_id: str | None, grantee: str | None, as_org: str | None, as_json: bool) -> None:
+    """List grants. A private grant shows its asset and grantor only (its terms are held by its parties), unless
+    --as names a party (or the regulator) whose terms store holds its terms; --grantee leaves out the private
+    grants whose terms are not shown."""
+    from network.grantterms import TermsStore
+
     c = obj.consortium()
     items = [
         g
         for g in c.grants.grants()
         if (asset_id is None or g.asset == asset_id) and (grantee is None or g.grantee == grantee)
     ]
-    hidden = [g for g in c.grants.private_grants() if grantee is None and (asset_id is None or g.asset == asset_id)]
+    held = {}
+    if as_org is not None:
+        held = {r.grant_id: r.terms for r in TermsStore(obj.directory, as_org).records() if r.grant_id is not None}
+    opened = []  # (the grant on chain, its terms from the store)
+    hidden = []
+    for pg in c.grants.private_grants():
+        if asset_id is not None and pg.asset != asset_id:
+            continue
+        t = held.get(pg.grant_id)
+        if t is not None and (t.asset, t.grantor, t.key, t.commitment) != (pg.asset, pg.grantor, pg.key, pg.commitment):
+            click.echo(
+                f"warning: the terms {as_org}'s store holds for grant 0x{pg.grant_id.hex()} do not match it on chain; "
+                "not shown",
+                err=True,
+            )
+            t = None
+        if t is not None and (grantee is None or t.grantee == grantee):
+            opened.append((pg, t))
+        elif t is None and grantee is None:
+            hidden.append(pg)
     now = c.now()
 
-    def state(g: Any) -> str:
-        if g.revoked_at:
-            return f"revoked ({g.revoke_reason})"
-        return "expired" if now >= g.expires_at else ("pending" if now < g.not_before else "active")
+    def state(revoked_at: int, revoke_reason: int, not_before: int, expires_at: int) -> str:
+        if revoked_at:
+            return f"revoked ({revoke_reason})"
+        return "expired" if now >= expires_at else ("pending" if now < not_before else "active")
+
+    def line(grant_id: bytes, asset: str, grantor: str, grantee: str, purpose: str, expires_at: int) -> str:
+        head = f"0x{grant_id.hex()[:12]}.. {asset:<26} {grantor:<14} -> {grantee:<14} {purpose:<13}"
+        return f"{head} until {iso(expires_at)}"
 
     emit(
         as_json,
-        [*items, *({**asdict(g), "private": True} for g in hidden)],
+        [
+            *items,
+            *(
+                {
+                    **asdict(g),
+                    "private": True,
+                    "grantee": t.grantee,
+                    "purpose": t.purpose,
+                    "not_before": t.not_before,
+                    "expires_at": t.expires_at,
+                    "quota": t.quota,
+                    "terms_from": as_org,
+                }
+                for g, t in opened
+            ),
+            *({**asdict(g), "private": True} for g in hidden),
+        ],
         lambda: (
             [
-                f"0x{g.grant_id.hex()[:12]}.. {g.asset:<26} {g.grantor:<14} -> {g.grantee:<14} {g.purpose:<13} "
-                f"until {iso(g.expires_at)}  {state(g)}" + (f"  quota {g.quota}" if g.quota else "")
+                f"{line(g.grant_id, g.asset, g.grantor, g.grantee, g.purpose, g.expires_at)}  "
+                f"{state(g.revoked_at, g.revoke_reason, g.not_before, g.expires_at)}"
+                + (f"  quota {g.quota}" if g.quota else "")
                 for g in items
+            ]
+            + [
+                f"{line(g.grant_id, g.asset, g.grantor, t.grantee, t.purpose, t.expires_at)}  "
+                f"{state(g.revoked_at, g.revoke_reason, t.not_before, t.expires_at)}"
+                + (f"  quota {t.quota}" if t.quota else "")
+                + f"  (private: terms from {as_org}'s store)"
+                for g, t in opened
             ]
             + [
                 f"0x{g.grant_id.hex()[:12]}.. {g.asset:<26} {g.grantor:<14} -> (private: terms held by the parties)  "

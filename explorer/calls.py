@@ -29,7 +29,8 @@ The log only grows, so the index is built for appending and for reading newest f
   one SQL scan of the leaf-index range their time bundles give.
 - **queries.** For each allowed ledger query, ``query_calls`` keeps the call its route names (``call_of_route``)
   and ``query_subjects`` each firm its ``subject`` names, keyed (value, leaf index), so the regulator's queries of
-  a call, or naming a firm, are found exactly (``looks``, ``subject_counts``; ``explorer.lookedat``).
+  a call, or naming a firm, are found exactly (``looks``, ``subject_counts``; ``explorer.lookedat``), and a firm's
+  query audit listing pages through those naming it by leaf index (``subject_queries``).
 - **the tree.** ``meta`` keeps the compact range (RFC 9162 right edge) of the indexed entries, updated in the
   transaction that adds them, so the log follower can check each new checkpoint's root against the index.
 
@@ -274,6 +275,10 @@ class CallStore(Protocol):
         from_ms: int | None = None, to_ms: int | None = None,
     ) -> list[QueryLook]: ...  # fmt: skip
     def subject_counts(self, callers: Collection[str], from_ms: int, to_ms: int) -> dict[str, int]: ...
+    def subject_queries(
+        self, callers: Collection[str], subject: str, *, before: int | None, limit: int,
+        from_ms: int | None = None, to_ms: int | None = None,
+    ) -> list[int]: ...  # fmt: skip
     def close(self) -> None: ...
 
 
@@ -1413,6 +1418,39 @@ class CallIndex:
                 (json.dumps(ids), from_ms, to_ms),
             ).fetchall()
             return {str(self._name(conn, subject)): n for subject, n in rows}
+
+    def subject_queries(
+        self, callers: Collection[str], subject: str, *, before: int | None, limit: int,
+        from_ms: int | None = None, to_ms: int | None = None,
+    ) -> list[int]:  # fmt: skip
+        """The leaf indices of the allowed ledger queries by ``callers`` (orgs) that name ``subject`` as a firm whose
+        data they read (``query_subjects``), newest first, only below ``before`` when given, only those with
+        ``from_ms <= time_ms < to_ms`` if given, at most ``limit``: one page of a keyset walk down the subject's
+        range of ``query_subjects``'s primary key, exact whatever the number of queries."""
+        if limit <= 0 or not callers:
+            return []
+        with self._snapshot() as conn:
+            ids = [i for i in (self._names.lookup(conn, c) for c in sorted(set(callers))) if i is not None]
+            s = self._names.lookup(conn, subject)
+            if not ids or s is None:
+                return []
+            # CROSS JOIN fixes the order: the subject's range of query_subjects, newest first, then each query's row
+            sql = (
+                "SELECT s.idx FROM query_subjects s CROSS JOIN calls c WHERE s.subject = ? "
+                "AND c.idx = s.idx AND c.caller IN (SELECT value FROM json_each(?))"
+            )
+            params: list[Any] = [s, json.dumps(ids)]
+            if before is not None:
+                sql += " AND s.idx < ?"
+                params.append(before)
+            if from_ms is not None:
+                sql += " AND c.time_ms >= ?"
+                params.append(from_ms)
+            if to_ms is not None:
+                sql += " AND c.time_ms < ?"
+                params.append(to_ms)
+            rows = conn.execute(sql + " ORDER BY s.idx DESC LIMIT ?", [*params, limit]).fetchall()
+            return [int(r[0]) for r in rows]
 
 
 def checkpoint_of_row(r: Sequence[Any]) -> CheckpointJSON:

@@ -677,6 +677,32 @@ class PostgresCallIndex:
             ).fetchall()
         return {str(subject): int(n) for subject, n in rows}
 
+    def subject_queries(
+        self, callers: Collection[str], subject: str, *, before: int | None, limit: int,
+        from_ms: int | None = None, to_ms: int | None = None,
+    ) -> list[int]:  # fmt: skip
+        """As ``CallIndex.subject_queries``: a walk down the subject's range of ``explorer_query_subjects``'s
+        primary key."""
+        if limit <= 0 or not callers:
+            return []
+        sql = (
+            "SELECT s.idx FROM explorer_query_subjects s JOIN explorer_calls c ON c.idx = s.idx "
+            "WHERE s.subject = %(subject)s AND c.caller_org = ANY(%(callers)s)"
+        )
+        params: dict[str, Any] = {"subject": subject, "callers": sorted(set(callers)), "limit": limit}
+        if before is not None:
+            sql += " AND s.idx < %(before)s"
+            params["before"] = before
+        if from_ms is not None:
+            sql += " AND c.time_ms >= %(from_ms)s"
+            params["from_ms"] = from_ms
+        if to_ms is not None:
+            sql += " AND c.time_ms < %(to_ms)s"
+            params["to_ms"] = to_ms
+        with self._reading() as conn:
+            rows = conn.execute(sql + " ORDER BY s.idx DESC LIMIT %(limit)s", params).fetchall()
+        return [int(r[0]) for r in rows]
+
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__

@@ -1,11 +1,13 @@
 """Grants of access: ``/grants`` (filtered by asset, grantee, grantor, state) and ``/grants/{grant_id}`` with
 its history; a member's people see the grants where their firm is grantor or grantee, and the private grants
 (no terms) where it is grantor, or grantee as the log shows it (:func:`private_grantee`) or as the person proves
-with the opening of the grant's key (:func:`opens_key`, one grant's page only)."""
+with the opening of the grant's key (:func:`opens_key`): one opening on a grant's page, up to
+:data:`MAX_OPENINGS` with the list, so that a grantee's list holds its private grants before their first call."""
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
@@ -37,7 +39,11 @@ def private_grantee(explorer: Explorer, grant: PrivateGrantInfo, caller: str | N
 
 #: The request header in which a private grant's grantee opens the grant's key: ``0x<salt, 64 hex> <purpose>``.
 OPENING_HEADER = "consortium-grant-opening"
-OPENING = r"^0x[0-9a-f]{64} [a-z0-9][a-z0-9._-]{0,31}$"
+_ONE_OPENING = r"0x[0-9a-f]{64} [a-z0-9][a-z0-9._-]{0,31}"
+OPENING = rf"^{_ONE_OPENING}$"
+#: At most this many openings, separated by ``", "``, in the header of one request for the grants list.
+MAX_OPENINGS = 64
+OPENINGS = rf"^{_ONE_OPENING}(, {_ONE_OPENING}){{0,{MAX_OPENINGS - 1}}}$"
 
 
 def opens_key(person: Person, grant: PrivateGrantInfo, opening: str | None) -> bool:
@@ -54,17 +60,17 @@ def opens_key(person: Person, grant: PrivateGrantInfo, opening: str | None) -> b
 
 
 def private_row(
-    explorer: Explorer, person: Person, grant: PrivateGrantInfo, opening: str | None = None
+    explorer: Explorer, person: Person, grant: PrivateGrantInfo, openings: Sequence[str] = ()
 ) -> dict[str, Any] | None:
     """A private grant's row for ``person``, or None if they may not see it; with ``grantee`` when the log shows
     it (:func:`private_grantee`): its grantor and its grantee know it, and the regulator reads every call. Before
-    the log shows it, a person whose ``opening`` opens the grant's key for their firm (:func:`opens_key`) is its
-    grantee's."""
+    the log shows it, a person one of whose ``openings`` opens the grant's key for their firm (:func:`opens_key`)
+    is its grantee's."""
     if person.is_regulator or person.org == grant.grantor:
         grantee = private_grantee(explorer, grant)
     else:
         grantee = private_grantee(explorer, grant, person.org)
-        if grantee is None and opens_key(person, grant, opening):
+        if grantee is None and any(opens_key(person, grant, o) for o in openings):
             grantee = person.org
     if not access.sees_private_grant(person, grant, grantee):
         return None
@@ -85,7 +91,22 @@ def grants(
     grantee: Annotated[str | None, Query(pattern=NAME)] = None,
     grantor: Annotated[str | None, Query(pattern=NAME)] = None,
     grant_state: GrantState = None,
+    openings: Annotated[
+        str | None,
+        Header(
+            alias=OPENING_HEADER,
+            pattern=OPENINGS,
+            description=f"a private grant's grantee lists its private grants before the log shows it calling under "
+            f"them: the salt and purpose of each grant's terms (`0x<64 hex> <purpose>`, up to {MAX_OPENINGS} "
+            "separated by `, `); a private grant whose key one of them opens with the person's firm as grantee is "
+            "listed with `grantee` that firm; kept nowhere",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
+    """A member's people: the grants where their firm is grantor or grantee; a private grant (no terms) where it
+    is grantor, or grantee as the log shows it or as one of the person's ``openings`` proves. The regulator's
+    people: every grant."""
+    opened = () if openings is None else tuple(openings.split(", "))
     snap = explorer.state.snapshot
     out = []
     for g in snap.grants:
@@ -99,7 +120,7 @@ def grants(
     for pg in snap.private_grants:
         if (asset and pg.asset != asset) or (grantor and pg.grantor != grantor):
             continue
-        shown = private_row(explorer, p, pg)
+        shown = private_row(explorer, p, pg, opened)
         if shown is None or (grantee and shown["grantee"] != grantee):
             continue
         if grant_state is None or shown["state"] == grant_state:
@@ -131,7 +152,7 @@ def grant(
         fresh = explorer.state.fresh_grant(grant_id)
         private = None if fresh is not None else explorer.state.fresh_private_grant(grant_id)
     if private is not None:
-        row = private_row(explorer, p, private, opening)
+        row = private_row(explorer, p, private, () if opening is None else (opening,))
         if row is None:
             raise NotFoundError(f"grant {grant_id}")
         subject([private.grantor, *([row["grantee"]] if row["grantee"] else [])])

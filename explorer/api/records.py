@@ -106,8 +106,10 @@ def queries(
     """A member's people see their own firm's queries, and, when the consortium's ``audit`` policy shows the
     regulator's queries to their subject, the regulator's queries that read their firm's data; the regulator's
     people every query. ``subject`` names the firms whose data a query read (docs/explorer.md, "Audit of the
-    auditors"); a search, a list or a refused query names none. With the policy on, a firm's page may hold fewer
-    than ``limit`` rows while ``next`` is set (:func:`_merged`): follow it."""
+    auditors"); a search, a list or a refused query names none. Keyset pages: ``limit`` rows at most (≤ 200),
+    ``next`` the cursor below the last one (null once a page is not full), a cursor of another listing or filters 400
+    ``invalid_cursor``; with the policy on, a firm's pages merge its own with the regulator's (:func:`_merged`).
+    """
     f = _filter(p, LEDGER_QUERY_CENTER, caller, decision, from_ms, to_ms)
     bound = filter_hash(f)
     before = decode_cursor(cursor, bound)
@@ -117,7 +119,7 @@ def queries(
         last = rows[-1]["index"] if len(rows) == limit else None
         shown = [_full(explorer, r["index"]) for r in rows]
     else:
-        shown, last = _merged(explorer, f, before, limit, sorted(visibility.regulators))
+        shown, last = _merged(explorer, p.org, f, before, limit, sorted(visibility.regulators))
     out = [
         query_row(full)
         for full in shown
@@ -127,51 +129,26 @@ def queries(
     return {"queries": out, "next": after, "limit": limit}
 
 
-#: How many of the regulator's queries one page of a firm's query listing reads at most, looking for those that
-#: name the firm as subject (the call index has no column for the subject: each is read from its entry).
-SUBJECT_SCAN = 500
-
-
 def _full(explorer: Explorer, index: int) -> CallRow | None:
     """The row at ``index`` with its entry, whose bytes name the subject (``explorer.calls.with_subject``)."""
     return explorer.calls.by_index(index)
 
 
 def _merged(
-    explorer: Explorer, f: CallFilter, before: int | None, limit: int, regulators: list[str]
+    explorer: Explorer, org: str, f: CallFilter, before: int | None, limit: int, regulators: list[str]
 ) -> tuple[list[CallRow | None], int | None]:
-    """One page of a firm's query listing under the policy that shows it the regulator's queries of its data: its
+    """One page of firm ``org``'s query listing under the policy that shows it the regulator's queries of its data: its
     own queries (``f``, restricted to the firm) merged by leaf index with the regulator's queries naming the firm
-    as subject, found by reading at most :data:`SUBJECT_SCAN` of them. When the scan stops before the regulator's
-    queries run out, the page holds only rows above the last one scanned, so that no row is skipped, and the next
-    page starts there. Returns the rows (with their entries) and where the next page starts (None: no more)."""
-    org = f.party
+    as subject (``CallStore.subject_queries``, the index's ``query_subjects``), each side read as one keyset page
+    of at most ``limit`` rows below ``before``. The ``limit`` highest indices of the two are the page, so a page
+    is full unless the listing ends, and the next page starts below its last row: no row skipped or repeated.
+    Returns the rows (with their entries) and where the next page starts (None: no more)."""
     own = explorer.calls.search(f, before=before, limit=limit)
-    found: list[CallRow | None] = [_full(explorer, r["index"]) for r in own]
-    floor: int | None = None  # the lowest index the scan of the regulator's queries reached, if it stopped early
-    for regulator in regulators:
-        if f.caller not in (None, regulator) or f.decision == "deny":  # a refused query names no subject
-            continue
-        theirs = CallFilter(
-            center=f.center, caller=regulator, decision=f.decision, from_ms=f.from_ms, to_ms=f.to_ms, party=None
-        )
-        scanned = explorer.calls.search(theirs, before=before, limit=SUBJECT_SCAN)
-        if len(scanned) == SUBJECT_SCAN:
-            low = scanned[-1]["index"]
-            floor = low if floor is None else max(floor, low)
-        for row in scanned:
-            full = _full(explorer, row["index"])
-            if full is not None and org in subjects(full):
-                found.append(full)
-    rows = sorted((r for r in found if r is not None), key=lambda r: -int(r["index"]))
-    if floor is not None:
-        rows = [r for r in rows if r["index"] >= floor]
-    page = rows[:limit]
-    if len(page) == limit:
-        return list(page), page[-1]["index"]
-    if floor is not None:
-        return list(page), floor
-    return list(page), None
+    # A refused query names no subject (``query_subjects`` holds allowed queries only); ``caller`` keeps one firm.
+    callers = [] if f.decision == "deny" else [r for r in regulators if f.caller in (None, r)]
+    theirs = explorer.calls.subject_queries(callers, org, before=before, limit=limit, from_ms=f.from_ms, to_ms=f.to_ms)
+    indices = sorted({int(r["index"]) for r in own} | set(theirs), reverse=True)[:limit]
+    return [_full(explorer, i) for i in indices], (indices[-1] if len(indices) == limit else None)
 
 
 @router.get(

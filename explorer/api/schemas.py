@@ -865,9 +865,14 @@ class QueryRecord(BaseModel):
 
 
 class QueryPage(BaseModel):
-    queries: list[QueryRecord]
-    next: str | None = Field(description="cursor of the next page, None on the last")
-    limit: int
+    """One keyset page of the query audit, newest first: at most ``limit`` records, all below the cursor's."""
+
+    queries: list[QueryRecord] = Field(description="the records the person may see, newest first, at most `limit`")
+    next: str | None = Field(
+        description="opaque cursor of the next page (`cursor=`), bound to these filters and the person's firm; "
+        "null once a page is not full"
+    )
+    limit: int = Field(description="the page size asked for, 1 to 200 (default 50)")
 
 
 class Head(BaseModel):

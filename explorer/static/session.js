@@ -2,6 +2,7 @@
 // fetched once per login; a checkpoint's, each time), and what the login page needs across a reload: why the last session ended and where to go next.
 
 import { clearToken, getJson } from "./api.js";
+import { forgetDocuments } from "./openings.js";
 
 /** @import { Unauthorized } from "./api.js" */
 /** @import { Person } from "./types.js" */
@@ -39,9 +40,10 @@ export async function fetchKeys(size) {
   return keysCache;
 }
 
-/** Drop the token and what was fetched with it. */
+/** Drop the token, what was fetched with it and the terms documents opened in this tab. */
 export function forget() {
   clearToken();
+  forgetDocuments();
   me = null;
   keysCache = null;
 }

@@ -729,10 +729,10 @@ def service_logs(w: World) -> dict[str, bytes]:
 
 
 def test_a_private_grants_grantee_opens_its_page_with_its_terms_and_nobody_else_does(world: World) -> None:
-    """Before any call under it, the grantee's people (A) open the private grant's page by sending the salt and
-    purpose of their terms (``consortium-grant-opening``); the same opening gets another firm, the operator's
-    people and outsiders what a grant that does not exist gets; a forged one gets A nothing. The terms scan of the
-    next test then finds the salt in no service's log."""
+    """Before any call under it, the grantee's people (A) open the private grant's page, and list it among their
+    grants, by sending the salt and purpose of their terms (``consortium-grant-opening``); the same opening gets
+    another firm, the operator's people and outsiders what a grant that does not exist gets; a forged one gets A
+    nothing. The terms scan of the next test then finds the salt in no service's log."""
     w = world
     url = f"{w.live.url}{API}/grants/{w.private['grant_id']}"
     salt, purpose = w.terms["salt"], w.terms["purpose"]
@@ -759,6 +759,28 @@ def test_a_private_grants_grantee_opens_its_page_with_its_terms_and_nobody_else_
         for label in ("none", "forged", "expired"):
             assert get(label, opening).status_code == 401, label
         assert get("B", opening).json()["grantee"] is None  # the grantor's view is the log's: no call yet
+
+        def listed(label: str, header: str | None) -> dict[str, Any]:
+            extra = {} if header is None else {"consortium-grant-opening": header}
+            answer = client.get(f"{w.live.url}{API}/grants", headers={**w.personas[label].headers(), **extra})
+            assert answer.status_code == 200, (label, answer.text)
+            assert salt.hex() not in answer.text and purpose not in answer.text
+            return {g["grant_id"]: g["grantee"] for g in answer.json()["grants"]}
+
+        # the grants list: A's holds the grant with A's opening (and another that opens nothing), no one else's
+        gid = w.private["grant_id"]
+        assert gid not in listed("A", None)
+        assert listed("A", f"{forged}, {opening}")[gid] == w.a
+        for label in ("C", "O"):
+            assert gid not in listed(label, opening), label
+        for label in ("B", "R"):
+            assert listed(label, opening)[gid] is None, label
+        for label in ("none", "forged", "expired"):
+            refused = client.get(
+                f"{w.live.url}{API}/grants",
+                headers={**w.personas[label].headers(), "consortium-grant-opening": opening},
+            )
+            assert refused.status_code == 401, label
 
 
 def test_a_private_grants_terms_reach_no_non_party(world: World) -> None:

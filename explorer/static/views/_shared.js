@@ -204,11 +204,15 @@ export function callRowAttrs(/** @type {Call} */ c) {
 }
 
 /**
- * The columns of a table of grants; withAsset where the page is not the asset's own.
+ * The columns of a table of grants; withAsset where the page is not the asset's own. A private grant's terms are
+ * shown only where ``termsOf`` gives them: from the reader's own terms document, checked in this page against
+ * the key and commitment on chain (the explorer holds none).
  * @param {boolean} withAsset
+ * @param {(g: Grant) => import("../grantterms.js").Terms | null} [termsOf]
  * @returns {Column<Grant>[]}
  */
-export function grantColumns(withAsset) {
+export function grantColumns(withAsset, termsOf) {
+  const terms = (/** @type {Grant} */ g) => (g.private && termsOf ? termsOf(g) : null);
   /** @type {Column<Grant>[]} */
   const cols = [
     { label: t("col.grant"), cell: (g) => grantLink(g.grant_id) },
@@ -217,15 +221,34 @@ export function grantColumns(withAsset) {
       label: t("col.grantee"),
       cell: (g) => (g.private && !g.grantee ? t("grant.privateTerms") : orgLink(g.grantee)),
     },
-    { label: t("col.purpose"), cell: (g) => (g.private ? "—" : text(g.purpose)) },
-    { label: t("col.notBefore"), cell: (g) => (g.private ? "—" : fmtSec(g.not_before)) },
+    {
+      label: t("col.purpose"),
+      cell: (g) => (g.private ? (terms(g)?.purpose ?? "—") : text(g.purpose)),
+    },
+    {
+      label: t("col.notBefore"),
+      cell: (g) => {
+        const own = terms(g);
+        return g.private ? (own ? fmtSec(own.not_before) : "—") : fmtSec(g.not_before);
+      },
+    },
     {
       label: t("col.expires"),
-      cell: (g) => (g.private ? "—" : g.expires_at ? fmtSec(g.expires_at) : t("grant.noExpiry")),
+      cell: (g) => {
+        const own = terms(g);
+        const expires = g.private ? own?.expires_at : g.expires_at;
+        if (g.private && !own) return "—";
+        return expires ? fmtSec(expires) : t("grant.noExpiry");
+      },
     },
     {
       label: t("col.quota"),
-      cell: (g) => (g.private ? "—" : g.quota ? fmtNum(g.quota) : t("grant.unlimited")),
+      cell: (g) => {
+        const own = terms(g);
+        const quota = g.private ? own?.quota : g.quota;
+        if (g.private && !own) return "—";
+        return quota ? fmtNum(quota) : t("grant.unlimited");
+      },
       class: "num",
     },
     { label: t("col.state"), cell: (g) => stateBadge(g.state) },

@@ -8,6 +8,7 @@ import { t } from "../i18n.js";
 import { go, queryHash } from "../router.js";
 import { kv, mono, section, stateBadge, table } from "../widgets.js";
 import { checkTerms } from "../grantterms.js";
+import { heldCount, heldDocument, holdDocument, openingsHeader } from "../openings.js";
 import {
   assetLink,
   grantColumns,
@@ -64,15 +65,71 @@ export async function viewGrants(ctx) {
     go(queryHash("grants", Object.fromEntries([...data.entries()].map(([k, v]) => [k, String(v).trim()]))));
   });
   const results = h("div", { testid: "grants-results" });
-  ctx.show(pageHeader(t("nav.grants")), section(null, form), section(null, results));
-  await loadInto(ctx, results, async () => {
-    const answer = await getJson("/grants", filters);
-    return [
-      table(grantColumns(true), listOf(answer, "grants"), { testid: "grants-table" }, (g) => ({
-        dataset: { grantId: g.grant_id, state: g.state },
-      })),
-    ];
+  const load = () =>
+    loadInto(ctx, results, async () => {
+      const answer = await getJson("/grants", filters, openingsHeader());
+      return [
+        table(grantColumns(true, ownTerms), listOf(answer, "grants"), { testid: "grants-table" }, (g) => ({
+          dataset: { grantId: g.grant_id, state: g.state },
+        })),
+      ];
+    });
+  ctx.show(pageHeader(t("nav.grants")), section(null, form), openDocuments(load), section(null, results));
+  await load();
+}
+
+/**
+ * A private grant's terms from the reader's own document held in this tab, when they hash to the key and
+ * commitment the chain holds; else null.
+ * @param {Grant} g
+ */
+function ownTerms(g) {
+  const doc = heldDocument(g.grant_id);
+  if (doc === undefined) return null;
+  const checked = checkTerms(doc, {
+    grant_id: g.grant_id,
+    asset: g.asset,
+    grantor: g.grantor,
+    key: g.key,
+    commitment: g.commitment,
   });
+  return checked.ok ? checked.terms : null;
+}
+
+/**
+ * The form that opens terms documents for the grants list: each document is held in this tab (openings.js), its
+ * salt and purpose sent with the list's requests so that the explorer lists the private grants they open for the
+ * person's firm (a grantee's, before the log shows its calls), its terms shown in the list once checked here.
+ * @param {() => Promise<void>} reload
+ */
+function openDocuments(reload) {
+  const input = h("input", {
+    type: "file",
+    id: "open-files",
+    multiple: true,
+    accept: ".json,application/json",
+    testid: "open-files",
+  });
+  const status = h("div", { testid: "open-files-status", "aria-live": "polite" });
+  const showHeld = () => {
+    if (heldCount()) statusMessage(status, t("openMany.held", { n: String(heldCount()) }), "info");
+  };
+  input.addEventListener("change", async () => {
+    const files = input.files ? [...input.files] : [];
+    let refused = 0;
+    for (const file of files) if (holdDocument(await readDocument(file)) === null) refused += 1;
+    if (!input.isConnected) return;
+    showHeld();
+    if (refused) statusMessage(status, t("openMany.refused", { n: String(refused) }), "fail");
+    await reload();
+  });
+  showHeld();
+  return section(
+    t("openMany.title"),
+    h("p", { class: "muted" }, t("openMany.intro")),
+    h("div", { class: "field" }, h("label", { for: "open-files" }, t("openMany.files")), input),
+    status,
+  );
 }
 
 /**
@@ -223,6 +280,7 @@ function notFoundWithOpening(ctx, id, exc) {
       const g = await getJson(`/grants/${encodeURIComponent(id)}`, undefined, {
         "consortium-grant-opening": `${salt.toLowerCase()} ${purpose}`,
       });
+      holdDocument(doc); // opened: the grants list of this tab sends it too
       if (input.isConnected) showPrivate(ctx, g, id, doc);
     } catch (err) {
       if (input.isConnected) statusMessage(status, t("open.refused"), "fail");

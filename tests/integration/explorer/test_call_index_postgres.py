@@ -40,6 +40,7 @@ from tests.unit.explorer.test_call_index import (  # noqa: F401 - collected here
     test_readers_in_threads_see_consistent_results_while_the_writer_appends,
     test_report_sums_a_firms_calls_made_and_served,
     test_rows_hold_every_field_and_the_exact_entry,
+    test_subject_queries_page_through_the_queries_naming_a_firm_newest_first,
     test_the_operator_counts_no_other_firms_ledger_queries,
     test_the_smallest_anchored_checkpoint_covering_a_leaf,
     varied_events,

@@ -285,6 +285,11 @@ def test_a_private_grants_grantee_opens_its_page_with_its_terms_document(
     chain = f"http://127.0.0.1:{urlsplit(live.notary).port - 1}"  # type: ignore[operator]
     grant_id, terms, _ = make_private_grant(live, chain, call["asset_id"], grantor, grantee)
     wait_until(lambda: live.get(regulator, f"/api/v1/grants/{grant_id}").status_code == 200, 60, "the grant")
+
+    def listed() -> bool:  # the list reads the explorer's contracts snapshot, the grant's page the chain too
+        return grant_id in [g["grant_id"] for g in live.get(regulator, "/api/v1/grants").json()["grants"]]
+
+    wait_until(listed, 60, "the grant in the explorer's list")
     (record,) = [r for r in TermsStore(live.directory, grantor).records() if r.terms.purpose == terms["purpose"]]
     document = tmp_path / "terms.json"
     document.write_text(json.dumps(record.to_json()))
@@ -298,5 +303,22 @@ def test_a_private_grants_grantee_opens_its_page_with_its_terms_document(
     assert grantee in shown and "条款文件打开了此授权的键" in shown, shown  # not "from the log": no call yet
     assert page.get_by_test_id("terms-check").get_attribute("data-ok") == "true"
     shot(page, "private-grant-opened")
+    # the tab holds the document: its grants list sends the opening and shows the grant with its terms
+    page.evaluate("hash => { location.hash = hash; }", f"#/grants?grantee={grantee}")  # the same document
+    row = page.locator(f'[data-testid="grants-table"] tr[data-grant-id="{grant_id}"]')
+    row.wait_for(timeout=20_000)
+    assert terms["purpose"] in row.inner_text() and grantee in row.inner_text()
+    assert not page.errors, page.errors
+    page.close()
+
+    # a new tab holds nothing: the list shows the grant once the officer opens the document there
+    page = login(browser, live, f"compliance@{grantee}")
+    page.goto(f"{live.url}/#/grants")
+    page.get_by_test_id("grants-table").wait_for(timeout=20_000)
+    assert page.locator(f'tr[data-grant-id="{grant_id}"]').count() == 0
+    page.get_by_test_id("open-files").set_input_files([str(document)])
+    page.locator(f'[data-testid="grants-table"] tr[data-grant-id="{grant_id}"]').wait_for(timeout=20_000)
+    assert "1" in page.get_by_test_id("open-files-status").inner_text()
+    shot(page, "private-grants-listed")
     assert not page.errors, page.errors
     page.close()

@@ -284,3 +284,53 @@ def test_cli_refusals(world: World, chain: GatewayChain) -> None:
         handover.write_text(json.dumps({**document, **change}))
         assert message in refused(world, "grant", "terms", "import", str(handover), "--as", OTHER), change
     assert TermsRecord.from_json(document).grant_id is not None
+
+
+def test_the_grantees_grant_list_holds_a_private_grant_once_it_imported_its_terms(
+    world: World, chain: GatewayChain
+) -> None:
+    """``grant list --as ORG``: a private grant with its terms for the parties and the regulator whose stores
+    hold them (the grantee as soon as it imported them, before any call), and for nobody else; --grantee finds it
+    then; terms in a store that do not match the chain are not shown."""
+    purpose = "listing"
+    created = ok(world, "grant", "create", ASSET, "--to", GRANTEE, "--purpose", purpose, "--days", "3", "--quota",
+                 "7", "--private", "--as", PROVIDER)  # fmt: skip
+    grant_id = grant_id_in(created)
+
+    def rows(*args: str) -> dict[str, dict[str, Any]]:
+        return {g["grant_id"]: g for g in json.loads(ok(world, "grant", "list", "--json", *args)) if g.get("private")}
+
+    def with_terms(who: str) -> bool:
+        row = rows("--as", who)[grant_id]
+        if "grantee" not in row:
+            return False
+        assert (row["grantee"], row["purpose"], row["quota"], row["terms_from"]) == (GRANTEE, purpose, 7, who)
+        return True
+
+    assert with_terms(PROVIDER)  # the grantor's store holds them from the start
+    assert not with_terms(GRANTEE)  # not imported yet
+    assert grant_id[:14] not in ok(world, "grant", "list", "--grantee", GRANTEE, "--as", GRANTEE)
+    exported = world.root / "listing.json"
+    ok(world, "grant", "terms", "export", grant_id, "--as", PROVIDER, "--out", str(exported))
+    ok(world, "grant", "terms", "import", str(exported), "--as", GRANTEE)
+    assert with_terms(GRANTEE)  # as soon as it holds them: no call was made under the grant
+    text = ok(world, "grant", "list", "--grantee", GRANTEE, "--as", GRANTEE)
+    (line,) = [x for x in text.splitlines() if x.startswith(grant_id[:14])]
+    assert f"-> {GRANTEE}" in line and purpose in line and "quota 7" in line and "terms from" in line
+    assert not with_terms(OTHER)  # another firm: asset and grantor only, its own store notwithstanding
+    other = ok(world, "grant", "list", "--as", OTHER)
+    assert grant_id[:14] in other and purpose not in other and "terms held by the parties" in other
+    assert grant_id[:14] not in ok(world, "grant", "list", "--grantee", GRANTEE, "--as", OTHER)
+    assert not with_terms("reg")
+    ok(world, "grant", "terms", "import", str(exported), "--as", "reg")
+    assert with_terms("reg")
+
+    # the grantee's store altered: the chain does not confirm it, so nothing of it is shown, with a warning
+    store = TermsStore(world.root, GRANTEE)
+    record = store.by_grant(bytes.fromhex(grant_id[2:]))
+    assert record is not None
+    store.remove(record)
+    store.put(with_grant_id(new_record(replace(record.terms, quota=70)), record.grant_id or b""))
+    altered = run(world, "grant", "list", "--as", GRANTEE)
+    assert altered.exit_code == 0 and "do not match it on chain" in altered.stderr
+    assert "quota 70" not in altered.stdout and grant_id[:14] in altered.stdout

@@ -634,6 +634,53 @@ def test_the_operator_counts_no_other_firms_ledger_queries(index: CallIndex) -> 
         assert counted == len(mine) > 0  # the querying firm's own record
 
 
+def test_subject_queries_page_through_the_queries_naming_a_firm_newest_first(index: CallIndex) -> None:
+    """``subject_queries``: the allowed ledger queries of the given callers that name a firm as subject, by leaf
+    index descending, in keyset pages below ``before``, exactly those (not a refused query, not another caller's,
+    not one naming only another firm), with a time range; appended in two batches across chunks."""
+    firm, other, regulator = "huaxin-bank", "ruida-data", "csrc"
+    events = varied_events(1200)
+    wanted: list[int] = []
+    for i in range(0, 1200, 3):
+        subject = (firm, f"{firm},{other}", other, firm)[i % 4]
+        caller = regulator if i % 5 else other  # every fifth by a firm, not the regulator
+        refused = i % 7 == 0
+        events[i].update(
+            caller_org=caller, provider_org=OPERATOR, center=LEDGER_QUERY_CENTER, unit=LEDGER_QUERY_CENTER,
+            api="grants.get", gateway_id=f"{OPERATOR}/{LEDGER_QUERY_CENTER}", grant_id=None, asset_id=None,
+            asset_version=None,
+            **({"decision": "deny", "denial_reason": "not_found", "status": 404, "response_digest": None} if refused
+               else {"decision": "allow", "denial_reason": None, "status": 200, "response_digest": f"{i:064x}",
+                     "subject": subject}),
+        )  # fmt: skip
+        if caller == regulator and not refused and firm in subject.split(","):
+            wanted.append(i)
+    load(index, events, [700])
+    wanted.reverse()
+    assert len(wanted) > 100
+    for page in (1, 7, 50, 1000):
+        seen: list[int] = []
+        before = None
+        while True:
+            got = index.subject_queries({regulator}, firm, before=before, limit=page)
+            assert len(got) <= page and got == sorted(got, reverse=True)
+            seen += got
+            if len(got) < page:
+                break
+            before = got[-1]
+        assert seen == wanted, page
+    assert index.subject_queries({regulator, other}, firm, before=None, limit=2000) == sorted(
+        [i for i in range(0, 1200, 3) if i % 7 and (i % 4) in (0, 1, 3)], reverse=True
+    )
+    start, end = events[300]["time_ms"], events[900]["time_ms"]
+    timed = index.subject_queries({regulator}, firm, before=None, limit=2000, from_ms=start, to_ms=end)
+    assert timed == [i for i in wanted if start <= events[i]["time_ms"] < end] and timed
+    assert index.subject_queries({regulator}, "nobody", before=None, limit=10) == []
+    assert index.subject_queries(set(), firm, before=None, limit=10) == []
+    assert index.subject_queries({"no-such-org"}, firm, before=None, limit=10) == []
+    assert index.subject_queries({regulator}, firm, before=None, limit=0) == []
+
+
 # -- checkpoints, gaps, read-only, threads ---------------------------------------------------------------------
 
 

@@ -1,11 +1,13 @@
-"""A private grant's grantee sees the grant's row on its page before its first allowed call, by opening the
-grant's key with its own terms (``explorer.api.grants.opens_key``, the ``consortium-grant-opening`` header), in
-process: FastAPI's test client over a real call index and chain index and a real contracts snapshot. Tried as the
-grantee, the grantor, another firm (with its own forged opening and with the grantee's), the regulator and an
+"""A private grant's grantee sees the grant's row on its page, and in its grants list, before its first allowed
+call, by opening the grant's key with its own terms (``explorer.api.grants.opens_key``, the
+``consortium-grant-opening`` header: one opening for a grant's page, several for the list), in process: FastAPI's
+test client over a real call index and chain index and a real contracts snapshot. Tried as the grantee, the
+grantor, another firm (with its own forged opening and with the grantee's), the operator, the regulator and an
 outsider, and with malformed and wrong openings (docs/explorer.md, "Private grants in the explorer")."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -29,33 +31,43 @@ from tests.support.org_logins import REGULATOR, OrgTokenLogins
 GRANTOR = "ruida-data"
 GRANTEE = "huaxin-bank"
 THIRD = "jinghua-sec"
+OPERATOR = "shuzhi-tech"  # runs the explorer; a firm like another here
 ASSET = "risk-scores"
 PURPOSE = "credit-risk"
 GRANT_ID = bytes.fromhex("5a" * 32)
 URL = "/api/v1/grants/0x" + GRANT_ID.hex()
 
 TERMS = PrivateTerms(ASSET, GRANTOR, GRANTEE, PURPOSE, 1_790_000_000, 1_800_000_000, 1000, bytes.fromhex("c3" * 32))
-LOGINS = OrgTokenLogins(GRANTOR, GRANTEE, THIRD, REGULATOR)
+LOGINS = OrgTokenLogins(GRANTOR, GRANTEE, THIRD, OPERATOR, REGULATOR)
+#: A second private grant of the same grantor and asset, to the third firm, and a third to the grantee again.
+THIRDS_ID = bytes.fromhex("6b" * 32)
+THIRDS = PrivateTerms(ASSET, GRANTOR, THIRD, "market-risk", 1_790_000_000, 1_795_000_000, 0, bytes.fromhex("d4" * 32))
+SECOND_ID = bytes.fromhex("7c" * 32)
+SECOND = PrivateTerms(ASSET, GRANTOR, GRANTEE, "research", 1_790_000_000, 1_795_000_000, 5, bytes.fromhex("e5" * 32))
 
 
 def opening(salt: bytes, purpose: str) -> str:
     return f"0x{salt.hex()} {purpose}"
 
 
-def world(tmp_path: Path, calls: list[dict[str, Any]]) -> Any:
+def private_grant(grant_id: bytes, terms: PrivateTerms) -> PrivateGrantInfo:
+    return PrivateGrantInfo(
+        grant_id=grant_id, asset=AssetId(ASSET), grantor=OrgId(GRANTOR), key=terms.key, commitment=terms.commitment,
+        created_at=1_790_000_000, revoked_at=0, revoke_reason=0, owner_epoch=0,
+    )  # fmt: skip
+
+
+def world(tmp_path: Path, calls: list[dict[str, Any]], more: tuple[PrivateGrantInfo, ...] = ()) -> Any:
     asset = AssetInfo(
         asset=AssetId(ASSET), owner=OrgId(GRANTOR), kind=AssetKind.DATASET, classification=3, version_count=1,
         pending_owner=None, registered_at=1_789_000_000, retired=False, transfers=0,
     )  # fmt: skip
-    grant = PrivateGrantInfo(
-        grant_id=GRANT_ID, asset=AssetId(ASSET), grantor=OrgId(GRANTOR), key=TERMS.key, commitment=TERMS.commitment,
-        created_at=1_790_000_000, revoked_at=0, revoke_reason=0, owner_epoch=0,
-    )  # fmt: skip
+    grant = private_grant(GRANT_ID, TERMS)
     index = CallIndex(tmp_path / "calls.db")
     if calls:
         index.add_entries(0, [canonical_entry(c) for c in calls])
     chain = ChainIndex(tmp_path / "chain.db")
-    snapshot = Snapshot(block=7, block_time=1_790_000_100, assets=(asset,), private_grants=(grant,))
+    snapshot = Snapshot(block=7, block_time=1_790_000_100, assets=(asset,), private_grants=(grant, *more))
     return SimpleNamespace(
         auth=LOGINS, recorder=None, limits=Limits(), directory=tmp_path, calls=index, chain=chain,
         state=SimpleNamespace(snapshot=snapshot), visibility=QueryVisibility(frozenset({REGULATOR})),
@@ -155,3 +167,100 @@ def test_after_an_allowed_call_the_log_shows_the_grantee_without_an_opening(tmp_
     finally:
         stand_in.calls.close()
         stand_in.chain.close()
+
+
+# -- the grants list -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def three(tmp_path: Path) -> Iterator[TestClient]:
+    """Three private grants of the grantor, none used yet: two to the grantee, one to the third firm."""
+    stand_in = world(tmp_path, [], (private_grant(THIRDS_ID, THIRDS), private_grant(SECOND_ID, SECOND)))
+    try:
+        with TestClient(create_app(cast(Explorer, stand_in))) as c:
+            yield c
+    finally:
+        stand_in.calls.close()
+        stand_in.chain.close()
+
+
+def listed(client: TestClient, who: str, header: str | None = None, **params: str) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {who}"} | ({OPENING_HEADER: header} if header is not None else {})
+    answer = client.get("/api/v1/grants", params=params, headers=headers)
+    assert answer.status_code == 200, answer.text
+    rows = answer.json()["grants"]
+    for row in rows:  # never a term: the explorer holds none
+        assert row["private"] and (row["purpose"], row["not_before"], row["expires_at"], row["quota"]) == (None,) * 4
+    return {row["grant_id"]: row["grantee"] for row in rows}
+
+
+def gid(grant_id: bytes) -> str:
+    return "0x" + grant_id.hex()
+
+
+ALL = ", ".join(opening(t.salt, t.purpose) for t in (TERMS, THIRDS, SECOND))
+
+
+def test_the_grantee_lists_its_private_grants_once_it_opens_them_with_its_terms(three: TestClient) -> None:
+    """No call under any grant yet: the grantee's list holds the grants its openings open for its firm, with
+    ``grantee`` its firm and no terms, and not the other firm's grant, whose opening it sends too."""
+    assert listed(three, GRANTEE) == {}
+    assert listed(three, GRANTEE, opening(TERMS.salt, PURPOSE)) == {gid(GRANT_ID): GRANTEE}
+    assert listed(three, GRANTEE, ALL) == {gid(GRANT_ID): GRANTEE, gid(SECOND_ID): GRANTEE}
+    assert listed(three, GRANTEE, ALL, grantee=GRANTEE) == {gid(GRANT_ID): GRANTEE, gid(SECOND_ID): GRANTEE}
+    assert listed(three, GRANTEE, ALL, grantee=THIRD) == {}
+    assert listed(three, GRANTEE, ALL, state="private", grantor=GRANTOR) == {
+        gid(GRANT_ID): GRANTEE,
+        gid(SECOND_ID): GRANTEE,
+    }
+    answer = three.get("/api/v1/grants", headers={"Authorization": f"Bearer {GRANTEE}", OPENING_HEADER: ALL})
+    for t in (TERMS, THIRDS, SECOND):
+        assert t.salt.hex() not in answer.text and t.purpose not in answer.text
+    assert listed(three, GRANTEE) == {}  # not remembered: each request proves it again
+
+
+def test_the_third_firm_lists_only_its_own_and_the_grantees_openings_open_nothing_for_it(three: TestClient) -> None:
+    assert listed(three, THIRD, opening(TERMS.salt, PURPOSE)) == {}
+    assert listed(three, THIRD, ALL) == {gid(THIRDS_ID): THIRD}
+    forged = PrivateTerms(ASSET, GRANTOR, THIRD, PURPOSE, 1, 2, 0, TERMS.salt)  # the grantee's salt, for itself
+    assert listed(three, THIRD, opening(forged.salt, forged.purpose)) == {}
+
+
+@pytest.mark.parametrize("who", [GRANTOR, REGULATOR])
+def test_grantor_and_regulator_list_every_private_grant_without_a_grantee_until_the_log_shows_it(
+    three: TestClient, who: str
+) -> None:
+    rows = {gid(GRANT_ID): None, gid(THIRDS_ID): None, gid(SECOND_ID): None}
+    assert listed(three, who) == rows
+    assert listed(three, who, ALL) == rows  # an opening names the person's own firm, not the grantee
+
+
+def test_the_operator_lists_nothing_with_or_without_openings_and_an_outsider_is_refused(three: TestClient) -> None:
+    assert listed(three, OPERATOR) == {}
+    assert listed(three, OPERATOR, ALL) == {}
+    answer = three.get("/api/v1/grants", headers={"Authorization": "Bearer no-member", OPENING_HEADER: ALL})
+    assert answer.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "malformed",
+    [
+        opening(TERMS.salt, PURPOSE) + ",",
+        opening(TERMS.salt, PURPOSE) + "," + opening(SECOND.salt, SECOND.purpose),  # the separator is ", "
+        opening(TERMS.salt, PURPOSE) + ", " + "0x" + "e5" * 31 + " research",
+        ", ".join([opening(TERMS.salt, PURPOSE)] * 65),  # more than MAX_OPENINGS
+    ],
+    ids=["trailing-comma", "no-space", "short-salt", "too-many"],
+)
+def test_a_malformed_list_of_openings_is_a_clear_422(three: TestClient, malformed: str) -> None:
+    answer = three.get("/api/v1/grants", headers={"Authorization": f"Bearer {GRANTEE}", OPENING_HEADER: malformed})
+    assert answer.status_code == 422 and OPENING_HEADER in answer.text
+    assert TERMS.salt.hex() not in answer.text  # the refusal does not echo the salts back
+
+
+def test_sixty_four_openings_are_read() -> None:
+    from explorer.api.grants import MAX_OPENINGS, OPENINGS
+
+    assert MAX_OPENINGS == 64
+    assert re.fullmatch(OPENINGS, ", ".join([opening(TERMS.salt, PURPOSE)] * 64))
+    assert not re.fullmatch(OPENINGS, ", ".join([opening(TERMS.salt, PURPOSE)] * 65))

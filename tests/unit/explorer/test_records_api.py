@@ -13,7 +13,7 @@ from typing import Any, cast
 import pytest
 from fastapi.testclient import TestClient
 
-from explorer.api import Explorer, Limits, create_app, records
+from explorer.api import Explorer, Limits, create_app
 from explorer.api.middleware import api_name
 from explorer.calls import CallIndex
 from network.alarms.audit import alarm_event
@@ -198,51 +198,129 @@ def test_the_listings_have_names_of_their_own_in_the_audit() -> None:
     assert api_name("/api/v1/alarms") == "alarms.list"
 
 
-def test_under_the_policy_a_firms_pages_merge_its_queries_with_the_regulators_of_its_data(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Many regulator queries, one in three naming the firm, among the firm's own: read a few at a time
-    (``SUBJECT_SCAN`` lowered to 3) and two rows a page, the pages hold every row the firm may see, newest first,
-    once each, and none it may not; with the policy off, the firm's own only."""
-    monkeypatch.setattr(records, "SUBJECT_SCAN", 3)
+def many_queries(n: int) -> list[EventJSON]:
+    """``n`` query records: the firm's own, the regulator's naming the firm (one refused), naming another firm,
+    and another firm's and the operator's."""
     events: list[EventJSON] = []
-    for i in range(1, 25):
+    for i in range(1, n + 1):
         if i % 4 == 0:
             events.append(query_by(FIRM, f"own-{i}", i, subject=FIRM))
         elif i % 3 == 0:
             events.append(query_by(REGULATOR, f"reg-of-firm-{i}", i, subject=f"{FIRM},{OTHER}"))
+        elif i % 7 == 0:
+            events.append(query_by(REGULATOR, f"reg-refused-{i}", i, decision="deny", denial_reason="not_found",
+                                   status=404))  # fmt: skip
+        elif i % 5 == 0:
+            events.append(query_by(OPERATOR if i % 2 else OTHER, f"firm-{i}", i, subject=OTHER))
         else:
             events.append(query_by(REGULATOR, f"reg-other-{i}", i, subject=OTHER))
+    return events
+
+
+def readers_of(e: EventJSON, on: bool) -> set[str]:
+    named = set(e.get("subject", "").split(",")) if on and e["caller_org"] == REGULATOR else set()
+    return {REGULATOR, e["caller_org"]} | (named - {""})
+
+
+def walk(c: TestClient, who: str, limit: int, **params: Any) -> tuple[list[str], int]:
+    """Every page of ``who``'s listing: the event ids in order and the number of pages; every page but the last
+    full."""
+    seen: list[str] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        body = get(c, who, "/queries", limit=limit, **params, **({"cursor": cursor} if cursor else {}))
+        assert body["limit"] == limit and len(body["queries"]) <= limit
+        seen += [q["event_id"] for q in body["queries"]]
+        cursor = body["next"]
+        pages += 1
+        if cursor is None:
+            return seen, pages
+        assert len(body["queries"]) == limit  # no short page before the end: nothing read and dropped
+        assert pages < 1000
+
+
+@pytest.mark.parametrize("on", [True, False], ids=["policy-on", "policy-off"])
+def test_every_reader_pages_through_more_queries_than_a_page_each_once(tmp_path: Path, on: bool) -> None:
+    """More query records than the largest page (200): each reader's pages, at several sizes, hold exactly the
+    rows the model gives it (docs/confidentiality.md), newest first, once each, every page but the last full;
+    with the policy on a firm's pages merge its own with the regulator's naming it, read from the index's
+    subjects page by page (``CallStore.subject_queries``), however many of the regulator's name other firms."""
+    events = many_queries(460)
     index = CallIndex(tmp_path / "calls.db")
     index.add_entries(0, [canonical_entry(e) for e in events])
+    visibility = QueryVisibility(frozenset({REGULATOR}), regulator_queries_visible_to_subject=on)
+    unlimited = Limits(rate=1e9, burst=10**9)  # a walk is many requests at once; the rate limit is not tried here
+    stand_in = SimpleNamespace(
+        auth=LOGINS, recorder=None, limits=unlimited, directory=tmp_path, calls=index, visibility=visibility
+    )
     try:
-        for on in (True, False):
-            visibility = QueryVisibility(frozenset({REGULATOR}), regulator_queries_visible_to_subject=on)
-            stand_in = SimpleNamespace(
-                auth=LOGINS, recorder=None, limits=Limits(), directory=tmp_path, calls=index,
-                visibility=visibility,
-            )  # fmt: skip
-            with TestClient(create_app(cast(Explorer, stand_in))) as c:
-                seen: list[str] = []
-                cursor: str | None = None
-                pages = 0
-                while True:
-                    params: dict[str, Any] = {"limit": 2} | ({"cursor": cursor} if cursor else {})
-                    body = get(c, FIRM, "/queries", **params)
-                    assert len(body["queries"]) <= 2
-                    seen += [q["event_id"] for q in body["queries"]]
-                    cursor = body["next"]
-                    pages += 1
-                    if cursor is None:
-                        break
-                    assert pages < 50
-            wanted = [e["event_id"] for e in reversed(events) if e["caller_org"] == FIRM]
-            if on:
-                wanted = [
-                    e["event_id"]
-                    for e in reversed(events)
-                    if e["caller_org"] == FIRM or FIRM in e["subject"].split(",")
-                ]
-            assert seen == wanted, on
+        with TestClient(create_app(cast(Explorer, stand_in))) as c:
+            for reader in (FIRM, OTHER, OPERATOR, REGULATOR):
+                wanted = [e["event_id"] for e in reversed(events) if reader in readers_of(e, on)]
+                assert len(wanted) > 7 and (reader != REGULATOR or len(wanted) > 200)
+                for limit in (1, 7, 200) if reader == FIRM else (7, 200):  # one row a page: the merge's edge
+                    seen, pages = walk(c, reader, limit)
+                    assert seen == wanted, (reader, limit)
+                    full = -(-len(wanted) // limit)  # a last full page may be followed by an empty one
+                    assert pages in (full, full + 1)
+            # filters hold across pages: the firm finds the regulator's queries of its data by caller, none refused
+            regulators = [e["event_id"] for e in reversed(events) if e["caller_org"] == REGULATOR]
+            of_firm = [e for e in regulators if e.startswith("reg-of-firm-")]
+            assert walk(c, FIRM, 5, caller=REGULATOR)[0] == (of_firm if on else [])
+            assert walk(c, FIRM, 5, caller=REGULATOR, decision="deny")[0] == []
+            assert walk(c, REGULATOR, 50, caller=REGULATOR)[0] == regulators
+            low, high = events[99]["time_ms"], events[300]["time_ms"]
+            timed = [
+                e["event_id"] for e in reversed(events) if FIRM in readers_of(e, on) and low <= e["time_ms"] < high
+            ]
+            assert walk(c, FIRM, 6, **{"from": low, "to": high})[0] == timed and timed
+    finally:
+        index.close()
+
+
+def test_a_bad_cursor_is_a_clear_400(client: TestClient) -> None:
+    """A cursor the explorer did not issue, or one of other filters or of another firm's listing, is refused with
+    ``invalid_cursor`` and a sentence saying why, not read as the first page."""
+    first = get(client, REGULATOR, "/queries", limit=2)
+    assert first["next"]
+    firms = get(client, FIRM, "/queries", limit=1)["next"]
+    assert firms
+    for who, params, why in (
+        (REGULATOR, {"cursor": "bm90LWEtY3Vyc29y"}, "not one this explorer issued"),
+        (REGULATOR, {"cursor": "%%%"}, None),  # not even of the cursor's alphabet: a parameter error
+        (REGULATOR, {"cursor": first["next"], "caller": FIRM}, "another query"),
+        (REGULATOR, {"cursor": first["next"], "decision": "deny"}, "another query"),
+        (OTHER, {"cursor": firms}, "another query"),  # bound to the firm's own listing
+    ):
+        answer = client.get("/api/v1/queries", params=params, headers={"Authorization": f"Bearer {who}"})
+        if why is None:
+            assert answer.status_code == 422 and answer.json()["error"] == "invalid_parameter", answer.text
+            continue
+        assert answer.status_code == 400, (params, answer.text)
+        assert answer.json()["error"] == "invalid_cursor" and why in answer.json()["detail"], answer.text
+
+
+def test_a_firms_page_is_full_however_many_of_the_regulators_queries_name_other_firms(tmp_path: Path) -> None:
+    """Three of the regulator's queries name the firm, then 700 name only another firm: the firm's first page
+    holds the three (found by the index's subjects, not by reading the regulator's queries newest first until
+    some bound), and the last page says so with no ``next``."""
+    events = [query_by(REGULATOR, f"reg-of-firm-{i}", i, subject=FIRM) for i in range(1, 4)]
+    events += [query_by(REGULATOR, f"reg-other-{i}", i, subject=OTHER) for i in range(4, 704)]
+    index = CallIndex(tmp_path / "calls.db")
+    index.add_entries(0, [canonical_entry(e) for e in events])
+    visibility = QueryVisibility(frozenset({REGULATOR}), regulator_queries_visible_to_subject=True)
+    stand_in = SimpleNamespace(
+        auth=LOGINS, recorder=None, limits=Limits(), directory=tmp_path, calls=index, visibility=visibility
+    )
+    try:
+        with TestClient(create_app(cast(Explorer, stand_in))) as c:
+            first = get(c, FIRM, "/queries", limit=2)
+            assert [q["event_id"] for q in first["queries"]] == ["reg-of-firm-3", "reg-of-firm-2"]
+            rest = get(c, FIRM, "/queries", limit=2, cursor=first["next"])
+            assert [q["event_id"] for q in rest["queries"]] == ["reg-of-firm-1"] and rest["next"] is None
+            theirs = get(c, OTHER, "/queries", limit=200)  # the policy shows the other firm those naming it
+            assert [q["event_id"] for q in theirs["queries"]] == [f"reg-other-{i}" for i in range(703, 503, -1)]
+            assert theirs["next"]
     finally:
         index.close()
