@@ -372,10 +372,12 @@ def test_refusals_are_recorded_and_runs_are_counted_by_requests(psi: PsiWorld) -
     assert (apis.count("psi-terms"), apis.count("psi-request"), apis.count("psi-record")) == (RUNS + 1, RUNS, RUNS)
 
 
-def test_a_grants_privacy_budget_admits_jobs_until_the_next_would_pass_it(psi: PsiWorld) -> None:
-    """Each job spends 3ε (three noisy counts of ε 1): two fit in the budget of 7; after a kill -9 of the gateway
-    the third is refused before the owner's service sees it, recorded, and says what was spent; a request that names
-    the terms' ε without the noisy input counts they ask for is refused as other terms."""
+def test_a_grants_privacy_budget_admits_jobs_until_the_next_would_pass_it(psi: PsiWorld, tmp_path: Path) -> None:
+    """Each job spends 3ε (three noisy counts of ε 1): two fit in the budget of 7, a whole job and a request whose
+    record step never comes (the owner's service refuses it); after a kill -9 of the gateway the third is refused
+    before the owner's service sees it, recorded, and says what was spent; a request that names the terms' ε without
+    the noisy input counts they ask for is refused as other terms. Each admitted request's event states the ε it was
+    charged, so the explorer's job page adds up what the gateway spent, the job without a record included."""
     with member(psi, BUDGETED) as client:
         request = padded_request(psi, BUDGETED, psi.budgeted_grant_id, 2, "job-no-inputs", purpose=BUDGET_PURPOSE)
         header, payload = _parse_message(request, "request")
@@ -384,9 +386,13 @@ def test_a_grants_privacy_budget_admits_jobs_until_the_next_would_pass_it(psi: P
         answer = client.call(psi.gateway.url, "POST", f"{STEPS}/request", purpose=BUDGET_PURPOSE, content=request)
     assert (answer.status, answer.denial_reason) == (403, "psi_wrong_terms"), answer.content
     assert b"dp_inputs" in answer.content
-    for _ in range(2):
-        done = sdk_job(psi, BUDGETED, psi.budgeted_grant_id, BUDGET_PURPOSE)
-        assert sorted(done.intersection) == SHARED_IDS
+    done = sdk_job(psi, BUDGETED, psi.budgeted_grant_id, BUDGET_PURPOSE)
+    assert sorted(done.intersection) == SHARED_IDS
+    with member(psi, BUDGETED) as client:  # admitted (3ε spent), then refused by the owner's service: no record
+        request = padded_request(psi, BUDGETED, psi.budgeted_grant_id, 3, "job-unrecorded", purpose=BUDGET_PURPOSE)
+        answer = client.call(psi.gateway.url, "POST", f"{STEPS}/request", purpose=BUDGET_PURPOSE, content=request)
+    assert (answer.status, answer.denial_reason) == (403, "count_mismatch"), answer.content
+    unrecorded = answer.event_id
     psi.gateway.kill()  # kill -9: what the grant spent is in the outbox, with the jobs' request events
     psi.gateway.start()
     with pytest.raises(PsiRefusedError) as spent:
@@ -397,5 +403,18 @@ def test_a_grants_privacy_budget_admits_jobs_until_the_next_would_pass_it(psi: P
     events = {e["event_id"]: e for e in psi.events()}
     event = events[event_id]
     assert (event["decision"], event["denial_reason"], event["status"]) == ("deny", "dp_budget_exhausted", 403)
-    allowed = [e["api"] for e in events.values() if e["grant_id"] == psi.budgeted_grant_id and e["decision"] == "allow"]
-    assert allowed.count("psi-request") == 2
+    assert "psi_dp_cost" not in event
+    allowed = [e for e in events.values() if e["grant_id"] == psi.budgeted_grant_id and e["decision"] == "allow"]
+    requests = {e["event_id"]: e for e in allowed if e["api"] == "psi-request"}
+    assert set(requests) == {done.event_ids["request"], unrecorded}
+    assert all(e["psi_dp_cost"] == "3" for e in requests.values()), requests  # what the gateway charged each
+    # the explorer counts both requests: what the grant spent is the gateway's "6 spent, 1 left"
+    entries = [canonical_entry(e) for e in psi.events()]
+    with job_explorer(tmp_path, entries, (BUDGETED, PROVIDER, GRANTEE)) as client:
+        status, body = get(client, f"/api/v1/jobs/{done.tag}", BUDGETED)
+        assert status == 200, body
+        budget = json.loads(body)["privacy_budget"]
+        assert (budget["spent_total"], budget["remaining_total"], budget["budget"]) == ("6", "1", BUDGET), budget
+        assert (budget["jobs"], budget["unrecorded_requests"], budget["uncounted_requests"]) == (2, 1, 0), budget
+        assert get(client, f"/api/v1/jobs/{done.tag}", PROVIDER)[0] == 200
+        assert get(client, f"/api/v1/jobs/{done.tag}", GRANTEE)[0] == 404  # a firm with no part in the job
