@@ -27,7 +27,7 @@ from chain.contracts.grants import GrantInfo
 from chain.ids import AssetId, OrgId
 from explorer.api import Explorer, Limits, create_app
 from explorer.api.schemas import PsiJob
-from notary.event import EventJSON, EventSchemaError, canonical_entry, validate_event
+from notary.event import Event, EventJSON, EventSchemaError, canonical_entry, validate_event
 from privacy.asset import job_tag
 from privacy.jobfiles import RECORD_FILE
 from privacy.record import format_summary
@@ -183,6 +183,7 @@ def test_the_stated_epsilon_is_an_allowed_request_steps_only() -> None:
     and refuses it anywhere else or written otherwise."""
     good = dict(EVENTS[len(STEPS_LOGGED) + 2])
     assert good["psi_dp_cost"] == "0.5" and validate_event(good)["psi_dp_cost"] == "0.5"
+    assert Event.from_json(good).to_entry() == canonical_entry(good)  # the fast encoder writes it in its place
     cases: dict[str, dict[str, Any]] = {
         "denied": {"decision": "deny", "denial_reason": "quota_exhausted", "status": 403},
         "no job": {"psi_job": DROP},
