@@ -418,3 +418,96 @@ def test_a_grants_privacy_budget_admits_jobs_until_the_next_would_pass_it(psi: P
         assert (budget["jobs"], budget["unrecorded_requests"], budget["uncounted_requests"]) == (2, 1, 0), budget
         assert get(client, f"/api/v1/jobs/{done.tag}", PROVIDER)[0] == 200
         assert get(client, f"/api/v1/jobs/{done.tag}", GRANTEE)[0] == 404  # a firm with no part in the job
+
+
+@pytest.mark.parametrize("crypto", ["intl", "sm"])
+def test_a_job_under_each_suite_through_the_owners_gateway_spends_what_the_explorer_adds_up(
+    psi: PsiWorld, crypto: str, tmp_path: Path
+) -> None:
+    """The key case under both suites (``privacy.suites``): the owner's gateway (``LiveGateway``, built in this
+    process from the parts ``gateway serve`` uses, its vault of the suite: HMAC-SM3 digests and events of schema
+    version 3 under ``sm``) and its PSI service (``privacy.service``, the suite's protocol, job-secret key and record
+    keys) on the module's chain, and a client running ``sdk.privacy.run_psi_job``. The module's processes read the
+    ``intl`` consortium.json; here the records' SM2 keys are drawn for the test, so neither party checks the other's
+    against consortium.json (``tests/integration/cli/test_cli_sm.py`` runs an ``sm`` consortium's job with them).
+
+    A whole job finds the shared customers; the same job id again is admitted by the gateway (its ε spent) and refused
+    by the owner's service (``job_exists``), so it never gets a record step. Both request events state the ε charged,
+    every event passes the notary's schema, and the explorer's job page adds up what the gateway's outbox spent."""
+    from gateway.psi import PsiGuard
+    from notary.event import validate_event
+    from privacy.asset import STEP_METHODS, STEPS, PsiAssetTerms, format_asset_terms
+    from privacy.dp import format_milli
+    from privacy.service import PsiService
+    from privacy.suites import psi_suite
+    from suite.sm2 import SM2PrivateKey
+    from tests.integration.gateway.gateway_world import LiveGateway, LoopThread, _serve
+
+    suite = psi_suite(crypto)
+    asset, steps = f"ids-{crypto}", f"/v1/privacy/ids-{crypto}"
+    kem = suite.generate_kem()
+    terms = PsiAssetTerms(
+        asset, PROVIDER, suite.protocol, 1000, suite.kem_public(kem), steps, EPSILON, BUDGET, dp_inputs=True
+    )
+    document = format_asset_terms(terms)
+    chain = psi.chain
+    chain.consortium.assets.register_asset(
+        chain.signers[PROVIDER], asset, AssetKind.DATASET, digest(asset), terms_digest(document), 4
+    )
+    for step in STEPS:
+        chain.register_api(f"{step}-{crypto}", terms.route(step), STEP_METHODS[step], asset=asset)
+    grant_id = chain.grant(GRANTEE, PSI_PURPOSE, asset=asset)
+    if crypto == "sm":
+        server_key, client_key = SM2PrivateKey.generate(), SM2PrivateKey.generate()
+    else:
+        server_key = load_ed25519_gateway_key(psi.world.root, OrgId(PROVIDER), PASS)
+        client_key = load_ed25519_gateway_key(psi.world.root, OrgId(GRANTEE), PASS)
+    service = PsiService(terms, server_key, kem, ALPHA_IDS, tmp_path / "jobs")
+    loop = LoopThread()
+    runner, port = loop.run(_serve(service.app()))
+    gateway = LiveGateway(
+        psi.world, chain, loop, f"http://127.0.0.1:{port}", tmp_path / "outbox",
+        psi=PsiGuard({asset: document}, PROVIDER, crypto=crypto), suite=crypto,
+    )  # fmt: skip
+    try:
+
+        def run(job_id: str) -> Any:
+            with member(psi, GRANTEE) as client:
+                return run_psi_job(
+                    client, gateway.url, steps, org=GRANTEE, purpose=PSI_PURPOSE, grant_id=grant_id,
+                    identifiers=BETA_IDS, signing_key=client_key, metadata_digest=terms_digest(document),
+                    job_id=job_id, suite=crypto,
+                )  # fmt: skip
+
+        done = run(f"job-{crypto}")
+        assert sorted(done.intersection) == SHARED_IDS
+        assert done.signed.record.protocol == suite.protocol
+        with pytest.raises(PsiRefusedError) as again:  # admitted by the gateway, refused by the owner's service
+            run(f"job-{crypto}")
+        assert (again.value.step, again.value.reason) == ("request", "job_exists"), str(again.value)
+        events = gateway.recorded_since(0)
+        spent = gateway.outbox.dp_spent(grant_id)
+    finally:
+        gateway.close()
+        loop.run(runner.cleanup())
+        loop.close()
+    assert spent == 6000  # two admitted requests of 3 noisy counts of ε 1
+    for event in events:
+        validate_event(event)  # as the notary takes it
+        assert event["v"] == (3 if crypto == "sm" else 2), event
+    requests = [e for e in events if e["api"] == f"request-{crypto}"]
+    assert [(e["decision"], e["status"], e.get("psi_dp_cost")) for e in requests] == [
+        ("allow", 200, "3"),
+        ("allow", 409, "3"),  # job_exists
+    ]
+    (record,) = [e for e in events if "psi_record" in e]
+    assert json.loads(record["psi_summary"])["protocol"] == suite.protocol
+    (tmp_path / "explorer").mkdir()
+    with job_explorer(tmp_path / "explorer", [canonical_entry(e) for e in events], (GRANTEE, PROVIDER, OTHER)) as ex:
+        status, body = get(ex, f"/api/v1/jobs/{done.tag}", GRANTEE)
+        assert status == 200, body
+        budget = json.loads(body)["privacy_budget"]
+        assert budget["spent_total"] == format_milli(spent) == "6", budget
+        # the second request names the recorded job's tag: not an unrecorded job, but its ε is counted all the same
+        assert (budget["jobs"], budget["unrecorded_requests"], budget["remaining_total"]) == (1, 0, "1"), budget
+        assert get(ex, f"/api/v1/jobs/{done.tag}", OTHER)[0] == 404
