@@ -439,7 +439,7 @@ def test_a_job_under_each_suite_through_the_owners_gateway_spends_what_the_explo
     from privacy.asset import STEP_METHODS, STEPS, PsiAssetTerms, format_asset_terms
     from privacy.dp import format_milli
     from privacy.service import PsiService
-    from privacy.suites import psi_suite
+    from privacy.suites import SigningKey, psi_suite
     from suite.sm2 import SM2PrivateKey
     from tests.integration.gateway.gateway_world import LiveGateway, LoopThread, _serve
 
@@ -457,6 +457,8 @@ def test_a_job_under_each_suite_through_the_owners_gateway_spends_what_the_explo
     for step in STEPS:
         chain.register_api(f"{step}-{crypto}", terms.route(step), STEP_METHODS[step], asset=asset)
     grant_id = chain.grant(GRANTEE, PSI_PURPOSE, asset=asset)
+    server_key: SigningKey
+    client_key: SigningKey
     if crypto == "sm":
         server_key, client_key = SM2PrivateKey.generate(), SM2PrivateKey.generate()
     else:
