@@ -13,8 +13,8 @@ Who sees a job: its client's and owner's people and the regulator, the rule for 
 The privacy budget (``privacy_budget``, ``privacy.dp``): a job whose record has a differentially private count
 states in its summary the ε of each noisy count (so what the job spent, :func:`privacy.dp.summary_cost`) and, when
 the owner's terms set one, the grant's budget. The page adds up what the jobs of the same grant, client and owner
-spent, from the summaries of their allowed record steps (one per job tag, the first), in log order: through this
-job, and through every job indexed. Those steps share the job's caller and provider, so whoever sees the job sees
+spent, from their allowed request and record steps (below), in log order: through this job, and through every job
+indexed. Those steps share the job's caller and provider, so whoever sees the job sees
 them; each is checked with the same rule anyway. The owner's gateway spends a job's ε when it admits the request
 (``gateway.psi``), and its request step's event states what it charged (``psi_dp_cost``): the page counts each allowed
 request by that, once per event (a request the owner's service then refused, or whose record step never came, has
