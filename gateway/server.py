@@ -71,6 +71,7 @@ from notary.submit.digest import DigestSalts, GatewaySalt, body_digest, digest_h
 from notary.submit.outbox import Outbox, OutboxError, OutboxFullError
 from notary.tracecontext import continue_trace
 from privacy.asset import JOB_HEADER
+from privacy.dp import format_milli
 from privacy.record import MAX_RECORD_BYTES
 
 log = logging.getLogger("gateway")
@@ -357,6 +358,8 @@ class Gateway:
             self._uncounted.add(event["event_id"])
         if dp_cost and self.quota.spends_in_event():
             self._dp_costs[event["event_id"]] = dp_cost
+        if dp_cost and "psi_job" in event:  # the ε charged, stated in the log (the explorer adds it up)
+            event["psi_dp_cost"] = format_milli(dp_cost)
         grant_id = decision.grant_id
 
         def give_back() -> None:

@@ -67,6 +67,8 @@ _EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}\Z")
 _DIGEST = re.compile(r"[0-9a-f]{64}\Z")
 _GRANT = re.compile(r"0x[0-9a-f]{64}\Z")
 _REASON = re.compile(r"[a-z][a-z0-9_]{0,39}\Z")
+#: An amount of ε above 0 as ``privacy.dp.format_milli`` writes it: at most three places, no trailing zero.
+_EPSILON = re.compile(r"(?:[1-9][0-9]{0,5}(?:\.[0-9]{0,2}[1-9])?|0\.[0-9]{0,2}[1-9])\Z")
 _ROUTE = re.compile(r"/[\x21-\x7e]{0,255}\Z")
 _GATEWAY = re.compile(r"([a-z0-9][a-z0-9._-]{0,31})/([a-z0-9][a-z0-9._-]{0,31})\Z")
 _METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -111,9 +113,13 @@ FIELDS: Final[dict[str, tuple[str, bool]]] = {
 #: the job id, never the job id itself); ``psi_record``: on an allowed record step only, the SHA-256 of the record
 #: signed by both parties as the owner answered it (the bytes of each party's ``record.json``); ``psi_summary``: with
 #: ``psi_record`` only, what that record says in digests and counts (:func:`psi_summary_problem`), as a string of
-#: canonical JSON so that an entry stays an object of strings, integers and ``null``.
+#: canonical JSON so that an entry stays an object of strings, integers and ``null``. ``psi_dp_cost``: on an allowed
+#: step of a named PSI job that names no record (the request step), the ε the owner's gateway charged to the grant's
+#: privacy budget when it admitted the step, a decimal string (``privacy.dp.format_milli``); absent when the terms
+#: set no budget, and on the events of gateways older than the field.
 OPTIONAL_FIELDS: Final[dict[str, str]] = {
     "subject": "subjects",
+    "psi_dp_cost": "epsilon",
     "psi_job": "digest",
     "psi_record": "digest",
     "psi_summary": "psi_summary",
@@ -152,6 +158,7 @@ class UnsequencedEvent(TypedDict):
     latency_us: int
     gateway_id: str
     subject: NotRequired[str]
+    psi_dp_cost: NotRequired[str]
     psi_job: NotRequired[str]
     psi_record: NotRequired[str]
     psi_summary: NotRequired[str]
@@ -248,6 +255,7 @@ _PATTERNS: Final = {
     "route": _ROUTE,
     "gateway": _GATEWAY,
     "grant": _GRANT,
+    "epsilon": _EPSILON,
 }
 _SUBJECTS = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}(,[a-z0-9][a-z0-9._-]{0,31})*\Z")
 
@@ -421,6 +429,7 @@ _HINTS: Final = {
     "route": "must be a path starting with '/', printable ASCII without spaces, at most 256 characters",
     "gateway": "must be '<org id>/<gateway name>', both short names",
     "grant": "must be an on-chain grant id: '0x' and 64 lower-case hex digits",
+    "epsilon": "must be an amount of ε above 0: a decimal of at most 6 digits and 3 places, no trailing zero",
 }
 
 
@@ -510,6 +519,11 @@ def _check_decision(obj: Mapping[str, Any], loc: tuple[str | int, ...]) -> list[
         return [{"loc": [*loc, "psi_job"], "msg": "only a call of an asset's API names a PSI job"}]
     if "psi_record" in obj and ("psi_job" not in obj or obj["decision"] != "allow"):
         return [{"loc": [*loc, "psi_record"], "msg": "only an allowed step of a named PSI job names a record"}]
+    if "psi_dp_cost" in obj and ("psi_job" not in obj or obj["decision"] != "allow" or "psi_record" in obj):
+        return [{
+            "loc": [*loc, "psi_dp_cost"],
+            "msg": "only an allowed request step of a named PSI job states the ε it was charged",
+        }]  # fmt: skip
     if "psi_summary" in obj:
         problem = _summary_mismatch(obj)
         if problem is not None:
@@ -606,6 +620,7 @@ class Event:
     gateway_id: str
     gateway_seq: int
     subject: str | None = None
+    psi_dp_cost: str | None = None
     psi_job: str | None = None
     psi_record: str | None = None
     psi_summary: str | None = None
@@ -634,7 +649,8 @@ class Event:
             self.decision, self.denial_reason, self.event_id, self.gateway_id, self.gateway_seq, self.grant_id,
             self.latency_us, self.method, self.provider_org, self.request_digest, self.response_digest, self.route,
             self.status, self.time_ms, self.traceparent, self.unit, self.v, subject=self.subject,
-            psi_job=self.psi_job, psi_record=self.psi_record, psi_summary=self.psi_summary,
+            psi_dp_cost=self.psi_dp_cost, psi_job=self.psi_job, psi_record=self.psi_record,
+            psi_summary=self.psi_summary,
         )  # fmt: skip
 
 
@@ -643,16 +659,17 @@ def encode_entry(
     decision: str, denial_reason: str | None, event_id: str, gateway_id: str, gateway_seq: int,
     grant_id: str | None, latency_us: int, method: str, provider_org: str, request_digest: str,
     response_digest: str | None, route: str, status: int, time_ms: int, traceparent: str, unit: str, v: int,
-    *, subject: str | None = None, psi_job: str | None = None, psi_record: str | None = None,
-    psi_summary: str | None = None,
+    *, subject: str | None = None, psi_dp_cost: str | None = None, psi_job: str | None = None,
+    psi_record: str | None = None, psi_summary: str | None = None,
 ) -> bytes:  # fmt: skip
     """The canonical entry bytes of an event's fields, given in the entry's key order (code-point order): the
     bytes :func:`canonical_entry` gives for the same event, written field by field without building a dict
     (the explorer rebuilds entries from its index with it). The fields are not validated; a string where an
-    integer belongs, or the reverse, raises ValueError or TypeError. ``subject``, ``psi_job``, ``psi_record`` and
-    ``psi_summary`` are written only when given."""
+    integer belongs, or the reverse, raises ValueError or TypeError. ``subject`` and the ``psi_`` fields are written
+    only when given."""
     sub = "" if subject is None else f'"subject":{_encode(subject)},'
-    psi = "" if psi_job is None else f'"psi_job":{_encode(psi_job)},'
+    psi = "" if psi_dp_cost is None else f'"psi_dp_cost":{_encode(psi_dp_cost)},'
+    psi += "" if psi_job is None else f'"psi_job":{_encode(psi_job)},'
     psi += "" if psi_record is None else f'"psi_record":{_encode(psi_record)},'
     psi += "" if psi_summary is None else f'"psi_summary":{_encode(psi_summary)},'
     av = "null" if asset_version is None else f"{asset_version:d}"

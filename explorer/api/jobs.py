@@ -13,11 +13,15 @@ Who sees a job: its client's and owner's people and the regulator, the rule for 
 The privacy budget (``privacy_budget``, ``privacy.dp``): a job whose record has a differentially private count
 states in its summary the ε of each noisy count (so what the job spent, :func:`privacy.dp.summary_cost`) and, when
 the owner's terms set one, the grant's budget. The page adds up what the jobs of the same grant, client and owner
-spent, from the summaries of their allowed record steps (one per job tag, the first), in log order: through this
-job, and through every job indexed. Those steps share the job's caller and provider, so whoever sees the job sees
+spent, from their allowed request and record steps (below), in log order: through this job, and through every job
+indexed. Those steps share the job's caller and provider, so whoever sees the job sees
 them; each is checked with the same rule anyway. The owner's gateway spends a job's ε when it admits the request
-(``gateway.psi``); a job admitted whose record step never came is in the log as an allowed request only, without its
-ε, and is counted apart (``unrecorded_requests``).
+(``gateway.psi``), and its request step's event states what it charged (``psi_dp_cost``): the page counts each allowed
+request by that, once per event (a request the owner's service then refused, or whose record step never came, has
+spent it too), so what it adds up is what the gateway spent. A job whose request event states no ε (a gateway older
+than the field) is counted by its record's summary, as before the field; an allowed request of such a job without a
+record step adds nothing and is counted apart (``uncounted_requests``). ``unrecorded_requests`` counts every allowed
+request whose job has no record step.
 """
 
 from __future__ import annotations
@@ -78,15 +82,36 @@ def _grant(explorer: Explorer, person: Person, grant_id: str | None) -> dict[str
 JobKey = tuple[str, str, str | None]  # a job's client, owner and grant
 
 
-def _recorded(explorer: Explorer, person: Person, key: JobKey) -> tuple[dict[str, tuple[int, int]], int]:
-    """The jobs under the grant ``key`` names (client, owner, grant): each recorded job's tag → (the index of its
-    first allowed record step with a summary, what it spent in thousandths of ε), and how many allowed requests
-    name a tag with no such record step."""
+class _Spending:
+    """What the jobs under one grant spent, as the log states it (module docstring): ``charges``, (leaf index,
+    thousandths of ε, job tag) of each allowed request stating its ε and of each recorded job whose request stated
+    none, in log order; ``jobs``, the tags counted; ``unrecorded``/``uncounted``, allowed requests whose job has no
+    record step, and those of them counted nowhere (their event states no ε)."""
+
+    def __init__(self) -> None:
+        self.charges: list[tuple[int, int, str]] = []
+        self.jobs: set[str] = set()
+        self.unrecorded = 0
+        self.uncounted = 0
+
+    def through(self, tag: str) -> int:
+        """Thousandths of ε spent up to the job ``tag``'s first charge, that one included."""
+        at = min((i for i, _, t in self.charges if t == tag), default=None)
+        return sum(c for i, c, _ in self.charges if at is None or i <= at)
+
+    def total(self) -> int:
+        return sum(c for _, c, _ in self.charges)
+
+
+def _spending(explorer: Explorer, person: Person, key: JobKey) -> _Spending:
+    """What the jobs under the grant ``key`` names (client, owner, grant) spent (:class:`_Spending`)."""
     caller, provider, grant_id = key
-    recorded: dict[str, tuple[int, int]] = {}
-    requested: set[str] = set()
+    out = _Spending()
     if grant_id is None:
-        return recorded, 0
+        return out
+    stated: set[str] = set()  # tags whose request events state what they were charged
+    requested: list[tuple[str, bool]] = []  # each allowed request: its tag, whether its event states ε
+    recorded: dict[str, tuple[int, int]] = {}  # tag → its first allowed record step with a summary: index, cost
     found = CallFilter(caller=caller, provider=provider, grant=grant_id, decision="allow")
     for row in explorer.calls.iter_calls(found):
         step = step_of(row["route"])
@@ -100,14 +125,26 @@ def _recorded(explorer: Explorer, person: Person, key: JobKey) -> tuple[dict[str
         if not isinstance(tag, str):
             continue
         if step == "request":
-            requested.add(tag)
+            cost = entry.get("psi_dp_cost")
+            if isinstance(cost, str):
+                stated.add(tag)
+                out.charges.append((row["index"], milli(cost), tag))
+            requested.append((tag, isinstance(cost, str)))
             continue
         summary = psi_summary(entry)
         if summary is None or tag in recorded:
             continue
         dp = summary.get("dp")
         recorded[tag] = (row["index"], 0 if dp is None else summary_cost(dp))
-    return recorded, len(requested - recorded.keys())
+    for tag, (index, cost) in recorded.items():
+        if tag not in stated:  # older events: the record's summary says what the job spent
+            out.charges.append((index, cost, tag))
+    out.charges.sort()
+    out.jobs = {t for _, _, t in out.charges}
+    unrecorded = [has_cost for tag, has_cost in requested if tag not in recorded]
+    out.unrecorded = len(unrecorded)
+    out.uncounted = unrecorded.count(False)
+    return out
 
 
 def _privacy_budget(
@@ -120,11 +157,12 @@ def _privacy_budget(
         return None
     cost = summary_cost(dp)
     budget = dp.get("budget")
-    recorded, unrecorded = _recorded(explorer, person, key)
-    recorded.setdefault(tag, (max((i for i, _ in recorded.values()), default=0), cost))
-    at = recorded[tag][0]
-    spent = sum(c for i, c in recorded.values() if i <= at)  # through this job, in log order
-    total = sum(c for _, c in recorded.values())
+    spending = _spending(explorer, person, key)
+    if tag not in spending.jobs:  # not indexed as the grant's (cannot happen for a job the page shows): last
+        spending.charges.append((spending.charges[-1][0] + 1 if spending.charges else 0, cost, tag))
+        spending.jobs.add(tag)
+    spent = spending.through(tag)  # through this job, in log order
+    total = spending.total()
     limit = None if budget is None else milli(budget)
     return {
         "epsilon": dp["epsilon"],
@@ -135,8 +173,9 @@ def _privacy_budget(
         "remaining": None if limit is None else format_milli(max(0, limit - spent)),
         "spent_total": format_milli(total),
         "remaining_total": None if limit is None else format_milli(max(0, limit - total)),
-        "jobs": len(recorded),
-        "unrecorded_requests": unrecorded,
+        "jobs": len(spending.jobs),
+        "unrecorded_requests": spending.unrecorded,
+        "uncounted_requests": spending.uncounted,
     }
 
 

@@ -360,6 +360,11 @@ class Event(BaseModel):
     subject: str | None = Field(
         None, description="an explorer query's: the firms whose data it read, comma-separated; absent otherwise"
     )
+    psi_dp_cost: str | None = Field(
+        None,
+        description="an allowed PSI request step under a privacy budget: the ε the owner's gateway charged to the "
+        "grant's budget when it admitted it; absent otherwise",
+    )
     psi_job: str | None = Field(
         None, description="a PSI job's step: the job's tag (SHA-256 over the grant id and the job id); absent otherwise"
     )
@@ -1012,9 +1017,10 @@ class JobSummary(BaseModel):
 
 class JobPrivacyBudget(BaseModel):
     """What a job with a differentially private count spent of its grant's privacy budget, and what the grant's
-    jobs spent, computed from the summaries the log holds (``privacy.dp``; amounts are decimal strings of ε, with at
-    most three places). Only the jobs of the same grant, client and owner whose record step the explorer indexed
-    are counted."""
+    jobs spent, computed from the log (``privacy.dp``; amounts are decimal strings of ε, with at most three places):
+    each allowed request step by the ε its event states the owner's gateway charged (``psi_dp_cost``), and a job
+    whose request event states none (a gateway older than the field) by its record step's summary. Only the steps
+    of the same grant, client and owner that the explorer indexed are counted."""
 
     epsilon: str = Field(description="ε of each noisy count the job released")
     noisy_counts: int = Field(description="how many counts it released with noise: 1 (the result) or 3 (with inputs)")
@@ -1023,14 +1029,21 @@ class JobPrivacyBudget(BaseModel):
         description="the grant's privacy budget as the job's record states it (the owner's terms' dp_budget); null "
         "when the terms set none (then the grant's runs alone bound what its jobs spend) or the record predates it"
     )
-    spent: str = Field(description="the ε the grant's recorded jobs spent through this one, in log order")
+    spent: str = Field(description="the ε the grant's jobs spent through this one, in log order")
     remaining: str | None = Field(description="budget minus spent (not below 0); null without a budget")
-    spent_total: str = Field(description="the ε every recorded job of the grant spent, as far as the explorer indexed")
+    spent_total: str = Field(
+        description="the ε every job of the grant spent, as far as the explorer indexed: what the owner's gateway "
+        "spent, unless some events predate psi_dp_cost (uncounted_requests)"
+    )
     remaining_total: str | None = Field(description="budget minus spent_total (not below 0); null without a budget")
-    jobs: int = Field(description="the grant's recorded jobs counted in spent_total")
+    jobs: int = Field(description="the grant's jobs counted in spent_total (admitted requests and recorded jobs)")
     unrecorded_requests: int = Field(
-        description="allowed requests of the grant whose job has no record step in the log: the owner's gateway spent "
-        "each one's ε when it admitted it, which the log states only in a record, so they are not in spent"
+        description="allowed requests of the grant whose job has no record step in the log (the owner's gateway spent "
+        "each one's ε when it admitted it; counted in spent when the event states it)"
+    )
+    uncounted_requests: int = Field(
+        description="those of unrecorded_requests whose event states no ε (a gateway older than psi_dp_cost): what "
+        "they spent is in no figure here, so spent_total is lower than the gateway's by their ε"
     )
 
 

@@ -146,7 +146,7 @@
 /**
  * The audit event a log entry holds (notary/event.py): a call's fields and a few more.
  * @typedef {Partial<Call> & {v?: number, traceparent?: string, caller_identity?: string,
- *   request_digest?: string, response_digest?: string, subject?: string, psi_job?: string,
+ *   request_digest?: string, response_digest?: string, subject?: string, psi_dp_cost?: string, psi_job?: string,
  *   psi_record?: string, psi_summary?: string}} AuditEvent
  */
 
@@ -434,12 +434,13 @@ export {};
  * @property {number} noisy_counts  1 (the result) or 3 (with the input counts)
  * @property {string} cost  the ε this job spent
  * @property {string | null} budget  the grant's budget as the record states it; null when the terms set none
- * @property {string} spent  what the grant's recorded jobs spent through this one, in log order
+ * @property {string} spent  what the grant's jobs spent through this one, in log order
  * @property {string | null} remaining
- * @property {string} spent_total  what every recorded job of the grant spent
+ * @property {string} spent_total  what every job of the grant spent (each admitted request's stated ε)
  * @property {string | null} remaining_total
- * @property {number} jobs  the grant's recorded jobs
+ * @property {number} jobs  the grant's jobs counted
  * @property {number} unrecorded_requests  allowed requests whose job has no record step
+ * @property {number} uncounted_requests  those of them whose event states no ε: not in spent_total
  */
 
 /**

@@ -210,7 +210,11 @@ function budgetSection(/** @type {PsiJob} */ job) {
         [t("job.budgetJobs"), fmtNum(b.jobs)],
         b.unrecorded_requests > 0 && [
           t("job.budgetUnrecorded"),
-          badge("warn", fmtNum(b.unrecorded_requests), { testid: "budget-unrecorded" }),
+          h("span", { testid: "budget-unrecorded" }, fmtNum(b.unrecorded_requests)),
+        ],
+        b.uncounted_requests > 0 && [
+          t("job.budgetUncounted"),
+          badge("warn", fmtNum(b.uncounted_requests), { testid: "budget-uncounted" }),
         ],
       ],
       { testid: "job-budget" },

@@ -55,7 +55,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str,
     tag = job_tag(grant, job_id)
     events = [
         step(0, "terms", psi_job=tag),
-        step(1, "request", psi_job=tag),
+        step(1, "request", psi_job=tag, psi_dp_cost="1.5"),  # the ε the owner's gateway charged
         step(
             2,
             "record",
@@ -123,6 +123,7 @@ def test_the_job_page_shows_the_noisy_counts_and_their_epsilon_and_no_exact_coun
         assert budget.get_by_test_id("budget-remaining").inner_text() == "ε 7.5"
         assert budget.get_by_test_id("budget-remaining-total").inner_text() == "ε 7.5"
         assert budget.get_by_test_id("budget-unrecorded").count() == 0
+        assert budget.get_by_test_id("budget-uncounted").count() == 0
         assert errors == []
     finally:
         page.close()

@@ -372,10 +372,12 @@ def test_refusals_are_recorded_and_runs_are_counted_by_requests(psi: PsiWorld) -
     assert (apis.count("psi-terms"), apis.count("psi-request"), apis.count("psi-record")) == (RUNS + 1, RUNS, RUNS)
 
 
-def test_a_grants_privacy_budget_admits_jobs_until_the_next_would_pass_it(psi: PsiWorld) -> None:
-    """Each job spends 3ε (three noisy counts of ε 1): two fit in the budget of 7; after a kill -9 of the gateway
-    the third is refused before the owner's service sees it, recorded, and says what was spent; a request that names
-    the terms' ε without the noisy input counts they ask for is refused as other terms."""
+def test_a_grants_privacy_budget_admits_jobs_until_the_next_would_pass_it(psi: PsiWorld, tmp_path: Path) -> None:
+    """Each job spends 3ε (three noisy counts of ε 1): two fit in the budget of 7, a whole job and a request whose
+    record step never comes (the owner's service refuses it); after a kill -9 of the gateway the third is refused
+    before the owner's service sees it, recorded, and says what was spent; a request that names the terms' ε without
+    the noisy input counts they ask for is refused as other terms. Each admitted request's event states the ε it was
+    charged, so the explorer's job page adds up what the gateway spent, the job without a record included."""
     with member(psi, BUDGETED) as client:
         request = padded_request(psi, BUDGETED, psi.budgeted_grant_id, 2, "job-no-inputs", purpose=BUDGET_PURPOSE)
         header, payload = _parse_message(request, "request")
@@ -384,9 +386,13 @@ def test_a_grants_privacy_budget_admits_jobs_until_the_next_would_pass_it(psi: P
         answer = client.call(psi.gateway.url, "POST", f"{STEPS}/request", purpose=BUDGET_PURPOSE, content=request)
     assert (answer.status, answer.denial_reason) == (403, "psi_wrong_terms"), answer.content
     assert b"dp_inputs" in answer.content
-    for _ in range(2):
-        done = sdk_job(psi, BUDGETED, psi.budgeted_grant_id, BUDGET_PURPOSE)
-        assert sorted(done.intersection) == SHARED_IDS
+    done = sdk_job(psi, BUDGETED, psi.budgeted_grant_id, BUDGET_PURPOSE)
+    assert sorted(done.intersection) == SHARED_IDS
+    with member(psi, BUDGETED) as client:  # admitted (3ε spent), then refused by the owner's service: no record
+        request = padded_request(psi, BUDGETED, psi.budgeted_grant_id, 3, "job-unrecorded", purpose=BUDGET_PURPOSE)
+        answer = client.call(psi.gateway.url, "POST", f"{STEPS}/request", purpose=BUDGET_PURPOSE, content=request)
+    assert (answer.status, answer.denial_reason) == (403, "count_mismatch"), answer.content
+    unrecorded = answer.event_id
     psi.gateway.kill()  # kill -9: what the grant spent is in the outbox, with the jobs' request events
     psi.gateway.start()
     with pytest.raises(PsiRefusedError) as spent:
@@ -397,5 +403,113 @@ def test_a_grants_privacy_budget_admits_jobs_until_the_next_would_pass_it(psi: P
     events = {e["event_id"]: e for e in psi.events()}
     event = events[event_id]
     assert (event["decision"], event["denial_reason"], event["status"]) == ("deny", "dp_budget_exhausted", 403)
-    allowed = [e["api"] for e in events.values() if e["grant_id"] == psi.budgeted_grant_id and e["decision"] == "allow"]
-    assert allowed.count("psi-request") == 2
+    assert "psi_dp_cost" not in event
+    allowed = [e for e in events.values() if e["grant_id"] == psi.budgeted_grant_id and e["decision"] == "allow"]
+    requests = {e["event_id"]: e for e in allowed if e["api"] == "psi-request"}
+    assert set(requests) == {done.event_ids["request"], unrecorded}
+    assert all(e["psi_dp_cost"] == "3" for e in requests.values()), requests  # what the gateway charged each
+    # the explorer counts both requests: what the grant spent is the gateway's "6 spent, 1 left"
+    entries = [canonical_entry(e) for e in psi.events()]
+    with job_explorer(tmp_path, entries, (BUDGETED, PROVIDER, GRANTEE)) as client:
+        status, body = get(client, f"/api/v1/jobs/{done.tag}", BUDGETED)
+        assert status == 200, body
+        budget = json.loads(body)["privacy_budget"]
+        assert (budget["spent_total"], budget["remaining_total"], budget["budget"]) == ("6", "1", BUDGET), budget
+        assert (budget["jobs"], budget["unrecorded_requests"], budget["uncounted_requests"]) == (2, 1, 0), budget
+        assert get(client, f"/api/v1/jobs/{done.tag}", PROVIDER)[0] == 200
+        assert get(client, f"/api/v1/jobs/{done.tag}", GRANTEE)[0] == 404  # a firm with no part in the job
+
+
+@pytest.mark.parametrize("crypto", ["intl", "sm"])
+def test_a_job_under_each_suite_through_the_owners_gateway_spends_what_the_explorer_adds_up(
+    psi: PsiWorld, crypto: str, tmp_path: Path
+) -> None:
+    """The key case under both suites (``privacy.suites``): the owner's gateway (``LiveGateway``, built in this
+    process from the parts ``gateway serve`` uses, its vault of the suite: HMAC-SM3 digests and events of schema
+    version 3 under ``sm``) and its PSI service (``privacy.service``, the suite's protocol, job-secret key and record
+    keys) on the module's chain, and a client running ``sdk.privacy.run_psi_job``. The module's processes read the
+    ``intl`` consortium.json; here the records' SM2 keys are drawn for the test, so neither party checks the other's
+    against consortium.json (``tests/integration/cli/test_cli_sm.py`` runs an ``sm`` consortium's job with them).
+
+    A whole job finds the shared customers; the same job id again is admitted by the gateway (its ε spent) and refused
+    by the owner's service (``job_exists``), so it never gets a record step. Both request events state the ε charged,
+    every event passes the notary's schema, and the explorer's job page adds up what the gateway's outbox spent."""
+    from gateway.psi import PsiGuard
+    from notary.event import validate_event
+    from privacy.asset import STEP_METHODS, STEPS, PsiAssetTerms, format_asset_terms
+    from privacy.dp import format_milli
+    from privacy.service import PsiService
+    from privacy.suites import SigningKey, psi_suite
+    from suite.sm2 import SM2PrivateKey
+    from tests.integration.gateway.gateway_world import LiveGateway, LoopThread, _serve
+
+    suite = psi_suite(crypto)
+    asset, steps = f"ids-{crypto}", f"/v1/privacy/ids-{crypto}"
+    kem = suite.generate_kem()
+    terms = PsiAssetTerms(
+        asset, PROVIDER, suite.protocol, 1000, suite.kem_public(kem), steps, EPSILON, BUDGET, dp_inputs=True
+    )
+    document = format_asset_terms(terms)
+    chain = psi.chain
+    chain.consortium.assets.register_asset(
+        chain.signers[PROVIDER], asset, AssetKind.DATASET, digest(asset), terms_digest(document), 4
+    )
+    for step in STEPS:
+        chain.register_api(f"{step}-{crypto}", terms.route(step), STEP_METHODS[step], asset=asset)
+    grant_id = chain.grant(GRANTEE, PSI_PURPOSE, asset=asset)
+    server_key: SigningKey
+    client_key: SigningKey
+    if crypto == "sm":
+        server_key, client_key = SM2PrivateKey.generate(), SM2PrivateKey.generate()
+    else:
+        server_key = load_ed25519_gateway_key(psi.world.root, OrgId(PROVIDER), PASS)
+        client_key = load_ed25519_gateway_key(psi.world.root, OrgId(GRANTEE), PASS)
+    service = PsiService(terms, server_key, kem, ALPHA_IDS, tmp_path / "jobs")
+    loop = LoopThread()
+    runner, port = loop.run(_serve(service.app()))
+    gateway = LiveGateway(
+        psi.world, chain, loop, f"http://127.0.0.1:{port}", tmp_path / "outbox",
+        psi=PsiGuard({asset: document}, PROVIDER, crypto=crypto), suite=crypto,
+    )  # fmt: skip
+    try:
+
+        def run(job_id: str) -> Any:
+            with member(psi, GRANTEE) as client:
+                return run_psi_job(
+                    client, gateway.url, steps, org=GRANTEE, purpose=PSI_PURPOSE, grant_id=grant_id,
+                    identifiers=BETA_IDS, signing_key=client_key, metadata_digest=terms_digest(document),
+                    job_id=job_id, suite=crypto,
+                )  # fmt: skip
+
+        done = run(f"job-{crypto}")
+        assert sorted(done.intersection) == SHARED_IDS
+        assert done.signed.record.protocol == suite.protocol
+        with pytest.raises(PsiRefusedError) as again:  # admitted by the gateway, refused by the owner's service
+            run(f"job-{crypto}")
+        assert (again.value.step, again.value.reason) == ("request", "job_exists"), str(again.value)
+        events = gateway.recorded_since(0)
+        spent = gateway.outbox.dp_spent(grant_id)
+    finally:
+        gateway.close()
+        loop.run(runner.cleanup())
+        loop.close()
+    assert spent == 6000  # two admitted requests of 3 noisy counts of ε 1
+    for event in events:
+        validate_event(event)  # as the notary takes it
+        assert event["v"] == (3 if crypto == "sm" else 2), event
+    requests = [e for e in events if e["api"] == f"request-{crypto}"]
+    assert [(e["decision"], e["status"], e.get("psi_dp_cost")) for e in requests] == [
+        ("allow", 200, "3"),
+        ("allow", 409, "3"),  # job_exists
+    ]
+    (record,) = [e for e in events if "psi_record" in e]
+    assert json.loads(record["psi_summary"])["protocol"] == suite.protocol
+    (tmp_path / "explorer").mkdir()
+    with job_explorer(tmp_path / "explorer", [canonical_entry(e) for e in events], (GRANTEE, PROVIDER, OTHER)) as ex:
+        status, body = get(ex, f"/api/v1/jobs/{done.tag}", GRANTEE)
+        assert status == 200, body
+        budget = json.loads(body)["privacy_budget"]
+        assert budget["spent_total"] == format_milli(spent) == "6", budget
+        # the second request names the recorded job's tag: not an unrecorded job, but its ε is counted all the same
+        assert (budget["jobs"], budget["unrecorded_requests"], budget["remaining_total"]) == (1, 0, "1"), budget
+        assert get(ex, f"/api/v1/jobs/{done.tag}", OTHER)[0] == 404

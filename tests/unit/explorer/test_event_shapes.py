@@ -27,6 +27,7 @@ NOT_INDEXED = {
     "caller_identity": "a hash of the caller's certificate, not shown",
     "request_digest": "digests are not shown",
     "response_digest": "digests are not shown",
+    "psi_dp_cost": "a job's steps are read through their own route",
     "psi_job": "a job's steps are read through their own route",
     "psi_record": "a job's steps are read through their own route",
     "psi_summary": "a job's steps are read through their own route",
