@@ -102,7 +102,7 @@ class Meter:
 
     def wrap(self, owner: Any, name: str, step: str, kind: str = "function") -> None:
         """Count the CPU of ``owner.name`` under ``step`` (a class's method or a module's function)."""
-        where = [k for k in getattr(owner, "__mro__", (owner,)) if name in k.__dict__][0]
+        where = next(k for k in getattr(owner, "__mro__", (owner,)) if name in k.__dict__)
         original = where.__dict__[name]
         inner = original.__func__ if kind in ("classmethod", "staticmethod") else original
 
@@ -372,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
             for number in range(start + 1, start + args.blocks + 1):
                 receipt_block = node.block_by_number(number)
                 assert receipt_block is not None
-                failed = [r for r in receipt_block.get_receipts(node.chain.chaindb) if not r.state_root == b"\x01"]
+                failed = [r for r in receipt_block.get_receipts(node.chain.chaindb) if r.state_root != b"\x01"]
                 if failed:
                     raise RuntimeError(f"node {i}: block {number} holds {len(failed)} failed transactions")
     finally:
@@ -399,8 +399,9 @@ def main(argv: list[str] | None = None) -> int:
         for role, profile in meter.profiles.items():
             profile.dump_stats(str(args.cprofile / f"{role}.pstats"))
     if args.output is not None:
-        args.output.write_text(json.dumps({"transactions": n_tx, "block": args.block, "blocks": args.blocks,
-                                           "network_ms_per_tx": round(whole, 4), "steps": figures}, indent=1))  # fmt: skip
+        document = {"transactions": n_tx, "block": args.block, "blocks": args.blocks,
+                    "network_ms_per_tx": round(whole, 4), "steps": figures}  # fmt: skip
+        args.output.write_text(json.dumps(document, indent=1))
     return 0
 
 
