@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import rlp
 from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
+from eth.vm.forks.cancun.state import get_total_blob_gas
 from eth_utils.exceptions import ValidationError
 
 from chain.errors import ChainError, MalformedError
@@ -152,7 +153,9 @@ def _run(
             if skip_invalid:
                 continue
             raise BlockRefusedError(number, f"re-execution failed: transaction 0x{tx.hash.hex()}: {exc}") from exc
-        current = vm.increment_blob_gas_used(vm.add_receipt_to_header(current, receipt), tx)
+        current = vm.add_receipt_to_header(current, receipt)
+        if get_total_blob_gas(tx):  # py-evm copies the header again to add nothing for a transaction without blobs
+            current = vm.increment_blob_gas_used(current, tx)
         included.append(tx)
         receipts.append(receipt)
     # The block's trie nodes are written in three batches (the transaction and receipt tries; py-evm's storage
