@@ -19,6 +19,8 @@ summed per role (the height's proposer, the other validators, the follower) and 
 ``--cprofile DIR`` each role's work is also profiled (``DIR/<role>.pstats``, CPU time).
 
 Figures go to stdout (ms of CPU per transaction, per node of each role) and, with ``--output``, to a JSON file.
+Last, the CPU of one QBFT message posted to a peer server over HTTP (:func:`http_message_cpu`), which the harness
+leaves out. ``docs/consensus.md`` ("How fast, today") has the figures and what they led to.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import argparse
 import contextlib
 import cProfile
 import functools
+import http.client
 import json
 import shutil
 import sys
@@ -52,7 +55,7 @@ from chain.node import blocks, consensus
 from chain.node.consensus import Consensus
 from chain.node.equivocations import EquivocationLog
 from chain.node.node import Genesis, Node, TransactionRefusedError
-from chain.node.peers import Handlers, PeerServer
+from chain.node.peers import MESSAGE_PATH, Handlers, PeerServer
 from chain.node.signed import SignedLog
 from chain.qbft import machine
 from chain.qbft import messages as m
@@ -307,6 +310,31 @@ def serving(network: Network) -> Iterator[RpcBackend]:
         server.stop()
 
 
+def http_message_cpu(requests: int = 1000) -> float:
+    """ms of CPU (client and server, one process) per QBFT message posted to a peer server over a keep-alive HTTP
+    connection, as a peer link sends one: what the harness, which hands messages over in memory, leaves out."""
+    key = PrivateKey(b"\x01" * 32)
+    address = key.public_key.to_checksum_address()
+    node = Node(AtomicDB(), Genesis(CHAIN_ID, (address,), address, GENESIS_TIME))
+    server = PeerServer(node, Handlers(lambda code, body: True, lambda raw: None, dict))
+    server.start()
+    code, body = m.encode(m.prepare(key, 5, 0, b"\x11" * 32))
+    connection = http.client.HTTPConnection("127.0.0.1", server.port)
+    try:
+        for i in range(requests + 50):
+            if i == 50:
+                started = time.process_time()
+            connection.request("POST", MESSAGE_PATH, bytes([code]) + body, {"Content-Type": "application/octet-stream"})
+            answer = connection.getresponse()
+            answer.read()
+            if answer.status != 202:
+                raise RuntimeError(f"the peer server answered {answer.status}")
+        return 1000 * (time.process_time() - started) / requests
+    finally:
+        connection.close()
+        server.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--block", type=int, default=100, help="transactions per block")
@@ -395,12 +423,16 @@ def main(argv: list[str] | None = None) -> int:
     whole = 1000 * sum(per_block) / n_tx
     print(f"whole network, all five nodes: {whole:.3f} ms of CPU per transaction "
           f"({n_tx / sum(per_block):.1f} tx per CPU second)")  # fmt: skip
+    http_ms = http_message_cpu()
+    print(f"a QBFT message posted to a peer over HTTP (not in the figures above): {http_ms:.3f} ms of CPU, "
+          "client and server together")  # fmt: skip
     if args.cprofile is not None and meter.profiles is not None:
         for role, profile in meter.profiles.items():
             profile.dump_stats(str(args.cprofile / f"{role}.pstats"))
     if args.output is not None:
         document = {"transactions": n_tx, "block": args.block, "blocks": args.blocks,
-                    "network_ms_per_tx": round(whole, 4), "steps": figures}  # fmt: skip
+                    "network_ms_per_tx": round(whole, 4), "steps": figures,
+                    "http_message_ms": round(http_ms, 4)}  # fmt: skip
         args.output.write_text(json.dumps(document, indent=1))
     return 0
 
