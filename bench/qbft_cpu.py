@@ -56,7 +56,8 @@ from chain.node.consensus import Consensus
 from chain.node.equivocations import EquivocationLog
 from chain.node.node import Genesis, Node, TransactionRefusedError
 from chain.node.peers import MESSAGE_PATH, Handlers, PeerServer
-from chain.node.signed import SignedLog
+from chain.node.signed import SignedLog, mark_new
+from chain.node.store import open_store
 from chain.qbft import machine
 from chain.qbft import messages as m
 from chain.qbft.block import QbftBlock
@@ -187,12 +188,9 @@ class Network:
             if memory:
                 db: Any = AtomicDB()
             else:
-                from chain.node.signed import mark_new
-                from chain.node.store import open_store
-
                 db = open_store(self.directory / f"node{i}")
-                mark_new(db)
                 self.stores.append(db)
+            mark_new(db)  # a new consortium's directory: the record of what it signs starts empty, not fresh
             node = Node(db, genesis, clock=lambda: GENESIS_TIME + self.clock.now)
             loop = Consensus(
                 node,
