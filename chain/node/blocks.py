@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import rlp
 from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
+from eth.vm.forks.cancun.state import get_total_blob_gas
+from eth_utils.crypto import keccak
 from eth_utils.exceptions import ValidationError
 
 from chain.errors import ChainError, MalformedError
@@ -55,13 +57,41 @@ class BlockRefusedError(ChainError):
         super().__init__(f"block {number}: {reason}")
 
 
-def decode_block(raw: bytes) -> BlockAPI:
-    """A block in its RLP form; :class:`MalformedError` for anything else."""
+#: The transactions' place among a block's fields (``ConsortiumBlock.fields``).
+_TRANSACTIONS = [name for name, _ in ConsortiumBlock._meta.fields].index("transactions")
+
+
+class _KnownTransactions:
+    """The block's transaction codec, taking a transaction from ``known`` (by hash) instead of decoding it: a hash
+    names one transaction's bytes (``keccak`` of a typed transaction's item, of a legacy one's RLP list), so the
+    object found is the transaction the block holds, its sender already recovered."""
+
+    def __init__(self, known: Mapping[bytes, SignedTransactionAPI]) -> None:
+        self.known = known
+
+    def deserialize(self, item: bytes | list[Any]) -> SignedTransactionAPI:
+        found = self.known.get(bytes(keccak(item if isinstance(item, bytes) else rlp.encode(item))))
+        if found is not None:
+            return found
+        decoded: SignedTransactionAPI = ConsortiumBlock.transaction_builder.deserialize(item)
+        return decoded
+
+
+def decode_block(raw: bytes, known: Mapping[bytes, SignedTransactionAPI] | None = None) -> BlockAPI:
+    """A block in its RLP form; :class:`MalformedError` for anything else. With ``known`` (the mempool's pending
+    transactions, by hash), a transaction found there is that object rather than a new decode of the same bytes
+    (sedes decoding is what decoding a block costs, and the pending object knows its sender); the block's other
+    parts are decoded with its own codecs either way."""
     try:
-        block: BlockAPI = rlp.decode(raw, sedes=ConsortiumBlock)
+        if not known:
+            block: BlockAPI = rlp.decode(raw, sedes=ConsortiumBlock)
+            return block
+        sedes = [codec for _, codec in ConsortiumBlock._meta.fields]
+        sedes[_TRANSACTIONS] = rlp.sedes.CountableList(_KnownTransactions(known))
+        parts = rlp.decode(raw, sedes=rlp.sedes.List(sedes))
     except (rlp.DeserializationError, rlp.DecodingError, ValueError, TypeError) as exc:
         raise MalformedError(f"not an RLP block of this chain: {exc}") from exc
-    return block
+    return ConsortiumBlock(*parts)
 
 
 def with_header(block: BlockAPI, header: BlockHeaderAPI) -> BlockAPI:
@@ -152,7 +182,9 @@ def _run(
             if skip_invalid:
                 continue
             raise BlockRefusedError(number, f"re-execution failed: transaction 0x{tx.hash.hex()}: {exc}") from exc
-        current = vm.increment_blob_gas_used(vm.add_receipt_to_header(current, receipt), tx)
+        current = vm.add_receipt_to_header(current, receipt)
+        if get_total_blob_gas(tx):  # py-evm copies the header again to add nothing for a transaction without blobs
+            current = vm.increment_blob_gas_used(current, tx)
         included.append(tx)
         receipts.append(receipt)
     # The block's trie nodes are written in three batches (the transaction and receipt tries; py-evm's storage
@@ -217,6 +249,12 @@ def _execute_on(node: Node, parent: BlockHeaderAPI, block: BlockAPI) -> BlockAPI
     return result
 
 
+def pending_copy(node: Node) -> dict[bytes, SignedTransactionAPI]:
+    """The node's pending transactions by hash, as they are now (a block decodes against them without the lock)."""
+    with node.lock:
+        return dict(node.mempool.pending)
+
+
 def append(node: Node, block: BlockAPI) -> BlockAPI:
     """Make ``block``, sealed by a quorum of the head's validators, the new head; returns it as stored.
 
@@ -273,7 +311,7 @@ class NodeBlocks:
         transaction root, names that block; :func:`execute` and :func:`append` use the executed block for it."""
         executed = self.node.executed.get(block.hash)
         if executed is None:
-            return decode_block(block.raw)
+            return decode_block(block.raw, pending_copy(self.node))
         return with_header(executed, decode_header(block))
 
     def is_valid(self, block: QbftBlock) -> bool:

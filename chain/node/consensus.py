@@ -68,7 +68,7 @@ from eth_keys.datatypes import PrivateKey
 from eth_utils.address import to_checksum_address
 
 from chain.errors import ChainError, MalformedError
-from chain.node.blocks import MAX_DRIFT_S, BlockRefusedError, NodeBlocks, append, decode_block
+from chain.node.blocks import MAX_DRIFT_S, BlockRefusedError, NodeBlocks, append, decode_block, pending_copy
 from chain.node.equivocations import EquivocationLog
 from chain.node.health import Histogram, NodeStatus, SyncEvidence, in_quorum, last_block_age
 from chain.node.node import Node, TransactionRefusedError
@@ -488,9 +488,10 @@ class Consensus:
         if raws:
             self.evidence.saw(first + len(raws) - 1, self.clock())  # a peer holds them
         appended = 0
+        pending = pending_copy(self.node)
         for raw in raws:
             try:
-                append(self.node, decode_block(raw))
+                append(self.node, decode_block(raw, pending))
             except (BlockRefusedError, MalformedError) as exc:
                 self.stats.refused_blocks += 1
                 self.stats.last_error = f"sync: {exc}"

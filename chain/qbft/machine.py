@@ -59,6 +59,8 @@ FUTURE_ROUNDS = 10
 ROUND_CHANGES_PER_AUTHOR = 4
 #: Different digests for which one author's PREPAREs or COMMITs are kept in one round (an honest one sends 1).
 DIGESTS_PER_AUTHOR = 2
+#: Commit seals whose check is remembered in one height (beyond, they are checked again each time they count).
+SEALS_CHECKED = 1024
 
 
 Vote = TypeVar("Vote", m.Prepare, m.Commit)
@@ -171,6 +173,8 @@ class Height:
         self._prepares: dict[int, dict[bytes, dict[bytes, m.Prepare]]] = {}  # round → author → digest → msg
         self._commits: dict[int, dict[bytes, dict[bytes, m.Commit]]] = {}
         self._round_changes: dict[bytes, dict[int, m.RoundChange]] = {}  # author → round → msg
+        #: Commit seals checked: (round, digest, seal, author) → whether it holds; at most SEALS_CHECKED.
+        self._seals_checked: dict[tuple[int, bytes, bytes, bytes], bool] = {}
         self._out: list[Action] = []
 
     # -- the interface -------------------------------------------------------------------------------------------
@@ -423,12 +427,21 @@ class Height:
         return ""
 
     def _seal_ok(self, commit: m.Commit, block: QbftBlock) -> bool:
+        """Whether ``commit``'s seal, if it names ``block``, was signed by its author over the block's commit digest
+        for its round. A commit's seal is checked once: each later COMMIT makes the machine count them all again,
+        and the answer is kept (the block hash names the header, so with the round it names the digest)."""
         if commit.digest != block.hash:
             return True  # counted for no block: nothing to check
-        try:
-            return recover(block.commit_digest(commit.round), commit.seal) == commit.author
-        except MalformedError:
-            return False
+        key = (commit.round, commit.digest, commit.seal, commit.author)
+        ok = self._seals_checked.get(key)
+        if ok is None:
+            try:
+                ok = recover(block.commit_digest(commit.round), commit.seal) == commit.author
+            except MalformedError:
+                ok = False
+            if len(self._seals_checked) < SEALS_CHECKED:
+                self._seals_checked[key] = ok
+        return ok
 
     # -- bookkeeping -------------------------------------------------------------------------------------------
 

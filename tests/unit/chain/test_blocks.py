@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import rlp
 from eth.db.atomic import AtomicDB
+from eth.vm.forks.prague.transactions import PragueTransactionBuilder
 from eth_account import Account
 from eth_keys.datatypes import PrivateKey
 from eth_typing import BlockNumber
@@ -206,6 +207,30 @@ def test_a_proposal_from_the_future_and_garbage_are_refused() -> None:
     assert not checker.is_valid(QbftBlock.decode(rlp.encode(late))) and "ahead" in checker.last_refusal
     with pytest.raises(MalformedError):
         decode_block(b"\xc3\x01\x02\x03")
+
+
+def test_a_block_decoded_against_the_pending_transactions_is_the_same_block_with_their_objects() -> None:
+    """A proposal's transactions this node holds are taken from its mempool (their senders already recovered)
+    rather than decoded again; the block is the one a plain decode gives, and malformed input is refused alike."""
+    c = Consortium()
+    for nonce in range(3):
+        c.submit(transfer(c.operator, nonce))
+    raw = c.validators[1].blocks.create(0).raw
+    plain = decode_block(raw)
+    assert len(plain.transactions) == 3
+    held = {tx.hash: tx for tx in plain.transactions[:2]}  # as a validator that missed the third's gossip
+    known = {bytes(h): PragueTransactionBuilder.decode(tx.encode()) for h, tx in held.items()}
+    decoded = decode_block(raw, known)
+    assert decoded == plain and decoded.hash == plain.hash and rlp.encode(decoded) == raw
+    assert [tx is known.get(tx.hash) for tx in decoded.transactions] == [True, True, False]
+    assert decoded.transactions[2] == plain.transactions[2]
+    checker = c.validators[2]
+    assert execute(checker.node, decoded).hash == plain.hash  # and it re-executes to its header
+    other = {bytes(PragueTransactionBuilder.decode(transfer(c.operator, 9)).hash): plain.transactions[0]}
+    assert decode_block(raw, other) == plain  # an unrelated pending transaction changes nothing
+    for garbage in (b"\xc3\x01\x02\x03", raw[:-1], raw + b"\x00"):
+        with pytest.raises(MalformedError):
+            decode_block(garbage, known)
 
 
 def test_appending_needs_a_quorum_of_the_parents_validators_and_the_head_as_parent() -> None:

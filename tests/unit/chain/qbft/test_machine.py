@@ -9,7 +9,7 @@ import pytest
 from eth_keys.datatypes import PrivateKey
 
 from chain.qbft import messages as m
-from chain.qbft.block import QbftBlock
+from chain.qbft.block import QbftBlock, recover
 from chain.qbft.machine import Broadcast, Decided, Height
 from chain.qbft.rules import RoundTimer, proposer
 from tests.unit.chain.qbft.chainlike import Chain, address, keys, make_block
@@ -119,6 +119,39 @@ def test_a_commit_whose_seal_is_not_its_authors_is_not_counted() -> None:
     assert h.receive(good, 0.6) == []
     assert h.receive(signed, 0.6) == []
     assert h.decided is None and h.counters.reasons["commit seal does not match its author"] == 1
+
+
+def test_each_commit_seal_is_recovered_once_however_often_the_commits_are_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each COMMIT that arrives makes the machine count all of the round's commits again: a seal's check is kept,
+    so a height with n commits recovers n seals, not 1 + 2 + ... + n. A forged seal stays refused."""
+    recovered: list[bytes] = []
+
+    def counted(digest: bytes, signature: bytes) -> bytes:
+        recovered.append(signature)
+        return recover(digest, signature)
+
+    monkeypatch.setattr("chain.qbft.machine.recover", counted)
+    h = machine()
+    first = h.proposer(0)
+    block = block_by(first, 0)
+    h.receive(m.proposal(key_of(first), block, 0), 0.5)
+    forged_seal = m.commit(KEYS[2], block, 1).seal  # over the round-1 digest
+    bad = m.Commit(1, 0, block.hash, forged_seal)
+    forged = m.decode(*m.encode(m.Commit(1, 0, block.hash, forged_seal, *_sign(KEYS[2], bad))))
+    assert isinstance(forged, m.Commit)
+    commits = [m.commit(KEYS[0], block, 0), forged, m.commit(KEYS[1], block, 0)]
+    for commit in commits:  # before the block is prepared here: kept, then counted at each arrival
+        h.receive(commit, 0.6)
+    assert h.decided is None
+    out: list[Broadcast | Decided] = []
+    for i in range(3):
+        out += h.receive(m.prepare(KEYS[i], 1, 0, block.hash), 0.6)
+    final = [a.block for a in out if isinstance(a, Decided)]
+    assert len(final) == 1 and set(final[0].committers()) == {VALIDATORS[0], VALIDATORS[1], VALIDATORS[3]}
+    assert sorted(recovered) == sorted([c.seal for c in commits] + [sent(out, m.Commit)[0].seal])
+    assert len(set(recovered)) == len(recovered) == 4
 
 
 def _sign(key: PrivateKey, message: m.Commit) -> tuple[bytes, bytes]:
