@@ -29,7 +29,6 @@ from tests.integration.gateway.gateway_world import (
     LoopThread,
     Upstream,
     World,
-    build_world,
     client_context,
 )
 
@@ -37,25 +36,6 @@ REQUEST = f"{METHOD} {ROUTE} HTTP/1.1\r\nHost: localhost\r\nConsortium-Purpose: 
 #: Longest wait for the gateway to close a refused connection: it waits a second without a byte from the client
 #: (``chain.node.linger.Discard``); this only bounds a hang.
 CLOSE_TIMEOUT = 10.0
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, chain: GatewayChain) -> World:
-    return build_world(tmp_path_factory.mktemp("consortium"), chain)  # each founder's CA is on chain
-
-
-@pytest.fixture(scope="module")
-def loop() -> Iterator[LoopThread]:
-    thread = LoopThread()
-    yield thread
-    thread.close()
-
-
-@pytest.fixture(scope="module")
-def upstream(loop: LoopThread) -> Iterator[Upstream]:
-    service = Upstream(loop)
-    yield service
-    service.close()
 
 
 @pytest.fixture(scope="module")

@@ -82,7 +82,6 @@ from tests.integration.gateway.gateway_world import (
     Upstream,
     World,
     _serve,
-    build_world,
     check_recorded,
     create_expired_grant,
     lagging_gateway_chain,
@@ -110,25 +109,6 @@ GATEWAY_REASONS = {
 def chain() -> Iterator[GatewayChain]:
     with lagging_gateway_chain() as lagging:
         yield lagging
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, chain: GatewayChain) -> World:
-    return build_world(tmp_path_factory.mktemp("consortium"), chain)
-
-
-@pytest.fixture(scope="module")
-def loop() -> Iterator[LoopThread]:
-    thread = LoopThread()
-    yield thread
-    thread.close()
-
-
-@pytest.fixture(scope="module")
-def upstream(loop: LoopThread) -> Iterator[Upstream]:
-    service = Upstream(loop)
-    yield service
-    service.close()
 
 
 @pytest.fixture(scope="module")

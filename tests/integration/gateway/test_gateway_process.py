@@ -30,16 +30,10 @@ from tests.integration.gateway.gateway_world import (
     GatewayProcess,
     Upstream,
     World,
-    build_world,
     check_recorded,
     notary_events,
 )
 from tests.support.wait import wait_until
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, chain: GatewayChain) -> World:
-    return build_world(tmp_path_factory.mktemp("consortium"), chain)
 
 
 @pytest.fixture

@@ -32,7 +32,6 @@ from tests.integration.gateway.gateway_world import (
     LoopThread,
     Upstream,
     World,
-    build_world,
     lagging_gateway_chain,
 )
 
@@ -57,11 +56,6 @@ def trust_of(gateway: LiveGateway) -> TrustView:
 def chain() -> Iterator[GatewayChain]:
     with lagging_gateway_chain() as lagging:
         yield lagging
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, chain: GatewayChain) -> World:
-    return build_world(tmp_path_factory.mktemp("consortium"), chain)  # each founder's CA is on chain
 
 
 @pytest.fixture(scope="module")
