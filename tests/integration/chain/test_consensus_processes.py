@@ -313,7 +313,9 @@ def sealed_by(url: str, number: int) -> list[bytes]:
 
 
 def metric_lines(url: str) -> list[str]:
-    return urllib.request.urlopen(f"{url}/metrics", timeout=5).read().decode().splitlines()
+    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as answer:
+        text: str = answer.read().decode()
+    return text.splitlines()
 
 
 def abstain_record(log: Path) -> dict[str, Any] | None:
