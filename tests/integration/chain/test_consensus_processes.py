@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,10 +28,13 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from chain.ids import OrgId
+from chain.lightclient import EXTRA, header_fields
 from chain.node.node import Genesis
-from chain.node.service import STORE_DIR, write_genesis
+from chain.node.service import GENESIS_FILE, STORE_DIR, write_genesis
 from chain.node.store import open_store
 from chain.node.verify import verify_chain
+from chain.qbft.extradata import ExtraData
+from chain.seal import block_hash, signers
 from network.identity import create_org_identity, load_account_key
 from tests.support.tls_pki import Pki, make_pki
 from tests.support.transfers import transfer as support_transfer
@@ -115,11 +119,26 @@ class NodeProcess:
         self.out.close()
 
     def terminate(self) -> int:
+        self.send_sigterm()
+        return self.exit_code()
+
+    def send_sigterm(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             self.process.send_signal(signal.SIGTERM)
+
+    def exit_code(self) -> int:
         code = self.process.wait(30)
         self.out.close()
         return code
+
+
+def terminate_all(nodes: Sequence[NodeProcess]) -> None:
+    """SIGTERM to every node at once (each takes about a second to close, and a second SIGTERM while it closes
+    may find it past its handler), then each must exit cleanly."""
+    for node in nodes:
+        node.send_sigterm()
+    for node in nodes:
+        assert node.exit_code() == 0, node.output()
 
 
 def rpc(url: str, method: str, *params: Any) -> Any:
@@ -197,8 +216,7 @@ def test_four_node_processes_agree_and_one_killed_with_sigkill_catches_up(
     restarted = urllib.request.urlopen(f"{c.url(3)}/metrics", timeout=5).read().decode().splitlines()
     assert "consortium_consensus_abstained_heights_total 0" in restarted  # killed, not wiped: its record is kept
 
-    for node in live:
-        assert node.terminate() == 0, node.output()
+    terminate_all(live)
     for i in range(4):
         with open_store(c.chain_dir(i) / STORE_DIR) as store:
             assert verify_chain(store).head >= head
@@ -282,3 +300,102 @@ def test_two_of_four_killed_decide_nothing_and_once_both_restart_the_four_go_on_
         len(rpc(c.url(0), "eth_getBlockByNumber", hex(n), False)["transactions"]) for n in range(top + 1, head + 1)
     ]
     assert counts == [1], counts
+
+
+def sealed_by(url: str, number: int) -> list[bytes]:
+    """The addresses whose commit seals block ``number`` carries on the node at ``url``: its header's QBFT extra
+    data decoded and each seal recovered over the commit digest (``chain.seal``), the header hashing to the hash
+    the node names it by."""
+    block = rpc(url, "eth_getBlockByNumber", hex(number), False)
+    fields = header_fields(block)
+    assert "0x" + block_hash(fields).hex() == block["hash"]
+    return signers(fields, ExtraData.decode(fields[EXTRA]))
+
+
+def metric_lines(url: str) -> list[str]:
+    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as answer:
+        text: str = answer.read().decode()
+    return text.splitlines()
+
+
+def abstain_record(log: Path) -> dict[str, Any] | None:
+    """The node's log record of fixing the height a fresh record of signed messages sits out, once written."""
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("{"):
+            entry = json.loads(line)
+            if entry.get("msg") == "fresh record of signed messages: abstaining in the height in progress":
+                return dict(entry)
+    return None
+
+
+def test_a_validator_restarted_on_a_wiped_data_directory_syncs_sits_out_one_height_and_seals_again(
+    consortium: Consortium, nodes: list[NodeProcess | None], tmp_path: Path
+) -> None:
+    """Besu #8307 with this node's rule for a fresh record of signed messages (docs/consensus.md, "A fresh record
+    abstains"): a validator killed with SIGKILL whose whole chain directory is deleted, and restarted as a
+    process on only what an operator restoring the machine keeps or gets back from the consortium (its org's
+    keys and TLS files outside that directory, the genesis), syncs to the others' head, sits out exactly the
+    height after the head its peers were at when it learnt it, and from the next height seals blocks again."""
+    c = consortium
+    wiped = 1
+    me = Account.from_key(load_account_key(c.root, OrgId(ORGS[wiped]), PASSPHRASE.encode())).address
+    me_bytes = bytes.fromhex(me[2:])
+    others = [i for i in range(4) if i != wiped]
+    live = [n for n in nodes if n is not None]
+    wait_until(lambda: all(int(rpc(c.url(i), "eth_blockNumber"), 16) >= 0 for i in range(4)), "four serving", live)
+    start = int(rpc(c.url(0), "eth_getTransactionCount", c.operator.address, "latest"), 16)
+    # a block past the genesis at least: at the genesis a fresh record votes at once (every new validator's is)
+    rpc(c.url(0), "eth_sendRawTransaction", transfer(c, start))
+    wait_until(nonce_everywhere(c, [0, 1, 2, 3], start + 1), "a transfer on all four", live)
+
+    victim = nodes[wiped]
+    assert victim is not None
+    victim.kill()
+    nodes[wiped] = None
+    live = [n for n in nodes if n is not None]
+    chain_dir = c.chain_dir(wiped)
+    genesis = (chain_dir / GENESIS_FILE).read_bytes()
+    assert {p.name for p in chain_dir.iterdir()} == {GENESIS_FILE, STORE_DIR}  # `new-directory` was consumed
+    shutil.rmtree(chain_dir)  # the machine's data directory is gone: store, record of signed messages and all
+    chain_dir.mkdir()
+    (chain_dir / GENESIS_FILE).write_bytes(genesis)  # the consortium's genesis, as any member has it
+    head = int(rpc(c.url(others[0]), "eth_blockNumber"), 16)
+    assert head >= 1 and all(int(rpc(c.url(i), "eth_blockNumber"), 16) == head for i in others)
+
+    nodes[wiped] = restarted = NodeProcess(c, wiped, tmp_path / f"{ORGS[wiped]}-wiped.log")
+    live = [n for n in nodes if n is not None]
+    # nothing is sent meanwhile, so the head its peers are at when it learns it is `head`
+    record = wait_until(lambda: abstain_record(restarted.log), "the wiped node to fix the height it sits out", live)
+    assert (record["head"], record["through"]) == (head, head + 1)
+    wait_until(lambda: int(rpc(c.url(wiped), "eth_blockNumber"), 16) == head, "the wiped node to re-sync", live)
+    assert "consortium_consensus_abstaining 1" in metric_lines(c.url(wiped))
+
+    rpc(c.url(0), "eth_sendRawTransaction", transfer(c, start + 1))  # decided at head + 1 by the three others
+    wait_until(nonce_everywhere(c, [0, 1, 2, 3], start + 2), "the height it sits out decided", live)
+    assert all(int(rpc(c.url(i), "eth_blockNumber"), 16) >= head + 1 for i in range(4))
+    for i in range(4):
+        assert me_bytes not in sealed_by(c.url(i), head + 1), f"node {ORGS[i]} holds its seal at {head + 1}"
+    metrics = metric_lines(c.url(wiped))
+    assert "consortium_consensus_abstained_heights_total 1" in metrics
+    assert "consortium_consensus_abstaining 0" in metrics
+
+    # it votes again: its commit seal is in a block decided after that height, on some node (each node keeps the
+    # quorum of seals it collected; a node that collected three others' first holds no seal of it)
+    for nonce in range(start + 2, start + 8):
+        rpc(c.url(0), "eth_sendRawTransaction", transfer(c, nonce))
+        wait_until(nonce_everywhere(c, [0, 1, 2, 3], nonce + 1), f"transfer {nonce} on all four", live)
+        top = min(int(rpc(c.url(i), "eth_blockNumber"), 16) for i in range(4))
+        if any(me_bytes in sealed_by(c.url(i), n) for i in range(4) for n in range(head + 2, top + 1)):
+            break
+    else:
+        pytest.fail(f"{ORGS[wiped]}'s seal is in no block decided after it came back")
+    assert "consortium_consensus_abstained_heights_total 1" in metric_lines(c.url(wiped))  # that height only
+
+    top = max(int(rpc(c.url(i), "eth_blockNumber"), 16) for i in range(4))
+    wait_until(lambda: all(int(rpc(c.url(i), "eth_blockNumber"), 16) >= top for i in range(4)), "one head", live)
+    hashes = [{rpc(c.url(i), "eth_getBlockByNumber", hex(n), False)["hash"] for i in range(4)} for n in range(top + 1)]
+    assert all(len(h) == 1 for h in hashes), "the nodes disagree on a block"
+    terminate_all(live)
+    for i in range(4):
+        with open_store(c.chain_dir(i) / STORE_DIR) as store:
+            assert verify_chain(store).head >= top
