@@ -283,7 +283,7 @@ def assets(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[TestClien
     stand_in = world(tmp_path, [], more, classification=request.param)
     try:
         with TestClient(create_app(cast(Explorer, stand_in))) as c:
-            c.private_asset = request.param >= 3  # type: ignore[attr-defined]
+            c.private_asset = request.param >= 3
             yield c
     finally:
         stand_in.calls.close()
@@ -311,7 +311,7 @@ def asset_grants(client: TestClient, who: str, header: str | None = None) -> dic
 def test_the_grantee_sees_its_private_grants_under_the_asset_once_it_opens_them(assets: TestClient) -> None:
     """Before any call, the grantee's openings show its grants (not the other firm's, whose opening it sends
     too) and, for a private asset, open the asset's detail itself; without them a private asset is a 404."""
-    private = assets.private_asset  # type: ignore[attr-defined]
+    private = assets.private_asset
     assert asset_grants(assets, GRANTEE) == (None if private else {})
     assert asset_grants(assets, GRANTEE, opening(TERMS.salt, PURPOSE)) == {gid(GRANT_ID): GRANTEE}
     assert asset_grants(assets, GRANTEE, ALL) == {gid(GRANT_ID): GRANTEE, gid(SECOND_ID): GRANTEE}
@@ -329,7 +329,7 @@ def test_the_grantee_sees_its_private_grants_under_the_asset_once_it_opens_them(
 )
 def test_a_forged_opening_opens_nothing_under_the_asset(assets: TestClient, forged: str) -> None:
     expected = {gid(GRANT_ID): GRANTEE} if opening(TERMS.salt, PURPOSE) in forged else None
-    if expected is None and not assets.private_asset:  # type: ignore[attr-defined]
+    if expected is None and not assets.private_asset:
         expected = {}
     assert asset_grants(assets, GRANTEE, forged) == expected
 
@@ -337,7 +337,7 @@ def test_a_forged_opening_opens_nothing_under_the_asset(assets: TestClient, forg
 def test_another_firm_sees_its_own_grant_only_and_the_grantees_openings_open_nothing_for_it(
     assets: TestClient,
 ) -> None:
-    private = assets.private_asset  # type: ignore[attr-defined]
+    private = assets.private_asset
     grantees = opening(TERMS.salt, PURPOSE) + ", " + opening(SECOND.salt, SECOND.purpose)
     assert asset_grants(assets, THIRD, grantees) == (None if private else {})  # absent, not 403
     assert asset_grants(assets, THIRD, ALL) == {gid(THIRDS_ID): THIRD}  # its own opening among the grantee's
@@ -346,7 +346,7 @@ def test_another_firm_sees_its_own_grant_only_and_the_grantees_openings_open_not
 
 
 def test_the_operator_sees_nothing_under_the_asset_and_an_outsider_is_refused(assets: TestClient) -> None:
-    private = assets.private_asset  # type: ignore[attr-defined]
+    private = assets.private_asset
     assert asset_grants(assets, OPERATOR) == (None if private else {})
     assert asset_grants(assets, OPERATOR, ALL) == (None if private else {})
     answer = assets.get(ASSET_URL, headers={"Authorization": "Bearer no-member", OPENING_HEADER: ALL})
@@ -369,7 +369,7 @@ def test_the_asset_shows_the_private_rows_the_grants_list_shows(assets: TestClie
     detail = assets.get(ASSET_URL, headers=headers)
     listed_rows = assets.get("/api/v1/grants", params={"asset": ASSET}, headers=headers).json()["grants"]
     if detail.status_code == 404:
-        assert assets.private_asset and listed_rows == []  # type: ignore[attr-defined]
+        assert assets.private_asset and listed_rows == []
         return
     assert [g for g in detail.json()["grants"] if g["private"]] == listed_rows
 
