@@ -99,6 +99,11 @@ class EthTesterBackend:
     def call(self, to: str, data: bytes, block: BlockIdentifier = "latest") -> bytes:
         return bytes(self._web3.eth.call({"to": to, "data": data}, block))
 
+    def storage_at(self, address: str, slot: int, block: int) -> object:
+        """The storage word at ``slot`` of ``address`` in block ``block`` (eth-tester's own call: web3 hands it a
+        block number as hex text, which it refuses)."""
+        return self._tester.get_storage_at(address, hex(slot), block)
+
     def block_time(self) -> int:
         return int(self._web3.eth.get_block("latest")["timestamp"])
 

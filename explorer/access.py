@@ -10,10 +10,9 @@ people and by the regulator, never by the operator's people unless their firm ma
 names the firms whose data it read (its ``subject``) is also seen by those firms' people when the consortium's
 ``audit`` policy says so (``notary.event.QueryVisibility``, off by default); one firm's queries by no other firm.
 A private grant (its terms off chain) is seen, without its terms, by its grantor's people, the regulator, and its
-grantee's people once the log shows the grantee calling under it, or, on the grant's page and in their grants
-list, once they open the grant's key with their own terms (``explorer.api.grants.opens_key``): the explorer holds
-none of its terms
-(``sees_private_grant``).
+grantee's people once the log shows the grantee calling under it, or, on the grant's page, in their grants
+list and under its asset, once they open the grant's key with their own terms (``explorer.api.grants.opens_key``,
+applied by ``explorer.api.grants.private_row``): the explorer holds none of its terms (``sees_private_grant``).
 The call index applies the same rule to searches, exports and counts (``explorer.calls.CallFilter.party``).
 A gateway's sequence gaps and last sequence number are its own firm's and the regulator's (``sees_gateway``),
 and so are the alarms about a gateway (``sees_alarm``); every other operational alarm is every member's.

@@ -50,8 +50,10 @@ Design decisions (``docs/gateway.md`` has the why from the gateway's side):
   lower than the processed one means a different chain: everything is dropped and the map reloaded.
 
 * **Private grants.** With a terms store (``network.grantterms``, the provider org's
-  ``orgs/<org>/grant-terms``), a miss is decided by ``grantterms.decide``: ``check_private`` with the terms the
-  store holds for (asset, grantee, purpose), else the clear ``check``; the window and quota of a private grant
+  ``orgs/<org>/grant-terms``), a miss is decided by ``grantterms.decide``: ``check_private``'s answer for the terms
+  the store holds for (asset, grantee, purpose), computed here from storage words read by slot at one block, so
+  that the terms never reach the node (``chain.contracts.privatecheck``: the block number, then four rounds of
+  words, each one batch), else the clear ``check``; the window and quota of a private grant
   come from its terms, which the chain has just said match the grant's commitment. The watcher looks at the
   store's file names at every poll, and a file added or removed clears the decisions as a grant event does
   (a ``create --private`` writes its file before its transaction, so neither order leaves a stale answer).

@@ -16,10 +16,12 @@ reuses it for the next ones (:meth:`TermsStore.salt_for`), so that they share on
 replaces the earlier as with clear grants: the chain, not a party's files, says which grant of the triple is
 current, and every holder of the terms gets the same answer. The commitments still differ (the windows do).
 
-**The rule a gateway applies** (:func:`decide`): for (asset, grantee, purpose) it asks ``check_private`` with the
-terms of its store for the triple, newest first, and takes the first answer that found the grant (anything but
-``NO_GRANT`` and ``TERMS_MISMATCH``); with none, it asks the clear ``check``. So a private grant of the triple
-decides whenever the grantor holds its terms, and a clear grant only when there is none.
+**The rule a gateway applies** (:func:`decide`): for (asset, grantee, purpose) it takes ``check_private``'s answer
+for the terms of its store for the triple, newest first, and takes the first answer that found the grant (anything
+but ``NO_GRANT`` and ``TERMS_MISMATCH``); with none, it asks the clear ``check``. So a private grant of the triple
+decides whenever the grantor holds its terms, and a clear grant only when there is none. ``check_private``'s answer
+is computed here (``chain.contracts.privatecheck.check_private_here``), from storage words the node is asked by
+slot: the terms and the salt never leave the machine that holds them.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from chain.contracts.grants import AccessGrantsClient, CheckResult, GrantStatus, PrivateTerms
+from chain.contracts.privatecheck import check_private_here
 from chain.errors import MalformedError
 from chain.ids import check_name
 from network._pem import PRIVATE_FILE_MODE
@@ -228,10 +231,11 @@ def decide(
 ) -> Decided:
     """The answer for a call at ``at`` by the rule of the module docstring: the private grant whose terms the
     store holds, else the clear grant. When the store's terms found no grant and the clear check finds none
-    either, the first private answer is kept (``TERMS_MISMATCH`` says more than ``NO_GRANT``)."""
+    either, the first private answer is kept (``TERMS_MISMATCH`` says more than ``NO_GRANT``). A private
+    grant's answer is ``check_private``'s, computed without sending the terms (``check_private_here``)."""
     missed: Decided | None = None
     for record in store.find(asset, grantee, purpose) if store is not None else ():
-        result = grants.check_private(record.terms, at)
+        result = check_private_here(grants, record.terms, at)
         if result.status not in _NOT_FOUND:
             return Decided(result, record.terms)
         if missed is None or (

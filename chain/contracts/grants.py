@@ -10,7 +10,9 @@ two hashes the grantor makes with a random 32-byte salt (:class:`PrivateTerms`):
 * ``commitment = keccak256(abi_encode(salt, grantee, purpose, not_before, expires_at, quota))`` (bytes32,
   bytes32, bytes32, uint64, uint64, uint256) binds the terms.
 
-Whoever holds the terms and the salt asks ``check_private``, an ``eth_call``: the terms never go on chain.
+Whoever holds the terms and the salt asks ``check_private``, an ``eth_call``: the terms never go on chain, but
+they reach the node that answers it. ``chain.contracts.privatecheck.check_private_here`` computes the same answer
+where the terms are, from storage words read by slot, so that they reach no node.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from chain.contracts._base import ContractClient, check_digest
@@ -26,7 +29,7 @@ from chain.ids import AssetId, OrgId, bytes32_to_name, name_to_bytes32
 from chain.tx import Signer
 
 if TYPE_CHECKING:
-    from web3.types import TxReceipt
+    from web3.types import BlockIdentifier, TxReceipt
 
 UINT64_MAX = 2**64 - 1
 
@@ -324,8 +327,10 @@ class AccessGrantsClient(ContractClient):
         )
         return CheckResult(GrantStatus(code), bytes(grant_id) if any(grant_id) else None)
 
-    def check_private(self, terms: PrivateTerms, at: int) -> CheckResult:
-        """``check`` for the private grant of ``terms`` (an ``eth_call``: nothing of the terms goes on chain)."""
+    def check_private(self, terms: PrivateTerms, at: int, block: BlockIdentifier = "latest") -> CheckResult:
+        """``check`` for the private grant of ``terms`` (an ``eth_call``: nothing of the terms goes on chain, but
+        the node answering reads them all; ``chain.contracts.privatecheck.check_private_here`` does not send
+        them)."""
         code, grant_id = self._call(
             "check_private",
             name_to_bytes32(terms.asset, "asset id"),
@@ -336,5 +341,15 @@ class AccessGrantsClient(ContractClient):
             terms.quota,
             terms.salt,
             _time(at, "time"),
+            block=block,
         )
         return CheckResult(GrantStatus(code), bytes(grant_id) if any(grant_id) else None)
+
+    @cached_property
+    def linked(self) -> dict[str, str]:
+        """The addresses of this contract and of the two it reads, by name (set at deployment, never changed)."""
+        return {
+            self.NAME: self.address,
+            "ConsortiumRegistry": str(self._call("registry")),
+            "DataAssetRegistry": str(self._call("assets")),
+        }

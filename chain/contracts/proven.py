@@ -17,6 +17,7 @@ from eth_hash.auto import keccak
 
 from chain.contracts.grants import GrantInfo, GrantStatus, PrivateGrantInfo
 from chain.contracts.layout import Location, StorageLayout, read
+from chain.contracts.privatecheck import judge, revoked_or_moved, standing
 from chain.contracts.registry import MemberInfo
 from chain.contracts.trust import KeyKind, KeyRecord, KeyState
 from chain.errors import ChainError, MalformedError
@@ -152,25 +153,7 @@ class ProvenState:
 
     def _standing(self, owner: bytes, retired: bool, grantee: bytes | None) -> GrantStatus | None:
         """``AccessGrants._standing``: the refusals that come before any grant; None when there is none."""
-        if owner == ZERO:
-            return GrantStatus.UNKNOWN_ASSET
-        if retired:
-            return GrantStatus.ASSET_RETIRED
-        members = _members()
-        orgs = [owner] if grantee is None else [grantee, owner]
-        infos = self.read(
-            "ConsortiumRegistry", [loc for org in orgs for loc in (members.at(org).member("status"),
-                                                                   members.at(org).member("roles"))]
-        )  # fmt: skip
-        if grantee is not None:
-            status, roles = infos[0], infos[1]
-            if status == MemberStatus.SUSPENDED:
-                return GrantStatus.GRANTEE_SUSPENDED
-            if status != MemberStatus.ACTIVE or not roles & Role.MEMBER:
-                return GrantStatus.GRANTEE_NOT_MEMBER
-        if infos[-2] != MemberStatus.ACTIVE:
-            return GrantStatus.OWNER_SUSPENDED
-        return None
+        return standing(self.read, owner, retired, grantee)
 
 
 def _members() -> Location:
@@ -230,23 +213,12 @@ def _grant_info(grant_id: bytes, raw: dict[str, Any]) -> GrantInfo:
 
 def _revoked_or_moved(raw: dict[str, Any], owner: bytes, transfers: int) -> GrantStatus | None:
     """The part of ``AccessGrants._judge`` that needs no terms."""
-    if raw["revoked_at"] != 0:
-        return GrantStatus.REVOKED
-    if raw["grantor"] != owner or raw["owner_epoch"] != transfers:
-        return GrantStatus.OWNERSHIP_CHANGED
-    return None
+    return revoked_or_moved(raw, owner, transfers)
 
 
 def _judge(raw: dict[str, Any], owner: bytes, transfers: int, at: int) -> GrantStatus:
     """``AccessGrants._judge``: a found grant's answer at time ``at``."""
-    early = _revoked_or_moved(raw, owner, transfers)
-    if early is not None:
-        return early
-    if at < raw["not_before"]:
-        return GrantStatus.NOT_YET_VALID
-    if at >= raw["expires_at"]:
-        return GrantStatus.EXPIRED
-    return GrantStatus.ALLOWED
+    return judge(raw, owner, transfers, raw["not_before"], raw["expires_at"], at)
 
 
 __all__ = ["NoContractError", "ProvenGrant", "ProvenKeys", "ProvenState"]

@@ -2,7 +2,9 @@
 its history; a member's people see the grants where their firm is grantor or grantee, and the private grants
 (no terms) where it is grantor, or grantee as the log shows it (:func:`private_grantee`) or as the person proves
 with the opening of the grant's key (:func:`opens_key`): one opening on a grant's page, up to
-:data:`MAX_OPENINGS` with the list, so that a grantee's list holds its private grants before their first call."""
+:data:`MAX_OPENINGS` with the list and with an asset's detail (:data:`Openings`, read by :func:`held_openings`;
+``explorer.api.assets``), so that a grantee's list and asset pages hold its private grants before their first
+call. :func:`private_row` is the one rule all three apply."""
 
 from __future__ import annotations
 
@@ -44,6 +46,25 @@ OPENING = rf"^{_ONE_OPENING}$"
 #: At most this many openings, separated by ``", "``, in the header of one request for the grants list.
 MAX_OPENINGS = 64
 OPENINGS = rf"^{_ONE_OPENING}(, {_ONE_OPENING}){{0,{MAX_OPENINGS - 1}}}$"
+
+#: The header of a request that lists private grants (the grants list, an asset's detail): the openings the
+#: person's page holds (``static/openings.js``).
+Openings = Annotated[
+    str | None,
+    Header(
+        alias=OPENING_HEADER,
+        pattern=OPENINGS,
+        description=f"a private grant's grantee sees its private grants before the log shows it calling under "
+        f"them: the salt and purpose of each grant's terms (`0x<64 hex> <purpose>`, up to {MAX_OPENINGS} "
+        "separated by `, `); a private grant whose key one of them opens with the person's firm as grantee is "
+        "shown with `grantee` that firm; kept nowhere",
+    ),
+]
+
+
+def held_openings(header: str | None) -> tuple[str, ...]:
+    """The openings of a :data:`Openings` header (already matched against :data:`OPENINGS`)."""
+    return () if header is None else tuple(header.split(", "))
 
 
 def opens_key(person: Person, grant: PrivateGrantInfo, opening: str | None) -> bool:
@@ -91,22 +112,12 @@ def grants(
     grantee: Annotated[str | None, Query(pattern=NAME)] = None,
     grantor: Annotated[str | None, Query(pattern=NAME)] = None,
     grant_state: GrantState = None,
-    openings: Annotated[
-        str | None,
-        Header(
-            alias=OPENING_HEADER,
-            pattern=OPENINGS,
-            description=f"a private grant's grantee lists its private grants before the log shows it calling under "
-            f"them: the salt and purpose of each grant's terms (`0x<64 hex> <purpose>`, up to {MAX_OPENINGS} "
-            "separated by `, `); a private grant whose key one of them opens with the person's firm as grantee is "
-            "listed with `grantee` that firm; kept nowhere",
-        ),
-    ] = None,
+    openings: Openings = None,
 ) -> dict[str, Any]:
     """A member's people: the grants where their firm is grantor or grantee; a private grant (no terms) where it
     is grantor, or grantee as the log shows it or as one of the person's ``openings`` proves. The regulator's
     people: every grant."""
-    opened = () if openings is None else tuple(openings.split(", "))
+    opened = held_openings(openings)
     snap = explorer.state.snapshot
     out = []
     for g in snap.grants:

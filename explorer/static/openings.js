@@ -1,11 +1,17 @@
 // The terms documents (`consortium grant terms export`) a person opened in this tab, held in the page's memory
 // only (not in storage: a reload or a logout forgets them). From each, the salt and purpose go to the explorer in
-// the `consortium-grant-opening` header of a request for the grants list (the explorer checks that they open a
+// the `consortium-grant-opening` header of a request for the grants list or an asset's detail (the explorer
+// checks, by one rule for both, that they open a
 // private grant's key with the person's firm as grantee, and keeps nothing), so that a grantee's list holds its
-// private grants before the log shows any call under them; the rest of the document stays in the page, where
-// the list shows a grant's terms once they hash to the key and commitment the chain holds (grantterms.js).
+// private grants, and its asset pages their private grants (and a private asset's detail), before the log shows any
+// call under them; the rest of the document stays in the page, where the list and the asset's grants show a grant's
+// terms once they hash to the key and commitment the chain holds (grantterms.js).
 
 import { isObject } from "./api.js";
+import { checkTerms } from "./grantterms.js";
+
+/** @import { Grant } from "./types.js" */
+/** @import { Terms } from "./grantterms.js" */
 
 /** As `explorer.api.grants.MAX_OPENINGS`: at most this many openings in one request. */
 export const MAX_OPENINGS = 64;
@@ -44,6 +50,25 @@ export function openingsHeader() {
 /** The document held for ``grantId``, or undefined. */
 export function heldDocument(/** @type {string} */ grantId) {
   return held.get(grantId)?.doc;
+}
+
+/**
+ * A private grant's terms from the document held for it in this tab, when they hash to the key and commitment the
+ * chain holds (checked here, grantterms.js); else null. The grants list and an asset's grants show them.
+ * @param {Grant} g
+ * @returns {Terms | null}
+ */
+export function heldTerms(g) {
+  const doc = heldDocument(g.grant_id);
+  if (doc === undefined) return null;
+  const checked = checkTerms(doc, {
+    grant_id: g.grant_id,
+    asset: g.asset,
+    grantor: g.grantor,
+    key: g.key,
+    commitment: g.commitment,
+  });
+  return checked.ok ? checked.terms : null;
 }
 
 /** How many documents are held. */

@@ -4,6 +4,7 @@ import { getJson, listOf, pick } from "../api.js";
 import { h, linkQuery } from "../dom.js";
 import { fmtNum, fmtSec, text } from "../format.js";
 import { t } from "../i18n.js";
+import { heldTerms, openingsHeader } from "../openings.js";
 import { badge, kv, mono, section, short, table } from "../widgets.js";
 import { assetLink, blockLink, grantColumns, historyTable, orgLink, pageHeader, txLink } from "./_shared.js";
 
@@ -56,11 +57,16 @@ export async function viewAssets(ctx) {
   );
 }
 
-/** @param {Ctx} ctx */
+/**
+ * One asset. The request carries the openings of the terms documents held in this tab (openings.js), as the grants
+ * list's does, so that a grantee's people see its private grants here (and a private asset's detail) before the
+ * log shows a call under them; a held document's terms are shown in the grants once checked in this browser.
+ * @param {Ctx} ctx
+ */
 export async function viewAsset(ctx) {
   const id = ctx.args[0];
   /** @type {Asset} */
-  const a = await getJson(`/assets/${encodeURIComponent(id)}`);
+  const a = await getJson(`/assets/${encodeURIComponent(id)}`, undefined, openingsHeader());
   /** @type {Column<AssetVersion>[]} */
   const versionColumns = [
     { label: t("col.version"), cell: (v) => fmtNum(v.version), class: "num" },
@@ -98,7 +104,7 @@ export async function viewAsset(ctx) {
     section(
       t("asset.grants"),
       table(
-        grantColumns(false),
+        grantColumns(false, heldTerms),
         Array.isArray(a.grants) ? a.grants : [],
         { testid: "asset-grants" },
         (/** @type {Grant} */ g) => ({ dataset: { grantId: g.grant_id } }),

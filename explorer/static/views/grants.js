@@ -8,7 +8,7 @@ import { t } from "../i18n.js";
 import { go, queryHash } from "../router.js";
 import { kv, mono, section, stateBadge, table } from "../widgets.js";
 import { checkTerms } from "../grantterms.js";
-import { heldCount, heldDocument, holdDocument, openingsHeader } from "../openings.js";
+import { heldCount, heldTerms, holdDocument, openingsHeader } from "../openings.js";
 import {
   assetLink,
   grantColumns,
@@ -69,31 +69,13 @@ export async function viewGrants(ctx) {
     loadInto(ctx, results, async () => {
       const answer = await getJson("/grants", filters, openingsHeader());
       return [
-        table(grantColumns(true, ownTerms), listOf(answer, "grants"), { testid: "grants-table" }, (g) => ({
+        table(grantColumns(true, heldTerms), listOf(answer, "grants"), { testid: "grants-table" }, (g) => ({
           dataset: { grantId: g.grant_id, state: g.state },
         })),
       ];
     });
   ctx.show(pageHeader(t("nav.grants")), section(null, form), openDocuments(load), section(null, results));
   await load();
-}
-
-/**
- * A private grant's terms from the reader's own document held in this tab, when they hash to the key and
- * commitment the chain holds; else null.
- * @param {Grant} g
- */
-function ownTerms(g) {
-  const doc = heldDocument(g.grant_id);
-  if (doc === undefined) return null;
-  const checked = checkTerms(doc, {
-    grant_id: g.grant_id,
-    asset: g.asset,
-    grantor: g.grantor,
-    key: g.key,
-    commitment: g.commitment,
-  });
-  return checked.ok ? checked.terms : null;
 }
 
 /**

@@ -7,6 +7,7 @@ commitment do not pass. One ``node`` process for every case."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -81,3 +82,36 @@ def test_the_browser_check_of_a_terms_document_agrees_with_the_chain(tmp_path: P
         "a salt too short": "malformed:salt",
         "no commitment served": "no_commitment",
     }
+
+
+OPENINGS_CHECK = Path(__file__).with_name("openings_check.mjs")
+
+
+@pytest.mark.skipif(NODE is None, reason="`node` is not on PATH: openings.js is checked with Node.js 20 or newer")
+def test_the_held_documents_make_the_header_the_explorer_reads_and_show_only_checked_terms(tmp_path: Path) -> None:
+    """``openings.js``, which the grants list and an asset's page both send and show from: the header of the held
+    documents is what ``explorer.api.grants.OPENINGS`` accepts, one opening per document in the order opened, and
+    a grant's terms are shown from its held document only when they hash to its key and commitment."""
+    from explorer.api.grants import OPENINGS
+
+    first = PrivateTerms.draw("eq-quotes", "alpha", "beta", "research", 1_767_225_600, 1_798_761_600, 7)
+    second = PrivateTerms.draw("eq-quotes", "alpha", "beta", "audit", 1_767_225_600, 1_798_761_600, 0)
+    second_id = bytes.fromhex("cd" * 32)
+    altered = {**TermsRecord(second, second_id, 1).to_json(), "quota": 1}  # held, but hashes to no commitment
+    docs = [TermsRecord(first, GRANT_ID, 1).to_json(), altered, {"grant_id": "0x" + "ef" * 32, "salt": "0x12"}]
+    path = tmp_path / "openings.json"
+    path.write_text(json.dumps({"docs": docs, "grants": [served(first), served(second, second_id)]}))
+    assert NODE is not None
+    done = subprocess.run(
+        [NODE, str(OPENINGS_CHECK), str(path)], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["refused"] == 1  # the malformed document is not held
+    assert out["header"] == f"0x{first.salt.hex()} research, 0x{second.salt.hex()} audit"
+    assert re.fullmatch(OPENINGS, out["header"])
+    assert out["held"]["0x" + GRANT_ID.hex()] == {
+        "grantee": "beta", "purpose": "research", "not_before": 1_767_225_600, "expires_at": 1_798_761_600,
+        "quota": 7,
+    }  # fmt: skip
+    assert out["held"]["0x" + second_id.hex()] is None

@@ -1,6 +1,7 @@
-"""A private grant's grantee sees the grant's row on its page, and in its grants list, before its first allowed
-call, by opening the grant's key with its own terms (``explorer.api.grants.opens_key``, the
-``consortium-grant-opening`` header: one opening for a grant's page, several for the list), in process: FastAPI's
+"""A private grant's grantee sees the grant's row on its page, in its grants list and in its asset's detail, before
+its first allowed call, by opening the grant's key with its own terms (``explorer.api.grants.opens_key``, the
+``consortium-grant-opening`` header: one opening for a grant's page, several for the list and the asset's detail,
+which apply one rule, ``explorer.api.grants.private_row``), in process: FastAPI's
 test client over a real call index and chain index and a real contracts snapshot. Tried as the grantee, the
 grantor, another firm (with its own forged opening and with the grantee's), the operator, the regulator and an
 outsider, and with malformed and wrong openings (docs/explorer.md, "Private grants in the explorer")."""
@@ -57,9 +58,12 @@ def private_grant(grant_id: bytes, terms: PrivateTerms) -> PrivateGrantInfo:
     )  # fmt: skip
 
 
-def world(tmp_path: Path, calls: list[dict[str, Any]], more: tuple[PrivateGrantInfo, ...] = ()) -> Any:
+def world(
+    tmp_path: Path, calls: list[dict[str, Any]], more: tuple[PrivateGrantInfo, ...] = (), classification: int = 3
+) -> Any:
     asset = AssetInfo(
-        asset=AssetId(ASSET), owner=OrgId(GRANTOR), kind=AssetKind.DATASET, classification=3, version_count=1,
+        asset=AssetId(ASSET), owner=OrgId(GRANTOR), kind=AssetKind.DATASET, classification=classification,
+        version_count=1,
         pending_owner=None, registered_at=1_789_000_000, retired=False, transfers=0,
     )  # fmt: skip
     grant = private_grant(GRANT_ID, TERMS)
@@ -70,7 +74,8 @@ def world(tmp_path: Path, calls: list[dict[str, Any]], more: tuple[PrivateGrantI
     snapshot = Snapshot(block=7, block_time=1_790_000_100, assets=(asset,), private_grants=(grant, *more))
     return SimpleNamespace(
         auth=LOGINS, recorder=None, limits=Limits(), directory=tmp_path, calls=index, chain=chain,
-        state=SimpleNamespace(snapshot=snapshot), visibility=QueryVisibility(frozenset({REGULATOR})),
+        state=SimpleNamespace(snapshot=snapshot, fresh_asset=lambda _: None),  # nothing registered since
+        visibility=QueryVisibility(frozenset({REGULATOR})),
     )  # fmt: skip
 
 
@@ -264,3 +269,122 @@ def test_sixty_four_openings_are_read() -> None:
     assert MAX_OPENINGS == 64
     assert re.fullmatch(OPENINGS, ", ".join([opening(TERMS.salt, PURPOSE)] * 64))
     assert not re.fullmatch(OPENINGS, ", ".join([opening(TERMS.salt, PURPOSE)] * 65))
+
+
+# -- an asset's detail -----------------------------------------------------------------------------------------
+
+ASSET_URL = f"/api/v1/assets/{ASSET}"
+
+
+@pytest.fixture(params=[3, 1], ids=["private-asset", "public-asset"])
+def assets(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[TestClient]:
+    """The three private grants of :func:`three`, on an asset that is private (classification 3) or public."""
+    more = (private_grant(THIRDS_ID, THIRDS), private_grant(SECOND_ID, SECOND))
+    stand_in = world(tmp_path, [], more, classification=request.param)
+    try:
+        with TestClient(create_app(cast(Explorer, stand_in))) as c:
+            c.private_asset = request.param >= 3
+            yield c
+    finally:
+        stand_in.calls.close()
+        stand_in.chain.close()
+
+
+def asset_grants(client: TestClient, who: str, header: str | None = None) -> dict[str, Any] | None:
+    """The private grants of the asset's detail as ``who`` with ``header``: grant id to grantee; None for a 404."""
+    headers = {"Authorization": f"Bearer {who}"} | ({OPENING_HEADER: header} if header is not None else {})
+    answer = client.get(ASSET_URL, headers=headers)
+    if answer.status_code == 404:
+        missing = client.get("/api/v1/assets/no-such-asset", headers=headers)
+        assert missing.status_code == 404  # answered as an asset that does not exist
+        assert answer.json()["error"] == missing.json()["error"].replace("no-such-asset", ASSET)
+        return None
+    assert answer.status_code == 200, answer.text
+    rows = [g for g in answer.json()["grants"] if g["private"]]
+    for row in rows:  # never a term: the explorer holds none
+        assert (row["purpose"], row["not_before"], row["expires_at"], row["quota"]) == (None,) * 4
+    for t in (TERMS, THIRDS, SECOND):
+        assert t.salt.hex() not in answer.text
+    return {row["grant_id"]: row["grantee"] for row in rows}
+
+
+def test_the_grantee_sees_its_private_grants_under_the_asset_once_it_opens_them(assets: TestClient) -> None:
+    """Before any call, the grantee's openings show its grants (not the other firm's, whose opening it sends
+    too) and, for a private asset, open the asset's detail itself; without them a private asset is a 404."""
+    private = assets.private_asset
+    assert asset_grants(assets, GRANTEE) == (None if private else {})
+    assert asset_grants(assets, GRANTEE, opening(TERMS.salt, PURPOSE)) == {gid(GRANT_ID): GRANTEE}
+    assert asset_grants(assets, GRANTEE, ALL) == {gid(GRANT_ID): GRANTEE, gid(SECOND_ID): GRANTEE}
+    assert asset_grants(assets, GRANTEE) == (None if private else {})  # not remembered
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        opening(bytes.fromhex("c4" + "c3" * 31), PURPOSE),
+        opening(TERMS.salt, "equity-research"),
+        opening(TERMS.salt, PURPOSE) + ", " + opening(SECOND.salt, PURPOSE),  # SECOND's salt, TERMS' purpose
+    ],
+    ids=["wrong-salt", "wrong-purpose", "crossed"],
+)
+def test_a_forged_opening_opens_nothing_under_the_asset(assets: TestClient, forged: str) -> None:
+    expected = {gid(GRANT_ID): GRANTEE} if opening(TERMS.salt, PURPOSE) in forged else None
+    if expected is None and not assets.private_asset:
+        expected = {}
+    assert asset_grants(assets, GRANTEE, forged) == expected
+
+
+def test_another_firm_sees_its_own_grant_only_and_the_grantees_openings_open_nothing_for_it(
+    assets: TestClient,
+) -> None:
+    private = assets.private_asset
+    grantees = opening(TERMS.salt, PURPOSE) + ", " + opening(SECOND.salt, SECOND.purpose)
+    assert asset_grants(assets, THIRD, grantees) == (None if private else {})  # absent, not 403
+    assert asset_grants(assets, THIRD, ALL) == {gid(THIRDS_ID): THIRD}  # its own opening among the grantee's
+    forged = PrivateTerms(ASSET, GRANTOR, THIRD, PURPOSE, 1, 2, 0, TERMS.salt)  # the grantee's salt, for itself
+    assert asset_grants(assets, THIRD, opening(forged.salt, forged.purpose)) == (None if private else {})
+
+
+def test_the_operator_sees_nothing_under_the_asset_and_an_outsider_is_refused(assets: TestClient) -> None:
+    private = assets.private_asset
+    assert asset_grants(assets, OPERATOR) == (None if private else {})
+    assert asset_grants(assets, OPERATOR, ALL) == (None if private else {})
+    answer = assets.get(ASSET_URL, headers={"Authorization": "Bearer no-member", OPENING_HEADER: ALL})
+    assert answer.status_code == 401 and TERMS.salt.hex() not in answer.text
+
+
+@pytest.mark.parametrize("who", [GRANTOR, REGULATOR])
+def test_grantor_and_regulator_see_every_private_grant_under_the_asset(assets: TestClient, who: str) -> None:
+    rows = {gid(GRANT_ID): None, gid(THIRDS_ID): None, gid(SECOND_ID): None}
+    assert asset_grants(assets, who) == rows
+    assert asset_grants(assets, who, ALL) == rows  # an opening names the person's own firm, not the grantee
+
+
+@pytest.mark.parametrize("who", [GRANTEE, THIRD, OPERATOR, GRANTOR, REGULATOR])
+@pytest.mark.parametrize("header", [None, opening(TERMS.salt, PURPOSE), ALL], ids=["none", "one", "all"])
+def test_the_asset_shows_the_private_rows_the_grants_list_shows(assets: TestClient, who: str, header: str) -> None:
+    """One rule: the asset's private grants are the list's rows for that asset, row for row, for every reader
+    and header (where the asset's detail is shown at all)."""
+    headers = {"Authorization": f"Bearer {who}"} | ({OPENING_HEADER: header} if header is not None else {})
+    detail = assets.get(ASSET_URL, headers=headers)
+    listed_rows = assets.get("/api/v1/grants", params={"asset": ASSET}, headers=headers).json()["grants"]
+    if detail.status_code == 404:
+        assert assets.private_asset and listed_rows == []
+        return
+    assert [g for g in detail.json()["grants"] if g["private"]] == listed_rows
+
+
+@pytest.mark.parametrize(
+    "malformed",
+    [
+        opening(TERMS.salt, PURPOSE) + ",",
+        opening(TERMS.salt, PURPOSE) + "," + opening(SECOND.salt, SECOND.purpose),
+        "0x" + TERMS.salt.hex().upper() + " " + PURPOSE,
+        ", ".join([opening(TERMS.salt, PURPOSE)] * 65),
+    ],
+    ids=["trailing-comma", "no-space", "upper-case", "too-many"],
+)
+def test_a_malformed_opening_of_an_asset_is_a_clear_422_that_echoes_no_salt(assets: TestClient, malformed: str) -> None:
+    answer = assets.get(ASSET_URL, headers={"Authorization": f"Bearer {GRANTEE}", OPENING_HEADER: malformed})
+    assert answer.status_code == 422 and OPENING_HEADER in answer.text
+    assert TERMS.salt.hex() not in answer.text.lower() and SECOND.salt.hex() not in answer.text.lower()

@@ -1,0 +1,192 @@
+"""``AccessGrants.check_private``'s verdict computed where the terms are, from reads that carry none of them.
+
+``check_private`` is an ``eth_call`` whose parameters are a private grant's grantee, purpose, window, quota and
+salt: the node that answers it reads them all (docs/confidentiality.md, note 4). The verdict needs of the chain
+only what the terms locate, so :func:`verdict` computes it here, step by step as the contract does, from the
+contracts' storage words read by slot (slots from the compiled layout, ``chain.contracts.layout``), every word of
+one check at one block:
+
+1. the asset's owner, retirement and transfers (``DataAssetRegistry.assets[asset]``), then the grantee's and the
+   owner's status and roles (``ConsortiumRegistry.members[org]``): ``_standing``;
+2. a grantee that owns the asset: ``NO_GRANT``;
+3. the grant current under the key (``AccessGrants.private_current[asset][key]``), the key
+   ``keccak256(abi_encode(salt, asset, grantee, purpose))`` computed here: ``NO_GRANT`` when there is none;
+4. that grant's commitment (``private_grants[id].commitment``) against the terms' commitment, computed here:
+   ``TERMS_MISMATCH``;
+5. its revocation, grantor and owner epoch (``grants[id]``), then the terms' window against ``at``: ``_judge``.
+
+What a node answering the reads learns is the slots: each a hash of a contract's slot number and the asset, an
+org (the grantee and the asset's owner), the grant's key or its id. Hashes of known names and of the keys the
+chain holds are easy to recognise, so it may learn which grant is checked and for which grantee; never its
+purpose, window, quota or salt, which no slot depends on. :class:`StorageReads` reads the words with
+``eth_getStorageAt`` (the node's word, as ``check_private``'s answer is); ``chain.contracts.proven.ProvenState``
+has the same ``read`` and proves each word against a block's state root instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from chain.backend import Backend, EthTesterBackend, RpcBackend
+from chain.contracts.grants import AccessGrantsClient, CheckResult, GrantStatus, PrivateTerms
+from chain.contracts.layout import Location, StorageLayout, read
+from chain.errors import MalformedError
+from chain.ids import MemberStatus, Role, name_to_bytes32
+
+if TYPE_CHECKING:
+    from web3.types import BlockIdentifier
+
+ZERO = b"\0" * 32
+
+#: What :func:`verdict` reads with: the values at ``locations`` in contract ``name``'s storage, decoded.
+Read = Callable[[str, Sequence[Location]], list[Any]]
+
+
+def standing(read: Read, owner: bytes, retired: bool, grantee: bytes | None) -> GrantStatus | None:
+    """``AccessGrants._standing``: the refusals that come before any grant (of the owner only when ``grantee``
+    is None); None when there is none."""
+    if owner == ZERO:
+        return GrantStatus.UNKNOWN_ASSET
+    if retired:
+        return GrantStatus.ASSET_RETIRED
+    members = StorageLayout.of("ConsortiumRegistry").variable("members")
+    orgs = [owner] if grantee is None else [grantee, owner]
+    infos = read(
+        "ConsortiumRegistry", [loc for org in orgs for loc in (members.at(org).member("status"),
+                                                             members.at(org).member("roles"))]
+    )  # fmt: skip
+    if grantee is not None:
+        status, roles = infos[0], infos[1]
+        if status == MemberStatus.SUSPENDED:
+            return GrantStatus.GRANTEE_SUSPENDED
+        if status != MemberStatus.ACTIVE or not roles & Role.MEMBER:
+            return GrantStatus.GRANTEE_NOT_MEMBER
+    if infos[-2] != MemberStatus.ACTIVE:
+        return GrantStatus.OWNER_SUSPENDED
+    return None
+
+
+def revoked_or_moved(grant: Mapping[str, Any], owner: bytes, transfers: int) -> GrantStatus | None:
+    """The part of ``AccessGrants._judge`` that needs no window: ``grant`` holds the stored ``revoked_at``,
+    ``grantor`` and ``owner_epoch``."""
+    if grant["revoked_at"] != 0:
+        return GrantStatus.REVOKED
+    if grant["grantor"] != owner or grant["owner_epoch"] != transfers:
+        return GrantStatus.OWNERSHIP_CHANGED
+    return None
+
+
+def judge(
+    grant: Mapping[str, Any], owner: bytes, transfers: int, not_before: int, expires_at: int, at: int
+) -> GrantStatus:
+    """``AccessGrants._judge``: a found grant's answer at ``at`` within the window ``[not_before, expires_at)``."""
+    early = revoked_or_moved(grant, owner, transfers)
+    if early is not None:
+        return early
+    if at < not_before:
+        return GrantStatus.NOT_YET_VALID
+    if at >= expires_at:
+        return GrantStatus.EXPIRED
+    return GrantStatus.ALLOWED
+
+
+def verdict(read: Read, terms: PrivateTerms, at: int) -> CheckResult:
+    """What ``check_private(terms, at)`` answers in the state ``read`` reads, computed here (module docstring):
+    ``read`` is given slots only, none of which depends on the terms' purpose, window, quota or salt."""
+    if not isinstance(at, int) or not 0 <= at < 2**64:
+        raise MalformedError(f"time must be a unix time in seconds, got {at!r}")
+    asset = name_to_bytes32(terms.asset, "asset id")
+    grantee = name_to_bytes32(terms.grantee, "org id")
+    stored = StorageLayout.of("DataAssetRegistry").variable("assets").at(asset)
+    owner, retired, transfers = read(
+        "DataAssetRegistry", [stored.member("owner"), stored.member("retired"), stored.member("transfers")]
+    )
+    refused = standing(read, bytes(owner), bool(retired), grantee)
+    if refused is not None:
+        return CheckResult(refused, None)
+    if grantee == owner:
+        return CheckResult(GrantStatus.NO_GRANT, None)
+    grants = StorageLayout.of("AccessGrants")
+    (grant_id,) = read("AccessGrants", [grants.variable("private_current").at(asset).at(terms.key)])
+    grant_id = bytes(grant_id)
+    if grant_id == ZERO:
+        return CheckResult(GrantStatus.NO_GRANT, None)
+    grant = grants.variable("grants").at(grant_id)
+    commitment, revoked_at, grantor, owner_epoch = read(
+        "AccessGrants",
+        [
+            grants.variable("private_grants").at(grant_id).member("commitment"),
+            grant.member("revoked_at"),
+            grant.member("grantor"),
+            grant.member("owner_epoch"),
+        ],
+    )
+    if bytes(commitment) != terms.commitment:
+        return CheckResult(GrantStatus.TERMS_MISMATCH, grant_id)
+    stored_grant = {"revoked_at": revoked_at, "grantor": bytes(grantor), "owner_epoch": owner_epoch}
+    status = judge(stored_grant, bytes(owner), transfers, terms.not_before, terms.expires_at, at)
+    return CheckResult(status, grant_id)
+
+
+class StorageReads:
+    """:data:`Read` over ``eth_getStorageAt`` at block ``block``: one JSON-RPC batch per round of
+    ``chain.contracts.layout.read`` (one request per word on another backend: eth-tester's, web3's)."""
+
+    def __init__(self, backend: Backend, addresses: Mapping[str, str], block: int) -> None:
+        self.backend = backend
+        self.addresses = dict(addresses)
+        self.block = block
+        self.words_read = 0
+
+    def read(self, contract: str, locations: Sequence[Location]) -> list[Any]:
+        address = self.addresses.get(contract)
+        if address is None:
+            raise MalformedError(f"no address of {contract} to read")
+
+        def fetch(slots: list[int]) -> Mapping[int, int]:
+            self.words_read += len(slots)
+            if isinstance(self.backend, RpcBackend):
+                calls = [("eth_getStorageAt", [address, hex(s), hex(self.block)]) for s in slots]
+                return {s: _word(v) for s, v in zip(slots, self.backend.batch(calls), strict=True)}
+            if isinstance(self.backend, EthTesterBackend):
+                return {s: _word(self.backend.storage_at(address, s, self.block)) for s in slots}
+            web3 = self.backend.web3
+            return {s: _word(bytes(web3.eth.get_storage_at(address, s, self.block))) for s in slots}  # type: ignore[arg-type]
+
+        return read(locations, fetch)
+
+
+def _word(value: object) -> int:
+    """A storage word as a node answers it: ``0x`` and up to 64 hex digits (or 32 bytes from web3)."""
+    if isinstance(value, bytes) and len(value) <= 32:
+        return int.from_bytes(value, "big")
+    if isinstance(value, str) and value.startswith("0x") and 2 < len(value) <= 66:
+        try:
+            return int(value, 16)
+        except ValueError:
+            pass
+    raise MalformedError(f"a storage word must be 0x and at most 64 hex digits, got {str(value)[:80]!r}")
+
+
+def head(backend: Backend) -> int:
+    """The number of the latest block."""
+    if isinstance(backend, RpcBackend):
+        answer = backend.request("eth_blockNumber", [])
+        if not isinstance(answer, str) or not answer.startswith("0x"):
+            raise MalformedError(f"eth_blockNumber answered {str(answer)[:80]!r}")
+        return int(answer, 16)
+    return int(backend.web3.eth.block_number)
+
+
+def check_private_here(
+    grants: AccessGrantsClient, terms: PrivateTerms, at: int, block: BlockIdentifier = "latest"
+) -> CheckResult:
+    """``grants.check_private(terms, at)``'s answer at ``block`` (a number, or the latest block, pinned first so
+    that every word is of one block), computed here: the node is asked for storage words by slot, never the terms
+    (:func:`verdict`)."""
+    number = block if isinstance(block, int) else head(grants.backend)
+    return verdict(StorageReads(grants.backend, grants.linked, number).read, terms, at)
+
+
+__all__ = ["Read", "StorageReads", "check_private_here", "head", "judge", "revoked_or_moved", "standing", "verdict"]

@@ -1,0 +1,180 @@
+"""``check_private_here`` (``chain.contracts.privatecheck``) answers exactly what ``AccessGrants.check_private``
+answers, at the same block, for every verdict: allowed, wrong purpose, wrong grantee, altered terms (window,
+quota, salt), not yet valid, expired, revoked, replaced by a newer grant, ownership changed, grantee or owner
+suspended or no member, unknown or retired asset, a grant to the owner; and its requests carry none of the
+terms' purpose, window, quota or salt, which ``check_private``'s do. On every chain of ``tests/conftest.py``
+(eth-tester, anvil, the consortium's own node in this process)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chain.backend import RpcBackend
+from chain.contracts import GrantStatus, PrivateTerms
+from chain.contracts.grants import AccessGrantsClient
+from chain.contracts.privatecheck import check_private_here, head
+from chain.ids import name_to_bytes32
+from tests.integration.contracts.contract_helpers import digest
+from tests.integration.contracts.test_private_grants import private, register, terms
+from tests.support.consortium import Consortium
+
+#: Terms that differ from a grant's in one field each, and the times to ask at.
+CHANGES: list[dict[str, Any]] = [
+    {},
+    {"purpose": "audit"},
+    {"grantee": "gamma"},
+    {"grantee": "reg"},  # a member without the member role
+    {"grantee": "nobody"},  # no member at all
+    {"grantee": "alpha"},  # the owner
+    {"not_before": 1},
+    {"expires_at": 2**40},
+    {"quota": 7},
+    {"salt": digest("another salt")},
+    {"asset": "other-book"},
+    {"asset": "nothing"},  # an unknown asset
+]
+
+
+def times(t: PrivateTerms, change: dict[str, Any]) -> list[int]:
+    """The window's edges for the grant's own terms, its start for changed ones (the reads do not depend on the
+    time: the window is the terms')."""
+    if change:
+        return [t.not_before]
+    return [0, t.not_before - 1, t.not_before, t.expires_at - 1, t.expires_at, 2**64 - 1]
+
+
+def same_everywhere(c: Consortium, grants: list[PrivateTerms]) -> set[GrantStatus]:
+    """Compare both answers at the latest block for every grant's terms at every time, and for each change of the
+    first grant's terms (one of the others'); the verdicts seen."""
+    block = head(c.backend)
+    seen: set[GrantStatus] = set()
+    for i, t in enumerate(grants):
+        for change in CHANGES if i == 0 else [{}, {"quota": 7}]:
+            asked = replace(t, **change)
+            for at in times(t, change):
+                chain = c.grants.check_private(asked, at, block=block)
+                here = check_private_here(c.grants, asked, at, block=block)
+                assert here == chain, (change, at)
+                seen.add(here.status)
+    return seen
+
+
+def test_every_verdict_is_the_contracts(consortium: Consortium) -> None:
+    c = consortium
+    alpha, reg = c.signers["alpha"], c.signers["reg"]
+    first, _ = private(c)
+    register(c, "alpha", "other-book")
+    second, _ = private(c, replace(terms(c, purpose="audit", quota=3), salt=first.salt))  # same salt, other key
+    to_owner, _ = private(c, replace(terms(c), grantee="alpha"))
+    grants = [first, second, to_owner]
+    seen = same_everywhere(c, grants)
+    assert {
+        GrantStatus.ALLOWED, GrantStatus.NOT_YET_VALID, GrantStatus.EXPIRED, GrantStatus.NO_GRANT,
+        GrantStatus.TERMS_MISMATCH, GrantStatus.GRANTEE_NOT_MEMBER, GrantStatus.UNKNOWN_ASSET,
+    } <= seen  # fmt: skip
+
+    # a newer grant under the first one's key replaces it: the first terms mismatch, the new ones are allowed
+    start = first.expires_at + 1000
+    newer = replace(first, not_before=start, expires_at=start + 3600, quota=5)
+    newer_id = c.grants.create_private_grant(alpha, newer)
+    grants.append(newer)
+    assert check_private_here(c.grants, first, first.not_before).grant_id == newer_id
+    same_everywhere(c, grants)
+
+    c.grants.revoke(alpha, newer_id, 4)
+    assert GrantStatus.REVOKED in same_everywhere(c, grants)
+    c.registry.suspend(reg, "beta")
+    assert GrantStatus.GRANTEE_SUSPENDED in same_everywhere(c, grants)
+    c.registry.reinstate(reg, "beta")
+    c.registry.suspend(reg, "alpha")
+    assert GrantStatus.OWNER_SUSPENDED in same_everywhere(c, grants)
+    c.registry.reinstate(reg, "alpha")
+    c.assets.offer_transfer(alpha, "book", "gamma")
+    c.assets.accept_transfer(c.signers["gamma"], "book")
+    assert GrantStatus.OWNERSHIP_CHANGED in same_everywhere(c, grants)
+    c.assets.retire_asset(c.signers["gamma"], "book")
+    assert GrantStatus.ASSET_RETIRED in same_everywhere(c, grants)
+
+
+def test_an_earlier_block_is_answered_as_the_contract_answered_it_then(consortium: Consortium) -> None:
+    c = consortium
+    t, grant_id = private(c)
+    before = head(c.backend)
+    c.grants.revoke(c.signers["alpha"], grant_id, 2)
+    for block in (before, head(c.backend)):
+        assert check_private_here(c.grants, t, t.not_before, block) == c.grants.check_private(t, t.not_before, block)
+    assert check_private_here(c.grants, t, t.not_before, before).allowed
+    assert check_private_here(c.grants, t, t.not_before).status is GrantStatus.REVOKED
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    grantee=st.sampled_from(["beta", "gamma", "alpha", "reg", "nobody"]),
+    purpose=st.sampled_from(["research", "audit"]),
+    shift=st.integers(-3, 3),
+    quota=st.sampled_from([0, 1, 2**255]),
+    salt=st.sampled_from([b"\x01" * 32, b"\x02" * 32]),
+    at=st.integers(0, 2**64 - 1) | st.integers(1_700_000_000, 1_900_000_000),
+)
+def test_any_terms_at_any_time(
+    consortium: Consortium, grantee: str, purpose: str, shift: int, quota: int, salt: bytes, at: int
+) -> None:
+    """Terms drawn around two grants on chain (their salts, grantees, purposes, windows and quotas mixed): the
+    same answer as the contract's."""
+    c = consortium
+    if c.assets.asset("book") is None:
+        register(c, "alpha", "book")
+        for s, q in ((b"\x01" * 32, 0), (b"\x02" * 32, 1)):
+            on_chain = PrivateTerms("book", "alpha", "beta", "research", 1_800_000_000, 1_800_086_400, q, s)
+            c.grants.create_private_grant(c.signers["alpha"], on_chain)
+    t = PrivateTerms("book", "alpha", grantee, purpose, 1_800_000_000 + shift, 1_800_086_400 + shift, quota, salt)
+    block = head(c.backend)
+    assert check_private_here(c.grants, t, at, block) == c.grants.check_private(t, at, block)
+
+
+class _Recording(RpcBackend):
+    """The same node, every JSON-RPC body it is sent kept."""
+
+    def __init__(self, url: str, chain_id: int) -> None:
+        super().__init__(url, chain_id=chain_id)
+        self.sent: list[str] = []
+
+    def _post(self, payload: Any, method: str) -> Any:
+        self.sent.append(json.dumps(payload))
+        return super()._post(payload, method)
+
+
+def test_the_node_is_sent_no_term(consortium: Consortium) -> None:
+    c = consortium
+    url = getattr(c.backend, "url", None)
+    if not isinstance(url, str):
+        pytest.skip(f"{c.backend.description} runs in this process: there is no node to send anything to")
+    t, _ = private(c)
+    recording = _Recording(url, c.backend.chain_id)
+    grants = AccessGrantsClient(recording, c.grants.address)
+    assert check_private_here(grants, t, t.not_before).allowed
+    here = "".join(recording.sent).lower()
+    assert "eth_getstorageat" in here and "eth_call" in here  # the linked contracts' addresses, read once
+    recording.sent.clear()
+    assert check_private_here(grants, t, t.not_before).allowed
+    here = "".join(recording.sent).lower()
+    assert "eth_call" not in here
+    secrets = {
+        "salt": t.salt.hex(),
+        "purpose": name_to_bytes32(t.purpose, "purpose").rstrip(b"\0").hex(),
+        "not_before": f"{t.not_before:x}",
+        "expires_at": f"{t.expires_at:x}",
+        "commitment": t.commitment.hex(),
+    }
+    for what, word in secrets.items():
+        assert word not in here, f"the {what} was sent to the node"
+    recording.sent.clear()
+    grants.check_private(t, t.not_before)  # the contract's own check: the node reads the terms
+    sent = "".join(recording.sent).lower()
+    assert secrets["salt"] in sent and secrets["purpose"] in sent and secrets["expires_at"] in sent
