@@ -15,6 +15,10 @@ The same `up` serves the live alarms beyond loopback as its settings file says (
 "0.0.0.0"`` and a certificate of the operator's CA at ``tls_cert``/``tls_key``, no command-line option): over
 mutual TLS, the operator's certificate with the token reads them, another member's gets 403 and no certificate
 gets no handshake; `up`'s own explorer reads them from there.
+
+Last, on the same `up`, the operator rotates its gateway key with ``consortium gateway rotate-key`` under calls
+through its gateway (``docs/trust.md``, "Rotating a gateway key"): no batch refused, no gap, the switch from the new
+key's block with no restart.
 """
 
 from __future__ import annotations
