@@ -191,7 +191,10 @@ def gateway_serve(
         quota_store=quota_store,
         chain_tls=chain_tls,
     )
-    configure_json_logging("gateway")
+    # its own records, and those of the shipper (batches refused, sent again) and of the key it signs with (a
+    # rotated key taken, the key kept before it removed): JSON lines, INFO and above
+    for logger in ("gateway", "notary.submit", "notary.keyswitch", "network.keyrotation"):
+        configure_json_logging(logger)
     try:
         run(options, description, passphrase)
     except (ChainUnavailableError, QuotaSchemaError) as exc:

@@ -15,6 +15,10 @@ The same `up` serves the live alarms beyond loopback as its settings file says (
 "0.0.0.0"`` and a certificate of the operator's CA at ``tls_cert``/``tls_key``, no command-line option): over
 mutual TLS, the operator's certificate with the token reads them, another member's gets 403 and no certificate
 gets no handshake; `up`'s own explorer reads them from there.
+
+Last, on the same `up`, the operator rotates its gateway key with ``consortium gateway rotate-key`` under calls
+through its gateway (``docs/trust.md``, "Rotating a gateway key"): no batch refused, no gap, the switch from the new
+key's block with no restart.
 """
 
 from __future__ import annotations
@@ -26,23 +30,27 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from click.testing import CliRunner, Result
 
 from chain.ids import OrgId
+from chain.tx import transact
 from cli.main import cli
 from network.alarms.probe import NodeTarget, Prober, targets_of
 from network.alarms.server import api_token
 from network.certificates import ca_bundle_pem
 from network.config import parse_config
-from network.consortium import init_consortium
+from network.consortium import Consortium, init_consortium
 from network.description import load_description
-from network.identity import issue_identity, issue_service_certificate, user_paths
+from network.identity import OrgPaths, issue_identity, issue_service_certificate, user_paths
 from network.logsetup import LOG_IDENTITY, notary_client_tls
 from network.nodeaccess import CHAIN_IDENTITY, client_tls
 from network.upsettings import SETTINGS_FILE
+from notary.logsuite import public_bytes
+from notary.readauth import SignedReads
 from sdk import MemberClient
 from tests.support.small_consortium import three_member_config
 from tests.support.up_process import CHAIN_ID, UpProcess, free_port_block
@@ -56,6 +64,9 @@ FOLLOW_TIMEOUT = 60.0  # the explorer polls every half second; generous for a lo
 ROUTE = "/v1/market/quotes/level2"
 #: Where the settings file has `up` serve the alarms: every address, so HTTPS over mutual TLS only.
 ALARMS_HOST = "0.0.0.0"
+#: The rotation's overlap in blocks (and the blocks before the new key's): more than the rotation's transactions
+#: and an anchor or two come to, on a chain that seals a block for each transaction.
+OVERLAP = 5
 
 
 def _config() -> dict[str, object]:
@@ -324,3 +335,145 @@ def test_the_settings_file_has_up_serve_the_alarms_over_mutual_tls_to_the_operat
 
     view = wait_until(live, "the explorer to read the live alarms from the endpoint", FOLLOW_TIMEOUT, every=0.5)
     assert view["source"] == "endpoint" and view["error"] is None, view
+
+
+def test_the_operators_gateway_key_rotates_under_calls_with_no_batch_refused(running: Running) -> None:
+    """``consortium gateway rotate-key --as op --from-block N --overlap-blocks K`` against the running `up`, with
+    calls through op's gateway before the rotation, in the window before block N, across the switch and after the
+    old key retired: every call is answered and its event shipped (no batch refused, the outbox drained, every
+    event in the notary's log, no gap in the gateway's sequence); the gateway's admin ``/healthz`` names the old key
+    before block N and the new one from it, with no restart; an SDK client of op made in the window starts from the
+    key kept (``keys/gateway.previous.pem``) and reads the calls' receipts and evidence; a follower removes the kept
+    file once the old key retired, not before; `up`'s explorer, whose reads of the notary are signed with op's key,
+    indexes the log past the last call. Last in the module: the tests before it use op's key as `init` made it.
+
+    `up`'s chain seals a block only for a transaction (the notary's anchors, every few seconds while calls come):
+    the test moves it to block N and to the retirement with transactions of its own (alpha's account sends itself
+    nothing), once the gateway signs with the new key for the second."""
+    directory = running.directory
+    description = load_description(directory)
+    port = running.up.port
+    notary = f"https://127.0.0.1:{port + 1}"
+    gateway = f"https://localhost:{port + 20}"
+    admin = f"http://127.0.0.1:{port + 40}/healthz"  # the gateway's admin endpoint (its port + 20), loopback
+    paths = OrgPaths.of(directory, OrgId("op"))
+    gateway_log = directory / "gateways" / "op" / "gateway.log"
+    log_start = gateway_log.stat().st_size
+    alpha = directory / "orgs" / "alpha" / "users" / "Admin@alpha" / "msp"
+    node_tls = client_tls(description, alpha / "signcerts" / "cert.pem", alpha / "keystore" / "key.pem", None,
+                          PASSPHRASE.encode())  # fmt: skip
+    chain = Consortium.open(directory, running.node, node_tls)
+    ticker = chain.signer("alpha", PASSPHRASE.encode())
+
+    def chain_head() -> int:
+        """The node's head: the gateway's view of the chain is at or behind it."""
+        return int(chain.backend.web3.eth.block_number)
+
+    def tick_to(block: int) -> None:
+        """One block more (a transaction of alpha's to itself) unless the chain is at ``block`` already."""
+        if chain_head() < block:
+            transact(chain.backend, ticker, ticker.address, "0x", label="tick")
+
+    def health() -> dict[str, Any]:
+        answer: dict[str, Any] = httpx.get(admin, timeout=10).json()
+        return answer
+
+    old = paths.gateway_pub.read_text().strip()
+    assert health()["shipper"]["key"] == old
+    gateway_id = health()["gateway"]
+    events: list[str] = []
+    with MemberClient.from_directory(
+        directory, "alpha", name="client", passphrase=PASSPHRASE.encode(), notary_url=notary
+    ) as caller:
+
+        def call() -> str:
+            """One call through op's gateway, answered and recorded; the key the gateway signs with after it."""
+            result = caller.call(gateway, "GET", ROUTE, purpose="trading", params={"symbol": "600519.SH"})
+            assert result.status == 200, (result.status, result.content[:300])
+            assert result.event_id is not None
+            events.append(result.event_id)
+            key: str = health()["shipper"]["key"]
+            if key != old:  # the gateway's view of the chain, at or behind the node's head, has reached block N
+                assert key == new and chain_head() >= valid_from, (key, valid_from)
+            return key
+
+        call()
+        call()
+        # Block N a few blocks ahead: the rotation's two transactions, and maybe an anchor, come before it.
+        start = chain_head()
+        rotated = run(running, "gateway", "rotate-key", "--as", "op", "--from-block", str(start + OVERLAP + 1),
+                      "--overlap-blocks", str(OVERLAP), "--json")  # fmt: skip
+        assert rotated.exit_code == 0, (rotated.output, rotated.exception)
+        rotation = json.loads(rotated.output)
+        new: str = rotation["new"]["public_key"]
+        valid_from: int = rotation["new"]["valid_from"]
+        retired_at: int = rotation["old"]["valid_until"]
+        assert rotation["old"]["public_key"] == old and new != old, rotation
+        assert (valid_from, retired_at) == (start + OVERLAP + 1, start + 2 * OVERLAP + 1), rotation
+        assert paths.gateway_pub.read_text().strip() == new and paths.gateway_key_previous.is_file()
+
+        # In the window: a client of op made now starts from the kept key (the file's is not valid yet).
+        window = MemberClient.from_directory(directory, "op", name="client", passphrase=PASSPHRASE.encode(),
+                                             notary_url=notary)  # fmt: skip
+        with window:
+            made_at = chain_head()
+            assert made_at < valid_from, f"the client was made after the window (block {made_at}, N {valid_from})"
+            reads = window.notary_auth
+            assert isinstance(reads, SignedReads) and public_bytes(reads.key).hex() == old
+            assert call() == old
+            in_window = events[-1]
+            assert window.receipt(in_window, wait_s=30)["event_id"] == in_window
+
+            # Across the switch: calls, a block more each, until the gateway's /healthz names the new key (which
+            # call() checks is from block N on).
+            def switched() -> bool:
+                tick_to(valid_from)
+                return call() == new
+
+            wait_until(switched, "the gateway to sign with the new key", FOLLOW_TIMEOUT, every=0.05)
+
+            # Past the old key's retirement: calls, a block more each, until a follower removed the kept key, which
+            # it keeps until then.
+            def removed() -> bool:
+                tick_to(retired_at)
+                call()
+                if paths.gateway_key_previous.exists():
+                    return False
+                assert chain_head() >= retired_at, f"the kept key was removed before block {retired_at}"
+                return True
+
+            wait_until(removed, "the kept key to be removed once retired", FOLLOW_TIMEOUT, every=0.05)
+            call()
+
+            # Every call shipped: the outbox drained, no batch refused, the notary holds every event, no gap.
+            def drained() -> dict[str, Any] | None:
+                outbox: dict[str, Any] = health()["outbox"]
+                return outbox if outbox["pending"] == 0 and outbox["shipped_seq"] == outbox["last_seq"] else None
+
+            outbox = wait_until(drained, "the gateway's outbox to drain", FOLLOW_TIMEOUT, every=0.1)
+            shipper = health()["shipper"]
+            assert shipper["key"] == new and not shipper["refused"], shipper
+            said = gateway_log.read_bytes()[log_start:].decode(errors="replace")
+            assert "notary refused a batch" not in said, said
+            assert f"signs its batches with its new key {new} from now on" in said, said
+            op_log = notary_client_tls(directory, description, "op", PASSPHRASE.encode())
+            gaps = httpx.get(f"{notary}/v1/gaps", verify=op_log, timeout=10).json()
+            assert gaps["last_seq"][gateway_id] == outbox["last_seq"], gaps
+            assert [g for g in gaps["gaps"] if g["gateway"] == gateway_id] == [], gaps
+            # The client made in the window reads every call's receipt, now with the new key, and the evidence.
+            indices = [int(window.receipt(e, wait_s=30)["index"]) for e in events]
+            assert len(set(indices)) == len(events), indices
+            assert public_bytes(reads.key).hex() == new
+            bundle = window.evidence(in_window, wait_s=120)
+            assert bundle.checkpoint is not None and json.loads(bundle.entry)["decision"] == "allow", bundle
+
+    # The explorer reads the notary with op's key, rotated under it: it indexes the log past the last call.
+    token = next((directory / "explorer" / "logins").glob("*.token")).read_text().strip()
+    explorer = f"http://127.0.0.1:{port + 60}/healthz"
+
+    def indexed() -> bool:
+        figures = httpx.get(explorer, headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
+        size = figures.get("indexed_size")
+        return isinstance(size, int) and size > max(indices)
+
+    wait_until(indexed, "the explorer to index the log past the last call", FOLLOW_TIMEOUT, every=0.2)
