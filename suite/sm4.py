@@ -30,7 +30,7 @@ NONCE_SIZE = 12
 TAG_SIZE = 16
 MIN_SALT = 8  # RFC 8018 §4.1: at least eight octets
 MAX_ITERATIONS = 10_000_000  # a cap, so that a stored iteration count cannot stall the reader
-DEFAULT_ITERATIONS = 200_000  # PBKDF2-HMAC-SM3 rounds of what is written: about 0.1 s of one core here
+DEFAULT_ITERATIONS = 200_000  # PBKDF2-HMAC-SM3 rounds of what is written: about 0.08 s of CPU here
 MIN_SETTING = 10_000  # the fewest an operator may set (a vault key sealed with fewer is refused on reading)
 ITERATIONS_ENV = "CONSORTIUM_SM_KDF_ITERATIONS"
 

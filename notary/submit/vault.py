@@ -38,13 +38,14 @@ is of one suite for its life (opened under the other, it is refused with :class:
     intl   32 bytes   AES-256-GCM under scrypt (n 2^15, r 8, p 1):     "clvault1" ‖ nonce (12) ‖ AES-256-GCM
                       {"kdf": "scrypt", "n", "r", "p", "salt",         ciphertext (32) ‖ tag (16)
                        "nonce", "sealed"}
-    sm     16 bytes   SM4-GCM under PBKDF2-HMAC-SM3 (200,000 rounds):  "clvsm4g1" ‖ nonce (12) ‖ SM4-GCM
+    sm     16 bytes   SM4-GCM under PBKDF2-HMAC-SM3 (200,000 rounds*): "clvsm4g1" ‖ nonce (12) ‖ SM4-GCM
                       {"kdf": "pbkdf2-hmac-sm3", "iterations",         ciphertext (32) ‖ tag (16)
                        "cipher": "sm4-gcm", "salt", "nonce", "sealed"}
 
-(both documents also hold ``format`` and ``provider``; ``sealed`` is the ciphertext and its 16-byte tag). A key
-derived from a gateway key is HKDF-SHA256 of its raw private bytes under ``intl``, HKDF-SM3 under ``sm``
-(:func:`vault_key`).
+(both documents also hold ``format`` and ``provider``; ``sealed`` is the ciphertext and its 16-byte tag; * or the
+operator's ``$CONSORTIUM_SM_KDF_ITERATIONS``, ``suite.sm4.iterations_setting``, the count read back from the
+document). A key derived from a gateway key is HKDF-SHA256 of its raw private bytes under ``intl``, HKDF-SM3 under
+``sm`` (:func:`vault_key`).
 
 Shredding writes the tombstone first, then overwrites the key file with random bytes, fsyncs, removes it and
 fsyncs the directory; a crash in between leaves the tombstone, and the next opening of the vault finishes the

@@ -44,7 +44,7 @@ from notary.log.smnote import SM2CosignatureVerifier, SM2NoteVerifier
 from notary.logsuite import INTL, SM, public_bytes, suite_of_vkey
 from notary.storage.sqlite import LogStore
 from notary.submit.vault import SaltVault, Tombstone
-from suite import _pkcs8
+from suite import _pkcs8, sm4
 from suite.sm2 import SM2PrivateKey
 
 PASS = b"suite test passphrase"
@@ -122,8 +122,12 @@ def test_a_log_key_file_opened_again_unchanged_costs_no_second_pbkdf2_and_a_chan
     paths = OrgPaths.of(tmp_path, OrgId("initech"))
     assert bytes.fromhex("02022710") in base64.b64decode(b"".join(paths.witness_key.read_bytes().splitlines()[1:-1]))
     rounds: list[int] = []
-    derive = _pkcs8.derive_key
-    monkeypatch.setattr(_pkcs8, "derive_key", lambda p, s, n: rounds.append(n) or derive(p, s, n))
+
+    def counted(passphrase: bytes, salt: bytes, iterations: int) -> bytes:
+        rounds.append(iterations)
+        return sm4.derive_key(passphrase, salt, iterations)
+
+    monkeypatch.setattr(_pkcs8, "derive_key", counted)  # the real derivation, counted
     first = load_witness_key(tmp_path, OrgId("initech"), PASS, "sm")
     assert rounds == [10_000]
     assert public_bytes(load_witness_key(tmp_path, OrgId("initech"), PASS, "sm")) == public_bytes(first)
