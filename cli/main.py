@@ -159,6 +159,14 @@ def cli(
     chain_ca: Path | None,
 ) -> None:
     """Consortium Ledger: data-asset rights, access grants and audit anchors on a consortium chain."""
+    if os.environ.get("CONSORTIUM_SM_KDF_ITERATIONS") is not None:  # the cost of sm key files written (suite.sm4)
+        from suite.errors import SM4Error
+        from suite.sm4 import iterations_setting
+
+        try:
+            iterations_setting()
+        except SM4Error as exc:
+            fail(str(exc))
     ctx.obj = Context(directory, chain_url, passphrase_file, chain_cert, chain_key, chain_ca)
 
 

@@ -74,6 +74,7 @@ Times: the public functions take ``now`` (default: the current UTC time, read on
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import ipaddress
 import os
 import re
@@ -1074,8 +1075,36 @@ def _load_private(paths: OrgPaths, path: Path, passphrase: bytes) -> PrivateKeyT
         raise IdentityError(f"{path}: unsupported key type or key encryption") from None
 
 
+#: The log keys this process has unlocked, by file, its bytes and the passphrase (a digest of both): a key file read
+#: again unchanged (a holder's first read and its rotation watcher's, ``up``'s check and a component's) costs no
+#: second PBKDF2, which under ``sm`` is 200,000 rounds of HMAC-SM3 by default. A changed file, or another passphrase,
+#: is read again; a key that does not open is not remembered.
+_UNLOCKED: dict[tuple[str, bytes], PrivateKey] = {}
+_UNLOCKED_MAX = 32
+
+
 def _load_log_key(paths: OrgPaths, path: Path, passphrase: bytes, crypto: str | None) -> PrivateKey:
     """An Ed25519 or SM2 key; with ``crypto``, refused unless of that suite."""
+    data = _read(paths, path)
+    if not isinstance(passphrase, bytes):
+        return _checked(_unlock_log_key(paths, path, data, passphrase), crypto, path)
+    memo = (str(path.absolute()), hashlib.sha256(len(passphrase).to_bytes(4, "big") + passphrase + data).digest())
+    key = _UNLOCKED.get(memo)
+    if key is None:
+        key = _unlock_log_key(paths, path, data, passphrase)
+        if len(_UNLOCKED) >= _UNLOCKED_MAX:
+            _UNLOCKED.pop(next(iter(_UNLOCKED)), None)
+        _UNLOCKED[memo] = key
+    return _checked(key, crypto, path)
+
+
+def _checked(key: PrivateKey, crypto: str | None, path: Path) -> PrivateKey:
+    if crypto is not None:
+        check_log_key_suite(key, crypto, path)
+    return key
+
+
+def _unlock_log_key(paths: OrgPaths, path: Path, data: bytes, passphrase: bytes) -> PrivateKey:
     key: PrivateKey
     try:
         loaded = _load_private(paths, path, passphrase)
@@ -1084,7 +1113,6 @@ def _load_log_key(paths: OrgPaths, path: Path, passphrase: bytes, crypto: str | 
         from suite.errors import SM2Error
         from suite.sm2 import SM2PrivateKey
 
-        data = _read(paths, path)
         try:
             key = SM2PrivateKey.from_pem(data, passphrase)
         except SM2Error:
@@ -1093,8 +1121,6 @@ def _load_log_key(paths: OrgPaths, path: Path, passphrase: bytes, crypto: str | 
         if not isinstance(loaded, ed25519.Ed25519PrivateKey):
             raise IdentityError(f"{path} holds neither an Ed25519 nor an SM2 key")
         key = loaded
-    if crypto is not None:
-        check_log_key_suite(key, crypto, path)
     return key
 
 

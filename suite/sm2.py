@@ -25,7 +25,7 @@ import binascii
 import hashlib
 import re
 
-from suite import _der, _libcrypto, _pkcs8
+from suite import _der, _libcrypto, _pkcs8, sm4
 from suite.errors import InvalidSignatureError, SM2Error
 
 __all__ = [
@@ -52,7 +52,7 @@ GY = 0xBC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0
 # ENTL is the ID's length in bits, in two bytes, so 8191 bytes would fit; OpenSSL refuses an ID of 8191 bytes or
 # more (it checks len >= 0xFFFF / 8), so the suite's limit is one byte lower, the same for signing, verifying and ZA.
 MAX_ID_BYTES = 8190
-PEM_ITERATIONS = 200_000  # PBKDF2-HMAC-SM3 rounds for an encrypted PEM: about 0.4 s on one core here
+PEM_ITERATIONS = sm4.DEFAULT_ITERATIONS  # PBKDF2-HMAC-SM3 rounds for an encrypted PEM unless the operator sets others
 
 _OID_EC_PUBLIC_KEY = _der.oid("1.2.840.10045.2.1")
 _OID_SM2 = _der.oid("1.2.156.10197.1.301")
@@ -255,15 +255,17 @@ class SM2PrivateKey:
         deriving a secret from a key's raw private bytes (the gateway's digest salt) takes an SM2 key as well."""
         return self.private_bytes()
 
-    def to_pem(self, password: bytes | None = None) -> bytes:
-        """PKCS#8 PEM; with a password, PBES2 with SM4-CBC and PBKDF2-HMAC-SM3 (`PEM_ITERATIONS` rounds)."""
+    def to_pem(self, password: bytes | None = None, iterations: int | None = None) -> bytes:
+        """PKCS#8 PEM; with a password, PBES2 with SM4-CBC and PBKDF2-HMAC-SM3 (`iterations` rounds; by default
+        the operator's setting, `suite.sm4.iterations_setting`, `PEM_ITERATIONS` unless set)."""
         plain = _libcrypto.pkcs8_pem(self._pkey)
         if password is None:
             return plain
         if not password or b"\x00" in password:
             raise SM2Error("the password must be non-empty and contain no NUL byte")
         info = _pem_decode(plain, ("PRIVATE KEY",))[1]
-        return _pem_encode("ENCRYPTED PRIVATE KEY", _pkcs8.encrypt(info, password, PEM_ITERATIONS))
+        rounds = sm4.iterations_setting(default=PEM_ITERATIONS) if iterations is None else iterations
+        return _pem_encode("ENCRYPTED PRIVATE KEY", _pkcs8.encrypt(info, password, rounds))
 
     def public_key(self) -> SM2PublicKey:
         return self._public

@@ -38,13 +38,14 @@ is of one suite for its life (opened under the other, it is refused with :class:
     intl   32 bytes   AES-256-GCM under scrypt (n 2^15, r 8, p 1):     "clvault1" ‖ nonce (12) ‖ AES-256-GCM
                       {"kdf": "scrypt", "n", "r", "p", "salt",         ciphertext (32) ‖ tag (16)
                        "nonce", "sealed"}
-    sm     16 bytes   SM4-GCM under PBKDF2-HMAC-SM3 (200,000 rounds):  "clvsm4g1" ‖ nonce (12) ‖ SM4-GCM
+    sm     16 bytes   SM4-GCM under PBKDF2-HMAC-SM3 (200,000 rounds*): "clvsm4g1" ‖ nonce (12) ‖ SM4-GCM
                       {"kdf": "pbkdf2-hmac-sm3", "iterations",         ciphertext (32) ‖ tag (16)
                        "cipher": "sm4-gcm", "salt", "nonce", "sealed"}
 
-(both documents also hold ``format`` and ``provider``; ``sealed`` is the ciphertext and its 16-byte tag). A key
-derived from a gateway key is HKDF-SHA256 of its raw private bytes under ``intl``, HKDF-SM3 under ``sm``
-(:func:`vault_key`).
+(both documents also hold ``format`` and ``provider``; ``sealed`` is the ciphertext and its 16-byte tag; * or the
+operator's ``$CONSORTIUM_SM_KDF_ITERATIONS``, ``suite.sm4.iterations_setting``, the count read back from the
+document). A key derived from a gateway key is HKDF-SHA256 of its raw private bytes under ``intl``, HKDF-SM3 under
+``sm`` (:func:`vault_key`).
 
 Shredding writes the tombstone first, then overwrites the key file with random bytes, fsyncs, removes it and
 fsyncs the directory; a crash in between leaves the tombstone, and the next opening of the vault finishes the
@@ -113,8 +114,8 @@ _SCRYPT: Final = {"n": 2**15, "r": 8, "p": 1}
 #: Under ``sm``: the vault key's passphrase KDF and cipher as ``vault-key.json`` names them, and PBKDF2's rounds.
 SM_KDF: Final = "pbkdf2-hmac-sm3"
 SM_CIPHER: Final = "sm4-gcm"
-SM_ITERATIONS: Final = PEM_ITERATIONS
-_MIN_SM_ITERATIONS: Final = 10_000
+SM_ITERATIONS: Final = PEM_ITERATIONS  # unless the operator sets others (suite.sm4.iterations_setting)
+_MIN_SM_ITERATIONS: Final = sm4.MIN_SETTING
 #: By suite: the vault key's size, the magic opening an epoch key file, and the algorithms in words.
 _KEY_SIZES: Final = {"intl": 32, "sm": sm4.KEY_SIZE}
 _MAGICS: Final = {"intl": b"clvault1", "sm": b"clvsm4g1"}
@@ -245,9 +246,10 @@ def _passphrase_key(passphrase: bytes, salt: bytes, n: int, r: int, p: int) -> b
 def _seal_vault_key(key: bytes, passphrase: bytes, provider: str, suite: str = "intl") -> bytes:
     salt = os.urandom(16)
     if suite == "sm":
-        box = sm4.seal(sm4.derive_key(passphrase, salt, SM_ITERATIONS), key, _aad(provider, "vault-key"))
+        iterations = sm4.iterations_setting()
+        box = sm4.seal(sm4.derive_key(passphrase, salt, iterations), key, _aad(provider, "vault-key"))
         document: dict[str, Any] = {"format": VAULT_KEY_FORMAT, "provider": provider, "kdf": SM_KDF}
-        document |= {"iterations": SM_ITERATIONS, "cipher": SM_CIPHER, "salt": salt.hex()}
+        document |= {"iterations": iterations, "cipher": SM_CIPHER, "salt": salt.hex()}
         document |= {"nonce": box[:_NONCE].hex(), "sealed": box[_NONCE:].hex()}
         return json.dumps(document).encode()
     nonce = os.urandom(_NONCE)

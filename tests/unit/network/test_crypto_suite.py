@@ -44,6 +44,7 @@ from notary.log.smnote import SM2CosignatureVerifier, SM2NoteVerifier
 from notary.logsuite import INTL, SM, public_bytes, suite_of_vkey
 from notary.storage.sqlite import LogStore
 from notary.submit.vault import SaltVault, Tombstone
+from suite import _pkcs8, sm4
 from suite.sm2 import SM2PrivateKey
 
 PASS = b"suite test passphrase"
@@ -112,6 +113,34 @@ def test_the_wrong_passphrase_is_still_a_passphrase_error_for_an_sm2_key(sm_root
         load_notary_key(sm_root, OrgId("acme"), b"not the passphrase")
 
 
+def test_a_log_key_file_opened_again_unchanged_costs_no_second_pbkdf2_and_a_changed_one_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the operator's lower cost (suite.sm4.iterations_setting) reaches the key files identity creation writes
+    monkeypatch.setenv("CONSORTIUM_SM_KDF_ITERATIONS", "10000")
+    create_org_identity(tmp_path, OrgId("initech"), "INITECH", PASS, crypto="sm")
+    paths = OrgPaths.of(tmp_path, OrgId("initech"))
+    assert bytes.fromhex("02022710") in base64.b64decode(b"".join(paths.witness_key.read_bytes().splitlines()[1:-1]))
+    rounds: list[int] = []
+
+    def counted(passphrase: bytes, salt: bytes, iterations: int) -> bytes:
+        rounds.append(iterations)
+        return sm4.derive_key(passphrase, salt, iterations)
+
+    monkeypatch.setattr(_pkcs8, "derive_key", counted)  # the real derivation, counted
+    first = load_witness_key(tmp_path, OrgId("initech"), PASS, "sm")
+    assert rounds == [10_000]
+    assert public_bytes(load_witness_key(tmp_path, OrgId("initech"), PASS, "sm")) == public_bytes(first)
+    assert rounds == [10_000]  # the second read of the unchanged file derived nothing
+    with pytest.raises(PassphraseError, match="wrong passphrase"):  # another passphrase is tried, and refused
+        load_witness_key(tmp_path, OrgId("initech"), b"not the passphrase", "sm")
+    with pytest.raises(IdentityError, match="'intl'"):  # the suite is checked on every read
+        load_witness_key(tmp_path, OrgId("initech"), PASS, "intl")
+    replaced = SM2PrivateKey.generate()
+    paths.witness_key.write_bytes(replaced.to_pem(PASS))
+    assert public_bytes(load_witness_key(tmp_path, OrgId("initech"), PASS, "sm")) == public_bytes(replaced)
+
+
 def test_an_sm_key_asked_for_under_intl_is_refused_naming_both_suites(sm_root: Path) -> None:
     with pytest.raises(IdentityError, match=r"holds an SM2 key of the 'sm' suite, but this consortium runs the 'intl'"):
         load_witness_key(sm_root, OrgId("globex"), PASS, "intl")
@@ -170,6 +199,17 @@ def test_up_refuses_an_intl_key_in_an_sm_consortium_before_starting_anything(tmp
     assert "but this consortium runs the 'sm' suite" in lines[0] and "SM2 keys" in lines[0], lines[0]
     assert "starting" not in result.stdout
     assert not (tmp_path / "chain").exists() and not (tmp_path / "witnesses").exists()
+
+
+def test_a_kdf_iterations_setting_out_of_range_stops_a_command_before_it_writes_anything(tmp_path: Path) -> None:
+    env = {"CONSORTIUM_PASSPHRASE": PASS.decode(), "CONSORTIUM_SM_KDF_ITERATIONS": "5000"}
+    result = CliRunner().invoke(cli, ["init", str(tmp_path / "c"), "--demo", "--crypto", "sm"], env=env)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines() == [
+        "error: $CONSORTIUM_SM_KDF_ITERATIONS is '5000': give a whole number of PBKDF2 iterations from 10,000 to "
+        "10,000,000 (unset: 200,000)"
+    ], result.stderr
+    assert not (tmp_path / "c").exists()
 
 
 def test_up_refuses_a_log_key_that_is_not_the_one_consortium_json_lists(tmp_path: Path) -> None:

@@ -87,6 +87,18 @@ def test_an_sm_vault_seals_its_keys_with_sm4_gcm_under_pbkdf2_hmac_sm3_as_gmssl_
     assert _open(tmp_path, "sm").reveal("e-1", NOON) == salt
 
 
+def test_an_sm_vault_key_sealed_under_the_operators_setting_states_its_iterations_and_opens_without_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONSORTIUM_SM_KDF_ITERATIONS", "10000")
+    salt = _open(tmp_path, "sm").salt("e-1", NOON)
+    document = json.loads((tmp_path / "vault-key.json").read_text())
+    assert (document["kdf"], document["cipher"], document["iterations"]) == ("pbkdf2-hmac-sm3", "sm4-gcm", 10_000)
+    monkeypatch.delenv("CONSORTIUM_SM_KDF_ITERATIONS")
+    assert _open(tmp_path, "sm").reveal("e-1", NOON) == salt  # read with the count the file states
+    assert json.loads((tmp_path / "vault-key.json").read_text()) == document
+
+
 def test_an_intl_vault_written_by_hand_in_its_format_opens_and_a_new_one_keeps_that_format(tmp_path: Path) -> None:
     key, epoch_key, salt, nonce = os.urandom(32), os.urandom(32), os.urandom(16), os.urandom(12)
     passphrase_key = Scrypt(salt=salt, length=32, n=2**15, r=8, p=1).derive(PASSPHRASE)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from suite import _der, sm2
+from suite.errors import SM4Error
 from suite.sm2 import (
     DEFAULT_ID,
     InvalidSignatureError,
@@ -88,6 +91,28 @@ def test_encrypted_pem_round_trips_and_a_wrong_password_fails(password: bytes) -
 def test_encrypted_pem_with_the_default_iteration_count() -> None:
     pem = KEY.to_pem(b"at rest")
     assert SM2PrivateKey.from_pem(pem, b"at rest").private_bytes() == KEY.private_bytes()
+    assert _INTEGER_200_000 in _der_of(pem)
+
+
+_INTEGER_200_000 = bytes.fromhex("0203030d40")  # PBKDF2-params' iterationCount, DER
+_INTEGER_10_000 = bytes.fromhex("02022710")
+
+
+def _der_of(pem: bytes) -> bytes:
+    return base64.b64decode(b"".join(pem.strip().splitlines()[1:-1]))
+
+
+def test_encrypted_pem_states_the_iterations_given_or_the_operators_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    pem = KEY.to_pem(b"at rest", iterations=10_000)
+    assert _INTEGER_10_000 in _der_of(pem) and _INTEGER_200_000 not in _der_of(pem)
+    assert SM2PrivateKey.from_pem(pem, b"at rest").private_bytes() == KEY.private_bytes()
+    monkeypatch.setenv("CONSORTIUM_SM_KDF_ITERATIONS", "10000")
+    pem = KEY.to_pem(b"at rest")
+    assert _INTEGER_10_000 in _der_of(pem)
+    assert SM2PrivateKey.from_pem(pem, b"at rest").private_bytes() == KEY.private_bytes()
+    monkeypatch.setenv("CONSORTIUM_SM_KDF_ITERATIONS", "9999")
+    with pytest.raises(SM4Error, match="CONSORTIUM_SM_KDF_ITERATIONS"):
+        KEY.to_pem(b"at rest")
 
 
 @settings(max_examples=10, deadline=None)

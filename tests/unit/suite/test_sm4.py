@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from suite.errors import SM4Error
-from suite.sm4 import derive_key, open_, seal
+from suite.sm4 import DEFAULT_ITERATIONS, ITERATIONS_ENV, derive_key, iterations_setting, open_, seal
 
 KEY = bytes(range(16))
 
@@ -80,3 +80,18 @@ def test_derive_key_is_pbkdf2_with_hmac_sm3() -> None:
 def test_derive_key_refuses_short_salt_and_bad_iterations(salt: bytes, iterations: int, message: str) -> None:
     with pytest.raises(SM4Error, match=message):
         derive_key(b"pw", salt, iterations)
+
+
+def test_what_is_written_takes_the_default_iterations_or_the_operators_setting() -> None:
+    assert iterations_setting({}) == DEFAULT_ITERATIONS == 200_000
+    assert iterations_setting({}, default=1000) == 1000
+    assert iterations_setting({ITERATIONS_ENV: "10000"}) == 10_000
+    assert iterations_setting({ITERATIONS_ENV: " 600000\n"}, default=1000) == 600_000
+    assert iterations_setting({ITERATIONS_ENV: "10000000"}) == 10_000_000
+
+
+@pytest.mark.parametrize("value", ["9999", "0", "-10000", "1e5", "", "ten thousand", "10000001", "１００００"])
+def test_an_iterations_setting_outside_the_range_is_refused_naming_the_variable(value: str) -> None:
+    expected = r"\$CONSORTIUM_SM_KDF_ITERATIONS is .* from 10,000 to 10,000,000 \(unset: 200,000\)"
+    with pytest.raises(SM4Error, match=expected):
+        iterations_setting({ITERATIONS_ENV: value})
