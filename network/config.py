@@ -229,7 +229,7 @@ class ConsortiumConfig:
 def load_config(path: Path) -> ConsortiumConfig:
     """Read, parse and validate the consortium file at ``path`` (and its catalogue file, if it names one)."""
     path = Path(path)
-    data = _read_toml(path)
+    data = read_toml(path)
     try:
         return parse_config(data, base_dir=path.parent)
     except MalformedError as e:
@@ -478,7 +478,7 @@ def _witness_policy(top: Mapping[str, Any], members: tuple[Member, ...]) -> Witn
 def _catalogue_entry(value: Any, members: tuple[Member, ...], base_dir: Path | None) -> Catalogue:
     if isinstance(value, str):
         path = _catalogue_path(value, base_dir)
-        data: Mapping[str, Any] = _read_toml(path)
+        data: Mapping[str, Any] = read_toml(path)
         if set(data) == {"catalogue"}:
             data = _table(data["catalogue"], "catalogue")
         try:
@@ -673,14 +673,17 @@ def _catalogue(data: Mapping[str, Any], prefix: str, members: tuple[Member, ...]
 _T = TypeVar("_T")
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path, *, max_bytes: int = MAX_FILE_BYTES, too_large: str = "") -> dict[str, Any]:
+    """The TOML document of ``path``, read no further than ``max_bytes``, or :class:`MalformedError` naming the
+    file: unreadable, larger (with ``too_large`` after the limit), not UTF-8 or not valid TOML. Every TOML file
+    of a consortium (``consortium.toml``, ``up.toml``) is read by it."""
     try:
         with path.open("rb") as f:
-            raw = f.read(MAX_FILE_BYTES + 1)
+            raw = f.read(max_bytes + 1)
     except OSError as e:
         raise MalformedError(f"{path}: cannot read the file: {e.strerror or e}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise MalformedError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
+    if len(raw) > max_bytes:
+        raise MalformedError(f"{path}: larger than {max_bytes} bytes{too_large}")
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:

@@ -35,7 +35,6 @@ import difflib
 import ipaddress
 import math
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +45,7 @@ from chain.ids import endpoint_url
 from network.alarms.book import FIRE_AFTER_S, RESOLVE_AFTER_S, RULE_FIRE_AFTER_S
 from network.alarms.evaluator import INTERVAL_S, WINDOW_S
 from network.alarms.rules import DEFAULT_LIMITS, OUTBOX_CRITICAL, OUTBOX_WARNING, RULES, Limits
+from network.config import read_toml
 
 SETTINGS_FILE = "up.toml"
 #: A settings file is a few lines; a bigger one is not one.
@@ -215,19 +215,7 @@ def _leaves(table: Mapping[str, Any], where: str = "") -> Iterable[str]:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as f:
-            raw = f.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise MalformedError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise MalformedError(f"{path}: larger than {MAX_FILE_BYTES} bytes; a settings file is a few lines")
-    try:
-        return tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise MalformedError(f"{path}: not UTF-8: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise MalformedError(f"{path}: not valid TOML: {exc}") from None
+    return read_toml(path, max_bytes=MAX_FILE_BYTES, too_large="; a settings file is a few lines")
 
 
 def _keys(table: Mapping[str, Any], path: Path, where: str, allowed: tuple[str, ...]) -> None:
