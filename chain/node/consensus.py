@@ -88,7 +88,7 @@ from chain.qbft.block import QbftBlock, recover
 from chain.qbft.buffer import FutureMessages
 from chain.qbft.evidence import EquivocationDetector
 from chain.qbft.machine import Action, Broadcast, Decided, Height
-from chain.qbft.rules import RoundTimer, quorum
+from chain.qbft.rules import RoundTimer, proposer, quorum
 from chain.seal import extra_data
 
 log = logging.getLogger("consortium.node.consensus")
@@ -366,7 +366,8 @@ class Consensus:
 
     def _observe(self, message: m.Message, height: int, validators: Sequence[bytes]) -> None:
         """A message of the next height at a node that votes in nothing (the regulator's). It learns of a decision
-        from the validators' COMMITs: once those of a quorum, each seal checked, name a block it was proposed, it
+        from the validators' COMMITs: once those of a quorum, each seal checked, name a block it was proposed (by
+        the round's proposer; at most :data:`OBSERVED` blocks a height), it
         appends that block sealed with them (``chain.node.blocks.append`` checks the seals against the parent's
         set again and re-executes it, as for a block it fetches); it executes the block at the first valid
         COMMIT, while the others are on their way. A COMMIT for a block it was not proposed (or a block refused)
@@ -379,7 +380,8 @@ class Consensus:
             return
         if isinstance(message, m.Proposal):
             block = message.block
-            if block.number == height and len(self._observed_blocks) < OBSERVED:
+            due = proposer(tuple(sorted(validators)), bytes(self.node.head().coinbase), message.round)
+            if block.number == height and message.author == due and len(self._observed_blocks) < OBSERVED:
                 self._observed_blocks.setdefault(block.hash, block)
                 self._proposal_seen(block.hash, self.clock())
             return
