@@ -38,6 +38,7 @@ from eth_utils.crypto import keccak
 from eth_utils.exceptions import ValidationError
 
 from chain.errors import ChainError, MalformedError
+from chain.node import trace
 from chain.node.vm import ConsortiumBlock, ConsortiumHeader
 from chain.qbft.block import QbftBlock
 from chain.seal import ExtraData, extra_data, verify_seals
@@ -139,7 +140,14 @@ def build(
         extra_data=ExtraData(b"\0" * 32, extra_data(parent).validators, round=round_).encode(),
         coinbase=proposer,
     )
+    started = time.monotonic()
     block = _run(node, parent, header, transactions, skip_invalid=True, budget=budget)
+    if trace.enabled:
+        trace.event("build", height=int(header.block_number), round=round_, pending=len(transactions),
+                    transactions=len(block.transactions), gas_used=int(block.header.gas_used),
+                    gas_limit=int(block.header.gas_limit), timestamp=int(header.timestamp),
+                    budget_spent=budget is not None and budget[0]() >= budget[1],
+                    execute_s=round(time.monotonic() - started, 4))  # fmt: skip
     current = extra_data(parent).validators
     validators = node.validators_after(block.header, current)
     if validators != current:  # the registry changed the set: this block names the one deciding the next
@@ -162,7 +170,9 @@ def _run(
     tries and inline opcodes, as a single sealer builds. Building skips what does not apply (``skip_invalid``),
     and stops at the ``budget``'s deadline once a transaction is in (see :func:`build`); re-executing a proposal
     refuses the block instead."""
+    started = time.monotonic()
     vm = node.chain.get_vm(header)
+    first_at = time.monotonic()
     included: list[SignedTransactionAPI] = []
     receipts: list[ReceiptAPI] = []
     current = header
@@ -190,6 +200,7 @@ def _run(
     # The block's trie nodes are written in three batches (the transaction and receipt tries; py-evm's storage
     # tries, then account trie): joined, they cost one durable commit (one fsync) instead of three. Nothing
     # refers to them before the block is stored, and a commit that never happens (an exception) leaves nothing.
+    executed_at = time.monotonic()
     joined = getattr(node.db, "joined_batches", None)
     with joined() if joined is not None else contextlib.nullcontext():
         block = vm.set_block_transactions_and_withdrawals(vm.get_block(), current, included, receipts, withdrawals=())
@@ -198,6 +209,10 @@ def _run(
         # block with py-evm's own code.
         block = vm.finalize_block(vm.pack_block(block)).block
     vm.validate_header(block.header, parent)
+    if trace.enabled:
+        trace.event("run", height=number, transactions=len(included), setup_s=round(first_at - started, 4),
+                    transactions_s=round(executed_at - first_at, 4),
+                    finalize_s=round(time.monotonic() - executed_at, 4))  # fmt: skip
     return block
 
 
@@ -315,6 +330,7 @@ class NodeBlocks:
         return with_header(executed, decode_header(block))
 
     def is_valid(self, block: QbftBlock) -> bool:
+        started = time.monotonic()
         try:
             decoded = self._decoded(block)
             if decoded.header.timestamp > self.node.clock() + MAX_DRIFT_S:
@@ -323,7 +339,10 @@ class NodeBlocks:
         except (BlockRefusedError, MalformedError) as exc:
             self.refused += 1
             self.last_refusal = str(exc)
+            trace.event("validated", height=block.number, round=block.extra.round, ok=False, reason=str(exc))
             return False
+        trace.event("validated", height=block.number, round=block.extra.round, ok=True,
+                    check_s=round(time.monotonic() - started, 4))  # fmt: skip
         return True
 
     def decided(self, block: QbftBlock) -> BlockAPI:

@@ -49,7 +49,13 @@ as Besu's code and RLP body). Decided blocks are appended to the node, and the n
 The validator set of a height is the one its parent names in its extra data: the set ConsortiumRegistry listed
 on the state the parent left (``Node.validators_after``), so governance changes it from the next block. A node
 whose account is not in the set (the regulator's) runs the same loop: its machine never votes, and it follows
-the chain by fetching what the others decide, asking each time a COMMIT for its next block arrives.
+the chain from the messages it is sent: a block proposed to it that a quorum of validators' COMMITs then seal is
+appended with those seals (checked against the parent's set, re-executed) without asking anyone; a COMMIT for a
+block it was not proposed makes it fetch the sealed block from its peers.
+
+``CONSORTIUM_NODE_TRACE=1`` in the node's environment logs a timeline of each height (``chain.node.trace``: a
+height started, a block built and why it holds what it holds, messages sent and received, a proposal checked, a
+block decided or fetched), which ``python -m bench.qbft_timeline`` reads across the nodes of a network.
 """
 
 from __future__ import annotations
@@ -68,6 +74,7 @@ from eth_keys.datatypes import PrivateKey
 from eth_utils.address import to_checksum_address
 
 from chain.errors import ChainError, MalformedError
+from chain.node import trace
 from chain.node.blocks import MAX_DRIFT_S, BlockRefusedError, NodeBlocks, append, decode_block, pending_copy
 from chain.node.equivocations import EquivocationLog
 from chain.node.health import Histogram, NodeStatus, SyncEvidence, in_quorum, last_block_age
@@ -77,10 +84,11 @@ from chain.node.peers import MAX_BLOCKS, MAX_BLOCKS_BYTES, STATUS_INTERVAL_S, Ha
 from chain.node.signed import SignedLog
 from chain.node.store import StoreError
 from chain.qbft import messages as m
+from chain.qbft.block import QbftBlock, recover
 from chain.qbft.buffer import FutureMessages
 from chain.qbft.evidence import EquivocationDetector
-from chain.qbft.machine import Action, Broadcast, Height
-from chain.qbft.rules import RoundTimer
+from chain.qbft.machine import Action, Broadcast, Decided, Height
+from chain.qbft.rules import RoundTimer, proposer, quorum
 from chain.seal import extra_data
 
 log = logging.getLogger("consortium.node.consensus")
@@ -105,6 +113,8 @@ NEXT_HEIGHT_WAIT_S = 1.0
 #: Share of the round-0 timer a proposer may spend executing the transactions of its proposal: the validators
 #: re-execute it (on a shared machine, more slowly) and vote before their own timers expire.
 BUILD_SHARE = 0.15
+#: Proposed blocks, and (round, block) pairs with COMMITs, that a node voting in nothing keeps for its next height.
+OBSERVED = 16
 
 Send = Callable[[int, bytes], None]
 #: Sealed blocks after a number, as raw RLP, from whichever peer answers.
@@ -187,6 +197,11 @@ class Consensus:
         #: (height, when) this node first kept a message of the height after ``height`` while at ``height``.
         self._next_height_since: tuple[int, float] | None = None
         self._catching_up = False  # the last fetch's answer was full: more blocks wait
+        #: A node that votes in nothing: the height it watches, the blocks proposed for it (by hash), and the valid
+        #: commit seals for each (round, block hash), by author.
+        self._observed_height = 0
+        self._observed_blocks: dict[bytes, QbftBlock] = {}
+        self._observed_seals: dict[tuple[int, bytes], dict[bytes, bytes]] = {}
         self._next_sync = clock()  # at start: a node that was down asks its peers before anything else
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="consensus", daemon=True)
@@ -195,6 +210,7 @@ class Consensus:
 
     def deliver(self, code: int, body: bytes) -> bool:
         """Queue a message from a peer; False when the inbox is full (the message is dropped)."""
+        trace.event("inbox", code=code, size=len(body))
         try:
             self.inbox.put_nowait((code, body))
         except queue.Full:
@@ -314,6 +330,9 @@ class Consensus:
             return
         head = self.node.head()
         height = int(head.block_number) + 1
+        if trace.enabled:
+            trace.event("receive", type=type(message).__name__, height=message.height, round=message.round,
+                        author=message.author.hex()[:8], at=height, queued=self.inbox.qsize())  # fmt: skip
         if message.height < height:
             self.stats.stale += 1
             return
@@ -334,10 +353,8 @@ class Consensus:
                 # still at this height NEXT_HEIGHT_WAIT_S later
                 self._next_height_since = (height, self.clock())
             return
-        if isinstance(message, m.Commit) and not self.is_validator:
-            # a node that votes in nothing learns of a decision from the commits: it fetches the sealed block
-            # (once a quorum of validators has appended it), instead of waiting for the next height's messages
-            self._behind = self.fetch is not None
+        if not self.is_validator:
+            self._observe(message, height, validators)
             return
         machine = self._machine()
         self._feed(machine, message, self.clock())
@@ -345,6 +362,52 @@ class Consensus:
             # a quorum committed a block this validator did not accept: those validators decided it, and no
             # later height's message may come to say so while the consortium is idle. It fetches the block
             # now, and every SYNC_INTERVAL_S until a peer has it.
+            self._behind = self.fetch is not None
+
+    def _observe(self, message: m.Message, height: int, validators: Sequence[bytes]) -> None:
+        """A message of the next height at a node that votes in nothing (the regulator's). It learns of a decision
+        from the validators' COMMITs: once those of a quorum, each seal checked, name a block it was proposed (by
+        the round's proposer; at most :data:`OBSERVED` blocks a height), it
+        appends that block sealed with them (``chain.node.blocks.append`` checks the seals against the parent's
+        set again and re-executes it, as for a block it fetches); it executes the block at the first valid
+        COMMIT, while the others are on their way. A COMMIT for a block it was not proposed (or a block refused)
+        makes it fetch the sealed block from its peers, as it did for every block before: asked as soon as a
+        COMMIT came, a peer often had not appended the block yet, and the next try waited for the next height's
+        messages."""
+        if self._observed_height != height:
+            self._observed_height, self._observed_blocks, self._observed_seals = height, {}, {}
+        if message.author not in validators:
+            return
+        if isinstance(message, m.Proposal):
+            block = message.block
+            due = proposer(tuple(sorted(validators)), bytes(self.node.head().coinbase), message.round)
+            if block.number == height and message.author == due and len(self._observed_blocks) < OBSERVED:
+                self._observed_blocks.setdefault(block.hash, block)
+                self._proposal_seen(block.hash, self.clock())
+            return
+        if not isinstance(message, m.Commit):
+            return
+        proposed = self._observed_blocks.get(message.digest)
+        key = (message.round, message.digest)
+        if proposed is None or (key not in self._observed_seals and len(self._observed_seals) >= OBSERVED):
+            self._behind = self.fetch is not None
+            return
+        block = proposed.with_round(message.round)
+        try:
+            valid = recover(block.commit_digest(message.round), message.seal) == message.author
+        except MalformedError:
+            valid = False
+        if not valid:
+            return
+        seals = self._observed_seals.setdefault(key, {})
+        seals[message.author] = message.seal
+        if len(seals) == 1 and not self.blocks.is_valid(block):  # executed now: appending it will not again
+            self._behind = self.fetch is not None
+            return
+        if len(seals) < quorum(len(validators)):
+            return
+        self._apply([Decided(block.sealed(message.round, [seals[author] for author in sorted(seals)]))])
+        if int(self.node.head().block_number) < height:  # refused: the peers that decided it have it
             self._behind = self.fetch is not None
 
     def _check_equivocation(
@@ -422,8 +485,15 @@ class Consensus:
             signed=self.signed,
         )
         machine = self.machine
+        if trace.enabled:
+            trace.event("height", height=machine.height, propose_in=round(machine.propose_at - now, 4),
+                        proposer=machine.proposer(0) == self.me, pending=len(self.node.mempool.pending),
+                        parent_timestamp=int(head.timestamp), buffered=len(self.buffer))  # fmt: skip
         for message in self.buffer.take(machine.height):
-            self._feed(machine, message, now)
+            if machine.is_validator:
+                self._feed(machine, message, now)
+            elif self.height == machine.height:  # not decided by the messages replayed before it
+                self._observe(message, machine.height, machine.validators)
         return machine
 
     def _apply(self, actions: list[Action]) -> None:
@@ -435,6 +505,10 @@ class Consensus:
                     self.stats.proposed += 1
                     self._proposal_seen(action.message.block.hash, self.clock())
                 code, body = m.encode(action.message)
+                if trace.enabled:
+                    message = action.message
+                    trace.event("send", type=type(message).__name__, height=message.height, round=message.round,
+                                size=len(body))  # fmt: skip
                 self.send(int(code), body)
             elif decided is None:
                 decided = action.block
@@ -454,6 +528,8 @@ class Consensus:
             return
         if proposed_at is not None:
             self.stats.finality.observe(max(0.0, self.clock() - proposed_at))
+        trace.event("decided", height=int(stored.number), round=decided.extra.round,
+                    transactions=len(stored.transactions), append_s=round(self.clock() - started, 4))  # fmt: skip
         self._decided(int(stored.number), len(stored.transactions), started, decided.extra.round)
 
     def _decided(self, number: int, transactions: int, started: float, round_: int) -> None:
@@ -477,8 +553,10 @@ class Consensus:
         self._next_sync = self.clock() + SYNC_INTERVAL_S
         assert self.fetch is not None
         first = self.height
+        asked = self.clock()
         try:
             raws = self.fetch(first)
+            trace.event("fetch", first=first, blocks=len(raws), fetch_s=round(self.clock() - asked, 4))
         except (OSError, ChainError) as exc:
             self.stats.last_error = f"sync: {exc}"
             self._catching_up = False
@@ -491,13 +569,14 @@ class Consensus:
         pending = pending_copy(self.node)
         for raw in raws:
             try:
-                append(self.node, decode_block(raw, pending))
+                stored = append(self.node, decode_block(raw, pending))
             except (BlockRefusedError, MalformedError) as exc:
                 self.stats.refused_blocks += 1
                 self.stats.last_error = f"sync: {exc}"
                 break
             appended += 1
             self.stats.synced += 1
+            trace.event("synced", height=int(stored.number), transactions=len(stored.transactions))
             self.machine = None
         if appended:
             self._proposals_seen.clear()

@@ -51,6 +51,7 @@ import socket
 import ssl
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -60,6 +61,7 @@ from urllib.parse import parse_qs, urlsplit
 import rlp
 
 from chain.errors import MalformedError
+from chain.node import trace
 from chain.node.linger import discard_until_closed
 from chain.node.node import Node, TransactionRefusedError
 from chain.node.peerauth import NodeCertificates, PeerRefusedError
@@ -333,6 +335,7 @@ class _Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(TransactionRefusedError, MalformedError):  # known ones included, as alone
                 self.server.peer.handlers.transaction(bytes(raw))
                 accepted += 1
+        trace.event("gossip_in", transactions=len(items), accepted=accepted)
         return self._send(202, json.dumps({"accepted": accepted, "refused": len(items) - accepted}).encode())
 
     def do_GET(self) -> None:
@@ -548,7 +551,11 @@ class PeerLinks:
                 break
             path, body = item
             if path != TRANSACTION_PATH:
+                started = time.monotonic()
                 self._post(link, path, body)
+                if trace.enabled:
+                    trace.event("post", peer=url, code=body[0], size=len(body), queued=q.qsize(),
+                                post_s=round(time.monotonic() - started, 4))  # fmt: skip
                 continue
             raws = [body]
             while len(raws) < GOSSIP_BATCH:
@@ -560,6 +567,8 @@ class PeerLinks:
                     backlog.append(more)  # a message or the end: after these transactions
                     break
                 raws.append(more[1])
+            if trace.enabled:
+                trace.event("gossip_out", peer=url, transactions=len(raws), queued=q.qsize())
             if len(raws) > 1 and self._batches.get(url, False):
                 status = self._post(link, TRANSACTIONS_PATH, bytes(rlp.encode(raws)))
                 if status != 404:

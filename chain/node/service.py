@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Protocol
 from eth_utils.address import to_checksum_address
 
 from chain.jsonlog import configure_json_logging
+from chain.node import trace
 from chain.node.health import Histogram, NodeStatus, alone_status
 from chain.node.node import Genesis, Node
 from chain.node.signed import mark_new
@@ -331,6 +332,7 @@ def write_genesis(chain_dir: Path, genesis: Genesis, sealer_org: str, *, new: bo
 def configure_logging() -> None:
     """One JSON object per line on stderr for the node's own records (``chain.jsonlog``)."""
     configure_json_logging(log.name)
+    trace.configure()
 
 
 def run(

@@ -165,6 +165,62 @@ def test_a_node_handed_a_later_heights_message_fetches_the_blocks_it_lacks_and_f
     assert behind.head().block_number == 4 and not follower.is_validator  # it follows, never proposes
 
 
+def test_a_follower_appends_the_proposed_block_once_a_quorum_commits_it_without_fetching() -> None:
+    """The regulator's node is sent every PROPOSAL and COMMIT: it appends the decided block from them (seals
+    checked, re-executed) instead of asking its peers, which may not have appended it yet when the COMMITs come."""
+    clock, sent = Clock(), list[tuple[int, bytes]]()
+    ahead = node_at(clock)
+    leader = loop(ahead, clock, sent)
+    ahead.submit(transfer(OPERATOR, 0))
+    leader.step(wait=0)
+    assert ahead.head().block_number == 1
+    fetched: list[int] = []
+
+    def fetch(first: int) -> Sequence[bytes]:
+        fetched.append(first)
+        return []  # no peer has it yet
+
+    behind = node_at(clock)
+    follower = loop(behind, clock, [], PrivateKey(b"\x02" * 32), fetch=fetch)
+    follower.peer_at(0)  # its peers' head: its record of signed messages (new) is settled
+    follower.step(wait=0)  # the sync asked at start
+    fetched.clear()
+    follower.deliver(*next((c, b) for c, b in sent if c == m.Code.PROPOSAL))
+    follower.deliver(*next((c, b) for c, b in sent if c == m.Code.COMMIT))
+    follower.step(wait=0)
+    follower.step(wait=0)
+    assert behind.head().hash == ahead.head().hash and fetched == []
+    assert follower.stats.decided == 1 and follower.stats.synced == 0 and follower.stats.finality.count == 1
+    assert len(behind.block_by_number(1).transactions) == 1  # type: ignore[union-attr]
+
+
+def test_a_follower_sent_a_commit_for_a_block_it_was_not_proposed_fetches_it() -> None:
+    clock, sent = Clock(), list[tuple[int, bytes]]()
+    ahead = node_at(clock)
+    leader = loop(ahead, clock, sent)
+    ahead.submit(transfer(OPERATOR, 0))
+    leader.step(wait=0)
+    fetched: list[int] = []
+
+    def fetch(first: int) -> Sequence[bytes]:
+        fetched.append(first)
+        return [bytes(rlp.encode(ahead.block_by_number(n))) for n in range(first, ahead.head().block_number + 1)]
+
+    behind = node_at(clock)
+    follower = loop(behind, clock, [], PrivateKey(b"\x02" * 32), fetch=fetch)
+    follower.step(wait=0)  # the sync asked at start finds the block already
+    assert behind.head().block_number == 1
+    ahead.submit(transfer(OPERATOR, 1))
+    clock.now += 1.0
+    sent.clear()
+    leader.step(wait=0)
+    assert ahead.head().block_number == 2
+    follower.deliver(*next((c, b) for c, b in sent if c == m.Code.COMMIT))  # its PROPOSAL lost
+    follower.step(wait=0)
+    follower.step(wait=0)
+    assert behind.head().hash == ahead.head().hash and fetched[-1] == 2 and follower.stats.synced == 2
+
+
 def test_a_validator_that_accepted_another_proposal_fetches_the_block_a_quorum_committed() -> None:
     """Regression: an equivocating proposer sent one block to two validators and another to the third; the two
     and the proposer committed theirs and decided it. The third held a quorum of COMMITs for a block it never
