@@ -61,13 +61,7 @@ export function heldDocument(/** @type {string} */ grantId) {
 export function heldTerms(g) {
   const doc = heldDocument(g.grant_id);
   if (doc === undefined) return null;
-  const checked = checkTerms(doc, {
-    grant_id: g.grant_id,
-    asset: g.asset,
-    grantor: g.grantor,
-    key: g.key,
-    commitment: g.commitment,
-  });
+  const checked = checkTerms(doc, g);
   return checked.ok ? checked.terms : null;
 }
 

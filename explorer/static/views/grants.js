@@ -180,13 +180,7 @@ function termsCheck(/** @type {Grant} */ g, /** @type {unknown} */ opened) {
   const status = h("div", { testid: "terms-status", "aria-live": "polite" });
   const out = h("div", { testid: "terms-check" });
   const check = (/** @type {unknown} */ doc) => {
-    const checked = checkTerms(doc, {
-      grant_id: g.grant_id,
-      asset: g.asset,
-      grantor: g.grantor,
-      key: g.key,
-      commitment: g.commitment,
-    });
+    const checked = checkTerms(doc, g);
     out.dataset.ok = String(checked.ok);
     if (!checked.ok) {
       const [problem, field] = checked.problem.split(":");
