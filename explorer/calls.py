@@ -1366,7 +1366,7 @@ class CallIndex:
         if (calls is not None and not calls) or not callers:
             return []
         with self._snapshot() as conn:
-            ids = [i for i in (self._names.lookup(conn, c) for c in sorted(set(callers))) if i is not None]
+            ids = self._caller_ids(conn, callers)
             s = None if subject is None else self._names.lookup(conn, subject)
             if not ids or (subject is not None and s is None):
                 return []
@@ -1391,12 +1391,7 @@ class CallIndex:
                 sql = select + "query_calls q CROSS JOIN calls c WHERE 1"
             sql += " AND c.idx = q.idx AND c.caller IN (SELECT value FROM json_each(?))"
             params.append(json.dumps(ids))
-            if from_ms is not None:
-                sql += " AND c.time_ms >= ?"
-                params.append(from_ms)
-            if to_ms is not None:
-                sql += " AND c.time_ms < ?"
-                params.append(to_ms)
+            sql += _within(from_ms, to_ms, params)
             rows = conn.execute(sql + " ORDER BY c.time_ms, c.event_id", params).fetchall()
             return [
                 {"call": r[0], "event_id": r[1], "time_ms": r[2], "api": self._name(conn, r[3]) or "",
@@ -1404,11 +1399,15 @@ class CallIndex:
                 for r in rows
             ]  # fmt: skip
 
+    def _caller_ids(self, conn: sqlite3.Connection, callers: Collection[str]) -> list[int]:
+        """The name ids of ``callers`` the index knows, in name order (an org it never saw made no query)."""
+        return [i for i in (self._names.lookup(conn, c) for c in sorted(set(callers))) if i is not None]
+
     def subject_counts(self, callers: Collection[str], from_ms: int, to_ms: int) -> dict[str, int]:
         """How many allowed ledger queries by ``callers`` with ``from_ms <= time_ms < to_ms`` name each firm as
         their subject (any endpoint: a call, a grant, an asset, a report), by firm."""
         with self._snapshot() as conn:
-            ids = [i for i in (self._names.lookup(conn, c) for c in sorted(set(callers))) if i is not None]
+            ids = self._caller_ids(conn, callers)
             if not ids or from_ms >= to_ms:
                 return {}
             rows = conn.execute(
@@ -1430,7 +1429,7 @@ class CallIndex:
         if limit <= 0 or not callers:
             return []
         with self._snapshot() as conn:
-            ids = [i for i in (self._names.lookup(conn, c) for c in sorted(set(callers))) if i is not None]
+            ids = self._caller_ids(conn, callers)
             s = self._names.lookup(conn, subject)
             if not ids or s is None:
                 return []
@@ -1443,14 +1442,22 @@ class CallIndex:
             if before is not None:
                 sql += " AND s.idx < ?"
                 params.append(before)
-            if from_ms is not None:
-                sql += " AND c.time_ms >= ?"
-                params.append(from_ms)
-            if to_ms is not None:
-                sql += " AND c.time_ms < ?"
-                params.append(to_ms)
+            sql += _within(from_ms, to_ms, params)
             rows = conn.execute(sql + " ORDER BY s.idx DESC LIMIT ?", [*params, limit]).fetchall()
             return [int(r[0]) for r in rows]
+
+
+def _within(from_ms: int | None, to_ms: int | None, params: list[Any]) -> str:
+    """The condition that a query's call ``c`` has ``from_ms <= time_ms < to_ms`` (each bound only when given), its
+    values appended to ``params``."""
+    sql = ""
+    if from_ms is not None:
+        sql += " AND c.time_ms >= ?"
+        params.append(from_ms)
+    if to_ms is not None:
+        sql += " AND c.time_ms < ?"
+        params.append(to_ms)
+    return sql
 
 
 def checkpoint_of_row(r: Sequence[Any]) -> CheckpointJSON:

@@ -654,12 +654,7 @@ class PostgresCallIndex:
         if calls is not None:
             sql += " AND q.call = ANY(%(calls)s)"
             params["calls"] = sorted(set(calls))
-        if from_ms is not None:
-            sql += " AND c.time_ms >= %(from_ms)s"
-            params["from_ms"] = from_ms
-        if to_ms is not None:
-            sql += " AND c.time_ms < %(to_ms)s"
-            params["to_ms"] = to_ms
+        sql += _within(from_ms, to_ms, params)
         with self._reading() as conn:
             rows = conn.execute(sql + " ORDER BY c.time_ms, c.event_id", params).fetchall()
         return [{"call": r[0], "event_id": r[1], "time_ms": int(r[2]), "api": r[3], "caller_org": r[4]} for r in rows]
@@ -693,15 +688,23 @@ class PostgresCallIndex:
         if before is not None:
             sql += " AND s.idx < %(before)s"
             params["before"] = before
-        if from_ms is not None:
-            sql += " AND c.time_ms >= %(from_ms)s"
-            params["from_ms"] = from_ms
-        if to_ms is not None:
-            sql += " AND c.time_ms < %(to_ms)s"
-            params["to_ms"] = to_ms
+        sql += _within(from_ms, to_ms, params)
         with self._reading() as conn:
             rows = conn.execute(sql + " ORDER BY s.idx DESC LIMIT %(limit)s", params).fetchall()
         return [int(r[0]) for r in rows]
+
+
+def _within(from_ms: int | None, to_ms: int | None, params: dict[str, Any]) -> str:
+    """As ``explorer.calls._within``, with named parameters: the condition that a query's call ``c`` has
+    ``from_ms <= time_ms < to_ms`` (each bound only when given), its values put in ``params``."""
+    sql = ""
+    if from_ms is not None:
+        sql += " AND c.time_ms >= %(from_ms)s"
+        params["from_ms"] = from_ms
+    if to_ms is not None:
+        sql += " AND c.time_ms < %(to_ms)s"
+        params["to_ms"] = to_ms
+    return sql
 
 
 def _first_line(exc: BaseException) -> str:
