@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -79,15 +80,22 @@ def world(
     )  # fmt: skip
 
 
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
-    stand_in = world(tmp_path, [])  # no call under the grant yet
+@contextmanager
+def served(stand_in: SimpleNamespace) -> Iterator[TestClient]:
+    """The explorer's app over ``stand_in`` (a :func:`world`), its index and chain closed after."""
     try:
         with TestClient(create_app(cast(Explorer, stand_in))) as c:
             yield c
     finally:
         stand_in.calls.close()
         stand_in.chain.close()
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    stand_in = world(tmp_path, [])  # no call under the grant yet
+    with served(stand_in) as c:
+        yield c
 
 
 def get(client: TestClient, who: str, header: str | None = None, path: str = URL) -> Any:
@@ -165,13 +173,9 @@ def test_after_an_allowed_call_the_log_shows_the_grantee_without_an_opening(tmp_
         gateway_id=f"{GRANTOR}/gw-1", event_id="call-1",
     )  # fmt: skip
     stand_in = world(tmp_path, [call])
-    try:
-        with TestClient(create_app(cast(Explorer, stand_in))) as c:
-            assert get(c, GRANTEE).json()["grantee"] == GRANTEE
-            assert get(c, THIRD).status_code == 404
-    finally:
-        stand_in.calls.close()
-        stand_in.chain.close()
+    with served(stand_in) as c:
+        assert get(c, GRANTEE).json()["grantee"] == GRANTEE
+        assert get(c, THIRD).status_code == 404
 
 
 # -- the grants list -------------------------------------------------------------------------------------------
@@ -181,12 +185,8 @@ def test_after_an_allowed_call_the_log_shows_the_grantee_without_an_opening(tmp_
 def three(tmp_path: Path) -> Iterator[TestClient]:
     """Three private grants of the grantor, none used yet: two to the grantee, one to the third firm."""
     stand_in = world(tmp_path, [], (private_grant(THIRDS_ID, THIRDS), private_grant(SECOND_ID, SECOND)))
-    try:
-        with TestClient(create_app(cast(Explorer, stand_in))) as c:
-            yield c
-    finally:
-        stand_in.calls.close()
-        stand_in.chain.close()
+    with served(stand_in) as c:
+        yield c
 
 
 def listed(client: TestClient, who: str, header: str | None = None, **params: str) -> dict[str, Any]:
@@ -281,13 +281,9 @@ def assets(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[TestClien
     """The three private grants of :func:`three`, on an asset that is private (classification 3) or public."""
     more = (private_grant(THIRDS_ID, THIRDS), private_grant(SECOND_ID, SECOND))
     stand_in = world(tmp_path, [], more, classification=request.param)
-    try:
-        with TestClient(create_app(cast(Explorer, stand_in))) as c:
-            c.private_asset = request.param >= 3
-            yield c
-    finally:
-        stand_in.calls.close()
-        stand_in.chain.close()
+    with served(stand_in) as c:
+        c.private_asset = request.param >= 3
+        yield c
 
 
 def asset_grants(client: TestClient, who: str, header: str | None = None) -> dict[str, Any] | None:
