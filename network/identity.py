@@ -1059,7 +1059,11 @@ def _read_line(paths: OrgPaths, path: Path) -> str:
 
 
 def _load_private(paths: OrgPaths, path: Path, passphrase: bytes) -> PrivateKeyTypes:
-    data = _read(paths, path)
+    return _decrypt_private(path, _read(paths, path), passphrase)
+
+
+def _decrypt_private(path: Path, data: bytes, passphrase: bytes) -> PrivateKeyTypes:
+    """The private key of the encrypted PKCS#8 PEM ``data``, read from ``path``."""
     if not data.lstrip().startswith(ENCRYPTED_PEM_HEADER):
         raise IdentityError(f"{path} is not an encrypted PKCS#8 private key (ENCRYPTED PRIVATE KEY PEM)")
     if not isinstance(passphrase, bytes) or not passphrase:
@@ -1087,11 +1091,11 @@ def _load_log_key(paths: OrgPaths, path: Path, passphrase: bytes, crypto: str | 
     """An Ed25519 or SM2 key; with ``crypto``, refused unless of that suite."""
     data = _read(paths, path)
     if not isinstance(passphrase, bytes):
-        return _checked(_unlock_log_key(paths, path, data, passphrase), crypto, path)
+        return _checked(_unlock_log_key(path, data, passphrase), crypto, path)
     memo = (str(path.absolute()), hashlib.sha256(len(passphrase).to_bytes(4, "big") + passphrase + data).digest())
     key = _UNLOCKED.get(memo)
     if key is None:
-        key = _unlock_log_key(paths, path, data, passphrase)
+        key = _unlock_log_key(path, data, passphrase)
         if len(_UNLOCKED) >= _UNLOCKED_MAX:
             _UNLOCKED.pop(next(iter(_UNLOCKED)), None)
         _UNLOCKED[memo] = key
@@ -1104,10 +1108,10 @@ def _checked(key: PrivateKey, crypto: str | None, path: Path) -> PrivateKey:
     return key
 
 
-def _unlock_log_key(paths: OrgPaths, path: Path, data: bytes, passphrase: bytes) -> PrivateKey:
+def _unlock_log_key(path: Path, data: bytes, passphrase: bytes) -> PrivateKey:
     key: PrivateKey
     try:
-        loaded = _load_private(paths, path, passphrase)
+        loaded = _decrypt_private(path, data, passphrase)  # the bytes the memo is keyed by, not read again
     except (PassphraseError, IdentityError) as first:
         # cryptography reads no SM2 key, nor the SM4 and HMAC-SM3 of an sm key file's encryption
         from suite.errors import SM2Error
