@@ -44,7 +44,7 @@ KAT_E = "F0B43E94BA45ACCAACE692ED534382EB17E6AB5A19CE7B31F4486FDFC0D28640"
 KAT_R = "F5A03B0648D2C4630EEAC513E1BB81A15944DA3827D5B74143AC7EACEEE720B3"
 KAT_S = "B1B6AA29DF212FD8763182BC0D421CA1BB9038FD1F7F42D4840B69C485BBC1AA"
 KAT_SIGNATURE = bytes.fromhex(KAT_R + KAT_S)
-# The example's nonce k and the point kG = (x1, y1). The standard's text is not public; these are the values of
+# The example's nonce k and the point kG = (x1, y1), as the standard's example gives them; cited from
 # OpenSSL's test/sm2_internal_test.c (sm2_sig_test: "From Annex A in both GM/T0003.5-2012 and GB/T 32918.5-2016",
 # the nonce fed through its fake random generator, r and s as above; kG as C1 of its sm2_crypt_test, GM/T 0003.5
 # Annex C, which uses the same k).
