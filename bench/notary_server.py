@@ -61,11 +61,16 @@ def notary_settings(directory: Path, config: dict[str, Any]) -> NotarySettings:
         Witness(w["org"], w["url"], CosignatureVerifier(w["name"], bytes.fromhex(w["public_key"])))
         for w in config["witnesses"]
     ]
+    from notary.logsuite import log_suite
+    from suite.sm2 import SM2PrivateKey
+
     policy = config["policy"]
+    suite = log_suite(config.get("suite", "intl"))  # under sm the log key is an SM2 scalar, gateway keys SM2 points
+    log_key = SM2PrivateKey.from_bytes(bytes.fromhex(config["log_key"])) if suite.name == "sm" else None
     return NotarySettings(
         directory=directory,
         origin=config["origin"],
-        log_key=_key(config["log_key"]),
+        log_key=log_key or _key(config["log_key"]),
         gateway_keys={org: bytes.fromhex(k) for org, k in config["gateway_keys"].items()},
         witnesses=witnesses,
         policy=WitnessPolicy(
@@ -75,6 +80,7 @@ def notary_settings(directory: Path, config: dict[str, Any]) -> NotarySettings:
             regulators=frozenset(policy["regulators"]),
         ),
         checkpoint_interval=float(config["checkpoint_interval"]),
+        suite=suite,
     )
 
 

@@ -18,7 +18,7 @@ Three calls, each authenticated, decided against the grant and recorded by the o
 2. ``POST <steps>/request``: message 1; the answer, message 2, gives the intersection. Only this call counts as a
    run against the grant's quota, and the gateway refuses a request over ``max_input`` before forwarding it.
    The client waits for its answer as long as the owner's gateway waits for the owner's service
-   (``privacy.psi.request_time_budget_s`` of ``max_input``, or the client's own timeout if longer);
+   (``privacy.psi.request_time_budget_s`` of ``max_input`` in the job's suite, or the client's own timeout if longer);
 3. ``POST <steps>/record``: the record the client signed; the owner checks, countersigns and answers the record
    signed by both, which is checked here (both signatures, the owner's key if ``server_key`` is given).
 
@@ -199,7 +199,7 @@ def run_psi_job(
     )  # fmt: skip
     client_psi = PsiClient(job, org, client_public, identifiers, terms.kem_key)
     # the owner computes for a while before it answers: wait as long as the owner's gateway does
-    wait = max(client.timeout, request_time_budget_s(terms.max_input))
+    wait = max(client.timeout, request_time_budget_s(terms.max_input, psi))
     response = call("request", "POST", client_psi.request(), wait).content
     try:
         outcome = client_psi.finish(response)

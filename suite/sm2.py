@@ -16,6 +16,11 @@ Encodings:
 Malformed input raises `SM2Error`; a well-formed signature that does not verify raises `InvalidSignatureError`, a
 subclass. Signing and verifying run in OpenSSL's libcrypto (`suite._libcrypto`); ZA is also computed here, from the
 curve constants, so that it can be checked against the standard's example.
+
+:func:`known_answer_sign` signs with a nonce k the caller gives, computed here in Python integers (GB/T 32918.2
+§6.1), so that the standard's worked example reproduces its published r and s. It is for known-answer tests only:
+no production code calls it (a test checks that), and every signature the system makes comes from
+:meth:`SM2PrivateKey.sign`, OpenSSL with a fresh random k.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ __all__ = [
     "SM2PrivateKey",
     "SM2PublicKey",
     "der_to_raw",
+    "known_answer_sign",
     "raw_to_der",
     "za",
 ]
@@ -296,3 +302,28 @@ def za(public_key: SM2PublicKey, signer_id: bytes = DEFAULT_ID) -> bytes:
         h.update(value.to_bytes(32, "big"))
     h.update(public_key.public_bytes()[1:])
     return h.digest()
+
+
+def known_answer_sign(key: SM2PrivateKey, message: bytes, k: int, signer_id: bytes = DEFAULT_ID) -> bytes:
+    """The 64-byte ``r || s`` of ``message`` under ``signer_id`` with the nonce ``k`` given: FOR KNOWN-ANSWER TESTS
+    ONLY, never for a signature anyone relies on. A k that is known, reused or guessable gives the private key away
+    (d = (k - s) / (s + r) mod n), and this arithmetic is in Python integers, not constant-time.
+
+    GB/T 32918.2-2016 §6.1: e = SM3(ZA || M); (x1, y1) = kG (OpenSSL's ``EC_POINT_mul``, as ``suite.sm2group``);
+    r = (e + x1) mod n, refused if r = 0 or r + k = n; s = ((1 + d)^-1 * (k - r * d)) mod n, refused if s = 0. The
+    standard draws another k in those cases; here the caller chose k, so it is refused with ``SM2Error``."""
+    if not 1 <= k < N:
+        raise SM2Error("the nonce k is not in [1, n - 1]")
+    e = int.from_bytes(hashlib.new("sm3", za(key.public_key(), signer_id) + message).digest(), "big")
+    generator = b"\x04" + GX.to_bytes(32, "big") + GY.to_bytes(32, "big")
+    point = _libcrypto.sm2_multiply(k.to_bytes(32, "big"), generator)
+    assert point is not None  # 1 <= k < n and G has order n
+    x1 = int.from_bytes(point[1:33], "big")
+    r = (e + x1) % N
+    if r == 0 or r + k == N:
+        raise SM2Error("this nonce k gives r = 0 or r + k = n (GB/T 32918.2 §6.1 A5): choose another")
+    d = int.from_bytes(key.private_bytes(), "big")
+    s = pow(1 + d, -1, N) * (k - r * d) % N
+    if s == 0:
+        raise SM2Error("this nonce k gives s = 0 (GB/T 32918.2 §6.1 A6): choose another")
+    return _rs_bytes(r, s)

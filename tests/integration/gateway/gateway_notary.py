@@ -3,7 +3,8 @@
 The notary is the one ``bench.notary_server`` runs (its ``notary.json`` settings file, read by
 ``bench.notary_server.notary_settings``; ``NotaryService`` and ``notary.api`` behind uvicorn), without
 witnesses. The only difference is the port: a gateway's shipper is configured with one notary URL, so the tests
-choose the port up front and reuse it when they start the notary late, or again after ``kill -9``.
+choose the port up front and reuse it when they start the notary late, or again after ``kill -9``. ``suite="sm"``
+makes its log of the national suite: an SM2 log key, SM3 trees, the gateways' SM2 keys (docs/national-suite.md).
 
 ``python gateway_notary.py DIR PORT`` serves the notary of ``DIR`` on 127.0.0.1:PORT and prints
 ``listening <url>`` once bound; :class:`NotaryProcess` writes ``DIR/notary.json`` and drives that process.
@@ -16,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from bench.common import HOST, bound_socket
 from bench.notary_server import notary_settings, raw_public
 from notary.log.tiles import entries_path, parse_entry_bundle
+from suite.sm2 import SM2PrivateKey
 from tests.support.up_process import free_port
 from tests.support.wait import wait_until
 
@@ -32,24 +35,38 @@ ROOT = Path(__file__).resolve().parents[3]
 ORIGIN = "gateway-test/audit-log"
 
 
+GatewayKeys = Mapping[str, Ed25519PrivateKey | SM2PrivateKey]
+
+
+def _public(key: Ed25519PrivateKey | SM2PrivateKey) -> bytes:
+    """The raw public key the notary takes: 32 bytes Ed25519, or the SM2 point 04 ‖ x ‖ y."""
+    return key.public_key().public_bytes() if isinstance(key, SM2PrivateKey) else raw_public(key)
+
+
 class NotaryProcess:
     """The notary of ``directory``, accepting batches from the gateways of the orgs in ``gateway_keys``."""
 
-    def __init__(self, directory: Path, gateway_keys: dict[str, Ed25519PrivateKey], port: int | None = None) -> None:
+    def __init__(
+        self, directory: Path, gateway_keys: GatewayKeys, port: int | None = None, suite: str = "intl"
+    ) -> None:
         self.directory = directory
         self.port = port or free_port()
         self.url = f"http://{HOST}:{self.port}"
-        self.log_key = Ed25519PrivateKey.generate()
+        self.suite = suite
+        self.log_key: Ed25519PrivateKey | SM2PrivateKey = (
+            SM2PrivateKey.generate() if suite == "sm" else Ed25519PrivateKey.generate()
+        )
         self.process: subprocess.Popen[str] | None = None
         directory.mkdir(parents=True, exist_ok=True)
         self.configure(gateway_keys)
 
-    def configure(self, gateway_keys: dict[str, Ed25519PrivateKey]) -> None:
+    def configure(self, gateway_keys: GatewayKeys) -> None:
         """Write the settings the next start reads (same log key; the gateway keys may change)."""
         config: dict[str, Any] = {
             "origin": ORIGIN,
+            "suite": self.suite,
             "log_key": self.log_key.private_bytes_raw().hex(),
-            "gateway_keys": {org: raw_public(key).hex() for org, key in gateway_keys.items()},
+            "gateway_keys": {org: _public(key).hex() for org, key in gateway_keys.items()},
             "witnesses": [],
             "policy": {"threshold": 0, "witnesses": [], "require_regulator": False, "regulators": []},
             "checkpoint_interval": 0.5,

@@ -269,11 +269,13 @@ def _craft(root: Path, out: Path, issuer_org: str, ou: str, *, client_auth: bool
     return Identity(ou, cert_path, key_path, None)
 
 
-def build_world(root: Path, chain: GatewayChain) -> World:
-    """The consortium directory of the module docstring, for the chain of ``chain`` (about 0.1 s)."""
+def build_world(root: Path, chain: GatewayChain, crypto: str = "intl") -> World:
+    """The consortium directory of the module docstring, for the chain of ``chain`` (about 0.1 s), of the suite
+    ``crypto``: under ``sm`` the witness, gateway and log keys are SM2 (written at the PBKDF2 iterations
+    ``$CONSORTIUM_SM_KDF_ITERATIONS`` sets, if set); the certificates are P-256 under both."""
     root.mkdir(parents=True, exist_ok=True)
     for org, name in ORGS.items():
-        create_org_identity(root, OrgId(org), name, PASS, now=NOW - timedelta(days=1))
+        create_org_identity(root, OrgId(org), name, PASS, now=NOW - timedelta(days=1), crypto=crypto)
     description = ConsortiumDescription(
         name="gateway-http-test",
         chain_id=chain.backend.chain_id,
@@ -290,6 +292,7 @@ def build_world(root: Path, chain: GatewayChain) -> World:
             )
             for org, name in ORGS.items()
         ),
+        crypto=crypto,
     )
     description.write(root)
     for org in ORGS:  # as `consortium init` does, the chain's TrustDirectory names each member's CA

@@ -10,6 +10,12 @@ one to ``op`` for the same purpose with ``RUNS`` runs and one to ``gamma`` for `
 runs). Each test depends only on the fixtures it names: ``job_1`` is beta's job through ``consortium privacy run``;
 the runs of op's grant are spent by one test alone (a request over the cap takes none, the jobs take them all, the
 next is refused), and the budget of gamma's grant by another (two jobs spend 6 of 7, the next is refused).
+
+The world is built once per suite (``psi``'s parameter, ``intl`` and ``sm``): under ``sm`` the consortium.json says
+``"crypto": "sm"``, so the gateway keys that sign the job records and the gateway's batches are SM2, the notary's log
+is of SM3 trees with an SM2 log key, the gateway's events are of schema version 3 (HMAC-SM3 digests), and the PSI
+protocol is ``ecdh-psi-sm2`` (``privacy.smpsi``); every test of the module runs under both. The ``sm`` world writes
+its SM2 key files at ``KDF_ITERATIONS`` PBKDF2 iterations, the fewest allowed, as ``tests/integration/cli`` does.
 """
 
 from __future__ import annotations
@@ -27,18 +33,22 @@ from typing import Any
 import httpx
 import private_set_intersection.python as openmined_psi
 import pytest
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from chain.ids import AssetKind, OrgId
 from gateway.psi import terms_dir
-from network.identity import load_ed25519_gateway_key
+from network.identity import load_gateway_key
 from notary.event import canonical_entry
+from privacy import smpsi
 from privacy.asset import JOB_HEADER, job_tag, parse_asset_terms, terms_digest
 from privacy.identifiers import cnid_check_character
-from privacy.psi import JobTerms, PsiClient, _format_message, _parse_message, max_request_bytes
+from privacy.psi import JobTerms, PsiClient, _format_message, _parse_message, max_request_bytes, request_time_budget_s
 from privacy.record import format_summary, parse_signed_record
+from privacy.suites import SigningKey, psi_suite
 from sdk import MemberClient
 from sdk.privacy import PsiRefusedError, run_psi_job
+from suite import sm2group
+from suite.sm2 import SM2PrivateKey
 from tests.integration.gateway.gateway_chain import GRANTEE, OTHER, PROVIDER, GatewayChain, digest, gateway_chain
 from tests.integration.gateway.gateway_notary import NotaryProcess
 from tests.integration.gateway.gateway_world import PASS, ROOT, GatewayProcess, World, build_world, notary_events
@@ -56,6 +66,7 @@ BUDGET = "7"  # the terms' privacy budget per grant: two jobs of 3ε each fit, a
 BUDGETED, BUDGET_PURPOSE = OTHER, "fraud-screening"  # the grant whose privacy budget one test spends
 METERED = "op"  # the grantee whose grant allows RUNS runs
 SHARED = 20
+KDF_ITERATIONS = "10000"  # $CONSORTIUM_SM_KDF_ITERATIONS for the sm world's key files (docs/national-suite.md)
 APIS = {"terms": ("psi-terms", "GET"), "request": ("psi-request", "POST"), "record": ("psi-record", "POST")}
 
 
@@ -80,9 +91,19 @@ class PsiWorld:
     metered_grant_id: str
     budgeted_grant_id: str
     files: Path
+    crypto: str  # the consortium's suite: intl or sm
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "CONSORTIUM_PASSPHRASE": PASS.decode(), "PYTHONPATH": str(ROOT)}
+        return {
+            **os.environ, "CONSORTIUM_PASSPHRASE": PASS.decode(), "PYTHONPATH": str(ROOT),
+            "CONSORTIUM_SM_KDF_ITERATIONS": KDF_ITERATIONS,
+        }  # fmt: skip
+
+    def signing_key(self, org: str) -> SigningKey:
+        """``org``'s gateway key, of the world's suite: it signs the org's job records."""
+        key = load_gateway_key(self.world.root, OrgId(org), PASS, self.crypto)
+        assert isinstance(key, Ed25519PrivateKey | SM2PrivateKey)
+        return key
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         argv = [sys.executable, "-m", "cli.main", "--dir", str(self.world.root), *args]
@@ -100,16 +121,18 @@ class PsiWorld:
         return notary_events(self.notary, self.gateway.gateway_id)
 
 
-@pytest.fixture(scope="module")
-def psi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PsiWorld]:
-    tmp = tmp_path_factory.mktemp("psi")
-    with gateway_chain() as chain:
-        world = build_world(tmp / "consortium", chain)
+@pytest.fixture(scope="module", params=["intl", "sm"])
+def psi(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PsiWorld]:
+    crypto: str = request.param
+    tmp = tmp_path_factory.mktemp(f"psi-{crypto}")
+    with gateway_chain() as chain, pytest.MonkeyPatch.context() as env:
+        env.setenv("CONSORTIUM_SM_KDF_ITERATIONS", KDF_ITERATIONS)
+        world = build_world(tmp / "consortium", chain, crypto)
         files = tmp / "files"
         files.mkdir()
         (files / "alpha.txt").write_text("\n".join(ALPHA_IDS) + "\n")
         (files / "beta.txt").write_text("# beta's customers\n" + "\n".join(BETA_IDS) + "\n")
-        partial = PsiWorld(world, chain, None, None, "", "", "", files)  # type: ignore[arg-type]
+        partial = PsiWorld(world, chain, None, None, "", "", "", files, crypto)  # type: ignore[arg-type]
         partial.cli(
             "privacy", "terms", PSI_ASSET, "--max-input", str(CAP), "--steps", STEPS, "--dp-epsilon", EPSILON,
             "--dp-inputs", "--dp-budget", BUDGET, "--as", PROVIDER,
@@ -124,7 +147,7 @@ def psi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PsiWorld]:
         grant_id = chain.grant(GRANTEE, PSI_PURPOSE, asset=PSI_ASSET)
         metered_grant_id = chain.grant(METERED, PSI_PURPOSE, asset=PSI_ASSET, quota=RUNS)
         budgeted_grant_id = chain.grant(BUDGETED, BUDGET_PURPOSE, asset=PSI_ASSET)
-        notary = NotaryProcess(tmp / "notary", {PROVIDER: world.gateway_key()})
+        notary = NotaryProcess(tmp / "notary", {PROVIDER: world.gateway_key()}, suite=crypto)
         notary.start()
         port = free_port()
         log = (tmp / "psi-service.log").open("wb")
@@ -143,7 +166,7 @@ def psi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PsiWorld]:
                 ignoring=(httpx.HTTPError,),
             )
             gateway.start()
-            yield PsiWorld(world, chain, notary, gateway, grant_id, metered_grant_id, budgeted_grant_id, files)
+            yield PsiWorld(world, chain, notary, gateway, grant_id, metered_grant_id, budgeted_grant_id, files, crypto)
         finally:
             gateway.stop()
             service.terminate()
@@ -166,7 +189,8 @@ def sdk_job(psi: PsiWorld, org: str, grant_id: str, purpose: str = PSI_PURPOSE) 
             purpose=purpose,
             grant_id=grant_id,
             identifiers=BETA_IDS,
-            signing_key=load_ed25519_gateway_key(psi.world.root, OrgId(org), PASS),
+            signing_key=psi.signing_key(org),
+            suite=psi.crypto,
         )
 
 
@@ -283,10 +307,11 @@ def padded_request(
 ) -> bytes:
     """A request under the asset's terms whose header a client made for 2 identifiers and whose PSI payload is padded
     to ``count`` elements: a client that skipped its own cap check (the gateway counts elements, it cannot tell a
-    padding element from a real one)."""
+    padding element from a real one). Under ``sm`` the padding is the base point, a valid point, so that nothing but
+    the number of elements is wrong with the request."""
     document = (terms_dir(psi.world.root, PROVIDER) / f"{PSI_ASSET}.terms.json").read_bytes()
     terms = parse_asset_terms(document)
-    key = load_ed25519_gateway_key(psi.world.root, OrgId(org), PASS)
+    suite = psi_suite(psi.crypto)
     client = PsiClient(
         JobTerms(
             job_id,
@@ -296,13 +321,16 @@ def padded_request(
             epsilon,
             epsilon is not None,
             dp_budget=None if epsilon is None else terms.dp_budget,
+            suite=suite,
         ),
         org,
-        key.public_key(),
+        suite.public_key(psi.signing_key(org)),
         [cnid(1000), cnid(1001)],
-        X25519PublicKey.from_public_bytes(terms.kem_key),
+        terms.kem_key,
     )
     header, _payload = _parse_message(client.request(), "request")
+    if psi.crypto == "sm":
+        return _format_message(header, smpsi.format_points([sm2group.encode_point(sm2group.SM2.generator)] * count))
     padded = openmined_psi.Request(encrypted_elements=[os.urandom(33) for _ in range(count)], reveal_intersection=True)
     return _format_message(header, padded.SerializeToString())
 
@@ -313,8 +341,11 @@ def test_a_request_over_a_mebibyte_reaches_the_owners_service_when_the_terms_all
     header claims 2 elements)."""
     request = padded_request(psi, GRANTEE, psi.grant_id, CAP, "job-large")
     assert 1024 * 1024 < len(request) <= max_request_bytes(CAP)
+    wait = request_time_budget_s(CAP, psi_suite(psi.crypto))  # as long as the gateway waits for the service
     with member(psi, GRANTEE) as client:
-        answer = client.call(psi.gateway.url, "POST", f"{STEPS}/request", purpose=PSI_PURPOSE, content=request)
+        answer = client.call(
+            psi.gateway.url, "POST", f"{STEPS}/request", purpose=PSI_PURPOSE, content=request, timeout=wait
+        )
     assert (answer.status, answer.denial_reason) == (403, "count_mismatch"), answer.content
     event = next(e for e in psi.events() if e["event_id"] == answer.event_id)
     assert (event["api"], event["decision"], event["status"]) == ("psi-request", "allow", 403), event
@@ -420,16 +451,13 @@ def test_a_grants_privacy_budget_admits_jobs_until_the_next_would_pass_it(psi: P
         assert get(client, f"/api/v1/jobs/{done.tag}", GRANTEE)[0] == 404  # a firm with no part in the job
 
 
-@pytest.mark.parametrize("crypto", ["intl", "sm"])
-def test_a_job_under_each_suite_through_the_owners_gateway_spends_what_the_explorer_adds_up(
-    psi: PsiWorld, crypto: str, tmp_path: Path
+def test_a_job_in_process_through_the_owners_gateway_spends_what_the_explorer_adds_up(
+    psi: PsiWorld, tmp_path: Path
 ) -> None:
-    """The key case under both suites (``privacy.suites``): the owner's gateway (``LiveGateway``, built in this
-    process from the parts ``gateway serve`` uses, its vault of the suite: HMAC-SM3 digests and events of schema
-    version 3 under ``sm``) and its PSI service (``privacy.service``, the suite's protocol, job-secret key and record
-    keys) on the module's chain, and a client running ``sdk.privacy.run_psi_job``. The module's processes read the
-    ``intl`` consortium.json; here the records' SM2 keys are drawn for the test, so neither party checks the other's
-    against consortium.json (``tests/integration/cli/test_cli_sm.py`` runs an ``sm`` consortium's job with them).
+    """Under the world's suite (``privacy.suites``): the owner's gateway (``LiveGateway``, built in this process from
+    the parts ``gateway serve`` uses, its vault of the suite: HMAC-SM3 digests and events of schema version 3 under
+    ``sm``) and its PSI service (``privacy.service``, the suite's protocol, job-secret key and the members' record
+    keys) on the module's chain, and a client running ``sdk.privacy.run_psi_job``.
 
     A whole job finds the shared customers; the same job id again is admitted by the gateway (its ε spent) and refused
     by the owner's service (``job_exists``), so it never gets a record step. Both request events state the ε charged,
@@ -439,10 +467,9 @@ def test_a_job_under_each_suite_through_the_owners_gateway_spends_what_the_explo
     from privacy.asset import STEP_METHODS, STEPS, PsiAssetTerms, format_asset_terms
     from privacy.dp import format_milli
     from privacy.service import PsiService
-    from privacy.suites import SigningKey, psi_suite
-    from suite.sm2 import SM2PrivateKey
     from tests.integration.gateway.gateway_world import LiveGateway, LoopThread, _serve
 
+    crypto = psi.crypto
     suite = psi_suite(crypto)
     asset, steps = f"ids-{crypto}", f"/v1/privacy/ids-{crypto}"
     kem = suite.generate_kem()
@@ -457,13 +484,7 @@ def test_a_job_under_each_suite_through_the_owners_gateway_spends_what_the_explo
     for step in STEPS:
         chain.register_api(f"{step}-{crypto}", terms.route(step), STEP_METHODS[step], asset=asset)
     grant_id = chain.grant(GRANTEE, PSI_PURPOSE, asset=asset)
-    server_key: SigningKey
-    client_key: SigningKey
-    if crypto == "sm":
-        server_key, client_key = SM2PrivateKey.generate(), SM2PrivateKey.generate()
-    else:
-        server_key = load_ed25519_gateway_key(psi.world.root, OrgId(PROVIDER), PASS)
-        client_key = load_ed25519_gateway_key(psi.world.root, OrgId(GRANTEE), PASS)
+    server_key, client_key = psi.signing_key(PROVIDER), psi.signing_key(GRANTEE)
     service = PsiService(terms, server_key, kem, ALPHA_IDS, tmp_path / "jobs")
     loop = LoopThread()
     runner, port = loop.run(_serve(service.app()))

@@ -151,3 +151,13 @@ def test_the_guard_refuses_terms_of_another_suite_than_the_consortiums() -> None
         PsiGuard({"customer-ids": WORLDS["sm"][1]}, "alpha", "intl")
     with pytest.raises(MalformedError, match="kem_key must be 65 bytes"):
         dataclasses.replace(SM_TERMS, kem_key=TERMS.kem_key)
+
+
+@pytest.mark.parametrize(("crypto", "per_identifier"), [("intl", 0.005), ("sm", 0.03)])
+def test_the_guard_waits_for_a_request_step_as_long_as_the_suites_cost_asks(crypto: str, per_identifier: float) -> None:
+    """5 ms an identifier of max_input under intl, 30 ms under sm (privacy.psi.REQUEST_SECONDS_PER_ELEMENT_SM);
+    other steps keep the gateway's own timeout."""
+    terms, document, _job, _client_key, _kem = WORLDS[crypto]
+    guard = PsiGuard({"customer-ids": document}, "alpha", crypto)
+    assert guard.timeout_s(service("request")) == pytest.approx(per_identifier * terms.max_input)
+    assert guard.timeout_s(service("terms")) is None and guard.timeout_s(service("record")) is None

@@ -21,6 +21,8 @@ from privacy.psi import (
     PsiClient,
     PsiOutcome,
     PsiServer,
+    _format_message,
+    _parse_message,
     inspect_request,
     max_request_bytes,
 )
@@ -250,3 +252,19 @@ def test_foreign_server_key_and_response_refused(keys: Keys) -> None:
     response = server.respond(other.request())
     with pytest.raises(RefusedError, match="another request"):
         client.finish(response)
+
+
+def test_an_sm_request_padded_past_its_claim_is_refused_before_its_points_are_decoded() -> None:
+    """The count of points is compared with the header's claim first: padding that is no point at all (``ff`` bytes,
+    which decoding would refuse as ``invalid_point``) still gives ``count_mismatch``."""
+    terms = JobTerms("job-pad", "0x" + "00" * 32, "aml-screening", 50, suite=SM)
+    kem = SM.generate_kem()
+    client = PsiClient(
+        terms, "alpha", SM.public_key(SM2PrivateKey.generate()), ["acct:1", "acct:2"], SM.kem_public(kem)
+    )
+    server = PsiServer(terms, "beta", SM.public_key(SM2PrivateKey.generate()), ["acct:1"], kem)
+    header, payload = _parse_message(client.request(), "request")
+    padded = _format_message(header, (40).to_bytes(4, "big") + payload[4:] + b"\xff" * (38 * 33))
+    with pytest.raises(RefusedError, match="another number of elements") as refused:
+        server.respond(padded)
+    assert refused.value.reason == "count_mismatch"

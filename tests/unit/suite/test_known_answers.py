@@ -11,7 +11,18 @@ from pysmx import SM2 as pysmx_sm2
 from pysmx import SM3 as pysmx_sm3
 from pysmx import SM4 as pysmx_sm4
 
-from suite.sm2 import DEFAULT_ID, InvalidSignatureError, SM2PrivateKey, SM2PublicKey, der_to_raw, raw_to_der, za
+from suite.sm2 import (
+    DEFAULT_ID,
+    InvalidSignatureError,
+    N,
+    SM2Error,
+    SM2PrivateKey,
+    SM2PublicKey,
+    der_to_raw,
+    known_answer_sign,
+    raw_to_der,
+    za,
+)
 
 # GB/T 32905-2016 Appendix A, examples 1 and 2.
 SM3_ABC = "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
@@ -33,6 +44,12 @@ KAT_E = "F0B43E94BA45ACCAACE692ED534382EB17E6AB5A19CE7B31F4486FDFC0D28640"
 KAT_R = "F5A03B0648D2C4630EEAC513E1BB81A15944DA3827D5B74143AC7EACEEE720B3"
 KAT_S = "B1B6AA29DF212FD8763182BC0D421CA1BB9038FD1F7F42D4840B69C485BBC1AA"
 KAT_SIGNATURE = bytes.fromhex(KAT_R + KAT_S)
+# The example's nonce k and the point kG = (x1, y1), as the standard's example gives them; cited from
+# OpenSSL's test/sm2_internal_test.c (sm2_sig_test: "From Annex A in both GM/T0003.5-2012 and GB/T 32918.5-2016",
+# the nonce fed through its fake random generator, r and s as above; kG as C1 of its sm2_crypt_test, GM/T 0003.5
+# Annex C, which uses the same k).
+KAT_K = 0x59276E27D506861A16680F3AD9C02DCCEF3CC1FA3CDBE4CE6D54B80DEAC1BC21
+KAT_X1 = 0x04EBFC718E8D1798620432268E77FEB6415E2EDE0E073C0F4F640ECD2E149A73
 
 
 def test_sm3_examples_of_gbt_32905() -> None:
@@ -71,6 +88,25 @@ def test_sm2_published_signature_verifies_raw_and_der() -> None:
     der = raw_to_der(KAT_SIGNATURE)
     public.verify_der(der, KAT_MESSAGE)
     assert der_to_raw(der) == KAT_SIGNATURE
+
+
+def test_sm2_signing_the_example_with_its_k_gives_the_published_r_and_s() -> None:
+    """GB/T 32918.2 §6.1 with the example's k: r = (e + x1) mod n, s = (1 + d)^-1 (k - r d) mod n, exactly."""
+    key = SM2PrivateKey.from_bytes(KAT_D)
+    signature = known_answer_sign(key, KAT_MESSAGE, KAT_K, b"1234567812345678")
+    assert signature.hex().upper() == KAT_R + KAT_S
+    assert (int(KAT_E, 16) + KAT_X1) % N == int(KAT_R, 16)  # r from e and the published x1
+    key.public_key().verify(signature, KAT_MESSAGE)  # and OpenSSL takes it
+    # another message or another ID under the same k gives another signature, which the published one is not
+    assert known_answer_sign(key, b"message digesT", KAT_K) != KAT_SIGNATURE
+    assert known_answer_sign(key, KAT_MESSAGE, KAT_K, b"") != KAT_SIGNATURE
+
+
+def test_sm2_known_answer_signing_refuses_a_k_outside_the_group() -> None:
+    key = SM2PrivateKey.from_bytes(KAT_D)
+    for k in (0, N, N + KAT_K, -KAT_K):
+        with pytest.raises(SM2Error, match=r"nonce k is not in \[1, n - 1\]"):
+            known_answer_sign(key, KAT_MESSAGE, k)
 
 
 @pytest.mark.parametrize(
@@ -114,3 +150,11 @@ def test_sm2_example_za_and_signature_in_gmssl_and_snowland_smx() -> None:
     assert not pysmx_sm2.Verify(KAT_SIGNATURE, b"message digesT", point, 64, uid=b"1234567812345678")
     assert not pysmx_sm2.Verify(KAT_SIGNATURE, KAT_MESSAGE, point, 64, uid=b"")
     assert not gmssl_pyx.sm2_verify(point, b"message digesT", raw_to_der(KAT_SIGNATURE), b"1234567812345678")
+
+
+def test_sm2_example_signed_with_its_k_verifies_in_gmssl_and_snowland_smx() -> None:
+    """The signature our explicit-k path makes, not the published bytes: both independent libraries take it."""
+    signature = known_answer_sign(SM2PrivateKey.from_bytes(KAT_D), KAT_MESSAGE, KAT_K)
+    point = bytes.fromhex(KAT_X + KAT_Y)
+    assert pysmx_sm2.Verify(signature, KAT_MESSAGE, point, 64, uid=b"1234567812345678")
+    assert gmssl_pyx.sm2_verify(point, KAT_MESSAGE, raw_to_der(signature), b"1234567812345678")

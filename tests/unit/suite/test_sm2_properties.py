@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from suite import _der, sm2
+from suite import _der, sm2, sm2group
 from suite.errors import SM4Error
 from suite.sm2 import (
     DEFAULT_ID,
@@ -124,3 +126,59 @@ def test_public_key_bytes_der_and_pem_round_trip(d: int) -> None:
     assert SM2PublicKey.from_pem(public.to_pem()) == public
     assert hash(SM2PublicKey.from_der(public.to_der())) == hash(public)
     assert len(public.to_der()) == 91
+
+
+def _verification_equation_holds(public: SM2PublicKey, signature: bytes, message: bytes, signer_id: bytes) -> bool:
+    """GB/T 32918.2 §7.1 in Python integers (``sm2group.multiply_python``, not OpenSSL): t = (r + s) mod n,
+    (x1, y1) = sG + tP_A, and r = (e + x1) mod n."""
+    r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+    t = (r + s) % N
+    if not (1 <= r < N and 1 <= s < N and t):
+        return False
+    point = public.public_bytes()
+    p_a = (int.from_bytes(point[1:33], "big"), int.from_bytes(point[33:], "big"))
+    curve = sm2group.SM2
+    sum_ = sm2group.add(
+        curve, sm2group.multiply_python(curve, s, curve.generator), sm2group.multiply_python(curve, t, p_a)
+    )
+    if sum_ is None:
+        return False
+    e = int.from_bytes(hashlib.new("sm3", sm2.za(public, signer_id) + message).digest(), "big")
+    return (e + sum_[0]) % N == r
+
+
+@settings(max_examples=15, deadline=None)
+@given(d=st.integers(1, N - 2), k=scalars, message=st.binary(max_size=200), signer_id=signer_ids)
+def test_a_signature_with_an_explicit_k_verifies_in_openssl(d: int, k: int, message: bytes, signer_id: bytes) -> None:
+    key = SM2PrivateKey.from_bytes(d.to_bytes(32, "big"))
+    signature = sm2.known_answer_sign(key, message, k, signer_id)  # r + k = n or s = 0: probability about 2^-255
+    key.public_key().verify(signature, message, signer_id)
+    assert _verification_equation_holds(key.public_key(), signature, message, signer_id)
+    assert sm2.known_answer_sign(key, message, k, signer_id) == signature  # the same k, the same signature
+
+
+@settings(max_examples=15, deadline=None)
+@given(d=st.integers(1, N - 2), message=st.binary(max_size=200), signer_id=signer_ids)
+def test_openssls_random_k_signatures_satisfy_the_verification_equation(
+    d: int, message: bytes, signer_id: bytes
+) -> None:
+    key = SM2PrivateKey.from_bytes(d.to_bytes(32, "big"))
+    signature = key.sign(message, signer_id)
+    assert _verification_equation_holds(key.public_key(), signature, message, signer_id)
+    assert signature != key.sign(message, signer_id)  # OpenSSL draws a fresh k each time
+    tampered = bytearray(signature)
+    tampered[31] ^= 1  # r changed by one bit: the equation fails
+    assert not _verification_equation_holds(key.public_key(), bytes(tampered), message, signer_id)
+
+
+def test_known_answer_signing_is_called_by_no_production_module() -> None:
+    """``known_answer_sign`` takes the nonce from its caller; only tests may call it (``suite.sm2``'s docstring)."""
+    root = Path(__file__).resolve().parents[3]
+    callers = sorted(
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if path.parts[len(root.parts)] not in ("tests", "node_modules")
+        and not any(part.startswith(".") for part in path.parts[len(root.parts) :])
+        and "known_answer_sign" in path.read_text(encoding="utf-8", errors="replace")
+    )
+    assert callers == ["suite/sm2.py"], callers
