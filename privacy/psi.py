@@ -271,7 +271,7 @@ class _Side:
 
     def _keyed_points(self, keyed: Sequence[bytes]) -> list[bytes]:
         """Under ``sm``: scalar·H(k) of each keyed identifier, encoded (``privacy.smpsi``)."""
-        return smpsi.blind(self._scalar, [smpsi.element(k) for k in keyed])
+        return smpsi.blind(self._scalar, smpsi.elements(keyed))
 
     def _hash(self, message: bytes) -> bytes:
         return message_hash(message, self.suite)

@@ -15,12 +15,15 @@ import ctypes
 import ctypes.util
 import functools
 import weakref
+from collections.abc import Sequence
 from ctypes import POINTER, byref, c_char_p, c_int, c_size_t, c_ulong, c_void_p
+from typing import Final
 
 from suite.errors import SM2Error
 
 _BIO_CTRL_INFO = 3  # BIO_get_mem_data is BIO_ctrl(bio, BIO_CTRL_INFO, 0, &pointer)
 _NID_SM2 = 1172  # obj_mac.h
+_POINT_CONVERSION_COMPRESSED = 2
 _POINT_CONVERSION_UNCOMPRESSED = 4
 _BN_FLG_CONSTTIME = 0x04
 
@@ -74,6 +77,12 @@ def _declare(lib: ctypes.CDLL) -> None:
         "EC_POINT_point2oct": (c_size_t, [c_void_p, c_void_p, c_int, c_char_p, c_size_t, c_void_p]),
         "EC_POINT_mul": (c_int, [c_void_p, c_void_p, c_void_p, c_void_p, c_void_p, c_void_p]),
         "EC_POINT_is_at_infinity": (c_int, [c_void_p, c_void_p]),
+        "EC_POINTs_make_affine": (c_int, [c_void_p, c_size_t, c_void_p, c_void_p]),
+        "BN_new": (c_void_p, []),
+        "BN_free": (None, [c_void_p]),
+        "BN_MONT_CTX_new": (c_void_p, []),
+        "BN_MONT_CTX_set": (c_int, [c_void_p, c_void_p, c_void_p]),
+        "BN_mod_exp_mont": (c_int, [c_void_p, c_void_p, c_void_p, c_void_p, c_void_p, c_void_p]),
         "PEM_write_bio_PKCS8PrivateKey": (
             c_int,
             [c_void_p, c_void_p, c_void_p, c_char_p, c_int, c_void_p, c_void_p],
@@ -328,34 +337,126 @@ def _sm2_group() -> int:
     return int(group)
 
 
+#: Products made affine together (one field inversion for the lot, Montgomery's trick) and held at once: a cap on
+#: the OpenSSL points a call keeps alive.
+_BATCH: Final = 1024
+
+
 def sm2_multiply(scalar: bytes, point: bytes) -> bytes | None:
     """scalar·point on the SM2 curve by ``EC_POINT_mul``, points as 65-byte uncompressed ``04 || x || y``; None for
-    the point at infinity. For one point and no generator term OpenSSL runs its Montgomery ladder, meant to take
-    the same time for every scalar of the group's size; the scalar is flagged constant-time and cleared after."""
+    the point at infinity (:func:`sm2_multiply_many` for one point, its product uncompressed)."""
+    return sm2_multiply_many(scalar, [point], compressed=False)[0]
+
+
+def sm2_multiply_many(scalar: bytes, points: Sequence[bytes], *, compressed: bool) -> list[bytes | None]:
+    """scalar·P for each point P on the SM2 curve by ``EC_POINT_mul``, in order; None for the point at infinity.
+
+    A point is given in any form ``EC_POINT_oct2point`` reads (``04 || x || y``, or compressed), which checks that
+    it is on the curve; a product comes back compressed (33 bytes, ``02``/``03 || x``) or uncompressed (65 bytes).
+    For one point and no generator term OpenSSL runs its Montgomery ladder, meant to take the same time for every
+    scalar of the group's size; the scalar is flagged constant-time and cleared after. One BN_CTX and one scalar
+    serve the whole call, and the products of up to :data:`_BATCH` points are made affine together
+    (``EC_POINTs_make_affine``: one inversion, not one per point) before they are encoded: that work is on the
+    products, which the caller sends out, not on the scalar."""
     lib = _lib()
     lib.ERR_clear_error()
     group = _sm2_group()
+    form, size = (_POINT_CONVERSION_COMPRESSED, 33) if compressed else (_POINT_CONVERSION_UNCOMPRESSED, 65)
     ctx = lib.BN_CTX_new()
     bn = lib.BN_bin2bn(scalar, len(scalar), None)
     p = lib.EC_POINT_new(group)
-    r = lib.EC_POINT_new(group)
+    products = (c_void_p * min(len(points), _BATCH))()
+    out = ctypes.create_string_buffer(size)
+    results: list[bytes | None] = []
     try:
-        if not (ctx and bn and p and r):
+        if not (ctx and bn and p):
             raise _error("cannot allocate for an SM2 scalar multiplication")
         lib.BN_set_flags(bn, _BN_FLG_CONSTTIME)
-        if lib.EC_POINT_oct2point(group, p, point, len(point), ctx) != 1:
-            raise _error("OpenSSL refuses the point")
-        if lib.EC_POINT_mul(group, r, None, p, bn, ctx) != 1:
-            raise _error("SM2 scalar multiplication failed")
-        if lib.EC_POINT_is_at_infinity(group, r) == 1:
-            return None
-        out = ctypes.create_string_buffer(65)
-        if lib.EC_POINT_point2oct(group, r, _POINT_CONVERSION_UNCOMPRESSED, out, len(out), ctx) != 65:
-            raise _error("cannot encode the product")
-        return out.raw
+        for start in range(0, len(points), _BATCH):
+            chunk = points[start : start + _BATCH]
+            for i, point in enumerate(chunk):
+                if not products[i]:
+                    products[i] = lib.EC_POINT_new(group)
+                    if not products[i]:
+                        raise _error("cannot allocate for an SM2 scalar multiplication")
+                if lib.EC_POINT_oct2point(group, p, point, len(point), ctx) != 1:
+                    raise _error("OpenSSL refuses the point")
+                if lib.EC_POINT_mul(group, products[i], None, p, bn, ctx) != 1:
+                    raise _error("SM2 scalar multiplication failed")
+            if lib.EC_POINTs_make_affine(group, len(chunk), products, ctx) != 1:
+                raise _error("cannot make the products affine")
+            for i in range(len(chunk)):
+                if lib.EC_POINT_is_at_infinity(group, products[i]) == 1:
+                    results.append(None)
+                    continue
+                if lib.EC_POINT_point2oct(group, products[i], form, out, size, ctx) != size:
+                    raise _error("cannot encode the product")
+                results.append(out.raw)
+        return results
     finally:
-        for free, pointer in ((lib.EC_POINT_clear_free, r), (lib.EC_POINT_clear_free, p), (lib.BN_clear_free, bn)):
+        for product in products:
+            if product:
+                lib.EC_POINT_clear_free(product)
+        for free, pointer in ((lib.EC_POINT_clear_free, p), (lib.BN_clear_free, bn)):
             if pointer:
                 free(pointer)
+        if ctx:
+            lib.BN_CTX_free(ctx)
+
+
+@functools.cache
+def _montgomery(modulus: int) -> tuple[int, int]:
+    """(the modulus as a BIGNUM, its BN_MONT_CTX), built once per odd modulus and kept for the process: read-only
+    once built, so calls on any thread share them. Only the curves' field primes come here."""
+    lib = _lib()
+    size = (modulus.bit_length() + 7) // 8
+    ctx = lib.BN_CTX_new()
+    m = lib.BN_bin2bn(modulus.to_bytes(size, "big"), size, None)
+    mont = lib.BN_MONT_CTX_new()
+    try:
+        if not (ctx and m and mont) or lib.BN_MONT_CTX_set(mont, m, ctx) != 1:
+            raise _error("cannot set up Montgomery arithmetic")
+    finally:
+        if ctx:
+            lib.BN_CTX_free(ctx)
+    return int(m), int(mont)
+
+
+def mod_exp_many(bases: Sequence[int], exponent: int, modulus: int) -> list[int]:
+    """base^exponent mod modulus for each base in [0, modulus), by ``BN_mod_exp_mont`` (an odd modulus).
+
+    Not constant-time (a sliding window over the exponent, and the bases as they come): for public exponents and
+    values that are not secret scalars, as the field's square roots in hash-to-curve and point decoding are."""
+    if modulus % 2 == 0 or modulus < 3:
+        raise ValueError("mod_exp_many needs an odd modulus above 2")
+    lib = _lib()
+    lib.ERR_clear_error()
+    m, mont = _montgomery(modulus)
+    size = (modulus.bit_length() + 7) // 8
+    esize = max(1, (exponent.bit_length() + 7) // 8)
+    ctx = lib.BN_CTX_new()
+    e = lib.BN_bin2bn(exponent.to_bytes(esize, "big"), esize, None)
+    a = lib.BN_new()
+    r = lib.BN_new()
+    out = ctypes.create_string_buffer(size)
+    results = []
+    try:
+        if not (ctx and e and a and r):
+            raise _error("cannot allocate for a modular exponentiation")
+        for base in bases:
+            if not 0 <= base < modulus:
+                raise ValueError("mod_exp_many: a base is not in [0, modulus)")
+            if not lib.BN_bin2bn(base.to_bytes(size, "big"), size, a):
+                raise _error("cannot read a base")
+            if lib.BN_mod_exp_mont(r, a, e, m, ctx, mont) != 1:
+                raise _error("modular exponentiation failed")
+            if lib.BN_bn2binpad(r, out, size) != size:
+                raise _error("cannot write a power")
+            results.append(int.from_bytes(out.raw, "big"))
+        return results
+    finally:
+        for pointer in (r, a, e):
+            if pointer:
+                lib.BN_free(pointer)
         if ctx:
             lib.BN_CTX_free(ctx)

@@ -86,6 +86,7 @@ _SLOW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCh
 def test_the_generic_map_gives_rfc_9380_p256_vectors(msg: bytes, u0: str, u1: str, px: str, py: str) -> None:
     assert sm2group.hash_to_field(msg, 2, P256_DST, P256) == [int(u0, 16), int(u1, 16)]
     assert hash_to_curve(msg, P256_DST, P256) == (int(px, 16), int(py, 16))
+    assert sm2group.hash_to_curve_reference(msg, P256_DST, P256) == (int(px, 16), int(py, 16))
 
 
 def _xmd_independent(msg: bytes, dst: bytes, length: int) -> bytes:
@@ -118,6 +119,8 @@ def test_sm2_suite_vectors(msg: bytes, u0: str, u1: str, q0x: str, q1x: str, poi
     assert SM2.on_curve(q0) and SM2.on_curve(q1)
     # the sum with independent point arithmetic
     assert encode_point(_add_independent(q0, q1)) == bytes.fromhex(point) == encode_point(hash_to_curve(msg, SM2_DST))
+    assert sm2group.map_to_curve_many(us) == [q0, q1]
+    assert encode_point(sm2group.hash_to_curve_reference(msg, SM2_DST)) == bytes.fromhex(point)
 
 
 def test_expand_message_xmd_refuses_what_rfc_9380_forbids() -> None:
