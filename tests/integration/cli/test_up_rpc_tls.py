@@ -16,9 +16,11 @@ The same `up` serves the live alarms beyond loopback as its settings file says (
 mutual TLS, the operator's certificate with the token reads them, another member's gets 403 and no certificate
 gets no handshake; `up`'s own explorer reads them from there.
 
-Last, on the same `up`, the operator rotates its gateway key with ``consortium gateway rotate-key`` under calls
+Then, on the same `up`, the operator rotates its gateway key with ``consortium gateway rotate-key`` under calls
 through its gateway (``docs/trust.md``, "Rotating a gateway key"): no batch refused, no gap, the switch from the new
-key's block with no restart.
+key's block with no restart. Last, a regulator declares alpha's gateway key compromised (batches it signs taken for
+events dated before the compromise, refused with nothing written after) and then the log's key (``verify evidence``
+passes a bundle anchored before, fails one anchored at the compromise and says why).
 """
 
 from __future__ import annotations
@@ -349,7 +351,8 @@ def test_the_operators_gateway_key_rotates_under_calls_with_no_batch_refused(run
     before block N and the new one from it, with no restart; an SDK client of op made in the window starts from the
     key kept (``keys/gateway.previous.pem``) and reads the calls' receipts and evidence; a follower removes the kept
     file once the old key retired, not before; `up`'s explorer, whose reads of the notary are signed with op's key,
-    indexes the log past the last call. Last in the module: the tests before it use op's key as `init` made it.
+    indexes the log past the last call. After the cases that use op's key as `init` made it; before the one that
+    ends alpha's gateway key and the log's key.
 
     `up`'s chain seals a block only for a transaction (the notary's anchors, every few seconds while calls come):
     the test moves it to block N and to the retirement with transactions of its own (alpha's account sends itself
@@ -569,10 +572,19 @@ def test_a_gateway_key_declared_compromised_counts_only_before_and_evidence_afte
         answer = httpx.get(f"{notary}/v1/evidence/{unwritten}", verify=as_reg, timeout=10)
         assert answer.status_code == 404, answer.text
 
-    # The log's key: a bundle anchored now, then the key declared compromised as of that anchor's block.
+    def verify(bundle: dict[str, Any], name: str) -> Result:
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(bundle), encoding="utf-8")
+        return run(running, "verify", "evidence", str(path), "--consortium", str(directory / "consortium.json"),
+                   *chain_cert)  # fmt: skip
+
+    # The log's key: a bundle anchored now (after op's gateway key rotated, its event under alpha's key declared
+    # compromised) verifies; then the log's key is declared compromised as of that anchor's block.
     late = wait_until(lambda: bundle_of("compromise-1"), "the logged event's anchored bundle", 120, every=0.2)
     early_block, late_block = early["anchor"]["block"]["number"], late["anchor"]["block"]["number"]
     assert early_block < late_block, (early_block, late_block)
+    passed = verify(late, "late")
+    assert passed.exit_code == 0, (passed.output, passed.exception)
     log_key = next(
         r
         for r in chain.trust.records("op")
@@ -581,12 +593,6 @@ def test_a_gateway_key_declared_compromised_counts_only_before_and_evidence_afte
     declared = run(running, "member", "keys", "compromise", "op", str(log_key.index),
                    "--as-of-block", str(late_block), "--as", "reg")  # fmt: skip
     assert declared.exit_code == 0, (declared.output, declared.exception)
-
-    def verify(bundle: dict[str, Any], name: str) -> Result:
-        path = tmp_path / f"{name}.json"
-        path.write_text(json.dumps(bundle), encoding="utf-8")
-        return run(running, "verify", "evidence", str(path), "--consortium", str(directory / "consortium.json"),
-                   *chain_cert)  # fmt: skip
 
     before = verify(early, "before")
     assert before.exit_code == 0, (before.output, before.exception)
