@@ -37,6 +37,7 @@ from network.config import parse_config
 from network.consortium import Consortium, init_consortium
 from network.description import load_description
 from network.identity import create_org_identity, load_account_key
+from sdk import MemberClient
 from tests.support.servers import LocalHTTPServer, QuietHandler
 from tests.support.small_consortium import three_member_config
 from tests.support.up_process import CHAIN_ID, UpProcess, free_port, free_port_block
@@ -193,6 +194,7 @@ def test_a_firm_joins_from_its_own_directory_works_is_revoked_and_removed(founde
             every=0.2,
         )
         assert answer.headers["Consortium-Gateway"] == f"{NEWCOMER}/gateway", answer.headers
+        served_event = answer.headers["Consortium-Event-Id"]
         assert upstream.served == [("/v1/esg/scores", "alpha")]
         shipped = wait_until(
             lambda: gateway_health(admin_port, lambda h: h["outbox"]["shipped_seq"] >= 1),
@@ -241,6 +243,19 @@ def test_a_firm_joins_from_its_own_directory_works_is_revoked_and_removed(founde
             every=0.5,
         )
         assert refused_batches["outbox"]["pending"] >= 1, refused_batches
+
+    # what its gateway logged while it was a member stays evidence: the call's event, cosigned by the witnesses and
+    # anchored, verifies with `verify evidence` against the chain after the removal
+    with MemberClient.from_directory(
+        founders.directory, "alpha", name="client", passphrase=PASSPHRASE.encode(), notary_url=founders.notary
+    ) as client:
+        bundle = client.evidence(served_event, wait_s=120, anchored=True)
+    assert json.loads(bundle.entry)["provider_org"] == NEWCOMER
+    saved = tmp_path / "bundle.json"
+    saved.write_text(json.dumps(bundle.to_json()), encoding="utf-8")
+    description_file = str(founders.directory / "consortium.json")
+    verified = at_founders("verify", "evidence", str(saved), "--consortium", description_file)
+    assert f"evidence of {served_event!r} verified" in ok(verified), verified.output
 
 
 @contextlib.contextmanager
