@@ -5,8 +5,9 @@ from their directory; it publishes its keys and starts its own gateway from its 
 the founders' explorer with no restart; a founder's client is served by its gateway and its client by a founder's
 (op's, which ``up`` runs for the one API of op's catalogue); a certificate it revokes on chain is refused;
 governance removes it and its logins, its client at op's gateway, its transactions and its gateway's batches are
-refused, while the evidence of the call its gateway served as a member still verifies. The refusals that need the chain (an org already on chain, a request of
-another consortium, a non-empty directory) run against the same chain.
+refused, while the evidence of the call its gateway served as a member still verifies. The refusals that need
+the chain (an org already on chain, a request of another consortium, a non-empty directory) run against the same
+chain.
 
 The commands run in this process (click's runner, the code the ``consortium`` script runs); what they act on is
 processes. One consortium start for the module: it is the costly part."""
