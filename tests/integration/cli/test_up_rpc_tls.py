@@ -343,6 +343,55 @@ def test_the_settings_file_has_up_serve_the_alarms_over_mutual_tls_to_the_operat
     assert view["source"] == "endpoint" and view["error"] is None, view
 
 
+def test_a_leaked_client_certificate_revoked_on_chain_is_refused_by_the_node_at_once_and_by_the_gateway(
+    running: Running,
+) -> None:
+    """alpha revokes a leaked client certificate with ``member keys revoke --cert`` against the running `up`: the
+    members-only node refuses it at the first request after the revoking transaction's receipt, with no wait (it
+    reads the directory again whenever its head moved); op's gateway refuses it ``certificate_revoked`` (403 once
+    the handshake is done) once its view has read that block; a colleague's certificate is still served by both."""
+    directory = running.directory
+    description = load_description(directory)
+    gateway = f"https://localhost:{running.up.port + 20}{ROUTE}"
+    issued = run(running, "identity", "issue", "--org", "alpha", "--name", "leaked")
+    assert issued.exit_code == 0, (issued.output, issued.exception)
+
+    def presenting(name: str) -> ssl.SSLContext:
+        paths = user_paths(directory, OrgId("alpha"), name)
+        context = ssl.create_default_context(cadata=ca_bundle_pem(description))
+        context.load_cert_chain(paths.cert, paths.key, password=PASSPHRASE)
+        return context
+
+    def node(name: str) -> int | str:
+        """The node's status for a JSON-RPC request presenting ``name``'s certificate; "closed" if it answered none."""
+        body = {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}
+        try:
+            return httpx.post(running.node, json=body, verify=presenting(name), timeout=10).status_code
+        except httpx.TransportError:
+            return "closed"
+
+    def call(name: str) -> httpx.Response:
+        headers = {"Consortium-Purpose": "trading"}
+        params = {"symbol": "600519.SH"}
+        return httpx.get(gateway, params=params, headers=headers, verify=presenting(name), timeout=10)
+
+    assert node("leaked") == 200
+    assert call("leaked").status_code == 200
+    leaked = user_paths(directory, OrgId("alpha"), "leaked").cert
+    revoked = run(running, "member", "keys", "revoke", "--cert", str(leaked), "--as", "alpha")
+    assert revoked.exit_code == 0 and "revoked serial" in revoked.output, (revoked.output, revoked.exception)
+    assert node("leaked") in (403, "closed")  # no wait: the block that revoked it is the node's head
+    # a new connection: refused once the handshake is done (403 with the reason, the connection closed)
+    refused = wait_until(
+        lambda: r if (r := call("leaked")).status_code == 403 else None,
+        "op's gateway to refuse the revoked certificate",
+        FOLLOW_TIMEOUT,
+        every=0.1,
+    )
+    assert "certificate_revoked" in refused.text, refused.text
+    assert node("client") == 200 and call("client").status_code == 200
+
+
 def test_the_operators_gateway_key_rotates_under_calls_with_no_batch_refused(running: Running) -> None:
     """``consortium gateway rotate-key --as op --from-block N --overlap-blocks K`` against the running `up`, with
     calls through op's gateway before the rotation, in the window before block N, across the switch and after the
