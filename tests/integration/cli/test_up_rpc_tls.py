@@ -16,11 +16,13 @@ The same `up` serves the live alarms beyond loopback as its settings file says (
 mutual TLS, the operator's certificate with the token reads them, another member's gets 403 and no certificate
 gets no handshake; `up`'s own explorer reads them from there.
 
-Then, on the same `up`, the operator rotates its gateway key with ``consortium gateway rotate-key`` under calls
-through its gateway (``docs/trust.md``, "Rotating a gateway key"): no batch refused, no gap, the switch from the new
-key's block with no restart. Last, a regulator declares alpha's gateway key compromised (batches it signs taken for
-events dated before the compromise, refused with nothing written after) and then the log's key (``verify evidence``
-passes a bundle anchored before, fails one anchored at the compromise and says why).
+A leaked client certificate of alpha's revoked on chain is refused by the node at the first request after the
+revoking receipt and by op's gateway once its view read that block. Then, on the same `up`, the operator rotates
+its gateway key with ``consortium gateway rotate-key`` under calls through its gateway (``docs/trust.md``,
+"Rotating a gateway key"): no batch refused, no gap, the switch from the new key's block with no restart. Last, a
+regulator declares alpha's gateway key compromised (batches it signs taken for events dated before the compromise,
+refused with nothing written after) and then the log's key (``verify evidence`` passes a bundle anchored before,
+fails one anchored at the compromise and says why).
 """
 
 from __future__ import annotations
