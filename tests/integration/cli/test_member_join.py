@@ -2,9 +2,12 @@
 under ``consortium up`` (chain node, notary, witnesses, explorer); the newcomer holds only a copy of
 ``consortium.json`` and the chain's URL. It runs ``member join``; two members propose and approve its signed request
 from their directory; it publishes its keys and starts its own gateway from its directory; its person logs in to
-the founders' explorer with no restart; a certificate it revokes on chain is refused; governance removes it and
-its logins and transactions are refused. The refusals that need the chain (an org already on chain, a request of
-another consortium, a non-empty directory) run against the same chain.
+the founders' explorer with no restart; a founder's client is served by its gateway and its client by a founder's
+(op's, which ``up`` runs for the one API of op's catalogue); a certificate it revokes on chain is refused;
+governance removes it and its logins, its client at op's gateway, its transactions and its gateway's batches are
+refused, while the evidence of the call its gateway served as a member still verifies. The refusals that need
+the chain (an org already on chain, a request of another consortium, a non-empty directory) run against the same
+chain.
 
 The commands run in this process (click's runner, the code the ``consortium`` script runs); what they act on is
 processes. One consortium start for the module: it is the costly part."""
@@ -33,10 +36,12 @@ from chain.ids import AssetKind, OrgId, Role
 from chain.tx import Signer
 from cli.main import cli
 from network.admission import create_request
+from network.certificates import ca_bundle_pem
 from network.config import parse_config
 from network.consortium import Consortium, init_consortium
 from network.description import load_description
 from network.identity import create_org_identity, load_account_key
+from sdk import MemberClient
 from tests.support.servers import LocalHTTPServer, QuietHandler
 from tests.support.small_consortium import three_member_config
 from tests.support.up_process import CHAIN_ID, UpProcess, free_port, free_port_block
@@ -50,6 +55,16 @@ CLI = ["-m", "cli.main"]
 NEWCOMER = "epsilon"
 START_TIMEOUT = 240.0
 FOLLOW_TIMEOUT = 30.0  # a follower sees a block within a poll; generous for a loaded machine
+QUOTES_ROUTE = "/v1/market/quotes/level2"
+#: The founders' catalogue: one API of op's, which the newcomer's client calls once op grants it its use.
+_API = {"id": "quotes", "method": "GET", "route": QUOTES_ROUTE, "provider": "op", "asset": "quotes", "name": "Quotes"}
+QUOTES = {
+    "centers": [{"id": "market", "name": "Market", "units": [{"id": "md", "name": "Data", "apis": [_API]}]}],
+    "assets": [
+        {"id": "quotes", "owner": "op", "kind": "feed", "classification": 2, "title": "Quotes", "description": "Q"}
+    ],
+    "grants": [],
+}
 
 
 @dataclass
@@ -96,8 +111,9 @@ def refusal(result: Result) -> str:
 def founders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Founders]:
     base = tmp_path_factory.mktemp("join")
     directory = base / "founders"
-    config = {**three_member_config("join-test", CHAIN_ID), "admission_threshold": 2}  # op and alpha vote
-    init_consortium(directory, parse_config(config), PASSPHRASE.encode())
+    # op and alpha vote; op provides one API (its gateway under `up`, in front of the demo's upstream)
+    config = {**three_member_config("join-test", CHAIN_ID), "admission_threshold": 2, "catalogue": QUOTES}
+    init_consortium(directory, parse_config(config), PASSPHRASE.encode(), load_demo=True)
     passphrase_file = base / "founders.pass"
     passphrase_file.write_text(PASSPHRASE)
     port = free_port_block()
@@ -185,7 +201,8 @@ def test_a_firm_joins_from_its_own_directory_works_is_revoked_and_removed(founde
             ignoring=(httpx.HTTPError,),
         )
         assert health["gateway"] == f"{NEWCOMER}/gateway", health
-        ok(at_founders("identity", "issue", "--org", "alpha", "--name", "client"))
+        if not (founders.directory / "orgs" / "alpha" / "users" / "client@alpha").is_dir():  # init may have issued it
+            ok(at_founders("identity", "issue", "--org", "alpha", "--name", "client"))
         answer = wait_until(
             lambda: r if (r := call_as_alpha(founders, firm, gateway_port)).status_code == 200 else None,
             "the newcomer's gateway to serve alpha under its grant",
@@ -193,6 +210,19 @@ def test_a_firm_joins_from_its_own_directory_works_is_revoked_and_removed(founde
             every=0.2,
         )
         assert answer.headers["Consortium-Gateway"] == f"{NEWCOMER}/gateway", answer.headers
+        served_event = answer.headers["Consortium-Event-Id"]
+
+        # its client calls a founder's gateway: op grants it its API, op's gateway takes its CA and the grant from
+        # the chain with no restart, and the call is answered
+        grant_quotes_to_the_newcomer(founders)
+        ok(at_firm("identity", "issue", "--org", NEWCOMER, "--name", "client"))
+        quoted = wait_until(
+            lambda: r if (r := call_op_as_newcomer(founders, firm)).status_code == 200 else None,
+            "op's gateway to serve the newcomer's client under its grant",
+            FOLLOW_TIMEOUT,
+            every=0.2,
+        )
+        assert quoted.headers["Consortium-Gateway"] == "op/gateway", quoted.headers
         assert upstream.served == [("/v1/esg/scores", "alpha")]
         shipped = wait_until(
             lambda: gateway_health(admin_port, lambda h: h["outbox"]["shipped_seq"] >= 1),
@@ -229,6 +259,13 @@ def test_a_firm_joins_from_its_own_directory_works_is_revoked_and_removed(founde
         # (unknown_issuer), or its org is no longer an active member (unknown_member)
         assert removed["error"] in ("unknown_member", "unknown_issuer"), removed
         assert "not a member" in refusal(at_firm("member", "keys", "revoke", "0x1234", "--as", NEWCOMER))
+        # its client is refused at op's gateway (401 at the request, or no handshake once its CA no longer counts)
+        wait_until(
+            lambda: newcomer_refused_by_op(founders, firm),
+            "op's gateway to refuse the removed firm's client",
+            FOLLOW_TIMEOUT,
+            every=0.2,
+        )
         # each call is recorded, allowed or not, and its batch goes to the notary; calls go on until one reaches the
         # notary after its own follower saw the removal (it follows the chain apart from the explorer)
         refused_batches = wait_until(
@@ -241,6 +278,19 @@ def test_a_firm_joins_from_its_own_directory_works_is_revoked_and_removed(founde
             every=0.5,
         )
         assert refused_batches["outbox"]["pending"] >= 1, refused_batches
+
+    # what its gateway logged while it was a member stays evidence: the call's event, cosigned by the witnesses and
+    # anchored, verifies with `verify evidence` against the chain after the removal
+    with MemberClient.from_directory(
+        founders.directory, "alpha", name="client", passphrase=PASSPHRASE.encode(), notary_url=founders.notary
+    ) as client:
+        bundle = client.evidence(served_event, wait_s=120, anchored=True)
+    assert json.loads(bundle.entry)["provider_org"] == NEWCOMER
+    saved = tmp_path / "bundle.json"
+    saved.write_text(json.dumps(bundle.to_json()), encoding="utf-8")
+    description_file = str(founders.directory / "consortium.json")
+    verified = at_founders("verify", "evidence", str(saved), "--consortium", description_file)
+    assert f"evidence of {served_event!r} verified" in ok(verified), verified.output
 
 
 @contextlib.contextmanager
@@ -292,6 +342,35 @@ def call_as_alpha(founders: Founders, firm: Path, port: int) -> httpx.Response:
     context.load_cert_chain(client / "signcerts" / "cert.pem", client / "keystore" / "key.pem", PASSPHRASE)
     with httpx.Client(verify=context, timeout=10) as http:
         return http.get(f"https://127.0.0.1:{port}/v1/esg/scores", headers={"Consortium-Purpose": "research"})
+
+
+def grant_quotes_to_the_newcomer(founders: Founders) -> None:
+    c = Consortium.open(founders.directory, founders.chain)
+    operator = Signer.from_key(load_account_key(founders.directory, OrgId("op"), PASSPHRASE.encode()))
+    now = c.now()
+    c.grants.create_grant(operator, "quotes", NEWCOMER, "trading", now - 60, now + 86_400)
+
+
+def call_op_as_newcomer(founders: Founders, firm: Path) -> httpx.Response:
+    """The newcomer's client calls op's gateway (`up`'s, its port + 20) over mutual TLS, trusting the founders' CAs
+    of the copy of consortium.json it was given."""
+    client = firm / "orgs" / NEWCOMER / "users" / f"client@{NEWCOMER}" / "msp"
+    context = ssl.create_default_context(cadata=ca_bundle_pem(load_description(firm)))
+    context.load_cert_chain(client / "signcerts" / "cert.pem", client / "keystore" / "key.pem", FIRM_PASSPHRASE)
+    with httpx.Client(verify=context, timeout=10) as http:
+        return http.get(
+            f"https://localhost:{founders.up.port + 20}{QUOTES_ROUTE}",
+            params={"symbol": "600519.SH"},
+            headers={"Consortium-Purpose": "trading"},
+        )
+
+
+def newcomer_refused_by_op(founders: Founders, firm: Path) -> bool:
+    try:
+        answer = call_op_as_newcomer(founders, firm)
+    except httpx.TransportError:  # the handshake refused: its CA no longer counts
+        return True
+    return answer.status_code in (401, 403)
 
 
 class Upstream:

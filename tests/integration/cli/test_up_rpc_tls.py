@@ -16,9 +16,13 @@ The same `up` serves the live alarms beyond loopback as its settings file says (
 mutual TLS, the operator's certificate with the token reads them, another member's gets 403 and no certificate
 gets no handshake; `up`'s own explorer reads them from there.
 
-Last, on the same `up`, the operator rotates its gateway key with ``consortium gateway rotate-key`` under calls
-through its gateway (``docs/trust.md``, "Rotating a gateway key"): no batch refused, no gap, the switch from the new
-key's block with no restart.
+A leaked client certificate of alpha's revoked on chain is refused by the node at the first request after the
+revoking receipt and by op's gateway once its view read that block. Then, on the same `up`, the operator rotates
+its gateway key with ``consortium gateway rotate-key`` under calls through its gateway (``docs/trust.md``,
+"Rotating a gateway key"): no batch refused, no gap, the switch from the new key's block with no restart. Last, a
+regulator declares alpha's gateway key compromised (batches it signs taken for events dated before the compromise,
+refused with nothing written after) and then the log's key (``verify evidence`` passes a bundle anchored before,
+fails one anchored at the compromise and says why).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import json
 import os
 import ssl
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +41,7 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 
+from chain.contracts.trust import KeyKind, KeyState
 from chain.ids import OrgId
 from chain.tx import transact
 from cli.main import cli
@@ -45,13 +51,15 @@ from network.certificates import ca_bundle_pem
 from network.config import parse_config
 from network.consortium import Consortium, init_consortium
 from network.description import load_description
-from network.identity import OrgPaths, issue_identity, issue_service_certificate, user_paths
+from network.identity import OrgPaths, issue_identity, issue_service_certificate, load_gateway_key, user_paths
 from network.logsetup import LOG_IDENTITY, notary_client_tls
 from network.nodeaccess import CHAIN_IDENTITY, client_tls
 from network.upsettings import SETTINGS_FILE
 from notary.logsuite import public_bytes
-from notary.readauth import SignedReads
+from notary.readauth import SignedReads, sign_read
+from notary.sequencer import batch_request
 from sdk import MemberClient
+from tests.support.notary_events import event
 from tests.support.small_consortium import three_member_config
 from tests.support.up_process import CHAIN_ID, UpProcess, free_port_block
 from tests.support.wait import wait_until
@@ -337,6 +345,55 @@ def test_the_settings_file_has_up_serve_the_alarms_over_mutual_tls_to_the_operat
     assert view["source"] == "endpoint" and view["error"] is None, view
 
 
+def test_a_leaked_client_certificate_revoked_on_chain_is_refused_by_the_node_at_once_and_by_the_gateway(
+    running: Running,
+) -> None:
+    """alpha revokes a leaked client certificate with ``member keys revoke --cert`` against the running `up`: the
+    members-only node refuses it at the first request after the revoking transaction's receipt, with no wait (it
+    reads the directory again whenever its head moved); op's gateway refuses it ``certificate_revoked`` (403 once
+    the handshake is done) once its view has read that block; a colleague's certificate is still served by both."""
+    directory = running.directory
+    description = load_description(directory)
+    gateway = f"https://localhost:{running.up.port + 20}{ROUTE}"
+    issued = run(running, "identity", "issue", "--org", "alpha", "--name", "leaked")
+    assert issued.exit_code == 0, (issued.output, issued.exception)
+
+    def presenting(name: str) -> ssl.SSLContext:
+        paths = user_paths(directory, OrgId("alpha"), name)
+        context = ssl.create_default_context(cadata=ca_bundle_pem(description))
+        context.load_cert_chain(paths.cert, paths.key, password=PASSPHRASE)
+        return context
+
+    def node(name: str) -> int | str:
+        """The node's status for a JSON-RPC request presenting ``name``'s certificate; "closed" if it answered none."""
+        body = {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}
+        try:
+            return httpx.post(running.node, json=body, verify=presenting(name), timeout=10).status_code
+        except httpx.TransportError:
+            return "closed"
+
+    def call(name: str) -> httpx.Response:
+        headers = {"Consortium-Purpose": "trading"}
+        params = {"symbol": "600519.SH"}
+        return httpx.get(gateway, params=params, headers=headers, verify=presenting(name), timeout=10)
+
+    assert node("leaked") == 200
+    assert call("leaked").status_code == 200
+    leaked = user_paths(directory, OrgId("alpha"), "leaked").cert
+    revoked = run(running, "member", "keys", "revoke", "--cert", str(leaked), "--as", "alpha")
+    assert revoked.exit_code == 0 and "revoked serial" in revoked.output, (revoked.output, revoked.exception)
+    assert node("leaked") in (403, "closed")  # no wait: the block that revoked it is the node's head
+    # a new connection: refused once the handshake is done (403 with the reason, the connection closed)
+    refused = wait_until(
+        lambda: r if (r := call("leaked")).status_code == 403 else None,
+        "op's gateway to refuse the revoked certificate",
+        FOLLOW_TIMEOUT,
+        every=0.1,
+    )
+    assert "certificate_revoked" in refused.text, refused.text
+    assert node("client") == 200 and call("client").status_code == 200
+
+
 def test_the_operators_gateway_key_rotates_under_calls_with_no_batch_refused(running: Running) -> None:
     """``consortium gateway rotate-key --as op --from-block N --overlap-blocks K`` against the running `up`, with
     calls through op's gateway before the rotation, in the window before block N, across the switch and after the
@@ -345,7 +402,8 @@ def test_the_operators_gateway_key_rotates_under_calls_with_no_batch_refused(run
     before block N and the new one from it, with no restart; an SDK client of op made in the window starts from the
     key kept (``keys/gateway.previous.pem``) and reads the calls' receipts and evidence; a follower removes the kept
     file once the old key retired, not before; `up`'s explorer, whose reads of the notary are signed with op's key,
-    indexes the log past the last call. Last in the module: the tests before it use op's key as `init` made it.
+    indexes the log past the last call. After the cases that use op's key as `init` made it; before the one that
+    ends alpha's gateway key and the log's key.
 
     `up`'s chain seals a block only for a transaction (the notary's anchors, every few seconds while calls come):
     the test moves it to block N and to the retirement with transactions of its own (alpha's account sends itself
@@ -477,3 +535,122 @@ def test_the_operators_gateway_key_rotates_under_calls_with_no_batch_refused(run
         return isinstance(size, int) and size > max(indices)
 
     wait_until(indexed, "the explorer to index the log past the last call", FOLLOW_TIMEOUT, every=0.2)
+
+
+def test_a_gateway_key_declared_compromised_counts_only_before_and_evidence_after_a_log_keys_compromise_fails(
+    running: Running, tmp_path: Path
+) -> None:
+    """A regulator declares alpha's gateway key compromised as of block R with ``member keys compromise`` against the
+    running `up`: once the notary's view of the chain has it (a read signed with that key is refused), a batch that
+    key signs with every event dated inside its valid window, before R's time, is logged; one with an event dated at
+    R's time is refused 401 (``CompromisedKeyError``'s message) and nothing of it is written. Then the log's key:
+    declared compromised as of the block that anchored one bundle, ``verify evidence`` passes a bundle anchored
+    before and fails that one, saying which key, which block, why.
+
+    Last in the module, after the operator's rotation: it ends alpha's gateway key and the log's key on chain,
+    which the cases before it use. The batches are the notary's API as a gateway sends them (``alpha/probe``,
+    signed with alpha's key from the directory); alpha runs no gateway under `up`."""
+    directory = running.directory
+    description = load_description(directory)
+    notary = f"https://127.0.0.1:{running.up.port + 1}"
+    alpha_admin = directory / "orgs" / "alpha" / "users" / "Admin@alpha" / "msp"
+    chain_cert = ["--chain-cert", str(alpha_admin / "signcerts" / "cert.pem"),
+                  "--chain-key", str(alpha_admin / "keystore" / "key.pem")]  # fmt: skip
+    node_tls = client_tls(description, alpha_admin / "signcerts" / "cert.pem", alpha_admin / "keystore" / "key.pem",
+                          None, PASSPHRASE.encode())  # fmt: skip
+    chain = Consortium.open(directory, running.node, node_tls)
+    web3 = chain.backend.web3
+    as_reg = notary_client_tls(directory, description, "reg", PASSPHRASE.encode())  # a regulator reads every event
+    as_alpha = notary_client_tls(directory, description, "alpha", PASSPHRASE.encode())
+
+    def bundle_of(event_id: str) -> dict[str, Any] | None:
+        answer = httpx.get(f"{notary}/v1/evidence/{event_id}", verify=as_reg, timeout=10)
+        if answer.status_code != 200:
+            return None
+        document: dict[str, Any] = answer.json()
+        return document if document.get("anchor") is not None else None
+
+    # A bundle anchored long before: the log's first event, proven under the first anchor that covers it.
+    first = httpx.get(f"{notary}/v1/events", params={"from": 0, "limit": 1}, verify=as_reg, timeout=10).json()
+    early = wait_until(lambda: bundle_of(first["events"][0]["event_id"]), "the first event's anchored bundle",
+                       FOLLOW_TIMEOUT, every=0.2)  # fmt: skip
+
+    # alpha's gateway key, declared compromised as of the head (block R) by the regulator, from the command line.
+    key = load_gateway_key(directory, OrgId("alpha"), PASSPHRASE.encode())
+    record = next(r for r in chain.trust.records("alpha") if r.kind is KeyKind.GATEWAY_KEY)
+    assert record.value == public_bytes(key) and record.valid_until is None, record
+    as_of = int(web3.eth.block_number)
+    compromised_ms = int(web3.eth.get_block(as_of)["timestamp"]) * 1000
+    declared = run(running, "member", "keys", "compromise", "alpha", str(record.index),
+                   "--as-of-block", str(as_of), "--as", "reg")  # fmt: skip
+    assert declared.exit_code == 0, (declared.output, declared.exception)
+    ended = chain.trust.record("alpha", record.index)
+    assert ended is not None and (ended.state, ended.valid_until) == (KeyState.COMPROMISED, as_of), ended
+
+    def refuses_the_key() -> bool:
+        """The notary's view has the compromise: a read signed with the key (which changes nothing) is refused."""
+        headers = sign_read("alpha/probe", key, "GET", "/v1/gaps", time.time())
+        return httpx.get(f"{notary}/v1/gaps", headers=headers, verify=as_alpha, timeout=10).status_code == 401
+
+    wait_until(refuses_the_key, "the notary to see the gateway key's compromise", FOLLOW_TIMEOUT, every=0.1)
+
+    def send(seq: int, *times_ms: int) -> httpx.Response:
+        fields = {"caller_org": "op", "provider_org": "alpha", "gateway_id": "alpha/probe"}
+        events = [
+            event(event_id=f"compromise-{seq + i}", time_ms=t, gateway_seq=seq + i, **fields)
+            for i, t in enumerate(times_ms)
+        ]
+        body, headers = batch_request("alpha/probe", events, key)
+        return httpx.post(f"{notary}/v1/batches", content=body, headers=headers, verify=as_alpha, timeout=30)
+
+    def last_seq() -> int | None:
+        gaps = httpx.get(f"{notary}/v1/gaps", verify=as_alpha, timeout=10).json()
+        seq: int | None = gaps["last_seq"].get("alpha/probe")
+        return seq
+
+    # (a) every event dated within the key's valid window, before block R's time: logged
+    taken = send(1, compromised_ms - 1500, compromised_ms - 1)
+    assert taken.status_code == 200, taken.text
+    assert last_seq() == 2
+    # (b) one event dated at R's time refuses the whole batch, 401, nothing written
+    refused = send(3, compromised_ms - 1, compromised_ms)
+    assert refused.status_code == 401, refused.text
+    error = refused.json()["error"]
+    assert f"declared compromised as of block {as_of}" in error and "nothing logged" in error, error
+    assert "compromise-4" in error and "gateway rotate-key" in error, error
+    assert last_seq() == 2
+    for unwritten in ("compromise-3", "compromise-4"):
+        answer = httpx.get(f"{notary}/v1/evidence/{unwritten}", verify=as_reg, timeout=10)
+        assert answer.status_code == 404, answer.text
+
+    def verify(bundle: dict[str, Any], name: str) -> Result:
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(bundle), encoding="utf-8")
+        return run(running, "verify", "evidence", str(path), "--consortium", str(directory / "consortium.json"),
+                   *chain_cert)  # fmt: skip
+
+    # The log's key: a bundle anchored now (after op's gateway key rotated, its event under alpha's key declared
+    # compromised) verifies; then the log's key is declared compromised as of that anchor's block.
+    late = wait_until(lambda: bundle_of("compromise-1"), "the logged event's anchored bundle", 120, every=0.2)
+    early_block, late_block = early["anchor"]["block"]["number"], late["anchor"]["block"]["number"]
+    assert early_block < late_block, (early_block, late_block)
+    passed = verify(late, "late")
+    assert passed.exit_code == 0, (passed.output, passed.exception)
+    log_key = next(
+        r
+        for r in chain.trust.records("op")
+        if r.kind is KeyKind.LOG_KEY and r.state is KeyState.OPEN and r.valid_at(late_block)
+    )
+    declared = run(running, "member", "keys", "compromise", "op", str(log_key.index),
+                   "--as-of-block", str(late_block), "--as", "reg")  # fmt: skip
+    assert declared.exit_code == 0, (declared.output, declared.exception)
+
+    before = verify(early, "before")
+    assert before.exit_code == 0, (before.output, before.exception)
+    assert f"evidence of {early['event_id']!r} verified" in before.output, before.output
+    after = verify(late, "after")
+    assert after.exit_code == 1, (after.output, after.exception)
+    said = after.output
+    assert "evidence of 'compromise-1' does NOT verify" in said, said
+    assert f"not valid at its anchor's block {late_block}" in said and "(declared compromised)" in said, said
+    assert f"compromised as of block {late_block}, at or before block {late_block}" in said, said

@@ -40,6 +40,14 @@ from network.shredding import (
     statement_path,
 )
 from notary.event import canonical_entry, validate_event
+from notary.log import verify_inclusion
+from notary.log.hashing import hash_leaf, root_of
+from notary.log.note import NoteSigner, NoteVerifier
+from notary.logsuite import public_bytes
+from notary.reader import LogReader
+from notary.receipt import verify_receipt
+from notary.sequencer import Sequencer, SequencerSettings, encode_batch, sign_batch_body
+from notary.store import LogStore
 from notary.submit.digest import derive_salt, request_digest, response_digest
 from notary.submit.reveal import body_sha256
 from notary.submit.vault import SaltVault, epoch_of
@@ -51,6 +59,7 @@ PROVIDER, OTHER = "alpha", "beta"
 DAY = "2026-11-02"
 NOON = int(datetime(2026, 11, 2, 12, tzinfo=UTC).timestamp() * 1000)
 TARGET, BODY, ANSWER = "/v1/news/latest?n=3", b'{"q": 1}', b'{"news": []}'
+ORIGIN = "shred-test/audit-log"
 
 
 @pytest.fixture(scope="module")
@@ -334,3 +343,82 @@ def test_reveal_reads_the_notary_consortium_json_records_and_says_so_when_none_i
         data = {**running.to_json(), "notary": bad}
         with pytest.raises(MalformedError, match=r"notary\.url must be an http"):
             ConsortiumDescription.from_json(data)
+
+
+def test_a_shredded_days_entries_receipts_and_proofs_verify_as_before(directory: Path, tmp_path: Path) -> None:
+    """A day's calls logged by a notary's sequencer (in process, its SQLite store): a salt revealed before the shred
+    checks its own call and no other of the day; after ``data shred`` the day's reveal is refused, and every entry
+    of the day is the same bytes, its receipt verifies, its inclusion proof verifies against the same root, and the
+    reveal document made before still checks (a shred destroys the day's salts, nothing of the log)."""
+    key = load_gateway_key(directory, OrgId(PROVIDER), PASS.encode())
+    assert isinstance(key, Ed25519PrivateKey)
+    vault = SaltVault.open(gateway_vault(directory, PROVIDER), PROVIDER, PASS.encode(), legacy_key=key)
+    day, noon = "2026-08-02", NOON - 92 * 86_400_000
+    ids = [f"d-{i}" for i in range(4)] + ["d-next-day"]
+    times = [noon + i for i in range(4)] + [noon + 86_400_000]
+    batch = [
+        {**json.loads(_record(vault, event_id, time_ms)), "gateway_seq": seq}
+        for seq, (event_id, time_ms) in enumerate(zip(ids, times, strict=True), start=1)
+    ]
+    log_key = Ed25519PrivateKey.generate()
+    store = LogStore(tmp_path / "notary.db")
+    try:
+        reader = LogReader(store)
+        gateway_keys = {PROVIDER: public_bytes(key)}
+        sequencer = Sequencer(store, NoteSigner(ORIGIN, log_key), SequencerSettings(ORIGIN), gateway_keys,
+                              clock=lambda: (noon + 86_400_000) / 1000, on_commit=reader.invalidate)  # fmt: skip
+        body = encode_batch(f"{PROVIDER}/gateway", batch)
+        receipts = sequencer.submit(f"{PROVIDER}/gateway", body, sign_batch_body(key, body)).receipts
+        verifier = NoteVerifier(ORIGIN, public_bytes(log_key))
+        size = len(batch)
+        root = reader.root_at(size)
+
+        def log_verifies() -> list[bytes]:
+            """The entries as the store holds them, each receipt and inclusion proof checked against ``root``."""
+            entries = store.entries(0, size)
+            assert reader.root_at(size) == root == root_of([hash_leaf(e) for e in entries])
+            for index, (entry, receipt) in enumerate(zip(entries, receipts, strict=True)):
+                statement = verify_receipt(receipt, verifier)
+                assert (receipt.index, receipt.leaf_hash) == (index, hash_leaf(entry)), statement
+                verify_inclusion(hash_leaf(entry), index, size, reader.inclusion(index, size), root)
+            return entries
+
+        logged = log_verifies()
+        files = {}
+        for event_id, entry in zip(ids, logged, strict=True):
+            files[event_id] = tmp_path / f"{event_id}.entry"
+            files[event_id].write_bytes(entry)
+        (tmp_path / "body").write_bytes(BODY)
+        (tmp_path / "answer").write_bytes(ANSWER)
+        payload = ["--target", TARGET, "--request-body", str(tmp_path / "body"), "--response-body",
+                   str(tmp_path / "answer")]  # fmt: skip
+
+        code, out, err = _invoke(
+            directory, "data", "reveal", "d-1", "--provider", PROVIDER, "--entry", str(files["d-1"])
+        )
+        assert code == 0, err
+        reveal = tmp_path / "d-1.reveal.json"
+        reveal.write_text(out)
+        code, out, err = _invoke(directory, "verify", "reveal", str(reveal), *payload)
+        assert code == 0, err
+        for other in ("d-0", "d-2"):  # the same request and answer: d-1's salt checks neither
+            forged = tmp_path / f"{other}.forged.json"
+            forged.write_text(json.dumps({**json.loads(reveal.read_text()), "event_id": other,
+                                          "entry": files[other].read_text()}))  # fmt: skip
+            code, out, _ = _invoke(directory, "verify", "reveal", str(forged), *payload)
+            assert code == 1 and "✗ request" in out and "✗ response" in out, out
+
+        code, out, err = _invoke(directory, "data", "shred", "--provider", PROVIDER, "--day", day, "--by", "dpo@alpha")
+        assert code == 0, err
+        for event_id in ("d-1", "d-3"):
+            code, _, err = _invoke(directory, "data", "reveal", event_id, "--provider", PROVIDER, "--entry",
+                                   str(files[event_id]))  # fmt: skip
+            assert code == 1 and "was shredded at" in err, err
+        code, _, err = _invoke(directory, "data", "reveal", "d-next-day", "--provider", PROVIDER, "--entry",
+                               str(files["d-next-day"]))  # fmt: skip
+        assert code == 0, err  # the next day is untouched
+        assert log_verifies() == logged
+        code, out, err = _invoke(directory, "verify", "reveal", str(reveal), *payload)
+        assert code == 0, err
+    finally:
+        store.close()
