@@ -31,6 +31,8 @@ from network.logsetup import (
 )
 
 if TYPE_CHECKING:
+    import httpx
+
     from chain.backend import ClientTls
     from notary.logsuite import LogVerifier
     from notary.service import AnchorSettings
@@ -346,6 +348,112 @@ def rotate_key(
             + str(r.valid_from),
         ],
     )
+
+
+@notary_group.group("alarms")
+def alarms_group() -> None:
+    """The notary's integrity alarms: list them, and resolve one (docs/notary.md, "Integrity alarms")."""
+
+
+_ALARMS_READER = "{org}/ops"
+
+
+def _alarms_client(obj: Context, org: str, notary_url: str | None) -> tuple[str, httpx.Client]:
+    """A client of the notary whose reads (and resolutions) are signed as ``<org>/ops`` with ORG's gateway key, and
+    over mutual TLS with ORG's ``log@`` identity when the notary is served over HTTPS."""
+    import ssl
+
+    import httpx
+
+    from chain.ids import OrgId
+    from network.description import ServiceNotRecordedError
+    from network.errors import NetworkError
+    from network.identity import load_gateway_key
+    from notary.readauth import SignedReads
+
+    description = load_description(obj.directory)
+    try:
+        url = description.service_url("notary", notary_url).rstrip("/")
+    except ServiceNotRecordedError as exc:
+        fail(str(exc))
+    try:
+        key = load_gateway_key(obj.directory, OrgId(org), obj.passphrase())
+    except NetworkError as exc:
+        fail(f"--as {org}: cannot load its gateway key: {exc}")
+    verify: ssl.SSLContext | bool = True
+    if url.startswith("https://"):
+        from network.logsetup import notary_client_tls
+
+        verify = notary_client_tls(obj.directory, description, org, obj.passphrase())
+    reader = _ALARMS_READER.format(org=org)
+    return url, httpx.Client(base_url=url, auth=SignedReads(reader, key), timeout=30, verify=verify)
+
+
+def _alarm_line(a: dict[str, object]) -> str:
+    state = "open" if a["resolved_ms"] is None else f"resolved by {a['resolved_by']}: {a['reason']}"
+    return f"#{a['id']} {a['kind']} {a['subject']}: found {a['count']} times, last {a['last_ms']} ms ({state})"
+
+
+_notary_url_option = click.option(
+    "--notary-url", default=None, help="The notary [default: the notary URL `consortium up` recorded]."
+)
+
+
+@alarms_group.command("list")
+@click.option("--open", "open_only", is_flag=True, help="Only the alarms not resolved.")
+@click.option("--as", "as_org", required=True, help="The member org whose gateway key signs the read.")
+@_notary_url_option
+@json_option
+@pass_ctx
+def alarms_list(obj: Context, open_only: bool, as_org: str, notary_url: str | None, as_json: bool) -> None:
+    """The notary's integrity alarms, the last found first (with --open, those not resolved)."""
+    import httpx
+
+    url, client = _alarms_client(obj, as_org, notary_url)
+    try:
+        with client:
+            response = client.get("/v1/alarms", params={"state": "open" if open_only else "all"})
+    except httpx.HTTPError as exc:
+        fail(f"the notary at {url}: {exc}")
+    if response.status_code != 200:
+        fail(f"the notary at {url} answered {response.status_code}: {response.text[:300]}")
+    alarms = response.json()["alarms"]
+    emit(as_json, alarms, lambda: [_alarm_line(a) for a in alarms] or ["no alarms"])
+
+
+@alarms_group.command("resolve")
+@click.argument("alarm_id", type=click.IntRange(1, 2**63 - 1))
+@click.option("--reason", required=True, help="Why it is resolved: what was found and what was done (kept for ever).")
+@click.option(
+    "--as", "as_org", required=True, help="An org that runs the notary (the operator's): its gateway key signs."
+)
+@_notary_url_option
+@json_option
+@pass_ctx
+def alarms_resolve(
+    obj: Context, alarm_id: int, reason: str, as_org: str, notary_url: str | None, as_json: bool
+) -> None:
+    """Resolve the open alarm ALARM_ID, recording who, when and why; the alarm is kept. The same condition found
+    again opens a new alarm. Refused, nothing changed: no such alarm, one resolved already, an org that does not
+    run the notary, an empty reason."""
+    import httpx
+
+    if not reason.strip():
+        fail("--reason is empty: say what was found and what was done")
+    url, client = _alarms_client(obj, as_org, notary_url)
+    try:
+        with client:
+            response = client.post(f"/v1/alarms/{alarm_id}/resolve", params={"reason": reason})
+    except httpx.HTTPError as exc:
+        fail(f"the notary at {url}: {exc}")
+    if response.status_code != 200:
+        try:
+            error = str(response.json().get("error"))
+        except ValueError:
+            error = response.text[:300]
+        fail(f"alarm {alarm_id} not resolved: the notary answered {response.status_code}: {error}")
+    alarm = response.json()
+    emit(as_json, alarm, lambda: [_alarm_line(alarm)])
 
 
 # -- witnesses -----------------------------------------------------------------------------------------------

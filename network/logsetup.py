@@ -323,17 +323,18 @@ def read_access(
     witness keys of ``consortium.json``, people by their login tokens checked against the member CAs (as the
     explorer checks them), members by their client certificates over mutual TLS (:func:`certificate_check`), the
     regulator orgs' readers as regulators, the explorer as the trusted reader, and the monitor token, if the
-    directory has one, for the operations figures. ``authenticator``: the verdict on client certificates
+    directory has one, for the operations figures; the orgs that run the notary (:func:`alarm_resolvers`) may
+    resolve its alarms. ``authenticator``: the verdict on client certificates
     (:func:`notary_authenticator`, the one the notary's TLS server asks too)."""
     regulators = frozenset(m.org for m in description.members if Role.REGULATOR in m.roles)
     people = Authenticator(directory, regulator_orgs=regulators)
 
-    def person(authorization: str) -> tuple[str, bool]:
+    def person(authorization: str) -> tuple[str, bool, str]:
         try:
             found = people.authenticate(authorization)
         except LoginError as exc:
             raise UnauthenticatedError(f"login refused: {exc.detail}") from None
-        return found.org, found.is_regulator
+        return found.org, found.is_regulator, f"{found.name}@{found.org}"
 
     explorer = explorer_reader(description)
     return ReadAccess(
@@ -345,7 +346,15 @@ def read_access(
         monitor_token=monitor_token(directory),
         subjects_see_regulator=description.query_visibility().regulator_queries_visible_to_subject,
         certificates=certificate_check(directory, description, regulators, authenticator),
+        operators=alarm_resolvers(description),
     )
+
+
+def alarm_resolvers(description: ConsortiumDescription) -> frozenset[str]:
+    """The orgs whose readers may resolve the notary's integrity alarms: those that run it, the operator's and
+    the one holding the notary role (``notary.readauth``)."""
+    orgs = {m.org for m in description.members if Role.OPERATOR in m.roles or Role.NOTARY in m.roles}
+    return frozenset(orgs)
 
 
 def _every_member_active(description: ConsortiumDescription) -> Callable[[str], str | None]:

@@ -31,6 +31,7 @@ __all__ = [
     "StoreUnavailableError",
     "UnknownGatewayError",
     "UnknownKeyError",
+    "UnprocessableError",
     "VerificationError",
 ]
 
@@ -49,7 +50,12 @@ class BatchTooLargeError(NotaryError):
 
 
 class ConflictError(NotaryError):
-    """An event id or a gateway sequence number was already used by a different event."""
+    """An event id or a gateway sequence number was already used by a different event, or an alarm to resolve was
+    resolved already."""
+
+
+class UnprocessableError(NotaryError):
+    """A well-formed request whose content is refused (an alarm's resolution without a reason); nothing changed."""
 
 
 class NotFoundError(NotaryError):

@@ -38,6 +38,10 @@ The rule (:meth:`Reader.may_read_event`, :meth:`Reader.may_read_bundles`, :meth:
   not exist (their count, the traffic of each, and when each lost events are that org's business);
 - hash tiles, checkpoints, anchors, consistency proofs, inclusion proofs by index and alarms: every
   authenticated reader (members' services and people, witnesses); without credentials 401;
+- resolving an integrity alarm (``POST /v1/alarms/{id}/resolve``, the one write of a reader): the operator's
+  readers only (:meth:`Reader.may_resolve_alarms`: a service signing with the gateway key of an org named in
+  ``operators``, a person of such an org, or its client certificate; never a witness key, never another org, a
+  regulator's included); 403 for anyone else;
 - the operations figures (``/healthz`` beyond liveness, ``/metrics``): every authenticated reader, and the
   consortium's monitoring (Prometheus, the alarm evaluator of ``consortium up``) with the monitor token, a bearer
   token that opens nothing else; ``/healthz`` without credentials answers liveness only.
@@ -81,8 +85,9 @@ TIME_HEADER = "Consortium-Read-Time"
 SIGNATURE_HEADER = "Consortium-Read-Signature"
 WITNESS_NAME = "witness"  # <org>/witness signs with the org's witness key
 
-#: A person's login check: the ``Authorization`` header → (org, is regulator); raises ``UnauthenticatedError``.
-PersonCheck = Callable[[str], tuple[str, bool]]
+#: A person's login check: the ``Authorization`` header → (org, is regulator), or (org, is regulator, the person's
+#: name for the record of what they did, ``<name>@<org>``); raises ``UnauthenticatedError``.
+PersonCheck = Callable[[str], tuple[str, bool] | tuple[str, bool, str]]
 #: A member's client certificate check: the PEM certificate the TLS layer received → (name, org, is regulator);
 #: raises ``UnauthenticatedError``.
 CertificateCheck = Callable[[str], tuple[str, str, bool]]
@@ -106,6 +111,16 @@ class Reader:
     regulator: bool = False
     trusted: bool = False
     visibility: QueryVisibility = field(default_factory=QueryVisibility)
+    operator: bool = False  # of an org that runs the notary: it may resolve alarms
+    person: str | None = None  # a person's ``<name>@<org>``, when the login check names them
+
+    @property
+    def who(self) -> str:
+        """Who this is, for the record of what they did (an alarm's ``resolved_by``)."""
+        return self.person or self.name
+
+    def may_resolve_alarms(self) -> bool:
+        return self.operator
 
     def may_read_event(self, parties: Collection[str]) -> bool:
         """``parties``: the event's firms (``notary.event.parties``)."""
@@ -188,7 +203,8 @@ class ReadAccess:
     a person's ``Authorization`` header, or ``None`` to accept no people; ``monitor_token``: the bearer token
     of the consortium's monitoring, which reads the operations figures and nothing else (``None``: no monitor);
     ``subjects_see_regulator``: the ``audit`` policy ``regulator_queries_visible_to_subject``; ``certificates``: the
-    check of a member's client certificate (mutual TLS), or ``None`` to accept none."""
+    check of a member's client certificate (mutual TLS), or ``None`` to accept none; ``operators``: the orgs that
+    run the notary, whose readers (not their witness keys) may resolve its alarms."""
 
     def __init__(
         self,
@@ -201,7 +217,9 @@ class ReadAccess:
         monitor_token: str | None = None,
         subjects_see_regulator: bool = False,
         certificates: CertificateCheck | None = None,
+        operators: Collection[str] = (),
     ) -> None:
+        self._operators = frozenset(operators)
         self._gateway = {org: _reader_public_key(k) for org, k in gateway_keys.items()}
         self._gateway_source: Callable[[str], Sequence[bytes]] | None = None
         self._loaded = ParsedKeys(_reader_public_key, (ValueError, SM2Error))
@@ -256,13 +274,18 @@ class ReadAccess:
         if authorization is not None:
             if self._people is None:
                 raise UnauthenticatedError("this notary accepts no login tokens; sign the request as a service")
-            org, regulator = self._people(authorization)
-            return Reader(f"person@{org}", org, regulator=regulator, visibility=self.visibility)
+            found = self._people(authorization)
+            org, regulator = found[0], found[1]
+            person = found[2] if len(found) > 2 else None
+            return Reader(
+                f"person@{org}", org, regulator=regulator, visibility=self.visibility,
+                operator=org in self._operators, person=person,
+            )  # fmt: skip
         if client_cert is not None:
             if self._certificates is None:
                 raise UnauthenticatedError("this notary accepts no client certificates; send a login token")
             name, org, regulator = self._certificates(client_cert)
-            return Reader(name, org, regulator=regulator, visibility=self.visibility)
+            return Reader(name, org, regulator=regulator, visibility=self.visibility, operator=org in self._operators)
         certificate = ", or present a member's client certificate" if self._certificates is not None else ""
         raise UnauthenticatedError(
             "the log is read by members and witnesses only: send Authorization: Bearer <login token>, or sign "
@@ -298,8 +321,9 @@ class ReadAccess:
                 f"{SIGNATURE_HEADER} does not verify with the key of {reader!r} over this method, path and time"
             )
         return Reader(
-            reader, org, regulator=org in self._regulators, trusted=reader in self._trusted, visibility=self.visibility
-        )
+            reader, org, regulator=org in self._regulators, trusted=reader in self._trusted, visibility=self.visibility,
+            operator=org in self._operators and name != WITNESS_NAME,
+        )  # fmt: skip
 
 
 def _verifies(key: Ed25519PublicKey | SM2PublicKey, signature: bytes, message: bytes) -> bool:

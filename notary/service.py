@@ -23,13 +23,13 @@ from chain.tx import Signer
 from notary.anchor import Anchorer, ChainClient
 from notary.bundle import EvidenceBundle
 from notary.checkpointer import Checkpointer, Witness, WitnessFollower, WitnessPolicy
-from notary.errors import NotaryError, NotFoundError, StoreError
+from notary.errors import ConflictError, NotaryError, NotFoundError, StoreError, UnprocessableError
 from notary.evidence import EvidenceBuilder
 from notary.logkeys import RotatingSigner
 from notary.logsuite import INTL, LogSuite, PrivateKey, suite_of_vkey
 from notary.reader import LogReader
 from notary.sequencer import GatewayKeySource, Sequencer, SequencerSettings
-from notary.storage.base import CheckpointRow, NotaryStorage
+from notary.storage.base import AlarmRow, CheckpointRow, NotaryStorage
 from notary.storage.leader import Leadership, SoleLeader
 from notary.storage.sqlite import LogStore
 from suite.sm2 import SM2PrivateKey
@@ -373,6 +373,27 @@ class NotaryService:
         """The evidence bundle of ``event_id`` (``notary.evidence``; its JSON is ``to_json()``)."""
         return self.evidence_builder.build(event_id)
 
+    def resolve_alarm(self, alarm_id: int, by: str, reason: str) -> AlarmRow:
+        """Close the open alarm ``alarm_id``, recording now, ``by`` (the operator's reader name) and ``reason``;
+        the resolved row. Refused, with nothing changed: no reason (``UnprocessableError``), no such alarm
+        (``NotFoundError``), an alarm resolved already (``ConflictError``: a resolution is never replaced)."""
+        reason = reason.strip()
+        if not reason:
+            raise UnprocessableError("give the reason the alarm is resolved: what was found and what was done")
+        row, resolved = self.store.resolve_alarm(alarm_id, int(self.settings.clock() * 1000), by, reason)
+        if row is None:
+            raise NotFoundError(f"no alarm {alarm_id}")
+        if not resolved:
+            raise ConflictError(
+                f"alarm {alarm_id} was resolved already, at {row['resolved_ms']} ms by {row['resolved_by']}; a "
+                "resolution is never replaced (the same condition found again opens a new alarm)"
+            )
+        log.warning(
+            "alarm %d (%s, %s, found %d times) resolved by %s: %s",
+            alarm_id, row["kind"], row["subject"], row["count"], by, reason,
+        )  # fmt: skip
+        return row
+
     def health(self) -> dict[str, Any]:
         published = self.store.latest_checkpoint(published=True)
         signed = self.store.latest_checkpoint(published=False)
@@ -391,7 +412,7 @@ class NotaryService:
             "anchored_size": self.store.anchored_size(),
             "anchoring": None if self.anchorer is None else self.anchorer.status(),
             "gaps": sum(len(v) for v in self.sequencer.gaps().values()),
-            "alarms": len(self.store.alarms()),
+            "alarms": self.store.open_alarms(),
             "leader": self.leader.status(),
         }
 

@@ -190,6 +190,7 @@ def notary_probe(health: Mapping[str, Any] | None) -> NotaryProbe:
         anchoring_error=None if error is None else str(error),
         anchoring=anchoring is not None,
         gaps=int(health.get("gaps", 0)),
+        alarms=int(health.get("alarms") or 0),
     )
 
 

@@ -26,6 +26,8 @@ The rules (docs/alarms.md):
 - ``notary-down``: the notary does not answer.
 - ``anchoring-behind``: the anchored size trails the published size, or anchoring steps fail.
 - ``sequence-gap``: the notary has open gaps in gateways' sequence numbers.
+- ``notary-integrity``: the notary has open integrity alarms (a split view, an anchor, checkpoint or object
+  mismatch; its ``/v1/alarms``); it resolves once an operator resolved them all there.
 - ``gateway-down``: a gateway's admin endpoint does not answer; ``gateway-outbox``: its outbox is filling
   (warning at half, critical at :data:`OUTBOX_CRITICAL` of its capacity, or at the :class:`Limits` given);
   ``quota-store``: the shared quota store it counts quotas in (PostgreSQL) cannot be reached, so it refuses
@@ -60,6 +62,7 @@ RULES = (
     "notary-down",
     "anchoring-behind",
     "sequence-gap",
+    "notary-integrity",
     "gateway-down",
     "gateway-outbox",
     "quota-store",
@@ -108,6 +111,7 @@ class NotaryProbe:
     anchoring_error: str | None = None
     anchoring: bool = True  # whether the notary anchors at all
     gaps: int = 0
+    alarms: int = 0  # open integrity alarms
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +291,9 @@ def notary_conditions(snapshot: Snapshot) -> list[Condition]:
     if notary.gaps > 0:
         summary = f"{notary.gaps} open gap(s) in gateways' sequence numbers"
         out.append(Condition("sequence-gap", "notary", "warning", summary))
+    if notary.alarms > 0:
+        summary = f"{notary.alarms} open integrity alarm(s) of the notary: see its /v1/alarms?state=open"
+        out.append(Condition("notary-integrity", "notary", "critical", summary))
     return out
 
 

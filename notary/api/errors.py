@@ -29,6 +29,7 @@ from notary.errors import (
     StorageFullError,
     StoreError,
     UnknownGatewayError,
+    UnprocessableError,
 )
 from notary.event import EventSchemaError
 from notary.logkeys import StaleLogKeyError
@@ -37,6 +38,7 @@ from notary.readauth import ForbiddenReadError, UnauthenticatedError
 #: First match wins: subclasses before their bases.
 STATUS: list[tuple[type[NotaryError], int]] = [
     (EventSchemaError, 422),
+    (UnprocessableError, 422),
     (SignatureError, 401),
     (UnauthenticatedError, 401),
     (ForbiddenReadError, 403),

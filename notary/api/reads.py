@@ -6,25 +6,32 @@ credentials (401 without), and an event's receipt, entry, evidence and inclusion
 parties (caller and provider org), regulators and trusted readers only: anyone else gets the 404 of a missing
 event, so the answer does not even tell that the event exists. ``/v1/gaps`` answers each reader with its own
 org's gateways only (all of them for regulators and trusted readers). ``/v1/events`` lists the events of the
-reader's own org (every org's, or one named org's, for regulators and trusted readers; another org's is 403)."""
+reader's own org (every org's, or one named org's, for regulators and trusted readers; another org's is 403).
+
+One route here writes: ``POST /v1/alarms/{id}/resolve``, an operator closing an integrity alarm with a reason. It
+takes a reader's credentials like the reads (a signed request covers its path and query, the reason included), and
+only the readers of the orgs that run the notary (``Reader.may_resolve_alarms``) may; a notary that authenticates
+no reads knows no operator and resolves nothing."""
 
 from __future__ import annotations
 
 import base64
 import json
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 
 from notary.api.deps import Caller, Service, check_event
 from notary.api.schemas import (
+    Alarm,
     Alarms,
     AnchorPage,
     Checkpoint,
     CheckpointPage,
     ConsistencyProof,
     Entry,
+    ErrorBody,
     EventPage,
     Gaps,
     InclusionProof,
@@ -249,9 +256,69 @@ def gaps(service: Service, reader: Caller) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/alarms", response_model=Alarms)
-def alarms(service: Service, _: Caller) -> dict[str, Any]:
-    return {"alarms": service.store.alarms()}
+@router.get("/v1/alarms", response_model=Alarms, summary="The integrity alarms, the last found first")
+def alarms(
+    service: Service,
+    _: Caller,
+    state: Annotated[
+        Literal["all", "open"],
+        Query(
+            description="`all` (the default, as before alarms could be resolved): open and resolved ones; `open`: "
+            "those not resolved"
+        ),
+    ] = "all",
+) -> dict[str, Any]:
+    return {"alarms": service.store.alarms(open_only=state == "open")}
+
+
+#: The ids the stores can hold (SQLite's and PostgreSQL's signed 64-bit integers).
+MAX_ALARM_ID = 2**63 - 1
+#: A reason: at least one character other than a space, no control characters, at most this long.
+MAX_REASON = 1000
+_REASON = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$"
+
+
+@router.post(
+    "/v1/alarms/{alarm_id}/resolve",
+    response_model=Alarm,
+    summary="Resolve an integrity alarm (the notary's operator only)",
+    responses={
+        403: {
+            "model": ErrorBody,
+            "description": "Not a reader of an org that runs the notary, or a notary that authenticates no reads",
+        },
+        404: {"model": ErrorBody, "description": "No such alarm"},
+        409: {"model": ErrorBody, "description": "The alarm was resolved already; its resolution stays as it was"},
+        422: {"model": ErrorBody, "description": "No reason, or an id or reason out of range"},
+    },
+)
+def resolve_alarm(
+    service: Service,
+    reader: Caller,
+    alarm_id: Annotated[int, Path(ge=1, le=MAX_ALARM_ID)],
+    reason: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=MAX_REASON,
+            pattern=_REASON,
+            description="Why it is resolved: what was found and what was done (kept with the alarm, never changed)",
+        ),
+    ],
+) -> dict[str, Any]:
+    """Close an open alarm: when, by whom and why are recorded on its row, which is never deleted; the same
+    condition found after this opens a new alarm. Refused with nothing changed: 404 for no such alarm, 409 for one
+    resolved already, 403 for a reader not of an org that runs the notary, 422 for no reason."""
+    if reader is None:
+        raise ForbiddenReadError(
+            "this notary authenticates no reads, so it knows no operator and resolves no alarm: serve it with "
+            "--authenticate-reads"
+        )
+    if not reader.may_resolve_alarms():
+        raise ForbiddenReadError(
+            f"{reader.who} may not resolve alarms: only the readers of the orgs that run the notary may"
+        )
+    return dict(service.resolve_alarm(alarm_id, reader.who, reason))
 
 
 @router.get(

@@ -129,7 +129,9 @@ class Gaps(_Body):
 
 
 class Alarm(_Body):
-    """One alarm per ``kind`` and ``subject``: the same condition found again counts on it, adds no alarm."""
+    """One open alarm per ``kind`` and ``subject``: the same condition found again counts on it, adds no alarm.
+    Once resolved it is kept as it was, with who resolved it, when and why; the condition found again after that
+    opens a new alarm."""
 
     id: int
     time_ms: int = Field(description="When it was first found (ms since the epoch)")
@@ -139,10 +141,13 @@ class Alarm(_Body):
     subject: str = Field(description="What it is about: an object's key, a witness, a checkpoint's or anchor's size")
     last_ms: int = Field(description="When it was last found (ms since the epoch)")
     count: int = Field(description="How many times it was found")
+    resolved_ms: int | None = Field(description="When an operator resolved it (ms since the epoch); null while open")
+    resolved_by: str | None = Field(description="Who resolved it: the operator's reader or person; null while open")
+    reason: str | None = Field(description="Why it was resolved, as the operator gave it; null while open")
 
 
 class Alarms(_Body):
-    alarms: list[Alarm] = Field(description="The latest alarms, the last found first")
+    alarms: list[Alarm] = Field(description="The latest alarms (at most 100), the last found first")
 
 
 # -- operations ----------------------------------------------------------------------------------------------
@@ -183,5 +188,5 @@ class Health(_Body):
     anchored_size: int | None = None
     anchoring: Anchoring | None = Field(None, description="null when this notary does not anchor")
     gaps: int | None = None
-    alarms: int | None = None
+    alarms: int | None = Field(None, description="Open (not resolved) integrity alarms")
     leader: LeaderStatus | None = None

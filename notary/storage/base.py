@@ -116,8 +116,10 @@ class CheckpointJSON(TypedDict):
 
 class AlarmRow(TypedDict):
     """One alarm the notary raised (``alarms`` table; ``GET /v1/alarms``): one row per ``kind`` and ``subject``
-    (what it is about), the same condition found again counting on it (``count``, ``last_ms``) instead of adding a
-    row. ``time_ms``, ``size`` and ``message`` are those of the first finding."""
+    (what it is about) while it is open, the same condition found again counting on it (``count``, ``last_ms``)
+    instead of adding a row. ``time_ms``, ``size`` and ``message`` are those of the first finding. An operator
+    closes it (``resolve_alarm``): ``resolved_ms``, ``resolved_by`` and ``reason`` are set once, never cleared, and
+    the row is never deleted; the same condition found after that opens a new alarm (a new row and id)."""
 
     id: int
     time_ms: int
@@ -127,6 +129,9 @@ class AlarmRow(TypedDict):
     subject: str
     last_ms: int
     count: int
+    resolved_ms: int | None
+    resolved_by: str | None
+    reason: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +257,20 @@ class NotaryStorage(Protocol):
 
     def set_meta(self, key: str, value: str) -> None: ...
 
-    def alarms(self, limit: int = 100) -> list[AlarmRow]: ...
+    def alarms(self, limit: int = 100, open_only: bool = False) -> list[AlarmRow]:
+        """The alarms, the last found first: every one, resolved ones included, or with ``open_only`` those not
+        resolved."""
+        ...
+
+    def open_alarms(self) -> int:
+        """How many alarms are open (not resolved)."""
+        ...
+
+    def resolve_alarm(self, alarm_id: int, time_ms: int, by: str, reason: str) -> tuple[AlarmRow | None, bool]:
+        """Close the open alarm ``alarm_id``, recording when, by whom and why, in one transaction; its other
+        fields stay as they are. Returns the row and whether this call resolved it: ``(None, False)`` for no such
+        alarm, ``(row, False)`` for one already resolved (left as it was: a resolution is never replaced)."""
+        ...
 
     def add_alarm(
         self,
@@ -264,9 +282,10 @@ class NotaryStorage(Protocol):
         subject: str | None = None,
         leader_only: bool = False,
     ) -> None:
-        """Record an alarm about ``subject`` (None: the message itself). An alarm of that ``kind`` and subject
-        already recorded is found again: its ``count`` goes up by one and its ``last_ms`` to ``time_ms`` (its
+        """Record an alarm about ``subject`` (None: the message itself). An open alarm of that ``kind`` and subject
+        is found again: its ``count`` goes up by one and its ``last_ms`` to ``time_ms`` (its
         ``time_ms`` down to it, were it earlier), the rest kept, so a condition found at every round is one row.
+        Found again after its alarm was resolved, it opens a new alarm.
         ``leader_only``: the alarm comes of a leader's duty (a witness's answer to the checkpointer), so it is
         fenced like the duty's writes (:class:`NotLeaderError`); the leader after this one does the duty again and
         so raises it again if it still holds."""
@@ -292,7 +311,9 @@ ANCHORS_CHECKED_KEY = "anchors_checked"
 ANCHOR_COLUMNS = (
     "size", "tx_hash", "raw_tx", "nonce", "state", "sent_ms", "block_number", "block_hash", "confirmed_ms"
 )  # fmt: skip
-ALARM_COLUMNS = ("id", "time_ms", "kind", "size", "message", "subject", "last_ms", "count")
+ALARM_COLUMNS = (
+    "id", "time_ms", "kind", "size", "message", "subject", "last_ms", "count", "resolved_ms", "resolved_by", "reason"
+)  # fmt: skip
 
 #: The subject of the ``anchor-mismatch`` alarm of the anchor of checkpoint ``size``, and of the
 #: ``checkpoint-mismatch`` alarm of a second root for ``size`` (one alarm per size, however often found).
@@ -327,10 +348,11 @@ def anchor_json(anchor: AnchorRow) -> AnchorJSON:
 
 def alarm_row(row: Sequence[Any]) -> AlarmRow:
     """The row of ``ALARM_COLUMNS`` a backend read, typed."""
-    id_, time_ms, kind, size, message, subject, last_ms, count = row
+    id_, time_ms, kind, size, message, subject, last_ms, count, resolved_ms, resolved_by, reason = row
     return AlarmRow(
         id=int(id_), time_ms=int(time_ms), kind=str(kind), size=_optional_int(size), message=str(message),
-        subject=str(subject), last_ms=int(last_ms), count=int(count),
+        subject=str(subject), last_ms=int(last_ms), count=int(count), resolved_ms=_optional_int(resolved_ms),
+        resolved_by=None if resolved_by is None else str(resolved_by), reason=None if reason is None else str(reason),
     )  # fmt: skip
 
 

@@ -136,10 +136,19 @@ _SCHEMA_V3 = (
     "UPDATE meta SET value = '3' WHERE key = 'schema_version'",
 )
 
-#: An alarm found: a new row, or the count and the last time of the one of its kind and subject.
+_SCHEMA_V4 = (
+    "ALTER TABLE alarms ADD COLUMN resolved_ms BIGINT, ADD COLUMN resolved_by TEXT, ADD COLUMN reason TEXT",
+    "ALTER TABLE alarms ADD CONSTRAINT alarms_resolution "
+    "CHECK ((resolved_ms IS NULL) = (resolved_by IS NULL) AND (resolved_ms IS NULL) = (reason IS NULL))",
+    "DROP INDEX alarms_subject",
+    "CREATE UNIQUE INDEX alarms_open ON alarms (kind, subject) WHERE resolved_ms IS NULL",
+    "UPDATE meta SET value = '4' WHERE key = 'schema_version'",
+)
+
+#: An alarm found: a new row, or the count and the last time of the open one of its kind and subject.
 _ADD_ALARM = (
     "INSERT INTO alarms (time_ms, kind, size, message, subject, last_ms, count) VALUES (%s, %s, %s, %s, %s, %s, 1) "
-    "ON CONFLICT (kind, subject) DO UPDATE SET count = alarms.count + 1, "
+    "ON CONFLICT (kind, subject) WHERE resolved_ms IS NULL DO UPDATE SET count = alarms.count + 1, "
     "last_ms = GREATEST(alarms.last_ms, EXCLUDED.last_ms), time_ms = LEAST(alarms.time_ms, EXCLUDED.time_ms)"
 )
 
@@ -161,6 +170,13 @@ SCHEMA = Schema(
             "folded by the subject they were about; the meta schema_version 3, which the releases before the "
             "version table refuse",
             _SCHEMA_V3,
+        ),
+        Migration(
+            4,
+            "an alarm is resolved by an operator (when, by whom, why; never deleted), and one kind and subject has "
+            "one open alarm rather than one alarm for ever: found again after its alarm was resolved, it opens a "
+            "new one; the meta schema_version 4",
+            _SCHEMA_V4,
         ),
     ),
     tables=(
@@ -935,11 +951,34 @@ class PostgresStore:
                 (key, value),
             )
 
-    def alarms(self, limit: int = 100) -> list[AlarmRow]:
+    def alarms(self, limit: int = 100, open_only: bool = False) -> list[AlarmRow]:
+        where = "WHERE resolved_ms IS NULL " if open_only else ""
         rows = self._query(
-            f"SELECT {', '.join(ALARM_COLUMNS)} FROM alarms ORDER BY last_ms DESC, id DESC LIMIT %s", (limit,)
+            f"SELECT {', '.join(ALARM_COLUMNS)} FROM alarms {where}ORDER BY last_ms DESC, id DESC LIMIT %s", (limit,)
         )
         return [alarm_row(r) for r in rows]
+
+    def open_alarms(self) -> int:
+        ((count,),) = self._query("SELECT count(*) FROM alarms WHERE resolved_ms IS NULL")
+        return int(count)
+
+    def resolve_alarm(self, alarm_id: int, time_ms: int, by: str, reason: str) -> tuple[AlarmRow | None, bool]:
+        """Any replica: a resolution is the operator's, not a leader's duty. The row is locked while it is read and
+        changed, so a finding counted on it at once is counted before the resolution or opens a new alarm after."""
+        with self._transaction() as conn:
+            row = conn.execute(
+                f"SELECT {', '.join(ALARM_COLUMNS)} FROM alarms WHERE id = %s FOR UPDATE", (alarm_id,)
+            ).fetchone()
+            if row is None:
+                return None, False
+            if row[ALARM_COLUMNS.index("resolved_ms")] is not None:
+                return alarm_row(row), False
+            resolved = conn.execute(
+                f"UPDATE alarms SET resolved_ms = %s, resolved_by = %s, reason = %s WHERE id = %s "
+                f"RETURNING {', '.join(ALARM_COLUMNS)}",
+                (time_ms, by, reason, alarm_id),
+            ).fetchone()
+        return alarm_row(_one(resolved)), True
 
     def add_alarm(
         self,

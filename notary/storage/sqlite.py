@@ -49,7 +49,7 @@ from notary.storage.schema import Migration
 #: Version 1 is ``_SCHEMA`` as the first releases made it; later versions are ``_MIGRATIONS``, run in order when a
 #: store opens (a new one is made at version 1 and migrated at once), each in one transaction with the ``meta``
 #: key ``schema_version`` that releases before it check, so they refuse a store they cannot read.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -98,6 +98,9 @@ _LEGACY_SUBJECT = """CASE
     ELSE message
 END"""
 
+#: A resolution is whole (when, by whom and why) or absent.
+_RESOLUTION_CHECK = "CHECK ((resolved_ms IS NULL) = (resolved_by IS NULL) AND (resolved_ms IS NULL) = (reason IS NULL))"
+
 _MIGRATIONS = (
     Migration(
         2,
@@ -121,12 +124,30 @@ _MIGRATIONS = (
             "ALTER TABLE alarms_v2 RENAME TO alarms",
         ),
     ),
+    Migration(
+        3,
+        "an alarm is resolved by an operator (when, by whom, why; never deleted), and one kind and subject has one "
+        "open alarm rather than one alarm for ever: found again after its alarm was resolved, it opens a new one",
+        (
+            f"""CREATE TABLE alarms_v3 (
+                id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, kind TEXT NOT NULL, size INTEGER,
+                message TEXT NOT NULL, subject TEXT NOT NULL, last_ms INTEGER NOT NULL, count INTEGER NOT NULL,
+                resolved_ms INTEGER, resolved_by TEXT, reason TEXT,
+                {_RESOLUTION_CHECK}
+            )""",
+            """INSERT INTO alarms_v3 (id, time_ms, kind, size, message, subject, last_ms, count)
+                SELECT id, time_ms, kind, size, message, subject, last_ms, count FROM alarms""",
+            "DROP TABLE alarms",
+            "ALTER TABLE alarms_v3 RENAME TO alarms",
+            "CREATE UNIQUE INDEX alarms_open ON alarms (kind, subject) WHERE resolved_ms IS NULL",
+        ),
+    ),
 )
 
-#: An alarm found: a new row, or the count and the last time of the one of its kind and subject.
+#: An alarm found: a new row, or the count and the last time of the open one of its kind and subject.
 _ADD_ALARM = (
     "INSERT INTO alarms (time_ms, kind, size, message, subject, last_ms, count) VALUES (?, ?, ?, ?, ?, ?, 1) "
-    "ON CONFLICT (kind, subject) DO UPDATE SET count = alarms.count + 1, "
+    "ON CONFLICT (kind, subject) WHERE resolved_ms IS NULL DO UPDATE SET count = alarms.count + 1, "
     "last_ms = max(alarms.last_ms, excluded.last_ms), time_ms = min(alarms.time_ms, excluded.time_ms)"
 )
 
@@ -504,11 +525,27 @@ class LogStore:
         rows = self._query("SELECT MAX(size), SUM(state = 'sent') FROM anchors WHERE state IN ('sent', 'confirmed')")
         return int(rows[0][0] or 0), bool(rows[0][1])
 
-    def alarms(self, limit: int = 100) -> list[AlarmRow]:
+    def alarms(self, limit: int = 100, open_only: bool = False) -> list[AlarmRow]:
+        where = "WHERE resolved_ms IS NULL " if open_only else ""
         rows = self._query(
-            f"SELECT {', '.join(ALARM_COLUMNS)} FROM alarms ORDER BY last_ms DESC, id DESC LIMIT ?", (limit,)
+            f"SELECT {', '.join(ALARM_COLUMNS)} FROM alarms {where}ORDER BY last_ms DESC, id DESC LIMIT ?", (limit,)
         )
         return [alarm_row(r) for r in rows]
+
+    def open_alarms(self) -> int:
+        ((count,),) = self._query("SELECT count(*) FROM alarms WHERE resolved_ms IS NULL")
+        return int(count)
+
+    def resolve_alarm(self, alarm_id: int, time_ms: int, by: str, reason: str) -> tuple[AlarmRow | None, bool]:
+        """In one transaction with the alarms found at once (they take turns on the writer): a finding counted
+        before it is resolved with it, one after opens a new alarm."""
+        with self.transaction() as conn:
+            changed = conn.execute(
+                "UPDATE alarms SET resolved_ms = ?, resolved_by = ?, reason = ? WHERE id = ? AND resolved_ms IS NULL",
+                (time_ms, by, reason, alarm_id),
+            ).rowcount
+            row = conn.execute(f"SELECT {', '.join(ALARM_COLUMNS)} FROM alarms WHERE id = ?", (alarm_id,)).fetchone()
+        return (None if row is None else alarm_row(row)), changed == 1
 
     def add_alarm(
         self,

@@ -773,6 +773,33 @@ def test_an_alarm_under_up_reaches_the_audit_log_signed_by_the_operator(node: No
     assert node.up.process.poll() is None
 
 
+def test_an_integrity_alarm_resolved_by_the_operator_is_reported_by_up_no_more(node: Node) -> None:
+    """An open integrity alarm in the notary's store (written there as the notary writes one: no split view is
+    staged for it) fires `up`'s `notary-integrity`; a member that does not run the notary may list it but not
+    resolve it; the operator resolves it with a reason, once, and `up` resolves its alarm."""
+    from notary.storage.sqlite import LogStore
+
+    store = LogStore(node.directory / "notary" / "notary.db")
+    try:
+        store.add_alarm(int(time.time() * 1000), "object-mismatch", 1, "changed bytes", subject="test/object")
+        (alarm_id,) = [a["id"] for a in store.alarms(open_only=True) if a["subject"] == "test/object"]
+    finally:
+        store.close()
+    listed = node.json("notary", "alarms", "list", "--open", "--as", "jinghua-sec")
+    assert alarm_id in [a["id"] for a in listed], listed
+    wait_until(lambda: _transition(node, "fired", "notary-integrity:notary"), "notary-integrity to fire", 120.0)
+    resolve = ("notary", "alarms", "resolve", str(alarm_id), "--reason", "the object written again from the log")
+    refused = node.cli(*resolve, "--as", "jinghua-sec")
+    assert refused.returncode != 0 and "403" in refused.stderr and "may not resolve" in refused.stderr, shown(refused)
+    resolved = assert_ok(node.cli(*resolve, "--as", "bjic-cloud"))
+    assert "resolved by bjic-cloud/ops: the object written again from the log" in resolved, resolved
+    again = node.cli(*resolve, "--as", "bjic-cloud")
+    assert again.returncode != 0 and "409" in again.stderr, shown(again)
+    wait_until(lambda: _transition(node, "resolved", "notary-integrity:notary"), "notary-integrity to resolve", 120.0)
+    (kept,) = [a for a in node.json("notary", "alarms", "list", "--as", "jinghua-sec") if a["id"] == alarm_id]
+    assert (kept["resolved_by"], kept["count"]) == ("bjic-cloud/ops", 1), kept
+
+
 def _transition(node: Node, transition: str, alarm_id: str) -> dict[str, Any] | None:
     """The first line of `up`'s transitions.jsonl of ``transition`` of ``alarm_id``."""
     path = node.directory / "alarms" / "transitions.jsonl"

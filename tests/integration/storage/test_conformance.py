@@ -297,6 +297,81 @@ def test_the_same_alarm_found_again_is_counted_on_its_one_row(backend: Backend) 
     assert [a["subject"] for a in reopened.alarms(limit=2)] == ["other words", "the same words"]
 
 
+@pytest.fixture
+def once(backend: Backend) -> Backend:
+    """The backend, under ``intl`` only: what does not depend on the log's suite runs once per backend."""
+    if backend.suite is not INTL:
+        pytest.skip("alarms are the same under either suite: run under intl")
+    return backend
+
+
+def test_a_resolved_alarm_keeps_its_history_and_the_condition_found_again_opens_another(once: Backend) -> None:
+    """Resolving closes an open alarm once, by any replica, with when, who and why; the row and its count stay.
+    An unknown id, or an alarm resolved already, changes nothing. The same kind and subject found after that, by
+    any replica or by the check of an anchor, is a new open alarm, counted on its own."""
+    store, other = once.store(), once.store()
+    store.add_alarm(10, "split-view", 9, "witness w1 refused checkpoint 9", subject="witness w1")
+    other.add_alarm(20, "split-view", 10, "witness w1 refused checkpoint 10", subject="witness w1")
+    store.anchor_checked(9, 30, "tamper alarm: the chain holds root 66 for size 9")
+    first, anchor = {a["subject"]: a["id"] for a in store.alarms()}["witness w1"], store.alarms()[0]["id"]
+    assert store.resolve_alarm(first + anchor + 1000, 40, "op/ops", "checked") == (None, False)
+    row, resolved = other.resolve_alarm(first, 40, "op/ops", "w1 restored from its backup")
+    assert resolved and row is not None
+    assert (row["count"], row["time_ms"], row["last_ms"], row["resolved_ms"], row["resolved_by"], row["reason"]) == (
+        2, 10, 20, 40, "op/ops", "w1 restored from its backup"
+    )  # fmt: skip
+    assert store.resolve_alarm(first, 50, "someone/else", "again") == (row, False)  # never replaced
+    store.add_alarm(60, "split-view", 12, "witness w1 refused checkpoint 12", subject="witness w1", leader_only=True)
+    other.add_alarm(61, "split-view", 13, "witness w1 refused checkpoint 13", subject="witness w1")
+    assert store.resolve_alarm(anchor, 62, "op/ops", "the chain reorganised; the anchor was sent again")[1]
+    store.anchor_checked(9, 70, "tamper alarm: the chain holds root 67 for size 9")
+    reopened = once.store()
+    found = [
+        (a["kind"], a["subject"], a["count"], a["time_ms"], a["last_ms"], a["resolved_ms"]) for a in reopened.alarms()
+    ]
+    assert found == [
+        ("anchor-mismatch", "anchor 9", 1, 70, 70, None),
+        ("split-view", "witness w1", 2, 60, 61, None),
+        ("anchor-mismatch", "anchor 9", 1, 30, 30, 62),
+        ("split-view", "witness w1", 2, 10, 20, 40),
+    ]
+    assert [a["subject"] for a in reopened.alarms(open_only=True)] == ["anchor 9", "witness w1"]
+    assert reopened.open_alarms() == 2 and reopened.alarms(limit=1, open_only=True)[0]["last_ms"] == 70
+
+
+def test_findings_while_an_alarm_is_resolved_are_each_counted_once(once: Backend) -> None:
+    """Replicas finding one condition while an operator resolves its alarm: every finding is counted on exactly
+    one row, at most one row is open, and the resolved one keeps the count it had when resolved."""
+    stores = [once.store() for _ in range(3)]
+    stores[0].add_alarm(1, "object-mismatch", 3, "changed", subject="tile/0/000.p/3")
+    (alarm_id,) = [a["id"] for a in stores[0].alarms()]
+    finders = stores[1:]
+    start = threading.Barrier(len(finders) + 1, timeout=60)
+    errors: list[BaseException] = []
+
+    def find(store: NotaryStorage, n: int) -> None:
+        try:
+            start.wait()
+            for i in range(15):
+                store.add_alarm(100 + n * 20 + i, "object-mismatch", 3, "changed", subject="tile/0/000.p/3")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=find, args=(store, n)) for n, store in enumerate(finders)]
+    for t in threads:
+        t.start()
+    start.wait()
+    row, resolved = stores[0].resolve_alarm(alarm_id, 500, "op/ops", "bucket restored")
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors and resolved and row is not None
+    rows = once.store().alarms()
+    assert sum(a["count"] for a in rows) == 1 + len(finders) * 15
+    assert [a["id"] for a in rows if a["resolved_ms"] is not None] == [alarm_id]
+    assert len([a for a in rows if a["resolved_ms"] is None]) <= 1
+    assert {a["id"]: a["count"] for a in rows}[alarm_id] == row["count"]
+
+
 def test_alarms_found_at_once_by_many_threads_count_every_finding(backend: Backend) -> None:
     """Replicas finding the same condition at the same moment: one row, no finding lost."""
     stores = [backend.store() for _ in range(4)]

@@ -19,6 +19,7 @@ import pytest
 
 from explorer.calls_pg import PostgresCallIndex
 from gateway.quota import PostgresQuota, QuotaSchemaError, QuotaUnavailableError
+from notary.storage.base import StoreError
 from notary.storage.schema import (
     Migration,
     Schema,
@@ -397,6 +398,40 @@ def a_later_release(conn: psycopg.Connection[Any], component: str) -> int:
         (component, component),
     ).fetchone() or (0,)
     return int(version)
+
+
+def test_the_notary_gets_the_resolution_of_alarms_in_one_transaction(
+    url: str, s3: Any, connect: Callable[[], psycopg.Connection[Any]]
+) -> None:
+    """A database at version 3 (one alarm per kind and subject, never resolved): version 4 adds the resolution in
+    one transaction. A failure half way (here an index already named as its own) leaves version 3 whole; once it
+    runs, the alarms of before are open, resolvable, and the same condition after a resolution is a new alarm."""
+    from notary.storage.postgres import SCHEMA
+
+    conn = connect()
+    migrate(conn, Schema(SCHEMA.component, SCHEMA.migrations[:3], SCHEMA.tables))
+    conn.execute(
+        "INSERT INTO alarms (time_ms, kind, size, message, subject, last_ms, count) "
+        "VALUES (1, 'split-view', 9, 'witness w1 refused checkpoint 9', 'witness w1', 5, 3)"
+    )
+    conn.execute("CREATE INDEX alarms_open ON alarms (id)")  # in the way of version 4's last index
+    with pytest.raises(StoreError, match="alarms_open"):
+        open_notary(url, s3)
+    assert recorded(conn, "notary") == [1, 2, 3]
+    assert "resolved_ms" not in columns(conn, "alarms")
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
+    conn.execute("DROP INDEX alarms_open")
+    store = open_notary(url, s3)
+    try:
+        assert store.meta("schema_version") == "4" and store.open_alarms() == 1
+        ((alarm_id, count, resolved),) = [(a["id"], a["count"], a["resolved_ms"]) for a in store.alarms()]
+        assert (count, resolved) == (3, None)
+        assert store.resolve_alarm(alarm_id, 6, "op/ops", "w1 restored")[1]
+        store.add_alarm(7, "split-view", 12, "witness w1 refused checkpoint 12", subject="witness w1")
+        assert [(a["count"], a["resolved_ms"]) for a in store.alarms()] == [(1, None), (3, 6)]
+    finally:
+        store.close()
+    assert recorded(conn, "notary") == [1, 2, 3, 4]
 
 
 def test_the_notary_refuses_a_database_a_later_release_migrated(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from network.alarms.probe import notary_probe
 from network.alarms.rules import (
     Condition,
     GatewayProbe,
@@ -162,6 +163,18 @@ def test_anchoring_behind_and_failing() -> None:
 def test_open_sequence_gaps() -> None:
     found = by_id(evaluate(Snapshot(notary=NotaryProbe(up=True, gaps=2))))
     assert found["sequence-gap:notary"].summary == "2 open gap(s) in gateways' sequence numbers"
+
+
+def test_open_integrity_alarms_of_the_notary_are_critical_until_resolved() -> None:
+    """The notary's ``/healthz`` counts its open alarms only: once an operator resolved them, the condition is gone
+    (and the alarm book resolves its alarm after the hold-down)."""
+    found = by_id(evaluate(Snapshot(notary=notary_probe({"size": 3, "alarms": 2}))))
+    alarm = found["notary-integrity:notary"]
+    assert (alarm.severity, alarm.summary) == (
+        "critical", "2 open integrity alarm(s) of the notary: see its /v1/alarms?state=open"
+    )  # fmt: skip
+    assert evaluate(Snapshot(notary=notary_probe({"size": 3, "alarms": 0}))) == []
+    assert evaluate(Snapshot(notary=notary_probe({"size": 3}))) == []  # a notary of before, or liveness only
 
 
 def test_gateway_down_and_outbox_filling() -> None:

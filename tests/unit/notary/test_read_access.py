@@ -11,6 +11,7 @@ import base64
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -75,7 +76,7 @@ class Readers:
         )
         self.access = ReadAccess(
             gateway_keys={org: raw(key) for org, key in self.keys.items()},
-            witness_keys={"alpha": raw(self.witness_key)},
+            witness_keys={"alpha": raw(self.witness_key), "op": raw(self.witness_key)},
             regulators={"csrc"},
             trusted={"op/explorer"},
             people=person,
@@ -83,6 +84,7 @@ class Readers:
             monitor_token=MONITOR_TOKEN,
             subjects_see_regulator=subjects_see_regulator,
             certificates=certificate,
+            operators=("op",),
         )
         self.client = TestClient(create_app(self.service, self.access))
 
@@ -609,5 +611,89 @@ def test_a_notary_that_takes_no_certificates_says_so(tmp_path: Path) -> None:
         response = over_tls(r, "cert:amy@jinghua-sec").get(EVENT_READS[0])
         assert response.status_code == 401
         assert response.json()["error"] == "this notary accepts no client certificates; send a login token"
+    finally:
+        r.service.stop()
+
+
+# -- resolving an alarm: the operator's one write --------------------------------------------------------------
+
+
+def resolve(readers: Readers, reader: str, alarm_id: int, reason: str | None) -> Any:
+    """``POST /v1/alarms/ID/resolve`` signed by ``reader`` (its path and query, the reason included)."""
+    path = f"/v1/alarms/{alarm_id}/resolve" + ("" if reason is None else "?reason=" + quote(reason))
+    org, _, name = reader.partition("/")
+    key = readers.witness_key if name == "witness" else readers.keys[org]
+    return readers.client.post(path, headers=sign_read(reader, key, "POST", path, NOW))
+
+
+def alarms(readers: Readers, state: str = "") -> list[dict[str, Any]]:
+    path = "/v1/alarms" + (f"?state={state}" if state else "")
+    answer = readers.client.get(path, headers=sign_read("csrc/audit", readers.keys["csrc"], "GET", path, NOW))
+    assert answer.status_code == 200, answer.text
+    found: list[dict[str, Any]] = answer.json()["alarms"]
+    return found
+
+
+def test_the_operator_resolves_an_alarm_and_a_new_finding_opens_another(readers: Readers) -> None:
+    store = readers.service.store
+    store.add_alarm(1, "split-view", 9, "witness w1 refused checkpoint 9", subject="witness w1")
+    store.add_alarm(2, "split-view", 10, "witness w1 refused checkpoint 10", subject="witness w1")
+    answer = resolve(readers, "op/ops", 1, "  w1 restored from its backup; cosigns again  ")
+    assert answer.status_code == 200, answer.text
+    resolved = answer.json()
+    assert (resolved["count"], resolved["time_ms"], resolved["last_ms"]) == (2, 1, 2)  # its history kept
+    assert (resolved["resolved_ms"], resolved["resolved_by"], resolved["reason"]) == (
+        int(NOW * 1000), "op/ops", "w1 restored from its backup; cosigns again"
+    )  # fmt: skip
+    assert alarms(readers, "open") == []
+    assert alarms(readers) == alarms(readers, "all") == [resolved]  # the default is every alarm, as before
+    health = readers.client.get("/healthz", headers={"Authorization": f"Bearer {MONITOR_TOKEN}"}).json()
+    assert health["alarms"] == 0  # what up's evaluator and Prometheus watch: the open ones
+    store.add_alarm(3, "split-view", 11, "witness w1 refused checkpoint 11", subject="witness w1")
+    (again,) = alarms(readers, "open")
+    assert (again["id"], again["count"], again["time_ms"], again["resolved_ms"]) == (2, 1, 3, None)
+    assert [a["id"] for a in alarms(readers)] == [2, 1]
+    by_person = readers.client.post(
+        "/v1/alarms/2/resolve?reason=checked", headers={"Authorization": "Bearer person:op"}
+    ).json()
+    assert by_person["resolved_by"] == "person@op"
+
+
+def test_resolving_is_refused_with_nothing_changed(readers: Readers, tmp_path: Path) -> None:
+    store = readers.service.store
+    store.add_alarm(1, "anchor-mismatch", 9, "the chain holds root 66 for size 9", subject="anchor 9")
+    store.add_alarm(2, "object-mismatch", 9, "other bytes", subject="tile/0/000.p/9")
+    assert resolve(readers, "op/ops", 2, "bucket restored").status_code == 200
+    before = alarms(readers)
+    refusals = {
+        "unknown id": (resolve(readers, "op/ops", 99, "checked"), 404, "no alarm 99"),
+        "resolved already": (resolve(readers, "op/ops", 2, "again"), 409, "resolved already"),
+        "another firm": (resolve(readers, "other-firm/gw", 1, "checked"), 403, "may not resolve"),
+        "the regulator": (resolve(readers, "csrc/audit", 1, "checked"), 403, "may not resolve"),
+        "the operator's witness key": (resolve(readers, "op/witness", 1, "checked"), 403, "may not resolve"),
+        "an empty reason": (resolve(readers, "op/ops", 1, ""), 422, ""),
+        "a blank reason": (resolve(readers, "op/ops", 1, "   "), 422, ""),
+        "no reason": (resolve(readers, "op/ops", 1, None), 422, ""),
+        "a control character": (resolve(readers, "op/ops", 1, "ok\x1b[2J"), 422, ""),
+        "an id out of range": (resolve(readers, "op/ops", 2**63, "checked"), 422, ""),
+    }
+    for what, (answer, status, error) in refusals.items():
+        assert answer.status_code == status, (what, answer.text)
+        assert error in answer.json()["error"], (what, answer.text)
+    # a signature covers the reason: the request signed for one reason does not carry another
+    signed = sign_read("op/ops", readers.keys["op"], "POST", "/v1/alarms/1/resolve?reason=a", NOW)
+    assert readers.client.post("/v1/alarms/1/resolve?reason=b", headers=signed).status_code == 401
+    assert alarms(readers) == before
+    assert before[1]["resolved_ms"] is None and before[0]["reason"] == "bucket restored"
+
+
+def test_a_notary_without_authenticated_reads_resolves_nothing(tmp_path: Path) -> None:
+    r = Readers(tmp_path)
+    try:
+        r.service.store.add_alarm(1, "split-view", 9, "witness w1 refused checkpoint 9", subject="witness w1")
+        open_app = TestClient(create_app(r.service))
+        answer = open_app.post("/v1/alarms/1/resolve?reason=checked")
+        assert answer.status_code == 403 and "authenticates no reads" in answer.json()["error"]
+        assert r.service.store.alarms()[0]["resolved_ms"] is None
     finally:
         r.service.stop()

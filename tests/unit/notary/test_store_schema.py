@@ -1,6 +1,7 @@
 """The embedded notary store's schema versions (``notary.storage.sqlite``): a store of version 1, whose alarms
 table got a row each time a condition was found, is migrated when it opens (its alarms folded into one per kind
-and subject), a store of a later release is refused as it is, and a new store is made at the latest version."""
+and subject), a store of version 2 gets the alarms' resolution (its alarms kept, open), a store of a later release
+is refused as it is, and a new store is made at the latest version."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def version_1(path: Path, alarms: list[tuple[int, str, int | None, str]]) -> Non
 def test_a_new_store_is_at_the_latest_version(tmp_path: Path) -> None:
     store = LogStore(tmp_path / "notary.db")
     try:
-        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "2"
+        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "3"
         store.add_alarm(1, "split-view", 3, "witness w1 refused checkpoint 3", subject="witness w1")
         store.add_alarm(2, "split-view", 4, "witness w1 refused checkpoint 4", subject="witness w1")
         ((alarm),) = store.alarms()
@@ -53,7 +54,7 @@ def test_a_store_of_version_1_is_migrated_and_its_alarms_folded(tmp_path: Path) 
     )
     store = LogStore(path)
     try:
-        assert store.meta("schema_version") == "2"
+        assert store.meta("schema_version") == "3"
         found = [(a["kind"], a["subject"], a["count"], a["time_ms"], a["last_ms"], a["size"]) for a in store.alarms()]
         assert found == [
             ("test", "the same words", 2, 7, 8, None),
@@ -69,7 +70,7 @@ def test_a_store_of_version_1_is_migrated_and_its_alarms_folded(tmp_path: Path) 
         store.close()
     again = LogStore(path)  # opened again: nothing more to migrate
     try:
-        assert again.meta("schema_version") == "2" and len(again.alarms()) == 5
+        assert again.meta("schema_version") == "3" and len(again.alarms()) == 5
     finally:
         again.close()
 
@@ -78,11 +79,69 @@ def test_a_store_of_a_later_release_is_refused_as_it_is(tmp_path: Path) -> None:
     path = tmp_path / "notary.db"
     version_1(path, [(1, "test", None, "an alarm")])
     conn = sqlite3.connect(path)
-    conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
     conn.commit()
     conn.close()
-    with pytest.raises(StoreError, match="schema version 3, this notary reads 2"):
+    with pytest.raises(StoreError, match="schema version 4, this notary reads 3"):
         LogStore(path)
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT time_ms, kind, message FROM alarms").fetchall() == [(1, "test", "an alarm")]
+    conn.close()
+
+
+def version_2(path: Path) -> None:
+    """A store as the releases of version 2 made it: one alarm per kind and subject, counted, never resolved."""
+    conn = sqlite3.connect(path)
+    conn.executescript(embedded._SCHEMA)
+    conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
+    for statement in embedded._MIGRATIONS[0].statements:
+        conn.execute(statement)
+    conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    conn.executemany(
+        "INSERT INTO alarms (time_ms, kind, size, message, subject, last_ms, count) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (1, "split-view", 9, "witness w1 refused checkpoint 9", "witness w1", 5, 3),
+            (2, "test", None, "t", "t", 2, 1),
+        ],
+    )
+    conn.commit()
+    conn.close()
+
+
+def test_a_store_of_version_2_gets_the_resolution_and_keeps_its_alarms_open(tmp_path: Path) -> None:
+    path = tmp_path / "notary.db"
+    version_2(path)
+    store = LogStore(path)
+    try:
+        assert store.meta("schema_version") == "3"
+        found = [(a["id"], a["subject"], a["count"], a["last_ms"], a["resolved_ms"]) for a in store.alarms()]
+        assert found == [(1, "witness w1", 3, 5, None), (2, "t", 1, 2, None)]
+        assert store.open_alarms() == 2
+        store.add_alarm(6, "split-view", 12, "witness w1 refused checkpoint 12", subject="witness w1")  # still one
+        assert [(a["id"], a["count"]) for a in store.alarms(open_only=True)] == [(1, 4), (2, 1)]
+        row, resolved = store.resolve_alarm(1, 7, "shuzhi-tech/ops", "witness w1 restored from its backup")
+        assert resolved and row is not None and (row["resolved_ms"], row["count"]) == (7, 4)
+        store.add_alarm(8, "split-view", 13, "witness w1 refused checkpoint 13", subject="witness w1")  # a new one
+        assert [(a["id"], a["subject"], a["resolved_ms"]) for a in store.alarms()] == [
+            (3, "witness w1", None), (1, "witness w1", 7), (2, "t", None)
+        ]  # fmt: skip
+    finally:
+        store.close()
+
+
+def test_a_failing_migration_to_version_3_leaves_the_store_at_version_2(tmp_path: Path) -> None:
+    """The three statements of version 3 and the version run in one transaction: a failure keeps version 2 whole."""
+    path = tmp_path / "notary.db"
+    version_2(path)
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE alarms_v3 (id INTEGER PRIMARY KEY)")  # in the way of the migration's first statement
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="alarms_v3 already exists"):
+        LogStore(path)
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+    assert conn.execute("SELECT id, subject, count FROM alarms ORDER BY id").fetchall() == [
+        (1, "witness w1", 3), (2, "t", 1)
+    ]  # fmt: skip
     conn.close()
