@@ -455,3 +455,54 @@ def test_a_validator_restored_from_a_backup_abstains_if_its_peers_are_past_the_b
         run(consensus, clock, 0.5)
         votes = [m.decode(code, body) for code, body in sent]
         assert any(isinstance(v, m.Prepare) and v.height == 4 and v.digest == block.hash for v in votes)
+
+
+def test_a_follower_appends_no_block_proposed_by_a_validator_out_of_turn_nor_one_short_of_a_quorum() -> None:
+    """The regulator's node appends a proposed block from COMMITs only if the round's proposer proposed it and a
+    quorum of distinct validators sealed it. A block proposed by another validator, which a quorum of COMMITs names
+    (those validators' seals are valid: only the proposer check stands in the way), is not appended from them (it
+    asks its peers, which have nothing); the proposer's own block is not appended with two validators' seals, the
+    same validator's twice and a stranger's, and is once a third validator's comes."""
+    keys = [PrivateKey(bytes([i]) * 32) for i in (1, 2, 3, 4)]
+    addresses = tuple(k.public_key.to_checksum_address() for k in keys)
+    genesis = Genesis(20261, addresses, addresses[0], 1_700_000_000)
+    clock = Clock()
+    by_address = {k.public_key.to_canonical_address(): k for k in keys}
+    elsewhere = Node(AtomicDB(), genesis, clock=lambda: 1_700_000_000 + clock.now)
+    due = by_address[proposer(sorted(by_address), bytes(elsewhere.head().coinbase), 0)]
+    out_of_turn = next(k for k in keys if k is not due)
+    stranger = PrivateKey(b"\x09" * 32)
+    fetched: list[int] = []
+
+    def fetch(first: int) -> Sequence[bytes]:
+        fetched.append(first)
+        return []  # no peer has a block to give
+
+    node = Node(AtomicDB(), genesis, clock=lambda: 1_700_000_000 + clock.now)
+    follower = loop(node, clock, [], stranger, fetch=fetch, ready=lambda: True)
+    follower.peer_at(0)
+    run(follower, clock, 0.5)
+    assert not follower.is_validator and not follower.signed.pending
+    fetched.clear()
+
+    forged = NodeBlocks(elsewhere, out_of_turn.public_key.to_canonical_address()).create(0)
+    follower.deliver(*m.encode(m.proposal(out_of_turn, forged, 0)))
+    for key in keys:
+        if key is not due:
+            follower.deliver(*m.encode(m.commit(key, forged, 0)))  # a quorum (3 of 4), every seal valid
+    run(follower, clock, 1.0)
+    assert node.head().block_number == 0 and follower.stats.decided == 0
+    assert fetched != []  # a COMMIT for a block it was not proposed: it asks its peers instead
+
+    block = NodeBlocks(elsewhere, due.public_key.to_canonical_address()).create(0)
+    follower.deliver(*m.encode(m.proposal(due, block, 0)))
+    voters = [k for k in keys if k is not out_of_turn]
+    short = [m.commit(voters[0], block, 0), m.commit(voters[1], block, 0), m.commit(voters[1], block, 0),
+             m.commit(stranger, block, 0)]  # fmt: skip
+    for commit in short:
+        follower.deliver(*m.encode(commit))
+    run(follower, clock, 1.0)
+    assert node.head().block_number == 0 and follower.stats.decided == 0
+    follower.deliver(*m.encode(m.commit(voters[2], block, 0)))
+    run(follower, clock, 0.5)
+    assert node.head().block_number == 1 and node.head().hash == block.hash and follower.stats.decided == 1
