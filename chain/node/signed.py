@@ -168,7 +168,8 @@ class SignedCounts:
     abstained: int
     #: Heights in which it abstained from at least one message.
     abstained_heights: int
-    #: 1 while it abstains (pending, or its head below the abstain height), else 0.
+    #: 1 while it abstains (a fresh record pending, or its head below the abstain height), else 0; not while a
+    #: record kept waits for its peers' head to be checked against (a few seconds at a start).
     abstaining: int
 
 
@@ -196,6 +197,8 @@ class SignedLog:
         self.abstain_through = 0
         #: While :attr:`pending`: the head above which its peers' head makes it abstain (0 for a fresh record).
         self.since = 0
+        #: Pending only until a record kept is checked against its peers' head (not counted as abstaining).
+        self.checking = False
 
     def load(self, head: int | None = None) -> None:
         """Read the record back. ``head``: the node's head now, before it syncs; given (as the node does), a record
@@ -272,7 +275,7 @@ class SignedLog:
         else:
             with self.db.atomic_batch() as batch:
                 batch[CHECK_KEY] = head.to_bytes(8, "big")
-        self.pending, self.since = True, head
+        self.pending, self.since, self.checking = True, head, True
 
     def _load_abstain(self, raw: bytes) -> None:
         if raw == b"":
@@ -300,7 +303,7 @@ class SignedLog:
         except StoreError as exc:
             log.error("abstain height not kept: still abstaining", extra={"fields": {"reason": str(exc)}})
             return False
-        self.pending, self.abstain_through = False, through
+        self.pending, self.abstain_through, self.checking = False, through, False
         if head > self.since:
             fields = {"head": head, "through": through, "since": self.since}
             what = "record of signed messages behind its peers" if checked else "fresh record of signed messages"
@@ -314,7 +317,7 @@ class SignedLog:
     def counts(self, head: int) -> SignedCounts:
         """The counters, with the node at ``head``."""
         return SignedCounts(self.resent, self.replaced, self.withheld, self.abstained, self.abstained_heights,
-                            int(self.abstains(head + 1)))  # fmt: skip
+                            int(self.abstains(head + 1) and not self.checking))  # fmt: skip
 
     def prepared(self, height: int) -> Certificate | None:
         """The certificate kept with this validator's last COMMIT at ``height`` (None if it sent none)."""

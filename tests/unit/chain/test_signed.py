@@ -377,10 +377,11 @@ def test_a_record_restored_from_a_backup_abstains_through_its_peers_head_and_one
     restored = SignedLog(backup, me)
     restored.load(head=0)  # the backup's chain: head 0
     assert restored.pending and restored.keep(message("prepare", 2, 0, 1)) is None  # not checked yet: nothing
+    assert restored.counts(0).abstaining == 0  # waiting for its peers' head is not counted as sitting out
     again = SignedLog(backup, me)
     again.load(head=1)  # restarted after syncing block 1, before the check: the first start's head counts
     assert again.since == 0
-    assert again.at_head(1) and again.abstain_through == 2
+    assert again.at_head(1) and again.abstain_through == 2 and again.counts(1).abstaining == 1
     for round_ in (0, 1):
         for kind in ("proposal", "prepare", "commit", "round_change"):
             assert again.keep(message(kind, 2, round_, 1)) is None  # the height in progress: every round
