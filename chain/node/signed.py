@@ -304,10 +304,12 @@ class SignedLog:
             log.error("abstain height not kept: still abstaining", extra={"fields": {"reason": str(exc)}})
             return False
         self.pending, self.abstain_through, self.checking = False, through, False
+        fields = {"head": head, "through": through, "since": self.since}
         if head > self.since:
-            fields = {"head": head, "through": through, "since": self.since}
             what = "record of signed messages behind its peers" if checked else "fresh record of signed messages"
             log.warning(f"{what}: abstaining in the height in progress", extra={"fields": fields})
+        else:
+            log.info("record of signed messages checked against its peers' head: voting", extra={"fields": fields})
         return True
 
     def abstains(self, height: int) -> bool:
