@@ -202,6 +202,7 @@ class Network:
                 clock=self.clock,
                 build_time=1e9,
             )
+            loop.peer_at(0)  # its peers' statuses: all at the genesis (its record is checked against them)
             self.nodes.append(node)
             self.loops.append(loop)
         self._gossip_lock = threading.Lock()

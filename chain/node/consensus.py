@@ -40,7 +40,9 @@ as Besu's code and RLP body). Decided blocks are appended to the node, and the n
   its peers are at (:meth:`Consensus.peers_head`: every peer's first status request has ended and some peer's
   head is known); the record then fixes the height in progress, the one after the higher of that head and its
   own, as the last one it abstains in, and it votes from the next (``chain.node.signed``). Meanwhile it syncs as
-  any node does, and its machine counts the others' COMMITs.
+  any node does, and its machine counts the others' COMMITs. A store that holds a record waits the same way at
+  every start, and abstains the same way if its peers' head is above the head the store held at the start (a
+  backup restored, or a node that was down while they decided blocks: the store cannot tell the two apart).
 - **What it reports** (:meth:`ConsensusNode.report`, defined in ``chain.node.health``): whether it is in sync
   (the heads peers show: later heights' messages, their status, what a fetch returns) and in quorum (the
   validators among its connected peers), the rounds whose proposer missed them (:attr:`Stats.missed_proposals`)
@@ -186,8 +188,8 @@ class Consensus:
         self.equivocation_log = EquivocationLog(node.db)
         self.equivocation_log.load(self.equivocations)
         #: What this validator signed, kept in the node's store before it is sent (a restart cannot contradict it).
-        self.signed = SignedLog(node.db)
-        self.signed.load()
+        self.signed = SignedLog(node.db, self.me)
+        self.signed.load(int(node.head().block_number))  # checked against its peers' head before it signs
         self.stats = Stats(last_decided_at=clock() - period)
         self.inbox: queue.Queue[tuple[int, bytes]] = queue.Queue(INBOX)
         #: The heads peers were seen at (``chain.node.health``: "in sync").

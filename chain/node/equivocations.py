@@ -27,7 +27,7 @@ import rlp
 from eth.abc import AtomicDatabaseAPI
 
 from chain.errors import MalformedError
-from chain.node.store import StoreError
+from chain.node.store import RESTORE_HINT, StoreError
 from chain.qbft.evidence import Equivocation, EquivocationDetector
 
 RECORD_PREFIX = b"consortium-node:equivocation:"
@@ -83,8 +83,8 @@ class EquivocationLog:
                 records.append(Equivocation.from_rlp(self.db[key]))
         except MalformedError as exc:
             raise StoreError(
-                f"the equivocation evidence in the store cannot be read ({exc}): restore the data directory from a "
-                "backup, or save the evidence elsewhere and move the directory aside to let the node resync"
+                f"the equivocation evidence in the store cannot be read ({exc}): save the evidence elsewhere, "
+                f"then {RESTORE_HINT}"
             ) from exc
         detector.restore(records, counts)
         self.saved, self._counts = count, dict(counts)

@@ -45,11 +45,22 @@ answer in, some peer's head known), it calls :meth:`at_head` with that head ``H`
 again from ``H + 2``, the first height that begins after it knew that head (by then it has synced to it, as any
 node does before it votes). At the genesis (``H = 0``) it does not abstain: every validator of a new consortium
 starts with a fresh record, and all of them abstaining would stop the first block. A restart before the height
-is fixed stays pending; one after keeps the height. A store with a record (the index written by a first signed
-message) never abstains, nor does the store of a chain directory just made: ``consortium init`` writes a file
-beside the genesis that the node's first start turns into an empty record (:func:`mark_new`; a node of a new
-consortium that starts after the others decided a block would otherwise sit out the next). The argument, and its
-limits, are in ``docs/decisions.md``.
+is fixed stays pending; one after keeps the height.
+
+**A record behind its peers abstains too.** A store restored from a backup (of the data directory or of the chain
+store alone) holds a record that may lack what the validator signed after the backup was taken, and nothing in
+the store tells it from the record of a node that was merely stopped. What tells them apart is the network: a
+node signs only at the height after its head, so whatever it signed and lost lies above the head its store holds.
+So at every start the node's head ``h`` is kept (``consortium-node:signed-check``, before anything is signed; a
+restart before the check keeps the first one's) and, as for a fresh record, nothing is signed until the head its
+peers are at, ``H``, is known: if ``H > h`` (its peers decided a block this store did not hold) it abstains
+through ``H + 1`` as a wiped one does; otherwise it votes at once. The store of a chain directory just made is
+checked from head 1: ``consortium init`` writes a file beside the genesis that the node's first start turns into
+an empty record (:func:`mark_new`; a node of a new consortium that starts after the others decided block 1 would
+otherwise sit out the next). A record of another account (``consortium-node:signer``, the account a record
+belongs to, written at its first start with this rule, or a kept message of another author: a store copied from
+another node) is dropped and the store taken as fresh. The argument, and its limits, are in
+``docs/decisions.md``.
 """
 
 from __future__ import annotations
@@ -62,7 +73,7 @@ from eth.abc import AtomicDatabaseAPI
 from eth_utils.address import to_checksum_address
 
 from chain.errors import MalformedError
-from chain.node.store import StoreError
+from chain.node.store import RESTORE_HINT, StoreError
 from chain.qbft import messages as m
 from chain.qbft.block import QbftBlock
 from chain.qbft.evidence import digest_of
@@ -74,6 +85,10 @@ PREFIX = b"consortium-node:signed:"
 INDEX_KEY = b"consortium-node:signed"
 PREPARED_PREFIX = b"consortium-node:prepared:"
 ABSTAIN_KEY = b"consortium-node:abstain"
+#: The head this node's store held when it started, while the record is not yet checked against its peers' head.
+CHECK_KEY = b"consortium-node:signed-check"
+#: The account whose record this is (20 bytes).
+OWNER_KEY = b"consortium-node:signer"
 
 Slot = tuple[int, int, int]  # height, round, message code
 
@@ -130,10 +145,12 @@ def parse_index(raw: bytes) -> list[Slot]:
 
 def mark_new(db: AtomicDatabaseAPI) -> None:
     """Mark the store of a node that has signed nothing, in a directory just made (``consortium init``), as holding
-    an empty record rather than none: its first start does not abstain. A store with a record is left as it is."""
+    an empty record rather than none, checked from head 1: its first start abstains only if its peers are past
+    block 1. A store with a record is left as it is."""
     if not db.exists(INDEX_KEY) and not db.exists(ABSTAIN_KEY):
         with db.atomic_batch() as batch:
             batch[ABSTAIN_KEY] = (0).to_bytes(8, "big")
+            batch[CHECK_KEY] = (1).to_bytes(8, "big")  # checked from head 1: peers at block 1 are no sign of a loss
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,15 +168,17 @@ class SignedCounts:
     abstained: int
     #: Heights in which it abstained from at least one message.
     abstained_heights: int
-    #: 1 while it abstains (pending, or its head below the abstain height), else 0.
+    #: 1 while it abstains (a fresh record pending, or its head below the abstain height), else 0; not while a
+    #: record kept waits for its peers' head to be checked against (a few seconds at a start).
     abstaining: int
 
 
 class SignedLog:
     """The messages this validator signed, per (height, round, type), in ``db``; :meth:`load` once at start."""
 
-    def __init__(self, db: AtomicDatabaseAPI) -> None:
-        self.db = db
+    def __init__(self, db: AtomicDatabaseAPI, me: bytes | None = None) -> None:
+        """``me``: this node's account; a record of another account's messages is dropped (:meth:`load`)."""
+        self.db, self.me = db, me
         self._kept: dict[Slot, m.Message] = {}
         self._prepared: dict[int, Certificate] = {}  # height → the certificate of its last COMMIT
         #: Messages not sent because they conflicted with one signed before (that one was sent instead).
@@ -176,16 +195,28 @@ class SignedLog:
         self.pending = False
         #: The height through which this validator abstains (0: it does not).
         self.abstain_through = 0
+        #: While :attr:`pending`: the head above which its peers' head makes it abstain (0 for a fresh record).
+        self.since = 0
+        #: Pending only until a record kept is checked against its peers' head (not counted as abstaining).
+        self.checking = False
 
-    def load(self) -> None:
+    def load(self, head: int | None = None) -> None:
+        """Read the record back. ``head``: the node's head now, before it syncs; given (as the node does), a record
+        is checked against its peers' head before anything is signed (:meth:`at_head`)."""
         if self.db.exists(ABSTAIN_KEY):
             self._load_abstain(self.db[ABSTAIN_KEY])
         elif not self.db.exists(INDEX_KEY):  # a fresh store: abstain until the height in progress is known
             with self.db.atomic_batch() as batch:
                 batch[ABSTAIN_KEY] = b""
             self.pending = True
-        if not self.db.exists(INDEX_KEY):
-            return
+        if self.db.exists(INDEX_KEY):
+            self._read_record()
+        if self.me is not None:
+            self._own()
+        if head is not None and not self.pending:
+            self._check_from(head)
+
+    def _read_record(self) -> None:
         try:
             kept = {}
             for slot in parse_index(self.db[INDEX_KEY]):
@@ -202,10 +233,49 @@ class SignedLog:
                     prepared[height] = parse_certificate(self.db[prepared_key(height)])
         except MalformedError as exc:
             raise StoreError(
-                f"the messages this validator signed cannot be read from the store ({exc}): restore the data "
-                "directory from a backup; starting without them risks signing conflicting messages"
+                f"the messages this validator signed cannot be read from the store ({exc}): {RESTORE_HINT}"
             ) from exc
         self._kept, self._prepared = kept, prepared
+
+    def _own(self) -> None:
+        """Drop a record that is another account's (a store copied from another node): taken as fresh."""
+        assert self.me is not None
+        owner = self.db[OWNER_KEY] if self.db.exists(OWNER_KEY) else None
+        strangers = {message.author for message in self._kept.values()} - {self.me}
+        if owner is None and not strangers:
+            with self.db.atomic_batch() as batch:
+                batch[OWNER_KEY] = self.me
+            return
+        if owner == self.me and not strangers:
+            return
+        with self.db.atomic_batch() as batch:
+            for slot in self._kept:
+                del batch[slot_key(slot)]
+            for height in self._prepared:
+                del batch[prepared_key(height)]
+            for key in (INDEX_KEY, CHECK_KEY):
+                if self.db.exists(key):
+                    del batch[key]
+            batch[ABSTAIN_KEY] = b""
+            batch[OWNER_KEY] = self.me
+        self._kept, self._prepared = {}, {}
+        self.pending, self.abstain_through, self.since = True, 0, 0
+        fields = {"owner": to_checksum_address(owner) if owner is not None and len(owner) == 20 else None,
+                  "validator": to_checksum_address(self.me)}  # fmt: skip
+        log.warning("record of signed messages of another account dropped: taken as fresh", extra={"fields": fields})
+
+    def _check_from(self, head: int) -> None:
+        """Sign nothing until the peers' head is known (:meth:`at_head`) and compared with ``head``, this start's
+        (or that of an earlier start not yet checked, which the store keeps)."""
+        if self.db.exists(CHECK_KEY):
+            raw = self.db[CHECK_KEY]
+            if len(raw) != 8:
+                raise StoreError(f"the head this validator's record is checked from cannot be read: {RESTORE_HINT}")
+            head = int.from_bytes(raw, "big")
+        else:
+            with self.db.atomic_batch() as batch:
+                batch[CHECK_KEY] = head.to_bytes(8, "big")
+        self.pending, self.since, self.checking = True, head, True
 
     def _load_abstain(self, raw: bytes) -> None:
         if raw == b"":
@@ -213,31 +283,33 @@ class SignedLog:
         elif len(raw) == 8:
             self.abstain_through = int.from_bytes(raw, "big")
         else:
-            raise StoreError(
-                "the height this validator abstains through cannot be read from the store: restore the data "
-                "directory from a backup"
-            )
+            raise StoreError(f"the height this validator abstains through cannot be read: {RESTORE_HINT}")
 
     def at_head(self, head: int) -> bool:
         """The head this node's peers are at (or its own, if higher) is ``head``: fix the abstain height of a
-        pending record (the height in progress, ``head + 1``; none at the genesis) durably. False if the store
-        refused the write (it stays pending and sends nothing); True otherwise, and at once if nothing was
-        pending."""
+        pending record durably: the height in progress, ``head + 1``, if ``head`` is above :attr:`since` (a fresh
+        record: past the genesis; a record kept: a block decided that the store did not hold at the start), else
+        none. False if the store refused the write (it stays pending and sends nothing); True otherwise, and at once
+        if nothing was pending."""
         if not self.pending:
             return True
-        through = head + 1 if head >= 1 else 0
+        checked = self.db.exists(CHECK_KEY)
+        through = max(head + 1 if head > self.since else 0, self.abstain_through)
         try:
             with self.db.atomic_batch() as batch:
                 batch[ABSTAIN_KEY] = through.to_bytes(8, "big")
+                if checked:
+                    del batch[CHECK_KEY]
         except StoreError as exc:
             log.error("abstain height not kept: still abstaining", extra={"fields": {"reason": str(exc)}})
             return False
-        self.pending, self.abstain_through = False, through
-        if through:
-            fields = {"head": head, "through": through}
-            log.warning(
-                "fresh record of signed messages: abstaining in the height in progress", extra={"fields": fields}
-            )
+        self.pending, self.abstain_through, self.checking = False, through, False
+        fields = {"head": head, "through": through, "since": self.since}
+        if head > self.since:
+            what = "record of signed messages behind its peers" if checked else "fresh record of signed messages"
+            log.warning(f"{what}: abstaining in the height in progress", extra={"fields": fields})
+        else:
+            log.info("record of signed messages checked against its peers' head: voting", extra={"fields": fields})
         return True
 
     def abstains(self, height: int) -> bool:
@@ -247,7 +319,7 @@ class SignedLog:
     def counts(self, head: int) -> SignedCounts:
         """The counters, with the node at ``head``."""
         return SignedCounts(self.resent, self.replaced, self.withheld, self.abstained, self.abstained_heights,
-                            int(self.abstains(head + 1)))  # fmt: skip
+                            int(self.abstains(head + 1) and not self.checking))  # fmt: skip
 
     def prepared(self, height: int) -> Certificate | None:
         """The certificate kept with this validator's last COMMIT at ``height`` (None if it sent none)."""

@@ -64,6 +64,7 @@ __all__ = [
     "DEFAULT_KIND",
     "KINDS",
     "MAX_KEY_BYTES",
+    "RESTORE_HINT",
     "LevelDbStore",
     "LmdbStore",
     "SqliteStore",
@@ -81,7 +82,14 @@ LOCK_FILE = "store.lock"
 FORMAT = 1
 LMDB_MAP_SIZE: Final = 1 << 40  # address space reserved, not disk used; a full map raises StoreError
 _ITER_CHUNK = 1024
-_RESTORE_HINT = "restore the data directory from a backup, or move it aside and let the node resync"
+#: What to do with a data directory whose store cannot be read. A validator on a wiped directory, or on one restored
+#: from a backup behind its peers, sits out the height in progress (docs/consensus.md, "A record behind its peers
+#: abstains"); one restored at the network's head cannot tell what it signed after the backup.
+RESTORE_HINT = (
+    "move the data directory aside and let the node resync, or restore it from a backup taken before the network's "
+    "latest block (a validator on either sits out the height in progress; one restored at the network's head is "
+    "not covered: docs/consensus.md)"
+)
 
 
 class StoreError(ChainError):
@@ -168,7 +176,7 @@ def _claim(path: Path, kind: str) -> int:
                 found = json.loads(marker.read_text())
                 found_kind, found_format = found["kind"], found["format"]
             except (OSError, ValueError, KeyError, TypeError) as e:
-                raise StoreError(f"unreadable store marker {marker}: {_RESTORE_HINT}") from e
+                raise StoreError(f"unreadable store marker {marker}: {RESTORE_HINT}") from e
             if found_kind != kind:
                 raise StoreError(f"{path} holds a {found_kind} store, not {kind}: open it with kind={found_kind!r}")
             if found_format != FORMAT:
@@ -448,7 +456,7 @@ class LmdbStore(Store):
                 lock=True,
             )
         except lmdb.Error as e:
-            raise StoreError(f"cannot open the LMDB store in {self.path}: {e}: {_RESTORE_HINT}") from e
+            raise StoreError(f"cannot open the LMDB store in {self.path}: {e}: {RESTORE_HINT}") from e
         self._env.reader_check()  # clear reader slots left by killed processes
         _fsync_dir(self.path)
 
@@ -459,7 +467,7 @@ class LmdbStore(Store):
         except lmdb.BadValsizeError:
             return None  # a key LMDB cannot hold is not there
         except lmdb.Error as e:  # MDB_CORRUPTED and friends: a damaged file, not a missing key
-            raise StoreError(f"read from the LMDB store in {self.path} failed: {e}: {_RESTORE_HINT}") from e
+            raise StoreError(f"read from the LMDB store in {self.path} failed: {e}: {RESTORE_HINT}") from e
 
     def _apply(self, puts: Sequence[tuple[bytes, bytes]], deletes: Sequence[bytes]) -> None:
         try:
@@ -496,7 +504,7 @@ class LmdbStore(Store):
                     keys.append(cur.key())
                     found = cur.next()
         except lmdb.Error as e:
-            raise StoreError(f"reading keys of the LMDB store in {self.path} failed: {e}: {_RESTORE_HINT}") from e
+            raise StoreError(f"reading keys of the LMDB store in {self.path} failed: {e}: {RESTORE_HINT}") from e
         return keys
 
     def _close(self) -> None:
@@ -518,7 +526,7 @@ class SqliteStore(Store):
         try:
             self._conn = sqlite3.connect(file, isolation_level=None, check_same_thread=False, timeout=0)
         except sqlite3.Error as e:
-            raise StoreError(f"cannot open the SQLite store {file}: {e}: {_RESTORE_HINT}") from e
+            raise StoreError(f"cannot open the SQLite store {file}: {e}: {RESTORE_HINT}") from e
         try:
             mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if mode != "wal":
@@ -531,7 +539,7 @@ class SqliteStore(Store):
             self._conn.execute("SELECT 1 FROM kv LIMIT 1").fetchall()
         except sqlite3.Error as e:
             self._conn.close()
-            raise StoreError(f"cannot read the SQLite store {file}: {e}: {_RESTORE_HINT}") from e
+            raise StoreError(f"cannot read the SQLite store {file}: {e}: {RESTORE_HINT}") from e
         except BaseException:
             self._conn.close()
             raise
@@ -611,7 +619,7 @@ class LevelDbStore(Store):
                 bloom_filter_bits=10,
             )
         except plyvel.Error as e:
-            raise StoreError(f"cannot open the LevelDB store in {self.path}: {e}: {_RESTORE_HINT}") from e
+            raise StoreError(f"cannot open the LevelDB store in {self.path}: {e}: {RESTORE_HINT}") from e
         _fsync_dir(self.path)
 
     def _get(self, key: bytes) -> bytes | None:

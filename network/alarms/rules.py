@@ -20,7 +20,8 @@ The rules (docs/alarms.md):
 - ``missed-proposals``: a validator's missed proposals (``missedProposalsBy`` as any node counts them) rose
   since the baseline.
 - ``validator-abstaining``: a validator sits out voting, or sat out a height since the baseline, because its
-  record of signed messages is fresh (its data directory was wiped or lost: ``chain.node.signed``).
+  record of signed messages is fresh (its data directory was wiped or lost) or behind its peers (restored from a
+  backup, or the node was down while they decided blocks: ``chain.node.signed``).
 - ``signed-conflicts``: a validator's count of messages it refused to sign, since they conflicted with ones it
   had signed before, rose since the baseline.
 - ``notary-down``: the notary does not answer.
@@ -97,7 +98,7 @@ class NodeProbe:
     in_sync: bool = True
     in_quorum: bool = True
     missed_by: Mapping[str, int] = field(default_factory=dict)  # proposer address (lower case) → count
-    abstaining: bool = False  # a validator sitting out the height in progress (a fresh record of signed messages)
+    abstaining: bool = False  # a validator sitting out the height in progress (a fresh or lagging signed record)
     abstained_heights: int = 0  # heights it sat out so since it started
     conflicts_refused: int = 0  # messages it did not sign: they conflicted with one it had signed before
 
@@ -253,8 +254,9 @@ def signed_record_conditions(snapshot: Snapshot, baseline: Snapshot | None) -> l
         if node.abstaining or sat_out > 0:
             now = "sits out voting" if node.abstaining else f"sat out {sat_out} height(s) recently"
             summary = (
-                f"validator {node.org} {now}: its record of signed messages is fresh (its data directory was wiped "
-                "or lost); it votes again from the height after its peers' head"
+                f"validator {node.org} {now}: its record of signed messages is fresh or behind its peers (its data "
+                "directory was wiped, lost or restored from a backup, or it was down while they decided blocks); it "
+                "votes again from the height after its peers' head"
             )
             out.append(Condition("validator-abstaining", subject, "warning", summary, node.org))
         refused = 0 if earlier is None else node.conflicts_refused - earlier.conflicts_refused

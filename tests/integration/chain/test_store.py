@@ -368,7 +368,7 @@ def test_corrupt_store_gives_a_clear_error(kind: str, tmp_path: Path) -> None:
         db[b"a"] = b"1"
     _corrupt(kind, path)
     for _ in range(2):  # the failed open let go of the lock: the second try fails the same way
-        with pytest.raises(StoreError, match="restore the data directory from a backup"):
+        with pytest.raises(StoreError, match="restore it from a backup taken before"):
             open_store(path, kind)
     (path / "STORE").write_text("{not json")
     with pytest.raises(StoreError, match="unreadable store marker"):

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import rlp
 from eth.db.atomic import AtomicDB
+from eth.db.backends.memory import MemoryDB
 from eth_account import Account
 from eth_keys.datatypes import PrivateKey
 
@@ -20,6 +21,7 @@ from chain.node.blocks import NodeBlocks, append, decode_block
 from chain.node.consensus import AHEAD_S, Consensus
 from chain.node.node import Genesis, Node
 from chain.node.service import Metrics
+from chain.node.signed import mark_new
 from chain.qbft import messages as m
 from chain.qbft.block import QbftBlock
 from chain.qbft.rules import RoundTimer, proposer
@@ -381,3 +383,126 @@ def test_a_fresh_record_with_no_peer_known_waits_and_at_the_genesis_does_not_abs
     assert not consensus.signed.pending and consensus.signed.abstain_through == 0
     votes = [m.decode(code, body) for code, body in sent]
     assert any(isinstance(v, m.Prepare) and v.height == 1 and v.digest == block.hash for v in votes)  # kept, then fed
+
+
+def test_a_validator_restored_from_a_backup_abstains_if_its_peers_are_past_the_backups_head_and_else_votes() -> None:
+    """Its store is copied at head 1 (a backup); the validator goes on and its peers decide block 2. Started on
+    the copy, its record is not fresh, but its store's head (1) is below its peers' (2): what it signed after the
+    backup may be missing, so it signs nothing until it knows their head, sits out height 3, and votes at height 4.
+    Started on its own store, kept (head 2, as its peers), it votes at height 3 at once."""
+    keys = [PrivateKey(bytes([i]) * 32) for i in (1, 2, 3, 4)]
+    addresses = tuple(k.public_key.to_checksum_address() for k in keys)
+    genesis = Genesis(20261, addresses, addresses[0], 1_700_000_000)
+    clock = Clock()
+    by_address = {k.public_key.to_canonical_address(): k for k in keys}
+    me = keys[1]
+    elsewhere = Node(AtomicDB(), genesis, clock=lambda: 1_700_000_000 + clock.now)
+
+    def next_block() -> tuple[QbftBlock, list[m.Commit], PrivateKey]:
+        head = elsewhere.head()
+        author = by_address[proposer(sorted(by_address), bytes(head.coinbase), 0)]
+        block = NodeBlocks(elsewhere, author.public_key.to_canonical_address()).create(0)
+        return block, [m.commit(k, block, 0) for k in keys if k is not me], author
+
+    def decide() -> None:
+        block, commits, _ = next_block()
+        append(elsewhere, decode_block(block.sealed(0, [c.seal for c in commits]).raw))
+
+    def fetch(first: int) -> Sequence[bytes]:
+        return [
+            bytes(rlp.encode(elsewhere.block_by_number(n))) for n in range(first, elsewhere.head().block_number + 1)
+        ]
+
+    own = AtomicDB()
+    node = Node(own, genesis, clock=lambda: 1_700_000_000 + clock.now)
+    mark_new(own)  # a directory `consortium init` made
+    decide()
+    first = loop(node, clock, [], me, fetch=fetch, ready=lambda: True)
+    first.peer_at(1)
+    run(first, clock, 0.5)  # its first start: it syncs block 1
+    assert node.head().block_number == 1 and first.signed.abstain_through == 0
+    backup = AtomicDB(MemoryDB(dict(own.wrapped_db.kv_store)))  # type: ignore[attr-defined]
+    decide()
+    run(first, clock, 6.0)  # block 2, from the periodic sync (its COMMIT there is not needed here)
+    assert node.head().block_number == 2
+
+    for store, since, through in ((own, 2, 0), (backup, 1, 3)):
+        sent: list[tuple[int, bytes]] = []
+        restarted = Node(store, genesis, clock=lambda: 1_700_000_000 + clock.now)
+        probed = threading.Event()
+        consensus = loop(restarted, clock, sent, me, fetch=fetch, ready=probed.is_set, empty_blocks=True)
+        assert consensus.signed.pending and consensus.signed.since == since  # a record: its store's head, unchecked
+        block, commits, author = next_block()
+        consensus.deliver(*m.encode(m.proposal(author, block, 0)))
+        run(consensus, clock, 1.0)
+        assert restarted.head().block_number == 2 and sent == []  # synced; its peers' heads not all in yet
+        probed.set()
+        consensus.peer_at(2)
+        run(consensus, clock, 0.5)
+        assert not consensus.signed.pending and consensus.signed.abstain_through == through
+        if through == 0:
+            assert [m.decode(code, body).height for code, body in sent][:1] == [3]  # the proposal kept, voted on
+            continue
+        run(consensus, clock, 6.0)  # its round timers expire: nothing at height 3
+        assert sent == [] and consensus.signed.abstained_heights == 1
+        append(elsewhere, decode_block(block.sealed(0, [c.seal for c in commits]).raw))
+        for commit in commits:
+            consensus.deliver(*m.encode(commit))
+        run(consensus, clock, 1.0)
+        assert restarted.head().hash == elsewhere.head().hash
+        block, _, author = next_block()
+        consensus.deliver(*m.encode(m.proposal(author, block, 0)))
+        run(consensus, clock, 0.5)
+        votes = [m.decode(code, body) for code, body in sent]
+        assert any(isinstance(v, m.Prepare) and v.height == 4 and v.digest == block.hash for v in votes)
+
+
+def test_a_follower_appends_no_block_proposed_by_a_validator_out_of_turn_nor_one_short_of_a_quorum() -> None:
+    """The regulator's node appends a proposed block from COMMITs only if the round's proposer proposed it and a
+    quorum of distinct validators sealed it. A block proposed by another validator, which a quorum of COMMITs names
+    (those validators' seals are valid: only the proposer check stands in the way), is not appended from them (it
+    asks its peers, which have nothing); the proposer's own block is not appended with two validators' seals, the
+    same validator's twice and a stranger's, and is once a third validator's comes."""
+    keys = [PrivateKey(bytes([i]) * 32) for i in (1, 2, 3, 4)]
+    addresses = tuple(k.public_key.to_checksum_address() for k in keys)
+    genesis = Genesis(20261, addresses, addresses[0], 1_700_000_000)
+    clock = Clock()
+    by_address = {k.public_key.to_canonical_address(): k for k in keys}
+    elsewhere = Node(AtomicDB(), genesis, clock=lambda: 1_700_000_000 + clock.now)
+    due = by_address[proposer(sorted(by_address), bytes(elsewhere.head().coinbase), 0)]
+    out_of_turn = next(k for k in keys if k is not due)
+    stranger = PrivateKey(b"\x09" * 32)
+    fetched: list[int] = []
+
+    def fetch(first: int) -> Sequence[bytes]:
+        fetched.append(first)
+        return []  # no peer has a block to give
+
+    node = Node(AtomicDB(), genesis, clock=lambda: 1_700_000_000 + clock.now)
+    follower = loop(node, clock, [], stranger, fetch=fetch, ready=lambda: True)
+    follower.peer_at(0)
+    run(follower, clock, 0.5)
+    assert not follower.is_validator and not follower.signed.pending
+    fetched.clear()
+
+    forged = NodeBlocks(elsewhere, out_of_turn.public_key.to_canonical_address()).create(0)
+    follower.deliver(*m.encode(m.proposal(out_of_turn, forged, 0)))
+    for key in keys:
+        if key is not due:
+            follower.deliver(*m.encode(m.commit(key, forged, 0)))  # a quorum (3 of 4), every seal valid
+    run(follower, clock, 1.0)
+    assert node.head().block_number == 0 and follower.stats.decided == 0
+    assert fetched != []  # a COMMIT for a block it was not proposed: it asks its peers instead
+
+    block = NodeBlocks(elsewhere, due.public_key.to_canonical_address()).create(0)
+    follower.deliver(*m.encode(m.proposal(due, block, 0)))
+    voters = [k for k in keys if k is not out_of_turn]
+    short = [m.commit(voters[0], block, 0), m.commit(voters[1], block, 0), m.commit(voters[1], block, 0),
+             m.commit(stranger, block, 0)]  # fmt: skip
+    for commit in short:
+        follower.deliver(*m.encode(commit))
+    run(follower, clock, 1.0)
+    assert node.head().block_number == 0 and follower.stats.decided == 0
+    follower.deliver(*m.encode(m.commit(voters[2], block, 0)))
+    run(follower, clock, 0.5)
+    assert node.head().block_number == 1 and node.head().hash == block.hash and follower.stats.decided == 1

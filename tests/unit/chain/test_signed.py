@@ -10,12 +10,22 @@ from typing import Any
 
 import pytest
 from eth.db.atomic import AtomicDB
+from eth.db.backends.memory import MemoryDB
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chain.node.node import Genesis
 from chain.node.service import NEW_DIRECTORY_FILE, STORE_DIR, write_genesis
-from chain.node.signed import ABSTAIN_KEY, INDEX_KEY, SignedLog, mark_new, prepared_key, slot_key
+from chain.node.signed import (
+    ABSTAIN_KEY,
+    CHECK_KEY,
+    INDEX_KEY,
+    OWNER_KEY,
+    SignedLog,
+    mark_new,
+    prepared_key,
+    slot_key,
+)
 from chain.node.store import StoreError, open_store
 from chain.qbft import messages as m
 from chain.qbft.evidence import EquivocationDetector, digest_of
@@ -331,3 +341,85 @@ def test_a_new_chain_directory_starts_with_an_empty_record_and_a_wiped_store_wit
     again = SignedLog(pending)
     again.load()
     assert again.pending
+
+
+# -- a record behind its peers abstains ----------------------------------------------------------------------------
+
+
+def copy_of(db: AtomicDB) -> AtomicDB:
+    """A backup of ``db`` as it is now (the data directory copied aside)."""
+    return AtomicDB(MemoryDB(dict(db.wrapped_db.kv_store)))  # type: ignore[attr-defined]
+
+
+def test_a_record_restored_from_a_backup_abstains_through_its_peers_head_and_one_kept_current_votes() -> None:
+    """The validator signs at height 1, its store is copied (a backup, head 0), and it goes on to commit there and
+    prepare at height 2 (block 1 decided). Restored from the copy, its record lacks both; its store's head (0) is
+    below its peers' (1), so it signs nothing at height 2 (nor before the check) and votes from height 3. The same
+    store kept (not restored) holds head 1, as its peers do: it votes at once, and what it signed at height 2 is sent
+    again instead of a conflicting message."""
+    me = address(ME)
+    db = AtomicDB()
+    first = SignedLog(db, me)
+    first.load(head=0)
+    assert first.pending and db[ABSTAIN_KEY] == b""  # fresh: its first start
+    assert first.at_head(0) and first.abstain_through == 0
+    restart = SignedLog(db, me)
+    restart.load(head=0)
+    assert restart.pending and db[CHECK_KEY] == (0).to_bytes(8, "big")  # kept before anything is signed
+    assert restart.at_head(0) and not db.exists(CHECK_KEY)
+    first = restart
+    assert first.keep(message("prepare", 1, 0, 0)) is not None
+    backup = copy_of(db)
+    assert first.keep(message("commit", 1, 0, 0)) is not None
+    signed_at_2 = message("prepare", 2, 0, 0)
+    assert first.keep(signed_at_2) is signed_at_2
+
+    restored = SignedLog(backup, me)
+    restored.load(head=0)  # the backup's chain: head 0
+    assert restored.pending and restored.keep(message("prepare", 2, 0, 1)) is None  # not checked yet: nothing
+    assert restored.counts(0).abstaining == 0  # waiting for its peers' head is not counted as sitting out
+    again = SignedLog(backup, me)
+    again.load(head=1)  # restarted after syncing block 1, before the check: the first start's head counts
+    assert again.since == 0
+    assert again.at_head(1) and again.abstain_through == 2 and again.counts(1).abstaining == 1
+    for round_ in (0, 1):
+        for kind in ("proposal", "prepare", "commit", "round_change"):
+            assert again.keep(message(kind, 2, round_, 1)) is None  # the height in progress: every round
+    assert again.keep(message("prepare", 3, 0, 0)) is not None  # the first height after it knew its peers' head
+
+    kept = SignedLog(db, me)
+    kept.load(head=1)
+    assert kept.pending and kept.at_head(1) and kept.abstain_through == 0
+    sent = kept.keep(message("prepare", 2, 0, 1))
+    assert sent is not None and digest_of(sent) == digest_of(signed_at_2)  # the one signed before, not the other
+    assert kept.counts(1).abstaining == 0
+
+
+def test_a_record_of_another_account_is_dropped_and_taken_as_fresh() -> None:
+    """A store copied from another node holds that node's record: worth nothing to this validator."""
+    other = address(KEYS[1])
+    db = AtomicDB()
+    log = SignedLog(db, address(ME))
+    log.load(head=0)
+    assert log.at_head(0)
+    assert log.keep(message("prepare", 2, 0, 0)) is not None
+    copied = SignedLog(copy_of(db), other)
+    copied.load(head=1)
+    assert copied.pending and copied.since == 0 and copied.slots() == []  # fresh: ME's messages are not its own
+    assert copied.at_head(1) and copied.abstain_through == 2
+    unowned = copy_of(db)
+    del unowned[OWNER_KEY]  # a store from before the owner was kept: its messages' author tells
+    stranger = SignedLog(unowned, other)
+    stranger.load(head=1)
+    assert stranger.pending and stranger.slots() == [] and unowned[OWNER_KEY] == other
+
+
+def test_a_new_directory_is_checked_from_block_1() -> None:
+    """``consortium init``'s store votes at once if its peers decided block 1 at most, and sits out a height if they
+    are further on (a backup of that store restored later looks the same)."""
+    for peers, through in ((0, 0), (1, 0), (2, 3)):
+        db = AtomicDB()
+        mark_new(db)
+        log = SignedLog(db, address(ME))
+        log.load(head=0)
+        assert log.pending and log.at_head(peers) and log.abstain_through == through
