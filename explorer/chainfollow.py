@@ -139,6 +139,22 @@ def json_value(name: str, abi_type: str, value: Any) -> Any:
     return value
 
 
+def json_type(name: str, abi_type: str) -> Any:
+    """The type of what :func:`json_value` makes of a value of ``abi_type`` named ``name``: what the explorer's
+    API documents for each argument (``explorer.api.eventschema``)."""
+    if abi_type.endswith("]"):
+        return list[json_type(name, abi_type[: abi_type.rindex("[")])]  # type: ignore[misc]
+    if abi_type.startswith("("):
+        return list[Any]
+    if abi_type == "bytes32" and name in NAME_ARGS:
+        return str | None
+    if abi_type == "bool":
+        return bool
+    if abi_type.startswith(("uint", "int")):
+        return int
+    return str  # address (checksummed), bytes (0x-hex), string (or, indexed, the 0x-hex hash that is its topic)
+
+
 @dataclass(frozen=True, slots=True)
 class _Abi:
     name: str
