@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 import rlp
 from eth_abi.abi import decode as abi_decode
@@ -318,6 +318,17 @@ class _Tip:
     validators: list[str] | None
 
 
+class ChainFollowerStatus(TypedDict):
+    """What :attr:`ChainFollower.status` reports (the explorer's health relays it)."""
+
+    head_seen: int | None
+    indexed_head: int
+    last_error: str | None
+    last_sync_ms: int | None
+    halted: bool
+    running: bool
+
+
 class ChainFollower:
     """A daemon thread indexing new blocks into ``index``; ``sync_once`` does one round in the caller's thread."""
 
@@ -349,7 +360,7 @@ class ChainFollower:
         self._halted: str | None = None
         self._sync_lock = threading.Lock()
         self._status_lock = threading.Lock()
-        self._status: dict[str, Any] = {
+        self._status: ChainFollowerStatus = {
             "head_seen": None,
             "indexed_head": index.head(),
             "last_error": None,
@@ -363,15 +374,15 @@ class ChainFollower:
     # -- status and thread ------------------------------------------------------------------------------------
 
     @property
-    def status(self) -> dict[str, Any]:
+    def status(self) -> ChainFollowerStatus:
         """``{head_seen, indexed_head, last_error, last_sync_ms (epoch ms of the last good round), halted,
         running}``: a copy, safe to read from any thread."""
         with self._status_lock:
-            return dict(self._status)
+            return self._status.copy()
 
     def _set(self, **values: Any) -> None:
         with self._status_lock:
-            self._status.update(values)
+            self._status.update(cast(ChainFollowerStatus, values))  # keyword names of ChainFollowerStatus
 
     def start(self) -> None:
         """Follow the chain in a daemon thread until ``stop``."""
