@@ -42,7 +42,7 @@ from typing import Any
 from notary.event import LEDGER_QUERY_CENTER, MAX_SUBJECTS, UnsequencedEvent
 from notary.submit.digest import body_digest, digest_hash, request_digest, response_digest
 from notary.submit.outbox import Outbox
-from notary.submit.shipper import Shipper
+from notary.submit.shipper import Shipper, ShipperStatus
 from notary.submit.vault import GatewayKey, SaltVault
 
 log = logging.getLogger("explorer.audit")
@@ -90,6 +90,15 @@ def name_subject(scope: MutableMapping[str, Any], orgs: Iterable[str]) -> None:
     query = scope.get("state", {}).get(SCOPE_KEY)
     if isinstance(query, Query):
         query.subject = tuple(sorted(set(query.subject) | set(orgs)))[:MAX_SUBJECTS]
+
+
+class RecorderStatus(ShipperStatus):
+    """What :meth:`AuditRecorder.status` reports, in the explorer's health as ``audit``: the gateway id it records
+    as, the queries recorded, the events its outbox has not shipped, and its shipper's status."""
+
+    gateway: str
+    recorded: int
+    pending: int
 
 
 class AuditRecorder:
@@ -182,7 +191,7 @@ class AuditRecorder:
         await self.outbox.append_async(self.event(query, status, body_hash))
         self.recorded += 1
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> RecorderStatus:
         stats = self.outbox.stats()
         return {
             "gateway": self.gateway_id,

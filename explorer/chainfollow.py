@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 import rlp
 from eth_abi.abi import decode as abi_decode
@@ -137,6 +137,22 @@ def json_value(name: str, abi_type: str, value: Any) -> Any:
     if abi_type == "address":
         return _checksum(value)
     return value
+
+
+def json_type(name: str, abi_type: str) -> Any:
+    """The type of what :func:`json_value` makes of a value of ``abi_type`` named ``name``: what the explorer's
+    API documents for each argument (``explorer.api.eventschema``)."""
+    if abi_type.endswith("]"):
+        return list[json_type(name, abi_type[: abi_type.rindex("[")])]  # type: ignore[misc]
+    if abi_type.startswith("("):
+        return list[Any]
+    if abi_type == "bytes32" and name in NAME_ARGS:
+        return str | None
+    if abi_type == "bool":
+        return bool
+    if abi_type.startswith(("uint", "int")):
+        return int
+    return str  # address (checksummed), bytes (0x-hex), string (or, indexed, the 0x-hex hash that is its topic)
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +318,17 @@ class _Tip:
     validators: list[str] | None
 
 
+class ChainFollowerStatus(TypedDict):
+    """What :attr:`ChainFollower.status` reports (the explorer's health relays it)."""
+
+    head_seen: int | None
+    indexed_head: int
+    last_error: str | None
+    last_sync_ms: int | None
+    halted: bool
+    running: bool
+
+
 class ChainFollower:
     """A daemon thread indexing new blocks into ``index``; ``sync_once`` does one round in the caller's thread."""
 
@@ -333,7 +360,7 @@ class ChainFollower:
         self._halted: str | None = None
         self._sync_lock = threading.Lock()
         self._status_lock = threading.Lock()
-        self._status: dict[str, Any] = {
+        self._status: ChainFollowerStatus = {
             "head_seen": None,
             "indexed_head": index.head(),
             "last_error": None,
@@ -347,15 +374,15 @@ class ChainFollower:
     # -- status and thread ------------------------------------------------------------------------------------
 
     @property
-    def status(self) -> dict[str, Any]:
+    def status(self) -> ChainFollowerStatus:
         """``{head_seen, indexed_head, last_error, last_sync_ms (epoch ms of the last good round), halted,
         running}``: a copy, safe to read from any thread."""
         with self._status_lock:
-            return dict(self._status)
+            return self._status.copy()
 
     def _set(self, **values: Any) -> None:
         with self._status_lock:
-            self._status.update(values)
+            self._status.update(cast(ChainFollowerStatus, values))  # keyword names of ChainFollowerStatus
 
     def start(self) -> None:
         """Follow the chain in a daemon thread until ``stop``."""

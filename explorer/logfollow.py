@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import httpx
 
@@ -72,6 +72,17 @@ def _right_nodes(start: int, size: int) -> list[tuple[int, int]]:
     return nodes
 
 
+class LogFollowerStatus(TypedDict):
+    """What :attr:`LogFollower.status` reports (the explorer's health relays it)."""
+
+    last_error: str | None
+    indexed_size: int
+    checkpoint_size: int | None
+    last_sync_ms: int | None
+    alarm: str | None
+    running: bool
+
+
 class LogFollower:
     """A daemon thread that indexes the log of the notary at ``notary_url`` into ``index``; ``sync_once`` does
     one round in the caller's thread (see the module docstring). ``auth`` signs each request it makes itself
@@ -104,7 +115,7 @@ class LogFollower:
         self._pool: ThreadPoolExecutor | None = None
         self._sync_lock = threading.Lock()
         self._status_lock = threading.Lock()
-        self._status: dict[str, Any] = {
+        self._status: LogFollowerStatus = {
             "last_error": None,
             "indexed_size": index.size(),
             "checkpoint_size": None,
@@ -120,16 +131,16 @@ class LogFollower:
     # -- status and thread ------------------------------------------------------------------------------------
 
     @property
-    def status(self) -> dict[str, Any]:
+    def status(self) -> LogFollowerStatus:
         """``{last_error, indexed_size, checkpoint_size (of the last verified checkpoint), last_sync_ms (epoch
         ms of the last good round), alarm (a sentence naming the size, once the notary served data that does
         not check out), running}``: a copy, safe to read from any thread."""
         with self._status_lock:
-            return dict(self._status)
+            return self._status.copy()
 
     def _set(self, **values: Any) -> None:
         with self._status_lock:
-            self._status.update(values)
+            self._status.update(cast(LogFollowerStatus, values))  # keyword names of LogFollowerStatus
 
     def start(self) -> None:
         """Follow the log in a daemon thread until ``stop``."""

@@ -31,7 +31,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypedDict
 
 from eth_utils.exceptions import ValidationError as EthValidationError
 from hexbytes import HexBytes
@@ -62,6 +62,15 @@ def checkpoint_digest(note: bytes, suite: LogSuite = INTL) -> bytes:
 #: A connected AuditAnchor client, or a function that connects one (e.g. ``RpcBackend(url)`` inside: it raises
 #: ``BackendError`` while the chain does not answer).
 ChainClient: TypeAlias = AuditAnchorClient | Callable[[], AuditAnchorClient]
+
+
+class AnchoringStatus(TypedDict):
+    """What :meth:`Anchorer.status` reports, in the notary's health as ``anchoring``."""
+
+    last_error: str | None
+    failing_since_ms: int | None
+    retry_at_ms: int | None
+    connected: bool
 
 
 class Anchorer:
@@ -335,7 +344,7 @@ class Anchorer:
         else:
             log.exception("anchoring step failed; retrying in %.0f s", delay)
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> AnchoringStatus:
         """For the notary's health: the last error (None while anchoring works), since when steps fail, when the
         next one runs, and whether a chain client is connected."""
         return {

@@ -77,7 +77,7 @@ def _object(value: object, where: str, keys: Sequence[str]) -> Mapping[str, Any]
         raise MalformedError(f"{where or 'the evidence bundle'} has unknown field(s) {', '.join(unknown)}")
     missing = [f"{where}.{k}" if where else k for k in keys if k not in value]
     if missing:
-        raise MalformedError(f"the evidence bundle lacks the field(s) {', '.join(missing)}")
+        raise MalformedError(f"missing the field(s) {', '.join(missing)}")
     return value
 
 

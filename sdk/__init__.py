@@ -16,6 +16,7 @@ from sdk.client import (
     VerificationReport,
     ca_bundle_pem,
     new_traceparent,
+    parse_receipt,
     write_ca_bundle,
 )
 
@@ -34,5 +35,6 @@ __all__ = [
     "VerificationReport",
     "ca_bundle_pem",
     "new_traceparent",
+    "parse_receipt",
     "write_ca_bundle",
 ]

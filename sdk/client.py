@@ -21,6 +21,7 @@ once a witnessed checkpoint covers the event, an evidence bundle that anyone can
             print("denied:", result.denial_reason)        # e.g. no_grant, quota_exhausted
         news = result.json()
         receipt = client.receipt(result.event_id)           # the notary's signed promise: sequenced, durable
+        print(receipt.index, receipt.time_ms)               # an EvidenceReceipt: typed fields, receipt.to_json()
         bundle = client.evidence(result.event_id)           # waits for a published, cosigned checkpoint
         report = client.verify(bundle, load_description(directory))   # offline; raises VerificationFailedError
         print(report.to_text())
@@ -77,7 +78,7 @@ from network.description import ConsortiumDescription, load_description
 from network.gatewaykeys import rereading_gateway_key
 from network.identity import OrgPaths
 from network.witnesskeys import ChainWitnessKeys
-from notary.bundle import EvidenceBundle, Pending
+from notary.bundle import EvidenceBundle, EvidenceReceipt, Pending
 from notary.errors import MalformedError
 from notary.readauth import SignedReads
 from notary.tracecontext import is_well_formed, new_traceparent
@@ -101,6 +102,7 @@ __all__ = [
     "VerificationReport",
     "ca_bundle_pem",
     "new_traceparent",
+    "parse_receipt",
     "write_ca_bundle",
 ]
 
@@ -569,11 +571,14 @@ class MemberClient:
             f"the notary answered {response.status_code} for the {what}: {error}", response.status_code
         )
 
-    def receipt(self, event_id: str, *, wait_s: float = 10.0) -> dict[str, Any]:
+    def receipt(self, event_id: str, *, wait_s: float = 10.0) -> EvidenceReceipt:
         """The notary's receipt of ``event_id`` (``GET /v1/receipts/{event_id}``), polling while it answers 404
         (the gateway ships its outbox in batches, so a receipt follows a call by a fraction of a second).
 
-        Raises :class:`NotReceiptedError` after ``wait_s`` seconds."""
+        The receipt is returned parsed (:func:`parse_receipt`), the same typed value as an evidence bundle's
+        ``receipt``: ``receipt.receipt()`` is what ``notary.receipt.verify_receipt`` checks, ``receipt.to_json()``
+        the notary's JSON document. Raises :class:`NotReceiptedError` after ``wait_s`` seconds, and
+        :class:`NotaryResponseError` naming the field for a receipt that does not parse."""
         path = f"/v1/receipts/{_quoted(event_id)}"
         started = self._clock()
         # Counted to a deadline: the last pause (deadline - now, exact so near the deadline) ends on it, where the
@@ -584,7 +589,7 @@ class MemberClient:
         while True:
             response = self._get_notary(path)
             if response.status_code == 200:
-                return self._document(response, "receipt")
+                return parse_receipt(self._document(response, "receipt"))
             if response.status_code != 404:
                 raise self._unexpected(response, "receipt")
             now = self._clock()
@@ -694,6 +699,17 @@ def _chain_witness_keys(description: ConsortiumDescription, url: str | None, tls
     from chain.backend import RpcBackend
 
     return ChainWitnessKeys(description, RpcBackend(url or description.chain_url, tls=tls))
+
+
+def parse_receipt(document: object) -> EvidenceReceipt:
+    """The notary's receipt JSON (``GET /v1/receipts/{event_id}``, ``notary.receipt.Receipt.to_json``) as a typed
+    :class:`~notary.bundle.EvidenceReceipt`, checked as an evidence bundle's receipt is (exactly its fields, bytes
+    as canonical base64, integers as JSON integers). Raises :class:`NotaryResponseError` naming the malformed
+    field, e.g. ``the notary's receipt is malformed: receipt.index must be a non-negative integer, got '7'``."""
+    try:
+        return EvidenceReceipt.from_json(document)
+    except MalformedError as exc:
+        raise NotaryResponseError(f"the notary's receipt is malformed: {exc}", 200) from exc
 
 
 def _quoted(event_id: str) -> str:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from explorer.api.eventschema import ChainEvent
 from explorer.validators import SHOWN
 from notary.bundleschema import Evidence
 
@@ -122,18 +123,6 @@ class Keys(BaseModel):
 
 
 # -- the consortium ------------------------------------------------------------------------------------------
-
-
-class ChainEvent(BaseModel):
-    """One of our contracts' decoded events."""
-
-    block_number: int
-    timestamp: int
-    tx_hash: str
-    log_index: int
-    contract: str
-    event: str
-    args: dict[str, Any]
 
 
 class Member(BaseModel):
@@ -760,6 +749,15 @@ class ChainStatus(BaseModel):
     indexed: int
 
 
+class NotaryAnchoring(Relayed):
+    """The notary's anchoring loop (``notary.anchor.Anchorer.status``)."""
+
+    last_error: str | None = Field(None, description="null while anchoring works")
+    failing_since_ms: int | None = None
+    retry_at_ms: int | None = None
+    connected: bool | None = Field(None, description="whether a chain client is connected")
+
+
 class NotaryHealth(Relayed):
     """``ok`` and, while the notary answers, its ``/healthz``."""
 
@@ -773,7 +771,7 @@ class NotaryHealth(Relayed):
     witnesses: dict[str, WitnessAnswer] | None = None
     policy: str | None = None
     anchored_size: int | None = None
-    anchoring: dict[str, Any] | None = None
+    anchoring: NotaryAnchoring | None = Field(None, description="null when the notary does not anchor")
     gaps: int | None = None
     alarms: int | None = None
 
@@ -784,10 +782,60 @@ class GatewayHealth(BaseModel):
     gaps: int
 
 
+class LogFollowerStatus(Relayed):
+    """The log follower (``explorer.logfollow.LogFollower.status``)."""
+
+    last_error: str | None = None
+    indexed_size: int | None = None
+    checkpoint_size: int | None = Field(None, description="of the last verified checkpoint")
+    last_sync_ms: int | None = Field(None, description="the end of the last good round (ms since the epoch)")
+    alarm: str | None = Field(
+        None, description="a sentence naming the size, once the notary served data that does not check out"
+    )
+    running: bool | None = None
+
+
+class ChainFollowerStatus(Relayed):
+    """The chain follower (``explorer.chainfollow.ChainFollower.status``)."""
+
+    head_seen: int | None = None
+    indexed_head: int | None = None
+    last_error: str | None = None
+    last_sync_ms: int | None = Field(None, description="the end of the last good round (ms since the epoch)")
+    halted: bool | None = Field(None, description="indexing stopped for good: the chain reorganised below it")
+    running: bool | None = None
+
+
+class Followers(BaseModel):
+    """The explorer's followers of the log and the chain; a follower without a status is null."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    log: LogFollowerStatus | None = None
+    chain: ChainFollowerStatus | None = None
+
+
+class AuditRecorderStatus(Relayed):
+    """The recorder of the regulator's queries (``explorer.audit``): its outbox and its shipper to the notary."""
+
+    gateway: str | None = Field(None, description="the gateway id it records as")
+    recorded: int | None = None
+    pending: int | None = Field(None, description="events in the outbox not shipped yet")
+    shipped_total: int | None = None
+    batches: int | None = None
+    consecutive_failures: int | None = None
+    last_error: str | None = None
+    last_success_ms: int | None = None
+    refused: bool | None = Field(
+        None, description="the notary refused the last batch (4xx): retried, it needs an operator"
+    )
+    key: str | None = Field(None, description="the public key the shipper signs with, hex")
+
+
 class ExplorerHealth(BaseModel):
     indexed_size: int
-    followers: dict[str, dict[str, Any] | None]
-    audit: dict[str, Any] | None
+    followers: Followers
+    audit: AuditRecorderStatus | None = Field(description="null when the explorer records no queries")
 
 
 class Health(BaseModel):

@@ -52,7 +52,7 @@ from notary.event import ALARM_CENTER, UnsequencedEvent, caller_identity
 from notary.logsuite import PrivateKey
 from notary.submit.digest import DigestSalts, body_digest, digest_hash, request_digest
 from notary.submit.outbox import Outbox
-from notary.submit.shipper import Shipper
+from notary.submit.shipper import Shipper, ShipperStatus
 from notary.tracecontext import new_traceparent
 
 if TYPE_CHECKING:
@@ -118,6 +118,16 @@ def alarm_event(
         "latency_us": 0,
         "gateway_id": f"{operator}/{ALARM_CENTER}",
     }
+
+
+class AlarmRecorderStatus(ShipperStatus):
+    """What :meth:`AlarmRecorder.status` reports: the gateway id it records as, the transitions recorded and
+    dropped, the events its outbox has not shipped, and its shipper's status."""
+
+    gateway: str
+    recorded: int
+    dropped: int
+    pending: int
 
 
 class AlarmRecorder:
@@ -191,8 +201,14 @@ class AlarmRecorder:
             self.dropped += 1
         log.error("alarm %s %s not recorded in the audit log: %s", transition.kind, transition.alarm.id, exc)
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> AlarmRecorderStatus:
         stats = self.outbox.stats()
         with self._lock:
-            counts = {"recorded": self.recorded, "dropped": self.dropped}
-        return {"gateway": self.gateway_id, **counts, "pending": stats.pending, **self.shipper.status()}
+            recorded, dropped = self.recorded, self.dropped
+        return {
+            "gateway": self.gateway_id,
+            "recorded": recorded,
+            "dropped": dropped,
+            "pending": stats.pending,
+            **self.shipper.status(),
+        }

@@ -93,7 +93,7 @@ def receipt(service: Service, reader: Caller, event_id: str) -> dict[str, Any]:
     return service.sequencer.receipt(event_id).to_json()
 
 
-@router.get("/v1/entries/{event_id}", response_model=Entry)
+@router.get("/v1/entries/{event_id}", response_model=Entry, response_model_exclude_unset=True)
 def entry(service: Service, reader: Caller, event_id: str) -> dict[str, Any]:
     row = _party_entry(service, reader, event_id)
     return {

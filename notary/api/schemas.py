@@ -8,11 +8,12 @@ and the evidence bundle are ``notary.bundleschema``'s, which the explorer's API 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from notary.bundleschema import Base64, Hex, Receipt
+from notary.event import OPTIONAL_FIELDS, EventJSON
 
 
 class _Body(BaseModel):
@@ -42,11 +43,27 @@ class BatchResult(_Body):
 # -- reads ---------------------------------------------------------------------------------------------------
 
 
+def _entry_event() -> type[BaseModel]:
+    """The event an entry holds (``notary.event.EventJSON``), its keys in the entry's order (RFC 8785: sorted),
+    the optional ones (``notary.event.OPTIONAL_FIELDS``) absent where they do not apply."""
+    hints = get_type_hints(EventJSON)
+    fields: dict[str, Any] = {key: (hints[key], None if key in OPTIONAL_FIELDS else ...) for key in sorted(hints)}
+    model = create_model("EntryEvent", __base__=_Body, **fields)
+    model.__doc__ = "A recorded event: a call, a denial, a ledger query, an alarm record or a step of a PSI job."
+    return model
+
+
+if TYPE_CHECKING:
+    EntryEvent = _Body
+else:
+    EntryEvent = _entry_event()
+
+
 class Entry(_Body):
     index: int
     entry: Base64 = Field(description="The entry bytes: the event's canonical JSON")
     leaf_hash: Base64
-    event: dict[str, Any] = Field(description="The event, parsed from the entry")
+    event: EntryEvent = Field(description="The event, parsed from the entry")
 
 
 class EventRow(_Body):

@@ -36,7 +36,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 
@@ -61,6 +61,18 @@ class _RefusedError(NotaryError):
 
 class _UnavailableError(NotaryError):
     """The notary could not be reached or answered 5xx (or something else than a batch answer)."""
+
+
+class ShipperStatus(TypedDict):
+    """What :meth:`Shipper.status` reports (the gateway's and the explorer's health relay it)."""
+
+    shipped_total: int
+    batches: int
+    consecutive_failures: int
+    last_error: str | None
+    last_success_ms: int | None
+    refused: bool
+    key: str  # hex of the public key it signs with
 
 
 class Shipper:
@@ -138,7 +150,7 @@ class Shipper:
                 self._shipped.wait(min(remaining, 0.05))
         return True
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> ShipperStatus:
         with self._lock:
             return {
                 "shipped_total": self._shipped_total,

@@ -398,7 +398,7 @@ def check_nginx_auth_request(data: Path, env: dict[str, str], port: int, notary:
             for result in (allowed, denied):
                 assert result.event_id is not None
                 receipt = c.receipt(result.event_id, wait_s=30)
-                assert receipt["event_id"] == result.event_id, receipt
+                assert receipt.event_id == result.event_id, receipt
         anonymous = httpx.get(url + "/v1/market/quotes/level2", verify=False, headers={"Consortium-Purpose": "trading"})
         assert anonymous.status_code == 401 and anonymous.json()["reason"] == "no_certificate", anonymous.text
     finally:

@@ -480,7 +480,7 @@ def test_the_operators_gateway_key_rotates_under_calls_with_no_batch_refused(run
             assert isinstance(reads, SignedReads) and public_bytes(reads.key).hex() == old
             assert call() == old
             in_window = events[-1]
-            assert window.receipt(in_window, wait_s=30)["event_id"] == in_window
+            assert window.receipt(in_window, wait_s=30).event_id == in_window
 
             # Across the switch: calls, a block more each, until the gateway's /healthz names the new key (which
             # call() checks is from block N on).
@@ -519,7 +519,7 @@ def test_the_operators_gateway_key_rotates_under_calls_with_no_batch_refused(run
             assert gaps["last_seq"][gateway_id] == outbox["last_seq"], gaps
             assert [g for g in gaps["gaps"] if g["gateway"] == gateway_id] == [], gaps
             # The client made in the window reads every call's receipt, now with the new key, and the evidence.
-            indices = [int(window.receipt(e, wait_s=30)["index"]) for e in events]
+            indices = [window.receipt(e, wait_s=30).index for e in events]
             assert len(set(indices)) == len(events), indices
             assert public_bytes(reads.key).hex() == new
             bundle = window.evidence(in_window, wait_s=120)

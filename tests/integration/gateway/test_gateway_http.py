@@ -219,7 +219,7 @@ def test_a_gateway_of_the_sm_suite_digests_with_hmac_sm3_and_an_intl_log_refuses
         assert (allowed.status_code, refused.status_code) == (200, 403), (allowed.text, refused.text)
         assert live.shipper is not None
         shipper = live.shipper
-        error = wait_until(lambda: shipper.status()["refused"] and shipper.status()["last_error"], "a refusal", 20)
+        error = str(wait_until(lambda: shipper.status()["refused"] and shipper.status()["last_error"], "a refusal", 20))
         assert "notary refused the batch: 422" in error
         assert "schema version 3 is of the 'sm' suite" in error and "this log is of the 'intl' suite" in error
         assert "notary-refused" in live.gateway.health()["alarms"]

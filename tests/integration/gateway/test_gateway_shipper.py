@@ -220,7 +220,7 @@ def test_a_refused_batch_raises_the_alarm_and_nothing_is_marked_shipped(
         wait_until(lambda: shipper.status()["consecutive_failures"] >= 3, "refusals", 10)
         status = shipper.status()
         assert status["refused"] and status["shipped_total"] == 0
-        assert "403" in status["last_error"] and "beiqi-info" in status["last_error"]
+        assert "403" in str(status["last_error"]) and "beiqi-info" in str(status["last_error"])
         assert any(r.levelname == "ERROR" and "403" in r.getMessage() for r in caplog.records)
         stats = outbox.stats()
         assert (stats.shipped_seq, stats.pending) == (0, 50)

@@ -16,9 +16,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from notary.api import create_app
+from notary.event import FIELDS, OPTIONAL_FIELDS
 from notary.readauth import READER_HEADER, SIGNATURE_HEADER, TIME_HEADER, ReadAccess
 from notary.service import NotaryService
 from tests.support.notary_world import LogWorld
+from tests.support.openapi import answer_objects, bare_objects
 
 #: The routes that do not answer JSON, and the media type each must declare.
 NOT_JSON = {
@@ -93,6 +95,15 @@ def test_every_property_of_a_json_body_resolves(spec: dict[str, Any]) -> None:
         schema = resolve(spec, operation["responses"]["200"]["content"]["application/json"]["schema"])
         for name, prop in schema["properties"].items():
             assert resolve(spec, prop) is not None, (path, name)
+
+
+def test_every_object_nested_in_a_v1_answer_documents_its_properties(spec: dict[str, Any]) -> None:
+    seen = answer_objects(spec, "/v1/")
+    bare = bare_objects(seen)
+    assert not bare, f"objects nested in a /v1 200 answer without properties: {sorted(bare)}"
+    event = spec["components"]["schemas"]["EntryEvent"]
+    assert list(event["properties"]) == sorted(FIELDS | OPTIONAL_FIELDS.keys())  # the entry's order: RFC 8785
+    assert set(event["required"]) == set(FIELDS) and event["additionalProperties"] is False
 
 
 def test_text_and_binary_gets_declare_their_media_type(spec: dict[str, Any]) -> None:

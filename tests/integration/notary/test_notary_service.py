@@ -135,8 +135,10 @@ def test_from_batch_to_cosigned_checkpoint_proofs_and_tiles(
     listed = client.get("/v1/checkpoints").json()["checkpoints"]
     assert [c["size"] for c in listed] == [300, 310]
     assert client.get("/v1/receipts/ev-8").json() == receipts[7].to_json()
-    entry = client.get("/v1/entries/ev-8").json()
+    answer = client.get("/v1/entries/ev-8")
+    entry = answer.json()
     assert entry["index"] == 7 and entry["event"]["gateway_seq"] == 8
+    assert answer.content.endswith(b'"event":' + base64.b64decode(entry["entry"]) + b"}")  # the entry's own bytes
 
 
 def test_http_refusals_answer_with_the_right_status_and_write_nothing(

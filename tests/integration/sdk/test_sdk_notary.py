@@ -273,10 +273,11 @@ def test_receipt_polls_until_the_gateway_has_shipped_the_event(world: World) -> 
     with world.client(waits=waits) as client:
         receipt = client.receipt(event_id, wait_s=10)
     assert waits.pauses  # the first ask found nothing: the client waited and asked again
-    assert receipt["event_id"] == event_id
-    statement = verify_receipt(Receipt.from_json(receipt), log_verifier(world.description))
-    assert statement.origin == log_origin(world.description)
-    assert statement.first <= receipt["index"] < statement.first + statement.count
+    assert receipt.event_id == event_id
+    statement = verify_receipt(receipt.receipt(), log_verifier(world.description))
+    assert statement.origin == log_origin(world.description) == receipt.origin
+    assert statement.first <= receipt.index < statement.first + statement.count
+    assert Receipt.from_json(receipt.to_json()) == receipt.receipt()  # the notary's JSON, written back as read
 
 
 def test_receipt_of_an_event_never_shipped_raises_after_the_wait(world: World) -> None:
@@ -292,7 +293,7 @@ def test_receipts_are_read_signed_by_the_org_and_refused_unsigned(world: World) 
     [event_id] = world.ship(world.notary)
     for org in ("op", "alpha", "reg"):  # the caller, the provider and the regulator
         with world.client(org=org) as client:
-            assert client.receipt(event_id, wait_s=5)["event_id"] == event_id
+            assert client.receipt(event_id, wait_s=5).event_id == event_id
     with world.client() as client:
         client.notary_auth = None
         with pytest.raises(NotaryResponseError, match="401") as refused:
@@ -375,7 +376,7 @@ def test_evidence_not_ready_says_what_is_pending(world: World) -> None:
     [event_id] = world.ship(world.paused)
     waits = Waits()
     with world.client(world.paused, waits=waits) as client:
-        assert client.receipt(event_id, wait_s=5)["event_id"] == event_id
+        assert client.receipt(event_id, wait_s=5).event_id == event_id
         with pytest.raises(EvidenceNotReadyError, match="not yet in a published checkpoint") as raised:
             client.evidence(event_id, wait_s=0.5)
         assert sum(waits.pauses) == pytest.approx(0.5)  # it waited the whole 0.5 s on its clock, and no longer

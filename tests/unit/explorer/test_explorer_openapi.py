@@ -1,9 +1,9 @@
 """The explorer's OpenAPI document describes every answer of the JSON API: each ``/api/v1`` GET has a 200
 answer whose JSON schema has properties (an object, or an array of objects), or declares the non-JSON media
 type it streams (CSV, zip), and every object nested in such an answer (down to each part of an evidence
-bundle) has its properties too, but for a few named free-form ones; every refusal it can answer, with the one
-error body; and the login, a JWT bearer scheme on every ``/api`` route. The document is built in process;
-nothing is served."""
+bundle, the arguments of each event of our contracts, the health relayed from the other parts) has its
+properties too; every refusal it can answer, with the one error body; and the login, a JWT bearer scheme on
+every ``/api`` route. The document is built in process; nothing is served."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from unittest.mock import ANY
 import pytest
 
 from explorer.api import API, Explorer, Limits, create_app
+from tests.support.openapi import answer_objects, bare_objects, is_json
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +40,6 @@ def has_properties(spec: dict[str, Any], schema: dict[str, Any]) -> bool:
     return schema.get("type") == "object" and bool(schema.get("properties"))
 
 
-def is_json(media_type: str) -> bool:
-    return media_type == "application/json" or media_type.endswith("+json")
-
-
 def test_every_api_get_documents_its_answer(spec: dict[str, Any]) -> None:
     gets = {path: ops["get"] for path, ops in spec["paths"].items() if path.startswith(f"{API}/") and "get" in ops}
     assert len(gets) == 32, sorted(gets)
@@ -59,9 +56,6 @@ def test_every_api_get_documents_its_answer(spec: dict[str, Any]) -> None:
     assert not undocumented
 
 
-#: The objects nested in a 200 answer that are free-form on purpose: a chain event's decoded arguments (any
-#: contract's), and health relayed from other components.
-FREE_FORM = {"ChainEvent.args", "NotaryHealth.anchoring", "ExplorerHealth.followers{}", "ExplorerHealth.audit"}
 #: The parts of the notary's evidence bundle, which the provenance and evidence answers carry.
 EVIDENCE_PARTS = {
     "Evidence", "Receipt", "EvidenceCheckpoint", "EvidenceInclusion", "AnchorEvidence", "AnchorTransaction",
@@ -69,40 +63,10 @@ EVIDENCE_PARTS = {
 }  # fmt: skip
 
 
-def nested_objects(spec: dict[str, Any], schema: dict[str, Any], where: str, seen: dict[str, dict[str, Any]]) -> None:
-    """Each object schema reachable from ``schema``, by where it is (``Model.field``, ``[]`` an item, ``{}`` a
-    map's value), into ``seen``; a component is walked once, under its own name."""
-    if "$ref" in schema:
-        name = schema["$ref"].rsplit("/", 1)[1]
-        if name not in seen:
-            seen[name] = resolve(spec, schema)
-            nested_objects(spec, seen[name], name, seen)
-        return
-    for choice in schema.get("anyOf", []) + schema.get("oneOf", []) + schema.get("allOf", []):
-        nested_objects(spec, choice, where, seen)
-    if schema.get("type") == "array":
-        nested_objects(spec, schema.get("items", {}), f"{where}[]", seen)
-    if schema.get("type") == "object" or "properties" in schema:
-        seen.setdefault(where, schema)
-        for prop, value in schema.get("properties", {}).items():
-            nested_objects(spec, value, f"{where}.{prop}", seen)
-        if isinstance(schema.get("additionalProperties"), dict):
-            nested_objects(spec, schema["additionalProperties"], f"{where}{{}}", seen)
-
-
 def test_every_object_nested_in_an_answer_documents_its_properties(spec: dict[str, Any]) -> None:
-    seen: dict[str, dict[str, Any]] = {}
-    for path, ops in spec["paths"].items():
-        if path.startswith(f"{API}/") and "get" in ops:
-            for media_type, body in ops["get"]["responses"].get("200", {}).get("content", {}).items():
-                if is_json(media_type):
-                    nested_objects(spec, body.get("schema", {}), path, seen)
-    bare = {
-        where
-        for where, schema in seen.items()
-        if not schema.get("properties") and not isinstance(schema.get("additionalProperties"), dict)
-    }
-    assert bare == FREE_FORM
+    seen = answer_objects(spec, f"{API}/")
+    bare = bare_objects(seen)
+    assert not bare, f"objects nested in a 200 answer without properties: {sorted(bare)}"
     assert set(seen) >= EVIDENCE_PARTS  # the bundle's parts are reached, each with its properties
     evidence = spec["components"]["schemas"]["Evidence"]["properties"]
     assert set(evidence) == {
