@@ -57,6 +57,10 @@ from tests.support.notary_world import GATEWAY, LogWorld
 EXAMPLES = 12
 #: Without credentials every answer is a refusal before the parameters matter much: fewer examples do.
 ANONYMOUS_EXAMPLES = 4
+#: How long one answer may take (schemathesis's own default is 10 s): a bound for a hang, not for speed. An
+#: evidence zip of a hundred calls reads each bundle from the notary, which takes longer than 10 s on a loaded
+#: machine.
+REQUEST_TIMEOUT = 120.0
 
 
 def budget(examples: int) -> settings:
@@ -108,7 +112,7 @@ def fuzz(app: FastAPI, headers: dict[str, str] | None = None, *, anonymous: bool
         @given(case=operation.as_strategy())
         @budget(ANONYMOUS_EXAMPLES if anonymous else EXAMPLES)
         def check(case: schemathesis.Case[Any]) -> None:
-            case.call_and_validate(headers=headers, checks=checks)
+            case.call_and_validate(headers=headers, checks=checks, timeout=REQUEST_TIMEOUT)
 
         check()
         count += 1

@@ -12,7 +12,9 @@ the log's tiles, checkpoints and entry bundles, exports, the explorer's audit ev
 regulator and by A (also as its query audit lists them, with their subject), and the alarm records.
 
 Every GET route of the explorer's and the notary's OpenAPI documents must have a row in :func:`explorer_cases`
-or :func:`notary_cases`: a route added without one fails the test. The chain's JSON-RPC runs as ``consortium
+or :func:`notary_cases`: a route added without one fails the test. The pages outside those documents (``PAGES``)
+must be the same for every reader. The table of docs/confidentiality.md, "Every read path, by reader", names the
+test of each path and reader. The chain's JSON-RPC runs as ``consortium
 up`` starts it by default, in plain HTTP on loopback, where the page says it serves every block to whoever
 reaches it; its members-only rules under ``up --rpc-tls`` are checked by ``tests/integration/chain/
 test_rpc_members.py`` and ``tests/integration/cli/test_up_rpc_tls.py``, which need a node started so. What this
@@ -729,9 +731,10 @@ def service_logs(w: World) -> dict[str, bytes]:
 
 
 def test_a_private_grants_grantee_opens_its_page_with_its_terms_and_nobody_else_does(world: World) -> None:
-    """Before any call under it, the grantee's people (A) open the private grant's page, and list it among their
-    grants, by sending the salt and purpose of their terms (``consortium-grant-opening``); the same opening gets
-    another firm, the operator's people and outsiders what a grant that does not exist gets; a forged one gets A
+    """Before any call under it, the grantee's people (A) open the private grant's page, list it among their
+    grants and see it under its asset's detail, by sending the salt and purpose of their terms
+    (``consortium-grant-opening``); the same opening gets another firm, the operator's people and outsiders what
+    they get without it (for the grant's page: what a grant that does not exist gets); a forged one gets A
     nothing. The terms scan of the next test then finds the salt in no service's log."""
     w = world
     url = f"{w.live.url}{API}/grants/{w.private['grant_id']}"
@@ -781,6 +784,66 @@ def test_a_private_grants_grantee_opens_its_page_with_its_terms_and_nobody_else_
                 headers={**w.personas[label].headers(), "consortium-grant-opening": opening},
             )
             assert refused.status_code == 401, label
+
+        # the asset's detail takes the same openings by the same rule: the grant under its asset for A with its
+        # opening (before any call); another firm and the operator's people get what they get without one
+        asset_url = f"{w.live.url}{API}/assets/{w.call['asset_id']}"
+
+        def under_asset(label: str, header: str | None) -> tuple[int, dict[str, Any]]:
+            extra = {} if header is None else {"consortium-grant-opening": header}
+            answer = client.get(asset_url, headers={**w.personas[label].headers(), **extra})
+            assert salt.hex() not in answer.text and purpose not in answer.text, label
+            if answer.status_code != 200:
+                return answer.status_code, {}
+            return 200, {g["grant_id"]: g for g in answer.json()["grants"]}
+
+        status, grants = under_asset("A", None)  # A's demo grant of the asset: A sees the asset's detail
+        assert status == 200 and gid not in grants, (status, list(grants))
+        status, grants = under_asset("A", f"{forged}, {opening}")
+        assert status == 200 and grants[gid]["grantee"] == w.a and grants[gid]["grantor"] == w.b, grants.get(gid)
+        assert all(grants[gid].get(k) is None for k in ("purpose", "quota", "not_before", "expires_at")), grants[gid]
+        assert under_asset("A", forged)[1].keys() == under_asset("A", None)[1].keys()
+        for label in ("C", "O"):
+            plain, opened = under_asset(label, None), under_asset(label, opening)
+            assert opened[0] == plain[0] and gid not in opened[1] and opened[1].keys() == plain[1].keys(), label
+        for label in ("B", "R"):
+            status, grants = under_asset(label, opening)
+            assert status == 200 and grants[gid]["grantee"] is None, label  # the log's view: no call yet
+        for label in ("none", "forged", "expired"):
+            assert under_asset(label, opening)[0] == 401, label
+
+
+#: The pages outside the OpenAPI documents, and whether an outsider gets them: the explorer's web page, its
+#: scripts and OpenAPI document (to anyone), its API docs page (under ``/api/``: behind the login, as every
+#: ``/api`` path), the notary's OpenAPI document and docs page (to anyone).
+PAGES = {
+    "explorer": {
+        "/": True, "/static/index.html": True, "/static/app.js": True, "/static/openings.js": True,
+        "/openapi.json": True, "/api/docs": False,
+    },
+    "notary": {"/openapi.json": True, "/docs": True},
+}  # fmt: skip
+
+
+def test_the_pages_outside_the_apis_are_the_same_for_every_reader(world: World) -> None:
+    """docs/confidentiality.md: the web page, its scripts and the API documents hold no one's data: each answer
+    is byte for byte the same for every reader it is served to (the web page asks for a login before it reads
+    anything), and an outsider gets it or, under the explorer's ``/api/``, a 401. The answers join the clear-text
+    scan of the next test."""
+    bases = {"explorer": world.live.url, "notary": world.live.notary}
+    with httpx.Client(timeout=30.0) as client:
+        for service, paths in PAGES.items():
+            for path, to_outsiders in paths.items():
+                seen = {}
+                for who in world.personas.values():
+                    answer = client.get(bases[service] + path, headers=who.headers())
+                    want = 200 if who.org is not None or to_outsiders else 401
+                    assert answer.status_code == want, (who.label, service, path, answer.status_code)
+                    if answer.status_code == 200:
+                        seen[who.label] = answer.content
+                    if who.label not in ("A", "B", "R"):
+                        world.served[f"{who.label} GET {bases[service]}{path}"] = answer.content
+                assert len(seen) >= 5 and len(set(seen.values())) == 1, (service, path, "differs by reader")
 
 
 def test_a_private_grants_terms_reach_no_non_party(world: World) -> None:

@@ -261,12 +261,21 @@ def test_the_query_audit_shows_whose_data_the_regulators_query_read(browser: Any
     page.close()
 
 
+def asset_row_terms(row: Any) -> tuple[str, str, str]:
+    """Grantee, purpose and quota (its digits) of a row of an asset's grants: columns grant, grantor, grantee,
+    purpose, not before, expires, quota, state (``grantColumns`` without the asset)."""
+    cells = row.locator("td").all_inner_texts()
+    return cells[2].strip(), cells[3].strip(), "".join(c for c in cells[6] if c.isdigit())
+
+
 def test_a_private_grants_grantee_opens_its_page_with_its_terms_document(
     browser: Any, live: Live, tmp_path: Path
 ) -> None:
     """A private grant made here (``grant create --private``, as the tenancy suite makes one) has no call under
     it, so its page answers the grantee's officer "not found"; the officer opens the terms document, the page
-    shows the grant with the officer's firm as grantee and checks the document against key and commitment."""
+    shows the grant with the officer's firm as grantee and checks the document against key and commitment. In the
+    same tab the asset's page shows the grant under its asset with its terms; another firm's officer who opens
+    the same document sees nothing of the grant there."""
     from urllib.parse import urlsplit
 
     from network.grantterms import TermsStore
@@ -308,7 +317,29 @@ def test_a_private_grants_grantee_opens_its_page_with_its_terms_document(
     row = page.locator(f'[data-testid="grants-table"] tr[data-grant-id="{grant_id}"]')
     row.wait_for(timeout=20_000)
     assert terms["purpose"] in row.inner_text() and grantee in row.inner_text()
+    # and its asset's page: the detail is asked with the held opening, the grant is under the asset with the
+    # grantee, and its terms, checked in this browser against key and commitment, are in its row
+    page.evaluate("hash => { location.hash = hash; }", f"#/assets/{call['asset_id']}")
+    row = page.locator(f'[data-testid="asset-grants"] tr[data-grant-id="{grant_id}"]')
+    row.wait_for(timeout=20_000)
+    assert asset_row_terms(row) == (grantee, terms["purpose"], str(terms["quota"])), row.inner_text()
+    shot(page, "private-grant-under-its-asset")
     assert not page.errors, page.errors
+    page.close()
+
+    # another firm's officer opens the same document in its tab: the asset's page shows it nothing of the grant
+    other = sorted(officers - {grantor, grantee})[0]
+    page = login(browser, live, f"compliance@{other}")
+    page.goto(f"{live.url}/#/grants")
+    page.get_by_test_id("grants-table").wait_for(timeout=20_000)
+    page.get_by_test_id("open-files").set_input_files([str(document)])
+    page.get_by_test_id("open-files-status").filter(has_text="1").wait_for(timeout=20_000)
+    page.evaluate("hash => { location.hash = hash; }", f"#/assets/{call['asset_id']}")
+    # a private asset's detail is not found for it, a public one's shows the grants it may see
+    page.locator('[data-testid="asset-grants"], [data-testid="error"]').first.wait_for(timeout=20_000)
+    assert page.locator(f'tr[data-grant-id="{grant_id}"]').count() == 0
+    assert terms["purpose"] not in page.content() and str(terms["quota"]) not in page.content()
+    shot(page, "private-grant-not-under-its-asset-for-another-firm")
     page.close()
 
     # a new tab holds nothing: the list shows the grant once the officer opens the document there
