@@ -59,6 +59,38 @@ def run(consensus: Consensus, clock: Clock, seconds: float, step: float = 0.25) 
         clock.now += step
 
 
+class Elsewhere:
+    """Four validators' network seen from one of them, ``me`` (the second key): the others' chain, ``elsewhere``,
+    on which :meth:`next_block` builds the round's proposal with the other three's COMMITs and :meth:`decide`
+    appends it sealed; :meth:`fetch` answers a node's fetch from it."""
+
+    def __init__(self) -> None:
+        self.keys = [PrivateKey(bytes([i]) * 32) for i in (1, 2, 3, 4)]
+        addresses = tuple(k.public_key.to_checksum_address() for k in self.keys)
+        self.genesis = Genesis(20261, addresses, addresses[0], 1_700_000_000)
+        self.clock = Clock()
+        self.by_address = {k.public_key.to_canonical_address(): k for k in self.keys}
+        self.me = self.keys[1]
+        self.elsewhere = self.node(AtomicDB())
+
+    def node(self, db: AtomicDB) -> Node:
+        return Node(db, self.genesis, clock=lambda: 1_700_000_000 + self.clock.now)
+
+    def next_block(self) -> tuple[QbftBlock, list[m.Commit], PrivateKey]:
+        head = self.elsewhere.head()
+        author = self.by_address[proposer(sorted(self.by_address), bytes(head.coinbase), 0)]
+        block = NodeBlocks(self.elsewhere, author.public_key.to_canonical_address()).create(0)
+        return block, [m.commit(k, block, 0) for k in self.keys if k is not self.me], author
+
+    def decide(self) -> None:
+        block, commits, _ = self.next_block()
+        append(self.elsewhere, decode_block(block.sealed(0, [c.seal for c in commits]).raw))
+
+    def fetch(self, first: int) -> Sequence[bytes]:
+        head = self.elsewhere.head().block_number
+        return [bytes(rlp.encode(self.elsewhere.block_by_number(n))) for n in range(first, head + 1)]
+
+
 def test_one_validator_decides_blocks_only_when_there_is_work_and_after_the_block_period() -> None:
     clock, sent = Clock(), list[tuple[int, bytes]]()
     node = node_at(clock)
@@ -299,32 +331,13 @@ def test_a_validator_on_a_wiped_store_abstains_in_the_height_in_progress_and_vot
     signs nothing until its peers' first statuses are in and it holds their head; then it sits out height 3, the
     one in progress (messages of it that came meanwhile were kept, and its machine follows the others' COMMITs),
     and votes at height 4."""
-    keys = [PrivateKey(bytes([i]) * 32) for i in (1, 2, 3, 4)]
-    addresses = tuple(k.public_key.to_checksum_address() for k in keys)
-    genesis = Genesis(20261, addresses, addresses[0], 1_700_000_000)
-    clock = Clock()
-    by_address = {k.public_key.to_canonical_address(): k for k in keys}
-    me = keys[1]
-    elsewhere = Node(AtomicDB(), genesis, clock=lambda: 1_700_000_000 + clock.now)
-
-    def next_block() -> tuple[QbftBlock, list[m.Commit], PrivateKey]:
-        head = elsewhere.head()
-        author = by_address[proposer(sorted(by_address), bytes(head.coinbase), 0)]
-        block = NodeBlocks(elsewhere, author.public_key.to_canonical_address()).create(0)
-        return block, [m.commit(k, block, 0) for k in keys if k is not me], author
-
+    world = Elsewhere()
+    clock, me, elsewhere, next_block, fetch = world.clock, world.me, world.elsewhere, world.next_block, world.fetch
     for _ in range(2):
-        block, commits, _ = next_block()
-        append(elsewhere, decode_block(block.sealed(0, [c.seal for c in commits]).raw))
-
-    def fetch(first: int) -> Sequence[bytes]:
-        return [
-            bytes(rlp.encode(elsewhere.block_by_number(n))) for n in range(first, elsewhere.head().block_number + 1)
-        ]
-
+        world.decide()
     probed = threading.Event()
     sent: list[tuple[int, bytes]] = []
-    node = Node(AtomicDB(), genesis, clock=lambda: 1_700_000_000 + clock.now)
+    node = world.node(AtomicDB())
     consensus = loop(node, clock, sent, me, fetch=fetch, ready=probed.is_set, empty_blocks=True)
     block, commits, author = next_block()
     consensus.deliver(*m.encode(m.proposal(author, block, 0)))
@@ -390,31 +403,11 @@ def test_a_validator_restored_from_a_backup_abstains_if_its_peers_are_past_the_b
     the copy, its record is not fresh, but its store's head (1) is below its peers' (2): what it signed after the
     backup may be missing, so it signs nothing until it knows their head, sits out height 3, and votes at height 4.
     Started on its own store, kept (head 2, as its peers), it votes at height 3 at once."""
-    keys = [PrivateKey(bytes([i]) * 32) for i in (1, 2, 3, 4)]
-    addresses = tuple(k.public_key.to_checksum_address() for k in keys)
-    genesis = Genesis(20261, addresses, addresses[0], 1_700_000_000)
-    clock = Clock()
-    by_address = {k.public_key.to_canonical_address(): k for k in keys}
-    me = keys[1]
-    elsewhere = Node(AtomicDB(), genesis, clock=lambda: 1_700_000_000 + clock.now)
-
-    def next_block() -> tuple[QbftBlock, list[m.Commit], PrivateKey]:
-        head = elsewhere.head()
-        author = by_address[proposer(sorted(by_address), bytes(head.coinbase), 0)]
-        block = NodeBlocks(elsewhere, author.public_key.to_canonical_address()).create(0)
-        return block, [m.commit(k, block, 0) for k in keys if k is not me], author
-
-    def decide() -> None:
-        block, commits, _ = next_block()
-        append(elsewhere, decode_block(block.sealed(0, [c.seal for c in commits]).raw))
-
-    def fetch(first: int) -> Sequence[bytes]:
-        return [
-            bytes(rlp.encode(elsewhere.block_by_number(n))) for n in range(first, elsewhere.head().block_number + 1)
-        ]
-
+    world = Elsewhere()
+    clock, me, elsewhere, next_block, fetch = world.clock, world.me, world.elsewhere, world.next_block, world.fetch
+    decide = world.decide
     own = AtomicDB()
-    node = Node(own, genesis, clock=lambda: 1_700_000_000 + clock.now)
+    node = world.node(own)
     mark_new(own)  # a directory `consortium init` made
     decide()
     first = loop(node, clock, [], me, fetch=fetch, ready=lambda: True)
@@ -428,7 +421,7 @@ def test_a_validator_restored_from_a_backup_abstains_if_its_peers_are_past_the_b
 
     for store, since, through in ((own, 2, 0), (backup, 1, 3)):
         sent: list[tuple[int, bytes]] = []
-        restarted = Node(store, genesis, clock=lambda: 1_700_000_000 + clock.now)
+        restarted = world.node(store)
         probed = threading.Event()
         consensus = loop(restarted, clock, sent, me, fetch=fetch, ready=probed.is_set, empty_blocks=True)
         assert consensus.signed.pending and consensus.signed.since == since  # a record: its store's head, unchecked

@@ -12,7 +12,7 @@ from privacy import smvrf
 from privacy.errors import MalformedError, VerificationError, VrfError
 from suite import sm2group
 from suite.sm2group import SM2
-from tests.unit.suite.test_sm2group import P256
+from tests.support.curves import P256
 
 SK = bytes.fromhex("c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721")
 # Our suite's vectors, as docs/national-suite.md lists them: alpha, pi, beta (public key below)

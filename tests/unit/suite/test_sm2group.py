@@ -18,20 +18,9 @@ from pysmx.SM3 import digest as pysmx_sm3
 from suite import _libcrypto, sm2group
 from suite.errors import SuiteError
 from suite.sm2 import SM2PrivateKey
-from suite.sm2group import SM2, Curve, PointError, decode_point, encode_point, hash_to_curve, multiply
+from suite.sm2group import SM2, PointError, decode_point, encode_point, hash_to_curve, multiply
+from tests.support.curves import P256
 
-_P256_P = 2**256 - 2**224 + 2**192 + 2**96 - 1
-P256 = Curve(
-    "P-256",
-    _P256_P,
-    _P256_P - 3,
-    0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B,
-    0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
-    0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
-    0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5,
-    _P256_P - 10,
-    "sha256",
-)
 P256_DST = b"QUUX-V01-CS02-with-P256_XMD:SHA-256_SSWU_RO_"
 # RFC 9380 Appendix J.1.1: msg, u0, u1, P.x, P.y
 P256_VECTORS = [
