@@ -167,7 +167,7 @@ class Stack:
 
     @property
     def admin_ports(self) -> dict[str, int]:
-        return {"gateway": self.port + 40, "nginx-auth": self.port + 52}
+        return {"gateway": self.port + 40, "nginx-auth": self.port + 67}
 
 
 def init_consortium(suite: str, directory: Path, env: dict[str, str]) -> None:
@@ -182,8 +182,9 @@ def init_consortium(suite: str, directory: Path, env: dict[str, str]) -> None:
 def start_stack(
     suite: str, work: Path, port: int, env: dict[str, str], nginx: str, processes: list[subprocess.Popen[str]]
 ) -> Stack:
-    """``consortium up`` of the suite's consortium on ports [port, port + 60], a second gateway of the provider in
-    auth mode on port + 50 behind nginx on port + 51."""
+    """``consortium up`` of the suite's consortium on ports [port, port + 60] (its nodes' peer servers on port + 50
+    and up), a second gateway of the provider in auth mode on port + 66 (admin port + 67) behind nginx on
+    port + 68."""
     from gateway.nginx import NginxSite, render
     from gateway.service import tls_paths
 
@@ -202,7 +203,7 @@ def start_stack(
     )
     client_pem.chmod(0o600)
 
-    auth_port, nginx_port = port + 50, port + 51
+    auth_port, nginx_port = port + 66, port + 68
     auth = cli(
         "gateway",
         "serve",
@@ -216,7 +217,7 @@ def start_stack(
         "--port",
         str(auth_port),
         "--admin-port",
-        str(port + 52),
+        str(port + 67),
         "--notary-url",
         f"http://127.0.0.1:{port + 1}",
         "--chain-url",
@@ -234,14 +235,14 @@ def start_stack(
     site = NginxSite(nginx_port, auth_port, f"127.0.0.1:{port + 2}", server_cert, server_key, password, runtime)
     (runtime / "nginx.conf").write_text(render(site))
     try:
-        wait_http(f"http://127.0.0.1:{port + 52}/healthz", timeout=300, process=auth)
+        wait_http(f"http://127.0.0.1:{port + 67}/healthz", timeout=300, process=auth)
     except RuntimeError as error:
         log = (work / suite / "nginx-auth.log").read_text()[-3000:]
         raise RuntimeError(f"{error}; the auth-mode gateway wrote:\n{log}") from error
     ngx = subprocess.Popen([nginx, "-c", str(runtime / "nginx.conf"), "-p", str(runtime)], text=True)
     processes.append(ngx)
     wait_tcp(nginx_port)
-    print(f"{suite}: started in {time.monotonic() - started:.1f} s (ports {port}..{port + 60})", flush=True)
+    print(f"{suite}: started in {time.monotonic() - started:.1f} s (ports {port}..{port + 68})", flush=True)
     return Stack(suite, directory, port, client_pem, nginx_port)
 
 
