@@ -379,7 +379,7 @@ def main(argv: list[str] | None = None) -> None:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 try:
-                    process.wait(30)
+                    process.wait(120)  # `up` stops its children first: minutes at a heavy load
                 except subprocess.TimeoutExpired:
                     process.kill()
         if not args.keep:
