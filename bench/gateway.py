@@ -1,17 +1,28 @@
 """``make bench-gateway``: calls per second through one gateway process, and the latency it adds, against
-calling the upstream service directly, in the same run.
+calling the upstream service directly, under both log suites (``intl`` and ``sm``) in the same run.
 
-It builds the demo consortium in a temporary directory (``consortium init --demo``), starts it
-(``consortium up --traffic 0``: chain node, notary, witnesses, demo services, one gateway per provider), and
-measures with ApacheBench (``ab``, keep-alive, mutual TLS with a member's client certificate):
+It builds the demo consortium twice in a temporary directory (``consortium init --demo`` and ``consortium init
+--demo --crypto sm``), starts both (``consortium up --traffic 0``: chain node, notary, witnesses, demo services,
+one gateway per provider), and for each measures with ApacheBench (``ab``, keep-alive, mutual TLS with a member's
+client certificate):
 
 1. the upstream demo service directly (plain HTTP);
 2. the same API through the provider's gateway in proxy mode (mutual TLS, grant check, outbox, shipping);
-3. the same API through nginx with the gateway in ``auth_request`` mode;
+3. the same API through nginx with the gateway in ``auth_request`` mode (nginx terminates TLS and passes the
+   client's certificate to the gateway in a header, the path an ``sm`` gateway behind a TLCP terminator takes);
 
-then the added latency, one call at a time (keep-alive, after a warm-up), p50 and p99 of each path; and last,
-that every call the gateways answered was recorded: each gateway's outbox holds exactly one event per call and
-the notary received them all. Figures go to ``bench/results/gateway.json``.
+each path measured for both suites one after the other (intl, then sm) so that both see the same load; then the
+added latency, one call at a time (keep-alive, after a warm-up), p50 and p99 of each path; and last, that every
+call the gateways answered was recorded: each gateway's outbox holds exactly one event per call and the notary
+received them all. Under ``sm`` the gateways salt and digest events with SM3 (schema version 3) and sign batches
+with SM2 for an SM3 notary log. The ratio sm/intl of each path is printed beside the target (80 %).
+
+What is not the ``sm`` production path: the client certificates and the member CAs stay X.509 ECDSA P-256 in an
+``sm`` consortium and nginx speaks TLS, not TLCP (``docs/national-suite.md``, "Not built yet"), so both suites
+are measured over the same TLS and certificate checks and differ in what the gateway records and signs.
+
+Figures go to ``bench/results/gateway.json``: the ``intl`` figures under the keys they always had, the ``sm``
+ones under ``sm``, the ratios under ``sm_vs_intl``, with the date, the load average and the command.
 """
 
 from __future__ import annotations
@@ -28,7 +39,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +60,9 @@ ROUTE = "/v1/market/quotes/level2?symbol=600519.SH"
 PURPOSE = "trading"
 
 
-def free_port_block(size: int) -> int:
+def free_port_block(size: int, start: int = 21000) -> int:
     """A base port P with every port in [P, P + size) free on loopback (checked, not reserved)."""
-    for base in range(21000, 60000, 97):
+    for base in range(start, 60000, 97):
         ok = True
         for p in range(base, base + size):
             with socket.socket() as s:
@@ -62,12 +76,14 @@ def free_port_block(size: int) -> int:
     raise RuntimeError("no block of free ports")
 
 
-def cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+def cli(*args: str, env: dict[str, str], log: Path | None = None) -> subprocess.Popen[str]:
+    """The CLI as a process; its output to ``log`` (a process whose output nobody reads must not write to a pipe:
+    once the pipe is full, it stops) or else to a pipe the caller reads."""
     return subprocess.Popen(
         [sys.executable, "-m", "cli.main", *args],
         env=env,
         cwd=ROOT,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.PIPE if log is None else log.open("w"),
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -83,6 +99,8 @@ def wait_up(process: subprocess.Popen[str], timeout: float = 240) -> list[str]:
             raise RuntimeError("consortium up exited:\n" + "".join(lines[-20:]))
         lines.append(line)
         if line.strip().startswith("stop"):
+            # keep reading what `up` writes from now on, or it would stop once the pipe is full
+            threading.Thread(target=process.stdout.read, daemon=True).start()
             return lines
     raise RuntimeError("consortium up did not start in time:\n" + "".join(lines[-20:]))
 
@@ -125,153 +143,234 @@ def latencies(client: httpx.Client, url: str, n: int) -> dict[str, float]:
     return {"p50_ms": round(statistics.median(samples), 3), "p99_ms": round(samples[int(len(samples) * 0.99)], 3)}
 
 
+SUITES = ("intl", "sm")
+PATHS = ("upstream_direct", "gateway_proxy", "nginx_auth_request")
+RATIO_TARGET = 0.8  # the sm gateway within 80 % of the intl one's calls/s
+
+
+@dataclass
+class Stack:
+    """One demo consortium of one suite, started: its directory, base port and the client's certificate and key."""
+
+    suite: str
+    directory: Path
+    port: int
+    client_pem: Path
+    nginx_port: int
+
+    def url(self, path: str) -> str:
+        return {
+            "upstream_direct": f"http://127.0.0.1:{self.port + 2}",
+            "gateway_proxy": f"https://localhost:{self.port + 20}",
+            "nginx_auth_request": f"https://localhost:{self.nginx_port}",
+        }[path] + ROUTE
+
+    @property
+    def admin_ports(self) -> dict[str, int]:
+        return {"gateway": self.port + 40, "nginx-auth": self.port + 67}
+
+
+def init_consortium(suite: str, directory: Path, env: dict[str, str]) -> None:
+    started = time.monotonic()
+    init = cli("init", str(directory), "--demo", "--crypto", suite, env=env)
+    out, _ = init.communicate(timeout=1200)
+    if init.returncode != 0:
+        raise RuntimeError(f"consortium init --crypto {suite} failed:\n{out[-2000:]}")
+    print(f"{suite}: demo consortium initialised in {time.monotonic() - started:.1f} s", flush=True)
+
+
+def start_stack(
+    suite: str, work: Path, port: int, env: dict[str, str], nginx: str, processes: list[subprocess.Popen[str]]
+) -> Stack:
+    """``consortium up`` of the suite's consortium on ports [port, port + 60] (its nodes' peer servers on port + 50
+    and up), a second gateway of the provider in auth mode on port + 66 (admin port + 67) behind nginx on
+    port + 68."""
+    from gateway.nginx import NginxSite, render
+    from gateway.service import tls_paths
+
+    started = time.monotonic()
+    directory = work / suite / "consortium"
+    up = cli("up", str(directory), "--port", str(port), "--traffic", "0", env=env)
+    processes.append(up)
+    wait_up(up, timeout=600)
+    client_dir = directory / "orgs" / CALLER / "users" / f"client@{CALLER}" / "msp"
+    cert = (client_dir / "signcerts" / "cert.pem").read_bytes()
+    key = serialization.load_pem_private_key((client_dir / "keystore" / "key.pem").read_bytes(), PASSPHRASE.encode())
+    client_pem = work / suite / "client.pem"
+    client_pem.write_bytes(
+        cert
+        + key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    client_pem.chmod(0o600)
+
+    auth_port, nginx_port = port + 66, port + 68
+    auth = cli(
+        "gateway",
+        "serve",
+        str(directory),
+        "--org",
+        PROVIDER,
+        "--name",
+        "nginx-auth",
+        "--mode",
+        "auth",
+        "--port",
+        str(auth_port),
+        "--admin-port",
+        str(port + 67),
+        "--notary-url",
+        f"http://127.0.0.1:{port + 1}",
+        "--chain-url",
+        f"http://127.0.0.1:{port}",
+        env=env,
+        log=work / suite / "nginx-auth.log",
+    )
+    processes.append(auth)
+    runtime = work / suite / "nginx"
+    runtime.mkdir()
+    password = work / suite / "nginx.pass"
+    password.write_text(PASSPHRASE + "\n")
+    password.chmod(0o600)
+    server_cert, server_key = tls_paths(directory, PROVIDER)
+    site = NginxSite(nginx_port, auth_port, f"127.0.0.1:{port + 2}", server_cert, server_key, password, runtime)
+    (runtime / "nginx.conf").write_text(render(site))
+    try:
+        wait_http(f"http://127.0.0.1:{port + 67}/healthz", timeout=300, process=auth)
+    except RuntimeError as error:
+        log = (work / suite / "nginx-auth.log").read_text()[-3000:]
+        raise RuntimeError(f"{error}; the auth-mode gateway wrote:\n{log}") from error
+    ngx = subprocess.Popen([nginx, "-c", str(runtime / "nginx.conf"), "-p", str(runtime)], text=True)
+    processes.append(ngx)
+    wait_tcp(nginx_port)
+    print(f"{suite}: started in {time.monotonic() - started:.1f} s (ports {port}..{port + 68})", flush=True)
+    return Stack(suite, directory, port, client_pem, nginx_port)
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def ratio(sm: float, intl: float) -> float:
+    return round(sm / intl, 3) if intl else float("nan")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--latency-samples", type=int, default=2_000)
-    parser.add_argument("--keep", action="store_true", help="Keep the temporary consortium directory.")
+    parser.add_argument("--keep", action="store_true", help="Keep the temporary consortium directories.")
     args = parser.parse_args(argv)
     if shutil.which("ab") is None or (shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists()):
         sys.exit("bench-gateway needs ab (apache2-utils) and nginx: `make bench-gateway` installs them")
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    command = " ".join(["python -m bench.gateway", *(sys.argv[1:] if argv is None else argv)])
+    quick = args.requests < 20_000 or args.latency_samples < 2_000
     work = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
     env = {**os.environ, "CONSORTIUM_PASSPHRASE": PASSPHRASE, "PYTHONUNBUFFERED": "1"}
-    port = free_port_block(70)  # `consortium up --port P` serves on P to P + 60
-    directory = work / "consortium"
     processes: list[subprocess.Popen[str]] = []
-    results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
+    figures: dict[str, dict[str, Any]] = {suite: {} for suite in SUITES}
+    loads = {"start": load_average()}
     try:
-        started = time.monotonic()
-        init = cli("init", str(directory), "--demo", env=env)
-        out, _ = init.communicate(timeout=600)
-        if init.returncode != 0:
-            raise RuntimeError(f"consortium init failed:\n{out[-2000:]}")
-        print(f"demo consortium initialised in {time.monotonic() - started:.1f} s", flush=True)
-        up = cli("up", str(directory), "--port", str(port), "--traffic", "0", env=env)
-        processes.append(up)
-        wait_up(up)
-        gateway_url = f"https://localhost:{port + 20}"
-        upstream_url = f"http://127.0.0.1:{port + 2}"
-        client_dir = directory / "orgs" / CALLER / "users" / f"client@{CALLER}" / "msp"
-        cert = (client_dir / "signcerts" / "cert.pem").read_bytes()
-        key = serialization.load_pem_private_key(
-            (client_dir / "keystore" / "key.pem").read_bytes(), PASSPHRASE.encode()
-        )
-        client_pem = work / "client.pem"
-        client_pem.write_bytes(
-            cert
-            + key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
-        client_pem.chmod(0o600)
-
-        # nginx in front of the upstream, with a second gateway of the provider in auth_request mode
-        from gateway.nginx import NginxSite, render
-        from gateway.service import tls_paths
-
-        auth_port, nginx_port = port + 50, port + 51
-        auth = cli(
-            "gateway",
-            "serve",
-            str(directory),
-            "--org",
-            PROVIDER,
-            "--name",
-            "nginx-auth",
-            "--mode",
-            "auth",
-            "--port",
-            str(auth_port),
-            "--admin-port",
-            str(port + 52),
-            "--notary-url",
-            f"http://127.0.0.1:{port + 1}",
-            "--chain-url",
-            f"http://127.0.0.1:{port}",
-            env=env,
-        )
-        processes.append(auth)
-        runtime = work / "nginx"
-        runtime.mkdir()
-        password = work / "nginx.pass"
-        password.write_text(PASSPHRASE + "\n")
-        password.chmod(0o600)
-        server_cert, server_key = tls_paths(directory, PROVIDER)
-        site = NginxSite(nginx_port, auth_port, f"127.0.0.1:{port + 2}", server_cert, server_key, password, runtime)
-        (runtime / "nginx.conf").write_text(render(site))
-        wait_http(f"http://127.0.0.1:{port + 52}/healthz")
-        ngx = subprocess.Popen([nginx, "-c", str(runtime / "nginx.conf"), "-p", str(runtime)], text=True)
-        processes.append(ngx)
-        wait_tcp(nginx_port)
-        nginx_url = f"https://localhost:{nginx_port}"
+        for suite in SUITES:
+            (work / suite).mkdir()
+            init_consortium(suite, work / suite / "consortium", env)
+        stacks: dict[str, Stack] = {}
+        start = 21000
+        for suite in SUITES:
+            port = free_port_block(70, start)  # `consortium up --port P` serves on P to P + 60
+            stacks[suite] = start_stack(suite, work, port, env, nginx, processes)
+            start = port + 97
+        loads["measuring"] = load_average()
 
         n, c = args.requests, args.concurrency
-        for name, url, pem in (
-            ("upstream_direct", upstream_url + ROUTE, None),
-            ("gateway_proxy", gateway_url + ROUTE, client_pem),
-            ("nginx_auth_request", nginx_url + ROUTE, client_pem),
-        ):
-            ab(url, min(n, 2000), c, client_pem=pem)  # warm-up: connections, caches
-            results[name] = ab(url, n, c, client_pem=pem)
+        for path in PATHS:  # both suites one after the other on each path: the same load for both
+            for suite in SUITES:
+                stack = stacks[suite]
+                pem = None if path == "upstream_direct" else stack.client_pem
+                ab(stack.url(path), min(n, 2000), c, client_pem=pem)  # warm-up: connections, caches
+                row = figures[suite][path] = ab(stack.url(path), n, c, client_pem=pem)
+                print(
+                    f"{suite:<4} {path:<20} {row['calls_per_s']:>9,.0f} calls/s  (p50 {row['p50_ms']:.0f} ms, "
+                    f"p99 {row['p99_ms']:.0f} ms, failed {row['failed']}, non-2xx {row['non_2xx']})",
+                    flush=True,
+                )
+
+        for suite in SUITES:
+            stack = stacks[suite]
+            context = ssl.create_default_context(cafile=str(stack.directory / "ca-bundle.pem"))
+            context.load_cert_chain(str(stack.client_pem))
+            with httpx.Client(verify=context) as tls, httpx.Client() as plain:
+                direct = latencies(plain, stack.url("upstream_direct"), args.latency_samples)
+                proxied = latencies(tls, stack.url("gateway_proxy"), args.latency_samples)
+                via_nginx = latencies(tls, stack.url("nginx_auth_request"), args.latency_samples)
+            figures[suite]["latency"] = {
+                "upstream_direct": direct,
+                "gateway_proxy": proxied,
+                "nginx_auth_request": via_nginx,
+                "added_by_gateway_p50_ms": round(proxied["p50_ms"] - direct["p50_ms"], 3),
+                "added_by_gateway_p99_ms": round(proxied["p99_ms"] - direct["p99_ms"], 3),
+                "added_by_nginx_auth_p50_ms": round(via_nginx["p50_ms"] - direct["p50_ms"], 3),
+                "added_by_nginx_auth_p99_ms": round(via_nginx["p99_ms"] - direct["p99_ms"], 3),
+            }
+            lat = figures[suite]["latency"]
             print(
-                f"{name:<20} {results[name]['calls_per_s']:>9,.0f} calls/s  (p50 {results[name]['p50_ms']:.0f} ms, "
-                f"p99 {results[name]['p99_ms']:.0f} ms, failed {results[name]['failed']}, "
-                f"non-2xx {results[name]['non_2xx']})",
+                f"{suite:<4} latency, one call at a time: direct p50 {direct['p50_ms']} ms; gateway p50 "
+                f"{proxied['p50_ms']} ms (adds {lat['added_by_gateway_p50_ms']} ms, p99 adds "
+                f"{lat['added_by_gateway_p99_ms']} ms); nginx+auth p50 {via_nginx['p50_ms']} ms (adds "
+                f"{lat['added_by_nginx_auth_p50_ms']} ms, p99 adds {lat['added_by_nginx_auth_p99_ms']} ms)",
                 flush=True,
             )
-
-        context = ssl.create_default_context(cafile=str(directory / "ca-bundle.pem"))
-        context.load_cert_chain(str(client_pem))
-        with httpx.Client(verify=context) as tls, httpx.Client() as plain:
-            direct = latencies(plain, upstream_url + ROUTE, args.latency_samples)
-            proxied = latencies(tls, gateway_url + ROUTE, args.latency_samples)
-            via_nginx = latencies(tls, nginx_url + ROUTE, args.latency_samples)
-        results["latency"] = {
-            "upstream_direct": direct,
-            "gateway_proxy": proxied,
-            "nginx_auth_request": via_nginx,
-            "added_by_gateway_p50_ms": round(proxied["p50_ms"] - direct["p50_ms"], 3),
-            "added_by_gateway_p99_ms": round(proxied["p99_ms"] - direct["p99_ms"], 3),
-            "added_by_nginx_auth_p50_ms": round(via_nginx["p50_ms"] - direct["p50_ms"], 3),
-        }
-        print(
-            f"latency, one call at a time: direct p50 {direct['p50_ms']} ms; gateway p50 {proxied['p50_ms']} ms "
-            f"(adds {results['latency']['added_by_gateway_p50_ms']} ms, p99 adds "
-            f"{results['latency']['added_by_gateway_p99_ms']} ms); nginx+auth p50 {via_nginx['p50_ms']} ms",
-            flush=True,
-        )
+        loads["end"] = load_average()
 
         per_gateway = min(n, 2000) + n + 200 + args.latency_samples  # warm-up, run, latency warm-up, samples
-        recorded = {}
-        for name, admin in (("gateway", port + 40), ("nginx-auth", port + 52)):
-            health = httpx.get(f"http://127.0.0.1:{admin}/healthz", timeout=10).json()
-            recorded[name] = health["outbox"]
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            shipped = [
-                httpx.get(f"http://127.0.0.1:{a}/healthz", timeout=10).json()["outbox"] for a in (port + 40, port + 52)
-            ]
-            if all(s["pending"] == 0 for s in shipped):
-                break
-            time.sleep(1)
-        results["recorded"] = {
-            "calls_made_per_gateway": per_gateway,
-            "proxy_events_in_outbox": recorded["gateway"]["last_seq"],
-            "auth_events_in_outbox": recorded["nginx-auth"]["last_seq"],
-            "all_shipped_to_notary": all(s["pending"] == 0 for s in shipped),
-            "notary_size": httpx.get(
-                f"http://127.0.0.1:{port + 1}/healthz", headers=_monitor(directory), timeout=10
-            ).json()["size"],
+        for suite in SUITES:
+            figures[suite]["recorded"] = recorded(stacks[suite], per_gateway)
+            print(f"{suite:<4} recorded: " + json.dumps(figures[suite]["recorded"]), flush=True)
+            figures[suite]["targets"] = {
+                "proxy_calls_per_s>=2000": figures[suite]["gateway_proxy"]["calls_per_s"] >= 2000,
+                "auth_request_calls_per_s>=3000": figures[suite]["nginx_auth_request"]["calls_per_s"] >= 3000,
+                "added_p50_ms<2": figures[suite]["latency"]["added_by_gateway_p50_ms"] < 2,
+            }
+        intl, sm = figures["intl"], figures["sm"]
+        comparison = {
+            "gateway_proxy_calls_per_s": ratio(
+                sm["gateway_proxy"]["calls_per_s"], intl["gateway_proxy"]["calls_per_s"]
+            ),
+            "nginx_auth_request_calls_per_s": ratio(
+                sm["nginx_auth_request"]["calls_per_s"], intl["nginx_auth_request"]["calls_per_s"]
+            ),
+            "upstream_direct_calls_per_s": ratio(
+                sm["upstream_direct"]["calls_per_s"], intl["upstream_direct"]["calls_per_s"]
+            ),
+            "target": RATIO_TARGET,
+            "path": "both suites over the same paths, in the same run: TLS 1.2/1.3 with X.509 ECDSA P-256 client "
+            "certificates (nginx_auth_request: nginx terminates TLS and forwards the certificate in a header); "
+            "no TLCP and no SM2 client certificates, which are not built",
         }
-        print("recorded: " + json.dumps(results["recorded"]), flush=True)
-        results["targets"] = {
-            "proxy_calls_per_s>=2000": results["gateway_proxy"]["calls_per_s"] >= 2000,
-            "auth_request_calls_per_s>=3000": results["nginx_auth_request"]["calls_per_s"] >= 3000,
-            "added_p50_ms<2": results["latency"]["added_by_gateway_p50_ms"] < 2,
+        proxy_ratio = ratio(sm["gateway_proxy"]["calls_per_s"], intl["gateway_proxy"]["calls_per_s"])
+        nginx_ratio = ratio(sm["nginx_auth_request"]["calls_per_s"], intl["nginx_auth_request"]["calls_per_s"])
+        comparison["gateway_proxy_within_target"] = proxy_ratio >= RATIO_TARGET
+        comparison["nginx_auth_request_within_target"] = nginx_ratio >= RATIO_TARGET
+        print(
+            f"sm/intl calls/s: gateway proxy {comparison['gateway_proxy_calls_per_s']:.0%}, nginx + auth_request "
+            f"{comparison['nginx_auth_request_calls_per_s']:.0%}, upstream direct "
+            f"{comparison['upstream_direct_calls_per_s']:.0%} (target at least {RATIO_TARGET:.0%}; same TLS and "
+            "client certificates for both suites: TLCP and SM2 client certificates are not built)",
+            flush=True,
+        )
+        results: dict[str, Any] = {
+            "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "command": command,
+            "quick": quick,
+            "load_average": loads,
+            "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+            **intl,  # the intl figures under the keys they have always had
+            "sm": sm,
+            "sm_vs_intl": comparison,
         }
-        print("targets: " + json.dumps(results["targets"]), flush=True)
+        print("targets: " + json.dumps({"intl": intl["targets"], "sm": sm["targets"]}), flush=True)
+        print(f"load average (1, 5, 15 min): {json.dumps(loads)}", flush=True)
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")
         print(f"figures written to {RESULTS.relative_to(ROOT)}")
@@ -280,7 +379,7 @@ def main(argv: list[str] | None = None) -> None:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 try:
-                    process.wait(30)
+                    process.wait(120)  # `up` stops its children first: minutes at a heavy load
                 except subprocess.TimeoutExpired:
                     process.kill()
         if not args.keep:
@@ -289,14 +388,41 @@ def main(argv: list[str] | None = None) -> None:
             print(f"kept {work}")
 
 
+def recorded(stack: Stack, per_gateway: int) -> dict[str, Any]:
+    """Each gateway's outbox after the calls, once shipped (or after two minutes): one event per call."""
+    outbox = {}
+    for name, admin in stack.admin_ports.items():
+        outbox[name] = httpx.get(f"http://127.0.0.1:{admin}/healthz", timeout=10).json()["outbox"]
+    deadline = time.monotonic() + 120
+    shipped: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        shipped = [
+            httpx.get(f"http://127.0.0.1:{a}/healthz", timeout=10).json()["outbox"] for a in stack.admin_ports.values()
+        ]
+        if all(s["pending"] == 0 for s in shipped):
+            break
+        time.sleep(1)
+    return {
+        "calls_made_per_gateway": per_gateway,
+        "proxy_events_in_outbox": outbox["gateway"]["last_seq"],
+        "auth_events_in_outbox": outbox["nginx-auth"]["last_seq"],
+        "all_shipped_to_notary": all(s["pending"] == 0 for s in shipped),
+        "notary_size": httpx.get(
+            f"http://127.0.0.1:{stack.port + 1}/healthz", headers=_monitor(stack.directory), timeout=10
+        ).json()["size"],
+    }
+
+
 def _monitor(directory: Path) -> dict[str, str]:
     """The monitor token `up` wrote: the notary shows its figures to it (``notary.readauth``)."""
     return {"Authorization": "Bearer " + (directory / "notary" / "monitor.token").read_text().strip()}
 
 
-def wait_http(url: str, timeout: float = 60) -> None:
+def wait_http(url: str, timeout: float = 60, process: subprocess.Popen[str] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{url} did not answer: its process exited with {process.returncode}")
         try:
             if httpx.get(url, timeout=1).status_code == 200:
                 return
