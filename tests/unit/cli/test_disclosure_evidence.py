@@ -199,3 +199,51 @@ def test_the_binding_checks_each_field_of_the_event() -> None:
         changed = {**genuine, field: "ab" * 32 if field == "psi_job" else "huaxin-bank"}
         failed = [c.name for c in disclosure_binding(job.signed, digest, json.dumps(changed).encode()) if not c.ok]
         assert failed == [name], field
+
+
+def test_options_that_cannot_work_are_refused_before_anything_is_read(world: dict[str, Any]) -> None:
+    """``--evidence`` needs ``--consortium``, the trust options need ``--evidence``; ``prove-member --event``
+    reads the notary as a party of the job (``--as``) and writes the bundle somewhere (``--evidence-out``, or
+    beside ``--out``)."""
+    root = world["root"]
+    proof, bundle = str(root / "proof.json"), str(root / f"bundle-{RECORD_INDEX}.json")
+    cases = {
+        "--consortium": (["verify", "disclosure", proof, "--evidence", bundle], "give --consortium"),
+        "--evidence": (["verify", "disclosure", proof, "--offline"], "go with --evidence"),
+        "--as": (
+            [
+                "privacy",
+                "prove-member",
+                *sorted(map(str, (root / "client").iterdir())),
+                "--id",
+                "ACCT:S3",
+                "--event",
+                "ev-2",
+                "--out",
+                str(root / "p.json"),
+            ],
+            "give --as ORG",
+        ),
+        "--out": (
+            [
+                "privacy",
+                "prove-member",
+                str(root / "client" / RECORD_FILE),
+                "--id",
+                "ACCT:S3",
+                "--event",
+                "ev-2",
+                "--as",
+                CLIENT_ORG,
+            ],
+            "--evidence-out FILE, or --out FILE",
+        ),
+        "--event": (
+            ["privacy", "prove-member", str(root / "client" / RECORD_FILE), "--id", "ACCT:S3", "--as", CLIENT_ORG],
+            "go with --event",
+        ),
+    }
+    for case, (args, reason) in cases.items():
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 2 and reason in result.output, (case, result.output)
+    assert not (root / "p.json").exists()
