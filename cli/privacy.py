@@ -33,6 +33,7 @@ import click
 from cli._common import DENIED_EXIT, Context, as_option, fail, json_option, name_arg, pass_ctx
 
 if TYPE_CHECKING:
+    from notary.bundle import EvidenceBundle
     from privacy.document import DisclosureDocument
 
 
@@ -354,21 +355,27 @@ def _write_evidence(
         f"fetch it later: run this command again, or `curl {url.rstrip('/')}/v1/evidence/{event_id}` as a party "
         "of the job"
     )
+
+    def check(bundle: EvidenceBundle) -> None:
+        failed = [c for c in disclosure_binding(document.record, document.record_sha256, bundle.entry) if not c.ok]
+        if failed:
+            fail(
+                f"event {event_id!r} is not the record step of job {document.record.record.job_id}: "
+                + "; ".join(f"{c.name}: {c.detail}" for c in failed)
+            )
+
     try:
         with MemberClient.from_directory(
             obj.directory, org, name=name, passphrase=obj.passphrase(), notary_url=url
         ) as client:
             bundle = client.evidence(event_id, wait_s=wait_s, anchored=True)
     except EvidenceNotReadyError as exc:
+        if exc.bundle is not None:  # a wrong event id is said as such, not as evidence to wait for
+            check(exc.bundle)
         fail(f"the document is written, but not the evidence: {exc}; {again}")
     except SdkError as exc:
         fail(f"the document is written, but not the evidence of event {event_id!r}: {exc}")
-    failed = [c for c in disclosure_binding(document.record, document.record_sha256, bundle.entry) if not c.ok]
-    if failed:
-        fail(
-            f"event {event_id!r} is not the record step of job {document.record.record.job_id}: "
-            + "; ".join(f"{c.name}: {c.detail}" for c in failed)
-        )
+    check(bundle)
     path.write_text(json.dumps(bundle.to_json(), indent=2) + "\n", encoding="utf-8")
     block = bundle.anchor.block.number if bundle.anchor is not None else None
     click.echo(
