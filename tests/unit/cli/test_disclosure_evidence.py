@@ -1,8 +1,9 @@
 """``consortium verify disclosure --evidence``: a disclosure bound to the audit log by the evidence bundle of its
 job's record step, in process (click's CliRunner, ``--offline``, no socket). The record and its files are a real
 small PSI job's (``tests.support.privacy_job``); the bundle is real too: events logged under the log key of a
-consortium directory's notary, receipts and a checkpoint cosigned by its witnesses' keys, the anchor pending (the
-bundle ``verify evidence --offline`` takes before the checkpoint is anchored)."""
+consortium directory's notary, receipts and a checkpoint cosigned by its witnesses' keys, anchored by the notary's
+account in a block of an in-process chain node (JSON-RPC answered by ``RpcServer.handle``, no socket) sealed by
+that account, the validator ``--validator`` names; and the same bundle before its anchor (pending)."""
 
 from __future__ import annotations
 
@@ -10,26 +11,34 @@ import base64
 import copy
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from eth.db.atomic import AtomicDB
+from eth_account import Account
 
 from chain.ids import OrgId
+from chain.node.node import Genesis, Node
+from chain.node.rpc import RpcServer
 from cli.main import cli
 from cli.verify import disclosure_binding
 from network.description import ConsortiumDescription
-from network.identity import load_notary_key, load_witness_key
+from network.identity import load_account_key, load_notary_key, load_witness_key
 from network.logsetup import log_origin, notary_member, witness_name
 from notary.event import canonical_entry, validate_event
+from notary.evidence import anchor_evidence
 from notary.log.checkpoint import Checkpoint, format_checkpoint
 from notary.log.cosignature import CosignatureSigner
 from notary.log.hashing import hash_leaf, root_of
 from notary.log.note import NoteSigner, add_signatures, sign_note
 from notary.log.proof import MemoryNodeReader, prove_inclusion
 from notary.receipt import BatchStatement, batch_receipts, sign_batch
+from notary.storage.base import AnchorRow
+from notary.verify import STEP_NAMES, anchor_calldata
 from privacy.asset import job_tag
 from privacy.jobfiles import RECORD_FILE
 from privacy.record import format_summary
@@ -55,8 +64,9 @@ def step(n: int, name: str, record: bytes | None = None) -> dict[str, Any]:
     return dict(validate_event(event(**fields)))
 
 
-def log_bundles(root: Path, description: ConsortiumDescription) -> dict[int, dict[str, Any]]:
-    """Each event's evidence bundle in a log of four (one batch), under the consortium's keys, anchor pending."""
+def log_bundles(root: Path, description: ConsortiumDescription) -> tuple[dict[int, dict[str, Any]], str]:
+    """Each event's evidence bundle in a log of four (one batch), under the consortium's keys, anchored; and the
+    validator that sealed the anchor's block."""
     record = small_job().client_files[RECORD_FILE]
     events = [event(v=2, event_id="ev-0", gateway_seq=1), step(1, "request"), step(2, "record", record)]
     events.append(event(v=2, event_id="ev-3", gateway_seq=4))
@@ -76,7 +86,8 @@ def log_bundles(root: Path, description: ConsortiumDescription) -> dict[int, dic
         assert isinstance(key, Ed25519PrivateKey)
         cosigs.append(CosignatureSigner(witness_name(description, org), key).cosign(text, 1_795_000_100))
     checkpoint = add_signatures(sign_note(text, [log_signer]), cosigs).decode()
-    return {
+    anchor, validator = anchor_part(root, description, text, len(leaves), root_of(leaves))
+    bundles = {
         i: {
             "format": "consortium-ledger/evidence/v2",
             "origin": origin,
@@ -92,11 +103,41 @@ def log_bundles(root: Path, description: ConsortiumDescription) -> dict[int, dic
                     base64.b64encode(h).decode() for h in prove_inclusion(i, len(leaves), MemoryNodeReader(leaves))
                 ],
             },
-            "anchor": None,
-            "pending": [{"part": "anchor", "reason": "the checkpoint is not anchored yet"}],
+            "anchor": anchor,
+            "pending": [],
         }
         for i, e in enumerate(events)
     }
+    return bundles, validator
+
+
+def anchor_part(
+    root: Path, description: ConsortiumDescription, text: str, size: int, tree_root: bytes
+) -> tuple[dict[str, Any], str]:
+    """The anchor part of a bundle: the checkpoint anchored by the notary's account at the AuditAnchor address of
+    ``consortium.json``, in a block of an in-process node sealed by that account; and that account (the validator)."""
+    account = Account.from_key(load_account_key(root, notary_member(description).org, PASS))
+    node = Node(AtomicDB(), Genesis(description.chain_id, (account.address,), account.address, int(time.time()) - 10),
+                bytes(account.key))  # fmt: skip
+    server = RpcServer(node, port=0)
+
+    def rpc(method: str, params: list[Any]) -> Any:
+        request = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+        return json.loads(server.handle(json.dumps(request).encode()) or b"{}")["result"]
+
+    data = anchor_calldata(log_origin(description), size, tree_root, hashlib.sha256(text.encode()).digest())
+    address = description.contracts["AuditAnchor"]
+    tx = account.sign_transaction(
+        {"type": 2, "to": address, "data": data, "gas": 200_000, "chainId": description.chain_id, "nonce": 0,
+         "value": 0, "maxFeePerGas": 0, "maxPriorityFeePerGas": 0}
+    )  # fmt: skip
+    node.submit(bytes(tx.raw_transaction))
+    assert node.seal() is not None
+    row = AnchorRow(
+        size=size, tx_hash="0x" + bytes(tx.hash).hex(), raw_tx=bytes(tx.raw_transaction), nonce=0, state="confirmed",
+        sent_ms=0, block_number=None, block_hash=None, confirmed_ms=None,
+    )  # fmt: skip
+    return anchor_evidence(rpc, row, description.chain_id, address).to_json(), account.address
 
 
 @pytest.fixture(scope="module")
@@ -111,16 +152,20 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     made = CliRunner().invoke(cli, ["privacy", "prove-member", *sorted(map(str, client.iterdir())), "--id", "ACCT:S3"])
     assert made.exit_code == 0, made.stderr
     (root / "proof.json").write_text(made.stdout)
-    bundles = log_bundles(root, description)
+    bundles, validator = log_bundles(root, description)
     for i, bundle in bundles.items():
         (root / f"bundle-{i}.json").write_text(json.dumps(bundle))
-    return {"root": root, "bundles": bundles}
+    pending = {**bundles[RECORD_INDEX], "anchor": None}  # as the notary serves it before the anchor
+    pending["pending"] = [{"part": "anchor", "reason": "the checkpoint is not anchored yet"}]
+    (root / "bundle-pending.json").write_text(json.dumps(pending))
+    return {"root": root, "bundles": bundles, "validator": validator}
 
 
 def check(world: dict[str, Any], proof: Path, bundle: Path, *extra: str) -> Result:
     root = world["root"]
     args = ["verify", "disclosure", str(proof), "--evidence", str(bundle)]
-    return CliRunner().invoke(cli, [*args, "--consortium", str(root / "consortium.json"), "--offline", *extra])
+    trust = ["--consortium", str(root / "consortium.json"), "--offline", "--validator", world["validator"]]
+    return CliRunner().invoke(cli, [*args, *trust, *extra])
 
 
 def test_a_genuine_document_and_its_record_steps_bundle_verify(world: dict[str, Any]) -> None:
@@ -128,16 +173,24 @@ def test_a_genuine_document_and_its_record_steps_bundle_verify(world: dict[str, 
     result = check(world, root / "proof.json", root / f"bundle-{RECORD_INDEX}.json")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    for name in ("event", "psi_record", "caller", "provider", "job"):
+    assert all(line.startswith("✓ ") for line in lines[: len(STEP_NAMES)]), result.stdout  # every evidence step
+    for name in ("event", "psi_record", "caller", "provider", "job", "keys"):
         assert any(line.startswith(f"✓ {name} — ") for line in lines), (name, result.stdout)
     assert (
-        f"✓ logged — the record is the one logged at index {RECORD_INDEX} (event ev-{RECORD_INDEX}), NOT anchored "
-        f"on chain yet (fetch the bundle again once it is), by the owner's gateway {SERVER_ORG}/gw-1 ({SERVER_ORG}), "
-        f"with the caller authenticated as the client firm {CLIENT_ORG}"
+        f"✓ logged — the record is the one logged at index {RECORD_INDEX} (event ev-{RECORD_INDEX}), anchored at "
+        f"block 1, by the owner's gateway {SERVER_ORG}/gw-1 ({SERVER_ORG}), with the caller authenticated as the "
+        f"client firm {CLIENT_ORG}"
     ) in lines
     assert lines[-1] == f"identifier ACCT:S3 was in {CLIENT_ORG}'s input of job {JOB_ID}"
     shown = json.loads(check(world, root / "proof.json", root / f"bundle-{RECORD_INDEX}.json", "--json").stdout)
-    assert shown["keys_checked"] is True and shown["logged"]["index"] == RECORD_INDEX
+    assert shown["keys_checked"] is True and (shown["logged"]["index"], shown["logged"]["block"]) == (RECORD_INDEX, 1)
+
+
+def test_a_bundle_before_its_anchor_verifies_as_verify_evidence_takes_it_and_says_so(world: dict[str, Any]) -> None:
+    result = check(world, world["root"] / "proof.json", world["root"] / "bundle-pending.json")
+    assert result.exit_code == 0, result.output
+    assert "- anchor transaction — pending: the checkpoint is not anchored yet" in result.stdout
+    assert "NOT anchored on chain yet (fetch the bundle again once it is)" in result.stdout
 
 
 def test_without_evidence_the_keys_are_said_to_be_checked_against_nothing(world: dict[str, Any]) -> None:
@@ -183,7 +236,8 @@ def test_a_tampered_bundle_fails_as_verify_evidence_does(world: dict[str, Any], 
     tampered = tmp_path / "tampered.json"
     tampered.write_text(json.dumps(bundle))
     consortium_json = str(root / "consortium.json")
-    alone = CliRunner().invoke(cli, ["verify", "evidence", str(tampered), "--consortium", consortium_json, "--offline"])
+    trust = ["--consortium", consortium_json, "--offline", "--validator", world["validator"]]
+    alone = CliRunner().invoke(cli, ["verify", "evidence", str(tampered), *trust])
     result = check(world, root / "proof.json", tampered)
     assert alone.exit_code == result.exit_code == 1, result.output
     assert result.stdout == alone.stdout and result.stderr == alone.stderr
