@@ -16,9 +16,13 @@ gateway, serving one as the owner, and disclosure proofs from the files a party 
 - ``privacy prove-member JOB_FILES... --id ID [--set input|result] [--out FILE]``: the disclosure document
   (``privacy.document``, ``consortium-ledger/privacy-disclosure/v1``) of whether ID was in the party's input
   (or, at the client, in the result): a proof of membership if it was, of non-membership if not. JOB_FILES are
-  the files ``privacy.jobfiles`` names: ``record.json``, ``vrf-key.json`` and the set files, in any order.
+  the files ``privacy.jobfiles`` names: ``record.json``, ``vrf-key.json`` and the set files, in any order. With
+  ``--event ID --as ORG`` (ID the record step's event, which ``privacy run`` prints), also the evidence bundle of
+  that event, fetched as ``sdk.MemberClient.evidence`` fetches it once anchored and checked to be the job's record
+  step (``cli.verify.disclosure_binding``), beside the document or at ``--evidence-out``.
 
-An auditor checks the document with ``consortium verify disclosure``.
+An auditor checks the document with ``consortium verify disclosure``, and with ``--evidence BUNDLE`` that its
+record is the one the owner's gateway logged.
 """
 
 from __future__ import annotations
