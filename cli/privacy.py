@@ -16,9 +16,13 @@ gateway, serving one as the owner, and disclosure proofs from the files a party 
 - ``privacy prove-member JOB_FILES... --id ID [--set input|result] [--out FILE]``: the disclosure document
   (``privacy.document``, ``consortium-ledger/privacy-disclosure/v1``) of whether ID was in the party's input
   (or, at the client, in the result): a proof of membership if it was, of non-membership if not. JOB_FILES are
-  the files ``privacy.jobfiles`` names: ``record.json``, ``vrf-key.json`` and the set files, in any order.
+  the files ``privacy.jobfiles`` names: ``record.json``, ``vrf-key.json`` and the set files, in any order. With
+  ``--event ID --as ORG`` (ID the record step's event, which ``privacy run`` prints), also the evidence bundle of
+  that event, fetched as ``sdk.MemberClient.evidence`` fetches it once anchored and checked to be the job's record
+  step (``cli.verify.disclosure_binding``), beside the document or at ``--evidence-out``.
 
-An auditor checks the document with ``consortium verify disclosure``.
+An auditor checks the document with ``consortium verify disclosure``, and with ``--evidence BUNDLE`` that its
+record is the one the owner's gateway logged.
 """
 
 from __future__ import annotations
@@ -26,10 +30,15 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from cli._common import DENIED_EXIT, Context, as_option, fail, json_option, name_arg, pass_ctx
+
+if TYPE_CHECKING:
+    from notary.bundle import EvidenceBundle
+    from privacy.document import DisclosureDocument
 
 
 @click.group("privacy")
@@ -250,13 +259,61 @@ def _gateway_of(directory: Path, org: str) -> str:
     default=None,
     help="Write the document here instead of to standard output.",
 )
-def prove_member(job_files: tuple[Path, ...], identifier: str, set_name: str, out: Path | None) -> None:
-    """Prove whether ID was in this party's set of a job: a member proof if it was, a non-member proof if not."""
+@click.option(
+    "--event",
+    "event_id",
+    default=None,
+    help="The event id of the job's record step (`privacy run` prints it): fetch its evidence bundle from the "
+    "notary, for `verify disclosure --evidence`. Needs --as.",
+)
+@click.option(
+    "--evidence-out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="With --event: write the evidence bundle here (default: beside --out, as NAME.evidence.json).",
+)
+@click.option(
+    "--as",
+    "as_org",
+    default=None,
+    callback=name_arg("org id"),
+    help="With --event: the member org (a party of the job) whose identity <name>@ORG reads the notary.",
+)
+@click.option("--name", default="client", show_default=True, help="With --event: the identity <name>@ORG that reads.")
+@click.option("--notary-url", default=None, help="With --event: the notary (default: the one consortium.json records).")
+@click.option(
+    "--wait",
+    "wait_s",
+    type=click.FloatRange(0, 3600),
+    default=30.0,
+    show_default=True,
+    help="With --event: seconds to wait for the bundle to be anchored on chain.",
+)
+@pass_ctx
+def prove_member(
+    obj: Context, job_files: tuple[Path, ...], identifier: str, set_name: str, out: Path | None,
+    event_id: str | None, evidence_out: Path | None, as_org: str | None, name: str, notary_url: str | None,
+    wait_s: float,
+) -> None:  # fmt: skip
+    """Prove whether ID was in this party's set of a job: a member proof if it was, a non-member proof if not.
+
+    With --event (the id of the job's record step, which `privacy run` prints) and --as, also fetch that event's
+    evidence bundle from the notary, once anchored, and write it beside the document: an auditor checks both with
+    `consortium verify disclosure PROOF --evidence BUNDLE --consortium consortium.json`, needing no key from the
+    firms."""
     from privacy.document import format_document, prove_document
     from privacy.errors import PrivacyError
     from privacy.identifiers import normalise_identifier
     from privacy.jobfiles import read_job_files
 
+    if event_id is None and (evidence_out is not None or as_org is not None or notary_url is not None):
+        raise click.UsageError("--evidence-out, --as and --notary-url go with --event")
+    if event_id is not None:
+        if as_org is None:
+            raise click.UsageError("--event reads the notary as a party of the job: give --as ORG")
+        if evidence_out is None and out is None:
+            raise click.UsageError("--event: give --evidence-out FILE, or --out FILE to write the bundle beside it")
+        evidence_out = evidence_out or out.with_name(out.stem + ".evidence.json")  # type: ignore[union-attr]
     try:
         normal = normalise_identifier(identifier)
         files = read_job_files({str(path): path.read_bytes() for path in job_files})
@@ -276,4 +333,56 @@ def prove_member(job_files: tuple[Path, ...], identifier: str, set_name: str, ou
     kind = "membership" if document.proof.member else "non-membership"
     click.echo(
         f"{kind} proof: identifier {normal} {verb} in {where}" + (f"; written to {out}" if out else ""), err=True
+    )
+    if event_id is not None and as_org is not None and evidence_out is not None:
+        _write_evidence(obj, document, event_id, evidence_out, as_org, name, notary_url, wait_s)
+
+
+def _write_evidence(
+    obj: Context, document: DisclosureDocument, event_id: str, path: Path, org: str, name: str,
+    notary_url: str | None, wait_s: float,
+) -> None:  # fmt: skip
+    """Fetch the evidence bundle of ``event_id`` as ``name@org`` (``MemberClient.evidence``, once anchored), check
+    that its event is the record step of ``document``'s job, and write it to ``path``; exit 1 saying how to fetch
+    it later when it is not anchored after ``wait_s`` seconds, or naming what does not match."""
+    import json
+
+    from cli.verify import disclosure_binding
+    from network.description import ServiceNotRecordedError, load_description
+    from sdk import EvidenceNotReadyError, MemberClient, SdkError
+
+    try:
+        url = load_description(obj.directory).service_url("notary", notary_url)
+    except ServiceNotRecordedError as exc:
+        fail(str(exc))
+    again = (
+        f"fetch it later: run this command again, or `curl {url.rstrip('/')}/v1/evidence/{event_id}` as a party "
+        "of the job"
+    )
+
+    def check(bundle: EvidenceBundle) -> None:
+        failed = [c for c in disclosure_binding(document.record, document.record_sha256, bundle.entry) if not c.ok]
+        if failed:
+            fail(
+                f"event {event_id!r} is not the record step of job {document.record.record.job_id}: "
+                + "; ".join(f"{c.name}: {c.detail}" for c in failed)
+            )
+
+    try:
+        with MemberClient.from_directory(
+            obj.directory, org, name=name, passphrase=obj.passphrase(), notary_url=url
+        ) as client:
+            bundle = client.evidence(event_id, wait_s=wait_s, anchored=True)
+    except EvidenceNotReadyError as exc:
+        if exc.bundle is not None:  # a wrong event id is said as such, not as evidence to wait for
+            check(exc.bundle)
+        fail(f"the document is written, but not the evidence: {exc}; {again}")
+    except SdkError as exc:
+        fail(f"the document is written, but not the evidence of event {event_id!r}: {exc}")
+    check(bundle)
+    path.write_text(json.dumps(bundle.to_json(), indent=2) + "\n", encoding="utf-8")
+    block = bundle.anchor.block.number if bundle.anchor is not None else None
+    click.echo(
+        f"evidence of the record step (event {event_id}, index {bundle.index}, block {block}) written to {path}",
+        err=True,
     )

@@ -19,9 +19,13 @@
   with ``--no-chain`` (``--offline``) under ``consortium.json``'s;
 - ``verify events URL --consortium consortium.json [--token T | --as ORG]``: list the events of the credential's firm
   (its caller or provider), as the notary's read API filters them;
-- ``verify disclosure PROOF [--record RECORD]``: a privacy disclosure document (``privacy.document``): the
-  job record's signatures under the keys it names and the proof that one identifier was, or was not, in a
-  party's input or in the result; ``--record`` is the auditor's own copy of the signed record;
+- ``verify disclosure PROOF [--record RECORD] [--evidence BUNDLE --consortium consortium.json]``: a privacy
+  disclosure document (``privacy.document``): the job record's signatures under the keys it names and the proof
+  that one identifier was, or was not, in a party's input or in the result; ``--record`` is the auditor's own copy
+  of the signed record; ``--evidence`` binds the record to the log: the evidence bundle of the job's record step,
+  checked as ``verify evidence`` checks it (the same trust options), whose event must name this record
+  (``psi_record``), its client as caller, its server as provider and the job's tag (``disclosure_binding``);
+  without it the record's keys are checked against nothing, which the output says;
 - ``verify reveal FILE [--target T] [--request-body F] [--response-body F] [--evidence BUNDLE]``: a payload
   against the digests of the event a reveal document (``consortium data reveal``) is about: HMAC-SHA256 under
   the revealed salt, recomputed (``notary.submit.reveal``);
@@ -36,6 +40,7 @@ a credential the notary refuses the log to, or a state file that cannot be read 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import ssl
@@ -82,6 +87,7 @@ if TYPE_CHECKING:
 
     from chain.backend import Backend
     from chain.contracts import AuditAnchorClient
+    from privacy.record import SignedRecord
 
 FAILED_EXIT = 1
 USAGE_EXIT = 2
@@ -309,30 +315,36 @@ def verify() -> None:
     """Verify evidence bundles, the audit log, disclosure documents, revealed salts and the chain's state."""
 
 
+def evidence_trust_options(f: Any) -> Any:
+    """``--validator``, ``--chain-url``, ``--offline`` and the chain's TLS options: what ``verify evidence``
+    checks a bundle under, beside ``--consortium``."""
+    f = chain_tls_options(f)
+    f = click.option(
+        "--offline",
+        is_flag=True,
+        help="Read nothing from the chain: count the witnesses consortium.json lists and check the log key it "
+        "names, trusting the file (a witness or log key rotated, retired or compromised on chain, a later witness "
+        "or a suspended member is not seen).",
+    )(f)
+    f = click.option(
+        "--chain-url",
+        default=None,
+        help="The chain to read the witness keys and log keys valid at the anchor's block from (default: "
+        "consortium.json's).",
+    )(f)
+    return click.option(
+        "--validator",
+        "validators",
+        multiple=True,
+        metavar="ADDRESS",
+        help="A validator account whose seals count (repeatable; replaces the set derived from consortium.json).",
+    )(f)
+
+
 @verify.command("evidence")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @consortium_option
-@click.option(
-    "--validator",
-    "validators",
-    multiple=True,
-    metavar="ADDRESS",
-    help="A validator account whose seals count (repeatable; replaces the set derived from consortium.json).",
-)
-@click.option(
-    "--chain-url",
-    default=None,
-    help="The chain to read the witness keys and log keys valid at the anchor's block from (default: "
-    "consortium.json's).",
-)
-@click.option(
-    "--offline",
-    is_flag=True,
-    help="Read nothing from the chain: count the witnesses consortium.json lists and check the log key it names, "
-    "trusting the file (a witness or log key rotated, retired or compromised on chain, a later witness or a "
-    "suspended member is not seen).",
-)
-@chain_tls_options
+@evidence_trust_options
 def verify_evidence_cmd(
     file: Path, consortium: Path, validators: tuple[str, ...], chain_url: str | None, offline: bool,
     chain_cert: Path | None, chain_key: Path | None, chain_ca: Path | None,
@@ -344,32 +356,50 @@ def verify_evidence_cmd(
     yet), of members active then, and the checkpoint and receipt are checked under the log key valid at that same
     block (a log whose key rotated), read from the chain; with --offline, under consortium.json's witnesses and
     log key."""
+    bundle = _load_json(file, "evidence bundle")
+    roots = evidence_roots(bundle, consortium, validators, chain_url, offline, chain_cert, chain_key, chain_ca)
+    steps = check_evidence(bundle, roots)
+    pending = [s for s in steps if s.ok is None]
+    event_id = bundle.get("event_id") if isinstance(bundle, dict) else None
+    tail = f" ({len(pending)} step(s) not applicable or pending)" if pending else ""
+    click.echo(f"evidence of {event_id!r} verified{tail}")
+
+
+def evidence_roots(
+    bundle: Any, consortium: Path, validators: Sequence[str], chain_url: str | None, offline: bool,
+    chain_cert: Path | None, chain_key: Path | None, chain_ca: Path | None,
+) -> TrustRoots:  # fmt: skip
+    """The trust roots ``verify evidence`` checks ``bundle`` under: ``consortium.json``'s, with the validators
+    given, and the witness and log keys valid on chain at the block that anchored the bundle's checkpoint, or with
+    ``offline`` the ones ``consortium.json`` lists. A usage error (exit 2) for options that cannot work."""
     roots = _roots(consortium)
     if validators:
         for address in validators:
             if not (address.startswith("0x") and len(address) == 42 and _is_hex(address[2:])):
                 raise click.BadParameter(f"{address!r} is not a 0x-prefixed 20-byte address", param_hint="--validator")
-        roots = dataclasses.replace(roots, validators=validators)
-    bundle = _load_json(file, "evidence bundle")
+        roots = dataclasses.replace(roots, validators=tuple(validators))
     description = ConsortiumDescription.from_json(_load_json(consortium, "consortium file"))
     if offline:
         if chain_url is not None or chain_cert is not None or chain_ca is not None:
             raise click.UsageError("--offline reads no chain: drop --chain-url, --chain-cert and --chain-ca")
-        roots = with_witnesses(roots, description, offline_witnesses(description))
-    else:
-        backend = chain_backend(description, chain_url, chain_cert, chain_key, chain_ca)
-        roots, _ = witness_keys_for(chain_keys(description, backend), roots, claimed_checkpoint_size(bundle))
+        return with_witnesses(roots, description, offline_witnesses(description))
+    backend = chain_backend(description, chain_url, chain_cert, chain_key, chain_ca)
+    roots, _ = witness_keys_for(chain_keys(description, backend), roots, claimed_checkpoint_size(bundle))
+    return roots
+
+
+def check_evidence(bundle: Any, roots: TrustRoots) -> list[Step]:
+    """Check ``bundle`` (its JSON) under ``roots`` as ``verify evidence`` does, printing each step; end the
+    command with exit status 1 naming the failed steps when one failed. Returns the steps when none did."""
     steps = verify_evidence_json(bundle, roots)  # a malformed part fails its steps, as a tampered one does
-    event_id = bundle.get("event_id") if isinstance(bundle, dict) else None
     for step in steps:
         _echo(step)
-    pending = [s for s in steps if s.ok is None]
     if not passed(steps):
+        event_id = bundle.get("event_id") if isinstance(bundle, dict) else None
         failed = ", ".join(s.name for s in steps if s.ok is False)
         click.echo(f"evidence of {event_id!r} does NOT verify: {failed}", err=True)
         sys.exit(FAILED_EXIT)
-    tail = f" ({len(pending)} step(s) not applicable or pending)" if pending else ""
-    click.echo(f"evidence of {event_id!r} verified{tail}")
+    return steps
 
 
 @verify.command("log")
@@ -973,6 +1003,63 @@ def _fail_anchors(message: str) -> NoReturn:
     sys.exit(FAILED_EXIT)
 
 
+@dataclasses.dataclass(frozen=True)
+class Binding:
+    """One check that an event is the record step of a disclosure's job: ``name``, whether it passed, and why."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+def disclosure_binding(signed: SignedRecord, record_sha256: bytes, entry: bytes) -> list[Binding]:
+    """Whether the log entry ``entry`` (an evidence bundle's, verified) is the event of the record step of the job
+    ``signed`` records, whose bytes hash to ``record_sha256``: an allowed step naming a record (``psi_record``) that
+    is this one, called by the record's client firm at the gateway of its server firm (``provider_org``: the
+    notary takes a gateway's events only as its own firm's), under the job's tag (``psi_job``, over the grant id
+    and the job id). Every check is made, each failure named."""
+    from privacy.asset import job_tag
+
+    try:
+        event = json.loads(entry)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return [Binding("event", False, f"the bundle's entry is not JSON: {exc}")]
+    if not isinstance(event, dict):
+        return [Binding("event", False, "the bundle's entry is not a JSON object")]
+    job = signed.record
+    named = event.get("psi_record")
+    decision = event.get("decision")
+    if decision != "allow":
+        step = f"event {event.get('event_id')!r} was not allowed (decision {decision!r}): not a record step"
+    elif not isinstance(named, str):
+        step = f"event {event.get('event_id')!r} names no record (psi_record): not the record step of a PSI job"
+    else:
+        step = f"event {event.get('event_id')!r} is an allowed record step of a PSI job"
+    if named == record_sha256.hex():
+        same = f"the event names the record's SHA-256 {record_sha256.hex()}"
+    else:
+        names = "no record" if named is None else f"the record {named}"
+        same = (
+            f"the event names {names}, not this record ({record_sha256.hex()}): the document's record is not the "
+            "one the owner's gateway logged"
+        )
+    checks = [
+        Binding("event", decision == "allow" and isinstance(named, str), step),
+        Binding("psi_record", named == record_sha256.hex(), same),
+    ]
+    tag = job_tag(job.grant_id, job.job_id)
+    for name, field, want, who in (
+        ("caller", "caller_org", job.client.org, "the record's client"),
+        ("provider", "provider_org", job.server.org, "the record's server"),
+        ("job", "psi_job", tag, f"the tag of job {job.job_id} under grant {job.grant_id}"),
+    ):
+        found = event.get(field)
+        ok = found == want
+        detail = f"{field} {found} is {who}" if ok else f"{field} {found!r} is not {who} ({want})"
+        checks.append(Binding(name, ok, detail))
+    return checks
+
+
 @verify.command("disclosure")
 @click.argument("proof", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
@@ -981,12 +1068,41 @@ def _fail_anchors(message: str) -> NoReturn:
     default=None,
     help="Your own copy of the signed job record (record.json); the document must refer to exactly this one.",
 )
+@click.option(
+    "--evidence",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The evidence bundle of the job's record-step event: checked as `verify evidence` checks it (with "
+    "--consortium and the same options), then required to name this record, the record's client as caller and its "
+    "server as provider, under the job's tag. Without it, the record's keys are checked against nothing.",
+)
+@click.option(
+    "--consortium",
+    "consortium",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="With --evidence: the consortium's public description (consortium.json), the keys and addresses to trust.",
+)
+@evidence_trust_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def verify_disclosure_cmd(proof: Path, record: Path | None, as_json: bool) -> None:
-    """Check a disclosure document: exit 0 and say what it proves, or 1 if it proves nothing."""
+def verify_disclosure_cmd(
+    proof: Path, record: Path | None, evidence: Path | None, consortium: Path | None, validators: tuple[str, ...],
+    chain_url: str | None, offline: bool, chain_cert: Path | None, chain_key: Path | None, chain_ca: Path | None,
+    as_json: bool,
+) -> None:  # fmt: skip
+    """Check a disclosure document: exit 0 and say what it proves, or 1 if it proves nothing.
+
+    With --evidence, the record is bound to the audit log: the bundle is checked as `verify evidence` checks it,
+    and its event must be the record step of this job. Without it, the record's signatures are checked under the
+    keys the record names, which nothing checks against the firms' keys."""
+    from notary.bundle import EvidenceBundle
     from privacy.document import parse_document, verify_document
     from privacy.errors import PrivacyError
 
+    if evidence is None and (consortium is not None or validators or chain_url is not None or offline):
+        raise click.UsageError("--consortium, --validator, --chain-url and --offline go with --evidence")
+    if evidence is not None and consortium is None:
+        raise click.UsageError("--evidence is checked under consortium.json: give --consortium")
     try:
         document = parse_document(proof.read_bytes())
         claim = verify_document(document, None if record is None else record.read_bytes())
@@ -994,6 +1110,29 @@ def verify_disclosure_cmd(proof: Path, record: Path | None, as_json: bool) -> No
         click.echo(f"error: the disclosure in {proof} does NOT verify: {exc}", err=True)
         sys.exit(FAILED_EXIT)
     job = document.record.record
+    logged: dict[str, Any] | None = None
+    if evidence is not None and consortium is not None:
+        bundle = _load_json(evidence, "evidence bundle")
+        roots = evidence_roots(bundle, consortium, validators, chain_url, offline, chain_cert, chain_key, chain_ca)
+        if as_json:  # the steps go to standard error, the JSON alone to standard output
+            with contextlib.redirect_stdout(sys.stderr):
+                check_evidence(bundle, roots)
+        else:
+            check_evidence(bundle, roots)
+        parsed = EvidenceBundle.from_json(bundle)  # it verified, so it parses
+        checks = disclosure_binding(document.record, claim.record_sha256, parsed.entry)
+        failed = [c.name for c in checks if not c.ok]
+        for check in checks:
+            click.echo(f"{'✓' if check.ok else '✗'} {check.name} — {check.detail}", err=as_json)
+        if failed:
+            click.echo(
+                f"error: the record of {proof} is NOT the one event {parsed.event_id!r} logged: {', '.join(failed)}",
+                err=True,
+            )
+            sys.exit(FAILED_EXIT)
+        entry = json.loads(parsed.entry)
+        block = None if parsed.anchor is None else parsed.anchor.block.number
+        logged = {"event_id": parsed.event_id, "index": parsed.index, "block": block, "gateway": entry["gateway_id"]}
     if as_json:
         click.echo(
             json.dumps(
@@ -1007,6 +1146,8 @@ def verify_disclosure_cmd(proof: Path, record: Path | None, as_json: bool) -> No
                     "record_sha256": claim.record_sha256.hex(),
                     "client_key": claim.client_key.hex(),
                     "server_key": claim.server_key.hex(),
+                    "keys_checked": logged is not None,
+                    "logged": logged,
                     "suite": job.suite.name,
                     "statement": claim.sentence(),
                 },
@@ -1019,14 +1160,32 @@ def verify_disclosure_cmd(proof: Path, record: Path | None, as_json: bool) -> No
     click.echo(f"✓ record — job {job.job_id}, sha256 {claim.record_sha256.hex()} ({source})")
     click.echo(
         f"✓ signatures — client {job.client.org} (key {claim.client_key.hex()}), server {job.server.org} "
-        f"(key {claim.server_key.hex()}): valid under the keys the record names; compare those with the firms' keys"
+        f"(key {claim.server_key.hex()}): valid under the keys the record names"
     )
+    if logged is None:
+        click.echo(
+            "- keys — NOT checked against anything: anyone can make up a record with keys of their choosing; give "
+            "--evidence (the evidence bundle of the job's record step) to bind the record to the audit log"
+        )
+    else:
+        click.echo("✓ keys — the record's, as the one the owner's gateway logged (below) holds them")
     suite = job.suite  # the record's protocol names it (privacy.suites)
     sign = "SM2 with SM3" if suite.name == "sm" else "Ed25519"
     click.echo(f"✓ suite — {suite.name} ({job.protocol}: {sign} signatures, {suite.digest_name} trees)")
     size = job.result_count if claim.set == "result" else job.party(claim.party).input.count
     shown = {0: "no leaf (an empty set)", 1: "1 leaf"}.get(len(document.proof.leaves), "2 leaves")
     click.echo(f"✓ proof — the VRF proof and {shown} against the committed set of {size} identifiers")
+    if logged is not None:
+        anchored = (
+            f"anchored at block {logged['block']}"
+            if logged["block"] is not None
+            else "NOT anchored on chain yet (fetch the bundle again once it is)"
+        )
+        click.echo(
+            f"✓ logged — the record is the one logged at index {logged['index']} (event {logged['event_id']}), "
+            f"{anchored}, by the owner's gateway {logged['gateway']} ({job.server.org}), with the caller "
+            f"authenticated as the client firm {job.client.org}"
+        )
     click.echo(claim.sentence())
 
 
