@@ -34,7 +34,7 @@ from chain.jsonlog import configure_json_logging
 from chain.node import trace
 from chain.node.health import Histogram, NodeStatus, alone_status
 from chain.node.node import Genesis, Node
-from chain.node.signed import mark_new
+from chain.node.signed import mark_new, sealed_alone
 from chain.qbft.rules import RoundTimer
 
 if TYPE_CHECKING:
@@ -397,6 +397,7 @@ def run(
             if peers is not None and peers.directory is not None:
                 follower = _follow(member, server.url, genesis.chain_id, peers)
         else:
+            sealed_alone(store, int(node.head().block_number))
             loop = SealingLoop(node, metrics, block_time, empty_blocks)
             loop.start()
         head = node.head()
@@ -421,6 +422,7 @@ def run(
         finally:
             if loop is not None:
                 loop.stop()
+                sealed_alone(store, int(node.head().block_number))
             if follower is not None:
                 follower.stop()
             if member is not None:

@@ -153,6 +153,22 @@ def mark_new(db: AtomicDatabaseAPI) -> None:
             batch[CHECK_KEY] = (1).to_bytes(8, "big")  # checked from head 1: peers at block 1 are no sign of a loss
 
 
+def sealed_alone(db: AtomicDatabaseAPI, head: int) -> None:
+    """The node of this store sealed the blocks up to ``head`` alone (no peers, no QBFT: ``consortium init`` of a
+    consortium with one validator seals its first blocks so): they are in this store, so nothing it signed is
+    missing below ``head``, and a record waiting to be checked from an earlier head (:func:`mark_new`, or a start
+    not yet checked) is checked from ``head``. Otherwise its first start by QBFT would take the blocks it sealed
+    itself for its peers' and sit out a height; a validator alone in its set would stall for good."""
+    if not db.exists(CHECK_KEY):
+        return
+    raw = db[CHECK_KEY]
+    if len(raw) != 8:
+        raise StoreError(f"the head this validator's record is checked from cannot be read: {RESTORE_HINT}")
+    if int.from_bytes(raw, "big") < head:
+        with db.atomic_batch() as batch:
+            batch[CHECK_KEY] = head.to_bytes(8, "big")
+
+
 @dataclass(frozen=True, slots=True)
 class SignedCounts:
     """What :class:`SignedLog` did since the node started (``/metrics``: ``chain.node.service.Metrics``)."""

@@ -24,6 +24,7 @@ from chain.node.signed import (
     SignedLog,
     mark_new,
     prepared_key,
+    sealed_alone,
     slot_key,
 )
 from chain.node.store import StoreError, open_store
@@ -423,3 +424,29 @@ def test_a_new_directory_is_checked_from_block_1() -> None:
         log = SignedLog(db, address(ME))
         log.load(head=0)
         assert log.pending and log.at_head(peers) and log.abstain_through == through
+
+
+def test_blocks_a_node_sealed_alone_count_as_its_own_and_a_lone_validator_votes_at_its_first_qbft_start() -> None:
+    """``consortium init`` of a consortium whose first blocks are transactions (a registry and contracts deployed
+    by a node sealing alone) leaves a store at block 29, marked new. Its first start by QBFT must vote: the blocks
+    are its own, and a validator alone in its set (its peers' head is its own) that sat out height 30 would stall
+    the chain for good. A store that sealed nothing alone keeps its check from block 1."""
+    for sealed, through in ((True, 0), (False, 30)):
+        db = AtomicDB()
+        mark_new(db)
+        if sealed:
+            sealed_alone(db, 29)
+            sealed_alone(db, 3)  # a later, lower head never moves the check back
+        log = SignedLog(db, address(ME))
+        log.load(head=29)
+        assert log.pending and log.at_head(29) and log.abstain_through == through
+
+
+def test_sealing_alone_leaves_a_store_without_a_pending_check_alone() -> None:
+    """A store with no check pending (checked, or a record that never had one) is not written."""
+    db = AtomicDB()
+    sealed_alone(db, 29)
+    assert not db.exists(CHECK_KEY)
+    db[CHECK_KEY] = b"\x01"
+    with pytest.raises(StoreError, match="checked from cannot be read"):
+        sealed_alone(db, 29)
