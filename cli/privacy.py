@@ -19,7 +19,7 @@ gateway, serving one as the owner, and disclosure proofs from the files a party 
   the files ``privacy.jobfiles`` names: ``record.json``, ``vrf-key.json`` and the set files, in any order. With
   ``--event ID --as ORG`` (ID the record step's event, which ``privacy run`` prints), also the evidence bundle of
   that event, fetched as ``sdk.MemberClient.evidence`` fetches it once anchored and checked to be the job's record
-  step (``cli.verify.disclosure_binding``), beside the document or at ``--evidence-out``.
+  step (``privacy.document.disclosure_binding``), beside the document or at ``--evidence-out``.
 
 An auditor checks the document with ``consortium verify disclosure``, and with ``--evidence BUNDLE`` that its
 record is the one the owner's gateway logged.
@@ -347,8 +347,8 @@ def _write_evidence(
     it later when it is not anchored after ``wait_s`` seconds, or naming what does not match."""
     import json
 
-    from cli.verify import disclosure_binding
     from network.description import ServiceNotRecordedError, load_description
+    from privacy.document import disclosure_binding
     from sdk import EvidenceNotReadyError, MemberClient, SdkError
 
     try:

@@ -24,7 +24,8 @@
   that one identifier was, or was not, in a party's input or in the result; ``--record`` is the auditor's own copy
   of the signed record; ``--evidence`` binds the record to the log: the evidence bundle of the job's record step,
   checked as ``verify evidence`` checks it (the same trust options), whose event must name this record
-  (``psi_record``), its client as caller, its server as provider and the job's tag (``disclosure_binding``);
+  (``psi_record``), its client as caller, its server as provider and the job's tag
+  (``privacy.document.disclosure_binding``);
   without it the record's keys are checked against nothing, which the output says;
 - ``verify reveal FILE [--target T] [--request-body F] [--response-body F] [--evidence BUNDLE]``: a payload
   against the digests of the event a reveal document (``consortium data reveal``) is about: HMAC-SHA256 under
@@ -87,7 +88,6 @@ if TYPE_CHECKING:
 
     from chain.backend import Backend
     from chain.contracts import AuditAnchorClient
-    from privacy.record import SignedRecord
 
 FAILED_EXIT = 1
 USAGE_EXIT = 2
@@ -1003,63 +1003,6 @@ def _fail_anchors(message: str) -> NoReturn:
     sys.exit(FAILED_EXIT)
 
 
-@dataclasses.dataclass(frozen=True)
-class Binding:
-    """One check that an event is the record step of a disclosure's job: ``name``, whether it passed, and why."""
-
-    name: str
-    ok: bool
-    detail: str
-
-
-def disclosure_binding(signed: SignedRecord, record_sha256: bytes, entry: bytes) -> list[Binding]:
-    """Whether the log entry ``entry`` (an evidence bundle's, verified) is the event of the record step of the job
-    ``signed`` records, whose bytes hash to ``record_sha256``: an allowed step naming a record (``psi_record``) that
-    is this one, called by the record's client firm at the gateway of its server firm (``provider_org``: the
-    notary takes a gateway's events only as its own firm's), under the job's tag (``psi_job``, over the grant id
-    and the job id). Every check is made, each failure named."""
-    from privacy.asset import job_tag
-
-    try:
-        event = json.loads(entry)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return [Binding("event", False, f"the bundle's entry is not JSON: {exc}")]
-    if not isinstance(event, dict):
-        return [Binding("event", False, "the bundle's entry is not a JSON object")]
-    job = signed.record
-    named = event.get("psi_record")
-    decision = event.get("decision")
-    if decision != "allow":
-        step = f"event {event.get('event_id')!r} was not allowed (decision {decision!r}): not a record step"
-    elif not isinstance(named, str):
-        step = f"event {event.get('event_id')!r} names no record (psi_record): not the record step of a PSI job"
-    else:
-        step = f"event {event.get('event_id')!r} is an allowed record step of a PSI job"
-    if named == record_sha256.hex():
-        same = f"the event names the record's SHA-256 {record_sha256.hex()}"
-    else:
-        names = "no record" if named is None else f"the record {named}"
-        same = (
-            f"the event names {names}, not this record ({record_sha256.hex()}): the document's record is not the "
-            "one the owner's gateway logged"
-        )
-    checks = [
-        Binding("event", decision == "allow" and isinstance(named, str), step),
-        Binding("psi_record", named == record_sha256.hex(), same),
-    ]
-    tag = job_tag(job.grant_id, job.job_id)
-    for name, field, want, who in (
-        ("caller", "caller_org", job.client.org, "the record's client"),
-        ("provider", "provider_org", job.server.org, "the record's server"),
-        ("job", "psi_job", tag, f"the tag of job {job.job_id} under grant {job.grant_id}"),
-    ):
-        found = event.get(field)
-        ok = found == want
-        detail = f"{field} {found} is {who}" if ok else f"{field} {found!r} is not {who} ({want})"
-        checks.append(Binding(name, ok, detail))
-    return checks
-
-
 @verify.command("disclosure")
 @click.argument("proof", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
@@ -1096,7 +1039,7 @@ def verify_disclosure_cmd(
     and its event must be the record step of this job. Without it, the record's signatures are checked under the
     keys the record names, which nothing checks against the firms' keys."""
     from notary.bundle import EvidenceBundle
-    from privacy.document import parse_document, verify_document
+    from privacy.document import disclosure_binding, parse_document, verify_document
     from privacy.errors import PrivacyError
 
     if evidence is None and (consortium is not None or validators or chain_url is not None or offline):

@@ -27,10 +27,12 @@ the disclosure (``privacy.disclosure.verify_disclosure``) against the commitment
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Final
 
 from privacy import _json
+from privacy.asset import job_tag
 from privacy.disclosure import (
     PARTIES,
     SETS,
@@ -207,3 +209,58 @@ def parse_document(data: bytes) -> DisclosureDocument:
         proof=proof,
         output=_json.from_b64(vrf["output"], "vrf.output", OUTPUT_SIZE),
     )
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One check that an event is the record step of a disclosure's job: ``name``, whether it passed, and why."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+def disclosure_binding(signed: SignedRecord, record_sha256: bytes, entry: bytes) -> list[Binding]:
+    """Whether the log entry ``entry`` (an evidence bundle's, verified) is the event of the record step of the job
+    ``signed`` records, whose bytes hash to ``record_sha256``: an allowed step naming a record (``psi_record``) that
+    is this one, called by the record's client firm at the gateway of its server firm (``provider_org``: the
+    notary takes a gateway's events only as its own firm's), under the job's tag (``psi_job``, over the grant id
+    and the job id). Every check is made, each failure named."""
+    try:
+        event = json.loads(entry)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return [Binding("event", False, f"the bundle's entry is not JSON: {exc}")]
+    if not isinstance(event, dict):
+        return [Binding("event", False, "the bundle's entry is not a JSON object")]
+    job = signed.record
+    named = event.get("psi_record")
+    decision = event.get("decision")
+    if decision != "allow":
+        step = f"event {event.get('event_id')!r} was not allowed (decision {decision!r}): not a record step"
+    elif not isinstance(named, str):
+        step = f"event {event.get('event_id')!r} names no record (psi_record): not the record step of a PSI job"
+    else:
+        step = f"event {event.get('event_id')!r} is an allowed record step of a PSI job"
+    if named == record_sha256.hex():
+        same = f"the event names the record's SHA-256 {record_sha256.hex()}"
+    else:
+        names = "no record" if named is None else f"the record {named}"
+        same = (
+            f"the event names {names}, not this record ({record_sha256.hex()}): the document's record is not the "
+            "one the owner's gateway logged"
+        )
+    checks = [
+        Binding("event", decision == "allow" and isinstance(named, str), step),
+        Binding("psi_record", named == record_sha256.hex(), same),
+    ]
+    tag = job_tag(job.grant_id, job.job_id)
+    for name, field, want, who in (
+        ("caller", "caller_org", job.client.org, "the record's client"),
+        ("provider", "provider_org", job.server.org, "the record's server"),
+        ("job", "psi_job", tag, f"the tag of job {job.job_id} under grant {job.grant_id}"),
+    ):
+        found = event.get(field)
+        ok = found == want
+        detail = f"{field} {found} is {who}" if ok else f"{field} {found!r} is not {who} ({want})"
+        checks.append(Binding(name, ok, detail))
+    return checks

@@ -25,7 +25,6 @@ from chain.ids import OrgId
 from chain.node.node import Genesis, Node
 from chain.node.rpc import RpcServer
 from cli.main import cli
-from cli.verify import disclosure_binding
 from network.description import ConsortiumDescription
 from network.identity import load_account_key, load_notary_key, load_witness_key
 from network.logsetup import log_origin, notary_member, witness_name
@@ -40,10 +39,11 @@ from notary.receipt import BatchStatement, batch_receipts, sign_batch
 from notary.storage.base import AnchorRow
 from notary.verify import STEP_NAMES, anchor_calldata
 from privacy.asset import job_tag
+from privacy.document import disclosure_binding
 from privacy.jobfiles import RECORD_FILE
 from privacy.record import format_summary
 from tests.support.notary_events import event
-from tests.support.privacy_job import CLIENT_ORG, GRANT_ID, JOB_ID, SERVER_ORG, small_job
+from tests.support.privacy_job import CLIENT_ORG, GRANT_ID, JOB_ID, SERVER_ORG, Job, small_job
 from tests.unit.network.test_crypto_suite import PASS, consortium
 
 RECORD_INDEX, REQUEST_INDEX = 2, 1  # the job's record step, and its request step, in a log of four events
@@ -140,18 +140,24 @@ def anchor_part(
     return anchor_evidence(rpc, row, description.chain_id, address).to_json(), account.address
 
 
+def prove(job: Job, directory: Path) -> str:
+    """The client's job files of ``job`` written to ``directory``, and ``privacy prove-member`` of ``ACCT:S3`` over
+    them: the disclosure document."""
+    directory.mkdir()
+    for name, data in job.client_files.items():
+        (directory / name).write_bytes(data)
+    made = CliRunner().invoke(
+        cli, ["privacy", "prove-member", *sorted(map(str, directory.iterdir())), "--id", "ACCT:S3"]
+    )
+    assert made.exit_code == 0, made.stderr
+    return made.stdout
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("disclosure-evidence")
     description = consortium(root, "intl")
-    job = small_job()
-    client = root / "client"
-    client.mkdir()
-    for name, data in job.client_files.items():
-        (client / name).write_bytes(data)
-    made = CliRunner().invoke(cli, ["privacy", "prove-member", *sorted(map(str, client.iterdir())), "--id", "ACCT:S3"])
-    assert made.exit_code == 0, made.stderr
-    (root / "proof.json").write_text(made.stdout)
+    (root / "proof.json").write_text(prove(small_job(), root / "client"))
     bundles, validator = log_bundles(root, description)
     for i, bundle in bundles.items():
         (root / f"bundle-{i}.json").write_text(json.dumps(bundle))
@@ -204,14 +210,8 @@ def test_a_record_forged_with_other_keys_fails_the_psi_record_check(world: dict[
     alone, but the log names the genuine record."""
     root = world["root"]
     forged_job = small_job.__wrapped__()  # a fresh run: other signing keys, other commitments
-    files = tmp_path / "forged"
-    files.mkdir()
-    for name, data in forged_job.client_files.items():
-        (files / name).write_bytes(data)
-    made = CliRunner().invoke(cli, ["privacy", "prove-member", *sorted(map(str, files.iterdir())), "--id", "ACCT:S3"])
-    assert made.exit_code == 0, made.stderr
     forged = tmp_path / "forged-proof.json"
-    forged.write_text(made.stdout)
+    forged.write_text(prove(forged_job, tmp_path / "forged"))
     assert CliRunner().invoke(cli, ["verify", "disclosure", str(forged)]).exit_code == 0  # alone, it verifies
     result = check(world, forged, root / f"bundle-{RECORD_INDEX}.json")
     assert result.exit_code == 1, result.output
