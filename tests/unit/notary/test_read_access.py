@@ -773,3 +773,58 @@ def test_a_bad_limit_or_cursor_is_refused_with_the_reason(readers: Readers) -> N
         answer = alarm_page(readers, f"limit={limit}")
         assert answer.status_code == 422, (limit, answer.text)
         assert answer.json()["error"].startswith("query.limit: "), (limit, answer.text)
+
+
+# -- a witness's key as a reader ------------------------------------------------------------------------------
+
+
+def test_a_witness_key_reads_as_its_org_and_never_resolves(tmp_path: Path) -> None:
+    """A witness key (``<org>/witness``) is a reader of its org, as that org's services are, never more: a
+    witness of a firm that is no party reads the hashes, checkpoints, anchors, alarms and figures, and gets the
+    404 of a missing event, 403 for entry bundles and another org's listing, no gateway's gaps; the witness of a
+    party firm reads that firm's event and its own gateways' gaps; the witness of the regulator's org reads as the
+    regulator (every event, entry bundles); no witness resolves an alarm, the operator's included. The row "a
+    witness's key" of docs/confidentiality.md, "Every read path, by reader"."""
+    r = Readers(tmp_path)
+    try:
+        witnesses = ("alpha", "jinghua-sec", "shuzhi-tech", "csrc", "op")
+        r.access = ReadAccess(
+            gateway_keys={org: raw(key) for org, key in r.keys.items()},
+            witness_keys={org: raw(r.witness_key) for org in witnesses},
+            regulators={"csrc"},
+            trusted={"op/explorer"},
+            people=person,
+            clock=lambda: NOW,
+            monitor_token=MONITOR_TOKEN,
+            operators=("op",),
+        )
+        r.client = TestClient(create_app(r.service, r.access))
+        _gaps_world(r)
+        r.service.store.add_alarm(1, "split-view", 9, "witness w1 refused checkpoint 9", subject="witness w1")
+        shared = (*MEMBER_READS, "/v1/alarms", "/v1/alarms?state=open", "/healthz", "/metrics")
+        for org in witnesses:
+            reader = f"{org}/witness"
+            for path in shared:
+                assert r.signed(reader, path) == 200, (reader, path)
+            assert resolve(r, reader, 1, "checked").status_code == 403, reader
+        figures = r.client.get("/healthz", headers=sign_read("alpha/witness", r.witness_key, "GET", "/healthz", NOW))
+        assert figures.json()["size"] == 3 and figures.json()["alarms"] == 1  # the figures, not liveness only
+        for path in EVENT_READS:
+            assert r.signed("alpha/witness", path) == 404, path  # no party: as if there were no such event
+            assert r.signed("other-firm/witness", path) == 401, path  # no witness key of that org
+            assert r.signed("jinghua-sec/witness", path) == 200, path  # the caller's org
+            assert r.signed("csrc/witness", path) == 200, path  # the regulator's org
+        assert r.signed("alpha/witness", "/tile/entries/000.p/1") == 403
+        assert r.signed("jinghua-sec/witness", "/tile/entries/000.p/1") == 403
+        assert r.signed("csrc/witness", "/tile/entries/000.p/1") == 200
+        assert _listed(r, "/v1/events", "alpha/witness") == (200, [])
+        own = _listed(r, "/v1/events", "jinghua-sec/gw")  # the caller of the three events, as its gateway reads
+        assert _listed(r, "/v1/events", "jinghua-sec/witness") == own and EVENT in own[1]
+        assert _listed(r, "/v1/events", "csrc/witness") == _listed(r, "/v1/events", "csrc/audit")
+        assert _listed(r, "/v1/events?org=jinghua-sec", "alpha/witness")[0] == 403
+        assert _gaps_of(r, "alpha/witness") == NO_GAPS
+        assert _gaps_of(r, "shuzhi-tech/witness") == SHUZHI_GAPS
+        assert _gaps_of(r, "csrc/witness") == ALL_GAPS
+        assert r.service.store.alarms()[0]["resolved_ms"] is None
+    finally:
+        r.service.stop()
