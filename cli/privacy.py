@@ -12,7 +12,8 @@ gateway, serving one as the owner, and disclosure proofs from the files a party 
   grant, the terms' digest and the steps' route read from the chain, the owner's key from ``consortium.json``, the
   owner's gateway from ``--gateway`` or else ``gateways/endpoints.json`` (what ``consortium up`` started); prints
   the intersection's size, where the job files (``privacy.jobfiles``) are, each step's event id and the job's
-  tag (``privacy.asset.job_tag``), which names the job's page in the explorer.
+  tag (``privacy.asset.job_tag``), which names the job's page in the explorer. The record step's event id, and
+  the notary's URL ``consortium.json`` records, are kept in the job files' ``record-step.json``.
 - ``privacy prove-member JOB_FILES... --id ID [--set input|result] [--out FILE]``: the disclosure document
   (``privacy.document``, ``consortium-ledger/privacy-disclosure/v1``) of whether ID was in the party's input
   (or, at the client, in the result): a proof of membership if it was, of non-membership if not. JOB_FILES are
@@ -150,7 +151,7 @@ def run(
 
     from gateway.psi import terms_dir
     from privacy.errors import PrivacyError
-    from privacy.jobfiles import RECORD_FILE, write_job_files
+    from privacy.jobfiles import RECORD_FILE, RECORD_STEP_FILE, write_job_files
     from sdk import MemberClient, SdkError
     from sdk.privacy import PsiRefusedError, PsiSetupError, load_signing_key, read_identifiers, run_psi_job
 
@@ -177,7 +178,9 @@ def run(
     except PsiSetupError as exc:
         fail(str(exc))
     try:
-        with MemberClient.from_directory(obj.directory, as_org, name=name, passphrase=passphrase) as client:
+        with MemberClient.from_directory(
+            obj.directory, as_org, name=name, passphrase=passphrase, notary_url=c.description.notary_url
+        ) as client:  # the notary's URL only goes into record-step.json
             job = run_psi_job(
                 client,
                 gateway_url,
@@ -209,6 +212,7 @@ def run(
         "record": str(directory / RECORD_FILE),
         "files": str(directory),
         "events": job.event_ids,
+        "record_step": str(directory / RECORD_STEP_FILE) if RECORD_STEP_FILE in job.files else None,
         "tag": job.tag,
     }
     if as_json:
@@ -222,6 +226,8 @@ def run(
     click.echo(f"job files: {directory}")
     for step, event in job.event_ids.items():
         click.echo(f"  {step:8} event {event}")
+    if RECORD_STEP_FILE in job.files:
+        click.echo(f"record step's event kept in {directory / RECORD_STEP_FILE} (for prove-member --as)")
     click.echo(f"job tag: {job.tag} (the explorer's page of the job: #/jobs/{job.tag})")
 
 

@@ -20,6 +20,7 @@ its SM2 key files at ``KDF_ITERATIONS`` PBKDF2 iterations, the fewest allowed, a
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -215,8 +216,18 @@ def test_a_job_through_the_owners_gateway_finds_the_shared_customers_and_records
     assert sorted(result["identifiers"]) == SHARED_IDS
     server_files = terms_dir(psi.world.root, PROVIDER) / "jobs" / "job-1"
     assert (server_files / "record.json").read_bytes() == (out / "record.json").read_bytes()
-    assert {p.name for p in server_files.iterdir()} == {"record.json", "vrf-key.json", "input.set.json"}
+    assert {p.name for p in server_files.iterdir()} == {
+        "record.json", "vrf-key.json", "input.set.json", "record-step.json"
+    }  # fmt: skip
     assert all((p.stat().st_mode & 0o077) == 0 for p in out.iterdir())
+    # both parties keep the record step's event id: the client from the gateway's answer, the owner's service from
+    # the header its gateway forwards (neither knows a notary URL: this consortium.json records none)
+    record_digest = hashlib.sha256((out / "record.json").read_bytes()).digest()
+    for kept in (out / "record-step.json", server_files / "record-step.json"):
+        step = json.loads(kept.read_bytes())
+        assert (step["event_id"], step["job_id"], step["notary_url"]) == (summary["events"]["record"], "job-1", None)
+        assert base64.b64decode(step["record_sha256"]) == record_digest
+    assert summary["record_step"] == str(out / "record-step.json")
 
     events = {e["event_id"]: e for e in psi.events()}
     steps = summary["events"]
