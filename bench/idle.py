@@ -143,6 +143,30 @@ def measure(code: Path, template: Path, work: Path, rate: float, args: argparse.
     }
 
 
+def _commit(code: Path) -> str | None:
+    """The commit checked out in ``code`` (with ``+`` when its tracked files differ from it); None without git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=code, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=code, capture_output=True)
+    except OSError:
+        return None
+    return head.stdout.strip() + ("+" if dirty.returncode else "") if head.returncode == 0 else None
+
+
+def _shown(argv: list[str]) -> list[str]:
+    """``argv`` with the directory given to ``--baseline`` written as ``CHECKOUT``."""
+    shown, hide = [], False
+    for word in argv:
+        if hide:
+            shown.append("CHECKOUT")
+        elif word.startswith("--baseline="):
+            shown.append("--baseline=CHECKOUT")
+        else:
+            shown.append(word)
+        hide = word == "--baseline"
+    return shown
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rates", default="0,20", help="demo traffic rates to measure, calls/s (default 0,20)")
@@ -187,8 +211,10 @@ def main() -> None:
     print_table(header, rows)
     out = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "make bench-idle ARGS=" + repr(" ".join(sys.argv[1:])),
+        # the baseline's directory is this machine's business, not the figures'
+        "command": "make bench-idle ARGS=" + repr(" ".join(_shown(sys.argv[1:]))),
         "cpus": os.cpu_count(),
+        "commits": {label: _commit(code) for label, code in codes.items()},
         "runs": runs,
     }
     print(f"\nwritten to {write_results(out, args.out)}")
