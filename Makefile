@@ -13,7 +13,7 @@ export CONSORTIUM_PASSPHRASE ?= demo-passphrase-not-for-production
 ANVIL := node_modules/.bin/anvil
 TSC := node_modules/.bin/tsc
 
-.PHONY: install run test test-fast lint contracts bench-chain bench-notary bench-gateway bench-explorer bench-e2e bench-cli bench-privacy bench-costs system-packages clean
+.PHONY: install run test test-fast lint contracts bench-chain bench-notary bench-gateway bench-explorer bench-e2e bench-cli bench-privacy bench-idle bench-costs system-packages clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,9 @@ bench-cli: $(VENV)/.installed
 
 bench-privacy: $(VENV)/.installed
 	$(BIN)/python -m bench.privacy $(ARGS)
+
+bench-idle: $(VENV)/.installed
+	$(BIN)/python -m bench.idle $(ARGS)
 
 # the tests marked benchmark: each measures one cost (a cached grant decision, a login check, a node's restart...)
 # and asserts its bound; `make test` leaves them out, for no test there may depend on how loaded the machine is
