@@ -399,25 +399,50 @@ _notary_url_option = click.option(
 )
 
 
+#: Alarms asked for per request when ``alarms list`` follows the pages (the notary's largest page).
+_ALARMS_PAGE = 1000
+
+
 @alarms_group.command("list")
 @click.option("--open", "open_only", is_flag=True, help="Only the alarms not resolved.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1),
+    default=None,
+    help="Print at most this many, the last found first [default: every alarm, page after page].",
+)
 @click.option("--as", "as_org", required=True, help="The member org whose gateway key signs the read.")
 @_notary_url_option
 @json_option
 @pass_ctx
-def alarms_list(obj: Context, open_only: bool, as_org: str, notary_url: str | None, as_json: bool) -> None:
-    """The notary's integrity alarms, the last found first (with --open, those not resolved)."""
+def alarms_list(
+    obj: Context, open_only: bool, limit: int | None, as_org: str, notary_url: str | None, as_json: bool
+) -> None:
+    """The notary's integrity alarms, the last found first (with --open, those not resolved). The notary answers
+    a page at a time; this follows the pages (each page's `next`) to the last, or until --limit alarms."""
     import httpx
 
     url, client = _alarms_client(obj, as_org, notary_url)
+    state = "open" if open_only else "all"
+    alarms: list[dict[str, object]] = []
+    cursor: str | None = None
     try:
         with client:
-            response = client.get("/v1/alarms", params={"state": "open" if open_only else "all"})
+            while limit is None or len(alarms) < limit:
+                page = _ALARMS_PAGE if limit is None else min(_ALARMS_PAGE, limit - len(alarms))
+                params: dict[str, str | int] = {"state": state, "limit": page}
+                if cursor is not None:
+                    params["cursor"] = cursor
+                response = client.get("/v1/alarms", params=params)
+                if response.status_code != 200:
+                    fail(f"the notary at {url} answered {response.status_code}: {response.text[:300]}")
+                body = response.json()
+                alarms.extend(body["alarms"][:page])
+                if body.get("next") is None or not body["alarms"] or body["next"] == cursor:
+                    break
+                cursor = body["next"]
     except httpx.HTTPError as exc:
         fail(f"the notary at {url}: {exc}")
-    if response.status_code != 200:
-        fail(f"the notary at {url} answered {response.status_code}: {response.text[:300]}")
-    alarms = response.json()["alarms"]
     emit(as_json, alarms, lambda: [_alarm_line(a) for a in alarms] or ["no alarms"])
 
 

@@ -12,14 +12,16 @@ gateway, serving one as the owner, and disclosure proofs from the files a party 
   grant, the terms' digest and the steps' route read from the chain, the owner's key from ``consortium.json``, the
   owner's gateway from ``--gateway`` or else ``gateways/endpoints.json`` (what ``consortium up`` started); prints
   the intersection's size, where the job files (``privacy.jobfiles``) are, each step's event id and the job's
-  tag (``privacy.asset.job_tag``), which names the job's page in the explorer.
+  tag (``privacy.asset.job_tag``), which names the job's page in the explorer. The record step's event id, and
+  the notary's URL ``consortium.json`` records, are kept in the job files' ``record-step.json``.
 - ``privacy prove-member JOB_FILES... --id ID [--set input|result] [--out FILE]``: the disclosure document
   (``privacy.document``, ``consortium-ledger/privacy-disclosure/v1``) of whether ID was in the party's input
   (or, at the client, in the result): a proof of membership if it was, of non-membership if not. JOB_FILES are
-  the files ``privacy.jobfiles`` names: ``record.json``, ``vrf-key.json`` and the set files, in any order. With
-  ``--event ID --as ORG`` (ID the record step's event, which ``privacy run`` prints), also the evidence bundle of
-  that event, fetched as ``sdk.MemberClient.evidence`` fetches it once anchored and checked to be the job's record
-  step (``privacy.document.disclosure_binding``), beside the document or at ``--evidence-out``.
+  the files ``privacy.jobfiles`` names: ``record.json``, ``vrf-key.json``, the set files and ``record-step.json``,
+  in any order. With ``--as ORG``, also the evidence bundle of the job's record step: the event that
+  ``record-step.json`` names (``privacy run`` and the owner's PSI service keep it), or ``--event ID``, which
+  overrides it; fetched as ``sdk.MemberClient.evidence`` fetches it once anchored and checked to be the job's
+  record step (``privacy.document.disclosure_binding``), beside the document or at ``--evidence-out``.
 
 An auditor checks the document with ``consortium verify disclosure``, and with ``--evidence BUNDLE`` that its
 record is the one the owner's gateway logged.
@@ -150,7 +152,7 @@ def run(
 
     from gateway.psi import terms_dir
     from privacy.errors import PrivacyError
-    from privacy.jobfiles import RECORD_FILE, write_job_files
+    from privacy.jobfiles import RECORD_FILE, RECORD_STEP_FILE, write_job_files
     from sdk import MemberClient, SdkError
     from sdk.privacy import PsiRefusedError, PsiSetupError, load_signing_key, read_identifiers, run_psi_job
 
@@ -177,7 +179,9 @@ def run(
     except PsiSetupError as exc:
         fail(str(exc))
     try:
-        with MemberClient.from_directory(obj.directory, as_org, name=name, passphrase=passphrase) as client:
+        with MemberClient.from_directory(
+            obj.directory, as_org, name=name, passphrase=passphrase, notary_url=c.description.notary_url
+        ) as client:  # the notary's URL only goes into record-step.json
             job = run_psi_job(
                 client,
                 gateway_url,
@@ -209,6 +213,7 @@ def run(
         "record": str(directory / RECORD_FILE),
         "files": str(directory),
         "events": job.event_ids,
+        "record_step": str(directory / RECORD_STEP_FILE) if RECORD_STEP_FILE in job.files else None,
         "tag": job.tag,
     }
     if as_json:
@@ -222,6 +227,8 @@ def run(
     click.echo(f"job files: {directory}")
     for step, event in job.event_ids.items():
         click.echo(f"  {step:8} event {event}")
+    if RECORD_STEP_FILE in job.files:
+        click.echo(f"record step's event kept in {directory / RECORD_STEP_FILE} (for prove-member --as)")
     click.echo(f"job tag: {job.tag} (the explorer's page of the job: #/jobs/{job.tag})")
 
 
@@ -263,31 +270,36 @@ def _gateway_of(directory: Path, org: str) -> str:
     "--event",
     "event_id",
     default=None,
-    help="The event id of the job's record step (`privacy run` prints it): fetch its evidence bundle from the "
-    "notary, for `verify disclosure --evidence`. Needs --as.",
+    help="The event id of the job's record step, instead of the one record-step.json keeps (`privacy run` prints "
+    "it). Needs --as.",
 )
 @click.option(
     "--evidence-out",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     default=None,
-    help="With --event: write the evidence bundle here (default: beside --out, as NAME.evidence.json).",
+    help="With --as: write the evidence bundle here (default: beside --out, as NAME.evidence.json).",
 )
 @click.option(
     "--as",
     "as_org",
     default=None,
     callback=name_arg("org id"),
-    help="With --event: the member org (a party of the job) whose identity <name>@ORG reads the notary.",
+    help="Also fetch the evidence bundle of the job's record step from the notary, for `verify disclosure "
+    "--evidence`, as the identity <name>@ORG of this member org (a party of the job).",
 )
-@click.option("--name", default="client", show_default=True, help="With --event: the identity <name>@ORG that reads.")
-@click.option("--notary-url", default=None, help="With --event: the notary (default: the one consortium.json records).")
+@click.option("--name", default="client", show_default=True, help="With --as: the identity <name>@ORG that reads.")
+@click.option(
+    "--notary-url",
+    default=None,
+    help="With --as: the notary (default: the one consortium.json records, else the one record-step.json keeps).",
+)
 @click.option(
     "--wait",
     "wait_s",
     type=click.FloatRange(0, 3600),
     default=30.0,
     show_default=True,
-    help="With --event: seconds to wait for the bundle to be anchored on chain.",
+    help="With --as: seconds to wait for the bundle to be anchored on chain.",
 )
 @pass_ctx
 def prove_member(
@@ -297,22 +309,23 @@ def prove_member(
 ) -> None:  # fmt: skip
     """Prove whether ID was in this party's set of a job: a member proof if it was, a non-member proof if not.
 
-    With --event (the id of the job's record step, which `privacy run` prints) and --as, also fetch that event's
-    evidence bundle from the notary, once anchored, and write it beside the document: an auditor checks both with
-    `consortium verify disclosure PROOF --evidence BUNDLE --consortium consortium.json`, needing no key from the
-    firms."""
+    With --as, also fetch the evidence bundle of the job's record step from the notary, once anchored, and write
+    it beside the document: the event record-step.json among JOB_FILES names (`privacy run` keeps it), or --event
+    (which `privacy run` prints). An auditor checks both with `consortium verify disclosure PROOF --evidence
+    BUNDLE --consortium consortium.json`, needing no key from the firms."""
     from privacy.document import format_document, prove_document
     from privacy.errors import PrivacyError
     from privacy.identifiers import normalise_identifier
-    from privacy.jobfiles import read_job_files
+    from privacy.jobfiles import RECORD_STEP_FILE, read_job_files
 
-    if event_id is None and (evidence_out is not None or as_org is not None or notary_url is not None):
-        raise click.UsageError("--evidence-out, --as and --notary-url go with --event")
-    if event_id is not None:
-        if as_org is None:
+    if as_org is None:
+        if event_id is not None:
             raise click.UsageError("--event reads the notary as a party of the job: give --as ORG")
+        if evidence_out is not None or notary_url is not None:
+            raise click.UsageError("--evidence-out and --notary-url go with --as (the evidence of the record step)")
+    else:
         if evidence_out is None and out is None:
-            raise click.UsageError("--event: give --evidence-out FILE, or --out FILE to write the bundle beside it")
+            raise click.UsageError("--as: give --evidence-out FILE, or --out FILE to write the bundle beside it")
         evidence_out = evidence_out or out.with_name(out.stem + ".evidence.json")  # type: ignore[union-attr]
     try:
         normal = normalise_identifier(identifier)
@@ -321,6 +334,20 @@ def prove_member(
         document = prove_document(files.record, committed, files.key.party, set_name, normal)  # type: ignore[arg-type]
     except PrivacyError as exc:
         fail(str(exc))
+    kept, origin = files.record_step, ""
+    if as_org is not None and event_id is None:
+        if kept is None:  # said before anything is written, as the other options that cannot work are
+            raise click.UsageError(
+                f"--as fetches the evidence of the job's record step, but no {RECORD_STEP_FILE} among JOB_FILES names "
+                f"its event (files kept before it existed, or of a job run without a gateway): give --event "
+                f"EVENT_ID (the record step's event id, which `privacy run` printed), or leave out --as to write the "
+                f"document alone"
+            )
+        event_id, origin = kept.event_id, f" (the record step's event, as {RECORD_STEP_FILE} keeps it)"
+    elif event_id is not None and kept is not None and kept.event_id != event_id:
+        click.echo(
+            f"note: --event {event_id} overrides the event {kept.event_id} that {RECORD_STEP_FILE} keeps", err=True
+        )
     data = format_document(document)
     if out is None:
         click.echo(data.decode("utf-8"), nl=False)
@@ -335,16 +362,19 @@ def prove_member(
         f"{kind} proof: identifier {normal} {verb} in {where}" + (f"; written to {out}" if out else ""), err=True
     )
     if event_id is not None and as_org is not None and evidence_out is not None:
-        _write_evidence(obj, document, event_id, evidence_out, as_org, name, notary_url, wait_s)
+        kept_url = kept.notary_url if kept is not None else None
+        _write_evidence(obj, document, event_id, origin, evidence_out, as_org, name, notary_url, kept_url, wait_s)
 
 
 def _write_evidence(
-    obj: Context, document: DisclosureDocument, event_id: str, path: Path, org: str, name: str,
-    notary_url: str | None, wait_s: float,
+    obj: Context, document: DisclosureDocument, event_id: str, origin: str, path: Path, org: str, name: str,
+    notary_url: str | None, kept_url: str | None, wait_s: float,
 ) -> None:  # fmt: skip
     """Fetch the evidence bundle of ``event_id`` as ``name@org`` (``MemberClient.evidence``, once anchored), check
     that its event is the record step of ``document``'s job, and write it to ``path``; exit 1 saying how to fetch
-    it later when it is not anchored after ``wait_s`` seconds, or naming what does not match."""
+    it later when it is not anchored after ``wait_s`` seconds, or naming what does not match (``origin`` says
+    where the event id came from). The notary is ``notary_url``, else the one consortium.json records, else
+    ``kept_url`` (record-step.json's)."""
     import json
 
     from network.description import ServiceNotRecordedError, load_description
@@ -354,7 +384,9 @@ def _write_evidence(
     try:
         url = load_description(obj.directory).service_url("notary", notary_url)
     except ServiceNotRecordedError as exc:
-        fail(str(exc))
+        if kept_url is None:
+            fail(str(exc))
+        url = kept_url
     again = (
         f"fetch it later: run this command again, or `curl {url.rstrip('/')}/v1/evidence/{event_id}` as a party "
         "of the job"
@@ -364,7 +396,7 @@ def _write_evidence(
         failed = [c for c in disclosure_binding(document.record, document.record_sha256, bundle.entry) if not c.ok]
         if failed:
             fail(
-                f"event {event_id!r} is not the record step of job {document.record.record.job_id}: "
+                f"event {event_id!r}{origin} is not the record step of job {document.record.record.job_id}: "
                 + "; ".join(f"{c.name}: {c.detail}" for c in failed)
             )
 

@@ -10,7 +10,13 @@ Per job and party, in one directory the party keeps private (names as :func:`par
 - ``input.set.json`` (and, at the client, ``result.set.json``): the committed set,
   ``consortium-ledger/privacy-committed-set/v1``: the party's normalised identifiers in the order of their
   sorted VRF leaves, and the leaves; secret (it is the party's customer list). The leaves are kept so that a
-  proof does not evaluate the VRF again for the whole set.
+  proof does not evaluate the VRF again for the whole set;
+- ``record-step.json`` (optional): where the job's record step is in the audit log,
+  ``consortium-ledger/privacy-record-step/v1``: the id of the event the owner's gateway recorded for the record
+  step (the client reads it from the gateway's answer, the owner's PSI service from the ``Consortium-Event-Id``
+  header its gateway forwards) and the notary's URL if the party knew it; public. ``privacy prove-member --as``
+  fetches that event's evidence bundle with it. Files kept before it existed, or of a job whose steps went through
+  no gateway, have none, and read as before.
 
 Bytes of both formats: RFC 8785 canonical JSON and one line feed; byte strings standard base64 with padding::
 
@@ -19,19 +25,26 @@ Bytes of both formats: RFC 8785 canonical JSON and one line feed; byte strings s
     {"format": "consortium-ledger/privacy-committed-set/v1", "job_id": "...", "party": "client" | "server",
      "set": "input" | "result", "vrf_key": base64 (32 bytes), "root": base64 (32 bytes),
      "identifiers": ["<normal form>", ...], "leaves": [base64 (64 bytes), ...]}
+    {"format": "consortium-ledger/privacy-record-step/v1", "job_id": "...",
+     "record_sha256": base64 (32 bytes: SHA-256 of record.json), "event_id": "<the record step's event id>",
+     "notary_url": "https://..." | null}
 
 Under ``sm`` the VRF key is 33 bytes (a compressed SM2 point), the leaves 32 bytes (ECVRF-SM2-SM3-SSWU) and the
 root is the RFC 9162 root over SM3: the VRF key's size names the suite (``privacy.suites.suite_of_vrf_key``).
 
 :func:`parse_committed_set` refuses leaves out of order or repeated, identifiers not in normal form or
 repeated, and a root that is not the RFC 9162 root of the leaves; :meth:`JobFiles.committed` refuses a set
-or key that is not the one the record names.
+or key that is not the one the record names; :func:`read_job_files` refuses a record-step file of another job or
+record. The record-step file says which event the party was told of, nothing more: that the event is this job's
+record step is checked on its evidence bundle (``privacy.document.disclosure_binding``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,8 +63,14 @@ SET_FORMAT: Final = "consortium-ledger/privacy-committed-set/v1"
 MAX_KEY_BYTES: Final = 1024
 #: About 2.3 million identifiers; a grant's ``max_input`` above that needs another file layout.
 MAX_SET_BYTES: Final = 256 * 1024 * 1024
+RECORD_STEP_FORMAT: Final = "consortium-ledger/privacy-record-step/v1"
+MAX_RECORD_STEP_BYTES: Final = 4096
 RECORD_FILE: Final = "record.json"
 KEY_FILE: Final = "vrf-key.json"
+RECORD_STEP_FILE: Final = "record-step.json"
+#: An audit event's id, as ``notary.event`` takes it.
+EVENT_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}\Z")
+_MAX_URL: Final = 2048
 
 
 def set_file_name(set_name: SetName) -> str:
@@ -149,6 +168,54 @@ def parse_committed_set(data: bytes) -> SetFile:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class RecordStepFile:
+    """Where a job's record step is in the audit log: its event's id, and the notary that holds the log."""
+
+    job_id: str
+    record_sha256: bytes
+    event_id: str
+    notary_url: str | None = None
+
+
+def record_step_of(signed: SignedRecord, event_id: str, notary_url: str | None = None) -> RecordStepFile:
+    """The record-step file of the job ``signed`` records, whose record step is the event ``event_id``."""
+    if EVENT_ID.match(event_id) is None:
+        raise MalformedError(f"event id {event_id!r} must match {EVENT_ID.pattern}")
+    digest = hashlib.sha256(format_signed_record(signed)).digest()
+    return RecordStepFile(signed.record.job_id, digest, event_id, notary_url or None)
+
+
+def format_record_step_file(step: RecordStepFile) -> bytes:
+    """The record-step file's bytes (module docstring)."""
+    return _json.format_document(
+        {
+            "format": RECORD_STEP_FORMAT,
+            "job_id": step.job_id,
+            "record_sha256": _json.to_b64(step.record_sha256),
+            "event_id": step.event_id,
+            "notary_url": step.notary_url,
+        }
+    )
+
+
+def parse_record_step_file(data: bytes) -> RecordStepFile:
+    obj = _json.fields(
+        _json.parse_document(data, "record-step file", RECORD_STEP_FORMAT, MAX_RECORD_STEP_BYTES),
+        "record-step file",
+        {"format", "job_id", "record_sha256", "event_id", "notary_url"},
+    )
+    url = obj["notary_url"]
+    if url is not None and (not isinstance(url, str) or not url or len(url) > _MAX_URL):
+        raise MalformedError(f"notary_url: {url!r} is neither null nor a URL of at most {_MAX_URL} characters")
+    return RecordStepFile(
+        job_id=_json.text(obj["job_id"], "job_id", JOB_ID),
+        record_sha256=_json.from_b64(obj["record_sha256"], "record_sha256", 32),
+        event_id=_json.text(obj["event_id"], "event_id", EVENT_ID),
+        notary_url=url,
+    )
+
+
 def party_files(
     party: Party,
     signed: SignedRecord,
@@ -194,6 +261,7 @@ class JobFiles:
     record: SignedRecord
     key: VrfKeyFile
     sets: Mapping[SetName, SetFile]
+    record_step: RecordStepFile | None = None  # None: files kept without one (module docstring)
 
     def committed(self, set_name: SetName) -> CommittedSet:
         """The committed set ``set_name``, checked against the key and against the commitment the record names."""
@@ -221,6 +289,7 @@ def read_job_files(files: Mapping[str, bytes]) -> JobFiles:
     record: SignedRecord | None = None
     key: VrfKeyFile | None = None
     sets: dict[SetName, SetFile] = {}
+    step: tuple[str, RecordStepFile] | None = None
     for name, data in files.items():
         try:
             kind = _kind(data)
@@ -237,6 +306,10 @@ def read_job_files(files: Mapping[str, bytes]) -> JobFiles:
                 if parsed.set in sets:
                     raise MalformedError(f"a second {parsed.set} set file")
                 sets[parsed.set] = parsed
+            elif kind == RECORD_STEP_FORMAT:
+                if step is not None:
+                    raise MalformedError(f"a second record-step file (the first is {step[0]})")
+                step = (name, parse_record_step_file(data))
             else:
                 raise MalformedError(f"not a job file (format {kind!r})")
         except MalformedError as exc:
@@ -246,7 +319,18 @@ def read_job_files(files: Mapping[str, bytes]) -> JobFiles:
             what for what, have in (("record.json", record), ("vrf-key.json", key), ("a set file", sets)) if not have
         ]
         raise MalformedError(f"the job files lack {', '.join(missing)}")
-    return JobFiles(record, key, sets)
+    if step is not None:
+        name, found = step
+        job_id = record.record.job_id
+        if found.job_id != job_id:
+            raise MalformedError(f"{name}: the record-step file is of job {found.job_id}, the record of job {job_id}")
+        digest = hashlib.sha256(format_signed_record(record)).digest()
+        if found.record_sha256 != digest:
+            raise MalformedError(
+                f"{name}: the record-step file is of a record with SHA-256 {found.record_sha256.hex()}, not of this "
+                f"record.json ({digest.hex()}): the files are of two runs of job {job_id}"
+            )
+    return JobFiles(record, key, sets, None if step is None else step[1])
 
 
 def _kind(data: bytes) -> str:

@@ -11,8 +11,11 @@ left) and the request's size against ``max_input``, recorded the call, and names
 - ``POST <steps>/record``: the record of a job this service answered, naming the caller as client and, when the
   service knows the members' keys, the caller's published key; the client's signature must verify. The service
   checks every field it knows (``PsiServer.check_record``), countersigns, writes its job files
-  (``privacy.jobfiles``: ``record.json``, ``vrf-key.json``, ``input.set.json``) to ``<jobs>/<job id>/`` and
-  answers the record signed by both.
+  (``privacy.jobfiles``: ``record.json``, ``vrf-key.json``, ``input.set.json``, and ``record-step.json`` with the
+  id of the record step's event, which its gateway names in ``Consortium-Event-Id``, and ``notary_url`` if given)
+  to ``<jobs>/<job id>/`` and answers the record signed by both. The header is the gateway's (it drops any
+  ``Consortium-*`` header a caller sends); a service reached without a gateway writes no ``record-step.json``, and
+  an event id it was told wrongly fails ``prove-member``'s check of the event's evidence, nothing more.
 
 Refusals are JSON ``{"error", "reason", "detail"}``: 400 ``psi_malformed``, 403 with the privacy core's reason
 (``wrong_terms``, ``input_over_cap``, ``count_mismatch``, ``record_mismatch``) or ``wrong_client``, ``wrong_suite``
@@ -25,6 +28,7 @@ record never comes are dropped after ``job_ttl_s``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
@@ -32,14 +36,16 @@ from typing import Final
 
 from aiohttp import web
 
-from notary.headers import CALLER_ORG_HEADER
+from notary.headers import CALLER_ORG_HEADER, EVENT_HEADER
 from privacy.asset import STEP_METHODS, STEPS, PsiAssetTerms, Step, format_asset_terms, parse_record_step
 from privacy.errors import MalformedError, RefusedError
 from privacy.identifiers import normalise_set
-from privacy.jobfiles import party_files, write_job_files
+from privacy.jobfiles import RECORD_STEP_FILE, format_record_step_file, party_files, record_step_of, write_job_files
 from privacy.psi import JobTerms, PsiServer, inspect_request, max_request_bytes
 from privacy.record import SIGNING_CONTEXT, SignedRecord, format_record, format_signed_record, sign_record
 from privacy.suites import KemKey, SigningKey, check_same_suite, suite_of_protocol
+
+log = logging.getLogger(__name__)
 
 #: The body limit of an upstream that serves the steps beside other routes (the demo's services): requests of up to
 #: 7.6 million identifiers. The service's own application takes what its terms allow (``max_request_bytes``).
@@ -63,6 +69,7 @@ class PsiService:
         jobs_dir: Path,
         *,
         member_keys: Mapping[str, bytes] | None = None,
+        notary_url: str | None = None,
         job_ttl_s: float = 600.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -77,6 +84,7 @@ class PsiService:
         self._ids = normalise_set(identifiers)
         self.jobs_dir = Path(jobs_dir)
         self._member_keys = member_keys
+        self._notary_url = notary_url
         self._ttl = job_ttl_s
         self._clock = clock
         self._jobs: dict[str, tuple[float, PsiServer | None]] = {}
@@ -181,6 +189,12 @@ class PsiService:
             return _refuse(403, exc.reason, str(exc))
         signed = SignedRecord(record, client_signature, sign_record(record, "server", self._signing_key))
         files = party_files("server", signed, server.committed)
+        event_id = request.headers.get(EVENT_HEADER)
+        if event_id:
+            try:
+                files[RECORD_STEP_FILE] = format_record_step_file(record_step_of(signed, event_id, self._notary_url))
+            except MalformedError as exc:  # not an event id: the files are kept without it
+                log.warning("job %s: %s header %r: %s", record.job_id, EVENT_HEADER, event_id[:80], exc)
         await asyncio.get_running_loop().run_in_executor(None, self._write, record.job_id, files)
         self._jobs.pop(record.job_id, None)
         self._done.add(record.job_id)

@@ -38,6 +38,7 @@ privacy terms``/``serve`` and the demo (``demo.privacy``) use both.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -64,7 +65,13 @@ from privacy.asset import (
 )
 from privacy.dp import check_budget, check_dp_terms, check_epsilon
 from privacy.errors import MalformedError, PrivacyError
-from privacy.jobfiles import party_files, write_job_files
+from privacy.jobfiles import (
+    RECORD_STEP_FILE,
+    format_record_step_file,
+    party_files,
+    record_step_of,
+    write_job_files,
+)
 from privacy.psi import JobTerms, PsiClient, request_time_budget_s
 from privacy.record import JOB_ID, SignedRecord, key_bytes, parse_signed_record, sign_record, verify_record
 from privacy.service import PsiService
@@ -128,7 +135,9 @@ class PsiJob:
     terms: PsiAssetTerms
     intersection: tuple[str, ...]
     signed: SignedRecord
-    files: dict[str, bytes]  # privacy.jobfiles: record.json, vrf-key.json, input.set.json, result.set.json
+    #: privacy.jobfiles: record.json, vrf-key.json, input.set.json, result.set.json, and record-step.json (the
+    #: record step's event id, and the client's notary URL if it has one) when the gateway named the event
+    files: dict[str, bytes]
     event_ids: dict[str, str] = field(default_factory=dict)  # step → the gateway's event id
 
     @property
@@ -221,6 +230,12 @@ def run_psi_job(
         raise PsiJobError(f"the countersigned record does not verify: {exc}") from exc
     assert key_bytes(client_public) == record.client.signing_key
     files = party_files("client", signed, client_psi.committed, outcome.result)
+    if "record" in events:  # where the record step is in the log, for prove-member to fetch its evidence
+        # an id no gateway gives (it names no event of the log) is not kept: the job's files are, without it
+        with contextlib.suppress(PrivacyError):
+            files[RECORD_STEP_FILE] = format_record_step_file(
+                record_step_of(signed, events["record"], client.notary_url)
+            )
     return PsiJob(job.job_id, terms, outcome.intersection, signed, files, events)
 
 
@@ -350,7 +365,8 @@ def open_psi_service(
     """The owner's PSI service of ``asset`` from its files in ``directory``: the terms document, the X25519 key,
     ``org``'s gateway key (which signs the job records) and the members' published keys (``consortium.json``),
     against which it checks each record's client key. Job files go to ``jobs_dir`` (default
-    ``orgs/<org>/privacy/jobs``)."""
+    ``orgs/<org>/privacy/jobs``), with the notary's URL that ``consortium.json`` records, if any, in each job's
+    ``record-step.json``."""
     folder = terms_dir(directory, org)
     path = folder / f"{asset}{TERMS_SUFFIX}"
     try:
@@ -375,6 +391,7 @@ def open_psi_service(
             identifiers,
             jobs_dir or folder / "jobs",
             member_keys={m.org: m.identity.gateway_public_key for m in description.members},
+            notary_url=description.notary_url,
         )
     except PrivacyError as exc:
         raise PsiSetupError(str(exc)) from exc

@@ -104,14 +104,12 @@ def _headers(found: Answer) -> list[tuple[bytes, bytes]]:
     return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in found.headers]
 
 
-def _route_methods(scope: Scope) -> set[str]:
-    """The methods the app's routes accept on the request's path (empty for an unknown path)."""
-    methods: set[str] = set()
-    for route in getattr(getattr(scope.get("app"), "router", None), "routes", ()):
-        match, _ = route.matches(scope)
-        if match is not Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
-    return methods
+def _route_takes(scope: Scope) -> bool:
+    """Whether a route of the app takes the request's method on its path. Asked of each route's own matching
+    (a full match is path and method), not of its ``methods``: the routes of an included router (every route of
+    the API) are one entry of the app's routes that has no ``methods`` of its own."""
+    routes = getattr(getattr(scope.get("app"), "router", None), "routes", ())
+    return any(route.matches(scope)[0] is Match.FULL for route in routes)
 
 
 class SecurityHeaders:
@@ -190,7 +188,7 @@ class Gatekeeper:
             found = answer(AuditUnavailableError())
             await _send_json(send, found.status, found.body, _headers(found))
             return
-        if scope["method"] not in ("GET", "HEAD") and scope["method"] in _route_methods(scope):
+        if scope["method"] not in ("GET", "HEAD") and _route_takes(scope):
             await self._refuse(send, query, ReadOnlyError())
             return
         if query is None:

@@ -16,6 +16,7 @@ no reads knows no operator and resolves nothing."""
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
@@ -41,7 +42,15 @@ from notary.errors import MalformedError, NotFoundError
 from notary.event import EventJSON, gateway_org, parse_entry
 from notary.event import parties as event_parties
 from notary.readauth import ForbiddenReadError
-from notary.storage.base import CheckpointJSON, CheckpointRow, EntryRow, NotaryStorage, anchor_json
+from notary.storage.base import (
+    AlarmKey,
+    CheckpointJSON,
+    CheckpointRow,
+    EntryRow,
+    NotaryStorage,
+    alarm_key,
+    anchor_json,
+)
 
 router = APIRouter(tags=["read"])
 
@@ -256,7 +265,46 @@ def gaps(service: Service, reader: Caller) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/alarms", response_model=Alarms, summary="The integrity alarms, the last found first")
+#: Alarms ``/v1/alarms`` answers per page unless ``limit`` says otherwise (before paging, all it ever answered).
+ALARM_PAGE = 100
+#: The longest cursor ``/v1/alarms`` issues is about 70 characters; anything longer is not one of its.
+MAX_CURSOR = 128
+#: The ids the stores can hold (SQLite's and PostgreSQL's signed 64-bit integers).
+MAX_ALARM_ID = 2**63 - 1
+
+
+def encode_alarm_cursor(key: AlarmKey, state: str) -> str:
+    """The cursor of the page after the alarm of ``key``, bound to the ``state`` it was listed under: URL-safe
+    base64 (unpadded) of ``v1:<last_ms>.<id>:<state>``, the form of the explorer's cursors."""
+    return base64.urlsafe_b64encode(f"v1:{key.last_ms}.{key.id}:{state}".encode()).decode().rstrip("=")
+
+
+def decode_alarm_cursor(cursor: str, state: str) -> AlarmKey:
+    """The key :func:`encode_alarm_cursor` bound to ``state``; anything else is :class:`MalformedError` (400)."""
+    try:
+        if len(cursor) > MAX_CURSOR or not cursor.isascii():
+            raise ValueError(cursor)
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        version, key, bound = text.split(":")
+        last_ms, id_ = (int(part) for part in key.split("."))
+        if (
+            version != "v1"
+            or f"{last_ms}.{id_}" != key
+            or not (0 <= last_ms <= MAX_ALARM_ID and 1 <= id_ <= MAX_ALARM_ID)
+        ):
+            raise ValueError(text)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise MalformedError(
+            "cursor: not one this notary issued; give the `next` of a page of /v1/alarms, or none for the first page"
+        ) from None
+    if bound != state:
+        raise MalformedError(
+            f"cursor: it continues a listing of state={bound}, not state={state}; start again without it"
+        )
+    return AlarmKey(last_ms, id_)
+
+
+@router.get("/v1/alarms", response_model=Alarms, summary="The integrity alarms, the last found first, a page at a time")
 def alarms(
     service: Service,
     _: Caller,
@@ -267,12 +315,23 @@ def alarms(
             "those not resolved"
         ),
     ] = "all",
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Alarms per page")] = ALARM_PAGE,
+    cursor: Annotated[
+        str | None,
+        Query(description="`next` of the previous page, listed with the same `state` (400 otherwise); none: the first"),
+    ] = None,
 ) -> dict[str, Any]:
-    return {"alarms": service.store.alarms(open_only=state == "open")}
+    """Keyset paging over (``last_ms``, ``id``), both descending: a page continues after the previous page's last
+    alarm, so one walk through the pages lists an alarm at most once. An alarm found again or opened while a walk
+    goes on moves up to the first page, ahead of the walk, which does not list it (again): a new walk does."""
+    after = None if cursor is None else decode_alarm_cursor(cursor, state)
+    rows = service.store.alarms(limit=limit, open_only=state == "open", after=after)
+    return {
+        "alarms": rows,
+        "next": encode_alarm_cursor(alarm_key(rows[-1]), state) if len(rows) == limit else None,
+    }
 
 
-#: The ids the stores can hold (SQLite's and PostgreSQL's signed 64-bit integers).
-MAX_ALARM_ID = 2**63 - 1
 #: A reason: at least one character other than a space, no control characters, at most this long.
 MAX_REASON = 1000
 _REASON = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$"

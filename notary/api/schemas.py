@@ -164,7 +164,10 @@ class Alarm(_Body):
 
 
 class Alarms(_Body):
-    alarms: list[Alarm] = Field(description="The latest alarms (at most 100), the last found first")
+    alarms: list[Alarm] = Field(description="A page of the alarms (`limit`, 100 unless given), the last found first")
+    next: str | None = Field(
+        description="`cursor` for the next page (an opaque string, bound to the `state` listed); null on the last"
+    )
 
 
 # -- operations ----------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypedDict, runtime_checkable
+from typing import Any, Literal, NamedTuple, Protocol, TypedDict, runtime_checkable
 
 from notary.log.errors import NotaryError
 
@@ -257,9 +257,11 @@ class NotaryStorage(Protocol):
 
     def set_meta(self, key: str, value: str) -> None: ...
 
-    def alarms(self, limit: int = 100, open_only: bool = False) -> list[AlarmRow]:
-        """The alarms, the last found first: every one, resolved ones included, or with ``open_only`` those not
-        resolved."""
+    def alarms(self, limit: int = 100, open_only: bool = False, after: AlarmKey | None = None) -> list[AlarmRow]:
+        """The alarms, the last found first (``last_ms``, then ``id``, both descending): every one, resolved ones
+        included, or with ``open_only`` those not resolved. ``after``: only those that come after the alarm of
+        that key in this order (the key of a page's last alarm, :func:`alarm_key`: the next page); a key need
+        not be of an alarm that exists."""
         ...
 
     def open_alarms(self) -> int:
@@ -344,6 +346,23 @@ def anchor_json(anchor: AnchorRow) -> AnchorJSON:
         sent_ms=anchor["sent_ms"], block_number=anchor["block_number"], block_hash=anchor["block_hash"],
         confirmed_ms=anchor["confirmed_ms"],
     )  # fmt: skip
+
+
+class AlarmKey(NamedTuple):
+    """Where an alarm stands in the order of :meth:`NotaryStorage.alarms`: the last found first, then the last
+    opened. An alarm found again moves up (``last_ms`` only rises), never down; ``id`` never changes."""
+
+    last_ms: int
+    id: int
+
+
+def alarm_key(row: AlarmRow) -> AlarmKey:
+    return AlarmKey(row["last_ms"], row["id"])
+
+
+#: The condition of the alarms after a key, in either backend's SQL (``p`` its placeholder; the parameters are
+#: ``last_ms``, ``last_ms``, ``id``): written out rather than as a row-value comparison, the same text in both.
+ALARMS_AFTER = "(last_ms < {p} OR (last_ms = {p} AND id < {p}))"
 
 
 def alarm_row(row: Sequence[Any]) -> AlarmRow:

@@ -38,10 +38,12 @@ from notary.log.note import parse_note
 from notary.log.tiles import TILE_WIDTH, entries_path, format_entry_bundle, parse_entry_bundle, tile_path
 from notary.storage.base import (
     ALARM_COLUMNS,
+    ALARMS_AFTER,
     ANCHOR_COLUMNS,
     ANCHOR_SUBJECT,
     ANCHORS_CHECKED_KEY,
     CHECKPOINT_SUBJECT,
+    AlarmKey,
     AlarmRow,
     AnchorRow,
     BatchRow,
@@ -144,6 +146,8 @@ _SCHEMA_V4 = (
     "CREATE UNIQUE INDEX alarms_open ON alarms (kind, subject) WHERE resolved_ms IS NULL",
     "UPDATE meta SET value = '4' WHERE key = 'schema_version'",
 )
+
+_ALARMS_AFTER = ALARMS_AFTER.format(p="%s")
 
 #: An alarm found: a new row, or the count and the last time of the open one of its kind and subject.
 _ADD_ALARM = (
@@ -951,10 +955,13 @@ class PostgresStore:
                 (key, value),
             )
 
-    def alarms(self, limit: int = 100, open_only: bool = False) -> list[AlarmRow]:
-        where = "WHERE resolved_ms IS NULL " if open_only else ""
+    def alarms(self, limit: int = 100, open_only: bool = False, after: AlarmKey | None = None) -> list[AlarmRow]:
+        conditions = (["resolved_ms IS NULL"] if open_only else []) + ([] if after is None else [_ALARMS_AFTER])
+        where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+        keyed = () if after is None else (after.last_ms, after.last_ms, after.id)
         rows = self._query(
-            f"SELECT {', '.join(ALARM_COLUMNS)} FROM alarms {where}ORDER BY last_ms DESC, id DESC LIMIT %s", (limit,)
+            f"SELECT {', '.join(ALARM_COLUMNS)} FROM alarms {where}ORDER BY last_ms DESC, id DESC LIMIT %s",
+            (*keyed, limit),
         )
         return [alarm_row(r) for r in rows]
 

@@ -28,9 +28,11 @@ from typing import Any
 from notary.log.tiles import format_entry_bundle
 from notary.storage.base import (
     ALARM_COLUMNS,
+    ALARMS_AFTER,
     ANCHOR_COLUMNS,
     ANCHOR_SUBJECT,
     ANCHORS_CHECKED_KEY,
+    AlarmKey,
     AlarmRow,
     AnchorRow,
     BatchRow,
@@ -143,6 +145,8 @@ _MIGRATIONS = (
         ),
     ),
 )
+
+_ALARMS_AFTER = ALARMS_AFTER.format(p="?")
 
 #: An alarm found: a new row, or the count and the last time of the open one of its kind and subject.
 _ADD_ALARM = (
@@ -525,10 +529,13 @@ class LogStore:
         rows = self._query("SELECT MAX(size), SUM(state = 'sent') FROM anchors WHERE state IN ('sent', 'confirmed')")
         return int(rows[0][0] or 0), bool(rows[0][1])
 
-    def alarms(self, limit: int = 100, open_only: bool = False) -> list[AlarmRow]:
-        where = "WHERE resolved_ms IS NULL " if open_only else ""
+    def alarms(self, limit: int = 100, open_only: bool = False, after: AlarmKey | None = None) -> list[AlarmRow]:
+        conditions = (["resolved_ms IS NULL"] if open_only else []) + ([] if after is None else [_ALARMS_AFTER])
+        where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+        keyed = () if after is None else (after.last_ms, after.last_ms, after.id)
         rows = self._query(
-            f"SELECT {', '.join(ALARM_COLUMNS)} FROM alarms {where}ORDER BY last_ms DESC, id DESC LIMIT ?", (limit,)
+            f"SELECT {', '.join(ALARM_COLUMNS)} FROM alarms {where}ORDER BY last_ms DESC, id DESC LIMIT ?",
+            (*keyed, limit),
         )
         return [alarm_row(r) for r in rows]
 

@@ -1060,6 +1060,24 @@ def test_state_survives_a_clean_restart(node: Node, tmp_path: Path) -> None:
     owner_jobs = node.directory / "orgs" / PSI_OWNER / "privacy" / "jobs"
     assert (owner_jobs / "cli-psi-before" / "record.json").read_bytes() == Path(before["record"]).read_bytes()
 
+    # A disclosure from the job before the restart binds to the log: prove-member --as fetches the evidence of the
+    # record step whose event id record-step.json kept (no --event; the notary's URL of this start, which
+    # consortium.json records, over the one the file kept), anchored by now, and verify disclosure checks both.
+    kept = json.loads(Path(before["record_step"]).read_text())
+    assert kept["event_id"] == before["events"]["record"] and kept["notary_url"].endswith(f":{old_port + 1}"), kept
+    shared = json.loads((Path(before["files"]) / "result.set.json").read_text())["identifiers"][0]
+    proof = tmp_path / "before.json"
+    files = [str(p) for p in sorted(Path(before["files"]).iterdir())]
+    made = node.cli("privacy", "prove-member", *files, "--id", shared, "--set", "result", "--as", PSI_CLIENT,
+                    "--out", str(proof), "--wait", "120")  # fmt: skip
+    assert_ok(made)
+    assert f"evidence of the record step (event {kept['event_id']}, index " in made.stderr, shown(made)
+    checked = node.cli("verify", "disclosure", str(proof), "--evidence", str(tmp_path / "before.evidence.json"),
+                       "--consortium", str(node.directory / "consortium.json"), "--chain-url", node.url)  # fmt: skip
+    lines = assert_ok(checked).splitlines()
+    assert any(line.startswith("✓ logged — the record is the one logged at index ") for line in lines), shown(checked)
+    assert lines[-1] == f"identifier {shared} was in the result of job cli-psi-before (committed by {PSI_CLIENT})"
+
 
 def _crash_loop_is_given_up(node: Node, name: str, why: str) -> None:
     """``name`` did not start under ``up``, which started the rest, tried it four times more and left it stopped,

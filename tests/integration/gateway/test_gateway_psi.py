@@ -20,6 +20,7 @@ its SM2 key files at ``KDF_ITERATIONS`` PBKDF2 iterations, the fewest allowed, a
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -215,8 +216,18 @@ def test_a_job_through_the_owners_gateway_finds_the_shared_customers_and_records
     assert sorted(result["identifiers"]) == SHARED_IDS
     server_files = terms_dir(psi.world.root, PROVIDER) / "jobs" / "job-1"
     assert (server_files / "record.json").read_bytes() == (out / "record.json").read_bytes()
-    assert {p.name for p in server_files.iterdir()} == {"record.json", "vrf-key.json", "input.set.json"}
+    assert {p.name for p in server_files.iterdir()} == {
+        "record.json", "vrf-key.json", "input.set.json", "record-step.json"
+    }  # fmt: skip
     assert all((p.stat().st_mode & 0o077) == 0 for p in out.iterdir())
+    # both parties keep the record step's event id: the client from the gateway's answer, the owner's service from
+    # the header its gateway forwards (neither knows a notary URL: this consortium.json records none)
+    record_digest = hashlib.sha256((out / "record.json").read_bytes()).digest()
+    for kept in (out / "record-step.json", server_files / "record-step.json"):
+        step = json.loads(kept.read_bytes())
+        assert (step["event_id"], step["job_id"], step["notary_url"]) == (summary["events"]["record"], "job-1", None)
+        assert base64.b64decode(step["record_sha256"]) == record_digest
+    assert summary["record_step"] == str(out / "record-step.json")
 
     events = {e["event_id"]: e for e in psi.events()}
     steps = summary["events"]
@@ -299,27 +310,27 @@ def test_a_membership_proof_from_the_jobs_files_verifies_and_a_forged_one_does_n
 def test_prove_member_fetches_the_record_steps_evidence_or_says_how_to_later(
     psi: PsiWorld, job_1: tuple[Path, dict[str, Any]]
 ) -> None:
-    """``prove-member --event``: the bundle fetched as the SDK fetches it; this notary anchors nothing, so the
-    command says the evidence is not ready and how to fetch it later, the document written; the id of another
-    step of the job is refused as not the record step."""
+    """``prove-member --as``: the bundle of the record step's event that ``record-step.json`` keeps (or of
+    ``--event``), fetched as the SDK fetches it; this notary anchors nothing, so the command says the evidence is
+    not ready and how to fetch it later, the document written; the id of another step of the job is refused as
+    not the record step."""
     out, summary = job_1
     psi.events()  # the job's events are in the log
     files = [str(out / name) for name in ("record.json", "vrf-key.json", "input.set.json")]
     proof = psi.files / "with-evidence.json"
     fetch = ["--as", GRANTEE, "--notary-url", psi.notary.url, "--wait", "0.5", "--out", str(proof)]
-    made = psi.cli(
-        "privacy", "prove-member", *files, "--id", SHARED_IDS[0], "--event", summary["events"]["record"], *fetch,
-        check=False,
-    )  # fmt: skip
+    kept = str(out / "record-step.json")  # the event id privacy run kept, with no --event
+    made = psi.cli("privacy", "prove-member", *files, kept, "--id", SHARED_IDS[0], *fetch, check=False)
     assert made.returncode == 1 and proof.is_file(), made.stderr
     assert "the document is written, but not the evidence" in made.stderr and "anchor: " in made.stderr, made.stderr
     assert f"/v1/evidence/{summary['events']['record']}" in made.stderr, made.stderr
     assert not proof.with_name("with-evidence.evidence.json").exists()
-    other = psi.cli(
-        "privacy", "prove-member", *files, "--id", SHARED_IDS[0], "--event", summary["events"]["request"], *fetch,
-        check=False,
+    other = psi.cli(  # --event overrides the kept id: the id of another step of the job is not the record step
+        "privacy", "prove-member", *files, kept, "--id", SHARED_IDS[0], "--event", summary["events"]["request"],
+        *fetch, check=False,
     )  # fmt: skip
     assert other.returncode == 1, other.stderr
+    assert f"--event {summary['events']['request']} overrides the event {summary['events']['record']}" in other.stderr
     assert f"event {summary['events']['request']!r} is not the record step of job job-1: event: " in other.stderr
 
 

@@ -106,6 +106,20 @@ def test_every_object_nested_in_a_v1_answer_documents_its_properties(spec: dict[
     assert set(event["required"]) == set(FIELDS) and event["additionalProperties"] is False
 
 
+def test_the_alarms_page_documents_its_cursor_and_limit(spec: dict[str, Any]) -> None:
+    """``/v1/alarms`` pages: its answer has ``next`` (a string, or null on the last page) beside ``alarms``, and
+    it takes ``limit`` (1 to 1000, 100 by default), ``cursor`` and ``state``; a bad cursor's 400 is documented."""
+    operation = gets(spec)["/v1/alarms"]
+    body = resolve(spec, operation["responses"]["200"]["content"]["application/json"]["schema"])
+    assert set(body["properties"]) == {"alarms", "next"} and set(body["required"]) == {"alarms", "next"}
+    assert {t.get("type") for t in body["properties"]["next"]["anyOf"]} == {"string", "null"}
+    params = {p["name"]: p for p in operation["parameters"]}
+    assert set(params) == {"state", "limit", "cursor"}
+    assert (params["limit"]["schema"]["minimum"], params["limit"]["schema"]["maximum"]) == (1, 1000)
+    assert params["limit"]["schema"]["default"] == 100
+    assert {"400", "422"} <= set(operation["responses"])
+
+
 def test_text_and_binary_gets_declare_their_media_type(spec: dict[str, Any]) -> None:
     routes = gets(spec)
     for path, media_type in NOT_JSON.items():

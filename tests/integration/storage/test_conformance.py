@@ -36,7 +36,7 @@ from notary.logsuite import INTL, SM, LogSuite, PrivateKey, public_bytes
 from notary.reader import LogReader
 from notary.receipt import Receipt, verify_receipt
 from notary.sequencer import Sequencer, SequencerSettings, encode_batch, sign_batch_body
-from notary.storage.base import NotaryStorage, StoreError, StoreUnavailableError
+from notary.storage.base import AlarmKey, NotaryStorage, StoreError, StoreUnavailableError, alarm_key
 from suite.sm2 import SM2PrivateKey
 from tests.support.notary_events import event
 
@@ -303,6 +303,36 @@ def once(backend: Backend) -> Backend:
     if backend.suite is not INTL:
         pytest.skip("alarms are the same under either suite: run under intl")
     return backend
+
+
+def test_alarms_page_after_a_key_the_same_in_every_backend(once: Backend) -> None:
+    """``alarms(after=key)`` continues the order of ``alarms()`` (the last found first, then the last opened)
+    after the alarm of ``key``, with ``open_only`` too; alarms found at the same time are told apart by id, and an
+    alarm found again moves up. Each backend pages to the same ids (the notary's ``/v1/alarms`` cursor is this
+    key)."""
+    store, other = once.store(), once.store()
+    for n, at in enumerate((10, 20, 20, 20, 30, 40), start=1):
+        (store if n % 2 else other).add_alarm(at, "split-view", n, f"witness w{n} refused", subject=f"witness w{n}")
+    other.add_alarm(50, "split-view", 9, "witness w1 refused again", subject="witness w1")
+    assert store.resolve_alarm(5, 60, "op/ops", "w5 restored")[1]
+    every = [a["id"] for a in store.alarms()]
+    assert every == [1, 6, 5, 4, 3, 2]
+
+    def walk(limit: int, open_only: bool) -> list[list[int]]:
+        pages, after = [], None
+        while True:
+            rows = other.alarms(limit=limit, open_only=open_only, after=after)
+            pages.append([a["id"] for a in rows])
+            if len(rows) < limit:
+                return pages
+            after = alarm_key(rows[-1])
+
+    assert walk(2, False) == [[1, 6], [5, 4], [3, 2], []]
+    assert walk(4, False) == [[1, 6, 5, 4], [3, 2]]
+    assert walk(2, True) == [[1, 6], [4, 3], [2]]
+    assert [a["id"] for a in store.alarms(after=AlarmKey(20, 4))] == [3, 2]  # found at 20, opened before 4
+    assert [a["id"] for a in store.alarms(after=AlarmKey(20, 99))] == [4, 3, 2]  # a key of no alarm
+    assert store.alarms(after=AlarmKey(0, 1)) == []
 
 
 def test_a_resolved_alarm_keeps_its_history_and_the_condition_found_again_opens_another(once: Backend) -> None:

@@ -40,7 +40,7 @@ from notary.storage.base import AnchorRow
 from notary.verify import STEP_NAMES, anchor_calldata
 from privacy.asset import job_tag
 from privacy.document import disclosure_binding
-from privacy.jobfiles import RECORD_FILE
+from privacy.jobfiles import RECORD_FILE, RECORD_STEP_FILE, format_record_step_file, record_step_of
 from privacy.record import format_summary
 from tests.support.notary_events import event
 from tests.support.privacy_job import CLIENT_ORG, GRANT_ID, JOB_ID, SERVER_ORG, Job, small_job
@@ -257,8 +257,8 @@ def test_the_binding_checks_each_field_of_the_event() -> None:
 
 def test_options_that_cannot_work_are_refused_before_anything_is_read(world: dict[str, Any]) -> None:
     """``--evidence`` needs ``--consortium``, the trust options need ``--evidence``; ``prove-member --event``
-    reads the notary as a party of the job (``--as``) and writes the bundle somewhere (``--evidence-out``, or
-    beside ``--out``)."""
+    reads the notary as a party of the job (``--as``), ``--as`` writes the bundle somewhere (``--evidence-out``, or
+    beside ``--out``) and ``--notary-url`` goes with ``--as``."""
     root = world["root"]
     proof, bundle = str(root / "proof.json"), str(root / f"bundle-{RECORD_INDEX}.json")
     cases = {
@@ -292,12 +292,62 @@ def test_options_that_cannot_work_are_refused_before_anything_is_read(world: dic
             ],
             "--evidence-out FILE, or --out FILE",
         ),
-        "--event": (
-            ["privacy", "prove-member", str(root / "client" / RECORD_FILE), "--id", "ACCT:S3", "--as", CLIENT_ORG],
-            "go with --event",
+        "--notary-url": (
+            ["privacy", "prove-member", str(root / "client" / RECORD_FILE), "--id", "ACCT:S3", "--notary-url", "x"],
+            "go with --as",
         ),
     }
     for case, (args, reason) in cases.items():
         result = CliRunner().invoke(cli, args)
         assert result.exit_code == 2 and reason in result.output, (case, result.output)
     assert not (root / "p.json").exists()
+
+
+def prove_as(root: Path, files: dict[str, bytes], directory: Path, *extra: str) -> tuple[Result, Path]:
+    """``privacy prove-member`` over ``files`` (written to ``directory``) with ``--as`` the client, in the
+    consortium directory ``root``: the result, and where the document goes."""
+    directory.mkdir()
+    for name, data in files.items():
+        (directory / name).write_bytes(data)
+    out = directory.with_name(directory.name + "-proof.json")
+    args = ["--dir", str(root), "privacy", "prove-member", *sorted(map(str, directory.iterdir())), "--id", "ACCT:S3"]
+    return CliRunner().invoke(cli, [*args, "--as", CLIENT_ORG, "--out", str(out), *extra]), out
+
+
+def test_prove_member_as_takes_the_record_step_from_the_job_files_or_says_what_is_missing(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    """Without ``--event``, ``--as`` fetches the evidence of the event ``record-step.json`` keeps; files without
+    one are said to lack it (exit 2, nothing written, as for the other options that cannot work); ``--event``
+    overrides the kept one, saying so. (This consortium.json records no notary URL and the kept file none either,
+    so the fetch itself stops there: ``tests/integration/gateway/test_gateway_psi.py`` fetches from a notary.)"""
+    root, job = world["root"], small_job()
+    result, out = prove_as(root, job.client_files, tmp_path / "old")
+    assert result.exit_code == 2, result.output
+    assert f"no {RECORD_STEP_FILE} among JOB_FILES names its event" in result.output
+    assert "give --event EVENT_ID" in result.output and "leave out --as" in result.output
+    assert not out.exists()
+
+    kept = format_record_step_file(record_step_of(job.signed, f"ev-{RECORD_INDEX}"))
+    result, out = prove_as(root, {**job.client_files, RECORD_STEP_FILE: kept}, tmp_path / "kept")
+    assert result.exit_code == 1 and out.read_bytes() == (root / "proof.json").read_bytes(), result.output
+    assert "records no notary URL" in result.stderr and "overrides" not in result.stderr, result.stderr
+    result, out = prove_as(root, {**job.client_files, RECORD_STEP_FILE: kept}, tmp_path / "over", "--event", "ev-9")
+    assert result.exit_code == 1 and out.is_file(), result.output
+    assert f"note: --event ev-9 overrides the event ev-{RECORD_INDEX} that {RECORD_STEP_FILE} keeps" in result.stderr
+
+
+def test_prove_member_refuses_a_record_step_of_another_run_and_writes_nothing(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    """Job files from two runs (the record-step file of another run of the same job id): refused, naming both
+    records, before the document is written, whether the event id would come from it or from ``--event``."""
+    job, rerun = small_job(), small_job.__wrapped__()
+    other = format_record_step_file(record_step_of(rerun.signed, f"ev-{RECORD_INDEX}"))
+    for extra in ((), ("--event", f"ev-{RECORD_INDEX}")):
+        directory = tmp_path / f"x{len(extra)}"
+        result, out = prove_as(world["root"], {**job.client_files, RECORD_STEP_FILE: other}, directory, *extra)
+        assert result.exit_code == 1, result.output
+        assert result.stderr.startswith(f"error: {directory / RECORD_STEP_FILE}: the record-step file"), result.stderr
+        assert "the files are of two runs of job job-42" in result.stderr
+        assert not out.exists()

@@ -697,3 +697,134 @@ def test_a_notary_without_authenticated_reads_resolves_nothing(tmp_path: Path) -
         assert r.service.store.alarms()[0]["resolved_ms"] is None
     finally:
         r.service.stop()
+
+
+# -- listing alarms a page at a time ------------------------------------------------------------------------------
+
+
+def alarm_page(readers: Readers, query: str) -> Any:
+    """``GET /v1/alarms?QUERY`` signed by the regulator's reader."""
+    path = "/v1/alarms" + (f"?{query}" if query else "")
+    return readers.client.get(path, headers=sign_read("csrc/audit", readers.keys["csrc"], "GET", path, NOW))
+
+
+def walk(readers: Readers, state: str, limit: int) -> list[list[int]]:
+    """The ids of each page of a walk from the first page, following ``next`` to the last."""
+    pages: list[list[int]] = []
+    cursor: str | None = None
+    while True:
+        query = f"state={state}&limit={limit}" + ("" if cursor is None else f"&cursor={quote(cursor)}")
+        answer = alarm_page(readers, query)
+        assert answer.status_code == 200, answer.text
+        pages.append([a["id"] for a in answer.json()["alarms"]])
+        cursor = answer.json()["next"]
+        if cursor is None:
+            return pages
+
+
+def test_alarms_page_by_a_cursor_the_last_found_first(readers: Readers) -> None:
+    """Seven alarms, two found at the same time (the later opened first), one found again (it moves up), two
+    resolved: pages of three follow ``next`` through every one once, in the order of one long page; ``open`` pages
+    through the open ones only. A page that ends exactly at the last alarm still has a ``next``, which gives an
+    empty last page. The default page is the 100 answered before paging."""
+    store = readers.service.store
+    for n, at in enumerate((10, 20, 30, 30, 40, 50, 60), start=1):
+        store.add_alarm(at, "object-mismatch", n, f"other bytes under object {n}", subject=f"object {n}")
+    store.add_alarm(70, "object-mismatch", 9, "found again", subject="object 2")
+    for alarm_id in (5, 6):
+        assert resolve(readers, "op/ops", alarm_id, "bucket restored").status_code == 200
+    every = [2, 7, 6, 5, 4, 3, 1]  # object 2 found again last; 4 and 3 found at once, 4 opened later
+    assert [a["id"] for a in alarm_page(readers, "limit=1000").json()["alarms"]] == every
+    assert walk(readers, "all", 3) == [every[:3], every[3:6], every[6:]]
+    assert walk(readers, "open", 2) == [[2, 7], [4, 3], [1]]
+    assert walk(readers, "open", 6) == [[2, 7, 4, 3, 1]]
+    assert walk(readers, "all", 7) == [every, []]
+    assert alarm_page(readers, "").json() == alarm_page(readers, "state=all&limit=100").json()
+    assert alarm_page(readers, "").json()["next"] is None
+
+
+def test_a_bad_limit_or_cursor_is_refused_with_the_reason(readers: Readers) -> None:
+    """A cursor this notary did not issue, or one of the other ``state``, is a 400 saying so; a limit out of
+    1..1000 the 422 of every other list's ``limit`` (/v1/checkpoints, /v1/anchors, /v1/events), naming it."""
+    for n in range(1, 4):
+        readers.service.store.add_alarm(n, "split-view", n, f"witness w{n} refused", subject=f"witness w{n}")
+    cursor = alarm_page(readers, "limit=1").json()["next"]
+    assert alarm_page(readers, f"limit=1&cursor={cursor}").status_code == 200
+    forged = base64.urlsafe_b64encode(b"v1:3.-1:all").decode().rstrip("=")
+    not_ours = {
+        "not base64": "%25%25%25",
+        "not our form": base64.urlsafe_b64encode(b"hello").decode(),
+        "another version": base64.urlsafe_b64encode(b"v2:3.3:all").decode().rstrip("="),
+        "an id out of range": forged,
+        "not canonical": base64.urlsafe_b64encode(b"v1:03.3:all").decode().rstrip("="),
+        "too long": "A" * 200,
+        "empty": "",
+    }
+    for what, bad in not_ours.items():
+        answer = alarm_page(readers, f"cursor={bad}")
+        assert answer.status_code == 400, (what, answer.text)
+        assert answer.json()["error"].startswith("cursor: not one this notary issued"), (what, answer.text)
+    other_state = alarm_page(readers, f"state=open&cursor={cursor}")
+    assert other_state.status_code == 400
+    assert other_state.json()["error"] == (
+        "cursor: it continues a listing of state=all, not state=open; start again without it"
+    )
+    for limit in ("0", "1001", "-1", "ten"):
+        answer = alarm_page(readers, f"limit={limit}")
+        assert answer.status_code == 422, (limit, answer.text)
+        assert answer.json()["error"].startswith("query.limit: "), (limit, answer.text)
+
+
+# -- a witness's key as a reader ------------------------------------------------------------------------------
+
+
+def test_a_witness_key_reads_as_its_org_and_never_resolves(tmp_path: Path) -> None:
+    """A witness key (``<org>/witness``) is a reader of its org, as that org's services are, never more: a
+    witness of a firm that is no party reads the hashes, checkpoints, anchors, alarms and figures, and gets the
+    404 of a missing event, 403 for entry bundles and another org's listing, no gateway's gaps; the witness of a
+    party firm reads that firm's event and its own gateways' gaps; the witness of the regulator's org reads as the
+    regulator (every event, entry bundles); no witness resolves an alarm, the operator's included. The row "a
+    witness's key" of docs/confidentiality.md, "Every read path, by reader"."""
+    r = Readers(tmp_path)
+    try:
+        witnesses = ("alpha", "jinghua-sec", "shuzhi-tech", "csrc", "op")
+        r.access = ReadAccess(
+            gateway_keys={org: raw(key) for org, key in r.keys.items()},
+            witness_keys={org: raw(r.witness_key) for org in witnesses},
+            regulators={"csrc"},
+            trusted={"op/explorer"},
+            people=person,
+            clock=lambda: NOW,
+            monitor_token=MONITOR_TOKEN,
+            operators=("op",),
+        )
+        r.client = TestClient(create_app(r.service, r.access))
+        _gaps_world(r)
+        r.service.store.add_alarm(1, "split-view", 9, "witness w1 refused checkpoint 9", subject="witness w1")
+        shared = (*MEMBER_READS, "/v1/alarms", "/v1/alarms?state=open", "/healthz", "/metrics")
+        for org in witnesses:
+            reader = f"{org}/witness"
+            for path in shared:
+                assert r.signed(reader, path) == 200, (reader, path)
+            assert resolve(r, reader, 1, "checked").status_code == 403, reader
+        figures = r.client.get("/healthz", headers=sign_read("alpha/witness", r.witness_key, "GET", "/healthz", NOW))
+        assert figures.json()["size"] == 3 and figures.json()["alarms"] == 1  # the figures, not liveness only
+        for path in EVENT_READS:
+            assert r.signed("alpha/witness", path) == 404, path  # no party: as if there were no such event
+            assert r.signed("other-firm/witness", path) == 401, path  # no witness key of that org
+            assert r.signed("jinghua-sec/witness", path) == 200, path  # the caller's org
+            assert r.signed("csrc/witness", path) == 200, path  # the regulator's org
+        assert r.signed("alpha/witness", "/tile/entries/000.p/1") == 403
+        assert r.signed("jinghua-sec/witness", "/tile/entries/000.p/1") == 403
+        assert r.signed("csrc/witness", "/tile/entries/000.p/1") == 200
+        assert _listed(r, "/v1/events", "alpha/witness") == (200, [])
+        own = _listed(r, "/v1/events", "jinghua-sec/gw")  # the caller of the three events, as its gateway reads
+        assert _listed(r, "/v1/events", "jinghua-sec/witness") == own and EVENT in own[1]
+        assert _listed(r, "/v1/events", "csrc/witness") == _listed(r, "/v1/events", "csrc/audit")
+        assert _listed(r, "/v1/events?org=jinghua-sec", "alpha/witness")[0] == 403
+        assert _gaps_of(r, "alpha/witness") == NO_GAPS
+        assert _gaps_of(r, "shuzhi-tech/witness") == SHUZHI_GAPS
+        assert _gaps_of(r, "csrc/witness") == ALL_GAPS
+        assert r.service.store.alarms()[0]["resolved_ms"] is None
+    finally:
+        r.service.stop()

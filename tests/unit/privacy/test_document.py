@@ -21,12 +21,17 @@ from privacy.document import (
 )
 from privacy.errors import DisclosureError, MalformedError, PrivacyError, RecordMismatchError, SignatureError
 from privacy.jobfiles import (
+    RECORD_STEP_FILE,
     JobFiles,
+    RecordStepFile,
     format_committed_set,
+    format_record_step_file,
     format_vrf_key,
     parse_committed_set,
+    parse_record_step_file,
     parse_vrf_key,
     read_job_files,
+    record_step_of,
 )
 from privacy.record import format_signed_record
 from tests.support.privacy_job import CLIENT_ORG, JOB_ID, SERVER_ORG, small_job
@@ -243,3 +248,60 @@ def test_job_files_round_trip_and_refuse_what_does_not_fit(suite: str) -> None:
     lower = {**data, "identifiers": [data["identifiers"][0].lower(), *data["identifiers"][1:]]}
     with pytest.raises(MalformedError, match="not in normal form"):
         parse_committed_set(json.dumps(lower, sort_keys=True, separators=(",", ":")).encode())
+
+
+EVENT_ID = "4f0c9d1e-8f52-4a7b-9d55-0b7c1d2e3f40"
+
+
+def test_the_record_step_file_round_trips_and_old_job_files_still_load() -> None:
+    """``record-step.json`` keeps the record step's event id beside the files; files kept without it (before it
+    existed, or of a job that went through no gateway) read as before, with no record step."""
+    job = small_job()
+    assert RECORD_STEP_FILE not in job.client_files and read_job_files(job.client_files).record_step is None
+    step = record_step_of(job.signed, EVENT_ID, "https://notary.example:8443")
+    assert step == RecordStepFile(JOB_ID, hashlib.sha256(job.client_files["record.json"]).digest(), EVENT_ID,
+                                  "https://notary.example:8443")  # fmt: skip
+    data = format_record_step_file(step)
+    assert data.endswith(b"\n") and parse_record_step_file(data) == step
+    assert json.loads(data) == {
+        "format": "consortium-ledger/privacy-record-step/v1", "job_id": JOB_ID, "event_id": EVENT_ID,
+        "record_sha256": base64.b64encode(step.record_sha256).decode(), "notary_url": "https://notary.example:8443",
+    }  # fmt: skip
+    unknown = format_record_step_file(record_step_of(job.signed, EVENT_ID))
+    assert json.loads(unknown)["notary_url"] is None and parse_record_step_file(unknown).notary_url is None
+    for party, files in (("client", job.client_files), ("server", job.server_files)):
+        kept = read_job_files({**files, RECORD_STEP_FILE: data})
+        assert kept.record_step == step and kept.committed("input") == read_job_files(files).committed("input")
+        assert kept.key.party == party
+
+
+def test_a_record_step_file_of_another_job_or_run_or_malformed_is_refused() -> None:
+    job = small_job()
+    other_job = record_step_of(small_job("job-43").signed, EVENT_ID)
+    with pytest.raises(MalformedError, match=r"^record-step\.json: the record-step file is of job job-43, the record"):
+        read_job_files({**job.client_files, RECORD_STEP_FILE: format_record_step_file(other_job)})
+    rerun = record_step_of(small_job.__wrapped__().signed, EVENT_ID)  # the same job id, run again: another record
+    with pytest.raises(MalformedError, match=r"not of this record\.json .*: the files are of two runs of job job-42"):
+        read_job_files({**job.client_files, RECORD_STEP_FILE: format_record_step_file(rerun)})
+    data = format_record_step_file(record_step_of(job.signed, EVENT_ID))
+    with pytest.raises(MalformedError, match=r"^again\.json: a second record-step file \(the first is record-step"):
+        read_job_files({**job.client_files, RECORD_STEP_FILE: data, "again.json": data})
+    with pytest.raises(MalformedError, match="must match"):
+        record_step_of(job.signed, "no spaces allowed")
+    original = json.loads(data)
+
+    def parse(field: str, value: Any) -> RecordStepFile:
+        return parse_record_step_file(
+            json.dumps({**original, field: value}, sort_keys=True, separators=(",", ":")).encode()
+        )
+
+    with pytest.raises(MalformedError, match=r"event_id: '' does not match"):
+        parse("event_id", "")
+    with pytest.raises(MalformedError, match=r"notary_url: 7 is neither null nor a URL"):
+        parse("notary_url", 7)
+    with pytest.raises(MalformedError, match=r"record_sha256: "):
+        parse("record_sha256", "AAAA")
+    with pytest.raises(MalformedError, match=r"unknown fields \['party'\]"):
+        parse("party", "client")
+    with pytest.raises(MalformedError, match=r"format is 'consortium-ledger/privacy-record-step/v2'"):
+        parse("format", "consortium-ledger/privacy-record-step/v2")
