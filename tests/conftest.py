@@ -41,13 +41,25 @@ settings.load_profile("consortium")
 PROCESS_DIRECTORIES = frozenset({"integration", "e2e"})
 
 
-@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+#: Packages whose tests share one consortium, started for the package and stopped when its last test is done
+#: (a package-scoped fixture): their tests form one group, so ``make test`` starts it on one worker only.
+SHARED_PACKAGES = ("tests/integration/live/",)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects, and before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark ``process`` by directory: every test under tests/integration/ and tests/e2e/."""
+    """Mark ``process`` by directory: every test under tests/integration/ and tests/e2e/.
+
+    Group the tests for pytest-xdist (``make test`` runs ``--dist loadgroup``): a module's tests run on one worker,
+    so its module-scoped fixtures (a consortium, a node, a deployed contract set) start once; the tests of a package
+    of :data:`SHARED_PACKAGES` share one group, whatever their module."""
     here = Path(__file__).parent
     for item in items:
         if item.path.is_relative_to(here) and item.path.relative_to(here).parts[0] in PROCESS_DIRECTORIES:
             item.add_marker(pytest.mark.process)
+        module = item.nodeid.split("::", 1)[0]
+        shared = [package for package in SHARED_PACKAGES if module.startswith(package)]
+        item.add_marker(pytest.mark.xdist_group(shared[0] if shared else module))
 
 
 # -- anvil -----------------------------------------------------------------------------------------------
@@ -124,15 +136,6 @@ def consortium(request: pytest.FixtureRequest, backend: Backend, _keys: Keys) ->
         yield genesis.with_fresh_signers()
     finally:
         revert_to_snapshot(backend, snapshot)
-
-
-@pytest.fixture(scope="session")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A running demo consortium with its explorer (``tests/integration/explorer/explorer_live.py``), one per
-    test worker, shared by the explorer's API and browser tests."""
-    from tests.integration.explorer.explorer_live import start_live
-
-    yield from start_live(tmp_path_factory.mktemp("explorer-live"))
 
 
 # -- storage servers -------------------------------------------------------------------------------------
