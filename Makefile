@@ -37,7 +37,7 @@ run: $(VENV)/.installed
 	$(BIN)/consortium up $(DATA) --port $(PORT)
 
 test: $(VENV)/.installed $(ANVIL) system-packages
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadgroup --no-loadscope-reorder --durations=15 -m "not benchmark"
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadscope --no-loadscope-reorder --durations=15 -m "not benchmark"
 
 test-fast: $(VENV)/.installed
 	$(BIN)/python -m pytest -q -m "not anvil and not slow and not browser and not benchmark"

@@ -42,24 +42,38 @@ PROCESS_DIRECTORIES = frozenset({"integration", "e2e"})
 
 
 #: Packages whose tests share one consortium, started for the package and stopped when its last test is done
-#: (a package-scoped fixture): their tests form one group, so ``make test`` starts it on one worker only.
+#: (a package-scoped fixture): their tests form one unit of work, so ``make test`` starts it on one worker only.
 SHARED_PACKAGES = ("tests/integration/live/",)
 
 
-@pytest.hookimpl(tryfirst=True)  # before `-m` deselects, and before pytest-xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark ``process`` by directory: every test under tests/integration/ and tests/e2e/.
+def unit_of_work(nodeid: str) -> str:
+    """The unit of work a test belongs to for pytest-xdist: its module, or the package of :data:`SHARED_PACKAGES`
+    it is in. A unit runs whole on one worker, so its module- and package-scoped fixtures (a consortium, a node,
+    a contract deployment) start once and its tests run in their order."""
+    module = nodeid.split("::", 1)[0]
+    return next((package for package in SHARED_PACKAGES if module.startswith(package)), module)
 
-    Group the tests for pytest-xdist (``make test`` runs ``--dist loadgroup``): a module's tests run on one worker,
-    so its module-scoped fixtures (a consortium, a node, a deployed contract set) start once; the tests of a package
-    of :data:`SHARED_PACKAGES` share one group, whatever their module."""
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``make test``'s two workers take whole units of work (:func:`unit_of_work`), in the order collected (the
+    process tests first, the unit tests last, to fill the end; ``--no-loadscope-reorder``)."""
+    from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
+
+    class UnitScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return unit_of_work(nodeid)
+
+    return UnitScheduling(config, log)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``process`` by directory: every test under tests/integration/ and tests/e2e/."""
     here = Path(__file__).parent
     for item in items:
         if item.path.is_relative_to(here) and item.path.relative_to(here).parts[0] in PROCESS_DIRECTORIES:
             item.add_marker(pytest.mark.process)
-        module = item.nodeid.split("::", 1)[0]
-        shared = [package for package in SHARED_PACKAGES if module.startswith(package)]
-        item.add_marker(pytest.mark.xdist_group(shared[0] if shared else module))
 
 
 # -- anvil -----------------------------------------------------------------------------------------------
