@@ -31,16 +31,17 @@ ADDRESSES = {
 }
 
 
-def compiled_events() -> list[tuple[str, ABIEvent]]:
-    """``(contract, ABI entry)`` of every event of every compiled artifact."""
+def compiled(kind: str) -> list[tuple[str, Any]]:
+    """``(contract, ABI entry)`` of every entry of ``kind`` (event, function, constructor) of every compiled
+    artifact."""
     found = []
     for path in sorted(ARTIFACT_DIR.glob("*.json")):
         abi = json.loads(path.read_text(encoding="utf-8"))["abi"]
-        found += [(path.stem, entry) for entry in abi if entry["type"] == "event"]
+        found += [(path.stem, entry) for entry in abi if entry["type"] == kind]
     return found
 
 
-EVENTS = compiled_events()
+EVENTS: list[tuple[str, ABIEvent]] = compiled("event")
 
 
 @pytest.fixture(scope="module")

@@ -21,24 +21,7 @@ from contracts import ARTIFACT_DIR
 from explorer import access
 from explorer.api.eventschema import Transaction
 from explorer.chainfollow import NAME_ARGS, ContractDecoder
-
-ADDRESSES = {
-    "ConsortiumRegistry": "0x" + "11" * 20,
-    "DataAssetRegistry": "0x" + "22" * 20,
-    "AccessGrants": "0x" + "33" * 20,
-    "AuditAnchor": "0x" + "44" * 20,
-    "TrustDirectory": "0x" + "55" * 20,
-}
-
-
-def compiled(kind: str) -> list[tuple[str, Any]]:
-    """``(contract, ABI entry)`` of every entry of ``kind`` of every compiled artifact."""
-    found = []
-    for path in sorted(ARTIFACT_DIR.glob("*.json")):
-        abi = json.loads(path.read_text(encoding="utf-8"))["abi"]
-        found += [(path.stem, entry) for entry in abi if entry["type"] == kind]
-    return found
-
+from tests.unit.explorer.test_event_schema import ADDRESSES, compiled
 
 FUNCTIONS: list[tuple[str, ABIFunction]] = compiled("function")
 CONSTRUCTORS: list[tuple[str, ABIConstructor]] = compiled("constructor")
