@@ -19,7 +19,7 @@ one of our contracts, or a call that does not decode: ``function`` and ``args`` 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, RootModel, Tag, create_model
@@ -120,6 +120,24 @@ EVENT_ARGS: dict[tuple[str, str], type[EventArgs]] = {
     for contract, entry in event_abis()
 }
 
+
+def _tagged_union(
+    models: Mapping[tuple[str, str], type[BaseModel]],
+    tag: Callable[[Any], str],
+    error_type: str,
+    error_message: str,
+    **others: type[BaseModel],
+) -> Any:
+    """A union that ``tag`` discriminates: each of ``models`` tagged ``<contract>.<name>``, then each of ``others``
+    tagged by its keyword; a value ``tag`` names no member of is refused with ``error_type``."""
+    choices = [Annotated[m, Tag(f"{c}.{n}")] for (c, n), m in models.items()]
+    choices += [Annotated[m, Tag(t)] for t, m in others.items()]
+    return Annotated[
+        Union[tuple(choices)],  # noqa: UP007
+        Discriminator(tag, custom_error_type=error_type, custom_error_message=error_message),
+    ]
+
+
 #: The model of each event, by ``(contract, event)``.
 EVENT_MODELS: dict[tuple[str, str], type[ChainEventBase]] = {
     key: _event_model(*key, args) for key, args in EVENT_ARGS.items()
@@ -129,10 +147,7 @@ if TYPE_CHECKING:
     ChainEvent = ChainEventBase
 else:
     #: One of our contracts' decoded events, the model its contract and event name pick.
-    ChainEvent = Annotated[
-        Union[tuple(Annotated[m, Tag(f"{c}.{e}")] for (c, e), m in EVENT_MODELS.items())],  # noqa: UP007
-        Discriminator(_tag, custom_error_type="unknown_event", custom_error_message="not an event of our contracts"),
-    ]
+    ChainEvent = _tagged_union(EVENT_MODELS, _tag, "unknown_event", "not an event of our contracts")
 
 
 def call_abis() -> list[tuple[str, Mapping[str, Any]]]:
@@ -245,17 +260,7 @@ LOG_MODELS: dict[tuple[str, str], type[TransactionEventBase]] = {
 if TYPE_CHECKING:
     _Log = TransactionEventBase
 else:
-    _Log = Annotated[
-        Union[
-            (
-                *(Annotated[m, Tag(f"{c}.{e}")] for (c, e), m in LOG_MODELS.items()),
-                Annotated[UndecodedLog, Tag("undecoded")],
-            )
-        ],
-        Discriminator(
-            _log_tag, custom_error_type="unknown_event", custom_error_message="not an event of our contracts"
-        ),
-    ]
+    _Log = _tagged_union(LOG_MODELS, _log_tag, "unknown_event", "not an event of our contracts", undecoded=UndecodedLog)
 
 
 class TransactionEvent(RootModel[_Log]):
@@ -307,16 +312,14 @@ CALL_MODELS: dict[tuple[str, str], type[TransactionBase]] = {
 if TYPE_CHECKING:
     _Transaction = TransactionBase
 else:
-    _Transaction = Annotated[
-        Union[
-            (
-                *(Annotated[m, Tag(f"{c}.{f}")] for (c, f), m in CALL_MODELS.items()),
-                Annotated[UndecodedTransaction, Tag("undecoded")],
-                Annotated[RedactedTransaction, Tag("redacted")],
-            )
-        ],
-        Discriminator(_call_tag, custom_error_type="unknown_call", custom_error_message="not a call of our contracts"),
-    ]
+    _Transaction = _tagged_union(
+        CALL_MODELS,
+        _call_tag,
+        "unknown_call",
+        "not a call of our contracts",
+        undecoded=UndecodedTransaction,
+        redacted=RedactedTransaction,
+    )
 
 
 class Transaction(RootModel[_Transaction]):
