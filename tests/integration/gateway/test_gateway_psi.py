@@ -584,7 +584,8 @@ def test_a_grants_own_terms_hold_its_jobs_and_a_job_survives_a_restart_of_the_ow
     cap but over the grant's is refused by the gateway, no run taken; ``run_psi_job`` reads the grant's terms through
     the gateway (``?grant=``) and runs under them, its record naming their digest; a job whose owner's service is
     replaced by a new one between its request and its record step finishes. The grant's two runs are spent exactly,
-    each record step's summary names the digest, and every event passes the notary's schema."""
+    each record step's summary names the digest, and every event passes the notary's schema; ``grant list --as``
+    the owner shows the grant's terms digest."""
     from aiohttp import web
     from click.testing import CliRunner
 
@@ -618,6 +619,11 @@ def test_a_grants_own_terms_hold_its_jobs_and_a_job_survives_a_restart_of_the_ow
     assert shown.exit_code == 0, shown.output
     document, own = load_terms(root, PROVIDER)[asset], load_grant_terms(root, PROVIDER, asset)[grant_id]
     assert json.loads(shown.stdout)["metadata_digest"] == "0x" + terms_digest(document).hex()
+    listed = CliRunner().invoke(
+        cli, ["--dir", str(root), "grant", "list", "--asset", asset, "--as", PROVIDER, "--json"]
+    )
+    assert listed.exit_code == 0, listed.output
+    assert [g.get("psi_terms") for g in json.loads(listed.stdout)] == [terms_digest(own).hex()]
     listing = parse_asset_terms(document)
     assets.add_version(chain.signers[PROVIDER], asset, digest(asset), terms_digest(document), 4)
     server_key, client_key = psi.signing_key(PROVIDER), psi.signing_key(GRANTEE)
