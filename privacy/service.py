@@ -31,7 +31,10 @@ Refusals are JSON ``{"error", "reason", "detail"}``: 400 ``psi_malformed``, 403 
 (a request or record of another suite than the terms' protocol, ``privacy.suites``),
 ``wrong_signing_key``, ``bad_signature``, 404 ``unknown_job``, 409 ``job_exists`` (also for the id of a job
 whose files are in ``jobs_dir``, so that a restarted service does not answer a finished job again; a record step
-of a finished or expired job is 404 ``unknown_job``, also after a restart). Jobs whose record never comes are
+of a finished or expired job is 404 ``unknown_job``, also after a restart), 409 ``job_state_mismatch`` (a kept job
+that cannot be taken up as it was answered), 404 ``no_grant_terms`` (the terms step, for a grant without terms of
+its own), 500 ``job_not_kept`` (the open job could not be written: nothing is answered, and the client starts again
+with a new id). Jobs whose record never comes are
 dropped after ``job_ttl_s`` (their ``open.json`` removed; the directory stays, so the id stays taken), measured
 with ``clock`` (unix seconds by default, so the time an open job waited survives a restart).
 
@@ -45,6 +48,7 @@ terms they started with.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -145,6 +149,11 @@ class PsiService:
         self._clock = clock
         self._jobs: dict[str, tuple[float, PsiServer | None]] = {}
         self._done: set[str] = set()
+        #: job id → when it was answered, of the jobs whose open.json is on disk (a service's before a restart too)
+        self._kept: dict[str, float] = {}
+        if self.jobs_dir.is_dir():
+            for path in self.jobs_dir.glob(f"*/{OPEN_JOB_FILE}"):
+                self._kept[path.parent.name] = _opened_at(path, self._clock())
 
     @property
     def max_input(self) -> int:
@@ -173,12 +182,14 @@ class PsiService:
         return {"terms": self._terms, "request": self._request, "record": self._record}[step]
 
     def open_jobs(self) -> list[str]:
-        """The ids of the jobs answered and not yet recorded: in memory, and kept by a service before a restart."""
-        kept = (
-            {path.parent.name for path in self.jobs_dir.glob(f"*/{OPEN_JOB_FILE}")} if self.jobs_dir.is_dir() else set()
-        )
-        answered = {job_id for job_id, (_, server) in self._jobs.items() if server is not None}
-        return sorted((kept | answered) - self._done)
+        """The ids of the jobs answered and not yet recorded or expired, this service's and those a service kept
+        before a restart (their ``open.json``, listed once at start)."""
+        return sorted(set(self._kept) - self._done)
+
+    def _forget(self, job_id: str) -> None:
+        """Remove a job's ``open.json`` (finished or expired)."""
+        self._open_path(job_id).unlink(missing_ok=True)
+        self._kept.pop(job_id, None)
 
     async def _healthz(self, _request: web.Request) -> web.Response:
         return web.json_response(
@@ -215,7 +226,9 @@ class PsiService:
         now = self._clock()
         for job_id in [j for j, (at, _) in self._jobs.items() if now - at > self._ttl]:
             self._jobs.pop(job_id, None)
-            self._open_path(job_id).unlink(missing_ok=True)
+            self._forget(job_id)
+        for job_id in [j for j, at in self._kept.items() if now - at > self._ttl and j not in self._jobs]:
+            self._forget(job_id)  # kept by a service before a restart, and its record never came
 
     async def _request(self, request: web.Request) -> web.Response:
         caller = request.headers.get(CALLER_ORG_HEADER, "")
@@ -280,6 +293,7 @@ class PsiService:
         sealed = self.suite.seal(self.terms.kem_key, server.committed.vrf_secret, open_job_info(job_id))
         kept = OpenJobFile(server.terms, int(self._clock()), server.state(), server.committed.commitment, sealed)
         write_job_files(self.jobs_dir / job_id, {OPEN_JOB_FILE: format_open_job(kept)})
+        self._kept[job_id] = kept.opened_at
 
     def _resume(self, job_id: str) -> PsiServer | None:
         """The server of a job a service answered before a restart (its ``open.json``), or None when there is none
@@ -295,7 +309,7 @@ class PsiService:
             if kept.terms.job_id != job_id:
                 raise MalformedError(f"it is of job {kept.terms.job_id}")
             if self._clock() - kept.opened_at > self._ttl:
-                self._open_path(job_id).unlink(missing_ok=True)
+                self._forget(job_id)
                 return None
             secret = self.suite.open(self._kem_key, kept.sealed_vrf_secret, open_job_info(job_id))
             server = PsiServer(kept.terms, self.terms.org, self._signing_public, self._ids, self._kem_key,
@@ -360,7 +374,17 @@ class PsiService:
 
     def _write(self, job_id: str, files: Mapping[str, bytes]) -> None:
         write_job_files(self.jobs_dir / job_id, files)
-        self._open_path(job_id).unlink(missing_ok=True)  # after the files: a crash between leaves a finished job
+        self._forget(job_id)  # after the files: a crash between leaves a finished job
+
+
+def _opened_at(path: Path, default: float) -> float:
+    """When the job an ``open.json`` keeps was answered (``default`` for a file that does not say: it is read in
+    full, and refused if need be, when its record step comes)."""
+    try:
+        opened = json.loads(path.read_bytes()).get("opened_at")
+    except (OSError, ValueError, AttributeError):
+        return default
+    return float(opened) if type(opened) is int else default
 
 
 async def serve(service: PsiService, host: str, port: int, ready: Callable[[int], None] | None = None) -> None:

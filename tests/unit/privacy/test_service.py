@@ -152,6 +152,13 @@ def test_a_kept_job_is_refused_after_it_expires_or_when_the_owners_set_changed(t
     assert reason(call(owner(tmp_path, clock), "record", body)) == "404 unknown_job"
     assert not (tmp_path / "job-1" / OPEN_JOB_FILE).exists()
     assert reason(call(owner(tmp_path, clock), "request", client().request())) == "409 job_exists"  # id still taken
+    # a kept job whose record never comes expires at a later service too, when its next request comes
+    call(owner(tmp_path, clock), "request", client("job-2").request())
+    later = owner(tmp_path, clock)
+    assert later.open_jobs() == ["job-2"]
+    clock.now += 601
+    assert call(later, "request", client("job-3").request()).status == 200
+    assert later.open_jobs() == ["job-3"] and not (tmp_path / "job-2" / OPEN_JOB_FILE).exists()
 
 
 def test_the_service_holds_a_grants_jobs_to_the_grants_own_terms(tmp_path: Path) -> None:
