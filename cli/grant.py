@@ -278,7 +278,8 @@ def grant_check(
 ) -> None:
     """Would GRANTEE's call on ASSET_ID for PURPOSE be allowed? Exit 0 if allowed, 3 if denied. A private grant
     counts when the terms store holds its terms (the rule of the owner's gateway)."""
-    from network.grantterms import TermsStore, decide
+    from chain.contracts.privatecheck import UnprovenError
+    from network.grantterms import TermsStore, decide, trusted_heads
 
     c = obj.consortium()
     at = parse_time(at_time) if at_time else c.now()
@@ -286,7 +287,12 @@ def grant_check(
         asset = c.assets.asset(asset_id)
         terms_of = None if asset is None else asset.owner
     store = None if terms_of is None else TermsStore(obj.directory, terms_of)
-    decided = decide(c.grants, store, asset_id, grantee, purpose, at)
+    try:
+        decided = decide(
+            c.grants, store, asset_id, grantee, purpose, at, proven=trusted_heads(c.backend, c.description)
+        )
+    except UnprovenError as exc:
+        fail(f"no answer: the chain's words for the private grant are not proven: {exc}")
     result = decided.result
     kind = "private grant" if decided.terms is not None else "grant"
     emit(

@@ -80,6 +80,7 @@ from web3.exceptions import Web3Exception
 from chain.backend import Backend, RpcBackend
 from chain.contracts.assets import DataAssetRegistryClient
 from chain.contracts.grants import AccessGrantsClient, GrantStatus
+from chain.contracts.privatecheck import TrustedHeads, UnprovenError
 from chain.contracts.registry import ConsortiumRegistryClient
 from chain.errors import ChainError, MalformedError
 from chain.ids import MemberStatus, bytes32_to_name, check_name, name_to_bytes32
@@ -181,6 +182,7 @@ class ChainView:
         clock: Callable[[], float] = time.time,
         rpc_timeout_s: float = RPC_TIMEOUT_S,
         terms: TermsStore | None = None,
+        proven: TrustedHeads | None = None,
     ) -> None:
         missing = [name for name in WATCHED if name not in contracts]
         if missing:
@@ -205,6 +207,7 @@ class ChainView:
         self._clock = clock
         self._org_raw = name_to_bytes32(provider_org, "org id")
         self._terms_store = terms
+        self._proven = proven
 
         self._lock = threading.Lock()
         self._generation = 0
@@ -284,6 +287,10 @@ class ChainView:
         generation = self._generation
         try:
             entry = self._fetch(asset, grantee, purpose, now_s)
+        except UnprovenError as exc:
+            log.warning("call on %s by %s for %s refused: the chain's words are not proven: %s",
+                        asset, grantee, purpose, exc)  # fmt: skip
+            raise ChainUnavailableError(f"the chain's words for this decision are not proven: {exc}") from exc
         except _CHAIN_ERRORS as exc:
             raise self._unreachable(exc) from exc
         with self._lock:
@@ -342,7 +349,9 @@ class ChainView:
 
     def _fetch(self, asset: str, grantee: str, purpose: str, now_s: float) -> _Entry:
         """Ask the chain; the cache entry for (asset, grantee, purpose). Raises what a failed read raises."""
-        decided = decide(self._grants, self._terms_store, asset, grantee, purpose, max(0, int(now_s)))
+        decided = decide(
+            self._grants, self._terms_store, asset, grantee, purpose, max(0, int(now_s)), proven=self._proven
+        )
         result, private = decided.result, decided.terms
         status = result.status
         grant_id = None if result.grant_id is None else "0x" + result.grant_id.hex()

@@ -33,7 +33,7 @@ from network.admission import org_roles
 from network.certificates import CallerAuthenticator
 from network.description import ConsortiumDescription
 from network.gatewaykeys import following_gateway_key
-from network.grantterms import TermsStore
+from network.grantterms import TermsStore, trusted_heads
 from network.identity import issue_server_certificate, load_gateway_key
 from network.logsetup import log_origin, notary_client_tls
 from network.shredding import gateway_vault
@@ -86,13 +86,15 @@ async def serve(options: GatewayOptions, description: ConsortiumDescription, pas
     org_roles(options.directory, description, options.org)
     # the consortium's suite: Ed25519 under intl, SM2 under sm (its batches then carry SM2 signatures)
     key = load_gateway_key(options.directory, options.org, passphrase, description.crypto)
+    reads = RpcBackend(options.chain_url or description.chain_url, tls=options.chain_tls)
     chain = ChainView(
-        RpcBackend(options.chain_url or description.chain_url, tls=options.chain_tls),
+        reads,
         description.contracts,
         options.org,
         poll_s=options.poll_s,
         stale_s=options.stale_s,
         terms=TermsStore(options.directory, options.org),
+        proven=trusted_heads(reads, description),  # private grants' words proven (docs/confidentiality.md)
     )
     chain.start()
     trust = None

@@ -19,23 +19,29 @@ What a node answering the reads learns is the slots: each a hash of a contract's
 org (the grantee and the asset's owner), the grant's key or its id. Hashes of known names and of the keys the
 chain holds are easy to recognise, so it may learn which grant is checked and for which grantee; never its
 purpose, window, quota or salt, which no slot depends on. :class:`StorageReads` reads the words with
-``eth_getStorageAt`` (the node's word, as ``check_private``'s answer is); ``chain.contracts.proven.ProvenState``
-has the same ``read`` and proves each word against a block's state root instead.
+``eth_getStorageAt`` (the node's word, as ``check_private``'s answer is); given a :class:`TrustedHeads`,
+:func:`check_private_here` reads them through ``chain.contracts.proven.ProvenState`` instead: each word proven by
+``eth_getProof`` against the state root of a header a quorum of the validators sealed, followed from the
+consortium's founding validators (``chain.lightclient``). A header or proof that does not check raises
+:class:`UnprovenError`, naming why (as does a node that answers ``eth_getProof`` with an error): no verdict.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from chain.backend import Backend, EthTesterBackend, RpcBackend
 from chain.contracts.grants import AccessGrantsClient, CheckResult, GrantStatus, PrivateTerms
 from chain.contracts.layout import Location, StorageLayout, read
-from chain.errors import MalformedError
+from chain.errors import BackendError, ChainError, MalformedError, RpcAnswerError
 from chain.ids import MemberStatus, Role, name_to_bytes32
 
 if TYPE_CHECKING:
     from web3.types import BlockIdentifier
+
+    from chain.lightclient import JsonRpc, VerifiedHeader
 
 ZERO = b"\0" * 32
 
@@ -179,14 +185,94 @@ def head(backend: Backend) -> int:
     return int(backend.web3.eth.block_number)
 
 
+class UnprovenError(ChainError):
+    """The storage words a check needs could not be proven: a header the light client does not accept, a proof
+    that does not verify against its state root, no proof, or no contract at an address (fail closed)."""
+
+
+class TrustedHeads:
+    """Headers of the chain at ``rpc`` accepted by the light client (``chain.lightclient``): the first from the
+    genesis, whose validator set must be ``founders`` (the consortium's founding validators), each next one only
+    when a quorum of the set its parent names sealed it. The newest accepted header is kept, so a later block costs
+    only the headers after it (one ``eth_getBlockByNumber`` batch per 200); an earlier block than the kept one is
+    followed from the genesis again. Safe to share between threads (one walk at a time)."""
+
+    def __init__(self, rpc: JsonRpc, founders: Collection[bytes]) -> None:
+        if not founders:
+            raise MalformedError("proving storage words needs the founding validators: none were given")
+        self.rpc = rpc
+        self.founders = frozenset(bytes(f) for f in founders)
+        self._lock = threading.Lock()
+        self._newest: VerifiedHeader | None = None
+        self.headers_checked = 0
+
+    def at(self, number: int) -> VerifiedHeader:
+        """Block ``number``'s header, accepted (``HeaderChainError`` if it, or one before it, is not)."""
+        from chain import lightclient
+
+        if number < 1:
+            raise lightclient.HeaderChainError(number, "block 0 carries no seals: its state cannot be proven here")
+        with self._lock:
+            start = self._newest
+            if start is None or start.number > number:
+                start = lightclient.trust_genesis(lightclient.block_at(self.rpc, 0), self.founders)
+            header = lightclient.follow(self.rpc, start, number)
+            self.headers_checked += header.number - start.number
+            if self._newest is None or header.number >= self._newest.number:
+                self._newest = header
+            return header
+
+
 def check_private_here(
-    grants: AccessGrantsClient, terms: PrivateTerms, at: int, block: BlockIdentifier = "latest"
+    grants: AccessGrantsClient,
+    terms: PrivateTerms,
+    at: int,
+    block: BlockIdentifier = "latest",
+    *,
+    proven: TrustedHeads | None = None,
 ) -> CheckResult:
     """``grants.check_private(terms, at)``'s answer at ``block`` (a number, or the latest block, pinned first so
     that every word is of one block), computed here: the node is asked for storage words by slot, never the terms
-    (:func:`verdict`)."""
+    (:func:`verdict`). With ``proven``, every word is proven against the state root of ``block``'s header as
+    ``proven`` accepts it (:class:`UnprovenError` when the header or a proof does not check); without, it is the node's
+    word."""
     number = block if isinstance(block, int) else head(grants.backend)
-    return verdict(StorageReads(grants.backend, grants.linked, number).read, terms, at)
+    if proven is None:
+        return verdict(StorageReads(grants.backend, grants.linked, number).read, terms, at)
+    from chain.contracts.proven import ProvenState
+
+    try:
+        header = proven.at(number)
+    except RpcAnswerError as exc:
+        raise UnprovenError(f"block {number}'s header: the node refused it: {exc}") from exc
+    except BackendError:
+        raise
+    except ChainError as exc:
+        raise UnprovenError(f"block {number}'s header is not accepted: {exc}") from exc
+    state = ProvenState(proven.rpc, header, grants.linked)
+
+    def read(contract: str, locations: Sequence[Location]) -> list[Any]:
+        try:
+            return state.read(contract, locations)
+        except RpcAnswerError as exc:
+            raise UnprovenError(f"{contract}'s storage at block {number}: no proof: {exc}") from exc
+        except BackendError:
+            raise
+        except ChainError as exc:
+            raise UnprovenError(f"{contract}'s storage at block {number} is not proven: {exc}") from exc
+
+    return verdict(read, terms, at)
 
 
-__all__ = ["Read", "StorageReads", "check_private_here", "head", "judge", "revoked_or_moved", "standing", "verdict"]
+__all__ = [
+    "Read",
+    "StorageReads",
+    "TrustedHeads",
+    "UnprovenError",
+    "check_private_here",
+    "head",
+    "judge",
+    "revoked_or_moved",
+    "standing",
+    "verdict",
+]

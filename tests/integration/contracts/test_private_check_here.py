@@ -8,7 +8,10 @@ terms' purpose, window, quota or salt, which ``check_private``'s do. On every ch
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,11 +21,15 @@ from hypothesis import strategies as st
 from chain.backend import RpcBackend
 from chain.contracts import GrantStatus, PrivateTerms
 from chain.contracts.grants import AccessGrantsClient
-from chain.contracts.privatecheck import check_private_here, head
+from chain.contracts.privatecheck import TrustedHeads, UnprovenError, check_private_here, head
 from chain.ids import name_to_bytes32
+from gateway.policy import ChainUnavailableError, ChainView
+from network.grantterms import TermsRecord, TermsStore, decide
 from tests.integration.contracts.contract_helpers import digest
 from tests.integration.contracts.test_private_grants import private, register, terms
-from tests.support.consortium import Consortium
+from tests.support.consortium import Consortium, NodeBackend, deploy_test_consortium
+from tests.support.inprocess_rpc import Tamper
+from tests.unit.chain.test_lightclient import extra_of, flip, tamper_proof, with_extra
 
 #: Terms that differ from a grant's in one field each, and the times to ask at.
 CHANGES: list[dict[str, Any]] = [
@@ -178,3 +185,135 @@ def test_the_node_is_sent_no_term(consortium: Consortium) -> None:
     grants.check_private(t, t.not_before)  # the contract's own check: the node reads the terms
     sent = "".join(recording.sent).lower()
     assert secrets["salt"] in sent and secrets["purpose"] in sent and secrets["expires_at"] in sent
+
+
+# -- proven words: the consortium's own node in this process --------------------------------------------------
+
+
+@pytest.fixture
+def node_consortium(_keys: Any) -> Iterator[Consortium]:
+    """A fresh consortium on the consortium's own node in this process (QBFT seals, ``eth_getProof``)."""
+    node = NodeBackend(_keys.deployer)
+    try:
+        yield deploy_test_consortium(node, _keys)
+    finally:
+        node.close()
+
+
+class _Lying:
+    """The node, through a ``Tamper`` (``tests.support.inprocess_rpc``): a node that lies in its answers."""
+
+    def __init__(self, backend: RpcBackend, tamper: Tamper) -> None:
+        self.backend, self.tamper = backend, tamper
+
+    def request(self, method: str, params: list[Any]) -> Any:
+        return self.batch([(method, params)])[0]
+
+    def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
+        answers = self.backend.batch(calls)
+        return [self.tamper(m, p, a) for (m, p), a in zip(calls, answers, strict=True)]
+
+
+def _founders(c: Consortium) -> set[bytes]:
+    return {bytes.fromhex(c.deployer.address[2:])}
+
+
+def test_proven_words_give_the_contracts_answer(node_consortium: Consortium) -> None:
+    c = node_consortium
+    assert isinstance(c.backend, RpcBackend)
+    first, grant_id = private(c)
+    heads = TrustedHeads(c.backend, _founders(c))
+    block = head(c.backend)
+    for change in CHANGES:
+        asked = replace(first, **change)
+        for at in times(first, change):
+            proven = check_private_here(c.grants, asked, at, block, proven=heads)
+            assert proven == c.grants.check_private(asked, at, block=block), (change, at)
+    assert check_private_here(c.grants, first, first.not_before, block, proven=heads).allowed
+    assert heads.headers_checked == block  # each header from the genesis once, then none again
+    c.grants.revoke(c.signers["alpha"], grant_id, 2)
+    later = head(c.backend)
+    assert check_private_here(c.grants, first, first.not_before, proven=heads).status is GrantStatus.REVOKED
+    assert heads.headers_checked == later  # only the new headers
+    assert check_private_here(c.grants, first, first.not_before, block, proven=heads).allowed  # an earlier block
+
+
+def _storage_value(proof: dict[str, Any]) -> dict[str, Any]:
+    return {**proof, "storageProof": [{**e, "value": hex(int(e["value"], 16) ^ 1)} for e in proof["storageProof"]]}
+
+
+def _storage_node(proof: dict[str, Any]) -> dict[str, Any]:
+    entries = [{**e, "proof": [*e["proof"][:-1], flip(e["proof"][-1], -1)]} if e["proof"] else e
+               for e in proof["storageProof"]]  # fmt: skip
+    return {**proof, "storageProof": entries}
+
+
+def _unsealed(block: dict[str, Any]) -> dict[str, Any]:
+    extra = extra_of(block)
+    return with_extra(block, extra.with_seals(extra.round, ()))
+
+
+@pytest.mark.parametrize(
+    ("what", "tamper", "message"),
+    [
+        ("a tampered word", tamper_proof(_storage_value), r"DataAssetRegistry's storage at block \d+ is not proven"),
+        ("a tampered proof node", tamper_proof(_storage_node), "is not the node its parent names"),
+        ("no proof", lambda m, p, r: None if m == "eth_getProof" else r, "is not proven"),
+        ("an unsealed header", lambda m, p, r: _unsealed(r) if m == "eth_getBlockByNumber" and p[0] != "0x0" else r,
+         r"header is not accepted: block 1: 0 valid seal\(s\)"),
+    ],
+)  # fmt: skip
+def test_words_a_node_cannot_prove_give_no_verdict(
+    node_consortium: Consortium, tmp_path: Path, what: str, tamper: Tamper, message: str
+) -> None:
+    c = node_consortium
+    assert isinstance(c.backend, RpcBackend)
+    t, _ = private(c)
+    heads = TrustedHeads(_Lying(c.backend, tamper), _founders(c))
+    with pytest.raises(UnprovenError, match=message):
+        check_private_here(c.grants, t, t.not_before, proven=heads)
+    store = TermsStore(tmp_path, "alpha")  # the rule the gateway and ``grant check`` apply fails the same way
+    store.put(TermsRecord(t, None, 0))
+    with pytest.raises(UnprovenError):
+        decide(c.grants, store, t.asset, t.grantee, t.purpose, t.not_before, proven=heads)
+
+
+def test_a_header_of_another_chain_is_refused(node_consortium: Consortium) -> None:
+    c = node_consortium
+    assert isinstance(c.backend, RpcBackend)
+    t, _ = private(c)
+    heads = TrustedHeads(c.backend, {b"\x12" * 20})  # not this chain's founding validator
+    with pytest.raises(UnprovenError, match="block 0: the genesis names the validators 0x"):
+        check_private_here(c.grants, t, t.not_before, proven=heads)
+
+
+def test_the_gateway_refuses_a_call_it_cannot_prove_and_caches_what_it_proved(
+    node_consortium: Consortium, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``ChainView`` (the provider gateway's decisions, in this process): proven words decide and are cached; a
+    node whose proofs do not verify gets the call refused (``ChainUnavailableError``) with a log line naming why,
+    and nothing cached."""
+    c = node_consortium
+    assert isinstance(c.backend, RpcBackend)
+    t, _ = private(c)
+    store = TermsStore(tmp_path, "alpha")
+    store.put(TermsRecord(t, None, 0))
+    heads = TrustedHeads(c.backend, _founders(c))
+    good = ChainView(c.backend, c.grants.linked, "alpha", terms=store, proven=heads)
+    lying = TrustedHeads(_Lying(c.backend, tamper_proof(_storage_value)), _founders(c))
+    bad = ChainView(c.backend, c.grants.linked, "alpha", terms=store, proven=lying)
+    good.start()
+    bad.start()
+    try:
+        assert good.decide(t.asset, t.grantee, t.purpose, t.not_before).allowed
+        checked = heads.headers_checked
+        assert good.cached_decision(t.asset, t.grantee, t.purpose, t.not_before) is not None
+        with caplog.at_level(logging.WARNING, logger="gateway.policy"), pytest.raises(ChainUnavailableError):
+            bad.decide(t.asset, t.grantee, t.purpose, t.not_before)
+        assert "refused: the chain's words are not proven: DataAssetRegistry's storage" in caplog.text
+        assert bad.cached_decision(t.asset, t.grantee, t.purpose, t.not_before) is None
+        assert good.decide(t.asset, t.grantee, t.purpose, t.not_before).allowed  # from the cache: no header read
+        assert heads.headers_checked == checked
+    finally:
+        good.stop()
+        bad.stop()
