@@ -190,9 +190,10 @@ def test_the_node_is_sent_no_term(consortium: Consortium) -> None:
 # -- proven words: the consortium's own node in this process --------------------------------------------------
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def node_consortium(_keys: Any) -> Iterator[Consortium]:
-    """A fresh consortium on the consortium's own node in this process (QBFT seals, ``eth_getProof``)."""
+    """A consortium on the consortium's own node in this process (QBFT seals, ``eth_getProof``), for this
+    module's proven checks (each makes its own grant)."""
     node = NodeBackend(_keys.deployer)
     try:
         yield deploy_test_consortium(node, _keys)
