@@ -13,7 +13,7 @@ export CONSORTIUM_PASSPHRASE ?= demo-passphrase-not-for-production
 ANVIL := node_modules/.bin/anvil
 TSC := node_modules/.bin/tsc
 
-.PHONY: install run test test-fast lint contracts bench-chain bench-notary bench-gateway bench-explorer bench-e2e bench-cli bench-privacy bench-costs system-packages clean
+.PHONY: install run test test-fast lint contracts bench-chain bench-notary bench-gateway bench-explorer bench-e2e bench-cli bench-privacy bench-idle bench-costs system-packages clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,7 @@ run: $(VENV)/.installed
 	$(BIN)/consortium up $(DATA) --port $(PORT)
 
 test: $(VENV)/.installed $(ANVIL) system-packages
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --durations=15 -m "not benchmark"
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadscope --no-loadscope-reorder --durations=15 -m "not benchmark"
 
 test-fast: $(VENV)/.installed
 	$(BIN)/python -m pytest -q -m "not anvil and not slow and not browser and not benchmark"
@@ -73,6 +73,9 @@ bench-cli: $(VENV)/.installed
 
 bench-privacy: $(VENV)/.installed
 	$(BIN)/python -m bench.privacy $(ARGS)
+
+bench-idle: $(VENV)/.installed
+	$(BIN)/python -m bench.idle $(ARGS)
 
 # the tests marked benchmark: each measures one cost (a cached grant decision, a login check, a node's restart...)
 # and asserts its bound; `make test` leaves them out, for no test there may depend on how loaded the machine is

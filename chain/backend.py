@@ -341,6 +341,28 @@ class RpcBackend:
         """HTTP connections are pooled (by httpx for reads, by web3 for the rest) and closed with the process."""
 
 
+def head_number(backend: Backend) -> int:
+    """The chain's head block number: over JSON-RPC one plain ``eth_blockNumber`` (web3's request stack costs
+    several times the request itself, and a watcher asks this several times a second), else web3's."""
+    if isinstance(backend, RpcBackend):
+        return int(str(backend.request("eth_blockNumber", [])), 16)
+    return int(backend.web3.eth.block_number)
+
+
+def logs_of(backend: Backend, first: int, last: int, addresses: Sequence[str]) -> list[dict[str, Any]]:
+    """The logs that ``addresses`` emitted in blocks ``first`` to ``last``, undecoded: over JSON-RPC one plain
+    ``eth_getLogs`` (each log as the node answered it: ``address`` in hex), else web3's."""
+    if isinstance(backend, RpcBackend):
+        answer = backend.request(
+            "eth_getLogs", [{"fromBlock": hex(first), "toBlock": hex(last), "address": list(addresses)}]
+        )
+        if not isinstance(answer, list):
+            raise BackendError(f"the chain at {backend.url} answered eth_getLogs with {type(answer).__name__}")
+        return [dict(entry) for entry in answer]
+    found = backend.web3.eth.get_logs({"fromBlock": first, "toBlock": last, "address": list(addresses)})  # type: ignore[typeddict-item]
+    return [dict(entry) for entry in found]
+
+
 def _raise_refusal(url: str, method: str, response: Any) -> None:
     """A node that does not admit this client: its reason, from the JSON-RPC error object it answered
     (``response``: httpx's or requests')."""

@@ -2,9 +2,10 @@
 
 :func:`load_snapshot` reads every record of the directory at one block (one ``eth_call`` per count and per
 record). :class:`TrustView` keeps the latest such snapshot and follows the chain as the gateway's chain view
-does: a thread polls ``eth_blockNumber`` every ``poll_s``; when the head moved it reads the directory's
-``follow_state`` at the new head (one call: its change count and the registry status of each org with records),
-and only when that changed does it read the records again and tell its subscribers. The keys of an org that is
+does: a thread polls ``eth_blockNumber`` every ``poll_s`` (or the owner's own poll of the head drives it,
+:meth:`TrustView.follow`: the gateway's chain view, one head poll for both); when the head moved it reads the
+directory's ``follow_state`` at the new head (one call: its change count and the registry status of each org with
+records), and only when that changed does it read the records again and tell its subscribers. The keys of an org that is
 no longer a member (removed by governance) count for nothing "now" or at any block; their records stay, and
 :meth:`TrustView.was_valid` still answers for them (evidence of what was signed while it was a member).
 
@@ -31,10 +32,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import httpx
 import requests
 from web3.exceptions import Web3Exception
 
-from chain.backend import Backend, RpcBackend
+from chain.backend import Backend, RpcBackend, head_number
 from chain.contracts.trust import KeyKind, KeyRecord, TrustDirectoryClient
 from chain.errors import ChainError
 from chain.ids import MemberStatus
@@ -42,7 +44,7 @@ from chain.ids import MemberStatus
 log = logging.getLogger("chain.trustview")
 
 #: What a failed read of the chain may raise: the transport, web3, and our clients.
-_CHAIN_ERRORS: Final = (requests.RequestException, OSError, Web3Exception, ChainError, ValueError)
+_CHAIN_ERRORS: Final = (requests.RequestException, httpx.HTTPError, OSError, Web3Exception, ChainError, ValueError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +127,9 @@ class TrustView:
         head: Callable[[], int] | None = None,
     ) -> None:
         self._backend = backend
-        #: The chain's head block number: ``eth_blockNumber`` by default; a node reading its own chain in process
-        #: gives its own.
-        self._read_head = head if head is not None else lambda: int(backend.web3.eth.block_number)
+        #: The chain's head block number: ``eth_blockNumber`` by default (plain JSON-RPC, not web3's stack); a node
+        #: reading its own chain in process gives its own.
+        self._read_head = head if head is not None else lambda: head_number(backend)
         self.client = TrustDirectoryClient(backend, address)
         self._poll_s = poll_s
         self._clock = clock
@@ -177,13 +179,31 @@ class TrustView:
 
     # ------------------------------------------------------------------------------------------ following
 
-    def refresh(self) -> bool:
-        """One poll: True when a new snapshot was read (and the subscribers told)."""
+    def refresh(self, head: int | None = None) -> bool:
+        """One poll: True when a new snapshot was read (and the subscribers told). ``head``: the chain's head as
+        the caller has just read it (None: read it here)."""
         with self._polling:
-            return self._refresh()
+            return self._refresh(head)
 
-    def _refresh(self) -> bool:
-        head = self._read_head()
+    def follow(self, head: int | None = None) -> None:
+        """One poll as the view's thread makes it, a failure logged and counted as the chain unreachable: for an
+        owner that polls the chain's head itself and follows the view without its thread (the gateway's chain
+        view, whose watcher calls this after each of its polls). ``head``: the head that poll read; None (after a
+        failed poll) reads it here, so that a chain that does not answer marks this view unreachable too."""
+        try:
+            self.refresh(head)
+        except _CHAIN_ERRORS as exc:
+            if self._reachable:
+                log.warning("trust directory unreachable: %s: %s", exc.__class__.__name__, exc)
+            self._reachable = False
+        except Exception as exc:  # a bug must not stop the watcher: the view would silently go stale
+            if self._reachable:
+                log.exception("trust view failed: %s", exc)
+            self._reachable = False
+
+    def _refresh(self, head: int | None = None) -> bool:
+        if head is None:
+            head = self._read_head()
         snapshot = self._snapshot
         if snapshot is not None and head >= self._head:
             if head == self._head or self.client.follow_state(head) == snapshot.follow_state():
@@ -222,16 +242,7 @@ class TrustView:
 
     def _watch(self) -> None:
         while not self._stop.wait(self._poll_s):
-            try:
-                self.refresh()
-            except _CHAIN_ERRORS as exc:
-                if self._reachable:
-                    log.warning("trust directory unreachable: %s: %s", exc.__class__.__name__, exc)
-                self._reachable = False
-            except Exception as exc:  # a bug must not stop the watcher: the view would silently go stale
-                if self._reachable:
-                    log.exception("trust view failed: %s", exc)
-                self._reachable = False
+            self.follow()
 
     # ------------------------------------------------------------------------------------------ answers
 

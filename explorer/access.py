@@ -115,6 +115,6 @@ def sees_transaction(person: Person, tx: Mapping[str, Any], snapshot: Snapshot) 
     return person.org in named
 
 
-def redact_transaction(tx: dict[str, Any]) -> dict[str, Any]:
+def redact_transaction(tx: Mapping[str, Any]) -> dict[str, Any]:
     """``tx`` without what it says about other firms' grants: the decoded arguments and events."""
     return {**tx, "args": None, "events": [{**e, "args": None} for e in tx.get("events") or []], "redacted": True}

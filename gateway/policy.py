@@ -30,7 +30,10 @@ Design decisions (``docs/gateway.md`` has the why from the gateway's side):
 
 * **Invalidation.** A watcher thread polls ``eth_blockNumber`` every ``poll_s`` and reads the logs of the
   ConsortiumRegistry, the DataAssetRegistry and AccessGrants for the new blocks in one ``eth_getLogs`` (by
-  address, at most 5,000 blocks per request). Any log clears the decisions. Member statuses are a function of
+  address, at most 5,000 blocks per request), both as plain JSON-RPC (``chain.backend.head_number`` and
+  ``logs_of``: web3's request stack cost several times the request itself). After each poll it hands the head it
+  read to its followers (:meth:`ChainView.follow`): the gateway's trust view follows the chain through this
+  poll instead of polling the head itself. Any log clears the decisions. Member statuses are a function of
   the ConsortiumRegistry alone and asset versions of the DataAssetRegistry alone, so they are cleared only by
   logs of their contract: the frequent grant and revocation traffic does not empty the member cache that
   authentication reads on every call. A log of the DataAssetRegistry also reloads the service map (at the
@@ -74,10 +77,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+import httpx
 import requests
 from web3.exceptions import Web3Exception
 
-from chain.backend import Backend, RpcBackend
+from chain.backend import Backend, RpcBackend, head_number, logs_of
 from chain.contracts.assets import DataAssetRegistryClient
 from chain.contracts.grants import AccessGrantsClient, GrantStatus
 from chain.contracts.privatecheck import TrustedHeads, UnprovenError
@@ -99,7 +103,7 @@ MAX_CACHED: Final = 100_000
 RPC_TIMEOUT_S: Final = 5.0
 
 #: What a failed read of the chain may raise: the transport, web3, and our clients.
-_CHAIN_ERRORS: Final = (requests.RequestException, OSError, Web3Exception, ChainError, ValueError)
+_CHAIN_ERRORS: Final = (requests.RequestException, httpx.HTTPError, OSError, Web3Exception, ChainError, ValueError)
 
 #: The gateway's reason code for each answer of ``AccessGrants.check`` that refuses a call.
 DENIAL_REASONS: Final = {
@@ -224,17 +228,25 @@ class ChainView:
         self._reachable = False
         self._down_since: float | None = None
 
+        self._followers: tuple[Callable[[int | None], None], ...] = ()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------------------------------ lifecycle
+
+    def follow(self, listener: Callable[[int | None], None]) -> None:
+        """Call ``listener(head)`` from the watcher after each of its polls, with the head that poll read (None
+        when it failed): what else follows the same chain in this process (the gateway's trust view,
+        ``TrustView.follow``) then needs no poll of the head of its own. A listener that raises is logged."""
+        with self._lock:
+            self._followers = (*self._followers, listener)
 
     def start(self) -> None:
         """Load the service map at the current head and start the watcher; ChainUnavailableError if no answer."""
         if self._thread is not None:
             raise RuntimeError("the chain view is already started")
         try:
-            head = int(self._backend.web3.eth.block_number)
+            head = head_number(self._backend)
             routes = self._load_services(head)
         except _CHAIN_ERRORS as exc:
             raise ChainUnavailableError(
@@ -483,8 +495,9 @@ class ChainView:
 
     def _watch(self) -> None:
         while not self._stop.wait(self._poll_s):
+            latest: int | None = None
             try:
-                self._poll()
+                latest = self._poll()
             except _CHAIN_ERRORS as exc:
                 if self._reachable:
                     log.warning("chain unreachable: %s: %s", exc.__class__.__name__, exc)
@@ -493,9 +506,15 @@ class ChainView:
             except Exception:  # a bug must not stop the watcher: the view would silently go stale
                 log.exception("chain watcher failed")
                 self._reachable = False
+            for listener in self._followers:
+                try:
+                    listener(latest)
+                except Exception:  # one follower's bug must not stop the watcher
+                    log.exception("a follower of the chain view failed")
 
-    def _poll(self) -> None:
-        latest = int(self._backend.web3.eth.block_number)
+    def _poll(self) -> int:
+        """One poll of the head, and of the watched logs up to it when it moved: the head read."""
+        latest = head_number(self._backend)
         recovered = not self._reachable
         if latest < self._head:
             log.warning("chain head went back from %d to %d: another chain; dropping every cache", self._head, latest)
@@ -505,7 +524,7 @@ class ChainView:
         while self._head < latest:
             first = self._head + 1
             last = min(latest, first + LOG_WINDOW - 1)
-            logs = self._backend.web3.eth.get_logs({"fromBlock": first, "toBlock": last, "address": self._watched})
+            logs = logs_of(self._backend, first, last, self._watched)
             if logs:
                 emitters = {str(entry["address"]).lower() for entry in logs}
                 asset_events = self._assets.address.lower() in emitters
@@ -525,6 +544,7 @@ class ChainView:
         self._last_sync = self._clock()
         self._reachable = True
         self._polls += 1
+        return latest
 
     def _load_services(self, block: int) -> dict[tuple[str, str], Service]:
         """The provider's active APIs at ``block``, keyed by (METHOD, route)."""

@@ -101,10 +101,11 @@ async def serve(options: GatewayOptions, description: ConsortiumDescription, pas
     if has_directory(description):  # the member CAs and revoked serials as the chain says now (docs/trust.md)
         trust = trust_view(description, options.chain_url, poll_s=options.poll_s, tls=options.chain_tls)
         try:
-            trust.start()
+            trust.refresh()  # read now (a chain that does not answer stops the start), then followed without a thread:
         except BaseException:
             chain.stop()
             raise
+        chain.follow(trust.follow)  # the chain view's watcher hands it each head it polls, one poll for both
     authenticator = CallerAuthenticator(description, options.directory, chain.member_status, trust=trust)
     settings = GatewaySettings(
         org=options.org,

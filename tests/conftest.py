@@ -41,6 +41,32 @@ settings.load_profile("consortium")
 PROCESS_DIRECTORIES = frozenset({"integration", "e2e"})
 
 
+#: Packages whose tests share one consortium, started for the package and stopped when its last test is done
+#: (a package-scoped fixture): their tests form one unit of work, so ``make test`` starts it on one worker only.
+SHARED_PACKAGES = ("tests/integration/live/",)
+
+
+def unit_of_work(nodeid: str) -> str:
+    """The unit of work a test belongs to for pytest-xdist: its module, or the package of :data:`SHARED_PACKAGES`
+    it is in. A unit runs whole on one worker, so its module- and package-scoped fixtures (a consortium, a node,
+    a contract deployment) start once and its tests run in their order."""
+    module = nodeid.split("::", 1)[0]
+    return next((package for package in SHARED_PACKAGES if module.startswith(package)), module)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``make test``'s two workers take whole units of work (:func:`unit_of_work`), in the order collected (the
+    process tests first, the unit tests last, to fill the end; ``--no-loadscope-reorder``)."""
+    from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
+
+    class UnitScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return unit_of_work(nodeid)
+
+    return UnitScheduling(config, log)
+
+
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark ``process`` by directory: every test under tests/integration/ and tests/e2e/."""
@@ -124,15 +150,6 @@ def consortium(request: pytest.FixtureRequest, backend: Backend, _keys: Keys) ->
         yield genesis.with_fresh_signers()
     finally:
         revert_to_snapshot(backend, snapshot)
-
-
-@pytest.fixture(scope="session")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A running demo consortium with its explorer (``tests/integration/explorer/explorer_live.py``), one per
-    test worker, shared by the explorer's API and browser tests."""
-    from tests.integration.explorer.explorer_live import start_live
-
-    yield from start_live(tmp_path_factory.mktemp("explorer-live"))
 
 
 # -- storage servers -------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ from fastapi import Path as PathParam
 
 from explorer import access
 from explorer.api.deps import MAX_MS, Before, CurrentPerson, ExplorerDep, Limit, TxHash
-from explorer.api.schemas import BlockDetail, BlockPage, Equivocations, Transaction, ValidatorActivity
+from explorer.api.eventschema import Transaction
+from explorer.api.schemas import BlockDetail, BlockPage, Equivocations, ValidatorActivity
 from explorer.equivocations import validators_from_index
 from explorer.errors import NotFoundError
 from explorer.validators import DEFAULT_WINDOW, MAX_WINDOW, activity

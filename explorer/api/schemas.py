@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from explorer.api.eventschema import ChainEvent
+from explorer.api.eventschema import ChainEvent, Transaction
 from explorer.validators import SHOWN
 from notary.bundleschema import Evidence
 
@@ -546,32 +546,6 @@ class BlockPage(BaseModel):
     blocks: list[Block]
     next: int | None
     head: int
-
-
-class TransactionEvent(BaseModel):
-    log_index: int
-    contract: str | None
-    event: str | None
-    args: Any
-    address: str | None
-
-
-class Transaction(BaseModel):
-    """A transaction, decoded where it calls one of our contracts; another firm's grant is ``redacted``."""
-
-    hash: str
-    block_number: int
-    index: int
-    from_: str | None = Field(alias="from")
-    to: str | None
-    contract: str | None
-    function: str | None
-    args: Any
-    status: int | None
-    created: str | None
-    timestamp: int
-    events: list[TransactionEvent] = Field(default_factory=list, description="in a block's list: redacted only")
-    redacted: bool = False
 
 
 class BlockDetail(Block):

@@ -1,5 +1,6 @@
 """Walking an OpenAPI document: every object schema nested in the JSON 200 answers of a prefix's GETs, and those
-of them that document no properties (an object free-form by accident)."""
+of them that document no properties (an object free-form by accident; an object that declares it has none, with
+``additionalProperties: false``, such as the arguments of a function that takes none, is not free-form)."""
 
 from __future__ import annotations
 
@@ -43,11 +44,15 @@ def answer_objects(spec: dict[str, Any], prefix: str) -> dict[str, dict[str, Any
 
 
 def bare_objects(seen: dict[str, dict[str, Any]]) -> set[str]:
-    """Where an object documents neither its properties nor the schema of a map's values."""
+    """Where an object documents neither its properties nor the schema of a map's values, nor that it has none (a
+    component that is one of several schemas is not an object: each of its choices is walked on its own)."""
     return {
         where
         for where, schema in seen.items()
-        if not schema.get("properties") and not isinstance(schema.get("additionalProperties"), dict)
+        if not schema.get("properties")
+        and not schema.get("oneOf")
+        and not isinstance(schema.get("additionalProperties"), dict)
+        and schema.get("additionalProperties") is not False
     }
 
 

@@ -212,9 +212,12 @@ class PostgresServer:
         return [int(pid) for (pid,) in rows]
 
     def create_database(self, prefix: str = "t") -> str:
-        """A new empty database; its URL."""
+        """A new empty database; its URL. A server that a test killed and could not start again (its outage
+        outlived the test) is started first, so that test fails alone and not every later test of the worker."""
         import psycopg
 
+        if self._process is None or self._process.poll() is not None:
+            self.start()
         name = f"{prefix}_{secrets.token_hex(6)}"
         with psycopg.connect(self.url, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
@@ -294,7 +297,9 @@ class S3Server:
         )  # fmt: skip
 
     def create_bucket(self, prefix: str = "t") -> str:
-        """A new empty bucket; its name."""
+        """A new empty bucket; its name (the server started first if a test's outage outlived the test)."""
+        if self._process is None or self._process.poll() is not None:
+            self.start()
         name = f"{prefix}-{secrets.token_hex(6)}"
         self.client().create_bucket(Bucket=name)
         return name

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 
+import httpx
 import pytest
 
 from chain.contracts import KeyKind
@@ -149,3 +150,30 @@ def test_the_thread_follows_the_chain(consortium: Consortium) -> None:
         assert view.health()["reachable"] is True
     finally:
         view.stop()
+
+
+def test_following_an_owners_poll_reads_no_head_of_its_own(consortium: Consortium) -> None:
+    """Driven by another poll of the head (the gateway's chain view), the view reads the head only after that poll
+    failed, to find out whether the chain answers; a chain that does not marks it unreachable without raising."""
+    c = consortium
+    reads: list[int] = []
+    down = False
+
+    def own_head() -> int:
+        reads.append(1)
+        if down:
+            raise httpx.ConnectError("the node is down")
+        return head(c)
+
+    view = TrustView(c.backend, c.trust.address, head=own_head)
+    assert view.refresh() and len(reads) == 1
+    c.trust.add_key(c.signers["gamma"], KeyKind.CA_CERT, b"gamma ca")
+    view.follow(head(c))
+    assert view.ca_certs("gamma") == [b"gamma ca"] and view.head == head(c)
+    assert len(reads) == 1
+    down = True
+    view.follow(None)
+    assert len(reads) == 2 and view.health()["reachable"] is False
+    down = False
+    view.follow(None)
+    assert view.health()["reachable"] is True

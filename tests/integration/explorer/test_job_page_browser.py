@@ -18,7 +18,7 @@ from notary.event import canonical_entry
 from privacy.asset import job_tag
 from privacy.jobfiles import RECORD_FILE
 from privacy.record import format_summary
-from tests.integration.explorer.test_explorer_browser import CHROMIUM_ARGS, chromium_path, shot
+from tests.integration.live.test_explorer_browser import CHROMIUM_ARGS, chromium_path, shot
 from tests.support.apiserver import ApiServer
 from tests.support.job_explorer import job_explorer_app
 from tests.support.privacy_job import CLIENT_ORG, SERVER_ORG, Job, small_job

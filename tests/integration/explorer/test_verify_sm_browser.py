@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from suite.sm2 import SM2PrivateKey
-from tests.integration.explorer.test_explorer_browser import CHROMIUM_ARGS, chromium_path
 from tests.integration.explorer.test_verify_js import STATIC, STEPS
 from tests.integration.explorer.test_verify_js_suites import alter_line, build_bundle, keys_of, sm_suite
+from tests.integration.live.test_explorer_browser import CHROMIUM_ARGS, chromium_path
 from tests.support.servers import LocalHTTPServer, QuietHandler
 
 pytestmark = [pytest.mark.browser]

@@ -282,6 +282,26 @@ def test_revocation_is_seen_within_a_poll_of_its_block(fresh: GatewayChain, view
     assert view.cached_decision(ASSET, GRANTEE, PURPOSE, time.time()) == revoked
 
 
+def test_followers_get_each_polled_head_after_the_caches(
+    shared: GatewayChain, view_of: Callable[..., ChainView]
+) -> None:
+    """After each poll the watcher hands the head it read to its followers (the gateway's trust view follows the
+    chain through it), once the view itself is at that head; a follower that raises stops neither the watcher nor
+    the followers after it."""
+    view = view_of(shared)
+    seen: list[tuple[int | None, int]] = []
+
+    def broken(_head: int | None) -> None:
+        raise RuntimeError("a follower's bug")
+
+    view.follow(broken)
+    view.follow(lambda head: seen.append((head, view.head)))
+    polls = view.polls
+    wait_until(lambda: len(seen) >= 3 and view.polls >= polls + 3, "three polls handed on", 30.0, every=0.01)
+    assert all(head is not None and head <= at for head, at in seen), seen
+    assert seen[-1][0] == view.head
+
+
 class RacingView(ChainView):
     """A ChainView with a hook run between reading the chain and storing the answer."""
 

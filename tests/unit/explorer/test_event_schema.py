@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import pytest
 from eth_abi.abi import encode as abi_encode
+from eth_typing import ABIEvent
 from eth_utils.abi import event_abi_to_log_topic
 from eth_utils.crypto import keccak
 from pydantic import TypeAdapter, ValidationError
@@ -30,16 +31,17 @@ ADDRESSES = {
 }
 
 
-def compiled_events() -> list[tuple[str, dict[str, Any]]]:
-    """``(contract, ABI entry)`` of every event of every compiled artifact."""
+def compiled(kind: str) -> list[tuple[str, Any]]:
+    """``(contract, ABI entry)`` of every entry of ``kind`` (event, function, constructor) of every compiled
+    artifact."""
     found = []
     for path in sorted(ARTIFACT_DIR.glob("*.json")):
         abi = json.loads(path.read_text(encoding="utf-8"))["abi"]
-        found += [(path.stem, entry) for entry in abi if entry["type"] == "event"]
+        found += [(path.stem, entry) for entry in abi if entry["type"] == kind]
     return found
 
 
-EVENTS = compiled_events()
+EVENTS: list[tuple[str, ABIEvent]] = compiled("event")
 
 
 @pytest.fixture(scope="module")
@@ -98,9 +100,9 @@ def sample(name: str, abi_type: str, n: int) -> Any:
     return 200 + n
 
 
-def encoded_log(entry: dict[str, Any]) -> tuple[list[bytes], bytes]:
+def encoded_log(entry: ABIEvent) -> tuple[list[bytes], bytes]:
     """The topics and data of a log of ``entry``'s event with sample values."""
-    topics = [bytes(event_abi_to_log_topic(cast(Any, entry)))]
+    topics = [bytes(event_abi_to_log_topic(entry))]
     plain_types, plain_values = [], []
     for n, i in enumerate(entry["inputs"]):
         value = sample(i["name"], i["type"], n)
@@ -113,7 +115,7 @@ def encoded_log(entry: dict[str, Any]) -> tuple[list[bytes], bytes]:
 
 
 @pytest.mark.parametrize(("contract", "entry"), EVENTS, ids=[f"{c}.{e['name']}" for c, e in EVENTS])
-def test_a_decoded_event_passes_through_its_model_unchanged(contract: str, entry: dict[str, Any]) -> None:
+def test_a_decoded_event_passes_through_its_model_unchanged(contract: str, entry: ABIEvent) -> None:
     topics, data = encoded_log(entry)
     decoded = ContractDecoder(ADDRESSES).decode_log(contract, topics, data)
     assert decoded is not None and decoded[0] == entry["name"]

@@ -1,18 +1,20 @@
 """The explorer's OpenAPI document describes every answer of the JSON API: each ``/api/v1`` GET has a 200
 answer whose JSON schema has properties (an object, or an array of objects), or declares the non-JSON media
 type it streams (CSV, zip), and every object nested in such an answer (down to each part of an evidence
-bundle, the arguments of each event of our contracts, the health relayed from the other parts) has its
+bundle, the arguments of each event and each call of our contracts, the health relayed from the other parts) has its
 properties too; every refusal it can answer, with the one error body; and the login, a JWT bearer scheme on
 every ``/api`` route. The document is built in process; nothing is served."""
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 from typing import Any, cast
 from unittest.mock import ANY
 
 import pytest
 
+from contracts import ARTIFACT_DIR
 from explorer.api import API, Explorer, Limits, create_app
 from tests.support.openapi import answer_objects, bare_objects, is_json
 
@@ -35,6 +37,8 @@ def resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
 
 def has_properties(spec: dict[str, Any], schema: dict[str, Any]) -> bool:
     schema = resolve(spec, schema)
+    if "oneOf" in schema:  # one model per kind (a transaction: per call of our contracts), each with its properties
+        return all(has_properties(spec, choice) for choice in schema["oneOf"])
     if schema.get("type") == "array":
         return has_properties(spec, schema.get("items", {}))
     return schema.get("type") == "object" and bool(schema.get("properties"))
@@ -78,9 +82,41 @@ def test_every_object_nested_in_an_answer_documents_its_properties(spec: dict[st
     assert set(spec["components"]["schemas"]["Receipt"]["properties"]) >= {"batch_note", "batch_proof", "leaf_hash"}
 
 
+def test_a_transaction_documents_the_arguments_of_every_compiled_call(spec: dict[str, Any]) -> None:
+    """A transaction is a ``oneOf`` with a variant per function and constructor of the compiled ABIs (read here as
+    files), its contract and function constants and its ``args`` the inputs in order, no other key; the
+    undecoded and redacted variants have ``args`` null."""
+    calls = {}
+    for path in sorted(ARTIFACT_DIR.glob("*.json")):
+        for entry in json.loads(path.read_text(encoding="utf-8"))["abi"]:
+            if entry["type"] in ("function", "constructor"):
+                calls[(path.stem, entry.get("name", "constructor"))] = entry["inputs"]
+    assert len(calls) >= 105
+    answer = spec["paths"][f"{API}/transactions/{{tx_hash}}"]["get"]["responses"]["200"]["content"]
+    documented, others = {}, set()
+    for choice in resolve(spec, answer["application/json"]["schema"])["oneOf"]:
+        props = resolve(spec, choice)["properties"]
+        if "const" in props["contract"]:
+            documented[(props["contract"]["const"], props["function"]["const"])] = resolve(spec, props["args"])
+        else:
+            others.add((choice["$ref"].rsplit("/", 1)[1], json.dumps(props["args"])))
+    assert others == {("UndecodedTransaction", '{"type": "null", "title": "Args"}'),
+                      ("RedactedTransaction", '{"type": "null", "title": "Args"}')}  # fmt: skip
+    assert set(documented) == set(calls)
+    for call, inputs in calls.items():
+        args = documented[call]
+        assert list(args.get("properties", {})) == [i["name"] for i in inputs], call
+        assert args["additionalProperties"] is False
+        for i in inputs:
+            prop = args["properties"][i["name"]]
+            assert prop["description"].startswith(i["type"]), (call, i["name"])
+            wanted = "integer" if i["type"].startswith(("uint", "int")) else "boolean" if i["type"] == "bool" else ""
+            assert wanted in json.dumps(prop), (call, i["name"], prop)
+
+
 def test_every_property_of_an_answer_is_described(spec: dict[str, Any]) -> None:
     """No model field is an empty schema by accident: only the fields meant to hold anything (``Any``)."""
-    anything = {("Step", "data"), ("Transaction", "args"), ("TransactionEvent", "args")}
+    anything = {("Step", "data")}
     empty = [
         (name, prop)
         for name, schema in spec["components"]["schemas"].items()

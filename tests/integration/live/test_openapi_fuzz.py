@@ -48,7 +48,7 @@ from network.logsetup import read_access
 from notary.api import create_app
 from notary.sequencer import batch_request
 from notary.service import NotaryService
-from tests.integration.explorer.explorer_live import PASSPHRASE, Live, wait_until
+from tests.integration.live.consortium import PASSPHRASE, Live, wait_until
 from tests.support.member_directory import member_directory, person_token
 from tests.support.notary_events import event
 from tests.support.notary_world import GATEWAY, LogWorld

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.explorer.explorer_live import REGULATOR, Live, wait_until
+from tests.integration.live.consortium import REGULATOR, Live, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -279,7 +279,7 @@ def test_a_private_grants_grantee_opens_its_page_with_its_terms_document(
     from urllib.parse import urlsplit
 
     from network.grantterms import TermsStore
-    from tests.integration.test_tenancy import make_private_grant
+    from tests.integration.live.test_tenancy import make_private_grant
 
     regulator = f"inspector@{REGULATOR}"
     officers = {t.split("@")[1] for t in live.tokens if t.startswith("compliance@")}

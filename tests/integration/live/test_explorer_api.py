@@ -18,7 +18,7 @@ import pytest
 
 from network.identity import user_paths
 from network.logins import make_token
-from tests.integration.explorer.explorer_live import PASSPHRASE, REGULATOR, Live, wait_until
+from tests.integration.live.consortium import PASSPHRASE, REGULATOR, Live, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -429,7 +429,7 @@ def test_a_call_reveals_its_own_salt_and_shows_shredded_once_its_provider_says_s
     from network.identity import load_gateway_key
     from network.shredding import publish
     from notary.submit.vault import Tombstone, epoch_of
-    from tests.integration.explorer.explorer_live import CLI, cli_env
+    from tests.integration.live.consortium import CLI, cli_env
 
     call, provider = cast["call"], cast["call"]["provider_org"]
     made = subprocess.run(

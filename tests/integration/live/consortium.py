@@ -1,5 +1,6 @@
-"""A running demo consortium (``consortium up`` with traffic) and its explorer, for the explorer's API and
-browser tests: the real node, notary, witnesses, gateways, demo traffic and explorer processes on loopback."""
+"""A running demo consortium (``consortium up`` with traffic) and its explorer, for the tests of this package (the
+explorer's API and browser tests, the tenancy suite, the OpenAPI fuzzing): the real nodes, notary, witnesses,
+gateways, demo traffic and explorer processes on loopback."""
 
 from __future__ import annotations
 

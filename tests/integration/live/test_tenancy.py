@@ -1,6 +1,6 @@
 """Tenancy: every read path of the explorer, the notary and the chain answers each kind of reader exactly what
-docs/confidentiality.md says, through the running demo consortium of the ``live`` fixture (one per test worker,
-shared with the explorer's API, browser and fuzz tests: this module starts no consortium of its own).
+docs/confidentiality.md says, through the running demo consortium of this package's ``live`` fixture (shared
+with the explorer's API, browser and fuzz tests: this module starts no consortium of its own).
 
 The readers are people with login tokens: the compliance officers of a call's caller (A) and provider (B), of a
 firm with no part in it (C), of the operator firm (O), the regulator's inspector (R), and outsiders: no token, a
@@ -48,7 +48,7 @@ from network.description import load_description
 from network.grantterms import TermsStore
 from network.identity import create_org_identity, issue_identity, user_paths
 from network.logins import make_token
-from tests.integration.explorer.explorer_live import CLI, PASSPHRASE, REGULATOR, Live, cli_env, wait_until
+from tests.integration.live.consortium import CLI, PASSPHRASE, REGULATOR, Live, cli_env, wait_until
 from tests.support.cleartext import needles_of_bytes, needles_of_int, needles_of_text, occurrences
 
 #: The first test's setup may start the shared consortium (``init`` and ``up``, each allowed 240 s on a loaded
