@@ -261,18 +261,28 @@ def decide(
     return Decided(clear, None)
 
 
-def trusted_heads(backend: Backend, description: ConsortiumDescription) -> TrustedHeads | None:
+def trusted_heads(
+    backend: Backend, description: ConsortiumDescription, kept: Path | None = None, *, keep_every: int = 1
+) -> TrustedHeads | None:
     """How a member proves the storage words of a private grant's check, by default (docs/confidentiality.md,
     note 4): on the consortium's own chain (``chain.kind`` "local", whose nodes seal headers by QBFT and serve
     ``eth_getProof``) over JSON-RPC, against headers followed from the founding validators ``consortium.json``
     names; None (the node's word) on an external chain, whose headers need not carry QBFT seals, on a chain in
-    this process (its state is this process's own) and when ``consortium.json`` names no validator."""
+    this process (its state is this process's own) and when ``consortium.json`` names no validator. With
+    ``kept``, the last header accepted is kept in that file and the next walk resumes from it
+    (``network.keptheader``), written again every ``keep_every`` headers."""
     from chain.ids import Role
 
     if description.chain_kind != "local" or not isinstance(backend, RpcBackend):
         return None
     founders = {bytes.fromhex(m.identity.account[2:]) for m in description.members if Role.VALIDATOR in m.roles}
-    return TrustedHeads(backend, founders) if founders else None
+    if not founders:
+        return None
+    if kept is None:
+        return TrustedHeads(backend, founders)
+    from network.keptheader import KeptHeaderFile
+
+    return TrustedHeads(backend, founders, KeptHeaderFile(kept), keep_every=keep_every)
 
 
 __all__ = [

@@ -28,9 +28,11 @@ consortium's founding validators (``chain.lightclient``). A header or proof that
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chain.backend import Backend, EthTesterBackend, RpcBackend
 from chain.contracts.grants import AccessGrantsClient, CheckResult, GrantStatus, PrivateTerms
@@ -41,7 +43,9 @@ from chain.ids import MemberStatus, Role, name_to_bytes32
 if TYPE_CHECKING:
     from web3.types import BlockIdentifier
 
-    from chain.lightclient import JsonRpc, VerifiedHeader
+    from chain.lightclient import JsonRpc, KeptHeader, VerifiedHeader
+
+log = logging.getLogger("chain.contracts.privatecheck")
 
 ZERO = b"\0" * 32
 
@@ -190,37 +194,144 @@ class UnprovenError(ChainError):
     that does not verify against its state root, no proof, or no contract at an address (fail closed)."""
 
 
+class HeaderKeep(Protocol):
+    """Where a :class:`TrustedHeads` keeps the last header it accepted, for the next one to resume from
+    (``network.keptheader.KeptHeaderFile``). ``load`` answers None when nothing is kept yet and raises
+    ``chain.lightclient.KeptHeaderError`` when what is kept cannot be read; ``save`` raises it when it cannot be
+    written (what was kept is then unchanged). ``where`` names it in messages."""
+
+    where: str
+
+    def load(self) -> KeptHeader | None: ...
+
+    def save(self, kept: KeptHeader) -> None: ...
+
+
 class TrustedHeads:
     """Headers of the chain at ``rpc`` accepted by the light client (``chain.lightclient``): the first from the
     genesis, whose validator set must be ``founders`` (the consortium's founding validators), each next one only
-    when a quorum of the set its parent names sealed it. The newest accepted header is kept, so a later block costs
-    only the headers after it (one ``eth_getBlockByNumber`` batch per 200); an earlier block than the kept one is
-    followed from the genesis again. Safe to share between threads (one walk at a time)."""
+    when a quorum of the set its parent names sealed it. The newest accepted header is kept in memory, so a later
+    block costs only the headers after it (one ``eth_getBlockByNumber`` batch per 200); an earlier block than the
+    newest one is followed from the genesis again.
 
-    def __init__(self, rpc: JsonRpc, founders: Collection[bytes]) -> None:
+    With ``keep``, the newest accepted header is also kept there (``keep_every`` headers after the one kept last,
+    and at :meth:`keep_now`), and the first walk resumes from the header kept there instead of the genesis
+    (``chain.lightclient.resume``: of this chain's genesis, and the header the node serves at its number hashes to
+    it); every header after it is still checked seal by seal. A kept header that cannot be read or that the chain
+    does not lead through is refused (:class:`UnprovenError` naming it; it is left as it is, never written over,
+    until someone moves it aside), so nothing is proven until it is. A kept header after the block asked for (a
+    node behind the one that served it) is not used and not written over. Safe to share between threads (one walk
+    at a time)."""
+
+    def __init__(
+        self, rpc: JsonRpc, founders: Collection[bytes], keep: HeaderKeep | None = None, *, keep_every: int = 1
+    ) -> None:
         if not founders:
             raise MalformedError("proving storage words needs the founding validators: none were given")
+        if keep_every < 1:
+            raise MalformedError(f"keep_every must be at least 1, got {keep_every}")
         self.rpc = rpc
         self.founders = frozenset(bytes(f) for f in founders)
+        self.keep = keep
+        self.keep_every = keep_every
         self._lock = threading.Lock()
+        self._genesis: VerifiedHeader | None = None
         self._newest: VerifiedHeader | None = None
+        self._kept_number: int | None = None  # the number of the header in ``keep``, once read or written
+        self._unchecked: KeptHeader | None = None  # a kept header after the blocks walked to so far
         self.headers_checked = 0
+        #: The header this walk resumed from (its number), when it resumed from a kept one.
+        self.resumed_from: int | None = None
+        #: Why the newest header could not be kept, if the last attempt failed (the checks are not affected).
+        self.keep_problem: str | None = None
+
+    @property
+    def newest(self) -> VerifiedHeader | None:
+        return self._newest
 
     def at(self, number: int) -> VerifiedHeader:
-        """Block ``number``'s header, accepted (``HeaderChainError`` if it, or one before it, is not)."""
+        """Block ``number``'s header, accepted (``HeaderChainError`` if it, or one before it, is not;
+        :class:`UnprovenError` if the kept header is refused)."""
         from chain import lightclient
 
         if number < 1:
             raise lightclient.HeaderChainError(number, "block 0 carries no seals: its state cannot be proven here")
         with self._lock:
-            start = self._newest
-            if start is None or start.number > number:
-                start = lightclient.trust_genesis(lightclient.block_at(self.rpc, 0), self.founders)
+            start = self._start(number)
             header = lightclient.follow(self.rpc, start, number)
             self.headers_checked += header.number - start.number
             if self._newest is None or header.number >= self._newest.number:
                 self._newest = header
+            if self._unchecked is not None and self._newest.number >= self._unchecked.number:
+                with self._refusing():
+                    lightclient.resume(self.rpc, self._genesis_header(), self._unchecked)
+                self._unchecked = None
+            if self._kept_number is None or header.number >= self._kept_number + self.keep_every:
+                self._keep()
             return header
+
+    def keep_now(self) -> None:
+        """Keep the newest accepted header now, if it is newer than the one kept (as a gateway stops)."""
+        with self._lock:
+            if self._newest is not None and (self._kept_number is None or self._newest.number > self._kept_number):
+                self._keep()
+
+    def _start(self, number: int) -> VerifiedHeader:
+        """Where a walk to ``number`` starts: the newest header accepted, else the kept one, else the genesis."""
+        from chain import lightclient
+
+        if self._newest is not None and self._newest.number <= number:
+            return self._newest
+        genesis = self._genesis_header()
+        if self._newest is not None or self.keep is None:
+            return genesis
+        with self._refusing():
+            kept = self.keep.load()
+        if kept is None:
+            return genesis
+        if kept.number > number:  # an earlier block, or a node behind: checked once the walk passes it
+            self._kept_number, self._unchecked = kept.number, kept
+            return genesis
+        with self._refusing():
+            header = lightclient.resume(self.rpc, genesis, kept)
+        self._kept_number = self.resumed_from = header.number
+        return header
+
+    def _genesis_header(self) -> VerifiedHeader:
+        from chain import lightclient
+
+        if self._genesis is None:
+            self._genesis = lightclient.trust_genesis(lightclient.block_at(self.rpc, 0), self.founders)
+        return self._genesis
+
+    @contextlib.contextmanager
+    def _refusing(self) -> Iterator[None]:
+        """A kept header refused (``KeptHeaderError``) as :class:`UnprovenError`, naming where it is kept."""
+        from chain import lightclient
+
+        try:
+            yield
+        except lightclient.KeptHeaderError as exc:
+            where = self.keep.where if self.keep is not None else "(none)"
+            raise UnprovenError(
+                f"the kept trusted header {where} is refused: {exc} (it is left as it is: move it aside to follow "
+                f"the headers from the genesis again)"
+            ) from exc
+
+    def _keep(self) -> None:
+        from chain import lightclient
+
+        if self.keep is None or self._newest is None or self._genesis is None or self._unchecked is not None:
+            return
+        if self._kept_number is not None and self._newest.number <= self._kept_number:
+            return
+        try:
+            self.keep.save(lightclient.KeptHeader.of(self._genesis, self._newest))
+        except lightclient.KeptHeaderError as exc:
+            self.keep_problem = str(exc)
+            log.warning("the newest trusted header is not kept: %s", exc)
+            return
+        self._kept_number, self.keep_problem = self._newest.number, None
 
 
 def check_private_here(
@@ -243,6 +354,8 @@ def check_private_here(
 
     try:
         header = proven.at(number)
+    except UnprovenError:
+        raise
     except RpcAnswerError as exc:
         raise UnprovenError(f"block {number}'s header: the node refused it: {exc}") from exc
     except BackendError:
@@ -265,6 +378,7 @@ def check_private_here(
 
 
 __all__ = [
+    "HeaderKeep",
     "Read",
     "StorageReads",
     "TrustedHeads",

@@ -25,10 +25,12 @@ from chain.contracts.privatecheck import TrustedHeads, UnprovenError, check_priv
 from chain.ids import name_to_bytes32
 from gateway.policy import ChainUnavailableError, ChainView
 from network.grantterms import TermsRecord, TermsStore, decide
+from network.keptheader import KeptHeaderFile
 from tests.integration.contracts.contract_helpers import digest
 from tests.integration.contracts.test_private_grants import private, register, terms
 from tests.support.consortium import Consortium, NodeBackend, deploy_test_consortium
 from tests.support.inprocess_rpc import Tamper
+from tests.support.wait import wait_until
 from tests.unit.chain.test_lightclient import extra_of, flip, tamper_proof, with_extra
 
 #: Terms that differ from a grant's in one field each, and the times to ask at.
@@ -318,3 +320,171 @@ def test_the_gateway_refuses_a_call_it_cannot_prove_and_caches_what_it_proved(
     finally:
         good.stop()
         bad.stop()
+
+
+# -- the kept trusted header: the next checker resumes from the last header accepted ----------------------------
+
+
+def _rpc(c: Consortium) -> RpcBackend:
+    assert isinstance(c.backend, RpcBackend)
+    return c.backend
+
+
+def _kept(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def test_a_second_checker_resumes_from_the_kept_header(node_consortium: Consortium, tmp_path: Path) -> None:
+    """The first checker follows from the genesis and keeps its newest header; the next one (a new run of ``grant
+    check``, a gateway's next start) checks only the headers after it, seal by seal."""
+    c = node_consortium
+    assert isinstance(c.backend, RpcBackend)
+    t, _ = private(c)
+    path = tmp_path / "verified-chain" / "header.json"
+    first = TrustedHeads(c.backend, _founders(c), KeptHeaderFile(path))
+    block = head(c.backend)
+    assert check_private_here(c.grants, t, t.not_before, proven=first).allowed
+    assert (first.resumed_from, first.headers_checked) == (None, block)  # from the genesis
+    kept = _kept(path)
+    genesis = c.backend.request("eth_getBlockByNumber", ["0x0", False])
+    assert (kept["number"], kept["genesis"]) == (block, genesis["hash"])
+    assert kept["hash"] == c.backend.request("eth_getBlockByNumber", [hex(block), False])["hash"]
+    assert path.stat().st_mode & 0o777 == 0o600
+    later_terms, _ = private(c, terms(c, purpose="audit"))  # more blocks
+    later = head(c.backend)
+    second = TrustedHeads(c.backend, _founders(c), KeptHeaderFile(path))
+    assert check_private_here(c.grants, later_terms, later_terms.not_before, proven=second).allowed
+    assert (second.resumed_from, second.headers_checked) == (block, later - block)  # only the new headers
+    assert _kept(path)["number"] == later
+    # the kept header is a start only: a header after it that does not check is still refused, and not kept
+    more, _ = private(c, terms(c, purpose="more"))
+    newest = head(c.backend)
+    unsealed: Tamper = lambda m, p, r: _unsealed(r) if m == "eth_getBlockByNumber" and p[0] == hex(newest) else r  # noqa: E731
+    third = TrustedHeads(_Lying(c.backend, unsealed), _founders(c), KeptHeaderFile(path))
+    with pytest.raises(UnprovenError, match=rf"block {newest}: 0 valid seal"):
+        check_private_here(c.grants, more, more.not_before, newest, proven=third)
+    assert third.resumed_from == later and _kept(path)["number"] == later
+
+
+def _refused_kept(c: Consortium, path: Path, message: str) -> None:
+    """A checker with the header kept in ``path`` gives no answer, says why, and leaves the file as it is."""
+    before = path.read_bytes()
+    t, _ = private(c, terms(c, purpose="refused-kept"))
+    heads = TrustedHeads(_rpc(c), _founders(c), KeptHeaderFile(path))
+    with pytest.raises(UnprovenError, match=rf"the kept trusted header {path} is refused: {message}.*move it aside"):
+        check_private_here(c.grants, t, t.not_before, proven=heads)
+    assert path.read_bytes() == before
+    assert heads.headers_checked == 0
+
+
+def _a_kept_header(c: Consortium, path: Path) -> dict[str, Any]:
+    t, _ = private(c)
+    assert check_private_here(
+        c.grants, t, t.not_before, proven=TrustedHeads(_rpc(c), _founders(c), KeptHeaderFile(path))
+    ).allowed
+    return _kept(path)
+
+
+def test_a_kept_header_of_another_chain_is_refused(node_consortium: Consortium, tmp_path: Path) -> None:
+    c = node_consortium
+    path = tmp_path / "header.json"
+    kept = _a_kept_header(c, path)
+    path.write_text(json.dumps({**kept, "genesis": "0x" + "ab" * 32}), encoding="utf-8")
+    _refused_kept(c, path, "it is of another chain: its genesis is 0xabab")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"{not json", "it is not JSON"),
+        (b'{"format": "consortium-ledger/verified-checkpoint/v1"}', "it is not a kept header: its format is"),
+        (None, "it is not a kept header: number must be a whole number"),
+        (None, "it is not a kept header: hash must be 32 bytes"),
+    ],
+)
+def test_a_malformed_kept_header_is_refused(
+    node_consortium: Consortium, tmp_path: Path, content: bytes | None, message: str
+) -> None:
+    c = node_consortium
+    path = tmp_path / "header.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if content is None:
+        kept = {"format": "consortium-ledger/verified-header/v1", "genesis": "0x" + "00" * 32, "number": 1,
+                "hash": "0x" + "00" * 32, "validators": ["0x" + "00" * 20], "timestamp": 0}  # fmt: skip
+        kept.update({"number": -1} if "number" in message else {"hash": "0x1234"})
+        content = json.dumps(kept).encode()
+    path.write_bytes(content)
+    _refused_kept(c, path, message)
+
+
+@pytest.mark.parametrize("change", ["hash", "number", "validators"])
+def test_a_tampered_kept_header_is_not_trusted(node_consortium: Consortium, tmp_path: Path, change: str) -> None:
+    """Another hash for its number, its hash under another number, or other validators than its header names:
+    the header the node serves at that number does not match, and nothing is proven from it."""
+    c = node_consortium
+    path = tmp_path / "header.json"
+    kept = _a_kept_header(c, path)
+    if change == "hash":
+        kept["hash"] = _rpc(c).request("eth_getBlockByNumber", [hex(kept["number"] - 1), False])["hash"]
+        message = rf"the node's chain does not lead through it: block {kept['number']}: hashes to 0x[0-9a-f]+, not the"
+    elif change == "number":
+        kept["number"] -= 1
+        message = rf"the node's chain does not lead through it: block {kept['number']}: hashes to 0x[0-9a-f]+, not the"
+    else:
+        kept["validators"] = ["0x" + "12" * 20]
+        message = rf"block {kept['number']}'s header names other validators than the kept ones"
+    path.write_text(json.dumps(kept), encoding="utf-8")
+    _refused_kept(c, path, message)
+
+
+def test_the_gateway_follows_headers_in_the_background_and_keeps_the_newest(
+    node_consortium: Consortium, tmp_path: Path
+) -> None:
+    """With private terms in its store, the gateway's chain view walks the headers to the polled head without a
+    call asking (so the first private miss does not wait for it); it keeps the header of its first walk, then one
+    every ``keep_every`` headers, and the newest as it stops."""
+    c = node_consortium
+    assert isinstance(c.backend, RpcBackend)
+    t, _ = private(c)
+    store = TermsStore(tmp_path, "alpha")
+    store.put(TermsRecord(t, None, 0))
+    path = tmp_path / "gateway.verified-header.json"
+    heads = TrustedHeads(c.backend, _founders(c), KeptHeaderFile(path), keep_every=10_000)
+    view = ChainView(c.backend, c.grants.linked, "alpha", terms=store, proven=heads)
+    block = head(c.backend)
+    view.start()
+    try:
+        wait_until(lambda: path.exists() and _kept(path)["number"] >= block, "the first walk's header kept", 30)
+        first = _kept(path)["number"]
+        private(c, terms(c, purpose="background"))  # more blocks
+        later = head(c.backend)
+        wait_until(lambda: heads.newest is not None and heads.newest.number >= later, "the headers followed", 30)
+        assert _kept(path)["number"] == first  # fewer than keep_every headers since: kept at the stop
+    finally:
+        view.stop()
+    assert _kept(path)["number"] >= later
+
+
+def test_a_kept_header_after_the_block_asked_for_is_checked_once_the_walk_passes_it(
+    node_consortium: Consortium, tmp_path: Path
+) -> None:
+    """An earlier block than the kept header (or a node behind the one that served it) is followed from the
+    genesis; the kept header is not written over, and a walk that passes its number must meet its hash."""
+    c = node_consortium
+    assert isinstance(c.backend, RpcBackend)
+    path = tmp_path / "header.json"
+    kept = _a_kept_header(c, path)
+    t, _ = private(c, terms(c, purpose="after-kept"))
+    earlier = kept["number"] - 1
+    heads = TrustedHeads(c.backend, _founders(c), KeptHeaderFile(path))
+    heads.at(earlier)
+    assert (heads.resumed_from, heads.headers_checked, _kept(path)) == (None, earlier, kept)
+    assert check_private_here(c.grants, t, t.not_before, proven=heads).allowed  # passes the kept one: checked
+    assert _kept(path)["number"] == head(c.backend)
+    path.write_text(json.dumps({**kept, "hash": "0x" + "00" * 32}), encoding="utf-8")
+    forged = TrustedHeads(c.backend, _founders(c), KeptHeaderFile(path))
+    forged.at(earlier)
+    with pytest.raises(UnprovenError, match=rf"{path} is refused: the node's chain does not lead through it"):
+        check_private_here(c.grants, t, t.not_before, proven=forged)
+    assert _kept(path)["hash"] == "0x" + "00" * 32  # left as it is
