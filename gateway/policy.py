@@ -105,8 +105,10 @@ LOG_WINDOW: Final = 5_000
 MAX_CACHED: Final = 100_000
 #: Seconds one read of the chain may take before it counts as a failure.
 RPC_TIMEOUT_S: Final = 5.0
-#: How often the header follower walks the headers to the polled head (private grants' proofs, below).
+#: How often the header follower walks the headers to the polled head (private grants' proofs, below), and at
+#: most how many headers after the newest accepted it walks at once (the lock a private miss waits for).
 HEADER_FOLLOW_S: Final = 1.0
+HEADER_FOLLOW_STEP: Final = 500
 
 #: What a failed read of the chain may raise: the transport, web3, and our clients.
 _CHAIN_ERRORS: Final = (requests.RequestException, httpx.HTTPError, OSError, Web3Exception, ChainError, ValueError)
@@ -546,8 +548,9 @@ class ChainView:
                 continue
             if self._terms_store is None or not self._terms_store.records():
                 continue
-            try:
-                proven.at(target)
+            try:  # a long walk in steps: a miss waits for one step at most, the kept header moves on meanwhile
+                if proven.toward(target, HEADER_FOLLOW_STEP).number < target:
+                    wait = 0.0
             except _CHAIN_ERRORS as exc:
                 problem = f"{exc.__class__.__name__}: {exc}"
                 if problem != self._header_problem:
@@ -558,7 +561,7 @@ class ChainView:
                 log.exception("header follower failed")
                 continue
             if self._header_problem is not None:
-                log.warning("headers followed again, to block %d", target)
+                log.info("headers followed again, to block %d", target)
                 self._header_problem = None
 
     def _poll(self) -> int:

@@ -252,13 +252,19 @@ class TrustedHeads:
     def at(self, number: int) -> VerifiedHeader:
         """Block ``number``'s header, accepted (``HeaderChainError`` if it, or one before it, is not;
         :class:`UnprovenError` if the kept header is refused)."""
+        return self.toward(number)
+
+    def toward(self, number: int, step: int | None = None) -> VerifiedHeader:
+        """As :meth:`at`, walking at most ``step`` headers: the header reached, block ``number``'s or an earlier
+        one (a long walk in steps, releasing the lock between them, as a gateway's header follower does)."""
         from chain import lightclient
 
         if number < 1:
             raise lightclient.HeaderChainError(number, "block 0 carries no seals: its state cannot be proven here")
         with self._lock:
             start = self._start(number)
-            header = lightclient.follow(self.rpc, start, number)
+            target = number if step is None else min(number, start.number + step)
+            header = lightclient.follow(self.rpc, start, target)
             self.headers_checked += header.number - start.number
             if self._newest is None or header.number >= self._newest.number:
                 self._newest = header
@@ -270,11 +276,18 @@ class TrustedHeads:
                 self._keep()
             return header
 
-    def keep_now(self) -> None:
-        """Keep the newest accepted header now, if it is newer than the one kept (as a gateway stops)."""
-        with self._lock:
+    def keep_now(self, wait_s: float = 1.0) -> None:
+        """Keep the newest accepted header now, if it is newer than the one kept (as a gateway stops). A walk
+        still running after ``wait_s`` (a long one from the genesis) is not waited for: what it accepted is lost
+        and the kept header stays as it was."""
+        if not self._lock.acquire(timeout=wait_s):
+            log.warning("the newest trusted header is not kept: a walk of the headers is still running")
+            return
+        try:
             if self._newest is not None and (self._kept_number is None or self._newest.number > self._kept_number):
                 self._keep()
+        finally:
+            self._lock.release()
 
     def _start(self, number: int) -> VerifiedHeader:
         """Where a walk to ``number`` starts: the newest header accepted, else the kept one, else the genesis."""

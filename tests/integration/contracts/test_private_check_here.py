@@ -488,3 +488,18 @@ def test_a_kept_header_after_the_block_asked_for_is_checked_once_the_walk_passes
     with pytest.raises(UnprovenError, match=rf"{path} is refused: the node's chain does not lead through it"):
         check_private_here(c.grants, t, t.not_before, proven=forged)
     assert _kept(path)["hash"] == "0x" + "00" * 32  # left as it is
+
+
+def test_a_walk_in_steps_keeps_each_step(node_consortium: Consortium, tmp_path: Path) -> None:
+    """``TrustedHeads.toward`` (the gateway's header follower): a long walk in steps of at most ``step`` headers,
+    each accepted step kept, so a walk cut short (a gateway stopped mid-way) resumes from the last step."""
+    c = node_consortium
+    private(c)
+    block = head(c.backend)
+    path = tmp_path / "header.json"
+    heads = TrustedHeads(_rpc(c), _founders(c), KeptHeaderFile(path))
+    assert heads.toward(block, 3).number == 3 and _kept(path)["number"] == 3
+    assert heads.toward(block, 3).number == 6 and _kept(path)["number"] == 6
+    again = TrustedHeads(_rpc(c), _founders(c), KeptHeaderFile(path))
+    assert again.at(block).number == block
+    assert (again.resumed_from, again.headers_checked, _kept(path)["number"]) == (6, block - 6, block)
