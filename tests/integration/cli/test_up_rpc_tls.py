@@ -544,25 +544,27 @@ def test_alphas_ca_rotates_under_calls_through_the_gateway_and_its_old_certifica
 ) -> None:
     """``consortium identity rotate-ca --as alpha --from-block N --overlap-blocks K`` against the running `up`, then
     the same command again from block N, with alpha's calls through op's gateway all along: a client made before the
-    rotation (its certificate of the old CA, loaded then) is served before block N, in the overlap and until the
-    old CA retires; a client made once the certificates were re-issued (the new CA's) is served from then on, and
+    rotation (the old CA's certificate, then the re-issued one from its next connection) is served before block N,
+    in the overlap and until the old CA retires; a client made once the certificates were re-issued is served from
+    then on, and
     the members-only node answers the new certificate too; from the retirement block the old certificate is refused
     by the gateway (``unknown_issuer``, once its view read that block) and by the node, the new one served. No call
     expected to succeed fails, and nothing restarts. After the gateway key's rotation (op's, untouched here);
     before the compromise case, whose alpha certificates are then the new CA's.
 
-    As for the gateway key, `up`'s chain seals a block only for a transaction: op's account ticks it to blocks N and
-    N + K (op's admin certificate reaches the node, its CA does not change)."""
+    As for the gateway key, `up`'s chain seals a block only for a transaction: the regulator's account ticks it to
+    blocks N and N + K (its admin certificate reaches the node, its CA does not change; op's account anchors for the
+    notary meanwhile, so it would race for nonces)."""
     directory = running.directory
     description = load_description(directory)
     port = running.up.port
     gateway = f"https://localhost:{port + 20}"
     admin = f"http://127.0.0.1:{port + 40}/healthz"
-    op = directory / "orgs" / "op" / "users" / "Admin@op" / "msp"
-    node_tls = client_tls(description, op / "signcerts" / "cert.pem", op / "keystore" / "key.pem", None,
+    reg = directory / "orgs" / "reg" / "users" / "Admin@reg" / "msp"
+    node_tls = client_tls(description, reg / "signcerts" / "cert.pem", reg / "keystore" / "key.pem", None,
                           PASSPHRASE.encode())  # fmt: skip
     chain = Consortium.open(directory, running.node, node_tls)
-    ticker = chain.signer("op", PASSPHRASE.encode())
+    ticker = chain.signer("reg", PASSPHRASE.encode())
     client = user_paths(directory, OrgId("alpha"), "client")
     old_cert = tmp_path / "old-cert.pem"  # the certificate of the old CA, as a caller made before keeps it
     old_cert.write_bytes(client.cert.read_bytes())

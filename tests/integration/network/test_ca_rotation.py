@@ -148,6 +148,10 @@ def test_refusals_write_nothing_and_a_later_from_block_is_installed_by_a_second_
     assert paths.admin_cert in installed.reissued and paths.admin_cert.read_bytes() != before[paths.admin_cert]
     assert c.trust.record_count(ORG) == count + 1  # no third CA: the staged one was installed
 
+    proposal = c.registry.propose_remove(c.signers["alpha"], "gamma")
+    assert c.registry.approve(c.signers["beta"], proposal)
+    with pytest.raises(CaRotationError, match="'gamma' is removed on chain"):
+        rotate_ca(tmp_path, PASS, c.trust, c.registry, c.signers["gamma"], "gamma")
     c.registry.suspend(c.signers["reg"], ORG)
     with pytest.raises(CaRotationError, match="'op' is suspended on chain"):
         rotate_ca(tmp_path, PASS, c.trust, c.registry, op, ORG)

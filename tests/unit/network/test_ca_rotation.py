@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from chain.backend import ReloadingClientContext
 from chain.contracts.trust import KeyKind, KeyRecord, KeyState
 from chain.ids import OrgId, Role
 from chain.trustview import TrustSnapshot, TrustView
@@ -218,6 +219,30 @@ def test_what_the_new_ca_issues_next_carries_the_cross_certificates_and_the_old_
     crl = revoke_identity(tmp_path, ORG, old_dave, PASS, now=NOW)  # issued by the CA before: still the org's
     listed = x509.load_pem_x509_crl(crl.read_bytes())
     assert listed.get_revoked_certificate_by_serial_number(x509.load_pem_x509_certificate(old_dave).serial_number)
+
+
+def test_a_client_context_presents_the_reissued_certificate_from_its_next_connection(tmp_path: Path) -> None:
+    """A running service's client context (chain reads, the notary, the SDK) follows its certificate's file: once a
+    rotation re-issued it, the next connection presents the new CA's, which a server trusting that CA only takes."""
+    create_org_identity(tmp_path, ORG, "Alpha Securities", PASS, now=NOW)
+    issue_identity(tmp_path, ORG, "chain", PASS, now=NOW)
+    issue_service_certificate(tmp_path, ORG, "gateway", PASS, now=NOW)
+    paths, service = OrgPaths.of(tmp_path, ORG), user_paths(tmp_path, ORG, "chain")
+    old, old_key = _old_ca(tmp_path)
+    seconds = [0.0]
+    client = ReloadingClientContext(ssl.PROTOCOL_TLS_CLIENT)
+    client.load_verify_locations(cadata=cert_pem(old))
+    client.present(service.cert, service.key, PASS, interval=1.0, clock=lambda: seconds[0])
+    key, new = new_ca(old, NOW)
+    list(reissue_folder(tmp_path, ORG, old, key, new, [cross_certificate(old_key, old, new, NOW)], NOW))
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)  # a follower after the retirement: the new CA only
+    server.load_cert_chain(paths.gateway_tls_cert, paths.gateway_tls_key, password=PASS)
+    server.load_verify_locations(cadata=cert_pem(new))
+    server.verify_mode = ssl.CERT_REQUIRED
+    with pytest.raises(ssl.SSLError):
+        _handshake(server, client)  # looked at less than a second ago: the certificate loaded before
+    seconds[0] = 1.0
+    _handshake(server, client)
 
 
 class _NoChain:
