@@ -26,6 +26,7 @@ from network.certificates import AuthError, CallerAuthenticator
 from network.description import ConsortiumDescription, MemberDescription
 from network.identity import (
     OrgPaths,
+    OrgPublic,
     create_org_identity,
     issue_identity,
     issue_service_certificate,
@@ -164,18 +165,7 @@ def test_the_org_folder_is_reissued_and_both_cas_are_admitted_until_the_old_one_
 
     # a gateway following the chain: both CAs admitted in the overlap (the CRL, now the new CA's, still counts
     # for what the old one issued), the old one's refused once it retired
-    description = ConsortiumDescription(
-        name="rot",
-        chain_id=1,
-        chain_kind="external",
-        chain_url="",
-        contracts={n: f"0x{i + 1:040x}" for i, n in enumerate(CONTRACT_NAMES)},
-        deployed_at_block=0,
-        admission_threshold=1,
-        proposal_ttl_days=7,
-        witness_policy={"witnesses": [], "threshold": 0, "require_regulator": False},
-        members=(MemberDescription(ORG, "Alpha Securities", Role.MEMBER, public),),
-    )
+    description = _description(public)
     view = TrustView(_NoChain(), "0x" + "11" * 20)  # type: ignore[arg-type]
     callers = CallerAuthenticator(
         description, tmp_path, lambda org: "active", clock=lambda: NOW + timedelta(hours=2), trust=view
@@ -243,6 +233,41 @@ def test_a_client_context_presents_the_reissued_certificate_from_its_next_connec
         _handshake(server, client)  # looked at less than a second ago: the certificate loaded before
     seconds[0] = 1.0
     _handshake(server, client)
+
+
+def test_the_alarm_endpoint_beyond_loopback_takes_the_chains_cas_once_it_follows_a_view(tmp_path: Path) -> None:
+    """`up`'s alarm endpoint (mutual TLS, the operator's certificates only) admits the operator's re-issued
+    certificate once it follows the directory, as the gateways do; before, consortium.json's CA only."""
+    from network.alarms.server import endpoint_tls
+
+    public = create_org_identity(tmp_path, ORG, "Alpha Securities", PASS, now=NOW)
+    issue_identity(tmp_path, ORG, "log", PASS, now=NOW)
+    log = user_paths(tmp_path, ORG, "log")
+    old, old_key = _old_ca(tmp_path)
+    key, new = new_ca(old, NOW)
+    list(reissue_folder(tmp_path, ORG, old, key, new, [cross_certificate(old_key, old, new, NOW)], NOW))
+    _, check = endpoint_tls(tmp_path, _description(public), PASS, ORG, "127.0.0.1")
+    pem = log.cert.read_text()
+    assert "unknown_issuer" in str(check(pem))
+    view = TrustView(_NoChain(), "0x" + "11" * 20)  # type: ignore[arg-type]
+    check.follow(view)
+    _follow(view, TrustSnapshot.of(15, 2, {ORG: (_record(0, _der(old), 0, 20), _record(1, _der(new), 10, None))}), 15)
+    assert check(pem) is None
+
+
+def _description(public: OrgPublic) -> ConsortiumDescription:
+    return ConsortiumDescription(
+        name="rot",
+        chain_id=1,
+        chain_kind="external",
+        chain_url="",
+        contracts={n: f"0x{i + 1:040x}" for i, n in enumerate(CONTRACT_NAMES)},
+        deployed_at_block=0,
+        admission_threshold=1,
+        proposal_ttl_days=7,
+        witness_policy={"witnesses": [], "threshold": 0, "require_regulator": False},
+        members=(MemberDescription(ORG, "Alpha Securities", Role.MEMBER | Role.OPERATOR, public),),
+    )
 
 
 class _NoChain:
