@@ -343,6 +343,11 @@ def install_ca_rotation(
     if record is None:
         raise CaRotationError(f"the CA staged in {files.next_cert} is not on chain: run the rotation again")
     head = int(trust.backend.web3.eth.block_number)
+    if record.valid_until is not None and record.valid_until <= head:
+        raise CaRotationError(
+            f"the CA staged in {files.next_cert} (record #{record.index} of {org}) ended on chain at block "
+            f"{record.valid_until}: it is not installed; remove the staged ca/*.next.pem files and rotate again"
+        )
     if not record.valid_at(head):
         raise CaRotationError(
             f"the new CA of {org} (record #{record.index}) is valid from block {record.valid_from}, the chain is at "
