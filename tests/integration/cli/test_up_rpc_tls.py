@@ -549,7 +549,8 @@ def test_alphas_ca_rotates_under_calls_through_the_gateway_and_its_old_certifica
     then on, and
     the members-only node answers the new certificate too; from the retirement block the old certificate is refused
     by the gateway (``unknown_issuer``, once its view read that block) and by the node, the new one served. No call
-    expected to succeed fails, and nothing restarts. After the gateway key's rotation (op's, untouched here);
+    expected to succeed fails, and nothing restarts. First, a block in the past is refused with one line, nothing
+    written or sent. After the gateway key's rotation (op's, untouched here);
     before the compromise case, whose alpha certificates are then the new CA's.
 
     As for the gateway key, `up`'s chain seals a block only for a transaction: the regulator's account ticks it to
@@ -600,6 +601,14 @@ def test_alphas_ca_rotates_under_calls_through_the_gateway_and_its_old_certifica
         result = caller.call(gateway, "GET", ROUTE, purpose="trading", params={"symbol": "600519.SH"})
         assert result.status == 200, (result.status, result.content[:300])
         served += 1
+
+    # refused with one line and nothing written or sent: a block in the past
+    records = len(chain.trust.records("alpha"))
+    past = run(running, "identity", "rotate-ca", "--as", "alpha", "--from-block", "0")
+    assert past.exit_code == 1 and "is in the past" in past.output, (past.output, past.exception)
+    assert len(past.output.strip().splitlines()) == 1, past.output
+    assert not (client.cert.parents[4] / "ca" / "ca-cert.next.pem").exists()
+    assert len(chain.trust.records("alpha")) == records
 
     with MemberClient.from_directory(directory, "alpha", name="client", passphrase=PASSPHRASE.encode()) as before:
         call(before)
