@@ -104,6 +104,17 @@ class OrgPaths:
         return self.gateway_key.with_name("gateway.previous.pem")
 
     @property
+    def ca_cross(self) -> Path:
+        """The cross certificates from the org's CA back to the CA ``consortium.json`` lists, after a rotation
+        (``identity rotate-ca``): appended to every TLS certificate the CA issues, for callers trusting that one."""
+        return self.ca_cert.with_name("ca-cross.pem")
+
+    @property
+    def ca_previous(self) -> Path:
+        """The CA certificate before the last rotation (``identity rotate-ca``), to revoke what it issued."""
+        return self.ca_cert.with_name("ca-cert.previous.pem")
+
+    @property
     def users_dir(self) -> Path:
         """Where the identities issued by the org's CA live, one ``<name>@<org>`` folder each."""
         return self.org_dir / "users"
