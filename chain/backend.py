@@ -111,6 +111,72 @@ class EthTesterBackend:
         """Nothing to release: the chain goes with the object."""
 
 
+class ReloadingClientContext(ssl.SSLContext):
+    """A client TLS context that presents the certificate its file holds now: before a connection is made (a socket
+    or a BIO wrapped), the certificate file is looked at (``stat``) at most once per ``interval`` seconds and, when it
+    changed, the certificate and key are loaded again, for that connection and the next. A member's CA rotated
+    (``consortium identity rotate-ca``) re-issues the certificates of its services in place: a running service then
+    presents the new CA's from its next connection, before the old CA retires, with no restart. A file that cannot be
+    loaded keeps the certificate loaded before (the next change is tried again)."""
+
+    _watched: tuple[str, str, Any, float, Any] | None = None
+    _stamp: tuple[int, int, int] | None = None
+    _looked_at = -float("inf")
+
+    def present(self, cert: Path | str, key: Path | str, password: bytes | None, *, interval: float = 1.0,
+                clock: Any = time.monotonic) -> None:  # fmt: skip
+        """Load ``cert`` and ``key`` (``password`` opens an encrypted key) and follow their file from now on."""
+        self._watched = (str(cert), str(key), lambda: password or b"", interval, clock)
+        self._stamp = self._stat(str(cert))
+        self.load_cert_chain(str(cert), str(key), password=lambda: password or b"")
+        self._looked_at = clock()
+
+    @staticmethod
+    def _stat(path: str) -> tuple[int, int, int] | None:
+        try:
+            st = Path(path).stat()
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _fresh(self) -> None:
+        watched = self._watched
+        if watched is None:
+            return
+        cert, key, password, interval, clock = watched
+        now = clock()
+        if now - self._looked_at < interval:
+            return
+        self._looked_at = now
+        stamp = self._stat(cert)
+        if stamp is None or stamp == self._stamp:
+            return
+        try:
+            self.load_cert_chain(cert, key, password=password)
+        except (OSError, ssl.SSLError):
+            return  # half written, or a key that does not match yet: the certificate before serves, tried again
+        self._stamp = stamp
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> Any:
+        self._fresh()
+        return super().wrap_socket(*args, **kwargs)
+
+    def wrap_bio(self, *args: Any, **kwargs: Any) -> Any:
+        self._fresh()
+        return super().wrap_bio(*args, **kwargs)
+
+
+def reloading_client_context(
+    cert: Path | str, key: Path | str, password: bytes | None, *, cafile: str | None = None, cadata: str | None = None
+) -> ReloadingClientContext:
+    """``ssl.create_default_context(cafile=…, cadata=…)`` with ``cert`` and ``key`` presented and followed
+    (:class:`ReloadingClientContext`); ``ssl.SSLError`` or ``OSError`` if they cannot be loaded now."""
+    context = ReloadingClientContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(cafile=cafile, cadata=cadata)
+    context.present(cert, key, password)
+    return context
+
+
 @dataclass(frozen=True)
 class ClientTls:
     """A member's client certificate for a node's JSON-RPC over HTTPS: ``cert`` and ``key`` (PEM files; an
@@ -128,13 +194,13 @@ class ClientTls:
         """The client's TLS context; :class:`BackendError` saying which file cannot be used."""
         if self.ca_file is None and not self.ca_pem:
             raise BackendError("a client certificate for the chain needs the CAs of the node's certificate")
+        cafile, cadata = None if self.ca_file is None else str(self.ca_file), self.ca_pem or None
         try:
-            context = ssl.create_default_context(
-                cafile=None if self.ca_file is None else str(self.ca_file), cadata=self.ca_pem or None
-            )
             if self.cert is not None and self.key is not None:
-                # A callable, never None: with None OpenSSL would prompt on the terminal for an encrypted key.
-                context.load_cert_chain(str(self.cert), str(self.key), password=lambda: self.password or b"")
+                # the certificate followed in its file (a CA rotated re-issues it); its password given as a callable,
+                # never None: with None OpenSSL would prompt on the terminal for an encrypted key
+                return reloading_client_context(self.cert, self.key, self.password, cafile=cafile, cadata=cadata)
+            context = ssl.create_default_context(cafile=cafile, cadata=cadata)
         except (OSError, ssl.SSLError) as exc:
             raise BackendError(f"cannot use the chain client certificate {self.cert} with {self.key}: {exc}") from None
         return context

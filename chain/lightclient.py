@@ -9,6 +9,13 @@ validator set made by governance are followed. Hashes are recomputed from the he
 the answer. Once a header is accepted, ``eth_getProof`` answers are checked against its ``stateRoot``
 (``chain.stateproof``).
 
+A verifier that follows the same chain again and again keeps the last header it accepted between runs
+(:class:`KeptHeader`: its number and hash, the validator set it names and the genesis it was followed from) and
+resumes from it (:func:`resume`): the header the node now serves at that number must hash to the kept hash,
+under the genesis this client just accepted from the founding validators; every header after it is checked as
+above. A kept header is a trust anchor like the founding validators, so whoever keeps it keeps it where only
+they can write (``network.keptheader``).
+
 What this proves, and what it does not (``docs/trust.md``, "Proving state without trusting a node"): that a
 quorum of the validators committed to this header, and so to its state; not that they executed the transactions
 faithfully (``consortium chain verify`` re-executes), nor that the header is the newest one (a node can withhold
@@ -178,6 +185,45 @@ def check_child(parent: VerifiedHeader, block: object) -> VerifiedHeader:
     return _accepted(fields, digest, extra, sealed_by)
 
 
+class KeptHeaderError(ChainError):
+    """A kept header cannot be read, is not one of this chain, or cannot be written; the message says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeptHeader:
+    """A header accepted before, kept to resume from: ``genesis`` the hash of the block 0 it was followed from,
+    ``validators`` the set it names (which seals its child). ``timestamp`` says how old it is; it is not
+    checked."""
+
+    genesis: bytes
+    number: int
+    hash: bytes
+    validators: tuple[bytes, ...]
+    timestamp: int
+
+    @staticmethod
+    def of(genesis: VerifiedHeader, header: VerifiedHeader) -> KeptHeader:
+        return KeptHeader(genesis.hash, header.number, header.hash, header.validators, header.timestamp)
+
+
+def resume(rpc: JsonRpc, genesis: VerifiedHeader, kept: KeptHeader) -> VerifiedHeader:
+    """The header ``kept`` names, accepted again from the node: ``kept`` must be of the chain whose block 0 is
+    ``genesis`` (accepted by :func:`trust_genesis`), and the node's header at its number must hash to its hash
+    and name its validators (:class:`KeptHeaderError` naming what differs). What follows it is checked by
+    :func:`follow`, seal by seal."""
+    if kept.genesis != genesis.hash:
+        raise KeptHeaderError(
+            f"it is of another chain: its genesis is 0x{kept.genesis.hex()}, this chain's is 0x{genesis.hash.hex()}"
+        )
+    try:
+        header = trust_header(block_at(rpc, kept.number), kept.number, kept.hash)
+    except HeaderChainError as exc:
+        raise KeptHeaderError(f"the node's chain does not lead through it: {exc}") from exc
+    if header.validators != kept.validators:
+        raise KeptHeaderError(f"block {kept.number}'s header names other validators than the kept ones")
+    return header
+
+
 def follow(
     rpc: JsonRpc,
     start: VerifiedHeader,
@@ -224,12 +270,15 @@ def prove_account(rpc: JsonRpc, header: VerifiedHeader, address: bytes, slots: S
 __all__ = [
     "HeaderChainError",
     "JsonRpc",
+    "KeptHeader",
+    "KeptHeaderError",
     "VerifiedHeader",
     "block_at",
     "check_child",
     "follow",
     "header_fields",
     "prove_account",
+    "resume",
     "trust_genesis",
     "trust_header",
 ]

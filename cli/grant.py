@@ -309,7 +309,9 @@ def grant_check(
 ) -> None:
     """Would GRANTEE's call on ASSET_ID for PURPOSE be allowed? Exit 0 if allowed, 3 if denied. A private grant
     counts when the terms store holds its terms (the rule of the owner's gateway)."""
-    from network.grantterms import TermsStore, decide
+    from chain.contracts.privatecheck import UnprovenError
+    from network.grantterms import TermsStore, decide, trusted_heads
+    from network.keptheader import cli_header_path
 
     c = obj.consortium()
     at = parse_time(at_time) if at_time else c.now()
@@ -317,7 +319,14 @@ def grant_check(
         asset = c.assets.asset(asset_id)
         terms_of = None if asset is None else asset.owner
     store = None if terms_of is None else TermsStore(obj.directory, terms_of)
-    decided = decide(c.grants, store, asset_id, grantee, purpose, at)
+    # a private grant's words proven from the header kept beside consortium.json (docs/confidentiality.md, note 4)
+    proven = trusted_heads(c.backend, c.description, cli_header_path(obj.directory))
+    try:
+        decided = decide(c.grants, store, asset_id, grantee, purpose, at, proven=proven)
+    except UnprovenError as exc:
+        fail(f"no answer: the chain's words for the private grant are not proven: {exc}")
+    if proven is not None and proven.keep_problem is not None:
+        click.echo(f"warning: the newest trusted header is not kept: {proven.keep_problem}", err=True)
     result = decided.result
     kind = "private grant" if decided.terms is not None else "grant"
     emit(

@@ -9,7 +9,7 @@ import click
 
 from chain.errors import MalformedError
 from chain.ids import OrgId
-from cli._common import Context, fail, name_arg, pass_ctx
+from cli._common import Context, as_option, emit, fail, json_option, name_arg, overlap_options, pass_ctx
 
 
 @click.group()
@@ -138,9 +138,10 @@ def identity_revoke(obj: Context, org: OrgId, cert_file: Path) -> None:
 def identity_server_cert(obj: Context, org: OrgId, service: str, sans: tuple[str, ...], days: int) -> None:
     """Issue the TLS server certificate of ORG's SERVICE with the CA of ORG (CN=SERVICE.ORG, serverAuth).
 
-    The CA must be the one DIR/consortium.json lists for ORG (the one on chain), so that every member's client
-    trusts the certificate. Writes cert.pem and key.pem (encrypted with the passphrase, mode 0600), each replaced
-    atomically, to DIR/orgs/ORG/SERVICE/tls/; re-issuing replaces them. Bad input writes nothing."""
+    The CA must be the one DIR/consortium.json lists for ORG, or one rotated from it (`identity rotate-ca`, whose
+    cross certificates are written after the certificate), so that every member's client trusts the certificate.
+    Writes cert.pem and key.pem (encrypted with the passphrase, mode 0600), each replaced atomically, to
+    DIR/orgs/ORG/SERVICE/tls/; re-issuing replaces them. Bad input writes nothing."""
     import ipaddress
 
     from network.identity import issue_service_certificate, read_certificate
@@ -183,6 +184,69 @@ def _require_listed_ca(obj: Context, org: OrgId) -> None:
         listed = load_description(obj.directory).member(org).identity.ca_cert_pem
     except MalformedError as exc:
         fail(str(exc))
+    from network.carotation import links_to, read_cross_chain
+
     paths = OrgPaths.of(obj.directory, org)
-    if x509.load_pem_x509_certificate(listed.encode("ascii")) != read_certificate(paths.ca_cert, "CA certificate"):
-        fail(f"{paths.ca_cert} is not the CA {FILENAME} lists for {org}: no member would trust what it issues")
+    anchor = x509.load_pem_x509_certificate(listed.encode("ascii"))
+    # a CA rotated since (`identity rotate-ca`) is linked to the listed one by its cross certificates
+    if not links_to(read_certificate(paths.ca_cert, "CA certificate"), read_cross_chain(paths.ca_cross), anchor):
+        fail(f"{paths.ca_cert} is not the CA {FILENAME} lists for {org}, nor linked to it by the cross certificates of "
+             f"a rotation ({paths.ca_cross.name}): no member would trust what it issues")  # fmt: skip
+
+
+@identity.command("rotate-ca")
+@overlap_options("A CA staged by an earlier run and on chain is installed instead, once it is valid.")
+@as_option
+@json_option
+@pass_ctx
+def identity_rotate_ca(obj: Context, from_block: int | None, overlap_blocks: int, as_org: OrgId, as_json: bool) -> None:
+    """Rotate the CA of --as (docs/trust.md, "Rotating a CA"): a new CA key and certificate, published on chain as a
+    CA certificate of --as valid from --from-block, the current CA retired --overlap-blocks later; once the new CA is
+    valid, the org's certificates its CA issued (its people's in users/, its services' in SERVICE/tls/, the admin's)
+    are issued again by the new CA with the same keys, each file replaced atomically, and the org's CRL signed
+    again. With a later --from-block the new CA is staged in orgs/ORG/ca/ and published; run the command again
+    from that block (before the old CA retires) to re-issue the certificates. Gateways, the explorer, the notary and
+    nodes admit the certificates of both CAs during the overlap and of the new one only after it, with no restart."""
+    from network.carotation import CaRotationError, rotate_ca
+    from network.identity import IdentityError
+    from network.trust import has_directory
+
+    c = obj.consortium()
+    if not has_directory(c.description):
+        fail("consortium.json names no TrustDirectory: the member CAs are not on chain to rotate")
+    try:
+        r = rotate_ca(
+            obj.directory,
+            obj.passphrase(),
+            c.trust,
+            c.registry,
+            obj.signer(as_org),
+            as_org,
+            from_block=from_block,
+            overlap_blocks=overlap_blocks,
+        )
+    except (CaRotationError, IdentityError) as exc:
+        fail(str(exc))
+    written = [str(p.relative_to(obj.directory)) for p in r.reissued]
+    emit(
+        as_json,
+        {
+            "org": r.org,
+            "old": {"index": r.old_index, "fingerprint": r.old_fingerprint.hex(), "valid_until": r.old_valid_until},
+            "new": {"index": r.new_index, "fingerprint": r.new_fingerprint.hex(), "valid_from": r.valid_from},
+            "installed": r.installed,
+            "reissued": written,
+        },
+        lambda: [
+            f"CA #{r.new_index} of {r.org} valid from block {r.valid_from}: sha256 {r.new_fingerprint.hex()}",
+            f"CA #{r.old_index} retired at block {r.old_valid_until}: sha256 {r.old_fingerprint.hex()}",
+            *(
+                [f"re-issued by the new CA: {len(written)} file(s)", *(f"  {w}" for w in written)]
+                if r.installed
+                else [
+                    f"the new CA is staged in orgs/{r.org}/ca/: run `consortium identity rotate-ca --as {r.org}` again "
+                    f"from block {r.valid_from}, before block {r.old_valid_until}, to re-issue the certificates"
+                ]
+            ),
+        ],
+    )

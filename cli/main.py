@@ -159,7 +159,7 @@ def cli(
     chain_ca: Path | None,
 ) -> None:
     """Consortium Ledger: data-asset rights, access grants and audit anchors on a consortium chain."""
-    if os.environ.get("CONSORTIUM_SM_KDF_ITERATIONS") is not None:  # the cost of sm key files written (suite.sm4)
+    if {"CONSORTIUM_KDF_ITERATIONS", "CONSORTIUM_SM_KDF_ITERATIONS"} & os.environ.keys():  # key files' cost (suite.sm4)
         from suite.errors import SM4Error
         from suite.sm4 import iterations_setting
 

@@ -575,14 +575,19 @@ def _serial_of_own(obj: Context, cert_file: Path, org: OrgId) -> int:
     from network.identity import OrgPaths, read_certificate
 
     cert = read_certificate(cert_file)
-    ca = read_certificate(OrgPaths.of(obj.directory, org).ca_cert, f"CA certificate of {org}")
-    try:
-        if cert.issuer != ca.subject:
-            raise InvalidSignature
-        cert.verify_directly_issued_by(ca)
-    except (InvalidSignature, ValueError, TypeError):
-        fail(f"{cert_file} ({cert.subject.rfc4514_string()}) was not issued by the CA of {org}: a firm revokes its own")
-    return int(cert.serial_number)
+    paths = OrgPaths.of(obj.directory, org)
+    cas = [read_certificate(paths.ca_cert, f"CA certificate of {org}")]
+    if paths.ca_previous.is_file():  # the CA before a rotation (`identity rotate-ca`): what it issued is the org's too
+        cas.append(read_certificate(paths.ca_previous, f"CA certificate of {org} before its rotation"))
+    for ca in cas:
+        try:
+            if cert.issuer != ca.subject:
+                raise InvalidSignature
+            cert.verify_directly_issued_by(ca)
+        except (InvalidSignature, ValueError, TypeError):
+            continue
+        return int(cert.serial_number)
+    fail(f"{cert_file} ({cert.subject.rfc4514_string()}) was not issued by the CA of {org}: a firm revokes its own")
 
 
 @member_keys.command("compromise")

@@ -249,10 +249,20 @@ def run(
     if not routes:
         fail(f"asset {asset_id} has no PSI step APIs in the catalogue (a route ending in /terms)")
     steps = routes[0][: -len("/terms")]
-    from network.grantterms import TermsStore, decide
+    from chain.contracts.privatecheck import UnprovenError
+    from network.grantterms import TermsStore, decide, trusted_heads
+    from network.keptheader import cli_header_path
 
-    # the grant the owner's gateway will decide under: a private one when this org holds its terms
-    check = decide(c.grants, TermsStore(obj.directory, as_org), asset_id, as_org, purpose, int(time.time())).result
+    # the grant the owner's gateway will decide under: a private one when this org holds its terms, its words proven
+    # from the header kept beside consortium.json
+    store = TermsStore(obj.directory, as_org)
+    proven = trusted_heads(c.backend, c.description, cli_header_path(obj.directory))
+    try:
+        check = decide(c.grants, store, asset_id, as_org, purpose, int(time.time()), proven=proven).result
+    except UnprovenError as exc:
+        fail(f"no answer: the chain's words for the private grant are not proven: {exc}")
+    if proven is not None and proven.keep_problem is not None:
+        click.echo(f"warning: the newest trusted header is not kept: {proven.keep_problem}", err=True)
     grant_id = "0x" + (check.grant_id.hex() if check.grant_id is not None else "00" * 32)
     passphrase = obj.passphrase()
     server_key = c.description.member(info.owner).identity.gateway_public_key

@@ -69,6 +69,7 @@ from network.upsettings import AlarmSettings, UpSettings, load_up_settings
 
 if TYPE_CHECKING:
     from chain.backend import ClientTls
+    from network.alarms.server import ClientCheck
     from network.description import ConsortiumDescription
     from network.localchain import LocalChain, NodeRpcTls
 
@@ -507,6 +508,7 @@ def up(
             None if members_only is None else members_only.client(operator),
             None if log_tls is None else log_tls[2],
             alarm_settings,
+            None if alarms_tls is None else alarms_tls[1],
         )
         evaluator.start()
         alarm_server.attach(evaluator.state)
@@ -568,7 +570,7 @@ def alarm_endpoint(
     directory: Path,
     port: int,
     host: str = "127.0.0.1",
-    tls: tuple[ssl.SSLContext, Callable[[str], str | None]] | None = None,
+    tls: tuple[ssl.SSLContext, ClientCheck] | None = None,
 ) -> AlarmServer:
     """The live alarms' endpoint of ``up --port PORT``: on HOST:PORT+3 (loopback unless ``--alarms-host``; then
     over mutual TLS, ``tls`` from :func:`~network.alarms.server.endpoint_tls`), its token made at the first start
@@ -597,13 +599,15 @@ def alarm_evaluator(
     node_tls: ClientTls | None = None,
     notary_tls: ssl.SSLContext | None = None,
     settings: AlarmSettings | None = None,
+    endpoint: ClientCheck | None = None,
 ) -> Evaluator:
     """The alarm evaluator over what `up` started: a thread of this process, which knows every child's URL and
     needs no restarting of its own (a failed round is logged and the next one runs). Each transition is recorded
     in the notary's log as the operator's ``<operator>/alarms``, signed with the operator's gateway key. With
     ``node_tls`` (``up --rpc-tls``) it asks the nodes with the operator's client certificate; with ``notary_tls``
     (``up --notary-tls``) it reaches the notary with that client context (the operator's ``log@`` identity).
-    ``settings`` (``DIR/up.toml``) its interval, window, thresholds and hold-downs."""
+    ``settings`` (``DIR/up.toml``) its interval, window, thresholds and hold-downs. ``endpoint``, the alarm
+    endpoint's check beyond loopback, follows the directory through the same view."""
     from network.alarms.audit import OUTBOX_FILE, AlarmRecorder
     from network.alarms.book import AlarmBook
     from network.alarms.probe import NodeTarget, Prober, targets_of
@@ -629,15 +633,19 @@ def alarm_evaluator(
     )
     sender = WebhookSender(webhook) if webhook else None
     recorder = None
+    # a view of the directory, a thread of this process as the evaluator's: the alarm records' gateway key, and the
+    # member CAs of the alarm endpoint beyond loopback (a CA rotated, docs/trust.md)
+    view = trust_view(description, chain_url, tls=node_tls) if has_directory(description) else None
+    if view is not None and (notary is not None or endpoint is not None):
+        view.start(require=False)
+        if endpoint is not None:
+            endpoint.follow(view)
     if notary is not None:
         operator = next(m.org for m in description.members if Role.OPERATOR in m.roles)
         key = load_gateway_key(directory, OrgId(operator), passphrase, description.crypto)
         vault = SaltVault.open(alarms_vault(directory), operator, passphrase, legacy_key=key, suite=description.crypto)
-        # the operator's key rotated on chain is signed with once valid, no restart: the key file followed through a
-        # view of the directory, a thread of this process as the evaluator's (until it reads: the key above)
-        view = trust_view(description, chain_url, tls=node_tls) if has_directory(description) else None
-        if view is not None:
-            view.start(require=False)
+        # the operator's key rotated on chain is signed with once valid, no restart: the key file followed through the
+        # view of the directory (until it reads: the key above)
         recorder = AlarmRecorder(
             directory / ALARMS_DIR / OUTBOX_FILE,
             operator,

@@ -205,6 +205,7 @@ def _alarms_tls(
     for its certificate; ``cert``/``key``, or the operator's log@ identity, presented. None for http."""
     import ssl
 
+    from chain.backend import reloading_client_context
     from network.certificates import ca_bundle_pem
     from network.description import load_description
     from network.logsetup import LOG_IDENTITY
@@ -226,11 +227,9 @@ def _alarms_tls(
             if not paths.cert.is_file():
                 issue_identity(directory, operator, LOG_IDENTITY, passphrase)
             cert, key = paths.cert, paths.key
-        if ca is None:
-            context = ssl.create_default_context(cadata=ca_bundle_pem(description))
-        else:
-            context = ssl.create_default_context(cafile=str(ca))
-        context.load_cert_chain(str(cert), str(key), password=lambda: passphrase)
+        # the certificate followed in its file (a CA rotated re-issues it: chain.backend.ReloadingClientContext)
+        bundle = ca_bundle_pem(description) if ca is None else None
+        context = reloading_client_context(cert, key, passphrase, cafile=None if ca is None else str(ca), cadata=bundle)
     except (ssl.SSLError, NetworkError) as exc:
         raise click.UsageError(f"--alarms-url: cannot present {cert}: {exc}") from None
     return context

@@ -14,13 +14,14 @@ exist yet, e.g. the checkpoint is not anchored yet, or does not apply, e.g. a ca
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
 from explorer.calls import CallRow
 from explorer.chainindex import ChainIndex
 from notary.bundle import EvidenceBundle
+from notary.event import parse_entry
+from notary.log.errors import MalformedError
 from notary.verify import Step
 
 #: The evidence steps (``notary.verify.STEP_NAMES``) behind each log and chain link.
@@ -67,11 +68,12 @@ def _combine(step: str, checks: Sequence[Step]) -> ProvenanceStep:
 
 
 def call_step(row: CallRow, entry: bytes) -> tuple[ProvenanceStep, dict[str, Any] | None]:
-    """The entry decodes to an event whose fields are the ones indexed (and shown) for this call."""
+    """The entry is a valid event (``notary.event.parse_entry``) whose fields are the ones indexed (and shown) for
+    this call; when they differ, the step shows the event as the log holds it."""
     try:
-        event = json.loads(entry)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return _step("call", False, f"the log entry is not JSON: {exc}"), None
+        event: dict[str, Any] = dict(parse_entry(entry))
+    except MalformedError as exc:
+        return _step("call", False, f"the log entry is not a valid event: {exc}"), None
     fields = ("event_id", "caller_org", "provider_org", "api", "decision", "status", "grant_id", "time_ms")
     wrong = [f for f in fields if event.get(f) != row.get(f)]
     if wrong:

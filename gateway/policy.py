@@ -60,6 +60,10 @@ Design decisions (``docs/gateway.md`` has the why from the gateway's side):
   come from its terms, which the chain has just said match the grant's commitment. The watcher looks at the
   store's file names at every poll, and a file added or removed clears the decisions as a grant event does
   (a ``create --private`` writes its file before its transaction, so neither order leaves a stale answer).
+  With ``proven`` (``chain.contracts.privatecheck.TrustedHeads``) each word is proven against the state root of
+  a header the validators sealed; a follower thread walks the headers to the polled head every
+  ``HEADER_FOLLOW_S`` while the store holds terms, so a miss finds its header accepted already, and ``stop``
+  keeps the newest one for the next start (``network.keptheader``).
 
 * **Bounds.** The decision cache is reset when it reaches ``MAX_CACHED`` entries (a member sending arbitrary
   purposes cannot grow it without bound); names that are not valid on-chain names are decided locally
@@ -84,6 +88,7 @@ from web3.exceptions import Web3Exception
 from chain.backend import Backend, RpcBackend, head_number, logs_of
 from chain.contracts.assets import DataAssetRegistryClient
 from chain.contracts.grants import AccessGrantsClient, GrantStatus
+from chain.contracts.privatecheck import TrustedHeads, UnprovenError
 from chain.contracts.registry import ConsortiumRegistryClient
 from chain.errors import ChainError, MalformedError
 from chain.ids import MemberStatus, bytes32_to_name, check_name, name_to_bytes32
@@ -100,6 +105,10 @@ LOG_WINDOW: Final = 5_000
 MAX_CACHED: Final = 100_000
 #: Seconds one read of the chain may take before it counts as a failure.
 RPC_TIMEOUT_S: Final = 5.0
+#: How often the header follower walks the headers to the polled head (private grants' proofs, below), and at
+#: most how many headers after the newest accepted it walks at once (the lock a private miss waits for).
+HEADER_FOLLOW_S: Final = 1.0
+HEADER_FOLLOW_STEP: Final = 500
 
 #: What a failed read of the chain may raise: the transport, web3, and our clients.
 _CHAIN_ERRORS: Final = (requests.RequestException, httpx.HTTPError, OSError, Web3Exception, ChainError, ValueError)
@@ -185,6 +194,7 @@ class ChainView:
         clock: Callable[[], float] = time.time,
         rpc_timeout_s: float = RPC_TIMEOUT_S,
         terms: TermsStore | None = None,
+        proven: TrustedHeads | None = None,
     ) -> None:
         missing = [name for name in WATCHED if name not in contracts]
         if missing:
@@ -209,6 +219,7 @@ class ChainView:
         self._clock = clock
         self._org_raw = name_to_bytes32(provider_org, "org id")
         self._terms_store = terms
+        self._proven = proven
 
         self._lock = threading.Lock()
         self._generation = 0
@@ -228,6 +239,8 @@ class ChainView:
         self._followers: tuple[Callable[[int | None], None], ...] = ()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._header_thread: threading.Thread | None = None
+        self._header_problem: str | None = None
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -256,6 +269,11 @@ class ChainView:
         self._stop.clear()
         self._thread = threading.Thread(target=self._watch, name="gateway-chain-watcher", daemon=True)
         self._thread.start()
+        if self._proven is not None:
+            self._header_thread = threading.Thread(
+                target=self._follow_headers, name="gateway-header-follower", daemon=True
+            )
+            self._header_thread.start()
         log.info("chain view of %s at block %d: %d services", self.provider_org, head, len(routes))
 
     def stop(self) -> None:
@@ -263,6 +281,11 @@ class ChainView:
         if self._thread is not None:
             self._thread.join(timeout=self._poll_s + 2 * self._rpc_timeout_s)
             self._thread = None
+        if self._header_thread is not None:
+            self._header_thread.join(timeout=HEADER_FOLLOW_S + 2 * self._rpc_timeout_s)
+            self._header_thread = None
+        if self._proven is not None:
+            self._proven.keep_now()  # the next start resumes from the newest header accepted
 
     # ------------------------------------------------------------------------------------------ hot path
 
@@ -296,6 +319,10 @@ class ChainView:
         generation = self._generation
         try:
             entry = self._fetch(asset, grantee, purpose, now_s)
+        except UnprovenError as exc:
+            log.warning("call on %s by %s for %s refused: the chain's words are not proven: %s",
+                        asset, grantee, purpose, exc)  # fmt: skip
+            raise ChainUnavailableError(f"the chain's words for this decision are not proven: {exc}") from exc
         except _CHAIN_ERRORS as exc:
             raise self._unreachable(exc) from exc
         with self._lock:
@@ -354,7 +381,9 @@ class ChainView:
 
     def _fetch(self, asset: str, grantee: str, purpose: str, now_s: float) -> _Entry:
         """Ask the chain; the cache entry for (asset, grantee, purpose). Raises what a failed read raises."""
-        decided = decide(self._grants, self._terms_store, asset, grantee, purpose, max(0, int(now_s)))
+        decided = decide(
+            self._grants, self._terms_store, asset, grantee, purpose, max(0, int(now_s)), proven=self._proven
+        )
         result, private = decided.result, decided.terms
         status = result.status
         grant_id = None if result.grant_id is None else "0x" + result.grant_id.hex()
@@ -502,6 +531,38 @@ class ChainView:
                     listener(latest)
                 except Exception:  # one follower's bug must not stop the watcher
                     log.exception("a follower of the chain view failed")
+
+    def _follow_headers(self) -> None:
+        """Follow the headers to the head the watcher polled, every ``HEADER_FOLLOW_S``, while the terms store
+        holds private terms: a private grant's miss then finds its block's header accepted already, instead of
+        waiting for the walk from the kept header (or the genesis) to the head. A failure is logged when it
+        first happens and when it ends; the miss that needs the header meets it again and refuses the call."""
+        proven = self._proven
+        assert proven is not None
+        wait = 0.0
+        while not self._stop.wait(wait):
+            wait = HEADER_FOLLOW_S
+            target = self._head
+            newest = proven.newest
+            if target < 1 or (newest is not None and newest.number >= target):
+                continue
+            if self._terms_store is None or not self._terms_store.records():
+                continue
+            try:  # a long walk in steps: a miss waits for one step at most, the kept header moves on meanwhile
+                if proven.toward(target, HEADER_FOLLOW_STEP).number < target:
+                    wait = 0.0
+            except _CHAIN_ERRORS as exc:
+                problem = f"{exc.__class__.__name__}: {exc}"
+                if problem != self._header_problem:
+                    log.warning("headers not followed to block %d: %s", target, problem)
+                self._header_problem = problem
+                continue
+            except Exception:  # a bug must not stop the follower silently
+                log.exception("header follower failed")
+                continue
+            if self._header_problem is not None:
+                log.info("headers followed again, to block %d", target)
+                self._header_problem = None
 
     def _poll(self) -> int:
         """One poll of the head, and of the watched logs up to it when it moved: the head read."""

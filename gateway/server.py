@@ -854,6 +854,8 @@ class Gateway:
                 "oldest_pending_ms": stats.oldest_pending_ms,
             },
             "chain": chain,
+            # its view of the TrustDirectory (the member CAs, revoked serials): the head it answers for
+            "trust": None if self.auth.trust is None else self.auth.trust.health(),
             "shipper": shipper,
             "upstream": self.breaker.health(),
             "in_flight": self.inflight.health(),

@@ -8,6 +8,9 @@ Files of a gateway, under the consortium directory::
                                     ``--quota-store`` counts them in PostgreSQL, shared by the org's replicas)
     gateways/<org>/vault/           the org's salt vault: an epoch key per UTC day (notary.submit.vault)
     gateways/<org>/gateway.log      its JSON log, when started by ``consortium up``
+    gateways/<org>/<name>.verified-header.json
+                                    the last block header it accepted from the founding validators, to resume
+                                    from at its next start (network.keptheader)
     orgs/<org>/gateway/tls/         its TLS server certificate and key, issued by the org's CA
     orgs/<org>/privacy/*.terms.json the PSI terms of the org's identifier sets, checked on each step of a job
                                     (gateway.psi)
@@ -33,7 +36,7 @@ from network.admission import org_roles
 from network.certificates import CallerAuthenticator
 from network.description import ConsortiumDescription
 from network.gatewaykeys import following_gateway_key
-from network.grantterms import TermsStore
+from network.grantterms import TermsStore, trusted_heads
 from network.identity import issue_server_certificate, load_gateway_key
 from network.logsetup import log_origin, notary_client_tls
 from network.shredding import gateway_vault
@@ -45,10 +48,17 @@ from notary.submit.vault import SaltVault
 log = logging.getLogger("gateway")
 
 GATEWAY_DIR = "gateways"
+#: A gateway keeps its newest trusted header every this many headers (about ten minutes at one block a second),
+#: and as it stops: a crash costs the next start at most this many headers to check again.
+KEEP_EVERY = 600
 
 
 def outbox_path(directory: Path, org: str, name: str) -> Path:
     return directory / GATEWAY_DIR / org / f"{name}.outbox.db"
+
+
+def kept_header_path(directory: Path, org: str, name: str) -> Path:
+    return directory / GATEWAY_DIR / org / f"{name}.verified-header.json"
 
 
 def tls_paths(directory: Path, org: str) -> tuple[Path, Path]:
@@ -86,13 +96,18 @@ async def serve(options: GatewayOptions, description: ConsortiumDescription, pas
     org_roles(options.directory, description, options.org)
     # the consortium's suite: Ed25519 under intl, SM2 under sm (its batches then carry SM2 signatures)
     key = load_gateway_key(options.directory, options.org, passphrase, description.crypto)
+    reads = RpcBackend(options.chain_url or description.chain_url, tls=options.chain_tls)
     chain = ChainView(
-        RpcBackend(options.chain_url or description.chain_url, tls=options.chain_tls),
+        reads,
         description.contracts,
         options.org,
         poll_s=options.poll_s,
         stale_s=options.stale_s,
         terms=TermsStore(options.directory, options.org),
+        # private grants' words proven (docs/confidentiality.md), from the header this gateway kept last
+        proven=trusted_heads(
+            reads, description, kept_header_path(options.directory, options.org, options.name), keep_every=KEEP_EVERY
+        ),
     )
     chain.start()
     trust = None

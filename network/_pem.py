@@ -5,6 +5,7 @@ Private: import the public names (``OrgPaths``, the validity constants) from ``n
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import ipaddress
 import os
@@ -24,6 +25,7 @@ from eth_utils.address import is_checksum_address
 
 from chain.errors import MalformedError
 from chain.ids import OrgId, check_name
+from suite import _pkcs8, sm4
 
 CA_VALIDITY_YEARS: Final = 10
 ADMIN_VALIDITY_YEARS: Final = 2
@@ -100,6 +102,17 @@ class OrgPaths:
     def gateway_key_previous(self) -> Path:
         """The gateway key before the last rotation, kept until that key is retired (``gateway rotate-key``)."""
         return self.gateway_key.with_name("gateway.previous.pem")
+
+    @property
+    def ca_cross(self) -> Path:
+        """The cross certificates from the org's CA back to the CA ``consortium.json`` lists, after a rotation
+        (``identity rotate-ca``): appended to every TLS certificate the CA issues, for callers trusting that one."""
+        return self.ca_cert.with_name("ca-cross.pem")
+
+    @property
+    def ca_previous(self) -> Path:
+        """The CA certificate before the last rotation (``identity rotate-ca``), to revoke what it issued."""
+        return self.ca_cert.with_name("ca-cert.previous.pem")
 
     @property
     def users_dir(self) -> Path:
@@ -420,13 +433,21 @@ def eth_address(private_key: bytes) -> str:
     return str(EthPrivateKey(private_key).public_key.to_checksum_address())
 
 
-def encrypt(key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey, passphrase: bytes) -> bytes:
-    """PKCS#8 PEM encrypted with ``passphrase`` (``-----BEGIN ENCRYPTED PRIVATE KEY-----``)."""
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(passphrase),
+def encrypt(
+    key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey, passphrase: bytes, iterations: int | None = None
+) -> bytes:
+    """PKCS#8 PEM encrypted with ``passphrase`` (``-----BEGIN ENCRYPTED PRIVATE KEY-----``): PBES2, AES-256-CBC
+    under PBKDF2-HMAC-SHA256 of ``iterations`` rounds, by default the operator's setting
+    (``suite.sm4.iterations_setting``: 200,000 unless ``$CONSORTIUM_KDF_ITERATIONS`` says otherwise)."""
+    if not passphrase:
+        raise ValueError("the passphrase must not be empty")
+    info = key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
+    rounds = sm4.iterations_setting() if iterations is None else iterations
+    body = base64.encodebytes(_pkcs8.encrypt_aes(info, passphrase, rounds)).replace(b"\n", b"")
+    lines = b"\n".join(body[i : i + 64] for i in range(0, len(body), 64))
+    return ENCRYPTED_PEM_HEADER + b"\n" + lines + b"\n-----END ENCRYPTED PRIVATE KEY-----\n"
 
 
 # ---------------------------------------------------------------------------------------------- checks

@@ -42,7 +42,9 @@ comparisons, a set lookup in its org's revocation list and the member-status cal
 maps the PEM text to its DER through a second bounded cache.
 
 Revocation lists. Each org's CRL is ``<directory>/orgs/<org>/msp/crls/crl.pem``, signed by that org's CA (the
-CA of ``consortium.json``, not whatever CA file lies next to it). The file is looked at (``stat``) at most once
+CA of ``consortium.json`` or the chain, not whatever CA file lies next to it; after a CA rotation, ``identity
+rotate-ca``, the org's one list is signed by its new CA and also counts for what the old CA issued: any CA of the
+org verifies it, the certificate's own first). The file is looked at (``stat``) at most once
 per ``crl_check_interval`` (1 s) per org and reread when its inode, mtime or size changed, so a revocation takes
 effect within a second. A missing file means no revocations. A CRL that cannot be read, parsed or verified
 makes every certificate of that org fail with ``certificate_revoked`` (the detail says why) until a valid one
@@ -240,12 +242,14 @@ class _State:
 class _Crl:
     """The revocation list of one org, reread when its file changes (looked at at most once per interval)."""
 
-    __slots__ = ("_lock", "ca", "checked_at", "clock", "error", "interval", "org", "path", "revoked", "stamp")
+    __slots__ = ("_lock", "cas", "checked_at", "clock", "error", "interval", "org", "path", "revoked", "stamp")
 
-    def __init__(self, org: str, path: Path, ca: x509.Certificate, interval: float, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, org: str, path: Path, cas: Sequence[x509.Certificate], interval: float, clock: Callable[[], float]
+    ) -> None:
         self.org = org
         self.path = path
-        self.ca = ca
+        self.cas = tuple(cas)  # the CA of the certificate first, then the org's others (a CA rotated)
         self.interval = interval
         self.clock = clock
         self.checked_at = -float("inf")
@@ -279,7 +283,7 @@ class _Crl:
             if stamp == self.stamp:
                 return
             try:
-                crl = verify_crl(self.path.read_bytes(), self.ca, f"CRL of org {self.org!r} ({self.path})")
+                crl = self._verified(self.path.read_bytes())
             except (ValueError, CertificateError) as exc:  # MalformedError is a ValueError
                 self._fail(stamp, str(exc))
                 return
@@ -288,6 +292,20 @@ class _Crl:
                 return
             self.stamp, self.revoked, self.error = stamp, frozenset(r.serial_number for r in crl), None
             log.info("CRL of org %s loaded: %d revoked certificate(s)", self.org, len(self.revoked))
+
+    def _verified(self, data: bytes) -> x509.CertificateRevocationList:
+        """The CRL ``data`` signed by one of the org's CAs: after a rotation (``identity rotate-ca``) the new CA signs
+        the one list of the org, which still holds the serials of what the old one issued; the first CA's refusal
+        is the error otherwise."""
+        what = f"CRL of org {self.org!r} ({self.path})"
+        first: CertificateError | None = None
+        for ca in self.cas:
+            try:
+                return verify_crl(data, ca, what)
+            except CertificateError as exc:
+                first = first or exc
+        assert first is not None, "a CRL is checked against one CA at least"
+        raise first
 
     def _fail(self, stamp: tuple[int, int, int], error: str) -> None:
         if error != self.error:
@@ -341,6 +359,11 @@ class CallerAuthenticator:
         self._state = self._tables(cas)
         if trust is not None:
             self.follow(trust)
+
+    @property
+    def trust(self) -> TrustView | None:
+        """The view of the TrustDirectory the member CAs come from (None: ``consortium.json``'s)."""
+        return self._trust
 
     def follow(self, trust: TrustView) -> None:
         """Make ``trust`` the source of the member CAs and revoked serials from now on (as if given at
@@ -400,14 +423,18 @@ class CallerAuthenticator:
             ctx.load_verify_locations(cadata="".join(new))
         self._loaded.update(new)
 
-    def _crl(self, issuer: _Issuer) -> _Crl | None:
+    def _crl(self, issuer: _Issuer, issuers: dict[bytes, list[_Issuer]]) -> _Crl | None:
+        """The CRL file of the issuer's org, checked against its CA, else another CA of the org (one rotated)."""
         if self._directory is None:
             return None
-        key = (issuer.org, issuer.cert.fingerprint(hashes.SHA256()))
+        same_name = issuers.get(issuer.cert.subject.public_bytes(), [])
+        cas = [issuer.cert, *(c.cert for c in same_name if c.org == issuer.org)]
+        cas = list({ca.fingerprint(hashes.SHA256()): ca for ca in cas}.values())
+        key = (issuer.org, b"".join(ca.fingerprint(hashes.SHA256()) for ca in cas))
         crl = self._crls.get(key)
         if crl is None:
             path = OrgPaths.of(self._directory, OrgId(issuer.org)).crl
-            crl = _Crl(issuer.org, path, issuer.cert, self._crl_check_interval, self._crl_clock)
+            crl = _Crl(issuer.org, path, cas, self._crl_check_interval, self._crl_clock)
             crl = self._crls.setdefault(key, crl)
         return crl
 
@@ -622,7 +649,7 @@ class CallerAuthenticator:
             not_after=min(not_after, issuer.not_after),
             cert_not_before=not_before,
             issuer=issuer,
-            crl=self._crl(issuer),
+            crl=self._crl(issuer, issuers),
         )
 
 

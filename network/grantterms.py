@@ -33,14 +33,18 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
+from chain.backend import Backend, RpcBackend
 from chain.contracts.grants import AccessGrantsClient, CheckResult, GrantStatus, PrivateTerms
-from chain.contracts.privatecheck import check_private_here
+from chain.contracts.privatecheck import TrustedHeads, check_private_here
 from chain.errors import MalformedError
 from chain.ids import check_name
 from network._pem import PRIVATE_FILE_MODE
 from notary.durable import replace_file
+
+if TYPE_CHECKING:
+    from network.description import ConsortiumDescription
 
 log = logging.getLogger("network.grantterms")
 
@@ -227,15 +231,24 @@ class Decided:
 
 
 def decide(
-    grants: AccessGrantsClient, store: TermsStore | None, asset: str, grantee: str, purpose: str, at: int
+    grants: AccessGrantsClient,
+    store: TermsStore | None,
+    asset: str,
+    grantee: str,
+    purpose: str,
+    at: int,
+    *,
+    proven: TrustedHeads | None = None,
 ) -> Decided:
     """The answer for a call at ``at`` by the rule of the module docstring: the private grant whose terms the
     store holds, else the clear grant. When the store's terms found no grant and the clear check finds none
     either, the first private answer is kept (``TERMS_MISMATCH`` says more than ``NO_GRANT``). A private
-    grant's answer is ``check_private``'s, computed without sending the terms (``check_private_here``)."""
+    grant's answer is ``check_private``'s, computed without sending the terms (``check_private_here``), from
+    storage words proven against a sealed header's state root when ``proven`` is given (``UnprovenError`` when
+    they are not)."""
     missed: Decided | None = None
     for record in store.find(asset, grantee, purpose) if store is not None else ():
-        result = check_private_here(grants, record.terms, at)
+        result = check_private_here(grants, record.terms, at, proven=proven)
         if result.status not in _NOT_FOUND:
             return Decided(result, record.terms)
         if missed is None or (
@@ -248,6 +261,30 @@ def decide(
     return Decided(clear, None)
 
 
+def trusted_heads(
+    backend: Backend, description: ConsortiumDescription, kept: Path | None = None, *, keep_every: int = 1
+) -> TrustedHeads | None:
+    """How a member proves the storage words of a private grant's check, by default (docs/confidentiality.md,
+    note 4): on the consortium's own chain (``chain.kind`` "local", whose nodes seal headers by QBFT and serve
+    ``eth_getProof``) over JSON-RPC, against headers followed from the founding validators ``consortium.json``
+    names; None (the node's word) on an external chain, whose headers need not carry QBFT seals, on a chain in
+    this process (its state is this process's own) and when ``consortium.json`` names no validator. With
+    ``kept``, the last header accepted is kept in that file and the next walk resumes from it
+    (``network.keptheader``), written again every ``keep_every`` headers."""
+    from chain.ids import Role
+
+    if description.chain_kind != "local" or not isinstance(backend, RpcBackend):
+        return None
+    founders = {bytes.fromhex(m.identity.account[2:]) for m in description.members if Role.VALIDATOR in m.roles}
+    if not founders:
+        return None
+    if kept is None:
+        return TrustedHeads(backend, founders)
+    from network.keptheader import KeptHeaderFile
+
+    return TrustedHeads(backend, founders, KeptHeaderFile(kept), keep_every=keep_every)
+
+
 __all__ = [
     "FORMAT",
     "TERMS_DIR",
@@ -257,5 +294,6 @@ __all__ = [
     "decide",
     "new_record",
     "terms_dir",
+    "trusted_heads",
     "with_grant_id",
 ]

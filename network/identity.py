@@ -173,6 +173,7 @@ __all__ = [
     "load_org_public",
     "load_passphrase",
     "load_previous_gateway_key",
+    "load_private_key",
     "load_user_key",
     "load_witness_key",
     "new_log_key",
@@ -423,6 +424,16 @@ def load_account_key(root: Path, org_id: OrgId, passphrase: bytes) -> bytes:
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256K1):
         raise IdentityError(f"{paths.account_key} does not hold a secp256k1 key")
     return secp256k1_scalar(key)
+
+
+def load_private_key(path: Path, passphrase: bytes) -> PrivateKeyTypes:
+    """The private key of the encrypted PKCS#8 PEM file ``path`` (a CA's key, ``identity rotate-ca``'s staged one):
+    :class:`IdentityError` if it cannot be read, :class:`PassphraseError` if the passphrase does not open it."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise IdentityError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return _decrypt_private(Path(path), data, passphrase)
 
 
 def load_witness_key(root: Path, org_id: OrgId, passphrase: bytes, crypto: str | None = None) -> PrivateKey:
@@ -779,10 +790,24 @@ def _issue_tls(
         tls_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(tls_dir, PRIVATE_DIR_MODE)
         replace_file(key_path, encrypt(key, passphrase), PRIVATE_FILE_MODE)
-        replace_file(cert_path, cert_pem(cert).encode("ascii"), PUBLIC_FILE_MODE)
+        replace_file(cert_path, (cert_pem(cert) + _cross_chain(paths, ca_cert)).encode("ascii"), PUBLIC_FILE_MODE)
     except OSError as exc:
         raise IdentityError(f"cannot write the {service} certificate in {tls_dir}: {exc.strerror or exc}") from None
     return cert_path, key_path
+
+
+def _cross_chain(paths: OrgPaths, ca_cert: x509.Certificate) -> str:
+    """The cross certificates a TLS certificate of the org's CA is served with after a rotation (``ca/ca-cross.pem``,
+    ``network.carotation``): the path back to the CA callers hold from ``consortium.json``. Empty before any rotation,
+    and when the file is not the current CA's."""
+    try:
+        data = paths.ca_cross.read_bytes()
+        chain = x509.load_pem_x509_certificates(data)
+    except (OSError, ValueError):
+        return ""
+    if not chain or chain[0].public_key() != ca_cert.public_key():
+        return ""
+    return "".join(cert_pem(c) for c in chain)
 
 
 def revoke_identity(
@@ -790,14 +815,19 @@ def revoke_identity(
 ) -> Path:
     """Add the serial of ``cert_pem`` to the CRL of ``org_id`` (``msp/crls/crl.pem``) and return its path.
 
-    The certificate must be an end-entity certificate issued and signed by that org's CA, else
-    :class:`CertificateError`. The new CRL keeps every earlier entry, has the next CRL number, lastUpdate
-    ``now`` and nextUpdate ``CRL_VALIDITY_DAYS`` later, and is signed by the CA (``passphrase`` decrypts its
-    key). An existing CRL that fails verification is refused, not overwritten. A serial already listed leaves
-    the CRL as it is."""
+    The certificate must be an end-entity certificate issued and signed by that org's CA (or, after a rotation,
+    the CA before it, ``ca/ca-cert.previous.pem``), else :class:`CertificateError`. The new CRL keeps every earlier
+    entry, has the next CRL number, lastUpdate ``now`` and nextUpdate ``CRL_VALIDITY_DAYS`` later, and is signed
+    by the CA (``passphrase`` decrypts its key). An existing CRL that fails verification is refused, not
+    overwritten. A serial already listed leaves the CRL as it is."""
     paths = OrgPaths.of(root, org_id)
     cert = parse_cert(cert_pem, "certificate to revoke")
     ca_cert = parse_cert(_read(paths, paths.ca_cert), str(paths.ca_cert))
+    if paths.ca_previous.is_file() and cert.issuer == ca_cert.subject:  # after a rotation, the CA before's too
+        previous = parse_cert(_read(paths, paths.ca_previous), str(paths.ca_previous))
+        with contextlib.suppress(InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+            cert.verify_directly_issued_by(previous)
+            ca_cert = previous
     _check_issued_by(cert, ca_cert, org_id)
     when = _utc(now).replace(microsecond=0)
     ca_cert, ca_key = _load_ca(paths, passphrase, None)

@@ -454,19 +454,18 @@ def notary_client_tls(
 ) -> ssl.SSLContext:
     """The TLS client context a service of ``org`` reaches an https notary with: the notary's server certificate
     checked against the member CAs of ``consortium.json``, and ``org``'s :data:`LOG_IDENTITY` presented (issued
-    by its CA the first time)."""
+    by its CA the first time; loaded again when its file changes)."""
+    from chain.backend import reloading_client_context
     from network.certificates import ca_bundle_pem
     from network.identity import issue_identity, user_paths
 
     paths = user_paths(directory, OrgId(org), LOG_IDENTITY)
     if not paths.cert.is_file():
         issue_identity(directory, OrgId(org), LOG_IDENTITY, passphrase)
-    context = ssl.create_default_context(cadata=ca_bundle_pem(description))
-    try:
-        context.load_cert_chain(str(paths.cert), str(paths.key), password=lambda: passphrase)
+    try:  # the certificate followed in its file: a CA rotated re-issues it (chain.backend.ReloadingClientContext)
+        return reloading_client_context(paths.cert, paths.key, passphrase, cadata=ca_bundle_pem(description))
     except ssl.SSLError as exc:
         raise LogSetupError(f"cannot use {paths.cert} with {paths.key}: {exc.reason or exc}") from None
-    return context
 
 
 def notary_settings(

@@ -71,6 +71,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 
+from chain.backend import ReloadingClientContext, reloading_client_context
 from chain.ids import OrgId
 from gateway.headers import EVENT_HEADER, GATEWAY_HEADER, ORIGIN_HEADER, PURPOSE_HEADER, TRACE_HEADER
 from network.certificates import ca_bundle_pem
@@ -348,14 +349,14 @@ def _client_context(cert: Path, key: Path, key_password: bytes | None, ca_bundle
     for what, path in (("certificate", cert), ("key", key), ("CA bundle", ca_bundle)):
         if not Path(path).is_file():
             raise ConfigurationError(f"{what} file {path} not found")
-    try:
-        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_bundle))
+    try:  # the identity followed in its file: a CA rotated re-issues it (`identity rotate-ca`), presented from then on
+        context = ReloadingClientContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(cafile=str(ca_bundle))
     except (ssl.SSLError, OSError) as exc:
         raise ConfigurationError(f"cannot load the CA bundle {ca_bundle}: {exc}") from exc
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    password: bytes | Callable[[], bytes] = key_password if key_password is not None else _no_password
-    try:
-        context.load_cert_chain(str(cert), str(key), password=password)
+    try:  # no key_password: b"" to OpenSSL, so an encrypted key fails instead of prompting on the terminal
+        context.present(cert, key, key_password)
     except ssl.SSLError as exc:
         hint = "wrong passphrase, or the key does not match the certificate"
         if key_password is None:
@@ -533,10 +534,8 @@ class MemberClient:
         if self.notary_url is None:
             raise ConfigurationError("no notary_url was given to this MemberClient; pass notary_url=...")
         if self._notary is None:
-            context = ssl.create_default_context()
-            context.load_verify_locations(cafile=str(self.ca_bundle))
-            cert, key, password = self._identity
-            context.load_cert_chain(str(cert), str(key), password=password if password is not None else _no_password)
+            cert, key, password = self._identity  # followed in its file, as the gateways' context
+            context = reloading_client_context(cert, key, password, cafile=str(self.ca_bundle))
             self._notary = httpx.Client(
                 base_url=self.notary_url, verify=context, timeout=self.timeout, auth=self.notary_auth
             )

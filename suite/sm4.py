@@ -8,9 +8,10 @@
 `derive_key` is PBKDF2 (RFC 8018 §5.2) with HMAC-SM3 (GB/T 32905) as its pseudo-random function, giving a 16-byte
 SM4 key. SM4 itself comes from OpenSSL through `cryptography`.
 
-`iterations_setting` is how many PBKDF2 iterations what is written now gets (an encrypted SM2 key file, a vault
-key): `DEFAULT_ITERATIONS`, or the operator's `$CONSORTIUM_SM_KDF_ITERATIONS` from `MIN_SETTING` up. What is read
-takes the count its file states, whatever the setting.
+`iterations_setting` is how many PBKDF2 iterations what is written now gets (an encrypted key file of either suite,
+an `sm` vault key): `DEFAULT_ITERATIONS`, or the operator's `$CONSORTIUM_KDF_ITERATIONS` (its older name
+`$CONSORTIUM_SM_KDF_ITERATIONS` is read when it is unset) from `MIN_SETTING` up. What is read takes the count its
+file states, whatever the setting.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ NONCE_SIZE = 12
 TAG_SIZE = 16
 MIN_SALT = 8  # RFC 8018 §4.1: at least eight octets
 MAX_ITERATIONS = 10_000_000  # a cap, so that a stored iteration count cannot stall the reader
-DEFAULT_ITERATIONS = 200_000  # PBKDF2-HMAC-SM3 rounds of what is written: about 0.08 s of CPU here
+DEFAULT_ITERATIONS = 200_000  # PBKDF2 rounds of what is written: about 0.08 s of CPU here (HMAC-SM3)
 MIN_SETTING = 10_000  # the fewest an operator may set (a vault key sealed with fewer is refused on reading)
-ITERATIONS_ENV = "CONSORTIUM_SM_KDF_ITERATIONS"
+ITERATIONS_ENV = "CONSORTIUM_KDF_ITERATIONS"
+OLD_ITERATIONS_ENV = "CONSORTIUM_SM_KDF_ITERATIONS"  # its name when it set the SM2 key files' cost only
 
 
 def _check_key(key: bytes) -> None:
@@ -76,16 +78,18 @@ def derive_key(passphrase: bytes, salt: bytes, iterations: int) -> bytes:
 
 
 def iterations_setting(environ: Mapping[str, str] | None = None, default: int = DEFAULT_ITERATIONS) -> int:
-    """The PBKDF2-HMAC-SM3 iterations for a key written now: ``$CONSORTIUM_SM_KDF_ITERATIONS`` (of ``environ``, by
-    default the process's), a whole number from `MIN_SETTING` to `MAX_ITERATIONS`, else ``default``; `SM4Error`
-    naming the variable for any other value."""
-    text = (os.environ if environ is None else environ).get(ITERATIONS_ENV)
+    """The PBKDF2 iterations for a key written now: ``$CONSORTIUM_KDF_ITERATIONS``, or when it is unset
+    ``$CONSORTIUM_SM_KDF_ITERATIONS`` (of ``environ``, by default the process's), a whole number from `MIN_SETTING`
+    to `MAX_ITERATIONS`, else ``default``; `SM4Error` naming the variable for any other value."""
+    env = os.environ if environ is None else environ
+    name = ITERATIONS_ENV if ITERATIONS_ENV in env else OLD_ITERATIONS_ENV
+    text = env.get(name)
     if text is None:
         return default
     value = text.strip()
     if not (value.isascii() and value.isdigit()) or not MIN_SETTING <= int(value) <= MAX_ITERATIONS:
         raise SM4Error(
-            f"${ITERATIONS_ENV} is {text!r}: give a whole number of PBKDF2 iterations from {MIN_SETTING:,} to "
+            f"${name} is {text!r}: give a whole number of PBKDF2 iterations from {MIN_SETTING:,} to "
             f"{MAX_ITERATIONS:,} (unset: {DEFAULT_ITERATIONS:,})"
         )
     return int(value)

@@ -40,6 +40,13 @@ settings.load_profile("consortium")
 
 PROCESS_DIRECTORIES = frozenset({"integration", "e2e"})
 
+#: Key files written by the tests, in process and by the processes they start, take 10,000 PBKDF2 iterations, the
+#: fewest an operator may set, instead of the 200,000 of the default: some 0.024 s of CPU for each file written and
+#: opened, on hundreds of files, as a test settings file swaps in a cheap password hasher. The default is tested
+#: where it is the subject (``tests/unit/network/test_key_files.py``, ``tests/unit/suite``, the vaults), each test
+#: clearing this first. A run may set another count itself.
+os.environ.setdefault("CONSORTIUM_KDF_ITERATIONS", "10000")
+
 
 #: Packages whose tests share one consortium, started for the package and stopped when its last test is done
 #: (a package-scoped fixture): their tests form one unit of work, so ``make test`` starts it on one worker only.

@@ -19,23 +19,33 @@ What a node answering the reads learns is the slots: each a hash of a contract's
 org (the grantee and the asset's owner), the grant's key or its id. Hashes of known names and of the keys the
 chain holds are easy to recognise, so it may learn which grant is checked and for which grantee; never its
 purpose, window, quota or salt, which no slot depends on. :class:`StorageReads` reads the words with
-``eth_getStorageAt`` (the node's word, as ``check_private``'s answer is); ``chain.contracts.proven.ProvenState``
-has the same ``read`` and proves each word against a block's state root instead.
+``eth_getStorageAt`` (the node's word, as ``check_private``'s answer is); given a :class:`TrustedHeads`,
+:func:`check_private_here` reads them through ``chain.contracts.proven.ProvenState`` instead: each word proven by
+``eth_getProof`` against the state root of a header a quorum of the validators sealed, followed from the
+consortium's founding validators (``chain.lightclient``). A header or proof that does not check raises
+:class:`UnprovenError`, naming why (as does a node that answers ``eth_getProof`` with an error): no verdict.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chain.backend import Backend, EthTesterBackend, RpcBackend
 from chain.contracts.grants import AccessGrantsClient, CheckResult, GrantStatus, PrivateTerms
 from chain.contracts.layout import Location, StorageLayout, read
-from chain.errors import MalformedError
+from chain.errors import BackendError, ChainError, MalformedError, RpcAnswerError
 from chain.ids import MemberStatus, Role, name_to_bytes32
 
 if TYPE_CHECKING:
     from web3.types import BlockIdentifier
+
+    from chain.lightclient import JsonRpc, KeptHeader, VerifiedHeader
+
+log = logging.getLogger("chain.contracts.privatecheck")
 
 ZERO = b"\0" * 32
 
@@ -179,14 +189,217 @@ def head(backend: Backend) -> int:
     return int(backend.web3.eth.block_number)
 
 
+class UnprovenError(ChainError):
+    """The storage words a check needs could not be proven: a header the light client does not accept, a proof
+    that does not verify against its state root, no proof, or no contract at an address (fail closed)."""
+
+
+class HeaderKeep(Protocol):
+    """Where a :class:`TrustedHeads` keeps the last header it accepted, for the next one to resume from
+    (``network.keptheader.KeptHeaderFile``). ``load`` answers None when nothing is kept yet and raises
+    ``chain.lightclient.KeptHeaderError`` when what is kept cannot be read; ``save`` raises it when it cannot be
+    written (what was kept is then unchanged). ``where`` names it in messages."""
+
+    where: str
+
+    def load(self) -> KeptHeader | None: ...
+
+    def save(self, kept: KeptHeader) -> None: ...
+
+
+class TrustedHeads:
+    """Headers of the chain at ``rpc`` accepted by the light client (``chain.lightclient``): the first from the
+    genesis, whose validator set must be ``founders`` (the consortium's founding validators), each next one only
+    when a quorum of the set its parent names sealed it. The newest accepted header is kept in memory, so a later
+    block costs only the headers after it (one ``eth_getBlockByNumber`` batch per 200); an earlier block than the
+    newest one is followed from the genesis again.
+
+    With ``keep``, the newest accepted header is also kept there (``keep_every`` headers after the one kept last,
+    and at :meth:`keep_now`), and the first walk resumes from the header kept there instead of the genesis
+    (``chain.lightclient.resume``: of this chain's genesis, and the header the node serves at its number hashes to
+    it); every header after it is still checked seal by seal. A kept header that cannot be read or that the chain
+    does not lead through is refused (:class:`UnprovenError` naming it; it is left as it is, never written over,
+    until someone moves it aside), so nothing is proven until it is. A kept header after the block asked for (a
+    node behind the one that served it) is not used and not written over. Safe to share between threads (one walk
+    at a time)."""
+
+    def __init__(
+        self, rpc: JsonRpc, founders: Collection[bytes], keep: HeaderKeep | None = None, *, keep_every: int = 1
+    ) -> None:
+        if not founders:
+            raise MalformedError("proving storage words needs the founding validators: none were given")
+        if keep_every < 1:
+            raise MalformedError(f"keep_every must be at least 1, got {keep_every}")
+        self.rpc = rpc
+        self.founders = frozenset(bytes(f) for f in founders)
+        self.keep = keep
+        self.keep_every = keep_every
+        self._lock = threading.Lock()
+        self._genesis: VerifiedHeader | None = None
+        self._newest: VerifiedHeader | None = None
+        self._kept_number: int | None = None  # the number of the header in ``keep``, once read or written
+        self._unchecked: KeptHeader | None = None  # a kept header after the blocks walked to so far
+        self.headers_checked = 0
+        #: The header this walk resumed from (its number), when it resumed from a kept one.
+        self.resumed_from: int | None = None
+        #: Why the newest header could not be kept, if the last attempt failed (the checks are not affected).
+        self.keep_problem: str | None = None
+
+    @property
+    def newest(self) -> VerifiedHeader | None:
+        return self._newest
+
+    def at(self, number: int) -> VerifiedHeader:
+        """Block ``number``'s header, accepted (``HeaderChainError`` if it, or one before it, is not;
+        :class:`UnprovenError` if the kept header is refused)."""
+        return self.toward(number)
+
+    def toward(self, number: int, step: int | None = None) -> VerifiedHeader:
+        """As :meth:`at`, walking at most ``step`` headers: the header reached, block ``number``'s or an earlier
+        one (a long walk in steps, releasing the lock between them, as a gateway's header follower does)."""
+        from chain import lightclient
+
+        if number < 1:
+            raise lightclient.HeaderChainError(number, "block 0 carries no seals: its state cannot be proven here")
+        with self._lock:
+            start = self._start(number)
+            target = number if step is None else min(number, start.number + step)
+            header = lightclient.follow(self.rpc, start, target)
+            self.headers_checked += header.number - start.number
+            if self._newest is None or header.number >= self._newest.number:
+                self._newest = header
+            if self._unchecked is not None and self._newest.number >= self._unchecked.number:
+                with self._refusing():
+                    lightclient.resume(self.rpc, self._genesis_header(), self._unchecked)
+                self._unchecked = None
+            if self._kept_number is None or header.number >= self._kept_number + self.keep_every:
+                self._keep()
+            return header
+
+    def keep_now(self, wait_s: float = 1.0) -> None:
+        """Keep the newest accepted header now, if it is newer than the one kept (as a gateway stops). A walk
+        still running after ``wait_s`` (a long one from the genesis) is not waited for: what it accepted is lost
+        and the kept header stays as it was."""
+        if not self._lock.acquire(timeout=wait_s):
+            log.warning("the newest trusted header is not kept: a walk of the headers is still running")
+            return
+        try:
+            if self._newest is not None and (self._kept_number is None or self._newest.number > self._kept_number):
+                self._keep()
+        finally:
+            self._lock.release()
+
+    def _start(self, number: int) -> VerifiedHeader:
+        """Where a walk to ``number`` starts: the newest header accepted, else the kept one, else the genesis."""
+        from chain import lightclient
+
+        if self._newest is not None and self._newest.number <= number:
+            return self._newest
+        genesis = self._genesis_header()
+        if self._newest is not None or self.keep is None:
+            return genesis
+        with self._refusing():
+            kept = self.keep.load()
+        if kept is None:
+            return genesis
+        if kept.number > number:  # an earlier block, or a node behind: checked once the walk passes it
+            self._kept_number, self._unchecked = kept.number, kept
+            return genesis
+        with self._refusing():
+            header = lightclient.resume(self.rpc, genesis, kept)
+        self._kept_number = self.resumed_from = header.number
+        return header
+
+    def _genesis_header(self) -> VerifiedHeader:
+        from chain import lightclient
+
+        if self._genesis is None:
+            self._genesis = lightclient.trust_genesis(lightclient.block_at(self.rpc, 0), self.founders)
+        return self._genesis
+
+    @contextlib.contextmanager
+    def _refusing(self) -> Iterator[None]:
+        """A kept header refused (``KeptHeaderError``) as :class:`UnprovenError`, naming where it is kept."""
+        from chain import lightclient
+
+        try:
+            yield
+        except lightclient.KeptHeaderError as exc:
+            where = self.keep.where if self.keep is not None else "(none)"
+            raise UnprovenError(
+                f"the kept trusted header {where} is refused: {exc} (it is left as it is: move it aside to follow "
+                f"the headers from the genesis again)"
+            ) from exc
+
+    def _keep(self) -> None:
+        from chain import lightclient
+
+        if self.keep is None or self._newest is None or self._genesis is None or self._unchecked is not None:
+            return
+        if self._kept_number is not None and self._newest.number <= self._kept_number:
+            return
+        try:
+            self.keep.save(lightclient.KeptHeader.of(self._genesis, self._newest))
+        except lightclient.KeptHeaderError as exc:
+            self.keep_problem = str(exc)
+            log.warning("the newest trusted header is not kept: %s", exc)
+            return
+        self._kept_number, self.keep_problem = self._newest.number, None
+
+
 def check_private_here(
-    grants: AccessGrantsClient, terms: PrivateTerms, at: int, block: BlockIdentifier = "latest"
+    grants: AccessGrantsClient,
+    terms: PrivateTerms,
+    at: int,
+    block: BlockIdentifier = "latest",
+    *,
+    proven: TrustedHeads | None = None,
 ) -> CheckResult:
     """``grants.check_private(terms, at)``'s answer at ``block`` (a number, or the latest block, pinned first so
     that every word is of one block), computed here: the node is asked for storage words by slot, never the terms
-    (:func:`verdict`)."""
+    (:func:`verdict`). With ``proven``, every word is proven against the state root of ``block``'s header as
+    ``proven`` accepts it (:class:`UnprovenError` when the header or a proof does not check); without, it is the node's
+    word."""
     number = block if isinstance(block, int) else head(grants.backend)
-    return verdict(StorageReads(grants.backend, grants.linked, number).read, terms, at)
+    if proven is None:
+        return verdict(StorageReads(grants.backend, grants.linked, number).read, terms, at)
+    from chain.contracts.proven import ProvenState
+
+    try:
+        header = proven.at(number)
+    except UnprovenError:
+        raise
+    except RpcAnswerError as exc:
+        raise UnprovenError(f"block {number}'s header: the node refused it: {exc}") from exc
+    except BackendError:
+        raise
+    except ChainError as exc:
+        raise UnprovenError(f"block {number}'s header is not accepted: {exc}") from exc
+    state = ProvenState(proven.rpc, header, grants.linked)
+
+    def read(contract: str, locations: Sequence[Location]) -> list[Any]:
+        try:
+            return state.read(contract, locations)
+        except RpcAnswerError as exc:
+            raise UnprovenError(f"{contract}'s storage at block {number}: no proof: {exc}") from exc
+        except BackendError:
+            raise
+        except ChainError as exc:
+            raise UnprovenError(f"{contract}'s storage at block {number} is not proven: {exc}") from exc
+
+    return verdict(read, terms, at)
 
 
-__all__ = ["Read", "StorageReads", "check_private_here", "head", "judge", "revoked_or_moved", "standing", "verdict"]
+__all__ = [
+    "HeaderKeep",
+    "Read",
+    "StorageReads",
+    "TrustedHeads",
+    "UnprovenError",
+    "check_private_here",
+    "head",
+    "judge",
+    "revoked_or_moved",
+    "standing",
+    "verdict",
+]

@@ -12,7 +12,7 @@ models (``notary.bundleschema.Evidence``).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -397,13 +397,84 @@ class CallDetail(BaseModel):
     digests: Digests
 
 
-class Step(BaseModel):
+class GrantAtTime(BaseModel):
+    """A grant as it stood on chain at a call's time (``explorer.chainindex.ChainIndex.grant_state_at``)."""
+
+    grant_id: str
+    asset: str | None
+    grantor: str | None
+    grantee: str | None = Field(description="null for a private grant: its grantee is in its terms")
+    purpose: str | None = Field(description="null for a private grant")
+    not_before: int | None = Field(description="chain time, seconds; null for a private grant")
+    expires_at: int | None = Field(description="chain time, seconds; null for a private grant")
+    quota: int | None = Field(description="null for a private grant")
+    private: bool
+    created_at: int = Field(description="chain time of the block that created it, seconds")
+    created_block: int
+    created_tx: str
+    revoked: bool = Field(description="revoked at or before the call's time")
+    revoked_at: int | None
+    revoke_reason: int | None
+    revoked_tx: str | None
+    state: Literal["active", "revoked", "private", "not_yet_valid", "expired"] = Field(
+        description="at the call's time; `private`: not revoked, its window is in its terms"
+    )
+    void: bool = Field(description="its asset changed owner after it and at or before the call's time")
+    void_at: int | None
+
+
+class EvidenceCheck(BaseModel):
+    """One step of ``notary.verify.verify_evidence`` on the notary's bundle."""
+
+    name: str
+    ok: bool | None
+    detail: str
+
+
+class EvidenceChecks(BaseModel):
+    checks: list[EvidenceCheck] = Field(description="the evidence steps behind this link, in the verifier's order")
+
+
+class _Step(BaseModel):
     """One link of the provenance: ``ok`` true (checked), false (the check failed) or null (not yet, or n/a)."""
 
     step: str
     ok: bool | None
     detail: str
-    data: Any
+
+
+class CallStep(_Step):
+    """The log entry against the explorer's index of the call."""
+
+    step: Literal["call"]
+    data: Event | None = Field(
+        description="when the entry's fields differ from the index, the event as the log holds it; else null"
+    )
+
+
+class GrantStep(_Step):
+    """The grant the gateway decided under, as it stood on chain at the call's time."""
+
+    step: Literal["grant"]
+    data: GrantAtTime | None = Field(description="the grant at the call's time; null when none was involved")
+
+
+class AssetVersionStep(_Step):
+    """The asset behind the service, owned by the provider at the call's time, and its version."""
+
+    step: Literal["asset_version"]
+    data: AssetVersion | None = Field(description="the version the call names (or the last before it), if any")
+
+
+class EvidenceStep(_Step):
+    """A link of the log and the chain, checked on the notary's evidence bundle."""
+
+    step: Literal["entry", "inclusion", "checkpoint", "cosignatures", "anchor", "block"]
+    data: EvidenceChecks | None = Field(description="the checks behind the link; null when there is no bundle")
+
+
+#: One link of a call's provenance, the model its ``step`` picks.
+Step = Annotated[CallStep | GrantStep | AssetVersionStep | EvidenceStep, Field(discriminator="step")]
 
 
 class Provenance(BaseModel):

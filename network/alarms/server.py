@@ -46,6 +46,8 @@ from network.errors import NetworkError
 from network.logsetup import secret_token
 
 if TYPE_CHECKING:
+    from chain.trustview import TrustView
+    from network.certificates import CallerAuthenticator
     from network.description import ConsortiumDescription
 
 log = logging.getLogger("network.alarms")
@@ -117,7 +119,7 @@ def endpoint_tls(
     operator: str,
     host: str,
     given: tuple[Path, Path] | None = None,
-) -> tuple[ssl.SSLContext, Callable[[str], str | None]]:
+) -> tuple[ssl.SSLContext, ClientCheck]:
     """The endpoint's mutual TLS beyond loopback: the server context (the operator's ``alarms`` service certificate,
     ``orgs/<operator>/alarms/tls/``; a client certificate of a member CA required in the handshake) and the check
     of the client's certificate at each request: the gateways' checks (a member CA issued it, clientAuth, its
@@ -130,7 +132,7 @@ def endpoint_tls(
     of ``DIR/up.toml``) is another certificate and key to serve, never issued here, which must name ``host`` as
     well; its key encrypted with the passphrase or not encrypted."""
 
-    from network.certificates import AuthError, CallerAuthenticator
+    from network.certificates import CallerAuthenticator
     from network.identity import OrgPaths, issue_service_certificate
 
     org = OrgId(operator)
@@ -174,16 +176,32 @@ def endpoint_tls(
     context = authenticator.server_ssl_context(cert, key, key_password)
     context.verify_mode = ssl.CERT_REQUIRED
 
-    def check(pem: str) -> str | None:
+    return context, ClientCheck(authenticator, operator)
+
+
+class ClientCheck:
+    """The endpoint's verdict on a client certificate (PEM) at each request: None, or why it is refused. Its member
+    CAs are ``consortium.json``'s until :meth:`follow` hands it a view of the TrustDirectory, whose CAs it then takes
+    (a CA rotated, ``identity rotate-ca``: the operator's explorer presents the re-issued certificate, admitted during
+    the overlap and after, the old one until the retirement), as the gateways do."""
+
+    def __init__(self, authenticator: CallerAuthenticator, operator: str) -> None:
+        self.authenticator = authenticator
+        self.operator = operator
+
+    def follow(self, trust: TrustView) -> None:
+        self.authenticator.follow(trust)
+
+    def __call__(self, pem: str) -> str | None:
+        from network.certificates import AuthError
+
         try:
-            caller = authenticator.authenticate_pem(pem)
+            caller = self.authenticator.authenticate_pem(pem)
         except AuthError as exc:
             return f"client certificate refused: {exc.reason}: {exc.detail}"
-        if caller.org != operator:
-            return f"the alarms are the operator's ({operator}); a certificate of {caller.org} may not read them"
+        if caller.org != self.operator:
+            return f"the alarms are the operator's ({self.operator}); a certificate of {caller.org} may not read them"
         return None
-
-    return context, check
 
 
 def _names_of(cert: Path) -> set[str]:

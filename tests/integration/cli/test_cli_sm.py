@@ -6,7 +6,7 @@ gateway digested the call with HMAC-SM3 under an HKDF-SM3 salt (event version 3)
 and ``consortium verify reveal`` follow.
 
 One consortium start for the whole module: it is the costly part (init, then up's twenty-odd processes). Its key
-files and vault keys are written with the operator's lower PBKDF2 cost, ``$CONSORTIUM_SM_KDF_ITERATIONS`` at its
+files and vault keys are written with the operator's lower PBKDF2 cost, ``$CONSORTIUM_KDF_ITERATIONS`` at its
 floor of 10,000 rather than the default 200,000 (docs/national-suite.md, "Keys at rest"): the scheme is the same
 (PBES2, PBKDF2-HMAC-SM3, SM4), read with the count each file states, and the default's cost is checked in
 tests/unit/suite and tests/unit/notary/test_vault_sm.py. It saves about seventy derivations of 200,000 rounds."""
@@ -62,7 +62,7 @@ KDF_ITERATIONS = 10_000
 
 def sm_env() -> dict[str, str]:
     """``cli_env()`` with the operator's lowest PBKDF2-HMAC-SM3 cost for the key files and vault keys written."""
-    return {**cli_env(), "CONSORTIUM_SM_KDF_ITERATIONS": str(KDF_ITERATIONS)}
+    return {**cli_env(), "CONSORTIUM_KDF_ITERATIONS": str(KDF_ITERATIONS)}
 
 
 class SmConsortium:

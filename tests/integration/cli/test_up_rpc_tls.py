@@ -19,7 +19,9 @@ gets no handshake; `up`'s own explorer reads them from there.
 A leaked client certificate of alpha's revoked on chain is refused by the node at the first request after the
 revoking receipt and by op's gateway once its view read that block. Then, on the same `up`, the operator rotates
 its gateway key with ``consortium gateway rotate-key`` under calls through its gateway (``docs/trust.md``,
-"Rotating a gateway key"): no batch refused, no gap, the switch from the new key's block with no restart. Last, a
+"Rotating a gateway key"): no batch refused, no gap, the switch from the new key's block with no restart. Then alpha
+rotates its CA with ``consortium identity rotate-ca`` under its calls through op's gateway ("Rotating a CA"): no call
+refused, the old CA's certificate refused once retired. Last, a
 regulator declares alpha's gateway key compromised (batches it signs taken for events dated before the compromise,
 refused with nothing written after) and then the log's key (``verify evidence`` passes a bundle anchored before,
 fails one anchored at the compromise and says why).
@@ -535,6 +537,113 @@ def test_the_operators_gateway_key_rotates_under_calls_with_no_batch_refused(run
         return isinstance(size, int) and size > max(indices)
 
     wait_until(indexed, "the explorer to index the log past the last call", FOLLOW_TIMEOUT, every=0.2)
+
+
+def test_alphas_ca_rotates_under_calls_through_the_gateway_and_its_old_certificates_are_refused_once_retired(
+    running: Running, tmp_path: Path
+) -> None:
+    """``consortium identity rotate-ca --as alpha --from-block N --overlap-blocks K`` against the running `up`, then
+    the same command again from block N, with alpha's calls through op's gateway all along: a client made before the
+    rotation (the old CA's certificate, then the re-issued one from its next connection) is served before block N,
+    in the overlap and until the old CA retires; a client made once the certificates were re-issued is served from
+    then on, and
+    the members-only node answers the new certificate too; from the retirement block the old certificate is refused
+    by the gateway (``unknown_issuer``, once its view read that block) and by the node, the new one served. No call
+    expected to succeed fails, and nothing restarts. First, a block in the past is refused with one line, nothing
+    written or sent. After the gateway key's rotation (op's, untouched here);
+    before the compromise case, whose alpha certificates are then the new CA's.
+
+    As for the gateway key, `up`'s chain seals a block only for a transaction: the regulator's account ticks it to
+    blocks N and N + K (its admin certificate reaches the node, its CA does not change; op's account anchors for the
+    notary meanwhile, so it would race for nonces)."""
+    directory = running.directory
+    description = load_description(directory)
+    port = running.up.port
+    gateway = f"https://localhost:{port + 20}"
+    admin = f"http://127.0.0.1:{port + 40}/healthz"
+    reg = directory / "orgs" / "reg" / "users" / "Admin@reg" / "msp"
+    node_tls = client_tls(description, reg / "signcerts" / "cert.pem", reg / "keystore" / "key.pem", None,
+                          PASSPHRASE.encode())  # fmt: skip
+    chain = Consortium.open(directory, running.node, node_tls)
+    ticker = chain.signer("reg", PASSPHRASE.encode())
+    client = user_paths(directory, OrgId("alpha"), "client")
+    old_cert = tmp_path / "old-cert.pem"  # the certificate of the old CA, as a caller made before keeps it
+    old_cert.write_bytes(client.cert.read_bytes())
+
+    def chain_head() -> int:
+        return int(chain.backend.web3.eth.block_number)
+
+    def tick_to(block: int) -> None:
+        while chain_head() < block:
+            transact(chain.backend, ticker, ticker.address, "0x", label="tick")
+
+    def gateway_read(block: int) -> None:
+        """Wait until op's gateway's view of the TrustDirectory answers for ``block`` (its /healthz)."""
+        wait_until(lambda: httpx.get(admin, timeout=10).json()["trust"]["head"] >= block,
+                   f"op's gateway's trust view to read block {block}", FOLLOW_TIMEOUT, every=0.05)  # fmt: skip
+
+    def presenting(cert: Path) -> ssl.SSLContext:
+        context = ssl.create_default_context(cadata=ca_bundle_pem(description))
+        context.load_cert_chain(cert, client.key, password=PASSPHRASE)
+        return context
+
+    def node(cert: Path) -> int | str:
+        body = {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}
+        try:
+            return httpx.post(running.node, json=body, verify=presenting(cert), timeout=10).status_code
+        except httpx.TransportError:
+            return "closed"
+
+    served = 0
+
+    def call(caller: MemberClient) -> None:
+        nonlocal served
+        result = caller.call(gateway, "GET", ROUTE, purpose="trading", params={"symbol": "600519.SH"})
+        assert result.status == 200, (result.status, result.content[:300])
+        served += 1
+
+    # refused with one line and nothing written or sent: a block in the past
+    records = len(chain.trust.records("alpha"))
+    past = run(running, "identity", "rotate-ca", "--as", "alpha", "--from-block", "0")
+    assert past.exit_code == 1 and "is in the past" in past.output, (past.output, past.exception)
+    assert len(past.output.strip().splitlines()) == 1, past.output
+    assert not (client.cert.parents[4] / "ca" / "ca-cert.next.pem").exists()
+    assert len(chain.trust.records("alpha")) == records
+
+    with MemberClient.from_directory(directory, "alpha", name="client", passphrase=PASSPHRASE.encode()) as before:
+        call(before)
+        start = chain_head()
+        staged = run(running, "identity", "rotate-ca", "--as", "alpha", "--from-block", str(start + OVERLAP + 1),
+                     "--overlap-blocks", str(OVERLAP), "--json")  # fmt: skip
+        assert staged.exit_code == 0, (staged.output, staged.exception)
+        rotation = json.loads(staged.output)
+        valid_from: int = rotation["new"]["valid_from"]
+        retired_at: int = rotation["old"]["valid_until"]
+        assert not rotation["installed"] and (valid_from, retired_at) == (start + OVERLAP + 1, start + 2 * OVERLAP + 1)
+        assert client.cert.read_bytes() == old_cert.read_bytes()  # nothing re-issued before block N
+        call(before)
+
+        tick_to(valid_from)
+        gateway_read(valid_from)
+        installed = run(running, "identity", "rotate-ca", "--as", "alpha", "--json")
+        assert installed.exit_code == 0, (installed.output, installed.exception)
+        assert json.loads(installed.output)["installed"], installed.output
+        assert client.cert.read_bytes() != old_cert.read_bytes()
+        call(before)  # the overlap: the old CA's certificate, loaded before, still served
+        with MemberClient.from_directory(directory, "alpha", name="client", passphrase=PASSPHRASE.encode()) as after:
+            call(after)
+            assert node(client.cert) == 200
+            call(before)
+
+            tick_to(retired_at)
+            gateway_read(retired_at)
+            call(after)  # the new CA's certificate, served after the retirement
+            assert node(client.cert) == 200
+    assert served == 6, served  # every call expected to be served was
+    assert node(old_cert) in (403, "closed")
+    headers, params = {"Consortium-Purpose": "trading"}, {"symbol": "600519.SH"}
+    refused = httpx.get(f"{gateway}{ROUTE}", params=params, headers=headers, verify=presenting(old_cert), timeout=10)
+    assert refused.status_code == 403 and "unknown_issuer" in refused.text, (refused.status_code, refused.text)
 
 
 def test_a_gateway_key_declared_compromised_counts_only_before_and_evidence_after_a_log_keys_compromise_fails(

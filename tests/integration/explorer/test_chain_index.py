@@ -27,6 +27,7 @@ from chain.backend import RpcBackend
 from chain.ids import AssetKind, Role
 from chain.seal import SEAL_FORMAT
 from chain.tx import Signer
+from explorer.api.schemas import AssetVersion, GrantAtTime
 from explorer.chainfollow import ChainFollower
 from explorer.chainindex import ChainIndex
 from explorer.errors import ChainDivergedError
@@ -374,6 +375,9 @@ def test_grant_state_at_each_time(world: World, index: ChainIndex) -> None:
     assert expired["void"] is True and expired["void_at"] == world.times["accept"]
     assert index.grant_state_at(later, world.times["accept"] - 1)["void"] is False  # type: ignore[index]
     assert index.grant_state_at("0x" + "00" * 32, created + 10) is None
+    # the provenance's grant link shows these as they are: the API's model holds each exactly (explorer.api.schemas)
+    for state in (active, gone, window, expired):
+        assert GrantAtTime.model_validate(state).model_dump() == state
 
 
 def test_owner_and_versions_at(world: World, index: ChainIndex) -> None:
@@ -398,6 +402,9 @@ def test_owner_and_versions_at(world: World, index: ChainIndex) -> None:
     assert index.asset_version_at(ASSET, 1)["tx_hash"] == world.txs["register"]  # type: ignore[index]
     assert index.asset_version_at(ASSET, 3)["registered_by"] == c.signers["gamma"].address  # type: ignore[index]
     assert index.asset_version_at(ASSET, 4) is None
+    for n in (1, 2, 3):  # the provenance's asset link shows these as they are
+        row = index.asset_version_at(ASSET, n)
+        assert AssetVersion.model_validate(row).model_dump() == row
 
 
 def test_events_newest_first_with_a_cursor(world: World, index: ChainIndex) -> None:

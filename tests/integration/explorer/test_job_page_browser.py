@@ -18,8 +18,8 @@ from notary.event import canonical_entry
 from privacy.asset import job_tag
 from privacy.jobfiles import RECORD_FILE
 from privacy.record import format_summary
-from tests.integration.live.test_explorer_browser import CHROMIUM_ARGS, chromium_path, shot
 from tests.support.apiserver import ApiServer
+from tests.support.browser import launched, shot
 from tests.support.job_explorer import job_explorer_app
 from tests.support.privacy_job import CLIENT_ORG, SERVER_ORG, Job, small_job
 from tests.unit.explorer.test_job_page import CHECKPOINTS, GRANTS, ORGS, step
@@ -75,12 +75,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str,
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
+    with launched() as instance:
+        yield instance
 
 
 def test_the_job_page_shows_the_noisy_counts_and_their_epsilon_and_no_exact_count(

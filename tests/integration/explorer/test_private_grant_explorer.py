@@ -20,6 +20,7 @@ from chain.contracts import PrivateTerms
 from chain.ids import AssetKind
 from explorer import access
 from explorer.api import Explorer, Limits, create_app
+from explorer.api.schemas import GrantAtTime
 from explorer.calls import CallIndex
 from explorer.chainfollow import ChainFollower
 from explorer.chainindex import ChainIndex
@@ -136,6 +137,8 @@ def test_the_index_keeps_a_private_grants_history_without_terms(world: World, in
     gone = index.grant_state_at(world.revoked_id, world.revoked_at)
     assert gone is not None and (gone["state"], gone["revoke_reason"]) == ("revoked", 6)
     assert_no_terms(history + index.history("grant", world.revoked_id), world.terms)
+    for state in (created, gone):  # the provenance's grant link shows these as they are (explorer.api.schemas)
+        assert GrantAtTime.model_validate(state).model_dump() == state
     assert_no_terms([index.transaction(world.create_tx), index.transaction(world.revoke_tx)], world.terms)
 
 

@@ -14,7 +14,7 @@ import pytest
 from suite.sm2 import SM2PrivateKey
 from tests.integration.explorer.test_verify_js import STATIC, STEPS
 from tests.integration.explorer.test_verify_js_suites import alter_line, build_bundle, keys_of, sm_suite
-from tests.integration.live.test_explorer_browser import CHROMIUM_ARGS, chromium_path
+from tests.support.browser import launched
 from tests.support.servers import LocalHTTPServer, QuietHandler
 
 pytestmark = [pytest.mark.browser]
@@ -61,19 +61,15 @@ def test_the_page_verifies_sm2_and_an_sm_bundle(served: str, tmp_path: Path) -> 
         "tampered": alter_line(bundle, suite.witnesses["alpha"].name),
         "keys": keys_of(suite),
     }
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.route(
-                f"{served}/sm-check.html", lambda route: route.fulfill(body="<!doctype html>", content_type="text/html")
-            )
-            page.goto(f"{served}/sm-check.html")
-            answer = page.evaluate(CHECK, args)
-        finally:
-            browser.close()
+    with launched() as browser:
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.route(
+            f"{served}/sm-check.html", lambda route: route.fulfill(body="<!doctype html>", content_type="text/html")
+        )
+        page.goto(f"{served}/sm-check.html")
+        answer = page.evaluate(CHECK, args)
     assert answer["sm3"] == "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
     assert answer["verified"] is True and answer["otherId"] is False
     assert answer["bundle"] == dict.fromkeys(STEPS, True)

@@ -272,7 +272,7 @@ def _craft(root: Path, out: Path, issuer_org: str, ou: str, *, client_auth: bool
 def build_world(root: Path, chain: GatewayChain, crypto: str = "intl") -> World:
     """The consortium directory of the module docstring, for the chain of ``chain`` (about 0.1 s), of the suite
     ``crypto``: under ``sm`` the witness, gateway and log keys are SM2 (written at the PBKDF2 iterations
-    ``$CONSORTIUM_SM_KDF_ITERATIONS`` sets, if set); the certificates are P-256 under both."""
+    ``$CONSORTIUM_KDF_ITERATIONS`` sets, if set); the certificates are P-256 under both."""
     root.mkdir(parents=True, exist_ok=True)
     for org, name in ORGS.items():
         create_org_identity(root, OrgId(org), name, PASS, now=NOW - timedelta(days=1), crypto=crypto)

@@ -67,7 +67,7 @@ BUDGET = "7"  # the terms' privacy budget per grant: two jobs of 3ε each fit, a
 BUDGETED, BUDGET_PURPOSE = OTHER, "fraud-screening"  # the grant whose privacy budget one test spends
 METERED = "op"  # the grantee whose grant allows RUNS runs
 SHARED = 20
-KDF_ITERATIONS = "10000"  # $CONSORTIUM_SM_KDF_ITERATIONS for the sm world's key files (docs/national-suite.md)
+KDF_ITERATIONS = "10000"  # $CONSORTIUM_KDF_ITERATIONS for the sm world's key files (docs/national-suite.md)
 APIS = {"terms": ("psi-terms", "GET"), "request": ("psi-request", "POST"), "record": ("psi-record", "POST")}
 
 
@@ -97,7 +97,7 @@ class PsiWorld:
     def env(self) -> dict[str, str]:
         return {
             **os.environ, "CONSORTIUM_PASSPHRASE": PASS.decode(), "PYTHONPATH": str(ROOT),
-            "CONSORTIUM_SM_KDF_ITERATIONS": KDF_ITERATIONS,
+            "CONSORTIUM_KDF_ITERATIONS": KDF_ITERATIONS,
         }  # fmt: skip
 
     def signing_key(self, org: str) -> SigningKey:
@@ -127,7 +127,7 @@ def psi(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     crypto: str = request.param
     tmp = tmp_path_factory.mktemp(f"psi-{crypto}")
     with gateway_chain() as chain, pytest.MonkeyPatch.context() as env:
-        env.setenv("CONSORTIUM_SM_KDF_ITERATIONS", KDF_ITERATIONS)
+        env.setenv("CONSORTIUM_KDF_ITERATIONS", KDF_ITERATIONS)
         world = build_world(tmp / "consortium", chain, crypto)
         files = tmp / "files"
         files.mkdir()

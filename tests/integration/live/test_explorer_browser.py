@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,47 +15,20 @@ from typing import Any
 import pytest
 
 from tests.integration.live.consortium import REGULATOR, Live, wait_until
+from tests.support.browser import launched, shot
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", Path(__file__).resolve().parents[3] / "build" / "test-artifacts"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 LOG_STEPS = ("entry", "inclusion", "checkpoint", "cosignatures")
 CHAIN_STEPS = ("transaction in block", "transaction succeeded", "block hash", "anchor log")
 
 
-def chromium_path() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        pytest.fail("Debian's chromium is not installed: `make test` installs it (make system-packages)")
-    return found
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
-
-
-def shot(page: Any, name: str) -> None:
-    folder = ARTIFACTS / "explorer"
-    folder.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+    with launched() as instance:
+        yield instance
 
 
 def login(browser: Any, live: Live, who: str) -> Any:

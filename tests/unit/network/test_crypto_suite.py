@@ -117,7 +117,7 @@ def test_a_log_key_file_opened_again_unchanged_costs_no_second_pbkdf2_and_a_chan
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the operator's lower cost (suite.sm4.iterations_setting) reaches the key files identity creation writes
-    monkeypatch.setenv("CONSORTIUM_SM_KDF_ITERATIONS", "10000")
+    monkeypatch.setenv("CONSORTIUM_KDF_ITERATIONS", "10000")
     create_org_identity(tmp_path, OrgId("initech"), "INITECH", PASS, crypto="sm")
     paths = OrgPaths.of(tmp_path, OrgId("initech"))
     assert bytes.fromhex("02022710") in base64.b64decode(b"".join(paths.witness_key.read_bytes().splitlines()[1:-1]))
@@ -201,13 +201,16 @@ def test_up_refuses_an_intl_key_in_an_sm_consortium_before_starting_anything(tmp
     assert not (tmp_path / "chain").exists() and not (tmp_path / "witnesses").exists()
 
 
-def test_a_kdf_iterations_setting_out_of_range_stops_a_command_before_it_writes_anything(tmp_path: Path) -> None:
-    env = {"CONSORTIUM_PASSPHRASE": PASS.decode(), "CONSORTIUM_SM_KDF_ITERATIONS": "5000"}
-    result = CliRunner().invoke(cli, ["init", str(tmp_path / "c"), "--demo", "--crypto", "sm"], env=env)
+@pytest.mark.parametrize("name", ["CONSORTIUM_KDF_ITERATIONS", "CONSORTIUM_SM_KDF_ITERATIONS"])
+@pytest.mark.parametrize("crypto", ["intl", "sm"])
+def test_a_kdf_iterations_setting_out_of_range_stops_a_command_before_it_writes_anything(
+    tmp_path: Path, name: str, crypto: str
+) -> None:
+    env = {"CONSORTIUM_PASSPHRASE": PASS.decode(), "CONSORTIUM_KDF_ITERATIONS": None, name: "5000"}
+    result = CliRunner().invoke(cli, ["init", str(tmp_path / "c"), "--demo", "--crypto", crypto], env=env)
     assert result.exit_code == 1, result.output
     assert result.stderr.splitlines() == [
-        "error: $CONSORTIUM_SM_KDF_ITERATIONS is '5000': give a whole number of PBKDF2 iterations from 10,000 to "
-        "10,000,000 (unset: 200,000)"
+        f"error: ${name} is '5000': give a whole number of PBKDF2 iterations from 10,000 to 10,000,000 (unset: 200,000)"
     ], result.stderr
     assert not (tmp_path / "c").exists()
 

@@ -10,7 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from suite.errors import SM4Error
-from suite.sm4 import DEFAULT_ITERATIONS, ITERATIONS_ENV, derive_key, iterations_setting, open_, seal
+from suite.sm4 import (
+    DEFAULT_ITERATIONS,
+    ITERATIONS_ENV,
+    OLD_ITERATIONS_ENV,
+    derive_key,
+    iterations_setting,
+    open_,
+    seal,
+)
 
 KEY = bytes(range(16))
 
@@ -88,10 +96,14 @@ def test_what_is_written_takes_the_default_iterations_or_the_operators_setting()
     assert iterations_setting({ITERATIONS_ENV: "10000"}) == 10_000
     assert iterations_setting({ITERATIONS_ENV: " 600000\n"}, default=1000) == 600_000
     assert iterations_setting({ITERATIONS_ENV: "10000000"}) == 10_000_000
+    assert iterations_setting({OLD_ITERATIONS_ENV: "20000"}) == 20_000  # the older name, read when the new is unset
+    assert iterations_setting({OLD_ITERATIONS_ENV: "20000", ITERATIONS_ENV: "30000"}) == 30_000
 
 
 @pytest.mark.parametrize("value", ["9999", "0", "-10000", "1e5", "", "ten thousand", "10000001", "１００００"])
 def test_an_iterations_setting_outside_the_range_is_refused_naming_the_variable(value: str) -> None:
-    expected = r"\$CONSORTIUM_SM_KDF_ITERATIONS is .* from 10,000 to 10,000,000 \(unset: 200,000\)"
+    expected = r"\$CONSORTIUM_KDF_ITERATIONS is .* from 10,000 to 10,000,000 \(unset: 200,000\)"
     with pytest.raises(SM4Error, match=expected):
         iterations_setting({ITERATIONS_ENV: value})
+    with pytest.raises(SM4Error, match=expected.replace("CONSORTIUM_", "CONSORTIUM_SM_")):  # its older name
+        iterations_setting({OLD_ITERATIONS_ENV: value})

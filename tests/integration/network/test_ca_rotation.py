@@ -1,0 +1,158 @@
+"""``network.carotation.rotate_ca`` (``consortium identity rotate-ca``) against the in-process chain node: the new
+CA published as a CA_CERT of the org and the old one retired after the overlap, the org's certificates re-issued by
+the new CA with their keys, both CAs' certificates admitted by a follower of the chain during the overlap and the
+old CA's refused after it (a gateway's caller check and the explorer's logins); the refusals, each before anything
+is written or sent; a later ``--from-block`` staged and published, installed by a second run from that block."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from chain.contracts import KeyKind
+from chain.contracts.trust import KeyState
+from chain.ids import OrgId
+from chain.trustview import TrustView
+from network.carotation import CaFiles, CaRotationError, rotate_ca
+from network.certificates import AuthError, CallerAuthenticator
+from network.identity import (
+    OrgPaths,
+    PassphraseError,
+    issue_identity,
+    issue_service_certificate,
+    load_user_key,
+    user_paths,
+)
+from network.logins import Authenticator, make_token
+from tests.support.consortium import Consortium, described
+
+PASS = b"ca-rotation-passphrase"
+ORG = "op"
+
+pytestmark = pytest.mark.parametrize("backend", [pytest.param("node")], indirect=True)
+
+
+def _der(path: Path) -> bytes:
+    return x509.load_pem_x509_certificates(path.read_bytes())[0].public_bytes(serialization.Encoding.DER)
+
+
+def _mine_to(c: Consortium, block: int, view: TrustView) -> None:
+    while int(c.backend.web3.eth.block_number) < block:
+        c.advance_time(1)
+    view.refresh()
+
+
+def test_a_rotated_ca_is_admitted_beside_the_old_one_until_the_old_one_retires(
+    consortium: Consortium, tmp_path: Path
+) -> None:
+    c = consortium
+    op = c.signers[ORG]
+    description = described(c, tmp_path, "rot", PASS)
+    description.write(tmp_path)
+    paths = OrgPaths.of(tmp_path, OrgId(ORG))
+    issue_identity(tmp_path, OrgId(ORG), "alice", PASS, role="compliance")
+    issue_service_certificate(tmp_path, OrgId(ORG), "gateway", PASS)
+    alice = user_paths(tmp_path, OrgId(ORG), "alice")
+    old_alice, alice_key = _der(alice.cert), alice.key.read_bytes()
+    old_ca = _der(paths.ca_cert)
+    old_index = c.trust.add_key(op, KeyKind.CA_CERT, old_ca)
+
+    view = TrustView(c.backend, c.trust.address)
+    view.refresh()
+    callers = CallerAuthenticator(description, tmp_path, lambda org: "active", trust=view)
+    logins = Authenticator(tmp_path, regulator_orgs=(), trust=view)
+    assert callers.authenticate(old_alice).org == ORG
+
+    rotation = rotate_ca(tmp_path, PASS, c.trust, c.registry, op, ORG, overlap_blocks=3)
+    assert rotation.installed and rotation.old_index == old_index
+    new_ca = _der(paths.ca_cert)
+    assert new_ca != old_ca and _der(paths.ca_previous) == old_ca
+    assert not CaFiles.of(tmp_path, ORG).staged()
+    records = c.trust.records(ORG)
+    assert records[rotation.new_index].value == new_ca and records[rotation.new_index].kind is KeyKind.CA_CERT
+    assert records[old_index].state is KeyState.RETIRED
+    assert records[old_index].valid_until == rotation.valid_from + 3 == rotation.old_valid_until
+    # the admin's re-issued certificate is the one the registry names
+    member = c.registry.member(ORG)
+    assert member is not None and member.cert_fingerprint == rotation_fingerprint(paths.admin_cert)
+
+    new_alice = _der(alice.cert)
+    assert new_alice != old_alice and alice.key.read_bytes() == alice_key  # same key, its file untouched
+    assert stat.S_IMODE(alice.key.stat().st_mode) == 0o600
+    assert _der(alice.ca_cert) == new_ca
+
+    view.refresh()  # the follower reads the block of the new CA: both admitted in the overlap
+    assert callers.authenticate(old_alice).org == ORG
+    assert callers.authenticate(new_alice).org == ORG
+    key = load_user_key(tmp_path, OrgId(ORG), "alice", PASS)
+    assert logins.authenticate("Bearer " + make_token(alice.cert.read_bytes(), key)).org == ORG
+
+    _mine_to(c, rotation.valid_from + 3, view)  # the old CA retired: only the new one's
+    with pytest.raises(AuthError, match="unknown_issuer"):
+        callers.authenticate(old_alice)
+    assert callers.authenticate(new_alice).org == ORG
+    assert logins.authenticate("Bearer " + make_token(alice.cert.read_bytes(), key)).org == ORG
+
+
+def rotation_fingerprint(path: Path) -> bytes:
+    import hashlib
+
+    return hashlib.sha256(_der(path)).digest()
+
+
+def test_refusals_write_nothing_and_a_later_from_block_is_installed_by_a_second_run(
+    consortium: Consortium, tmp_path: Path
+) -> None:
+    c = consortium
+    op = c.signers[ORG]
+    described(c, tmp_path, "rot", PASS)
+    paths = OrgPaths.of(tmp_path, OrgId(ORG))
+    files = CaFiles.of(tmp_path, ORG)
+    before = {p: p.read_bytes() for p in (paths.ca_cert, paths.ca_key, paths.admin_cert)}
+    count = c.trust.record_count(ORG)
+
+    def nothing_written() -> None:
+        assert {p: p.read_bytes() for p in before} == before
+        assert not files.next_cert.exists() and not files.next_key.exists()
+        assert c.trust.record_count(ORG) == count
+
+    with pytest.raises(CaRotationError, match="no open CA_CERT of op valid now on chain"):
+        rotate_ca(tmp_path, PASS, c.trust, c.registry, op, ORG)  # its CA is not on chain
+    nothing_written()
+    c.trust.add_key(op, KeyKind.CA_CERT, _der(paths.ca_cert))
+    count += 1
+    with pytest.raises(CaRotationError, match="'zeta' is not a member on chain"):
+        rotate_ca(tmp_path, PASS, c.trust, c.registry, op, "zeta")
+    with pytest.raises(CaRotationError, match="no CA key of alpha"):
+        rotate_ca(tmp_path, PASS, c.trust, c.registry, c.signers["alpha"], "alpha")
+    with pytest.raises(PassphraseError, match="wrong passphrase"):
+        rotate_ca(tmp_path, b"not-the-passphrase", c.trust, c.registry, op, ORG)
+    with pytest.raises(CaRotationError, match="in the past"):
+        rotate_ca(tmp_path, PASS, c.trust, c.registry, op, ORG, from_block=0)
+    nothing_written()
+
+    # a later --from-block: staged and published, installed by a second run from that block
+    head = int(c.backend.web3.eth.block_number)
+    staged = rotate_ca(tmp_path, PASS, c.trust, c.registry, op, ORG, from_block=head + 10, overlap_blocks=5)
+    assert not staged.installed and staged.valid_from == head + 10 and staged.old_valid_until == head + 15
+    assert files.staged() and paths.admin_cert.read_bytes() == before[paths.admin_cert]
+    with pytest.raises(CaRotationError, match=f"valid from block {head + 10}"):
+        rotate_ca(tmp_path, PASS, c.trust, c.registry, op, ORG)
+    _mine_to(c, head + 10, TrustView(c.backend, c.trust.address))
+    installed = rotate_ca(tmp_path, PASS, c.trust, c.registry, op, ORG)
+    assert installed.installed and installed.new_index == staged.new_index and not files.staged()
+    assert paths.admin_cert in installed.reissued and paths.admin_cert.read_bytes() != before[paths.admin_cert]
+    assert c.trust.record_count(ORG) == count + 1  # no third CA: the staged one was installed
+
+    proposal = c.registry.propose_remove(c.signers["alpha"], "gamma")
+    assert c.registry.approve(c.signers["beta"], proposal)
+    with pytest.raises(CaRotationError, match="'gamma' is removed on chain"):
+        rotate_ca(tmp_path, PASS, c.trust, c.registry, c.signers["gamma"], "gamma")
+    c.registry.suspend(c.signers["reg"], ORG)
+    with pytest.raises(CaRotationError, match="'op' is suspended on chain"):
+        rotate_ca(tmp_path, PASS, c.trust, c.registry, op, ORG)
+    assert c.trust.record_count(ORG) == count + 1 and not files.staged()

@@ -1,0 +1,86 @@
+"""The provenance's links as the API describes them: each step's ``data`` has the model its ``step`` picks.
+
+The grant and asset links' data come from the chain index (``tests/integration/explorer/test_chain_index.py``
+checks those models hold them exactly); here, the call link and the evidence links, built by
+``explorer.provenance`` from a log entry and from ``notary.verify`` steps, and the union's refusals.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from explorer.api.schemas import CallStep, EvidenceStep, GrantStep, Step
+from explorer.calls import CallRow
+from explorer.provenance import EVIDENCE_LINKS, call_step, evidence_steps
+from notary.event import canonical_entry
+from notary.verify import Step as Check
+from tests.support.notary_events import event
+
+STEP: TypeAdapter[Any] = TypeAdapter(Step)
+
+
+def _row(**changes: Any) -> CallRow:
+    return CallRow(**{**event(), **changes})  # type: ignore[typeddict-item]
+
+
+def test_a_call_link_checked_has_no_data_and_one_that_differs_shows_the_event_as_logged() -> None:
+    step, parsed = call_step(_row(), canonical_entry(event()))
+    assert step["ok"] is True and parsed == event()
+    assert isinstance(STEP.validate_python(step), CallStep) and step["data"] is None
+    logged = event(decision="deny", denial_reason="no_grant", grant_id=None, status=403, response_digest=None)
+    step, _ = call_step(_row(), canonical_entry(logged))
+    assert step["ok"] is False and "decision" in step["detail"]
+    shown = STEP.validate_python(step)
+    assert isinstance(shown, CallStep) and shown.data is not None
+    assert shown.data.model_dump(exclude_unset=True) == logged
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        b"[1, 2]",
+        b"7",
+        b"null",
+        b"not json",
+        b"\xff",
+        json.dumps({**event(), "anything": 1}, sort_keys=True, separators=(",", ":")).encode(),  # not an event
+        json.dumps(event()).encode(),  # an event, not in canonical form
+    ],
+)
+def test_a_log_entry_that_is_not_a_valid_event_fails_the_call_link_without_an_error(entry: bytes) -> None:
+    step, parsed = call_step(_row(), entry)
+    assert step["ok"] is False and parsed is None and step["data"] is None
+    assert step["detail"].startswith("the log entry is not a valid event: ")
+    assert isinstance(STEP.validate_python(step), CallStep)
+
+
+def test_each_evidence_link_carries_the_checks_behind_it() -> None:
+    names = [name for _, checks in EVIDENCE_LINKS for name in checks]
+    checks = [Check(name, name != "seals", f"{name} checked") for name in names]
+
+    class Bundle:
+        index, leaf_hash = 4, b"\x01" * 32
+
+    row = _row(index=4, leaf_hash=base64.b64encode(Bundle.leaf_hash).decode("ascii"))
+    steps = evidence_steps(checks, Bundle(), row)  # type: ignore[arg-type]
+    assert [s["step"] for s in steps] == [link for link, _ in EVIDENCE_LINKS]
+    shown = [STEP.validate_python(s) for s in steps]
+    assert all(isinstance(s, EvidenceStep) for s in shown)
+    assert [c.name for s in shown for c in s.data.checks] == names
+    assert [s.ok for s in shown] == [True] * 5 + [False]  # the block link: its seals failed
+
+
+def test_the_step_name_picks_the_model_and_a_data_of_another_link_is_refused() -> None:
+    grant = STEP.validate_python({"step": "grant", "ok": None, "detail": "no grant was involved", "data": None})
+    assert isinstance(grant, GrantStep)
+    with pytest.raises(ValidationError):  # an evidence link's checks are no grant
+        STEP.validate_python({"step": "grant", "ok": True, "detail": "", "data": {"checks": []}})
+    with pytest.raises(ValidationError):
+        STEP.validate_python({"step": "signature", "ok": True, "detail": "", "data": None})
+    with pytest.raises(ValidationError):  # an unknown evidence check shape
+        STEP.validate_python({"step": "inclusion", "ok": True, "detail": "", "data": {"checks": [{"name": "x"}]}})
