@@ -598,7 +598,7 @@ def test_a_grants_own_terms_hold_its_jobs_and_a_job_survives_a_restart_of_the_ow
     from sdk.privacy import open_psi_service, write_psi_terms
     from tests.integration.gateway.gateway_world import LiveGateway, LoopThread, _serve
 
-    monkeypatch.setenv("CONSORTIUM_SM_KDF_ITERATIONS", KDF_ITERATIONS)  # the sm job-secret key's file
+    monkeypatch.setenv("CONSORTIUM_KDF_ITERATIONS", KDF_ITERATIONS)  # the job-secret key's file
     crypto, root = psi.crypto, psi.world.root
     suite = psi_suite(crypto)
     asset, steps = f"grant-ids-{crypto}", f"/v1/privacy/grant-ids-{crypto}"
@@ -647,9 +647,9 @@ def test_a_grants_own_terms_hold_its_jobs_and_a_job_survives_a_restart_of_the_ow
     digest_hex = terms_digest(own).hex()
     try:
         with member(psi, GRANTEE) as client:
-            # 300 identifiers: within the asset's cap of 1,000, over the grant's 250
+            # 251 identifiers: within the asset's cap of 1,000, over the grant's 250
             big = JobTerms("job-big", grant_id, PSI_PURPOSE, 1000, EPSILON, suite=suite, terms_digest=terms_digest(own))
-            ids = [cnid(n) for n in range(1000, 1300)]
+            ids = [cnid(n) for n in range(1000, 1251)]
             header, payload = _parse_message(
                 PsiClient(big, GRANTEE, client_public, ids, base.kem_key).request(), "request"
             )
