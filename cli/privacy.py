@@ -14,11 +14,12 @@ gateway, serving one as the owner, and disclosure proofs from the files a party 
   of the three step APIs behind its gateway; job files to ``orgs/ORG/privacy/jobs/<job id>/``.
 - ``privacy run ASSET --as ORG [--gateway URL] --purpose P --ids FILE``: a job as the client (``sdk.privacy``), under
   the suite ``consortium.json`` names (``ecdh-psi-sm2`` and SM2-signed records under ``sm``, ``privacy.suites``): the
-  grant, the terms' digest and the steps' route read from the chain, the owner's key from ``consortium.json``, the
-  owner's gateway from ``--gateway`` or else ``gateways/endpoints.json`` (what ``consortium up`` started); prints
-  the intersection's size, where the job files (``privacy.jobfiles``) are, each step's event id and the job's
-  tag (``privacy.asset.job_tag``), which names the job's page in the explorer. The record step's event id, and
-  the notary's URL ``consortium.json`` records, are kept in the job files' ``record-step.json``.
+  grant, the terms' digest and the steps' route read from the chain (and the grant's own terms, when the asset's
+  terms list some for it, from the owner's service, checked against that list), the owner's key from
+  ``consortium.json``, the owner's gateway from ``--gateway`` or else ``gateways/endpoints.json`` (what ``consortium
+  up`` started); prints the intersection's size, where the job files (``privacy.jobfiles``) are, each step's event id
+  and the job's tag (``privacy.asset.job_tag``), which names the job's page in the explorer. The record step's event
+  id, and the notary's URL ``consortium.json`` records, are kept in the job files' ``record-step.json``.
 - ``privacy prove-member JOB_FILES... --id ID [--set input|result] [--out FILE]``: the disclosure document
   (``privacy.document``, ``consortium-ledger/privacy-disclosure/v1``) of whether ID was in the party's input
   (or, at the client, in the result): a proof of membership if it was, of non-membership if not. JOB_FILES are
