@@ -160,7 +160,8 @@ def grant_revoke(obj: Context, grant_id: str, reason: int, as_org: str) -> None:
     "as_org",
     callback=name_arg("org id"),
     help="Show the terms of the private grants whose terms ORG's store holds (DIR/orgs/ORG/grant-terms), each "
-    "checked against its key and commitment on chain: a grantee's list holds them once it imported their terms.",
+    "checked against its key and commitment on chain: a grantee's list holds them once it imported their terms; "
+    "and which grants have PSI terms of their own in the terms of ORG's identifier sets (`privacy grant-terms`).",
 )
 @json_option
 @pass_ctx
@@ -177,8 +178,10 @@ def grant_list(obj: Context, asset_id: str | None, grantee: str | None, as_org: 
         if (asset_id is None or g.asset == asset_id) and (grantee is None or g.grantee == grantee)
     ]
     held = {}
+    own_psi: dict[bytes, str] = {}  # grant id → SHA-256 of its own PSI terms, in the terms of ORG's identifier sets
     if as_org is not None:
         held = {r.grant_id: r.terms for r in TermsStore(obj.directory, as_org).records() if r.grant_id is not None}
+        own_psi = _own_psi_terms(obj.directory, as_org)
     opened = []  # (the grant on chain, its terms from the store)
     hidden = []
     for pg in c.grants.private_grants():
@@ -207,13 +210,21 @@ def grant_list(obj: Context, asset_id: str | None, grantee: str | None, as_org: 
         head = f"0x{grant_id.hex()[:12]}.. {asset:<26} {grantor:<14} -> {grantee:<14} {purpose:<13}"
         return f"{head} until {iso(expires_at)}"
 
+    def psi(grant_id: bytes) -> str:
+        digest = own_psi.get(grant_id)
+        return "" if digest is None else f"  PSI terms of its own ({digest[:12]}..)"
+
+    def psi_json(grant_id: bytes) -> dict[str, str]:
+        return {"psi_terms": own_psi[grant_id]} if grant_id in own_psi else {}
+
     emit(
         as_json,
         [
-            *items,
+            *({**asdict(g), **psi_json(g.grant_id)} if g.grant_id in own_psi else g for g in items),
             *(
                 {
                     **asdict(g),
+                    **psi_json(g.grant_id),
                     "private": True,
                     "grantee": t.grantee,
                     "purpose": t.purpose,
@@ -231,12 +242,14 @@ def grant_list(obj: Context, asset_id: str | None, grantee: str | None, as_org: 
                 f"{line(g.grant_id, g.asset, g.grantor, g.grantee, g.purpose, g.expires_at)}  "
                 f"{state(g.revoked_at, g.revoke_reason, g.not_before, g.expires_at)}"
                 + (f"  quota {g.quota}" if g.quota else "")
+                + psi(g.grant_id)
                 for g in items
             ]
             + [
                 f"{line(g.grant_id, g.asset, g.grantor, t.grantee, t.purpose, t.expires_at)}  "
                 f"{state(g.revoked_at, g.revoke_reason, t.not_before, t.expires_at)}"
                 + (f"  quota {t.quota}" if t.quota else "")
+                + psi(g.grant_id)
                 + f"  (private: terms from {as_org}'s store)"
                 for g, t in opened
             ]
@@ -248,6 +261,24 @@ def grant_list(obj: Context, asset_id: str | None, grantee: str | None, as_org: 
             or ["no grants"]
         ),
     )
+
+
+def _own_psi_terms(directory: Path, org: str) -> dict[bytes, str]:
+    """Grant id → the SHA-256 (hex) of its own PSI terms, as the terms documents of ``org``'s identifier sets list
+    them (``privacy.asset``); a document that does not parse is left out with a warning."""
+    from gateway.psi import load_terms
+    from privacy.asset import parse_asset_terms
+    from privacy.errors import PrivacyError
+
+    found = {}
+    for asset, document in load_terms(directory, org).items():
+        try:
+            terms = parse_asset_terms(document)
+        except PrivacyError as exc:
+            click.echo(f"warning: the PSI terms of {asset} do not parse: {exc}", err=True)
+            continue
+        found.update({bytes.fromhex(grant_id[2:]): digest.hex() for grant_id, digest in terms.grants})
+    return found
 
 
 def _shown(path: Path, directory: Path) -> str:

@@ -5,15 +5,21 @@ gateway, serving one as the owner, and disclosure proofs from the files a party 
   set (``privacy.asset``; an X25519 key drawn once and kept encrypted beside it), written to
   ``orgs/ORG/privacy/ASSET.terms.json``; its SHA-256 is the asset's metadata digest
   (``consortium asset register|version ... --metadata-file`` that file). The owner's gateway applies it.
+- ``privacy grant-terms ASSET --as ORG --grant ID --max-input N [--dp-*] | --clear``: terms of one grant of the
+  set (``privacy.asset``: its own cap and DP options, for its grantee only), checked against the chain (a grant of
+  ASSET, made by ORG; its grantee read from the chain, or from ORG's terms store for a private grant), written to
+  ``orgs/ORG/privacy/ASSET.grants/ID.terms.json`` and listed by digest in ``ASSET.terms.json``, which the owner
+  publishes as the asset's next version like any change of terms.
 - ``privacy serve ASSET --as ORG --ids FILE --port P``: the owner's PSI service (``privacy.service``), the upstream
   of the three step APIs behind its gateway; job files to ``orgs/ORG/privacy/jobs/<job id>/``.
 - ``privacy run ASSET --as ORG [--gateway URL] --purpose P --ids FILE``: a job as the client (``sdk.privacy``), under
   the suite ``consortium.json`` names (``ecdh-psi-sm2`` and SM2-signed records under ``sm``, ``privacy.suites``): the
-  grant, the terms' digest and the steps' route read from the chain, the owner's key from ``consortium.json``, the
-  owner's gateway from ``--gateway`` or else ``gateways/endpoints.json`` (what ``consortium up`` started); prints
-  the intersection's size, where the job files (``privacy.jobfiles``) are, each step's event id and the job's
-  tag (``privacy.asset.job_tag``), which names the job's page in the explorer. The record step's event id, and
-  the notary's URL ``consortium.json`` records, are kept in the job files' ``record-step.json``.
+  grant, the terms' digest and the steps' route read from the chain (and the grant's own terms, when the asset's
+  terms list some for it, from the owner's service, checked against that list), the owner's key from
+  ``consortium.json``, the owner's gateway from ``--gateway`` or else ``gateways/endpoints.json`` (what ``consortium
+  up`` started); prints the intersection's size, where the job files (``privacy.jobfiles``) are, each step's event id
+  and the job's tag (``privacy.asset.job_tag``), which names the job's page in the explorer. The record step's event
+  id, and the notary's URL ``consortium.json`` records, are kept in the job files' ``record-step.json``.
 - ``privacy prove-member JOB_FILES... --id ID [--set input|result] [--out FILE]``: the disclosure document
   (``privacy.document``, ``consortium-ledger/privacy-disclosure/v1``) of whether ID was in the party's input
   (or, at the client, in the result): a proof of membership if it was, of non-membership if not. JOB_FILES are
@@ -83,6 +89,84 @@ def terms(
         fail(str(exc))
     click.echo(f"PSI terms of {asset_id}: {path} (metadata digest 0x{terms_digest(document).hex()})")
     click.echo(f"publish them: consortium asset version {asset_id} --metadata-file {path} ... --as {as_org}")
+
+
+@privacy_group.command("grant-terms")
+@click.argument("asset_id", callback=name_arg("asset id"))
+@click.option("--grant", "grant_id", required=True, help="The grant (0x and 64 hex digits) of ASSET_ID.")
+@click.option("--max-input", type=click.IntRange(1, 2**31), default=None,
+              help="Most identifiers per party in this grant's jobs.")  # fmt: skip
+@click.option("--dp-epsilon", default=None, metavar="EPSILON", help="As for `privacy terms`, for this grant.")
+@click.option("--dp-inputs", is_flag=True, default=False, help="As for `privacy terms`, for this grant.")
+@click.option("--dp-budget", default=None, metavar="BUDGET", help="As for `privacy terms`, for this grant.")
+@click.option("--clear", is_flag=True, default=False,
+              help="Remove the grant's own terms: it runs under the asset's terms again.")  # fmt: skip
+@json_option
+@as_option
+@pass_ctx
+def grant_terms(
+    obj: Context,
+    asset_id: str,
+    grant_id: str,
+    max_input: int | None,
+    dp_epsilon: str | None,
+    dp_inputs: bool,
+    dp_budget: str | None,
+    clear: bool,
+    as_json: bool,
+    as_org: str,
+) -> None:
+    """Give GRANT of ASSET_ID (an identifier set of the org) PSI terms of its own, or --clear them."""
+    import json
+
+    from privacy.asset import terms_digest
+    from privacy.record import GRANT_ID
+    from sdk.privacy import PsiSetupError, write_grant_terms
+
+    grant_id = grant_id.lower()
+    if GRANT_ID.match(grant_id) is None:
+        fail(f"--grant {grant_id!r} must be 0x and 64 hex digits")
+    if clear == (max_input is not None):
+        fail("give the grant's terms (--max-input N, and --dp-* as for `privacy terms`), or --clear")
+    if clear and (dp_epsilon is not None or dp_budget is not None or dp_inputs):
+        fail("--clear takes no --dp-* options")
+    c = obj.consortium()
+    raw = bytes.fromhex(grant_id[2:])
+    clear_grant, private = c.grants.grant(raw), c.grants.private_grant(raw)
+    grant = clear_grant or private
+    if grant is None:
+        fail(f"no grant {grant_id} on chain")
+    if grant.asset != asset_id:
+        fail(f"grant {grant_id} is of asset {grant.asset}, not {asset_id}: give terms to a grant of {asset_id}")
+    if grant.grantor != as_org:
+        fail(f"grant {grant_id} was made by {grant.grantor}, not {as_org}")
+    grantee: str | None = None
+    if clear_grant is not None:
+        grantee = clear_grant.grantee
+    elif not clear:  # a private grant's grantee is in the grantor's terms store, not on chain
+        from network.grantterms import TermsStore
+
+        record = TermsStore(obj.directory, as_org).by_grant(raw)
+        if record is None:
+            fail(f"the terms of private grant {grant_id} are not in {as_org}'s terms store")
+        grantee = record.terms.grantee
+    try:
+        path, document = write_grant_terms(
+            obj.directory, as_org, asset_id, grant_id, grantee, None if clear else max_input, dp_epsilon, dp_budget,
+            dp_inputs,
+        )  # fmt: skip
+    except PsiSetupError as exc:
+        fail(str(exc))
+    digest = "0x" + terms_digest(document).hex()
+    if as_json:
+        click.echo(
+            json.dumps({"grant_id": grant_id, "grantee": grantee, "terms": str(path), "metadata_digest": digest})
+        )
+        return
+    what = "the asset's terms again" if clear else f"terms of its own ({grantee}'s)"
+    click.echo(f"grant {grant_id} of {asset_id}: {what}; PSI terms {path} (metadata digest {digest})")
+    click.echo(f"publish them: consortium asset version {asset_id} --metadata-file {path} ... --as {as_org}")
+    click.echo(f"then restart {as_org}'s gateway and `privacy serve {asset_id}` (open jobs survive the restart)")
 
 
 @privacy_group.command("serve")

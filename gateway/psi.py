@@ -8,7 +8,11 @@ the last segment of its route (``terms``, ``request``, ``record``). After the gr
 is counted or anything forwarded, :meth:`PsiGuard.check`:
 
 1. compares the document's SHA-256 with the metadata digest of the asset's current version on chain: the terms
-   the gateway applies are the ones on chain, or none (503 ``psi_terms_mismatch``);
+   the gateway applies are the ones on chain, or none (503 ``psi_terms_mismatch``); the terms of the step's grant
+   are the grant's own (``<asset>.grants/<grant id>.terms.json``, checked at start against the digest the asset's
+   document lists for the grant, ``privacy.asset.terms_of_grant``) when the document lists some, else the
+   asset's: every check below is against them, and a job under a grant's own terms must name their digest and be
+   the grant's grantee's;
 2. for a request: parses the message header and counts the elements of its PSI payload (no key needed), and
    refuses a request naming other terms than the grant's and the asset's (grant id, purpose, protocol,
    ``max_input``, the ``dp_epsilon`` of the differentially private count and the grant's ``dp_budget``, or none)
@@ -56,6 +60,7 @@ from gateway.errors import GatewayError
 from notary.event import psi_summary_problem
 from privacy.asset import (
     FREE_STEPS,
+    GrantView,
     PsiAssetTerms,
     Step,
     is_job_tag,
@@ -64,6 +69,7 @@ from privacy.asset import (
     parse_record_step,
     step_of,
     terms_digest,
+    terms_of_grant,
 )
 from privacy.dp import COUNTS_RESULT_ONLY, COUNTS_WITH_INPUTS, format_milli, job_cost, milli
 from privacy.errors import MalformedError, PrivacyError
@@ -75,6 +81,8 @@ if TYPE_CHECKING:  # types only: the demo's services read the terms' layout here
     from gateway.policy import Decision, Service
 
 TERMS_SUFFIX: Final = ".terms.json"
+#: Beside ``<asset>.terms.json``: the folder of the grants' own terms documents, ``<grant id>.terms.json`` each.
+GRANTS_SUFFIX: Final = ".grants"
 
 
 def terms_dir(directory: Path, org: str) -> Path:
@@ -85,6 +93,20 @@ def terms_dir(directory: Path, org: str) -> Path:
 def load_terms(directory: Path, org: str) -> dict[str, bytes]:
     """Asset → terms document of every ``<asset>.terms.json`` of the org (none: no PSI asset)."""
     folder = terms_dir(directory, org)
+    if not folder.is_dir():
+        return {}
+    return {path.name[: -len(TERMS_SUFFIX)]: path.read_bytes() for path in sorted(folder.glob(f"*{TERMS_SUFFIX}"))}
+
+
+def grant_terms_dir(directory: Path, org: str, asset: str) -> Path:
+    """Where an org keeps the grants' own PSI terms documents of its identifier set ``asset``."""
+    return terms_dir(directory, org) / f"{asset}{GRANTS_SUFFIX}"
+
+
+def load_grant_terms(directory: Path, org: str, asset: str) -> dict[str, bytes]:
+    """Grant id → the grant's own terms document of every ``<grant id>.terms.json`` of ``asset`` (none: every grant
+    runs under the asset's terms)."""
+    folder = grant_terms_dir(directory, org, asset)
     if not folder.is_dir():
         return {}
     return {path.name[: -len(TERMS_SUFFIX)]: path.read_bytes() for path in sorted(folder.glob(f"*{TERMS_SUFFIX}"))}
@@ -178,9 +200,16 @@ class DpBudget:
 class PsiGuard:
     """The PSI terms the gateway enforces, by asset (module docstring)."""
 
-    def __init__(self, documents: Mapping[str, bytes], org: str, crypto: str = "intl") -> None:
+    def __init__(
+        self,
+        documents: Mapping[str, bytes],
+        org: str,
+        crypto: str = "intl",
+        grant_documents: Mapping[str, Mapping[str, bytes]] | None = None,
+    ) -> None:
         self._org = org
         self._terms: dict[str, tuple[bytes, PsiAssetTerms]] = {}
+        self._grants: dict[str, dict[str, GrantView]] = {}
         suite = psi_suite(crypto)
         for asset, document in documents.items():
             terms = parse_asset_terms(document)
@@ -188,6 +217,23 @@ class PsiGuard:
                 raise MalformedError(f"the PSI terms of {asset} name asset {terms.asset} of {terms.org}")
             check_same_suite(suite, terms.suite, f"the PSI terms of {asset}")
             self._terms[asset] = (document, terms)
+            own = (grant_documents or {}).get(asset, {})
+            # refuses a grant's document of another asset or grant, not the one the asset's terms list, or missing
+            self._grants[asset] = {
+                grant_id: terms_of_grant(terms, grant_id, own.get(grant_id))
+                for grant_id in sorted({g for g, _ in terms.grants} | set(own))
+            }
+
+    def view(self, asset: str, grant_id: str | None) -> GrantView:
+        """The terms the jobs of ``grant_id`` on ``asset`` run under: the grant's own, or the asset's."""
+        terms = self._terms[asset][1]
+        return self._grants[asset].get(grant_id or "", GrantView(terms, None, None))
+
+    def _largest(self, asset: str) -> PsiAssetTerms:
+        """The terms of ``asset`` with the largest cap, its own or a grant's: what sizes a step before its grant is
+        decided."""
+        views = [self.view(asset, None), *self._grants[asset].values()]
+        return max((v.terms for v in views), key=lambda t: t.max_input)
 
     @property
     def assets(self) -> list[str]:
@@ -204,24 +250,28 @@ class PsiGuard:
         ``max_input`` elements; None for any other API (the gateway's own limit applies)."""
         if self.step(service) != "request":
             return None
-        return max_request_bytes(self._terms[service.asset][1].max_input)
+        return max_request_bytes(self._largest(service.asset).max_input)
 
     def timeout_s(self, service: Service) -> float | None:
         """How long the upstream may take to answer a request step of the asset (module docstring); None for any
         other API."""
         if self.step(service) != "request":
             return None
-        terms = self._terms[service.asset][1]
+        terms = self._largest(service.asset)
         return request_time_budget_s(terms.max_input, terms.suite)
 
     def limit_detail(self, service: Service) -> str:
         """Why a request step's body limit is what it is, for the refusal of a larger body."""
-        terms = self._terms[service.asset][1]
-        return f"a request of at most {terms.max_input:,} identifiers, the max_input of {service.asset}'s PSI terms"
+        terms = self._largest(service.asset)
+        return (
+            f"a request of at most {terms.max_input:,} identifiers, the largest max_input of {service.asset}'s "
+            "PSI terms"
+        )
 
-    def budget(self, service: Service) -> DpBudget | None:
-        """What a job of ``service``'s asset spends of a grant's privacy budget, or None when its terms set none."""
-        terms = self._terms[service.asset][1]
+    def budget(self, service: Service, grant_id: str | None) -> DpBudget | None:
+        """What a job of ``service``'s asset under ``grant_id`` spends of the grant's privacy budget, or None when
+        its terms (the grant's own, or the asset's) set none."""
+        terms = self.view(service.asset, grant_id).terms
         if terms.dp_budget is None or terms.dp_epsilon is None:
             return None
         counts = COUNTS_WITH_INPUTS if terms.dp_inputs else COUNTS_RESULT_ONLY
@@ -245,7 +295,9 @@ class PsiGuard:
         """None if the step may go on, else why not (module docstring). ``job`` holds the tag the client claimed;
         once the message is read, it holds the message's tag and, for a record step, its record."""
         job = PsiStep() if job is None else job
-        document, terms = self._terms[service.asset]
+        document = self._terms[service.asset][0]
+        view = self.view(service.asset, decision.grant_id)
+        terms = view.terms
         if on_chain_digest != terms_digest(document):
             return PsiDenial(
                 "psi_terms_mismatch",
@@ -261,6 +313,7 @@ class PsiGuard:
             "dp_epsilon": terms.dp_epsilon,  # a request or record without the ε the terms set is refused
             "dp_inputs": True if terms.dp_inputs else None,  # and one without the noisy input counts they ask for
             "dp_budget": terms.dp_budget,  # and one that states another privacy budget than the terms'
+            "terms": None if view.digest is None else view.digest.hex(),  # the grant's own terms, or none
         }
         if step == "request":
             try:
@@ -283,6 +336,7 @@ class PsiGuard:
                 "dp_epsilon": None if record.dp is None else record.dp.epsilon,
                 "dp_inputs": True if record.dp is not None and record.dp.inputs is not None else None,
                 "dp_budget": None if record.dp is None else record.dp.budget,
+                "terms": None if record.terms is None else record.terms.hex(),
             }
             client = record.client.org
             job_id = record.job_id
@@ -295,6 +349,8 @@ class PsiGuard:
         wrong = [f"{key} {named[key]!r} (expected {value!r})" for key, value in expected.items() if named[key] != value]
         if client != caller_org:
             wrong.append(f"client {client!r} (the caller is {caller_org!r})")
+        if view.grantee is not None and caller_org != view.grantee:
+            wrong.append(f"caller {caller_org!r} (the grant's terms are {view.grantee!r}'s)")
         if step == "record" and job.record is not None and job.record.server.org != self._org:
             wrong.append(f"server {job.record.server.org!r} (the owner is {self._org!r})")
         if wrong:
@@ -307,7 +363,8 @@ class PsiGuard:
             return PsiDenial(
                 "input_over_cap",
                 403,
-                f"the request holds {summary.count} identifiers, over the cap of {terms.max_input} the asset's "
-                "terms on chain set",
+                f"the request holds {summary.count} identifiers, over the cap of {terms.max_input} the "
+                + ("grant's own terms" if view.digest is not None else "asset's terms")
+                + " on chain set",
             )
         return None

@@ -416,7 +416,7 @@ class Gateway:
         one (``gateway.psi``, ``privacy.dp``): (None, None, the cost reserved), or (reason and status, detail, 0)
         when the job would take the grant's spent total over the budget or the store cannot be reached."""
         assert self.psi is not None and decision.grant_id is not None
-        budget = self.psi.budget(service)
+        budget = self.psi.budget(service, decision.grant_id)
         if budget is None:
             return None, None, 0
         try:

@@ -29,7 +29,7 @@ from aiohttp import web
 from chain.backend import ClientTls, RpcBackend
 from chain.ids import OrgId
 from gateway.policy import ChainView
-from gateway.psi import PsiGuard, load_terms
+from gateway.psi import PsiGuard, load_grant_terms, load_terms
 from gateway.quota import PostgresQuota, QuotaSchemaError, QuotaUnavailableError, open_quota_store, redact
 from gateway.server import Gateway, GatewaySettings, listen
 from network.admission import org_roles
@@ -163,7 +163,8 @@ async def serve(options: GatewayOptions, description: ConsortiumDescription, pas
         gateway_vault(options.directory, options.org), options.org, passphrase, legacy_key=key, suite=description.crypto
     )
     documents = load_terms(options.directory, options.org)
-    psi = PsiGuard(documents, options.org, description.crypto) if documents else None
+    grant_documents = {asset: load_grant_terms(options.directory, options.org, asset) for asset in documents}
+    psi = PsiGuard(documents, options.org, description.crypto, grant_documents) if documents else None
     if psi is not None:
         log.info("gateway %s enforces the PSI terms of %s", settings.gateway_id, ", ".join(psi.assets))
     gateway = Gateway(

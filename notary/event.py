@@ -230,6 +230,7 @@ class PsiSummary(TypedDict):
     result: PsiResult
     signatures: PsiSignatures
     dp: NotRequired[PsiDp]
+    terms: NotRequired[str]  # SHA-256 of the grant's own terms document (privacy.asset), when it has some
 
 
 class EventSchemaError(MalformedError):
@@ -302,7 +303,8 @@ def _check(kind: str, value: object) -> str | None:
 #: (an SM2 signing key 130 hex digits instead of 64, a VRF key 66), 136 more: 1,770 at most. The grant's budget in
 #: ``dp`` (``"budget":"10000.000"``) adds 21: the largest national summaries with it, ε "10.000" and every count
 #: 2^53-1, take 1,733 with exact input counts and 1,760 with noisy ones (``tests/unit/privacy/test_dp_budget.py``).
-MAX_PSI_SUMMARY_BYTES: Final = 1800
+#: A job under its grant's own terms names their digest (``"terms":"<64 hex>"``), 75 more: 1,835 at most.
+MAX_PSI_SUMMARY_BYTES: Final = 1900
 #: The version of the summary's layout (its ``v``): the job record's (``privacy.record.RECORD_VERSION``).
 PSI_SUMMARY_VERSION: Final = 1
 _PSI_TEXT = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,63}\Z")
@@ -370,7 +372,8 @@ def psi_summary_problem(value: str) -> str | None:
     {"mechanism", "implementation", "epsilon", "count"}`` and its ``result`` only the root; with the input counts
     drawn with noise too, ``dp`` also has ``"inputs": {"client", "server"}`` and the parties no ``input_count``
     (a summary holds each count exactly or with noise, never both); when the owner's terms set a privacy budget,
-    ``dp`` also has ``"budget"``, the grant's total ε (``privacy.dp``). Every value is a name, a count, a hex
+    ``dp`` also has ``"budget"``, the grant's total ε (``privacy.dp``). A job under its grant's own terms has
+    ``"terms"``, the SHA-256 of their document (``privacy.asset``). Every value is a name, a count, a hex
     digest, key or signature, or a protocol name: no identifier and no secret has a field to go in."""
     if len(value.encode("utf-8")) > MAX_PSI_SUMMARY_BYTES:
         return f"must be at most {MAX_PSI_SUMMARY_BYTES} bytes"
@@ -387,6 +390,8 @@ def psi_summary_problem(value: str) -> str | None:
         shape = _PSI_SHAPE_DP_INPUTS if noisy_inputs else _PSI_SHAPE_DP
         if isinstance(obj["dp"], dict) and "budget" in obj["dp"]:
             shape = {**shape, "dp": {**shape["dp"], **_PSI_DP_BUDGET}}
+    if "terms" in obj:  # a job under a grant's own terms (privacy.asset) names their document's SHA-256
+        shape = {**shape, "terms": "digest"}
     return _psi_shape(obj, shape, "")
 
 

@@ -32,6 +32,23 @@ A job is three calls to the APIs of the asset, each registered in the catalogue 
 Each step carries the job's *tag* in the header ``Consortium-Psi-Job`` (:func:`job_tag`: SHA-256 over a context
 string, the grant id and the job id), which the owner's gateway records in the step's event (``psi_job``), so the
 explorer can show a job's steps together without the log holding the job id.
+
+**Terms per grant.** The asset's document may list grants that have terms of their own: ``"grants": {"<grant id>":
+"<SHA-256 of the grant's terms document, hex>", ...}``. A grant's terms document, ``consortium-ledger/psi-grant-
+terms/v1`` (same bytes rules), names the asset, the grant and its grantee, and replaces for that grant's jobs the
+protocol, ``max_input`` and the DP options (the server's key and the route stay the asset's); a random ``salt``
+keeps its low-entropy terms from being guessed from the digest the asset's document lists::
+
+    {"asset": "customer-ids", "format": "consortium-ledger/psi-grant-terms/v1", "grant_id": "0x…64 hex",
+     "grantee": "beta", "max_input": 100, "protocol": "ecdh-psi-p256", "salt": base64 (16 bytes)}
+
+with ``dp_epsilon``, ``dp_budget``, ``dp_inputs`` as in the asset's document. So the grant's terms are fixed on
+chain through the asset's metadata digest, like the asset's own: :func:`terms_of_grant` applies a grant's
+document only if its SHA-256 is the one the asset's document lists for that grant, and a grant the list does not
+name runs under the asset's terms. A job under a grant's own terms names that digest (``JobTerms.terms_digest``,
+the record's ``terms``); a job under the asset's terms names none (its terms are the asset version's metadata
+digest, which the step's event names). The terms step answers a grant's document at ``GET <steps>/terms?grant=<grant
+id>``, to the grantee only.
 """
 
 from __future__ import annotations
@@ -39,19 +56,25 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
 from notary.event import canonical_entry
 from notary.headers import PSI_JOB_HEADER
 from privacy import _json
 from privacy.dp import check_budget, check_dp_terms, check_epsilon
-from privacy.errors import MalformedError
-from privacy.record import NAME, JobRecord
+from privacy.errors import GrantTermsError, MalformedError
+from privacy.record import GRANT_ID, NAME, JobRecord
 from privacy.suites import PsiSuite, suite_of_protocol
 
 ASSET_FORMAT: Final = "consortium-ledger/psi-asset/v1"
-MAX_TERMS_BYTES: Final = 4096
+GRANT_TERMS_FORMAT: Final = "consortium-ledger/psi-grant-terms/v1"
+#: An asset's document with about 450 grants of their own terms (136 bytes each in its ``grants``).
+MAX_TERMS_BYTES: Final = 64 * 1024
+MAX_GRANT_TERMS_BYTES: Final = 4096
+GRANT_SALT_BYTES: Final = 16
+#: The query parameter of the terms step that asks for a grant's own terms document.
+GRANT_QUERY: Final = "grant"
 Step = Literal["terms", "request", "record"]
 STEPS: Final[tuple[Step, ...]] = ("terms", "request", "record")
 STEP_METHODS: Final[dict[Step, str]] = {"terms": "GET", "request": "POST", "record": "POST"}
@@ -64,6 +87,7 @@ MAX_RECORD_STEP_BYTES: Final = 32 * 1024
 JOB_HEADER: Final = PSI_JOB_HEADER
 JOB_TAG_CONTEXT: Final = b"consortium-ledger/psi-job-tag/v1\n"
 _TAG: Final = re.compile(r"[0-9a-f]{64}\Z")
+_HEX32: Final = re.compile(r"[0-9a-f]{64}\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +103,15 @@ class PsiAssetTerms:
     dp_epsilon: str | None = None  # the log holds a noisy count of each result with this ε (privacy.dp)
     dp_budget: str | None = None  # the total ε the jobs of one grant may spend (privacy.dp); None: no bound
     dp_inputs: bool = False  # the log holds each party's input count with noise too (privacy.dp)
+    #: grant id → SHA-256 of the grant's own terms document (module docstring), sorted by grant id
+    grants: tuple[tuple[str, bytes], ...] = ()
 
     def __post_init__(self) -> None:
+        for grant_id, digest in self.grants:
+            if GRANT_ID.match(grant_id) is None or len(digest) != 32:
+                raise MalformedError(f"grants: {grant_id!r} must be a grant id naming a 32-byte SHA-256")
+        if list(self.grants) != sorted(dict(self.grants).items()):
+            raise MalformedError("grants: each grant once, sorted by grant id")
         for value, what in ((self.asset, "asset"), (self.org, "org"), (self.protocol, "protocol")):
             if NAME.match(value) is None:
                 raise MalformedError(f"{what} {value!r} must be a short name")
@@ -102,6 +133,17 @@ class PsiAssetTerms:
     def route(self, step: Step) -> str:
         return f"{self.steps}/{step}"
 
+    def grant_digest(self, grant_id: str) -> bytes | None:
+        """The SHA-256 of ``grant_id``'s own terms document this document lists, or None: the asset's terms."""
+        return dict(self.grants).get(grant_id)
+
+    def with_grant(self, grant_id: str, digest: bytes | None) -> PsiAssetTerms:
+        """These terms listing ``digest`` for ``grant_id`` (None: the grant runs under the asset's terms again)."""
+        grants = {g: d for g, d in self.grants if g != grant_id}
+        if digest is not None:
+            grants[grant_id] = digest
+        return replace(self, grants=tuple(sorted(grants.items())))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "format": ASSET_FORMAT,
@@ -115,6 +157,7 @@ class PsiAssetTerms:
             **({"dp_epsilon": self.dp_epsilon} if self.dp_epsilon is not None else {}),
             **({"dp_budget": self.dp_budget} if self.dp_budget is not None else {}),
             **({"dp_inputs": True} if self.dp_inputs else {}),
+            **({"grants": {g: d.hex() for g, d in self.grants}} if self.grants else {}),
         }
 
 
@@ -126,12 +169,15 @@ def format_asset_terms(terms: PsiAssetTerms) -> bytes:
 def parse_asset_terms(data: bytes) -> PsiAssetTerms:
     """The terms in ``data`` (canonical form only); raises MalformedError naming the field."""
     document = _json.parse_document(data, "PSI terms document", ASSET_FORMAT, MAX_TERMS_BYTES)
-    optional = {key for key in ("dp_epsilon", "dp_budget", "dp_inputs") if key in document}
+    optional = {key for key in ("dp_epsilon", "dp_budget", "dp_inputs", "grants") if key in document}
     obj = _json.fields(
         document,
         "PSI terms document",
         optional | {"format", "asset", "org", "protocol", "max_input", "kem_key", "steps"},
     )
+    grants = obj.get("grants", {})
+    if not isinstance(grants, dict) or ("grants" in obj and not grants):
+        raise MalformedError("grants must be an object of grant id → SHA-256 hex, or absent")
     return PsiAssetTerms(
         asset=_json.text(obj["asset"], "asset", NAME),
         org=_json.text(obj["org"], "org", NAME),
@@ -142,7 +188,140 @@ def parse_asset_terms(data: bytes) -> PsiAssetTerms:
         dp_epsilon=check_epsilon(obj["dp_epsilon"]) if "dp_epsilon" in obj else None,
         dp_budget=check_budget(obj["dp_budget"]) if "dp_budget" in obj else None,
         dp_inputs=_dp_inputs(obj),
+        grants=tuple(
+            (_json.text(g, "grants", GRANT_ID), bytes.fromhex(_json.text(d, f"grants.{g}", _HEX32)))
+            for g, d in sorted(grants.items())
+        ),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PsiGrantTerms:
+    """One grant's own terms (module docstring): they replace the asset's protocol, cap and DP options for it."""
+
+    asset: str
+    grant_id: str
+    grantee: str
+    protocol: str
+    max_input: int
+    salt: bytes
+    dp_epsilon: str | None = None
+    dp_budget: str | None = None
+    dp_inputs: bool = False
+
+    def __post_init__(self) -> None:
+        for value, what in ((self.asset, "asset"), (self.grantee, "grantee"), (self.protocol, "protocol")):
+            if NAME.match(value) is None:
+                raise MalformedError(f"{what} {value!r} must be a short name")
+        if GRANT_ID.match(self.grant_id) is None:
+            raise MalformedError(f"grant id {self.grant_id!r} must be '0x' and 64 lower-case hex digits")
+        if not 0 < self.max_input <= 2**31:
+            raise MalformedError(f"max_input {self.max_input} must be between 1 and 2^31")
+        suite_of_protocol(self.protocol)
+        if len(self.salt) != GRANT_SALT_BYTES:
+            raise MalformedError(f"salt must be {GRANT_SALT_BYTES} bytes")
+        check_dp_terms(self.dp_epsilon, self.dp_budget, self.dp_inputs)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": GRANT_TERMS_FORMAT,
+            "asset": self.asset,
+            "grant_id": self.grant_id,
+            "grantee": self.grantee,
+            "protocol": self.protocol,
+            "max_input": self.max_input,
+            "salt": _json.to_b64(self.salt),
+            **({"dp_epsilon": self.dp_epsilon} if self.dp_epsilon is not None else {}),
+            **({"dp_budget": self.dp_budget} if self.dp_budget is not None else {}),
+            **({"dp_inputs": True} if self.dp_inputs else {}),
+        }
+
+
+def format_grant_terms(terms: PsiGrantTerms) -> bytes:
+    """The grant's terms document's bytes; their SHA-256 is what the asset's document lists for the grant."""
+    return _json.format_document(terms.to_json())
+
+
+def parse_grant_terms(data: bytes) -> PsiGrantTerms:
+    """The grant's terms in ``data`` (canonical form only); raises MalformedError naming the field."""
+    document = _json.parse_document(data, "grant's PSI terms document", GRANT_TERMS_FORMAT, MAX_GRANT_TERMS_BYTES)
+    optional = {key for key in ("dp_epsilon", "dp_budget", "dp_inputs") if key in document}
+    obj = _json.fields(
+        document,
+        "grant's PSI terms document",
+        optional | {"format", "asset", "grant_id", "grantee", "protocol", "max_input", "salt"},
+    )
+    return PsiGrantTerms(
+        asset=_json.text(obj["asset"], "asset", NAME),
+        grant_id=_json.text(obj["grant_id"], "grant_id", GRANT_ID),
+        grantee=_json.text(obj["grantee"], "grantee", NAME),
+        protocol=_json.text(obj["protocol"], "protocol", NAME),
+        max_input=_json.uint(obj["max_input"], "max_input"),
+        salt=_json.from_b64(obj["salt"], "salt", GRANT_SALT_BYTES),
+        dp_epsilon=check_epsilon(obj["dp_epsilon"]) if "dp_epsilon" in obj else None,
+        dp_budget=check_budget(obj["dp_budget"]) if "dp_budget" in obj else None,
+        dp_inputs=_dp_inputs(obj),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class GrantView:
+    """The terms a job under one grant runs under: the asset's, with the grant's own in place when it has some."""
+
+    terms: PsiAssetTerms  # the asset's terms with the grant's protocol, max_input and DP options
+    digest: bytes | None  # SHA-256 of the grant's own terms document; None: the asset's terms
+    grantee: str | None  # the grantee the grant's document names; None: the asset's terms
+
+
+def terms_of_grant(asset: PsiAssetTerms, grant_id: str, document: bytes | None) -> GrantView:
+    """The terms of ``grant_id``'s jobs: the asset's when its document lists no digest for the grant, else the
+    grant's ``document``, which must be of this asset and grant and hash to the digest listed. Raises
+    :class:`~privacy.errors.GrantTermsError` (reason ``grant_terms_other_asset``, ``grant_terms_other_grant``,
+    ``grant_terms_mismatch``, ``grant_terms_missing``, ``grant_terms_unlisted``, ``wrong_suite``) otherwise."""
+    listed = asset.grant_digest(grant_id)
+    if listed is None:
+        if document is not None:
+            raise GrantTermsError(
+                "grant_terms_unlisted",
+                f"grant {grant_id} has terms of its own here, but the terms of {asset.asset} on chain list none for "
+                "it: publish the asset's terms with the grant's digest as a new asset version",
+            )
+        return GrantView(asset, None, None)
+    if document is None:
+        raise GrantTermsError(
+            "grant_terms_missing",
+            f"the terms of {asset.asset} list terms of grant {grant_id} (SHA-256 {listed.hex()}); their document is "
+            "not here",
+        )
+    try:
+        own = parse_grant_terms(document)
+    except MalformedError as exc:
+        raise GrantTermsError("grant_terms_malformed", f"the terms document of grant {grant_id}: {exc}") from exc
+    if own.asset != asset.asset:
+        raise GrantTermsError(
+            "grant_terms_other_asset",
+            f"the terms document of grant {grant_id} is of asset {own.asset}, not {asset.asset}",
+        )
+    if own.grant_id != grant_id:
+        raise GrantTermsError(
+            "grant_terms_other_grant", f"the terms document given for grant {grant_id} is of grant {own.grant_id}"
+        )
+    digest = terms_digest(document)
+    if digest != listed:
+        raise GrantTermsError(
+            "grant_terms_mismatch",
+            f"the terms document of grant {grant_id} has SHA-256 {digest.hex()}; the terms of {asset.asset} on chain "
+            f"list {listed.hex()}",
+        )
+    if suite_of_protocol(own.protocol) is not asset.suite:
+        raise GrantTermsError(
+            "wrong_suite", f"grant {grant_id}'s protocol {own.protocol} is not of the asset's {asset.suite.name} suite"
+        )
+    terms = replace(
+        asset, protocol=own.protocol, max_input=own.max_input, dp_epsilon=own.dp_epsilon, dp_budget=own.dp_budget,
+        dp_inputs=own.dp_inputs,
+    )  # fmt: skip
+    return GrantView(terms, digest, own.grantee)
 
 
 def _dp_inputs(obj: dict[str, Any]) -> bool:
@@ -201,14 +380,20 @@ def parse_record_step(data: bytes) -> tuple[JobRecord, bytes]:
 __all__ = [
     "ASSET_FORMAT",
     "FREE_STEPS",
+    "GRANT_TERMS_FORMAT",
     "STEPS",
     "STEP_METHODS",
+    "GrantView",
     "PsiAssetTerms",
+    "PsiGrantTerms",
     "Step",
     "format_asset_terms",
+    "format_grant_terms",
     "format_record_step",
     "parse_asset_terms",
+    "parse_grant_terms",
     "parse_record_step",
     "step_of",
     "terms_digest",
+    "terms_of_grant",
 ]

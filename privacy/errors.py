@@ -25,6 +25,11 @@ class RefusedError(PrivacyError):
         self.reason = reason
 
 
+class GrantTermsError(RefusedError):
+    """A grant's own PSI terms cannot be applied: of another asset or grant, or not the ones the asset's terms on
+    chain list for it (``privacy.asset.terms_of_grant``)."""
+
+
 class InputTooLargeError(RefusedError):
     """An input set larger than the grant's cap (``max_input``)."""
 

@@ -29,6 +29,18 @@ Bytes of both formats: RFC 8785 canonical JSON and one line feed; byte strings s
      "record_sha256": base64 (32 bytes: SHA-256 of record.json), "event_id": "<the record step's event id>",
      "notary_url": "https://..." | null}
 
+``open.json`` (``consortium-ledger/privacy-open-job/v1``, the owner's only, while a job is between its request and
+its record step; removed when the record is countersigned or the job expires): the job's terms as the request named
+them (``privacy.psi.JobTerms``), when it was answered, the request's and response's hashes, the client's org, key
+and commitment the request named, the owner's noisy input count (``dp_inputs``) and input commitment, and the
+owner's VRF secret key of the job sealed to the asset's job-secret key (``privacy.suites.PsiSuite.seal``, ``info``
+``consortium-ledger/privacy-open-job/v1`` ‖ LF ‖ job id), so the file holds no secret in the clear::
+
+    {"format": "consortium-ledger/privacy-open-job/v1", "terms": {...}, "opened_at": 1796000000,
+     "request_hash": base64, "response_hash": base64, "client": {"client_org", "client_signing_key",
+     "client_commitment"}, "server_dp_input": int | null, "server_commitment": {"vrf_key": base64, "count": int,
+     "root": base64}, "sealed_vrf_secret": base64}
+
 Under ``sm`` the VRF key is 33 bytes (a compressed SM2 point), the leaves 32 bytes (ECVRF-SM2-SM3-SSWU) and the
 root is the RFC 9162 root over SM3: the VRF key's size names the suite (``privacy.suites.suite_of_vrf_key``).
 
@@ -55,6 +67,7 @@ from privacy import _json
 from privacy.disclosure import PARTIES, SETS, Commitment, CommittedSet, Party, SetName
 from privacy.errors import MalformedError
 from privacy.identifiers import is_normal
+from privacy.psi import STATE_CLIENT_FIELDS, JobTerms, ServerState
 from privacy.record import JOB_ID, SignedRecord, format_signed_record, parse_signed_record
 from privacy.suites import INTL, suite_of_vrf_key
 
@@ -68,6 +81,10 @@ MAX_RECORD_STEP_BYTES: Final = 4096
 RECORD_FILE: Final = "record.json"
 KEY_FILE: Final = "vrf-key.json"
 RECORD_STEP_FILE: Final = "record-step.json"
+OPEN_JOB_FORMAT: Final = "consortium-ledger/privacy-open-job/v1"
+OPEN_JOB_FILE: Final = "open.json"
+OPEN_JOB_CONTEXT: Final = b"consortium-ledger/privacy-open-job/v1\n"
+MAX_OPEN_JOB_BYTES: Final = 16 * 1024
 #: An audit event's id, as ``notary.event`` takes it.
 EVENT_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}\Z")
 _MAX_URL: Final = 2048
@@ -213,6 +230,71 @@ def parse_record_step_file(data: bytes) -> RecordStepFile:
         record_sha256=_json.from_b64(obj["record_sha256"], "record_sha256", 32),
         event_id=_json.text(obj["event_id"], "event_id", EVENT_ID),
         notary_url=url,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OpenJobFile:
+    """What the owner's PSI service keeps of a job between its request and its record step (module docstring)."""
+
+    terms: JobTerms
+    opened_at: int  # seconds of the service's clock when the request was answered
+    state: ServerState
+    commitment: Commitment  # the server's input commitment the response named
+    sealed_vrf_secret: bytes  # its VRF secret key, sealed to the owner's job-secret key (privacy.suites)
+
+
+def open_job_info(job_id: str) -> bytes:
+    """What binds a sealed VRF secret to its job (the ``info`` of ``privacy.suites.PsiSuite.seal``)."""
+    return OPEN_JOB_CONTEXT + job_id.encode("ascii")
+
+
+def format_open_job(job: OpenJobFile) -> bytes:
+    """The open-job file's bytes (module docstring)."""
+    c = job.commitment
+    return _json.format_document(
+        {
+            "format": OPEN_JOB_FORMAT,
+            "terms": job.terms.to_json(),
+            "opened_at": job.opened_at,
+            "request_hash": _json.to_b64(job.state.request_hash),
+            "response_hash": _json.to_b64(job.state.response_hash),
+            "client": job.state.client,
+            "server_dp_input": job.state.noisy_input,
+            "server_commitment": {"vrf_key": _json.to_b64(c.vrf_key), "count": c.count, "root": _json.to_b64(c.root)},
+            "sealed_vrf_secret": _json.to_b64(job.sealed_vrf_secret),
+        }
+    )
+
+
+def parse_open_job(data: bytes) -> OpenJobFile:
+    obj = _json.fields(
+        _json.parse_document(data, "open-job file", OPEN_JOB_FORMAT, MAX_OPEN_JOB_BYTES),
+        "open-job file",
+        {
+            "format", "terms", "opened_at", "request_hash", "response_hash", "client", "server_dp_input",
+            "server_commitment", "sealed_vrf_secret",
+        },
+    )  # fmt: skip
+    terms = JobTerms.from_json(obj["terms"])
+    client = _json.fields(obj["client"], "client", set(STATE_CLIENT_FIELDS))
+    noisy = obj["server_dp_input"]
+    c = _json.fields(obj["server_commitment"], "server_commitment", {"vrf_key", "count", "root"})
+    return OpenJobFile(
+        terms=terms,
+        opened_at=_json.uint(obj["opened_at"], "opened_at"),
+        state=ServerState(
+            request_hash=_json.from_b64(obj["request_hash"], "request_hash", 32),
+            response_hash=_json.from_b64(obj["response_hash"], "response_hash", 32),
+            client=client,
+            noisy_input=None if noisy is None else _json.uint(noisy, "server_dp_input"),
+        ),
+        commitment=Commitment(
+            _json.from_b64(c["vrf_key"], "server_commitment.vrf_key", terms.suite.vrf_public_size),
+            _json.uint(c["count"], "server_commitment.count"),
+            Hash32(_json.from_b64(c["root"], "server_commitment.root", 32)),
+        ),
+        sealed_vrf_secret=_json.from_b64(obj["sealed_vrf_secret"], "sealed_vrf_secret"),
     )
 
 

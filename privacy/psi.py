@@ -40,7 +40,7 @@ from google.protobuf.message import DecodeError
 
 from notary.event import canonical_entry
 from notary.log.hashing import Hash32
-from privacy import smpsi
+from privacy import _json, smpsi
 from privacy.disclosure import Commitment, CommittedSet, commit_set
 from privacy.dp import MECHANISM, check_dp_terms, draw, noisy_count
 from privacy.errors import InputTooLargeError, MalformedError, RefusedError
@@ -86,8 +86,12 @@ class JobTerms:
     dp_inputs: bool = False  # and for each party's input count with noise (privacy.dp)
     suite: PsiSuite = INTL  # the consortium's suite (privacy.suites): protocol, keys, hashes
     dp_budget: str | None = None  # the grant's privacy budget the owner's terms set, which the record states
+    #: SHA-256 of the grant's own terms document (privacy.asset), which the record names; None: the asset's terms
+    terms_digest: bytes | None = None
 
     def __post_init__(self) -> None:
+        if self.terms_digest is not None and len(self.terms_digest) != 32:
+            raise MalformedError("the grant's terms digest must be 32 bytes (SHA-256)")
         if JOB_ID.match(self.job_id) is None:
             raise MalformedError(f"job id {self.job_id!r} must match {JOB_ID.pattern}")
         if GRANT_ID.match(self.grant_id) is None:
@@ -111,7 +115,37 @@ class JobTerms:
             **({"dp_epsilon": self.dp_epsilon} if self.dp_epsilon is not None else {}),
             **({"dp_inputs": True} if self.dp_inputs else {}),
             **({"dp_budget": self.dp_budget} if self.dp_budget is not None else {}),
+            **({"terms": self.terms_digest.hex()} if self.terms_digest is not None else {}),
         }
+
+    @classmethod
+    def from_json(cls, obj: object) -> JobTerms:
+        """The terms :meth:`to_json` wrote (a job kept between its steps, ``privacy.jobfiles``); MalformedError for
+        anything else, terms of another implementation version included (its record would differ)."""
+        keys = {"job_id", "grant_id", "purpose", "max_input", "protocol", "implementation"}
+        optional = {k for k in ("dp_epsilon", "dp_inputs", "dp_budget", "terms") if isinstance(obj, dict) and k in obj}
+        o = _json.fields(obj, "job terms", keys | optional)
+        digest = _json.text(o["terms"], "job terms.terms") if "terms" in o else None
+        try:
+            terms = cls(
+                job_id=_json.text(o["job_id"], "job terms.job_id"),
+                grant_id=_json.text(o["grant_id"], "job terms.grant_id"),
+                purpose=_json.text(o["purpose"], "job terms.purpose"),
+                max_input=_json.uint(o["max_input"], "job terms.max_input"),
+                dp_epsilon=o.get("dp_epsilon"),
+                dp_inputs=o.get("dp_inputs") is True,
+                suite=suite_of_protocol(_json.text(o["protocol"], "job terms.protocol", NAME)),
+                dp_budget=o.get("dp_budget"),
+                terms_digest=None if digest is None else bytes.fromhex(digest),
+            )
+        except (TypeError, ValueError) as exc:
+            raise MalformedError(f"job terms: {exc}") from exc
+        if terms.to_json() != o:
+            raise MalformedError(
+                f"job terms: not the terms this version writes (implementation {o['implementation']!r}, this "
+                f"version runs {IMPLEMENTATIONS[terms.suite.name]!r})"
+            )
+        return terms
 
 
 def max_request_bytes(max_input: int) -> int:
@@ -222,7 +256,7 @@ def inspect_request(request: bytes) -> RequestSummary:
         key: header.get(key)
         for key in (
             "job_id", "grant_id", "purpose", "max_input", "protocol", "implementation", "dp_epsilon", "dp_inputs",
-            "dp_budget",
+            "dp_budget", "terms",
         )
     }  # fmt: skip
     commitment = _commitment_from(header.get("client_commitment"), "client_commitment")
@@ -365,6 +399,7 @@ class PsiClient(_Side):
             dp=None
             if self.terms.dp_epsilon is None
             else noisy_count(result.commitment.count, self.terms.dp_epsilon, inputs, self.terms.dp_budget),
+            terms=self.terms.terms_digest,
         )
         return PsiOutcome(intersection, result, record)
 
@@ -395,6 +430,21 @@ class PsiClient(_Side):
         if len(psi_response.encrypted_elements) != len(self._ids):
             raise RefusedError("count_mismatch", "the server's response answers another number of elements")
         return list(self._psi.GetIntersection(setup, psi_response))
+
+
+@dataclass(frozen=True, slots=True)
+class ServerState:
+    """What the server keeps of an answered request to check and countersign its record (:meth:`PsiServer.state`,
+    :meth:`PsiServer.resume`): no secret; the VRF key of its input commitment is kept apart."""
+
+    request_hash: bytes
+    response_hash: bytes
+    client: dict[str, Any]  # client_org, client_signing_key, client_commitment as the request's header named them
+    noisy_input: int | None  # its own input count with noise, as the response named it (dp_inputs)
+
+
+#: The request's header fields :meth:`PsiServer.check_record` compares with the record.
+STATE_CLIENT_FIELDS: Final = ("client_org", "client_signing_key", "client_commitment")
 
 
 class PsiServer(_Side):
@@ -428,7 +478,7 @@ class PsiServer(_Side):
             except MalformedError as exc:
                 raise RefusedError("wrong_suite", str(exc)) from None
         # a request without the ε, the noisy inputs or the budget the terms set, or with others
-        for key in ("dp_epsilon", "dp_inputs", "dp_budget", *terms):
+        for key in ("dp_epsilon", "dp_inputs", "dp_budget", "terms", *terms):
             value = terms.get(key)
             if header.get(key) != value:
                 raise RefusedError("wrong_terms", f"request names {key} {header.get(key)!r}; the job has {value!r}")
@@ -486,6 +536,20 @@ class PsiServer(_Side):
         self._seen = (self._hash(request), self._hash(response), header)
         return response
 
+    def state(self) -> ServerState:
+        """What :meth:`check_record` needs of the answered request, to keep between the steps."""
+        if self._seen is None:
+            raise MalformedError("state() before respond(): no request has been answered")
+        request_hash, response_hash, header = self._seen
+        client = {key: header.get(key) for key in STATE_CLIENT_FIELDS}
+        return ServerState(request_hash, response_hash, client, self._noisy_input)
+
+    def resume(self, state: ServerState) -> None:
+        """Take up a job answered before (by this owner, with this server's VRF key: the caller checks that
+        ``committed`` is the commitment the response named), so that its record can be checked."""
+        self._seen = (state.request_hash, state.response_hash, dict(state.client))
+        self._noisy_input = state.noisy_input
+
     def check_record(self, record: JobRecord) -> None:
         """Refuse to countersign a record whose fields differ from what this server sent and saw.
 
@@ -505,6 +569,7 @@ class PsiServer(_Side):
                 record.implementation,
             )
             == tuple(self.terms.to_json().values())[:6],
+            "grant terms": record.terms == self.terms.terms_digest,
             "dp": (record.dp.epsilon, record.dp.mechanism) == (self.terms.dp_epsilon, MECHANISM)
             and (record.dp.inputs is not None) == self.terms.dp_inputs
             and (record.dp.inputs is None or record.dp.inputs[1] == self._noisy_input)

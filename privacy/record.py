@@ -4,7 +4,8 @@ The record names the job (id, grant, purpose, the grant's ``max_input``), the pr
 version, each party (org, signing key, and the commitment to its input of ``privacy.disclosure``: VRF
 public key, count, RFC 9162 Merkle root over the sorted VRF leaves), the SHA-256 of both protocol messages, and
 the result (count and root, under the client's VRF key), and, when the owner's terms set an ε, a differentially
-private count of the result (``privacy.dp``). No identifier, keyed identifier or key is in it.
+private count of the result (``privacy.dp``); a job under a grant's own terms names their document's SHA-256
+(``terms``, ``privacy.asset``), a job under the asset's terms none. No identifier, keyed identifier or key is in it.
 
 Bytes: the record as JSON in RFC 8785 canonical form (``notary.event.canonical_entry``: sorted keys, no
 whitespace, integers in plain decimal); byte strings are lower-case hex. A party signs
@@ -77,6 +78,7 @@ class JobRecord:
     result_count: int
     result_root: Hash32
     dp: DpCount | None = None  # when the owner's terms set dp_epsilon (privacy.dp)
+    terms: bytes | None = None  # SHA-256 of the grant's own terms document (privacy.asset); None: the asset's
 
     @property
     def suite(self) -> PsiSuite:
@@ -119,12 +121,14 @@ class JobRecord:
         }
         if self.dp is not None:  # absent otherwise, so a record without one keeps its bytes
             obj["dp"] = self.dp.to_json()
+        if self.terms is not None:  # likewise: a job under the asset's terms names none
+            obj["terms"] = self.terms.hex()
         return obj
 
     @classmethod
     def from_json(cls, obj: object) -> JobRecord:
         """The record ``obj`` holds; raises MalformedError naming the first field that is wrong."""
-        optional = {"dp"} if isinstance(obj, dict) and "dp" in obj else set()
+        optional = {key for key in ("dp", "terms") if isinstance(obj, dict) and key in obj}
         top = _json.fields(
             obj,
             "record",
@@ -166,6 +170,7 @@ class JobRecord:
             result_count=_json.uint(result["count"], "record.result.count"),
             result_root=Hash32(_hex32(result["root"], "record.result.root")),
             dp=DpCount.from_json(top["dp"], "record.dp") if "dp" in top else None,
+            terms=_hex32(top["terms"], "record.terms") if "terms" in top else None,
         )
 
 

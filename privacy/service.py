@@ -5,9 +5,17 @@ sits behind its gateway: the gateway has authenticated the caller, checked the g
 left) and the request's size against ``max_input``, recorded the call, and names the caller's org in
 ``Consortium-Caller-Org``. The service checks again what it can check itself:
 
-- ``GET <steps>/terms``: the terms document, byte for byte;
-- ``POST <steps>/request``: the request must name the caller as its client, a job id not seen before and the
-  asset's terms (``PsiServer.respond`` refuses other terms or a count over the cap); the answer is message 2;
+- ``GET <steps>/terms``: the asset's terms document, byte for byte; ``GET <steps>/terms?grant=<grant id>``: the
+  grant's own terms document (``privacy.asset``), to its grantee only (404 ``no_grant_terms`` for a grant that runs
+  under the asset's terms);
+- ``POST <steps>/request``: the request must name the caller as its client (and the grantee of the grant's own
+  terms, if it has some), a job id not seen before and the terms of its grant: the grant's own when the asset's
+  document lists some for it, else the asset's (``PsiServer.respond`` refuses other terms or a count over that
+  cap); the answer is message 2. Before it answers, the service keeps the job in ``<jobs>/<job id>/open.json``
+  (``privacy.jobfiles``: its terms, the hashes and keys the record step checks, and the owner's VRF secret key of
+  the job sealed to the asset's job-secret key), written atomically, so a service started again takes the job up
+  at its record step (it recomputes its input commitment from that key and its identifiers, and refuses
+  ``job_state_mismatch`` if they changed since);
 - ``POST <steps>/record``: the record of a job this service answered, naming the caller as client and, when the
   service knows the members' keys, the caller's published key; the client's signature must verify. The service
   checks every field it knows (``PsiServer.check_record``), countersigns, writes its job files
@@ -16,18 +24,31 @@ left) and the request's size against ``max_input``, recorded the call, and names
   to ``<jobs>/<job id>/`` and answers the record signed by both. The header is the gateway's (it drops any
   ``Consortium-*`` header a caller sends); a service reached without a gateway writes no ``record-step.json``, and
   an event id it was told wrongly fails ``prove-member``'s check of the event's evidence, nothing more.
+  ``open.json`` is removed once the files are written.
 
 Refusals are JSON ``{"error", "reason", "detail"}``: 400 ``psi_malformed``, 403 with the privacy core's reason
 (``wrong_terms``, ``input_over_cap``, ``count_mismatch``, ``record_mismatch``) or ``wrong_client``, ``wrong_suite``
 (a request or record of another suite than the terms' protocol, ``privacy.suites``),
 ``wrong_signing_key``, ``bad_signature``, 404 ``unknown_job``, 409 ``job_exists`` (also for the id of a job
-whose files are in ``jobs_dir``, so that a restarted service does not answer a finished job again). Jobs whose
-record never comes are dropped after ``job_ttl_s``.
+whose files are in ``jobs_dir``, so that a restarted service does not answer a finished job again; a record step
+of a finished or expired job is 404 ``unknown_job``, also after a restart), 409 ``job_state_mismatch`` (a kept job
+that cannot be taken up as it was answered), 404 ``no_grant_terms`` (the terms step, for a grant without terms of
+its own), 500 ``job_not_kept`` (the open job could not be written: nothing is answered, and the client starts again
+with a new id). Jobs whose record never comes are
+dropped after ``job_ttl_s`` (their ``open.json`` removed; the directory stays, so the id stays taken), measured
+with ``clock`` (unix seconds by default, so the time an open job waited survives a restart).
+
+The grants' own terms are read at start (``grant_terms``: grant id → document) and each is checked against the
+asset's document (``privacy.asset.terms_of_grant``): a document of another asset or grant, one whose digest is not
+the one listed, or a listed grant without its document refuse the start (``GrantTermsError``). A change of a
+grant's terms is a new asset version and a restart of the service, which open jobs survive: they finish under the
+terms they started with.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -37,12 +58,42 @@ from typing import Final
 from aiohttp import web
 
 from notary.headers import CALLER_ORG_HEADER, EVENT_HEADER
-from privacy.asset import STEP_METHODS, STEPS, PsiAssetTerms, Step, format_asset_terms, parse_record_step
+from privacy.asset import (
+    GRANT_QUERY,
+    STEP_METHODS,
+    STEPS,
+    GrantView,
+    PsiAssetTerms,
+    Step,
+    format_asset_terms,
+    parse_record_step,
+    terms_of_grant,
+)
 from privacy.errors import MalformedError, RefusedError
 from privacy.identifiers import normalise_set
-from privacy.jobfiles import RECORD_STEP_FILE, format_record_step_file, party_files, record_step_of, write_job_files
+from privacy.jobfiles import (
+    OPEN_JOB_FILE,
+    RECORD_FILE,
+    RECORD_STEP_FILE,
+    OpenJobFile,
+    format_open_job,
+    format_record_step_file,
+    open_job_info,
+    parse_open_job,
+    party_files,
+    record_step_of,
+    write_job_files,
+)
 from privacy.psi import JobTerms, PsiServer, inspect_request, max_request_bytes
-from privacy.record import SIGNING_CONTEXT, SignedRecord, format_record, format_signed_record, sign_record
+from privacy.record import (
+    GRANT_ID,
+    JOB_ID,
+    SIGNING_CONTEXT,
+    SignedRecord,
+    format_record,
+    format_signed_record,
+    sign_record,
+)
 from privacy.suites import KemKey, SigningKey, check_same_suite, suite_of_protocol
 
 log = logging.getLogger(__name__)
@@ -53,7 +104,9 @@ MAX_REQUEST_BYTES: Final = 256 * 1024 * 1024
 
 
 def _refuse(status: int, reason: str, detail: str) -> web.Response:
-    error = {400: "bad_request", 403: "forbidden", 404: "not_found", 409: "conflict"}.get(status, "error")
+    error = {400: "bad_request", 403: "forbidden", 404: "not_found", 409: "conflict", 500: "internal"}.get(
+        status, "error"
+    )
     return web.json_response({"error": error, "reason": reason, "detail": detail}, status=status)
 
 
@@ -68,10 +121,11 @@ class PsiService:
         identifiers: Sequence[str],
         jobs_dir: Path,
         *,
+        grant_terms: Mapping[str, bytes] | None = None,
         member_keys: Mapping[str, bytes] | None = None,
         notary_url: str | None = None,
         job_ttl_s: float = 600.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.suite = terms.suite
         self._signing_public = self.suite.public_key(signing_key)  # refuses a key of the other suite
@@ -79,6 +133,12 @@ class PsiService:
             raise MalformedError("the job-secret key is not the one the terms document publishes")
         self.terms = terms
         self.document = format_asset_terms(terms)
+        documents = dict(grant_terms or {})
+        self._grants: dict[str, tuple[GrantView, bytes]] = {}
+        for grant_id in sorted({g for g, _ in terms.grants} | set(documents)):
+            # refuses a document the asset's terms do not list, or not as they list it, and a listed one missing
+            view = terms_of_grant(terms, grant_id, documents.get(grant_id))
+            self._grants[grant_id] = (view, documents[grant_id])
         self._signing_key = signing_key
         self._kem_key = kem_key
         self._ids = normalise_set(identifiers)
@@ -89,9 +149,24 @@ class PsiService:
         self._clock = clock
         self._jobs: dict[str, tuple[float, PsiServer | None]] = {}
         self._done: set[str] = set()
+        #: job id → when it was answered, of the jobs whose open.json is on disk (a service's before a restart too)
+        self._kept: dict[str, float] = {}
+        if self.jobs_dir.is_dir():
+            for path in self.jobs_dir.glob(f"*/{OPEN_JOB_FILE}"):
+                self._kept[path.parent.name] = _opened_at(path, self._clock())
+
+    @property
+    def max_input(self) -> int:
+        """The largest cap of any job here: the asset's, or a grant's own."""
+        return max([self.terms.max_input, *(view.terms.max_input for view, _ in self._grants.values())])
+
+    def grant_view(self, grant_id: str) -> GrantView:
+        """The terms the jobs of ``grant_id`` run under (``privacy.asset.terms_of_grant``)."""
+        entry = self._grants.get(grant_id)
+        return GrantView(self.terms, None, None) if entry is None else entry[0]
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=max_request_bytes(self.terms.max_input))
+        app = web.Application(client_max_size=max_request_bytes(self.max_input))
         self.add_routes(app)
         app.router.add_get("/healthz", self._healthz)
         return app
@@ -106,18 +181,54 @@ class PsiService:
         """What answers ``step`` (``privacy.asset``)."""
         return {"terms": self._terms, "request": self._request, "record": self._record}[step]
 
+    def open_jobs(self) -> list[str]:
+        """The ids of the jobs answered and not yet recorded or expired, this service's and those a service kept
+        before a restart (their ``open.json``, listed once at start)."""
+        return sorted(set(self._kept) - self._done)
+
+    def _forget(self, job_id: str) -> None:
+        """Remove a job's ``open.json`` (finished or expired)."""
+        self._open_path(job_id).unlink(missing_ok=True)
+        self._kept.pop(job_id, None)
+
     async def _healthz(self, _request: web.Request) -> web.Response:
         return web.json_response(
-            {"status": "ok", "asset": self.terms.asset, "jobs_open": len(self._jobs), "jobs_done": len(self._done)}
+            {
+                "status": "ok",
+                "asset": self.terms.asset,
+                "jobs_open": len(self.open_jobs()),
+                "jobs_done": len(self._done),
+            }
         )
 
-    async def _terms(self, _request: web.Request) -> web.Response:
-        return web.Response(body=self.document, content_type="application/json")
+    async def _terms(self, request: web.Request) -> web.Response:
+        grant_id = request.query.get(GRANT_QUERY)
+        if grant_id is None:
+            return web.Response(body=self.document, content_type="application/json")
+        if GRANT_ID.match(grant_id) is None:
+            return _refuse(400, "psi_malformed", f"grant {grant_id[:80]!r} must be '0x' and 64 lower-case hex digits")
+        entry = self._grants.get(grant_id)
+        if entry is None:
+            detail = f"grant {grant_id} has no terms of its own: its jobs run under the asset's terms"
+            return _refuse(404, "no_grant_terms", detail)
+        view, document = entry
+        caller = request.headers.get(CALLER_ORG_HEADER, "")
+        if caller != view.grantee:
+            return _refuse(
+                403, "wrong_client", f"the terms of grant {grant_id} are its grantee's; the caller is {caller!r}"
+            )
+        return web.Response(body=document, content_type="application/json")
+
+    def _open_path(self, job_id: str) -> Path:
+        return self.jobs_dir / job_id / OPEN_JOB_FILE
 
     def _expire(self) -> None:
         now = self._clock()
         for job_id in [j for j, (at, _) in self._jobs.items() if now - at > self._ttl]:
             self._jobs.pop(job_id, None)
+            self._forget(job_id)
+        for job_id in [j for j, at in self._kept.items() if now - at > self._ttl and j not in self._jobs]:
+            self._forget(job_id)  # kept by a service before a restart, and its record never came
 
     async def _request(self, request: web.Request) -> web.Response:
         caller = request.headers.get(CALLER_ORG_HEADER, "")
@@ -132,24 +243,33 @@ class PsiService:
             )
         self._expire()
         job_id = str(summary.terms.get("job_id"))
+        grant_id = str(summary.terms.get("grant_id"))
         try:
             check_same_suite(self.suite, suite_of_protocol(str(summary.terms.get("protocol"))), "the request")
         except MalformedError as exc:
             return _refuse(403, "wrong_suite", str(exc))
+        view = self.grant_view(grant_id)
+        if view.grantee is not None and view.grantee != caller:
+            return _refuse(
+                403, "wrong_client", f"grant {grant_id}'s terms are {view.grantee}'s; the caller is {caller!r}"
+            )
+        own = view.terms
         try:
-            terms = JobTerms(job_id, str(summary.terms.get("grant_id")), str(summary.terms.get("purpose")),
-                             self.terms.max_input, self.terms.dp_epsilon, self.terms.dp_inputs,
-                             suite=self.suite, dp_budget=self.terms.dp_budget)  # fmt: skip
+            terms = JobTerms(job_id, grant_id, str(summary.terms.get("purpose")), own.max_input, own.dp_epsilon,
+                             own.dp_inputs, suite=self.suite, dp_budget=own.dp_budget,
+                             terms_digest=view.digest)  # fmt: skip
         except MalformedError as exc:
             return _refuse(400, "psi_malformed", str(exc))
-        # a finished job's files outlive the service: its id stays taken after a restart
+        # a job's directory outlives the service (open.json, then its files): its id stays taken after a restart
         if job_id in self._jobs or job_id in self._done or (self.jobs_dir / job_id).exists():
             return _refuse(409, "job_exists", f"job {job_id!r} was already requested; draw a fresh job id")
         self._jobs[job_id] = (self._clock(), None)  # reserved while it is computed
 
         def respond() -> tuple[PsiServer, bytes]:
             server = PsiServer(terms, self.terms.org, self._signing_public, self._ids, self._kem_key)
-            return server, server.respond(body)
+            response = server.respond(body)
+            self._keep(server)  # on disk before the client has the answer: its record step survives a restart
+            return server, response
 
         try:
             server, response = await asyncio.get_running_loop().run_in_executor(None, respond)
@@ -159,8 +279,52 @@ class PsiService:
         except MalformedError as exc:
             self._jobs.pop(job_id, None)
             return _refuse(400, "psi_malformed", str(exc))
+        except OSError as exc:
+            self._jobs.pop(job_id, None)
+            log.error("job %s: cannot keep the open job in %s: %s", job_id, self.jobs_dir, exc)
+            return _refuse(500, "job_not_kept", "the owner's service could not keep the job; retry with a new job id")
         self._jobs[job_id] = (self._clock(), server)
         return web.Response(body=response, content_type="application/octet-stream")
+
+    def _keep(self, server: PsiServer) -> None:
+        """Write ``server``'s job to ``<jobs>/<job id>/open.json`` (``privacy.jobfiles``), its VRF secret sealed to
+        the asset's job-secret key."""
+        job_id = server.terms.job_id
+        sealed = self.suite.seal(self.terms.kem_key, server.committed.vrf_secret, open_job_info(job_id))
+        kept = OpenJobFile(server.terms, int(self._clock()), server.state(), server.committed.commitment, sealed)
+        write_job_files(self.jobs_dir / job_id, {OPEN_JOB_FILE: format_open_job(kept)})
+        self._kept[job_id] = kept.opened_at
+
+    def _resume(self, job_id: str) -> PsiServer | None:
+        """The server of a job a service answered before a restart (its ``open.json``), or None when there is none
+        or it has expired. Raises RefusedError ``job_state_mismatch`` when the job cannot be taken up as it was."""
+        if (self.jobs_dir / job_id / RECORD_FILE).exists():
+            return None  # finished (open.json outlived the files by a crash between the two)
+        try:
+            data = self._open_path(job_id).read_bytes()
+        except OSError:
+            return None
+        try:
+            kept = parse_open_job(data)
+            if kept.terms.job_id != job_id:
+                raise MalformedError(f"it is of job {kept.terms.job_id}")
+            if self._clock() - kept.opened_at > self._ttl:
+                self._forget(job_id)
+                return None
+            secret = self.suite.open(self._kem_key, kept.sealed_vrf_secret, open_job_info(job_id))
+            server = PsiServer(kept.terms, self.terms.org, self._signing_public, self._ids, self._kem_key,
+                               vrf_secret=secret)  # fmt: skip
+        except MalformedError as exc:
+            raise RefusedError(
+                "job_state_mismatch", f"the kept state of job {job_id} cannot be taken up: {exc}"
+            ) from exc
+        if server.committed.commitment != kept.commitment:
+            raise RefusedError(
+                "job_state_mismatch",
+                f"job {job_id} was answered on another identifier set than the service holds now; start a new job",
+            )
+        server.resume(kept.state)
+        return server
 
     async def _record(self, request: web.Request) -> web.Response:
         caller = request.headers.get(CALLER_ORG_HEADER, "")
@@ -169,9 +333,17 @@ class PsiService:
         except MalformedError as exc:
             return _refuse(400, "psi_malformed", str(exc))
         entry = self._jobs.get(record.job_id)
-        if entry is None or entry[1] is None:
+        server = None if entry is None else entry[1]
+        if entry is None and record.job_id not in self._done and JOB_ID.match(record.job_id):
+            try:  # a job a service answered before it was started again
+                server = await asyncio.get_running_loop().run_in_executor(None, self._resume, record.job_id)
+            except RefusedError as exc:
+                return _refuse(409, exc.reason, str(exc))
+            if server is not None:  # one taken up by a record step that ran meanwhile goes on from there
+                entry = self._jobs.setdefault(record.job_id, (self._clock(), server))
+                server = None if record.job_id in self._done else entry[1]
+        if server is None:
             return _refuse(404, "unknown_job", f"no open job {record.job_id!r} here (answered, expired or never asked)")
-        server = entry[1]
         if record.client.org != caller:
             return _refuse(
                 403, "wrong_client", f"the record names client {record.client.org!r}; the caller is {caller!r}"
@@ -202,6 +374,17 @@ class PsiService:
 
     def _write(self, job_id: str, files: Mapping[str, bytes]) -> None:
         write_job_files(self.jobs_dir / job_id, files)
+        self._forget(job_id)  # after the files: a crash between leaves a finished job
+
+
+def _opened_at(path: Path, default: float) -> float:
+    """When the job an ``open.json`` keeps was answered (``default`` for a file that does not say: it is read in
+    full, and refused if need be, when its record step comes)."""
+    try:
+        opened = json.loads(path.read_bytes()).get("opened_at")
+    except (OSError, ValueError, AttributeError):
+        return default
+    return float(opened) if type(opened) is int else default
 
 
 async def serve(service: PsiService, host: str, port: int, ready: Callable[[int], None] | None = None) -> None:

@@ -14,7 +14,9 @@ A member holding a grant of the asset for a purpose runs a job with :func:`run_p
 Three calls, each authenticated, decided against the grant and recorded by the owner's gateway:
 
 1. ``GET <steps>/terms``: the terms document, checked against ``metadata_digest`` (the SHA-256 the asset's
-   current version names on chain) when given;
+   current version names on chain) when given; when it lists terms of the job's grant, ``GET
+   <steps>/terms?grant=<grant id>`` too: the grant's own terms document, checked against the digest listed
+   (``privacy.asset.terms_of_grant``), under which the job then runs and which its record names;
 2. ``POST <steps>/request``: message 1; the answer, message 2, gives the intersection. Only this call counts as a
    run against the grant's quota, and the gateway refuses a request over ``max_input`` before forwarding it.
    The client waits for its answer as long as the owner's gateway waits for the owner's service
@@ -39,6 +41,7 @@ privacy terms``/``serve`` and the demo (``demo.privacy``) use both.
 from __future__ import annotations
 
 import contextlib
+import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -49,19 +52,24 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from chain.ids import OrgId
-from gateway.psi import TERMS_SUFFIX, terms_dir
+from gateway.psi import TERMS_SUFFIX, grant_terms_dir, load_grant_terms, terms_dir
 from network.description import FILENAME as DESCRIPTION_FILE
 from network.description import load_description
 from network.identity import IdentityError, load_gateway_key
 from privacy.asset import (
+    GRANT_QUERY,
+    GRANT_SALT_BYTES,
     JOB_HEADER,
     PsiAssetTerms,
+    PsiGrantTerms,
     Step,
     format_asset_terms,
+    format_grant_terms,
     format_record_step,
     job_tag,
     parse_asset_terms,
     terms_digest,
+    terms_of_grant,
 )
 from privacy.dp import check_budget, check_dp_terms, check_epsilon
 from privacy.errors import MalformedError, PrivacyError
@@ -91,6 +99,7 @@ __all__ = [
     "open_psi_service",
     "read_identifiers",
     "run_psi_job",
+    "write_grant_terms",
     "write_psi_terms",
 ]
 
@@ -175,15 +184,19 @@ def run_psi_job(
         raise MalformedError(f"job id {job_id!r} must match {JOB_ID.pattern}")
     tag = job_tag(grant_id, job_id)  # each step names it, so the owner's gateway records it in the step's event
 
-    def call(step: Step, method: str, content: bytes | None = None, timeout: float | None = None) -> CallResult:
+    def call(
+        step: Step, method: str, content: bytes | None = None, timeout: float | None = None, query: str | None = None
+    ) -> CallResult:
         headers = {JOB_HEADER: tag}
         if content is not None:
             headers["Content-Type"] = "application/octet-stream"
+        params = {GRANT_QUERY: query} if query is not None else None
         result = client.call(
-            gateway_url, method, f"{steps}/{step}", purpose=purpose, content=content, headers=headers, timeout=timeout
-        )
+            gateway_url, method, f"{steps}/{step}", purpose=purpose, params=params, content=content, headers=headers,
+            timeout=timeout,
+        )  # fmt: skip
         if result.event_id:
-            events[step] = result.event_id
+            events[step if query is None else f"{step}-grant"] = result.event_id
         if result.status != 200:
             raise PsiRefusedError(step, result)
         return result
@@ -202,9 +215,17 @@ def run_psi_job(
         check_same_suite(psi, terms.suite, f"the PSI terms of {terms.asset} (protocol {terms.protocol})")
     except PrivacyError as exc:
         raise PsiJobError(str(exc)) from exc
+    own = None  # the grant's own terms, when the asset's terms (checked against the chain above) list some for it
+    if terms.grant_digest(grant_id) is not None:
+        own = call("terms", "GET", query=grant_id).content
+    try:
+        view = terms_of_grant(terms, grant_id, own)
+    except PrivacyError as exc:
+        raise PsiJobError(f"the terms of grant {grant_id}: {exc}") from exc
+    terms = view.terms
     job = JobTerms(
         job_id, grant_id, purpose, terms.max_input, terms.dp_epsilon, terms.dp_inputs, suite=psi,
-        dp_budget=terms.dp_budget,
+        dp_budget=terms.dp_budget, terms_digest=view.digest,
     )  # fmt: skip
     client_psi = PsiClient(job, org, client_public, identifiers, terms.kem_key)
     # the owner computes for a while before it answers: wait as long as the owner's gateway does
@@ -340,17 +361,77 @@ def write_psi_terms(
     else:
         kem = suite.generate_kem()
         write_job_files(folder, {key_path.name: _kem_pem(kem, passphrase)})
+    path = folder / f"{asset}{TERMS_SUFFIX}"
+    grants: tuple[tuple[str, bytes], ...] = ()
+    if path.exists():  # the grants' own terms stay listed
+        grants = _read_asset_terms(directory, org, asset)[1].grants
     try:
         document = format_asset_terms(
             PsiAssetTerms(
                 asset, org, suite.protocol, max_input, suite.kem_public(kem), steps, dp_epsilon, dp_budget,
-                dp_inputs,
+                dp_inputs, grants,
             )
         )  # fmt: skip
     except PrivacyError as exc:
         raise PsiSetupError(str(exc)) from exc
     path = folder / f"{asset}{TERMS_SUFFIX}"
     path.write_bytes(document)
+    return path, document
+
+
+def _read_asset_terms(directory: Path, org: str, asset: str) -> tuple[Path, PsiAssetTerms]:
+    path = terms_dir(directory, org) / f"{asset}{TERMS_SUFFIX}"
+    try:
+        return path, parse_asset_terms(path.read_bytes())
+    except OSError as exc:
+        raise PsiSetupError(
+            f"no PSI terms of {asset} at {path}: write them with `consortium privacy terms {asset} --as {org}`"
+        ) from exc
+    except PrivacyError as exc:
+        raise PsiSetupError(f"{path}: {exc}") from exc
+
+
+def write_grant_terms(
+    directory: Path,
+    org: str,
+    asset: str,
+    grant_id: str,
+    grantee: str | None,
+    max_input: int | None = None,
+    dp_epsilon: str | None = None,
+    dp_budget: str | None = None,
+    dp_inputs: bool = False,
+) -> tuple[Path, bytes]:
+    """Give grant ``grant_id`` of ``org``'s identifier set ``asset`` terms of its own (``privacy.asset``): write the
+    grant's terms document (``orgs/<org>/privacy/<asset>.grants/<grant id>.terms.json``, a fresh salt) and list its
+    SHA-256 in the asset's terms document; with ``max_input`` None, remove them (the grant runs under the asset's
+    terms again). Returns the asset's terms document's path and new bytes, whose SHA-256 the owner publishes as the
+    asset's next metadata digest. The grant's protocol is the asset's. Whether the grant is of ``asset`` and
+    ``grantee``'s is the caller's to check against the chain (``consortium privacy grant-terms`` does)."""
+    path, terms = _read_asset_terms(directory, org, asset)
+    folder = grant_terms_dir(directory, org, asset)
+    grant_path = folder / f"{grant_id}{TERMS_SUFFIX}"
+    if max_input is None:
+        if terms.grant_digest(grant_id) is None:
+            raise PsiSetupError(f"grant {grant_id} has no terms of its own on {asset}")
+        document = format_asset_terms(terms.with_grant(grant_id, None))
+        write_job_files(path.parent, {path.name: document})
+        grant_path.unlink(missing_ok=True)
+        return path, document
+    if grantee is None:
+        raise PsiSetupError("a grant's own terms name its grantee")
+    try:
+        own = PsiGrantTerms(
+            asset, grant_id, grantee, terms.protocol, max_input, secrets.token_bytes(GRANT_SALT_BYTES), dp_epsilon,
+            dp_budget, dp_inputs,
+        )  # fmt: skip
+    except PrivacyError as exc:
+        raise PsiSetupError(str(exc)) from exc
+    grant_document = format_grant_terms(own)
+    document = format_asset_terms(terms.with_grant(grant_id, terms_digest(grant_document)))
+    # the grant's document first: an asset's document never lists a digest whose document is not there
+    write_job_files(folder, {grant_path.name: grant_document})
+    write_job_files(path.parent, {path.name: document})
     return path, document
 
 
@@ -367,16 +448,8 @@ def open_psi_service(
     against which it checks each record's client key. Job files go to ``jobs_dir`` (default
     ``orgs/<org>/privacy/jobs``), with the notary's URL that ``consortium.json`` records, if any, in each job's
     ``record-step.json``."""
-    folder = terms_dir(directory, org)
-    path = folder / f"{asset}{TERMS_SUFFIX}"
-    try:
-        terms = parse_asset_terms(path.read_bytes())
-    except OSError as exc:
-        raise PsiSetupError(
-            f"no PSI terms of {asset} at {path}: write them with `consortium privacy terms {asset} --as {org}`"
-        ) from exc
-    except PrivacyError as exc:
-        raise PsiSetupError(f"{path}: {exc}") from exc
+    path, terms = _read_asset_terms(directory, org, asset)
+    folder = path.parent
     description = load_description(directory)
     suite = psi_suite(description.crypto)
     try:
@@ -390,6 +463,7 @@ def open_psi_service(
             _load_kem(folder / f"{asset}{KEM_SUFFIX}", passphrase, suite),
             identifiers,
             jobs_dir or folder / "jobs",
+            grant_terms=load_grant_terms(directory, org, asset),
             member_keys={m.org: m.identity.gateway_public_key for m in description.members},
             notary_url=description.notary_url,
         )

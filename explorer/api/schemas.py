@@ -1099,12 +1099,18 @@ class JobSummary(BaseModel):
     grant_id: str
     protocol: str
     implementation: str = Field(description="the PSI implementation and its version")
-    max_input: int = Field(description="the cap on each party's input the asset's terms set")
+    max_input: int = Field(description="the cap on each party's input the job's terms set (the grant's or the asset's)")
     client: JobParty
     server: JobParty
     messages: JobMessages
     result: JobResult
     dp: JobDp | None = Field(None, description="the differentially private count, when the asset's terms ask for one")
+    terms: str | None = Field(
+        None,
+        description="the SHA-256 (hex) of the grant's own PSI terms document, which the asset's terms on chain list "
+        "for the grant, when the job ran under it; absent: the job ran under the asset's terms (the metadata digest "
+        "of the asset version its events name)",
+    )
     signatures: JobSignatures
 
 

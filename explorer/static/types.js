@@ -456,6 +456,7 @@ export {};
  * @property {{request: string, response: string}} messages  SHA-256 of each protocol message, hex
  * @property {{count: number, root: string}} result
  * @property {{client: string, server: string}} signatures  Ed25519, hex
+ * @property {string} [terms]  SHA-256 of the grant's own PSI terms document, hex; absent: the asset's terms
  */
 
 /**

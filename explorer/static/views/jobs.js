@@ -58,6 +58,12 @@ function recordFacts(/** @type {Record<string, any>} */ r, testid = "record-fact
       [t("col.grant"), mono(r.grant_id)],
       named && [t("job.purpose"), text(r.purpose)],
       [t("job.maxInput"), fmtNum(r.max_input)],
+      [
+        t("job.terms"),
+        typeof r.terms === "string"
+          ? h("span", { testid: "record-terms" }, t("job.termsGrant"), " · ", mono(r.terms))
+          : h("span", { testid: "record-terms" }, t("job.termsAsset")),
+      ],
       [t("job.protocol"), `${text(r.protocol)} (${text(r.implementation)})`],
       [t("job.clientSide"), party(r.client, "client")],
       [t("job.serverSide"), party(r.server, "server")],

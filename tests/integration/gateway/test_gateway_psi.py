@@ -572,3 +572,144 @@ def test_a_job_in_process_through_the_owners_gateway_spends_what_the_explorer_ad
         # the second request names the recorded job's tag: not an unrecorded job, but its ε is counted all the same
         assert (budget["jobs"], budget["unrecorded_requests"], budget["remaining_total"]) == (1, 0, "1"), budget
         assert get(ex, f"/api/v1/jobs/{done.tag}", OTHER)[0] == 404
+
+
+def test_a_grants_own_terms_hold_its_jobs_and_a_job_survives_a_restart_of_the_owners_service(
+    psi: PsiWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under the world's suite, the owner's gateway (``LiveGateway``) and PSI service (``open_psi_service``, as
+    ``privacy serve`` opens it) in this process, from the owner's files: an identifier set whose terms (cap 1,000, no
+    ε) give beta's grant terms of its own (cap 250, ε 1) with ``consortium privacy grant-terms`` (which refuses a
+    grant of another asset, writing nothing), published as the asset's second version. A request within the asset's
+    cap but over the grant's is refused by the gateway, no run taken; ``run_psi_job`` reads the grant's terms through
+    the gateway (``?grant=``) and runs under them, its record naming their digest; a job whose owner's service is
+    replaced by a new one between its request and its record step finishes. The grant's two runs are spent exactly,
+    each record step's summary names the digest, and every event passes the notary's schema; ``grant list --as``
+    the owner shows the grant's terms digest."""
+    from aiohttp import web
+    from click.testing import CliRunner
+
+    from cli.main import cli
+    from gateway.psi import PsiGuard, load_grant_terms, load_terms
+    from notary.event import validate_event
+    from privacy.asset import STEP_METHODS, STEPS, format_record_step, parse_grant_terms, terms_of_grant
+    from privacy.record import sign_record, verify_record
+    from privacy.service import PsiService
+    from sdk.privacy import open_psi_service, write_psi_terms
+    from tests.integration.gateway.gateway_world import LiveGateway, LoopThread, _serve
+
+    monkeypatch.setenv("CONSORTIUM_KDF_ITERATIONS", KDF_ITERATIONS)  # the job-secret key's file
+    crypto, root = psi.crypto, psi.world.root
+    suite = psi_suite(crypto)
+    asset, steps = f"grant-ids-{crypto}", f"/v1/privacy/grant-ids-{crypto}"
+    _, first = write_psi_terms(root, PROVIDER, asset, 1000, steps, PASS)
+    base = parse_asset_terms(first)
+    chain = psi.chain
+    assets = chain.consortium.assets
+    assets.register_asset(chain.signers[PROVIDER], asset, AssetKind.DATASET, digest(asset), terms_digest(first), 4)
+    for step in STEPS:
+        chain.register_api(f"g{step}-{crypto}", base.route(step), STEP_METHODS[step], asset=asset)
+    grant_id = chain.grant(GRANTEE, PSI_PURPOSE, asset=asset, quota=2)
+    monkeypatch.setenv("CONSORTIUM_PASSPHRASE", PASS.decode())
+    grant_terms = ["--dir", str(root), "privacy", "grant-terms", asset, "--max-input", "250", "--as", PROVIDER]
+    refused = CliRunner().invoke(cli, [*grant_terms, "--grant", psi.grant_id])  # in process: no interpreter to start
+    assert refused.exit_code != 0 and f"is of asset {PSI_ASSET}, not {asset}" in refused.stderr, refused.output
+    assert load_terms(root, PROVIDER)[asset] == first and not load_grant_terms(root, PROVIDER, asset)
+    shown = CliRunner().invoke(cli, [*grant_terms, "--grant", grant_id, "--dp-epsilon", EPSILON, "--json"])
+    assert shown.exit_code == 0, shown.output
+    document, own = load_terms(root, PROVIDER)[asset], load_grant_terms(root, PROVIDER, asset)[grant_id]
+    assert json.loads(shown.stdout)["metadata_digest"] == "0x" + terms_digest(document).hex()
+    listed = CliRunner().invoke(
+        cli, ["--dir", str(root), "grant", "list", "--asset", asset, "--as", PROVIDER, "--json"]
+    )
+    assert listed.exit_code == 0, listed.output
+    assert [g.get("psi_terms") for g in json.loads(listed.stdout)] == [terms_digest(own).hex()]
+    listing = parse_asset_terms(document)
+    assets.add_version(chain.signers[PROVIDER], asset, digest(asset), terms_digest(document), 4)
+    server_key, client_key = psi.signing_key(PROVIDER), psi.signing_key(GRANTEE)
+    client_public = suite.public_key(client_key)
+
+    def owners_service() -> PsiService:  # as `consortium privacy serve` opens it
+        return open_psi_service(root, PROVIDER, asset, ALPHA_IDS, PASS, tmp_path / "jobs")
+
+    async def serve_at(app: web.Application, port: int) -> web.AppRunner:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        return runner
+
+    loop = LoopThread()
+    runner, port = loop.run(_serve(owners_service().app()))
+    gateway = LiveGateway(
+        psi.world, chain, loop, f"http://127.0.0.1:{port}", tmp_path / "outbox",
+        psi=PsiGuard({asset: document}, PROVIDER, crypto, {asset: {grant_id: own}}), suite=crypto,
+    )  # fmt: skip
+    digest_hex = terms_digest(own).hex()
+    try:
+        with member(psi, GRANTEE) as client:
+            # 251 identifiers: within the asset's cap of 1,000, over the grant's 250
+            big = JobTerms("job-big", grant_id, PSI_PURPOSE, 1000, EPSILON, suite=suite, terms_digest=terms_digest(own))
+            ids = [cnid(n) for n in range(1000, 1251)]
+            header, payload = _parse_message(
+                PsiClient(big, GRANTEE, client_public, ids, base.kem_key).request(), "request"
+            )
+            answer = client.call(
+                gateway.url, "POST", f"{steps}/request", purpose=PSI_PURPOSE,
+                content=_format_message({**header, "max_input": 250}, payload),
+            )  # fmt: skip
+            assert (answer.status, answer.denial_reason) == (403, "input_over_cap"), answer.content
+            assert b"the grant's own terms" in answer.content
+            assert gateway.outbox.quota_used(grant_id) == 0
+
+            done = run_psi_job(
+                client, gateway.url, steps, org=GRANTEE, purpose=PSI_PURPOSE, grant_id=grant_id,
+                identifiers=BETA_IDS, signing_key=client_key, metadata_digest=terms_digest(document),
+                job_id=f"job-own-{crypto}", suite=crypto,
+            )  # fmt: skip
+            assert sorted(done.intersection) == SHARED_IDS
+            record = done.signed.record
+            assert (record.max_input, record.terms, record.dp is not None) == (250, terms_digest(own), True)
+            assert set(done.event_ids) == {"terms", "terms-grant", "request", "record"}
+
+            # the steps one by one, the owner's service replaced between the request and the record
+            fetched = client.call(gateway.url, "GET", f"{steps}/terms?grant={grant_id}", purpose=PSI_PURPOSE).content
+            assert parse_grant_terms(fetched).max_input == 250
+            view = terms_of_grant(listing, grant_id, fetched)
+            job = JobTerms(
+                f"job-restart-{crypto}", grant_id, PSI_PURPOSE, 250, EPSILON, suite=suite, terms_digest=view.digest
+            )
+            party = PsiClient(job, GRANTEE, client_public, BETA_IDS, base.kem_key)
+            headers = {JOB_HEADER: job_tag(grant_id, job.job_id)}
+            response = client.call(
+                gateway.url, "POST", f"{steps}/request", purpose=PSI_PURPOSE, content=party.request(), headers=headers
+            )
+            assert response.status == 200, response.content
+            loop.run(runner.cleanup())  # the owner's service stops; a new one serves the same files
+            runner = loop.run(serve_at(owners_service().app(), port))
+            outcome = party.finish(response.content)
+            body = format_record_step(outcome.record, sign_record(outcome.record, "client", client_key))
+            answer = client.call(
+                gateway.url, "POST", f"{steps}/record", purpose=PSI_PURPOSE, content=body, headers=headers
+            )
+            assert answer.status == 200, answer.content
+            signed = parse_signed_record(answer.content)
+            verify_record(signed, client_public, suite.public_key(server_key))
+            assert sorted(outcome.intersection) == SHARED_IDS and signed.record.terms == terms_digest(own)
+            assert not (tmp_path / "jobs" / job.job_id / "open.json").exists()
+            assert gateway.outbox.quota_used(grant_id) == 2  # each job counted once, the restarted one too
+            with pytest.raises(PsiRefusedError) as spent:
+                run_psi_job(
+                    client, gateway.url, steps, org=GRANTEE, purpose=PSI_PURPOSE, grant_id=grant_id,
+                    identifiers=BETA_IDS, signing_key=client_key, suite=crypto,
+                )  # fmt: skip
+            assert (spent.value.step, spent.value.reason) == ("request", "quota_exhausted"), str(spent.value)
+        events = gateway.recorded_since(0)
+    finally:
+        gateway.close()
+        loop.run(runner.cleanup())
+        loop.close()
+    for event in events:
+        validate_event(event)  # as the notary takes it
+    summaries = [json.loads(e["psi_summary"]) for e in events if "psi_summary" in e]
+    assert [s["terms"] for s in summaries] == [digest_hex, digest_hex]
+    assert [s["max_input"] for s in summaries] == [250, 250]

@@ -215,6 +215,22 @@ def test_the_job_shows_its_parties_grant_steps_record_digest_and_place_in_the_lo
     assert job["steps"][0]["call"]["decision"] == "allow" and job["steps"][0]["call"]["api"] == "psi-terms"
 
 
+def test_a_job_under_its_grants_own_terms_shows_their_digest(tmp_path: Path) -> None:
+    """A summary naming the grant's own PSI terms (``terms``, ``privacy.asset``) is taken and shown as it is; a job
+    without one shows none (above), and a digest that is not one is refused with the event."""
+    own = _summary(terms="ef" * 32)
+    events = [*EVENTS[:3], step(4, "record", psi_record=hashlib.sha256(RECORD).hexdigest(), psi_summary=own)]
+    validate_event(events[3])
+    with job_explorer(tmp_path, [canonical_entry(e) for e in events], ORGS, GRANTS, CHECKPOINTS) as c:
+        status, body = get(c, f"/api/v1/jobs/{TAG}", CLIENT)
+    assert status == 200, body
+    job = json.loads(body)
+    assert job["summary"]["terms"] == "ef" * 32 and job["summary_json"] == own
+    assert canonical_entry(job["summary"]).decode() == own  # what the browser checks: nothing added or dropped
+    with pytest.raises(EventSchemaError, match="terms must be 64 lower-case hex"):
+        validate_event({**events[3], "psi_summary": _summary(terms="EF" * 32)})
+
+
 def test_the_record_the_parties_hold_names_the_tag_and_digest_the_log_holds(client: Any) -> None:
     """What the page checks in the browser, done here in Python: a party's record.json against the log."""
     status, body = get(client, f"/api/v1/jobs/{TAG}", CLIENT)

@@ -149,6 +149,10 @@ def test_the_largest_summary_with_noisy_inputs_fits_the_logs_bound(job: tuple[Ps
     exact = dataclasses.replace(national, dp=dataclasses.replace(national.dp, inputs=None))
     summary = format_summary(dataclasses.replace(signed, record=exact))
     assert len(summary.encode()) <= MAX_PSI_SUMMARY_BYTES and psi_summary_problem(summary) is None, len(summary)
+    # and under a grant's own terms, which the record names by their digest (privacy.asset): the largest there is
+    own = dataclasses.replace(national, terms=b"\xee" * 32)
+    summary = format_summary(dataclasses.replace(signed, record=own))
+    assert len(summary.encode()) == 1835 <= MAX_PSI_SUMMARY_BYTES and psi_summary_problem(summary) is None
 
 
 def test_the_record_states_the_grants_budget_and_one_without_keeps_its_bytes(
@@ -284,9 +288,9 @@ def guard(**dp: object) -> tuple[PsiGuard, bytes]:
 
 
 def test_the_gateway_knows_what_a_job_spends_of_a_grants_budget() -> None:
-    assert guard()[0].budget(SERVICE) is None
-    assert guard(dp_epsilon="1")[0].budget(SERVICE) is None  # an ε without a budget: bounded by the runs alone
-    budget = guard(dp_epsilon="0.5", dp_budget="4", dp_inputs=True)[0].budget(SERVICE)
+    assert guard()[0].budget(SERVICE, None) is None
+    assert guard(dp_epsilon="1")[0].budget(SERVICE, None) is None  # an ε without a budget: bounded by the runs alone
+    budget = guard(dp_epsilon="0.5", dp_budget="4", dp_inputs=True)[0].budget(SERVICE, None)
     assert budget is not None and (budget.cost, budget.limit, budget.counts) == (1500, 4000, 3)
     assert budget.refusal(GRANT, 3000) == (
         f"the job would spend ε 1.5 (3 noisy counts of ε 0.5, sequential composition) of the privacy budget of grant "
