@@ -18,15 +18,13 @@ until something happens). While a worker serves a request the socket's own timeo
 
 from __future__ import annotations
 
-import logging
+import math
 import queue
 import selectors
 import socket
 import threading
 import time
 from typing import Protocol
-
-log = logging.getLogger("chain.node.rpc")
 
 
 class Served(Protocol):
@@ -100,6 +98,13 @@ class ConnectionPool:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        while True:  # handed to the workers after they were told to stop
+            try:
+                left = self._ready.get_nowait()
+            except queue.Empty:
+                break
+            if left is not None:
+                left.close()
         self._wake_read.close()
         self._wake_write.close()
 
@@ -132,10 +137,10 @@ class ConnectionPool:
         selector = selectors.DefaultSelector()
         selector.register(self._wake_read, selectors.EVENT_READ, None)
         deadlines: dict[Served, float] = {}
+        sweep = math.inf  # no waiting connection reaches its deadline before this (one may reach it later)
         try:
             while True:
-                soonest = min(deadlines.values(), default=None)
-                timeout = None if soonest is None else max(0.0, soonest - time.monotonic())
+                timeout = None if sweep == math.inf else max(0.0, sweep - time.monotonic())
                 for key, _ in selector.select(timeout):
                     if key.data is None:
                         while self._drained():
@@ -159,11 +164,14 @@ class ConnectionPool:
                         connection.close()
                         continue
                     deadlines[connection] = now + self.idle_timeout
-                for connection, deadline in list(deadlines.items()):
-                    if deadline <= now:
-                        selector.unregister(connection)
-                        del deadlines[connection]
-                        connection.close()
+                    sweep = min(sweep, now + self.idle_timeout)
+                if now >= sweep:  # not at every wake-up: a request costs the same however many connections wait
+                    for connection, deadline in list(deadlines.items()):
+                        if deadline <= now:
+                            selector.unregister(connection)
+                            del deadlines[connection]
+                            connection.close()
+                    sweep = min(deadlines.values(), default=math.inf)
         finally:
             selector.close()
 
