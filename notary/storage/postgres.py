@@ -38,7 +38,7 @@ from notary.log.note import parse_note
 from notary.log.tiles import TILE_WIDTH, entries_path, format_entry_bundle, parse_entry_bundle, tile_path
 from notary.storage.base import (
     ALARM_COLUMNS,
-    ALARMS_AFTER,
+    ALARMS_INDEX,
     ANCHOR_COLUMNS,
     ANCHOR_SUBJECT,
     ANCHORS_CHECKED_KEY,
@@ -57,6 +57,7 @@ from notary.storage.base import (
     StoreUnavailableError,
     TreeState,
     alarm_row,
+    alarms_page,
     anchor_row,
     edge_widths,
 )
@@ -147,7 +148,7 @@ _SCHEMA_V4 = (
     "UPDATE meta SET value = '4' WHERE key = 'schema_version'",
 )
 
-_ALARMS_AFTER = ALARMS_AFTER.format(p="%s")
+_SCHEMA_V5 = (ALARMS_INDEX, "UPDATE meta SET value = '5' WHERE key = 'schema_version'")
 
 #: An alarm found: a new row, or the count and the last time of the open one of its kind and subject.
 _ADD_ALARM = (
@@ -181,6 +182,12 @@ SCHEMA = Schema(
             "one open alarm rather than one alarm for ever: found again after its alarm was resolved, it opens a "
             "new one; the meta schema_version 4",
             _SCHEMA_V4,
+        ),
+        Migration(
+            5,
+            "an index on (last_ms, id), the order of the alarms' pages and their cursor: a page of GET /v1/alarms "
+            "reads its rows from the index instead of sorting the table; the meta schema_version 5",
+            _SCHEMA_V5,
         ),
     ),
     tables=(
@@ -956,13 +963,8 @@ class PostgresStore:
             )
 
     def alarms(self, limit: int = 100, open_only: bool = False, after: AlarmKey | None = None) -> list[AlarmRow]:
-        conditions = (["resolved_ms IS NULL"] if open_only else []) + ([] if after is None else [_ALARMS_AFTER])
-        where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
-        keyed = () if after is None else (after.last_ms, after.last_ms, after.id)
-        rows = self._query(
-            f"SELECT {', '.join(ALARM_COLUMNS)} FROM alarms {where}ORDER BY last_ms DESC, id DESC LIMIT %s",
-            (*keyed, limit),
-        )
+        keyed = () if after is None else (after.last_ms, after.id)
+        rows = self._query(alarms_page("%s", open_only=open_only, after=after is not None), (*keyed, limit))
         return [alarm_row(r) for r in rows]
 
     def open_alarms(self) -> int:

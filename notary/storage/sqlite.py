@@ -28,7 +28,7 @@ from typing import Any
 from notary.log.tiles import format_entry_bundle
 from notary.storage.base import (
     ALARM_COLUMNS,
-    ALARMS_AFTER,
+    ALARMS_INDEX,
     ANCHOR_COLUMNS,
     ANCHOR_SUBJECT,
     ANCHORS_CHECKED_KEY,
@@ -44,6 +44,7 @@ from notary.storage.base import (
     StoreError,
     TreeState,
     alarm_row,
+    alarms_page,
     anchor_row,
 )
 from notary.storage.schema import Migration
@@ -51,7 +52,7 @@ from notary.storage.schema import Migration
 #: Version 1 is ``_SCHEMA`` as the first releases made it; later versions are ``_MIGRATIONS``, run in order when a
 #: store opens (a new one is made at version 1 and migrated at once), each in one transaction with the ``meta``
 #: key ``schema_version`` that releases before it check, so they refuse a store they cannot read.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -144,9 +145,13 @@ _MIGRATIONS = (
             "CREATE UNIQUE INDEX alarms_open ON alarms (kind, subject) WHERE resolved_ms IS NULL",
         ),
     ),
+    Migration(
+        4,
+        "an index on (last_ms, id), the order of the alarms' pages and their cursor: a page of GET /v1/alarms reads "
+        "its rows from the index instead of sorting the table",
+        (ALARMS_INDEX,),
+    ),
 )
-
-_ALARMS_AFTER = ALARMS_AFTER.format(p="?")
 
 #: An alarm found: a new row, or the count and the last time of the open one of its kind and subject.
 _ADD_ALARM = (
@@ -530,13 +535,8 @@ class LogStore:
         return int(rows[0][0] or 0), bool(rows[0][1])
 
     def alarms(self, limit: int = 100, open_only: bool = False, after: AlarmKey | None = None) -> list[AlarmRow]:
-        conditions = (["resolved_ms IS NULL"] if open_only else []) + ([] if after is None else [_ALARMS_AFTER])
-        where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
-        keyed = () if after is None else (after.last_ms, after.last_ms, after.id)
-        rows = self._query(
-            f"SELECT {', '.join(ALARM_COLUMNS)} FROM alarms {where}ORDER BY last_ms DESC, id DESC LIMIT ?",
-            (*keyed, limit),
-        )
+        keyed = () if after is None else (after.last_ms, after.id)
+        rows = self._query(alarms_page("?", open_only=open_only, after=after is not None), (*keyed, limit))
         return [alarm_row(r) for r in rows]
 
     def open_alarms(self) -> int:

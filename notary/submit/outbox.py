@@ -46,6 +46,10 @@ same reason.
 a lock: each read is a single indexed query, WAL lets it run beside the writer's transaction, and one
 connection (rather than one per thread) can be closed by :meth:`Outbox.close` from any thread. ``last_seq`` and
 ``shipped_seq`` are also kept in memory by the writer, updated after each commit.
+
+**Waking the shipper.** A commit that adds events notifies :meth:`Outbox.wait_pending`, so the shipper sleeps
+while nothing is pending instead of asking the outbox at a fixed interval; :meth:`Outbox.wake` wakes it for
+another reason (it is stopping).
 """
 
 from __future__ import annotations
@@ -217,6 +221,7 @@ class Outbox:
         self.max_group = max_group
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._lock = threading.Lock()  # open/closed state, enqueueing, last_seq/shipped_seq/high
+        self._grew = threading.Condition(self._lock)  # notified after a commit that added events, and by wake()
         self._read_lock = threading.Lock()  # the read connection
         self._quota_lock = threading.Lock()  # the quota counters and the privacy budgets
         self._quota = _Tally(lambda grant: self._read_amount("quota", "used", grant))
@@ -436,6 +441,8 @@ class Outbox:
         with self._lock:
             self._last_seq, self._shipped_seq = seq, ship_to
             self._commits += bool(rows or waiting)
+            if rows:
+                self._grew.notify_all()
         with self._quota_lock:
             self._quota.committed(+grants, seq)
             self._budget.committed(+spent, seq)
@@ -599,9 +606,22 @@ class Outbox:
         with self._lock:
             return self._last_seq - self._shipped_seq
 
+    def wait_pending(self, timeout: float, *, at_least: int = 1, woken: Callable[[], bool] = lambda: False) -> int:
+        """Block until at least ``at_least`` committed events are unshipped, or ``woken()`` holds (looked at when
+        :meth:`wake` is called; it runs under the outbox's lock, so it must not call the outbox), or ``timeout``
+        seconds passed; the number of unshipped events then. No database read."""
+        with self._grew:
+            self._grew.wait_for(lambda: self._last_seq - self._shipped_seq >= at_least or woken(), timeout)
+            return self._last_seq - self._shipped_seq
+
+    def wake(self) -> None:
+        """Wake every :meth:`wait_pending` to look at its ``woken()`` again."""
+        with self._grew:
+            self._grew.notify_all()
+
     def pending(self, limit: int) -> list[tuple[int, bytes]]:
         """Up to ``limit`` unshipped events as (seq, entry bytes), oldest first. With nothing pending (the last
-        committed seq is the last shipped one) the database is not read: the idle shipper asks every 50 ms."""
+        committed seq is the last shipped one) the database is not read."""
         with self._lock:
             shipped, last = self._shipped_seq, self._last_seq
         if last <= shipped:

@@ -5,6 +5,12 @@ One background thread loops: read up to ``batch_max`` unshipped events (oldest f
 Ed25519 or SM2 by the log's suite, by ``sign_batch_body``), and only after the notary's 200 mark them shipped in
 the outbox. The notary's answer is what makes an event shipped, never the sending of it.
 
+**Asleep at rest, batches under load.** With nothing pending the thread sleeps until the outbox commits an event
+(``Outbox.wait_pending``; at most ``rest_s`` at a time, and :meth:`Shipper.stop` wakes it), so an idle gateway
+costs nothing here. An event arriving after a quiet spell goes at once; after a batch smaller than ``batch_max``
+the next one waits until ``gather_s`` after it (or until a full batch is pending), so under load the events
+gather into batches: at most one partial batch per ``gather_s``, as many full ones as the notary takes.
+
 **At least once, and the notary makes it exactly once.** A crash (or a timeout, or a lost answer) after the
 notary committed a batch and before ``mark_shipped`` leaves those events pending; they are sent again, and the
 notary answers an event id it already holds, with the same content, with its original index and receipt — so a
@@ -88,7 +94,8 @@ class Shipper:
         key: PrivateKey,
         *,
         batch_max: int = 1000,
-        idle_s: float = 0.05,
+        gather_s: float = 0.05,
+        rest_s: float = 5.0,
         backoff_initial_s: float = 0.2,
         backoff_max_s: float = 10.0,
         timeout_s: float = 10.0,
@@ -102,7 +109,8 @@ class Shipper:
         self.gateway_id = gateway_id
         self._keys = KeySwitch(key, next_key, signer=f"gateway {gateway_id}", signs="batches")
         self.batch_max = batch_max
-        self.idle_s = idle_s
+        self.gather_s = gather_s
+        self.rest_s = rest_s
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self.timeout_s = timeout_s
@@ -133,6 +141,7 @@ class Shipper:
     def stop(self) -> None:
         """Stop after the batch in flight (whose answer, if any, is still recorded)."""
         self._stop.set()
+        self.outbox.wake()
         with self._lock:
             thread, self._thread = self._thread, None
         if thread is not None:
@@ -172,9 +181,11 @@ class Shipper:
     def _run(self) -> None:
         backoff = self.backoff_initial_s
         verify: ssl.SSLContext | bool = self._tls if self._tls is not None else True
+        sent_at = -self.gather_s  # when the last batch smaller than the limit was sent (monotonic)
         with httpx.Client(timeout=self.timeout_s, verify=verify) as client:
             while not self._stop.is_set():
                 try:
+                    began = time.monotonic()
                     shipped = self._ship_once(client)
                 except _RefusedError as exc:
                     self._failed(str(exc), refused=True)
@@ -188,10 +199,20 @@ class Shipper:
                 else:
                     backoff = self.backoff_initial_s
                     if shipped < self._limit:  # caught up: wait for more
-                        self._stop.wait(self.idle_s)
+                        sent_at = began if shipped else sent_at
+                        self._await_events(sent_at)
                     continue
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self.backoff_max_s)
+
+    def _await_events(self, sent_at: float) -> None:
+        """Sleep until an event is pending (at most ``rest_s``), then, while fewer than a batch are, until
+        ``gather_s`` after ``sent_at``, the sending of the last partial batch; either ends early on :meth:`stop`."""
+        if not self.outbox.wait_pending(self.rest_s, woken=self._stop.is_set):
+            return
+        gather = sent_at + self.gather_s - time.monotonic()
+        if gather > 0:
+            self.outbox.wait_pending(gather, at_least=self._limit, woken=self._stop.is_set)
 
     def _ship_once(self, client: httpx.Client) -> int:
         """Send the oldest unshipped events as one batch; how many the notary accepted."""

@@ -1,8 +1,11 @@
 """The node's JSON-RPC server: ``RpcServer.handle`` (bytes in, bytes out, testable without sockets) and the HTTP
 layer that frames its bodies.
 
-The HTTP layer (standard library ``ThreadingHTTPServer``, keep-alive, one write per response) only frames
-bodies, refuses oversized ones before reading them, and serves ``GET /health`` and ``GET /metrics``.
+The HTTP layer (the standard library's ``HTTPServer`` and request handler, keep-alive, one write per response)
+only frames bodies, refuses oversized ones before reading them, and serves ``GET /health`` and ``GET /metrics``.
+Its connections are served by a fixed set of threads (``chain.node.rpc.connections``: ``WORKERS`` by default), not
+a thread each: a connection waiting for its next request holds no thread, and one that waits ``IDLE_TIMEOUT``
+seconds is closed; while a request is served each read may take ``REQUEST_TIMEOUT`` seconds.
 
 ``GET /health`` answers ``{"head": N, "mode": ..., "inSync": ..., "inQuorum": ...}`` from the node's status
 (``chain.node.health``): 200 for a node sealing alone, or in sync and in quorum; 503 with the same body for a
@@ -10,7 +13,8 @@ node of a network that is not, so that load balancers and ``curl -f`` see it.
 
 With an ``ssl_context`` the server speaks HTTPS; with an ``access`` (``chain.node.rpc.access``, which needs TLS)
 it answers members only, and anyone else the public subset, ``GET /health``'s status and ``{"ok": ...}``, and
-otherwise 401 or 403 with the reason. The TLS handshake runs in the connection's thread, not the accepting one.
+otherwise 401 or 403 with the reason. The TLS handshake runs in a worker once the client's first bytes arrived,
+not in the accepting thread.
 OpenSSL checks only that a member CA issued the client's certificate; once the handshake is done, a client that
 presented a certificate the rule refuses (revoked, expired, not yet valid, of a member removed or suspended) is
 disconnected before any request of it is read, whatever it meant to call, public methods and writes alike (a
@@ -21,6 +25,7 @@ a certificate revoked while its connection is open is refused from its next requ
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import socket
 import ssl
@@ -28,7 +33,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 from chain.errors import ChainError
@@ -36,6 +41,7 @@ from chain.node.health import NodeStatus
 from chain.node.linger import discard_until_closed
 from chain.node.node import Node
 from chain.node.rpc.access import RpcAccess, public_methods, refused_body
+from chain.node.rpc.connections import ConnectionPool
 from chain.node.rpc.envelope import answer_body, dump
 from chain.node.rpc.errors import RpcConfigError, RpcRefusedError
 from chain.node.rpc.methods import Methods
@@ -49,6 +55,10 @@ DEFAULT_PORT = 8545
 MAX_BODY_BYTES = 5 * 1024 * 1024
 #: Seconds an idle keep-alive connection is kept open.
 IDLE_TIMEOUT = 60.0
+#: Seconds each read of a request (and the TLS handshake) may take once the client started sending.
+REQUEST_TIMEOUT = 10.0
+#: Threads serving the connections.
+WORKERS = 16
 _JSON = "application/json"
 _METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -59,7 +69,8 @@ class RpcServer:
     ``metrics`` renders ``GET /metrics``; ``status`` is the node's report on itself (``consortium_nodeStatus``
     and ``GET /health``), by default that of a node sealing alone. ``ssl_context`` serves HTTPS; ``access``
     (which needs it; it may also be set before :meth:`start`) admits members and the public subset only.
-    ``equivocations`` gives the evidence the consensus loop kept (``qbft_getEquivocations``; none by default)."""
+    ``equivocations`` gives the evidence the consensus loop kept (``qbft_getEquivocations``; none by default).
+    ``workers`` threads serve the connections."""
 
     def __init__(
         self,
@@ -71,8 +82,10 @@ class RpcServer:
         ssl_context: ssl.SSLContext | None = None,
         access: RpcAccess | None = None,
         equivocations: Callable[[], Sequence[Equivocation]] | None = None,
+        workers: int = WORKERS,
     ) -> None:
         self.node = node
+        self.workers = workers
         self.host = host
         self.port = port
         self.metrics = metrics
@@ -115,7 +128,7 @@ class RpcServer:
         if self.access is not None:
             public_methods(self.access.public, self.methods)
         server_class = _HttpServer6 if ":" in self.host else _HttpServer
-        self._http = server_class((self.host, self.port), _Handler)
+        self._http = server_class((self.host, self.port), _Handler, ConnectionPool(self.workers, IDLE_TIMEOUT))
         self._http.rpc = self
         self.port = int(self._http.server_address[1])
         self._thread = threading.Thread(target=self._http.serve_forever, name="json-rpc", daemon=True)
@@ -134,6 +147,7 @@ class RpcServer:
         self._http.shutdown()
         self._http.server_close()
         self._http.close_connections()
+        self._http.pool.stop()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._http = None
@@ -145,15 +159,23 @@ class RpcServer:
         return (200 if status.healthy else 503), dump(status.health_json())
 
 
-class _HttpServer(ThreadingHTTPServer):
-    daemon_threads = True
+class _HttpServer(HTTPServer):
     request_queue_size = 128
     rpc: RpcServer
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+    def __init__(self, address: tuple[str, int], handler: type[_Handler], pool: ConnectionPool) -> None:
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
+        self.pool = pool
+        self.handler = handler
         super().__init__(address, handler)
+        pool.start()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Hand the accepted connection to the pool (the accepting thread reads nothing from it)."""
+        with self.connections_lock:
+            self.connections.add(request)
+        self.pool.add(self.handler(request, client_address, self))
 
     def get_request(self) -> tuple[Any, Any]:
         sock, address = super().get_request()
@@ -186,23 +208,75 @@ class _HttpServer6(_HttpServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
+    """One connection, driven by the pool (``chain.node.rpc.connections.Served``) a request at a time, instead of
+    the standard library's handler serving the whole connection from its constructor."""
+
     protocol_version = "HTTP/1.1"
     server_version = "consortium-ledger"
     disable_nagle_algorithm = True
-    timeout = IDLE_TIMEOUT
+    timeout = REQUEST_TIMEOUT
     server: _HttpServer
 
     #: Why this connection was refused once its handshake was done; None when it was not.
     refused_at_handshake: RpcRefusedError | None = None
 
+    def __init__(self, request: Any, client_address: Any, server: _HttpServer) -> None:
+        self.request, self.client_address, self.server = request, client_address, server
+        self._opened = False
+        self._closed = False
+
+    def fileno(self) -> int:
+        return int(self.request.fileno())
+
+    def serve(self) -> bool:
+        if not self._opened:
+            self._opened = True
+            self.setup()
+            if self.refused_at_handshake is not None:
+                self.handle()
+                return False
+            if not self.buffered():  # a TLS client's request has not arrived yet: wait for it without a thread
+                return True
+        self.close_connection = True
+        self.handle_one_request()
+        return not self.close_connection
+
+    def buffered(self) -> bool:
+        """Whether bytes of a next request are in the reader's buffer or the TLS layer's, or come at once from the
+        socket: read without blocking."""
+        reader = self.rfile
+        assert isinstance(reader, io.BufferedReader), "the request handler reads through a buffer (rbufsize -1)"
+        self.connection.settimeout(0.0)
+        try:
+            return bool(reader.peek(1))
+        except (BlockingIOError, ssl.SSLWantReadError):
+            return False
+        except OSError:
+            return True  # serving it meets the error and closes
+        finally:
+            with contextlib.suppress(OSError):
+                self.connection.settimeout(self.timeout)
+
+    def failed(self) -> None:
+        self.server.handle_error(self.request, self.client_address)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._opened and hasattr(self, "wfile"):
+            with contextlib.suppress(OSError):
+                self.finish()
+        with self.server.connections_lock:
+            self.server.connections.discard(self.request)
+        self.server.shutdown_request(self.request)
+
     def setup(self) -> None:
         if isinstance(self.request, ssl.SSLSocket):
             self.request.settimeout(self.timeout)
-            self.request.do_handshake()  # here, in the connection's thread, not in the accepting one
+            self.request.do_handshake()  # here, in a worker, not in the accepting thread
             self.refused_at_handshake = self._handshake_refusal()
         super().setup()
-        with self.server.connections_lock:
-            self.server.connections.add(self.connection)
 
     def _handshake_refusal(self) -> RpcRefusedError | None:
         """Why the certificate the client presented is refused by the rule now (None: none presented, no rule,
@@ -239,11 +313,6 @@ class _Handler(BaseHTTPRequestHandler):
         log.info("JSON-RPC %s %s from %s refused: %s", self.command, self.path[:100], self.client_address[0],
                  refusal.reason)  # fmt: skip
         self._send(refusal.status, refused_body(body, refusal), _JSON)
-
-    def finish(self) -> None:
-        with self.server.connections_lock:
-            self.server.connections.discard(self.connection)
-        super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)

@@ -834,6 +834,63 @@ def test_stop_closes_keep_alive_connections(world: World) -> None:
     rpc.stop()  # idempotent
 
 
+def test_a_burst_of_connections_is_served_by_a_fixed_set_of_threads(world: World) -> None:
+    """40 keep-alive clients at once, a server of 3 workers: every request answered, no thread started for a
+    connection or a request; connections that send nothing hold no worker."""
+    before = set(threading.enumerate())
+    rpc = RpcServer(world.node, port=0, workers=3)
+    rpc.start()
+    try:
+        started = set(threading.enumerate()) - before
+        assert sorted(t.name for t in started) == ["json-rpc", "json-rpc-0", "json-rpc-1", "json-rpc-2",
+                                                   "json-rpc-watcher"]  # fmt: skip
+        silent = [socket.create_connection(("127.0.0.1", rpc.port), timeout=10) for _ in range(3)]
+        answers: list[int] = []
+        errors: list[BaseException] = []
+        go = threading.Barrier(40)
+
+        def client() -> None:
+            try:
+                conn = connect(rpc)
+                go.wait(10)
+                for i in range(5):
+                    status, body = post(conn, f'{{"jsonrpc":"2.0","id":{i},"method":"eth_blockNumber"}}'.encode())
+                    assert status == 200 and json.loads(body)["result"] == "0x4"
+                    answers.append(i)
+                conn.close()
+            except BaseException as exc:  # reported by the main thread
+                errors.append(exc)
+
+        clients = [threading.Thread(target=client) for _ in range(40)]
+        for thread in clients:
+            thread.start()
+        for thread in clients:
+            thread.join(30)
+        assert errors == [] and len(answers) == 200
+        assert set(threading.enumerate()) - before == started  # not one thread more, during or after
+        for sock in silent:
+            sock.close()
+    finally:
+        rpc.stop()
+    assert not any(thread.is_alive() for thread in started)
+
+
+def test_requests_sent_before_the_answers_are_all_answered_in_order(server: RpcServer) -> None:
+    """Two requests in one write (pipelined): the second is already in the server's buffer when the first is
+    answered, so no readable socket would announce it."""
+    body = b'{"jsonrpc":"2.0","id":%d,"method":"eth_chainId"}'
+    request = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"".join(request % len(body % i) + body % i for i in (1, 2)))
+        sock.settimeout(10)
+        received = b""
+        while received.count(b'"id":') < 2:
+            chunk = sock.recv(65536)
+            assert chunk, received
+            received += chunk
+    assert received.count(b"HTTP/1.1 200 ") == 2 and received.index(b'"id":1') < received.index(b'"id":2')
+
+
 def test_concurrent_http_clients_and_a_sealer_leave_the_node_consistent(fresh: World) -> None:
     rpc = RpcServer(fresh.node, port=0)
     rpc.start()

@@ -535,7 +535,7 @@ class LiveGateway:
                 notary_url,
                 gateway_settings.gateway_id,
                 key,
-                idle_s=0.01,
+                gather_s=0.01,
                 backoff_initial_s=0.05,
                 backoff_max_s=0.5,
             )

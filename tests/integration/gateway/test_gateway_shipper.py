@@ -90,7 +90,7 @@ def test_everything_is_shipped_in_order_and_logged_once(
 ) -> None:
     notary.start()
     expected = record(outbox, 0, 2500)
-    shipper = Shipper(outbox, notary.url, GATEWAY, key, batch_max=1000)
+    shipper = Shipper(outbox, notary.url, GATEWAY, key, batch_max=1000, rest_s=3600)  # only an append wakes it
     shippers.append(shipper)
     shipper.start()
     assert shipper.drain(30)
@@ -106,9 +106,10 @@ def test_everything_is_shipped_in_order_and_logged_once(
     stats = outbox.stats()
     assert (stats.shipped_seq, stats.pending) == (2500, 0)
 
-    more = record(outbox, 2500, 10)  # the running shipper picks up new events by itself
+    more = record(outbox, 2500, 10)  # the resting shipper is woken by the new events
     assert shipper.drain(10)
     assert_logged_exactly_once(notary, expected | more)
+    assert shipper.status()["batches"] == 4
 
 
 def test_a_resend_after_a_crash_between_post_and_mark_shipped_adds_nothing(
@@ -167,7 +168,7 @@ def test_a_notary_killed_mid_stream_and_restarted_loses_and_duplicates_nothing(
 ) -> None:
     notary.start()
     shipper = Shipper(
-        outbox, notary.url, GATEWAY, key, batch_max=100, idle_s=0.005, backoff_initial_s=0.05, backoff_max_s=0.3
+        outbox, notary.url, GATEWAY, key, batch_max=100, gather_s=0.005, backoff_initial_s=0.05, backoff_max_s=0.3
     )
     shippers.append(shipper)
     shipper.start()
@@ -247,7 +248,7 @@ from notary.submit.shipper import Shipper
 outbox = Outbox(Path(sys.argv[1]), GATEWAY)
 outbox.start()
 shipper = Shipper(outbox, sys.argv[2], GATEWAY, Ed25519PrivateKey.from_private_bytes(bytes.fromhex(sys.argv[3])),
-                  batch_max=50, idle_s=0.001)
+                  batch_max=50, gather_s=0.001)
 shipper.start()
 n = 0
 while True:

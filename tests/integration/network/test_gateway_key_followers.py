@@ -131,7 +131,7 @@ def test_the_explorer_follows_the_operators_rotated_key(
         PASS,
         next_key=following_gateway_key(explorer_view, tmp_path, ORG, PASS, "intl"),
     )
-    recorder.shipper.idle_s, recorder.shipper.backoff_max_s = 0.01, 0.5
+    recorder.shipper.gather_s, recorder.shipper.backoff_max_s = 0.01, 0.5
     closing.append(recorder)
     reads = SignedReads(EXPLORER, old_key, next_key=following_gateway_key(explorer_view, tmp_path, ORG, PASS, "intl"))
     # the alarm records as `up` makes them (`cli.up.alarm_evaluator`): the same key file, followed by its own view
@@ -144,7 +144,7 @@ def test_the_explorer_follows_the_operators_rotated_key(
         backoff_max_s=0.5,
         next_key=following_gateway_key(explorer_view, tmp_path, ORG, PASS, "intl"),
     )
-    alarms.shipper.idle_s = 0.01
+    alarms.shipper.gather_s = 0.01
     closing.append(alarms)
     recorder.start()
     alarms.start()

@@ -150,7 +150,7 @@ def test_a_rotated_gateway_key_is_switched_to_with_no_batch_refused(
         notary.url,
         GATEWAY,
         old_key,
-        idle_s=0.01,
+        gather_s=0.01,
         backoff_max_s=0.5,
         next_key=following_gateway_key(gateway_view, tmp_path, ORG, PASS, "intl"),
     )

@@ -19,7 +19,7 @@ import pytest
 
 from explorer.calls_pg import PostgresCallIndex
 from gateway.quota import PostgresQuota, QuotaSchemaError, QuotaUnavailableError
-from notary.storage.base import StoreError
+from notary.storage.base import AlarmKey, StoreError, alarms_page
 from notary.storage.schema import (
     Migration,
     Schema,
@@ -423,7 +423,7 @@ def test_the_notary_gets_the_resolution_of_alarms_in_one_transaction(
     conn.execute("DROP INDEX alarms_open")
     store = open_notary(url, s3)
     try:
-        assert store.meta("schema_version") == "4" and store.open_alarms() == 1
+        assert store.meta("schema_version") == str(SCHEMA.latest) and store.open_alarms() == 1
         ((alarm_id, count, resolved),) = [(a["id"], a["count"], a["resolved_ms"]) for a in store.alarms()]
         assert (count, resolved) == (3, None)
         assert store.resolve_alarm(alarm_id, 6, "op/ops", "w1 restored")[1]
@@ -431,7 +431,48 @@ def test_the_notary_gets_the_resolution_of_alarms_in_one_transaction(
         assert [(a["count"], a["resolved_ms"]) for a in store.alarms()] == [(1, None), (3, 6)]
     finally:
         store.close()
-    assert recorded(conn, "notary") == [1, 2, 3, 4]
+    assert recorded(conn, "notary") == list(range(1, SCHEMA.latest + 1))
+
+
+def page_plans(conn: psycopg.Connection[Any]) -> dict[tuple[bool, bool], str]:
+    """PostgreSQL's plan of each form of the alarms' page query (``open_only``, ``after``), as text."""
+    found = {}
+    for open_only in (False, True):
+        for after in (False, True):
+            query = alarms_page("%s", open_only=open_only, after=after)
+            rows = conn.execute("EXPLAIN " + query, (2500, 5000, 100) if after else (100,)).fetchall()
+            found[open_only, after] = "\n".join(str(row[0]) for row in rows)
+    return found
+
+
+def test_the_notary_gets_the_index_of_the_alarms_pages_and_keeps_its_alarms(
+    url: str, s3: Any, connect: Callable[[], psycopg.Connection[Any]]
+) -> None:
+    """A database at version 4 holding 10,000 alarms: version 5 adds the index on ``(last_ms, id)``, the alarms
+    stay as they were, and each form of the page query reads the index backwards instead of sorting the table."""
+    from notary.storage.postgres import SCHEMA
+
+    conn = connect()
+    migrate(conn, Schema(SCHEMA.component, SCHEMA.migrations[:4], SCHEMA.tables))
+    conn.execute(
+        "INSERT INTO alarms (time_ms, kind, size, message, subject, last_ms, count) "
+        "SELECT n / 2, 'test', NULL, 'alarm ' || n, 'subject ' || n, n / 2, 1 FROM generate_series(1, 10000) AS n"
+    )
+    conn.execute("ANALYZE alarms")
+    assert all("Sort" in plan for plan in page_plans(conn).values())
+    store = open_notary(url, s3)
+    try:
+        assert store.meta("schema_version") == "5" and store.open_alarms() == 10_000
+        page = store.alarms(limit=3, after=AlarmKey(last_ms=2500, id=5000))
+        assert [(a["message"], a["last_ms"]) for a in page] == [("alarm 4999", 2499), ("alarm 4998", 2499),
+                                                                ("alarm 4997", 2498)]  # fmt: skip
+    finally:
+        store.close()
+    assert recorded(conn, "notary") == [1, 2, 3, 4, 5]
+    conn.execute("ANALYZE alarms")
+    for form, plan in page_plans(conn).items():
+        assert "Index Scan Backward using alarms_recent on alarms" in plan and "Sort" not in plan, (form, plan)
+    assert "Index Cond: (ROW(last_ms, id) < ROW(" in page_plans(conn)[False, True]
 
 
 def test_the_notary_refuses_a_database_a_later_release_migrated(

@@ -472,3 +472,27 @@ def test_exactly_as_many_jobs_as_the_budget_holds_win_a_race_of_40_threads(outbo
         f.result(timeout=10)
     assert outbox.dp_spent(grant) == 9000
     assert outbox.reserve_budget(grant, 1000, 10_000) == (True, 9000)
+
+
+def test_wait_pending_sleeps_until_a_commit_adds_events_or_wake(outbox: Outbox) -> None:
+    """What lets the shipper sleep at rest: a waiter is woken by a commit that adds events (not before, with an
+    hour's timeout) and by ``wake`` once its ``woken()`` holds; with events pending it does not wait at all."""
+    assert outbox.wait_pending(0) == 0
+    woken = threading.Event()
+    answers: list[int] = []
+    waiter = threading.Thread(target=lambda: answers.append(outbox.wait_pending(3600, woken=woken.is_set)))
+    waiter.start()
+    outbox.append(call("ev-1")).result(timeout=30)
+    waiter.join(30)
+    assert not waiter.is_alive() and answers == [1]
+
+    assert outbox.wait_pending(3600) == 1  # pending already: no wait
+    waiter = threading.Thread(target=lambda: answers.append(outbox.wait_pending(3600, at_least=3, woken=woken.is_set)))
+    waiter.start()
+    outbox.append(call("ev-2")).result(timeout=30)  # two pending, fewer than it waits for
+    outbox.wake()  # woken() does not hold yet: it goes on waiting
+    assert waiter.is_alive()
+    woken.set()
+    outbox.wake()
+    waiter.join(30)
+    assert not waiter.is_alive() and answers == [1, 2]

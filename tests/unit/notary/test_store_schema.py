@@ -1,7 +1,8 @@
 """The embedded notary store's schema versions (``notary.storage.sqlite``): a store of version 1, whose alarms
 table got a row each time a condition was found, is migrated when it opens (its alarms folded into one per kind
-and subject), a store of version 2 gets the alarms' resolution (its alarms kept, open), a store of a later release
-is refused as it is, and a new store is made at the latest version."""
+and subject), a store of version 2 gets the alarms' resolution (its alarms kept, open), a store of version 3 the
+index of the alarms' pages (which their query then reads, without a sort), a store of a later release is refused
+as it is, and a new store is made at the latest version."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from notary.storage import sqlite as embedded
-from notary.storage.base import StoreError
+from notary.storage.base import AlarmKey, StoreError, alarms_page
 from notary.storage.sqlite import SCHEMA_VERSION, LogStore
 
 
@@ -28,7 +29,7 @@ def version_1(path: Path, alarms: list[tuple[int, str, int | None, str]]) -> Non
 def test_a_new_store_is_at_the_latest_version(tmp_path: Path) -> None:
     store = LogStore(tmp_path / "notary.db")
     try:
-        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "3"
+        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "4"
         store.add_alarm(1, "split-view", 3, "witness w1 refused checkpoint 3", subject="witness w1")
         store.add_alarm(2, "split-view", 4, "witness w1 refused checkpoint 4", subject="witness w1")
         ((alarm),) = store.alarms()
@@ -54,7 +55,7 @@ def test_a_store_of_version_1_is_migrated_and_its_alarms_folded(tmp_path: Path) 
     )
     store = LogStore(path)
     try:
-        assert store.meta("schema_version") == "3"
+        assert store.meta("schema_version") == "4"
         found = [(a["kind"], a["subject"], a["count"], a["time_ms"], a["last_ms"], a["size"]) for a in store.alarms()]
         assert found == [
             ("test", "the same words", 2, 7, 8, None),
@@ -70,7 +71,7 @@ def test_a_store_of_version_1_is_migrated_and_its_alarms_folded(tmp_path: Path) 
         store.close()
     again = LogStore(path)  # opened again: nothing more to migrate
     try:
-        assert again.meta("schema_version") == "3" and len(again.alarms()) == 5
+        assert again.meta("schema_version") == "4" and len(again.alarms()) == 5
     finally:
         again.close()
 
@@ -79,10 +80,10 @@ def test_a_store_of_a_later_release_is_refused_as_it_is(tmp_path: Path) -> None:
     path = tmp_path / "notary.db"
     version_1(path, [(1, "test", None, "an alarm")])
     conn = sqlite3.connect(path)
-    conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
     conn.commit()
     conn.close()
-    with pytest.raises(StoreError, match="schema version 4, this notary reads 3"):
+    with pytest.raises(StoreError, match="schema version 5, this notary reads 4"):
         LogStore(path)
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT time_ms, kind, message FROM alarms").fetchall() == [(1, "test", "an alarm")]
@@ -113,7 +114,7 @@ def test_a_store_of_version_2_gets_the_resolution_and_keeps_its_alarms_open(tmp_
     version_2(path)
     store = LogStore(path)
     try:
-        assert store.meta("schema_version") == "3"
+        assert store.meta("schema_version") == "4"
         found = [(a["id"], a["subject"], a["count"], a["last_ms"], a["resolved_ms"]) for a in store.alarms()]
         assert found == [(1, "witness w1", 3, 5, None), (2, "t", 1, 2, None)]
         assert store.open_alarms() == 2
@@ -145,3 +146,59 @@ def test_a_failing_migration_to_version_3_leaves_the_store_at_version_2(tmp_path
         (1, "witness w1", 3), (2, "t", 1)
     ]  # fmt: skip
     conn.close()
+
+
+def version_3(path: Path, alarms: int) -> None:
+    """A store as the releases of version 3 made it (alarms resolvable, no index of their order), holding
+    ``alarms`` alarms found at times 0, 0, 1, 1, 2, … (two at each time)."""
+    version_2(path)
+    conn = sqlite3.connect(path)
+    conn.execute("DELETE FROM alarms")
+    for statement in embedded._MIGRATIONS[1].statements:
+        conn.execute(statement)
+    conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    conn.executemany(
+        "INSERT INTO alarms (time_ms, kind, size, message, subject, last_ms, count) "
+        "VALUES (?, 'test', NULL, ?, ?, ?, 1)",
+        [(n // 2, f"alarm {n}", f"subject {n}", n // 2) for n in range(alarms)],
+    )
+    conn.commit()
+    conn.close()
+
+
+def plans(path: Path) -> dict[tuple[bool, bool], str]:
+    """SQLite's plan of each form of the alarms' page query (``open_only``, ``after``), as one line."""
+    conn = sqlite3.connect(path)
+    found = {}
+    try:
+        for open_only in (False, True):
+            for after in (False, True):
+                query = "EXPLAIN QUERY PLAN " + alarms_page("?", open_only=open_only, after=after)
+                rows = conn.execute(query, (5, 3, 10) if after else (10,)).fetchall()
+                found[open_only, after] = "; ".join(str(row[3]) for row in rows)
+    finally:
+        conn.close()
+    return found
+
+
+def test_a_store_of_version_3_gets_the_index_of_the_alarms_pages_and_keeps_its_alarms(tmp_path: Path) -> None:
+    path = tmp_path / "notary.db"
+    version_3(path, 40)
+    before = plans(path)
+    assert all("USE TEMP B-TREE FOR ORDER BY" in plan for plan in before.values()), before  # a sort per page
+    store = LogStore(path)
+    try:
+        assert store.meta("schema_version") == "4"
+        assert len(store.alarms(limit=100)) == 40 and store.open_alarms() == 40
+        page = store.alarms(limit=3, after=AlarmKey(last_ms=5, id=11))
+        assert [(a["id"], a["last_ms"]) for a in page] == [(10, 4), (9, 4), (8, 3)]
+        assert [(a["id"], a["last_ms"]) for a in store.alarms(limit=2)] == [(40, 19), (39, 19)]
+    finally:
+        store.close()
+    after = plans(path)
+    assert after == {
+        (False, False): "SCAN alarms USING INDEX alarms_recent",
+        (True, False): "SCAN alarms USING INDEX alarms_recent",
+        (False, True): "SEARCH alarms USING INDEX alarms_recent (last_ms<?)",
+        (True, True): "SEARCH alarms USING INDEX alarms_recent (last_ms<?)",
+    }

@@ -1,0 +1,183 @@
+"""Keep-alive connections served by a fixed set of threads: the node's JSON-RPC server's concurrency.
+
+A connection belongs to no thread while it waits for its next request. One watcher thread holds every waiting
+connection in a selector and hands a connection whose socket turns readable (a request, a TLS ClientHello, or its
+close) to a queue; ``workers`` threads take connections from it, serve one request each (the first time a
+TLS handshake before it), and put the connection back to the watcher unless it closed. A burst of clients queues
+for the workers instead of starting a thread each, and no thread is started or stopped per request or per
+connection; a connection that sends nothing holds no thread at all.
+
+A request already read into a connection's buffers (a client that sent its next request before reading the last
+answer, or TLS data decrypted ahead) would not make its socket readable again: :meth:`Served.buffered` says so,
+and the worker serves it at once instead of giving the connection back.
+
+The watcher closes a connection that waited ``idle_timeout`` seconds without a request; it sleeps until one of
+its connections is readable, a connection is added, or the next of them reaches that limit (with none waiting,
+until something happens). While a worker serves a request the socket's own timeout bounds each read.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import selectors
+import socket
+import threading
+import time
+from typing import Protocol
+
+
+class Served(Protocol):
+    """One client connection as the pool drives it."""
+
+    def fileno(self) -> int: ...
+
+    def serve(self) -> bool:
+        """Serve one request (the first time, open the connection first: a TLS handshake); whether the connection
+        stays open for the next."""
+        ...
+
+    def buffered(self) -> bool:
+        """Whether the next request is already (partly) read into the connection's buffers, without waiting."""
+        ...
+
+    def failed(self) -> None:
+        """Report the exception being handled, which ``serve`` raised."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class ConnectionPool:
+    """``workers`` threads serving the connections given to :meth:`add`; waiting ones are closed after
+    ``idle_timeout`` seconds. Threads are named after ``name``."""
+
+    def __init__(self, workers: int, idle_timeout: float, name: str = "json-rpc") -> None:
+        if workers < 1:
+            raise ValueError("a connection pool needs at least one worker")
+        self.workers = workers
+        self.idle_timeout = idle_timeout
+        self.name = name
+        self._ready: queue.SimpleQueue[Served | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._incoming: list[Served] = []  # to be watched, handed over under the lock
+        self._stopping = False
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        self._wake_read, self._wake_write = socket.socketpair()
+        self._wake_read.setblocking(False)
+        self._wake_write.setblocking(False)
+        threads = [threading.Thread(target=self._watch, name=f"{self.name}-watcher", daemon=True)]
+        threads += [
+            threading.Thread(target=self._work, name=f"{self.name}-{i}", daemon=True) for i in range(self.workers)
+        ]
+        self._threads = threads
+        for thread in threads:
+            thread.start()
+
+    def add(self, connection: Served) -> None:
+        """Serve ``connection`` once it sends something (an accepted socket: nothing read from it yet)."""
+        with self._lock:
+            if self._stopping:
+                connection.close()
+                return
+            self._incoming.append(connection)
+        self._wake()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close every waiting connection and stop the threads once their request is answered (the caller shuts
+        down the sockets of the connections being served, so that a worker waiting on one returns)."""
+        with self._lock:
+            if self._stopping:
+                return
+            self._stopping = True
+        self._wake()
+        for _ in range(self.workers):
+            self._ready.put(None)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        while True:  # handed to the workers after they were told to stop
+            try:
+                left = self._ready.get_nowait()
+            except queue.Empty:
+                break
+            if left is not None:
+                left.close()
+        self._wake_read.close()
+        self._wake_write.close()
+
+    def _wake(self) -> None:
+        try:
+            self._wake_write.send(b"\0")
+        except BlockingIOError:  # the watcher has wake-ups unread: it looks at everything anyway
+            pass
+        except OSError:  # stopped meanwhile
+            pass
+
+    # -- threads ------------------------------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while (connection := self._ready.get()) is not None:
+            keep = False
+            try:
+                keep = connection.serve()
+                while keep and connection.buffered():
+                    keep = connection.serve()
+            except Exception:
+                connection.failed()
+                keep = False
+            if keep:
+                self.add(connection)
+            else:
+                connection.close()
+
+    def _watch(self) -> None:
+        selector = selectors.DefaultSelector()
+        selector.register(self._wake_read, selectors.EVENT_READ, None)
+        deadlines: dict[Served, float] = {}
+        sweep = math.inf  # no waiting connection reaches its deadline before this (one may reach it later)
+        try:
+            while True:
+                timeout = None if sweep == math.inf else max(0.0, sweep - time.monotonic())
+                for key, _ in selector.select(timeout):
+                    if key.data is None:
+                        while self._drained():
+                            pass
+                        continue
+                    selector.unregister(key.fileobj)
+                    del deadlines[key.data]
+                    self._ready.put(key.data)
+                with self._lock:
+                    incoming, self._incoming = self._incoming, []
+                    stopping = self._stopping
+                if stopping:
+                    for connection in [*deadlines, *incoming]:
+                        connection.close()
+                    return
+                now = time.monotonic()
+                for connection in incoming:
+                    try:
+                        selector.register(connection, selectors.EVENT_READ, connection)
+                    except (OSError, ValueError):  # closed meanwhile
+                        connection.close()
+                        continue
+                    deadlines[connection] = now + self.idle_timeout
+                    sweep = min(sweep, now + self.idle_timeout)
+                if now >= sweep:  # not at every wake-up: a request costs the same however many connections wait
+                    for connection, deadline in list(deadlines.items()):
+                        if deadline <= now:
+                            selector.unregister(connection)
+                            del deadlines[connection]
+                            connection.close()
+                    sweep = min(deadlines.values(), default=math.inf)
+        finally:
+            selector.close()
+
+    def _drained(self) -> bool:
+        """Read wake-ups; whether there may be more."""
+        try:
+            return len(self._wake_read.recv(4096)) == 4096
+        except (BlockingIOError, OSError):
+            return False
