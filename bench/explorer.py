@@ -606,11 +606,25 @@ def stable(f: CallFilter) -> bool:
     return any(v is not None for v in (f.api, f.asset, f.grant, f.trace_id, f.denial_reason))
 
 
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user + system) process ``pid`` has used so far, from ``/proc/<pid>/stat``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure_provenance(
-    url: str, notary_url: str, tokens: dict[str, str], samples: list[Sample], others: list[Sample], pacer: Pacer
+    url: str,
+    notary_url: str,
+    tokens: dict[str, str],
+    samples: list[Sample],
+    others: list[Sample],
+    pacer: Pacer,
+    pids: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """(3): cold then warm provenance of ``samples``; the notary's evidence endpoint alone on ``others``,
-    interleaved with the cold requests (the same conditions)."""
+    interleaved with the cold requests (the same conditions). With ``pids``, the CPU time each of those processes
+    used in each phase, per request of the phase (its background work included): a figure the machine's other load
+    does not inflate as it does the latencies."""
     clients = clients_for(url, tokens)
     clock = time.perf_counter
     cold: list[float] = []
@@ -646,15 +660,25 @@ def measure_provenance(
             detail = f"{response.status_code} {response.text[:300]}"
             raise RuntimeError(f"the notary's evidence of {s.event_id}: {detail}")
 
+    pids = pids or {}
+    cpu: dict[str, dict[str, float]] = {}
+
+    def used(since: dict[str, float], requests: int) -> dict[str, float]:
+        return {name: round((cpu_seconds(pid) - since[name]) * 1000 / requests, 3) for name, pid in pids.items()}
+
     try:
+        start = {name: cpu_seconds(pid) for name, pid in pids.items()}
         for k, s in enumerate(samples):  # cold, and the notary alone on another event after each
             ask(k, s, cold)
             if k < len(others):
                 ask_notary(others[k])
+        cpu["cold_and_notary_alone"] = used(start, len(samples) + min(len(samples), len(others)))
         order = list(enumerate(samples))
         random.Random(5).shuffle(order)
+        start = {name: cpu_seconds(pid) for name, pid in pids.items()}
         for k, s in order:
             ask(k, s, warm)
+        cpu["warm"] = used(start, len(samples))
     finally:
         for c in [*clients.values(), direct]:
             c.close()
@@ -663,6 +687,7 @@ def measure_provenance(
         "cold": summary(cold),
         "warm": summary(warm),
         "notary_evidence_alone": summary(notary),
+        "cpu_ms_per_request": cpu,
         "all_verified": not failures,
         "not_verified_count": len(failures),
         "not_verified": failures[:20],
@@ -942,11 +967,12 @@ def main(argv: list[str] | None = None) -> int:
         others = samples[args.provenance : args.provenance + min(200, args.provenance)]
         with explorer_profile.recording(args.profile, "provenance", pids) as prof:
             results["provenance"] = measure_provenance(
-                explorer.url, notary_url, tokens, picked, others, Pacer(args.http_rate)
+                explorer.url, notary_url, tokens, picked, others, Pacer(args.http_rate), pids
             )
         profiles["provenance"] = prof
         r = results["provenance"]
         print(f"    cold p99 {r['cold']['p99_ms']} ms, warm p99 {r['warm']['p99_ms']} ms", flush=True)
+        print(f"    CPU ms per request: {r['cpu_ms_per_request']}", flush=True)
 
         print("(4) exports", flush=True)
         tenth = (span.end_ms - span.start_ms) // 10

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Response
 from explorer import access, lookedat, provenance
 from explorer.api.deps import MAX_MS, CurrentPerson, Cursor, EventId, Explorer, ExplorerDep, Filters, Limit, Subject
 from explorer.api.errors import CURSOR, NOTARY
-from explorer.api.schemas import CallDetail, CallPage, Provenance
+from explorer.api.schemas import CallDetail, CallPage, ModelAnswer, Provenance
 from explorer.calls import CallFilter, CallRow, CallStore
 from explorer.errors import ApiError, InvalidCursorError, MalformedEvidenceError, NotFoundError
 from explorer.provenance import EVIDENCE_LINKS, ProvenanceStep
@@ -34,6 +34,10 @@ from notary.submit.vault import SCHEME_EPOCH, SCHEME_EPOCH_SM3, SCHEME_GATEWAY, 
 from notary.verify import verify_evidence
 
 router = APIRouter(tags=["calls"])
+
+#: The search page and the provenance checked and written in the route's thread (``ModelAnswer``), one hop each.
+CALL_PAGE = ModelAnswer(CallPage)
+PROVENANCE = ModelAnswer(Provenance)
 
 
 # -- cursors -------------------------------------------------------------------------------------------------
@@ -74,7 +78,7 @@ def decode_cursor(cursor: str | None, bound: str) -> int | None:
 )
 def search_calls(
     explorer: ExplorerDep, p: CurrentPerson, f: Filters, limit: Limit = 50, cursor: Cursor = None
-) -> dict[str, Any]:
+) -> Response:
     """Each call carries ``regulator_queries``: the regulator's queries of it the person may see
     (``explorer.lookedat``; a firm's people only under the consortium's ``audit`` policy)."""
     bound = filter_hash(f)
@@ -83,7 +87,7 @@ def search_calls(
     shown = {r["event_id"] for r in rows}
     looks = lookedat.regulator_looks(explorer.calls, explorer.visibility, access.party(p), shown)
     calls = [{**r, "regulator_queries": looks.get(r["event_id"], [])} for r in rows]
-    return {"calls": calls, "next": after, "limit": limit}
+    return CALL_PAGE({"calls": calls, "next": after, "limit": limit})
 
 
 def visible_call(
@@ -133,7 +137,7 @@ def call(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId, subject: Su
     response_model=Provenance,
     response_model_exclude_unset=True,
 )
-def call_provenance(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId, subject: Subject) -> dict[str, Any]:
+def call_provenance(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId, subject: Subject) -> Response:
     # The bundle first: it names the call's leaf index, so the call is found by one probe (see visible_call);
     # whether the person may see the call is decided on the explorer's own row before anything is answered.
     missing: ApiError | None = None
@@ -151,17 +155,22 @@ def call_provenance(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId, 
         detail = missing.detail
         ok = False if isinstance(missing, MalformedEvidenceError) else None  # malformed fails, as tampered does
         steps += [ProvenanceStep(step=s, ok=ok, detail=detail, data=None) for s, _ in EVIDENCE_LINKS]
+    # the checkpoint's witnesses, read from the chain once for both the verification and the keys answered
+    size = None if bundle is None or bundle.checkpoint is None else bundle.checkpoint.size
+    chosen = explorer.witnesses_for(size)
     if bundle is not None:
-        steps += provenance.evidence_steps(verify_evidence(bundle, explorer.roots_for(bundle)), bundle, row)
-    return {
-        "event_id": event_id,
-        "call": row,
-        "verified": all(s["ok"] is True for s in steps if s["step"] not in ("grant", "asset_version")),
-        "steps": steps,
-        "evidence": None if bundle is None else bundle.to_json(),
-        # the keys the browser checks the bundle against: the witnesses valid on chain for its checkpoint
-        "keys": explorer.keys(None if bundle is None or bundle.checkpoint is None else bundle.checkpoint.size),
-    }
+        steps += provenance.evidence_steps(verify_evidence(bundle, explorer.roots_for(bundle, chosen)), bundle, row)
+    return PROVENANCE(
+        {
+            "event_id": event_id,
+            "call": row,
+            "verified": all(s["ok"] is True for s in steps if s["step"] not in ("grant", "asset_version")),
+            "steps": steps,
+            "evidence": None if bundle is None else bundle.to_json(),
+            # the keys the browser checks the bundle against: the witnesses valid on chain for its checkpoint
+            "keys": explorer.keys(size, chosen),
+        }
+    )
 
 
 @router.get(

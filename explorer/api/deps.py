@@ -116,16 +116,18 @@ class Explorer:
                 f"the witness and log keys cannot be read from the chain: {exc.__class__.__name__}: {exc}"
             ) from exc
 
-    def roots_for(self, bundle: EvidenceBundle) -> TrustRoots:
+    def roots_for(self, bundle: EvidenceBundle, chosen: CheckpointWitnesses | None = None) -> TrustRoots:
         """The trust roots ``bundle`` is verified against: :attr:`roots` with the witnesses and log keys of its
-        checkpoint."""
-        chosen = self.witnesses_for(claimed_checkpoint_size(bundle))
+        checkpoint (``chosen``: those already looked up for it, ``witnesses_for(claimed_checkpoint_size(bundle))``)."""
+        if chosen is None:
+            chosen = self.witnesses_for(claimed_checkpoint_size(bundle))
         return with_witnesses(self.roots, self.description, chosen)
 
-    def keys(self, size: int | None = None) -> dict[str, Any]:
+    def keys(self, size: int | None = None, chosen: CheckpointWitnesses | None = None) -> dict[str, Any]:
         """The consortium's public keys for verifying the log's checkpoint of ``size`` (the witnesses valid now
-        without it): :func:`explorer.keys.consortium_keys`."""
-        return consortium_keys(self.description, self.witnesses_for(size))
+        without it; ``chosen``: those already looked up, ``witnesses_for(size)``):
+        :func:`explorer.keys.consortium_keys`."""
+        return consortium_keys(self.description, self.witnesses_for(size) if chosen is None else chosen)
 
     def log_keys(self) -> LogKeys | None:
         """The log's keys on chain as the followed view read them last, judged at its head (the log follower checks

@@ -12,9 +12,13 @@ import json
 from typing import Any
 
 import pytest
-from pydantic import TypeAdapter, ValidationError
+from fastapi import FastAPI
+from fastapi.exceptions import ResponseValidationError
+from fastapi.testclient import TestClient
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from explorer.api.schemas import CallStep, EvidenceStep, GrantStep, Step
+from explorer.api.calls import CALL_PAGE, PROVENANCE
+from explorer.api.schemas import CallPage, CallStep, EvidenceStep, GrantStep, ModelAnswer, Provenance, Step
 from explorer.calls import CallRow
 from explorer.provenance import EVIDENCE_LINKS, call_step, evidence_steps
 from notary.event import canonical_entry
@@ -84,3 +88,50 @@ def test_the_step_name_picks_the_model_and_a_data_of_another_link_is_refused() -
         STEP.validate_python({"step": "signature", "ok": True, "detail": "", "data": None})
     with pytest.raises(ValidationError):  # an unknown evidence check shape
         STEP.validate_python({"step": "inclusion", "ok": True, "detail": "", "data": {"checks": [{"name": "x"}]}})
+
+
+def _written_by_fastapi(model: type[BaseModel], body: dict[str, Any]) -> tuple[bytes, str]:
+    """The bytes and content type FastAPI answers for a route returning ``body`` with ``response_model=model`` and
+    ``response_model_exclude_unset``, as the explorer's routes declare."""
+    app = FastAPI()
+    app.get("/as-dict", response_model=model, response_model_exclude_unset=True)(lambda: body)
+    with TestClient(app) as client:
+        written = client.get("/as-dict")
+    assert written.status_code == 200
+    return written.content, written.headers["content-type"]
+
+
+def test_the_provenance_and_the_search_write_the_bytes_fastapi_writes_for_their_models() -> None:
+    """``ModelAnswer`` (the provenance and the search check and write their answer in the route's thread): the same
+    bytes as FastAPI validating the dict, extra keys of a row dropped and keys left unset left out as there."""
+    names = [name for _, checks in EVIDENCE_LINKS for name in checks]
+
+    class Bundle:
+        index, leaf_hash = 4, b"\x01" * 32
+
+    leaf_hash = base64.b64encode(Bundle.leaf_hash).decode("ascii")
+    row = _row(index=4, leaf_hash=leaf_hash, trace_id="4bf92f3577b34da6a3ce929d0e0e4736")  # and the event's own keys
+    first, _ = call_step(row, canonical_entry(event(decision="deny", status=403, denial_reason="no_grant")))
+    checks = [Check(name, name != "seals", f"{name} checked — “ok”") for name in names]
+    steps = [first, {"step": "grant", "ok": None, "detail": "no grant was involved", "data": None}]
+    steps += evidence_steps(checks, Bundle(), row)  # type: ignore[arg-type]
+    keys = {
+        "origin": "o/audit-log", "log_vkey": "o/audit-log+abcd+AQ",
+        "witnesses": [{"org": "reg", "vkey": "w+1+AQ", "regulator": True}],
+        "policy": {"threshold": 1, "require_regulator": True, "witnesses": ["reg"], "regulators": ["reg"]},
+    }  # fmt: skip
+    answers: list[tuple[type[BaseModel], ModelAnswer, dict[str, Any]]] = [
+        (Provenance, PROVENANCE, {"event_id": row["event_id"], "call": row, "verified": False, "steps": steps,
+                                  "evidence": None, "keys": keys}),
+        (CallPage, CALL_PAGE, {"calls": [{**row, "regulator_queries": []}] * 3, "next": None, "limit": 50}),
+    ]  # fmt: skip
+    for model, answer, body in answers:
+        content, media_type = _written_by_fastapi(model, body)
+        ours = answer(body)
+        assert ours.body == content and ours.media_type == media_type, model
+
+
+def test_a_body_its_model_refuses_is_fastapis_response_validation_error() -> None:
+    with pytest.raises(ResponseValidationError) as refused:
+        CALL_PAGE({"calls": [], "next": None})
+    assert [e["loc"] for e in refused.value.errors()] == [("limit",)]

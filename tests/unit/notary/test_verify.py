@@ -1194,3 +1194,37 @@ def test_mirror_passes_on_the_refusal_of_an_outsider(world: World, published: Pu
     published.refuse_all = True
     with pytest.raises(ReadRefusedError, match="HTTP 401 for checkpoint"):
         mirror_log(published.fetch, world.roots, entries="if-readable")
+
+
+@pytest.mark.parametrize("which", ["v2", "v1", "pending"])
+def test_the_evidence_route_writes_the_bytes_fastapi_writes_for_its_model(world: World, which: str) -> None:
+    """``GET /v1/evidence`` checks and writes the bundle in its own thread (``notary.api.schemas.ModelAnswer``):
+    the same bytes as FastAPI validating the dict against ``response_model=Evidence`` and dumping it."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from notary.api.reads import EVIDENCE
+    from notary.bundleschema import Evidence
+
+    bundle = {"v2": world.bundle, "v1": world.bundle_v1}.get(which) or {
+        **world.bundle, "checkpoint": None, "inclusion": None, "anchor": None,
+        "pending": [{"part": "checkpoint", "reason": "not yet — “published”"}, {"part": "anchor", "reason": "waits"}],
+    }  # fmt: skip
+    body = EvidenceBundle.from_json(bundle).to_json()
+    app = FastAPI()
+    app.get("/as-dict", response_model=Evidence)(lambda: body)
+    with TestClient(app) as client:
+        written = client.get("/as-dict")
+    answer = EVIDENCE(body)
+    assert written.status_code == 200 and answer.status_code == 200
+    assert answer.body == written.content and answer.media_type == written.headers["content-type"]
+
+
+def test_an_evidence_body_its_model_refuses_is_fastapis_response_validation_error(world: World) -> None:
+    from fastapi.exceptions import ResponseValidationError
+
+    from notary.api.reads import EVIDENCE
+
+    with pytest.raises(ResponseValidationError) as refused:
+        EVIDENCE({**world.bundle, "extra": 1})
+    assert [e["loc"] for e in refused.value.errors()] == [("extra",)]
