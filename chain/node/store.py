@@ -29,7 +29,8 @@ Semantics, the same for every kind:
   or none of it.
 - ``with store.joined_batches():`` holds the calling thread's writes (batches included) in memory and commits
   them in one transaction when the block exits normally (nothing on an exception); the thread reads its own
-  writes meanwhile, other threads see them after the commit.
+  writes meanwhile, other threads see them after the commit. ``with store.holding(held):`` holds them in the
+  dict ``held`` and commits nothing; ``joined_batches(held)`` commits them later with its own.
 - One process at a time: opening takes an exclusive ``flock`` on ``store.lock`` in the store directory, so a
   second opener, in this process or another, gets :class:`StoreError` at once. The lock dies with the process.
 - Keys are ``bytes`` of 1 to 511 bytes (LMDB's limit, applied to every kind so that they stay
