@@ -141,7 +141,9 @@ def build(
         coinbase=proposer,
     )
     started = time.monotonic()
-    block = _run(node, parent, header, transactions, skip_invalid=True, budget=budget)
+    held: dict[bytes, bytes | None] = {}
+    with _holding(node, held):
+        block = _run(node, parent, header, transactions, skip_invalid=True, budget=budget)
     if trace.enabled:
         trace.event("build", height=int(header.block_number), round=round_, pending=len(transactions),
                     transactions=len(block.transactions), gas_used=int(block.header.gas_used),
@@ -149,12 +151,26 @@ def build(
                     budget_spent=budget is not None and budget[0]() >= budget[1],
                     execute_s=round(time.monotonic() - started, 4))  # fmt: skip
     current = extra_data(parent).validators
-    validators = node.validators_after(block.header, current)
+    with _holding(node, held):  # the registry is read on the state the block leaves, whose nodes are held
+        validators = node.validators_after(block.header, current)
     if validators != current:  # the registry changed the set: this block names the one deciding the next
         named = ExtraData(b"\0" * 32, validators, round=round_).encode()
         block = with_header(block, block.header.copy(extra_data=named))
-    node.executed.put(bytes(block.hash), block)
+    _remember(node, block, held)
     return block
+
+
+def _holding(node: Node, held: dict[bytes, bytes | None]) -> contextlib.AbstractContextManager[None]:
+    """The node's store keeps this thread's writes in ``held`` instead of committing them (``Store.holding``);
+    a store without it (in memory, for tests) writes them at once."""
+    holding = getattr(node.db, "holding", None)
+    return holding(held) if holding is not None else contextlib.nullcontext()
+
+
+def _remember(node: Node, block: BlockAPI, held: dict[bytes, bytes | None]) -> None:
+    """Keep ``block`` as executed, with the trie nodes its execution wrote (stored with it by :func:`append`)."""
+    node.executed_nodes.put(bytes(block.hash), held)
+    node.executed.put(bytes(block.hash), block)
 
 
 def _run(
@@ -197,17 +213,15 @@ def _run(
             current = vm.increment_blob_gas_used(current, tx)
         included.append(tx)
         receipts.append(receipt)
-    # The block's trie nodes are written in three batches (the transaction and receipt tries; py-evm's storage
-    # tries, then account trie): joined, they cost one durable commit (one fsync) instead of three. Nothing
-    # refers to them before the block is stored, and a commit that never happens (an exception) leaves nothing.
+    # The block's trie nodes (the transaction and receipt tries; py-evm's storage tries, then account trie) are
+    # written where the caller's ``_holding`` keeps them: nothing refers to them before the block is stored,
+    # and :func:`append` stores them in the block's own transaction (one durable commit a block, not two).
     executed_at = time.monotonic()
-    joined = getattr(node.db, "joined_batches", None)
-    with joined() if joined is not None else contextlib.nullcontext():
-        block = vm.set_block_transactions_and_withdrawals(vm.get_block(), current, included, receipts, withdrawals=())
-        # py-evm's ``mine_block`` would go on to validate the block it just built, rebuilding its transaction trie
-        # with py-trie; the header checks are what can fail here, and `consortium chain verify` re-executes every
-        # block with py-evm's own code.
-        block = vm.finalize_block(vm.pack_block(block)).block
+    block = vm.set_block_transactions_and_withdrawals(vm.get_block(), current, included, receipts, withdrawals=())
+    # py-evm's ``mine_block`` would go on to validate the block it just built, rebuilding its transaction trie
+    # with py-trie; the header checks are what can fail here, and `consortium chain verify` re-executes every
+    # block with py-evm's own code.
+    block = vm.finalize_block(vm.pack_block(block)).block
     vm.validate_header(block.header, parent)
     if trace.enabled:
         trace.event("run", height=number, transactions=len(included), setup_s=round(first_at - started, 4),
@@ -219,10 +233,10 @@ def _run(
 def execute(node: Node, block: BlockAPI) -> BlockAPI:
     """Check ``block`` as the next block of the head by executing it (once per block hash); returns it as
     executed. Raises :class:`BlockRefusedError` with the reason. The node's lock is not held while it executes."""
-    return _execute_on(node, node.head(), block)
+    return _execute_on(node, node.head(), block)[0]
 
 
-def _execute_on(node: Node, parent: BlockHeaderAPI, block: BlockAPI) -> BlockAPI:
+def _execute_on(node: Node, parent: BlockHeaderAPI, block: BlockAPI) -> tuple[BlockAPI, dict[bytes, bytes | None]]:
     """:func:`execute` on ``parent``, a header the caller took as the head: it runs on ``parent``'s state, which
     stays in the store whatever is appended meanwhile (trie nodes are never deleted), so nothing is locked but the
     look at the mempool."""
@@ -235,9 +249,9 @@ def _execute_on(node: Node, parent: BlockHeaderAPI, block: BlockAPI) -> BlockAPI
         raise BlockRefusedError(number, str(exc)) from exc
     if extra.vote is not None:
         raise BlockRefusedError(number, "carries a validator vote (the set comes from ConsortiumRegistry)")
-    done = node.executed.get(bytes(block.hash))
-    if done is not None:
-        return done
+    done, done_nodes = node.executed.get(bytes(block.hash)), node.executed_nodes.get(bytes(block.hash))
+    if done is not None and done_nodes is not None:
+        return done, done_nodes
     unsealed = with_header(block, block.header.copy(extra_data=extra.with_seals(extra.round, ()).encode()))
     header = node.chain.create_header_from_parent(
         parent,
@@ -250,18 +264,22 @@ def _execute_on(node: Node, parent: BlockHeaderAPI, block: BlockAPI) -> BlockAPI
     with node.lock:
         pending = node.mempool.pending
         transactions = [pending.get(tx.hash, tx) for tx in block.transactions]
+    held: dict[bytes, bytes | None] = {}
     try:
-        result = _run(node, parent, header, transactions, skip_invalid=False)
+        with _holding(node, held):
+            result = _run(node, parent, header, transactions, skip_invalid=False)
     except BlockRefusedError:
         raise
     except Exception as exc:  # py-evm's ValidationError, and what a malformed transaction raises inside it
         raise BlockRefusedError(number, f"re-execution failed: {exc.__class__.__name__}: {exc}") from exc
     if result != unsealed:
         raise BlockRefusedError(number, "re-execution gives another header (state, receipts, gas or bloom)")
-    if extra.validators != node.validators_after(result.header, extra_data(parent).validators):
+    with _holding(node, held):  # the registry is read on the state the block leaves, whose nodes are held
+        validators = node.validators_after(result.header, extra_data(parent).validators)
+    if extra.validators != validators:
         raise BlockRefusedError(number, "names another validator set than ConsortiumRegistry lists after it")
-    node.executed.put(bytes(result.hash), result)
-    return result
+    _remember(node, result, held)
+    return result, held
 
 
 def pending_copy(node: Node) -> dict[bytes, SignedTransactionAPI]:
@@ -283,13 +301,16 @@ def append(node: Node, block: BlockAPI) -> BlockAPI:
         verify_seals(block.header, extra_data(parent).validators)
     except (ChainError, MalformedError) as exc:
         raise BlockRefusedError(number, f"seals: {exc}") from exc
-    executed = _execute_on(node, parent, block)
+    executed, held = _execute_on(node, parent, block)
     sealed = with_header(executed, block.header)
+    joined = getattr(node.db, "joined_batches", None)
     with node.lock:
         head = node.chain.get_canonical_head()
         if head.hash != parent.hash:
             raise BlockRefusedError(number, f"the head moved to block {head.block_number} while it executed")
-        node.chain.chaindb.persist_block(sealed)
+        # the block, and the trie nodes its execution wrote, in one atomic and durable batch
+        with joined(held) if joined is not None else contextlib.nullcontext():
+            node.chain.chaindb.persist_block(sealed)
         node.remember(sealed)
         node.mempool.remove(tx.hash for tx in sealed.transactions)
         node.mempool.promote(lambda sender: node.nonce(sender))

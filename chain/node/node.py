@@ -187,6 +187,9 @@ class Node:
         self._blocks: Lru[bytes, BlockAPI] = Lru(64)
         #: Blocks built or checked on the head, executed but not stored yet, by hash (``chain.node.blocks``).
         self.executed: Lru[bytes, BlockAPI] = Lru(16)
+        #: The trie nodes executing each of them wrote (state, storage, transaction and receipt tries), held by
+        #: the store until the block is stored with them (``Store.holding``); empty for a store in memory.
+        self.executed_nodes: Lru[bytes, dict[bytes, bytes | None]] = Lru(16)
         #: Called with each raw transaction accepted from a client (``chain.node.peers`` passes it on).
         self.on_submit: Callable[[bytes], None] | None = None
 

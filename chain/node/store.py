@@ -29,7 +29,8 @@ Semantics, the same for every kind:
   or none of it.
 - ``with store.joined_batches():`` holds the calling thread's writes (batches included) in memory and commits
   them in one transaction when the block exits normally (nothing on an exception); the thread reads its own
-  writes meanwhile, other threads see them after the commit.
+  writes meanwhile, other threads see them after the commit. ``with store.holding(held):`` holds them in the
+  dict ``held`` and commits nothing; ``joined_batches(held)`` commits them later with its own.
 - One process at a time: opening takes an exclusive ``flock`` on ``store.lock`` in the store directory, so a
   second opener, in this process or another, gets :class:`StoreError` at once. The lock dies with the process.
 - Keys are ``bytes`` of 1 to 511 bytes (LMDB's limit, applied to every kind so that they stay
@@ -49,7 +50,7 @@ import os
 import sqlite3
 import threading
 from abc import abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Final
@@ -326,19 +327,22 @@ class Store(BaseAtomicDB):
             batch._end()
 
     @contextlib.contextmanager
-    def joined_batches(self) -> Iterator[None]:
+    def joined_batches(self, held: Mapping[bytes, bytes | None] | None = None) -> Iterator[None]:
         """Within this block, the calling thread's writes (its batches, and single writes) are held in memory and
         committed together, in one transaction, when the block exits normally: one durable write (one fsync)
         instead of one per batch. Nothing is written if it exits by an exception. Meanwhile the thread's own
         reads see them; other threads do not, until the commit. Nested, the inner block joins the outer one.
+        ``held``: writes kept by :meth:`holding` before, committed in the same transaction.
 
         For writes that no reader needs before a later point, and that are atomic enough one by one: the trie
         nodes written while a block executes are content-addressed, and nothing refers to them before the block
         is stored, after the commit."""
-        if self._joined.__dict__.get("pending") is not None:
+        outer = self._joined.__dict__.get("pending")
+        if outer is not None:
+            outer.update(held or {})
             yield
             return
-        pending: dict[bytes, bytes | None] = {}
+        pending: dict[bytes, bytes | None] = dict(held or {})
         self._joined.pending = pending
         try:
             yield
@@ -351,6 +355,24 @@ class Store(BaseAtomicDB):
                 if self._closed:
                     raise self._closed_error()
                 self._apply(puts, deletes)
+
+    @contextlib.contextmanager
+    def holding(self, held: dict[bytes, bytes | None]) -> Iterator[None]:
+        """Within this block, the calling thread's writes (its batches, and single writes) go to ``held`` and are
+        not committed, whether the block exits normally or not; the thread's reads see them (and what ``held``
+        held before), other threads' do not. ``joined_batches(held)`` commits them later, in its transaction.
+        Nested in a joined or holding block, the writes join that one and ``held`` stays as it was.
+
+        For the trie nodes a block's execution writes: nothing but the executing thread reads them before the
+        block is stored, and they are then stored in the block's own transaction (``chain.node.blocks``)."""
+        if self._joined.__dict__.get("pending") is not None:
+            yield
+            return
+        self._joined.pending = held
+        try:
+            yield
+        finally:
+            self._joined.pending = None
 
     # -- lifetime ------------------------------------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ from eth.db.journal import JournalDB
 from eth.db.storage import AccountStorageDB, StorageLookup
 from eth.db.witness import MetaWitness
 from eth.exceptions import HeaderNotFound
+from eth.validation import validate_canonical_address, validate_uint64, validate_uint256
 from eth.vm.forks.prague import PragueVM
 from eth.vm.forks.prague.blocks import PragueBlock, PragueBlockHeader
 from eth.vm.forks.prague.headers import create_prague_header_from_parent
@@ -48,11 +49,30 @@ from eth_typing import Address, Hash32
 from eth_utils.exceptions import ValidationError
 from eth_utils.hexadecimal import encode_hex
 from rlp.sedes import CountableList
+from rlp.sedes.serializable import BaseSerializable, make_immutable
 
 from chain.node import trie
 from chain.node.evm import InlineComputation
 from chain.node.precompiles import ConsortiumComputation
 from chain.seal import MAX_VALIDATORS, SEAL_BYTES, VANITY_BYTES, block_hash
+
+
+def _shallow_copy(item: Any, changes: dict[str, Any]) -> Any:
+    """``item.copy(**changes)`` for an rlp object whose constructor only stores its fields (our header, py-evm's
+    account), less rlp's deep copy of every field not changed and the constructor's argument handling: an rlp
+    object's fields are immutable (ints, bytes, tuples, rlp objects: the constructor makes every list a tuple, as
+    this does with the changed values), so the copy shares them. py-evm copies the header at every transaction
+    (its gas used and bloom) and an account at every balance or nonce change: 139 µs a header copy, 27 µs an
+    account's, against 10 and 2.4 so."""
+    cls = type(item)
+    meta = cls._meta
+    unknown = changes.keys() - set(meta.field_names)
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field {', '.join(sorted(unknown))}")
+    copied = object.__new__(cls)
+    for name, attr in zip(meta.field_names, meta.field_attrs, strict=True):
+        setattr(copied, attr, make_immutable(changes[name]) if name in changes else getattr(item, attr))
+    return copied
 
 
 class ConsortiumHeader(PragueBlockHeader):
@@ -65,6 +85,11 @@ class ConsortiumHeader(PragueBlockHeader):
             self._hash = block_hash(rlp.decode(rlp.encode(self)))
         return Hash32(self._hash)
 
+    def copy(self, *args: Any, **kwargs: Any) -> ConsortiumHeader:
+        if args:
+            return cast(ConsortiumHeader, BaseSerializable.copy(self, *args, **kwargs))
+        return cast(ConsortiumHeader, _shallow_copy(self, kwargs))
+
 
 class ConsortiumBlock(PragueBlock):
     fields = [  # noqa: RUF012 - rlp.Serializable reads this class attribute
@@ -73,6 +98,13 @@ class ConsortiumBlock(PragueBlock):
         ("uncles", CountableList(None, max_length=0)),
         ("withdrawals", CountableList(Withdrawal)),
     ]
+
+    def copy(self, *args: Any, **kwargs: Any) -> ConsortiumBlock:
+        """rlp's copy, sharing the fields not changed (the header, every transaction) instead of deep-copying
+        them; through the constructor, which gives a block its own empty ``block_requests`` as rlp's copy does."""
+        if args:
+            return cast(ConsortiumBlock, BaseSerializable.copy(self, *args, **kwargs))
+        return type(self)(**{**self.as_dict(), **kwargs})
 
 
 class ConsortiumChainDB(ChainDB):
@@ -131,6 +163,18 @@ class _BatchedStorageDB(AccountStorageDB):
 
 
 class _AccountDB(AccountDB):
+    def set_balance(self, address: Address, balance: int) -> None:
+        """py-evm's, with the account copied shallow (:func:`_shallow_copy`)."""
+        validate_canonical_address(address, title="Storage Address")
+        validate_uint256(balance, title="Account Balance")
+        self._set_account(address, _shallow_copy(self._get_account(address), {"balance": balance}))
+
+    def set_nonce(self, address: Address, nonce: int) -> None:
+        """py-evm's, with the account copied shallow (:func:`_shallow_copy`)."""
+        validate_canonical_address(address, title="Storage Address")
+        validate_uint64(nonce, title="Nonce")
+        self._set_account(address, _shallow_copy(self._get_account(address), {"nonce": nonce}))
+
     def _get_accessed_node_hashes(self) -> Any:
         """py-evm answers with a copy of every key read so far, and asks at every code read (each transaction,
         each call between contracts) only to test one hash against it: the copies grew with the block, quadratic
