@@ -11,7 +11,7 @@ requests (events taken in turn), the best of ``--rounds``; the idle threads (the
 servers) add a little, measured apart (``idle_cpu_ms_per_s``).
 
 Figures: the evidence route as it answers (the bundle checked against ``Evidence`` and written in the route's
-thread, ``notary.api.schemas.ModelAnswer``); the same route with the bundle's dict handed to FastAPI to validate
+thread, ``notary.answer.ModelAnswer``); the same route with the bundle's dict handed to FastAPI to validate
 against its ``response_model`` (a second worker-thread hop, as before ``ModelAnswer``), the two taking turns
 round by round; ``/healthz`` (the framework's floor with a small answer); the bundle built alone
 (``NotaryService.evidence``) and with its ``to_json``. Printed as JSON.

@@ -20,12 +20,13 @@ from fastapi import APIRouter, Response
 from explorer import access, lookedat, provenance
 from explorer.api.deps import MAX_MS, CurrentPerson, Cursor, EventId, Explorer, ExplorerDep, Filters, Limit, Subject
 from explorer.api.errors import CURSOR, NOTARY
-from explorer.api.schemas import CallDetail, CallPage, ModelAnswer, Provenance
+from explorer.api.schemas import CallDetail, CallPage, Provenance
 from explorer.calls import CallFilter, CallRow, CallStore
 from explorer.errors import ApiError, InvalidCursorError, MalformedEvidenceError, NotFoundError
 from explorer.provenance import EVIDENCE_LINKS, ProvenanceStep
 from network.logins import Person
 from network.shredding import ShredBook
+from notary.answer import ModelAnswer
 from notary.bundle import EvidenceBundle
 from notary.bundleschema import Evidence
 from notary.event import EventJSON, parties
@@ -36,8 +37,8 @@ from notary.verify import verify_evidence
 router = APIRouter(tags=["calls"])
 
 #: The search page and the provenance checked and written in the route's thread (``ModelAnswer``), one hop each.
-CALL_PAGE = ModelAnswer(CallPage)
-PROVENANCE = ModelAnswer(Provenance)
+CALL_PAGE = ModelAnswer(CallPage, exclude_unset=True)
+PROVENANCE = ModelAnswer(Provenance, exclude_unset=True)
 
 
 # -- cursors -------------------------------------------------------------------------------------------------

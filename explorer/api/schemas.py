@@ -12,36 +12,13 @@ models (``notary.bundleschema.Evidence``).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import Response
-from fastapi.exceptions import ResponseValidationError
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from explorer.api.eventschema import ChainEvent, Transaction
 from explorer.validators import SHOWN
 from notary.bundleschema import Evidence
-
-
-class ModelAnswer:
-    """A route's JSON body checked against ``model`` and written as FastAPI writes a ``response_model`` answer
-    with ``response_model_exclude_unset`` (the same pydantic validation and ``dump_json``, so the same bytes), in
-    the route's own worker thread.
-
-    A sync route returning a dict has FastAPI validate it in a second worker-thread hop after the route's, which
-    costs more CPU than the validation itself; a route returning this ``Response`` keeps its ``response_model``
-    for the OpenAPI document only. A body the model refuses is FastAPI's ``ResponseValidationError`` (a 500), as
-    before."""
-
-    def __init__(self, model: type[BaseModel]) -> None:
-        self.adapter: TypeAdapter[Any] = TypeAdapter(model)
-
-    def __call__(self, body: Any) -> Response:
-        try:
-            value = self.adapter.validate_python(body, from_attributes=True)
-        except ValidationError as exc:
-            raise ResponseValidationError(exc.errors(include_url=False), body=body) from None
-        return Response(self.adapter.dump_json(value, by_alias=True, exclude_unset=True), media_type="application/json")
 
 
 class Relayed(BaseModel):

@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 
+from notary.answer import ModelAnswer
 from notary.api.deps import Caller, Service, check_event
 from notary.api.schemas import (
     Alarm,
@@ -36,7 +37,6 @@ from notary.api.schemas import (
     EventPage,
     Gaps,
     InclusionProof,
-    ModelAnswer,
 )
 from notary.bundleschema import Evidence, Receipt
 from notary.errors import MalformedError, NotFoundError

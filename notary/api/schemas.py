@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal, get_type_hints
 
-from fastapi import Response
-from fastapi.exceptions import ResponseValidationError
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from notary.bundleschema import Base64, Hex, Receipt
 from notary.event import OPTIONAL_FIELDS, EventJSON
@@ -20,26 +18,6 @@ from notary.event import OPTIONAL_FIELDS, EventJSON
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class ModelAnswer:
-    """A route's JSON body checked against ``model`` and written as FastAPI writes a ``response_model`` answer
-    (the same pydantic validation and ``dump_json``, so the same bytes), in the route's own worker thread.
-
-    A sync route returning a dict has FastAPI validate it in a second worker-thread hop after the route's, which
-    costs more CPU than the validation itself; a route returning this ``Response`` keeps its ``response_model``
-    for the OpenAPI document only. A body the model refuses is FastAPI's ``ResponseValidationError`` (a 500), as
-    before."""
-
-    def __init__(self, model: type[BaseModel]) -> None:
-        self.adapter: TypeAdapter[Any] = TypeAdapter(model)
-
-    def __call__(self, body: Any) -> Response:
-        try:
-            value = self.adapter.validate_python(body, from_attributes=True)
-        except ValidationError as exc:
-            raise ResponseValidationError(exc.errors(include_url=False), body=body) from None
-        return Response(self.adapter.dump_json(value, by_alias=True), media_type="application/json")
 
 
 class ErrorBody(_Body):

@@ -18,9 +18,10 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from explorer.api.calls import CALL_PAGE, PROVENANCE
-from explorer.api.schemas import CallPage, CallStep, EvidenceStep, GrantStep, ModelAnswer, Provenance, Step
+from explorer.api.schemas import CallPage, CallStep, EvidenceStep, GrantStep, Provenance, Step
 from explorer.calls import CallRow
 from explorer.provenance import EVIDENCE_LINKS, call_step, evidence_steps
+from notary.answer import ModelAnswer
 from notary.event import canonical_entry
 from notary.verify import Step as Check
 from tests.support.notary_events import event

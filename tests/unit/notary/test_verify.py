@@ -1198,7 +1198,7 @@ def test_mirror_passes_on_the_refusal_of_an_outsider(world: World, published: Pu
 
 @pytest.mark.parametrize("which", ["v2", "v1", "pending"])
 def test_the_evidence_route_writes_the_bytes_fastapi_writes_for_its_model(world: World, which: str) -> None:
-    """``GET /v1/evidence`` checks and writes the bundle in its own thread (``notary.api.schemas.ModelAnswer``):
+    """``GET /v1/evidence`` checks and writes the bundle in its own thread (``notary.answer.ModelAnswer``):
     the same bytes as FastAPI validating the dict against ``response_model=Evidence`` and dumping it."""
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
