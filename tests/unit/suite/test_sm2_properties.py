@@ -81,9 +81,7 @@ def test_private_key_bytes_and_plain_pem_round_trip(d: int) -> None:
 @settings(max_examples=5, deadline=None)
 @given(password=st.binary(min_size=1, max_size=40).filter(lambda p: b"\x00" not in p))
 def test_encrypted_pem_round_trips_and_a_wrong_password_fails(password: bytes) -> None:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sm2, "PEM_ITERATIONS", 1000)  # the default costs about 0.4 s each way
-        pem = KEY.to_pem(password)
+    pem = KEY.to_pem(password, iterations=1000)  # the default costs about 0.4 s each way
     assert pem.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----\n")
     assert SM2PrivateKey.from_pem(pem, password).private_bytes() == KEY.private_bytes()
     with pytest.raises(SM2Error, match="wrong password"):
