@@ -109,7 +109,9 @@ def test_everything_is_shipped_in_order_and_logged_once(
     more = record(outbox, 2500, 10)  # the resting shipper is woken by the new events
     assert shipper.drain(10)
     assert_logged_exactly_once(notary, expected | more)
-    assert shipper.status()["batches"] == 4
+    # The outbox commits appends as its writer gets them: the first goes at once, the rest after the gathering
+    # window, in one batch or more as the commits fall (four, five or six batches seen in all).
+    assert 4 <= shipper.status()["batches"] <= 3 + 10
 
 
 def test_a_resend_after_a_crash_between_post_and_mark_shipped_adds_nothing(

@@ -91,7 +91,8 @@ def test_the_token_is_still_asked_of_the_operators_certificate(world: World, ser
 def test_no_certificate_or_one_of_another_ca_fails_the_handshake(world: World, server: AlarmServer) -> None:
     for context in (client(world, None), client(world, "umbrella", "zed", world.outside)):
         status, error = read(server, context)
-        assert status == "unreachable" and "401" not in (error or "") and "403" not in (error or ""), error
+        said = (error or "").replace(server.url, "URL")  # the port may hold the digits 401 or 403
+        assert status == "unreachable" and "401" not in said and "403" not in said, error
     # an expired certificate of the operator passes the handshake and is refused by the check, with the reason
     status, error = read(server, client(world, "acme", "old"))
     assert status == "unreachable" and "403" in (error or "") and "client certificate refused" in (error or "")
