@@ -33,6 +33,7 @@ class Signer:
     account: LocalAccount
     _next_nonce: int | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _sending: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @classmethod
     def from_key(cls, key: bytes) -> Signer:
@@ -67,6 +68,14 @@ class Signer:
         """Ask the chain again next time (after a send failed before reaching the mempool)."""
         with self._lock:
             self._next_nonce = None
+
+    @contextmanager
+    def sending(self) -> Iterator[None]:
+        """Held from taking a nonce to handing the signed transaction to the node: threads sharing this signer (a
+        notary's anchorer and a command of the same account in one process) send in nonce order, so a node, which
+        takes only the next nonce of an account, never sees a later one first."""
+        with self._sending:
+            yield
 
 
 def revert_errors() -> tuple[type[Exception], ...]:
@@ -149,8 +158,9 @@ def wait_receipt(backend: Backend, tx_hash: bytes, label: str = "", timeout: flo
 def transact(backend: Backend, signer: Signer, to: str | None, data: str, label: str = "") -> TxReceipt:
     """Estimate, sign, send and wait: the whole life of one transaction. Within :func:`pipelined`, the wait
     is left to the first read of the receipt, or to the end of the pipeline."""
-    tx = build_transaction(backend, signer, to, data, label=label)
-    tx_hash = send_transaction(backend, signer, tx)
+    with signer.sending():
+        tx = build_transaction(backend, signer, to, data, label=label)
+        tx_hash = send_transaction(backend, signer, tx)
     pending = _PIPELINE.get()
     if pending is None:
         return wait_receipt(backend, tx_hash, label)

@@ -210,15 +210,16 @@ class Anchorer:
             signature = key.sign(anchor_message(self.origin, cp.size, cp.root, digest), DEFAULT_ID)
             args = (point[1:33], point[33:], signature[:32], signature[32:])
             data = self.anchors.encode("anchor_signed", self.origin, cp.size, cp.root, digest, *args)
-        self.signer.forget_nonce()  # the chain's pending count is the truth after any restart or failure
-        tx = build_transaction(self.anchors.backend, self.signer, self.anchors.address, data, label="anchor")
-        signed = self.signer.account.sign_transaction(tx)  # type: ignore[arg-type]
-        tx_hash = "0x" + bytes(signed.hash).hex()
-        now_ms = int(self._clock() * 1000)
-        self.store.anchor_sent(cp.size, tx_hash, bytes(signed.raw_transaction), int(tx["nonce"]), now_ms)
-        self._last_attempt = now_ms / 1000  # only a stored intent counts: a failed build is retried at once
-        log.info("anchoring checkpoint %d in transaction %s", cp.size, tx_hash)
-        self._broadcast(bytes(signed.raw_transaction))
+        with self.signer.sending():  # in nonce order with any other sender of this signer (chain.tx.Signer)
+            self.signer.forget_nonce()  # the chain's pending count is the truth after any restart or failure
+            tx = build_transaction(self.anchors.backend, self.signer, self.anchors.address, data, label="anchor")
+            signed = self.signer.account.sign_transaction(tx)  # type: ignore[arg-type]
+            tx_hash = "0x" + bytes(signed.hash).hex()
+            now_ms = int(self._clock() * 1000)
+            self.store.anchor_sent(cp.size, tx_hash, bytes(signed.raw_transaction), int(tx["nonce"]), now_ms)
+            self._last_attempt = now_ms / 1000  # only a stored intent counts: a failed build is retried at once
+            log.info("anchoring checkpoint %d in transaction %s", cp.size, tx_hash)
+            self._broadcast(bytes(signed.raw_transaction))
 
     def _broadcast(self, raw: bytes) -> None:
         try:
