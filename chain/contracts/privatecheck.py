@@ -347,6 +347,22 @@ class TrustedHeads:
         self._kept_number, self.keep_problem = self._newest.number, None
 
 
+@contextlib.contextmanager
+def _unproven(refused: str, unchecked: str) -> Iterator[None]:
+    """A header or proof read inside fails closed as :class:`UnprovenError`: the node's JSON-RPC refusal as
+    ``refused``, anything else it does not accept as ``unchecked``; an unreachable node stays a ``BackendError``."""
+    try:
+        yield
+    except UnprovenError:
+        raise
+    except RpcAnswerError as exc:
+        raise UnprovenError(f"{refused}: {exc}") from exc
+    except BackendError:
+        raise
+    except ChainError as exc:
+        raise UnprovenError(f"{unchecked}: {exc}") from exc
+
+
 def check_private_here(
     grants: AccessGrantsClient,
     terms: PrivateTerms,
@@ -365,27 +381,14 @@ def check_private_here(
         return verdict(StorageReads(grants.backend, grants.linked, number).read, terms, at)
     from chain.contracts.proven import ProvenState
 
-    try:
+    with _unproven(f"block {number}'s header: the node refused it", f"block {number}'s header is not accepted"):
         header = proven.at(number)
-    except UnprovenError:
-        raise
-    except RpcAnswerError as exc:
-        raise UnprovenError(f"block {number}'s header: the node refused it: {exc}") from exc
-    except BackendError:
-        raise
-    except ChainError as exc:
-        raise UnprovenError(f"block {number}'s header is not accepted: {exc}") from exc
     state = ProvenState(proven.rpc, header, grants.linked)
 
     def read(contract: str, locations: Sequence[Location]) -> list[Any]:
-        try:
+        where = f"{contract}'s storage at block {number}"
+        with _unproven(f"{where}: no proof", f"{where} is not proven"):
             return state.read(contract, locations)
-        except RpcAnswerError as exc:
-            raise UnprovenError(f"{contract}'s storage at block {number}: no proof: {exc}") from exc
-        except BackendError:
-            raise
-        except ChainError as exc:
-            raise UnprovenError(f"{contract}'s storage at block {number} is not proven: {exc}") from exc
 
     return verdict(read, terms, at)
 
