@@ -1,13 +1,13 @@
-"""chain.node.rpc.connections: the pool that serves the JSON-RPC server's connections, driven with socket pairs
-as connections (the server's own use of it is tested over HTTP in ``test_rpc.py``): a waiting connection is served
-when it sends, closed once it waited its idle timeout, and every connection is closed at stop."""
+"""chain.node.connections: the pool that serves the HTTP servers' connections, driven with socket pairs as
+connections (the JSON-RPC server's own use of it is tested over HTTP in ``test_rpc.py``): a waiting connection is
+served when it sends, closed once it waited its idle timeout, and every connection is closed at stop."""
 
 from __future__ import annotations
 
 import socket
 import threading
 
-from chain.node.rpc.connections import ConnectionPool
+from chain.node.connections import ConnectionPool
 from tests.support.wait import wait_until
 
 
