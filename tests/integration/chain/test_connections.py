@@ -1,7 +1,7 @@
 """chain.node.connections: the pool that serves the HTTP servers' connections, driven with socket pairs as
-connections (the servers' own use of it is tested over HTTP in ``test_rpc.py`` and ``test_peer_admission.py``): a
-waiting connection is served when it sends, closed once it waited its idle timeout, and every connection is closed
-at stop."""
+connections (the servers' own use of it is tested over HTTP in ``test_rpc.py``, ``test_peer_admission.py`` and
+``tests/integration/notary/test_witness_server.py``): a waiting connection is served when it sends, closed once it
+waited its idle timeout, and every connection is closed at stop."""
 
 from __future__ import annotations
 
