@@ -28,7 +28,11 @@ let in is checked again at each request by the rule of the moment (it follows th
 refused. Nothing of a refused
 client is served or queued. What a peer sends is never trusted for its link: messages are signed by validator
 accounts, blocks carry their seals, transactions their signatures. Stopping the server also closes the
-connections it holds open, so a stopped node stops answering on them.
+connections it holds open, so a stopped node stops answering on them. Its connections are served by a fixed set
+of threads (``chain.node.connections``: :data:`WORKERS`), as the JSON-RPC's are: a connection waiting for its
+next request holds no thread, one that waits :data:`IDLE_TIMEOUT` seconds is closed, and while a request is
+served (its TLS handshake first, in a worker once the client's first bytes arrived) each read may take
+:data:`REQUEST_TIMEOUT` seconds.
 
 :class:`PeerLinks` sends to every peer from one thread per peer, through a bounded queue (a peer that is down
 costs its queue, never the consensus loop's time); :meth:`PeerLinks.fetch_blocks` asks the peers in turn. One
@@ -47,14 +51,12 @@ import http.client
 import json
 import logging
 import queue
-import socket
 import ssl
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -62,6 +64,7 @@ import rlp
 
 from chain.errors import MalformedError
 from chain.node import trace
+from chain.node.connections import ConnectionPool, PooledHandler, PooledServer
 from chain.node.linger import discard_until_closed
 from chain.node.node import Node, TransactionRefusedError
 from chain.node.peerauth import NodeCertificates, PeerRefusedError
@@ -88,6 +91,12 @@ QUEUE = 2_000
 STATUS_INTERVAL_S = 1.0
 #: Largest status answer read.
 MAX_STATUS_BYTES = 64 * 1024
+#: Threads serving the peer server's connections.
+WORKERS = 16
+#: Seconds an idle keep-alive connection to the peer server is kept open.
+IDLE_TIMEOUT = 60.0
+#: Seconds each read of a request (and the TLS handshake) may take once the client started sending.
+REQUEST_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,10 +117,11 @@ class PeerServer:
         port: int = 0,
         ssl_context: ssl.SSLContext | None = None,
         certificates: NodeCertificates | None = None,
+        workers: int = WORKERS,
     ) -> None:
         """``certificates``: the rule of which client certificates may use the routes (with ``ssl_context``);
-        without it every certificate the context accepts may."""
-        self.node, self.handlers = node, handlers
+        without it every certificate the context accepts may. ``workers`` threads serve the connections."""
+        self.node, self.handlers, self.workers = node, handlers, workers
         self.host, self.port, self.ssl_context = host, port, ssl_context
         self.certificates = certificates
         #: Connections refused at the handshake and requests refused for their client certificate.
@@ -126,7 +136,8 @@ class PeerServer:
     def start(self) -> None:
         if self.ssl_context is not None and self.certificates is None:
             log.warning("the peer server admits every certificate its TLS context accepts, not only nodes'")
-        self._http = _Server((self.host, self.port), _Handler)
+        pool = ConnectionPool(self.workers, IDLE_TIMEOUT, "peers")
+        self._http = _Server((self.host, self.port), _Handler, pool, self.ssl_context)
         self._http.peer = self
         self.port = int(self._http.server_address[1])
         self._thread = threading.Thread(target=self._http.serve_forever, name="peers", daemon=True)
@@ -137,7 +148,6 @@ class PeerServer:
             return
         self._http.shutdown()
         self._http.server_close()
-        self._http.close_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._http = None
@@ -170,29 +180,9 @@ class PeerServer:
         return bytes(rlp.encode(out))
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(PooledServer):
     request_queue_size = 64
     peer: PeerServer
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        super().__init__(address, handler)
-
-    def close_connections(self) -> None:
-        with self.connections_lock:
-            open_now = list(self.connections)
-        for connection in open_now:
-            with contextlib.suppress(OSError):  # the plain socket's shutdown: the TLS layer sees the end of stream
-                socket.socket.shutdown(connection, socket.SHUT_RDWR)
-
-    def get_request(self) -> tuple[Any, Any]:
-        sock, address = super().get_request()
-        context = self.peer.ssl_context
-        if context is None:
-            return sock, address
-        return context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         exc = sys.exc_info()[1]
@@ -202,11 +192,9 @@ class _Server(ThreadingHTTPServer):
             log.error("peer connection from %s failed", client_address, exc_info=exc)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(PooledHandler):
     server_version = "consortium-ledger-peer"
-    disable_nagle_algorithm = True
-    timeout = 60.0
+    timeout = REQUEST_TIMEOUT
     server: _Server
 
     #: Why this connection's client certificate may not use the routes; None when it may.
@@ -216,20 +204,13 @@ class _Handler(BaseHTTPRequestHandler):
     client_der: bytes | None = None
     decided_by: NodeCertificates | None = None
 
-    def setup(self) -> None:
-        if isinstance(self.request, ssl.SSLSocket):
-            self.request.settimeout(self.timeout)
-            self.request.do_handshake()  # here, in the connection's thread, not in the accepting one
-            self.client_der = self.request.getpeercert(binary_form=True)
-            self._decide()
-        with self.server.connections_lock:
-            self.server.connections.add(self.request)
-        super().setup()
-
-    def handle(self) -> None:
-        if self.refusal is None or not isinstance(self.request, ssl.SSLSocket):
-            super().handle()
-            return
+    def opened(self) -> bool:
+        if not isinstance(self.request, ssl.SSLSocket):
+            return True
+        self.client_der = self.request.getpeercert(binary_form=True)
+        self._decide()
+        if self.refusal is None:
+            return True
         # Refused once the handshake is done: answered 403 at once, no request of it read, nothing served or
         # queued; what it sent meanwhile is dropped unparsed (``chain.node.linger``).
         self.server.peer.refused += 1
@@ -238,11 +219,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.request_version, self.requestline = "HTTP/1.1", ""  # what send_response uses, before any request
         self._error(403, f"refused: {self.refusal}")
         discard_until_closed(self.request)
-
-    def finish(self) -> None:
-        with self.server.connections_lock:
-            self.server.connections.discard(self.request)
-        super().finish()
+        return False
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)

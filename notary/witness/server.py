@@ -30,22 +30,24 @@ key it cosigns ``intl`` logs (C2SP tlog-cosignature), with an SM2 key ``sm`` log
 ``docs/national-suite.md``), checking their consistency proofs with that suite's tree hash. A log configured with
 keys of the other suite is refused when the witness starts.
 
-The HTTP layer (standard library ``ThreadingHTTPServer``, keep-alive) frames bodies and serves
+The HTTP layer (the standard library's HTTP server and request handler, keep-alive) frames bodies and serves
 ``GET /healthz`` (JSON: origin → size last cosigned) and ``GET /metrics`` (Prometheus text format); other paths
 get 404, other methods 405. With ``WitnessConfig.access`` (``consortium witness serve --authenticate-reads``, as
 ``consortium up`` starts it) those figures follow the notary's rule (``notary.readauth``): they go to members'
 services and people and to the monitor token; ``/healthz`` without credentials answers ``{"ok": true}`` (enough
 for a liveness probe) and ``/metrics`` 401. The sizes a witness cosigned are the log's checkpoints' sizes, which
 an outsider does not read from the notary either.
+
+Its connections are served by a fixed set of threads (``chain.node.connections``: ``WORKERS`` by default), as the
+node's JSON-RPC server's are: a connection waiting for its next request holds no thread, one that waits
+``IDLE_TIMEOUT`` seconds is closed, and while a request is served each read may take ``REQUEST_TIMEOUT`` seconds.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import signal
-import socket
 import sys
 import threading
 import time
@@ -53,12 +55,12 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from chain.node.connections import ConnectionPool, PooledHandler, PooledServer
 from notary.log.checkpoint import Checkpoint, parse_checkpoint
 from notary.log.errors import MalformedError, NotaryError, SignatureError, UnknownKeyError, VerificationError
 from notary.log.note import open_note, parse_note
@@ -85,6 +87,10 @@ DEFAULT_PORT = 7380
 MAX_BODY_BYTES = MAX_BODY_SIZE
 #: Seconds an idle keep-alive connection is kept open.
 IDLE_TIMEOUT = 60.0
+#: Seconds each read of a request may take once the client started sending.
+REQUEST_TIMEOUT = 10.0
+#: Threads serving the connections.
+WORKERS = 8
 
 SIZE_CONTENT_TYPE = "text/x.tlog.size"
 TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
@@ -364,19 +370,13 @@ def _one_line(message: str) -> str:
     return "".join(c if c.isprintable() else "?" for c in message)[:500]
 
 
-class WitnessServer(ThreadingHTTPServer):
-    """The witness's HTTP server; ``serve_forever`` to run, ``url`` once bound."""
+class WitnessServer(PooledServer):
+    """The witness's HTTP server; ``serve_forever`` to run, ``url`` once bound. ``workers`` threads serve the
+    connections from now on; ``server_close`` (or :meth:`stop`) ends them."""
 
-    daemon_threads = True
-    request_queue_size = 128
-
-    def __init__(self, witness: Witness, address: tuple[str, int]) -> None:
+    def __init__(self, witness: Witness, address: tuple[str, int], workers: int = WORKERS) -> None:
         self.witness = witness
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        super().__init__(address, _Handler)
+        super().__init__(address, _Handler, ConnectionPool(workers, IDLE_TIMEOUT, "witness"))
 
     @property
     def url(self) -> str:
@@ -391,36 +391,16 @@ class WitnessServer(ThreadingHTTPServer):
         else:
             log.error("connection from %s failed", client_address, exc_info=exc)
 
-    def close_connections(self) -> None:
-        with self.connections_lock:
-            open_now = list(self.connections)
-        for connection in open_now:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
     def stop(self) -> None:
         """Stop serving (from another thread than ``serve_forever``'s) and close every connection."""
         self.shutdown()
         self.server_close()
-        self.close_connections()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(PooledHandler):
     server_version = "consortium-ledger-witness"
-    disable_nagle_algorithm = True
-    timeout = IDLE_TIMEOUT
+    timeout = REQUEST_TIMEOUT
     server: WitnessServer
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server.connections_lock:
-            self.server.connections.add(self.connection)
-
-    def finish(self) -> None:
-        with self.server.connections_lock:
-            self.server.connections.discard(self.connection)
-        super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
@@ -539,7 +519,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def make_server(config: WitnessConfig, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> WitnessServer:
-    """A bound witness server, not yet serving (call ``serve_forever``); port 0 picks a free port."""
+    """A bound witness server, its threads waiting for connections it has yet to accept (call ``serve_forever``;
+    ``server_close`` ends them); port 0 picks a free port."""
     witness = Witness(config)
     known = witness.state.logs()
     for origin in config.logs:
@@ -570,5 +551,4 @@ def serve(config: WitnessConfig, host: str = DEFAULT_HOST, port: int = DEFAULT_P
         pass
     finally:
         server.server_close()
-        server.close_connections()
         log.info("witness %s stopped", config.name)

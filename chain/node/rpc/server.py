@@ -3,7 +3,7 @@ layer that frames its bodies.
 
 The HTTP layer (the standard library's ``HTTPServer`` and request handler, keep-alive, one write per response)
 only frames bodies, refuses oversized ones before reading them, and serves ``GET /health`` and ``GET /metrics``.
-Its connections are served by a fixed set of threads (``chain.node.rpc.connections``: ``WORKERS`` by default), not
+Its connections are served by a fixed set of threads (``chain.node.connections``: ``WORKERS`` by default), not
 a thread each: a connection waiting for its next request holds no thread, and one that waits ``IDLE_TIMEOUT``
 seconds is closed; while a request is served each read may take ``REQUEST_TIMEOUT`` seconds.
 
@@ -24,24 +24,20 @@ a certificate revoked while its connection is open is refused from its next requ
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
-import socket
 import ssl
 import sys
 import threading
 from collections.abc import Callable, Sequence
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 from chain.errors import ChainError
+from chain.node.connections import ConnectionPool, PooledHandler, PooledServer
 from chain.node.health import NodeStatus
 from chain.node.linger import discard_until_closed
 from chain.node.node import Node
 from chain.node.rpc.access import RpcAccess, public_methods, refused_body
-from chain.node.rpc.connections import ConnectionPool
 from chain.node.rpc.envelope import answer_body, dump
 from chain.node.rpc.errors import RpcConfigError, RpcRefusedError
 from chain.node.rpc.methods import Methods
@@ -127,8 +123,8 @@ class RpcServer:
             raise RpcConfigError("admitting members only needs TLS: give the JSON-RPC server a certificate")
         if self.access is not None:
             public_methods(self.access.public, self.methods)
-        server_class = _HttpServer6 if ":" in self.host else _HttpServer
-        self._http = server_class((self.host, self.port), _Handler, ConnectionPool(self.workers, IDLE_TIMEOUT))
+        pool = ConnectionPool(self.workers, IDLE_TIMEOUT, "json-rpc")
+        self._http = _HttpServer((self.host, self.port), _Handler, pool, self.ssl_context)
         self._http.rpc = self
         self.port = int(self._http.server_address[1])
         self._thread = threading.Thread(target=self._http.serve_forever, name="json-rpc", daemon=True)
@@ -146,8 +142,6 @@ class RpcServer:
             return
         self._http.shutdown()
         self._http.server_close()
-        self._http.close_connections()
-        self._http.pool.stop()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._http = None
@@ -159,30 +153,8 @@ class RpcServer:
         return (200 if status.healthy else 503), dump(status.health_json())
 
 
-class _HttpServer(HTTPServer):
-    request_queue_size = 128
+class _HttpServer(PooledServer):
     rpc: RpcServer
-
-    def __init__(self, address: tuple[str, int], handler: type[_Handler], pool: ConnectionPool) -> None:
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        self.pool = pool
-        self.handler = handler
-        super().__init__(address, handler)
-        pool.start()
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        """Hand the accepted connection to the pool (the accepting thread reads nothing from it)."""
-        with self.connections_lock:
-            self.connections.add(request)
-        self.pool.add(self.handler(request, client_address, self))
-
-    def get_request(self) -> tuple[Any, Any]:
-        sock, address = super().get_request()
-        context = self.rpc.ssl_context
-        if context is None:
-            return sock, address
-        return context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients that hang up, and failed TLS handshakes, are routine; anything else is logged, never printed
@@ -195,88 +167,13 @@ class _HttpServer(HTTPServer):
         else:
             log.error("JSON-RPC connection from %s failed", client_address, exc_info=exc)
 
-    def close_connections(self) -> None:
-        with self.connections_lock:
-            open_now = list(self.connections)
-        for connection in open_now:
-            with contextlib.suppress(OSError):  # the plain socket's shutdown: the TLS layer sees the end of stream
-                socket.socket.shutdown(connection, socket.SHUT_RDWR)
 
+class _Handler(PooledHandler):
+    """One connection, served a request at a time by the pool (``chain.node.connections``)."""
 
-class _HttpServer6(_HttpServer):
-    address_family = socket.AF_INET6
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """One connection, driven by the pool (``chain.node.rpc.connections.Served``) a request at a time, instead of
-    the standard library's handler serving the whole connection from its constructor."""
-
-    protocol_version = "HTTP/1.1"
     server_version = "consortium-ledger"
-    disable_nagle_algorithm = True
     timeout = REQUEST_TIMEOUT
     server: _HttpServer
-
-    #: Why this connection was refused once its handshake was done; None when it was not.
-    refused_at_handshake: RpcRefusedError | None = None
-
-    def __init__(self, request: Any, client_address: Any, server: _HttpServer) -> None:
-        self.request, self.client_address, self.server = request, client_address, server
-        self._opened = False
-        self._closed = False
-
-    def fileno(self) -> int:
-        return int(self.request.fileno())
-
-    def serve(self) -> bool:
-        if not self._opened:
-            self._opened = True
-            self.setup()
-            if self.refused_at_handshake is not None:
-                self.handle()
-                return False
-            if not self.buffered():  # a TLS client's request has not arrived yet: wait for it without a thread
-                return True
-        self.close_connection = True
-        self.handle_one_request()
-        return not self.close_connection
-
-    def buffered(self) -> bool:
-        """Whether bytes of a next request are in the reader's buffer or the TLS layer's, or come at once from the
-        socket: read without blocking."""
-        reader = self.rfile
-        assert isinstance(reader, io.BufferedReader), "the request handler reads through a buffer (rbufsize -1)"
-        self.connection.settimeout(0.0)
-        try:
-            return bool(reader.peek(1))
-        except (BlockingIOError, ssl.SSLWantReadError):
-            return False
-        except OSError:
-            return True  # serving it meets the error and closes
-        finally:
-            with contextlib.suppress(OSError):
-                self.connection.settimeout(self.timeout)
-
-    def failed(self) -> None:
-        self.server.handle_error(self.request, self.client_address)
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self._opened and hasattr(self, "wfile"):
-            with contextlib.suppress(OSError):
-                self.finish()
-        with self.server.connections_lock:
-            self.server.connections.discard(self.request)
-        self.server.shutdown_request(self.request)
-
-    def setup(self) -> None:
-        if isinstance(self.request, ssl.SSLSocket):
-            self.request.settimeout(self.timeout)
-            self.request.do_handshake()  # here, in a worker, not in the accepting thread
-            self.refused_at_handshake = self._handshake_refusal()
-        super().setup()
 
     def _handshake_refusal(self) -> RpcRefusedError | None:
         """Why the certificate the client presented is refused by the rule now (None: none presented, no rule,
@@ -287,19 +184,20 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return access.refusal(der)
 
-    def handle(self) -> None:
-        refusal = self.refused_at_handshake
+    def opened(self) -> bool:
+        """Refuse a client whose certificate the rule refuses now: answered at once, before any request is read,
+        with the refusal's status and one JSON-RPC error object, and the connection closed. What the client sent
+        meanwhile is discarded unparsed (a close with unread data would reset the connection and lose the
+        answer)."""
+        refusal = self._handshake_refusal() if isinstance(self.request, ssl.SSLSocket) else None
         if refusal is None:
-            super().handle()
-            return
-        # Answered at once, before any request is read: the refusal's status and one JSON-RPC error object, and
-        # the connection closed. What the client sent meanwhile is discarded unparsed (a close with unread data
-        # would reset the connection and lose the answer).
+            return True
         log.warning("JSON-RPC connection from %s refused at the handshake: %s", self.client_address[0],
                     refusal.reason)  # fmt: skip
         self.command, self.close_connection = "", True
         self._send(refusal.status, refused_body(b"", refusal), _JSON)
         discard_until_closed(self.request)
+        return False
 
     def _refusal(self) -> RpcRefusedError | None:
         """Why this request's client is not a member, or None when it is (or the server admits anyone)."""

@@ -3,7 +3,8 @@ only a node certificate of a member that runs a node is served; the same member'
 certificates, a gateway certificate with clientAuth, and the node certificate of a member that runs none, are
 refused at every route, and so is a node certificate revoked on chain: answered 403 as soon as the handshake is
 done, before any request is read (a log line, nothing served or queued). The gateway's server certificate
-(serverAuth only) does not get through the TLS handshake.
+(serverAuth only) does not get through the TLS handshake. Idle connections, silent or kept alive, hold none of
+the server's threads, and a rule that changes refuses a kept connection at its next request.
 
 ``acme-sec`` runs the node under test; ``beta-sec`` is a member whose CA is in the bundle but that runs no node.
 """
@@ -16,6 +17,7 @@ import json
 import logging
 import socket
 import ssl
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,7 +35,7 @@ from eth_keys.datatypes import PrivateKey
 from chain.ids import OrgId
 from chain.node.node import Genesis, Node
 from chain.node.peerauth import NodeCertificates
-from chain.node.peers import Handlers, PeerServer, tls_contexts
+from chain.node.peers import WORKERS, Handlers, PeerServer, tls_contexts
 from network.identity import (
     OrgPaths,
     create_org_identity,
@@ -42,6 +44,7 @@ from network.identity import (
     issue_server_certificate,
     user_paths,
 )
+from tests.support.idle import get, idle_connections
 
 PASSPHRASE = b"peer-admission-passphrase"
 NODE_ORG, OTHER_ORG = OrgId("acme-sec"), OrgId("beta-sec")
@@ -205,6 +208,39 @@ def test_a_node_certificate_revoked_on_chain_is_refused(world: World) -> None:
     finally:
         world.server.certificates = rule
     assert world.ask("node", "GET", "/qbft/v1/status", None)[0] == 200
+
+
+def server_threads() -> list[str]:
+    return sorted(t.name for t in threading.enumerate() if t.name == "peers" or t.name.startswith("peers-"))
+
+
+def test_idle_connections_hold_no_thread_and_a_kept_one_follows_the_rule(world: World) -> None:
+    """50 idle connections, 25 that never send (not even a TLS ClientHello) and 25 node connections kept alive
+    after a request: the server's threads stay its fixed set (the accepting one, the watcher, the workers), and
+    another connection and the kept ones are answered. A kept connection whose certificate the rule refuses from
+    now on gets 403 at its next request."""
+    before = set(threading.enumerate())
+    assert len(server_threads()) == WORKERS + 2
+    port, context = world.server.port, world.client("node")
+
+    def connect() -> http.client.HTTPConnection:
+        return http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=5)
+
+    with idle_connections(port, 25, connect, "/qbft/v1/status") as kept:
+        assert world.ask("node", "GET", "/qbft/v1/blocks?from=1", None)[0] == 200  # every connection accepted by now
+        assert set(threading.enumerate()) - before == set()
+        assert len(server_threads()) == WORKERS + 2
+        rule = world.server.certificates
+        assert rule is not None
+        serial = x509.load_pem_x509_certificate(world.certs["node"][0].read_bytes()).serial_number
+        world.server.certificates = dataclasses.replace(rule, revoked={NODE_ORG: frozenset({serial})})
+        try:
+            kept[0].request("GET", "/qbft/v1/status")
+            answer = kept[0].getresponse()
+            assert answer.status == 403 and "revoked" in json.loads(answer.read())["error"]
+        finally:
+            world.server.certificates = rule
+        assert [get(connection, "/qbft/v1/status") for connection in kept[1:]] == [200] * 24
 
 
 def test_the_gateways_server_certificate_does_not_even_complete_tls(world: World) -> None:

@@ -9,6 +9,7 @@ against a deadline.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import random
 import socket
@@ -37,6 +38,8 @@ from notary.log.witnessing import (
 )
 from notary.readauth import ReadAccess, UnauthenticatedError, sign_read
 from notary.witness import ConflictKind, WitnessConfig, WitnessServer, WitnessState, init_witness, make_server
+from notary.witness.server import WORKERS
+from tests.support.idle import get, idle_connections
 from tests.support.wait import wait_until
 
 ORIGIN = "beijing-capital-market-pilot/audit-log"
@@ -532,6 +535,23 @@ def test_http_framing_refusals(witness: Harness, request_bytes: bytes, status: i
     )
     assert witness.stored_size() == 0
     assert witness.client.get("/healthz").status_code == 200
+
+
+def test_idle_connections_hold_no_thread(witness: Harness) -> None:
+    """50 idle connections, 25 that never send and 25 kept alive after a request: the witness's threads stay its
+    fixed set (the watcher and the workers, beside the harness's accepting thread), and another connection and the
+    kept ones are answered."""
+    port = int(witness.url.rsplit(":", 1)[1])
+    before = set(threading.enumerate())
+    assert sum(t.name.startswith("witness-") for t in before) == WORKERS + 1
+
+    def connect() -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", port, timeout=DEADLINE)
+
+    with idle_connections(port, 25, connect, "/healthz") as kept:
+        assert witness.client.get("/healthz").status_code == 200  # every connection accepted by now
+        assert set(threading.enumerate()) - before == set()
+        assert [get(connection, "/healthz") for connection in kept] == [200] * 25
 
 
 def test_mangled_requests_never_crash_the_witness(witness: Harness, log: MemoryLog) -> None:

@@ -1,4 +1,4 @@
-"""Keep-alive connections served by a fixed set of threads: the node's JSON-RPC server's concurrency.
+"""Keep-alive connections served by a fixed set of threads, and the standard library's HTTP server on them.
 
 A connection belongs to no thread while it waits for its next request. One watcher thread holds every waiting
 connection in a selector and hands a connection whose socket turns readable (a request, a TLS ClientHello, or its
@@ -14,17 +14,30 @@ and the worker serves it at once instead of giving the connection back.
 The watcher closes a connection that waited ``idle_timeout`` seconds without a request; it sleeps until one of
 its connections is readable, a connection is added, or the next of them reaches that limit (with none waiting,
 until something happens). While a worker serves a request the socket's own timeout bounds each read.
+
+:class:`PooledServer` and :class:`PooledHandler` put the standard library's HTTP server on a pool: the accepting
+thread only accepts a connection (wrapping a TLS one without its handshake) and hands it over; the handler serves
+one request a call instead of the whole connection from its constructor, and opens the connection on the first
+call: the TLS handshake, in a worker once the client's first bytes arrived, then :meth:`PooledHandler.opened`,
+where a server refuses a client by its certificate before reading any request of it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import queue
 import selectors
 import socket
+import ssl
 import threading
 import time
-from typing import Protocol
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any, Protocol
+
+#: Seconds each read of a request (and the TLS handshake) may take once the client started sending.
+REQUEST_TIMEOUT = 10.0
 
 
 class Served(Protocol):
@@ -52,7 +65,7 @@ class ConnectionPool:
     """``workers`` threads serving the connections given to :meth:`add`; waiting ones are closed after
     ``idle_timeout`` seconds. Threads are named after ``name``."""
 
-    def __init__(self, workers: int, idle_timeout: float, name: str = "json-rpc") -> None:
+    def __init__(self, workers: int, idle_timeout: float, name: str) -> None:
         if workers < 1:
             raise ValueError("a connection pool needs at least one worker")
         self.workers = workers
@@ -181,3 +194,128 @@ class ConnectionPool:
             return len(self._wake_read.recv(4096)) == 4096
         except (BlockingIOError, OSError):
             return False
+
+
+# -- HTTP on the pool -----------------------------------------------------------------------------------------------
+
+
+class PooledServer(HTTPServer):
+    """An HTTP server whose accepted connections ``pool`` serves with ``handler`` (the pool is started here and
+    stopped by :meth:`server_close`); with ``ssl_context`` they speak TLS. A host with a colon is IPv6."""
+
+    request_queue_size = 128
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[PooledHandler],
+        pool: ConnectionPool,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        self.pool = pool
+        self.handler = handler
+        self.ssl_context = ssl_context
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, handler)
+        pool.start()
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = super().get_request()
+        if self.ssl_context is None:
+            return sock, address
+        return self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Hand the accepted connection to the pool (the accepting thread reads nothing from it)."""
+        with self.connections_lock:
+            self.connections.add(request)
+        self.pool.add(self.handler(request, client_address, self))
+
+    def close_connections(self) -> None:
+        """End every open connection: the waiting ones, and those being served (their worker's read returns)."""
+        with self.connections_lock:
+            open_now = list(self.connections)
+        for connection in open_now:
+            with contextlib.suppress(OSError):  # the plain socket's shutdown: the TLS layer sees the end of stream
+                socket.socket.shutdown(connection, socket.SHUT_RDWR)
+
+    def server_close(self) -> None:
+        """Stop listening, end every open connection and stop the pool's threads (again: nothing more)."""
+        super().server_close()
+        self.close_connections()
+        self.pool.stop()
+
+
+class PooledHandler(BaseHTTPRequestHandler):
+    """One connection, driven by the pool (:class:`Served`) a request at a time, instead of the standard library's
+    handler serving the whole connection from its constructor. Keep-alive (HTTP/1.1); each read of a request may
+    take ``timeout`` seconds."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    timeout = REQUEST_TIMEOUT
+    server: PooledServer
+
+    def __init__(self, request: Any, client_address: Any, server: PooledServer) -> None:
+        self.request, self.client_address, self.server = request, client_address, server
+        self._opened = False
+        self._closed = False
+
+    def opened(self) -> bool:
+        """Once the connection is open (its TLS handshake done), before any request is read: whether to serve it.
+        A server that refuses the client here answers it, and the connection is closed."""
+        return True
+
+    def fileno(self) -> int:
+        return int(self.request.fileno())
+
+    def serve(self) -> bool:
+        if not self._opened:
+            self._opened = True
+            self.setup()
+            if not self.opened():
+                return False
+            if not self.buffered():  # a TLS client's request has not arrived yet: wait for it without a thread
+                return True
+        self.close_connection = True
+        self.handle_one_request()
+        return not self.close_connection
+
+    def buffered(self) -> bool:
+        """Whether bytes of a next request are in the reader's buffer or the TLS layer's, or come at once from the
+        socket: read without blocking."""
+        reader = self.rfile
+        assert isinstance(reader, io.BufferedReader), "the request handler reads through a buffer (rbufsize -1)"
+        self.connection.settimeout(0.0)
+        try:
+            return bool(reader.peek(1))
+        except (BlockingIOError, ssl.SSLWantReadError):
+            return False
+        except OSError:
+            return True  # serving it meets the error and closes
+        finally:
+            with contextlib.suppress(OSError):
+                self.connection.settimeout(self.timeout)
+
+    def failed(self) -> None:
+        self.server.handle_error(self.request, self.client_address)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._opened and hasattr(self, "wfile"):
+            with contextlib.suppress(OSError):
+                self.finish()
+        with self.server.connections_lock:
+            self.server.connections.discard(self.request)
+        self.server.shutdown_request(self.request)
+
+    def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(self.timeout)
+            self.request.do_handshake()  # here, in a worker, not in the accepting thread
+        super().setup()
