@@ -12,8 +12,12 @@ export CONSORTIUM_PASSPHRASE ?= demo-passphrase-not-for-production
 # npm ci installs package.json's devDependencies: anvil (for the tests) and tsc (for lint).
 ANVIL := node_modules/.bin/anvil
 TSC := node_modules/.bin/tsc
+# The project's own packages: `make run` and `make test` compile them once (`bytecode`), so that the twenty-odd
+# processes of a consortium, and every command a test runs, read cached bytecode instead of compiling each module
+# at each start (an environment with PYTHONDONTWRITEBYTECODE set never caches it itself).
+PACKAGES := suite chain contracts notary privacy network gateway sdk explorer demo cli
 
-.PHONY: install run test test-fast lint contracts bench-chain bench-notary bench-gateway bench-explorer bench-e2e bench-cli bench-privacy bench-idle bench-costs system-packages clean
+.PHONY: install bytecode run test test-fast lint contracts bench-chain bench-notary bench-gateway bench-explorer bench-e2e bench-cli bench-privacy bench-idle bench-costs system-packages clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +32,10 @@ $(ANVIL): package.json package-lock.json
 
 install: $(VENV)/.installed
 
-run: $(VENV)/.installed
+bytecode: $(VENV)/.installed
+	@$(BIN)/python -m compileall -q -j 0 $(PACKAGES) tests bench > /dev/null
+
+run: bytecode
 	@test -f $(DATA)/consortium.json || $(BIN)/consortium init $(DATA) --demo$(if $(SUITE), --crypto $(SUITE))
 	@test -z "$(SUITE)" || $(BIN)/python -c 'import json, sys; path, want = sys.argv[1:]; \
 		found = json.load(open(path)).get("crypto", "intl"); \
@@ -36,15 +43,15 @@ run: $(VENV)/.installed
 		f"keeps its suite; set DATA to another directory, or SUITE={found}")' $(DATA)/consortium.json $(SUITE)
 	$(BIN)/consortium up $(DATA) --port $(PORT)
 
-test: $(VENV)/.installed $(ANVIL) system-packages
+test: bytecode $(ANVIL) system-packages
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadscope --no-loadscope-reorder --durations=15 -m "not benchmark"
 
 test-fast: $(VENV)/.installed
 	$(BIN)/python -m pytest -q -m "not anvil and not slow and not browser and not benchmark"
 
 lint: $(VENV)/.installed $(ANVIL)
-	$(BIN)/ruff check suite chain contracts notary privacy network gateway sdk explorer demo cli tests bench
-	$(BIN)/ruff format --check suite chain contracts notary privacy network gateway sdk explorer demo cli tests bench
+	$(BIN)/ruff check $(PACKAGES) tests bench
+	$(BIN)/ruff format --check $(PACKAGES) tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(TSC) -p explorer/static
