@@ -31,8 +31,9 @@
   against the digests of the event a reveal document (``consortium data reveal``) is about: HMAC-SHA256 under
   the revealed salt, recomputed (``notary.submit.reveal``);
 - ``verify state --consortium consortium.json [--member ORG] [--keys ORG] [--grant ID]``: records of the
-  consortium at a block, proven through any chain node from the genesis validators (``cli.verify_state``); a node
-  serving members only is asked with ``--chain-cert``/``--chain-key``, as ``verify evidence`` and ``verify log``
+  consortium at a block, proven through any chain node from the genesis validators, or from the header its last
+  run kept beside ``consortium.json`` (``verified-chain/header.json``), or ``--trusted-block`` (``cli.verify_state``);
+  a node serving members only is asked with ``--chain-cert``/``--chain-key``, as ``verify evidence`` and ``verify log``
   read the chain.
 
 Exit status: 0 when every applicable check passed, 1 when one failed, 2 for unusable input (for ``verify log``,

@@ -476,6 +476,8 @@ class ChainView:
             "members_cached": len(self._members),
             "clears": self._clears,
             "services": len(self._routes),
+            # private grants' proofs: the headers accepted, and the kept one the first walk resumed from
+            "headers": None if self._proven is None else self._proven.health(),
         }
 
     def _stale_error(self) -> ChainUnavailableError:

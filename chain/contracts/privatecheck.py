@@ -249,6 +249,19 @@ class TrustedHeads:
     def newest(self) -> VerifiedHeader | None:
         return self._newest
 
+    def health(self) -> dict[str, Any]:
+        """For a gateway's ``/healthz``: the newest header accepted (its number; None before the first walk), the
+        kept header the first walk resumed from (None: from the genesis, or no walk yet), the number of the
+        header kept now, the headers checked so far and why the newest could not be kept, if it could not."""
+        newest = self._newest
+        return {
+            "newest": None if newest is None else newest.number,
+            "resumed_from": self.resumed_from,
+            "kept": self._kept_number,
+            "checked": self.headers_checked,
+            "keep_problem": self.keep_problem,
+        }
+
     def at(self, number: int) -> VerifiedHeader:
         """Block ``number``'s header, accepted (``HeaderChainError`` if it, or one before it, is not;
         :class:`UnprovenError` if the kept header is refused)."""

@@ -134,7 +134,10 @@ def test_the_command_proves_members_keys_and_grants(world: World) -> None:
     shown = run("--consortium", str(world.description), "--member", "alpha", "--keys", "alpha", "--grant", grant)
     assert shown.exit_code == 0, shown.output
     lines = shown.output.splitlines()
-    assert lines[0] == "✓ start — block 0 names the 1 founding validator(s) of consortium.json"
+    kept = world.description.parent / "verified-chain" / "header.json"
+    assert lines[0] == (
+        f"✓ start — block 0 names the 1 founding validator(s) of consortium.json; no header kept in {kept} yet"
+    )
     assert any(line.startswith("✓ member alpha — active, roles member, witness; 'Alpha Securities'") for line in lines)
     assert any(line.startswith("✓ keys alpha — 3 record(s), member active") for line in lines)
     assert any("gateway-key" in line and "does NOT count" in line for line in lines)
@@ -145,7 +148,11 @@ def test_the_command_proves_members_keys_and_grants(world: World) -> None:
     answer = run("--consortium", str(world.description), "--trusted-block", resume, "--grant", grant, "--json")
     assert answer.exit_code == 0, answer.output
     data = json.loads(answer.output)
-    assert data["verified"] is True and data["start"] == f"block {resume.split(':')[0]} is the trusted {resume[-66:]}"
+    assert data["verified"] is True and data["start"] == (
+        f"block {resume.split(':')[0]} is the trusted {resume[-66:]} (--trusted-block); the header kept in {kept} is "
+        "neither read nor written"
+    )
+    assert data["started_from"] == {"source": "trusted-block", "block": int(resume.split(":")[0])}
     assert data["grants"][grant]["check"] == "allowed" and data["grants"][grant]["grantee"] == "beta"
     assert data["proven_slots"] > 0
     earlier = run("--consortium", str(world.description), "--trusted-block", resume, "--block", "1")

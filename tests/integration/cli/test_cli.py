@@ -587,7 +587,10 @@ def test_verify_state_proves_records_through_a_node_trusting_only_consortium_jso
     sealers = {a.lower() for a in block["sealed_by"]}
     assert proven["verified"] is True and sealers <= deciding, (block, deciding)
     assert len(sealers) >= -(-2 * len(deciding) // 3) and len(deciding) >= 3, (block, deciding)
-    assert proven["start"] == "block 0 names the 4 founding validator(s) of consortium.json"
+    # from the header `grant check` kept beside consortium.json just now (verified-chain/header.json), not the genesis
+    kept = json.loads((node.directory / "verified-chain" / "header.json").read_text(encoding="utf-8"))
+    assert proven["started_from"]["source"] == "kept" and proven["started_from"]["block"] >= 1, proven["start"]
+    assert proven["kept_header"]["block"] == kept["number"] == block["number"], proven["kept_header"]
     published = {m["org"]: m for m in json.loads(Path(description).read_text(encoding="utf-8"))["members"]}
     member = proven["members"]["yanshan-sec"]
     assert (member["status"], set(member["roles"])) == ("active", FOUNDERS["yanshan-sec"])
@@ -837,6 +840,33 @@ def test_the_notary_and_a_gateway_killed_with_sigkill_come_back_and_no_event_is_
     wait_until(shipped, "every gateway to ship what it recorded", 120.0, ignoring=(httpx.HTTPError,))
     assert httpx.get(notary_url + "/healthz", headers=_monitor(node.directory), timeout=10.0).json()["gaps"] == 0
     assert node.up.process.poll() is None
+
+
+def test_a_gateway_stopped_with_sigterm_resumes_from_the_header_it_kept(node: Node) -> None:
+    """SIGTERM one gateway (not the one the case above kills): it keeps the newest header it accepted as it stops
+    (``gateways/ORG/gateway.verified-header.json``), `up` starts it again, and its ``/healthz`` says its walk of
+    the headers resumed from that block, not from the genesis."""
+    announced = [x.split() for x in node.up.stdout if x.startswith("  up  gateway ")]
+    admins = {w[2]: w[3] for w in announced}  # org -> admin URL
+
+    def kept(org: str) -> dict[str, Any] | None:
+        path = node.directory / "gateways" / org / "gateway.verified-header.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+    # a gateway whose terms store holds private terms follows the headers, and keeps the first it accepted
+    org = wait_until(lambda: next((o for o in sorted(admins)[1:] if kept(o)), None), "a gateway to keep a header", 60)
+    os.kill(_the_one_running(["gateway", "serve", str(node.directory), "--org", org]), signal.SIGTERM)
+    wait_until(functools.partial(_said, node, f"gateway {org} stopped (exit code "), "`up` to see it stop", 60.0)
+    at_stop = kept(org)
+    assert at_stop is not None and at_stop["number"] >= 1, at_stop
+    wait_until(functools.partial(_said, node, f"gateway {org} restarted at"), f"`up` to restart gateway {org}", 120.0)
+
+    def resumed() -> dict[str, Any] | None:
+        headers = httpx.get(admins[org] + "/healthz", timeout=10.0).json()["chain"]["headers"]
+        return headers if headers["resumed_from"] is not None else None
+
+    headers = wait_until(resumed, f"gateway {org} to walk the headers again", 60.0, ignoring=(httpx.HTTPError,))
+    assert headers["resumed_from"] == at_stop["number"] and headers["newest"] >= at_stop["number"], headers
 
 
 def test_the_explorer_killed_with_sigkill_is_back_and_its_index_catches_up(node: Node) -> None:
