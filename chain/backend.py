@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from chain.errors import BackendError, RpcAnswerError
+from chain.tlsfiles import ReloadingContext
 
 if TYPE_CHECKING:
     import httpx
@@ -111,67 +112,12 @@ class EthTesterBackend:
         """Nothing to release: the chain goes with the object."""
 
 
-class ReloadingClientContext(ssl.SSLContext):
-    """A client TLS context that presents the certificate its file holds now: before a connection is made (a socket
-    or a BIO wrapped), the certificate file is looked at (``stat``) at most once per ``interval`` seconds and, when it
-    changed, the certificate and key are loaded again, for that connection and the next. A member's CA rotated
-    (``consortium identity rotate-ca``) re-issues the certificates of its services in place: a running service then
-    presents the new CA's from its next connection, before the old CA retires, with no restart. A file that cannot be
-    loaded keeps the certificate loaded before (the next change is tried again)."""
-
-    _watched: tuple[str, str, Any, float, Any] | None = None
-    _stamp: tuple[int, int, int] | None = None
-    _looked_at = -float("inf")
-
-    def present(self, cert: Path | str, key: Path | str, password: bytes | None, *, interval: float = 1.0,
-                clock: Any = time.monotonic) -> None:  # fmt: skip
-        """Load ``cert`` and ``key`` (``password`` opens an encrypted key) and follow their file from now on."""
-        self._watched = (str(cert), str(key), lambda: password or b"", interval, clock)
-        self._stamp = self._stat(str(cert))
-        self.load_cert_chain(str(cert), str(key), password=lambda: password or b"")
-        self._looked_at = clock()
-
-    @staticmethod
-    def _stat(path: str) -> tuple[int, int, int] | None:
-        try:
-            st = Path(path).stat()
-        except OSError:
-            return None
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
-
-    def _fresh(self) -> None:
-        watched = self._watched
-        if watched is None:
-            return
-        cert, key, password, interval, clock = watched
-        now = clock()
-        if now - self._looked_at < interval:
-            return
-        self._looked_at = now
-        stamp = self._stat(cert)
-        if stamp is None or stamp == self._stamp:
-            return
-        try:
-            self.load_cert_chain(cert, key, password=password)
-        except (OSError, ssl.SSLError):
-            return  # half written, or a key that does not match yet: the certificate before serves, tried again
-        self._stamp = stamp
-
-    def wrap_socket(self, *args: Any, **kwargs: Any) -> Any:
-        self._fresh()
-        return super().wrap_socket(*args, **kwargs)
-
-    def wrap_bio(self, *args: Any, **kwargs: Any) -> Any:
-        self._fresh()
-        return super().wrap_bio(*args, **kwargs)
-
-
 def reloading_client_context(
     cert: Path | str, key: Path | str, password: bytes | None, *, cafile: str | None = None, cadata: str | None = None
-) -> ReloadingClientContext:
+) -> ReloadingContext:
     """``ssl.create_default_context(cafile=…, cadata=…)`` with ``cert`` and ``key`` presented and followed
-    (:class:`ReloadingClientContext`); ``ssl.SSLError`` or ``OSError`` if they cannot be loaded now."""
-    context = ReloadingClientContext(ssl.PROTOCOL_TLS_CLIENT)
+    (:class:`chain.tlsfiles.ReloadingContext`); ``ssl.SSLError`` or ``OSError`` if they cannot be loaded now."""
+    context = ReloadingContext(ssl.PROTOCOL_TLS_CLIENT)
     context.load_verify_locations(cafile=cafile, cadata=cadata)
     context.present(cert, key, password)
     return context

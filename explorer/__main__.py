@@ -227,7 +227,7 @@ def _alarms_tls(
             if not paths.cert.is_file():
                 issue_identity(directory, operator, LOG_IDENTITY, passphrase)
             cert, key = paths.cert, paths.key
-        # the certificate followed in its file (a CA rotated re-issues it: chain.backend.ReloadingClientContext)
+        # the certificate followed in its file (a CA rotated re-issues it: chain.tlsfiles.ReloadingContext)
         bundle = ca_bundle_pem(description) if ca is None else None
         context = reloading_client_context(cert, key, passphrase, cafile=None if ca is None else str(ca), cadata=bundle)
     except (ssl.SSLError, NetworkError) as exc:

@@ -10,7 +10,10 @@ application and gets a 401 ``no_certificate`` instead of a TLS alert. It sets Op
 a 401 with its reason. Every other check of the chain is OpenSSL's: a certificate that no member CA issued,
 or whose signature does not verify, fails the handshake itself ("unknown ca" / "certificate verify failed"), and
 so does one whose extended key usage excludes clientAuth or a CA certificate ("unsuitable certificate purpose");
-such a caller sees a TLS alert, never an HTTP answer, and the gateway records nothing.
+such a caller sees a TLS alert, never an HTTP answer, and the gateway records nothing. The context follows the
+gateway's certificate and key files (``chain.tlsfiles.ReloadingContext``, at most one look a second, from the
+handshakes): a certificate re-issued in place by a CA rotation (``identity rotate-ca``) is presented from the next
+handshake on, without a restart, and files that cannot be used keep the certificate before (one warning a change).
 
 :meth:`CallerAuthenticator.authenticate` then checks the peer certificate (its DER, as
 ``getpeercert(binary_form=True)`` gives it) on every request, and :meth:`~CallerAuthenticator.authenticate_pem`
@@ -80,6 +83,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from chain.ids import OrgId
+from chain.tlsfiles import ReloadingContext
 from network._pem import cert_pem, is_ca, org_units
 from network.description import ConsortiumDescription
 from network.errors import NetworkError
@@ -544,14 +548,24 @@ class CallerAuthenticator:
 
     # ------------------------------------------------------------------------------------------ TLS
 
-    def server_ssl_context(self, cert_file: Path, key_file: Path, password: bytes | None) -> ssl.SSLContext:
+    def server_ssl_context(
+        self,
+        cert_file: Path,
+        key_file: Path,
+        password: bytes | None,
+        *,
+        reload_clock: Callable[[], float] = time.monotonic,
+    ) -> ssl.SSLContext:
         """The gateway's TLS server context (see the module docstring): TLS 1.2+, ``cert_file`` and
         ``key_file`` (``password`` decrypts an encrypted key), client certificates optional and verified
         against the member CAs only, validity periods left to :meth:`authenticate`.
 
         A client certificate from an unknown CA, with a bad signature, or without clientAuth fails the
         handshake. Unreadable files raise :class:`IdentityError`, a key the password does not decrypt
-        :class:`PassphraseError`."""
+        :class:`PassphraseError`. The context follows both files (:class:`chain.tlsfiles.ReloadingContext`,
+        looked at at most once a second of ``reload_clock``): a certificate re-issued in place (``identity
+        rotate-ca``) is presented from the next handshake on, with no restart, and one that cannot be used keeps
+        the certificate before, with a warning."""
         try:
             key_data = Path(key_file).read_bytes()
             Path(cert_file).read_bytes()
@@ -565,11 +579,10 @@ class CallerAuthenticator:
             raise PassphraseError(f"cannot decrypt {key_file}: wrong passphrase or not a PEM private key") from None
         except UnsupportedAlgorithm:
             raise IdentityError(f"{key_file}: unsupported key type or key encryption") from None
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx = ReloadingContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         try:
-            # A callable, never None: with None OpenSSL would prompt on the terminal for an encrypted key.
-            ctx.load_cert_chain(cert_file, key_file, password=lambda: password or b"")
+            ctx.present(cert_file, key_file, password, clock=reload_clock)
         except ssl.SSLError as exc:
             raise IdentityError(f"cannot use {cert_file} with {key_file}: {exc.reason or exc}") from None
         with self._lock:

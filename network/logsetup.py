@@ -462,7 +462,7 @@ def notary_client_tls(
     paths = user_paths(directory, OrgId(org), LOG_IDENTITY)
     if not paths.cert.is_file():
         issue_identity(directory, OrgId(org), LOG_IDENTITY, passphrase)
-    try:  # the certificate followed in its file: a CA rotated re-issues it (chain.backend.ReloadingClientContext)
+    try:  # the certificate followed in its file: a CA rotated re-issues it (chain.tlsfiles.ReloadingContext)
         return reloading_client_context(paths.cert, paths.key, passphrase, cadata=ca_bundle_pem(description))
     except ssl.SSLError as exc:
         raise LogSetupError(f"cannot use {paths.cert} with {paths.key}: {exc.reason or exc}") from None

@@ -71,8 +71,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 
-from chain.backend import ReloadingClientContext, reloading_client_context
+from chain.backend import reloading_client_context
 from chain.ids import OrgId
+from chain.tlsfiles import ReloadingContext
 from gateway.headers import EVENT_HEADER, GATEWAY_HEADER, ORIGIN_HEADER, PURPOSE_HEADER, TRACE_HEADER
 from network.certificates import ca_bundle_pem
 from network.description import ConsortiumDescription, load_description
@@ -350,7 +351,7 @@ def _client_context(cert: Path, key: Path, key_password: bytes | None, ca_bundle
         if not Path(path).is_file():
             raise ConfigurationError(f"{what} file {path} not found")
     try:  # the identity followed in its file: a CA rotated re-issues it (`identity rotate-ca`), presented from then on
-        context = ReloadingClientContext(ssl.PROTOCOL_TLS_CLIENT)
+        context = ReloadingContext(ssl.PROTOCOL_TLS_CLIENT)
         context.load_verify_locations(cafile=str(ca_bundle))
     except (ssl.SSLError, OSError) as exc:
         raise ConfigurationError(f"cannot load the CA bundle {ca_bundle}: {exc}") from exc

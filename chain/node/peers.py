@@ -68,6 +68,7 @@ from chain.node.connections import ConnectionPool, PooledHandler, PooledServer
 from chain.node.linger import discard_until_closed
 from chain.node.node import Node, TransactionRefusedError
 from chain.node.peerauth import NodeCertificates, PeerRefusedError
+from chain.tlsfiles import ReloadingContext
 
 log = logging.getLogger("consortium.node.peers")
 
@@ -335,15 +336,21 @@ class _Handler(PooledHandler):
         return self._send(200, peer.blocks_from(first), "application/octet-stream")
 
 
-def tls_contexts(cert: str, key: str, ca: str, password: bytes | None = None) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+def tls_contexts(
+    cert: str, key: str, ca: str, password: bytes | None = None, *, clock: Callable[[], float] = time.monotonic
+) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """The server and client contexts of a node's peer links: its certificate and key (decrypted with
     ``password`` when it is encrypted), and the CA bundle whose certificates it accepts from peers (the
-    consortium's member CAs). Both sides require the other's."""
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=ca)
+    consortium's member CAs). Both sides require the other's. Both follow the certificate's and the key's files
+    (``chain.tlsfiles``, looked at at most once a second of ``clock``): once a CA rotated re-issued the node's
+    certificate in place, the next connection the server accepts and the next a link makes present the new one."""
+    server = ReloadingContext(ssl.PROTOCOL_TLS_SERVER)  # ssl.create_default_context(Purpose.CLIENT_AUTH)'s
+    server.load_verify_locations(cafile=ca)
     server.verify_mode = ssl.CERT_REQUIRED
-    server.load_cert_chain(cert, key, password)
-    client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca)
-    client.load_cert_chain(cert, key, password)
+    server.present(cert, key, password, clock=clock)
+    client = ReloadingContext(ssl.PROTOCOL_TLS_CLIENT)  # hostname checked, certificate required, as the default's
+    client.load_verify_locations(cafile=ca)
+    client.present(cert, key, password, clock=clock)
     return server, client
 
 

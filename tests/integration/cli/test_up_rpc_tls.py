@@ -42,6 +42,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner, Result
+from cryptography import x509
 
 from chain.contracts.trust import KeyKind, KeyState
 from chain.ids import OrgId
@@ -550,7 +551,9 @@ def test_alphas_ca_rotates_under_calls_through_the_gateway_and_its_old_certifica
     the members-only node answers the new certificate too; from the retirement block the old certificate is refused
     by the gateway (``unknown_issuer``, once its view read that block) and by the node, the new one served. No call
     expected to succeed fails, and nothing restarts. First, a block in the past is refused with one line, nothing
-    written or sent. After the gateway key's rotation (op's, untouched here);
+    written or sent; last, op's gateway presents its own TLS certificate issued again in place (``identity
+    server-cert``) from a handshake a look later, as it would one its CA's rotation re-issued. After the gateway
+    key's rotation (op's, untouched here);
     before the compromise case, whose alpha certificates are then the new CA's.
 
     As for the gateway key, `up`'s chain seals a block only for a transaction: the regulator's account ticks it to
@@ -644,6 +647,20 @@ def test_alphas_ca_rotates_under_calls_through_the_gateway_and_its_old_certifica
     headers, params = {"Consortium-Purpose": "trading"}, {"symbol": "600519.SH"}
     refused = httpx.get(f"{gateway}{ROUTE}", params=params, headers=headers, verify=presenting(old_cert), timeout=10)
     assert refused.status_code == 403 and "unknown_issuer" in refused.text, (refused.status_code, refused.text)
+
+    # the servers follow their own certificate's file as the clients do: op's gateway's, issued again in place (as a
+    # rotation of op's CA would), is presented from a handshake a look later, with no restart
+    op_tls = directory / "orgs" / "op" / "gateway" / "tls" / "cert.pem"
+    again = run(running, "identity", "server-cert", "--org", "op", "--service", "gateway")
+    assert again.exit_code == 0, (again.output, again.exception)
+    serial = x509.load_pem_x509_certificates(op_tls.read_bytes())[0].serial_number
+
+    def presented() -> int:
+        pem = ssl.get_server_certificate(("localhost", port + 20), timeout=10)
+        return x509.load_pem_x509_certificate(pem.encode("ascii")).serial_number
+
+    wait_until(lambda: presented() == serial, "op's gateway to present its certificate issued again", FOLLOW_TIMEOUT,
+               every=0.1)  # fmt: skip
 
 
 def test_a_gateway_key_declared_compromised_counts_only_before_and_evidence_after_a_log_keys_compromise_fails(

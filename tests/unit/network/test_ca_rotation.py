@@ -5,6 +5,7 @@ over both CAs (a gateway's caller check, with the org's CRL now signed by the ne
 
 from __future__ import annotations
 
+import logging
 import ssl
 import stat
 from datetime import UTC, datetime, timedelta
@@ -15,9 +16,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from chain.backend import ReloadingClientContext
 from chain.contracts.trust import KeyKind, KeyRecord, KeyState
 from chain.ids import OrgId, Role
+from chain.node.peers import tls_contexts
+from chain.tlsfiles import ReloadingContext
 from chain.trustview import TrustSnapshot, TrustView
 from contracts import CONTRACT_NAMES
 from network._pem import cert_pem, parse_cert
@@ -29,11 +31,13 @@ from network.identity import (
     OrgPublic,
     create_org_identity,
     issue_identity,
+    issue_node_certificate,
     issue_service_certificate,
     load_private_key,
     revoke_identity,
     user_paths,
 )
+from notary.durable import replace_file
 
 PASS = b"ca-rotation-unit-passphrase"
 ORG = OrgId("alpha")
@@ -55,11 +59,22 @@ def _old_ca(directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateK
     return parse_cert(paths.ca_cert.read_bytes()), key
 
 
-def _handshake(server: ssl.SSLContext, client: ssl.SSLContext) -> None:
-    """A TLS handshake between the two contexts in memory (no socket): raises the client's SSLError if refused."""
-    c_in, c_out, s_in, s_out = ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO()
+_ServerEnd = tuple[ssl.SSLObject, ssl.MemoryBIO, ssl.MemoryBIO]
+
+
+def _server_end(server: ssl.SSLContext) -> _ServerEnd:
+    """A connection of ``server`` in memory, made now (its certificate copied from the context now)."""
+    s_in, s_out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    return server.wrap_bio(s_in, s_out, server_side=True), s_in, s_out
+
+
+def _handshake(server: ssl.SSLContext, client: ssl.SSLContext, end: _ServerEnd | None = None) -> tuple[int, int | None]:
+    """A TLS handshake between the two contexts in memory (no socket), through ``end`` if given: raises the client's
+    SSLError if refused; the serial of the server's certificate as the client saw it, and of the client's as the
+    server saw it (None: it presented none)."""
+    c_in, c_out = ssl.MemoryBIO(), ssl.MemoryBIO()
     tls_client = client.wrap_bio(c_in, c_out, server_hostname="localhost")
-    tls_server = server.wrap_bio(s_in, s_out, server_side=True)
+    tls_server, s_in, s_out = end or _server_end(server)
     done = {"client": False, "server": False}
     for _ in range(10):
         for name, side in (("client", tls_client), ("server", tls_server)):
@@ -72,8 +87,14 @@ def _handshake(server: ssl.SSLContext, client: ssl.SSLContext) -> None:
         s_in.write(c_out.read())
         c_in.write(s_out.read())
         if all(done.values()):
-            return
+            served, presented = tls_client.getpeercert(binary_form=True), tls_server.getpeercert(binary_form=True)
+            assert served is not None
+            return _serial(served), None if presented is None else _serial(presented)
     raise AssertionError("the handshake did not finish")
+
+
+def _serial(der: bytes) -> int:
+    return x509.load_der_x509_certificate(der).serial_number
 
 
 def test_the_new_ca_is_the_orgs_and_the_cross_certificate_links_it_to_the_old_one(tmp_path: Path) -> None:
@@ -220,7 +241,7 @@ def test_a_client_context_presents_the_reissued_certificate_from_its_next_connec
     paths, service = OrgPaths.of(tmp_path, ORG), user_paths(tmp_path, ORG, "chain")
     old, old_key = _old_ca(tmp_path)
     seconds = [0.0]
-    client = ReloadingClientContext(ssl.PROTOCOL_TLS_CLIENT)
+    client = ReloadingContext(ssl.PROTOCOL_TLS_CLIENT)
     client.load_verify_locations(cadata=cert_pem(old))
     client.present(service.cert, service.key, PASS, interval=1.0, clock=lambda: seconds[0])
     key, new = new_ca(old, NOW)
@@ -233,6 +254,113 @@ def test_a_client_context_presents_the_reissued_certificate_from_its_next_connec
         _handshake(server, client)  # looked at less than a second ago: the certificate loaded before
     seconds[0] = 1.0
     _handshake(server, client)
+
+
+def test_a_server_presents_its_reissued_certificate_from_the_next_handshake_and_one_begun_before_keeps_the_old(
+    tmp_path: Path,
+) -> None:
+    """A running server's context (a gateway's, the notary's, a node's JSON-RPC, the alarm endpoint:
+    ``CallerAuthenticator.server_ssl_context``) follows its certificate's file: once a rotation re-issued it in place,
+    the next handshake after a look presents the new serial. OpenSSL copies a context's certificate into each
+    connection it makes, so loading it again into the same context changes what later connections present and not
+    what one made before does."""
+    public = create_org_identity(tmp_path, ORG, "Alpha Securities", PASS, now=NOW)
+    cert, key = issue_service_certificate(tmp_path, ORG, "gateway", PASS, now=NOW)
+    old, old_key = _old_ca(tmp_path)
+    seconds = [0.0]
+    callers = CallerAuthenticator(_description(public), tmp_path, lambda org: "active")
+    server = callers.server_ssl_context(cert, key, PASS, reload_clock=lambda: seconds[0])
+    client = ssl.create_default_context(cadata=cert_pem(old))  # a caller trusting consortium.json's CA only
+    before = _first(cert).serial_number
+    assert _handshake(server, client) == (before, None)
+    begun = _server_end(server)
+    new_key, new = new_ca(old, NOW)
+    list(reissue_folder(tmp_path, ORG, old, new_key, new, [cross_certificate(old_key, old, new, NOW)], NOW))
+    after = _first(cert).serial_number
+    assert after != before
+    seconds[0] = 0.9
+    assert _handshake(server, client)[0] == before  # looked at less than a second ago
+    seconds[0] = 1.0
+    assert _handshake(server, client)[0] == after
+    assert _handshake(server, client, begun)[0] == before
+
+
+def test_a_server_keeps_its_certificate_when_the_new_files_cannot_be_used_and_warns_once_a_change(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Files a server cannot use (a certificate unreadable, another key's certificate, the key under another
+    passphrase, the key gone) keep the certificate it presents, handshakes go on, and each change is one warning, a
+    look after it was first seen; a key and then its certificate written one look apart are loaded without one."""
+    caplog.set_level(logging.WARNING, logger="chain.tlsfiles")
+    public = create_org_identity(tmp_path, ORG, "Alpha Securities", PASS, now=NOW)
+    cert, key = issue_service_certificate(tmp_path, ORG, "gateway", PASS, now=NOW)
+    other_cert, other_key = issue_service_certificate(tmp_path, ORG, "notary", PASS, now=NOW)
+    seconds = [0.0]
+    server = CallerAuthenticator(_description(public), tmp_path, lambda org: "active").server_ssl_context(
+        cert, key, PASS, reload_clock=lambda: seconds[0]
+    )
+    client = ssl.create_default_context(cadata=cert_pem(_old_ca(tmp_path)[0]))
+    served, good_cert, good_key = _first(cert).serial_number, cert.read_bytes(), key.read_bytes()
+    other_passphrase = load_private_key(key, PASS).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"another passphrase"),
+    )
+    unreadable = b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "chain.tlsfiles" and r.levelno >= logging.WARNING]
+
+    def look() -> int:
+        seconds[0] += 1.0
+        return _handshake(server, client)[0]
+
+    changes = [
+        (unreadable, good_key, f"{cert} holds no readable PEM certificate"),
+        (other_cert.read_bytes(), good_key, f"{cert} is not the certificate of the key in {key}"),
+        (good_cert, other_passphrase, f"cannot open {key}: wrong passphrase"),
+        (good_cert, None, f"cannot read {key}"),
+    ]
+    for count, (cert_data, key_data, why) in enumerate(changes, 1):
+        replace_file(cert, cert_data, 0o644)
+        if key_data is None:
+            key.unlink()
+        else:
+            replace_file(key, key_data, 0o600)
+        assert look() == served and len(warnings()) == count - 1  # the next state is waited for
+        assert look() == served and len(warnings()) == count
+        assert why in warnings()[-1] and f"serial {served:#x}" in warnings()[-1], warnings()[-1]
+        assert look() == served and len(warnings()) == count  # once a change
+    replace_file(key, good_key, 0o600)
+    assert look() == served and len(warnings()) == len(changes)
+
+    replace_file(key, other_key.read_bytes(), 0o600)  # a key and then its certificate: no warning between
+    assert look() == served
+    replace_file(cert, other_cert.read_bytes(), 0o644)
+    assert look() == _first(other_cert).serial_number
+    assert len(warnings()) == len(changes)
+
+
+def test_a_nodes_peer_server_and_links_present_its_reissued_certificate_from_the_next_connection(
+    tmp_path: Path,
+) -> None:
+    """A node's peer contexts (``chain.node.peers.tls_contexts``), its server's and its links', follow the node's
+    certificate: after a rotation, the next connection either way presents the re-issued one."""
+    create_org_identity(tmp_path, ORG, "Alpha Securities", PASS, now=NOW)
+    cert, key = issue_node_certificate(tmp_path, ORG, PASS, now=NOW)
+    old, old_key = _old_ca(tmp_path)
+    bundle = tmp_path / "ca-bundle.pem"  # the nodes' bundle: the CA consortium.json lists
+    bundle.write_text(cert_pem(old))
+    seconds = [0.0]
+    server, client = tls_contexts(str(cert), str(key), str(bundle), PASS, clock=lambda: seconds[0])
+    before = _first(cert).serial_number
+    assert _handshake(server, client) == (before, before)
+    new_key, new = new_ca(old, NOW)
+    list(reissue_folder(tmp_path, ORG, old, new_key, new, [cross_certificate(old_key, old, new, NOW)], NOW))
+    seconds[0] = 1.0
+    after = _first(cert).serial_number
+    assert after != before
+    assert _handshake(server, client) == (after, after)
 
 
 def test_the_alarm_endpoint_beyond_loopback_takes_the_chains_cas_once_it_follows_a_view(tmp_path: Path) -> None:
