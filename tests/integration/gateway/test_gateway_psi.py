@@ -585,7 +585,8 @@ def test_a_grants_own_terms_hold_its_jobs_and_a_job_survives_a_restart_of_the_ow
     the gateway (``?grant=``) and runs under them, its record naming their digest; a job whose owner's service is
     replaced by a new one between its request and its record step finishes. The grant's two runs are spent exactly,
     each record step's summary names the digest, and every event passes the notary's schema; ``grant list --as``
-    the owner shows the grant's terms digest."""
+    the owner shows the grant's terms digest. A request step sent while the owner's service is down is answered
+    502 and takes no run: sent again once the service is back, it is answered and counted once."""
     from aiohttp import web
     from click.testing import CliRunner
 
@@ -680,8 +681,16 @@ def test_a_grants_own_terms_hold_its_jobs_and_a_job_survives_a_restart_of_the_ow
             )
             party = PsiClient(job, GRANTEE, client_public, BETA_IDS, base.kem_key)
             headers = {JOB_HEADER: job_tag(grant_id, job.job_id)}
-            response = client.call(
-                gateway.url, "POST", f"{steps}/request", purpose=PSI_PURPOSE, content=party.request(), headers=headers
+            message = party.request()
+            loop.run(runner.cleanup())  # the owner's service is down: the request step gets no answer, and is no run
+            lost = client.call(
+                gateway.url, "POST", f"{steps}/request", purpose=PSI_PURPOSE, content=message, headers=headers
+            )
+            assert (lost.status, json.loads(lost.content)["reason"]) == (502, "upstream_unreachable"), lost.content
+            assert gateway.outbox.quota_used(grant_id) == 1
+            runner = loop.run(serve_at(owners_service().app(), port))
+            response = client.call(  # the same step again
+                gateway.url, "POST", f"{steps}/request", purpose=PSI_PURPOSE, content=message, headers=headers
             )
             assert response.status == 200, response.content
             loop.run(runner.cleanup())  # the owner's service stops; a new one serves the same files
@@ -710,6 +719,8 @@ def test_a_grants_own_terms_hold_its_jobs_and_a_job_survives_a_restart_of_the_ow
         loop.close()
     for event in events:
         validate_event(event)  # as the notary takes it
+    (unanswered,) = [e for e in events if e["event_id"] == lost.event_id]
+    assert (unanswered["decision"], unanswered["status"], unanswered["psi_job"]) == ("allow", 502, headers[JOB_HEADER])
     summaries = [json.loads(e["psi_summary"]) for e in events if "psi_summary" in e]
     assert [s["terms"] for s in summaries] == [digest_hex, digest_hex]
     assert [s["max_input"] for s in summaries] == [250, 250]
