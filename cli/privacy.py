@@ -149,7 +149,16 @@ def grant_terms(
         record = TermsStore(obj.directory, as_org).by_grant(raw)
         if record is None:
             fail(f"the terms of private grant {grant_id} are not in {as_org}'s terms store")
-        grantee = record.terms.grantee
+        assert private is not None
+        held = record.terms
+        if (held.asset, held.grantor, held.key, held.commitment) != (
+            private.asset, private.grantor, private.key, private.commitment
+        ):  # fmt: skip
+            fail(
+                f"the terms {as_org}'s store holds for private grant {grant_id} do not match it on chain (its key "
+                "and commitment): they are not the grant's terms, and the grantee they name may not be its grantee"
+            )
+        grantee = held.grantee
     try:
         path, document = write_grant_terms(
             obj.directory, as_org, asset_id, grant_id, grantee, None if clear else max_input, dp_epsilon, dp_budget,
