@@ -20,6 +20,8 @@ gateway, serving one as the owner, and disclosure proofs from the files a party 
   up`` started); prints the intersection's size, where the job files (``privacy.jobfiles``) are, each step's event id
   and the job's tag (``privacy.asset.job_tag``), which names the job's page in the explorer. The record step's event
   id, and the notary's URL ``consortium.json`` records, are kept in the job files' ``record-step.json``.
+  ``--retries N`` sends a step the owner's service did not answer (it stopped during the step) again, N times at
+  most (``sdk.privacy.run_psi_job``).
 - ``privacy prove-member JOB_FILES... --id ID [--set input|result] [--out FILE]``: the disclosure document
   (``privacy.document``, ``consortium-ledger/privacy-disclosure/v1``) of whether ID was in the party's input
   (or, at the client, in the result): a proof of membership if it was, of non-membership if not. JOB_FILES are
@@ -149,7 +151,16 @@ def grant_terms(
         record = TermsStore(obj.directory, as_org).by_grant(raw)
         if record is None:
             fail(f"the terms of private grant {grant_id} are not in {as_org}'s terms store")
-        grantee = record.terms.grantee
+        assert private is not None
+        held = record.terms
+        if (held.asset, held.grantor, held.key, held.commitment) != (
+            private.asset, private.grantor, private.key, private.commitment
+        ):  # fmt: skip
+            fail(
+                f"the terms {as_org}'s store holds for private grant {grant_id} do not match it on chain (its key "
+                "and commitment): they are not the grant's terms, and the grantee they name may not be its grantee"
+            )
+        grantee = held.grantee
     try:
         path, document = write_grant_terms(
             obj.directory, as_org, asset_id, grant_id, grantee, None if clear else max_input, dp_epsilon, dp_budget,
@@ -215,6 +226,10 @@ def serve(
 @click.option("--job-id", default=None, help="Default: a fresh random id.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Directory for the job files; default DIR/orgs/ORG/privacy/jobs/<job id>.")  # fmt: skip
+@click.option("--retries", type=click.IntRange(0, 20), default=0, show_default=True,
+              help="Send a step again up to this many times when the owner's service gave no answer (it stopped "
+              "during the step: the gateway's 502, 503 or 504), 2 s apart, doubling; the same step gets the same "
+              "answer and counts no second run.")  # fmt: skip
 @json_option
 @as_option
 @pass_ctx
@@ -227,6 +242,7 @@ def run(
     name: str,
     job_id: str | None,
     out: Path | None,
+    retries: int,
     as_json: bool,
     as_org: str,
 ) -> None:
@@ -289,6 +305,7 @@ def run(
                 server_key=server_key,
                 job_id=job_id,
                 suite=c.description.crypto,
+                retries=retries,
             )
     except PsiRefusedError as exc:
         click.echo(f"refused: {exc}", err=True)

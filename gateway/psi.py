@@ -34,7 +34,11 @@ a signed record may be (``privacy.record.MAX_RECORD_BYTES``), is not passed on: 
 ``psi_record_mismatch``, and the event records that status and names no record.
 
 Only a request counts against the grant's quota (one run); the terms and record steps are decided and recorded
-like any call but free, so the last run's record can still be countersigned. When the asset's terms set a privacy
+like any call but free, so the last run's record can still be countersigned. A request the owner's service gives no
+answer to (502 ``upstream_unreachable``, 504 ``upstream_timeout``, 503 ``circuit_open``, or an answer cut off: the
+service stopped or was killed during the step) is recorded as allowed but no run: its event is uncounted and states
+no ε, and the unit and the ε are given back (``gateway.server``), so the client sends the same request again, which
+the owner's service answers the same (``privacy.service``), at one run for the job. When the asset's terms set a privacy
 budget (``dp_budget``), a request that passed these checks also spends the job's ε of the grant's budget
 (:meth:`PsiGuard.budget`: ε for each count the job releases with noise, sequential composition) once its run is
 counted, and is refused (its run given back), 403 ``dp_budget_exhausted``, recorded like any refusal, when that

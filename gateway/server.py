@@ -179,6 +179,9 @@ class Gateway:
         self.psi = psi  # the PSI terms of the org's identifier sets (gateway.psi), checked before forwarding a step
         self._uncounted: set[str] = set()  # event ids of allowed calls that took no unit of quota (free PSI steps)
         self._dp_costs: dict[str, int] = {}  # event id → thousandths of ε its event spends of its grant's budget
+        #: event ids of the PSI request steps in flight, and of those whose upstream gave no answer (no run)
+        self._runs: set[str] = set()
+        self._unanswered: set[str] = set()
 
     # ------------------------------------------------------------------------------------------ apps
 
@@ -356,6 +359,8 @@ class Gateway:
         charged = step is None or (self.psi is not None and self.psi.counts_a_run(step))
         if not charged:
             self._uncounted.add(event["event_id"])
+        elif step is not None:  # a run, unless the owner's service gives no answer (_no_answer)
+            self._runs.add(event["event_id"])
         if dp_cost and self.quota.spends_in_event():
             self._dp_costs[event["event_id"]] = dp_cost
         if dp_cost and "psi_job" in event:  # the ε charged, stated in the log (the explorer adds it up)
@@ -374,7 +379,10 @@ class Gateway:
                 return self._outbox_full()
             try:
                 timeout = self.psi.timeout_s(service) if self.psi is not None else None
-                return await self._forward(request, event, body, target, trace, span, caller, started, job, timeout)
+                answer = await self._forward(request, event, body, target, trace, span, caller, started, job, timeout)
+                if event["event_id"] in self._unanswered:  # recorded as no run: its unit and ε go back
+                    give_back()
+                return answer
             except OutboxFullError:  # filled by the calls in flight since the check
                 give_back()
                 return self._outbox_full()
@@ -384,6 +392,20 @@ class Gateway:
         finally:
             self._uncounted.discard(event["event_id"])
             self._dp_costs.pop(event["event_id"], None)
+            self._runs.discard(event["event_id"])
+            self._unanswered.discard(event["event_id"])
+
+    def _no_answer(self, event: UnsequencedEvent) -> None:
+        """The upstream gave no answer (whole) to the call of ``event``: a PSI request step is then no run
+        (``gateway.psi``): its event is recorded uncounted and without ε, and :meth:`_admitted` gives the unit and
+        the ε back, so that the client sends the same step again (the owner's service answers it the same) at no
+        second run. Any other call counts as before."""
+        event_id = event["event_id"]
+        if event_id in self._runs:
+            self._unanswered.add(event_id)
+            self._uncounted.add(event_id)
+            self._dp_costs.pop(event_id, None)
+            event.pop("psi_dp_cost", None)
 
     async def _decide(
         self, caller: Caller, service: Service, purpose: str | None, *, charge: bool = True
@@ -567,6 +589,7 @@ class Gateway:
                 log.warning("upstream failed while streaming event %s: %s", event["event_id"], exc)
                 event["response_digest"] = None
                 event["status"] = 502
+                self._no_answer(event)
                 await self._record(event, started)
                 raise ConnectionResetError("upstream failed mid-response") from exc
         finally:
@@ -630,6 +653,7 @@ class Gateway:
         body = json.dumps({"error": error, "reason": reason, "detail": detail, "event_id": event["event_id"]}).encode()
         event["status"] = status
         event["response_digest"] = self._response_digest(event, status, body_digest(body, self._hash))
+        self._no_answer(event)  # (a record step's mismatch is no request step: it counts nothing anyway)
         await self._record(event, started)
         headers = {**self._common, EVENT_HEADER: event["event_id"], TRACE_HEADER: trace, REASON_HEADER: reason}
         if status == 503:

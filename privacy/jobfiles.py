@@ -41,6 +41,10 @@ owner's VRF secret key of the job sealed to the asset's job-secret key (``privac
      "client_commitment"}, "server_dp_input": int | null, "server_commitment": {"vrf_key": base64, "count": int,
      "root": base64}, "sealed_vrf_secret": base64}
 
+Beside it, ``open.response``: the owner's answer to the job's request (message 2), byte for byte, whose hash is
+the file's ``response_hash``; removed with ``open.json``. Both are written in a staging directory and renamed together
+into ``<jobs>/<job id>`` (:func:`publish_job_dir`), so the job's directory is there whole or not at all.
+
 Under ``sm`` the VRF key is 33 bytes (a compressed SM2 point), the leaves 32 bytes (ECVRF-SM2-SM3-SSWU) and the
 root is the RFC 9162 root over SM3: the VRF key's size names the suite (``privacy.suites.suite_of_vrf_key``).
 
@@ -53,15 +57,19 @@ record step is checked on its evidence bundle (``privacy.document.disclosure_bin
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from notary.durable import fsync_dir
 from notary.log.hashing import Hash32
 from privacy import _json
 from privacy.disclosure import PARTIES, SETS, Commitment, CommittedSet, Party, SetName
@@ -83,6 +91,12 @@ KEY_FILE: Final = "vrf-key.json"
 RECORD_STEP_FILE: Final = "record-step.json"
 OPEN_JOB_FORMAT: Final = "consortium-ledger/privacy-open-job/v1"
 OPEN_JOB_FILE: Final = "open.json"
+#: Beside ``open.json``: the answer the owner gave the job's request (message 2), byte for byte, so that the same
+#: request sent again (its answer lost to a crash or a broken connection) gets the same answer.
+OPEN_RESPONSE_FILE: Final = "open.response"
+#: The prefix of the directory a job's first files are written in before it takes the job's name
+#: (:func:`publish_job_dir`); a job id starts with a letter or digit.
+STAGING_PREFIX: Final = ".staging-"
 OPEN_JOB_CONTEXT: Final = b"consortium-ledger/privacy-open-job/v1\n"
 MAX_OPEN_JOB_BYTES: Final = 16 * 1024
 #: An audit event's id, as ``notary.event`` takes it.
@@ -320,20 +334,56 @@ def party_files(
 
 def write_job_files(directory: Path, files: Mapping[str, bytes]) -> list[Path]:
     """Write a party's files (name → bytes) into ``directory`` (created, mode 0700), each readable by its owner
-    only and written atomically; the paths written."""
+    only and written atomically (a temporary file, fsync, rename), ``record.json`` last and the directory fsynced
+    after the renames: a directory that holds a ``record.json`` holds the files written with it, after any crash;
+    the paths written."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     written = []
-    for name, data in files.items():
+    for name in sorted(files, key=lambda n: n == RECORD_FILE):  # stable: the others in the order given
         path = directory / name
         tmp = path.with_name(f".{name}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            f.write(files[name])
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
         written.append(path)
+    fsync_dir(directory)
     return written
+
+
+def publish_job_dir(jobs_dir: Path, job_id: str, files: Mapping[str, bytes]) -> Path:
+    """Write ``files`` as the new directory ``<jobs_dir>/<job id>``, all of them or none: into a staging directory
+    beside it (``STAGING_PREFIX``, which no job id starts with) by :func:`write_job_files`, renamed into place,
+    ``jobs_dir`` fsynced. Raises OSError (``FileExistsError`` among others) when the job's directory is there
+    already, or the files cannot be written; a crash leaves a staging directory, which :func:`clear_staged`
+    removes, or the whole directory."""
+    if JOB_ID.match(job_id) is None:
+        raise MalformedError(f"job id {job_id!r} must match {JOB_ID.pattern}")
+    jobs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{job_id}.", dir=jobs_dir))
+    target = jobs_dir / job_id
+    try:
+        write_job_files(staging, files)
+        if target.exists():  # rename(2) would replace an empty directory
+            raise FileExistsError(errno.EEXIST, "the job's directory is there already", str(target))
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    fsync_dir(jobs_dir)
+    return target
+
+
+def clear_staged(jobs_dir: Path) -> list[str]:
+    """Remove the staging directories a crash left in ``jobs_dir`` (:func:`publish_job_dir`); their names."""
+    if not jobs_dir.is_dir():
+        return []
+    found = sorted(p for p in jobs_dir.iterdir() if p.name.startswith(STAGING_PREFIX) and p.is_dir())
+    for path in found:
+        shutil.rmtree(path, ignore_errors=True)
+    return [p.name for p in found]
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,9 +13,13 @@ left) and the request's size against ``max_input``, recorded the call, and names
   document lists some for it, else the asset's (``PsiServer.respond`` refuses other terms or a count over that
   cap); the answer is message 2. Before it answers, the service keeps the job in ``<jobs>/<job id>/open.json``
   (``privacy.jobfiles``: its terms, the hashes and keys the record step checks, and the owner's VRF secret key of
-  the job sealed to the asset's job-secret key), written atomically, so a service started again takes the job up
-  at its record step (it recomputes its input commitment from that key and its identifiers, and refuses
-  ``job_state_mismatch`` if they changed since);
+  the job sealed to the asset's job-secret key) and the answer in ``open.response`` beside it, both written and
+  fsynced in a staging directory renamed to ``<jobs>/<job id>`` (``publish_job_dir``), so a service started again
+  takes the job up at its record step (it recomputes its input commitment from that key and its identifiers, and
+  refuses ``job_state_mismatch`` if they changed since). The same request sent again (same bytes: its answer was
+  lost to a stop of the service or a broken connection) gets the same answer, from the kept file or from the
+  computation under way; another request for that job id is 409 ``job_exists``. A stop before the rename leaves
+  no job: the staging directory is removed at start, and the same request is answered afresh;
 - ``POST <steps>/record``: the record of a job this service answered, naming the caller as client and, when the
   service knows the members' keys, the caller's published key; the client's signature must verify. The service
   checks every field it knows (``PsiServer.check_record``), countersigns, writes its job files
@@ -24,19 +28,22 @@ left) and the request's size against ``max_input``, recorded the call, and names
   to ``<jobs>/<job id>/`` and answers the record signed by both. The header is the gateway's (it drops any
   ``Consortium-*`` header a caller sends); a service reached without a gateway writes no ``record-step.json``, and
   an event id it was told wrongly fails ``prove-member``'s check of the event's evidence, nothing more.
-  ``open.json`` is removed once the files are written.
+  ``record.json`` is written last, and ``open.json`` is removed once the files are written. The same record step
+  sent again (the record and client signature of the job's ``record.json``, by its client) gets the same
+  ``record.json`` bytes, its ``record-step.json`` then naming the new step's event.
 
 Refusals are JSON ``{"error", "reason", "detail"}``: 400 ``psi_malformed``, 403 with the privacy core's reason
 (``wrong_terms``, ``input_over_cap``, ``count_mismatch``, ``record_mismatch``) or ``wrong_client``, ``wrong_suite``
 (a request or record of another suite than the terms' protocol, ``privacy.suites``),
 ``wrong_signing_key``, ``bad_signature``, 404 ``unknown_job``, 409 ``job_exists`` (also for the id of a job
-whose files are in ``jobs_dir``, so that a restarted service does not answer a finished job again; a record step
-of a finished or expired job is 404 ``unknown_job``, also after a restart), 409 ``job_state_mismatch`` (a kept job
+whose files are in ``jobs_dir``, so that a restarted service does not answer a finished job again, but the same
+request of an open job again; a record step of a finished or expired job is 404 ``unknown_job``, also after a
+restart, but the same record step of a finished job again), 409 ``job_state_mismatch`` (a kept job
 that cannot be taken up as it was answered), 404 ``no_grant_terms`` (the terms step, for a grant without terms of
-its own), 500 ``job_not_kept`` (the open job could not be written: nothing is answered, and the client starts again
-with a new id). Jobs whose record never comes are
-dropped after ``job_ttl_s`` (their ``open.json`` removed; the directory stays, so the id stays taken), measured
-with ``clock`` (unix seconds by default, so the time an open job waited survives a restart).
+its own), 500 ``job_not_kept`` (the open job could not be written: nothing is kept or answered, and the client
+may send the request again). Jobs whose record never comes are dropped after ``job_ttl_s`` (their ``open.json``
+removed; the directory stays, so the id stays taken), measured with ``clock`` (unix seconds by default, so the
+time an open job waited survives a restart).
 
 The grants' own terms are read at start (``grant_terms``: grant id → document) and each is checked against the
 asset's document (``privacy.asset.terms_of_grant``): a document of another asset or grant, one whose digest is not
@@ -69,29 +76,35 @@ from privacy.asset import (
     parse_record_step,
     terms_of_grant,
 )
-from privacy.errors import MalformedError, RefusedError
+from privacy.errors import MalformedError, PrivacyError, RefusedError
 from privacy.identifiers import normalise_set
 from privacy.jobfiles import (
     OPEN_JOB_FILE,
+    OPEN_RESPONSE_FILE,
     RECORD_FILE,
     RECORD_STEP_FILE,
+    STAGING_PREFIX,
     OpenJobFile,
+    clear_staged,
     format_open_job,
     format_record_step_file,
     open_job_info,
     parse_open_job,
     party_files,
+    publish_job_dir,
     record_step_of,
     write_job_files,
 )
-from privacy.psi import JobTerms, PsiServer, inspect_request, max_request_bytes
+from privacy.psi import JobTerms, PsiServer, inspect_request, max_request_bytes, message_hash
 from privacy.record import (
     GRANT_ID,
     JOB_ID,
     SIGNING_CONTEXT,
+    JobRecord,
     SignedRecord,
     format_record,
     format_signed_record,
+    parse_signed_record,
     sign_record,
 )
 from privacy.suites import KemKey, SigningKey, check_same_suite, suite_of_protocol
@@ -148,12 +161,18 @@ class PsiService:
         self._ttl = job_ttl_s
         self._clock = clock
         self._jobs: dict[str, tuple[float, PsiServer | None]] = {}
+        #: job id → the request's hash and its answer being computed, so that the same request sent again meanwhile
+        #: waits for that answer
+        self._computing: dict[str, tuple[bytes, asyncio.Future[tuple[PsiServer, bytes]]]] = {}
         self._done: set[str] = set()
         #: job id → when it was answered, of the jobs whose open.json is on disk (a service's before a restart too)
         self._kept: dict[str, float] = {}
+        for name in clear_staged(self.jobs_dir):  # a job whose request was not answered: its id is free
+            log.warning("removed %s in %s: a request step that a stop cut short, never answered", name, self.jobs_dir)
         if self.jobs_dir.is_dir():
             for path in self.jobs_dir.glob(f"*/{OPEN_JOB_FILE}"):
-                self._kept[path.parent.name] = _opened_at(path, self._clock())
+                if not path.parent.name.startswith(STAGING_PREFIX):
+                    self._kept[path.parent.name] = _opened_at(path, self._clock())
 
     @property
     def max_input(self) -> int:
@@ -187,8 +206,9 @@ class PsiService:
         return sorted(set(self._kept) - self._done)
 
     def _forget(self, job_id: str) -> None:
-        """Remove a job's ``open.json`` (finished or expired)."""
+        """Remove a job's ``open.json`` and the answer kept beside it (finished or expired)."""
         self._open_path(job_id).unlink(missing_ok=True)
+        (self.jobs_dir / job_id / OPEN_RESPONSE_FILE).unlink(missing_ok=True)
         self._kept.pop(job_id, None)
 
     async def _healthz(self, _request: web.Request) -> web.Response:
@@ -260,19 +280,37 @@ class PsiService:
                              terms_digest=view.digest)  # fmt: skip
         except MalformedError as exc:
             return _refuse(400, "psi_malformed", str(exc))
+        loop = asyncio.get_running_loop()
+        digest = message_hash(body, self.suite)
+        computing = self._computing.get(job_id)
+        if computing is not None and computing[0] != digest:
+            detail = f"job {job_id!r} is being answered to another request; draw a fresh job id"
+            return _refuse(409, "job_exists", detail)
         # a job's directory outlives the service (open.json, then its files): its id stays taken after a restart
-        if job_id in self._jobs or job_id in self._done or (self.jobs_dir / job_id).exists():
-            return _refuse(409, "job_exists", f"job {job_id!r} was already requested; draw a fresh job id")
-        self._jobs[job_id] = (self._clock(), None)  # reserved while it is computed
+        if computing is None and (job_id in self._jobs or job_id in self._done or (self.jobs_dir / job_id).exists()):
+            answered = await loop.run_in_executor(None, self._answered, job_id, digest)
+            if answered is None:
+                return _refuse(
+                    409,
+                    "job_exists",
+                    f"job {job_id!r} was already requested (with another request, or it finished or expired); start "
+                    "the job again with a fresh job id",
+                )
+            return web.Response(body=answered, content_type="application/octet-stream")  # the same answer again
+        if computing is None:
+            self._jobs[job_id] = (self._clock(), None)  # reserved while it is computed
 
-        def respond() -> tuple[PsiServer, bytes]:
-            server = PsiServer(terms, self.terms.org, self._signing_public, self._ids, self._kem_key)
-            response = server.respond(body)
-            self._keep(server)  # on disk before the client has the answer: its record step survives a restart
-            return server, response
+            def respond() -> tuple[PsiServer, bytes]:
+                server = PsiServer(terms, self.terms.org, self._signing_public, self._ids, self._kem_key)
+                response = server.respond(body)
+                self._keep(server, response)  # on disk before the client has the answer (module docstring)
+                return server, response
 
+            task = loop.run_in_executor(None, respond)
+            computing = self._computing[job_id] = (digest, task)
+            task.add_done_callback(lambda done: self._computed(job_id, done))
         try:
-            server, response = await asyncio.get_running_loop().run_in_executor(None, respond)
+            server, response = await asyncio.shield(computing[1])
         except RefusedError as exc:
             self._jobs.pop(job_id, None)
             return _refuse(403, exc.reason, str(exc))
@@ -282,18 +320,65 @@ class PsiService:
         except OSError as exc:
             self._jobs.pop(job_id, None)
             log.error("job %s: cannot keep the open job in %s: %s", job_id, self.jobs_dir, exc)
-            return _refuse(500, "job_not_kept", "the owner's service could not keep the job; retry with a new job id")
+            return _refuse(500, "job_not_kept", "the owner's service could not keep the job; send the request again")
         self._jobs[job_id] = (self._clock(), server)
         return web.Response(body=response, content_type="application/octet-stream")
 
-    def _keep(self, server: PsiServer) -> None:
+    def _computed(self, job_id: str, done: asyncio.Future[tuple[PsiServer, bytes]]) -> None:
+        entry = self._computing.get(job_id)
+        if entry is not None and entry[1] is done:
+            del self._computing[job_id]
+
+    def _keep(self, server: PsiServer, response: bytes) -> None:
         """Write ``server``'s job to ``<jobs>/<job id>/open.json`` (``privacy.jobfiles``), its VRF secret sealed to
-        the asset's job-secret key."""
+        the asset's job-secret key, and its answer ``response`` beside it, both or neither."""
         job_id = server.terms.job_id
         sealed = self.suite.seal(self.terms.kem_key, server.committed.vrf_secret, open_job_info(job_id))
         kept = OpenJobFile(server.terms, int(self._clock()), server.state(), server.committed.commitment, sealed)
-        write_job_files(self.jobs_dir / job_id, {OPEN_JOB_FILE: format_open_job(kept)})
+        publish_job_dir(self.jobs_dir, job_id, {OPEN_RESPONSE_FILE: response, OPEN_JOB_FILE: format_open_job(kept)})
         self._kept[job_id] = kept.opened_at
+
+    def _answered(self, job_id: str, request_hash: bytes) -> bytes | None:
+        """The answer this service (or one before a restart) gave to the request of hash ``request_hash`` of the open
+        job ``job_id``, as it kept it; None when the job is not open (finished, expired, never answered), was
+        answered to another request, or its answer is not kept whole (a job kept before answers were)."""
+        folder = self.jobs_dir / job_id
+        if (folder / RECORD_FILE).exists():
+            return None
+        try:
+            kept = parse_open_job(self._open_path(job_id).read_bytes())
+            response = (folder / OPEN_RESPONSE_FILE).read_bytes()
+        except (OSError, PrivacyError):
+            return None
+        if kept.terms.job_id != job_id or kept.state.request_hash != request_hash:
+            return None
+        if self._clock() - kept.opened_at > self._ttl:
+            return None
+        if message_hash(response, self.suite) != kept.state.response_hash:
+            return None
+        return response
+
+    def _recorded(self, job_id: str, record: JobRecord, client_signature: bytes, event_id: str | None) -> bytes | None:
+        """The record of the finished job ``job_id`` signed by both, as its ``record.json`` keeps it, when it is the
+        record and client signature of this record step (the same step sent again, its answer lost): its
+        ``record-step.json`` then names this step's event; None otherwise."""
+        folder = self.jobs_dir / job_id
+        try:
+            data = (folder / RECORD_FILE).read_bytes()
+            signed = parse_signed_record(data)
+        except (OSError, PrivacyError):
+            return None
+        if signed.record != record or signed.client_signature != client_signature:
+            return None
+        if event_id:
+            try:
+                step = format_record_step_file(record_step_of(signed, event_id, self._notary_url))
+            except MalformedError as exc:
+                log.warning("job %s: %s header %r: %s", job_id, EVENT_HEADER, event_id[:80], exc)
+            else:
+                write_job_files(folder, {RECORD_STEP_FILE: step})
+        self._forget(job_id)  # an open.json a crash left beside the files
+        return data
 
     def _resume(self, job_id: str) -> PsiServer | None:
         """The server of a job a service answered before a restart (its ``open.json``), or None when there is none
@@ -342,6 +427,14 @@ class PsiService:
             if server is not None:  # one taken up by a record step that ran meanwhile goes on from there
                 entry = self._jobs.setdefault(record.job_id, (self._clock(), server))
                 server = None if record.job_id in self._done else entry[1]
+        if server is None and record.client.org == caller and JOB_ID.match(record.job_id):
+            event = request.headers.get(EVENT_HEADER)
+            again = await asyncio.get_running_loop().run_in_executor(
+                None, self._recorded, record.job_id, record, client_signature, event
+            )
+            if again is not None:  # the same record step again: the same record
+                self._done.add(record.job_id)
+                return web.Response(body=again, content_type="application/json")
         if server is None:
             return _refuse(404, "unknown_job", f"no open job {record.job_id!r} here (answered, expired or never asked)")
         if record.client.org != caller:

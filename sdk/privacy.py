@@ -28,7 +28,11 @@ Three calls, each authenticated, decided against the grant and recorded by the o
 ``consortium.json`` publishes (so an auditor checks the record's keys against the members' published keys). Its
 type is the consortium's suite (``privacy.suites``): Ed25519 under ``intl``, SM2 under ``sm``, where the job runs
 ``ecdh-psi-sm2`` with SM2-signed records; terms of the other suite's protocol are refused before any run.
-A refusal raises :class:`PsiRefusedError` with the step and the gateway's (or the owner's) answer.
+A refusal raises :class:`PsiRefusedError` with the step and the gateway's (or the owner's) answer. A step the
+owner's service gave no answer to (the gateway's 502 ``upstream_unreachable``, 504 ``upstream_timeout`` or 503
+``circuit_open``: the service stopped or was killed during the step) is sent again, the same bytes, up to
+``retries`` times, ``retry_wait_s`` apart (doubling each time): the owner's service answers the same step the same
+and its gateway counts no run for the unanswered one (``privacy.service``, ``gateway.psi``).
 
 The owner's side, from its consortium directory (``orgs/<org>/privacy/``, ``gateway.psi.terms_dir``), under the
 suite ``consortium.json`` names: :func:`write_psi_terms` draws the asset's job-secret key (X25519, or SM2 under
@@ -42,10 +46,12 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -127,6 +133,10 @@ class PsiRefusedError(PsiJobError):
         self.reason = reason
 
 
+#: The reasons of a gateway's answer for a step the owner's service did not answer: the same step may be sent again.
+NO_ANSWER: Final = frozenset({"upstream_unreachable", "upstream_timeout", "circuit_open"})
+
+
 def _reason(result: CallResult) -> str | None:
     try:
         body = result.json()
@@ -169,10 +179,16 @@ def run_psi_job(
     server_key: bytes | None = None,
     job_id: str | None = None,
     suite: str | None = None,
+    retries: int = 0,
+    retry_wait_s: float = 2.0,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> PsiJob:
     """Run one job (module docstring); raises :class:`PsiRefusedError`, :class:`PsiJobError` or the SDK's
     :class:`~sdk.client.TransportError`, and the privacy core's ``InputTooLargeError`` for an input over the cap.
-    ``suite`` is the consortium's (``consortium.json``'s ``crypto``); by default the signing key's."""
+    ``suite`` is the consortium's (``consortium.json``'s ``crypto``); by default the signing key's. A step the owner's
+    service did not answer is sent again up to ``retries`` times, after ``sleep(retry_wait_s)``, doubled each time."""
+    if retries < 0 or retry_wait_s < 0:
+        raise ValueError("retries and retry_wait_s are counts and seconds, not negative")
     psi = psi_suite(suite) if suite is not None else (SM if isinstance(signing_key, SM2PrivateKey) else INTL)
     try:
         client_public = psi.public_key(signing_key)
@@ -191,10 +207,15 @@ def run_psi_job(
         if content is not None:
             headers["Content-Type"] = "application/octet-stream"
         params = {GRANT_QUERY: query} if query is not None else None
-        result = client.call(
-            gateway_url, method, f"{steps}/{step}", purpose=purpose, params=params, content=content, headers=headers,
-            timeout=timeout,
-        )  # fmt: skip
+        for attempt in range(retries + 1):
+            if attempt:
+                sleep(retry_wait_s * 2 ** (attempt - 1))
+            result = client.call(
+                gateway_url, method, f"{steps}/{step}", purpose=purpose, params=params, content=content,
+                headers=headers, timeout=timeout,
+            )  # fmt: skip
+            if result.status not in (502, 503, 504) or _reason(result) not in NO_ANSWER:
+                break
         if result.event_id:
             events[step if query is None else f"{step}-grant"] = result.event_id
         if result.status != 200:

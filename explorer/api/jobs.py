@@ -21,7 +21,9 @@ request by that, once per event (a request the owner's service then refused, or 
 spent it too), so what it adds up is what the gateway spent. A job whose request event states no ε (a gateway older
 than the field) is counted by its record's summary, as before the field; an allowed request of such a job without a
 record step adds nothing and is counted apart (``uncounted_requests``). ``unrecorded_requests`` counts every allowed
-request whose job has no record step.
+request whose job has no record step. An allowed request answered 502, 503 or 504 that states no ε is one the
+owner's service gave no answer to, which the gateway counts as no run and charges nothing (``gateway.psi``): the page
+leaves it out of both.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ router = APIRouter(tags=["jobs"])
 JobTag = Annotated[str, PathParam(pattern=r"^[0-9a-f]{64}$", description="the job's tag: 64 lower-case hex digits")]
 #: Refusals that come after the owner's gateway has read the step's message, and so its job's tag.
 _READ_MESSAGE: Final = frozenset({"psi_wrong_terms", "psi_wrong_job", "input_over_cap", "quota_exhausted"})
+#: The statuses of an allowed step the owner's service gave no answer to (the gateway's own 502, 503 and 504).
+UNANSWERED: Final = frozenset({502, 503, 504})
 
 
 def tag_from(step: str | None, row: Mapping[str, Any]) -> str:
@@ -129,6 +133,8 @@ def _spending(explorer: Explorer, person: Person, key: JobKey) -> _Spending:
             if isinstance(cost, str):
                 stated.add(tag)
                 out.charges.append((row["index"], milli(cost), tag))
+            elif entry.get("status") in UNANSWERED:
+                continue  # the owner's service gave no answer: the gateway counted no run and charged no ε
             requested.append((tag, isinstance(cost, str)))
             continue
         summary = psi_summary(entry)

@@ -20,13 +20,13 @@ from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from chain.contracts import PrivateTerms
-from chain.ids import OrgId, name_to_bytes32
+from chain.ids import AssetKind, OrgId, name_to_bytes32
 from chain.tx import Signer
 from cli.main import cli
 from network._pem import encrypt
 from network.grantterms import TermsRecord, TermsStore, new_record, terms_dir, with_grant_id
 from network.identity import OrgPaths
-from tests.integration.gateway.gateway_chain import ASSET, GRANTEE, OTHER, PROVIDER, GatewayChain
+from tests.integration.gateway.gateway_chain import ASSET, GRANTEE, OTHER, PROVIDER, GatewayChain, digest
 from tests.integration.gateway.gateway_notary import NotaryProcess
 from tests.integration.gateway.gateway_world import (
     PASS,
@@ -334,3 +334,74 @@ def test_the_grantees_grant_list_holds_a_private_grant_once_it_imported_its_term
     altered = run(world, "grant", "list", "--as", GRANTEE)
     assert altered.exit_code == 0 and "do not match it on chain" in altered.stderr
     assert "quota 70" not in altered.stdout and grant_id[:14] in altered.stdout
+
+
+def test_a_private_grants_own_psi_terms_are_its_grantees_only(world: World, chain: GatewayChain) -> None:
+    """``consortium privacy grant-terms`` on a private grant: the grantee comes from the owner's terms store, checked
+    against the grant's commitment on chain (a store whose terms the chain does not confirm is refused, writing
+    nothing); the grant's document names the grantee, and the owner's PSI service (as ``privacy serve`` opens it)
+    serves it to the grantee only. A firm that is no party reads neither the document nor, in the asset's terms
+    or its grant list, what it says; nor can it set the grant's terms."""
+    import asyncio
+
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
+
+    from gateway.psi import grant_terms_dir, load_grant_terms, load_terms
+    from notary.headers import CALLER_ORG_HEADER
+    from privacy.asset import parse_grant_terms, terms_digest
+    from sdk.privacy import open_psi_service, write_psi_terms
+
+    asset, purpose = "psi-private-ids", "aml-private"
+    signer = Signer.from_key(bytes(chain.signers[PROVIDER].account.key))  # the CLI moved the account's nonce on
+    chain.consortium.assets.register_asset(signer, asset, AssetKind.DATASET, digest(asset), digest(f"{asset} terms"), 2)
+    write_psi_terms(world.root, PROVIDER, asset, 100, f"/v1/privacy/{asset}", PASS)
+    first = load_terms(world.root, PROVIDER)[asset]
+    grant_id = grant_id_in(ok(world, "grant", "create", asset, "--to", GRANTEE, "--purpose", purpose, "--days", "1",
+                              "--private", "--as", PROVIDER))  # fmt: skip
+    terms = ("privacy", "grant-terms", asset, "--grant", grant_id, "--max-input", "5")
+
+    # the owner's store holds other terms for the grant than the chain commits to (another grantee): refused
+    store = TermsStore(world.root, PROVIDER)
+    record = store.by_grant(bytes.fromhex(grant_id[2:]))
+    assert record is not None
+    wrong = with_grant_id(new_record(replace(record.terms, grantee=OTHER)), record.grant_id or b"")
+    store.remove(record)
+    store.put(wrong)
+    try:
+        assert "do not match it on chain" in refused(world, *terms, "--as", PROVIDER)
+    finally:
+        store.remove(wrong)
+        store.put(record)
+    assert load_terms(world.root, PROVIDER)[asset] == first and not load_grant_terms(world.root, PROVIDER, asset)
+    assert f"made by {PROVIDER}, not {OTHER}" in refused(world, *terms, "--as", OTHER)
+
+    shown = json.loads(ok(world, *terms, "--as", PROVIDER, "--json"))
+    assert shown["grantee"] == GRANTEE
+    document = load_grant_terms(world.root, PROVIDER, asset)[grant_id]
+    listing = load_terms(world.root, PROVIDER)[asset]
+    assert parse_grant_terms(document).grantee == GRANTEE
+    assert shown["metadata_digest"] == "0x" + terms_digest(listing).hex()
+    for path in grant_terms_dir(world.root, PROVIDER, asset).iterdir():
+        assert path.stat().st_mode & 0o077 == 0
+    assert GRANTEE.encode() not in listing and terms_digest(document).hex().encode() in listing
+    other = json.loads(ok(world, "grant", "list", "--asset", asset, "--as", OTHER, "--json"))
+    assert [("grantee" in g, "psi_terms" in g) for g in other] == [(False, False)]
+
+    service = open_psi_service(world.root, PROVIDER, asset, ["ACCT:1"], PASS)
+
+    def terms_step(caller: str) -> tuple[int, bytes]:
+        request = make_mocked_request(
+            "GET", f"/v1/privacy/{asset}/terms?grant={grant_id}", headers={CALLER_ORG_HEADER: caller}
+        )
+
+        async def ask() -> web.Response:
+            return await service.handler("terms")(request)
+
+        answer = asyncio.run(ask())
+        assert isinstance(answer.body, bytes)
+        return answer.status, answer.body
+
+    assert terms_step(GRANTEE) == (200, document)
+    status, body = terms_step(OTHER)
+    assert status == 403 and json.loads(body)["reason"] == "wrong_client" and b"max_input" not in body

@@ -583,9 +583,11 @@ def test_a_grants_own_terms_hold_its_jobs_and_a_job_survives_a_restart_of_the_ow
     grant of another asset, writing nothing), published as the asset's second version. A request within the asset's
     cap but over the grant's is refused by the gateway, no run taken; ``run_psi_job`` reads the grant's terms through
     the gateway (``?grant=``) and runs under them, its record naming their digest; a job whose owner's service is
-    replaced by a new one between its request and its record step finishes. The grant's two runs are spent exactly,
+    replaced by a new one between its request and its record step finishes. The grant's three runs are spent exactly,
     each record step's summary names the digest, and every event passes the notary's schema; ``grant list --as``
-    the owner shows the grant's terms digest."""
+    the owner shows the grant's terms digest. A request step sent while the owner's service is down is answered
+    502 and takes no run: sent again once the service is back, it is answered and counted once; ``run_psi_job`` with
+    ``retries`` sends a step again by itself (its ``sleep`` brings the service back)."""
     from aiohttp import web
     from click.testing import CliRunner
 
@@ -609,7 +611,7 @@ def test_a_grants_own_terms_hold_its_jobs_and_a_job_survives_a_restart_of_the_ow
     assets.register_asset(chain.signers[PROVIDER], asset, AssetKind.DATASET, digest(asset), terms_digest(first), 4)
     for step in STEPS:
         chain.register_api(f"g{step}-{crypto}", base.route(step), STEP_METHODS[step], asset=asset)
-    grant_id = chain.grant(GRANTEE, PSI_PURPOSE, asset=asset, quota=2)
+    grant_id = chain.grant(GRANTEE, PSI_PURPOSE, asset=asset, quota=3)
     monkeypatch.setenv("CONSORTIUM_PASSPHRASE", PASS.decode())
     grant_terms = ["--dir", str(root), "privacy", "grant-terms", asset, "--max-input", "250", "--as", PROVIDER]
     refused = CliRunner().invoke(cli, [*grant_terms, "--grant", psi.grant_id])  # in process: no interpreter to start
@@ -680,8 +682,16 @@ def test_a_grants_own_terms_hold_its_jobs_and_a_job_survives_a_restart_of_the_ow
             )
             party = PsiClient(job, GRANTEE, client_public, BETA_IDS, base.kem_key)
             headers = {JOB_HEADER: job_tag(grant_id, job.job_id)}
-            response = client.call(
-                gateway.url, "POST", f"{steps}/request", purpose=PSI_PURPOSE, content=party.request(), headers=headers
+            message = party.request()
+            loop.run(runner.cleanup())  # the owner's service is down: the request step gets no answer, and is no run
+            lost = client.call(
+                gateway.url, "POST", f"{steps}/request", purpose=PSI_PURPOSE, content=message, headers=headers
+            )
+            assert (lost.status, json.loads(lost.content)["reason"]) == (502, "upstream_unreachable"), lost.content
+            assert gateway.outbox.quota_used(grant_id) == 1
+            runner = loop.run(serve_at(owners_service().app(), port))
+            response = client.call(  # the same step again
+                gateway.url, "POST", f"{steps}/request", purpose=PSI_PURPOSE, content=message, headers=headers
             )
             assert response.status == 200, response.content
             loop.run(runner.cleanup())  # the owner's service stops; a new one serves the same files
@@ -697,6 +707,23 @@ def test_a_grants_own_terms_hold_its_jobs_and_a_job_survives_a_restart_of_the_ow
             assert sorted(outcome.intersection) == SHARED_IDS and signed.record.terms == terms_digest(own)
             assert not (tmp_path / "jobs" / job.job_id / "open.json").exists()
             assert gateway.outbox.quota_used(grant_id) == 2  # each job counted once, the restarted one too
+
+            # the owner's service is down as a job starts: run_psi_job sends the step again once it is back
+            loop.run(runner.cleanup())
+            waits: list[float] = []
+
+            def service_back(seconds: float) -> None:
+                nonlocal runner
+                waits.append(seconds)
+                runner = loop.run(serve_at(owners_service().app(), port))
+
+            retried = run_psi_job(
+                client, gateway.url, steps, org=GRANTEE, purpose=PSI_PURPOSE, grant_id=grant_id,
+                identifiers=BETA_IDS, signing_key=client_key, job_id=f"job-retried-{crypto}", suite=crypto, retries=2,
+                retry_wait_s=0.25, sleep=service_back,
+            )  # fmt: skip
+            assert sorted(retried.intersection) == SHARED_IDS and waits == [0.25]
+            assert gateway.outbox.quota_used(grant_id) == 3
             with pytest.raises(PsiRefusedError) as spent:
                 run_psi_job(
                     client, gateway.url, steps, org=GRANTEE, purpose=PSI_PURPOSE, grant_id=grant_id,
@@ -710,6 +737,8 @@ def test_a_grants_own_terms_hold_its_jobs_and_a_job_survives_a_restart_of_the_ow
         loop.close()
     for event in events:
         validate_event(event)  # as the notary takes it
+    (unanswered,) = [e for e in events if e["event_id"] == lost.event_id]
+    assert (unanswered["decision"], unanswered["status"], unanswered["psi_job"]) == ("allow", 502, headers[JOB_HEADER])
     summaries = [json.loads(e["psi_summary"]) for e in events if "psi_summary" in e]
-    assert [s["terms"] for s in summaries] == [digest_hex, digest_hex]
-    assert [s["max_input"] for s in summaries] == [250, 250]
+    assert [s["terms"] for s in summaries] == [digest_hex] * 3
+    assert [s["max_input"] for s in summaries] == [250] * 3

@@ -10,7 +10,8 @@ Another grant's job with a budget is logged between them and a job without DP af
 
 Then a grant of budget 4 whose later request steps state the ε charged: job 8's request states none (an older
 gateway) and its record says 0.5; job 5's request was charged 0.5, and a second request of the same job (refused by
-the owner's service) 0.5 again; job 6's request 1.5 and no record ever came; job 7's request 0.5. The owner's gateway
+the owner's service) 0.5 again; job 6's request 1.5 and no record ever came; job 7's request 0.5; job 9's request
+got no answer from the owner's service (502, no run, no ε charged) and was not sent again. The owner's gateway
 spent 3.5; so does the page."""
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ JOBS = {
 }
 GRANT_OF = {
     "job-x": OTHER_GRANT, "job-plain": PLAIN_GRANT, "job-5": STATED_GRANT, "job-6": STATED_GRANT,
-    "job-7": STATED_GRANT, "job-8": STATED_GRANT,
+    "job-7": STATED_GRANT, "job-8": STATED_GRANT, "job-9": STATED_GRANT,
 }  # fmt: skip
 
 
@@ -88,7 +89,7 @@ STEPS_LOGGED = [
 STATED_STEPS: list[tuple[str, str, str | None, int]] = [
     ("request", "job-8", None, 200), ("record", "job-8", None, 200), ("request", "job-5", "0.5", 200),
     ("request", "job-6", "1.5", 200), ("record", "job-5", None, 200), ("request", "job-5", "0.5", 403),
-    ("request", "job-7", "0.5", 200), ("record", "job-7", None, 200),
+    ("request", "job-7", "0.5", 200), ("record", "job-7", None, 200), ("request", "job-9", None, 502),
 ]  # fmt: skip
 EVENTS = [step(n, name, job_id) for n, (name, job_id) in enumerate(STEPS_LOGGED)] + [
     step(n, name, job_id, charged, status)
@@ -172,6 +173,7 @@ def test_requests_that_state_their_epsilon_count_what_the_gateway_spent(
     budget = page(client, job_id, reader)["privacy_budget"]
     assert (budget["cost"], budget["spent"], budget["remaining"]) == ("0.5", spent, remaining)
     assert (budget["spent_total"], budget["remaining_total"]) == ("3.5", "0.5")
+    # job 6 is the one request without a record; job 9's, unanswered, cost nothing and is neither
     assert (budget["jobs"], budget["unrecorded_requests"], budget["uncounted_requests"]) == (4, 1, 0)
 
 

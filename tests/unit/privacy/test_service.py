@@ -5,7 +5,7 @@ own terms."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, cast
 
@@ -18,7 +18,14 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from notary.headers import CALLER_ORG_HEADER, EVENT_HEADER
 from privacy.asset import PsiAssetTerms, PsiGrantTerms, format_grant_terms, format_record_step, terms_digest
 from privacy.errors import GrantTermsError
-from privacy.jobfiles import OPEN_JOB_FILE, RECORD_STEP_FILE, parse_open_job, read_job_files
+from privacy.jobfiles import (
+    OPEN_JOB_FILE,
+    OPEN_RESPONSE_FILE,
+    RECORD_FILE,
+    RECORD_STEP_FILE,
+    parse_open_job,
+    read_job_files,
+)
 from privacy.psi import PROTOCOL, JobTerms, PsiClient
 from privacy.record import parse_signed_record, sign_record, verify_record
 from privacy.service import PsiService
@@ -45,9 +52,10 @@ class Body:
         return self._chunks.pop(0) if self._chunks else b""
 
 
-def call(
+def handle(
     service: PsiService, step: str, body: bytes = b"", caller: str = "beta", query: str = "", **headers: str
-) -> web.Response:
+) -> Coroutine[Any, Any, web.Response]:
+    """The handler of ``step`` called with a request of ``body`` from ``caller``, to be awaited."""
     method = "GET" if step == "terms" else "POST"
     request = make_mocked_request(
         method,
@@ -55,8 +63,14 @@ def call(
         headers={CALLER_ORG_HEADER: caller, **headers},
         payload=cast(Any, Body(body)),
     )
-    handler = cast(Callable[[web.Request], Any], service.handler(step))  # type: ignore[arg-type]
-    return cast(web.Response, asyncio.run(handler(request)))
+    handler = cast(Callable[[web.Request], Coroutine[Any, Any, web.Response]], service.handler(step))  # type: ignore[arg-type]
+    return handler(request)
+
+
+def call(
+    service: PsiService, step: str, body: bytes = b"", caller: str = "beta", query: str = "", **headers: str
+) -> web.Response:
+    return asyncio.run(handle(service, step, body, caller, query, **headers))
 
 
 def reason(response: web.Response) -> str:
@@ -135,10 +149,81 @@ def test_an_open_job_survives_a_restart_of_the_owners_service(tmp_path: Path) ->
     assert done.status == 200, done.body
     assert not kept.exists() and (tmp_path / "job-1" / RECORD_STEP_FILE).exists()
     assert again.open_jobs() == []
-    # a finished job is not answered again, by this service or the next
-    assert reason(call(again, "record", body)) == "404 unknown_job"
-    assert reason(call(owner(tmp_path, clock), "record", body)) == "404 unknown_job"
+    # a finished job is not answered again, by this service or the next, but to its client's same record step
+    assert reason(call(again, "record", body, caller="gamma")) == "404 unknown_job"
+    assert reason(call(owner(tmp_path, clock), "record", body, caller="gamma")) == "404 unknown_job"
+    assert call(owner(tmp_path, clock), "record", body).body == done.body
     assert reason(call(owner(tmp_path, clock), "request", client().request())) == "409 job_exists"
+
+
+def test_the_same_request_and_record_step_sent_again_get_the_same_answers_across_restarts(tmp_path: Path) -> None:
+    """A stop of the owner's service after it kept a step's outcome and before its answer reached the client (or a
+    connection broken on the way): the client sends the same step again, to the service started again, and gets
+    the same answer; another request for the job is refused."""
+    clock = Clock()
+    psi = client()
+    message = psi.request()
+    answered = call(owner(tmp_path, clock), "request", message)  # kept, then the answer is lost: the service stops
+    assert answered.status == 200
+    folder = tmp_path / "job-1"
+    assert {OPEN_JOB_FILE, OPEN_RESPONSE_FILE} <= {p.name for p in folder.iterdir()}
+    again = owner(tmp_path, clock)
+    retried = call(again, "request", message)
+    assert retried.status == 200 and retried.body == answered.body
+    assert reason(call(owner(tmp_path, clock), "request", client().request())) == "409 job_exists"  # another one
+    step = record_step(psi, retried)
+    done = call(again, "record", step, **{EVENT_HEADER: "evt-1"})
+    assert done.status == 200, done.body
+    # the record step's answer is lost: the same step again, at the next service, names its own event
+    replayed = call(owner(tmp_path, clock), "record", step, **{EVENT_HEADER: "evt-2"})
+    assert replayed.status == 200 and replayed.body == done.body
+    files = read_job_files({p.name: p.read_bytes() for p in folder.iterdir()})
+    assert files.record_step is not None and files.record_step.event_id == "evt-2"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "input.set.json", "record-step.json", "record.json", "vrf-key.json"
+    ]  # fmt: skip
+    assert reason(call(owner(tmp_path, clock), "request", message)) == "409 job_exists"  # finished: not again
+
+
+def test_the_same_request_while_the_first_is_computed_waits_for_its_answer(tmp_path: Path) -> None:
+    service = owner(tmp_path, Clock())
+    message, other = client().request(), client().request()
+
+    async def three() -> list[web.Response]:
+        return list(await asyncio.gather(*(handle(service, "request", m) for m in (message, message, other))))
+
+    first, second, refused = asyncio.run(three())
+    assert first.status == 200 and second.body == first.body
+    assert reason(refused) == "409 job_exists"
+
+
+def test_a_stop_before_the_job_is_kept_leaves_no_job_and_one_between_the_files_no_finished_one(
+    tmp_path: Path,
+) -> None:
+    """A stop while the open job is written leaves its staging directory, half written, never read and removed at
+    the next start: the same request is answered afresh. A stop while the job files are written leaves no
+    ``record.json`` (written last): the job is still open and the same record step finishes it."""
+    clock = Clock()
+    staged = tmp_path / ".staging-job-1.x1y2"
+    staged.mkdir(parents=True)
+    (staged / OPEN_JOB_FILE).write_bytes(b'{"format": "consortium-ledger/privacy-open-job/v1", "ter')
+    service = owner(tmp_path, clock)
+    assert not staged.exists() and service.open_jobs() == []
+    psi = client()
+    answered = call(service, "request", psi.request())
+    assert answered.status == 200
+    step = record_step(psi, answered)
+    blocker = tmp_path / "job-1" / "input.set.json"  # the files stop being written at this one
+    (blocker / "in-the-way").mkdir(parents=True)
+    with pytest.raises(OSError):
+        call(owner(tmp_path, clock), "record", step)
+    assert not (tmp_path / "job-1" / RECORD_FILE).exists()
+    (blocker / "in-the-way").rmdir()
+    blocker.rmdir()
+    done = call(owner(tmp_path, clock), "record", step)
+    assert done.status == 200, done.body
+    folder = tmp_path / "job-1"
+    assert read_job_files({p.name: p.read_bytes() for p in folder.iterdir()}).record.record.job_id == "job-1"
 
 
 def test_a_kept_job_is_refused_after_it_expires_or_when_the_owners_set_changed(tmp_path: Path) -> None:
