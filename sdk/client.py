@@ -87,6 +87,7 @@ from notary.verify import Step, TrustRoots, passed, verify_evidence, verify_evid
 
 if TYPE_CHECKING:
     from chain.backend import ClientTls
+    from sdk.disclosure import DisclosureReport
 
 __all__ = [
     "CA_BUNDLE_NAME",
@@ -168,11 +169,15 @@ class EvidenceNotReadyError(SdkError):
 
 
 class VerificationFailedError(SdkError):
-    """An evidence bundle failed verification; ``report`` names each step and why it failed."""
+    """An evidence bundle, or a disclosure (``sdk.disclosure``), failed verification; ``report`` names each check
+    and why it failed: a :class:`VerificationReport`, or a ``sdk.disclosure.DisclosureReport`` with ``message``."""
 
-    def __init__(self, report: VerificationReport) -> None:
-        failed = "; ".join(f"{s.name}: {s.detail}" for s in report.steps if s.ok is False)
-        super().__init__(f"evidence of event {report.event_id!r} does NOT verify: {failed}")
+    def __init__(self, report: VerificationReport | DisclosureReport, message: str | None = None) -> None:
+        if message is None:
+            failed = "; ".join(f"{s.name}: {s.detail}" for s in report.steps if s.ok is False)
+            event_id = report.event_id if isinstance(report, VerificationReport) else None
+            message = f"evidence of event {event_id!r} does NOT verify: {failed}"
+        super().__init__(message)
         self.report = report
 
 
