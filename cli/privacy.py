@@ -27,7 +27,8 @@ gateway, serving one as the owner, and disclosure proofs from the files a party 
   in any order. With ``--as ORG``, also the evidence bundle of the job's record step: the event that
   ``record-step.json`` names (``privacy run`` and the owner's PSI service keep it), or ``--event ID``, which
   overrides it; fetched as ``sdk.MemberClient.evidence`` fetches it once anchored and checked to be the job's
-  record step (``privacy.document.disclosure_binding``), beside the document or at ``--evidence-out``.
+  record step (``privacy.document.disclosure_binding``), beside the document or at ``--evidence-out``. Both through
+  ``sdk.disclosure`` (``make_disclosure``, ``fetch_record_evidence``), which a firm's code calls directly.
 
 An auditor checks the document with ``consortium verify disclosure``, and with ``--evidence BUNDLE`` that its
 record is the one the owner's gateway logged.

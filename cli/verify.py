@@ -25,7 +25,7 @@
   of the signed record; ``--evidence`` binds the record to the log: the evidence bundle of the job's record step,
   checked as ``verify evidence`` checks it (the same trust options), whose event must name this record
   (``psi_record``), its client as caller, its server as provider and the job's tag
-  (``privacy.document.disclosure_binding``);
+  (``privacy.document.disclosure_binding``), all through ``sdk.disclosure.verify_disclosure``;
   without it the record's keys are checked against nothing, which the output says;
 - ``verify reveal FILE [--target T] [--request-body F] [--response-body F] [--evidence BUNDLE]``: a payload
   against the digests of the event a reveal document (``consortium data reveal``) is about: HMAC-SHA256 under
