@@ -1057,7 +1057,7 @@ def verify_disclosure_cmd(
         for step in checked.steps:  # with --json, the steps go to standard error, the JSON alone to standard output
             click.echo(step.to_text(), err=as_json)
         if not checked.ok:
-            click.echo(f"evidence of {checked.event_id!r} does NOT verify: {', '.join(checked.failed)}", err=True)
+            click.echo(checked.verdict(), err=True)
             sys.exit(FAILED_EXIT)
         for step in report.binding:
             click.echo(step.to_text(), err=as_json)

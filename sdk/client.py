@@ -297,15 +297,16 @@ class VerificationReport:
                 return s
         raise KeyError(name)
 
+    def verdict(self) -> str:
+        """Whether the evidence verified, in one line."""
+        if not self.ok:
+            return f"evidence of {self.event_id!r} does NOT verify: {', '.join(self.failed)}"
+        tail = f" ({len(self.pending)} step(s) not applicable or pending)" if self.pending else ""
+        return f"evidence of {self.event_id!r} verified{tail}"
+
     def to_text(self) -> str:
         """One line per step (``✓ name — detail``), then the verdict."""
-        lines = [s.to_text() for s in self.steps]
-        if not self.ok:
-            lines.append(f"evidence of {self.event_id!r} does NOT verify: {', '.join(self.failed)}")
-        else:
-            tail = f" ({len(self.pending)} step(s) not applicable or pending)" if self.pending else ""
-            lines.append(f"evidence of {self.event_id!r} verified{tail}")
-        return "\n".join(lines)
+        return "\n".join([s.to_text() for s in self.steps] + [self.verdict()])
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------------

@@ -106,7 +106,7 @@ class Disclosure:
 
 
 def make_disclosure(
-    files: Path | Iterable[Path] | Mapping[str, bytes],
+    files: Path | str | Iterable[Path | str] | Mapping[str, bytes],
     identifier: str,
     *,
     set_name: SetName = "input",
@@ -147,7 +147,7 @@ def _where(claim: ProvenClaim) -> str:
     return f"{claim.org}'s input of job {claim.job_id}"
 
 
-def _read_files(files: Path | Iterable[Path] | Mapping[str, bytes]) -> Mapping[str, bytes]:
+def _read_files(files: Path | str | Iterable[Path | str] | Mapping[str, bytes]) -> Mapping[str, bytes]:
     if isinstance(files, Mapping):
         return files
     if isinstance(files, str | Path) and Path(files).is_dir():
@@ -283,11 +283,12 @@ class DisclosureReport:
         if self.claim is None:
             return f"the disclosure does NOT verify: {self.error}"
         if self.evidence is not None and not self.evidence.ok:
-            return f"evidence of {self.evidence.event_id!r} does NOT verify: {', '.join(self.evidence.failed)}"
+            return self.evidence.verdict()
         if not passed(self.binding):
-            event = self.evidence.event_id if self.evidence is not None else None
             failed = ", ".join(s.name for s in self.binding if s.ok is False)
-            return f"the record is NOT the one event {event!r} logged: {failed}"
+            if self.evidence is None:  # fetch_record_evidence's check, before the bundle is verified
+                return f"the event is NOT the record step of job {self.claim.job_id}: {failed}"
+            return f"the record is NOT the one event {self.evidence.event_id!r} logged: {failed}"
         if not self.ok:
             return f"the disclosure is NOT the one expected: {', '.join(self.failed)}"
         return self.claim.sentence()

@@ -48,7 +48,7 @@ from privacy.record import format_summary, parse_signed_record
 from privacy.suites import SigningKey, psi_suite
 from sdk import EvidenceNotReadyError, MemberClient, VerificationFailedError
 from sdk.disclosure import fetch_record_evidence, make_disclosure
-from sdk.privacy import PsiRefusedError, run_psi_job
+from sdk.privacy import PsiRefusedError, PsiSetupError, run_psi_job
 from suite import sm2group
 from suite.sm2 import SM2PrivateKey
 from tests.integration.gateway.gateway_chain import GRANTEE, OTHER, PROVIDER, GatewayChain, digest, gateway_chain
@@ -345,6 +345,9 @@ def test_prove_member_fetches_the_record_steps_evidence_or_says_how_to_later(
         with pytest.raises(VerificationFailedError) as refused:
             fetch_record_evidence(client, disclosure, event_id=summary["events"]["request"], wait_s=0.2)
         assert refused.value.report.failed == ("event", "psi_record"), str(refused.value)
+        assert refused.value.report.verdict() == "the event is NOT the record step of job job-1: event, psi_record"
+        with pytest.raises(PsiSetupError, match=r"no record-step\.json among the job files names the record step's"):
+            fetch_record_evidence(client, make_disclosure(files, SHARED_IDS[0]))  # no event id: nothing is read
 
 
 def padded_request(
