@@ -458,8 +458,6 @@ def _write_evidence(
     fetch it later when it is not anchored after ``wait_s`` seconds, or naming what does not match (``origin``
     says where the event id came from). The notary is ``notary_url``, else the one consortium.json records, else
     ``kept_url`` (record-step.json's)."""
-    import json
-
     from network.description import ServiceNotRecordedError, load_description
     from sdk import EvidenceNotReadyError, MemberClient, SdkError, VerificationFailedError
     from sdk.disclosure import fetch_record_evidence
@@ -478,7 +476,7 @@ def _write_evidence(
         with MemberClient.from_directory(
             obj.directory, org, name=name, passphrase=obj.passphrase(), notary_url=url
         ) as client:
-            bundle = fetch_record_evidence(client, disclosure, event_id=event_id, wait_s=wait_s).evidence
+            fetched = fetch_record_evidence(client, disclosure, event_id=event_id, wait_s=wait_s)
     except VerificationFailedError as exc:
         failed = [s for s in exc.report.steps if s.ok is False]
         fail(
@@ -489,8 +487,9 @@ def _write_evidence(
         fail(f"the document is written, but not the evidence: {exc}; {again}")
     except SdkError as exc:
         fail(f"the document is written, but not the evidence of event {event_id!r}: {exc}")
+    fetched.write_evidence(path)
+    bundle = fetched.evidence
     assert bundle is not None
-    path.write_text(json.dumps(bundle.to_json(), indent=2) + "\n", encoding="utf-8")
     block = bundle.anchor.block.number if bundle.anchor is not None else None
     click.echo(
         f"evidence of the record step (event {event_id}, index {bundle.index}, block {block}) written to {path}",

@@ -96,13 +96,20 @@ class Disclosure:
         return format_document(self.document)
 
     def write(self, path: Path, *, evidence: Path | None = None) -> None:
-        """Write the document to ``path`` and, with ``evidence``, the record step's bundle there (its JSON, for
-        ``consortium verify disclosure --evidence``); ValueError for ``evidence`` before it is fetched."""
+        """Write the document to ``path`` and, with ``evidence``, the record step's bundle there
+        (:meth:`write_evidence`); ValueError for ``evidence`` before it is fetched, nothing written."""
         if evidence is not None and self.evidence is None:
             raise ValueError("no evidence to write: fetch it first (fetch_record_evidence)")
         Path(path).write_bytes(self.data)
-        if evidence is not None and self.evidence is not None:
-            Path(evidence).write_text(json.dumps(self.evidence.to_json(), indent=2) + "\n", encoding="utf-8")
+        if evidence is not None:
+            self.write_evidence(evidence)
+
+    def write_evidence(self, path: Path) -> None:
+        """Write the record step's evidence bundle to ``path``: its JSON, for ``consortium verify disclosure
+        --evidence`` and :func:`verify_disclosure`; ValueError before it is fetched."""
+        if self.evidence is None:
+            raise ValueError("no evidence to write: fetch it first (fetch_record_evidence)")
+        Path(path).write_text(json.dumps(self.evidence.to_json(), indent=2) + "\n", encoding="utf-8")
 
 
 def make_disclosure(

@@ -17,6 +17,7 @@ import pytest
 
 from network.logsetup import roots_from_description
 from network.witnesskeys import offline_witnesses, with_witnesses
+from notary.bundle import EvidenceBundle
 from notary.verify import TrustRoots
 from privacy.document import parse_document
 from privacy.jobfiles import RECORD_FILE
@@ -142,10 +143,16 @@ def test_a_document_that_proves_nothing_is_refused_saying_why(world: dict[str, A
         verify_disclosure(data, identifier="S3")
 
 
-def test_the_record_steps_evidence_binds_the_disclosure_to_the_log(world: dict[str, Any]) -> None:
-    data = make_disclosure(world["client"], "ACCT:S3").data
+def test_the_record_steps_evidence_binds_the_disclosure_to_the_log(world: dict[str, Any], tmp_path: Path) -> None:
+    made = make_disclosure(world["client"], "ACCT:S3")
+    data = made.data
     roots: TrustRoots = world["roots"]
-    report = verify_disclosure(data, evidence=world["bundles"][RECORD_INDEX], description=roots)
+    # as fetch_record_evidence leaves it (the bundle a notary serves), written and read back as an auditor would
+    fetched = dataclasses.replace(made, evidence=EvidenceBundle.from_json(world["bundles"][RECORD_INDEX]))
+    fetched.write(tmp_path / "s3.json", evidence=tmp_path / "s3.evidence.json")
+    bundle = json.loads((tmp_path / "s3.evidence.json").read_text())
+    assert bundle == world["bundles"][RECORD_INDEX]
+    report = verify_disclosure(tmp_path / "s3.json", evidence=bundle, description=roots)
     assert report.ok and report.keys_checked and report.evidence is not None and report.evidence.complete
     assert report.logged is not None
     assert (report.logged.event_id, report.logged.index, report.logged.block) == (f"ev-{RECORD_INDEX}", RECORD_INDEX, 1)
