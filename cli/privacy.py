@@ -29,7 +29,8 @@ gateway, serving one as the owner, and disclosure proofs from the files a party 
   in any order. With ``--as ORG``, also the evidence bundle of the job's record step: the event that
   ``record-step.json`` names (``privacy run`` and the owner's PSI service keep it), or ``--event ID``, which
   overrides it; fetched as ``sdk.MemberClient.evidence`` fetches it once anchored and checked to be the job's
-  record step (``privacy.document.disclosure_binding``), beside the document or at ``--evidence-out``.
+  record step (``privacy.document.disclosure_binding``), beside the document or at ``--evidence-out``. Both through
+  ``sdk.disclosure`` (``make_disclosure``, ``fetch_record_evidence``), which a firm's code calls directly.
 
 An auditor checks the document with ``consortium verify disclosure``, and with ``--evidence BUNDLE`` that its
 record is the one the owner's gateway logged.
@@ -47,8 +48,7 @@ import click
 from cli._common import DENIED_EXIT, Context, as_option, fail, json_option, name_arg, pass_ctx
 
 if TYPE_CHECKING:
-    from notary.bundle import EvidenceBundle
-    from privacy.document import DisclosureDocument
+    from sdk.disclosure import Disclosure
 
 
 @click.group("privacy")
@@ -424,10 +424,9 @@ def prove_member(
     it beside the document: the event record-step.json among JOB_FILES names (`privacy run` keeps it), or --event
     (which `privacy run` prints). An auditor checks both with `consortium verify disclosure PROOF --evidence
     BUNDLE --consortium consortium.json`, needing no key from the firms."""
-    from privacy.document import format_document, prove_document
-    from privacy.errors import PrivacyError
-    from privacy.identifiers import normalise_identifier
-    from privacy.jobfiles import RECORD_STEP_FILE, read_job_files
+    from privacy.jobfiles import RECORD_STEP_FILE
+    from sdk.disclosure import make_disclosure
+    from sdk.privacy import PsiSetupError
 
     if as_org is None:
         if event_id is not None:
@@ -439,13 +438,10 @@ def prove_member(
             raise click.UsageError("--as: give --evidence-out FILE, or --out FILE to write the bundle beside it")
         evidence_out = evidence_out or out.with_name(out.stem + ".evidence.json")  # type: ignore[union-attr]
     try:
-        normal = normalise_identifier(identifier)
-        files = read_job_files({str(path): path.read_bytes() for path in job_files})
-        committed = files.committed(set_name)  # type: ignore[arg-type]
-        document = prove_document(files.record, committed, files.key.party, set_name, normal)  # type: ignore[arg-type]
-    except PrivacyError as exc:
+        disclosure = make_disclosure(job_files, identifier, set_name=set_name)  # type: ignore[arg-type]
+    except PsiSetupError as exc:
         fail(str(exc))
-    kept, origin = files.record_step, ""
+    kept, origin = disclosure.record_step, ""
     if as_org is not None and event_id is None:
         if kept is None:  # said before anything is written, as the other options that cannot work are
             raise click.UsageError(
@@ -459,38 +455,29 @@ def prove_member(
         click.echo(
             f"note: --event {event_id} overrides the event {kept.event_id} that {RECORD_STEP_FILE} keeps", err=True
         )
-    data = format_document(document)
+    data = disclosure.data
     if out is None:
         click.echo(data.decode("utf-8"), nl=False)
     else:
         out.write_bytes(data)
-    record = files.record.record
-    org = record.client.org if set_name == "result" else record.party(files.key.party).org
-    verb = "was" if document.proof.member else "was not"
-    where = f"the result of job {record.job_id}" if set_name == "result" else f"{org}'s input of job {record.job_id}"
-    kind = "membership" if document.proof.member else "non-membership"
-    click.echo(
-        f"{kind} proof: identifier {normal} {verb} in {where}" + (f"; written to {out}" if out else ""), err=True
-    )
+    click.echo(disclosure.summary + (f"; written to {out}" if out else ""), err=True)
     if event_id is not None and as_org is not None and evidence_out is not None:
         kept_url = kept.notary_url if kept is not None else None
-        _write_evidence(obj, document, event_id, origin, evidence_out, as_org, name, notary_url, kept_url, wait_s)
+        _write_evidence(obj, disclosure, event_id, origin, evidence_out, as_org, name, notary_url, kept_url, wait_s)
 
 
 def _write_evidence(
-    obj: Context, document: DisclosureDocument, event_id: str, origin: str, path: Path, org: str, name: str,
+    obj: Context, disclosure: Disclosure, event_id: str, origin: str, path: Path, org: str, name: str,
     notary_url: str | None, kept_url: str | None, wait_s: float,
 ) -> None:  # fmt: skip
-    """Fetch the evidence bundle of ``event_id`` as ``name@org`` (``MemberClient.evidence``, once anchored), check
-    that its event is the record step of ``document``'s job, and write it to ``path``; exit 1 saying how to fetch
-    it later when it is not anchored after ``wait_s`` seconds, or naming what does not match (``origin`` says
-    where the event id came from). The notary is ``notary_url``, else the one consortium.json records, else
+    """Fetch the evidence bundle of ``event_id`` as ``name@org`` (``sdk.disclosure.fetch_record_evidence``: once
+    anchored, checked to be the record step of ``disclosure``'s job) and write it to ``path``; exit 1 saying how to
+    fetch it later when it is not anchored after ``wait_s`` seconds, or naming what does not match (``origin``
+    says where the event id came from). The notary is ``notary_url``, else the one consortium.json records, else
     ``kept_url`` (record-step.json's)."""
-    import json
-
     from network.description import ServiceNotRecordedError, load_description
-    from privacy.document import disclosure_binding
-    from sdk import EvidenceNotReadyError, MemberClient, SdkError
+    from sdk import EvidenceNotReadyError, MemberClient, SdkError, VerificationFailedError
+    from sdk.disclosure import fetch_record_evidence
 
     try:
         url = load_description(obj.directory).service_url("notary", notary_url)
@@ -502,28 +489,24 @@ def _write_evidence(
         f"fetch it later: run this command again, or `curl {url.rstrip('/')}/v1/evidence/{event_id}` as a party "
         "of the job"
     )
-
-    def check(bundle: EvidenceBundle) -> None:
-        failed = [c for c in disclosure_binding(document.record, document.record_sha256, bundle.entry) if not c.ok]
-        if failed:
-            fail(
-                f"event {event_id!r}{origin} is not the record step of job {document.record.record.job_id}: "
-                + "; ".join(f"{c.name}: {c.detail}" for c in failed)
-            )
-
     try:
         with MemberClient.from_directory(
             obj.directory, org, name=name, passphrase=obj.passphrase(), notary_url=url
         ) as client:
-            bundle = client.evidence(event_id, wait_s=wait_s, anchored=True)
+            fetched = fetch_record_evidence(client, disclosure, event_id=event_id, wait_s=wait_s)
+    except VerificationFailedError as exc:
+        failed = [s for s in exc.report.steps if s.ok is False]
+        fail(
+            f"event {event_id!r}{origin} is not the record step of job {disclosure.claim.job_id}: "
+            + "; ".join(f"{s.name}: {s.detail}" for s in failed)
+        )
     except EvidenceNotReadyError as exc:
-        if exc.bundle is not None:  # a wrong event id is said as such, not as evidence to wait for
-            check(exc.bundle)
         fail(f"the document is written, but not the evidence: {exc}; {again}")
     except SdkError as exc:
         fail(f"the document is written, but not the evidence of event {event_id!r}: {exc}")
-    check(bundle)
-    path.write_text(json.dumps(bundle.to_json(), indent=2) + "\n", encoding="utf-8")
+    fetched.write_evidence(path)
+    bundle = fetched.evidence
+    assert bundle is not None
     block = bundle.anchor.block.number if bundle.anchor is not None else None
     click.echo(
         f"evidence of the record step (event {event_id}, index {bundle.index}, block {block}) written to {path}",

@@ -25,7 +25,7 @@
   of the signed record; ``--evidence`` binds the record to the log: the evidence bundle of the job's record step,
   checked as ``verify evidence`` checks it (the same trust options), whose event must name this record
   (``psi_record``), its client as caller, its server as provider and the job's tag
-  (``privacy.document.disclosure_binding``);
+  (``privacy.document.disclosure_binding``), all through ``sdk.disclosure.verify_disclosure``;
   without it the record's keys are checked against nothing, which the output says;
 - ``verify reveal FILE [--target T] [--request-body F] [--response-body F] [--evidence BUNDLE]``: a payload
   against the digests of the event a reveal document (``consortium data reveal``) is about: HMAC-SHA256 under
@@ -42,7 +42,6 @@ a credential the notary refuses the log to, or a state file that cannot be read 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import ssl
@@ -1039,98 +1038,43 @@ def verify_disclosure_cmd(
     With --evidence, the record is bound to the audit log: the bundle is checked as `verify evidence` checks it,
     and its event must be the record step of this job. Without it, the record's signatures are checked under the
     keys the record names, which nothing checks against the firms' keys."""
-    from notary.bundle import EvidenceBundle
-    from privacy.document import disclosure_binding, parse_document, verify_document
-    from privacy.errors import PrivacyError
+    from sdk.disclosure import verify_disclosure
 
     if evidence is None and (consortium is not None or validators or chain_url is not None or offline):
         raise click.UsageError("--consortium, --validator, --chain-url and --offline go with --evidence")
     if evidence is not None and consortium is None:
         raise click.UsageError("--evidence is checked under consortium.json: give --consortium")
-    try:
-        document = parse_document(proof.read_bytes())
-        claim = verify_document(document, None if record is None else record.read_bytes())
-    except PrivacyError as exc:
-        click.echo(f"error: the disclosure in {proof} does NOT verify: {exc}", err=True)
+    report = verify_disclosure(proof, record=record, check=False)  # the document first, before any evidence is read
+    if report.claim is None:
+        click.echo(f"error: the disclosure in {proof} does NOT verify: {report.error}", err=True)
         sys.exit(FAILED_EXIT)
-    job = document.record.record
-    logged: dict[str, Any] | None = None
     if evidence is not None and consortium is not None:
         bundle = _load_json(evidence, "evidence bundle")
         roots = evidence_roots(bundle, consortium, validators, chain_url, offline, chain_cert, chain_key, chain_ca)
-        if as_json:  # the steps go to standard error, the JSON alone to standard output
-            with contextlib.redirect_stdout(sys.stderr):
-                check_evidence(bundle, roots)
-        else:
-            check_evidence(bundle, roots)
-        parsed = EvidenceBundle.from_json(bundle)  # it verified, so it parses
-        checks = disclosure_binding(document.record, claim.record_sha256, parsed.entry)
-        failed = [c.name for c in checks if not c.ok]
-        for check in checks:
-            click.echo(f"{'✓' if check.ok else '✗'} {check.name} — {check.detail}", err=as_json)
+        assert report.document is not None
+        report = verify_disclosure(report.document, record=record, evidence=bundle, description=roots, check=False)
+        checked = report.evidence
+        assert checked is not None
+        for step in checked.steps:  # with --json, the steps go to standard error, the JSON alone to standard output
+            click.echo(step.to_text(), err=as_json)
+        if not checked.ok:
+            click.echo(checked.verdict(), err=True)
+            sys.exit(FAILED_EXIT)
+        for step in report.binding:
+            click.echo(step.to_text(), err=as_json)
+        failed = [s.name for s in report.binding if s.ok is False]
         if failed:
             click.echo(
-                f"error: the record of {proof} is NOT the one event {parsed.event_id!r} logged: {', '.join(failed)}",
+                f"error: the record of {proof} is NOT the one event {checked.event_id!r} logged: {', '.join(failed)}",
                 err=True,
             )
             sys.exit(FAILED_EXIT)
-        entry = json.loads(parsed.entry)
-        block = None if parsed.anchor is None else parsed.anchor.block.number
-        logged = {"event_id": parsed.event_id, "index": parsed.index, "block": block, "gateway": entry["gateway_id"]}
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "job_id": claim.job_id,
-                    "org": claim.org,
-                    "party": claim.party,
-                    "set": claim.set,
-                    "identifier": claim.identifier,
-                    "member": claim.member,
-                    "record_sha256": claim.record_sha256.hex(),
-                    "client_key": claim.client_key.hex(),
-                    "server_key": claim.server_key.hex(),
-                    "keys_checked": logged is not None,
-                    "logged": logged,
-                    "suite": job.suite.name,
-                    "statement": claim.sentence(),
-                },
-                indent=2,
-                ensure_ascii=False,
-            )
-        )
+        click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
         return
-    source = f"matches {record}" if record is not None else "carried in the document"
-    click.echo(f"✓ record — job {job.job_id}, sha256 {claim.record_sha256.hex()} ({source})")
-    click.echo(
-        f"✓ signatures — client {job.client.org} (key {claim.client_key.hex()}), server {job.server.org} "
-        f"(key {claim.server_key.hex()}): valid under the keys the record names"
-    )
-    if logged is None:
-        click.echo(
-            "- keys — NOT checked against anything: anyone can make up a record with keys of their choosing; give "
-            "--evidence (the evidence bundle of the job's record step) to bind the record to the audit log"
-        )
-    else:
-        click.echo("✓ keys — the record's, as the one the owner's gateway logged (below) holds them")
-    suite = job.suite  # the record's protocol names it (privacy.suites)
-    sign = "SM2 with SM3" if suite.name == "sm" else "Ed25519"
-    click.echo(f"✓ suite — {suite.name} ({job.protocol}: {sign} signatures, {suite.digest_name} trees)")
-    size = job.result_count if claim.set == "result" else job.party(claim.party).input.count
-    shown = {0: "no leaf (an empty set)", 1: "1 leaf"}.get(len(document.proof.leaves), "2 leaves")
-    click.echo(f"✓ proof — the VRF proof and {shown} against the committed set of {size} identifiers")
-    if logged is not None:
-        anchored = (
-            f"anchored at block {logged['block']}"
-            if logged["block"] is not None
-            else "NOT anchored on chain yet (fetch the bundle again once it is)"
-        )
-        click.echo(
-            f"✓ logged — the record is the one logged at index {logged['index']} (event {logged['event_id']}), "
-            f"{anchored}, by the owner's gateway {logged['gateway']} ({job.server.org}), with the caller "
-            f"authenticated as the client firm {job.client.org}"
-        )
-    click.echo(claim.sentence())
+    for step in report.checks:
+        click.echo(step.to_text())
+    click.echo(report.verdict())
 
 
 @verify.command("reveal")

@@ -88,6 +88,7 @@ from notary.verify import Step, TrustRoots, passed, verify_evidence, verify_evid
 
 if TYPE_CHECKING:
     from chain.backend import ClientTls
+    from sdk.disclosure import DisclosureReport
 
 __all__ = [
     "CA_BUNDLE_NAME",
@@ -169,11 +170,15 @@ class EvidenceNotReadyError(SdkError):
 
 
 class VerificationFailedError(SdkError):
-    """An evidence bundle failed verification; ``report`` names each step and why it failed."""
+    """An evidence bundle, or a disclosure (``sdk.disclosure``), failed verification; ``report`` names each check
+    and why it failed: a :class:`VerificationReport`, or a ``sdk.disclosure.DisclosureReport`` with ``message``."""
 
-    def __init__(self, report: VerificationReport) -> None:
-        failed = "; ".join(f"{s.name}: {s.detail}" for s in report.steps if s.ok is False)
-        super().__init__(f"evidence of event {report.event_id!r} does NOT verify: {failed}")
+    def __init__(self, report: VerificationReport | DisclosureReport, message: str | None = None) -> None:
+        if message is None:
+            failed = "; ".join(f"{s.name}: {s.detail}" for s in report.steps if s.ok is False)
+            event_id = report.event_id if isinstance(report, VerificationReport) else None
+            message = f"evidence of event {event_id!r} does NOT verify: {failed}"
+        super().__init__(message)
         self.report = report
 
 
@@ -293,15 +298,16 @@ class VerificationReport:
                 return s
         raise KeyError(name)
 
+    def verdict(self) -> str:
+        """Whether the evidence verified, in one line."""
+        if not self.ok:
+            return f"evidence of {self.event_id!r} does NOT verify: {', '.join(self.failed)}"
+        tail = f" ({len(self.pending)} step(s) not applicable or pending)" if self.pending else ""
+        return f"evidence of {self.event_id!r} verified{tail}"
+
     def to_text(self) -> str:
         """One line per step (``✓ name — detail``), then the verdict."""
-        lines = [s.to_text() for s in self.steps]
-        if not self.ok:
-            lines.append(f"evidence of {self.event_id!r} does NOT verify: {', '.join(self.failed)}")
-        else:
-            tail = f" ({len(self.pending)} step(s) not applicable or pending)" if self.pending else ""
-            lines.append(f"evidence of {self.event_id!r} verified{tail}")
-        return "\n".join(lines)
+        return "\n".join([s.to_text() for s in self.steps] + [self.verdict()])
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------------

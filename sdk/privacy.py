@@ -282,7 +282,8 @@ def run_psi_job(
 
 
 class PsiSetupError(SdkError):
-    """The owner's PSI files cannot be used: a missing or unreadable terms document, key or identifier file."""
+    """A party's PSI files cannot be used: the owner's missing or unreadable terms document, key or identifier file;
+    or job files that cannot make the disclosure asked (``sdk.disclosure.make_disclosure``)."""
 
 
 def read_identifiers(path: Path) -> list[str]:

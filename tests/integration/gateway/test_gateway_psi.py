@@ -46,8 +46,9 @@ from privacy.identifiers import cnid_check_character
 from privacy.psi import JobTerms, PsiClient, _format_message, _parse_message, max_request_bytes, request_time_budget_s
 from privacy.record import format_summary, parse_signed_record
 from privacy.suites import SigningKey, psi_suite
-from sdk import MemberClient
-from sdk.privacy import PsiRefusedError, run_psi_job
+from sdk import EvidenceNotReadyError, MemberClient, VerificationFailedError
+from sdk.disclosure import fetch_record_evidence, make_disclosure
+from sdk.privacy import PsiRefusedError, PsiSetupError, run_psi_job
 from suite import sm2group
 from suite.sm2 import SM2PrivateKey
 from tests.integration.gateway.gateway_chain import GRANTEE, OTHER, PROVIDER, GatewayChain, digest, gateway_chain
@@ -332,6 +333,21 @@ def test_prove_member_fetches_the_record_steps_evidence_or_says_how_to_later(
     assert other.returncode == 1, other.stderr
     assert f"--event {summary['events']['request']} overrides the event {summary['events']['record']}" in other.stderr
     assert f"event {summary['events']['request']!r} is not the record step of job job-1: event: " in other.stderr
+    # the same through the SDK, from the job's directory: typed errors, the bundle so far with the one not anchored
+    disclosure = make_disclosure(out, SHARED_IDS[0], job_id="job-1", member=True)
+    assert disclosure.record_step is not None and disclosure.record_step.event_id == summary["events"]["record"]
+    with MemberClient.from_directory(
+        psi.world.root, GRANTEE, name="client", passphrase=PASS, notary_url=psi.notary.url
+    ) as client:
+        with pytest.raises(EvidenceNotReadyError) as waited:
+            fetch_record_evidence(client, disclosure, wait_s=0.2)
+        assert waited.value.bundle is not None and waited.value.bundle.event_id == summary["events"]["record"]
+        with pytest.raises(VerificationFailedError) as refused:
+            fetch_record_evidence(client, disclosure, event_id=summary["events"]["request"], wait_s=0.2)
+        assert refused.value.report.failed == ("event", "psi_record"), str(refused.value)
+        assert refused.value.report.verdict() == "the event is NOT the record step of job job-1: event, psi_record"
+        with pytest.raises(PsiSetupError, match=r"no record-step\.json among the job files names the record step's"):
+            fetch_record_evidence(client, make_disclosure(files, SHARED_IDS[0]))  # no event id: nothing is read
 
 
 def padded_request(
