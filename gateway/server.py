@@ -179,9 +179,11 @@ class Gateway:
         self.psi = psi  # the PSI terms of the org's identifier sets (gateway.psi), checked before forwarding a step
         self._uncounted: set[str] = set()  # event ids of allowed calls that took no unit of quota (free PSI steps)
         self._dp_costs: dict[str, int] = {}  # event id → thousandths of ε its event spends of its grant's budget
-        #: event ids of the PSI request steps in flight, and of those whose upstream gave no answer (no run)
+        #: event ids of the PSI request steps in flight (each a run, unless its upstream gives no answer)
         self._runs: set[str] = set()
-        self._unanswered: set[str] = set()
+        #: event ids of admitted calls whose unit (and ε) is reserved and not yet used: it is used once the call's
+        #: event is recorded counted, and given back if the call ends otherwise (``_admitted``)
+        self._held: set[str] = set()
 
     # ------------------------------------------------------------------------------------------ apps
 
@@ -365,44 +367,37 @@ class Gateway:
             self._dp_costs[event["event_id"]] = dp_cost
         if dp_cost and "psi_job" in event:  # the ε charged, stated in the log (the explorer adds it up)
             event["psi_dp_cost"] = format_milli(dp_cost)
-        grant_id = decision.grant_id
-
-        def give_back() -> None:
-            if charged:
-                self.quota.release(grant_id)
-            if dp_cost:
-                self.quota.release_budget(grant_id, dp_cost)
-
+        grant_id, event_id = decision.grant_id, event["event_id"]
+        self._held.add(event_id)
         try:
             if self.outbox.pending_count >= self.outbox.max_pending:  # the call could not be recorded: not forwarded
-                give_back()
                 return self._outbox_full()
-            try:
-                timeout = self.psi.timeout_s(service) if self.psi is not None else None
-                answer = await self._forward(request, event, body, target, trace, span, caller, started, job, timeout)
-                if event["event_id"] in self._unanswered:  # recorded as no run: its unit and ε go back
-                    give_back()
-                return answer
-            except OutboxFullError:  # filled by the calls in flight since the check
-                give_back()
-                return self._outbox_full()
-            except BaseException:
-                give_back()
-                raise
+            timeout = self.psi.timeout_s(service) if self.psi is not None else None
+            return await self._forward(request, event, body, target, trace, span, caller, started, job, timeout)
+        except OutboxFullError:  # filled by the calls in flight since the check
+            return self._outbox_full()
         finally:
-            self._uncounted.discard(event["event_id"])
-            self._dp_costs.pop(event["event_id"], None)
-            self._runs.discard(event["event_id"])
-            self._unanswered.discard(event["event_id"])
+            # Each call is counted once, whatever became of its answer: a call whose event was recorded counted has
+            # used its unit and ε, even if its answer was then cut off (by the upstream or the caller) or the write
+            # of its last chunk failed; any other gives them back: not recorded (outbox full, a failure), or
+            # recorded uncounted (a PSI request step the owner's service gave no answer to: no run, _no_answer).
+            if event_id in self._held:
+                self._held.discard(event_id)
+                if charged:
+                    self.quota.release(grant_id)
+                if dp_cost:
+                    self.quota.release_budget(grant_id, dp_cost)
+            self._uncounted.discard(event_id)
+            self._dp_costs.pop(event_id, None)
+            self._runs.discard(event_id)
 
     def _no_answer(self, event: UnsequencedEvent) -> None:
         """The upstream gave no answer (whole) to the call of ``event``: a PSI request step is then no run
         (``gateway.psi``): its event is recorded uncounted and without ε, and :meth:`_admitted` gives the unit and
         the ε back, so that the client sends the same step again (the owner's service answers it the same) at no
-        second run. Any other call counts as before."""
+        second run. Any other call counts as before: its event is recorded counted, and its unit stays used."""
         event_id = event["event_id"]
         if event_id in self._runs:
-            self._unanswered.add(event_id)
             self._uncounted.add(event_id)
             self._dp_costs.pop(event_id, None)
             event.pop("psi_dp_cost", None)
@@ -564,7 +559,12 @@ class Gateway:
 
         A caller that goes away mid-response is noticed within ``_CALLER_POLL_S`` even while the upstream is
         silent: the upstream's answer is closed, the call recorded with status 499 and no response digest, and
-        the call's slot freed. It says nothing about the upstream, so the circuit breaker does not count it."""
+        the call's slot freed. It says nothing about the upstream, so the circuit breaker does not count it.
+
+        An upstream that fails mid-response: the call is recorded with status 502 and no response digest. Either
+        way the call counts against its grant's quota once, like one answered whole (the provider's service did
+        the work; :meth:`_admitted`), except a PSI request step whose upstream broke off: no run
+        (:meth:`_no_answer`)."""
         response = web.StreamResponse(status=upstream.status, headers=headers)
         if upstream.content_length is not None:
             response.content_length = upstream.content_length
@@ -753,11 +753,14 @@ class Gateway:
 
     async def _record(self, event: UnsequencedEvent, started: int) -> None:
         event["latency_us"] = (time.perf_counter_ns() - started) // 1000
+        counted = event["event_id"] not in self._uncounted
         await self.outbox.append_async(
             event,
-            counted=event["event_id"] not in self._uncounted,
+            counted=counted,
             dp_cost=self._dp_costs.get(event["event_id"], 0) if event["decision"] == "allow" else 0,
         )
+        if counted:  # its unit (and ε) is used now, whatever becomes of the answer (_admitted)
+            self._held.discard(event["event_id"])
         self.metrics.calls[(event["decision"], event["denial_reason"] or "")] += 1
         self.metrics.latency_us_sum += event["latency_us"]
         self.metrics.latency_count += 1

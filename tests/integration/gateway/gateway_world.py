@@ -66,6 +66,7 @@ from chain.trustview import TrustView
 from chain.tx import build_transaction, send_transaction, wait_receipt
 from gateway.policy import ChainView
 from gateway.psi import PsiGuard
+from gateway.quota import QuotaCounter
 from gateway.server import Gateway, GatewaySettings, listen
 from network.certificates import CallerAuthenticator
 from network.description import ConsortiumDescription, MemberDescription
@@ -485,7 +486,8 @@ class LiveGateway:
     ``gateway.service.serve`` builds it. Without ``notary_url`` nothing ships: the events stay in the
     outbox, where :meth:`recorded_since` reads them. ``suite`` is the vault's: ``sm`` salts and digests with SM3
     (events of schema version 3); ``crl_clock``: the authenticator's, which times its looks at the CRLs;
-    ``chain_clock``: the chain view's, which its staleness bound ``stale_s`` is counted in."""
+    ``chain_clock``: the chain view's, which its staleness bound ``stale_s`` is counted in; ``quota``: where the
+    quotas are counted (the outbox if None; the caller closes one it passes)."""
 
     def __init__(
         self,
@@ -506,6 +508,7 @@ class LiveGateway:
         suite: str = "intl",
         crl_clock: Callable[[], float] = time.monotonic,
         chain_clock: Callable[[], float] = time.time,
+        quota: QuotaCounter | None = None,
     ) -> None:
         self._loop = loop
         self._notary_url = notary_url
@@ -548,6 +551,7 @@ class LiveGateway:
             SaltVault.for_gateway_key(outbox_dir / "vault", PROVIDER, key, suite=suite),
             shipper_status=self.shipper.status if self.shipper else None,
             psi=psi,
+            quota=quota,
         )
         paths = OrgPaths.of(world.root, OrgId(PROVIDER))
         context = self.auth.server_ssl_context(paths.gateway_tls_cert, paths.gateway_tls_key, PASS)

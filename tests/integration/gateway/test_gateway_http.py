@@ -39,6 +39,7 @@ from gateway.breaker import CircuitBreaker
 from gateway.headers import REASON_HEADER
 from gateway.policy import DENIAL_REASONS
 from gateway.psi import PsiGuard
+from gateway.quota import PostgresQuota
 from network.certificates import CRL_CHECK_INTERVAL_S, REASONS
 from network.identity import revoke_identity
 from notary.submit.digest import EMPTY_BODY_SHA256, request_digest
@@ -753,7 +754,12 @@ def test_the_circuit_breaker_cuts_off_a_failing_then_a_hanging_upstream_and_lets
 
 class HoldingUpstream:
     """An upstream that holds every request asking for it (``?hold``) until :meth:`release`, and answers the
-    others at once. With ``?hold&stream`` it sends its status, headers and a first chunk, then holds the rest."""
+    others at once. With ``?hold&stream`` it sends its status, headers and a first chunk, then holds the rest; with
+    ``?cut`` it sends its status, headers (a body of ``CUT_LENGTH`` bytes, enough to be streamed by the gateway)
+    and ``CUT_AFTER`` bytes of the body, then closes the connection."""
+
+    CUT_LENGTH = 1024 * 1024
+    CUT_AFTER = 64 * 1024
 
     def __init__(self, loop: LoopThread) -> None:
         self.waiting = 0  # requests held now
@@ -765,6 +771,14 @@ class HoldingUpstream:
         self.url = f"http://127.0.0.1:{port}"
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if "cut" in request.query:
+            response = web.StreamResponse()
+            response.content_length = self.CUT_LENGTH
+            await response.prepare(request)
+            await response.write(b"x" * self.CUT_AFTER)
+            assert request.transport is not None
+            request.transport.close()  # what is written is sent, then the connection closes mid-body
+            return response
         if "hold" not in request.query:
             return web.json_response({"held": False})
         self.waiting += 1
@@ -862,6 +876,54 @@ def test_a_caller_that_goes_away_mid_response_frees_its_slot(
         assert live.gateway.health()["upstream"]["failures_in_a_row"] == 0  # the upstream is not to blame
     finally:
         live.close()
+
+
+@pytest.mark.parametrize("store", ["outbox", "postgresql"])
+def test_a_call_whose_streamed_answer_the_upstream_cuts_off_counts_once_against_its_quota(
+    store: str, request: pytest.FixtureRequest, world: World, chain: GatewayChain, loop: LoopThread,
+    holding: HoldingUpstream, tmp_path: Path, caller: Callable[..., Caller],
+) -> None:  # fmt: skip
+    """A quota of 2, counted in the outbox or in PostgreSQL. Beta's first call is streamed and held at the
+    upstream; its second call's answer (streamed: over 256 KiB) is cut off by the upstream mid-body. The caller
+    sees a broken connection; the call is recorded allowed with status 502 and no response digest, and it counts:
+    the service did the work, as for a call whose upstream fails before answering. Counted once, not counted and
+    then given back too: so while the first call is still in flight the third is refused ``quota_exhausted``, and
+    afterwards the store and the outbox hold exactly the two calls admitted."""
+    purpose = f"cut-off-{store}"
+    grant = chain.grant(GRANTEE, purpose, quota=2)
+    shared = PostgresQuota(request.getfixturevalue("postgres").create_database("quota")) if store != "outbox" else None
+    live = LiveGateway(world, chain, loop, holding.url, tmp_path, name=f"cut-{store}", quota=shared)
+    try:
+        wait_for_head(live.chain, chain.grant_block(grant))
+        first, second, third = caller(GRANTEE), caller(GRANTEE), caller(GRANTEE)
+        headers = {"Consortium-Purpose": purpose}
+        with first.http.stream("GET", live.url + ROUTE + "?hold&stream", headers=headers) as held:
+            assert held.status_code == 200  # forwarded: one unit taken
+            with second.http.stream("GET", live.url + ROUTE + "?cut", headers=headers) as cut:
+                assert cut.status_code == 200 and cut.headers["Content-Length"] == str(HoldingUpstream.CUT_LENGTH)
+                cut_id = cut.headers["Consortium-Event-Id"]
+                with pytest.raises(httpx.RemoteProtocolError):
+                    cut.read()
+            wait_until(lambda: live.gateway.inflight.in_flight(GRANTEE) == 1, "the cut-off call to end", 10)
+            if shared is not None:
+                assert shared.used(grant) == 2  # the cut-off call's unit stays used
+            refused(third.call(live.url, purpose=purpose), 403, "quota_exhausted")
+            holding.release()
+            assert held.read() == b"x" * 1024 + b"the end"
+        wait_until(lambda: live.gateway.inflight.in_flight() == 0, "every call to end", 10)
+        events = {e["event_id"]: e for e in live.recorded_since(0)}
+        cut_event = events[cut_id]
+        assert (cut_event["decision"], cut_event["status"], cut_event["response_digest"]) == ("allow", 502, None)
+        assert cut_event["grant_id"] == grant
+        assert [e["status"] for e in events.values()] == [502, 403, 200]
+        assert live.outbox.quota_used(grant) == 2  # the events counted: the cut-off call and the first
+        if shared is not None:
+            assert shared.used(grant) == 2
+        refused(third.call(live.url, purpose=purpose), 403, "quota_exhausted")
+    finally:
+        live.close()
+        if shared is not None:
+            shared.close()
 
 
 # -- a PSI job's request step: the body limit its terms give ---------------------------------------------------
