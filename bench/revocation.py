@@ -396,6 +396,13 @@ def main(argv: list[str] | None = None) -> int:
         "load_before": load_before,
         "load_after": load_after,
         "kinds": results,
+        "notes": [
+            "from_receipt: from the moment the revoking transaction's receipt was seen (polled every 10 ms)",
+            "from_block_timestamp: from its block's timestamp, whole seconds, so up to a second more than the time"
+            " since the block was sealed",
+            "blocks: the time over the block period; with 20 trials p95 is the largest (bench.common.percentile)",
+            "allowed_after_receipt_max: the most calls sent after the receipt was seen and still let through",
+        ],
         "not_measured": {"gateway_key": "a retired gateway key is refused by the notary (batches), not by a gateway"},
     }
     print(f"written to {write_results(out, RESULTS)}")
