@@ -17,7 +17,7 @@ TSC := node_modules/.bin/tsc
 # at each start (an environment with PYTHONDONTWRITEBYTECODE set never caches it itself).
 PACKAGES := suite chain contracts notary privacy network gateway sdk explorer demo cli
 
-.PHONY: install bytecode run test test-fast lint contracts bench-chain bench-notary bench-gateway bench-explorer bench-e2e bench-cli bench-privacy bench-idle bench-costs system-packages clean
+.PHONY: install bytecode run test test-fast lint contracts bench-chain bench-notary bench-gateway bench-explorer bench-e2e bench-cli bench-privacy bench-idle bench-revocation bench-costs system-packages clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -83,6 +83,10 @@ bench-privacy: $(VENV)/.installed
 
 bench-idle: $(VENV)/.installed
 	$(BIN)/python -m bench.idle $(ARGS)
+
+# from a revocation on chain (grant, suspension, certificate) to the gateway's first refusal (ARGS="--trials 5": quicker)
+bench-revocation: $(VENV)/.installed
+	$(BIN)/python -m bench.revocation $(ARGS)
 
 # the tests marked benchmark: each measures one cost (a cached grant decision, a login check, a node's restart...)
 # and asserts its bound; `make test` leaves them out, for no test there may depend on how loaded the machine is
