@@ -56,13 +56,15 @@ def test_asking_for_help_imports_nothing_heavy() -> None:
 @pytest.mark.parametrize("module", ["cli.member", "cli.grant"])
 def test_a_read_only_command_imports_no_web3(module: str) -> None:
     """``member list`` and ``grant check`` read through eth-abi and one eth_call: web3 and eth-account (a second
-    of CPU at every start) are imported only by what signs or reads events."""
+    of CPU at every start) are imported only by what signs or reads events, and py-evm only by what runs a node
+    (``network.nodeaccess``, whose client certificate every command asks for, serves nodes too)."""
     probe = (
         "import json, sys\n"
-        f"import {module}, network.consortium, chain.contracts\n"
+        f"import {module}, network.consortium, network.nodeaccess, chain.contracts\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True)
     loaded = json.loads(done.stdout)
     heavy = [m for m in loaded if any(m == h or m.startswith(h + ".") for h in HEAVY)]
     assert heavy == []
+
