@@ -32,7 +32,7 @@ from chain.contracts import (
 from chain.contracts.grants import PrivateTerms
 from chain.errors import ChainError
 from chain.ids import OrgId, Role
-from chain.tx import Signer, pipelined
+from chain.tx import FREE_GAS, Signer, known_fees, pipelined
 from network.description import FILENAME, ConsortiumDescription, MemberDescription, load_description
 from network.errors import NetworkError
 from network.identity import (
@@ -136,14 +136,17 @@ def init_consortium(
             for m in config.members
         ]
         start_block = int(backend.web3.eth.block_number)
-        deployment = deploy_consortium(
-            backend,
-            operator,
-            founders,
-            config.admission_threshold,
-            config.proposal_ttl_days * DAY,
-            signed_anchors=crypto == "sm",  # AuditAnchor then refuses anchors it cannot check (docs/decisions.md)
-        )
+        # init's own chain is the consortium's node, free gas: no request for each transaction's fee fields
+        fees = FREE_GAS if chain_url is None else None
+        with known_fees(fees):
+            deployment = deploy_consortium(
+                backend,
+                operator,
+                founders,
+                config.admission_threshold,
+                config.proposal_ttl_days * DAY,
+                signed_anchors=crypto == "sm",  # AuditAnchor then refuses anchors it cannot check (docs/decisions.md)
+            )
         progress(f"contracts deployed: {', '.join(f'{k} {v}' for k, v in deployment.addresses.items())}")
         policy = config_to_dict(config)["witness_policy"]
         description = ConsortiumDescription(
@@ -162,17 +165,18 @@ def init_consortium(
         )
         if load_demo and config.catalogue is not None:
             signers = {m.org: Signer.from_key(load_account_key(directory, m.org, passphrase)) for m in config.members}
-            load_catalogue(
-                backend,
-                deployment,
-                config.catalogue,
-                signers,
-                config.operator().org,
-                progress,
-                terms_to=(directory, tuple(m.org for m in config.regulators())),
-            )
-            for step in demo_steps:
-                step(directory, backend, deployment, signers, progress)
+            with known_fees(fees):
+                load_catalogue(
+                    backend,
+                    deployment,
+                    config.catalogue,
+                    signers,
+                    config.operator().org,
+                    progress,
+                    terms_to=(directory, tuple(m.org for m in config.regulators())),
+                )
+                for step in demo_steps:
+                    step(directory, backend, deployment, signers, progress)
         description.write(directory)
         (directory / "consortium.toml").write_text(_config_toml(config), encoding="utf-8")
         # the notary's TLS certificate, by its member's CA, for `up --notary-tls` (localhost, 127.0.0.1)
