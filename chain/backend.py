@@ -17,6 +17,7 @@ used by the reads and by web3 alike. A refusal (HTTP 401 or 403 with a JSON-RPC 
 from __future__ import annotations
 
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from chain.errors import BackendError, RpcAnswerError
+from chain.errors import BackendError, ChainError, RpcAnswerError
 from chain.tlsfiles import ReloadingContext
 
 if TYPE_CHECKING:
@@ -351,6 +352,24 @@ class RpcBackend:
 
     def close(self) -> None:
         """HTTP connections are pooled (by httpx for reads, by web3 for the rest) and closed with the process."""
+
+
+def read_errors() -> tuple[type[Exception], ...]:
+    """What a failed read of the chain may raise: httpx's errors (reads over JSON-RPC), requests' and web3's (web3
+    and the requests session under it, once a process has used them), OSError, ChainError and ValueError. For
+    ``except read_errors():``, evaluated when an exception is matched: requests' and web3's classes join only when
+    their modules have been imported, since nothing can raise them before, so that catching them does not import
+    web3 (about half a second of CPU) into a process that only reads."""
+    import httpx
+
+    found: list[type[Exception]] = [httpx.HTTPError, OSError, ChainError, ValueError]
+    requests_errors = sys.modules.get("requests.exceptions")
+    if requests_errors is not None:
+        found.append(requests_errors.RequestException)
+    web3_errors = sys.modules.get("web3.exceptions")
+    if web3_errors is not None:
+        found.append(web3_errors.Web3Exception)
+    return tuple(found)
 
 
 def head_number(backend: Backend) -> int:

@@ -30,21 +30,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
-import httpx
-import requests
-from web3.exceptions import Web3Exception
-
-from chain.backend import Backend, RpcBackend, head_number
+from chain.backend import Backend, RpcBackend, head_number, read_errors
 from chain.contracts.trust import KeyKind, KeyRecord, TrustDirectoryClient
-from chain.errors import ChainError
 from chain.ids import MemberStatus
 
 log = logging.getLogger("chain.trustview")
-
-#: What a failed read of the chain may raise: the transport, web3, and our clients.
-_CHAIN_ERRORS: Final = (requests.RequestException, httpx.HTTPError, OSError, Web3Exception, ChainError, ValueError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +184,7 @@ class TrustView:
         failed poll) reads it here, so that a chain that does not answer marks this view unreachable too."""
         try:
             self.refresh(head)
-        except _CHAIN_ERRORS as exc:
+        except read_errors() as exc:
             if self._reachable:
                 log.warning("trust directory unreachable: %s: %s", exc.__class__.__name__, exc)
             self._reachable = False

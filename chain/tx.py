@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from chain.backend import Backend
 from chain.errors import BackendError, ContractRevertError
@@ -105,6 +105,25 @@ def fee_fields(backend: Backend) -> dict[str, int]:
     return {"maxFeePerGas": 2 * base_fee, "maxPriorityFeePerGas": 0}
 
 
+#: The fee fields of every transaction on the consortium's own chain, whose base fee is always 0 (its nodes refuse
+#: a header with any other, ``chain.node.vm``): what :func:`fee_fields` answers there.
+FREE_GAS: Final[Mapping[str, int]] = {"maxFeePerGas": 0, "maxPriorityFeePerGas": 0}
+
+_FEES: ContextVar[Mapping[str, int] | None] = ContextVar("chain.tx fees", default=None)
+
+
+@contextmanager
+def known_fees(fees: Mapping[str, int] | None) -> Iterator[None]:
+    """Within the block (of this thread or task), every transaction built without fees of its own takes ``fees``
+    instead of asking the chain's latest block for them (:func:`fee_fields`, one request each): for a chain whose
+    fees are known, such as the consortium's own (:data:`FREE_GAS`). None changes nothing."""
+    token = _FEES.set(fees if fees is not None else _FEES.get())
+    try:
+        yield
+    finally:
+        _FEES.reset(token)
+
+
 def build_transaction(
     backend: Backend,
     signer: Signer,
@@ -126,7 +145,8 @@ def build_transaction(
             raise ContractRevertError(revert_reason(exc), label) from exc
         gas = estimate * GAS_MARGIN_NUM // GAS_MARGIN_DEN
     tx: dict[str, Any] = {**call, "gas": gas, "chainId": backend.chain_id, "type": 2}
-    tx.update(fees if fees is not None else fee_fields(backend))
+    known = fees if fees is not None else _FEES.get()
+    tx.update(known if known is not None else fee_fields(backend))
     tx["nonce"] = signer.take_nonce(backend)
     return tx  # type: ignore[return-value]
 

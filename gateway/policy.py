@@ -81,11 +81,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import httpx
-import requests
-from web3.exceptions import Web3Exception
-
-from chain.backend import Backend, RpcBackend, head_number, logs_of
+from chain.backend import Backend, RpcBackend, head_number, logs_of, read_errors
 from chain.contracts.assets import DataAssetRegistryClient
 from chain.contracts.grants import AccessGrantsClient, GrantStatus
 from chain.contracts.privatecheck import TrustedHeads, UnprovenError
@@ -110,8 +106,6 @@ RPC_TIMEOUT_S: Final = 5.0
 HEADER_FOLLOW_S: Final = 1.0
 HEADER_FOLLOW_STEP: Final = 500
 
-#: What a failed read of the chain may raise: the transport, web3, and our clients.
-_CHAIN_ERRORS: Final = (requests.RequestException, httpx.HTTPError, OSError, Web3Exception, ChainError, ValueError)
 
 #: The gateway's reason code for each answer of ``AccessGrants.check`` that refuses a call.
 DENIAL_REASONS: Final = {
@@ -258,7 +252,7 @@ class ChainView:
         try:
             head = head_number(self._backend)
             routes = self._load_services(head)
-        except _CHAIN_ERRORS as exc:
+        except read_errors() as exc:
             raise ChainUnavailableError(
                 f"the chain at {self._backend.description} does not answer: {exc.__class__.__name__}: {exc}"
             ) from exc
@@ -323,7 +317,7 @@ class ChainView:
             log.warning("call on %s by %s for %s refused: the chain's words are not proven: %s",
                         asset, grantee, purpose, exc)  # fmt: skip
             raise ChainUnavailableError(f"the chain's words for this decision are not proven: {exc}") from exc
-        except _CHAIN_ERRORS as exc:
+        except read_errors() as exc:
             raise self._unreachable(exc) from exc
         with self._lock:
             if generation == self._generation:
@@ -347,7 +341,7 @@ class ChainView:
         generation = self._generation
         try:
             info = self._registry.member(org)
-        except _CHAIN_ERRORS as exc:
+        except read_errors() as exc:
             raise self._unreachable(exc) from exc
         status = None if info is None else _MEMBER_STATUS.get(info.status)
         with self._lock:
@@ -370,7 +364,7 @@ class ChainView:
         try:
             info = self._assets.asset(asset)
             version = None if info is None else self._assets.version(asset, info.version_count)
-        except _CHAIN_ERRORS as exc:
+        except read_errors() as exc:
             raise self._unreachable(exc) from exc
         if version is None:
             return None
@@ -520,7 +514,7 @@ class ChainView:
             latest: int | None = None
             try:
                 latest = self._poll()
-            except _CHAIN_ERRORS as exc:
+            except read_errors() as exc:
                 if self._reachable:
                     log.warning("chain unreachable: %s: %s", exc.__class__.__name__, exc)
                     self._down_since = self._clock()
@@ -553,7 +547,7 @@ class ChainView:
             try:  # a long walk in steps: a miss waits for one step at most, the kept header moves on meanwhile
                 if proven.toward(target, HEADER_FOLLOW_STEP).number < target:
                     wait = 0.0
-            except _CHAIN_ERRORS as exc:
+            except read_errors() as exc:
                 problem = f"{exc.__class__.__name__}: {exc}"
                 if problem != self._header_problem:
                     log.warning("headers not followed to block %d: %s", target, problem)

@@ -20,8 +20,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from eth_keys.datatypes import PrivateKey as EthPrivateKey
-from eth_utils.address import is_checksum_address
 
 from chain.errors import MalformedError
 from chain.ids import OrgId, check_name
@@ -430,6 +428,8 @@ def secp256k1_scalar(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 def eth_address(private_key: bytes) -> str:
     """The EIP-55 checksum address of a 32-byte secp256k1 private key."""
+    from eth_keys.datatypes import PrivateKey as EthPrivateKey
+
     return str(EthPrivateKey(private_key).public_key.to_checksum_address())
 
 
@@ -467,6 +467,8 @@ def check_display_name(name: str) -> None:
 
 
 def check_address(account: str) -> None:
+    from eth_utils.address import is_checksum_address
+
     if not isinstance(account, str) or _ADDRESS.fullmatch(account) is None or not is_checksum_address(account):
         raise MalformedError(f"account {account!r} is not an EIP-55 checksum address")
 

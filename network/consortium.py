@@ -32,9 +32,7 @@ from chain.contracts import (
 from chain.contracts.grants import PrivateTerms
 from chain.errors import ChainError
 from chain.ids import OrgId, Role
-from chain.qbft.rules import quorum
-from chain.tx import Signer, pipelined
-from network.config import Catalogue, ConsortiumConfig, DemoGrant, config_to_dict, config_to_toml
+from chain.tx import FREE_GAS, Signer, known_fees, pipelined
 from network.description import FILENAME, ConsortiumDescription, MemberDescription, load_description
 from network.errors import NetworkError
 from network.identity import (
@@ -44,12 +42,12 @@ from network.identity import (
     issue_service_certificate,
     load_account_key,
 )
-from network.localchain import DEFAULT_PORT, LocalChain, free_port, start_node, start_nodes, stop_together
-from network.nodes import create_nodes, default_endpoints, is_network, node_dir, node_entries, plan
-from network.trust import founder_keys, genesis_witness_endpoints
 
 if TYPE_CHECKING:
     from web3.types import TxReceipt
+
+    from network.config import Catalogue, ConsortiumConfig, DemoGrant
+    from network.localchain import LocalChain
 
 CHAIN_DIR = "chain"
 #: Block time while init deploys and loads the demo: many small blocks instead of waiting a second each.
@@ -89,6 +87,11 @@ def init_consortium(
     """Create ``directory`` with identities and ``consortium.json``, deploying to a chain. ``crypto`` is the
     suite of the consortium's log (``intl`` or ``sm``): the type of every witness, gateway and log key. With
     ``load_demo``, the catalogue is loaded and then each of ``demo_steps`` runs, in order."""
+    # imported here, not with the module: every other command opens a consortium without starting a chain
+    from network.config import config_to_dict
+    from network.localchain import DEFAULT_PORT, stop_together
+    from network.trust import founder_keys, genesis_witness_endpoints
+
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise ConsortiumError(
             f"{directory} already exists and is not empty: nothing was changed; "
@@ -133,14 +136,17 @@ def init_consortium(
             for m in config.members
         ]
         start_block = int(backend.web3.eth.block_number)
-        deployment = deploy_consortium(
-            backend,
-            operator,
-            founders,
-            config.admission_threshold,
-            config.proposal_ttl_days * DAY,
-            signed_anchors=crypto == "sm",  # AuditAnchor then refuses anchors it cannot check (docs/decisions.md)
-        )
+        # init's own chain is the consortium's node, free gas: no request for each transaction's fee fields
+        fees = FREE_GAS if chain_url is None else None
+        with known_fees(fees):
+            deployment = deploy_consortium(
+                backend,
+                operator,
+                founders,
+                config.admission_threshold,
+                config.proposal_ttl_days * DAY,
+                signed_anchors=crypto == "sm",  # AuditAnchor then refuses anchors it cannot check (docs/decisions.md)
+            )
         progress(f"contracts deployed: {', '.join(f'{k} {v}' for k, v in deployment.addresses.items())}")
         policy = config_to_dict(config)["witness_policy"]
         description = ConsortiumDescription(
@@ -159,17 +165,18 @@ def init_consortium(
         )
         if load_demo and config.catalogue is not None:
             signers = {m.org: Signer.from_key(load_account_key(directory, m.org, passphrase)) for m in config.members}
-            load_catalogue(
-                backend,
-                deployment,
-                config.catalogue,
-                signers,
-                config.operator().org,
-                progress,
-                terms_to=(directory, tuple(m.org for m in config.regulators())),
-            )
-            for step in demo_steps:
-                step(directory, backend, deployment, signers, progress)
+            with known_fees(fees):
+                load_catalogue(
+                    backend,
+                    deployment,
+                    config.catalogue,
+                    signers,
+                    config.operator().org,
+                    progress,
+                    terms_to=(directory, tuple(m.org for m in config.regulators())),
+                )
+                for step in demo_steps:
+                    step(directory, backend, deployment, signers, progress)
         description.write(directory)
         (directory / "consortium.toml").write_text(_config_toml(config), encoding="utf-8")
         # the notary's TLS certificate, by its member's CA, for `up --notary-tls` (localhost, 127.0.0.1)
@@ -194,6 +201,7 @@ def _genesis_record(directory: Path, config: ConsortiumConfig, backend: Backend)
     """The genesis the nodes were given, with the hash of the block it makes (read from the running chain), as
     ``consortium.json`` records it: a firm that joins later starts its node from it."""
     from chain.node.service import load_genesis
+    from network.nodes import is_network, node_dir, node_entries
 
     entries = node_entries([(m.org, m.roles) for m in config.members])
     chain_dir = node_dir(directory, entries[0].org) if is_network(directory) else directory / CHAIN_DIR
@@ -208,6 +216,10 @@ def _start_chain(
     """Write the genesis of every node and start the validators' (on free ports, with short blocks) for init to
     deploy through; the regulator's node catches up when ``consortium up`` first starts it. Also the node
     endpoints genesis writes on chain: where ``consortium up`` with its default port starts each node."""
+    from chain.qbft.rules import quorum
+    from network.localchain import free_port, start_node, start_nodes
+    from network.nodes import create_nodes, default_endpoints, plan
+
     members = [(m.org, m.roles) for m in config.members]
     operator_account = identities[config.operator().org].account
     accounts = {org: identity.account for org, identity in identities.items()}
@@ -230,6 +242,8 @@ def _start_chain(
 
 
 def _config_toml(config: ConsortiumConfig) -> str:
+    from network.config import config_to_toml
+
     return "# The consortium file this consortium was initialised from.\n" + config_to_toml(config)
 
 

@@ -46,12 +46,12 @@ from notary.log.smnote import SM2CosignatureVerifier
 from notary.logkeys import LogKeys
 from notary.logsuite import LogVerifier, PrivateKey, WitnessVerifier
 from notary.readauth import ReadAccess, UnauthenticatedError
-from notary.service import AnchorSettings, NotarySettings, log_started
-from notary.verify import TrustRoots
 
-if TYPE_CHECKING:  # the follower imports web3; the commands that never follow the chain never need it
+if TYPE_CHECKING:  # the notary's service and the evidence verifier: imported by what runs or checks a notary
     from chain.trustview import TrustSnapshot, TrustView
     from network.certificates import CallerAuthenticator
+    from notary.service import NotarySettings
+    from notary.verify import TrustRoots
 
 log = logging.getLogger("network.logsetup")
 
@@ -482,6 +482,8 @@ def notary_settings(
     """Settings of the notary run by the consortium in ``directory``; anchoring when a chain URL is known. With
     ``followed`` (the witnesses follow the chain, :class:`ChainWitnesses`), a URL of an org ``consortium.json``
     does not name as a witness is kept for when the chain lists its key; without, it is refused."""
+    from notary.service import AnchorSettings, NotarySettings
+
     member = notary_member(description)
     verifiers = witness_verifiers(description)
     unknown = sorted(set(witness_urls) - set(verifiers))
@@ -526,6 +528,8 @@ def check_log_keys(
     database the notary will open, asked by ``notary.service.log_started``): since, it may have rotated
     (``notary rotate-key``), and the notary checks a key other than its store's on chain as it starts. A store
     that does not answer is refused here, named, before anything starts."""
+    from notary.service import log_started
+
     crypto = description.crypto
     checks: list[tuple[str, str]] = [(notary_member(description).org, "notary")]
     checks += [(org, "witness") for org in witness_orgs(description)]
@@ -564,6 +568,8 @@ def roots_from_description(description: ConsortiumDescription) -> TrustRoots:
     whose nodes agree on each block by QBFT; a block needs a quorum of their seals. An external chain seals by
     its own rules, so there the trust roots name none and the seal step does not apply (``verify evidence
     --validator`` names them)."""
+    from notary.verify import TrustRoots
+
     validators: tuple[str, ...] = ()
     if description.chain_kind == "local":
         validators = tuple(m.identity.account for m in description.members if Role.VALIDATOR in m.roles)

@@ -29,19 +29,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from chain.backend import ClientTls
-from chain.contracts import ConsortiumRegistryClient
 from chain.errors import ChainError
 from chain.ids import MemberStatus
-from chain.node.rpc.errors import RpcRefusedError
 from network.certificates import AuthError, CallerAuthenticator, ca_bundle_pem
 from network.description import ConsortiumDescription
-from network.trust import CONTRACT as TRUST_CONTRACT
-from network.trust import has_directory
 
 if TYPE_CHECKING:
     import ssl
 
     from chain.backend import Backend
+    from chain.contracts import ConsortiumRegistryClient
     from chain.node.rpc.access import Admit
     from chain.node.service import OwnChain
     from chain.trustview import TrustView
@@ -121,6 +118,12 @@ class NodeMembers:
         """The rule over the node's chain that ``own`` reads: a member's certificate DER -> its org. With a
         TrustDirectory in ``consortium.json``, the member CAs and the serials revoked on chain are the directory's
         as the node's own chain says at its head, read again (only when it changed) at each new block."""
+        # imported here, by the node: every command imports this module for client_tls, and needs none of it
+        from chain.contracts import ConsortiumRegistryClient
+        from chain.node.rpc.errors import RpcRefusedError
+        from network.trust import CONTRACT as TRUST_CONTRACT
+        from network.trust import has_directory
+
         address = self.description.contracts.get(REGISTRY)
         if address is None:
             raise ChainError(f"consortium.json names no {REGISTRY}: the node cannot tell who is a member")

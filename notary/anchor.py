@@ -33,10 +33,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeAlias, TypedDict
 
-from eth_utils.exceptions import ValidationError as EthValidationError
-from hexbytes import HexBytes
-from web3.exceptions import TransactionNotFound, Web3RPCError
-
 from chain.contracts import AuditAnchorClient, anchor_message
 from chain.contracts.anchor import SM2_VERIFY_ADDRESS, has_sm2_verify
 from chain.errors import ChainError
@@ -222,6 +218,10 @@ class Anchorer:
             self._broadcast(bytes(signed.raw_transaction))
 
     def _broadcast(self, raw: bytes) -> None:
+        # imported here, where web3 is in use: a process that only imports the notary's settings loads none of it
+        from eth_utils.exceptions import ValidationError as EthValidationError
+        from web3.exceptions import Web3RPCError
+
         try:
             self._web3.eth.send_raw_transaction(raw)
         # "already known", "nonce too low": resolution decides what it means. A node over JSON-RPC answers with an
@@ -255,6 +255,9 @@ class Anchorer:
             self._fail(size, "reverted")
 
     def _receipt(self, tx_hash: str) -> Any:
+        from hexbytes import HexBytes
+        from web3.exceptions import TransactionNotFound
+
         try:
             return self._web3.eth.get_transaction_receipt(HexBytes(tx_hash))
         except TransactionNotFound:

@@ -42,7 +42,6 @@ import rlp
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
-from eth_account import Account
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from trie.hexary import HexaryTrie
@@ -286,6 +285,8 @@ def decode_transaction(raw: bytes) -> DecodedTransaction:
         raise _FailError(f"unknown transaction type {raw[0]:#04x}")
     if not isinstance(to, bytes) or len(to) not in (0, 20) or not isinstance(data, bytes):
         raise _FailError("transaction 'to' or data field malformed")
+    from eth_account import Account  # here, not with the module: only a proof of a transaction recovers its sender
+
     try:
         sender = bytes.fromhex(str(Account.recover_transaction(raw))[2:])
     except Exception as exc:  # eth-account raises many kinds for a bad signature; all mean "no valid signer"

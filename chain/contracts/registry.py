@@ -6,14 +6,20 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
-from eth_utils.address import to_checksum_address
-
 from chain.contracts._base import ContractClient, check_digest
 from chain.ids import MemberStatus, OrgId, Role, bytes32_to_name, name_to_bytes32
 from chain.tx import Signer
 
 if TYPE_CHECKING:
     from web3.types import TxReceipt
+
+
+def to_checksum_address(account: str) -> str:
+    """eth_utils' checksummed spelling of ``account``; eth_utils is imported at the first use, not by every command
+    that imports the contract clients."""
+    from eth_utils.address import to_checksum_address as checksummed
+
+    return checksummed(account)
 
 
 class ProposalKind(IntEnum):

@@ -35,11 +35,12 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Final, Protocol
-
-import psycopg
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from notary.storage.base import StoreError
+
+if TYPE_CHECKING:  # imported by PostgresLeader's methods: a notary on SQLite never loads the PostgreSQL driver
+    import psycopg
 
 log = logging.getLogger("notary.leader")
 
@@ -161,6 +162,8 @@ class PostgresLeader:
     # -- the election
 
     def _connect(self) -> psycopg.Connection[Any]:
+        import psycopg
+
         conn = psycopg.connect(
             self.url,
             autocommit=True,
@@ -185,6 +188,8 @@ class PostgresLeader:
 
     def step(self) -> bool:
         """Try to lead (a follower) or confirm that this replica still does (the leader); whether it leads."""
+        import psycopg
+
         with self._lock:
             try:
                 if self._conn is None or self._conn.closed or self._conn.broken:
@@ -208,6 +213,8 @@ class PostgresLeader:
             return self.leading()
 
     def _try_to_lead(self, conn: psycopg.Connection[Any]) -> None:
+        import psycopg
+
         row = conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,)).fetchone()
         if not (row and row[0]):
             return
@@ -262,6 +269,8 @@ class PostgresLeader:
 
     def close(self) -> None:
         """Stop leading (a follower takes over at its next step) and close the dedicated connection."""
+        import psycopg
+
         with self._lock:
             conn, self._conn = self._conn, None
             self._drop("the notary is stopping")

@@ -56,13 +56,33 @@ def test_asking_for_help_imports_nothing_heavy() -> None:
 @pytest.mark.parametrize("module", ["cli.member", "cli.grant"])
 def test_a_read_only_command_imports_no_web3(module: str) -> None:
     """``member list`` and ``grant check`` read through eth-abi and one eth_call: web3 and eth-account (a second
-    of CPU at every start) are imported only by what signs or reads events."""
+    of CPU at every start) are imported only by what signs or reads events, and py-evm only by what runs a node
+    (``network.nodeaccess``, whose client certificate every command asks for, serves nodes too)."""
     probe = (
         "import json, sys\n"
-        f"import {module}, network.consortium, chain.contracts\n"
+        f"import {module}, network.consortium, network.nodeaccess, chain.contracts\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True)
     loaded = json.loads(done.stdout)
     heavy = [m for m in loaded if any(m == h or m.startswith(h + ".") for h in HEAVY)]
+    assert heavy == []
+
+
+def test_the_gateway_and_the_witness_start_without_web3_or_the_notarys_service() -> None:
+    """A gateway and a witness read the chain over plain JSON-RPC (``chain.backend.read_errors`` catches web3's
+    errors without importing web3) and never anchor: their start imports neither web3 and eth-account, nor py-evm,
+    nor the notary's service and its PostgreSQL driver (about half a second of CPU in each of the processes
+    ``consortium up`` starts)."""
+    probe = (
+        "import json, sys\n"
+        "import cli.main, cli.gateway, gateway.service, cli.log, notary.witness.server, network.logsetup\n"
+        "import network.trust, chain.trustview\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True)
+    loaded = json.loads(done.stdout)
+    unneeded = ("web3", "eth", "eth_account", "eth_keyfile", "chain.node.node", "chain.node.rpc", "notary.service",
+                "psycopg")  # fmt: skip
+    heavy = [m for m in loaded if any(m == h or m.startswith(h + ".") for h in unneeded)]
     assert heavy == []
