@@ -2,7 +2,8 @@
 CA published as a CA_CERT of the org and the old one retired after the overlap, the org's certificates re-issued by
 the new CA with their keys, both CAs' certificates admitted by a follower of the chain during the overlap and the
 old CA's refused after it (a gateway's caller check and the explorer's logins); the refusals, each before anything
-is written or sent; a later ``--from-block`` staged and published, installed by a second run from that block."""
+is written or sent; a later ``--from-block`` staged and published, installed by a second run from that block; a
+firm that joined later rotating its CA with the command line from its own directory."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """``consortium gateway rotate-key`` (``network.gatewaykeys``) with a gateway's shipper and the notary's batch
 acceptance in this process, against the in-process chain node: batches signed before, during and after the switch
 are all accepted and none is refused; a batch signed with the retired key after its retirement is refused; the
-gateway's salt vault reveals the salts of earlier events under the new key as before."""
+gateway's salt vault reveals the salts of earlier events under the new key as before; a firm that joined later
+rotating its key with the command line from its own directory."""
 
 from __future__ import annotations
 
