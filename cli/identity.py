@@ -144,7 +144,7 @@ def identity_server_cert(obj: Context, org: OrgId, service: str, sans: tuple[str
     DIR/orgs/ORG/SERVICE/tls/; re-issuing replaces them. Bad input writes nothing."""
     import ipaddress
 
-    from network.identity import issue_service_certificate, read_certificate
+    from network.identity import issue_service_certificate, read_leaf_certificate
 
     hosts: list[str] = []
     ips: list[str] = []
@@ -161,7 +161,7 @@ def identity_server_cert(obj: Context, org: OrgId, service: str, sans: tuple[str
         )
     except MalformedError as exc:
         fail(str(exc))
-    cert = read_certificate(cert_path, "new certificate")
+    cert = read_leaf_certificate(cert_path, "new certificate")  # followed by a rotation's cross certificates
     until = cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
     click.echo(
         f"issued {service}.{org}: serial {cert.serial_number:#x}, valid until {until}, for {', '.join(hosts + ips)}"
@@ -171,26 +171,37 @@ def identity_server_cert(obj: Context, org: OrgId, service: str, sans: tuple[str
 
 
 def _require_listed_ca(obj: Context, org: OrgId) -> None:
-    """Fail unless ORG is a member of DIR/consortium.json whose CA there is the one in DIR/orgs/ORG (a directory
+    """Fail unless the CA in DIR/orgs/ORG is the one ORG was admitted with, or linked to it by the cross
+    certificates of a rotation: a founder's as DIR/consortium.json lists it, or, for the firm that joined from DIR
+    (`member join`, whose consortium.json lists the founders only), the one in its admission request (a directory
     without consortium.json yet, being set up, is taken as it is)."""
     from cryptography import x509
 
+    from network.admission import FILENAME as REQUEST
+    from network.admission import AdmissionError, joined_ca
     from network.description import FILENAME, load_description
     from network.identity import OrgPaths, read_certificate
 
     if not (obj.directory / FILENAME).is_file():
         return
     try:
-        listed = load_description(obj.directory).member(org).identity.ca_cert_pem
-    except MalformedError as exc:
+        description = load_description(obj.directory)
+        founder = next((m for m in description.members if m.org == org), None)
+        listed = founder.identity.ca_cert_pem if founder else joined_ca(obj.directory, org)
+        source = FILENAME if founder else REQUEST
+    except (MalformedError, AdmissionError) as exc:
         fail(str(exc))
+    if listed is None:
+        known = ", ".join(m.org for m in description.members)
+        fail(f"no member {org!r} in {FILENAME} (members: {known}), and {obj.directory} holds no admission request of "
+             f"{org!r} (`consortium member join`)")  # fmt: skip
     from network.carotation import links_to, read_cross_chain
 
     paths = OrgPaths.of(obj.directory, org)
     anchor = x509.load_pem_x509_certificate(listed.encode("ascii"))
     # a CA rotated since (`identity rotate-ca`) is linked to the listed one by its cross certificates
     if not links_to(read_certificate(paths.ca_cert, "CA certificate"), read_cross_chain(paths.ca_cross), anchor):
-        fail(f"{paths.ca_cert} is not the CA {FILENAME} lists for {org}, nor linked to it by the cross certificates of "
+        fail(f"{paths.ca_cert} is not the CA {source} lists for {org}, nor linked to it by the cross certificates of "
              f"a rotation ({paths.ca_cross.name}): no member would trust what it issues")  # fmt: skip
 
 

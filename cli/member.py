@@ -572,9 +572,9 @@ def _serial_of_own(obj: Context, cert_file: Path, org: OrgId) -> int:
     """The serial of a certificate that ``org``'s CA (in DIR/orgs) issued; any other is refused."""
     from cryptography.exceptions import InvalidSignature
 
-    from network.identity import OrgPaths, read_certificate
+    from network.identity import OrgPaths, read_certificate, read_leaf_certificate
 
-    cert = read_certificate(cert_file)
+    cert = read_leaf_certificate(cert_file)  # a TLS certificate is followed by a CA rotation's cross certificates
     paths = OrgPaths.of(obj.directory, org)
     cas = [read_certificate(paths.ca_cert, f"CA certificate of {org}")]
     if paths.ca_previous.is_file():  # the CA before a rotation (`identity rotate-ca`): what it issued is the org's too

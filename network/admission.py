@@ -72,6 +72,7 @@ __all__ = [
     "check_on_chain",
     "create_request",
     "join",
+    "joined_ca",
     "joined_roles",
     "load_request",
     "open_registry",
@@ -363,17 +364,30 @@ def joined_roles(directory: Path, org: str) -> Role | None:
     """The roles ``org`` asked for in the request in ``directory`` (a directory made by :func:`join` for it); None
     where there is none. The registry admits exactly those roles, so the firm's own commands take them from here
     rather than from ``consortium.json``, which lists the founders only."""
+    request = _joined_request(directory, org)
+    return None if request is None else request.roles
+
+
+def joined_ca(directory: Path, org: str) -> str | None:
+    """The CA certificate (PEM) of ``org`` in the request in ``directory``: the CA the members admitted it with,
+    which a CA it rotated to since links back to by its cross certificates (``identity rotate-ca``); None where
+    there is no request of ``org``. What ``consortium.json`` is to a founder's CA, for the firm's own commands."""
+    request = _joined_request(directory, org)
+    return None if request is None else request.ca_cert_pem
+
+
+def _joined_request(directory: Path, org: str) -> AdmissionRequest | None:
     path = directory / FILENAME
     if not path.is_file():
         return None
     data = _read_json(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise AdmissionError(f"{path} is not an admission request (its format is not {FORMAT!r})")
-    try:  # the firm's own file, read for its roles: not its signature, nor its certificates' validity today
+    try:  # the firm's own file, read for its roles and CA: not its signature, nor its certificates' validity today
         request = _fields(data)
     except (MalformedError, KeyError, TypeError, ValueError) as exc:
         raise AdmissionError(f"admission request {path}: invalid field ({exc})") from None
-    return request.roles if request.org == org else None
+    return request if request.org == org else None
 
 
 def known_roles(directory: Path, description: ConsortiumDescription, org: str) -> Role | None:

@@ -178,6 +178,7 @@ __all__ = [
     "load_witness_key",
     "new_log_key",
     "read_certificate",
+    "read_leaf_certificate",
     "revoke_identity",
     "user_paths",
     "verify_crl",
@@ -855,6 +856,20 @@ def read_certificate(path: Path, what: str = "certificate file") -> x509.Certifi
     except OSError as exc:
         raise IdentityError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     return parse_cert(data, f"{what} {path}")
+
+
+def read_leaf_certificate(path: Path, what: str = "certificate file") -> x509.Certificate:
+    """The first certificate in the PEM file ``path``, which may be followed by others: a TLS certificate of a CA
+    rotated since ``consortium init`` is followed by the rotation's cross certificates (``identity rotate-ca``).
+    Unreadable raises :class:`IdentityError`, no PEM certificate :class:`MalformedError`."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise IdentityError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    try:
+        return x509.load_pem_x509_certificates(data)[0]
+    except (ValueError, IndexError):
+        raise MalformedError(f"{what} {path}: not a PEM-encoded X.509 certificate") from None
 
 
 def load_crl(root: Path, org_id: OrgId) -> x509.CertificateRevocationList | None:

@@ -184,6 +184,11 @@ class Consortium:
     def new_signer(self) -> Signer:
         """A fresh account that belongs to no member, able to pay for its gas on this chain."""
         signer = Signer(Account.create())
+        self.fund(signer)
+        return signer
+
+    def fund(self, signer: Signer) -> None:
+        """Give ``signer`` what pays for its gas on this chain (nothing on a free-gas chain)."""
         fees = fee_fields(self.backend)
         if fees["maxFeePerGas"] > 0:  # free-gas chains need no funding
             w3 = self.backend.web3
@@ -198,7 +203,6 @@ class Consortium:
             }
             tx_hash = w3.eth.send_raw_transaction(self.faucet.account.sign_transaction(tx).raw_transaction)
             assert w3.eth.wait_for_transaction_receipt(tx_hash, poll_latency=0.05)["status"] == 1
-        return signer
 
     def signed_only_anchors(self) -> AuditAnchorClient:
         """A second AuditAnchor of this consortium, deployed ``signed_only`` and given its TrustDirectory, as
@@ -295,3 +299,27 @@ def described(
         witness_policy={"witnesses": [], "threshold": 0, "require_regulator": False},
         members=(MemberDescription(OrgId("op"), "Operator", roles, identity),),
     )
+
+
+def joined(
+    c: Consortium, founders: ConsortiumDescription, directory: Path, org: str, passphrase: bytes
+) -> tuple[ConsortiumDescription, Signer]:
+    """A firm that joined later, as ``consortium member join`` leaves it: its own ``directory`` (a copy of the
+    founders' ``founders``, its identity under ``passphrase``, its admission request), admitted as a member by
+    alpha and beta (the threshold) and its keys published from that directory (``member keys publish``); its
+    description (which lists the founders only) and its account, funded for gas."""
+    from network.admission import join
+    from network.description import load_description
+    from network.identity import load_account_key, load_org_public
+    from network.trust import founder_keys as published_keys
+
+    request, _ = join(directory, founders, OrgId(org), f"{org.title()} Securities", Role.MEMBER, passphrase)
+    proposal = c.registry.propose_admit(
+        c.signers["alpha"], org, request.name, request.roles, request.cert_fingerprint, [request.account]
+    )
+    assert c.registry.approve(c.signers["beta"], proposal)
+    signer = Signer.from_key(load_account_key(directory, OrgId(org), passphrase))
+    c.fund(signer)
+    for kind, value in published_keys(load_org_public(directory, OrgId(org)), request.roles):
+        c.trust.add_key(signer, kind, value)
+    return load_description(directory), signer

@@ -2,14 +2,17 @@
 CA published as a CA_CERT of the org and the old one retired after the overlap, the org's certificates re-issued by
 the new CA with their keys, both CAs' certificates admitted by a follower of the chain during the overlap and the
 old CA's refused after it (a gateway's caller check and the explorer's logins); the refusals, each before anything
-is written or sent; a later ``--from-block`` staged and published, installed by a second run from that block."""
+is written or sent; a later ``--from-block`` staged and published, installed by a second run from that block; a
+firm that joined later rotating its CA with the command line from its own directory."""
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -17,6 +20,7 @@ from chain.contracts import KeyKind
 from chain.contracts.trust import KeyState
 from chain.ids import OrgId
 from chain.trustview import TrustView
+from cli.main import cli
 from network.carotation import CaFiles, CaRotationError, rotate_ca
 from network.certificates import AuthError, CallerAuthenticator
 from network.identity import (
@@ -28,10 +32,13 @@ from network.identity import (
     user_paths,
 )
 from network.logins import Authenticator, make_token
-from tests.support.consortium import Consortium, described
+from tests.support.consortium import Consortium, described, joined
 
 PASS = b"ca-rotation-passphrase"
 ORG = "op"
+#: A firm that joined later, from a directory of its own under a passphrase of its own.
+JOINED = "delta"
+JOINED_PASS = b"delta-own-passphrase"
 
 pytestmark = pytest.mark.parametrize("backend", [pytest.param("node")], indirect=True)
 
@@ -156,3 +163,77 @@ def test_refusals_write_nothing_and_a_later_from_block_is_installed_by_a_second_
     with pytest.raises(CaRotationError, match="'op' is suspended on chain"):
         rotate_ca(tmp_path, PASS, c.trust, c.registry, op, ORG)
     assert c.trust.record_count(ORG) == count + 1 and not files.staged()
+
+
+def test_a_joined_firm_rotates_its_ca_from_its_own_directory(consortium: Consortium, tmp_path: Path) -> None:
+    """A firm that joined later (``member join``: its own directory and passphrase, a ``consortium.json`` listing
+    the founders only, its CA known to the founders from the chain alone) runs ``identity rotate-ca`` from that
+    directory: the new CA on chain, its people's and its gateway's certificates re-issued there, the founders'
+    gateways and logins admitting the re-issued certificates, and its old CA's only until it retires; and
+    ``identity server-cert`` issues its gateway's certificate there, before the rotation and after it."""
+    c = consortium
+    founders_dir, firm_dir = tmp_path / "founders", tmp_path / "firm"
+    founders = described(c, founders_dir, "rot", PASS)
+    founders.write(founders_dir)
+    joined(c, founders, firm_dir, JOINED, JOINED_PASS)
+    passphrase = tmp_path / "delta.pass"
+    passphrase.write_bytes(JOINED_PASS)
+
+    def run(*args: str) -> str:
+        """The command as the firm runs it, in its own directory."""
+        url = c.backend.server.url  # type: ignore[attr-defined]
+        result = CliRunner().invoke(
+            cli, ["--dir", str(firm_dir), "--chain-url", url, "--passphrase-file", str(passphrase), *args]
+        )
+        assert result.exit_code == 0, (result.output, result.exception)
+        return result.output
+
+    org = OrgId(JOINED)
+    paths = OrgPaths.of(firm_dir, org)
+    issue_identity(firm_dir, org, "erin", JOINED_PASS, role="compliance")
+    run("identity", "server-cert", "--org", JOINED, "--service", "gateway")  # its CA: the one its request names
+    gateway_tls = paths.org_dir / "gateway" / "tls" / "cert.pem"
+    erin = user_paths(firm_dir, org, "erin")
+    old_erin, old_ca = _der(erin.cert), _der(paths.ca_cert)
+    old_index = c.trust.find(JOINED, KeyKind.CA_CERT, old_ca)
+
+    view = TrustView(c.backend, c.trust.address)  # a founder's gateway and explorer, in the founders' directory
+    view.refresh()
+    callers = CallerAuthenticator(founders, founders_dir, lambda org: "active", trust=view)
+    logins = Authenticator(founders_dir, regulator_orgs=(), trust=view)
+    assert callers.authenticate(old_erin).org == JOINED
+
+    answer = json.loads(run("identity", "rotate-ca", "--overlap-blocks", "3", "--as", JOINED, "--json"))
+    assert answer["installed"] and answer["old"]["index"] == old_index is not None
+    new_ca = _der(paths.ca_cert)
+    assert new_ca != old_ca and _der(paths.ca_previous) == old_ca
+    assert c.trust.records(JOINED)[answer["new"]["index"]].value == new_ca
+    reissued = {firm_dir / p for p in answer["reissued"]}
+    assert {erin.cert, paths.admin_cert, gateway_tls} <= reissued
+    member = c.registry.member(JOINED)
+    assert member is not None and member.cert_fingerprint == rotation_fingerprint(paths.admin_cert)
+
+    new_erin = _der(erin.cert)
+    view.refresh()  # the overlap: both admitted
+    assert callers.authenticate(old_erin).org == JOINED
+    assert callers.authenticate(new_erin).org == JOINED
+    key = load_user_key(firm_dir, org, "erin", JOINED_PASS)
+    assert logins.authenticate("Bearer " + make_token(erin.cert.read_bytes(), key)).org == JOINED
+
+    _mine_to(c, answer["old"]["valid_until"], view)  # the old CA retired: only the new one's
+    with pytest.raises(AuthError, match="unknown_issuer"):
+        callers.authenticate(old_erin)
+    assert callers.authenticate(new_erin).org == JOINED
+    assert logins.authenticate("Bearer " + make_token(erin.cert.read_bytes(), key)).org == JOINED
+
+    # its gateway's certificate issued again by the new CA, followed by the cross certificate to the old one
+    issued = run("identity", "server-cert", "--org", JOINED, "--service", "gateway")
+    chain = x509.load_pem_x509_certificates(gateway_tls.read_bytes())
+    assert f"serial {chain[0].serial_number:#x}" in issued
+    assert len(chain) == 2 and chain[0].issuer == chain[1].subject and _der(paths.ca_cert) == new_ca
+    # and revoked on chain by its file, the firm's only revocation (no founder reads its CRL)
+    assert f"revoked serial {chain[0].serial_number:#x} of {JOINED}" in run(
+        "member", "keys", "revoke", "--cert", str(gateway_tls), "--as", JOINED
+    )
+    view.refresh()
+    assert view.is_revoked(JOINED, chain[0].serial_number)

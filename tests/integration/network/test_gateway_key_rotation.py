@@ -1,10 +1,12 @@
 """``consortium gateway rotate-key`` (``network.gatewaykeys``) with a gateway's shipper and the notary's batch
 acceptance in this process, against the in-process chain node: batches signed before, during and after the switch
 are all accepted and none is refused; a batch signed with the retired key after its retirement is refused; the
-gateway's salt vault reveals the salts of earlier events under the new key as before."""
+gateway's salt vault reveals the salts of earlier events under the new key as before; a firm that joined later
+rotating its key with the command line from its own directory."""
 
 from __future__ import annotations
 
+import json
 import logging
 import stat
 import time
@@ -14,12 +16,14 @@ from typing import cast
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from chain.contracts import KeyKind
 from chain.contracts.trust import KeyState
 from chain.ids import OrgId, Role
 from chain.trustview import TrustView
+from cli.main import cli
 from network.description import ConsortiumDescription
 from network.gatewaykeys import GatewayRotationError, following_gateway_key, rotate_gateway_key
 from network.identity import OrgPaths, load_gateway_key
@@ -35,7 +39,7 @@ from notary.submit.outbox import Outbox
 from notary.submit.shipper import Shipper
 from notary.submit.vault import VAULT_KEY_FILE, SaltVault
 from tests.support.apiserver import ApiServer
-from tests.support.consortium import Consortium, described
+from tests.support.consortium import Consortium, described, joined
 from tests.support.notary_events import event
 
 PASS = b"gateway-rotation-passphrase"
@@ -45,6 +49,11 @@ GATEWAY = f"{ORG}/gw-1"
 PROBE = f"{ORG}/gw-2"
 ORIGIN = "rot/audit-log"
 DRAIN_S = 30.0
+#: A firm that joined later, from a directory of its own under a passphrase of its own.
+JOINED = "delta"
+JOINED_PASS = b"delta-own-passphrase"
+JOINED_GATEWAY = f"{JOINED}/gw-1"
+JOINED_PROBE = f"{JOINED}/gw-2"
 
 pytestmark = pytest.mark.parametrize("backend", [pytest.param("node")], indirect=True)
 
@@ -55,7 +64,8 @@ def description_of(c: Consortium, directory: Path, with_directory: bool = True) 
 
 def call(event_id: str, gateway: str = GATEWAY, seq: int | None = None) -> UnsequencedEvent:
     """A call recorded now (the notary takes events of the last 7 days); without a gateway_seq unless given."""
-    recorded = event(event_id=event_id, time_ms=int(time.time() * 1000), gateway_id=gateway, provider_org=ORG)
+    org = gateway.split("/")[0]
+    recorded = event(event_id=event_id, time_ms=int(time.time() * 1000), gateway_id=gateway, provider_org=org)
     if seq is None:
         del recorded["gateway_seq"]
     else:
@@ -64,12 +74,12 @@ def call(event_id: str, gateway: str = GATEWAY, seq: int | None = None) -> Unseq
 
 
 def record(outbox: Outbox, prefix: str, count: int) -> None:
-    for future in [outbox.append(call(f"{prefix}-{i}")) for i in range(count)]:
+    for future in [outbox.append(call(f"{prefix}-{i}", outbox.gateway_id)) for i in range(count)]:
         future.result(timeout=DRAIN_S)
 
 
-def post(url: str, seq: int, key: PrivateKey) -> httpx.Response:
-    body, headers = batch_request(PROBE, [call(f"probe-{seq}", PROBE, seq)], key)
+def post(url: str, seq: int, key: PrivateKey, gateway: str = PROBE) -> httpx.Response:
+    body, headers = batch_request(gateway, [call(f"probe-{seq}", gateway, seq)], key)
     return httpx.post(f"{url}/v1/batches", content=body, headers=headers, timeout=30)
 
 
@@ -230,6 +240,73 @@ def test_a_rotated_gateway_key_is_switched_to_with_no_batch_refused(
     assert (vault_dir / VAULT_KEY_FILE).exists()
     reopened = SaltVault.open(vault_dir, ORG, PASS, legacy_key=new_key)
     assert reopened.reveal("ev-earlier", earlier_ms) == salt_before
+
+
+def test_a_joined_firm_rotates_its_gateway_key_from_its_own_directory(
+    consortium: Consortium, tmp_path: Path, closing: list[Shipper | Outbox | Notary]
+) -> None:
+    """A firm that joined later (``member join``: its own directory, its own passphrase, a ``consortium.json``
+    listing the founders only) runs ``gateway rotate-key`` from that directory: the new key on chain, its gateway's
+    shipper signing with it once valid, the founders' notary taking its batches and, after the overlap, refusing
+    the old key's."""
+    c = consortium
+    founders = description_of(c, tmp_path / "founders")
+    firm_dir = tmp_path / "firm"
+    firm, _ = joined(c, founders, firm_dir, JOINED, JOINED_PASS)
+    assert [m.org for m in firm.members] == [ORG]  # its consortium.json lists the founders only
+    old_key = load_gateway_key(firm_dir, OrgId(JOINED), JOINED_PASS, "intl")
+    old = public_bytes(old_key)
+    notary_view, gateway_view = TrustView(c.backend, c.trust.address), TrustView(c.backend, c.trust.address)
+    notary_view.refresh()
+    gateway_view.refresh()
+    assert notary_view.gateway_keys(JOINED) == [old]
+    notary = Notary(tmp_path / "notary", notary_view, b"")
+    closing.append(notary)
+    outbox = Outbox(tmp_path / "outbox.db", JOINED_GATEWAY)
+    outbox.start()
+    closing.append(outbox)
+    next_key = following_gateway_key(gateway_view, firm_dir, JOINED, JOINED_PASS, firm.crypto)
+    shipper = Shipper(
+        outbox, notary.url, JOINED_GATEWAY, next_key.start(), gather_s=0.01, backoff_max_s=0.5, next_key=next_key
+    )
+    closing.append(shipper)
+    shipper.start()
+    record(outbox, "before", 3)
+    assert shipper.drain(DRAIN_S) and shipper.public_key == old
+
+    passphrase = tmp_path / "delta.pass"
+    passphrase.write_bytes(JOINED_PASS)
+    url = c.backend.server.url  # type: ignore[attr-defined]
+    result = CliRunner().invoke(  # as the firm runs it, in its own directory
+        cli,
+        ["--dir", str(firm_dir), "--chain-url", url, "--passphrase-file", str(passphrase),
+         "gateway", "rotate-key", "--overlap-blocks", "3", "--as", JOINED, "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, (result.output, result.exception)
+    answer = json.loads(result.output)
+    paths = OrgPaths.of(firm_dir, OrgId(JOINED))
+    new_key = load_gateway_key(firm_dir, OrgId(JOINED), JOINED_PASS, "intl")
+    new = public_bytes(new_key)
+    assert (answer["org"], answer["old"]["public_key"], answer["new"]["public_key"]) == (JOINED, old.hex(), new.hex())
+    assert paths.gateway_pub.read_text().strip() == new.hex() and paths.gateway_key_previous.is_file()
+    valid_from, old_valid_until = answer["new"]["valid_from"], answer["old"]["valid_until"]
+    on_chain = c.trust.records(JOINED)[answer["new"]["index"]]
+    assert (on_chain.kind, on_chain.value, on_chain.valid_from) == (KeyKind.GATEWAY_KEY, new, valid_from)
+
+    mine_to(c, valid_from, notary_view, gateway_view)  # valid: both keys in the overlap
+    assert sorted(notary_view.gateway_keys(JOINED)) == sorted([old, new])
+    record(outbox, "overlap", 3)
+    assert shipper.drain(DRAIN_S) and shipper.public_key == new
+    mine_to(c, old_valid_until, notary_view, gateway_view)
+    record(outbox, "after", 3)
+    assert shipper.drain(DRAIN_S) and shipper.public_key == new
+    assert not paths.gateway_key_previous.exists()  # removed by the follower that saw the old key retired
+    retired = post(notary.url, 1, old_key, JOINED_PROBE)
+    assert retired.status_code == 401, retired.text
+    assert post(notary.url, 1, new_key, JOINED_PROBE).status_code == 200
+    status = shipper.status()
+    assert status["shipped_total"] == 9 and (status["refused"], status["last_error"]) == (False, None)
+    assert notary.service.store.size() == 10
 
 
 def test_rotation_is_refused_before_anything_is_written(consortium: Consortium, tmp_path: Path) -> None:
