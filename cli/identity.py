@@ -101,9 +101,9 @@ def identity_revoke(obj: Context, org: OrgId, cert_file: Path) -> None:
     Gateways refuse the certificate within a second. Revoking a certificate twice changes nothing."""
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from network.identity import load_crl, read_certificate, revoke_identity
+    from network.identity import load_crl, read_leaf_certificate, revoke_identity
 
-    cert = read_certificate(cert_file)
+    cert = read_leaf_certificate(cert_file)  # a TLS certificate of a rotated CA is followed by cross certificates
     _require_org(obj, org)
     serial, subject = cert.serial_number, cert.subject.rfc4514_string()
     before = load_crl(obj.directory, org)

@@ -237,3 +237,6 @@ def test_a_joined_firm_rotates_its_ca_from_its_own_directory(consortium: Consort
     )
     view.refresh()
     assert view.is_revoked(JOINED, chain[0].serial_number)
+    # and in its own CRL by the same file, whose first certificate is the one revoked
+    revoked = run("identity", "revoke", "--org", JOINED, "--cert", str(gateway_tls))
+    assert f"revoked serial {chain[0].serial_number:#x} (" in revoked, revoked
