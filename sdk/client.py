@@ -121,7 +121,7 @@ CA_BUNDLE_NAME: Final = "ca-bundle.pem"
 DENIAL_STATUSES: Final = frozenset({401, 403, 503})
 #: The reasons of a gateway's own 502, 503 or 504 for a call its grant allowed but the provider's service did not
 #: answer (or, for a PSI record step, answered with something else than the record): not denials. The event says
-#: so: decision ``allow``, no denial reason, and this status (``docs/gateway.md``, "Denials").
+#: so: decision ``allow``, no denial reason, and this status (``docs/gateway.md``, "Authorisation").
 UPSTREAM_FAILURES: Final = frozenset(
     {"upstream_unreachable", "upstream_timeout", "circuit_open", "psi_record_mismatch"}
 )
