@@ -78,7 +78,10 @@ def call_step(row: CallRow, entry: bytes) -> tuple[ProvenanceStep, dict[str, Any
     wrong = [f for f in fields if event.get(f) != row.get(f)]
     if wrong:
         return _step("call", False, f"the log entry differs from the index in {', '.join(wrong)}", event), event
-    return _step("call", True, f"{row['caller_org']} → {row['provider_org']} {row['api']}: {row['decision']}"), event
+    # the decision is the grant's verdict, the status what the caller got: an allowed call the provider's service did
+    # not answer is "allow, status 503" (docs/gateway.md, "Authorisation")
+    said = f"{row['decision']}, status {row['status']}"
+    return _step("call", True, f"{row['caller_org']} → {row['provider_org']} {row['api']}: {said}"), event
 
 
 def _private_grant_step(event: Mapping[str, Any], state: dict[str, Any], lifecycle: Any, at: int) -> ProvenanceStep:

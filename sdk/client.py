@@ -17,8 +17,10 @@ once a witnessed checkpoint covers the event, an evidence bundle that anyone can
                                      notary_url="http://127.0.0.1:8546") as client:
         result = client.call("https://127.0.0.1:9443", "GET", "/v1/news/latest", purpose="research",
                              params={"limit": 20})
-        if result.status != 200:
-            print("denied:", result.denial_reason)        # e.g. no_grant, quota_exhausted
+        if result.denial_reason:                            # refused: e.g. no_grant, quota_exhausted
+            print("denied:", result.denial_reason)
+        elif result.upstream_failure:                       # allowed, but the provider's service failed
+            print("not answered:", result.status, result.upstream_failure)   # e.g. 503 circuit_open
         news = result.json()
         receipt = client.receipt(result.event_id)           # the notary's signed promise: sequenced, durable
         print(receipt.index, receipt.time_ms)               # an EvidenceReceipt: typed fields, receipt.to_json()
@@ -54,6 +56,10 @@ Errors: every expected failure raises an :class:`SdkError` subclass, never a bar
 :class:`VerificationFailedError` (carrying the :class:`VerificationReport`). A denial by the gateway is not an
 exception: :meth:`MemberClient.call` returns the :class:`CallResult` (status 401, 403 or 503, with
 :attr:`CallResult.denial_reason`); :meth:`CallResult.raise_for_denial` turns it into :class:`CallDeniedError`.
+Nor is a call the grant allowed but the provider's service did not answer: the gateway's 502
+``upstream_unreachable``, 504 ``upstream_timeout`` or 503 ``circuit_open`` (and 502 ``psi_record_mismatch``) is
+:attr:`CallResult.upstream_failure`, not a denial, as its event in the log says (decision ``allow``, with the
+status; ``docs/gateway.md``).
 """
 
 from __future__ import annotations
@@ -113,6 +119,12 @@ __all__ = [
 CA_BUNDLE_NAME: Final = "ca-bundle.pem"
 #: Statuses whose JSON body is a gateway denial ``{"error", "reason", "detail", "event_id"}``.
 DENIAL_STATUSES: Final = frozenset({401, 403, 503})
+#: The reasons of a gateway's own 502, 503 or 504 for a call its grant allowed but the provider's service did not
+#: answer (or, for a PSI record step, answered with something else than the record): not denials. The event says
+#: so: decision ``allow``, no denial reason, and this status (``docs/gateway.md``, "Authorisation").
+UPSTREAM_FAILURES: Final = frozenset(
+    {"upstream_unreachable", "upstream_timeout", "circuit_open", "psi_record_mismatch"}
+)
 #: Poll interval of :meth:`MemberClient.receipt` and :meth:`MemberClient.evidence`: doubles up to the maximum.
 POLL_FIRST_S: Final = 0.05
 POLL_MAX_S: Final = 1.0
@@ -232,8 +244,8 @@ class CallResult:
         """The body as JSON (raises ``ValueError`` if it is not JSON)."""
         return jsonlib.loads(self.content)
 
-    def _denial(self) -> Mapping[str, Any] | None:
-        if self.status not in DENIAL_STATUSES:
+    def _gateway_answer(self) -> Mapping[str, Any] | None:
+        if self.status not in DENIAL_STATUSES and self.status not in (502, 504):
             return None
         try:
             body = jsonlib.loads(self.content)
@@ -241,9 +253,27 @@ class CallResult:
             return None
         return body if isinstance(body, dict) else None
 
+    def _denial(self) -> Mapping[str, Any] | None:
+        body = self._gateway_answer()
+        if body is None or self.status not in DENIAL_STATUSES or body.get("reason") in UPSTREAM_FAILURES:
+            return None
+        return body
+
+    @property
+    def upstream_failure(self) -> str | None:
+        """The reason code of the gateway's 502, 503 or 504 for a call the grant allowed but the provider's service
+        did not answer (:data:`UPSTREAM_FAILURES`: ``upstream_unreachable``, ``upstream_timeout``,
+        ``circuit_open``, ``psi_record_mismatch``), else None (the service's own 5xx answers included). Such a
+        call is no denial: its event records it allowed, with this status."""
+        if self.status not in (502, 503, 504):
+            return None
+        reason = (self._gateway_answer() or {}).get("reason")
+        return reason if isinstance(reason, str) and reason in UPSTREAM_FAILURES else None
+
     @property
     def denial_reason(self) -> str | None:
-        """The reason code of a 401/403/503 denial (``no_grant``, ``certificate_expired``, ...), else None."""
+        """The reason code of a 401/403/503 denial (``no_grant``, ``certificate_expired``, ...), else None (a
+        503 ``circuit_open`` too: that is an :attr:`upstream_failure`)."""
         reason = (self._denial() or {}).get("reason")
         return reason if isinstance(reason, str) else None
 
@@ -254,8 +284,9 @@ class CallResult:
         return detail if isinstance(detail, str) else None
 
     def raise_for_denial(self) -> CallResult:
-        """Raise :class:`CallDeniedError` for a 401, 403 or 503 answer; return ``self`` otherwise."""
-        if self.status in DENIAL_STATUSES:
+        """Raise :class:`CallDeniedError` for a 401, 403 or 503 answer (a 503 :attr:`upstream_failure` excepted:
+        the grant allowed the call); return ``self`` otherwise."""
+        if self.status in DENIAL_STATUSES and self.upstream_failure is None:
             raise CallDeniedError(self)
         return self
 

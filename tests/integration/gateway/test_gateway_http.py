@@ -737,6 +737,8 @@ def test_the_circuit_breaker_cuts_off_a_failing_then_a_hanging_upstream_and_lets
         }  # fmt: skip
         events = live.recorded_since(since)
         assert [e["status"] for e in events] == [500, 500, 500, 503, 504, 503, 200, 200]  # every call, refusals too
+        # the breaker's and the timeout's answers are no refusals of the grant: allowed, the status says the rest
+        assert {(e["decision"], e["denial_reason"]) for e in events} == {("allow", None)}
 
         bad.mode = "hang"  # a hanging upstream alone opens it too: timeouts in a row, then no call reaches it
         assert [client.call(live.url).status for _ in range(3)] == [504, 504, 504]
@@ -924,6 +926,42 @@ def test_a_call_whose_streamed_answer_the_upstream_cuts_off_counts_once_against_
         live.close()
         if shared is not None:
             shared.close()
+
+
+def test_a_call_whose_caller_hangs_up_mid_answer_counts_once_against_its_quota(
+    world: World, chain: GatewayChain, loop: LoopThread, holding: HoldingUpstream, tmp_path: Path,
+    caller: Callable[..., Caller],
+) -> None:  # fmt: skip
+    """A quota of 2, counted in the outbox. Beta's two calls are streamed and held at the upstream; beta hangs up
+    on the second mid-answer. It is recorded allowed with status 499 and no response digest, and it counts once,
+    like the call the upstream cuts off: while the first is still in flight the third is refused
+    ``quota_exhausted``, and afterwards the outbox holds exactly the two calls admitted."""
+    purpose = "hung-up-outbox"
+    grant = chain.grant(GRANTEE, purpose, quota=2)
+    live = LiveGateway(world, chain, loop, holding.url, tmp_path, name="hung-up")
+    try:
+        wait_for_head(live.chain, chain.grant_block(grant))
+        first, second, third = caller(GRANTEE), caller(GRANTEE), caller(GRANTEE)
+        headers = {"Consortium-Purpose": purpose}
+        with first.http.stream("GET", live.url + ROUTE + "?hold&stream", headers=headers) as held:
+            assert held.status_code == 200  # forwarded: one unit taken
+            with second.http.stream("GET", live.url + ROUTE + "?hold&stream", headers=headers) as gone:
+                assert gone.status_code == 200
+                gone_id = gone.headers["Consortium-Event-Id"]
+            # leaving the block unread closes the connection: the caller hung up mid-answer
+            wait_until(lambda: live.gateway.inflight.in_flight(GRANTEE) == 1, "the hung-up call to end", 10)
+            refused(third.call(live.url, purpose=purpose), 403, "quota_exhausted")
+            holding.release()
+            assert held.read() == b"x" * 1024 + b"the end"
+        wait_until(lambda: live.gateway.inflight.in_flight() == 0, "every call to end", 10)
+        events = {e["event_id"]: e for e in live.recorded_since(0)}
+        gone_event = events[gone_id]
+        assert (gone_event["decision"], gone_event["status"], gone_event["response_digest"]) == ("allow", 499, None)
+        assert [e["status"] for e in events.values()] == [499, 403, 200]
+        assert live.outbox.quota_used(grant) == 2  # the events counted: the hung-up call and the first
+        refused(third.call(live.url, purpose=purpose), 403, "quota_exhausted")
+    finally:
+        live.close()
 
 
 # -- a PSI job's request step: the body limit its terms give ---------------------------------------------------

@@ -45,6 +45,12 @@ def test_a_call_link_checked_has_no_data_and_one_that_differs_shows_the_event_as
     assert shown.data.model_dump(exclude_unset=True) == logged
 
 
+def test_the_call_link_of_an_allowed_call_the_service_did_not_answer_says_its_status() -> None:
+    failed = event(status=503)  # allowed, answered 503 circuit_open by the gateway: no success, no refusal
+    step, _ = call_step(_row(status=503), canonical_entry(failed))
+    assert step["ok"] is True and step["detail"].endswith(": allow, status 503"), step["detail"]
+
+
 @pytest.mark.parametrize(
     "entry",
     [
