@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -24,6 +25,23 @@ if TYPE_CHECKING:  # eth-account and web3 are imported when a key signs: a read-
     from web3.types import TxParams, TxReceipt
 
 GAS_MARGIN_NUM, GAS_MARGIN_DEN = 5, 4
+#: How :func:`wait_receipt` asks for a receipt: at once, then after a pause that starts at the first and grows by
+#: the factor up to the longest. A block of a consortium chain comes every second or so: a wait of one block asks
+#: about twelve times instead of about a hundred (each ask costs the sender and the node a JSON-RPC request), and a
+#: receipt is seen at most the longest pause after the node has it.
+RECEIPT_POLL_FIRST_S: Final = 0.01
+RECEIPT_POLL_FACTOR: Final = 1.5
+RECEIPT_POLL_LONGEST_S: Final = 0.1
+
+
+def receipt_pauses(
+    first: float = RECEIPT_POLL_FIRST_S, factor: float = RECEIPT_POLL_FACTOR, longest: float = RECEIPT_POLL_LONGEST_S
+) -> Iterator[float]:
+    """The pauses between a waiter's asks for a receipt: ``first``, growing by ``factor``, then ``longest`` on."""
+    pause = first
+    while True:
+        yield min(pause, longest)
+        pause = min(pause * factor, longest)
 
 
 @dataclass(slots=True)
@@ -161,18 +179,34 @@ def send_transaction(backend: Backend, signer: Signer, tx: TxParams) -> bytes:
         raise
 
 
-def wait_receipt(backend: Backend, tx_hash: bytes, label: str = "", timeout: float = 60.0) -> TxReceipt:
-    """Wait for the receipt; a transaction that reverted in its block raises ContractRevertError."""
+def wait_receipt(
+    backend: Backend,
+    tx_hash: bytes,
+    label: str = "",
+    timeout: float = 60.0,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> TxReceipt:
+    """Wait for the receipt, asking at once and then after each of :func:`receipt_pauses`; a transaction that
+    reverted in its block raises ContractRevertError, none within ``timeout`` seconds BackendError."""
     from hexbytes import HexBytes
-    from web3.exceptions import TimeExhausted
+    from web3.exceptions import TransactionNotFound
 
-    try:
-        receipt = backend.web3.eth.wait_for_transaction_receipt(HexBytes(tx_hash), timeout=timeout, poll_latency=0.01)
-    except TimeExhausted as exc:
-        raise BackendError(f"transaction 0x{tx_hash.hex()} not mined within {timeout:.0f} s") from exc
-    if receipt["status"] != 1:
-        raise ContractRevertError(_replay_reason(backend, tx_hash, receipt), label)
-    return receipt
+    deadline = clock() + timeout
+    pauses = receipt_pauses()
+    while True:
+        try:
+            receipt = backend.web3.eth.get_transaction_receipt(HexBytes(tx_hash))
+        except TransactionNotFound:
+            left = deadline - clock()
+            if left <= 0:
+                raise BackendError(f"transaction 0x{tx_hash.hex()} not mined within {timeout:.0f} s") from None
+            sleep(min(next(pauses), left))
+            continue
+        if receipt["status"] != 1:
+            raise ContractRevertError(_replay_reason(backend, tx_hash, receipt), label)
+        return receipt
 
 
 def transact(backend: Backend, signer: Signer, to: str | None, data: str, label: str = "") -> TxReceipt:
