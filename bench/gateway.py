@@ -7,7 +7,9 @@ one gateway per provider), and for each measures with ApacheBench (``ab``, keep-
 client certificate):
 
 1. the upstream demo service directly (plain HTTP);
-2. the same API through the provider's gateway in proxy mode (mutual TLS, grant check, outbox, shipping);
+2. the same API through the provider's gateway in proxy mode (mutual TLS, grant check, outbox, shipping), with
+   the gateway process's CPU time per call over the run (``gateway_cpu_us_per_call``: every thread of it, the
+   outbox's writer and the shipper too, from ``/proc``; left out where that cannot be read);
 3. the same API through nginx with the gateway in ``auth_request`` mode (nginx terminates TLS and passes the
    client's certificate to the gateway in a header, the path an ``sm`` gateway behind a TLCP terminator takes);
 
@@ -246,6 +248,40 @@ def start_stack(
     return Stack(suite, directory, port, client_pem, nginx_port)
 
 
+def listening_pid(port: int) -> int | None:
+    """The process listening on TCP ``port`` of loopback (Linux: ``/proc/net/tcp`` gives the socket's inode, a
+    process's ``fd`` directory the socket), or None when it cannot be told (another system, no permission)."""
+    inodes = set()
+    try:
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and int(local.split(":")[1], 16) == port:  # 0A: LISTEN
+                inodes.add(f"socket:[{inode}]")
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                if any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
+                    return int(proc.name)
+            except OSError:
+                continue
+    except OSError:
+        return None
+    return None
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User and system CPU time of process ``pid`` so far, every thread of it (``/proc/PID/stat``), or None."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
@@ -289,7 +325,13 @@ def main(argv: list[str] | None = None) -> None:
                 stack = stacks[suite]
                 pem = None if path == "upstream_direct" else stack.client_pem
                 ab(stack.url(path), min(n, 2000), c, client_pem=pem)  # warm-up: connections, caches
+                gateway = listening_pid(stack.port + 20) if path == "gateway_proxy" else None
+                cpu_before = cpu_seconds(gateway)
                 row = figures[suite][path] = ab(stack.url(path), n, c, client_pem=pem)
+                cpu_after = cpu_seconds(gateway)
+                if cpu_before is not None and cpu_after is not None:  # the gateway process's CPU, all its threads
+                    row["gateway_cpu_us_per_call"] = round((cpu_after - cpu_before) * 1e6 / n, 1)
+                    print(f"{suite:<4} gateway CPU {row['gateway_cpu_us_per_call']:.0f} µs per call", flush=True)
                 print(
                     f"{suite:<4} {path:<20} {row['calls_per_s']:>9,.0f} calls/s  (p50 {row['p50_ms']:.0f} ms, "
                     f"p99 {row['p99_ms']:.0f} ms, failed {row['failed']}, non-2xx {row['non_2xx']})",

@@ -184,6 +184,7 @@ class Gateway:
         #: event ids of admitted calls whose unit (and ε) is reserved and not yet used: it is used once the call's
         #: event is recorded counted, and given back if the call ends otherwise (``_admitted``)
         self._held: set[str] = set()
+        self._call_salts: dict[str, bytes] = {}  # event id → its salt, while its call in proxy mode lasts
 
     # ------------------------------------------------------------------------------------------ apps
 
@@ -257,16 +258,21 @@ class Gateway:
             return self._not_found(request.method, request.path)
         trace, span = continue_trace(request.headers.get(TRACE_HEADER))
         event = self._event(caller, service, request.method, trace)
-        if not self.inflight.acquire(caller.org):
-            body = await self._read_body(request, self._body_limit(service))
-            event["request_digest"] = self._request_digest(event, request, body or b"")
-            limit = self.inflight.limit
-            detail = f"{caller.org} already has {limit} calls in flight at this gateway, its limit; retry when one ends"
-            return await self._deny(event, "too_many_in_flight", 429, started, None, detail=detail, retry_after=1)
         try:
-            return await self._admitted(request, caller, service, event, trace, span, started)
+            if not self.inflight.acquire(caller.org):
+                body = await self._read_body(request, self._body_limit(service))
+                event["request_digest"] = self._request_digest(event, request, body or b"")
+                limit = self.inflight.limit
+                detail = (
+                    f"{caller.org} already has {limit} calls in flight at this gateway, its limit; retry when one ends"
+                )
+                return await self._deny(event, "too_many_in_flight", 429, started, None, detail=detail, retry_after=1)
+            try:
+                return await self._admitted(request, caller, service, event, trace, span, started)
+            finally:
+                self.inflight.release(caller.org)
         finally:
-            self.inflight.release(caller.org)
+            self._call_salts.pop(event["event_id"], None)
 
     def _body_limit(self, service: Service) -> int:
         """The most bytes a request body to ``service`` may take: ``max_body_bytes``, or more for the request step
@@ -290,7 +296,13 @@ class Gateway:
         return b"".join(chunks)
 
     def _salt(self, event: Mapping[str, Any]) -> bytes:
-        return self._salts.salt(event["event_id"], event["time_ms"])
+        """The event's salt, derived once per call (HKDF of the day's epoch key, ``notary.submit.vault``): a call
+        proxied digests its request and its response under it; :meth:`_proxy` forgets it when the call ends."""
+        event_id = event["event_id"]
+        salt = self._call_salts.get(event_id)
+        if salt is None:
+            salt = self._call_salts[event_id] = self._salts.salt(event_id, event["time_ms"])
+        return salt
 
     def _request_digest(self, event: Mapping[str, Any], request: web.Request, body: bytes) -> str:
         body_hash = body_digest(body, self._hash) if body else self._empty_body
@@ -690,7 +702,8 @@ class Gateway:
             return self._not_found(method, path)
         trace, _span = continue_trace(request.headers.get(TRACE_HEADER))
         event = self._event(caller, service, method, trace)
-        event["request_digest"] = request_digest(self._salt(event), method, uri, self._empty_body, self._hash)
+        salt = self._salts.salt(event["event_id"], event["time_ms"])  # one digest of this call: not kept
+        event["request_digest"] = request_digest(salt, method, uri, self._empty_body, self._hash)
         if self.psi is not None and self.psi.step(service) is not None:  # nginx shows no body: no size to check
             tag = claimed_tag(request.headers.get(JOB_HEADER))
             if tag is not None:

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 from notary.errors import (
     BatchTooLargeError,
@@ -92,13 +93,35 @@ def encode_batch(gateway_id: str, events: Sequence[Mapping[str, Any]]) -> bytes:
     return json.dumps({"gateway": gateway_id, "events": list(events)}, separators=(",", ":")).encode("utf-8")
 
 
+#: The bytes ``json.dumps`` writes alike with and without ``ensure_ascii``: printable ASCII (space to ``~``).
+_PRINTABLE: Final = re.compile(rb"[\x20-\x7e]*")
+
+
+def encode_entries_batch(gateway_id: str, entries: Sequence[bytes]) -> bytes:
+    """:func:`encode_batch` of the events whose canonical entries (``notary.event.canonical_entry``, as an outbox
+    stores them) are ``entries``, byte for byte, without decoding and encoding each again: an entry of printable
+    ASCII is already what ``json.dumps`` writes for its event (sorted keys are kept, compact separators, the same
+    escapes); any other (a character beyond ASCII, which ``encode_batch`` escapes) is decoded and encoded."""
+    head = json.dumps({"gateway": gateway_id}, separators=(",", ":"))[:-1] + ',"events":['
+    parts = [
+        entry if _PRINTABLE.fullmatch(entry) else json.dumps(json.loads(entry), separators=(",", ":")).encode()
+        for entry in entries
+    ]
+    return head.encode("utf-8") + b",".join(parts) + b"]}"
+
+
+def batch_headers(gateway_id: str, body: bytes, private_key: PrivateKey) -> dict[str, str]:
+    """The headers of ``POST /v1/batches`` with ``body``: the gateway and its signature with ``private_key``."""
+    signature = base64.b64encode(sign_batch_body(private_key, body)).decode("ascii")
+    return {"Consortium-Gateway": gateway_id, "Consortium-Signature": signature}
+
+
 def batch_request(
     gateway_id: str, events: Sequence[Mapping[str, Any]], private_key: PrivateKey
 ) -> tuple[bytes, dict[str, str]]:
     """The body and headers of ``POST /v1/batches`` carrying ``events``, signed with the gateway's key."""
     body = encode_batch(gateway_id, events)
-    signature = base64.b64encode(sign_batch_body(private_key, body)).decode("ascii")
-    return body, {"Consortium-Gateway": gateway_id, "Consortium-Signature": signature}
+    return body, batch_headers(gateway_id, body, private_key)
 
 
 #: org id → the raw public keys its gateways may sign batches with now; asked at every batch, so a source that

@@ -47,9 +47,10 @@ a lock: each read is a single indexed query, WAL lets it run beside the writer's
 connection (rather than one per thread) can be closed by :meth:`Outbox.close` from any thread. ``last_seq`` and
 ``shipped_seq`` are also kept in memory by the writer, updated after each commit.
 
-**Waking the shipper.** A commit that adds events notifies :meth:`Outbox.wait_pending`, so the shipper sleeps
-while nothing is pending instead of asking the outbox at a fixed interval; :meth:`Outbox.wake` wakes it for
-another reason (it is stopping).
+**Waking the shipper.** A commit that adds events notifies :meth:`Outbox.wait_pending` once as many events are
+pending as a waiter waits for, so the shipper sleeps while nothing is pending instead of asking the outbox at a
+fixed interval, and while it gathers a batch it is not woken by each commit that leaves the batch short;
+:meth:`Outbox.wake` wakes it for another reason (it is stopping).
 """
 
 from __future__ import annotations
@@ -222,6 +223,7 @@ class Outbox:
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._lock = threading.Lock()  # open/closed state, enqueueing, last_seq/shipped_seq/high
         self._grew = threading.Condition(self._lock)  # notified after a commit that added events, and by wake()
+        self._waiting: Counter[int] = Counter()  # the at_least of each wait_pending waiting now
         self._read_lock = threading.Lock()  # the read connection
         self._quota_lock = threading.Lock()  # the quota counters and the privacy budgets
         self._quota = _Tally(lambda grant: self._read_amount("quota", "used", grant))
@@ -441,7 +443,7 @@ class Outbox:
         with self._lock:
             self._last_seq, self._shipped_seq = seq, ship_to
             self._commits += bool(rows or waiting)
-            if rows:
+            if rows and self._waiting and seq - ship_to >= min(self._waiting):  # a waiter's count is reached
                 self._grew.notify_all()
         with self._quota_lock:
             self._quota.committed(+grants, seq)
@@ -611,7 +613,11 @@ class Outbox:
         :meth:`wake` is called; it runs under the outbox's lock, so it must not call the outbox), or ``timeout``
         seconds passed; the number of unshipped events then. No database read."""
         with self._grew:
-            self._grew.wait_for(lambda: self._last_seq - self._shipped_seq >= at_least or woken(), timeout)
+            self._waiting[at_least] += 1
+            try:
+                self._grew.wait_for(lambda: self._last_seq - self._shipped_seq >= at_least or woken(), timeout)
+            finally:
+                self._waiting -= Counter({at_least: 1})
             return self._last_seq - self._shipped_seq
 
     def wake(self) -> None:

@@ -36,7 +36,6 @@ notary has taken one batch under the new key (``notary.keyswitch.KeySwitch``, as
 
 from __future__ import annotations
 
-import json
 import logging
 import ssl
 import threading
@@ -49,7 +48,7 @@ import httpx
 from notary.keyswitch import KeySwitch
 from notary.log.errors import NotaryError
 from notary.logsuite import PrivateKey
-from notary.sequencer import batch_request
+from notary.sequencer import batch_headers, encode_entries_batch
 from notary.submit.outbox import Outbox
 
 log = logging.getLogger("notary.submit.shipper")
@@ -219,15 +218,15 @@ class Shipper:
         rows = self.outbox.pending(self._limit)
         if not rows:
             return 0
-        events = [json.loads(data) for _, data in rows]
+        body = encode_entries_batch(self.gateway_id, [data for _, data in rows])  # the entries as stored
         key, previous = self._keys.signing()
-        response = self._post(client, events, key)
+        response = self._post(client, body, key)
         if response.status_code == 401 and previous is not None:
             # switched to a new key the notary's view of the chain does not hold valid yet: the previous key is
             # still valid during the overlap, so this batch goes signed with it
             log.info("the notary does not take the new key yet; batch seq %d-%d signed with the previous key",
                      rows[0][0], rows[-1][0])  # fmt: skip
-            response = self._post(client, events, previous)
+            response = self._post(client, body, previous)
         elif response.status_code == 200 and previous is not None:
             self._keys.taken(key)  # the notary takes the new key: no going back
         if 400 <= response.status_code < 500:
@@ -260,9 +259,8 @@ class Shipper:
             log.warning("the notary accepts this gateway's batches again (up to seq %d)", rows[-1][0])
         return len(rows)
 
-    def _post(self, client: httpx.Client, events: list[Any], key: PrivateKey) -> httpx.Response:
-        body, signed = batch_request(self.gateway_id, events, key)
-        headers = {"Content-Type": "application/json", **signed}
+    def _post(self, client: httpx.Client, body: bytes, key: PrivateKey) -> httpx.Response:
+        headers = {"Content-Type": "application/json", **batch_headers(self.gateway_id, body, key)}
         try:
             return client.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:

@@ -489,6 +489,7 @@ class SaltVault:
         self._clock = clock
         self._lock = threading.Lock()
         self._prks: dict[str, bytes] = {}  # day → HKDF PRK of its epoch key, for the days in use
+        self._today: tuple[int, str] = (-1, "")  # (ms // DAY_MS, its epoch_of): the day of the last salt made
         self._open()
 
     @classmethod
@@ -580,7 +581,11 @@ class SaltVault:
     def salt(self, event_id: str, time_ms: int) -> bytes:
         """The salt of a new event: its day's epoch key is made on first use. Raises
         :class:`EpochShreddedError` for a day already shredded (a clock that went back past midnight)."""
-        day = epoch_of(time_ms)
+        number = time_ms // DAY_MS  # the UTC day's number: its name is written once a day, not at each event
+        known, day = self._today
+        if number != known:
+            day = epoch_of(time_ms)
+            self._today = (number, day)
         prks = self._prks
         prk = prks.get(day) if len(prks) == 1 else None  # with two days in memory, see whether one may go
         if prk is None:

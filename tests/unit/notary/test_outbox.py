@@ -19,6 +19,7 @@ import pytest
 from notary.event import EventSchemaError, UnsequencedEvent, canonical_entry
 from notary.submit.outbox import DuplicateEventError, Outbox, OutboxClosedError, OutboxError, OutboxFullError
 from tests.support.notary_events import event
+from tests.support.wait import wait_until
 
 GATEWAY = "shuzhi-tech/gw-1"
 GRANTS = ("0x" + "a" * 64, "0x" + "b" * 64, "0x" + "c" * 64)
@@ -496,3 +497,28 @@ def test_wait_pending_sleeps_until_a_commit_adds_events_or_wake(outbox: Outbox) 
     outbox.wake()
     waiter.join(30)
     assert not waiter.is_alive() and answers == [1, 2]
+
+
+def test_a_waiter_gathering_a_batch_is_not_woken_by_each_commit_that_leaves_it_short(outbox: Outbox) -> None:
+    """The shipper gathering a batch (``at_least`` events) sleeps through the commits that leave fewer pending:
+    its condition is looked at once as it starts, then when the count is reached, not at each commit. Between
+    commits the waiter is seen back asleep on the outbox's condition before the next, so a wake per commit would
+    be counted."""
+    looked: list[bool] = []
+
+    def woken() -> bool:  # evaluated each time the waiter looks at its condition with too few pending
+        looked.append(False)  # (under the outbox's lock: it must not call the outbox)
+        return False
+
+    answers: list[int] = []
+    waiter = threading.Thread(target=lambda: answers.append(outbox.wait_pending(3600, at_least=4, woken=woken)))
+    waiter.start()
+    asleep = lambda: len(cast(Any, outbox._grew)._waiters) == 1  # noqa: E731 - the waiter back on the condition
+    wait_until(asleep, "the waiter asleep", timeout=30)
+    for i in range(1, 4):  # three commits, each leaving fewer than four pending
+        outbox.append(call(f"ev-{i}")).result(timeout=30)
+        wait_until(asleep, "the waiter asleep again", timeout=30)
+    assert len(looked) == 1, looked  # looked at once, as it started
+    outbox.append(call("ev-4")).result(timeout=30)
+    waiter.join(30)
+    assert not waiter.is_alive() and answers == [4] and len(looked) == 1

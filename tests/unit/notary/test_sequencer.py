@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from notary.errors import (
     BatchTooLargeError,
@@ -20,12 +23,19 @@ from notary.errors import (
     StorageFullError,
     UnknownGatewayError,
 )
-from notary.event import EventSchemaError
+from notary.event import EventSchemaError, canonical_entry
 from notary.log.hashing import hash_leaf, root_of
 from notary.log.note import NoteSigner, NoteVerifier
 from notary.reader import LogReader
 from notary.receipt import Receipt, verify_receipt
-from notary.sequencer import CompromisedGatewayKey, Sequencer, SequencerSettings, encode_batch, sign_batch_body
+from notary.sequencer import (
+    CompromisedGatewayKey,
+    Sequencer,
+    SequencerSettings,
+    encode_batch,
+    encode_entries_batch,
+    sign_batch_body,
+)
 from notary.store import LogStore
 from tests.support.notary_events import event
 
@@ -351,3 +361,28 @@ def test_a_log_refuses_events_whose_schema_version_is_of_the_other_suite(
         assert seq.submit(GW, body, sign_batch_body(gw_key, body)).new == 3
     finally:
         store.close()
+
+
+_TEXT = st.text(st.characters(max_codepoint=0x2FFF, exclude_categories=["Cs"]), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.dictionaries(_TEXT, st.one_of(_TEXT, st.integers(-(2**53) + 1, 2**53 - 1), st.none()), max_size=6)),
+    _TEXT,
+)
+def test_a_batch_of_stored_entries_is_the_batch_of_their_events_byte_for_byte(
+    events: list[dict[str, Any]], gateway: str
+) -> None:
+    """The shipper writes its batch from the canonical entries as the outbox stores them (``encode_entries_batch``):
+    the same bytes ``encode_batch`` writes from the decoded events, whatever the strings hold (quotes, backslashes,
+    controls, DEL, characters beyond ASCII, which the two encoders escape differently)."""
+    entries = [canonical_entry(e) for e in events]
+    assert encode_entries_batch(gateway, entries) == encode_batch(gateway, [json.loads(e) for e in entries])
+
+
+def test_a_real_event_goes_into_the_batch_as_stored() -> None:
+    entries = [canonical_entry(event(gateway_seq=1)), canonical_entry(event(gateway_seq=2, route="/v1/报价\x7f"))]
+    body = encode_entries_batch(GW, entries)
+    assert body == encode_batch(GW, [json.loads(e) for e in entries])
+    assert entries[0] in body and entries[1] not in body  # the second is written escaped, as json.dumps does

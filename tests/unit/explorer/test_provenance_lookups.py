@@ -1,0 +1,135 @@
+"""One provenance answer looks the checkpoint's witnesses up on the chain once (``explorer.api.calls``,
+``call_provenance``): the same keys verify the bundle and are answered to the browser, so an answer for a call
+whose checkpoint is anchored asks the chain two things, ``AuditAnchor.at_size`` and the anchor block's header,
+once the keys of that block are kept (``network.witnesskeys``), and the first answer reads that block's keys once.
+
+In process, on the py-evm chain (eth-tester) with every JSON-RPC request web3 makes of it counted: the route's
+function over a real call index, a real (empty) chain index, the notary client holding the call's complete
+bundle as it keeps one, and the explorer's own lookups (``Explorer.witnesses_for``, ``roots_for``, ``keys``) over
+a real ``ChainWitnessKeys``."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from types import MethodType, SimpleNamespace
+from typing import Any, cast
+
+import pytest
+
+from chain.backend import EthTesterBackend
+from chain.contracts import KeyKind
+from chain.ids import OrgId
+from chain.trustview import TrustView
+from explorer.api import Explorer
+from explorer.api.calls import call_provenance
+from explorer.calls import CallIndex
+from explorer.chainindex import ChainIndex
+from explorer.notary_client import NotaryClient
+from network.identity import load_notary_key
+from network.logins import Person
+from network.logsetup import log_origin, roots_from_description
+from network.witnesskeys import ChainWitnessKeys
+from notary.bundle import EvidenceBundle, EvidenceCheckpoint, EvidenceInclusion, EvidenceReceipt
+from notary.event import canonical_entry
+from notary.log.hashing import hash_leaf
+from notary.logsuite import public_bytes
+from tests.support.consortium import Consortium, described
+from tests.support.notary_events import event
+
+pytestmark = pytest.mark.parametrize("backend", [pytest.param("eth-tester")], indirect=True)
+
+PASS = b"provenance-lookups"
+EVENT_ID = "ev-1"
+SIZE = 2  # the checkpoint the call's bundle proves against, anchored on chain
+#: What web3 asks eth-tester around a contract call (its accounts, the chain id), not a read of the chain.
+CLIENT_BOOKKEEPING = frozenset({"eth_accounts", "eth_chainId"})
+REGULATOR = Person("reg", "alice", "regulator", "ab" * 32, "alice (Reg)", 2**53 - 1)
+
+
+@pytest.fixture
+def requests(consortium: Consortium) -> Iterator[Counter[str]]:
+    """The JSON-RPC methods the chain's provider is asked, by count (cleared by the test as it goes)."""
+    assert isinstance(consortium.backend, EthTesterBackend)
+    manager: Any = consortium.backend.web3.manager
+    real = manager._make_request
+    seen: Counter[str] = Counter()
+
+    def counted(method: Any, params: Any) -> Any:
+        seen[str(method)] += 1
+        return real(method, params)
+
+    manager._make_request = counted
+    try:
+        yield seen
+    finally:
+        del manager._make_request
+
+
+def bundle_of(origin: str) -> EvidenceBundle:
+    """The shape of the notary's complete bundle of the call (its checks fail: what is counted is the lookups)."""
+    entry = canonical_entry(event(event_id=EVENT_ID, gateway_seq=1))
+    leaf = hash_leaf(entry)
+    receipt = EvidenceReceipt(EVENT_ID, origin, 0, leaf, 0, 60, "batch note\n", ())
+    return EvidenceBundle(
+        origin=origin, event_id=EVENT_ID, index=0, entry=entry, leaf_hash=leaf, receipt=receipt,
+        checkpoint=EvidenceCheckpoint(SIZE, f"{origin}\n{SIZE}\n", ()), inclusion=EvidenceInclusion(SIZE, ()),
+        anchor=None, pending=(),
+    )  # fmt: skip
+
+
+@pytest.fixture
+def explorer(consortium: Consortium, tmp_path: Path) -> Iterator[Explorer]:
+    c = consortium
+    description = described(c, tmp_path, "prov", PASS)
+    origin = log_origin(description)
+    op = c.signers["op"]
+    c.trust.add_key(op, KeyKind.LOG_KEY, public_bytes(load_notary_key(tmp_path, OrgId("op"), PASS)))
+    c.anchors.anchor(op, origin, SIZE, b"\x01" * 32, b"\x02" * 32)
+    view = TrustView(c.backend, c.trust.address)
+    view.refresh()
+    calls = CallIndex(tmp_path / "calls.db")
+    calls.add_entries(0, [canonical_entry(event(event_id=EVENT_ID, gateway_seq=1))])
+    chain = ChainIndex(tmp_path / "chain.db")
+    notary = NotaryClient("http://127.0.0.1:9")  # never asked: it keeps the call's complete bundle
+    notary._evidence[EVENT_ID] = bundle_of(origin)
+    parts = SimpleNamespace(
+        description=description, calls=calls, chain=chain, notary=notary, roots=roots_from_description(description),
+        visibility=description.query_visibility(), witness_keys=ChainWitnessKeys(description, c.backend, view=view),
+    )  # fmt: skip
+    for name in ("witnesses_for", "roots_for", "keys"):  # the explorer's own lookups, as the routes call them
+        setattr(parts, name, MethodType(getattr(Explorer, name), parts))
+    try:
+        yield cast(Explorer, parts)
+    finally:
+        notary.close()
+        calls.close()
+        chain.close()
+
+
+def provenance(explorer: Explorer) -> dict[str, Any]:
+    answer = call_provenance(explorer, REGULATOR, EVENT_ID, lambda _orgs: None)
+    return cast(dict[str, Any], json.loads(bytes(answer.body)))
+
+
+def test_one_provenance_answer_looks_the_checkpoints_witnesses_up_once(
+    explorer: Explorer, consortium: Consortium, tmp_path: Path, requests: Counter[str]
+) -> None:
+    anchor_block = int(consortium.anchors.at_size(log_origin(explorer.description), SIZE).block_number)  # type: ignore[union-attr]
+    one_lookup = ChainWitnessKeys(explorer.description, consortium.backend, view=explorer.witness_keys._view)  # type: ignore[union-attr]
+    requests.clear()
+    one_lookup.for_checkpoint(SIZE)
+    cold = Counter(requests)  # what one lookup of the checkpoint's keys asks of a fresh cache
+
+    requests.clear()
+    first = provenance(explorer)
+    assert first["keys"]["witness_keys"]["block"] == anchor_block and first["keys"]["witness_keys"]["anchored"]
+    assert requests == cold, (requests, cold)  # the first answer: that one lookup, not one per step
+
+    for _ in range(3):  # each later answer: the anchor's block by the checkpoint's size, and that block's hash
+        requests.clear()
+        assert provenance(explorer)["keys"] == first["keys"]
+        reads = {m: n for m, n in requests.items() if m not in CLIENT_BOOKKEEPING}
+        assert reads == {"eth_call": 1, "eth_getBlockByNumber": 1}, requests
