@@ -12,7 +12,9 @@ import pytest
 from chain.backend import EthTesterBackend
 from chain.errors import BackendError
 from chain.tx import RECEIPT_POLL_LONGEST_S, Signer, build_transaction, receipt_pauses, send_transaction, wait_receipt
+from tests.support.rpc_count import counted_requests
 
+RECEIPT = "eth_getTransactionReceipt"
 KEY = bytes.fromhex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
 
 
@@ -31,23 +33,6 @@ class Clock:
         self.now += seconds
 
 
-class CountingBackend(EthTesterBackend):
-    """The in-process chain, counting the receipts asked of it."""
-
-    asked = 0
-
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        eth = self.web3.eth
-        ask = eth.get_transaction_receipt
-
-        def counted(tx_hash: object) -> object:
-            self.asked += 1
-            return ask(tx_hash)  # type: ignore[arg-type]
-
-        eth.get_transaction_receipt = counted  # type: ignore[method-assign,assignment]
-
-
 def test_the_pauses_grow_from_ten_to_a_hundred_milliseconds() -> None:
     pauses = list(itertools.islice(receipt_pauses(), 10))
     assert pauses[0] == pytest.approx(0.01)
@@ -60,16 +45,19 @@ def test_the_pauses_grow_from_ten_to_a_hundred_milliseconds() -> None:
 
 def test_a_mined_receipt_is_taken_at_the_first_ask_and_none_ends_at_the_timeout() -> None:
     signer = Signer.from_key(KEY)
-    backend = CountingBackend(funded_accounts=[signer.address])
+    backend = EthTesterBackend(funded_accounts=[signer.address])
     clock = Clock()
     tx = build_transaction(backend, signer, signer.address, "0x", gas=21_000)
     tx_hash = send_transaction(backend, signer, tx)  # the in-process chain mines it at once
-    assert wait_receipt(backend, tx_hash, clock=clock, sleep=clock.sleep)["status"] == 1
-    assert (backend.asked, clock.sleeps) == (1, [])
+    with counted_requests(backend) as asked:
+        assert wait_receipt(backend, tx_hash, clock=clock, sleep=clock.sleep)["status"] == 1
+    assert (asked[RECEIPT], clock.sleeps) == (1, [])
 
-    backend.asked = 0
     never = bytes(32)
-    with pytest.raises(BackendError, match=f"transaction 0x{never.hex()} not mined within 2 s"):
+    with (
+        counted_requests(backend) as asked,
+        pytest.raises(BackendError, match=f"transaction 0x{never.hex()} not mined within 2 s"),
+    ):
         wait_receipt(backend, never, timeout=2.0, clock=clock, sleep=clock.sleep)
     assert clock.now == pytest.approx(1002.0)  # slept up to the deadline, not past it
-    assert backend.asked == len(clock.sleeps) + 1 <= 30  # about 23 asks in 2 s, where a 10 ms poll took 200
+    assert asked[RECEIPT] == len(clock.sleeps) + 1 <= 30  # about 23 asks in 2 s, where a 10 ms poll took 200

@@ -38,6 +38,7 @@ from notary.log.hashing import hash_leaf
 from notary.logsuite import public_bytes
 from tests.support.consortium import Consortium, described
 from tests.support.notary_events import event
+from tests.support.rpc_count import counted_requests
 
 pytestmark = pytest.mark.parametrize("backend", [pytest.param("eth-tester")], indirect=True)
 
@@ -53,19 +54,8 @@ REGULATOR = Person("reg", "alice", "regulator", "ab" * 32, "alice (Reg)", 2**53 
 def requests(consortium: Consortium) -> Iterator[Counter[str]]:
     """The JSON-RPC methods the chain's provider is asked, by count (cleared by the test as it goes)."""
     assert isinstance(consortium.backend, EthTesterBackend)
-    manager: Any = consortium.backend.web3.manager
-    real = manager._make_request
-    seen: Counter[str] = Counter()
-
-    def counted(method: Any, params: Any) -> Any:
-        seen[str(method)] += 1
-        return real(method, params)
-
-    manager._make_request = counted
-    try:
+    with counted_requests(consortium.backend) as seen:
         yield seen
-    finally:
-        del manager._make_request
 
 
 def bundle_of(origin: str) -> EvidenceBundle:

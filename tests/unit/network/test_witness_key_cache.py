@@ -21,6 +21,7 @@ from chain.trustview import TrustView
 from network.witnesskeys import ChainWitnessKeys, WitnessKeysError
 from notary.logsuite import public_bytes
 from tests.support.consortium import Consortium, described, revert_to_snapshot, take_snapshot
+from tests.support.rpc_count import counted_requests
 
 pytestmark = pytest.mark.parametrize("backend", [pytest.param("eth-tester")], indirect=True)
 
@@ -31,19 +32,8 @@ PASS = b"witness-key-cache"
 def requests(consortium: Consortium) -> Iterator[Counter[str]]:
     """The JSON-RPC methods the chain's provider is asked, by count (reset by the test as it goes)."""
     assert isinstance(consortium.backend, EthTesterBackend)
-    manager: Any = consortium.backend.web3.manager
-    real = manager._make_request
-    seen: Counter[str] = Counter()
-
-    def counted(method: Any, params: Any) -> Any:
-        seen[str(method)] += 1
-        return real(method, params)
-
-    manager._make_request = counted
-    try:
+    with counted_requests(consortium.backend) as seen:
         yield seen
-    finally:
-        del manager._make_request
 
 
 def transfer(c: Consortium, wei: int) -> int:
