@@ -39,18 +39,25 @@ def test_the_help_lists_every_command_and_an_unknown_one_is_a_usage_error() -> N
     assert unknown.exit_code == 2 and "No such command" in unknown.output
 
 
+def loaded_after(code: str) -> list[str]:
+    """The modules a fresh interpreter holds once it has run ``code``."""
+    probe = "import json, sys\n" + code + "print(json.dumps(sorted(sys.modules)))\n"
+    done = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True)
+    return list(json.loads(done.stdout))
+
+
+def within(loaded: list[str], packages: tuple[str, ...]) -> list[str]:
+    """The modules of ``loaded`` that are one of ``packages`` or inside one."""
+    return [m for m in loaded if any(m == p or m.startswith(p + ".") for p in packages)]
+
+
 def test_asking_for_help_imports_nothing_heavy() -> None:
-    probe = (
-        "import json, sys\n"
+    loaded = loaded_after(
         "from click.testing import CliRunner\n"
         "from cli.main import cli\n"
         "assert CliRunner().invoke(cli, ['--help']).exit_code == 0\n"
-        "print(json.dumps(sorted(sys.modules)))\n"
     )
-    done = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True)
-    loaded = json.loads(done.stdout)
-    heavy = [m for m in loaded if any(m == h or m.startswith(h + ".") for h in HEAVY)]
-    assert heavy == []
+    assert within(loaded, HEAVY) == []
 
 
 @pytest.mark.parametrize("module", ["cli.member", "cli.grant"])
@@ -58,15 +65,8 @@ def test_a_read_only_command_imports_no_web3(module: str) -> None:
     """``member list`` and ``grant check`` read through eth-abi and one eth_call: web3 and eth-account (a second
     of CPU at every start) are imported only by what signs or reads events, and py-evm only by what runs a node
     (``network.nodeaccess``, whose client certificate every command asks for, serves nodes too)."""
-    probe = (
-        "import json, sys\n"
-        f"import {module}, network.consortium, network.nodeaccess, chain.contracts\n"
-        "print(json.dumps(sorted(sys.modules)))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True)
-    loaded = json.loads(done.stdout)
-    heavy = [m for m in loaded if any(m == h or m.startswith(h + ".") for h in HEAVY)]
-    assert heavy == []
+    loaded = loaded_after(f"import {module}, network.consortium, network.nodeaccess, chain.contracts\n")
+    assert within(loaded, HEAVY) == []
 
 
 def test_the_gateway_and_the_witness_start_without_web3_or_the_notarys_service() -> None:
@@ -74,15 +74,10 @@ def test_the_gateway_and_the_witness_start_without_web3_or_the_notarys_service()
     errors without importing web3) and never anchor: their start imports neither web3 and eth-account, nor py-evm,
     nor the notary's service and its PostgreSQL driver (about half a second of CPU in each of the processes
     ``consortium up`` starts)."""
-    probe = (
-        "import json, sys\n"
+    loaded = loaded_after(
         "import cli.main, cli.gateway, gateway.service, cli.log, notary.witness.server, network.logsetup\n"
         "import network.trust, chain.trustview\n"
-        "print(json.dumps(sorted(sys.modules)))\n"
     )
-    done = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True)
-    loaded = json.loads(done.stdout)
     unneeded = ("web3", "eth", "eth_account", "eth_keyfile", "chain.node.node", "chain.node.rpc", "notary.service",
                 "psycopg")  # fmt: skip
-    heavy = [m for m in loaded if any(m == h or m.startswith(h + ".") for h in unneeded)]
-    assert heavy == []
+    assert within(loaded, unneeded) == []
