@@ -291,8 +291,35 @@ class CallResult:
         return self
 
 
+class StepsReport:
+    """What a report of named checks (``notary.verify.Step``, in order: ``steps``) answers about them, for the
+    evidence's :class:`VerificationReport` and a disclosure's ``sdk.disclosure.DisclosureReport``."""
+
+    if TYPE_CHECKING:
+
+        @property
+        def steps(self) -> tuple[Step, ...]: ...
+
+    @property
+    def failed(self) -> tuple[str, ...]:
+        """The names of the steps that failed."""
+        return tuple(s.name for s in self.steps if s.ok is False)
+
+    @property
+    def pending(self) -> tuple[str, ...]:
+        """The names of the steps that are pending, not applicable or not made."""
+        return tuple(s.name for s in self.steps if s.ok is None)
+
+    def step(self, name: str) -> Step:
+        """The step called ``name`` (``KeyError`` if there is none)."""
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+
 @dataclass(frozen=True)
-class VerificationReport:
+class VerificationReport(StepsReport):
     """The steps of ``notary.verify.verify_evidence`` on one bundle, as ``consortium verify evidence`` prints them."""
 
     event_id: str | None
@@ -311,23 +338,6 @@ class VerificationReport:
     def complete(self) -> bool:
         """True when every step passed: nothing pending, the anchor on chain included."""
         return all(s.ok is True for s in self.steps)
-
-    @property
-    def failed(self) -> tuple[str, ...]:
-        """The names of the steps that failed."""
-        return tuple(s.name for s in self.steps if s.ok is False)
-
-    @property
-    def pending(self) -> tuple[str, ...]:
-        """The names of the steps that are pending or not applicable."""
-        return tuple(s.name for s in self.steps if s.ok is None)
-
-    def step(self, name: str) -> Step:
-        """The step called ``name`` (``KeyError`` if there is none)."""
-        for s in self.steps:
-            if s.name == name:
-                return s
-        raise KeyError(name)
 
     def verdict(self) -> str:
         """Whether the evidence verified, in one line."""

@@ -53,7 +53,7 @@ from privacy.document import (
 from privacy.errors import PrivacyError
 from privacy.identifiers import normalise_identifier
 from privacy.jobfiles import RECORD_STEP_FILE, RecordStepFile, read_job_files
-from sdk.client import EvidenceNotReadyError, MemberClient, VerificationFailedError, VerificationReport
+from sdk.client import EvidenceNotReadyError, MemberClient, StepsReport, VerificationFailedError, VerificationReport
 from sdk.privacy import PsiSetupError
 
 if TYPE_CHECKING:
@@ -235,7 +235,7 @@ class LoggedRecord:
 
 
 @dataclass(frozen=True)
-class DisclosureReport:
+class DisclosureReport(StepsReport):
     """The checks of one disclosure document, as ``consortium verify disclosure`` prints them.
 
     ``claim`` is what the document proves (None: it proves nothing, ``error`` says why); ``evidence`` the evidence
@@ -267,23 +267,6 @@ class DisclosureReport:
     def keys_checked(self) -> bool:
         """True when the record's keys were checked against the log (evidence given, and it and the binding held)."""
         return self.logged is not None
-
-    @property
-    def failed(self) -> tuple[str, ...]:
-        """The names of the checks that failed."""
-        return tuple(s.name for s in self.steps if s.ok is False)
-
-    @property
-    def pending(self) -> tuple[str, ...]:
-        """The names of the checks that are pending or were not made (``keys`` without evidence)."""
-        return tuple(s.name for s in self.steps if s.ok is None)
-
-    def step(self, name: str) -> Step:
-        """The check called ``name`` (``KeyError`` if there is none)."""
-        for s in self.steps:
-            if s.name == name:
-                return s
-        raise KeyError(name)
 
     def verdict(self) -> str:
         """What the report establishes: the claim's sentence, or why the document proves nothing."""
