@@ -85,20 +85,20 @@ class ReloadingContext(ssl.SSLContext):
     # CPython's two makers of a connection (SSLContext.wrap_socket, SSLSocket.connect; SSLContext.wrap_bio): the
     # files are looked at first, and a connection is never made while they are loaded. Not in typeshed.
     def _wrap_socket(self, *args: Any, **kwargs: Any) -> Any:
-        files = self._files
-        if files is None:
-            return super()._wrap_socket(*args, **kwargs)  # type: ignore[misc]
-        with files.lock:
-            self._look(files)
-            return super()._wrap_socket(*args, **kwargs)  # type: ignore[misc]
+        return self._connection(super()._wrap_socket, *args, **kwargs)  # type: ignore[misc]
 
     def _wrap_bio(self, *args: Any, **kwargs: Any) -> Any:
+        return self._connection(super()._wrap_bio, *args, **kwargs)  # type: ignore[misc]
+
+    def _connection(self, make: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``make(*args, **kwargs)``, CPython's maker of a connection, after a look at the files and under their
+        lock (none for a context that follows no files)."""
         files = self._files
         if files is None:
-            return super()._wrap_bio(*args, **kwargs)  # type: ignore[misc]
+            return make(*args, **kwargs)
         with files.lock:
             self._look(files)
-            return super()._wrap_bio(*args, **kwargs)  # type: ignore[misc]
+            return make(*args, **kwargs)
 
     def _look(self, files: _Files) -> None:
         """Load the files again if the interval passed since the last look and they changed (under the lock)."""
