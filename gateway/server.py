@@ -522,7 +522,11 @@ class Gateway:
         else:
             self.breaker.success()
         try:
-            out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP}
+            out_headers = {
+                k: v
+                for k, v in upstream.headers.items()
+                if k.lower() not in _HOP_BY_HOP and not k.lower().startswith("consortium-")
+            }  # the Consortium-* headers of an answer are the gateway's alone: a service cannot forge a denial
             out_headers.update(self._common)
             out_headers[EVENT_HEADER] = event["event_id"]
             out_headers[TRACE_HEADER] = trace

@@ -54,9 +54,11 @@ Errors: every expected failure raises an :class:`SdkError` subclass, never a bar
 :class:`NotaryResponseError` (the notary answered something other than the document or "not yet"),
 :class:`NotReceiptedError` and :class:`EvidenceNotReadyError` (still missing after the wait) and
 :class:`VerificationFailedError` (carrying the :class:`VerificationReport`). A denial by the gateway is not an
-exception: :meth:`MemberClient.call` returns the :class:`CallResult` (status 401, 403 or 503, with
-:attr:`CallResult.denial_reason`); :meth:`CallResult.raise_for_denial` turns it into :class:`CallDeniedError`.
-Nor is a call the grant allowed but the provider's service did not answer: the gateway's 502
+exception: :meth:`MemberClient.call` returns the :class:`CallResult` (status 401, 403, 413, 429 or 503, with
+:attr:`CallResult.denial_reason`, which the gateway also sends as ``Consortium-Denial-Reason``);
+:meth:`CallResult.raise_for_denial` turns it into :class:`CallDeniedError`. The service's own answers of those
+statuses are no denial: the gateway drops every ``Consortium-*`` header a service answers with. Nor is a call the
+grant allowed but the provider's service did not answer: the gateway's 502
 ``upstream_unreachable``, 504 ``upstream_timeout`` or 503 ``circuit_open`` (and 502 ``psi_record_mismatch``) is
 :attr:`CallResult.upstream_failure`, not a denial, as its event in the log says (decision ``allow``, with the
 status; ``docs/gateway.md``).
@@ -80,7 +82,7 @@ import httpx
 from chain.backend import reloading_client_context
 from chain.ids import OrgId
 from chain.tlsfiles import ReloadingContext
-from gateway.headers import EVENT_HEADER, GATEWAY_HEADER, ORIGIN_HEADER, PURPOSE_HEADER, TRACE_HEADER
+from gateway.headers import EVENT_HEADER, GATEWAY_HEADER, ORIGIN_HEADER, PURPOSE_HEADER, REASON_HEADER, TRACE_HEADER
 from network.certificates import ca_bundle_pem
 from network.description import ConsortiumDescription, load_description
 from network.gatewaykeys import rereading_gateway_key
@@ -117,8 +119,12 @@ __all__ = [
 
 #: The file :meth:`MemberClient.from_directory` writes in the consortium directory: every member's CA certificate.
 CA_BUNDLE_NAME: Final = "ca-bundle.pem"
-#: Statuses whose JSON body is a gateway denial ``{"error", "reason", "detail", "event_id"}``.
-DENIAL_STATUSES: Final = frozenset({401, 403, 503})
+#: Statuses of a gateway's denial, a JSON body ``{"error", "reason", "detail", "event_id"}`` with the reason also in
+#: ``Consortium-Denial-Reason``: 401 (authentication), 403 (the grant, the member, the purpose...), 413
+#: (``body_too_large``), 429 (``too_many_in_flight``, ``Retry-After``) and 503 (the chain, the outbox). The same
+#: statuses from the provider's service are its own answers: they carry no such header (the gateway drops every
+#: ``Consortium-*`` header of an answer it passes on).
+DENIAL_STATUSES: Final = frozenset({401, 403, 413, 429, 503})
 #: The reasons of a gateway's own 502, 503 or 504 for a call its grant allowed but the provider's service did not
 #: answer (or, for a PSI record step, answered with something else than the record): not denials. The event says
 #: so: decision ``allow``, no denial reason, and this status (``docs/gateway.md``, "Authorisation").
@@ -195,7 +201,7 @@ class VerificationFailedError(SdkError):
 
 
 class CallDeniedError(SdkError):
-    """A call the gateway answered 401, 403 or 503 (raised by :meth:`CallResult.raise_for_denial`)."""
+    """A call the gateway denied (401, 403, 413, 429 or 503; raised by :meth:`CallResult.raise_for_denial`)."""
 
     def __init__(self, result: CallResult) -> None:
         super().__init__(
@@ -257,6 +263,8 @@ class CallResult:
         body = self._gateway_answer()
         if body is None or self.status not in DENIAL_STATUSES or body.get("reason") in UPSTREAM_FAILURES:
             return None
+        if self.headers.get(REASON_HEADER) != body.get("reason"):  # the service's own 401, 403, 413, 429 or 503
+            return None
         return body
 
     @property
@@ -272,8 +280,9 @@ class CallResult:
 
     @property
     def denial_reason(self) -> str | None:
-        """The reason code of a 401/403/503 denial (``no_grant``, ``certificate_expired``, ...), else None (a
-        503 ``circuit_open`` too: that is an :attr:`upstream_failure`)."""
+        """The reason code of the gateway's denial (:data:`DENIAL_STATUSES`: ``no_grant``, ``certificate_expired``,
+        ``too_many_in_flight``, ...), else None: the service's own answers, and a 503 ``circuit_open`` (an
+        :attr:`upstream_failure`)."""
         reason = (self._denial() or {}).get("reason")
         return reason if isinstance(reason, str) else None
 
@@ -284,9 +293,10 @@ class CallResult:
         return detail if isinstance(detail, str) else None
 
     def raise_for_denial(self) -> CallResult:
-        """Raise :class:`CallDeniedError` for a 401, 403 or 503 answer (a 503 :attr:`upstream_failure` excepted:
-        the grant allowed the call); return ``self`` otherwise."""
-        if self.status in DENIAL_STATUSES and self.upstream_failure is None:
+        """Raise :class:`CallDeniedError` for the gateway's denial (:attr:`denial_reason` set: a 401, 403, 413, 429
+        or 503 of the gateway, not an :attr:`upstream_failure` nor the service's own answer); return ``self``
+        otherwise."""
+        if self.denial_reason is not None:
             raise CallDeniedError(self)
         return self
 
