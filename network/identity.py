@@ -14,6 +14,17 @@ For each member org :func:`create_org_identity` generates, under ``ROOT/orgs/<or
     keys/gateway.pem   keys/gateway.pub             gateway signing key (encrypted), public key in hex
     keys/notary.pem    keys/notary.pub              log key, used if the org runs the notary (encrypted), hex
 
+Under the ``sm`` suite an org also holds an SM2 identity CA (``network._sm2ca``), beside the P-256 CA that keeps
+issuing the TLS certificates (OpenSSL's TLS takes no SM2 certificate)::
+
+    ca/sm2-ca.pem                                   self-signed SM2 CA (suite.x509), 10 years, CA:true pathlen 0
+    ca/sm2-ca.key                                   its key (PKCS#8, PBKDF2-HMAC-SM3 and SM4-CBC, encrypted)
+    ca/sm2-crl.pem                                  its CRL (SM2-with-SM3), from the first revocation on
+
+Its subject is ``O=<display name>, OU=<org id>, CN=sm2-ca.<org id>``; its certificate is the member's optional
+``sm2_ca_cert_pem`` in ``consortium.json`` (absent for an ``intl`` member, and for an ``sm`` member created before
+the SM2 CAs, whose people keep P-256 certificates). It issues the people's certificates (see People below).
+
 The witness, gateway and log keys are the keys of the consortium's log, so their type is the consortium's
 suite (``consortium.json``'s ``crypto``, ``docs/national-suite.md``): Ed25519 under ``intl`` (32-byte public
 keys), SM2 under ``sm`` (65-byte public keys ``04 ‖ x ‖ y``; the key files are PKCS#8 encrypted with PBES2,
@@ -109,6 +120,7 @@ from network._pem import (
     PUBLIC_FILE_MODE,
     OrgPaths,
     UserPaths,
+    add_years,
     build_admin_cert,
     build_ca_cert,
     build_client_cert,
@@ -135,6 +147,9 @@ from notary.durable import fsync_dir, replace_file
 
 if TYPE_CHECKING:  # the SM2 binding and the log suites load at first use: commands without log keys skip them
     from notary.logsuite import PrivateKey
+    from suite.sm2 import SM2PrivateKey
+    from suite.x509 import CRL as SM2CRL
+    from suite.x509 import Certificate as SM2Certificate
 
 __all__ = [
     "ADMIN_VALIDITY_YEARS",
@@ -157,6 +172,7 @@ __all__ = [
     "certificate_role",
     "check_log_key_suite",
     "check_person_role",
+    "check_sm2_ca_pem",
     "check_user_name",
     "create_org_identity",
     "encrypted_log_key",
@@ -174,6 +190,8 @@ __all__ = [
     "load_passphrase",
     "load_previous_gateway_key",
     "load_private_key",
+    "load_sm2_ca_key",
+    "load_sm2_crl",
     "load_user_key",
     "load_witness_key",
     "new_log_key",
@@ -230,7 +248,9 @@ class OrgPublic:
     Construction checks every field and raises :class:`MalformedError`: the PEMs hold one certificate each,
     both with ``OU=<org id>``; ``cert_fingerprint`` is the SHA-256 of the DER of ``admin_cert_pem``;
     ``account`` is an EIP-55 checksum address; the witness, gateway and log public keys are all of one suite:
-    32-byte Ed25519 keys (``intl``) or 65-byte SM2 points (``sm``).
+    32-byte Ed25519 keys (``intl``) or 65-byte SM2 points (``sm``). ``sm2_ca_cert_pem``, the member's SM2
+    identity CA (``sm`` only; None for a member of an ``intl`` consortium and one created before the SM2 CAs),
+    must be a self-signed SM2 CA certificate with ``OU=<org id>``.
     """
 
     org_id: OrgId
@@ -241,6 +261,7 @@ class OrgPublic:
     witness_public_key: bytes
     gateway_public_key: bytes
     notary_public_key: bytes
+    sm2_ca_cert_pem: str | None = None
 
     def __post_init__(self) -> None:
         check_name(self.org_id, "org id")
@@ -263,6 +284,13 @@ class OrgPublic:
             raise MalformedError(
                 "the witness, gateway and notary public keys must be of one suite (all Ed25519 or all SM2)"
             )
+        if self.sm2_ca_cert_pem is not None:
+            if suites != {"sm"}:
+                raise MalformedError(
+                    "an SM2 identity CA (sm2_ca_cert_pem) belongs to a member of an 'sm' consortium, but this "
+                    "member's witness, gateway and log keys are Ed25519 ('intl')"
+                )
+            check_sm2_ca_pem(self.sm2_ca_cert_pem, self.org_id)
         if self.cert_fingerprint != certificate_fingerprint(self.admin_cert_pem):
             raise MalformedError("cert_fingerprint is not the SHA-256 of the admin certificate's DER encoding")
         check_address(self.account)
@@ -270,7 +298,7 @@ class OrgPublic:
     def to_json(self) -> dict[str, str]:
         """JSON form: PEMs as text; ``cert_fingerprint`` as ``0x`` and 64 lower-case hex digits (like the
         ``bytes32`` on chain); the public keys as 64 lower-case hex digits without ``0x`` (like the ``.pub``
-        files); ``account`` as the checksum address."""
+        files); ``account`` as the checksum address; ``sm2_ca_cert_pem`` only when there is one."""
         return {
             "org_id": self.org_id,
             "ca_cert_pem": self.ca_cert_pem,
@@ -280,6 +308,7 @@ class OrgPublic:
             "witness_public_key": self.witness_public_key.hex(),
             "gateway_public_key": self.gateway_public_key.hex(),
             "notary_public_key": self.notary_public_key.hex(),
+            **({"sm2_ca_cert_pem": self.sm2_ca_cert_pem} if self.sm2_ca_cert_pem is not None else {}),
         }
 
     @property
@@ -303,6 +332,7 @@ class OrgPublic:
         fingerprint = text("cert_fingerprint")
         if _FINGERPRINT.fullmatch(fingerprint) is None:
             raise MalformedError("cert_fingerprint must be '0x' followed by 64 hex digits")
+        sm2_ca = None if d.get("sm2_ca_cert_pem") is None else text("sm2_ca_cert_pem")
         return cls(
             org_id=OrgId(check_name(text("org_id"), "org id")),
             ca_cert_pem=canonical_pem(text("ca_cert_pem"), "CA certificate"),
@@ -312,6 +342,7 @@ class OrgPublic:
             witness_public_key=_hex_key(text("witness_public_key"), "witness_public_key"),
             gateway_public_key=_hex_key(text("gateway_public_key"), "gateway_public_key"),
             notary_public_key=_hex_key(text("notary_public_key"), "notary_public_key"),
+            sm2_ca_cert_pem=None if sm2_ca is None else _canonical_sm2_pem(sm2_ca, "SM2 CA certificate"),
         )
 
 
@@ -403,6 +434,7 @@ def load_org_public(root: Path, org_id: OrgId) -> OrgPublic:
     witness = _read_line(paths, paths.witness_pub)
     gateway = _read_line(paths, paths.gateway_pub)
     notary = _read_line(paths, paths.notary_pub)
+    sm2_ca = _read(paths, paths.sm2_ca_cert).decode("ascii", errors="replace") if paths.sm2_ca_cert.is_file() else None
     try:
         return OrgPublic(
             org_id=paths.org_id,
@@ -413,6 +445,7 @@ def load_org_public(root: Path, org_id: OrgId) -> OrgPublic:
             witness_public_key=_hex_key(witness, str(paths.witness_pub)),
             gateway_public_key=_hex_key(gateway, str(paths.gateway_pub)),
             notary_public_key=_hex_key(notary, str(paths.notary_pub)),
+            sm2_ca_cert_pem=None if sm2_ca is None else _canonical_sm2_pem(sm2_ca, str(paths.sm2_ca_cert)),
         )
     except MalformedError as exc:
         raise MalformedError(f"identity of org {org_id!r} in {paths.org_dir}: {exc}") from None
@@ -924,7 +957,115 @@ def verify_crl(data: bytes, ca_cert: x509.Certificate, what: str = "CRL") -> x50
     return crl
 
 
+def check_sm2_ca_pem(pem: str, org_id: str) -> str:
+    """Return ``pem`` if it holds one self-signed SM2 CA certificate of the profile (:mod:`suite.x509`) with
+    ``OU=<org id>``: a member's SM2 identity CA. Anything else raises :class:`MalformedError`."""
+    from network import _sm2ca
+    from suite.errors import SuiteError
+    from suite.x509 import Certificate
+
+    if not isinstance(pem, str):
+        raise MalformedError("SM2 CA certificate must be PEM text")
+    try:
+        _sm2ca.check_ca(Certificate.from_pem(pem.encode("ascii")), org_id)
+    except UnicodeEncodeError:
+        raise MalformedError("SM2 CA certificate: PEM text must be ASCII") from None
+    except SuiteError as exc:
+        raise MalformedError(f"SM2 CA certificate: {exc}") from None
+    return pem
+
+
+def load_sm2_ca_key(root: Path, org_id: OrgId, passphrase: bytes) -> SM2PrivateKey:
+    """The key of the org's SM2 identity CA (``ca/sm2-ca.key``), checked to be the key of ``ca/sm2-ca.pem``.
+
+    An org without an SM2 CA (an ``intl`` consortium's, or one created before them) raises :class:`IdentityError`;
+    a passphrase that does not open the file :class:`PassphraseError`."""
+    from suite.errors import SuiteError
+    from suite.sm2 import SM2PrivateKey
+
+    paths = OrgPaths.of(root, org_id)
+    ca = _sm2_ca(paths)
+    data = _read(paths, paths.sm2_ca_key)
+    if not isinstance(passphrase, bytes) or not passphrase:
+        raise PassphraseError(f"cannot decrypt {paths.sm2_ca_key}: no passphrase given; {_FIX_PASSPHRASE}")
+    try:
+        key = SM2PrivateKey.from_pem(data, passphrase)
+    except SuiteError:
+        raise PassphraseError(
+            f"cannot decrypt {paths.sm2_ca_key}: wrong passphrase or damaged file; {_FIX_PASSPHRASE}"
+            " to the passphrase this identity was created with"
+        ) from None
+    if key.public_key() != ca.public_key:
+        raise IdentityError(f"{paths.sm2_ca_key} is not the key of the SM2 CA certificate {paths.sm2_ca_cert}")
+    return key
+
+
+def load_sm2_crl(root: Path, org_id: OrgId) -> SM2CRL | None:
+    """The SM2 CRL of ``org_id`` (``ca/sm2-crl.pem``), its signature verified against the org's SM2 identity CA;
+    None if the org has none yet (nothing revoked). An unparsable CRL raises :class:`MalformedError`, one that does
+    not verify, or a CRL without the SM2 CA beside it, :class:`CertificateError`: never "no CRL"."""
+    from suite.errors import SuiteError
+    from suite.x509 import CRL
+
+    paths = OrgPaths.of(root, org_id)
+    try:
+        data = paths.sm2_crl.read_bytes()
+    except FileNotFoundError:
+        if not paths.org_dir.is_dir():
+            raise IdentityError(
+                f"no identity for org {org_id!r}: {paths.org_dir} does not exist (create it first)"
+            ) from None
+        return None
+    except OSError as exc:
+        raise IdentityError(f"cannot read {paths.sm2_crl}: {exc.strerror or exc}") from None
+    try:
+        crl = CRL.from_pem(data)
+    except SuiteError as exc:
+        raise MalformedError(f"{paths.sm2_crl}: not an SM2 CRL of the profile: {exc}") from None
+    if not paths.sm2_ca_cert.is_file():
+        raise CertificateError(f"{paths.sm2_crl} has no SM2 CA beside it to verify it ({paths.sm2_ca_cert})")
+    return _checked_sm2_crl(crl, _sm2_ca(paths), str(paths.sm2_crl))
+
+
 # ---------------------------------------------------------------------------------------------- helpers
+
+
+def _sm2_ca(paths: OrgPaths) -> SM2Certificate:
+    """The org's SM2 identity CA certificate, checked (:func:`check_sm2_ca_pem`); IdentityError without one."""
+    from suite.x509 import Certificate
+
+    if not paths.sm2_ca_cert.is_file() and paths.org_dir.is_dir():
+        raise IdentityError(
+            f"org {paths.org_id!r} has no SM2 identity CA ({paths.sm2_ca_cert}): its people hold ECDSA P-256"
+            " certificates (a member of an 'sm' consortium created before the SM2 identity CAs, or of an 'intl' one)"
+        )
+    text = _read(paths, paths.sm2_ca_cert).decode("ascii", errors="replace")
+    try:
+        check_sm2_ca_pem(text, paths.org_id)
+    except MalformedError as exc:
+        raise MalformedError(f"{paths.sm2_ca_cert}: {exc}") from None
+    return Certificate.from_pem(text.encode("ascii"))
+
+
+def _checked_sm2_crl(crl: SM2CRL, ca: SM2Certificate, what: str) -> SM2CRL:
+    from network import _sm2ca
+    from suite.errors import SuiteError
+
+    try:
+        return _sm2ca.check_crl(crl, ca)
+    except SuiteError as exc:
+        raise CertificateError(f"{what} does not verify with the SM2 CA {ca.subject!r}: {exc}") from None
+
+
+def _canonical_sm2_pem(pem: str, what: str) -> str:
+    """One SM2 certificate's PEM re-encoded canonically; MalformedError if it is not one."""
+    from suite.errors import SuiteError
+    from suite.x509 import Certificate
+
+    try:
+        return Certificate.from_pem(pem.encode("ascii")).to_pem().decode("ascii")
+    except (SuiteError, UnicodeEncodeError) as exc:
+        raise MalformedError(f"{what}: not one SM2 certificate: {exc}") from None
 
 
 def _generate(
@@ -941,6 +1082,20 @@ def _generate(
     from notary.logsuite import public_bytes
 
     witness_key, gateway_key, notary_key = (_new_log_key(crypto) for _ in range(3))
+    sm2_files: list[tuple[Path, bytes, bool]] = []
+    sm2_ca_pem = None
+    if crypto == "sm":
+        from network import _sm2ca
+        from suite.sm2 import SM2PrivateKey
+        from suite.x509 import Certificate
+
+        sm2_ca_key = SM2PrivateKey.generate()
+        sm2_ca_der = _sm2ca.build_ca(sm2_ca_key, display_name, org_id, now, add_years(now, CA_VALIDITY_YEARS))
+        sm2_ca_pem = Certificate.from_der(sm2_ca_der).to_pem().decode("ascii")
+        sm2_files = [
+            (paths.sm2_ca_cert, sm2_ca_pem.encode("ascii"), False),
+            (paths.sm2_ca_key, sm2_ca_key.to_pem(passphrase), True),
+        ]
 
     ca_pem, admin_pem = cert_pem(ca_cert), cert_pem(admin_cert)
     public = OrgPublic(
@@ -952,6 +1107,7 @@ def _generate(
         witness_public_key=public_bytes(witness_key),
         gateway_public_key=public_bytes(gateway_key),
         notary_public_key=public_bytes(notary_key),
+        sm2_ca_cert_pem=sm2_ca_pem,
     )
     files: list[tuple[Path, bytes, bool]] = [
         (paths.ca_cert, ca_pem.encode("ascii"), False),
@@ -969,6 +1125,7 @@ def _generate(
         (paths.gateway_pub, f"{public.gateway_public_key.hex()}\n".encode("ascii"), False),
         (paths.notary_key, _encrypt_log_key(notary_key, passphrase), True),
         (paths.notary_pub, f"{public.notary_public_key.hex()}\n".encode("ascii"), False),
+        *sm2_files,
     ]
     return public, files
 
