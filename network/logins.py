@@ -10,6 +10,19 @@ with the person's private key, whose header carries the certificate::
     header  {"alg": "ES256", "typ": "JWT", "x5c": ["<base64 DER of the certificate>"]}
     claims  {"aud": "consortium-explorer", "sub": "<name>@<org>", "iat": ..., "nbf": ..., "exp": ..., "jti": ...}
 
+A person of an ``sm`` consortium whose member has an SM2 identity CA (``network.identity``, ``sm2_ca_cert_pem`` in
+``consortium.json``) holds an SM2 certificate and makes the same token with ``alg`` ``SM2SM3``, this project's
+profile (JOSE registers no SM2 algorithm; ``docs/national-suite.md``): the signature is the 64 bytes ``r ‖ s`` of
+SM2 (GB/T 32918.2, SM3, signer ID ``1234567812345678``) over the JWS signing input, base64url like any JWS's::
+
+    header  {"alg": "SM2SM3", "typ": "JWT", "x5c": ["<base64 DER of the SM2 certificate>"]}
+
+It is accepted only for an SM2 certificate with a path (:func:`suite.x509.verify_chain`, clientAuth) to the SM2
+identity CA of the member its ``OU`` names; validity (the certificate's and its CA's, at the clock's instant), the
+member's SM2 CRL (``orgs/<org>/ca/sm2-crl.pem``, reread within a second of a change, signature checked against the
+SM2 CA, fail closed) and membership are checked on every request, as for ES256. As for the P-256 CRLs, a CRL past
+its nextUpdate still counts: a stale list is no reason to let a revoked person in, nor to lock everyone out.
+
 The lifetime (``exp`` minus the earlier of ``iat`` and ``nbf``) is at most 30 days. Nobody but the firm's CA is
 trusted: the certificate must chain to the CA of a member in ``consortium.json``, and the token must verify with
 the certificate's own key, so only the holder of the key could have made it. The token is sent as
@@ -26,10 +39,12 @@ certificate's validity, revocation and membership:
 ``malformed_token``         not a compact JWS, a header without exactly one ``x5c`` certificate, an unparsable
                             certificate, a missing claim, ``sub`` other than the certificate's ``<name>@<org>``,
                             times that are not numbers, ``exp`` not after ``nbf``, a ``crit`` header
-``bad_signature``           any algorithm but ES256 (``none``, HS256 with the public key as the secret, RS256...),
-                            or a signature that does not verify with the certificate's key
+``bad_signature``           any algorithm but ES256 and SM2SM3 (``none``, HS256 with the public key as the secret,
+                            RS256...), ES256 with an SM2 certificate, SM2SM3 with one that is not SM2, a signature
+                            that does not verify with the certificate's key (SM2SM3: or is not 64 bytes)
 ``unknown_issuer``          the certificate was not issued by the CA of a member of ``consortium.json`` (or
-                            claims another org than its CA's)
+                            claims another org than its CA's); SM2: not by the SM2 identity CA of the member its
+                            ``OU`` names, or that member lists none
 ``not_an_identity``         a CA certificate, one not for client authentication, a CN that is not ``name@org``
 ``no_role``                 the certificate carries no role (the org's admin, a caller of the gateways), an
                             unknown one or several, or ``regulator`` from an org that is not a regulator
@@ -43,9 +58,11 @@ certificate's validity, revocation and membership:
 ``unknown_member``          ``is_member(org)`` says the org is no longer a member
 =========================== =====================================================================================
 
-The certificate checks are the gateway's: :class:`network.certificates.CallerAuthenticator`, built over the same
-``consortium.json`` and CRL files, does them (issuer, identity, validity, CRL reread within a second of a change,
-membership), and its reasons are mapped onto these.
+The certificate checks of an ES256 token are the gateway's: :class:`network.certificates.CallerAuthenticator`,
+built over the same ``consortium.json`` and CRL files, does them (issuer, identity, validity, CRL reread within a
+second of a change, membership), and its reasons are mapped onto these. Those of an SM2SM3 token are this module's
+(``_SM2Identities``): the SM2 identity CAs come from ``consortium.json`` only, not from the chain's TrustDirectory,
+which records no SM2 CA.
 
 Cost. Everything that depends only on the token's bytes (parsing, the signature, the certificate's issuer and
 role, the claims) is verified once and its outcome, success or failure, kept in a bounded cache keyed by the
