@@ -535,7 +535,7 @@ class Authenticator:
                 f"certificate {subject} carries the role 'regulator', but org {org!r} is not a regulator",
             )
         parts = token.split(".")
-        if len(parts) != 3:
+        if len(parts) != 3 or not token.isascii():
             return ("malformed_token", "the token is not a compact JWS (three base64url parts separated by dots)")
         header_part, payload_part, signature_part = parts
         signature = _b64url_decode(signature_part)
@@ -548,7 +548,7 @@ class Authenticator:
         payload = _b64url_decode(payload_part)
         try:
             claims = json.loads(payload) if payload is not None else None
-        except ValueError:
+        except (ValueError, RecursionError):
             claims = None
         if not isinstance(claims, dict):
             return ("malformed_token", "the token's claims are not a base64url JSON object")

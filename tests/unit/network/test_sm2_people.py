@@ -276,6 +276,7 @@ def test_signature_refusals(world: World) -> None:
     refused("bad_signature", lambda: auth.authenticate(bearer(altered)))
     refused("malformed_token", lambda: auth.authenticate(bearer(f"{head}.{body}.!!!!")))
     refused("malformed_token", lambda: auth.authenticate(bearer(f"{head}.{body}.{body}.{_sig}")))
+    refused("malformed_token", lambda: auth.authenticate(bearer(f"{head}.{body}é.{_sig}")))
 
 
 def test_issuer_identity_and_role_refusals(world: World) -> None:
