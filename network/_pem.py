@@ -113,6 +113,21 @@ class OrgPaths:
         return self.ca_cert.with_name("ca-cert.previous.pem")
 
     @property
+    def sm2_ca_cert(self) -> Path:
+        """The org's SM2 identity CA certificate (an ``sm`` consortium's): it issues people's SM2 certificates."""
+        return self.ca_cert.with_name("sm2-ca.pem")
+
+    @property
+    def sm2_ca_key(self) -> Path:
+        """The SM2 identity CA's key: PKCS#8 encrypted with PBES2, PBKDF2-HMAC-SM3 and SM4-CBC, mode 0o600."""
+        return self.ca_cert.with_name("sm2-ca.key")
+
+    @property
+    def sm2_crl(self) -> Path:
+        """The SM2 identity CA's revocation list (SM2-with-SM3), written at the first revocation."""
+        return self.ca_cert.with_name("sm2-crl.pem")
+
+    @property
     def users_dir(self) -> Path:
         """Where the identities issued by the org's CA live, one ``<name>@<org>`` folder each."""
         return self.org_dir / "users"

@@ -14,6 +14,17 @@ For each member org :func:`create_org_identity` generates, under ``ROOT/orgs/<or
     keys/gateway.pem   keys/gateway.pub             gateway signing key (encrypted), public key in hex
     keys/notary.pem    keys/notary.pub              log key, used if the org runs the notary (encrypted), hex
 
+Under the ``sm`` suite an org also holds an SM2 identity CA (``network._sm2ca``), beside the P-256 CA that keeps
+issuing the TLS certificates (OpenSSL's TLS takes no SM2 certificate)::
+
+    ca/sm2-ca.pem                                   self-signed SM2 CA (suite.x509), 10 years, CA:true pathlen 0
+    ca/sm2-ca.key                                   its key (PKCS#8, PBKDF2-HMAC-SM3 and SM4-CBC, encrypted)
+    ca/sm2-crl.pem                                  its CRL (SM2-with-SM3), from the first revocation on
+
+Its subject is ``O=<display name>, OU=<org id>, CN=sm2-ca.<org id>``; its certificate is the member's optional
+``sm2_ca_cert_pem`` in ``consortium.json`` (absent for an ``intl`` member, and for an ``sm`` member created before
+the SM2 CAs, whose people keep P-256 certificates). It issues the people's certificates (see People below).
+
 The witness, gateway and log keys are the keys of the consortium's log, so their type is the consortium's
 suite (``consortium.json``'s ``crypto``, ``docs/national-suite.md``): Ed25519 under ``intl`` (32-byte public
 keys), SM2 under ``sm`` (65-byte public keys ``04 ‖ x ‖ y``; the key files are PKCS#8 encrypted with PBES2,
@@ -76,6 +87,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import ipaddress
+import json
 import os
 import re
 import shutil
@@ -109,6 +121,7 @@ from network._pem import (
     PUBLIC_FILE_MODE,
     OrgPaths,
     UserPaths,
+    add_years,
     build_admin_cert,
     build_ca_cert,
     build_client_cert,
@@ -135,6 +148,9 @@ from notary.durable import fsync_dir, replace_file
 
 if TYPE_CHECKING:  # the SM2 binding and the log suites load at first use: commands without log keys skip them
     from notary.logsuite import PrivateKey
+    from suite.sm2 import SM2PrivateKey
+    from suite.x509 import CRL as SM2CRL
+    from suite.x509 import Certificate as SM2Certificate
 
 __all__ = [
     "ADMIN_VALIDITY_YEARS",
@@ -157,6 +173,7 @@ __all__ = [
     "certificate_role",
     "check_log_key_suite",
     "check_person_role",
+    "check_sm2_ca_pem",
     "check_user_name",
     "create_org_identity",
     "encrypted_log_key",
@@ -172,14 +189,18 @@ __all__ = [
     "load_notary_key",
     "load_org_public",
     "load_passphrase",
+    "load_person_key",
     "load_previous_gateway_key",
     "load_private_key",
+    "load_sm2_ca_key",
+    "load_sm2_crl",
     "load_user_key",
     "load_witness_key",
     "new_log_key",
     "read_certificate",
     "read_leaf_certificate",
     "revoke_identity",
+    "sm2_certificate",
     "user_paths",
     "verify_crl",
     "verify_identity_certificate",
@@ -230,7 +251,9 @@ class OrgPublic:
     Construction checks every field and raises :class:`MalformedError`: the PEMs hold one certificate each,
     both with ``OU=<org id>``; ``cert_fingerprint`` is the SHA-256 of the DER of ``admin_cert_pem``;
     ``account`` is an EIP-55 checksum address; the witness, gateway and log public keys are all of one suite:
-    32-byte Ed25519 keys (``intl``) or 65-byte SM2 points (``sm``).
+    32-byte Ed25519 keys (``intl``) or 65-byte SM2 points (``sm``). ``sm2_ca_cert_pem``, the member's SM2
+    identity CA (``sm`` only; None for a member of an ``intl`` consortium and one created before the SM2 CAs),
+    must be a self-signed SM2 CA certificate with ``OU=<org id>``.
     """
 
     org_id: OrgId
@@ -241,6 +264,7 @@ class OrgPublic:
     witness_public_key: bytes
     gateway_public_key: bytes
     notary_public_key: bytes
+    sm2_ca_cert_pem: str | None = None
 
     def __post_init__(self) -> None:
         check_name(self.org_id, "org id")
@@ -263,6 +287,13 @@ class OrgPublic:
             raise MalformedError(
                 "the witness, gateway and notary public keys must be of one suite (all Ed25519 or all SM2)"
             )
+        if self.sm2_ca_cert_pem is not None:
+            if suites != {"sm"}:
+                raise MalformedError(
+                    "an SM2 identity CA (sm2_ca_cert_pem) belongs to a member of an 'sm' consortium, but this "
+                    "member's witness, gateway and log keys are Ed25519 ('intl')"
+                )
+            check_sm2_ca_pem(self.sm2_ca_cert_pem, self.org_id)
         if self.cert_fingerprint != certificate_fingerprint(self.admin_cert_pem):
             raise MalformedError("cert_fingerprint is not the SHA-256 of the admin certificate's DER encoding")
         check_address(self.account)
@@ -270,7 +301,7 @@ class OrgPublic:
     def to_json(self) -> dict[str, str]:
         """JSON form: PEMs as text; ``cert_fingerprint`` as ``0x`` and 64 lower-case hex digits (like the
         ``bytes32`` on chain); the public keys as 64 lower-case hex digits without ``0x`` (like the ``.pub``
-        files); ``account`` as the checksum address."""
+        files); ``account`` as the checksum address; ``sm2_ca_cert_pem`` only when there is one."""
         return {
             "org_id": self.org_id,
             "ca_cert_pem": self.ca_cert_pem,
@@ -280,6 +311,7 @@ class OrgPublic:
             "witness_public_key": self.witness_public_key.hex(),
             "gateway_public_key": self.gateway_public_key.hex(),
             "notary_public_key": self.notary_public_key.hex(),
+            **({"sm2_ca_cert_pem": self.sm2_ca_cert_pem} if self.sm2_ca_cert_pem is not None else {}),
         }
 
     @property
@@ -303,6 +335,7 @@ class OrgPublic:
         fingerprint = text("cert_fingerprint")
         if _FINGERPRINT.fullmatch(fingerprint) is None:
             raise MalformedError("cert_fingerprint must be '0x' followed by 64 hex digits")
+        sm2_ca = None if d.get("sm2_ca_cert_pem") is None else text("sm2_ca_cert_pem")
         return cls(
             org_id=OrgId(check_name(text("org_id"), "org id")),
             ca_cert_pem=canonical_pem(text("ca_cert_pem"), "CA certificate"),
@@ -312,6 +345,7 @@ class OrgPublic:
             witness_public_key=_hex_key(text("witness_public_key"), "witness_public_key"),
             gateway_public_key=_hex_key(text("gateway_public_key"), "gateway_public_key"),
             notary_public_key=_hex_key(text("notary_public_key"), "notary_public_key"),
+            sm2_ca_cert_pem=None if sm2_ca is None else _canonical_sm2_pem(sm2_ca, "SM2 CA certificate"),
         )
 
 
@@ -403,6 +437,7 @@ def load_org_public(root: Path, org_id: OrgId) -> OrgPublic:
     witness = _read_line(paths, paths.witness_pub)
     gateway = _read_line(paths, paths.gateway_pub)
     notary = _read_line(paths, paths.notary_pub)
+    sm2_ca = _read(paths, paths.sm2_ca_cert).decode("ascii", errors="replace") if paths.sm2_ca_cert.is_file() else None
     try:
         return OrgPublic(
             org_id=paths.org_id,
@@ -413,6 +448,7 @@ def load_org_public(root: Path, org_id: OrgId) -> OrgPublic:
             witness_public_key=_hex_key(witness, str(paths.witness_pub)),
             gateway_public_key=_hex_key(gateway, str(paths.gateway_pub)),
             notary_public_key=_hex_key(notary, str(paths.notary_pub)),
+            sm2_ca_cert_pem=None if sm2_ca is None else _canonical_sm2_pem(sm2_ca, str(paths.sm2_ca_cert)),
         )
     except MalformedError as exc:
         raise MalformedError(f"identity of org {org_id!r} in {paths.org_dir}: {exc}") from None
@@ -522,6 +558,43 @@ def load_user_key(root: Path, org_id: OrgId, name: str, passphrase: bytes) -> ec
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
         raise IdentityError(f"{user.key} does not hold an ECDSA P-256 key")
     return key
+
+
+def load_person_key(
+    root: Path, org_id: OrgId, name: str, passphrase: bytes
+) -> ec.EllipticCurvePrivateKey | SM2PrivateKey:
+    """The private key of person ``name`` of ``org_id``: an SM2 key when the person's certificate is SM2 (an ``sm``
+    member's people since the SM2 identity CAs), else the ECDSA P-256 key of :func:`load_user_key`; the key matches
+    the certificate (else :class:`IdentityError`)."""
+    from suite.errors import SuiteError
+    from suite.sm2 import SM2PrivateKey
+
+    paths = OrgPaths.of(root, org_id)
+    user = user_paths(root, org_id, name)
+    if not user.user_dir.is_dir() and paths.org_dir.is_dir():
+        raise IdentityError(f"no identity {name}@{org_id}: {user.user_dir} does not exist")
+    cert = _sm2_certificate(_read(paths, user.cert))
+    if cert is None:
+        return load_user_key(root, org_id, name, passphrase)
+    data = _read(paths, user.key)
+    if not isinstance(passphrase, bytes) or not passphrase:
+        raise PassphraseError(f"cannot decrypt {user.key}: no passphrase given; {_FIX_PASSPHRASE}")
+    try:
+        key = SM2PrivateKey.from_pem(data, passphrase)
+    except SuiteError:
+        raise PassphraseError(
+            f"cannot decrypt {user.key}: wrong passphrase or damaged file; {_FIX_PASSPHRASE}"
+            " to the passphrase this identity was created with"
+        ) from None
+    if key.public_key() != cert.public_key:
+        raise IdentityError(f"{user.key} is not the key of the certificate {user.cert}")
+    return key
+
+
+def sm2_certificate(pem: str | bytes) -> SM2Certificate | None:
+    """The SM2 certificate (:class:`suite.x509.Certificate`) that ``pem`` holds, or None when it holds something
+    else (an ECDSA P-256 certificate, for one): how a person's certificate says which suite it is of."""
+    return _sm2_certificate(pem)
 
 
 def verify_identity_certificate(
@@ -641,9 +714,13 @@ def issue_identity(
     :class:`PassphraseError`. A failure leaves nothing behind.
 
     With ``role`` (one of :data:`PERSON_ROLES`) the certificate is a person's: its subject carries
-    ``title=<role>`` (see the module docstring). ``org_roles`` are the org's roles in the consortium (from its
-    config or ``consortium.json``); ``regulator`` is refused (:class:`IdentityError`) unless they include the
-    regulator role. Both are checked before anything is read or written."""
+    ``title=<role>`` (see the module docstring). A person of an org with an SM2 identity CA (``ca/sm2-ca.pem``, an
+    ``sm`` consortium's) that ``root/consortium.json`` lists as the member's ``sm2_ca_cert_pem`` (where the explorer
+    learns it) gets an SM2 certificate of that CA and an SM2 key (encrypted as the suite's other SM2 key files; the
+    folder's ``cacerts/ca-cert.pem`` is then the SM2 CA); any other identity an ECDSA P-256 one.
+    ``org_roles`` are the org's roles in the consortium (from its config or ``consortium.json``); ``regulator`` is
+    refused (:class:`IdentityError`) unless they include the regulator role. Both are checked
+    before anything is read or written."""
     paths = OrgPaths.of(root, org_id)
     user = user_paths(root, org_id, name)
     if role is not None:
@@ -654,18 +731,21 @@ def issue_identity(
     start = when if not_before is None else _utc(not_before).replace(microsecond=0)
     if os.path.lexists(user.user_dir):
         raise _user_exists(user)
-    ca_cert, ca_key = _load_ca(paths, passphrase, when)
-    end = min(start + timedelta(days=days), ca_cert.not_valid_after_utc)
-    if end <= start:
-        raise IdentityError(f"the CA of org {org_id!r} expires at {ca_cert.not_valid_after_utc.isoformat()}")
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = build_client_cert(ca_key, ca_cert, key, display_name_of(ca_cert), org_id, name, start, end, role=role)
-    ca_pem = cert_pem(ca_cert).encode("ascii")
-    files = [
-        (user.cert, cert_pem(cert).encode("ascii"), False),
-        (user.key, encrypt(key, passphrase), True),
-        (user.ca_cert, ca_pem, False),
-    ]
+    if role is not None and _sm2_ca_published(root, paths):
+        files = _sm2_person_files(root, paths, user, passphrase, role, when, start, days)
+    else:
+        ca_cert, ca_key = _load_ca(paths, passphrase, when)
+        end = min(start + timedelta(days=days), ca_cert.not_valid_after_utc)
+        if end <= start:
+            raise IdentityError(f"the CA of org {org_id!r} expires at {ca_cert.not_valid_after_utc.isoformat()}")
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = build_client_cert(ca_key, ca_cert, key, display_name_of(ca_cert), org_id, name, start, end, role=role)
+        ca_pem = cert_pem(ca_cert).encode("ascii")
+        files = [
+            (user.cert, cert_pem(cert).encode("ascii"), False),
+            (user.key, encrypt(key, passphrase), True),
+            (user.ca_cert, ca_pem, False),
+        ]
     users = paths.users_dir
     try:
         users.mkdir(exist_ok=True)
@@ -820,8 +900,14 @@ def revoke_identity(
     the CA before it, ``ca/ca-cert.previous.pem``), else :class:`CertificateError`. The new CRL keeps every earlier
     entry, has the next CRL number, lastUpdate ``now`` and nextUpdate ``CRL_VALIDITY_DAYS`` later, and is signed
     by the CA (``passphrase`` decrypts its key). An existing CRL that fails verification is refused, not
-    overwritten. A serial already listed leaves the CRL as it is."""
+    overwritten. A serial already listed leaves the CRL as it is.
+
+    An SM2 certificate (a person of an ``sm`` member with an SM2 identity CA) goes to the SM2 CRL instead,
+    ``ca/sm2-crl.pem``, signed by the SM2 CA, with the same rules; that CRL's path is returned."""
     paths = OrgPaths.of(root, org_id)
+    sm2 = _sm2_certificate(cert_pem)
+    if sm2 is not None:
+        return _revoke_sm2(root, paths, sm2, passphrase, _utc(now).replace(microsecond=0))
     cert = parse_cert(cert_pem, "certificate to revoke")
     ca_cert = parse_cert(_read(paths, paths.ca_cert), str(paths.ca_cert))
     if paths.ca_previous.is_file() and cert.issuer == ca_cert.subject:  # after a rotation, the CA before's too
@@ -924,7 +1010,214 @@ def verify_crl(data: bytes, ca_cert: x509.Certificate, what: str = "CRL") -> x50
     return crl
 
 
+def check_sm2_ca_pem(pem: str, org_id: str) -> str:
+    """Return ``pem`` if it holds one self-signed SM2 CA certificate of the profile (:mod:`suite.x509`) with
+    ``OU=<org id>``: a member's SM2 identity CA. Anything else raises :class:`MalformedError`."""
+    from network import _sm2ca
+    from suite.errors import SuiteError
+    from suite.x509 import Certificate
+
+    if not isinstance(pem, str):
+        raise MalformedError("SM2 CA certificate must be PEM text")
+    try:
+        _sm2ca.check_ca(Certificate.from_pem(pem.encode("ascii")), org_id)
+    except UnicodeEncodeError:
+        raise MalformedError("SM2 CA certificate: PEM text must be ASCII") from None
+    except SuiteError as exc:
+        raise MalformedError(f"SM2 CA certificate: {exc}") from None
+    return pem
+
+
+def load_sm2_ca_key(root: Path, org_id: OrgId, passphrase: bytes) -> SM2PrivateKey:
+    """The key of the org's SM2 identity CA (``ca/sm2-ca.key``), checked to be the key of ``ca/sm2-ca.pem``.
+
+    An org without an SM2 CA (an ``intl`` consortium's, or one created before them) raises :class:`IdentityError`;
+    a passphrase that does not open the file :class:`PassphraseError`."""
+    from suite.errors import SuiteError
+    from suite.sm2 import SM2PrivateKey
+
+    paths = OrgPaths.of(root, org_id)
+    ca = _sm2_ca(paths)
+    data = _read(paths, paths.sm2_ca_key)
+    if not isinstance(passphrase, bytes) or not passphrase:
+        raise PassphraseError(f"cannot decrypt {paths.sm2_ca_key}: no passphrase given; {_FIX_PASSPHRASE}")
+    try:
+        key = SM2PrivateKey.from_pem(data, passphrase)
+    except SuiteError:
+        raise PassphraseError(
+            f"cannot decrypt {paths.sm2_ca_key}: wrong passphrase or damaged file; {_FIX_PASSPHRASE}"
+            " to the passphrase this identity was created with"
+        ) from None
+    if key.public_key() != ca.public_key:
+        raise IdentityError(f"{paths.sm2_ca_key} is not the key of the SM2 CA certificate {paths.sm2_ca_cert}")
+    return key
+
+
+def load_sm2_crl(root: Path, org_id: OrgId) -> SM2CRL | None:
+    """The SM2 CRL of ``org_id`` (``ca/sm2-crl.pem``), its signature verified against the org's SM2 identity CA;
+    None if the org has none yet (nothing revoked). An unparsable CRL raises :class:`MalformedError`, one that does
+    not verify, or a CRL without the SM2 CA beside it, :class:`CertificateError`: never "no CRL"."""
+    from suite.errors import SuiteError
+    from suite.x509 import CRL
+
+    paths = OrgPaths.of(root, org_id)
+    try:
+        data = paths.sm2_crl.read_bytes()
+    except FileNotFoundError:
+        if not paths.org_dir.is_dir():
+            raise IdentityError(
+                f"no identity for org {org_id!r}: {paths.org_dir} does not exist (create it first)"
+            ) from None
+        return None
+    except OSError as exc:
+        raise IdentityError(f"cannot read {paths.sm2_crl}: {exc.strerror or exc}") from None
+    try:
+        crl = CRL.from_pem(data)
+    except SuiteError as exc:
+        raise MalformedError(f"{paths.sm2_crl}: not an SM2 CRL of the profile: {exc}") from None
+    if not paths.sm2_ca_cert.is_file():
+        raise CertificateError(f"{paths.sm2_crl} has no SM2 CA beside it to verify it ({paths.sm2_ca_cert})")
+    return _checked_sm2_crl(crl, _sm2_ca(paths), str(paths.sm2_crl))
+
+
 # ---------------------------------------------------------------------------------------------- helpers
+
+
+def _sm2_ca(paths: OrgPaths) -> SM2Certificate:
+    """The org's SM2 identity CA certificate, checked (:func:`check_sm2_ca_pem`); IdentityError without one."""
+    from suite.x509 import Certificate
+
+    if not paths.sm2_ca_cert.is_file() and paths.org_dir.is_dir():
+        raise IdentityError(
+            f"org {paths.org_id!r} has no SM2 identity CA ({paths.sm2_ca_cert}): its people hold ECDSA P-256"
+            " certificates (a member of an 'sm' consortium created before the SM2 identity CAs, or of an 'intl' one)"
+        )
+    text = _read(paths, paths.sm2_ca_cert).decode("ascii", errors="replace")
+    try:
+        check_sm2_ca_pem(text, paths.org_id)
+    except MalformedError as exc:
+        raise MalformedError(f"{paths.sm2_ca_cert}: {exc}") from None
+    return Certificate.from_pem(text.encode("ascii"))
+
+
+def _checked_sm2_crl(crl: SM2CRL, ca: SM2Certificate, what: str) -> SM2CRL:
+    from network import _sm2ca
+    from suite.errors import SuiteError
+
+    try:
+        return _sm2ca.check_crl(crl, ca)
+    except SuiteError as exc:
+        raise CertificateError(f"{what} does not verify with the SM2 CA {ca.subject!r}: {exc}") from None
+
+
+def _sm2_certificate(pem: str | bytes) -> SM2Certificate | None:
+    from suite.errors import SuiteError
+    from suite.x509 import Certificate
+
+    try:
+        return Certificate.from_pem(pem.encode("ascii") if isinstance(pem, str) else pem)
+    except (SuiteError, UnicodeEncodeError, TypeError, AttributeError):
+        return None
+
+
+def _sm2_ca_published(root: Path, paths: OrgPaths) -> bool:
+    """Whether the org has an SM2 identity CA that ``root/consortium.json`` lists as its ``sm2_ca_cert_pem``: only
+    then can an SM2 person log in anywhere. A founder of an ``sm`` consortium since the SM2 CAs; not a member from
+    before them (no CA), nor a firm that joined later (``consortium.json`` lists the founders only)."""
+    if not paths.sm2_ca_cert.is_file():
+        return False
+    try:
+        data = json.loads((Path(root) / "consortium.json").read_text(encoding="utf-8"))
+        listed = [m.get("sm2_ca_cert_pem") for m in data["members"] if m.get("org") == paths.org_id]
+        ours = _canonical_sm2_pem(_read(paths, paths.sm2_ca_cert).decode("ascii", errors="replace"), "SM2 CA")
+        return len(listed) == 1 and isinstance(listed[0], str) and _canonical_sm2_pem(listed[0], "SM2 CA") == ours
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # MalformedError is a ValueError
+        return False
+
+
+def _sm2_person_files(
+    root: Path,
+    paths: OrgPaths,
+    user: UserPaths,
+    passphrase: bytes,
+    role: str,
+    when: datetime,
+    start: datetime,
+    days: int,
+) -> list[tuple[Path, bytes, bool]]:
+    """The files of an SM2 person issued by the org's SM2 identity CA: certificate, encrypted key, CA."""
+    from network import _sm2ca
+    from suite.sm2 import SM2PrivateKey
+    from suite.x509 import Certificate
+
+    ca = _sm2_ca(paths)
+    ca_key = load_sm2_ca_key(root, paths.org_id, passphrase)
+    what = f"the SM2 CA of org {paths.org_id!r}"
+    if when < ca.not_before:
+        raise CertificateError(f"{what} is not valid before {ca.not_before.isoformat()}")
+    if when > ca.not_after:
+        raise CertificateError(f"{what} expired at {ca.not_after.isoformat()}")
+    end = min(start + timedelta(days=days), ca.not_after)
+    if end <= start:
+        raise IdentityError(f"{what} expires at {ca.not_after.isoformat()}")
+    key = SM2PrivateKey.generate()
+    der = _sm2ca.issue_person(ca, ca_key, key.public_key(), user.name, paths.org_id, role, start, end)
+    return [
+        (user.cert, Certificate.from_der(der).to_pem(), False),
+        (user.key, key.to_pem(passphrase), True),
+        (user.ca_cert, ca.to_pem(), False),
+    ]
+
+
+def _revoke_sm2(root: Path, paths: OrgPaths, cert: SM2Certificate, passphrase: bytes, when: datetime) -> Path:
+    """:func:`revoke_identity` of an SM2 certificate: its serial into the SM2 CRL."""
+    from network import _sm2ca
+    from suite.errors import SuiteError
+    from suite.sm2 import DEFAULT_ID
+
+    org_id = paths.org_id
+    ca = _sm2_ca(paths)
+    if cert.issuer_der != ca.subject_der:
+        raise CertificateError(
+            f"certificate {cert.subject} was not issued by the SM2 CA of org {org_id!r} (its issuer is {cert.issuer})"
+        )
+    try:
+        ca.public_key.verify_der(cert.signature, cert.tbs, DEFAULT_ID)
+    except SuiteError:
+        raise CertificateError(
+            f"certificate {cert.subject} was not issued by the SM2 CA of org {org_id!r} (its signature does not verify)"
+        ) from None
+    if cert.is_ca:
+        raise CertificateError(
+            f"certificate {cert.subject} is a CA certificate, not an identity: refusing to revoke it"
+        )
+    ca_key = load_sm2_ca_key(root, org_id, passphrase)
+    try:
+        with _locked(paths.sm2_crl.with_name(".sm2-crl.lock")):
+            current = load_sm2_crl(root, org_id)
+            entries = [] if current is None else list(current.revoked.items())
+            if cert.serial in dict(entries):
+                return paths.sm2_crl
+            entries.append((cert.serial, when))
+            number = 1 if current is None else current.crl_number + 1
+            pem = _sm2ca.build_crl(ca, ca_key, entries, when, when + timedelta(days=CRL_VALIDITY_DAYS), number)
+            replace_file(paths.sm2_crl, pem, PUBLIC_FILE_MODE)
+    except OSError as exc:
+        raise IdentityError(
+            f"cannot write the SM2 CRL of org {org_id!r} at {paths.sm2_crl}: {exc.strerror or exc}"
+        ) from None
+    return paths.sm2_crl
+
+
+def _canonical_sm2_pem(pem: str, what: str) -> str:
+    """One SM2 certificate's PEM re-encoded canonically; MalformedError if it is not one."""
+    from suite.errors import SuiteError
+    from suite.x509 import Certificate
+
+    try:
+        return Certificate.from_pem(pem.encode("ascii")).to_pem().decode("ascii")
+    except (SuiteError, UnicodeEncodeError) as exc:
+        raise MalformedError(f"{what}: not one SM2 certificate: {exc}") from None
 
 
 def _generate(
@@ -941,6 +1234,20 @@ def _generate(
     from notary.logsuite import public_bytes
 
     witness_key, gateway_key, notary_key = (_new_log_key(crypto) for _ in range(3))
+    sm2_files: list[tuple[Path, bytes, bool]] = []
+    sm2_ca_pem = None
+    if crypto == "sm":
+        from network import _sm2ca
+        from suite.sm2 import SM2PrivateKey
+        from suite.x509 import Certificate
+
+        sm2_ca_key = SM2PrivateKey.generate()
+        sm2_ca_der = _sm2ca.build_ca(sm2_ca_key, display_name, org_id, now, add_years(now, CA_VALIDITY_YEARS))
+        sm2_ca_pem = Certificate.from_der(sm2_ca_der).to_pem().decode("ascii")
+        sm2_files = [
+            (paths.sm2_ca_cert, sm2_ca_pem.encode("ascii"), False),
+            (paths.sm2_ca_key, sm2_ca_key.to_pem(passphrase), True),
+        ]
 
     ca_pem, admin_pem = cert_pem(ca_cert), cert_pem(admin_cert)
     public = OrgPublic(
@@ -952,6 +1259,7 @@ def _generate(
         witness_public_key=public_bytes(witness_key),
         gateway_public_key=public_bytes(gateway_key),
         notary_public_key=public_bytes(notary_key),
+        sm2_ca_cert_pem=sm2_ca_pem,
     )
     files: list[tuple[Path, bytes, bool]] = [
         (paths.ca_cert, ca_pem.encode("ascii"), False),
@@ -969,6 +1277,7 @@ def _generate(
         (paths.gateway_pub, f"{public.gateway_public_key.hex()}\n".encode("ascii"), False),
         (paths.notary_key, _encrypt_log_key(notary_key, passphrase), True),
         (paths.notary_pub, f"{public.notary_public_key.hex()}\n".encode("ascii"), False),
+        *sm2_files,
     ]
     return public, files
 

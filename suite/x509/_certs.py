@@ -42,12 +42,15 @@ _PEM = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n]+?)----
 
 @dataclass(frozen=True, slots=True)
 class Name:
-    """A distinguished name of the consortium: CN, with optional O, OU and C (written C, O, OU, CN)."""
+    """A distinguished name of the consortium: CN, with optional O, OU, title and C (written C, O, OU, title, CN).
+
+    ``title`` (X.520, OID 2.5.4.12) is where a person's certificate carries the person's role."""
 
     common_name: str
     organization: str | None = None
     organizational_unit: str | None = None
     country: str | None = None
+    title: str | None = None
 
     def _build(self) -> Any:
         if not self.common_name:
@@ -58,6 +61,7 @@ class Name:
             "country_name": self.country,
             "organization_name": self.organization,
             "organizational_unit_name": self.organizational_unit,
+            "title": self.title,
             "common_name": self.common_name,
         }
         return asn1_x509.Name.build({k: v for k, v in fields.items() if v is not None})
