@@ -607,7 +607,9 @@ def test_a_grants_own_terms_hold_its_jobs_and_a_job_survives_a_restart_of_the_ow
     502 and takes no run: sent again once the service is back, it is answered and counted once; ``run_psi_job`` with
     ``retries`` sends a step again by itself (its ``sleep`` brings the service back), and also a request step whose
     answer broke off after its headers (a service that cuts its connection mid-body once): one run counted, the cut
-    call recorded 502 with no response digest."""
+    call recorded 502 with no response digest. The same request step sent again after its answer was recorded and
+    counted (a client that lost the answer), also after a restart of the gateway, gets the same answer and takes no
+    second run, its event naming the counted one (``psi_retry_of``)."""
     from aiohttp import web
     from click.testing import CliRunner
 
@@ -662,10 +664,14 @@ def test_a_grants_own_terms_hold_its_jobs_and_a_job_survives_a_restart_of_the_ow
 
     loop = LoopThread()
     runner, port = loop.run(_serve(owners_service().app()))
-    gateway = LiveGateway(
-        psi.world, chain, loop, f"http://127.0.0.1:{port}", tmp_path / "outbox",
-        psi=PsiGuard({asset: document}, PROVIDER, crypto, {asset: {grant_id: own}}), suite=crypto,
-    )  # fmt: skip
+
+    def owners_gateway() -> LiveGateway:  # its outbox, and so its runs, kept across a restart
+        return LiveGateway(
+            psi.world, chain, loop, f"http://127.0.0.1:{port}", tmp_path / "outbox",
+            psi=PsiGuard({asset: document}, PROVIDER, crypto, {asset: {grant_id: own}}), suite=crypto,
+        )  # fmt: skip
+
+    gateway = owners_gateway()
     digest_hex = terms_digest(own).hex()
     try:
         with member(psi, GRANTEE) as client:
@@ -714,6 +720,23 @@ def test_a_grants_own_terms_hold_its_jobs_and_a_job_survives_a_restart_of_the_ow
                 gateway.url, "POST", f"{steps}/request", purpose=PSI_PURPOSE, content=message, headers=headers
             )
             assert response.status == 200, response.content
+            assert gateway.outbox.quota_used(grant_id) == 2
+            # the client lost that answer whole (counted), and sends the same request again: the kept answer, no
+            # second run; again after a restart of the owner's gateway, whose outbox keeps the runs it counted
+            repeats = [
+                client.call(
+                    gateway.url, "POST", f"{steps}/request", purpose=PSI_PURPOSE, content=message, headers=headers
+                )
+            ]
+            gateway.close()
+            gateway = owners_gateway()
+            repeats.append(
+                client.call(
+                    gateway.url, "POST", f"{steps}/request", purpose=PSI_PURPOSE, content=message, headers=headers
+                )
+            )
+            assert [(r.status, r.content) for r in repeats] == [(200, response.content)] * 2
+            assert gateway.outbox.quota_used(grant_id) == 2
             loop.run(runner.cleanup())  # the owner's service stops; a new one serves the same files
             runner = loop.run(serve_at(owners_service().app(), port))
             outcome = party.finish(response.content)
@@ -798,6 +821,11 @@ def test_a_grants_own_terms_hold_its_jobs_and_a_job_survives_a_restart_of_the_ow
         validate_event(event)  # as the notary takes it
     (unanswered,) = [e for e in events if e["event_id"] == lost.event_id]
     assert (unanswered["decision"], unanswered["status"], unanswered["psi_job"]) == ("allow", 502, headers[JOB_HEADER])
+    for repeat in repeats:  # each names the counted request step it repeats, and states no ε
+        (again,) = [e for e in events if e["event_id"] == repeat.event_id]
+        assert (again["decision"], again["status"]) == ("allow", 200), again
+        assert again["psi_retry_of"] == response.event_id and "psi_dp_cost" not in again, again
+    assert sum("psi_retry_of" in e for e in events) == 2
     (broken,) = [e for e in events if e["event_id"] == cut[0]]  # recorded as the gateway saw it: no answer whole
     assert (broken["decision"], broken["status"], broken["psi_job"]) == ("allow", 502, resent.tag), broken
     assert broken["response_digest"] is None
