@@ -181,6 +181,9 @@ class Gateway:
         self._dp_costs: dict[str, int] = {}  # event id → thousandths of ε its event spends of its grant's budget
         #: event ids of the PSI request steps in flight (each a run, unless its upstream gives no answer)
         self._runs: set[str] = set()
+        #: event id → (job tag, the request's SHA-256) of each PSI request step in flight that counts as a run: kept
+        #: in the outbox with its event when it is recorded counted (``Outbox.counted_run``)
+        self._run_keys: dict[str, tuple[str, str]] = {}
         #: event ids of admitted calls whose unit (and ε) is reserved and not yet used: it is used once the call's
         #: event is recorded counted, and given back if the call ends otherwise (``_admitted``)
         self._held: set[str] = set()
@@ -330,6 +333,8 @@ class Gateway:
         step = self.psi.step(service) if self.psi is not None else None
         job = PsiStep(claimed_tag(request.headers.get(JOB_HEADER))) if step is not None else None
         dp_cost = 0  # thousandths of ε reserved of the grant's privacy budget (a PSI request step under a budget)
+        run: tuple[str, str] | None = None  # a PSI request step's (job tag, request SHA-256): the run it starts
+        retry_of: str | None = None  # the event id of the counted request step this one repeats, byte for byte
         if read is None:
             body, denial, decision = b"", ("body_too_large", 413), None
             detail = f"the request body is over {limit:,} bytes, the limit of {service.api}"
@@ -351,7 +356,14 @@ class Gateway:
                     refused = self.psi.check(service, step, body, decision, purpose, caller.org, digest, job)
                     if refused is not None:
                         denial, detail = (refused.reason, refused.status), refused.detail
-                    elif self.psi.counts_a_run(step):  # one run, then the job's ε of the grant's privacy budget
+                    elif self.psi.counts_a_run(step) and job is not None and job.tag is not None:
+                        run = (job.tag, hashlib.sha256(body).hexdigest())
+                        try:
+                            retry_of = self.outbox.counted_run(*run)
+                        except OutboxError as exc:  # not known as a retry: counted as a run (never one too few)
+                            log.warning("PSI run of event %s not looked up: %s", event["event_id"], exc)
+                    if denial is None and self.psi.counts_a_run(step) and retry_of is None:
+                        # one run, then the job's ε of the grant's privacy budget
                         denial = await self._reserve(decision)
                         if denial is None:
                             denial, detail, dp_cost = await self._reserve_budget(service, decision)
@@ -370,11 +382,15 @@ class Gateway:
             )
         assert decision is not None and decision.grant_id is not None
         event["decision"] = "allow"
-        charged = step is None or (self.psi is not None and self.psi.counts_a_run(step))
+        charged = step is None or (self.psi is not None and self.psi.counts_a_run(step) and retry_of is None)
+        if retry_of is not None:  # the same request as a counted run: no second run, no ε (gateway.psi)
+            event["psi_retry_of"] = retry_of
         if not charged:
             self._uncounted.add(event["event_id"])
         elif step is not None:  # a run, unless the owner's service gives no answer (_no_answer)
             self._runs.add(event["event_id"])
+            if run is not None:
+                self._run_keys[event["event_id"]] = run
         if dp_cost and self.quota.spends_in_event():
             self._dp_costs[event["event_id"]] = dp_cost
         if dp_cost and "psi_job" in event:  # the ε charged, stated in the log (the explorer adds it up)
@@ -402,6 +418,7 @@ class Gateway:
             self._uncounted.discard(event_id)
             self._dp_costs.pop(event_id, None)
             self._runs.discard(event_id)
+            self._run_keys.pop(event_id, None)
 
     def _no_answer(self, event: UnsequencedEvent) -> None:
         """The upstream gave no answer (whole) to the call of ``event``: a PSI request step is then no run
@@ -775,6 +792,7 @@ class Gateway:
             event,
             counted=counted,
             dp_cost=self._dp_costs.get(event["event_id"], 0) if event["decision"] == "allow" else 0,
+            run=self._run_keys.get(event["event_id"]) if event["decision"] == "allow" else None,
         )
         if counted:  # its unit (and ε) is used now, whatever becomes of the answer (_admitted)
             self._held.discard(event["event_id"])

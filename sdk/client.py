@@ -50,7 +50,8 @@ with ``-H "Authorization: Bearer $(consortium user token ...)"``), and
 
 Errors: every expected failure raises an :class:`SdkError` subclass, never a bare httpx error:
 :class:`ConfigurationError` (unreadable certificate or key, wrong passphrase, no notary URL),
-:class:`TransportError` (a gateway or notary that cannot be reached, or a TLS handshake the server refused),
+:class:`TransportError` (a gateway or notary that cannot be reached, or a TLS handshake the server refused; its
+subclass :class:`AnswerCutOffError` for an answer whose connection broke after its status line and headers),
 :class:`NotaryResponseError` (the notary answered something other than the document or "not yet"),
 :class:`NotReceiptedError` and :class:`EvidenceNotReadyError` (still missing after the wait) and
 :class:`VerificationFailedError` (carrying the :class:`VerificationReport`). A denial by the gateway is not an
@@ -100,6 +101,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CA_BUNDLE_NAME",
+    "AnswerCutOffError",
     "CallDeniedError",
     "CallResult",
     "ConfigurationError",
@@ -149,6 +151,18 @@ class ConfigurationError(SdkError):
 
 class TransportError(SdkError):
     """A gateway or the notary could not be reached, timed out, or refused the TLS handshake."""
+
+
+class AnswerCutOffError(TransportError):
+    """The gateway's answer began (its status line and headers arrived) and its connection broke before the body's
+    end: a provider's service that stopped while the gateway passed its answer on, or a connection lost on the way.
+    ``status`` and ``event_id`` are those the headers gave (the call's event in the log: the gateway records the
+    call, with the status it saw, whatever became of the answer)."""
+
+    def __init__(self, message: str, status: int, event_id: str | None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.event_id = event_id
 
 
 class NotaryResponseError(SdkError):
@@ -557,7 +571,8 @@ class MemberClient:
         Sends ``Consortium-Purpose`` and a ``traceparent`` (``traceparent`` if given, else a fresh one). A
         denial is a result, not an exception (see :attr:`CallResult.denial_reason`). Raises
         :class:`TransportError` when the gateway cannot be reached or refuses the TLS handshake (an unknown or
-        revoked-at-CA certificate fails there), ``ValueError`` for a malformed argument."""
+        revoked-at-CA certificate fails there), :class:`AnswerCutOffError` when the answer's connection broke after
+        its headers, ``ValueError`` for a malformed argument."""
         if not path.startswith("/"):
             raise ValueError(f"path must start with '/', got {path!r}")
         if json is not None and content is not None:
@@ -571,7 +586,7 @@ class MemberClient:
         url = gateway_url.rstrip("/") + path
         wait = self.timeout if timeout is None else timeout
         try:
-            response = self._http.request(
+            request = self._http.build_request(
                 method.upper(),
                 url,
                 params=dict(params) if params else None,
@@ -580,10 +595,24 @@ class MemberClient:
                 headers=sent,
                 timeout=wait,
             )
+            response = self._http.send(request, stream=True)
         except httpx.TimeoutException as exc:
             raise TransportError(f"{method.upper()} {url}: no answer within {wait:g} s") from exc
         except httpx.HTTPError as exc:
             raise TransportError(f"{method.upper()} {url}: {_describe(exc)}") from exc
+        try:
+            response.read()
+        except httpx.HTTPError as exc:  # the answer began: its status and headers (the event id) are known
+            event_id = response.headers.get(EVENT_HEADER) or None
+            raise AnswerCutOffError(
+                f"{method.upper()} {url}: the answer ({response.status_code}"
+                + (f", event {event_id}" if event_id else "")
+                + f") was cut off after its headers: {_describe(exc)}",
+                response.status_code,
+                event_id,
+            ) from exc
+        finally:
+            response.close()
         return CallResult.from_response(response)
 
     # ------------------------------------------------------------------------------------------------ the notary
