@@ -65,7 +65,6 @@ import rlp
 from chain.errors import MalformedError
 from chain.node import trace
 from chain.node.connections import ConnectionPool, PooledHandler, PooledServer
-from chain.node.linger import discard_until_closed
 from chain.node.node import Node, TransactionRefusedError
 from chain.node.peerauth import NodeCertificates, PeerRefusedError
 from chain.tlsfiles import ReloadingContext
@@ -213,13 +212,14 @@ class _Handler(PooledHandler):
         if self.refusal is None:
             return True
         # Refused once the handshake is done: answered 403 at once, no request of it read, nothing served or
-        # queued; what it sent meanwhile is dropped unparsed (``chain.node.linger``).
+        # queued; what it sent meanwhile is dropped unparsed, the connection waiting without a thread
+        # (``PooledHandler.linger``).
         self.server.peer.refused += 1
         log.warning("peer connection from %s refused at the handshake: %s", self.client_address[0], self.refusal)
         self.close_connection = True
         self.request_version, self.requestline = "HTTP/1.1", ""  # what send_response uses, before any request
         self._error(403, f"refused: {self.refusal}")
-        discard_until_closed(self.request)
+        self.linger()
         return False
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -35,7 +35,6 @@ from typing import Any
 from chain.errors import ChainError
 from chain.node.connections import ConnectionPool, PooledHandler, PooledServer
 from chain.node.health import NodeStatus
-from chain.node.linger import discard_until_closed
 from chain.node.node import Node
 from chain.node.rpc.access import RpcAccess, public_methods, refused_body
 from chain.node.rpc.envelope import answer_body, dump
@@ -188,7 +187,7 @@ class _Handler(PooledHandler):
         """Refuse a client whose certificate the rule refuses now: answered at once, before any request is read,
         with the refusal's status and one JSON-RPC error object, and the connection closed. What the client sent
         meanwhile is discarded unparsed (a close with unread data would reset the connection and lose the
-        answer)."""
+        answer), the connection waiting for it without a thread (``PooledHandler.linger``)."""
         refusal = self._handshake_refusal() if isinstance(self.request, ssl.SSLSocket) else None
         if refusal is None:
             return True
@@ -196,7 +195,7 @@ class _Handler(PooledHandler):
                     refusal.reason)  # fmt: skip
         self.command, self.close_connection = "", True
         self._send(refusal.status, refused_body(b"", refusal), _JSON)
-        discard_until_closed(self.request)
+        self.linger()
         return False
 
     def _refusal(self) -> RpcRefusedError | None:
