@@ -24,8 +24,9 @@ call: the TLS handshake, in a worker once the client's first bytes arrived, then
 where a server refuses a client by its certificate before reading any request of it.
 
 Bounds of a request (:class:`PooledHandler`): its line, headers and body must arrive within ``request_deadline``
-seconds (:data:`REQUEST_DEADLINE`) of the moment a worker starts reading it, its first bytes having arrived, and
-no read waits longer than ``timeout``; a keep-alive connection's next request has a deadline of its own. A request
+seconds (:data:`REQUEST_DEADLINE`) of the moment a worker starts reading it, its first bytes having arrived, plus
+a second for each ``body_rate`` bytes (:data:`BODY_RATE`, 1 MiB) of the ``Content-Length`` its headers declare,
+and no read waits longer than ``timeout``; a keep-alive connection's next request has a deadline of its own. A request
 that misses it is answered 408 (``send_error``, the server's format) and its connection closed. A client refused
 at the handshake (:meth:`PooledHandler.linger`) is answered at once and its connection given back to the watcher,
 which holds it without a thread while what the client sends is dropped (so that closing does not reset the
@@ -53,8 +54,13 @@ from chain.node.linger import DISCARD_LIMIT, DISCARD_SECONDS
 
 #: Seconds each read of a request (and the TLS handshake) may take once the client started sending.
 REQUEST_TIMEOUT = 10.0
-#: Seconds a whole request (line, headers, body) may take from the moment a worker starts reading it.
+#: Seconds a whole request (line, headers, body) may take from the moment a worker starts reading it, plus
+#: a second for each :data:`BODY_RATE` bytes of the body its headers declare.
 REQUEST_DEADLINE = 10.0
+#: Bytes a second a large body is given on top of the request's deadline (a peer's 32 MiB block batch: 32 s more),
+#: counted up to :data:`_BODY_COUNTED` bytes (the servers refuse bodies over their limit before reading them).
+BODY_RATE = 1024 * 1024
+_BODY_COUNTED = 64 * 1024 * 1024
 #: Seconds without a byte after which a connection refused at the handshake is closed.
 LINGER_QUIET = 1.0
 #: Bytes a worker drops from a refused connection before it gives it back to the watcher (a client streaming
@@ -287,6 +293,7 @@ class PooledHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     timeout = REQUEST_TIMEOUT
     request_deadline = REQUEST_DEADLINE
+    body_rate = BODY_RATE
     #: Bounds of dropping what a client refused at the handshake sends (:meth:`linger`).
     linger_quiet = LINGER_QUIET
     linger_total = DISCARD_SECONDS
@@ -334,19 +341,31 @@ class PooledHandler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.command, self.requestline, self.request_version = "", "", "HTTP/1.1"  # until its line is parsed
         self._expired = False
-        self._deadline = self.clock() + self.request_deadline
+        started = self.clock()
+        self._deadline = started + self.request_deadline
         try:
             self.handle_one_request()
         finally:
+            allowed = (self._deadline or started) - started
             self._deadline = None
             with contextlib.suppress(OSError):
                 self.connection.settimeout(self.timeout)
         if self._expired:
             self.close_connection = True
             with contextlib.suppress(OSError):
-                self.send_error(HTTPStatus.REQUEST_TIMEOUT, f"request not received within {self.request_deadline:g} s")
+                self.send_error(HTTPStatus.REQUEST_TIMEOUT, f"request not received within {allowed:.3g} s")
             return False
         return not self.close_connection
+
+    def parse_request(self) -> bool:
+        """The standard library's parsing of the request line and headers; then the request's deadline is moved
+        by the body they declare (``body_rate``)."""
+        if not super().parse_request():
+            return False
+        declared = self.headers.get("Content-Length", "")
+        if self._deadline is not None and declared.isascii() and declared.isdigit():
+            self._deadline += min(int(declared), _BODY_COUNTED) / self.body_rate
+        return True
 
     def wait_limit(self) -> float | None:
         if self._lingering is None:

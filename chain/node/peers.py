@@ -32,8 +32,8 @@ connections it holds open, so a stopped node stops answering on them. Its connec
 of threads (``chain.node.connections``: :data:`WORKERS`), as the JSON-RPC's are: a connection waiting for its
 next request holds no thread, one that waits :data:`IDLE_TIMEOUT` seconds is closed, and while a request is
 served (its TLS handshake first, in a worker once the client's first bytes arrived) each read may take
-:data:`REQUEST_TIMEOUT` seconds, and the whole request 10 s (``chain.node.connections.REQUEST_DEADLINE``: 408
-and closed after).
+:data:`REQUEST_TIMEOUT` seconds, and the whole request 10 s (``chain.node.connections.REQUEST_DEADLINE``, plus
+1 s per MiB of its body: 408 and closed after).
 
 :class:`PeerLinks` sends to every peer from one thread per peer, through a bounded queue (a peer that is down
 costs its queue, never the consensus loop's time); :meth:`PeerLinks.fetch_blocks` asks the peers in turn. One

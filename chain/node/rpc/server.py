@@ -6,7 +6,7 @@ only frames bodies, refuses oversized ones before reading them, and serves ``GET
 Its connections are served by a fixed set of threads (``chain.node.connections``: ``WORKERS`` by default), not
 a thread each: a connection waiting for its next request holds no thread, and one that waits ``IDLE_TIMEOUT``
 seconds is closed; while a request is served each read may take ``REQUEST_TIMEOUT`` seconds, and the whole request
-10 s (``chain.node.connections.REQUEST_DEADLINE``: 408 and closed after).
+10 s (``chain.node.connections.REQUEST_DEADLINE``, plus 1 s per MiB of its body: 408 and closed after).
 
 ``GET /health`` answers ``{"head": N, "mode": ..., "inSync": ..., "inQuorum": ...}`` from the node's status
 (``chain.node.health``): 200 for a node sealing alone, or in sync and in quorum; 503 with the same body for a

@@ -173,17 +173,30 @@ def stop(server: PooledServer, accepting: threading.Thread, name: str) -> None:
 
 
 class Deadlined(Hello):
-    """``Hello`` with a clock of the test's: reads themselves may wait 10 s (never reached here)."""
+    """``Hello`` with a clock of the test's: reads themselves may wait 10 s (never reached here); a body is given
+    a second for each 100 bytes; ``POST`` reads its body and answers ``hello``; reading a request's headers takes
+    ``headers_take`` seconds by the clock."""
 
     timeout = 10.0
     clock = Clock()
+    body_rate = 100
+    headers_take = 0.0
+
+    def parse_request(self) -> bool:
+        parsed = super().parse_request()
+        Deadlined.clock.now += Deadlined.headers_take
+        return parsed
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.do_GET()
 
 
 def test_a_request_must_arrive_within_its_deadline_however_slowly_it_trickles() -> None:
     """A keep-alive connection: a request answered; by the clock, a long idle time later, a next request is
     answered (a deadline of its own); a request whose bytes keep coming, each well within a read's timeout, is
     answered 408 and its connection closed once the clock passes its deadline, 10 s after a worker started
-    reading it."""
+    reading it. A request with a body has more: a second for each ``body_rate`` bytes it declares."""
     server, accepting = serving(Deadlined, "test-deadline")
     client = socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=5)
     clock = Deadlined.clock
@@ -194,6 +207,13 @@ def test_a_request_must_arrive_within_its_deadline_however_slowly_it_trickles() 
         clock.now += 100  # idle between requests: no request's time
         client.sendall(request)
         assert answer_of(client).endswith(b"hello")
+        Deadlined.headers_take = 19.5  # then its body is read: past 10 s, within the 20 s of a 1000-byte body
+        try:
+            client.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+            client.sendall(b"b" * 1000)
+            assert answer_of(client).endswith(b"hello")
+        finally:
+            Deadlined.headers_take = 0.0
         Hello.reading.clear()
         client.sendall(b"GET / HTTP/1.1\r\n")
         assert Hello.reading.wait(10), "no worker read the trickling request"
