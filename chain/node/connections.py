@@ -348,9 +348,7 @@ class PooledHandler(BaseHTTPRequestHandler):
             self.handle_one_request()
         finally:
             allowed = (self._deadline or started) - started
-            self._deadline = None
-            with contextlib.suppress(OSError):
-                self.connection.settimeout(self.timeout)
+            self._deadline = None  # each read gave the socket its ``timeout`` back
         if self._expired:
             self.close_connection = True
             with contextlib.suppress(OSError):
