@@ -13,7 +13,8 @@ so that what a suspended firm still tries is in the log.
 One call, in proxy mode (``docs/gateway.md`` has the reasons and statuses):
 
 1. authenticate the caller from its TLS client certificate (:mod:`network.certificates`), again at each request
-   of the connection — a failure is a 401 and no event (there is no caller to name);
+   of the connection (the certificate read once, at the handshake) — a failure is a 401 and no event (there is
+   no caller to name);
 2. find the API by method and route in the provider's service map — none is a 404 and no event;
    take one of the caller's slots of calls in flight (:mod:`gateway.inflight`) — none left is a 429, recorded;
 3. decide from the on-chain grant (:mod:`gateway.policy`, cached; a miss is answered by a worker
@@ -188,6 +189,9 @@ class Gateway:
         #: event is recorded counted, and given back if the call ends otherwise (``_admitted``)
         self._held: set[str] = set()
         self._call_salts: dict[str, bytes] = {}  # event id → its salt, while its call in proxy mode lasts
+        #: each open connection's client certificate (DER; None without TLS or a certificate), read from its TLS
+        #: object once at the handshake (:meth:`handshake_refusal`) until it is lost (:meth:`connection_lost`)
+        self._peer_certificates: dict[asyncio.BaseTransport, bytes | None] = {}
 
     # ------------------------------------------------------------------------------------------ apps
 
@@ -228,9 +232,9 @@ class Gateway:
         serve it: a connection without TLS or without a certificate (each request is answered 401), one of a
         suspended member (each call denied ``member_suspended`` and recorded), and one whose member's status
         cannot be read now (each request is answered 503 ``chain_unavailable``). A refusal is
-        logged and counted: there is no call to record as an event."""
-        ssl_object = transport.get_extra_info("ssl_object")
-        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        logged and counted: there is no call to record as an event. The certificate is kept for the connection's
+        requests (:meth:`peer_certificate`) until :meth:`connection_lost`."""
+        der = self._peer_certificates[transport] = _peer_certificate(transport)
         try:
             refusal = self.auth.handshake_verdict(der, suspended=False)  # a suspended member's calls are recorded
         except ChainUnavailableError:
@@ -244,12 +248,25 @@ class Gateway:
         body = {"error": "forbidden", "reason": refusal.reason, "detail": refusal.detail}
         return refusal_answer(403, body, [*self._common.items(), (REASON_HEADER, refusal.reason)])
 
+    def peer_certificate(self, transport: asyncio.BaseTransport) -> bytes | None:
+        """The client certificate (DER) of the connection ``transport``, as read at its handshake: a connection's
+        certificate cannot change, so a keep-alive connection's requests do not read it again from the TLS object
+        (each request still checks it, revocation included, :meth:`CallerAuthenticator.authenticate`). A
+        connection the handshake gate did not see (an application served otherwise) is read at each request."""
+        try:
+            return self._peer_certificates[transport]
+        except KeyError:
+            return _peer_certificate(transport)
+
+    def connection_lost(self, transport: asyncio.BaseTransport) -> None:
+        """Forget the certificate of a connection that ended."""
+        self._peer_certificates.pop(transport, None)
+
     # ------------------------------------------------------------------------------------------ proxy mode
 
     async def _proxy(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter_ns()
-        ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
-        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        der = self.peer_certificate(request.transport) if request.transport else None
         try:
             caller = self.auth.authenticate(der)
         except AuthError as exc:
@@ -973,6 +990,12 @@ class Gateway:
         return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
 
+def _peer_certificate(transport: asyncio.BaseTransport) -> bytes | None:
+    """The client certificate (DER) of a TLS connection, from its TLS object; None without TLS or a certificate."""
+    ssl_object = transport.get_extra_info("ssl_object")
+    return ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+
+
 class HandshakeGate(asyncio.Protocol):
     """One connection to the calls' listener: ``gateway`` judges its client certificate once the TLS handshake is
     done (:meth:`Gateway.handshake_refusal`); a refused connection is answered and closed without a request of it
@@ -984,8 +1007,10 @@ class HandshakeGate(asyncio.Protocol):
         self._protocols = protocols
         self._inner: asyncio.Protocol = asyncio.Protocol()  # until the connection is let in
         self._refused: Discard | None = None
+        self._transport: asyncio.BaseTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
         answer = self._gateway.handshake_refusal(transport)
         if answer is None:
             self._inner = self._protocols()
@@ -1006,6 +1031,8 @@ class HandshakeGate(asyncio.Protocol):
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._transport is not None:
+            self._gateway.connection_lost(self._transport)
         if self._refused is None:
             self._inner.connection_lost(exc)
         else:
