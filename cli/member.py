@@ -125,6 +125,8 @@ def member_join(
     click.echo(f"identity of {org} created in {obj.directory / 'orgs' / org} (keys encrypted with your passphrase)")
     click.echo(f"  account         {request.account}")
     click.echo(f"  CA fingerprint  0x{request.ca_fingerprint.hex()}")
+    if request.sm2_ca_fingerprint is not None:  # signed in the request with the rest: no second channel needed
+        click.echo(f"  SM2 identity CA 0x{request.sm2_ca_fingerprint.hex()} (its people's; in the request)")
     click.echo(f"admission request written to {path}, signed by Admin@{org}")
     click.echo("next:")
     click.echo(
@@ -137,6 +139,8 @@ def member_join(
     )
     click.echo(f"     the others approve: consortium member approve ID --request {path.name} --as MEMBER")
     click.echo(f"  3. once admitted, here: consortium --dir {obj.directory} member keys publish --as {org}")
+    if request.sm2_ca_fingerprint is not None:
+        click.echo("     (it publishes your SM2 identity CA too: explorers following the chain then admit your people)")
 
 
 @member.group("propose")

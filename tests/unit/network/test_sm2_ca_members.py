@@ -279,3 +279,38 @@ def test_identity_sm2_ca_refusals_write_nothing(tmp_path: Path, case: str, expec
     assert result.exit_code == 1, result.output
     assert expected in result.output
     assert _snapshot(tmp_path) == before
+
+
+def test_the_trust_directory_records_an_sm2_ca_as_it_stands_and_the_explorer_reads_it(
+    world: World, tmp_path: Path
+) -> None:
+    """The contract as deployed (eth-tester, in process) takes the SM2 CA's DER as a CA_CERT of the member that adds
+    it, and a view reading it gives the explorer that member's SM2 people: no change of contract."""
+    from chain.backend import EthTesterBackend
+    from tests.support.consortium import Keys, deploy_test_consortium
+
+    keys = Keys.create()
+    backend = EthTesterBackend(funded_accounts=keys.addresses())
+    try:
+        chain = deploy_test_consortium(backend, keys)
+        root = tmp_path / "explorer"  # consortium.json lists acme; alpha, a member on chain, only there
+        create_org_identity(root, OrgId("acme"), "ACME Securities", PASS, now=CREATED, crypto="sm")
+        write_description(root, FOUNDERS, crypto="sm")
+        firm = tmp_path / "alpha"
+        create_org_identity(firm, OrgId("alpha"), "Alpha Securities", PASS, now=CREATED, crypto="sm")
+        write_description(firm, {"alpha": ("Alpha Securities", Role.MEMBER)}, crypto="sm")  # its own view
+        issue_identity(firm, OrgId("alpha"), "ann", PASS, now=NOW - timedelta(hours=1), role="compliance")
+        assert isinstance(load_person_key(firm, OrgId("alpha"), "ann", PASS), SM2PrivateKey)
+        record = sm2_ca_record(load_org_public(firm, OrgId("alpha")))
+        assert record is not None
+        index = chain.trust.add_key(chain.signers["alpha"], *record)
+        assert chain.trust.find("alpha", KeyKind.CA_CERT, record[1]) == index
+        view = TrustView(backend, chain.trust.address)
+        assert view.refresh()
+        auth = Authenticator(root, regulator_orgs=(), clock=lambda: NOW + timedelta(minutes=5), trust=view)
+        token = make_token(
+            user_paths(firm, OrgId("alpha"), "ann").cert.read_bytes(), load_person_key(firm, OrgId("alpha"), "ann", PASS)
+        )
+        assert auth.authenticate("Bearer " + token).org == "alpha"
+    finally:
+        backend.close()
