@@ -309,7 +309,8 @@ def test_the_trust_directory_records_an_sm2_ca_as_it_stands_and_the_explorer_rea
         assert view.refresh()
         auth = Authenticator(root, regulator_orgs=(), clock=lambda: NOW + timedelta(minutes=5), trust=view)
         token = make_token(
-            user_paths(firm, OrgId("alpha"), "ann").cert.read_bytes(), load_person_key(firm, OrgId("alpha"), "ann", PASS)
+            user_paths(firm, OrgId("alpha"), "ann").cert.read_bytes(),
+            load_person_key(firm, OrgId("alpha"), "ann", PASS),
         )
         assert auth.authenticate("Bearer " + token).org == "alpha"
     finally:
