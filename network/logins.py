@@ -61,8 +61,10 @@ certificate's validity, revocation and membership:
 The certificate checks of an ES256 token are the gateway's: :class:`network.certificates.CallerAuthenticator`,
 built over the same ``consortium.json`` and CRL files, does them (issuer, identity, validity, CRL reread within a
 second of a change, membership), and its reasons are mapped onto these. Those of an SM2SM3 token are this module's
-(``_SM2Identities``): the SM2 identity CAs come from ``consortium.json`` only, not from the chain's TrustDirectory,
-which records no SM2 CA.
+(``_SM2Identities``): the SM2 identity CAs are the founders' of ``consortium.json`` (``sm2_ca_cert_pem``) and,
+given the chain's trust view, every member's the TrustDirectory records (a ``CA_CERT`` holding an SM2 CA with the
+member's ``OU``, :func:`network.trust.sm2_identity_cas`: a firm that joined after genesis publishes its own with
+``member keys publish``), each a record valid at the chain's head on every request.
 
 Cost. Everything that depends only on the token's bytes (parsing, the signature, the certificate's issuer and
 role, the claims) is verified once and its outcome, success or failure, kept in a bounded cache keyed by the
@@ -105,7 +107,8 @@ from notary.event import SCHEMA_VERSION, caller_identity
 from notary.submit.digest import SM3_EVENT_VERSION
 
 if TYPE_CHECKING:
-    from chain.trustview import TrustView
+    from chain.contracts.trust import KeyRecord
+    from chain.trustview import TrustSnapshot, TrustView
     from suite.sm2 import SM2PrivateKey
     from suite.x509 import Certificate as SM2Certificate
 
@@ -357,7 +360,7 @@ class Authenticator:
         self._certificates = CallerAuthenticator(
             description, Path(root), status, clock=self._clock, cache_size=cache_size, trust=trust, crl_clock=crl_clock
         )
-        self._sm2 = _SM2Identities(description, Path(root), status, self._clock, crl_clock)
+        self._sm2 = _SM2Identities(description, Path(root), status, self._clock, crl_clock, trust=trust)
         self._cache: BoundedCache[str, _Verified | tuple[str, str]] = BoundedCache(cache_size)
         if trust is not None:  # a token refused for its issuer may pass once the chain names a new CA
 
@@ -604,7 +607,8 @@ class Authenticator:
 
 
 class _SM2Identities:
-    """The SM2 identity CAs of ``consortium.json``'s members (``sm2_ca_cert_pem``) and their CRLs
+    """The SM2 identity CAs of ``consortium.json``'s members (``sm2_ca_cert_pem``) and, given ``trust``, those
+    the TrustDirectory records (:func:`network.trust.sm2_identity_cas`), and their CRLs
     (``orgs/<org>/ca/sm2-crl.pem``, reread within ``interval`` seconds of a change, as the P-256 CRLs are)."""
 
     def __init__(
@@ -615,14 +619,18 @@ class _SM2Identities:
         clock: Callable[[], datetime],
         crl_clock: Callable[[], float],
         interval: float = CRL_CHECK_INTERVAL_S,
+        *,
+        trust: TrustView | None = None,
     ) -> None:
         from suite.x509 import Certificate
 
-        self._cas: dict[str, SM2Certificate] = {
+        self._listed: dict[str, SM2Certificate] = {
             m.org: Certificate.from_pem(m.identity.sm2_ca_cert_pem.encode("ascii"))
             for m in description.members
             if m.identity.sm2_ca_cert_pem is not None
         }
+        self._recorded: dict[str, list[tuple[SM2Certificate, KeyRecord]]] = {}
+        self._trust = trust
         self._root = root
         self._member_status = member_status
         self._clock = clock
@@ -630,14 +638,38 @@ class _SM2Identities:
         self._interval = interval
         self._crls: dict[str, _SM2Crl] = {}
         self._lock = threading.Lock()
+        if trust is not None:
+            trust.subscribe(self._follow)
+
+    def _follow(self, snapshot: TrustSnapshot) -> None:
+        from network.trust import sm2_identity_cas
+
+        self._recorded = sm2_identity_cas(snapshot)
+
+    def _candidates(self, org: str) -> list[SM2Certificate]:
+        """The SM2 CAs of ``org``: the one ``consortium.json`` lists, then those on chain (any record, ever)."""
+        listed = self._listed.get(org)
+        return [*([] if listed is None else [listed]), *(c for c, _ in self._recorded.get(org, ()))]
+
+    def trusted_now(self, ca: SM2Certificate, org: str) -> str | None:
+        """None when ``ca`` is still an SM2 CA of ``org``: listed in ``consortium.json``, or recorded on chain by a
+        record valid at the trust view's head; else why not."""
+        listed = self._listed.get(org)
+        if listed is not None and listed.der == ca.der:
+            return None
+        trust = self._trust
+        records = [r for c, r in self._recorded.get(org, ()) if c.der == ca.der]
+        if trust is not None and any(r.valid_at(trust.head) for r in records):
+            return None
+        head = "" if trust is None else f" at block {trust.head}"
+        return f"the SM2 CA {ca.subject!r} of org {org} is not valid on chain{head}"
 
     def issuer(self, cert: SM2Certificate) -> tuple[SM2Certificate, str] | tuple[str, str]:
         """``(CA, org)`` when the SM2 identity CA of the member that ``cert`` names (its one ``OU``) issued it and
         it is a client identity with a path to that CA (:func:`suite.x509.verify_chain`, at the first instant both
         are valid: the clock is looked at on every request), else ``(reason, detail)``."""
         from network._sm2ca import attributes
-        from suite.errors import PathValidationError, SM2Error
-        from suite.sm2 import DEFAULT_ID
+        from suite.errors import PathValidationError
         from suite.x509 import verify_chain
 
         subject = cert.subject
@@ -645,17 +677,18 @@ class _SM2Identities:
         if len(units) != 1:
             return ("unknown_issuer", f"certificate {subject} names no single org (one OU)")
         org = units[0]
-        ca = self._cas.get(org)
-        if ca is None:
+        candidates = self._candidates(org)
+        if not candidates:
             return (
                 "unknown_issuer",
-                f"certificate {subject} claims org {org!r}, which has no SM2 identity CA in consortium.json",
+                f"certificate {subject} claims org {org!r}, which has no SM2 identity CA in consortium.json"
+                + ("" if self._trust is None else " nor on chain"),
             )
-        if cert.issuer_der != ca.subject_der:
+        named = [c for c in candidates if c.subject_der == cert.issuer_der]
+        if not named:
             return ("unknown_issuer", f"certificate {subject} was not issued by the SM2 identity CA of org {org!r}")
-        try:
-            ca.public_key.verify_der(cert.signature, cert.tbs, DEFAULT_ID)
-        except SM2Error:
+        ca = next((c for c in named if _issued_by(cert, c)), None)
+        if ca is None:
             return (
                 "unknown_issuer",
                 f"certificate {subject} was not issued by the SM2 identity CA of org {org!r} (its signature does"
@@ -676,7 +709,11 @@ class _SM2Identities:
 
     def check(self, cert: SM2Certificate, ca: SM2Certificate, org: str) -> None:
         """The per-request checks of an SM2 person's certificate: validity (its and its CA's) at the clock's
-        instant, the org's SM2 CRL (fail closed), membership; :class:`LoginError` says which failed."""
+        instant, the CA's record on chain (with a trust view), the org's SM2 CRL (fail closed), membership;
+        :class:`LoginError` says which failed."""
+        untrusted = self.trusted_now(ca, org)
+        if untrusted is not None:
+            raise LoginError("unknown_issuer", f"{untrusted}: certificate {cert.subject} is no longer accepted")
         now = self._clock()
         if now.tzinfo is None:
             now = now.replace(tzinfo=UTC)
@@ -754,6 +791,17 @@ class _SM2Crl:
             self.stamp, self.error = stamp, f"cannot read {self.path}: {exc.strerror or exc}"
             return
         self.stamp, self.revoked, self.error = stamp, frozenset(crl.revoked), None
+
+
+def _issued_by(cert: SM2Certificate, ca: SM2Certificate) -> bool:
+    from suite.errors import SM2Error
+    from suite.sm2 import DEFAULT_ID
+
+    try:
+        ca.public_key.verify_der(cert.signature, cert.tbs, DEFAULT_ID)
+    except SM2Error:
+        return False
+    return True
 
 
 def _sm2_certificate(der: bytes) -> SM2Certificate | None:
