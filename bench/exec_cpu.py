@@ -27,12 +27,47 @@ from typing import Any
 
 import rlp
 from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI
+from eth.db.account import AccountDB
+from eth.vm.forks.prague.state import PragueTransactionExecutor
 
 from bench.qbft_cpu import Meter, deployed
 from chain.node import blocks
+from chain.node.evm import _GAS, InlineCodeStream, InlineComputation
 from chain.node.node import Node
-from chain.node.vm import chain_class
+from chain.node.precompiles import ConsortiumComputation
+from chain.node.vm import ConsortiumState, ConsortiumVM, _AccountDB, chain_class
 from chain.seal import ExtraData, extra_data
+
+
+class _BaselineStream(InlineCodeStream):
+    """The inline opcodes as they were before CALLDATACOPY, CODECOPY and MCOPY ran inline."""
+
+    gas_table = [-1 if opcode in (0x37, 0x39, 0x5E) else gas for opcode, gas in enumerate(_GAS)]  # noqa: RUF012
+
+
+class _BaselineComputation(InlineComputation):
+    opcodes = ConsortiumComputation.opcodes  # py-evm's SLOAD and SSTORE
+    stream_class = _BaselineStream
+
+
+class _BaselineAccountDB(_AccountDB):
+    _set_account = AccountDB._set_account  # py-evm's: the account encoded at every set
+
+
+class _BaselineState(ConsortiumState):
+    account_db_class = _BaselineAccountDB
+    computation_class = _BaselineComputation
+    transaction_executor_class = PragueTransactionExecutor  # type: ignore[assignment]  # py-evm's message building, with its debug line
+
+
+class _BaselineVM(ConsortiumVM):
+    _state_class = _BaselineState
+
+
+def baseline_chain(chain_id: int, db: Any) -> Any:
+    """The node's chain as it executed before the cuts this harness measured (``docs/chain-execution.md``,
+    "CPU per transaction"), for alternating with the node's own in one process."""
+    return type("BaselineChain", (chain_class(chain_id),), {"vm_configuration": ((0, _BaselineVM),)})(db)
 
 
 def _header(node: Node, parent: BlockHeaderAPI) -> BlockHeaderAPI:
@@ -61,15 +96,13 @@ def execute(
     return block
 
 
-def check(node: Node, parent: BlockHeaderAPI, transactions: list[SignedTransactionAPI]) -> None:
-    """The node's block of ``transactions`` is the reference VM's, byte for byte, receipts included, and every
+def check(node: Node, chain: Any, parent: BlockHeaderAPI, transactions: list[SignedTransactionAPI]) -> None:
+    """``chain``'s block of ``transactions`` is the reference VM's, byte for byte, receipts included, and every
     transaction succeeded."""
     reference = chain_class(node.chain_id, reference=True)(node.db)
     held: dict[bytes, bytes | None] = {}
-    ours, theirs = (
-        execute(node, node.chain, parent, transactions, held),
-        execute(node, reference, parent, transactions, held),
-    )
+    ours = execute(node, chain, parent, transactions, held)
+    theirs = execute(node, reference, parent, transactions, held)
     if rlp.encode(ours) != rlp.encode(theirs):
         raise RuntimeError(f"the node's block differs from the reference VM's: {ours.header} != {theirs.header}")
     if len(ours.transactions) != len(transactions):
@@ -88,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[20, 100], help="transactions per block")
     parser.add_argument("--runs", type=int, default=10, help="runs per size")
     parser.add_argument("--profile", help="write a cProfile (CPU time) of the runs to this file")
+    parser.add_argument(
+        "--baseline", action="store_true", help="alternate each run with one on the baseline chain (before the cuts)"
+    )
     args = parser.parse_args(argv)
 
     network, raws = deployed(Meter(), False, max(args.sizes))
@@ -98,27 +134,32 @@ def main(argv: list[str] | None = None) -> int:
             node.submit(bytes.fromhex(raw[2:]), gossip=False)
         pending = list(node.mempool.pending.values())
         parent = node.head()
-        for size in args.sizes:
-            check(node, parent, pending[:size])
+        chains = {"node": node.chain}
+        if args.baseline:
+            chains["baseline"] = baseline_chain(node.chain_id, node.db)
+        for chain in chains.values():
+            for size in args.sizes:
+                check(node, chain, parent, pending[:size])
         profile = cProfile.Profile(time.process_time) if args.profile else None
-        cpu: dict[int, list[float]] = {size: [] for size in args.sizes}
+        cpu: dict[tuple[str, int], list[float]] = {(name, size): [] for name in chains for size in args.sizes}
         for _ in range(args.runs):
             for size in args.sizes:
-                if profile is not None:
-                    profile.enable()
-                started = time.process_time()
-                execute(node, node.chain, parent, pending[:size])
-                cpu[size].append(time.process_time() - started)
-                if profile is not None:
-                    profile.disable()
+                for name, chain in chains.items():
+                    if profile is not None:
+                        profile.enable()
+                    started = time.process_time()
+                    execute(node, chain, parent, pending[:size])
+                    cpu[name, size].append(time.process_time() - started)
+                    if profile is not None:
+                        profile.disable()
         if profile is not None:
             profile.dump_stats(args.profile)
     finally:
         network.close()
     print(f"ms of CPU per transaction, executing a block as a validator checks it ({args.runs} runs per size)")
-    for size, runs in cpu.items():
+    for (name, size), runs in cpu.items():
         least, median = 1000 * min(runs) / size, 1000 * statistics.median(runs) / size
-        print(f"blocks of {size:>4}: least {least:.3f}, median {median:.3f}")
+        print(f"{name:>8}, blocks of {size:>4}: least {least:.3f}, median {median:.3f}")
     return 0
 
 
