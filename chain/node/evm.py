@@ -4,7 +4,8 @@ py-evm runs each opcode through an object call, a gas meter call and stack metho
 ``PUSH1`` or a ``DUP2``. Contract code compiled by Vyper is mostly such opcodes: stack shuffling, pushes, jumps,
 comparisons, 256-bit arithmetic, memory words, hashes and call data. Here the code stream's iterator (the loop py-evm's
 ``apply_computation`` draws opcodes from) executes those itself on py-evm's own stack, memory and gas meter, with
-the gas costs taken from py-evm's Prague opcode table, and yields every other opcode to py-evm as before. Errors
+the gas costs taken from py-evm's Prague opcode table, and yields every other opcode to py-evm as before (of
+those, SLOAD and SSTORE are the node's own functions in the computation's opcode table, below). Errors
 are py-evm's own exceptions (out of gas, stack underflow and overflow, bad jump destinations), raised where py-evm
 raises them, so a failing computation ends exactly as it would have.
 
