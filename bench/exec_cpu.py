@@ -51,6 +51,7 @@ class _BaselineComputation(InlineComputation):
 
 
 class _BaselineAccountDB(_AccountDB):
+    __init__ = AccountDB.__init__  # py-evm's account trie
     _set_account = AccountDB._set_account  # py-evm's: the account encoded at every set
 
 

@@ -14,7 +14,8 @@ the commonest opcodes run inline in the interpreter's loop (``chain.node.evm``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import Any, cast
 
@@ -32,11 +33,13 @@ from eth.abc import (
     WithdrawalAPI,
 )
 from eth.chains.base import Chain
-from eth.constants import CREATE_CONTRACT_ADDRESS
+from eth.constants import BLANK_ROOT_HASH, CREATE_CONTRACT_ADDRESS
+from eth.db.accesslog import KeyAccessLoggerDB
 from eth.db.account import AccountDB
 from eth.db.batch import BatchDB
 from eth.db.cache import CacheDB
 from eth.db.chain import ChainDB
+from eth.db.hash_trie import HashTrie
 from eth.db.journal import JournalDB
 from eth.db.storage import AccountStorageDB, StorageLookup
 from eth.db.witness import MetaWitness
@@ -168,7 +171,43 @@ class _BatchedStorageDB(AccountStorageDB):
         self._journal_storage = JournalDB(self._locked_changes)
 
 
+class _AccountTrie(trie.BatchTrie):
+    """The account trie as py-evm's account database uses it (``HashTrie`` over it: keys are hashed addresses),
+    batched as the storage tries are: accounts read through the decoded-node cache, and a block's account
+    changes applied in one pass when the state root is made, with py-trie's roots."""
+
+    @property
+    def root_hash(self) -> bytes:
+        return trie.BatchTrie.root_hash.fget(self)  # type: ignore[attr-defined,no-any-return]
+
+    @root_hash.setter
+    def root_hash(self, value: bytes) -> None:
+        """py-trie's setter: writes before it are in the trie (applied first), then the trie is the one at
+        ``value`` (a snapshot's root, when py-evm reverts to it)."""
+        if self.root_hash != value:
+            self._root = value
+
+    @contextlib.contextmanager
+    def squash_changes(self) -> Iterator[_AccountTrie]:
+        """py-trie's squashed batch: the writes are held until the root is asked for anyway; a failure inside
+        leaves the trie as it was."""
+        before = dict(self._pending)
+        try:
+            yield self
+        except BaseException:
+            self._pending = before
+            raise
+
+
 class _AccountDB(AccountDB):
+    def __init__(self, db: AtomicDatabaseAPI, state_root: Hash32 = BLANK_ROOT_HASH) -> None:
+        """py-evm's pipeline (``AccountDB.__init__``), with the account trie batched (:class:`_AccountTrie`)."""
+        super().__init__(db, state_root)
+        self._trie = HashTrie(_AccountTrie(self._batchtrie, state_root))  # type: ignore[arg-type]
+        self._trie_logger = KeyAccessLoggerDB(self._trie, log_missing_keys=False)
+        self._trie_cache = CacheDB(self._trie_logger)
+        self._journaltrie = JournalDB(self._trie_cache)
+
     def set_balance(self, address: Address, balance: int) -> None:
         """py-evm's, with the account copied shallow (:func:`_shallow_copy`)."""
         validate_canonical_address(address, title="Storage Address")
