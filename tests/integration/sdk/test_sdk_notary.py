@@ -235,7 +235,8 @@ def test_call_result_reads_the_gateway_headers_and_denial_bodies() -> None:
         "traceparent": trace,
     }
     denial = {"error": "forbidden", "reason": "no_grant", "detail": "no grant of financial-news", "event_id": "x"}
-    denied = CallResult.from_response(httpx.Response(403, headers=headers, json=denial))
+    reason = {"Consortium-Denial-Reason": "no_grant"}  # the gateway sends a refusal's reason in both
+    denied = CallResult.from_response(httpx.Response(403, headers={**headers, **reason}, json=denial))
     assert (denied.status, denied.event_id, denied.log_origin) == (
         403,
         headers["Consortium-Event-Id"],
@@ -248,11 +249,21 @@ def test_call_result_reads_the_gateway_headers_and_denial_bodies() -> None:
     assert raised.value.result is denied
 
     unauthenticated = CallResult.from_response(
-        httpx.Response(401, json={"error": "unauthorized", "reason": "certificate_expired", "detail": "expired"})
+        httpx.Response(
+            401,
+            headers={"Consortium-Denial-Reason": "certificate_expired"},
+            json={"error": "unauthorized", "reason": "certificate_expired", "detail": "expired"},
+        )
     )
     assert unauthenticated.denial_reason == "certificate_expired" and unauthenticated.event_id is None
-    unavailable = CallResult.from_response(httpx.Response(503, json={"reason": "chain_unavailable"}))
+    unavailable = CallResult.from_response(
+        httpx.Response(
+            503, headers={"Consortium-Denial-Reason": "chain_unavailable"}, json={"reason": "chain_unavailable"}
+        )
+    )
     assert unavailable.denial_reason == "chain_unavailable"
+    own = CallResult.from_response(httpx.Response(403, headers=headers, json=denial))  # the service's own 403
+    assert own.denial_reason is None and own.raise_for_denial() is own
 
     allowed = CallResult.from_response(httpx.Response(200, headers=headers, json={"reason": "a field of the data"}))
     assert allowed.ok and allowed.denial_reason is None and allowed.raise_for_denial() is allowed
