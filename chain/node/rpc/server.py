@@ -175,21 +175,26 @@ class _Handler(PooledHandler):
     timeout = REQUEST_TIMEOUT
     server: _HttpServer
 
+    #: The client certificate (DER) of a TLS connection, read once, at its handshake (None: plain HTTP, or none
+    #: presented); each request checks it against the rule of that moment (:meth:`_refusal`).
+    client_der: bytes | None = None
+
     def _handshake_refusal(self) -> RpcRefusedError | None:
         """Why the certificate the client presented is refused by the rule now (None: none presented, no rule,
         or admitted)."""
         access = self.server.rpc.access
-        der = self.request.getpeercert(binary_form=True)
-        if access is None or not der:
+        if access is None or not self.client_der:
             return None
-        return access.refusal(der)
+        return access.refusal(self.client_der)
 
     def opened(self) -> bool:
         """Refuse a client whose certificate the rule refuses now: answered at once, before any request is read,
         with the refusal's status and one JSON-RPC error object, and the connection closed. What the client sent
         meanwhile is discarded unparsed (a close with unread data would reset the connection and lose the
         answer), the connection waiting for it without a thread (``PooledHandler.linger``)."""
-        refusal = self._handshake_refusal() if isinstance(self.request, ssl.SSLSocket) else None
+        if isinstance(self.request, ssl.SSLSocket):
+            self.client_der = self.request.getpeercert(binary_form=True) or None
+        refusal = self._handshake_refusal()
         if refusal is None:
             return True
         log.warning("JSON-RPC connection from %s refused at the handshake: %s", self.client_address[0],
@@ -200,12 +205,13 @@ class _Handler(PooledHandler):
         return False
 
     def _refusal(self) -> RpcRefusedError | None:
-        """Why this request's client is not a member, or None when it is (or the server admits anyone)."""
+        """Why this request's client is not a member by the rule now, or None when it is (or the server admits
+        anyone): the connection's certificate, read at its handshake, checked again at each request, so that one
+        revoked while the connection is open is refused from its next request."""
         access = self.server.rpc.access
         if access is None:
             return None
-        der = self.request.getpeercert(binary_form=True) if isinstance(self.request, ssl.SSLSocket) else None
-        return access.refusal(der)
+        return access.refusal(self.client_der)
 
     def _refuse_rpc(self, refusal: RpcRefusedError, body: bytes) -> None:
         log.info("JSON-RPC %s %s from %s refused: %s", self.command, self.path[:100], self.client_address[0],
