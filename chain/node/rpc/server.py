@@ -6,7 +6,8 @@ only frames bodies, refuses oversized ones before reading them, and serves ``GET
 Its connections are served by a fixed set of threads (``chain.node.connections``: ``WORKERS`` by default), not
 a thread each: a connection waiting for its next request holds no thread, and one that waits ``IDLE_TIMEOUT``
 seconds is closed; while a request is served each read may take ``REQUEST_TIMEOUT`` seconds, and the whole request
-10 s (``chain.node.connections.REQUEST_DEADLINE``, plus 1 s per MiB of its body: 408 and closed after).
+10 s (``chain.node.connections.REQUEST_DEADLINE``, plus 1 s per MiB of its body: 408 with one JSON-RPC error object,
+-32600 with a null id, and closed after).
 
 ``GET /health`` answers ``{"head": N, "mode": ..., "inSync": ..., "inQuorum": ...}`` from the node's status
 (``chain.node.health``): 200 for a node sealing alone, or in sync and in quorum; 503 with the same body for a
@@ -39,7 +40,7 @@ from chain.node.health import NodeStatus
 from chain.node.node import Node
 from chain.node.rpc.access import RpcAccess, public_methods, refused_body
 from chain.node.rpc.envelope import answer_body, dump
-from chain.node.rpc.errors import RpcConfigError, RpcRefusedError
+from chain.node.rpc.errors import InvalidRequestError, RpcConfigError, RpcRefusedError, error_object
 from chain.node.rpc.methods import Methods
 from chain.qbft.evidence import Equivocation
 
@@ -236,6 +237,15 @@ class _Handler(PooledHandler):
 
     def _refuse(self, status: int, message: str, allow: str | None = None) -> None:
         self._send(status, message.encode() + b"\n", "text/plain; charset=utf-8", allow)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's own refusals (a request not received within its deadline: 408, a bad request
+        line, headers too long, an unknown method) as a JSON-RPC client reads them: the status, and one JSON-RPC
+        error object (-32600, invalid request, with a null id: no request of it was read), as for a refused
+        client; a status line even for a request too broken to have a version."""
+        self.close_connection = True
+        error = error_object(InvalidRequestError(message or HTTPStatus(code).phrase))
+        self._send(code, dump({"jsonrpc": "2.0", "id": None, "error": error}), _JSON)
 
     def _content_length(self) -> int | None:
         """The declared body length; answers (and closes) and returns None when it is unusable or too large."""
