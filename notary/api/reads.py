@@ -97,21 +97,23 @@ def _party_entry(service: Service, reader: Caller, event_id: str) -> EntryRow:
 
 
 @router.get("/v1/receipts/{event_id}", response_model=Receipt)
-def receipt(service: Service, reader: Caller, event_id: str) -> dict[str, Any]:
+def receipt(service: Service, reader: Caller, event_id: str) -> Response:
     if reader is not None:
         _party_entry(service, reader, event_id)
-    return service.sequencer.receipt(event_id).to_json()
+    return RECEIPT(service.sequencer.receipt(event_id).to_json())
 
 
 @router.get("/v1/entries/{event_id}", response_model=Entry, response_model_exclude_unset=True)
-def entry(service: Service, reader: Caller, event_id: str) -> dict[str, Any]:
+def entry(service: Service, reader: Caller, event_id: str) -> Response:
     row = _party_entry(service, reader, event_id)
-    return {
-        "index": row.index,
-        "entry": _b64(row.data),
-        "leaf_hash": _b64(service.suite.tree.leaf(row.data)),
-        "event": parse_entry(row.data),
-    }
+    return ENTRY(
+        {
+            "index": row.index,
+            "entry": _b64(row.data),
+            "leaf_hash": _b64(service.suite.tree.leaf(row.data)),
+            "event": parse_entry(row.data),
+        }
+    )
 
 
 @router.get("/v1/events", response_model=EventPage, summary="The events of the reader's org, a page at a time")
@@ -178,7 +180,7 @@ def inclusion(
     event_id: Annotated[str | None, Query(max_length=64)] = None,
     index: Annotated[int | None, Query(ge=0, lt=2**63)] = None,
     size: Annotated[int | None, Query(ge=1, lt=2**63)] = None,
-) -> dict[str, Any]:
+) -> Response:
     if (event_id is None) == (index is None):
         raise MalformedError("give exactly one of event_id or index")
     if event_id is not None:
@@ -188,14 +190,16 @@ def inclusion(
     proof = service.reader.inclusion(index, cp.size)
     found = service.store.entry(index)
     assert found is not None
-    return {
-        "index": index,
-        "size": cp.size,
-        "leaf_hash": _b64(service.suite.tree.leaf(found.data)),
-        "proof": [_b64(h) for h in proof],
-        "root": _b64(cp.root),
-        "checkpoint": (cp.cosigned or b"").decode("utf-8"),
-    }
+    return INCLUSION(
+        {
+            "index": index,
+            "size": cp.size,
+            "leaf_hash": _b64(service.suite.tree.leaf(found.data)),
+            "proof": [_b64(h) for h in proof],
+            "root": _b64(cp.root),
+            "checkpoint": (cp.cosigned or b"").decode("utf-8"),
+        }
+    )
 
 
 @router.get("/v1/proofs/consistency", response_model=ConsistencyProof)
@@ -392,5 +396,11 @@ def evidence(service: Service, reader: Caller, event_id: str) -> Response:
     return EVIDENCE(service.evidence(event_id).to_json())
 
 
-#: The bundle checked and written in the route's thread (``ModelAnswer``): the one hop of the largest read.
+#: The answers of the hot reads, each checked against its route's ``response_model`` and written in the route's
+#: own worker thread (``notary.answer.ModelAnswer``: the same bytes as FastAPI's, without its second hop): the
+#: evidence bundle (the largest read), and the receipt, the entry and the inclusion proof of an event (a gateway's,
+#: a member's and a verifier's per-event reads).
 EVIDENCE = ModelAnswer(Evidence)
+RECEIPT = ModelAnswer(Receipt)
+ENTRY = ModelAnswer(Entry, exclude_unset=True)
+INCLUSION = ModelAnswer(InclusionProof)
