@@ -125,7 +125,7 @@ def events(
     since_ms: Annotated[int | None, Query(ge=0, lt=2**63)] = None,
     own: bool = False,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
-) -> dict[str, Any]:
+) -> Response:
     """The events from index ``from`` on whose parties include the reader's org (``notary.event.parties``, as for
     ``/v1/entries/{event}``), or ``org`` for regulators and trusted readers (every event without it); a member
     asking for another org gets 403. ``own``: the reader's own org's events, whoever reads (a regulator's own
@@ -166,7 +166,7 @@ def events(
     else:
         index = end - 1
     following = index + 1
-    return {"events": found, "next": following if following < service.sequencer.size else None}
+    return EVENTS({"events": found, "next": following if following < service.sequencer.size else None})
 
 
 @router.get(
@@ -208,9 +208,9 @@ def consistency(
     _: Caller,
     first: Annotated[int, Query(alias="from", ge=0, lt=2**63)],
     second: Annotated[int, Query(alias="to", ge=0, lt=2**63)],
-) -> dict[str, Any]:
+) -> Response:
     proof = service.reader.consistency(first, second)
-    return {"from": first, "to": second, "proof": [_b64(h) for h in proof]}
+    return CONSISTENCY({"from": first, "to": second, "proof": [_b64(h) for h in proof]})
 
 
 @router.get("/v1/checkpoints", response_model=CheckpointPage, summary="Published checkpoints in size order")
@@ -219,20 +219,22 @@ def checkpoints(
     _: Caller,
     after: Annotated[int, Query(ge=0, lt=2**63)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-) -> dict[str, Any]:
+) -> Response:
     rows = service.store.checkpoints(after, limit)
-    return {
-        "checkpoints": checkpoints_json(service.store, rows),
-        "next": rows[-1].size if len(rows) == limit else None,
-    }
+    return CHECKPOINTS(
+        {
+            "checkpoints": checkpoints_json(service.store, rows),
+            "next": rows[-1].size if len(rows) == limit else None,
+        }
+    )
 
 
 @router.get("/v1/checkpoints/{size}", response_model=Checkpoint)
-def checkpoint_at(service: Service, _: Caller, size: Annotated[int, Path(ge=0, lt=2**63)]) -> CheckpointJSON:
+def checkpoint_at(service: Service, _: Caller, size: Annotated[int, Path(ge=0, lt=2**63)]) -> Response:
     row = service.store.checkpoint(size)
     if row is None or row.cosigned is None:
         raise NotFoundError(f"no published checkpoint of size {size}")
-    return checkpoints_json(service.store, [row])[0]
+    return CHECKPOINT(checkpoints_json(service.store, [row])[0])
 
 
 @router.get("/v1/anchors", response_model=AnchorPage, summary="Anchors in size order, a page at a time")
@@ -241,16 +243,18 @@ def anchors(
     _: Caller,
     after: Annotated[int, Query(ge=0, lt=2**63)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
-) -> dict[str, Any]:
+) -> Response:
     rows = service.store.anchors(after=after, limit=limit)
-    return {
-        "anchors": [anchor_json(r) for r in rows],
-        "next": rows[-1]["size"] if len(rows) == limit else None,
-    }
+    return ANCHORS(
+        {
+            "anchors": [anchor_json(r) for r in rows],
+            "next": rows[-1]["size"] if len(rows) == limit else None,
+        }
+    )
 
 
 @router.get("/v1/gaps", response_model=Gaps, summary="Missing gateway sequence numbers")
-def gaps(service: Service, reader: Caller) -> dict[str, Any]:
+def gaps(service: Service, reader: Caller) -> Response:
     """Every gateway's gaps and last sequence number for regulators and trusted readers (and with open reads);
     for anyone else only those of its own org's gateways (``Reader.may_read_gateway``)."""
 
@@ -262,12 +266,14 @@ def gaps(service: Service, reader: Caller) -> dict[str, Any]:
         except MalformedError:  # every stored id was checked when sequenced; an odd one is nobody's to see
             return False
 
-    return {
-        "gaps": [
-            {"gateway": g, "first": a, "last": b, "found_ms": t} for g, a, b, t in service.store.gaps() if shown(g)
-        ],
-        "last_seq": {g: seq for g, seq in service.sequencer.last_seqs().items() if shown(g)},
-    }
+    return GAPS(
+        {
+            "gaps": [
+                {"gateway": g, "first": a, "last": b, "found_ms": t} for g, a, b, t in service.store.gaps() if shown(g)
+            ],
+            "last_seq": {g: seq for g, seq in service.sequencer.last_seqs().items() if shown(g)},
+        }
+    )
 
 
 #: Alarms ``/v1/alarms`` answers per page unless ``limit`` says otherwise (before paging, all it ever answered).
@@ -325,16 +331,18 @@ def alarms(
         str | None,
         Query(description="`next` of the previous page, listed with the same `state` (400 otherwise); none: the first"),
     ] = None,
-) -> dict[str, Any]:
+) -> Response:
     """Keyset paging over (``last_ms``, ``id``), both descending: a page continues after the previous page's last
     alarm, so one walk through the pages lists an alarm at most once. An alarm found again or opened while a walk
     goes on moves up to the first page, ahead of the walk, which does not list it (again): a new walk does."""
     after = None if cursor is None else decode_alarm_cursor(cursor, state)
     rows = service.store.alarms(limit=limit, open_only=state == "open", after=after)
-    return {
-        "alarms": rows,
-        "next": encode_alarm_cursor(alarm_key(rows[-1]), state) if len(rows) == limit else None,
-    }
+    return ALARMS(
+        {
+            "alarms": rows,
+            "next": encode_alarm_cursor(alarm_key(rows[-1]), state) if len(rows) == limit else None,
+        }
+    )
 
 
 #: A reason: at least one character other than a space, no control characters, at most this long.
@@ -396,11 +404,18 @@ def evidence(service: Service, reader: Caller, event_id: str) -> Response:
     return EVIDENCE(service.evidence(event_id).to_json())
 
 
-#: The answers of the hot reads, each checked against its route's ``response_model`` and written in the route's
+#: The answers of the JSON reads, each checked against its route's ``response_model`` and written in the route's
 #: own worker thread (``notary.answer.ModelAnswer``: the same bytes as FastAPI's, without its second hop): the
-#: evidence bundle (the largest read), and the receipt, the entry and the inclusion proof of an event (a gateway's,
-#: a member's and a verifier's per-event reads).
+#: evidence bundle (the largest read), the receipt, the entry and the inclusion proof of an event (a gateway's, a
+#: member's and a verifier's per-event reads), and the pages and proofs of the log.
 EVIDENCE = ModelAnswer(Evidence)
 RECEIPT = ModelAnswer(Receipt)
 ENTRY = ModelAnswer(Entry, exclude_unset=True)
 INCLUSION = ModelAnswer(InclusionProof)
+EVENTS = ModelAnswer(EventPage)
+CONSISTENCY = ModelAnswer(ConsistencyProof)
+CHECKPOINTS = ModelAnswer(CheckpointPage)
+CHECKPOINT = ModelAnswer(Checkpoint)
+ANCHORS = ModelAnswer(AnchorPage)
+GAPS = ModelAnswer(Gaps)
+ALARMS = ModelAnswer(Alarms)
