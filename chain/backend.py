@@ -313,6 +313,7 @@ class RpcBackend:
         restart) is opened again once: nothing of the request was served."""
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": []}).encode()
         parts = urlsplit(self._url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         with self._plain_lock:
             for attempt in range(2):
                 kept = self._plain is not None
@@ -324,7 +325,7 @@ class RpcBackend:
                         else http.client.HTTPSConnection(host, port, timeout=self._timeout, context=self._ssl)
                     )
                 try:
-                    self._plain.request("POST", parts.path or "/", body, {"Content-Type": "application/json"})
+                    self._plain.request("POST", target, body, {"Content-Type": "application/json"})
                     response = self._plain.getresponse()
                     status, data = response.status, response.read()
                     break
