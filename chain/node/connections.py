@@ -27,8 +27,10 @@ Bounds of a request (:class:`PooledHandler`): its line, headers and body must ar
 seconds (:data:`REQUEST_DEADLINE`) of the moment a worker starts reading it, its first bytes having arrived, plus
 a second for each ``body_rate`` bytes (:data:`BODY_RATE`, 1 MiB) of the ``Content-Length`` its headers declare,
 and no read waits longer than ``timeout``; a keep-alive connection's next request has a deadline of its own. A
-request that misses it is answered 408 by ``send_error`` (the standard library's page, or the server's own format
-where it overrides it: the witness) and its connection closed. A client refused
+request that misses it is answered 408 by ``send_error`` and its connection closed; each server overrides
+``send_error`` to answer in its own error form (the node's JSON-RPC: one JSON-RPC error object; the peer routes and
+the alarm endpoint: their JSON ``{"error": ...}``; the witness: its one-line text), not the standard library's HTML
+page. A client refused
 at the handshake (:meth:`PooledHandler.linger`) is answered at once and its connection given back to the watcher,
 which holds it without a thread while what the client sends is dropped (so that closing does not reset the
 connection and lose the answer) until it closes, ``linger_quiet`` seconds pass without a byte, ``linger_limit``

@@ -33,7 +33,7 @@ of threads (``chain.node.connections``: :data:`WORKERS`), as the JSON-RPC's are:
 next request holds no thread, one that waits :data:`IDLE_TIMEOUT` seconds is closed, and while a request is
 served (its TLS handshake first, in a worker once the client's first bytes arrived) each read may take
 :data:`REQUEST_TIMEOUT` seconds, and the whole request 10 s (``chain.node.connections.REQUEST_DEADLINE``, plus
-1 s per MiB of its body: 408 and closed after).
+1 s per MiB of its body: 408 with ``{"error": ...}``, as the routes refuse, and closed after).
 
 :class:`PeerLinks` sends to every peer from one thread per peer, through a bounded queue (a peer that is down
 costs its queue, never the consensus loop's time); :meth:`PeerLinks.fetch_blocks` asks the peers in turn. One
@@ -58,6 +58,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -235,6 +236,21 @@ class _Handler(PooledHandler):
 
     def _error(self, status: int, reason: str) -> None:
         self._send(status, json.dumps({"error": reason}).encode())
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's own refusals (a request not received within its deadline: 408, a bad request
+        line, headers too long, an unknown method) in the routes' form, ``{"error": reason}``, with a status line
+        even for a request too broken to have a version."""
+        self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # the standard library's default before a version is parsed
+            self.request_version = self.protocol_version
+        body = json.dumps({"error": message or HTTPStatus(code).phrase}).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
 
     def _body(self) -> bytes | None:
         try:

@@ -39,6 +39,7 @@ import ssl
 import sys
 import threading
 from collections.abc import Callable
+from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -345,13 +346,28 @@ class _Handler(PooledHandler):
         except Exception:  # a source that fails answers 500, and the server goes on
             log.exception("alarm endpoint failed")
             status, body = 500, {"error": "internal", "detail": "the alarms could not be read; see up's log"}
+        self._write(status, body)
+
+    def _write(self, status: int, body: dict[str, Any], close: bool = False) -> None:
         data = json.dumps(body, ensure_ascii=False).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-store")
+        if close:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's own refusals (a request not received within its deadline: 408, a bad request
+        line, headers too long, an unknown method) in the endpoint's form, ``{"error": <the status's name>,
+        "detail": ...}``, with a status line even for a request too broken to have a version."""
+        self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # the standard library's default before a version is parsed
+            self.request_version = self.protocol_version
+        status = HTTPStatus(code)
+        self._write(status, {"error": status.name.lower(), "detail": message or status.phrase}, close=True)
 
     def _client_refused(self) -> str | None:
         """Over mutual TLS, why the client's certificate may not read the alarms (None: it may)."""

@@ -97,21 +97,23 @@ def _party_entry(service: Service, reader: Caller, event_id: str) -> EntryRow:
 
 
 @router.get("/v1/receipts/{event_id}", response_model=Receipt)
-def receipt(service: Service, reader: Caller, event_id: str) -> dict[str, Any]:
+def receipt(service: Service, reader: Caller, event_id: str) -> Response:
     if reader is not None:
         _party_entry(service, reader, event_id)
-    return service.sequencer.receipt(event_id).to_json()
+    return RECEIPT(service.sequencer.receipt(event_id).to_json())
 
 
 @router.get("/v1/entries/{event_id}", response_model=Entry, response_model_exclude_unset=True)
-def entry(service: Service, reader: Caller, event_id: str) -> dict[str, Any]:
+def entry(service: Service, reader: Caller, event_id: str) -> Response:
     row = _party_entry(service, reader, event_id)
-    return {
-        "index": row.index,
-        "entry": _b64(row.data),
-        "leaf_hash": _b64(service.suite.tree.leaf(row.data)),
-        "event": parse_entry(row.data),
-    }
+    return ENTRY(
+        {
+            "index": row.index,
+            "entry": _b64(row.data),
+            "leaf_hash": _b64(service.suite.tree.leaf(row.data)),
+            "event": parse_entry(row.data),
+        }
+    )
 
 
 @router.get("/v1/events", response_model=EventPage, summary="The events of the reader's org, a page at a time")
@@ -123,7 +125,7 @@ def events(
     since_ms: Annotated[int | None, Query(ge=0, lt=2**63)] = None,
     own: bool = False,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
-) -> dict[str, Any]:
+) -> Response:
     """The events from index ``from`` on whose parties include the reader's org (``notary.event.parties``, as for
     ``/v1/entries/{event}``), or ``org`` for regulators and trusted readers (every event without it); a member
     asking for another org gets 403. ``own``: the reader's own org's events, whoever reads (a regulator's own
@@ -164,7 +166,7 @@ def events(
     else:
         index = end - 1
     following = index + 1
-    return {"events": found, "next": following if following < service.sequencer.size else None}
+    return EVENTS({"events": found, "next": following if following < service.sequencer.size else None})
 
 
 @router.get(
@@ -178,7 +180,7 @@ def inclusion(
     event_id: Annotated[str | None, Query(max_length=64)] = None,
     index: Annotated[int | None, Query(ge=0, lt=2**63)] = None,
     size: Annotated[int | None, Query(ge=1, lt=2**63)] = None,
-) -> dict[str, Any]:
+) -> Response:
     if (event_id is None) == (index is None):
         raise MalformedError("give exactly one of event_id or index")
     if event_id is not None:
@@ -188,14 +190,16 @@ def inclusion(
     proof = service.reader.inclusion(index, cp.size)
     found = service.store.entry(index)
     assert found is not None
-    return {
-        "index": index,
-        "size": cp.size,
-        "leaf_hash": _b64(service.suite.tree.leaf(found.data)),
-        "proof": [_b64(h) for h in proof],
-        "root": _b64(cp.root),
-        "checkpoint": (cp.cosigned or b"").decode("utf-8"),
-    }
+    return INCLUSION(
+        {
+            "index": index,
+            "size": cp.size,
+            "leaf_hash": _b64(service.suite.tree.leaf(found.data)),
+            "proof": [_b64(h) for h in proof],
+            "root": _b64(cp.root),
+            "checkpoint": (cp.cosigned or b"").decode("utf-8"),
+        }
+    )
 
 
 @router.get("/v1/proofs/consistency", response_model=ConsistencyProof)
@@ -204,9 +208,9 @@ def consistency(
     _: Caller,
     first: Annotated[int, Query(alias="from", ge=0, lt=2**63)],
     second: Annotated[int, Query(alias="to", ge=0, lt=2**63)],
-) -> dict[str, Any]:
+) -> Response:
     proof = service.reader.consistency(first, second)
-    return {"from": first, "to": second, "proof": [_b64(h) for h in proof]}
+    return CONSISTENCY({"from": first, "to": second, "proof": [_b64(h) for h in proof]})
 
 
 @router.get("/v1/checkpoints", response_model=CheckpointPage, summary="Published checkpoints in size order")
@@ -215,20 +219,22 @@ def checkpoints(
     _: Caller,
     after: Annotated[int, Query(ge=0, lt=2**63)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-) -> dict[str, Any]:
+) -> Response:
     rows = service.store.checkpoints(after, limit)
-    return {
-        "checkpoints": checkpoints_json(service.store, rows),
-        "next": rows[-1].size if len(rows) == limit else None,
-    }
+    return CHECKPOINTS(
+        {
+            "checkpoints": checkpoints_json(service.store, rows),
+            "next": rows[-1].size if len(rows) == limit else None,
+        }
+    )
 
 
 @router.get("/v1/checkpoints/{size}", response_model=Checkpoint)
-def checkpoint_at(service: Service, _: Caller, size: Annotated[int, Path(ge=0, lt=2**63)]) -> CheckpointJSON:
+def checkpoint_at(service: Service, _: Caller, size: Annotated[int, Path(ge=0, lt=2**63)]) -> Response:
     row = service.store.checkpoint(size)
     if row is None or row.cosigned is None:
         raise NotFoundError(f"no published checkpoint of size {size}")
-    return checkpoints_json(service.store, [row])[0]
+    return CHECKPOINT(checkpoints_json(service.store, [row])[0])
 
 
 @router.get("/v1/anchors", response_model=AnchorPage, summary="Anchors in size order, a page at a time")
@@ -237,16 +243,18 @@ def anchors(
     _: Caller,
     after: Annotated[int, Query(ge=0, lt=2**63)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
-) -> dict[str, Any]:
+) -> Response:
     rows = service.store.anchors(after=after, limit=limit)
-    return {
-        "anchors": [anchor_json(r) for r in rows],
-        "next": rows[-1]["size"] if len(rows) == limit else None,
-    }
+    return ANCHORS(
+        {
+            "anchors": [anchor_json(r) for r in rows],
+            "next": rows[-1]["size"] if len(rows) == limit else None,
+        }
+    )
 
 
 @router.get("/v1/gaps", response_model=Gaps, summary="Missing gateway sequence numbers")
-def gaps(service: Service, reader: Caller) -> dict[str, Any]:
+def gaps(service: Service, reader: Caller) -> Response:
     """Every gateway's gaps and last sequence number for regulators and trusted readers (and with open reads);
     for anyone else only those of its own org's gateways (``Reader.may_read_gateway``)."""
 
@@ -258,12 +266,14 @@ def gaps(service: Service, reader: Caller) -> dict[str, Any]:
         except MalformedError:  # every stored id was checked when sequenced; an odd one is nobody's to see
             return False
 
-    return {
-        "gaps": [
-            {"gateway": g, "first": a, "last": b, "found_ms": t} for g, a, b, t in service.store.gaps() if shown(g)
-        ],
-        "last_seq": {g: seq for g, seq in service.sequencer.last_seqs().items() if shown(g)},
-    }
+    return GAPS(
+        {
+            "gaps": [
+                {"gateway": g, "first": a, "last": b, "found_ms": t} for g, a, b, t in service.store.gaps() if shown(g)
+            ],
+            "last_seq": {g: seq for g, seq in service.sequencer.last_seqs().items() if shown(g)},
+        }
+    )
 
 
 #: Alarms ``/v1/alarms`` answers per page unless ``limit`` says otherwise (before paging, all it ever answered).
@@ -321,16 +331,18 @@ def alarms(
         str | None,
         Query(description="`next` of the previous page, listed with the same `state` (400 otherwise); none: the first"),
     ] = None,
-) -> dict[str, Any]:
+) -> Response:
     """Keyset paging over (``last_ms``, ``id``), both descending: a page continues after the previous page's last
     alarm, so one walk through the pages lists an alarm at most once. An alarm found again or opened while a walk
     goes on moves up to the first page, ahead of the walk, which does not list it (again): a new walk does."""
     after = None if cursor is None else decode_alarm_cursor(cursor, state)
     rows = service.store.alarms(limit=limit, open_only=state == "open", after=after)
-    return {
-        "alarms": rows,
-        "next": encode_alarm_cursor(alarm_key(rows[-1]), state) if len(rows) == limit else None,
-    }
+    return ALARMS(
+        {
+            "alarms": rows,
+            "next": encode_alarm_cursor(alarm_key(rows[-1]), state) if len(rows) == limit else None,
+        }
+    )
 
 
 #: A reason: at least one character other than a space, no control characters, at most this long.
@@ -392,5 +404,18 @@ def evidence(service: Service, reader: Caller, event_id: str) -> Response:
     return EVIDENCE(service.evidence(event_id).to_json())
 
 
-#: The bundle checked and written in the route's thread (``ModelAnswer``): the one hop of the largest read.
+#: The answers of the JSON reads, each checked against its route's ``response_model`` and written in the route's
+#: own worker thread (``notary.answer.ModelAnswer``: the same bytes as FastAPI's, without its second hop): the
+#: evidence bundle (the largest read), the receipt, the entry and the inclusion proof of an event (a gateway's, a
+#: member's and a verifier's per-event reads), and the pages and proofs of the log.
 EVIDENCE = ModelAnswer(Evidence)
+RECEIPT = ModelAnswer(Receipt)
+ENTRY = ModelAnswer(Entry, exclude_unset=True)
+INCLUSION = ModelAnswer(InclusionProof)
+EVENTS = ModelAnswer(EventPage)
+CONSISTENCY = ModelAnswer(ConsistencyProof)
+CHECKPOINTS = ModelAnswer(CheckpointPage)
+CHECKPOINT = ModelAnswer(Checkpoint)
+ANCHORS = ModelAnswer(AnchorPage)
+GAPS = ModelAnswer(Gaps)
+ALARMS = ModelAnswer(Alarms)

@@ -6,7 +6,8 @@ only frames bodies, refuses oversized ones before reading them, and serves ``GET
 Its connections are served by a fixed set of threads (``chain.node.connections``: ``WORKERS`` by default), not
 a thread each: a connection waiting for its next request holds no thread, and one that waits ``IDLE_TIMEOUT``
 seconds is closed; while a request is served each read may take ``REQUEST_TIMEOUT`` seconds, and the whole request
-10 s (``chain.node.connections.REQUEST_DEADLINE``, plus 1 s per MiB of its body: 408 and closed after).
+10 s (``chain.node.connections.REQUEST_DEADLINE``, plus 1 s per MiB of its body: 408 with one JSON-RPC error object,
+-32600 with a null id, and closed after).
 
 ``GET /health`` answers ``{"head": N, "mode": ..., "inSync": ..., "inQuorum": ...}`` from the node's status
 (``chain.node.health``): 200 for a node sealing alone, or in sync and in quorum; 503 with the same body for a
@@ -39,7 +40,7 @@ from chain.node.health import NodeStatus
 from chain.node.node import Node
 from chain.node.rpc.access import RpcAccess, public_methods, refused_body
 from chain.node.rpc.envelope import answer_body, dump
-from chain.node.rpc.errors import RpcConfigError, RpcRefusedError
+from chain.node.rpc.errors import InvalidRequestError, RpcConfigError, RpcRefusedError, error_object
 from chain.node.rpc.methods import Methods
 from chain.qbft.evidence import Equivocation
 
@@ -175,21 +176,26 @@ class _Handler(PooledHandler):
     timeout = REQUEST_TIMEOUT
     server: _HttpServer
 
+    #: The client certificate (DER) of a TLS connection, read once, at its handshake (None: plain HTTP, or none
+    #: presented); each request checks it against the rule of that moment (:meth:`_refusal`).
+    client_der: bytes | None = None
+
     def _handshake_refusal(self) -> RpcRefusedError | None:
         """Why the certificate the client presented is refused by the rule now (None: none presented, no rule,
         or admitted)."""
         access = self.server.rpc.access
-        der = self.request.getpeercert(binary_form=True)
-        if access is None or not der:
+        if access is None or not self.client_der:
             return None
-        return access.refusal(der)
+        return access.refusal(self.client_der)
 
     def opened(self) -> bool:
         """Refuse a client whose certificate the rule refuses now: answered at once, before any request is read,
         with the refusal's status and one JSON-RPC error object, and the connection closed. What the client sent
         meanwhile is discarded unparsed (a close with unread data would reset the connection and lose the
         answer), the connection waiting for it without a thread (``PooledHandler.linger``)."""
-        refusal = self._handshake_refusal() if isinstance(self.request, ssl.SSLSocket) else None
+        if isinstance(self.request, ssl.SSLSocket):
+            self.client_der = self.request.getpeercert(binary_form=True) or None
+        refusal = self._handshake_refusal()
         if refusal is None:
             return True
         log.warning("JSON-RPC connection from %s refused at the handshake: %s", self.client_address[0],
@@ -200,12 +206,13 @@ class _Handler(PooledHandler):
         return False
 
     def _refusal(self) -> RpcRefusedError | None:
-        """Why this request's client is not a member, or None when it is (or the server admits anyone)."""
+        """Why this request's client is not a member by the rule now, or None when it is (or the server admits
+        anyone): the connection's certificate, read at its handshake, checked again at each request, so that one
+        revoked while the connection is open is refused from its next request."""
         access = self.server.rpc.access
         if access is None:
             return None
-        der = self.request.getpeercert(binary_form=True) if isinstance(self.request, ssl.SSLSocket) else None
-        return access.refusal(der)
+        return access.refusal(self.client_der)
 
     def _refuse_rpc(self, refusal: RpcRefusedError, body: bytes) -> None:
         log.info("JSON-RPC %s %s from %s refused: %s", self.command, self.path[:100], self.client_address[0],
@@ -230,6 +237,15 @@ class _Handler(PooledHandler):
 
     def _refuse(self, status: int, message: str, allow: str | None = None) -> None:
         self._send(status, message.encode() + b"\n", "text/plain; charset=utf-8", allow)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's own refusals (a request not received within its deadline: 408, a bad request
+        line, headers too long, an unknown method) as a JSON-RPC client reads them: the status, and one JSON-RPC
+        error object (-32600, invalid request, with a null id: no request of it was read), as for a refused
+        client; a status line even for a request too broken to have a version."""
+        self.close_connection = True
+        error = error_object(InvalidRequestError(message or HTTPStatus(code).phrase))
+        self._send(code, dump({"jsonrpc": "2.0", "id": None, "error": error}), _JSON)
 
     def _content_length(self) -> int | None:
         """The declared body length; answers (and closes) and returns None when it is unusable or too large."""

@@ -7,12 +7,26 @@ and a client refused at the handshake not at all while what it sends is dropped.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import json
 import socket
 import threading
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
+from eth.db.atomic import AtomicDB
+from eth_keys.datatypes import PrivateKey
+
+from chain.node import peers
 from chain.node.connections import ConnectionPool, PooledHandler, PooledServer
+from chain.node.node import Genesis, Node
+from chain.node.peers import Handlers, PeerServer
+from chain.node.rpc import RpcServer
+from chain.node.rpc import server as rpc_server
+from network.alarms import server as alarm_server
+from network.alarms.server import AlarmServer
 from tests.support.wait import wait_until
 
 
@@ -279,3 +293,79 @@ def test_a_client_refused_at_the_handshake_holds_no_worker_while_what_it_sends_i
             sock.close()
         asker.close()
         stop(server, accepting, "test-linger")
+
+
+class Leaping:
+    """A clock that moves 20 s at each reading: a request's deadline (10 s) has passed by the first read of it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        self.now += 20
+        return self.now
+
+
+def _node() -> Node:
+    validator = PrivateKey(b"\x01" * 32).public_key.to_checksum_address()
+    return Node(AtomicDB(), Genesis(20261, (validator,), validator, 1_795_000_000))
+
+
+@contextlib.contextmanager
+def _json_rpc() -> Iterator[int]:
+    rpc = RpcServer(_node(), host="127.0.0.1", port=0)
+    rpc.start()
+    try:
+        yield rpc.port
+    finally:
+        rpc.stop()
+
+
+@contextlib.contextmanager
+def _peer() -> Iterator[int]:
+    peer = PeerServer(_node(), Handlers(lambda _kind, _data: True, lambda _tx: None, dict))
+    peer.start()
+    try:
+        yield peer.port
+    finally:
+        peer.stop()
+
+
+@contextlib.contextmanager
+def _alarms() -> Iterator[int]:
+    endpoint = AlarmServer("t0ken")
+    endpoint.start()
+    try:
+        yield int(endpoint.server_address[1])
+    finally:
+        endpoint.close()
+
+
+TIMED_OUT = "request not received within 10 s"
+RPC_TIMED_OUT = {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": f"invalid request: {TIMED_OUT}"}}
+
+
+@pytest.mark.parametrize(
+    ("serving_", "handler", "body"),
+    [
+        (_json_rpc, rpc_server._Handler, RPC_TIMED_OUT),
+        (_peer, peers._Handler, {"error": TIMED_OUT}),
+        (_alarms, alarm_server._Handler, {"error": "request_timeout", "detail": TIMED_OUT}),
+    ],
+    ids=["json-rpc", "peer", "alarms"],
+)
+def test_each_servers_408_is_json_in_its_own_errors_form(
+    monkeypatch: pytest.MonkeyPatch, serving_: Any, handler: type[PooledHandler], body: dict[str, Any]
+) -> None:
+    """The node's JSON-RPC answers a request past its deadline with one JSON-RPC error object, as it answers a
+    refused client; the peer routes and the alarm endpoint with their own ``{"error": ...}`` bodies: JSON, not
+    the standard library's HTML page (by a clock that leaps past the deadline at each reading: the headers are read
+    past it)."""
+    monkeypatch.setattr(handler, "clock", staticmethod(Leaping()))
+    with serving_() as port, socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        client.sendall(b"POST / HTTP/1.1\r\n")  # its headers are read past the deadline
+        head, _, answered = read_to_end(client).partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    assert lines[0].endswith(" 408 Request Timeout")
+    assert {"Content-Type: application/json", "Connection: close"} <= set(lines)
+    assert json.loads(answered) == body

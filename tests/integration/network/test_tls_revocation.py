@@ -230,6 +230,35 @@ def test_a_certificate_revoked_on_chain_is_refused_from_the_next_read_of_the_dir
     assert answers(servers, world, kept) == SERVED
 
 
+def test_the_node_reads_a_connections_certificate_once_and_checks_it_at_every_request(
+    world: World, servers: Servers
+) -> None:
+    """The JSON-RPC reads the client certificate at the handshake and hands that same DER to the rule at every
+    request of the connection (read again per request, each call would get a new bytes object)."""
+    rule = servers.rpc.access
+    assert rule is not None
+    seen: list[bytes | None] = []
+
+    def admit(der: bytes | None) -> str:
+        seen.append(der)
+        return rule.admit(der)
+
+    servers.rpc.access = RpcAccess(admit, rule.public)
+    connection = http.client.HTTPSConnection(
+        "127.0.0.1", servers.rpc.port, context=client_context(world, world.identity(GRANTEE))
+    )
+    try:
+        for _ in range(3):
+            connection.request("POST", "/", RPC_BODY, {"Content-Type": "application/json"})
+            served = connection.getresponse()
+            assert (served.status, "result" in json.loads(served.read())) == (200, True)
+    finally:
+        connection.close()
+        servers.rpc.access = rule
+    assert len(seen) == 4 and seen[0] is not None  # the handshake's check, then one per request
+    assert all(der is seen[0] for der in seen)
+
+
 def test_a_suspended_member_is_refused_until_reinstated(world: World, chain: GatewayChain, servers: Servers) -> None:
     block = chain.suspend(OTHER)
     try:

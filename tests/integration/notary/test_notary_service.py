@@ -141,6 +141,61 @@ def test_from_batch_to_cosigned_checkpoint_proofs_and_tiles(
     assert answer.content.endswith(b'"event":' + base64.b64decode(entry["entry"]) + b"}")  # the entry's own bytes
 
 
+def test_the_json_reads_answer_fastapis_bytes_in_one_worker_thread_hop(
+    world: LogWorld, notary: tuple[NotaryService, TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The JSON reads (an event's receipt, entry and inclusion proof, the consistency proof, the pages of events,
+    checkpoints, anchors and alarms, the gaps) are checked against their ``response_model`` and written in the
+    route's own worker thread (``notary.answer.ModelAnswer``): one hop a request, not FastAPI's second one for the
+    validation, and the same bytes as FastAPI writes when the route hands it the dict."""
+    from fastapi import routing
+    from starlette.concurrency import run_in_threadpool
+
+    from notary.api import reads
+
+    service, client = notary
+    for first, count in ((1, 3), (6, 2)):  # 4 and 5 missing: a gap
+        body, headers = batch(world, first, count)
+        assert client.post("/v1/batches", content=body, headers=headers).status_code == 200
+        assert service.checkpointer.round() is not None
+    paths: list[tuple[str, dict[str, Any]]] = [
+        ("/v1/receipts/ev-2", {}),
+        ("/v1/entries/ev-2", {}),
+        ("/v1/proofs/inclusion", {"event_id": "ev-2"}),
+        ("/v1/proofs/inclusion", {"index": 2}),
+        ("/v1/proofs/consistency", {"from": 3, "to": 5}),
+        ("/v1/events", {}),
+        ("/v1/checkpoints", {"limit": 1}),
+        ("/v1/checkpoints/5", {}),
+        ("/v1/anchors", {}),
+        ("/v1/gaps", {}),
+        ("/v1/alarms", {}),
+    ]
+    hops = 0
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:  # FastAPI's hop of a sync route and of its validation
+        nonlocal hops
+        hops += 1
+        return await run_in_threadpool(*args, **kwargs)
+
+    monkeypatch.setattr(routing, "run_in_threadpool", counted)
+    answered = []
+    for path, params in paths:
+        hops = 0
+        answer = client.get(path, params=params)
+        assert (answer.status_code, hops) == (200, 1), path
+        answered.append((answer.headers["content-type"], answer.content))
+    assert json.loads(answered[-2][1])["gaps"] != []
+    answers = ("RECEIPT", "ENTRY", "INCLUSION", "CONSISTENCY", "EVENTS", "CHECKPOINTS", "CHECKPOINT", "ANCHORS", "GAPS")
+    for name in (*answers, "ALARMS"):
+        monkeypatch.setattr(reads, name, lambda body: body)  # the dict to FastAPI, as the routes once returned
+    for (path, params), expected in zip(paths, answered, strict=True):
+        hops = 0
+        answer = client.get(path, params=params)
+        assert (answer.status_code, hops) == (200, 2), path
+        assert (answer.headers["content-type"], answer.content) == expected, path
+
+
 def test_http_refusals_answer_with_the_right_status_and_write_nothing(
     world: LogWorld, notary: tuple[NotaryService, TestClient]
 ) -> None:
