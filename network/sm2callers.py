@@ -18,11 +18,15 @@ The checks here depend on the certificate and the CAs only, so their outcome is 
   :func:`~suite.x509.verify_chain` refuses the path (its signature does not verify under the CA's key, the CA is not
   a CA with keyCertSign);
 - ``malformed_certificate``: a certificate signed SM2-with-SM3 outside the profile of ``suite.x509``;
-- ``not_an_identity``: a CA certificate, or one without clientAuth and digitalSignature.
+- ``not_an_identity``: a CA certificate, or one without clientAuth or without digitalSignature;
+- ``certificate_expired`` or ``certificate_not_yet_valid``: never valid at the same time as its CA.
 
 ``verify_chain`` checks validity at an instant it is given and never reads a clock; it is given the first instant
 at which both the certificate and its CA are valid, so that its verdict holds at any time and the validity at the
 authenticator's clock is checked on every request, against the same two periods.
+
+A caller's SM2 certificate is issued by :func:`issue_sm2_identity` (``consortium identity issue --sm2``) beside its
+P-256 identity, and revoked by :func:`revoke_sm2_identity` (``consortium identity revoke``) on the SM2 CRL.
 """
 
 from __future__ import annotations
