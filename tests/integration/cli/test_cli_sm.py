@@ -31,10 +31,12 @@ from gmssl_pyx import sm3_hmac
 from chain.backend import RpcBackend
 from chain.contracts import AuditAnchorClient
 from chain.ids import OrgId
+from network._sm2ca import attributes
 from network.description import load_description
 from network.identity import OrgPaths, user_paths
 from network.logsetup import log_origin, log_vkey, witness_policy, witness_verifiers
 from network.shredding import gateway_vault
+from network.sm2callers import issue_sm2_identity
 from notary.log.checkpoint import parse_checkpoint
 from notary.log.hashing import SM3
 from notary.log.note import open_note, parse_note
@@ -325,18 +327,16 @@ def test_a_psi_job_runs_on_the_national_suite_and_its_disclosure_verifies_offlin
 def test_an_sm2_certificate_forwarded_by_a_tlcp_terminator_is_decided_and_logged_with_its_sm3_identity(
     sm: SmConsortium, tmp_path: Path
 ) -> None:
-    """The gateway behind a TLCP terminator (docs/national-suite.md): ``identity issue --sm2`` gives a jinghua-sec
-    caller an SM2 certificate of its member's SM2 identity CA (in consortium.json since ``init --crypto sm``), and a
-    real ``gateway serve --mode auth`` of bjic-cloud receives it in the client-certificate header as a TLCP terminator
-    (a Tongsuo-built nginx, with ``gateway nginx-config --tlcp``) would send it, URL-encoded. The test stands in for
+    """The gateway behind a TLCP terminator (docs/national-suite.md): a jinghua-sec caller gets an SM2 certificate of
+    its member's SM2 identity CA (in consortium.json since ``init --crypto sm``), and a real ``gateway serve --mode
+    auth`` of bjic-cloud receives it in the client-certificate header as a TLCP terminator (a Tongsuo-built nginx,
+    with ``gateway nginx-config --tlcp``) would send it, URL-encoded. The test stands in for
     that terminator: no TLCP handshake can run here (OpenSSL 3.0's TLS refuses SM2 certificates, and Debian ships no
     Tongsuo), so what is exercised is everything after it: the header, the SM2 checks, the grant, the event and its
     SM3 ``caller_identity`` in the log. One more process (the auth-mode gateway) on the module's consortium."""
     directory = sm.directory
-    r = run_cli("--dir", str(directory), "identity", "issue", "--org", "jinghua-sec", "--name", "tlcp", "--sm2",
-                env=sm_env())  # fmt: skip
-    assert "issued tlcp@jinghua-sec (SM2): serial 0x" in assert_ok(r), shown(r)
-    pem = (user_paths(directory, OrgId("jinghua-sec"), "tlcp").cert.parent / "sm2-cert.pem").read_text()
+    # what `identity issue --sm2` does (the command itself: tests/unit/cli/test_sm2_terminator_commands.py), in process
+    pem = issue_sm2_identity(directory, OrgId("jinghua-sec"), "tlcp", PASSPHRASE.encode()).cert.read_text()
     der = base64.b64decode("".join(pem.strip().splitlines()[1:-1]))
     assert pem.startswith("-----BEGIN CERTIFICATE-----") and b"\x2a\x81\x1c\xcf\x55\x01\x83\x75" in der  # SM2-with-SM3
 
@@ -371,13 +371,15 @@ def test_an_sm2_certificate_forwarded_by_a_tlcp_terminator_is_decided_and_logged
         # a forger's SM2 CA with the subject of jinghua-sec's, and no certificate at all: 401, nothing recorded
         listed = Certificate.from_pem(OrgPaths.of(directory, OrgId("jinghua-sec")).sm2_ca_cert.read_bytes())
         forger = SM2PrivateKey.generate()
-        name = Name("sm2-ca.jinghua-sec", listed.subject.split(",O=", 1)[1], "jinghua-sec")
+        name = Name("sm2-ca.jinghua-sec", attributes(listed, "organization_name")[0], "jinghua-sec")
         start = listed.not_before
         fake_ca = issue_ca(name, forger, start, listed.not_after)
         fake = issue(Name("tlcp@jinghua-sec", None, "jinghua-sec"), SM2PrivateKey.generate().public_key(), fake_ca,
                      forger, start, listed.not_after, usage="client")  # fmt: skip
+        assert Certificate.from_der(fake_ca).subject_der == listed.subject_der
         outsider = ask("trading", Certificate.from_der(fake).to_pem().decode())
         assert (outsider.status_code, outsider.json()["reason"]) == (401, "unknown_issuer"), outsider.text
+        assert "to the SM2 CA of org jinghua-sec fails" in outsider.json()["detail"], outsider.text
         assert ask("trading", None).json()["reason"] == "no_certificate"
 
         with MemberClient.from_directory(
