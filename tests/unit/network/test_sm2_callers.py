@@ -84,7 +84,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> SmWorld:
         create_org_identity(root, OrgId(org), name, PASS, CREATED, crypto="sm")
     create_org_identity(outside, OrgId("umbrella"), "Umbrella Corp", PASS, CREATED, crypto="sm")
     create_org_identity(outside, OrgId("acme"), MEMBERS["acme"], PASS, CREATED, crypto="sm")  # a forger's
-    for org, name in [("acme", "alice"), ("acme", "carol"), ("acme", "dave"), ("globex", "bob")]:
+    for org, name in [("acme", "alice"), ("acme", "carol"), ("acme", "dave"), ("acme", "frank"), ("globex", "bob")]:
         issue_sm2_identity(root, OrgId(org), name, PASS, now=ISSUED)
     issue_sm2_identity(outside, OrgId("umbrella"), "zed", PASS, now=ISSUED)
     issue_sm2_identity(outside, OrgId("acme"), "mallory", PASS, now=ISSUED)
@@ -284,7 +284,7 @@ def test_a_bad_sm2_crl_fails_closed_and_recovers(world: SmWorld) -> None:
     path = OrgPaths.of(world.root, acme).sm2_crl
     auth = world.auth(crl_check_interval=0.0)
     alice = world.pem("acme", "alice")
-    revoke_sm2_identity(world.root, acme, world.pem("acme", "dave").encode(), PASS, now=NOW)  # a list in place
+    revoke_sm2_identity(world.root, acme, world.pem("acme", "frank").encode(), PASS, now=NOW)  # a list in place
     good = path.read_bytes()
     try:
         assert auth.authenticate_pem(alice).org == "acme"
@@ -307,9 +307,9 @@ def test_a_bad_sm2_crl_fails_closed_and_recovers(world: SmWorld) -> None:
     finally:
         path.write_bytes(good)
     assert auth.authenticate_pem(alice).org == "acme"  # a valid list again: back to normal
-    refused("certificate_revoked", lambda: auth.authenticate_pem(world.pem("acme", "dave")))
+    refused("certificate_revoked", lambda: auth.authenticate_pem(world.pem("acme", "frank")))
     path.unlink()  # no list: no revocations
-    assert auth.authenticate_pem(world.pem("acme", "dave")).org == "acme"
+    assert auth.authenticate_pem(world.pem("acme", "frank")).org == "acme"
     path.write_bytes(good)
 
 
