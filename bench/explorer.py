@@ -288,7 +288,7 @@ def make_tokens(directory: Path) -> dict[str, str]:
     from chain.ids import OrgId, Role
     from demo.people import ensure_demo_people
     from network.description import load_description
-    from network.identity import load_user_key, user_paths
+    from network.identity import load_person_key, user_paths
     from network.logins import make_token
 
     description = load_description(directory)
@@ -299,7 +299,7 @@ def make_tokens(directory: Path) -> dict[str, str]:
     for org, name, _role in people:
         if name not in ("compliance", "inspector"):
             continue
-        key = load_user_key(directory, OrgId(org), name, PASSPHRASE.encode())
+        key = load_person_key(directory, OrgId(org), name, PASSPHRASE.encode())
         cert = user_paths(directory, OrgId(org), name).cert.read_bytes()
         tokens[org] = make_token(cert, key, hours=24, now=datetime.now(UTC))
     return tokens

@@ -161,50 +161,32 @@ def _issue_sm2(obj: Context, org: OrgId, name: str, days: int) -> None:
 )
 @pass_ctx
 def identity_revoke(obj: Context, org: OrgId, cert_file: Path) -> None:
-    """Revoke a certificate issued by the CA of ORG: add its serial to ORG's CRL (DIR/orgs/ORG/msp/crls/crl.pem).
+    """Revoke a certificate issued by the CA of ORG: add its serial to ORG's CRL (DIR/orgs/ORG/msp/crls/crl.pem;
+    an SM2 certificate's, a person's or a caller's of `identity issue --sm2`, to the SM2 identity CA's,
+    DIR/orgs/ORG/ca/sm2-crl.pem).
 
-    An SM2 certificate (--sm2 of `identity issue`) goes to the CRL of ORG's SM2 identity CA instead
-    (DIR/orgs/ORG/ca/sm2-crl.pem). Gateways refuse the certificate within a second. Revoking a certificate twice
-    changes nothing."""
+    Gateways refuse the certificate within a second. Revoking a certificate twice changes nothing."""
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from network.certificates import SM2_WITH_SM3_OID
-    from network.identity import load_crl, read_leaf_certificate, revoke_identity
+    from network.identity import load_crl, load_sm2_crl, read_leaf_certificate, revoke_identity, sm2_certificate
 
     cert = read_leaf_certificate(cert_file)  # a TLS certificate of a rotated CA is followed by cross certificates
     _require_org(obj, org)
-    if cert.signature_algorithm_oid.dotted_string == SM2_WITH_SM3_OID:
-        _revoke_sm2(obj, org, cert.public_bytes(Encoding.PEM))
-        return
     serial, subject = cert.serial_number, cert.subject.rfc4514_string()
-    before = load_crl(obj.directory, org)
-    earlier = None if before is None else before.get_revoked_certificate_by_serial_number(serial)
     pem = cert.public_bytes(Encoding.PEM)
+    if sm2_certificate(pem) is not None:  # an SM2 person of an sm member: the SM2 identity CA's CRL
+        sm2_before = load_sm2_crl(obj.directory, org)
+        earlier = None if sm2_before is None else sm2_before.revoked.get(serial)
+    else:
+        before = load_crl(obj.directory, org)
+        entry = None if before is None else before.get_revoked_certificate_by_serial_number(serial)
+        earlier = None if entry is None else entry.revocation_date_utc
     crl = revoke_identity(obj.directory, org, pem, obj.passphrase())
     if earlier is not None:
-        when = earlier.revocation_date_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+        when = earlier.strftime("%Y-%m-%dT%H:%M:%SZ")
         click.echo(f"serial {serial:#x} ({subject}) was already revoked at {when}; {crl} unchanged")
     else:
         click.echo(f"revoked serial {serial:#x} ({subject}) in {crl}")
-
-
-def _revoke_sm2(obj: Context, org: OrgId, pem: bytes) -> None:
-    from network.identity import load_sm2_crl
-    from network.sm2callers import revoke_sm2_identity
-    from suite.x509 import Certificate
-
-    try:
-        cert = Certificate.from_pem(pem)
-    except ValueError as exc:  # the suite's CertificateError
-        fail(f"the certificate to revoke is not an SM2 certificate of the profile: {exc}")
-    before = load_sm2_crl(obj.directory, org)
-    earlier = None if before is None else before.revoked.get(cert.serial)
-    crl = revoke_sm2_identity(obj.directory, org, pem, obj.passphrase())
-    if earlier is not None:
-        when = earlier.strftime("%Y-%m-%dT%H:%M:%SZ")
-        click.echo(f"serial {cert.serial:#x} ({cert.subject}) was already revoked at {when}; {crl} unchanged")
-    else:
-        click.echo(f"revoked serial {cert.serial:#x} ({cert.subject}) in {crl}")
 
 
 @identity.command("server-cert")

@@ -287,7 +287,7 @@ def _rpc_tls(
 
 @click.group("chain")
 def chain_group() -> None:
-    """The chain: verify every node's store; status of every node; equivocations."""
+    """The chain: verify every node's store; status of every node; equivocations; end a validator's sit-out."""
 
 
 @chain_group.command("verify")
@@ -296,21 +296,10 @@ def chain_group() -> None:
 def chain_verify(directory: Path, org: str | None) -> None:
     """Re-check every block of each node in DIRECTORY: links, seals, re-executed state roots; then that the
     nodes hold one chain (the same block hashes up to the lowest head)."""
-    from chain.node.service import STORE_DIR
     from chain.node.store import open_store
     from chain.node.verify import canonical_hash
-    from network.nodes import NodesError, is_network, node_dir, read_nodes
 
-    try:
-        if is_network(directory):
-            orgs = [e.org for e in read_nodes(directory)]
-            if org is not None and org not in orgs:
-                fail(f"{org} runs no node here: the nodes are {', '.join(orgs)}")
-            targets = [(str(o), node_dir(directory, o) / STORE_DIR) for o in orgs if org in (None, o)]
-        else:
-            targets = [("", directory / "chain" / STORE_DIR)]
-    except NodesError as exc:
-        fail(str(exc))
+    targets = _stores(directory, org)
     heads: list[tuple[str, Path, int]] = []
     for name, store_dir in targets:
         label = f" ({name})" if name else ""
@@ -335,6 +324,66 @@ def chain_verify(directory: Path, org: str | None) -> None:
             detail = ", ".join(f"{n} 0x{h.hex()[:16]}" for n, h in hashes.items())
             fail(f"the nodes hold different chains: block {common} is {detail}")
         click.echo(f"{len(heads)} nodes hold one chain: block {common} is 0x{next(iter(hashes.values())).hex()}")
+
+
+def _stores(directory: Path, org: str | None) -> list[tuple[str, Path]]:
+    """The chain stores in DIRECTORY, each with its node's org ("" for the single node of a one-node directory):
+    ``org``'s alone if given."""
+    from chain.node.service import STORE_DIR
+    from network.nodes import NodesError, is_network, node_dir, read_nodes
+
+    try:
+        if is_network(directory):
+            orgs = [e.org for e in read_nodes(directory)]
+            if org is not None and org not in orgs:
+                fail(f"{org} runs no node here: the nodes are {', '.join(orgs)}")
+            return [(str(o), node_dir(directory, o) / STORE_DIR) for o in orgs if org in (None, o)]
+    except NodesError as exc:
+        fail(str(exc))
+    return [("", directory / "chain" / STORE_DIR)]
+
+
+@chain_group.command("vote-again")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--org", help="The member whose node is to vote again (needed where DIRECTORY runs several nodes).")
+def chain_vote_again(directory: Path, org: str | None) -> None:
+    """End a validator's sit-out: vouch that its stopped node's record of signed messages is complete, so that
+    its next start votes at once whatever its peers' head.
+
+    A validator whose record is fresh (a wiped data directory) or behind its peers (a restored backup, or a node
+    that was down while they decided blocks) sits out the height in progress; two of four doing so at one height
+    stall it for good. Only vouch for a record you know lacks nothing the validator signed: one that does lets it
+    sign twice in that height."""
+    from chain.node.signed import VOUCHED_HEAD, vouch
+    from chain.node.store import StoreError, open_store
+
+    stores = _stores(directory, org)
+    if len(stores) > 1:
+        fail(f"DIRECTORY runs {len(stores)} nodes: name one with --org ({', '.join(n for n, _ in stores)})")
+    name, store_dir = stores[0]
+    label = f" of {name}" if name else ""
+    if not store_dir.is_dir():
+        fail(f"{store_dir} not found: the node{label} has no chain store yet (it has not run)")
+    try:
+        with open_store(store_dir) as store:
+            before = vouch(store)
+    except StoreError as exc:
+        fail(f"the chain store{label} cannot be changed, nothing was: {exc}")
+    if before.fresh:
+        was = "held no record (a fresh store: it would have sat out the height in progress)"
+    elif before.abstain_through is None:
+        was = "was fresh, its abstain height not fixed yet"
+    elif before.check_from == VOUCHED_HEAD:
+        was = "was already vouched for"
+    elif before.abstain_through:
+        was = f"abstained through height {before.abstain_through}"
+    else:
+        was = "did not abstain"
+    if before.check_from is not None and before.check_from != VOUCHED_HEAD:
+        was += f", and its next start would have compared its peers' head with block {before.check_from}"
+    kept = f"heights {before.heights[0]} to {before.heights[-1]}" if before.heights else "no message"
+    click.echo(f"the record of signed messages{label} {was}; it keeps {kept}")
+    click.echo(f"vouched for: the node{label} votes at its next start, whatever its peers' head")
 
 
 def _verify_one(store_dir: Path, label: str) -> VerifyReport:

@@ -20,8 +20,8 @@ gateway, serving one as the owner, and disclosure proofs from the files a party 
   up`` started); prints the intersection's size, where the job files (``privacy.jobfiles``) are, each step's event id
   and the job's tag (``privacy.asset.job_tag``), which names the job's page in the explorer. The record step's event
   id, and the notary's URL ``consortium.json`` records, are kept in the job files' ``record-step.json``.
-  ``--retries N`` sends a step the owner's service did not answer (it stopped during the step) again, N times at
-  most (``sdk.privacy.run_psi_job``).
+  ``--retries N`` sends a step the owner's service did not answer (it stopped during the step), or whose answer
+  broke off after its headers, again, N times at most (``sdk.privacy.run_psi_job``).
 - ``privacy prove-member JOB_FILES... --id ID [--set input|result] [--out FILE]``: the disclosure document
   (``privacy.document``, ``consortium-ledger/privacy-disclosure/v1``) of whether ID was in the party's input
   (or, at the client, in the result): a proof of membership if it was, of non-membership if not. JOB_FILES are
@@ -228,8 +228,8 @@ def serve(
               help="Directory for the job files; default DIR/orgs/ORG/privacy/jobs/<job id>.")  # fmt: skip
 @click.option("--retries", type=click.IntRange(0, 20), default=0, show_default=True,
               help="Send a step again up to this many times when the owner's service gave no answer (it stopped "
-              "during the step: the gateway's 502, 503 or 504), 2 s apart, doubling; the same step gets the same "
-              "answer and counts no second run.")  # fmt: skip
+              "during the step: the gateway's 502, 503 or 504) or its answer broke off after its headers, 2 s "
+              "apart, doubling; the same step gets the same answer and counts no second run.")  # fmt: skip
 @json_option
 @as_option
 @pass_ctx

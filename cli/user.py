@@ -104,6 +104,28 @@ def _read(path: Path) -> bytes:
         raise IdentityError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
+def _revoked_at(
+    directory: Path, org: OrgId, cert: Any, crls: dict[tuple[str, bool], Any] | None = None
+) -> datetime | None:
+    """When the org revoked ``cert`` (a person's certificate: ECDSA P-256, or SM2 under an ``sm`` member's SM2
+    identity CA, each in its CA's CRL), or None. A CRL that cannot be trusted raises: never "not revoked". ``crls``
+    keeps the CRLs read, for a caller asking about many certificates."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from network.identity import load_crl, load_sm2_crl, sm2_certificate
+
+    crls = {} if crls is None else crls
+    sm2 = sm2_certificate(cert.public_bytes(Encoding.PEM)) is not None
+    if (org, sm2) not in crls:
+        crls[org, sm2] = load_sm2_crl(directory, org) if sm2 else load_crl(directory, org)
+    if sm2:
+        sm2_crl = crls[org, sm2]
+        return None if sm2_crl is None else sm2_crl.revoked.get(cert.serial_number)
+    crl = crls[org, sm2]
+    entry = None if crl is None else crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+    return None if entry is None else entry.revocation_date_utc
+
+
 def _iso(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -184,7 +206,7 @@ def user_token(
     `Authorization: Bearer TOKEN`, or paste it into the explorer's login page."""
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from network.identity import certificate_role, load_crl, load_user_key, read_certificate, user_paths
+    from network.identity import certificate_role, load_person_key, read_certificate, user_paths
     from network.logins import make_token
     from notary.durable import replace_file
 
@@ -207,11 +229,10 @@ def user_token(
         _fail(f"the certificate of {name}@{org} expired at {_iso(cert.not_valid_after_utc)}: add the person again")
     if now < cert.not_valid_before_utc:
         _fail(f"the certificate of {name}@{org} is not valid before {_iso(cert.not_valid_before_utc)}")
-    crl = load_crl(directory, OrgId(org))
-    entry = None if crl is None else crl.get_revoked_certificate_by_serial_number(cert.serial_number)
-    if entry is not None:
-        _fail(f"the certificate of {name}@{org} ({subject}) was revoked at {_iso(entry.revocation_date_utc)}")
-    key = load_user_key(directory, OrgId(org), name, _passphrase(passphrase_file))
+    revoked_at = _revoked_at(directory, OrgId(org), cert)
+    if revoked_at is not None:
+        _fail(f"the certificate of {name}@{org} ({subject}) was revoked at {_iso(revoked_at)}")
+    key = load_person_key(directory, OrgId(org), name, _passphrase(passphrase_file))
     try:
         token = make_token(cert.public_bytes(Encoding.PEM), key, hours=hours, now=now)
     except ValueError as exc:
@@ -244,7 +265,7 @@ def user_list(directory: Path, org: str | None, as_json: bool) -> None:
     from cryptography.hazmat.primitives.serialization import Encoding
 
     from network.description import FILENAME, load_description
-    from network.identity import OrgPaths, certificate_role, load_crl, read_certificate
+    from network.identity import OrgPaths, certificate_role, read_certificate
     from notary.event import caller_identity
     from notary.submit.vault import SUITE_VERSIONS
 
@@ -260,9 +281,9 @@ def user_list(directory: Path, org: str | None, as_json: bool) -> None:
         orgs = [d.name for d in found if not d.name.startswith(".") and (d / "ca" / "ca-cert.pem").is_file()]
     now = datetime.now(UTC)
     rows: list[dict[str, Any]] = []
+    crls: dict[tuple[str, bool], Any] = {}
     for org_id in orgs:
         paths = OrgPaths.of(directory, OrgId(org_id))
-        crl = load_crl(directory, OrgId(org_id))
         users = sorted(paths.users_dir.iterdir()) if paths.users_dir.is_dir() else []
         for user_dir in users:
             cert_file = user_dir / "msp" / "signcerts" / "cert.pem"
@@ -275,7 +296,7 @@ def user_list(directory: Path, org: str | None, as_json: bool) -> None:
                 role = None
             if role is None:
                 continue  # an identity, not a person
-            revoked = None if crl is None else crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+            revoked = _revoked_at(directory, OrgId(org_id), cert, crls)
             if revoked is not None:
                 state = "revoked"
             elif now > cert.not_valid_after_utc:
@@ -292,7 +313,7 @@ def user_list(directory: Path, org: str | None, as_json: bool) -> None:
                     "state": state,
                     "valid_from": _iso(cert.not_valid_before_utc),
                     "valid_until": _iso(cert.not_valid_after_utc),
-                    "revoked_at": None if revoked is None else _iso(revoked.revocation_date_utc),
+                    "revoked_at": None if revoked is None else _iso(revoked),
                     "serial": f"{cert.serial_number:#x}",
                     "identity": caller_identity(cert.public_bytes(Encoding.DER), SUITE_VERSIONS[suite]),
                     "certificate": str(cert_file),

@@ -56,7 +56,7 @@ def write_demo_logins(
     """Write a fresh login token, valid for ``hours``, for each of ``people`` (``(org, name, role)``, as
     :func:`ensure_demo_people` returns them) to ``ROOT/explorer/logins/<name>@<org>.token`` (mode 0600, the
     folder 0700), replacing older ones; return the folder."""
-    from network.identity import load_user_key, user_paths
+    from network.identity import load_person_key, user_paths
     from network.logins import make_token
     from notary.durable import replace_file
 
@@ -66,7 +66,7 @@ def write_demo_logins(
     now = datetime.now(UTC)
     for org, name, _role in people:
         paths = user_paths(root, OrgId(org), name)
-        key = load_user_key(root, OrgId(org), name, passphrase)
+        key = load_person_key(root, OrgId(org), name, passphrase)
         try:
             cert = paths.cert.read_bytes()
         except OSError as exc:

@@ -6,7 +6,9 @@ nginx asks for a client certificate without checking it (``ssl_verify_client opt
 verdict, with its reason, comes from the gateway: nginx's own check would turn an unknown or expired
 certificate into a bare 400 page. The reason and the event id travel back in response headers
 (``auth_request_set``), and nginx's named locations turn a 401 or 403 into the same JSON a gateway in proxy mode
-answers. nginx gives an auth subrequest no body, so in this mode the request digest covers method and URI.
+answers. nginx gives an auth subrequest no body, so in this mode the request digest covers method and URI. The
+service's own answer headers of those names are hidden (``proxy_hide_header``): only the gateway's reach the
+caller, so a service cannot add a second event id or forge a denial reason.
 
 With :class:`Tlcp` the server also speaks TLCP (GB/T 38636) through Tongsuo's NTLS module (``enable_ntls on``,
 ``ssl_sign_certificate`` and ``ssl_sign_certificate_key``, ``ssl_enc_certificate`` and ``ssl_enc_certificate_key``,
@@ -105,6 +107,7 @@ def render(site: NginxSite) -> str:
     password = f"        ssl_password_file {site.password_file};\n" if site.password_file else ""
     variable = dict(_FROM_AUTH)
     headers = "\n".join(f"            add_header {name} ${variable[name]} always;" for name in _TO_CALLER)
+    hidden = "\n".join(f"            proxy_hide_header {name};" for name in _TO_CALLER)
     from_auth = "\n".join(
         f"            auth_request_set ${var} {_upstream_variable(name)};" for name, var in _FROM_AUTH
     )
@@ -153,6 +156,7 @@ http {{
             error_page 401 = @unauthorized;
             error_page 403 = @forbidden;
             proxy_pass http://firm_service;
+{hidden}
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header {TRACE_HEADER} ${variable[TRACE_HEADER]};

@@ -13,7 +13,8 @@ so that what a suspended firm still tries is in the log.
 One call, in proxy mode (``docs/gateway.md`` has the reasons and statuses):
 
 1. authenticate the caller from its TLS client certificate (:mod:`network.certificates`), again at each request
-   of the connection — a failure is a 401 and no event (there is no caller to name);
+   of the connection (the certificate read once, at the handshake) — a failure is a 401 and no event (there is
+   no caller to name);
 2. find the API by method and route in the provider's service map — none is a 404 and no event;
    take one of the caller's slots of calls in flight (:mod:`gateway.inflight`) — none left is a 429, recorded;
 3. decide from the on-chain grant (:mod:`gateway.policy`, cached; a miss is answered by a worker
@@ -181,10 +182,16 @@ class Gateway:
         self._dp_costs: dict[str, int] = {}  # event id → thousandths of ε its event spends of its grant's budget
         #: event ids of the PSI request steps in flight (each a run, unless its upstream gives no answer)
         self._runs: set[str] = set()
+        #: event id → (job tag, the request's SHA-256) of each PSI request step in flight that counts as a run: kept
+        #: in the outbox with its event when it is recorded counted (``Outbox.counted_run``)
+        self._run_keys: dict[str, tuple[str, str]] = {}
         #: event ids of admitted calls whose unit (and ε) is reserved and not yet used: it is used once the call's
         #: event is recorded counted, and given back if the call ends otherwise (``_admitted``)
         self._held: set[str] = set()
         self._call_salts: dict[str, bytes] = {}  # event id → its salt, while its call in proxy mode lasts
+        #: each open connection's client certificate (DER; None without TLS or a certificate), read from its TLS
+        #: object once at the handshake (:meth:`handshake_refusal`) until it is lost (:meth:`connection_lost`)
+        self._peer_certificates: dict[asyncio.BaseTransport, bytes | None] = {}
 
     # ------------------------------------------------------------------------------------------ apps
 
@@ -225,9 +232,9 @@ class Gateway:
         serve it: a connection without TLS or without a certificate (each request is answered 401), one of a
         suspended member (each call denied ``member_suspended`` and recorded), and one whose member's status
         cannot be read now (each request is answered 503 ``chain_unavailable``). A refusal is
-        logged and counted: there is no call to record as an event."""
-        ssl_object = transport.get_extra_info("ssl_object")
-        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        logged and counted: there is no call to record as an event. The certificate is kept for the connection's
+        requests (:meth:`peer_certificate`) until :meth:`connection_lost`."""
+        der = self._peer_certificates[transport] = _peer_certificate(transport)
         try:
             refusal = self.auth.handshake_verdict(der, suspended=False)  # a suspended member's calls are recorded
         except ChainUnavailableError:
@@ -241,12 +248,25 @@ class Gateway:
         body = {"error": "forbidden", "reason": refusal.reason, "detail": refusal.detail}
         return refusal_answer(403, body, [*self._common.items(), (REASON_HEADER, refusal.reason)])
 
+    def peer_certificate(self, transport: asyncio.BaseTransport) -> bytes | None:
+        """The client certificate (DER) of the connection ``transport``, as read at its handshake: a connection's
+        certificate cannot change, so a keep-alive connection's requests do not read it again from the TLS object
+        (each request still checks it, revocation included, :meth:`CallerAuthenticator.authenticate`). A
+        connection the handshake gate did not see (an application served otherwise) is read at each request."""
+        try:
+            return self._peer_certificates[transport]
+        except KeyError:
+            return _peer_certificate(transport)
+
+    def connection_lost(self, transport: asyncio.BaseTransport) -> None:
+        """Forget the certificate of a connection that ended."""
+        self._peer_certificates.pop(transport, None)
+
     # ------------------------------------------------------------------------------------------ proxy mode
 
     async def _proxy(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter_ns()
-        ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
-        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        der = self.peer_certificate(request.transport) if request.transport else None
         try:
             caller = self.auth.authenticate(der)
         except AuthError as exc:
@@ -330,6 +350,8 @@ class Gateway:
         step = self.psi.step(service) if self.psi is not None else None
         job = PsiStep(claimed_tag(request.headers.get(JOB_HEADER))) if step is not None else None
         dp_cost = 0  # thousandths of ε reserved of the grant's privacy budget (a PSI request step under a budget)
+        run: tuple[str, str] | None = None  # a PSI request step's (job tag, request SHA-256): the run it starts
+        retry_of: str | None = None  # the event id of the counted request step this one repeats, byte for byte
         if read is None:
             body, denial, decision = b"", ("body_too_large", 413), None
             detail = f"the request body is over {limit:,} bytes, the limit of {service.api}"
@@ -351,7 +373,14 @@ class Gateway:
                     refused = self.psi.check(service, step, body, decision, purpose, caller.org, digest, job)
                     if refused is not None:
                         denial, detail = (refused.reason, refused.status), refused.detail
-                    elif self.psi.counts_a_run(step):  # one run, then the job's ε of the grant's privacy budget
+                    elif self.psi.counts_a_run(step) and job is not None and job.tag is not None:
+                        run = (job.tag, hashlib.sha256(body).hexdigest())
+                        try:
+                            retry_of = self.outbox.counted_run(*run)
+                        except OutboxError as exc:  # not known as a retry: counted as a run (never one too few)
+                            log.warning("PSI run of event %s not looked up: %s", event["event_id"], exc)
+                    if denial is None and self.psi.counts_a_run(step) and retry_of is None:
+                        # one run, then the job's ε of the grant's privacy budget
                         denial = await self._reserve(decision)
                         if denial is None:
                             denial, detail, dp_cost = await self._reserve_budget(service, decision)
@@ -370,11 +399,15 @@ class Gateway:
             )
         assert decision is not None and decision.grant_id is not None
         event["decision"] = "allow"
-        charged = step is None or (self.psi is not None and self.psi.counts_a_run(step))
+        charged = step is None or (self.psi is not None and self.psi.counts_a_run(step) and retry_of is None)
+        if retry_of is not None:  # the same request as a counted run: no second run, no ε (gateway.psi)
+            event["psi_retry_of"] = retry_of
         if not charged:
             self._uncounted.add(event["event_id"])
         elif step is not None:  # a run, unless the owner's service gives no answer (_no_answer)
             self._runs.add(event["event_id"])
+            if run is not None:
+                self._run_keys[event["event_id"]] = run
         if dp_cost and self.quota.spends_in_event():
             self._dp_costs[event["event_id"]] = dp_cost
         if dp_cost and "psi_job" in event:  # the ε charged, stated in the log (the explorer adds it up)
@@ -402,6 +435,7 @@ class Gateway:
             self._uncounted.discard(event_id)
             self._dp_costs.pop(event_id, None)
             self._runs.discard(event_id)
+            self._run_keys.pop(event_id, None)
 
     def _no_answer(self, event: UnsequencedEvent) -> None:
         """The upstream gave no answer (whole) to the call of ``event``: a PSI request step is then no run
@@ -522,7 +556,11 @@ class Gateway:
         else:
             self.breaker.success()
         try:
-            out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP}
+            out_headers = {
+                k: v
+                for k, v in upstream.headers.items()
+                if k.lower() not in _HOP_BY_HOP and not k.lower().startswith("consortium-")
+            }  # the Consortium-* headers of an answer are the gateway's alone: a service cannot forge a denial
             out_headers.update(self._common)
             out_headers[EVENT_HEADER] = event["event_id"]
             out_headers[TRACE_HEADER] = trace
@@ -771,6 +809,7 @@ class Gateway:
             event,
             counted=counted,
             dp_cost=self._dp_costs.get(event["event_id"], 0) if event["decision"] == "allow" else 0,
+            run=self._run_keys.get(event["event_id"]) if event["decision"] == "allow" else None,
         )
         if counted:  # its unit (and ε) is used now, whatever becomes of the answer (_admitted)
             self._held.discard(event["event_id"])
@@ -951,6 +990,12 @@ class Gateway:
         return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
 
+def _peer_certificate(transport: asyncio.BaseTransport) -> bytes | None:
+    """The client certificate (DER) of a TLS connection, from its TLS object; None without TLS or a certificate."""
+    ssl_object = transport.get_extra_info("ssl_object")
+    return ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+
+
 class HandshakeGate(asyncio.Protocol):
     """One connection to the calls' listener: ``gateway`` judges its client certificate once the TLS handshake is
     done (:meth:`Gateway.handshake_refusal`); a refused connection is answered and closed without a request of it
@@ -962,8 +1007,10 @@ class HandshakeGate(asyncio.Protocol):
         self._protocols = protocols
         self._inner: asyncio.Protocol = asyncio.Protocol()  # until the connection is let in
         self._refused: Discard | None = None
+        self._transport: asyncio.BaseTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
         answer = self._gateway.handshake_refusal(transport)
         if answer is None:
             self._inner = self._protocols()
@@ -984,6 +1031,8 @@ class HandshakeGate(asyncio.Protocol):
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._transport is not None:
+            self._gateway.connection_lost(self._transport)
         if self._refused is None:
             self._inner.connection_lost(exc)
         else:

@@ -87,6 +87,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import ipaddress
+import json
 import os
 import re
 import shutil
@@ -188,6 +189,7 @@ __all__ = [
     "load_notary_key",
     "load_org_public",
     "load_passphrase",
+    "load_person_key",
     "load_previous_gateway_key",
     "load_private_key",
     "load_sm2_ca_key",
@@ -198,6 +200,7 @@ __all__ = [
     "read_certificate",
     "read_leaf_certificate",
     "revoke_identity",
+    "sm2_certificate",
     "user_paths",
     "verify_crl",
     "verify_identity_certificate",
@@ -557,6 +560,43 @@ def load_user_key(root: Path, org_id: OrgId, name: str, passphrase: bytes) -> ec
     return key
 
 
+def load_person_key(
+    root: Path, org_id: OrgId, name: str, passphrase: bytes
+) -> ec.EllipticCurvePrivateKey | SM2PrivateKey:
+    """The private key of person ``name`` of ``org_id``: an SM2 key when the person's certificate is SM2 (an ``sm``
+    member's people since the SM2 identity CAs), else the ECDSA P-256 key of :func:`load_user_key`; the key matches
+    the certificate (else :class:`IdentityError`)."""
+    from suite.errors import SuiteError
+    from suite.sm2 import SM2PrivateKey
+
+    paths = OrgPaths.of(root, org_id)
+    user = user_paths(root, org_id, name)
+    if not user.user_dir.is_dir() and paths.org_dir.is_dir():
+        raise IdentityError(f"no identity {name}@{org_id}: {user.user_dir} does not exist")
+    cert = _sm2_certificate(_read(paths, user.cert))
+    if cert is None:
+        return load_user_key(root, org_id, name, passphrase)
+    data = _read(paths, user.key)
+    if not isinstance(passphrase, bytes) or not passphrase:
+        raise PassphraseError(f"cannot decrypt {user.key}: no passphrase given; {_FIX_PASSPHRASE}")
+    try:
+        key = SM2PrivateKey.from_pem(data, passphrase)
+    except SuiteError:
+        raise PassphraseError(
+            f"cannot decrypt {user.key}: wrong passphrase or damaged file; {_FIX_PASSPHRASE}"
+            " to the passphrase this identity was created with"
+        ) from None
+    if key.public_key() != cert.public_key:
+        raise IdentityError(f"{user.key} is not the key of the certificate {user.cert}")
+    return key
+
+
+def sm2_certificate(pem: str | bytes) -> SM2Certificate | None:
+    """The SM2 certificate (:class:`suite.x509.Certificate`) that ``pem`` holds, or None when it holds something
+    else (an ECDSA P-256 certificate, for one): how a person's certificate says which suite it is of."""
+    return _sm2_certificate(pem)
+
+
 def verify_identity_certificate(
     cert_pem: str | bytes, ca_cert_pem: str | bytes, now: datetime | None = None
 ) -> x509.Certificate:
@@ -674,9 +714,13 @@ def issue_identity(
     :class:`PassphraseError`. A failure leaves nothing behind.
 
     With ``role`` (one of :data:`PERSON_ROLES`) the certificate is a person's: its subject carries
-    ``title=<role>`` (see the module docstring). ``org_roles`` are the org's roles in the consortium (from its
-    config or ``consortium.json``); ``regulator`` is refused (:class:`IdentityError`) unless they include the
-    regulator role. Both are checked before anything is read or written."""
+    ``title=<role>`` (see the module docstring). A person of an org with an SM2 identity CA (``ca/sm2-ca.pem``, an
+    ``sm`` consortium's) that ``root/consortium.json`` lists as the member's ``sm2_ca_cert_pem`` (where the explorer
+    learns it) gets an SM2 certificate of that CA and an SM2 key (encrypted as the suite's other SM2 key files; the
+    folder's ``cacerts/ca-cert.pem`` is then the SM2 CA); any other identity an ECDSA P-256 one.
+    ``org_roles`` are the org's roles in the consortium (from its config or ``consortium.json``); ``regulator`` is
+    refused (:class:`IdentityError`) unless they include the regulator role. Both are checked
+    before anything is read or written."""
     paths = OrgPaths.of(root, org_id)
     user = user_paths(root, org_id, name)
     if role is not None:
@@ -687,18 +731,21 @@ def issue_identity(
     start = when if not_before is None else _utc(not_before).replace(microsecond=0)
     if os.path.lexists(user.user_dir):
         raise _user_exists(user)
-    ca_cert, ca_key = _load_ca(paths, passphrase, when)
-    end = min(start + timedelta(days=days), ca_cert.not_valid_after_utc)
-    if end <= start:
-        raise IdentityError(f"the CA of org {org_id!r} expires at {ca_cert.not_valid_after_utc.isoformat()}")
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = build_client_cert(ca_key, ca_cert, key, display_name_of(ca_cert), org_id, name, start, end, role=role)
-    ca_pem = cert_pem(ca_cert).encode("ascii")
-    files = [
-        (user.cert, cert_pem(cert).encode("ascii"), False),
-        (user.key, encrypt(key, passphrase), True),
-        (user.ca_cert, ca_pem, False),
-    ]
+    if role is not None and _sm2_ca_published(root, paths):
+        files = _sm2_person_files(root, paths, user, passphrase, role, when, start, days)
+    else:
+        ca_cert, ca_key = _load_ca(paths, passphrase, when)
+        end = min(start + timedelta(days=days), ca_cert.not_valid_after_utc)
+        if end <= start:
+            raise IdentityError(f"the CA of org {org_id!r} expires at {ca_cert.not_valid_after_utc.isoformat()}")
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = build_client_cert(ca_key, ca_cert, key, display_name_of(ca_cert), org_id, name, start, end, role=role)
+        ca_pem = cert_pem(ca_cert).encode("ascii")
+        files = [
+            (user.cert, cert_pem(cert).encode("ascii"), False),
+            (user.key, encrypt(key, passphrase), True),
+            (user.ca_cert, ca_pem, False),
+        ]
     users = paths.users_dir
     try:
         users.mkdir(exist_ok=True)
@@ -853,8 +900,14 @@ def revoke_identity(
     the CA before it, ``ca/ca-cert.previous.pem``), else :class:`CertificateError`. The new CRL keeps every earlier
     entry, has the next CRL number, lastUpdate ``now`` and nextUpdate ``CRL_VALIDITY_DAYS`` later, and is signed
     by the CA (``passphrase`` decrypts its key). An existing CRL that fails verification is refused, not
-    overwritten. A serial already listed leaves the CRL as it is."""
+    overwritten. A serial already listed leaves the CRL as it is.
+
+    An SM2 certificate (a person of an ``sm`` member with an SM2 identity CA) goes to the SM2 CRL instead,
+    ``ca/sm2-crl.pem``, signed by the SM2 CA, with the same rules; that CRL's path is returned."""
     paths = OrgPaths.of(root, org_id)
+    sm2 = _sm2_certificate(cert_pem)
+    if sm2 is not None:
+        return _revoke_sm2(root, paths, sm2, passphrase, _utc(now).replace(microsecond=0))
     cert = parse_cert(cert_pem, "certificate to revoke")
     ca_cert = parse_cert(_read(paths, paths.ca_cert), str(paths.ca_cert))
     if paths.ca_previous.is_file() and cert.issuer == ca_cert.subject:  # after a rotation, the CA before's too
@@ -1055,6 +1108,106 @@ def _checked_sm2_crl(crl: SM2CRL, ca: SM2Certificate, what: str) -> SM2CRL:
         return _sm2ca.check_crl(crl, ca)
     except SuiteError as exc:
         raise CertificateError(f"{what} does not verify with the SM2 CA {ca.subject!r}: {exc}") from None
+
+
+def _sm2_certificate(pem: str | bytes) -> SM2Certificate | None:
+    from suite.errors import SuiteError
+    from suite.x509 import Certificate
+
+    try:
+        return Certificate.from_pem(pem.encode("ascii") if isinstance(pem, str) else pem)
+    except (SuiteError, UnicodeEncodeError, TypeError, AttributeError):
+        return None
+
+
+def _sm2_ca_published(root: Path, paths: OrgPaths) -> bool:
+    """Whether the org has an SM2 identity CA that ``root/consortium.json`` lists as its ``sm2_ca_cert_pem``: only
+    then can an SM2 person log in anywhere. A founder of an ``sm`` consortium since the SM2 CAs; not a member from
+    before them (no CA), nor a firm that joined later (``consortium.json`` lists the founders only)."""
+    if not paths.sm2_ca_cert.is_file():
+        return False
+    try:
+        data = json.loads((Path(root) / "consortium.json").read_text(encoding="utf-8"))
+        listed = [m.get("sm2_ca_cert_pem") for m in data["members"] if m.get("org") == paths.org_id]
+        ours = _canonical_sm2_pem(_read(paths, paths.sm2_ca_cert).decode("ascii", errors="replace"), "SM2 CA")
+        return len(listed) == 1 and isinstance(listed[0], str) and _canonical_sm2_pem(listed[0], "SM2 CA") == ours
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # MalformedError is a ValueError
+        return False
+
+
+def _sm2_person_files(
+    root: Path,
+    paths: OrgPaths,
+    user: UserPaths,
+    passphrase: bytes,
+    role: str | None,
+    when: datetime,
+    start: datetime,
+    days: int,
+) -> list[tuple[Path, bytes, bool]]:
+    """The files of an SM2 person (or, without ``role``, a caller's SM2 identity: ``network.sm2callers``) issued by
+    the org's SM2 identity CA: certificate, encrypted key, CA."""
+    from network import _sm2ca
+    from suite.sm2 import SM2PrivateKey
+    from suite.x509 import Certificate
+
+    ca = _sm2_ca(paths)
+    ca_key = load_sm2_ca_key(root, paths.org_id, passphrase)
+    what = f"the SM2 CA of org {paths.org_id!r}"
+    if when < ca.not_before:
+        raise CertificateError(f"{what} is not valid before {ca.not_before.isoformat()}")
+    if when > ca.not_after:
+        raise CertificateError(f"{what} expired at {ca.not_after.isoformat()}")
+    end = min(start + timedelta(days=days), ca.not_after)
+    if end <= start:
+        raise IdentityError(f"{what} expires at {ca.not_after.isoformat()}")
+    key = SM2PrivateKey.generate()
+    der = _sm2ca.issue_person(ca, ca_key, key.public_key(), user.name, paths.org_id, role, start, end)
+    return [
+        (user.cert, Certificate.from_der(der).to_pem(), False),
+        (user.key, key.to_pem(passphrase), True),
+        (user.ca_cert, ca.to_pem(), False),
+    ]
+
+
+def _revoke_sm2(root: Path, paths: OrgPaths, cert: SM2Certificate, passphrase: bytes, when: datetime) -> Path:
+    """:func:`revoke_identity` of an SM2 certificate: its serial into the SM2 CRL."""
+    from network import _sm2ca
+    from suite.errors import SuiteError
+    from suite.sm2 import DEFAULT_ID
+
+    org_id = paths.org_id
+    ca = _sm2_ca(paths)
+    if cert.issuer_der != ca.subject_der:
+        raise CertificateError(
+            f"certificate {cert.subject} was not issued by the SM2 CA of org {org_id!r} (its issuer is {cert.issuer})"
+        )
+    try:
+        ca.public_key.verify_der(cert.signature, cert.tbs, DEFAULT_ID)
+    except SuiteError:
+        raise CertificateError(
+            f"certificate {cert.subject} was not issued by the SM2 CA of org {org_id!r} (its signature does not verify)"
+        ) from None
+    if cert.is_ca:
+        raise CertificateError(
+            f"certificate {cert.subject} is a CA certificate, not an identity: refusing to revoke it"
+        )
+    ca_key = load_sm2_ca_key(root, org_id, passphrase)
+    try:
+        with _locked(paths.sm2_crl.with_name(".sm2-crl.lock")):
+            current = load_sm2_crl(root, org_id)
+            entries = [] if current is None else list(current.revoked.items())
+            if cert.serial in dict(entries):
+                return paths.sm2_crl
+            entries.append((cert.serial, when))
+            number = 1 if current is None else current.crl_number + 1
+            pem = _sm2ca.build_crl(ca, ca_key, entries, when, when + timedelta(days=CRL_VALIDITY_DAYS), number)
+            replace_file(paths.sm2_crl, pem, PUBLIC_FILE_MODE)
+    except OSError as exc:
+        raise IdentityError(
+            f"cannot write the SM2 CRL of org {org_id!r} at {paths.sm2_crl}: {exc.strerror or exc}"
+        ) from None
+    return paths.sm2_crl
 
 
 def _canonical_sm2_pem(pem: str, what: str) -> str:

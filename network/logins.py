@@ -10,6 +10,19 @@ with the person's private key, whose header carries the certificate::
     header  {"alg": "ES256", "typ": "JWT", "x5c": ["<base64 DER of the certificate>"]}
     claims  {"aud": "consortium-explorer", "sub": "<name>@<org>", "iat": ..., "nbf": ..., "exp": ..., "jti": ...}
 
+A person of an ``sm`` consortium whose member has an SM2 identity CA (``network.identity``, ``sm2_ca_cert_pem`` in
+``consortium.json``) holds an SM2 certificate and makes the same token with ``alg`` ``SM2SM3``, this project's
+profile (JOSE registers no SM2 algorithm; ``docs/national-suite.md``): the signature is the 64 bytes ``r ‖ s`` of
+SM2 (GB/T 32918.2, SM3, signer ID ``1234567812345678``) over the JWS signing input, base64url like any JWS's::
+
+    header  {"alg": "SM2SM3", "typ": "JWT", "x5c": ["<base64 DER of the SM2 certificate>"]}
+
+It is accepted only for an SM2 certificate with a path (:func:`suite.x509.verify_chain`, clientAuth) to the SM2
+identity CA of the member its ``OU`` names; validity (the certificate's and its CA's, at the clock's instant), the
+member's SM2 CRL (``orgs/<org>/ca/sm2-crl.pem``, reread within a second of a change, signature checked against the
+SM2 CA, fail closed) and membership are checked on every request, as for ES256. As for the P-256 CRLs, a CRL past
+its nextUpdate still counts: a stale list is no reason to let a revoked person in, nor to lock everyone out.
+
 The lifetime (``exp`` minus the earlier of ``iat`` and ``nbf``) is at most 30 days. Nobody but the firm's CA is
 trusted: the certificate must chain to the CA of a member in ``consortium.json``, and the token must verify with
 the certificate's own key, so only the holder of the key could have made it. The token is sent as
@@ -26,10 +39,12 @@ certificate's validity, revocation and membership:
 ``malformed_token``         not a compact JWS, a header without exactly one ``x5c`` certificate, an unparsable
                             certificate, a missing claim, ``sub`` other than the certificate's ``<name>@<org>``,
                             times that are not numbers, ``exp`` not after ``nbf``, a ``crit`` header
-``bad_signature``           any algorithm but ES256 (``none``, HS256 with the public key as the secret, RS256...),
-                            or a signature that does not verify with the certificate's key
+``bad_signature``           any algorithm but ES256 and SM2SM3 (``none``, HS256 with the public key as the secret,
+                            RS256...), ES256 with an SM2 certificate, SM2SM3 with one that is not SM2, a signature
+                            that does not verify with the certificate's key (SM2SM3: or is not 64 bytes)
 ``unknown_issuer``          the certificate was not issued by the CA of a member of ``consortium.json`` (or
-                            claims another org than its CA's)
+                            claims another org than its CA's); SM2: not by the SM2 identity CA of the member its
+                            ``OU`` names, or that member lists none
 ``not_an_identity``         a CA certificate, one not for client authentication, a CN that is not ``name@org``
 ``no_role``                 the certificate carries no role (the org's admin, a caller of the gateways), an
                             unknown one or several, or ``regulator`` from an org that is not a regulator
@@ -43,9 +58,11 @@ certificate's validity, revocation and membership:
 ``unknown_member``          ``is_member(org)`` says the org is no longer a member
 =========================== =====================================================================================
 
-The certificate checks are the gateway's: :class:`network.certificates.CallerAuthenticator`, built over the same
-``consortium.json`` and CRL files, does them (issuer, identity, validity, CRL reread within a second of a change,
-membership), and its reasons are mapped onto these.
+The certificate checks of an ES256 token are the gateway's: :class:`network.certificates.CallerAuthenticator`,
+built over the same ``consortium.json`` and CRL files, does them (issuer, identity, validity, CRL reread within a
+second of a change, membership), and its reasons are mapped onto these. Those of an SM2SM3 token are this module's
+(``_SM2Identities``): the SM2 identity CAs come from ``consortium.json`` only, not from the chain's TrustDirectory,
+which records no SM2 CA.
 
 Cost. Everything that depends only on the token's bytes (parsing, the signature, the certificate's issuer and
 role, the claims) is verified once and its outcome, success or failure, kept in a bounded cache keyed by the
@@ -59,8 +76,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import math
+import os
 import secrets
+import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -75,16 +95,19 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from chain.errors import MalformedError
+from chain.ids import OrgId
 from network._pem import org_units, parse_cert
-from network.certificates import AuthError, BoundedCache, CallerAuthenticator, event_identity
-from network.description import load_description
+from network.certificates import CRL_CHECK_INTERVAL_S, AuthError, BoundedCache, CallerAuthenticator, event_identity
+from network.description import ConsortiumDescription, load_description
 from network.errors import NetworkError
-from network.identity import PERSON_ROLES, certificate_role
+from network.identity import PERSON_ROLES, OrgPaths, certificate_role
 from notary.event import SCHEMA_VERSION, caller_identity
 from notary.submit.digest import SM3_EVENT_VERSION
 
 if TYPE_CHECKING:
     from chain.trustview import TrustView
+    from suite.sm2 import SM2PrivateKey
+    from suite.x509 import Certificate as SM2Certificate
 
 __all__ = [
     "ALGORITHM",
@@ -95,6 +118,7 @@ __all__ = [
     "NBF_LEEWAY_S",
     "REASONS",
     "ROLES",
+    "SM2_ALGORITHM",
     "Authenticator",
     "LoginError",
     "Person",
@@ -104,6 +128,9 @@ __all__ = [
 ROLES: Final = PERSON_ROLES
 AUDIENCE: Final = "consortium-explorer"
 ALGORITHM: Final = "ES256"
+#: The ``alg`` of a token of an SM2 person: SM2 signature (GB/T 32918.2, signer ID 1234567812345678) with SM3. Not a
+#: registered JOSE algorithm (there is none for SM2): this project's profile, see ``docs/national-suite.md``.
+SM2_ALGORITHM: Final = "SM2SM3"
 MAX_LIFETIME_S: Final = 30 * 86_400
 NBF_LEEWAY_S: Final = 60
 MAX_TOKEN_CHARS: Final = 8 * 1024
@@ -191,39 +218,92 @@ class LoginError(NetworkError):
 
 
 def make_token(
-    cert_pem: bytes, key: ec.EllipticCurvePrivateKey, *, hours: float = 8.0, now: datetime | None = None
+    cert_pem: bytes,
+    key: ec.EllipticCurvePrivateKey | SM2PrivateKey,
+    *,
+    hours: float = 8.0,
+    now: datetime | None = None,
 ) -> str:
     """A login token for the person of ``cert_pem`` (one PEM certificate), signed with ``key``, its private key:
-    valid from ``now`` (default: the current time) for ``hours`` hours, at most 30 days.
+    valid from ``now`` (default: the current time) for ``hours`` hours, at most 30 days. An ECDSA P-256 key makes
+    an ES256 token; an SM2 key (a person of an ``sm`` member's SM2 identity CA) an SM2SM3 one (see the module
+    docstring).
 
     Raises :class:`ValueError` (:class:`MalformedError` for an unparsable certificate) when the lifetime is not
-    in (0, 30 days], the key is not an ECDSA P-256 key or not the certificate's, or the certificate has no
-    ``CN``. It does not check the certificate's issuer, role or validity: the explorer does."""
+    in (0, 30 days], the key is neither an ECDSA P-256 nor an SM2 key or not the certificate's, or the certificate
+    has no ``CN``. It does not check the certificate's issuer, role or validity: the explorer does."""
+    from suite.sm2 import SM2PrivateKey
+
+    if isinstance(key, SM2PrivateKey):
+        return _make_sm2_token(cert_pem, key, hours, now)
     cert = parse_cert(cert_pem, "certificate")
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
-        raise ValueError("a login token is signed with an ECDSA P-256 key (ES256)")
+        raise ValueError("a login token is signed with an ECDSA P-256 key (ES256) or an SM2 key (SM2SM3)")
     if key.public_key() != cert.public_key():
         raise ValueError(f"the key is not the key of certificate {cert.subject.rfc4514_string()}")
+    common_names = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    claims = _new_claims(common_names, cert.subject.rfc4514_string(), hours, now)
+    x5c = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode("ascii")
+    return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"typ": "JWT", "x5c": [x5c]})
+
+
+def _make_sm2_token(cert_pem: bytes, key: SM2PrivateKey, hours: float, now: datetime | None) -> str:
+    """The SM2SM3 token: a compact JWS whose signature is the 64-byte ``r ‖ s`` of SM2 (signer ID
+    1234567812345678) over the JWS signing input."""
+    from network._sm2ca import attributes
+    from suite.errors import SuiteError
+    from suite.sm2 import DEFAULT_ID
+    from suite.x509 import Certificate
+
+    try:
+        cert = Certificate.from_pem(cert_pem.encode("ascii") if isinstance(cert_pem, str) else cert_pem)
+    except (SuiteError, UnicodeEncodeError) as exc:
+        raise MalformedError(f"certificate: an SM2 key needs an SM2 certificate: {exc}") from None
+    if key.public_key() != cert.public_key:
+        raise ValueError(f"the key is not the key of certificate {cert.subject}")
+    claims = _new_claims(attributes(cert, "common_name"), cert.subject, hours, now)
+    header = {"alg": SM2_ALGORITHM, "typ": "JWT", "x5c": [base64.b64encode(cert.der).decode("ascii")]}
+    signing_input = f"{_b64url_json(header)}.{_b64url_json(claims)}"
+    signature = key.sign(signing_input.encode("ascii"), DEFAULT_ID)
+    return f"{signing_input}.{_b64url(signature)}"
+
+
+def _new_claims(common_names: list[str], subject: str, hours: float, now: datetime | None) -> dict[str, Any]:
     if isinstance(hours, bool) or not isinstance(hours, int | float) or not math.isfinite(hours):
         raise ValueError(f"hours must be a number, not {hours!r}")
     seconds = round(hours * 3600)
     if not 0 < seconds <= MAX_LIFETIME_S:
         raise ValueError(f"a login token lasts more than 0 and at most {MAX_LIFETIME_S // 3600} hours, not {hours}")
-    common_names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     if len(common_names) != 1:
-        raise ValueError(f"certificate {cert.subject.rfc4514_string()} has no single CN to name the person by")
+        raise ValueError(f"certificate {subject} has no single CN to name the person by")
     when = datetime.now(UTC) if now is None else (now.replace(tzinfo=UTC) if now.tzinfo is None else now)
     issued = int(when.timestamp())
-    claims = {
+    return {
         "aud": AUDIENCE,
-        "sub": str(common_names[0].value),
+        "sub": common_names[0],
         "iat": issued,
         "nbf": issued,
         "exp": issued + seconds,
         "jti": secrets.token_urlsafe(16),
     }
-    x5c = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode("ascii")
-    return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"typ": "JWT", "x5c": [x5c]})
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64url_json(value: dict[str, Any]) -> str:
+    return _b64url(json.dumps(value, separators=(",", ":")).encode("utf-8"))
+
+
+def _b64url_decode(text: str) -> bytes | None:
+    """The bytes of unpadded base64url ``text`` (RFC 7515 §2), or None when it is not that."""
+    if not text.isascii() or any(c not in _B64URL for c in text) or len(text) % 4 == 1:
+        return None
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+_B64URL: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +314,7 @@ class _Verified:
     der: bytes  # the certificate, for the per-request checks
     not_before: float  # nbf minus the allowed clock skew
     expires: float  # exp
+    sm2: tuple[SM2Certificate, SM2Certificate] | None = None  # an SM2 person's certificate and its SM2 CA
 
 
 def _utc_now() -> datetime:
@@ -276,6 +357,7 @@ class Authenticator:
         self._certificates = CallerAuthenticator(
             description, Path(root), status, clock=self._clock, cache_size=cache_size, trust=trust, crl_clock=crl_clock
         )
+        self._sm2 = _SM2Identities(description, Path(root), status, self._clock, crl_clock)
         self._cache: BoundedCache[str, _Verified | tuple[str, str]] = BoundedCache(cache_size)
         if trust is not None:  # a token refused for its issuer may pass once the chain names a new CA
 
@@ -314,6 +396,9 @@ class Authenticator:
             )
         if at >= entry.expires:
             raise LoginError("credentials_expired", f"the token expired at {_iso(entry.expires)}; make a new one")
+        if entry.sm2 is not None:
+            self._sm2.check(*entry.sm2, entry.person.org)
+            return entry.person
         try:
             self._certificates.authenticate(entry.der)
         except AuthError as exc:
@@ -335,8 +420,12 @@ class Authenticator:
         except jwt.InvalidTokenError:
             return ("malformed_token", "the token is not a JWT (three base64url parts separated by dots)")
         alg = header.get("alg")
-        if alg != ALGORITHM:
-            return ("bad_signature", f"the token's algorithm is {alg!r}; only {ALGORITHM} (ECDSA P-256) is accepted")
+        if alg not in (ALGORITHM, SM2_ALGORITHM):
+            return (
+                "bad_signature",
+                f"the token's algorithm is {alg!r}; only {ALGORITHM} (ECDSA P-256) and {SM2_ALGORITHM} (SM2) are"
+                " accepted",
+            )
         if "crit" in header:
             return ("malformed_token", "the token's header has critical extensions ('crit'), which are not supported")
         typ = header.get("typ")
@@ -345,6 +434,25 @@ class Authenticator:
         der = _x5c(header.get("x5c"))
         if isinstance(der, tuple):
             return der
+        sm2 = _sm2_certificate(der)
+        if alg == SM2_ALGORITHM:
+            if sm2 is not None:
+                return self._verify_sm2(token, der, sm2)
+            try:
+                subject = x509.load_der_x509_certificate(der).subject.rfc4514_string()
+            except ValueError:
+                return ("malformed_token", "the token's x5c certificate is not an X.509 certificate")
+            return (
+                "bad_signature",
+                f"the token is signed {SM2_ALGORITHM}, but certificate {subject} is not an SM2 certificate"
+                f" (an ECDSA P-256 person's token is {ALGORITHM})",
+            )
+        if sm2 is not None:
+            return (
+                "bad_signature",
+                f"the token is signed {ALGORITHM}, but certificate {sm2.subject} is an SM2 certificate"
+                f" (an SM2 person's token is {SM2_ALGORITHM})",
+            )
 
         try:
             self._certificates.authenticate(der)
@@ -392,6 +500,81 @@ class Authenticator:
             return ("malformed_token", f"the token lacks the claim {exc.claim!r}")
         except jwt.InvalidTokenError as exc:
             return ("malformed_token", f"the token cannot be decoded: {exc}")
+        return self._person(claims, der, common_name, org, role, None)
+
+    def _verify_sm2(self, token: str, der: bytes, cert: SM2Certificate) -> _Verified | tuple[str, str]:
+        """:meth:`_verify` of an SM2SM3 token carrying the SM2 certificate ``cert``, in the same order: the
+        certificate (issuer, identity, role), then the signature and the claims."""
+        from network._sm2ca import attributes
+        from suite.errors import SM2Error
+        from suite.sm2 import DEFAULT_ID
+
+        issued = self._sm2.issuer(cert)
+        if isinstance(issued[0], str):
+            return issued  # (reason, detail)
+        ca, org = issued
+        assert isinstance(org, str)
+        subject = cert.subject
+        common_names = attributes(cert, "common_name")
+        if len(common_names) != 1 or not common_names[0].endswith(f"@{org}") or common_names[0] == f"@{org}":
+            return ("not_an_identity", f"certificate {subject} does not name a person as CN=<name>@{org}")
+        common_name = common_names[0]
+        try:
+            role = certificate_role(x509.load_der_x509_certificate(der))
+        except (MalformedError, ValueError) as exc:
+            return ("no_role", str(exc))
+        if role is None:
+            return (
+                "no_role",
+                f"certificate {subject} carries no role: it is not a person's identity"
+                " (issue one with `consortium user add`)",
+            )
+        if role == "regulator" and org not in self._regulators:
+            return (
+                "no_role",
+                f"certificate {subject} carries the role 'regulator', but org {org!r} is not a regulator",
+            )
+        parts = token.split(".")
+        if len(parts) != 3 or not token.isascii():
+            return ("malformed_token", "the token is not a compact JWS (three base64url parts separated by dots)")
+        header_part, payload_part, signature_part = parts
+        signature = _b64url_decode(signature_part)
+        if signature is None or len(signature) != 64:
+            return ("bad_signature", "the token's signature is not the 64 bytes r ‖ s of an SM2 signature")
+        try:
+            cert.public_key.verify(signature, f"{header_part}.{payload_part}".encode("ascii"), DEFAULT_ID)
+        except SM2Error:
+            return ("bad_signature", f"the token's signature does not verify with the key of certificate {subject}")
+        payload = _b64url_decode(payload_part)
+        try:
+            claims = json.loads(payload) if payload is not None else None
+        except (ValueError, RecursionError):
+            claims = None
+        if not isinstance(claims, dict):
+            return ("malformed_token", "the token's claims are not a base64url JSON object")
+        for claim in _CLAIMS:
+            if claim not in claims:
+                if claim == "aud":
+                    return ("wrong_audience", f"the token names no audience (its aud must be {AUDIENCE!r})")
+                return ("malformed_token", f"the token lacks the claim {claim!r}")
+        audience = claims["aud"]
+        if not (audience == AUDIENCE or (isinstance(audience, list) and AUDIENCE in audience)):
+            return ("wrong_audience", f"the token is not for the explorer (its aud must be {AUDIENCE!r})")
+        for claim in ("sub", "jti"):
+            if not isinstance(claims[claim], str):
+                return ("malformed_token", f"the token's {claim} must be a string")
+        return self._person(claims, der, common_name, org, role, (cert, ca))
+
+    def _person(
+        self,
+        claims: dict[str, Any],
+        der: bytes,
+        common_name: str,
+        org: str,
+        role: str,
+        sm2: tuple[SM2Certificate, SM2Certificate] | None,
+    ) -> _Verified | tuple[str, str]:
+        """The checks of the claims both algorithms share, and the person they log in."""
         if claims["sub"] != common_name:
             return ("malformed_token", f"the token's sub {claims['sub']!r} is not the certificate's {common_name!r}")
         times = {name: claims[name] for name in ("iat", "nbf", "exp")}
@@ -417,7 +600,171 @@ class Authenticator:
             expires_ms=int(expires * 1000),
             identity_sm3=caller_identity(der, SM3_EVENT_VERSION),
         )
-        return _Verified(person, der, not_before - NBF_LEEWAY_S, expires)
+        return _Verified(person, der, not_before - NBF_LEEWAY_S, expires, sm2)
+
+
+class _SM2Identities:
+    """The SM2 identity CAs of ``consortium.json``'s members (``sm2_ca_cert_pem``) and their CRLs
+    (``orgs/<org>/ca/sm2-crl.pem``, reread within ``interval`` seconds of a change, as the P-256 CRLs are)."""
+
+    def __init__(
+        self,
+        description: ConsortiumDescription,
+        root: Path,
+        member_status: Callable[[str], str | None],
+        clock: Callable[[], datetime],
+        crl_clock: Callable[[], float],
+        interval: float = CRL_CHECK_INTERVAL_S,
+    ) -> None:
+        from suite.x509 import Certificate
+
+        self._cas: dict[str, SM2Certificate] = {
+            m.org: Certificate.from_pem(m.identity.sm2_ca_cert_pem.encode("ascii"))
+            for m in description.members
+            if m.identity.sm2_ca_cert_pem is not None
+        }
+        self._root = root
+        self._member_status = member_status
+        self._clock = clock
+        self._crl_clock = crl_clock
+        self._interval = interval
+        self._crls: dict[str, _SM2Crl] = {}
+        self._lock = threading.Lock()
+
+    def issuer(self, cert: SM2Certificate) -> tuple[SM2Certificate, str] | tuple[str, str]:
+        """``(CA, org)`` when the SM2 identity CA of the member that ``cert`` names (its one ``OU``) issued it and
+        it is a client identity with a path to that CA (:func:`suite.x509.verify_chain`, at the first instant both
+        are valid: the clock is looked at on every request), else ``(reason, detail)``."""
+        from network._sm2ca import attributes
+        from suite.errors import PathValidationError, SM2Error
+        from suite.sm2 import DEFAULT_ID
+        from suite.x509 import verify_chain
+
+        subject = cert.subject
+        units = attributes(cert, "organizational_unit_name")
+        if len(units) != 1:
+            return ("unknown_issuer", f"certificate {subject} names no single org (one OU)")
+        org = units[0]
+        ca = self._cas.get(org)
+        if ca is None:
+            return (
+                "unknown_issuer",
+                f"certificate {subject} claims org {org!r}, which has no SM2 identity CA in consortium.json",
+            )
+        if cert.issuer_der != ca.subject_der:
+            return ("unknown_issuer", f"certificate {subject} was not issued by the SM2 identity CA of org {org!r}")
+        try:
+            ca.public_key.verify_der(cert.signature, cert.tbs, DEFAULT_ID)
+        except SM2Error:
+            return (
+                "unknown_issuer",
+                f"certificate {subject} was not issued by the SM2 identity CA of org {org!r} (its signature does"
+                " not verify)",
+            )
+        if cert.is_ca:
+            return ("not_an_identity", f"certificate {subject} is a CA certificate, not a person's")
+        if cert.ext_key_usage is not None and "client_auth" not in cert.ext_key_usage:
+            return ("not_an_identity", f"certificate {subject} is not for client authentication")
+        start, end = max(cert.not_before, ca.not_before), min(cert.not_after, ca.not_after)
+        if start > end:
+            return ("certificate_expired", f"certificate {subject} is not valid while its CA is")
+        try:
+            verify_chain(cert.der, [], [ca.der], at=start, usage="client")
+        except PathValidationError as exc:
+            return ("unknown_issuer", f"certificate {subject} has no path to the SM2 CA of org {org!r}: {exc}")
+        return (ca, org)
+
+    def check(self, cert: SM2Certificate, ca: SM2Certificate, org: str) -> None:
+        """The per-request checks of an SM2 person's certificate: validity (its and its CA's) at the clock's
+        instant, the org's SM2 CRL (fail closed), membership; :class:`LoginError` says which failed."""
+        now = self._clock()
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=UTC)
+        for checked, what in ((cert, f"certificate {cert.subject}"), (ca, f"the SM2 CA certificate of org {org}")):
+            if now < checked.not_before:
+                raise LoginError("certificate_expired", f"{what} is not valid before {checked.not_before.isoformat()}")
+            if now > checked.not_after:
+                raise LoginError("certificate_expired", f"{what} expired at {checked.not_after.isoformat()}")
+        crl = self._crl(org, ca).current()
+        if crl.error is not None:
+            raise LoginError(
+                "certificate_revoked", f"the revocation status of {cert.subject} cannot be checked: {crl.error}"
+            )
+        if cert.serial in crl.revoked:
+            raise LoginError(
+                "certificate_revoked", f"certificate {cert.subject} (serial {cert.serial:#x}) is revoked by org {org}"
+            )
+        if self._member_status(org) is None:
+            raise LoginError("unknown_member", f"org {org!r} is not a member of the consortium on chain")
+
+    def _crl(self, org: str, ca: SM2Certificate) -> _SM2Crl:
+        with self._lock:
+            crl = self._crls.get(org)
+            if crl is None:
+                path = OrgPaths.of(self._root, OrgId(org)).sm2_crl
+                crl = self._crls[org] = _SM2Crl(path, ca, self._interval, self._crl_clock)
+            return crl
+
+
+class _SM2Crl:
+    """One org's SM2 CRL, its serials read again when the file changes (looked at at most once per interval). A
+    CRL that does not parse or verify against the SM2 CA is an error: every certificate of the org is refused."""
+
+    def __init__(self, path: Path, ca: SM2Certificate, interval: float, clock: Callable[[], float]) -> None:
+        self.path = path
+        self.ca = ca
+        self.interval = interval
+        self.clock = clock
+        self.checked_at = -float("inf")
+        self.stamp: tuple[int, int, int] | None = None
+        self.revoked: frozenset[int] = frozenset()
+        self.error: str | None = None
+        self._lock = threading.Lock()
+
+    def current(self) -> _SM2Crl:
+        with self._lock:
+            now = self.clock()
+            if now - self.checked_at >= self.interval:
+                self.checked_at = now
+                self._refresh()
+        return self
+
+    def _refresh(self) -> None:
+        from network._sm2ca import check_crl
+        from suite.errors import SuiteError
+        from suite.x509 import CRL
+
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            self.stamp, self.revoked, self.error = None, frozenset(), None
+            return
+        except OSError as exc:
+            self.stamp, self.error = None, f"cannot read {self.path}: {exc.strerror or exc}"
+            return
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if stamp == self.stamp:
+            return
+        try:
+            crl = check_crl(CRL.from_pem(self.path.read_bytes()), self.ca)
+        except SuiteError as exc:
+            self.stamp, self.error = stamp, f"the SM2 CRL {self.path} is not one of the org's SM2 CA: {exc}"
+            return
+        except OSError as exc:
+            self.stamp, self.error = stamp, f"cannot read {self.path}: {exc.strerror or exc}"
+            return
+        self.stamp, self.revoked, self.error = stamp, frozenset(crl.revoked), None
+
+
+def _sm2_certificate(der: bytes) -> SM2Certificate | None:
+    """``der`` as an SM2 certificate of the profile, or None (a P-256 certificate, garbage)."""
+    from suite.errors import SuiteError
+    from suite.x509 import Certificate
+
+    try:
+        return Certificate.from_der(der)
+    except SuiteError:
+        return None
 
 
 def _x5c(value: object) -> bytes | tuple[str, str]:

@@ -26,34 +26,35 @@ at which both the certificate and its CA are valid, so that its verdict holds at
 authenticator's clock is checked on every request, against the same two periods.
 
 A caller's SM2 certificate is issued by :func:`issue_sm2_identity` (``consortium identity issue --sm2``) beside its
-P-256 identity, and revoked by :func:`revoke_sm2_identity` (``consortium identity revoke``) on the SM2 CRL.
+P-256 identity, and revoked on the SM2 CRL as an SM2 person's is (``network.identity.revoke_identity``, ``consortium
+identity revoke``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from chain.ids import OrgId
 from network._pem import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, OrgPaths, write_file
-from network._sm2ca import build_crl, check_crl, issue_person
+from network._sm2ca import check_crl
 from network.identity import (
-    CRL_VALIDITY_DAYS,
     IDENTITY_VALIDITY_DAYS,
     CertificateError,
     IdentityError,
-    _locked,
-    load_sm2_ca_key,
-    load_sm2_crl,
+    _check_days,
+    _sm2_ca_published,
+    _sm2_person_files,
+    _utc,
     user_paths,
 )
 from notary.durable import replace_file
 from suite import x509 as sm2x509
 from suite.errors import PathValidationError, SuiteError
-from suite.sm2 import SM2PrivateKey
 
 __all__ = [
     "Sm2Ca",
@@ -62,7 +63,6 @@ __all__ = [
     "Sm2Verdict",
     "issue_sm2_identity",
     "read_sm2_crl",
-    "revoke_sm2_identity",
     "sm2_crl_path",
     "sm2_paths",
 ]
@@ -196,7 +196,7 @@ def read_sm2_crl(data: bytes, ca: Sm2Ca, path: Path) -> frozenset[int]:
         raise CertificateError(f"{what}: {exc}") from None
 
 
-# ---------------------------------------------------------------------------------------------- issuing, revoking
+# ---------------------------------------------------------------------------------------------- issuing
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,85 +229,41 @@ def issue_sm2_identity(
     clientAuth, SM2-with-SM3) with the org's SM2 identity CA, and write it beside the P-256 identity of that name
     (:func:`sm2_paths`): what a caller presents to a TLCP terminator in front of a gateway. Valid from ``now`` for
     ``days`` days, never beyond the CA; the new SM2 key is encrypted with ``passphrase`` (PBKDF2-HMAC-SM3 and
-    SM4-CBC at the operator's count), which must also open the SM2 CA's key.
+    SM4-CBC at the operator's count), which must also open the SM2 CA's key. The certificate is issued as an SM2
+    person's is (``network.identity``), without a role.
 
-    Refuses (:class:`IdentityError`) an org without an SM2 identity CA (an ``intl`` consortium's), an expired CA and
-    an identity that holds an SM2 certificate already; a wrong passphrase raises :class:`PassphraseError`. The three
-    files are written into a temporary directory and moved in: a failure leaves none of them."""
-    paths = sm2_paths(root, org_id, name)
-    if any(os.path.lexists(p) for p in (paths.cert, paths.key)):
+    Refuses (:class:`IdentityError`) an org without an SM2 identity CA that ``root/consortium.json`` lists as its
+    ``sm2_ca_cert_pem`` (an ``intl`` consortium's, a member's from before the SM2 CAs), an expired CA and an
+    identity that holds an SM2 certificate already; a wrong passphrase raises :class:`PassphraseError`. The
+    certificate is written last: a failure leaves none of the three files."""
+    paths = OrgPaths.of(root, org_id)
+    sm2 = sm2_paths(root, org_id, name)
+    if any(os.path.lexists(p) for p in (sm2.cert, sm2.key)):
+        raise IdentityError(f"identity {name}@{org_id} holds an SM2 certificate already, {sm2.cert}: none written")
+    if not _sm2_ca_published(root, paths):
         raise IdentityError(
-            f"identity {name}@{org_id} holds an SM2 certificate already ({paths.cert}); nothing written"
+            f"org {org_id!r} has no SM2 identity CA that {Path(root) / 'consortium.json'} lists as its sm2_ca_cert_pem"
+            " (a member of an 'intl' consortium, or of an 'sm' one from before the SM2 identity CAs): no gateway would"
+            " trust an SM2 certificate of it"
         )
-    if not isinstance(days, int) or not 1 <= days <= 36500:
-        raise IdentityError(f"days must be 1 to 36500, not {days!r}")
-    ca_key = load_sm2_ca_key(root, org_id, passphrase)  # IdentityError without an SM2 CA, PassphraseError
-    ca = sm2x509.Certificate.from_pem(OrgPaths.of(root, org_id).sm2_ca_cert.read_bytes())
-    start = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
-    end = min(start + timedelta(days=days), ca.not_after)
-    if end <= start or start < ca.not_before:
-        raise IdentityError(
-            f"the SM2 CA of org {org_id!r} is valid from {ca.not_before.isoformat()} to {ca.not_after.isoformat()}"
-        )
-    key = SM2PrivateKey.generate()
-    der = issue_person(ca, ca_key, key.public_key(), name, org_id, None, start, end)
-    files = [  # the certificate last: once it is there, the identity is whole
-        (paths.key, key.to_pem(passphrase), PRIVATE_FILE_MODE),
-        (paths.ca_cert, ca.to_pem(), PUBLIC_FILE_MODE),
-        (paths.cert, sm2x509.Certificate.from_der(der).to_pem(), PUBLIC_FILE_MODE),
-    ]
+    _check_days(days)
+    when = _utc(now).replace(microsecond=0)
+    user = dataclasses.replace(user_paths(root, org_id, name), cert=sm2.cert, key=sm2.key, ca_cert=sm2.ca_cert)
+    files = _sm2_person_files(root, paths, user, passphrase, None, when, when, days)
+    files.sort(key=lambda file: file[0] == sm2.cert)  # the certificate last: once it is there, the identity is whole
     written: list[Path] = []
     try:
-        if not paths.key.parent.is_dir():
-            paths.key.parent.mkdir(parents=True)
-            os.chmod(paths.key.parent, PRIVATE_DIR_MODE)
-        for path, data, mode in files:
-            if path == paths.ca_cert:
-                replace_file(path, data, mode)  # the same CA's copy, if an earlier attempt left one
+        if not sm2.key.parent.is_dir():
+            sm2.key.parent.mkdir(parents=True)
+            os.chmod(sm2.key.parent, PRIVATE_DIR_MODE)
+        for path, data, private in files:
+            if path == sm2.ca_cert:
+                replace_file(path, data, PUBLIC_FILE_MODE)  # the same CA's copy, if an earlier attempt left one
             else:
-                write_file(path, data, mode)  # never over another key or certificate
+                write_file(path, data, PRIVATE_FILE_MODE if private else PUBLIC_FILE_MODE)  # never over another
             written.append(path)
     except OSError as exc:
         for path in written:
             path.unlink(missing_ok=True)
         raise IdentityError(f"cannot write the SM2 identity {name}@{org_id}: {exc.strerror or exc}") from None
-    return paths
-
-
-def revoke_sm2_identity(
-    root: Path, org_id: OrgId, cert_pem: bytes, passphrase: bytes, *, now: datetime | None = None
-) -> Path:
-    """Add the serial of the SM2 certificate ``cert_pem`` to the org's SM2 CRL (``ca/sm2-crl.pem``) and return its
-    path: the list a gateway rereads within a second of the change. The certificate must be an end entity its SM2
-    identity CA issued and signed (:class:`CertificateError` otherwise). The new CRL keeps every earlier entry, has
-    the next CRL number, thisUpdate ``now`` and nextUpdate ``CRL_VALIDITY_DAYS`` later, and is signed by the SM2 CA;
-    an existing CRL that does not verify is refused, not overwritten. A serial already listed changes nothing."""
-    paths = OrgPaths.of(root, org_id)
-    try:
-        cert = sm2x509.Certificate.from_pem(cert_pem)
-    except SuiteError as exc:
-        raise CertificateError(f"the certificate to revoke is not an SM2 certificate of the profile: {exc}") from None
-    ca_key = load_sm2_ca_key(root, org_id, passphrase)
-    ca = sm2x509.Certificate.from_pem(paths.sm2_ca_cert.read_bytes())
-    try:
-        sm2x509.verify_chain(cert.der, [], [ca.der], at=max(cert.not_before, ca.not_before), usage=None)
-    except SuiteError as exc:
-        raise CertificateError(f"{cert.describe()} is not one the SM2 CA of org {org_id!r} issued: {exc}") from None
-    if cert.is_ca:
-        raise CertificateError(f"{cert.describe()} is a CA certificate, not an identity")
-    when = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
-    try:
-        with _locked(paths.sm2_crl.parent / ".sm2-crl.lock"):
-            current = load_sm2_crl(root, org_id)
-            entries = {} if current is None else dict(current.revoked)
-            if cert.serial in entries:
-                return paths.sm2_crl
-            entries[cert.serial] = when
-            number = 1 if current is None else current.crl_number + 1
-            pem = build_crl(ca, ca_key, entries.items(), when, when + timedelta(days=CRL_VALIDITY_DAYS), number)
-            replace_file(paths.sm2_crl, pem, PUBLIC_FILE_MODE)
-    except OSError as exc:
-        raise IdentityError(
-            f"cannot write the SM2 CRL of org {org_id!r} at {paths.sm2_crl}: {exc.strerror or exc}"
-        ) from None
-    return paths.sm2_crl
+    return sm2

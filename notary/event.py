@@ -116,12 +116,16 @@ FIELDS: Final[dict[str, tuple[str, bool]]] = {
 #: canonical JSON so that an entry stays an object of strings, integers and ``null``. ``psi_dp_cost``: on an allowed
 #: step of a named PSI job that names no record (the request step), the ε the owner's gateway charged to the grant's
 #: privacy budget when it admitted the step, a decimal string (``privacy.dp.format_milli``); absent when the terms
-#: set no budget, and on the events of gateways older than the field.
+#: set no budget, and on the events of gateways older than the field. ``psi_retry_of``: on an allowed request step
+#: of a named PSI job whose bytes are those of a request step the owner's gateway already counted as the job's run
+#: (a client that lost the answer and sent the same request again), the event id of that counted step: this one
+#: took no run and no ε, and so states none.
 OPTIONAL_FIELDS: Final[dict[str, str]] = {
     "subject": "subjects",
     "psi_dp_cost": "epsilon",
     "psi_job": "digest",
     "psi_record": "digest",
+    "psi_retry_of": "event_id",
     "psi_summary": "psi_summary",
 }
 #: At most this many firms in a query's ``subject``: a detail reads one call, grant or asset (two firms at most).
@@ -161,6 +165,7 @@ class UnsequencedEvent(TypedDict):
     psi_dp_cost: NotRequired[str]
     psi_job: NotRequired[str]
     psi_record: NotRequired[str]
+    psi_retry_of: NotRequired[str]
     psi_summary: NotRequired[str]
 
 
@@ -529,6 +534,13 @@ def _check_decision(obj: Mapping[str, Any], loc: tuple[str | int, ...]) -> list[
             "loc": [*loc, "psi_dp_cost"],
             "msg": "only an allowed request step of a named PSI job states the ε it was charged",
         }]  # fmt: skip
+    if "psi_retry_of" in obj and (
+        "psi_job" not in obj or obj["decision"] != "allow" or "psi_record" in obj or "psi_dp_cost" in obj
+    ):
+        return [{
+            "loc": [*loc, "psi_retry_of"],
+            "msg": "only an allowed request step of a named PSI job that states no ε is the retry of a counted one",
+        }]  # fmt: skip
     if "psi_summary" in obj:
         problem = _summary_mismatch(obj)
         if problem is not None:
@@ -628,6 +640,7 @@ class Event:
     psi_dp_cost: str | None = None
     psi_job: str | None = None
     psi_record: str | None = None
+    psi_retry_of: str | None = None
     psi_summary: str | None = None
 
     @classmethod
@@ -655,7 +668,7 @@ class Event:
             self.latency_us, self.method, self.provider_org, self.request_digest, self.response_digest, self.route,
             self.status, self.time_ms, self.traceparent, self.unit, self.v, subject=self.subject,
             psi_dp_cost=self.psi_dp_cost, psi_job=self.psi_job, psi_record=self.psi_record,
-            psi_summary=self.psi_summary,
+            psi_retry_of=self.psi_retry_of, psi_summary=self.psi_summary,
         )  # fmt: skip
 
 
@@ -665,7 +678,7 @@ def encode_entry(
     grant_id: str | None, latency_us: int, method: str, provider_org: str, request_digest: str,
     response_digest: str | None, route: str, status: int, time_ms: int, traceparent: str, unit: str, v: int,
     *, subject: str | None = None, psi_dp_cost: str | None = None, psi_job: str | None = None,
-    psi_record: str | None = None, psi_summary: str | None = None,
+    psi_record: str | None = None, psi_retry_of: str | None = None, psi_summary: str | None = None,
 ) -> bytes:  # fmt: skip
     """The canonical entry bytes of an event's fields, given in the entry's key order (code-point order): the
     bytes :func:`canonical_entry` gives for the same event, written field by field without building a dict
@@ -676,6 +689,7 @@ def encode_entry(
     psi = "" if psi_dp_cost is None else f'"psi_dp_cost":{_encode(psi_dp_cost)},'
     psi += "" if psi_job is None else f'"psi_job":{_encode(psi_job)},'
     psi += "" if psi_record is None else f'"psi_record":{_encode(psi_record)},'
+    psi += "" if psi_retry_of is None else f'"psi_retry_of":{_encode(psi_retry_of)},'
     psi += "" if psi_summary is None else f'"psi_summary":{_encode(psi_summary)},'
     av = "null" if asset_version is None else f"{asset_version:d}"
     return (

@@ -3,6 +3,7 @@ and evidence bundle from the notary, and verify the bundle offline. See :mod:`sd
 
 from sdk.client import (
     CA_BUNDLE_NAME,
+    AnswerCutOffError,
     CallDeniedError,
     CallResult,
     ConfigurationError,
@@ -22,6 +23,7 @@ from sdk.client import (
 
 __all__ = [
     "CA_BUNDLE_NAME",
+    "AnswerCutOffError",
     "CallDeniedError",
     "CallResult",
     "ConfigurationError",

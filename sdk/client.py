@@ -50,13 +50,16 @@ with ``-H "Authorization: Bearer $(consortium user token ...)"``), and
 
 Errors: every expected failure raises an :class:`SdkError` subclass, never a bare httpx error:
 :class:`ConfigurationError` (unreadable certificate or key, wrong passphrase, no notary URL),
-:class:`TransportError` (a gateway or notary that cannot be reached, or a TLS handshake the server refused),
+:class:`TransportError` (a gateway or notary that cannot be reached, or a TLS handshake the server refused; its
+subclass :class:`AnswerCutOffError` for an answer whose connection broke after its status line and headers),
 :class:`NotaryResponseError` (the notary answered something other than the document or "not yet"),
 :class:`NotReceiptedError` and :class:`EvidenceNotReadyError` (still missing after the wait) and
 :class:`VerificationFailedError` (carrying the :class:`VerificationReport`). A denial by the gateway is not an
-exception: :meth:`MemberClient.call` returns the :class:`CallResult` (status 401, 403 or 503, with
-:attr:`CallResult.denial_reason`); :meth:`CallResult.raise_for_denial` turns it into :class:`CallDeniedError`.
-Nor is a call the grant allowed but the provider's service did not answer: the gateway's 502
+exception: :meth:`MemberClient.call` returns the :class:`CallResult` (status 401, 403, 413, 429 or 503, with
+:attr:`CallResult.denial_reason`, which the gateway also sends as ``Consortium-Denial-Reason``);
+:meth:`CallResult.raise_for_denial` turns it into :class:`CallDeniedError`. The service's own answers of those
+statuses are no denial: the gateway drops every ``Consortium-*`` header a service answers with. Nor is a call the
+grant allowed but the provider's service did not answer: the gateway's 502
 ``upstream_unreachable``, 504 ``upstream_timeout`` or 503 ``circuit_open`` (and 502 ``psi_record_mismatch``) is
 :attr:`CallResult.upstream_failure`, not a denial, as its event in the log says (decision ``allow``, with the
 status; ``docs/gateway.md``).
@@ -80,7 +83,7 @@ import httpx
 from chain.backend import reloading_client_context
 from chain.ids import OrgId
 from chain.tlsfiles import ReloadingContext
-from gateway.headers import EVENT_HEADER, GATEWAY_HEADER, ORIGIN_HEADER, PURPOSE_HEADER, TRACE_HEADER
+from gateway.headers import EVENT_HEADER, GATEWAY_HEADER, ORIGIN_HEADER, PURPOSE_HEADER, REASON_HEADER, TRACE_HEADER
 from network.certificates import ca_bundle_pem
 from network.description import ConsortiumDescription, load_description
 from network.gatewaykeys import rereading_gateway_key
@@ -98,6 +101,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CA_BUNDLE_NAME",
+    "AnswerCutOffError",
     "CallDeniedError",
     "CallResult",
     "ConfigurationError",
@@ -117,8 +121,12 @@ __all__ = [
 
 #: The file :meth:`MemberClient.from_directory` writes in the consortium directory: every member's CA certificate.
 CA_BUNDLE_NAME: Final = "ca-bundle.pem"
-#: Statuses whose JSON body is a gateway denial ``{"error", "reason", "detail", "event_id"}``.
-DENIAL_STATUSES: Final = frozenset({401, 403, 503})
+#: Statuses of a gateway's denial, a JSON body ``{"error", "reason", "detail", "event_id"}`` with the reason also in
+#: ``Consortium-Denial-Reason``: 401 (authentication), 403 (the grant, the member, the purpose...), 413
+#: (``body_too_large``), 429 (``too_many_in_flight``, ``Retry-After``) and 503 (the chain, the outbox). The same
+#: statuses from the provider's service are its own answers: they carry no such header (the gateway drops every
+#: ``Consortium-*`` header of an answer it passes on).
+DENIAL_STATUSES: Final = frozenset({401, 403, 413, 429, 503})
 #: The reasons of a gateway's own 502, 503 or 504 for a call its grant allowed but the provider's service did not
 #: answer (or, for a PSI record step, answered with something else than the record): not denials. The event says
 #: so: decision ``allow``, no denial reason, and this status (``docs/gateway.md``, "Authorisation").
@@ -143,6 +151,18 @@ class ConfigurationError(SdkError):
 
 class TransportError(SdkError):
     """A gateway or the notary could not be reached, timed out, or refused the TLS handshake."""
+
+
+class AnswerCutOffError(TransportError):
+    """The gateway's answer began (its status line and headers arrived) and its connection broke before the body's
+    end: a provider's service that stopped while the gateway passed its answer on, or a connection lost on the way.
+    ``status`` and ``event_id`` are those the headers gave (the call's event in the log: the gateway records the
+    call, with the status it saw, whatever became of the answer)."""
+
+    def __init__(self, message: str, status: int, event_id: str | None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.event_id = event_id
 
 
 class NotaryResponseError(SdkError):
@@ -195,7 +215,7 @@ class VerificationFailedError(SdkError):
 
 
 class CallDeniedError(SdkError):
-    """A call the gateway answered 401, 403 or 503 (raised by :meth:`CallResult.raise_for_denial`)."""
+    """A call the gateway denied (401, 403, 413, 429 or 503; raised by :meth:`CallResult.raise_for_denial`)."""
 
     def __init__(self, result: CallResult) -> None:
         super().__init__(
@@ -257,6 +277,8 @@ class CallResult:
         body = self._gateway_answer()
         if body is None or self.status not in DENIAL_STATUSES or body.get("reason") in UPSTREAM_FAILURES:
             return None
+        if self.headers.get(REASON_HEADER) != body.get("reason"):  # the service's own 401, 403, 413, 429 or 503
+            return None
         return body
 
     @property
@@ -272,8 +294,9 @@ class CallResult:
 
     @property
     def denial_reason(self) -> str | None:
-        """The reason code of a 401/403/503 denial (``no_grant``, ``certificate_expired``, ...), else None (a
-        503 ``circuit_open`` too: that is an :attr:`upstream_failure`)."""
+        """The reason code of the gateway's denial (:data:`DENIAL_STATUSES`: ``no_grant``, ``certificate_expired``,
+        ``too_many_in_flight``, ...), else None: the service's own answers, and a 503 ``circuit_open`` (an
+        :attr:`upstream_failure`)."""
         reason = (self._denial() or {}).get("reason")
         return reason if isinstance(reason, str) else None
 
@@ -284,9 +307,10 @@ class CallResult:
         return detail if isinstance(detail, str) else None
 
     def raise_for_denial(self) -> CallResult:
-        """Raise :class:`CallDeniedError` for a 401, 403 or 503 answer (a 503 :attr:`upstream_failure` excepted:
-        the grant allowed the call); return ``self`` otherwise."""
-        if self.status in DENIAL_STATUSES and self.upstream_failure is None:
+        """Raise :class:`CallDeniedError` for the gateway's denial (:attr:`denial_reason` set: a 401, 403, 413, 429
+        or 503 of the gateway, not an :attr:`upstream_failure` nor the service's own answer); return ``self``
+        otherwise."""
+        if self.denial_reason is not None:
             raise CallDeniedError(self)
         return self
 
@@ -547,7 +571,8 @@ class MemberClient:
         Sends ``Consortium-Purpose`` and a ``traceparent`` (``traceparent`` if given, else a fresh one). A
         denial is a result, not an exception (see :attr:`CallResult.denial_reason`). Raises
         :class:`TransportError` when the gateway cannot be reached or refuses the TLS handshake (an unknown or
-        revoked-at-CA certificate fails there), ``ValueError`` for a malformed argument."""
+        revoked-at-CA certificate fails there), :class:`AnswerCutOffError` when the answer's connection broke after
+        its headers, ``ValueError`` for a malformed argument."""
         if not path.startswith("/"):
             raise ValueError(f"path must start with '/', got {path!r}")
         if json is not None and content is not None:
@@ -561,7 +586,7 @@ class MemberClient:
         url = gateway_url.rstrip("/") + path
         wait = self.timeout if timeout is None else timeout
         try:
-            response = self._http.request(
+            request = self._http.build_request(
                 method.upper(),
                 url,
                 params=dict(params) if params else None,
@@ -570,10 +595,24 @@ class MemberClient:
                 headers=sent,
                 timeout=wait,
             )
+            response = self._http.send(request, stream=True)
         except httpx.TimeoutException as exc:
             raise TransportError(f"{method.upper()} {url}: no answer within {wait:g} s") from exc
         except httpx.HTTPError as exc:
             raise TransportError(f"{method.upper()} {url}: {_describe(exc)}") from exc
+        try:
+            response.read()
+        except httpx.HTTPError as exc:  # the answer began: its status and headers (the event id) are known
+            event_id = response.headers.get(EVENT_HEADER) or None
+            raise AnswerCutOffError(
+                f"{method.upper()} {url}: the answer ({response.status_code}"
+                + (f", event {event_id}" if event_id else "")
+                + f") was cut off after its headers: {_describe(exc)}",
+                response.status_code,
+                event_id,
+            ) from exc
+        finally:
+            response.close()
         return CallResult.from_response(response)
 
     # ------------------------------------------------------------------------------------------------ the notary

@@ -30,9 +30,11 @@ type is the consortium's suite (``privacy.suites``): Ed25519 under ``intl``, SM2
 ``ecdh-psi-sm2`` with SM2-signed records; terms of the other suite's protocol are refused before any run.
 A refusal raises :class:`PsiRefusedError` with the step and the gateway's (or the owner's) answer. A step the
 owner's service gave no answer to (the gateway's 502 ``upstream_unreachable``, 504 ``upstream_timeout`` or 503
-``circuit_open``: the service stopped or was killed during the step) is sent again, the same bytes, up to
-``retries`` times, ``retry_wait_s`` apart (doubling each time): the owner's service answers the same step the same
-and its gateway counts no run for the unanswered one (``privacy.service``, ``gateway.psi``).
+``circuit_open``: the service stopped or was killed during the step), or whose answer broke off after its headers
+(:class:`~sdk.client.AnswerCutOffError`: a large answer the gateway passes on as it arrives, cut by the service's
+stop or on the way), is sent again, the same bytes, up to ``retries`` times, ``retry_wait_s`` apart (doubling each
+time): the owner's service answers the same step the same and its gateway counts no run for the unanswered one
+(``privacy.service``, ``gateway.psi``).
 
 The owner's side, from its consortium directory (``orgs/<org>/privacy/``, ``gateway.psi.terms_dir``), under the
 suite ``consortium.json`` names: :func:`write_psi_terms` draws the asset's job-secret key (X25519, or SM2 under
@@ -90,7 +92,7 @@ from privacy.psi import JobTerms, PsiClient, request_time_budget_s
 from privacy.record import JOB_ID, SignedRecord, key_bytes, parse_signed_record, sign_record, verify_record
 from privacy.service import PsiService
 from privacy.suites import INTL, SM, KemKey, PsiSuite, SigningKey, check_same_suite, psi_suite
-from sdk.client import CallResult, MemberClient, SdkError
+from sdk.client import AnswerCutOffError, CallResult, MemberClient, SdkError
 from suite.errors import SuiteError
 from suite.sm2 import SM2PrivateKey
 
@@ -186,7 +188,8 @@ def run_psi_job(
     """Run one job (module docstring); raises :class:`PsiRefusedError`, :class:`PsiJobError` or the SDK's
     :class:`~sdk.client.TransportError`, and the privacy core's ``InputTooLargeError`` for an input over the cap.
     ``suite`` is the consortium's (``consortium.json``'s ``crypto``); by default the signing key's. A step the owner's
-    service did not answer is sent again up to ``retries`` times, after ``sleep(retry_wait_s)``, doubled each time."""
+    service did not answer, or whose answer broke off after its headers, is sent again up to ``retries`` times, after
+    ``sleep(retry_wait_s)``, doubled each time; with none left, a cut raises :class:`~sdk.client.AnswerCutOffError`."""
     if retries < 0 or retry_wait_s < 0:
         raise ValueError("retries and retry_wait_s are counts and seconds, not negative")
     psi = psi_suite(suite) if suite is not None else (SM if isinstance(signing_key, SM2PrivateKey) else INTL)
@@ -210,10 +213,15 @@ def run_psi_job(
         for attempt in range(retries + 1):
             if attempt:
                 sleep(retry_wait_s * 2 ** (attempt - 1))
-            result = client.call(
-                gateway_url, method, f"{steps}/{step}", purpose=purpose, params=params, content=content,
-                headers=headers, timeout=timeout,
-            )  # fmt: skip
+            try:
+                result = client.call(
+                    gateway_url, method, f"{steps}/{step}", purpose=purpose, params=params, content=content,
+                    headers=headers, timeout=timeout,
+                )  # fmt: skip
+            except AnswerCutOffError:  # the answer broke off mid-body: the same step gets the same answer
+                if attempt == retries:
+                    raise
+                continue
             if result.status not in (502, 503, 504) or _reason(result) not in NO_ANSWER:
                 break
         if result.event_id:

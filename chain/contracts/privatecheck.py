@@ -314,13 +314,22 @@ class TrustedHeads:
         with self._refusing():
             kept = self.keep.load()
         if kept is None:
+            log.info("the trusted headers are followed from the genesis: no header is kept in %s yet", self.keep.where)
             return genesis
         if kept.number > number:  # an earlier block, or a node behind: checked once the walk passes it
             self._kept_number, self._unchecked = kept.number, kept
+            log.info(
+                "the trusted headers are followed from the genesis to block %d: the header kept in %s is of block "
+                "%d, after it, and is checked once the walk passes it",
+                number,
+                self.keep.where,
+                kept.number,
+            )
             return genesis
         with self._refusing():
             header = lightclient.resume(self.rpc, genesis, kept)
         self._kept_number = self.resumed_from = header.number
+        log.info("the trusted headers resume from block %d, the header kept in %s", header.number, self.keep.where)
         return header
 
     def _genesis_header(self) -> VerifiedHeader:

@@ -11,15 +11,28 @@ A request already read into a connection's buffers (a client that sent its next 
 answer, or TLS data decrypted ahead) would not make its socket readable again: :meth:`Served.buffered` says so,
 and the worker serves it at once instead of giving the connection back.
 
-The watcher closes a connection that waited ``idle_timeout`` seconds without a request; it sleeps until one of
-its connections is readable, a connection is added, or the next of them reaches that limit (with none waiting,
-until something happens). While a worker serves a request the socket's own timeout bounds each read.
+The watcher closes a connection that waited ``idle_timeout`` seconds without a request (or the shorter time the
+connection asks for, :meth:`Served.wait_limit`); it sleeps until one of its connections is readable, a connection
+is added, or the next of them reaches its limit (with none waiting, until something happens). While a worker
+serves a request, :class:`PooledHandler` bounds the whole request, not each read: a client that sends a byte now
+and then holds a worker no longer than that.
 
 :class:`PooledServer` and :class:`PooledHandler` put the standard library's HTTP server on a pool: the accepting
 thread only accepts a connection (wrapping a TLS one without its handshake) and hands it over; the handler serves
 one request a call instead of the whole connection from its constructor, and opens the connection on the first
 call: the TLS handshake, in a worker once the client's first bytes arrived, then :meth:`PooledHandler.opened`,
 where a server refuses a client by its certificate before reading any request of it.
+
+Bounds of a request (:class:`PooledHandler`): its line, headers and body must arrive within ``request_deadline``
+seconds (:data:`REQUEST_DEADLINE`) of the moment a worker starts reading it, its first bytes having arrived, plus
+a second for each ``body_rate`` bytes (:data:`BODY_RATE`, 1 MiB) of the ``Content-Length`` its headers declare,
+and no read waits longer than ``timeout``; a keep-alive connection's next request has a deadline of its own. A
+request that misses it is answered 408 by ``send_error`` (the standard library's page, or the server's own format
+where it overrides it: the witness) and its connection closed. A client refused
+at the handshake (:meth:`PooledHandler.linger`) is answered at once and its connection given back to the watcher,
+which holds it without a thread while what the client sends is dropped (so that closing does not reset the
+connection and lose the answer) until it closes, ``linger_quiet`` seconds pass without a byte, ``linger_limit``
+bytes came or ``linger_total`` seconds passed: a refused client holds a worker for a few non-blocking reads only.
 """
 
 from __future__ import annotations
@@ -33,11 +46,27 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, Protocol
 
+from chain.node.linger import DISCARD_LIMIT, DISCARD_SECONDS
+
 #: Seconds each read of a request (and the TLS handshake) may take once the client started sending.
 REQUEST_TIMEOUT = 10.0
+#: Seconds a whole request (line, headers, body) may take from the moment a worker starts reading it, plus
+#: a second for each :data:`BODY_RATE` bytes of the body its headers declare.
+REQUEST_DEADLINE = 10.0
+#: Bytes a second a large body is given on top of the request's deadline (a peer's 32 MiB block batch: 32 s more),
+#: counted up to :data:`_BODY_COUNTED` bytes (the servers refuse bodies over their limit before reading them).
+BODY_RATE = 1024 * 1024
+_BODY_COUNTED = 64 * 1024 * 1024
+#: Seconds without a byte after which a connection refused at the handshake is closed.
+LINGER_QUIET = 1.0
+#: Bytes a worker drops from a refused connection before it gives it back to the watcher (a client streaming
+#: fast is read in turns, as other connections are).
+_LINGER_TURN = 256 * 1024
 
 
 class Served(Protocol):
@@ -52,6 +81,11 @@ class Served(Protocol):
 
     def buffered(self) -> bool:
         """Whether the next request is already (partly) read into the connection's buffers, without waiting."""
+        ...
+
+    def wait_limit(self) -> float | None:
+        """Seconds the connection may wait for its client's next bytes before it is closed (None: the pool's
+        ``idle_timeout``)."""
         ...
 
     def failed(self) -> None:
@@ -176,8 +210,10 @@ class ConnectionPool:
                     except (OSError, ValueError):  # closed meanwhile
                         connection.close()
                         continue
-                    deadlines[connection] = now + self.idle_timeout
-                    sweep = min(sweep, now + self.idle_timeout)
+                    limit = connection.wait_limit()
+                    deadline = now + (self.idle_timeout if limit is None else limit)
+                    deadlines[connection] = deadline
+                    sweep = min(sweep, deadline)
                 if now >= sweep:  # not at every wake-up: a request costs the same however many connections wait
                     for connection, deadline in list(deadlines.items()):
                         if deadline <= now:
@@ -251,44 +287,97 @@ class PooledServer(HTTPServer):
 
 class PooledHandler(BaseHTTPRequestHandler):
     """One connection, driven by the pool (:class:`Served`) a request at a time, instead of the standard library's
-    handler serving the whole connection from its constructor. Keep-alive (HTTP/1.1); each read of a request may
-    take ``timeout`` seconds."""
+    handler serving the whole connection from its constructor. Keep-alive (HTTP/1.1); a request must arrive within
+    ``request_deadline`` seconds by ``clock``, each read of it within ``timeout``."""
 
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     timeout = REQUEST_TIMEOUT
+    request_deadline = REQUEST_DEADLINE
+    body_rate = BODY_RATE
+    #: Bounds of dropping what a client refused at the handshake sends (:meth:`linger`).
+    linger_quiet = LINGER_QUIET
+    linger_total = DISCARD_SECONDS
+    linger_limit = DISCARD_LIMIT
+    #: The clock of the request deadline and of :meth:`linger`'s total (seconds, monotonic).
+    clock: Callable[[], float] = staticmethod(time.monotonic)
     server: PooledServer
 
     def __init__(self, request: Any, client_address: Any, server: PooledServer) -> None:
         self.request, self.client_address, self.server = request, client_address, server
         self._opened = False
         self._closed = False
+        self._deadline: float | None = None  # of the request being read
+        self._expired = False  # a read of the request timed out
+        self._lingering: float | None = None  # refused: when dropping what the client sends ends
+        self._linger_left = 0
 
     def opened(self) -> bool:
         """Once the connection is open (its TLS handshake done), before any request is read: whether to serve it.
-        A server that refuses the client here answers it, and the connection is closed."""
+        A server that refuses the client here answers it and returns False: the connection is closed, or, after
+        :meth:`linger`, closed once what the client sends meanwhile is dropped."""
         return True
+
+    def linger(self) -> None:
+        """From :meth:`opened`, once a refusal is written: drop what the client sends, unparsed, before closing
+        (a close with unread data would reset the connection and lose the answer), waiting for it without a
+        thread; the connection is closed once the client closes, ``linger_quiet`` seconds pass without a byte,
+        ``linger_limit`` bytes came or ``linger_total`` seconds passed."""
+        self._lingering = self.clock() + self.linger_total
+        self._linger_left = self.linger_limit
 
     def fileno(self) -> int:
         return int(self.request.fileno())
 
     def serve(self) -> bool:
+        if self._lingering is not None:
+            return self._discard()
         if not self._opened:
             self._opened = True
             self.setup()
             if not self.opened():
-                return False
+                return self._lingering is not None and self._discard()
             if not self.buffered():  # a TLS client's request has not arrived yet: wait for it without a thread
                 return True
         self.close_connection = True
-        self.handle_one_request()
+        self.command, self.requestline, self.request_version = "", "", "HTTP/1.1"  # until its line is parsed
+        self._expired = False
+        started = self.clock()
+        self._deadline = started + self.request_deadline
+        try:
+            self.handle_one_request()
+        finally:
+            allowed = (self._deadline or started) - started
+            self._deadline = None  # each read gave the socket its ``timeout`` back
+        if self._expired:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.send_error(HTTPStatus.REQUEST_TIMEOUT, f"request not received within {allowed:.3g} s")
+            return False
         return not self.close_connection
+
+    def parse_request(self) -> bool:
+        """The standard library's parsing of the request line and headers; then the request's deadline is moved
+        by the body they declare (``body_rate``)."""
+        if not super().parse_request():
+            return False
+        declared = self.headers.get("Content-Length", "")
+        if self._deadline is not None and declared.isascii() and declared.isdigit():
+            self._deadline += min(int(declared), _BODY_COUNTED) / self.body_rate
+        return True
+
+    def wait_limit(self) -> float | None:
+        if self._lingering is None:
+            return None
+        return max(0.0, min(self.linger_quiet, self._lingering - self.clock()))
 
     def buffered(self) -> bool:
         """Whether bytes of a next request are in the reader's buffer or the TLS layer's, or come at once from the
         socket: read without blocking."""
+        if self._lingering is not None:
+            return False
         reader = self.rfile
-        assert isinstance(reader, io.BufferedReader), "the request handler reads through a buffer (rbufsize -1)"
+        assert isinstance(reader, io.BufferedReader), "the request handler reads through a buffer"
         self.connection.settimeout(0.0)
         try:
             return bool(reader.peek(1))
@@ -319,3 +408,63 @@ class PooledHandler(BaseHTTPRequestHandler):
             self.request.settimeout(self.timeout)
             self.request.do_handshake()  # here, in a worker, not in the accepting thread
         super().setup()
+        self.rfile.close()  # the socket's own reader: replaced by one that keeps the request's deadline
+        self.rfile = io.BufferedReader(_RequestReader(self))
+
+    def _discard(self) -> bool:
+        """Drop what the refused client sent, without waiting; whether to wait for more."""
+        assert self._lingering is not None
+        self.connection.settimeout(0.0)
+        read = 0
+        try:
+            while read < _LINGER_TURN:
+                chunk = self.connection.recv(65536)
+                if not chunk:
+                    return False
+                read += len(chunk)
+                self._linger_left -= len(chunk)
+                if self._linger_left <= 0:
+                    return False
+        except (BlockingIOError, ssl.SSLWantReadError):
+            pass
+        except OSError:  # ssl.SSLError included: the client may end as it likes
+            return False
+        return self.clock() < self._lingering
+
+
+class _RequestReader(io.RawIOBase):
+    """The reads of a handler's requests from its socket: while a request is read (its ``_deadline`` set), each
+    waits no longer than the handler's ``timeout`` nor past the deadline; a read that times out marks the request
+    expired (the handler answers 408). Two ``settimeout`` calls a read: 1.5 µs."""
+
+    def __init__(self, handler: PooledHandler) -> None:
+        super().__init__()
+        self._handler = handler
+        self._sock: socket.socket = handler.connection
+
+    def readable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def readinto(self, buffer: Any) -> int | None:
+        handler = self._handler
+        deadline = handler._deadline
+        if deadline is not None:
+            left = deadline - handler.clock()
+            if left <= 0:
+                handler._expired = True
+                raise TimeoutError(f"the request took over {handler.request_deadline:g} s")
+            self._sock.settimeout(min(handler.timeout, left))
+        try:
+            return self._sock.recv_into(buffer)
+        except BlockingIOError:  # a non-blocking look (``buffered``): nothing yet
+            return None
+        except TimeoutError:
+            if deadline is not None:
+                handler._expired = True
+            raise
+        finally:
+            if deadline is not None:  # writes (the answer, a 100 Continue) wait ``timeout`` again
+                self._sock.settimeout(handler.timeout)

@@ -3,19 +3,17 @@
 Our mutual-TLS servers (a node's JSON-RPC and peer routes, the notary's HTTPS, the gateways) answer a client whose
 certificate they refuse as soon as the handshake is done, before reading any request. The client has usually sent
 its request by then: closing a socket with unread data in it resets the connection, and the client may lose the
-answer. :func:`discard_until_closed` (a blocking socket, the node's servers) and :class:`Discard` (an asyncio
-transport, the notary's and the gateways') read and drop, unparsed, what the client sends until it closes (it has
-read the answer, ``Connection: close``), a short while passes without a byte, or a bound of bytes or of time is
-reached. :func:`refusal_answer` is the whole HTTP answer such a server writes first.
+answer. :class:`Discard` (an asyncio transport, the notary's and the gateways') and
+``chain.node.connections.PooledHandler.linger`` (the node's servers, the witness, the alarm endpoint: the
+connection waits in the pool's watcher, holding no thread) read and drop, unparsed, what the client sends until it
+closes (it has read the answer, ``Connection: close``), a short while passes without a byte, or a bound of bytes
+or of time is reached. :func:`refusal_answer` is the whole HTTP answer such a server writes first.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import socket
-import time
 from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import Any, cast
@@ -24,26 +22,6 @@ from typing import Any, cast
 DISCARD_LIMIT = 5 * 1024 * 1024
 #: Longest time spent dropping what a refused client sends.
 DISCARD_SECONDS = 5.0
-
-
-def discard_until_closed(
-    sock: socket.socket, seconds: float = 1.0, limit: int = DISCARD_LIMIT, total: float = DISCARD_SECONDS
-) -> None:
-    """Read and drop what the peer of ``sock`` sends until it closes, ``seconds`` pass without a byte, ``limit``
-    bytes came, or ``total`` seconds passed in all (a client dripping a byte at a time holds the connection no
-    longer than that)."""
-    deadline = time.monotonic() + total
-    with contextlib.suppress(OSError):  # ssl.SSLError and timeouts included: the peer may end as it likes
-        received = 0
-        while received < limit:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            sock.settimeout(min(seconds, left))
-            chunk = sock.recv(65536)
-            if not chunk:
-                return
-            received += len(chunk)
 
 
 def refusal_answer(status: int, body: Mapping[str, Any], headers: Iterable[tuple[str, str]] = ()) -> bytes:
@@ -56,7 +34,7 @@ def refusal_answer(status: int, body: Mapping[str, Any], headers: Iterable[tuple
 
 
 class Discard:
-    """:func:`discard_until_closed` for an asyncio transport: write ``answer`` to ``transport``, then drop what the
+    """For an asyncio transport: write ``answer`` to ``transport``, then drop what the
     protocol hands to :meth:`received` until the peer closes (:meth:`close` from ``eof_received``), ``seconds``
     pass without a byte, ``limit`` bytes came or ``total`` seconds passed in all; then close the transport."""
 

@@ -32,7 +32,8 @@ connections it holds open, so a stopped node stops answering on them. Its connec
 of threads (``chain.node.connections``: :data:`WORKERS`), as the JSON-RPC's are: a connection waiting for its
 next request holds no thread, one that waits :data:`IDLE_TIMEOUT` seconds is closed, and while a request is
 served (its TLS handshake first, in a worker once the client's first bytes arrived) each read may take
-:data:`REQUEST_TIMEOUT` seconds.
+:data:`REQUEST_TIMEOUT` seconds, and the whole request 10 s (``chain.node.connections.REQUEST_DEADLINE``, plus
+1 s per MiB of its body: 408 and closed after).
 
 :class:`PeerLinks` sends to every peer from one thread per peer, through a bounded queue (a peer that is down
 costs its queue, never the consensus loop's time); :meth:`PeerLinks.fetch_blocks` asks the peers in turn. One
@@ -65,7 +66,6 @@ import rlp
 from chain.errors import MalformedError
 from chain.node import trace
 from chain.node.connections import ConnectionPool, PooledHandler, PooledServer
-from chain.node.linger import discard_until_closed
 from chain.node.node import Node, TransactionRefusedError
 from chain.node.peerauth import NodeCertificates, PeerRefusedError
 from chain.tlsfiles import ReloadingContext
@@ -213,13 +213,14 @@ class _Handler(PooledHandler):
         if self.refusal is None:
             return True
         # Refused once the handshake is done: answered 403 at once, no request of it read, nothing served or
-        # queued; what it sent meanwhile is dropped unparsed (``chain.node.linger``).
+        # queued; what it sent meanwhile is dropped unparsed, the connection waiting without a thread
+        # (``PooledHandler.linger``).
         self.server.peer.refused += 1
         log.warning("peer connection from %s refused at the handshake: %s", self.client_address[0], self.refusal)
         self.close_connection = True
         self.request_version, self.requestline = "HTTP/1.1", ""  # what send_response uses, before any request
         self._error(403, f"refused: {self.refusal}")
-        discard_until_closed(self.request)
+        self.linger()
         return False
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -61,6 +61,15 @@ otherwise sit out the next). A record of another account (``consortium-node:sign
 belongs to, written at its first start with this rule, or a kept message of another author: a store copied from
 another node) is dropped and the store taken as fresh. The argument, and its limits, are in
 ``docs/decisions.md``.
+
+**The operator may end a sit-out** (:func:`vouch`, ``consortium chain vote-again``). Two validators of four
+abstaining in the same height stall it for good: neither votes there, and the two others are no quorum. An
+operator who knows the validator's record is complete (its node was merely down while the others decided, or its
+store was restored from a backup taken after its last signature) vouches for it with the node stopped: the abstain
+height becomes 0 and the record is checked from :data:`VOUCHED_HEAD`, above any head, so the next start votes
+whatever its peers' head. The start after that is checked as any. Vouching for a record that lacks what the
+validator signed lets it sign twice in the height in progress: the operator's word replaces the rule for one
+start. A record of another account is still dropped and taken as fresh.
 """
 
 from __future__ import annotations
@@ -89,6 +98,8 @@ ABSTAIN_KEY = b"consortium-node:abstain"
 CHECK_KEY = b"consortium-node:signed-check"
 #: The account whose record this is (20 bytes).
 OWNER_KEY = b"consortium-node:signer"
+#: The head a record an operator vouched for (:func:`vouch`) is checked from: no peers' head is above it.
+VOUCHED_HEAD = 2**64 - 1
 
 Slot = tuple[int, int, int]  # height, round, message code
 
@@ -167,6 +178,56 @@ def sealed_alone(db: AtomicDatabaseAPI, head: int) -> None:
     if int.from_bytes(raw, "big") < head:
         with db.atomic_batch() as batch:
             batch[CHECK_KEY] = head.to_bytes(8, "big")
+
+
+@dataclass(frozen=True, slots=True)
+class RecordState:
+    """Where a store's record of signed messages stands between starts (:func:`record_state`)."""
+
+    #: Heights with a message kept.
+    heights: tuple[int, ...]
+    #: No record at all: the next start takes it as fresh (it abstains in the height in progress past the genesis).
+    fresh: bool
+    #: The height the record abstains through (0: none); None while that height is not fixed (a fresh record whose
+    #: start did not learn its peers' head).
+    abstain_through: int | None
+    #: The head the next start's check compares its peers' head with, if a check is pending
+    #: (:data:`VOUCHED_HEAD` after :func:`vouch`).
+    check_from: int | None
+
+    @property
+    def vouched(self) -> bool:
+        return self.check_from == VOUCHED_HEAD
+
+
+def record_state(db: AtomicDatabaseAPI) -> RecordState:
+    """The record in ``db`` as the next start will find it (read only; :class:`StoreError` if it cannot be read)."""
+    log_ = SignedLog(db)
+    if db.exists(INDEX_KEY):
+        log_._read_record()
+    abstain: int | None = 0
+    if db.exists(ABSTAIN_KEY):
+        log_._load_abstain(db[ABSTAIN_KEY])
+        abstain = None if log_.pending else log_.abstain_through
+    check = None
+    if db.exists(CHECK_KEY):
+        raw = db[CHECK_KEY]
+        if len(raw) != 8:
+            raise StoreError(f"the head this validator's record is checked from cannot be read: {RESTORE_HINT}")
+        check = int.from_bytes(raw, "big")
+    fresh = not db.exists(INDEX_KEY) and not db.exists(ABSTAIN_KEY)
+    return RecordState(tuple(sorted({slot[0] for slot in log_.slots()})), fresh, None if fresh else abstain, check)
+
+
+def vouch(db: AtomicDatabaseAPI) -> RecordState:
+    """An operator vouches that the record in ``db`` holds everything its validator signed (module docstring, "The
+    operator may end a sit-out"): no abstain height, and a check from :data:`VOUCHED_HEAD`, so the next start votes
+    at once. The node must be stopped (its store is locked while it runs). Answers the state before."""
+    before = record_state(db)
+    with db.atomic_batch() as batch:
+        batch[ABSTAIN_KEY] = (0).to_bytes(8, "big")
+        batch[CHECK_KEY] = VOUCHED_HEAD.to_bytes(8, "big")
+    return before
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +382,10 @@ class SignedLog:
             return False
         self.pending, self.abstain_through, self.checking = False, through, False
         fields = {"head": head, "through": through, "since": self.since}
-        if head > self.since:
+        if self.since == VOUCHED_HEAD:
+            vouched = {"head": head, "through": through, "since": "vouched"}
+            log.warning("record of signed messages vouched for by its operator: voting", extra={"fields": vouched})
+        elif head > self.since:
             what = "record of signed messages behind its peers" if checked else "fresh record of signed messages"
             log.warning(f"{what}: abstaining in the height in progress", extra={"fields": fields})
         else:

@@ -45,7 +45,8 @@ STATIC = Path(__file__).parent.parent / "static"
 BEARER = HTTPBearer(
     scheme_name="bearer",
     bearerFormat="JWT",
-    description="A login token (`consortium user token`): an ES256 JWT carrying the person's certificate",
+    description="A login token (`consortium user token`): a JWT carrying the person's certificate, ES256 (SM2SM3 for"
+    " an SM2 person of an sm consortium)",
     auto_error=False,
 )
 

@@ -23,7 +23,7 @@ than the field) is counted by its record's summary, as before the field; an allo
 record step adds nothing and is counted apart (``uncounted_requests``). ``unrecorded_requests`` counts every allowed
 request whose job has no record step. An allowed request answered 502, 503 or 504 that states no ε is one the
 owner's service gave no answer to, which the gateway counts as no run and charges nothing (``gateway.psi``): the page
-leaves it out of both.
+leaves it out of both, and so it does a request naming ``psi_retry_of``, the same request as one the gateway counted.
 """
 
 from __future__ import annotations
@@ -129,6 +129,8 @@ def _spending(explorer: Explorer, person: Person, key: JobKey) -> _Spending:
         if not isinstance(tag, str):
             continue
         if step == "request":
+            if "psi_retry_of" in entry:
+                continue  # the same request as one the gateway counted: no run, no ε, the job's own request
             cost = entry.get("psi_dp_cost")
             if isinstance(cost, str):
                 stated.add(tag)

@@ -360,6 +360,11 @@ class Event(BaseModel):
     psi_record: str | None = Field(
         None, description="an allowed PSI record step: the SHA-256 of the record signed by both (record.json)"
     )
+    psi_retry_of: str | None = Field(
+        None,
+        description="an allowed PSI request step whose bytes are those of a request the owner's gateway already "
+        "counted as the job's run: that step's event id (this one took no run and no ε); absent otherwise",
+    )
     psi_summary: str | None = Field(
         None,
         description="with psi_record: that record's digests and counts without its job id and purpose, canonical "

@@ -121,3 +121,59 @@ export async function checkRecord(bytes, job) {
   }
   return { digest, digestOk, tagOk, summaryOk, record, error: null };
 }
+
+/** The disclosure document's format (privacy.document.FORMAT). */
+const DISCLOSURE_FORMAT = "consortium-ledger/privacy-disclosure/v1";
+
+/**
+ * What a disclosure document (``consortium privacy prove-member``) says about a job as the log holds it: the record
+ * it carries checked as a record.json is (checkRecord), that record's SHA-256 against the one the document names,
+ * and the claim's job against the record's. The proof of the claim (the VRF proof, the Merkle paths, the record's
+ * signatures) is not checked here: ``consortium verify disclosure`` does that.
+ * @typedef {object} DisclosureCheck
+ * @property {RecordCheck | null} recordCheck  its record's check against the log; null when it carries none
+ * @property {boolean} namedDigestOk  whether its ``record_sha256`` is the SHA-256 of the record it carries
+ * @property {boolean} claimJobOk  whether the claim's job id is the record's
+ * @property {{job_id: string, party: string, set: string, identifier: string, member: boolean} | null} claim
+ * @property {string | null} error  why it is not a disclosure document: "not_json" or "not_disclosure"
+ */
+
+/** Standard base64 (with padding) as bytes; null when it is not. */
+function fromBase64(/** @type {unknown} */ text) {
+  if (typeof text !== "string" || !/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(text))
+    return null;
+  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+}
+
+/**
+ * Check a disclosure document (its bytes) against a job as checkRecord checks a record.json. Never throws.
+ * @param {Uint8Array<ArrayBuffer>} bytes
+ * @param {{tag: string, record_sha256: string | null, summary_json?: string | null}} job
+ * @returns {Promise<DisclosureCheck>}
+ */
+export async function checkDisclosure(bytes, job) {
+  /** @type {DisclosureCheck} */
+  const none = { recordCheck: null, namedDigestOk: false, claimJobOk: false, claim: null, error: "not_disclosure" };
+  let parsed;
+  try {
+    parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch {
+    return { ...none, error: "not_json" };
+  }
+  if (parsed === null || typeof parsed !== "object" || parsed.format !== DISCLOSURE_FORMAT) return none;
+  const record = fromBase64(parsed.record);
+  const named = fromBase64(parsed.record_sha256);
+  const claim = parsed.claim;
+  if (record === null || named === null || claim === null || typeof claim !== "object") return none;
+  const { job_id, party, set, identifier, member } = claim;
+  if (typeof job_id !== "string" || typeof party !== "string" || typeof set !== "string") return none;
+  if (typeof identifier !== "string" || typeof member !== "boolean") return none;
+  const recordCheck = await checkRecord(record, job);
+  return {
+    recordCheck,
+    namedDigestOk: toHex(named) === recordCheck.digest,
+    claimJobOk: recordCheck.record !== null && recordCheck.record.job_id === job_id,
+    claim: { job_id, party, set, identifier, member },
+    error: recordCheck.error === null ? null : "not_disclosure",
+  };
+}

@@ -147,7 +147,7 @@
  * The audit event a log entry holds (notary/event.py): a call's fields and a few more.
  * @typedef {Partial<Call> & {v?: number, traceparent?: string, caller_identity?: string,
  *   request_digest?: string, response_digest?: string, subject?: string, psi_dp_cost?: string, psi_job?: string,
- *   psi_record?: string, psi_summary?: string}} AuditEvent
+ *   psi_record?: string, psi_retry_of?: string, psi_summary?: string}} AuditEvent
  */
 
 /**

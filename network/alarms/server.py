@@ -19,10 +19,13 @@ check callers (validity, the org's CRL) and required to be the operator's (403 o
 (401 without). A stolen token alone is worth nothing off the machine; a member's certificate alone neither.
 Plain HTTP beyond loopback is refused (:class:`AlarmEndpointError`).
 
-:func:`answer` is the whole protocol (method, path, Authorization and the client certificate's verdict in;
-status and JSON body out), testable without sockets; :class:`AlarmServer` is the standard library's
-``ThreadingHTTPServer`` around it, a thread of ``up``. What it serves is whatever the source it is given returns
-at the time of each request: :data:`NEVER` until ``up`` attaches the evaluator (:meth:`AlarmServer.attach`),
+:func:`answer` is the whole protocol (method, path, Authorization and the client certificate's verdict in; status
+and JSON body out), testable without sockets; :class:`AlarmServer` is the standard library's HTTP server around it
+on a small pool of threads (``chain.node.connections``: :data:`WORKERS` workers, a watcher, and the accepting
+thread, threads of ``up``), as the node's servers are: a connection that sends nothing holds no thread and is closed
+after :data:`IDLE_TIMEOUT` seconds, the TLS handshake runs in a worker once the client's first bytes arrived, and a
+request must arrive within 10 s of its first byte (408 otherwise). What it serves is whatever the source it is given
+returns at the time of each request: :data:`NEVER` until ``up`` attaches the evaluator (:meth:`AlarmServer.attach`),
 which ``up`` does once its children are up.
 """
 
@@ -32,15 +35,15 @@ import hmac
 import ipaddress
 import json
 import logging
-import socket
 import ssl
+import sys
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chain.ids import OrgId
+from chain.node.connections import REQUEST_TIMEOUT, ConnectionPool, PooledHandler, PooledServer
 from network.alarms.store import ALARMS_DIR, NEVER, AlarmState
 from network.errors import NetworkError
 from network.logsetup import secret_token
@@ -59,6 +62,10 @@ HOST = "127.0.0.1"
 #: ``consortium up --port PORT`` serves the endpoint on PORT + this (PORT+1 is the notary, PORT+2 the demo
 #: services, PORT+6… the witnesses).
 PORT_OFFSET = 3
+#: Threads serving the endpoint's connections (its one client is the operator's explorer).
+WORKERS = 4
+#: Seconds a connection may wait for its request before it is closed.
+IDLE_TIMEOUT = 60.0
 
 
 def token_path(directory: Path) -> Path:
@@ -251,14 +258,10 @@ def answer(
     return 200, state().to_json()
 
 
-class AlarmServer(ThreadingHTTPServer):
-    """The endpoint on ``host:port`` (port 0: a free port), serving from a thread of its own; plain HTTP on
-    loopback, or with ``tls`` (:func:`endpoint_tls`) HTTPS to client certificates that ``client_check`` (given the
-    certificate's PEM, it answers None or why it is refused) lets through."""
-
-    daemon_threads = True
-    #: Seconds a client has to complete its TLS handshake and its request.
-    request_timeout = 10.0
+class AlarmServer(PooledServer):
+    """The endpoint on ``host:port`` (port 0: a free port), serving from a thread of its own and :data:`WORKERS`
+    workers; plain HTTP on loopback, or with ``tls`` (:func:`endpoint_tls`) HTTPS to client certificates that
+    ``client_check`` (given the certificate's PEM, it answers None or why it is refused) lets through."""
 
     def __init__(
         self,
@@ -269,6 +272,7 @@ class AlarmServer(ThreadingHTTPServer):
         host: str = HOST,
         tls: ssl.SSLContext | None = None,
         client_check: Callable[[str], str | None] | None = None,
+        workers: int = WORKERS,
     ) -> None:
         if tls is None and not is_loopback(host):
             raise AlarmEndpointError(f"the alarm endpoint listens beyond loopback ({host}) over mutual TLS only")
@@ -277,9 +281,7 @@ class AlarmServer(ThreadingHTTPServer):
         self.tls = tls
         self.client_check = client_check
         self._source: Callable[[], AlarmState] = source or (lambda: NEVER)
-        if ":" in host:
-            self.address_family = socket.AF_INET6
-        super().__init__((host, port), _Handler)
+        super().__init__((host, port), _Handler, ConnectionPool(workers, IDLE_TIMEOUT, "alarm-endpoint"), tls)
         self._thread = threading.Thread(target=self.serve_forever, name="alarm-endpoint", daemon=True)
 
     @property
@@ -297,22 +299,16 @@ class AlarmServer(ThreadingHTTPServer):
     def start(self) -> None:
         self._thread.start()
 
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        """Over TLS, the handshake is made here, in the request's own thread, so a client that stalls in it holds
-        up no other; a failed handshake (no certificate, one of another CA) ends the connection, unanswered."""
-        if self.tls is None:
-            super().finish_request(request, client_address)
-            return
-        request.settimeout(self.request_timeout)
-        try:
-            wrapped = self.tls.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError) as exc:
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A failed TLS handshake (no certificate, one of another CA) ends the connection, unanswered, and is
+        logged; clients that hang up are routine; anything else is logged, never printed to stderr."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ssl.SSLError):
             log.info("alarm endpoint: TLS handshake with %s failed: %s", client_address[0], exc)
-            return
-        try:
-            super().finish_request(wrapped, client_address)
-        finally:
-            wrapped.close()
+        elif isinstance(exc, ConnectionError | TimeoutError):
+            log.debug("alarm endpoint: connection from %s dropped: %s", client_address[0], exc)
+        else:
+            log.error("alarm endpoint: connection from %s failed", client_address[0], exc_info=exc)
 
     def close(self) -> None:
         if self._thread.is_alive():
@@ -321,11 +317,12 @@ class AlarmServer(ThreadingHTTPServer):
         self.server_close()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(PooledHandler):
     server: AlarmServer
     #: One request per connection (HTTP/1.0): a loopback connect every few seconds costs nothing, and no
-    #: kept-alive connection goes on being served after :meth:`AlarmServer.close`.
+    #: kept-alive connection waits in the pool for a next request.
     protocol_version = "HTTP/1.0"
+    timeout = REQUEST_TIMEOUT
 
     def do_GET(self) -> None:
         self._reply("GET")

@@ -30,6 +30,12 @@ its own row, and :meth:`Outbox.reserve_budget` admits a job iff spent + in fligh
 table is created when an outbox is opened (an outbox of an earlier release gets it empty: no job spent anything
 under a budget before there was one).
 
+**PSI runs.** An allowed, counted event appended with a ``run`` (a PSI request step: its job's tag and the SHA-256
+of the request's bytes) is kept in ``psi_runs`` with its event id, in the same transaction, and stays there when the
+event is shipped: :meth:`Outbox.counted_run` tells the gateway that a request step is the same request as one it
+already counted (a client that lost the answer and sent it again), across restarts. One row per run, some 170 bytes;
+created empty when an outbox of an earlier release is opened (its runs predate the check).
+
 **Shipping state.** ``state`` holds ``last_seq`` and ``shipped_seq`` (a CHECK keeps ``shipped_seq <=
 last_seq``). :meth:`Outbox.mark_shipped` goes through the writer thread too (it rides along in the next group),
 moves ``shipped_seq`` forward only, and deletes the shipped rows in the same transaction: the notary holds them
@@ -100,6 +106,12 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE TABLE IF NOT EXISTS quota (grant_id TEXT PRIMARY KEY, used INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dp_spent (grant_id TEXT PRIMARY KEY, spent INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS psi_runs (
+    job TEXT NOT NULL,
+    request TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    PRIMARY KEY (job, request)
+) WITHOUT ROWID;
 """
 
 
@@ -135,6 +147,7 @@ class _Append:
     future: concurrent.futures.Future[int]
     counted: bool = True  # an allowed event counts against its grant's quota
     dp_cost: int = 0  # thousandths of ε an allowed event spends of its grant's privacy budget
+    run: tuple[str, str] | None = None  # a counted PSI request step: (its job's tag, the request's SHA-256, hex)
 
 
 @dataclass(slots=True)
@@ -322,12 +335,13 @@ class Outbox:
     # ------------------------------------------------------------------------------------------ appends
 
     def append(
-        self, event: UnsequencedEvent, *, counted: bool = True, dp_cost: int = 0
+        self, event: UnsequencedEvent, *, counted: bool = True, dp_cost: int = 0, run: tuple[str, str] | None = None
     ) -> concurrent.futures.Future[int]:
         """Queue ``event`` (complete but for ``gateway_seq``); the future resolves to its seq once committed.
         An allowed event counts as one use of its grant's quota unless ``counted`` is False (a call the gateway
         admitted without reserving a unit: the free steps of a PSI job), and spends ``dp_cost`` (thousandths of ε,
-        reserved with :meth:`reserve_budget`) of its grant's privacy budget.
+        reserved with :meth:`reserve_budget`) of its grant's privacy budget. A counted, allowed event with ``run`` (a
+        PSI request step's job tag and request SHA-256) is kept as that run's (:meth:`counted_run`).
 
         The future fails with :class:`~notary.event.EventSchemaError` (invalid event), :class:`DuplicateEventError`,
         :class:`OutboxFullError`, :class:`OutboxClosedError` or :class:`OutboxError` (the disk failed); in every
@@ -338,12 +352,14 @@ class Outbox:
                 future.set_exception(OutboxClosedError(f"the outbox {self.path} is closed"))
                 return future
             # any mapping, copied
-            self._queue.put(_Append(cast(UnsequencedEvent, dict(event)), future, counted, dp_cost))
+            self._queue.put(_Append(cast(UnsequencedEvent, dict(event)), future, counted, dp_cost, run))
         return future
 
-    async def append_async(self, event: UnsequencedEvent, *, counted: bool = True, dp_cost: int = 0) -> int:
+    async def append_async(
+        self, event: UnsequencedEvent, *, counted: bool = True, dp_cost: int = 0, run: tuple[str, str] | None = None
+    ) -> int:
         """:meth:`append` for asyncio: the event's gateway_seq once it is durable."""
-        return await asyncio.wrap_future(self.append(event, counted=counted, dp_cost=dp_cost))
+        return await asyncio.wrap_future(self.append(event, counted=counted, dp_cost=dp_cost, run=run))
 
     def mark_shipped(self, last_seq: int) -> None:
         """Record durably that every seq <= ``last_seq`` has been accepted by the notary (never moves back), and
@@ -394,6 +410,7 @@ class Outbox:
         rows: list[tuple[int, str, int, bytes]] = []
         grants: Counter[str] = Counter()
         spent: Counter[str] = Counter()
+        runs: list[tuple[str, str, str]] = []
         accepted: list[tuple[concurrent.futures.Future[int], int]] = []
         for item in appends:
             try:
@@ -419,6 +436,8 @@ class Outbox:
             if event["decision"] == "allow" and event["grant_id"] is not None:  # a query names none
                 grants[event["grant_id"]] += item.counted
                 spent[event["grant_id"]] += item.dp_cost
+                if item.counted and item.run is not None:
+                    runs.append((*item.run, event_id))
             accepted.append((item.future, seq))
         ship_to = shipped
         for ship in ships:
@@ -431,7 +450,7 @@ class Outbox:
         waiting = [s.future for s in ships if not s.future.done()]
         if rows or ship_to > shipped:
             try:
-                self._write(rows, grants, spent, shipped, ship_to, seq)
+                self._write(rows, grants, spent, shipped, ship_to, seq, runs)
             except sqlite3.Error as exc:
                 log.error("outbox commit failed, %d appends refused: %s", len(rows), exc)
                 failure = OutboxError(f"the outbox could not commit ({exc}); nothing was written")
@@ -485,6 +504,7 @@ class Outbox:
         shipped: int,
         ship_to: int,
         seq: int,
+        runs: list[tuple[str, str, str]],
     ) -> None:
         conn = self._writer
         try:
@@ -500,6 +520,8 @@ class Outbox:
                 "ON CONFLICT (grant_id) DO UPDATE SET spent = spent + excluded.spent",
                 list((+spent).items()),
             )
+            if runs:  # the first counted event of a run stays its event
+                conn.executemany("INSERT OR IGNORE INTO psi_runs (job, request, event_id) VALUES (?, ?, ?)", runs)
             if ship_to > shipped:
                 conn.execute("DELETE FROM events WHERE seq > ? AND seq <= ?", (shipped, ship_to))
             conn.execute("UPDATE state SET last_seq = ?, shipped_seq = ? WHERE id = 0", (seq, ship_to))
@@ -572,6 +594,13 @@ class Outbox:
     def dp_spent(self, grant_id: str) -> int:
         """Thousandths of ε the committed events under ``grant_id`` spent of its privacy budget (from the database)."""
         return self._read_amount("dp_spent", "spent", grant_id)[0]
+
+    def counted_run(self, job: str, request: str) -> str | None:
+        """The event id of the committed, counted request step of job tag ``job`` whose request's SHA-256 (hex) is
+        ``request``, or None: a request step with these is the same request sent again (from the database)."""
+        with self._reading() as conn:
+            row = conn.execute("SELECT event_id FROM psi_runs WHERE job = ? AND request = ?", (job, request)).fetchone()
+        return None if row is None else str(row[0])
 
     # ------------------------------------------------------------------------------------------ reads
 

@@ -40,7 +40,9 @@ an outsider does not read from the notary either.
 
 Its connections are served by a fixed set of threads (``chain.node.connections``: ``WORKERS`` by default), as the
 node's JSON-RPC server's are: a connection waiting for its next request holds no thread, one that waits
-``IDLE_TIMEOUT`` seconds is closed, and while a request is served each read may take ``REQUEST_TIMEOUT`` seconds.
+``IDLE_TIMEOUT`` seconds is closed, and while a request is served each read may take ``REQUEST_TIMEOUT`` seconds
+and the whole request 10 s (``chain.node.connections.REQUEST_DEADLINE``, plus 1 s per MiB of its body: 408 and
+closed after).
 """
 
 from __future__ import annotations

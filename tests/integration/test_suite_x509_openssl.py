@@ -127,3 +127,21 @@ def test_a_chain_openssl_issued_verifies_with_verify_chain(tmp_path: Path) -> No
     assert leaf.public_key == SM2PrivateKey.from_pem((tmp_path / "leaf.key").read_bytes()).public_key()
     path = verify_chain(leaf.der, [], [ca.der], at=leaf.not_before + timedelta(hours=1), usage="client")
     assert path == [leaf, ca]
+
+
+def test_openssl_verifies_a_person_of_an_sm_member_against_its_sm2_identity_ca(tmp_path: Path) -> None:
+    # what `consortium user add` issues in an sm consortium (network.identity, docs/national-suite.md)
+    from chain.ids import OrgId, Role
+    from network.identity import OrgPaths, create_org_identity, issue_identity, user_paths
+    from tests.support.member_directory import write_description
+
+    passphrase = b"openssl person passphrase"
+    create_org_identity(tmp_path, OrgId("acme"), "ACME Securities", passphrase, crypto="sm")
+    write_description(tmp_path, {"acme": ("ACME Securities", Role.MEMBER)}, crypto="sm")
+    issue_identity(tmp_path, OrgId("acme"), "alice", passphrase, role="compliance")
+    ca, cert = OrgPaths.of(tmp_path, OrgId("acme")).sm2_ca_cert, user_paths(tmp_path, OrgId("acme"), "alice").cert
+    ok = _openssl("verify", "-vfyopt", DISTID, "-purpose", "sslclient", "-CAfile", ca, cert)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    text = _openssl("x509", "-in", cert, "-noout", "-subject", "-issuer")
+    assert b"O = ACME Securities, OU = acme, title = compliance, CN = alice@acme" in text.stdout, text.stdout
+    assert b"CN = sm2-ca.acme" in text.stdout, text.stdout

@@ -11,7 +11,7 @@ from pathlib import Path
 from chain.ids import OrgId, Role
 from contracts import CONTRACT_NAMES
 from network.description import DEFAULT_CRYPTO, ConsortiumDescription, MemberDescription
-from network.identity import create_org_identity, issue_identity, load_org_public, load_user_key, user_paths
+from network.identity import create_org_identity, issue_identity, load_org_public, load_person_key, user_paths
 from network.logins import make_token
 
 
@@ -56,5 +56,5 @@ def member_directory(
 def person_token(root: Path, org: str, name: str, role: str, org_roles: Role, passphrase: bytes) -> str:
     """Issue the person ``name@org`` with ``role`` by the org's CA and return a login token of theirs."""
     issue_identity(root, OrgId(org), name, passphrase, role=role, org_roles=org_roles)
-    key = load_user_key(root, OrgId(org), name, passphrase)
+    key = load_person_key(root, OrgId(org), name, passphrase)
     return make_token(user_paths(root, OrgId(org), name).cert.read_bytes(), key)

@@ -5,7 +5,8 @@ The HTTP layer (the standard library's ``HTTPServer`` and request handler, keep-
 only frames bodies, refuses oversized ones before reading them, and serves ``GET /health`` and ``GET /metrics``.
 Its connections are served by a fixed set of threads (``chain.node.connections``: ``WORKERS`` by default), not
 a thread each: a connection waiting for its next request holds no thread, and one that waits ``IDLE_TIMEOUT``
-seconds is closed; while a request is served each read may take ``REQUEST_TIMEOUT`` seconds.
+seconds is closed; while a request is served each read may take ``REQUEST_TIMEOUT`` seconds, and the whole request
+10 s (``chain.node.connections.REQUEST_DEADLINE``, plus 1 s per MiB of its body: 408 and closed after).
 
 ``GET /health`` answers ``{"head": N, "mode": ..., "inSync": ..., "inQuorum": ...}`` from the node's status
 (``chain.node.health``): 200 for a node sealing alone, or in sync and in quorum; 503 with the same body for a
@@ -35,7 +36,6 @@ from typing import Any
 from chain.errors import ChainError
 from chain.node.connections import ConnectionPool, PooledHandler, PooledServer
 from chain.node.health import NodeStatus
-from chain.node.linger import discard_until_closed
 from chain.node.node import Node
 from chain.node.rpc.access import RpcAccess, public_methods, refused_body
 from chain.node.rpc.envelope import answer_body, dump
@@ -188,7 +188,7 @@ class _Handler(PooledHandler):
         """Refuse a client whose certificate the rule refuses now: answered at once, before any request is read,
         with the refusal's status and one JSON-RPC error object, and the connection closed. What the client sent
         meanwhile is discarded unparsed (a close with unread data would reset the connection and lose the
-        answer)."""
+        answer), the connection waiting for it without a thread (``PooledHandler.linger``)."""
         refusal = self._handshake_refusal() if isinstance(self.request, ssl.SSLSocket) else None
         if refusal is None:
             return True
@@ -196,7 +196,7 @@ class _Handler(PooledHandler):
                     refusal.reason)  # fmt: skip
         self.command, self.close_connection = "", True
         self._send(refusal.status, refused_body(b"", refusal), _JSON)
-        discard_until_closed(self.request)
+        self.linger()
         return False
 
     def _refusal(self) -> RpcRefusedError | None:

@@ -32,9 +32,16 @@ export const EVENT_FIELDS = Object.freeze([
 
 /**
  * The fields an event may leave out (notary/event.py OPTIONAL_FIELDS): an explorer query's subject; the ε a PSI job's
- * admitted request was charged, the job's tag, record digest and record summary.
+ * admitted request was charged, the job's tag, record digest, the counted request a request repeats, and record summary.
  */
-export const OPTIONAL_EVENT_FIELDS = Object.freeze(["subject", "psi_dp_cost", "psi_job", "psi_record", "psi_summary"]);
+export const OPTIONAL_EVENT_FIELDS = Object.freeze([
+  "subject",
+  "psi_dp_cost",
+  "psi_job",
+  "psi_record",
+  "psi_retry_of",
+  "psi_summary",
+]);
 
 /**
  * JCS: keys sorted by UTF-16 code units, no whitespace, ECMAScript number and string serialisation.

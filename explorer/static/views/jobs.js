@@ -1,14 +1,15 @@
 // One privacy-computing (PSI) job: its two firms, the grant, the asset's version, each step's call (with a link to
 // its provenance and evidence), its place in the log (leaf indices, the covering checkpoint, its cosignatures
 // and anchor), and, from a record.json the person holds, the record's counts and digests, checked in this browser
-// against the SHA-256 and the tag the log holds. The file never leaves the browser.
+// against the SHA-256 and the tag the log holds; the same for the record a disclosure document carries, whose claim it
+// shows (its proof is consortium verify disclosure's). The file never leaves the browser.
 
 import { getJson, isObject } from "../api.js";
 import { h, link } from "../dom.js";
 import { fmtMs, fmtNum, text } from "../format.js";
 import { t } from "../i18n.js";
 import { badge, decisionBadge, httpStatusBadge, kv, mono, okBadge, section, table } from "../widgets.js";
-import { checkRecord, checkSummary } from "../psi.js";
+import { checkDisclosure, checkRecord, checkSummary } from "../psi.js";
 import { anchorState, assetLink, blockLink, chips, orgLink, pageHeader, statusMessage, txLink } from "./_shared.js";
 
 /** @import { Ctx } from "../router.js" */
@@ -164,6 +165,67 @@ function recordCheck(/** @type {PsiJob} */ job) {
   );
 }
 
+/** The form that checks a disclosure document against the log in the browser: its record, not its proof. */
+function disclosureCheck(/** @type {PsiJob} */ job) {
+  const input = h("input", { type: "file", id: "disclosure-file", accept: ".json,application/json", testid: "disclosure-file" });
+  const status = h("div", { testid: "disclosure-status", "aria-live": "polite" });
+  const out = h("div", { testid: "disclosure-check" });
+  input.addEventListener("change", async () => {
+    const file = input.files && input.files[0];
+    out.replaceChildren();
+    if (!file) return;
+    const checked = await checkDisclosure(new Uint8Array(await file.arrayBuffer()), job);
+    if (!input.isConnected) return;
+    const rc = checked.recordCheck;
+    const good =
+      checked.error === null && rc !== null && rc.digestOk === true && rc.tagOk && rc.summaryOk !== false &&
+      checked.namedDigestOk && checked.claimJobOk;
+    statusMessage(
+      status,
+      checked.error === "not_json"
+        ? t("job.notJson")
+        : checked.error
+          ? t("job.notDisclosure")
+          : good
+            ? t("job.disclosureMatches")
+            : t("job.disclosureDiffers"),
+      good ? "ok" : "fail",
+    );
+    out.dataset.ok = String(good);
+    if (checked.error || !rc || !checked.claim) return;
+    const claim = checked.claim;
+    out.append(
+      kv([
+        [t("job.recordSha256"), h("span", null, mono(rc.digest), " ", okBadge(rc.digestOk))],
+        [t("job.namedDigest"), okBadge(checked.namedDigestOk)],
+        [t("job.tagOfRecord"), okBadge(rc.tagOk)],
+        [t("job.summaryOfRecord"), okBadge(rc.summaryOk)],
+        [t("job.claimJob"), h("span", null, text(claim.job_id), " ", okBadge(checked.claimJobOk))],
+        [
+          t("job.claim"),
+          h(
+            "span",
+            { testid: "disclosure-claim" },
+            t(claim.member ? "job.claimMember" : "job.claimNotMember", {
+              identifier: claim.identifier,
+              party: claim.party,
+              set: claim.set,
+            }),
+          ),
+        ],
+      ]),
+      h("p", { class: "muted" }, t("job.disclosureProofNotChecked")),
+    );
+  });
+  return section(
+    t("job.disclosure"),
+    h("p", { class: "muted" }, t("job.disclosureIntro")),
+    h("div", { class: "field" }, h("label", { for: "disclosure-file" }, t("job.disclosureFile")), input),
+    status,
+    out,
+  );
+}
+
 /** @param {JobStep[]} steps */
 function stepTable(steps) {
   return table(
@@ -290,5 +352,6 @@ export async function viewJob(ctx) {
     budgetSection(job),
     logSummary(job),
     recordCheck(job),
+    disclosureCheck(job),
   );
 }

@@ -2,7 +2,8 @@
 connections (the servers' own use of it is tested over HTTP in ``test_rpc.py``, ``test_peer_admission.py`` and
 ``tests/integration/notary/test_witness_server.py``): a waiting connection is served when it sends, closed once it
 waited its idle timeout, and every connection is closed at stop; and the HTTP server on it, whose workers a
-stalled request holds only for a read's timeout."""
+stalled request holds only for a read's timeout, a trickling one only until its deadline (by an injected clock),
+and a client refused at the handshake not at all while what it sends is dropped."""
 
 from __future__ import annotations
 
@@ -35,6 +36,9 @@ class Echo:
     def buffered(self) -> bool:
         return False
 
+    def wait_limit(self) -> float | None:
+        return None
+
     def failed(self) -> None:
         raise AssertionError("an echo does not fail")
 
@@ -65,6 +69,40 @@ def test_waiting_connections_are_served_when_they_send_and_closed_when_idle_too_
         connection.theirs.close()
 
 
+def read_to_end(sock: socket.socket) -> bytes:
+    """What ``sock``'s peer sends until it closes."""
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def answer_of(sock: socket.socket) -> bytes:
+    """One answer on ``sock``: its head up to the empty line, and a body of its Content-Length."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"closed after {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        (int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0
+    )
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+class Clock:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 class Hello(PooledHandler):
     """``GET`` answers ``hello``; ``reading`` is set once a worker starts reading a request."""
 
@@ -87,8 +125,8 @@ class Hello(PooledHandler):
 
 def test_a_stalled_request_holds_the_only_worker_for_a_reads_timeout_only() -> None:
     """One worker, five silent connections, and a client that sends half a request and stalls while a worker reads
-    it: the worker gives up at the handler's read timeout and closes that connection, and another client's request
-    is answered; the server's threads stay the accepting one, the watcher and the worker."""
+    it: the worker gives up at the handler's read timeout, answers 408 and closes that connection, and another
+    client's request is answered; the server's threads stay the accepting one, the watcher and the worker."""
     server = PooledServer(("127.0.0.1", 0), Hello, ConnectionPool(1, 10.0, "test-http"))
     accepting = threading.Thread(target=server.serve_forever, args=(0.02,), name="test-http", daemon=True)
     accepting.start()
@@ -103,7 +141,7 @@ def test_a_stalled_request_holds_the_only_worker_for_a_reads_timeout_only() -> N
         asker.request("GET", "/")
         answer = asker.getresponse()
         assert (answer.status, answer.read()) == (200, b"hello")
-        assert stalled.recv(100) == b""  # closed, unanswered
+        assert read_to_end(stalled).startswith(b"HTTP/1.1 408 ")  # answered, and closed
         assert sorted(t.name for t in threading.enumerate() if t.name.startswith("test-http")) == [
             "test-http",
             "test-http-0",
@@ -117,3 +155,127 @@ def test_a_stalled_request_holds_the_only_worker_for_a_reads_timeout_only() -> N
             sock.close()
         asker.close()
     assert not [t for t in threading.enumerate() if t.name.startswith("test-http")]
+
+
+def serving(handler: type[PooledHandler], name: str) -> tuple[PooledServer, threading.Thread]:
+    """A server of ``handler`` with one worker on loopback, accepting from a thread named ``name``."""
+    server = PooledServer(("127.0.0.1", 0), handler, ConnectionPool(1, 30.0, name))
+    accepting = threading.Thread(target=server.serve_forever, args=(0.02,), name=name, daemon=True)
+    accepting.start()
+    return server, accepting
+
+
+def stop(server: PooledServer, accepting: threading.Thread, name: str) -> None:
+    server.shutdown()
+    server.server_close()
+    accepting.join(10)
+    assert not [t for t in threading.enumerate() if t.name.startswith(name)]
+
+
+class Deadlined(Hello):
+    """``Hello`` with a clock of the test's: reads themselves may wait 10 s (never reached here); a body is given
+    a second for each 100 bytes; ``POST`` reads its body and answers ``hello``; reading a request's headers takes
+    ``headers_take`` seconds by the clock."""
+
+    timeout = 10.0
+    clock = Clock()
+    body_rate = 100
+    headers_take = 0.0
+
+    def parse_request(self) -> bool:
+        parsed = super().parse_request()
+        Deadlined.clock.now += Deadlined.headers_take
+        return parsed
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.do_GET()
+
+
+def test_a_request_must_arrive_within_its_deadline_however_slowly_it_trickles() -> None:
+    """A keep-alive connection: a request answered; by the clock, a long idle time later, a next request is
+    answered (a deadline of its own); a request whose bytes keep coming, each well within a read's timeout, is
+    answered 408 and its connection closed once the clock passes its deadline, 10 s after a worker started
+    reading it. A request with a body has more: a second for each ``body_rate`` bytes it declares."""
+    server, accepting = serving(Deadlined, "test-deadline")
+    client = socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=5)
+    clock = Deadlined.clock
+    request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    try:
+        client.sendall(request)
+        assert answer_of(client).endswith(b"hello")
+        clock.now += 100  # idle between requests: no request's time
+        client.sendall(request)
+        assert answer_of(client).endswith(b"hello")
+        Deadlined.headers_take = 19.5  # then its body is read: past 10 s, within the 20 s of a 1000-byte body
+        try:
+            client.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+            client.sendall(b"b" * 1000)
+            assert answer_of(client).endswith(b"hello")
+        finally:
+            Deadlined.headers_take = 0.0
+        Hello.reading.clear()
+        client.sendall(b"GET / HTTP/1.1\r\n")
+        assert Hello.reading.wait(10), "no worker read the trickling request"
+        client.sendall(b"Host: x\r\n")
+        clock.now += 9.5
+        client.sendall(b"X-One: 1\r\n")
+        clock.now += 1  # past the deadline, though no read waited
+        client.sendall(b"X-Two: 2\r\n")
+        answered = read_to_end(client)
+        assert answered.startswith(b"HTTP/1.1 408 ") and b"Connection: close" in answered
+    finally:
+        client.close()
+        stop(server, accepting, "test-deadline")
+
+
+class Refusing(Hello):
+    """Refuses the next connection while ``refuse`` is set (once each), answering 403 and lingering; a quiet time
+    never reached here, a bound of 1000 bytes, and a clock of the test's."""
+
+    refuse = False
+    linger_quiet = 60.0
+    linger_limit = 1000
+    clock = Clock()
+
+    def opened(self) -> bool:
+        if not Refusing.refuse:
+            return True
+        Refusing.refuse = False
+        self.wfile.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        self.linger()
+        return False
+
+
+def test_a_client_refused_at_the_handshake_holds_no_worker_while_what_it_sends_is_dropped() -> None:
+    """One worker. A refused client that neither reads nor closes, lingering a minute without a byte at most: the
+    worker answers another client meanwhile. The refused connection is closed once it sent over the bound of
+    bytes; another once the clock passed the bound of time. No thread is started for them."""
+    server, accepting = serving(Refusing, "test-linger")
+    port = server.server_address[1]
+    clock = Refusing.clock
+    refused = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2)]
+    asker = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        for sock in refused:
+            Refusing.refuse = True
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + b"x" * 100)
+            assert answer_of(sock).startswith(b"HTTP/1.1 403 ")
+        asker.request("GET", "/")
+        answer = asker.getresponse()
+        assert (answer.status, answer.read()) == (200, b"hello")  # the worker is not held by the refused ones
+        assert sorted(t.name for t in threading.enumerate() if t.name.startswith("test-linger")) == [
+            "test-linger",
+            "test-linger-0",
+            "test-linger-watcher",
+        ]
+        refused[0].sendall(b"y" * 1000)  # over the bound of bytes
+        assert read_to_end(refused[0]) == b""
+        clock.now += Refusing.linger_total + 1
+        refused[1].sendall(b"z")  # read once the bound of time passed
+        assert read_to_end(refused[1]) == b""
+    finally:
+        for sock in refused:
+            sock.close()
+        asker.close()
+        stop(server, accepting, "test-linger")

@@ -393,3 +393,23 @@ def test_an_sm2_certificate_forwarded_by_a_tlcp_terminator_is_decided_and_logged
     finally:
         gateway.terminate()
         gateway.wait(30)
+
+
+def test_a_person_added_with_the_cli_logs_in_to_the_explorer_with_an_sm2_token(sm: SmConsortium) -> None:
+    # The people of an sm member hold SM2 certificates of its SM2 identity CA, and log in with SM2SM3 tokens: the
+    # demo's (which up issued) and one added now.
+    demo_token = (sm.directory / REGULATOR_TOKEN).read_text().strip()
+    assert jws_header(demo_token)["alg"] == "SM2SM3"
+    where = str(sm.directory)
+    assert_ok(run_cli("user", "add", where, "--org", "jinghua-sec", "--name", "lin", "--role", "compliance",
+                      env=sm_env()))  # fmt: skip
+    token = assert_ok(run_cli("user", "token", where, "--org", "jinghua-sec", "--name", "lin", env=sm_env())).strip()
+    assert jws_header(token)["alg"] == "SM2SM3"
+    me = httpx.get(sm.explorer + "/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert me.status_code == 200, me.text
+    assert (me.json()["org"], me.json()["name"], me.json()["role"]) == ("jinghua-sec", "lin", "compliance")
+
+
+def jws_header(token: str) -> dict[str, Any]:
+    part = token.split(".")[0]
+    return cast(dict[str, Any], json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))))

@@ -335,9 +335,13 @@ def _kept(path: Path) -> dict[str, Any]:
     return data
 
 
-def test_a_second_checker_resumes_from_the_kept_header(node_consortium: Consortium, tmp_path: Path) -> None:
+def test_a_second_checker_resumes_from_the_kept_header(
+    node_consortium: Consortium, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """The first checker follows from the genesis and keeps its newest header; the next one (a new run of ``grant
-    check``, a gateway's next start) checks only the headers after it, seal by seal."""
+    check``, a gateway's next start) checks only the headers after it, seal by seal. Each says in its log where
+    its walk starts."""
+    caplog.set_level(logging.INFO, logger="chain.contracts.privatecheck")
     c = node_consortium
     assert isinstance(c.backend, RpcBackend)
     t, _ = private(c)
@@ -346,6 +350,7 @@ def test_a_second_checker_resumes_from_the_kept_header(node_consortium: Consorti
     block = head(c.backend)
     assert check_private_here(c.grants, t, t.not_before, proven=first).allowed
     assert (first.resumed_from, first.headers_checked) == (None, block)  # from the genesis
+    assert f"followed from the genesis: no header is kept in {path}" in caplog.text
     kept = _kept(path)
     genesis = c.backend.request("eth_getBlockByNumber", ["0x0", False])
     assert (kept["number"], kept["genesis"]) == (block, genesis["hash"])
@@ -356,6 +361,7 @@ def test_a_second_checker_resumes_from_the_kept_header(node_consortium: Consorti
     second = TrustedHeads(c.backend, _founders(c), KeptHeaderFile(path))
     assert check_private_here(c.grants, later_terms, later_terms.not_before, proven=second).allowed
     assert (second.resumed_from, second.headers_checked) == (block, later - block)  # only the new headers
+    assert f"resume from block {block}, the header kept in {path}" in caplog.text
     assert _kept(path)["number"] == later
     # the kept header is a start only: a header after it that does not check is still refused, and not kept
     more, _ = private(c, terms(c, purpose="more"))

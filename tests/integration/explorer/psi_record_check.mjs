@@ -5,11 +5,12 @@
 // CASES_JSON is {"tags": [[grant id, job id], ...], "records": [{"name", "bytes" (base64), "job": {"tag",
 // "record_sha256"}}]}. The output (stdout) is one JSON object {"tags": [jobTag of each pair], "records": {name:
 // checkRecord's answer without the record, plus "result_count" when it read a record}}. With "summaries": [{"name",
-// "job"}], also "summaries": {name: checkSummary's answer}.
+// "job"}], also "summaries": {name: checkSummary's answer}; with "disclosures": [{"name", "bytes", "job"}], also
+// "disclosures": {name: checkDisclosure's answer, its record check without the record}.
 
 import { readFile } from "node:fs/promises";
 
-const { checkRecord, checkSummary, jobTag } = await import(new URL("../../../explorer/static/psi.js", import.meta.url).href);
+const { checkDisclosure, checkRecord, checkSummary, jobTag } = await import(new URL("../../../explorer/static/psi.js", import.meta.url).href);
 const input = JSON.parse(await readFile(process.argv[2], "utf8"));
 const tags = [];
 for (const [grantId, jobId] of input.tags) tags.push(await jobTag(grantId, jobId));
@@ -20,4 +21,9 @@ for (const c of input.records) {
 }
 const summaries = {};
 for (const c of input.summaries || []) summaries[c.name] = checkSummary(c.job);
-process.stdout.write(JSON.stringify({ tags, records, summaries }));
+const disclosures = {};
+for (const c of input.disclosures || []) {
+  const { recordCheck, ...rest } = await checkDisclosure(new Uint8Array(Buffer.from(c.bytes, "base64")), c.job);
+  disclosures[c.name] = { ...rest, recordCheck: recordCheck && { ...recordCheck, record: undefined } };
+}
+process.stdout.write(JSON.stringify({ tags, records, summaries, disclosures }));

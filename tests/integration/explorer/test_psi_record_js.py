@@ -3,8 +3,10 @@ record (``tests.support.privacy_job``): the tag it computes is ``privacy.asset.j
 matches the digest, tag and summary the log holds, and a record changed in one count, another job's record, a file
 that is not JSON and JSON that is not a record do not; a record with a differentially private count matches the
 summary that holds only the noisy one, and one with noisy input counts too the summary without the exact ones (not
-one with them); the summary shown for a job is checked against the string the event holds and the job's parties.
-One ``node`` process for every case."""
+one with them); the summary shown for a job is checked against the string the event holds and the job's parties. A
+disclosure document (``sdk.disclosure.make_disclosure``) is checked by the record it carries, against the SHA-256 it
+names, the claim's job against the record's, and not taken when its record is another job's, when it names another
+record digest, or when it is not a disclosure document. One ``node`` process for every case."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import pytest
 from privacy.asset import job_tag
 from privacy.jobfiles import RECORD_FILE
 from privacy.record import format_summary
+from sdk.disclosure import make_disclosure
 from tests.support.privacy_job import CLIENT_ORG, JOB_ID, SERVER_ORG, small_job
 
 NODE = shutil.which("node")
@@ -75,6 +78,19 @@ def test_the_browser_check_of_a_record_agrees_with_the_log(tmp_path: Path) -> No
         "not JSON": (b"\xff\xfe not json", job),
         "not a record": (b'{"record": {"grant_id": 7}}', job),
     }
+    genuine = make_disclosure(small_job().client_files, "ACCT:S3", set_name="result", member=True).data
+    document = json.loads(genuine)
+    foreign = make_disclosure(small_job("job-43").client_files, "ACCT:C1").data
+    disclosures = {
+        "genuine": genuine,
+        "another job's": foreign,
+        "another record digest named": json.dumps(
+            {**document, "record_sha256": base64.b64encode(b"\0" * 32).decode()}
+        ).encode(),
+        "another claim's job": json.dumps({**document, "claim": {**document["claim"], "job_id": "job-43"}}).encode(),
+        "a record.json": record,
+        "not JSON": b"\xff",
+    }
     pairs = [[grant_id, JOB_ID], ["0x" + "00" * 32, "psi-0123456789abcdef"], [grant_id, "a.b_c:d-e"]]
     path = tmp_path / "cases.json"
     records = [{"name": n, "bytes": base64.b64encode(b).decode(), "job": j} for n, (b, j) in cases.items()]
@@ -90,6 +106,9 @@ def test_the_browser_check_of_a_record_agrees_with_the_log(tmp_path: Path) -> No
     path.write_text(
         json.dumps({
             "tags": pairs, "records": records, "summaries": [{"name": n, "job": j} for n, j in summaries.items()],
+            "disclosures": [
+                {"name": n, "bytes": base64.b64encode(b).decode(), "job": job} for n, b in disclosures.items()
+            ],
         }),
         encoding="utf-8",
     )  # fmt: skip
@@ -121,3 +140,19 @@ def test_the_browser_check_of_a_record_agrees_with_the_log(tmp_path: Path) -> No
         "none": None,
     }
     assert out["records"]["genuine"]["digest"] == job["record_sha256"]
+    checked = {
+        name: (d["error"], d["namedDigestOk"], d["claimJobOk"], rc and (rc["digestOk"], rc["tagOk"], rc["summaryOk"]))
+        for name, d in out["disclosures"].items()
+        for rc in [d["recordCheck"]]
+    }
+    assert checked == {
+        "genuine": (None, True, True, (True, True, True)),
+        "another job's": (None, True, True, (False, False, False)),
+        "another record digest named": (None, False, True, (True, True, True)),
+        "another claim's job": (None, True, False, (True, True, True)),
+        "a record.json": ("not_disclosure", False, False, None),
+        "not JSON": ("not_json", False, False, None),
+    }
+    assert out["disclosures"]["genuine"]["claim"] == {
+        "job_id": JOB_ID, "party": "client", "set": "result", "identifier": "ACCT:S3", "member": True,
+    }  # fmt: skip

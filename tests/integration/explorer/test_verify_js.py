@@ -506,13 +506,13 @@ def test_the_displayed_event_must_be_the_entry(evidence: Evidence, tmp_path: Pat
 @needs_node
 def test_the_entry_check_takes_the_optional_fields_and_no_other(evidence: Evidence, tmp_path: Path) -> None:
     """An entry with each of ``notary.event.OPTIONAL_FIELDS`` (an explorer query's ``subject``, a PSI step's
-    ``psi_dp_cost``, ``psi_job``, ``psi_record`` and ``psi_summary``) passes the entry step, one with a field the
-    schema does not know fails it, naming the field. The entries are rewritten in canonical form with their leaf
-    hash, so only the entry step's field check tells them apart (inclusion then fails)."""
+    ``psi_dp_cost``, ``psi_job``, ``psi_record``, ``psi_retry_of`` and ``psi_summary``) passes the entry step, one
+    with a field the schema does not know fails it, naming the field. The entries are rewritten in canonical form
+    with their leaf hash, so only the entry step's field check tells them apart (inclusion then fails)."""
     event = parse_entry(base64.b64decode(evidence.bundle["entry"]))
     optional = {
         "subject": "huaxin-bank", "psi_dp_cost": "1.5", "psi_job": "a1" * 32, "psi_record": "b2" * 32,
-        "psi_summary": '{"v":1}',
+        "psi_retry_of": "ev-1", "psi_summary": '{"v":1}',
     }  # fmt: skip
     assert set(optional) == set(OPTIONAL_FIELDS)
     cases = []

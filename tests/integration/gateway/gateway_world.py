@@ -452,8 +452,13 @@ async def _stop_gateway(runner: web.AppRunner, listener: asyncio.Server) -> None
     await runner.cleanup()
 
 
+#: Headers of the gateway's namespace the test service adds to every answer: none may reach a caller.
+FORGED_HEADERS: dict[str, str] = {"Consortium-Denial-Reason": "forged_by_service", "Consortium-Forged": "1"}
+
+
 class Upstream:
-    """The provider's service behind the gateway: answers every request with JSON describing it."""
+    """The provider's service behind the gateway: answers every request with JSON describing it, and with
+    :data:`FORGED_HEADERS`, which the gateway must drop."""
 
     def __init__(self, loop: LoopThread) -> None:
         self._loop = loop
@@ -474,7 +479,8 @@ class Upstream:
                 "caller_org": caller,
                 "event_id": request.headers.get("Consortium-Event-Id"),
                 "bytes": len(body),
-            }
+            },
+            headers=FORGED_HEADERS,
         )
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ TrustDirectory as ``gateway serve`` does) and served in process on loopback over
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import socket
@@ -20,7 +21,9 @@ from urllib.parse import urlsplit
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
+from gateway.server import HandshakeGate
 from tests.integration.gateway.gateway_chain import GRANTEE, METHOD, OTHER, PURPOSE, ROUTE, GatewayChain, wait_for_head
 from tests.integration.gateway.gateway_world import (
     Caller,
@@ -114,6 +117,47 @@ def test_a_members_good_certificate_gets_through(world: World, gateway: LiveGate
     assert [a.status for a in answers] == [200, 200], [a.body for a in answers]
     assert all(a.recorded for a in answers)
     assert len(upstream.served) == served + 2
+
+
+class CountingTls:
+    """Stands in for the TLS object of a connection (``ssl.SSLObject``): its peer certificate, reads counted."""
+
+    def __init__(self, der: bytes) -> None:
+        self.der = der
+        self.reads = 0
+
+    def getpeercert(self, binary_form: bool = False) -> bytes:
+        assert binary_form
+        self.reads += 1
+        return self.der
+
+
+class TlsTransport(asyncio.BaseTransport):
+    """Stands in for asyncio's TLS transport: its ``ssl_object`` only."""
+
+    def __init__(self, tls: CountingTls) -> None:
+        super().__init__()
+        self.tls = tls
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return self.tls if name == "ssl_object" else default
+
+
+def test_a_connections_certificate_is_read_at_its_handshake_only_and_forgotten_when_it_ends(
+    world: World, gateway: LiveGateway
+) -> None:
+    """A connection's client certificate cannot change: the gateway reads it from the TLS object at the handshake
+    and its requests take it from there (each still checks it, revocation included: the test of a certificate
+    revoked while its connection is open, below); once the connection is lost it is forgotten."""
+    pem = world.identity(GRANTEE).cert.read_bytes()
+    tls = CountingTls(x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER))
+    transport = TlsTransport(tls)
+    gate = HandshakeGate(gateway.gateway, asyncio.Protocol)
+    gate.connection_made(transport)  # let in: a member's good certificate
+    assert [gateway.gateway.peer_certificate(transport) for _ in range(3)] == [tls.der] * 3
+    assert tls.reads == 1
+    gate.connection_lost(None)
+    assert gateway.gateway.peer_certificate(transport) == tls.der and tls.reads == 2  # forgotten: read again
 
 
 @pytest.mark.parametrize(

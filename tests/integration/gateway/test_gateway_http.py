@@ -74,6 +74,7 @@ from tests.integration.gateway.gateway_chain import (
 )
 from tests.integration.gateway.gateway_notary import NotaryProcess
 from tests.integration.gateway.gateway_world import (
+    FORGED_HEADERS,
     LAG_S,
     PASS,
     Answer,
@@ -177,6 +178,7 @@ def test_an_allowed_call_reaches_the_upstream_and_its_event_the_notary(
     assert answer.headers["Consortium-Gateway"] == f"{PROVIDER}/gateway"
     assert answer.headers["Consortium-Log-Origin"] == "gateway-http-test/audit-log"
     assert answer.headers["traceparent"].startswith("00-")
+    assert [h for h in FORGED_HEADERS if h in answer.headers] == [], answer.headers  # the service's own dropped
 
     events = gateway.recorded_since(since, notary)
     check_recorded(events, [answer], GRANTEE)

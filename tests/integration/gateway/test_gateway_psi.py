@@ -20,13 +20,14 @@ its SM2 key files at ``KDF_ITERATIONS`` PBKDF2 iterations, the fewest allowed, a
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from chain.ids import AssetKind, OrgId
+from gateway.headers import EVENT_HEADER
 from gateway.psi import terms_dir
 from network.identity import load_gateway_key
 from notary.event import canonical_entry
@@ -603,7 +605,11 @@ def test_a_grants_own_terms_hold_its_jobs_and_a_job_survives_a_restart_of_the_ow
     each record step's summary names the digest, and every event passes the notary's schema; ``grant list --as``
     the owner shows the grant's terms digest. A request step sent while the owner's service is down is answered
     502 and takes no run: sent again once the service is back, it is answered and counted once; ``run_psi_job`` with
-    ``retries`` sends a step again by itself (its ``sleep`` brings the service back)."""
+    ``retries`` sends a step again by itself (its ``sleep`` brings the service back), and also a request step whose
+    answer broke off after its headers (a service that cuts its connection mid-body once): one run counted, the cut
+    call recorded 502 with no response digest. The same request step sent again after its answer was recorded and
+    counted (a client that lost the answer), also after a restart of the gateway, gets the same answer and takes no
+    second run, its event naming the counted one (``psi_retry_of``)."""
     from aiohttp import web
     from click.testing import CliRunner
 
@@ -627,7 +633,7 @@ def test_a_grants_own_terms_hold_its_jobs_and_a_job_survives_a_restart_of_the_ow
     assets.register_asset(chain.signers[PROVIDER], asset, AssetKind.DATASET, digest(asset), terms_digest(first), 4)
     for step in STEPS:
         chain.register_api(f"g{step}-{crypto}", base.route(step), STEP_METHODS[step], asset=asset)
-    grant_id = chain.grant(GRANTEE, PSI_PURPOSE, asset=asset, quota=3)
+    grant_id = chain.grant(GRANTEE, PSI_PURPOSE, asset=asset, quota=4)
     monkeypatch.setenv("CONSORTIUM_PASSPHRASE", PASS.decode())
     grant_terms = ["--dir", str(root), "privacy", "grant-terms", asset, "--max-input", "250", "--as", PROVIDER]
     refused = CliRunner().invoke(cli, [*grant_terms, "--grant", psi.grant_id])  # in process: no interpreter to start
@@ -658,10 +664,14 @@ def test_a_grants_own_terms_hold_its_jobs_and_a_job_survives_a_restart_of_the_ow
 
     loop = LoopThread()
     runner, port = loop.run(_serve(owners_service().app()))
-    gateway = LiveGateway(
-        psi.world, chain, loop, f"http://127.0.0.1:{port}", tmp_path / "outbox",
-        psi=PsiGuard({asset: document}, PROVIDER, crypto, {asset: {grant_id: own}}), suite=crypto,
-    )  # fmt: skip
+
+    def owners_gateway() -> LiveGateway:  # its outbox, and so its runs, kept across a restart
+        return LiveGateway(
+            psi.world, chain, loop, f"http://127.0.0.1:{port}", tmp_path / "outbox",
+            psi=PsiGuard({asset: document}, PROVIDER, crypto, {asset: {grant_id: own}}), suite=crypto,
+        )  # fmt: skip
+
+    gateway = owners_gateway()
     digest_hex = terms_digest(own).hex()
     try:
         with member(psi, GRANTEE) as client:
@@ -710,6 +720,23 @@ def test_a_grants_own_terms_hold_its_jobs_and_a_job_survives_a_restart_of_the_ow
                 gateway.url, "POST", f"{steps}/request", purpose=PSI_PURPOSE, content=message, headers=headers
             )
             assert response.status == 200, response.content
+            assert gateway.outbox.quota_used(grant_id) == 2
+            # the client lost that answer whole (counted), and sends the same request again: the kept answer, no
+            # second run; again after a restart of the owner's gateway, whose outbox keeps the runs it counted
+            repeats = [
+                client.call(
+                    gateway.url, "POST", f"{steps}/request", purpose=PSI_PURPOSE, content=message, headers=headers
+                )
+            ]
+            gateway.close()
+            gateway = owners_gateway()
+            repeats.append(
+                client.call(
+                    gateway.url, "POST", f"{steps}/request", purpose=PSI_PURPOSE, content=message, headers=headers
+                )
+            )
+            assert [(r.status, r.content) for r in repeats] == [(200, response.content)] * 2
+            assert gateway.outbox.quota_used(grant_id) == 2
             loop.run(runner.cleanup())  # the owner's service stops; a new one serves the same files
             runner = loop.run(serve_at(owners_service().app(), port))
             outcome = party.finish(response.content)
@@ -740,6 +767,45 @@ def test_a_grants_own_terms_hold_its_jobs_and_a_job_survives_a_restart_of_the_ow
             )  # fmt: skip
             assert sorted(retried.intersection) == SHARED_IDS and waits == [0.25]
             assert gateway.outbox.quota_used(grant_id) == 3
+
+            # the owner's answer to a request step breaks off mid-body, its connection cut after the gateway passed
+            # on its headers and a part: run_psi_job sends the step again and gets the kept answer, one run counted
+            loop.run(runner.cleanup())
+            cut: list[str] = []  # the event id of the call whose answer was cut
+
+            @web.middleware
+            async def cut_once(
+                request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+            ) -> web.StreamResponse:
+                answer = await handler(request)
+                if cut or not request.path.endswith("/request") or answer.status != 200:
+                    return answer
+                assert isinstance(answer, web.Response) and isinstance(answer.body, bytes)
+                cut.append(request.headers[EVENT_HEADER])
+                streamed = web.StreamResponse(status=200)
+                streamed.enable_chunked_encoding()  # of unknown length: the gateway passes it on as it arrives
+                await streamed.prepare(request)
+                third = len(answer.body) // 3
+                for part in (answer.body[:third], answer.body[third : 2 * third]):
+                    await streamed.write(part)
+                    for _ in range(20):  # loop turns, not time: the gateway (on this loop) passes the part on
+                        await asyncio.sleep(0)
+                assert request.transport is not None
+                request.transport.abort()
+                return streamed
+
+            cutting = owners_service().app()
+            cutting.middlewares.append(cut_once)
+            runner = loop.run(serve_at(cutting, port))
+            cut_waits: list[float] = []
+            resent = run_psi_job(
+                client, gateway.url, steps, org=GRANTEE, purpose=PSI_PURPOSE, grant_id=grant_id,
+                identifiers=BETA_IDS, signing_key=client_key, job_id=f"job-cut-{crypto}", suite=crypto, retries=1,
+                retry_wait_s=0.5, sleep=cut_waits.append,
+            )  # fmt: skip
+            assert sorted(resent.intersection) == SHARED_IDS and cut_waits == [0.5] and len(cut) == 1
+            assert resent.event_ids["request"] != cut[0]
+            assert gateway.outbox.quota_used(grant_id) == 4
             with pytest.raises(PsiRefusedError) as spent:
                 run_psi_job(
                     client, gateway.url, steps, org=GRANTEE, purpose=PSI_PURPOSE, grant_id=grant_id,
@@ -755,6 +821,14 @@ def test_a_grants_own_terms_hold_its_jobs_and_a_job_survives_a_restart_of_the_ow
         validate_event(event)  # as the notary takes it
     (unanswered,) = [e for e in events if e["event_id"] == lost.event_id]
     assert (unanswered["decision"], unanswered["status"], unanswered["psi_job"]) == ("allow", 502, headers[JOB_HEADER])
+    for repeat in repeats:  # each names the counted request step it repeats, and states no ε
+        (again,) = [e for e in events if e["event_id"] == repeat.event_id]
+        assert (again["decision"], again["status"]) == ("allow", 200), again
+        assert again["psi_retry_of"] == response.event_id and "psi_dp_cost" not in again, again
+    assert sum("psi_retry_of" in e for e in events) == 2
+    (broken,) = [e for e in events if e["event_id"] == cut[0]]  # recorded as the gateway saw it: no answer whole
+    assert (broken["decision"], broken["status"], broken["psi_job"]) == ("allow", 502, resent.tag), broken
+    assert broken["response_digest"] is None
     summaries = [json.loads(e["psi_summary"]) for e in events if "psi_summary" in e]
-    assert [s["terms"] for s in summaries] == [digest_hex] * 3
-    assert [s["max_input"] for s in summaries] == [250] * 3
+    assert [s["terms"] for s in summaries] == [digest_hex] * 4
+    assert [s["max_input"] for s in summaries] == [250] * 4

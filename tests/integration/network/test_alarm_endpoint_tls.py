@@ -13,6 +13,7 @@ import dataclasses
 import re
 import socket
 import ssl
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from chain.ids import OrgId
 from contracts import CONTRACT_NAMES
 from explorer.alarmsource import EndpointAlarms
 from network.alarms.book import Alarm
-from network.alarms.server import TLS_SERVICE, AlarmEndpointError, AlarmServer, endpoint_tls
+from network.alarms.server import TLS_SERVICE, WORKERS, AlarmEndpointError, AlarmServer, endpoint_tls
 from network.alarms.store import state_of
 from network.certificates import ca_bundle_pem
 from network.identity import OrgPaths, issue_service_certificate
@@ -96,6 +97,24 @@ def test_no_certificate_or_one_of_another_ca_fails_the_handshake(world: World, s
     # an expired certificate of the operator passes the handshake and is refused by the check, with the reason
     status, error = read(server, client(world, "acme", "old"))
     assert status == "unreachable" and "403" in (error or "") and "client certificate refused" in (error or "")
+
+
+def test_connections_that_send_nothing_hold_no_thread(world: World, server: AlarmServer) -> None:
+    """Ten clients connect and send nothing (not even a TLS ClientHello): no thread is started for them, a client
+    is served meanwhile, and the endpoint's threads are its accepting one, the pool's watcher and its workers."""
+    before = set(threading.enumerate())
+    silent = [socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=10) for _ in range(10)]
+    try:
+        assert read(server, client(world, "acme", "alice")) == ("live", None)  # accepted after the ten
+        assert [t.name for t in set(threading.enumerate()) - before] == []
+        assert sorted(t.name for t in threading.enumerate() if t.name.startswith("alarm-endpoint")) == [
+            "alarm-endpoint",
+            *(f"alarm-endpoint-{i}" for i in range(WORKERS)),
+            "alarm-endpoint-watcher",
+        ]
+    finally:
+        for sock in silent:
+            sock.close()
 
 
 def test_a_wildcard_address_needs_a_certificate_issued_for_its_names(world: World, tmp_path: Path) -> None:

@@ -21,11 +21,14 @@ from chain.node.signed import (
     CHECK_KEY,
     INDEX_KEY,
     OWNER_KEY,
+    VOUCHED_HEAD,
     SignedLog,
     mark_new,
     prepared_key,
+    record_state,
     sealed_alone,
     slot_key,
+    vouch,
 )
 from chain.node.store import StoreError, open_store
 from chain.qbft import messages as m
@@ -450,3 +453,54 @@ def test_sealing_alone_leaves_a_store_without_a_pending_check_alone() -> None:
     db[CHECK_KEY] = b"\x01"
     with pytest.raises(StoreError, match="checked from cannot be read"):
         sealed_alone(db, 29)
+
+
+# -- the operator ends a sit-out -----------------------------------------------------------------------------------
+
+
+def test_a_vouched_record_votes_at_its_next_start_whatever_its_peers_head_and_is_checked_again_after() -> None:
+    """Two validators of four sitting out one height stall it for good. Vouched for (``consortium chain
+    vote-again``, the node stopped), a record behind its peers votes at its next start in the height it would have
+    sat out, and sends again what it kept; the start after that is checked against its peers as any."""
+    me = address(ME)
+    db = AtomicDB()
+    first = SignedLog(db, me)
+    first.load(head=0)
+    assert first.at_head(0)
+    signed = message("prepare", 1, 0, 0)
+    assert first.keep(signed) is signed
+    behind = SignedLog(db, me)
+    behind.load(head=0)
+    assert behind.at_head(2) and behind.abstain_through == 3  # its peers decided blocks 1 and 2 meanwhile
+    assert record_state(db) == type(record_state(db))((1,), False, 3, None)
+
+    before = vouch(db)
+    assert (before.abstain_through, before.heights, before.vouched) == (3, (1,), False)
+    assert record_state(db).vouched and record_state(db).abstain_through == 0
+    vouched = SignedLog(db, me)
+    vouched.load(head=2)
+    assert vouched.pending and vouched.since == VOUCHED_HEAD  # still waits for its peers' statuses
+    assert vouched.at_head(2) and vouched.abstain_through == 0 and not db.exists(CHECK_KEY)
+    assert vouched.keep(message("prepare", 3, 0, 0)) is not None  # the height it would have sat out
+    assert vouched.counts(2).abstaining == 0
+    again = SignedLog(db, me)
+    again.load(head=2)  # the next start: checked against its peers' head again
+    assert again.at_head(3) and again.abstain_through == 4
+
+
+def test_vouching_for_a_fresh_store_or_another_accounts_record() -> None:
+    """A store without a record votes at its next start once vouched for; a record of another account (a copied
+    store) is still dropped and taken as fresh: the vouching was for a record, not for that one."""
+    fresh = AtomicDB()
+    assert record_state(fresh).fresh and vouch(fresh).fresh
+    log = SignedLog(fresh, address(ME))
+    log.load(head=7)
+    assert log.at_head(7) and log.abstain_through == 0
+    copied = AtomicDB()
+    mine = SignedLog(copied, address(ME))
+    mine.load(head=0)
+    assert mine.at_head(0) and mine.keep(message("prepare", 2, 0, 0)) is not None
+    vouch(copied)
+    other = SignedLog(copied, address(KEYS[1]))
+    other.load(head=1)
+    assert other.pending and other.since == 0 and other.at_head(1) and other.abstain_through == 2

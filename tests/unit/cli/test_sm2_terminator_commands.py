@@ -93,7 +93,7 @@ def test_identity_revoke_of_an_sm2_certificate_writes_the_sm2_crl(sm: Path) -> N
     assert code == 0 and "was already revoked at" in out and "unchanged" in out
     # another org's SM2 CA did not issue it
     code, _, err = run(sm, "identity", "revoke", "--org", "globex", "--cert", str(cert_file))
-    assert code == 1 and "is not one the SM2 CA of org 'globex' issued" in err, err
+    assert code == 1 and "was not issued by the SM2 CA of org 'globex'" in err, err
 
 
 def test_sm2_refused_in_an_intl_consortium(intl: Path) -> None:

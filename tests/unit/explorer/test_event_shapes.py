@@ -30,6 +30,7 @@ NOT_INDEXED = {
     "psi_dp_cost": "a job's steps are read through their own route",
     "psi_job": "a job's steps are read through their own route",
     "psi_record": "a job's steps are read through their own route",
+    "psi_retry_of": "a job's steps are read through their own route",
     "psi_summary": "a job's steps are read through their own route",
 }
 #: What a call row adds to the event's fields: where its entry is in the log, and the trace id.

@@ -11,7 +11,8 @@ Another grant's job with a budget is logged between them and a job without DP af
 Then a grant of budget 4 whose later request steps state the ε charged: job 8's request states none (an older
 gateway) and its record says 0.5; job 5's request was charged 0.5, and a second request of the same job (refused by
 the owner's service) 0.5 again; job 6's request 1.5 and no record ever came; job 7's request 0.5; job 9's request
-got no answer from the owner's service (502, no run, no ε charged) and was not sent again. The owner's gateway
+got no answer from the owner's service (502, no run, no ε charged) and was not sent again; job 6's request was sent
+again, the same bytes, after the gateway had counted it (``psi_retry_of``: no run, no ε). The owner's gateway
 spent 3.5; so does the page."""
 
 from __future__ import annotations
@@ -64,8 +65,11 @@ def tag(job_id: str) -> str:
     return job_tag(GRANT_OF.get(job_id, GRANT), job_id)
 
 
-def step(n: int, name: str, job_id: str, charged: str | None = None, status: int = 200) -> EventJSON:
-    """The ``n``-th event, a step of ``job_id``; a request step ``charged`` states that ε (``psi_dp_cost``)."""
+def step(
+    n: int, name: str, job_id: str, charged: str | None = None, status: int = 200, retry_of: str | None = None
+) -> EventJSON:
+    """The ``n``-th event, a step of ``job_id``; a request step ``charged`` states that ε (``psi_dp_cost``), one
+    ``retry_of`` repeats the counted request step of that event id (``psi_retry_of``)."""
     fields: dict[str, Any] = {
         "v": 2, "event_id": f"ev-{n}", "time_ms": 1_795_000_000_000 + n, "gateway_seq": n + 1, "caller_org": CLIENT,
         "provider_org": OWNER, "gateway_id": f"{OWNER}/gw-1", "center": "compliance", "unit": "screening",
@@ -74,6 +78,8 @@ def step(n: int, name: str, job_id: str, charged: str | None = None, status: int
     }  # fmt: skip
     if charged is not None:
         fields["psi_dp_cost"] = charged
+    if retry_of is not None:
+        fields["psi_retry_of"] = retry_of
     if name == "record":
         job = JOBS[job_id]
         fields["psi_record"] = hashlib.sha256(job.client_files[RECORD_FILE]).hexdigest()
@@ -95,6 +101,8 @@ EVENTS = [step(n, name, job_id) for n, (name, job_id) in enumerate(STEPS_LOGGED)
     step(n, name, job_id, charged, status)
     for n, (name, job_id, charged, status) in enumerate(STATED_STEPS, start=len(STEPS_LOGGED))
 ]
+JOB_6_REQUEST = f"ev-{len(STEPS_LOGGED) + 3}"  # charged 1.5, no record ever came
+EVENTS.append(step(len(EVENTS), "request", "job-6", retry_of=JOB_6_REQUEST))  # the same request again: no run
 GRANTS = [
     GrantInfo(bytes.fromhex(g[2:]), AssetId(ASSET), OrgId(OWNER), OrgId(CLIENT), "aml-screening",
               0, 0, 100, 1_794_000_000, 0, 0, 0)
@@ -200,6 +208,27 @@ def test_the_stated_epsilon_is_an_allowed_request_steps_only() -> None:
         with pytest.raises(EventSchemaError) as refused:
             validate_event(bad)
         assert "psi_dp_cost" in str(refused.value), (case, str(refused.value))
+
+
+def test_a_retry_of_a_counted_request_is_an_allowed_request_step_stating_no_epsilon() -> None:
+    """The notary's schema takes ``psi_retry_of`` (an event id) on an allowed step of a named job that names no
+    record and states no ε, and refuses it anywhere else or written otherwise."""
+    good = dict(EVENTS[-1])
+    assert good["psi_retry_of"] == JOB_6_REQUEST and validate_event(good)["psi_retry_of"] == JOB_6_REQUEST
+    assert Event.from_json(good).to_entry() == canonical_entry(good)  # the fast encoder writes it in its place
+    cases: dict[str, dict[str, Any]] = {
+        "denied": {"decision": "deny", "denial_reason": "quota_exhausted", "status": 403},
+        "no job": {"psi_job": DROP},
+        "with a record": {"psi_record": "ab" * 32},
+        "charged": {"psi_dp_cost": "0.5"},
+        "not an event id": {"psi_retry_of": "-ev"},
+        "a number": {"psi_retry_of": 14},
+    }
+    for case, change in cases.items():
+        bad = {k: v for k, v in {**good, **change}.items() if v is not DROP}
+        with pytest.raises(EventSchemaError) as refused:
+            validate_event(bad)
+        assert "psi_retry_of" in str(refused.value), (case, str(refused.value))
 
 
 def test_another_grants_budget_is_its_own(client: Any) -> None:

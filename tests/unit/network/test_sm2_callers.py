@@ -21,12 +21,20 @@ from cryptography import x509
 from chain.ids import OrgId, Role
 from network.certificates import SM2_WITH_SM3_OID, AuthError, Caller, CallerAuthenticator
 from network.description import ConsortiumDescription, MemberDescription
-from network.identity import OrgPaths, create_org_identity, load_org_public, load_sm2_ca_key
-from network.sm2callers import issue_sm2_identity, revoke_sm2_identity, sm2_paths
+from network.identity import (
+    IdentityError,
+    OrgPaths,
+    create_org_identity,
+    load_org_public,
+    load_sm2_ca_key,
+    revoke_identity,
+)
+from network.sm2callers import issue_sm2_identity, sm2_paths
 from notary.event import caller_identity
 from suite.sm2 import SM2PrivateKey
 from suite.x509 import CRL, OID_SM2_WITH_SM3, Certificate, Name, issue, issue_crl
 from tests.support.clock import Clock
+from tests.support.member_directory import write_description
 
 PASS = b"sm2 callers passphrase"
 CREATED = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)  # the CAs
@@ -84,6 +92,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> SmWorld:
         create_org_identity(root, OrgId(org), name, PASS, CREATED, crypto="sm")
     create_org_identity(outside, OrgId("umbrella"), "Umbrella Corp", PASS, CREATED, crypto="sm")
     create_org_identity(outside, OrgId("acme"), MEMBERS["acme"], PASS, CREATED, crypto="sm")  # a forger's
+    # each directory's consortium.json lists its SM2 CAs: what issue_sm2_identity asks of an org's CA
+    write_description(root, {org: (name, Role.MEMBER) for org, name in MEMBERS.items()}, crypto="sm")
+    write_description(outside, {"umbrella": ("Umbrella Corp", Role.MEMBER), "acme": (MEMBERS["acme"], Role.MEMBER)},
+                      crypto="sm")  # fmt: skip
     for org, name in [("acme", "alice"), ("acme", "carol"), ("acme", "dave"), ("acme", "frank"), ("globex", "bob")]:
         issue_sm2_identity(root, OrgId(org), name, PASS, now=ISSUED)
     issue_sm2_identity(outside, OrgId("umbrella"), "zed", PASS, now=ISSUED)
@@ -212,6 +224,9 @@ def test_unknown_issuer_in_an_intl_consortium_or_a_member_without_an_sm2_ca(
     auth = CallerAuthenticator(description(intl, "intl", {"acme": MEMBERS["acme"]}), intl, {"acme": "active"}.get)
     error = refused("unknown_issuer", lambda: auth.authenticate_pem(world.pem("acme", "alice")))
     assert "SM2 certificate (SM2-with-SM3), but this consortium runs the 'intl' suite" in error.detail
+    with pytest.raises(IdentityError, match="has no SM2 identity CA"):  # nor does it issue one
+        issue_sm2_identity(intl, OrgId("acme"), "alice", PASS, now=ISSUED)
+    assert not sm2_paths(intl, OrgId("acme"), "alice").key.exists()
     # an sm member listed without an SM2 CA (created before there was one)
     auth = world.auth(sm2_cas={"acme": None, "globex": world.description.members[1].identity.sm2_ca_cert_pem})
     refused("unknown_issuer", lambda: auth.authenticate_pem(world.pem("acme", "alice")))
@@ -268,7 +283,7 @@ def test_sm2_crl_reread_within_a_second_of_a_revocation(world: SmWorld) -> None:
     pem = world.pem("acme", "dave")
     looked = clock.now
     assert auth.authenticate_pem(pem).org == "acme"  # the first call looks at the file: none yet
-    path = revoke_sm2_identity(world.root, OrgId("acme"), pem.encode(), PASS, now=NOW)
+    path = revoke_identity(world.root, OrgId("acme"), pem.encode(), PASS, now=NOW)
     assert path == OrgPaths.of(world.root, OrgId("acme")).sm2_crl
     clock.now = looked + 0.999
     assert auth.authenticate_pem(pem).org == "acme"  # looked at under a second ago: not yet
@@ -284,7 +299,7 @@ def test_a_bad_sm2_crl_fails_closed_and_recovers(world: SmWorld) -> None:
     path = OrgPaths.of(world.root, acme).sm2_crl
     auth = world.auth(crl_check_interval=0.0)
     alice = world.pem("acme", "alice")
-    revoke_sm2_identity(world.root, acme, world.pem("acme", "frank").encode(), PASS, now=NOW)  # a list in place
+    revoke_identity(world.root, acme, world.pem("acme", "frank").encode(), PASS, now=NOW)  # a list in place
     good = path.read_bytes()
     try:
         assert auth.authenticate_pem(alice).org == "acme"

@@ -446,6 +446,28 @@ def test_a_budget_admits_costs_up_to_it_and_spends_them_with_their_events(path: 
         assert again.reserve_budget(grant, 1, 7001) == (True, 7000)
 
 
+def test_a_counted_psi_run_is_kept_with_its_event_shipped_or_not_and_across_a_reopen(path: Path) -> None:
+    """A PSI request step recorded counted keeps its run (job tag, request SHA-256) → its event id, in the event's
+    transaction: still there once the event is shipped (and dropped from the outbox) and after a reopen. A step
+    recorded uncounted (no answer, or a retry) or denied keeps none, and a second counted event of the same run
+    leaves the first one's."""
+    grant, tag, request = GRANTS[0], "7a" * 32, "1c" * 32
+    with Outbox(path, GATEWAY) as box:
+        box.append(call("no-answer", grant_id=grant, status=502), counted=False, run=(tag, request)).result(10)
+        refused = call("refused", grant_id=grant, decision="deny", denial_reason="quota_exhausted", status=403)
+        box.append(refused, run=(tag, "2d" * 32)).result(10)
+        assert box.counted_run(tag, request) is None and box.counted_run(tag, "2d" * 32) is None
+        seq = box.append(call("run", grant_id=grant), run=(tag, request)).result(10)
+        assert box.counted_run(tag, request) == "run"
+        box.append(call("twice", grant_id=grant), run=(tag, request)).result(10)
+        box.mark_shipped(seq + 1)
+        assert box.pending_count == 0
+        assert box.counted_run(tag, request) == "run"
+        assert box.counted_run(tag, "3e" * 32) is None and box.counted_run("4f" * 32, request) is None
+    with Outbox(path, GATEWAY) as again:
+        assert again.counted_run(tag, request) == "run"
+
+
 def test_a_denied_event_spends_nothing_and_a_negative_cost_is_refused(outbox: Outbox) -> None:
     grant = GRANTS[1]
     outbox.append(
