@@ -112,6 +112,7 @@ __all__ = [
     "AuthError",
     "Caller",
     "CallerAuthenticator",
+    "CrlFile",
     "ca_bundle_pem",
 ]
 
@@ -206,7 +207,7 @@ class _Verified:
     not_after: datetime  # the earlier of the certificate's and its CA's
     cert_not_before: datetime
     issuer: _Issuer
-    crl: _Crl | None
+    crl: CrlFile | None
 
     def not_yet_valid(self) -> str:
         if self.not_before > self.cert_not_before:
@@ -255,7 +256,7 @@ class _State:
     pems: tuple[str, ...]
 
 
-class _Crl:
+class CrlFile:
     """The revocation list of one org, reread when its file changes (looked at at most once per interval): ``read``
     turns the file's bytes into the serials it revokes once it has checked who signed it, or raises ``ValueError``
     (the P-256 list, :func:`_p256_crl`; an SM2 one, :func:`network.sm2callers.read_sm2_crl`)."""
@@ -281,7 +282,7 @@ class _Crl:
         self.error: str | None = None
         self._lock = threading.Lock()
 
-    def current(self) -> _Crl:
+    def current(self) -> CrlFile:
         if self.clock() - self.checked_at >= self.interval:
             self._refresh()
         return self
@@ -377,7 +378,7 @@ class CallerAuthenticator:
         self._crl_check_interval = crl_check_interval
         self._crl_clock = crl_clock
         self._pem_cache: BoundedCache[str, bytes | tuple[str, str]] = BoundedCache(cache_size)
-        self._crls: dict[tuple[str, bytes], _Crl] = {}
+        self._crls: dict[tuple[str, bytes], CrlFile] = {}
         self._trust: TrustView | None = None  # set by follow()
         self._contexts: list[ssl.SSLContext] = []
         self._loaded: set[str] = set()  # the CA PEMs in the trust store of every context made
@@ -457,7 +458,7 @@ class CallerAuthenticator:
             ctx.load_verify_locations(cadata="".join(new))
         self._loaded.update(new)
 
-    def _crl(self, issuer: _Issuer, issuers: dict[bytes, list[_Issuer]]) -> _Crl | None:
+    def _crl(self, issuer: _Issuer, issuers: dict[bytes, list[_Issuer]]) -> CrlFile | None:
         """The CRL file of the issuer's org, checked against its CA, else another CA of the org (one rotated)."""
         if self._directory is None:
             return None
@@ -468,7 +469,7 @@ class CallerAuthenticator:
         crl = self._crls.get(key)
         if crl is None:
             path = OrgPaths.of(self._directory, OrgId(issuer.org)).crl
-            crl = _Crl(issuer.org, path, _p256_crl(issuer.org, path, cas), self._crl_check_interval, self._crl_clock)
+            crl = CrlFile(issuer.org, path, _p256_crl(issuer.org, path, cas), self._crl_check_interval, self._crl_clock)
             crl = self._crls.setdefault(key, crl)
         return crl
 
@@ -719,7 +720,7 @@ class CallerAuthenticator:
             crl = self._crls.get(key)
             if crl is None:
                 path = sm2_crl_path(self._directory, ca.org)
-                crl = _Crl(
+                crl = CrlFile(
                     ca.org,
                     path,
                     lambda data: read_sm2_crl(data, ca, path),
