@@ -60,9 +60,11 @@ certificate's validity, revocation and membership:
 
 The certificate checks of an ES256 token are the gateway's: :class:`network.certificates.CallerAuthenticator`,
 built over the same ``consortium.json`` and CRL files, does them (issuer, identity, validity, CRL reread within a
-second of a change, membership), and its reasons are mapped onto these. Those of an SM2SM3 token are this module's
-(``_SM2Identities``): the SM2 identity CAs come from ``consortium.json`` only, not from the chain's TrustDirectory,
-which records no SM2 CA.
+second of a change, membership), and its reasons are mapped onto these. Those of an SM2SM3 token are the gateway's
+of a caller's SM2 certificate too (:class:`network.sm2callers.Sm2Issuers` for the issuer and the path,
+:class:`network.certificates.CrlFile` for the SM2 CRL), under this module's ``_SM2Identities``, which checks the
+validity and the membership at each request: the SM2 identity CAs come from ``consortium.json`` only, not from the
+chain's TrustDirectory, which records no SM2 CA.
 
 Cost. Everything that depends only on the token's bytes (parsing, the signature, the certificate's issuer and
 role, the claims) is verified once and its outcome, success or failure, kept in a bounded cache keyed by the
@@ -622,13 +624,10 @@ class _SM2Identities:
         crl_clock: Callable[[], float],
         interval: float = CRL_CHECK_INTERVAL_S,
     ) -> None:
-        from suite.x509 import Certificate
+        from network.sm2callers import Sm2Issuers
 
-        self._cas: dict[str, SM2Certificate] = {
-            m.org: Certificate.from_pem(m.identity.sm2_ca_cert_pem.encode("ascii"))
-            for m in description.members
-            if m.identity.sm2_ca_cert_pem is not None
-        }
+        # the same checks as a gateway's of a caller's SM2 certificate (network.sm2callers)
+        self._issuers = Sm2Issuers(description.crypto, {m.org: m.identity.sm2_ca_cert_pem for m in description.members})
         self._root = root
         self._member_status = member_status
         self._clock = clock
@@ -639,46 +638,16 @@ class _SM2Identities:
 
     def issuer(self, cert: SM2Certificate) -> tuple[SM2Certificate, str] | tuple[str, str]:
         """``(CA, org)`` when the SM2 identity CA of the member that ``cert`` names (its one ``OU``) issued it and
-        it is a client identity with a path to that CA (:func:`suite.x509.verify_chain`, at the first instant both
-        are valid: the clock is looked at on every request), else ``(reason, detail)``."""
+        it is a client identity with a path to that CA (:meth:`network.sm2callers.Sm2Issuers.verify`:
+        :func:`suite.x509.verify_chain` at the first instant both are valid; the clock is looked at on every
+        request), else ``(reason, detail)`` with a login's reason."""
         from network._sm2ca import attributes
-        from suite.errors import PathValidationError, SM2Error
-        from suite.sm2 import DEFAULT_ID
-        from suite.x509 import verify_chain
 
-        subject = cert.subject
-        units = attributes(cert, "organizational_unit_name")
-        if len(units) != 1:
-            return ("unknown_issuer", f"certificate {subject} names no single org (one OU)")
-        org = units[0]
-        ca = self._cas.get(org)
-        if ca is None:
-            return (
-                "unknown_issuer",
-                f"certificate {subject} claims org {org!r}, which has no SM2 identity CA in consortium.json",
-            )
-        if cert.issuer_der != ca.subject_der:
-            return ("unknown_issuer", f"certificate {subject} was not issued by the SM2 identity CA of org {org!r}")
-        try:
-            ca.public_key.verify_der(cert.signature, cert.tbs, DEFAULT_ID)
-        except SM2Error:
-            return (
-                "unknown_issuer",
-                f"certificate {subject} was not issued by the SM2 identity CA of org {org!r} (its signature does"
-                " not verify)",
-            )
-        if cert.is_ca:
-            return ("not_an_identity", f"certificate {subject} is a CA certificate, not a person's")
-        if cert.ext_key_usage is not None and "client_auth" not in cert.ext_key_usage:
-            return ("not_an_identity", f"certificate {subject} is not for client authentication")
-        start, end = max(cert.not_before, ca.not_before), min(cert.not_after, ca.not_after)
-        if start > end:
-            return ("certificate_expired", f"certificate {subject} is not valid while its CA is")
-        try:
-            verify_chain(cert.der, [], [ca.der], at=start, usage="client")
-        except PathValidationError as exc:
-            return ("unknown_issuer", f"certificate {subject} has no path to the SM2 CA of org {org!r}: {exc}")
-        return (ca, org)
+        verdict = self._issuers.verify(cert.der, cert.subject, attributes(cert, "organizational_unit_name"))
+        if isinstance(verdict, tuple):
+            reason, detail = verdict
+            return (_CERTIFICATE_REASONS[reason], detail)
+        return (verdict.ca.cert, verdict.ca.org)
 
     def check(self, cert: SM2Certificate, ca: SM2Certificate, org: str) -> None:
         """The per-request checks of an SM2 person's certificate: validity (its and its CA's) at the clock's

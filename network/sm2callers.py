@@ -145,6 +145,12 @@ class Sm2Issuers:
             unusable = [self._unusable[u] for u in units if u in self._unusable]
             if unusable:
                 return ("unknown_issuer", unusable[0])
+            if len(units) == 1 and units[0] not in self._cas:
+                return (
+                    "unknown_issuer",
+                    f"SM2 certificate {subject} claims org {units[0]!r}, which has no SM2 identity CA in"
+                    " consortium.json (sm2_ca_cert_pem)",
+                )
             return (
                 "unknown_issuer",
                 f"SM2 certificate {subject} was issued by {cert.issuer}, which is not the SM2 identity CA of any "

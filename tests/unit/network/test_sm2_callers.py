@@ -198,7 +198,20 @@ def test_unknown_issuer(world: SmWorld) -> None:
     auth = world.auth()
     # an SM2 CA no member listed
     error = refused("unknown_issuer", lambda: auth.authenticate_pem(world.pem("umbrella", "zed", world.outside)))
-    assert "not the SM2 identity CA of any member" in error.detail
+    assert "claims org 'umbrella', which has no SM2 identity CA in consortium.json" in error.detail
+    # one naming a member, issued by a CA that is no member's
+    stranger = Certificate.from_pem(OrgPaths.of(world.outside, OrgId("umbrella")).sm2_ca_cert.read_bytes())
+    der = issue(
+        Name("zed@acme", organization="Umbrella Corp", organizational_unit="acme"),
+        SM2PrivateKey.generate().public_key(),
+        stranger.der,
+        load_sm2_ca_key(world.outside, OrgId("umbrella"), PASS),
+        ISSUED,
+        ISSUED + timedelta(days=30),
+        usage="client",
+    )
+    error = refused("unknown_issuer", lambda: auth.authenticate(der))
+    assert "which is not the SM2 identity CA of any member" in error.detail
     # the forger's CA: the very subject of acme's SM2 CA, another key
     error = refused("unknown_issuer", lambda: auth.authenticate_pem(world.pem("acme", "mallory", world.outside)))
     assert "to the SM2 CA of org acme fails" in error.detail and "has no issuer" in error.detail  # another key id
