@@ -334,19 +334,12 @@ def http_message_cpu(requests: int = 1000) -> float:
         server.stop()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--block", type=int, default=100, help="transactions per block")
-    parser.add_argument("--blocks", type=int, default=5, help="blocks measured")
-    parser.add_argument("--memory", action="store_true", help="in-memory stores instead of LMDB")
-    parser.add_argument("--cprofile", type=Path, help="write each role's profile (CPU time) to DIR/<role>.pstats")
-    parser.add_argument("--output", type=Path, help="write the figures as JSON here")
-    args = parser.parse_args(argv)
-
+def deployed(meter: Meter, memory: bool, total: int) -> tuple[Network, list[str]]:
+    """The network with the consortium's contracts deployed and each member's base asset registered, and
+    ``total`` pre-signed contract transactions (raw, hex) of the benchmark's mix on its head, not sent."""
     accounts = {org: Account.create() for org in ORGS}
     keys = [PrivateKey(bytes(accounts[org].key)) for org in ORGS]
-    meter = Meter()
-    network = Network(keys, PrivateKey(bytes(Account.create().key)), args.memory, meter)
+    network = Network(keys, PrivateKey(bytes(Account.create().key)), memory, meter)
     try:
         signers = {org: Signer(account=accounts[org]) for org in ORGS}
         with serving(network) as backend:
@@ -361,12 +354,29 @@ def main(argv: list[str] | None = None) -> int:
             for owner in ORGS[1:]:
                 assets.register_asset(signers[owner], f"b-base-{owner}", AssetKind.FEED, DIGEST, DIGEST, 2)
             now = int(backend.web3.eth.get_block("latest")["timestamp"])
-            total = args.block * args.blocks
             calls = _mixed_calls(deployment, backend, signers, total, now, "q")
             gas = {}
             for signer, to, data, kind in calls[:3]:
                 gas[kind] = int(backend.web3.eth.estimate_gas({"from": signer.address, "to": to, "data": data})) * 2  # type: ignore[typeddict-item]
             raws, _ = _sign(backend, calls, gas, fee_fields(backend))
+    except BaseException:
+        network.close()
+        raise
+    return network, raws
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--block", type=int, default=100, help="transactions per block")
+    parser.add_argument("--blocks", type=int, default=5, help="blocks measured")
+    parser.add_argument("--memory", action="store_true", help="in-memory stores instead of LMDB")
+    parser.add_argument("--cprofile", type=Path, help="write each role's profile (CPU time) to DIR/<role>.pstats")
+    parser.add_argument("--output", type=Path, help="write the figures as JSON here")
+    args = parser.parse_args(argv)
+
+    meter = Meter()
+    network, raws = deployed(meter, args.memory, args.block * args.blocks)
+    try:
         network.run_until(lambda: len(set(network.heads())) == 1 and not network.outbox)
         start = network.heads()[0]
 

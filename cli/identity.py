@@ -42,6 +42,65 @@ def identity_create(obj: Context, org: OrgId, name: str, crypto: str | None) -> 
     click.echo(f"identity of {org} created: account {public.account}, certificate 0x{public.cert_fingerprint.hex()}")
 
 
+@identity.command("sm2-ca")
+@click.option("--org", required=True, callback=name_arg("org id"), help="Member that gets an SM2 identity CA.")
+@pass_ctx
+def identity_sm2_ca(obj: Context, org: OrgId) -> None:
+    """Create the SM2 identity CA of ORG, a member of an sm consortium that has none (one created before the SM2
+    identity CAs): DIR/orgs/ORG/ca/sm2-ca.pem and sm2-ca.key (encrypted with the passphrase). A founder's is then
+    listed in DIR/consortium.json (sm2_ca_cert_pem, the file replaced atomically); a firm that joined from DIR puts
+    it on chain with `member keys publish`, as a founder may too. From then on `user add` issues ORG's people SM2
+    certificates. Refuses an intl consortium, an org that is neither a founder nor the firm that joined from DIR,
+    a member that has an SM2 CA and a wrong passphrase; a refusal writes nothing."""
+    import dataclasses
+
+    from network.admission import AdmissionError, joined_sm2_ca
+    from network.description import FILENAME, load_description
+    from network.errors import NetworkError
+    from network.identity import OrgPaths, create_sm2_ca
+
+    try:
+        description = load_description(obj.directory)
+        joined, requested = joined_sm2_ca(obj.directory, org)
+    except (MalformedError, AdmissionError) as exc:
+        fail(str(exc))
+    if description.crypto != "sm":
+        fail(f"{obj.directory / FILENAME} runs the {description.crypto!r} suite: only a member of an 'sm' consortium "
+             "has an SM2 identity CA")  # fmt: skip
+    founder = next((m for m in description.members if m.org == org), None)
+    if founder is None and not joined:
+        known = ", ".join(m.org for m in description.members)
+        fail(f"no member {org!r} in {FILENAME} (members: {known}), and {obj.directory} holds no admission request of "
+             f"{org!r} (`consortium member join`)")  # fmt: skip
+    listed = founder.identity.sm2_ca_cert_pem if founder is not None else requested
+    if listed is not None:
+        where = FILENAME if founder is not None else "its admission request"
+        fail(f"{org} already has an SM2 identity CA: {where} lists one; nothing was changed")
+    _require_org(obj, org)
+    paths = OrgPaths.of(obj.directory, org)
+    if paths.sm2_ca_cert.exists() or paths.sm2_ca_key.exists():
+        fail(f"{org} already has an SM2 identity CA ({paths.sm2_ca_cert}); nothing was changed")
+    try:
+        pem = create_sm2_ca(obj.directory, org, obj.passphrase())
+    except NetworkError as exc:  # a wrong passphrase, files that appeared meanwhile: nothing was written
+        fail(str(exc))
+    if founder is not None:
+        identity = dataclasses.replace(founder.identity, sm2_ca_cert_pem=pem)
+        members = tuple(dataclasses.replace(m, identity=identity) if m.org == org else m for m in description.members)
+        try:
+            dataclasses.replace(description, members=members).write(obj.directory)
+        except BaseException:
+            paths.sm2_ca_cert.unlink(missing_ok=True)
+            paths.sm2_ca_key.unlink(missing_ok=True)
+            raise
+    click.echo(f"SM2 identity CA of {org} created: {paths.sm2_ca_cert}")
+    if founder is not None:
+        click.echo(f"  listed in {obj.directory / FILENAME}: give the other members and the explorer this file")
+    click.echo(
+        f"  on chain, for every member's explorer: consortium --dir {obj.directory} member keys publish --as {org}"
+    )
+
+
 def _user_name_arg(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
     from network.identity import check_user_name
 

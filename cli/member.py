@@ -125,6 +125,8 @@ def member_join(
     click.echo(f"identity of {org} created in {obj.directory / 'orgs' / org} (keys encrypted with your passphrase)")
     click.echo(f"  account         {request.account}")
     click.echo(f"  CA fingerprint  0x{request.ca_fingerprint.hex()}")
+    if request.sm2_ca_fingerprint is not None:  # signed in the request with the rest: no second channel needed
+        click.echo(f"  SM2 identity CA 0x{request.sm2_ca_fingerprint.hex()} (its people's; in the request)")
     click.echo(f"admission request written to {path}, signed by Admin@{org}")
     click.echo("next:")
     click.echo(
@@ -137,6 +139,8 @@ def member_join(
     )
     click.echo(f"     the others approve: consortium member approve ID --request {path.name} --as MEMBER")
     click.echo(f"  3. once admitted, here: consortium --dir {obj.directory} member keys publish --as {org}")
+    if request.sm2_ca_fingerprint is not None:
+        click.echo("     (it publishes your SM2 identity CA too: explorers following the chain then admit your people)")
 
 
 @member.group("propose")
@@ -433,12 +437,12 @@ def keys_list(obj: Context, org: str | None, as_json: bool) -> None:
 @pass_ctx
 def keys_publish(obj: Context, witness_url: str | None, as_org: OrgId) -> None:
     """Put the keys of the org's identity in DIR/orgs (CA certificate, account, gateway key; witness and log keys
-    by its roles on chain) in the directory, each that is not there yet, and with --witness-url its witness's
-    endpoint: a member's first step once admitted."""
+    by its roles on chain; in an sm consortium its SM2 identity CA, as a second ca-cert) in the directory, each that
+    is not there yet, and with --witness-url its witness's endpoint: a member's first step once admitted."""
     from chain.contracts.trust import KeyKind
     from chain.ids import Role
     from network.identity import load_org_public
-    from network.trust import founder_keys
+    from network.trust import founder_keys, sm2_ca_record
 
     endpoint = None if witness_url is None else _endpoint(witness_url, "--witness-url")
     c = obj.consortium()
@@ -448,7 +452,10 @@ def keys_publish(obj: Context, witness_url: str | None, as_org: OrgId) -> None:
     if endpoint is not None and Role.WITNESS not in info.roles:
         fail(f"{as_org} does not hold the witness role on chain: it has no witness endpoint to publish")
     trust, signer = c.trust, obj.signer(as_org)
-    keys = list(founder_keys(load_org_public(obj.directory, as_org), info.roles))
+    public = load_org_public(obj.directory, as_org)
+    keys = list(founder_keys(public, info.roles))
+    if (sm2 := sm2_ca_record(public)) is not None:  # the SM2 identity CA its people's certificates chain to
+        keys.append(sm2)
     if endpoint is not None:
         keys.append((KeyKind.WITNESS_ENDPOINT, endpoint))
     added = 0

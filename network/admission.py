@@ -11,13 +11,19 @@ private key) and the URL of a chain node. :func:`join` creates its identity in a
      "org": "epsilon", "name": "Epsilon Securities", "roles": ["member", "witness"],
      "account": "0x…", "ca_cert_pem": "…", "ca_fingerprint": "0x…", "admin_cert_pem": "…",
      "cert_fingerprint": "0x…", "keys": {"gateway": "…", "witness": "…"}, "created_at": "…Z",
+     "sm2_ca_cert_pem": "…", "sm2_ca_fingerprint": "0x…",
      "signature": "<base64 of an ECDSA P-256 signature, DER>"}
+
+``sm2_ca_cert_pem`` and ``sm2_ca_fingerprint`` (SHA-256 of its DER) are there only in a request for an ``sm``
+consortium whose firm has an SM2 identity CA (``docs/national-suite.md``, "People under `sm`"); a request without
+them is signed, and checked, over the other fields alone, as before they existed.
 
 The signature is the firm's admin key's (the key of ``admin_cert_pem``, issued by the CA of ``ca_cert_pem``) over
 ``FORMAT ‖ "\\n" ‖`` the canonical JSON of every other field (sorted keys, no spaces, UTF-8): whoever holds the
 file can check that the admin key's holder wrote exactly this, and that its certificate comes from the CA it names.
 It does not say who that holder is: anyone can make a CA. Members learn the CA fingerprint from the firm by another
-channel and give it to ``member propose admit --ca-fingerprint``.
+channel and give it to ``member propose admit --ca-fingerprint``. The SM2 identity CA needs no fingerprint of its own:
+the admin key, whose certificate that P-256 CA issued, signs it with the rest.
 
 ``consortium`` binds the request to one consortium: the members' side refuses a request for another chain id,
 registry or directory (:meth:`AdmissionRequest.check_consortium`), and one whose org or account is already on chain
@@ -54,6 +60,7 @@ from network.errors import NetworkError
 from network.identity import (
     CertificateError,
     OrgPublic,
+    check_sm2_ca_pem,
     create_org_identity,
     load_identity_key,
     load_org_public,
@@ -74,6 +81,7 @@ __all__ = [
     "join",
     "joined_ca",
     "joined_roles",
+    "joined_sm2_ca",
     "load_request",
     "open_registry",
     "org_roles",
@@ -110,6 +118,12 @@ class AdmissionRequest:
     keys: Mapping[str, bytes]  # "gateway", and "witness" / "log" by the roles
     created_at: str
     signature: bytes
+    sm2_ca_cert_pem: str | None = None  # the SM2 identity CA of a firm joining an ``sm`` consortium
+
+    @property
+    def sm2_ca_fingerprint(self) -> bytes | None:
+        """SHA-256 of the SM2 identity CA certificate's DER, or None for a request without one."""
+        return None if self.sm2_ca_cert_pem is None else hashlib.sha256(_sm2_der(self.sm2_ca_cert_pem)).digest()
 
     @property
     def ca_fingerprint(self) -> bytes:
@@ -141,6 +155,14 @@ class AdmissionRequest:
             "cert_fingerprint": "0x" + self.cert_fingerprint.hex(),
             "keys": {k: v.hex() for k, v in sorted(self.keys.items())},
             "created_at": self.created_at,
+            **(
+                {}
+                if self.sm2_ca_fingerprint is None
+                else {
+                    "sm2_ca_cert_pem": self.sm2_ca_cert_pem,
+                    "sm2_ca_fingerprint": "0x" + self.sm2_ca_fingerprint.hex(),
+                }
+            ),
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -155,6 +177,11 @@ class AdmissionRequest:
             f"roles        {', '.join(n.lower() for n in self.roles.names())}",
             f"account      {self.account}",
             f"CA           0x{self.ca_fingerprint.hex()}  {parse_cert(self.ca_cert_pem).subject.rfc4514_string()}",
+            *(
+                []
+                if self.sm2_ca_fingerprint is None
+                else [f"SM2 CA       0x{self.sm2_ca_fingerprint.hex()}  {_sm2_subject(self.sm2_ca_cert_pem)}"]
+            ),
             f"admin cert   0x{self.cert_fingerprint.hex()}",
             f"keys         {keys}",
             f"signed       by Admin@{self.org} at {self.created_at}",
@@ -235,6 +262,7 @@ def create_request(
         keys=_published_keys(public, roles),
         created_at=when,
         signature=b"",
+        sm2_ca_cert_pem=public.sm2_ca_cert_pem if description.crypto == "sm" else None,
     )
     signature = key.sign(_signed_bytes(unsigned.body()), ec.ECDSA(hashes.SHA256()))
     return dataclasses.replace(unsigned, signature=signature)
@@ -273,6 +301,12 @@ def parse_request(data: object) -> AdmissionRequest:
     ):
         if data.get(field) != "0x" + value.hex():
             raise AdmissionError(f"its {field} is not the SHA-256 of the {what} it holds: the file was altered")
+    if request.sm2_ca_fingerprint is not None and data.get("sm2_ca_fingerprint") != (
+        "0x" + request.sm2_ca_fingerprint.hex()
+    ):
+        raise AdmissionError(
+            "its sm2_ca_fingerprint is not the SHA-256 of the SM2 identity CA it holds: the file was altered"
+        )
     _check_certificates(request)
     if data.get("keys") != request.body()["keys"] or set(request.keys) != set(_key_names(request.roles)):
         raise AdmissionError(
@@ -368,6 +402,13 @@ def joined_roles(directory: Path, org: str) -> Role | None:
     return None if request is None else request.roles
 
 
+def joined_sm2_ca(directory: Path, org: str) -> tuple[bool, str | None]:
+    """``(joined, SM2 CA PEM)``: whether ``directory`` holds the admission request of ``org``, and the SM2
+    identity CA (PEM) that request carries (None for a request without one, or no request)."""
+    request = _joined_request(directory, org)
+    return (False, None) if request is None else (True, request.sm2_ca_cert_pem)
+
+
 def joined_ca(directory: Path, org: str) -> str | None:
     """The CA certificate (PEM) of ``org`` in the request in ``directory``: the CA the members admitted it with,
     which a CA it rotated to since links back to by its cross certificates (``identity rotate-ca``); None where
@@ -432,6 +473,18 @@ def _suite_of(keys: Mapping[str, bytes]) -> str:
     return "sm" if len(keys["gateway"]) == 65 else "intl"
 
 
+def _sm2_der(pem: str) -> bytes:
+    from suite.x509 import Certificate
+
+    return Certificate.from_pem(pem.encode("ascii")).der
+
+
+def _sm2_subject(pem: str | None) -> str:
+    from suite.x509 import Certificate
+
+    return "" if pem is None else Certificate.from_pem(pem.encode("ascii")).subject
+
+
 def _der_sha256(pem: str) -> bytes:
     return hashlib.sha256(parse_cert(pem).public_bytes(serialization.Encoding.DER)).digest()
 
@@ -459,6 +512,14 @@ def _fields(data: Mapping[str, Any]) -> AdmissionRequest:
         if not isinstance(data[what], str) or _FINGERPRINT.fullmatch(data[what]) is None:
             raise ValueError(f"{what} must be 0x and 64 lower-case hex digits")
     directory = consortium.get("trust_directory")
+    sm2_ca = data.get("sm2_ca_cert_pem")
+    if sm2_ca is not None:
+        fingerprint = data.get("sm2_ca_fingerprint")
+        if not isinstance(fingerprint, str) or _FINGERPRINT.fullmatch(fingerprint) is None:
+            raise ValueError("sm2_ca_fingerprint must be 0x and 64 lower-case hex digits")
+        sm2_ca = check_sm2_ca_pem(_text(data, "sm2_ca_cert_pem"), check_name(_text(data, "org"), "org id"))
+    elif "sm2_ca_fingerprint" in data:
+        raise ValueError("sm2_ca_fingerprint without sm2_ca_cert_pem")
     request = AdmissionRequest(
         consortium=_text(consortium, "name"),
         chain_id=_integer(consortium, "chain_id"),
@@ -473,6 +534,7 @@ def _fields(data: Mapping[str, Any]) -> AdmissionRequest:
         keys={k: bytes.fromhex(v) for k, v in keys.items()},
         created_at=_text(data, "created_at"),
         signature=base64.b64decode(_text(data, "signature"), validate=True),
+        sm2_ca_cert_pem=sm2_ca,
     )
     # the public identity's own checks: one certificate each with OU=<org>, the account's checksum, key sizes
     OrgPublic(
@@ -484,6 +546,7 @@ def _fields(data: Mapping[str, Any]) -> AdmissionRequest:
         witness_public_key=request.keys.get("witness", request.keys["gateway"]),
         gateway_public_key=request.keys["gateway"],
         notary_public_key=request.keys.get("log", request.keys["gateway"]),
+        sm2_ca_cert_pem=request.sm2_ca_cert_pem,  # refused beside Ed25519 keys: an 'intl' member has none
     )
     if len(set(roles)) != len(roles):
         raise ValueError(f"roles {roles!r} name a role twice")
@@ -519,6 +582,13 @@ def _check_certificates(request: AdmissionRequest) -> None:
         raise AdmissionError(
             f"its name {request.name!r} is not the one its CA certificate names ({display_name_of(ca)!r})"
         )
+    if request.sm2_ca_cert_pem is not None:
+        from network._sm2ca import attributes
+        from suite.x509 import Certificate
+
+        names = attributes(Certificate.from_pem(request.sm2_ca_cert_pem.encode("ascii")), "organization_name")
+        if names != [request.name]:
+            raise AdmissionError(f"its SM2 identity CA names another firm ({names!r}) than {request.name!r}")
 
 
 def _check_signature(request: AdmissionRequest) -> None:

@@ -426,6 +426,10 @@ class CallerAuthenticator:
             if not is_ca(ca):
                 log.warning("the CA certificate of member %s is not a CA certificate: ignored", org)
                 continue
+            try:
+                ca.public_key()
+            except UnsupportedAlgorithm:  # an SM2 identity CA (an sm member's, for its people): no TLS issuer
+                continue
             if org_units(ca) != [org]:  # a member cannot vouch for another's CA (its OU names that other)
                 log.warning("a CA certificate recorded by member %s names another org: ignored", org)
                 continue

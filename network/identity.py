@@ -176,6 +176,7 @@ __all__ = [
     "check_sm2_ca_pem",
     "check_user_name",
     "create_org_identity",
+    "create_sm2_ca",
     "encrypted_log_key",
     "issue_identity",
     "issue_node_certificate",
@@ -1080,6 +1081,49 @@ def load_sm2_crl(root: Path, org_id: OrgId) -> SM2CRL | None:
     return _checked_sm2_crl(crl, _sm2_ca(paths), str(paths.sm2_crl))
 
 
+def create_sm2_ca(root: Path, org_id: OrgId, passphrase: bytes, now: datetime | None = None) -> str:
+    """Give ``org_id``, a member of an ``sm`` consortium created before the SM2 identity CAs, its SM2 identity CA
+    (``ca/sm2-ca.pem`` and ``ca/sm2-ca.key``, the key encrypted with ``passphrase`` at the operator's KDF count), of
+    the profile :func:`create_org_identity` gives under ``sm``, named after its P-256 CA's display name and valid
+    from ``now`` for ``CA_VALIDITY_YEARS``; return its PEM. Who lists it where (``consortium.json``, the chain) is
+    the caller's.
+
+    Refuses, writing nothing: an org with no identity (:class:`IdentityError`), one that has either file already
+    (:class:`IdentityError`), a passphrase that does not open the org's CA key (:class:`PassphraseError`). A failure
+    while writing removes what it wrote."""
+    from network import _sm2ca
+    from suite.sm2 import SM2PrivateKey
+    from suite.x509 import Certificate
+
+    paths = OrgPaths.of(root, org_id)
+    when = _utc(now).replace(microsecond=0)
+    existing = [p for p in (paths.sm2_ca_cert, paths.sm2_ca_key) if os.path.lexists(p)]
+    if existing:
+        raise IdentityError(
+            f"org {org_id!r} already has an SM2 identity CA ({', '.join(str(p) for p in existing)}): nothing was"
+            " changed"
+        )
+    ca_cert, _ = _load_ca(paths, passphrase, None)  # the passphrase is the identity's: it opens the P-256 CA's key
+    key = SM2PrivateKey.generate()
+    der = _sm2ca.build_ca(key, display_name_of(ca_cert), org_id, when, add_years(when, CA_VALIDITY_YEARS))
+    pem = Certificate.from_der(der).to_pem()
+    written: list[Path] = []
+    try:
+        for path, data, mode in ((paths.sm2_ca_key, key.to_pem(passphrase), PRIVATE_FILE_MODE),
+                                 (paths.sm2_ca_cert, pem, PUBLIC_FILE_MODE)):  # fmt: skip
+            write_file(path, data, mode)
+            written.append(path)
+    except OSError as exc:
+        for path in written:
+            path.unlink(missing_ok=True)
+        if isinstance(exc, FileExistsError):
+            raise IdentityError(
+                f"org {org_id!r} already has an SM2 identity CA ({exc.filename}): nothing was changed"
+            ) from None
+        raise IdentityError(f"cannot write the SM2 identity CA of org {org_id!r}: {exc.strerror or exc}") from None
+    return pem.decode("ascii")
+
+
 # ---------------------------------------------------------------------------------------------- helpers
 
 
@@ -1121,17 +1165,25 @@ def _sm2_certificate(pem: str | bytes) -> SM2Certificate | None:
 
 
 def _sm2_ca_published(root: Path, paths: OrgPaths) -> bool:
-    """Whether the org has an SM2 identity CA that ``root/consortium.json`` lists as its ``sm2_ca_cert_pem``: only
-    then can an SM2 person log in anywhere. A founder of an ``sm`` consortium since the SM2 CAs; not a member from
-    before them (no CA), nor a firm that joined later (``consortium.json`` lists the founders only)."""
+    """Whether the org has an SM2 identity CA that the verifiers can learn, so that an SM2 person could log in: a
+    founder's that ``root/consortium.json`` lists as its ``sm2_ca_cert_pem``; a joined firm's (``root`` holds its
+    admission request) that the request carries, or any when the request carries none (a firm that joined before
+    the SM2 CAs and made one with ``identity sm2-ca``): the firm puts it on chain with ``member keys publish``. Not
+    a member from before the SM2 CAs that made none."""
+    from network.admission import joined_sm2_ca
+    from network.errors import NetworkError
+
     if not paths.sm2_ca_cert.is_file():
         return False
     try:
+        ours = _canonical_sm2_pem(_read(paths, paths.sm2_ca_cert).decode("ascii", errors="replace"), "SM2 CA")
+        joined, requested = joined_sm2_ca(Path(root), paths.org_id)
+        if joined:
+            return requested is None or _canonical_sm2_pem(requested, "SM2 CA") == ours
         data = json.loads((Path(root) / "consortium.json").read_text(encoding="utf-8"))
         listed = [m.get("sm2_ca_cert_pem") for m in data["members"] if m.get("org") == paths.org_id]
-        ours = _canonical_sm2_pem(_read(paths, paths.sm2_ca_cert).decode("ascii", errors="replace"), "SM2 CA")
         return len(listed) == 1 and isinstance(listed[0], str) and _canonical_sm2_pem(listed[0], "SM2 CA") == ours
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # MalformedError is a ValueError
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, NetworkError):  # MalformedError: ValueError
         return False
 
 

@@ -60,11 +60,11 @@ certificate's validity, revocation and membership:
 
 The certificate checks of an ES256 token are the gateway's: :class:`network.certificates.CallerAuthenticator`,
 built over the same ``consortium.json`` and CRL files, does them (issuer, identity, validity, CRL reread within a
-second of a change, membership), and its reasons are mapped onto these. Those of an SM2SM3 token are the gateway's
-of a caller's SM2 certificate too (:class:`network.sm2callers.Sm2Issuers` for the issuer and the path,
-:class:`network.certificates.CrlFile` for the SM2 CRL), under this module's ``_SM2Identities``, which checks the
-validity and the membership at each request: the SM2 identity CAs come from ``consortium.json`` only, not from the
-chain's TrustDirectory, which records no SM2 CA.
+second of a change, membership), and its reasons are mapped onto these. Those of an SM2SM3 token are this module's
+(``_SM2Identities``): the SM2 identity CAs are the founders' of ``consortium.json`` (``sm2_ca_cert_pem``) and,
+given the chain's trust view, every member's the TrustDirectory records (a ``CA_CERT`` holding an SM2 CA with the
+member's ``OU``, :func:`network.trust.sm2_identity_cas`: a firm that joined after genesis publishes its own with
+``member keys publish``), each a record valid at the chain's head on every request.
 
 Cost. Everything that depends only on the token's bytes (parsing, the signature, the certificate's issuer and
 role, the claims) is verified once and its outcome, success or failure, kept in a bounded cache keyed by the
@@ -113,7 +113,8 @@ from notary.event import SCHEMA_VERSION, caller_identity
 from notary.submit.digest import SM3_EVENT_VERSION
 
 if TYPE_CHECKING:
-    from chain.trustview import TrustView
+    from chain.contracts.trust import KeyRecord
+    from chain.trustview import TrustSnapshot, TrustView
     from suite.sm2 import SM2PrivateKey
     from suite.x509 import Certificate as SM2Certificate
 
@@ -365,7 +366,7 @@ class Authenticator:
         self._certificates = CallerAuthenticator(
             description, Path(root), status, clock=self._clock, cache_size=cache_size, trust=trust, crl_clock=crl_clock
         )
-        self._sm2 = _SM2Identities(description, Path(root), status, self._clock, crl_clock)
+        self._sm2 = _SM2Identities(description, Path(root), status, self._clock, crl_clock, trust=trust)
         self._cache: BoundedCache[str, _Verified | tuple[str, str]] = BoundedCache(cache_size)
         if trust is not None:  # a token refused for its issuer may pass once the chain names a new CA
 
@@ -612,7 +613,8 @@ class Authenticator:
 
 
 class _SM2Identities:
-    """The SM2 identity CAs of ``consortium.json``'s members (``sm2_ca_cert_pem``) and their CRLs
+    """The SM2 identity CAs of ``consortium.json``'s members (``sm2_ca_cert_pem``) and, given ``trust``, those
+    the TrustDirectory records (:func:`network.trust.sm2_identity_cas`), and their CRLs
     (``orgs/<org>/ca/sm2-crl.pem``, reread within ``interval`` seconds of a change, as the P-256 CRLs are)."""
 
     def __init__(
@@ -623,11 +625,18 @@ class _SM2Identities:
         clock: Callable[[], datetime],
         crl_clock: Callable[[], float],
         interval: float = CRL_CHECK_INTERVAL_S,
+        *,
+        trust: TrustView | None = None,
     ) -> None:
-        from network.sm2callers import Sm2Issuers
+        from suite.x509 import Certificate
 
-        # the same checks as a gateway's of a caller's SM2 certificate (network.sm2callers)
-        self._issuers = Sm2Issuers(description.crypto, {m.org: m.identity.sm2_ca_cert_pem for m in description.members})
+        self._listed: dict[str, SM2Certificate] = {
+            m.org: Certificate.from_pem(m.identity.sm2_ca_cert_pem.encode("ascii"))
+            for m in description.members
+            if m.identity.sm2_ca_cert_pem is not None
+        }
+        self._recorded: dict[str, list[tuple[SM2Certificate, KeyRecord]]] = {}
+        self._trust = trust
         self._root = root
         self._member_status = member_status
         self._clock = clock
@@ -635,23 +644,82 @@ class _SM2Identities:
         self._interval = interval
         self._crls: dict[str, CrlFile] = {}
         self._lock = threading.Lock()
+        if trust is not None:
+            trust.subscribe(self._follow)
+
+    def _follow(self, snapshot: TrustSnapshot) -> None:
+        from network.trust import sm2_identity_cas
+
+        self._recorded = sm2_identity_cas(snapshot)
+
+    def _candidates(self, org: str) -> list[SM2Certificate]:
+        """The SM2 CAs of ``org``: the one ``consortium.json`` lists, then those on chain (any record, ever)."""
+        listed = self._listed.get(org)
+        return [*([] if listed is None else [listed]), *(c for c, _ in self._recorded.get(org, ()))]
+
+    def trusted_now(self, ca: SM2Certificate, org: str) -> str | None:
+        """None when ``ca`` is still an SM2 CA of ``org``: listed in ``consortium.json``, or recorded on chain by a
+        record valid at the trust view's head; else why not."""
+        listed = self._listed.get(org)
+        if listed is not None and listed.der == ca.der:
+            return None
+        trust = self._trust
+        records = [r for c, r in self._recorded.get(org, ()) if c.der == ca.der]
+        if trust is not None and any(r.valid_at(trust.head) for r in records):
+            return None
+        head = "" if trust is None else f" at block {trust.head}"
+        return f"the SM2 CA {ca.subject!r} of org {org} is not valid on chain{head}"
 
     def issuer(self, cert: SM2Certificate) -> tuple[SM2Certificate, str] | tuple[str, str]:
         """``(CA, org)`` when the SM2 identity CA of the member that ``cert`` names (its one ``OU``) issued it and
-        it is a client identity with a path to that CA (:meth:`network.sm2callers.Sm2Issuers.verify`:
-        :func:`suite.x509.verify_chain` at the first instant both are valid; the clock is looked at on every
-        request), else ``(reason, detail)`` with a login's reason."""
+        it is a client identity with a path to that CA (:func:`suite.x509.verify_chain`, at the first instant both
+        are valid: the clock is looked at on every request), else ``(reason, detail)``."""
         from network._sm2ca import attributes
+        from suite.errors import PathValidationError
+        from suite.x509 import verify_chain
 
-        verdict = self._issuers.verify(cert.der, cert.subject, attributes(cert, "organizational_unit_name"))
-        if isinstance(verdict, tuple):
-            reason, detail = verdict
-            return (_CERTIFICATE_REASONS[reason], detail)
-        return (verdict.ca.cert, verdict.ca.org)
+        subject = cert.subject
+        units = attributes(cert, "organizational_unit_name")
+        if len(units) != 1:
+            return ("unknown_issuer", f"certificate {subject} names no single org (one OU)")
+        org = units[0]
+        candidates = self._candidates(org)
+        if not candidates:
+            return (
+                "unknown_issuer",
+                f"certificate {subject} claims org {org!r}, which has no SM2 identity CA in consortium.json"
+                + ("" if self._trust is None else " nor on chain"),
+            )
+        named = [c for c in candidates if c.subject_der == cert.issuer_der]
+        if not named:
+            return ("unknown_issuer", f"certificate {subject} was not issued by the SM2 identity CA of org {org!r}")
+        ca = next((c for c in named if _issued_by(cert, c)), None)
+        if ca is None:
+            return (
+                "unknown_issuer",
+                f"certificate {subject} was not issued by the SM2 identity CA of org {org!r} (its signature does"
+                " not verify)",
+            )
+        if cert.is_ca:
+            return ("not_an_identity", f"certificate {subject} is a CA certificate, not a person's")
+        if cert.ext_key_usage is not None and "client_auth" not in cert.ext_key_usage:
+            return ("not_an_identity", f"certificate {subject} is not for client authentication")
+        start, end = max(cert.not_before, ca.not_before), min(cert.not_after, ca.not_after)
+        if start > end:
+            return ("certificate_expired", f"certificate {subject} is not valid while its CA is")
+        try:
+            verify_chain(cert.der, [], [ca.der], at=start, usage="client")
+        except PathValidationError as exc:
+            return ("unknown_issuer", f"certificate {subject} has no path to the SM2 CA of org {org!r}: {exc}")
+        return (ca, org)
 
     def check(self, cert: SM2Certificate, ca: SM2Certificate, org: str) -> None:
         """The per-request checks of an SM2 person's certificate: validity (its and its CA's) at the clock's
-        instant, the org's SM2 CRL (fail closed), membership; :class:`LoginError` says which failed."""
+        instant, the CA's record on chain (with a trust view), the org's SM2 CRL (fail closed), membership;
+        :class:`LoginError` says which failed."""
+        untrusted = self.trusted_now(ca, org)
+        if untrusted is not None:
+            raise LoginError("unknown_issuer", f"{untrusted}: certificate {cert.subject} is no longer accepted")
         now = self._clock()
         if now.tzinfo is None:
             now = now.replace(tzinfo=UTC)
@@ -674,16 +742,27 @@ class _SM2Identities:
 
     def _crl(self, org: str, ca: SM2Certificate) -> CrlFile:
         """The org's SM2 CRL file, reread as a gateway rereads it (:class:`network.certificates.CrlFile`, read by
-        :func:`network.sm2callers.read_sm2_crl` against the SM2 CA of consortium.json)."""
+        :func:`network.sm2callers.read_sm2_crl` against ``ca``)."""
         from network.sm2callers import Sm2Ca, read_sm2_crl
 
         with self._lock:
             crl = self._crls.get(org)
             if crl is None:
-                path, listed = OrgPaths.of(self._root, OrgId(org)).sm2_crl, Sm2Ca(org, ca)
-                crl = CrlFile(org, path, lambda data: read_sm2_crl(data, listed, path), self._interval, self._crl_clock)
+                path, issuer = OrgPaths.of(self._root, OrgId(org)).sm2_crl, Sm2Ca(org, ca)
+                crl = CrlFile(org, path, lambda data: read_sm2_crl(data, issuer, path), self._interval, self._crl_clock)
                 self._crls[org] = crl
             return crl
+
+
+def _issued_by(cert: SM2Certificate, ca: SM2Certificate) -> bool:
+    from suite.errors import SM2Error
+    from suite.sm2 import DEFAULT_ID
+
+    try:
+        ca.public_key.verify_der(cert.signature, cert.tbs, DEFAULT_ID)
+    except SM2Error:
+        return False
+    return True
 
 
 def _sm2_certificate(der: bytes) -> SM2Certificate | None:

@@ -4,7 +4,8 @@
 lists, and :func:`genesis_witness_endpoints` the URLs its founders' witnesses are served at; :func:`trust_view`
 follows the directory of a consortium; :class:`GatewayKeySource` answers the notary's question "which keys may
 sign for the gateways of org X now" from it, falling back to ``consortium.json`` until the chain has been read
-once.
+once. :func:`sm2_ca_record` is the record of a member's SM2 identity CA (an ``sm`` consortium's), a ``CA_CERT``
+beside its P-256 CA, and :func:`sm2_identity_cas` what the directory says of those CAs.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from network.identity import OrgPublic
 from notary.sequencer import CompromisedGatewayKey
 
 if TYPE_CHECKING:  # the follower imports web3; `init` and the read-only commands never need it
-    from chain.trustview import TrustView
+    from chain.contracts.trust import KeyRecord
+    from chain.trustview import TrustSnapshot, TrustView
     from chain.tx import Signer
+    from suite.x509 import Certificate as SM2Certificate
 
 #: The contract name of the directory in ``consortium.json``'s ``contracts``.
 CONTRACT = "TrustDirectory"
@@ -47,6 +50,39 @@ def founder_keys(identity: OrgPublic, roles: Role) -> tuple[tuple[KeyKind, bytes
     if Role.NOTARY in roles:
         keys.append((KeyKind.LOG_KEY, identity.notary_public_key))
     return tuple(keys)
+
+
+def sm2_ca_record(identity: OrgPublic) -> tuple[KeyKind, bytes] | None:
+    """The record of the member's SM2 identity CA in the directory: a ``CA_CERT`` whose value is the SM2 CA
+    certificate's DER (the kind says "a CA that issues the member's identities"; the TLS side, which reads
+    ``CA_CERT`` records with OpenSSL, leaves out a certificate whose key it cannot read). None without one."""
+    if identity.sm2_ca_cert_pem is None:
+        return None
+    from suite.x509 import Certificate
+
+    return (KeyKind.CA_CERT, Certificate.from_pem(identity.sm2_ca_cert_pem.encode("ascii")).der)
+
+
+def sm2_identity_cas(snapshot: TrustSnapshot) -> dict[str, list[tuple[SM2Certificate, KeyRecord]]]:
+    """org → the SM2 identity CAs its ``CA_CERT`` records hold (every one ever recorded, with its record: whether
+    one is valid is asked against the chain's head), each a self-signed SM2 CA with the org's one ``OU``; the
+    records that are not (the P-256 CAs, another org's CA) are left out. What the explorer's people, and any other
+    verifier of an SM2 identity, learn of a member that joined after genesis."""
+    from network._sm2ca import check_ca
+    from suite.errors import SuiteError
+    from suite.x509 import Certificate
+
+    found: dict[str, list[tuple[SM2Certificate, KeyRecord]]] = {}
+    for org, records in snapshot.records.items():
+        for record in records:
+            if record.kind is not KeyKind.CA_CERT:
+                continue
+            try:
+                cert = check_ca(Certificate.from_der(record.value), org)
+            except SuiteError:
+                continue
+            found.setdefault(org, []).append((cert, record))
+    return found
 
 
 def witness_ports(port: int, count: int) -> list[int]:

@@ -4,7 +4,8 @@ py-evm runs each opcode through an object call, a gas meter call and stack metho
 ``PUSH1`` or a ``DUP2``. Contract code compiled by Vyper is mostly such opcodes: stack shuffling, pushes, jumps,
 comparisons, 256-bit arithmetic, memory words, hashes and call data. Here the code stream's iterator (the loop py-evm's
 ``apply_computation`` draws opcodes from) executes those itself on py-evm's own stack, memory and gas meter, with
-the gas costs taken from py-evm's Prague opcode table, and yields every other opcode to py-evm as before. Errors
+the gas costs taken from py-evm's Prague opcode table, and yields every other opcode to py-evm as before (of
+those, SLOAD and SSTORE are the node's own functions in the computation's opcode table, below). Errors
 are py-evm's own exceptions (out of gas, stack underflow and overflow, bad jump destinations), raised where py-evm
 raises them, so a failing computation ends exactly as it would have.
 
@@ -19,7 +20,10 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from eth.constants import GAS_SHA3WORD
+import rlp
+from eth.constants import GAS_COPY, GAS_SHA3WORD
+from eth.db.account import IS_PRESENT_VALUE, AccountDB
+from eth.db.storage import AccountStorageDB
 from eth.exceptions import (
     FullStack,
     InsufficientStack,
@@ -27,11 +31,18 @@ from eth.exceptions import (
     InvalidJumpDestination,
     OutOfGas,
     VMError,
+    WriteProtection,
 )
 from eth.vm.code_stream import CodeStream
 from eth.vm.computation import memory_gas_cost
+from eth.vm.forks.berlin.constants import COLD_SLOAD_COST, WARM_STORAGE_READ_COST
+from eth.vm.forks.london.storage import GAS_SCHEDULE_EIP3529
 from eth.vm.forks.prague.computation import PragueComputation
+from eth.vm.interrupt import MissingStorageTrieNode
+from eth.vm.opcode import as_opcode
+from eth.vm.state import BaseState
 from eth_hash.auto import keccak
+from eth_utils.hexadecimal import encode_hex
 
 from chain.node.precompiles import ConsortiumComputation
 
@@ -39,6 +50,7 @@ _U256 = 2**256 - 1
 _JUMPDEST = 0x5B
 _CACHE_SIZE = 256
 _SHA3_WORD = GAS_SHA3WORD
+_COPY_WORD = GAS_COPY
 _EMPTY_KECCAK = keccak(b"")
 
 # The Prague mnemonics of the opcodes the node runs itself, here and in ``chain.node.readcall``; ``gas_table``
@@ -122,8 +134,8 @@ def mnemonics(*opcodes: int) -> dict[int, str]:
 
 # The opcodes run inline.
 _INLINE = mnemonics(
-    *(0x01, 0x03, 0x10, 0x11, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1B, 0x1C, 0x20, 0x35, 0x50, 0x51, 0x52),
-    *(0x56, 0x57, 0x5B, *range(0x5F, 0xA0)),
+    *(0x01, 0x03, 0x10, 0x11, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1B, 0x1C, 0x20, 0x35, 0x37, 0x39, 0x50),
+    *(0x51, 0x52, 0x56, 0x57, 0x5B, 0x5E, *range(0x5F, 0xA0)),
 )
 
 
@@ -194,6 +206,8 @@ class InlineCodeStream(CodeStream):
     """py-evm's code stream whose iterator runs the inline opcodes on ``stack_values`` and ``meter`` itself."""
 
     __slots__ = ["_calldata", "_dests", "_memory", "_message", "_meter", "_values"]
+    #: The static gas of each opcode run inline, -1 for those left to py-evm.
+    gas_table = _GAS
 
     def __init__(self, code_bytes: bytes, stack_values: list[Any], meter: Any, memory: Any, message: Any) -> None:
         super().__init__(code_bytes)
@@ -217,7 +231,7 @@ class InlineCodeStream(CodeStream):
         values = self._values
         meter = self._meter
         memory = self._memory
-        gas_of = _GAS
+        gas_of = self.gas_table
         pc = self.program_counter
         left = meter.gas_remaining
         try:
@@ -307,6 +321,41 @@ class InlineCodeStream(CodeStream):
                     if self._calldata is None:
                         self._calldata = bytes(self._message.data)
                     values.append(self._calldata[start : start + 32].ljust(32, b"\0").lstrip(b"\0"))
+                elif opcode == 0x39 or opcode == 0x37 or opcode == 0x5E:  # CODECOPY, CALLDATACOPY, MCOPY
+                    if len(values) < 3:
+                        raise InsufficientStack(f"Wanted 3 stack items, only had {len(values)}")
+                    start = values.pop()
+                    source = values.pop()
+                    size = values.pop()
+                    if start.__class__ is not int:
+                        start = int.from_bytes(start, "big")
+                    if source.__class__ is not int:
+                        source = int.from_bytes(source, "big")
+                    if size.__class__ is not int:
+                        size = int.from_bytes(size, "big")
+                    if size:  # py-evm's extend_memory: MCOPY's from the higher of its two offsets
+                        base = start if opcode != 0x5E or start >= source else source
+                        end = base + size
+                        if end > len(memory._bytes):
+                            fee = growth_fee(len(memory._bytes), end)
+                            if fee > left:
+                                raise _out_of_gas(fee, left, "Expanding memory")
+                            left -= fee
+                            memory.extend(base, size)
+                    fee = _COPY_WORD * ((size + 31) // 32)
+                    if fee > left:
+                        raise _out_of_gas(fee, left, f"{_INLINE[opcode]}: word gas cost")
+                    left -= fee
+                    if opcode == 0x5E:
+                        memory.copy(start, source, size)
+                    elif size:
+                        if opcode == 0x39:
+                            copied = code[source : source + size]
+                        else:
+                            if self._calldata is None:
+                                self._calldata = bytes(self._message.data)
+                            copied = self._calldata[source : source + size]
+                        memory._bytes[start : start + size] = copied.ljust(size, b"\0")
                 elif opcode == 0x50:  # POP
                     if not values:
                         raise InsufficientStack("Wanted 1 stack item, had none")
@@ -373,12 +422,179 @@ class InlineCodeStream(CodeStream):
         yield 0  # STOP, as py-evm's stream ends
 
 
+# -- SLOAD and SSTORE -------------------------------------------------------------------------------------------
+#
+# py-evm's SLOAD and SSTORE (``eth.vm.forks.berlin.logic``, ``eth.vm.logic.storage``, London's gas schedule) go
+# through the state and the account database, which validate the address and the slot again at each of an
+# SSTORE's three storage accesses, encode the slot to bytes four times, and format an SSTORE's gas reason
+# (the address in hex, slot, values) whether or not the gas runs out. These do the same reads and writes on the
+# same journals, in the same order, with the same gas, refunds and errors (the reason is formatted only for the
+# error that shows it), on py-evm's own state and account database; any other state or database classes (a
+# subclass that changes how storage is read or written) get py-evm's opcodes.
+
+_SSTORE_GAS = GAS_SCHEDULE_EIP3529
+_SSTORE_STIPEND = 2300
+_plain_types: dict[tuple[type, type], bool] = {}
+
+
+def _plain(state: Any) -> AccountDB | None:
+    """``state``'s account database if storage goes through py-evm's own code there, else None."""
+    db = state._account_db
+    key = (type(state), type(db))
+    plain = _plain_types.get(key)
+    if plain is None:
+        state_class, db_class = key
+        plain = all(
+            getattr(state_class, name) is getattr(BaseState, name)
+            for name in ("get_storage", "set_storage", "is_storage_warm", "mark_storage_warm")
+        ) and all(
+            getattr(db_class, name) is getattr(AccountDB, name)
+            for name in ("get_storage", "set_storage", "is_storage_warm", "mark_storage_warm",
+                         "_get_storage_tracker_key")
+        )  # fmt: skip
+        _plain_types[key] = plain
+    return db if plain else None
+
+
+def _store(db: Any, address: bytes) -> Any:
+    """The storage database of ``address`` (py-evm's ``_get_address_store``), if it is py-evm's own code."""
+    store = db._account_stores.get(address)
+    if store is None:
+        store = db._get_address_store(address)
+    cls = type(store)
+    if cls.get is not AccountStorageDB.get or cls.set is not AccountStorageDB.set:
+        return None
+    return store
+
+
+def _read(store: Any, slot: int, key: bytes, journal: Any) -> int:
+    """``AccountStorageDB.get`` with the slot's key already encoded."""
+    store._accessed_slots.add(slot)
+    try:
+        encoded = journal[key]
+    except MissingStorageTrieNode:
+        raise
+    except KeyError:
+        return 0
+    if encoded == b"":
+        return 0
+    value: int = rlp.decode(encoded, sedes=rlp.sedes.big_endian_int)
+    return value
+
+
+def _sload(computation: Any) -> None:
+    db = _plain(computation.state)
+    if db is None:
+        _PY_EVM_SLOAD(computation)
+        return
+    slot = computation.stack_pop1_int()
+    address = computation.msg.storage_address
+    key = slot.to_bytes((slot.bit_length() + 7) // 8 or 1, "big")
+    accessed = db._journal_accessed_state
+    tracker = address + key
+    if tracker in accessed:
+        gas = WARM_STORAGE_READ_COST
+    else:
+        accessed[tracker] = IS_PRESENT_VALUE
+        gas = COLD_SLOAD_COST
+    computation.consume_gas(gas, reason="SLOAD")
+    store = _store(db, address)
+    value = db.get_storage(address, slot) if store is None else _read(store, slot, key, store._journal_storage)
+    computation.stack_push_int(value)
+
+
+def _sstore(computation: Any) -> None:
+    db = _plain(computation.state)
+    if db is None:
+        _PY_EVM_SSTORE(computation)
+        return
+    if computation.msg.is_static:
+        raise WriteProtection("Cannot modify state while inside of a STATICCALL context")
+    gas_remaining = computation.get_gas_remaining()
+    if gas_remaining <= _SSTORE_STIPEND:
+        raise OutOfGas("Net-metered SSTORE always fails below 2300 gas, per EIP-2200", gas_remaining)
+    slot, value = computation.stack_pop_ints(2)
+    address = computation.msg.storage_address
+    key = slot.to_bytes((slot.bit_length() + 7) // 8 or 1, "big")
+    store = _store(db, address)
+    if store is None:
+        current, original = db.get_storage(address, slot), db.get_storage(address, slot, from_journal=False)
+    else:
+        current = _read(store, slot, key, store._journal_storage)
+        original = _read(store, slot, key, store._locked_changes)
+    # net_sstore's gas and refund (EIP-2200, with EIP-2929's and EIP-3529's schedule)
+    schedule = _SSTORE_GAS
+    refund = 0
+    if current == value:
+        gas = schedule.sload_gas
+    elif original == current:
+        if original == 0:
+            gas = schedule.sstore_set_gas
+        else:
+            gas = schedule.sstore_reset_gas
+            if value == 0:
+                refund += schedule.sstore_clears_schedule
+    else:
+        gas = schedule.sload_gas
+        if original != 0:
+            if current == 0:
+                refund -= schedule.sstore_clears_schedule
+            if value == 0:
+                refund += schedule.sstore_clears_schedule
+        if original == value:
+            if original == 0:
+                refund += schedule.sstore_set_gas - schedule.sload_gas
+            else:
+                refund += schedule.sstore_reset_gas - schedule.sload_gas
+    if gas > computation.get_gas_remaining():
+        reason = (f"SSTORE: {encode_hex(address)}[{slot}] -> {value} (current: {current} / "
+                  f"original: {original})")  # fmt: skip
+        computation.consume_gas(gas, reason=reason)  # raises py-evm's OutOfGas, with its message
+    computation.consume_gas(gas, reason="SSTORE")
+    if refund:
+        computation.refund_gas(refund)
+    if store is None:
+        db.set_storage(address, slot, value)
+    else:  # AccountDB.set_storage, then AccountStorageDB.set
+        db._dirty_accounts.add(address)
+        journal = store._journal_storage
+        if value:
+            journal[key] = rlp.encode(value)
+        else:
+            try:
+                present = journal[key]
+            except KeyError:
+                present = b""
+            if present != b"":
+                del journal[key]
+    # EIP-2929: the slot's first access in the transaction costs a cold read
+    accessed = db._journal_accessed_state
+    tracker = address + key
+    if tracker not in accessed:
+        accessed[tracker] = IS_PRESENT_VALUE
+        computation.consume_gas(COLD_SLOAD_COST, reason="Implicit SLOAD during SSTORE")
+
+
+_PY_EVM_SLOAD = PragueComputation.opcodes[0x54]
+_PY_EVM_SSTORE = PragueComputation.opcodes[0x55]
+_STORAGE_OPCODES = {
+    0x54: as_opcode(_sload, _PY_EVM_SLOAD.mnemonic, _PY_EVM_SLOAD.gas_cost),  # type: ignore[attr-defined]
+    0x55: as_opcode(_sstore, _PY_EVM_SSTORE.mnemonic, _PY_EVM_SSTORE.gas_cost),  # type: ignore[attr-defined]
+}
+if (_PY_EVM_SSTORE.mnemonic, _PY_EVM_SLOAD.mnemonic) != ("SSTORE", "SLOAD"):
+    raise RuntimeError("py-evm's storage opcodes moved: the code running them needs review")
+
+
 class InlineComputation(ConsortiumComputation):
-    """Prague execution, with the consortium's precompiles, whose code stream runs the inline opcodes."""
+    """Prague execution, with the consortium's precompiles, whose code stream runs the inline opcodes, and with
+    the node's SLOAD and SSTORE."""
+
+    opcodes = {**ConsortiumComputation.opcodes, **_STORAGE_OPCODES}  # noqa: RUF012 - py-evm reads this attribute
+    stream_class = InlineCodeStream
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.code = InlineCodeStream(
+        self.code = self.stream_class(
             self.msg.code,
             self._stack.values,  # type: ignore[attr-defined]
             self._gas_meter,

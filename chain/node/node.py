@@ -180,7 +180,8 @@ class Node:
         # One VM for the whole chain, so one transaction format (``get_vm()`` would build a header to find it).
         self._transactions = self.chain.get_vm_class_for_block_number(BlockNumber(0)).get_transaction_builder()
         self.mempool = Mempool()
-        self._permission_cache: tuple[bytes, dict[bytes, tuple[str, int, int]]] = (b"", {})
+        # (head hash, whether ConsortiumRegistry has code there, (org, status, roles) by account)
+        self._permission_cache: tuple[bytes, bool, dict[bytes, tuple[str, int, int]]] = (b"", False, {})
         self._call_states: tuple[tuple[bytes, int], Any, Any, ExitStack, StateReader, BlockContext] | None = None
         # Sealed blocks by hash, decoded: reading a block decodes every transaction from its trie, and receipts
         # and transactions are asked for by the hundred per block while clients wait for them.
@@ -395,18 +396,19 @@ class Node:
     # -- permissioning --------------------------------------------------------------------------------------
 
     def member_of(self, account: bytes) -> tuple[str, int, int]:
-        """(org, status, roles) of ``account`` per ConsortiumRegistry at the head, cached per head block."""
+        """(org, status, roles) of ``account`` per ConsortiumRegistry at the head, cached per head block (whether
+        the registry has code there is looked up once per head, not once per account)."""
         head = self.head()
-        cache_head, cache = self._permission_cache
+        cache_head, registry_deployed, cache = self._permission_cache
         if cache_head != head.hash:
+            registry_deployed = bool(self.state_at(head).get_code(self.genesis.registry_address))
             cache = {}
-            self._permission_cache = (head.hash, cache)
+            self._permission_cache = (head.hash, registry_deployed, cache)
         if account not in cache:
-            registry = self.genesis.registry_address
-            if not self.state_at(head).get_code(registry):
+            if not registry_deployed:
                 cache[account] = ("", 0, 0)
             else:
-                out = self.call(account, registry, ACCOUNT_INFO + b"\0" * 12 + account)
+                out = self.call(account, self.genesis.registry_address, ACCOUNT_INFO + b"\0" * 12 + account)
                 org, status, roles = abi_decode(["bytes32", "uint8", "uint256"], out)
                 cache[account] = (bytes32_to_name(org), int(status), int(roles))
         return cache[account]

@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
@@ -63,9 +64,13 @@ class PeerPlan:
 
 
 def _ca_org(der: bytes) -> str | None:
+    """The one OU of a CA certificate OpenSSL can take into a trust store; None for another (unparsable, or an SM2
+    identity CA of an ``sm`` member, which issues its people and never a TLS certificate)."""
     try:
-        values = x509.load_der_x509_certificate(der).subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
-    except ValueError:
+        cert = x509.load_der_x509_certificate(der)
+        cert.public_key()
+        values = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
+    except (ValueError, UnsupportedAlgorithm):
         return None
     return str(values[0].value) if len(values) == 1 else None
 

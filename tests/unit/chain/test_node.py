@@ -151,6 +151,27 @@ def test_only_the_operator_deploys(setup: Any) -> None:
     node.submit(sign(accounts["op"], 5, None, deploy_data("AuditAnchor", accounts["op"].address, False)))
 
 
+def test_permissions_look_at_the_registrys_code_once_per_head(setup: Any) -> None:
+    """Each new head is a cold permission cache; whether ConsortiumRegistry has code is read once for it, not once
+    per account asked about (each such read built a whole VM state)."""
+    node, accounts, _ = setup
+    states = 0
+    state_at = node.state_at
+
+    def counting(header: Any) -> Any:
+        nonlocal states
+        states += 1
+        return state_at(header)
+
+    node.state_at = counting
+    node.seal(allow_empty=True)
+    member = {name: node.member_of(bytes.fromhex(accounts[name].address[2:])) for name in accounts}
+    assert states == 1
+    assert member["op"][:2] == ("op", 1) and member["alpha"][:2] == ("alpha", 1) and member["outsider"] == ("", 0, 0)
+    node.seal(allow_empty=True)
+    assert node.member_of(bytes.fromhex(accounts["alpha"].address[2:])) == member["alpha"] and states == 2
+
+
 def test_a_suspended_member_is_refused(setup: Any) -> None:
     node, accounts, _ = setup
     registry = Web3.to_checksum_address(node.genesis.registry_address)

@@ -89,3 +89,51 @@ def test_account_db_balance_and_nonce() -> None:
     assert state.get_balance(address) == 123 and state.get_nonce(address) == 1
     with pytest.raises(Exception, match="Nonce"):
         state.set_nonce(address, 2**64)
+
+
+def _body(function: Any, *, drop_debug: bool) -> str:
+    """``function``'s statements (no docstring; with ``drop_debug``, no ``….logger.debug2(...)`` line), as an
+    AST dump: the same code, however it is laid out."""
+    import ast
+    import inspect
+    import textwrap
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    if drop_debug:
+        body = [s for s in body if not (isinstance(s, ast.Expr) and "debug2" in ast.dump(s.value))]
+    return "\n".join(ast.dump(s) for s in body)
+
+
+def test_the_evm_message_is_built_as_py_evm_builds_it_less_its_debug_line() -> None:
+    """The node's ``build_evm_message`` is py-evm's without the debug line it formats at every transaction: if
+    py-evm's method changes, this fails and the copy needs review."""
+    from eth.vm.forks.cancun.state import CancunTransactionExecutor
+    from eth.vm.forks.prague.state import PragueTransactionExecutor
+
+    from chain.node.vm import ConsortiumState, ConsortiumTransactionExecutor
+
+    assert PragueTransactionExecutor.build_evm_message is CancunTransactionExecutor.build_evm_message
+    theirs = _body(CancunTransactionExecutor.build_evm_message, drop_debug=True)
+    assert "debug2" in _body(CancunTransactionExecutor.build_evm_message, drop_debug=False)
+    assert _body(ConsortiumTransactionExecutor.build_evm_message, drop_debug=False) == theirs
+    assert ConsortiumState.transaction_executor_class is ConsortiumTransactionExecutor
+
+
+def test_an_accounts_kept_encoding_is_py_evms_and_never_a_copys() -> None:
+    """``_AccountDB._set_account`` keeps an account's encoding on it: the same bytes as py-evm's explicit
+    ``sedes=Account``, and a copy with a field changed encodes itself, not the original's kept bytes."""
+    account = StateAccount(nonce=3, balance=10**18)
+    node = sealing_node()
+    state = node.state_at(node.head())
+    db = state._account_db
+    address = bytes.fromhex(RECIPIENT[2:])
+    db._set_account(address, account)
+    assert db._journaltrie[address] == rlp.encode(account, sedes=StateAccount)
+    assert account._cached_rlp == rlp.encode(account, sedes=StateAccount)
+    copied = _shallow_copy(account, {"balance": 5})
+    assert rlp.encode(copied) == rlp.encode(copied, sedes=StateAccount) != rlp.encode(account)
+    state.set_balance(address, 7)
+    assert db._journaltrie[address] == rlp.encode(StateAccount(nonce=3, balance=7), sedes=StateAccount)

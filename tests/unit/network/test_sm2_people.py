@@ -181,7 +181,7 @@ def test_a_person_of_an_sm_member_gets_an_sm2_certificate_of_its_sm2_ca(world: W
 
 
 def test_callers_and_the_people_of_a_member_without_a_listed_sm2_ca_stay_p256(world: World, tmp_path: Path) -> None:
-    # a firm that joined later: its SM2 CA exists, but consortium.json (the founders') does not list it
+    # an org whose SM2 CA exists, but that no consortium.json lists, nor an admission request of its own carries
     create_org_identity(tmp_path, OrgId("joiner"), "Joiner", PASS, now=CREATED, crypto="sm")
     assert OrgPaths.of(tmp_path, OrgId("joiner")).sm2_ca_cert.is_file()
     issue_identity(tmp_path, OrgId("joiner"), "jo", PASS, now=NOW, role="operator")

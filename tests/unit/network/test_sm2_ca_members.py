@@ -1,0 +1,317 @@
+"""The SM2 identity CA of every member of an ``sm`` consortium, not only the founders': a firm that joins carries it
+in its signed admission request, its people get SM2 certificates, and the explorer learns the CA from the
+TrustDirectory's ``CA_CERT`` record of it (``member keys publish``) while the TLS side leaves that record out; and
+``consortium identity sm2-ca`` gives a member created before the SM2 CAs one, with every refusal.
+
+In process, no chain: real identities (``create_org_identity(crypto="sm")``, ``join``), a ``consortium.json`` of
+the founders, a :class:`TrustView` that never reads a chain and is handed snapshots as a refresh would leave them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import ssl
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from chain.contracts.trust import KeyKind, KeyRecord, KeyState
+from chain.ids import OrgId, Role
+from chain.node.peerfollow import plan_peers
+from chain.trustview import TrustSnapshot, TrustView
+from cli.main import cli as consortium
+from network.admission import AdmissionError, AdmissionRequest, create_request, join, load_request, parse_request
+from network.certificates import CallerAuthenticator
+from network.description import load_description
+from network.identity import (
+    OrgPaths,
+    create_org_identity,
+    issue_identity,
+    issue_service_certificate,
+    load_org_public,
+    load_person_key,
+    load_sm2_ca_key,
+    user_paths,
+)
+from network.logins import Authenticator, LoginError, make_token
+from network.trust import sm2_ca_record, sm2_identity_cas
+from suite.sm2 import SM2PrivateKey
+from suite.x509 import Certificate
+from tests.support.member_directory import write_description
+
+PASS = b"sm2 ca members passphrase"
+NOW = datetime.now(UTC).replace(microsecond=0)
+CREATED = NOW - timedelta(days=1)
+FOUNDERS: dict[str, tuple[str, Role]] = {"acme": ("ACME Securities", Role.MEMBER)}
+FIRM = OrgId("epsilon")
+
+
+@dataclasses.dataclass
+class World:
+    root: Path  # the founders' directory, the explorer's
+    firm: Path  # the directory epsilon joined from
+    request: AdmissionRequest
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    root = tmp_path_factory.mktemp("sm-founders")
+    for org, (name, _roles) in FOUNDERS.items():
+        create_org_identity(root, OrgId(org), name, PASS, now=CREATED, crypto="sm")
+    description = write_description(root, FOUNDERS, crypto="sm")
+    firm = tmp_path_factory.mktemp("sm-joiner") / "epsilon"
+    request, _path = join(firm, description, FIRM, "Epsilon Securities", Role.MEMBER, PASS, now=CREATED)
+    issue_identity(firm, FIRM, "erin", PASS, now=NOW - timedelta(hours=1), role="operator", org_roles=Role.MEMBER)
+    return World(root, firm, request)
+
+
+def refused(match: str, call: Callable[[], object]) -> None:
+    with pytest.raises(AdmissionError, match=match):
+        call()
+
+
+class _NoChain:
+    """A backend the view never asks in these tests."""
+
+    description = "no chain"
+
+
+def _record(org: str, index: int, value: bytes, valid_until: int | None = None) -> KeyRecord:
+    state = KeyState.OPEN if valid_until is None else KeyState.RETIRED
+    return KeyRecord(OrgId(org), index, KeyKind.CA_CERT, value, 0, valid_until, state, 0, None)
+
+
+def _follow(view: TrustView, snapshot: TrustSnapshot) -> None:
+    """The view as a refresh at the snapshot's block leaves it, its subscribers told."""
+    view._snapshot, view._head = snapshot, snapshot.block
+    for callback in view._subscribers:
+        callback(snapshot)
+
+
+def _p256_der(pem: str) -> bytes:
+    return x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
+
+
+# ------------------------------------------------------------------------------------------ the admission request
+
+
+def test_the_request_of_a_firm_joining_an_sm_consortium_carries_its_sm2_ca(world: World) -> None:
+    public = load_org_public(world.firm, FIRM)
+    assert public.sm2_ca_cert_pem is not None
+    assert world.request.sm2_ca_cert_pem == public.sm2_ca_cert_pem
+    data = json.loads((world.firm / "admission-request.json").read_text())
+    assert data["sm2_ca_fingerprint"] == "0x" + world.request.sm2_ca_fingerprint.hex()  # type: ignore[union-attr]
+    assert load_request(world.firm / "admission-request.json") == world.request
+    assert any(line.startswith("SM2 CA       0x") and "sm2-ca.epsilon" in line for line in world.request.summary())
+    # the admin key signed it with the rest: another SM2 CA, with its fingerprint made to match, is refused
+    other = create_org_identity(world.firm / "other", FIRM, "Epsilon Securities", PASS, crypto="sm").sm2_ca_cert_pem
+    forged = dataclasses.replace(world.request, sm2_ca_cert_pem=other)
+    refused("signature does not verify", lambda: parse_request(forged.to_json()))
+    refused("sm2_ca_fingerprint is not the SHA-256", lambda: parse_request({**data, "sm2_ca_cert_pem": other}))
+    refused("invalid field", lambda: parse_request({**data, "sm2_ca_cert_pem": public.ca_cert_pem}))  # not SM2
+    without = {k: v for k, v in data.items() if k != "sm2_ca_cert_pem"}
+    refused("sm2_ca_fingerprint without sm2_ca_cert_pem", lambda: parse_request(without))
+
+
+def test_a_joined_firm_issues_sm2_people_and_its_callers_stay_p256(world: World) -> None:
+    erin = Certificate.from_pem(user_paths(world.firm, FIRM, "erin").cert.read_bytes())
+    assert erin.issuer == Certificate.from_pem(OrgPaths.of(world.firm, FIRM).sm2_ca_cert.read_bytes()).subject
+    assert isinstance(load_person_key(world.firm, FIRM, "erin", PASS), SM2PrivateKey)
+    issue_identity(world.firm, FIRM, "gw-caller", PASS, now=NOW)  # no role: a gateway caller, TLS, P-256
+    assert x509.load_pem_x509_certificate(user_paths(world.firm, FIRM, "gw-caller").cert.read_bytes())
+
+
+# ------------------------------------------------------------------------------------------ the verifiers
+
+
+def test_the_explorer_takes_a_joined_members_sm2_ca_from_its_record_on_chain(world: World) -> None:
+    firm = load_org_public(world.firm, FIRM)
+    sm2 = sm2_ca_record(firm)
+    assert sm2 is not None and sm2[0] is KeyKind.CA_CERT
+    view = TrustView(_NoChain(), "0x" + "11" * 20)  # type: ignore[arg-type]
+    auth = Authenticator(
+        world.root, regulator_orgs=(), is_member=lambda org: True, clock=lambda: NOW + timedelta(minutes=5), trust=view
+    )
+    cert = user_paths(world.firm, FIRM, "erin").cert.read_bytes()
+    token = "Bearer " + make_token(cert, load_person_key(world.firm, FIRM, "erin", PASS), now=NOW)
+    with pytest.raises(LoginError) as before:  # consortium.json lists the founders only, the chain is unread
+        auth.authenticate(token)
+    assert before.value.reason == "unknown_issuer"
+    # genesis: acme's P-256 CA; epsilon (`member keys publish`): its P-256 CA and its SM2 CA; mallory records
+    # epsilon's SM2 CA as its own, which names another org and counts for nothing
+    records = {
+        "acme": (_record("acme", 0, _p256_der(load_org_public(world.root, OrgId("acme")).ca_cert_pem)),),
+        "epsilon": (_record("epsilon", 0, _p256_der(firm.ca_cert_pem)), _record("epsilon", 1, sm2[1])),
+        "mallory": (_record("mallory", 0, sm2[1]),),
+    }
+    _follow(view, TrustSnapshot.of(5, 1, records))
+    assert {org: [c.der for c, _ in cas] for org, cas in sm2_identity_cas(view.snapshot).items()} == {  # type: ignore[arg-type]
+        "epsilon": [sm2[1]]
+    }
+    person = auth.authenticate(token)
+    assert (person.org, person.role) == ("epsilon", "operator")
+    # the firm retires it at block 7: refused from then on
+    retired = {**records, "epsilon": (records["epsilon"][0], _record("epsilon", 1, sm2[1], valid_until=7))}
+    _follow(view, TrustSnapshot.of(6, 2, retired))
+    assert auth.authenticate(token).org == "epsilon"
+    _follow(view, TrustSnapshot.of(7, 3, retired))
+    with pytest.raises(LoginError) as after:
+        auth.authenticate(token)
+    assert after.value.reason == "unknown_issuer" and "not valid on chain at block 7" in after.value.detail
+
+
+def test_the_tls_side_leaves_an_sm2_ca_record_out(world: World) -> None:
+    firm = load_org_public(world.firm, FIRM)
+    sm2 = sm2_ca_record(firm)
+    assert sm2 is not None
+    snapshot = TrustSnapshot.of(5, 1, {"epsilon": (_record("epsilon", 0, _p256_der(firm.ca_cert_pem)),
+                                                   _record("epsilon", 1, sm2[1]))})  # fmt: skip
+    assert plan_peers(snapshot, 5, "acme").cas == {"epsilon": (_p256_der(firm.ca_cert_pem),)}  # the nodes' peers
+    view = TrustView(_NoChain(), "0x" + "11" * 20)  # type: ignore[arg-type]
+    description = load_description(world.root)
+    callers = CallerAuthenticator(description, world.root, lambda org: "active", trust=view)
+    cert, key = issue_service_certificate(world.root, OrgId("acme"), "gateway", PASS)
+    ctx = callers.server_ssl_context(cert, key, PASS)
+    _follow(view, snapshot)
+    trusted = sorted(x509.load_der_x509_certificate(d).subject.rfc4514_string() for d in ctx.get_ca_certs(True))
+    assert trusted == ["CN=ca.acme,OU=acme,O=ACME Securities", "CN=ca.epsilon,OU=epsilon,O=Epsilon Securities"]
+    assert isinstance(ctx, ssl.SSLContext)
+
+
+# ------------------------------------------------------------------------------------------ identity sm2-ca
+
+
+def _run(root: Path, *args: str, passphrase: bytes = PASS) -> Any:
+    env = {"CONSORTIUM_PASSPHRASE": passphrase.decode()}
+    return CliRunner().invoke(consortium, ["--dir", str(root), "identity", "sm2-ca", *args], env=env)
+
+
+def _older_sm_consortium(root: Path, orgs: dict[str, tuple[str, Role]]) -> None:
+    """Members of an ``sm`` consortium from before the SM2 identity CAs: no sm2-ca files, none listed."""
+    for org, (name, _roles) in orgs.items():
+        create_org_identity(root, OrgId(org), name, PASS, now=CREATED, crypto="sm")
+        paths = OrgPaths.of(root, OrgId(org))
+        paths.sm2_ca_cert.unlink()
+        paths.sm2_ca_key.unlink()
+    write_description(root, orgs, crypto="sm")
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_identity_sm2_ca_gives_a_founder_of_an_older_sm_consortium_its_sm2_ca(tmp_path: Path) -> None:
+    _older_sm_consortium(tmp_path, {"legacy": ("Legacy Bank", Role.MEMBER), "other": ("Other Bank", Role.MEMBER)})
+    issue_identity(tmp_path, OrgId("legacy"), "lee", PASS, now=NOW, role="operator")
+    assert not isinstance(load_person_key(tmp_path, OrgId("legacy"), "lee", PASS), SM2PrivateKey)
+    result = _run(tmp_path, "--org", "legacy")
+    assert result.exit_code == 0, result.output
+    assert "member keys publish --as legacy" in result.output
+    paths = OrgPaths.of(tmp_path, OrgId("legacy"))
+    assert paths.sm2_ca_key.stat().st_mode & 0o777 == 0o600
+    assert paths.sm2_ca_key.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    ca = Certificate.from_pem(paths.sm2_ca_cert.read_bytes())
+    assert ca.subject == "CN=sm2-ca.legacy,OU=legacy,O=Legacy Bank"
+    assert load_sm2_ca_key(tmp_path, OrgId("legacy"), PASS).public_key() == ca.public_key
+    listed = load_description(tmp_path).member("legacy").identity.sm2_ca_cert_pem
+    assert listed is not None and Certificate.from_pem(listed.encode()).der == ca.der
+    assert load_description(tmp_path).member("other").identity.sm2_ca_cert_pem is None
+    issue_identity(tmp_path, OrgId("legacy"), "liv", PASS, role="operator")  # `user add` now: SM2
+    assert isinstance(load_person_key(tmp_path, OrgId("legacy"), "liv", PASS), SM2PrivateKey)
+
+
+def test_identity_sm2_ca_gives_a_firm_that_joined_before_them_one_for_the_chain(world: World, tmp_path: Path) -> None:
+    firm = tmp_path / "zeta"
+    description = load_description(world.root)
+    join(firm, description, OrgId("zeta"), "Zeta Bank", Role.MEMBER, PASS, now=CREATED)
+    paths = OrgPaths.of(firm, OrgId("zeta"))
+    paths.sm2_ca_cert.unlink()
+    paths.sm2_ca_key.unlink()
+    old = create_request(firm, description, OrgId("zeta"), Role.MEMBER, PASS)  # as one made before the SM2 CAs
+    assert old.sm2_ca_cert_pem is None and "sm2_ca_cert_pem" not in old.to_json()
+    (firm / "admission-request.json").write_text(json.dumps(old.to_json()))
+    assert load_request(firm / "admission-request.json") == old  # signed and checked without the SM2 fields
+    before = (firm / "consortium.json").read_bytes()
+    result = _run(firm, "--org", "zeta")
+    assert result.exit_code == 0, result.output
+    assert (firm / "consortium.json").read_bytes() == before  # it lists the founders only
+    assert "member keys publish --as zeta" in result.output
+    assert Certificate.from_pem(paths.sm2_ca_cert.read_bytes()).subject == "CN=sm2-ca.zeta,OU=zeta,O=Zeta Bank"
+    issue_identity(firm, OrgId("zeta"), "zoe", PASS, role="operator")  # its people are SM2 from now on
+    assert isinstance(load_person_key(firm, OrgId("zeta"), "zoe", PASS), SM2PrivateKey)
+    again = _run(firm, "--org", "zeta")
+    assert again.exit_code == 1 and "already has an SM2 identity CA" in again.output
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("intl", "runs the 'intl' suite"),
+        ("unknown", "no member 'nobody'"),
+        ("listed", "consortium.json lists one"),
+        ("files", "already has an SM2 identity CA"),
+        ("passphrase", "wrong passphrase"),
+    ],
+)
+def test_identity_sm2_ca_refusals_write_nothing(tmp_path: Path, case: str, expected: str) -> None:
+    if case == "intl":
+        create_org_identity(tmp_path, OrgId("legacy"), "Legacy Bank", PASS, now=CREATED)
+        write_description(tmp_path, {"legacy": ("Legacy Bank", Role.MEMBER)})
+    elif case == "listed":
+        create_org_identity(tmp_path, OrgId("legacy"), "Legacy Bank", PASS, now=CREATED, crypto="sm")
+        write_description(tmp_path, {"legacy": ("Legacy Bank", Role.MEMBER)}, crypto="sm")
+        OrgPaths.of(tmp_path, OrgId("legacy")).sm2_ca_cert.unlink()  # listed, though its files are gone
+        OrgPaths.of(tmp_path, OrgId("legacy")).sm2_ca_key.unlink()
+    else:
+        _older_sm_consortium(tmp_path, {"legacy": ("Legacy Bank", Role.MEMBER)})
+    if case == "files":  # an SM2 CA made, not listed (a run cut off before consortium.json was written)
+        OrgPaths.of(tmp_path, OrgId("legacy")).sm2_ca_key.write_bytes(b"made before")
+    before = _snapshot(tmp_path)
+    org = "nobody" if case == "unknown" else "legacy"
+    result = _run(tmp_path, "--org", org, passphrase=b"not the passphrase" if case == "passphrase" else PASS)
+    assert result.exit_code == 1, result.output
+    assert expected in result.output
+    assert _snapshot(tmp_path) == before
+
+
+def test_the_trust_directory_records_an_sm2_ca_as_it_stands_and_the_explorer_reads_it(
+    world: World, tmp_path: Path
+) -> None:
+    """The contract as deployed (eth-tester, in process) takes the SM2 CA's DER as a CA_CERT of the member that adds
+    it, and a view reading it gives the explorer that member's SM2 people: no change of contract."""
+    from chain.backend import EthTesterBackend
+    from tests.support.consortium import Keys, deploy_test_consortium
+
+    keys = Keys.create()
+    backend = EthTesterBackend(funded_accounts=keys.addresses())
+    try:
+        chain = deploy_test_consortium(backend, keys)
+        root = tmp_path / "explorer"  # consortium.json lists acme; alpha, a member on chain, only there
+        create_org_identity(root, OrgId("acme"), "ACME Securities", PASS, now=CREATED, crypto="sm")
+        write_description(root, FOUNDERS, crypto="sm")
+        firm = tmp_path / "alpha"
+        create_org_identity(firm, OrgId("alpha"), "Alpha Securities", PASS, now=CREATED, crypto="sm")
+        write_description(firm, {"alpha": ("Alpha Securities", Role.MEMBER)}, crypto="sm")  # its own view
+        issue_identity(firm, OrgId("alpha"), "ann", PASS, now=NOW - timedelta(hours=1), role="compliance")
+        assert isinstance(load_person_key(firm, OrgId("alpha"), "ann", PASS), SM2PrivateKey)
+        record = sm2_ca_record(load_org_public(firm, OrgId("alpha")))
+        assert record is not None
+        index = chain.trust.add_key(chain.signers["alpha"], *record)
+        assert chain.trust.find("alpha", KeyKind.CA_CERT, record[1]) == index
+        view = TrustView(backend, chain.trust.address)
+        assert view.refresh()
+        auth = Authenticator(root, regulator_orgs=(), clock=lambda: NOW + timedelta(minutes=5), trust=view)
+        token = make_token(
+            user_paths(firm, OrgId("alpha"), "ann").cert.read_bytes(),
+            load_person_key(firm, OrgId("alpha"), "ann", PASS),
+        )
+        assert auth.authenticate("Bearer " + token).org == "alpha"
+    finally:
+        backend.close()
