@@ -247,3 +247,104 @@ def rotate_key(obj: Context, from_block: int | None, overlap_blocks: int, as_org
             f"orgs/{r.org}/keys/gateway.previous.pem keeps the old key until block {r.old_valid_until}",
         ],
     )
+
+
+@gateway_group.command("nginx-config")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--org", required=True, help="The providing member: nginx presents its gateway TLS certificate.")
+@click.option("--listen-host", default="127.0.0.1", show_default=True, help="Where nginx listens for callers.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8443, show_default=True, help="nginx's port.")
+@click.option(
+    "--auth-port",
+    type=click.IntRange(1, 65535),
+    default=DEFAULT_GATEWAY_PORT,
+    show_default=True,
+    help="The loopback port of `gateway serve --mode auth`.",
+)
+@click.option("--upstream", required=True, metavar="HOST:PORT", help="The firm's service, for the calls allowed.")
+@click.option(
+    "--runtime-dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="nginx's pid file, error log and temporary files.",
+)
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The passphrase of the encrypted TLS key, for nginx's ssl_password_file.",
+)
+@click.option(
+    "--tlcp",
+    is_flag=True,
+    help="Also terminate TLCP (GB/T 38636) with Tongsuo's NTLS directives (a Tongsuo-built nginx or Tengine, not "
+    "Debian's nginx; an 'sm' consortium): the caller's SM2 certificate is passed to the gateway like a TLS one.",
+)
+@click.option("--sign-cert", type=click.Path(dir_okay=False, path_type=Path), help="TLCP: the SM2 signing certificate.")
+@click.option("--sign-key", type=click.Path(dir_okay=False, path_type=Path), help="TLCP: its key.")
+@click.option("--enc-cert", type=click.Path(dir_okay=False, path_type=Path), help="TLCP: the encryption certificate.")
+@click.option("--enc-key", type=click.Path(dir_okay=False, path_type=Path), help="TLCP: its key.")
+def gateway_nginx_config(
+    directory: Path,
+    org: str,
+    listen_host: str,
+    port: int,
+    auth_port: int,
+    upstream: str,
+    runtime_dir: Path,
+    password_file: Path | None,
+    tlcp: bool,
+    sign_cert: Path | None,
+    sign_key: Path | None,
+    enc_cert: Path | None,
+    enc_key: Path | None,
+) -> None:
+    """Print the nginx configuration of auth_request mode in front of ORG's service (docs/gateway.md): nginx
+    terminates mutual TLS, asks `gateway serve --mode auth` on loopback about every call with the client's
+    certificate, and answers refusals with the gateway's reason. With --tlcp it also terminates TLCP
+    (docs/national-suite.md, "The gateway behind a TLCP terminator"); that configuration is for a Tongsuo-built
+    nginx and is rendered, not checked, here."""
+    from chain.errors import MalformedError
+    from chain.ids import check_name
+    from gateway.nginx import NginxSite, Tlcp, render
+    from gateway.service import tls_paths
+
+    try:
+        check_name(org, "org id")
+        description = load_description(directory)
+    except MalformedError as exc:
+        raise click.ClickException(str(exc)) from None
+    if org not in {m.org for m in description.members}:
+        raise click.BadParameter(f"{org!r} is not a member in {directory}/consortium.json", param_hint="--org")
+    host, _, upstream_port = upstream.rpartition(":")
+    if not host or not upstream_port.isdigit() or not 0 < int(upstream_port) < 65536 or set(upstream) & set(" ;{}"):
+        raise click.BadParameter("HOST:PORT, e.g. 127.0.0.1:9000", param_hint="--upstream")
+    files = {"--sign-cert": sign_cert, "--sign-key": sign_key, "--enc-cert": enc_cert, "--enc-key": enc_key}
+    given = [name for name, value in files.items() if value is not None]
+    terminator = None
+    if tlcp:
+        if description.crypto != "sm":
+            raise click.UsageError(
+                f"--tlcp: {directory}/consortium.json runs the {description.crypto!r} suite; its gateways take no SM2 "
+                "certificates (TLCP is for an 'sm' consortium)"
+            )
+        missing = [name for name, value in files.items() if value is None]
+        if missing:
+            raise click.UsageError(f"--tlcp needs {', '.join(missing)}: TLCP's signing and encryption certificates")
+        assert sign_cert and sign_key and enc_cert and enc_key
+        terminator = Tlcp(sign_cert.absolute(), sign_key.absolute(), enc_cert.absolute(), enc_key.absolute())
+    elif given:
+        raise click.UsageError(f"{', '.join(given)} only with --tlcp")
+    cert_file, key_file = tls_paths(directory, org)
+    site = NginxSite(
+        listen_port=port,
+        auth_port=auth_port,
+        upstream=upstream,
+        cert_file=cert_file.absolute(),
+        key_file=key_file.absolute(),
+        password_file=password_file.absolute() if password_file is not None else None,
+        runtime_dir=runtime_dir.absolute(),
+        listen_host=listen_host,
+        tlcp=terminator,
+    )
+    click.echo(render(site), nl=False)

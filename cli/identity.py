@@ -125,20 +125,85 @@ def _require_org(obj: Context, org: OrgId) -> None:
     "--name", required=True, callback=_user_name_arg, help="Name of the identity: the certificate is NAME@ORG."
 )
 @click.option("--days", type=click.IntRange(1, 36500), default=365, show_default=True, help="Validity in days.")
+@click.option(
+    "--sm2",
+    is_flag=True,
+    help="Also issue an SM2 certificate (SM2-with-SM3) with ORG's SM2 identity CA, for a TLCP terminator in front "
+    "of a gateway (an 'sm' consortium only); for an existing identity, only that.",
+)
 @pass_ctx
-def identity_issue(obj: Context, org: OrgId, name: str, days: int) -> None:
+def identity_issue(obj: Context, org: OrgId, name: str, days: int, sm2: bool) -> None:
     """Issue an identity certificate NAME@ORG with the CA of ORG, for calling gateways over mutual TLS.
 
     Writes DIR/orgs/ORG/users/NAME@ORG/msp/: signcerts/cert.pem, keystore/key.pem (encrypted with the
-    passphrase) and cacerts/ca-cert.pem. Refuses to overwrite an existing identity."""
+    passphrase) and cacerts/ca-cert.pem. Refuses to overwrite an existing identity. With --sm2 (an 'sm'
+    consortium) also signcerts/sm2-cert.pem, keystore/sm2-key.pem (SM2, encrypted with PBKDF2-HMAC-SM3 and SM4)
+    and cacerts/sm2-ca.pem, issued by ORG's SM2 identity CA: what a caller presents to a TLCP terminator (docs/
+    national-suite.md); an existing identity without an SM2 certificate gets only those."""
     from network.identity import issue_identity, read_certificate, user_paths
 
     _require_org(obj, org)
+    paths = user_paths(obj.directory, org, name)
+    if sm2:
+        _require_sm2(obj, org)
+        if paths.cert.is_file():  # an identity already: its SM2 certificate beside it
+            _issue_sm2(obj, org, name, days)
+            return
     issue_identity(obj.directory, org, name, obj.passphrase(), days=days)
     paths = user_paths(obj.directory, org, name)
     cert = read_certificate(paths.cert, "new certificate")
     until = cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
     click.echo(f"issued {name}@{org}: serial {cert.serial_number:#x}, valid until {until}")
+    click.echo(f"  certificate  {paths.cert}")
+    click.echo(f"  key          {paths.key}")
+    click.echo(f"  CA           {paths.ca_cert}")
+    if sm2:
+        _issue_sm2(obj, org, name, days)
+
+
+def _require_sm2(obj: Context, org: OrgId) -> None:
+    """Fail (one line, exit 1) unless DIR/consortium.json runs the 'sm' suite and lists ORG's SM2 identity CA as the
+    one in DIR/orgs/ORG/ca/sm2-ca.pem: before anything is written or the passphrase asked for."""
+    from network.description import FILENAME, load_description
+    from network.identity import OrgPaths
+
+    if not (obj.directory / FILENAME).is_file():
+        fail(f"no {FILENAME} in {obj.directory}: an SM2 certificate is for a member of an 'sm' consortium")
+    try:
+        description = load_description(obj.directory)
+    except MalformedError as exc:
+        fail(str(exc))
+    if description.crypto != "sm":
+        fail(f"{FILENAME} runs the {description.crypto!r} suite: SM2 certificates are for an 'sm' consortium, whose "
+             "gateways take them from a TLCP terminator")  # fmt: skip
+    member = next((m for m in description.members if m.org == org), None)
+    listed = None if member is None else member.identity.sm2_ca_cert_pem
+    if listed is None:
+        fail(f"{FILENAME} lists no SM2 identity CA for {org!r} (sm2_ca_cert_pem): no gateway would trust an SM2 "
+             "certificate of it")  # fmt: skip
+    from suite.x509 import Certificate
+
+    path = OrgPaths.of(obj.directory, org).sm2_ca_cert
+    try:
+        same = (
+            path.is_file()
+            and Certificate.from_pem(path.read_bytes()).der == Certificate.from_pem(listed.encode("ascii")).der
+        )
+    except ValueError as exc:  # the suite's errors are ValueErrors
+        fail(f"{path}: {exc}")
+    if not same:
+        fail(f"{path} is not the SM2 identity CA {FILENAME} lists for {org}: no gateway would trust what it issues")
+
+
+def _issue_sm2(obj: Context, org: OrgId, name: str, days: int) -> None:
+    """Issue NAME@ORG's SM2 certificate beside its P-256 one and say where it went."""
+    from network.sm2callers import issue_sm2_identity
+    from suite.x509 import Certificate
+
+    paths = issue_sm2_identity(obj.directory, org, name, obj.passphrase(), days=days)
+    cert = Certificate.from_pem(paths.cert.read_bytes())
+    until = cert.not_after.strftime("%Y-%m-%dT%H:%M:%SZ")
+    click.echo(f"issued {name}@{org} (SM2): serial {cert.serial:#x}, valid until {until}")
     click.echo(f"  certificate  {paths.cert}")
     click.echo(f"  key          {paths.key}")
     click.echo(f"  CA           {paths.ca_cert}")
@@ -156,7 +221,8 @@ def identity_issue(obj: Context, org: OrgId, name: str, days: int) -> None:
 @pass_ctx
 def identity_revoke(obj: Context, org: OrgId, cert_file: Path) -> None:
     """Revoke a certificate issued by the CA of ORG: add its serial to ORG's CRL (DIR/orgs/ORG/msp/crls/crl.pem;
-    an SM2 person's to the SM2 identity CA's, DIR/orgs/ORG/ca/sm2-crl.pem).
+    an SM2 certificate's, a person's or a caller's of `identity issue --sm2`, to the SM2 identity CA's,
+    DIR/orgs/ORG/ca/sm2-crl.pem).
 
     Gateways refuse the certificate within a second. Revoking a certificate twice changes nothing."""
     from cryptography.hazmat.primitives.serialization import Encoding

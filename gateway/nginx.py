@@ -10,6 +10,12 @@ answers. nginx gives an auth subrequest no body, so in this mode the request dig
 service's own answer headers of those names are hidden (``proxy_hide_header``): only the gateway's reach the
 caller, so a service cannot add a second event id or forge a denial reason.
 
+With :class:`Tlcp` the server also speaks TLCP (GB/T 38636) through Tongsuo's NTLS module (``enable_ntls on``,
+``ssl_sign_certificate`` and ``ssl_sign_certificate_key``, ``ssl_enc_certificate`` and ``ssl_enc_certificate_key``,
+as Tengine's ``modules/ngx_openssl_ntls`` documents them), and passes the caller's SM2 certificate to ``/auth`` in
+the same header, where :mod:`network.sm2callers` checks it. Debian's nginx does not know these directives: that
+configuration is for a Tongsuo-built nginx or Tengine, and is rendered here, never run (``docs/national-suite.md``).
+
 :func:`render` is what ``consortium gateway nginx-config`` prints; the tests start a real nginx with it.
 """
 
@@ -33,6 +39,17 @@ from gateway.headers import (
 
 
 @dataclass(frozen=True, slots=True)
+class Tlcp:
+    """The SM2 certificates of a TLCP (GB/T 38636) terminator, Tongsuo's NTLS: the signing certificate and key, and
+    the encryption certificate and key (TLCP's two server certificates)."""
+
+    sign_cert: Path
+    sign_key: Path
+    enc_cert: Path
+    enc_key: Path
+
+
+@dataclass(frozen=True, slots=True)
 class NginxSite:
     listen_port: int
     auth_port: int  # the gateway in auth mode, on loopback
@@ -43,6 +60,7 @@ class NginxSite:
     runtime_dir: Path  # pid file, error log and temporary files
     listen_host: str = "127.0.0.1"
     workers: str = "1"
+    tlcp: Tlcp | None = None  # also TLCP, with Tongsuo's NTLS (a Tongsuo-built nginx or Tengine only)
 
 
 _DENIAL = (
@@ -70,6 +88,20 @@ def _upstream_variable(header: str) -> str:
     return "$upstream_http_" + header.lower().replace("-", "_")
 
 
+def _ntls(tlcp: Tlcp | None) -> str:
+    """The directives of Tongsuo's NTLS module (``enable_ntls``, the signing and encryption certificates and keys),
+    or nothing."""
+    if tlcp is None:
+        return ""
+    return (
+        "        enable_ntls on;\n"
+        f"        ssl_sign_certificate {tlcp.sign_cert};\n"
+        f"        ssl_sign_certificate_key {tlcp.sign_key};\n"
+        f"        ssl_enc_certificate {tlcp.enc_cert};\n"
+        f"        ssl_enc_certificate_key {tlcp.enc_key};\n"
+    )
+
+
 def render(site: NginxSite) -> str:
     r = site.runtime_dir
     password = f"        ssl_password_file {site.password_file};\n" if site.password_file else ""
@@ -79,8 +111,13 @@ def render(site: NginxSite) -> str:
     from_auth = "\n".join(
         f"            auth_request_set ${var} {_upstream_variable(name)};" for name, var in _FROM_AUTH
     )
-    return f"""# nginx in front of a firm's shared service; the consortium gateway decides every call (auth_request).
-worker_processes {site.workers};
+    head = "# nginx in front of a firm's shared service; the consortium gateway decides every call (auth_request).\n"
+    if site.tlcp is not None:
+        head += (
+            "# TLCP (GB/T 38636) beside TLS: Tongsuo's NTLS directives, for a Tongsuo-built nginx or Tengine\n"
+            "# only; the caller's SM2 signing certificate goes to the gateway in the header of a TLS client's.\n"
+        )
+    return f"""{head}worker_processes {site.workers};
 pid {r}/nginx.pid;
 error_log {r}/error.log warn;
 daemon off;
@@ -98,7 +135,7 @@ http {{
         listen {site.listen_host}:{site.listen_port} ssl;
         ssl_certificate {site.cert_file};
         ssl_certificate_key {site.key_file};
-{password}        ssl_protocols TLSv1.2 TLSv1.3;
+{password}{_ntls(site.tlcp)}        ssl_protocols TLSv1.2 TLSv1.3;
         ssl_verify_client optional_no_ca;
         keepalive_requests 100000;
         location = /_consortium_auth {{

@@ -38,6 +38,14 @@ its reason code (``docs/gateway.md``):
 A suspended member authenticates (``member_status`` says ``"suspended"``): the gateway denies it later, and
 records the call.
 
+SM2 certificates. A certificate signed SM2-with-SM3 reaches a gateway only in the header of auth mode, from a TLCP
+terminator (OpenSSL's TLS refuses SM2 certificates at the handshake). It is checked by
+:class:`network.sm2callers.Sm2Issuers` against the member's SM2 identity CA of ``consortium.json``
+(``sm2_ca_cert_pem``) with :func:`suite.x509.verify_chain`, under the same reason codes (an SM2 certificate in an
+``intl`` consortium, or of a member without an SM2 CA: ``unknown_issuer``); its revocation list is the org's SM2 CRL
+``orgs/<org>/ca/sm2-crl.pem``, reread like the P-256 one (below); the cache, the validity at ``clock``, the chain's
+revoked serials and the membership are the same.
+
 Cost. The first three checks and the identity checks depend only on the certificate bytes and on
 ``consortium.json``, so their outcome (success or failure) is cached per DER, in a bounded cache (4,096 entries
 by default; the oldest entry goes first). A repeated certificate costs a dict lookup, the clock, two time
@@ -71,7 +79,7 @@ import os
 import ssl
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,6 +102,7 @@ from notary.submit.digest import SM3_EVENT_VERSION
 if TYPE_CHECKING:
     from chain.contracts.trust import KeyRecord
     from chain.trustview import TrustSnapshot, TrustView
+    from network.sm2callers import Sm2Issuers
 
 __all__ = [
     "CACHE_SIZE",
@@ -103,6 +112,7 @@ __all__ = [
     "AuthError",
     "Caller",
     "CallerAuthenticator",
+    "CrlFile",
     "ca_bundle_pem",
 ]
 
@@ -124,6 +134,9 @@ CRL_CHECK_INTERVAL_S: Final = 1.0
 #: OpenSSL's X509_V_FLAG_NO_CHECK_TIME: verify the chain but not the validity periods.
 X509_V_FLAG_NO_CHECK_TIME: Final = 0x200000
 MAX_CERTIFICATE_BYTES: Final = 64 * 1024
+#: The signature algorithm of an SM2 certificate (``suite.x509.OID_SM2_WITH_SM3``, named here so that a gateway that
+#: never sees one does not load ``suite.x509``).
+SM2_WITH_SM3_OID: Final = "1.2.156.10197.1.501"
 
 _PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
 _K = TypeVar("_K")
@@ -194,7 +207,7 @@ class _Verified:
     not_after: datetime  # the earlier of the certificate's and its CA's
     cert_not_before: datetime
     issuer: _Issuer
-    crl: _Crl | None
+    crl: CrlFile | None
 
     def not_yet_valid(self) -> str:
         if self.not_before > self.cert_not_before:
@@ -243,17 +256,24 @@ class _State:
     pems: tuple[str, ...]
 
 
-class _Crl:
-    """The revocation list of one org, reread when its file changes (looked at at most once per interval)."""
+class CrlFile:
+    """The revocation list of one org, reread when its file changes (looked at at most once per interval): ``read``
+    turns the file's bytes into the serials it revokes once it has checked who signed it, or raises ``ValueError``
+    (the P-256 list, :func:`_p256_crl`; an SM2 one, :func:`network.sm2callers.read_sm2_crl`)."""
 
-    __slots__ = ("_lock", "cas", "checked_at", "clock", "error", "interval", "org", "path", "revoked", "stamp")
+    __slots__ = ("_lock", "checked_at", "clock", "error", "interval", "org", "path", "read", "revoked", "stamp")
 
     def __init__(
-        self, org: str, path: Path, cas: Sequence[x509.Certificate], interval: float, clock: Callable[[], float]
+        self,
+        org: str,
+        path: Path,
+        read: Callable[[bytes], frozenset[int]],
+        interval: float,
+        clock: Callable[[], float],
     ) -> None:
         self.org = org
         self.path = path
-        self.cas = tuple(cas)  # the CA of the certificate first, then the org's others (a CA rotated)
+        self.read = read
         self.interval = interval
         self.clock = clock
         self.checked_at = -float("inf")
@@ -262,7 +282,7 @@ class _Crl:
         self.error: str | None = None
         self._lock = threading.Lock()
 
-    def current(self) -> _Crl:
+    def current(self) -> CrlFile:
         if self.clock() - self.checked_at >= self.interval:
             self._refresh()
         return self
@@ -287,34 +307,39 @@ class _Crl:
             if stamp == self.stamp:
                 return
             try:
-                crl = self._verified(self.path.read_bytes())
-            except (ValueError, CertificateError) as exc:  # MalformedError is a ValueError
+                revoked = self.read(self.path.read_bytes())
+            except (ValueError, CertificateError) as exc:  # MalformedError is a ValueError, so is the suite's
                 self._fail(stamp, str(exc))
                 return
             except OSError as exc:
                 self._fail(stamp, f"cannot read {self.path}: {exc.strerror or exc}")
                 return
-            self.stamp, self.revoked, self.error = stamp, frozenset(r.serial_number for r in crl), None
+            self.stamp, self.revoked, self.error = stamp, revoked, None
             log.info("CRL of org %s loaded: %d revoked certificate(s)", self.org, len(self.revoked))
-
-    def _verified(self, data: bytes) -> x509.CertificateRevocationList:
-        """The CRL ``data`` signed by one of the org's CAs: after a rotation (``identity rotate-ca``) the new CA signs
-        the one list of the org, which still holds the serials of what the old one issued; the first CA's refusal
-        is the error otherwise."""
-        what = f"CRL of org {self.org!r} ({self.path})"
-        first: CertificateError | None = None
-        for ca in self.cas:
-            try:
-                return verify_crl(data, ca, what)
-            except CertificateError as exc:
-                first = first or exc
-        assert first is not None, "a CRL is checked against one CA at least"
-        raise first
 
     def _fail(self, stamp: tuple[int, int, int], error: str) -> None:
         if error != self.error:
             log.error("CRL of org %s unusable, refusing its certificates: %s", self.org, error)
         self.stamp, self.error = stamp, error
+
+
+def _p256_crl(org: str, path: Path, cas: Sequence[x509.Certificate]) -> Callable[[bytes], frozenset[int]]:
+    """How the P-256 CRL file of ``org`` is read: signed by one of the org's CAs (``cas``, the certificate's own
+    first): after a rotation (``identity rotate-ca``) the new CA signs the one list of the org, which still holds the
+    serials of what the old one issued; the first CA's refusal is the error otherwise."""
+    what = f"CRL of org {org!r} ({path})"
+
+    def read(data: bytes) -> frozenset[int]:
+        first: CertificateError | None = None
+        for ca in cas:
+            try:
+                return frozenset(r.serial_number for r in verify_crl(data, ca, what))
+            except CertificateError as exc:
+                first = first or exc
+        assert first is not None, "a CRL is checked against one CA at least"
+        raise first
+
+    return read
 
 
 def _utc_now() -> datetime:
@@ -342,6 +367,7 @@ class CallerAuthenticator:
         crl_check_interval: float = CRL_CHECK_INTERVAL_S,
         crl_clock: Callable[[], float] = time.monotonic,
         trust: TrustView | None = None,
+        sm2_cas: Mapping[str, str | None] | None = None,
     ) -> None:
         if cache_size < 1:
             raise ValueError("cache_size must be at least 1")
@@ -352,11 +378,16 @@ class CallerAuthenticator:
         self._crl_check_interval = crl_check_interval
         self._crl_clock = crl_clock
         self._pem_cache: BoundedCache[str, bytes | tuple[str, str]] = BoundedCache(cache_size)
-        self._crls: dict[tuple[str, bytes], _Crl] = {}
+        self._crls: dict[tuple[str, bytes], CrlFile] = {}
         self._trust: TrustView | None = None  # set by follow()
         self._contexts: list[ssl.SSLContext] = []
         self._loaded: set[str] = set()  # the CA PEMs in the trust store of every context made
         self._lock = threading.Lock()
+        # the SM2 identity CAs of an sm consortium's members (consortium.json's sm2_ca_cert_pem, or as given): read
+        # at the first SM2 certificate, so that a gateway that never sees one never loads suite.x509
+        self._crypto = description.crypto
+        self._sm2_listed = dict(sm2_cas) if sm2_cas is not None else _listed_sm2_cas(description)
+        self._sm2: Sm2Issuers | None = None
         # consortium.json's founders' CAs; with a trust view, only until it has read the chain (and every CA
         # since is the chain's: the founders' were written there at genesis)
         cas = [(m.org, m.identity.ca_cert_pem.encode("ascii"), None) for m in description.members]
@@ -431,7 +462,7 @@ class CallerAuthenticator:
             ctx.load_verify_locations(cadata="".join(new))
         self._loaded.update(new)
 
-    def _crl(self, issuer: _Issuer, issuers: dict[bytes, list[_Issuer]]) -> _Crl | None:
+    def _crl(self, issuer: _Issuer, issuers: dict[bytes, list[_Issuer]]) -> CrlFile | None:
         """The CRL file of the issuer's org, checked against its CA, else another CA of the org (one rotated)."""
         if self._directory is None:
             return None
@@ -442,7 +473,7 @@ class CallerAuthenticator:
         crl = self._crls.get(key)
         if crl is None:
             path = OrgPaths.of(self._directory, OrgId(issuer.org)).crl
-            crl = _Crl(issuer.org, path, cas, self._crl_check_interval, self._crl_clock)
+            crl = CrlFile(issuer.org, path, _p256_crl(issuer.org, path, cas), self._crl_check_interval, self._crl_clock)
             crl = self._crls.setdefault(key, crl)
         return crl
 
@@ -622,6 +653,8 @@ class CallerAuthenticator:
         except Exception as exc:  # any parse failure of hostile input is "malformed", never a crash
             return ("malformed_certificate", f"the client certificate cannot be parsed ({type(exc).__name__})")
 
+        if cert.signature_algorithm_oid.dotted_string == SM2_WITH_SM3_OID:
+            return self._verify_sm2(der, subject, units)
         candidates = issuers.get(issuer_key, [])
         if not candidates:
             return (
@@ -668,6 +701,58 @@ class CallerAuthenticator:
             issuer=issuer,
             crl=self._crl(issuer, issuers),
         )
+
+    def _verify_sm2(self, der: bytes, subject: str, units: list[str]) -> _Verified | tuple[str, str]:
+        """The checks of an SM2 certificate, forwarded by a TLCP terminator, that depend on it only
+        (:class:`network.sm2callers.Sm2Issuers`): a :class:`_Verified` whose CRL is the org's SM2 one, or
+        ``(reason, detail)``."""
+        from network.sm2callers import Sm2Issuers, read_sm2_crl, sm2_crl_path
+
+        sm2 = self._sm2
+        if sm2 is None:
+            sm2 = self._sm2 = Sm2Issuers(self._crypto, self._sm2_listed)
+        verdict = sm2.verify(der, subject, units)
+        if isinstance(verdict, tuple):
+            return verdict
+        ca = verdict.ca
+        issuer = _Issuer(
+            ca.org, x509.load_der_x509_certificate(ca.cert.der), ca.cert.subject, ca.cert.not_before, ca.cert.not_after
+        )
+        crl = None
+        if self._directory is not None:
+            key = (ca.org, b"sm2:" + ca.cert.der)
+            crl = self._crls.get(key)
+            if crl is None:
+                path = sm2_crl_path(self._directory, ca.org)
+                crl = CrlFile(
+                    ca.org,
+                    path,
+                    lambda data: read_sm2_crl(data, ca, path),
+                    self._crl_check_interval,
+                    self._crl_clock,
+                )
+                crl = self._crls.setdefault(key, crl)
+        caller = Caller(
+            org=ca.org,
+            identity=caller_identity(der, SCHEMA_VERSION),
+            subject=subject,
+            serial=verdict.serial,
+            not_after=verdict.cert_not_after,
+            identity_sm3=caller_identity(der, SM3_EVENT_VERSION),
+        )
+        return _Verified(
+            caller=caller,
+            not_before=verdict.not_before,
+            not_after=verdict.not_after,
+            cert_not_before=verdict.cert_not_before,
+            issuer=issuer,
+            crl=crl,
+        )
+
+
+def _listed_sm2_cas(description: ConsortiumDescription) -> dict[str, str | None]:
+    """Each member's SM2 identity CA as consortium.json lists it (``sm2_ca_cert_pem``; an ``sm`` consortium's)."""
+    return {m.org: m.identity.sm2_ca_cert_pem for m in description.members}
 
 
 def _extension(extensions: x509.Extensions, kind: type[_E]) -> _E | None:

@@ -1192,12 +1192,13 @@ def _sm2_person_files(
     paths: OrgPaths,
     user: UserPaths,
     passphrase: bytes,
-    role: str,
+    role: str | None,
     when: datetime,
     start: datetime,
     days: int,
 ) -> list[tuple[Path, bytes, bool]]:
-    """The files of an SM2 person issued by the org's SM2 identity CA: certificate, encrypted key, CA."""
+    """The files of an SM2 person (or, without ``role``, a caller's SM2 identity: ``network.sm2callers``) issued by
+    the org's SM2 identity CA: certificate, encrypted key, CA."""
     from network import _sm2ca
     from suite.sm2 import SM2PrivateKey
     from suite.x509 import Certificate

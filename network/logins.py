@@ -80,7 +80,6 @@ import base64
 import binascii
 import json
 import math
-import os
 import secrets
 import threading
 import time
@@ -99,7 +98,14 @@ from cryptography.x509.oid import NameOID
 from chain.errors import MalformedError
 from chain.ids import OrgId
 from network._pem import org_units, parse_cert
-from network.certificates import CRL_CHECK_INTERVAL_S, AuthError, BoundedCache, CallerAuthenticator, event_identity
+from network.certificates import (
+    CRL_CHECK_INTERVAL_S,
+    AuthError,
+    BoundedCache,
+    CallerAuthenticator,
+    CrlFile,
+    event_identity,
+)
 from network.description import ConsortiumDescription, load_description
 from network.errors import NetworkError
 from network.identity import PERSON_ROLES, OrgPaths, certificate_role
@@ -636,7 +642,7 @@ class _SM2Identities:
         self._clock = clock
         self._crl_clock = crl_clock
         self._interval = interval
-        self._crls: dict[str, _SM2Crl] = {}
+        self._crls: dict[str, CrlFile] = {}
         self._lock = threading.Lock()
         if trust is not None:
             trust.subscribe(self._follow)
@@ -734,63 +740,18 @@ class _SM2Identities:
         if self._member_status(org) is None:
             raise LoginError("unknown_member", f"org {org!r} is not a member of the consortium on chain")
 
-    def _crl(self, org: str, ca: SM2Certificate) -> _SM2Crl:
+    def _crl(self, org: str, ca: SM2Certificate) -> CrlFile:
+        """The org's SM2 CRL file, reread as a gateway rereads it (:class:`network.certificates.CrlFile`, read by
+        :func:`network.sm2callers.read_sm2_crl` against ``ca``)."""
+        from network.sm2callers import Sm2Ca, read_sm2_crl
+
         with self._lock:
             crl = self._crls.get(org)
             if crl is None:
-                path = OrgPaths.of(self._root, OrgId(org)).sm2_crl
-                crl = self._crls[org] = _SM2Crl(path, ca, self._interval, self._crl_clock)
+                path, issuer = OrgPaths.of(self._root, OrgId(org)).sm2_crl, Sm2Ca(org, ca)
+                crl = CrlFile(org, path, lambda data: read_sm2_crl(data, issuer, path), self._interval, self._crl_clock)
+                self._crls[org] = crl
             return crl
-
-
-class _SM2Crl:
-    """One org's SM2 CRL, its serials read again when the file changes (looked at at most once per interval). A
-    CRL that does not parse or verify against the SM2 CA is an error: every certificate of the org is refused."""
-
-    def __init__(self, path: Path, ca: SM2Certificate, interval: float, clock: Callable[[], float]) -> None:
-        self.path = path
-        self.ca = ca
-        self.interval = interval
-        self.clock = clock
-        self.checked_at = -float("inf")
-        self.stamp: tuple[int, int, int] | None = None
-        self.revoked: frozenset[int] = frozenset()
-        self.error: str | None = None
-        self._lock = threading.Lock()
-
-    def current(self) -> _SM2Crl:
-        with self._lock:
-            now = self.clock()
-            if now - self.checked_at >= self.interval:
-                self.checked_at = now
-                self._refresh()
-        return self
-
-    def _refresh(self) -> None:
-        from network._sm2ca import check_crl
-        from suite.errors import SuiteError
-        from suite.x509 import CRL
-
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            self.stamp, self.revoked, self.error = None, frozenset(), None
-            return
-        except OSError as exc:
-            self.stamp, self.error = None, f"cannot read {self.path}: {exc.strerror or exc}"
-            return
-        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
-        if stamp == self.stamp:
-            return
-        try:
-            crl = check_crl(CRL.from_pem(self.path.read_bytes()), self.ca)
-        except SuiteError as exc:
-            self.stamp, self.error = stamp, f"the SM2 CRL {self.path} is not one of the org's SM2 CA: {exc}"
-            return
-        except OSError as exc:
-            self.stamp, self.error = stamp, f"cannot read {self.path}: {exc.strerror or exc}"
-            return
-        self.stamp, self.revoked, self.error = stamp, frozenset(crl.revoked), None
 
 
 def _issued_by(cert: SM2Certificate, ca: SM2Certificate) -> bool:

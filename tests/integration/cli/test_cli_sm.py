@@ -20,6 +20,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -30,18 +31,22 @@ from gmssl_pyx import sm3_hmac
 from chain.backend import RpcBackend
 from chain.contracts import AuditAnchorClient
 from chain.ids import OrgId
+from network._sm2ca import attributes
 from network.description import load_description
-from network.identity import user_paths
+from network.identity import OrgPaths, user_paths
 from network.logsetup import log_origin, log_vkey, witness_policy, witness_verifiers
 from network.shredding import gateway_vault
+from network.sm2callers import issue_sm2_identity
 from notary.log.checkpoint import parse_checkpoint
 from notary.log.hashing import SM3
 from notary.log.note import open_note, parse_note
 from notary.logsuite import SM, parse_log_vkey
 from sdk import MemberClient
+from suite.sm2 import SM2PrivateKey
+from suite.x509 import Certificate, Name, issue, issue_ca
 from tests.integration.cli.test_cli import CLI, PASSPHRASE, assert_ok, cli_env, run_cli, shown
 from tests.support.sm3_reference import sm3
-from tests.support.up_process import UpProcess, free_port_block
+from tests.support.up_process import UpProcess, free_port, free_port_block
 from tests.support.wait import wait_until
 
 # The module's setup is twenty-odd Python processes on two cores: `init --demo --crypto sm` (four validator nodes,
@@ -317,6 +322,77 @@ def test_a_psi_job_runs_on_the_national_suite_and_its_disclosure_verifies_offlin
     assert out.splitlines()[-1] == f"identifier {shared[0]} was in the result of job {job['job_id']} (committed by " + (
         "jinghua-sec)"
     )
+
+
+def test_an_sm2_certificate_forwarded_by_a_tlcp_terminator_is_decided_and_logged_with_its_sm3_identity(
+    sm: SmConsortium, tmp_path: Path
+) -> None:
+    """The gateway behind a TLCP terminator (docs/national-suite.md): a jinghua-sec caller gets an SM2 certificate of
+    its member's SM2 identity CA (in consortium.json since ``init --crypto sm``), and a real ``gateway serve --mode
+    auth`` of bjic-cloud receives it in the client-certificate header as a TLCP terminator (a Tongsuo-built nginx,
+    with ``gateway nginx-config --tlcp``) would send it, URL-encoded. The test stands in for
+    that terminator: no TLCP handshake can run here (OpenSSL 3.0's TLS refuses SM2 certificates, and Debian ships no
+    Tongsuo), so what is exercised is everything after it: the header, the SM2 checks, the grant, the event and its
+    SM3 ``caller_identity`` in the log. One more process (the auth-mode gateway) on the module's consortium."""
+    directory = sm.directory
+    # what `identity issue --sm2` does (the command itself: tests/unit/cli/test_sm2_terminator_commands.py), in process
+    pem = issue_sm2_identity(directory, OrgId("jinghua-sec"), "tlcp", PASSPHRASE.encode()).cert.read_text()
+    der = base64.b64decode("".join(pem.strip().splitlines()[1:-1]))
+    assert pem.startswith("-----BEGIN CERTIFICATE-----") and b"\x2a\x81\x1c\xcf\x55\x01\x83\x75" in der  # SM2-with-SM3
+
+    port, admin = free_port(), free_port()
+    log_file = tmp_path / "gateway.log"
+    gateway = subprocess.Popen(
+        [*CLI, "gateway", "serve", str(directory), "--org", "bjic-cloud", "--name", "tlcp", "--mode", "auth",
+         "--port", str(port), "--admin-port", str(admin), "--notary-url", sm.notary, "--chain-url", sm.up.url],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log_file.open("wb"), env=sm_env(),
+    )  # fmt: skip
+    try:
+
+        def serving() -> bool:
+            assert gateway.poll() is None, log_file.read_text()
+            return httpx.get(f"http://127.0.0.1:{admin}/healthz", timeout=1).status_code == 200
+
+        wait_until(serving, "the auth-mode gateway's admin endpoint", 60, every=0.2, ignoring=(httpx.HTTPError,))
+
+        def ask(purpose: str, certificate: str | None = pem) -> httpx.Response:
+            """The auth subrequest of nginx's configuration (gateway/nginx.py), certificate and all."""
+            headers = {"X-Original-Method": "GET", "X-Original-URI": "/v1/market/quotes/level2?symbol=600519.SH",
+                       "Consortium-Purpose": purpose}  # fmt: skip
+            if certificate is not None:
+                headers["X-Client-Cert"] = quote(certificate, safe="")  # $ssl_client_escaped_cert
+            return httpx.get(f"http://127.0.0.1:{port}/auth", headers=headers, timeout=10)
+
+        allowed, denied = ask("trading"), ask("marketing")
+        assert allowed.status_code == 204, (allowed.status_code, allowed.text)
+        assert allowed.headers["Consortium-Caller-Org"] == "jinghua-sec"
+        assert allowed.headers["Consortium-Gateway"] == "bjic-cloud/tlcp"
+        assert denied.status_code == 403 and denied.headers["Consortium-Denial-Reason"] == "no_grant", denied.text
+        # a forger's SM2 CA with the subject of jinghua-sec's, and no certificate at all: 401, nothing recorded
+        listed = Certificate.from_pem(OrgPaths.of(directory, OrgId("jinghua-sec")).sm2_ca_cert.read_bytes())
+        forger = SM2PrivateKey.generate()
+        name = Name("sm2-ca.jinghua-sec", attributes(listed, "organization_name")[0], "jinghua-sec")
+        start = listed.not_before
+        fake_ca = issue_ca(name, forger, start, listed.not_after)
+        fake = issue(Name("tlcp@jinghua-sec", None, "jinghua-sec"), SM2PrivateKey.generate().public_key(), fake_ca,
+                     forger, start, listed.not_after, usage="client")  # fmt: skip
+        assert Certificate.from_der(fake_ca).subject_der == listed.subject_der
+        outsider = ask("trading", Certificate.from_der(fake).to_pem().decode())
+        assert (outsider.status_code, outsider.json()["reason"]) == (401, "unknown_issuer"), outsider.text
+        assert "to the SM2 CA of org jinghua-sec fails" in outsider.json()["detail"], outsider.text
+        assert ask("trading", None).json()["reason"] == "no_certificate"
+
+        with MemberClient.from_directory(
+            directory, "jinghua-sec", name="client", passphrase=PASSPHRASE.encode(), notary_url=sm.notary
+        ) as client:
+            for answer, decision in ((allowed, "allow"), (denied, "deny")):
+                event_id = answer.headers["Consortium-Event-Id"]
+                entry = json.loads(client.evidence(event_id, wait_s=60).entry)
+                assert (entry["decision"], entry["caller_org"], entry["v"]) == (decision, "jinghua-sec", 3), entry
+                assert entry["caller_identity"] == sm3(der).hex(), entry  # the SM3 of the SM2 certificate's DER
+    finally:
+        gateway.terminate()
+        gateway.wait(30)
 
 
 def test_a_person_added_with_the_cli_logs_in_to_the_explorer_with_an_sm2_token(sm: SmConsortium) -> None:
