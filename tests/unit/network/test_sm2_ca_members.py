@@ -185,6 +185,29 @@ def test_the_tls_side_leaves_an_sm2_ca_record_out(world: World) -> None:
     assert isinstance(ctx, ssl.SSLContext)
 
 
+def test_the_notary_reads_a_joined_members_people_while_the_registry_says_it_is_active(world: World) -> None:
+    """With the trust view, the notary asks the registry statuses the view reads: a suspended or removed member's
+    SM2 person reads nothing, an active one's does (no chain: the view handed snapshots)."""
+    from chain.ids import MemberStatus
+    from network.logsetup import read_access
+    from notary.readauth import UnauthenticatedError
+
+    sm2 = sm2_ca_record(load_org_public(world.firm, FIRM))
+    assert sm2 is not None
+    view = TrustView(_NoChain(), "0x" + "11" * 20)  # type: ignore[arg-type]
+    access = read_access(world.root, load_description(world.root), trust=view)
+    cert = user_paths(world.firm, FIRM, "erin").cert.read_bytes()
+    header = {"Authorization": "Bearer " + make_token(cert, load_person_key(world.firm, FIRM, "erin", PASS))}
+    records = {"epsilon": (_record("epsilon", 0, sm2[1]),)}
+    for block, status in enumerate((MemberStatus.ACTIVE, MemberStatus.SUSPENDED, 0, MemberStatus.ACTIVE), 5):
+        _follow(view, TrustSnapshot.of(block, 1, records, {"acme": MemberStatus.ACTIVE, "epsilon": status}))
+        if status == MemberStatus.ACTIVE:
+            assert access.authenticate("GET", "/", header).who == "erin@epsilon"
+        else:
+            with pytest.raises(UnauthenticatedError, match="not a member of the consortium on chain"):
+                access.authenticate("GET", "/", header)
+
+
 # ------------------------------------------------------------------------------------------ identity sm2-ca
 
 
@@ -315,3 +338,74 @@ def test_the_trust_directory_records_an_sm2_ca_as_it_stands_and_the_explorer_rea
         assert auth.authenticate("Bearer " + token).org == "alpha"
     finally:
         backend.close()
+
+
+def test_the_notary_reads_a_joined_members_people_once_its_ca_is_on_chain_and_not_after_it_retires(
+    tmp_path: Path,
+) -> None:
+    """The notary's authenticated reads (``read_access`` with the trust view ``notary serve`` follows) take a
+    firm admitted later, which ``consortium.json`` does not list, from its ``CA_CERT`` records on the TrustDirectory
+    as deployed (eth-tester, in process): its SM2 person and the P-256 person of another refused before the record,
+    read once it is on chain, refused once it is retired; without the view, never."""
+    from chain.backend import EthTesterBackend
+    from network.logsetup import read_access
+    from notary.readauth import UnauthenticatedError
+    from tests.support.consortium import Keys, deploy_test_consortium
+
+    keys = Keys.create()
+    backend = EthTesterBackend(funded_accounts=keys.addresses())
+    try:
+        chain = deploy_test_consortium(backend, keys)
+        root = tmp_path / "notary"  # consortium.json lists acme; alpha and beta, members on chain, only there
+        create_org_identity(root, OrgId("acme"), "ACME Securities", PASS, now=CREATED, crypto="sm")
+        description = write_description(root, FOUNDERS, crypto="sm")
+        people: dict[str, tuple[str, bytes]] = {}  # org → its person's token, its CA's record value
+        for org, crypto in (("alpha", "sm"), ("beta", "intl")):
+            firm = tmp_path / org
+            create_org_identity(firm, OrgId(org), f"{org.title()} Securities", PASS, now=CREATED, crypto=crypto)
+            write_description(firm, {org: (f"{org.title()} Securities", Role.MEMBER)}, crypto=crypto)  # its own
+            issue_identity(firm, OrgId(org), "ann", PASS, now=NOW - timedelta(hours=1), role="compliance")
+            public = load_org_public(firm, OrgId(org))
+            sm2 = sm2_ca_record(public)
+            value = sm2[1] if sm2 is not None else _p256_der(public.ca_cert_pem)
+            cert = user_paths(firm, OrgId(org), "ann").cert.read_bytes()
+            people[org] = (make_token(cert, load_person_key(firm, OrgId(org), "ann", PASS)), value)
+        assert (_alg(people["alpha"][0]), _alg(people["beta"][0])) == ("SM2SM3", "ES256")
+        view = TrustView(backend, chain.trust.address)
+        assert view.refresh()
+        access = read_access(root, description, trust=view)
+        unfollowed = read_access(root, description)  # consortium.json alone, as before
+
+        def refusal(org: str, through: Any = access) -> str | None:
+            """Why ``org``'s person may not read (None: read, as ann@org, no regulator)."""
+            try:
+                reader = through.authenticate("GET", "/", {"Authorization": f"Bearer {people[org][0]}"})
+            except UnauthenticatedError as exc:
+                return str(exc)
+            assert (reader.org, reader.regulator, reader.who) == (org, False, f"ann@{org}")
+            return None
+
+        assert "no SM2 identity CA in consortium.json nor on chain" in str(refusal("alpha"))
+        assert "which is not the CA of any member" in str(refusal("beta"))
+        indexes = {
+            org: chain.trust.add_key(chain.signers[org], KeyKind.CA_CERT, value) for org, (_, value) in people.items()
+        }
+        assert view.refresh()
+        assert refusal("alpha") is None and refusal("beta") is None
+        assert "no SM2 identity CA in consortium.json" in str(refusal("alpha", unfollowed))
+        assert "which is not the CA of any member" in str(refusal("beta", unfollowed))
+        for org, index in indexes.items():
+            chain.trust.retire_key(chain.signers[org], index)
+        assert view.refresh()
+        assert "of org alpha is not valid on chain" in str(refusal("alpha"))
+        assert "of org beta that issued CN=ann@beta" in str(refusal("beta"))
+    finally:
+        backend.close()
+
+
+def _alg(token: str) -> str:
+    """The ``alg`` of a compact JWS's header."""
+    import base64
+
+    header = token.split(".")[0]
+    return str(json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["alg"])
