@@ -20,7 +20,10 @@ SM2 (GB/T 32918.2, SM3, signer ID ``1234567812345678``) over the JWS signing inp
 It is accepted only for an SM2 certificate with a path (:func:`suite.x509.verify_chain`, clientAuth) to the SM2
 identity CA of the member its ``OU`` names; validity (the certificate's and its CA's, at the clock's instant), the
 member's SM2 CRL (``orgs/<org>/ca/sm2-crl.pem``, reread within a second of a change, signature checked against the
-SM2 CA, fail closed) and membership are checked on every request, as for ES256. As for the P-256 CRLs, a CRL past
+certificate's SM2 CA, else another SM2 CA of the member trusted now, fail closed) and membership are checked on every
+request, as for ES256. The member's one SM2 CRL counts for the people of each of its SM2 CAs trusted now, as its one
+P-256 CRL does after a rotation (``network.certificates``): in a rotation's overlap the list the new CA signs does
+not lock the old CA's people out, and a CA retired on chain signs no list that counts. As for the P-256 CRLs, a CRL past
 its nextUpdate still counts: a stale list is no reason to let a revoked person in, nor to lock everyone out.
 
 The lifetime (``exp`` minus the earlier of ``iat`` and ``nbf``) is at most 30 days. Nobody but the firm's CA is
@@ -636,7 +639,7 @@ class _SM2Identities:
         self._clock = clock
         self._crl_clock = crl_clock
         self._interval = interval
-        self._crls: dict[str, _SM2Crl] = {}
+        self._crls: dict[tuple[str | bytes, ...], _SM2Crl] = {}
         self._lock = threading.Lock()
         if trust is not None:
             trust.subscribe(self._follow)
@@ -735,21 +738,34 @@ class _SM2Identities:
             raise LoginError("unknown_member", f"org {org!r} is not a member of the consortium on chain")
 
     def _crl(self, org: str, ca: SM2Certificate) -> _SM2Crl:
+        """The org's SM2 CRL, checked against ``ca`` (the certificate's), else another SM2 CA of the org trusted now
+        (one rotated: the list signed by the new CA counts for the old CA's people in the overlap, as the P-256
+        list does, ``network.certificates``); a CA no longer trusted (retired on chain) signs no list that counts."""
+        others = [c for c in self._candidates(org) if c.der != ca.der and self.trusted_now(c, org) is None]
+        cas = [ca, *{c.der: c for c in others}.values()]
+        key = (org, *(c.der for c in cas))
         with self._lock:
-            crl = self._crls.get(org)
+            crl = self._crls.get(key)
             if crl is None:
+                if len(self._crls) >= _MAX_SM2_CRLS:  # the CA sets seen; a rotation adds one or two per org
+                    self._crls.clear()
                 path = OrgPaths.of(self._root, OrgId(org)).sm2_crl
-                crl = self._crls[org] = _SM2Crl(path, ca, self._interval, self._crl_clock)
+                crl = self._crls[key] = _SM2Crl(path, cas, self._interval, self._crl_clock)
             return crl
+
+
+#: The most (org, SM2 CAs) lists :class:`_SM2Identities` keeps before starting afresh.
+_MAX_SM2_CRLS: Final = 1024
 
 
 class _SM2Crl:
     """One org's SM2 CRL, its serials read again when the file changes (looked at at most once per interval). A
-    CRL that does not parse or verify against the SM2 CA is an error: every certificate of the org is refused."""
+    CRL that does not parse or verify against one of ``cas`` (the org's SM2 CAs trusted now, the certificate's
+    first) is an error: every certificate of the org is refused."""
 
-    def __init__(self, path: Path, ca: SM2Certificate, interval: float, clock: Callable[[], float]) -> None:
+    def __init__(self, path: Path, cas: list[SM2Certificate], interval: float, clock: Callable[[], float]) -> None:
         self.path = path
-        self.ca = ca
+        self.cas = cas
         self.interval = interval
         self.clock = clock
         self.checked_at = -float("inf")
@@ -783,14 +799,23 @@ class _SM2Crl:
         if stamp == self.stamp:
             return
         try:
-            crl = check_crl(CRL.from_pem(self.path.read_bytes()), self.ca)
+            crl = CRL.from_pem(self.path.read_bytes())
         except SuiteError as exc:
             self.stamp, self.error = stamp, f"the SM2 CRL {self.path} is not one of the org's SM2 CA: {exc}"
             return
         except OSError as exc:
             self.stamp, self.error = stamp, f"cannot read {self.path}: {exc.strerror or exc}"
             return
-        self.stamp, self.revoked, self.error = stamp, frozenset(crl.revoked), None
+        refusals = []
+        for ca in self.cas:
+            try:
+                check_crl(crl, ca)
+            except SuiteError as exc:
+                refusals.append(str(exc))
+                continue
+            self.stamp, self.revoked, self.error = stamp, frozenset(crl.revoked), None
+            return
+        self.stamp, self.error = stamp, f"the SM2 CRL {self.path} is not one of the org's SM2 CA: {'; '.join(refusals)}"
 
 
 def _issued_by(cert: SM2Certificate, ca: SM2Certificate) -> bool:

@@ -208,6 +208,89 @@ def test_the_notary_reads_a_joined_members_people_while_the_registry_says_it_is_
                 access.authenticate("GET", "/", header)
 
 
+def test_a_members_sm2_crl_counts_for_the_people_of_each_of_its_sm2_cas_trusted_now(
+    world: World, tmp_path: Path
+) -> None:
+    """An org with two SM2 identity CAs on chain (a rotation's overlap: the old, and a new one of the same name
+    whose key signs the org's one SM2 CRL from then on): the list counts for the old CA's people too, as the P-256
+    list does, instead of locking them out; once the CA that signed it is retired on chain it counts for nobody
+    (fail closed), and that CA's people are refused for their issuer."""
+    import shutil
+
+    from network import _sm2ca
+
+    old = Certificate.from_pem(OrgPaths.of(world.firm, FIRM).sm2_ca_cert.read_bytes())
+    old_key = load_sm2_ca_key(world.firm, FIRM, PASS)
+    new_key = SM2PrivateKey.generate()
+    new = Certificate.from_der(
+        _sm2ca.build_ca(new_key, "Epsilon Securities", "epsilon", CREATED, NOW + timedelta(days=90))
+    )
+    assert new.subject_der == old.subject_der and new.der != old.der
+
+    def person(name: str, ca: Certificate, key: SM2PrivateKey) -> tuple[int, str]:
+        own = SM2PrivateKey.generate()
+        der = _sm2ca.issue_person(
+            ca, key, own.public_key(), name, "epsilon", "compliance", CREATED, NOW + timedelta(days=30)
+        )
+        cert = Certificate.from_der(der)
+        return cert.serial, "Bearer " + make_token(cert.to_pem(), own, now=NOW)
+
+    (revoked, olga), (_, oscar), (_, nina) = (
+        person("olga", old, old_key),
+        person("oscar", old, old_key),
+        person("nina", new, new_key),
+    )
+    root = tmp_path / "explorer"
+    shutil.copytree(world.root, root)
+    crl = OrgPaths.of(root, FIRM).sm2_crl
+    crl.parent.mkdir(parents=True, exist_ok=True)
+    crl.write_bytes(_sm2ca.build_crl(new, new_key, [(revoked, NOW)], NOW, NOW + timedelta(days=30), 1))
+    view = TrustView(_NoChain(), "0x" + "11" * 20)  # type: ignore[arg-type]
+    ticks = iter(range(10**6))
+    auth = Authenticator(
+        root,
+        regulator_orgs=(),
+        is_member=lambda org: True,
+        clock=lambda: NOW + timedelta(minutes=5),
+        trust=view,
+        crl_clock=lambda: float(next(ticks)),
+    )
+    records = {"epsilon": (_record("epsilon", 0, old.der), _record("epsilon", 1, new.der))}
+    _follow(view, TrustSnapshot.of(5, 1, records))
+
+    def refusal(token: str) -> tuple[str, str] | None:
+        try:
+            auth.authenticate(token)
+        except LoginError as exc:
+            return exc.reason, exc.detail
+        return None
+
+    assert refusal(oscar) is None and refusal(nina) is None  # the old CA's person too, by the new CA's list
+    assert refusal(olga) == (
+        "certificate_revoked",
+        f"certificate {_subject('olga')} (serial {revoked:#x}) is revoked by org epsilon",
+    )
+    # the new CA retired at block 7 (say the rotation abandoned): its list counts for nobody, its people refused
+    retired = {"epsilon": (records["epsilon"][0], _record("epsilon", 1, new.der, valid_until=7))}
+    _follow(view, TrustSnapshot.of(7, 2, retired))
+    for token, name in ((oscar, "oscar"), (olga, "olga")):
+        reason, detail = refusal(token) or ("", "")
+        assert reason == "certificate_revoked"
+        assert detail.startswith(
+            f"the revocation status of {_subject(name)} cannot be checked: the SM2 CRL {crl} is not"
+        )
+        assert "the SM2 signature does not verify" in detail
+    assert refusal(nina) == (
+        "unknown_issuer",
+        f"the SM2 CA {new.subject!r} of org epsilon is not valid on chain at block 7: certificate {_subject('nina')} is"
+        " no longer accepted",
+    )
+
+
+def _subject(name: str) -> str:
+    return f"CN={name}@epsilon,2.5.4.12=#0c0a636f6d706c69616e6365,OU=epsilon,O=Epsilon Securities"
+
+
 # ------------------------------------------------------------------------------------------ identity sm2-ca
 
 
