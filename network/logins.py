@@ -743,7 +743,7 @@ class _SM2Identities:
         list does, ``network.certificates``); a CA no longer trusted (retired on chain) signs no list that counts."""
         others = [c for c in self._candidates(org) if c.der != ca.der and self.trusted_now(c, org) is None]
         cas = [ca, *{c.der: c for c in others}.values()]
-        key = (org, *(c.der for c in cas))
+        key: tuple[str | bytes, ...] = (org, *(c.der for c in cas))
         with self._lock:
             crl = self._crls.get(key)
             if crl is None:
