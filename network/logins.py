@@ -67,7 +67,9 @@ second of a change, membership), and its reasons are mapped onto these. Those of
 (``_SM2Identities``): the SM2 identity CAs are the founders' of ``consortium.json`` (``sm2_ca_cert_pem``) and,
 given the chain's trust view, every member's the TrustDirectory records (a ``CA_CERT`` holding an SM2 CA with the
 member's ``OU``, :func:`network.trust.sm2_identity_cas`: a firm that joined after genesis publishes its own with
-``member keys publish``), each a record valid at the chain's head on every request.
+``member keys publish``), each a record valid at the chain's head on every request. A founder's listed SM2 CA counts
+by its listing only while the chain holds no record of it: once recorded, its records decide (retired on chain, it is
+retired).
 
 Cost. Everything that depends only on the token's bytes (parsing, the signature, the certificate's issuer and
 role, the claims) is verified once and its outcome, success or failure, kept in a bounded cache keyed by the
@@ -655,13 +657,14 @@ class _SM2Identities:
         return [*([] if listed is None else [listed]), *(c for c, _ in self._recorded.get(org, ()))]
 
     def trusted_now(self, ca: SM2Certificate, org: str) -> str | None:
-        """None when ``ca`` is still an SM2 CA of ``org``: listed in ``consortium.json``, or recorded on chain by a
-        record valid at the trust view's head; else why not."""
-        listed = self._listed.get(org)
-        if listed is not None and listed.der == ca.der:
-            return None
+        """None when ``ca`` is still an SM2 CA of ``org``: recorded on chain by a record valid at the trust view's
+        head, or listed in ``consortium.json`` and never recorded on chain (once the member recorded it, its records
+        decide: a founder's SM2 CA retired on chain is retired, listed or not); else why not."""
         trust = self._trust
         records = [r for c, r in self._recorded.get(org, ()) if c.der == ca.der]
+        listed = self._listed.get(org)
+        if listed is not None and listed.der == ca.der and not records:
+            return None
         if trust is not None and any(r.valid_at(trust.head) for r in records):
             return None
         head = "" if trust is None else f" at block {trust.head}"

@@ -287,6 +287,34 @@ def test_a_members_sm2_crl_counts_for_the_people_of_each_of_its_sm2_cas_trusted_
     )
 
 
+def test_a_founders_listed_sm2_ca_once_recorded_on_chain_is_retired_by_its_record(world: World, tmp_path: Path) -> None:
+    """A founder's SM2 CA counts by its listing in ``consortium.json`` while the chain has no record of it; once the
+    founder recorded it (``member keys publish``), its records decide, so retiring it on chain retires it."""
+    from network import _sm2ca
+
+    ca = Certificate.from_pem(OrgPaths.of(world.root, OrgId("acme")).sm2_ca_cert.read_bytes())
+    own = SM2PrivateKey.generate()
+    der = _sm2ca.issue_person(
+        ca, load_sm2_ca_key(world.root, OrgId("acme"), PASS), own.public_key(), "amy", "acme", "compliance",
+        CREATED, NOW + timedelta(days=30),
+    )  # fmt: skip
+    token = "Bearer " + make_token(Certificate.from_der(der).to_pem(), own, now=NOW)
+    view = TrustView(_NoChain(), "0x" + "11" * 20)  # type: ignore[arg-type]
+    auth = Authenticator(
+        world.root, regulator_orgs=(), is_member=lambda org: True, clock=lambda: NOW + timedelta(minutes=5), trust=view
+    )
+    acme_p256 = _record("acme", 0, _p256_der(load_org_public(world.root, OrgId("acme")).ca_cert_pem))
+    _follow(view, TrustSnapshot.of(5, 1, {"acme": (acme_p256,)}))
+    assert auth.authenticate(token).org == "acme"  # listed, never recorded: its listing counts
+    _follow(view, TrustSnapshot.of(6, 2, {"acme": (acme_p256, _record("acme", 1, ca.der))}))
+    assert auth.authenticate(token).org == "acme"
+    _follow(view, TrustSnapshot.of(8, 3, {"acme": (acme_p256, _record("acme", 1, ca.der, valid_until=8))}))
+    with pytest.raises(LoginError) as retired:
+        auth.authenticate(token)
+    assert retired.value.reason == "unknown_issuer"
+    assert f"the SM2 CA {ca.subject!r} of org acme is not valid on chain at block 8" in retired.value.detail
+
+
 def _subject(name: str) -> str:
     return f"CN={name}@epsilon,2.5.4.12=#0c0a636f6d706c69616e6365,OU=epsilon,O=Epsilon Securities"
 
