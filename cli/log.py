@@ -205,6 +205,7 @@ def notary_serve(
         raise click.UsageError("--storage postgresql://… and --object-store s3://… go together")
     settings = dataclasses.replace(settings, storage=storage, object_store=object_store, leader_lease=leader_lease)
     source = None
+    view = None  # the TrustDirectory followed: the chain's keys, CAs and members, not the file's
     if follows:
         # the gateways' keys, the witnesses and their keys as the chain says they are now, followed without a
         # restart (docs/trust.md); until the chain answers, or with no chain named at all, those of consortium.json
@@ -226,7 +227,7 @@ def notary_serve(
     configure_logging()
     scheme = "http" if server_tls is None else "https"
     click.echo(f"notary of {settings.origin} serving on {scheme}://{host}:{port}", err=True)
-    access = read_access(directory, description, authenticator) if authenticate_reads else None
+    access = read_access(directory, description, authenticator, view) if authenticate_reads else None
     if access is not None and source is not None:
         access.follow_gateway_keys(source)  # gateways sign their reads with the same keys
     run(settings, host, port, access, server_tls, authenticator.handshake_refusal)

@@ -20,7 +20,10 @@ SM2 (GB/T 32918.2, SM3, signer ID ``1234567812345678``) over the JWS signing inp
 It is accepted only for an SM2 certificate with a path (:func:`suite.x509.verify_chain`, clientAuth) to the SM2
 identity CA of the member its ``OU`` names; validity (the certificate's and its CA's, at the clock's instant), the
 member's SM2 CRL (``orgs/<org>/ca/sm2-crl.pem``, reread within a second of a change, signature checked against the
-SM2 CA, fail closed) and membership are checked on every request, as for ES256. As for the P-256 CRLs, a CRL past
+certificate's SM2 CA, else another SM2 CA of the member trusted now, fail closed) and membership are checked on every
+request, as for ES256. The member's one SM2 CRL counts for the people of each of its SM2 CAs trusted now, as its one
+P-256 CRL does after a rotation (``network.certificates``): in a rotation's overlap the list the new CA signs does
+not lock the old CA's people out, and a CA retired on chain signs no list that counts. As for the P-256 CRLs, a CRL past
 its nextUpdate still counts: a stale list is no reason to let a revoked person in, nor to lock everyone out.
 
 The lifetime (``exp`` minus the earlier of ``iat`` and ``nbf``) is at most 30 days. Nobody but the firm's CA is
@@ -64,7 +67,9 @@ second of a change, membership), and its reasons are mapped onto these. Those of
 (``_SM2Identities``): the SM2 identity CAs are the founders' of ``consortium.json`` (``sm2_ca_cert_pem``) and,
 given the chain's trust view, every member's the TrustDirectory records (a ``CA_CERT`` holding an SM2 CA with the
 member's ``OU``, :func:`network.trust.sm2_identity_cas`: a firm that joined after genesis publishes its own with
-``member keys publish``), each a record valid at the chain's head on every request.
+``member keys publish``), each a record valid at the chain's head on every request. A founder's listed SM2 CA counts
+by its listing only while the chain holds no record of it: once recorded, its records decide (retired on chain, it is
+retired).
 
 Cost. Everything that depends only on the token's bytes (parsing, the signature, the certificate's issuer and
 role, the claims) is verified once and its outcome, success or failure, kept in a bounded cache keyed by the
@@ -642,7 +647,7 @@ class _SM2Identities:
         self._clock = clock
         self._crl_clock = crl_clock
         self._interval = interval
-        self._crls: dict[str, CrlFile] = {}
+        self._crls: dict[tuple[str | bytes, ...], CrlFile] = {}
         self._lock = threading.Lock()
         if trust is not None:
             trust.subscribe(self._follow)
@@ -658,13 +663,14 @@ class _SM2Identities:
         return [*([] if listed is None else [listed]), *(c for c, _ in self._recorded.get(org, ()))]
 
     def trusted_now(self, ca: SM2Certificate, org: str) -> str | None:
-        """None when ``ca`` is still an SM2 CA of ``org``: listed in ``consortium.json``, or recorded on chain by a
-        record valid at the trust view's head; else why not."""
-        listed = self._listed.get(org)
-        if listed is not None and listed.der == ca.der:
-            return None
+        """None when ``ca`` is still an SM2 CA of ``org``: recorded on chain by a record valid at the trust view's
+        head, or listed in ``consortium.json`` and never recorded on chain (once the member recorded it, its records
+        decide: a founder's SM2 CA retired on chain is retired, listed or not); else why not."""
         trust = self._trust
         records = [r for c, r in self._recorded.get(org, ()) if c.der == ca.der]
+        listed = self._listed.get(org)
+        if listed is not None and listed.der == ca.der and not records:
+            return None
         if trust is not None and any(r.valid_at(trust.head) for r in records):
             return None
         head = "" if trust is None else f" at block {trust.head}"
@@ -741,17 +747,39 @@ class _SM2Identities:
             raise LoginError("unknown_member", f"org {org!r} is not a member of the consortium on chain")
 
     def _crl(self, org: str, ca: SM2Certificate) -> CrlFile:
-        """The org's SM2 CRL file, reread as a gateway rereads it (:class:`network.certificates.CrlFile`, read by
-        :func:`network.sm2callers.read_sm2_crl` against ``ca``)."""
+        """The org's SM2 CRL file, reread as a gateway rereads it (:class:`network.certificates.CrlFile`), checked
+        against ``ca`` (the certificate's), else another SM2 CA of the org trusted now (one rotated: the list signed
+        by the new CA counts for the old CA's people in the overlap, as the P-256 list does,
+        ``network.certificates``); a CA no longer trusted (retired on chain) signs no list that counts."""
+        from network.identity import CertificateError
         from network.sm2callers import Sm2Ca, read_sm2_crl
 
+        others = [c for c in self._candidates(org) if c.der != ca.der and self.trusted_now(c, org) is None]
+        cas = [ca, *{c.der: c for c in others}.values()]
+        key: tuple[str | bytes, ...] = (org, *(c.der for c in cas))
         with self._lock:
-            crl = self._crls.get(org)
+            crl = self._crls.get(key)
             if crl is None:
-                path, issuer = OrgPaths.of(self._root, OrgId(org)).sm2_crl, Sm2Ca(org, ca)
-                crl = CrlFile(org, path, lambda data: read_sm2_crl(data, issuer, path), self._interval, self._crl_clock)
-                self._crls[org] = crl
+                if len(self._crls) >= _MAX_SM2_CRLS:  # the CA sets seen; a rotation adds one or two per org
+                    self._crls.clear()
+                path = OrgPaths.of(self._root, OrgId(org)).sm2_crl
+                issuers = [Sm2Ca(org, c) for c in cas]
+
+                def read(data: bytes) -> frozenset[int]:
+                    refusals = []
+                    for issuer in issuers:
+                        try:
+                            return read_sm2_crl(data, issuer, path)
+                        except (CertificateError, ValueError) as exc:  # not of this CA
+                            refusals.append(str(exc))
+                    raise ValueError(f"the SM2 CRL {path} is not one of the org's SM2 CA: {'; '.join(refusals)}")
+
+                crl = self._crls[key] = CrlFile(org, path, read, self._interval, self._crl_clock)
             return crl
+
+
+#: The most (org, SM2 CAs) lists :class:`_SM2Identities` keeps before starting afresh.
+_MAX_SM2_CRLS: Final = 1024
 
 
 def _issued_by(cert: SM2Certificate, ca: SM2Certificate) -> bool:

@@ -317,7 +317,10 @@ def secret_token(path: Path, create: bool = False) -> str | None:
 
 
 def read_access(
-    directory: Path, description: ConsortiumDescription, authenticator: CallerAuthenticator | None = None
+    directory: Path,
+    description: ConsortiumDescription,
+    authenticator: CallerAuthenticator | None = None,
+    trust: TrustView | None = None,
 ) -> ReadAccess:
     """Who may read the log of the consortium in ``directory`` (``notary.readauth``): services by the gateway and
     witness keys of ``consortium.json``, people by their login tokens checked against the member CAs (as the
@@ -325,9 +328,20 @@ def read_access(
     regulator orgs' readers as regulators, the explorer as the trusted reader, and the monitor token, if the
     directory has one, for the operations figures; the orgs that run the notary (:func:`alarm_resolvers`) may
     resolve its alarms. ``authenticator``: the verdict on client certificates
-    (:func:`notary_authenticator`, the one the notary's TLS server asks too)."""
+    (:func:`notary_authenticator`, the one the notary's TLS server asks too). With ``trust``, a view of the
+    TrustDirectory, people are checked as the explorer checks them: the member CAs (P-256 and SM2 identity CAs) and
+    revoked serials the chain records valid at the view's head, and who is an active member as the registry
+    statuses the view reads say (:class:`~network.trust.ChainMemberStatus`), so a firm admitted later has its people
+    read once its CA is on chain and a CA retired on chain is refused from the view's next read; until the view has
+    read the chain once, the founders and CAs of ``consortium.json``. Without it, ``consortium.json`` alone."""
+    from network.trust import ChainMemberStatus
+
     regulators = frozenset(m.org for m in description.members if Role.REGULATOR in m.roles)
-    people = Authenticator(directory, regulator_orgs=regulators)
+    is_member: Callable[[str], bool] | None = None
+    if trust is not None:  # a suspended member's people read nothing, as at the explorer
+        status = ChainMemberStatus(trust, [m.org for m in description.members])
+        is_member = lambda org: status(org) == "active"  # noqa: E731
+    people = Authenticator(directory, regulator_orgs=regulators, is_member=is_member, trust=trust)
 
     def person(authorization: str) -> tuple[str, bool, str]:
         try:

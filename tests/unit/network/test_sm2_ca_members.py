@@ -185,6 +185,140 @@ def test_the_tls_side_leaves_an_sm2_ca_record_out(world: World) -> None:
     assert isinstance(ctx, ssl.SSLContext)
 
 
+def test_the_notary_reads_a_joined_members_people_while_the_registry_says_it_is_active(world: World) -> None:
+    """With the trust view, the notary asks the registry statuses the view reads: a suspended or removed member's
+    SM2 person reads nothing, an active one's does (no chain: the view handed snapshots)."""
+    from chain.ids import MemberStatus
+    from network.logsetup import read_access
+    from notary.readauth import UnauthenticatedError
+
+    sm2 = sm2_ca_record(load_org_public(world.firm, FIRM))
+    assert sm2 is not None
+    view = TrustView(_NoChain(), "0x" + "11" * 20)  # type: ignore[arg-type]
+    access = read_access(world.root, load_description(world.root), trust=view)
+    cert = user_paths(world.firm, FIRM, "erin").cert.read_bytes()
+    header = {"Authorization": "Bearer " + make_token(cert, load_person_key(world.firm, FIRM, "erin", PASS))}
+    records = {"epsilon": (_record("epsilon", 0, sm2[1]),)}
+    for block, status in enumerate((MemberStatus.ACTIVE, MemberStatus.SUSPENDED, 0, MemberStatus.ACTIVE), 5):
+        _follow(view, TrustSnapshot.of(block, 1, records, {"acme": MemberStatus.ACTIVE, "epsilon": status}))
+        if status == MemberStatus.ACTIVE:
+            assert access.authenticate("GET", "/", header).who == "erin@epsilon"
+        else:
+            with pytest.raises(UnauthenticatedError, match="not a member of the consortium on chain"):
+                access.authenticate("GET", "/", header)
+
+
+def test_a_members_sm2_crl_counts_for_the_people_of_each_of_its_sm2_cas_trusted_now(
+    world: World, tmp_path: Path
+) -> None:
+    """An org with two SM2 identity CAs on chain (a rotation's overlap: the old, and a new one of the same name
+    whose key signs the org's one SM2 CRL from then on): the list counts for the old CA's people too, as the P-256
+    list does, instead of locking them out; once the CA that signed it is retired on chain it counts for nobody
+    (fail closed), and that CA's people are refused for their issuer."""
+    import shutil
+
+    from network import _sm2ca
+
+    old = Certificate.from_pem(OrgPaths.of(world.firm, FIRM).sm2_ca_cert.read_bytes())
+    old_key = load_sm2_ca_key(world.firm, FIRM, PASS)
+    new_key = SM2PrivateKey.generate()
+    new = Certificate.from_der(
+        _sm2ca.build_ca(new_key, "Epsilon Securities", "epsilon", CREATED, NOW + timedelta(days=90))
+    )
+    assert new.subject_der == old.subject_der and new.der != old.der
+
+    def person(name: str, ca: Certificate, key: SM2PrivateKey) -> tuple[int, str]:
+        own = SM2PrivateKey.generate()
+        der = _sm2ca.issue_person(
+            ca, key, own.public_key(), name, "epsilon", "compliance", CREATED, NOW + timedelta(days=30)
+        )
+        cert = Certificate.from_der(der)
+        return cert.serial, "Bearer " + make_token(cert.to_pem(), own, now=NOW)
+
+    (revoked, olga), (_, oscar), (_, nina) = (
+        person("olga", old, old_key),
+        person("oscar", old, old_key),
+        person("nina", new, new_key),
+    )
+    root = tmp_path / "explorer"
+    shutil.copytree(world.root, root)
+    crl = OrgPaths.of(root, FIRM).sm2_crl
+    crl.parent.mkdir(parents=True, exist_ok=True)
+    crl.write_bytes(_sm2ca.build_crl(new, new_key, [(revoked, NOW)], NOW, NOW + timedelta(days=30), 1))
+    view = TrustView(_NoChain(), "0x" + "11" * 20)  # type: ignore[arg-type]
+    ticks = iter(range(10**6))
+    auth = Authenticator(
+        root,
+        regulator_orgs=(),
+        is_member=lambda org: True,
+        clock=lambda: NOW + timedelta(minutes=5),
+        trust=view,
+        crl_clock=lambda: float(next(ticks)),
+    )
+    records = {"epsilon": (_record("epsilon", 0, old.der), _record("epsilon", 1, new.der))}
+    _follow(view, TrustSnapshot.of(5, 1, records))
+
+    def refusal(token: str) -> tuple[str, str] | None:
+        try:
+            auth.authenticate(token)
+        except LoginError as exc:
+            return exc.reason, exc.detail
+        return None
+
+    assert refusal(oscar) is None and refusal(nina) is None  # the old CA's person too, by the new CA's list
+    assert refusal(olga) == (
+        "certificate_revoked",
+        f"certificate {_subject('olga')} (serial {revoked:#x}) is revoked by org epsilon",
+    )
+    # the new CA retired at block 7 (say the rotation abandoned): its list counts for nobody, its people refused
+    retired = {"epsilon": (records["epsilon"][0], _record("epsilon", 1, new.der, valid_until=7))}
+    _follow(view, TrustSnapshot.of(7, 2, retired))
+    for token, name in ((oscar, "oscar"), (olga, "olga")):
+        reason, detail = refusal(token) or ("", "")
+        assert reason == "certificate_revoked"
+        assert detail.startswith(
+            f"the revocation status of {_subject(name)} cannot be checked: the SM2 CRL {crl} is not"
+        )
+        assert "the SM2 signature does not verify" in detail
+    assert refusal(nina) == (
+        "unknown_issuer",
+        f"the SM2 CA {new.subject!r} of org epsilon is not valid on chain at block 7: certificate {_subject('nina')} is"
+        " no longer accepted",
+    )
+
+
+def test_a_founders_listed_sm2_ca_once_recorded_on_chain_is_retired_by_its_record(world: World, tmp_path: Path) -> None:
+    """A founder's SM2 CA counts by its listing in ``consortium.json`` while the chain has no record of it; once the
+    founder recorded it (``member keys publish``), its records decide, so retiring it on chain retires it."""
+    from network import _sm2ca
+
+    ca = Certificate.from_pem(OrgPaths.of(world.root, OrgId("acme")).sm2_ca_cert.read_bytes())
+    own = SM2PrivateKey.generate()
+    der = _sm2ca.issue_person(
+        ca, load_sm2_ca_key(world.root, OrgId("acme"), PASS), own.public_key(), "amy", "acme", "compliance",
+        CREATED, NOW + timedelta(days=30),
+    )  # fmt: skip
+    token = "Bearer " + make_token(Certificate.from_der(der).to_pem(), own, now=NOW)
+    view = TrustView(_NoChain(), "0x" + "11" * 20)  # type: ignore[arg-type]
+    auth = Authenticator(
+        world.root, regulator_orgs=(), is_member=lambda org: True, clock=lambda: NOW + timedelta(minutes=5), trust=view
+    )
+    acme_p256 = _record("acme", 0, _p256_der(load_org_public(world.root, OrgId("acme")).ca_cert_pem))
+    _follow(view, TrustSnapshot.of(5, 1, {"acme": (acme_p256,)}))
+    assert auth.authenticate(token).org == "acme"  # listed, never recorded: its listing counts
+    _follow(view, TrustSnapshot.of(6, 2, {"acme": (acme_p256, _record("acme", 1, ca.der))}))
+    assert auth.authenticate(token).org == "acme"
+    _follow(view, TrustSnapshot.of(8, 3, {"acme": (acme_p256, _record("acme", 1, ca.der, valid_until=8))}))
+    with pytest.raises(LoginError) as retired:
+        auth.authenticate(token)
+    assert retired.value.reason == "unknown_issuer"
+    assert f"the SM2 CA {ca.subject!r} of org acme is not valid on chain at block 8" in retired.value.detail
+
+
+def _subject(name: str) -> str:
+    return f"CN={name}@epsilon,2.5.4.12=#0c0a636f6d706c69616e6365,OU=epsilon,O=Epsilon Securities"
+
+
 # ------------------------------------------------------------------------------------------ identity sm2-ca
 
 
@@ -315,3 +449,74 @@ def test_the_trust_directory_records_an_sm2_ca_as_it_stands_and_the_explorer_rea
         assert auth.authenticate("Bearer " + token).org == "alpha"
     finally:
         backend.close()
+
+
+def test_the_notary_reads_a_joined_members_people_once_its_ca_is_on_chain_and_not_after_it_retires(
+    tmp_path: Path,
+) -> None:
+    """The notary's authenticated reads (``read_access`` with the trust view ``notary serve`` follows) take a
+    firm admitted later, which ``consortium.json`` does not list, from its ``CA_CERT`` records on the TrustDirectory
+    as deployed (eth-tester, in process): its SM2 person and the P-256 person of another refused before the record,
+    read once it is on chain, refused once it is retired; without the view, never."""
+    from chain.backend import EthTesterBackend
+    from network.logsetup import read_access
+    from notary.readauth import UnauthenticatedError
+    from tests.support.consortium import Keys, deploy_test_consortium
+
+    keys = Keys.create()
+    backend = EthTesterBackend(funded_accounts=keys.addresses())
+    try:
+        chain = deploy_test_consortium(backend, keys)
+        root = tmp_path / "notary"  # consortium.json lists acme; alpha and beta, members on chain, only there
+        create_org_identity(root, OrgId("acme"), "ACME Securities", PASS, now=CREATED, crypto="sm")
+        description = write_description(root, FOUNDERS, crypto="sm")
+        people: dict[str, tuple[str, bytes]] = {}  # org → its person's token, its CA's record value
+        for org, crypto in (("alpha", "sm"), ("beta", "intl")):
+            firm = tmp_path / org
+            create_org_identity(firm, OrgId(org), f"{org.title()} Securities", PASS, now=CREATED, crypto=crypto)
+            write_description(firm, {org: (f"{org.title()} Securities", Role.MEMBER)}, crypto=crypto)  # its own
+            issue_identity(firm, OrgId(org), "ann", PASS, now=NOW - timedelta(hours=1), role="compliance")
+            public = load_org_public(firm, OrgId(org))
+            sm2 = sm2_ca_record(public)
+            value = sm2[1] if sm2 is not None else _p256_der(public.ca_cert_pem)
+            cert = user_paths(firm, OrgId(org), "ann").cert.read_bytes()
+            people[org] = (make_token(cert, load_person_key(firm, OrgId(org), "ann", PASS)), value)
+        assert (_alg(people["alpha"][0]), _alg(people["beta"][0])) == ("SM2SM3", "ES256")
+        view = TrustView(backend, chain.trust.address)
+        assert view.refresh()
+        access = read_access(root, description, trust=view)
+        unfollowed = read_access(root, description)  # consortium.json alone, as before
+
+        def refusal(org: str, through: Any = access) -> str | None:
+            """Why ``org``'s person may not read (None: read, as ann@org, no regulator)."""
+            try:
+                reader = through.authenticate("GET", "/", {"Authorization": f"Bearer {people[org][0]}"})
+            except UnauthenticatedError as exc:
+                return str(exc)
+            assert (reader.org, reader.regulator, reader.who) == (org, False, f"ann@{org}")
+            return None
+
+        assert "no SM2 identity CA in consortium.json nor on chain" in str(refusal("alpha"))
+        assert "which is not the CA of any member" in str(refusal("beta"))
+        indexes = {
+            org: chain.trust.add_key(chain.signers[org], KeyKind.CA_CERT, value) for org, (_, value) in people.items()
+        }
+        assert view.refresh()
+        assert refusal("alpha") is None and refusal("beta") is None
+        assert "no SM2 identity CA in consortium.json" in str(refusal("alpha", unfollowed))
+        assert "which is not the CA of any member" in str(refusal("beta", unfollowed))
+        for org, index in indexes.items():
+            chain.trust.retire_key(chain.signers[org], index)
+        assert view.refresh()
+        assert "of org alpha is not valid on chain" in str(refusal("alpha"))
+        assert "of org beta that issued CN=ann@beta" in str(refusal("beta"))
+    finally:
+        backend.close()
+
+
+def _alg(token: str) -> str:
+    """The ``alg`` of a compact JWS's header."""
+    import base64
+
+    header = token.split(".")[0]
+    return str(json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["alg"])
