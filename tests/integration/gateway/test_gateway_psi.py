@@ -28,6 +28,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -832,3 +833,108 @@ def test_a_grants_own_terms_hold_its_jobs_and_a_job_survives_a_restart_of_the_ow
     summaries = [json.loads(e["psi_summary"]) for e in events if "psi_summary" in e]
     assert [s["terms"] for s in summaries] == [digest_hex] * 4
     assert [s["max_input"] for s in summaries] == [250] * 4
+
+
+def test_a_request_step_is_one_run_across_two_replicas_sharing_a_quota_store(
+    psi: PsiWorld, tmp_path: Path, postgres: Any
+) -> None:
+    """Two replicas of the owner's gateway (``LiveGateway``, each with its own outbox) counting in one PostgreSQL
+    quota store, before the owner's PSI service (``privacy.service``), whose answer to the first request step is
+    held until the test lets it go. While it is held the same request (the same bytes) is refused 409
+    ``psi_run_in_flight`` with Retry-After by either replica, and recorded so; once answered and counted through
+    replica a, the same request sent to replica b gets the same answer, takes no unit and no ε, and its event names
+    a's (``psi_retry_of``). One unit and one job's ε used in the store; every event passes the notary's schema."""
+    from aiohttp import web
+
+    from gateway.psi import PsiGuard
+    from gateway.quota import PostgresQuota
+    from gateway.server import PSI_IN_FLIGHT_RETRY_S
+    from notary.event import validate_event
+    from privacy.asset import STEP_METHODS, PsiAssetTerms, format_asset_terms
+    from privacy.asset import STEPS as STEP_NAMES
+    from privacy.service import PsiService
+    from tests.integration.gateway.gateway_world import LiveGateway, LoopThread, _serve
+
+    crypto = psi.crypto
+    suite = psi_suite(crypto)
+    asset, steps = f"replica-ids-{crypto}", f"/v1/privacy/replica-ids-{crypto}"
+    kem = suite.generate_kem()
+    terms = PsiAssetTerms(
+        asset, PROVIDER, suite.protocol, 1000, suite.kem_public(kem), steps, EPSILON, BUDGET, dp_inputs=True
+    )
+    document = format_asset_terms(terms)
+    chain = psi.chain
+    chain.consortium.assets.register_asset(
+        chain.signers[PROVIDER], asset, AssetKind.DATASET, digest(asset), terms_digest(document), 4
+    )
+    for step in STEP_NAMES:
+        chain.register_api(f"r{step}-{crypto}", terms.route(step), STEP_METHODS[step], asset=asset)
+    grant_id = chain.grant(GRANTEE, PSI_PURPOSE, asset=asset, quota=RUNS)
+    held: list[str] = []  # the event id of the request step the service holds
+    let_go = asyncio.Event()
+
+    @web.middleware
+    async def hold_first_request(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.path.endswith("/request") and not held:
+            held.append(request.headers[EVENT_HEADER])
+            await let_go.wait()
+        return await handler(request)
+
+    app = PsiService(terms, psi.signing_key(PROVIDER), kem, ALPHA_IDS, tmp_path / "jobs").app()
+    app.middlewares.append(hold_first_request)
+    loop = LoopThread()
+    runner, port = loop.run(_serve(app))
+    store = postgres.create_database("quota")
+    counters = [PostgresQuota(store), PostgresQuota(store)]
+
+    def replica(name: str, counter: PostgresQuota) -> LiveGateway:  # its own outbox, the shared store
+        return LiveGateway(
+            psi.world, chain, loop, f"http://127.0.0.1:{port}", tmp_path / "outbox", name=f"gateway-{name}",
+            psi=PsiGuard({asset: document}, PROVIDER, crypto=crypto), suite=crypto, quota=counter,
+        )  # fmt: skip
+
+    replicas = [replica(name, counter) for name, counter in zip("ab", counters, strict=True)]
+    a, b = replicas
+    job = JobTerms(f"job-replicas-{crypto}", grant_id, PSI_PURPOSE, 1000, EPSILON, True, suite=suite, dp_budget=BUDGET)
+    client_key = psi.signing_key(GRANTEE)
+    message = PsiClient(job, GRANTEE, suite.public_key(client_key), BETA_IDS, terms.kem_key).request()
+    headers = {JOB_HEADER: job_tag(grant_id, job.job_id)}
+    try:
+        with member(psi, GRANTEE) as client:
+
+            def send(gateway: LiveGateway) -> Any:
+                return client.call(
+                    gateway.url, "POST", f"{steps}/request", purpose=PSI_PURPOSE, content=message, headers=headers
+                )
+
+            first = ThreadPoolExecutor(1).submit(send, a)  # held by the owner's service
+            wait_until(lambda: bool(held), "the owner's service to hold the request step", 20, every=0.02)
+            busy = [send(b), send(a)]
+            assert [(r.status, r.denial_reason) for r in busy] == [(409, "psi_run_in_flight")] * 2, busy
+            assert {r.headers["Retry-After"] for r in busy} == {str(PSI_IN_FLIGHT_RETRY_S)}
+            loop.loop.call_soon_threadsafe(let_go.set)
+            answered = first.result(30)
+            assert (answered.status, answered.event_id) == (200, held[0]), answered.content
+            again = send(b)
+            assert (again.status, again.content) == (200, answered.content)
+        used, spent = counters[1].used(grant_id), counters[1].spent(grant_id)
+        events = {r: g.recorded_since(0) for r, g in zip("ab", replicas, strict=True)}
+    finally:
+        loop.loop.call_soon_threadsafe(let_go.set)  # a held request ends, whatever failed
+        for gateway in replicas:
+            gateway.close()
+        for counter in counters:
+            counter.close()
+        loop.run(runner.cleanup())
+        loop.close()
+    assert (used, spent) == (1, 3000)  # one run, one job's ε (3 noisy counts of ε 1)
+    for event in (*events["a"], *events["b"]):
+        validate_event(event)  # as the notary takes it
+    by_id = {e["event_id"]: e for e in (*events["a"], *events["b"])}
+    assert [(by_id[r.event_id]["decision"], by_id[r.event_id]["status"]) for r in busy] == [("deny", 409)] * 2
+    assert by_id[answered.event_id]["psi_dp_cost"] == "3" and "psi_retry_of" not in by_id[answered.event_id]
+    retry = by_id[again.event_id]
+    assert (retry["decision"], retry["gateway_id"], retry["psi_retry_of"]) == ("allow", b.gateway_id, held[0])
+    assert "psi_dp_cost" not in retry
