@@ -835,15 +835,17 @@ def test_a_grants_own_terms_hold_its_jobs_and_a_job_survives_a_restart_of_the_ow
     assert [s["max_input"] for s in summaries] == [250] * 4
 
 
-def test_a_request_step_is_one_run_across_two_replicas_sharing_a_quota_store(
+def test_a_request_step_is_one_run_across_two_replicas_sharing_a_store_and_at_a_lone_gateway(
     psi: PsiWorld, tmp_path: Path, postgres: Any
 ) -> None:
     """Two replicas of the owner's gateway (``LiveGateway``, each with its own outbox) counting in one PostgreSQL
-    quota store, before the owner's PSI service (``privacy.service``), whose answer to the first request step is
-    held until the test lets it go. While it is held the same request (the same bytes) is refused 409
-    ``psi_run_in_flight`` with Retry-After by either replica, and recorded so; once answered and counted through
-    replica a, the same request sent to replica b gets the same answer, takes no unit and no ε, and its event names
-    a's (``psi_retry_of``). One unit and one job's ε used in the store; every event passes the notary's schema."""
+    quota store, and a third gateway counting in its own outbox alone, before the owner's PSI service
+    (``privacy.service``), which holds every request step until the test lets them go. While the first request of a
+    job is held the same request (the same bytes) is refused 409 ``psi_run_in_flight`` with Retry-After by either
+    replica, and by the lone gateway for a job of its own, and recorded so; once answered and counted, the same request
+    sent to the other replica (to the lone gateway again) gets the same answer, takes no unit and no ε, and its event
+    names the counted one (``psi_retry_of``). One unit and one job's ε used in the store, and in the lone gateway's
+    outbox; every event passes the notary's schema."""
     from aiohttp import web
 
     from gateway.psi import PsiGuard
@@ -870,71 +872,83 @@ def test_a_request_step_is_one_run_across_two_replicas_sharing_a_quota_store(
     for step in STEP_NAMES:
         chain.register_api(f"r{step}-{crypto}", terms.route(step), STEP_METHODS[step], asset=asset)
     grant_id = chain.grant(GRANTEE, PSI_PURPOSE, asset=asset, quota=RUNS)
-    held: list[str] = []  # the event id of the request step the service holds
+    held: list[str] = []  # the event ids of the request steps the service holds, in the order they came
     let_go = asyncio.Event()
 
     @web.middleware
-    async def hold_first_request(
+    async def hold_requests(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        if request.path.endswith("/request") and not held:
+        if request.path.endswith("/request") and not let_go.is_set():
             held.append(request.headers[EVENT_HEADER])
             await let_go.wait()
         return await handler(request)
 
     app = PsiService(terms, psi.signing_key(PROVIDER), kem, ALPHA_IDS, tmp_path / "jobs").app()
-    app.middlewares.append(hold_first_request)
+    app.middlewares.append(hold_requests)
     loop = LoopThread()
     runner, port = loop.run(_serve(app))
     store = postgres.create_database("quota")
     counters = [PostgresQuota(store), PostgresQuota(store)]
 
-    def replica(name: str, counter: PostgresQuota) -> LiveGateway:  # its own outbox, the shared store
+    def gateway(name: str, counter: PostgresQuota | None) -> LiveGateway:  # its own outbox; the store, if shared
         return LiveGateway(
             psi.world, chain, loop, f"http://127.0.0.1:{port}", tmp_path / "outbox", name=f"gateway-{name}",
             psi=PsiGuard({asset: document}, PROVIDER, crypto=crypto), suite=crypto, quota=counter,
         )  # fmt: skip
 
-    replicas = [replica(name, counter) for name, counter in zip("ab", counters, strict=True)]
-    a, b = replicas
-    job = JobTerms(f"job-replicas-{crypto}", grant_id, PSI_PURPOSE, 1000, EPSILON, True, suite=suite, dp_budget=BUDGET)
+    gateways = [gateway("a", counters[0]), gateway("b", counters[1]), gateway("alone", None)]
+    a, b, alone = gateways
     client_key = psi.signing_key(GRANTEE)
-    message = PsiClient(job, GRANTEE, suite.public_key(client_key), BETA_IDS, terms.kem_key).request()
-    headers = {JOB_HEADER: job_tag(grant_id, job.job_id)}
+    requests: list[tuple[bytes, dict[str, str]]] = []  # a job's request message and headers, for a and b, for alone
+    for job_id in (f"job-replicas-{crypto}", f"job-alone-{crypto}"):
+        job = JobTerms(job_id, grant_id, PSI_PURPOSE, 1000, EPSILON, True, suite=suite, dp_budget=BUDGET)
+        message = PsiClient(job, GRANTEE, suite.public_key(client_key), BETA_IDS, terms.kem_key).request()
+        requests.append((message, {JOB_HEADER: job_tag(grant_id, job_id)}))
+    pool = ThreadPoolExecutor(2)
     try:
         with member(psi, GRANTEE) as client:
 
-            def send(gateway: LiveGateway) -> Any:
+            def send(through: LiveGateway, job: int) -> Any:
+                message, headers = requests[job]
                 return client.call(
-                    gateway.url, "POST", f"{steps}/request", purpose=PSI_PURPOSE, content=message, headers=headers
+                    through.url, "POST", f"{steps}/request", purpose=PSI_PURPOSE, content=message, headers=headers
                 )
 
-            first = ThreadPoolExecutor(1).submit(send, a)  # held by the owner's service
-            wait_until(lambda: bool(held), "the owner's service to hold the request step", 20, every=0.02)
-            busy = [send(b), send(a)]
-            assert [(r.status, r.denial_reason) for r in busy] == [(409, "psi_run_in_flight")] * 2, busy
+            first = pool.submit(send, a, 0)  # held by the owner's service
+            wait_until(lambda: len(held) == 1, "the owner's service to hold a's request step", 20, every=0.02)
+            first_alone = pool.submit(send, alone, 1)
+            wait_until(lambda: len(held) == 2, "the owner's service to hold the lone one's", 20, every=0.02)
+            busy = [send(b, 0), send(a, 0), send(alone, 1)]
+            assert [(r.status, r.denial_reason) for r in busy] == [(409, "psi_run_in_flight")] * 3, busy
             assert {r.headers["Retry-After"] for r in busy} == {str(PSI_IN_FLIGHT_RETRY_S)}
             loop.loop.call_soon_threadsafe(let_go.set)
-            answered = first.result(30)
-            assert (answered.status, answered.event_id) == (200, held[0]), answered.content
-            again = send(b)
-            assert (again.status, again.content) == (200, answered.content)
+            answered = [first.result(30), first_alone.result(30)]
+            assert [(r.status, r.event_id) for r in answered] == [(200, held[0]), (200, held[1])], answered
+            again = [send(b, 0), send(alone, 1)]
+            assert [(r.status, r.content) for r in again] == [(200, r.content) for r in answered]
         used, spent = counters[1].used(grant_id), counters[1].spent(grant_id)
-        events = {r: g.recorded_since(0) for r, g in zip("ab", replicas, strict=True)}
+        used_alone, spent_alone = alone.outbox.quota_used(grant_id), alone.outbox.dp_spent(grant_id)
+        events = [e for g in gateways for e in g.recorded_since(0)]
     finally:
-        loop.loop.call_soon_threadsafe(let_go.set)  # a held request ends, whatever failed
-        for gateway in replicas:
-            gateway.close()
+        loop.loop.call_soon_threadsafe(let_go.set)  # the held requests end, whatever failed
+        pool.shutdown()
+        for each in gateways:
+            each.close()
         for counter in counters:
             counter.close()
         loop.run(runner.cleanup())
         loop.close()
     assert (used, spent) == (1, 3000)  # one run, one job's ε (3 noisy counts of ε 1)
-    for event in (*events["a"], *events["b"]):
+    assert (used_alone, spent_alone) == (1, 3000)
+    for event in events:
         validate_event(event)  # as the notary takes it
-    by_id = {e["event_id"]: e for e in (*events["a"], *events["b"])}
-    assert [(by_id[r.event_id]["decision"], by_id[r.event_id]["status"]) for r in busy] == [("deny", 409)] * 2
-    assert by_id[answered.event_id]["psi_dp_cost"] == "3" and "psi_retry_of" not in by_id[answered.event_id]
-    retry = by_id[again.event_id]
-    assert (retry["decision"], retry["gateway_id"], retry["psi_retry_of"]) == ("allow", b.gateway_id, held[0])
-    assert "psi_dp_cost" not in retry
+    by_id = {e["event_id"]: e for e in events}
+    assert [(by_id[r.event_id]["decision"], by_id[r.event_id]["status"]) for r in busy] == [("deny", 409)] * 3
+    for counted in answered:
+        assert by_id[counted.event_id]["psi_dp_cost"] == "3" and "psi_retry_of" not in by_id[counted.event_id]
+    retries = [by_id[r.event_id] for r in again]
+    assert [(e["decision"], e["gateway_id"], e["psi_retry_of"]) for e in retries] == [
+        ("allow", b.gateway_id, held[0]), ("allow", alone.gateway_id, held[1])
+    ]  # fmt: skip
+    assert not any("psi_dp_cost" in e for e in retries)
