@@ -189,8 +189,9 @@ class Gateway:
         #: event id → (job tag, the request's SHA-256) of each PSI request step in flight that counts as a run: kept
         #: in the outbox with its event when it is recorded counted (``Outbox.counted_run``)
         self._run_keys: dict[str, tuple[str, str]] = {}
-        #: event id → (its run's key, the grant's quota) of each PSI request step in flight whose run it claimed
-        #: (``QuotaCounter.claim_run``): marked counted once its event is, released with its unit and ε otherwise
+        #: event id → (the counter that holds it, its run's key, the grant's quota) of each PSI request step in flight
+        #: whose run it claimed (``QuotaCounter.claim_run``): marked counted once its event is, released with its unit
+        #: and ε otherwise
         self._claims: dict[str, tuple[QuotaCounter, RunKey, int]] = {}
         #: the runs of grants with neither a quota nor a privacy budget (they cost nothing): kept by this gateway
         #: alone, in its outbox and memory, so that a shared quota store is not asked for them
