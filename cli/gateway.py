@@ -102,9 +102,9 @@ def gateway_group() -> None:
     "--quota-store",
     metavar="URL",
     default=None,
-    help="Count the grants' quotas in this PostgreSQL database (postgresql://...), shared by the replicas of this "
-    "org's gateway; when it cannot be reached, calls under a quota get 503 quota_unavailable. Default: in the "
-    "outbox, per gateway.",
+    help="Count the grants' quotas, PSI privacy budgets and PSI runs in this PostgreSQL database (postgresql://...), "
+    "shared by the replicas of this org's gateway; when it cannot be reached, calls under a quota get 503 "
+    "quota_unavailable. Default: in the outbox, per gateway.",
 )
 @click.option("--passphrase-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def gateway_serve(

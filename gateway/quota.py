@@ -34,6 +34,21 @@ per grant, taken by one statement (``... SET spent = spent + cost WHERE spent + 
 quota, so the replicas together never spend more than the budget; like a unit, it errs towards spending: a replica
 that dies between taking the cost and recording its event has spent ε on a job nobody ran.
 
+**PSI runs.** A PSI request step is one run of its job (``gateway.psi``), keyed by the job's tag and the SHA-256 of
+the request's bytes: the same request sent again after its run was counted takes nothing (the gateway records it
+``psi_retry_of`` the counted step's event), and one sent again while the first is still in flight is refused (409
+``psi_run_in_flight``) rather than counted twice. :meth:`QuotaCounter.claim_run` takes the run's unit and ε together
+with its key, marked in flight; :meth:`QuotaCounter.run_recorded` marks it counted once its event is recorded
+counted; :meth:`QuotaCounter.release_run` drops the key and gives the unit and ε back when the call ends otherwise (no
+answer from the owner's service, not recorded). :class:`LocalQuota` keeps the keys in flight in memory (one gateway:
+its outbox's ``psi_runs``, written with the counted event, knows the counted ones); :class:`PostgresQuota` in a third
+table, ``gateway_psi_runs`` (schema version 3), written in the transaction that takes the unit and the ε, so that a
+repeat on any replica finds the run: counted (it takes nothing) or in flight (refused). The row of a run in flight
+holds a lease (twice the longest the gateway waits for the owner's service, ``gateway.server``): a replica that
+died with it in flight leaves it to be taken over once the lease ends, by a request that then counts a new run
+(erring towards counting, like the units above); so does a request still running when its lease ends. A row is
+kept once counted (some 250 bytes a run).
+
 **Windows.** Quotas count over a grant's whole validity, so every row has the window ``grant``; the window is
 part of the key so that quotas per period can be counted in the same table.
 """
@@ -47,7 +62,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Final, Protocol
+from dataclasses import dataclass
+from typing import Any, Final, Literal, Protocol
 
 from gateway.errors import GatewayError
 from notary.storage.schema import Migration, Schema, SchemaError, migrate
@@ -59,6 +75,7 @@ log = logging.getLogger("gateway.quota")
 WHOLE_GRANT: Final = "grant"
 TABLE: Final = "gateway_quota"
 BUDGET_TABLE: Final = "gateway_dp_budget"
+RUNS_TABLE: Final = "gateway_psi_runs"
 #: Seconds without a statement after which a health read checks that the store answers (``PostgresQuota``).
 CHECK_AFTER_S: Final = 2.0
 _SCHEMA_V1: Final = f"""
@@ -79,11 +96,30 @@ CREATE TABLE IF NOT EXISTS {BUDGET_TABLE} (
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
 )
 """
+_SCHEMA_V3: Final = f"""
+CREATE TABLE IF NOT EXISTS {RUNS_TABLE} (
+    job TEXT NOT NULL,
+    request TEXT NOT NULL,
+    grant_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    counted BOOLEAN NOT NULL DEFAULT false,
+    lease_until TIMESTAMPTZ,
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (job, request),
+    CHECK (counted OR lease_until IS NOT NULL)
+)
+"""
 SCHEMA: Final = Schema(
     "gateway_quota",
     (
         Migration(1, "the quota table of the first releases", (_SCHEMA_V1,)),
         Migration(2, "the privacy budget spent per grant, in thousandths of ε", (_SCHEMA_V2,)),
+        Migration(
+            3,
+            "the PSI runs of every replica (job tag, request SHA-256), in flight or counted, so that a request step "
+            "sent again to any replica takes no second run",
+            (_SCHEMA_V3,),
+        ),
     ),
     (TABLE,),
     legacy_lock=0x636C_7175_6F74_61,
@@ -109,6 +145,24 @@ _REFUND: Final = f"""
 UPDATE {BUDGET_TABLE} SET spent = GREATEST(0, spent - %(cost)s), updated_at = now() WHERE grant_id = %(grant)s
 """
 _SPENT: Final = f"SELECT spent FROM {BUDGET_TABLE} WHERE grant_id = %(grant)s"
+#: A run's key, new or left by a call whose lease ended while in flight: taken for ``event``; nothing returned when
+#: the key is counted or in flight under its lease (the row is locked by this transaction either way).
+_CLAIM_RUN: Final = f"""
+INSERT INTO {RUNS_TABLE} AS r (job, request, grant_id, event_id, lease_until)
+VALUES (%(job)s, %(request)s, %(grant)s, %(event)s, now() + make_interval(secs => %(lease)s::float8))
+ON CONFLICT (job, request) DO UPDATE SET grant_id = excluded.grant_id, event_id = excluded.event_id,
+    lease_until = excluded.lease_until, updated_at = now()
+WHERE NOT r.counted AND r.lease_until <= now()
+RETURNING event_id
+"""
+_FIND_RUN: Final = f"SELECT event_id, counted FROM {RUNS_TABLE} WHERE job = %(job)s AND request = %(request)s"
+_RUN_COUNTED: Final = f"""
+UPDATE {RUNS_TABLE} SET counted = true, lease_until = NULL, updated_at = now()
+WHERE job = %(job)s AND request = %(request)s AND event_id = %(event)s
+"""
+_DROP_RUN: Final = f"""
+DELETE FROM {RUNS_TABLE} WHERE job = %(job)s AND request = %(request)s AND event_id = %(event)s AND NOT counted
+"""
 
 
 class QuotaUnavailableError(GatewayError):
@@ -118,6 +172,23 @@ class QuotaUnavailableError(GatewayError):
 class QuotaSchemaError(QuotaUnavailableError):
     """The quota store's schema cannot be used by this release (a later release migrated it): calls under a
     quota are refused, and a gateway starting against it does not start."""
+
+
+#: A PSI run's key: the job's tag and the SHA-256 of the request step's bytes, both hex.
+RunKey = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class RunClaim:
+    """What :meth:`QuotaCounter.claim_run` found: ``claimed`` (the run's unit and ``dp_cost`` taken, its key in
+    flight), ``retry`` (the same request as the counted run of event ``retry_of``: nothing taken), ``in_flight``
+    (the same request is in flight: nothing taken), ``quota_exhausted`` or ``dp_budget_exhausted`` (nothing taken;
+    ``spent``, the grant's spent ε before it)."""
+
+    outcome: Literal["claimed", "retry", "in_flight", "quota_exhausted", "dp_budget_exhausted"]
+    retry_of: str | None = None
+    dp_cost: int = 0
+    spent: int = 0
 
 
 class QuotaCounter(Protocol):
@@ -149,6 +220,29 @@ class QuotaCounter(Protocol):
         already in the store."""
         ...
 
+    async def claim_run(
+        self,
+        grant_id: str,
+        run: RunKey,
+        event_id: str,
+        quota: int,
+        budget: tuple[int, int] | None,
+        lease_s: float,
+    ) -> RunClaim:
+        """Take one unit of ``quota`` (0 is unlimited) and, with ``budget`` (cost, limit in thousandths of ε), the
+        cost, for the PSI run ``run`` of the call ``event_id``, unless the run is counted or in flight (module
+        docstring). Raises :class:`QuotaUnavailableError` when the store cannot be read."""
+        ...
+
+    async def run_recorded(self, grant_id: str, run: RunKey, event_id: str) -> None:
+        """The claimed run's event was recorded counted: a repeat of it takes nothing from now on (never raises)."""
+        ...
+
+    def release_run(self, grant_id: str, run: RunKey, event_id: str, quota: int, dp_cost: int) -> None:
+        """The claimed run's call ends without its event recorded counted: drop its key, give back its unit and ε
+        (never blocks)."""
+        ...
+
     def health(self) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
@@ -161,6 +255,7 @@ class LocalQuota:
 
     def __init__(self, outbox: Outbox) -> None:
         self.outbox = outbox
+        self._runs: dict[RunKey, str] = {}  # the PSI runs in flight: key → the event id of the call that claimed it
 
     async def reserve(self, grant_id: str, quota: int) -> bool:
         # no await: the check and the reservation happen in one step of the event loop
@@ -177,6 +272,43 @@ class LocalQuota:
 
     def spends_in_event(self) -> bool:
         return True
+
+    async def claim_run(
+        self,
+        grant_id: str,
+        run: RunKey,
+        event_id: str,
+        quota: int,
+        budget: tuple[int, int] | None,
+        lease_s: float,
+    ) -> RunClaim:
+        # no await: the check of the runs in flight and the reservations happen in one step of the event loop; the
+        # counted runs are the outbox's (``Outbox.counted_run``), which the gateway reads before
+        if run in self._runs:
+            return RunClaim("in_flight")
+        if not self.outbox.reserve(grant_id, quota):
+            return RunClaim("quota_exhausted")
+        cost = 0
+        if budget is not None:
+            cost, limit = budget
+            admitted, spent = self.outbox.reserve_budget(grant_id, cost, limit)
+            if not admitted:
+                self.outbox.release(grant_id)
+                return RunClaim("dp_budget_exhausted", spent=spent)
+        self._runs[run] = event_id
+        return RunClaim("claimed", dp_cost=cost)
+
+    async def run_recorded(self, grant_id: str, run: RunKey, event_id: str) -> None:
+        if self._runs.get(run) == event_id:  # the outbox holds it counted now
+            del self._runs[run]
+
+    def release_run(self, grant_id: str, run: RunKey, event_id: str, quota: int, dp_cost: int) -> None:
+        if self._runs.get(run) == event_id:
+            del self._runs[run]
+        if quota > 0:
+            self.outbox.release(grant_id)
+        if dp_cost:
+            self.outbox.release_budget(grant_id, dp_cost)
 
     def health(self) -> dict[str, Any]:
         return {"store": self.kind, "reachable": True}
@@ -244,6 +376,8 @@ class PostgresQuota:
         self.reachable: bool | None = None  # None until the first statement
         self.refused = 0  # calls refused because the store could not be reached
         self.lost_releases = 0  # units that could not be given back
+        #: PSI runs recorded counted whose row could not be marked so: in flight until their lease ends
+        self.unmarked_runs = 0
         self._executor = concurrent.futures.ThreadPoolExecutor(max_connections, thread_name_prefix="quota-pg")
 
     # ------------------------------------------------------------------------------------------ the counter
@@ -274,6 +408,126 @@ class PostgresQuota:
 
     def spends_in_event(self) -> bool:
         return False
+
+    async def claim_run(
+        self,
+        grant_id: str,
+        run: RunKey,
+        event_id: str,
+        quota: int,
+        budget: tuple[int, int] | None,
+        lease_s: float,
+    ) -> RunClaim:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.claim, grant_id, run, event_id, quota, budget, lease_s)
+
+    async def run_recorded(self, grant_id: str, run: RunKey, event_id: str) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._executor, self._mark_logged, run, event_id)
+        except RuntimeError:  # closed
+            with self._lock:
+                self.unmarked_runs += 1
+
+    def release_run(self, grant_id: str, run: RunKey, event_id: str, quota: int, dp_cost: int) -> None:
+        try:
+            self._executor.submit(self._unclaim_logged, grant_id, run, event_id, quota, dp_cost)
+        except RuntimeError:  # closed
+            with self._lock:
+                self.lost_releases += 1
+
+    def claim(
+        self,
+        grant_id: str,
+        run: RunKey,
+        event_id: str,
+        quota: int,
+        budget: tuple[int, int] | None = None,
+        lease_s: float = 60.0,
+    ) -> RunClaim:
+        """:meth:`claim_run`, in one transaction: the run's key (its row locked, waiting for a replica's transaction
+        that holds it), then its unit, then its ε; a refusal rolls the whole back. Blocks."""
+        import psycopg
+
+        job, request = run
+        key = {"job": job, "request": request, "grant": grant_id, "event": event_id, "lease": lease_s}
+
+        def transaction(conn: Any) -> RunClaim:
+            refused: RunClaim | None = None
+            for _ in range(3):  # a key dropped between the insert and the read is tried again
+                with conn.transaction():
+                    if conn.execute(_CLAIM_RUN, key).fetchone() is None:
+                        found = conn.execute(_FIND_RUN, key).fetchone()
+                        if found is None:
+                            continue
+                        if found[0] == event_id and not found[1]:  # this call's own, committed by an attempt whose
+                            return RunClaim("claimed", dp_cost=budget[0] if budget else 0)  # answer was lost
+                        return RunClaim("retry", retry_of=str(found[0])) if found[1] else RunClaim("in_flight")
+                    if (
+                        quota > 0
+                        and conn.execute(_TAKE, {**key, "window": WHOLE_GRANT, "limit": quota}).fetchone() is None
+                    ):
+                        refused = RunClaim("quota_exhausted")
+                        raise psycopg.Rollback
+                    if budget is not None:
+                        cost, limit = budget
+                        if conn.execute(_SPEND, {**key, "cost": cost, "budget": limit}).fetchone() is None:
+                            refused = RunClaim("dp_budget_exhausted")
+                            raise psycopg.Rollback
+                    return RunClaim("claimed", dp_cost=budget[0] if budget else 0)
+                if refused is not None:
+                    break
+            if refused is None:
+                return RunClaim("in_flight")
+            if refused.outcome == "dp_budget_exhausted":
+                row = conn.execute(_SPENT, key).fetchone()
+                return RunClaim("dp_budget_exhausted", spent=0 if row is None else int(row[0]))
+            return refused
+
+        if budget is not None and (budget[0] < 0 or budget[1] < 0):
+            raise ValueError("a cost and a budget are counts of thousandths of ε, not negative")
+        result: RunClaim = self._run(transaction)
+        return result
+
+    def mark_counted(self, run: RunKey, event_id: str) -> None:
+        """:meth:`run_recorded`: the run of ``event_id`` is counted. Blocks."""
+        self._execute(_RUN_COUNTED, {"job": run[0], "request": run[1], "event": event_id}, fetch=False)
+
+    def unclaim(self, grant_id: str, run: RunKey, event_id: str, quota: int, dp_cost: int) -> None:
+        """:meth:`release_run`, in one transaction: the run's key if ``event_id`` still holds it in flight, and the
+        unit (``quota`` above 0) and the ε it took. Blocks."""
+        params = {"job": run[0], "request": run[1], "event": event_id, "grant": grant_id, "window": WHOLE_GRANT}
+
+        def transaction(conn: Any) -> None:
+            with conn.transaction():
+                conn.execute(_DROP_RUN, params)
+                if quota > 0:
+                    conn.execute(_GIVE_BACK, params)
+                if dp_cost:
+                    conn.execute(_REFUND, {**params, "cost": dp_cost})
+
+        self._run(transaction)
+
+    def run_of(self, run: RunKey) -> tuple[str, bool] | None:
+        """The event id of the call that holds ``run`` and whether it is counted, or None. Blocks."""
+        row = self._execute(_FIND_RUN, {"job": run[0], "request": run[1]})
+        return None if row is None else (str(row[0]), bool(row[1]))
+
+    def _mark_logged(self, run: RunKey, event_id: str) -> None:
+        try:
+            self.mark_counted(run, event_id)
+        except QuotaUnavailableError as exc:
+            with self._lock:
+                self.unmarked_runs += 1
+            log.warning("PSI run of event %s not marked counted (in flight until its lease ends): %s", event_id, exc)
+
+    def _unclaim_logged(self, grant_id: str, run: RunKey, event_id: str, quota: int, dp_cost: int) -> None:
+        try:
+            self.unclaim(grant_id, run, event_id, quota, dp_cost)
+        except QuotaUnavailableError as exc:
+            with self._lock:
+                self.lost_releases += 1
+            log.warning("the PSI run of event %s could not be given back (it stays taken): %s", event_id, exc)
 
     def spend(self, grant_id: str, cost: int, budget: int) -> tuple[bool, int]:
         """Spend ``cost`` of ``grant_id``'s ``budget`` if the total stays within it: (whether it did, the total
@@ -363,6 +617,17 @@ class PostgresQuota:
                 self._checking = False
 
     def _execute(self, sql: str, params: dict[str, Any], *, fetch: bool = True, counted: bool = True) -> Any:
+        """Run one statement (autocommit): its first row if ``fetch``."""
+
+        def statement(conn: Any) -> Any:
+            cursor = conn.execute(sql, params)
+            return cursor.fetchone() if fetch else None
+
+        return self._run(statement, counted=counted)
+
+    def _run(self, work: Callable[[Any], Any], *, counted: bool = True) -> Any:
+        """``work(connection)`` on this thread's connection: what it returns. A connection that broke while idle is
+        replaced once and ``work`` run again (a transaction it opened was rolled back with it)."""
         import psycopg
 
         with self._lock:
@@ -381,8 +646,7 @@ class PostgresQuota:
                     except QuotaSchemaError as exc:  # refused like an outage: after a pause, tried again
                         self._failed(exc, counted=counted)
                         raise
-                cursor = conn.execute(sql, params)
-                row = cursor.fetchone() if fetch else None
+                row = work(conn)
             except psycopg.Error as exc:
                 self._discard(conn)
                 conn = None
@@ -462,6 +726,7 @@ class PostgresQuota:
                 "reachable": self.reachable is not False,
                 "refused": self.refused,
                 "lost_releases": self.lost_releases,
+                "unmarked_runs": self.unmarked_runs,
                 "last_error": self._last_error,
             }
 
@@ -498,6 +763,8 @@ __all__ = [
     "QuotaCounter",
     "QuotaSchemaError",
     "QuotaUnavailableError",
+    "RunClaim",
+    "RunKey",
     "open_quota_store",
     "redact",
 ]

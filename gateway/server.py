@@ -65,7 +65,7 @@ from gateway.headers import (
 from gateway.inflight import InFlightLimiter
 from gateway.policy import ChainUnavailableError, ChainView, Decision, Service
 from gateway.psi import PsiGuard, PsiStep, RecordMismatchError, claimed_tag, expects_record, record_fields
-from gateway.quota import LocalQuota, QuotaCounter, QuotaUnavailableError
+from gateway.quota import LocalQuota, QuotaCounter, QuotaUnavailableError, RunKey
 from network.certificates import AuthError, Caller, CallerAuthenticator
 from notary.event import UnsequencedEvent
 from notary.submit.digest import DigestSalts, GatewaySalt, body_digest, digest_hash, request_digest, response_digest
@@ -99,6 +99,10 @@ _STREAM_ABOVE: Final = 256 * 1024  # responses larger than this (or of unknown l
 _CALLER_POLL_S: Final = 0.1  # how often a streamed answer checks that its caller is still connected
 #: The status recorded for a call whose caller went away before its answer was whole (nginx's convention).
 CALLER_GONE_STATUS: Final = 499
+#: The Retry-After (s) of a PSI request step refused because the same request is in flight (409 ``psi_run_in_flight``).
+PSI_IN_FLIGHT_RETRY_S: Final = 2
+#: The shortest lease of a PSI run in flight in a shared quota store (:meth:`Gateway._run_lease_s`).
+PSI_RUN_LEASE_MIN_S: Final = 60.0
 
 _DETAILS: Final = {
     "purpose_missing": "the Consortium-Purpose header is missing or not a purpose name (a-z, 0-9, '.', '_', '-')",
@@ -185,6 +189,13 @@ class Gateway:
         #: event id → (job tag, the request's SHA-256) of each PSI request step in flight that counts as a run: kept
         #: in the outbox with its event when it is recorded counted (``Outbox.counted_run``)
         self._run_keys: dict[str, tuple[str, str]] = {}
+        #: event id → (the counter that holds it, its run's key, the grant's quota) of each PSI request step in flight
+        #: whose run it claimed (``QuotaCounter.claim_run``): marked counted once its event is, released with its unit
+        #: and ε otherwise
+        self._claims: dict[str, tuple[QuotaCounter, RunKey, int]] = {}
+        #: the runs of grants with neither a quota nor a privacy budget (they cost nothing): kept by this gateway
+        #: alone, in its outbox and memory, so that a shared quota store is not asked for them
+        self._free_runs: QuotaCounter = self.quota if isinstance(self.quota, LocalQuota) else LocalQuota(outbox)
         #: event ids of admitted calls whose unit (and ε) is reserved and not yet used: it is used once the call's
         #: event is recorded counted, and given back if the call ends otherwise (``_admitted``)
         self._held: set[str] = set()
@@ -379,7 +390,11 @@ class Gateway:
                             retry_of = self.outbox.counted_run(*run)
                         except OutboxError as exc:  # not known as a retry: counted as a run (never one too few)
                             log.warning("PSI run of event %s not looked up: %s", event["event_id"], exc)
-                    if denial is None and self.psi.counts_a_run(step) and retry_of is None:
+                        if retry_of is None:  # the run, its unit and ε at once, unless counted or in flight elsewhere
+                            denial, detail, dp_cost, retry_of = await self._claim_run(
+                                service, decision, run, event["event_id"]
+                            )
+                    elif self.psi.counts_a_run(step):
                         # one run, then the job's ε of the grant's privacy budget
                         denial = await self._reserve(decision)
                         if denial is None:
@@ -393,7 +408,7 @@ class Gateway:
             event["asset_version"] = decision.asset_version
             event["grant_id"] = decision.grant_id
         if denial is not None:
-            retry_after = 1 if denial[0] == "quota_unavailable" else None
+            retry_after = {"quota_unavailable": 1, "psi_run_in_flight": PSI_IN_FLIGHT_RETRY_S}.get(denial[0])
             return await self._deny(
                 event, denial[0], denial[1], started, decision, detail=detail, retry_after=retry_after
             )
@@ -426,12 +441,16 @@ class Gateway:
             # used its unit and ε, even if its answer was then cut off (by the upstream or the caller) or the write
             # of its last chunk failed; any other gives them back: not recorded (outbox full, a failure), or
             # recorded uncounted (a PSI request step the owner's service gave no answer to: no run, _no_answer).
+            claim = self._claims.pop(event_id, None)
             if event_id in self._held:
                 self._held.discard(event_id)
-                if charged:
-                    self.quota.release(grant_id)
-                if dp_cost:
-                    self.quota.release_budget(grant_id, dp_cost)
+                if claim is not None:  # the run's key too, so that the same request sent again is a run
+                    claim[0].release_run(grant_id, claim[1], event_id, claim[2], dp_cost)
+                else:
+                    if charged:
+                        self.quota.release(grant_id)
+                    if dp_cost:
+                        self.quota.release_budget(grant_id, dp_cost)
             self._uncounted.discard(event_id)
             self._dp_costs.pop(event_id, None)
             self._runs.discard(event_id)
@@ -490,6 +509,49 @@ class Gateway:
         if not admitted:
             return ("dp_budget_exhausted", 403), budget.refusal(decision.grant_id, spent), 0
         return None, None, budget.cost
+
+    async def _claim_run(
+        self, service: Service, decision: Decision, run: RunKey, event_id: str
+    ) -> tuple[tuple[str, int] | None, str | None, int, str | None]:
+        """Claim the run of a PSI request step with key ``run`` (``gateway.quota``): its unit of quota and the ε of
+        the job, when the asset's terms set a budget, taken with its key (a grant with neither costs nothing: its
+        runs are this gateway's own, the shared store is not asked). (None, None, the ε taken, None) when
+        claimed; (None, None, 0, the counted step's event id) when it is the same request as a counted run (on any
+        replica sharing the store); (reason and status, detail, 0, None) when the same request is in flight, the
+        grant's runs or budget are used up, or the store cannot be reached."""
+        assert self.psi is not None and decision.grant_id is not None
+        grant_id = decision.grant_id
+        budget = self.psi.budget(service, grant_id)
+        counter = self.quota if decision.quota > 0 or budget is not None else self._free_runs
+        try:
+            claim = await counter.claim_run(
+                grant_id, run, event_id, decision.quota,
+                None if budget is None else (budget.cost, budget.limit), self._run_lease_s(service),
+            )  # fmt: skip
+        except QuotaUnavailableError as exc:
+            log.warning("PSI job under grant %s refused: %s", grant_id, exc)
+            return ("quota_unavailable", 503), None, 0, None
+        if claim.outcome == "claimed":
+            self._claims[event_id] = (counter, run, decision.quota)
+            return None, None, claim.dp_cost, None
+        if claim.outcome == "retry":
+            return None, None, 0, claim.retry_of
+        if claim.outcome == "in_flight":
+            detail = (
+                "the same request step of this job (the same bytes) is still in flight at the owner's gateway; send "
+                f"it again in {PSI_IN_FLIGHT_RETRY_S} s: once it is answered it is answered the same at no second run"
+            )
+            return ("psi_run_in_flight", 409), detail, 0, None
+        if claim.outcome == "dp_budget_exhausted" and budget is not None:
+            return ("dp_budget_exhausted", 403), budget.refusal(grant_id, claim.spent), 0, None
+        return ("quota_exhausted", 403), None, 0, None
+
+    def _run_lease_s(self, service: Service) -> float:
+        """How long a PSI run's key stays in flight in a shared quota store before another request may take it
+        over (a replica that died with it): twice the longest the gateway waits for the owner's service to
+        connect and to send a read, at least :data:`PSI_RUN_LEASE_MIN_S`."""
+        read_s = max(self.settings.upstream_timeout_s, (self.psi.timeout_s(service) if self.psi else None) or 0.0)
+        return max(PSI_RUN_LEASE_MIN_S, 2 * (self.settings.connect_timeout_s + read_s))
 
     async def _reserve(self, decision: Decision) -> tuple[str, int] | None:
         """Reserve one unit of the allowed ``decision``'s quota; (reason, status) if none is left or the store
@@ -813,6 +875,9 @@ class Gateway:
         )
         if counted:  # its unit (and ε) is used now, whatever becomes of the answer (_admitted)
             self._held.discard(event["event_id"])
+            claim = self._claims.pop(event["event_id"], None)
+            if claim is not None:  # a repeat of the request on any replica takes nothing from now on
+                await claim[0].run_recorded(event["grant_id"] or "", claim[1], event["event_id"])
         self.metrics.calls[(event["decision"], event["denial_reason"] or "")] += 1
         self.metrics.latency_us_sum += event["latency_us"]
         self.metrics.latency_count += 1
@@ -835,7 +900,9 @@ class Gateway:
             )
         body = json.dumps(
             {
-                "error": {400: "bad_request", 403: "forbidden", 429: "too_many_requests"}.get(status, "unavailable"),
+                "error": {400: "bad_request", 403: "forbidden", 409: "conflict", 429: "too_many_requests"}.get(
+                    status, "unavailable"
+                ),
                 "reason": reason,
                 "detail": detail,
                 "event_id": event["event_id"],

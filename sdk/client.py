@@ -55,7 +55,7 @@ subclass :class:`AnswerCutOffError` for an answer whose connection broke after i
 :class:`NotaryResponseError` (the notary answered something other than the document or "not yet"),
 :class:`NotReceiptedError` and :class:`EvidenceNotReadyError` (still missing after the wait) and
 :class:`VerificationFailedError` (carrying the :class:`VerificationReport`). A denial by the gateway is not an
-exception: :meth:`MemberClient.call` returns the :class:`CallResult` (status 401, 403, 413, 429 or 503, with
+exception: :meth:`MemberClient.call` returns the :class:`CallResult` (status 401, 403, 409, 413, 429 or 503, with
 :attr:`CallResult.denial_reason`, which the gateway also sends as ``Consortium-Denial-Reason``);
 :meth:`CallResult.raise_for_denial` turns it into :class:`CallDeniedError`. The service's own answers of those
 statuses are no denial: the gateway drops every ``Consortium-*`` header a service answers with. Nor is a call the
@@ -126,7 +126,7 @@ CA_BUNDLE_NAME: Final = "ca-bundle.pem"
 #: (``body_too_large``), 429 (``too_many_in_flight``, ``Retry-After``) and 503 (the chain, the outbox). The same
 #: statuses from the provider's service are its own answers: they carry no such header (the gateway drops every
 #: ``Consortium-*`` header of an answer it passes on).
-DENIAL_STATUSES: Final = frozenset({401, 403, 413, 429, 503})
+DENIAL_STATUSES: Final = frozenset({401, 403, 409, 413, 429, 503})
 #: The reasons of a gateway's own 502, 503 or 504 for a call its grant allowed but the provider's service did not
 #: answer (or, for a PSI record step, answered with something else than the record): not denials. The event says
 #: so: decision ``allow``, no denial reason, and this status (``docs/gateway.md``, "Authorisation").
@@ -215,7 +215,7 @@ class VerificationFailedError(SdkError):
 
 
 class CallDeniedError(SdkError):
-    """A call the gateway denied (401, 403, 413, 429 or 503; raised by :meth:`CallResult.raise_for_denial`)."""
+    """A call the gateway denied (401, 403, 409, 413, 429 or 503; raised by :meth:`CallResult.raise_for_denial`)."""
 
     def __init__(self, result: CallResult) -> None:
         super().__init__(
@@ -277,7 +277,7 @@ class CallResult:
         body = self._gateway_answer()
         if body is None or self.status not in DENIAL_STATUSES or body.get("reason") in UPSTREAM_FAILURES:
             return None
-        if self.headers.get(REASON_HEADER) != body.get("reason"):  # the service's own 401, 403, 413, 429 or 503
+        if self.headers.get(REASON_HEADER) != body.get("reason"):  # the service's own 401, 403, 409, 413, 429 or 503
             return None
         return body
 

@@ -34,7 +34,8 @@ owner's service gave no answer to (the gateway's 502 ``upstream_unreachable``, 5
 (:class:`~sdk.client.AnswerCutOffError`: a large answer the gateway passes on as it arrives, cut by the service's
 stop or on the way), is sent again, the same bytes, up to ``retries`` times, ``retry_wait_s`` apart (doubling each
 time): the owner's service answers the same step the same and its gateway counts no run for the unanswered one
-(``privacy.service``, ``gateway.psi``).
+(``privacy.service``, ``gateway.psi``); so is a request step the gateway refuses 409 ``psi_run_in_flight`` (the same
+request is still in flight there, sent earlier, on any replica: ``gateway.quota``).
 
 The owner's side, from its consortium directory (``orgs/<org>/privacy/``, ``gateway.psi.terms_dir``), under the
 suite ``consortium.json`` names: :func:`write_psi_terms` draws the asset's job-secret key (X25519, or SM2 under
@@ -137,6 +138,8 @@ class PsiRefusedError(PsiJobError):
 
 #: The reasons of a gateway's answer for a step the owner's service did not answer: the same step may be sent again.
 NO_ANSWER: Final = frozenset({"upstream_unreachable", "upstream_timeout", "circuit_open"})
+#: The owner's gateway's refusal of a request step whose same bytes are in flight there (409, sent again later).
+IN_FLIGHT: Final = "psi_run_in_flight"
 
 
 def _reason(result: CallResult) -> str | None:
@@ -221,6 +224,8 @@ def run_psi_job(
             except AnswerCutOffError:  # the answer broke off mid-body: the same step gets the same answer
                 if attempt == retries:
                     raise
+                continue
+            if result.denial_reason == IN_FLIGHT:  # the same step is in flight at the gateway: answered later
                 continue
             if result.status not in (502, 503, 504) or _reason(result) not in NO_ANSWER:
                 break

@@ -28,6 +28,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -832,3 +833,122 @@ def test_a_grants_own_terms_hold_its_jobs_and_a_job_survives_a_restart_of_the_ow
     summaries = [json.loads(e["psi_summary"]) for e in events if "psi_summary" in e]
     assert [s["terms"] for s in summaries] == [digest_hex] * 4
     assert [s["max_input"] for s in summaries] == [250] * 4
+
+
+def test_a_request_step_is_one_run_across_two_replicas_sharing_a_store_and_at_a_lone_gateway(
+    psi: PsiWorld, tmp_path: Path, postgres: Any
+) -> None:
+    """Two replicas of the owner's gateway (``LiveGateway``, each with its own outbox) counting in one PostgreSQL
+    quota store, and a third gateway counting in its own outbox alone, before the owner's PSI service
+    (``privacy.service``), which holds every request step until the test lets them go. While the first request of a
+    job is held the same request (the same bytes) is refused 409 ``psi_run_in_flight`` with Retry-After by either
+    replica, and by the lone gateway for a job of its own, and recorded so; once answered and counted, the same request
+    sent to the other replica (to the lone gateway again) gets the same answer, takes no unit and no ε, and its event
+    names the counted one (``psi_retry_of``). One unit and one job's ε used in the store, and in the lone gateway's
+    outbox; every event passes the notary's schema."""
+    from aiohttp import web
+
+    from gateway.psi import PsiGuard
+    from gateway.quota import PostgresQuota
+    from gateway.server import PSI_IN_FLIGHT_RETRY_S
+    from notary.event import validate_event
+    from privacy.asset import STEP_METHODS, PsiAssetTerms, format_asset_terms
+    from privacy.asset import STEPS as STEP_NAMES
+    from privacy.service import PsiService
+    from tests.integration.gateway.gateway_world import LiveGateway, LoopThread, _serve
+
+    crypto = psi.crypto
+    suite = psi_suite(crypto)
+    asset, steps = f"replica-ids-{crypto}", f"/v1/privacy/replica-ids-{crypto}"
+    kem = suite.generate_kem()
+    terms = PsiAssetTerms(
+        asset, PROVIDER, suite.protocol, 1000, suite.kem_public(kem), steps, EPSILON, BUDGET, dp_inputs=True
+    )
+    document = format_asset_terms(terms)
+    chain = psi.chain
+    chain.consortium.assets.register_asset(
+        chain.signers[PROVIDER], asset, AssetKind.DATASET, digest(asset), terms_digest(document), 4
+    )
+    for step in STEP_NAMES:
+        chain.register_api(f"r{step}-{crypto}", terms.route(step), STEP_METHODS[step], asset=asset)
+    grant_id = chain.grant(GRANTEE, PSI_PURPOSE, asset=asset, quota=RUNS)
+    held: list[str] = []  # the event ids of the request steps the service holds, in the order they came
+    let_go = asyncio.Event()
+
+    @web.middleware
+    async def hold_requests(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.path.endswith("/request") and not let_go.is_set():
+            held.append(request.headers[EVENT_HEADER])
+            await let_go.wait()
+        return await handler(request)
+
+    app = PsiService(terms, psi.signing_key(PROVIDER), kem, ALPHA_IDS, tmp_path / "jobs").app()
+    app.middlewares.append(hold_requests)
+    loop = LoopThread()
+    runner, port = loop.run(_serve(app))
+    store = postgres.create_database("quota")
+    counters = [PostgresQuota(store), PostgresQuota(store)]
+
+    def gateway(name: str, counter: PostgresQuota | None) -> LiveGateway:  # its own outbox; the store, if shared
+        return LiveGateway(
+            psi.world, chain, loop, f"http://127.0.0.1:{port}", tmp_path / "outbox", name=f"gateway-{name}",
+            psi=PsiGuard({asset: document}, PROVIDER, crypto=crypto), suite=crypto, quota=counter,
+        )  # fmt: skip
+
+    gateways = [gateway("a", counters[0]), gateway("b", counters[1]), gateway("alone", None)]
+    a, b, alone = gateways
+    client_key = psi.signing_key(GRANTEE)
+    requests: list[tuple[bytes, dict[str, str]]] = []  # a job's request message and headers, for a and b, for alone
+    for job_id in (f"job-replicas-{crypto}", f"job-alone-{crypto}"):
+        job = JobTerms(job_id, grant_id, PSI_PURPOSE, 1000, EPSILON, True, suite=suite, dp_budget=BUDGET)
+        message = PsiClient(job, GRANTEE, suite.public_key(client_key), BETA_IDS, terms.kem_key).request()
+        requests.append((message, {JOB_HEADER: job_tag(grant_id, job_id)}))
+    pool = ThreadPoolExecutor(2)
+    try:
+        with member(psi, GRANTEE) as client:
+
+            def send(through: LiveGateway, job: int) -> Any:
+                message, headers = requests[job]
+                return client.call(
+                    through.url, "POST", f"{steps}/request", purpose=PSI_PURPOSE, content=message, headers=headers
+                )
+
+            first = pool.submit(send, a, 0)  # held by the owner's service
+            wait_until(lambda: len(held) == 1, "the owner's service to hold a's request step", 20, every=0.02)
+            first_alone = pool.submit(send, alone, 1)
+            wait_until(lambda: len(held) == 2, "the owner's service to hold the lone one's", 20, every=0.02)
+            busy = [send(b, 0), send(a, 0), send(alone, 1)]
+            assert [(r.status, r.denial_reason) for r in busy] == [(409, "psi_run_in_flight")] * 3, busy
+            assert {r.headers["Retry-After"] for r in busy} == {str(PSI_IN_FLIGHT_RETRY_S)}
+            loop.loop.call_soon_threadsafe(let_go.set)
+            answered = [first.result(30), first_alone.result(30)]
+            assert [(r.status, r.event_id) for r in answered] == [(200, held[0]), (200, held[1])], answered
+            again = [send(b, 0), send(alone, 1)]
+            assert [(r.status, r.content) for r in again] == [(200, r.content) for r in answered]
+        used, spent = counters[1].used(grant_id), counters[1].spent(grant_id)
+        used_alone, spent_alone = alone.outbox.quota_used(grant_id), alone.outbox.dp_spent(grant_id)
+        events = [e for g in gateways for e in g.recorded_since(0)]
+    finally:
+        loop.loop.call_soon_threadsafe(let_go.set)  # the held requests end, whatever failed
+        pool.shutdown()
+        for each in gateways:
+            each.close()
+        for counter in counters:
+            counter.close()
+        loop.run(runner.cleanup())
+        loop.close()
+    assert (used, spent) == (1, 3000)  # one run, one job's ε (3 noisy counts of ε 1)
+    assert (used_alone, spent_alone) == (1, 3000)
+    for event in events:
+        validate_event(event)  # as the notary takes it
+    by_id = {e["event_id"]: e for e in events}
+    assert [(by_id[r.event_id]["decision"], by_id[r.event_id]["status"]) for r in busy] == [("deny", 409)] * 3
+    for counted in answered:
+        assert by_id[counted.event_id]["psi_dp_cost"] == "3" and "psi_retry_of" not in by_id[counted.event_id]
+    retries = [by_id[r.event_id] for r in again]
+    assert [(e["decision"], e["gateway_id"], e["psi_retry_of"]) for e in retries] == [
+        ("allow", b.gateway_id, held[0]), ("allow", alone.gateway_id, held[1])
+    ]  # fmt: skip
+    assert not any("psi_dp_cost" in e for e in retries)

@@ -167,14 +167,16 @@ def test_a_gateway_does_not_start_on_a_quota_store_a_later_release_migrated(
 ) -> None:
     import psycopg
 
-    from gateway.quota import PostgresQuota
+    from gateway.quota import SCHEMA, PostgresQuota
 
     store = postgres.create_database("quota")
     made = PostgresQuota(store)
     made.ensure_schema()
     made.close()
-    with psycopg.connect(store, autocommit=True) as conn:  # as a release with a second migration would leave it
-        conn.execute("INSERT INTO schema_version (component, version) VALUES ('gateway_quota', 3)")
+    with psycopg.connect(store, autocommit=True) as conn:
+        conn.execute(  # as a release with a further migration would leave it
+            "INSERT INTO schema_version (component, version) VALUES ('gateway_quota', %s)", (SCHEMA.latest + 1,)
+        )
     log = tmp_path / "gateway.log"
     gateway = GatewayProcess(world, upstream.url, notary.url, log, replica="a", quota_store=store)
     try:
@@ -183,6 +185,7 @@ def test_a_gateway_does_not_start_on_a_quota_store_a_later_release_migrated(
         assert gateway.process is not None and gateway.process.wait(timeout=30) != 0
         said = log.read_text()
         assert "cannot start: the quota store" in said
-        assert "database schema 3 of gateway_quota is newer than this release (2): upgrade the release" in said
+        newer = f"database schema {SCHEMA.latest + 1} of gateway_quota is newer than this release ({SCHEMA.latest})"
+        assert f"{newer}: upgrade the release" in said
     finally:
         gateway.stop()

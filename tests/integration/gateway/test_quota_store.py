@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from gateway.quota import BUDGET_TABLE, TABLE, PostgresQuota, QuotaUnavailableError, redact
+from gateway.quota import BUDGET_TABLE, RUNS_TABLE, TABLE, PostgresQuota, QuotaUnavailableError, RunClaim, redact
 from tests.support.wait import wait_until
 
 GRANT = "0x" + "ab" * 32
@@ -196,3 +196,88 @@ def test_urls_are_shown_without_their_password() -> None:
     assert redact("postgresql://gw:secret@db:5432/quota") == "postgresql://gw:***@db:5432/quota"
     assert redact("postgresql://gw@db/quota") == "postgresql://gw@db/quota"
     assert redact("postgresql:///quota") == "postgresql:///quota"
+
+
+# -- PSI runs shared by the replicas (gateway_psi_runs) ------------------------------------------------------
+
+RUN = ("7a" * 32, "1c" * 32)  # a job's tag, the SHA-256 of its request step's bytes
+
+
+def test_a_psi_run_is_taken_once_across_two_replicas_with_its_unit_and_epsilon(
+    url: str, counters: list[PostgresQuota]
+) -> None:
+    """Replica a claims a run (a unit of the quota of 3 and 1.5 ε of 10 with its key, in flight): the same request
+    on replica b is in flight and takes nothing; once a's event is recorded counted it is a retry of a's event and
+    takes nothing, however often; another request of the same job is a run. A run whose call ended without its
+    event counted (no answer) gives its key, unit and ε back, so the same request is a run again; a refusal (runs or
+    ε used up) leaves nothing behind. A key whose lease ended in flight (a replica that died with it) is taken over
+    by a request that counts a new run; the late call's release then gives back its own unit and ε only."""
+    a, b = PostgresQuota(url), PostgresQuota(url)
+    counters.extend([a, b])
+    budget = (1500, 10_000)
+    assert a.claim(GRANT, RUN, "ev-a1", 3, budget) == RunClaim("claimed", dp_cost=1500)
+    assert b.claim(GRANT, RUN, "ev-b1", 3, budget) == RunClaim("in_flight")
+    assert (b.used(GRANT), b.spent(GRANT), b.run_of(RUN)) == (1, 1500, ("ev-a1", False))
+    asyncio.run(a.run_recorded(GRANT, RUN, "ev-a1"))
+    for replica, event in ((b, "ev-b2"), (a, "ev-a2"), (b, "ev-b3")):
+        assert replica.claim(GRANT, RUN, event, 3, budget) == RunClaim("retry", retry_of="ev-a1")
+    assert (a.used(GRANT), a.spent(GRANT), a.run_of(RUN)) == (1, 1500, ("ev-a1", True))
+
+    other = (RUN[0], "2d" * 32)  # the same job started again: other bytes, a run
+    assert b.claim(GRANT, other, "ev-b4", 3, budget) == RunClaim("claimed", dp_cost=1500)
+    b.unclaim(GRANT, other, "ev-b4", 3, 1500)  # its owner's service gave no answer
+    assert (a.used(GRANT), a.spent(GRANT), a.run_of(other)) == (1, 1500, None)
+    assert a.claim(GRANT, other, "ev-a5", 3, budget) == RunClaim("claimed", dp_cost=1500)
+    asyncio.run(a.run_recorded(GRANT, other, "ev-a5"))
+
+    third, fourth = (RUN[0], "3e" * 32), ("4f" * 32, "3e" * 32)
+    assert b.claim(GRANT, third, "ev-b6", 3, (1500, 4000)) == RunClaim("dp_budget_exhausted", spent=3000)
+    assert b.claim(GRANT, third, "ev-b7", 2, budget) == RunClaim("quota_exhausted")
+    assert (b.used(GRANT), b.spent(GRANT), b.run_of(third)) == (2, 3000, None)  # nothing taken, no key left
+
+    assert b.claim(GRANT, third, "ev-b8", 0, None, lease_s=0) == RunClaim("claimed")  # unlimited, no ε: a key only
+    assert a.claim(GRANT, third, "ev-a9", 3, budget) == RunClaim("claimed", dp_cost=1500)  # the lease ended: taken over
+    assert (a.used(GRANT), a.spent(GRANT), a.run_of(third)) == (3, 4500, ("ev-a9", False))
+    b.unclaim(GRANT, third, "ev-b8", 0, 0)  # the late call ends without an answer: a's key stays
+    assert a.run_of(third) == ("ev-a9", False) and a.used(GRANT) == 3
+    assert a.claim(GRANT, fourth, "ev-a10", 3, budget) == RunClaim("quota_exhausted")  # the quota of 3 is used
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(f"SELECT job, request, event_id, counted FROM {RUNS_TABLE} ORDER BY event_id").fetchall()
+    assert rows == [(RUN[0], RUN[1], "ev-a1", True), (*other, "ev-a5", True), (*third, "ev-a9", False)]
+
+
+def _waiting_on_locks(conn: psycopg.Connection[Any], database: str) -> int:
+    row = conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'", (database,)
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_the_same_request_racing_on_two_replicas_takes_one_run(url: str, counters: list[PostgresQuota]) -> None:
+    """Both replicas in their claim's transaction at once, driven by the row locks: a transaction of the test holds
+    the grant's quota row, so replica a's claim inserts the run's key and waits for the row; replica b's claim of
+    the same key then waits for a's transaction. The test's transaction ends: a takes its unit and commits, and b
+    finds the key in flight and takes nothing. One unit used, one key, whichever replica each request reached."""
+    a, b = PostgresQuota(url), PostgresQuota(url)
+    counters.extend([a, b])
+    assert a.take(GRANT, 10)  # the quota row exists: the test's transaction can hold it
+    database = str(psycopg.conninfo.conninfo_to_dict(url)["dbname"])
+    results: dict[str, RunClaim] = {}
+
+    def claim(replica: PostgresQuota, event: str) -> None:
+        results[event] = replica.claim(GRANT, RUN, event, 10)
+
+    with psycopg.connect(url, autocommit=True) as watcher, psycopg.connect(url) as holder:
+        holder.execute(f"SELECT used FROM {TABLE} WHERE grant_id = %s FOR UPDATE", (GRANT,))
+        first = threading.Thread(target=claim, args=(a, "ev-a"))
+        first.start()
+        wait_until(lambda: _waiting_on_locks(watcher, database) == 1, "replica a to wait for the quota row", 20)
+        second = threading.Thread(target=claim, args=(b, "ev-b"))
+        second.start()
+        wait_until(lambda: _waiting_on_locks(watcher, database) == 2, "replica b to wait for a's key", 20)
+        assert results == {}
+        holder.rollback()
+        first.join(20)
+        second.join(20)
+    assert results == {"ev-a": RunClaim("claimed"), "ev-b": RunClaim("in_flight")}
+    assert (a.used(GRANT), b.run_of(RUN)) == (2, ("ev-a", False))

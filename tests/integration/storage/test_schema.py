@@ -289,7 +289,7 @@ def test_the_three_components_opening_one_fresh_database_at_once_each_record_the
 
     assert [(c, v) for c, v, _ in versions(connect())] == [
         ("explorer_calls", 1), ("explorer_calls", 2), ("explorer_calls", 3), ("gateway_quota", 1),
-        ("gateway_quota", 2), *(("notary", v) for v in range(1, NOTARY.latest + 1)),
+        ("gateway_quota", 2), ("gateway_quota", 3), *(("notary", v) for v in range(1, NOTARY.latest + 1)),
     ]  # fmt: skip
 
 
@@ -367,7 +367,36 @@ def test_the_quota_store_adopts_a_table_made_before_the_version_table(
         assert quota.take("g", 4) and not quota.take("g", 4)
     finally:
         quota.close()
-    assert recorded(conn, "gateway_quota") == [1, 2]
+    assert recorded(conn, "gateway_quota") == [1, 2, 3]
+
+
+def test_the_quota_store_of_version_2_keeps_its_counts_and_gets_the_psi_runs(
+    url: str, connect: Callable[[], psycopg.Connection[Any]]
+) -> None:
+    """A quota store the release before the shared PSI runs made (version 2: units and ε spent, no runs): opening
+    it migrates it to version 3, its counts as they were, and the runs taken from then on count against them."""
+    from gateway.quota import RUNS_TABLE, SCHEMA, RunClaim
+
+    conn = connect()
+    migrate(conn, Schema(SCHEMA.component, SCHEMA.migrations[:2], SCHEMA.tables))
+    conn.execute("INSERT INTO gateway_quota (grant_id, quota_window, used) VALUES ('g', 'grant', 3), ('h', 'grant', 1)")
+    conn.execute("INSERT INTO gateway_dp_budget (grant_id, spent) VALUES ('g', 4500)")
+    assert columns(conn, RUNS_TABLE) == []
+    quota = open_quota(url)
+    try:
+        assert (quota.used("g"), quota.used("h"), quota.spent("g")) == (3, 1, 4500)
+        run = ("7a" * 32, "1c" * 32)
+        assert quota.claim("g", run, "ev-1", 4, (1500, 6000)) == RunClaim("claimed", dp_cost=1500)
+        assert quota.claim("g", ("7a" * 32, "2d" * 32), "ev-2", 5, (1500, 6000)) == RunClaim(
+            "dp_budget_exhausted", spent=6000
+        )
+        assert (quota.used("g"), quota.spent("g"), quota.run_of(run)) == (4, 6000, ("ev-1", False))
+    finally:
+        quota.close()
+    assert recorded(conn, "gateway_quota") == [1, 2, 3]
+    assert columns(conn, RUNS_TABLE) == [
+        "job", "request", "grant_id", "event_id", "counted", "lease_until", "updated_at"
+    ]  # fmt: skip
 
 
 def test_the_call_index_adopts_an_index_made_before_the_version_table(
@@ -491,11 +520,14 @@ def test_the_notary_refuses_a_database_a_later_release_migrated(
 def test_the_quota_store_refuses_a_database_a_later_release_migrated(
     url: str, connect: Callable[[], psycopg.Connection[Any]]
 ) -> None:
+    from gateway.quota import SCHEMA
+
     open_quota(url).close()
     a_later_release(connect(), "gateway_quota")
     clock = [1000.0]
     quota = PostgresQuota(url, clock=lambda: clock[0])
-    newer = r"database schema 3 of gateway_quota is newer than this release \(2\): upgrade the release"
+    later = SCHEMA.latest + 1
+    newer = rf"database schema {later} of gateway_quota is newer than this release \({SCHEMA.latest}\): upgrade"
     try:
         with pytest.raises(QuotaSchemaError, match=newer):
             quota.ensure_schema()

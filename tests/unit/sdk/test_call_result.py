@@ -38,7 +38,7 @@ def test_an_allowed_call_the_service_did_not_answer_is_an_upstream_failure_not_a
 @pytest.mark.parametrize(
     ("status", "reason"),
     [(403, "no_grant"), (503, "chain_unavailable"), (401, "bad_cert"), (429, "too_many_in_flight"),
-     (413, "body_too_large")],
+     (413, "body_too_large"), (409, "psi_run_in_flight")],
 )  # fmt: skip
 def test_a_refusal_is_a_denial_and_no_upstream_failure(status: int, reason: str) -> None:
     result = answer(status, reason)
@@ -53,7 +53,7 @@ def test_the_services_own_5xx_is_neither(status: int) -> None:
     assert (result.ok, result.upstream_failure, result.denial_reason) == (False, None, None)
 
 
-@pytest.mark.parametrize("status", [401, 403, 413, 429, 503])
+@pytest.mark.parametrize("status", [401, 403, 409, 413, 429, 503])
 def test_the_services_own_refusal_in_the_gateways_form_is_no_denial(status: int) -> None:
     """The provider's service answering a refusal of its own, even in the gateway's JSON form, is not the
     gateway's denial: the gateway drops every ``Consortium-*`` header of an answer it passes on, so such an answer
