@@ -530,17 +530,17 @@ class CallerAuthenticator:
                 f"the CA certificate of org {entry.issuer.org} that issued {entry.caller.subject} is not valid on "
                 f"chain at block {trust.head}",
             )
+        caller = entry.caller
+        crl_file = entry.crl
+        if entry.sm2 is not None:  # its CA trusted now (unknown_issuer first, as a P-256 CA's record), its CRL file
+            crl_file = self._sm2_now(entry, caller)
         now = self._clock()
         if now.tzinfo is None:
             now = now.replace(tzinfo=UTC)
-        caller = entry.caller
         if now < entry.not_before:
             raise AuthError("certificate_not_yet_valid", entry.not_yet_valid())
         if now > entry.not_after:
             raise AuthError("certificate_expired", entry.expired())
-        crl_file = entry.crl
-        if entry.sm2 is not None:
-            crl_file = self._sm2_now(entry, caller)
         if crl_file is not None:
             crl = crl_file.current()
             if crl.error is not None:
