@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import httpx
 
     from chain.backend import ClientTls
+    from chain.trustview import TrustView
     from notary.logsuite import LogVerifier
     from notary.service import AnchorSettings
 
@@ -582,34 +583,43 @@ def witness_serve(
     on_chain = org not in witness_orgs(description) and bool(description.chain_url)  # a member admitted later
     tls = root_chain_tls(directory, description.chain_url, passphrase) if on_chain else None
     _check_witness(description, org, lambda: public_bytes(private_key), tls)
+    view = _witness_view(
+        description,
+        tls or (root_chain_tls(directory, description.chain_url, passphrase) if description.chain_url else None),
+    )
     config = WitnessConfig(
         name=witness_name(description, org),
         private_key=private_key,
         state_path=witness_state_path(directory, org),
         logs={log_origin(description): [log_verifier(description)]},
-        access=read_access(directory, description) if authenticate_reads else None,
-        follow_logs=_followed_log_keys(
-            description,
-            tls or (root_chain_tls(directory, description.chain_url, passphrase) if description.chain_url else None),
-        ),
+        access=read_access(directory, description, trust=view) if authenticate_reads else None,
+        follow_logs=None if view is None else _followed_log_keys(description, view),
     )
     configure_json_logging("notary.witness")
     serve(config, host, port)
 
 
-def _followed_log_keys(
-    description: ConsortiumDescription, tls: ClientTls | None
-) -> Callable[[str], Sequence[LogVerifier] | None] | None:
-    """For a consortium with a TrustDirectory and a chain: origin → the log keys valid now on chain (the log's key
-    may rotate, ``notary rotate-key``), read by a view of the chain followed while the witness runs; None until
-    it has read it (``consortium.json``'s key then). None: no chain to follow."""
-    from network.logsetup import chain_log_keys
+def _witness_view(description: ConsortiumDescription, tls: ClientTls | None) -> TrustView | None:
+    """For a consortium with a TrustDirectory and a chain: a view of it (started, followed while the witness
+    runs), through which the witness follows the log's keys and, with ``--authenticate-reads``, checks its readers
+    as the notary does (the member CAs, SM2 ones too, the regulators and who is a member, as the chain says). None:
+    no chain to follow."""
     from network.trust import has_directory, trust_view
 
     if not has_directory(description) or not description.chain_url:
         return None
     view = trust_view(description, tls=tls)
     view.start(require=False)
+    return view
+
+
+def _followed_log_keys(
+    description: ConsortiumDescription, view: TrustView
+) -> Callable[[str], Sequence[LogVerifier] | None]:
+    """origin → the log keys valid now on chain (the log's key may rotate, ``notary rotate-key``), read by
+    ``view``; None until it has read it (``consortium.json``'s key then)."""
+    from network.logsetup import chain_log_keys
+
     origin = log_origin(description)
 
     def follow(asked: str) -> Sequence[LogVerifier] | None:

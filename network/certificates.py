@@ -40,11 +40,14 @@ records the call.
 
 SM2 certificates. A certificate signed SM2-with-SM3 reaches a gateway only in the header of auth mode, from a TLCP
 terminator (OpenSSL's TLS refuses SM2 certificates at the handshake). It is checked by
-:class:`network.sm2callers.Sm2Issuers` against the member's SM2 identity CA of ``consortium.json``
-(``sm2_ca_cert_pem``) with :func:`suite.x509.verify_chain`, under the same reason codes (an SM2 certificate in an
-``intl`` consortium, or of a member without an SM2 CA: ``unknown_issuer``); its revocation list is the org's SM2 CRL
-``orgs/<org>/ca/sm2-crl.pem``, reread like the P-256 one (below); the cache, the validity at ``clock``, the chain's
-revoked serials and the membership are the same.
+:class:`network.sm2callers.Sm2Issuers` against the member's SM2 identity CAs (``consortium.json``'s
+``sm2_ca_cert_pem`` and, with a trust view, those the TrustDirectory records, :class:`network.sm2callers.Sm2IdentityCas`
+as the people checks ask it) with :func:`suite.x509.verify_chain`, under the same reason codes (an SM2 certificate in
+an ``intl`` consortium, or of a member without an SM2 CA: ``unknown_issuer``); on every request its CA must be trusted
+now (a record valid at the view's head, or listed and never recorded: ``unknown_issuer`` otherwise); its revocation
+list is the org's SM2 CRL ``orgs/<org>/ca/sm2-crl.pem``, reread like the P-256 one (below) and checked against any SM2
+CA of the org trusted now; the cache, the validity at ``clock``, the chain's revoked serials and the membership are
+the same.
 
 Cost. The first three checks and the identity checks depend only on the certificate bytes and on
 ``consortium.json``, so their outcome (success or failure) is cached per DER, in a bounded cache (4,096 entries
@@ -102,7 +105,7 @@ from notary.submit.digest import SM3_EVENT_VERSION
 if TYPE_CHECKING:
     from chain.contracts.trust import KeyRecord
     from chain.trustview import TrustSnapshot, TrustView
-    from network.sm2callers import Sm2Issuers
+    from network.sm2callers import Sm2Ca, Sm2IdentityCas, Sm2Issuers
 
 __all__ = [
     "CACHE_SIZE",
@@ -208,6 +211,7 @@ class _Verified:
     cert_not_before: datetime
     issuer: _Issuer
     crl: CrlFile | None
+    sm2: Sm2Ca | None = None  # an SM2 certificate's CA: whether it is trusted, and its CRL, asked at each request
 
     def not_yet_valid(self) -> str:
         if self.not_before > self.cert_not_before:
@@ -388,6 +392,7 @@ class CallerAuthenticator:
         self._crypto = description.crypto
         self._sm2_listed = dict(sm2_cas) if sm2_cas is not None else _listed_sm2_cas(description)
         self._sm2: Sm2Issuers | None = None
+        self._sm2_lock = threading.Lock()
         # consortium.json's founders' CAs; with a trust view, only until it has read the chain (and every CA
         # since is the chain's: the founders' were written there at genesis)
         cas = [(m.org, m.identity.ca_cert_pem.encode("ascii"), None) for m in description.members]
@@ -406,7 +411,34 @@ class CallerAuthenticator:
         if self._trust is not None:
             raise RuntimeError("the authenticator already follows a trust view")
         self._trust = trust
+        sm2 = self._sm2
+        if sm2 is not None:
+            sm2.cas.trust = trust
         trust.subscribe(self._follow)
+
+    def sm2_identity_cas(self) -> Sm2IdentityCas:
+        """The SM2 identity CAs of the members (``consortium.json``'s, and the chain's through the trust view) and
+        their SM2 CRLs, made at the first SM2 certificate (:class:`network.sm2callers.Sm2IdentityCas`): the one
+        answer this authenticator and the people checks over it (``network.logins``) share."""
+        return self._sm2_issuers().cas
+
+    def _sm2_issuers(self) -> Sm2Issuers:
+        sm2 = self._sm2
+        if sm2 is None:
+            from network.sm2callers import Sm2IdentityCas, Sm2Issuers
+
+            with self._sm2_lock:
+                sm2 = self._sm2
+                if sm2 is None:
+                    cas = Sm2IdentityCas(
+                        self._sm2_listed,
+                        trust=self._trust,
+                        directory=self._directory,
+                        crl_check_interval=self._crl_check_interval,
+                        crl_clock=self._crl_clock,
+                    )
+                    sm2 = self._sm2 = Sm2Issuers(self._crypto, cas)
+        return sm2
 
     def _tables(self, cas: Sequence[tuple[str, bytes, KeyRecord | None]]) -> _State:
         """The issuers of ``cas`` (org, PEM or DER, record) by subject, and an empty cache of verified
@@ -498,16 +530,19 @@ class CallerAuthenticator:
                 f"the CA certificate of org {entry.issuer.org} that issued {entry.caller.subject} is not valid on "
                 f"chain at block {trust.head}",
             )
+        caller = entry.caller
+        crl_file = entry.crl
+        if entry.sm2 is not None:  # its CA trusted now (unknown_issuer first, as a P-256 CA's record), its CRL file
+            crl_file = self._sm2_now(entry, caller)
         now = self._clock()
         if now.tzinfo is None:
             now = now.replace(tzinfo=UTC)
-        caller = entry.caller
         if now < entry.not_before:
             raise AuthError("certificate_not_yet_valid", entry.not_yet_valid())
         if now > entry.not_after:
             raise AuthError("certificate_expired", entry.expired())
-        if entry.crl is not None:
-            crl = entry.crl.current()
+        if crl_file is not None:
+            crl = crl_file.current()
             if crl.error is not None:
                 raise AuthError(
                     "certificate_revoked",
@@ -526,6 +561,17 @@ class CallerAuthenticator:
         if self._member_status(caller.org) is None:
             raise AuthError("unknown_member", f"org {caller.org!r} is not a member of the consortium on chain")
         return caller
+
+    def _sm2_now(self, entry: _Verified, caller: Caller) -> CrlFile | None:
+        """The per-request check of an SM2 certificate's CA (trusted now: its record valid at the view's head, or
+        listed and never recorded) and the org's SM2 CRL file to check it against."""
+        ca = entry.sm2
+        assert ca is not None
+        cas = self._sm2_issuers().cas
+        untrusted = cas.trusted_now(ca.cert, ca.org)
+        if untrusted is not None:
+            raise AuthError("unknown_issuer", f"{untrusted}: certificate {caller.subject} is no longer accepted")
+        return cas.crl(ca.org, ca.cert)
 
     def admit(self, der: bytes | None) -> Caller:
         """The verdict of a server that serves members only (the notary over mutual TLS, a node's JSON-RPC, the
@@ -706,32 +752,13 @@ class CallerAuthenticator:
         """The checks of an SM2 certificate, forwarded by a TLCP terminator, that depend on it only
         (:class:`network.sm2callers.Sm2Issuers`): a :class:`_Verified` whose CRL is the org's SM2 one, or
         ``(reason, detail)``."""
-        from network.sm2callers import Sm2Issuers, read_sm2_crl, sm2_crl_path
-
-        sm2 = self._sm2
-        if sm2 is None:
-            sm2 = self._sm2 = Sm2Issuers(self._crypto, self._sm2_listed)
-        verdict = sm2.verify(der, subject, units)
+        verdict = self._sm2_issuers().verify(der, subject, units)
         if isinstance(verdict, tuple):
             return verdict
         ca = verdict.ca
         issuer = _Issuer(
             ca.org, x509.load_der_x509_certificate(ca.cert.der), ca.cert.subject, ca.cert.not_before, ca.cert.not_after
         )
-        crl = None
-        if self._directory is not None:
-            key = (ca.org, b"sm2:" + ca.cert.der)
-            crl = self._crls.get(key)
-            if crl is None:
-                path = sm2_crl_path(self._directory, ca.org)
-                crl = CrlFile(
-                    ca.org,
-                    path,
-                    lambda data: read_sm2_crl(data, ca, path),
-                    self._crl_check_interval,
-                    self._crl_clock,
-                )
-                crl = self._crls.setdefault(key, crl)
         caller = Caller(
             org=ca.org,
             identity=caller_identity(der, SCHEMA_VERSION),
@@ -746,7 +773,8 @@ class CallerAuthenticator:
             not_after=verdict.not_after,
             cert_not_before=verdict.cert_not_before,
             issuer=issuer,
-            crl=crl,
+            crl=None,
+            sm2=ca,
         )
 
 

@@ -64,7 +64,9 @@ certificate's validity, revocation and membership:
 The certificate checks of an ES256 token are the gateway's: :class:`network.certificates.CallerAuthenticator`,
 built over the same ``consortium.json`` and CRL files, does them (issuer, identity, validity, CRL reread within a
 second of a change, membership), and its reasons are mapped onto these. Those of an SM2SM3 token are this module's
-(``_SM2Identities``): the SM2 identity CAs are the founders' of ``consortium.json`` (``sm2_ca_cert_pem``) and,
+(``_SM2Identities``), over the SM2 identity CAs the gateway authenticator knows
+(:class:`network.sm2callers.Sm2IdentityCas`, the one place a gateway's SM2 callers are checked against too): they
+are the founders' of ``consortium.json`` (``sm2_ca_cert_pem``) and,
 given the chain's trust view, every member's the TrustDirectory records (a ``CA_CERT`` holding an SM2 CA with the
 member's ``OU``, :func:`network.trust.sm2_identity_cas`: a firm that joined after genesis publishes its own with
 ``member keys publish``), each a record valid at the chain's head on every request. A founder's listed SM2 CA counts
@@ -86,7 +88,6 @@ import binascii
 import json
 import math
 import secrets
-import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -101,25 +102,22 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from chain.errors import MalformedError
-from chain.ids import OrgId
 from network._pem import org_units, parse_cert
 from network.certificates import (
-    CRL_CHECK_INTERVAL_S,
     AuthError,
     BoundedCache,
     CallerAuthenticator,
-    CrlFile,
     event_identity,
 )
-from network.description import ConsortiumDescription, load_description
+from network.description import load_description
 from network.errors import NetworkError
-from network.identity import PERSON_ROLES, OrgPaths, certificate_role
+from network.identity import PERSON_ROLES, certificate_role
 from notary.event import SCHEMA_VERSION, caller_identity
 from notary.submit.digest import SM3_EVENT_VERSION
 
 if TYPE_CHECKING:
-    from chain.contracts.trust import KeyRecord
-    from chain.trustview import TrustSnapshot, TrustView
+    from chain.trustview import TrustView
+    from network.sm2callers import Sm2IdentityCas
     from suite.sm2 import SM2PrivateKey
     from suite.x509 import Certificate as SM2Certificate
 
@@ -360,7 +358,7 @@ class Authenticator:
         if cache_size < 1:
             raise ValueError("cache_size must be at least 1")
         description = load_description(Path(root))
-        self._regulators = frozenset(regulator_orgs)
+        self._regulators = regulator_orgs  # asked per token: a collection that follows the chain may grow
         self._firms: dict[str, str] = {m.org: m.name for m in description.members}
         self._clock = clock or _utc_now
         member = is_member
@@ -371,7 +369,7 @@ class Authenticator:
         self._certificates = CallerAuthenticator(
             description, Path(root), status, clock=self._clock, cache_size=cache_size, trust=trust, crl_clock=crl_clock
         )
-        self._sm2 = _SM2Identities(description, Path(root), status, self._clock, crl_clock, trust=trust)
+        self._sm2 = _SM2Identities(self._certificates.sm2_identity_cas, status, self._clock)
         self._cache: BoundedCache[str, _Verified | tuple[str, str]] = BoundedCache(cache_size)
         if trust is not None:  # a token refused for its issuer may pass once the chain names a new CA
 
@@ -618,63 +616,19 @@ class Authenticator:
 
 
 class _SM2Identities:
-    """The SM2 identity CAs of ``consortium.json``'s members (``sm2_ca_cert_pem``) and, given ``trust``, those
-    the TrustDirectory records (:func:`network.trust.sm2_identity_cas`), and their CRLs
-    (``orgs/<org>/ca/sm2-crl.pem``, reread within ``interval`` seconds of a change, as the P-256 CRLs are)."""
+    """The checks of an SM2 person's certificate against the SM2 identity CAs of the members and their CRLs, as
+    ``cas`` answers for them (:class:`network.sm2callers.Sm2IdentityCas`, the gateway authenticator's: the
+    founders' of ``consortium.json`` and, given a trust view, those the TrustDirectory records)."""
 
     def __init__(
         self,
-        description: ConsortiumDescription,
-        root: Path,
+        cas: Callable[[], Sm2IdentityCas],
         member_status: Callable[[str], str | None],
         clock: Callable[[], datetime],
-        crl_clock: Callable[[], float],
-        interval: float = CRL_CHECK_INTERVAL_S,
-        *,
-        trust: TrustView | None = None,
     ) -> None:
-        from suite.x509 import Certificate
-
-        self._listed: dict[str, SM2Certificate] = {
-            m.org: Certificate.from_pem(m.identity.sm2_ca_cert_pem.encode("ascii"))
-            for m in description.members
-            if m.identity.sm2_ca_cert_pem is not None
-        }
-        self._recorded: dict[str, list[tuple[SM2Certificate, KeyRecord]]] = {}
-        self._trust = trust
-        self._root = root
+        self._cas = cas
         self._member_status = member_status
         self._clock = clock
-        self._crl_clock = crl_clock
-        self._interval = interval
-        self._crls: dict[tuple[str | bytes, ...], CrlFile] = {}
-        self._lock = threading.Lock()
-        if trust is not None:
-            trust.subscribe(self._follow)
-
-    def _follow(self, snapshot: TrustSnapshot) -> None:
-        from network.trust import sm2_identity_cas
-
-        self._recorded = sm2_identity_cas(snapshot)
-
-    def _candidates(self, org: str) -> list[SM2Certificate]:
-        """The SM2 CAs of ``org``: the one ``consortium.json`` lists, then those on chain (any record, ever)."""
-        listed = self._listed.get(org)
-        return [*([] if listed is None else [listed]), *(c for c, _ in self._recorded.get(org, ()))]
-
-    def trusted_now(self, ca: SM2Certificate, org: str) -> str | None:
-        """None when ``ca`` is still an SM2 CA of ``org``: recorded on chain by a record valid at the trust view's
-        head, or listed in ``consortium.json`` and never recorded on chain (once the member recorded it, its records
-        decide: a founder's SM2 CA retired on chain is retired, listed or not); else why not."""
-        trust = self._trust
-        records = [r for c, r in self._recorded.get(org, ()) if c.der == ca.der]
-        listed = self._listed.get(org)
-        if listed is not None and listed.der == ca.der and not records:
-            return None
-        if trust is not None and any(r.valid_at(trust.head) for r in records):
-            return None
-        head = "" if trust is None else f" at block {trust.head}"
-        return f"the SM2 CA {ca.subject!r} of org {org} is not valid on chain{head}"
 
     def issuer(self, cert: SM2Certificate) -> tuple[SM2Certificate, str] | tuple[str, str]:
         """``(CA, org)`` when the SM2 identity CA of the member that ``cert`` names (its one ``OU``) issued it and
@@ -689,12 +643,13 @@ class _SM2Identities:
         if len(units) != 1:
             return ("unknown_issuer", f"certificate {subject} names no single org (one OU)")
         org = units[0]
-        candidates = self._candidates(org)
+        cas = self._cas()
+        candidates = cas.candidates(org)
         if not candidates:
             return (
                 "unknown_issuer",
                 f"certificate {subject} claims org {org!r}, which has no SM2 identity CA in consortium.json"
-                + ("" if self._trust is None else " nor on chain"),
+                + ("" if cas.trust is None else " nor on chain"),
             )
         named = [c for c in candidates if c.subject_der == cert.issuer_der]
         if not named:
@@ -721,9 +676,10 @@ class _SM2Identities:
 
     def check(self, cert: SM2Certificate, ca: SM2Certificate, org: str) -> None:
         """The per-request checks of an SM2 person's certificate: validity (its and its CA's) at the clock's
-        instant, the CA's record on chain (with a trust view), the org's SM2 CRL (fail closed), membership;
-        :class:`LoginError` says which failed."""
-        untrusted = self.trusted_now(ca, org)
+        instant, its CA trusted now (:meth:`~network.sm2callers.Sm2IdentityCas.trusted_now`), the org's SM2 CRL
+        (fail closed), membership; :class:`LoginError` says which failed."""
+        cas = self._cas()
+        untrusted = cas.trusted_now(ca, org)
         if untrusted is not None:
             raise LoginError("unknown_issuer", f"{untrusted}: certificate {cert.subject} is no longer accepted")
         now = self._clock()
@@ -734,52 +690,20 @@ class _SM2Identities:
                 raise LoginError("certificate_expired", f"{what} is not valid before {checked.not_before.isoformat()}")
             if now > checked.not_after:
                 raise LoginError("certificate_expired", f"{what} expired at {checked.not_after.isoformat()}")
-        crl = self._crl(org, ca).current()
-        if crl.error is not None:
-            raise LoginError(
-                "certificate_revoked", f"the revocation status of {cert.subject} cannot be checked: {crl.error}"
-            )
-        if cert.serial in crl.revoked:
-            raise LoginError(
-                "certificate_revoked", f"certificate {cert.subject} (serial {cert.serial:#x}) is revoked by org {org}"
-            )
+        crl_file = cas.crl(org, ca)
+        if crl_file is not None:
+            crl = crl_file.current()
+            if crl.error is not None:
+                raise LoginError(
+                    "certificate_revoked", f"the revocation status of {cert.subject} cannot be checked: {crl.error}"
+                )
+            if cert.serial in crl.revoked:
+                raise LoginError(
+                    "certificate_revoked",
+                    f"certificate {cert.subject} (serial {cert.serial:#x}) is revoked by org {org}",
+                )
         if self._member_status(org) is None:
             raise LoginError("unknown_member", f"org {org!r} is not a member of the consortium on chain")
-
-    def _crl(self, org: str, ca: SM2Certificate) -> CrlFile:
-        """The org's SM2 CRL file, reread as a gateway rereads it (:class:`network.certificates.CrlFile`), checked
-        against ``ca`` (the certificate's), else another SM2 CA of the org trusted now (one rotated: the list signed
-        by the new CA counts for the old CA's people in the overlap, as the P-256 list does,
-        ``network.certificates``); a CA no longer trusted (retired on chain) signs no list that counts."""
-        from network.identity import CertificateError
-        from network.sm2callers import Sm2Ca, read_sm2_crl
-
-        others = [c for c in self._candidates(org) if c.der != ca.der and self.trusted_now(c, org) is None]
-        cas = [ca, *{c.der: c for c in others}.values()]
-        key: tuple[str | bytes, ...] = (org, *(c.der for c in cas))
-        with self._lock:
-            crl = self._crls.get(key)
-            if crl is None:
-                if len(self._crls) >= _MAX_SM2_CRLS:  # the CA sets seen; a rotation adds one or two per org
-                    self._crls.clear()
-                path = OrgPaths.of(self._root, OrgId(org)).sm2_crl
-                issuers = [Sm2Ca(org, c) for c in cas]
-
-                def read(data: bytes) -> frozenset[int]:
-                    refusals = []
-                    for issuer in issuers:
-                        try:
-                            return read_sm2_crl(data, issuer, path)
-                        except (CertificateError, ValueError) as exc:  # not of this CA
-                            refusals.append(str(exc))
-                    raise ValueError(f"the SM2 CRL {path} is not one of the org's SM2 CA: {'; '.join(refusals)}")
-
-                crl = self._crls[key] = CrlFile(org, path, read, self._interval, self._crl_clock)
-            return crl
-
-
-#: The most (org, SM2 CAs) lists :class:`_SM2Identities` keeps before starting afresh.
-_MAX_SM2_CRLS: Final = 1024
 
 
 def _issued_by(cert: SM2Certificate, ca: SM2Certificate) -> bool:

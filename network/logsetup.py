@@ -18,7 +18,7 @@ import logging
 import os
 import secrets
 import ssl
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -273,6 +273,49 @@ def registry_roles(view: TrustView, description: ConsortiumDescription) -> Roles
     return roles_of
 
 
+class ChainRegulators(Collection[str]):
+    """The orgs with the regulator role, as the notary's readers are told: ``consortium.json``'s founders that hold
+    it, and, once ``view`` has read the chain, any other org the ConsortiumRegistry gives the role (``roles_of``,
+    :func:`registry_roles` by default) while the view's registry statuses list it a member: a regulator admitted
+    after genesis reads as a regulator, not as an ordinary member. Roles are fixed at admission, so an org's are read
+    once; a read that fails counts the org as no regulator (fail closed) and is made again at the next question.
+    Before the view has read the chain, the founders' only."""
+
+    def __init__(self, view: TrustView, description: ConsortiumDescription, roles_of: RolesOf | None = None) -> None:
+        self._view = view
+        self._founders = frozenset(m.org for m in description.members)
+        self._listed = frozenset(m.org for m in description.members if Role.REGULATOR in m.roles)
+        self._roles_of = roles_of if roles_of is not None else registry_roles(view, description)
+        self._roles: dict[str, Role] = {}  # roles are fixed at admission: read once per org
+
+    def __contains__(self, org: object) -> bool:
+        if not isinstance(org, str):
+            return False
+        if org in self._founders:
+            return org in self._listed
+        snapshot = self._view.snapshot
+        if snapshot is None or not snapshot.member(org):
+            return False
+        roles = self._roles.get(org)
+        if roles is None:
+            try:
+                found = self._roles_of(org)
+            except Exception as exc:  # the chain did not answer: no regulator now, asked again the next time
+                log.warning("roles of %s not read, not counted a regulator: %s: %s", org, type(exc).__name__, exc)
+                return False
+            if found is None:  # not in the registry (yet): asked again the next time
+                return False
+            roles = self._roles[org] = found
+        return Role.REGULATOR in roles
+
+    def __iter__(self) -> Iterator[str]:
+        """The founders' regulators and the joined ones read so far."""
+        return iter(sorted(self._listed | {o for o, r in self._roles.items() if Role.REGULATOR in r}))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 def gateway_keys(description: ConsortiumDescription) -> dict[str, bytes]:
     return {m.org: m.identity.gateway_public_key for m in description.members}
 
@@ -336,11 +379,12 @@ def read_access(
     read the chain once, the founders and CAs of ``consortium.json``. Without it, ``consortium.json`` alone."""
     from network.trust import ChainMemberStatus
 
-    regulators = frozenset(m.org for m in description.members if Role.REGULATOR in m.roles)
+    regulators: Collection[str] = frozenset(m.org for m in description.members if Role.REGULATOR in m.roles)
     is_member: Callable[[str], bool] | None = None
     if trust is not None:  # a suspended member's people read nothing, as at the explorer
         status = ChainMemberStatus(trust, [m.org for m in description.members])
         is_member = lambda org: status(org) == "active"  # noqa: E731
+        regulators = ChainRegulators(trust, description)
     people = Authenticator(directory, regulator_orgs=regulators, is_member=is_member, trust=trust)
 
     def person(authorization: str) -> tuple[str, bool, str]:
@@ -359,7 +403,12 @@ def read_access(
         people=person,
         monitor_token=monitor_token(directory),
         subjects_see_regulator=description.query_visibility().regulator_queries_visible_to_subject,
-        certificates=certificate_check(directory, description, regulators, authenticator),
+        certificates=certificate_check(
+            directory,
+            description,
+            regulators,
+            authenticator if authenticator is not None else notary_authenticator(directory, description, trust),
+        ),
         operators=alarm_resolvers(description),
     )
 
@@ -395,7 +444,7 @@ def certificate_check(
     from network.identity import certificate_role
 
     verdict = authenticator if authenticator is not None else notary_authenticator(directory, description)
-    regulator_orgs = frozenset(regulators)
+    regulator_orgs = regulators  # asked at each read: a ChainRegulators follows the chain
 
     def check(pem: str) -> tuple[str, str, bool]:
         try:

@@ -224,8 +224,8 @@ class ReadAccess:
         self._gateway_source: Callable[[str], Sequence[bytes]] | None = None
         self._loaded = ParsedKeys(_reader_public_key, (ValueError, SM2Error))
         self._witness = {org: _reader_public_key(k) for org, k in witness_keys.items()}
-        self._regulators = frozenset(regulators)
-        self.visibility = QueryVisibility(self._regulators, subjects_see_regulator)
+        self._regulators = regulators  # asked at each read: one that follows the chain may grow
+        self.visibility = QueryVisibility(frozenset(regulators), subjects_see_regulator)
         self._trusted = frozenset(trusted)
         self._people = people
         self._certificates = certificates

@@ -28,7 +28,7 @@ from chain.node.peerfollow import plan_peers
 from chain.trustview import TrustSnapshot, TrustView
 from cli.main import cli as consortium
 from network.admission import AdmissionError, AdmissionRequest, create_request, join, load_request, parse_request
-from network.certificates import CallerAuthenticator
+from network.certificates import AuthError, CallerAuthenticator
 from network.description import load_description
 from network.identity import (
     OrgPaths,
@@ -520,3 +520,109 @@ def _alg(token: str) -> str:
 
     header = token.split(".")[0]
     return str(json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["alg"])
+
+
+def test_a_gateway_takes_its_callers_sm2_cas_from_the_chain_as_the_people_checks_do(tmp_path: Path) -> None:
+    """A gateway's check of SM2 client certificates forwarded by a TLCP terminator follows the TrustDirectory as
+    deployed (eth-tester, in process), with the people checks' rule: a firm that joined later (beta) has its SM2
+    caller refused before its SM2 CA is on chain, let in once it is, refused once retired; a founder's SM2 CA
+    (alpha's, listed in consortium.json) counts by its listing until it is recorded, then its record decides."""
+    from chain.backend import EthTesterBackend
+    from network.sm2callers import issue_sm2_identity
+    from network.trust import ChainMemberStatus
+    from tests.support.consortium import Keys, deploy_test_consortium
+
+    keys = Keys.create()
+    backend = EthTesterBackend(funded_accounts=keys.addresses())
+    try:
+        chain = deploy_test_consortium(backend, keys)
+        root = tmp_path / "gateway"  # consortium.json lists alpha; beta, a member on chain, only there
+        callers: dict[str, tuple[str, bytes]] = {}  # org → its SM2 caller's certificate PEM, its SM2 CA's record
+        for org, directory in (("alpha", root), ("beta", tmp_path / "beta")):
+            create_org_identity(directory, OrgId(org), f"{org.title()} Securities", PASS, now=CREATED, crypto="sm")
+            description = write_description(directory, {org: (f"{org.title()} Securities", Role.MEMBER)}, crypto="sm")
+            sm2 = issue_sm2_identity(directory, OrgId(org), "svc", PASS, now=NOW - timedelta(hours=1))
+            record = sm2_ca_record(load_org_public(directory, OrgId(org)))
+            assert record is not None
+            callers[org] = (sm2.cert.read_text(), record[1])
+        description = load_description(root)
+        view = TrustView(backend, chain.trust.address)
+        assert view.refresh()
+        auth = CallerAuthenticator(
+            description,
+            root,
+            ChainMemberStatus(view, ["alpha"]),
+            clock=lambda: NOW + timedelta(minutes=5),
+            trust=view,
+        )
+
+        def refusal(org: str) -> str | None:
+            """Why ``org``'s SM2 caller is refused (None: let in as svc@org)."""
+            try:
+                caller = auth.authenticate_pem(callers[org][0])
+            except AuthError as exc:
+                return f"{exc.reason}: {exc.detail}"
+            assert (caller.org, caller.subject.startswith("CN=svc@")) == (org, True)
+            return None
+
+        assert refusal("alpha") is None  # listed, never recorded
+        assert str(refusal("beta")).startswith("unknown_issuer: SM2 certificate CN=svc@beta")
+        indexes = {
+            org: chain.trust.add_key(chain.signers[org], KeyKind.CA_CERT, value) for org, (_, value) in callers.items()
+        }
+        assert view.refresh()
+        assert refusal("alpha") is None and refusal("beta") is None
+        for org, index in indexes.items():
+            chain.trust.retire_key(chain.signers[org], index)
+        assert view.refresh()
+        for org in ("alpha", "beta"):
+            assert "unknown_issuer: the SM2 CA 'CN=" in str(refusal(org))
+            assert f"of org {org} is not valid on chain at block {view.head}" in str(refusal(org))
+    finally:
+        backend.close()
+
+
+def test_a_regulator_admitted_after_genesis_reads_as_a_regulator_at_the_notary(tmp_path: Path) -> None:
+    """The notary's authenticated reads (``read_access`` over the trust view) take the regulator role from the
+    ConsortiumRegistry as deployed (eth-tester, in process): the person of reg, a regulator on chain that
+    consortium.json does not list, reads as a regulator by its token, and a service of it by its client
+    certificate."""
+    from chain.backend import EthTesterBackend
+    from network.logsetup import read_access
+    from tests.support.consortium import Keys, deploy_test_consortium
+
+    keys = Keys.create()
+    backend = EthTesterBackend(funded_accounts=keys.addresses())
+    try:
+        chain = deploy_test_consortium(backend, keys)
+        root = tmp_path / "notary"  # consortium.json lists acme; reg, a regulator on chain, only there
+        create_org_identity(root, OrgId("acme"), "ACME Securities", PASS, now=CREATED, crypto="sm")
+        description = write_description(root, FOUNDERS, crypto="sm")
+        description = dataclasses.replace(
+            description, contracts={**description.contracts, "ConsortiumRegistry": chain.registry.address}
+        )
+        firm = tmp_path / "reg"
+        create_org_identity(firm, OrgId("reg"), "Regulator", PASS, now=CREATED, crypto="sm")
+        write_description(firm, {"reg": ("Regulator", Role.REGULATOR)}, crypto="sm")
+        issue_identity(
+            firm, OrgId("reg"), "rita", PASS, now=NOW - timedelta(hours=1), role="regulator", org_roles=Role.REGULATOR
+        )
+        cert = user_paths(firm, OrgId("reg"), "rita").cert.read_bytes()
+        token = "Bearer " + make_token(cert, load_person_key(firm, OrgId("reg"), "rita", PASS))
+        record = sm2_ca_record(load_org_public(firm, OrgId("reg")))
+        assert record is not None
+        chain.trust.add_key(chain.signers["reg"], *record)
+        view = TrustView(backend, chain.trust.address)
+        assert view.refresh()
+        reader = read_access(root, description, trust=view).authenticate("GET", "/", {"Authorization": token})
+        assert (reader.org, reader.regulator, reader.who) == ("reg", True, "rita@reg")
+        # its client certificate (a P-256 service's, no role) reads as a regulator's service too
+        issue_identity(firm, OrgId("reg"), "svc", PASS, now=NOW - timedelta(hours=1))
+        record = (KeyKind.CA_CERT, _p256_der(load_org_public(firm, OrgId("reg")).ca_cert_pem))
+        chain.trust.add_key(chain.signers["reg"], *record)
+        assert view.refresh()
+        pem = user_paths(firm, OrgId("reg"), "svc").cert.read_text()
+        access = read_access(root, description, trust=view)
+        assert access.authenticate("GET", "/", {}, client_cert=pem).regulator
+    finally:
+        backend.close()
