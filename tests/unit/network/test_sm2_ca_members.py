@@ -167,12 +167,15 @@ def test_the_explorer_takes_a_joined_members_sm2_ca_from_its_record_on_chain(wor
     assert after.value.reason == "unknown_issuer" and "not valid on chain at block 7" in after.value.detail
 
 
-def test_the_tls_side_leaves_an_sm2_ca_record_out(world: World) -> None:
+def test_the_tls_side_leaves_an_sm2_ca_record_out(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    """The nodes' peers and the gateway's TLS trust take the P-256 CA alone, without a warning for the SM2 one (an
+    expected record); a record that is no certificate at all is still warned about."""
     firm = load_org_public(world.firm, FIRM)
     sm2 = sm2_ca_record(firm)
     assert sm2 is not None
     snapshot = TrustSnapshot.of(5, 1, {"epsilon": (_record("epsilon", 0, _p256_der(firm.ca_cert_pem)),
-                                                   _record("epsilon", 1, sm2[1]))})  # fmt: skip
+                                                   _record("epsilon", 1, sm2[1]),
+                                                   _record("epsilon", 2, b"\x30\x03not a certificate"))})  # fmt: skip
     assert plan_peers(snapshot, 5, "acme").cas == {"epsilon": (_p256_der(firm.ca_cert_pem),)}  # the nodes' peers
     view = TrustView(_NoChain(), "0x" + "11" * 20)  # type: ignore[arg-type]
     description = load_description(world.root)
@@ -183,6 +186,8 @@ def test_the_tls_side_leaves_an_sm2_ca_record_out(world: World) -> None:
     trusted = sorted(x509.load_der_x509_certificate(d).subject.rfc4514_string() for d in ctx.get_ca_certs(True))
     assert trusted == ["CN=ca.acme,OU=acme,O=ACME Securities", "CN=ca.epsilon,OU=epsilon,O=Epsilon Securities"]
     assert isinstance(ctx, ssl.SSLContext)
+    warned = [r.getMessage() for r in caplog.records if "cannot be parsed" in r.getMessage()]
+    assert warned == ["a CA certificate of member epsilon cannot be parsed: ignored"]  # the garbage, once
 
 
 def test_the_notary_reads_a_joined_members_people_while_the_registry_says_it_is_active(world: World) -> None:
