@@ -300,7 +300,14 @@ class Node:
         with self.lock:
             if pending and address in self.mempool.next_nonce:
                 return self.mempool.next_nonce[address]
-            return int(self.state_at(header or self.head()).get_nonce(address))
+            account = self._account(header or self.head(), address)
+            return 0 if account is None else int(account.nonce)
+
+    def _account(self, header: BlockHeaderAPI, address: bytes) -> Account | None:
+        """``address``'s account in ``header``'s (stored) state, read from its trie, None where there is none: what
+        the state's account database reads, without building a VM and its state for one field."""
+        encoded = trie.get(self.db, header.state_root, keccak(address))
+        return rlp.decode(encoded, sedes=Account) if encoded else None
 
     # -- execution without a transaction --------------------------------------------------------------------
 
@@ -433,10 +440,9 @@ class Node:
 
     def _registry_account(self, header: BlockHeaderAPI) -> tuple[bytes, bytes]:
         """(storage root, code hash) of ConsortiumRegistry's account in ``header``'s state, read from its trie."""
-        encoded = trie.get(self.db, header.state_root, keccak(self.genesis.registry_address))
-        if not encoded:
+        account = self._account(header, self.genesis.registry_address)
+        if account is None:
             return BLANK_ROOT_HASH, EMPTY_CODE_HASH
-        account = rlp.decode(encoded, sedes=Account)
         return bytes(account.storage_root), bytes(account.code_hash)
 
     def validators_after(self, header: BlockHeaderAPI, current: tuple[bytes, ...]) -> tuple[bytes, ...]:

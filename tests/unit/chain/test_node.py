@@ -183,6 +183,34 @@ def test_permission_answers_carry_over_heads_that_leave_the_registry_alone(setup
     assert len(asked) == 4 and states == 0
 
 
+def test_nonces_are_read_from_the_state_trie_as_the_state_reads_them(setup: Any) -> None:
+    """A sender's nonce at a head (admission asks it for each sender new at a head) is read from the head's state
+    trie, the same as the VM state's, without building one."""
+    node, accounts, _ = setup
+    node.submit(sign(accounts["op"], 5, accounts["alpha"].address))
+    node.seal()
+    head = node.head()
+    parent = node.block_by_number(head.block_number - 1)
+    assert parent is not None
+    addresses = [bytes.fromhex(a.address[2:]) for a in accounts.values()] + [
+        b"\x42" * 20,
+        node.genesis.registry_address,
+    ]
+    expected = {(h.hash, a): node.state_at(h).get_nonce(a) for h in (head, parent.header) for a in addresses}
+    assert expected[(head.hash, addresses[0])] == 6 and expected[(parent.header.hash, addresses[0])] == 5
+    states = 0
+    state_at = node.state_at
+
+    def counting(header: Any) -> Any:
+        nonlocal states
+        states += 1
+        return state_at(header)
+
+    node.state_at = counting
+    assert {(h.hash, a): node.nonce(a, header=h) for h in (head, parent.header) for a in addresses} == expected
+    assert node.nonce(addresses[0]) == 6 and states == 0
+
+
 def test_a_change_in_the_registrys_storage_is_seen_at_the_next_head(setup: Any) -> None:
     """A member suspended changes the registry's storage root: the next head answers afresh, for an account
     whose answer the previous heads had kept."""
