@@ -29,6 +29,7 @@ import argparse
 import contextlib
 import cProfile
 import functools
+import gc
 import http.client
 import json
 import shutil
@@ -137,6 +138,26 @@ class Meter:
         for undo in reversed(self._undo):
             undo()
         self._undo.clear()
+
+
+class GcMeter:
+    """CPU seconds (``time.process_time``) and count of the garbage collector's collections, by generation,
+    while ``on`` (``gc.callbacks``): they fall inside whichever step allocated, so the steps include them."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.cpu = [0.0, 0.0, 0.0]
+        self.count = [0, 0, 0]
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if not self.on:
+            return
+        if phase == "start":
+            self._started = time.process_time()
+        else:
+            self.cpu[info["generation"]] += time.process_time() - self._started
+            self.count[info["generation"]] += 1
 
 
 #: (owner, attribute, step, kind): what is metered, each where its callers look it up.
@@ -372,6 +393,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory", action="store_true", help="in-memory stores instead of LMDB")
     parser.add_argument("--cprofile", type=Path, help="write each role's profile (CPU time) to DIR/<role>.pstats")
     parser.add_argument("--output", type=Path, help="write the figures as JSON here")
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="gc.freeze() once the contracts are deployed, as a node process does once it has started",
+    )
     args = parser.parse_args(argv)
 
     meter = Meter()
@@ -385,8 +411,12 @@ def main(argv: list[str] | None = None) -> int:
             meter.profiles = {role: cProfile.Profile(time.process_time) for role in ROLES}
         for owner, name, step, kind in _metered(type(network.nodes[0].chain.chaindb)):
             meter.wrap(owner, name, step, kind)
+        if args.gc_freeze:
+            gc.freeze()
+        collections = GcMeter()
+        gc.callbacks.append(collections)
         per_block: list[float] = []
-        meter.on = True
+        meter.on = collections.on = True
         for b in range(args.blocks):
             target = start + b + 1
             cpu = time.process_time()
@@ -399,7 +429,8 @@ def main(argv: list[str] | None = None) -> int:
             if block is None or len(block.transactions) != args.block:
                 got = None if block is None else len(block.transactions)
                 raise RuntimeError(f"block {target} holds {got} transactions, not {args.block}")
-        meter.on = False
+        meter.on = collections.on = False
+        gc.callbacks.remove(collections)
         meter.undo()
         network.run_until(lambda: not network.outbox, limit=10)
         chains = {bytes(n.head().hash) for n in network.nodes}
@@ -432,6 +463,11 @@ def main(argv: list[str] | None = None) -> int:
     whole = 1000 * sum(per_block) / n_tx
     print(f"whole network, all five nodes: {whole:.3f} ms of CPU per transaction "
           f"({n_tx / sum(per_block):.1f} tx per CPU second)")  # fmt: skip
+    gc_ms = [1000 * c / n_tx for c in collections.cpu]
+    by_generation = " / ".join(f"{v:.3f}" for v in gc_ms)
+    print(f"of which garbage collection{' (frozen after start-up)' if args.gc_freeze else ''}: "
+          f"{sum(gc_ms):.3f} ms per transaction, all five nodes (generations 0/1/2: {by_generation} ms; "
+          f"{' / '.join(map(str, collections.count))} collections)")  # fmt: skip
     http_ms = http_message_cpu()
     print(f"a QBFT message posted to a peer over HTTP (not in the figures above): {http_ms:.3f} ms of CPU, "
           "client and server together")  # fmt: skip
@@ -441,7 +477,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.output is not None:
         document = {"transactions": n_tx, "block": args.block, "blocks": args.blocks,
                     "network_ms_per_tx": round(whole, 4), "steps": figures,
-                    "http_message_ms": round(http_ms, 4)}  # fmt: skip
+                    "http_message_ms": round(http_ms, 4), "gc_freeze": args.gc_freeze,
+                    "gc_ms_per_tx": [round(v, 4) for v in gc_ms], "gc_collections": collections.count}  # fmt: skip
         args.output.write_text(json.dumps(document, indent=1))
     return 0
 

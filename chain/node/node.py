@@ -20,9 +20,12 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from typing import Any, Generic, TypeVar
 
+import rlp
 from eth.abc import AtomicDatabaseAPI, BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
 from eth.chains.base import Chain
+from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
 from eth.exceptions import Revert
+from eth.rlp.accounts import Account
 from eth.vm.spoof import SpoofTransaction
 from eth_abi.abi import decode as abi_decode
 from eth_keys.datatypes import PrivateKey, Signature
@@ -34,7 +37,7 @@ from eth_utils.exceptions import ValidationError
 
 from chain.errors import ChainError, MalformedError
 from chain.ids import MemberStatus, Role, bytes32_to_name, contract_address
-from chain.node import blocks
+from chain.node import blocks, trie
 from chain.node.keccak import select_fast_keccak
 from chain.node.mempool import Mempool
 from chain.node.readcall import BlockContext, ReadCall, StateReader, UnsupportedError
@@ -44,6 +47,7 @@ from chain.seal import ExtraData, add_seals, extra_data, is_qbft_extra, sign_sea
 GENESIS_KEY = b"consortium-node:genesis"
 DEFAULT_GAS_LIMIT = 1_000_000_000
 ACCOUNT_INFO = keccak(text="account_info(address)")[:4]
+EMPTY_CODE_HASH = bytes(EMPTY_SHA3)
 BOOTSTRAPPED = keccak(text="bootstrapped()")[:4]
 VALIDATORS = keccak(text="validators()")[:4]
 MAX_MEMPOOL = 50_000
@@ -180,8 +184,14 @@ class Node:
         # One VM for the whole chain, so one transaction format (``get_vm()`` would build a header to find it).
         self._transactions = self.chain.get_vm_class_for_block_number(BlockNumber(0)).get_transaction_builder()
         self.mempool = Mempool()
-        # (head hash, whether ConsortiumRegistry has code there, (org, status, roles) by account)
-        self._permission_cache: tuple[bytes, bool, dict[bytes, tuple[str, int, int]]] = (b"", False, {})
+        # (head hash, ConsortiumRegistry's (storage root, code hash) there, whether it has code there,
+        # (org, status, roles) by account, kept over heads while the registry's storage root and code hash stay)
+        self._permission_cache: tuple[bytes, tuple[bytes, bytes], bool, dict[bytes, tuple[str, int, int]]] = (
+            b"",
+            (b"", b""),
+            False,
+            {},
+        )
         self._call_states: tuple[tuple[bytes, int], Any, Any, ExitStack, StateReader, BlockContext] | None = None
         # Sealed blocks by hash, decoded: reading a block decodes every transaction from its trie, and receipts
         # and transactions are asked for by the hundred per block while clients wait for them.
@@ -290,7 +300,14 @@ class Node:
         with self.lock:
             if pending and address in self.mempool.next_nonce:
                 return self.mempool.next_nonce[address]
-            return int(self.state_at(header or self.head()).get_nonce(address))
+            account = self._account(header or self.head(), address)
+            return 0 if account is None else int(account.nonce)
+
+    def _account(self, header: BlockHeaderAPI, address: bytes) -> Account | None:
+        """``address``'s account in ``header``'s (stored) state, read from its trie, None where there is none: what
+        the state's account database reads, without building a VM and its state for one field."""
+        encoded = trie.get(self.db, header.state_root, keccak(address))
+        return rlp.decode(encoded, sedes=Account) if encoded else None
 
     # -- execution without a transaction --------------------------------------------------------------------
 
@@ -396,14 +413,22 @@ class Node:
     # -- permissioning --------------------------------------------------------------------------------------
 
     def member_of(self, account: bytes) -> tuple[str, int, int]:
-        """(org, status, roles) of ``account`` per ConsortiumRegistry at the head, cached per head block (whether
-        the registry has code there is looked up once per head, not once per account)."""
+        """(org, status, roles) of ``account`` per ConsortiumRegistry at the head.
+
+        ConsortiumRegistry's ``account_info`` reads nothing but the registry's own storage (no block field, no
+        other account, no balance: ``tests/unit/chain/test_node.py`` pins its source), so its answer is a
+        function of the registry's code and storage. The answers are kept by the registry account's storage root
+        and code hash, read from the head's state trie once per head (no VM state built for it): a head that did
+        not touch the registry's storage keeps every answer, one that did (a member suspended, an account added)
+        starts a cold cache."""
         head = self.head()
-        cache_head, registry_deployed, cache = self._permission_cache
+        cache_head, cache_key, registry_deployed, cache = self._permission_cache
         if cache_head != head.hash:
-            registry_deployed = bool(self.state_at(head).get_code(self.genesis.registry_address))
-            cache = {}
-            self._permission_cache = (head.hash, registry_deployed, cache)
+            key = self._registry_account(head)
+            registry_deployed = key[1] != EMPTY_CODE_HASH
+            if key != cache_key:
+                cache = {}
+            self._permission_cache = (head.hash, key, registry_deployed, cache)
         if account not in cache:
             if not registry_deployed:
                 cache[account] = ("", 0, 0)
@@ -412,6 +437,13 @@ class Node:
                 org, status, roles = abi_decode(["bytes32", "uint8", "uint256"], out)
                 cache[account] = (bytes32_to_name(org), int(status), int(roles))
         return cache[account]
+
+    def _registry_account(self, header: BlockHeaderAPI) -> tuple[bytes, bytes]:
+        """(storage root, code hash) of ConsortiumRegistry's account in ``header``'s state, read from its trie."""
+        account = self._account(header, self.genesis.registry_address)
+        if account is None:
+            return BLANK_ROOT_HASH, EMPTY_CODE_HASH
+        return bytes(account.storage_root), bytes(account.code_hash)
 
     def validators_after(self, header: BlockHeaderAPI, current: tuple[bytes, ...]) -> tuple[bytes, ...]:
         """The validator set that decides the block after ``header`` (executed: its state is in the store).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
+import contracts
 from chain.errors import ChainError, MalformedError
 from chain.ids import Role, contract_address, name_to_bytes32
 from chain.node.node import ExecutionRevertedError, Genesis, Node, TransactionRefusedError
@@ -151,10 +153,51 @@ def test_only_the_operator_deploys(setup: Any) -> None:
     node.submit(sign(accounts["op"], 5, None, deploy_data("AuditAnchor", accounts["op"].address, False)))
 
 
-def test_permissions_look_at_the_registrys_code_once_per_head(setup: Any) -> None:
-    """Each new head is a cold permission cache; whether ConsortiumRegistry has code is read once for it, not once
-    per account asked about (each such read built a whole VM state)."""
+def test_permission_answers_carry_over_heads_that_leave_the_registry_alone(setup: Any) -> None:
+    """The answers are kept by the registry's storage root and code hash: a new head that did not touch the
+    registry's storage asks the registry nothing again and builds no VM state for it."""
     node, accounts, _ = setup
+    asked: list[bytes] = []
+    states = 0
+    call, state_at = node.call, node.state_at
+
+    def counting_call(sender: bytes, *args: Any, **kwargs: Any) -> bytes:
+        asked.append(sender)
+        return bytes(call(sender, *args, **kwargs))
+
+    def counting_state(header: Any) -> Any:
+        nonlocal states
+        states += 1
+        return state_at(header)
+
+    node.call, node.state_at = counting_call, counting_state
+    node.seal(allow_empty=True)
+    member = {name: node.member_of(bytes.fromhex(accounts[name].address[2:])) for name in accounts}
+    assert len(asked) == 4 and states == 0
+    assert member["op"][:2] == ("op", 1) and member["alpha"][:2] == ("alpha", 1) and member["outsider"] == ("", 0, 0)
+    node.submit(sign(accounts["op"], 5, accounts["alpha"].address))  # a block with a transaction, not to the registry
+    node.seal()
+    node.seal(allow_empty=True)
+    states = 0  # the submission read the sender's nonce
+    assert {name: node.member_of(bytes.fromhex(accounts[name].address[2:])) for name in accounts} == member
+    assert len(asked) == 4 and states == 0
+
+
+def test_nonces_are_read_from_the_state_trie_as_the_state_reads_them(setup: Any) -> None:
+    """A sender's nonce at a head (admission asks it for each sender new at a head) is read from the head's state
+    trie, the same as the VM state's, without building one."""
+    node, accounts, _ = setup
+    node.submit(sign(accounts["op"], 5, accounts["alpha"].address))
+    node.seal()
+    head = node.head()
+    parent = node.block_by_number(head.block_number - 1)
+    assert parent is not None
+    addresses = [bytes.fromhex(a.address[2:]) for a in accounts.values()] + [
+        b"\x42" * 20,
+        node.genesis.registry_address,
+    ]
+    expected = {(h.hash, a): node.state_at(h).get_nonce(a) for h in (head, parent.header) for a in addresses}
+    assert expected[(head.hash, addresses[0])] == 6 and expected[(parent.header.hash, addresses[0])] == 5
     states = 0
     state_at = node.state_at
 
@@ -164,12 +207,32 @@ def test_permissions_look_at_the_registrys_code_once_per_head(setup: Any) -> Non
         return state_at(header)
 
     node.state_at = counting
+    assert {(h.hash, a): node.nonce(a, header=h) for h in (head, parent.header) for a in addresses} == expected
+    assert node.nonce(addresses[0]) == 6 and states == 0
+
+
+def test_a_change_in_the_registrys_storage_is_seen_at_the_next_head(setup: Any) -> None:
+    """A member suspended changes the registry's storage root: the next head answers afresh, for an account
+    whose answer the previous heads had kept."""
+    node, accounts, _ = setup
+    alpha = bytes.fromhex(accounts["alpha"].address[2:])
+    assert node.member_of(alpha)[:2] == ("alpha", 1)
     node.seal(allow_empty=True)
-    member = {name: node.member_of(bytes.fromhex(accounts[name].address[2:])) for name in accounts}
-    assert states == 1
-    assert member["op"][:2] == ("op", 1) and member["alpha"][:2] == ("alpha", 1) and member["outsider"] == ("", 0, 0)
-    node.seal(allow_empty=True)
-    assert node.member_of(bytes.fromhex(accounts["alpha"].address[2:])) == member["alpha"] and states == 2
+    assert node.member_of(alpha)[:2] == ("alpha", 1)
+    registry = Web3.to_checksum_address(node.genesis.registry_address)
+    node.submit(sign(accounts["reg"], 0, registry, registry_call("suspend", name_to_bytes32("alpha"))))
+    node.seal()
+    assert node.member_of(alpha)[:2] == ("alpha", 2)
+
+
+def test_account_info_reads_only_the_registrys_own_storage() -> None:
+    """What keeping permission answers by the registry's storage root and code hash rests on: ConsortiumRegistry's
+    ``account_info`` reads no block field, no caller, no balance and calls no other contract."""
+    source = (Path(contracts.__file__).parent / "src" / "ConsortiumRegistry.vy").read_text()
+    body = source.split("def account_info(", 1)[1].split("\n@", 1)[0]
+    assert "self.account_org[account]" in body and "self.members[org]" in body
+    for word in ("block.", "msg.", "tx.", "chain.", "balance", "staticcall", "extcall", "raw_call", "self._"):
+        assert word not in body, word
 
 
 def test_a_suspended_member_is_refused(setup: Any) -> None:
