@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import select
 import socket
 import threading
 from collections.abc import Iterator
@@ -61,8 +62,9 @@ class Echo:
         self.closed.set()
 
 
-def test_waiting_connections_are_served_when_they_send_and_closed_when_idle_too_long() -> None:
-    pool = ConnectionPool(workers=2, idle_timeout=2.0, name="test-pool")
+@pytest.mark.parametrize("epoll", [True, False], ids=["one-shot", "selector"])
+def test_waiting_connections_are_served_when_they_send_and_closed_when_idle_too_long(epoll: bool) -> None:
+    pool = ConnectionPool(workers=2, idle_timeout=2.0, name="test-pool", epoll=epoll)
     pool.start()
     talking, silent, hanging_up = Echo(), Echo(), Echo()
     try:
@@ -81,6 +83,28 @@ def test_waiting_connections_are_served_when_they_send_and_closed_when_idle_too_
     assert not [t for t in threading.enumerate() if t.name.startswith("test-pool")]
     for connection in (talking, silent, hanging_up):
         connection.theirs.close()
+
+
+@pytest.mark.skipif(not hasattr(select, "epoll"), reason="one-shot watching needs epoll")
+def test_a_served_connection_is_watched_again_without_waking_the_watcher() -> None:
+    """With epoll, the worker that served a keep-alive request arms its connection again itself (one-shot): the
+    watcher is woken by the connection's next bytes only, not by its hand-back."""
+    pool = ConnectionPool(workers=1, idle_timeout=60.0, name="test-pool")
+    pool.start()
+    echo = Echo()
+    try:
+        pool.add(echo)
+        echo.theirs.sendall(b"first")
+        assert echo.theirs.recv(100) == b"first"
+        woken = pool.wakeups  # the first connection's deadline woke it, to sleep until then
+        for message in (b"two", b"three", b"four", b"five"):
+            echo.theirs.sendall(message)
+            assert echo.theirs.recv(100) == message
+        assert pool.wakeups == woken
+    finally:
+        pool.stop()
+        echo.theirs.close()
+    assert echo.closed.is_set()
 
 
 def read_to_end(sock: socket.socket) -> bytes:
