@@ -23,7 +23,11 @@ from notary.log.errors import NotaryError
 #: line against the command's own help.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "asset": ("cli.asset", "asset", "Data assets: register, version, list, show, transfer."),
-    "chain": ("cli.node", "chain_group", "The chain: verify every node's store; status of every node; equivocations."),
+    "chain": (
+        "cli.node",
+        "chain_group",
+        "The chain: verify every node's store; status of every node; equivocations; end a validator's sit-out.",
+    ),
     "data": (
         "cli.data",
         "data_group",

@@ -450,6 +450,7 @@ def test_the_trust_directory_records_an_sm2_ca_as_it_stands_and_the_explorer_rea
         token = make_token(
             user_paths(firm, OrgId("alpha"), "ann").cert.read_bytes(),
             load_person_key(firm, OrgId("alpha"), "ann", PASS),
+            now=NOW,  # the authenticator's clock is NOW's, not the time this test reaches this line
         )
         assert auth.authenticate("Bearer " + token).org == "alpha"
     finally:
