@@ -567,8 +567,6 @@ def load_person_key(
     """The private key of person ``name`` of ``org_id``: an SM2 key when the person's certificate is SM2 (an ``sm``
     member's people since the SM2 identity CAs), else the ECDSA P-256 key of :func:`load_user_key`; the key matches
     the certificate (else :class:`IdentityError`)."""
-    from suite.errors import SuiteError
-    from suite.sm2 import SM2PrivateKey
 
     paths = OrgPaths.of(root, org_id)
     user = user_paths(root, org_id, name)
@@ -577,19 +575,7 @@ def load_person_key(
     cert = _sm2_certificate(_read(paths, user.cert))
     if cert is None:
         return load_user_key(root, org_id, name, passphrase)
-    data = _read(paths, user.key)
-    if not isinstance(passphrase, bytes) or not passphrase:
-        raise PassphraseError(f"cannot decrypt {user.key}: no passphrase given; {_FIX_PASSPHRASE}")
-    try:
-        key = SM2PrivateKey.from_pem(data, passphrase)
-    except SuiteError:
-        raise PassphraseError(
-            f"cannot decrypt {user.key}: wrong passphrase or damaged file; {_FIX_PASSPHRASE}"
-            " to the passphrase this identity was created with"
-        ) from None
-    if key.public_key() != cert.public_key:
-        raise IdentityError(f"{user.key} is not the key of the certificate {user.cert}")
-    return key
+    return _sm2_key_of(paths, user.key, passphrase, cert, f"the certificate {user.cert}")
 
 
 def sm2_certificate(pem: str | bytes) -> SM2Certificate | None:
@@ -1034,23 +1020,31 @@ def load_sm2_ca_key(root: Path, org_id: OrgId, passphrase: bytes) -> SM2PrivateK
 
     An org without an SM2 CA (an ``intl`` consortium's, or one created before them) raises :class:`IdentityError`;
     a passphrase that does not open the file :class:`PassphraseError`."""
-    from suite.errors import SuiteError
-    from suite.sm2 import SM2PrivateKey
 
     paths = OrgPaths.of(root, org_id)
     ca = _sm2_ca(paths)
-    data = _read(paths, paths.sm2_ca_key)
+    return _sm2_key_of(paths, paths.sm2_ca_key, passphrase, ca, f"the SM2 CA certificate {paths.sm2_ca_cert}")
+
+
+def _sm2_key_of(paths: OrgPaths, path: Path, passphrase: bytes, cert: SM2Certificate, what: str) -> SM2PrivateKey:
+    """The SM2 key in the encrypted file ``path``, checked to be the key of ``cert`` (``what`` names it):
+    :class:`PassphraseError` when the passphrase is missing or does not open the file, :class:`IdentityError` when
+    the key is another's."""
+    from suite.errors import SuiteError
+    from suite.sm2 import SM2PrivateKey
+
+    data = _read(paths, path)
     if not isinstance(passphrase, bytes) or not passphrase:
-        raise PassphraseError(f"cannot decrypt {paths.sm2_ca_key}: no passphrase given; {_FIX_PASSPHRASE}")
+        raise PassphraseError(f"cannot decrypt {path}: no passphrase given; {_FIX_PASSPHRASE}")
     try:
         key = SM2PrivateKey.from_pem(data, passphrase)
     except SuiteError:
         raise PassphraseError(
-            f"cannot decrypt {paths.sm2_ca_key}: wrong passphrase or damaged file; {_FIX_PASSPHRASE}"
+            f"cannot decrypt {path}: wrong passphrase or damaged file; {_FIX_PASSPHRASE}"
             " to the passphrase this identity was created with"
         ) from None
-    if key.public_key() != ca.public_key:
-        raise IdentityError(f"{paths.sm2_ca_key} is not the key of the SM2 CA certificate {paths.sm2_ca_cert}")
+    if key.public_key() != cert.public_key:
+        raise IdentityError(f"{path} is not the key of {what}")
     return key
 
 
