@@ -319,6 +319,14 @@ _B64URL: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 
 
 @dataclass(frozen=True, slots=True)
+class _Named:
+    """A person's certificate's CN and role, once :meth:`Authenticator._named` accepted them."""
+
+    common_name: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
 class _Verified:
     """What the cache holds for a token whose static checks passed."""
 
@@ -477,24 +485,10 @@ class Authenticator:
         org = org_units(cert)[0]
         subject = cert.subject.rfc4514_string()
         common_names = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
-        if len(common_names) != 1 or not common_names[0].endswith(f"@{org}") or common_names[0] == f"@{org}":
-            return ("not_an_identity", f"certificate {subject} does not name a person as CN=<name>@{org}")
-        common_name = common_names[0]
-        try:
-            role = certificate_role(cert)
-        except MalformedError as exc:
-            return ("no_role", str(exc))
-        if role is None:
-            return (
-                "no_role",
-                f"certificate {subject} carries no role: it is not a person's identity"
-                " (issue one with `consortium user add`)",
-            )
-        if role == "regulator" and org not in self._regulators:
-            return (
-                "no_role",
-                f"certificate {subject} carries the role 'regulator', but org {org!r} is not a regulator",
-            )
+        named = self._named(subject, common_names, org, lambda: certificate_role(cert), MalformedError)
+        if not isinstance(named, _Named):
+            return named
+        common_name, role = named.common_name, named.role
         key = cert.public_key()
         if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
             return ("bad_signature", f"the key of certificate {subject} is not an ECDSA P-256 key")
@@ -527,25 +521,16 @@ class Authenticator:
         ca, org = issued
         assert isinstance(org, str)
         subject = cert.subject
-        common_names = attributes(cert, "common_name")
-        if len(common_names) != 1 or not common_names[0].endswith(f"@{org}") or common_names[0] == f"@{org}":
-            return ("not_an_identity", f"certificate {subject} does not name a person as CN=<name>@{org}")
-        common_name = common_names[0]
-        try:
-            role = certificate_role(x509.load_der_x509_certificate(der))
-        except (MalformedError, ValueError) as exc:
-            return ("no_role", str(exc))
-        if role is None:
-            return (
-                "no_role",
-                f"certificate {subject} carries no role: it is not a person's identity"
-                " (issue one with `consortium user add`)",
-            )
-        if role == "regulator" and org not in self._regulators:
-            return (
-                "no_role",
-                f"certificate {subject} carries the role 'regulator', but org {org!r} is not a regulator",
-            )
+        named = self._named(
+            subject,
+            attributes(cert, "common_name"),
+            org,
+            lambda: certificate_role(x509.load_der_x509_certificate(der)),
+            ValueError,  # MalformedError, and a DER cryptography does not read
+        )
+        if not isinstance(named, _Named):
+            return named
+        common_name, role = named.common_name, named.role
         parts = token.split(".")
         if len(parts) != 3 or not token.isascii():
             return ("malformed_token", "the token is not a compact JWS (three base64url parts separated by dots)")
@@ -576,6 +561,35 @@ class Authenticator:
             if not isinstance(claims[claim], str):
                 return ("malformed_token", f"the token's {claim} must be a string")
         return self._person(claims, der, common_name, org, role, (cert, ca))
+
+    def _named(
+        self,
+        subject: str,
+        common_names: list[str],
+        org: str,
+        read_role: Callable[[], str | None],
+        unreadable: type[Exception],
+    ) -> _Named | tuple[str, str]:
+        """The identity checks both algorithms share, in order: one CN ``<name>@org``, then a role (``read_role``;
+        an ``unreadable`` exception is ``no_role``), ``regulator`` only for a regulator org."""
+        if len(common_names) != 1 or not common_names[0].endswith(f"@{org}") or common_names[0] == f"@{org}":
+            return ("not_an_identity", f"certificate {subject} does not name a person as CN=<name>@{org}")
+        try:
+            role = read_role()
+        except unreadable as exc:
+            return ("no_role", str(exc))
+        if role is None:
+            return (
+                "no_role",
+                f"certificate {subject} carries no role: it is not a person's identity"
+                " (issue one with `consortium user add`)",
+            )
+        if role == "regulator" and org not in self._regulators:
+            return (
+                "no_role",
+                f"certificate {subject} carries the role 'regulator', but org {org!r} is not a regulator",
+            )
+        return _Named(common_names[0], role)
 
     def _person(
         self,
