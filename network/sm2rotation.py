@@ -241,7 +241,8 @@ def rotate_sm2_ca(
         new = _read_sm2(files.next_cert)
         index = trust.find(org, KeyKind.CA_CERT, new.der)
         record = None if index is None else trust.record(org, index)
-        if record is not None and record.valid_at(int(trust.backend.web3.eth.block_number)):
+        head = int(trust.backend.web3.eth.block_number)
+        if record is not None and record.valid_from <= head:  # valid now, or ended: the installation says which
             check_member(registry, org)
             return install_sm2_ca_rotation(directory, passphrase, trust, org, now=now)
         if record is not None:
