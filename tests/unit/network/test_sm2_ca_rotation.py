@@ -3,7 +3,8 @@ in process): a founder's SM2 identity CA, listed in ``consortium.json`` only, re
 the new one recorded; the SM2 people and SM2 callers the old CA issued issued again with their keys; the SM2 CRL
 signed by the new CA with the old one's entries; the explorer's logins (``Authenticator`` following the chain) taking
 both CAs' people during the overlap, the old CA's not after it, and a revocation made after the rotation for the
-people of both; then each refusal, writing nothing."""
+people of both; a rotation staged for a later block, installed by a later run; a joined firm's rotation; then each
+refusal, writing nothing."""
 
 from __future__ import annotations
 
@@ -20,12 +21,14 @@ from chain.contracts.trust import KeyKind
 from chain.ids import OrgId, Role
 from chain.trustview import TrustView
 from cli.main import cli as consortium
-from network.carotation import CaRotationError
+from network.admission import join
+from network.carotation import CaRotation, CaRotationError
 from network.identity import (
     OrgPaths,
     PassphraseError,
     create_org_identity,
     issue_identity,
+    load_org_public,
     load_person_key,
     load_sm2_crl,
     revoke_identity,
@@ -34,6 +37,7 @@ from network.identity import (
 from network.logins import Authenticator, LoginError, make_token
 from network.sm2callers import issue_sm2_identity, sm2_paths
 from network.sm2rotation import Sm2CaFiles, rotate_sm2_ca
+from network.trust import sm2_ca_record
 from suite.sm2 import SM2PrivateKey
 from suite.x509 import Certificate
 from tests.support.consortium import Keys, deploy_test_consortium
@@ -56,6 +60,17 @@ def _snapshot(root: Path) -> dict[str, bytes]:
 
 def _token(cert_pem: bytes, key: ec.EllipticCurvePrivateKey | SM2PrivateKey) -> str:
     return "Bearer " + make_token(cert_pem, key, now=NOW)
+
+
+def _sm2_issued(cert: Certificate, ca_file: Path) -> bool:
+    from suite.errors import SM2Error
+    from suite.sm2 import DEFAULT_ID
+
+    try:
+        Certificate.from_pem(ca_file.read_bytes()).public_key.verify_der(cert.signature, cert.tbs, DEFAULT_ID)
+    except SM2Error:
+        return False
+    return True
 
 
 def _refusal(auth: Authenticator, token: str) -> str | None:
@@ -123,6 +138,13 @@ def test_a_founders_sm2_ca_rotated_keeps_its_people_in_through_the_overlap_and_n
         nina = user_paths(root, ALPHA, "nina").cert.read_bytes()
         assert Certificate.from_pem(nina).issuer_der == new.subject_der
         people["nina"] = load_person_key(root, ALPHA, "nina", PASS)
+        result = CliRunner().invoke(  # and `identity issue --sm2` SM2 callers of it
+            consortium,
+            ["--dir", str(root), "identity", "issue", "--org", "alpha", "--name", "svc2", "--sm2"],
+            env={"CONSORTIUM_PASSPHRASE": PASS.decode()},
+        )
+        assert result.exit_code == 0, result.output
+        assert Certificate.from_pem(sm2_paths(root, ALPHA, "svc2").cert.read_bytes()).issuer_der == new.subject_der
 
         view = TrustView(backend, chain.trust.address)
         assert view.refresh()
@@ -154,7 +176,7 @@ def test_a_founders_sm2_ca_rotated_keeps_its_people_in_through_the_overlap_and_n
         backend.close()
 
 
-def test_a_wrong_passphrase_and_a_staged_rotation_are_refused_and_a_later_run_installs_it(tmp_path: Path) -> None:
+def test_refusals_on_chain_a_staged_rotation_installed_later_and_a_joined_firms_rotation(tmp_path: Path) -> None:
     from network.description import load_description
 
     keys = Keys.create()
@@ -167,7 +189,7 @@ def test_a_wrong_passphrase_and_a_staged_rotation_are_refused_and_a_later_run_in
         description = load_description(root)
         signer = chain.signers["beta"]
 
-        def rotate(passphrase: bytes = PASS, from_block: int | None = None) -> object:
+        def rotate(passphrase: bytes = PASS, from_block: int | None = None) -> CaRotation:
             return rotate_sm2_ca(
                 root, passphrase, description, chain.trust, chain.registry, signer, "beta", from_block=from_block,
                 now=NOW,
@@ -179,7 +201,7 @@ def test_a_wrong_passphrase_and_a_staged_rotation_are_refused_and_a_later_run_in
         assert _snapshot(root) == files and chain.trust.records("beta") == records
         head = int(backend.web3.eth.block_number)
         staged = rotate(from_block=head + 10)
-        assert not staged.installed and staged.valid_from == head + 10  # type: ignore[attr-defined]
+        assert not staged.installed and staged.valid_from == head + 10
         assert Sm2CaFiles.of(root, "beta").staged()
         files, records = _snapshot(root), chain.trust.records("beta")
         with pytest.raises(CaRotationError, match=r"is staged already: its new CA .* is valid from block"):
@@ -187,11 +209,34 @@ def test_a_wrong_passphrase_and_a_staged_rotation_are_refused_and_a_later_run_in
         assert _snapshot(root) == files and chain.trust.records("beta") == records
         backend._tester.mine_blocks(head + 10 - int(backend.web3.eth.block_number))
         done = rotate()
-        assert done.installed and "orgs/beta/users/bob@beta/msp/signcerts/cert.pem" in {  # type: ignore[attr-defined]
-            str(p.relative_to(root))
-            for p in done.reissued  # type: ignore[attr-defined]
-        }
+        assert done.installed
+        assert "orgs/beta/users/bob@beta/msp/signcerts/cert.pem" in {str(p.relative_to(root)) for p in done.reissued}
         assert not Sm2CaFiles.of(root, "beta").staged()
+
+        # a joined firm rotates the SM2 CA it recorded on chain (`member keys publish`); one not recorded is refused
+        founders = tmp_path / "founders"
+        _founder(founders)
+        firm = tmp_path / "gamma"
+        join(firm, load_description(founders), OrgId("gamma"), "Gamma Securities", Role.MEMBER, PASS, now=CREATED)
+
+        def rotate_gamma() -> CaRotation:
+            return rotate_sm2_ca(
+                firm, PASS, load_description(firm), chain.trust, chain.registry, chain.signers["gamma"], "gamma",
+                now=NOW,
+            )  # fmt: skip
+
+        files = _snapshot(firm)
+        with pytest.raises(CaRotationError, match="record it with `consortium member keys publish --as gamma` first"):
+            rotate_gamma()
+        assert _snapshot(firm) == files and chain.trust.records("gamma") == []
+        record = sm2_ca_record(load_org_public(firm, OrgId("gamma")))
+        assert record is not None
+        index = chain.trust.add_key(chain.signers["gamma"], *record)
+        rotated = rotate_gamma()
+        assert rotated.installed and rotated.old_index == index
+        issue_identity(firm, OrgId("gamma"), "gail", PASS, now=NOW, role="operator")  # its request lists the old CA
+        gail = Certificate.from_pem(user_paths(firm, OrgId("gamma"), "gail").cert.read_bytes())
+        assert _sm2_issued(gail, OrgPaths.of(firm, OrgId("gamma")).sm2_ca_cert)
     finally:
         backend.close()
 
