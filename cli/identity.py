@@ -181,18 +181,17 @@ def _require_sm2(obj: Context, org: OrgId) -> None:
     if listed is None:
         fail(f"{FILENAME} lists no SM2 identity CA for {org!r} (sm2_ca_cert_pem): no gateway would trust an SM2 "
              "certificate of it")  # fmt: skip
-    from suite.x509 import Certificate
+    from network.errors import NetworkError
+    from network.identity import is_own_sm2_ca
 
     path = OrgPaths.of(obj.directory, org).sm2_ca_cert
-    try:
-        same = (
-            path.is_file()
-            and Certificate.from_pem(path.read_bytes()).der == Certificate.from_pem(listed.encode("ascii")).der
-        )
-    except ValueError as exc:  # the suite's errors are ValueErrors
+    try:  # the listed one, or one rotated from it (`identity rotate-ca --sm2`), which the chain's records trust
+        same = path.is_file() and is_own_sm2_ca(obj.directory, org, listed)
+    except (NetworkError, ValueError) as exc:  # the suite's errors are ValueErrors
         fail(f"{path}: {exc}")
     if not same:
-        fail(f"{path} is not the SM2 identity CA {FILENAME} lists for {org}: no gateway would trust what it issues")
+        fail(f"{path} is not the SM2 identity CA {FILENAME} lists for {org}, nor rotated from it: no gateway would "
+             "trust what it issues")  # fmt: skip
 
 
 def _issue_sm2(obj: Context, org: OrgId, name: str, days: int) -> None:
@@ -338,38 +337,68 @@ def _require_listed_ca(obj: Context, org: OrgId) -> None:
 
 @identity.command("rotate-ca")
 @overlap_options("A CA staged by an earlier run and on chain is installed instead, once it is valid.")
+@click.option(
+    "--sm2",
+    is_flag=True,
+    help="Rotate the SM2 identity CA of --as instead (an 'sm' consortium's; see docs/national-suite.md).",
+)
 @as_option
 @json_option
 @pass_ctx
-def identity_rotate_ca(obj: Context, from_block: int | None, overlap_blocks: int, as_org: OrgId, as_json: bool) -> None:
+def identity_rotate_ca(
+    obj: Context, from_block: int | None, overlap_blocks: int, sm2: bool, as_org: OrgId, as_json: bool
+) -> None:
     """Rotate the CA of --as (docs/trust.md, "Rotating a CA"): a new CA key and certificate, published on chain as a
     CA certificate of --as valid from --from-block, the current CA retired --overlap-blocks later; once the new CA is
     valid, the org's certificates its CA issued (its people's in users/, its services' in SERVICE/tls/, the admin's)
     are issued again by the new CA with the same keys, each file replaced atomically, and the org's CRL signed
     again. With a later --from-block the new CA is staged in orgs/ORG/ca/ and published; run the command again
     from that block (before the old CA retires) to re-issue the certificates. Gateways, the explorer, the notary and
-    nodes admit the certificates of both CAs during the overlap and of the new one only after it, with no restart."""
+    nodes admit the certificates of both CAs during the overlap and of the new one only after it, with no restart.
+
+    With --sm2, the SM2 identity CA of --as (an 'sm' consortium's) the same way: its SM2 people's and SM2 callers'
+    certificates issued again, its SM2 CRL signed again; a founder's SM2 CA that consortium.json lists and the chain
+    does not hold yet is recorded first, then retired. Refuses an 'intl' consortium, an org that is neither a founder
+    nor the firm that joined from DIR, one without an SM2 CA, a rotation staged already and a wrong passphrase,
+    writing nothing."""
     from network.carotation import CaRotationError, rotate_ca
     from network.identity import IdentityError
     from network.trust import has_directory
 
+    if sm2:  # what needs neither the chain nor the passphrase, refused first
+        from network.description import load_description
+        from network.sm2rotation import check_sm2_rotation
+
+        try:
+            check_sm2_rotation(obj.directory, load_description(obj.directory), as_org)
+        except (CaRotationError, MalformedError) as exc:
+            fail(str(exc))
     c = obj.consortium()
     if not has_directory(c.description):
         fail("consortium.json names no TrustDirectory: the member CAs are not on chain to rotate")
     try:
-        r = rotate_ca(
-            obj.directory,
-            obj.passphrase(),
-            c.trust,
-            c.registry,
-            obj.signer(as_org),
-            as_org,
-            from_block=from_block,
-            overlap_blocks=overlap_blocks,
-        )
-    except (CaRotationError, IdentityError) as exc:
+        if sm2:
+            from network.sm2rotation import rotate_sm2_ca
+
+            r = rotate_sm2_ca(
+                obj.directory, obj.passphrase(), c.description, c.trust, c.registry, obj.signer(as_org), as_org,
+                from_block=from_block, overlap_blocks=overlap_blocks,
+            )  # fmt: skip
+        else:
+            r = rotate_ca(
+                obj.directory,
+                obj.passphrase(),
+                c.trust,
+                c.registry,
+                obj.signer(as_org),
+                as_org,
+                from_block=from_block,
+                overlap_blocks=overlap_blocks,
+            )
+    except (CaRotationError, IdentityError, MalformedError) as exc:
         fail(str(exc))
     written = [str(p.relative_to(obj.directory)) for p in r.reissued]
+    what = "SM2 CA" if sm2 else "CA"
     emit(
         as_json,
         {
@@ -380,14 +409,15 @@ def identity_rotate_ca(obj: Context, from_block: int | None, overlap_blocks: int
             "reissued": written,
         },
         lambda: [
-            f"CA #{r.new_index} of {r.org} valid from block {r.valid_from}: sha256 {r.new_fingerprint.hex()}",
-            f"CA #{r.old_index} retired at block {r.old_valid_until}: sha256 {r.old_fingerprint.hex()}",
+            f"{what} #{r.new_index} of {r.org} valid from block {r.valid_from}: sha256 {r.new_fingerprint.hex()}",
+            f"{what} #{r.old_index} retired at block {r.old_valid_until}: sha256 {r.old_fingerprint.hex()}",
             *(
                 [f"re-issued by the new CA: {len(written)} file(s)", *(f"  {w}" for w in written)]
                 if r.installed
                 else [
-                    f"the new CA is staged in orgs/{r.org}/ca/: run `consortium identity rotate-ca --as {r.org}` again "
-                    f"from block {r.valid_from}, before block {r.old_valid_until}, to re-issue the certificates"
+                    f"the new {what} is staged in orgs/{r.org}/ca/: run `consortium identity rotate-ca"
+                    f"{' --sm2' if sm2 else ''} --as {r.org}` again from block {r.valid_from}, before block "
+                    f"{r.old_valid_until}, to re-issue the certificates"
                 ]
             ),
         ],

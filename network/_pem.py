@@ -123,6 +123,13 @@ class OrgPaths:
         return self.ca_cert.with_name("sm2-ca.key")
 
     @property
+    def sm2_ca_previous(self) -> Path:
+        """The SM2 identity CAs the current one replaced (``identity rotate-ca --sm2``), newest first: to revoke what
+        they issued, and to know the SM2 CA ``consortium.json`` (or the admission request) lists as this one's
+        predecessor."""
+        return self.ca_cert.with_name("sm2-ca.previous.pem")
+
+    @property
     def sm2_crl(self) -> Path:
         """The SM2 identity CA's revocation list (SM2-with-SM3), written at the first revocation."""
         return self.ca_cert.with_name("sm2-crl.pem")

@@ -28,6 +28,7 @@ the new CA's), and kept it would sign certificates the chain accepts until the r
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections.abc import Collection, Iterator, Sequence
@@ -64,7 +65,7 @@ from notary.durable import replace_file
 
 if TYPE_CHECKING:
     from chain.contracts.registry import ConsortiumRegistryClient
-    from chain.contracts.trust import TrustDirectoryClient
+    from chain.contracts.trust import KeyRecord, TrustDirectoryClient
     from chain.tx import Signer
 
 __all__ = [
@@ -72,14 +73,21 @@ __all__ = [
     "CaFiles",
     "CaRotation",
     "CaRotationError",
+    "chain_head",
+    "check_member",
     "cross_certificate",
     "install_ca_rotation",
+    "installed",
     "links_to",
+    "open_ca_record",
+    "publish_new_ca",
     "read_cross_chain",
     "reissue_folder",
     "reissued",
     "rotate_ca",
     "stage_ca_rotation",
+    "staged_and_installed",
+    "staged_ca_record",
 ]
 
 #: Directories of an org's folder that hold no service's TLS files (``network.identity``'s).
@@ -238,7 +246,11 @@ def read_cross_chain(path: Path) -> list[x509.Certificate]:
 
 
 def _fingerprint(cert: x509.Certificate) -> bytes:
-    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).digest()
+    return _sha256(_der(cert))
+
+
+def _sha256(der: bytes) -> bytes:
+    return hashlib.sha256(der).digest()
 
 
 def _der(cert: x509.Certificate) -> bytes:
@@ -248,7 +260,7 @@ def _der(cert: x509.Certificate) -> bytes:
 # ---------------------------------------------------------------------------------------------- on chain
 
 
-def _check_member(registry: ConsortiumRegistryClient, org: str) -> None:
+def check_member(registry: ConsortiumRegistryClient, org: str) -> None:
     info = registry.member(org)
     if info is None or info.status is MemberStatus.NONE:
         raise CaRotationError(f"{org!r} is not a member on chain: it has no CA to rotate")
@@ -289,18 +301,11 @@ def stage_ca_rotation(
     if overlap_blocks < 1:
         raise CaRotationError("the overlap must be at least one block (both CAs valid while the certificates move)")
     files = CaFiles.of(directory, org)
-    _check_member(registry, org)
+    check_member(registry, org)
     old, old_key = _load_ca(files, org, passphrase)
-    head = int(trust.backend.web3.eth.block_number)
-    if from_block is not None and from_block < head:
-        raise CaRotationError(f"--from-block {from_block} is in the past (the chain is at block {head})")
-    old_der = _der(old)
-    records = [
-        r
-        for r in trust.records(org)
-        if r.kind is KeyKind.CA_CERT and r.value == old_der and r.valid_until is None and r.valid_at(head)
-    ]
-    if not records:
+    head = chain_head(trust, from_block)
+    record = open_ca_record(trust, org, _der(old), head)
+    if record is None:
         raise CaRotationError(
             f"the CA in {files.cert} is no open CA_CERT of {org} valid now on chain: nothing to rotate from "
             "(`consortium member keys list` shows its records)"
@@ -311,12 +316,48 @@ def stage_ca_rotation(
     replace_file(files.next_key, encrypt(key, passphrase), PRIVATE_FILE_MODE)
     replace_file(files.next_cross, "".join(cert_pem(c) for c in cross).encode("ascii"), PUBLIC_FILE_MODE)
     replace_file(files.next_cert, cert_pem(new).encode("ascii"), PUBLIC_FILE_MODE)
-    new_index = trust.add_key(signer, KeyKind.CA_CERT, _der(new), from_block)
+    return publish_new_ca(trust, signer, org, record.index, _der(old), _der(new), head, from_block, overlap_blocks)
+
+
+def chain_head(trust: TrustDirectoryClient, from_block: int | None) -> int:
+    """The chain's head, once ``from_block`` (None: the block that records the new CA) is checked not to be before
+    it."""
+    head = int(trust.backend.web3.eth.block_number)
+    if from_block is not None and from_block < head:
+        raise CaRotationError(f"--from-block {from_block} is in the past (the chain is at block {head})")
+    return head
+
+
+def open_ca_record(trust: TrustDirectoryClient, org: str, der: bytes, head: int) -> KeyRecord | None:
+    """``org``'s open ``CA_CERT`` record of the certificate ``der``, valid at ``head``: the CA a rotation retires."""
+    records = [
+        r
+        for r in trust.records(org)
+        if r.kind is KeyKind.CA_CERT and r.value == der and r.valid_until is None and r.valid_at(head)
+    ]
+    return records[0] if records else None
+
+
+def publish_new_ca(
+    trust: TrustDirectoryClient,
+    signer: Signer,
+    org: str,
+    old_index: int,
+    old_der: bytes,
+    new_der: bytes,
+    head: int,
+    from_block: int | None,
+    overlap_blocks: int,
+) -> CaRotation:
+    """The new CA ``new_der`` added on chain as a ``CA_CERT`` of ``org`` valid from ``from_block`` (None: the block
+    that records it), the old CA's record ``old_index`` retired ``overlap_blocks`` blocks after that: the chain's
+    half of a rotation (staged, not installed)."""
+    new_index = trust.add_key(signer, KeyKind.CA_CERT, new_der, from_block)
     record = trust.record(org, new_index)
     valid_from = record.valid_from if record is not None else (from_block or head)
     until = valid_from + overlap_blocks
-    trust.retire_key(signer, records[0].index, until)
-    return CaRotation(org, records[0].index, new_index, _fingerprint(old), _fingerprint(new), valid_from, until)
+    trust.retire_key(signer, old_index, until)
+    return CaRotation(org, old_index, new_index, _sha256(old_der), _sha256(new_der), valid_from, until)
 
 
 def install_ca_rotation(
@@ -338,22 +379,7 @@ def install_ca_rotation(
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.public_key() != new.public_key():
         raise CaRotationError(f"{files.next_key} is not the key of the staged CA {files.next_cert}")
     new_der = _der(new)
-    index = trust.find(org, KeyKind.CA_CERT, new_der)
-    record = None if index is None else trust.record(org, index)
-    if record is None:
-        raise CaRotationError(f"the CA staged in {files.next_cert} is not on chain: run the rotation again")
-    head = int(trust.backend.web3.eth.block_number)
-    if record.valid_until is not None and record.valid_until <= head:
-        raise CaRotationError(
-            f"the CA staged in {files.next_cert} (record #{record.index} of {org}) ended on chain at block "
-            f"{record.valid_until}: it is not installed; remove the staged ca/*.next.pem files and rotate again"
-        )
-    if not record.valid_at(head):
-        raise CaRotationError(
-            f"the new CA of {org} (record #{record.index}) is valid from block {record.valid_from}, the chain is at "
-            f"block {head}: run `consortium identity rotate-ca --as {org}` again from that block, before the old CA "
-            "retires"
-        )
+    record = staged_ca_record(trust, org, new_der, files.next_cert, f"consortium identity rotate-ca --as {org}")
     current = parse_cert(files.cert.read_bytes(), str(files.cert))
     old = current
     if _der(current) == new_der:  # a run that stopped after replacing the CA files: the old one was kept before
@@ -367,13 +393,42 @@ def install_ca_rotation(
     replace_file(files.cert, files.next_cert.read_bytes(), PUBLIC_FILE_MODE)
     for staged in (files.next_cross, files.next_key, files.next_cert):
         staged.unlink(missing_ok=True)
-    retired = [r for r in trust.records(org) if r.kind is KeyKind.CA_CERT and r.value == _der(old) and r.valid_until]
+    return installed(trust, org, _der(old), record, tuple(written))
+
+
+def staged_ca_record(trust: TrustDirectoryClient, org: str, new_der: bytes, staged: Path, command: str) -> KeyRecord:
+    """The record of the staged CA ``new_der`` (its file ``staged``), valid at the chain's head: what installing it
+    needs. :class:`CaRotationError` when it is not on chain, ended, or not valid yet (run ``command`` again then)."""
+    index = trust.find(org, KeyKind.CA_CERT, new_der)
+    record = None if index is None else trust.record(org, index)
+    if record is None:
+        raise CaRotationError(f"the CA staged in {staged} is not on chain: run the rotation again")
+    head = int(trust.backend.web3.eth.block_number)
+    if record.valid_until is not None and record.valid_until <= head:
+        raise CaRotationError(
+            f"the CA staged in {staged} (record #{record.index} of {org}) ended on chain at block "
+            f"{record.valid_until}: it is not installed; remove the staged {staged.parent.name}/*.next.* files and "
+            "rotate again"
+        )
+    if not record.valid_at(head):
+        raise CaRotationError(
+            f"the new CA of {org} (record #{record.index}) is valid from block {record.valid_from}, the chain is at "
+            f"block {head}: run `{command}` again from that block, before the old CA retires"
+        )
+    return record
+
+
+def installed(
+    trust: TrustDirectoryClient, org: str, old_der: bytes, record: KeyRecord, written: tuple[Path, ...]
+) -> CaRotation:
+    """The rotation from the CA ``old_der`` to the one of ``record``, installed: the old CA's retired record as the
+    chain holds it (None when it has none)."""
+    retired = [r for r in trust.records(org) if r.kind is KeyKind.CA_CERT and r.value == old_der and r.valid_until]
     until = retired[0].valid_until if retired else None
     old_index = retired[0].index if retired else None
     return CaRotation(
-        org, old_index, record.index, _fingerprint(old), _fingerprint(new), record.valid_from, until, True,
-        tuple(written),
-    )  # fmt: skip
+        org, old_index, record.index, _sha256(old_der), _sha256(record.value), record.valid_from, until, True, written
+    )
 
 
 def rotate_ca(
@@ -394,7 +449,7 @@ def rotate_ca(
     files = CaFiles.of(directory, org)
     resumed = files.staged() and _staged_on_chain(files, trust, org)
     if resumed:
-        _check_member(registry, org)
+        check_member(registry, org)
         staged = None
     else:
         staged = stage_ca_rotation(
@@ -408,12 +463,12 @@ def rotate_ca(
     admin = OrgPaths.of(directory, OrgId(org)).admin_cert
     if admin in done.reissued:
         registry.set_certificate(signer, _fingerprint(parse_cert(admin.read_bytes(), str(admin))))
-    if staged is not None:
-        return CaRotation(
-            org, staged.old_index, staged.new_index, staged.old_fingerprint, staged.new_fingerprint,
-            staged.valid_from, staged.old_valid_until, True, done.reissued,
-        )  # fmt: skip
-    return done
+    return done if staged is None else staged_and_installed(staged, done)
+
+
+def staged_and_installed(staged: CaRotation, done: CaRotation) -> CaRotation:
+    """The rotation one run staged (its old record and retirement) and then installed (the files it wrote)."""
+    return dataclasses.replace(staged, installed=True, reissued=done.reissued)
 
 
 def _staged_on_chain(files: CaFiles, trust: TrustDirectoryClient, org: str) -> bool:

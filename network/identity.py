@@ -178,6 +178,7 @@ __all__ = [
     "create_org_identity",
     "create_sm2_ca",
     "encrypted_log_key",
+    "is_own_sm2_ca",
     "issue_identity",
     "issue_node_certificate",
     "issue_server_certificate",
@@ -201,6 +202,7 @@ __all__ = [
     "read_certificate",
     "read_leaf_certificate",
     "revoke_identity",
+    "sm2_ca_lineage",
     "sm2_certificate",
     "user_paths",
     "verify_crl",
@@ -1170,15 +1172,45 @@ def _sm2_ca_published(root: Path, paths: OrgPaths) -> bool:
     if not paths.sm2_ca_cert.is_file():
         return False
     try:
-        ours = _canonical_sm2_pem(_read(paths, paths.sm2_ca_cert).decode("ascii", errors="replace"), "SM2 CA")
         joined, requested = joined_sm2_ca(Path(root), paths.org_id)
         if joined:
-            return requested is None or _canonical_sm2_pem(requested, "SM2 CA") == ours
+            return requested is None or is_own_sm2_ca(root, paths.org_id, requested)
         data = json.loads((Path(root) / "consortium.json").read_text(encoding="utf-8"))
         listed = [m.get("sm2_ca_cert_pem") for m in data["members"] if m.get("org") == paths.org_id]
-        return len(listed) == 1 and isinstance(listed[0], str) and _canonical_sm2_pem(listed[0], "SM2 CA") == ours
+        return len(listed) == 1 and isinstance(listed[0], str) and is_own_sm2_ca(root, paths.org_id, listed[0])
     except (OSError, ValueError, KeyError, TypeError, AttributeError, NetworkError):  # MalformedError: ValueError
         return False
+
+
+def sm2_ca_lineage(root: Path, org_id: OrgId) -> list[SM2Certificate]:
+    """The org's SM2 identity CA (``ca/sm2-ca.pem``) and those it replaced by rotations (``ca/sm2-ca.previous.pem``,
+    ``identity rotate-ca --sm2``), newest first, each checked to be a self-signed SM2 CA of the org. No SM2 CA
+    raises :class:`IdentityError`, a file that holds anything else :class:`MalformedError`."""
+    from suite.errors import SuiteError
+    from suite.x509 import certificates_from_pem
+
+    paths = OrgPaths.of(root, org_id)
+    lineage = [_sm2_ca(paths)]
+    if paths.sm2_ca_previous.is_file():
+        try:
+            previous = certificates_from_pem(_read(paths, paths.sm2_ca_previous))
+            for cert in previous:
+                check_sm2_ca_pem(cert.to_pem().decode("ascii"), org_id)
+        except (SuiteError, MalformedError) as exc:
+            raise MalformedError(f"{paths.sm2_ca_previous}: {exc}") from None
+        lineage += previous
+    return lineage
+
+
+def is_own_sm2_ca(root: Path, org_id: OrgId, pem: str) -> bool:
+    """Whether ``pem`` (what ``consortium.json`` or the admission request lists) is the org's SM2 identity CA or one
+    it rotated from (:func:`sm2_ca_lineage`): the SM2 CA the other members know it by, which the chain's records
+    of the rotation (``identity rotate-ca --sm2``) lead to the current one. :class:`MalformedError` when ``pem`` is
+    not one SM2 certificate."""
+    from suite.x509 import Certificate
+
+    der = Certificate.from_pem(_canonical_sm2_pem(pem, "SM2 CA").encode("ascii")).der
+    return any(c.der == der for c in sm2_ca_lineage(root, org_id))
 
 
 def _sm2_person_files(
@@ -1223,17 +1255,22 @@ def _revoke_sm2(root: Path, paths: OrgPaths, cert: SM2Certificate, passphrase: b
     from suite.sm2 import DEFAULT_ID
 
     org_id = paths.org_id
-    ca = _sm2_ca(paths)
-    if cert.issuer_der != ca.subject_der:
+    lineage = sm2_ca_lineage(root, org_id)  # after a rotation, a certificate of the CA before goes on the list too
+    ca = lineage[0]
+    if all(cert.issuer_der != c.subject_der for c in lineage):
         raise CertificateError(
             f"certificate {cert.subject} was not issued by the SM2 CA of org {org_id!r} (its issuer is {cert.issuer})"
         )
-    try:
-        ca.public_key.verify_der(cert.signature, cert.tbs, DEFAULT_ID)
-    except SuiteError:
+    for issuer in lineage:
+        try:
+            issuer.public_key.verify_der(cert.signature, cert.tbs, DEFAULT_ID)
+            break
+        except SuiteError:
+            continue
+    else:
         raise CertificateError(
             f"certificate {cert.subject} was not issued by the SM2 CA of org {org_id!r} (its signature does not verify)"
-        ) from None
+        )
     if cert.is_ca:
         raise CertificateError(
             f"certificate {cert.subject} is a CA certificate, not an identity: refusing to revoke it"
