@@ -38,16 +38,27 @@ that dies between taking the cost and recording its event has spent ε on a job 
 the request's bytes: the same request sent again after its run was counted takes nothing (the gateway records it
 ``psi_retry_of`` the counted step's event), and one sent again while the first is still in flight is refused (409
 ``psi_run_in_flight``) rather than counted twice. :meth:`QuotaCounter.claim_run` takes the run's unit and ε together
-with its key, marked in flight; :meth:`QuotaCounter.run_recorded` marks it counted once its event is recorded
-counted; :meth:`QuotaCounter.release_run` drops the key and gives the unit and ε back when the call ends otherwise (no
-answer from the owner's service, not recorded). :class:`LocalQuota` keeps the keys in flight in memory (one gateway:
-its outbox's ``psi_runs``, written with the counted event, knows the counted ones); :class:`PostgresQuota` in a third
-table, ``gateway_psi_runs`` (schema version 3), written in the transaction that takes the unit and the ε, so that a
-repeat on any replica finds the run: counted (it takes nothing) or in flight (refused). The row of a run in flight
-holds a lease (twice the longest the gateway waits for the owner's service, ``gateway.server``): a replica that
-died with it in flight leaves it to be taken over once the lease ends, by a request that then counts a new run
-(erring towards counting, like the units above); so does a request still running when its lease ends. A row is
-kept once counted (some 250 bytes a run).
+with its key, marked in flight under a lease; :meth:`QuotaCounter.renew_run` extends the lease while the run's call is
+alive; :meth:`QuotaCounter.run_recorded` marks it counted once its event is recorded counted;
+:meth:`QuotaCounter.release_run` drops the key and gives the unit and ε back when the call ends otherwise (no answer
+from the owner's service, not recorded). :class:`LocalQuota` keeps the keys in flight and their leases in memory, on
+its clock (one gateway: its outbox's ``psi_runs``, written with the counted event, knows the counted ones);
+:class:`PostgresQuota` in a third table, ``gateway_psi_runs`` (schema version 3), written in the transaction that
+takes the unit and the ε, so that a repeat on any replica finds the run: counted (it takes nothing) or in flight
+(refused). A row is kept once counted (some 250 bytes a run).
+
+**The lease of a run in flight.** A run's key is claimed with a lease of twice the longest the gateway waits for the
+owner's service (``gateway.server``, at least 60 s). While the call is alive (waiting for the owner's service, its
+answer streaming to the caller, its event being recorded) :func:`keep_run` renews it every third of the lease
+(:data:`RENEWALS_PER_LEASE`), to a whole lease from then, and only while this call still holds the key (the row's
+``event_id``, not counted): one ``UPDATE`` for :class:`PostgresQuota`, no round trip for :class:`LocalQuota`. A run
+that ends within a third of its lease (most do) costs no round trip more; a longer one costs one per third of a
+lease (a run of 5 minutes under the default lease of 70 s: 12). It stops when the run is marked counted or released.
+So a repeat during a long live run is refused 409 ``psi_run_in_flight``, however long it runs; only a run whose call
+stopped renewing (a replica that died with it in flight, or one that could not reach the store for two renewals
+running) leaves its key to be taken over once the lease ends, by a request that then counts a new run (erring
+towards counting, like the units above). A renewal that finds the key taken over changes nothing and stops; the
+late call's release gives back its own unit and ε only.
 
 **Windows.** Quotas count over a grant's whole validity, so every row has the window ``grant``; the window is
 part of the key so that quotas per period can be counted in the same table.
@@ -61,7 +72,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol
 
@@ -78,6 +89,9 @@ BUDGET_TABLE: Final = "gateway_dp_budget"
 RUNS_TABLE: Final = "gateway_psi_runs"
 #: Seconds without a statement after which a health read checks that the store answers (``PostgresQuota``).
 CHECK_AFTER_S: Final = 2.0
+#: How many times in a lease :func:`keep_run` renews a PSI run's lease: every third of it, so that one renewal that
+#: cannot reach the store leaves time for the next before the lease ends.
+RENEWALS_PER_LEASE: Final = 3
 _SCHEMA_V1: Final = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
     grant_id TEXT NOT NULL,
@@ -160,6 +174,12 @@ _RUN_COUNTED: Final = f"""
 UPDATE {RUNS_TABLE} SET counted = true, lease_until = NULL, updated_at = now()
 WHERE job = %(job)s AND request = %(request)s AND event_id = %(event)s
 """
+#: The lease of a run in flight extended to ``lease`` seconds from now, only while the call ``event`` holds it.
+_RENEW_RUN: Final = f"""
+UPDATE {RUNS_TABLE} SET lease_until = now() + make_interval(secs => %(lease)s::float8), updated_at = now()
+WHERE job = %(job)s AND request = %(request)s AND event_id = %(event)s AND NOT counted
+RETURNING event_id
+"""
 _DROP_RUN: Final = f"""
 DELETE FROM {RUNS_TABLE} WHERE job = %(job)s AND request = %(request)s AND event_id = %(event)s AND NOT counted
 """
@@ -234,6 +254,12 @@ class QuotaCounter(Protocol):
         docstring). Raises :class:`QuotaUnavailableError` when the store cannot be read."""
         ...
 
+    async def renew_run(self, run: RunKey, event_id: str, lease_s: float) -> bool:
+        """Extend the lease of the run ``run`` that the call ``event_id`` claimed to ``lease_s`` from now: True if
+        the call still holds it in flight (False: counted, released or taken over). Raises
+        :class:`QuotaUnavailableError` when the store cannot be reached."""
+        ...
+
     async def run_recorded(self, grant_id: str, run: RunKey, event_id: str) -> None:
         """The claimed run's event was recorded counted: a repeat of it takes nothing from now on (never raises)."""
         ...
@@ -248,14 +274,40 @@ class QuotaCounter(Protocol):
     def close(self) -> None: ...
 
 
+async def keep_run(
+    counter: QuotaCounter,
+    run: RunKey,
+    event_id: str,
+    lease_s: float,
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> None:
+    """Renew the lease of the run ``run`` that the call ``event_id`` claimed in ``counter``, every
+    ``lease_s`` / :data:`RENEWALS_PER_LEASE`, to ``lease_s`` from then (module docstring), until cancelled (the run is
+    marked counted or released) or the call no longer holds it. A renewal that cannot reach the store is tried
+    again at the next one. ``sleep`` waits that long (the tests' clock)."""
+    while True:
+        await sleep(lease_s / RENEWALS_PER_LEASE)
+        try:
+            held = await counter.renew_run(run, event_id, lease_s)
+        except QuotaUnavailableError as exc:
+            log.warning("the lease of the PSI run of event %s not renewed (tried again later): %s", event_id, exc)
+            continue
+        if not held:
+            log.warning("the PSI run of event %s is no longer in flight for it: its lease is not renewed", event_id)
+            return
+
+
 class LocalQuota:
     """The outbox's own counter: one gateway, exact across restarts (``notary.submit.outbox``)."""
 
     kind = "local"
 
-    def __init__(self, outbox: Outbox) -> None:
+    def __init__(self, outbox: Outbox, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.outbox = outbox
-        self._runs: dict[RunKey, str] = {}  # the PSI runs in flight: key → the event id of the call that claimed it
+        self._clock = clock  # monotonic seconds: the leases of the runs in flight
+        #: the PSI runs in flight: key → (the event id of the call that claimed it, the end of its lease)
+        self._runs: dict[RunKey, tuple[str, float]] = {}
 
     async def reserve(self, grant_id: str, quota: int) -> bool:
         # no await: the check and the reservation happen in one step of the event loop
@@ -284,7 +336,9 @@ class LocalQuota:
     ) -> RunClaim:
         # no await: the check of the runs in flight and the reservations happen in one step of the event loop; the
         # counted runs are the outbox's (``Outbox.counted_run``), which the gateway reads before
-        if run in self._runs:
+        now = self._clock()
+        held = self._runs.get(run)
+        if held is not None and held[1] > now:
             return RunClaim("in_flight")
         if not self.outbox.reserve(grant_id, quota):
             return RunClaim("quota_exhausted")
@@ -295,20 +349,39 @@ class LocalQuota:
             if not admitted:
                 self.outbox.release(grant_id)
                 return RunClaim("dp_budget_exhausted", spent=spent)
-        self._runs[run] = event_id
+        self._runs[run] = (event_id, now + lease_s)  # a key whose lease ended is taken over
         return RunClaim("claimed", dp_cost=cost)
 
+    async def renew_run(self, run: RunKey, event_id: str, lease_s: float) -> bool:
+        return self.renew(run, event_id, lease_s)
+
+    def renew(self, run: RunKey, event_id: str, lease_s: float) -> bool:
+        """:meth:`renew_run`, at once."""
+        held = self._runs.get(run)
+        if held is None or held[0] != event_id:
+            return False
+        self._runs[run] = (event_id, self._clock() + lease_s)
+        return True
+
+    def in_flight(self, run: RunKey) -> tuple[str, float] | None:
+        """The event id of the call that holds ``run`` in flight and the end of its lease, or None."""
+        return self._runs.get(run)
+
     async def run_recorded(self, grant_id: str, run: RunKey, event_id: str) -> None:
-        if self._runs.get(run) == event_id:  # the outbox holds it counted now
+        if self._held_by(run, event_id):  # the outbox holds it counted now
             del self._runs[run]
 
     def release_run(self, grant_id: str, run: RunKey, event_id: str, quota: int, dp_cost: int) -> None:
-        if self._runs.get(run) == event_id:
+        if self._held_by(run, event_id):
             del self._runs[run]
         if quota > 0:
             self.outbox.release(grant_id)
         if dp_cost:
             self.outbox.release_budget(grant_id, dp_cost)
+
+    def _held_by(self, run: RunKey, event_id: str) -> bool:
+        held = self._runs.get(run)
+        return held is not None and held[0] == event_id
 
     def health(self) -> dict[str, Any]:
         return {"store": self.kind, "reachable": True}
@@ -429,6 +502,14 @@ class PostgresQuota:
             with self._lock:
                 self.unmarked_runs += 1
 
+    async def renew_run(self, run: RunKey, event_id: str, lease_s: float) -> bool:
+        loop = asyncio.get_running_loop()
+        try:
+            held: bool = await loop.run_in_executor(self._executor, self.renew, run, event_id, lease_s)
+        except RuntimeError as exc:  # closed
+            raise QuotaUnavailableError("the quota store is closed") from exc
+        return held
+
     def release_run(self, grant_id: str, run: RunKey, event_id: str, quota: int, dp_cost: int) -> None:
         try:
             self._executor.submit(self._unclaim_logged, grant_id, run, event_id, quota, dp_cost)
@@ -492,6 +573,11 @@ class PostgresQuota:
     def mark_counted(self, run: RunKey, event_id: str) -> None:
         """:meth:`run_recorded`: the run of ``event_id`` is counted. Blocks."""
         self._execute(_RUN_COUNTED, {"job": run[0], "request": run[1], "event": event_id}, fetch=False)
+
+    def renew(self, run: RunKey, event_id: str, lease_s: float) -> bool:
+        """:meth:`renew_run`: one ``UPDATE`` of the run's row, if ``event_id`` still holds it in flight. Blocks."""
+        key = {"job": run[0], "request": run[1], "event": event_id, "lease": lease_s}
+        return self._execute(_RENEW_RUN, key) is not None
 
     def unclaim(self, grant_id: str, run: RunKey, event_id: str, quota: int, dp_cost: int) -> None:
         """:meth:`release_run`, in one transaction: the run's key if ``event_id`` still holds it in flight, and the

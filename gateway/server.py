@@ -65,7 +65,7 @@ from gateway.headers import (
 from gateway.inflight import InFlightLimiter
 from gateway.policy import ChainUnavailableError, ChainView, Decision, Service
 from gateway.psi import PsiGuard, PsiStep, RecordMismatchError, claimed_tag, expects_record, record_fields
-from gateway.quota import LocalQuota, QuotaCounter, QuotaUnavailableError, RunKey
+from gateway.quota import LocalQuota, QuotaCounter, QuotaUnavailableError, RunKey, keep_run
 from network.certificates import AuthError, Caller, CallerAuthenticator
 from notary.event import UnsequencedEvent
 from notary.submit.digest import DigestSalts, GatewaySalt, body_digest, digest_hash, request_digest, response_digest
@@ -101,7 +101,7 @@ _CALLER_POLL_S: Final = 0.1  # how often a streamed answer checks that its calle
 CALLER_GONE_STATUS: Final = 499
 #: The Retry-After (s) of a PSI request step refused because the same request is in flight (409 ``psi_run_in_flight``).
 PSI_IN_FLIGHT_RETRY_S: Final = 2
-#: The shortest lease of a PSI run in flight in a shared quota store (:meth:`Gateway._run_lease_s`).
+#: The shortest lease of a PSI run in flight (:meth:`Gateway._run_lease_s`), renewed while its call is alive.
 PSI_RUN_LEASE_MIN_S: Final = 60.0
 
 _DETAILS: Final = {
@@ -192,7 +192,10 @@ class Gateway:
         #: event id → (the counter that holds it, its run's key, the grant's quota) of each PSI request step in flight
         #: whose run it claimed (``QuotaCounter.claim_run``): marked counted once its event is, released with its unit
         #: and ε otherwise
-        self._claims: dict[str, tuple[QuotaCounter, RunKey, int]] = {}
+        self._claims: dict[str, tuple[QuotaCounter, RunKey, int, float]] = {}  # ..., and the lease (s) of the run
+        #: event id → the task that renews the lease of the run it claimed while its call is alive (``keep_run``),
+        #: from when the call is forwarded until its run is marked counted or released
+        self._leases: dict[str, asyncio.Task[None]] = {}
         #: the runs of grants with neither a quota nor a privacy budget (they cost nothing): kept by this gateway
         #: alone, in its outbox and memory, so that a shared quota store is not asked for them
         self._free_runs: QuotaCounter = self.quota if isinstance(self.quota, LocalQuota) else LocalQuota(outbox)
@@ -430,6 +433,7 @@ class Gateway:
         grant_id, event_id = decision.grant_id, event["event_id"]
         self._held.add(event_id)
         try:
+            self._keep_claim(event_id)
             if self.outbox.pending_count >= self.outbox.max_pending:  # the call could not be recorded: not forwarded
                 return self._outbox_full()
             timeout = self.psi.timeout_s(service) if self.psi is not None else None
@@ -441,7 +445,7 @@ class Gateway:
             # used its unit and ε, even if its answer was then cut off (by the upstream or the caller) or the write
             # of its last chunk failed; any other gives them back: not recorded (outbox full, a failure), or
             # recorded uncounted (a PSI request step the owner's service gave no answer to: no run, _no_answer).
-            claim = self._claims.pop(event_id, None)
+            claim = self._end_claim(event_id)
             if event_id in self._held:
                 self._held.discard(event_id)
                 if claim is not None:  # the run's key too, so that the same request sent again is a run
@@ -523,16 +527,17 @@ class Gateway:
         grant_id = decision.grant_id
         budget = self.psi.budget(service, grant_id)
         counter = self.quota if decision.quota > 0 or budget is not None else self._free_runs
+        lease_s = self._run_lease_s(service)
         try:
             claim = await counter.claim_run(
                 grant_id, run, event_id, decision.quota,
-                None if budget is None else (budget.cost, budget.limit), self._run_lease_s(service),
+                None if budget is None else (budget.cost, budget.limit), lease_s,
             )  # fmt: skip
         except QuotaUnavailableError as exc:
             log.warning("PSI job under grant %s refused: %s", grant_id, exc)
             return ("quota_unavailable", 503), None, 0, None
-        if claim.outcome == "claimed":
-            self._claims[event_id] = (counter, run, decision.quota)
+        if claim.outcome == "claimed":  # in flight, its lease renewed until it is marked counted or released
+            self._claims[event_id] = (counter, run, decision.quota, lease_s)
             return None, None, claim.dp_cost, None
         if claim.outcome == "retry":
             return None, None, 0, claim.retry_of
@@ -546,9 +551,24 @@ class Gateway:
             return ("dp_budget_exhausted", 403), budget.refusal(grant_id, claim.spent), 0, None
         return ("quota_exhausted", 403), None, 0, None
 
+    def _keep_claim(self, event_id: str) -> None:
+        """Renew the lease of the run ``event_id``'s call claimed, if it claimed one, until :meth:`_end_claim`."""
+        claim = self._claims.get(event_id)
+        if claim is not None:
+            counter, run, _quota, lease_s = claim
+            self._leases[event_id] = asyncio.create_task(keep_run(counter, run, event_id, lease_s))
+
+    def _end_claim(self, event_id: str) -> tuple[QuotaCounter, RunKey, int, float] | None:
+        """The claim of the run of ``event_id``'s call, if it holds one, no longer held by this call: its lease is
+        no longer renewed (the caller marks it counted or releases it)."""
+        lease = self._leases.pop(event_id, None)
+        if lease is not None:
+            lease.cancel()
+        return self._claims.pop(event_id, None)
+
     def _run_lease_s(self, service: Service) -> float:
-        """How long a PSI run's key stays in flight in a shared quota store before another request may take it
-        over (a replica that died with it): twice the longest the gateway waits for the owner's service to
+        """How long a PSI run's key stays in flight without a renewal before another request may take it over (a
+        replica that died with it; ``gateway.quota``): twice the longest the gateway waits for the owner's service to
         connect and to send a read, at least :data:`PSI_RUN_LEASE_MIN_S`."""
         read_s = max(self.settings.upstream_timeout_s, (self.psi.timeout_s(service) if self.psi else None) or 0.0)
         return max(PSI_RUN_LEASE_MIN_S, 2 * (self.settings.connect_timeout_s + read_s))
@@ -875,7 +895,7 @@ class Gateway:
         )
         if counted:  # its unit (and ε) is used now, whatever becomes of the answer (_admitted)
             self._held.discard(event["event_id"])
-            claim = self._claims.pop(event["event_id"], None)
+            claim = self._end_claim(event["event_id"])
             if claim is not None:  # a repeat of the request on any replica takes nothing from now on
                 await claim[0].run_recorded(event["grant_id"] or "", claim[1], event["event_id"])
         self.metrics.calls[(event["decision"], event["denial_reason"] or "")] += 1

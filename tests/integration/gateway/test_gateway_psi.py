@@ -849,8 +849,9 @@ def test_a_request_step_is_one_run_across_two_replicas_sharing_a_store_and_at_a_
     job is held the same request (the same bytes) is refused 409 ``psi_run_in_flight`` with Retry-After by either
     replica, and by the lone gateway for a job of its own, and recorded so; once answered and counted, the same request
     sent to the other replica (to the lone gateway again) gets the same answer, takes no unit and no ε, and its event
-    names the counted one (``psi_retry_of``). One unit and one job's ε used in the store, and in the lone gateway's
-    outbox; every event passes the notary's schema."""
+    names the counted one (``psi_retry_of``). Each held run's lease is renewed while its call is alive (a task of the
+    gateway that claimed it, stopped once it is counted). One unit and one job's ε used in the store, and in the lone
+    gateway's outbox; every event passes the notary's schema."""
     from aiohttp import web
 
     from gateway.psi import PsiGuard
@@ -927,8 +928,12 @@ def test_a_request_step_is_one_run_across_two_replicas_sharing_a_store_and_at_a_
             busy = [send(b, 0), send(a, 0), send(alone, 1)]
             assert [(r.status, r.denial_reason) for r in busy] == [(409, "psi_run_in_flight")] * 3, busy
             assert {r.headers["Retry-After"] for r in busy} == {str(PSI_IN_FLIGHT_RETRY_S)}
+            leases = [each.gateway._leases for each in gateways]  # what renews a held run's lease while it is alive
+            assert [sorted(held_by) for held_by in leases] == [[held[0]], [], [held[1]]], leases
+            assert not any(renewing.done() for held_by in leases for renewing in held_by.values())
             loop.loop.call_soon_threadsafe(let_go.set)
             answered = [first.result(30), first_alone.result(30)]
+            assert leases == [{}, {}, {}]  # stopped once each run was counted
             assert [(r.status, r.event_id) for r in answered] == [(200, held[0]), (200, held[1])], answered
             again = [send(b, 0), send(alone, 1)]
             assert [(r.status, r.content) for r in again] == [(200, r.content) for r in answered]

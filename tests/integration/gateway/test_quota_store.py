@@ -246,6 +246,31 @@ def test_a_psi_run_is_taken_once_across_two_replicas_with_its_unit_and_epsilon(
     assert rows == [(RUN[0], RUN[1], "ev-a1", True), (*other, "ev-a5", True), (*third, "ev-a9", False)]
 
 
+def test_a_live_run_renews_its_lease_and_only_while_it_holds_the_key(url: str, counters: list[PostgresQuota]) -> None:
+    """Replica a claims a run whose lease is over at once (``lease_s=0``, as a run that outlasted its lease): renewed
+    by its live call, a repeat on replica b is in flight and takes nothing. A run left by a call that stopped
+    renewing is taken over by b; the late call's renewal then finds the key no longer its own and changes nothing,
+    nor does a renewal once the run is counted (no lease left)."""
+    a, b = PostgresQuota(url), PostgresQuota(url)
+    counters.extend([a, b])
+    budget = (1500, 10_000)
+    assert a.claim(GRANT, RUN, "ev-a1", 3, budget, lease_s=0) == RunClaim("claimed", dp_cost=1500)
+    assert asyncio.run(a.renew_run(RUN, "ev-a1", 60.0))  # on the counter's threads, as keep_run renews it
+    assert b.claim(GRANT, RUN, "ev-b1", 3, budget) == RunClaim("in_flight")
+    assert (b.used(GRANT), b.spent(GRANT), b.run_of(RUN)) == (1, 1500, ("ev-a1", False))
+
+    other = (RUN[0], "2d" * 32)
+    assert a.claim(GRANT, other, "ev-a2", 3, budget, lease_s=0) == RunClaim("claimed", dp_cost=1500)
+    assert b.claim(GRANT, other, "ev-b2", 3, budget, lease_s=5) == RunClaim("claimed", dp_cost=1500)  # taken over
+    assert not a.renew(other, "ev-a2", 3600.0)
+    leases = f"SELECT event_id, counted, lease_until > now() + interval '59 s' FROM {RUNS_TABLE} ORDER BY event_id"
+    with psycopg.connect(url) as conn:
+        assert conn.execute(leases).fetchall() == [("ev-a1", False, True), ("ev-b2", False, False)]  # b's 5 s
+        asyncio.run(b.run_recorded(GRANT, other, "ev-b2"))
+        assert not b.renew(other, "ev-b2", 3600.0)
+        assert conn.execute(leases).fetchall() == [("ev-a1", False, True), ("ev-b2", True, None)]
+
+
 def _waiting_on_locks(conn: psycopg.Connection[Any], database: str) -> int:
     row = conn.execute(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'", (database,)

@@ -1,7 +1,8 @@
 """The PSI runs of one gateway that counts in its own outbox (``gateway.quota.LocalQuota``): a run's unit and ε
 taken with its key, the same request refused while that key is in flight, its key given back with the unit and ε
 when its call ends without a counted event, and known counted from the outbox's ``psi_runs`` once it has one (an
-outbox on disk, no socket)."""
+outbox on disk, no socket). A run's key is held under a lease that ``keep_run`` renews while its call is alive, on
+an injected clock."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import cast
 
 import pytest
 
-from gateway.quota import LocalQuota, RunClaim
+from gateway.quota import LocalQuota, RunClaim, keep_run
 from notary.event import UnsequencedEvent
 from notary.submit.outbox import Outbox
 from tests.support.notary_events import event
@@ -59,3 +60,68 @@ def test_a_run_in_flight_refuses_the_same_request_and_a_counted_one_is_the_outbo
     assert claim("ev-6", other) == RunClaim("claimed", dp_cost=1500)
     assert claim("ev-7", ("8b" * 32, "2d" * 32)) == RunClaim("dp_budget_exhausted", spent=3000)
     assert claim("ev-8", other) == RunClaim("in_flight")  # ev-6 still holds it
+
+
+class Ticks:
+    """The clock of the leases and the sleep of ``keep_run``: a sleep ends once the test has moved the clock past
+    it (:meth:`advance`), never on the wall clock."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._sleeping: list[tuple[float, asyncio.Future[None]]] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sleeping.append((self.now + seconds, woken))
+        await woken
+
+    async def advance(self, seconds: float, step: float = 1.0) -> None:
+        """Move the clock ``seconds`` on, ``step`` at a time, waking each sleep that ends and letting it run."""
+        end = self.now + seconds
+        while True:
+            for _ in range(5):  # the tasks started or woken run to their next sleep (a local renewal never suspends)
+                await asyncio.sleep(0)
+            if self.now >= end:
+                return
+            self.now = min(end, self.now + step)
+            due = [s for s in self._sleeping if s[0] <= self.now]
+            self._sleeping = [s for s in self._sleeping if s[0] > self.now]
+            for _, woken in due:
+                if not woken.done():  # not the sleep of a cancelled task
+                    woken.set_result(None)
+
+
+def test_a_live_run_keeps_its_lease_and_a_silent_one_is_taken_over_when_it_ends(outbox: Outbox) -> None:
+    """A run claimed under a lease of 60 s: a repeat within it is in flight. ``keep_run`` renews it every 20 s while
+    the call is alive, so a repeat after 150 s is still in flight (without it, taken over at 60 s). Once the
+    renewals stop (as a replica that died stops), a repeat is still refused until the lease from the last renewal ends,
+    and then takes the key over as a new run; the late call can neither renew it nor give it back, and a renewal
+    that finds it taken over stops."""
+    ticks = Ticks()
+    quota = LocalQuota(outbox, clock=ticks)
+
+    async def scenario() -> None:
+        assert await quota.claim_run(GRANT, RUN, "ev-1", 3, BUDGET, 60.0) == RunClaim("claimed", dp_cost=1500)
+        alive = asyncio.create_task(keep_run(quota, RUN, "ev-1", 60.0, sleep=ticks.sleep))
+        await ticks.advance(59)
+        assert await quota.claim_run(GRANT, RUN, "ev-2", 3, BUDGET, 60.0) == RunClaim("in_flight")
+        await ticks.advance(91)  # 150 s: renewed at 20, 40, ..., 140
+        assert await quota.claim_run(GRANT, RUN, "ev-3", 3, BUDGET, 60.0) == RunClaim("in_flight")
+        assert quota.in_flight(RUN) == ("ev-1", 200.0)
+        alive.cancel()  # the call stops renewing without ending (its replica died)
+        await ticks.advance(49)  # 199 s: within the lease of the last renewal
+        assert await quota.claim_run(GRANT, RUN, "ev-4", 3, BUDGET, 60.0) == RunClaim("in_flight")
+        await ticks.advance(1)
+        assert await quota.claim_run(GRANT, RUN, "ev-5", 3, BUDGET, 60.0) == RunClaim("claimed", dp_cost=1500)
+        assert not await quota.renew_run(RUN, "ev-1", 60.0)
+        late = asyncio.create_task(keep_run(quota, RUN, "ev-1", 60.0, sleep=ticks.sleep))
+        await ticks.advance(20)
+        assert late.done() and late.exception() is None  # it found the key taken over and stopped
+        quota.release_run(GRANT, RUN, "ev-1", 3, 1500)  # the late call ends: its own unit and ε only
+        assert quota.in_flight(RUN) == ("ev-5", 260.0)
+
+    asyncio.run(scenario())
+    assert outbox.reserve_budget(GRANT, 2500, 4000) == (True, 1500)  # ev-5's ε in flight, ev-1's given back

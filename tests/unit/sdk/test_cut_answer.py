@@ -5,18 +5,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from gateway.headers import EVENT_HEADER
 from sdk import AnswerCutOffError, MemberClient, TransportError
+from tests.support.memory_member import memory_member
 
 URL = "https://gateway.test:9443"
 
@@ -39,24 +35,8 @@ def _handle(request: httpx.Request) -> httpx.Response:
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[MemberClient]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "client@beta")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(1).not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
-    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "key.pem").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    member = MemberClient(
-        cert=tmp_path / "cert.pem", key=tmp_path / "key.pem", key_password=None, ca_bundle=tmp_path / "cert.pem"
-    )
-    member._http = httpx.Client(transport=httpx.MockTransport(_handle))  # the network, not the gateway's logic
-    yield member
-    member.close()
+    with memory_member(tmp_path, _handle) as member:
+        yield member
 
 
 def test_an_answer_cut_after_its_headers_is_told_from_an_unreachable_gateway(client: MemberClient) -> None:

@@ -6,22 +6,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.x509.oid import NameOID
 
 from gateway.headers import EVENT_HEADER, REASON_HEADER
 from privacy.asset import PsiAssetTerms, format_asset_terms
 from privacy.suites import INTL
 from sdk import MemberClient
 from sdk.privacy import PsiRefusedError, run_psi_job
+from tests.support.memory_member import answer_with, memory_member
 
 URL = "https://gateway.test:9443"
 STEPS = "/v1/privacy/ids"
@@ -50,23 +46,8 @@ class Gateway:
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[MemberClient]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "client@beta")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(1).not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
-    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "key.pem").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    member = MemberClient(
-        cert=tmp_path / "cert.pem", key=tmp_path / "key.pem", key_password=None, ca_bundle=tmp_path / "cert.pem"
-    )
-    yield member
-    member.close()
+    with memory_member(tmp_path) as member:
+        yield member
 
 
 @pytest.mark.parametrize(("retries", "sent"), [(0, 1), (3, 3)])
@@ -76,7 +57,7 @@ def test_a_request_step_refused_in_flight_is_sent_again_under_retries(
     """Twice in flight, then refused for another reason: with ``retries`` the same bytes are sent three times and
     the last refusal raised; without, the first refusal is."""
     gateway = Gateway(busy=2)
-    client._http = httpx.Client(transport=httpx.MockTransport(gateway))  # the network, not the gateway's logic
+    answer_with(client, gateway)
     waits: list[float] = []
     with pytest.raises(PsiRefusedError) as refused:
         run_psi_job(
