@@ -26,13 +26,18 @@ call: the TLS handshake, in a worker once the client's first bytes arrived, then
 where a server refuses a client by its certificate before reading any request of it.
 
 Bounds of a request (:class:`PooledHandler`): its line, headers and body must arrive within ``request_deadline``
-seconds (:data:`REQUEST_DEADLINE`) of the moment a worker starts reading it, its first bytes having arrived, plus
-a second for each ``body_rate`` bytes (:data:`BODY_RATE`, 1 MiB) of the ``Content-Length`` its headers declare,
-and no read waits longer than ``timeout``; a keep-alive connection's next request has a deadline of its own. A
-request that misses it is answered 408 by ``send_error`` and its connection closed; each server overrides
-``send_error`` to answer in its own error form (the node's JSON-RPC: one JSON-RPC error object; the peer routes and
-the alarm endpoint: their JSON ``{"error": ...}``; the witness: its one-line text), not the standard library's HTML
-page. A client refused
+seconds (:data:`REQUEST_DEADLINE`) of the moment the watcher hands its connection to the queue, its first bytes
+having arrived (:meth:`Served.queued`), plus a second for each ``body_rate`` bytes (:data:`BODY_RATE`, 1 MiB) of the
+``Content-Length`` its headers declare, and no read waits longer than ``timeout``. The time the connection waits in
+the queue for a worker counts: a request that waited 9 s there has 1 s left, not 10 more. What has arrived is
+still read past the deadline (a client that sent its whole request in time is served however long it queued);
+only a read that would wait for more ends the request. A keep-alive connection's next request has a deadline of
+its own (from its own hand-over, or, already in the buffers when the last was answered, from the moment its worker
+starts on it). A request that misses it is answered 408 by ``send_error`` and its connection closed; each server
+overrides ``send_error`` to answer in its own error form (the node's JSON-RPC: one JSON-RPC error object; the peer
+routes and the alarm endpoint: their JSON ``{"error": ...}``; the witness: its one-line text), not the standard
+library's HTML page, and answers its own refusals (a body without a usable length, or too large) in that form too.
+A client refused
 at the handshake (:meth:`PooledHandler.linger`) is answered at once and its connection given back to the watcher,
 which holds it without a thread while what the client sends is dropped (so that closing does not reset the
 connection and lose the answer) until it closes, ``linger_quiet`` seconds pass without a byte, ``linger_limit``
@@ -90,6 +95,11 @@ class Served(Protocol):
 
     def buffered(self) -> bool:
         """Whether the next request is already (partly) read into the connection's buffers, without waiting."""
+        ...
+
+    def queued(self) -> None:
+        """The watcher hands the connection to the workers' queue (its client's bytes arrived): the moment its
+        request's deadline runs from."""
         ...
 
     def wait_limit(self) -> float | None:
@@ -260,6 +270,7 @@ class ConnectionPool:
                         continue
                     connection = self._by_fd.get(fd)
                     if connection is not None and self._deadlines.pop(connection, None) is not None:
+                        connection.queued()
                         self._ready.put(connection)  # disarmed (one-shot) until its worker arms it again
                 if self._stopping:
                     expired = list(self._deadlines)
@@ -309,6 +320,7 @@ class ConnectionPool:
                         continue
                     selector.unregister(key.fileobj)
                     del deadlines[key.data]
+                    key.data.queued()
                     self._ready.put(key.data)
                 with self._lock:
                     incoming, self._incoming = self._incoming, []
@@ -402,7 +414,7 @@ class PooledServer(HTTPServer):
 class PooledHandler(BaseHTTPRequestHandler):
     """One connection, driven by the pool (:class:`Served`) a request at a time, instead of the standard library's
     handler serving the whole connection from its constructor. Keep-alive (HTTP/1.1); a request must arrive within
-    ``request_deadline`` seconds by ``clock``, each read of it within ``timeout``."""
+    ``request_deadline`` seconds by ``clock`` of its hand-over to the queue, each read of it within ``timeout``."""
 
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
@@ -423,6 +435,7 @@ class PooledHandler(BaseHTTPRequestHandler):
         self._opened = False
         self._closed = False
         self._deadline: float | None = None  # of the request being read
+        self._queued: float | None = None  # when the watcher last handed the connection to the queue
         self._expired = False  # a read of the request timed out
         self._lingering: float | None = None  # refused: when dropping what the client sends ends
         self._linger_left = 0
@@ -444,6 +457,9 @@ class PooledHandler(BaseHTTPRequestHandler):
     def fileno(self) -> int:
         return int(self.request.fileno())
 
+    def queued(self) -> None:
+        self._queued = self.clock()
+
     def serve(self) -> bool:
         if self._lingering is not None:
             return self._discard()
@@ -457,7 +473,10 @@ class PooledHandler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.command, self.requestline, self.request_version = "", "", "HTTP/1.1"  # until its line is parsed
         self._expired = False
-        started = self.clock()
+        # From the hand-over to the queue, the wait for a worker included; a request already in the buffers
+        # when the last one was answered (not handed over again): from now.
+        started = self.clock() if self._queued is None else self._queued
+        self._queued = None
         self._deadline = started + self.request_deadline
         try:
             self.handle_one_request()
@@ -643,8 +662,9 @@ def read_headers(reader: Any, message_class: type[Message] = http.client.HTTPMes
 
 class _RequestReader(io.RawIOBase):
     """The reads of a handler's requests from its socket: while a request is read (its ``_deadline`` set), each
-    waits no longer than the handler's ``timeout`` nor past the deadline; a read that times out marks the request
-    expired (the handler answers 408). Two ``settimeout`` calls a read: 1.5 µs."""
+    waits no longer than the handler's ``timeout`` nor past the deadline (past it, a read takes what has arrived
+    without waiting); a read that times out, or finds nothing past the deadline, marks the request expired (the
+    handler answers 408). Two ``settimeout`` calls a read: 1.5 µs."""
 
     def __init__(self, handler: PooledHandler) -> None:
         super().__init__()
@@ -660,16 +680,16 @@ class _RequestReader(io.RawIOBase):
     def readinto(self, buffer: Any) -> int | None:
         handler = self._handler
         deadline = handler._deadline
-        if deadline is not None:
+        if deadline is not None:  # past it: what has arrived is still read, without waiting for more
             left = deadline - handler.clock()
-            if left <= 0:
-                handler._expired = True
-                raise TimeoutError(f"the request took over {handler.request_deadline:g} s")
-            self._sock.settimeout(min(handler.timeout, left))
+            self._sock.settimeout(min(handler.timeout, left) if left > 0 else 0.0)
         try:
             return self._sock.recv_into(buffer)
-        except BlockingIOError:  # a non-blocking look (``buffered``): nothing yet
-            return None
+        except (BlockingIOError, ssl.SSLWantReadError):
+            if deadline is None:  # a non-blocking look (``buffered``): nothing yet
+                return None
+            handler._expired = True  # past the deadline, and nothing more arrived
+            raise TimeoutError(f"the request took over {handler.request_deadline:g} s") from None
         except TimeoutError:
             if deadline is not None:
                 handler._expired = True

@@ -253,17 +253,19 @@ class _Handler(PooledHandler):
         self.wfile.write(body)
 
     def _body(self) -> bytes | None:
-        try:
-            length = int(self.headers.get("Content-Length", ""))
-        except ValueError:
+        """The request's body; None once it is refused (411: chunked, or no Content-Length of digits; 413: over
+        :data:`MAX_BODY_BYTES`) and the connection is to close, its body unread."""
+        declared = self.headers.get("Content-Length", "")
+        if self.headers.get("Transfer-Encoding") is not None:
+            self._error(411, "chunked bodies are not accepted: send Content-Length")
+        elif not (declared.isascii() and declared.isdigit()):
             self._error(411, "Content-Length required")
-            self.close_connection = True
-            return None
-        if not 0 <= length <= MAX_BODY_BYTES:
-            self._error(413, f"body over {MAX_BODY_BYTES} bytes")
-            self.close_connection = True
-            return None
-        return self.rfile.read(length)
+        elif int(declared) > MAX_BODY_BYTES:
+            self._error(413, f"body of {int(declared)} bytes over {MAX_BODY_BYTES} bytes")
+        else:
+            return self.rfile.read(int(declared))
+        self.close_connection = True
+        return None
 
     def _decide(self) -> None:
         """Decide the connection's refusal by the server's rule now (again only when the rule changed)."""

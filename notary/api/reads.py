@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Response
 
 from notary.answer import ModelAnswer
-from notary.api.deps import Caller, Service, check_event
+from notary.api.deps import Reading, check_event
 from notary.api.schemas import (
     Alarm,
     Alarms,
@@ -42,7 +42,8 @@ from notary.bundleschema import Evidence, Receipt
 from notary.errors import MalformedError, NotFoundError
 from notary.event import EventJSON, gateway_org, parse_entry
 from notary.event import parties as event_parties
-from notary.readauth import ForbiddenReadError
+from notary.readauth import ForbiddenReadError, Reader
+from notary.service import NotaryService
 from notary.storage.base import (
     AlarmKey,
     CheckpointJSON,
@@ -84,7 +85,7 @@ def checkpoints_json(store: NotaryStorage, rows: Sequence[CheckpointRow]) -> lis
     return out
 
 
-def _party_entry(service: Service, reader: Caller, event_id: str) -> EntryRow:
+def _party_entry(service: NotaryService, reader: Reader | None, event_id: str) -> EntryRow:
     """The entry of ``event_id`` if ``reader`` may read it; else the 404 of a missing event."""
     row = service.store.entries_by_id([event_id]).get(event_id)
     parties = None
@@ -97,14 +98,16 @@ def _party_entry(service: Service, reader: Caller, event_id: str) -> EntryRow:
 
 
 @router.get("/v1/receipts/{event_id}", response_model=Receipt)
-def receipt(service: Service, reader: Caller, event_id: str) -> Response:
+def receipt(read: Reading, event_id: str) -> Response:
+    service, reader = read
     if reader is not None:
         _party_entry(service, reader, event_id)
     return RECEIPT(service.sequencer.receipt(event_id).to_json())
 
 
 @router.get("/v1/entries/{event_id}", response_model=Entry, response_model_exclude_unset=True)
-def entry(service: Service, reader: Caller, event_id: str) -> Response:
+def entry(read: Reading, event_id: str) -> Response:
+    service, reader = read
     row = _party_entry(service, reader, event_id)
     return ENTRY(
         {
@@ -118,8 +121,7 @@ def entry(service: Service, reader: Caller, event_id: str) -> Response:
 
 @router.get("/v1/events", response_model=EventPage, summary="The events of the reader's org, a page at a time")
 def events(
-    service: Service,
-    reader: Caller,
+    read: Reading,
     start: Annotated[int, Query(alias="from", ge=0, lt=2**63)] = 0,
     org: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     since_ms: Annotated[int | None, Query(ge=0, lt=2**63)] = None,
@@ -132,6 +134,7 @@ def events(
     calls). ``since_ms``: only events whose ``time_ms`` is at least that. The log is
     scanned, :data:`MAX_SCAN` entries at most per request: a page may hold fewer than ``limit`` events, even
     none, with ``next`` to go on from."""
+    service, reader = read
     everyone = reader is None or reader.may_read_bundles()
     if reader is not None and not everyone and org not in (None, reader.org):
         raise ForbiddenReadError(f"{reader.name} lists the events of its own org ({reader.org}), not of {org}")
@@ -175,12 +178,12 @@ def events(
     summary="Inclusion proof of an event in a published checkpoint",
 )
 def inclusion(
-    service: Service,
-    reader: Caller,
+    read: Reading,
     event_id: Annotated[str | None, Query(max_length=64)] = None,
     index: Annotated[int | None, Query(ge=0, lt=2**63)] = None,
     size: Annotated[int | None, Query(ge=1, lt=2**63)] = None,
 ) -> Response:
+    service, reader = read
     if (event_id is None) == (index is None):
         raise MalformedError("give exactly one of event_id or index")
     if event_id is not None:
@@ -204,47 +207,46 @@ def inclusion(
 
 @router.get("/v1/proofs/consistency", response_model=ConsistencyProof)
 def consistency(
-    service: Service,
-    _: Caller,
+    read: Reading,
     first: Annotated[int, Query(alias="from", ge=0, lt=2**63)],
     second: Annotated[int, Query(alias="to", ge=0, lt=2**63)],
 ) -> Response:
-    proof = service.reader.consistency(first, second)
+    proof = read.service.reader.consistency(first, second)
     return CONSISTENCY({"from": first, "to": second, "proof": [_b64(h) for h in proof]})
 
 
 @router.get("/v1/checkpoints", response_model=CheckpointPage, summary="Published checkpoints in size order")
 def checkpoints(
-    service: Service,
-    _: Caller,
+    read: Reading,
     after: Annotated[int, Query(ge=0, lt=2**63)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> Response:
-    rows = service.store.checkpoints(after, limit)
+    store = read.service.store
+    rows = store.checkpoints(after, limit)
     return CHECKPOINTS(
         {
-            "checkpoints": checkpoints_json(service.store, rows),
+            "checkpoints": checkpoints_json(store, rows),
             "next": rows[-1].size if len(rows) == limit else None,
         }
     )
 
 
 @router.get("/v1/checkpoints/{size}", response_model=Checkpoint)
-def checkpoint_at(service: Service, _: Caller, size: Annotated[int, Path(ge=0, lt=2**63)]) -> Response:
-    row = service.store.checkpoint(size)
+def checkpoint_at(read: Reading, size: Annotated[int, Path(ge=0, lt=2**63)]) -> Response:
+    store = read.service.store
+    row = store.checkpoint(size)
     if row is None or row.cosigned is None:
         raise NotFoundError(f"no published checkpoint of size {size}")
-    return CHECKPOINT(checkpoints_json(service.store, [row])[0])
+    return CHECKPOINT(checkpoints_json(store, [row])[0])
 
 
 @router.get("/v1/anchors", response_model=AnchorPage, summary="Anchors in size order, a page at a time")
 def anchors(
-    service: Service,
-    _: Caller,
+    read: Reading,
     after: Annotated[int, Query(ge=0, lt=2**63)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
 ) -> Response:
-    rows = service.store.anchors(after=after, limit=limit)
+    rows = read.service.store.anchors(after=after, limit=limit)
     return ANCHORS(
         {
             "anchors": [anchor_json(r) for r in rows],
@@ -254,9 +256,10 @@ def anchors(
 
 
 @router.get("/v1/gaps", response_model=Gaps, summary="Missing gateway sequence numbers")
-def gaps(service: Service, reader: Caller) -> Response:
+def gaps(read: Reading) -> Response:
     """Every gateway's gaps and last sequence number for regulators and trusted readers (and with open reads);
     for anyone else only those of its own org's gateways (``Reader.may_read_gateway``)."""
+    service, reader = read
 
     def shown(gateway: str) -> bool:
         if reader is None or reader.may_read_bundles():
@@ -317,8 +320,7 @@ def decode_alarm_cursor(cursor: str, state: str) -> AlarmKey:
 
 @router.get("/v1/alarms", response_model=Alarms, summary="The integrity alarms, the last found first, a page at a time")
 def alarms(
-    service: Service,
-    _: Caller,
+    read: Reading,
     state: Annotated[
         Literal["all", "open"],
         Query(
@@ -336,7 +338,7 @@ def alarms(
     alarm, so one walk through the pages lists an alarm at most once. An alarm found again or opened while a walk
     goes on moves up to the first page, ahead of the walk, which does not list it (again): a new walk does."""
     after = None if cursor is None else decode_alarm_cursor(cursor, state)
-    rows = service.store.alarms(limit=limit, open_only=state == "open", after=after)
+    rows = read.service.store.alarms(limit=limit, open_only=state == "open", after=after)
     return ALARMS(
         {
             "alarms": rows,
@@ -365,8 +367,7 @@ _REASON = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$"
     },
 )
 def resolve_alarm(
-    service: Service,
-    reader: Caller,
+    read: Reading,
     alarm_id: Annotated[int, Path(ge=1, le=MAX_ALARM_ID)],
     reason: Annotated[
         str,
@@ -381,6 +382,7 @@ def resolve_alarm(
     """Close an open alarm: when, by whom and why are recorded on its row, which is never deleted; the same
     condition found after this opens a new alarm. Refused with nothing changed: 404 for no such alarm, 409 for one
     resolved already, 403 for a reader not of an org that runs the notary, 422 for no reason."""
+    service, reader = read
     if reader is None:
         raise ForbiddenReadError(
             "this notary authenticates no reads, so it knows no operator and resolves no alarm: serve it with "
@@ -398,7 +400,8 @@ def resolve_alarm(
     response_model=Evidence,
     summary="Evidence bundle of one event, to verify offline",
 )
-def evidence(service: Service, reader: Caller, event_id: str) -> Response:
+def evidence(read: Reading, event_id: str) -> Response:
+    service, reader = read
     if reader is not None:
         _party_entry(service, reader, event_id)
     return EVIDENCE(service.evidence(event_id).to_json())

@@ -13,7 +13,7 @@ The credentials are those ``notary.readauth`` accepts, as ``components.securityS
 
 Each operation then names the requirements it accepts, any one of which is enough (OpenAPI's "or"):
 
-- every route that depends on ``deps.Caller`` (the JSON reads, the checkpoint, the tiles): a login, a signed read
+- every route that depends on ``deps.Reading`` (the JSON reads, the checkpoint, the tiles): a login, a signed read
   or, where accepted, a member's certificate;
 - ``/metrics``: those or the monitor token;
 - ``/healthz``: the same, or nothing at all (``{}``): without credentials it answers liveness only;
@@ -113,7 +113,7 @@ def requirements(route: APIRoute, certificates: bool = False) -> list[Requiremen
         return [*HEALTH, *extra]
     if route.endpoint is operations.metrics:
         return [*FIGURES, *extra]
-    if _depends_on(route.dependant, deps.reader):
+    if _depends_on(route.dependant, deps.read):
         return [*READS, *extra]
     return None
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse, Response
 
-from notary.api.deps import Caller, Service
+from notary.api.deps import Reading
 from notary.errors import NotFoundError
 from notary.log.tiles import TILE_WIDTH, EntriesAddress, parse_tile_path
 from notary.readauth import ForbiddenReadError
@@ -26,8 +26,8 @@ _BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "
     summary="The latest published checkpoint: a cosigned note (C2SP tlog-checkpoint)",
     response_class=PlainTextResponse,
 )
-def checkpoint(service: Service, _: Caller) -> Response:
-    row = service.store.latest_checkpoint(published=True)
+def checkpoint(read: Reading) -> Response:
+    row = read.service.store.latest_checkpoint(published=True)
     if row is None or row.cosigned is None:
         raise NotFoundError("no checkpoint has been published yet (witness policy not met so far)")
     return Response(row.cosigned, media_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-cache"})
@@ -39,7 +39,8 @@ def checkpoint(service: Service, _: Caller) -> Response:
     response_class=Response,
     responses={200: {"content": _BINARY, "description": "The tile's hashes, or the bundle's entries"}},
 )
-def tile(service: Service, reader: Caller, path: str) -> Response:
+def tile(read: Reading, path: str) -> Response:
+    service, reader = read
     address = parse_tile_path("tile/" + path)
     if isinstance(address, EntriesAddress):
         if reader is not None and not reader.may_read_bundles():

@@ -58,6 +58,10 @@ class RpcRefusedError(RpcError):
         self.reason = reason
 
 
+class InternalRpcError(RpcError):
+    """The server failed answering a request (its own fault, logged where it happened)."""
+
+
 class RpcConfigError(RpcError):
     """The server cannot run with the access it was given (a write method or an unknown one made public, a
     public subset without TLS)."""
@@ -92,5 +96,7 @@ def error_object(exc: BaseException) -> dict[str, Any]:
         return {"code": SERVER_ERROR_CODE, "message": f"state unavailable: {exc}"}
     if isinstance(exc, ValidationError):  # py-evm refused to run a call, e.g. a value the sender cannot afford
         return {"code": SERVER_ERROR_CODE, "message": str(exc)}
+    if isinstance(exc, InternalRpcError):  # logged where it happened
+        return {"code": -32603, "message": f"internal error: {exc}"}
     log.error("internal error answering a JSON-RPC request", exc_info=exc)
     return {"code": -32603, "message": f"internal error: {exc.__class__.__name__}"}

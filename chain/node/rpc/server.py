@@ -6,8 +6,11 @@ only frames bodies, refuses oversized ones before reading them, and serves ``GET
 Its connections are served by a fixed set of threads (``chain.node.connections``: ``WORKERS`` by default), not
 a thread each: a connection waiting for its next request holds no thread, and one that waits ``IDLE_TIMEOUT``
 seconds is closed; while a request is served each read may take ``REQUEST_TIMEOUT`` seconds, and the whole request
-10 s (``chain.node.connections.REQUEST_DEADLINE``, plus 1 s per MiB of its body: 408 with one JSON-RPC error object,
--32600 with a null id, and closed after).
+10 s from the moment its connection is handed to the workers' queue (``chain.node.connections.REQUEST_DEADLINE``,
+plus 1 s per MiB of its body; else 408, closed after). Every refusal of the HTTP layer (411 without a usable
+``Content-Length`` or for a chunked body, 413, 405, 404 for ``/metrics`` of a node without metrics, 408, and the
+standard library's) is one JSON-RPC error object, -32600 with a null id (-32603 for a 500), as for a refused
+client. A body is taken whatever its ``Content-Type``.
 
 ``GET /health`` answers ``{"head": N, "mode": ..., "inSync": ..., "inQuorum": ...}`` from the node's status
 (``chain.node.health``): 200 for a node sealing alone, or in sync and in quorum; 503 with the same body for a
@@ -40,7 +43,13 @@ from chain.node.health import NodeStatus
 from chain.node.node import Node
 from chain.node.rpc.access import RpcAccess, public_methods, refused_body
 from chain.node.rpc.envelope import answer_body, dump
-from chain.node.rpc.errors import InvalidRequestError, RpcConfigError, RpcRefusedError, error_object
+from chain.node.rpc.errors import (
+    InternalRpcError,
+    InvalidRequestError,
+    RpcConfigError,
+    RpcRefusedError,
+    error_object,
+)
 from chain.node.rpc.methods import Methods
 from chain.qbft.evidence import Equivocation
 
@@ -236,16 +245,19 @@ class _Handler(PooledHandler):
         self.wfile.write(head + (b"" if self.command == "HEAD" else body))
 
     def _refuse(self, status: int, message: str, allow: str | None = None) -> None:
-        self._send(status, message.encode() + b"\n", "text/plain; charset=utf-8", allow)
+        """A refusal of the HTTP layer (no usable Content-Length, a body too large, a method or path it does not
+        serve, its own failure) as a JSON-RPC client reads one: ``status``, and one JSON-RPC error object with a
+        null id (no request of it was read): -32600, invalid request, with ``message`` (-32603, internal error,
+        for a 500)."""
+        error = InternalRpcError(message) if status == 500 else InvalidRequestError(message)
+        self._send(status, dump({"jsonrpc": "2.0", "id": None, "error": error_object(error)}), _JSON, allow)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """The standard library's own refusals (a request not received within its deadline: 408, a bad request
-        line, headers too long, an unknown method) as a JSON-RPC client reads them: the status, and one JSON-RPC
-        error object (-32600, invalid request, with a null id: no request of it was read), as for a refused
-        client; a status line even for a request too broken to have a version."""
+        line, headers too long, an unknown method) in the same form (:meth:`_refuse`), the connection closed; a
+        status line even for a request too broken to have a version."""
         self.close_connection = True
-        error = error_object(InvalidRequestError(message or HTTPStatus(code).phrase))
-        self._send(code, dump({"jsonrpc": "2.0", "id": None, "error": error}), _JSON)
+        self._refuse(code, message or HTTPStatus(code).phrase)
 
     def _content_length(self) -> int | None:
         """The declared body length; answers (and closes) and returns None when it is unusable or too large."""
@@ -310,7 +322,7 @@ class _Handler(PooledHandler):
         except Exception:
             log.exception("GET %s failed", path)
             self.close_connection = True
-            self._refuse(500, "internal error")
+            self._refuse(500, f"GET {path[:100]} failed; see the node's log")
 
     def _method_not_allowed(self) -> None:
         self.close_connection = True  # a body we did not read may follow

@@ -38,6 +38,7 @@ class Echo:
         self.ours, self.theirs = socket.socketpair()
         self.theirs.settimeout(10)
         self.closed = threading.Event()
+        self.handed_over = 0  # times the watcher handed it to the queue
 
     def fileno(self) -> int:
         return self.ours.fileno()
@@ -50,6 +51,9 @@ class Echo:
 
     def buffered(self) -> bool:
         return False
+
+    def queued(self) -> None:
+        self.handed_over += 1
 
     def wait_limit(self) -> float | None:
         return None
@@ -73,6 +77,7 @@ def test_waiting_connections_are_served_when_they_send_and_closed_when_idle_too_
         for message in (b"one", b"two", b"three"):  # served, given back, served again
             talking.theirs.sendall(message)
             assert talking.theirs.recv(100) == message
+        assert talking.handed_over == 3  # the moment each request's deadline runs from
         hanging_up.theirs.close()
         wait_until(hanging_up.closed.is_set, "the connection whose client hung up to be closed", 10)
         wait_until(silent.closed.is_set, "the silent connection to be closed after its idle timeout", 10)
