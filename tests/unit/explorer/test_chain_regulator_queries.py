@@ -176,8 +176,9 @@ def test_the_regulators_are_read_from_the_registry_once_per_org_not_per_row_or_r
 def test_a_regulator_removed_no_longer_counts_and_without_a_view_only_the_founders_do(
     world: World, tmp_path: Path
 ) -> None:
-    """LATER's query shown to its subject while LATER is a regulator, not once the registry has removed it (the
-    chain put back afterwards); an explorer that follows no view knows consortium.json's regulators only."""
+    """LATER's query shown to its subject while LATER is a regulator, not once the registry has removed it, and a
+    founder listed with the role no regulator once removed either (the chain put back afterwards); an explorer that
+    follows no view knows consortium.json's regulators only."""
     chain = world.chain
     (tmp_path / "before").mkdir()
     shown = _explorer(world, tmp_path / "before", True)
@@ -199,6 +200,17 @@ def test_a_regulator_removed_no_longer_counts_and_without_a_view_only_the_founde
         finally:
             explorer.calls.close()
         assert not _notary_shows_subject(world, True, _query("q-after", 2))
+        # a founder that consortium.json lists with the role counts until the registry removes it too
+        (op,) = world.description.members
+        listed = dataclasses.replace(op, roles=op.roles | Role.REGULATOR)
+        founders = ChainRegulators(world.view, dataclasses.replace(world.description, members=(listed,)))
+        chain.trust.add_key(chain.signers[SUBJECT], KeyKind.GATEWAY_KEY, hashlib.sha256(b"op gw").digest())
+        assert world.view.refresh()  # a founder's records, as genesis writes them: the view reads its status
+        assert SUBJECT in founders
+        proposal = chain.registry.propose_remove(chain.signers["alpha"], SUBJECT)
+        assert chain.registry.approve(chain.signers["beta"], proposal)
+        assert world.view.refresh()
+        assert SUBJECT not in founders and list(founders) == []
     finally:
         revert_to_snapshot(chain.backend, before)
         chain.forget_nonces()
