@@ -173,6 +173,21 @@ def test_the_regulators_are_read_from_the_registry_once_per_org_not_per_row_or_r
     assert sorted(asked) == ["alpha", LATER]
 
 
+def test_a_roles_read_that_fails_counts_no_regulator_and_is_made_again_at_the_next_question(world: World) -> None:
+    """Fail closed, and no set kept for the snapshot while a read failed: the next question asks the registry."""
+    roles = registry_roles(world.view, world.description)
+    failures = [ConnectionError("the chain did not answer")]
+
+    def flaky(org: str) -> Role | None:
+        if org == LATER and failures:
+            raise failures.pop()
+        return roles(org)
+
+    regulators = ChainRegulators(world.view, world.description, roles_of=flaky)
+    assert LATER not in regulators
+    assert LATER in regulators and set(regulators) == {LATER}
+
+
 def test_a_regulator_removed_no_longer_counts_and_without_a_view_only_the_founders_do(
     world: World, tmp_path: Path
 ) -> None:
