@@ -35,7 +35,7 @@ from network.gatewaykeys import following_gateway_key
 from network.identity import load_gateway_key
 from network.keyrotation import ChainKeyFile
 from network.logins import Authenticator
-from network.logsetup import log_origin, log_vkey, notary_client_tls, roots_from_description
+from network.logsetup import log_origin, log_vkey, notary_client_tls, regulator_orgs, roots_from_description
 from network.trust import has_directory, trust_view
 from network.witnesskeys import ChainWitnessKeys
 from notary.readauth import SignedReads
@@ -105,7 +105,6 @@ def build(options: ExplorerOptions) -> Explorer:
         calls = _open_index(partial(CallIndex, tree=description.suite.tree), index_dir / "calls.db")
     chain = _open_index(ChainIndex, index_dir / "chain.db")
     state = ChainState(chain_url, dict(description.contracts), tls=options.chain_tls)
-    regulators = {m.org for m in description.members if Role.REGULATOR in m.roles}
     founding = {m.org for m in description.members}
 
     def is_member(org: str) -> bool:
@@ -119,6 +118,8 @@ def build(options: ExplorerOptions) -> Explorer:
     if has_directory(description) and chain_url:  # login CAs and revoked serials as the chain says now (docs/trust.md)
         trust = trust_view(description, chain_url, poll_s=options.poll, tls=options.chain_tls)
         trust.start(require=False)  # consortium.json's founders' CAs until the chain answers
+    # who is a regulator: one answer for the people checks and the query visibility rule, the chain's with a view
+    regulators = regulator_orgs(description, trust)
     auth = Authenticator(options.directory, regulator_orgs=regulators, is_member=is_member, trust=trust)
     witness_keys = None
     if trust is not None:  # the witnesses counted for a checkpoint: the chain's at its anchor's block
@@ -171,6 +172,7 @@ def build(options: ExplorerOptions) -> Explorer:
         notary_tls=notary_tls,
         trust=trust,
         witness_keys=witness_keys,
+        regulators=regulators,
         equivocations=EquivocationBook(_equivocations_of(chain_url, description.chain_id, options.chain_tls)),
         alarms=_alarm_source(options),
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -131,11 +132,14 @@ class ConsortiumDescription:
 
         return log_suite(self.crypto)
 
-    def query_visibility(self) -> QueryVisibility:
+    def query_visibility(self, regulators: Collection[str] | None = None) -> QueryVisibility:
         """Who sees the explorer's query events beyond the querying firm: the regulator orgs, and whether the
-        ``audit`` policy shows a firm the regulator's queries of its data (``notary.event.parties``)."""
-        regulators = frozenset(m.org for m in self.members if Role.REGULATOR in m.roles)
-        return QueryVisibility(regulators, self.regulator_queries_visible_to_subject)
+        ``audit`` policy shows a firm the regulator's queries of its data (``notary.event.parties``).
+        ``regulators``: who is a regulator now (``network.logsetup.regulator_orgs``: the chain's, for a service
+        following a TrustDirectory); None, the members of this file with the role."""
+        if regulators is None:
+            regulators = frozenset(m.org for m in self.members if Role.REGULATOR in m.roles)
+        return QueryVisibility(frozenset(regulators), self.regulator_queries_visible_to_subject)
 
     def member(self, org: str) -> MemberDescription:
         for m in self.members:

@@ -274,12 +274,17 @@ def registry_roles(view: TrustView, description: ConsortiumDescription) -> Roles
 
 
 class ChainRegulators(Collection[str]):
-    """The orgs with the regulator role, as the notary's readers are told: ``consortium.json``'s founders that hold
-    it, and, once ``view`` has read the chain, any other org the ConsortiumRegistry gives the role (``roles_of``,
+    """The orgs with the regulator role, as the notary's readers, the explorer's people checks and the query
+    visibility rule (``notary.event.QueryVisibility``) are told: ``consortium.json``'s founders that hold it, and,
+    once ``view`` has read the chain, any other org the ConsortiumRegistry gives the role (``roles_of``,
     :func:`registry_roles` by default) while the view's registry statuses list it a member: a regulator admitted
-    after genesis reads as a regulator, not as an ordinary member. Roles are fixed at admission, so an org's are read
-    once; a read that fails counts the org as no regulator (fail closed) and is made again at the next question.
-    Before the view has read the chain, the founders' only."""
+    after genesis reads as a regulator, not as an ordinary member. An org the statuses list as no longer a member
+    (removed), a founder among them, is no regulator from the view's next read. Roles are fixed at admission, so an
+    org's are read once; a read that fails counts the org as no regulator (fail closed) and is made again at the
+    next question. Before the view has read the chain, the founders' only.
+
+    The set is worked out once per snapshot of the view (:meth:`current`) and kept while every org's roles were
+    read: asking it again, per row or per request, costs no chain read until the view reads a change."""
 
     def __init__(self, view: TrustView, description: ConsortiumDescription, roles_of: RolesOf | None = None) -> None:
         self._view = view
@@ -287,33 +292,63 @@ class ChainRegulators(Collection[str]):
         self._listed = frozenset(m.org for m in description.members if Role.REGULATOR in m.roles)
         self._roles_of = roles_of if roles_of is not None else registry_roles(view, description)
         self._roles: dict[str, Role] = {}  # roles are fixed at admission: read once per org
+        self._current: tuple[TrustSnapshot, frozenset[str]] | None = None  # the set worked out for a snapshot
+
+    def current(self) -> frozenset[str]:
+        """The regulators as the view's latest snapshot says (the founders' before it has one)."""
+        snapshot = self._view.snapshot
+        if snapshot is None:
+            return self._listed
+        kept = self._current
+        if kept is not None and kept[0] is snapshot:
+            return kept[1]
+        statuses = snapshot.statuses
+        found: set[str] = {o for o in self._listed if statuses is None or o not in statuses or snapshot.member(o)}
+        complete = True
+        for org in snapshot.orgs():
+            if org in self._founders or not snapshot.member(org):
+                continue
+            roles = self._roles_now(org)
+            if roles is None:
+                complete = False
+            elif Role.REGULATOR in roles:
+                found.add(org)
+        answer = frozenset(found)
+        if complete:  # an org not read is asked again at the next question, not at the next change
+            self._current = (snapshot, answer)
+        return answer
+
+    def _roles_now(self, org: str) -> Role | None:
+        roles = self._roles.get(org)
+        if roles is not None:
+            return roles
+        try:
+            found = self._roles_of(org)
+        except Exception as exc:  # the chain did not answer: no regulator now, asked again the next time
+            log.warning("roles of %s not read, not counted a regulator: %s: %s", org, type(exc).__name__, exc)
+            return None
+        if found is None:  # not in the registry (yet): asked again the next time
+            return None
+        self._roles[org] = found
+        return found
 
     def __contains__(self, org: object) -> bool:
-        if not isinstance(org, str):
-            return False
-        if org in self._founders:
-            return org in self._listed
-        snapshot = self._view.snapshot
-        if snapshot is None or not snapshot.member(org):
-            return False
-        roles = self._roles.get(org)
-        if roles is None:
-            try:
-                found = self._roles_of(org)
-            except Exception as exc:  # the chain did not answer: no regulator now, asked again the next time
-                log.warning("roles of %s not read, not counted a regulator: %s: %s", org, type(exc).__name__, exc)
-                return False
-            if found is None:  # not in the registry (yet): asked again the next time
-                return False
-            roles = self._roles[org] = found
-        return Role.REGULATOR in roles
+        return isinstance(org, str) and org in self.current()
 
     def __iter__(self) -> Iterator[str]:
-        """The founders' regulators and the joined ones read so far."""
-        return iter(sorted(self._listed | {o for o, r in self._roles.items() if Role.REGULATOR in r}))
+        return iter(sorted(self.current()))
 
     def __len__(self) -> int:
-        return sum(1 for _ in self)
+        return len(self.current())
+
+
+def regulator_orgs(description: ConsortiumDescription, trust: TrustView | None = None) -> Collection[str]:
+    """Who is a regulator, the one answer the people checks, the notary's readers and the query visibility rule
+    (``notary.event.QueryVisibility``) are given: with ``trust``, a view of the TrustDirectory, the chain's
+    (:class:`ChainRegulators`); without it, the founders of ``consortium.json`` with the role."""
+    if trust is not None:
+        return ChainRegulators(trust, description)
+    return frozenset(m.org for m in description.members if Role.REGULATOR in m.roles)
 
 
 def gateway_keys(description: ConsortiumDescription) -> dict[str, bytes]:
@@ -376,15 +411,16 @@ def read_access(
     revoked serials the chain records valid at the view's head, and who is an active member as the registry
     statuses the view reads say (:class:`~network.trust.ChainMemberStatus`), so a firm admitted later has its people
     read once its CA is on chain and a CA retired on chain is refused from the view's next read; until the view has
-    read the chain once, the founders and CAs of ``consortium.json``. Without it, ``consortium.json`` alone."""
+    read the chain once, the founders and CAs of ``consortium.json``. Who is a regulator, for its readers and for
+    the query visibility rule its event reads apply, is :func:`regulator_orgs` (the chain's, with ``trust``).
+    Without it, ``consortium.json`` alone."""
     from network.trust import ChainMemberStatus
 
-    regulators: Collection[str] = frozenset(m.org for m in description.members if Role.REGULATOR in m.roles)
+    regulators = regulator_orgs(description, trust)
     is_member: Callable[[str], bool] | None = None
     if trust is not None:  # a suspended member's people read nothing, as at the explorer
         status = ChainMemberStatus(trust, [m.org for m in description.members])
         is_member = lambda org: status(org) == "active"  # noqa: E731
-        regulators = ChainRegulators(trust, description)
     people = Authenticator(directory, regulator_orgs=regulators, is_member=is_member, trust=trust)
 
     def person(authorization: str) -> tuple[str, bool, str]:

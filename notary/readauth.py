@@ -225,12 +225,19 @@ class ReadAccess:
         self._loaded = ParsedKeys(_reader_public_key, (ValueError, SM2Error))
         self._witness = {org: _reader_public_key(k) for org, k in witness_keys.items()}
         self._regulators = regulators  # asked at each read: one that follows the chain may grow
-        self.visibility = QueryVisibility(frozenset(regulators), subjects_see_regulator)
+        self._subjects_see_regulator = subjects_see_regulator
         self._trusted = frozenset(trusted)
         self._people = people
         self._certificates = certificates
         self._clock = clock
         self._monitor = None if monitor_token is None else f"Bearer {monitor_token}".encode()
+
+    @property
+    def visibility(self) -> QueryVisibility:
+        """The query visibility rule under the regulators now: asked once per authenticated read, so one that
+        follows the chain (``network.logsetup.ChainRegulators``, its set kept per snapshot) counts a regulator
+        admitted later, and no longer one removed, with no chain read per event."""
+        return QueryVisibility(frozenset(self._regulators), self._subjects_see_regulator)
 
     @property
     def accepts_certificates(self) -> bool:

@@ -9,7 +9,7 @@ export applies it whatever else was asked.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -33,7 +33,7 @@ from explorer.notary_client import NotaryClient
 from explorer.state import ChainState
 from network.description import ConsortiumDescription
 from network.logins import Authenticator, Person
-from network.logsetup import chain_log_keys
+from network.logsetup import chain_log_keys, regulator_orgs
 from network.shredding import ShredBook
 from network.witnesskeys import (
     ChainWitnessKeys,
@@ -82,6 +82,9 @@ class Explorer:
     alarms: AlarmSource | None = None
     #: the witness keys valid on chain for a checkpoint (network.witnesskeys); None: consortium.json's, said so
     witness_keys: ChainWitnessKeys | None = None
+    #: who is a regulator, for the query visibility rule (and the people checks ``build`` gives the same object);
+    #: None: ``network.logsetup.regulator_orgs`` of the description and :attr:`trust` (the chain's, with a view)
+    regulators: Collection[str] | None = None
 
     def __post_init__(self) -> None:
         self.notary = NotaryClient(
@@ -91,6 +94,8 @@ class Explorer:
         self.shreds = ShredBook(self.directory, self.description, trust=self.trust)
         if self.alarms is None:
             self.alarms = FileAlarms(self.directory)
+        if self.regulators is None:
+            self.regulators = regulator_orgs(self.description, self.trust)
 
     def close(self) -> None:
         self.notary.close()
@@ -99,8 +104,10 @@ class Explorer:
 
     @property
     def visibility(self) -> QueryVisibility:
-        """Who sees the explorer's query events beyond the querying firm (``consortium.json``'s ``audit``)."""
-        return self.description.query_visibility()
+        """Who sees the explorer's query events beyond the querying firm: ``consortium.json``'s ``audit`` policy
+        over the regulators now (:attr:`regulators`: with a trust view, the chain's, worked out once per snapshot of
+        it, so asking this costs no chain read per row). Ask it once per request."""
+        return self.description.query_visibility(self.regulators)
 
     def witnesses_for(self, size: int | None) -> CheckpointWitnesses:
         """The witness keys and policy the checkpoint of ``size`` is counted under, and the log keys it is checked

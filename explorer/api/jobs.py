@@ -117,9 +117,10 @@ def _spending(explorer: Explorer, person: Person, key: JobKey) -> _Spending:
     requested: list[tuple[str, bool]] = []  # each allowed request: its tag, whether its event states ε
     recorded: dict[str, tuple[int, int]] = {}  # tag → its first allowed record step with a summary: index, cost
     found = CallFilter(caller=caller, provider=provider, grant=grant_id, decision="allow")
+    visibility = explorer.visibility  # once per request, not per row
     for row in explorer.calls.iter_calls(found):
         step = step_of(row["route"])
-        if step not in ("request", "record") or not access.sees_call(person, row, explorer.visibility):
+        if step not in ("request", "record") or not access.sees_call(person, row, visibility):
             continue
         full = explorer.calls.by_index(row["index"])
         if full is None or "entry" not in full:

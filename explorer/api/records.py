@@ -169,5 +169,6 @@ def alarm_records(
     every record (its evaluator raised them); the regulator's people every record (docs/alarms.md)."""
     f = _filter(p, ALARM_CENTER, None, None, from_ms, to_ms)
     rows, after = _page(explorer, f, limit, cursor)
-    out = [alarm_record_row(r) for r in rows if is_alarm_record(r) and access.sees_call(p, r, explorer.visibility)]
+    visibility = explorer.visibility  # once per request, not per row
+    out = [alarm_record_row(r) for r in rows if is_alarm_record(r) and access.sees_call(p, r, visibility)]
     return {"records": out, "next": after, "limit": limit}

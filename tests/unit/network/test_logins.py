@@ -7,7 +7,8 @@ hand where PyJWT would refuse to build them (``alg: none``, HS256 keyed with the
 mocked; the clock is a settable one.
 
 The consortium has members acme and globex (firms) and finreg (the regulator). Outside it: umbrella, a CA nobody
-listed.
+listed. The world, the clock and the claims are ``tests/support/people_world.py``'s, shared with
+``test_sm2_people.py``.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ import hmac
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +32,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from chain.errors import MalformedError
 from chain.ids import OrgId, Role
 from network.certificates import CRL_CHECK_INTERVAL_S, CallerAuthenticator
-from network.description import ConsortiumDescription
 from network.identity import (
     IdentityError,
     OrgPaths,
     certificate_role,
-    create_org_identity,
     issue_identity,
     load_gateway_key,
     load_user_key,
@@ -48,7 +46,6 @@ from network.identity import (
 from network.logins import (
     AUDIENCE,
     MAX_LIFETIME_S,
-    REASONS,
     ROLES,
     Authenticator,
     LoginError,
@@ -58,63 +55,28 @@ from network.logins import (
 from network.logsetup import explorer_reader, read_access
 from notary.readauth import UnauthenticatedError, sign_read
 from tests.support.clock import Clock as MonotonicClock
-from tests.support.member_directory import write_description
+from tests.support.people_world import (
+    NOW,
+    Clock,
+    PeopleWorld,
+    b64url,
+    bearer,
+    claims,
+    people_world,
+    refused,
+)
 
 PASS = b"explorer-auth-passphrase"
-NOW = datetime.now(UTC).replace(microsecond=0)
-CREATED = NOW - timedelta(days=1)
 MEMBERS: dict[str, tuple[str, Role]] = {
     "acme": ("ACME Securities", Role.MEMBER),
     "globex": ("Globex Capital", Role.MEMBER | Role.WITNESS),
     "finreg": ("Financial Regulator", Role.REGULATOR | Role.WITNESS),
 }
-REGULATORS = ("finreg",)
-
-
-@dataclass
-class Clock:
-    now: datetime = NOW + timedelta(minutes=5)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@dataclass
-class World:
-    root: Path
-    outside: Path
-    description: ConsortiumDescription
-    members: set[str] = field(default_factory=lambda: set(MEMBERS))
-
-    def cert_pem(self, org: str, name: str, root: Path | None = None) -> bytes:
-        return user_paths(root or self.root, OrgId(org), name).cert.read_bytes()
-
-    def key(self, org: str, name: str, root: Path | None = None) -> ec.EllipticCurvePrivateKey:
-        return load_user_key(root or self.root, OrgId(org), name, PASS)
-
-    def token(self, org: str, name: str, root: Path | None = None, **kwargs: Any) -> str:
-        kwargs.setdefault("now", NOW)
-        return make_token(self.cert_pem(org, name, root), self.key(org, name, root), **kwargs)
-
-    def auth(self, clock: Callable[[], datetime] | None = None, **kwargs: Any) -> Authenticator:
-        return Authenticator(
-            self.root,
-            regulator_orgs=REGULATORS,
-            is_member=lambda org: org in self.members,
-            clock=clock or Clock(),
-            **kwargs,
-        )
+World = PeopleWorld
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    root = tmp_path_factory.mktemp("consortium")
-    outside = tmp_path_factory.mktemp("outside")
-    for org, (name, _roles) in MEMBERS.items():
-        create_org_identity(root, OrgId(org), name, PASS, now=CREATED)
-    description = write_description(root, MEMBERS)
-    create_org_identity(outside, OrgId("umbrella"), "Umbrella Corp", PASS, now=CREATED)
-    issued = NOW - timedelta(hours=1)
     people = [
         ("acme", "alice", "compliance"),
         ("acme", "oscar", "operator"),
@@ -122,52 +84,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         ("globex", "gina", "compliance"),
         ("finreg", "ivy", "regulator"),
     ]
-    for org, name, role in people:
-        issue_identity(root, OrgId(org), name, PASS, now=issued, role=role, org_roles=MEMBERS[org][1])
-    issue_identity(root, OrgId("acme"), "bob", PASS, now=issued)  # an identity without a role: a caller
-    # acme's CA may put anything in a certificate, told that acme were a regulator: the explorer must not care.
-    issue_identity(root, OrgId("acme"), "rex", PASS, now=issued, role="regulator", org_roles=Role.REGULATOR)
+    made = people_world(tmp_path_factory, MEMBERS, people, PASS)
     issue_identity(
-        root, OrgId("acme"), "old", PASS, now=NOW, not_before=NOW - timedelta(days=400), days=30, role="operator"
+        made.root, OrgId("acme"), "old", PASS, now=NOW, not_before=NOW - timedelta(days=400), days=30, role="operator"
     )
-    issue_identity(outside, OrgId("umbrella"), "zed", PASS, now=issued, role="compliance")
-    return World(root, outside, description)
-
-
-def refused(reason: str, call: Callable[[], object]) -> LoginError:
-    assert reason in REASONS
-    with pytest.raises(LoginError) as info:
-        call()
-    assert info.value.reason == reason, info.value
-    assert info.value.detail
-    return info.value
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return made
 
 
 def x5c_of(cert_pem: bytes) -> str:
     der = x509.load_pem_x509_certificate(cert_pem).public_bytes(serialization.Encoding.DER)
     return base64.b64encode(der).decode("ascii")
-
-
-def claims(sub: str = "alice@acme", **changes: Any) -> dict[str, Any]:
-    issued = int(NOW.timestamp())
-    out: dict[str, Any] = {
-        "aud": AUDIENCE,
-        "sub": sub,
-        "iat": issued,
-        "nbf": issued,
-        "exp": issued + 3600,
-        "jti": "test-token",
-    }
-    for name, value in changes.items():
-        if value is None:
-            out.pop(name)
-        else:
-            out[name] = value
-    return out
 
 
 def signed(
@@ -188,10 +114,6 @@ def unsigned(header: dict[str, Any], payload: dict[str, Any], signature: Callabl
     """A compact JWS assembled by hand: for what PyJWT would refuse to produce."""
     signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(payload).encode())}"
     return f"{signing_input}.{b64url(signature(signing_input.encode('ascii')))}"
-
-
-def bearer(token: str) -> str:
-    return f"Bearer {token}"
 
 
 # ------------------------------------------------------------------------------------------ people's certificates

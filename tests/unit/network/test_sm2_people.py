@@ -7,6 +7,7 @@ add`` does (``issue_identity(..., role=...)``), a ``consortium.json`` naming the
 
 Members: acme (a firm), finreg (the regulator) and legacy, an ``sm`` member made before the SM2 identity CAs (its
 ``sm2-ca`` files removed before ``consortium.json`` is written): its people stay ECDSA P-256. Outside: umbrella.
+The world, the clock and the claims are ``tests/support/people_world.py``'s, shared with ``test_logins.py``.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,115 +35,55 @@ from network.identity import (
     create_org_identity,
     issue_identity,
     load_crl,
-    load_person_key,
     load_sm2_ca_key,
     load_sm2_crl,
     revoke_identity,
     user_paths,
 )
-from network.logins import AUDIENCE, REASONS, SM2_ALGORITHM, Authenticator, LoginError, make_token
+from network.logins import SM2_ALGORITHM
 from notary.event import caller_identity
 from suite.sm2 import DEFAULT_ID, SM2PrivateKey
 from suite.x509 import Certificate, verify_chain
 from tests.support.clock import Clock as MonotonicClock
 from tests.support.member_directory import write_description
+from tests.support.people_world import (
+    CREATED,
+    NOW,
+    Clock,
+    PeopleWorld,
+    b64url,
+    bearer,
+    claims,
+    people_world,
+    refused,
+)
 
 PASS = b"sm2 people passphrase"
-NOW = datetime.now(UTC).replace(microsecond=0)
-CREATED = NOW - timedelta(days=1)
 MEMBERS: dict[str, tuple[str, Role]] = {
     "acme": ("ACME Securities", Role.MEMBER),
     "finreg": ("Financial Regulator", Role.REGULATOR | Role.WITNESS),
     "legacy": ("Legacy Bank", Role.MEMBER),
 }
+World = PeopleWorld
 
 
-@dataclass
-class Clock:
-    now: datetime = NOW + timedelta(minutes=5)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@dataclass
-class World:
-    root: Path
-    outside: Path
-    members: set[str] = field(default_factory=lambda: set(MEMBERS))
-
-    def cert_pem(self, org: str, name: str, root: Path | None = None) -> bytes:
-        return user_paths(root or self.root, OrgId(org), name).cert.read_bytes()
-
-    def cert(self, org: str, name: str, root: Path | None = None) -> Certificate:
-        return Certificate.from_pem(self.cert_pem(org, name, root))
-
-    def key(self, org: str, name: str, root: Path | None = None) -> Any:
-        return load_person_key(root or self.root, OrgId(org), name, PASS)
-
-    def token(self, org: str, name: str, root: Path | None = None, **kwargs: Any) -> str:
-        kwargs.setdefault("now", NOW)
-        return make_token(self.cert_pem(org, name, root), self.key(org, name, root), **kwargs)
-
-    def auth(self, clock: Callable[[], datetime] | None = None, **kwargs: Any) -> Authenticator:
-        return Authenticator(
-            self.root,
-            regulator_orgs=("finreg",),
-            is_member=lambda org: org in self.members,
-            clock=clock or Clock(),
-            **kwargs,
-        )
+def _before_the_sm2_cas(root: Path) -> None:
+    """legacy, an ``sm`` member made before the SM2 identity CAs: no ``sm2-ca`` files."""
+    legacy = OrgPaths.of(root, OrgId("legacy"))
+    legacy.sm2_ca_cert.unlink()
+    legacy.sm2_ca_key.unlink()
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    root = tmp_path_factory.mktemp("sm-consortium")
-    outside = tmp_path_factory.mktemp("sm-outside")
-    for org, (name, _roles) in MEMBERS.items():
-        create_org_identity(root, OrgId(org), name, PASS, now=CREATED, crypto="sm")
-    legacy = OrgPaths.of(root, OrgId("legacy"))
-    legacy.sm2_ca_cert.unlink()
-    legacy.sm2_ca_key.unlink()
-    write_description(root, MEMBERS, crypto="sm")
-    create_org_identity(outside, OrgId("umbrella"), "Umbrella Corp", PASS, now=CREATED, crypto="sm")
-    write_description(outside, {"umbrella": ("Umbrella Corp", Role.MEMBER)}, crypto="sm")
-    issued = NOW - timedelta(hours=1)
-    for org, name, role in [
+    people = [
         ("acme", "alice", "compliance"),
         ("acme", "carol", "operator"),  # revoked by a test
         ("acme", "dave", "operator"),  # revoked by a test
         ("finreg", "ivy", "regulator"),
         ("legacy", "lee", "compliance"),
-    ]:
-        issue_identity(root, OrgId(org), name, PASS, now=issued, role=role, org_roles=MEMBERS[org][1])
-    issue_identity(root, OrgId("acme"), "bob", PASS, now=issued)  # a caller of the gateways, not a person
-    issue_identity(root, OrgId("acme"), "rex", PASS, now=issued, role="regulator", org_roles=Role.REGULATOR)
-    issue_identity(outside, OrgId("umbrella"), "zed", PASS, now=issued, role="compliance")
-    return World(root, outside)
-
-
-def refused(reason: str, call: Callable[[], object]) -> LoginError:
-    assert reason in REASONS
-    with pytest.raises(LoginError) as info:
-        call()
-    assert info.value.reason == reason, info.value
-    assert info.value.detail
-    return info.value
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def claims(sub: str = "alice@acme", **changes: Any) -> dict[str, Any]:
-    issued = int(NOW.timestamp())
-    out: dict[str, Any] = {"aud": AUDIENCE, "sub": sub, "iat": issued, "nbf": issued, "exp": issued + 3600, "jti": "t"}
-    for name, value in changes.items():
-        if value is None:
-            out.pop(name)
-        else:
-            out[name] = value
-    return out
+    ]
+    return people_world(tmp_path_factory, MEMBERS, people, PASS, crypto="sm", before_description=_before_the_sm2_cas)
 
 
 def sm2_token(
@@ -155,10 +94,6 @@ def sm2_token(
     signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(payload).encode())}"
     sig = key.sign(signing_input.encode("ascii"), DEFAULT_ID) if signature is None else signature
     return f"{signing_input}.{b64url(sig)}"
-
-
-def bearer(token: str) -> str:
-    return f"Bearer {token}"
 
 
 # ------------------------------------------------------------------------------------------ certificates and CRL
