@@ -17,7 +17,7 @@ import base64
 import json
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote
@@ -31,9 +31,11 @@ from gmssl_pyx import sm3_hmac
 from chain.backend import RpcBackend
 from chain.contracts import AuditAnchorClient
 from chain.ids import OrgId
+from chain.tx import Signer, transact
 from network._sm2ca import attributes
 from network.description import load_description
-from network.identity import OrgPaths, user_paths
+from network.identity import OrgPaths, issue_identity, load_account_key, load_person_key, user_paths
+from network.logins import make_token
 from network.logsetup import log_origin, log_vkey, witness_policy, witness_verifiers
 from network.shredding import gateway_vault
 from network.sm2callers import issue_sm2_identity
@@ -42,7 +44,7 @@ from notary.log.hashing import SM3
 from notary.log.note import open_note, parse_note
 from notary.logsuite import SM, parse_log_vkey
 from sdk import MemberClient
-from suite.sm2 import SM2PrivateKey
+from suite.sm2 import DEFAULT_ID, SM2PrivateKey
 from suite.x509 import Certificate, Name, issue, issue_ca
 from tests.integration.cli.test_cli import CLI, PASSPHRASE, assert_ok, cli_env, run_cli, shown
 from tests.support.sm3_reference import sm3
@@ -119,6 +121,48 @@ def sm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmConsortium]:
         if up.process.poll() is None:
             code = up.stop()
             assert code == 0, f"`consortium up` exited {code} on SIGTERM:\n{up.output()}"
+
+
+class AuthGateway:
+    """A ``gateway serve --mode auth`` of bjic-cloud (name ``tlcp``) on the module's consortium, following its chain:
+    what nginx asks before it forwards a call, a TLCP terminator's forwarded client certificate with it."""
+
+    def __init__(self, port: int, admin: int, process: subprocess.Popen[bytes], log_file: Path) -> None:
+        self.port = port
+        self.admin = admin
+        self.process = process
+        self.log_file = log_file
+
+    def ask(self, method: str, target: str, purpose: str, certificate: str | None) -> httpx.Response:
+        """The auth subrequest of nginx's configuration (gateway/nginx.py), certificate and all."""
+        assert self.process.poll() is None, self.log_file.read_text()
+        headers = {"X-Original-Method": method, "X-Original-URI": target, "Consortium-Purpose": purpose}
+        if certificate is not None:
+            headers["X-Client-Cert"] = quote(certificate, safe="")  # $ssl_client_escaped_cert
+        return httpx.get(f"http://127.0.0.1:{self.port}/auth", headers=headers, timeout=10)
+
+
+@pytest.fixture(scope="module")
+def tlcp_gateway(sm: SmConsortium, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthGateway]:
+    """Started once, by the first case that asks for it: one more process on the module's consortium."""
+    port, admin = free_port(), free_port()
+    log_file = tmp_path_factory.mktemp("tlcp-gateway") / "gateway.log"
+    process = subprocess.Popen(
+        [*CLI, "gateway", "serve", str(sm.directory), "--org", "bjic-cloud", "--name", "tlcp", "--mode", "auth",
+         "--port", str(port), "--admin-port", str(admin), "--notary-url", sm.notary, "--chain-url", sm.up.url],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log_file.open("wb"), env=sm_env(),
+    )  # fmt: skip
+    try:
+
+        def serving() -> bool:
+            assert process.poll() is None, log_file.read_text()
+            return httpx.get(f"http://127.0.0.1:{admin}/healthz", timeout=1).status_code == 200
+
+        wait_until(serving, "the auth-mode gateway's admin endpoint", 60, every=0.2, ignoring=(httpx.HTTPError,))
+        yield AuthGateway(port, admin, process, log_file)
+    finally:
+        process.terminate()
+        process.wait(30)
 
 
 def test_an_sm_consortium_logs_cosigns_anchors_and_verifies_a_call(sm: SmConsortium, tmp_path: Path) -> None:
@@ -325,7 +369,7 @@ def test_a_psi_job_runs_on_the_national_suite_and_its_disclosure_verifies_offlin
 
 
 def test_an_sm2_certificate_forwarded_by_a_tlcp_terminator_is_decided_and_logged_with_its_sm3_identity(
-    sm: SmConsortium, tmp_path: Path
+    sm: SmConsortium, tlcp_gateway: AuthGateway
 ) -> None:
     """The gateway behind a TLCP terminator (docs/national-suite.md): a jinghua-sec caller gets an SM2 certificate of
     its member's SM2 identity CA (in consortium.json since ``init --crypto sm``), and a real ``gateway serve --mode
@@ -333,66 +377,44 @@ def test_an_sm2_certificate_forwarded_by_a_tlcp_terminator_is_decided_and_logged
     with ``gateway nginx-config --tlcp``) would send it, URL-encoded. The test stands in for
     that terminator: no TLCP handshake can run here (OpenSSL 3.0's TLS refuses SM2 certificates, and Debian ships no
     Tongsuo), so what is exercised is everything after it: the header, the SM2 checks, the grant, the event and its
-    SM3 ``caller_identity`` in the log. One more process (the auth-mode gateway) on the module's consortium."""
+    SM3 ``caller_identity`` in the log. One more process (the auth-mode gateway, ``tlcp_gateway``) on the module's
+    consortium."""
     directory = sm.directory
     # what `identity issue --sm2` does (the command itself: tests/unit/cli/test_sm2_terminator_commands.py), in process
     pem = issue_sm2_identity(directory, OrgId("jinghua-sec"), "tlcp", PASSPHRASE.encode()).cert.read_text()
     der = base64.b64decode("".join(pem.strip().splitlines()[1:-1]))
     assert pem.startswith("-----BEGIN CERTIFICATE-----") and b"\x2a\x81\x1c\xcf\x55\x01\x83\x75" in der  # SM2-with-SM3
 
-    port, admin = free_port(), free_port()
-    log_file = tmp_path / "gateway.log"
-    gateway = subprocess.Popen(
-        [*CLI, "gateway", "serve", str(directory), "--org", "bjic-cloud", "--name", "tlcp", "--mode", "auth",
-         "--port", str(port), "--admin-port", str(admin), "--notary-url", sm.notary, "--chain-url", sm.up.url],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log_file.open("wb"), env=sm_env(),
-    )  # fmt: skip
-    try:
+    def ask(purpose: str, certificate: str | None = pem) -> httpx.Response:
+        return tlcp_gateway.ask("GET", "/v1/market/quotes/level2?symbol=600519.SH", purpose, certificate)
 
-        def serving() -> bool:
-            assert gateway.poll() is None, log_file.read_text()
-            return httpx.get(f"http://127.0.0.1:{admin}/healthz", timeout=1).status_code == 200
+    allowed, denied = ask("trading"), ask("marketing")
+    assert allowed.status_code == 204, (allowed.status_code, allowed.text)
+    assert allowed.headers["Consortium-Caller-Org"] == "jinghua-sec"
+    assert allowed.headers["Consortium-Gateway"] == "bjic-cloud/tlcp"
+    assert denied.status_code == 403 and denied.headers["Consortium-Denial-Reason"] == "no_grant", denied.text
+    # a forger's SM2 CA with the subject of jinghua-sec's, and no certificate at all: 401, nothing recorded
+    listed = Certificate.from_pem(OrgPaths.of(directory, OrgId("jinghua-sec")).sm2_ca_cert.read_bytes())
+    forger = SM2PrivateKey.generate()
+    name = Name("sm2-ca.jinghua-sec", attributes(listed, "organization_name")[0], "jinghua-sec")
+    start = listed.not_before
+    fake_ca = issue_ca(name, forger, start, listed.not_after)
+    fake = issue(Name("tlcp@jinghua-sec", None, "jinghua-sec"), SM2PrivateKey.generate().public_key(), fake_ca,
+                 forger, start, listed.not_after, usage="client")  # fmt: skip
+    assert Certificate.from_der(fake_ca).subject_der == listed.subject_der
+    outsider = ask("trading", Certificate.from_der(fake).to_pem().decode())
+    assert (outsider.status_code, outsider.json()["reason"]) == (401, "unknown_issuer"), outsider.text
+    assert "to the SM2 CA of org jinghua-sec fails" in outsider.json()["detail"], outsider.text
+    assert ask("trading", None).json()["reason"] == "no_certificate"
 
-        wait_until(serving, "the auth-mode gateway's admin endpoint", 60, every=0.2, ignoring=(httpx.HTTPError,))
-
-        def ask(purpose: str, certificate: str | None = pem) -> httpx.Response:
-            """The auth subrequest of nginx's configuration (gateway/nginx.py), certificate and all."""
-            headers = {"X-Original-Method": "GET", "X-Original-URI": "/v1/market/quotes/level2?symbol=600519.SH",
-                       "Consortium-Purpose": purpose}  # fmt: skip
-            if certificate is not None:
-                headers["X-Client-Cert"] = quote(certificate, safe="")  # $ssl_client_escaped_cert
-            return httpx.get(f"http://127.0.0.1:{port}/auth", headers=headers, timeout=10)
-
-        allowed, denied = ask("trading"), ask("marketing")
-        assert allowed.status_code == 204, (allowed.status_code, allowed.text)
-        assert allowed.headers["Consortium-Caller-Org"] == "jinghua-sec"
-        assert allowed.headers["Consortium-Gateway"] == "bjic-cloud/tlcp"
-        assert denied.status_code == 403 and denied.headers["Consortium-Denial-Reason"] == "no_grant", denied.text
-        # a forger's SM2 CA with the subject of jinghua-sec's, and no certificate at all: 401, nothing recorded
-        listed = Certificate.from_pem(OrgPaths.of(directory, OrgId("jinghua-sec")).sm2_ca_cert.read_bytes())
-        forger = SM2PrivateKey.generate()
-        name = Name("sm2-ca.jinghua-sec", attributes(listed, "organization_name")[0], "jinghua-sec")
-        start = listed.not_before
-        fake_ca = issue_ca(name, forger, start, listed.not_after)
-        fake = issue(Name("tlcp@jinghua-sec", None, "jinghua-sec"), SM2PrivateKey.generate().public_key(), fake_ca,
-                     forger, start, listed.not_after, usage="client")  # fmt: skip
-        assert Certificate.from_der(fake_ca).subject_der == listed.subject_der
-        outsider = ask("trading", Certificate.from_der(fake).to_pem().decode())
-        assert (outsider.status_code, outsider.json()["reason"]) == (401, "unknown_issuer"), outsider.text
-        assert "to the SM2 CA of org jinghua-sec fails" in outsider.json()["detail"], outsider.text
-        assert ask("trading", None).json()["reason"] == "no_certificate"
-
-        with MemberClient.from_directory(
-            directory, "jinghua-sec", name="client", passphrase=PASSPHRASE.encode(), notary_url=sm.notary
-        ) as client:
-            for answer, decision in ((allowed, "allow"), (denied, "deny")):
-                event_id = answer.headers["Consortium-Event-Id"]
-                entry = json.loads(client.evidence(event_id, wait_s=60).entry)
-                assert (entry["decision"], entry["caller_org"], entry["v"]) == (decision, "jinghua-sec", 3), entry
-                assert entry["caller_identity"] == sm3(der).hex(), entry  # the SM3 of the SM2 certificate's DER
-    finally:
-        gateway.terminate()
-        gateway.wait(30)
+    with MemberClient.from_directory(
+        directory, "jinghua-sec", name="client", passphrase=PASSPHRASE.encode(), notary_url=sm.notary
+    ) as client:
+        for answer, decision in ((allowed, "allow"), (denied, "deny")):
+            event_id = answer.headers["Consortium-Event-Id"]
+            entry = json.loads(client.evidence(event_id, wait_s=60).entry)
+            assert (entry["decision"], entry["caller_org"], entry["v"]) == (decision, "jinghua-sec", 3), entry
+            assert entry["caller_identity"] == sm3(der).hex(), entry  # the SM3 of the SM2 certificate's DER
 
 
 def test_a_person_added_with_the_cli_logs_in_to_the_explorer_with_an_sm2_token(sm: SmConsortium) -> None:
@@ -410,6 +432,114 @@ def test_a_person_added_with_the_cli_logs_in_to_the_explorer_with_an_sm2_token(s
     assert (me.json()["org"], me.json()["name"], me.json()["role"]) == ("jinghua-sec", "lin", "compliance")
 
 
+ROTATED = OrgId("yongding-sec")  # a founder no other case here uses: its people, SM2 callers and grants are its own
+#: `up`'s chain seals a block only for a transaction (docs/trust.md): after the rotation's three (the listed CA
+#: recorded, the new one added, the old one retired two blocks on) the case moves it to the retirement itself.
+OVERLAP_BLOCKS = 2
+
+
+def test_a_founder_rotates_its_sm2_identity_ca_with_the_cli_and_the_running_explorer_and_gateway_follow(
+    sm: SmConsortium, tlcp_gateway: AuthGateway
+) -> None:
+    """``consortium identity rotate-ca --sm2`` run as a user would (docs/national-suite.md, "Rotating an SM2 identity
+    CA") by a founder whose SM2 CA counts by its listing in consortium.json: the command records it on chain, adds the
+    new one and retires the old a few blocks on, and re-issues the founder's SM2 person and SM2 caller. The running
+    explorer and auth-mode gateway learn both from the chain without a restart: the re-issued person's token and the
+    re-issued caller are let in, a token carrying the kept old-CA certificate logs in during the overlap and is
+    refused from the retirement block on, as is the kept old-CA caller certificate. `up`'s chain seals a block only
+    for a transaction: the overlap lasts until the case sends yongding-sec's account a transaction of its own (or
+    the notary anchors). The module's last case; it touches only yongding-sec, which no other case uses, so it
+    disturbs none of them in any order."""
+    directory = sm.directory
+    passphrase = PASSPHRASE.encode()
+    backend = RpcBackend(sm.up.url)
+    ticker = Signer.from_key(load_account_key(directory, ROTATED, passphrase))
+    # a person and an SM2 caller of the old SM2 CA (what `user add` and `identity issue --sm2` do, in process), kept
+    issue_identity(directory, ROTATED, "wen", passphrase, role="compliance")
+    person = user_paths(directory, ROTATED, "wen")
+    caller = issue_sm2_identity(directory, ROTATED, "tlcp", passphrase).cert
+    old_ca = Certificate.from_pem(OrgPaths.of(directory, ROTATED).sm2_ca_cert.read_bytes())
+    old_person, old_caller = person.cert.read_bytes(), caller.read_text()
+    old_token = make_token(old_person, load_person_key(directory, ROTATED, "wen", passphrase))
+
+    r = run_cli("--dir", str(directory), "--chain-url", sm.up.url, "identity", "rotate-ca", "--sm2", "--as", ROTATED,
+                "--overlap-blocks", str(OVERLAP_BLOCKS), "--json", env=sm_env())  # fmt: skip
+    rotation = json.loads(assert_ok(r))
+    until = rotation["old"]["valid_until"]
+    assert rotation["installed"] and until == rotation["new"]["valid_from"] + OVERLAP_BLOCKS, rotation
+    reissued = {str(person.cert.relative_to(directory)), str(caller.relative_to(directory))}
+    assert reissued <= set(rotation["reissued"]), rotation
+    new_ca = Certificate.from_pem(OrgPaths.of(directory, ROTATED).sm2_ca_cert.read_bytes())
+    assert new_ca.der != old_ca.der and new_ca.subject_der == old_ca.subject_der
+    for path, kept in ((person.cert, old_person), (caller, old_caller.encode())):
+        cert = Certificate.from_pem(path.read_bytes())
+        new_ca.public_key.verify_der(cert.signature, cert.tbs, DEFAULT_ID)  # the new CA signed it: raises if not
+        assert cert.public_key == Certificate.from_pem(kept).public_key  # same key, subject
+        assert cert.subject_der == Certificate.from_pem(kept).subject_der
+
+    def me(token: str) -> httpx.Response:
+        return httpx.get(sm.explorer + "/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+    def refused_at(answer: httpx.Response) -> int:
+        """The block at which the old SM2 CA was found retired, as the refusal says."""
+        assert answer.status_code == 401 and answer.json()["error"] == "unknown_issuer", answer.text
+        found = re.search(r"of org yongding-sec is not valid on chain at block (\d+)", answer.json()["detail"])
+        assert found is not None, answer.text
+        return int(found.group(1))
+
+    # the re-issued person gets a token with the CLI; the explorer lets it in once its view holds the new CA's record
+    token = assert_ok(run_cli("user", "token", str(directory), "--org", ROTATED, "--name", "wen", env=sm_env())).strip()
+    assert jws_header(token)["alg"] == "SM2SM3"
+    answer = answer_when(
+        lambda: me(token), lambda a: a.status_code != 401, "the explorer to let in wen of the new SM2 CA"
+    )
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["org"], answer.json()["name"], answer.json()["role"]) == (ROTATED, "wen", "compliance")
+    # the kept old-CA certificate during the overlap (the chain at the block of the retirement's transaction): let
+    # in, unless an anchor of the notary's has sealed the retirement block since, which the refusal must then name
+    old = me(old_token)
+    if old.status_code != 200:
+        assert refused_at(old) >= until, (old.text, until)
+    # the auth-mode gateway (following the chain) takes the re-issued caller's certificate for its grant
+    new_caller = caller.read_text()
+
+    def gateway(certificate: str) -> httpx.Response:
+        return tlcp_gateway.ask("GET", "/v1/compliance/restricted", "compliance", certificate)
+
+    allowed = answer_when(lambda: gateway(new_caller), lambda a: a.status_code != 401, "the gateway to let it in")
+    assert allowed.status_code == 204, (allowed.status_code, allowed.text)
+    assert allowed.headers["Consortium-Caller-Org"] == ROTATED
+
+    # from the retirement block on, the old CA's certificates are refused; the new CA's still let in
+    while int(backend.web3.eth.block_number) < until:
+        transact(backend, ticker, ticker.address, "0x", label="tick")
+    refused = answer_when(lambda: me(old_token), lambda a: a.status_code != 200, f"a refusal from block {until}")
+    assert refused_at(refused) >= until, (refused.text, until)
+    assert int(backend.web3.eth.block_number) >= until
+    assert me(token).status_code == 200
+    outsider = answer_when(lambda: gateway(old_caller), lambda a: a.status_code == 401, "the gateway's refusal")
+    assert outsider.json()["reason"] == "unknown_issuer", outsider.text
+    assert "not valid on chain at block" in outsider.json()["detail"], outsider.text
+    assert gateway(new_caller).status_code == 204
+
+
 def jws_header(token: str) -> dict[str, Any]:
     part = token.split(".")[0]
     return cast(dict[str, Any], json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))))
+
+
+def answer_when(
+    request: Callable[[], httpx.Response], done: Callable[[httpx.Response], bool], what: str, timeout: float = 30
+) -> httpx.Response:
+    """The first answer of ``request`` that is ``done``, asked again every 0.1 s until ``timeout`` (then the last
+    answer's body is in the failure)."""
+    last: list[httpx.Response] = []
+
+    def condition() -> httpx.Response | None:
+        last[:] = [request()]
+        return last[0] if done(last[0]) else None
+
+    try:
+        return wait_until(condition, what, timeout, every=0.1)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the last answer: {last[0].status_code} {last[0].text}" if last else exc) from None
