@@ -61,9 +61,16 @@ NEWCO_NAME = "Newco Securities Co., Ltd. (新锐证券)"
 # -- helpers -------------------------------------------------------------------------------------------------
 
 
+#: The settings of the run that reach the commands: anvil's path, and the key files' PBKDF2 count (10,000 in the
+#: tests, tests/conftest.py; at the default 200,000 `init --demo` and one start and stop of `up` alone spend some
+#: 11 s of CPU more deriving the keys of the files they write and open).
+KEPT_SETTINGS = ("CONSORTIUM_ANVIL", "CONSORTIUM_KDF_ITERATIONS")
+
+
 def cli_env(passphrase: str | None = PASSPHRASE) -> dict[str, str]:
-    """The environment of a user's shell: our passphrase (or none), and no consortium settings leaking in."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSORTIUM_") or k == "CONSORTIUM_ANVIL"}
+    """The environment of a user's shell: our passphrase (or none), and no consortium settings leaking in but
+    :data:`KEPT_SETTINGS`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSORTIUM_") or k in KEPT_SETTINGS}
     env["PYTHONUNBUFFERED"] = "1"
     if passphrase is not None:
         env["CONSORTIUM_PASSPHRASE"] = passphrase
