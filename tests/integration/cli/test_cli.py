@@ -203,8 +203,12 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     out = assert_ok(r)
     assert "initialised consortium 'beijing-capital-market-pilot'" in out, shown(r)
     assert "(7 members, chain id 20261)" in out, shown(r)
-    # The integrity alarm's test waits for `up`'s alarm to fire and to resolve: that rule has no hold-down here.
-    (directory / "up.toml").write_text("[alarms.rules.notary-integrity]\nfire_after_s = 0\nresolve_after_s = 0\n")
+    # The alarm tests wait for `up`'s alarms to fire and to resolve: their rules have no hold-down here (the
+    # witness-down test would wait out 4 s before the alarm fires and 10 s before it resolves, the defaults).
+    (directory / "up.toml").write_text(
+        "[alarms.rules.notary-integrity]\nfire_after_s = 0\nresolve_after_s = 0\n"
+        "[alarms.rules.witness-down]\nfire_after_s = 0\nresolve_after_s = 0\n"
+    )
     n = Node(directory)
     n.start()
     try:
