@@ -1,5 +1,5 @@
-// The types of what sm-crypto.js (built from explorer/vendor/sm-crypto.js) exports, as log/smcrypto.js uses it;
-// tsc reads this file in place of the bundle, which tsconfig.json leaves out of the check.
+// The types of what sm-crypto.js (built from explorer/vendor/sm-crypto.js) exports, as log/smcrypto.js and vrf.js
+// use it; tsc reads this file in place of the bundle, which tsconfig.json leaves out of the check.
 
 /** SM3 (GB/T 32905) of the bytes, as 64 lower-case hex digits. */
 export function sm3(input: Uint8Array): string;
@@ -15,3 +15,28 @@ export function doVerifySignature(
   publicKey: string,
   options: { der: false; hash: true; userId: string },
 ): boolean;
+
+/** SHA-512 (FIPS 180-4) of the bytes. */
+export function sha512(input: Uint8Array): Uint8Array;
+
+/** A point of edwards25519 (noble's ``ed25519.Point``), what vrf.js uses of it. */
+export interface Ed25519PointValue {
+  add(other: Ed25519PointValue): Ed25519PointValue;
+  subtract(other: Ed25519PointValue): Ed25519PointValue;
+  /** ``scalar``·P for 0 ≤ scalar < L (not constant time: only public values are checked). */
+  multiplyUnsafe(scalar: bigint): Ed25519PointValue;
+  /** 8·P. */
+  clearCofactor(): Ed25519PointValue;
+  isSmallOrder(): boolean;
+  isTorsionFree(): boolean;
+  equals(other: Ed25519PointValue): boolean;
+  /** RFC 8032 §5.1.2's 32 bytes. */
+  toBytes(): Uint8Array;
+}
+
+export const Ed25519Point: {
+  readonly BASE: Ed25519PointValue;
+  readonly ZERO: Ed25519PointValue;
+  /** RFC 8032 §5.1.3 decoding (with ``zip215`` false: y < p, no x = 0 with the sign bit); throws on no point. */
+  fromBytes(bytes: Uint8Array, zip215?: boolean): Ed25519PointValue;
+};
