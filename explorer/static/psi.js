@@ -15,6 +15,7 @@ import { importEd25519, sha256, verifyEd25519 } from "./log/webcrypto.js";
 import { VrfError, vrfSuite } from "./vrf.js";
 
 /** @import { TreeHash } from "./log/hashing.js" */
+/** @import { VrfSuite } from "./vrf.js" */
 
 /** The tag's context string (privacy.asset.JOB_TAG_CONTEXT). */
 const TAG_CONTEXT = "consortium-ledger/psi-job-tag/v1\n";
@@ -166,10 +167,9 @@ const DISCLOSURE_FORMAT = "consortium-ledger/privacy-disclosure/v1";
  * SHA-256 is not the one the document names), "client_signature", "server_signature", "claim_job" (the claim is
  * about another job), "identifier" (not in normal form), "vrf" (the VRF proof does not verify for the party's VRF
  * key and the identifier), "path" (a leaf's inclusion proof does not lead to the committed root), "claim" (the
- * leaves do not establish membership or non-membership) or "output" (``vrf.output`` is not the proof's output);
- * "unsupported" for a record of the sm suite, whose VRF this page does not check yet.
+ * leaves do not establish membership or non-membership) or "output" (``vrf.output`` is not the proof's output).
  * @typedef {"malformed" | "named_digest" | "client_signature" | "server_signature" | "claim_job" | "identifier" |
- *   "vrf" | "path" | "claim" | "output" | "unsupported"} ProofFailure
+ *   "vrf" | "path" | "claim" | "output"} ProofFailure
  */
 
 /** Standard base64 (with padding) as bytes; null when it is not. */
@@ -359,8 +359,7 @@ async function proveClaim(document, recordBytes, namedDigestOk, claim, found) {
   const suite = typeof protocol === "string" && Object.hasOwn(SUITES, protocol) ? SUITES[protocol] : null;
   if (!suite) throw new ProofFailed("malformed", `the record names no known PSI protocol (${String(record.protocol)})`);
   found.suite = suite.name;
-  const vrf = vrfSuite(suite.name);
-  if (!vrf) throw new ProofFailed("unsupported", `the ${suite.name} suite's VRF proof is not checked in this browser`);
+  const vrf = /** @type {VrfSuite} */ (vrfSuite(suite.name));
   if (!namedDigestOk)
     throw new ProofFailed("named_digest", "the document's record does not have the digest the document names");
 

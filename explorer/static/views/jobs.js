@@ -193,8 +193,6 @@ function proofFailure(failed, leaf) {
       return t("job.proof.claim");
     case "output":
       return t("job.proof.output");
-    case "unsupported":
-      return t("job.proof.unsupported");
   }
 }
 
@@ -225,9 +223,7 @@ function disclosureCheck(/** @type {PsiJob} */ job) {
             ? t("job.disclosureDiffers")
             : good
               ? t("job.disclosureHolds")
-              : proof?.failed === "unsupported"
-                ? t("job.disclosureUnchecked")
-                : t("job.disclosureFails"),
+              : t("job.disclosureFails"),
       good ? "ok" : "fail",
     );
     out.dataset.ok = String(good);
