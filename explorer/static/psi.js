@@ -1,11 +1,21 @@
 // A PSI job's record checked against the log in the browser (and in Node 20, for the tests): the job tag of a
 // grant id and a job id (privacy.asset.job_tag), the record summary the record step's event holds against the job
-// it is shown for, and a record.json's SHA-256, tag and summary against what the job's events name. No DOM and no
-// strings of the UI: the job page (views/jobs.js) shows the outcome.
+// it is shown for, a record.json's SHA-256, tag and summary against what the job's events name, and a disclosure
+// document checked whole, as `consortium verify disclosure` checks it (privacy.document.verify_document): its
+// record against the log, the record's two signatures, the VRF proof (vrf.js) and the Merkle paths to the
+// committed root. No DOM and no strings of the UI: the job page (views/jobs.js) shows the outcome.
 
-import { toHex } from "./log/bytes.js";
+import { concat, equalBytes, fromBase64 as strictBase64, fromHex, toHex } from "./log/bytes.js";
+import { CheckError } from "./log/errors.js";
 import { canonicalJson } from "./log/event.js";
-import { sha256 } from "./log/webcrypto.js";
+import { SHA256, SM3, hashLeaf } from "./log/hashing.js";
+import { rootFromInclusion } from "./log/proof.js";
+import { importSm2, verifySm2 } from "./log/smcrypto.js";
+import { importEd25519, sha256, verifyEd25519 } from "./log/webcrypto.js";
+import { VrfError, vrfSuite } from "./vrf.js";
+
+/** @import { TreeHash } from "./log/hashing.js" */
+/** @import { VrfSuite } from "./vrf.js" */
 
 /** The tag's context string (privacy.asset.JOB_TAG_CONTEXT). */
 const TAG_CONTEXT = "consortium-ledger/psi-job-tag/v1\n";
@@ -128,14 +138,38 @@ const DISCLOSURE_FORMAT = "consortium-ledger/privacy-disclosure/v1";
 /**
  * What a disclosure document (``consortium privacy prove-member``) says about a job as the log holds it: the record
  * it carries checked as a record.json is (checkRecord), that record's SHA-256 against the one the document names,
- * and the claim's job against the record's. The proof of the claim (the VRF proof, the Merkle paths, the record's
- * signatures) is not checked here: ``consortium verify disclosure`` does that.
+ * the claim's job against the record's, and the proof of the claim (checkProof). Whether the record is the one the
+ * owner's gateway logged, bound by an evidence bundle (``--evidence``), is ``consortium verify disclosure``'s: the
+ * page compares it with the record digest the explorer shows for the job.
  * @typedef {object} DisclosureCheck
  * @property {RecordCheck | null} recordCheck  its record's check against the log; null when it carries none
  * @property {boolean} namedDigestOk  whether its ``record_sha256`` is the SHA-256 of the record it carries
  * @property {boolean} claimJobOk  whether the claim's job id is the record's
  * @property {{job_id: string, party: string, set: string, identifier: string, member: boolean} | null} claim
+ * @property {ProofCheck | null} proof  the proof of the claim; null when the file is not a disclosure document
  * @property {string | null} error  why it is not a disclosure document: "not_json" or "not_disclosure"
+ */
+
+/**
+ * The proof of a disclosure's claim, checked in the order privacy.document.verify_document checks it; the first
+ * check that fails ends it.
+ * @typedef {object} ProofCheck
+ * @property {boolean} ok  every check passed: the claim holds for the record the document carries
+ * @property {ProofFailure | null} failed  the check that failed
+ * @property {string} detail  what was wrong, in English (for the tests and the console); "" when ok
+ * @property {number | null} leaf  the index of the leaf whose path failed (``failed`` "path"), else null
+ * @property {"intl" | "sm" | null} suite  the suite the record's protocol names; null when it names none
+ * @property {string | null} org  the org whose set the claim is about (the client for the result)
+ */
+
+/**
+ * "malformed" (a field of the document or its record is not as the format has it), "named_digest" (the record's
+ * SHA-256 is not the one the document names), "client_signature", "server_signature", "claim_job" (the claim is
+ * about another job), "identifier" (not in normal form), "vrf" (the VRF proof does not verify for the party's VRF
+ * key and the identifier), "path" (a leaf's inclusion proof does not lead to the committed root), "claim" (the
+ * leaves do not establish membership or non-membership) or "output" (``vrf.output`` is not the proof's output).
+ * @typedef {"malformed" | "named_digest" | "client_signature" | "server_signature" | "claim_job" | "identifier" |
+ *   "vrf" | "path" | "claim" | "output"} ProofFailure
  */
 
 /** Standard base64 (with padding) as bytes; null when it is not. */
@@ -153,7 +187,7 @@ function fromBase64(/** @type {unknown} */ text) {
  */
 export async function checkDisclosure(bytes, job) {
   /** @type {DisclosureCheck} */
-  const none = { recordCheck: null, namedDigestOk: false, claimJobOk: false, claim: null, error: "not_disclosure" };
+  const none = { recordCheck: null, namedDigestOk: false, claimJobOk: false, claim: null, proof: null, error: "not_disclosure" };
   let parsed;
   try {
     parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
@@ -169,11 +203,251 @@ export async function checkDisclosure(bytes, job) {
   if (typeof job_id !== "string" || typeof party !== "string" || typeof set !== "string") return none;
   if (typeof identifier !== "string" || typeof member !== "boolean") return none;
   const recordCheck = await checkRecord(record, job);
+  const namedDigestOk = toHex(named) === recordCheck.digest;
+  const claimed = { job_id, party, set, identifier, member };
   return {
     recordCheck,
-    namedDigestOk: toHex(named) === recordCheck.digest,
+    namedDigestOk,
     claimJobOk: recordCheck.record !== null && recordCheck.record.job_id === job_id,
-    claim: { job_id, party, set, identifier, member },
+    claim: claimed,
+    proof: recordCheck.error === null ? await checkProof(parsed, record, namedDigestOk, claimed) : null,
     error: recordCheck.error === null ? null : "not_disclosure",
   };
+}
+
+/** The context a party signs the record under (privacy.record.SIGNING_CONTEXT). */
+const SIGNING_CONTEXT = "consortium-ledger/psi-job-record/v1\n";
+/**
+ * The suite of a record's protocol (privacy.suites): its signature, its tree hash and its VRF.
+ * @type {Readonly<Record<string, {name: "intl" | "sm", signingKeySize: number, tree: TreeHash}>>}
+ */
+const SUITES = Object.freeze({
+  "ecdh-psi-p256": Object.freeze({ name: "intl", signingKeySize: 32, tree: SHA256 }),
+  "ecdh-psi-sm2": Object.freeze({ name: "sm", signingKeySize: 65, tree: SM3 }),
+});
+/** An RFC 9162 inclusion proof in a tree of fewer than 2^64 leaves has fewer than 64 hashes (privacy.document). */
+const MAX_PATH = 64;
+
+/** A proof check that failed. */
+class ProofFailed extends Error {
+  /**
+   * @param {ProofFailure} check
+   * @param {string} detail
+   * @param {number | null} [leaf]
+   */
+  constructor(check, detail, leaf = null) {
+    super(detail);
+    this.check = check;
+    this.leaf = leaf;
+  }
+}
+
+/** Whether an identifier is in normal form (privacy.identifiers.is_normal): ``ACCT:`` or a checked ``CNID:``. */
+export function isNormalIdentifier(/** @type {string} */ identifier) {
+  if (/^ACCT:[A-Z0-9]{1,64}$/.test(identifier)) return true;
+  const m = /^CNID:([0-9]{17})([0-9X])$/.exec(identifier);
+  if (!m) return false;
+  let total = 0;
+  for (let i = 0; i < 17; i++) total += Number(m[1][i]) * (2 ** (17 - i) % 11);
+  const check = (12 - (total % 11)) % 11;
+  return (check === 10 ? "X" : String(check)) === m[2];
+}
+
+/** -1, 0 or 1 as ``a`` sorts before, with or after ``b`` by byte value. */
+function compareBytes(/** @type {Uint8Array} */ a, /** @type {Uint8Array} */ b) {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i] < b[i] ? -1 : 1;
+  return Math.sign(a.length - b.length);
+}
+
+/**
+ * A value of the document that must be base64 of ``size`` bytes (or any size when null).
+ * @param {unknown} value
+ * @param {string} where
+ * @param {number | null} size
+ */
+function bytesOf(value, where, size) {
+  let bytes;
+  try {
+    bytes = strictBase64(value, where);
+  } catch (exc) {
+    throw new ProofFailed("malformed", exc instanceof CheckError ? exc.message : `${where} is not base64`);
+  }
+  if (size !== null && bytes.length !== size)
+    throw new ProofFailed("malformed", `${where} is ${bytes.length} bytes, not ${size}`);
+  return bytes;
+}
+
+/**
+ * A hex field of the record of ``size`` bytes, lower-case.
+ * @param {unknown} value
+ * @param {string} where
+ * @param {number} size
+ */
+function hexOf(value, where, size) {
+  if (typeof value !== "string" || !new RegExp(`^[0-9a-f]{${2 * size}}$`).test(value))
+    throw new ProofFailed("malformed", `${where} is not ${size} bytes of lower-case hex`);
+  return fromHex(value);
+}
+
+/** A count of the record or an index of the document: a non-negative integer. */
+function countOf(/** @type {unknown} */ value, /** @type {string} */ where) {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0)
+    throw new ProofFailed("malformed", `${where} is not a non-negative integer`);
+  return BigInt(value);
+}
+
+/**
+ * Whether ``signature`` is the signature of ``message`` by the raw public key ``key`` under the suite.
+ * @param {string} suite
+ * @param {Uint8Array<ArrayBuffer>} key
+ * @param {Uint8Array<ArrayBuffer>} signature
+ * @param {Uint8Array<ArrayBuffer>} message
+ */
+async function signatureHolds(suite, key, signature, message) {
+  try {
+    if (suite === "sm") return await verifySm2(importSm2(key, "the signing key"), signature, message);
+    return await verifyEd25519(await importEd25519(key, "the signing key"), signature, message);
+  } catch (exc) {
+    if (exc instanceof CheckError) return false;
+    throw exc;
+  }
+}
+
+/**
+ * The proof of a disclosure's claim (ProofCheck), checked as privacy.document.verify_document checks it: the record
+ * is a signed job record in canonical form and the one whose SHA-256 the document names; both parties' signatures
+ * over it verify under the keys it names, with its suite (Ed25519, or SM2 with SM3 under the signer ID
+ * 1234567812345678); the claim is about its job and names an identifier in normal form; the VRF proof verifies
+ * under the party's committed VRF key for alpha = job id ‖ 0x00 ‖ identifier, and its output is ``vrf.output``;
+ * each leaf's RFC 9162 inclusion proof leads to the committed root (over SHA-256 or SM3); and the leaves show the
+ * claim: the one leaf equal to the output (member), or adjacent leaves below and above it, none for an empty set
+ * (non-member). Never throws.
+ * @param {Record<string, any>} document  the parsed disclosure document
+ * @param {Uint8Array<ArrayBuffer>} recordBytes  the record it carries
+ * @param {boolean} namedDigestOk
+ * @param {{job_id: string, party: string, set: string, identifier: string, member: boolean}} claim
+ * @returns {Promise<ProofCheck>}
+ */
+export async function checkProof(document, recordBytes, namedDigestOk, claim) {
+  /** @type {{suite: "intl" | "sm" | null, org: string | null}} */
+  const found = { suite: null, org: null };
+  try {
+    await proveClaim(document, recordBytes, namedDigestOk, claim, found);
+    return { ok: true, failed: null, detail: "", leaf: null, ...found };
+  } catch (exc) {
+    if (exc instanceof ProofFailed)
+      return { ok: false, failed: exc.check, detail: exc.message, leaf: exc.leaf, ...found };
+    return { ok: false, failed: "malformed", detail: String(exc), leaf: null, ...found };
+  }
+}
+
+/**
+ * checkProof's checks; throws ProofFailed at the first that fails and fills in ``found`` as it learns it.
+ * @param {Record<string, any>} document
+ * @param {Uint8Array<ArrayBuffer>} recordBytes
+ * @param {boolean} namedDigestOk
+ * @param {{job_id: string, party: string, set: string, identifier: string, member: boolean}} claim
+ * @param {{suite: "intl" | "sm" | null, org: string | null}} found
+ */
+async function proveClaim(document, recordBytes, namedDigestOk, claim, found) {
+  const text = new TextDecoder().decode(recordBytes);
+  const signed = JSON.parse(text);
+  const record = signed.record;
+  if (canonicalJson(signed) !== text || !record || typeof record !== "object" || !signed.signatures)
+    throw new ProofFailed("malformed", "the record is not a signed job record in canonical form (RFC 8785)");
+  const protocol = record.protocol;
+  const suite = typeof protocol === "string" && Object.hasOwn(SUITES, protocol) ? SUITES[protocol] : null;
+  if (!suite) throw new ProofFailed("malformed", `the record names no known PSI protocol (${String(record.protocol)})`);
+  found.suite = suite.name;
+  const vrf = /** @type {VrfSuite} */ (vrfSuite(suite.name));
+  if (!namedDigestOk)
+    throw new ProofFailed("named_digest", "the document's record does not have the digest the document names");
+
+  const message = new TextEncoder().encode(SIGNING_CONTEXT + canonicalJson(record));
+  for (const role of /** @type {const} */ (["client", "server"])) {
+    const key = hexOf(record[role]?.signing_key, `record.${role}.signing_key`, suite.signingKeySize);
+    const signature = hexOf(signed.signatures[role], `signatures.${role}`, 64);
+    if (!(await signatureHolds(suite.name, key, signature, message)))
+      throw new ProofFailed(
+        `${role}_signature`,
+        `the ${role}'s ${suite.name} signature does not verify over job ${record.job_id}`,
+      );
+  }
+
+  if (claim.job_id !== record.job_id)
+    throw new ProofFailed("claim_job", `the claim is about job ${claim.job_id}, the record about ${record.job_id}`);
+  if (!["client", "server"].includes(claim.party) || !["input", "result"].includes(claim.set) ||
+      (claim.party === "server" && claim.set === "result"))
+    throw new ProofFailed("malformed", "claim: the set is the client's or the server's input, or the client's result");
+  const role = claim.set === "result" ? "client" : claim.party; // only the client commits to the result
+  const owner = record[role];
+  found.org = typeof owner?.org === "string" ? owner.org : null;
+  const vrfKey = hexOf(owner?.vrf_key, `record.${role}.vrf_key`, vrf.publicKeySize);
+  const count = claim.set === "result" ? countOf(record.result?.count, "record.result.count") :
+    countOf(owner?.input_count, `record.${role}.input_count`);
+  const root = claim.set === "result" ? hexOf(record.result?.root, "record.result.root", 32) :
+    hexOf(owner?.input_root, `record.${role}.input_root`, 32);
+
+  const vrfDoc = document.vrf;
+  if (!vrfDoc || typeof vrfDoc !== "object") throw new ProofFailed("malformed", "the document has no vrf");
+  const pi = bytesOf(vrfDoc.proof, "vrf.proof", vrf.proofSize);
+  const output = bytesOf(vrfDoc.output, "vrf.output", vrf.outputSize);
+  if (!Array.isArray(document.leaves) || document.leaves.length > 2)
+    throw new ProofFailed("malformed", "leaves is a list of at most two leaves");
+  const leaves = document.leaves.map((/** @type {any} */ leaf, /** @type {number} */ i) => {
+    if (!leaf || typeof leaf !== "object" || !Array.isArray(leaf.path) || leaf.path.length > MAX_PATH)
+      throw new ProofFailed("malformed", `leaves[${i}] is not a leaf with a path of at most ${MAX_PATH} hashes`);
+    return {
+      index: countOf(leaf.index, `leaves[${i}].index`),
+      value: bytesOf(leaf.value, `leaves[${i}].value`, vrf.outputSize),
+      path: leaf.path.map((/** @type {unknown} */ hash, /** @type {number} */ j) =>
+        bytesOf(hash, `leaves[${i}].path[${j}]`, 32)),
+    };
+  });
+
+  if (!isNormalIdentifier(claim.identifier))
+    throw new ProofFailed("identifier", "the identifier is not in normal form");
+  const utf8 = new TextEncoder();
+  const alpha = concat(utf8.encode(claim.job_id), Uint8Array.of(0), utf8.encode(claim.identifier));
+  let beta;
+  try {
+    beta = await vrf.verify(vrfKey, pi, alpha);
+  } catch (exc) {
+    if (exc instanceof VrfError) throw new ProofFailed("vrf", `the VRF proof does not verify: ${exc.message}`);
+    throw exc;
+  }
+
+  for (const leaf of leaves) {
+    const notIn = `leaf ${leaf.index} is not in the committed tree`;
+    let got;
+    try {
+      got = await rootFromInclusion(await hashLeaf(leaf.value, suite.tree), leaf.index, count, leaf.path, suite.tree);
+    } catch (exc) {
+      if (exc instanceof CheckError) throw new ProofFailed("path", `${notIn}: ${exc.message}`, Number(leaf.index));
+      throw exc;
+    }
+    if (!equalBytes(got, root))
+      throw new ProofFailed("path", `${notIn}: its path leads to another root`, Number(leaf.index));
+  }
+
+  if (claim.member) {
+    if (leaves.length !== 1)
+      throw new ProofFailed("claim", `a membership proof shows exactly one leaf, not ${leaves.length}`);
+    if (!equalBytes(leaves[0].value, beta))
+      throw new ProofFailed("claim", `leaf ${leaves[0].index} is not the identifier's VRF output`);
+  } else if (count === 0n) {
+    if (leaves.length || !equalBytes(root, await suite.tree.digest(new Uint8Array(0))))
+      throw new ProofFailed("claim", "an empty set shows no leaves and has the empty root");
+  } else {
+    const lower = leaves.filter((l) => compareBytes(l.value, beta) < 0);
+    const upper = leaves.filter((l) => compareBytes(l.value, beta) > 0);
+    if (lower.length + upper.length !== leaves.length || lower.length > 1 || upper.length > 1 || !leaves.length)
+      throw new ProofFailed("claim", "a non-membership proof shows at most one leaf below and one above, no equal");
+    const low = lower.length ? lower[0].index : -1n;
+    const high = upper.length ? upper[0].index : count;
+    if (high !== low + 1n)
+      throw new ProofFailed("claim", `the leaves ${low} and ${high} around the output are not adjacent`);
+  }
+
+  if (!equalBytes(beta, output)) throw new ProofFailed("output", "vrf.output is not the output the VRF proof gives");
 }

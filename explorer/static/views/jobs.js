@@ -2,7 +2,7 @@
 // its provenance and evidence), its place in the log (leaf indices, the covering checkpoint, its cosignatures
 // and anchor), and, from a record.json the person holds, the record's counts and digests, checked in this browser
 // against the SHA-256 and the tag the log holds; the same for the record a disclosure document carries, whose claim it
-// shows (its proof is consortium verify disclosure's). The file never leaves the browser.
+// checks whole (the record's signatures, the VRF proof, the Merkle paths) and shows. The file never leaves the browser.
 
 import { getJson, isObject } from "../api.js";
 import { h, link } from "../dom.js";
@@ -14,6 +14,7 @@ import { anchorState, assetLink, blockLink, chips, orgLink, pageHeader, statusMe
 
 /** @import { Ctx } from "../router.js" */
 /** @import { PsiJob, JobStep } from "../types.js" */
+/** @import { ProofFailure } from "../psi.js" */
 
 /**
  * ``epsilon`` (a decimal string of at most three places) times ``n``, exactly, in the same form.
@@ -165,7 +166,37 @@ function recordCheck(/** @type {PsiJob} */ job) {
   );
 }
 
-/** The form that checks a disclosure document against the log in the browser: its record, not its proof. */
+/**
+ * What failed of a disclosure's proof (psi.js ProofCheck), in words.
+ * @param {ProofFailure} failed
+ * @param {number | null} leaf
+ */
+function proofFailure(failed, leaf) {
+  switch (failed) {
+    case "malformed":
+      return t("job.proof.malformed");
+    case "named_digest":
+      return t("job.proof.namedDigest");
+    case "client_signature":
+      return t("job.proof.clientSignature");
+    case "server_signature":
+      return t("job.proof.serverSignature");
+    case "claim_job":
+      return t("job.proof.claimJob");
+    case "identifier":
+      return t("job.proof.identifier");
+    case "vrf":
+      return t("job.proof.vrf");
+    case "path":
+      return t("job.proof.path", { index: String(leaf) });
+    case "claim":
+      return t("job.proof.claim");
+    case "output":
+      return t("job.proof.output");
+  }
+}
+
+/** The form that checks a disclosure document in the browser: its record against the log, the proof of its claim. */
 function disclosureCheck(/** @type {PsiJob} */ job) {
   const input = h("input", { type: "file", id: "disclosure-file", accept: ".json,application/json", testid: "disclosure-file" });
   const status = h("div", { testid: "disclosure-status", "aria-live": "polite" });
@@ -177,23 +208,36 @@ function disclosureCheck(/** @type {PsiJob} */ job) {
     const checked = await checkDisclosure(new Uint8Array(await file.arrayBuffer()), job);
     if (!input.isConnected) return;
     const rc = checked.recordCheck;
-    const good =
+    const proof = checked.proof;
+    const logged =
       checked.error === null && rc !== null && rc.digestOk === true && rc.tagOk && rc.summaryOk !== false &&
       checked.namedDigestOk && checked.claimJobOk;
+    const good = logged && proof !== null && proof.ok;
     statusMessage(
       status,
       checked.error === "not_json"
         ? t("job.notJson")
         : checked.error
           ? t("job.notDisclosure")
-          : good
-            ? t("job.disclosureMatches")
-            : t("job.disclosureDiffers"),
+          : !logged
+            ? t("job.disclosureDiffers")
+            : good
+              ? t("job.disclosureHolds")
+              : t("job.disclosureFails"),
       good ? "ok" : "fail",
     );
     out.dataset.ok = String(good);
-    if (checked.error || !rc || !checked.claim) return;
+    if (checked.error || !rc || !checked.claim || !proof) return;
     const claim = checked.claim;
+    const failed = proof.failed;
+    const proofRow = h(
+      "span",
+      { testid: "disclosure-proof" },
+      okBadge(proof.ok),
+      " ",
+      failed ? proofFailure(failed, proof.leaf) : t("job.proofHolds", { suite: proof.suite ?? "" }),
+    );
+    if (failed) proofRow.dataset.failed = failed;
     out.append(
       kv([
         [t("job.recordSha256"), h("span", null, mono(rc.digest), " ", okBadge(rc.digestOk))],
@@ -213,8 +257,9 @@ function disclosureCheck(/** @type {PsiJob} */ job) {
             }),
           ),
         ],
+        [t("job.claimProof"), proofRow],
       ]),
-      h("p", { class: "muted" }, t("job.disclosureProofNotChecked")),
+      h("p", { class: "muted" }, t("job.disclosureEvidence")),
     );
   });
   return section(

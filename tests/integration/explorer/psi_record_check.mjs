@@ -6,7 +6,7 @@
 // "record_sha256"}}]}. The output (stdout) is one JSON object {"tags": [jobTag of each pair], "records": {name:
 // checkRecord's answer without the record, plus "result_count" when it read a record}}. With "summaries": [{"name",
 // "job"}], also "summaries": {name: checkSummary's answer}; with "disclosures": [{"name", "bytes", "job"}], also
-// "disclosures": {name: checkDisclosure's answer, its record check without the record}.
+// "disclosures": {name: checkDisclosure's answer (with the check of its proof), its record check without the record}.
 
 import { readFile } from "node:fs/promises";
 

@@ -3,8 +3,8 @@ real SQLite call index served on loopback (``tests.support.job_explorer``), hold
 owner's terms release its three counts with noise (``privacy.dp``). The job's client logs in and opens the job's
 page: it shows the noisy counts, their ε and what the job spent, the summary checked in the browser, and none of the
 exact counts, which only the parties' ``record.json`` holds; a disclosure document the client picks is found to
-carry the record the log holds. A screenshot goes to ``build/test-artifacts/explorer/``
-(or ``$TEST_ARTIFACTS``)."""
+carry the record the log holds, and the proof of its claim to hold. A screenshot goes to
+``build/test-artifacts/explorer/`` (or ``$TEST_ARTIFACTS``)."""
 
 from __future__ import annotations
 
@@ -122,13 +122,16 @@ def test_the_job_page_shows_the_noisy_counts_and_their_epsilon_and_no_exact_coun
         assert budget.get_by_test_id("budget-remaining-total").inner_text() == "ε 7.5"
         assert budget.get_by_test_id("budget-unrecorded").count() == 0
         assert budget.get_by_test_id("budget-uncounted").count() == 0
-        # a party's disclosure document: its record checked in this browser against the record step's
+        # a party's disclosure document: its record checked in this browser against the record step's, and the
+        # proof of its claim (the record's signatures, the VRF proof, the Merkle path)
         disclosure = make_disclosure(job.client_files, "ACCT:S3", set_name="result", member=True).data
         page.get_by_test_id("disclosure-file").set_input_files(
             files=[{"name": "proof.json", "mimeType": "application/json", "buffer": disclosure}]
         )
         page.wait_for_selector("[data-testid=disclosure-check][data-ok]")
         assert page.get_by_test_id("disclosure-check").get_attribute("data-ok") == "true"
+        proof = page.get_by_test_id("disclosure-proof")
+        assert proof.get_attribute("data-failed") is None and "intl" in proof.inner_text(), proof.inner_text()
         assert errors == []
     finally:
         page.close()

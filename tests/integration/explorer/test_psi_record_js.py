@@ -6,7 +6,12 @@ summary that holds only the noisy one, and one with noisy input counts too the s
 one with them); the summary shown for a job is checked against the string the event holds and the job's parties. A
 disclosure document (``sdk.disclosure.make_disclosure``) is checked by the record it carries, against the SHA-256 it
 names, the claim's job against the record's, and not taken when its record is another job's, when it names another
-record digest, or when it is not a disclosure document. One ``node`` process for every case."""
+record digest, or when it is not a disclosure document. The proof of a disclosure's claim is checked whole, under
+either suite (``intl``: Ed25519 and ECVRF-EDWARDS25519-SHA512-TAI; ``sm``: SM2 and ECVRF-SM2-SM3-SSWU): documents
+of members and non-members of a party's input and of the result verify, and a document with one byte of its VRF
+proof, a sibling of a Merkle path, a signature, its identifier, the committed VRF key (in a record signed again),
+its VRF output or its member flag changed is refused for that reason, as ``privacy.document.verify_document``
+refuses it. One ``node`` process for every case."""
 
 from __future__ import annotations
 
@@ -15,19 +20,94 @@ import hashlib
 import json
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from privacy.asset import job_tag
+from privacy.document import parse_document, verify_document
+from privacy.errors import PrivacyError
 from privacy.jobfiles import RECORD_FILE
-from privacy.record import format_summary
+from privacy.record import SignedRecord, format_signed_record, format_summary, parse_signed_record, sign_record
+from privacy.suites import psi_suite
 from sdk.disclosure import make_disclosure
+from suite.sm2 import SM2PrivateKey
 from tests.support.privacy_job import CLIENT_ORG, JOB_ID, SERVER_ORG, small_job
 
 NODE = shutil.which("node")
 CHECK = Path(__file__).with_name("psi_record_check.mjs")
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _flip(text: str, at: int) -> str:
+    """Base64 of the bytes of ``text`` with the byte at ``at`` changed."""
+    data = bytearray(base64.b64decode(text))
+    data[at] ^= 0x01
+    return _b64(bytes(data))
+
+
+def _with_record(document: dict[str, Any], signed: SignedRecord) -> bytes:
+    record = format_signed_record(signed)
+    return json.dumps(
+        {**document, "record": _b64(record), "record_sha256": _b64(hashlib.sha256(record).digest())}
+    ).encode()
+
+
+def _proof_cases(suite: str) -> list[tuple[str, bytes, dict[str, Any], str | None]]:
+    """Disclosure documents of a job under ``suite``: genuine ones (None) and changed ones, with the check that
+    refuses each."""
+    job = small_job(suite=suite)
+    record = job.client_files[RECORD_FILE]
+    logged = {
+        "tag": job_tag(job.signed.record.grant_id, JOB_ID),
+        "record_sha256": hashlib.sha256(record).hexdigest(),
+        "summary_json": format_summary(job.signed),
+    }
+    member = make_disclosure(job.client_files, "ACCT:S3", set_name="result", member=True).data
+    doc = json.loads(member)
+    signed = parse_signed_record(base64.b64decode(doc["record"]))
+    # the record with the client's committed VRF key replaced by the server's, signed again by new keys
+    psi = psi_suite(suite)
+    keys = (Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()) if suite == "intl" else (
+        SM2PrivateKey.generate(), SM2PrivateKey.generate())  # fmt: skip
+    old = signed.record
+    swapped = replace(
+        old,
+        client=replace(old.client, signing_key=psi.public_key(keys[0]),
+                       input=replace(old.client.input, vrf_key=old.server.input.vrf_key)),
+        server=replace(old.server, signing_key=psi.public_key(keys[1])),
+    )  # fmt: skip
+    resigned = SignedRecord(swapped, sign_record(swapped, "client", keys[0]), sign_record(swapped, "server", keys[1]))
+    forged = replace(signed, client_signature=signed.client_signature[:-1] + bytes([signed.client_signature[-1] ^ 1]))
+    leaf = doc["leaves"][0]
+    return [
+        (f"{suite}: in the result", member, logged, None),
+        (f"{suite}: not in the result", make_disclosure(job.client_files, "ACCT:C1", set_name="result").data, logged,
+         None),
+        (f"{suite}: in the client's input", make_disclosure(job.client_files, "ACCT:C1").data, logged, None),
+        (f"{suite}: not in the server's input", make_disclosure(job.server_files, "ACCT:C1").data, logged, None),
+        (f"{suite}: a byte of the VRF proof", json.dumps(
+            {**doc, "vrf": {**doc["vrf"], "proof": _flip(doc["vrf"]["proof"], 40)}}).encode(), logged, "vrf"),
+        (f"{suite}: a sibling of the Merkle path", json.dumps(
+            {**doc, "leaves": [{**leaf, "path": [_flip(leaf["path"][0], 0), *leaf["path"][1:]]}]}).encode(), logged,
+         "path"),
+        (f"{suite}: the client's signature", _with_record(doc, forged), logged, "client_signature"),
+        (f"{suite}: another identifier", json.dumps(
+            {**doc, "claim": {**doc["claim"], "identifier": "ACCT:S4"}}).encode(), logged, "vrf"),
+        (f"{suite}: an identifier not in normal form", json.dumps(
+            {**doc, "claim": {**doc["claim"], "identifier": "ACCT:S-3"}}).encode(), logged, "identifier"),
+        (f"{suite}: another VRF key, signed again", _with_record(doc, resigned), logged, "vrf"),
+        (f"{suite}: another VRF output", json.dumps(
+            {**doc, "vrf": {**doc["vrf"], "output": _flip(doc["vrf"]["output"], 0)}}).encode(), logged, "output"),
+        (f"{suite}: a member claimed as a non-member", json.dumps(
+            {**doc, "claim": {**doc["claim"], "member": False}}).encode(), logged, "claim"),
+    ]  # fmt: skip
 
 
 @pytest.mark.skipif(NODE is None, reason="`node` is not on PATH: psi.js is checked with Node.js 20 or newer")
@@ -103,12 +183,19 @@ def test_the_browser_check_of_a_record_agrees_with_the_log(tmp_path: Path) -> No
         "another owner": {**shown, "owner": "ruida-data", "summary": json.loads(summary)},
         "none": {**shown, "summary": None, "summary_json": None},
     }  # fmt: skip
+    proofs = _proof_cases("intl") + _proof_cases("sm")
+    for _, data, _, failed in proofs:  # the Python verifier agrees on every case
+        if failed is None:
+            verify_document(parse_document(data))
+        else:
+            with pytest.raises(PrivacyError):
+                verify_document(parse_document(data))
     path.write_text(
         json.dumps({
             "tags": pairs, "records": records, "summaries": [{"name": n, "job": j} for n, j in summaries.items()],
             "disclosures": [
                 {"name": n, "bytes": base64.b64encode(b).decode(), "job": job} for n, b in disclosures.items()
-            ],
+            ] + [{"name": n, "bytes": _b64(b), "job": j} for n, b, j, _ in proofs],
         }),
         encoding="utf-8",
     )  # fmt: skip
@@ -143,6 +230,7 @@ def test_the_browser_check_of_a_record_agrees_with_the_log(tmp_path: Path) -> No
     checked = {
         name: (d["error"], d["namedDigestOk"], d["claimJobOk"], rc and (rc["digestOk"], rc["tagOk"], rc["summaryOk"]))
         for name, d in out["disclosures"].items()
+        if name in disclosures
         for rc in [d["recordCheck"]]
     }
     assert checked == {
@@ -153,6 +241,29 @@ def test_the_browser_check_of_a_record_agrees_with_the_log(tmp_path: Path) -> No
         "a record.json": ("not_disclosure", False, False, None),
         "not JSON": ("not_json", False, False, None),
     }
+    refused = {n: d["proof"] and d["proof"]["failed"] for n, d in out["disclosures"].items() if n in disclosures}
+    assert refused == {
+        "genuine": None,
+        "another job's": None,  # its proof holds, for a record that is not this job's
+        "another record digest named": "named_digest",
+        "another claim's job": "claim_job",
+        "a record.json": None,
+        "not JSON": None,
+    }
+    assert out["disclosures"]["genuine"]["proof"] == {
+        "ok": True, "failed": None, "detail": "", "leaf": None, "suite": "intl", "org": CLIENT_ORG,
+    }  # fmt: skip
+    for name, _, _, failed in proofs:
+        proof = out["disclosures"][name]["proof"]
+        assert (proof["ok"], proof["failed"], proof["suite"]) == (failed is None, failed, name.split(":")[0]), (
+            name, proof)  # fmt: skip
+        assert out["disclosures"][name]["error"] is None, name
+    # genuine documents of either suite match the log too; a leaf that fails is named
+    assert out["disclosures"]["sm: in the result"]["recordCheck"]["digestOk"] is True
+    documents = {name: json.loads(data) for name, data, _, _ in proofs}
+    member_leaf = documents["sm: in the result"]["leaves"][0]["index"]
+    assert out["disclosures"]["sm: a sibling of the Merkle path"]["proof"]["leaf"] == member_leaf
+    assert out["disclosures"]["intl: not in the server's input"]["proof"]["org"] == SERVER_ORG
     assert out["disclosures"]["genuine"]["claim"] == {
         "job_id": JOB_ID, "party": "client", "set": "result", "identifier": "ACCT:S3", "member": True,
     }  # fmt: skip
