@@ -14,7 +14,8 @@ interpreter code, as ``consortium chain verify`` runs it) and the two blocks mus
 state, transaction and receipt roots, gas used, bloom), every transaction must succeed, and the receipts must be
 the same; ``--profile FILE`` writes a cProfile (CPU time) of the runs. ``--baseline`` alternates each run with
 the chain as it executed before the cuts of ``docs/chain-execution.md``, ``--without CUT`` with the node's chain
-less that one cut (``receipts``), in the same process. ``docs/chain-execution.md`` has the figures.
+less that one cut (``receipts``, ``fees``), in the same process. ``docs/chain-execution.md`` has the
+figures.
 """
 
 from __future__ import annotations
@@ -32,13 +33,21 @@ from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI
 from eth.db.account import AccountDB
 from eth.vm.forks.byzantium import ByzantiumVM
 from eth.vm.forks.prague.state import PragueTransactionExecutor
+from eth.vm.forks.spurious_dragon.state import SpuriousDragonTransactionExecutor
 
 from bench.qbft_cpu import Meter, deployed
 from chain.node import blocks
 from chain.node.evm import _GAS, InlineCodeStream, InlineComputation
 from chain.node.node import Node
 from chain.node.precompiles import ConsortiumComputation
-from chain.node.vm import ConsortiumState, ConsortiumVM, _AccountDB, _encode, chain_class
+from chain.node.vm import (
+    ConsortiumState,
+    ConsortiumTransactionExecutor,
+    ConsortiumVM,
+    _AccountDB,
+    _encode,
+    chain_class,
+)
 from chain.seal import ExtraData, extra_data
 
 
@@ -74,12 +83,29 @@ class _PyEvmReceiptsVM(ConsortiumVM):
     encode_receipt = staticmethod(_encode)  # type: ignore[assignment]
 
 
+class _PyEvmFeesExecutor(ConsortiumTransactionExecutor):
+    """The node's executor with py-evm's refunds, fees and EIP-161 clearing, debug lines formatted."""
+
+    finalize_computation = SpuriousDragonTransactionExecutor.finalize_computation
+
+
+class _PyEvmFeesState(ConsortiumState):
+    transaction_executor_class = _PyEvmFeesExecutor
+
+
+class _PyEvmFeesVM(ConsortiumVM):
+    _state_class = _PyEvmFeesState
+
+
 class _BaselineVM(_PyEvmReceiptsVM):
     _state_class = _BaselineState
 
 
 #: The node's VM less one cut, by name (``--without``): what each cut is measured against, in one process.
-WITHOUT: dict[str, type[ConsortiumVM]] = {"receipts": _PyEvmReceiptsVM}
+WITHOUT: dict[str, type[ConsortiumVM]] = {
+    "receipts": _PyEvmReceiptsVM,
+    "fees": _PyEvmFeesVM,
+}
 
 
 def baseline_chain(chain_id: int, db: Any, vm: type[ConsortiumVM] = _BaselineVM) -> Any:

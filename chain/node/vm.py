@@ -26,6 +26,7 @@ from eth.abc import (
     AtomicDatabaseAPI,
     BlockAPI,
     BlockHeaderAPI,
+    ComputationAPI,
     MessageAPI,
     ReceiptAPI,
     SignedTransactionAPI,
@@ -64,6 +65,7 @@ from eth.vm.forks.prague.headers import create_prague_header_from_parent
 from eth.vm.forks.prague.state import PragueState, PragueTransactionExecutor
 from eth.vm.forks.prague.transactions import SetCodeTransaction
 from eth.vm.forks.shanghai.withdrawals import Withdrawal
+from eth.vm.forks.spurious_dragon._utils import collect_touched_accounts
 from eth.vm.message import Message
 from eth.vm.spoof import SpoofTransaction
 from eth_hash.auto import keccak
@@ -257,7 +259,60 @@ class _AccountDB(AccountDB):
         return self._account_stores[address]
 
 
-class ConsortiumTransactionExecutor(PragueTransactionExecutor):
+class _FeesExecutor(PragueTransactionExecutor):
+    def finalize_computation(self, transaction: SignedTransactionAPI, computation: ComputationAPI) -> ComputationAPI:
+        """py-evm's refunds and fees (``FrontierTransactionExecutor.finalize_computation``), less the debug lines it
+        formats whether or not they are logged: the fee paid to the coinbase at every transaction (the coinbase's
+        address in hex), a refund to the sender when there is one, each account deleted. ``ConsortiumTransaction
+        Executor.finalize_computation`` calls it where py-evm's EIP-161 clearing calls Frontier's;
+        ``tests/unit/chain/test_vm_copies.py`` checks both against py-evm's, statement by statement."""
+        transaction_context = self.vm_state.get_transaction_context(transaction)
+
+        gas_remaining = computation.get_gas_remaining()
+        gas_used = transaction.gas - gas_remaining
+        gas_refund = self.calculate_gas_refund(computation, gas_used)
+
+        computation.data_floor_gas = self.calc_data_floor_gas(
+            transaction,
+            gas_used,
+            gas_refund,
+        )
+
+        gas_refund_amount = (gas_refund + gas_remaining - computation.data_floor_gas) * transaction_context.gas_price
+        if gas_refund_amount:
+            self.vm_state.delta_balance(computation.msg.sender, gas_refund_amount)
+
+        # Beneficiary Fees
+        gas_used = transaction.gas - gas_remaining - gas_refund + computation.data_floor_gas
+        transaction_fee = gas_used * self.vm_state.get_tip(transaction)
+
+        self.vm_state.delta_balance(self.vm_state.coinbase, transaction_fee)
+
+        # Process Self Destructs
+        for account in computation.get_accounts_for_deletion():
+            self.vm_state.delete_account(account)
+
+        return computation
+
+
+class ConsortiumTransactionExecutor(_FeesExecutor):
+    def finalize_computation(self, transaction: SignedTransactionAPI, computation: ComputationAPI) -> ComputationAPI:
+        """py-evm's (``SpuriousDragonTransactionExecutor.finalize_computation``: EIP-161's clearing of the empty
+        accounts a transaction touched), less its debug line, over :class:`_FeesExecutor`'s."""
+        computation = super().finalize_computation(transaction, computation)
+
+        #
+        # EIP161 state clearing
+        #
+        touched_accounts = collect_touched_accounts(computation)
+
+        for account in touched_accounts:
+            should_delete = self.vm_state.account_exists(account) and self.vm_state.account_is_empty(account)
+            if should_delete:
+                self.vm_state.delete_account(account)
+
+        return computation
+
     def build_evm_message(self, transaction: SignedTransactionAPI) -> MessageAPI:
         """py-evm's (``CancunTransactionExecutor.build_evm_message``, which Prague keeps), less the debug line it
         formats at every transaction whether or not it is logged: the transaction's repr, the contract's code in
