@@ -14,8 +14,8 @@ interpreter code, as ``consortium chain verify`` runs it) and the two blocks mus
 state, transaction and receipt roots, gas used, bloom), every transaction must succeed, and the receipts must be
 the same; ``--profile FILE`` writes a cProfile (CPU time) of the runs. ``--baseline`` alternates each run with
 the chain as it executed before the cuts of ``docs/chain-execution.md``, ``--without CUT`` with the node's chain
-less that one cut (``receipts``, ``fees``), in the same process. ``docs/chain-execution.md`` has the
-figures.
+less that one cut (``receipts``, ``fees``, ``proxies``), in the same process. ``docs/chain-execution.md`` has
+the figures.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import rlp
+from cached_property import cached_property  # type: ignore[import-untyped]
 from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI
 from eth.db.account import AccountDB
 from eth.vm.forks.byzantium import ByzantiumVM
@@ -97,6 +98,26 @@ class _PyEvmFeesVM(ConsortiumVM):
     _state_class = _PyEvmFeesState
 
 
+class _PyEvmProxiesComputation(InlineComputation):
+    """The node's computation with py-evm's cached properties for its stack proxies (their coroutine check
+    included)."""
+
+
+for _klass in reversed(InlineComputation.__mro__[1:]):
+    for _name, _attr in vars(_klass).items():
+        if isinstance(_attr, cached_property):
+            setattr(_PyEvmProxiesComputation, _name, _attr)
+            setattr(_BaselineComputation, _name, _attr)
+
+
+class _PyEvmProxiesState(ConsortiumState):
+    computation_class = _PyEvmProxiesComputation
+
+
+class _PyEvmProxiesVM(ConsortiumVM):
+    _state_class = _PyEvmProxiesState
+
+
 class _BaselineVM(_PyEvmReceiptsVM):
     _state_class = _BaselineState
 
@@ -105,6 +126,7 @@ class _BaselineVM(_PyEvmReceiptsVM):
 WITHOUT: dict[str, type[ConsortiumVM]] = {
     "receipts": _PyEvmReceiptsVM,
     "fees": _PyEvmFeesVM,
+    "proxies": _PyEvmProxiesVM,
 }
 
 

@@ -178,3 +178,36 @@ def test_refunds_fees_and_clearing_are_py_evms_less_their_debug_lines() -> None:
     executor = ConsortiumTransactionExecutor.__mro__
     assert executor[1] is _FeesExecutor and executor[2] is PragueTransactionExecutor
     assert ConsortiumState.transaction_executor_class is ConsortiumTransactionExecutor
+
+
+def test_a_computations_stack_proxies_are_py_evms_cached_properties() -> None:
+    """The node's computation keeps each stack proxy (``stack_pop_ints`` and the like) as py-evm's
+    ``cached_property`` does: every one of py-evm's is replaced, computed by py-evm's own function, the stack's
+    bound method, kept in the computation's ``__dict__`` at its first use and not computed again."""
+    from cached_property import cached_property  # type: ignore[import-untyped]
+    from eth.vm.message import Message
+    from eth_typing import Address
+
+    from chain.node.evm import InlineComputation, _StackProxy
+
+    py_evms = {
+        name: attr
+        for klass in InlineComputation.__mro__[1:]
+        for name, attr in vars(klass).items()
+        if isinstance(attr, cached_property)
+    }
+    assert len(py_evms) == 8
+    node = sealing_node()
+    state = node.state_at(node.head())
+    message = Message(
+        gas=100_000, to=Address(b"\x01" * 20), sender=Address(b"\x02" * 20), value=0, data=b"", code=b"\x00"
+    )
+    context = state.get_transaction_context_class()(gas_price=0, origin=b"\x02" * 20)
+    computation = InlineComputation(state, message, context)
+    for name, attr in py_evms.items():
+        proxy = vars(InlineComputation)[name]
+        assert isinstance(proxy, _StackProxy) and proxy.func is attr.func
+        assert name not in computation.__dict__
+        value = getattr(computation, name)
+        assert value == attr.func(computation) == getattr(computation._stack, name.removeprefix("stack_"))
+        assert computation.__dict__[name] is value and getattr(computation, name) is value
