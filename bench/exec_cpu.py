@@ -12,7 +12,10 @@ state with cold caches, as each new block does on a node.
 Before the runs, each block is executed once more by ``chain.node.vm.ReferenceVM`` (py-evm's own state, trie and
 interpreter code, as ``consortium chain verify`` runs it) and the two blocks must be the same bytes (header:
 state, transaction and receipt roots, gas used, bloom), every transaction must succeed, and the receipts must be
-the same; ``--profile FILE`` writes a cProfile (CPU time) of the runs. ``docs/chain-execution.md`` has the figures.
+the same; ``--profile FILE`` writes a cProfile (CPU time) of the runs. ``--baseline`` alternates each run with
+the chain as it executed before the cuts of ``docs/chain-execution.md``, ``--without CUT`` with the node's chain
+less that one cut (``receipts``, ``fees``, ``proxies``), in the same process. ``docs/chain-execution.md`` has
+the figures.
 """
 
 from __future__ import annotations
@@ -26,16 +29,26 @@ from types import SimpleNamespace
 from typing import Any
 
 import rlp
+from cached_property import cached_property  # type: ignore[import-untyped]
 from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI
 from eth.db.account import AccountDB
+from eth.vm.forks.byzantium import ByzantiumVM
 from eth.vm.forks.prague.state import PragueTransactionExecutor
+from eth.vm.forks.spurious_dragon.state import SpuriousDragonTransactionExecutor
 
 from bench.qbft_cpu import Meter, deployed
 from chain.node import blocks
 from chain.node.evm import _GAS, InlineCodeStream, InlineComputation
 from chain.node.node import Node
 from chain.node.precompiles import ConsortiumComputation
-from chain.node.vm import ConsortiumState, ConsortiumVM, _AccountDB, chain_class
+from chain.node.vm import (
+    ConsortiumState,
+    ConsortiumTransactionExecutor,
+    ConsortiumVM,
+    _AccountDB,
+    _encode,
+    chain_class,
+)
 from chain.seal import ExtraData, extra_data
 
 
@@ -61,14 +74,66 @@ class _BaselineState(ConsortiumState):
     transaction_executor_class = PragueTransactionExecutor  # type: ignore[assignment]  # py-evm's message building, with its debug line
 
 
-class _BaselineVM(ConsortiumVM):
+class _PyEvmReceiptsVM(ConsortiumVM):
+    """The node's VM with py-evm's receipts: the bloom made, checked and added through eth_bloom's filters, the
+    receipt encoded through rlp's sedes."""
+
+    make_receipt = vars(ByzantiumVM)["make_receipt"]
+    validate_receipt = vars(ByzantiumVM)["validate_receipt"]
+    add_receipt_to_header = ByzantiumVM.add_receipt_to_header
+    encode_receipt = staticmethod(_encode)  # type: ignore[assignment]
+
+
+class _PyEvmFeesExecutor(ConsortiumTransactionExecutor):
+    """The node's executor with py-evm's refunds, fees and EIP-161 clearing, debug lines formatted."""
+
+    finalize_computation = SpuriousDragonTransactionExecutor.finalize_computation
+
+
+class _PyEvmFeesState(ConsortiumState):
+    transaction_executor_class = _PyEvmFeesExecutor
+
+
+class _PyEvmFeesVM(ConsortiumVM):
+    _state_class = _PyEvmFeesState
+
+
+class _PyEvmProxiesComputation(InlineComputation):
+    """The node's computation with py-evm's cached properties for its stack proxies (their coroutine check
+    included)."""
+
+
+for _klass in reversed(InlineComputation.__mro__[1:]):
+    for _name, _attr in vars(_klass).items():
+        if isinstance(_attr, cached_property):
+            setattr(_PyEvmProxiesComputation, _name, _attr)
+            setattr(_BaselineComputation, _name, _attr)
+
+
+class _PyEvmProxiesState(ConsortiumState):
+    computation_class = _PyEvmProxiesComputation
+
+
+class _PyEvmProxiesVM(ConsortiumVM):
+    _state_class = _PyEvmProxiesState
+
+
+class _BaselineVM(_PyEvmReceiptsVM):
     _state_class = _BaselineState
 
 
-def baseline_chain(chain_id: int, db: Any) -> Any:
+#: The node's VM less one cut, by name (``--without``): what each cut is measured against, in one process.
+WITHOUT: dict[str, type[ConsortiumVM]] = {
+    "receipts": _PyEvmReceiptsVM,
+    "fees": _PyEvmFeesVM,
+    "proxies": _PyEvmProxiesVM,
+}
+
+
+def baseline_chain(chain_id: int, db: Any, vm: type[ConsortiumVM] = _BaselineVM) -> Any:
     """The node's chain as it executed before the cuts this harness measured (``docs/chain-execution.md``,
-    "CPU per transaction"), for alternating with the node's own in one process."""
-    return type("BaselineChain", (chain_class(chain_id),), {"vm_configuration": ((0, _BaselineVM),)})(db)
+    "CPU per transaction"), or with ``vm``, for alternating with the node's own in one process."""
+    return type("BaselineChain", (chain_class(chain_id),), {"vm_configuration": ((0, vm),)})(db)
 
 
 def _header(node: Node, parent: BlockHeaderAPI) -> BlockHeaderAPI:
@@ -125,6 +190,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--baseline", action="store_true", help="alternate each run with one on the baseline chain (before the cuts)"
     )
+    parser.add_argument(
+        "--without",
+        choices=sorted(WITHOUT),
+        action="append",
+        default=[],
+        help="alternate each run with one on the node's chain less this cut (docs/chain-execution.md)",
+    )
     args = parser.parse_args(argv)
 
     network, raws = deployed(Meter(), False, max(args.sizes))
@@ -138,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         chains = {"node": node.chain}
         if args.baseline:
             chains["baseline"] = baseline_chain(node.chain_id, node.db)
+        for cut in args.without:
+            chains[f"without {cut}"] = baseline_chain(node.chain_id, node.db, WITHOUT[cut])
         for chain in chains.values():
             for size in args.sizes:
                 check(node, chain, parent, pending[:size])
@@ -160,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ms of CPU per transaction, executing a block as a validator checks it ({args.runs} runs per size)")
     for (name, size), runs in cpu.items():
         least, median = 1000 * min(runs) / size, 1000 * statistics.median(runs) / size
-        print(f"{name:>8}, blocks of {size:>4}: least {least:.3f}, median {median:.3f}")
+        print(f"{name:>16}, blocks of {size:>4}: least {least:.3f}, median {median:.3f}")
     return 0
 
 

@@ -26,6 +26,7 @@ from eth.abc import (
     AtomicDatabaseAPI,
     BlockAPI,
     BlockHeaderAPI,
+    ComputationAPI,
     MessageAPI,
     ReceiptAPI,
     SignedTransactionAPI,
@@ -44,16 +45,30 @@ from eth.db.journal import JournalDB
 from eth.db.storage import AccountStorageDB, StorageLookup
 from eth.db.witness import MetaWitness
 from eth.exceptions import HeaderNotFound
+from eth.rlp.logs import Log
+from eth.rlp.receipts import Receipt
 from eth.validation import validate_canonical_address, validate_uint64, validate_uint256
+from eth.vm.forks.berlin.receipts import TypedReceipt
+from eth.vm.forks.berlin.transactions import AccessListTransaction, TypedTransaction
+from eth.vm.forks.byzantium import EIP658_STATUS_CODES, ByzantiumVM
+from eth.vm.forks.byzantium.constants import (
+    EIP658_TRANSACTION_STATUS_CODE_FAILURE,
+    EIP658_TRANSACTION_STATUS_CODE_SUCCESS,
+)
 from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
 from eth.vm.forks.cancun.transactions import BlobTransaction
+from eth.vm.forks.frontier.transactions import FrontierTransaction
+from eth.vm.forks.london.transactions import DynamicFeeTransaction
 from eth.vm.forks.prague import PragueVM
 from eth.vm.forks.prague.blocks import PragueBlock, PragueBlockHeader
 from eth.vm.forks.prague.headers import create_prague_header_from_parent
 from eth.vm.forks.prague.state import PragueState, PragueTransactionExecutor
+from eth.vm.forks.prague.transactions import SetCodeTransaction
 from eth.vm.forks.shanghai.withdrawals import Withdrawal
+from eth.vm.forks.spurious_dragon._utils import collect_touched_accounts
 from eth.vm.message import Message
 from eth.vm.spoof import SpoofTransaction
+from eth_hash.auto import keccak
 from eth_typing import Address, Hash32
 from eth_utils.exceptions import ValidationError
 from eth_utils.hexadecimal import encode_hex
@@ -244,7 +259,60 @@ class _AccountDB(AccountDB):
         return self._account_stores[address]
 
 
-class ConsortiumTransactionExecutor(PragueTransactionExecutor):
+class _FeesExecutor(PragueTransactionExecutor):
+    def finalize_computation(self, transaction: SignedTransactionAPI, computation: ComputationAPI) -> ComputationAPI:
+        """py-evm's refunds and fees (``FrontierTransactionExecutor.finalize_computation``), less the debug lines it
+        formats whether or not they are logged: the fee paid to the coinbase at every transaction (the coinbase's
+        address in hex), a refund to the sender when there is one, each account deleted. ``ConsortiumTransaction
+        Executor.finalize_computation`` calls it where py-evm's EIP-161 clearing calls Frontier's;
+        ``tests/unit/chain/test_vm_copies.py`` checks both against py-evm's, statement by statement."""
+        transaction_context = self.vm_state.get_transaction_context(transaction)
+
+        gas_remaining = computation.get_gas_remaining()
+        gas_used = transaction.gas - gas_remaining
+        gas_refund = self.calculate_gas_refund(computation, gas_used)
+
+        computation.data_floor_gas = self.calc_data_floor_gas(
+            transaction,
+            gas_used,
+            gas_refund,
+        )
+
+        gas_refund_amount = (gas_refund + gas_remaining - computation.data_floor_gas) * transaction_context.gas_price
+        if gas_refund_amount:
+            self.vm_state.delta_balance(computation.msg.sender, gas_refund_amount)
+
+        # Beneficiary Fees
+        gas_used = transaction.gas - gas_remaining - gas_refund + computation.data_floor_gas
+        transaction_fee = gas_used * self.vm_state.get_tip(transaction)
+
+        self.vm_state.delta_balance(self.vm_state.coinbase, transaction_fee)
+
+        # Process Self Destructs
+        for account in computation.get_accounts_for_deletion():
+            self.vm_state.delete_account(account)
+
+        return computation
+
+
+class ConsortiumTransactionExecutor(_FeesExecutor):
+    def finalize_computation(self, transaction: SignedTransactionAPI, computation: ComputationAPI) -> ComputationAPI:
+        """py-evm's (``SpuriousDragonTransactionExecutor.finalize_computation``: EIP-161's clearing of the empty
+        accounts a transaction touched), less its debug line, over :class:`_FeesExecutor`'s."""
+        computation = super().finalize_computation(transaction, computation)
+
+        #
+        # EIP161 state clearing
+        #
+        touched_accounts = collect_touched_accounts(computation)
+
+        for account in touched_accounts:
+            should_delete = self.vm_state.account_exists(account) and self.vm_state.account_is_empty(account)
+            if should_delete:
+                self.vm_state.delete_account(account)
+
+        return computation
+
     def build_evm_message(self, transaction: SignedTransactionAPI) -> MessageAPI:
         """py-evm's (``CancunTransactionExecutor.build_evm_message``, which Prague keeps), less the debug line it
         formats at every transaction whether or not it is logged: the transaction's repr, the contract's code in
@@ -284,6 +352,68 @@ class ConsortiumTransactionExecutor(PragueTransactionExecutor):
         return message
 
 
+#: py-evm's ``make_receipt`` of each transaction class the node executes: every one builds ``Receipt(status, gas
+#: used, [Log(address, topics, data) ...])`` and lets the receipt compute its bloom (``tests/unit/chain/
+#: test_receipts.py`` checks each against the first, statement by statement). A typed transaction wraps its inner
+#: receipt (``TypedTransaction.make_receipt``).
+_PLAIN_RECEIPTS = frozenset(
+    cls.make_receipt
+    for cls in (FrontierTransaction, AccessListTransaction, DynamicFeeTransaction, BlobTransaction, SetCodeTransaction)
+)
+
+
+@lru_cache(4096)
+def bloom_bits(item: bytes) -> int:
+    """The three bits ``item`` (a log's address or a topic's 32 bytes) sets in a bloom filter, as ``eth_bloom`` sets
+    them: each of the first three pairs of bytes of its Keccak-256, big-endian, modulo 2048. Kept for the
+    addresses and event signatures that recur in every block."""
+    digest = keccak(item)
+    return (
+        (1 << (((digest[0] << 8) | digest[1]) & 2047))
+        | (1 << (((digest[2] << 8) | digest[3]) & 2047))
+        | (1 << (((digest[4] << 8) | digest[5]) & 2047))
+    )
+
+
+def logs_bloom(logs: Sequence[Any]) -> int:
+    """The bloom filter of ``logs`` (objects with ``address`` and integer ``topics``), as py-evm's ``Receipt``
+    computes it with ``eth_bloom.BloomFilter``: one object, a generator and a hash call per item less."""
+    bloom = 0
+    for log in logs:
+        bloom |= bloom_bits(log.address)
+        for topic in log.topics:
+            bloom |= bloom_bits(topic.to_bytes(32, "big"))
+    return bloom
+
+
+def _encode(item: Any) -> bytes:
+    return bytes(item.encode())
+
+
+def receipt_rlp(receipt: ReceiptAPI) -> bytes:
+    """``receipt.encode()`` for py-evm's receipts (``Receipt``, and a typed receipt's type byte before its inner
+    one), with the node's trie-node RLP (``chain.node.trie.encode``) over the fields as rlp's sedes serialize them
+    (the gas as a minimal big-endian integer, the bloom in 256 bytes, each topic in 32), instead of rlp's sedes
+    objects and inferred serializers; any other receipt is encoded by itself."""
+    prefix = b""
+    inner = receipt
+    if isinstance(receipt, TypedReceipt) and type(receipt).encode is TypedReceipt.encode:
+        if not 0 < receipt.type_id < 0x80:
+            return receipt.encode()
+        prefix, inner = bytes((receipt.type_id,)), receipt._inner
+    if type(inner) is not Receipt or not all(type(log) is Log for log in inner.logs):
+        return receipt.encode()
+    gas_used = inner.gas_used
+    return prefix + trie.encode(
+        [
+            inner.state_root,
+            gas_used.to_bytes((gas_used.bit_length() + 7) // 8, "big"),
+            inner.bloom.to_bytes(256, "big"),
+            [[log.address, [topic.to_bytes(32, "big") for topic in log.topics], log.data] for log in inner.logs],
+        ]
+    )
+
+
 class ConsortiumState(PragueState):
     account_db_class = _AccountDB
     computation_class = InlineComputation
@@ -294,6 +424,8 @@ class ConsortiumVM(PragueVM):
     block_class = ConsortiumBlock
     extra_data_max_bytes = VANITY_BYTES + 16 + MAX_VALIDATORS * (21 + SEAL_BYTES + 2) + 16
     _state_class = ConsortiumState
+    #: How the receipt trie encodes a receipt (``bench.exec_cpu --without receipts`` measures py-evm's way)
+    encode_receipt = staticmethod(receipt_rlp)
 
     def set_block_transactions_and_withdrawals(
         self,
@@ -312,7 +444,8 @@ class ConsortiumVM(PragueVM):
         roots: dict[str, bytes] = {}
         all_nodes: dict[bytes, bytes] = {}
         for field, items in tries:
-            root, nodes = trie.root_and_nodes([item.encode() for item in items])
+            encode = self.encode_receipt if field == "receipt_root" else _encode
+            root, nodes = trie.root_and_nodes([encode(item) for item in items])
             all_nodes.update(nodes)
             roots[field] = root
         self.chaindb.persist_trie_data_dict(all_nodes)  # type: ignore[arg-type]
@@ -320,6 +453,69 @@ class ConsortiumVM(PragueVM):
         if withdrawals:
             block_fields["withdrawals"] = withdrawals
         return base_block.copy(**block_fields)
+
+    @classmethod
+    def make_receipt(
+        cls,
+        base_header: BlockHeaderAPI,
+        transaction: SignedTransactionAPI,
+        computation: Any,
+        state: StateAPI,
+    ) -> ReceiptAPI:
+        """py-evm's (``ByzantiumVM.make_receipt`` and the transaction's ``make_receipt``), with the receipt's bloom
+        computed by :func:`logs_bloom` and given to it, instead of by ``eth_bloom`` in its constructor (a filter
+        object, a generator and a hash call per address and topic). A transaction class whose ``make_receipt`` is
+        not one of py-evm's known ones gets py-evm's."""
+        inner_tx = transaction._inner if isinstance(transaction, TypedTransaction) else transaction
+        if type(inner_tx).make_receipt not in _PLAIN_RECEIPTS:
+            return super().make_receipt(base_header, transaction, computation, state)
+        gas_used = base_header.gas_used + cls.finalize_gas_used(transaction, computation)
+        status = (
+            EIP658_TRANSACTION_STATUS_CODE_FAILURE if computation.is_error else EIP658_TRANSACTION_STATUS_CODE_SUCCESS
+        )
+        logs = [Log(address, topics, data) for address, topics, data in computation.get_log_entries()]
+        receipt: ReceiptAPI = Receipt(state_root=status, gas_used=gas_used, logs=logs, bloom=logs_bloom(logs))
+        if inner_tx is not transaction:
+            receipt = transaction.receipt_builder.typed_receipt_class(transaction.type_id, receipt)  # type: ignore[attr-defined]
+        return receipt
+
+    @classmethod
+    def validate_receipt(cls, receipt: ReceiptAPI) -> None:
+        """py-evm's (``VM.validate_receipt``, then ``ByzantiumVM``'s status check), in the same order and with the
+        same errors, each address and topic looked up in the bloom by :func:`bloom_bits`."""
+        already_checked: set[Address | int] = set()
+        bloom = receipt.bloom
+        for log_idx, log in enumerate(receipt.logs):
+            if log.address in already_checked:
+                continue
+            bits = bloom_bits(log.address)
+            if bloom & bits != bits:
+                raise ValidationError(
+                    f"The address from the log entry at position {log_idx} is not present in the provided bloom filter."
+                )
+            already_checked.add(log.address)
+        for log_idx, log in enumerate(receipt.logs):
+            for topic_idx, topic in enumerate(log.topics):
+                if topic in already_checked:
+                    continue
+                bits = bloom_bits(topic.to_bytes(32, "big"))
+                if bloom & bits != bits:
+                    raise ValidationError(
+                        f"The topic at position {topic_idx} from the log entry at position {log_idx} is not present "
+                        "in the provided bloom filter."
+                    )
+                already_checked.add(topic)
+        if receipt.state_root not in EIP658_STATUS_CODES:
+            raise ValidationError(
+                "The receipt's `state_root` must be one of "
+                f"[{encode_hex(EIP658_TRANSACTION_STATUS_CODE_SUCCESS)}, "
+                f"{encode_hex(EIP658_TRANSACTION_STATUS_CODE_FAILURE)}].  Got: "
+                f"{encode_hex(receipt.state_root)}"
+            )
+
+    def add_receipt_to_header(self, old_header: BlockHeaderAPI, receipt: ReceiptAPI) -> BlockHeaderAPI:
+        """py-evm's (``ByzantiumVM``'s), or-ing the blooms as integers rather than through a filter object."""
+        return old_header.copy(bloom=old_header.bloom | receipt.bloom, gas_used=receipt.gas_used)
 
     @classmethod
     def create_header_from_parent(  # type: ignore[override]
@@ -358,6 +554,10 @@ class ReferenceVM(ConsortiumVM):
 
     _state_class = ReferenceState  # type: ignore[assignment]
     set_block_transactions_and_withdrawals = PragueVM.set_block_transactions_and_withdrawals  # type: ignore[assignment]
+    # py-evm's receipts (the classmethods as defined, so that they bind to this class)
+    make_receipt = vars(ByzantiumVM)["make_receipt"]
+    validate_receipt = vars(ByzantiumVM)["validate_receipt"]
+    add_receipt_to_header = ByzantiumVM.add_receipt_to_header
 
 
 #: What a call may need beyond the gas it used when given all it wanted: the value-transfer stipend (geth adds it too).

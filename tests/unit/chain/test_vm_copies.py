@@ -137,3 +137,77 @@ def test_an_accounts_kept_encoding_is_py_evms_and_never_a_copys() -> None:
     assert rlp.encode(copied) == rlp.encode(copied, sedes=StateAccount) != rlp.encode(account)
     state.set_balance(address, 7)
     assert db._journaltrie[address] == rlp.encode(StateAccount(nonce=3, balance=7), sedes=StateAccount)
+
+
+def _statements_less_debug(function: Any) -> str:
+    """``function``'s statements as an AST dump, less its docstring and every ``….logger.debug2(...)`` statement
+    at any depth (in an ``if`` or a loop too)."""
+    import ast
+    import inspect
+    import textwrap
+
+    class DropDebug(ast.NodeTransformer):
+        def visit_Expr(self, node: ast.Expr) -> ast.AST | None:
+            return None if "debug2" in ast.dump(node.value) else node
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    kept = [DropDebug().visit(statement) for statement in body]
+    return "\n".join(ast.dump(statement) for statement in kept if statement is not None)
+
+
+def test_refunds_fees_and_clearing_are_py_evms_less_their_debug_lines() -> None:
+    """The node's ``finalize_computation`` (EIP-161's clearing over the refunds and fees) is py-evm's two methods
+    without the debug lines they format at every transaction: if py-evm's change, this fails and the copies need
+    review."""
+    from eth.vm.forks.frontier.state import FrontierTransactionExecutor
+    from eth.vm.forks.prague.state import PragueTransactionExecutor
+    from eth.vm.forks.spurious_dragon.state import SpuriousDragonTransactionExecutor
+
+    from chain.node.vm import ConsortiumState, ConsortiumTransactionExecutor, _FeesExecutor
+
+    assert PragueTransactionExecutor.finalize_computation is SpuriousDragonTransactionExecutor.finalize_computation
+    for ours, theirs in (
+        (ConsortiumTransactionExecutor.finalize_computation, SpuriousDragonTransactionExecutor.finalize_computation),
+        (_FeesExecutor.finalize_computation, FrontierTransactionExecutor.finalize_computation),
+    ):
+        assert "debug2" in _body(theirs, drop_debug=False) and "debug2" not in _body(ours, drop_debug=False)
+        assert _statements_less_debug(ours) == _statements_less_debug(theirs)
+    executor = ConsortiumTransactionExecutor.__mro__
+    assert executor[1] is _FeesExecutor and executor[2] is PragueTransactionExecutor
+    assert ConsortiumState.transaction_executor_class is ConsortiumTransactionExecutor
+
+
+def test_a_computations_stack_proxies_are_py_evms_cached_properties() -> None:
+    """The node's computation keeps each stack proxy (``stack_pop_ints`` and the like) as py-evm's
+    ``cached_property`` does: every one of py-evm's is replaced, computed by py-evm's own function, the stack's
+    bound method, kept in the computation's ``__dict__`` at its first use and not computed again."""
+    from cached_property import cached_property  # type: ignore[import-untyped]
+    from eth.vm.message import Message
+    from eth_typing import Address
+
+    from chain.node.evm import InlineComputation, _StackProxy
+
+    py_evms = {
+        name: attr
+        for klass in InlineComputation.__mro__[1:]
+        for name, attr in vars(klass).items()
+        if isinstance(attr, cached_property)
+    }
+    assert len(py_evms) == 8
+    node = sealing_node()
+    state = node.state_at(node.head())
+    message = Message(
+        gas=100_000, to=Address(b"\x01" * 20), sender=Address(b"\x02" * 20), value=0, data=b"", code=b"\x00"
+    )
+    context = state.get_transaction_context_class()(gas_price=0, origin=b"\x02" * 20)
+    computation = InlineComputation(state, message, context)
+    for name, attr in py_evms.items():
+        proxy = vars(InlineComputation)[name]
+        assert isinstance(proxy, _StackProxy) and proxy.func is attr.func
+        assert name not in computation.__dict__
+        value = getattr(computation, name)
+        assert value == attr.func(computation) == getattr(computation._stack, name.removeprefix("stack_"))
+        assert computation.__dict__[name] is value and getattr(computation, name) is value
