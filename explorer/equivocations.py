@@ -1,20 +1,30 @@
-"""The equivocation evidence the explorer's chain node kept (``qbft_getEquivocations``, ``chain.qbft.evidence``),
-checked here before it is shown: the explorer trusts the node for none of it.
+"""The equivocation evidence the consortium's chain nodes kept (``qbft_getEquivocations``, ``chain.qbft.evidence``),
+gathered from every node the explorer can reach and checked here before it is shown: the explorer trusts no node
+for any of it.
 
-:class:`EquivocationBook` asks the node for its records at most every ``max_age`` seconds (when the page asks,
-not in the background: an idle explorer asks nothing), and :meth:`EquivocationBook.view` checks each one with
-``verify_equivocation`` from its two signed message bodies alone (both decode, both signatures recover the
-record's validator, same height, round and type, different content), against the validator set of its height
-when the explorer has indexed that height's parent block (its seals name the set: ``set_checked``). A record
-that fails is not listed as evidence: it is listed apart, under ``refused``, with the reason, since a node that
-serves a false record is itself worth knowing about.
+A validator that equivocates towards some nodes only (two messages, each to a different half of the network) is
+recorded by the nodes that received both and by no other: the explorer's own node alone may hold nothing. So
+:class:`EquivocationBook` asks each node of its ``sources`` (its own chain node, then the other nodes
+``nodes/nodes.json`` lists: :func:`network_sources`) side by side, each within ``timeout`` seconds, so a page waits
+at most about one timeout whatever the number of nodes and however many hang. It asks at most every ``max_age``
+seconds (when the page asks, not in the background: an idle explorer asks nothing).
+
+:meth:`EquivocationBook.view` merges the records: one with the same validator, height, round, type and the same
+two message bodies (in either order) from several nodes is one record listing the nodes that reported it
+(``nodes``). It checks each one with ``verify_equivocation`` from its two signed message bodies alone (both decode,
+both signatures recover the record's validator, same height, round and type, different content), against the
+validator set of its height when the explorer has indexed that height's parent block (its seals name the set:
+``set_checked``). A record that fails is not listed as evidence: it is listed apart, under ``refused``, with the
+node that served it and the reason, since a node that serves a false record is itself worth knowing about.
+
+Each node is reported under ``nodes`` with whether it answered at the last ask; one that does not answer (down,
+too slow, lacking the method: anvil, Besu, a node started alone) or answers something other than a list is listed
+with its error and the records of its last good answer, if any, and hides nothing the others answered. ``source``
+is the explorer's own node's status, as before.
 
 Each record listed carries both bodies (hex, as received), so the page can hand it out as the JSON of
 ``qbft_getEquivocations`` for ``consortium chain equivocations --file F --verify``. Their number and size are
-the node's bounds (``chain.qbft.evidence.KEEP`` records, ``KEEP_BYTES`` of bodies).
-
-A node that does not answer the method (anvil, Besu, a node started alone) or cannot be reached gives
-``source.ok = false`` with the reason and the records of the last good answer, if any.
+each node's bounds (``chain.qbft.evidence.KEEP`` records, ``KEEP_BYTES`` of bodies) times the nodes asked.
 """
 
 from __future__ import annotations
@@ -22,6 +32,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
+from dataclasses import dataclass, field
 from typing import Any
 
 from eth_utils.address import to_checksum_address
@@ -29,10 +42,27 @@ from eth_utils.address import to_checksum_address
 from chain.errors import MalformedError
 from chain.qbft.evidence import Equivocation, InvalidEvidenceError, verify_equivocation
 
-#: Seconds an answer of the node is reused for.
+#: Seconds an answer of the nodes is reused for.
 MAX_AGE_S = 10.0
+#: Seconds each node has to answer; the nodes are asked side by side, so a page waits about this long at most.
+TIMEOUT_S = 3.0
+#: The name of the explorer's own chain node when ``nodes.json`` does not name it.
+OWN = "chain node"
 
 Fetch = Callable[[], object]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSource:
+    """A node to ask: ``name`` (its org, as ``nodes.json`` names it) and ``fetch``, which returns its
+    ``qbft_getEquivocations`` result or raises; ``own``: the explorer's own chain node."""
+
+    name: str
+    fetch: Fetch = field(compare=False)
+    own: bool = False
+
+
+Sources = Callable[[], Sequence[NodeSource]]
 
 
 def parse_answer(answer: object) -> list[Equivocation | MalformedError]:
@@ -51,15 +81,44 @@ def parse_answer(answer: object) -> list[Equivocation | MalformedError]:
     return parsed
 
 
-class EquivocationBook:
-    """The node's records, fetched with ``fetch`` (its ``qbft_getEquivocations`` result) and cached."""
+@dataclass
+class _Node:
+    """What one node answered: the records of its last good answer, and the error of the last ask if it failed."""
 
-    def __init__(self, fetch: Fetch, *, max_age: float = MAX_AGE_S, clock: Callable[[], float] = time.monotonic):
-        self.fetch, self.max_age, self.clock = fetch, max_age, clock
+    name: str
+    own: bool
+    records: list[Equivocation | MalformedError] = field(default_factory=list)
+    error: str | None = None
+
+
+def _error(exc: BaseException) -> str:
+    return f"{exc.__class__.__name__}: {exc}"[:300]
+
+
+class EquivocationBook:
+    """The records of every node of ``sources`` (or of the one node ``fetch`` asks), fetched side by side and
+    cached."""
+
+    def __init__(
+        self,
+        fetch: Fetch | None = None,
+        *,
+        sources: Sources | None = None,
+        max_age: float = MAX_AGE_S,
+        timeout: float = TIMEOUT_S,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        if (fetch is None) == (sources is None):
+            raise ValueError("give the book one node's fetch or the sources of every node: one of them")
+        if sources is None:
+            assert fetch is not None
+            sources = _one(NodeSource(OWN, fetch, own=True))
+        self.sources = sources
+        self.max_age, self.timeout, self.clock = max_age, timeout, clock
         self._lock = threading.Lock()
-        self._records: list[Equivocation | MalformedError] = []
+        self._nodes: dict[str, _Node] = {}
+        self._order: list[str] = []
         self._fetched_at: float | None = None
-        self._error: str | None = None
 
     def _refresh(self) -> None:
         with self._lock:
@@ -67,47 +126,112 @@ class EquivocationBook:
             if self._fetched_at is not None and now - self._fetched_at < self.max_age:
                 return
             self._fetched_at = now
+            listing: _Node | None = None
             try:
-                self._records = parse_answer(self.fetch())
-                self._error = None
-            except Exception as exc:  # the node is down, lacks the method or answers garbage: say so, keep the last
-                self._error = f"{exc.__class__.__name__}: {exc}"[:300]
+                sources = list(self.sources())
+            except Exception as exc:  # the list of nodes cannot be read: said under a node of its own
+                sources, listing = [], _Node("node list", own=False, error=_error(exc))
+            self._order = [s.name for s in sources]
+            self._nodes = {n: self._nodes[n] for n in self._order if n in self._nodes}  # nodes gone are forgotten
+            for source in sources:
+                self._nodes.setdefault(source.name, _Node(source.name, source.own))
+            if listing is not None:
+                self._order.append(listing.name)
+                self._nodes[listing.name] = listing
+            if sources:
+                self._ask(sources)
+
+    def _ask(self, sources: Sequence[NodeSource]) -> None:
+        """Ask every node side by side; wait ``timeout`` seconds at most in all, not for one that hangs longer."""
+        pool = ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="equivocations")
+        try:
+            asked: dict[Future[object], NodeSource] = {pool.submit(s.fetch): s for s in sources}
+            wait_for(asked, timeout=self.timeout)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        for future, source in asked.items():
+            node = self._nodes[source.name]
+            if not future.done():  # its last good answer stays, as for every failure below
+                node.error = f"no answer within {self.timeout:g} s"
+            elif (failed := future.exception()) is not None:  # down, or lacks the method
+                node.error = _error(failed)
+            else:
+                try:
+                    node.records, node.error = parse_answer(future.result()), None
+                except MalformedError as garbage:  # not a list
+                    node.error = _error(garbage)
 
     def view(
         self, validators_at: Callable[[int], Sequence[str] | None], org_of: Callable[[str], str | None]
     ) -> dict[str, Any]:
-        """``{equivocations: [...], refused: [{index, reason}], source: {ok, error}}``: each record that proves
-        its equivocation, in the node's order (``index``: its place in the node's answer), with its validator
-        named by the member holding its account; ``validators_at(n)`` is the set block ``n`` names (the set of
-        height ``n + 1``), None if the explorer has not indexed it."""
+        """``{equivocations: [...], refused: [{index, reason, node}], source: {ok, error}, nodes: [{name, own, ok,
+        error, records}]}``: each record that proves its equivocation, once whichever nodes reported it, in the
+        order first seen (the nodes in order, each answer in its order), with the nodes that reported it
+        (``nodes``), its place in the first one's answer (``index``) and its validator named by the member holding
+        its account; ``validators_at(n)`` is the set block ``n`` names (the set of height ``n + 1``), None if the
+        explorer has not indexed it."""
         self._refresh()
         with self._lock:
-            records, error = list(self._records), self._error
-        listed: list[dict[str, Any]] = []
+            nodes = [self._nodes[name] for name in self._order]
+            answers = [(node.name, list(node.records)) for node in nodes]
+            statuses = [
+                {"name": n.name, "own": n.own, "ok": n.error is None, "error": n.error, "records": len(n.records)}
+                for n in nodes
+            ]
+        merged: dict[tuple[Any, ...], dict[str, Any]] = {}
         refused: list[dict[str, Any]] = []
-        for index, record in enumerate(records):
-            if isinstance(record, MalformedError):
-                refused.append({"index": index, "reason": str(record)})
-                continue
-            named = validators_at(record.height - 1) if record.height > 0 else None
-            try:
-                verify_equivocation(record, None if named is None else _raw_set(named))
-            except (InvalidEvidenceError, ValueError) as exc:
-                refused.append({"index": index, "reason": str(exc)})
-                continue
-            address = str(to_checksum_address(record.validator))
-            listed.append(
-                {
+        verdicts: dict[tuple[Any, ...], tuple[str | None, bool]] = {}
+        for name, records in answers:
+            for index, record in enumerate(records):
+                if isinstance(record, MalformedError):
+                    refused.append({"index": index, "reason": str(record), "node": name})
+                    continue
+                key = _key(record)
+                if key not in verdicts:
+                    verdicts[key] = _verdict(record, validators_at)
+                reason, set_checked = verdicts[key]
+                if reason is not None:
+                    refused.append({"index": index, "reason": reason, "node": name})
+                    continue
+                if key in merged:
+                    if name not in merged[key]["nodes"]:
+                        merged[key]["nodes"].append(name)
+                    continue
+                address = str(to_checksum_address(record.validator))
+                merged[key] = {
                     "index": index,
                     "validator": {"address": address, "org": org_of(address)},
                     "height": record.height,
                     "round": record.round,
                     "type": record.code.name,
-                    "set_checked": named is not None,
+                    "set_checked": set_checked,
                     "record": record.to_json(),
+                    "nodes": [name],
                 }
-            )
-        return {"equivocations": listed, "refused": refused, "source": {"ok": error is None, "error": error}}
+        own = next((s for s in statuses if s["own"]), None)
+        source = {"ok": own["ok"], "error": own["error"]} if own else {"ok": False, "error": "no chain node to ask"}
+        return {"equivocations": list(merged.values()), "refused": refused, "source": source, "nodes": statuses}
+
+
+def _one(source: NodeSource) -> Sources:
+    return lambda: (source,)
+
+
+def _key(record: Equivocation) -> tuple[Any, ...]:
+    """The same conflict, whichever node received it and in which order it received the two messages."""
+    first, second = sorted((record.first, record.second))
+    return (record.validator, record.height, record.round, record.code, first, second)
+
+
+def _verdict(record: Equivocation, validators_at: Callable[[int], Sequence[str] | None]) -> tuple[str | None, bool]:
+    """None if ``record`` proves its equivocation (against its height's set when indexed), else why not; and
+    whether it was checked against that set."""
+    named = validators_at(record.height - 1) if record.height > 0 else None
+    try:
+        verify_equivocation(record, None if named is None else _raw_set(named))
+    except (InvalidEvidenceError, ValueError) as exc:
+        return str(exc), named is not None
+    return None, named is not None
 
 
 def _raw_set(addresses: Sequence[str]) -> list[bytes]:

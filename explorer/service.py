@@ -27,7 +27,7 @@ from explorer.audit import AuditRecorder
 from explorer.calls import CallIndex, CallStore
 from explorer.chainfollow import ChainFollower
 from explorer.chainindex import ChainIndex
-from explorer.equivocations import EquivocationBook
+from explorer.equivocations import OWN, TIMEOUT_S, EquivocationBook, NodeSource
 from explorer.logfollow import LogFollower
 from explorer.state import ChainState
 from network.description import load_description
@@ -36,6 +36,7 @@ from network.identity import load_gateway_key
 from network.keyrotation import ChainKeyFile
 from network.logins import Authenticator
 from network.logsetup import log_origin, log_vkey, notary_client_tls, regulator_orgs, roots_from_description
+from network.nodes import NodesError, is_network, read_nodes
 from network.trust import has_directory, trust_view
 from network.witnesskeys import ChainWitnessKeys
 from notary.readauth import SignedReads
@@ -173,7 +174,9 @@ def build(options: ExplorerOptions) -> Explorer:
         trust=trust,
         witness_keys=witness_keys,
         regulators=regulators,
-        equivocations=EquivocationBook(_equivocations_of(chain_url, description.chain_id, options.chain_tls)),
+        equivocations=EquivocationBook(
+            sources=partial(equivocation_sources, options.directory, chain_url, description.chain_id, options.chain_tls)
+        ),
         alarms=_alarm_source(options),
     )
     origin = log_origin(description)
@@ -199,16 +202,42 @@ def build(options: ExplorerOptions) -> Explorer:
     return explorer
 
 
-def _equivocations_of(chain_url: str, chain_id: int, tls: ClientTls | None) -> Callable[[], object]:
-    """What the chain node answers to ``qbft_getEquivocations`` (one connection, made at the first ask)."""
-    backends: list[RpcBackend] = []
+def equivocation_sources(
+    directory: Path, chain_url: str, chain_id: int, tls: ClientTls | None, timeout: float = TIMEOUT_S
+) -> list[NodeSource]:
+    """The nodes whose equivocation evidence the explorer gathers: its own chain node first, then every other node
+    ``nodes/nodes.json`` lists (read at each ask: ``up`` writes it as it starts them), each asked with
+    ``timeout`` and, over https, presenting the explorer's chain client certificate. The node endpoints members
+    publish on chain are their nodes' peer URLs, which serve no JSON-RPC: they are not asked. ``nodes.json``
+    unreadable is one more source, which fails saying so."""
+    entries: list[tuple[str, str]] = []
+    listing: NodesError | None = None
+    if is_network(directory):
+        try:
+            entries = [(str(e.org), e.rpc_url) for e in read_nodes(directory) if e.rpc_url]
+        except NodesError as exc:
+            listing = exc
+    own = next((org for org, url in entries if url == chain_url), OWN)
+    sources = [NodeSource(own, partial(_ask_equivocations, chain_url, chain_id, tls, timeout), own=True)]
+    seen = {chain_url}
+    for org, url in entries:
+        if url not in seen:
+            seen.add(url)
+            node_tls = tls if url.startswith("https://") else None
+            sources.append(NodeSource(org, partial(_ask_equivocations, url, chain_id, node_tls, timeout)))
+    if listing is not None:
+        sources.append(NodeSource("nodes.json", partial(_raise, listing)))
+    return sources
 
-    def fetch() -> object:
-        if not backends:
-            backends.append(RpcBackend(chain_url, 10.0, lean=True, chain_id=chain_id, tls=tls))
-        return backends[0].request("qbft_getEquivocations", [])
 
-    return fetch
+def _ask_equivocations(url: str, chain_id: int, tls: ClientTls | None, timeout: float) -> object:
+    """What the node at ``url`` answers to ``qbft_getEquivocations`` (a connection of its own each time: one
+    left hanging by an earlier ask is not shared)."""
+    return RpcBackend(url, timeout, lean=True, chain_id=chain_id, tls=tls).request("qbft_getEquivocations", [])
+
+
+def _raise(exc: Exception) -> object:
+    raise exc
 
 
 def stop(explorer: Explorer) -> None:

@@ -696,22 +696,25 @@ class EquivocationJson(BaseModel):
 
 
 class EquivocationListed(BaseModel):
-    """A record that proves its validator signed two conflicting messages (checked by the explorer)."""
+    """A record that proves its validator signed two conflicting messages (checked by the explorer), once
+    whichever nodes reported it (the same validator, height, round, type and two message bodies)."""
 
-    index: int = Field(description="its place in the node's answer")
+    index: int = Field(description="its place in the answer of the first node in `nodes`")
     validator: Validator
     height: int
     round: int
     type: str
     set_checked: bool = Field(description="its validator was checked against the set its height's parent names")
     record: EquivocationJson
+    nodes: list[str] = Field(description="the nodes that reported it (see `Equivocations.nodes`), in their order")
 
 
 class EquivocationRefused(BaseModel):
-    """A record the node served that does not prove an equivocation."""
+    """A record a node served that does not prove an equivocation."""
 
-    index: int
+    index: int = Field(description="its place in that node's answer")
     reason: str
+    node: str = Field(description="the node that served it")
 
 
 class EvidenceSource(BaseModel):
@@ -719,13 +722,24 @@ class EvidenceSource(BaseModel):
     error: str | None
 
 
+class EvidenceNode(BaseModel):
+    """One node asked for its records: the explorer's own chain node first, then the others `nodes.json` lists."""
+
+    name: str = Field(description="its org as nodes.json names it (`chain node`: the explorer's, not named there)")
+    own: bool = Field(description="the explorer's own chain node")
+    ok: bool = Field(description="it answered a list at the last ask")
+    error: str | None = Field(description="why not: down, too slow, lacking the method, or what it answered")
+    records: int = Field(description="records of its last good answer (kept when it stops answering)")
+
+
 class Equivocations(BaseModel):
-    """The equivocation evidence the explorer's chain node kept, each record checked by the explorer
-    (``explorer.equivocations``)."""
+    """The equivocation evidence the consortium's chain nodes kept, gathered from every node the explorer reaches,
+    merged, and each record checked by the explorer (``explorer.equivocations``)."""
 
     equivocations: list[EquivocationListed]
     refused: list[EquivocationRefused]
-    source: EvidenceSource
+    source: EvidenceSource = Field(description="the explorer's own chain node (as in `nodes`)")
+    nodes: list[EvidenceNode] = Field(default_factory=list, description="every node asked, each with its status")
 
 
 # -- the log -------------------------------------------------------------------------------------------------

@@ -239,21 +239,34 @@
 /**
  * One record of GET /validators/equivocations, checked by the explorer before it is listed.
  * @typedef {object} EquivocationListed
- * @property {number} index  its place in the node's answer
+ * @property {number} index  its place in the answer of the first node in `nodes`
  * @property {NamedValidator} validator
  * @property {number} height
  * @property {number} round
  * @property {string} type  PROPOSAL, PREPARE, COMMIT or ROUND_CHANGE
  * @property {boolean} set_checked  checked against the set its height's parent names (that block is indexed)
  * @property {Record<string, string>} record  as qbft_getEquivocations answers it: both signed bodies, hex
+ * @property {string[]} [nodes]  the nodes that reported it (the same conflict, merged)
  */
 
 /**
- * GET /validators/equivocations: the chain node's equivocation evidence, each record checked by the explorer.
+ * One node asked for its equivocation evidence.
+ * @typedef {object} EvidenceNode
+ * @property {string} name  its org as nodes.json names it ("chain node": the explorer's own, not named there)
+ * @property {boolean} own  the explorer's own chain node
+ * @property {boolean} ok  it answered a list at the last ask
+ * @property {string | null} error  why not
+ * @property {number} records  records of its last good answer
+ */
+
+/**
+ * GET /validators/equivocations: every chain node's equivocation evidence, merged, each record checked by the
+ * explorer.
  * @typedef {object} Equivocations
  * @property {EquivocationListed[]} equivocations
- * @property {{index: number, reason: string}[]} refused  records the node served that prove nothing
- * @property {{ok: boolean, error: string | null}} source  whether the node answered at the last ask
+ * @property {{index: number, reason: string, node?: string}[]} refused  records a node served that prove nothing
+ * @property {{ok: boolean, error: string | null}} source  whether the explorer's own node answered at the last ask
+ * @property {EvidenceNode[]} [nodes]  every node asked, with its status
  */
 
 /**

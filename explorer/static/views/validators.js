@@ -1,8 +1,9 @@
 // The validators over the newest blocks: the current set with each one's proposals, seals and missed proposals,
 // the blocks decided after a round change (who missed), and the blocks where the set changed. Everything is
 // counted from the blocks' seals (GET /validators), so anyone holding the chain can recount it. Then the
-// equivocation evidence of the explorer's chain node (GET /validators/equivocations), each record checked by the
-// explorer, and downloadable for `consortium chain equivocations --file FILE --verify`.
+// equivocation evidence of every chain node the explorer reaches (GET /validators/equivocations), each record
+// checked by the explorer, with the nodes that reported it, downloadable for `consortium chain equivocations
+// --file FILE --verify`; and each node asked, whether it answered.
 
 import { getJson, isObject, listOf, saveBlob } from "../api.js";
 import { h, linkQuery } from "../dom.js";
@@ -13,7 +14,8 @@ import { blockLink, orgLink, pageHeader } from "./_shared.js";
 
 /** @import { Child } from "../dom.js" */
 /** @import { Ctx } from "../router.js" */
-/** @import { EquivocationListed, Equivocations, NamedValidator, RoundChange, SetChange } from "../types.js" */
+/** @import { EquivocationListed, Equivocations, EvidenceNode, NamedValidator } from "../types.js" */
+/** @import { RoundChange, SetChange } from "../types.js" */
 /** @import { ValidatorActivity, ValidatorCounts } from "../types.js" */
 
 /** The windows offered; the API takes any from 1 to MAX_WINDOW. */
@@ -142,15 +144,27 @@ export async function viewValidators(ctx) {
   );
 }
 
-/** The equivocation evidence: one row per record the explorer checked, with its record to download. */
+/** The equivocation evidence: one row per record the explorer checked, with the nodes that reported it and its
+ * record to download; then every node asked, with whether it answered. */
 function equivocationSection(/** @type {Equivocations} */ evidence) {
   /** @type {EquivocationListed[]} */
   const records = listOf(evidence, "equivocations");
-  /** @type {{index: number, reason: string}[]} */
+  /** @type {{index: number, reason: string, node?: string}[]} */
   const refused = listOf(evidence, "refused");
+  /** @type {EvidenceNode[]} */
+  const nodes = listOf(evidence, "nodes");
+  const down = nodes.filter((n) => !n.ok);
   /** @type {Child[]} */
   const notes = [];
-  if (isObject(evidence.source) && !evidence.source.ok)
+  if (down.length)
+    notes.push(
+      h(
+        "p",
+        { class: "note note-warn", testid: "equivocations-nodes-down" },
+        t("validators.nodesDown", { n: down.length, of: nodes.length }),
+      ),
+    );
+  else if (!nodes.length && isObject(evidence.source) && !evidence.source.ok)
     notes.push(h("p", { class: "note note-warn" }, t("validators.sourceDown", { error: evidence.source.error ?? "" })));
   if (refused.length)
     notes.push(
@@ -159,7 +173,7 @@ function equivocationSection(/** @type {Equivocations} */ evidence) {
         { class: "note note-warn", testid: "equivocations-refused" },
         t("validators.refused", {
           n: refused.length,
-          reasons: refused.map((r) => `#${r.index}: ${r.reason}`).join("; "),
+          reasons: refused.map((r) => `${r.node ? `${r.node} ` : ""}#${r.index}: ${r.reason}`).join("; "),
         }),
       ),
     );
@@ -180,6 +194,17 @@ function equivocationSection(/** @type {Equivocations} */ evidence) {
                 r.set_checked
                   ? badge("ok", t("validators.setChecked.yes"))
                   : badge("muted", t("validators.setChecked.no")),
+            },
+            {
+              label: t("validators.reportedBy"),
+              cell: (r) =>
+                Array.isArray(r.nodes) && r.nodes.length
+                  ? h(
+                      "span",
+                      { class: "chips" },
+                      r.nodes.map((n) => h("span", { class: "chip" }, n)),
+                    )
+                  : "—",
             },
             {
               label: t("validators.record"),
@@ -206,6 +231,35 @@ function equivocationSection(/** @type {Equivocations} */ evidence) {
           (r) => ({ dataset: { address: r.validator.address, height: r.height } }),
         )
       : h("p", { class: "muted", testid: "validators-no-equivocations" }, t("validators.noEquivocations")),
+    nodes.length ? nodeTable(nodes) : null,
+  );
+}
+
+/** Every node asked for its evidence: whether it answered at the last ask, its records, and why not. */
+function nodeTable(/** @type {EvidenceNode[]} */ nodes) {
+  return h(
+    "div",
+    null,
+    h("h3", null, t("validators.nodes")),
+    h("p", { class: "muted" }, t("validators.nodesNote")),
+    table(
+      [
+        {
+          label: t("validators.node"),
+          cell: (n) =>
+            h("span", null, n.name, n.own ? h("span", { class: "muted" }, ` (${t("validators.ownNode")})`) : ""),
+        },
+        {
+          label: t("validators.nodeStatus"),
+          cell: (n) => (n.ok ? badge("ok", t("validators.nodeOk")) : badge("warn", t("validators.nodeDown"))),
+        },
+        { label: t("validators.nodeRecords"), cell: (n) => fmtNum(n.records), class: "num" },
+        { label: t("validators.nodeError"), cell: (n) => n.error ?? "—" },
+      ],
+      nodes,
+      { testid: "equivocations-nodes" },
+      (n) => ({ dataset: { node: n.name, ok: String(n.ok) } }),
+    ),
   );
 }
 

@@ -3,12 +3,18 @@ real validator's consensus loop that saw conflicting messages, answered by its J
 socket either), and the explorer checks each one itself before it lists it (``explorer.equivocations``): against
 the validator set its height's parent names in the chain index when that block is indexed. A record the node
 serves that does not prove an equivocation is listed apart with the reason; a node that stops answering is said
-to, and the last good answer stays; everyone logged in sees it, no one else."""
+to, and the last good answer stays; everyone logged in sees it, no one else.
+
+The explorer asks every node it knows (its own, then the others ``nodes.json`` lists) side by side: the same
+conflict reported by several nodes is one record naming them all, a record only one node saw is listed too, and a
+node that is down, answers garbage, hangs past the timeout or serves a forged record is said to without hiding
+what the others answered. Each node's answer comes from a real consensus loop of its own (no socket)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -18,6 +24,7 @@ from eth.db.atomic import AtomicDB
 from eth_keys.datatypes import PrivateKey
 from fastapi.testclient import TestClient
 
+from chain.ids import OrgId
 from chain.node.consensus import Consensus
 from chain.node.node import Genesis, Node
 from chain.node.rpc import RpcServer
@@ -27,7 +34,9 @@ from chain.qbft.rules import RoundTimer
 from explorer.api import Explorer, Limits, create_app
 from explorer.api.schemas import Equivocations
 from explorer.chainindex import ChainIndex
-from explorer.equivocations import EquivocationBook
+from explorer.equivocations import EquivocationBook, NodeSource
+from explorer.service import equivocation_sources
+from network.nodes import NodeEntry, write_nodes
 from tests.support.validator_blocks import row
 from tests.unit.chain.qbft.chainlike import make_block
 from tests.unit.explorer.test_validators_api import TOKEN, StandInLogins
@@ -44,15 +53,20 @@ REGISTRY = "ConsortiumRegistry"
 def node_that_saw_equivocations() -> Consensus:
     """Validator KEYS[0] at height 1: KEYS[2] signed two PREPAREs at height 1, KEYS[3] two ROUND-CHANGEs for round
     1 at height 3 (a later height, whose parent the explorer has not indexed), one with a prepared block."""
-    consensus = Consensus(Node(AtomicDB(), GENESIS, clock=lambda: 1_700_000_100), KEYS[0], lambda _c, _b: None,
-                          timer=RoundTimer(base=60.0, cap=60.0), clock=lambda: 100.0)  # fmt: skip
     validators = tuple(sorted(k.public_key.to_canonical_address() for k in KEYS))
     block = make_block(b"\x05" * 32, 3, OTHER.public_key.to_canonical_address(), validators, payload=b"three")
     prepares = tuple(m.prepare(k, 3, 0, block.hash) for k in KEYS[:3])
-    for message in (
+    return node_that_saw(KEYS[0], [
         m.prepare(CULPRIT, 1, 0, b"\x01" * 32), m.prepare(CULPRIT, 1, 0, b"\x02" * 32),
         m.round_change(OTHER, 3, 1), m.round_change(OTHER, 3, 1, (0, block, prepares)),
-    ):  # fmt: skip
+    ])  # fmt: skip
+
+
+def node_that_saw(key: PrivateKey, messages: Sequence[Any]) -> Consensus:
+    """Validator ``key``'s loop at height 1 once it has received ``messages``, in that order."""
+    consensus = Consensus(Node(AtomicDB(), GENESIS, clock=lambda: 1_700_000_100), key, lambda _c, _b: None,
+                          timer=RoundTimer(base=60.0, cap=60.0), clock=lambda: 100.0)  # fmt: skip
+    for message in messages:
         consensus.deliver(*m.encode(message))
         consensus.step(wait=0)
     return consensus
@@ -191,3 +205,123 @@ def test_everyone_logged_in_sees_it_and_no_one_else(index: ChainIndex, authoriza
         assert refused.status_code == 401 and refused.json()["error"] in ("no_credentials", "invalid_token")
         assert asked == []  # the node is not asked for one who may not see
         assert client.get("/api/v1/validators/equivocations").status_code == 200 and asked == [1]
+
+
+def node_b_answer() -> list[dict[str, Any]]:
+    """Validator KEYS[1]'s records: KEYS[2]'s two PREPAREs received the other way round (the same conflict as
+    ``node_that_saw_equivocations``'s first record), and KEYS[3]'s two PREPAREs at height 1, which only it saw."""
+    return answer_of(node_that_saw(KEYS[1], [
+        m.prepare(CULPRIT, 1, 0, b"\x02" * 32), m.prepare(CULPRIT, 1, 0, b"\x01" * 32),
+        m.prepare(OTHER, 1, 0, b"\x03" * 32), m.prepare(OTHER, 1, 0, b"\x04" * 32),
+    ]))  # fmt: skip
+
+
+def test_the_records_of_every_node_are_merged_naming_the_nodes_that_reported_each(index: ChainIndex) -> None:
+    a, b = answer_of(node_that_saw_equivocations()), node_b_answer()
+    assert (b[0]["first"], b[0]["second"]) == (a[0]["second"], a[0]["first"])  # the same conflict, received swapped
+    sources = [NodeSource("alpha", lambda: a, own=True), NodeSource("beta", lambda: b), NodeSource("gamma", list)]
+    with client_of(index, EquivocationBook(sources=lambda: sources)) as client:
+        reply = client.get("/api/v1/validators/equivocations")
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    Equivocations.model_validate(body)
+    assert list(body) == list(Equivocations.model_fields)
+    listed = [(r["validator"]["org"], r["height"], r["round"], r["type"], r["nodes"], r["index"])
+              for r in body["equivocations"]]  # fmt: skip
+    assert listed == [
+        ("gamma", 1, 0, "PREPARE", ["alpha", "beta"], 0),  # one record, both nodes; index: in alpha's answer
+        ("delta", 3, 1, "ROUND_CHANGE", ["alpha"], 1),
+        ("delta", 1, 0, "PREPARE", ["beta"], 1),  # the equivocation alpha's node never saw both halves of
+    ]
+    assert [r["record"] for r in body["equivocations"]] == [a[0], a[1], b[1]]
+    assert body["refused"] == [] and body["source"] == {"ok": True, "error": None}
+    assert body["nodes"] == [
+        {"name": "alpha", "own": True, "ok": True, "error": None, "records": 2},
+        {"name": "beta", "own": False, "ok": True, "error": None, "records": 2},
+        {"name": "gamma", "own": False, "ok": True, "error": None, "records": 0},
+    ]
+
+
+def test_a_node_down_garbage_or_hanging_is_listed_with_its_error_and_hides_nothing(index: ChainIndex) -> None:
+    a, b = answer_of(node_that_saw_equivocations()), node_b_answer()
+    release = threading.Event()
+    clock = Clock()
+
+    def down() -> object:
+        raise ConnectionError("connection refused")
+
+    def hangs() -> object:
+        release.wait(30)
+        return b
+
+    answers: dict[str, object] = {"beta": b}
+    sources = [
+        NodeSource("alpha", down, own=True),
+        NodeSource("beta", lambda: answers["beta"]),
+        NodeSource("gamma", lambda: {"jsonrpc": "2.0"}),  # not a list
+        NodeSource("delta", hangs),
+    ]
+    book = EquivocationBook(sources=lambda: sources, max_age=10.0, timeout=0.05, clock=clock)
+    try:
+        first = book.view(lambda _n: None, lambda _a: None)
+    finally:
+        release.set()
+    assert [(r["type"], r["nodes"]) for r in first["equivocations"]] == [("PREPARE", ["beta"]), ("PREPARE", ["beta"])]
+    assert first["source"] == {"ok": False, "error": "ConnectionError: connection refused"}
+    errors = {n["name"]: (n["ok"], n["error"], n["records"]) for n in first["nodes"]}
+    assert errors == {
+        "alpha": (False, "ConnectionError: connection refused", 0),
+        "beta": (True, None, 2),
+        "gamma": (False, "MalformedError: qbft_getEquivocations answered a dict, not a list", 0),
+        "delta": (False, "no answer within 0.05 s", 0),
+    }
+    # later: alpha answers, beta answers garbage (its last good answer stays, with its error), delta in time
+    sources[0] = NodeSource("alpha", lambda: a, own=True)
+    answers["beta"] = "garbage"
+    clock.now = 10.0
+    later = book.view(lambda _n: None, lambda _a: None)
+    assert [r["nodes"] for r in later["equivocations"]] == [["alpha", "beta", "delta"], ["alpha"], ["beta", "delta"]]
+    assert later["source"] == {"ok": True, "error": None}
+    beta = next(n for n in later["nodes"] if n["name"] == "beta")
+    assert beta["ok"] is False and "answered a str" in beta["error"] and beta["records"] == 2
+
+
+def test_a_forged_record_is_refused_naming_its_node_and_the_honest_copy_is_listed(index: ChainIndex) -> None:
+    a = answer_of(node_that_saw_equivocations())
+    forged = {**a[0], "second": a[0]["first"]}  # the same message twice: proves nothing
+    stranger = Equivocation(STRANGER.public_key.to_canonical_address(), 1, 0, m.Code.PREPARE,
+                            m.encode(m.prepare(STRANGER, 1, 0, b"\x01" * 32))[1],
+                            m.encode(m.prepare(STRANGER, 1, 0, b"\x02" * 32))[1])  # fmt: skip
+    sources = [
+        NodeSource("alpha", lambda: a, own=True),
+        NodeSource("mallory", lambda: [forged, stranger.to_json(), a[1]]),
+    ]
+    with client_of(index, EquivocationBook(sources=lambda: sources)) as client:
+        body = client.get("/api/v1/validators/equivocations").json()
+    assert [(r["type"], r["nodes"]) for r in body["equivocations"]] == [
+        ("PREPARE", ["alpha"]),
+        ("ROUND_CHANGE", ["alpha", "mallory"]),  # a true record from it still counts
+    ]
+    refused = [(r["node"], r["index"], r["reason"]) for r in body["refused"]]
+    assert [(node, i) for node, i, _ in refused] == [("mallory", 0), ("mallory", 1)]
+    assert "no conflict" in refused[0][2] and "not one of the given validators" in refused[1][2]
+
+
+def test_the_nodes_asked_are_the_explorers_own_then_the_others_of_nodes_json(tmp_path: Path) -> None:
+    own_only = equivocation_sources(tmp_path, "http://127.0.0.1:8545", 20261, None)  # a single node's directory
+    assert [(s.name, s.own) for s in own_only] == [("chain node", True)]
+    write_nodes(tmp_path, [
+        NodeEntry(OrgId("alpha"), True, "http://127.0.0.1:8545", "https://127.0.0.1:30303"),
+        NodeEntry(OrgId("beta"), True, "http://127.0.0.1:8546", "https://127.0.0.1:30304"),
+        NodeEntry(OrgId("gamma"), False, "", ""),  # not started yet: nothing to ask
+    ])  # fmt: skip
+    sources = equivocation_sources(tmp_path, "http://127.0.0.1:8545", 20261, None)
+    assert [(s.name, s.own) for s in sources] == [("alpha", True), ("beta", False)]
+    elsewhere = equivocation_sources(tmp_path, "http://10.0.0.5:8545", 20261, None)  # --chain-url not in nodes.json
+    assert [(s.name, s.own) for s in elsewhere] == [("chain node", True), ("alpha", False), ("beta", False)]
+    (tmp_path / "nodes" / "nodes.json").write_text("{", encoding="utf-8")
+    broken = equivocation_sources(tmp_path, "http://127.0.0.1:8545", 20261, None)
+    assert [s.name for s in broken] == ["chain node", "nodes.json"]
+    book = EquivocationBook(sources=lambda: broken[1:])
+    (status,) = book.view(lambda _n: None, lambda _a: None)["nodes"]
+    assert status["ok"] is False and "nodes.json is unreadable or malformed" in status["error"]
