@@ -121,12 +121,13 @@ function personKey(/** @type {{org: string, name: string}} */ person) {
 
 /**
  * Share the held documents with the other tabs of ``person``, who is logged in here (GET /me's answer), or with none
- * (null). A change of person forgets what this tab held (the other tabs keep theirs); a tab that shares asks the
+ * (null, or an answer without a firm and a name). A change of person forgets what this tab held (the other tabs keep theirs); a tab that shares asks the
  * other tabs of the same person for their documents.
  * @param {{org: string, name: string} | null} person
  */
 export function shareAs(person) {
-  const who = person === null ? null : personKey(person);
+  const known = isObject(person) && typeof person.org === "string" && typeof person.name === "string";
+  const who = known ? personKey(person) : null;
   if (who === self) return;
   held.clear();
   leave();
