@@ -7,6 +7,7 @@ import { ApiError, getToken, onUnauthorized } from "./api.js";
 import { h, mount } from "./dom.js";
 import { fmtMs } from "./format.js";
 import { LANGS, lang, setLang, t } from "./i18n.js";
+import { onShared } from "./openings.js";
 import { go, parseHash, start } from "./router.js";
 import { fetchPerson, forget, person, setLoginReason, setNextPage } from "./session.js";
 import { errorBox } from "./views/_shared.js";
@@ -231,6 +232,12 @@ onUnauthorized((error) => {
     if (current.route && !current.route.public) setNextPage(location.hash);
     location.hash = "#/login";
   }
+});
+
+// Another tab of the person opened, sent or forgot terms documents: the pages that send and show them render again.
+onShared(() => {
+  const view = parseHash(ROUTES).route?.view;
+  if (view === viewGrants || view === viewAsset) render();
 });
 
 start(render);

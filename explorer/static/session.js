@@ -2,7 +2,7 @@
 // fetched once per login; a checkpoint's, each time), and what the login page needs across a reload: why the last session ended and where to go next.
 
 import { clearToken, getJson } from "./api.js";
-import { forgetDocuments } from "./openings.js";
+import { forgetDocuments, shareAs } from "./openings.js";
 
 /** @import { Unauthorized } from "./api.js" */
 /** @import { Person } from "./types.js" */
@@ -21,9 +21,13 @@ export function person() {
   return me;
 }
 
-/** GET /me with the token held; a 401 throws (and api.js's handler ends the session). */
+/**
+ * GET /me with the token held; a 401 throws (and api.js's handler ends the session). The terms documents are then
+ * shared with this person's other tabs (openings.js), and those held for another person are forgotten.
+ */
 export async function fetchPerson() {
   me = /** @type {Person} */ (await getJson("/me"));
+  shareAs(me);
   return me;
 }
 
@@ -40,7 +44,7 @@ export async function fetchKeys(size) {
   return keysCache;
 }
 
-/** Drop the token, what was fetched with it and the terms documents opened in this tab. */
+/** Drop the token, what was fetched with it and the terms documents held, in this tab and the person's others. */
 export function forget() {
   clearToken();
   forgetDocuments();

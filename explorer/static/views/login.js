@@ -4,6 +4,7 @@
 import { ApiError, clearToken, getToken, setToken } from "../api.js";
 import { h, link, mount } from "../dom.js";
 import { t } from "../i18n.js";
+import { shareAs } from "../openings.js";
 import { go } from "../router.js";
 import { fetchPerson, loginReason, person, setLoginReason, takeNextPage } from "../session.js";
 import { section } from "../widgets.js";
@@ -57,6 +58,7 @@ export async function viewLogin(ctx) {
       submit.disabled = false;
       if (!(exc instanceof ApiError && exc.status === 401)) {
         clearToken();
+        shareAs(null); // the token it replaced is gone: this tab no longer holds or shares a person's documents
         const message = /** @type {Error} */ (exc).message;
         mount(problem, h("div", { class: "alert alert-fail", testid: "login-reason", role: "alert" }, message));
       }

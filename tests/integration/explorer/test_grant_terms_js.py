@@ -115,3 +115,50 @@ def test_the_held_documents_make_the_header_the_explorer_reads_and_show_only_che
         "quota": 7,
     }  # fmt: skip
     assert out["held"]["0x" + second_id.hex()] is None
+
+
+TABS_CHECK = Path(__file__).with_name("openings_tabs_check.mjs")
+
+
+@pytest.mark.skipif(NODE is None, reason="`node` is not on PATH: openings.js is checked with Node.js 20 or newer")
+def test_the_tabs_of_one_person_share_the_held_documents_and_no_one_elses(tmp_path: Path) -> None:
+    """``openings.js`` as four tabs of one browser (``openings_tabs_check.mjs``: the module imported four times,
+    talking over Node's BroadcastChannel, and a probe posting what any page of the origin could): a tab of the
+    person logged in later asks and gets the documents held, a document opened in one tab reaches the person's
+    other tab and neither a tab of another person of the same firm nor one of another firm; garbage, a message for
+    another person, a list with one document that fails holdDocument's checks and a list of more than 64 are
+    ignored whole; 128 documents received leave the newest 64 held; a logout in one tab empties the person's other
+    tab and leaves the other people's; a tab logged in again as another person forgets and gets that person's; and
+    the module touches no storage. About 0.2 s."""
+    records = [
+        TermsRecord(PrivateTerms.draw("eq-quotes", "alpha", "beta", purpose, 1_767_225_600, 1_798_761_600, n), gid, 1)
+        for purpose, n, gid in (("research", 7, GRANT_ID), ("audit", 0, b"\xcd" * 32), ("billing", 3, b"\xef" * 32))
+    ]
+    docs = [r.to_json() for r in records]
+    ids = [d["grant_id"] for d in docs]
+    path = tmp_path / "tabs.json"
+    path.write_text(json.dumps({"docs": docs}))
+    assert NODE is not None
+    done = subprocess.run([NODE, str(TABS_CHECK), str(path)], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+
+    def fake(n: int) -> str:
+        return f"0x{n:064x}"
+
+    p, other_firm = json.dumps(["beta", "compliance"]), json.dumps(["gamma", "compliance"])
+    assert out["channel"] == "consortium-explorer.grant-terms-documents"
+    assert out["asked"] == ids[:1]  # the new tab asked, the open one answered
+    assert out["sent"] == ids[:2]  # opened in tab a, held in tab b
+    assert out["same_firm"] == [fake(1)] and out["other_firm"] == [fake(2)]  # their own sentinel, none of P's
+    assert out["after_garbage"] == out["after_garbage_a"] == [*ids[:2], fake(3)]  # the sentinel only
+    assert out["answers"] == [
+        {"who": p.replace(" ", ""), "grants": [*ids[:2], fake(3)]},
+        {"who": p.replace(" ", ""), "grants": [*ids[:2], fake(3)]},
+        {"who": other_firm.replace(" ", ""), "grants": [fake(2)]},
+    ]  # each tab answers an ask of its own person only, with what it holds
+    assert out["bound"]["count"] == 64 and out["bound"]["ids"] == out["bound"]["expected"]
+    assert out["after_logout_b"] == [] and out["after_logout_a"] == []
+    assert out["after_logout_other_firm"] == [fake(2), fake(4)] and out["after_logout_same_firm"] == [fake(1)]
+    assert out["relogin"] == [fake(2), fake(4)]  # P's document forgotten, the other firm's person's received
+    assert out["touched"] == []

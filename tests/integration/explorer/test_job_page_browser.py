@@ -4,11 +4,13 @@ owner's terms release its three counts with noise (``privacy.dp``). The job's cl
 page: it shows the noisy counts, their ε and what the job spent, the summary checked in the browser, and none of the
 exact counts, which only the parties' ``record.json`` holds; a disclosure document the client picks is found to
 carry the record the log holds, and the proof of its claim to hold. A screenshot goes to
-``build/test-artifacts/explorer/`` (or ``$TEST_ARTIFACTS``)."""
+``build/test-artifacts/explorer/`` (or ``$TEST_ARTIFACTS``). On the same app, two tabs of the client share the terms
+documents one opened (``static/openings.js``)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -135,3 +137,39 @@ def test_the_job_page_shows_the_noisy_counts_and_their_epsilon_and_no_exact_coun
         assert errors == []
     finally:
         page.close()
+
+
+def test_a_second_tab_of_the_person_holds_the_terms_documents_the_first_opened(
+    browser: Any, served: tuple[str, str, Job]
+) -> None:
+    """Two tabs of one browser logged in as the job's client (``static/openings.js`` over the browser's
+    BroadcastChannel): a terms document opened on the grants page of the first is held in the second, opened after
+    it, and a logout in the first forgets it in the second. The module's other rules (another person's tab,
+    malformed messages, the bound) are tested under Node, ``test_grant_terms_js.py``. About 2 to 3 s."""
+    url, _, _ = served
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    context.on("weberror", lambda exc: errors.append(str(exc.error)))
+    # each tab's own session storage holds the client's token, as a login in each tab would (not about:blank's)
+    context.add_init_script(
+        f"if (location.protocol === 'http:') sessionStorage.setItem('explorer.token', '{CLIENT_ORG}')"
+    )
+    document = {"grant_id": "0x" + "ab" * 32, "salt": "0x" + "cd" * 32, "purpose": "research"}
+    try:
+        first = context.new_page()
+        first.goto(f"{url}/#/grants")
+        first.get_by_test_id("grants-table").wait_for()
+        first.get_by_test_id("open-files").set_input_files(
+            files=[{"name": "terms.json", "mimeType": "application/json", "buffer": json.dumps(document).encode()}]
+        )
+        first.get_by_test_id("open-files-status").filter(has_text="1").wait_for()
+        second = context.new_page()
+        second.goto(f"{url}/#/grants")
+        second.get_by_test_id("open-files-status").filter(has_text="1").wait_for(timeout=10_000)
+        first.get_by_test_id("logout").click()
+        second.wait_for_function(
+            "() => document.querySelector('[data-testid=open-files-status]')?.textContent === ''", timeout=10_000
+        )
+        assert errors == []
+    finally:
+        context.close()

@@ -313,7 +313,8 @@ def test_a_private_grants_grantee_opens_its_page_with_its_terms_document(
     shot(page, "private-grant-not-under-its-asset-for-another-firm")
     page.close()
 
-    # a new tab holds nothing: the list shows the grant once the officer opens the document there
+    # another browser context (as another browser: no tab shares with it) holds nothing: the list shows the grant
+    # once the officer opens the document there
     page = login(browser, live, f"compliance@{grantee}")
     page.goto(f"{live.url}/#/grants")
     page.get_by_test_id("grants-table").wait_for(timeout=20_000)
