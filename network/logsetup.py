@@ -284,7 +284,11 @@ class ChainRegulators(Collection[str]):
     next question. Before the view has read the chain, the founders' only.
 
     The set is worked out once per snapshot of the view (:meth:`current`) and kept while every org's roles were
-    read: asking it again, per row or per request, costs no chain read until the view reads a change."""
+    read: asking it again, per row or per request, costs no chain read until the view reads a change.
+
+    :meth:`holders` answers another question from the same reads: which orgs hold the role, whatever their status
+    now (a removed regulator too). The query visibility rule asks that one (:func:`query_regulators`): a query was a
+    regulator's when it was made, and a removed org's people log in no more, so it makes none after."""
 
     def __init__(self, view: TrustView, description: ConsortiumDescription, roles_of: RolesOf | None = None) -> None:
         self._view = view
@@ -292,30 +296,42 @@ class ChainRegulators(Collection[str]):
         self._listed = frozenset(m.org for m in description.members if Role.REGULATOR in m.roles)
         self._roles_of = roles_of if roles_of is not None else registry_roles(view, description)
         self._roles: dict[str, Role] = {}  # roles are fixed at admission: read once per org
-        self._current: tuple[TrustSnapshot, frozenset[str]] | None = None  # the set worked out for a snapshot
+        # the sets worked out for a snapshot: the regulators now, and every holder of the role
+        self._current: tuple[TrustSnapshot, frozenset[str], frozenset[str]] | None = None
 
     def current(self) -> frozenset[str]:
         """The regulators as the view's latest snapshot says (the founders' before it has one)."""
+        return self._sets()[0]
+
+    def holders(self) -> frozenset[str]:
+        """The orgs that hold the regulator role as the view's latest snapshot says, whatever their status now:
+        :meth:`current` and the regulators removed since (the founders' before the view has a snapshot)."""
+        return self._sets()[1]
+
+    def _sets(self) -> tuple[frozenset[str], frozenset[str]]:
         snapshot = self._view.snapshot
         if snapshot is None:
-            return self._listed
+            return self._listed, self._listed
         kept = self._current
         if kept is not None and kept[0] is snapshot:
-            return kept[1]
+            return kept[1], kept[2]
         statuses = snapshot.statuses
-        found: set[str] = {o for o in self._listed if statuses is None or o not in statuses or snapshot.member(o)}
+        now: set[str] = {o for o in self._listed if statuses is None or o not in statuses or snapshot.member(o)}
+        held: set[str] = set(self._listed)
         complete = True
         for org in snapshot.orgs():
-            if org in self._founders or not snapshot.member(org):
+            if org in self._founders:
                 continue
             roles = self._roles_now(org)
             if roles is None:
                 complete = False
             elif Role.REGULATOR in roles:
-                found.add(org)
-        answer = frozenset(found)
+                held.add(org)
+                if snapshot.member(org):
+                    now.add(org)
+        answer = (frozenset(now), frozenset(held))
         if complete:  # an org not read is asked again at the next question, not at the next change
-            self._current = (snapshot, answer)
+            self._current = (snapshot, *answer)
         return answer
 
     def _roles_now(self, org: str) -> Role | None:
@@ -340,6 +356,33 @@ class ChainRegulators(Collection[str]):
 
     def __len__(self) -> int:
         return len(self.current())
+
+
+class _RoleHolders(Collection[str]):
+    """The orgs that hold the regulator role, whatever their status now (:meth:`ChainRegulators.holders`), as a
+    collection asked anew at each question."""
+
+    def __init__(self, regulators: ChainRegulators) -> None:
+        self._regulators = regulators
+
+    def __contains__(self, org: object) -> bool:
+        return isinstance(org, str) and org in self._regulators.holders()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._regulators.holders()))
+
+    def __len__(self) -> int:
+        return len(self._regulators.holders())
+
+
+def query_regulators(regulators: Collection[str]) -> Collection[str]:
+    """Whose queries the query visibility rule (``notary.event.QueryVisibility``) takes for a regulator's, given
+    ``regulators`` (:func:`regulator_orgs`): with the chain's, every org that holds the role, a regulator removed
+    since included, so that what a firm was shown of a regulator's queries of its data stays shown (a removed org's
+    people log in no more, so it makes no query after its removal); otherwise ``regulators`` themselves."""
+    if isinstance(regulators, ChainRegulators):
+        return _RoleHolders(regulators)
+    return regulators
 
 
 def regulator_orgs(description: ConsortiumDescription, trust: TrustView | None = None) -> Collection[str]:
@@ -435,6 +478,7 @@ def read_access(
         gateway_keys=gateway_keys(description),
         witness_keys={m.org: m.identity.witness_public_key for m in description.members if Role.WITNESS in m.roles},
         regulators=regulators,
+        query_regulators=query_regulators(regulators),
         trusted=() if explorer is None else (explorer,),
         people=person,
         monitor_token=monitor_token(directory),

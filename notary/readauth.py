@@ -202,7 +202,9 @@ class ReadAccess:
     regulators; ``trusted``: service names that may read everything (the explorer); ``people``: the check of
     a person's ``Authorization`` header, or ``None`` to accept no people; ``monitor_token``: the bearer token
     of the consortium's monitoring, which reads the operations figures and nothing else (``None``: no monitor);
-    ``subjects_see_regulator``: the ``audit`` policy ``regulator_queries_visible_to_subject``; ``certificates``: the
+    ``subjects_see_regulator``: the ``audit`` policy ``regulator_queries_visible_to_subject``; ``query_regulators``:
+    whose queries that rule takes for a regulator's (default: ``regulators``; the orgs holding the role, a removed
+    one too, from ``network.logsetup.query_regulators``); ``certificates``: the
     check of a member's client certificate (mutual TLS), or ``None`` to accept none; ``operators``: the orgs that
     run the notary, whose readers (not their witness keys) may resolve its alarms."""
 
@@ -218,6 +220,7 @@ class ReadAccess:
         subjects_see_regulator: bool = False,
         certificates: CertificateCheck | None = None,
         operators: Collection[str] = (),
+        query_regulators: Collection[str] | None = None,
     ) -> None:
         self._operators = frozenset(operators)
         self._gateway = {org: _reader_public_key(k) for org, k in gateway_keys.items()}
@@ -225,6 +228,7 @@ class ReadAccess:
         self._loaded = ParsedKeys(_reader_public_key, (ValueError, SM2Error))
         self._witness = {org: _reader_public_key(k) for org, k in witness_keys.items()}
         self._regulators = regulators  # asked at each read: one that follows the chain may grow
+        self._query_regulators = regulators if query_regulators is None else query_regulators
         self._subjects_see_regulator = subjects_see_regulator
         self._trusted = frozenset(trusted)
         self._people = people
@@ -234,10 +238,10 @@ class ReadAccess:
 
     @property
     def visibility(self) -> QueryVisibility:
-        """The query visibility rule under the regulators now: asked once per authenticated read, so one that
-        follows the chain (``network.logsetup.ChainRegulators``, its set kept per snapshot) counts a regulator
-        admitted later, and no longer one removed, with no chain read per event."""
-        return QueryVisibility(frozenset(self._regulators), self._subjects_see_regulator)
+        """The query visibility rule under the regulators' queries: asked once per authenticated read, so one that
+        follows the chain (``network.logsetup.query_regulators``, its set kept per snapshot) counts a regulator
+        admitted later, and still one removed since, with no chain read per event."""
+        return QueryVisibility(frozenset(self._query_regulators), self._subjects_see_regulator)
 
     @property
     def accepts_certificates(self) -> bool:

@@ -33,7 +33,7 @@ from explorer.notary_client import NotaryClient
 from explorer.state import ChainState
 from network.description import ConsortiumDescription
 from network.logins import Authenticator, Person
-from network.logsetup import chain_log_keys, regulator_orgs
+from network.logsetup import chain_log_keys, query_regulators, regulator_orgs
 from network.shredding import ShredBook
 from network.witnesskeys import (
     ChainWitnessKeys,
@@ -105,9 +105,10 @@ class Explorer:
     @property
     def visibility(self) -> QueryVisibility:
         """Who sees the explorer's query events beyond the querying firm: ``consortium.json``'s ``audit`` policy
-        over the regulators now (:attr:`regulators`: with a trust view, the chain's, worked out once per snapshot of
-        it, so asking this costs no chain read per row). Ask it once per request."""
-        return self.description.query_visibility(self.regulators)
+        over the regulators' queries (``network.logsetup.query_regulators`` of :attr:`regulators`: with a trust
+        view, every org holding the role on chain, one removed since too, worked out once per snapshot of it, so
+        asking this costs no chain read per row). Ask it once per request."""
+        return self.description.query_visibility(query_regulators(() if self.regulators is None else self.regulators))
 
     def witnesses_for(self, size: int | None) -> CheckpointWitnesses:
         """The witness keys and policy the checkpoint of ``size`` is counted under, and the log keys it is checked
