@@ -7,8 +7,8 @@ carry the record the log holds, and the proof of its claim to hold, then bound t
 evidence bundle, which the page fetches from the explorer (``/calls/{id}/evidence``) with the keys for its checkpoint
 (``/keys?size=``) and checks in the browser: a real bundle (``tests.unit.cli.test_disclosure_evidence.log_bundles``:
 the three steps logged under the keys of a consortium directory, a checkpoint its witnesses cosigned) before its
-anchor, which the stand-in notary serves. A screenshot goes to ``build/test-artifacts/explorer/`` (or
-``$TEST_ARTIFACTS``)."""
+anchor, which the stand-in notary serves; and, once the notary withholds it, the explorer's 404 said as such. A
+screenshot goes to ``build/test-artifacts/explorer/`` (or ``$TEST_ARTIFACTS``)."""
 
 from __future__ import annotations
 
@@ -61,7 +61,8 @@ def noisy_job() -> tuple[str, Job]:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Job]]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Job, set[str]]]:
+    """The explorer's URL, the job's tag, the job, and the event ids whose bundle the notary withholds (404)."""
     job_id, job = noisy_job()
     record = job.client_files[RECORD_FILE]
     grant = job.signed.record.grant_id
@@ -88,8 +89,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str,
         for b in logged.values()
     }
 
+    withheld: set[str] = set()
+
     def evidence(event_id: str) -> EvidenceBundle:
-        if event_id not in unanchored:
+        if event_id not in unanchored or event_id in withheld:
             raise NotFoundError(f"evidence for call {event_id} at the notary yet")
         return EvidenceBundle.from_json(unanchored[event_id])
 
@@ -101,7 +104,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str,
     with job_explorer_app(directory, entries, ORGS, GRANTS, CHECKPOINTS[:1], notary, keys) as app:
         server = ApiServer(app)
         try:
-            yield server.url, tag, job
+            yield server.url, tag, job, withheld
         finally:
             server.stop()
 
@@ -113,9 +116,9 @@ def browser() -> Iterator[Any]:
 
 
 def test_the_job_page_shows_the_noisy_counts_and_their_epsilon_and_no_exact_count(
-    browser: Any, served: tuple[str, str, Job]
+    browser: Any, served: tuple[str, str, Job, set[str]]
 ) -> None:
-    url, tag, job = served
+    url, tag, job, withheld = served
     dp = job.signed.record.dp
     assert dp is not None and dp.inputs is not None
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -171,6 +174,13 @@ def test_the_job_page_shows_the_noisy_counts_and_their_epsilon_and_no_exact_coun
         )
         assert (bound.get_attribute("data-checkpoint"), bound.get_attribute("data-block")) == ("3", "")
         assert "ev-2" in bound.inner_text(), bound.inner_text()  # the record step, named in the page's language
+        # a bundle the explorer answers 404 for (the notary holds none yet): said, and nothing bound
+        withheld.add("ev-2")
+        page.get_by_test_id("disclosure-file").set_input_files(
+            files=[{"name": "again.json", "mimeType": "application/json", "buffer": disclosure}]
+        )
+        page.wait_for_selector("[data-testid=disclosure-logged][data-failed=not_found]")
+        assert page.get_by_test_id("disclosure-logged").get_attribute("data-bound") == "false"
         assert errors == []
     finally:
         page.close()
