@@ -3,7 +3,11 @@
 // it is shown for, a record.json's SHA-256, tag and summary against what the job's events name, and a disclosure
 // document checked whole, as `consortium verify disclosure` checks it (privacy.document.verify_document): its
 // record against the log, the record's two signatures, the VRF proof (vrf.js) and the Merkle paths to the
-// committed root. No DOM and no strings of the UI: the job page (views/jobs.js) shows the outcome.
+// committed root; and a disclosure bound to the log through the evidence bundle of the job's record step, as
+// `consortium verify disclosure --evidence` binds it (sdk.disclosure): the bundle verified by verify.js (inclusion,
+// checkpoint, cosignatures, the anchor's proofs and log), then its event checked to be the record step of the
+// document's record (privacy.document.disclosure_binding). No DOM and no strings of the UI: the job page
+// (views/jobs.js) shows the outcome.
 
 import { concat, equalBytes, fromBase64 as strictBase64, fromHex, toHex } from "./log/bytes.js";
 import { CheckError } from "./log/errors.js";
@@ -12,10 +16,12 @@ import { SHA256, SM3, hashLeaf } from "./log/hashing.js";
 import { rootFromInclusion } from "./log/proof.js";
 import { importSm2, verifySm2 } from "./log/smcrypto.js";
 import { importEd25519, sha256, verifyEd25519 } from "./log/webcrypto.js";
+import { passed, verifyBundle, verifyChain } from "./verify.js";
 import { VrfError, vrfSuite } from "./vrf.js";
 
 /** @import { TreeHash } from "./log/hashing.js" */
 /** @import { VrfSuite } from "./vrf.js" */
+/** @import { ChainStep, Step } from "./verify.js" */
 
 /** The tag's context string (privacy.asset.JOB_TAG_CONTEXT). */
 const TAG_CONTEXT = "consortium-ledger/psi-job-tag/v1\n";
@@ -450,4 +456,122 @@ async function proveClaim(document, recordBytes, namedDigestOk, claim, found) {
   }
 
   if (!equalBytes(beta, output)) throw new ProofFailed("output", "vrf.output is not the output the VRF proof gives");
+}
+
+// -- a disclosure bound to the log -------------------------------------------------------------------------------
+
+/**
+ * One check that a bundle's event is the record step of a record's job, named as privacy.document.disclosure_binding
+ * names it: "event" (an allowed step naming a record), "psi_record" (the record's SHA-256), "caller" (the record's
+ * client firm), "provider" (its server firm), "job" (the tag of its grant id and job id).
+ * @typedef {{name: "event" | "psi_record" | "caller" | "provider" | "job", ok: boolean, detail: string}} Binding
+ */
+
+/**
+ * Whether the log entry ``entry`` (an evidence bundle's, verified) is the event of the record step of the job
+ * ``record`` records, whose bytes hash to ``digest``: every check made, each failure named, as
+ * privacy.document.disclosure_binding makes them. Never throws.
+ * @param {Record<string, any>} record  the signed record's ``record``
+ * @param {string} digest  the SHA-256 of the record's bytes, lower-case hex
+ * @param {Uint8Array} entry  the entry's bytes
+ * @returns {Promise<Binding[]>}
+ */
+export async function recordStepBinding(record, digest, entry) {
+  let event;
+  try {
+    event = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(entry));
+  } catch (exc) {
+    return [{ name: "event", ok: false, detail: `the bundle's entry is not JSON: ${/** @type {Error} */ (exc).message}` }];
+  }
+  if (event === null || typeof event !== "object" || Array.isArray(event))
+    return [{ name: "event", ok: false, detail: "the bundle's entry is not a JSON object" }];
+  const id = JSON.stringify(event.event_id);
+  const named = event.psi_record;
+  const decision = event.decision;
+  const step =
+    decision !== "allow"
+      ? `event ${id} was not allowed (decision ${JSON.stringify(decision)}): not a record step`
+      : typeof named !== "string"
+        ? `event ${id} names no record (psi_record): not the record step of a PSI job`
+        : `event ${id} is an allowed record step of a PSI job`;
+  const same =
+    named === digest
+      ? `the event names the record's SHA-256 ${digest}`
+      : `the event names ${named === undefined || named === null ? "no record" : `the record ${named}`}, not this ` +
+        `record (${digest}): the document's record is not the one the owner's gateway logged`;
+  /** @type {Binding[]} */
+  const checks = [
+    { name: "event", ok: decision === "allow" && typeof named === "string", detail: step },
+    { name: "psi_record", ok: named === digest, detail: same },
+  ];
+  const tag = await jobTag(String(record.grant_id), String(record.job_id));
+  /** @type {[Binding["name"], string, unknown, string][]} */
+  const fields = [
+    ["caller", "caller_org", record.client?.org, "the record's client"],
+    ["provider", "provider_org", record.server?.org, "the record's server"],
+    ["job", "psi_job", tag, `the tag of job ${record.job_id} under grant ${record.grant_id}`],
+  ];
+  for (const [name, field, want, who] of fields) {
+    const found = event[field];
+    const ok = found === want;
+    checks.push({
+      name,
+      ok,
+      detail: ok ? `${field} ${found} is ${who}` : `${field} ${JSON.stringify(found)} is not ${who} (${want})`,
+    });
+  }
+  return checks;
+}
+
+/**
+ * Where the log holds the record step a disclosure is bound to: its event, its leaf index, the cosigned checkpoint
+ * that includes it, the block that anchored that checkpoint (null: not anchored yet) and the owner's gateway.
+ * @typedef {{event_id: string, index: number, checkpoint: number, block: number | null, gateway: string}} Logged
+ */
+
+/**
+ * A disclosure's record bound to the log by the record step's evidence bundle, or the part that failed.
+ * @typedef {object} LogBinding
+ * @property {boolean} ok  the bundle verifies and its event is the record step of the record
+ * @property {"evidence" | "pending" | "chain" | "binding" | null} failed  the part that failed: "evidence" (a step of
+ *   verifyBundle), "pending" (the event is in no cosigned checkpoint yet), "chain" (a step of verifyChain) or
+ *   "binding" (the event is not the record step of this record)
+ * @property {Step[]} evidence  verifyBundle's steps
+ * @property {ChainStep[]} chain  verifyChain's steps (ok null: the anchor is pending, or a v1 bundle)
+ * @property {Binding[]} binding  recordStepBinding's checks; empty when the bundle did not verify
+ * @property {Logged | null} logged  when ok
+ */
+
+/**
+ * Bind a disclosure's record to the log as `consortium verify disclosure --evidence` does: the record step's
+ * evidence bundle verified against ``keys`` (verifyBundle, then verifyChain), then its event checked to be the
+ * record step of ``record`` (recordStepBinding). The checks after a failed part are not made. Never throws.
+ * @param {unknown} bundle  the evidence bundle (parsed JSON)
+ * @param {unknown} keys  the keys it is checked against (GET /api/v1/keys for its checkpoint)
+ * @param {Record<string, any>} record  the document's record (its ``record``)
+ * @param {string} digest  the SHA-256 of the document's record, hex
+ * @returns {Promise<LogBinding>}
+ */
+export async function bindDisclosure(bundle, keys, record, digest) {
+  const evidence = await verifyBundle(bundle, keys);
+  const chain = await verifyChain(bundle, keys);
+  /** @type {LogBinding} */
+  const answer = { ok: false, failed: null, evidence, chain, binding: [], logged: null };
+  if (!passed(evidence)) return { ...answer, failed: "evidence" };
+  if (evidence.some((s) => s.ok === null)) return { ...answer, failed: "pending" };
+  if (!passed(chain)) return { ...answer, failed: "chain" };
+  const b = /** @type {Record<string, any>} */ (bundle); // verifyBundle found it a bundle, its entry base64
+  const entry = strictBase64(b.entry, "entry");
+  const binding = await recordStepBinding(record, digest, entry);
+  if (!binding.every((c) => c.ok)) return { ...answer, failed: "binding", binding };
+  const event = JSON.parse(new TextDecoder().decode(entry)); // the binding parsed it as a JSON object
+  const block = b.anchor && typeof b.anchor === "object" && b.anchor.block ? b.anchor.block.number : null;
+  const logged = {
+    event_id: String(event.event_id),
+    index: Number(b.index),
+    checkpoint: Number(b.checkpoint.size),
+    block: typeof block === "number" ? block : null,
+    gateway: String(event.gateway_id),
+  };
+  return { ...answer, ok: true, binding, logged };
 }

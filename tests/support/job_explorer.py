@@ -4,11 +4,11 @@ other token is refused as a forged one would be), and the grants a chain snapsho
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
-from typing import cast
+from typing import Any, cast
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -53,8 +53,11 @@ def job_explorer_app(
     orgs: Iterable[str],
     grants: Sequence[GrantInfo] = (),
     checkpoints: Sequence[dict[str, object]] = (),
+    notary: object | None = None,
+    keys: Callable[..., dict[str, Any]] | None = None,
 ) -> Iterator[FastAPI]:
-    """The explorer's app whose index holds ``entries`` (leaves 0, 1, ...) and ``checkpoints``."""
+    """The explorer's app whose index holds ``entries`` (leaves 0, 1, ...) and ``checkpoints``; with ``notary`` (its
+    ``evidence(event_id)``) and ``keys`` (``Explorer.keys``), a call's evidence and the keys to check it against."""
     index = CallIndex(directory / "calls.db")
     index.add_entries(0, list(entries))
     if checkpoints:
@@ -63,6 +66,7 @@ def job_explorer_app(
         auth=OrgTokenLogins([*orgs, REGULATOR]), recorder=None, limits=Limits(), directory=directory, calls=index,
         shreds=NoShreds(), visibility=QueryVisibility(frozenset({REGULATOR})),
         state=SimpleNamespace(snapshot=Snapshot(block=7, block_time=1_795_000_000, grants=tuple(grants))),
+        notary=notary, keys=keys,
     )  # fmt: skip
     try:
         yield create_app(cast(Explorer, stand_in))

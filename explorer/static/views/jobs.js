@@ -2,19 +2,21 @@
 // its provenance and evidence), its place in the log (leaf indices, the covering checkpoint, its cosignatures
 // and anchor), and, from a record.json the person holds, the record's counts and digests, checked in this browser
 // against the SHA-256 and the tag the log holds; the same for the record a disclosure document carries, whose claim it
-// checks whole (the record's signatures, the VRF proof, the Merkle paths) and shows. The file never leaves the browser.
+// checks whole (the record's signatures, the VRF proof, the Merkle paths) and shows, then binds to the log through
+// the evidence bundle of the job's record step (psi.js bindDisclosure). The file never leaves the browser.
 
-import { getJson, isObject } from "../api.js";
+import { ApiError, getJson, isObject } from "../api.js";
 import { h, link } from "../dom.js";
 import { fmtMs, fmtNum, text } from "../format.js";
 import { t } from "../i18n.js";
 import { badge, decisionBadge, httpStatusBadge, kv, mono, okBadge, section, table } from "../widgets.js";
-import { checkDisclosure, checkRecord, checkSummary } from "../psi.js";
+import { bindDisclosure, checkDisclosure, checkRecord, checkSummary } from "../psi.js";
+import { fetchKeys } from "../session.js";
 import { anchorState, assetLink, blockLink, chips, orgLink, pageHeader, statusMessage, txLink } from "./_shared.js";
 
 /** @import { Ctx } from "../router.js" */
 /** @import { PsiJob, JobStep } from "../types.js" */
-/** @import { ProofFailure } from "../psi.js" */
+/** @import { LogBinding, ProofFailure } from "../psi.js" */
 
 /**
  * ``epsilon`` (a decimal string of at most three places) times ``n``, exactly, in the same form.
@@ -196,17 +198,92 @@ function proofFailure(failed, leaf) {
   }
 }
 
-/** The form that checks a disclosure document in the browser: its record against the log, the proof of its claim. */
+/**
+ * What failed of a disclosure's binding to the log (psi.js LogBinding), in words: the first step that failed.
+ * @param {LogBinding} bound
+ */
+function bindingFailure(bound) {
+  const first = (/** @type {{step: string, ok: boolean | null, detail: string}[]} */ steps, /** @type {boolean} */ pending) =>
+    steps.find((s) => (pending ? s.ok === null : s.ok === false));
+  switch (bound.failed) {
+    case "evidence":
+    case "chain": {
+      const step = first(bound.failed === "evidence" ? bound.evidence : bound.chain, false);
+      return t("job.bindEvidenceFails", { step: step?.step ?? "", detail: step?.detail ?? "" });
+    }
+    case "pending":
+      return t("job.bindPending", { detail: first(bound.evidence, true)?.detail ?? "" });
+    default:
+      return t("job.bindBindingFails", {
+        checks: bound.binding.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`).join("; "),
+      });
+  }
+}
+
+/**
+ * Bind the disclosure's record to the log: the evidence bundle of the job's record step (the step whose event names
+ * the record the page shows), fetched from the explorer as the person may read it (the rule of the call: its
+ * parties and the regulator), checked in this browser (verify.js) against the keys valid for its checkpoint, and
+ * its event checked to be the record step of the document's record. Shown in ``into``.
+ * @param {PsiJob} job
+ * @param {Record<string, any>} record  the document's record
+ * @param {string} digest  its SHA-256, hex
+ * @param {HTMLElement} into
+ * @param {() => boolean} current  false once another file was picked or the page left
+ */
+async function bindOnPage(job, record, digest, into, current) {
+  const say = (/** @type {string} */ failed, /** @type {string} */ message, /** @type {"ok" | "warn" | "fail"} */ kind) => {
+    into.dataset.failed = failed;
+    into.dataset.bound = String(failed === "");
+    statusMessage(into, message, kind);
+  };
+  const stepOf = (job.steps || []).find((s) => s.step === "record" && s.record_sha256 && s.record_sha256 === job.record_sha256);
+  if (!stepOf) return say("no_step", t("job.bindNoStep"), "fail");
+  const eventId = stepOf.call.event_id;
+  statusMessage(into, t("job.bindBusy", { event: eventId }), "info");
+  let bundle;
+  let keys;
+  try {
+    bundle = await getJson(`/calls/${encodeURIComponent(eventId)}/evidence`);
+    const size = isObject(bundle) && isObject(bundle.checkpoint) ? Number(bundle.checkpoint.size) : undefined;
+    keys = await fetchKeys(size);
+  } catch (exc) {
+    if (!current()) return;
+    // the explorer answers 404 alike for a call the person may not see and for one the notary holds no bundle of
+    if (exc instanceof ApiError && exc.status === 404)
+      return say("not_found", t("job.bindNotFound", { event: eventId, detail: exc.detail ?? "" }), "fail");
+    return say("unavailable", t("job.bindUnavailable", { event: eventId, detail: /** @type {Error} */ (exc).message }), "fail");
+  }
+  if (!current()) return;
+  const bound = await bindDisclosure(bundle, keys, record, digest);
+  if (!current()) return;
+  if (!bound.ok || !bound.logged) return say(bound.failed ?? "binding", bindingFailure(bound), "fail");
+  const logged = bound.logged;
+  const where = { event: logged.event_id, index: fmtNum(logged.index), size: fmtNum(logged.checkpoint) };
+  into.dataset.checkpoint = String(logged.checkpoint);
+  into.dataset.block = logged.block === null ? "" : String(logged.block);
+  if (logged.block === null) return say("", t("job.bindHoldsUnanchored", where), "warn");
+  say("", t("job.bindHolds", { ...where, block: fmtNum(logged.block) }), "ok");
+}
+
+/**
+ * The form that checks a disclosure document in the browser: its record against the log, the proof of its claim,
+ * then the record bound to the log through the record step's evidence bundle (bindOnPage).
+ */
 function disclosureCheck(/** @type {PsiJob} */ job) {
   const input = h("input", { type: "file", id: "disclosure-file", accept: ".json,application/json", testid: "disclosure-file" });
   const status = h("div", { testid: "disclosure-status", "aria-live": "polite" });
   const out = h("div", { testid: "disclosure-check" });
+  let latest = 0; // the file picked last: an earlier one's binding, still fetching, never shows over it
   input.addEventListener("change", async () => {
+    const mine = ++latest;
+    const current = () => mine === latest && input.isConnected;
     const file = input.files && input.files[0];
     out.replaceChildren();
+    delete out.dataset.ok;
     if (!file) return;
     const checked = await checkDisclosure(new Uint8Array(await file.arrayBuffer()), job);
-    if (!input.isConnected) return;
+    if (!current()) return;
     const rc = checked.recordCheck;
     const proof = checked.proof;
     const logged =
@@ -259,8 +336,12 @@ function disclosureCheck(/** @type {PsiJob} */ job) {
         ],
         [t("job.claimProof"), proofRow],
       ]),
-      h("p", { class: "muted" }, t("job.disclosureEvidence")),
     );
+    if (!good || !rc.record) return;
+    // the claim holds for the record the explorer reports: bound to the log by the record step's evidence bundle
+    const bound = h("div", { testid: "disclosure-logged", "aria-live": "polite" });
+    out.append(h("p", { class: "muted" }, t("job.disclosureEvidence")), bound);
+    await bindOnPage(job, rc.record, rc.digest, bound, current);
   });
   return section(
     t("job.disclosure"),

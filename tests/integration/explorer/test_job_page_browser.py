@@ -3,9 +3,13 @@ real SQLite call index served on loopback (``tests.support.job_explorer``), hold
 owner's terms release its three counts with noise (``privacy.dp``). The job's client logs in and opens the job's
 page: it shows the noisy counts, their ε and what the job spent, the summary checked in the browser, and none of the
 exact counts, which only the parties' ``record.json`` holds; a disclosure document the client picks is found to
-carry the record the log holds, and the proof of its claim to hold. A screenshot goes to
-``build/test-artifacts/explorer/`` (or ``$TEST_ARTIFACTS``). On the same app, two tabs of the client share the terms
-documents one opened (``static/openings.js``)."""
+carry the record the log holds, and the proof of its claim to hold, then bound to the log by the record step's
+evidence bundle, which the page fetches from the explorer (``/calls/{id}/evidence``) with the keys for its checkpoint
+(``/keys?size=``) and checks in the browser: a real bundle (``tests.unit.cli.test_disclosure_evidence.log_bundles``:
+the three steps logged under the keys of a consortium directory, a checkpoint its witnesses cosigned) before its
+anchor, which the stand-in notary serves; and, once the notary withholds it, the explorer's 404 said as such. A
+screenshot goes to ``build/test-artifacts/explorer/`` (or ``$TEST_ARTIFACTS``). On the same app, two tabs of the
+client share the terms documents one opened (``static/openings.js``)."""
 
 from __future__ import annotations
 
@@ -13,10 +17,15 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from explorer.errors import NotFoundError
+from explorer.keys import consortium_keys
+from network.witnesskeys import offline_witnesses
+from notary.bundle import EvidenceBundle
 from notary.event import canonical_entry
 from privacy.asset import job_tag
 from privacy.jobfiles import RECORD_FILE
@@ -26,7 +35,9 @@ from tests.support.apiserver import ApiServer
 from tests.support.browser import launched, shot
 from tests.support.job_explorer import job_explorer_app
 from tests.support.privacy_job import CLIENT_ORG, SERVER_ORG, Job, small_job
+from tests.unit.cli.test_disclosure_evidence import log_bundles
 from tests.unit.explorer.test_job_page import CHECKPOINTS, GRANTS, ORGS, step
+from tests.unit.network.test_crypto_suite import consortium
 
 pytestmark = [pytest.mark.browser]
 
@@ -52,7 +63,8 @@ def noisy_job() -> tuple[str, Job]:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Job]]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Job, set[str]]]:
+    """The explorer's URL, the job's tag, the job, and the event ids whose bundle the notary withholds (404)."""
     job_id, job = noisy_job()
     record = job.client_files[RECORD_FILE]
     grant = job.signed.record.grant_id
@@ -69,10 +81,32 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str,
         ),
     ]
     entries = [canonical_entry(e) for e in events]
-    with job_explorer_app(tmp_path_factory.mktemp("explorer"), entries, ORGS, GRANTS, CHECKPOINTS[:1]) as app:
+    # the steps logged under a consortium directory's keys: each one's bundle before the anchor, as the notary
+    # serves it until then
+    keys_root = tmp_path_factory.mktemp("consortium")
+    description = consortium(keys_root, "intl")
+    logged, _ = log_bundles(keys_root, description, events)
+    unanchored = {
+        str(b["event_id"]): {**b, "anchor": None, "pending": [{"part": "anchor", "reason": "not anchored yet"}]}
+        for b in logged.values()
+    }
+
+    withheld: set[str] = set()
+
+    def evidence(event_id: str) -> EvidenceBundle:
+        if event_id not in unanchored or event_id in withheld:
+            raise NotFoundError(f"evidence for call {event_id} at the notary yet")
+        return EvidenceBundle.from_json(unanchored[event_id])
+
+    def keys(size: int | None = None, chosen: object = None) -> dict[str, Any]:
+        return consortium_keys(description, offline_witnesses(description))
+
+    notary = SimpleNamespace(evidence=evidence)
+    directory = tmp_path_factory.mktemp("explorer")
+    with job_explorer_app(directory, entries, ORGS, GRANTS, CHECKPOINTS[:1], notary, keys) as app:
         server = ApiServer(app)
         try:
-            yield server.url, tag, job
+            yield server.url, tag, job, withheld
         finally:
             server.stop()
 
@@ -84,9 +118,9 @@ def browser() -> Iterator[Any]:
 
 
 def test_the_job_page_shows_the_noisy_counts_and_their_epsilon_and_no_exact_count(
-    browser: Any, served: tuple[str, str, Job]
+    browser: Any, served: tuple[str, str, Job, set[str]]
 ) -> None:
-    url, tag, job = served
+    url, tag, job, withheld = served
     dp = job.signed.record.dp
     assert dp is not None and dp.inputs is not None
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -134,6 +168,21 @@ def test_the_job_page_shows_the_noisy_counts_and_their_epsilon_and_no_exact_coun
         assert page.get_by_test_id("disclosure-check").get_attribute("data-ok") == "true"
         proof = page.get_by_test_id("disclosure-proof")
         assert proof.get_attribute("data-failed") is None and "intl" in proof.inner_text(), proof.inner_text()
+        # then bound to the log: the record step's bundle verified in this browser, its event the record step
+        bound = page.get_by_test_id("disclosure-logged")
+        page.wait_for_selector("[data-testid=disclosure-logged][data-bound]")
+        assert (bound.get_attribute("data-bound"), bound.get_attribute("data-failed")) == ("true", ""), (
+            bound.inner_text()
+        )
+        assert (bound.get_attribute("data-checkpoint"), bound.get_attribute("data-block")) == ("3", "")
+        assert "ev-2" in bound.inner_text(), bound.inner_text()  # the record step, named in the page's language
+        # a bundle the explorer answers 404 for (the notary holds none yet): said, and nothing bound
+        withheld.add("ev-2")
+        page.get_by_test_id("disclosure-file").set_input_files(
+            files=[{"name": "again.json", "mimeType": "application/json", "buffer": disclosure}]
+        )
+        page.wait_for_selector("[data-testid=disclosure-logged][data-failed=not_found]")
+        assert page.get_by_test_id("disclosure-logged").get_attribute("data-bound") == "false"
         assert errors == []
     finally:
         page.close()

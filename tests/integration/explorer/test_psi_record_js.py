@@ -11,11 +11,22 @@ either suite (``intl``: Ed25519 and ECVRF-EDWARDS25519-SHA512-TAI; ``sm``: SM2 a
 of members and non-members of a party's input and of the result verify, and a document with one byte of its VRF
 proof, a sibling of a Merkle path, a signature, its identifier, the committed VRF key (in a record signed again),
 its VRF output or its member flag changed is refused for that reason, as ``privacy.document.verify_document``
-refuses it. One ``node`` process for every case."""
+refuses it. One ``node`` process for every case.
+
+A disclosure is bound to the log as ``consortium verify disclosure --evidence`` binds it (``bindDisclosure``): real
+bundles of a log of four events holding the job's steps (``tests.unit.cli.test_disclosure_evidence``, in process:
+keys of a consortium directory, a checkpoint cosigned by its witnesses, the anchor in a block of an in-process node),
+checked under Node against the keys ``keysFromConsortium`` reads from its consortium.json. The record step's bundle
+before its anchor binds the document (checkpoint 4, not anchored); the bundle of another step of the job, of another
+call, a forged record's document (another record, so another ``psi_record``) and a bundle with a hash of its
+inclusion path changed are refused for that reason, the binding's failures the same as
+``privacy.document.disclosure_binding``'s; the anchored bundle's anchor proofs verify, and its Anchored log is
+found missing (the in-process block's anchor transaction calls an address without the AuditAnchor contract)."""
 
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import json
 import shutil
@@ -28,7 +39,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from privacy.asset import job_tag
-from privacy.document import parse_document, verify_document
+from privacy.document import disclosure_binding, parse_document, verify_document
 from privacy.errors import PrivacyError
 from privacy.jobfiles import RECORD_FILE
 from privacy.record import SignedRecord, format_signed_record, format_summary, parse_signed_record, sign_record
@@ -36,6 +47,8 @@ from privacy.suites import psi_suite
 from sdk.disclosure import make_disclosure
 from suite.sm2 import SM2PrivateKey
 from tests.support.privacy_job import CLIENT_ORG, JOB_ID, SERVER_ORG, small_job
+from tests.unit.cli.test_disclosure_evidence import RECORD_INDEX, REQUEST_INDEX, log_bundles
+from tests.unit.network.test_crypto_suite import consortium
 
 NODE = shutil.which("node")
 CHECK = Path(__file__).with_name("psi_record_check.mjs")
@@ -267,3 +280,81 @@ def test_the_browser_check_of_a_record_agrees_with_the_log(tmp_path: Path) -> No
     assert out["disclosures"]["genuine"]["claim"] == {
         "job_id": JOB_ID, "party": "client", "set": "result", "identifier": "ACCT:S3", "member": True,
     }  # fmt: skip
+
+
+@pytest.mark.skipif(NODE is None, reason="`node` is not on PATH: psi.js is checked with Node.js 20 or newer")
+def test_the_browser_binds_a_disclosure_to_the_log_by_the_record_steps_bundle(tmp_path: Path) -> None:
+    description = consortium(tmp_path, "intl")
+    bundles, _ = log_bundles(tmp_path, description)
+    job = small_job()
+    record = job.client_files[RECORD_FILE]
+    logged = {
+        "tag": job_tag(job.signed.record.grant_id, JOB_ID),
+        "record_sha256": hashlib.sha256(record).hexdigest(),
+        "summary_json": format_summary(job.signed),
+    }
+    genuine = make_disclosure(job.client_files, "ACCT:S3", set_name="result", member=True).data
+    forged_job = small_job.__wrapped__()  # the same job run again: other keys, another record
+    forged = make_disclosure(forged_job.client_files, "ACCT:S3", set_name="result", member=True).data
+
+    def before_anchor(bundle: dict[str, Any]) -> dict[str, Any]:  # as the notary serves it until the anchor
+        return {**bundle, "anchor": None, "pending": [{"part": "anchor", "reason": "not anchored yet"}]}
+
+    tampered = before_anchor(copy.deepcopy(bundles[RECORD_INDEX]))
+    tampered["inclusion"]["proof"][0] = _b64(b"\0" * 32)
+    cases = {
+        "the record step, before its anchor": (genuine, before_anchor(bundles[RECORD_INDEX])),
+        "the record step, anchored": (genuine, bundles[RECORD_INDEX]),
+        "the request step": (genuine, before_anchor(bundles[REQUEST_INDEX])),
+        "another call": (genuine, before_anchor(bundles[0])),
+        "a forged record": (forged, before_anchor(bundles[RECORD_INDEX])),
+        "a hash of the inclusion path changed": (genuine, tampered),
+    }
+    path = tmp_path / "cases.json"
+    listed = [
+        {"name": n, "bytes": _b64(d), "job": logged, "bundle": b, "consortium": description.to_json()}
+        for n, (d, b) in cases.items()
+    ]
+    path.write_text(json.dumps({"tags": [], "records": [], "bindings": listed}), encoding="utf-8")
+    assert NODE is not None
+    done = subprocess.run([NODE, str(CHECK), str(path)], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)["bindings"]
+    bound = out["the record step, before its anchor"]
+    assert (bound["ok"], bound["failed"]) == (True, None), bound
+    assert bound["logged"] == {
+        "event_id": f"ev-{RECORD_INDEX}", "index": RECORD_INDEX, "checkpoint": 4, "block": None,
+        "gateway": f"{SERVER_ORG}/gw-1",
+    }  # fmt: skip
+    assert [s["ok"] for s in bound["evidence"]] == [True] * 4 and {s["ok"] for s in bound["chain"]} == {None}
+    assert [c["name"] for c in bound["binding"] if c["ok"]] == ["event", "psi_record", "caller", "provider", "job"]
+    anchored = out["the record step, anchored"]
+    assert (anchored["ok"], anchored["failed"]) == (False, "chain")
+    assert {s["step"]: s["ok"] for s in anchored["chain"]} == {
+        "transaction in block": True, "transaction succeeded": True, "block hash": True, "anchor log": False,
+    }  # fmt: skip
+    assert "no Anchored log" in anchored["chain"][3]["detail"]
+    tampered_out = out["a hash of the inclusion path changed"]
+    assert (tampered_out["ok"], tampered_out["failed"], tampered_out["binding"]) == (False, "evidence", [])
+    assert {s["step"]: s["ok"] for s in tampered_out["evidence"]}["inclusion"] is False
+    # the binding's failures, each as privacy.document.disclosure_binding names them
+    digest = hashlib.sha256(record).digest()
+    forged_signed = parse_signed_record(forged_job.client_files[RECORD_FILE])
+    forged_digest = hashlib.sha256(forged_job.client_files[RECORD_FILE]).digest()
+    expected = {
+        "the request step": (job.signed, digest, bundles[REQUEST_INDEX], ["event", "psi_record"]),
+        "another call": (job.signed, digest, bundles[0], ["event", "psi_record", "caller", "provider", "job"]),
+        "a forged record": (forged_signed, forged_digest, bundles[RECORD_INDEX], ["psi_record"]),
+    }
+    for name, (signed, named, bundle, failed) in expected.items():
+        answer = out[name]
+        assert (answer["ok"], answer["failed"], answer["logged"]) == (False, "binding", None), name
+        assert [c["name"] for c in answer["binding"] if not c["ok"]] == failed, (name, answer["binding"])
+        python = disclosure_binding(signed, named, base64.b64decode(bundle["entry"]))
+        assert [c.name for c in python if not c.ok] == failed, name
+        # the same words, but where Python quotes a value by its repr (the event's id, a field that differs)
+        worded = [(c["detail"], p.detail) for c, p in zip(answer["binding"], python, strict=True)]
+        shown = [
+            d for d, p in zip(worded, python, strict=True) if p.name != "event" and (p.ok or p.name == "psi_record")
+        ]
+        assert all(js == py for js, py in shown) and shown, name

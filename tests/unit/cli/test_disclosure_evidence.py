@@ -12,6 +12,7 @@ import copy
 import hashlib
 import json
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,12 +65,16 @@ def step(n: int, name: str, record: bytes | None = None) -> dict[str, Any]:
     return dict(validate_event(event(**fields)))
 
 
-def log_bundles(root: Path, description: ConsortiumDescription) -> tuple[dict[int, dict[str, Any]], str]:
-    """Each event's evidence bundle in a log of four (one batch), under the consortium's keys, anchored; and the
-    validator that sealed the anchor's block."""
-    record = small_job().client_files[RECORD_FILE]
-    events = [event(v=2, event_id="ev-0", gateway_seq=1), step(1, "request"), step(2, "record", record)]
-    events.append(event(v=2, event_id="ev-3", gateway_seq=4))
+def log_bundles(
+    root: Path, description: ConsortiumDescription, events: Sequence[Mapping[str, Any]] | None = None
+) -> tuple[dict[int, dict[str, Any]], str]:
+    """Each event's evidence bundle in a log of ``events`` (default: four, the small job's request and record steps
+    among them) in one batch, under the consortium's keys, anchored; and the validator that sealed the anchor's
+    block."""
+    if events is None:
+        record = small_job().client_files[RECORD_FILE]
+        events = [event(v=2, event_id="ev-0", gateway_seq=1), step(1, "request"), step(2, "record", record)]
+        events.append(event(v=2, event_id="ev-3", gateway_seq=4))
     leaves = [hash_leaf(canonical_entry(e)) for e in events]
     origin = log_origin(description)
     notary = notary_member(description).org
