@@ -189,13 +189,13 @@ def test_the_job_page_shows_the_noisy_counts_and_their_epsilon_and_no_exact_coun
 
 
 def test_a_second_tab_of_the_person_holds_the_terms_documents_the_first_opened(
-    browser: Any, served: tuple[str, str, Job]
+    browser: Any, served: tuple[str, str, Job, set[str]]
 ) -> None:
     """Two tabs of one browser logged in as the job's client (``static/openings.js`` over the browser's
     BroadcastChannel): a terms document opened on the grants page of the first is held in the second, opened after
     it, and a logout in the first forgets it in the second. The module's other rules (another person's tab,
     malformed messages, the bound) are tested under Node, ``test_grant_terms_js.py``. About 2 to 3 s."""
-    url, _, _ = served
+    url, _, _, _ = served
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     errors: list[str] = []
     context.on("weberror", lambda exc: errors.append(str(exc.error)))
