@@ -84,6 +84,7 @@ __all__ = [
     "read_cross_chain",
     "reissue_folder",
     "reissued",
+    "retire_left_open",
     "rotate_ca",
     "stage_ca_rotation",
     "staged_and_installed",
@@ -358,6 +359,18 @@ def publish_new_ca(
     until = valid_from + overlap_blocks
     trust.retire_key(signer, old_index, until)
     return CaRotation(org, old_index, new_index, _sha256(old_der), _sha256(new_der), valid_from, until)
+
+
+def retire_left_open(
+    trust: TrustDirectoryClient, signer: Signer, org: str, old_der: bytes, new: KeyRecord, overlap_blocks: int
+) -> None:
+    """The old CA ``old_der`` retired ``overlap_blocks`` after the first block of the new one's record ``new`` (at
+    once if that has passed), if its record is still open: a run that stopped between recording the new CA and
+    retiring the old one (:func:`publish_new_ca`) left it so, and installing the new CA would otherwise leave the
+    old one trusted with no end."""
+    old = open_ca_record(trust, org, old_der, int(trust.backend.web3.eth.block_number))
+    if old is not None:
+        trust.retire_key(signer, old.index, new.valid_from + overlap_blocks)
 
 
 def install_ca_rotation(

@@ -46,6 +46,7 @@ from network.carotation import (
     installed,
     open_ca_record,
     publish_new_ca,
+    retire_left_open,
     staged_and_installed,
     staged_ca_record,
 )
@@ -244,6 +245,12 @@ def rotate_sm2_ca(
         index = trust.find(org, KeyKind.CA_CERT, new.der)
         record = None if index is None else trust.record(org, index)
         head = int(trust.backend.web3.eth.block_number)
+        if record is not None and record.valid_until is None:  # the old CA retires, even if the run that
+            # recorded this one stopped before it retired the old one
+            check_member(registry, org)
+            old = next((c for c in sm2_ca_lineage(directory, OrgId(org)) if c.der != new.der), None)
+            if old is not None:
+                retire_left_open(trust, signer, org, old.der, record, overlap_blocks)
         if record is not None and record.valid_from <= head:  # valid now, or ended: the installation says which
             check_member(registry, org)
             return install_sm2_ca_rotation(directory, passphrase, trust, org, now=now)

@@ -22,7 +22,7 @@ from chain.ids import OrgId, Role
 from chain.trustview import TrustView
 from cli.main import cli as consortium
 from network.admission import join
-from network.carotation import CaRotation, CaRotationError
+from network.carotation import DEFAULT_OVERLAP_BLOCKS, CaRotation, CaRotationError
 from network.identity import (
     OrgPaths,
     PassphraseError,
@@ -177,7 +177,9 @@ def test_a_founders_sm2_ca_rotated_keeps_its_people_in_through_the_overlap_and_n
         backend.close()
 
 
-def test_refusals_on_chain_a_staged_rotation_installed_later_and_a_joined_firms_rotation(tmp_path: Path) -> None:
+def test_refusals_on_chain_a_staged_rotation_installed_later_and_a_joined_firms_rotation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from network.description import load_description
 
     keys = Keys.create()
@@ -233,8 +235,20 @@ def test_refusals_on_chain_a_staged_rotation_installed_later_and_a_joined_firms_
         record = sm2_ca_record(load_org_public(firm, OrgId("gamma")))
         assert record is not None
         index = chain.trust.add_key(chain.signers["gamma"], *record)
-        rotated = rotate_gamma()
+        retire = chain.trust.retire_key
+
+        def lost(*args: object, **kwargs: object) -> None:  # the run stops between its two transactions
+            raise ConnectionError("the chain went away")
+
+        monkeypatch.setattr(chain.trust, "retire_key", lost)
+        with pytest.raises(ConnectionError):
+            rotate_gamma()  # the new SM2 CA recorded, the old one's record left open
+        monkeypatch.setattr(chain.trust, "retire_key", retire)
+        rotated = rotate_gamma()  # the next run retires it before it installs the new one
         assert rotated.installed and rotated.old_index == index
+        assert rotated.old_valid_until == rotated.valid_from + DEFAULT_OVERLAP_BLOCKS
+        old_record = chain.trust.record("gamma", index)
+        assert old_record is not None and old_record.valid_until == rotated.old_valid_until
         issue_identity(firm, OrgId("gamma"), "gail", PASS, now=NOW, role="operator")  # its request lists the old CA
         gail = Certificate.from_pem(user_paths(firm, OrgId("gamma"), "gail").cert.read_bytes())
         assert _sm2_issued(gail, OrgPaths.of(firm, OrgId("gamma")).sm2_ca_cert)
