@@ -463,6 +463,7 @@ def rotate_ca(
     resumed = files.staged() and _staged_on_chain(files, trust, org)
     if resumed:
         check_member(registry, org)
+        _retire_old_of_staged(files, trust, signer, org, overlap_blocks)
         staged = None
     else:
         staged = stage_ca_rotation(
@@ -482,6 +483,23 @@ def rotate_ca(
 def staged_and_installed(staged: CaRotation, done: CaRotation) -> CaRotation:
     """The rotation one run staged (its old record and retirement) and then installed (the files it wrote)."""
     return dataclasses.replace(staged, installed=True, reissued=done.reissued)
+
+
+def _retire_old_of_staged(
+    files: CaFiles, trust: TrustDirectoryClient, signer: Signer, org: str, overlap_blocks: int
+) -> None:
+    """The old CA's record retired if the run that recorded the staged CA (open on chain) stopped before retiring it
+    (:func:`retire_left_open`); the old CA is the one in ``ca-cert.pem``, or in ``ca-cert.previous.pem`` once a run that
+    stopped later replaced it."""
+    new_der = _der(parse_cert(files.next_cert.read_bytes(), str(files.next_cert)))
+    index = trust.find(org, KeyKind.CA_CERT, new_der)
+    record = None if index is None else trust.record(org, index)
+    if record is None or record.valid_until is not None:
+        return
+    old = parse_cert(files.cert.read_bytes(), str(files.cert))
+    if _der(old) == new_der and files.previous.is_file():
+        old = parse_cert(files.previous.read_bytes(), str(files.previous))
+    retire_left_open(trust, signer, org, _der(old), record, overlap_blocks)
 
 
 def _staged_on_chain(files: CaFiles, trust: TrustDirectoryClient, org: str) -> bool:

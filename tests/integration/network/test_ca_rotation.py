@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from chain.contracts import KeyKind
-from chain.contracts.trust import KeyState
+from chain.contracts.trust import KeyState, TrustDirectoryClient
 from chain.ids import OrgId
 from chain.trustview import TrustView
 from cli.main import cli
@@ -165,7 +165,9 @@ def test_refusals_write_nothing_and_a_later_from_block_is_installed_by_a_second_
     assert c.trust.record_count(ORG) == count + 1 and not files.staged()
 
 
-def test_a_joined_firm_rotates_its_ca_from_its_own_directory(consortium: Consortium, tmp_path: Path) -> None:
+def test_a_joined_firm_rotates_its_ca_from_its_own_directory(
+    consortium: Consortium, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A firm that joined later (``member join``: its own directory and passphrase, a ``consortium.json`` listing
     the founders only, its CA known to the founders from the chain alone) runs ``identity rotate-ca`` from that
     directory: the new CA on chain, its people's and its gateway's certificates re-issued there, the founders'
@@ -203,8 +205,21 @@ def test_a_joined_firm_rotates_its_ca_from_its_own_directory(consortium: Consort
     logins = Authenticator(founders_dir, regulator_orgs=(), trust=view)
     assert callers.authenticate(old_erin).org == JOINED
 
+    def lost(*args: object, **kwargs: object) -> None:  # the first run stops between its two transactions
+        raise ConnectionError("the chain went away")
+
+    retire = TrustDirectoryClient.retire_key
+    monkeypatch.setattr(TrustDirectoryClient, "retire_key", lost)
+    url = c.backend.server.url  # type: ignore[attr-defined]
+    stopped = CliRunner().invoke(
+        cli, ["--dir", str(firm_dir), "--chain-url", url, "--passphrase-file", str(passphrase), "identity",
+              "rotate-ca", "--overlap-blocks", "3", "--as", JOINED],
+    )  # fmt: skip
+    assert isinstance(stopped.exception, ConnectionError)  # the new CA recorded, the old one's record left open
+    monkeypatch.setattr(TrustDirectoryClient, "retire_key", retire)
     answer = json.loads(run("identity", "rotate-ca", "--overlap-blocks", "3", "--as", JOINED, "--json"))
-    assert answer["installed"] and answer["old"]["index"] == old_index is not None
+    assert answer["installed"] and answer["old"]["index"] == old_index is not None  # retired by this run
+    assert answer["old"]["valid_until"] == answer["new"]["valid_from"] + 3
     new_ca = _der(paths.ca_cert)
     assert new_ca != old_ca and _der(paths.ca_previous) == old_ca
     assert c.trust.records(JOINED)[answer["new"]["index"]].value == new_ca
