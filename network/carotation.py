@@ -59,7 +59,7 @@ from network._pem import (
     org_units,
     parse_cert,
 )
-from network.identity import CRL_VALIDITY_DAYS, IdentityError, load_private_key, verify_crl
+from network.identity import CRL_VALIDITY_DAYS, CertificateError, IdentityError, load_private_key, verify_crl
 from network.keyrotation import DEFAULT_OVERLAP_BLOCKS, KeyRotationError
 from notary.durable import replace_file
 
@@ -475,8 +475,17 @@ def rotate_ca(
             return staged
     done = install_ca_rotation(directory, passphrase, trust, org, now=now)
     admin = OrgPaths.of(directory, OrgId(org)).admin_cert
-    if admin in done.reissued:
-        registry.set_certificate(signer, _fingerprint(parse_cert(admin.read_bytes(), str(admin))))
+    if admin in done.reissued or (staged is None and admin.is_file()):
+        # a resumed run: the admin's certificate may have been issued again by the run that stopped
+        admin_cert = parse_cert(admin.read_bytes(), str(admin))
+        fingerprint = _fingerprint(admin_cert)
+        member = registry.member(org)
+        if admin in done.reissued or (
+            member is not None
+            and member.cert_fingerprint != fingerprint
+            and issued_by(admin_cert, parse_cert(files.cert.read_bytes(), str(files.cert)))
+        ):
+            registry.set_certificate(signer, fingerprint)
     return done if staged is None else staged_and_installed(staged, done)
 
 
@@ -528,7 +537,7 @@ def reissue_folder(
     written (lazily: each once written). A certificate revoked (its serial in ``revoked``, the chain's, or in the
     org's CRL) is not issued again: a new serial would revoke nothing."""
     paths = OrgPaths.of(directory, OrgId(org))
-    crl = verify_crl(paths.crl.read_bytes(), old, str(paths.crl)) if paths.crl.is_file() else None
+    crl = _org_crl(paths.crl, old, new) if paths.crl.is_file() else None
     skip = frozenset(revoked) | frozenset(() if crl is None else (r.serial_number for r in crl))
     new_pem = cert_pem(new).encode("ascii")
     tail = "".join(cert_pem(c) for c in cross)
@@ -557,6 +566,20 @@ def reissue_folder(
         signed = build_crl(key, new, entries, crl_number(crl) + 1, now, now + timedelta(days=CRL_VALIDITY_DAYS))
         replace_file(paths.crl, signed.public_bytes(serialization.Encoding.PEM), PUBLIC_FILE_MODE)
         yield paths.crl
+
+
+def _org_crl(path: Path, old: x509.Certificate, new: x509.Certificate) -> x509.CertificateRevocationList:
+    """The org's CRL, signed by ``old``, or by ``new`` when a run that stopped after signing it again (before
+    replacing the CA files) left it so; one neither signed raises the old CA's
+    :class:`~network.identity.CertificateError`."""
+    data = path.read_bytes()
+    try:
+        return verify_crl(data, old, str(path))
+    except CertificateError as exc:
+        try:
+            return verify_crl(data, new, str(path))
+        except CertificateError:
+            raise exc from None
 
 
 def _again(

@@ -21,6 +21,7 @@ from chain.contracts.trust import KeyState, TrustDirectoryClient
 from chain.ids import OrgId
 from chain.trustview import TrustView
 from cli.main import cli
+from network import carotation
 from network.carotation import CaFiles, CaRotationError, rotate_ca
 from network.certificates import AuthError, CallerAuthenticator
 from network.identity import (
@@ -29,9 +30,12 @@ from network.identity import (
     issue_identity,
     issue_service_certificate,
     load_user_key,
+    revoke_identity,
     user_paths,
+    verify_crl,
 )
 from network.logins import Authenticator, make_token
+from notary.durable import replace_file
 from tests.support.consortium import Consortium, described, joined
 
 PASS = b"ca-rotation-passphrase"
@@ -54,7 +58,7 @@ def _mine_to(c: Consortium, block: int, view: TrustView) -> None:
 
 
 def test_a_rotated_ca_is_admitted_beside_the_old_one_until_the_old_one_retires(
-    consortium: Consortium, tmp_path: Path
+    consortium: Consortium, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     c = consortium
     op = c.signers[ORG]
@@ -67,6 +71,8 @@ def test_a_rotated_ca_is_admitted_beside_the_old_one_until_the_old_one_retires(
     old_alice, alice_key = _der(alice.cert), alice.key.read_bytes()
     old_ca = _der(paths.ca_cert)
     old_index = c.trust.add_key(op, KeyKind.CA_CERT, old_ca)
+    issue_identity(tmp_path, OrgId(ORG), "gone", PASS, role="operator")
+    revoke_identity(tmp_path, OrgId(ORG), user_paths(tmp_path, OrgId(ORG), "gone").cert.read_bytes(), PASS)
 
     view = TrustView(c.backend, c.trust.address)
     view.refresh()
@@ -74,11 +80,23 @@ def test_a_rotated_ca_is_admitted_beside_the_old_one_until_the_old_one_retires(
     logins = Authenticator(tmp_path, regulator_orgs=(), trust=view)
     assert callers.authenticate(old_alice).org == ORG
 
-    rotation = rotate_ca(tmp_path, PASS, c.trust, c.registry, op, ORG, overlap_blocks=3)
+    def stopping(path: Path, data: bytes, mode: int) -> None:  # the first run stops before the CA files move
+        if path.name == "ca-cert.pem" and path.parent.name == "ca":
+            raise OSError(28, "No space left on device")
+        replace_file(path, data, mode)
+
+    monkeypatch.setattr(carotation, "replace_file", stopping)
+    with pytest.raises(OSError, match="No space left"):  # the certificates and the CRL issued again already
+        rotate_ca(tmp_path, PASS, c.trust, c.registry, op, ORG, overlap_blocks=3)
+    monkeypatch.setattr(carotation, "replace_file", replace_file)
+    rotation = rotate_ca(tmp_path, PASS, c.trust, c.registry, op, ORG, overlap_blocks=3)  # the next one finishes
     assert rotation.installed and rotation.old_index == old_index
     new_ca = _der(paths.ca_cert)
     assert new_ca != old_ca and _der(paths.ca_previous) == old_ca
     assert not CaFiles.of(tmp_path, ORG).staged()
+    gone = x509.load_pem_x509_certificate(user_paths(tmp_path, OrgId(ORG), "gone").cert.read_bytes())
+    crl = verify_crl(paths.crl.read_bytes(), x509.load_pem_x509_certificate(paths.ca_cert.read_bytes()))
+    assert [r.serial_number for r in crl] == [gone.serial_number]  # signed by the new CA, the entry kept
     records = c.trust.records(ORG)
     assert records[rotation.new_index].value == new_ca and records[rotation.new_index].kind is KeyKind.CA_CERT
     assert records[old_index].state is KeyState.RETIRED
