@@ -575,9 +575,10 @@ class PostgresQuota:
         self._execute(_RUN_COUNTED, {"job": run[0], "request": run[1], "event": event_id}, fetch=False)
 
     def renew(self, run: RunKey, event_id: str, lease_s: float) -> bool:
-        """:meth:`renew_run`: one ``UPDATE`` of the run's row, if ``event_id`` still holds it in flight. Blocks."""
+        """:meth:`renew_run`: one ``UPDATE`` of the run's row, if ``event_id`` still holds it in flight. Blocks; a
+        renewal that cannot reach the store is no refused call (``refused`` counts the calls)."""
         key = {"job": run[0], "request": run[1], "event": event_id, "lease": lease_s}
-        return self._execute(_RENEW_RUN, key) is not None
+        return self._execute(_RENEW_RUN, key, counted=False) is not None
 
     def unclaim(self, grant_id: str, run: RunKey, event_id: str, quota: int, dp_cost: int) -> None:
         """:meth:`release_run`, in one transaction: the run's key if ``event_id`` still holds it in flight, and the

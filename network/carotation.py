@@ -59,7 +59,7 @@ from network._pem import (
     org_units,
     parse_cert,
 )
-from network.identity import CRL_VALIDITY_DAYS, IdentityError, load_private_key, verify_crl
+from network.identity import CRL_VALIDITY_DAYS, CertificateError, IdentityError, load_private_key, verify_crl
 from network.keyrotation import DEFAULT_OVERLAP_BLOCKS, KeyRotationError
 from notary.durable import replace_file
 
@@ -84,6 +84,7 @@ __all__ = [
     "read_cross_chain",
     "reissue_folder",
     "reissued",
+    "retire_left_open",
     "rotate_ca",
     "stage_ca_rotation",
     "staged_and_installed",
@@ -360,6 +361,18 @@ def publish_new_ca(
     return CaRotation(org, old_index, new_index, _sha256(old_der), _sha256(new_der), valid_from, until)
 
 
+def retire_left_open(
+    trust: TrustDirectoryClient, signer: Signer, org: str, old_der: bytes, new: KeyRecord, overlap_blocks: int
+) -> None:
+    """The old CA ``old_der`` retired ``overlap_blocks`` after the first block of the new one's record ``new`` (at
+    once if that has passed), if its record is still open: a run that stopped between recording the new CA and
+    retiring the old one (:func:`publish_new_ca`) left it so, and installing the new CA would otherwise leave the
+    old one trusted with no end."""
+    old = open_ca_record(trust, org, old_der, int(trust.backend.web3.eth.block_number))
+    if old is not None:
+        trust.retire_key(signer, old.index, new.valid_from + overlap_blocks)
+
+
 def install_ca_rotation(
     directory: Path,
     passphrase: bytes,
@@ -450,6 +463,7 @@ def rotate_ca(
     resumed = files.staged() and _staged_on_chain(files, trust, org)
     if resumed:
         check_member(registry, org)
+        _retire_old_of_staged(files, trust, signer, org, overlap_blocks)
         staged = None
     else:
         staged = stage_ca_rotation(
@@ -461,14 +475,40 @@ def rotate_ca(
             return staged
     done = install_ca_rotation(directory, passphrase, trust, org, now=now)
     admin = OrgPaths.of(directory, OrgId(org)).admin_cert
-    if admin in done.reissued:
-        registry.set_certificate(signer, _fingerprint(parse_cert(admin.read_bytes(), str(admin))))
+    if admin in done.reissued or (staged is None and admin.is_file()):
+        # a resumed run: the admin's certificate may have been issued again by the run that stopped
+        admin_cert = parse_cert(admin.read_bytes(), str(admin))
+        fingerprint = _fingerprint(admin_cert)
+        member = registry.member(org)
+        if admin in done.reissued or (
+            member is not None
+            and member.cert_fingerprint != fingerprint
+            and issued_by(admin_cert, parse_cert(files.cert.read_bytes(), str(files.cert)))
+        ):
+            registry.set_certificate(signer, fingerprint)
     return done if staged is None else staged_and_installed(staged, done)
 
 
 def staged_and_installed(staged: CaRotation, done: CaRotation) -> CaRotation:
     """The rotation one run staged (its old record and retirement) and then installed (the files it wrote)."""
     return dataclasses.replace(staged, installed=True, reissued=done.reissued)
+
+
+def _retire_old_of_staged(
+    files: CaFiles, trust: TrustDirectoryClient, signer: Signer, org: str, overlap_blocks: int
+) -> None:
+    """The old CA's record retired if the run that recorded the staged CA (open on chain) stopped before retiring it
+    (:func:`retire_left_open`); the old CA is the one in ``ca-cert.pem``, or in ``ca-cert.previous.pem`` once a run that
+    stopped later replaced it."""
+    new_der = _der(parse_cert(files.next_cert.read_bytes(), str(files.next_cert)))
+    index = trust.find(org, KeyKind.CA_CERT, new_der)
+    record = None if index is None else trust.record(org, index)
+    if record is None or record.valid_until is not None:
+        return
+    old = parse_cert(files.cert.read_bytes(), str(files.cert))
+    if _der(old) == new_der and files.previous.is_file():
+        old = parse_cert(files.previous.read_bytes(), str(files.previous))
+    retire_left_open(trust, signer, org, _der(old), record, overlap_blocks)
 
 
 def _staged_on_chain(files: CaFiles, trust: TrustDirectoryClient, org: str) -> bool:
@@ -497,7 +537,7 @@ def reissue_folder(
     written (lazily: each once written). A certificate revoked (its serial in ``revoked``, the chain's, or in the
     org's CRL) is not issued again: a new serial would revoke nothing."""
     paths = OrgPaths.of(directory, OrgId(org))
-    crl = verify_crl(paths.crl.read_bytes(), old, str(paths.crl)) if paths.crl.is_file() else None
+    crl = _org_crl(paths.crl, old, new) if paths.crl.is_file() else None
     skip = frozenset(revoked) | frozenset(() if crl is None else (r.serial_number for r in crl))
     new_pem = cert_pem(new).encode("ascii")
     tail = "".join(cert_pem(c) for c in cross)
@@ -526,6 +566,20 @@ def reissue_folder(
         signed = build_crl(key, new, entries, crl_number(crl) + 1, now, now + timedelta(days=CRL_VALIDITY_DAYS))
         replace_file(paths.crl, signed.public_bytes(serialization.Encoding.PEM), PUBLIC_FILE_MODE)
         yield paths.crl
+
+
+def _org_crl(path: Path, old: x509.Certificate, new: x509.Certificate) -> x509.CertificateRevocationList:
+    """The org's CRL, signed by ``old``, or by ``new`` when a run that stopped after signing it again (before
+    replacing the CA files) left it so; one neither signed raises the old CA's
+    :class:`~network.identity.CertificateError`."""
+    data = path.read_bytes()
+    try:
+        return verify_crl(data, old, str(path))
+    except CertificateError as exc:
+        try:
+            return verify_crl(data, new, str(path))
+        except CertificateError:
+            raise exc from None
 
 
 def _again(

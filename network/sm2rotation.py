@@ -46,6 +46,7 @@ from network.carotation import (
     installed,
     open_ca_record,
     publish_new_ca,
+    retire_left_open,
     staged_and_installed,
     staged_ca_record,
 )
@@ -53,6 +54,7 @@ from network.description import FILENAME, ConsortiumDescription
 from network.identity import (
     CA_VALIDITY_YEARS,
     CRL_VALIDITY_DAYS,
+    CertificateError,
     _sm2_key_of,
     _utc,
     load_sm2_ca_key,
@@ -68,6 +70,7 @@ if TYPE_CHECKING:
     from chain.contracts.registry import ConsortiumRegistryClient
     from chain.contracts.trust import TrustDirectoryClient
     from chain.tx import Signer
+    from suite.x509 import CRL as SM2CRL
 
 __all__ = [
     "Sm2CaFiles",
@@ -242,6 +245,12 @@ def rotate_sm2_ca(
         index = trust.find(org, KeyKind.CA_CERT, new.der)
         record = None if index is None else trust.record(org, index)
         head = int(trust.backend.web3.eth.block_number)
+        if record is not None and record.valid_until is None:  # the old CA retires, even if the run that
+            # recorded this one stopped before it retired the old one
+            check_member(registry, org)
+            old = next((c for c in sm2_ca_lineage(directory, OrgId(org)) if c.der != new.der), None)
+            if old is not None:
+                retire_left_open(trust, signer, org, old.der, record, overlap_blocks)
         if record is not None and record.valid_from <= head:  # valid now, or ended: the installation says which
             check_member(registry, org)
             return install_sm2_ca_rotation(directory, passphrase, trust, org, now=now)
@@ -276,7 +285,7 @@ def reissue_sm2_folder(
     issued, still valid and not revoked (its serial in ``revoked``, the chain's, or on the SM2 CRL), each folder's
     copy of the CA replaced, and sign the SM2 CRL again with the same entries; the paths written (lazily)."""
     paths = OrgPaths.of(directory, OrgId(org))
-    crl = load_sm2_crl(directory, OrgId(org))  # checked against the CA in sm2-ca.pem: still the old one here
+    crl = _sm2_crl_of(directory, org, new)
     entries = [] if crl is None else sorted(crl.revoked.items())
     skip = frozenset(revoked) | frozenset(serial for serial, _ in entries)
     for cert_name, ca_name in (("cert.pem", "ca-cert.pem"), ("sm2-cert.pem", "sm2-ca.pem")):
@@ -292,6 +301,22 @@ def reissue_sm2_folder(
         signed = _sm2ca.build_crl(new, key, entries, now, now + timedelta(days=CRL_VALIDITY_DAYS), number)
         replace_file(paths.sm2_crl, signed, PUBLIC_FILE_MODE)
         yield paths.sm2_crl
+
+
+def _sm2_crl_of(directory: Path, org: str, new: Certificate) -> SM2CRL | None:
+    """The org's SM2 CRL, checked against the CA in ``sm2-ca.pem`` (the old one until the CA files are replaced),
+    or else against ``new``: a run that stopped after signing the CRL again, before replacing the CA files, left
+    it signed by the new CA. A CRL neither verifies raises :class:`~network.identity.CertificateError`."""
+    from suite.x509 import CRL
+
+    try:
+        return load_sm2_crl(directory, OrgId(org))
+    except CertificateError as exc:
+        path = OrgPaths.of(directory, OrgId(org)).sm2_crl
+        try:
+            return _sm2ca.check_crl(CRL.from_pem(path.read_bytes()), new)
+        except (OSError, SuiteError):
+            raise exc from None
 
 
 def _again(

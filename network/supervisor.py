@@ -494,11 +494,12 @@ def start_demo_services(directory: Path, port: int, passphrase: bytes, report: S
     return start_child("demo services", args, log, url, "/healthz", passphrase, report=report)
 
 
-def stop_all(children: Sequence[Child], timeout: float = 10.0) -> None:
+def stop_all(children: Sequence[Child], timeout: float = 10.0, *, clock: Callable[[], float] = time.monotonic) -> None:
     """Stop ``children`` in the reverse of their order (what started later may use what started before: the
     gateways the notary, the notary the witnesses), children of one kind in a row side by side, as they started
-    (:func:`kind_of`): a SIGTERM to each of them, then a wait for each, killing one still running after ``timeout``
-    seconds. Seven witnesses stop in the time of the slowest, not in the sum of theirs."""
+    (:func:`kind_of`): a SIGTERM to each of them, then a wait for each, killing one still running ``timeout``
+    seconds (by ``clock``) after their SIGTERM. Seven witnesses stop in the time of the slowest, not in the sum of
+    theirs, and seven that do not stop are killed after ``timeout``, not after seven times it."""
     groups: list[list[Child]] = []
     for child in reversed(children):
         if groups and kind_of(groups[-1][0]) == kind_of(child):
@@ -509,9 +510,10 @@ def stop_all(children: Sequence[Child], timeout: float = 10.0) -> None:
         signalled = [child for child in group if child.alive()]
         for child in signalled:
             child.process.send_signal(signal.SIGTERM)
+        deadline = clock() + timeout
         for child in signalled:  # one SIGTERM each: a second may cut a child's own stopping short
             try:
-                child.process.wait(timeout)
+                child.process.wait(max(0.0, deadline - clock()))
             except subprocess.TimeoutExpired:
                 child.process.kill()
                 child.process.wait()

@@ -76,6 +76,10 @@ REQUEST_DEADLINE = 10.0
 #: counted up to :data:`_BODY_COUNTED` bytes (the servers refuse bodies over their limit before reading them).
 BODY_RATE = 1024 * 1024
 _BODY_COUNTED = 64 * 1024 * 1024
+#: Significant digits past which a ``Content-Length`` is read as :data:`LENGTH_CAP` (:func:`declared_length`).
+_LENGTH_DIGITS = 18
+#: The length a ``Content-Length`` of more than 18 significant digits stands for: over every body limit here.
+LENGTH_CAP = 10**_LENGTH_DIGITS
 #: Seconds without a byte after which a connection refused at the handshake is closed.
 LINGER_QUIET = 1.0
 #: Bytes a worker drops from a refused connection before it gives it back to the watcher (a client streaming
@@ -545,9 +549,9 @@ class PooledHandler(BaseHTTPRequestHandler):
         except http.client.HTTPException as err:
             self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers", str(err))
             return False
-        declared = self.headers.get("Content-Length", "")
-        if self._deadline is not None and declared.isascii() and declared.isdigit():
-            self._deadline += min(int(declared), _BODY_COUNTED) / self.body_rate
+        declared = declared_length(self.headers.get("Content-Length"))
+        if self._deadline is not None and declared is not None:
+            self._deadline += min(declared, _BODY_COUNTED) / self.body_rate
         conntype = self.headers.get("Connection", "").lower()
         if conntype == "close":
             self.close_connection = True
@@ -635,6 +639,16 @@ _MAX_HEADERS = 100
 #: one, a colon, a value of printable ASCII, spaces and tabs (nothing the email parser would split a line at), and
 #: the line's end. Any other line: the email parser reads the block.
 _SIMPLE_HEADER = re.compile(rb"([\x21-\x39\x3b-\x7e]+):[ \t]*([\t\x20-\x7e]*)\r?\n")
+
+
+def declared_length(value: str | None) -> int | None:
+    """The body length a ``Content-Length`` header's ``value`` declares: None unless it is ASCII decimal digits;
+    one of more than 18 significant digits as :data:`LENGTH_CAP`, too large for every server here (``int`` refuses
+    a string of over 4,300 digits: such a header would otherwise fail the request instead of refusing it 413)."""
+    if value is None or not (value.isascii() and value.isdigit()):
+        return None
+    digits = value.lstrip("0")
+    return int(digits or "0") if len(digits) <= _LENGTH_DIGITS else LENGTH_CAP
 
 
 def read_headers(reader: Any, message_class: type[Message] = http.client.HTTPMessage) -> Message:

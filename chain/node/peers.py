@@ -66,7 +66,7 @@ import rlp
 
 from chain.errors import MalformedError
 from chain.node import trace
-from chain.node.connections import ConnectionPool, PooledHandler, PooledServer
+from chain.node.connections import ConnectionPool, PooledHandler, PooledServer, declared_length
 from chain.node.node import Node, TransactionRefusedError
 from chain.node.peerauth import NodeCertificates, PeerRefusedError
 from chain.tlsfiles import ReloadingContext
@@ -255,15 +255,15 @@ class _Handler(PooledHandler):
     def _body(self) -> bytes | None:
         """The request's body; None once it is refused (411: chunked, or no Content-Length of digits; 413: over
         :data:`MAX_BODY_BYTES`) and the connection is to close, its body unread."""
-        declared = self.headers.get("Content-Length", "")
+        declared = declared_length(self.headers.get("Content-Length"))
         if self.headers.get("Transfer-Encoding") is not None:
             self._error(411, "chunked bodies are not accepted: send Content-Length")
-        elif not (declared.isascii() and declared.isdigit()):
+        elif declared is None:
             self._error(411, "Content-Length required")
-        elif int(declared) > MAX_BODY_BYTES:
-            self._error(413, f"body of {int(declared)} bytes over {MAX_BODY_BYTES} bytes")
+        elif declared > MAX_BODY_BYTES:
+            self._error(413, f"body of {declared} bytes over {MAX_BODY_BYTES} bytes")
         else:
-            return self.rfile.read(int(declared))
+            return self.rfile.read(declared)
         self.close_connection = True
         return None
 

@@ -62,7 +62,7 @@ from typing import Any
 
 import httpx
 
-from chain.node.connections import ConnectionPool, PooledHandler, PooledServer
+from chain.node.connections import ConnectionPool, PooledHandler, PooledServer, declared_length
 from notary.log.checkpoint import Checkpoint, parse_checkpoint
 from notary.log.errors import MalformedError, NotaryError, SignatureError, UnknownKeyError, VerificationError
 from notary.log.note import open_note, parse_note
@@ -436,12 +436,11 @@ class _Handler(PooledHandler):
             self.close_connection = True
             self._refuse(411, "chunked bodies are not accepted: send Content-Length")
             return None
-        declared = self.headers.get("Content-Length")
-        if declared is None or not (declared.isascii() and declared.isdigit()):
+        length = declared_length(self.headers.get("Content-Length"))
+        if length is None:
             self.close_connection = True
             self._refuse(411, "Content-Length required")
             return None
-        length = int(declared)
         limit = self.server.witness.config.max_body_bytes
         if length > limit:
             self.close_connection = True

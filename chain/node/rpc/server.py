@@ -38,7 +38,7 @@ from http import HTTPStatus
 from typing import Any
 
 from chain.errors import ChainError
-from chain.node.connections import ConnectionPool, PooledHandler, PooledServer
+from chain.node.connections import ConnectionPool, PooledHandler, PooledServer, declared_length
 from chain.node.health import NodeStatus
 from chain.node.node import Node
 from chain.node.rpc.access import RpcAccess, public_methods, refused_body
@@ -265,12 +265,11 @@ class _Handler(PooledHandler):
             self.close_connection = True
             self._refuse(411, "chunked bodies are not accepted: send Content-Length")
             return None
-        declared = self.headers.get("Content-Length")
-        if declared is None or not (declared.isascii() and declared.isdigit()):
+        length = declared_length(self.headers.get("Content-Length"))
+        if length is None:
             self.close_connection = True
             self._refuse(411, "Content-Length required")
             return None
-        length = int(declared)
         if length > MAX_BODY_BYTES:
             self.close_connection = True
             self._refuse(413, f"request body of {length} bytes exceeds the limit of {MAX_BODY_BYTES} bytes")

@@ -17,10 +17,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from chain.contracts import KeyKind
-from chain.contracts.trust import KeyState
+from chain.contracts.trust import KeyState, TrustDirectoryClient
 from chain.ids import OrgId
 from chain.trustview import TrustView
 from cli.main import cli
+from network import carotation
 from network.carotation import CaFiles, CaRotationError, rotate_ca
 from network.certificates import AuthError, CallerAuthenticator
 from network.identity import (
@@ -29,9 +30,12 @@ from network.identity import (
     issue_identity,
     issue_service_certificate,
     load_user_key,
+    revoke_identity,
     user_paths,
+    verify_crl,
 )
 from network.logins import Authenticator, make_token
+from notary.durable import replace_file
 from tests.support.consortium import Consortium, described, joined
 
 PASS = b"ca-rotation-passphrase"
@@ -54,7 +58,7 @@ def _mine_to(c: Consortium, block: int, view: TrustView) -> None:
 
 
 def test_a_rotated_ca_is_admitted_beside_the_old_one_until_the_old_one_retires(
-    consortium: Consortium, tmp_path: Path
+    consortium: Consortium, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     c = consortium
     op = c.signers[ORG]
@@ -67,6 +71,8 @@ def test_a_rotated_ca_is_admitted_beside_the_old_one_until_the_old_one_retires(
     old_alice, alice_key = _der(alice.cert), alice.key.read_bytes()
     old_ca = _der(paths.ca_cert)
     old_index = c.trust.add_key(op, KeyKind.CA_CERT, old_ca)
+    issue_identity(tmp_path, OrgId(ORG), "gone", PASS, role="operator")
+    revoke_identity(tmp_path, OrgId(ORG), user_paths(tmp_path, OrgId(ORG), "gone").cert.read_bytes(), PASS)
 
     view = TrustView(c.backend, c.trust.address)
     view.refresh()
@@ -74,11 +80,23 @@ def test_a_rotated_ca_is_admitted_beside_the_old_one_until_the_old_one_retires(
     logins = Authenticator(tmp_path, regulator_orgs=(), trust=view)
     assert callers.authenticate(old_alice).org == ORG
 
-    rotation = rotate_ca(tmp_path, PASS, c.trust, c.registry, op, ORG, overlap_blocks=3)
+    def stopping(path: Path, data: bytes, mode: int) -> None:  # the first run stops before the CA files move
+        if path.name == "ca-cert.pem" and path.parent.name == "ca":
+            raise OSError(28, "No space left on device")
+        replace_file(path, data, mode)
+
+    monkeypatch.setattr(carotation, "replace_file", stopping)
+    with pytest.raises(OSError, match="No space left"):  # the certificates and the CRL issued again already
+        rotate_ca(tmp_path, PASS, c.trust, c.registry, op, ORG, overlap_blocks=3)
+    monkeypatch.setattr(carotation, "replace_file", replace_file)
+    rotation = rotate_ca(tmp_path, PASS, c.trust, c.registry, op, ORG, overlap_blocks=3)  # the next one finishes
     assert rotation.installed and rotation.old_index == old_index
     new_ca = _der(paths.ca_cert)
     assert new_ca != old_ca and _der(paths.ca_previous) == old_ca
     assert not CaFiles.of(tmp_path, ORG).staged()
+    gone = x509.load_pem_x509_certificate(user_paths(tmp_path, OrgId(ORG), "gone").cert.read_bytes())
+    crl = verify_crl(paths.crl.read_bytes(), x509.load_pem_x509_certificate(paths.ca_cert.read_bytes()))
+    assert [r.serial_number for r in crl] == [gone.serial_number]  # signed by the new CA, the entry kept
     records = c.trust.records(ORG)
     assert records[rotation.new_index].value == new_ca and records[rotation.new_index].kind is KeyKind.CA_CERT
     assert records[old_index].state is KeyState.RETIRED
@@ -165,7 +183,9 @@ def test_refusals_write_nothing_and_a_later_from_block_is_installed_by_a_second_
     assert c.trust.record_count(ORG) == count + 1 and not files.staged()
 
 
-def test_a_joined_firm_rotates_its_ca_from_its_own_directory(consortium: Consortium, tmp_path: Path) -> None:
+def test_a_joined_firm_rotates_its_ca_from_its_own_directory(
+    consortium: Consortium, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A firm that joined later (``member join``: its own directory and passphrase, a ``consortium.json`` listing
     the founders only, its CA known to the founders from the chain alone) runs ``identity rotate-ca`` from that
     directory: the new CA on chain, its people's and its gateway's certificates re-issued there, the founders'
@@ -203,8 +223,21 @@ def test_a_joined_firm_rotates_its_ca_from_its_own_directory(consortium: Consort
     logins = Authenticator(founders_dir, regulator_orgs=(), trust=view)
     assert callers.authenticate(old_erin).org == JOINED
 
+    def lost(*args: object, **kwargs: object) -> None:  # the first run stops between its two transactions
+        raise ConnectionError("the chain went away")
+
+    retire = TrustDirectoryClient.retire_key
+    monkeypatch.setattr(TrustDirectoryClient, "retire_key", lost)
+    url = c.backend.server.url  # type: ignore[attr-defined]
+    stopped = CliRunner().invoke(
+        cli, ["--dir", str(firm_dir), "--chain-url", url, "--passphrase-file", str(passphrase), "identity",
+              "rotate-ca", "--overlap-blocks", "3", "--as", JOINED],
+    )  # fmt: skip
+    assert isinstance(stopped.exception, ConnectionError)  # the new CA recorded, the old one's record left open
+    monkeypatch.setattr(TrustDirectoryClient, "retire_key", retire)
     answer = json.loads(run("identity", "rotate-ca", "--overlap-blocks", "3", "--as", JOINED, "--json"))
-    assert answer["installed"] and answer["old"]["index"] == old_index is not None
+    assert answer["installed"] and answer["old"]["index"] == old_index is not None  # retired by this run
+    assert answer["old"]["valid_until"] == answer["new"]["valid_from"] + 3
     new_ca = _der(paths.ca_cert)
     assert new_ca != old_ca and _der(paths.ca_previous) == old_ca
     assert c.trust.records(JOINED)[answer["new"]["index"]].value == new_ca

@@ -58,6 +58,7 @@ RPC_REFUSALS = [
     (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 411, "chunked bodies are not accepted"),
     (b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % TOO_LARGE, 413, f"of {TOO_LARGE} bytes exceeds the limit"),
     (b"POST / HTTP/1.1\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n" % TOO_LARGE, 413, "exceeds the limit"),
+    (b"POST / HTTP/1.1\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n", 413, "exceeds the limit"),  # past int()'s
     (b"GET / HTTP/1.1\r\n\r\n", 405, "JSON-RPC takes POST"),
     (b"PUT / HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}", 405, "JSON-RPC takes POST"),
     (b"BREW / HTTP/1.1\r\n\r\n", 501, "Unsupported method ('BREW')"),
@@ -101,6 +102,7 @@ PEER_REFUSALS = [
     (b"POST /qbft/v1/message HTTP/1.1\r\nContent-Length: 1_0\r\n\r\n", 411, "Content-Length required"),
     (b"POST /qbft/v1/message HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", 411, "chunked"),
     (b"POST /qbft/v1/message HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % (peers.MAX_BODY_BYTES + 1), 413, "over"),
+    (b"POST /qbft/v1/message HTTP/1.1\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n", 413, "over"),
     (b"BREW / HTTP/1.1\r\n\r\n", 501, "Unsupported method ('BREW')"),
     (b"POST /qbft/v1/message HTTP/1.1\r\nContent-Length: 10\r\n\r\n{", 408, "request not received within 10 s"),
 ]

@@ -22,7 +22,7 @@ from chain.ids import OrgId, Role
 from chain.trustview import TrustView
 from cli.main import cli as consortium
 from network.admission import join
-from network.carotation import CaRotation, CaRotationError
+from network.carotation import DEFAULT_OVERLAP_BLOCKS, CaRotation, CaRotationError
 from network.identity import (
     OrgPaths,
     PassphraseError,
@@ -38,6 +38,7 @@ from network.logins import Authenticator, LoginError, make_token
 from network.sm2callers import issue_sm2_identity, sm2_paths
 from network.sm2rotation import Sm2CaFiles, rotate_sm2_ca
 from network.trust import sm2_ca_record
+from notary.durable import replace_file
 from suite.sm2 import SM2PrivateKey
 from suite.x509 import Certificate
 from tests.support.consortium import Keys, deploy_test_consortium
@@ -176,7 +177,9 @@ def test_a_founders_sm2_ca_rotated_keeps_its_people_in_through_the_overlap_and_n
         backend.close()
 
 
-def test_refusals_on_chain_a_staged_rotation_installed_later_and_a_joined_firms_rotation(tmp_path: Path) -> None:
+def test_refusals_on_chain_a_staged_rotation_installed_later_and_a_joined_firms_rotation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from network.description import load_description
 
     keys = Keys.create()
@@ -232,11 +235,72 @@ def test_refusals_on_chain_a_staged_rotation_installed_later_and_a_joined_firms_
         record = sm2_ca_record(load_org_public(firm, OrgId("gamma")))
         assert record is not None
         index = chain.trust.add_key(chain.signers["gamma"], *record)
-        rotated = rotate_gamma()
+        retire = chain.trust.retire_key
+
+        def lost(*args: object, **kwargs: object) -> None:  # the run stops between its two transactions
+            raise ConnectionError("the chain went away")
+
+        monkeypatch.setattr(chain.trust, "retire_key", lost)
+        with pytest.raises(ConnectionError):
+            rotate_gamma()  # the new SM2 CA recorded, the old one's record left open
+        monkeypatch.setattr(chain.trust, "retire_key", retire)
+        rotated = rotate_gamma()  # the next run retires it before it installs the new one
         assert rotated.installed and rotated.old_index == index
+        assert rotated.old_valid_until == rotated.valid_from + DEFAULT_OVERLAP_BLOCKS
+        old_record = chain.trust.record("gamma", index)
+        assert old_record is not None and old_record.valid_until == rotated.old_valid_until
         issue_identity(firm, OrgId("gamma"), "gail", PASS, now=NOW, role="operator")  # its request lists the old CA
         gail = Certificate.from_pem(user_paths(firm, OrgId("gamma"), "gail").cert.read_bytes())
         assert _sm2_issued(gail, OrgPaths.of(firm, OrgId("gamma")).sm2_ca_cert)
+    finally:
+        backend.close()
+
+
+def test_an_installation_that_stopped_after_signing_the_crl_again_is_finished_by_the_next_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SM2 CRL is signed again by the new CA before the CA files are replaced: a run that stopped in between
+    (here: the write of sm2-ca.pem fails, the new key written) left a CRL the CA in sm2-ca.pem does not verify,
+    which the next run takes as the new CA's instead of refusing to go on."""
+    import network.sm2rotation as sm2rotation
+    from network.description import load_description
+
+    keys = Keys.create()
+    backend = EthTesterBackend(funded_accounts=keys.addresses())
+    try:
+        chain = deploy_test_consortium(backend, keys)
+        root = tmp_path / "alpha"
+        _founder(root)
+        for name in ("olga", "gone"):
+            issue_identity(root, ALPHA, name, PASS, now=NOW - timedelta(hours=1), role="operator")
+        gone = Certificate.from_pem(user_paths(root, ALPHA, "gone").cert.read_bytes())
+        revoke_identity(root, ALPHA, gone.to_pem(), PASS, now=NOW)
+
+        def rotate() -> CaRotation:
+            return rotate_sm2_ca(
+                root, PASS, load_description(root), chain.trust, chain.registry, chain.signers["alpha"], "alpha",
+                now=NOW,
+            )  # fmt: skip
+
+        written = replace_file
+
+        def stopping(path: Path, data: bytes, mode: int) -> None:
+            if path.name == "sm2-ca.pem" and path.parent.name == "ca":
+                raise OSError(28, "No space left on device")
+            written(path, data, mode)
+
+        monkeypatch.setattr(sm2rotation, "replace_file", stopping)
+        with pytest.raises(OSError, match="No space left"):
+            rotate()
+        monkeypatch.setattr(sm2rotation, "replace_file", written)
+        done = rotate()
+        assert done.installed and not Sm2CaFiles.of(root, "alpha").staged()
+        paths = OrgPaths.of(root, ALPHA)
+        new = Certificate.from_pem(paths.sm2_ca_cert.read_bytes())
+        assert SM2PrivateKey.from_pem(paths.sm2_ca_key.read_bytes(), PASS).public_key() == new.public_key
+        crl = load_sm2_crl(root, ALPHA)  # verified by the new CA, the old one's entry kept
+        assert crl is not None and set(crl.revoked) == {gone.serial}
+        assert _sm2_issued(Certificate.from_pem(user_paths(root, ALPHA, "olga").cert.read_bytes()), paths.sm2_ca_cert)
     finally:
         backend.close()
 

@@ -11,16 +11,20 @@ from pathlib import Path
 from typing import cast
 
 from network.supervisor import Child, kind_of, stop_all
+from tests.support.clock import Clock
 
 
 class Recorded:
     """A stand-in for a child's ``Popen``: it runs until it is sent a signal (or, ``stubborn``, until killed),
     and notes each signal, wait and kill in ``log``."""
 
-    def __init__(self, name: str, log: list[tuple[str, str]], stubborn: bool = False) -> None:
-        self.name, self.log, self.stubborn = name, log, stubborn
+    def __init__(
+        self, name: str, log: list[tuple[str, str]], stubborn: bool = False, clock: Clock | None = None
+    ) -> None:
+        self.name, self.log, self.stubborn, self.clock = name, log, stubborn, clock
         self.returncode: int | None = None
         self.signalled = False
+        self.waited: list[float | None] = []  # the timeout of each wait
 
     def poll(self) -> int | None:
         return self.returncode
@@ -32,8 +36,11 @@ class Recorded:
 
     def wait(self, timeout: float | None = None) -> int:
         self.log.append(("wait", self.name))
+        self.waited.append(timeout)
         if self.returncode is None:
             if self.stubborn:
+                if self.clock is not None and timeout is not None:  # the whole timeout passes
+                    self.clock.now += timeout
                 raise subprocess.TimeoutExpired(self.name, timeout or 0)
             assert self.signalled, f"{self.name} waited for before it was sent SIGTERM"
             self.returncode = 0
@@ -121,3 +128,12 @@ def test_only_the_witnesses_and_the_gateways_of_members_are_one_kind() -> None:
     stop_all(children(["demo services", "demo traffic"], log))  # two of their own kind each, one after the other
     assert log == [("term", "demo traffic"), ("wait", "demo traffic"), ("term", "demo services"),
                    ("wait", "demo services")]  # fmt: skip
+
+
+def test_the_children_of_a_kind_that_do_not_stop_share_one_deadline() -> None:
+    """Three witnesses that ignore SIGTERM are killed ``timeout`` after it, not one ``timeout`` after another."""
+    clock, log = Clock(0.0), list[tuple[str, str]]()
+    stuck = [Recorded(f"witness {n}", log, stubborn=True, clock=clock) for n in "abc"]
+    stop_all([Child(r.name, cast("subprocess.Popen[bytes]", r), "", Path("w.log")) for r in stuck], 10.0, clock=clock)
+    assert [r.waited for r in reversed(stuck)] == [[10.0, None], [0.0, None], [0.0, None]]
+    assert clock.now == 10.0 and [e for e in log if e[0] == "kill"] == [("kill", f"witness {n}") for n in "cba"]
