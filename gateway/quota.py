@@ -284,14 +284,18 @@ async def keep_run(
 ) -> None:
     """Renew the lease of the run ``run`` that the call ``event_id`` claimed in ``counter``, every
     ``lease_s`` / :data:`RENEWALS_PER_LEASE`, to ``lease_s`` from then (module docstring), until cancelled (the run is
-    marked counted or released) or the call no longer holds it. A renewal that cannot reach the store is tried
-    again at the next one. ``sleep`` waits that long (the tests' clock)."""
+    marked counted or released) or the call no longer holds it. A renewal that cannot reach the store, or fails
+    otherwise, is logged and tried again at the next one: the task never ends with an exception nobody collects,
+    and a run stays renewed while its call is alive. ``sleep`` waits that long (the tests' clock)."""
     while True:
         await sleep(lease_s / RENEWALS_PER_LEASE)
         try:
             held = await counter.renew_run(run, event_id, lease_s)
         except QuotaUnavailableError as exc:
             log.warning("the lease of the PSI run of event %s not renewed (tried again later): %s", event_id, exc)
+            continue
+        except Exception:  # not the store's known failure: said in full, and tried again as one
+            log.exception("the lease of the PSI run of event %s not renewed (tried again later)", event_id)
             continue
         if not held:
             log.warning("the PSI run of event %s is no longer in flight for it: its lease is not renewed", event_id)

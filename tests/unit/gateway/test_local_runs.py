@@ -125,3 +125,37 @@ def test_a_live_run_keeps_its_lease_and_a_silent_one_is_taken_over_when_it_ends(
 
     asyncio.run(scenario())
     assert outbox.reserve_budget(GRANT, 2500, 4000) == (True, 1500)  # ev-5's ε in flight, ev-1's given back
+
+
+class FailingOnce(LocalQuota):
+    """The outbox's counter whose next renewal fails with an error that is not the store's known one."""
+
+    failures = 1
+
+    async def renew_run(self, run: tuple[str, str], event_id: str, lease_s: float) -> bool:
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("a renewal's unexpected failure")
+        return await super().renew_run(run, event_id, lease_s)
+
+
+def test_a_renewal_that_fails_unexpectedly_is_logged_and_made_again(
+    outbox: Outbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An error other than the store's unavailability does not end ``keep_run`` (its exception collected by no one,
+    the lease left to end under a live call): it is logged with its traceback and the next renewal holds the run."""
+    ticks = Ticks()
+    quota = FailingOnce(outbox, clock=ticks)
+
+    async def scenario() -> None:
+        assert await quota.claim_run(GRANT, RUN, "ev-1", 3, BUDGET, 60.0) == RunClaim("claimed", dp_cost=1500)
+        alive = asyncio.create_task(keep_run(quota, RUN, "ev-1", 60.0, sleep=ticks.sleep))
+        await ticks.advance(41)  # the renewal at 20 s fails, the one at 40 s holds
+        assert not alive.done()
+        assert quota.in_flight(RUN) == ("ev-1", 100.0)
+        await ticks.advance(40)  # 81 s: past the claim's lease, renewed
+        assert await quota.claim_run(GRANT, RUN, "ev-2", 3, BUDGET, 60.0) == RunClaim("in_flight")
+        alive.cancel()
+
+    asyncio.run(scenario())
+    assert any("not renewed" in r.getMessage() and r.exc_info for r in caplog.records)
