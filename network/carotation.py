@@ -546,12 +546,16 @@ def reissue_folder(
         again = _again(cert_file, old, key, new, now, skip)
         if again is None:
             continue
-        replace_file(cert_file, cert_pem(again).encode("ascii"), PUBLIC_FILE_MODE)
+        issued = cert_pem(again).encode("ascii")
+        # the copies before the certificate: a run stopped in between finds the certificate the old CA's and
+        # writes them again, where one stopped after the certificate would skip it and leave them stale
+        replace_file(cert_file.parent.parent / "cacerts" / "ca-cert.pem", new_pem, PUBLIC_FILE_MODE)
+        admin = cert_file.parents[2].name == admin_name
+        if admin:  # the admin's copy the MSP lists
+            replace_file(paths.admin_cert, issued, PUBLIC_FILE_MODE)
+        replace_file(cert_file, issued, PUBLIC_FILE_MODE)
         yield cert_file
-        ca_copy = cert_file.parent.parent / "cacerts" / "ca-cert.pem"
-        replace_file(ca_copy, new_pem, PUBLIC_FILE_MODE)
-        if cert_file.parents[2].name == admin_name:  # the admin's copy the MSP lists
-            replace_file(paths.admin_cert, cert_file.read_bytes(), PUBLIC_FILE_MODE)
+        if admin:
             yield paths.admin_cert
     for cert_file in sorted(paths.org_dir.glob("*/tls/cert.pem")):
         if cert_file.parents[1].name in _NOT_SERVICES:

@@ -293,9 +293,11 @@ def reissue_sm2_folder(
             again = _again(cert_file, org, old, key, new, now, skip)
             if again is None:
                 continue
+            # the CA's copy before the certificate: a run stopped in between finds the certificate the old CA's
+            # and writes both again, where one stopped after it would skip it and leave the copy stale
+            replace_file(cert_file.parent.parent / "cacerts" / ca_name, new.to_pem(), PUBLIC_FILE_MODE)
             replace_file(cert_file, again, PUBLIC_FILE_MODE)
             yield cert_file
-            replace_file(cert_file.parent.parent / "cacerts" / ca_name, new.to_pem(), PUBLIC_FILE_MODE)
     if crl is not None:
         number = crl.crl_number + 1
         signed = _sm2ca.build_crl(new, key, entries, now, now + timedelta(days=CRL_VALIDITY_DAYS), number)
