@@ -261,7 +261,9 @@ def test_an_installation_that_stopped_after_signing_the_crl_again_is_finished_by
 ) -> None:
     """The SM2 CRL is signed again by the new CA before the CA files are replaced: a run that stopped in between
     (here: the write of sm2-ca.pem fails, the new key written) left a CRL the CA in sm2-ca.pem does not verify,
-    which the next run takes as the new CA's instead of refusing to go on."""
+    which the next run takes as the new CA's instead of refusing to go on. Before it, a run stopped at a person's
+    copy of the CA (``cacerts/``): the next run issues that person's certificate again and writes the copy, which
+    is not left the old CA's."""
     import network.sm2rotation as sm2rotation
     from network.description import load_description
 
@@ -284,14 +286,20 @@ def test_an_installation_that_stopped_after_signing_the_crl_again_is_finished_by
 
         written = replace_file
 
+        olga_copy = user_paths(root, ALPHA, "olga").cert.parent.parent / "cacerts" / "ca-cert.pem"
+        stops = [olga_copy, OrgPaths.of(root, ALPHA).sm2_ca_cert]  # each write fails once, in this order
+
         def stopping(path: Path, data: bytes, mode: int) -> None:
-            if path.name == "sm2-ca.pem" and path.parent.name == "ca":
+            if stops and path == stops[0]:
+                stops.pop(0)
                 raise OSError(28, "No space left on device")
             written(path, data, mode)
 
         monkeypatch.setattr(sm2rotation, "replace_file", stopping)
-        with pytest.raises(OSError, match="No space left"):
-            rotate()
+        for _ in range(2):
+            with pytest.raises(OSError, match="No space left"):
+                rotate()
+        assert stops == []
         monkeypatch.setattr(sm2rotation, "replace_file", written)
         done = rotate()
         assert done.installed and not Sm2CaFiles.of(root, "alpha").staged()
@@ -301,6 +309,7 @@ def test_an_installation_that_stopped_after_signing_the_crl_again_is_finished_by
         crl = load_sm2_crl(root, ALPHA)  # verified by the new CA, the old one's entry kept
         assert crl is not None and set(crl.revoked) == {gone.serial}
         assert _sm2_issued(Certificate.from_pem(user_paths(root, ALPHA, "olga").cert.read_bytes()), paths.sm2_ca_cert)
+        assert olga_copy.read_bytes() == paths.sm2_ca_cert.read_bytes()
     finally:
         backend.close()
 
