@@ -131,3 +131,19 @@ def test_the_readme_layout_names_every_top_level_directory() -> None:
     }
     directories = {name.split("/")[0] for name in _tracked() if "/" in name and not name.startswith(".")}
     assert directories - named == set()
+
+
+def layout_paths_gone(layout: str, root: Path) -> list[str]:
+    """The paths (names with a ``/``) the rows of a README layout table name that exist neither from ``root``
+    nor, for the tests' own folders (``unit/``), under ``root/tests``."""
+    named = {name for row in layout.splitlines() if row.startswith("| `") for name in _CODE.findall(row) if "/" in name}
+    return sorted(name for name in named if not (root / name).exists() and not (root / "tests" / name).exists())
+
+
+def test_the_readme_layout_names_no_path_that_is_gone(tmp_path: Path) -> None:
+    text = README.read_text(encoding="utf-8")
+    assert layout_paths_gone(text[text.index("## Layout") :], ROOT) == []
+    (tmp_path / "tests" / "unit").mkdir(parents=True)
+    (tmp_path / "pkg").mkdir()
+    row = "| `pkg/` | a core (`pkg/gone.py`), its tests (`unit/`) |\n"
+    assert layout_paths_gone(row, tmp_path) == ["pkg/gone.py"]
