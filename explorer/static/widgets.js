@@ -24,7 +24,7 @@ export function short(value, keep = 10) {
   if (value === null || value === undefined) return h("span", { class: "muted" }, "—");
   const s = String(value);
   const shown = s.length > keep * 2 + 3 ? `${s.slice(0, keep)}…${s.slice(-6)}` : s;
-  return h("span", { class: "mono", title: s }, shown);
+  return h("span", { class: "mono short", title: s }, shown);
 }
 
 export function mono(/** @type {unknown} */ value) {

@@ -81,7 +81,7 @@ export function statusMessage(node, message, kind) {
 
 export function orgLink(/** @type {unknown} */ org) {
   if (org === null || org === undefined || org === "") return "—";
-  return link(["members", org], String(org));
+  return link(["members", org], String(org), { class: "org" });
 }
 
 export function assetLink(/** @type {unknown} */ asset) {
@@ -192,7 +192,7 @@ export function callColumns(compact) {
     cols.push({
       label: t("col.latency"),
       cell: (c) => (c.latency_us == null ? "—" : `${(c.latency_us / 1000).toFixed(1)} ms`),
-      class: "num",
+      class: "num nowrap",
     });
     cols.push({ label: t("col.index"), cell: (c) => fmtNum(c.index), class: "num" });
   }

@@ -18,7 +18,7 @@ const columns = () => [
   { label: t("col.time"), cell: (q) => fmtMs(q.time_ms), class: "nowrap" },
   { label: t("col.event"), cell: (q) => link(["calls", q.event_id], short(q.event_id, 8), { testid: "query-link" }) },
   { label: t("queries.by"), cell: (q) => orgLink(q.caller_org) },
-  { label: t("queries.api"), cell: (q) => mono(q.api) },
+  { label: t("queries.api"), cell: (q) => mono(q.api), class: "nowrap" },
   { label: t("col.route"), cell: (q) => mono(`${q.method || ""} ${q.route || ""}`.trim()) },
   {
     label: t("queries.subject"),
