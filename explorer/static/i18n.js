@@ -330,11 +330,13 @@ export const STRINGS = {
     "validators.unknownMissed": "{n} 个非首轮决定的区块无法推算错过提议的验证节点（其父区块缺少提议者或验证节点集合）。",
     "validators.roundChanges": "轮次变更后决定的区块",
     "validators.roundChangesNote": "在第 r 轮（r > 0）决定的区块：第 0 至 r−1 轮的提议者未能让区块通过，按 QBFT 的轮换规则由父区块的验证节点集合和提议者推算。",
+    "validators.roundChangesNone": "区块 {first}–{head} 均在第 0 轮决定，没有错过的提议。",
     "validators.proposer": "提议者",
     "validators.missedBy": "错过提议",
     "validators.shownOf": "显示最近 {shown} 个，共 {total} 个",
     "validators.setChanges": "验证节点集合变更",
     "validators.setChangesNote": "所列集合与父区块不同的区块；区块所列的集合决定下一个区块。",
+    "validators.setChangesNone": "区块 {first}–{head} 中验证节点集合没有变化。",
     "validators.added": "加入",
     "validators.removed": "移出",
     "validators.size": "集合规模",
@@ -491,6 +493,7 @@ export const STRINGS = {
     "alarms.active": "当前告警",
     "alarms.recent": "最近解除的告警",
     "alarms.none": "没有告警",
+    "alarms.noneResolved": "最近没有解除的告警",
     "alarms.never": "尚未评估（告警由 consortium up 评估）",
     "alarms.evaluated": "最近评估于 {time}",
     "alarms.status.live": "实时",
@@ -548,6 +551,7 @@ export const STRINGS = {
     "alarms.records": "审计日志中的告警记录",
     "alarms.recordsIntro": "每次告警触发、级别变化或解除都记入审计日志。本机构组件的记录对本机构可见，运营方（告警由其评估）和监管方看到全部记录。",
 
+    "alarms.noRecords": "审计日志中还没有您可查看的告警记录。",
     "verify.title": "验证证据包",
     "verify.intro":
       "选择一个证据包文件（JSON），本页面只在浏览器内验证日志条目、包含证明、检查点签名和见证人联署，不向服务器发送该文件。",
@@ -911,12 +915,14 @@ export const STRINGS = {
     "validators.roundChanges": "Blocks decided after a round change",
     "validators.roundChangesNote":
       "A block decided in round r > 0: the proposers of rounds 0 to r−1 did not get a block through. They follow from QBFT's rotation over the parent's validator set, after the parent's proposer.",
+    "validators.roundChangesNone": "Every block of {first}–{head} was decided in round 0: no proposal was missed.",
     "validators.proposer": "Proposer",
     "validators.missedBy": "Missed by",
     "validators.shownOf": "the newest {shown} of {total}",
     "validators.setChanges": "Validator set changes",
     "validators.setChangesNote":
       "Blocks naming a validator set other than their parent's; the set a block names decides the next block.",
+    "validators.setChangesNone": "The validator set did not change in blocks {first}–{head}.",
     "validators.added": "Added",
     "validators.removed": "Removed",
     "validators.size": "Set size",
@@ -1073,7 +1079,8 @@ export const STRINGS = {
 
     "alarms.active": "Active alarms",
     "alarms.recent": "Recently resolved",
-    "alarms.none": "No alarm",
+    "alarms.none": "No alarm is active",
+    "alarms.noneResolved": "No alarm resolved recently",
     "alarms.never": "Not evaluated yet (consortium up evaluates the alarms)",
     "alarms.evaluated": "evaluated at {time}",
     "alarms.status.live": "live",
@@ -1131,6 +1138,7 @@ export const STRINGS = {
     "alarms.records": "Records in the audit log",
     "alarms.recordsIntro": "Every alarm that fires, changes severity or resolves is recorded in the audit log. A firm sees the records about its own components; the operator (whose evaluator raised them) and the regulator see every record.",
 
+    "alarms.noRecords": "The audit log holds no alarm record you may read yet.",
     "verify.title": "Verify an evidence bundle",
     "verify.intro":
       "Choose an evidence bundle (JSON). This page checks its log entry, inclusion proof, checkpoint signature and witness cosignatures in the browser only; the file is not sent anywhere.",

@@ -92,8 +92,9 @@ export function httpStatusBadge(/** @type {unknown} */ status) {
  * @param {R[]} rows
  * @param {Attrs | null} [attrs]
  * @param {(row: R) => Attrs} [rowAttrs]
+ * @param {string} [empty]  what an empty table says, rather than t("none")
  */
-export function table(columns, rows, attrs, rowAttrs) {
+export function table(columns, rows, attrs, rowAttrs, empty) {
   const head = h(
     "thead",
     null,
@@ -105,7 +106,7 @@ export function table(columns, rows, attrs, rowAttrs) {
   );
   const body = h("tbody", null);
   appendRows(body, columns, rows, rowAttrs);
-  if (!rows.length) body.append(h("tr", { class: "empty" }, h("td", { colspan: columns.length }, t("none"))));
+  if (!rows.length) body.append(h("tr", { class: "empty" }, h("td", { colspan: columns.length }, empty || t("none"))));
   return h("div", { class: "table-wrap" }, h("table", { class: "data", ...attrs }, head, body));
 }
 

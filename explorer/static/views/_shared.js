@@ -347,9 +347,10 @@ export function browserVerdict(steps) {
  * @template R
  * @param {Ctx} ctx
  * @param {{path: string, key: string, params: Record<string, string | number>, columns: Column<R>[],
- *   rowAttrs: (row: R) => import("../dom.js").Attrs, testid: string, head?: Child[], problem?: HTMLElement}} listing
+ *   rowAttrs: (row: R) => import("../dom.js").Attrs, testid: string, head?: Child[], problem?: HTMLElement,
+ *   empty?: string}} listing
  *   ``head``: more in the head beside the count; ``problem``: where a failure to load more is shown (by default
- *   beside the button)
+ *   beside the button); ``empty``: what the table says when the first page is empty
  * @returns {Promise<Child[]>}
  */
 export async function pagedTable(ctx, listing) {
@@ -358,7 +359,7 @@ export async function pagedTable(ctx, listing) {
   /** @type {{next?: string | null}} */
   const answer = await getJson(path, params);
   const rows = /** @type {R[]} */ (listOf(answer, key).filter(isObject));
-  const tableNode = table(columns, rows, { testid }, rowAttrs);
+  const tableNode = table(columns, rows, { testid }, rowAttrs, listing.empty);
   const tbody = /** @type {HTMLTableSectionElement} */ (tableNode.querySelector("tbody"));
   const count = h("span", { class: "muted", testid: `${base}-count` }, t("calls.shown", { n: rows.length }));
   const problem = listing.problem ?? h("div", { class: "download-status", "aria-live": "polite" });

@@ -39,7 +39,8 @@ function alarmTable(rows, resolved, testid) {
     { label: t("alarms.since"), cell: (a) => fmtMs(a.since_ms) },
   ];
   if (resolved) columns.push({ label: t("alarms.resolved"), cell: (a) => fmtMs(a.resolved_ms) });
-  return table(columns, rows, { testid }, (a) => ({ dataset: { alarm: a.id } }));
+  const empty = resolved ? t("alarms.noneResolved") : t("alarms.none");
+  return table(columns, rows, { testid }, (a) => ({ dataset: { alarm: a.id } }), empty);
 }
 
 /** @returns {Column<AlarmRecord>[]} */
@@ -119,6 +120,7 @@ export async function viewAlarms(ctx) {
       columns: recordColumns(),
       rowAttrs: (r) => ({ dataset: { alarm: r.alarm_id, transition: r.transition } }),
       testid: "alarm-records-table",
+      empty: t("alarms.noRecords"),
     }),
   );
 }
