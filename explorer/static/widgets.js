@@ -86,6 +86,16 @@ export function httpStatusBadge(/** @type {unknown} */ status) {
 }
 
 /**
+ * A denial reason in words, the code (what the calls' filter takes) in its title; an unknown code as it is.
+ * @param {unknown} code
+ */
+export function denialReason(code) {
+  if (code === null || code === undefined || code === "") return "—";
+  const s = String(code);
+  return h("span", { class: "nowrap", title: s, dataset: { reason: s } }, t(`denial.${s}`, null, s));
+}
+
+/**
  * A table: columns [{label, cell(row) -> node|string, class?}], rows; attrs for the table.
  * @template R
  * @param {Column<R>[]} columns

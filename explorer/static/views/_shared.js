@@ -9,6 +9,7 @@ import {
   appendRows,
   badge,
   decisionBadge,
+  denialReason,
   httpStatusBadge,
   mark,
   mono,
@@ -183,7 +184,7 @@ export function callColumns(compact) {
     { label: t("col.provider"), cell: (c) => orgLink(c.provider_org) },
     { label: t("col.service"), cell: (c) => h("span", { title: `${c.center} / ${c.unit}` }, text(c.api)) },
     { label: t("col.decision"), cell: (c) => decisionBadge(c.decision) },
-    { label: t("col.denialReason"), cell: (c) => (c.denial_reason ? mono(c.denial_reason) : "—") },
+    { label: t("col.denialReason"), cell: (c) => denialReason(c.denial_reason) },
     { label: t("col.status"), cell: (c) => httpStatusBadge(c.status) },
   ];
   if (!compact) {

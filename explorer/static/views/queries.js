@@ -6,7 +6,7 @@ import { h, link } from "../dom.js";
 import { fmtMs, fmtNum } from "../format.js";
 import { t } from "../i18n.js";
 import { go, queryHash } from "../router.js";
-import { decisionBadge, httpStatusBadge, mono, section, short } from "../widgets.js";
+import { decisionBadge, denialReason, httpStatusBadge, mono, section, short } from "../widgets.js";
 import { chips, loadInto, orgLink, pageHeader, pagedTable } from "./_shared.js";
 
 /** @import { Ctx } from "../router.js" */
@@ -28,7 +28,7 @@ const columns = () => [
         : h("span", { class: "muted", testid: "query-subject" }, t("queries.noSubject")),
   },
   { label: t("col.decision"), cell: (q) => decisionBadge(q.decision) },
-  { label: t("col.denialReason"), cell: (q) => (q.denial_reason ? mono(q.denial_reason) : "—") },
+  { label: t("col.denialReason"), cell: (q) => denialReason(q.denial_reason) },
   { label: t("col.status"), cell: (q) => httpStatusBadge(q.status) },
   { label: t("col.index"), cell: (q) => fmtNum(q.index), class: "num" },
 ];
