@@ -7,7 +7,18 @@ import { h, link, linkQuery } from "../dom.js";
 import { fmtMs, fmtNum, text } from "../format.js";
 import { t } from "../i18n.js";
 import { STEPS, verifyBundle, verifyChain } from "../verify.js";
-import { badge, decisionBadge, denialReason, httpStatusBadge, kv, kvAll, mark, mono, rawJson, section } from "../widgets.js";
+import {
+  badge,
+  decisionBadge,
+  denialReason,
+  httpStatusBadge,
+  kv,
+  kvAll,
+  mark,
+  mono,
+  rawJson,
+  section,
+} from "../widgets.js";
 import { assetLink, browserVerdict, orgLink, pageHeader, statusMessage, verdict } from "./_shared.js";
 
 /** @import { Ctx } from "../router.js" */
