@@ -205,7 +205,7 @@ export const STRINGS = {
 
     "dashboard.head": "链高度",
     "dashboard.logSize": "审计日志",
-    "dashboard.entries": "条记录",
+    "dashboard.entries": "条记录已由浏览器服务索引（最新检查点可能包含更多）",
     "dashboard.checkpoint": "最新联署检查点",
     "dashboard.noCheckpoint": "尚无检查点",
     "dashboard.cosignedBy": "联署：",
@@ -836,7 +836,7 @@ export const STRINGS = {
 
     "dashboard.head": "Chain head",
     "dashboard.logSize": "Audit log",
-    "dashboard.entries": "entries",
+    "dashboard.entries": "entries indexed by this explorer (the newest checkpoint may hold more)",
     "dashboard.checkpoint": "Latest cosigned checkpoint",
     "dashboard.noCheckpoint": "no checkpoint yet",
     "dashboard.cosignedBy": "Cosigned by",
