@@ -25,7 +25,11 @@ const columns = () => [
     cell: (q) =>
       Array.isArray(q.subject) && q.subject.length
         ? h("span", { testid: "query-subject" }, chips(q.subject.map(String)))
-        : h("span", { class: "muted", testid: "query-subject" }, t("queries.noSubject")),
+        : h(
+            "span",
+            { class: "muted", testid: "query-subject", title: t("queries.noSubject") },
+            t("queries.noSubjectShort"),
+          ),
   },
   { label: t("col.decision"), cell: (q) => decisionBadge(q.decision) },
   { label: t("col.denialReason"), cell: (q) => denialReason(q.denial_reason) },
