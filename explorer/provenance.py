@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 from explorer.calls import CallRow
@@ -84,20 +85,28 @@ def call_step(row: CallRow, entry: bytes) -> tuple[ProvenanceStep, dict[str, Any
     return _step("call", True, f"{row['caller_org']} → {row['provider_org']} {row['api']}: {said}"), event
 
 
+def _when(seconds: Any) -> str:
+    """Chain time (Unix seconds) as a step's detail says it: the number and, readable, its UTC time."""
+    if not isinstance(seconds, int):
+        return str(seconds)
+    return f"{seconds} ({datetime.fromtimestamp(seconds, UTC):%Y-%m-%d %H:%M:%S} UTC)"
+
+
 def _private_grant_step(event: Mapping[str, Any], state: dict[str, Any], lifecycle: Any, at: int) -> ProvenanceStep:
     """A private grant's link: its grantee and window are in terms the explorer does not hold, so it checks what
     the chain holds (the grant existed, was not revoked or voided, is the provider's grant of the call's asset)
     and says that the rest was the provider's gateway's to check (``check_private``)."""
     if event["decision"] != "allow":
         return _step("grant", True, f"denied ({event.get('denial_reason')}); the private grant was {lifecycle}", state)
+    when = _when(at)
     if lifecycle != "private":
-        return _step("grant", False, f"allowed, but the private grant was {lifecycle} on chain at {at}", state)
+        return _step("grant", False, f"allowed, but the private grant was {lifecycle} on chain at {when}", state)
     if state.get("asset") != event.get("asset_id") or state.get("grantor") != event.get("provider_org"):
         return _step("grant", False, "allowed, but the private grant is another provider's or of another asset", state)
     return _step(
         "grant",
         True,
-        f"a private grant of {state.get('grantor')}, not revoked on chain at {at}; its grantee and window are held "
+        f"a private grant of {state.get('grantor')}, not revoked on chain at {when}; its grantee and window are held "
         "by the parties and were checked by the provider's gateway against its commitment",
         state,
     )
@@ -107,6 +116,7 @@ def grant_step(chain: ChainIndex, event: Mapping[str, Any]) -> ProvenanceStep:
     """The grant the gateway decided under, as it stood on chain at the call's time."""
     grant_id = event.get("grant_id")
     at = int(event["time_ms"]) // 1000
+    when = _when(at)
     if grant_id is None:
         reason = event.get("denial_reason") or "none"
         return _step("grant", None, f"no grant was involved (decision {event['decision']}, reason {reason})")
@@ -117,25 +127,26 @@ def grant_step(chain: ChainIndex, event: Mapping[str, Any]) -> ProvenanceStep:
             return _step(
                 "grant",
                 None,
-                f"the grant became active at chain time {later.get('created_at')}, after the call's time {at} by the"
-                f" gateway's clock but within {CLOCK_SKEW_S} s: the two clocks cannot order them",
+                f"the grant became active at chain time {_when(later.get('created_at'))}, after the call's time {when}"
+                f" by the gateway's clock but within {CLOCK_SKEW_S} s: the two clocks cannot order them",
                 later,
             )
     if state is None:
         if event["decision"] == "allow":
-            return _step("grant", False, f"allowed under grant {grant_id}, which did not exist on chain at {at}")
-        return _step("grant", None, f"grant {grant_id} did not exist on chain at {at}")
+            return _step("grant", False, f"allowed under grant {grant_id}, which did not exist on chain at {when}")
+        return _step("grant", None, f"grant {grant_id} did not exist on chain at {when}")
     lifecycle = "void" if state.get("void") else state.get("state")  # void: the asset changed owner since
     if state.get("private"):
         return _private_grant_step(event, state, lifecycle, at)
     parties_ok = state.get("grantee") == event["caller_org"] and state.get("asset") == event.get("asset_id")
     if event["decision"] == "allow":
         if lifecycle != "active":
-            return _step("grant", False, f"allowed, but the grant was {lifecycle} on chain at {at}", state)
+            return _step("grant", False, f"allowed, but the grant was {lifecycle} on chain at {when}", state)
         if not parties_ok:
             return _step("grant", False, "allowed, but the grant is for another grantee or asset", state)
-        return _step("grant", True, f"active on chain at {at}: {state.get('grantor')} → {state.get('grantee')}", state)
-    return _step("grant", True, f"denied ({event.get('denial_reason')}); the grant was {lifecycle} at {at}", state)
+        parties = f"{state.get('grantor')} → {state.get('grantee')}"
+        return _step("grant", True, f"active on chain at {when}: {parties}", state)
+    return _step("grant", True, f"denied ({event.get('denial_reason')}); the grant was {lifecycle} at {when}", state)
 
 
 def asset_step(chain: ChainIndex, event: Mapping[str, Any]) -> ProvenanceStep:
@@ -144,12 +155,14 @@ def asset_step(chain: ChainIndex, event: Mapping[str, Any]) -> ProvenanceStep:
     if asset is None:
         return _step("asset_version", None, "the call names no data asset")
     at = int(event["time_ms"]) // 1000
+    when = _when(at)
     owner = chain.owner_at(str(asset), at)
     if owner is None:
         if chain.owner_at(str(asset), at + CLOCK_SKEW_S) is not None:
-            detail = f"{asset} registered within {CLOCK_SKEW_S} s of chain time after the call's time {at}"
+            detail = f"{asset} registered within {CLOCK_SKEW_S} s of chain time after the call's time {when}"
             return _step("asset_version", None, detail + ": the two clocks cannot order them")
-        return _step("asset_version", None if event["decision"] == "deny" else False, f"{asset} not registered at {at}")
+        ok = None if event["decision"] == "deny" else False
+        return _step("asset_version", ok, f"{asset} not registered at {when}")
     version_no = event.get("asset_version")
     version = chain.asset_version_at(str(asset), int(version_no)) if version_no is not None else None
     if version is None:
@@ -158,9 +171,9 @@ def asset_step(chain: ChainIndex, event: Mapping[str, Any]) -> ProvenanceStep:
                 number = item["args"].get("version", 1)
                 version = chain.asset_version_at(str(asset), int(number)) or version
     if owner != event["provider_org"]:
-        return _step("asset_version", False, f"{asset} was owned by {owner}, not the provider, at {at}", version)
+        return _step("asset_version", False, f"{asset} was owned by {owner}, not the provider, at {when}", version)
     which = f"version {version['version']}" if version else "no version recorded"
-    return _step("asset_version", True, f"{asset} owned by {owner} at {at}, {which}", version)
+    return _step("asset_version", True, f"{asset} owned by {owner} at {when}, {which}", version)
 
 
 def evidence_steps(checks: Sequence[Step], bundle: EvidenceBundle, row: CallRow) -> list[ProvenanceStep]:

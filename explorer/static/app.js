@@ -128,9 +128,11 @@ function renderHeader(/** @type {Location | null} */ current) {
   const parts = [];
   const me = person();
   if (loggedIn && me) {
-    const who = `${me.display_name || me.name} · ${me.org} · ${t(`role.${me.role}`, null, me.role)}`;
+    // name@org and role; the display name (the name and the firm's full name) and the token's expiry in the title
+    const who = `${me.name}@${me.org} · ${t(`role.${me.role}`, null, me.role)}`;
     const expires = me.expires_ms ? t("session.expires", { time: fmtMs(me.expires_ms) }) : "";
-    parts.push(h("span", { class: "whoami", testid: "whoami", title: expires }, who));
+    const title = [me.display_name, expires].filter(Boolean).join("\n");
+    parts.push(h("span", { class: "whoami", testid: "whoami", title }, who));
   }
   if (loggedIn) {
     parts.push(

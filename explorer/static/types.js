@@ -38,7 +38,6 @@
  * @property {string} certificate_fingerprint
  * @property {string[]} accounts
  * @property {number} admitted_at
- * @property {string} [witness_key]
  * @property {ChainEvent[]} [history]
  */
 

@@ -24,7 +24,7 @@ export function short(value, keep = 10) {
   if (value === null || value === undefined) return h("span", { class: "muted" }, "—");
   const s = String(value);
   const shown = s.length > keep * 2 + 3 ? `${s.slice(0, keep)}…${s.slice(-6)}` : s;
-  return h("span", { class: "mono", title: s }, shown);
+  return h("span", { class: "mono short", title: s }, shown);
 }
 
 export function mono(/** @type {unknown} */ value) {
@@ -86,14 +86,25 @@ export function httpStatusBadge(/** @type {unknown} */ status) {
 }
 
 /**
+ * A denial reason in words, the code (what the calls' filter takes) in its title; an unknown code as it is.
+ * @param {unknown} code
+ */
+export function denialReason(code) {
+  if (code === null || code === undefined || code === "") return "—";
+  const s = String(code);
+  return h("span", { class: "nowrap", title: s, dataset: { reason: s } }, t(`denial.${s}`, null, s));
+}
+
+/**
  * A table: columns [{label, cell(row) -> node|string, class?}], rows; attrs for the table.
  * @template R
  * @param {Column<R>[]} columns
  * @param {R[]} rows
  * @param {Attrs | null} [attrs]
  * @param {(row: R) => Attrs} [rowAttrs]
+ * @param {string} [empty]  what an empty table says, rather than t("none")
  */
-export function table(columns, rows, attrs, rowAttrs) {
+export function table(columns, rows, attrs, rowAttrs, empty) {
   const head = h(
     "thead",
     null,
@@ -105,7 +116,7 @@ export function table(columns, rows, attrs, rowAttrs) {
   );
   const body = h("tbody", null);
   appendRows(body, columns, rows, rowAttrs);
-  if (!rows.length) body.append(h("tr", { class: "empty" }, h("td", { colspan: columns.length }, t("none"))));
+  if (!rows.length) body.append(h("tr", { class: "empty" }, h("td", { colspan: columns.length }, empty || t("none"))));
   return h("div", { class: "table-wrap" }, h("table", { class: "data", ...attrs }, head, body));
 }
 

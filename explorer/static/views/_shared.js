@@ -9,6 +9,7 @@ import {
   appendRows,
   badge,
   decisionBadge,
+  denialReason,
   httpStatusBadge,
   mark,
   mono,
@@ -81,7 +82,7 @@ export function statusMessage(node, message, kind) {
 
 export function orgLink(/** @type {unknown} */ org) {
   if (org === null || org === undefined || org === "") return "—";
-  return link(["members", org], String(org));
+  return link(["members", org], String(org), { class: "org" });
 }
 
 export function assetLink(/** @type {unknown} */ asset) {
@@ -183,7 +184,7 @@ export function callColumns(compact) {
     { label: t("col.provider"), cell: (c) => orgLink(c.provider_org) },
     { label: t("col.service"), cell: (c) => h("span", { title: `${c.center} / ${c.unit}` }, text(c.api)) },
     { label: t("col.decision"), cell: (c) => decisionBadge(c.decision) },
-    { label: t("col.denialReason"), cell: (c) => (c.denial_reason ? mono(c.denial_reason) : "—") },
+    { label: t("col.denialReason"), cell: (c) => denialReason(c.denial_reason) },
     { label: t("col.status"), cell: (c) => httpStatusBadge(c.status) },
   ];
   if (!compact) {
@@ -192,7 +193,7 @@ export function callColumns(compact) {
     cols.push({
       label: t("col.latency"),
       cell: (c) => (c.latency_us == null ? "—" : `${(c.latency_us / 1000).toFixed(1)} ms`),
-      class: "num",
+      class: "num nowrap",
     });
     cols.push({ label: t("col.index"), cell: (c) => fmtNum(c.index), class: "num" });
   }
@@ -347,9 +348,10 @@ export function browserVerdict(steps) {
  * @template R
  * @param {Ctx} ctx
  * @param {{path: string, key: string, params: Record<string, string | number>, columns: Column<R>[],
- *   rowAttrs: (row: R) => import("../dom.js").Attrs, testid: string, head?: Child[], problem?: HTMLElement}} listing
+ *   rowAttrs: (row: R) => import("../dom.js").Attrs, testid: string, head?: Child[], problem?: HTMLElement,
+ *   empty?: string}} listing
  *   ``head``: more in the head beside the count; ``problem``: where a failure to load more is shown (by default
- *   beside the button)
+ *   beside the button); ``empty``: what the table says when the first page is empty
  * @returns {Promise<Child[]>}
  */
 export async function pagedTable(ctx, listing) {
@@ -358,7 +360,7 @@ export async function pagedTable(ctx, listing) {
   /** @type {{next?: string | null}} */
   const answer = await getJson(path, params);
   const rows = /** @type {R[]} */ (listOf(answer, key).filter(isObject));
-  const tableNode = table(columns, rows, { testid }, rowAttrs);
+  const tableNode = table(columns, rows, { testid }, rowAttrs, listing.empty);
   const tbody = /** @type {HTMLTableSectionElement} */ (tableNode.querySelector("tbody"));
   const count = h("span", { class: "muted", testid: `${base}-count` }, t("calls.shown", { n: rows.length }));
   const problem = listing.problem ?? h("div", { class: "download-status", "aria-live": "polite" });

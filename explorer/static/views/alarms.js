@@ -24,6 +24,12 @@ function severityBadge(/** @type {unknown} */ severity) {
   return badge(SEVERITY_BADGE[name] || "muted", t(`alarms.severity.${name}`));
 }
 
+/** An alarm's rule in words, its code (network.alarms.rules, as up.toml names it) in the title. */
+function alarmRule(/** @type {unknown} */ rule) {
+  const code = text(rule);
+  return h("span", { title: code }, t(`alarmRule.${code}`, null, code));
+}
+
 /**
  * @param {Alarm[]} rows
  * @param {boolean} resolved  whether to show when each was resolved
@@ -33,13 +39,14 @@ function alarmTable(rows, resolved, testid) {
   /** @type {{label: string, cell: (a: Alarm) => Node | string}[]} */
   const columns = [
     { label: t("alarms.severity"), cell: (a) => severityBadge(a.severity) },
-    { label: t("alarms.rule"), cell: (a) => text(a.rule) },
+    { label: t("alarms.rule"), cell: (a) => alarmRule(a.rule) },
     { label: t("alarms.subject"), cell: (a) => text(a.subject) },
     { label: t("alarms.summary"), cell: (a) => text(a.summary) },
     { label: t("alarms.since"), cell: (a) => fmtMs(a.since_ms) },
   ];
   if (resolved) columns.push({ label: t("alarms.resolved"), cell: (a) => fmtMs(a.resolved_ms) });
-  return table(columns, rows, { testid }, (a) => ({ dataset: { alarm: a.id } }));
+  const empty = resolved ? t("alarms.noneResolved") : t("alarms.none");
+  return table(columns, rows, { testid }, (a) => ({ dataset: { alarm: a.id } }), empty);
 }
 
 /** @returns {Column<AlarmRecord>[]} */
@@ -48,7 +55,7 @@ const recordColumns = () => [
   { label: t("col.event"), cell: (r) => link(["calls", r.event_id], short(r.event_id, 8), { testid: "record-link" }) },
   { label: t("alarms.transition"), cell: (r) => text(t(`alarms.transition.${r.transition}`)) },
   { label: t("alarms.severity"), cell: (r) => severityBadge(r.severity) },
-  { label: t("alarms.rule"), cell: (r) => text(r.rule) },
+  { label: t("alarms.rule"), cell: (r) => alarmRule(r.rule) },
   { label: t("alarms.subject"), cell: (r) => text(r.subject) },
   { label: t("alarms.org"), cell: (r) => orgLink(r.org) },
   { label: t("col.index"), cell: (r) => fmtNum(r.index), class: "num" },
@@ -119,6 +126,7 @@ export async function viewAlarms(ctx) {
       columns: recordColumns(),
       rowAttrs: (r) => ({ dataset: { alarm: r.alarm_id, transition: r.transition } }),
       testid: "alarm-records-table",
+      empty: t("alarms.noRecords"),
     }),
   );
 }

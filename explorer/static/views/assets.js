@@ -23,6 +23,11 @@ function classification(/** @type {Asset} */ a) {
   );
 }
 
+/** An asset's kind (dataset, feed, model, api) in words; an unknown kind as it is. */
+function assetKind(/** @type {unknown} */ kind) {
+  return t(`assetKind.${kind}`, null, text(kind));
+}
+
 /** @param {Ctx} ctx */
 export async function viewAssets(ctx) {
   /** @type {{block?: number, assets: Asset[]}} */
@@ -40,7 +45,7 @@ export async function viewAssets(ctx) {
         [
           { label: t("col.asset"), cell: (a) => assetLink(a.asset) },
           { label: t("col.owner"), cell: (a) => orgLink(a.owner) },
-          { label: t("col.kind"), cell: (a) => text(a.kind) },
+          { label: t("col.kind"), cell: (a) => assetKind(a.kind) },
           { label: t("col.classification"), cell: classification },
           { label: t("col.versions"), cell: (a) => fmtNum(a.version_count), class: "num" },
           { label: t("col.registered"), cell: (a) => fmtSec(a.registered_at) },
@@ -88,7 +93,7 @@ export async function viewAsset(ctx) {
       kv([
         [t("col.asset"), mono(a.asset)],
         [t("col.owner"), orgLink(a.owner)],
-        [t("col.kind"), text(a.kind)],
+        [t("col.kind"), assetKind(a.kind)],
         [t("col.classification"), classification(a)],
         [t("col.versions"), fmtNum(a.version_count)],
         [t("col.registered"), fmtSec(a.registered_at)],

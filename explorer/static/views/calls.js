@@ -29,6 +29,42 @@ const CALL_FILTERS = [
   "trace",
 ];
 
+/** The denial reasons the filter suggests: the gateway's (docs/gateway.md) and the explorer's own. */
+const DENIAL_REASONS = [
+  "no_grant",
+  "grant_expired",
+  "grant_not_yet_valid",
+  "grant_revoked",
+  "member_suspended",
+  "not_a_member",
+  "provider_suspended",
+  "asset_retired",
+  "ownership_changed",
+  "unknown_asset",
+  "unknown_api",
+  "quota_exhausted",
+  "dp_budget_exhausted",
+  "quota_unavailable",
+  "psi_run_in_flight",
+  "purpose_missing",
+  "body_too_large",
+  "chain_unavailable",
+  "outbox_full",
+  "too_many_in_flight",
+  "psi_terms_mismatch",
+  "psi_malformed",
+  "psi_wrong_terms",
+  "psi_wrong_job",
+  "input_over_cap",
+  "psi_needs_proxy",
+  "invalid_request",
+  "read_only",
+  "not_found",
+  "too_large",
+  "rate_limited",
+  "refused",
+];
+
 /** A time in ms as a datetime-local input's value. */
 function localInput(/** @type {unknown} */ msValue) {
   if (!msValue) return "";
@@ -104,7 +140,12 @@ export async function viewCalls(ctx) {
     input("grant", { placeholder: "0x…" }),
     h("div", { class: "field" }, h("label", { for: "calls-decision" }, t("filter.decision")), decision),
     input("status", { type: "number", min: 100, max: 599 }),
-    input("denial_reason"),
+    input("denial_reason", { list: "calls-denial-reasons", placeholder: "no_grant" }),
+    h(
+      "datalist",
+      { id: "calls-denial-reasons" },
+      DENIAL_REASONS.map((code) => h("option", { value: code }, t(`denial.${code}`))),
+    ),
     h("div", { class: "field" }, h("label", { for: "calls-from" }, t("filter.from")), from),
     h("div", { class: "field" }, h("label", { for: "calls-to" }, t("filter.to")), to),
     input("trace", { placeholder: t("filter.tracePlaceholder"), pattern: "[0-9a-f]{32}", class: "wide" }),

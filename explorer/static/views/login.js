@@ -39,6 +39,7 @@ export async function viewLogin(ctx) {
     h("label", { for: "login-token" }, t("login.tokenLabel")),
     input,
     h("p", { class: "hint" }, t("login.hint"), " ", h("code", null, "consortium user token DIR --org ORG --name NAME")),
+    h("p", { class: "hint" }, t("login.demoHint"), " ", h("code", null, "DIR/explorer/logins/NAME@ORG.token")),
     problem,
     h("div", { class: "form-actions" }, submit),
   );
@@ -70,7 +71,7 @@ export async function viewLogin(ctx) {
   const me = person();
   const current =
     getToken() && me
-      ? h("p", { class: "note note-info" }, t("login.already", { who: `${me.display_name || me.name} (${me.org})` }))
+      ? h("p", { class: "note note-info" }, t("login.already", { who: `${me.name}@${me.org}` }))
       : null;
   ctx.show(
     h(

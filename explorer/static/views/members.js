@@ -5,6 +5,7 @@ import { h, linkQuery } from "../dom.js";
 import { fmtNum, fmtSec, text } from "../format.js";
 import { t } from "../i18n.js";
 import { badge, kv, mono, section, short, table } from "../widgets.js";
+import { fetchKeys } from "../session.js";
 import { chips, historyTable, orgLink, pageHeader, statusMessage } from "./_shared.js";
 
 /** @import { Ctx } from "../router.js" */
@@ -22,10 +23,30 @@ function roleChips(/** @type {unknown} */ roles) {
   return chips(list.map((r) => t(`memberRole.${r}`, null, r)));
 }
 
+/**
+ * The witness key of each witness valid now, by org (GET /keys, as the verifier reads them from the chain): the
+ * member listing does not carry them. Empty when the keys cannot be read.
+ * @returns {Promise<Map<string, string>>}
+ */
+async function witnessKeys() {
+  try {
+    return new Map((await fetchKeys()).witnesses.map((w) => [w.org, w.vkey]));
+  } catch {
+    return new Map();
+  }
+}
+
+/** A witness key "<name>+<key id>+<key>" shown by its key id, the whole key in the title. */
+function witnessKey(/** @type {unknown} */ vkey) {
+  if (typeof vkey !== "string" || !vkey) return "—";
+  const id = vkey.split("+")[1];
+  return h("span", { class: "mono short", title: vkey }, id || vkey);
+}
+
 /** @param {Ctx} ctx */
 export async function viewMembers(ctx) {
-  /** @type {{block?: number, members: Member[]}} */
-  const answer = await getJson("/members");
+  /** @type {[{block?: number, members: Member[]}, Map<string, string>]} */
+  const [answer, witnesses] = await Promise.all([getJson("/members"), witnessKeys()]);
   /** @type {Member[]} */
   const rows = listOf(answer, "members");
   ctx.show(
@@ -47,7 +68,7 @@ export async function viewMembers(ctx) {
           },
           {
             label: t("col.witnessKey"),
-            cell: (m) => short(pick(m, "witness_key", "witness_public_key", "witness_vkey"), 10),
+            cell: (m) => witnessKey(witnesses.get(m.org)),
           },
           { label: t("col.admitted"), cell: (m) => fmtSec(m.admitted_at) },
         ],
@@ -125,8 +146,9 @@ function reportForm(/** @type {string} */ org) {
 /** @param {Ctx} ctx */
 export async function viewMember(ctx) {
   const org = ctx.args[0];
-  /** @type {Member} */
-  const m = await getJson(`/members/${encodeURIComponent(org)}`);
+  /** @type {[Member, Map<string, string>]} */
+  const [m, witnesses] = await Promise.all([getJson(`/members/${encodeURIComponent(org)}`), witnessKeys()]);
+  const vkey = witnesses.get(m.org);
   const accounts = Array.isArray(m.accounts) ? m.accounts : [];
   ctx.show(
     pageHeader(`${m.name || org}`, h("span", { class: "mono muted" }, org)),
@@ -138,9 +160,7 @@ export async function viewMember(ctx) {
         [t("col.roles"), roleChips(m.roles)],
         [t("col.status"), memberStatus(m.status)],
         [t("col.fingerprint"), mono(pick(m, "certificate_fingerprint", "cert_fingerprint"))],
-        pick(m, "witness_key", "witness_public_key", "witness_vkey") !== undefined
-          ? [t("col.witnessKey"), mono(pick(m, "witness_key", "witness_public_key", "witness_vkey"))]
-          : null,
+        vkey !== undefined ? [t("col.witnessKey"), mono(vkey)] : null,
         [
           t("col.accounts"),
           accounts.length

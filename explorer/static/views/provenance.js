@@ -7,7 +7,18 @@ import { h, link, linkQuery } from "../dom.js";
 import { fmtMs, fmtNum, text } from "../format.js";
 import { t } from "../i18n.js";
 import { STEPS, verifyBundle, verifyChain } from "../verify.js";
-import { badge, decisionBadge, httpStatusBadge, kv, kvAll, mark, mono, rawJson, section } from "../widgets.js";
+import {
+  badge,
+  decisionBadge,
+  denialReason,
+  httpStatusBadge,
+  kv,
+  kvAll,
+  mark,
+  mono,
+  rawJson,
+  section,
+} from "../widgets.js";
 import { assetLink, browserVerdict, orgLink, pageHeader, statusMessage, verdict } from "./_shared.js";
 
 /** @import { Ctx } from "../router.js" */
@@ -165,7 +176,14 @@ export async function viewProvenance(ctx) {
       : null,
     [
       t("col.decision"),
-      h("span", null, decisionBadge(source.decision), source.denial_reason ? [" ", mono(source.denial_reason)] : null),
+      h(
+        "span",
+        null,
+        decisionBadge(source.decision),
+        source.denial_reason
+          ? [" ", denialReason(source.denial_reason), " ", h("span", { class: "mono muted" }, source.denial_reason)]
+          : null,
+      ),
     ],
     [t("col.status"), httpStatusBadge(source.status)],
     [t("col.latency"), source.latency_us == null ? "—" : `${(source.latency_us / 1000).toFixed(1)} ms`],

@@ -6,7 +6,7 @@ import { h, link } from "../dom.js";
 import { fmtMs, fmtNum } from "../format.js";
 import { t } from "../i18n.js";
 import { go, queryHash } from "../router.js";
-import { decisionBadge, httpStatusBadge, mono, section, short } from "../widgets.js";
+import { decisionBadge, denialReason, httpStatusBadge, mono, section, short } from "../widgets.js";
 import { chips, loadInto, orgLink, pageHeader, pagedTable } from "./_shared.js";
 
 /** @import { Ctx } from "../router.js" */
@@ -18,17 +18,21 @@ const columns = () => [
   { label: t("col.time"), cell: (q) => fmtMs(q.time_ms), class: "nowrap" },
   { label: t("col.event"), cell: (q) => link(["calls", q.event_id], short(q.event_id, 8), { testid: "query-link" }) },
   { label: t("queries.by"), cell: (q) => orgLink(q.caller_org) },
-  { label: t("queries.api"), cell: (q) => mono(q.api) },
+  { label: t("queries.api"), cell: (q) => mono(q.api), class: "nowrap" },
   { label: t("col.route"), cell: (q) => mono(`${q.method || ""} ${q.route || ""}`.trim()) },
   {
     label: t("queries.subject"),
     cell: (q) =>
       Array.isArray(q.subject) && q.subject.length
         ? h("span", { testid: "query-subject" }, chips(q.subject.map(String)))
-        : h("span", { class: "muted", testid: "query-subject" }, t("queries.noSubject")),
+        : h(
+            "span",
+            { class: "muted", testid: "query-subject", title: t("queries.noSubject") },
+            t("queries.noSubjectShort"),
+          ),
   },
   { label: t("col.decision"), cell: (q) => decisionBadge(q.decision) },
-  { label: t("col.denialReason"), cell: (q) => (q.denial_reason ? mono(q.denial_reason) : "—") },
+  { label: t("col.denialReason"), cell: (q) => denialReason(q.denial_reason) },
   { label: t("col.status"), cell: (q) => httpStatusBadge(q.status) },
   { label: t("col.index"), cell: (q) => fmtNum(q.index), class: "num" },
 ];

@@ -63,6 +63,11 @@ export async function viewValidators(ctx) {
       testid: `validators-window-${n}`,
     }),
   );
+  /** What an empty table of the blocks counted says: ``key`` with their range, once there are blocks. */
+  const ranged = (/** @type {string} */ key) =>
+    answer.first === null || answer.first === undefined
+      ? undefined
+      : t(key, { first: fmtNum(answer.first), head: fmtNum(answer.head) });
   /** @type {Child[]} */
   const notes = [];
   if (answer.unknown_proposer > 0)
@@ -118,6 +123,7 @@ export async function viewValidators(ctx) {
         rounds,
         { testid: "validators-rounds" },
         (r) => ({ dataset: { number: r.number } }),
+        ranged("validators.roundChangesNone"),
       ),
     ),
     section(
@@ -138,6 +144,7 @@ export async function viewValidators(ctx) {
         sets,
         { testid: "validators-sets" },
         (s) => ({ dataset: { number: s.number } }),
+        ranged("validators.setChangesNone"),
       ),
     ),
     equivocationSection(evidence),
