@@ -14,8 +14,8 @@ interpreter code, as ``consortium chain verify`` runs it) and the two blocks mus
 state, transaction and receipt roots, gas used, bloom), every transaction must succeed, and the receipts must be
 the same; ``--profile FILE`` writes a cProfile (CPU time) of the runs. ``--baseline`` alternates each run with
 the chain as it executed before the cuts of ``docs/chain-execution.md``, ``--without CUT`` with the node's chain
-less that one cut (``receipts``, ``fees``, ``proxies``), in the same process. ``docs/chain-execution.md`` has
-the figures.
+less that one cut (``receipts``, ``fees``, ``proxies``, ``code``), in the same process.
+``docs/chain-execution.md`` has the figures.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ class _BaselineComputation(InlineComputation):
 class _BaselineAccountDB(_AccountDB):
     __init__ = AccountDB.__init__  # py-evm's account trie
     _set_account = AccountDB._set_account  # py-evm's: the account encoded at every set
+    get_code = AccountDB.get_code  # py-evm's: the code read through the journal at every message
 
 
 class _BaselineState(ConsortiumState):
@@ -118,6 +119,21 @@ class _PyEvmProxiesVM(ConsortiumVM):
     _state_class = _PyEvmProxiesState
 
 
+class _PyEvmCodeAccountDB(_AccountDB):
+    """The node's account database with py-evm's code read: through the journal, the batch and the store at every
+    message."""
+
+    get_code = AccountDB.get_code
+
+
+class _PyEvmCodeState(ConsortiumState):
+    account_db_class = _PyEvmCodeAccountDB
+
+
+class _PyEvmCodeVM(ConsortiumVM):
+    _state_class = _PyEvmCodeState
+
+
 class _BaselineVM(_PyEvmReceiptsVM):
     _state_class = _BaselineState
 
@@ -127,6 +143,7 @@ WITHOUT: dict[str, type[ConsortiumVM]] = {
     "receipts": _PyEvmReceiptsVM,
     "fees": _PyEvmFeesVM,
     "proxies": _PyEvmProxiesVM,
+    "code": _PyEvmCodeVM,
 }
 
 

@@ -34,7 +34,7 @@ from eth.abc import (
     WithdrawalAPI,
 )
 from eth.chains.base import Chain
-from eth.constants import BLANK_ROOT_HASH, CREATE_CONTRACT_ADDRESS
+from eth.constants import BLANK_ROOT_HASH, CREATE_CONTRACT_ADDRESS, EMPTY_SHA3
 from eth.db.accesslog import KeyAccessLoggerDB
 from eth.db.account import AccountDB
 from eth.db.batch import BatchDB
@@ -222,6 +222,28 @@ class _AccountDB(AccountDB):
         self._trie_logger = KeyAccessLoggerDB(self._trie, log_missing_keys=False)
         self._trie_cache = CacheDB(self._trie_logger)
         self._journaltrie = JournalDB(self._trie_cache)
+        self._codes: dict[bytes, bytes] = {}
+
+    def get_code(self, address: Address) -> bytes:
+        """py-evm's (``AccountDB.get_code``), with each code kept by its hash for the state's life (a block's
+        execution) once read: py-evm reads a contract's code through the journal, the batch and the store at every
+        message to it (each transaction, each call between contracts), and hands the interpreter a new bytes
+        object each time, whose jump destinations are then looked up by hashing the whole code again. A code kept
+        is served only once its hash is among the keys read from the store, where py-evm's read would find it and
+        add nothing to the keys read; it is the code py-evm would read (content-addressed: py-evm stores a code
+        only under its Keccak-256, and the store loses no key while a state is executed), and the code is marked
+        accessed as py-evm marks it (``tests/unit/chain/test_code_reads.py`` compares them read by read)."""
+        validate_canonical_address(address, title="Storage Address")
+        code_hash = self.get_code_hash(address)
+        if code_hash == EMPTY_SHA3:
+            return b""
+        code = self._codes.get(code_hash)
+        if code is not None and code_hash in self._get_accessed_node_hashes():
+            self._accessed_bytecodes.add(address)
+            return code
+        code = AccountDB.get_code(self, address)
+        self._codes[code_hash] = code
+        return code
 
     def set_balance(self, address: Address, balance: int) -> None:
         """py-evm's, with the account copied shallow (:func:`_shallow_copy`)."""
