@@ -14,8 +14,8 @@ interpreter code, as ``consortium chain verify`` runs it) and the two blocks mus
 state, transaction and receipt roots, gas used, bloom), every transaction must succeed, and the receipts must be
 the same; ``--profile FILE`` writes a cProfile (CPU time) of the runs. ``--baseline`` alternates each run with
 the chain as it executed before the cuts of ``docs/chain-execution.md``, ``--without CUT`` with the node's chain
-less that one cut (``receipts``, ``fees``, ``proxies``, ``code``, ``slots``), in the same process.
-``docs/chain-execution.md`` has the figures.
+less that one cut (``receipts``, ``fees``, ``proxies``, ``code``, ``slots``, ``root``), in the same
+process. ``docs/chain-execution.md`` has the figures.
 """
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ class _BaselineAccountDB(_AccountDB):
     _set_account = AccountDB._set_account  # py-evm's: the account encoded at every set
     get_code = AccountDB.get_code  # py-evm's: the code read through the journal at every message
     storage_class = _PyEvmSlotsStorageDB  # py-evm's slot reads
+    state_root = AccountDB.state_root  # py-evm's: through the hashing wrapper's __getattr__
 
 
 class _BaselineState(ConsortiumState):
@@ -162,6 +163,20 @@ class _PyEvmSlotsVM(ConsortiumVM):
     _state_class = _PyEvmSlotsState
 
 
+class _PyEvmRootAccountDB(_AccountDB):
+    """The node's account database with py-evm's state root read, through the hashing wrapper's ``__getattr__``."""
+
+    state_root = AccountDB.state_root
+
+
+class _PyEvmRootState(ConsortiumState):
+    account_db_class = _PyEvmRootAccountDB
+
+
+class _PyEvmRootVM(ConsortiumVM):
+    _state_class = _PyEvmRootState
+
+
 class _BaselineVM(_PyEvmReceiptsVM):
     _state_class = _BaselineState
 
@@ -173,6 +188,7 @@ WITHOUT: dict[str, type[ConsortiumVM]] = {
     "proxies": _PyEvmProxiesVM,
     "code": _PyEvmCodeVM,
     "slots": _PyEvmSlotsVM,
+    "root": _PyEvmRootVM,
 }
 
 

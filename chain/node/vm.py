@@ -250,11 +250,23 @@ class _AccountDB(AccountDB):
     def __init__(self, db: AtomicDatabaseAPI, state_root: Hash32 = BLANK_ROOT_HASH) -> None:
         """py-evm's pipeline (``AccountDB.__init__``), with the account trie batched (:class:`_AccountTrie`)."""
         super().__init__(db, state_root)
-        self._trie = HashTrie(_AccountTrie(self._batchtrie, state_root))  # type: ignore[arg-type]
+        self._account_trie = _AccountTrie(self._batchtrie, state_root)
+        self._trie = HashTrie(self._account_trie)  # type: ignore[arg-type]
         self._trie_logger = KeyAccessLoggerDB(self._trie, log_missing_keys=False)
         self._trie_cache = CacheDB(self._trie_logger)
         self._journaltrie = JournalDB(self._trie_cache)
         self._codes: dict[bytes, bytes] = {}
+
+    @property
+    def state_root(self) -> Hash32:
+        """py-evm's (``self._trie.root_hash``), read from the account trie itself: py-evm's read goes through the
+        hashing wrapper's ``__getattr__``, which Python calls only after the ordinary lookup has failed (an
+        ``AttributeError`` raised and caught), and each message's snapshot asks for the root."""
+        return Hash32(self._account_trie.root_hash)
+
+    @state_root.setter
+    def state_root(self, value: Hash32) -> None:
+        AccountDB.state_root.fset(self, value)  # type: ignore[attr-defined]
 
     def get_code(self, address: Address) -> bytes:
         """py-evm's (``AccountDB.get_code``), with each code kept by its hash for the state's life (a block's
