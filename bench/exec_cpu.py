@@ -14,8 +14,8 @@ interpreter code, as ``consortium chain verify`` runs it) and the two blocks mus
 state, transaction and receipt roots, gas used, bloom), every transaction must succeed, and the receipts must be
 the same; ``--profile FILE`` writes a cProfile (CPU time) of the runs. ``--baseline`` alternates each run with
 the chain as it executed before the cuts of ``docs/chain-execution.md``, ``--without CUT`` with the node's chain
-less that one cut (``receipts``, ``fees``, ``proxies``), in the same process. ``docs/chain-execution.md`` has
-the figures.
+less that one cut (``receipts``, ``fees``, ``proxies``, ``code``, ``slots``, ``root``), in the same
+process. ``docs/chain-execution.md`` has the figures.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import rlp
 from cached_property import cached_property  # type: ignore[import-untyped]
 from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI
 from eth.db.account import AccountDB
+from eth.db.storage import StorageLookup
 from eth.vm.forks.byzantium import ByzantiumVM
 from eth.vm.forks.prague.state import PragueTransactionExecutor
 from eth.vm.forks.spurious_dragon.state import SpuriousDragonTransactionExecutor
@@ -46,6 +47,8 @@ from chain.node.vm import (
     ConsortiumTransactionExecutor,
     ConsortiumVM,
     _AccountDB,
+    _BatchedStorageDB,
+    _BatchedStorageLookup,
     _encode,
     chain_class,
 )
@@ -63,9 +66,24 @@ class _BaselineComputation(InlineComputation):
     stream_class = _BaselineStream
 
 
+class _PyEvmSlotsLookup(_BatchedStorageLookup):
+    """The node's storage lookup with py-evm's key hashing (the key padded through a curried function) and read
+    (through a new ``BatchTrie`` object at each read)."""
+
+    __getitem__ = StorageLookup.__getitem__
+    _decode_key = StorageLookup._decode_key
+
+
+class _PyEvmSlotsStorageDB(_BatchedStorageDB):
+    lookup_class = _PyEvmSlotsLookup
+
+
 class _BaselineAccountDB(_AccountDB):
     __init__ = AccountDB.__init__  # py-evm's account trie
     _set_account = AccountDB._set_account  # py-evm's: the account encoded at every set
+    get_code = AccountDB.get_code  # py-evm's: the code read through the journal at every message
+    storage_class = _PyEvmSlotsStorageDB  # py-evm's slot reads
+    state_root = AccountDB.state_root  # py-evm's: through the hashing wrapper's __getattr__
 
 
 class _BaselineState(ConsortiumState):
@@ -118,6 +136,47 @@ class _PyEvmProxiesVM(ConsortiumVM):
     _state_class = _PyEvmProxiesState
 
 
+class _PyEvmCodeAccountDB(_AccountDB):
+    """The node's account database with py-evm's code read: through the journal, the batch and the store at every
+    message."""
+
+    get_code = AccountDB.get_code
+
+
+class _PyEvmCodeState(ConsortiumState):
+    account_db_class = _PyEvmCodeAccountDB
+
+
+class _PyEvmCodeVM(ConsortiumVM):
+    _state_class = _PyEvmCodeState
+
+
+class _PyEvmSlotsAccountDB(_AccountDB):
+    storage_class = _PyEvmSlotsStorageDB
+
+
+class _PyEvmSlotsState(ConsortiumState):
+    account_db_class = _PyEvmSlotsAccountDB
+
+
+class _PyEvmSlotsVM(ConsortiumVM):
+    _state_class = _PyEvmSlotsState
+
+
+class _PyEvmRootAccountDB(_AccountDB):
+    """The node's account database with py-evm's state root read, through the hashing wrapper's ``__getattr__``."""
+
+    state_root = AccountDB.state_root
+
+
+class _PyEvmRootState(ConsortiumState):
+    account_db_class = _PyEvmRootAccountDB
+
+
+class _PyEvmRootVM(ConsortiumVM):
+    _state_class = _PyEvmRootState
+
+
 class _BaselineVM(_PyEvmReceiptsVM):
     _state_class = _BaselineState
 
@@ -127,6 +186,9 @@ WITHOUT: dict[str, type[ConsortiumVM]] = {
     "receipts": _PyEvmReceiptsVM,
     "fees": _PyEvmFeesVM,
     "proxies": _PyEvmProxiesVM,
+    "code": _PyEvmCodeVM,
+    "slots": _PyEvmSlotsVM,
+    "root": _PyEvmRootVM,
 }
 
 

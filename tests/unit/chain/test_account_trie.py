@@ -86,3 +86,23 @@ def test_a_failure_while_squashing_leaves_the_account_trie_as_it_was() -> None:
         squashed[ADDRESSES[1]] = b"\x01"
         raise RuntimeError("refused")
     assert trie._pending == {} and db.state_root == root
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_state_root_is_read_as_py_evm_reads_it(seed: int) -> None:
+    """The node reads the root from the account trie itself (``_AccountDB.state_root``), not through the hashing
+    wrapper's ``__getattr__``: the same root as py-evm's read on the same database, between changes, after each
+    persist, and after a root is set back as a revert sets it."""
+    rng = random.Random(seed)
+    db = _AccountDB(AtomicDB())
+    roots = [db.state_root]
+    for _ in range(4):
+        changes = _changes(rng)
+        for cut in range(0, len(changes), 10):
+            _apply(db, changes[cut : cut + 10])
+            assert db.state_root == AccountDB.state_root.fget(db)  # type: ignore[attr-defined]
+        db.persist()
+        assert db.state_root == AccountDB.state_root.fget(db) != roots[-1]  # type: ignore[attr-defined]
+        roots.append(db.state_root)
+    db.state_root = roots[1]
+    assert db.state_root == AccountDB.state_root.fget(db) == roots[1]  # type: ignore[attr-defined]
