@@ -15,7 +15,7 @@ import { fetchKeys } from "../session.js";
 import { anchorState, assetLink, blockLink, chips, orgLink, pageHeader, statusMessage, txLink } from "./_shared.js";
 
 /** @import { Ctx } from "../router.js" */
-/** @import { PsiJob, JobStep } from "../types.js" */
+/** @import { Grant, PsiJob, JobStep } from "../types.js" */
 /** @import { LogBinding, ProofFailure } from "../psi.js" */
 
 /**
@@ -416,6 +416,19 @@ function budgetSection(/** @type {PsiJob} */ job) {
   );
 }
 
+/**
+ * One of the grant's terms: "—" when the page cannot show the grant; "—" with why on hover for a private grant,
+ * whose terms only its parties hold (the explorer has none); else ``shown`` of it.
+ * @param {Grant | null} grant
+ * @param {(g: Grant) => string} shown
+ * @param {string} testid
+ */
+function grantTerm(grant, shown, testid) {
+  if (!grant) return h("span", { testid }, "—");
+  if (grant.private) return h("span", { testid, title: t("job.privateTerm"), dataset: { private: "true" } }, "—");
+  return h("span", { testid }, shown(grant));
+}
+
 /** @param {Ctx} ctx */
 export async function viewJob(ctx) {
   const tag = ctx.args[0];
@@ -435,8 +448,8 @@ export async function viewJob(ctx) {
         job.asset ? h("span", null, assetLink(job.asset), job.asset_version ? ` v${job.asset_version}` : "") : "—",
       ],
       [t("col.grant"), job.grant_id ? link(["grants", job.grant_id], mono(job.grant_id), { testid: "job-grant" }) : "—"],
-      [t("job.purpose"), grant ? text(grant.purpose) : "—"],
-      [t("job.runs"), grant ? (grant.quota ? fmtNum(grant.quota) : t("grant.unlimited")) : "—"],
+      [t("job.purpose"), grantTerm(grant, (g) => text(g.purpose), "job-purpose")],
+      [t("job.runs"), grantTerm(grant, (g) => (g.quota ? fmtNum(g.quota) : t("grant.unlimited")), "job-runs")],
       [
         t("job.complete"),
         job.complete ? badge("ok", t("job.completeYes"), { testid: "job-complete" }) : badge("warn", t("job.completeNo")),

@@ -149,6 +149,8 @@ def test_the_job_page_shows_the_noisy_counts_and_their_epsilon_and_no_exact_coun
         assert not shown & {str(n) for n in EXACT.values()}, shown
         assert {str(dp.count), str(dp.inputs[0]), str(dp.inputs[1]), EPSILON} <= shown
         assert SERVER_ORG in page.inner_text("body")
+        # the grant's quota, which the page knows (a clear grant)
+        assert page.get_by_test_id("job-runs").inner_text() == "100"
         # the grant's privacy budget, and what its one recorded job spent of it
         budget = page.get_by_test_id("job-budget")
         assert budget.get_by_test_id("budget-total").inner_text() == BUDGET
