@@ -9,10 +9,20 @@ import { ApiError, getJson, isObject } from "../api.js";
 import { h, link } from "../dom.js";
 import { fmtMs, fmtNum, text } from "../format.js";
 import { t } from "../i18n.js";
-import { badge, decisionBadge, httpStatusBadge, kv, mono, okBadge, section, table } from "../widgets.js";
+import { badge, decisionBadge, denialReason, httpStatusBadge, kv, mono, okBadge, section, table } from "../widgets.js";
 import { bindDisclosure, checkDisclosure, checkRecord, checkSummary } from "../psi.js";
 import { fetchKeys } from "../session.js";
-import { anchorState, assetLink, blockLink, chips, orgLink, pageHeader, statusMessage, txLink } from "./_shared.js";
+import {
+  anchorState,
+  assetLink,
+  blockLink,
+  checkStepName,
+  chips,
+  orgLink,
+  pageHeader,
+  statusMessage,
+  txLink,
+} from "./_shared.js";
 
 /** @import { Ctx } from "../router.js" */
 /** @import { Grant, PsiJob, JobStep } from "../types.js" */
@@ -209,7 +219,10 @@ function bindingFailure(bound) {
     case "evidence":
     case "chain": {
       const step = first(bound.failed === "evidence" ? bound.evidence : bound.chain, false);
-      return t("job.bindEvidenceFails", { step: step?.step ?? "", detail: step?.detail ?? "" });
+      return t("job.bindEvidenceFails", {
+        step: step ? checkStepName(step.step) : "",
+        detail: step?.detail ?? "",
+      });
     }
     case "pending":
       return t("job.bindPending", { detail: first(bound.evidence, true)?.detail ?? "" });
@@ -329,8 +342,8 @@ function disclosureCheck(/** @type {PsiJob} */ job) {
             { testid: "disclosure-claim" },
             t(claim.member ? "job.claimMember" : "job.claimNotMember", {
               identifier: claim.identifier,
-              party: claim.party,
-              set: claim.set,
+              party: t(`jobParty.${claim.party}`, null, claim.party),
+              set: t(`jobSet.${claim.set}`, null, claim.set),
             }),
           ),
         ],
@@ -352,17 +365,32 @@ function disclosureCheck(/** @type {PsiJob} */ job) {
   );
 }
 
+/**
+ * A step's name in words, its code (privacy.asset.STEPS: the last segment of the call's route) in its title; an
+ * unknown one as it is.
+ * @param {string | null} step
+ */
+function stepName(step) {
+  if (!step) return "—";
+  return h("strong", { title: step }, t(`jobStep.${step}`, null, step));
+}
+
 /** @param {JobStep[]} steps */
 function stepTable(steps) {
   return table(
     [
-      { label: t("job.step"), cell: (s) => h("strong", null, text(s.step)) },
+      { label: t("job.step"), cell: (s) => stepName(s.step) },
       { label: t("col.time"), cell: (s) => fmtMs(s.call.time_ms), class: "nowrap" },
       { label: t("col.event"), cell: (s) => link(["calls", s.call.event_id], mono(s.call.event_id)) },
       {
         label: t("col.decision"),
         cell: (s) =>
-          h("span", null, decisionBadge(s.call.decision), s.call.denial_reason ? [" ", mono(s.call.denial_reason)] : null),
+          h(
+            "span",
+            null,
+            decisionBadge(s.call.decision),
+            s.call.denial_reason ? [" ", denialReason(s.call.denial_reason)] : null,
+          ),
       },
       { label: t("col.status"), cell: (s) => httpStatusBadge(s.call.status) },
       { label: t("col.index"), cell: (s) => fmtNum(s.call.index), class: "num" },
