@@ -312,6 +312,23 @@ export function anchorCheck(check, crypto) {
 
 // -- verification -----------------------------------------------------------------------------------------
 
+/** The i18n keys of verify.js's chain steps, whose names have spaces (as notary/verify.py's). */
+const CHAIN_LABELS = new Map([
+  ["transaction in block", "step.txInBlock"],
+  ["transaction succeeded", "step.txSucceeded"],
+  ["block hash", "step.blockHash"],
+  ["anchor log", "step.anchorLog"],
+]);
+
+/**
+ * The name in words of a step of an evidence bundle's check (verify.js's verifyBundle and verifyChain, the
+ * explorer's provenance); an unknown one as it is.
+ * @param {string} step
+ */
+export function checkStepName(step) {
+  return t(CHAIN_LABELS.get(step) || `step.${step}`, null, step);
+}
+
 /**
  * A verdict: ✓ yes, ✗ no, or – none (undecided), with data-ok.
  * @param {boolean | null} ok

@@ -9,13 +9,23 @@ import { ApiError, getJson, isObject } from "../api.js";
 import { h, link } from "../dom.js";
 import { fmtMs, fmtNum, text } from "../format.js";
 import { t } from "../i18n.js";
-import { badge, decisionBadge, httpStatusBadge, kv, mono, okBadge, section, table } from "../widgets.js";
+import { badge, decisionBadge, denialReason, httpStatusBadge, kv, mono, okBadge, section, table } from "../widgets.js";
 import { bindDisclosure, checkDisclosure, checkRecord, checkSummary } from "../psi.js";
 import { fetchKeys } from "../session.js";
-import { anchorState, assetLink, blockLink, chips, orgLink, pageHeader, statusMessage, txLink } from "./_shared.js";
+import {
+  anchorState,
+  assetLink,
+  blockLink,
+  checkStepName,
+  chips,
+  orgLink,
+  pageHeader,
+  statusMessage,
+  txLink,
+} from "./_shared.js";
 
 /** @import { Ctx } from "../router.js" */
-/** @import { PsiJob, JobStep } from "../types.js" */
+/** @import { Grant, PsiJob, JobStep } from "../types.js" */
 /** @import { LogBinding, ProofFailure } from "../psi.js" */
 
 /**
@@ -209,7 +219,10 @@ function bindingFailure(bound) {
     case "evidence":
     case "chain": {
       const step = first(bound.failed === "evidence" ? bound.evidence : bound.chain, false);
-      return t("job.bindEvidenceFails", { step: step?.step ?? "", detail: step?.detail ?? "" });
+      return t("job.bindEvidenceFails", {
+        step: step ? checkStepName(step.step) : "",
+        detail: step?.detail ?? "",
+      });
     }
     case "pending":
       return t("job.bindPending", { detail: first(bound.evidence, true)?.detail ?? "" });
@@ -329,8 +342,8 @@ function disclosureCheck(/** @type {PsiJob} */ job) {
             { testid: "disclosure-claim" },
             t(claim.member ? "job.claimMember" : "job.claimNotMember", {
               identifier: claim.identifier,
-              party: claim.party,
-              set: claim.set,
+              party: t(`jobParty.${claim.party}`, null, claim.party),
+              set: t(`jobSet.${claim.set}`, null, claim.set),
             }),
           ),
         ],
@@ -352,17 +365,32 @@ function disclosureCheck(/** @type {PsiJob} */ job) {
   );
 }
 
+/**
+ * A step's name in words, its code (privacy.asset.STEPS: the last segment of the call's route) in its title; an
+ * unknown one as it is.
+ * @param {string | null} step
+ */
+function stepName(step) {
+  if (!step) return "—";
+  return h("strong", { title: step }, t(`jobStep.${step}`, null, step));
+}
+
 /** @param {JobStep[]} steps */
 function stepTable(steps) {
   return table(
     [
-      { label: t("job.step"), cell: (s) => h("strong", null, text(s.step)) },
+      { label: t("job.step"), cell: (s) => stepName(s.step) },
       { label: t("col.time"), cell: (s) => fmtMs(s.call.time_ms), class: "nowrap" },
       { label: t("col.event"), cell: (s) => link(["calls", s.call.event_id], mono(s.call.event_id)) },
       {
         label: t("col.decision"),
         cell: (s) =>
-          h("span", null, decisionBadge(s.call.decision), s.call.denial_reason ? [" ", mono(s.call.denial_reason)] : null),
+          h(
+            "span",
+            null,
+            decisionBadge(s.call.decision),
+            s.call.denial_reason ? [" ", denialReason(s.call.denial_reason)] : null,
+          ),
       },
       { label: t("col.status"), cell: (s) => httpStatusBadge(s.call.status) },
       { label: t("col.index"), cell: (s) => fmtNum(s.call.index), class: "num" },
@@ -416,6 +444,19 @@ function budgetSection(/** @type {PsiJob} */ job) {
   );
 }
 
+/**
+ * One of the grant's terms: "—" when the page cannot show the grant; "—" with why on hover for a private grant,
+ * whose terms only its parties hold (the explorer has none); else ``shown`` of it.
+ * @param {Grant | null} grant
+ * @param {(g: Grant) => string} shown
+ * @param {string} testid
+ */
+function grantTerm(grant, shown, testid) {
+  if (!grant) return h("span", { testid }, "—");
+  if (grant.private) return h("span", { testid, title: t("job.privateTerm"), dataset: { private: "true" } }, "—");
+  return h("span", { testid }, shown(grant));
+}
+
 /** @param {Ctx} ctx */
 export async function viewJob(ctx) {
   const tag = ctx.args[0];
@@ -435,8 +476,8 @@ export async function viewJob(ctx) {
         job.asset ? h("span", null, assetLink(job.asset), job.asset_version ? ` v${job.asset_version}` : "") : "—",
       ],
       [t("col.grant"), job.grant_id ? link(["grants", job.grant_id], mono(job.grant_id), { testid: "job-grant" }) : "—"],
-      [t("job.purpose"), grant ? text(grant.purpose) : "—"],
-      [t("job.runs"), grant ? (grant.quota ? fmtNum(grant.quota) : t("grant.unlimited")) : "—"],
+      [t("job.purpose"), grantTerm(grant, (g) => text(g.purpose), "job-purpose")],
+      [t("job.runs"), grantTerm(grant, (g) => (g.quota ? fmtNum(g.quota) : t("grant.unlimited")), "job-runs")],
       [
         t("job.complete"),
         job.complete ? badge("ok", t("job.completeYes"), { testid: "job-complete" }) : badge("warn", t("job.completeNo")),

@@ -19,19 +19,11 @@ import {
   rawJson,
   section,
 } from "../widgets.js";
-import { assetLink, browserVerdict, orgLink, pageHeader, statusMessage, verdict } from "./_shared.js";
+import { assetLink, browserVerdict, checkStepName, orgLink, pageHeader, statusMessage, verdict } from "./_shared.js";
 
 /** @import { Ctx } from "../router.js" */
 /** @import { AuditEvent, CallDetail, Digests, Provenance, ProvenanceStep } from "../types.js" */
 /** @import { ChainStep, Step } from "../verify.js" */
-
-/** The i18n keys of verify.js's chain steps, whose names have spaces (as notary/verify.py's). */
-const CHAIN_LABELS = new Map([
-  ["transaction in block", "step.txInBlock"],
-  ["transaction succeeded", "step.txSucceeded"],
-  ["block hash", "step.blockHash"],
-  ["anchor log", "step.anchorLog"],
-]);
 
 /**
  * The steps as a list: each row is <prefix>step-<step> with data-ok, and data-server-ok where the server's
@@ -62,7 +54,7 @@ function stepList(steps, prefix, serverByStep) {
           h(
             "div",
             { class: "step-name" },
-            t(CHAIN_LABELS.get(s.step) || `step.${s.step}`, null, s.step),
+            checkStepName(s.step),
             h("span", { class: "mono muted step-key" }, s.step),
           ),
           h("div", { class: "step-detail" }, text(s.detail)),

@@ -149,6 +149,12 @@ def test_the_job_page_shows_the_noisy_counts_and_their_epsilon_and_no_exact_coun
         assert not shown & {str(n) for n in EXACT.values()}, shown
         assert {str(dp.count), str(dp.inputs[0]), str(dp.inputs[1]), EPSILON} <= shown
         assert SERVER_ORG in page.inner_text("body")
+        # the grant's quota, which the page knows (a clear grant); the steps in the page's language (Chinese by
+        # default), each one's code on hover
+        assert page.get_by_test_id("job-runs").inner_text() == "100"
+        for code, word in (("terms", "获取条款"), ("request", "请求"), ("record", "记录")):
+            name = page.locator(f"[data-testid=job-steps] tr[data-step={code}] td").first.locator("strong")
+            assert (name.inner_text(), name.get_attribute("title")) == (word, code)
         # the grant's privacy budget, and what its one recorded job spent of it
         budget = page.get_by_test_id("job-budget")
         assert budget.get_by_test_id("budget-total").inner_text() == BUDGET
@@ -168,6 +174,7 @@ def test_the_job_page_shows_the_noisy_counts_and_their_epsilon_and_no_exact_coun
         assert page.get_by_test_id("disclosure-check").get_attribute("data-ok") == "true"
         proof = page.get_by_test_id("disclosure-proof")
         assert proof.get_attribute("data-failed") is None and "intl" in proof.inner_text(), proof.inner_text()
+        assert "客户端 的 交集结果" in page.get_by_test_id("disclosure-claim").inner_text()  # client, result: in words
         # then bound to the log: the record step's bundle verified in this browser, its event the record step
         bound = page.get_by_test_id("disclosure-logged")
         page.wait_for_selector("[data-testid=disclosure-logged][data-bound]")

@@ -1,6 +1,7 @@
 """The explorer's UI names codes in words, in both languages (``explorer/static/i18n.js``): each denial reason
-(``denial.<code>``) a gateway or the explorer records and the calls page's filter suggests, and each alarm rule
-(``alarmRule.<rule>``) of ``network.alarms.rules``."""
+(``denial.<code>``) a gateway or the explorer records and the calls page's filter suggests, each alarm rule
+(``alarmRule.<rule>``) of ``network.alarms.rules``, and, on a PSI job's page, each step of a job
+(``jobStep.<step>``) and each party and set a disclosure's claim names (``jobParty.<party>``, ``jobSet.<set>``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 from explorer.audit import DENIALS
 from gateway.policy import DENIAL_REASONS
 from network.alarms.rules import RULES
+from privacy.asset import STEPS
+from privacy.disclosure import PARTIES, SETS
 
 STATIC = Path(__file__).resolve().parents[3] / "explorer" / "static"
 
@@ -37,3 +40,11 @@ def test_every_alarm_rule_has_words_in_both_languages() -> None:
     zh, en = words("alarmRule")
     rules = set(RULES)
     assert rules <= zh and rules <= en, f"no words: zh {sorted(rules - zh)}, en {sorted(rules - en)}"
+
+
+def test_every_job_step_and_claimed_party_and_set_has_words_in_both_languages() -> None:
+    for prefix, codes in (("jobStep", STEPS), ("jobParty", PARTIES), ("jobSet", SETS)):
+        zh, en = words(prefix)
+        assert set(codes) <= zh and set(codes) <= en, (
+            f"{prefix}: no words: zh {sorted(set(codes) - zh)}, en {sorted(set(codes) - en)}"
+        )
