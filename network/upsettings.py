@@ -16,8 +16,9 @@ listens and with which certificate, where the alarms are POSTed, and the alarm r
     stale_after_s = 15                     # the explorer `up` starts shows older alarms as stale
 
     [alarms.rules.anchoring-behind]        # any rule of network.alarms.rules.RULES
-    fire_after_s = 60
+    fire_after_s = 4
     resolve_after_s = 10
+    behind_s = 60                          # this rule's threshold: seconds a published size may wait unanchored
 
     [alarms.rules.gateway-outbox]
     warning = 0.5                          # shares of the outbox's capacity
@@ -44,7 +45,7 @@ from chain.errors import MalformedError
 from chain.ids import endpoint_url
 from network.alarms.book import FIRE_AFTER_S, RESOLVE_AFTER_S, RULE_FIRE_AFTER_S
 from network.alarms.evaluator import INTERVAL_S, WINDOW_S
-from network.alarms.rules import DEFAULT_LIMITS, OUTBOX_CRITICAL, OUTBOX_WARNING, RULES, Limits
+from network.alarms.rules import ANCHORING_BEHIND_S, DEFAULT_LIMITS, OUTBOX_CRITICAL, OUTBOX_WARNING, RULES, Limits
 from network.config import read_toml
 
 SETTINGS_FILE = "up.toml"
@@ -74,6 +75,8 @@ _ALARM_KEYS = (
 _RULE_KEYS = ("fire_after_s", "resolve_after_s")
 _OUTBOX_RULE = "gateway-outbox"
 _OUTBOX_KEYS = (*_RULE_KEYS, "warning", "critical")
+_ANCHORING_RULE = "anchoring-behind"
+_ANCHORING_KEYS = (*_RULE_KEYS, "behind_s")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
 
@@ -166,6 +169,7 @@ def parse_up_settings(data: Mapping[str, Any], path: Path, directory: Path) -> U
     rule_fire = dict(RULE_FIRE_AFTER_S)
     rule_resolve: dict[str, float] = {}
     warning, critical = OUTBOX_WARNING, OUTBOX_CRITICAL
+    behind = ANCHORING_BEHIND_S
     rules = alarms.get("rules", {})
     if not isinstance(rules, Mapping):
         raise MalformedError(
@@ -177,7 +181,7 @@ def parse_up_settings(data: Mapping[str, Any], path: Path, directory: Path) -> U
             raise MalformedError(f"{path}: {where}: unknown rule{_hint(rule, RULES)}; the rules are {', '.join(RULES)}")
         if not isinstance(table, Mapping):
             raise MalformedError(f"{path}: {where}: expected a table ([{where}]), got {_kind(table)}")
-        _keys(table, path, where, _OUTBOX_KEYS if rule == _OUTBOX_RULE else _RULE_KEYS)
+        _keys(table, path, where, {_OUTBOX_RULE: _OUTBOX_KEYS, _ANCHORING_RULE: _ANCHORING_KEYS}.get(rule, _RULE_KEYS))
         if "fire_after_s" in table:
             rule_fire[rule] = _seconds(table, "fire_after_s", path, 0.0, 0.0, MAX_SECONDS, where=where)
         if "resolve_after_s" in table:
@@ -185,6 +189,8 @@ def parse_up_settings(data: Mapping[str, Any], path: Path, directory: Path) -> U
         if rule == _OUTBOX_RULE:
             critical = _share(table, "critical", path, where, OUTBOX_CRITICAL, 0.0, None)
             warning = _share(table, "warning", path, where, OUTBOX_WARNING, 0.0, critical)
+        if rule == _ANCHORING_RULE:
+            behind = _seconds(table, "behind_s", path, ANCHORING_BEHIND_S, 0.0, MAX_SECONDS, where=where)
     return UpSettings(
         AlarmSettings(
             host=host,
@@ -198,7 +204,7 @@ def parse_up_settings(data: Mapping[str, Any], path: Path, directory: Path) -> U
             stale_after_s=stale,
             rule_fire_after_s=rule_fire,
             rule_resolve_after_s=rule_resolve,
-            limits=Limits(outbox_warning=warning, outbox_critical=critical),
+            limits=Limits(outbox_warning=warning, outbox_critical=critical, anchoring_behind_s=behind),
         ),
         source=path,
         keys=tuple(_leaves(data)),

@@ -3,8 +3,7 @@
 :meth:`AlarmBook.update` takes the conditions that hold now (``network.alarms.rules``) and the time, and
 returns the transitions:
 
-- a condition fires once it has held, at every evaluation, for ``fire_after`` seconds (per rule: anchoring
-  lags behind for a while in normal work, a witness down is news at once);
+- a condition fires once it has held, at every evaluation, for ``fire_after`` seconds (per rule too);
 - an alarm resolves once its condition has been absent, at every evaluation, for ``resolve_after`` seconds
   (per rule too);
   a condition that comes back in that time leaves the alarm as it was;
@@ -29,8 +28,9 @@ Kind = Literal["fired", "changed", "resolved"]
 #: Seconds a condition must hold before it fires, and be gone before its alarm resolves, unless set per rule.
 FIRE_AFTER_S = 4.0
 RESOLVE_AFTER_S = 10.0
-#: Anchoring runs every 10 s and the chain takes a block or two: a lag is an alarm only once it lasted this long.
-RULE_FIRE_AFTER_S: Mapping[str, float] = {"anchoring-behind": 60.0}
+#: Per-rule hold-downs by default: none (``anchoring-behind`` measures how long anchoring is behind itself,
+#: ``network.alarms.rules.ANCHORING_BEHIND_S``).
+RULE_FIRE_AFTER_S: Mapping[str, float] = {}
 #: Resolved alarms kept for readers (the explorer), newest first.
 KEEP_RESOLVED = 100
 

@@ -1,7 +1,8 @@
 """The evaluator: every few seconds, probe the components, apply the rules, and tell every transition.
 
 One :meth:`Evaluator.step` probes (``network.alarms.probe``), evaluates the rules against the snapshot and the
-one of ``window`` seconds before (``network.alarms.rules``), updates the :class:`AlarmBook` (hold-down), and
+one of ``window`` seconds before and what its :class:`AnchoringWatch` remembers of the notary's published sizes
+(``network.alarms.rules``), updates the :class:`AlarmBook` (hold-down), and
 for each transition: queues the webhook's document (``network.alarms.webhook``; never blocks), queues its record
 for the audit log (``network.alarms.audit``; never blocks either), appends the document with the record's event
 id to ``DIR/alarms/transitions.jsonl`` and tells ``say``; then it keeps the state of the round, with the time it
@@ -23,7 +24,7 @@ from pathlib import Path
 from network.alarms.audit import AlarmRecorder
 from network.alarms.book import AlarmBook, Transition
 from network.alarms.probe import Prober
-from network.alarms.rules import DEFAULT_LIMITS, Limits, Snapshot, evaluate
+from network.alarms.rules import DEFAULT_LIMITS, AnchoringWatch, Limits, Snapshot, evaluate
 from network.alarms.store import ALARMS_DIR, NEVER, AlarmState, state_of, write_alarms
 from network.alarms.webhook import WebhookSender, alarm_document
 
@@ -59,6 +60,7 @@ class Evaluator:
         self.webhook, self.say, self.recorder = webhook, say, recorder
         self.interval, self.window, self.limits, self.clock = interval, window, limits, clock
         self._history: deque[tuple[float, Snapshot]] = deque()
+        self._anchoring = AnchoringWatch()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="alarm-evaluator", daemon=True)
         self.steps = 0
@@ -90,7 +92,8 @@ class Evaluator:
         snapshot = self.prober.probe()
         now = self.clock()
         baseline = self._baseline(now, snapshot)
-        transitions = self.book.update(evaluate(snapshot, baseline, self.limits), now)
+        anchoring = self._anchoring.observe(snapshot.notary, now)
+        transitions = self.book.update(evaluate(snapshot, baseline, self.limits, anchoring), now)
         for transition in transitions:
             self._tell(transition)
         active, resolved = self.book.active(), self.book.resolved()

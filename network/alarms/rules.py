@@ -4,8 +4,10 @@ A :class:`Snapshot` is what one round of probing saw (``network.alarms.probe``):
 gateway and the notary, answering or not, with the figures its health endpoint reports. :func:`evaluate`
 turns it into :class:`Condition` s, each naming its rule, its subject (the component), a severity and a
 one-line summary. No I/O, no clock: rules that look for something *rising* compare the snapshot with a
-``baseline`` (the snapshot of a window ago, which the caller keeps). Whether a condition becomes an alarm,
-and when it is resolved, is the :class:`network.alarms.book.AlarmBook` 's business (hold-down).
+``baseline`` (the snapshot of a window ago, which the caller keeps), and ``anchoring-behind`` reads an
+:class:`AnchoringWait`, what an :class:`AnchoringWatch` the caller keeps remembers of the notary's sizes.
+Whether a condition becomes an alarm, and when it is resolved, is the :class:`network.alarms.book.AlarmBook` 's
+business (hold-down).
 
 The rules (docs/alarms.md):
 
@@ -25,7 +27,9 @@ The rules (docs/alarms.md):
 - ``signed-conflicts``: a validator's count of messages it refused to sign, since they conflicted with ones it
   had signed before, rose since the baseline.
 - ``notary-down``: the notary does not answer.
-- ``anchoring-behind``: the anchored size trails the published size, or anchoring steps fail.
+- ``anchoring-behind``: a published size has waited :data:`ANCHORING_BEHIND_S` or more to be anchored, or
+  anchoring steps have failed at every evaluation for as long. A healthy notary is always a little behind (it
+  anchors every 10 s while the log grows), so trailing the published size is no alarm in itself.
 - ``sequence-gap``: the notary has open gaps in gateways' sequence numbers.
 - ``notary-integrity``: the notary has open integrity alarms (a split view, an anchor, checkpoint or object
   mismatch; its ``/v1/alarms``); it resolves once an operator resolved them all there.
@@ -37,6 +41,7 @@ The rules (docs/alarms.md):
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -50,6 +55,12 @@ SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
 #: ``outbox-high`` alarm is at 0.8).
 OUTBOX_WARNING = 0.5
 OUTBOX_CRITICAL = 0.8
+#: Seconds a published size may wait to be anchored, and anchoring steps may fail, before ``anchoring-behind``
+#: holds: the notary anchors every 10 s and the chain takes a block or two, so a healthy one anchors a size
+#: within about 15 s of publishing it.
+ANCHORING_BEHIND_S = 60.0
+#: Published sizes an :class:`AnchoringWatch` remembers, each with when it was first seen.
+KEEP_PUBLISHED = 64
 
 RULES = (
     "witness-down",
@@ -73,10 +84,12 @@ RULES = (
 @dataclass(frozen=True, slots=True)
 class Limits:
     """The rules' thresholds an operator may set (``DIR/up.toml``, ``network.upsettings``): the shares of a gateway's
-    outbox capacity at which ``gateway-outbox`` is a warning and critical."""
+    outbox capacity at which ``gateway-outbox`` is a warning and critical; the seconds a published size may wait to
+    be anchored, and anchoring steps may fail, before ``anchoring-behind`` holds."""
 
     outbox_warning: float = OUTBOX_WARNING
     outbox_critical: float = OUTBOX_CRITICAL
+    anchoring_behind_s: float = ANCHORING_BEHIND_S
 
 
 DEFAULT_LIMITS = Limits()
@@ -164,15 +177,78 @@ class Condition:
         return f"{self.rule}:{self.subject}"
 
 
-def evaluate(snapshot: Snapshot, baseline: Snapshot | None = None, limits: Limits = DEFAULT_LIMITS) -> list[Condition]:
+@dataclass(frozen=True, slots=True)
+class AnchoringWait:
+    """What an :class:`AnchoringWatch` remembers of the notary's anchoring at one evaluation: ``size`` the oldest
+    published size not anchored yet (0: none) and ``waited`` the seconds since it was first seen; ``failing_for``
+    the seconds anchoring steps have failed at every evaluation (0 while they work)."""
+
+    size: int = 0
+    waited: float = 0.0
+    failing_for: float = 0.0
+
+
+class AnchoringWatch:
+    """The memory ``anchoring-behind`` needs, kept by the caller from one evaluation to the next: the published
+    sizes not anchored yet, each with when it was first seen, and since when anchoring steps fail.
+
+    At most ``keep`` sizes are kept (a size leaves once anchored): beyond that, a newer size counts from when the
+    newest kept one was first seen, which can only make it look older, and only while anchoring is far behind. A
+    published size below the newest kept (a new log) starts afresh, as does a notary that anchors nothing; a notary
+    that does not answer leaves the memory as it was. The clock is the caller's: ``now`` is given.
+    """
+
+    def __init__(self, keep: int = KEEP_PUBLISHED) -> None:
+        if keep < 1:
+            raise ValueError(f"keep must be at least 1, got {keep}")
+        self.keep = keep
+        self._waiting: deque[tuple[int, float]] = deque()  # (published size, first seen), sizes rising
+        self._failing_since: float | None = None
+
+    def observe(self, notary: NotaryProbe | None, now: float) -> AnchoringWait | None:
+        """Take the notary's figures seen at ``now``; what has waited how long (None: nothing to say, the notary
+        not probed, not answering, or anchoring nothing)."""
+        if notary is None or not notary.up:
+            return None
+        waiting = self._waiting
+        if not notary.anchoring:
+            waiting.clear()
+            self._failing_since = None
+            return None
+        published, anchored = notary.published_size, notary.anchored_size
+        if waiting and published < waiting[-1][0]:
+            waiting.clear()
+        if published > anchored and (not waiting or published > waiting[-1][0]):
+            if len(waiting) < self.keep:
+                waiting.append((published, now))
+            else:
+                waiting[-1] = (published, waiting[-1][1])
+        while waiting and waiting[0][0] <= anchored:
+            waiting.popleft()
+        if not notary.anchoring_error:
+            self._failing_since = None
+        elif self._failing_since is None:
+            self._failing_since = now
+        size, seen = waiting[0] if waiting else (0, now)
+        failing = 0.0 if self._failing_since is None else now - self._failing_since
+        return AnchoringWait(size, now - seen, failing)
+
+
+def evaluate(
+    snapshot: Snapshot,
+    baseline: Snapshot | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    anchoring: AnchoringWait | None = None,
+) -> list[Condition]:
     """Every condition that holds in ``snapshot`` (``baseline``: the snapshot a window ago, for rising counts;
-    ``limits``: the thresholds)."""
+    ``limits``: the thresholds; ``anchoring``: what the caller's :class:`AnchoringWatch` made of the notary's
+    figures, without which ``anchoring-behind`` never holds)."""
     return [
         *witness_conditions(snapshot),
         *node_conditions(snapshot),
         *missed_proposal_conditions(snapshot, baseline),
         *signed_record_conditions(snapshot, baseline),
-        *notary_conditions(snapshot),
+        *notary_conditions(snapshot, anchoring, limits),
         *gateway_conditions(snapshot, limits),
     ]
 
@@ -277,19 +353,31 @@ def _missed(snapshot: Snapshot) -> dict[str, int]:
     return counts
 
 
-def notary_conditions(snapshot: Snapshot) -> list[Condition]:
+def notary_conditions(
+    snapshot: Snapshot, anchoring: AnchoringWait | None = None, limits: Limits = DEFAULT_LIMITS
+) -> list[Condition]:
     notary = snapshot.notary
     if notary is None:
         return []
     if not notary.up:
         return [Condition("notary-down", "notary", "critical", "the notary does not answer")]
     out = []
-    if notary.anchoring and (notary.anchoring_error or notary.anchored_size < notary.published_size):
-        behind = notary.published_size - notary.anchored_size
-        summary = f"anchored size {notary.anchored_size} trails the published size {notary.published_size} by {behind}"
-        if notary.anchoring_error:
-            summary += f"; anchoring fails: {notary.anchoring_error[:200]}"
-        out.append(Condition("anchoring-behind", "notary", "warning", summary))
+    if notary.anchoring and anchoring is not None:
+        after = limits.anchoring_behind_s
+        waiting = anchoring.size > notary.anchored_size and anchoring.waited >= after
+        failing = bool(notary.anchoring_error) and anchoring.failing_for >= after
+        if waiting or failing:
+            figures = f"anchored size {notary.anchored_size}, published size {notary.published_size}"
+            if anchoring.size > notary.anchored_size:
+                summary = (
+                    f"the oldest published size not anchored, {anchoring.size}, has waited {anchoring.waited:.0f} s "
+                    f"({figures})"
+                )
+            else:
+                summary = f"no published size waits to be anchored ({figures})"
+            if notary.anchoring_error:
+                summary += f"; anchoring fails for {anchoring.failing_for:.0f} s: {notary.anchoring_error[:200]}"
+            out.append(Condition("anchoring-behind", "notary", "warning", summary))
     if notary.gaps > 0:
         summary = f"{notary.gaps} open gap(s) in gateways' sequence numbers"
         out.append(Condition("sequence-gap", "notary", "warning", summary))

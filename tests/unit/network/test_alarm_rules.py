@@ -1,13 +1,24 @@
-"""Each alarm rule over hand-made snapshots: when it holds, for which subject, at which severity."""
+"""Each alarm rule over hand-made snapshots: when it holds, for which subject, at which severity.
+
+``anchoring-behind`` needs memory (how long a published size has waited): its tests run a notary's figures on an
+injected clock, evaluated every 2 s through an :class:`AnchoringWatch` and the default :class:`AlarmBook`, as
+the evaluator does."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from network.alarms.book import AlarmBook
+from network.alarms.evaluator import INTERVAL_S
 from network.alarms.probe import notary_probe
 from network.alarms.rules import (
+    ANCHORING_BEHIND_S,
+    DEFAULT_LIMITS,
+    AnchoringWait,
+    AnchoringWatch,
     Condition,
     GatewayProbe,
+    Limits,
     NodeProbe,
     NotaryProbe,
     Snapshot,
@@ -149,17 +160,145 @@ def test_notary_down_is_critical() -> None:
     assert found["notary-down:notary"].severity == "critical"
 
 
-def test_anchoring_behind_and_failing() -> None:
-    lagging = NotaryProbe(up=True, size=20, published_size=20, anchored_size=12)
-    found = by_id(evaluate(Snapshot(notary=lagging)))
-    assert found["anchoring-behind:notary"].summary == "anchored size 12 trails the published size 20 by 8"
-    failing = NotaryProbe(up=True, size=20, published_size=20, anchored_size=20, anchoring_error="chain unreachable")
-    summary = by_id(evaluate(Snapshot(notary=failing)))["anchoring-behind:notary"].summary
-    assert "anchoring fails: chain unreachable" in summary
-    caught_up = NotaryProbe(up=True, size=20, published_size=20, anchored_size=20)
-    assert evaluate(Snapshot(notary=caught_up)) == []
+#: The notary's anchoring interval (its default, which `up` runs it with).
+ANCHOR_EVERY_S = 10
+
+
+class Notary:
+    """A notary's figures on an injected clock, evaluated every 2 s: with ``traffic`` each round publishes a bigger
+    size; while ``anchoring`` works, every 10 s it anchors the size published the round before (the chain takes
+    a block or two), so that a healthy notary's anchored size always trails its published size."""
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.now, self.published, self.anchored, self._previous = 1000.0, 0, 0, 0
+        self.traffic, self.anchoring = True, True
+        self.error: str | None = None
+        self.limits, self.watch, self.book = limits, AnchoringWatch(), AlarmBook()
+        self.held = 0  # rounds at which the old condition, anchored < published, held
+
+    def run(self, seconds: float) -> list[tuple[str, float]]:
+        """Evaluate every 2 s for ``seconds``; the transitions made, with when."""
+        out: list[tuple[str, float]] = []
+        end = self.now + seconds
+        while self.now < end:
+            self.now += INTERVAL_S
+            if self.anchoring and self.error is None and self.now % ANCHOR_EVERY_S == 0:
+                self.anchored = self._previous
+            if self.traffic:
+                self.published += 7
+            self._previous = self.published
+            self.held += self.anchored < self.published
+            probe = NotaryProbe(True, self.published, self.published, self.anchored, anchoring_error=self.error)
+            wait = self.watch.observe(probe, self.now)
+            conditions = evaluate(Snapshot(notary=probe), limits=self.limits, anchoring=wait)
+            out += [(t.kind, t.at) for t in self.book.update(conditions, self.now)]
+        return out
+
+    def summary(self) -> str:
+        (alarm,) = self.book.active()
+        assert alarm.id == "anchoring-behind:notary"
+        return alarm.summary
+
+
+def test_steady_traffic_with_anchoring_keeping_up_never_fires() -> None:
+    notary = Notary()
+    assert notary.run(1200) == []
+    assert notary.held == 600 and notary.anchored < notary.published  # always a little behind, and healthy
+
+
+def test_anchoring_stopped_under_traffic_fires_after_the_threshold_and_the_hold_down() -> None:
+    notary = Notary()
+    assert notary.run(120) == []
+    notary.anchoring = False  # the last anchor at 1120; the size published then waits from 1120
+    assert notary.run(62) == []
+    assert notary.run(2) == [("fired", 1184.0)]  # 60 s waited, then the 4 s hold-down
+    assert notary.summary() == (
+        f"the oldest published size not anchored, {7 * 60}, has waited 64 s (anchored size {7 * 59}, "
+        f"published size {notary.published})"
+    )
+    assert notary.run(30) == [] and "has waited 94 s" in notary.summary()
+
+
+def test_anchoring_resumed_resolves() -> None:
+    notary = Notary()
+    assert notary.run(120) == []
+    notary.anchoring = False
+    assert notary.run(100) == [("fired", 1184.0)]
+    notary.anchoring = True  # the next anchor, at 1230, takes every size seen before 1228
+    assert notary.run(20) == [("resolved", 1240.0)]  # absent from 1230, for the 10 s of resolve_after
+    assert notary.run(600) == []
+
+
+def test_anchoring_stopped_without_traffic() -> None:
+    idle = Notary()
+    assert idle.run(60) == []
+    idle.traffic = False
+    assert idle.run(12) == [] and idle.anchored == idle.published  # the anchor at 1070 took the last size
+    idle.anchoring = False
+    assert idle.run(600) == []  # nothing published waits: nothing is behind
+    stuck = Notary()
+    assert stuck.run(60) == []  # the size published at 1060 is not anchored, and never will be
+    stuck.traffic, stuck.anchoring = False, False
+    assert stuck.run(62) == []
+    assert stuck.run(2) == [("fired", 1124.0)]
+    assert stuck.published == stuck.anchored + 7 and "has waited 64 s" in stuck.summary()
+
+
+def test_anchoring_steps_failing_fire_as_long_as_they_fail() -> None:
+    notary = Notary()
+    assert notary.run(60) == []
+    notary.traffic = False
+    assert notary.run(12) == []  # everything anchored
+    notary.error = "ConnectionError: chain unreachable"
+    assert notary.run(2) == []
+    notary.error = None  # one failed step, then it works again
+    assert notary.run(120) == []
+    notary.error = "ConnectionError: chain unreachable"  # failing from 1196
+    assert notary.run(62) == []
+    assert notary.run(4) == [("fired", 1260.0)]  # 60 s failing, then the 4 s hold-down
+    assert notary.summary() == (
+        f"no published size waits to be anchored (anchored size {notary.anchored}, published size "
+        f"{notary.published}); anchoring fails for 64 s: ConnectionError: chain unreachable"
+    )
+    notary.error = None
+    assert notary.run(12) == [("resolved", 1272.0)]
+
+
+def test_the_threshold_is_the_limit_given() -> None:
+    notary = Notary(Limits(anchoring_behind_s=20))
+    assert notary.run(120) == []  # a healthy notary anchors a size within 12 s here
+    notary.anchoring = False
+    assert notary.run(30) == [("fired", 1144.0)]
+
+
+def test_the_rule_without_memory_or_anchoring() -> None:
+    lagging = NotaryProbe(up=True, size=20, published_size=20, anchored_size=12, anchoring_error="chain unreachable")
+    assert evaluate(Snapshot(notary=lagging)) == []  # it needs the evaluator's memory
+    long_ago = AnchoringWait(size=20, waited=ANCHORING_BEHIND_S, failing_for=ANCHORING_BEHIND_S)
+    (found,) = evaluate(Snapshot(notary=lagging), anchoring=long_ago)
+    assert (found.id, found.severity) == ("anchoring-behind:notary", "warning")
+    assert "anchoring fails for 60 s: chain unreachable" in found.summary
     not_anchoring = NotaryProbe(up=True, published_size=20, anchored_size=0, anchoring=False)
-    assert evaluate(Snapshot(notary=not_anchoring)) == []
+    assert evaluate(Snapshot(notary=not_anchoring), anchoring=long_ago) == []
+    assert AnchoringWatch().observe(not_anchoring, 0.0) is None
+    caught_up = NotaryProbe(up=True, size=20, published_size=20, anchored_size=20)
+    assert evaluate(Snapshot(notary=caught_up), anchoring=AnchoringWait(waited=ANCHORING_BEHIND_S)) == []
+
+
+def test_the_watch_is_bounded_and_starts_afresh() -> None:
+    watch = AnchoringWatch(keep=3)
+
+    def seen(published: int, anchored: int, now: float, up: bool = True) -> AnchoringWait | None:
+        return watch.observe(NotaryProbe(up, published_size=published, anchored_size=anchored), now)
+
+    for size in range(1, 7):  # six sizes, one every 2 s from 2 s, nothing anchored
+        assert seen(size, 0, 2.0 * size) == AnchoringWait(1, 2.0 * size - 2.0)
+    assert seen(6, 1, 14.0) == AnchoringWait(2, 10.0)
+    assert seen(6, 2, 16.0) == AnchoringWait(6, 10.0)  # kept as 3, first seen at 6 s: it can only look older
+    assert seen(9, 2, 18.0, up=False) is None  # a notary that does not answer changes nothing
+    assert seen(6, 2, 20.0) == AnchoringWait(6, 14.0)
+    assert seen(3, 0, 22.0) == AnchoringWait(3, 0.0)  # a smaller log: a new one
+    assert seen(3, 3, 24.0) == AnchoringWait(0, 0.0)
 
 
 def test_open_sequence_gaps() -> None:

@@ -33,6 +33,7 @@ stale_after_s = 45
 [alarms.rules.anchoring-behind]
 fire_after_s = 120
 resolve_after_s = 30
+behind_s = 90
 
 [alarms.rules.gateway-outbox]
 warning = 0.6
@@ -82,9 +83,9 @@ def test_every_setting_of_a_full_file(tmp_path: Path) -> None:
     assert dict(alarms.rule_fire_after_s) == {"anchoring-behind": 120} and alarms.rule_resolve_after_s == {
         "anchoring-behind": 30
     }
-    assert alarms.limits == Limits(outbox_warning=0.6, outbox_critical=0.9)
+    assert alarms.limits == Limits(outbox_warning=0.6, outbox_critical=0.9, anchoring_behind_s=90)
     assert settings.keys[:3] == ("alarms.host", "alarms.webhook", "alarms.tls_cert")
-    assert "alarms.rules.gateway-outbox.critical" in settings.keys and len(settings.keys) == 13
+    assert "alarms.rules.gateway-outbox.critical" in settings.keys and len(settings.keys) == 14
     assert settings.where("alarms.host") == f"{path} alarms.host"
 
 
@@ -156,6 +157,19 @@ REFUSED = [
         "alarms.rules.witness-down are fire_after_s, resolve_after_s",
     ),
     ("[alarms.rules.anchoring-behind]\nfire_after_s = -5\n", "alarms.rules.anchoring-behind.fire_after_s: -5 is out"),
+    (
+        "[alarms.rules.anchoring-behind]\nbehind_s = -1\n",
+        "alarms.rules.anchoring-behind.behind_s: -1 is out of range; give seconds from 0 to 86400",
+    ),
+    (
+        "[alarms.rules.anchoring-behind]\nbehind = 60\n",
+        "alarms.rules.anchoring-behind.behind: unknown key (did you mean 'behind_s'?); the keys of "
+        "alarms.rules.anchoring-behind are fire_after_s, resolve_after_s, behind_s",
+    ),
+    (
+        "[alarms.rules.sequence-gap]\nbehind_s = 60\n",
+        "alarms.rules.sequence-gap.behind_s: unknown key; the keys of alarms.rules.sequence-gap are",
+    ),
     (
         "[alarms.rules.gateway-outbox]\ncritical = 1.5\n",
         "alarms.rules.gateway-outbox.critical: 1.5 is out of range; "
