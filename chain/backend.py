@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-from chain.errors import BackendError, ChainError, RpcAnswerError
+from chain.errors import BackendError, BatchAnswerError, ChainError, RpcAnswerError
 from chain.tlsfiles import ReloadingContext
 
 if TYPE_CHECKING:
@@ -155,11 +155,6 @@ class ClientTls:
             raise BackendError(f"cannot use the chain client certificate {self.cert} with {self.key}: {exc}") from None
         return context
 
-    def requests_session(self, url: str) -> Any:
-        """A requests session presenting this certificate to ``url``, for a web3 ``HTTPProvider`` of one's own
-        (the explorer's block follower); refusals raise :class:`BackendError` as :class:`RpcBackend`'s do."""
-        return _requests_session(self.context(), url)
-
 
 class RpcBackend:
     """Any Ethereum JSON-RPC 2.0 endpoint over HTTP.
@@ -174,12 +169,19 @@ class RpcBackend:
     ``lean=True``: a connection for reads on a hot path, such as the gateway's grant decisions, where a back-off
     (about 2 s) would turn "the chain is down" into a slow answer instead of an immediate one; give it a short
     ``timeout``. Its web3, if ever used, has no middleware (web3's default stack costs about 2.5 ms a call) and no
-    retries either. With ``chain_id`` given, nothing is asked of the endpoint until the first read. With ``tls``
-    (an ``https`` URL) every request presents that client certificate.
+    retries either. With ``chain_id`` given, nothing is asked of the endpoint until the first read; with
+    ``defer=True`` neither, and the chain id is asked when first wanted (a follower made before its node is up).
+    With ``tls`` (an ``https`` URL) every request presents that client certificate.
+
+    :meth:`batch` sends JSON-RPC batches of at most :attr:`MAX_BATCH_REQUESTS` requests; :meth:`request` and
+    :meth:`batch` take ``retries`` for one call (the explorer's chain follower retries ``eth_blockNumber`` as web3
+    did, four times, and its batches not at all: its own rounds retry them).
     """
 
     RETRIES = 5
     BACKOFF_S = 0.125
+    #: Most requests in one JSON-RPC batch (our node takes 1,000, Besu 1,024 by default).
+    MAX_BATCH_REQUESTS = 500
 
     def __init__(
         self,
@@ -189,6 +191,7 @@ class RpcBackend:
         lean: bool = False,
         chain_id: int | None = None,
         tls: ClientTls | None = None,
+        defer: bool = False,
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise BackendError(f"chain URL must start with http:// or https://, got {url!r}")
@@ -205,11 +208,15 @@ class RpcBackend:
         #: The standard library's connection of :meth:`head_number` on a lean backend, kept open between polls.
         self._plain: http.client.HTTPConnection | None = None
         self._plain_lock = threading.Lock()
-        if chain_id is not None:
-            self._chain_id = chain_id
-            return
+        self._chain_id: int | None = chain_id
+        if chain_id is None and not defer:
+            self._chain_id = self._ask_chain_id()
+
+    def _ask_chain_id(self) -> int:
+        """``eth_chainId``; :class:`BackendError` saying why the node cannot be used."""
+        url = self._url
         try:
-            self._chain_id = int(self._request("eth_chainId", []), 16)
+            return int(self._request("eth_chainId", []), 16)
         except BackendError:
             raise
         except Exception as exc:  # httpx's errors and a malformed answer alike: the node is not there
@@ -265,6 +272,8 @@ class RpcBackend:
 
     @property
     def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = self._ask_chain_id()
         return self._chain_id
 
     @property
@@ -292,11 +301,12 @@ class RpcBackend:
             raise BackendError(f"the chain at {self._url} has no block {number}")
         return int(block["timestamp"], 16)
 
-    def request(self, method: str, params: list[Any]) -> Any:
+    def request(self, method: str, params: list[Any], *, retries: int | None = None) -> Any:
         """One JSON-RPC request of any method, the node's own (``consortium_nodeStatus``) too: its result. An
-        error answer or a refusal raises :class:`~chain.errors.RpcAnswerError` with the node's reason (a revert of
-        ``eth_call`` as web3 would raise it); an unreachable node raises httpx's error."""
-        return self._request(method, params)
+        error answer or a refusal raises :class:`~chain.errors.RpcAnswerError` with the node's reason and error
+        object (a revert of ``eth_call`` as web3 would raise it); an unreachable node raises httpx's error, after
+        ``retries`` retries (default: the backend's)."""
+        return self._request(method, params, retries)
 
     def head_number(self) -> int:
         """The chain's head block number: one ``eth_blockNumber``. On a lean backend over plain HTTP or with a
@@ -355,25 +365,44 @@ class RpcBackend:
             self._plain.close()
             self._plain = None
 
-    def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
-        """Several JSON-RPC requests in one batch (JSON-RPC 2.0): their results, in the order of ``calls``. An
-        error answer to any of them raises as :meth:`request` raises it; an answer that does not give exactly one
-        result per request raises :class:`BackendError`."""
-        if not calls:
-            return []
+    def batch(
+        self, calls: Sequence[tuple[str, list[Any]]], *, answers: bool = False, retries: int | None = None
+    ) -> list[Any]:
+        """Several JSON-RPC requests in batches (JSON-RPC 2.0) of at most :attr:`MAX_BATCH_REQUESTS`: their
+        results, in the order of ``calls``. An error answer to any of them raises as :meth:`request` raises it;
+        with ``answers=True`` nothing is raised for it: each request's answer object is returned as the node gave
+        it (``result`` or ``error``), for a caller that tolerates some failing (the explorer's chain follower and
+        a node without ``eth_getBlockReceipts``). A batch refused whole (one error object) or not answered exactly
+        once per request raises :class:`~chain.errors.BatchAnswerError`; an unreachable node raises httpx's
+        error, after ``retries`` retries (default: the backend's)."""
+        out: list[Any] = []
+        for start in range(0, len(calls), self.MAX_BATCH_REQUESTS):
+            part = calls[start : start + self.MAX_BATCH_REQUESTS]
+            for (method, _), answer in zip(part, self._batch_answers(part, retries), strict=True):
+                if answers:
+                    out.append(answer)
+                    continue
+                if "error" in answer:
+                    _raise_rpc_error(method, answer)
+                out.append(answer.get("result"))
+        return out
+
+    def _batch_answers(self, calls: Sequence[tuple[str, list[Any]]], retries: int | None) -> list[dict[str, Any]]:
+        """One batch's answer objects, in the order of ``calls``."""
         payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
-        answers = self._post(payload, calls[0][0])
+        answers = self._post(payload, calls[0][0], retries)
+        n = len(calls)
         if not isinstance(answers, list):
-            raise BackendError(f"the chain at {self._url} answered a batch with a single object")
+            error = answers.get("error") if isinstance(answers, dict) else answers
+            raise BatchAnswerError(f"the chain at {self._url} refused a batch of {n} requests: {error}", n, None, error)
         by_id = {a.get("id"): a for a in answers if isinstance(a, dict)}
-        if sorted(k for k in by_id if isinstance(k, int)) != list(range(len(calls))):
-            raise BackendError(f"the chain at {self._url} did not answer each request of the batch once")
-        results = []
-        for i, (method, _) in enumerate(calls):
-            if "error" in by_id[i]:
-                _raise_rpc_error(method, by_id[i])
-            results.append(by_id[i].get("result"))
-        return results
+        if len(answers) != n or sorted(k for k in by_id if isinstance(k, int)) != list(range(n)):
+            raise BatchAnswerError(
+                f"the chain at {self._url} answered a batch of {n} requests with {len(answers)} answers, not one each",
+                n,
+                len(answers),
+            )
+        return [by_id[i] for i in range(n)]
 
     def node_status(self) -> dict[str, Any] | None:
         """The consortium node's ``consortium_nodeStatus`` (head, round, peers, sync and quorum), or None from a
@@ -385,22 +414,24 @@ class RpcBackend:
             return None
         return dict(status) if isinstance(status, dict) else None
 
-    def _request(self, method: str, params: list[Any]) -> Any:
+    def _request(self, method: str, params: list[Any], retries: int | None = None) -> Any:
         """One JSON-RPC request; an error answer raises as web3 would raise it (a revert as ContractLogicError)."""
-        answer = self._post({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, method)
+        answer = self._post({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, method, retries)
         if "error" in answer:
             _raise_rpc_error(method, answer)
         return answer["result"]
 
-    def _post(self, payload: Any, method: str) -> Any:
-        """POST one JSON-RPC body, retried as the class says; the decoded answer."""
+    def _post(self, payload: Any, method: str, retries: int | None = None) -> Any:
+        """POST one JSON-RPC body, retried as the class says (``retries`` times if given); the decoded answer."""
         import httpx
 
         with self._lock:
             if self._http is None:
                 self._http = httpx.Client(timeout=self._timeout, verify=self._ssl or True)
             http = self._http
-        for attempt in range(1 if self._lean else self.RETRIES + 1):
+        if retries is None:
+            retries = 0 if self._lean else self.RETRIES
+        for attempt in range(retries + 1):
             try:
                 response = http.post(self._url, json=payload)
                 if response.status_code in (401, 403):
@@ -408,7 +439,7 @@ class RpcBackend:
                 response.raise_for_status()
                 break
             except (httpx.TransportError, httpx.HTTPStatusError):
-                if attempt == (0 if self._lean else self.RETRIES):
+                if attempt == retries:
                     raise
                 time.sleep(self.BACKOFF_S * 2**attempt)
         return response.json()
@@ -525,4 +556,4 @@ def _raise_rpc_error(method: str, answer: dict[str, Any]) -> None:
         raise_contract_logic_error_on_revert(answer)  # type: ignore[arg-type]
     error = answer["error"]
     reason = str(error.get("message", error)) if isinstance(error, dict) else str(error)
-    raise RpcAnswerError(f"the chain refused {method}: {error}", reason)
+    raise RpcAnswerError(f"the chain refused {method}: {error}", reason, error)

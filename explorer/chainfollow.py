@@ -2,9 +2,10 @@
 
 Only standard methods are used (``eth_blockNumber``, ``eth_getBlockByNumber`` with full transactions,
 ``eth_getBlockReceipts``, or ``eth_getTransactionReceipt`` on a node without it), sent in JSON-RPC batches
-through web3's HTTP provider, whose answers are the node's raw JSON: the same follower reads our node, anvil
-or Besu. Each round fetches up to ``max_blocks`` blocks after the index's head, at most
-:data:`BATCH_BLOCKS` per batch, and indexes them one SQLite transaction per block, in order.
+through the project's one JSON-RPC client (``chain.backend.RpcBackend``), whose answers are the node's raw
+JSON: the same follower reads our node, anvil or Besu. Each round fetches up to ``max_blocks`` blocks after the
+index's head, at most :data:`BATCH_BLOCKS` per batch, and indexes them one SQLite transaction per block, in
+order.
 
 Decoding (:class:`ContractDecoder`) uses the committed ABIs of our four contracts at the addresses of
 consortium.json: a transaction to one of them becomes ``function`` and ``args``, a deployment of one of them
@@ -41,10 +42,9 @@ from eth_abi.abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
 from eth_utils.abi import collapse_if_tuple, event_abi_to_log_topic, function_abi_to_4byte_selector
 from eth_utils.address import to_checksum_address
-from web3 import HTTPProvider
-from web3.types import RPCEndpoint
 
-from chain.errors import ChainError
+from chain.backend import RpcBackend
+from chain.errors import BatchAnswerError, ChainError, RpcAnswerError
 from chain.ids import bytes32_to_name, check_name
 from chain.seal import SEAL_FORMAT, ExtraData, block_hash, quorum
 from chain.seal import signers as seal_signers
@@ -62,8 +62,9 @@ log = logging.getLogger(__name__)
 BATCH_BLOCKS = 100
 #: Most blocks one round of the thread indexes before it looks at the chain's head again.
 ROUND_BLOCKS = 500
-#: Most requests in one batch (our node takes 1,000, Besu 1,024 by default).
-MAX_BATCH_REQUESTS = 500
+#: Retries of a failed ``eth_blockNumber`` within a round (from 0.125 s, doubling: web3's, as before); a batch is
+#: not retried within its round, the next round retries it.
+HEAD_RETRIES = 4
 #: Most seconds between retries after a failed round.
 MAX_BACKOFF = 10.0
 
@@ -351,9 +352,9 @@ class ChainFollower:
         self.poll = poll
         self.confirmations = confirmations
         self.decoder = ContractDecoder(contracts, retired)
-        # with ``tls``, web3's requests present a member's client certificate (a node serving members only)
-        session = None if tls is None else tls.requests_session(rpc_url)
-        self._provider = HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}, session=session)
+        # with ``tls``, the requests present a member's client certificate (a node serving members only); nothing is
+        # asked of the node before the first round
+        self._rpc = RpcBackend(rpc_url, timeout, tls=tls, defer=True)
         #: Whether receipts are read a block at a time (eth_getBlockReceipts); turned off when the node lacks it.
         self.block_receipts = True
         self._tip: _Tip | None = None
@@ -567,23 +568,22 @@ class ChainFollower:
     # -- JSON-RPC ---------------------------------------------------------------------------------------------
 
     def _call(self, method: str, params: list[Any]) -> Any:
-        response = self._provider.make_request(RPCEndpoint(method), params)
-        if "error" in response:
-            raise FollowError(f"{method}: {response['error']}")
-        return response.get("result")
+        try:
+            return self._rpc.request(method, params, retries=HEAD_RETRIES)
+        except RpcAnswerError as exc:
+            if exc.error is None:  # a refusal of this client over HTTP: the node's reason, as it is
+                raise
+            raise FollowError(f"{method}: {exc.error}") from None
 
     def _batch_raw(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Mapping[str, Any]]:
-        """The raw responses of ``calls``, in order, sent in batches of at most MAX_BATCH_REQUESTS."""
-        out: list[Mapping[str, Any]] = []
-        for start in range(0, len(calls), MAX_BATCH_REQUESTS):
-            part = [(RPCEndpoint(m), p) for m, p in calls[start : start + MAX_BATCH_REQUESTS]]
-            responses = self._provider.make_batch_request(part)
-            if not isinstance(responses, list):  # the whole batch was refused
-                raise FollowError(f"the node refused a batch of {len(part)} requests: {responses.get('error')}")
-            if len(responses) != len(part):
-                raise FollowError(f"a batch of {len(part)} requests got {len(responses)} answers")
-            out.extend(cast(list[Mapping[str, Any]], responses))
-        return out
+        """The raw responses of ``calls``, in order, sent in batches of at most the client's
+        ``MAX_BATCH_REQUESTS`` (500: our node takes 1,000, Besu 1,024 by default)."""
+        try:
+            return cast(list[Mapping[str, Any]], self._rpc.batch(calls, answers=True, retries=0))
+        except BatchAnswerError as exc:
+            if exc.answers is None:  # the whole batch was refused
+                raise FollowError(f"the node refused a batch of {exc.requests} requests: {exc.error}") from None
+            raise FollowError(f"a batch of {exc.requests} requests got {exc.answers} answers") from None
 
     def _batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
         results = []

@@ -125,6 +125,33 @@ def test_a_batch_answers_in_the_order_asked_and_an_error_raises(world: World) ->
         rpc.batch([("eth_blockNumber", []), ("no_such_method", [])])
 
 
+class _Counting(RpcBackend):
+    """The same node, the JSON-RPC bodies it is sent counted."""
+
+    posts = 0
+
+    def _post(self, payload: Any, method: str, retries: int | None = None) -> Any:
+        self.posts += 1
+        return super()._post(payload, method, retries)
+
+
+def test_a_batch_is_split_at_its_cap_and_can_return_each_answer(world: World) -> None:
+    """The explorer's chain follower's way: at most MAX_BATCH_REQUESTS a batch, a failing request answered with its
+    error object instead of raised, and nothing asked of the node before the first request (``defer``)."""
+    rpc = _Counting(world.node.server.url, defer=True)
+    assert rpc.posts == 0
+    rpc.MAX_BATCH_REQUESTS = 2
+    numbers = rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in (3, 1, 2, 0, 1)])
+    assert [int(b["number"], 16) for b in numbers] == [3, 1, 2, 0, 1] and rpc.posts == 3
+    answers = rpc.batch([("eth_blockNumber", []), ("no_such_method", []), ("eth_chainId", [])], answers=True)
+    assert "result" in answers[0] and "error" not in answers[0]
+    assert answers[1]["error"]["code"] == -32601 and "result" not in answers[1]
+    assert int(answers[2]["result"], 16) == rpc.chain_id
+    with pytest.raises(RpcAnswerError, match="no_such_method") as raised:
+        rpc.request("no_such_method", [])
+    assert raised.value.error["code"] == -32601
+
+
 def run(*args: str) -> Any:
     return CliRunner().invoke(cli, ["verify", "state", *args], catch_exceptions=False)
 

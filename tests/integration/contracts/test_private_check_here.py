@@ -154,9 +154,9 @@ class _Recording(RpcBackend):
         super().__init__(url, chain_id=chain_id)
         self.sent: list[str] = []
 
-    def _post(self, payload: Any, method: str) -> Any:
+    def _post(self, payload: Any, method: str, retries: int | None = None) -> Any:
         self.sent.append(json.dumps(payload))
-        return super()._post(payload, method)
+        return super()._post(payload, method, retries)
 
 
 def test_the_node_is_sent_no_term(consortium: Consortium) -> None:

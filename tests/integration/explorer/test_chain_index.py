@@ -12,6 +12,7 @@ chain, and each test reads what it needs from the index and from the chain itsel
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -495,6 +496,30 @@ def test_receipts_one_transaction_at_a_time_give_the_same_index(
     assert idx.blocks(before=head + 1, limit=head + 1) == index.blocks(before=head + 1, limit=head + 1)
     for tx_hash in world.txs.values():
         assert idx.transaction(tx_hash) == index.transaction(tx_hash)
+    idx.close()
+
+
+def test_a_node_without_block_receipts_is_noticed_and_read_one_transaction_at_a_time(
+    world: World, index: ChainIndex, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The node answers eth_getBlockReceipts with -32601 (Besu before 24.x, a proxy): in the batch's answers, not
+    raised; the follower says so once and falls back to eth_getTransactionReceipt."""
+    methods = world.backend.server._methods
+    kept = methods.pop("eth_getBlockReceipts")
+    try:
+        idx = ChainIndex(tmp_path / "chain.db")
+        follower = ChainFollower(idx, world.url, world.contracts)
+        assert follower.block_receipts is True
+        head = world.head()
+        with caplog.at_level(logging.INFO, logger="explorer.chainfollow"):
+            follow_to_head(follower, head)
+    finally:
+        methods["eth_getBlockReceipts"] = kept
+    assert follower.block_receipts is False
+    assert [r.getMessage() for r in caplog.records if "eth_getBlockReceipts" in r.getMessage()] == [
+        "the node has no eth_getBlockReceipts: reading receipts one transaction at a time"
+    ]
+    assert idx.blocks(before=head + 1, limit=head + 1) == index.blocks(before=head + 1, limit=head + 1)
     idx.close()
 
 
