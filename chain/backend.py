@@ -445,7 +445,12 @@ class RpcBackend:
         return response.json()
 
     def close(self) -> None:
-        """HTTP connections are pooled (by httpx for reads, by web3 for the rest) and closed with the process."""
+        """Close the pooled connection of the raw reads (httpx's), for a backend made for one question; a later read
+        opens another. web3's connections stay pooled and are closed with the process."""
+        with self._lock:
+            http, self._http = self._http, None
+        if http is not None:
+            http.close()
 
 
 def read_errors() -> tuple[type[Exception], ...]:

@@ -233,7 +233,11 @@ def equivocation_sources(
 def _ask_equivocations(url: str, chain_id: int, tls: ClientTls | None, timeout: float) -> object:
     """What the node at ``url`` answers to ``qbft_getEquivocations`` (a connection of its own each time: one
     left hanging by an earlier ask is not shared)."""
-    return RpcBackend(url, timeout, lean=True, chain_id=chain_id, tls=tls).request("qbft_getEquivocations", [])
+    backend = RpcBackend(url, timeout, lean=True, chain_id=chain_id, tls=tls)
+    try:
+        return backend.request("qbft_getEquivocations", [])
+    finally:
+        backend.close()
 
 
 def _raise(exc: Exception) -> object:

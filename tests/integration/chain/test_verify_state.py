@@ -150,6 +150,11 @@ def test_a_batch_is_split_at_its_cap_and_can_return_each_answer(world: World) ->
     with pytest.raises(RpcAnswerError, match="no_such_method") as raised:
         rpc.request("no_such_method", [])
     assert raised.value.error["code"] == -32601
+    pooled = rpc._http
+    assert pooled is not None
+    rpc.close()  # a backend made for one question (the explorer's ask of each node) closes its connection
+    assert pooled.is_closed and rpc._http is None
+    assert int(rpc.request("eth_chainId", []), 16) == rpc.chain_id  # and a later read opens another
 
 
 def run(*args: str) -> Any:
